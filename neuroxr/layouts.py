@@ -1,0 +1,411 @@
+"""Constructors and validators of neuroxr's labeled layouts, and alignment by ``stimulus_id``.
+
+Three layouts (see ``schemas/`` for the written contract):
+
+- **neural responses**: ``DataArray`` with dims ``(stimulus, neuroid, repeat)``, coords
+  ``stimulus_id`` (str, on ``stimulus``) and ``neuroid_id`` (str, on ``neuroid``); missing
+  trials are NaN; optional ``animal``, ``region``, ``subject`` on ``neuroid``.
+- **model features**: ``DataArray`` with dims ``(stimulus, unit)``, coords ``stimulus_id`` and
+  ``unit_id``; values finite; ``model``/``layer`` as scalar coords or attrs.
+- **scores**: ``Dataset`` over the target dim (``neuroid`` or ``unit``) and ``rep`` with at least
+  the variable ``ev`` and the target ids as a coord.
+
+Every error names the object, the dim or coord, what was found and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = [
+    "LayoutError",
+    "NEURAL_DIMS",
+    "FEATURE_DIMS",
+    "neural",
+    "features",
+    "validate_neural",
+    "validate_features",
+    "validate_scores",
+    "align",
+    "stimulus_ids",
+]
+
+NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
+FEATURE_DIMS = ("stimulus", "unit")
+SCORE_TARGET_DIMS = ("neuroid", "unit")
+
+
+class LayoutError(ValueError):
+    """An array does not follow one of neuroxr's labeled layouts."""
+
+
+def _examples(values: Sequence[Any], k: int = 5) -> str:
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:k])
+    more = f", ... ({len(values) - k} more)" if len(values) > k else ""
+    return f"[{shown}{more}]"
+
+
+def _as_str_ids(ids: Any, n: int, what: str, name: str, dim: str) -> np.ndarray:
+    if ids is None:
+        return np.array([f"{what}{i}" for i in range(n)], dtype=object).astype(str)
+    arr = np.asarray(ids)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise LayoutError(
+            f"{name}: coord {what!r} on dim {dim!r} has shape {arr.shape} but the dim has "
+            f"length {n}; pass one id per {dim}."
+        )
+    return arr.astype(str)
+
+
+def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
+    if coord not in da.coords:
+        raise LayoutError(
+            f"{name}: missing coord {coord!r} on dim {dim!r}. Found coords {sorted(map(str, da.coords))}. "
+            f"Add it, e.g. da.assign_coords({coord}=({dim!r}, ids))."
+        )
+    c = da.coords[coord]
+    if c.dims != (dim,):
+        raise LayoutError(
+            f"{name}: coord {coord!r} must lie on dim {dim!r} alone; it lies on {c.dims}."
+        )
+    values = c.values
+    if values.dtype.kind not in "UO" or not all(isinstance(v, str) for v in values.tolist()):
+        raise LayoutError(
+            f"{name}: coord {coord!r} must hold strings; found dtype {values.dtype}. "
+            f"Convert with ids.astype(str)."
+        )
+    dup = pd.Index(values)[pd.Index(values).duplicated()]
+    if len(dup):
+        raise LayoutError(
+            f"{name}: coord {coord!r} has {len(dup)} duplicate ids, e.g. {_examples(pd.unique(dup))}. "
+            f"Each {dim} needs a unique id (average or drop the duplicates first)."
+        )
+
+
+def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
+    if not isinstance(da, xr.DataArray):
+        raise LayoutError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}.")
+    if tuple(da.dims) != expected:
+        if set(da.dims) == set(expected):
+            raise LayoutError(
+                f"{name}: dims {da.dims} are in the wrong order; expected {expected}. "
+                f"Use da.transpose{expected}."
+            )
+        missing = [d for d in expected if d not in da.dims]
+        extra = [d for d in da.dims if d not in expected]
+        raise LayoutError(
+            f"{name}: dims {tuple(da.dims)} do not match the layout {expected} "
+            f"(missing {missing}, unexpected {extra}). Rename or add dims, e.g. "
+            f"da.rename(...) or da.expand_dims('repeat', axis=-1) for trial-averaged data."
+        )
+
+
+def _is_lazy(da: xr.DataArray) -> bool:
+    return not isinstance(da.variable._data, np.ndarray) and hasattr(da.data, "dask")
+
+
+def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool = True) -> xr.DataArray:
+    """Check that ``da`` follows the neural-response layout and return it.
+
+    Parameters
+    ----------
+    da : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+        Responses; NaN marks a missing trial.
+    name : str
+        How the array is named in error messages.
+    check_values : bool
+        Check the values (no infinities, float dtype). Skipped for dask-backed arrays, whose
+        values are only checked when computed.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``da`` itself.
+
+    Raises
+    ------
+    LayoutError
+        Wrong dims, missing/duplicate/non-string ids, non-numeric or infinite values.
+    """
+    _check_dims(da, NEURAL_DIMS, name)
+    _check_ids(da, "stimulus_id", "stimulus", name)
+    _check_ids(da, "neuroid_id", "neuroid", name)
+    if da.dtype.kind not in "fiu":
+        raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
+    for d in NEURAL_DIMS:
+        if da.sizes[d] == 0:
+            raise LayoutError(f"{name}: dim {d!r} is empty; it needs at least one entry.")
+    if check_values and not _is_lazy(da):
+        v = np.asarray(da.values)
+        if v.dtype.kind == "f" and np.isinf(v).any():
+            raise LayoutError(
+                f"{name}: holds {int(np.isinf(v).sum())} infinite values; missing trials must be NaN, "
+                f"not inf. Replace them with NaN."
+            )
+    return da
+
+
+def validate_features(da: xr.DataArray, name: str = "features", check_values: bool = True) -> xr.DataArray:
+    """Check that ``da`` follows the model-feature layout and return it.
+
+    Parameters
+    ----------
+    da : xarray.DataArray, dims ``(stimulus, unit)``
+    name : str
+        How the array is named in error messages.
+    check_values : bool
+        Check that every value is finite (skipped for dask-backed arrays).
+
+    Raises
+    ------
+    LayoutError
+        Wrong dims, missing/duplicate ids, NaN or infinite values.
+    """
+    _check_dims(da, FEATURE_DIMS, name)
+    _check_ids(da, "stimulus_id", "stimulus", name)
+    _check_ids(da, "unit_id", "unit", name)
+    if da.dtype.kind not in "fiub":
+        raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
+    for d in FEATURE_DIMS:
+        if da.sizes[d] == 0:
+            raise LayoutError(f"{name}: dim {d!r} is empty; it needs at least one entry.")
+    if check_values and not _is_lazy(da):
+        v = np.asarray(da.values)
+        bad = ~np.isfinite(v) if v.dtype.kind == "f" else np.zeros(v.shape, bool)
+        if bad.any():
+            units = np.asarray(da.unit_id.values)[bad.any(axis=0)]
+            raise LayoutError(
+                f"{name}: holds {int(bad.sum())} non-finite values (NaN or inf) in {len(units)} units, "
+                f"e.g. {_examples(units)}. Features must be finite: drop or impute those units."
+            )
+    return da
+
+
+def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
+    """Check that ``ds`` follows the score layout and return it.
+
+    A score dataset has one target dim (``neuroid`` or ``unit``) and ``rep``, a variable ``ev``
+    over both, and the target ids (``neuroid_id`` or ``unit_id``) as a coord on the target dim.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise LayoutError(f"{name}: expected an xarray.Dataset, got {type(ds).__name__}.")
+    targets = [d for d in SCORE_TARGET_DIMS if d in ds.dims]
+    if len(targets) != 1:
+        raise LayoutError(
+            f"{name}: needs exactly one target dim out of {SCORE_TARGET_DIMS}; found dims {tuple(ds.dims)}."
+        )
+    target = targets[0]
+    if "rep" not in ds.dims:
+        raise LayoutError(f"{name}: missing dim 'rep' (one entry per repetition of the split halves).")
+    if "ev" not in ds.data_vars:
+        raise LayoutError(f"{name}: missing variable 'ev'; found {sorted(map(str, ds.data_vars))}.")
+    if set(ds["ev"].dims) != {target, "rep"}:
+        raise LayoutError(f"{name}: variable 'ev' must have dims ({target!r}, 'rep'); has {ds['ev'].dims}.")
+    _check_ids(ds["ev"], f"{target}_id", target, name)
+    if "rep" not in ds.coords:
+        raise LayoutError(f"{name}: missing coord 'rep'.")
+    return ds
+
+
+def neural(
+    data: Any,
+    stimulus_id: Sequence[Hashable] | None = None,
+    neuroid_id: Sequence[Hashable] | None = None,
+    *,
+    name: str = "neural",
+    attrs: Mapping[str, Any] | None = None,
+    **neuroid_coords: Sequence[Any],
+) -> xr.DataArray:
+    """Build (or check) a neural-response array ``stimulus x neuroid x repeat``.
+
+    Parameters
+    ----------
+    data : array-like, shape (n_stimuli, n_neuroids, n_repeats) or (n_stimuli, n_neuroids); or DataArray
+        Responses. A 2-D array is trial-averaged data and gets a ``repeat`` dim of length 1.
+        A DataArray is validated (and a missing ``repeat`` dim added) instead.
+    stimulus_id, neuroid_id : sequence of str, optional
+        Ids per stimulus / neuroid; default ``"stimulus0"...``, ``"neuroid0"...``.
+    name : str
+        Name of the array (used in messages and as ``DataArray.name``).
+    attrs : mapping, optional
+        Attributes to attach.
+    **neuroid_coords : sequence
+        Extra coords on ``neuroid`` such as ``animal=[...]``, ``region=[...]``.
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    """
+    if isinstance(data, xr.DataArray):
+        da = data
+        if "repeat" not in da.dims and set(da.dims) == {"stimulus", "neuroid"}:
+            da = da.expand_dims("repeat", axis=-1)
+        if stimulus_id is not None:
+            da = da.assign_coords(stimulus_id=("stimulus", _as_str_ids(stimulus_id, da.sizes["stimulus"], "stimulus_id", name, "stimulus")))
+        if neuroid_id is not None:
+            da = da.assign_coords(neuroid_id=("neuroid", _as_str_ids(neuroid_id, da.sizes["neuroid"], "neuroid_id", name, "neuroid")))
+        if neuroid_coords:
+            da = da.assign_coords({k: ("neuroid", np.asarray(v)) for k, v in neuroid_coords.items()})
+        if attrs:
+            da = da.assign_attrs(**attrs)
+        return validate_neural(da, name=name)
+    arr = np.asarray(data)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise LayoutError(
+            f"{name}: expected an array of shape (stimulus, neuroid, repeat) or (stimulus, neuroid); "
+            f"got {arr.ndim} dims with shape {arr.shape}."
+        )
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(np.float64)
+    n, k, _ = arr.shape
+    coords: dict[str, Any] = {
+        "stimulus_id": ("stimulus", _as_str_ids(stimulus_id, n, "stimulus", name, "stimulus")),
+        "neuroid_id": ("neuroid", _as_str_ids(neuroid_id, k, "neuroid", name, "neuroid")),
+    }
+    for key, values in neuroid_coords.items():
+        v = np.asarray(values)
+        if v.ndim == 0:
+            v = np.full(k, v.item())
+        if v.shape != (k,):
+            raise LayoutError(f"{name}: coord {key!r} needs one value per neuroid ({k}); got shape {v.shape}.")
+        coords[key] = ("neuroid", v)
+    da = xr.DataArray(arr, dims=NEURAL_DIMS, coords=coords, name=name, attrs=dict(attrs or {}))
+    return validate_neural(da, name=name)
+
+
+def features(
+    data: Any,
+    stimulus_id: Sequence[Hashable] | None = None,
+    unit_id: Sequence[Hashable] | None = None,
+    *,
+    model: str | None = None,
+    layer: str | None = None,
+    name: str = "features",
+    attrs: Mapping[str, Any] | None = None,
+    **unit_coords: Sequence[Any],
+) -> xr.DataArray:
+    """Build (or check) a model-feature array ``stimulus x unit``.
+
+    Parameters
+    ----------
+    data : array-like, shape (n_stimuli, n_units), pandas.DataFrame or DataArray
+        Activations. A DataFrame's index gives ``stimulus_id`` and its columns ``unit_id``
+        unless these are passed.
+    stimulus_id, unit_id : sequence of str, optional
+        Ids per stimulus / unit; default ``"stimulus0"...``, ``"unit0"...``.
+    model, layer : str, optional
+        Stored as scalar coords ``model`` and ``layer``.
+    name : str
+        Name used in messages.
+    attrs : mapping, optional
+        Attributes to attach.
+    **unit_coords : sequence
+        Extra coords on ``unit`` such as ``channel``, ``x``, ``y``.
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(stimulus, unit)``
+    """
+    if isinstance(data, pd.DataFrame):
+        if stimulus_id is None:
+            stimulus_id = data.index.astype(str)
+        if unit_id is None:
+            unit_id = data.columns.astype(str)
+        data = data.to_numpy()
+    if isinstance(data, xr.DataArray):
+        da = data
+        if stimulus_id is not None:
+            da = da.assign_coords(stimulus_id=("stimulus", _as_str_ids(stimulus_id, da.sizes["stimulus"], "stimulus_id", name, "stimulus")))
+        if unit_id is not None:
+            da = da.assign_coords(unit_id=("unit", _as_str_ids(unit_id, da.sizes["unit"], "unit_id", name, "unit")))
+    else:
+        arr = np.asarray(data)
+        if arr.ndim != 2:
+            raise LayoutError(
+                f"{name}: expected an array of shape (stimulus, unit); got {arr.ndim} dims with shape "
+                f"{arr.shape}. Flatten the unit axes first, e.g. arr.reshape(n_stimuli, -1)."
+            )
+        if arr.dtype.kind in "iub":
+            arr = arr.astype(np.float64)
+        n, p = arr.shape
+        coords: dict[str, Any] = {
+            "stimulus_id": ("stimulus", _as_str_ids(stimulus_id, n, "stimulus", name, "stimulus")),
+            "unit_id": ("unit", _as_str_ids(unit_id, p, "unit", name, "unit")),
+        }
+        for key, values in unit_coords.items():
+            v = np.asarray(values)
+            if v.shape != (p,):
+                raise LayoutError(f"{name}: coord {key!r} needs one value per unit ({p}); got shape {v.shape}.")
+            coords[key] = ("unit", v)
+        da = xr.DataArray(arr, dims=FEATURE_DIMS, coords=coords, name=name)
+        unit_coords = {}
+    if unit_coords:
+        da = da.assign_coords({k: ("unit", np.asarray(v)) for k, v in unit_coords.items()})
+    if model is not None:
+        da = da.assign_coords(model=str(model))
+    if layer is not None:
+        da = da.assign_coords(layer=str(layer))
+    if attrs:
+        da = da.assign_attrs(**attrs)
+    return validate_features(da, name=name)
+
+
+def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
+    """The ``stimulus_id`` values of ``da`` as a string array."""
+    return np.asarray(da.coords["stimulus_id"].values).astype(str)
+
+
+def align(
+    a: xr.DataArray,
+    b: xr.DataArray,
+    names: tuple[str, str] = ("a", "b"),
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Pair two labeled arrays by ``stimulus_id``, reordering ``b`` to ``a``'s stimulus order.
+
+    Parameters
+    ----------
+    a, b : xarray.DataArray
+        Arrays with a ``stimulus`` dim and a ``stimulus_id`` coord.
+    names : (str, str)
+        Names of ``a`` and ``b`` used in error messages.
+
+    Returns
+    -------
+    (a, b_aligned) : tuple of DataArray
+        ``b_aligned.stimulus_id`` equals ``a.stimulus_id`` element by element.
+
+    Raises
+    ------
+    LayoutError
+        When the two objects do not hold the same set of stimulus ids; the message says how many
+        ids are missing on each side and shows a few.
+    """
+    for da, nm in ((a, names[0]), (b, names[1])):
+        if "stimulus" not in da.dims:
+            raise LayoutError(f"{nm}: has no 'stimulus' dim (dims {tuple(da.dims)}); cannot pair by stimulus_id.")
+        _check_ids(da, "stimulus_id", "stimulus", nm)
+    ia, ib = pd.Index(stimulus_ids(a)), pd.Index(stimulus_ids(b))
+    if ia.equals(ib):
+        return a, b
+    only_a = ia.difference(ib, sort=False)
+    only_b = ib.difference(ia, sort=False)
+    if len(only_a) or len(only_b):
+        parts = []
+        if len(only_a):
+            parts.append(f"{len(only_a)} stimulus ids of {names[0]} are missing in {names[1]}, e.g. {_examples(only_a)}")
+        if len(only_b):
+            parts.append(f"{len(only_b)} stimulus ids of {names[1]} are missing in {names[0]}, e.g. {_examples(only_b)}")
+        raise LayoutError(
+            "Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
+            f"{names[1]}.isel(stimulus={names[1]}.stimulus_id.isin({names[0]}.stimulus_id))."
+        )
+    order = ib.get_indexer(ia)
+    return a, b.isel(stimulus=order)

@@ -1,0 +1,305 @@
+"""The Zarr study store: one store holds one study.
+
+Layout (see ``schemas/store.schema.json``)::
+
+    neural/<name>                         stimulus x neuroid x repeat (whole stimulus axis per chunk)
+    features/<model>/<layer>              stimulus x unit (whole stimulus axis, units chunked)
+    scores/<direction>/<source>__<target> labeled score dataset + attrs
+    cache/gram/<model>/<layer>            cached Gram matrices (reused by later scores)
+
+Every entry is a Zarr group written by xarray. An entry is *complete* only once the group
+attribute ``neuroxr_complete`` is true; that attribute is written last, after all data, and is
+removed first when an entry is overwritten. A reader never lists or opens an entry without it, so
+a job killed mid-write leaves an entry that later runs treat as absent and rewrite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from .layouts import LayoutError, validate_features, validate_neural, validate_scores
+
+__all__ = ["StudyStore", "open_store", "StoreError", "COMPLETE_ATTR"]
+
+COMPLETE_ATTR = "neuroxr_complete"
+DATA_VAR = "data"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+
+
+class StoreError(KeyError):
+    """A store entry is missing, incomplete or badly named."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+def _check_name(value: str, what: str) -> str:
+    value = str(value)
+    if not _NAME_RE.match(value) or "__" in value and what != "entry":
+        raise StoreError(
+            f"invalid {what} name {value!r}: use letters, digits, '.', '_' and '-' (not starting with "
+            f"a symbol, no '/', no '__')."
+        )
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn attrs into what Zarr's JSON attributes accept (numpy scalars, tuples, None)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+class StudyStore:
+    """A study store on Zarr (local path or any fsspec URL that zarr accepts).
+
+    Parameters
+    ----------
+    url : str or os.PathLike
+        Where the store lives. Created if absent (unless ``mode="r"``).
+    mode : {"a", "r"}
+        ``"a"`` reads and writes; ``"r"`` only reads.
+
+    Examples
+    --------
+    >>> store = StudyStore("study.zarr")                        # doctest: +SKIP
+    >>> store.write_neural("monkeyA", responses)                 # doctest: +SKIP
+    >>> store.write_features("alexnet", "conv3", feats)          # doctest: +SKIP
+    >>> store.inventory()                                        # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | os.PathLike, mode: str = "a") -> None:
+        if mode not in ("a", "r"):
+            raise ValueError(f"mode must be 'a' or 'r'; got {mode!r}.")
+        self.url = os.fspath(url)
+        self.mode = mode
+        if mode == "r":
+            try:
+                self._root = zarr.open_group(self.url, mode="r")
+            except Exception as exc:  # zarr raises several kinds here
+                raise StoreError(f"no study store at {self.url!r} ({exc}).") from exc
+        else:
+            self._root = zarr.open_group(self.url, mode="a")
+            if "neuroxr_store_version" not in self._root.attrs:
+                self._root.attrs["neuroxr_store_version"] = 1
+
+    def __repr__(self) -> str:
+        inv = self.inventory()
+        return (
+            f"<StudyStore {self.url!r}: {len(inv['neural'])} neural sets, "
+            f"{sum(len(v) for v in inv['features'].values())} feature sets, "
+            f"{sum(len(v) for v in inv['scores'].values())} score entries>"
+        )
+
+    # ------------------------------------------------------------------ primitives
+    def _group(self, path: str) -> zarr.Group | None:
+        try:
+            node = self._root[path]
+        except KeyError:
+            return None
+        return node if isinstance(node, zarr.Group) else None
+
+    def is_complete(self, path: str) -> bool:
+        """Whether the entry at ``path`` exists and its write finished."""
+        g = self._group(path)
+        return bool(g is not None and g.attrs.get(COMPLETE_ATTR, False))
+
+    def mark_complete(self, path: str) -> None:
+        """Mark the entry at ``path`` complete (call only after all its data are written)."""
+        self._require_write()
+        g = zarr.open_group(self.url, path=path, mode="r+")
+        g.attrs[COMPLETE_ATTR] = True
+
+    def invalidate(self, path: str) -> None:
+        """Drop the completion marker of ``path`` (first step of any overwrite), then delete it."""
+        self._require_write()
+        g = self._group(path)
+        if g is None:
+            return
+        if COMPLETE_ATTR in g.attrs:
+            del g.attrs[COMPLETE_ATTR]
+        parent, _, leaf = path.rpartition("/")
+        parent_group = self._root if not parent else zarr.open_group(self.url, path=parent, mode="r+")
+        del parent_group[leaf]
+
+    def _require_write(self) -> None:
+        if self.mode == "r":
+            raise StoreError(f"store {self.url!r} is open read-only; open it with mode='a' to write.")
+
+    def write_dataset(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any] | None = None) -> None:
+        """Write ``ds`` as the entry ``path`` atomically as seen by readers (data, then marker)."""
+        self._require_write()
+        self.invalidate(path)
+        ds = ds.copy(deep=False)
+        ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR})
+        for name in list(ds.variables):
+            if ds[name].dtype.kind == "U":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
+                ds[name] = ds[name].astype(object)
+            ds[name].attrs = _jsonable(dict(ds[name].attrs))
+            # xarray refuses to re-encode variables that carry a previous zarr encoding
+            ds[name].encoding = {}
+        ds.to_zarr(self.url, group=path, mode="w", consolidated=False, encoding=dict(encoding or {}))
+        self.mark_complete(path)
+
+    def read_dataset(self, path: str) -> xr.Dataset:
+        """Open the complete entry ``path`` lazily (dask-backed)."""
+        if not self.is_complete(path):
+            exists = self._group(path) is not None
+            why = "its write did not finish (a killed job?); rewrite it" if exists else "it does not exist"
+            raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
+        ds = xr.open_zarr(self.url, group=path, consolidated=False)
+        ds.attrs.pop(COMPLETE_ATTR, None)
+        # coords are small: load them, and give strings back their numpy str dtype
+        coords = {}
+        for name, c in ds.coords.items():
+            values = c.values
+            coords[name] = (c.dims, values.astype(str) if values.dtype.kind == "O" else values, c.attrs)
+        ds = ds.assign_coords(coords)
+        return ds
+
+    # ------------------------------------------------------------------ neural sets
+    def write_neural(self, name: str, da: xr.DataArray) -> str:
+        """Store a neural-response array as ``neural/<name>``; returns the entry path."""
+        name = _check_name(name, "neural set")
+        da = validate_neural(da, name=f"neural set {name!r}")
+        path = f"neural/{name}"
+        ds = da.rename(None).to_dataset(name=DATA_VAR)
+        ds.attrs.update(da.attrs)
+        chunks = (da.sizes["stimulus"], min(da.sizes["neuroid"], 4096), da.sizes["repeat"])
+        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
+        return path
+
+    def read_neural(self, name: str) -> xr.DataArray:
+        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat``."""
+        return self._read_array(f"neural/{name}", name)
+
+    # ------------------------------------------------------------------ feature sets
+    def write_features(
+        self, model: str, layer: str, da: xr.DataArray, unit_chunk: int = 4096
+    ) -> str:
+        """Store a feature array as ``features/<model>/<layer>`` with the unit axis chunked."""
+        model, layer = _check_name(model, "model"), _check_name(layer, "layer")
+        da = validate_features(da, name=f"features {model}/{layer}")
+        da = da.assign_coords(model=model, layer=layer)
+        path = f"features/{model}/{layer}"
+        ds = da.rename(None).to_dataset(name=DATA_VAR)
+        ds.attrs.update(da.attrs)
+        chunks = (da.sizes["stimulus"], max(1, min(int(unit_chunk), da.sizes["unit"])))
+        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
+        self.invalidate(f"cache/gram/{model}/{layer}")
+        return path
+
+    def read_features(self, model: str, layer: str) -> xr.DataArray:
+        """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``."""
+        return self._read_array(f"features/{model}/{layer}", f"{model}/{layer}")
+
+    def _read_array(self, path: str, label: str) -> xr.DataArray:
+        ds = self.read_dataset(path)
+        da = ds[DATA_VAR]
+        da.attrs = dict(ds.attrs)
+        return da.rename(label)
+
+    # ------------------------------------------------------------------ scores
+    @staticmethod
+    def score_path(direction: str, source: str, target: str) -> str:
+        """``scores/<direction>/<source>__<target>`` with names checked."""
+        direction = _check_name(direction, "direction")
+        for v in (source, target):
+            if "/" in v or "__" in v:
+                raise StoreError(f"score source/target {v!r} may not contain '/' or '__'.")
+        return f"scores/{direction}/{source}__{target}"
+
+    def write_scores(self, direction: str, source: str, target: str, ds: xr.Dataset) -> str:
+        """Store a score dataset as ``scores/<direction>/<source>__<target>``."""
+        validate_scores(ds, name=f"scores {direction}/{source}__{target}")
+        path = self.score_path(direction, source, target)
+        self.write_dataset(path, ds)
+        return path
+
+    def read_scores(self, direction: str, source: str, target: str) -> xr.Dataset:
+        """The score dataset of ``(direction, source, target)``, loaded into memory."""
+        return self.read_dataset(self.score_path(direction, source, target)).load()
+
+    def has_scores(self, direction: str, source: str, target: str) -> bool:
+        """Whether a complete score entry exists."""
+        return self.is_complete(self.score_path(direction, source, target))
+
+    # ------------------------------------------------------------------ listing
+    def _children(self, path: str) -> Iterator[tuple[str, zarr.Group]]:
+        g = self._group(path) if path else self._root
+        if g is None:
+            return iter(())
+        return ((name, child) for name, child in sorted(g.groups()))
+
+    def neural_sets(self) -> list[str]:
+        """Names of the complete neural sets."""
+        return [n for n, g in self._children("neural") if g.attrs.get(COMPLETE_ATTR, False)]
+
+    def models(self) -> list[str]:
+        """Models with at least one complete layer."""
+        return [m for m in self._all_models() if self.layers(m)]
+
+    def _all_models(self) -> list[str]:
+        return [n for n, _ in self._children("features")]
+
+    def layers(self, model: str) -> list[str]:
+        """Complete layers of ``model`` in the order they were written (``depth`` attr) or by name."""
+        out = [(g.attrs.get("depth_index", 0), n) for n, g in self._children(f"features/{model}") if g.attrs.get(COMPLETE_ATTR, False)]
+        return [n for _, n in sorted(out)]
+
+    def score_entries(self) -> list[tuple[str, str, str]]:
+        """Complete score entries as ``(direction, source, target)`` tuples."""
+        out = []
+        for direction, _ in self._children("scores"):
+            for entry, g in self._children(f"scores/{direction}"):
+                if g.attrs.get(COMPLETE_ATTR, False) and "__" in entry:
+                    source, _, target = entry.partition("__")
+                    out.append((direction, source, target))
+        return out
+
+    def incomplete_entries(self) -> list[str]:
+        """Paths of entries whose write never finished (what a killed job leaves behind)."""
+        out = []
+        for n, g in self._children("neural"):
+            if not g.attrs.get(COMPLETE_ATTR, False):
+                out.append(f"neural/{n}")
+        for m in self._all_models():
+            for n, g in self._children(f"features/{m}"):
+                if not g.attrs.get(COMPLETE_ATTR, False):
+                    out.append(f"features/{m}/{n}")
+        for d, _ in self._children("scores"):
+            for n, g in self._children(f"scores/{d}"):
+                if not g.attrs.get(COMPLETE_ATTR, False):
+                    out.append(f"scores/{d}/{n}")
+        return out
+
+    def inventory(self) -> dict[str, Any]:
+        """What the store holds: ``{"neural": [...], "features": {model: [layers]}, "scores": {direction: [(source, target)]}}``."""
+        scores: dict[str, list[tuple[str, str]]] = {}
+        for d, s, t in self.score_entries():
+            scores.setdefault(d, []).append((s, t))
+        return {
+            "neural": self.neural_sets(),
+            "features": {m: self.layers(m) for m in self.models()},
+            "scores": scores,
+        }
+
+
+def open_store(url: str | os.PathLike, mode: str = "a") -> StudyStore:
+    """Open (or create) the study store at ``url``. See :class:`StudyStore`."""
+    return StudyStore(url, mode=mode)

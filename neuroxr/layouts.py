@@ -75,7 +75,7 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
             f"{name}: coord {coord!r} must lie on dim {dim!r} alone; it lies on {c.dims}."
         )
     values = c.values
-    if values.dtype.kind not in "UO" or not all(isinstance(v, str) for v in values.tolist()):
+    if values.dtype.kind not in "UOT" or not all(isinstance(v, str) for v in values.tolist()):
         raise LayoutError(
             f"{name}: coord {coord!r} must hold strings; found dtype {values.dtype}. "
             f"Convert with ids.astype(str)."

@@ -148,7 +148,7 @@ class StudyStore:
         ds = ds.copy(deep=False)
         ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR})
         for name in list(ds.variables):
-            if ds[name].dtype.kind == "U":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
+            if ds[name].dtype.kind in "UT":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
                 ds[name] = ds[name].astype(object)
             ds[name].attrs = _jsonable(dict(ds[name].attrs))
             # xarray refuses to re-encode variables that carry a previous zarr encoding
@@ -168,7 +168,7 @@ class StudyStore:
         coords = {}
         for name, c in ds.coords.items():
             values = c.values
-            coords[name] = (c.dims, values.astype(str) if values.dtype.kind == "O" else values, c.attrs)
+            coords[name] = (c.dims, values.astype(str) if values.dtype.kind in "OT" else values, c.attrs)
         ds = ds.assign_coords(coords)
         return ds
 

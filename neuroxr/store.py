@@ -149,7 +149,7 @@ class StudyStore:
         ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR})
         for name in list(ds.variables):
             if ds[name].dtype.kind in "UT":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
-                ds[name] = ds[name].astype(object)
+                ds[name] = ds[name].copy(data=np.asarray(ds[name].values, dtype=object))
             ds[name].attrs = _jsonable(dict(ds[name].attrs))
             # xarray refuses to re-encode variables that carry a previous zarr encoding
             ds[name].encoding = {}

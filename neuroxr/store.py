@@ -168,7 +168,7 @@ class StudyStore:
         coords = {}
         for name, c in ds.coords.items():
             values = c.values
-            coords[name] = (c.dims, values.astype(str) if values.dtype.kind in "OT" else values, c.attrs)
+            coords[name] = (c.dims, np.array(values.tolist(), dtype=str) if values.dtype.kind in "OT" else values, c.attrs)
         ds = ds.assign_coords(coords)
         return ds
 

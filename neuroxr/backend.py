@@ -1,0 +1,140 @@
+"""Array backends: NumPy (default), torch (CPU or CUDA) and CuPy, behind one array-API namespace.
+
+Kernels are written once against the array API standard: they call ``xp = get_namespace(x)``
+on their inputs (``array_api_compat`` gives NumPy, CuPy and torch the standard's names) and
+never import a backend themselves. This module picks the backend for a call, moves arrays to
+it and back, and imports torch/CuPy only when one is asked for.
+
+Backends: ``"numpy"``, ``"torch"`` (CPU), ``"torch_cuda"``, ``"cupy"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+    "resolve_backend",
+    "get_namespace",
+    "asarray",
+    "to_numpy",
+    "resolve_dtype",
+]
+
+BACKENDS = ("numpy", "torch", "torch_cuda", "cupy")
+_current = "numpy"
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that cannot run here (not installed, or no GPU)."""
+
+
+def get_backend() -> str:
+    """The name of the global default backend."""
+    return _current
+
+
+def set_backend(name: str) -> str:
+    """Set the global default backend (checked: it must be usable here). Returns the old one."""
+    global _current
+    old = _current
+    _current = resolve_backend(name)
+    return old
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[str]:
+    """Context manager that sets the default backend for a block."""
+    old = set_backend(name)
+    try:
+        yield _current
+    finally:
+        set_backend(old)
+
+
+def resolve_backend(name: str | None) -> str:
+    """Check a backend name (``None`` means the global default) and that it can run here."""
+    if name is None:
+        return _current
+    if name not in BACKENDS:
+        raise BackendError(f"backend={name!r} is not known; choose one of {BACKENDS}.")
+    if name in ("torch", "torch_cuda"):
+        try:
+            torch = importlib.import_module("torch")
+        except ImportError as exc:
+            raise BackendError(
+                f"backend={name!r} needs torch, which is not installed: pip install 'neuroxr[torch]'."
+            ) from exc
+        if name == "torch_cuda" and not torch.cuda.is_available():
+            raise BackendError("backend='torch_cuda' needs a CUDA GPU, and torch sees none here; use 'torch' or 'numpy'.")
+    if name == "cupy":
+        try:
+            cupy = importlib.import_module("cupy")
+        except ImportError as exc:
+            raise BackendError("backend='cupy' needs CuPy: pip install 'neuroxr[gpu]' on a machine with a CUDA GPU.") from exc
+        try:
+            n = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDA driver missing
+            raise BackendError(f"backend='cupy' needs a CUDA GPU; CuPy found none ({exc}).") from exc
+        if n == 0:
+            raise BackendError("backend='cupy' needs a CUDA GPU; CuPy found none.")
+    return name
+
+
+def get_namespace(*arrays: Any) -> Any:
+    """The array-API namespace of ``arrays`` (NumPy, CuPy or torch through ``array_api_compat``)."""
+    from array_api_compat import array_namespace
+
+    return array_namespace(*arrays)
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    """``"float32"``/``"float64"`` (or numpy dtypes) as a numpy dtype; other dtypes are refused."""
+    dt = np.dtype(dtype if dtype is not None else np.float64)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise BackendError(f"dtype={dtype!r} is not supported; use 'float32' or 'float64'.")
+    return dt
+
+
+def asarray(x: Any, backend: str | None = None, dtype: Any = np.float64) -> Any:
+    """Move ``x`` to ``backend`` (default: the global one) as a ``dtype`` array."""
+    name = resolve_backend(backend)
+    dt = resolve_dtype(dtype)
+    if name == "numpy":
+        return np.asarray(to_numpy(x), dtype=dt)
+    if name in ("torch", "torch_cuda"):
+        import torch
+
+        device = "cuda" if name == "torch_cuda" else "cpu"
+        tdtype = torch.float32 if dt == np.float32 else torch.float64
+        if isinstance(x, torch.Tensor):
+            return x.to(device=device, dtype=tdtype)
+        return torch.as_tensor(np.ascontiguousarray(to_numpy(x), dtype=dt), device=device)
+    import cupy
+
+    return cupy.asarray(to_numpy(x) if not _is_cupy(x) else x, dtype=dt)
+
+
+def _is_cupy(x: Any) -> bool:
+    return type(x).__module__.startswith("cupy")
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Bring an array of any backend back to host NumPy."""
+    if isinstance(x, np.ndarray):
+        return x
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        return x.detach().cpu().numpy()
+    if mod.startswith("cupy"):
+        return x.get()
+    return np.asarray(x)

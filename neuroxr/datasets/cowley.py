@@ -1,0 +1,349 @@
+"""Loader for the macaque V4 recordings of Cowley et al. (2023), read from a local copy.
+
+Cowley, B.R., Stan, P.L., Pillow, J.W. & Smith, M.A. (2023). Compact deep neural network models
+of visual cortex. *bioRxiv*. Spike counts of single V4 units (one 100 ms bin per image
+presentation) to 112 x 112 colour images; trial-level ("raw") files for some sessions,
+repeat-averaged ("avg") files for others.
+
+The data are **not** part of neuroxr (they are GPL-3.0 licensed): every function takes the
+folder that holds the files, laid out as::
+
+    root/responses_raw_<session>.npy     (neuron, image, repeat) float64, NaN-padded repeats
+    root/responses_avg_<session>.npy     (neuron, image) float64, nanmean over repeats
+    root/images_<session>.zip            imageNNNN.jpg (1-based, same order as the image axis)
+
+File quirks handled here (each one is checked in the test suite):
+
+- the arrays are stored **(neuron, image, repeat)**; neuroxr's layout is
+  ``(stimulus, neuroid, repeat)``, so the loader transposes;
+- spike counts are integers stored as float64; missing repeats are NaN and always trailing,
+  with one NaN mask for all neurons (repeat ``k`` of image ``j`` is one presentation);
+- the repeat-averaged files equal ``nanmean`` of the raw files; loaded as neural data they get
+  a ``repeat`` dim of length 1 (no noise ceiling can be estimated from them);
+- session 201016 has no images in the shared copy: its stimulus ids are made from the position
+  (``"201016/image0001"`` ...), the same pattern as the image file names of the other sessions;
+- in ``images_190923.zip`` the JPEGs sit in a sub-folder.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from ..layouts import LayoutError, neural
+
+__all__ = [
+    "COWLEY_SESSIONS",
+    "COWLEY_CITATION",
+    "CowleySession",
+    "cowley_sessions",
+    "load_cowley_v4",
+    "load_cowley_images",
+    "cowley_repeat_counts",
+]
+
+COWLEY_CITATION = (
+    "Cowley, B.R., Stan, P.L., Pillow, J.W. and Smith, M.A. (2023). Compact deep neural network "
+    "models of visual cortex. bioRxiv."
+)
+
+
+@dataclass(frozen=True)
+class CowleySession:
+    """What is known about one recording session (from the authors' data table).
+
+    Attributes
+    ----------
+    session : str
+        Session id, e.g. ``"210325"``.
+    animal : str
+        Monkey id (``"PE"``, ``"WE"`` or ``"RA"``).
+    role : str
+        The authors' use of the session (``"train"`` or ``"test"``).
+    n_neurons, n_images : int
+        Array sizes in the files.
+    """
+
+    session: str
+    animal: str
+    role: str
+    n_neurons: int
+    n_images: int
+
+
+COWLEY_SESSIONS: dict[str, CowleySession] = {
+    s.session: s
+    for s in (
+        CowleySession("210325", "PE", "test", 50, 640),
+        CowleySession("201016", "PE", "train", 82, 600),
+        CowleySession("190923", "WE", "test", 33, 1200),
+        CowleySession("210621", "RA", "train", 51, 1200),
+    )
+}
+
+_IMAGE_RE = re.compile(r"(?:^|/)(image\d+)\.jpe?g$", re.IGNORECASE)
+
+
+def _root(root: str | Path, what: str) -> Path:
+    p = Path(root).expanduser()
+    if not p.is_dir():
+        raise FileNotFoundError(
+            f"{what}: data folder {str(p)!r} does not exist. Pass the folder that holds the files of "
+            f"Cowley et al. (2023), e.g. '<checkout>/shared/data/cowley2023_v4'."
+        )
+    return p
+
+
+def cowley_sessions(root: str | Path) -> dict[str, dict[str, bool]]:
+    """List which files exist per session in ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder with the ``responses_*`` and ``images_*`` files.
+
+    Returns
+    -------
+    dict
+        ``{session: {"raw": bool, "avg": bool, "images": bool}}`` for every session that has
+        at least one file, sorted by session id.
+    """
+    p = _root(root, "cowley_sessions")
+    found: dict[str, dict[str, bool]] = {}
+    for f in p.iterdir():
+        m = re.fullmatch(r"responses_(raw|avg)_(\d+)\.npy|images_(\d+)\.zip", f.name)
+        if not m:
+            continue
+        if m.group(1):
+            found.setdefault(m.group(2), {"raw": False, "avg": False, "images": False})[m.group(1)] = True
+        else:
+            found.setdefault(m.group(3), {"raw": False, "avg": False, "images": False})["images"] = True
+    return dict(sorted(found.items()))
+
+
+def _image_names(zpath: Path) -> list[tuple[str, str]]:
+    """(member name, stem) of every JPEG in the zip, sorted by stem."""
+    with zipfile.ZipFile(zpath) as z:
+        out = []
+        for name in z.namelist():
+            m = _IMAGE_RE.search(name)
+            if m:
+                out.append((name, m.group(1)))
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+def _position_ids(session: str, n: int) -> np.ndarray:
+    return np.array([f"{session}/image{j + 1:04d}" for j in range(n)])
+
+
+def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.ndarray, np.ndarray]:
+    """Decode the images of one session.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder with ``images_<session>.zip``.
+    session : str
+        Session id; images exist for 210325, 190923 and 210621 (not for 201016 in the shared copy).
+
+    Returns
+    -------
+    images : numpy.ndarray, shape (n_images, 112, 112, 3), uint8
+        RGB images in file-name order, which is the order of the image axis of the responses.
+    stimulus_id : numpy.ndarray of str, shape (n_images,)
+        ``"<session>/imageNNNN"``, the ids :func:`load_cowley_v4` gives the same stimuli.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the zip is missing (the message lists the sessions that have images).
+    ImportError
+        When Pillow is not installed (it decodes the JPEGs).
+    """
+    session = str(session)
+    p = _root(root, "load_cowley_images")
+    zpath = p / f"images_{session}.zip"
+    if not zpath.is_file():
+        have = [s for s, v in cowley_sessions(p).items() if v["images"]]
+        raise FileNotFoundError(
+            f"load_cowley_images: {zpath.name} not found in {str(p)!r}; sessions with images there: {have}. "
+            + ("Session 201016 has no images in the shared copy; its responses still load by position."
+               if session == "201016" else "Pick one of those sessions.")
+        )
+    try:
+        from PIL import Image
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("load_cowley_images needs Pillow to decode the JPEGs: pip install pillow") from e
+    names = _image_names(zpath)
+    if not names:
+        raise ValueError(f"load_cowley_images: {zpath} holds no imageNNNN.jpg files.")
+    imgs = []
+    with zipfile.ZipFile(zpath) as z:
+        for member, stem in names:
+            with Image.open(io.BytesIO(z.read(member))) as im:
+                imgs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    shapes = {a.shape for a in imgs}
+    if len(shapes) != 1:
+        raise ValueError(f"load_cowley_images: {zpath.name} holds images of several shapes {sorted(shapes)}.")
+    ids = np.array([f"{session}/{stem}" for _, stem in names])
+    return np.stack(imgs), ids
+
+
+def cowley_repeat_counts(raw: np.ndarray) -> np.ndarray:
+    """Valid repeats per image of a raw file, checking the trailing, shared NaN mask.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray, shape (n_neurons, n_images, max_repeats)
+        A ``responses_raw_*`` array in the file's axis order.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_images,)
+        Number of valid (non-NaN) repeats of each image.
+
+    Raises
+    ------
+    ValueError
+        When the NaN mask differs between neurons or NaNs are not trailing.
+    """
+    valid = ~np.isnan(raw)
+    if not (valid == valid[:1]).all():
+        bad = np.flatnonzero((valid != valid[:1]).any(axis=(0, 2)))
+        raise ValueError(
+            f"raw responses: the NaN mask differs between neurons for {bad.size} images "
+            f"(e.g. image index {bad[:5].tolist()}); expected one mask shared by all neurons."
+        )
+    v0 = valid[0]
+    n = v0.sum(axis=1)
+    trailing = v0 == (np.arange(raw.shape[2])[None, :] < n[:, None])
+    if not trailing.all():
+        bad = np.flatnonzero(~trailing.all(axis=1))
+        raise ValueError(
+            f"raw responses: missing repeats are not all trailing for {bad.size} images "
+            f"(e.g. image index {bad[:5].tolist()})."
+        )
+    return n.astype(int)
+
+
+def load_cowley_v4(
+    root: str | Path,
+    session: str = "210325",
+    kind: Literal["raw", "avg"] = "raw",
+) -> xr.DataArray:
+    """Load one V4 session as a neural array ``stimulus x neuroid x repeat``.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder with the files (see the module docstring).
+    session : str
+        ``"210325"`` or ``"201016"`` (raw and avg), ``"190923"`` or ``"210621"`` (avg only).
+    kind : {"raw", "avg"}
+        ``"raw"``: single trials, missing trials NaN. ``"avg"``: the authors' repeat-averaged
+        responses, returned with a ``repeat`` dim of length 1.
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``, float64
+        Spike counts per 100 ms. Coords: ``stimulus_id`` (``"<session>/imageNNNN"``, from the
+        image file names when the images exist, else from the position),
+        ``image_index`` (1-based) and, for raw data, ``n_repeats`` on ``stimulus``;
+        ``neuroid_id`` (``"<animal>/<session>/n<NN>"``), ``animal``, ``session`` and
+        ``region`` (``"V4"``) on ``neuroid``. Attrs name the source, citation and licence.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is missing (the message lists what the folder holds).
+    ValueError
+        When ``kind`` is unknown, or the array does not have the shape or NaN structure the
+        authors describe (e.g. the axes were saved in another order).
+    """
+    session = str(session)
+    if kind not in ("raw", "avg"):
+        raise ValueError(f"load_cowley_v4: kind must be 'raw' or 'avg'; got {kind!r}.")
+    p = _root(root, "load_cowley_v4")
+    path = p / f"responses_{kind}_{session}.npy"
+    if not path.is_file():
+        have = {s: [k for k, v in d.items() if v] for s, d in cowley_sessions(p).items()}
+        raise FileNotFoundError(
+            f"load_cowley_v4: {path.name} not found in {str(p)!r}. Files there per session: {have}. "
+            f"Trial-level ('raw') files exist only for 210325 and 201016 in the shared copy; use "
+            f"kind='avg' for the others."
+        )
+    arr = np.load(path)
+    want_ndim = 3 if kind == "raw" else 2
+    if arr.ndim != want_ndim:
+        raise ValueError(
+            f"load_cowley_v4: {path.name} has shape {arr.shape}; expected {want_ndim} axes "
+            f"(neuron, image{', repeat' if kind == 'raw' else ''})."
+        )
+    meta = COWLEY_SESSIONS.get(session)
+    if meta is not None and arr.shape[:2] != (meta.n_neurons, meta.n_images):
+        raise ValueError(
+            f"load_cowley_v4: {path.name} has shape {arr.shape}; the authors' table gives "
+            f"(neuron={meta.n_neurons}, image={meta.n_images}{', repeat' if kind == 'raw' else ''}). "
+            f"Is the file stored in another axis order?"
+        )
+    n_neurons, n_images = arr.shape[:2]
+
+    zpath = p / f"images_{session}.zip"
+    if zpath.is_file():
+        stems = [stem for _, stem in _image_names(zpath)]
+        if len(stems) != n_images:
+            raise ValueError(
+                f"load_cowley_v4: {zpath.name} holds {len(stems)} images but {path.name} has "
+                f"{n_images} along its image axis (axis 1)."
+            )
+        stim_ids = np.array([f"{session}/{s}" for s in stems])
+        stim_source = f"image file names in {zpath.name}"
+    else:
+        stim_ids = _position_ids(session, n_images)
+        stim_source = "position along the image axis (no images in this folder)"
+
+    animal = meta.animal if meta is not None else "unknown"
+    neuroid_ids = [f"{animal}/{session}/n{i + 1:02d}" for i in range(n_neurons)]
+    if kind == "raw":
+        n_rep = cowley_repeat_counts(arr)
+        data = np.ascontiguousarray(np.transpose(arr, (1, 0, 2)), dtype=np.float64)
+    else:
+        n_rep = None
+        data = np.ascontiguousarray(arr.T, dtype=np.float64)[:, :, None]
+    attrs = {
+        "source": "Cowley et al. (2023), github.com/cowleygroup/V4_compact_models",
+        "citation": COWLEY_CITATION,
+        "license": "GPL-3.0 (data files; not redistributed with neuroxr)",
+        "session": session,
+        "kind": kind,
+        "units": "spike count per 100 ms bin",
+        "stimulus_id_source": stim_source,
+        "file": path.name,
+    }
+    if meta is not None:
+        attrs["role"] = meta.role
+    try:
+        da = neural(
+            data,
+            stimulus_id=stim_ids,
+            neuroid_id=neuroid_ids,
+            name=f"cowley_v4_{session}_{kind}",
+            attrs=attrs,
+            animal=np.full(n_neurons, animal),
+            session=np.full(n_neurons, session),
+            region=np.full(n_neurons, "V4"),
+        )
+    except LayoutError as e:  # pragma: no cover - the file content would be broken
+        raise ValueError(f"load_cowley_v4: {path.name} does not give a valid neural array: {e}") from e
+    da = da.assign_coords(image_index=("stimulus", np.arange(1, n_images + 1)))
+    if n_rep is not None:
+        da = da.assign_coords(n_repeats=("stimulus", n_rep))
+    return da

@@ -38,6 +38,15 @@ __all__ = [
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
 FEATURE_DIMS = ("stimulus", "unit")
 SCORE_TARGET_DIMS = ("neuroid", "unit")
+#: optional coords of the layouts and the dims they must lie on (``()`` = scalar)
+NEURAL_OPTIONAL_COORDS = {"animal": ("neuroid",), "region": ("neuroid",), "subject": ("neuroid",)}
+FEATURE_OPTIONAL_COORDS = {
+    "model": (),
+    "layer": (),
+    "channel": ("unit",),
+    "x": ("unit",),
+    "y": ("unit",),
+}
 
 
 class LayoutError(ValueError):
@@ -51,16 +60,27 @@ def _examples(values: Sequence[Any], k: int = 5) -> str:
     return f"[{shown}{more}]"
 
 
-def _as_str_ids(ids: Any, n: int, what: str, name: str, dim: str) -> np.ndarray:
+def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
+    """``ids`` as a string array of length ``n``; default ``"<dim>0", "<dim>1", ...``."""
     if ids is None:
-        return np.array([f"{what}{i}" for i in range(n)], dtype=object).astype(str)
+        return np.array([f"{dim}{i}" for i in range(n)], dtype=str)
     arr = np.asarray(ids)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise LayoutError(
-            f"{name}: coord {what!r} on dim {dim!r} has shape {arr.shape} but the dim has "
+            f"{name}: coord {coord!r} on dim {dim!r} has shape {arr.shape} but the dim has "
             f"length {n}; pass one id per {dim}."
         )
     return arr.astype(str)
+
+
+def _per_entry(values: Any, n: int, key: str, name: str, dim: str) -> np.ndarray:
+    """One value per entry of ``dim``: a scalar is repeated, a sequence must have length ``n``."""
+    v = np.asarray(values)
+    if v.ndim == 0:
+        v = np.full(n, v.item())
+    if v.shape != (n,):
+        raise LayoutError(f"{name}: coord {key!r} needs one value per {dim} ({n}); got shape {v.shape}.")
+    return v
 
 
 def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
@@ -106,6 +126,28 @@ def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
         )
 
 
+def _check_optional_coords(da: xr.DataArray, where: Mapping[str, tuple[str, ...]], name: str) -> None:
+    for coord, dims in where.items():
+        if coord not in da.coords:
+            continue
+        found = tuple(da.coords[coord].dims)
+        if found != dims:
+            if dims:
+                fix = f"Give one value per {dims[0]}, e.g. da.assign_coords({coord}=({dims[0]!r}, values))."
+                want = f"on dim {dims[0]!r}"
+            else:
+                fix = f"Use one value for the whole array, e.g. da.assign_coords({coord}='name')."
+                want = "scalar (no dims)"
+            raise LayoutError(f"{name}: coord {coord!r} must be {want}; it lies on {found}. {fix}")
+        if not dims:
+            value = da.coords[coord].values
+            if value.dtype.kind not in "UOT" or not isinstance(value.item(), str):
+                raise LayoutError(
+                    f"{name}: scalar coord {coord!r} must be a string; found {value.item()!r} "
+                    f"(dtype {value.dtype}). Use da.assign_coords({coord}=str(value))."
+                )
+
+
 def _is_lazy(da: xr.DataArray) -> bool:
     return not isinstance(da.variable._data, np.ndarray) and hasattr(da.data, "dask")
 
@@ -136,6 +178,7 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     _check_dims(da, NEURAL_DIMS, name)
     _check_ids(da, "stimulus_id", "stimulus", name)
     _check_ids(da, "neuroid_id", "neuroid", name)
+    _check_optional_coords(da, NEURAL_OPTIONAL_COORDS, name)
     if da.dtype.kind not in "fiu":
         raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
     for d in NEURAL_DIMS:
@@ -170,6 +213,7 @@ def validate_features(da: xr.DataArray, name: str = "features", check_values: bo
     _check_dims(da, FEATURE_DIMS, name)
     _check_ids(da, "stimulus_id", "stimulus", name)
     _check_ids(da, "unit_id", "unit", name)
+    _check_optional_coords(da, FEATURE_OPTIONAL_COORDS, name)
     if da.dtype.kind not in "fiub":
         raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
     for d in FEATURE_DIMS:
@@ -205,8 +249,10 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
         raise LayoutError(f"{name}: missing dim 'rep' (one entry per repetition of the split halves).")
     if "ev" not in ds.data_vars:
         raise LayoutError(f"{name}: missing variable 'ev'; found {sorted(map(str, ds.data_vars))}.")
-    if set(ds["ev"].dims) != {target, "rep"}:
+    if len(ds["ev"].dims) != 2 or set(ds["ev"].dims) != {target, "rep"}:
         raise LayoutError(f"{name}: variable 'ev' must have dims ({target!r}, 'rep'); has {ds['ev'].dims}.")
+    if ds["ev"].dtype.kind not in "fiu":
+        raise LayoutError(f"{name}: variable 'ev' must be numeric; found dtype {ds['ev'].dtype}.")
     _check_ids(ds["ev"], f"{target}_id", target, name)
     if "rep" not in ds.coords:
         raise LayoutError(f"{name}: missing coord 'rep'.")
@@ -246,12 +292,15 @@ def neural(
         da = data
         if "repeat" not in da.dims and set(da.dims) == {"stimulus", "neuroid"}:
             da = da.expand_dims("repeat", axis=-1)
+        _check_dims(da, NEURAL_DIMS, name)
         if stimulus_id is not None:
             da = da.assign_coords(stimulus_id=("stimulus", _as_str_ids(stimulus_id, da.sizes["stimulus"], "stimulus_id", name, "stimulus")))
         if neuroid_id is not None:
             da = da.assign_coords(neuroid_id=("neuroid", _as_str_ids(neuroid_id, da.sizes["neuroid"], "neuroid_id", name, "neuroid")))
         if neuroid_coords:
-            da = da.assign_coords({k: ("neuroid", np.asarray(v)) for k, v in neuroid_coords.items()})
+            da = da.assign_coords(
+                {k: ("neuroid", _per_entry(v, da.sizes["neuroid"], k, name, "neuroid")) for k, v in neuroid_coords.items()}
+            )
         if attrs:
             da = da.assign_attrs(**attrs)
         return validate_neural(da, name=name)
@@ -267,16 +316,11 @@ def neural(
         arr = arr.astype(np.float64)
     n, k, _ = arr.shape
     coords: dict[str, Any] = {
-        "stimulus_id": ("stimulus", _as_str_ids(stimulus_id, n, "stimulus", name, "stimulus")),
-        "neuroid_id": ("neuroid", _as_str_ids(neuroid_id, k, "neuroid", name, "neuroid")),
+        "stimulus_id": ("stimulus", _as_str_ids(stimulus_id, n, "stimulus_id", name, "stimulus")),
+        "neuroid_id": ("neuroid", _as_str_ids(neuroid_id, k, "neuroid_id", name, "neuroid")),
     }
     for key, values in neuroid_coords.items():
-        v = np.asarray(values)
-        if v.ndim == 0:
-            v = np.full(k, v.item())
-        if v.shape != (k,):
-            raise LayoutError(f"{name}: coord {key!r} needs one value per neuroid ({k}); got shape {v.shape}.")
-        coords[key] = ("neuroid", v)
+        coords[key] = ("neuroid", _per_entry(values, k, key, name, "neuroid"))
     da = xr.DataArray(arr, dims=NEURAL_DIMS, coords=coords, name=name, attrs=dict(attrs or {}))
     return validate_neural(da, name=name)
 
@@ -322,6 +366,7 @@ def features(
         data = data.to_numpy()
     if isinstance(data, xr.DataArray):
         da = data
+        _check_dims(da, FEATURE_DIMS, name)
         if stimulus_id is not None:
             da = da.assign_coords(stimulus_id=("stimulus", _as_str_ids(stimulus_id, da.sizes["stimulus"], "stimulus_id", name, "stimulus")))
         if unit_id is not None:
@@ -337,18 +382,15 @@ def features(
             arr = arr.astype(np.float64)
         n, p = arr.shape
         coords: dict[str, Any] = {
-            "stimulus_id": ("stimulus", _as_str_ids(stimulus_id, n, "stimulus", name, "stimulus")),
-            "unit_id": ("unit", _as_str_ids(unit_id, p, "unit", name, "unit")),
+            "stimulus_id": ("stimulus", _as_str_ids(stimulus_id, n, "stimulus_id", name, "stimulus")),
+            "unit_id": ("unit", _as_str_ids(unit_id, p, "unit_id", name, "unit")),
         }
         for key, values in unit_coords.items():
-            v = np.asarray(values)
-            if v.shape != (p,):
-                raise LayoutError(f"{name}: coord {key!r} needs one value per unit ({p}); got shape {v.shape}.")
-            coords[key] = ("unit", v)
+            coords[key] = ("unit", _per_entry(values, p, key, name, "unit"))
         da = xr.DataArray(arr, dims=FEATURE_DIMS, coords=coords, name=name)
         unit_coords = {}
     if unit_coords:
-        da = da.assign_coords({k: ("unit", np.asarray(v)) for k, v in unit_coords.items()})
+        da = da.assign_coords({k: ("unit", _per_entry(v, da.sizes["unit"], k, name, "unit")) for k, v in unit_coords.items()})
     if model is not None:
         da = da.assign_coords(model=str(model))
     if layer is not None:

@@ -29,8 +29,16 @@ from .layouts import LayoutError, validate_features, validate_neural, validate_s
 __all__ = ["StudyStore", "open_store", "StoreError", "COMPLETE_ATTR"]
 
 COMPLETE_ATTR = "neuroxr_complete"
+STORE_VERSION_ATTR = "neuroxr_store_version"
+STORE_VERSION = 1
 DATA_VAR = "data"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+#: A name of a neural set, model, layer, direction, score source or target: starts with a letter or
+#: digit, then letters, digits, '.', '-' and single '_' (no '__', which separates source and
+#: target, and no trailing '_'). The same pattern is in ``schemas/store.schema.json``.
+NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]|_(?=[A-Za-z0-9.\-]))*$"
+_NAME_RE = re.compile(NAME_PATTERN)
+#: top-level groups of a study store
+TOP_GROUPS = ("neural", "features", "scores", "cache")
 
 
 class StoreError(KeyError):
@@ -41,13 +49,25 @@ class StoreError(KeyError):
 
 
 def _check_name(value: str, what: str) -> str:
-    value = str(value)
-    if not _NAME_RE.match(value) or "__" in value and what != "entry":
+    if not isinstance(value, str) or not _NAME_RE.match(value):
         raise StoreError(
-            f"invalid {what} name {value!r}: use letters, digits, '.', '_' and '-' (not starting with "
-            f"a symbol, no '/', no '__')."
+            f"invalid {what} name {value!r}: use letters, digits, '.', '-' and single '_' "
+            f"(start with a letter or digit; no '/', no '__', no trailing '_'), e.g. 'conv3_1' or 'layer4.0'."
         )
     return value
+
+
+def _zarr_store(url: str, read_only: bool, storage_options: Mapping[str, Any] | None) -> Any:
+    """A Zarr store for a local path, a ``file://`` URL or any other fsspec URL."""
+    from zarr.storage import FsspecStore, LocalStore
+
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    if "://" not in url:
+        if read_only and not os.path.isdir(url):
+            raise StoreError(f"no study store at {url!r} (the folder does not exist).")
+        return LocalStore(url, read_only=read_only)
+    return FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=read_only)
 
 
 def _jsonable(value: Any) -> Any:
@@ -73,7 +93,9 @@ class StudyStore:
     url : str or os.PathLike
         Where the store lives. Created if absent (unless ``mode="r"``).
     mode : {"a", "r"}
-        ``"a"`` reads and writes; ``"r"`` only reads.
+        ``"a"`` reads and writes; ``"r"`` only reads (every write raises :class:`StoreError`).
+    storage_options : mapping, optional
+        Passed to fsspec for remote URLs (``s3://``, ``gs://``, ``memory://`` ...).
 
     Examples
     --------
@@ -83,20 +105,26 @@ class StudyStore:
     >>> store.inventory()                                        # doctest: +SKIP
     """
 
-    def __init__(self, url: str | os.PathLike, mode: str = "a") -> None:
+    def __init__(
+        self,
+        url: str | os.PathLike,
+        mode: str = "a",
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
         if mode not in ("a", "r"):
             raise ValueError(f"mode must be 'a' or 'r'; got {mode!r}.")
         self.url = os.fspath(url)
         self.mode = mode
+        self._zstore = _zarr_store(self.url, mode == "r", storage_options)
         if mode == "r":
             try:
-                self._root = zarr.open_group(self.url, mode="r")
+                self._root = zarr.open_group(self._zstore, mode="r")
             except Exception as exc:  # zarr raises several kinds here
                 raise StoreError(f"no study store at {self.url!r} ({exc}).") from exc
         else:
-            self._root = zarr.open_group(self.url, mode="a")
-            if "neuroxr_store_version" not in self._root.attrs:
-                self._root.attrs["neuroxr_store_version"] = 1
+            self._root = zarr.open_group(self._zstore, mode="a")
+            if STORE_VERSION_ATTR not in self._root.attrs:
+                self._root.attrs[STORE_VERSION_ATTR] = STORE_VERSION
 
     def __repr__(self) -> str:
         inv = self.inventory()
@@ -122,7 +150,9 @@ class StudyStore:
     def mark_complete(self, path: str) -> None:
         """Mark the entry at ``path`` complete (call only after all its data are written)."""
         self._require_write()
-        g = zarr.open_group(self.url, path=path, mode="r+")
+        g = self._group(path)
+        if g is None:
+            raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: it does not exist.")
         g.attrs[COMPLETE_ATTR] = True
 
     def invalidate(self, path: str) -> None:
@@ -134,7 +164,7 @@ class StudyStore:
         if COMPLETE_ATTR in g.attrs:
             del g.attrs[COMPLETE_ATTR]
         parent, _, leaf = path.rpartition("/")
-        parent_group = self._root if not parent else zarr.open_group(self.url, path=parent, mode="r+")
+        parent_group = self._root if not parent else self._group(parent)
         del parent_group[leaf]
 
     def _require_write(self) -> None:
@@ -153,7 +183,12 @@ class StudyStore:
             ds[name].attrs = _jsonable(dict(ds[name].attrs))
             # xarray refuses to re-encode variables that carry a previous zarr encoding
             ds[name].encoding = {}
-        ds.to_zarr(self.url, group=path, mode="w", consolidated=False, encoding=dict(encoding or {}))
+        encoding = {k: dict(v) for k, v in (encoding or {}).items()}
+        for name, enc in encoding.items():
+            # dask chunks must tile the Zarr chunks: rechunk lazy data to the chunks it is stored with
+            if "chunks" in enc and name in ds and ds[name].chunks is not None:
+                ds[name] = ds[name].chunk(dict(zip(ds[name].dims, enc["chunks"])))
+        ds.to_zarr(self._zstore, group=path, mode="w", consolidated=False, encoding=encoding)
         self.mark_complete(path)
 
     def read_dataset(self, path: str) -> xr.Dataset:
@@ -162,7 +197,7 @@ class StudyStore:
             exists = self._group(path) is not None
             why = "its write did not finish (a killed job?); rewrite it" if exists else "it does not exist"
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
-        ds = xr.open_zarr(self.url, group=path, consolidated=False)
+        ds = xr.open_zarr(self._zstore, group=path, consolidated=False)
         ds.attrs.pop(COMPLETE_ATTR, None)
         # coords are small: load them, and give strings back their numpy str dtype
         coords = {}
@@ -186,7 +221,7 @@ class StudyStore:
 
     def read_neural(self, name: str) -> xr.DataArray:
         """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat``."""
-        return self._read_array(f"neural/{name}", name)
+        return self._read_array(f"neural/{_check_name(name, 'neural set')}", name)
 
     # ------------------------------------------------------------------ feature sets
     def write_features(
@@ -206,6 +241,7 @@ class StudyStore:
 
     def read_features(self, model: str, layer: str) -> xr.DataArray:
         """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``."""
+        model, layer = _check_name(model, "model"), _check_name(layer, "layer")
         return self._read_array(f"features/{model}/{layer}", f"{model}/{layer}")
 
     def _read_array(self, path: str, label: str) -> xr.DataArray:
@@ -219,9 +255,8 @@ class StudyStore:
     def score_path(direction: str, source: str, target: str) -> str:
         """``scores/<direction>/<source>__<target>`` with names checked."""
         direction = _check_name(direction, "direction")
-        for v in (source, target):
-            if "/" in v or "__" in v:
-                raise StoreError(f"score source/target {v!r} may not contain '/' or '__'.")
+        _check_name(source, "score source")
+        _check_name(target, "score target")
         return f"scores/{direction}/{source}__{target}"
 
     def write_scores(self, direction: str, source: str, target: str, ds: xr.Dataset) -> str:
@@ -272,21 +307,34 @@ class StudyStore:
                     out.append((direction, source, target))
         return out
 
-    def incomplete_entries(self) -> list[str]:
-        """Paths of entries whose write never finished (what a killed job leaves behind)."""
-        out = []
+    def entries(self) -> list[tuple[str, str, bool]]:
+        """Every entry of the store, complete or not, as ``(kind, path, complete)``.
+
+        ``kind`` is ``"neural"``, ``"features"``, ``"scores"`` or ``"cache"``. Entries are the
+        groups ``neural/<name>``, ``features/<model>/<layer>``, ``scores/<direction>/<entry>``
+        and, under ``cache/``, every group that holds arrays or a completion marker.
+        """
+        out: list[tuple[str, str, bool]] = []
         for n, g in self._children("neural"):
-            if not g.attrs.get(COMPLETE_ATTR, False):
-                out.append(f"neural/{n}")
+            out.append(("neural", f"neural/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
         for m in self._all_models():
             for n, g in self._children(f"features/{m}"):
-                if not g.attrs.get(COMPLETE_ATTR, False):
-                    out.append(f"features/{m}/{n}")
+                out.append(("features", f"features/{m}/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
         for d, _ in self._children("scores"):
             for n, g in self._children(f"scores/{d}"):
-                if not g.attrs.get(COMPLETE_ATTR, False):
-                    out.append(f"scores/{d}/{n}")
+                out.append(("scores", f"scores/{d}/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
+        stack = [("cache", g) for g in ([self._group("cache")] if self._group("cache") is not None else [])]
+        while stack:
+            path, g = stack.pop()
+            if path != "cache" and (COMPLETE_ATTR in g.attrs or any(True for _ in g.arrays())):
+                out.append(("cache", path, bool(g.attrs.get(COMPLETE_ATTR, False))))
+                continue
+            stack.extend((f"{path}/{n}", child) for n, child in sorted(g.groups(), reverse=True))
         return out
+
+    def incomplete_entries(self) -> list[str]:
+        """Paths of entries whose write never finished (what a killed job leaves behind)."""
+        return [path for _, path, complete in self.entries() if not complete]
 
     def inventory(self) -> dict[str, Any]:
         """What the store holds: ``{"neural": [...], "features": {model: [layers]}, "scores": {direction: [(source, target)]}}``."""
@@ -300,6 +348,8 @@ class StudyStore:
         }
 
 
-def open_store(url: str | os.PathLike, mode: str = "a") -> StudyStore:
+def open_store(
+    url: str | os.PathLike, mode: str = "a", storage_options: Mapping[str, Any] | None = None
+) -> StudyStore:
     """Open (or create) the study store at ``url``. See :class:`StudyStore`."""
-    return StudyStore(url, mode=mode)
+    return StudyStore(url, mode=mode, storage_options=storage_options)

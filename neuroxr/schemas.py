@@ -1,0 +1,425 @@
+"""JSON descriptors of labeled objects and stores, and their check against neuroxr's JSON Schemas.
+
+The JSON Schema documents (draft 2020-12) in the repository's top-level ``schemas/`` folder are the
+written contract of neuroxr's layouts; the package ships identical copies in ``neuroxr/_schemas``
+and loads those. A schema does not look at arrays directly: it checks a *descriptor*, a small
+JSON document that :func:`describe` (objects) and :func:`describe_store` (stores) build:
+
+.. code-block:: json
+
+    {"type": "DataArray", "name": "V4", "dims": ["stimulus", "neuroid", "repeat"],
+     "sizes": {"stimulus": 64, "neuroid": 40, "repeat": 4}, "dtype": "float32", "kind": "float",
+     "lazy": false,
+     "coords": {"stimulus_id": {"dims": ["stimulus"], "dtype": "<U6", "kind": "string",
+                                "size": 64, "unique": true}, "...": {}},
+     "attrs": {}, "values": {"n_nan": 3, "n_inf": 0}}
+
+The validators of :mod:`neuroxr.layouts` enforce the same contract in Python (with more detailed
+messages); a test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from .layouts import LayoutError, validate_features, validate_neural, validate_scores
+from .store import DATA_VAR, TOP_GROUPS, StoreError, StudyStore, _jsonable
+
+__all__ = [
+    "SCHEMA_NAMES",
+    "describe",
+    "describe_store",
+    "load_schema",
+    "schema_violations",
+    "validate_against_schema",
+    "validate_store",
+]
+
+#: the schema documents, ``<name>.schema.json``
+SCHEMA_NAMES = ("neural", "features", "scores", "store")
+_PACKAGE_DIR = "_schemas"
+
+
+# ---------------------------------------------------------------------------- loading
+@functools.lru_cache(maxsize=None)
+def _load(name: str) -> dict[str, Any]:
+    text = resources.files("neuroxr").joinpath(_PACKAGE_DIR, f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema document ``name`` as a dict.
+
+    Parameters
+    ----------
+    name : {"neural", "features", "scores", "store"}
+        Which layout.
+
+    Returns
+    -------
+    dict
+        A fresh copy of the schema (draft 2020-12), safe to modify.
+    """
+    if name not in SCHEMA_NAMES:
+        raise ValueError(f"unknown schema {name!r}; choose one of {SCHEMA_NAMES}.")
+    return copy.deepcopy(_load(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(name: str) -> Draft202012Validator:
+    registry: Registry = Registry().with_resources(
+        (_load(n)["$id"], Resource.from_contents(_load(n))) for n in SCHEMA_NAMES
+    )
+    return Draft202012Validator(_load(name), registry=registry)
+
+
+# ---------------------------------------------------------------------------- descriptors
+def _kind(dtype: np.dtype, values: Any = None) -> str:
+    k = dtype.kind
+    if k == "O":
+        if values is None:
+            return "object"
+        flat = np.asarray(values).ravel().tolist()
+        return "string" if all(isinstance(v, str) for v in flat) else "object"
+    return {
+        "f": "float",
+        "i": "int",
+        "u": "uint",
+        "b": "bool",
+        "c": "complex",
+        "U": "string",
+        "T": "string",
+        "S": "bytes",
+        "M": "datetime",
+        "m": "timedelta",
+    }.get(k, "other")
+
+
+def _is_lazy(var: xr.DataArray | xr.Variable) -> bool:
+    return var.chunks is not None
+
+
+def _describe_variable(var: xr.DataArray | xr.Variable, load: bool) -> dict[str, Any]:
+    """Dims, dtype, kind and size of one variable; ``unique`` for loaded 1-D variables."""
+    out: dict[str, Any] = {
+        "dims": [str(d) for d in var.dims],
+        "dtype": str(var.dtype),
+        "size": int(var.size),
+    }
+    values = np.asarray(var.values) if load else None
+    out["kind"] = _kind(var.dtype, values)
+    if values is not None and values.ndim == 1:
+        try:
+            out["unique"] = bool(pd.Index(values).is_unique)
+        except TypeError:  # unhashable values
+            out["unique"] = False
+    return out
+
+
+def _values_summary(da: xr.DataArray) -> dict[str, int]:
+    if da.dtype.kind not in "fc":
+        return {"n_nan": 0, "n_inf": 0}
+    n_nan, n_inf = xr.apply_ufunc(np.isnan, da).sum(), xr.apply_ufunc(np.isinf, da).sum()
+    if _is_lazy(da):
+        import dask
+
+        n_nan, n_inf = dask.compute(n_nan, n_inf)
+    return {"n_nan": int(n_nan), "n_inf": int(n_inf)}
+
+
+def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> dict[str, Any]:
+    """A JSON-serialisable descriptor of a DataArray or Dataset (what the schemas check).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        Any labeled object; nothing about its layout is assumed.
+    values : bool, optional
+        Add ``"values": {"n_nan": int, "n_inf": int}`` for a DataArray. Default: only when its data
+        are in memory (``True`` computes dask-backed data too; ``False`` never).
+
+    Returns
+    -------
+    dict
+        ``type`` ("DataArray"/"Dataset"), ``dims`` (in order), ``sizes``, ``coords`` (name ->
+        ``{"dims", "dtype", "kind", "size", "unique"}``), ``attrs``; for a DataArray also
+        ``name``, ``dtype``, ``kind``, ``lazy`` and optionally ``values``; for a Dataset
+        ``data_vars`` (name -> variable descriptor). ``kind`` is one of float, int, uint, bool,
+        complex, string, bytes, object, datetime, timedelta, other.
+    """
+    if not isinstance(obj, (xr.DataArray, xr.Dataset)):
+        raise TypeError(f"describe: expected an xarray.DataArray or Dataset, got {type(obj).__name__}.")
+    coords = {str(n): _describe_variable(c.variable, load=True) for n, c in obj.coords.items()}
+    out: dict[str, Any] = {
+        "type": type(obj).__name__,
+        "dims": [str(d) for d in obj.dims],
+        "sizes": {str(d): int(s) for d, s in obj.sizes.items()},
+    }
+    if isinstance(obj, xr.DataArray):
+        lazy = _is_lazy(obj)
+        out.update(
+            name=None if obj.name is None else str(obj.name),
+            dtype=str(obj.dtype),
+            kind=_kind(obj.dtype, None if lazy else obj.values),
+            lazy=lazy,
+        )
+        out["coords"] = coords
+        out["attrs"] = _jsonable(dict(obj.attrs))
+        if values or (values is None and not lazy):
+            out["values"] = _values_summary(obj)
+    else:
+        out["data_vars"] = {
+            str(n): _describe_variable(v.variable, load=not _is_lazy(v)) for n, v in obj.data_vars.items()
+        }
+        out["coords"] = coords
+        out["attrs"] = _jsonable(dict(obj.attrs))
+    return out
+
+
+_ENTRY_DEPTH = {"neural": 2, "features": 3, "scores": 3, "cache": 2}
+
+
+def _entry_object(store: StudyStore, kind: str, path: str) -> xr.DataArray | xr.Dataset:
+    ds = store.read_dataset(path)
+    if kind in ("neural", "features"):
+        if DATA_VAR not in ds.data_vars:
+            raise StoreError(
+                f"entry {path!r} has no variable {DATA_VAR!r} (found {sorted(map(str, ds.data_vars))}); "
+                f"write it with write_{kind}()."
+            )
+        da = ds[DATA_VAR]
+        da.attrs = dict(ds.attrs)
+        return da.rename(path)
+    return ds
+
+
+def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str, Any]:
+    """A JSON-serialisable descriptor of a study store (what ``store.schema.json`` checks).
+
+    Parameters
+    ----------
+    store : StudyStore or str
+        The store, or its URL (opened read-only).
+    values : bool
+        Compute the NaN/inf counts of every neural and feature entry (reads all data).
+
+    Returns
+    -------
+    dict
+        ``{"type": "StudyStore", "url", "attrs", "groups": [top-level names],
+        "neural": {name: entry}, "features": {model: {layer: entry}},
+        "scores": {direction: {"<source>__<target>": entry}}, "cache": {subpath: entry}}``. An
+        entry is ``{"path", "complete", "attrs"}`` plus, when complete and readable, ``"array"``
+        (neural, features: :func:`describe` of the stored DataArray) or ``"dataset"`` (scores,
+        cache), or ``"error"`` when it could not be opened.
+    """
+    if not isinstance(store, StudyStore):
+        store = StudyStore(store, mode="r")
+    root = store._root
+    out: dict[str, Any] = {
+        "type": "StudyStore",
+        "url": store.url,
+        "attrs": _jsonable(dict(root.attrs)),
+        "groups": sorted(str(n) for n, _ in root.members()),
+        "neural": {},
+        "features": {},
+        "scores": {},
+        "cache": {},
+    }
+    for kind, path, complete in store.entries():
+        group = store._group(path)
+        entry: dict[str, Any] = {
+            "path": path,
+            "complete": complete,
+            "attrs": _jsonable(dict(group.attrs)) if group is not None else {},
+        }
+        if complete:
+            try:
+                obj = _entry_object(store, kind, path)
+                key = "array" if isinstance(obj, xr.DataArray) else "dataset"
+                entry[key] = describe(obj, values=values if key == "array" else None)
+            except Exception as exc:  # report, do not stop the walk
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+        parts = path.split("/")
+        if kind == "cache":
+            out["cache"]["/".join(parts[1:])] = entry
+        elif kind == "neural":
+            out["neural"][parts[1]] = entry
+        else:
+            out[kind].setdefault(parts[1], {})[parts[2]] = entry
+    return out
+
+
+# ---------------------------------------------------------------------------- checking
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _message(error: ValidationError) -> str:
+    msg = error.message
+    if error.validator == "const":
+        msg = f"{msg}; found {_short(error.instance)}"
+    if error.validator == "oneOf" and isinstance(error.instance, Mapping):
+        msg = f"{_short(error.instance)} does not match exactly one of the allowed forms"
+    description = None
+    if isinstance(error.schema, Mapping) and "$id" not in error.schema:  # not a whole document's
+        description = error.schema.get("description")
+    if error.validator == "not" and description:
+        return f"{description}: {error.instance}"
+    if description:
+        msg = f"{description} ({msg})"
+    return msg
+
+
+def _iter_errors(descriptor: Mapping[str, Any], name: str) -> list[ValidationError]:
+    errors = list(_validator(name).iter_errors(descriptor))
+    return sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])
+
+
+def _descriptor(obj: Any, kind: str, values: bool | None) -> Mapping[str, Any]:
+    if isinstance(obj, Mapping) and not isinstance(obj, (xr.Dataset, StudyStore)):
+        return obj
+    if kind == "store":
+        return describe_store(obj, values=bool(values))
+    return describe(obj, values=values)
+
+
+def schema_violations(obj: Any, kind: str, *, values: bool | None = None) -> list[str]:
+    """Every way ``obj`` breaks the JSON Schema ``kind``, as readable lines (empty if none).
+
+    Parameters
+    ----------
+    obj : DataArray, Dataset, StudyStore, str (store URL) or dict (a descriptor)
+        What to check.
+    kind : {"neural", "features", "scores", "store"}
+        Which schema.
+    values : bool, optional
+        Passed to :func:`describe` / :func:`describe_store`.
+
+    Returns
+    -------
+    list of str
+        ``"<where>: <what is wrong> (<detail>)"``, where ``<where>`` is the path inside the
+        descriptor (e.g. ``coords/neuroid_id/kind``).
+    """
+    if kind not in SCHEMA_NAMES:
+        raise ValueError(f"unknown schema {kind!r}; choose one of {SCHEMA_NAMES}.")
+    descriptor = _descriptor(obj, kind, values)
+    out = []
+    for error in _iter_errors(descriptor, kind):
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        out.append(f"{where}: {_message(error)}")
+    return out
+
+
+def validate_against_schema(obj: Any, kind: str, *, values: bool | None = None) -> dict[str, Any]:
+    """Check ``obj`` against the JSON Schema ``kind``; return its descriptor or raise.
+
+    Parameters
+    ----------
+    obj : DataArray, Dataset, StudyStore, str (store URL) or dict (a descriptor)
+    kind : {"neural", "features", "scores", "store"}
+    values : bool, optional
+        Passed to :func:`describe` / :func:`describe_store`.
+
+    Returns
+    -------
+    dict
+        The descriptor that was checked.
+
+    Raises
+    ------
+    LayoutError
+        Listing every violation.
+    """
+    if kind not in SCHEMA_NAMES:
+        raise ValueError(f"unknown schema {kind!r}; choose one of {SCHEMA_NAMES}.")
+    descriptor = dict(_descriptor(obj, kind, values))
+    problems = schema_violations(descriptor, kind)
+    if problems:
+        raise LayoutError(
+            f"does not follow the {kind} schema ({len(problems)} violations):\n  " + "\n  ".join(problems)
+        )
+    return descriptor
+
+
+_PYTHON_VALIDATORS = {"neural": validate_neural, "features": validate_features, "scores": validate_scores}
+
+
+def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str]:
+    """Check a whole study store; return its violations as readable lines (empty if it is valid).
+
+    Checks the group hierarchy and names (``store.schema.json``), that every entry's write
+    finished, and that every complete entry follows its layout (the package validators and the
+    JSON Schemas).
+
+    Parameters
+    ----------
+    store : StudyStore or str
+        The store or its URL (opened read-only).
+    values : bool
+        Also check values (no inf in neural sets, finite features); reads all data.
+
+    Returns
+    -------
+    list of str
+        One line per violation, each starting with the entry path, e.g.
+        ``"scores/forward/alexnet.conv3__V4: the entry's write did not finish ..."``.
+    """
+    if not isinstance(store, StudyStore):
+        store = StudyStore(store, mode="r")
+    descriptor = describe_store(store, values=values)
+
+    # precise messages from the package validators, per complete entry
+    python: dict[str, str] = {}
+    for kind, path, complete in store.entries():
+        if not complete or kind not in _PYTHON_VALIDATORS:
+            continue
+        try:
+            obj = _entry_object(store, kind, path)
+            if kind == "scores":
+                validate_scores(obj, name=path)
+            else:
+                _PYTHON_VALIDATORS[kind](obj, name=path, check_values=False)
+        except (LayoutError, StoreError) as exc:
+            python[path] = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
+
+    out: list[str] = []
+    reported: set[str] = set()
+    for error in _iter_errors(descriptor, "store"):
+        parts = [str(p) for p in error.absolute_path]
+        if "propertyNames" in error.absolute_schema_path:  # the offending name is the instance
+            parts.append(str(error.instance))
+        top = parts[0] if parts else ""
+        depth = _ENTRY_DEPTH.get(top)
+        if depth is not None and len(parts) >= depth:
+            entry = "/".join(parts[:depth])
+            rest = [p for p in parts[depth:] if p not in ("array", "dataset")]
+        else:
+            entry, rest = "(store)", parts
+        if top == "cache" and len(parts) >= 2:
+            entry = f"cache/{parts[1]}"
+        if entry in python:
+            if entry not in reported:
+                out.append(python[entry])
+                reported.add(entry)
+            continue
+        where = f"{entry}: {'/'.join(rest)}: " if rest else f"{entry}: "
+        out.append(where + _message(error))
+    for path, message in python.items():  # checks the schema cannot express
+        if path not in reported:
+            out.append(message)
+    return out

@@ -1,0 +1,344 @@
+"""Real recorded data: loaders, file quirks, weight-free features and end-to-end analyses.
+
+Data: ``shared/data`` beside the repository (CI clones the repository with ``shared/`` next to
+it) or the folder named by ``NEUROXR_SHARED_DATA``. Tests skip, saying so, when it is absent.
+
+- Cowley et al. (2023): macaque V4 spike counts, ``cowley2023_v4/``.
+- Kriegeskorte et al. (2008) / Kiani et al. (2007): 92-image RDMs, ``kriegeskorte2008_92images/``,
+  as distributed with the RSA toolbox (Nili et al. 2014).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.real_data
+
+
+def _shared_data() -> Path | None:
+    env = os.environ.get("NEUROXR_SHARED_DATA")
+    if env:
+        return Path(env)
+    p = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return p if p.is_dir() else None
+
+
+SHARED = _shared_data()
+V4 = SHARED / "cowley2023_v4" if SHARED else None
+K92 = SHARED / "kriegeskorte2008_92images" if SHARED else None
+
+needs_v4 = pytest.mark.skipif(
+    V4 is None or not (V4 / "responses_raw_210325.npy").is_file(),
+    reason="V4 data of Cowley et al. 2023 not found: put shared/data/cowley2023_v4 beside the "
+    "repository or set NEUROXR_SHARED_DATA",
+)
+needs_k92 = pytest.mark.skipif(
+    K92 is None or not (K92 / "92_brainRDMs.mat").is_file(),
+    reason="92-image RDMs of Kriegeskorte et al. 2008 not found: put shared/data/kriegeskorte2008_92images "
+    "beside the repository or set NEUROXR_SHARED_DATA",
+)
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def raw210325() -> np.ndarray:
+    return np.load(V4 / "responses_raw_210325.npy")
+
+
+@pytest.fixture(scope="module")
+def raw201016() -> np.ndarray:
+    return np.load(V4 / "responses_raw_201016.npy")
+
+
+@pytest.fixture(scope="module")
+def v4_210325():
+    from neuroxr.datasets.cowley import load_cowley_v4
+
+    return load_cowley_v4(V4, "210325", "raw")
+
+
+@pytest.fixture(scope="module")
+def v4_201016():
+    from neuroxr.datasets.cowley import load_cowley_v4
+
+    return load_cowley_v4(V4, "201016", "raw")
+
+
+@pytest.fixture(scope="module")
+def images210325():
+    pytest.importorskip("PIL", reason="Pillow decodes the JPEGs")
+    from neuroxr.datasets.cowley import load_cowley_images
+
+    return load_cowley_images(V4, "210325")
+
+
+@pytest.fixture(scope="module")
+def gabor210325(images210325):
+    from neuroxr.datasets.imagefeatures import gabor_energy_features
+
+    imgs, ids = images210325
+    return gabor_energy_features(imgs, ids, size=48, wavelengths=(4.0, 8.0), n_orientations=4, grid=3)
+
+
+@pytest.fixture(scope="module")
+def k92():
+    from neuroxr.datasets.kriegeskorte import load_kriegeskorte_92
+
+    return load_kriegeskorte_92(K92)
+
+
+# ----------------------------------------------------------------------------- V4 file quirks
+
+@needs_v4
+def test_v4_raw_file_axis_order_is_neuron_image_repeat(raw210325, raw201016, v4_210325):
+    # the authors' table: 50 neurons / 640 images (210325), 82 / 600 (201016), 10 repeat slots
+    assert raw210325.shape == (50, 640, 10)
+    assert raw201016.shape == (82, 600, 10)
+    # the loader transposes to (stimulus, neuroid, repeat) without reordering anything
+    assert v4_210325.dims == ("stimulus", "neuroid", "repeat")
+    assert v4_210325.shape == (640, 50, 10)
+    np.testing.assert_array_equal(v4_210325.values, np.transpose(raw210325, (1, 0, 2)))
+    np.testing.assert_array_equal(v4_210325.isel(stimulus=3, neuroid=7).values, raw210325[7, 3])
+
+
+@needs_v4
+@pytest.mark.parametrize("session", ["210325", "201016"])
+def test_v4_raw_nan_only_trailing_and_shared_by_all_neurons(session):
+    from neuroxr.datasets.cowley import cowley_repeat_counts
+
+    raw = np.load(V4 / f"responses_raw_{session}.npy")
+    valid = ~np.isnan(raw)
+    assert (valid == valid[:1]).all(), "NaN mask differs between neurons"
+    n = valid[0].sum(axis=1)
+    np.testing.assert_array_equal(valid[0], np.arange(raw.shape[2])[None, :] < n[:, None])
+    np.testing.assert_array_equal(cowley_repeat_counts(raw), n)
+    # the check catches a non-trailing NaN and a mask that differs between neurons
+    bad = raw.copy()
+    bad[:, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="not all trailing"):
+        cowley_repeat_counts(bad)
+    bad = raw.copy()
+    bad[1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="differs between neurons"):
+        cowley_repeat_counts(bad)
+
+
+@needs_v4
+@pytest.mark.parametrize("session", ["210325", "201016"])
+def test_v4_raw_integer_counts_stored_as_float(session):
+    raw = np.load(V4 / f"responses_raw_{session}.npy")
+    assert raw.dtype == np.float64
+    v = raw[~np.isnan(raw)]
+    assert v.size > 0 and (v >= 0).all()
+    np.testing.assert_array_equal(v, np.round(v))
+
+
+@needs_v4
+@pytest.mark.parametrize("session", ["210325", "201016"])
+def test_v4_avg_equals_nanmean_of_raw(session):
+    from neuroxr.datasets.cowley import load_cowley_v4
+
+    raw = np.load(V4 / f"responses_raw_{session}.npy")
+    avg = np.load(V4 / f"responses_avg_{session}.npy")
+    assert avg.shape == raw.shape[:2] and not np.isnan(avg).any()
+    np.testing.assert_allclose(np.nanmean(raw, axis=2), avg, rtol=0, atol=1e-12)
+    # loaded: repeat dim of length 1, the same numbers as the NaN-mean of the raw load
+    a = load_cowley_v4(V4, session, "avg")
+    r = load_cowley_v4(V4, session, "raw")
+    assert a.sizes["repeat"] == 1
+    np.testing.assert_array_equal(a.stimulus_id.values, r.stimulus_id.values)
+    np.testing.assert_allclose(a.isel(repeat=0).values, r.mean("repeat", skipna=True).values, atol=1e-12)
+
+
+@needs_v4
+@pytest.mark.parametrize("session, lo, hi, median", [("210325", 6, 10, 8), ("201016", 5, 9, 6)])
+def test_v4_repeats_per_image(session, lo, hi, median):
+    from neuroxr.datasets.cowley import load_cowley_v4
+
+    da = load_cowley_v4(V4, session, "raw")
+    n = da.n_repeats.values
+    assert n.min() == lo and n.max() == hi and np.median(n) == median
+    np.testing.assert_array_equal(n, da.notnull().sum("repeat").isel(neuroid=0).values)
+
+
+@needs_v4
+def test_v4_image_count_matches_image_axis(v4_210325, images210325):
+    imgs, ids = images210325
+    assert imgs.shape == (640, 112, 112, 3) and imgs.dtype == np.uint8
+    with zipfile.ZipFile(V4 / "images_210325.zip") as z:
+        assert len([n for n in z.namelist() if n.endswith(".jpg")]) == 640
+    np.testing.assert_array_equal(ids, v4_210325.stimulus_id.values)
+    assert ids[0] == "210325/image0001" and ids[-1] == "210325/image0640"
+
+
+@needs_v4
+def test_v4_image_subfolder_in_zip_of_session_190923():
+    pytest.importorskip("PIL")
+    from neuroxr.datasets.cowley import load_cowley_images, load_cowley_v4
+
+    imgs, ids = load_cowley_images(V4, "190923")
+    assert imgs.shape == (1200, 112, 112, 3)
+    avg = load_cowley_v4(V4, "190923", "avg")
+    assert avg.shape == (1200, 33, 1)
+    np.testing.assert_array_equal(ids, avg.stimulus_id.values)
+
+
+@needs_v4
+def test_v4_loader_coords_and_session_without_images(v4_210325, v4_201016):
+    from neuroxr.datasets.cowley import load_cowley_images, load_cowley_v4
+
+    assert set(v4_210325.animal.values) == {"PE"} and set(v4_210325.region.values) == {"V4"}
+    assert set(v4_210325.session.values) == {"210325"}
+    assert v4_210325.neuroid_id.values[0] == "PE/210325/n01"
+    assert "image file names" in v4_210325.attrs["stimulus_id_source"]
+    # 201016: no images in the shared copy, ids by position, documented in the attrs
+    assert v4_201016.shape == (600, 82, 10)
+    assert v4_201016.stimulus_id.values[0] == "201016/image0001"
+    assert v4_201016.stimulus_id.values[-1] == "201016/image0600"
+    assert "position" in v4_201016.attrs["stimulus_id_source"]
+    with pytest.raises(FileNotFoundError, match="201016"):
+        load_cowley_images(V4, "201016")
+    with pytest.raises(FileNotFoundError, match="kind='avg'"):
+        load_cowley_v4(V4, "190923", "raw")
+    with pytest.raises(ValueError, match="kind"):
+        load_cowley_v4(V4, "210325", "mean")
+    assert load_cowley_v4(V4, "210621", "avg").animal.values[0] == "RA"
+
+
+# ----------------------------------------------------------------------------- 92-image quirks
+
+@needs_k92
+def test_k92_brain_rdms_symmetric_zero_diagonal_float32(k92):
+    from scipy.io import loadmat
+
+    b = loadmat(K92 / "92_brainRDMs.mat")["RDMs"]
+    assert b.shape == (1, 4, 2)
+    for s in range(4):
+        for k in range(2):
+            m = b[0, s, k]["RDM"]
+            assert m.dtype == np.float32 and m.shape == (92, 92)
+            np.testing.assert_array_equal(m, m.T)
+            assert (np.diag(m) == 0).all()
+            assert 0 <= m.min() and m.max() < 2  # correlation distance
+    assert k92.hIT.dtype == np.float32
+    assert k92.hIT.shape == (4, 2, 92, 92)
+    assert list(k92.subject.values) == ["BE", "KO", "SN", "TI"]
+    for v in ("mIT", "hIT_mean", "model_rdm", "behaviour"):
+        a = k92[v].values.reshape(-1, 92, 92)
+        np.testing.assert_array_equal(a, np.swapaxes(a, 1, 2))
+        assert (np.diagonal(a, axis1=1, axis2=2) == 0).all()
+
+
+@needs_k92
+def test_k92_condensed_mit_vector_squareform(k92):
+    from scipy.io import loadmat
+    from scipy.spatial.distance import squareform
+
+    fig1 = loadmat(K92 / "Kriegeskorte_Neuron2008_supplementalData.mat")["RDMs_mIT_hIT_fig1"][0]
+    vec = fig1[0]["RDM"]
+    assert str(fig1[0]["name"][0]) == "mIT_674neurons"
+    assert vec.shape == (1, 92 * 91 // 2)
+    np.testing.assert_array_equal(squareform(k92.mIT.values), vec.ravel())
+    iu = np.triu_indices(92, 1)  # squareform order = row-major upper triangle
+    np.testing.assert_array_equal(k92.mIT.values[iu], vec.ravel())
+    # the mIT RDM of the figure is the monkeyIT entry of the model file
+    np.testing.assert_array_equal(k92.model_rdm.sel(model="monkeyIT").values, k92.mIT.values)
+
+
+@needs_k92
+def test_k92_hit_mean_equals_supplementary_hit(k92):
+    iu = np.triu_indices(92, 1)
+    mean = k92.hIT.astype(np.float64).mean(("subject", "session")).values
+    r = np.corrcoef(mean[iu], k92.hIT_mean.values[iu])[0, 1]
+    assert round(r, 3) == 1.000
+    np.testing.assert_allclose(mean, k92.hIT_mean.values, atol=1e-7)
+
+
+@needs_k92
+def test_k92_stimulus_labels_and_images(k92):
+    cats, counts = np.unique(k92.category.values, return_counts=True)
+    assert dict(zip(cats, counts)) == {
+        "artificial inanimate": 21, "natural inanimate": 23, "human bodypart": 12,
+        "human face": 12, "nonhuman bodypart": 12, "nonhuman face": 12,
+    }
+    assert (k92.face.values == np.char.endswith(k92.category.values.astype(str), "face")).all()
+    assert (k92.animal.values == ~np.char.endswith(k92.category.values.astype(str), "inanimate")).all()
+    assert k92.images.shape == (92, 175, 175, 3) and k92.images.dtype == np.uint8
+    assert k92.category_vectors.shape == (92, 12)
+    # the 'animate' indicator is the animal flag
+    np.testing.assert_array_equal(k92.category_vectors.sel(category_label="animate").values.astype(bool),
+                                  k92.animal.values)
+
+
+# ----------------------------------------------------------------------------- weight-free features
+
+def test_resize_area_is_exact_block_mean():
+    from neuroxr.datasets.imagefeatures import resize_area
+
+    x = np.random.default_rng(0).random((3, 12, 12))
+    blocks = x.reshape(3, 4, 3, 4, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(resize_area(x, 4), blocks, atol=1e-12)
+    # non-integer factor keeps the mean
+    np.testing.assert_allclose(resize_area(x, 5).mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=1e-12)
+
+
+def test_gabor_energy_prefers_matching_orientation_and_matches_direct_convolution():
+    from scipy.signal import fftconvolve
+
+    from neuroxr.datasets.imagefeatures import gabor_energy_features, gabor_kernels, resize_area, to_grayscale
+
+    yy, xx = np.mgrid[0:64, 0:64]
+    vertical = 0.5 + 0.4 * np.cos(2 * np.pi * xx / 8.0)      # wave vector along x: orientation 0
+    horizontal = 0.5 + 0.4 * np.cos(2 * np.pi * yy / 8.0)    # orientation 90
+    imgs = np.stack([vertical, horizontal])
+    f = gabor_energy_features(imgs, ["v", "h"], size=64, wavelengths=(8.0,), n_orientations=4, grid=2, log=False)
+    assert f.model.item() == "gabor_energy" and f.shape == (2, 16)
+    by_or = f.groupby("orientation").mean().values  # (2 stimuli, 4 orientations)
+    assert by_or[0].argmax() == 0 and by_or[1].argmax() == 2
+    # the FFT path equals a direct same-size convolution with the quadrature pair
+    rng = np.random.default_rng(1)
+    rand = rng.integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
+    f = gabor_energy_features(rand, size=40, wavelengths=(5.0,), n_orientations=3, grid=4, log=False)
+    g = to_grayscale(rand)
+    g = g - g.mean(axis=(1, 2), keepdims=True)
+    e, o = gabor_kernels(5.0, 60.0)
+    energy = np.hypot(fftconvolve(g, e[None], mode="same", axes=(1, 2)),
+                      fftconvolve(g, o[None], mode="same", axes=(1, 2)))
+    np.testing.assert_allclose(f.values[:, f.orientation.values == 60.0],
+                               resize_area(energy, 4).reshape(3, -1), rtol=1e-9, atol=1e-12)
+
+
+def test_pixel_features_labels():
+    from neuroxr.datasets.imagefeatures import pixel_features
+
+    imgs = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    f = pixel_features(imgs, ["a", "b", "c", "d"], size=8)
+    assert f.dims == ("stimulus", "unit") and f.shape == (4, 64)
+    assert f.model.item() == "pixels" and f.layer.item() == "gray8"
+    rgb = pixel_features(imgs, ["a", "b", "c", "d"], size=4, grayscale=False)
+    assert rgb.shape == (4, 48)
+    np.testing.assert_allclose(rgb.sel(unit=rgb.channel == "r").values[0, 0], imgs[0, :8, :8, 0].mean() / 255)
+    with pytest.raises(ValueError, match="one id per image"):
+        pixel_features(imgs, ["a"], size=8)
+
+
+def test_random_cnn_is_seeded_and_labeled():
+    pytest.importorskip("torch", reason="random_cnn_features runs on torch")
+    from neuroxr.datasets.imagefeatures import random_cnn_features
+
+    imgs = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    a = random_cnn_features(imgs, list("abcde"), seed=3, channels=(4, 8), pool=2)
+    b = random_cnn_features(imgs, list("abcde"), seed=3, channels=(4, 8), pool=2)
+    c = random_cnn_features(imgs, list("abcde"), seed=4, channels=(4, 8), pool=2)
+    assert list(a) == ["conv1", "conv2"]
+    assert a["conv2"].shape == (5, 8 * 4) and a["conv2"].model.item() == "random_cnn"
+    assert a["conv2"].layer.item() == "conv2" and a["conv2"].attrs["seed"] == 3
+    np.testing.assert_array_equal(a["conv2"].values, b["conv2"].values)
+    assert not np.allclose(a["conv2"].values, c["conv2"].values)
+    assert (a["conv1"].values >= 0).all()  # pooled ReLU outputs

@@ -221,7 +221,7 @@ class StudyStore:
 
     def read_neural(self, name: str) -> xr.DataArray:
         """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat``."""
-        return self._read_array(f"neural/{_check_name(name, 'neural set')}", name)
+        return self._read_array(f"neural/{name}", name)
 
     # ------------------------------------------------------------------ feature sets
     def write_features(
@@ -241,7 +241,6 @@ class StudyStore:
 
     def read_features(self, model: str, layer: str) -> xr.DataArray:
         """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``."""
-        model, layer = _check_name(model, "model"), _check_name(layer, "layer")
         return self._read_array(f"features/{model}/{layer}", f"{model}/{layer}")
 
     def _read_array(self, path: str, label: str) -> xr.DataArray:

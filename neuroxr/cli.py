@@ -1,0 +1,218 @@
+"""The ``neuroxr`` command line.
+
+``neuroxr`` is a click group; every command is a subcommand::
+
+    neuroxr info STORE          what a study store holds
+    neuroxr validate STORE      check a store against the schemas (exit status 1 on violations)
+    neuroxr demo [PATH]         write the example study, validate it, show its inventory
+
+New commands attach with ``@main.command()`` or ``@main.group()`` in this module (or in another
+module that this one imports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+import click
+
+from . import __version__
+from .store import StoreError, StudyStore
+
+__all__ = ["main"]
+
+
+def _open(url: str, mode: str = "r") -> StudyStore:
+    """Open a store for a command, turning store errors into a readable CLI error."""
+    try:
+        return StudyStore(url, mode=mode)
+    except StoreError as exc:
+        raise click.ClickException(f"{exc} Check the path or URL.") from exc
+
+
+def _table(rows: list[list[Any]], header: list[str], indent: str = "  ") -> str:
+    """Left-aligned plain-text table."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(indent + line for line in lines)
+
+
+def _shape(sizes: Any, dims: list[str]) -> list[Any]:
+    return [sizes.get(d, "-") for d in dims]
+
+
+def store_summary(store: StudyStore) -> dict[str, Any]:
+    """A JSON-serialisable summary of a store: entries with their shapes, dtypes and chunks.
+
+    Returns
+    -------
+    dict
+        ``{"url", "neural": [...], "features": [...], "scores": [...], "incomplete": [...]}``;
+        each listed entry holds its names, ``sizes`` (dim -> length) and ``dtype``.
+    """
+    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "incomplete": []}
+    # a summary must not stop at one bad entry: unreadable ones show their error instead
+    for name in store.neural_sets():
+        try:
+            da = store.read_neural(name)
+            extra = [str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id")]
+            entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "coords": extra}
+        except Exception as exc:
+            entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "coords": []}
+        out["neural"].append({"name": name, **entry})
+    for model in store.models():
+        for layer in store.layers(model):
+            try:
+                da = store.read_features(model, layer)
+                chunk = da.chunks[1][0] if da.chunks is not None else da.sizes.get("unit", 0)
+                entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "unit_chunk": int(chunk)}
+            except Exception as exc:
+                entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "unit_chunk": "-"}
+            out["features"].append({"model": model, "layer": layer, **entry})
+    for direction, source, target in store.score_entries():
+        try:
+            ds = store.read_dataset(store.score_path(direction, source, target))
+            sizes = {str(k): int(v) for k, v in ds.sizes.items()}
+            mean_ev = float(ds["ev"].mean()) if "ev" in ds else None
+        except Exception as exc:
+            sizes, mean_ev = {"error": f"{type(exc).__name__}: {exc}"}, None
+        out["scores"].append(
+            {"direction": direction, "source": source, "target": target, "sizes": sizes, "mean_ev": mean_ev}
+        )
+    out["incomplete"] = store.incomplete_entries()
+    return out
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    echo = click.echo
+    echo(f"Study store {summary['url']}")
+    echo(f"\nNeural sets ({len(summary['neural'])})")
+    if summary["neural"]:
+        rows = [[e["name"], *_shape(e["sizes"], ["stimulus", "neuroid", "repeat"]), e["dtype"], ", ".join(e["coords"])] for e in summary["neural"]]
+        echo(_table(rows, ["name", "stimulus", "neuroid", "repeat", "dtype", "coords"]))
+    models = sorted({e["model"] for e in summary["features"]})
+    echo(f"\nFeatures ({len(models)} models, {len(summary['features'])} layers)")
+    if summary["features"]:
+        rows = [[e["model"], e["layer"], *_shape(e["sizes"], ["stimulus", "unit"]), e["dtype"], e["unit_chunk"]] for e in summary["features"]]
+        echo(_table(rows, ["model", "layer", "stimulus", "unit", "dtype", "unit chunk"]))
+    echo(f"\nScores ({len(summary['scores'])})")
+    if summary["scores"]:
+        rows = []
+        for e in summary["scores"]:
+            sizes = e["sizes"]
+            target_dim = next((d for d in ("neuroid", "unit") if d in sizes), "-")
+            mean = "-" if e["mean_ev"] is None else f"{e['mean_ev']:.2f}"
+            rows.append([e["direction"], e["source"], e["target"], f"{target_dim}={sizes.get(target_dim, '-')}", sizes.get("rep", "-"), mean])
+        echo(_table(rows, ["direction", "source", "target", "targets", "reps", "mean ev"]))
+    echo(f"\nIncomplete entries ({len(summary['incomplete'])})")
+    for path in summary["incomplete"]:
+        echo(f"  {path}  (write did not finish; rewrite or delete it)")
+
+
+def _report_validation(url: str, problems: list[str], n_entries: int) -> None:
+    if problems:
+        click.echo(f"{url}: {len(problems)} problem(s) found:", err=True)
+        for p in problems:
+            click.echo(f"  - {p}", err=True)
+    else:
+        click.echo(f"{url}: valid study store ({n_entries} entries).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="neuroxr")
+def main() -> None:
+    """Compare artificial neural networks with brains on labeled arrays in Zarr study stores."""
+
+
+@main.command()
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info(store: str, as_json: bool) -> None:
+    """Show what the study store STORE (path or URL) holds.
+
+    Lists neural sets, models and layers with their shapes, score entries, and entries whose
+    write never finished.
+    """
+    summary = store_summary(_open(store))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        _print_summary(summary)
+
+
+@main.command()
+@click.argument("store")
+@click.option("--values", is_flag=True, help="Also check values (no inf in neural sets, finite features); reads all data.")
+def validate(store: str, values: bool) -> None:
+    """Check the study store STORE against neuroxr's schemas.
+
+    Reports unfinished writes, bad names, unknown groups and entries that break their layout;
+    exits with status 1 when anything is wrong.
+    """
+    from .schemas import validate_store
+
+    st = _open(store)
+    problems = validate_store(st, values=values)
+    _report_validation(st.url, problems, len(st.entries()))
+    if problems:
+        raise SystemExit(1)
+
+
+def _tiny_study(path: str, seed: int, n_stimuli: int) -> StudyStore:
+    """A small random study (used when the synthetic generator is not available)."""
+    import numpy as np
+
+    from .layouts import features, neural
+
+    rng = np.random.default_rng(seed)
+    stim = [f"stim{i:03d}" for i in range(n_stimuli)]
+    store = StudyStore(path)
+    for animal, k in (("monkeyA", 12), ("monkeyB", 10)):
+        resp = rng.normal(size=(n_stimuli, k, 4))
+        ids = [f"{animal}_n{j}" for j in range(k)]
+        store.write_neural(animal, neural(resp, stim, ids, animal=animal, region="IT"))
+    for depth, (layer, p) in enumerate((("conv1", 32), ("conv2", 24), ("fc", 16))):
+        da = features(rng.normal(size=(n_stimuli, p)), stim, model="toynet", layer=layer, attrs={"depth_index": depth})
+        store.write_features("toynet", layer, da)
+    return store
+
+
+@main.command()
+@click.argument("path", default="neuroxr-demo.zarr", required=False)
+@click.option("--seed", default=0, show_default=True, help="Seed of the example study.")
+@click.option("--n-stimuli", type=click.IntRange(min=10), default=None, help="Number of stimuli (default: the generator's).")
+@click.option("--force", is_flag=True, help="Replace PATH if it already holds a store.")
+def demo(path: str, seed: int, n_stimuli: int | None, force: bool) -> None:
+    """Write the example study to PATH, validate it and show its inventory."""
+    if os.path.exists(path):
+        if not force:
+            raise click.ClickException(f"{path!r} already exists; pass --force to replace it, or choose another PATH.")
+        if not os.path.exists(os.path.join(path, "zarr.json")):
+            raise click.ClickException(f"{path!r} exists and is not a Zarr store; refusing to delete it.")
+        shutil.rmtree(path)
+    try:
+        from .datasets.synthetic import write_example_study
+    except ImportError:
+        write_example_study = None
+    click.echo(f"Writing the example study to {path} ...")
+    if write_example_study is not None:
+        kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
+        store = write_example_study(path, seed=seed, **kw)
+    else:
+        store = _tiny_study(path, seed, n_stimuli or 60)
+    from .schemas import validate_store
+
+    problems = validate_store(store)
+    _report_validation(store.url, problems, len(store.entries()))
+    click.echo("")
+    _print_summary(store_summary(store))
+    if problems:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

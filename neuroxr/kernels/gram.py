@@ -1,0 +1,396 @@
+"""Gram statistics of a feature matrix, in one pass over chunks of units.
+
+Everything in neuroxr's geometry (correlation / cosine / Euclidean RDMs, linear CKA, effective
+dimensionality, shape metrics fitted on the whole data set) depends on the features ``F``
+(``n`` stimuli x ``p`` units) only through a handful of statistics that are *sums over units*.
+:class:`GramStats` holds them; :func:`gram` computes them for an in-memory array,
+:func:`gram_chunks` accumulates them over an iterable of unit chunks, and :func:`gram_dask` is a
+tree reduction over the unit chunks of a dask array (bounded memory: a few ``n x n`` partials are
+alive at once, whatever the number of units).
+
+Statistics (``m`` = column means of ``F``, ``Fc = F - 1 m^T`` the column-centred features)::
+
+    K   = Fc Fc^T                  (n, n)  column-centred Gram
+    a   = Fc 1                      (n,)    row sums of Fc
+    v   = Fc m                      (n,)
+    p                                        number of units
+    mu  = mean(m)                            mean of the column means
+    m2  = sum_k (m_k - mu)^2                 spread of the column means
+
+They are exact for chunks of whole columns (each chunk centres its own columns; ``mu``/``m2`` are
+combined with Chan's parallel-variance update), and from them, without cancellation between large
+terms when the units have large means::
+
+    uncentred Gram      G  = F F^T = K + v 1^T + 1 v^T + (p mu^2 + m2) 1 1^T
+    row-centred Gram    Fr Fr^T    = K - a a^T / p + w 1^T + 1 w^T + m2 1 1^T,   w = v - mu a
+    column-centred Gram K          (CKA, effective dimensionality, squared Euclidean distances)
+
+where ``Fr`` is ``F`` centred across units within each stimulus (what a correlation RDM needs).
+The kernels are written against the array API: ``F`` may be a NumPy, CuPy or torch array.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..backend import get_namespace
+
+__all__ = [
+    "GramStats",
+    "gram",
+    "gram_partial",
+    "combine",
+    "gram_chunks",
+    "gram_dask",
+    "centered_gram",
+    "uncentered_gram",
+    "row_centered_gram",
+    "double_center",
+    "covariance_eigenvalues",
+    "effective_dimensionality",
+    "linear_cka",
+]
+
+
+@dataclass(frozen=True)
+class GramStats:
+    """Sufficient statistics of a feature matrix ``F`` (``n`` stimuli x ``p`` units) over units.
+
+    Attributes
+    ----------
+    K : array, shape (n, n)
+        ``Fc Fc^T`` with ``Fc`` the column-centred features.
+    a : array, shape (n,)
+        Row sums of ``Fc``.
+    v : array, shape (n,)
+        ``Fc m`` with ``m`` the column means of ``F``.
+    n_units : int
+        ``p``.
+    mu : float
+        Mean of the column means.
+    m2 : float
+        Sum of squared deviations of the column means from ``mu``.
+    """
+
+    K: Any
+    a: Any
+    v: Any
+    n_units: int
+    mu: float
+    m2: float
+
+    @property
+    def n_stimuli(self) -> int:
+        """Number of stimuli ``n``."""
+        return int(self.K.shape[0])
+
+
+def _check_2d(F: Any, caller: str) -> None:
+    if len(F.shape) != 2:
+        raise ValueError(f"{caller}: features must be 2-D (stimulus, unit); got shape {tuple(F.shape)}.")
+    if F.shape[1] == 0:
+        raise ValueError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
+
+
+def gram_partial(F: Any) -> GramStats:
+    """:class:`GramStats` of one chunk of whole columns ``F`` (``n x p_chunk``).
+
+    Parameters
+    ----------
+    F : array, shape (n_stimuli, n_units_chunk)
+        Any array-API array; the statistics keep its namespace, device and dtype.
+    """
+    _check_2d(F, "gram_partial")
+    xp = get_namespace(F)
+    p = int(F.shape[1])
+    m = xp.mean(F, axis=0)
+    Fc = F - m[None, :]
+    K = xp.matmul(Fc, xp.permute_dims(Fc, (1, 0)))
+    a = xp.sum(Fc, axis=1)
+    v = xp.matmul(Fc, m)
+    mu = float(xp.mean(m))
+    m2 = float(xp.sum((m - mu) ** 2))
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2)
+
+
+def combine(s1: GramStats, s2: GramStats) -> GramStats:
+    """Statistics of the column-wise concatenation ``[F1, F2]`` from those of ``F1`` and ``F2``."""
+    if s1.K.shape != s2.K.shape:
+        raise ValueError(
+            f"combine: chunks have different numbers of stimuli ({s1.K.shape[0]} and {s2.K.shape[0]}); "
+            "chunk the unit axis only."
+        )
+    p = s1.n_units + s2.n_units
+    delta = s2.mu - s1.mu
+    mu = s1.mu + delta * s2.n_units / p
+    m2 = s1.m2 + s2.m2 + delta * delta * s1.n_units * s2.n_units / p
+    return GramStats(K=s1.K + s2.K, a=s1.a + s2.a, v=s1.v + s2.v, n_units=p, mu=mu, m2=m2)
+
+
+def combine_many(parts: Iterable[GramStats]) -> GramStats:
+    """Fold :func:`combine` over a non-empty iterable of partial statistics."""
+    it = iter(parts)
+    try:
+        out = next(it)
+    except StopIteration:
+        raise ValueError("combine_many: no chunks given; a feature matrix needs at least one unit.") from None
+    for s in it:
+        out = combine(out, s)
+    return out
+
+
+def gram(F: Any, chunk_size: int | None = None) -> GramStats:
+    """:class:`GramStats` of an in-memory feature matrix.
+
+    Parameters
+    ----------
+    F : array, shape (n_stimuli, n_units)
+        Features, any array-API namespace.
+    chunk_size : int, optional
+        Process the units in chunks of this many columns (bounds the temporary copy of the
+        centred chunk); default all at once.
+
+    Returns
+    -------
+    GramStats
+    """
+    _check_2d(F, "gram")
+    p = int(F.shape[1])
+    if chunk_size is None or chunk_size >= p:
+        return gram_partial(F)
+    if chunk_size < 1:
+        raise ValueError(f"gram: chunk_size must be a positive int; got {chunk_size}.")
+    return gram_chunks(F[:, i : i + chunk_size] for i in range(0, p, chunk_size))
+
+
+def gram_chunks(chunks: Iterable[Any]) -> GramStats:
+    """Accumulate :class:`GramStats` over an iterable of unit chunks (each ``n x p_c``).
+
+    Only one chunk and one ``n x n`` accumulator are alive at a time, so a layer read chunk by
+    chunk from disk needs memory for ``n^2`` plus one chunk.
+    """
+    out: GramStats | None = None
+    for c in chunks:
+        s = gram_partial(c)
+        out = s if out is None else combine(out, s)
+    if out is None:
+        raise ValueError("gram_chunks: no chunks given; a feature matrix needs at least one unit.")
+    return out
+
+
+def _partial_block(block: Any, backend: str | None, dtype: Any) -> GramStats:
+    from ..backend import asarray
+
+    if backend is not None or dtype is not None:
+        block = asarray(block, backend=backend, dtype=dtype if dtype is not None else "float64")
+    return gram_partial(block)
+
+
+def _combine_list(parts: list[GramStats]) -> GramStats:
+    return combine_many(parts)
+
+
+def gram_dask(
+    darr: Any,
+    split_every: int = 8,
+    backend: str | None = None,
+    dtype: Any = None,
+    compute: bool = True,
+    **compute_kwargs: Any,
+) -> Any:
+    """:class:`GramStats` of a dask array, reduced over its unit chunks.
+
+    Each unit chunk becomes one task (load chunk -> partial statistics); partials are combined in
+    a tree (``split_every`` per node), so peak memory is a few ``n x n`` matrices plus the chunks
+    being processed, however many units the layer has.
+
+    Parameters
+    ----------
+    darr : dask.array.Array, shape (n_stimuli, n_units)
+        Features; chunks along the stimulus axis are merged first (each task needs whole columns).
+    split_every : int
+        Fan-in of the reduction tree (>= 2).
+    backend : str, optional
+        Move each chunk to this backend (``"numpy"``, ``"torch"``, ``"torch_cuda"``, ``"cupy"``)
+        inside its task; default: keep the chunk's own type.
+    dtype : str, optional
+        ``"float32"`` or ``"float64"`` for the moved chunks (default float64 when ``backend`` is set).
+    compute : bool
+        If False, return the ``dask.delayed.Delayed`` of the result to compose into a larger graph.
+    **compute_kwargs
+        Passed to ``dask.compute`` (e.g. ``scheduler="threads"``).
+
+    Returns
+    -------
+    GramStats or dask.delayed.Delayed
+    """
+    import dask
+    import dask.array as da
+
+    if not isinstance(darr, da.Array):
+        raise TypeError(f"gram_dask: expected a dask.array.Array; got {type(darr).__name__}. Use gram() for in-memory arrays.")
+    if darr.ndim != 2:
+        raise ValueError(f"gram_dask: features must be 2-D (stimulus, unit); got shape {darr.shape}.")
+    if split_every < 2:
+        raise ValueError(f"gram_dask: split_every must be at least 2; got {split_every}.")
+    if len(darr.chunks[0]) > 1:
+        darr = darr.rechunk({0: -1})
+    blocks = darr.to_delayed()[0]
+    part = dask.delayed(_partial_block, pure=True)
+    level = [part(b, backend, dtype) for b in blocks]
+    comb = dask.delayed(_combine_list, pure=True)
+    while len(level) > 1:
+        level = [comb(level[i : i + split_every]) for i in range(0, len(level), split_every)]
+    out = level[0]
+    if not compute:
+        return out
+    (res,) = dask.compute(out, **compute_kwargs)
+    return res
+
+
+# ---------------------------------------------------------------------------- derived Grams
+def _ones(xp: Any, like: Any) -> Any:
+    return xp.ones(like.shape, dtype=like.dtype, device=getattr(like, "device", None))
+
+
+def centered_gram(stats: GramStats) -> Any:
+    """Column-centred Gram ``Fc Fc^T``, shape (n, n)."""
+    return stats.K
+
+
+def uncentered_gram(stats: GramStats) -> Any:
+    """Uncentred Gram ``F F^T``, shape (n, n)."""
+    xp = get_namespace(stats.K)
+    v = stats.v
+    c = stats.n_units * stats.mu * stats.mu + stats.m2
+    return stats.K + v[:, None] + v[None, :] + c
+
+
+def row_centered_gram(stats: GramStats) -> Any:
+    """Gram ``Fr Fr^T`` of the features centred across units within each stimulus, shape (n, n)."""
+    a, p = stats.a, stats.n_units
+    w = stats.v - stats.mu * a
+    return stats.K - (a[:, None] * a[None, :]) / p + w[:, None] + w[None, :] + stats.m2
+
+
+def double_center(K: Any) -> Any:
+    """``H K H`` with ``H = I - 1 1^T / n`` (centres a Gram as if its features were column-centred).
+
+    Accepts a stack of Grams, shape (..., n, n).
+    """
+    xp = get_namespace(K)
+    K = K - xp.mean(K, axis=-1, keepdims=True)
+    return K - xp.mean(K, axis=-2, keepdims=True)
+
+
+def _as_K(x: Any) -> Any:
+    return x.K if isinstance(x, GramStats) else x
+
+
+def covariance_eigenvalues(stats: GramStats | Any, ddof: int = 1) -> Any:
+    """Non-zero spectrum of the feature covariance ``Fc^T Fc / (n - ddof)``, descending.
+
+    The ``p x p`` covariance and the ``n x n`` Gram share their non-zero eigenvalues, so this costs
+    one ``n x n`` eigendecomposition however many units there are.
+
+    Parameters
+    ----------
+    stats : GramStats or array, shape (n, n)
+        Statistics or a column-centred Gram.
+    ddof : int
+        Delta degrees of freedom of the covariance (1: unbiased, as ``numpy.cov``).
+
+    Returns
+    -------
+    array, shape (n,)
+        Eigenvalues clipped at 0, largest first (trailing zeros when ``p < n`` or from centring).
+    """
+    K = _as_K(stats)
+    xp = get_namespace(K)
+    n = int(K.shape[0])
+    lam = xp.linalg.eigvalsh((K + xp.permute_dims(K, (1, 0))) / 2) / (n - ddof)
+    lam = xp.flip(lam, axis=0)
+    return xp.where(lam > 0, lam, xp.zeros_like(lam))
+
+
+def effective_dimensionality(stats: GramStats | Any) -> float:
+    """Effective dimensionality (participation ratio) ``(sum l)^2 / sum l^2`` of the covariance spectrum.
+
+    Needs no eigendecomposition: ``sum l = tr K`` and ``sum l^2 = ||K||_F^2`` (up to the common
+    factor ``1/(n-1)``, which cancels).
+
+    Parameters
+    ----------
+    stats : GramStats or array, shape (n, n)
+        Statistics or a column-centred Gram.
+
+    Returns
+    -------
+    float
+        In ``[1, min(n - 1, p)]``; NaN for constant features.
+    """
+    K = _as_K(stats)
+    xp = get_namespace(K)
+    tr = float(xp.sum(xp.linalg.diagonal(K)))
+    fro2 = float(xp.sum(K * K))
+    return tr * tr / fro2 if fro2 > 0 else math.nan
+
+
+def _hsic_biased(Kc: Any, Lc: Any) -> Any:
+    xp = get_namespace(Kc, Lc)
+    return xp.sum(Kc * Lc, axis=(-2, -1))
+
+
+def _hsic_unbiased(K: Any, L: Any) -> Any:
+    """Unbiased HSIC estimator (Song et al. 2012) up to the factor ``1 / (n (n - 3))``."""
+    xp = get_namespace(K, L)
+    n = int(K.shape[-1])
+    eye = xp.eye(n, dtype=K.dtype, device=getattr(K, "device", None))
+    Kt = K * (1 - eye)
+    Lt = L * (1 - eye)
+    sK = xp.sum(Kt, axis=(-2, -1))
+    sL = xp.sum(Lt, axis=(-2, -1))
+    rK = xp.sum(Kt, axis=-1)
+    rL = xp.sum(Lt, axis=-1)
+    return (
+        xp.sum(Kt * Lt, axis=(-2, -1))
+        + sK * sL / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * xp.sum(rK * rL, axis=-1)
+    )
+
+
+def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -> float:
+    """Linear CKA (Kornblith et al. 2019) between two representations of the same stimuli.
+
+    ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` with linear kernels ``K = Fc Fc^T``; the
+    biased estimator is ``<Kc, Lc>_F / (||Kc||_F ||Lc||_F)``. ``debiased=True`` uses the unbiased
+    HSIC estimator of Song et al. (2012), as in Kornblith et al. (needs ``n >= 4``).
+
+    Parameters
+    ----------
+    K, L : GramStats or array, shape (n, n)
+        Statistics or column-centred Grams (an uncentred Gram is centred here).
+    debiased : bool
+        Use the unbiased HSIC estimator.
+
+    Returns
+    -------
+    float
+        NaN when either representation is constant.
+    """
+    K, L = _as_K(K), _as_K(L)
+    if K.shape != L.shape:
+        raise ValueError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
+    Kc, Lc = double_center(K), double_center(L)
+    if debiased:
+        if int(K.shape[0]) < 4:
+            raise ValueError(f"linear_cka: the debiased estimator needs at least 4 stimuli; got {K.shape[0]}.")
+        h = _hsic_unbiased
+    else:
+        h = _hsic_biased
+    kl, kk, ll = float(h(Kc, Lc)), float(h(Kc, Kc)), float(h(Lc, Lc))
+    den = kk * ll
+    return kl / math.sqrt(den) if den > 0 else math.nan

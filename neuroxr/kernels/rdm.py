@@ -1,0 +1,418 @@
+"""Representational dissimilarity matrices and their comparison, as array-API kernels.
+
+RDMs come from :class:`~neuroxr.kernels.gram.GramStats` (so a layer streamed chunk by chunk gives
+the same RDM as one held in memory):
+
+- ``correlation``: ``1 - pearson(F_i, F_j)`` across units (scipy ``pdist(metric="correlation")``,
+  rsatoolbox ``calc_rdm(method="correlation")``);
+- ``cosine``: ``1 - cos(F_i, F_j)`` (scipy ``pdist(metric="cosine")``);
+- ``euclidean``: ``||F_i - F_j||`` (scipy ``pdist(metric="euclidean")``; rsatoolbox's
+  ``"euclidean"`` is the squared distance divided by the number of channels);
+- ``sqeuclidean``: ``||F_i - F_j||^2``.
+
+Comparisons work on the upper triangle (``i < j``, row-major order as ``scipy.spatial.distance.squareform``):
+``pearson``, ``spearman`` (Pearson of average ranks), ``kendall`` (Kendall's tau-a, no tie
+correction: ``(concordant - discordant) / (P (P - 1) / 2)``), ``cosine``. Many-vs-many comparisons
+are one batched operation: each RDM is centred/ranked once, then one matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..backend import get_namespace
+from .gram import GramStats, centered_gram, gram, row_centered_gram, uncentered_gram
+
+__all__ = [
+    "RDM_METHODS",
+    "COMPARE_METHODS",
+    "rdm_from_gram",
+    "rdm",
+    "upper_tri",
+    "n_from_n_pairs",
+    "rank_vectors",
+    "compare_rdms",
+    "compare_rdms_many",
+    "kendall_tau_a",
+]
+
+RDM_METHODS = ("correlation", "cosine", "euclidean", "sqeuclidean")
+COMPARE_METHODS = ("pearson", "spearman", "kendall", "cosine")
+_COMPARE_ALIASES = {"corr": "pearson", "tau-a": "kendall", "kendall_tau_a": "kendall", "tau_a": "kendall"}
+
+
+def check_option(value: Any, allowed: tuple[str, ...], param: str, caller: str) -> str:
+    """Raise the sklearn-style error when ``value`` is not one of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(
+            f"The {param!r} parameter of {caller} must be one of {{{', '.join(repr(a) for a in allowed)}}}. "
+            f"Got {value!r} instead."
+        )
+    return value
+
+
+def _normalize_compare_method(method: Any, caller: str) -> str:
+    if isinstance(method, str) and method in _COMPARE_ALIASES:
+        method = _COMPARE_ALIASES[method]
+    return check_option(method, COMPARE_METHODS, "method", caller)
+
+
+def _diag(xp: Any, M: Any) -> Any:
+    return xp.linalg.diagonal(M)
+
+
+def _zero_diag(xp: Any, D: Any) -> Any:
+    n = int(D.shape[-1])
+    eye = xp.eye(n, dtype=xp.bool, device=getattr(D, "device", None))
+    return xp.where(eye, xp.zeros_like(D), D)
+
+
+def _normalized_distance(xp: Any, G: Any) -> Any:
+    d = _diag(xp, G)
+    s = xp.sqrt(xp.where(d > 0, d, xp.zeros_like(d)))
+    den = s[:, None] * s[None, :]
+    nan = xp.asarray(float("nan"), dtype=G.dtype, device=getattr(G, "device", None))
+    R = xp.where(den > 0, G / xp.where(den > 0, den, xp.ones_like(den)), nan)
+    R = xp.clip(R, -1.0, 1.0)
+    return _zero_diag(xp, 1.0 - R)
+
+
+def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
+    """RDM of the stimuli from their :class:`GramStats`.
+
+    Parameters
+    ----------
+    stats : GramStats
+        From :func:`~neuroxr.kernels.gram.gram`, ``gram_chunks`` or ``gram_dask``.
+    method : {"correlation", "cosine", "euclidean", "sqeuclidean"}
+
+    Returns
+    -------
+    array, shape (n_stimuli, n_stimuli)
+        Symmetric with a zero diagonal. A stimulus with constant features (correlation) or all-zero
+        features (cosine) has NaN dissimilarities, as scipy gives.
+    """
+    check_option(method, RDM_METHODS, "method", "rdm_from_gram")
+    K = stats.K
+    xp = get_namespace(K)
+    if method == "correlation":
+        return _normalized_distance(xp, row_centered_gram(stats))
+    if method == "cosine":
+        return _normalized_distance(xp, uncentered_gram(stats))
+    K = centered_gram(stats)
+    d = _diag(xp, K)
+    sq = d[:, None] + d[None, :] - 2.0 * K
+    sq = _zero_diag(xp, xp.where(sq > 0, sq, xp.zeros_like(sq)))
+    return sq if method == "sqeuclidean" else xp.sqrt(sq)
+
+
+def rdm(F: Any, method: str = "correlation") -> Any:
+    """RDM of the rows of ``F`` (n_stimuli x n_units); see :func:`rdm_from_gram`."""
+    check_option(method, RDM_METHODS, "method", "rdm")
+    return rdm_from_gram(gram(F), method)
+
+
+def n_from_n_pairs(n_pairs: int) -> int:
+    """Number of stimuli ``n`` with ``n (n - 1) / 2 == n_pairs``."""
+    n = int(round((1 + math.sqrt(1 + 8 * n_pairs)) / 2))
+    if n * (n - 1) // 2 != n_pairs:
+        raise ValueError(f"{n_pairs} is not the length of an RDM's upper triangle (n (n - 1) / 2 for some n).")
+    return n
+
+
+def _triu_index(xp: Any, n: int, device: Any) -> Any:
+    i = xp.arange(n, device=device)
+    mask = xp.reshape(i[:, None] < i[None, :], (-1,))
+    return xp.nonzero(mask)[0]
+
+
+def upper_tri(D: Any) -> Any:
+    """Upper triangle (``i < j``, row-major) of one RDM or a stack of RDMs.
+
+    Parameters
+    ----------
+    D : array, shape (n, n) or (m, n, n)
+
+    Returns
+    -------
+    array, shape (n (n - 1) / 2,) or (m, n (n - 1) / 2)
+    """
+    xp = get_namespace(D)
+    if len(D.shape) not in (2, 3) or D.shape[-1] != D.shape[-2]:
+        raise ValueError(f"upper_tri: expected (n, n) or (m, n, n) RDMs; got shape {tuple(D.shape)}.")
+    n = int(D.shape[-1])
+    idx = _triu_index(xp, n, getattr(D, "device", None))
+    flat = xp.reshape(D, (*D.shape[:-2], n * n))
+    return xp.take(flat, idx, axis=-1)
+
+
+def _as_vectors(x: Any, name: str) -> Any:
+    """(m, P) stack of upper triangles from a vector, a square RDM or stacks of either."""
+    xp = get_namespace(x)
+    if len(x.shape) == 1:
+        return x[None, :]
+    if len(x.shape) == 2 and x.shape[0] == x.shape[1] and x.shape[0] > 1:
+        # one square RDM (a stack of m vectors of length m would be ambiguous; require symmetry)
+        if bool(xp.all(xp.abs(x - xp.permute_dims(x, (1, 0))) <= 1e-12 * (1 + xp.max(xp.abs(x))))) and bool(
+            xp.all(_diag(xp, x) == 0)
+        ):
+            return upper_tri(x)[None, :]
+        return x
+    if len(x.shape) == 2:
+        return x
+    if len(x.shape) == 3:
+        return upper_tri(x)
+    raise ValueError(f"{name}: expected RDM vectors (P,) / (m, P) or square RDMs (n, n) / (m, n, n); got shape {tuple(x.shape)}.")
+
+
+def rank_vectors(V: Any) -> Any:
+    """Average ranks (1-based, ties share their mean rank) along the last axis, as ``scipy.stats.rankdata``.
+
+    One stable sort per row; ties (detected on the sorted values) are averaged by binary search.
+
+    Parameters
+    ----------
+    V : array, shape (m, P)
+
+    Returns
+    -------
+    array, shape (m, P), floating
+    """
+    xp = get_namespace(V)
+    rows = []
+    P = int(V.shape[-1])
+    dev = getattr(V, "device", None)
+    for r in range(int(V.shape[0])):
+        x = V[r, :]
+        order = xp.argsort(x, stable=True)
+        s = xp.take(x, order)
+        if P > 1 and bool(xp.any(s[1:] == s[:-1])):
+            lo = xp.searchsorted(s, x, side="left")
+            hi = xp.searchsorted(s, x, side="right")
+            rows.append(xp.astype(lo + hi + 1, V.dtype) / 2)
+        else:
+            rk = xp.empty_like(x)
+            rk[order] = xp.arange(1, P + 1, dtype=V.dtype, device=dev)  # scatter (numpy, cupy, torch)
+            rows.append(rk)
+    return xp.stack(rows, axis=0)
+
+
+def _center_normalize(xp: Any, V: Any, center: bool) -> Any:
+    if center:
+        V = V - xp.mean(V, axis=-1, keepdims=True)
+    nrm = xp.sqrt(xp.sum(V * V, axis=-1, keepdims=True))
+    nan = xp.asarray(float("nan"), dtype=V.dtype, device=getattr(V, "device", None))
+    return xp.where(nrm > 0, V / xp.where(nrm > 0, nrm, xp.ones_like(nrm)), nan)
+
+
+def _count_inversions(xp: Any, perm: Any) -> int:
+    """Number of pairs ``i < j`` with ``perm[i] > perm[j]`` for a permutation of ``0..P-1``.
+
+    Bit-serial (wavelet-tree) counting, most significant bit first: at bit ``k`` the sequence is
+    stably grouped by ``perm >> (k+1)``; within a group every (earlier 1-bit, later 0-bit) pair is
+    an inversion decided at this bit. ``O(P log P)`` with vector operations only.
+    """
+    P = int(perm.shape[0])
+    if P < 2:
+        return 0
+    dev = getattr(perm, "device", None)
+    bits = max(1, (P - 1).bit_length())
+    seq = perm
+    total = 0
+    pos = xp.arange(P, dtype=perm.dtype, device=dev)
+    for k in range(bits - 1, -1, -1):
+        bit = xp.bitwise_and(xp.bitwise_right_shift(seq, k), 1)
+        group_start = xp.bitwise_left_shift(xp.bitwise_right_shift(seq, k + 1), k + 1)
+        ones_incl = xp.cumulative_sum(bit)
+        ones_excl = ones_incl - bit
+        ones_before_group = xp.take(ones_excl, group_start)
+        ones_before = ones_excl - ones_before_group
+        zero = bit == 0
+        total += int(xp.sum(xp.where(zero, ones_before, xp.zeros_like(ones_before))))
+        # stable partition of every group: zeros first, then ones
+        idx_in_group = pos - group_start
+        zeros_before = idx_in_group - ones_before
+        n_zeros_group = xp.clip(P - group_start, 0, 1 << k)
+        new_pos = group_start + xp.where(zero, zeros_before, n_zeros_group + ones_before)
+        nxt = xp.empty_like(seq)
+        nxt[new_pos] = seq  # scatter: supported by numpy, cupy and torch arrays
+        seq = nxt
+    return total
+
+
+def _ordinal_rank(xp: Any, x: Any) -> Any:
+    """0-based ordinal ranks of ``x`` (ties broken by position), as an int64 permutation."""
+    order = xp.argsort(x, stable=True)
+    r = xp.empty_like(order)
+    r[order] = xp.arange(int(x.shape[0]), dtype=order.dtype, device=getattr(x, "device", None))
+    return r
+
+
+def _tie_pairs(xp: Any, s: Any) -> int:
+    """Number of tied pairs in a sorted vector ``s``."""
+    P = int(s.shape[0])
+    if P < 2:
+        return 0
+    new = xp.concat([xp.asarray([True], device=getattr(s, "device", None)), s[1:] != s[:-1]])
+    starts = xp.nonzero(new)[0]
+    ends = xp.concat([starts[1:], xp.asarray([P], dtype=starts.dtype, device=getattr(s, "device", None))])
+    c = ends - starts
+    return int(xp.sum(c * (c - 1) // 2))
+
+
+class _TauPrep:
+    """What tau-a needs of one vector, computed once: order, ordinal ranks, tie counts."""
+
+    def __init__(self, xp: Any, x: Any) -> None:
+        self.x = x
+        self.order = xp.argsort(x, stable=True)
+        s = xp.take(x, self.order)
+        self.ties = _tie_pairs(xp, s)
+        self.rank = xp.empty_like(self.order)
+        self.rank[self.order] = xp.arange(int(x.shape[0]), dtype=self.order.dtype, device=getattr(x, "device", None))
+
+
+def _tau_a_prepped(xp: Any, A: _TauPrep, B: _TauPrep) -> float:
+    P = int(A.x.shape[0])
+    n0 = P * (P - 1) // 2
+    if A.ties == 0 and B.ties == 0:
+        seq = xp.take(B.rank, A.order)
+        dis = _count_inversions(xp, seq)
+        return (n0 - 2 * dis) / n0
+    # ties: order by (a, b), rank b with ties broken by a, so tied pairs are never inversions
+    o = xp.take(B.order, xp.argsort(xp.take(A.x, B.order), stable=True))  # sorted by a, then b
+    ob = xp.take(A.order, xp.argsort(xp.take(B.x, A.order), stable=True))  # sorted by b, then a
+    rb = xp.empty_like(ob)
+    rb[ob] = xp.arange(P, dtype=ob.dtype, device=getattr(ob, "device", None))
+    seq = xp.take(rb, o)
+    dis = _count_inversions(xp, seq)
+    sa = xp.take(A.x, o)
+    sb = xp.take(B.x, o)
+    new = xp.concat([xp.asarray([True], device=getattr(sa, "device", None)), (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])])
+    starts = xp.nonzero(new)[0]
+    ends = xp.concat([starts[1:], xp.asarray([P], dtype=starts.dtype, device=getattr(sa, "device", None))])
+    c = ends - starts
+    tab = int(xp.sum(c * (c - 1) // 2))
+    return (n0 - A.ties - B.ties + tab - 2 * dis) / n0
+
+
+def _tau_a_scipy(a: Any, b: Any) -> float:
+    """tau-a on the host from scipy's compiled ``O(P log P)`` tau-b: ``tau_a = tau_b sqrt((N-Ta)(N-Tb)) / N``."""
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    a = np.asarray(a)
+    b = np.asarray(b)
+    P = a.shape[0]
+    n0 = P * (P - 1) // 2
+
+    def ties(x: Any) -> int:
+        _, c = np.unique(x, return_counts=True)
+        return int((c * (c - 1) // 2).sum())
+
+    ta, tb = ties(a), ties(b)
+    if ta == n0 or tb == n0:
+        return 0.0
+    tau_b = kendalltau(a, b, variant="b").statistic
+    return float(tau_b * math.sqrt((n0 - ta) * (n0 - tb)) / n0)
+
+
+def kendall_tau_a(a: Any, b: Any, algorithm: str = "auto") -> float:
+    """Kendall's tau-a of two vectors: ``(concordant - discordant) / (P (P - 1) / 2)``.
+
+    Parameters
+    ----------
+    a, b : array, shape (P,)
+    algorithm : {"auto", "array_api", "scipy"}
+        ``"array_api"``: sorting plus bit-serial inversion counting in the arrays' own namespace
+        (runs on GPU arrays); ``"scipy"``: scipy's compiled tau-b on the host, converted to tau-a
+        with the tie counts; ``"auto"``: scipy for NumPy arrays, array API otherwise. Both are
+        ``O(P log P)`` and exact.
+
+    Returns
+    -------
+    float
+    """
+    check_option(algorithm, ("auto", "array_api", "scipy"), "algorithm", "kendall_tau_a")
+    xp = get_namespace(a, b)
+    if a.shape != b.shape or len(a.shape) != 1:
+        raise ValueError(f"kendall_tau_a: expected two vectors of equal length; got shapes {tuple(a.shape)} and {tuple(b.shape)}.")
+    if int(a.shape[0]) < 2:
+        return math.nan
+    if algorithm == "scipy" or (algorithm == "auto" and _is_numpy(a)):
+        from ..backend import to_numpy
+
+        return _tau_a_scipy(to_numpy(a), to_numpy(b))
+    return _tau_a_prepped(xp, _TauPrep(xp, a), _TauPrep(xp, b))
+
+
+def _is_numpy(x: Any) -> bool:
+    return type(x).__module__ == "numpy"
+
+
+def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
+    """Compare every RDM of ``A`` with every RDM of ``B`` on the upper triangle, in one batch.
+
+    Parameters
+    ----------
+    A : array, shape (m_a, n, n), (m_a, P), (n, n) or (P,)
+        RDMs (square, symmetric with a zero diagonal) or their upper triangles (``P = n (n-1)/2``).
+    B : array, shape (m_b, n, n), (m_b, P), (n, n) or (P,)
+        Same ``n``.
+    method : {"pearson", "spearman", "kendall", "cosine"}
+        ``kendall`` is tau-a (aliases ``"tau-a"``; ``"corr"`` means ``"pearson"``).
+
+    Returns
+    -------
+    array, shape (m_a, m_b)
+        Similarities (1 = identical ordering/shape); NaN when an RDM is constant.
+    """
+    method = _normalize_compare_method(method, "compare_rdms_many")
+    xp = get_namespace(A, B)
+    VA = _as_vectors(A, "compare_rdms_many: A")
+    VB = _as_vectors(B, "compare_rdms_many: B")
+    if VA.shape[-1] != VB.shape[-1]:
+        raise ValueError(
+            f"compare_rdms_many: RDMs of different sizes ({VA.shape[-1]} and {VB.shape[-1]} pairs); they must describe the same stimuli."
+        )
+    if not xp.isdtype(VA.dtype, "real floating"):
+        VA = xp.astype(VA, xp.float64)
+    if not xp.isdtype(VB.dtype, "real floating"):
+        VB = xp.astype(VB, xp.float64)
+    if method == "kendall":
+        if _is_numpy(VA):
+            vals = [[_tau_a_scipy(VA[i, :], VB[j, :]) for j in range(int(VB.shape[0]))] for i in range(int(VA.shape[0]))]
+            return xp.asarray(vals, dtype=VA.dtype)
+        pa = [_TauPrep(xp, VA[i, :]) for i in range(int(VA.shape[0]))]
+        pb = [_TauPrep(xp, VB[j, :]) for j in range(int(VB.shape[0]))]
+        vals = [[_tau_a_prepped(xp, a, b) for b in pb] for a in pa]
+        return xp.asarray(vals, dtype=VA.dtype, device=getattr(VA, "device", None))
+    if method == "spearman":
+        VA, VB = rank_vectors(VA), rank_vectors(VB)
+    center = method != "cosine"
+    NA = _center_normalize(xp, VA, center)
+    NB = _center_normalize(xp, VB, center)
+    return xp.clip(xp.matmul(NA, xp.permute_dims(NB, (1, 0))), -1.0, 1.0)
+
+
+def compare_rdms(a: Any, b: Any, method: str = "spearman") -> float:
+    """Similarity of two RDMs on their upper triangles (see :func:`compare_rdms_many`).
+
+    Parameters
+    ----------
+    a, b : array, shape (n, n) or (P,)
+    method : {"pearson", "spearman", "kendall", "cosine"}
+
+    Returns
+    -------
+    float
+    """
+    method = _normalize_compare_method(method, "compare_rdms")
+    for x, nm in ((a, "a"), (b, "b")):
+        if len(x.shape) not in (1, 2):
+            raise ValueError(f"compare_rdms: {nm} must be one RDM, (n, n) or (P,); got shape {tuple(x.shape)}. Use compare_rdms_many for stacks.")
+    xp = get_namespace(a, b)
+    va = upper_tri(a) if len(a.shape) == 2 else a
+    vb = upper_tri(b) if len(b.shape) == 2 else b
+    return float(compare_rdms_many(va[None, :], vb[None, :], method)[0, 0])

@@ -1,0 +1,152 @@
+"""Gram statistics: one pass over unit chunks, exact derived Grams, CKA and effective dimensionality."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from neuroxr.backend import asarray, to_numpy
+from neuroxr.kernels.gram import (
+    combine,
+    covariance_eigenvalues,
+    effective_dimensionality,
+    gram,
+    gram_chunks,
+    gram_dask,
+    gram_partial,
+    linear_cka,
+    row_centered_gram,
+    uncentered_gram,
+)
+
+BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
+
+
+def _backend(name):
+    if name == "torch":
+        pytest.importorskip("torch")
+    return name
+
+
+def _features(n=12, p=9, seed=0, offset=3.0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, p)) + offset * rng.standard_normal(p)[None, :] + offset
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(12, 40), (30, 7)])
+def test_gram_statistics_match_definitions(backend, shape):
+    F = _features(*shape)
+    s = gram(asarray(F, backend=_backend(backend)))
+    Fc = F - F.mean(0)
+    Fr = F - F.mean(1, keepdims=True)
+    np.testing.assert_allclose(to_numpy(s.K), Fc @ Fc.T, atol=1e-9)
+    np.testing.assert_allclose(to_numpy(uncentered_gram(s)), F @ F.T, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(to_numpy(row_centered_gram(s)), Fr @ Fr.T, atol=1e-9)
+    assert s.n_units == shape[1]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 8])
+def test_chunked_gram_equals_in_memory(chunk_size):
+    F = _features(10, 17, seed=1, offset=100.0)  # large unit means: cancellation would show
+    full = gram(F)
+    chunked = gram(F, chunk_size=chunk_size)
+    for name in ("K", "a", "v"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(full, name), rtol=1e-10, atol=1e-8)
+    assert chunked.mu == pytest.approx(full.mu, rel=1e-12)
+    assert chunked.m2 == pytest.approx(full.m2, rel=1e-10)
+    Fr = F - F.mean(1, keepdims=True)
+    np.testing.assert_allclose(row_centered_gram(chunked), Fr @ Fr.T, rtol=1e-9, atol=1e-6)
+
+
+def test_combine_is_associative_in_result():
+    F = _features(8, 12, seed=2)
+    parts = [gram_partial(F[:, i : i + 4]) for i in range(0, 12, 4)]
+    left = combine(combine(parts[0], parts[1]), parts[2])
+    right = combine(parts[0], combine(parts[1], parts[2]))
+    np.testing.assert_allclose(left.K, right.K)
+    assert left.m2 == pytest.approx(right.m2)
+
+
+@pytest.mark.parametrize("split_every", [2, 8])
+def test_gram_dask_equals_in_memory(split_every):
+    da = pytest.importorskip("dask.array")
+    F = _features(15, 50, seed=3)
+    darr = da.from_array(F, chunks=(5, 7))  # stimulus chunks are merged inside
+    s = gram_dask(darr, split_every=split_every, scheduler="sync")
+    ref = gram(F)
+    np.testing.assert_allclose(s.K, ref.K, atol=1e-10)
+    np.testing.assert_allclose(uncentered_gram(s), F @ F.T, rtol=1e-12)
+    lazy = gram_dask(darr, compute=False)
+    assert hasattr(lazy, "compute")
+    np.testing.assert_allclose(lazy.compute(scheduler="sync").K, ref.K, atol=1e-10)
+
+
+def test_gram_chunks_needs_a_chunk():
+    with pytest.raises(ValueError, match="no chunks"):
+        gram_chunks([])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(20, 6), (8, 30)])
+def test_effective_dimensionality_vs_covariance_spectrum(backend, shape):
+    F = _features(*shape, seed=4)
+    lam = np.linalg.eigvalsh(np.cov(F, rowvar=False))
+    expected = lam.sum() ** 2 / (lam**2).sum()
+    s = gram(asarray(F, backend=_backend(backend)))
+    assert effective_dimensionality(s) == pytest.approx(expected, rel=1e-10)
+    ev = to_numpy(covariance_eigenvalues(s))
+    k = min(shape[0] - 1, shape[1])
+    np.testing.assert_allclose(ev[:k], np.sort(lam)[::-1][:k], rtol=1e-8, atol=1e-10)
+
+
+def test_effective_dimensionality_of_isotropic_and_rank_one():
+    rng = np.random.default_rng(5)
+    Z = rng.standard_normal((40, 5))
+    Q, _ = np.linalg.qr(Z - Z.mean(0))  # orthonormal, centred columns: isotropic spectrum
+    assert effective_dimensionality(gram(Q)) == pytest.approx(5.0, rel=1e-10)
+    assert effective_dimensionality(gram(np.outer(rng.standard_normal(40), rng.standard_normal(6)))) == pytest.approx(1.0)
+    assert math.isnan(effective_dimensionality(gram(np.ones((5, 3)))))
+
+
+def _cka_reference(X, Y, debiased):
+    """Linear CKA from features (Kornblith et al. 2019): HSIC with linear kernels."""
+    n = X.shape[0]
+    if not debiased:
+        Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+        return np.linalg.norm(Xc.T @ Yc) ** 2 / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc))
+
+    def hsic_u(K, L):  # unbiased estimator (Song et al. 2012), written out from its definition
+        K, L = K.copy(), L.copy()
+        np.fill_diagonal(K, 0)
+        np.fill_diagonal(L, 0)
+        one = np.ones(n)
+        t = np.trace(K @ L) + (one @ K @ one) * (one @ L @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ K @ L @ one
+        return t / (n * (n - 3))
+
+    K, L = X @ X.T, Y @ Y.T  # uncentred: the unbiased estimator is translation invariant
+    return hsic_u(K, L) / np.sqrt(hsic_u(K, K) * hsic_u(L, L))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("debiased", [False, True])
+def test_linear_cka_vs_definition(backend, debiased):
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((25, 10)) + 2
+    Y = X @ rng.standard_normal((10, 7)) + 0.8 * rng.standard_normal((25, 7))
+    ref = _cka_reference(X, Y, debiased)
+    b = _backend(backend)
+    got = linear_cka(gram(asarray(X, backend=b)), gram(asarray(Y, backend=b)), debiased=debiased)
+    assert got == pytest.approx(ref, rel=1e-9)
+    # invariances: orthogonal transform and isotropic scaling of one side
+    Q, _ = np.linalg.qr(rng.standard_normal((7, 7)))
+    got2 = linear_cka(gram(X), gram(3.0 * Y @ Q), debiased=debiased)
+    assert got2 == pytest.approx(ref, rel=1e-9)
+    assert linear_cka(gram(X), gram(X), debiased=debiased) == pytest.approx(1.0)
+
+
+def test_linear_cka_checks_shapes():
+    with pytest.raises(ValueError, match="align the stimuli"):
+        linear_cka(np.eye(3), np.eye(4))

@@ -54,7 +54,7 @@ class LayoutError(ValueError):
 
 
 def _examples(values: Sequence[Any], k: int = 5) -> str:
-    values = list(values)
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
     shown = ", ".join(repr(v) for v in values[:k])
     more = f", ... ({len(values) - k} more)" if len(values) > k else ""
     return f"[{shown}{more}]"

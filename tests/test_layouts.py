@@ -1,0 +1,250 @@
+"""Constructors, validators and alignment of the labeled layouts (neuroxr.layouts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from neuroxr.layouts import (
+    LayoutError,
+    align,
+    features,
+    neural,
+    validate_features,
+    validate_neural,
+    validate_scores,
+)
+
+RNG_SEED = 0
+
+
+def _neural(n=6, k=4, t=3, seed=RNG_SEED, **kw):
+    rng = np.random.default_rng(seed)
+    return neural(
+        rng.normal(size=(n, k, t)),
+        [f"s{i}" for i in range(n)],
+        [f"n{j}" for j in range(k)],
+        **kw,
+    )
+
+
+def _features(n=6, p=5, seed=RNG_SEED, **kw):
+    rng = np.random.default_rng(seed)
+    return features(rng.normal(size=(n, p)), [f"s{i}" for i in range(n)], **kw)
+
+
+def _scores(k=4, reps=3, target="neuroid"):
+    rng = np.random.default_rng(RNG_SEED)
+    return xr.Dataset(
+        {"ev": ((target, "rep"), rng.uniform(0, 100, size=(k, reps)))},
+        coords={f"{target}_id": (target, [f"{target}{j}" for j in range(k)]), "rep": np.arange(reps)},
+    )
+
+
+# ---------------------------------------------------------------------------- constructors
+def test_neural_builds_labeled_array_with_extra_coords():
+    da = _neural(animal=["a", "a", "b", "b"], region="IT", attrs={"source": "test"})
+    assert da.dims == ("stimulus", "neuroid", "repeat")
+    assert da.shape == (6, 4, 3)
+    assert list(da.stimulus_id.values) == [f"s{i}" for i in range(6)]
+    assert list(da.animal.values) == ["a", "a", "b", "b"]
+    assert list(da.region.values) == ["IT"] * 4  # a scalar is repeated per neuroid
+    assert da.attrs["source"] == "test"
+
+
+def test_neural_2d_is_trial_averaged_and_ints_become_float():
+    da = neural(np.arange(6).reshape(3, 2))
+    assert da.dims == ("stimulus", "neuroid", "repeat")
+    assert da.sizes["repeat"] == 1
+    assert da.dtype == np.float64
+    assert list(da.neuroid_id.values) == ["neuroid0", "neuroid1"]
+    assert list(da.stimulus_id.values) == ["stimulus0", "stimulus1", "stimulus2"]
+
+
+def test_neural_accepts_dataarray_without_repeat():
+    raw = xr.DataArray(np.ones((3, 2)), dims=("stimulus", "neuroid"))
+    da = neural(raw, ["a", "b", "c"], ["x", "y"])
+    assert da.dims == ("stimulus", "neuroid", "repeat")
+    assert list(da.stimulus_id.values) == ["a", "b", "c"]
+
+
+def test_neural_ids_are_strings_even_when_given_ints():
+    da = neural(np.zeros((2, 2, 1)), [10, 11], [1, 2])
+    assert list(da.stimulus_id.values) == ["10", "11"]
+    assert da.stimulus_id.dtype.kind == "U"
+
+
+def test_features_from_dataframe_takes_index_and_columns():
+    df = pd.DataFrame(
+        np.arange(6, dtype=float).reshape(3, 2), index=["img1", "img2", "img3"], columns=["u_a", "u_b"]
+    )
+    da = features(df, model="net", layer="fc")
+    assert da.dims == ("stimulus", "unit")
+    assert list(da.stimulus_id.values) == ["img1", "img2", "img3"]
+    assert list(da.unit_id.values) == ["u_a", "u_b"]
+    assert da.coords["model"].item() == "net" and da.coords["layer"].item() == "fc"
+    np.testing.assert_array_equal(da.values, df.to_numpy())
+
+
+def test_features_unit_coords():
+    da = _features(p=4, channel=[0, 0, 1, 1])
+    assert list(da.channel.values) == [0, 0, 1, 1]
+
+
+# ---------------------------------------------------------------------------- validation errors
+def test_wrong_dims_names_missing_and_unexpected():
+    bad = xr.DataArray(np.zeros((2, 3)), dims=("stimulus", "cell"))
+    with pytest.raises(LayoutError, match=r"missing \['unit'\], unexpected \['cell'\]"):
+        validate_features(bad)
+
+
+def test_wrong_dim_order_says_how_to_fix():
+    da = _neural().transpose("neuroid", "stimulus", "repeat")
+    with pytest.raises(LayoutError, match="wrong order.*transpose"):
+        validate_neural(da)
+
+
+def test_wrong_ndim_in_constructor():
+    with pytest.raises(LayoutError, match="got 4 dims"):
+        neural(np.zeros((2, 2, 2, 2)))
+    with pytest.raises(LayoutError, match="Flatten the unit axes"):
+        features(np.zeros((2, 2, 2)))
+
+
+def test_missing_ids_coord():
+    da = _neural().drop_vars("neuroid_id")
+    with pytest.raises(LayoutError, match="missing coord 'neuroid_id' on dim 'neuroid'"):
+        validate_neural(da, name="V4")
+
+
+def test_error_names_the_array():
+    da = _neural().drop_vars("neuroid_id")
+    with pytest.raises(LayoutError, match="^V4: "):
+        validate_neural(da, name="V4")
+
+
+def test_duplicate_ids():
+    da = _features().assign_coords(unit_id=("unit", ["u0", "u1", "u1", "u2", "u2"]))
+    with pytest.raises(LayoutError, match=r"'unit_id' has 2 duplicate ids, e.g. \['u1', 'u2'\]"):
+        validate_features(da)
+
+
+def test_non_string_ids():
+    da = _neural().assign_coords(stimulus_id=("stimulus", np.arange(6)))
+    with pytest.raises(LayoutError, match="'stimulus_id' must hold strings; found dtype int64"):
+        validate_neural(da)
+
+
+def test_id_length_mismatch_in_constructor():
+    with pytest.raises(LayoutError, match="coord 'neuroid_id' on dim 'neuroid' has shape \\(3,\\)"):
+        neural(np.zeros((2, 2, 1)), ["a", "b"], ["x", "y", "z"])
+
+
+def test_non_finite_features_name_the_units():
+    da = _features()
+    da[2, 3] = np.nan
+    da[0, 1] = np.inf
+    with pytest.raises(LayoutError, match=r"2 non-finite values .* in 2 units, e.g. \['unit1', 'unit3'\]"):
+        validate_features(da)
+
+
+def test_neural_nan_is_fine_but_inf_is_not():
+    da = _neural()
+    da[0, 0, 0] = np.nan
+    validate_neural(da)
+    da[1, 1, 1] = np.inf
+    with pytest.raises(LayoutError, match="1 infinite values"):
+        validate_neural(da)
+
+
+def test_empty_dim():
+    with pytest.raises(LayoutError, match="dim 'neuroid' is empty"):
+        neural(np.zeros((3, 0, 1)))
+
+
+def test_non_numeric_values():
+    da = _neural().astype(bool)
+    with pytest.raises(LayoutError, match="must be numeric; found dtype bool"):
+        validate_neural(da)
+
+
+def test_optional_coords_must_lie_on_their_dim():
+    da = _neural().assign_coords(animal=("stimulus", list("abcdef")))
+    with pytest.raises(LayoutError, match="coord 'animal' must be on dim 'neuroid'"):
+        validate_neural(da)
+    feats = _features().assign_coords(model=("unit", list("abcde")))
+    with pytest.raises(LayoutError, match="coord 'model' must be scalar"):
+        validate_features(feats)
+    with pytest.raises(LayoutError, match="scalar coord 'layer' must be a string"):
+        validate_features(_features().assign_coords(layer=3))
+
+
+def test_lazy_arrays_skip_value_checks():
+    da = _features()
+    da[0, 0] = np.nan
+    validate_features(da.chunk())  # values of dask-backed arrays are checked when computed
+    with pytest.raises(LayoutError, match="non-finite"):
+        validate_features(da)
+
+
+def test_not_a_dataarray():
+    with pytest.raises(LayoutError, match="expected an xarray.DataArray, got ndarray"):
+        validate_neural(np.zeros((2, 2, 2)))
+
+
+# ---------------------------------------------------------------------------- scores
+def test_valid_scores_both_targets():
+    validate_scores(_scores())
+    validate_scores(_scores(target="unit"))
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda ds: ds.drop_vars("ev").assign(r=ds.ev), "missing variable 'ev'"),
+        (lambda ds: ds.drop_vars("neuroid_id"), "missing coord 'neuroid_id'"),
+        (lambda ds: ds.drop_vars("rep"), "missing coord 'rep'"),
+        (lambda ds: ds.isel(rep=0, drop=True), "missing dim 'rep'"),
+        (lambda ds: ds.assign(u=(("unit",), np.zeros(2))), "exactly one target dim"),
+        (lambda ds: ds.assign(ev=ds.ev.astype(str)), "'ev' must be numeric"),
+    ],
+)
+def test_invalid_scores(mutate, message):
+    with pytest.raises(LayoutError, match=message):
+        validate_scores(mutate(_scores()))
+
+
+# ---------------------------------------------------------------------------- alignment
+def test_align_reorders_by_stimulus_id():
+    a = _neural(n=8)
+    rng = np.random.default_rng(1)
+    order = rng.permutation(8)
+    b = _features(n=8).isel(stimulus=order)
+    assert not np.array_equal(b.stimulus_id.values, a.stimulus_id.values)
+    a2, b2 = align(a, b)
+    np.testing.assert_array_equal(b2.stimulus_id.values, a.stimulus_id.values)
+    np.testing.assert_array_equal(b2.values, _features(n=8).values)  # rows back in a's order
+    assert a2 is a
+
+
+def test_align_same_order_is_identity():
+    a, b = _neural(), _features()
+    _, b2 = align(a, b)
+    assert b2 is b
+
+
+def test_align_mismatched_stimuli_counts_and_examples():
+    a = _neural(n=6)
+    b = _features(n=6).assign_coords(stimulus_id=("stimulus", ["s0", "s1", "s2", "s3", "x1", "x2"]))
+    with pytest.raises(LayoutError) as info:
+        align(a, b, names=("V4", "alexnet"))
+    msg = str(info.value)
+    assert "2 stimulus ids of V4 are missing in alexnet, e.g. ['s4', 's5']" in msg
+    assert "2 stimulus ids of alexnet are missing in V4, e.g. ['x1', 'x2']" in msg
+
+
+def test_align_requires_stimulus_dim():
+    with pytest.raises(LayoutError, match="has no 'stimulus' dim"):
+        align(_neural(), xr.DataArray(np.zeros(3), dims=("unit",)))

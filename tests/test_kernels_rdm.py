@@ -1,0 +1,172 @@
+"""RDM kernels vs scipy and rsatoolbox; comparisons vs scipy and tau-a from its definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import pearsonr, rankdata, spearmanr
+
+from neuroxr.backend import asarray, to_numpy
+from neuroxr.kernels.gram import gram
+from neuroxr.kernels.rdm import (
+    compare_rdms,
+    compare_rdms_many,
+    kendall_tau_a,
+    n_from_n_pairs,
+    rank_vectors,
+    rdm,
+    rdm_from_gram,
+    upper_tri,
+)
+
+BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
+
+
+def _b(name):
+    if name == "torch":
+        pytest.importorskip("torch")
+    return name
+
+
+def _tau_a_definition(a, b):
+    s = np.sign(a[:, None] - a[None, :]) * np.sign(b[:, None] - b[None, :])
+    P = len(a)
+    return s[np.triu_indices(P, 1)].sum() / (P * (P - 1) / 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["correlation", "cosine", "euclidean", "sqeuclidean"])
+@pytest.mark.parametrize("shape", [(15, 40), (20, 6)])
+def test_rdm_matches_scipy_pdist(backend, method, shape):
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal(shape) + 2.0
+    got = to_numpy(rdm(asarray(F, backend=_b(backend)), method))
+    ref = squareform(pdist(F, metric=method))
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-10)
+    np.testing.assert_array_equal(np.diag(got), 0)
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine", "euclidean", "sqeuclidean"])
+@pytest.mark.parametrize("shape", [(12, 50), (30, 5)])
+def test_streaming_rdm_equals_in_memory(method, shape):
+    rng = np.random.default_rng(1)
+    F = rng.standard_normal(shape) * 3 + 10
+    full = rdm(F, method)
+    streamed = rdm_from_gram(gram(F, chunk_size=4), method)
+    np.testing.assert_allclose(streamed, full, rtol=1e-9, atol=1e-10)
+
+
+def test_rdm_matches_rsatoolbox_calc_rdm():
+    rsd = pytest.importorskip("rsatoolbox.data")
+    rsr = pytest.importorskip("rsatoolbox.rdm")
+    rng = np.random.default_rng(2)
+    F = rng.standard_normal((10, 25))
+    for method, scale in (("correlation", 1.0), ("euclidean", 1.0 / F.shape[1])):
+        ref = rsr.calc_rdm(rsd.Dataset(F), method=method).get_matrices()[0]
+        ours = rdm(F, "correlation" if method == "correlation" else "sqeuclidean") * scale
+        np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_rdm_method_is_validated():
+    with pytest.raises(ValueError, match=r"The 'method' parameter of rdm must be one of \{'correlation', 'cosine', 'euclidean', 'sqeuclidean'\}. Got 'manhattan' instead."):
+        rdm(np.ones((3, 3)), "manhattan")
+
+
+def test_upper_tri_order_matches_squareform():
+    rng = np.random.default_rng(3)
+    D = squareform(rng.random(21))
+    np.testing.assert_array_equal(upper_tri(D), squareform(D))
+    stack = np.stack([D, 2 * D])
+    np.testing.assert_array_equal(upper_tri(stack)[1], 2 * squareform(D))
+    assert n_from_n_pairs(21) == 7
+    with pytest.raises(ValueError):
+        n_from_n_pairs(20)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rank_vectors_matches_rankdata_with_ties(backend):
+    rng = np.random.default_rng(4)
+    V = np.stack([rng.integers(0, 6, 40).astype(float), rng.standard_normal(40)])
+    got = to_numpy(rank_vectors(asarray(V, backend=_b(backend))))
+    np.testing.assert_allclose(got, np.stack([rankdata(v) for v in V]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compare_methods_match_scipy(backend):
+    rng = np.random.default_rng(5)
+    a = squareform(pdist(rng.standard_normal((14, 8)), "correlation"))
+    b = squareform(pdist(rng.standard_normal((14, 8)), "correlation"))
+    va, vb = squareform(a, checks=False), squareform(b, checks=False)
+    A, B = asarray(a, backend=_b(backend)), asarray(b, backend=_b(backend))
+    assert compare_rdms(A, B, "pearson") == pytest.approx(pearsonr(va, vb)[0], rel=1e-10)
+    assert compare_rdms(A, B, "spearman") == pytest.approx(spearmanr(va, vb)[0], rel=1e-10)
+    assert compare_rdms(A, B, "kendall") == pytest.approx(_tau_a_definition(va, vb), rel=1e-10)
+    cos = va @ vb / np.linalg.norm(va) / np.linalg.norm(vb)
+    assert compare_rdms(A, B, "cosine") == pytest.approx(cos, rel=1e-10)
+    assert compare_rdms(A, B, "tau-a") == compare_rdms(A, B, "kendall")
+
+
+@pytest.mark.parametrize("algorithm", ["array_api", "scipy"])
+@pytest.mark.parametrize("levels", [3, 7, None])
+def test_kendall_tau_a_with_ties_vs_definition(algorithm, levels):
+    rng = np.random.default_rng(6)
+    P = 301
+    if levels is None:
+        a, b = rng.standard_normal(P), rng.standard_normal(P)
+        b = a + b
+    else:
+        a = rng.integers(0, levels, P).astype(float)
+        b = (a + rng.integers(0, levels, P)).astype(float)
+    assert kendall_tau_a(a, b, algorithm=algorithm) == pytest.approx(_tau_a_definition(a, b), abs=1e-12)
+
+
+def test_kendall_tau_a_array_api_on_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 4, 120).astype(float)
+    b = rng.standard_normal(120)
+    got = kendall_tau_a(torch.tensor(a), torch.tensor(b))
+    assert got == pytest.approx(_tau_a_definition(a, b), abs=1e-12)
+
+
+def test_kendall_tau_a_matches_rsatoolbox():
+    rsr = pytest.importorskip("rsatoolbox.rdm")
+    rng = np.random.default_rng(8)
+    va = rng.integers(0, 5, 45).astype(float)
+    vb = rng.standard_normal(45)
+    ref = rsr.compare(rsr.RDMs(va[None]), rsr.RDMs(vb[None]), method="tau-a")[0, 0]
+    assert kendall_tau_a(va, vb) == pytest.approx(ref, abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["pearson", "spearman", "kendall", "cosine"])
+def test_compare_many_equals_pairwise(backend, method):
+    rng = np.random.default_rng(9)
+    A = np.stack([squareform(pdist(rng.standard_normal((9, 4)))) for _ in range(3)])
+    B = np.stack([squareform(pdist(rng.standard_normal((9, 4)))) for _ in range(2)])
+    bk = _b(backend)
+    M = to_numpy(compare_rdms_many(asarray(A, backend=bk), asarray(B, backend=bk), method))
+    assert M.shape == (3, 2)
+    for i in range(3):
+        for j in range(2):
+            assert M[i, j] == pytest.approx(compare_rdms(A[i], B[j], method), rel=1e-10)
+    # vectors and square forms give the same answer
+    np.testing.assert_allclose(compare_rdms_many(upper_tri(A), upper_tri(B), method), M, rtol=1e-12)
+
+
+def test_compare_matches_rsatoolbox_compare():
+    rsr = pytest.importorskip("rsatoolbox.rdm")
+    rng = np.random.default_rng(10)
+    va = rng.random((2, 36))
+    vb = rng.random((3, 36))
+    for ours, theirs in (("pearson", "corr"), ("spearman", "spearman"), ("cosine", "cosine"), ("kendall", "tau-a")):
+        ref = rsr.compare(rsr.RDMs(va), rsr.RDMs(vb), method=theirs)
+        np.testing.assert_allclose(compare_rdms_many(va, vb, ours), ref, rtol=1e-9, atol=1e-12)
+
+
+def test_compare_validation_messages():
+    with pytest.raises(ValueError, match=r"must be one of \{'pearson', 'spearman', 'kendall', 'cosine'\}. Got 'tau-b' instead"):
+        compare_rdms(np.ones(3), np.ones(3), "tau-b")
+    with pytest.raises(ValueError, match="same stimuli"):
+        compare_rdms_many(np.ones((1, 3)), np.ones((1, 6)))

@@ -1,0 +1,265 @@
+"""The Zarr study store: round trips, atomic entries, listing, read-only mode, URLs."""
+
+from __future__ import annotations
+
+import uuid
+
+import dask.array
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuroxr.layouts import features, neural
+from neuroxr.store import COMPLETE_ATTR, StoreError, StudyStore, open_store
+
+
+def _neural(seed=0, n=7, k=5, t=3, dtype="float32"):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, k, t)).astype(dtype)
+    x[1, 2, 0] = np.nan  # a missing trial
+    return neural(
+        x,
+        [f"img{i}" for i in range(n)],
+        [f"n{j}" for j in range(k)],
+        animal=["A"] * 3 + ["B"] * (k - 3),
+        region="V4",
+        attrs={"lab": "test", "rate_hz": np.float32(2.5), "bins": np.arange(3), "note": None},
+    )
+
+
+def _features(seed=0, n=7, p=10, model="net", layer="conv1"):
+    rng = np.random.default_rng(seed)
+    return features(
+        rng.normal(size=(n, p)),
+        [f"img{i}" for i in range(n)],
+        model=model,
+        layer=layer,
+        channel=np.repeat(np.arange(p // 2), 2),
+        attrs={"depth_index": 0},
+    )
+
+
+def _scores(seed=0, k=5, reps=4):
+    rng = np.random.default_rng(seed)
+    return xr.Dataset(
+        {
+            "ev": (("neuroid", "rep"), rng.uniform(0, 100, size=(k, reps))),
+            "r": (("neuroid",), rng.uniform(-1, 1, size=k)),
+        },
+        coords={
+            "neuroid_id": ("neuroid", [f"n{j}" for j in range(k)]),
+            "rep": np.arange(reps),
+            "region": ("neuroid", ["V4"] * k),
+            "alpha": 0.1,
+        },
+        attrs={"direction": "forward", "seed": 0, "params": {"n_folds": 10, "alpha": 0.1}},
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    return StudyStore(tmp_path / "study.zarr")
+
+
+# ---------------------------------------------------------------------------- round trips
+def test_neural_round_trip(store):
+    da = _neural()
+    path = store.write_neural("monkeyA", da)
+    assert path == "neural/monkeyA"
+    back = store.read_neural("monkeyA")
+    assert back.dims == da.dims
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back.values, da.values)  # NaN in the same place
+    for c in ("stimulus_id", "neuroid_id", "animal", "region"):
+        np.testing.assert_array_equal(back[c].values, da[c].values)
+        assert back[c].dtype.kind == "U"
+        assert back[c].dims == da[c].dims
+    assert back.attrs == {"lab": "test", "rate_hz": 2.5, "bins": [0, 1, 2], "note": None}
+    assert COMPLETE_ATTR not in back.attrs
+
+
+def test_features_round_trip_with_unit_chunks(store):
+    da = _features()
+    store.write_features("net", "conv1", da, unit_chunk=4)
+    back = store.read_features("net", "conv1")
+    np.testing.assert_array_equal(back.values, da.values)
+    assert back.coords["model"].item() == "net" and back.coords["layer"].item() == "conv1"
+    np.testing.assert_array_equal(back.channel.values, da.channel.values)
+    assert back.chunks == ((7,), (4, 4, 2))  # whole stimulus axis, units chunked
+
+
+def test_scores_round_trip(store):
+    ds = _scores()
+    store.write_scores("forward", "net.conv1", "monkeyA", ds)
+    assert store.has_scores("forward", "net.conv1", "monkeyA")
+    back = store.read_scores("forward", "net.conv1", "monkeyA")
+    xr.testing.assert_identical(back, ds)
+
+
+def test_reads_are_lazy(store):
+    store.write_neural("monkeyA", _neural())
+    store.write_features("net", "conv1", _features())
+    assert isinstance(store.read_neural("monkeyA").data, dask.array.Array)
+    assert isinstance(store.read_features("net", "conv1").data, dask.array.Array)
+
+
+def test_lazy_array_can_be_written_to_another_store(store, tmp_path):
+    store.write_features("net", "conv1", _features(p=10), unit_chunk=3)
+    lazy = store.read_features("net", "conv1")
+    other = StudyStore(tmp_path / "other.zarr")
+    other.write_features("net", "conv1", lazy, unit_chunk=4)  # dask chunks 3 vs zarr chunks 4
+    back = other.read_features("net", "conv1")
+    np.testing.assert_array_equal(back.values, _features(p=10).values)
+    assert back.chunks[1] == (4, 4, 2)
+
+
+def test_overwrite_replaces_entry(store):
+    store.write_neural("monkeyA", _neural(seed=0))
+    store.write_neural("monkeyA", _neural(seed=1, k=3))
+    back = store.read_neural("monkeyA")
+    assert back.sizes["neuroid"] == 3
+    np.testing.assert_array_equal(back.values, _neural(seed=1, k=3).values)
+    assert store.neural_sets() == ["monkeyA"]
+
+
+def test_rewriting_features_drops_their_cached_gram(store):
+    store.write_features("net", "conv1", _features())
+    store.write_dataset("cache/gram/net/conv1", xr.Dataset({"K": (("a", "b"), np.eye(7))}))
+    assert store.is_complete("cache/gram/net/conv1")
+    store.write_features("net", "conv1", _features(seed=2))
+    assert not store.is_complete("cache/gram/net/conv1")
+
+
+# ---------------------------------------------------------------------------- listing
+def test_inventory_and_layer_order(store):
+    store.write_neural("monkeyA", _neural())
+    store.write_neural("monkeyB", _neural(seed=1))
+    for depth, layer in enumerate(["zfirst", "block2", "afc"]):
+        store.write_features("net", layer, _features(layer=layer).assign_attrs(depth_index=depth))
+    store.write_scores("forward", "net.afc", "monkeyA", _scores())
+    inv = store.inventory()
+    assert inv == {
+        "neural": ["monkeyA", "monkeyB"],
+        "features": {"net": ["zfirst", "block2", "afc"]},  # depth order, not by name
+        "scores": {"forward": [("net.afc", "monkeyA")]},
+    }
+    assert store.models() == ["net"]
+    assert store.incomplete_entries() == []
+    assert "2 neural sets, 3 feature sets, 1 score entries" in repr(store)
+
+
+def test_entries_include_cache_groups(store):
+    store.write_dataset("cache/gram/net/conv1", xr.Dataset({"K": (("a", "b"), np.eye(3))}))
+    assert ("cache", "cache/gram/net/conv1", True) in store.entries()
+
+
+# ---------------------------------------------------------------------------- atomic writes
+def test_crash_before_marker_leaves_no_complete_entry(store, monkeypatch):
+    def crash(self, path):
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(StudyStore, "mark_complete", crash)
+        with pytest.raises(RuntimeError, match="killed"):
+            store.write_scores("forward", "net.conv1", "monkeyA", _scores())
+    # the data are on disk but nothing trusts them
+    assert store._group("scores/forward/net.conv1__monkeyA") is not None
+    assert not store.has_scores("forward", "net.conv1", "monkeyA")
+    assert store.score_entries() == []
+    assert store.inventory()["scores"] == {}
+    assert store.incomplete_entries() == ["scores/forward/net.conv1__monkeyA"]
+    with pytest.raises(StoreError, match="did not finish"):
+        store.read_scores("forward", "net.conv1", "monkeyA")
+    # a later run rewrites it
+    store.write_scores("forward", "net.conv1", "monkeyA", _scores(seed=3))
+    assert store.score_entries() == [("forward", "net.conv1", "monkeyA")]
+    assert store.incomplete_entries() == []
+    xr.testing.assert_identical(store.read_scores("forward", "net.conv1", "monkeyA"), _scores(seed=3))
+
+
+def test_crash_during_overwrite_does_not_leave_old_entry_complete(store, monkeypatch):
+    store.write_neural("monkeyA", _neural(seed=0))
+
+    def crash(self, path):
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(StudyStore, "mark_complete", crash)
+        with pytest.raises(RuntimeError):
+            store.write_neural("monkeyA", _neural(seed=1))
+    assert store.neural_sets() == []
+    assert store.incomplete_entries() == ["neural/monkeyA"]
+    with pytest.raises(StoreError, match="did not finish"):
+        store.read_neural("monkeyA")
+
+
+def test_entry_without_marker_from_another_writer(store):
+    # what a job killed inside to_zarr leaves: a group with data and no marker
+    xr.Dataset({"data": (("stimulus", "unit"), np.zeros((2, 2)))}).to_zarr(
+        store._zstore, group="features/net/conv9", mode="w", consolidated=False
+    )
+    assert store.layers("net") == [] and store.models() == []
+    assert store.incomplete_entries() == ["features/net/conv9"]
+    with pytest.raises(StoreError, match="features/net/conv9.*did not finish"):
+        store.read_features("net", "conv9")
+
+
+def test_missing_entry(store):
+    with pytest.raises(StoreError, match="'neural/nope' cannot be read: it does not exist"):
+        store.read_neural("nope")
+
+
+# ---------------------------------------------------------------------------- modes, names, URLs
+def test_read_only_refuses_writes(store, tmp_path):
+    store.write_neural("monkeyA", _neural())
+    ro = open_store(tmp_path / "study.zarr", mode="r")
+    assert ro.neural_sets() == ["monkeyA"]
+    np.testing.assert_array_equal(ro.read_neural("monkeyA").values, _neural().values)
+    with pytest.raises(StoreError, match="read-only"):
+        ro.write_neural("monkeyB", _neural())
+    with pytest.raises(StoreError, match="read-only"):
+        ro.write_dataset("cache/x", xr.Dataset())
+    with pytest.raises(StoreError, match="read-only"):
+        ro.invalidate("neural/monkeyA")
+    assert ro.is_complete("neural/monkeyA")
+
+
+def test_read_only_missing_store(tmp_path):
+    with pytest.raises(StoreError, match="no study store"):
+        StudyStore(tmp_path / "absent.zarr", mode="r")
+
+
+def test_bad_mode(tmp_path):
+    with pytest.raises(ValueError, match="mode must be 'a' or 'r'"):
+        StudyStore(tmp_path / "x.zarr", mode="w")
+
+
+@pytest.mark.parametrize("name", ["a/b", "a__b", "_a", "a_", "a b", ""])
+def test_bad_names_are_refused(store, name):
+    with pytest.raises(StoreError, match="invalid neural set name"):
+        store.write_neural(name, _neural())
+
+
+def test_bad_score_source_is_refused(store):
+    with pytest.raises(StoreError, match="invalid score source name 'net__conv1'"):
+        store.write_scores("forward", "net__conv1", "monkeyA", _scores())
+
+
+def test_file_url(tmp_path):
+    url = (tmp_path / "via-url.zarr").as_uri()
+    assert url.startswith("file://")
+    s = open_store(url)
+    s.write_neural("monkeyA", _neural())
+    again = open_store(url, mode="r")
+    np.testing.assert_array_equal(again.read_neural("monkeyA").values, _neural().values)
+    assert (tmp_path / "via-url.zarr" / "neural" / "monkeyA").is_dir()
+
+
+def test_fsspec_memory_url():
+    url = f"memory://neuroxr-test-{uuid.uuid4().hex}/study.zarr"
+    s = open_store(url)
+    s.write_features("net", "conv1", _features())
+    s.write_scores("forward", "net.conv1", "monkeyA", _scores())
+    again = open_store(url, mode="r")
+    assert again.inventory()["features"] == {"net": ["conv1"]}
+    xr.testing.assert_identical(again.read_scores("forward", "net.conv1", "monkeyA"), _scores())

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -131,7 +132,7 @@ def _describe_variable(var: xr.DataArray | xr.Variable, load: bool) -> dict[str,
 def _values_summary(da: xr.DataArray) -> dict[str, int]:
     if da.dtype.kind not in "fc":
         return {"n_nan": 0, "n_inf": 0}
-    n_nan, n_inf = xr.apply_ufunc(np.isnan, da).sum(), xr.apply_ufunc(np.isinf, da).sum()
+    n_nan, n_inf = np.isnan(da).sum(), np.isinf(da).sum()  # lazy for dask-backed data
     if _is_lazy(da):
         import dask
 
@@ -227,7 +228,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
     """
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
-    root = store._root
+    root = zarr.open_group(store._zstore, mode="r")  # fresh: attrs may have changed since opening
     out: dict[str, Any] = {
         "type": "StudyStore",
         "url": store.url,

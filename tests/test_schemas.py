@@ -1,0 +1,268 @@
+"""The JSON Schemas agree with the package validators; descriptors; store validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+from jsonschema import Draft202012Validator
+
+from neuroxr.layouts import LayoutError, features, neural, validate_features, validate_neural, validate_scores
+from neuroxr.schemas import (
+    SCHEMA_NAMES,
+    describe,
+    describe_store,
+    load_schema,
+    schema_violations,
+    validate_against_schema,
+    validate_store,
+)
+from neuroxr.store import StudyStore
+
+REPO_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+PACKAGE_SCHEMAS = Path(__file__).resolve().parents[1] / "neuroxr" / "_schemas"
+
+
+def _neural(n=6, k=4, t=3):
+    rng = np.random.default_rng(0)
+    return neural(rng.normal(size=(n, k, t)), [f"s{i}" for i in range(n)], [f"n{j}" for j in range(k)], animal="A")
+
+
+def _features(n=6, p=5):
+    rng = np.random.default_rng(0)
+    return features(rng.normal(size=(n, p)), [f"s{i}" for i in range(n)], model="net", layer="fc", channel=np.arange(p))
+
+
+def _scores(target="neuroid", k=4, reps=3):
+    rng = np.random.default_rng(0)
+    return xr.Dataset(
+        {"ev": ((target, "rep"), rng.uniform(0, 100, size=(k, reps)))},
+        coords={f"{target}_id": (target, [f"{target}{j}" for j in range(k)]), "rep": np.arange(reps), "fold": 10},
+        attrs={"seed": 0},
+    )
+
+
+# ---------------------------------------------------------------------------- the documents
+def test_top_level_schemas_are_the_packaged_ones():
+    names = sorted(p.name for p in PACKAGE_SCHEMAS.glob("*.json"))
+    assert names == sorted(f"{n}.schema.json" for n in SCHEMA_NAMES)
+    for name in names:
+        assert (REPO_SCHEMAS / name).read_bytes() == (PACKAGE_SCHEMAS / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_schemas_are_valid_draft_2020_12(name):
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"urn:neuroxr:schema:{name}"
+
+
+def test_load_schema_returns_a_copy_and_refuses_unknown_names():
+    load_schema("neural")["title"] = "changed"
+    assert load_schema("neural")["title"] != "changed"
+    with pytest.raises(ValueError, match="unknown schema 'rdm'"):
+        load_schema("rdm")
+
+
+# ---------------------------------------------------------------------------- agreement
+def _set(da, i, value):
+    da = da.copy()
+    da[i] = value
+    return da
+
+
+VALIDATORS = {
+    "neural": validate_neural,
+    "features": validate_features,
+    "scores": validate_scores,
+}
+
+CASES = [
+    # (kind, id, builder, valid)
+    ("neural", "valid", _neural, True),
+    ("neural", "trial-averaged", lambda: _neural(t=1), True),
+    ("neural", "nan-trials", lambda: _set(_neural(), (0, 0, 0), np.nan), True),
+    ("neural", "extra-coords", lambda: _neural().assign_coords(region=("neuroid", list("abcd")), session=5), True),
+    ("neural", "wrong-order", lambda: _neural().transpose("neuroid", "stimulus", "repeat"), False),
+    ("neural", "no-repeat", lambda: _neural().isel(repeat=0), False),
+    ("neural", "extra-dim", lambda: _neural().expand_dims(time=2, axis=-1), False),
+    ("neural", "missing-ids", lambda: _neural().drop_vars("neuroid_id"), False),
+    ("neural", "int-ids", lambda: _neural().assign_coords(stimulus_id=("stimulus", np.arange(6))), False),
+    ("neural", "duplicate-ids", lambda: _neural().assign_coords(neuroid_id=("neuroid", list("aabc"))), False),
+    ("neural", "ids-wrong-dim", lambda: _neural().drop_vars("neuroid_id").assign_coords(neuroid_id=("stimulus", list("abcdef"))), False),
+    ("neural", "animal-on-stimulus", lambda: _neural().assign_coords(animal=("stimulus", list("abcdef"))), False),
+    ("neural", "inf", lambda: _set(_neural(), (1, 1, 1), np.inf), False),
+    ("neural", "bool-values", lambda: _neural().astype(bool), False),
+    ("neural", "empty-repeat", lambda: _neural().isel(repeat=slice(0, 0)), False),
+    ("neural", "a-dataset", lambda: _neural().to_dataset(name="data"), False),
+    ("features", "valid", _features, True),
+    ("features", "int-values", lambda: _features().astype(int), True),
+    ("features", "wrong-dims", lambda: _features().rename(unit="neuroid"), False),
+    ("features", "wrong-order", lambda: _features().T, False),
+    ("features", "missing-unit-ids", lambda: _features().drop_vars("unit_id"), False),
+    ("features", "duplicate-stimulus-ids", lambda: _features().assign_coords(stimulus_id=("stimulus", list("aabcde"))), False),
+    ("features", "nan", lambda: _set(_features(), (0, 0), np.nan), False),
+    ("features", "inf", lambda: _set(_features(), (0, 0), -np.inf), False),
+    ("features", "model-per-unit", lambda: _features().assign_coords(model=("unit", list("abcde"))), False),
+    ("features", "layer-not-string", lambda: _features().assign_coords(layer=3), False),
+    ("features", "channel-on-stimulus", lambda: _features().assign_coords(channel=("stimulus", np.arange(6))), False),
+    ("scores", "valid-neuroid", _scores, True),
+    ("scores", "valid-unit", lambda: _scores("unit"), True),
+    ("scores", "rep-first", lambda: _scores().transpose("rep", "neuroid"), True),
+    ("scores", "missing-ev", lambda: _scores().rename(ev="r"), False),
+    ("scores", "missing-target-ids", lambda: _scores().drop_vars("neuroid_id"), False),
+    ("scores", "int-target-ids", lambda: _scores().assign_coords(neuroid_id=("neuroid", np.arange(4))), False),
+    ("scores", "duplicate-target-ids", lambda: _scores().assign_coords(neuroid_id=("neuroid", list("aabb"))), False),
+    ("scores", "missing-rep-dim", lambda: _scores().isel(rep=0, drop=True), False),
+    ("scores", "missing-rep-coord", lambda: _scores().drop_vars("rep"), False),
+    ("scores", "two-targets", lambda: _scores().assign(u=(("unit",), np.zeros(2))), False),
+    ("scores", "no-target", lambda: _scores().rename(neuroid="cell"), False),
+    ("scores", "ev-wrong-dims", lambda: _scores().assign(ev=_scores().ev.isel(rep=0)), False),
+    ("scores", "ev-strings", lambda: _scores().assign(ev=_scores().ev.astype(str)), False),
+    ("scores", "a-dataarray", lambda: _scores().ev, False),
+]
+
+
+@pytest.mark.parametrize("kind, builder, valid", [c[:1] + c[2:] for c in CASES], ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_schema_and_validator_agree(kind, builder, valid):
+    obj = builder()
+    problems = schema_violations(obj, kind) if not isinstance(obj, xr.DataArray) or kind != "scores" else None
+    if problems is None:  # a DataArray given as scores: its descriptor has type DataArray
+        problems = schema_violations(describe(obj), kind)
+    python_error = None
+    try:
+        VALIDATORS[kind](obj)
+    except LayoutError as exc:
+        python_error = str(exc)
+    if valid:
+        assert problems == [], problems
+        assert python_error is None, python_error
+    else:
+        assert problems, f"the {kind} schema accepts an invalid example"
+        assert python_error is not None, f"validate_{kind} accepts an invalid example"
+
+
+def test_violation_messages_say_where_and_what():
+    problems = schema_violations(_neural().assign_coords(neuroid_id=("neuroid", list("aabc"))), "neural")
+    assert problems == ["coords/neuroid_id/unique: ids must be unique (True was expected; found False)"]
+    problems = schema_violations(_features().T, "features")
+    assert problems[0].startswith("dims: dims must be exactly (stimulus, unit) in this order")
+    assert "found ['unit', 'stimulus']" in problems[0]
+
+
+# ---------------------------------------------------------------------------- descriptors
+def test_describe_dataarray_is_json():
+    d = describe(_neural())
+    assert json.loads(json.dumps(d)) == d
+    assert d["type"] == "DataArray"
+    assert d["dims"] == ["stimulus", "neuroid", "repeat"]
+    assert d["sizes"] == {"stimulus": 6, "neuroid": 4, "repeat": 3}
+    assert d["kind"] == "float" and d["lazy"] is False
+    assert d["coords"]["neuroid_id"] == {"dims": ["neuroid"], "dtype": "<U2", "size": 4, "kind": "string", "unique": True}
+    assert d["coords"]["animal"]["unique"] is False
+    assert d["values"] == {"n_nan": 0, "n_inf": 0}
+
+
+def test_describe_lazy_computes_values_only_when_asked():
+    da = _set(_features(), (0, 0), np.nan).chunk()
+    assert "values" not in describe(da)
+    assert describe(da)["lazy"] is True
+    assert describe(da, values=True)["values"] == {"n_nan": 1, "n_inf": 0}
+    assert "values" not in describe(_features(), values=False)
+
+
+def test_describe_dataset():
+    d = describe(_scores())
+    assert d["type"] == "Dataset"
+    assert d["data_vars"]["ev"]["dims"] == ["neuroid", "rep"]
+    assert d["coords"]["fold"]["dims"] == []
+    assert d["attrs"] == {"seed": 0}
+
+
+def test_describe_refuses_other_objects():
+    with pytest.raises(TypeError, match="got ndarray"):
+        describe(np.zeros(3))
+
+
+def test_validate_against_schema():
+    d = validate_against_schema(_features(), "features")
+    assert d["type"] == "DataArray"
+    with pytest.raises(LayoutError, match=r"features schema \(2 violations\)"):
+        validate_against_schema(_features().drop_vars(["unit_id", "stimulus_id"]), "features")
+    with pytest.raises(ValueError, match="unknown schema"):
+        validate_against_schema(_features(), "feature")
+
+
+# ---------------------------------------------------------------------------- stores
+@pytest.fixture
+def good_store(tmp_path):
+    store = StudyStore(tmp_path / "study.zarr")
+    store.write_neural("monkeyA", _neural())
+    store.write_features("net", "fc", _features())
+    store.write_scores("forward", "net.fc", "monkeyA", _scores())
+    store.write_dataset("cache/gram/net/fc", xr.Dataset({"K": (("a", "b"), np.eye(6))}))
+    return store
+
+
+def test_valid_store(good_store):
+    assert validate_store(good_store) == []
+    assert validate_store(good_store.url) == []  # by URL, opened read-only
+    d = describe_store(good_store)
+    assert json.loads(json.dumps(d)) == d
+    assert schema_violations(d, "store") == []
+    assert d["neural"]["monkeyA"]["array"]["sizes"] == {"stimulus": 6, "neuroid": 4, "repeat": 3}
+    assert d["features"]["net"]["fc"]["complete"] is True
+    assert d["scores"]["forward"]["net.fc__monkeyA"]["dataset"]["data_vars"]["ev"]["dims"] == ["neuroid", "rep"]
+    assert set(d["cache"]) == {"gram/net/fc"}
+    assert d["groups"] == ["cache", "features", "neural", "scores"]
+
+
+def test_store_violations_name_each_entry(good_store, monkeypatch):
+    s = good_store
+    # an entry that breaks its layout (written around the checks of write_neural)
+    s.write_dataset("neural/broken", _neural().drop_vars("neuroid_id").rename(None).to_dataset(name="data"))
+    # a badly named set, a badly named score entry, an unknown top-level group
+    s.write_dataset("neural/bad name", _neural().rename(None).to_dataset(name="data"))
+    s.write_dataset("scores/forward/lonely", _scores())
+    s.write_dataset("extras/thing", xr.Dataset({"x": ("a", np.zeros(2))}))
+    # a score entry whose write never finished
+    monkeypatch.setattr(StudyStore, "mark_complete", lambda self, path: None)
+    s.write_scores("reverse", "monkeyA", "net.fc", _scores("unit"))
+    monkeypatch.undo()
+
+    problems = validate_store(s)
+    text = "\n".join(problems)
+    assert len(problems) == 5, text
+    assert any(p.startswith("neural/broken: missing coord 'neuroid_id'") for p in problems)
+    assert any(p.startswith("neural/bad name: names use letters") for p in problems)
+    assert any(p.startswith("scores/forward/lonely: score entries are named <source>__<target>") for p in problems)
+    assert any(p.startswith("(store): groups") and "'extras' is not one of" in p for p in problems)
+    assert any(p.startswith("scores/reverse/monkeyA__net.fc: complete: the entry's write did not finish") for p in problems)
+
+
+def test_store_value_check(good_store):
+    bad = _features()
+    bad[0, 0] = np.nan
+    good_store.write_dataset("features/net/nan", bad.rename(None).to_dataset(name="data"))
+    assert validate_store(good_store) == []  # values are only read when asked
+    problems = validate_store(good_store, values=True)
+    assert problems == ["features/net/nan: values/n_nan: features must be finite: drop or impute units with NaN (0 was expected; found 1)"]
+
+
+def test_store_version_is_checked(good_store):
+    zarr.open_group(good_store._zstore, mode="a").attrs["neuroxr_store_version"] = 2
+    problems = validate_store(good_store)
+    assert problems == ["(store): attrs/neuroxr_store_version: this schema describes store version 1 (1 was expected; found 2)"]
+
+
+def test_unreadable_entry_is_reported(good_store):
+    good_store.write_dataset("neural/novar", xr.Dataset({"x": ("a", np.zeros(2))}))
+    problems = validate_store(good_store)
+    assert len(problems) == 1
+    assert problems[0].startswith("neural/novar: entry 'neural/novar' has no variable 'data'")
+    assert describe_store(good_store)["neural"]["novar"]["error"].startswith("StoreError")

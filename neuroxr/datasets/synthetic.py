@@ -1,0 +1,652 @@
+"""A small, realistic synthetic study whose ground truth is known exactly by construction.
+
+The study has two animals (neural responses ``stimulus x neuroid x repeat`` with missing trials
+and unequal repeat counts) and several models with several layers (features ``stimulus x unit``
+with a power-law eigenspectrum). Everything derives from one latent matrix ``Z``.
+
+Construction (all statements are exact, in-sample, over the ``n`` generated stimuli)
+-----------------------------------------------------------------------------------
+Latent
+    ``Z`` (``n x d``, ``d = n_latent``): orthogonal, centred columns; column ``k`` (1-based) has
+    variance ``lambda_k = k ** -spectrum_alpha`` (variances with ``ddof=0``). Its first columns
+    carry stimulus-category structure (``category`` coord on ``stimulus``).
+Layers
+    A layer with shared fraction ``g`` and ``m`` private dims has latent ``X`` (``n x q``,
+    ``q = d + m``) with orthogonal centred columns::
+
+        X[:, k] = sqrt(lambda_k) * (sqrt(g) * z_k + sqrt(1 - g) * p_k)   for k < d
+        X[:, k] = sqrt(lambda_k) * p_k                                  for d <= k < q
+
+    (``z_k``, ``p_k`` unit-variance columns of ``Z`` and of a private basis orthogonal to ``Z``
+    and to the constant), and features ``F = sqrt(p) * X @ A + offset`` with ``A`` (``q x p``)
+    having orthonormal rows. So the covariance eigenvalues of ``F`` are exactly
+    ``p * lambda_k``, ``k = 1..q`` (then zeros): a power law with slope ``-spectrum_alpha``.
+    Layer profiles follow ``g``; the *true* layer has ``g = 1`` and ``m = 0``, so its column
+    space (plus the constant) is exactly that of ``Z``.
+Neural signal (noise-free, trial-averaged)
+    For neuroid ``j``: ``s_j = baseline_j + sd_j * (sqrt(ef_j) * u_j + sqrt(1 - ef_j) * v_j)``
+    with ``u_j = Z w_j`` (``w_j ~ N(0, I)``) scaled to unit variance and ``v_j`` a unit-variance
+    vector orthogonal to the constant and to ``Z``. Hence ``var(s_j) = sd_j ** 2`` and the
+    least-squares ``R^2`` of ``s_j`` on the true layer (with intercept) is exactly
+    ``explainable_fraction = ef_j``.
+Trials
+    ``R[i, j, t] = s_j[i] + noise``, noise i.i.d. ``N(0, sigma_j^2)``,
+    ``snr_j = sd_j^2 / sigma_j^2`` (per single trial). The repeat axis has ``T`` slots per
+    animal; some stimuli have fewer valid repeats (trailing NaN slots) and a few random trials
+    are NaN. Every (stimulus, neuroid) keeps at least ``T // 2 + 1`` valid trials, so every
+    split half (first ``ceil(T/2)`` of a random permutation of the ``T`` slots, the rest) holds
+    at least one valid trial.
+Reliability
+    With ``m1``, ``m2`` the numbers of valid trials in the two halves of a uniformly random
+    split of the slots (hypergeometric given the valid count of each stimulus/neuroid)::
+
+        a_h  = mean over stimuli of E[1 / m_h]                       (h = 1, 2)
+        rho  = sd^2 / sqrt((sd^2 + sigma^2 a_1) * (sd^2 + sigma^2 a_2))
+        reliability = 2 rho / (1 + rho)                              (Spearman-Brown)
+
+    the expected split-half reliability of the full-repeat mean (``split_half_r = rho``).
+    ``mean_reliability = sd^2 / (sd^2 + sigma^2 * mean(1 / n_valid))`` is the reliability of the
+    NaN-mean over all valid trials itself.
+Cross-validated truth
+    ``cv_explainable_fraction`` is the squared Pearson correlation between ``s_j`` and its
+    out-of-fold ridge prediction from the true layer (``Ridge(alpha=0.1, fit_intercept=True)``,
+    10 folds of ``RandomState(0)``-shuffled ``arange(n)``, in the generated stimulus order).
+    It is the noise-free limit of the noise-ceiled forward EV of the true layer (divide the EV
+    in percent by 100); it lies slightly below ``explainable_fraction`` (over-fitting of the
+    ``d`` weights to the unexplainable part).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import xarray as xr
+from scipy import linalg, stats
+from threadpoolctl import threadpool_limits
+
+from ..layouts import features as _features
+from ..layouts import neural as _neural
+from ..store import StudyStore
+
+__all__ = [
+    "LayerSpec",
+    "Study",
+    "DEFAULT_MODELS",
+    "DEFAULT_ANIMALS",
+    "TRUE_MODEL",
+    "TRUE_LAYER",
+    "make_study",
+    "write_example_study",
+    "expected_split_half",
+]
+
+
+class LayerSpec(NamedTuple):
+    """How one synthetic layer is built.
+
+    Attributes
+    ----------
+    name : str
+        Layer name (store-safe: letters, digits, ``.``, ``_``, ``-``).
+    n_units : int
+        Number of units ``p``; needs ``p >= n_latent + n_private``.
+    shared_fraction : float
+        ``g`` in ``[0, 1]``: fraction of the variance of each of the top ``n_latent`` latent dims
+        that is shared with the true latent ``Z`` (the rest is private to this layer).
+    n_private : int
+        Extra private latent dims beyond the first ``n_latent`` (continuing the power law).
+    """
+
+    name: str
+    n_units: int
+    shared_fraction: float
+    n_private: int
+
+
+#: The model/layer whose column space is exactly that of the latent (shared_fraction 1, no private dims).
+TRUE_MODEL = "netA"
+TRUE_LAYER = "layer3"
+
+#: Default models: three networks, 3-4 layers each, unit counts above and below 400 stimuli.
+DEFAULT_MODELS: dict[str, tuple[LayerSpec, ...]] = {
+    "netA": (
+        LayerSpec("layer1", 600, 0.40, 48),
+        LayerSpec("layer2", 300, 0.70, 32),
+        LayerSpec("layer3", 128, 1.00, 0),
+        LayerSpec("layer4", 48, 0.85, 16),
+    ),
+    "netB": (
+        LayerSpec("conv1", 800, 0.30, 64),
+        LayerSpec("conv2", 500, 0.55, 40),
+        LayerSpec("conv3", 200, 0.75, 24),
+        LayerSpec("fc", 64, 0.60, 24),
+    ),
+    "netC": (
+        LayerSpec("block1", 256, 0.25, 40),
+        LayerSpec("block2", 128, 0.35, 40),
+        LayerSpec("block3", 64, 0.50, 20),
+    ),
+}
+
+#: Default animals and their neuroid counts.
+DEFAULT_ANIMALS: dict[str, int] = {"animalA": 120, "animalB": 88}
+
+
+@dataclass
+class Study:
+    """A synthetic study: neural sets, feature sets and the ground truth.
+
+    Attributes
+    ----------
+    neural : dict[str, xarray.DataArray]
+        Per animal, dims ``(stimulus, neuroid, repeat)``; coords ``stimulus_id``, ``category``
+        (on ``stimulus``), ``neuroid_id``, ``animal``, ``region``, ``explainable_fraction``,
+        ``cv_explainable_fraction``, ``reliability``, ``snr`` (on ``neuroid``).
+    features : dict[str, dict[str, xarray.DataArray]]
+        ``features[model][layer]``, dims ``(stimulus, unit)``, layers in depth order.
+    truth : xarray.Dataset
+        Ground truth over dims ``stimulus``, ``neuroid`` (all animals, in the order of
+        ``neural``), ``factor`` and ``layer_key`` (``"model/layer"``); see :func:`make_study`.
+    true_model, true_layer : str
+        The layer whose column space is exactly that of the latent.
+    """
+
+    neural: dict[str, xr.DataArray]
+    features: dict[str, dict[str, xr.DataArray]]
+    truth: xr.Dataset
+    true_model: str = TRUE_MODEL
+    true_layer: str = TRUE_LAYER
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def true_features(self) -> xr.DataArray:
+        """Features of the true layer, dims ``(stimulus, unit)``."""
+        return self.features[self.true_model][self.true_layer]
+
+    @property
+    def stimulus_ids(self) -> np.ndarray:
+        """The stimulus ids, shared by every array in the study, in generated order."""
+        return np.asarray(self.truth["stimulus_id"].values)
+
+    def __repr__(self) -> str:
+        neural = ", ".join(f"{a}: {tuple(da.shape)}" for a, da in self.neural.items())
+        models = ", ".join(f"{m}: {list(ls)}" for m, ls in self.features.items())
+        return (
+            f"<Study {len(self.stimulus_ids)} stimuli; neural {{{neural}}}; features {{{models}}}; "
+            f"true layer {self.true_model}/{self.true_layer}>"
+        )
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _orthonormalize(g: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the columns of a well-conditioned ``g`` (``n x k``, ``k <= n``).
+
+    Cholesky QR, twice (orthogonal to machine precision for well-conditioned input, and several
+    times faster than Householder QR); the same column space as ``g``, built column by column.
+    """
+    q = g
+    # these matrices are thin: one BLAS thread is fastest, and avoids thread thrashing on busy machines
+    with threadpool_limits(1, user_api="blas"):
+        for _ in range(2):
+            chol = np.linalg.cholesky(q.T @ q)
+            q = linalg.solve_triangular(chol, q.T, lower=True).T
+    return q
+
+
+def _orthonormal_complement(rng: np.random.Generator, basis: np.ndarray, k: int) -> np.ndarray:
+    """``k`` random orthonormal columns orthogonal to the orthonormal columns of ``basis``."""
+    n = basis.shape[0]
+    g = rng.standard_normal((n, k))
+    g -= basis @ (basis.T @ g)
+    q = _orthonormalize(g)
+    q -= basis @ (basis.T @ q)  # re-project: orthogonality to machine precision
+    return _orthonormalize(q)
+
+
+def _unit_variance(x: np.ndarray) -> np.ndarray:
+    """Scale centred columns to variance 1 (``ddof=0``)."""
+    return x / np.sqrt(np.mean(x**2, axis=0, keepdims=True))
+
+
+def expected_split_half(n_slots: int, n_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected inverse trial counts of the two halves of a random split of the repeat slots.
+
+    The split takes a uniformly random permutation of the ``n_slots`` repeat slots; half 1 is the
+    first ``ceil(n_slots / 2)`` slots, half 2 the rest. With ``v`` valid (non-NaN) slots the
+    valid count of half 1 is hypergeometric.
+
+    Parameters
+    ----------
+    n_slots : int
+        Length ``T`` of the repeat axis.
+    n_valid : int array, any shape
+        Valid trials per (stimulus, neuroid); each needs ``n_slots // 2 + 1 <= v <= n_slots``.
+
+    Returns
+    -------
+    inv1, inv2 : float arrays, shape of ``n_valid``
+        ``E[1 / m1]`` and ``E[1 / m2]``.
+    """
+    n_valid = np.asarray(n_valid)
+    lo = n_slots // 2 + 1
+    if n_valid.size and (n_valid.min() < lo or n_valid.max() > n_slots):
+        raise ValueError(
+            f"valid trial counts must lie in [{lo}, {n_slots}] so both halves are never empty; "
+            f"got range [{n_valid.min()}, {n_valid.max()}]."
+        )
+    h1 = (n_slots + 1) // 2
+    table1 = np.full(n_slots + 1, np.nan)
+    table2 = np.full(n_slots + 1, np.nan)
+    for v in range(lo, n_slots + 1):
+        m1 = np.arange(max(0, v - (n_slots - h1)), min(v, h1) + 1)
+        pmf = stats.hypergeom(n_slots, v, h1).pmf(m1)
+        table1[v] = np.sum(pmf / m1)
+        table2[v] = np.sum(pmf / (v - m1))
+    return table1[n_valid], table2[n_valid]
+
+
+def _oof_ridge_r2(x: np.ndarray, y: np.ndarray, alpha: float, n_folds: int, fold_seed: int) -> np.ndarray:
+    """Squared Pearson r between ``y`` columns and their out-of-fold ridge predictions from ``x``."""
+    n = x.shape[0]
+    inds = np.arange(n)
+    np.random.RandomState(fold_seed).shuffle(inds)
+    pred = np.empty_like(y)
+    for test in np.array_split(inds, n_folds):
+        train = np.setdiff1d(inds, test)
+        xm, ym = x[train].mean(0), y[train].mean(0)
+        xt = x[train] - xm
+        w = np.linalg.solve(xt.T @ xt + alpha * np.eye(x.shape[1]), xt.T @ (y[train] - ym))
+        pred[test] = (x[test] - xm) @ w + ym
+    yc, pc = y - y.mean(0), pred - pred.mean(0)
+    r = np.sum(yc * pc, 0) / np.sqrt(np.sum(yc**2, 0) * np.sum(pc**2, 0))
+    return r**2
+
+
+def _as_per_animal(value: int | Sequence[int] | Mapping[str, int], animals: Sequence[str], what: str) -> dict[str, int]:
+    if isinstance(value, Mapping):
+        missing = [a for a in animals if a not in value]
+        if missing:
+            raise ValueError(f"{what}: no entry for animals {missing}; got keys {list(value)}.")
+        return {a: int(value[a]) for a in animals}
+    if np.ndim(value) == 0:
+        return {a: int(value) for a in animals}  # type: ignore[arg-type]
+    value = list(value)  # type: ignore[arg-type]
+    if len(value) != len(animals):
+        raise ValueError(f"{what}: needs one value per animal ({len(animals)}); got {len(value)}.")
+    return {a: int(v) for a, v in zip(animals, value)}
+
+
+# ---------------------------------------------------------------------------------- generator
+def make_study(
+    seed: int = 0,
+    n_stimuli: int = 400,
+    animals: Mapping[str, int] | None = None,
+    n_repeats: int | Sequence[int] | Mapping[str, int] = (24, 30),
+    models: Mapping[str, Sequence[LayerSpec | tuple]] | None = None,
+    true_model: str = TRUE_MODEL,
+    true_layer: str = TRUE_LAYER,
+    n_latent: int = 16,
+    spectrum_alpha: float = 1.0,
+    unit_scale: float = 1.0,
+    n_categories: int = 8,
+    regions: Mapping[str, float] | None = None,
+    explainable_range: tuple[float, float] = (0.2, 0.95),
+    snr_range: tuple[float, float] = (0.05, 2.0),
+    short_fraction: float = 0.25,
+    missing_rate: float = 0.03,
+    cv_alpha: float = 0.1,
+    cv_folds: int = 10,
+    fold_seed: int = 0,
+    dtype: str | np.dtype = "float64",
+) -> Study:
+    """Generate a synthetic study with exact ground truth (see the module docstring).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of everything (three independent ``numpy.random`` streams spawned from
+        ``SeedSequence(seed)``: latent, features, neural); same seed, same arrays. The latent and
+        the neural data do not depend on ``models``.
+    n_stimuli : int
+        Number of stimuli ``n`` (shared, in the same order, by all animals and models).
+    animals : mapping str -> int, optional
+        Neuroids per animal; default ``{"animalA": 120, "animalB": 88}``.
+    n_repeats : int, sequence of int (one per animal) or mapping
+        Repeat slots ``T`` per animal (default 24 and 30). Needs ``T >= 4``.
+    models : mapping str -> sequence of LayerSpec, optional
+        Models and their layers in depth order; default :data:`DEFAULT_MODELS`. Tuples
+        ``(name, n_units, shared_fraction, n_private)`` are accepted.
+    true_model, true_layer : str
+        The layer the neural signal is built from; it must have ``shared_fraction == 1`` and
+        ``n_private == 0``.
+    n_latent : int
+        Dimension ``d`` of the true latent.
+    spectrum_alpha : float
+        Power-law exponent: latent dim ``k`` (1-based) has variance ``k ** -spectrum_alpha``.
+    unit_scale : float
+        Multiplies every layer's unit count (for benchmarks).
+    n_categories : int
+        Stimulus categories (coord ``category``); they shape the top latent dims. 0 or 1: none.
+    regions : mapping str -> float, optional
+        Region labels and their proportions per animal; default ``{"V4": 0.4, "IT": 0.6}``.
+    explainable_range : (float, float)
+        Explainable fractions are uniform on this interval (within ``[0, 1]``).
+    snr_range : (float, float)
+        Single-trial signal-to-noise variance ratios are log-uniform on this interval.
+    short_fraction : float
+        Fraction of stimuli (per animal) with fewer valid repeats (trailing NaN slots); their
+        counts are uniform on ``[ceil(0.6 T), T - 1]``.
+    missing_rate : float
+        Probability that a single trial is NaN (never leaving fewer than ``T // 2 + 1`` valid).
+    cv_alpha, cv_folds, fold_seed : float, int, int
+        Ridge penalty and folds of ``cv_explainable_fraction``.
+    dtype : str or numpy dtype
+        Float dtype of the neural and feature values (truth stays float64).
+
+    Returns
+    -------
+    Study
+        ``truth`` holds, over ``neuroid`` (all animals): ``explainable_fraction``,
+        ``cv_explainable_fraction``, ``reliability``, ``split_half_r``, ``mean_reliability``,
+        ``snr``, ``signal_variance``, ``noise_variance``, ``baseline``, ``mean_valid_repeats``;
+        ``signal`` (``stimulus x neuroid``, noise-free trial-averaged responses); ``latent``
+        (``stimulus x factor``, the matrix ``Z``) and ``latent_variance`` (``factor``); per ``layer_key``:
+        ``model``, ``layer``, ``shared_fraction``, ``n_private``, ``n_units``, ``depth_index``.
+        Attrs name the true layer and the parameters.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent parameters (e.g. too many latent dims for the stimuli, a layer with fewer
+        units than latent dims, a true layer that is not pure).
+    """
+    animals = dict(DEFAULT_ANIMALS if animals is None else animals)
+    regions = dict({"V4": 0.4, "IT": 0.6} if regions is None else regions)
+    raw_models = DEFAULT_MODELS if models is None else models
+    specs: dict[str, list[LayerSpec]] = {}
+    for m, layers in raw_models.items():
+        specs[str(m)] = []
+        for spec in layers:
+            s = LayerSpec(*spec)
+            n_units = max(int(round(s.n_units * unit_scale)), n_latent + s.n_private)
+            specs[str(m)].append(s._replace(n_units=n_units))
+    n, d = int(n_stimuli), int(n_latent)
+    reps = _as_per_animal(n_repeats, list(animals), "n_repeats")
+
+    # --- checks
+    if not animals:
+        raise ValueError("animals: needs at least one animal.")
+    if d < 2:
+        raise ValueError(f"n_latent must be at least 2; got {d}.")
+    if true_model not in specs or true_layer not in [s.name for s in specs[true_model]]:
+        raise ValueError(
+            f"true layer {true_model}/{true_layer} is not among the models: "
+            f"{ {m: [s.name for s in ls] for m, ls in specs.items()} }."
+        )
+    for m, layers in specs.items():
+        for s in layers:
+            if not 0.0 <= s.shared_fraction <= 1.0:
+                raise ValueError(f"layer {m}/{s.name}: shared_fraction must lie in [0, 1]; got {s.shared_fraction}.")
+            if s.n_private < 0:
+                raise ValueError(f"layer {m}/{s.name}: n_private must be >= 0; got {s.n_private}.")
+            if 1 + 2 * d + s.n_private > n:
+                raise ValueError(
+                    f"layer {m}/{s.name}: {d} latent + {d + s.n_private} private dims do not fit in "
+                    f"{n} stimuli; use more stimuli or fewer dims."
+                )
+    tspec = next(s for s in specs[true_model] if s.name == true_layer)
+    if tspec.shared_fraction != 1.0 or tspec.n_private != 0:
+        raise ValueError(
+            f"true layer {true_model}/{true_layer} must have shared_fraction 1 and n_private 0; "
+            f"got {tspec.shared_fraction} and {tspec.n_private}."
+        )
+    if sum(animals.values()) + d + 1 > n:
+        raise ValueError(f"too few stimuli ({n}) for {sum(animals.values())} neuroids and {d} latent dims.")
+    lo_ef, hi_ef = explainable_range
+    if not 0.0 <= lo_ef <= hi_ef <= 1.0:
+        raise ValueError(f"explainable_range must satisfy 0 <= low <= high <= 1; got {explainable_range}.")
+    if not 0.0 < snr_range[0] <= snr_range[1]:
+        raise ValueError(f"snr_range must be positive and increasing; got {snr_range}.")
+    for a, t in reps.items():
+        if t < 4:
+            raise ValueError(f"n_repeats for {a!r} must be at least 4; got {t}.")
+    if not 0.0 <= missing_rate < 0.5 or not 0.0 <= short_fraction <= 1.0:
+        raise ValueError(f"missing_rate must lie in [0, 0.5) and short_fraction in [0, 1]; got {missing_rate}, {short_fraction}.")
+
+    # independent streams: changing the models leaves the latent and the neural data unchanged
+    rng_latent, rng_feat, rng = (np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(3))
+    ids = np.array([f"stim{i:04d}" for i in range(n)])
+    category = np.zeros(n, dtype=int)
+
+    # --- latent: orthogonal centred columns with variances k^-alpha
+    lam_all = np.arange(1, 1 + max(d + s.n_private for ls in specs.values() for s in ls), dtype=float) ** -spectrum_alpha
+    g = rng_latent.standard_normal((n, d))
+    if n_categories > 1:
+        category = rng_latent.integers(0, n_categories, n)
+        n_cat_dims = min(d, n_categories - 1)
+        means = rng_latent.standard_normal((n_categories, n_cat_dims)) * 2.0
+        g[:, :n_cat_dims] += means[category]
+    const = np.full((n, 1), 1.0 / np.sqrt(n))
+    g -= g.mean(0)
+    zb = _orthonormalize(g)  # orthonormal, orthogonal to the constant
+    zb -= const @ (const.T @ zb)
+    zb = _orthonormalize(zb)
+    z_unit = zb * np.sqrt(n)  # unit variance (ddof=0)
+    latent = z_unit * np.sqrt(lam_all[:d])
+    base = np.hstack([const, zb])  # orthonormal basis of [1, Z]
+
+    # --- features
+    feats: dict[str, dict[str, xr.DataArray]] = {}
+    layer_rows = []
+    true_x = None
+    for m, layers in specs.items():
+        feats[m] = {}
+        for depth, s in enumerate(layers):
+            qd = d + s.n_private
+            if s.shared_fraction == 1.0 and s.n_private == 0:
+                x_unit = z_unit.copy()
+            else:
+                priv = _orthonormal_complement(rng_feat, base, qd) * np.sqrt(n)
+                x_unit = priv.copy()
+                x_unit[:, :d] = np.sqrt(s.shared_fraction) * z_unit + np.sqrt(1.0 - s.shared_fraction) * priv[:, :d]
+            x = x_unit * np.sqrt(lam_all[:qd])
+            a = _orthonormalize(rng_feat.standard_normal((s.n_units, qd))).T  # qd x p, orthonormal rows
+            offset = rng_feat.uniform(0.0, 2.0, s.n_units)
+            scaled = np.sqrt(s.n_units) * x
+            f = scaled @ a + offset
+            if m == true_model and s.name == true_layer:
+                true_x = scaled
+            unit_ids = np.array([f"{s.name}_u{u:05d}" for u in range(s.n_units)])
+            da = _features(
+                f.astype(dtype, copy=False), ids, unit_ids, model=m, layer=s.name, name=f"{m}/{s.name}",
+                attrs={
+                    "source": "neuroxr.datasets.synthetic",
+                    "seed": int(seed),
+                    "depth_index": depth,
+                    "shared_fraction": float(s.shared_fraction),
+                    "n_latent_dims": int(qd),
+                    "spectrum_alpha": float(spectrum_alpha),
+                    "is_true_layer": bool(m == true_model and s.name == true_layer),
+                },
+            )
+            feats[m][s.name] = da.assign_coords(category=("stimulus", category))
+            layer_rows.append((f"{m}/{s.name}", m, s.name, s.shared_fraction, s.n_private, s.n_units, depth))
+    assert true_x is not None
+
+    # --- neural signal and trials, per animal
+    k_total = sum(animals.values())
+    w = rng.standard_normal((d, k_total))
+    u = _unit_variance(latent @ w)
+    v = _unit_variance(_orthonormal_complement(rng, base, k_total))
+    ef = rng.uniform(lo_ef, hi_ef, k_total)
+    snr = np.exp(rng.uniform(np.log(snr_range[0]), np.log(snr_range[1]), k_total))
+    sd = np.exp(rng.uniform(np.log(1.0), np.log(4.0), k_total))
+    baseline = rng.uniform(5.0, 20.0, k_total)
+    signal = baseline + sd * (np.sqrt(ef) * u + np.sqrt(1.0 - ef) * v)
+    sigma = sd / np.sqrt(snr)
+    with threadpool_limits(1, user_api="blas"):
+        cv_ef = _oof_ridge_r2(true_x, signal, cv_alpha, cv_folds, fold_seed)
+
+    region_names = list(regions)
+    props = np.asarray([regions[rn] for rn in region_names], dtype=float)
+    if (props < 0).any() or props.sum() <= 0:
+        raise ValueError(f"regions: proportions must be non-negative with a positive sum; got {regions}.")
+    props = props / props.sum()
+
+    neural_sets: dict[str, xr.DataArray] = {}
+    cols = {key: [] for key in ("neuroid_id", "animal", "region", "reliability", "split_half_r", "mean_reliability", "mean_valid_repeats")}
+    start = 0
+    for animal, k in animals.items():
+        t_slots = reps[animal]
+        sl = slice(start, start + k)
+        start += k
+        lo_valid = t_slots // 2 + 1
+        counts = np.full(n, t_slots)
+        short = rng.random(n) < short_fraction
+        short_lo = max(lo_valid, int(np.ceil(0.6 * t_slots)))
+        counts[short] = rng.integers(short_lo, t_slots, short.sum()) if short_lo < t_slots else t_slots
+        valid = np.arange(t_slots)[None, None, :] < counts[:, None, None]
+        valid = np.broadcast_to(valid, (n, k, t_slots)).copy()
+        drop = rng.random((n, k, t_slots)) < missing_rate
+        kept = valid & ~drop
+        too_few = kept.sum(-1) < lo_valid
+        kept[too_few] = valid[too_few]
+        n_valid = kept.sum(-1)  # n x k
+
+        noise = rng.standard_normal((n, k, t_slots)) * sigma[sl][None, :, None]
+        trials = signal[:, sl, None] + noise
+        trials[~kept] = np.nan
+
+        inv1, inv2 = expected_split_half(t_slots, n_valid)
+        a1, a2 = inv1.mean(0), inv2.mean(0)
+        var_s, var_n = sd[sl] ** 2, sigma[sl] ** 2
+        rho = var_s / np.sqrt((var_s + var_n * a1) * (var_s + var_n * a2))
+        rel = 2 * rho / (1 + rho)
+        mean_rel = var_s / (var_s + var_n * np.mean(1.0 / n_valid, axis=0))
+
+        n_per_region = np.floor(props * k).astype(int)
+        n_per_region[np.argmax(props)] += k - n_per_region.sum()
+        region = rng.permutation(np.repeat(np.array(region_names), n_per_region))
+        nid = np.array([f"{animal}_n{i:03d}" for i in range(k)])
+
+        da = _neural(
+            trials.astype(dtype, copy=False), ids, nid, name=animal,
+            attrs={
+                "source": "neuroxr.datasets.synthetic",
+                "seed": int(seed),
+                "true_model": true_model,
+                "true_layer": true_layer,
+            },
+            animal=np.full(k, animal),
+            region=region,
+            explainable_fraction=ef[sl],
+            cv_explainable_fraction=cv_ef[sl],
+            reliability=rel,
+            snr=snr[sl],
+        )
+        neural_sets[animal] = da.assign_coords(category=("stimulus", category))
+        for key, val in (("neuroid_id", nid), ("animal", np.full(k, animal)), ("region", region),
+                         ("reliability", rel), ("split_half_r", rho), ("mean_reliability", mean_rel),
+                         ("mean_valid_repeats", n_valid.mean(0))):
+            cols[key].append(val)
+    col = {key: np.concatenate(vals) for key, vals in cols.items()}
+
+    keys, lm, ll, lg, lp, lu, ldep = map(np.asarray, zip(*layer_rows))
+    truth = xr.Dataset(
+        {
+            "signal": (("stimulus", "neuroid"), signal),
+            "explainable_fraction": ("neuroid", ef),
+            "cv_explainable_fraction": ("neuroid", cv_ef),
+            "reliability": ("neuroid", col["reliability"]),
+            "split_half_r": ("neuroid", col["split_half_r"]),
+            "mean_reliability": ("neuroid", col["mean_reliability"]),
+            "snr": ("neuroid", snr),
+            "signal_variance": ("neuroid", sd**2),
+            "noise_variance": ("neuroid", sigma**2),
+            "baseline": ("neuroid", baseline),
+            "mean_valid_repeats": ("neuroid", col["mean_valid_repeats"]),
+            "latent": (("stimulus", "factor"), latent),
+            "latent_variance": ("factor", lam_all[:d]),
+            "shared_fraction": ("layer_key", lg.astype(float)),
+            "n_private": ("layer_key", lp.astype(int)),
+            "n_units": ("layer_key", lu.astype(int)),
+            "depth_index": ("layer_key", ldep.astype(int)),
+        },
+        coords={
+            "stimulus_id": ("stimulus", ids),
+            "category": ("stimulus", category),
+            "neuroid_id": ("neuroid", col["neuroid_id"]),
+            "animal": ("neuroid", col["animal"]),
+            "region": ("neuroid", col["region"]),
+            "factor": np.arange(1, d + 1),
+            "layer_key": keys.astype(str),
+            "model": ("layer_key", lm.astype(str)),
+            "layer": ("layer_key", ll.astype(str)),
+        },
+        attrs={
+            "true_model": true_model,
+            "true_layer": true_layer,
+            "seed": int(seed),
+            "spectrum_alpha": float(spectrum_alpha),
+            "cv_alpha": float(cv_alpha),
+            "cv_folds": int(cv_folds),
+            "fold_seed": int(fold_seed),
+            "definitions": (
+                "explainable_fraction: in-sample least-squares R^2 (with intercept) of the noise-free signal "
+                "on the true layer. cv_explainable_fraction: squared Pearson r of the signal and its "
+                "out-of-fold ridge prediction from the true layer (the noise-free limit of forward EV / 100). "
+                "reliability: Spearman-Brown of the expected split-half Pearson r (random split of the repeat "
+                "slots, ceil(T/2) / floor(T/2)). snr: single-trial signal variance / noise variance. "
+                "See neuroxr.datasets.synthetic."
+            ),
+        },
+    )
+    params = dict(
+        seed=seed, n_stimuli=n, animals=animals, n_repeats=reps, n_latent=d, spectrum_alpha=spectrum_alpha,
+        unit_scale=unit_scale, n_categories=n_categories, regions=regions, explainable_range=explainable_range,
+        snr_range=snr_range, short_fraction=short_fraction, missing_rate=missing_rate,
+    )
+    return Study(neural=neural_sets, features=feats, truth=truth, true_model=true_model,
+                 true_layer=true_layer, params=params)
+
+
+def write_example_study(
+    store_or_path: StudyStore | str | os.PathLike,
+    seed: int = 0,
+    unit_chunk: int = 4096,
+    **kw: Any,
+) -> StudyStore:
+    """Generate a study with :func:`make_study` and write it to a study store.
+
+    Writes ``neural/<animal>`` for each animal and ``features/<model>/<layer>`` for each layer
+    (layers keep their depth order through the ``depth_index`` attr). The neuroid-level truth
+    travels as coords of the neural sets; the true layer is named in their attrs.
+
+    Parameters
+    ----------
+    store_or_path : StudyStore, str or os.PathLike
+        An open (writable) store, or where to create one.
+    seed : int
+        Seed passed to :func:`make_study`.
+    unit_chunk : int
+        Units per chunk of the feature arrays.
+    **kw
+        Further arguments of :func:`make_study`.
+
+    Returns
+    -------
+    StudyStore
+        The store written to.
+    """
+    store = store_or_path if isinstance(store_or_path, StudyStore) else StudyStore(store_or_path)
+    study = make_study(seed=seed, **kw)
+    for animal, da in study.neural.items():
+        store.write_neural(animal, da)
+    for model, layers in study.features.items():
+        for layer, da in layers.items():
+            store.write_features(model, layer, da, unit_chunk=unit_chunk)
+    return store

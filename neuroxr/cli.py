@@ -201,7 +201,10 @@ def demo(path: str, seed: int, n_stimuli: int | None, force: bool) -> None:
     click.echo(f"Writing the example study to {path} ...")
     if write_example_study is not None:
         kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
-        store = write_example_study(path, seed=seed, **kw)
+        try:
+            store = write_example_study(path, seed=seed, **kw)
+        except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
+            raise click.ClickException(f"cannot generate the example study: {exc}") from exc
     else:
         store = _tiny_study(path, seed, n_stimuli or 60)
     from .schemas import validate_store

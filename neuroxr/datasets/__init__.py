@@ -23,3 +23,20 @@ __all__ = [
     "make_study",
     "write_example_study",
 ]
+
+# real recorded data (files read from a path; nothing is bundled) and weight-free image features
+from .cowley import COWLEY_SESSIONS, cowley_repeat_counts, cowley_sessions, load_cowley_images, load_cowley_v4
+from .imagefeatures import gabor_energy_features, pixel_features, random_cnn_features
+from .kriegeskorte import load_kriegeskorte_92
+
+__all__ += [
+    "COWLEY_SESSIONS",
+    "cowley_repeat_counts",
+    "cowley_sessions",
+    "load_cowley_images",
+    "load_cowley_v4",
+    "gabor_energy_features",
+    "pixel_features",
+    "random_cnn_features",
+    "load_kriegeskorte_92",
+]

@@ -36,7 +36,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from .layouts import LayoutError, validate_features, validate_neural, validate_scores
-from .store import DATA_VAR, TOP_GROUPS, StoreError, StudyStore, _jsonable
+from .store import DATA_VAR, StoreError, StudyStore, _jsonable
 
 __all__ = [
     "SCHEMA_NAMES",

@@ -33,7 +33,7 @@ Trials
     ``R[i, j, t] = s_j[i] + noise``, noise i.i.d. ``N(0, sigma_j^2)``,
     ``snr_j = sd_j^2 / sigma_j^2`` (per single trial). The repeat axis has ``T`` slots per
     animal; some stimuli have fewer valid repeats (trailing NaN slots) and a few random trials
-    are NaN. Every (stimulus, neuroid) keeps at least ``T // 2 + 1`` valid trials, so every
+    are NaN. Every (stimulus, neuroid) keeps at least ``ceil(T/2) + 1`` valid trials, so every
     split half (first ``ceil(T/2)`` of a random permutation of the ``T`` slots, the rest) holds
     at least one valid trial.
 Reliability
@@ -59,6 +59,7 @@ Cross-validated truth
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -224,7 +225,8 @@ def expected_split_half(n_slots: int, n_valid: np.ndarray) -> tuple[np.ndarray, 
     n_slots : int
         Length ``T`` of the repeat axis.
     n_valid : int array, any shape
-        Valid trials per (stimulus, neuroid); each needs ``n_slots // 2 + 1 <= v <= n_slots``.
+        Valid trials per (stimulus, neuroid); each needs ``ceil(n_slots / 2) + 1 <= v <= n_slots``
+        (then neither half can be empty).
 
     Returns
     -------
@@ -232,7 +234,7 @@ def expected_split_half(n_slots: int, n_valid: np.ndarray) -> tuple[np.ndarray, 
         ``E[1 / m1]`` and ``E[1 / m2]``.
     """
     n_valid = np.asarray(n_valid)
-    lo = n_slots // 2 + 1
+    lo = (n_slots + 1) // 2 + 1
     if n_valid.size and (n_valid.min() < lo or n_valid.max() > n_slots):
         raise ValueError(
             f"valid trial counts must lie in [{lo}, {n_slots}] so both halves are never empty; "
@@ -308,9 +310,10 @@ def make_study(
     Parameters
     ----------
     seed : int
-        Seed of everything (three independent ``numpy.random`` streams spawned from
-        ``SeedSequence(seed)``: latent, features, neural); same seed, same arrays. The latent and
-        the neural data do not depend on ``models``.
+        Seed of everything (independent ``numpy.random`` streams: latent and neural spawned from
+        ``SeedSequence(seed)``, one per layer keyed by ``seed`` and ``"model/layer"``); same seed,
+        same arrays. The latent and the neural data do not depend on ``models``, and a layer's
+        features depend only on the seed, its name, its spec, the latent and ``n_stimuli``.
     n_stimuli : int
         Number of stimuli ``n`` (shared, in the same order, by all animals and models).
     animals : mapping str -> int, optional
@@ -341,7 +344,7 @@ def make_study(
         Fraction of stimuli (per animal) with fewer valid repeats (trailing NaN slots); their
         counts are uniform on ``[ceil(0.6 T), T - 1]``.
     missing_rate : float
-        Probability that a single trial is NaN (never leaving fewer than ``T // 2 + 1`` valid).
+        Probability that a single trial is NaN (never leaving fewer than ``ceil(T/2) + 1`` valid).
     cv_alpha, cv_folds, fold_seed : float, int, int
         Ridge penalty and folds of ``cv_explainable_fraction``.
     dtype : str or numpy dtype
@@ -418,7 +421,7 @@ def make_study(
         raise ValueError(f"missing_rate must lie in [0, 0.5) and short_fraction in [0, 1]; got {missing_rate}, {short_fraction}.")
 
     # independent streams: changing the models leaves the latent and the neural data unchanged
-    rng_latent, rng_feat, rng = (np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(3))
+    rng_latent, rng = (np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(2))
     ids = np.array([f"stim{i:04d}" for i in range(n)])
     category = np.zeros(n, dtype=int)
 
@@ -447,6 +450,8 @@ def make_study(
         feats[m] = {}
         for depth, s in enumerate(layers):
             qd = d + s.n_private
+            # one stream per layer, keyed by its name: adding or removing layers changes no other layer
+            rng_feat = np.random.default_rng([int(seed), 1, zlib.crc32(f"{m}/{s.name}".encode())])
             if s.shared_fraction == 1.0 and s.n_private == 0:
                 x_unit = z_unit.copy()
             else:
@@ -504,7 +509,7 @@ def make_study(
         t_slots = reps[animal]
         sl = slice(start, start + k)
         start += k
-        lo_valid = t_slots // 2 + 1
+        lo_valid = (t_slots + 1) // 2 + 1  # neither split half can be empty
         counts = np.full(n, t_slots)
         short = rng.random(n) < short_fraction
         short_lo = max(lo_valid, int(np.ceil(0.6 * t_slots)))

@@ -1,0 +1,278 @@
+"""Generalized shape metrics (Williams et al. 2021) as array-API kernels.
+
+Two representations ``X`` (``n x p_x``) and ``Y`` (``n x p_y``) of the same ``n`` stimuli are
+compared after aligning them with the best transformation of a group:
+
+1. centre the columns (optional) and apply the partial whitening of Williams et al. (2021)::
+
+       phi_alpha(X) = X (alpha I + (1 - alpha) (X^T X)^(-1/2))
+
+   ``alpha = 1`` leaves ``X`` as is (the metric is then invariant to rotations/reflections only:
+   Procrustes); ``alpha = 0`` whitens fully (invariant to any invertible linear map: CCA-like;
+   the singular values below are then the canonical correlations). Directions with
+   (near-)zero variance are left out of the whitening (they carry no data);
+2. zero-pad the narrower representation with zero columns to the same width;
+3. rotate both onto each other: ``U S V^T = svd(Xw^T Yw)``, ``tX = Xw U``, ``tY = Yw V``;
+4. score: angular distance ``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))`` (in ``[0, pi/2]`` for
+   fitted data) or Euclidean ``||tX - tY||_F / sqrt(n)`` (root mean square over stimuli).
+
+Fitted on the same data they score, both depend on each representation only through its
+column-centred Gram ``K = Xc Xc^T``: :func:`shape_distance_from_gram` computes the distance from
+two Grams (one ``n x n`` eigendecomposition each), which is what pairwise distances between many
+large layers use.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..backend import get_namespace
+
+__all__ = [
+    "SCORE_METHODS",
+    "whiten",
+    "partial_fit",
+    "fit_alignment",
+    "angular_distance",
+    "euclidean_distance",
+    "shape_score",
+    "shape_distance_from_gram",
+    "procrustes_average",
+]
+
+SCORE_METHODS = ("angular", "euclidean")
+EIG_TOL = 1e-10
+
+
+def _t(xp: Any, M: Any) -> Any:
+    return xp.permute_dims(M, (1, 0))
+
+
+def _eye(xp: Any, n: int, like: Any) -> Any:
+    return xp.eye(n, dtype=like.dtype, device=getattr(like, "device", None))
+
+
+def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL) -> tuple[Any, Any]:
+    """Partial whitening ``Xw = X Z`` with ``Z = alpha I + (1 - alpha) (X^T X)^(-1/2)``.
+
+    Parameters
+    ----------
+    X : array, shape (n, p)
+        (Centred) representation.
+    alpha : float in [0, 1]
+        1: no whitening; 0: full whitening.
+    eig_tol : float
+        Eigenvalues of ``X^T X`` below ``eig_tol * max eigenvalue`` count as zero (their
+        directions carry no data; ``Z`` acts on them as ``alpha I``).
+
+    Returns
+    -------
+    Xw : array, shape (n, p)
+    Z : array, shape (p, p)
+    """
+    xp = get_namespace(X)
+    p = int(X.shape[1])
+    if alpha >= 1.0:
+        return X, _eye(xp, p, X)
+    C = xp.matmul(_t(xp, X), X)
+    lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
+    top = float(xp.max(lam)) if p else 0.0
+    keep = lam > eig_tol * max(top, 0.0)
+    inv_sqrt = xp.where(keep, 1.0 / xp.sqrt(xp.where(keep, lam, xp.ones_like(lam))), xp.zeros_like(lam))
+    d = alpha + (1.0 - alpha) * inv_sqrt
+    Z = xp.matmul(V * d[None, :], _t(xp, V))
+    return xp.matmul(X, Z), Z
+
+
+def partial_fit(X: Any, alpha: float, center_columns: bool = True) -> tuple[Any, Any, Any]:
+    """What a fit needs of one representation, computed once: ``(mean, Xw, Z)``.
+
+    Parameters
+    ----------
+    X : array, shape (n, p)
+    alpha : float in [0, 1]
+    center_columns : bool
+
+    Returns
+    -------
+    mx : array, shape (p,)
+        Column means (zeros when ``center_columns`` is False).
+    Xw : array, shape (n, p)
+        Centred, partially whitened representation.
+    Z : array, shape (p, p)
+        Whitening matrix.
+    """
+    xp = get_namespace(X)
+    mx = xp.mean(X, axis=0) if center_columns else xp.zeros_like(X[0, :])
+    Xw, Z = whiten(X - mx[None, :], alpha)
+    return mx, Xw, Z
+
+
+def _pad_cols(xp: Any, M: Any, p: int) -> Any:
+    extra = p - int(M.shape[1])
+    if extra == 0:
+        return M
+    z = xp.zeros((int(M.shape[0]), extra), dtype=M.dtype, device=getattr(M, "device", None))
+    return xp.concat([M, z], axis=1)
+
+
+def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> tuple[Any, Any]:
+    """Alignment maps ``(Wx, Wy)`` such that ``tX = (X - mx) Wx`` and ``tY = (Y - my) Wy``.
+
+    Parameters
+    ----------
+    Xw, Yw : array, shapes (n, p_x), (n, p_y)
+        Outputs of :func:`partial_fit`.
+    Zx, Zy : array, shapes (p_x, p_x), (p_y, p_y)
+        Whitening matrices from :func:`partial_fit`.
+    zero_pad : bool
+        Pad the narrower representation with zero columns; if False, ``p_x`` must equal ``p_y``.
+
+    Returns
+    -------
+    Wx : array, shape (p_x, p)
+    Wy : array, shape (p_y, p)
+        ``p = max(p_x, p_y)``.
+    """
+    xp = get_namespace(Xw, Yw)
+    px, py = int(Xw.shape[1]), int(Yw.shape[1])
+    if px != py and not zero_pad:
+        raise ValueError(
+            f"the representations have {px} and {py} columns; set zero_pad=True to pad the narrower one "
+            "with zero columns, or reduce both to the same width first."
+        )
+    p = max(px, py)
+    M = xp.matmul(_t(xp, _pad_cols(xp, Xw, p)), _pad_cols(xp, Yw, p))
+    U, _, Vh = xp.linalg.svd(M, full_matrices=False)
+    Wx = xp.matmul(_pad_cols(xp, Zx, p), U)
+    Wy = xp.matmul(_pad_cols(xp, Zy, p), _t(xp, Vh))
+    return Wx, Wy
+
+
+def angular_distance(tX: Any, tY: Any) -> float:
+    """``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))``; 0 for identical shapes, NaN for a zero representation."""
+    xp = get_namespace(tX, tY)
+    num = float(xp.sum(tX * tY))
+    den = math.sqrt(float(xp.sum(tX * tX)) * float(xp.sum(tY * tY)))
+    if den == 0:
+        return math.nan
+    return math.acos(min(1.0, max(-1.0, num / den)))
+
+
+def euclidean_distance(tX: Any, tY: Any) -> float:
+    """``||tX - tY||_F / sqrt(n)``: root mean square over stimuli of the aligned Euclidean distance."""
+    xp = get_namespace(tX, tY)
+    D = tX - tY
+    return math.sqrt(float(xp.sum(D * D)) / int(tX.shape[0]))
+
+
+def shape_score(tX: Any, tY: Any, score_method: str = "angular") -> float:
+    """Distance between aligned representations (``"angular"`` or ``"euclidean"``)."""
+    if score_method == "angular":
+        return angular_distance(tX, tY)
+    if score_method == "euclidean":
+        return euclidean_distance(tX, tY)
+    raise ValueError(
+        f"The 'score_method' parameter of shape_score must be one of {{'angular', 'euclidean'}}. Got {score_method!r} instead."
+    )
+
+
+def _whitened_root(K: Any, alpha: float, eig_tol: float) -> tuple[Any, float]:
+    """``Kw^(1/2)`` and ``tr Kw`` of the partially whitened representation, from its Gram ``K``."""
+    xp = get_namespace(K)
+    lam, P = xp.linalg.eigh((K + _t(xp, K)) / 2)
+    top = float(xp.max(lam))
+    keep = lam > eig_tol * max(top, 0.0)
+    sig = xp.sqrt(xp.where(keep, lam, xp.zeros_like(lam)))
+    d = xp.where(keep, alpha * sig + (1.0 - alpha), xp.zeros_like(sig))
+    root = xp.matmul(P * d[None, :], _t(xp, P))
+    return root, float(xp.sum(d * d))
+
+
+def shape_distance_from_gram(
+    Kx: Any, Ky: Any, alpha: float = 1.0, score_method: str = "angular", eig_tol: float = EIG_TOL
+) -> float:
+    """Shape distance of two representations fitted and scored on the same stimuli, from their Grams.
+
+    Equal to ``LinearMetric(alpha, center_columns=True, zero_pad=True).fit_score(X, Y)`` when
+    ``Kx``, ``Ky`` are the column-centred Grams of ``X`` and ``Y``: with ``X = P S V^T``, the
+    partially whitened ``Xw`` has Gram ``P (alpha S + (1 - alpha))^2 P^T`` and the aligned inner
+    product is the nuclear norm of ``Kwx^(1/2) Kwy^(1/2)``.
+
+    Parameters
+    ----------
+    Kx, Ky : array, shape (n, n)
+        Column-centred Grams (``Xc Xc^T``), e.g. ``GramStats.K``.
+    alpha : float in [0, 1]
+    score_method : {"angular", "euclidean"}
+
+    Returns
+    -------
+    float
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1]; got {alpha}.")
+    if score_method not in SCORE_METHODS:
+        raise ValueError(
+            f"The 'score_method' parameter of shape_distance_from_gram must be one of {{'angular', 'euclidean'}}. Got {score_method!r} instead."
+        )
+    xp = get_namespace(Kx, Ky)
+    Rx, tx = _whitened_root(Kx, alpha, eig_tol)
+    Ry, ty = _whitened_root(Ky, alpha, eig_tol)
+    nuc = float(xp.sum(xp.linalg.svdvals(xp.matmul(Rx, Ry))))
+    if score_method == "angular":
+        den = math.sqrt(tx * ty)
+        return math.acos(min(1.0, max(-1.0, nuc / den))) if den > 0 else math.nan
+    n = int(Kx.shape[0])
+    return math.sqrt(max(tx + ty - 2 * nuc, 0.0) / n)
+
+
+def procrustes_average(
+    Xs: list[Any], center_columns: bool = True, max_iter: int = 100, tol: float = 1e-10
+) -> Any:
+    """Generalized Procrustes average of several representations of the same stimuli.
+
+    Each representation is centred (optional) and zero-padded to the widest; then, iteratively,
+    each one is rotated onto the current average (orthogonal Procrustes) and the average is the
+    mean of the rotated representations, until the average changes by less than ``tol``
+    (relative Frobenius norm). The result minimises the summed squared Procrustes (Euclidean)
+    distances to the inputs (up to a rotation of the average itself).
+
+    Parameters
+    ----------
+    Xs : list of array, shapes (n, p_i)
+    center_columns : bool
+    max_iter : int
+    tol : float
+
+    Returns
+    -------
+    array, shape (n, max p_i)
+    """
+    if len(Xs) == 0:
+        raise ValueError("procrustes_average: no representations given.")
+    xp = get_namespace(*Xs)
+    n = int(Xs[0].shape[0])
+    for i, X in enumerate(Xs):
+        if len(X.shape) != 2 or int(X.shape[0]) != n:
+            raise ValueError(f"procrustes_average: representation {i} has shape {tuple(X.shape)}; all need {n} rows (stimuli).")
+    p = max(int(X.shape[1]) for X in Xs)
+    cs = []
+    for X in Xs:
+        if center_columns:
+            X = X - xp.mean(X, axis=0, keepdims=True)
+        cs.append(_pad_cols(xp, X, p))
+    M = cs[0]
+    for _ in range(max_iter):
+        aligned = []
+        for X in cs:
+            U, _, Vh = xp.linalg.svd(xp.matmul(_t(xp, X), M), full_matrices=False)
+            aligned.append(xp.matmul(X, xp.matmul(U, Vh)))
+        new = sum(aligned[1:], aligned[0]) / len(aligned)
+        change = float(xp.sqrt(xp.sum((new - M) ** 2)))
+        scale = float(xp.sqrt(xp.sum(new * new)))
+        M = new
+        if change <= tol * max(scale, 1e-300):
+            break
+    return M

@@ -1,0 +1,150 @@
+"""Shape metrics vs independent references, metric axioms and invariances."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.linalg import orthogonal_procrustes, subspace_angles
+
+from neuroxr import features
+from neuroxr.geometry import LinearMetric, pairwise_distances, procrustes_average
+from neuroxr.kernels.gram import gram
+from neuroxr.kernels.shape import shape_distance_from_gram
+
+
+def _rand(n, p, seed):
+    return np.random.default_rng(seed).standard_normal((n, p))
+
+
+def _procrustes_angle_reference(X, Y):
+    X, Y = X - X.mean(0), Y - Y.mean(0)
+    p = max(X.shape[1], Y.shape[1])
+    X = np.pad(X, ((0, 0), (0, p - X.shape[1])))
+    Y = np.pad(Y, ((0, 0), (0, p - Y.shape[1])))
+    R, _ = orthogonal_procrustes(X, Y)
+    return math.acos(np.sum((X @ R) * Y) / (np.linalg.norm(X) * np.linalg.norm(Y)))
+
+
+@pytest.mark.parametrize("shapes", [((40, 6), (40, 6)), ((40, 5), (40, 9))])
+def test_procrustes_matches_scipy_orthogonal_procrustes(shapes):
+    X, Y = _rand(*shapes[0], 0), _rand(*shapes[1], 1)
+    assert LinearMetric(alpha=1.0).fit_score(X, Y) == pytest.approx(_procrustes_angle_reference(X, Y), rel=1e-10)
+
+
+def test_cca_alpha0_is_mean_canonical_correlation():
+    X, Y = _rand(50, 4, 2), _rand(50, 4, 3)
+    Y = Y + X @ _rand(4, 4, 4)
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    rho = np.cos(subspace_angles(Xc, Yc))  # canonical correlations (scipy, principal angles)
+    assert LinearMetric(alpha=0.0).fit_score(X, Y) == pytest.approx(math.acos(rho.mean()), rel=1e-8)
+
+
+def test_torch_arrays_give_the_numpy_answer():
+    torch = pytest.importorskip("torch")
+    X, Y = _rand(30, 5, 5), _rand(30, 7, 6)
+    ref = LinearMetric(alpha=0.5).fit_score(X, Y)
+    assert LinearMetric(alpha=0.5).fit_score(torch.tensor(X), torch.tensor(Y)) == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("score_method", ["angular", "euclidean"])
+def test_gram_path_equals_estimator(alpha, score_method):
+    X, Y = _rand(25, 6, 7), _rand(25, 4, 8)
+    Y = Y + 0.5 * X[:, :4]
+    est = LinearMetric(alpha=alpha, score_method=score_method).fit_score(X, Y)
+    assert shape_distance_from_gram(gram(X).K, gram(Y).K, alpha, score_method) == pytest.approx(est, rel=1e-8, abs=1e-10)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_metric_axioms(alpha):
+    nets = [_rand(30, 5, s) for s in range(5)]
+    D = pairwise_distances(nets, alpha=alpha, scheduler="sync").values
+    np.testing.assert_allclose(D, D.T)
+    assert LinearMetric(alpha=alpha).fit_score(nets[0], nets[0]) == pytest.approx(0.0, abs=1e-6)
+    for i in range(5):
+        for j in range(5):
+            for k in range(5):
+                assert D[i, k] <= D[i, j] + D[j, k] + 1e-10
+    assert (D[~np.eye(5, dtype=bool)] > 0.1).all()
+
+
+def test_invariances():
+    rng = np.random.default_rng(9)
+    X, Y = _rand(40, 6, 10), _rand(40, 6, 11)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    A = rng.standard_normal((6, 6))  # invertible a.s.
+    d1 = LinearMetric(alpha=1.0).fit_score(X, Y)
+    assert LinearMetric(alpha=1.0).fit_score(X @ Q + 3.0, Y) == pytest.approx(d1, rel=1e-10)
+    assert LinearMetric(alpha=1.0).fit_score(X @ A, Y) != pytest.approx(d1, rel=1e-3)
+    d0 = LinearMetric(alpha=0.0).fit_score(X, Y)
+    assert LinearMetric(alpha=0.0).fit_score(X @ A, Y) == pytest.approx(d0, rel=1e-8)
+    assert LinearMetric(alpha=0.0).fit_score(X, X @ A) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cross_validate_with_paired_X_y():
+    from sklearn.model_selection import cross_validate
+
+    X = _rand(60, 5, 12)
+    Y = X @ _rand(5, 5, 13) + 0.1 * _rand(60, 5, 14)
+    res = cross_validate(LinearMetric(alpha=0.0), X, Y, cv=3)
+    assert res["test_score"].shape == (3,)
+    assert np.all(res["test_score"] < 0.3)  # nearly a linear map: small held-out distance
+    res_rot = cross_validate(LinearMetric(alpha=1.0), X, _rand(60, 5, 15), cv=3)
+    assert np.all(res_rot["test_score"] > res["test_score"].max())
+
+
+def test_transform_and_validation():
+    X, Y = _rand(20, 3, 16), _rand(20, 5, 17)
+    m = LinearMetric().fit(X, Y)
+    tX, tY = m.transform(X, Y)
+    assert tX.shape == tY.shape == (20, 5)
+    with pytest.raises(ValueError, match=r"The 'alpha' parameter of LinearMetric must be a float in the range \[0, 1\]"):
+        LinearMetric(alpha=1.5).fit(X, Y)
+    with pytest.raises(ValueError, match=r"The 'score_method' parameter of LinearMetric must be one of \{'angular', 'euclidean'\}"):
+        LinearMetric(score_method="cosine").fit(X, Y)
+    with pytest.raises(ValueError, match="zero_pad=True"):
+        LinearMetric(zero_pad=False).fit(X, Y)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LinearMetric().transform(X, Y)
+
+
+def test_pairwise_distances_labeled_and_test_split():
+    rng = np.random.default_rng(18)
+    base = rng.standard_normal((30, 4))
+    ids = [f"s{i}" for i in range(30)]
+    nets = {}
+    for k in range(3):
+        Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+        F = base @ Q + 0.05 * rng.standard_normal((30, 4))
+        order = rng.permutation(30)
+        nets[f"net{k}"] = features(F[order], stimulus_id=np.array(ids)[order])
+    D = pairwise_distances(nets, scheduler="sync")
+    assert list(D.network.values) == ["net0", "net1", "net2"]
+    assert float(D.max()) < 0.2  # stimuli were paired by id despite the shuffles
+    train = [v.isel(stimulus=v.stimulus_id.isin(ids[:20]).values) for v in nets.values()]
+    test = [v.isel(stimulus=v.stimulus_id.isin(ids[20:]).values) for v in nets.values()]
+    out = pairwise_distances(train, test, alpha=1.0, scheduler="sync")
+    assert set(out.data_vars) == {"train", "test"}
+    assert np.isfinite(out["test"].values).all()
+
+
+def test_pairwise_distances_with_distributed_client():
+    distributed = pytest.importorskip("distributed")
+    nets = [_rand(20, 3, s) for s in range(3)]
+    ref = pairwise_distances(nets, scheduler="sync")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        got = pairwise_distances(nets, client=client)
+    np.testing.assert_allclose(got.values, ref.values)
+
+
+def test_procrustes_average_recovers_the_common_shape():
+    rng = np.random.default_rng(19)
+    X = rng.standard_normal((25, 4))
+    X -= X.mean(0)
+    rotated = [X @ np.linalg.qr(rng.standard_normal((4, 4)))[0] for _ in range(4)]
+    M = procrustes_average(rotated)
+    assert M.dims == ("stimulus", "unit")
+    assert _procrustes_angle_reference(M.values, X) == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(M.values), np.linalg.norm(X), rtol=1e-8)

@@ -154,6 +154,8 @@ class Study:
         ``neural``), ``factor`` and ``layer_key`` (``"model/layer"``); see :func:`make_study`.
     true_model, true_layer : str
         The layer whose column space is exactly that of the latent.
+    params : dict
+        The generator's arguments (after defaults), for the record.
     """
 
     neural: dict[str, xr.DataArray]

@@ -368,10 +368,14 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
 
 
 def _pool(V: np.ndarray, method: str) -> np.ndarray:
-    """Average of RDM vectors after the transform that ``method`` is invariant to (Nili et al. 2014)."""
+    """Average of RDM vectors after the transform that ``method`` ignores (Nili et al. 2014).
+
+    Ranks for Spearman/Kendall (their plain mean, so that tied means stay exactly tied), z-scores
+    for Pearson, unit norm for cosine.
+    """
     if method in ("spearman", "kendall"):
-        V = to_numpy(_r.rank_vectors(V))
-    if method != "cosine":
+        return to_numpy(_r.rank_vectors(V)).mean(0)
+    if method == "pearson":
         V = V - V.mean(1, keepdims=True)
     nrm = np.linalg.norm(V, axis=1, keepdims=True)
     return (V / np.where(nrm > 0, nrm, 1)).mean(0)

@@ -1,0 +1,209 @@
+"""Labeled geometry API: RDMs by stimulus_id, Gram cache, cRSA/eRSA/eReg, ceilings, CKA, dimensionality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import rankdata, spearmanr
+
+from neuroxr import LayoutError, StudyStore, features, neural
+from neuroxr import geometry as geo
+from neuroxr.kernels.folds import kfold_indices
+
+
+def _data(n=24, p=40, k=10, T=4, seed=0):
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((n, p))
+    W = rng.standard_normal((p, k)) / np.sqrt(p)
+    R = (F @ W)[:, :, None] + 0.5 * rng.standard_normal((n, k, T))
+    ids = np.array([f"img{i:02d}" for i in range(n)])
+    return features(F, stimulus_id=ids, model="net", layer="l1"), neural(R, stimulus_id=ids)
+
+
+def _sklearn_oof(X, Y, alpha=0.1, n_folds=10, seed=0):
+    from sklearn.linear_model import Ridge
+
+    P = np.zeros_like(Y)
+    for tr, te in kfold_indices(X.shape[0], n_folds, seed):
+        P[te] = Ridge(alpha=alpha).fit(X[tr], Y[tr]).predict(X[te])
+    return P
+
+
+def test_rdm_is_labeled_and_matches_pdist():
+    F, R = _data()
+    D = geo.rdm(F, "correlation")
+    assert D.dims == geo.RDM_DIMS
+    np.testing.assert_array_equal(D.stimulus_id.values, F.stimulus_id.values)
+    np.testing.assert_array_equal(D.stimulus_id_.values, F.stimulus_id.values)
+    np.testing.assert_allclose(D.values, squareform(pdist(F.values, "correlation")), atol=1e-12)
+    Dn = geo.rdm(R, "euclidean")
+    np.testing.assert_allclose(Dn.values, squareform(pdist(R.mean("repeat").values, "euclidean")), atol=1e-12)
+
+
+def test_rdm_of_neural_drops_neuroids_without_data():
+    F, R = _data()
+    R = R.copy()
+    R[3, 2, :] = np.nan
+    with pytest.warns(UserWarning, match="1 neuroids"):
+        D = geo.rdm(R)
+    ref = squareform(pdist(np.delete(R.mean("repeat").values, 2, axis=1), "correlation"))
+    np.testing.assert_allclose(D.values, ref, atol=1e-12)
+
+
+def test_compare_rdms_pairs_by_stimulus_id():
+    F, R = _data()
+    a = geo.rdm(F)
+    b = geo.rdm(R)
+    shuffled = geo.rdm(R.isel(stimulus=np.random.default_rng(1).permutation(R.sizes["stimulus"])))
+    ref = spearmanr(squareform(a.values, checks=False), squareform(b.values, checks=False))[0]
+    assert geo.compare_rdms(a, shuffled, "spearman") == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(LayoutError, match="missing"):
+        geo.compare_rdms(a, b.isel(stimulus=slice(1, None), stimulus_=slice(1, None)))
+
+
+def test_compare_rdms_many_labeled():
+    F, R = _data()
+    A = [geo.rdm(F, m) for m in ("correlation", "cosine")]
+    B = [geo.rdm(R), geo.rdm(R, "euclidean")]
+    M = geo.compare_rdms_many(A, B, "pearson")
+    assert M.dims == ("rdm_a", "rdm_b") and M.shape == (2, 2)
+    assert float(M[1, 0]) == pytest.approx(geo.compare_rdms(A[1], B[0], "pearson"), rel=1e-12)
+
+
+def test_streaming_gram_from_store_equals_in_memory(tmp_path):
+    store = StudyStore(tmp_path / "s.zarr")
+    rng = np.random.default_rng(2)
+    ids = np.array([f"s{i}" for i in range(15)])
+    wide = features(rng.standard_normal((15, 70)) + 1.0, stimulus_id=ids)
+    narrow = features(rng.standard_normal((15, 6)), stimulus_id=ids)
+    store.write_features("net", "wide", wide, unit_chunk=16)
+    store.write_features("net", "narrow", narrow, unit_chunk=4)
+    for layer, F in (("wide", wide), ("narrow", narrow)):
+        lazy = store.read_features("net", layer)
+        assert lazy.chunks is not None
+        for method in ("correlation", "cosine", "euclidean"):
+            np.testing.assert_allclose(geo.rdm(lazy, method).values, geo.rdm(F, method).values, atol=1e-10)
+        g = geo.cached_gram(store, "net", layer)
+        assert store.is_complete(f"cache/gram/net/{layer}")
+        again = geo.cached_gram(store, "net", layer)
+        np.testing.assert_allclose(again["K"].values, g["K"].values)
+        np.testing.assert_allclose(geo.rdm(again, "correlation").values, geo.rdm(F, "correlation").values, atol=1e-10)
+
+
+def test_store_cka_and_dimensionality(tmp_path):
+    store = StudyStore(tmp_path / "s.zarr")
+    rng = np.random.default_rng(3)
+    ids = np.array([f"s{i}" for i in range(20)])
+    A = rng.standard_normal((20, 8))
+    B = A @ rng.standard_normal((8, 5))
+    store.write_features("m1", "a", features(A, stimulus_id=ids))
+    store.write_features("m2", "b", features(B[::-1], stimulus_id=ids[::-1]))  # other stimulus order
+    C = geo.store_cka(store)
+    assert C["cka"].dims == ("network", "network_")
+    assert list(C.network.values) == ["m1/a", "m2/b"]
+    Ac, Bc = A - A.mean(0), B - B.mean(0)
+    ref = np.linalg.norm(Ac.T @ Bc) ** 2 / (np.linalg.norm(Ac.T @ Ac) * np.linalg.norm(Bc.T @ Bc))
+    assert float(C["cka"].sel(network="m1/a", network_="m2/b")) == pytest.approx(ref, rel=1e-10)
+    ED = geo.store_dimensionality(store)
+    lam = np.linalg.eigvalsh(np.cov(A, rowvar=False))
+    assert float(ED["effective_dimensionality"].sel(network="m1/a")) == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-10)
+    assert int(ED["n_units"].sel(network="m2/b")) == 5
+    assert geo.cka(features(A, stimulus_id=ids), features(B[::-1], stimulus_id=ids[::-1])) == pytest.approx(ref, rel=1e-10)
+
+
+def test_crsa_score_and_ceiling():
+    F, R = _data(T=6)
+    ds = geo.crsa(F, R, "correlation", "spearman", n_reps=4, seed=3)
+    model = pdist(F.values, "correlation")
+    brain = pdist(R.mean("repeat").values, "correlation")
+    assert float(ds["score"]) == pytest.approx(spearmanr(model, brain)[0], rel=1e-12)
+    # the ceiling: split halves drawn from default_rng(seed), Spearman-Brown corrected
+    rng = np.random.default_rng(3)
+    rs = []
+    for _ in range(4):
+        perm = np.arange(6)
+        rng.shuffle(perm)
+        h1 = R.values[:, :, perm[:3]].mean(2)
+        h2 = R.values[:, :, perm[3:]].mean(2)
+        r = spearmanr(pdist(h1, "correlation"), pdist(h2, "correlation"))[0]
+        rs.append(2 * r / (1 + r))
+    assert float(ds["ceiling"]) == pytest.approx(np.mean(rs), rel=1e-12)
+    assert ds.attrs["rdm_method"] == "correlation" and ds.attrs["seed"] == 3
+    with pytest.raises(LayoutError, match="trial-averaged"):
+        geo.crsa(F, R.isel(repeat=[0]))
+    assert "ceiling" not in geo.crsa(F, R.isel(repeat=[0]), ceiling=False)
+
+
+def test_rdm_noise_ceiling_nili_bounds():
+    rng = np.random.default_rng(4)
+    base = rng.random(45)
+    V = np.stack([base + 0.3 * rng.random(45) for _ in range(5)])
+    ds = geo.rdm_noise_ceiling(V, "spearman")
+    ranks = np.stack([rankdata(v) for v in V])
+    upper = [spearmanr(V[i], ranks.mean(0))[0] for i in range(5)]
+    lower = [spearmanr(V[i], np.delete(ranks, i, 0).mean(0))[0] for i in range(5)]
+    assert float(ds["upper"]) == pytest.approx(np.mean(upper), rel=1e-12)
+    assert float(ds["lower"]) == pytest.approx(np.mean(lower), rel=1e-12)
+    assert float(ds["lower"]) < float(ds["upper"])
+    z = (V - V.mean(1, keepdims=True)) / V.std(1, keepdims=True)
+    dp = geo.rdm_noise_ceiling(V, "pearson")
+    assert float(dp["upper"]) == pytest.approx(np.mean([np.corrcoef(V[i], z.mean(0))[0, 1] for i in range(5)]), rel=1e-12)
+    # labeled RDMs, one of them in a different stimulus order
+    ids = np.array([f"s{i}" for i in range(10)])
+    rdms = [xr.DataArray(squareform(v), dims=geo.RDM_DIMS, coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)}) for v in V]
+    rdms[2] = rdms[2].isel(stimulus=slice(None, None, -1), stimulus_=slice(None, None, -1))
+    dl = geo.rdm_noise_ceiling(rdms, "spearman")
+    assert float(dl["lower"]) == pytest.approx(float(ds["lower"]), rel=1e-12)
+
+
+def test_ersa_train_and_test_scores():
+    pytest.importorskip("neuroxr.kernels.ridge")
+    from sklearn.linear_model import Ridge
+
+    F, R = _data(n=40)
+    ds = geo.ersa(F, R, n_folds=5, seed=1)
+    X, Y = F.values, R.mean("repeat").values
+    perm = np.random.default_rng(1).permutation(40)
+    te, tr = np.sort(perm[:20]), np.sort(perm[20:])
+    P_tr = _sklearn_oof(X[tr], Y[tr], n_folds=5)
+    P_te = Ridge(alpha=0.1).fit(X[tr], Y[tr]).predict(X[te])
+    ref_tr = spearmanr(pdist(P_tr, "correlation"), pdist(Y[tr], "correlation"))[0]
+    ref_te = spearmanr(pdist(P_te, "correlation"), pdist(Y[te], "correlation"))[0]
+    assert float(ds["train_score"]) == pytest.approx(ref_tr, rel=1e-8)
+    assert float(ds["test_score"]) == pytest.approx(ref_te, rel=1e-8)
+    assert (ds["split"].values == "test").sum() == 20
+
+
+def test_ridge_fit_predict_matches_sklearn():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(5)
+    for p in (5, 60):
+        X, Y, Xt = rng.standard_normal((30, p)), rng.standard_normal((30, 3)), rng.standard_normal((7, p))
+        np.testing.assert_allclose(geo._ridge_fit_predict(X, Y, Xt, 0.1), Ridge(alpha=0.1).fit(X, Y).predict(Xt), atol=1e-9)
+
+
+def test_ereg_projects_then_scores():
+    pytest.importorskip("neuroxr.kernels.ridge")
+    from sklearn.random_projection import SparseRandomProjection
+
+    F, R = _data(n=30, p=200)
+    ds = geo.ereg(F, R, n_components=20, seed=2)
+    Xp = SparseRandomProjection(n_components=20, random_state=2).fit_transform(F.values)
+    Y = R.mean("repeat").values
+    P = _sklearn_oof(Xp, Y)
+    r = [np.corrcoef(P[:, j], Y[:, j])[0, 1] for j in range(Y.shape[1])]
+    np.testing.assert_allclose(ds["r"].values, r, rtol=1e-8)
+    assert ds.attrs["n_components"] == 20 and ds.attrs["projected"] == 1
+    with pytest.raises(ValueError, match="n_components"):
+        geo.ereg(F, R, n_components=-3)
+
+
+def test_rdm_method_validation_in_labeled_api():
+    F, R = _data()
+    with pytest.raises(ValueError, match=r"The 'method' parameter of rdm must be one of"):
+        geo.rdm(F, "mahalanobis")
+    with pytest.raises(ValueError, match=r"The 'method' parameter of crsa must be one of \{'pearson', 'spearman', 'kendall', 'cosine'\}"):
+        geo.crsa(F, R, compare_method="tau-b")

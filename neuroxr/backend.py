@@ -138,3 +138,46 @@ def to_numpy(x: Any) -> np.ndarray:
     if mod.startswith("cupy"):
         return x.get()
     return np.asarray(x)
+
+
+def spd_solve(A: Any, B: Any) -> Any:
+    """Solve ``A X = B`` for symmetric positive-definite ``A`` (batched over leading dims).
+
+    One Cholesky factorisation per matrix: LAPACK ``posv`` through SciPy on NumPy,
+    ``cholesky`` + ``cholesky_solve`` on torch, and the generic solver on CuPy.
+    """
+    mod = type(A).__module__
+    if mod.startswith("torch"):
+        import torch
+
+        L, info = torch.linalg.cholesky_ex(A)
+        if bool((info != 0).any()):
+            return torch.linalg.solve(A, B)
+        return torch.cholesky_solve(B, L)
+    if isinstance(A, np.ndarray):
+        import scipy.linalg
+
+        if A.ndim == 2:
+            try:
+                return scipy.linalg.solve(A, B, assume_a="pos", check_finite=False)
+            except np.linalg.LinAlgError:
+                return np.linalg.solve(A, B)
+        return np.stack([spd_solve(a, b) for a, b in zip(A, B)])
+    xp = get_namespace(A, B)
+    return xp.linalg.solve(A, B)
+
+
+def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
+    """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A``.
+
+    Eigenvalues below ``rcond * max(eigenvalue)`` (default: machine epsilon times the size)
+    count as zero, as a least-squares solver treats singular values.
+    """
+    xp = get_namespace(A, B)
+    w, V = xp.linalg.eigh(A)
+    if rcond is None:
+        rcond = float(np.finfo(np.float64 if w.dtype == xp.float64 else np.float32).eps) * A.shape[-1]
+    cutoff = rcond * xp.max(w, axis=-1, keepdims=True)
+    inv = xp.where(w > cutoff, 1.0 / xp.where(w > cutoff, w, xp.ones_like(w)), xp.zeros_like(w))
+    VtB = xp.matmul(xp.matrix_transpose(V) if hasattr(xp, "matrix_transpose") else xp.swapaxes(V, -1, -2), B)
+    return xp.matmul(V, inv[..., :, None] * VtB)

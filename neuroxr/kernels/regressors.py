@@ -1,0 +1,136 @@
+"""Out-of-fold predictions for every regressor, sharing work where the regressor allows it.
+
+``ridge`` and ``linear`` go through the shared factorisations of :mod:`neuroxr.kernels.ridge`
+(exact equivalents of scikit-learn's ``Ridge(alpha)`` / ``LinearRegression``). ``lasso``,
+``elasticnet``, ``pls`` and ``ridgecv`` are scikit-learn estimators fitted fold by fold
+(``Lasso(alpha)``, ``ElasticNet(alpha)``, ``PLSRegression(n_components=20)``, and
+``RidgeCV(alphas, alpha_per_target=True)``: the penalty chosen per target by efficient
+leave-one-out cross-validation inside each training fold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backend import asarray, get_namespace, to_numpy
+from .ridge import oof_operator, oof_predict_designs
+
+__all__ = ["REGRESSORS", "Regressor", "DEFAULT_RIDGECV_ALPHAS"]
+
+REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv")
+DEFAULT_RIDGECV_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 9))
+
+
+@dataclass
+class Regressor:
+    """A regressor choice plus the folds: produces out-of-fold predictions.
+
+    Parameters
+    ----------
+    name : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"}
+    folds : sequence of (train, test) index arrays
+    alpha : float
+        Penalty of ridge / lasso / elasticnet (``reverse_pred``: 0.1).
+    n_components : int
+        PLS components (``reverse_pred``: 20).
+    alphas : sequence of float
+        Grid of ``ridgecv``.
+    backend, dtype
+        Where the shared-factorisation kernels run (``ridge``/``linear``).
+    """
+
+    name: str
+    folds: Sequence[tuple[np.ndarray, np.ndarray]]
+    alpha: float = 0.1
+    n_components: int = 20
+    alphas: Sequence[float] = DEFAULT_RIDGECV_ALPHAS
+    backend: str | None = None
+    dtype: Any = np.float64
+    design_batch_bytes: int = 256 * 2**20
+    _fold_alpha: float = field(init=False, default=0.1)
+
+    def __post_init__(self) -> None:
+        if self.name not in REGRESSORS:
+            raise ValueError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {self.name!r} instead.")
+        self._fold_alpha = 0.0 if self.name == "linear" else float(self.alpha)
+
+    @property
+    def shared(self) -> bool:
+        """Whether this regressor runs through the shared factorisations."""
+        return self.name in ("ridge", "linear")
+
+    # -------------------------------------------------------------- one design, many targets
+    def operator(self, X: np.ndarray) -> Any:
+        """The ``n x n`` out-of-fold operator of design ``X`` on the backend (ridge/linear only)."""
+        return oof_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha)
+
+    def predict_blocks(self, X: np.ndarray, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
+        """Out-of-fold predictions of each target block from one design.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_stimuli, n_predictors)
+        blocks : sequence of ndarray, each (n_stimuli, n_targets_b)
+            Target blocks; for ``pls`` each block is one joint fit (as ``reverse_pred`` fits it).
+        S : array, optional
+            A precomputed :meth:`operator` of ``X``.
+
+        Returns
+        -------
+        list of ndarray, each (n_stimuli, n_targets_b)
+        """
+        if self.shared:
+            S = self.operator(X) if S is None else S
+            xp = get_namespace(S)
+            sizes = [b.shape[1] for b in blocks]
+            Y = asarray(np.concatenate(blocks, axis=1), self.backend, self.dtype)
+            P = to_numpy(xp.matmul(S, Y)).astype(np.float64, copy=False)
+            return np.split(P, np.cumsum(sizes)[:-1], axis=1)
+        return [self._sklearn_oof(X, Y) for Y in blocks]
+
+    # -------------------------------------------------------------- many designs, one target
+    def predict_designs(self, designs: Sequence[np.ndarray], Y: np.ndarray) -> list[np.ndarray]:
+        """Out-of-fold predictions of ``Y`` from each design (stacked where the regressor allows)."""
+        if not self.shared:
+            return [self._sklearn_oof(D, Y) for D in designs]
+        n, m = Y.shape
+        per_design = max(1, n * m * 8 * 3)
+        batch = max(1, int(self.design_batch_bytes // per_design))
+        Yb = asarray(Y, self.backend, self.dtype)
+        out: list[np.ndarray] = []
+        for start in range(0, len(designs), batch):
+            D = asarray(np.stack(designs[start : start + batch]), self.backend, self.dtype)
+            P = to_numpy(oof_predict_designs(D, Yb, self.folds, self._fold_alpha)).astype(np.float64, copy=False)
+            out.extend(P[i] for i in range(P.shape[0]))
+        return out
+
+    # -------------------------------------------------------------- scikit-learn estimators
+    def estimator(self) -> Any:
+        """A fresh scikit-learn estimator for this choice."""
+        from sklearn import linear_model
+        from sklearn.cross_decomposition import PLSRegression
+
+        if self.name == "ridge":
+            return linear_model.Ridge(alpha=self.alpha)
+        if self.name == "linear":
+            return linear_model.LinearRegression()
+        if self.name == "lasso":
+            return linear_model.Lasso(alpha=self.alpha)
+        if self.name == "elasticnet":
+            return linear_model.ElasticNet(alpha=self.alpha)
+        if self.name == "pls":
+            return PLSRegression(n_components=self.n_components)
+        return linear_model.RidgeCV(alphas=tuple(self.alphas), alpha_per_target=True)
+
+    def _sklearn_oof(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        P = np.full(Y.shape, np.nan)
+        for train, test in self.folds:
+            est = self.estimator()
+            y = Y[train]
+            est.fit(X[train], y)
+            P[test] = np.asarray(est.predict(X[test])).reshape(len(test), -1)
+        return P

@@ -530,9 +530,11 @@ def _ridge_fit_predict(Xtr: np.ndarray, Ytr: np.ndarray, Xte: np.ndarray, alpha:
 
 
 def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int) -> np.ndarray:
-    from .kernels.ridge import oof_predict  # written by the directions work; needed only here
+    from .kernels.folds import kfold_indices
+    from .kernels.ridge import oof_predict
 
-    return to_numpy(oof_predict(X, Y, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed))
+    folds = kfold_indices(X.shape[0], n_folds=n_folds, seed=fold_seed)
+    return to_numpy(oof_predict(X, Y, folds, alpha=alpha))
 
 
 def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -342,3 +342,93 @@ def test_random_cnn_is_seeded_and_labeled():
     np.testing.assert_array_equal(a["conv2"].values, b["conv2"].values)
     assert not np.allclose(a["conv2"].values, c["conv2"].values)
     assert (a["conv1"].values >= 0).all()  # pooled ReLU outputs
+
+
+# ----------------------------------------------------------------------------- 92 images: RSA end to end
+
+@needs_k92
+def test_k92_rdm_dims_are_those_of_geometry(k92):
+    from neuroxr import geometry
+    from neuroxr.datasets.kriegeskorte import RDM_DIMS
+
+    assert RDM_DIMS == tuple(geometry.RDM_DIMS)
+    assert k92.mIT.dims == tuple(geometry.RDM_DIMS)
+    np.testing.assert_array_equal(k92.stimulus_id.values, k92.stimulus_id_.values)
+
+
+@needs_k92
+def test_k92_monkey_it_vs_mean_human_it(k92):
+    from neuroxr.geometry import compare_rdms
+
+    iu = np.triu_indices(92, 1)
+    r = compare_rdms(k92.mIT, k92.hIT_mean, method="pearson")
+    np.testing.assert_allclose(r, np.corrcoef(k92.mIT.values[iu], k92.hIT_mean.values[iu])[0, 1], atol=1e-12)
+    assert round(r, 2) == 0.49  # Kriegeskorte et al. 2008, the figure-1 RDMs
+    # pairing is by stimulus_id, not position: a shuffled copy gives the same value
+    perm = np.random.default_rng(0).permutation(92)
+    shuffled = k92.hIT_mean.isel(stimulus=perm, stimulus_=perm)
+    np.testing.assert_allclose(compare_rdms(k92.mIT, shuffled, method="pearson"), r, atol=1e-12)
+
+
+@needs_k92
+@pytest.mark.parametrize("method, rsa_method", [("pearson", "corr"), ("spearman", "spearman"), ("kendall", "tau-a")])
+def test_k92_between_subject_noise_ceiling_matches_rsatoolbox(k92, method, rsa_method):
+    rsa = pytest.importorskip("rsatoolbox")
+    import warnings
+
+    from rsatoolbox.rdm import compare
+    from rsatoolbox.util.inference_util import pool_rdm
+
+    from neuroxr.geometry import rdm_noise_ceiling
+
+    subj = k92.hIT.astype(np.float64).mean("session")  # 4 session-averaged subject RDMs
+    nc = rdm_noise_ceiling(subj, method=method)
+    iu = np.triu_indices(92, 1)
+    R = rsa.rdm.RDMs(np.stack([s[iu] for s in subj.values]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # rsatoolbox: tau ceiling from averaged ranks
+        upper = np.mean(compare(R, pool_rdm(R, method=rsa_method), method=rsa_method))
+        lower = np.mean([compare(R[i], pool_rdm(R[[j for j in range(4) if j != i]], method=rsa_method),
+                                 method=rsa_method) for i in range(4)])
+    np.testing.assert_allclose([float(nc.lower), float(nc.upper)], [lower, upper], atol=1e-10)
+    assert 0.25 < float(nc.lower) < float(nc.upper) < 0.7
+    # the mean between-subject correlation of SOURCE.md (6 pairs) lies below the lower bound
+    if method == "pearson":
+        c = np.corrcoef(np.stack([s[iu] for s in subj.values]))[np.triu_indices(4, 1)]
+        assert round(c.mean(), 2) == 0.28 and c.mean() < float(nc.lower)
+
+
+@needs_k92
+def test_k92_model_rdms_ranked_against_human_it(k92):
+    from neuroxr.geometry import compare_rdms_many, rdm_noise_ceiling
+
+    subj = k92.hIT.astype(np.float64).mean("session")
+    for method in ("pearson", "spearman", "kendall"):
+        sim = compare_rdms_many(k92.model_rdm, subj, method=method).mean("rdm_b")
+        assert sim.sizes["rdm_a"] == 8
+        ranked = [str(m) for m in sim.sortby(sim, ascending=False).rdm_a.values]
+        # the categorical animacy RDM and the real monkey IT RDM explain human IT best; the
+        # low-level image models (V1, RADON) least
+        assert set(ranked[:2]) == {"animacy", "monkeyIT"}, ranked
+        assert set(ranked[-2:]) == {"V1", "RADON"}, ranked
+        lower = float(rdm_noise_ceiling(subj, method=method).lower)
+        if method == "spearman":
+            # Spearman rewards the tied values of a categorical RDM: animacy passes the lower
+            # bound, which is why Nili et al. 2014 compare categorical models by Kendall tau-a
+            assert float(sim.sel(rdm_a="animacy")) > lower > float(sim.drop_sel(rdm_a="animacy").max())
+        else:
+            # no model reaches the lower bound of the between-subject noise ceiling
+            assert float(sim.max()) < lower
+
+
+@needs_k92
+def test_k92_gabor_energy_rdm_tracks_low_level_models(k92):
+    from neuroxr.datasets.imagefeatures import gabor_energy_features
+    from neuroxr.geometry import compare_rdms, rdm
+
+    f = gabor_energy_features(k92.images.values, k92.stimulus_id.values, size=64)
+    R = rdm(f, method="correlation")
+    assert R.dims == k92.mIT.dims
+    sil = compare_rdms(R, k92.model_rdm.sel(model="Silhouette"), method="spearman")
+    anim = compare_rdms(R, k92.model_rdm.sel(model="animacy"), method="spearman")
+    assert sil > 0.5 and sil > anim + 0.3

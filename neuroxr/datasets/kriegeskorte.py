@@ -37,7 +37,7 @@ KRIEGESKORTE_CITATIONS = (
 )
 
 #: the two stimulus dims of an RDM (the same as ``neuroxr.geometry.rdm`` returns)
-RDM_DIMS = ("stimulus", "stimulus_b")
+RDM_DIMS = ("stimulus", "stimulus_")
 
 _FILES = {
     "brain": "92_brainRDMs.mat",
@@ -90,7 +90,9 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
     xarray.Dataset
         Stimulus dims ``RDM_DIMS`` (92 each); coords ``stimulus_id`` (``"obj01"``...),
         ``category`` (str), ``human``, ``face``, ``animal``, ``natural`` (bool) on the first
-        stimulus dim, and the same ids as ``stimulus_id_b`` on the second. Variables:
+        stimulus dim, and the same ids as ``stimulus_id_`` on the second (the layout of
+        :func:`neuroxr.geometry.rdm`, so each RDM variable goes straight into
+        :func:`neuroxr.geometry.compare_rdms`). Variables:
 
         ``hIT`` : (subject, session, *RDM_DIMS), float32
             Human IT fMRI RDMs (1 - Pearson r); ``subject`` = BE, KO, SN, TI; ``session`` = 1, 2.
@@ -162,7 +164,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
         "stimulus_id": (da, ids),
         "category": (da, category),
         **{k: (da, v) for k, v in flags.items()},
-        "stimulus_id_b": (db, ids),
+        "stimulus_id_": (db, ids),
         "subject": ("subject", np.array(subjects)),
         "session": ("session", np.array([1, 2])),
         "model": ("model", np.array(model_names)),

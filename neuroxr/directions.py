@@ -43,7 +43,7 @@ import xarray as xr
 
 from .kernels.folds import kfold_indices
 from .kernels.regressors import DEFAULT_RIDGECV_ALPHAS, REGRESSORS, Regressor
-from .kernels.splits import SPLIT_MODES, draw_permutation, nanmean_repeats, split_means, valid_counts
+from .kernels.splits import SPLIT_MODES, SplitHalves, draw_permutation, nanmean_repeats, split_means, valid_counts
 from .kernels.stats import pearson, spearman, spearman_brown
 from .backend import resolve_backend, resolve_dtype
 from .layouts import LayoutError, align, validate_features, validate_neural
@@ -246,6 +246,7 @@ def forward(
     dtype: Any = "float64",
     keep_predictions: bool = False,
     progress: bool | Callable = False,
+    gram: Any = None,
 ) -> xr.Dataset:
     """Forward predictivity (model -> brain): predict each neuroid from the model features.
 
@@ -285,6 +286,11 @@ def forward(
         Also return the out-of-fold predictions (``prediction``: rep x stimulus x neuroid).
     progress : bool or callable
         Show a progress bar over reps (tqdm), or wrap the rep iterable with the callable.
+    gram : array or GramStats, optional
+        Precomputed Gram ``Fc Fc^T`` of the features (e.g. ``geometry.cached_gram``), in the
+        features' stimulus order. With ridge/linear and no ``max_n``, the forward direction then
+        needs no feature values at all; a dask-backed (lazy) ``features`` is streamed the same way,
+        its Gram reduced over unit chunks, so a layer larger than memory scores in bounded memory.
 
     Returns
     -------
@@ -296,47 +302,71 @@ def forward(
     neural = _prep_neural(neural, "neural", noise_ceiling, split)
     features, neural = align(features, neural, names=("features", "neural"))
     R = _load(neural)
-    F = _load(features)
     nids = neural.neuroid_id.values
     ok = _nan_neuroids(R, nids, "neural")
     keep = _stimuli_with_repeats(R, ok, "neural", neural.stimulus_id.values, noise_ceiling, split)
-    R, F = R[keep][:, ok], F[keep]
-    n, k = R.shape[0], R.shape[1]
+    R = R[keep][:, ok]
+    n, k, T = R.shape
     folds = _folds(n, n_folds, fold_seed, "neural/features")
-    _check_design(F, "features")
+    reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    # the design: the operator S from a (streamed or cached) Gram when features stay lazy
+    stream = reg.shared and max_n is None and (gram is not None or _is_lazy(features))
+    F = None
+    if stream:
+        K = _gram_matrix(features, gram, keep)
+        if not float(np.trace(K)) > 0:
+            _check_design(np.zeros((n, 1)), "features")
+        S_fixed = reg.operator_from_gram(K)
+    else:
+        F = _load(features)[keep]
+        _check_design(F, "features")
+        S_fixed = None
     mean = nanmean_repeats(R)
     _warn_constant_targets(mean, nids[ok], "neural", "neuroids")
-    reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     rng = np.random.default_rng(seed)
     sub_rng = np.random.default_rng([seed, 1])
+    perms_a, perms_b = [], []
+    if noise_ceiling:  # reverse_pred's order per rep: the split for P1/P2, then the target's own split
+        for _ in range(reps):
+            perms_a.append(draw_permutation(rng, T))
+            perms_b.append(draw_permutation(rng, T))
+    halves = SplitHalves(R, split) if noise_ceiling else None
     out = {name: np.full((k, reps), np.nan) for name in ("ev", "r", "target_shc", "prediction_shc")}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
-    S, P = None, None
-    T = R.shape[2]
-    for i in _progress(reps, progress, "forward"):
-        cols = _subset(sub_rng, F.shape[1], max_n)
-        X = F if cols is None else F[:, cols]
-        if cols is not None or S is None:
-            S = reg.operator(X) if reg.shared else None
-            P = None
+    n_units = features.sizes["unit"]
+    batch = 1 if max_n is not None else max(1, int(_BATCH_BYTES // (n * k * 8 * 6)))
+    S, P = S_fixed, None
+    reps_iter = iter(_progress(reps, progress, "forward"))
+    for start in range(0, reps, batch):
+        idx = list(range(start, min(reps, start + batch)))
+        cols = _subset(sub_rng, n_units, max_n)
+        X = None
+        if not stream:
+            X = F if cols is None else F[:, cols]
+            if cols is not None or S is None:
+                S = reg.operator(X) if reg.shared else None
+                P = None
         blocks = [] if P is not None else [mean]
         if noise_ceiling:
-            h1, h2 = split_means(R, draw_permutation(rng, T)[None], split)  # target split for P1/P2
-            s1, s2 = split_means(R, draw_permutation(rng, T)[None], split)  # target split for its own shc
-            blocks += [h1[0], h2[0]]
+            h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
+            s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
+            for j in range(len(idx)):
+                blocks += [h1[j], h2[j]]
         res = reg.predict_blocks(X, blocks, S=S) if blocks else []
         if P is None:
             P = res.pop(0)
-        out["r"][:, i] = pearson(mean, P)
-        if noise_ceiling:
-            P1, P2 = res
-            out["target_shc"][:, i] = spearman_brown(spearman(s1[0], s2[0]))
-            out["prediction_shc"][:, i] = spearman_brown(pearson(P1, P2))
-            out["ev"][:, i] = _ev(out["r"][:, i], out["target_shc"][:, i], out["prediction_shc"][:, i])
-        else:
-            out["ev"][:, i] = _ev(out["r"][:, i])
-        if preds is not None:
-            preds[i] = P
+        for j, i in enumerate(idx):
+            next(reps_iter, None)
+            out["r"][:, i] = pearson(mean, P)
+            if noise_ceiling:
+                P1, P2 = res[2 * j], res[2 * j + 1]
+                out["target_shc"][:, i] = spearman_brown(spearman(s1[j], s2[j]))
+                out["prediction_shc"][:, i] = spearman_brown(pearson(P1, P2))
+                out["ev"][:, i] = _ev(out["r"][:, i], out["target_shc"][:, i], out["prediction_shc"][:, i])
+            else:
+                out["ev"][:, i] = _ev(out["r"][:, i])
+            if preds is not None:
+                preds[i] = P
     if not noise_ceiling:
         del out["target_shc"], out["prediction_shc"]
     full = {name: _expand(v, ok) for name, v in out.items()}
@@ -346,9 +376,31 @@ def forward(
         alphas=[float(a) for a in alphas] if regressor == "ridgecv" else None, n_folds=int(n_folds),
         fold_seed=int(fold_seed), max_n=max_n, noise_ceiling=bool(noise_ceiling), split=split,
         backend=resolve_backend(backend), dtype=str(resolve_dtype(dtype)), n_stimuli=int(n),
-        n_excluded_stimuli=int((~keep).sum()), n_units=int(F.shape[1]),
+        n_excluded_stimuli=int((~keep).sum()), n_units=int(n_units), streamed=bool(stream),
     )
     return _dataset(neural, "neuroid", full, attrs, _expand_pred(preds, ok), neural.stimulus_id.values[keep] if preds is not None else None)
+
+
+_BATCH_BYTES = 192 * 2**20
+
+
+def _is_lazy(da: xr.DataArray) -> bool:
+    return hasattr(da.data, "dask")
+
+
+def _gram_matrix(features: xr.DataArray, gram: Any, keep: np.ndarray) -> np.ndarray:
+    """The column-centred Gram of the features (given, or reduced over unit chunks), kept stimuli only."""
+    from .backend import to_numpy
+    from .kernels.gram import GramStats, gram_dask
+
+    if gram is None:
+        gram = gram_dask(features.data)
+    K = gram.K if isinstance(gram, GramStats) else gram
+    K = np.asarray(to_numpy(K), dtype=np.float64)
+    n = features.sizes["stimulus"]
+    if K.shape != (n, n):
+        raise LayoutError(f"gram: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
+    return K[np.ix_(keep, keep)]
 
 
 def _expand(v: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -369,7 +421,7 @@ def _expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
 def _from_neural_predictor(
     direction: str,
     Rp: np.ndarray,
-    Y: np.ndarray,
+    Y: Any,
     reg: Regressor,
     reps: int,
     seed: int,
@@ -379,47 +431,88 @@ def _from_neural_predictor(
     target_R: np.ndarray | None,
     keep_predictions: bool,
     progress: Any,
+    keep: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B)."""
+    """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
+
+    ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
+    loaded and scored one at a time (same designs, same splits for every chunk).
+    """
     n, k, T = Rp.shape
     m = Y.shape[1]
     rng = np.random.default_rng(seed)
     sub_rng = np.random.default_rng([seed, 1])
-    mean_p = nanmean_repeats(Rp)
+    # every random draw first, in reverse_pred's order per rep: [B's split], the predictor split
+    perms_b, perms_a, subsets = [], [], []
+    for _ in range(reps):
+        if noise_ceiling and target_R is not None:
+            perms_b.append(draw_permutation(rng, target_R.shape[2]))
+        subsets.append(_subset(sub_rng, k, max_n))
+        if noise_ceiling:
+            perms_a.append(draw_permutation(rng, T))
     names = ["ev", "r"] + (["prediction_shc"] if noise_ceiling else []) + (["target_shc"] if noise_ceiling and target_R is not None else [])
     out = {name: np.full((m, reps), np.nan) for name in names}
+    if "target_shc" in out:
+        b1, b2 = SplitHalves(target_R, split).means(np.stack(perms_b))
+        for i in range(reps):
+            out["target_shc"][:, i] = spearman_brown(spearman(b1[i], b2[i]))
+    mean_p = nanmean_repeats(Rp)
+    # designs per rep: the (sub)population mean and the two halves of the predictor repeats
+    h1 = h2 = None
+    if noise_ceiling:
+        h1, h2 = SplitHalves(Rp, split).means(np.stack(perms_a))
+    designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
-    P = None
-    for i in _progress(reps, progress, direction):
-        if noise_ceiling and target_R is not None:  # inter-animal: B's own split first
-            b1, b2 = split_means(target_R, draw_permutation(rng, target_R.shape[2])[None], split)
-            out["target_shc"][:, i] = spearman_brown(spearman(b1[0], b2[0]))
-        cols = _subset(sub_rng, k, max_n)
-        designs = []
-        if cols is not None or P is None:
-            designs.append(mean_p if cols is None else mean_p[:, cols])
-        if noise_ceiling:
-            h1, h2 = split_means(Rp if cols is None else Rp[:, cols], draw_permutation(rng, T)[None], split)
-            designs += [h1[0], h2[0]]
-        if any(np.isnan(D).any() for D in designs):
-            res = [_nan_safe(reg, D, Y) for D in designs]
-        else:
-            for D in designs:
-                _check_design(D, "neural (predictor)")
-            res = reg.predict_designs(designs, Y)
-        if cols is not None or P is None:
-            P = res.pop(0)
-        out["r"][:, i] = pearson(Y, P)
-        ceil = []
-        if noise_ceiling:
-            out["prediction_shc"][:, i] = spearman_brown(pearson(res[0], res[1]))
-            ceil.append(out["prediction_shc"][:, i])
-            if target_R is not None:
-                ceil.append(out["target_shc"][:, i])
-        out["ev"][:, i] = _ev(out["r"][:, i], *ceil)
-        if preds is not None:
-            preds[i] = P
+    for lo, hi, Yc in _unit_chunks(Y, keep):
+        P = None
+        for i in _progress(reps, progress if lo == 0 else False, direction):
+            c = subsets[i]
+            designs = []
+            if c is not None or P is None:
+                designs.append(designs_mean[i])
+            if noise_ceiling:
+                designs += [h1[i] if c is None else h1[i][:, c], h2[i] if c is None else h2[i][:, c]]
+            if any(np.isnan(D).any() for D in designs):
+                res = [_nan_safe(reg, D, Yc) for D in designs]
+            else:
+                for D in designs:
+                    _check_design(D, "neural (predictor)")
+                res = reg.predict_designs(designs, Yc)
+            if c is not None or P is None:
+                P = res.pop(0)
+            out["r"][lo:hi, i] = pearson(Yc, P)
+            ceil = []
+            if noise_ceiling:
+                out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(res[0], res[1]))
+                ceil.append(out["prediction_shc"][lo:hi, i])
+                if target_R is not None:
+                    ceil.append(out["target_shc"][lo:hi, i])
+            out["ev"][lo:hi, i] = _ev(out["r"][lo:hi, i], *ceil)
+            if preds is not None:
+                preds[i, :, lo:hi] = P
     return out, preds
+
+
+def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np.ndarray]]:
+    """(start, stop, block) over the unit chunks of a lazy array, or the whole in-memory array."""
+    if not hasattr(Y, "dask"):
+        yield 0, Y.shape[1], Y
+        return
+    start = 0
+    for size in Y.chunks[1]:
+        block = np.asarray(Y[:, start : start + size].compute(), dtype=np.float64)
+        if keep is not None:
+            block = block[keep]
+        _check_finite(block, start)
+        yield start, start + size, block
+        start += size
+
+
+def _check_finite(block: np.ndarray, start: int) -> None:
+    if not np.isfinite(block).all():
+        raise LayoutError(
+            f"features: non-finite values in the unit chunk starting at unit {start}; features must be finite."
+        )
 
 
 def _nan_safe(reg: Regressor, D: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -465,15 +558,20 @@ def reverse(
     neural = _prep_neural(neural, "neural", noise_ceiling, split)
     features, neural = align(features, neural, names=("features", "neural"))
     R = _load(neural)
-    F = _load(features)
     ok = _nan_neuroids(R, neural.neuroid_id.values, "neural")
     keep = _stimuli_with_repeats(R, ok, "neural", neural.stimulus_id.values, noise_ceiling, split)
-    R, F = R[keep][:, ok], F[keep]
+    R = R[keep][:, ok]
     n = R.shape[0]
     folds = _folds(n, n_folds, fold_seed, "neural/features")
-    _warn_constant_targets(F, features.unit_id.values, "features", "units")
+    if _is_lazy(features):  # scored unit chunk by unit chunk, never loaded whole
+        F, keep_rows = features.data, keep
+    else:
+        F, keep_rows = _load(features)[keep], None
+        _warn_constant_targets(F, features.unit_id.values, "features", "units")
     reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
-    out, preds = _from_neural_predictor("reverse", R, F, reg, reps, seed, max_n, noise_ceiling, split, None, keep_predictions, progress)
+    out, preds = _from_neural_predictor(
+        "reverse", R, F, reg, reps, seed, max_n, noise_ceiling, split, None, keep_predictions, progress, keep_rows
+    )
     attrs = _common_attrs(
         "reverse", source=str(neural.name or "neural"), target=str(features.name or "features"),
         reps=int(reps), seed=int(seed), regressor=regressor, alpha=float(alpha), n_components=int(n_components),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
-from .ridge import oof_operator, oof_predict_designs
+from .ridge import oof_operator, oof_operator_from_gram, oof_predict_designs
 
 __all__ = ["REGRESSORS", "Regressor", "DEFAULT_RIDGECV_ALPHAS"]
 
@@ -68,7 +68,11 @@ class Regressor:
         """The ``n x n`` out-of-fold operator of design ``X`` on the backend (ridge/linear only)."""
         return oof_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha)
 
-    def predict_blocks(self, X: np.ndarray, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
+    def operator_from_gram(self, K: Any) -> Any:
+        """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (dual form; ridge/linear only)."""
+        return oof_operator_from_gram(asarray(K, self.backend, self.dtype), self.folds, self._fold_alpha)
+
+    def predict_blocks(self, X: np.ndarray | None, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
         """Out-of-fold predictions of each target block from one design.
 
         Parameters

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SPLIT_MODES", "draw_permutation", "split_means", "nanmean_repeats", "valid_counts"]
+__all__ = ["SPLIT_MODES", "SplitHalves", "draw_permutation", "split_means", "nanmean_repeats", "valid_counts"]
 
 SPLIT_MODES = ("valid", "slots")
 
@@ -54,8 +54,75 @@ def valid_counts(R: np.ndarray) -> np.ndarray:
     return (~np.isnan(R)).sum(axis=-1)
 
 
+class SplitHalves:
+    """Split-half means of one response array for many permutations, NaN-aware.
+
+    Precomputes the zero-filled responses and the valid mask once; :meth:`means` then gives the
+    halves of a batch of reps. Rows (stimulus, neuroid) with every repeat valid go through one
+    matrix product with a ``T x 2 reps`` selection matrix; only rows with missing trials need
+    the per-row ranking of ``split="valid"``.
+
+    Parameters
+    ----------
+    R : ndarray, shape (n_stimuli, n_neuroids, n_repeats)
+    mode : {"valid", "slots"}
+    """
+
+    def __init__(self, R: np.ndarray, mode: str = "valid") -> None:
+        if mode not in SPLIT_MODES:
+            raise ValueError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {mode!r} instead.")
+        self.shape = R.shape
+        self.mode = mode
+        n, k, T = R.shape
+        valid = ~np.isnan(R)
+        self._R0 = np.where(valid, R, 0.0).reshape(n * k, T)
+        self._valid = valid.reshape(n * k, T)
+        self._validf = self._valid.astype(np.float64)
+        incomplete = ~self._valid.all(axis=1)
+        self._rows = np.flatnonzero(incomplete) if mode == "valid" else np.zeros(0, dtype=np.intp)
+
+    def means(self, perms: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Half means for each permutation.
+
+        Parameters
+        ----------
+        perms : array-like of int, shape (n_reps, n_repeats)
+
+        Returns
+        -------
+        h1, h2 : ndarray, shape (n_reps, n_stimuli, n_neuroids)
+        """
+        perms = np.atleast_2d(np.asarray(perms))
+        n, k, T = self.shape
+        n_reps = perms.shape[0]
+        first = (T + 1) // 2
+        M = np.zeros((T, 2 * n_reps))
+        for i, p in enumerate(perms):
+            M[p[:first], 2 * i] = 1.0
+            M[p[first:], 2 * i + 1] = 1.0
+        sums = self._R0 @ M
+        counts = self._validf @ M
+        if self._rows.size:
+            R0 = self._R0[self._rows]
+            valid = self._valid[self._rows]
+            limit = (valid.sum(axis=1) + 1) // 2
+            for i, p in enumerate(perms):
+                vp = valid[:, p]
+                in1 = vp & (np.cumsum(vp, axis=1) <= limit[:, None])
+                in2 = vp & ~in1
+                Rp = R0[:, p]
+                sums[self._rows, 2 * i] = (Rp * in1).sum(1)
+                sums[self._rows, 2 * i + 1] = (Rp * in2).sum(1)
+                counts[self._rows, 2 * i] = in1.sum(1)
+                counts[self._rows, 2 * i + 1] = in2.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / np.where(counts > 0, counts, np.nan)
+        means = means.reshape(n, k, n_reps, 2)
+        return np.moveaxis(means[..., 0], 2, 0), np.moveaxis(means[..., 1], 2, 0)
+
+
 def split_means(R: np.ndarray, perms: Any, mode: str = "valid") -> tuple[np.ndarray, np.ndarray]:
-    """Means of both split halves for every permutation.
+    """Means of both split halves for every permutation (see :class:`SplitHalves`).
 
     Parameters
     ----------
@@ -71,38 +138,4 @@ def split_means(R: np.ndarray, perms: Any, mode: str = "valid") -> tuple[np.ndar
     h1, h2 : ndarray, shape (n_reps, n_stimuli, n_neuroids)
         NaN-means of half 1 and half 2 (NaN where a half holds no valid trial).
     """
-    if mode not in SPLIT_MODES:
-        raise ValueError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {mode!r} instead.")
-    perms = np.atleast_2d(np.asarray(perms))
-    n, k, T = R.shape
-    valid = ~np.isnan(R)
-    R0 = np.where(valid, R, 0.0)
-    n_reps = perms.shape[0]
-    if mode == "slots":
-        # one (T x 2 reps) selection matrix: sums and counts of every half in two products
-        first = (T + 1) // 2
-        M = np.zeros((T, 2 * n_reps))
-        for i, p in enumerate(perms):
-            M[p[:first], 2 * i] = 1.0
-            M[p[first:], 2 * i + 1] = 1.0
-        sums = R0.reshape(n * k, T) @ M
-        counts = valid.reshape(n * k, T).astype(np.float64) @ M
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = sums / np.where(counts > 0, counts, np.nan)
-        means = means.reshape(n, k, n_reps, 2)
-        return np.moveaxis(means[..., 0], 2, 0), np.moveaxis(means[..., 1], 2, 0)
-    h1 = np.empty((n_reps, n, k))
-    h2 = np.empty((n_reps, n, k))
-    v_total = valid.sum(axis=-1)
-    limit = (v_total + 1) // 2
-    for i, p in enumerate(perms):
-        vp = valid[..., p]
-        rank = np.cumsum(vp, axis=-1)
-        in1 = vp & (rank <= limit[..., None])
-        in2 = vp & ~in1
-        Rp = R0[..., p]
-        c1, c2 = in1.sum(-1), in2.sum(-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            h1[i] = (Rp * in1).sum(-1) / np.where(c1 > 0, c1, np.nan)
-            h2[i] = (Rp * in2).sum(-1) / np.where(c2 > 0, c2, np.nan)
-    return h1, h2
+    return SplitHalves(R, mode).means(perms)

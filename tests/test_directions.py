@@ -1,0 +1,283 @@
+"""The four directions: parity with reverse_pred, sklearn regressors, ground truth, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import neuroxr as nx
+from neuroxr import directions as d
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.layouts import LayoutError
+
+rp_cm = pytest.importorskip("reverse_pred.correlation_metrics")
+from reverse_pred.model_to_model import compute_model_to_model  # noqa: E402
+from reverse_pred.model_to_monkey import compute_model_to_monkey  # noqa: E402
+from reverse_pred.monkey_to_model import compute_monkey_to_model  # noqa: E402
+from reverse_pred.monkey_to_monkey import compute_monkey_to_monkey  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(1)
+    n, k, T, p = 150, 14, 10, 40
+    Z = rng.normal(size=(n, 5))
+    F = Z @ rng.normal(size=(5, p)) + 0.5 * rng.normal(size=(n, p))
+    R = (Z @ rng.normal(size=(5, k)))[:, :, None] + 1.5 * rng.normal(size=(n, k, T))
+    R[rng.random(R.shape) < 0.04] = np.nan  # some missing trials
+    RB = (Z @ rng.normal(size=(5, 9)))[:, :, None] + rng.normal(size=(n, 9, 8))
+    F2 = F[:, :12] + rng.normal(size=(n, 12))
+    return dict(F=F, R=R, RB=RB, F2=F2)
+
+
+@pytest.fixture
+def seeded_reverse_pred(monkeypatch):
+    """The parity protocol: reverse_pred's unseeded default_rng() returns one seeded Generator."""
+
+    def seed(s):
+        gen = np.random.default_rng(s)
+        monkeypatch.setattr(rp_cm.np.random, "default_rng", lambda *a, **k: gen)
+
+    return seed
+
+
+def _rel(a, b):
+    return np.nanmax(np.abs(a - b) / np.abs(b))
+
+
+@pytest.mark.parametrize("model_type", ["ridge", "linear"])
+def test_forward_parity(problem, seeded_reverse_pred, tmp_path, model_type):
+    F, R = problem["F"], problem["R"]
+    ours = d.forward(nx.features(F), nx.neural(R), reps=3, seed=7, regressor=model_type, split="slots")
+    seeded_reverse_pred(7)
+    compute_model_to_monkey(F, R, str(tmp_path), reps=3, model_type=model_type)
+    ref = np.load(tmp_path / "forward_ev.npy")
+    got = ours.ev.mean("rep").values
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    assert _rel(got, ref) < 1e-6
+
+
+@pytest.mark.parametrize("model_type", ["ridge", "linear"])
+def test_reverse_parity(problem, seeded_reverse_pred, tmp_path, model_type):
+    F, R = problem["F"], problem["R"]
+    ours = d.reverse(nx.neural(R), nx.features(F), reps=3, seed=3, regressor=model_type, split="slots")
+    seeded_reverse_pred(3)
+    compute_monkey_to_model(F, R, str(tmp_path), reps=3, model_type=model_type)
+    ref = np.load(tmp_path / "reverse_ev.npy")
+    got = ours.ev.mean("rep").values
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    assert _rel(got, ref) < 1e-6
+
+
+def test_inter_animal_parity(problem, seeded_reverse_pred, tmp_path):
+    R, RB = problem["R"], problem["RB"]
+    ours = d.inter_animal(nx.neural(R), nx.neural(RB), reps=3, seed=11, split="slots")
+    seeded_reverse_pred(11)
+    compute_monkey_to_monkey(R, RB, str(tmp_path), reps=3)
+    ref = np.load(tmp_path / "monkey1_to_monkey2_ev.npy")
+    assert _rel(ours.ev.mean("rep").values, ref) < 1e-6
+
+
+def test_model_to_model_parity(problem, tmp_path):
+    F, F2 = problem["F"], problem["F2"]
+    ours = d.model_to_model(nx.features(F), nx.features(F2))
+    compute_model_to_model(F, F2, str(tmp_path), reps=1)
+    ref = np.load(tmp_path / "model1_to_model2_ev.npy")
+    assert _rel(ours.ev.mean("rep").values, ref) < 1e-6
+
+
+def test_valid_split_equals_slots_without_missing_trials(problem):
+    R = np.nan_to_num(problem["R"], nan=0.5)
+    a = d.forward(nx.features(problem["F"]), nx.neural(R), reps=2, seed=1, split="valid")
+    b = d.forward(nx.features(problem["F"]), nx.neural(R), reps=2, seed=1, split="slots")
+    xr.testing.assert_allclose(a.ev, b.ev)
+
+
+def test_dual_form_and_shuffled_stimuli(problem):
+    """More units than stimuli (dual form) and a shuffled neural stimulus order give the same scores."""
+    rng = np.random.default_rng(0)
+    n = problem["F"].shape[0]
+    F = np.hstack([problem["F"], rng.normal(size=(n, 200))])
+    feats, neu = nx.features(F), nx.neural(problem["R"])
+    ref = d.forward(feats, neu, reps=2, seed=0)
+    perm = rng.permutation(n)
+    shuffled = d.forward(feats, neu.isel(stimulus=perm), reps=2, seed=0)
+    # the split halves permute repeats, not stimuli, so the results agree exactly
+    xr.testing.assert_allclose(ref.ev, shuffled.ev)
+
+
+@pytest.mark.parametrize("regressor", ["lasso", "elasticnet", "pls"])
+def test_sklearn_regressors_fold_by_fold(problem, regressor):
+    from sklearn import linear_model
+    from sklearn.cross_decomposition import PLSRegression
+    from neuroxr.kernels.stats import pearson
+
+    F, R = problem["F"], problem["R"]
+    ds = d.forward(nx.features(F), nx.neural(R), reps=1, seed=0, regressor=regressor, noise_ceiling=False, keep_predictions=True)
+    mean = np.nanmean(R, axis=2)
+    P = np.zeros_like(mean)
+    for tr, te in kfold_indices(F.shape[0], 10, 0):
+        est = {"lasso": linear_model.Lasso(alpha=0.1), "elasticnet": linear_model.ElasticNet(alpha=0.1),
+               "pls": PLSRegression(n_components=20)}[regressor]
+        P[te] = est.fit(F[tr], mean[tr]).predict(F[te])
+    np.testing.assert_allclose(ds.prediction.isel(rep=0).values, P, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ds.r.isel(rep=0).values, pearson(mean, P), rtol=1e-10)
+
+
+def test_ridgecv_chooses_alpha_per_target(problem):
+    from sklearn.linear_model import RidgeCV
+
+    F, R = problem["F"], problem["R"]
+    alphas = (0.01, 1.0, 100.0)
+    ds = d.forward(nx.features(F), nx.neural(R), reps=1, regressor="ridgecv", alphas=alphas, noise_ceiling=False, keep_predictions=True)
+    mean = np.nanmean(R, axis=2)
+    P = np.zeros_like(mean)
+    for tr, te in kfold_indices(F.shape[0], 10, 0):
+        P[te] = RidgeCV(alphas=alphas, alpha_per_target=True).fit(F[tr], mean[tr]).predict(F[te])
+    np.testing.assert_allclose(ds.prediction.isel(rep=0).values, P, rtol=1e-8)
+    assert ds.attrs["alphas"] == list(alphas)
+
+
+def test_ground_truth_on_synthetic_study():
+    """Forward EV tracks the known explainable fraction; the ceiling recovers the known reliability."""
+    from neuroxr.datasets import make_study
+
+    study = make_study(seed=0)
+    neural = study.neural["animalA"]
+    feats = study.features[study.true_model][study.true_layer]
+    ds = d.forward(feats, neural, reps=5, seed=0)
+    ev = ds.ev.mean("rep").values
+    truth = 100 * neural.cv_explainable_fraction.values
+    assert np.corrcoef(ev, truth)[0, 1] >= 0.9
+    assert np.corrcoef(ev, 100 * neural.explainable_fraction.values)[0, 1] >= 0.9
+    shc = ds.target_shc.mean("rep").values
+    assert np.corrcoef(shc, neural.reliability.values)[0, 1] >= 0.9
+    assert abs(np.median(shc) - np.median(neural.reliability.values)) < 0.05
+
+
+def test_output_layout_and_attrs(problem):
+    ds = d.forward(nx.features(problem["F"]), nx.neural(problem["R"], region=["IT"] * 14), reps=2, seed=4)
+    nx.validate_scores(ds)
+    assert ds.ev.dims == ("neuroid", "rep") and ds.sizes["rep"] == 2
+    assert {"ev", "r", "target_shc", "prediction_shc"} <= set(ds.data_vars)
+    assert "region" in ds.coords
+    for key in ("reps", "seed", "regressor", "alpha", "n_folds", "fold_seed", "split", "noise_ceiling", "neuroxr_version"):
+        assert key in ds.attrs
+    rev = d.reverse(nx.neural(problem["R"]), nx.features(problem["F"]), reps=2)
+    assert rev.ev.dims == ("unit", "rep") and "target_shc" not in rev
+
+
+def test_same_seed_same_numbers_and_max_n_fresh_subsets(problem):
+    feats, neu = nx.features(problem["F"]), nx.neural(problem["R"])
+    a = d.forward(feats, neu, reps=3, seed=2, max_n=10, keep_predictions=True)
+    b = d.forward(feats, neu, reps=3, seed=2, max_n=10, keep_predictions=True)
+    xr.testing.assert_identical(a, b)
+    # a fresh subset each rep: the predictions differ between reps
+    p = a.prediction.values
+    assert not np.allclose(p[0], p[1]) and not np.allclose(p[1], p[2])
+    rev = d.reverse(neu, feats, reps=3, seed=2, max_n=5, keep_predictions=True)
+    assert not np.allclose(rev.prediction.values[0], rev.prediction.values[1])
+    c = d.forward(feats, neu, reps=3, seed=3, max_n=10)
+    assert not np.allclose(a.ev.values, c.ev.values)
+
+
+def test_lazy_features_stream_through_gram(problem):
+    import dask.array as da
+
+    F = problem["F"]
+    feats = nx.features(F)
+    lazy = feats.copy(data=da.from_array(F, chunks=(F.shape[0], 7)))
+    neu = nx.neural(problem["R"])
+    ref = d.forward(feats, neu, reps=2, seed=5)
+    got = d.forward(lazy, neu, reps=2, seed=5)
+    assert got.attrs["streamed"]
+    xr.testing.assert_allclose(ref.ev, got.ev, rtol=1e-9)
+    r_ref = d.reverse(neu, feats, reps=2, seed=5)
+    r_got = d.reverse(neu, lazy, reps=2, seed=5)
+    xr.testing.assert_allclose(r_ref.ev, r_got.ev, rtol=1e-9)
+
+
+def test_score_writes_store_entry(tmp_path, problem):
+    store = nx.open_store(tmp_path / "s.zarr")
+    store.write_neural("monkey", nx.neural(problem["R"]))
+    store.write_features("net", "l1", nx.features(problem["F"]))
+    ds = d.score(store, "forward", "net.l1", "monkey", reps=2)
+    assert store.has_scores("forward", "net.l1", "monkey")
+    back = store.read_scores("forward", "net.l1", "monkey")
+    np.testing.assert_allclose(back.ev.values, ds.ev.values)
+    ref = d.forward(nx.features(problem["F"]), nx.neural(problem["R"]), reps=2)
+    np.testing.assert_allclose(back.ev.values, ref.ev.values, rtol=1e-9)
+    with pytest.raises(LayoutError, match="no feature set"):
+        d.score(store, "forward", "net.l9", "monkey")
+
+
+# ------------------------------------------------------------------ errors, not garbage
+def test_one_repeat_with_ceiling_is_an_error(problem):
+    avg = nx.neural(np.nanmean(problem["R"], axis=2))
+    with pytest.raises(LayoutError, match="one repeat.*noise_ceiling=False"):
+        d.forward(nx.features(problem["F"]), avg)
+    ds = d.forward(nx.features(problem["F"]), avg, noise_ceiling=False, reps=1)
+    assert np.isfinite(ds.ev.values).all()
+
+
+def test_too_few_stimuli_for_folds():
+    rng = np.random.default_rng(0)
+    with pytest.raises(LayoutError, match="too few stimuli for the folds"):
+        d.forward(nx.features(rng.normal(size=(8, 3))), nx.neural(rng.normal(size=(8, 2, 4))))
+
+
+def test_all_nan_neuroid_gives_nan_and_warning(problem):
+    R = problem["R"].copy()
+    R[:, 3, :] = np.nan
+    neu = nx.neural(R)
+    with pytest.warns(UserWarning, match="neuroid3"):
+        ds = d.forward(nx.features(problem["F"]), neu, reps=2)
+    assert np.isnan(ds.ev.sel(neuroid=3)).all()
+    assert np.isfinite(ds.ev.drop_sel(neuroid=3)).all()
+
+
+def test_constant_features_are_an_error(problem):
+    F = np.ones_like(problem["F"])
+    with pytest.raises(LayoutError, match="constant"):
+        d.forward(nx.features(F), nx.neural(problem["R"]))
+
+
+def test_constant_target_units_warn(problem):
+    F = problem["F"].copy()
+    F[:, 0] = 2.0
+    with pytest.warns(UserWarning, match="constant"):
+        ds = d.reverse(nx.neural(problem["R"]), nx.features(F), reps=1)
+    assert np.isnan(ds.ev.isel(unit=0)).all()
+
+
+def test_mismatched_stimuli(problem):
+    feats = nx.features(problem["F"])
+    neu = nx.neural(problem["R"]).isel(stimulus=slice(0, 140))
+    with pytest.raises(LayoutError, match="10 stimulus ids of features are missing in neural"):
+        d.forward(feats, neu)
+
+
+def test_bad_options(problem):
+    feats, neu = nx.features(problem["F"]), nx.neural(problem["R"])
+    with pytest.raises(ValueError, match="'regressor' parameter must be one of"):
+        d.forward(feats, neu, regressor="svm")
+    with pytest.raises(ValueError, match="'split' parameter must be one of"):
+        d.forward(feats, neu, split="odd")
+
+
+def test_valid_split_excludes_stimuli_with_one_repeat(problem):
+    R = problem["R"].copy()
+    R[:5, :, 1:] = np.nan  # five stimuli with one valid repeat
+    with pytest.warns(UserWarning, match="excluding 5 of 150 stimuli"):
+        ds = d.forward(nx.features(problem["F"]), nx.neural(R), reps=2)
+    assert ds.attrs["n_excluded_stimuli"] == 5
+    assert np.isfinite(ds.ev.values).all()
+
+
+def test_split_half_reliability(problem):
+    ds = d.split_half_reliability(nx.neural(problem["R"]), reps=4)
+    assert ds.reliability.dims == ("neuroid", "rep")
+    assert np.all(ds.reliability.values <= 1)

@@ -432,3 +432,184 @@ def test_k92_gabor_energy_rdm_tracks_low_level_models(k92):
     sil = compare_rdms(R, k92.model_rdm.sel(model="Silhouette"), method="spearman")
     anim = compare_rdms(R, k92.model_rdm.sel(model="animacy"), method="spearman")
     assert sil > 0.5 and sil > anim + 0.3
+
+
+# ----------------------------------------------------------------------------- V4: the four directions end to end
+
+def _odd_even_reliability(R: np.ndarray) -> np.ndarray:
+    """Spearman-Brown Pearson reliability per neuroid from odd vs even repeats (SOURCE.md's check)."""
+    a, b = np.nanmean(R[:, :, 0::2], axis=2), np.nanmean(R[:, :, 1::2], axis=2)
+    a, b = a - a.mean(0), b - b.mean(0)
+    r = (a * b).sum(0) / np.sqrt((a**2).sum(0) * (b**2).sum(0))
+    return 2 * r / (1 + r)
+
+
+@needs_v4
+def test_v4_split_half_reliability_210325(v4_210325):
+    from neuroxr.directions import split_half_reliability
+
+    odd_even = _odd_even_reliability(v4_210325.values)
+    assert round(float(np.median(odd_even)), 2) == 0.77
+    assert (odd_even > 0.5).all()
+    for split in ("valid", "slots"):
+        rel = split_half_reliability(v4_210325, reps=5, seed=0, split=split, method="pearson")
+        assert rel.reliability.dims == ("neuroid", "rep") and rel.sizes["neuroid"] == 50
+        med = float(rel.reliability.mean("rep").median())
+        assert abs(med - np.median(odd_even)) < 0.03, (split, med)
+        # per neuroid, random splits agree with odd/even up to split noise
+        assert np.corrcoef(rel.reliability.mean("rep").values, odd_even)[0, 1] > 0.9
+    spear = split_half_reliability(v4_210325, reps=5, seed=0, method="spearman")
+    assert 0.65 < float(spear.reliability.mean("rep").median()) < 0.8
+
+
+@needs_v4
+def test_v4_forward_and_reverse_from_gabor_energy_210325(v4_210325, gabor210325):
+    from neuroxr.directions import forward, reverse
+
+    fw = forward(gabor210325, v4_210325, reps=2, seed=0)
+    rv = reverse(v4_210325, gabor210325, reps=2, seed=0)
+    assert fw.ev.dims == ("neuroid", "rep") and fw.sizes["neuroid"] == 50
+    assert rv.ev.dims == ("unit", "rep") and rv.sizes["unit"] == gabor210325.sizes["unit"]
+    for ds in (fw, rv):
+        assert np.isfinite(ds.ev.values).all()
+    # forward EV is r^2 over the two split-half ceilings (DESIGN.md section 2)
+    np.testing.assert_allclose(fw.ev.values, 100 * fw.r**2 / (fw.target_shc * fw.prediction_shc), rtol=1e-10)
+    # a V1-like model explains a real but partial share of V4 (and V4 of it)
+    assert 5 < float(fw.ev.mean("rep").median()) < 60
+    assert 5 < float(rv.ev.mean("rep").median()) < 60
+    assert (fw.r.isel(rep=0) > 0).mean() > 0.9
+
+
+@needs_v4
+def test_v4_forward_from_random_cnn_210325(v4_210325, images210325):
+    pytest.importorskip("torch", reason="random_cnn_features runs on torch")
+    from neuroxr.datasets.imagefeatures import random_cnn_features
+    from neuroxr.directions import forward
+
+    imgs, ids = images210325
+    layers = random_cnn_features(imgs, ids, seed=0, channels=(8, 16), pool=3, size=40)
+    fw = forward(layers["conv2"], v4_210325, reps=2, seed=0)
+    assert fw.attrs["source"] and np.isfinite(fw.ev.values).all()
+    assert 5 < float(fw.ev.mean("rep").median()) < 60
+
+
+@needs_v4
+def test_v4_inter_animal_style_consistency_between_neuron_halves(v4_210325):
+    from neuroxr.directions import inter_animal
+
+    a = v4_210325.isel(neuroid=slice(0, 25))
+    b = v4_210325.isel(neuroid=slice(25, 50))
+    ab = inter_animal(a, b, reps=2, seed=0)
+    assert list(ab.neuroid_id.values) == list(b.neuroid_id.values)
+    assert np.isfinite(ab.ev.values).all()
+    # neurons of one array predict each other well, but not perfectly
+    assert 10 < float(ab.ev.mean("rep").median()) < 90
+
+
+@needs_v4
+def test_v4_201016_all_four_directions_with_valid_split(v4_201016):
+    import warnings
+
+    from neuroxr.directions import forward, inter_animal, model_to_model, reverse
+    from neuroxr.layouts import features
+
+    a = v4_201016.isel(neuroid=slice(0, 41))
+    b = v4_201016.isel(neuroid=slice(41, 82))
+    # no images for this session: the "model" is the repeat-averaged first half of the neurons
+    # (and a fixed random projection of it for model -> model)
+    fa = features(a.mean("repeat").values, a.stimulus_id.values, [f"u{i}" for i in range(41)],
+                  model="v4_201016_first_half", layer="mean")
+    proj = np.random.default_rng(0).standard_normal((41, 10))
+    fb = features(fa.values @ proj, fa.stimulus_id.values, [f"p{i}" for i in range(10)], model="projection", layer="p")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to exclude or warn about: every stimulus has >= 5 repeats
+        out = {
+            "forward": forward(fa, b, reps=2, seed=41),
+            "reverse": reverse(b, fa, reps=2, seed=41),
+            "inter_animal": inter_animal(a, b, reps=2, seed=41),
+            "model_to_model": model_to_model(fa, fb, reps=2, seed=41),
+        }
+    for name, ds in out.items():
+        assert np.isfinite(ds.ev.values).all(), name
+        assert float(ds.ev.mean("rep").median()) > 10, name
+    assert out["forward"].attrs["n_excluded_stimuli"] == 0
+
+
+@needs_v4
+def test_v4_201016_slots_split_gives_all_nan_halves_reverse_pred_fails(v4_201016):
+    import warnings
+    from unittest import mock
+
+    rp_cm = pytest.importorskip("reverse_pred.correlation_metrics")
+    from reverse_pred import prediction_utils as pu
+
+    from neuroxr.directions import forward
+    from neuroxr.layouts import features
+
+    five = v4_201016.n_repeats.values == 5
+    assert five.sum() == 124
+    # seed 41: the first permutation of the 10 repeat slots puts the 5 NaN slots (5..9) in one half
+    perm = np.arange(10)
+    np.random.default_rng(41).shuffle(perm)
+    assert set(perm[:5]) == {5, 6, 7, 8, 9} or set(perm[5:]) == {5, 6, 7, 8, 9}
+    b = v4_201016.isel(neuroid=slice(0, 5))
+    f = features(v4_201016.isel(neuroid=slice(5, 25)).mean("repeat").values, b.stimulus_id.values,
+                 [f"u{i}" for i in range(20)], model="v4_201016_other_neurons", layer="mean")
+    # neuroxr, split="slots": that rep's split-half prediction ceiling is NaN for every neuroid
+    slots = forward(f, b, reps=2, seed=41, split="slots")
+    assert slots.prediction_shc.isel(rep=0).isnull().all() and slots.ev.isel(rep=0).isnull().all()
+    assert np.isfinite(slots.ev.isel(rep=1).values).all()
+    valid = forward(f, b, reps=2, seed=41, split="valid")
+    assert np.isfinite(valid.ev.values).all()
+    # reverse_pred with the same draws: the all-NaN half reaches the regression and it fails
+    gen = np.random.default_rng(41)
+    with mock.patch.object(rp_cm.np.random, "default_rng", lambda *a, **k: gen), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match="NaN"):
+            pu.get_model_neural_splithalfcorr(b.values, f.values)
+
+
+@needs_v4
+def test_v4_slots_split_matches_reverse_pred_210325(v4_210325, images210325, tmp_path):
+    """Parity protocol of DESIGN.md: reverse_pred's unseeded generator patched to one seeded one."""
+    import warnings
+    from unittest import mock
+
+    rp_cm = pytest.importorskip("reverse_pred.correlation_metrics")
+    from reverse_pred.model_to_monkey import compute_model_to_monkey
+    from reverse_pred.monkey_to_model import compute_monkey_to_model
+    from reverse_pred.monkey_to_monkey import compute_monkey_to_monkey
+
+    from neuroxr.datasets.imagefeatures import gabor_energy_features
+    from neuroxr.directions import forward, inter_animal, reverse
+
+    imgs, ids = images210325
+    v = v4_210325.isel(stimulus=slice(0, 200))
+    assert (v.n_repeats.values < 10).any()  # missing trials in the subset: 'slots' != 'valid' here
+    f = gabor_energy_features(imgs[:200], ids[:200], size=32, wavelengths=(4.0, 8.0), n_orientations=4, grid=2)
+    a, b = v.isel(neuroid=slice(0, 6)), v.isel(neuroid=slice(6, 12))
+    seed, reps = 3, 2
+
+    def reference(fn, *args, out_name):
+        gen = np.random.default_rng(seed)
+        out = tmp_path / out_name
+        with mock.patch.object(rp_cm.np.random, "default_rng", lambda *a, **k: gen), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn(*args, str(out), reps=reps)
+        return np.load(next(out.glob("*_ev.npy")))
+
+    ref = {
+        "forward": reference(compute_model_to_monkey, f.values, b.values, out_name="fwd"),
+        "reverse": reference(compute_monkey_to_model, f.values, a.values, out_name="rev"),
+        "inter_animal": reference(compute_monkey_to_monkey, a.values, b.values, out_name="ia"),
+    }
+    ours = {
+        "forward": forward(f, b, reps=reps, seed=seed, split="slots"),
+        "reverse": reverse(a, f, reps=reps, seed=seed, split="slots"),
+        "inter_animal": inter_animal(a, b, reps=reps, seed=seed, split="slots"),
+    }
+    for name, ds in ours.items():
+        np.testing.assert_allclose(ds.ev.mean("rep").values, ref[name], rtol=1e-9, atol=1e-9, err_msg=name)
+    # with missing trials the balanced 'valid' halves are a different (documented) estimator
+    valid = forward(f, b, reps=reps, seed=seed, split="valid")
+    assert not np.allclose(valid.ev.mean("rep").values, ref["forward"])

@@ -181,40 +181,133 @@ def _tiny_study(path: str, seed: int, n_stimuli: int) -> StudyStore:
     return store
 
 
+_SCORE_OPTIONS = [
+    click.option("--reps", type=click.IntRange(min=1), default=20, show_default=True, help="Repetitions of the random split halves."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split-half generator."),
+    click.option("--regressor", type=click.Choice(["ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"]), default="ridge", show_default=True),
+    click.option("--alpha", type=float, default=0.1, show_default=True, help="Penalty of ridge/lasso/elasticnet."),
+    click.option("--n-folds", type=click.IntRange(min=2), default=10, show_default=True),
+    click.option("--max-n", type=click.IntRange(min=1), default=None, help="Fresh random subset of predictors every rep."),
+    click.option("--split", type=click.Choice(["valid", "slots"]), default="valid", show_default=True, help="Split-half mode."),
+    click.option("--no-ceiling", is_flag=True, help="Report r^2*100 without the split-half noise ceiling."),
+    click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
+    click.option("--overwrite", is_flag=True, help="Recompute even if a complete entry exists."),
+]
+
+
+def _score_options(fn):
+    for opt in reversed(_SCORE_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+@main.command()
+@click.argument("direction", type=click.Choice(["forward", "reverse", "inter-animal", "model-to-model"]))
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@_score_options
+def score(direction: str, store: str, source: str, target: str, reps: int, seed: int, regressor: str, alpha: float,
+          n_folds: int, max_n: int | None, split: str, no_ceiling: bool, backend: str | None, overwrite: bool) -> None:
+    """Score DIRECTION from SOURCE to TARGET in STORE and write the score entry.
+
+    SOURCE and TARGET name store entries: a neural set as NAME, a feature set as MODEL.LAYER
+    (forward: MODEL.LAYER -> NAME; reverse: NAME -> MODEL.LAYER; inter-animal: NAME -> NAME;
+    model-to-model: MODEL.LAYER -> MODEL.LAYER).
+    """
+    from .directions import score as run_score
+
+    st = _open(store, mode="a")
+    kw: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n, backend=backend, progress=True)
+    if direction != "model-to-model":
+        kw.update(split=split, noise_ceiling=not no_ceiling)
+    try:
+        ds = run_score(st, direction, source, target, overwrite=overwrite, **kw)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    ev = ds["ev"].mean("rep")
+    path = st.score_path(direction.replace("-", "_"), source, target)
+    click.echo(f"{path}: {ev.sizes[ev.dims[0]]} targets, median EV {float(ev.median()):.2f}% "
+               f"(IQR {float(ev.quantile(0.25)):.2f}-{float(ev.quantile(0.75)):.2f})")
+
+
 @main.command()
 @click.argument("path", default="neuroxr-demo.zarr", required=False)
 @click.option("--seed", default=0, show_default=True, help="Seed of the example study.")
 @click.option("--n-stimuli", type=click.IntRange(min=10), default=None, help="Number of stimuli (default: the generator's).")
-@click.option("--force", is_flag=True, help="Replace PATH if it already holds a store.")
-def demo(path: str, seed: int, n_stimuli: int | None, force: bool) -> None:
-    """Write the example study to PATH, validate it and show its inventory."""
-    if os.path.exists(path):
-        if not force:
-            raise click.ClickException(f"{path!r} already exists; pass --force to replace it, or choose another PATH.")
-        if not os.path.exists(os.path.join(path, "zarr.json")):
-            raise click.ClickException(f"{path!r} exists and is not a Zarr store; refusing to delete it.")
+@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score.")
+@click.option("--force", is_flag=True, help="Rewrite the example study even if PATH already holds one.")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (default: a local cluster).")
+def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, scheduler: str | None) -> None:
+    """Write the example study to PATH (or reuse it), score every direction on a local Dask
+    cluster, and print a results table. A re-run resumes: complete entries are not recomputed."""
+    exists = os.path.exists(os.path.join(path, "zarr.json"))
+    if os.path.exists(path) and not exists:
+        raise click.ClickException(f"{path!r} exists and is not a Zarr store; choose another PATH.")
+    if exists and force:
         shutil.rmtree(path)
-    try:
-        from .datasets.synthetic import write_example_study
-    except ImportError:
-        write_example_study = None
-    click.echo(f"Writing the example study to {path} ...")
-    if write_example_study is not None:
-        kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
-        try:
-            store = write_example_study(path, seed=seed, **kw)
-        except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
-            raise click.ClickException(f"cannot generate the example study: {exc}") from exc
+        exists = False
+    if exists:
+        store = StudyStore(path)
+        click.echo(f"Reusing the example study in {path} (pass --force to rewrite it).")
+        if not store.neural_sets() or not store.models():
+            raise click.ClickException(f"{path!r} holds no complete example study; pass --force to rewrite it.")
     else:
-        store = _tiny_study(path, seed, n_stimuli or 60)
+        try:
+            from .datasets.synthetic import write_example_study
+        except ImportError:
+            write_example_study = None
+        click.echo(f"Writing the example study to {path} ...")
+        if write_example_study is not None:
+            kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
+            try:
+                store = write_example_study(path, seed=seed, **kw)
+            except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
+                raise click.ClickException(f"cannot generate the example study: {exc}") from exc
+        else:
+            store = _tiny_study(path, seed, n_stimuli or 60)
     from .schemas import validate_store
 
     problems = validate_store(store)
     _report_validation(store.url, problems, len(store.entries()))
-    click.echo("")
-    _print_summary(store_summary(store))
     if problems:
         raise SystemExit(1)
+    click.echo("")
+    _print_summary(store_summary(store))
+    click.echo("")
+    _demo_scores(store, reps=reps, seed=seed, scheduler=scheduler)
+
+
+def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None) -> None:
+    """Every direction over the example study (a sweep on a local Dask cluster), then a table."""
+    try:
+        from .sweep import sweep
+    except ImportError:
+        sweep = None
+    neural = store.neural_sets()
+    models = store.models()
+    if sweep is not None:
+        result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model"),
+                       client=scheduler, reps=reps, seed=seed, progress=True)
+        table = result.table
+    else:  # serial fallback
+        from .directions import score as run_score
+
+        rows = []
+        jobs = [("forward", f"{m}.{l}", nname) for m in models for l in store.layers(m) for nname in neural]
+        jobs += [("reverse", nname, f"{m}.{l}") for m in models for l in store.layers(m) for nname in neural]
+        jobs += [("inter_animal", a, b) for a in neural for b in neural if a != b]
+        last = {m: store.layers(m)[-1] for m in models}
+        jobs += [("model_to_model", f"{a}.{last[a]}", f"{b}.{last[b]}") for a in models for b in models if a != b]
+        for direction, src, tgt in jobs:
+            kw: dict[str, Any] = {"reps": reps if direction != "model_to_model" else 1, "seed": seed}
+            ds = run_score(store, direction, src, tgt, **kw)
+            rows.append([direction, src, tgt, float(ds["ev"].mean("rep").median())])
+        import pandas as pd
+
+        table = pd.DataFrame(rows, columns=["direction", "source", "target", "median_ev"])
+    click.echo("Scores (median EV over targets, percent):")
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -196,9 +196,10 @@ def forward_vs_reverse(
     bins : int
         Histogram bins (shared by both distributions).
     hist_range : (float, float), optional
-        Range of the histograms. Default: from ``min(0, 1st percentile)`` to the 99th percentile
-        of all values (the noise-corrected EV of a very unreliable target can be far above 100);
-        how many values fall outside is written in the axis label. Medians use all values.
+        Range of the histograms. Default: all values and 0, except outliers more than five
+        inter-quartile ranges beyond the quartiles (the noise-corrected EV of a very unreliable
+        target can be far above 100); how many values fall outside is written in the axis label.
+        Medians and the scatter use all values.
     annotate : bool
         Write the pair labels next to their points.
     figsize : (float, float), optional
@@ -257,8 +258,10 @@ def forward_vs_reverse(
     ax = axes[0, 0]
     both = np.concatenate([fvals, rvals])
     if hist_range is None:  # noise-corrected EV of unreliable targets can be huge: keep the bulk in view
-        q_lo, q_hi = np.percentile(both, [1, 99])
-        lo, hi = float(min(q_lo, 0.0)), float(max(q_hi, 0.0))
+        q25, q75 = np.percentile(both, [25, 75])
+        fence = 5.0 * max(q75 - q25, 1e-12)
+        lo = float(min(max(both.min(), q25 - fence), 0.0))
+        hi = float(max(min(both.max(), q75 + fence), 0.0))
     else:
         lo, hi = map(float, hist_range)
     if hi <= lo:

@@ -1,0 +1,342 @@
+"""Figures of neuroxr.plot: what each returns, checked through its artists."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from scipy.spatial.distance import pdist, squareform  # noqa: E402
+
+from neuroxr import plot  # noqa: E402
+
+
+# ---------------------------------------------------------------------------- fixtures
+def _scores(dim: str, n: int, reps: int = 3, seed: int = 0, regions: tuple[str, ...] | None = None, loc: float = 40.0) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    ev = rng.normal(loc, 10.0, size=(n, reps))
+    coords = {f"{dim}_id": (dim, [f"{dim}{i}" for i in range(n)]), "rep": np.arange(reps)}
+    if regions is not None:
+        coords["region"] = (dim, [regions[i % len(regions)] for i in range(n)])
+    ds = xr.Dataset({"ev": ((dim, "rep"), ev), "r": ((dim, "rep"), ev / 100)}, coords=coords)
+    ds["ev"].attrs["units"] = "percent"
+    return ds
+
+
+def _patch_heights(ax) -> list[float]:
+    return [p.get_height() for p in ax.patches]
+
+
+@pytest.fixture(autouse=True)
+def _no_pyplot_figures():
+    """The plot functions build Figures without pyplot: nothing may be left registered."""
+    before = set(plt.get_fignums())
+    yield
+    assert set(plt.get_fignums()) == before
+
+
+# ---------------------------------------------------------------------------- forward vs reverse
+def test_forward_vs_reverse_single_pair_different_targets_has_histograms_only():
+    fwd, rev = _scores("neuroid", 30), _scores("unit", 20, seed=1)
+    fig = plot.forward_vs_reverse(fwd, rev, bins=12)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2 * 12  # one bar per bin per direction
+    assert sum(_patch_heights(ax)) == 30 + 20
+    # the two dashed lines sit at the medians of the rep-averaged scores
+    medians = sorted(line.get_xdata()[0] for line in ax.get_lines())
+    expected = sorted([float(fwd.ev.mean("rep").median()), float(rev.ev.mean("rep").median())])
+    np.testing.assert_allclose(medians, expected)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("per neuroid, n=30" in s for s in labels) and any("per unit, n=20" in s for s in labels)
+    assert ax.get_xlabel().startswith("explained variance (%)")
+
+
+def test_forward_vs_reverse_same_targets_scatters_per_target():
+    fwd = _scores("neuroid", 25)
+    other = _scores("neuroid", 25, seed=3).isel(neuroid=slice(None, None, -1))  # same ids, other order
+    fig = plot.forward_vs_reverse(fwd, other)
+    assert len(fig.axes) == 2
+    scatter = [c for c in fig.axes[1].collections if isinstance(c, PathCollection)]
+    assert len(scatter) == 1
+    xy = scatter[0].get_offsets()
+    assert len(xy) == 25
+    # paired by id, not by position
+    np.testing.assert_allclose(np.asarray(xy)[:, 0], fwd.ev.mean("rep").values)
+    by_id = dict(zip(other.neuroid_id.values, other.ev.mean("rep").values))
+    np.testing.assert_allclose(np.asarray(xy)[:, 1], [by_id[i] for i in fwd.neuroid_id.values])
+
+
+def test_forward_vs_reverse_plain_arrays_of_equal_length_are_paired():
+    fig = plot.forward_vs_reverse(np.arange(10.0), np.arange(10.0) * 2)
+    assert len(fig.axes) == 2
+    assert len(fig.axes[1].collections[0].get_offsets()) == 10
+
+
+def test_forward_vs_reverse_mappings_scatter_one_point_per_pair():
+    labels = ["netA/l1", "netA/l2", "netB/fc"]
+    fwd = {k: _scores("neuroid", 20, seed=i, loc=10 * (i + 1)) for i, k in enumerate(labels)}
+    rev = {k: _scores("unit", 15, seed=10 + i, loc=5 * (i + 1)) for i, k in enumerate(labels)}
+    fig = plot.forward_vs_reverse(fwd, rev, stat="mean")
+    assert len(fig.axes) == 2
+    ax = fig.axes[1]
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    xy = np.asarray(points[0].get_offsets())
+    assert xy.shape == (3, 2)
+    np.testing.assert_allclose(xy[:, 0], [float(fwd[k].ev.mean("rep").mean()) for k in labels])
+    np.testing.assert_allclose(xy[:, 1], [float(rev[k].ev.mean("rep").mean()) for k in labels])
+    assert sorted(t.get_text() for t in ax.texts) == sorted(labels)
+    assert "forward mean" in ax.get_xlabel() and "reverse mean" in ax.get_ylabel()
+    # pooled histograms: every target of every pair counted once
+    assert sum(_patch_heights(fig.axes[0])) == 3 * 20 + 3 * 15
+
+
+def test_forward_vs_reverse_keeps_outliers_out_of_the_histogram_axis():
+    fwd = _scores("neuroid", 200)
+    fwd["ev"][0, :] = 5000.0  # an unreliable neuroid: huge noise-corrected EV
+    fig = plot.forward_vs_reverse(fwd, _scores("unit", 50))
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] < 200
+    assert "1 value outside the axis" in ax.get_xlabel()
+
+
+def test_forward_vs_reverse_errors():
+    a, b = _scores("neuroid", 5), _scores("unit", 5)
+    with pytest.raises(KeyError, match="same labels"):
+        plot.forward_vs_reverse({"x": a}, {"y": b})
+    with pytest.raises(TypeError, match="two mappings"):
+        plot.forward_vs_reverse({"x": a}, b)
+    with pytest.raises(KeyError, match="no variable 'nope'"):
+        plot.forward_vs_reverse(a, b, variable="nope")
+    with pytest.raises(ValueError, match="stat"):
+        plot.forward_vs_reverse(a, b, stat="mode")
+    with pytest.raises(ValueError, match="no finite"):
+        plot.forward_vs_reverse(a.ev * np.nan, b)
+
+
+# ---------------------------------------------------------------------------- layer profiles
+def _profile(layers=("l1", "l2", "l3", "l4"), n=24, regions=("V4", "IT")) -> xr.DataArray:
+    per_layer = [_scores("neuroid", n, seed=i, regions=regions, loc=10.0 * (i + 1))["ev"] for i in range(len(layers))]
+    return xr.concat(per_layer, dim=xr.Variable("layer", list(layers)))
+
+
+def test_layer_profile_one_line_per_region_with_bands():
+    da = _profile()
+    fig = plot.layer_profile(da)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["V4", "IT"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["l1", "l2", "l3", "l4"]
+    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2
+    v4 = da.mean("rep").where(da.region == "V4", drop=True).median("neuroid").values
+    np.testing.assert_allclose(lines[0].get_ydata(), v4)
+    assert ax.get_xlabel() == "layer"
+
+
+def test_layer_profile_by_other_coord_and_no_band():
+    da = _profile().assign_coords(animal=("neuroid", ["a", "b", "c"] * 8))
+    fig = plot.layer_profile(da, by="animal", band=False, stat="mean")
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 3
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
+
+
+def test_layer_profile_of_summaries_and_best_marker():
+    summary = xr.DataArray(
+        np.array([[1.0, 3.0, 2.0], [2.0, 2.5, 4.0]]), dims=("region", "layer"),
+        coords={"region": ["V4", "IT"], "layer": ["a", "b", "c"]},
+    )
+    fig = plot.layer_profile(summary, best={"IT": "c"})
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    stars = [line for line in lines if line.get_marker() == "*"]
+    assert len(lines) == 3 and len(stars) == 1
+    assert stars[0].get_xdata()[0] == 2 and stars[0].get_ydata()[0] == 4.0
+    np.testing.assert_allclose(lines[0].get_ydata(), [1.0, 3.0, 2.0])
+
+
+def test_layer_profile_mapping_draws_one_panel_per_model():
+    fig = plot.layer_profile({"netA": _profile(), "netB": _profile(layers=("c1", "fc"))}, best={"netB": "fc"})
+    assert len(fig.axes) == 2
+    assert [a.get_title() for a in fig.axes] == ["netA", "netB"]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["c1", "fc"]
+    assert sum(line.get_marker() == "*" for line in fig.axes[1].get_lines()) == 2  # both regions
+    assert sum(line.get_marker() == "*" for line in fig.axes[0].get_lines()) == 0
+
+
+def test_layer_profile_errors():
+    with pytest.raises(ValueError, match="'layer' dim"):
+        plot.layer_profile(_scores("neuroid", 5))
+    with pytest.raises(KeyError, match="not among the layers"):
+        plot.layer_profile(_profile(), best="nope")
+    with pytest.raises(KeyError, match="not a coord"):
+        plot.layer_profile(_profile(), by="animal")
+
+
+def test_layer_profile_draws_into_given_axes():
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot.layer_profile(_profile(), ax=ax) is fig
+    assert len(ax.get_lines()) == 2
+
+
+# ---------------------------------------------------------------------------- RDMs
+def _rdm(n: int = 12, seed: int = 0) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    D = squareform(pdist(rng.normal(size=(n, 4))))
+    ids = [f"s{i:02d}" for i in range(n)]
+    return xr.DataArray(D, dims=("stimulus", "stimulus_"), coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+                        attrs={"method": "euclidean", "label": "toy"})
+
+
+def test_rdm_heatmap_image_and_colorbar():
+    rdm = _rdm()
+    fig = plot.rdm_heatmap(rdm)
+    assert len(fig.axes) == 2  # heat map + colour bar
+    ax = fig.axes[0]
+    assert len(ax.images) == 1
+    np.testing.assert_allclose(ax.images[0].get_array(), rdm.values)
+    assert ax.get_title() == "toy"
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["s00", "s01"]
+    assert "euclidean" in fig.axes[1].get_ylabel()
+
+
+def test_rdm_heatmap_orders_by_a_labeled_category():
+    rdm = _rdm(12)
+    cats = np.array(["b", "a", "c"] * 4)
+    category = xr.DataArray(cats, dims="stimulus", coords={"stimulus_id": ("stimulus", rdm.stimulus_id.values)})
+    category = category.isel(stimulus=np.random.default_rng(1).permutation(12))  # paired by id, not position
+    fig = plot.rdm_heatmap(rdm, order_by=category, colorbar=False)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    order = np.argsort(cats, kind="stable")
+    np.testing.assert_allclose(ax.images[0].get_array(), rdm.values[np.ix_(order, order)])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    # as a coord on the RDM it gives the same picture
+    fig2 = plot.rdm_heatmap(rdm.assign_coords(category=("stimulus", cats)), order_by="category")
+    np.testing.assert_allclose(fig2.axes[0].images[0].get_array(), ax.images[0].get_array())
+
+
+def test_rdm_heatmap_errors():
+    rdm = _rdm(6)
+    with pytest.raises(KeyError, match="not a coord"):
+        plot.rdm_heatmap(rdm, order_by="category")
+    short = xr.DataArray(["a"] * 3, dims="stimulus", coords={"stimulus_id": ("stimulus", rdm.stimulus_id.values[:3])})
+    with pytest.raises(KeyError, match="lacks 3"):
+        plot.rdm_heatmap(rdm, order_by=short)
+    with pytest.raises(ValueError, match="square"):
+        plot.rdm_heatmap(rdm.isel(stimulus_=slice(0, 4)))
+    with pytest.raises(TypeError, match="DataArray"):
+        plot.rdm_heatmap(rdm.values)
+
+
+# ---------------------------------------------------------------------------- distance matrices and embeddings
+def _networks_distance(points: np.ndarray, names: list[str]) -> xr.DataArray:
+    return xr.DataArray(squareform(pdist(points)), dims=("network", "network_"), coords={"network": names, "network_": names}, name="distance")
+
+
+NAMES = ["netA/l1", "netA/l2", "netA/l3", "netB/c1", "netB/fc"]
+
+
+def test_distance_matrix_heatmap_labels_and_annotations():
+    dist = _networks_distance(np.random.default_rng(0).normal(size=(5, 2)), NAMES)
+    fig = plot.distance_matrix(dist)
+    ax = fig.axes[0]
+    assert len(ax.images) == 1 and len(fig.axes) == 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == NAMES
+    assert [t.get_text() for t in ax.get_yticklabels()] == NAMES
+    assert len(ax.texts) == 25
+    assert ax.texts[1].get_text() == f"{dist.values[0, 1]:.2f}"
+    assert len(plot.distance_matrix(dist, annotate=False).axes[0].texts) == 0
+
+
+def test_distance_matrix_from_a_train_test_dataset():
+    d = _networks_distance(np.arange(10.0).reshape(5, 2), NAMES)
+    ds = xr.Dataset({"train": d, "test": d * 2})
+    fig = plot.distance_matrix(ds, variable="test")
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), d.values * 2)
+    with pytest.raises(KeyError, match="no variable"):
+        plot.distance_matrix(ds, variable="nope")
+
+
+@pytest.mark.parametrize("method", ["classical", "mds"])
+def test_embed_recovers_planar_configurations(method):
+    pts = np.random.default_rng(2).normal(size=(6, 2))
+    dist = _networks_distance(pts, [f"n{i}" for i in range(6)])
+    emb = plot.embed(dist, method=method, seed=0)
+    assert emb.dims == ("network", "component")
+    assert list(emb.network.values) == [f"n{i}" for i in range(6)]
+    # distances in the embedding reproduce the input distances (a 2-D configuration is exact)
+    np.testing.assert_allclose(squareform(pdist(emb.values)), dist.values, atol=1e-3 if method == "mds" else 1e-8)
+
+
+def test_embed_errors():
+    dist = _networks_distance(np.random.default_rng(0).normal(size=(4, 2)), ["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="method"):
+        plot.embed(dist, method="tsne")
+    with pytest.raises(ValueError, match="at least 3"):
+        plot.embed(dist.isel(network=[0, 1], network_=[0, 1]))
+    bad = dist.copy()
+    bad[0, 1] = 9.0
+    with pytest.raises(ValueError, match="symmetric"):
+        plot.embed(bad)
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        plot.embed(bad)
+
+
+def test_embedding_scatter_colours_models_and_labels_points():
+    dist = _networks_distance(np.random.default_rng(0).normal(size=(5, 2)), NAMES)
+    fig = plot.embedding(dist, method="classical")
+    ax = fig.axes[0]
+    groups = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(groups) == 2  # netA, netB
+    assert sorted(len(c.get_offsets()) for c in groups) == [2, 3]
+    assert [t.get_text() for t in ax.texts] == NAMES
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["netA", "netB"]
+    assert fig.embedding.shape == (5, 2)
+    fig = plot.embedding(dist.assign_coords(depth=("network", ["lo", "hi", "hi", "lo", "hi"])), hue="depth", labels=False)
+    assert len(fig.axes[0].collections) == 2 and len(fig.axes[0].texts) == 0
+    with pytest.raises(KeyError, match="hue"):
+        plot.embedding(dist, hue="depth")
+
+
+# ---------------------------------------------------------------------------- reliability
+def _reliability(n: int = 30) -> xr.Dataset:
+    rng = np.random.default_rng(0)
+    rel = np.clip(rng.normal(0.6, 0.2, size=(n, 4)), -0.2, 1.0)
+    return xr.Dataset(
+        {"reliability": (("neuroid", "rep"), rel)},
+        coords={"neuroid_id": ("neuroid", [f"n{i}" for i in range(n)]), "region": ("neuroid", ["V4", "IT", "IT"] * (n // 3))},
+    )
+
+
+def test_reliability_histogram_groups_by_region():
+    rel = _reliability()
+    fig = plot.reliability_histogram(rel, bins=10)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2  # one step histogram per region
+    medians = [line.get_xdata()[0] for line in ax.get_lines()]
+    np.testing.assert_allclose(medians, [float(rel.reliability.mean("rep").where(rel.region == r, drop=True).median()) for r in ("V4", "IT")])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("V4 (n=10)") and labels[1].startswith("IT (n=20)")
+    assert ax.get_ylabel() == "neuroids"
+
+
+def test_reliability_histogram_mapping_and_variable():
+    rel = _reliability()
+    fig = plot.reliability_histogram({"animalA": rel, "animalB": rel.isel(neuroid=slice(0, 9))})
+    assert len(fig.axes[0].patches) == 2
+    fwd = _scores("neuroid", 12).rename({"ev": "target_shc"})
+    fig = plot.reliability_histogram(fwd, variable="target_shc")
+    assert len(fig.axes[0].patches) == 1
+    with pytest.raises(KeyError, match="no variable 'reliability'"):
+        plot.reliability_histogram(fwd)

@@ -66,6 +66,7 @@ __all__ = [
     "extract_command",
     "extract_features",
     "image_files",
+    "load_model",
     "parse_memory",
     "plan_extraction",
 ]
@@ -923,7 +924,7 @@ def _check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarr
     if shape != (len(ids), lp.n_units):
         problems.append(f"it has shape {shape}, this extraction gives {(len(ids), lp.n_units)}")
     else:
-        stored_ids = np.asarray(g["stimulus_id"][:]).astype(str)
+        stored_ids = np.array(np.asarray(g["stimulus_id"][:]).tolist(), dtype=str)
         if not np.array_equal(stored_ids, ids):
             problems.append("its stimulus ids differ from these stimuli")
     if (stored_red or None) != (_jsonable(lp.reduction) if lp.reduction else None):
@@ -1430,3 +1431,104 @@ def _execute(
         n_passes=n_passes,
         largest_buffer_bytes=largest,
     )
+
+
+# ---------------------------------------------------------------------------- command line
+def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
+    """A torch model from ``"package.module:name"`` or ``"path/to/file.py:name"``.
+
+    ``name`` is an ``nn.Module`` object or a callable that returns one when called with no
+    arguments. ``weights``, if given, is a state dict loaded with ``torch.load(weights_only=True)``.
+    """
+    torch = _torch()
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ExtractionError(
+            f"model spec {spec!r} must look like 'package.module:factory' or 'path/to/file.py:factory'."
+        )
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise ExtractionError(f"model file {target!r} does not exist.")
+        mod_name = f"_neuroxr_model_{abs(hash(str(path.resolve())))}"
+        spec_ = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(spec_)  # type: ignore[arg-type]
+        sys.modules[mod_name] = module
+        spec_.loader.exec_module(module)  # type: ignore[union-attr]
+    else:
+        module = importlib.import_module(target)
+    if not hasattr(module, attr):
+        raise ExtractionError(f"{target!r} has no attribute {attr!r}.")
+    obj = getattr(module, attr)
+    model = obj if isinstance(obj, torch.nn.Module) else obj()
+    if not isinstance(model, torch.nn.Module):
+        raise ExtractionError(f"{spec!r} gave a {type(model).__name__}, not a torch.nn.Module.")
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    return model
+
+
+def _make_extract_command() -> Any:
+    import click
+
+    @click.command("extract")
+    @click.argument("store")
+    @click.option("--model", "model_spec", required=True,
+                  help="'package.module:factory' or 'path/to/file.py:factory' (a factory returning an nn.Module, or the module object).")
+    @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="A state dict to load into the model (torch.load with weights_only=True).")
+    @click.option("--images", required=True, type=click.Path(exists=True, file_okay=False),
+                  help="Folder of images; stimulus ids are the file names without extension.")
+    @click.option("--model-name", required=True, help="Name of the model in the store: features/<model-name>/<layer>.")
+    @click.option("--layer", "layers", multiple=True, help="Module name to extract (repeatable; default: every leaf module).")
+    @click.option("--memory-limit", default="1GiB", show_default=True, help="Budget for what the extraction holds, e.g. 4GiB.")
+    @click.option("--batch-size", default=32, show_default=True, type=int)
+    @click.option("--device", default="cpu", show_default=True)
+    @click.option("--image-size", default=224, show_default=True, type=int, help="Images are resized to this square size.")
+    @click.option("--reduction", type=click.Choice(["none", "srp", "pca"]), default="none", show_default=True)
+    @click.option("--n-components", type=int, default=None, help="Components of the reduction.")
+    @click.option("--fit-stimuli", type=int, default=None, help="Stimuli the reduction is fitted on (default: all).")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reduction.")
+    @click.option("--overwrite", is_flag=True, help="Recompute layers that are already complete.")
+    @click.option("--dry-run", is_flag=True, help="Print the plan (shapes, bytes, passes) and write nothing.")
+    @click.option("--progress/--no-progress", default=True, show_default=True)
+    def extract_command(
+        store: str, model_spec: str, weights: str | None, images: str, model_name: str, layers: tuple[str, ...],
+        memory_limit: str, batch_size: int, device: str, image_size: int, reduction: str,
+        n_components: int | None, fit_stimuli: int | None, seed: int, overwrite: bool, dry_run: bool, progress: bool,
+    ) -> None:
+        """Extract a torch model's layer activations for a folder of images into the study STORE.
+
+        Each layer goes to features/<model-name>/<layer> in bounded memory; re-running after an
+        interruption skips the layers already complete.
+        """
+        red = None
+        if reduction != "none":
+            if n_components is None:
+                raise click.UsageError("--reduction needs --n-components.")
+            red = {"method": reduction, "n_components": n_components, "seed": seed}
+            if fit_stimuli is not None:
+                red["fit_stimuli"] = fit_stimuli
+        try:
+            model = load_model(model_spec, weights)
+            out = extract_features(
+                model, images, store, model_name=model_name, layers=list(layers) or None,
+                memory_limit=memory_limit, batch_size=batch_size, device=device, image_size=image_size,
+                reduction=red, overwrite=overwrite, progress=progress, dry_run=dry_run,
+            )
+        except (ExtractionError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        if dry_run:
+            click.echo(str(out))
+            return
+        click.echo(str(out.plan))
+        click.echo(
+            f"wrote {len(out.written)} layer(s) to {store} in {out.n_passes} pass(es); "
+            f"{len(out.skipped)} already complete."
+        )
+
+    return extract_command
+
+
+extract_command = _make_extract_command()

@@ -1,0 +1,501 @@
+"""Tests of neuroxr.extract: torch feature extraction into the study store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from neuroxr.extract import (  # noqa: E402
+    RESERVE_BYTES,
+    ExtractionError,
+    ExtractionPlan,
+    default_image_transform,
+    extract_features,
+    parse_memory,
+    plan_extraction,
+)
+from neuroxr.store import StudyStore  # noqa: E402
+
+
+# ---------------------------------------------------------------------------- fixtures
+def tiny_cnn(seed: int = 0, inplace: bool = False, channels: int = 4) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, channels, 3, padding=1),
+        nn.ReLU(inplace=inplace),
+        nn.MaxPool2d(2),
+        nn.Conv2d(channels, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(24, 5),
+    )
+
+
+def reference_activations(net: nn.Sequential, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Each child's output, (n, units), computed by calling the children one after the other."""
+    out = {}
+    h = x
+    with torch.no_grad():
+        for name, module in net.named_children():
+            h = module(h)
+            out[name] = h.clone().reshape(len(x), -1).numpy()  # cloned before any in-place op that follows
+    return out
+
+
+def random_images(n: int = 12, size: int = 16, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 3, size, size), dtype=np.float32)
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> tuple[Path, list[str], np.ndarray]:
+    """Ten 16x16 PNGs with random pixels; returns (folder, ids, pixels (n, 3, 16, 16) in [0, 1])."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    ids = [f"img{i:02d}" for i in range(10)]
+    pixels = rng.integers(0, 256, size=(10, 16, 16, 3), dtype=np.uint8)
+    for i, sid in enumerate(reversed(ids)):  # written out of order: the folder is sorted by name
+        Image.fromarray(pixels[len(ids) - 1 - i]).save(folder / f"{sid}.png")
+    (folder / "notes.txt").write_text("not an image")
+    return folder, ids, pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
+# ---------------------------------------------------------------------------- correctness
+def test_folder_features_equal_the_model_activations(tmp_path, image_folder):
+    folder, ids, pixels = image_folder
+    net = tiny_cnn()
+    store = StudyStore(tmp_path / "study.zarr")
+    result = extract_features(net, folder, store, model_name="tiny", image_size=16, batch_size=4, progress=False)
+    ref = reference_activations(net, torch.from_numpy(pixels))
+
+    # every child is a leaf; none aliases another (ReLUs are not in place)
+    assert store.layers("tiny") == list(ref)  # execution order (depth_index)
+    assert sorted(result.written) == sorted(ref) and result.skipped == []
+    depths = []
+    for name, expected in ref.items():
+        da = store.read_features("tiny", name)
+        assert da.dims == ("stimulus", "unit")
+        assert list(da.stimulus_id.values) == ids
+        np.testing.assert_allclose(da.values, expected, rtol=1e-5, atol=1e-6)
+        assert da.attrs["module_type"] == type(net[int(name)]).__name__
+        assert da.attrs["module_name"] == name
+        depths.append((da.attrs["depth_index"], da.attrs["relative_depth"]))
+        assert da.nbytes == da.sizes["stimulus"] * da.sizes["unit"] * 4
+        # one chunk spans the whole stimulus axis (the store layout)
+        assert da.data.chunks[0] == (len(ids),)
+    assert [d for d, _ in depths] == sorted(d for d, _ in depths)
+    rel = [r for _, r in depths]
+    assert rel[0] == 0.0 and rel[-1] == 1.0 and rel == sorted(rel)
+
+    conv = store.read_features("tiny", "0")
+    assert conv.attrs["output_shape"] == [4, 16, 16]
+    # channel / y / x coords address the (C, H, W) output
+    full = reference_activations(net, torch.from_numpy(pixels))["0"].reshape(10, 4, 16, 16)
+    for u in (0, 17, 300, 1023):
+        c, y, x = (int(conv[k].values[u]) for k in ("channel", "y", "x"))
+        np.testing.assert_allclose(conv.values[:, u], full[:, c, y, x], rtol=1e-5, atol=1e-6)
+    assert store.read_features("tiny", "7").attrs["output_shape"] == [5]
+    assert "channel" not in store.read_features("tiny", "7").coords
+
+
+def test_default_transform_resizes_and_scales(tmp_path, image_folder):
+    folder, _, _ = image_folder
+    from PIL import Image
+
+    t = default_image_transform((8, 12))(Image.open(folder / "img03.png"))
+    assert tuple(t.shape) == (3, 8, 12) and t.dtype == torch.float32
+    assert 0.0 <= float(t.min()) and float(t.max()) <= 1.0
+    plan = plan_extraction(tiny_cnn(), folder, image_size=(8, 12), model_name="tiny")
+    assert plan.layer("0").output_shape == (4, 8, 12)
+    assert plan.layer("2").output_shape == (4, 4, 6)
+
+
+def test_inplace_and_pass_through_modules_are_deduplicated(tmp_path):
+    net = nn.Sequential(tiny_cnn(inplace=True), nn.Dropout(0.5), nn.Identity())
+    x = torch.from_numpy(random_images(12))
+    store = StudyStore(tmp_path / "s.zarr")
+    result = extract_features(net, x, store, model_name="m", progress=False)
+    plan = result.plan
+    # the in-place ReLU returns the conv's tensor object; Dropout (eval) and Identity return the Linear's
+    assert plan.aliases == {"0.1": "0.0", "1": "0.7", "2": "0.7"}
+    assert store.layers("m") == ["0.0", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7"]
+    ref = reference_activations(net[0], x)
+    # the conv layer holds the conv's own output (taken before the in-place ReLU ran)
+    np.testing.assert_allclose(store.read_features("m", "0.0").values, ref["0"], rtol=1e-5, atol=1e-6)
+    assert (ref["0"] < 0).any()
+    # without deduplication both are stored, each with its own values
+    result = extract_features(net, x, store, model_name="m2", layers=["0.0", "0.1"], deduplicate=False, progress=False)
+    np.testing.assert_allclose(store.read_features("m2", "0.1").values, ref["1"], rtol=1e-5, atol=1e-6)
+
+
+def test_memory_limit_below_one_layer_output_completes_within_budget(tmp_path):
+    # conv output: 16 x 48 x 48 float32 = 144 KiB per stimulus, 6.75 MiB for 48 stimuli
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    x = torch.from_numpy(random_images(48, size=48))
+    limit = parse_memory("1.5MiB")
+    layer_bytes = 48 * 16 * 48 * 48 * 4
+    overhead = 1024 * 1024  # one-off process-level allocations (e.g. Python's interned-string table)
+    assert layer_bytes > 2 * (limit + overhead)
+    kw = dict(model_name="m", memory_limit=limit, batch_size=16, progress=False)
+    extract_features(net, x[:8], StudyStore(tmp_path / "warmup.zarr"), **kw)  # imports, caches
+
+    store = StudyStore(tmp_path / "s.zarr")
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = extract_features(net, x, store, **kw)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    conv = result.plan.layer("0")
+    assert conv.batch_size < 16  # lowered to fit
+    assert conv.in_flight_bytes + RESERVE_BYTES <= limit
+    assert result.largest_buffer_bytes <= conv.in_flight_bytes
+    assert peak <= limit + overhead, f"traced peak {peak} B above {limit} + {overhead} B"
+    np.testing.assert_allclose(
+        store.read_features("m", "0").values, reference_activations(net, x)["0"], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_dry_run_estimate_matches_stored_bytes(tmp_path):
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(20))
+    store = StudyStore(tmp_path / "s.zarr")
+    plan = extract_features(net, x, store, model_name="tiny", memory_limit="600KiB", batch_size=8, dry_run=True)
+    assert isinstance(plan, ExtractionPlan)
+    assert store.models() == [] and store.incomplete_entries() == []  # a dry run writes nothing
+    assert "Conv2d" in str(plan) and len(plan.layers) == 8
+    assert plan.layer("0").output_shape == (4, 16, 16)
+    assert plan.layer("0").nbytes == 20 * 4 * 16 * 16 * 4
+    assert len(plan.groups) >= 1 and all(lp.batch_size >= 1 for lp in plan.layers)
+    df = plan.to_dataframe()
+    assert list(df.index) == [lp.name for lp in plan.layers]
+
+    extract_features(net, x, store, model_name="tiny", memory_limit="600KiB", batch_size=8, progress=False)
+    for lp in plan.layers:
+        stored = store.read_features("tiny", lp.name).nbytes
+        assert abs(lp.nbytes - stored) <= 0.1 * stored
+    assert abs(plan.nbytes - sum(store.read_features("tiny", n).nbytes for n in store.layers("tiny"))) <= 0.1 * plan.nbytes
+
+
+# ---------------------------------------------------------------------------- resume
+def _chunk_mtimes(store: StudyStore, model: str, layer: str) -> dict[str, int]:
+    root = Path(store.url) / "features" / model / layer
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_resume_after_interruption_skips_finished_layers(tmp_path):
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(20))
+    store = StudyStore(tmp_path / "s.zarr")
+    kw = dict(model_name="tiny", memory_limit="360KiB", batch_size=8)
+    plan = plan_extraction(net, x, store, **kw)
+    kw["progress"] = False
+    assert len(plan.groups) >= 2, plan
+    first = plan.groups[0]
+
+    class Interrupt(Exception):
+        pass
+
+    done = []
+
+    def stop_after_first_group(layer: str) -> None:
+        done.append(layer)
+        if layer == first[-1]:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        extract_features(net, x, store, on_layer_complete=stop_after_first_group, **kw)
+    assert sorted(store.layers("tiny")) == sorted(first)
+    before = {layer: _chunk_mtimes(store, "tiny", layer) for layer in first}
+
+    again = extract_features(net, x, store, on_layer_complete=done.append, **kw)
+    assert sorted(again.skipped) == sorted(first)
+    assert set(again.written).isdisjoint(first)
+    assert sorted(again.written + again.skipped) == sorted(lp.name for lp in plan.layers)
+    assert {layer: _chunk_mtimes(store, "tiny", layer) for layer in first} == before  # not rewritten
+    ref = reference_activations(net, x)
+    for layer in store.layers("tiny"):
+        np.testing.assert_allclose(store.read_features("tiny", layer).values, ref[layer], rtol=1e-5, atol=1e-6)
+    assert store.incomplete_entries() == []
+
+
+def test_interrupted_pass_leaves_no_layer_marked_complete(tmp_path):
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(20))
+    store = StudyStore(tmp_path / "s.zarr")
+    calls = {"n": 0}
+
+    def crash_on_third_batch(module, inputs, output):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+
+    handle = net[7].register_forward_hook(crash_on_third_batch)
+    kw = dict(model_name="tiny", batch_size=4, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(net, x, store, **kw)
+    handle.remove()
+    assert store.layers("tiny") == []  # half-written layers are not listed
+    assert len(store.incomplete_entries()) == 8
+    with pytest.raises(KeyError, match="did not finish"):
+        store.read_features("tiny", "0")
+
+    result = extract_features(net, x, store, **kw)
+    assert result.skipped == [] and len(result.written) == 8
+    assert store.incomplete_entries() == []
+    ref = reference_activations(net, x)
+    for layer in ref:
+        np.testing.assert_allclose(store.read_features("tiny", layer).values, ref[layer], rtol=1e-5, atol=1e-6)
+
+
+def test_complete_layer_from_other_stimuli_is_not_silently_reused(tmp_path):
+    net = tiny_cnn()
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, torch.from_numpy(random_images(12)), store, model_name="tiny", layers=["7"], progress=False)
+    other = torch.from_numpy(random_images(12, seed=5))
+    with pytest.raises(ExtractionError, match="stimulus ids differ|overwrite=True"):
+        extract_features(net, other, store, model_name="tiny", layers=["7"], stimulus_ids=[f"s{i}" for i in range(12)], progress=False)
+    result = extract_features(net, other, store, model_name="tiny", layers=["7"], overwrite=True, progress=False)
+    assert result.written == ["7"]
+    np.testing.assert_allclose(
+        store.read_features("tiny", "7").values, reference_activations(net, other)["7"], rtol=1e-5, atol=1e-6
+    )
+
+
+# ---------------------------------------------------------------------------- reduction
+def test_sparse_random_projection_at_write_time(tmp_path):
+    from sklearn.random_projection import SparseRandomProjection
+    import scipy.sparse as sp
+
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(16))
+    store = StudyStore(tmp_path / "s.zarr")
+    red = {"method": "srp", "n_components": 32, "fit_stimuli": 10, "seed": 3}
+    extract_features(net, x, store, model_name="tiny", reduction=red, batch_size=5, progress=False)
+    ref = reference_activations(net, x)
+    conv = store.read_features("tiny", "0")
+    assert conv.shape == (16, 32)
+    assert list(conv.unit_id.values[:2]) == ["rp0", "rp1"]
+    attrs = conv.attrs["reduction"]
+    assert {k: attrs[k] for k in red} == red
+    assert attrs["input_units"] == 1024 and len(attrs["fit_stimulus_ids"]) == 10
+    assert "SparseRandomProjection" in attrs["estimator"]
+    assert conv.attrs["output_shape"] == [4, 16, 16]
+    # the projection is sklearn's, seeded
+    srp = SparseRandomProjection(32, random_state=3).fit(sp.csr_matrix((10, 1024), dtype=np.float32))
+    np.testing.assert_allclose(conv.values, srp.transform(ref["0"]), rtol=1e-4, atol=1e-5)
+    # layers with at most n_components units are stored as they are
+    small = store.read_features("tiny", "5")
+    assert small.shape == (16, 24) and "reduction" not in small.attrs
+    np.testing.assert_allclose(small.values, ref["5"], rtol=1e-5, atol=1e-6)
+
+
+def test_pca_fitted_on_a_stimulus_subset(tmp_path):
+    from sklearn.decomposition import PCA
+
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(30))
+    store = StudyStore(tmp_path / "s.zarr")
+    red = {"method": "pca", "n_components": 5, "fit_stimuli": 20, "seed": 1}
+    extract_features(net, x, store, model_name="tiny", layers=["0", "3"], reduction=red, batch_size=25, progress=False)
+    ref = reference_activations(net, x)
+    for layer in ("0", "3"):
+        da = store.read_features("tiny", layer)
+        assert da.shape == (30, 5)
+        attrs = da.attrs["reduction"]
+        fit_ids = attrs["fit_stimulus_ids"]
+        assert len(fit_ids) == 20 and len(set(fit_ids)) == 20
+        fit_rows = [int(s.removeprefix("stimulus")) for s in fit_ids]
+        pca = PCA(5, svd_solver="full").fit(ref[layer][fit_rows])
+        expected = pca.transform(ref[layer])
+        # components are defined up to sign
+        signs = np.sign(np.sum(da.values * expected, axis=0))
+        np.testing.assert_allclose(da.values * signs, expected, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(attrs["explained_variance_ratio"], pca.explained_variance_ratio_, rtol=1e-4)
+
+
+def test_reduction_errors():
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(12))
+    with pytest.raises(ExtractionError, match="'srp' or 'pca'"):
+        plan_extraction(net, x, reduction={"method": "ica", "n_components": 3})
+    with pytest.raises(ExtractionError, match="unknown keys"):
+        plan_extraction(net, x, reduction={"method": "srp", "n_components": 3, "k": 1})
+    with pytest.raises(ExtractionError, match="at least 20 fit stimuli"):
+        plan_extraction(net, x, reduction={"method": "pca", "n_components": 20})
+
+
+# ---------------------------------------------------------------------------- stimuli and layers
+class PairDataset(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self.stimulus_ids = [f"pic-{i}" for i in range(len(x))]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i], i % 2  # (stimulus, label)
+
+
+def test_torch_dataset_and_numpy_array_stimuli(tmp_path):
+    net = tiny_cnn()
+    x = random_images(11)
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, PairDataset(torch.from_numpy(x)), store, model_name="ds", layers=["3", "7"], batch_size=4, progress=False)
+    extract_features(net, x, store, model_name="np", layers=["3", "7"], batch_size=4, progress=False,
+                     stimulus_ids=[f"pic-{i}" for i in range(11)])
+    ref = reference_activations(net, torch.from_numpy(x))
+    for model in ("ds", "np"):
+        assert store.layers(model) == ["3", "7"]
+        da = store.read_features(model, "7")
+        assert list(da.stimulus_id.values) == [f"pic-{i}" for i in range(11)]
+        np.testing.assert_allclose(da.values, ref["7"], rtol=1e-5, atol=1e-6)
+    # float64 inputs are cast to the model's dtype
+    extract_features(net, x.astype(np.float64), store, model_name="f64", layers=["7"], progress=False)
+    np.testing.assert_allclose(store.read_features("f64", "7").values, ref["7"], rtol=1e-5, atol=1e-6)
+
+
+def test_layer_selection_by_filter_and_flatten_false(tmp_path):
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(12))
+    plan = plan_extraction(net, x, layers=lambda name, m: isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert [lp.name for lp in plan.layers] == ["0", "3", "7"]
+    plan = plan_extraction(net, x, flatten=False)
+    assert [lp.name for lp in plan.layers] == ["6", "7"]  # only (batch, units) outputs
+    assert "flatten=False" in plan.skipped["0"]
+    with pytest.raises(ExtractionError, match="flatten=True"):
+        plan_extraction(net, x, layers=["0"], flatten=False)
+
+
+def test_shared_module_is_left_out_by_default():
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+            self.act = nn.ReLU()
+            self.head = nn.Linear(3, 2)
+
+        def forward(self, x):
+            h = self.act(self.conv(x))
+            h = self.act(h - 0.5)
+            return self.head(h.mean(dim=(2, 3)))
+
+    net = Shared()
+    x = torch.from_numpy(random_images(12))
+    plan = plan_extraction(net, x)
+    assert [lp.name for lp in plan.layers] == ["conv", "head"]
+    assert "2 times" in plan.skipped["act"]
+    with pytest.raises(ExtractionError, match="called 2 times"):
+        plan_extraction(net, x, layers=["act"])
+
+
+def test_errors_name_the_problem(tmp_path, image_folder):
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(12))
+    with pytest.raises(ExtractionError, match="no module 'conv1'"):
+        plan_extraction(net, x, layers=["conv1"])
+    with pytest.raises(ExtractionError, match="layer '0'.*more than memory_limit"):
+        plan_extraction(net, x, memory_limit=RESERVE_BYTES + 1000)
+    with pytest.raises(ExtractionError, match="below the"):
+        plan_extraction(net, x, memory_limit="100KiB")
+    with pytest.raises(ExtractionError, match="unique"):
+        plan_extraction(net, x, stimulus_ids=["a"] * 12)
+    with pytest.raises(ExtractionError, match="one id per stimulus"):
+        plan_extraction(net, x, stimulus_ids=["a", "b"])
+    with pytest.raises(ExtractionError, match="not understood"):
+        parse_memory("lots")
+    assert parse_memory("2GiB") == 2 * 2**30 and parse_memory("1.5 MB") == 1_500_000
+    with pytest.raises(ExtractionError, match="no image files"):
+        plan_extraction(net, tmp_path)
+    folder, _, _ = image_folder
+    with pytest.raises(ExtractionError, match="same shape"):
+        plan_extraction(net, folder, image_size=None, transform=lambda im: torch.rand(3, 8 + np.random.randint(2), 8))
+
+
+def test_training_mode_is_restored_and_eval_is_used(tmp_path):
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.9), nn.Linear(3 * 16 * 16, 4))
+    net.train()
+    x = torch.from_numpy(random_images(12))
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, x, store, model_name="m", layers=["2"], progress=False)
+    assert net.training
+    net.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(store.read_features("m", "2").values, net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- integration
+def test_stored_features_feed_the_forward_direction(tmp_path):
+    directions = pytest.importorskip("neuroxr.directions", reason="neuroxr.directions is not available yet")
+    from neuroxr.layouts import neural
+
+    net = tiny_cnn()
+    x = torch.from_numpy(random_images(40))
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, x, store, model_name="tiny", layers=["5", "7"], progress=False)
+    feats = store.read_features("tiny", "5")
+    rng = np.random.default_rng(0)
+    signal = feats.values @ rng.normal(size=(24, 6))
+    signal = (signal - signal.mean(0)) / signal.std(0)
+    responses = signal[:, :, None] + 0.1 * rng.normal(size=(40, 6, 4))
+    ids = feats.stimulus_id.values
+    neural_da = neural(responses[::-1], stimulus_id=ids[::-1])  # a different stimulus order
+    scores = directions.forward(feats, neural_da, reps=2)
+    assert scores["ev"].dims == ("neuroid", "rep")
+    assert np.isfinite(scores["ev"].values).all()
+    # the lazy stored set scores exactly as the same features in memory
+    in_memory = directions.forward(feats.load(), neural_da, reps=2)
+    np.testing.assert_allclose(scores["ev"].values, in_memory["ev"].values, rtol=1e-10)
+    rev = directions.reverse(neural_da, store.read_features("tiny", "7"), reps=2)
+    assert rev["ev"].sizes["unit"] == 5
+
+
+def test_import_neuroxr_does_not_import_torch():
+    code = "import sys, neuroxr, neuroxr.extract; assert 'torch' not in sys.modules, 'torch was imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_cli_extract_command(tmp_path, image_folder):
+    click_testing = pytest.importorskip("click.testing")
+    from neuroxr.extract import extract_command
+
+    folder, ids, _ = image_folder
+    model_file = tmp_path / "mynet.py"
+    model_file.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 14 * 14, 3))\n"
+    )
+    runner = click_testing.CliRunner()
+    store_url = str(tmp_path / "cli.zarr")
+    args = [store_url, "--model", f"{model_file}:build", "--images", str(folder), "--model-name", "clinet",
+            "--image-size", "16", "--no-progress"]
+    dry = runner.invoke(extract_command, args + ["--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Extraction plan" in dry.output and not StudyStore(store_url).models()
+    done = runner.invoke(extract_command, args + ["--layer", "0", "--layer", "3", "--memory-limit", "64MiB"])
+    assert done.exit_code == 0, done.output
+    store = StudyStore(store_url)
+    assert store.layers("clinet") == ["0", "3"]
+    assert list(store.read_features("clinet", "3").stimulus_id.values) == ids
+    bad = runner.invoke(extract_command, args + ["--layer", "nope"])
+    assert bad.exit_code != 0 and "no module 'nope'" in bad.output

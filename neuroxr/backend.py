@@ -158,8 +158,10 @@ def spd_solve(A: Any, B: Any) -> Any:
         import scipy.linalg
 
         if A.ndim == 2:
+            # cho_factor/cho_solve (LAPACK potrf/potrs): scipy.linalg.solve(assume_a="pos") adds a
+            # condition-number estimate that costs several times the factorisation
             try:
-                return scipy.linalg.solve(A, B, assume_a="pos", check_finite=False)
+                return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, check_finite=False), B, check_finite=False)
             except np.linalg.LinAlgError:
                 return np.linalg.solve(A, B)
         return np.stack([spd_solve(a, b) for a, b in zip(A, B)])

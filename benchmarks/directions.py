@@ -1,0 +1,227 @@
+"""Benchmark of the four directions: neuroxr vs reverse_pred on the same problem, in one run.
+
+Problem (DESIGN.md reference size): features 2560 stimuli x 2048 units with a power-law
+spectrum; neural 2560 x 168 neuroids x 40 repeats; inter-animal 84 -> 84 neuroids;
+model-to-model 1024 -> 1024 units; ridge alpha 0.1, 10 folds, float64.
+
+Every measurement runs in its own subprocess (so peak memory is that run's own), neuroxr and
+reverse_pred interleaved, the median of ``--repeats`` runs reported. neuroxr runs ``--reps``
+(20) reps; reverse_pred runs ``--rp-reps`` and its time is scaled linearly to ``--reps`` (its
+reps are independent, identical in cost). The max |EV difference| is measured under the
+parity protocol (reverse_pred's split generator seeded, ``split="slots"``) at ``--rp-reps``.
+
+Usage::
+
+    python benchmarks/directions.py                 # full size, prints a Markdown table
+    python benchmarks/directions.py --scale 0.25    # a quick, smaller run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
+
+
+# ---------------------------------------------------------------------------- the problem
+def make_problem(scale: float = 1.0, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = int(2560 * scale)
+    p = int(2048 * scale)
+    k = int(168 * scale) // 2 * 2
+    T = 40
+    latent = 64
+    Z = rng.normal(size=(n, latent)) * (np.arange(1, latent + 1) ** -0.5)
+    def layer(units: int) -> np.ndarray:
+        Q = rng.normal(size=(latent, units))
+        X = Z @ Q + 0.05 * rng.normal(size=(n, units)) * (np.arange(1, units + 1) ** -0.5)
+        return X
+    F = layer(p)
+    signal = Z @ rng.normal(size=(latent, k))
+    signal /= signal.std(axis=0)
+    R = signal[:, :, None] + 2.0 * rng.normal(size=(n, k, T))
+    return {"F": F, "R": R, "FA": layer(p // 2), "FB": layer(p // 2)}
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# ---------------------------------------------------------------------------- one measurement
+def worker(direction: str, impl: str, reps: int, seed: int, scale: float, out: str) -> None:
+    prob = make_problem(scale)
+    F, R, FA, FB = prob["F"], prob["R"], prob["FA"], prob["FB"]
+    half = R.shape[1] // 2
+    base = _rss_now_mb()
+    if impl == "neuroxr":
+        import neuroxr as nx
+
+        t0 = time.perf_counter()
+        if direction == "forward":
+            ds = nx.forward(nx.features(F), nx.neural(R), reps=reps, seed=seed, split="slots")
+        elif direction == "reverse":
+            ds = nx.reverse(nx.neural(R), nx.features(F), reps=reps, seed=seed, split="slots")
+        elif direction == "inter_animal":
+            ds = nx.inter_animal(nx.neural(R[:, :half]), nx.neural(R[:, half:]), reps=reps, seed=seed, split="slots")
+        else:
+            ds = nx.model_to_model(nx.features(FA), nx.features(FB), reps=1)
+        elapsed = time.perf_counter() - t0
+        ev = ds.ev.mean("rep").values
+    else:
+        import reverse_pred.correlation_metrics as cm
+
+        gen = np.random.default_rng(seed)
+        cm.np.random.default_rng = lambda *a, **k: gen  # the parity protocol
+        from reverse_pred.model_to_model import compute_model_to_model
+        from reverse_pred.model_to_monkey import compute_model_to_monkey
+        from reverse_pred.monkey_to_model import compute_monkey_to_model
+        from reverse_pred.monkey_to_monkey import compute_monkey_to_monkey
+
+        d = tempfile.mkdtemp()
+        t0 = time.perf_counter()
+        if direction == "forward":
+            compute_model_to_monkey(F, R, d, reps=reps)
+            name = "forward_ev.npy"
+        elif direction == "reverse":
+            compute_monkey_to_model(F, R, d, reps=reps)
+            name = "reverse_ev.npy"
+        elif direction == "inter_animal":
+            compute_monkey_to_monkey(R[:, :half], R[:, half:], d, reps=reps)
+            name = "monkey1_to_monkey2_ev.npy"
+        else:
+            compute_model_to_model(FA, FB, d, reps=reps)
+            name = "model1_to_model2_ev.npy"
+        elapsed = time.perf_counter() - t0
+        ev = np.load(os.path.join(d, name))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    np.save(out, ev)
+    print(json.dumps({"time": elapsed, "peak_mb": peak, "peak_over_inputs_mb": peak - base}))
+
+
+def run_worker(direction: str, impl: str, reps: int, seed: int, scale: float) -> tuple[dict, np.ndarray]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "ev.npy")
+        cmd = [sys.executable, __file__, "--worker", direction, impl, str(reps), str(seed), str(scale), out]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"{impl} {direction} failed:\n{res.stderr[-3000:]}")
+        info = json.loads(res.stdout.strip().splitlines()[-1])
+        return info, np.load(out)
+
+
+# ---------------------------------------------------------------------------- GEMM reference
+def gemm_rate(n: int = 2048, repeats: int = 3) -> float:
+    a, b = np.random.rand(n, n), np.random.rand(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def flops(direction: str, scale: float, reps: int) -> float:
+    """Floating-point operations of neuroxr's dominant matrix products for one direction."""
+    n, p, k, folds = int(2560 * scale), int(2048 * scale), int(168 * scale) // 2 * 2, 10
+    n_te = n / folds
+    if direction == "forward":  # primal operator (p < n_train), then S @ targets
+        build = 2 * n * p * p + folds * (2 * n_te * p * p + p**3 / 3 + 2 * p * p * n_te + 2 * n_te * p * n)
+        return build + 2 * n * n * k * (1 + 2 * reps)
+    if direction == "reverse":  # stacked designs: cross-products, fold down-dates, predictions
+        d = 1 + 2 * reps
+        return d * (6 * n * k * p + 2 * n * k * k * 2)
+    if direction == "inter_animal":
+        d, kk = 1 + 2 * reps, k // 2
+        return d * (6 * n * kk * kk + 2 * n * kk * kk * 2)
+    half = p // 2  # model-to-model: stacked primal with one design
+    return 6 * n * half * half + folds * half**3 / 3
+
+
+# ---------------------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--rp-reps", type=int, default=2, help="reps of the reverse_pred runs (time scaled to --reps)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per measurement (median)")
+    ap.add_argument("--rp-repeats", type=int, default=2, help="runs of reverse_pred per direction (median)")
+    ap.add_argument("--scale", type=float, default=1.0, help="shrink the problem (1 = reference size)")
+    ap.add_argument("--directions", nargs="*", default=list(DIRECTIONS))
+    ap.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        direction, impl, reps, seed, scale, out = args.worker
+        worker(direction, impl, int(reps), int(seed), float(scale), out)
+        return
+
+    rows = []
+    for direction in args.directions:
+        ours, theirs = [], []
+        rp_reps = 1 if direction == "model_to_model" else args.rp_reps
+        for i in range(max(args.repeats, args.rp_repeats)):  # interleaved
+            if i < args.repeats:
+                ours.append(run_worker(direction, "neuroxr", args.reps, i, args.scale)[0])
+            if i < args.rp_repeats:
+                theirs.append(run_worker(direction, "reverse_pred", rp_reps, i, args.scale)[0])
+        # parity at reverse_pred's reps, same seed
+        _, ev_ours = run_worker(direction, "neuroxr", rp_reps, 100, args.scale)
+        _, ev_rp = run_worker(direction, "reverse_pred", rp_reps, 100, args.scale)
+        t_ours = float(np.median([r["time"] for r in ours]))
+        scale_to = (1 if direction == "model_to_model" else args.reps) / rp_reps
+        # reverse_pred's model_to_model repeats the identical fit every rep: scale to --reps too
+        if direction == "model_to_model":
+            scale_to = args.reps
+        t_rp = float(np.median([r["time"] for r in theirs])) * scale_to
+        gflops = flops(direction, args.scale, args.reps) / t_ours / 1e9
+        rows.append({
+            "direction": direction,
+            "neuroxr_s": t_ours,
+            "reverse_pred_s": t_rp,
+            "speedup": t_rp / t_ours,
+            "neuroxr_peak_mb": float(np.median([r["peak_over_inputs_mb"] for r in ours])),
+            "reverse_pred_peak_mb": float(np.median([r["peak_over_inputs_mb"] for r in theirs])),
+            "gflops": gflops,
+            "max_abs_ev_diff": float(np.nanmax(np.abs(ev_ours - ev_rp))),
+            "max_rel_ev_diff": float(np.nanmax(np.abs(ev_ours - ev_rp) / np.abs(ev_rp))),
+        })
+        print(f"done {direction}: {rows[-1]}", file=sys.stderr, flush=True)
+    rate = gemm_rate()
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}; plain float64 matmul 2048^3: {rate:.1f} GFLOP/s.",
+        f"Problem scale {args.scale} (1 = reference), neuroxr reps={args.reps} (median of {args.repeats} runs), "
+        f"reverse_pred reps={args.rp_reps} scaled linearly to {args.reps} (median of {args.rp_repeats} runs).",
+        "Peak memory = peak RSS of the run's own process minus its RSS after building the inputs.",
+        "",
+        "| direction | neuroxr (s) | reverse_pred (s) | speedup | neuroxr peak (MB) | reverse_pred peak (MB) | neuroxr GFLOP/s (dominant products) | max abs EV diff | max rel EV diff |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['direction']} | {r['neuroxr_s']:.2f} | {r['reverse_pred_s']:.1f} | {r['speedup']:.1f}x | "
+            f"{r['neuroxr_peak_mb']:.0f} | {r['reverse_pred_peak_mb']:.0f} | {r['gflops']:.1f} (GEMM {rate:.1f}) | "
+            f"{r['max_abs_ev_diff']:.1e} | {r['max_rel_ev_diff']:.1e} |"
+        )
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -142,16 +142,16 @@ def test_inplace_and_pass_through_modules_are_deduplicated(tmp_path):
 
 
 def test_memory_limit_below_one_layer_output_completes_within_budget(tmp_path):
-    # conv output: 16 x 48 x 48 float32 = 144 KiB per stimulus, 6.75 MiB for 48 stimuli
+    # conv output: 16 x 40 x 40 float32 = 100 KiB per stimulus, 2.3 MiB for 24 stimuli
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 3))
-    x = torch.from_numpy(random_images(48, size=48))
-    limit = parse_memory("1.5MiB")
-    layer_bytes = 48 * 16 * 48 * 48 * 4
+    x = torch.from_numpy(random_images(24, size=40))
+    limit = parse_memory("1MiB")
+    layer_bytes = 24 * 16 * 40 * 40 * 4
     overhead = 1024 * 1024  # one-off process-level allocations (e.g. Python's interned-string table)
-    assert layer_bytes > 2 * (limit + overhead)
-    kw = dict(model_name="m", memory_limit=limit, batch_size=16, progress=False)
-    extract_features(net, x[:8], StudyStore(tmp_path / "warmup.zarr"), **kw)  # imports, caches
+    assert layer_bytes > limit + overhead  # holding the layer whole would fail the check below
+    kw = dict(model_name="m", layers=["0", "4"], memory_limit=limit, batch_size=16, progress=False)
+    extract_features(net, x[:4], StudyStore(tmp_path / "warmup.zarr"), **kw)  # imports, caches
 
     store = StudyStore(tmp_path / "s.zarr")
     tracemalloc.start()
@@ -167,9 +167,9 @@ def test_memory_limit_below_one_layer_output_completes_within_budget(tmp_path):
     assert conv.in_flight_bytes + RESERVE_BYTES <= limit
     assert result.largest_buffer_bytes <= conv.in_flight_bytes
     assert peak <= limit + overhead, f"traced peak {peak} B above {limit} + {overhead} B"
-    np.testing.assert_allclose(
-        store.read_features("m", "0").values, reference_activations(net, x)["0"], rtol=1e-5, atol=1e-6
-    )
+    ref = reference_activations(net, x)
+    for layer in ("0", "4"):
+        np.testing.assert_allclose(store.read_features("m", layer).values, ref[layer], rtol=1e-5, atol=1e-6)
 
 
 def test_dry_run_estimate_matches_stored_bytes(tmp_path):
@@ -425,8 +425,9 @@ def test_errors_name_the_problem(tmp_path, image_folder):
     with pytest.raises(ExtractionError, match="no image files"):
         plan_extraction(net, tmp_path)
     folder, _, _ = image_folder
+    sizes = iter(range(8, 100))
     with pytest.raises(ExtractionError, match="same shape"):
-        plan_extraction(net, folder, image_size=None, transform=lambda im: torch.rand(3, 8 + np.random.randint(2), 8))
+        plan_extraction(net, folder, transform=lambda im: torch.zeros(3, next(sizes), 8))
 
 
 def test_training_mode_is_restored_and_eval_is_used(tmp_path):
@@ -462,7 +463,7 @@ def test_stored_features_feed_the_forward_direction(tmp_path):
     assert np.isfinite(scores["ev"].values).all()
     # the lazy stored set scores exactly as the same features in memory
     in_memory = directions.forward(feats.load(), neural_da, reps=2)
-    np.testing.assert_allclose(scores["ev"].values, in_memory["ev"].values, rtol=1e-10)
+    np.testing.assert_allclose(scores["ev"].values, in_memory["ev"].values, rtol=1e-5)
     rev = directions.reverse(neural_da, store.read_features("tiny", "7"), reps=2)
     assert rev["ev"].sizes["unit"] == 5
 

@@ -1,0 +1,79 @@
+"""Every notebook in ``notebooks/`` runs top to bottom without error.
+
+The notebooks are executed with nbclient in a kernel that runs *this* interpreter
+(``sys.executable``): a kernelspec is written to a temporary folder with ipykernel's
+``write_kernel_spec`` and found through a ``KernelSpecManager`` that looks only there, so the
+notebooks import the neuroxr under test whatever other ``python3`` kernels are installed. Each
+notebook runs in its own folder (``notebooks/``) as the working directory; the notebooks write
+only to temporary folders. The repository keeps the notebooks without outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+KERNEL_NAME = "neuroxr-tests"
+#: seconds per cell (the notebooks are written to run in well under a minute on 2 cores)
+CELL_TIMEOUT = 300
+
+
+@pytest.fixture(scope="session")
+def kernel_dirs(tmp_path_factory) -> list[str]:
+    """A folder holding one kernelspec that starts this interpreter."""
+    from ipykernel.kernelspec import write_kernel_spec
+
+    root = tmp_path_factory.mktemp("kernels")
+    write_kernel_spec(path=root / KERNEL_NAME, overrides={"display_name": f"neuroxr tests ({sys.executable})"})
+    return [str(root)]
+
+
+def test_kernelspec_runs_this_interpreter(kernel_dirs):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager(kernel_dirs=kernel_dirs, ensure_native_kernel=False).get_kernel_spec(KERNEL_NAME)
+    assert spec.argv[0] == sys.executable
+
+
+def _outputs(nb) -> list:
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    assert not _outputs(nb), f"{path.name}: strip the outputs before committing (e.g. jupyter nbconvert --clear-output)."
+    assert all(cell.get("execution_count") is None for cell in nb.cells if cell.cell_type == "code")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs(path, kernel_dirs):
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    nb = nbformat.read(path, as_version=4)
+    km = KernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs, ensure_native_kernel=False),
+    )
+    client = nbclient.NotebookClient(
+        nb, km=km, timeout=CELL_TIMEOUT, kernel_name=KERNEL_NAME, resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as exc:  # show which cell failed and why
+        pytest.fail(f"{path.name} failed:\n{exc}", pytrace=False)
+    errors = [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    assert not errors
+    assert any(o.get("output_type") in ("stream", "display_data", "execute_result") for o in _outputs(nb)), (
+        f"{path.name} produced no output at all"
+    )

@@ -179,7 +179,8 @@ def forward_vs_reverse(
        - *several pairs* (``forward`` and ``reverse`` are mappings with the same keys, e.g. one
          entry per model, layer or animal): one point per pair at (``stat`` of forward,
          ``stat`` of reverse), with inter-quartile error bars, a ``y = x`` line and the pair's
-         label;
+         label; labels of the form ``"<model>/<rest>"`` are coloured by model (one scatter per
+         model);
        - *one pair whose targets coincide* (same target dim and the same target ids, or two plain
          arrays of equal length, e.g. a reverse score computed per neuroid): one point per target.
 
@@ -291,14 +292,17 @@ def forward_vs_reverse(
             fx, ry, xerr=np.abs(np.stack([fx - fq[:, 0], fq[:, 1] - fx])), yerr=np.abs(np.stack([ry - rq[:, 0], rq[:, 1] - ry])),
             fmt="none", ecolor="0.6", elinewidth=1, zorder=1,
         )
-        ax.scatter(fx, ry, color="C2", zorder=2, label=f"{stat} per pair (bars: IQR)")
+        groups = [lab.split("/", 1)[0] for lab in labels] if all("/" in lab for lab in labels) else [f"{stat} per pair"] * len(labels)
+        for i, g in enumerate(dict.fromkeys(groups)):
+            sel = np.array([x == g for x in groups])
+            ax.scatter(fx[sel], ry[sel], color=f"C{(i + 2) % 10}", zorder=2, label=g)
         if annotate:
             for x, y, lab in zip(fx, ry, labels):
                 if np.isfinite(x) and np.isfinite(y):
                     ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
         ax.set_xlabel(f"forward {stat} " + _axis_label(variable))
         ax.set_ylabel(f"reverse {stat} " + _axis_label(variable))
-        ax.set_title(f"{len(labels)} pairs")
+        ax.set_title(f"{stat} per pair ({len(labels)} pairs; bars: IQR)")
         xs = np.concatenate([fx, ry])
     else:
         f, r = fwd[0], rev[0]

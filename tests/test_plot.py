@@ -88,14 +88,19 @@ def test_forward_vs_reverse_mappings_scatter_one_point_per_pair():
     assert len(fig.axes) == 2
     ax = fig.axes[1]
     points = [c for c in ax.collections if isinstance(c, PathCollection)]
-    xy = np.asarray(points[0].get_offsets())
+    assert [len(c.get_offsets()) for c in points] == [2, 1]  # coloured by model: netA, netB
+    xy = np.concatenate([np.asarray(c.get_offsets()) for c in points])
     assert xy.shape == (3, 2)
     np.testing.assert_allclose(xy[:, 0], [float(fwd[k].ev.mean("rep").mean()) for k in labels])
     np.testing.assert_allclose(xy[:, 1], [float(rev[k].ev.mean("rep").mean()) for k in labels])
     assert sorted(t.get_text() for t in ax.texts) == sorted(labels)
     assert "forward mean" in ax.get_xlabel() and "reverse mean" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["netA", "netB"]
     # pooled histograms: every target of every pair counted once
     assert sum(_patch_heights(fig.axes[0])) == 3 * 20 + 3 * 15
+    # labels without a model prefix: one colour
+    fig = plot.forward_vs_reverse({"a": fwd["netA/l1"], "b": fwd["netB/fc"]}, {"a": rev["netA/l1"], "b": rev["netB/fc"]})
+    assert [len(c.get_offsets()) for c in fig.axes[1].collections if isinstance(c, PathCollection)] == [2]
 
 
 def test_forward_vs_reverse_keeps_outliers_out_of_the_histogram_axis():

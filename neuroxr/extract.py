@@ -35,6 +35,7 @@ of the budget.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -927,8 +928,9 @@ def _check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarr
         stored_ids = np.array(np.asarray(g["stimulus_id"][:]).tolist(), dtype=str)
         if not np.array_equal(stored_ids, ids):
             problems.append("its stimulus ids differ from these stimuli")
-    if (stored_red or None) != (_jsonable(lp.reduction) if lp.reduction else None):
-        problems.append(f"its reduction {stored_red} differs from {lp.reduction}")
+    stored_spec = {k: stored_red.get(k) for k in _REDUCTION_KEYS} if stored_red else None
+    if stored_spec != lp.reduction:
+        problems.append(f"its reduction {stored_spec} differs from {lp.reduction}")
     if problems:
         raise ExtractionError(
             f"store {store.url!r}: layer {path!r} is complete but " + "; ".join(problems) + ". Pass "
@@ -1134,7 +1136,7 @@ def _write_template(store: StudyStore, path: str, model_name: str, lp: LayerPlan
     group[DATA_VAR].attrs["coordinates"] = " ".join(sorted([*coords, *unit_coords]))
 
 
-class _StopForward(Exception):
+class _StopForward(BaseException):
     """Raised from the last hook of a pass: the rest of the forward pass is not needed."""
 
 
@@ -1155,8 +1157,6 @@ def _run_pass(
     soon as every hooked module has run.
     """
     torch = _torch()
-    from tqdm.auto import tqdm
-
     named = dict(model.named_modules())
     state: dict[str, Any] = {"start": 0, "seen": 0, "ids": None}
     handles = []
@@ -1174,7 +1174,13 @@ def _run_pass(
         for name, fn in callbacks.items():
             handles.append(named[name].register_forward_hook(make_hook(fn)))
         start = 0
-        with tqdm(total=len(parts), desc=desc, unit="batch", disable=not progress, leave=False) as bar:
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(parts), desc=desc, unit="batch", leave=False)
+        else:
+            bar = contextlib.nullcontext()
+        with bar:
             for part in parts:
                 state.update(start=start, seen=0, ids=stim.ids[part])
                 batch = _to_input(stim.load(part), device, in_dtype)
@@ -1190,7 +1196,8 @@ def _run_pass(
                         f"forward pass differs from the probe's (data-dependent control flow is not supported)."
                     )
                 start += len(part)
-                bar.update(1)
+                if progress:
+                    bar.update(1)
     finally:
         for h in handles:
             h.remove()

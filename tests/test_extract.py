@@ -304,6 +304,11 @@ def test_sparse_random_projection_at_write_time(tmp_path):
     small = store.read_features("tiny", "5")
     assert small.shape == (16, 24) and "reduction" not in small.attrs
     np.testing.assert_allclose(small.values, ref["5"], rtol=1e-5, atol=1e-6)
+    # a re-run with the same reduction finds every layer complete; another reduction is refused
+    again = extract_features(net, x, store, model_name="tiny", reduction=red, progress=False)
+    assert again.written == [] and len(again.skipped) == 8
+    with pytest.raises(ExtractionError, match="reduction"):
+        extract_features(net, x, store, model_name="tiny", reduction=dict(red, seed=4), progress=False)
 
 
 def test_pca_fitted_on_a_stimulus_subset(tmp_path):

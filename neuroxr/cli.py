@@ -59,7 +59,7 @@ def store_summary(store: StudyStore) -> dict[str, Any]:
     for name in store.neural_sets():
         try:
             da = store.read_neural(name)
-            extra = [str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id")]
+            extra = sorted(str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id"))
             entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "coords": extra}
         except Exception as exc:
             entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "coords": []}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 import sys
 
@@ -111,7 +113,7 @@ def test_validate_values_flag(runner, study):
 def test_demo_without_generator(runner, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "neuroxr.datasets.synthetic", None)  # import fails
     path = tmp_path / "demo.zarr"
-    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "20"])
+    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "20", "--reps", "1"])
     assert result.exit_code == 0, result.output
     assert "valid study store" in result.output
     store = StudyStore(path, mode="r")
@@ -120,26 +122,44 @@ def test_demo_without_generator(runner, tmp_path, monkeypatch):
     assert store.read_neural("monkeyA").sizes["stimulus"] == 20
 
 
-def test_demo_with_generator(runner, tmp_path):
-    pytest.importorskip("neuroxr.datasets.synthetic")
+@pytest.fixture
+def small_generator(monkeypatch):
+    """The demo on a small example study (the default one takes longer than a unit test should)."""
+    import functools
+
+    synthetic = pytest.importorskip("neuroxr.datasets.synthetic")
+    small = functools.partial(synthetic.write_example_study, n_stimuli=120, animals={"animalA": 10, "animalB": 8}, n_repeats=6)
+    monkeypatch.setattr(synthetic, "write_example_study", small)
+
+
+def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generator):
     path = tmp_path / "demo.zarr"
-    result = runner.invoke(main, ["demo", str(path)])
+    result = runner.invoke(main, ["demo", str(path), "--reps", "1"])
     assert result.exit_code == 0, result.output
     store = StudyStore(path, mode="r")
     assert store.neural_sets() and store.models()
     assert "valid study store" in result.output
     assert "Neural sets (" in result.output
+    directions = {d for d, _, _ in store.score_entries()}
+    assert directions == {"forward", "reverse", "inter_animal", "model_to_model"}
+    assert "median_ev" in result.output or "ev" in result.output
+    # a second run resumes: the study is reused and no entry is rewritten
+    stamps = {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
+    again = runner.invoke(main, ["demo", str(path), "--reps", "1"])
+    assert again.exit_code == 0, again.output
+    assert "Reusing the example study" in again.output
+    assert stamps == {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
 
 
-def test_demo_refuses_existing_path(runner, tmp_path, monkeypatch):
+def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "neuroxr.datasets.synthetic", None)
     (tmp_path / "taken").mkdir()
     result = runner.invoke(main, ["demo", str(tmp_path / "taken")])
-    assert result.exit_code == 1 and "already exists" in result.output
+    assert result.exit_code == 1 and "not a Zarr store" in result.output
     result = runner.invoke(main, ["demo", str(tmp_path / "taken"), "--force"])
     assert result.exit_code == 1 and "not a Zarr store" in result.output
     assert (tmp_path / "taken").is_dir()
     path = tmp_path / "demo.zarr"
-    assert runner.invoke(main, ["demo", str(path), "--n-stimuli", "12"]).exit_code == 0
-    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--force"])
+    assert runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1"]).exit_code == 0
+    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--force"])
     assert result.exit_code == 0, result.output

@@ -462,6 +462,9 @@ class LayerPlan:
         Stored dtype.
     nbytes : int
         Uncompressed bytes of the stored array: ``n_stimuli * n_units * itemsize``.
+    raw_nbytes : int
+        Bytes of the layer's full output before any reduction:
+        ``n_stimuli * prod(output_shape) * itemsize`` (equals ``nbytes`` without reduction).
     depth_index : int
         Rank of the module's output in the model's execution order (all modules counted).
     relative_depth : float
@@ -493,6 +496,7 @@ class LayerPlan:
     raw_dtype: str
     dtype: str
     nbytes: int
+    raw_nbytes: int
     depth_index: int
     relative_depth: float
     batch_size: int = 0
@@ -835,7 +839,8 @@ def _build_plan(
         lp = LayerPlan(
             name=names[mod], module_name=mod, module_type=type(named[mod]).__name__,
             output_shape=rec.shape, n_raw_units=p, n_units=q, raw_dtype=str(raw_dtype), dtype=str(out_dtype),
-            nbytes=int(n * q * out_dtype.itemsize), depth_index=rec.rank, relative_depth=float(min(max(rel, 0.0), 1.0)),
+            nbytes=int(n * q * out_dtype.itemsize), raw_nbytes=int(n * p * (store_dtype or raw_dtype).itemsize),
+            depth_index=rec.rank, relative_depth=float(min(max(rel, 0.0), 1.0)),
             reduction=red,
         )
         lp.state_bytes = _reducer_state_bytes(red["method"], p, q) if red else 0

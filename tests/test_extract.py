@@ -182,6 +182,9 @@ def test_dry_run_estimate_matches_stored_bytes(tmp_path):
     assert "Conv2d" in str(plan) and len(plan.layers) == 8
     assert plan.layer("0").output_shape == (4, 16, 16)
     assert plan.layer("0").nbytes == 20 * 4 * 16 * 16 * 4
+    assert plan.layer("0").raw_nbytes == plan.layer("0").nbytes
+    reduced = plan_extraction(net, x, reduction={"method": "srp", "n_components": 8})
+    assert reduced.layer("0").raw_nbytes == 20 * 4 * 16 * 16 * 4 and reduced.layer("0").nbytes == 20 * 8 * 4
     assert len(plan.groups) >= 1 and all(lp.batch_size >= 1 for lp in plan.layers)
     df = plan.to_dataframe()
     assert list(df.index) == [lp.name for lp in plan.layers]

@@ -53,7 +53,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .store import COMPLETE_ATTR, DATA_VAR, StoreError, StudyStore, _check_name, _jsonable
+from .store import DATA_VAR, StoreError, StudyStore, _check_name, _jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

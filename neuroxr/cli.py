@@ -310,5 +310,18 @@ def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
+def _wire_commands() -> None:
+    """Commands defined next to what they run: sweep, report, extract (torch imported only when run)."""
+    from .extract import extract_command
+    from .report import report_command
+    from .sweep import sweep_command
+
+    main.add_command(sweep_command, "sweep")
+    main.add_command(report_command, "report")
+    main.add_command(extract_command, "extract")
+
+
+_wire_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -31,8 +31,34 @@ from .geometry import (
     store_dimensionality,
 )
 
+_LAZY = {  # torch stays optional: these import neuroxr.extract (and torch only when run) on first use
+    "extract_features": "neuroxr.extract",
+    "plan_extraction": "neuroxr.extract",
+    "ExtractionPlan": "neuroxr.extract",
+    "ExtractionResult": "neuroxr.extract",
+    "ExtractionError": "neuroxr.extract",
+    "sweep": "neuroxr.sweep",
+    "SweepResult": "neuroxr.sweep",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'neuroxr' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
+    "ExtractionError",
+    "ExtractionPlan",
+    "ExtractionResult",
+    "SweepResult",
+    "extract_features",
+    "plan_extraction",
+    "sweep",
     "BackendError",
     "DIRECTIONS",
     "LinearMetric",

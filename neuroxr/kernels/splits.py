@@ -77,7 +77,10 @@ class SplitHalves:
         valid = ~np.isnan(R)
         self._R0 = np.where(valid, R, 0.0).reshape(n * k, T)
         self._valid = valid.reshape(n * k, T)
-        self._validf = self._valid.astype(np.float64)
+        self._complete = bool(valid.all())
+        self._validf = None if self._complete else self._valid.astype(np.float64)
+        self._total = self._R0.sum(axis=1)
+        self._count = None if self._complete else self._valid.sum(axis=1).astype(np.float64)
         incomplete = ~self._valid.all(axis=1)
         self._rows = np.flatnonzero(incomplete) if mode == "valid" else np.zeros(0, dtype=np.intp)
 
@@ -96,13 +99,21 @@ class SplitHalves:
         n, k, T = self.shape
         n_reps = perms.shape[0]
         first = (T + 1) // 2
-        M = np.zeros((T, 2 * n_reps))
+        # one T x reps selection matrix for half 1; half 2 is the total minus half 1
+        M = np.zeros((T, n_reps))
         for i, p in enumerate(perms):
-            M[p[:first], 2 * i] = 1.0
-            M[p[first:], 2 * i + 1] = 1.0
-        sums = self._R0 @ M
-        counts = self._validf @ M
+            M[p[:first], i] = 1.0
+        s1 = self._R0 @ M
+        s2 = self._total[:, None] - s1
+        if self._complete:
+            c1 = np.full((1, n_reps), float(first))
+            c2 = np.full((1, n_reps), float(T - first))
+        else:
+            c1 = self._validf @ M
+            c2 = self._count[:, None] - c1
         if self._rows.size:
+            c1 = np.array(c1, copy=True)
+            c2 = np.array(c2, copy=True)
             R0 = self._R0[self._rows]
             valid = self._valid[self._rows]
             limit = (valid.sum(axis=1) + 1) // 2
@@ -111,14 +122,15 @@ class SplitHalves:
                 in1 = vp & (np.cumsum(vp, axis=1) <= limit[:, None])
                 in2 = vp & ~in1
                 Rp = R0[:, p]
-                sums[self._rows, 2 * i] = (Rp * in1).sum(1)
-                sums[self._rows, 2 * i + 1] = (Rp * in2).sum(1)
-                counts[self._rows, 2 * i] = in1.sum(1)
-                counts[self._rows, 2 * i + 1] = in2.sum(1)
+                s1[self._rows, i] = (Rp * in1).sum(1)
+                s2[self._rows, i] = (Rp * in2).sum(1)
+                c1[self._rows, i] = in1.sum(1)
+                c2[self._rows, i] = in2.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            means = sums / np.where(counts > 0, counts, np.nan)
-        means = means.reshape(n, k, n_reps, 2)
-        return np.moveaxis(means[..., 0], 2, 0), np.moveaxis(means[..., 1], 2, 0)
+            h1 = s1 / np.where(c1 > 0, c1, np.nan)
+            h2 = s2 / np.where(c2 > 0, c2, np.nan)
+        # (reps, n, k), contiguous per rep
+        return (np.ascontiguousarray(h1.T).reshape(n_reps, n, k), np.ascontiguousarray(h2.T).reshape(n_reps, n, k))
 
 
 def split_means(R: np.ndarray, perms: Any, mode: str = "valid") -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,7 @@ def rank(a: Any) -> np.ndarray:
     a = np.asarray(to_numpy(a), dtype=np.float64)
     cols = np.ascontiguousarray(np.swapaxes(a, -1, -2))  # (..., m, n): each column contiguous
     n = cols.shape[-1]
-    order = np.argsort(cols, axis=-1, kind="stable")
+    order = np.argsort(cols, axis=-1)  # ties are averaged below, so the sort need not be stable
     s = np.take_along_axis(cols, order, axis=-1)
     pos = np.broadcast_to(np.arange(n, dtype=np.float64), s.shape)
     start_new = np.ones(s.shape, dtype=bool)

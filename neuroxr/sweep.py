@@ -670,10 +670,19 @@ def gather(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Dataset, pd.
     """
     rows, trows = [], []
     loaded: list[tuple[Entry, xr.Dataset]] = []
-    for e in entries:
+
+    def _read(e: Entry) -> xr.Dataset | None:
         if not store.has_scores(e.direction, e.source, e.target):
+            return None
+        return store.read_scores(e.direction, e.source, e.target)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # reading many small entries is latency-bound
+        read = list(pool.map(_read, entries))
+    for e, ds in zip(entries, read):
+        if ds is None:
             continue
-        ds = store.read_scores(e.direction, e.source, e.target)
         loaded.append((e, ds))
         tdim = "neuroid" if "neuroid" in ds.dims else "unit"
         ev = np.asarray(ds["ev"].transpose(tdim, "rep").values, dtype=float)
@@ -986,7 +995,6 @@ def sweep(
     kw = _check_score_kwargs(score_kwargs)
     if not isinstance(store, StudyStore):
         store = StudyStore(store, storage_options=storage_options)
-    entries = plan_sweep(store, models, layers, neural, directions, regions)
     url = store.url
     if "://" not in url:
         url = os.path.abspath(url)
@@ -996,6 +1004,7 @@ def sweep(
             f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "
             f"fsspec URL, or client='serial'."
         )
+    entries = plan_sweep(store, models, layers, neural, directions, regions)
     backend = kw.get("backend")
     gpu = backend in _GPU_BACKENDS
     if (serial or client is None) and backend is not None:

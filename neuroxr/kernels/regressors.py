@@ -102,7 +102,10 @@ class Regressor:
         if not self.shared:
             return [self._sklearn_oof(D, Y) for D in designs]
         n, m = Y.shape
-        per_design = max(1, n * m * 8 * 3)
+        k = designs[0].shape[1] if designs else 1
+        n_folds = len(self.folds)
+        # per design: its predictions (n x m), the per-fold cross-products (folds x k x m), a few copies
+        per_design = max(1, 8 * (2 * n * m + (n_folds + 2) * k * m))
         batch = max(1, int(self.design_batch_bytes // per_design))
         Yb = asarray(Y, self.backend, self.dtype)
         out: list[np.ndarray] = []

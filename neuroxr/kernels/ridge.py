@@ -215,21 +215,27 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
     Yp = xp.take(Y, idx, axis=0)
     y_mean = xp.mean(Yp, axis=0)
     Yp = Yp - y_mean[None, :]
-    Dt = _T(xp, Dp)  # (d, k, n)
-    G = xp.matmul(Dt, Dp)  # (d, k, k)
-    s = xp.sum(Dp, axis=1)  # (d, k)
-    CY = xp.matmul(Dt, Yp)  # (d, k, m): every cross-product in one product
+    # per-fold test cross-products, one product per fold for every design at once; their sum is the
+    # full cross-product, so D^T Y costs one pass over the stimuli in total
+    Cte, Gte, ste = [], [], []
+    for a, b in bounds:
+        Dte = Dp[:, a:b, :]
+        Cte.append(xp.matmul(_T(xp, Dte), Yp[a:b, :]))  # (d, k, m)
+        Gte.append(xp.matmul(_T(xp, Dte), Dte))  # (d, k, k)
+        ste.append(xp.sum(Dte, axis=1))  # (d, k)
+    CY, G, s = sum(Cte[1:], Cte[0]), sum(Gte[1:], Gte[0]), sum(ste[1:], ste[0])
     ys = xp.sum(Yp, axis=0)
     I = _eye(xp, k, D)
     out = []
-    for a, b in bounds:
+    for f, (a, b) in enumerate(bounds):
         Dte = Dp[:, a:b, :]
         Yte = Yp[a:b, :]
         n_tr = n - (b - a)
-        mu = (s - xp.sum(Dte, axis=1)) / n_tr  # (d, k)
+        mu = (s - ste[f]) / n_tr  # (d, k)
         y_mu = (ys - xp.sum(Yte, axis=0)) / n_tr  # (m,)
-        A = G - xp.matmul(_T(xp, Dte), Dte) - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
-        B = CY - xp.matmul(_T(xp, Dte), Yte) - n_tr * (mu[:, :, None] * y_mu[None, None, :])
+        A = G - Gte[f] - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
+        B = CY - Cte[f] - n_tr * (mu[:, :, None] * y_mu[None, None, :])
+        Cte[f] = None  # free as we go
         Z = _T(xp, _solve(A, _T(xp, Dte - mu[:, None, :]), alpha))  # (d, n_te, k)
         out.append(xp.matmul(Z, B) + y_mu[None, None, :])
     P = xp.concat(out, axis=1) + y_mean[None, None, :]

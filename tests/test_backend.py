@@ -1,0 +1,200 @@
+"""Array backends: NumPy vs torch (CPU) parity of the ridge kernels and directions; GPU backends; lazy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neuroxr import backend as B
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.kernels.ridge import oof_operator, oof_operator_from_gram, oof_predict_designs
+
+TOL = {"float64": 1e-8, "float32": 1e-4}
+
+
+def _has_cuda_torch() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _has_cupy_gpu() -> bool:
+    try:
+        import cupy
+    except ImportError:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+GPU_BACKENDS = [
+    pytest.param("torch_cuda", marks=pytest.mark.skipif(not _has_cuda_torch(), reason="needs torch with a CUDA GPU")),
+    pytest.param("cupy", marks=pytest.mark.skipif(not _has_cupy_gpu(), reason="needs CuPy and a CUDA GPU")),
+]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n = 60
+    X_wide = rng.normal(size=(n, 90))   # more features than training stimuli: dual form
+    X_tall = rng.normal(size=(n, 12))   # fewer: primal form
+    Y = X_tall @ rng.normal(size=(12, 7)) + rng.normal(size=(n, 7))
+    D = rng.normal(size=(5, n, 8))
+    return {"X_wide": X_wide, "X_tall": X_tall, "Y": Y, "D": D, "folds": kfold_indices(n, 10, 0)}
+
+
+def _close(a, b, dtype):
+    a, b = B.to_numpy(a).astype(np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(1.0, float(np.abs(b).max()))
+    np.testing.assert_allclose(a, b, rtol=TOL[dtype], atol=TOL[dtype] * scale)
+
+
+def _backends():
+    pytest.importorskip("torch")
+    return ["torch"]
+
+
+# ------------------------------------------------------------------------------ kernels: numpy vs torch
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("which", ["X_wide", "X_tall"])
+@pytest.mark.parametrize("alpha", [0.1, 0.0])
+def test_oof_operator_torch_matches_numpy(data, dtype, which, alpha):
+    _backends()
+    X = data[which]
+    ref = oof_operator(X, data["folds"], alpha)
+    if alpha == 0.0 and which == "X_wide" and dtype == "float32":
+        pytest.skip("minimum-norm least squares on an under-determined design is ill-conditioned in float32")
+    got = oof_operator(B.asarray(X, "torch", dtype), data["folds"], alpha)
+    assert type(got).__module__.startswith("torch") and str(got.dtype).endswith(dtype)
+    _close(got @ B.asarray(data["Y"], "torch", dtype), ref @ data["Y"], dtype)
+    if dtype == "float64":
+        _close(got, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_oof_operator_from_gram_torch_matches_numpy(data, dtype):
+    _backends()
+    Xc = data["X_wide"] - data["X_wide"].mean(axis=0)
+    K = Xc @ Xc.T
+    ref = oof_operator_from_gram(K, data["folds"], 0.1)
+    got = oof_operator_from_gram(B.asarray(K, "torch", dtype), data["folds"], 0.1)
+    _close(got @ B.asarray(data["Y"], "torch", dtype), ref @ data["Y"], dtype)
+    # and the Gram route equals the design route
+    np.testing.assert_allclose(ref, oof_operator(data["X_wide"], data["folds"], 0.1), atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_oof_predict_designs_torch_matches_numpy(data, dtype):
+    _backends()
+    ref = oof_predict_designs(data["D"], data["Y"], data["folds"], 0.1)
+    got = oof_predict_designs(B.asarray(data["D"], "torch", dtype), B.asarray(data["Y"], "torch", dtype), data["folds"], 0.1)
+    assert tuple(got.shape) == ref.shape
+    _close(got, ref, dtype)
+
+
+# ------------------------------------------------------------------------------ directions on torch
+@pytest.fixture(scope="module")
+def study():
+    from neuroxr.datasets.synthetic import make_study
+
+    return make_study(seed=0, n_stimuli=120, animals={"animalA": 20, "animalB": 16},
+                      models={"netA": (("layer1", 60, 0.4, 8), ("layer3", 32, 1.0, 0))})
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_directions_torch_match_numpy(study, direction, dtype):
+    _backends()
+    from neuroxr import directions
+
+    F, R = study.features["netA"]["layer1"], study.neural["animalA"]
+    fn = directions.forward if direction == "forward" else directions.reverse
+    args = (F, R) if direction == "forward" else (R, F)
+    ref = fn(*args, reps=2, seed=1)
+    got = fn(*args, reps=2, seed=1, backend="torch", dtype=dtype)
+    assert got.attrs["backend"] == "torch" and got.attrs["dtype"] == dtype
+    for var in ("r", "prediction_shc"):
+        _close(got[var].values, ref[var].values, dtype)
+    # EV is a ratio of correlations: compare it on the percent scale with the same relative tolerance
+    _close(got["ev"].values / 100, ref["ev"].values / 100, dtype)
+
+
+# ------------------------------------------------------------------------------ GPU backends
+@pytest.mark.parametrize("name", GPU_BACKENDS)
+def test_gpu_backend_matches_numpy(data, name):
+    ref = oof_predict_designs(data["D"], data["Y"], data["folds"], 0.1)
+    got = oof_predict_designs(B.asarray(data["D"], name), B.asarray(data["Y"], name), data["folds"], 0.1)
+    _close(got, ref, "float64")
+    S = oof_operator(B.asarray(data["X_wide"], name, "float32"), data["folds"], 0.1)
+    _close(S, oof_operator(data["X_wide"], data["folds"], 0.1), "float32")
+
+
+def test_gpu_backend_without_gpu_is_a_clear_error():
+    if not _has_cuda_torch():
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            match = "needs torch"
+        else:
+            match = "needs a CUDA GPU"
+        with pytest.raises(B.BackendError, match=match):
+            B.resolve_backend("torch_cuda")
+        with pytest.raises(B.BackendError, match="torch_cuda"):
+            B.asarray(np.zeros(3), "torch_cuda")
+    if not _has_cupy_gpu():
+        with pytest.raises(B.BackendError, match="cupy"):
+            B.resolve_backend("cupy")
+        with pytest.raises(B.BackendError, match="cupy"):
+            B.set_backend("cupy")
+        assert B.get_backend() == "numpy"  # a refused switch leaves the default alone
+    if _has_cuda_torch() and _has_cupy_gpu():
+        pytest.skip("this machine has a GPU for both backends")
+
+
+def test_unknown_backend_and_dtype():
+    with pytest.raises(B.BackendError, match=r"backend='jax' is not known; choose one of"):
+        B.resolve_backend("jax")
+    with pytest.raises(B.BackendError, match="float32"):
+        B.resolve_dtype("int32")
+
+
+def test_use_backend_restores_default():
+    _backends()
+    assert B.get_backend() == "numpy"
+    with B.use_backend("torch") as name:
+        assert name == "torch" and B.get_backend() == "torch"
+        assert type(B.asarray([1.0, 2.0])).__module__.startswith("torch")
+    assert B.get_backend() == "numpy"
+    with pytest.raises(RuntimeError):
+        with B.use_backend("torch"):
+            raise RuntimeError("boom")
+    assert B.get_backend() == "numpy"
+
+
+def test_to_numpy_round_trip():
+    torch = pytest.importorskip("torch")
+    x = np.arange(6.0).reshape(2, 3)
+    t = B.asarray(x, "torch", "float32")
+    assert t.dtype == torch.float32
+    back = B.to_numpy(t)
+    assert isinstance(back, np.ndarray) and np.array_equal(back, x)
+    assert B.to_numpy(x) is x
+
+
+# ------------------------------------------------------------------------------ lazy imports
+def test_import_neuroxr_does_not_import_gpu_libraries():
+    code = (
+        "import sys, neuroxr, neuroxr.directions, neuroxr.sweep, neuroxr.geometry, neuroxr.backend, neuroxr.cli\n"
+        "bad = [m for m in ('torch', 'cupy') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"importing neuroxr imported {out.stdout.strip()}"

@@ -1,0 +1,196 @@
+"""Sweep benchmarks: strong scaling on a LocalCluster and an out-of-core forward run.
+
+(a) Strong scaling: the same CPU-bound sweep (forward + reverse over every layer of the default
+    synthetic study x both animals) on a LocalCluster with 1 worker and with 2 workers, one thread
+    each (BLAS threads 1), each time on a fresh copy of the store. The cluster is started before
+    the clock starts; "tasks" is the task phase, "total" adds gathering the results.
+(b) Out of core: a layer ``--oc-factor`` times larger than the worker's ``memory_limit`` is
+    written to a Zarr store with units chunked and scored forward by a sweep on a one-worker
+    LocalCluster with that memory limit (the Gram is streamed over unit chunks in the worker; the
+    worker would be killed at 95 % of its limit). The EVs are compared with the in-memory path
+    (:func:`neuroxr.directions.forward` on the loaded array, in this process).
+
+Usage::
+
+    python benchmarks/sweep.py [--quick] [--out benchmarks/RESULTS_sweep.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+
+def machine() -> str:
+    import dask
+    import distributed
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return (f"{cpu}; {cores} cores; {mem:.0f} GiB RAM; Python {platform.python_version()}; numpy {np.__version__}; "
+            f"dask {dask.__version__}; distributed {distributed.__version__}; load average at start {load:.1f}")
+
+
+def scaling(tmp: str, quick: bool) -> list[list[str]]:
+    from distributed import Client, LocalCluster
+
+    from neuroxr.datasets.synthetic import write_example_study
+    from neuroxr.sweep import sweep
+
+    base = os.path.join(tmp, "scaling.zarr")
+    kw = {"n_stimuli": 200, "animals": {"animalA": 60, "animalB": 40}} if quick else {}
+    write_example_study(base, seed=0, **kw)
+    reps = 4 if quick else 20
+    rows, times = [], {}
+    for n in (1, 2):
+        path = os.path.join(tmp, f"scaling{n}.zarr")
+        shutil.copytree(base, path)
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            client.run(lambda: __import__("neuroxr.directions"))  # imports before the clock
+            t0 = time.perf_counter()
+            res = sweep(path, directions=["forward", "reverse"], client=client, reps=reps, seed=0, progress=False)
+            total = time.perf_counter() - t0
+        times[n] = (res.seconds, total)
+        work = sum(v["seconds"] for v in res.task_info.values())
+        rows.append([f"{n} worker{'s' if n > 1 else ''} x 1 thread", str(len(res.computed)), f"{work:.1f}",
+                     f"{res.seconds:.1f}", f"{total:.1f}",
+                     "1.00" if n == 1 else f"{times[1][0] / res.seconds:.2f}"])
+        if n == 2:
+            ref = os.path.join(tmp, "scaling1.zarr")
+            from neuroxr.store import StudyStore
+
+            a, b = StudyStore(ref, mode="r"), StudyStore(path, mode="r")
+            diff = max(float(np.nanmax(np.abs(a.read_scores(*k)["ev"].values - b.read_scores(*k)["ev"].values)))
+                       for k in a.score_entries())
+            rows[-1].append(f"{diff:.1e}")
+        else:
+            rows[-1].append("-")
+    return rows
+
+
+def _structured_block(block_info=None, n: int = 0, p_chunk: int = 0, latent: np.ndarray | None = None) -> np.ndarray:
+    loc = block_info[None]["chunk-location"][1]
+    rng = np.random.default_rng([7, loc])
+    width = block_info[None]["chunk-shape"][1]
+    A = rng.normal(size=(latent.shape[1], width))
+    return latent @ A + 2.0 * rng.normal(size=(latent.shape[0], width))
+
+
+def out_of_core(tmp: str, quick: bool, factor: float, memory_limit_mib: int) -> tuple[list[list[str]], dict]:
+    import dask.array as da
+    import xarray as xr
+    from distributed import Client, LocalCluster
+
+    from neuroxr import directions
+    from neuroxr.datasets.synthetic import make_study
+    from neuroxr.store import StudyStore
+    from neuroxr.sweep import sweep
+
+    n = 400 if quick else 1000
+    study = make_study(seed=0, n_stimuli=n, animals={"animalA": 60}, n_repeats=24, models={"netA": (("layer3", 64, 1.0, 0),)})
+    latent = np.asarray(study.features["netA"]["layer3"].values)
+    limit = memory_limit_mib * 2**20
+    p = int(factor * limit / (8 * n))
+    unit_chunk = max(256, int(16 * 2**20 / (8 * n)))
+    path = os.path.join(tmp, "ooc.zarr")
+    store = StudyStore(path)
+    store.write_neural("animalA", study.neural["animalA"])
+    darr = da.map_blocks(_structured_block, dtype=np.float64, chunks=((n,), tuple(
+        min(unit_chunk, p - s) for s in range(0, p, unit_chunk))), latent=latent)
+    feats = xr.DataArray(darr, dims=("stimulus", "unit"), coords={
+        "stimulus_id": ("stimulus", study.neural["animalA"].stimulus_id.values),
+        "unit_id": ("unit", np.char.add("u", np.arange(p).astype(str)))})
+    t0 = time.perf_counter()
+    import dask
+
+    with dask.config.set(scheduler="threads"):
+        store.write_features("big", "layer", feats, unit_chunk=unit_chunk)
+    t_write = time.perf_counter() - t0
+    nbytes = n * p * 8
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, memory_limit=f"{memory_limit_mib}MiB",
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        t0 = time.perf_counter()
+        res = sweep(path, directions="forward", client=client, reps=4, seed=0, progress=False)
+        t_sweep = time.perf_counter() - t0
+    info = next(iter(res.task_info.values()))
+    streamed = StudyStore(path, mode="r").read_scores("forward", "big.layer", "animalA")
+    # the in-memory path on the same data, in this process
+    t0 = time.perf_counter()
+    F = store.read_features("big", "layer").load()
+    ref = directions.forward(F, study.neural["animalA"], reps=4, seed=0)
+    t_mem = time.perf_counter() - t0
+    del F
+    diff = float(np.nanmax(np.abs(streamed["ev"].values - ref["ev"].values)))
+    rows = [
+        ["features", f"{n} stimuli x {p} units float64 = {nbytes / 2**30:.2f} GiB, chunks of {unit_chunk} units"],
+        ["worker memory_limit", f"{memory_limit_mib} MiB (features = {nbytes / limit:.1f}x the limit)"],
+        ["write to Zarr", f"{t_write:.1f} s"],
+        ["sweep (streamed Gram + forward, 1 worker)", f"{t_sweep:.1f} s, streamed={bool(streamed.attrs.get('streamed'))}"],
+        ["worker peak RSS", f"{info['peak_rss_mb']:.0f} MiB"],
+        ["in-memory forward (this process)", f"{t_mem:.1f} s"],
+        ["max |EV streamed - EV in memory|", f"{diff:.2e} (percent points); median EV {float(np.nanmedian(ref['ev'].mean('rep'))):.2f}"],
+    ]
+    return rows, {"diff": diff}
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--out", default=None, help="write the results as Markdown here")
+    ap.add_argument("--oc-factor", type=float, default=5.0, help="feature bytes / worker memory limit")
+    ap.add_argument("--memory-limit-mib", type=int, default=500, help="worker memory limit of the out-of-core run")
+    ap.add_argument("--skip", choices=["scaling", "ooc"], default=None)
+    args = ap.parse_args()
+    desc = machine()
+    print(desc)
+    parts = [f"# Sweep benchmarks\n\nMachine: {desc}\n\nCommand: `python benchmarks/sweep.py{' --quick' if args.quick else ''}`\n"]
+    with tempfile.TemporaryDirectory(prefix="neuroxr-bench-") as tmp:
+        if args.skip != "scaling":
+            rows = scaling(tmp, args.quick)
+            t = table(["cluster", "entries", "task seconds (sum)", "task phase s", "total s", "speed-up", "max |EV diff|"], rows)
+            print(t)
+            parts.append("## (a) Strong scaling: forward + reverse, every layer x both animals\n\n"
+                         + ("reps=4, 200 stimuli" if args.quick else "reps=20, 400 stimuli, 11 layers x 2 animals x 2 directions = 44 entries")
+                         + "; the speed-up is on the task phase (the cluster is started before the clock).\n\n" + t + "\n")
+        if args.skip != "ooc":
+            rows, _ = out_of_core(tmp, args.quick, args.oc_factor, args.memory_limit_mib)
+            t = table(["out-of-core forward", "value"], rows)
+            print(t)
+            parts.append("## (b) Out-of-core forward through the streamed Gram\n\n" + t + "\n")
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write("\n".join(parts))
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -163,7 +163,7 @@ def forward_vs_reverse(
     stat: str = "median",
     bins: int = 30,
     hist_range: tuple[float, float] | None = None,
-    annotate: bool = True,
+    annotate: bool | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """Forward (model -> brain) against reverse (brain -> model) predictivity.
@@ -201,8 +201,8 @@ def forward_vs_reverse(
         inter-quartile ranges beyond the quartiles (the noise-corrected EV of a very unreliable
         target can be far above 100); how many values fall outside is written in the axis label.
         Medians and the scatter use all values.
-    annotate : bool
-        Write the pair labels next to their points.
+    annotate : bool, optional
+        Write the pair labels next to their points (default: when there are at most 12 pairs).
     figsize : (float, float), optional
 
     Returns
@@ -296,7 +296,7 @@ def forward_vs_reverse(
         for i, g in enumerate(dict.fromkeys(groups)):
             sel = np.array([x == g for x in groups])
             ax.scatter(fx[sel], ry[sel], color=f"C{(i + 2) % 10}", zorder=2, label=g)
-        if annotate:
+        if annotate or (annotate is None and len(labels) <= 12):
             for x, y, lab in zip(fx, ry, labels):
                 if np.isfinite(x) and np.isfinite(y):
                     ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")

@@ -296,7 +296,8 @@ def _forward_reverse_figure(table: pd.DataFrame, scores: dict, out: Path, dpi: i
     if not both:
         return []
     label = lambda k: f"{k[0]}/{k[1]}:{k[2]}" + ("" if k[3] == "all" else f".{k[3]}")  # noqa: E731
-    fig = forward_vs_reverse({label(k): scores[fwd[k]] for k in both}, {label(k): scores[rev[k]] for k in both})
+    fig = forward_vs_reverse({label(k): scores[fwd[k]] for k in both}, {label(k): scores[rev[k]] for k in both},
+                             figsize=(11, 4.6))
     return [(f"Forward vs reverse ({len(both)} pairs)", _save(fig, out / "forward_vs_reverse.png", dpi))]
 
 

@@ -103,6 +103,13 @@ def test_forward_vs_reverse_mappings_scatter_one_point_per_pair():
     assert [len(c.get_offsets()) for c in fig.axes[1].collections if isinstance(c, PathCollection)] == [2]
 
 
+def test_forward_vs_reverse_labels_points_only_when_few():
+    many = {f"net/l{i}": _scores("neuroid", 5, seed=i) for i in range(13)}
+    rev = {k: _scores("unit", 5, seed=50 + i) for i, k in enumerate(many)}
+    assert len(plot.forward_vs_reverse(many, rev).axes[1].texts) == 0
+    assert len(plot.forward_vs_reverse(many, rev, annotate=True).axes[1].texts) == 13
+
+
 def test_forward_vs_reverse_keeps_outliers_out_of_the_histogram_axis():
     fwd = _scores("neuroid", 200)
     fwd["ev"][0, :] = 5000.0  # an unreliable neuroid: huge noise-corrected EV

@@ -42,7 +42,6 @@ __all__ = [
 
 #: dims that hold the targets of a score (one value per neuroid or per model unit)
 TARGET_DIMS = ("neuroid", "unit")
-_TARGET_NAMES = {"neuroid": "neuroid", "unit": "unit"}
 _STATS = ("median", "mean")
 
 
@@ -128,7 +127,8 @@ def _target_ids(da: xr.DataArray) -> np.ndarray | None:
 
 
 def _target_kind(da: xr.DataArray) -> str:
-    return _TARGET_NAMES.get(str(da.dims[0]), "target")
+    dim = str(da.dims[0])
+    return dim if dim in TARGET_DIMS else "target"
 
 
 def _axis_label(variable: str, da: xr.DataArray | None = None) -> str:

@@ -11,6 +11,7 @@ from .layouts import LayoutError, align, features, neural, validate_features, va
 from .store import StoreError, StudyStore, open_store
 from .backend import BackendError, get_backend, set_backend, use_backend
 from .directions import DIRECTIONS, forward, inter_animal, model_to_model, reverse, score, split_half_reliability
+from .sweep import SweepResult, sweep  # the function shadows the module name on the package, as intended
 from .schemas import describe, describe_store, load_schema, validate_against_schema, validate_store
 from .geometry import (
     LinearMetric,
@@ -37,8 +38,6 @@ _LAZY = {  # torch stays optional: these import neuroxr.extract (and torch only 
     "ExtractionPlan": "neuroxr.extract",
     "ExtractionResult": "neuroxr.extract",
     "ExtractionError": "neuroxr.extract",
-    "sweep": "neuroxr.sweep",
-    "SweepResult": "neuroxr.sweep",
 }
 
 

@@ -237,7 +237,7 @@ def score(direction: str, store: str, source: str, target: str, reps: int, seed:
 @click.option("--n-stimuli", type=click.IntRange(min=10), default=None, help="Number of stimuli (default: the generator's).")
 @click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score.")
 @click.option("--force", is_flag=True, help="Rewrite the example study even if PATH already holds one.")
-@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (default: a local cluster).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, or 'serial' to run in this process (default: a local cluster).")
 def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, scheduler: str | None) -> None:
     """Write the example study to PATH (or reuse it), score every direction on a local Dask
     cluster, and print a results table. A re-run resumes: complete entries are not recomputed."""

@@ -192,8 +192,17 @@ def _progress(reps: int, progress: bool | Callable[[Iterable[int]], Iterable[int
     return range(reps)
 
 
+_SCORE_VARS = {"ev", "r", "target_shc", "prediction_shc", "prediction", "reliability", "r_half"}
+
+
 def _target_coords(da: xr.DataArray, dim: str) -> dict[str, Any]:
-    return {name: c for name, c in da.coords.items() if c.dims == (dim,)}
+    """Coords of the target dim to carry into the scores (a coord named like a score variable,
+    e.g. a ground-truth ``reliability``, is kept under ``<name>_coord``)."""
+    out = {}
+    for name, c in da.coords.items():
+        if c.dims == (dim,):
+            out[f"{name}_coord" if name in _SCORE_VARS else name] = c.variable
+    return out
 
 
 def _dataset(

@@ -113,7 +113,7 @@ def test_validate_values_flag(runner, study):
 def test_demo_without_generator(runner, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "neuroxr.datasets.synthetic", None)  # import fails
     path = tmp_path / "demo.zarr"
-    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "20", "--reps", "1"])
+    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "20", "--reps", "1", "--scheduler", "serial"])
     assert result.exit_code == 0, result.output
     assert "valid study store" in result.output
     store = StudyStore(path, mode="r")
@@ -128,13 +128,16 @@ def small_generator(monkeypatch):
     import functools
 
     synthetic = pytest.importorskip("neuroxr.datasets.synthetic")
-    small = functools.partial(synthetic.write_example_study, n_stimuli=120, animals={"animalA": 10, "animalB": 8}, n_repeats=6)
+    models = {m: synthetic.DEFAULT_MODELS[m][-2:] for m in ("netA", "netB")}
+    small = functools.partial(
+        synthetic.write_example_study, n_stimuli=120, animals={"animalA": 10, "animalB": 8}, n_repeats=6, models=models
+    )
     monkeypatch.setattr(synthetic, "write_example_study", small)
 
 
 def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generator):
     path = tmp_path / "demo.zarr"
-    result = runner.invoke(main, ["demo", str(path), "--reps", "1"])
+    result = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial"])
     assert result.exit_code == 0, result.output
     store = StudyStore(path, mode="r")
     assert store.neural_sets() and store.models()
@@ -145,7 +148,7 @@ def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generato
     assert "median_ev" in result.output or "ev" in result.output
     # a second run resumes: the study is reused and no entry is rewritten
     stamps = {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
-    again = runner.invoke(main, ["demo", str(path), "--reps", "1"])
+    again = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial"])
     assert again.exit_code == 0, again.output
     assert "Reusing the example study" in again.output
     assert stamps == {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
@@ -160,6 +163,6 @@ def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path, monkeypatch):
     assert result.exit_code == 1 and "not a Zarr store" in result.output
     assert (tmp_path / "taken").is_dir()
     path = tmp_path / "demo.zarr"
-    assert runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1"]).exit_code == 0
-    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--force"])
+    assert runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--scheduler", "serial"]).exit_code == 0
+    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--scheduler", "serial", "--force"])
     assert result.exit_code == 0, result.output

@@ -793,28 +793,45 @@ def score(
         return store.read_scores(direction, source, target)
     kinds = {"forward": ("features", "neural"), "reverse": ("neural", "features"),
              "inter_animal": ("neural", "neural"), "model_to_model": ("features", "features")}[direction]
-    a, b = (_read_entry(store, kind, name) for kind, name in zip(kinds, (source, target)))
     fn = {"forward": forward, "reverse": reverse, "inter_animal": inter_animal, "model_to_model": model_to_model}[direction]
-    ds = fn(a, b, **kwargs)
+    shared = kwargs.get("regressor", "ridge") in ("ridge", "linear") and kwargs.get("max_n") is None
+    if direction == "forward" and shared:
+        # the layer's Gram, cached in the store, is all the forward direction needs of the features
+        from .geometry import cached_gram, gram_stats
+
+        feats = _read_entry(store, "features", source, load=False)
+        gram = gram_stats(cached_gram(store, *_feature_key(store, source)).load())
+        ds = forward(feats, _read_entry(store, "neural", target), gram=gram, **kwargs)
+    else:
+        a, b = (_read_entry(store, kind, name) for kind, name in zip(kinds, (source, target)))
+        ds = fn(a, b, **kwargs)
     ds.attrs.update(source=source, target=target)
     store.write_scores(direction, source, target, ds.drop_vars("prediction", errors="ignore").drop_vars("stimulus_id", errors="ignore"))
     return ds
 
 
-def _read_entry(store: Any, kind: str, name: str) -> xr.DataArray:
+def _feature_key(store: Any, name: str) -> tuple[str, str]:
+    """``"<model>.<layer>"`` -> (model, layer) as held by the store (names may hold dots)."""
+    parts = name.split(".")
+    for cut in range(1, len(parts)):
+        model, layer = ".".join(parts[:cut]), ".".join(parts[cut:])
+        if model in store.models() and layer in store.layers(model):
+            return model, layer
+    if len(parts) < 2:
+        raise LayoutError(f"feature set {name!r} must be named '<model>.<layer>'.")
+    raise LayoutError(
+        f"store {store.url!r} holds no feature set {name!r}; models and layers: "
+        f"{ {m: store.layers(m) for m in store.models()} }."
+    )
+
+
+def _read_entry(store: Any, kind: str, name: str, load: bool = True) -> xr.DataArray:
     if kind == "neural":
         if name not in store.neural_sets():
             raise LayoutError(f"store {store.url!r} holds no neural set {name!r}; it holds {store.neural_sets()}.")
-        return store.read_neural(name).load()
-    parts = name.split(".")
-    for cut in range(1, len(parts)):  # model and layer names may themselves hold dots
-        model, layer = ".".join(parts[:cut]), ".".join(parts[cut:])
-        if model in store.models() and layer in store.layers(model):
-            return store.read_features(model, layer).load()
-    if len(parts) < 2:
-        raise LayoutError(f"feature set {name!r} must be named '<model>.<layer>'.")
-    if True:
-        raise LayoutError(
-            f"store {store.url!r} holds no feature set {name!r}; models and layers: "
-            f"{ {m: store.layers(m) for m in store.models()} }."
-        )
+        da = store.read_neural(name)
+    else:
+        da = store.read_features(*_feature_key(store, name))
+    da = da.load() if load else da
+    da.name = name
+    return da

@@ -206,6 +206,8 @@ def test_score_writes_store_entry(tmp_path, problem):
     store.write_features("net", "l1", nx.features(problem["F"]))
     ds = d.score(store, "forward", "net.l1", "monkey", reps=2)
     assert store.has_scores("forward", "net.l1", "monkey")
+    # the forward direction went through the layer's Gram, now cached for later scores
+    assert ds.attrs["streamed"] and store.is_complete("cache/gram/net/l1")
     back = store.read_scores("forward", "net.l1", "monkey")
     np.testing.assert_allclose(back.ev.values, ds.ev.values)
     ref = d.forward(nx.features(problem["F"]), nx.neural(problem["R"]), reps=2)

@@ -226,12 +226,21 @@ def _dataset(
     return ds
 
 
-def _common_attrs(direction: str, **kw: Any) -> dict[str, Any]:
-    out = {"direction": direction}
-    for k, v in kw.items():
-        if isinstance(v, (list, tuple)):
-            v = list(v)
-        out[k] = v
+def _common_attrs(
+    direction: str, source: Any, target: Any, *, reps: int, seed: int, regressor: str, alpha: float,
+    n_components: int, alphas: Iterable[float], n_folds: int, fold_seed: int, max_n: int | None,
+    backend: str | None, dtype: Any, **extra: Any,
+) -> dict[str, Any]:
+    """Every parameter of a direction call, normalised for the score attrs."""
+    out = {
+        "direction": direction, "source": str(source), "target": str(target), "reps": int(reps), "seed": int(seed),
+        "regressor": regressor, "alpha": float(alpha), "n_components": int(n_components),
+        "alphas": [float(a) for a in alphas] if regressor == "ridgecv" else None, "n_folds": int(n_folds),
+        "fold_seed": int(fold_seed), "max_n": max_n, "backend": resolve_backend(backend),
+        "dtype": str(resolve_dtype(dtype)),
+    }
+    for k, v in extra.items():
+        out[k] = list(v) if isinstance(v, (list, tuple)) else v
     return out
 
 
@@ -380,11 +389,10 @@ def forward(
         del out["target_shc"], out["prediction_shc"]
     full = {name: _expand(v, ok) for name, v in out.items()}
     attrs = _common_attrs(
-        "forward", source=str(features.name or "features"), target=str(neural.name or "neural"),
-        reps=int(reps), seed=int(seed), regressor=regressor, alpha=float(alpha), n_components=int(n_components),
-        alphas=[float(a) for a in alphas] if regressor == "ridgecv" else None, n_folds=int(n_folds),
-        fold_seed=int(fold_seed), max_n=max_n, noise_ceiling=bool(noise_ceiling), split=split,
-        backend=resolve_backend(backend), dtype=str(resolve_dtype(dtype)), n_stimuli=int(n),
+        "forward", features.name or "features", neural.name or "neural",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=bool(noise_ceiling), split=split, n_stimuli=int(n),
         n_excluded_stimuli=int((~keep).sum()), n_units=int(n_units), streamed=bool(stream),
     )
     return _dataset(neural, "neuroid", full, attrs, _expand_pred(preds, ok), neural.stimulus_id.values[keep] if preds is not None else None)
@@ -582,11 +590,10 @@ def reverse(
         "reverse", R, F, reg, reps, seed, max_n, noise_ceiling, split, None, keep_predictions, progress, keep_rows
     )
     attrs = _common_attrs(
-        "reverse", source=str(neural.name or "neural"), target=str(features.name or "features"),
-        reps=int(reps), seed=int(seed), regressor=regressor, alpha=float(alpha), n_components=int(n_components),
-        alphas=[float(a) for a in alphas] if regressor == "ridgecv" else None, n_folds=int(n_folds),
-        fold_seed=int(fold_seed), max_n=max_n, noise_ceiling=bool(noise_ceiling), split=split,
-        backend=resolve_backend(backend), dtype=str(resolve_dtype(dtype)), n_stimuli=int(n),
+        "reverse", neural.name or "neural", features.name or "features",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=bool(noise_ceiling), split=split, n_stimuli=int(n),
         n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok.sum()),
     )
     return _dataset(features, "unit", out, attrs, preds, neural.stimulus_id.values[keep] if preds is not None else None)
@@ -641,11 +648,10 @@ def inter_animal(
     )
     full = {name: _expand(v, ok_b) for name, v in out.items()}
     attrs = _common_attrs(
-        "inter_animal", source=str(neural_a.name or "neural_a"), target=str(neural_b.name or "neural_b"),
-        reps=int(reps), seed=int(seed), regressor=regressor, alpha=float(alpha), n_components=int(n_components),
-        alphas=[float(a) for a in alphas] if regressor == "ridgecv" else None, n_folds=int(n_folds),
-        fold_seed=int(fold_seed), max_n=max_n, noise_ceiling=bool(noise_ceiling), split=split,
-        backend=resolve_backend(backend), dtype=str(resolve_dtype(dtype)), n_stimuli=int(n),
+        "inter_animal", neural_a.name or "neural_a", neural_b.name or "neural_b",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=bool(noise_ceiling), split=split, n_stimuli=int(n),
         n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok_a.sum()),
     )
     return _dataset(neural_b, "neuroid", full, attrs, _expand_pred(preds, ok_b), neural_b.stimulus_id.values[keep] if preds is not None else None)
@@ -704,11 +710,10 @@ def model_to_model(
         if preds is not None:
             preds[i] = P
     attrs = _common_attrs(
-        "model_to_model", source=str(features_a.name or "features_a"), target=str(features_b.name or "features_b"),
-        reps=int(reps), seed=int(seed), regressor=regressor, alpha=float(alpha), n_components=int(n_components),
-        alphas=[float(a) for a in alphas] if regressor == "ridgecv" else None, n_folds=int(n_folds),
-        fold_seed=int(fold_seed), max_n=max_n, noise_ceiling=False, backend=resolve_backend(backend),
-        dtype=str(resolve_dtype(dtype)), n_stimuli=int(n), n_units=int(FA.shape[1]),
+        "model_to_model", features_a.name or "features_a", features_b.name or "features_b",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=False, n_stimuli=int(n), n_units=int(FA.shape[1]),
     )
     return _dataset(features_b, "unit", out, attrs, preds, features_b.stimulus_id.values if preds is not None else None)
 

@@ -11,7 +11,7 @@ from .layouts import LayoutError, align, features, neural, validate_features, va
 from .store import StoreError, StudyStore, open_store
 from .backend import BackendError, get_backend, set_backend, use_backend
 from .directions import DIRECTIONS, forward, inter_animal, model_to_model, reverse, score, split_half_reliability
-from .sweep import SweepResult, sweep  # the function shadows the module name on the package, as intended
+from .sweep import SweepConfigError, SweepError, SweepResult, best_layers, load_config, sweep  # the function shadows the module name on the package, as intended
 from .schemas import describe, describe_store, load_schema, validate_against_schema, validate_store
 from .geometry import (
     LinearMetric,
@@ -54,7 +54,11 @@ __all__ = [
     "ExtractionError",
     "ExtractionPlan",
     "ExtractionResult",
+    "SweepConfigError",
+    "SweepError",
     "SweepResult",
+    "best_layers",
+    "load_config",
     "extract_features",
     "plan_extraction",
     "sweep",

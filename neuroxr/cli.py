@@ -289,7 +289,8 @@ def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None)
     if sweep is not None:
         result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model"),
                        client=scheduler, reps=reps, seed=seed, progress=True)
-        table = result.table
+        cols = [c for c in ("direction", "source", "target", "n_targets", "median_ev") if c in result.table.columns]
+        table = result.table[cols]
     else:  # serial fallback
         from .directions import score as run_score
 

@@ -323,7 +323,7 @@ def forward(
     nids = neural.neuroid_id.values
     ok = _nan_neuroids(R, nids, "neural")
     keep = _stimuli_with_repeats(R, ok, "neural", neural.stimulus_id.values, noise_ceiling, split)
-    R = R[keep][:, ok]
+    R = _take(R, keep, ok)
     n, k, T = R.shape
     folds = _folds(n, n_folds, fold_seed, "neural/features")
     reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
@@ -336,7 +336,8 @@ def forward(
             _check_design(np.zeros((n, 1)), "features")
         S_fixed = reg.operator_from_gram(K)
     else:
-        F = _load(features)[keep]
+        F = _load(features)
+        F = F if keep.all() else F[keep]
         _check_design(F, "features")
         S_fixed = None
     mean = nanmean_repeats(R)
@@ -365,19 +366,24 @@ def forward(
                 S = reg.operator(X) if reg.shared else None
                 P = None
         blocks = [] if P is not None else [mean]
+        # a linear map of complete data: mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
+        linear_halves = noise_ceiling and reg.shared and halves._complete
         if noise_ceiling:
             h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
             s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
             for j in range(len(idx)):
-                blocks += [h1[j], h2[j]]
+                blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]
         res = reg.predict_blocks(X, blocks, S=S) if blocks else []
         if P is None:
             P = res.pop(0)
+        per = 1 if linear_halves else 2
+        c1 = (T + 1) // 2
         for j, i in enumerate(idx):
             next(reps_iter, None)
             out["r"][:, i] = pearson(mean, P)
             if noise_ceiling:
-                P1, P2 = res[2 * j], res[2 * j + 1]
+                P1 = res[per * j]
+                P2 = (T * P - c1 * P1) / (T - c1) if linear_halves else res[per * j + 1]
                 out["target_shc"][:, i] = spearman_brown(spearman(s1[j], s2[j]))
                 out["prediction_shc"][:, i] = spearman_brown(pearson(P1, P2))
                 out["ev"][:, i] = _ev(out["r"][:, i], out["target_shc"][:, i], out["prediction_shc"][:, i])
@@ -418,6 +424,15 @@ def _gram_matrix(features: xr.DataArray, gram: Any, keep: np.ndarray) -> np.ndar
     if K.shape != (n, n):
         raise LayoutError(f"gram: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
     return K[np.ix_(keep, keep)]
+
+
+def _take(R: np.ndarray, keep: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``R[keep][:, ok]`` without copies when nothing is dropped."""
+    if not keep.all():
+        R = R[keep]
+    if not ok.all():
+        R = R[:, ok]
+    return R
 
 
 def _expand(v: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -577,13 +592,14 @@ def reverse(
     R = _load(neural)
     ok = _nan_neuroids(R, neural.neuroid_id.values, "neural")
     keep = _stimuli_with_repeats(R, ok, "neural", neural.stimulus_id.values, noise_ceiling, split)
-    R = R[keep][:, ok]
+    R = _take(R, keep, ok)
     n = R.shape[0]
     folds = _folds(n, n_folds, fold_seed, "neural/features")
     if _is_lazy(features):  # scored unit chunk by unit chunk, never loaded whole
         F, keep_rows = features.data, keep
     else:
-        F, keep_rows = _load(features)[keep], None
+        F, keep_rows = _load(features), None
+        F = F if keep.all() else F[keep]
         _warn_constant_targets(F, features.unit_id.values, "features", "units")
     reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     out, preds = _from_neural_predictor(
@@ -637,7 +653,7 @@ def inter_animal(
     ok_b = _nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
     keep = _stimuli_with_repeats(RA, ok_a, "neural_a", neural_a.stimulus_id.values, noise_ceiling, split)
     keep &= _stimuli_with_repeats(RB, ok_b, "neural_b", neural_b.stimulus_id.values, noise_ceiling, split)
-    RA, RB = RA[keep][:, ok_a], RB[keep][:, ok_b]
+    RA, RB = _take(RA, keep, ok_a), _take(RB, keep, ok_b)
     n = RA.shape[0]
     folds = _folds(n, n_folds, fold_seed, "neural_a/neural_b")
     mean_b = nanmean_repeats(RB)
@@ -742,7 +758,7 @@ def split_half_reliability(neural: xr.DataArray, *, reps: int = 20, seed: int = 
     R = _load(neural)
     ok = _nan_neuroids(R, neural.neuroid_id.values, "neural")
     keep = _stimuli_with_repeats(R, ok, "neural", neural.stimulus_id.values, True, split)
-    R = R[keep][:, ok]
+    R = _take(R, keep, ok)
     rng = np.random.default_rng(seed)
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
     h1, h2 = split_means(R, perms, split)

@@ -48,9 +48,12 @@ def _rel(a, b):
     return np.nanmax(np.abs(a - b) / np.abs(b))
 
 
+@pytest.mark.parametrize("missing", [True, False], ids=["missing-trials", "complete"])
 @pytest.mark.parametrize("model_type", ["ridge", "linear"])
-def test_forward_parity(problem, seeded_reverse_pred, tmp_path, model_type):
+def test_forward_parity(problem, seeded_reverse_pred, tmp_path, model_type, missing):
     F, R = problem["F"], problem["R"]
+    if not missing:  # complete data take the P2 = (T P - c1 P1) / c2 shortcut
+        R = np.where(np.isnan(R), 0.25, R)
     ours = d.forward(nx.features(F), nx.neural(R), reps=3, seed=7, regressor=model_type, split="slots")
     seeded_reverse_pred(7)
     compute_model_to_monkey(F, R, str(tmp_path), reps=3, model_type=model_type)

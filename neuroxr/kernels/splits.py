@@ -43,6 +43,8 @@ def nanmean_repeats(R: np.ndarray) -> np.ndarray:
     ndarray, shape (n_stimuli, n_neuroids)
     """
     valid = ~np.isnan(R)
+    if valid.all():
+        return R.mean(axis=-1)
     count = valid.sum(axis=-1)
     total = np.where(valid, R, 0.0).sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -75,9 +77,10 @@ class SplitHalves:
         self.mode = mode
         n, k, T = R.shape
         valid = ~np.isnan(R)
-        self._R0 = np.where(valid, R, 0.0).reshape(n * k, T)
-        self._valid = valid.reshape(n * k, T)
         self._complete = bool(valid.all())
+        # complete data need no zero-filled copy (a view when R is contiguous)
+        self._R0 = (R if self._complete else np.where(valid, R, 0.0)).reshape(n * k, T)
+        self._valid = valid.reshape(n * k, T)
         self._validf = None if self._complete else self._valid.astype(np.float64)
         self._total = self._R0.sum(axis=1)
         self._count = None if self._complete else self._valid.sum(axis=1).astype(np.float64)

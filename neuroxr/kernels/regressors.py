@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
-from .ridge import oof_operator, oof_operator_from_gram, oof_predict_designs
+from .ridge import oof_operator, oof_operator_from_gram, oof_predict_designs, prepare_targets
 
 __all__ = ["REGRESSORS", "Regressor", "DEFAULT_RIDGECV_ALPHAS"]
 
@@ -52,6 +52,7 @@ class Regressor:
     dtype: Any = np.float64
     design_batch_bytes: int = 256 * 2**20
     _fold_alpha: float = field(init=False, default=0.1)
+    _prepared: Any = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.name not in REGRESSORS:
@@ -107,7 +108,9 @@ class Regressor:
         # per design: its predictions (n x m), the per-fold cross-products (folds x k x m), a few copies
         per_design = max(1, 8 * (2 * n * m + (n_folds + 2) * k * m))
         batch = max(1, int(self.design_batch_bytes // per_design))
-        Yb = asarray(Y, self.backend, self.dtype)
+        if self._prepared is None or self._prepared[0] is not Y:
+            self._prepared = (Y, prepare_targets(asarray(Y, self.backend, self.dtype), self.folds))
+        Yb = self._prepared[1]
         out: list[np.ndarray] = []
         for start in range(0, len(designs), batch):
             D = asarray(np.stack(designs[start : start + batch]), self.backend, self.dtype)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..backend import get_namespace, psd_pinv_solve, spd_solve
 
-__all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "fold_blocks"]
+__all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -182,6 +182,24 @@ def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
     return oof_predict_designs(X[None, ...], Y, folds, alpha)[0]
 
 
+class PreparedTargets:
+    """Targets permuted into fold order and centred once, reused by many calls of
+    :func:`oof_predict_designs` (e.g. one per rep) on the same targets and folds."""
+
+    def __init__(self, Y: Any, folds: Folds) -> None:
+        xp = get_namespace(Y)
+        self.Y = Y
+        self.order, self.bounds = fold_blocks(folds, Y.shape[0])
+        Yp = xp.take(Y, xp.asarray(self.order, device=getattr(Y, "device", None)), axis=0)
+        self.y_mean = xp.mean(Yp, axis=0)
+        self.Yp = Yp - self.y_mean[None, :]
+
+
+def prepare_targets(Y: Any, folds: Folds) -> PreparedTargets:
+    """:class:`PreparedTargets` of ``Y`` (shape (n_stimuli, n_targets)) for ``folds``."""
+    return PreparedTargets(Y, folds)
+
+
 def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
     """Out-of-fold ridge predictions of the same targets from a stack of designs.
 
@@ -193,8 +211,9 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
     ----------
     D : array, shape (n_designs, n_stimuli, n_predictors)
         Designs (e.g. the mean and the split halves of the predictor neuroids).
-    Y : array, shape (n_stimuli, n_targets)
-        Targets shared by all designs.
+    Y : array, shape (n_stimuli, n_targets), or PreparedTargets
+        Targets shared by all designs (prepared once with :func:`prepare_targets` when the same
+        targets meet many design stacks).
     folds, alpha
         As in :func:`oof_operator`.
 
@@ -203,30 +222,32 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
     P : array, shape (n_designs, n_stimuli, n_targets)
     """
     alpha = _check_alpha(alpha)
-    xp = get_namespace(D, Y)
+    xp = get_namespace(D)
     d, n, k = D.shape
     min_train = min(n - len(te) for _, te in folds)
     if k >= min_train:  # more predictors than training stimuli: dual operator per design
-        return xp.stack([xp.matmul(oof_operator(D[i], folds, alpha), Y) for i in range(d)])
-    order, bounds = fold_blocks(folds, n)
+        Yraw = Y.Y if isinstance(Y, PreparedTargets) else Y
+        return xp.stack([xp.matmul(oof_operator(D[i], folds, alpha), Yraw) for i in range(d)])
+    T = Y if isinstance(Y, PreparedTargets) else prepare_targets(Y, folds)
+    order, bounds, Yp, y_mean = T.order, T.bounds, T.Yp, T.y_mean
     idx = xp.asarray(order, device=getattr(D, "device", None))
     Dp = xp.take(D, idx, axis=1)
     Dp = Dp - xp.mean(Dp, axis=1, keepdims=True)
-    Yp = xp.take(Y, idx, axis=0)
-    y_mean = xp.mean(Yp, axis=0)
-    Yp = Yp - y_mean[None, :]
-    # per-fold test cross-products, one product per fold for every design at once; their sum is the
-    # full cross-product, so D^T Y costs one pass over the stimuli in total
+    # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
+    # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)
+    Dflat = xp.reshape(xp.permute_dims(Dp, (1, 0, 2)), (n, d * k))
     Cte, Gte, ste = [], [], []
     for a, b in bounds:
         Dte = Dp[:, a:b, :]
-        Cte.append(xp.matmul(_T(xp, Dte), Yp[a:b, :]))  # (d, k, m)
+        Cte.append(xp.reshape(xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :]), (d, k, -1)))  # (d, k, m)
         Gte.append(xp.matmul(_T(xp, Dte), Dte))  # (d, k, k)
         ste.append(xp.sum(Dte, axis=1))  # (d, k)
     CY, G, s = sum(Cte[1:], Cte[0]), sum(Gte[1:], Gte[0]), sum(ste[1:], ste[0])
     ys = xp.sum(Yp, axis=0)
     I = _eye(xp, k, D)
-    out = []
+    m = Yp.shape[1]
+    dev = getattr(D, "device", None)
+    P = xp.empty((d, n, m), dtype=Yp.dtype, device=dev)
     for f, (a, b) in enumerate(bounds):
         Dte = Dp[:, a:b, :]
         Yte = Yp[a:b, :]
@@ -237,8 +258,7 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
         B = CY - Cte[f] - n_tr * (mu[:, :, None] * y_mu[None, None, :])
         Cte[f] = None  # free as we go
         Z = _T(xp, _solve(A, _T(xp, Dte - mu[:, None, :]), alpha))  # (d, n_te, k)
-        out.append(xp.matmul(Z, B) + y_mu[None, None, :])
-    P = xp.concat(out, axis=1) + y_mean[None, None, :]
-    inv = np.empty_like(order)
-    inv[order] = np.arange(n)
-    return xp.take(P, xp.asarray(inv, device=getattr(P, "device", None)), axis=1)
+        block = xp.matmul(Z, B)
+        block += (y_mu + y_mean)[None, None, :]
+        P[:, xp.asarray(order[a:b], device=dev), :] = block  # straight into stimulus order
+    return P

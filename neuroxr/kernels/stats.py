@@ -27,11 +27,18 @@ def pearson(a: Any, b: Any) -> Any:
     xp = get_namespace(a, b)
     a = a - xp.mean(a, axis=-2, keepdims=True)
     b = b - xp.mean(b, axis=-2, keepdims=True)
-    num = xp.sum(a * b, axis=-2)
-    den = xp.sqrt(xp.sum(a * a, axis=-2) * xp.sum(b * b, axis=-2))
+    num = _colsum_prod(xp, a, b)
+    den = xp.sqrt(_colsum_prod(xp, a, a) * _colsum_prod(xp, b, b))
     # a zero denominator (a constant column) yields NaN, as scipy.stats.pearsonr does
     nan = xp.asarray(float("nan"), dtype=num.dtype, device=getattr(num, "device", None))
     return xp.where(den > 0, num / xp.where(den > 0, den, xp.ones_like(den)), nan)
+
+
+def _colsum_prod(xp: Any, a: Any, b: Any) -> Any:
+    """Column sums of ``a * b`` (over axis -2) without materialising the product where possible."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.einsum("...ij,...ij->...j", a, b)
+    return xp.sum(a * b, axis=-2)
 
 
 def rank(a: Any) -> np.ndarray:

@@ -404,7 +404,7 @@ def forward(
     return _dataset(neural, "neuroid", full, attrs, _expand_pred(preds, ok), neural.stimulus_id.values[keep] if preds is not None else None)
 
 
-_BATCH_BYTES = 192 * 2**20
+_BATCH_BYTES = 96 * 2**20
 
 
 def _is_lazy(da: xr.DataArray) -> bool:

@@ -94,23 +94,24 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     if form == "dual" or (form == "auto" and p >= min_train):
         Xc = X - xp.mean(X, axis=0, keepdims=True)
         return oof_operator_from_gram(xp.matmul(Xc, _T(xp, Xc)), folds, alpha)
-    order, bounds = fold_blocks(folds, n)
-    idx = xp.asarray(order, device=getattr(X, "device", None))
-    Xp = xp.take(X, idx, axis=0)
-    Xp = Xp - xp.mean(Xp, axis=0, keepdims=True)
-    G = xp.matmul(_T(xp, Xp), Xp)
-    s = xp.sum(Xp, axis=0)
+    dev = getattr(X, "device", None)
+    Xc = X - xp.mean(X, axis=0, keepdims=True)
+    G = xp.matmul(_T(xp, Xc), Xc)
+    s = xp.sum(Xc, axis=0)
     I = _eye(xp, p, X)
-    rows = []
-    for a, b in bounds:
-        Xte = Xp[a:b, :]
-        n_tr = n - (b - a)
+    S = xp.zeros((n, n), dtype=X.dtype, device=dev)
+    for _, te in folds:
+        te_idx = xp.asarray(np.asarray(te), device=dev)
+        Xte = xp.take(Xc, te_idx, axis=0)
+        n_tr = n - len(te)
         mu = (s - xp.sum(Xte, axis=0)) / n_tr
         A = G - xp.matmul(_T(xp, Xte), Xte) - n_tr * (mu[:, None] * mu[None, :]) + alpha * I
         Z = _solve(A, _T(xp, Xte - mu[None, :]), alpha)  # (p, n_te)
-        block = xp.matmul(_T(xp, Z), _T(xp, Xp - mu[None, :])) + 1.0 / n_tr
-        rows.append(_zero_cols(xp, block, a, b))
-    return _unpermute(xp, xp.concat(rows, axis=0), order)
+        # fold predictor on every column (stimulus order); the test columns are then zeroed
+        block = xp.matmul(_T(xp, Z), _T(xp, Xc)) - xp.matmul(_T(xp, Z), mu)[:, None] + 1.0 / n_tr
+        block[:, te_idx] = 0.0
+        S[te_idx, :] = block
+    return S
 
 
 def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1) -> Any:

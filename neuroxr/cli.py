@@ -307,8 +307,31 @@ def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None)
         import pandas as pd
 
         table = pd.DataFrame(rows, columns=["direction", "source", "target", "median_ev"])
-    click.echo("Scores (median EV over targets, percent):")
-    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    _print_demo_table(table)
+
+
+def _print_demo_table(table: Any) -> None:
+    """A short results table: forward/reverse per layer x neural set, inter-animal pairs, and
+    model-to-model as the best layer pair per model pair (median EV over targets, percent)."""
+    fmt = lambda v: f"{v:.1f}"  # noqa: E731
+    click.echo("Median EV over targets (percent):")
+    for direction in ("forward", "reverse"):
+        sub = table[table["direction"] == direction]
+        if len(sub):
+            layer_col, neural_col = ("source", "target") if direction == "forward" else ("target", "source")
+            pivot = sub.pivot_table(index=layer_col, columns=neural_col, values="median_ev")
+            pivot.index.name, pivot.columns.name = f"{direction}: layer", None
+            click.echo("\n" + pivot.to_string(float_format=fmt))
+    sub = table[table["direction"] == "inter_animal"]
+    if len(sub):
+        click.echo("\ninter-animal: " + "; ".join(f"{r.source} -> {r.target} {r.median_ev:.1f}" for r in sub.itertuples()))
+    sub = table[table["direction"] == "model_to_model"]
+    if len(sub):
+        pairs = sub.assign(
+            source_model=sub["source"].str.split(".").str[0], target_model=sub["target"].str.split(".").str[0]
+        ).pivot_table(index="source_model", columns="target_model", values="median_ev", aggfunc="max")
+        pairs.index.name, pairs.columns.name = "model-to-model (best layer pair): from", None
+        click.echo("\n" + pairs.to_string(float_format=fmt))
 
 
 def _wire_commands() -> None:

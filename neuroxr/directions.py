@@ -490,9 +490,8 @@ def _from_neural_predictor(
             out["target_shc"][:, i] = spearman_brown(spearman(b1[i], b2[i]))
     mean_p = nanmean_repeats(Rp)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
-    h1 = h2 = None
-    if noise_ceiling:
-        h1, h2 = SplitHalves(Rp, split).means(np.stack(perms_a))
+    # (computed per rep, so only one rep's halves are held at a time)
+    halves = SplitHalves(Rp, split) if noise_ceiling else None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
     for lo, hi, Yc in _unit_chunks(Y, keep):
@@ -503,7 +502,8 @@ def _from_neural_predictor(
             if c is not None or P is None:
                 designs.append(designs_mean[i])
             if noise_ceiling:
-                designs += [h1[i] if c is None else h1[i][:, c], h2[i] if c is None else h2[i][:, c]]
+                h1, h2 = (h[0] for h in halves.means(perms_a[i][None]))
+                designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
             if any(np.isnan(D).any() for D in designs):
                 res = [_nan_safe(reg, D, Yc) for D in designs]
             else:

@@ -112,15 +112,13 @@ def _neural_mean(neural: xr.DataArray, name: str = "neural") -> xr.DataArray:
 
 
 def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two split-half NaN-means ``(n, k)``: permute repeats with ``rng.shuffle``, first ceil(T/2) vs the rest."""
+    """Two split-half NaN-means ``(n, k)``: one permutation of the repeats, first ceil(T/2) vs the rest
+    (the directions' ``split="slots"`` halves, from :mod:`neuroxr.kernels.splits`)."""
+    from .kernels.splits import draw_permutation, split_means
+
     R = np.asarray(neural.values, dtype=np.float64)
-    T = R.shape[2]
-    perm = np.arange(T)
-    rng.shuffle(perm)
-    h = math.ceil(T / 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(R[:, :, perm[:h]], axis=2), np.nanmean(R[:, :, perm[h:]], axis=2)
+    h1, h2 = split_means(R, draw_permutation(rng, R.shape[2])[None], "slots")
+    return h1[0], h2[0]
 
 
 def _require_repeats(neural: xr.DataArray, what: str) -> None:

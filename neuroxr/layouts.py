@@ -148,6 +148,19 @@ def _check_optional_coords(da: xr.DataArray, where: Mapping[str, tuple[str, ...]
                 )
 
 
+def _check_layout(da: Any, dims: tuple[str, ...], target: str, optional: Any, kinds: str, name: str) -> None:
+    """What every array layout checks: dims, ids of stimuli and targets, optional coords, dtype, sizes."""
+    _check_dims(da, dims, name)
+    _check_ids(da, "stimulus_id", "stimulus", name)
+    _check_ids(da, f"{target}_id", target, name)
+    _check_optional_coords(da, optional, name)
+    if da.dtype.kind not in kinds:
+        raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
+    for d in dims:
+        if da.sizes[d] == 0:
+            raise LayoutError(f"{name}: dim {d!r} is empty; it needs at least one entry.")
+
+
 def _is_lazy(da: xr.DataArray) -> bool:
     return not isinstance(da.variable._data, np.ndarray) and hasattr(da.data, "dask")
 
@@ -175,15 +188,7 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     LayoutError
         Wrong dims, missing/duplicate/non-string ids, non-numeric or infinite values.
     """
-    _check_dims(da, NEURAL_DIMS, name)
-    _check_ids(da, "stimulus_id", "stimulus", name)
-    _check_ids(da, "neuroid_id", "neuroid", name)
-    _check_optional_coords(da, NEURAL_OPTIONAL_COORDS, name)
-    if da.dtype.kind not in "fiu":
-        raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
-    for d in NEURAL_DIMS:
-        if da.sizes[d] == 0:
-            raise LayoutError(f"{name}: dim {d!r} is empty; it needs at least one entry.")
+    _check_layout(da, NEURAL_DIMS, "neuroid", NEURAL_OPTIONAL_COORDS, "fiu", name)
     if check_values and not _is_lazy(da):
         v = np.asarray(da.values)
         if v.dtype.kind == "f" and np.isinf(v).any():
@@ -210,15 +215,7 @@ def validate_features(da: xr.DataArray, name: str = "features", check_values: bo
     LayoutError
         Wrong dims, missing/duplicate ids, NaN or infinite values.
     """
-    _check_dims(da, FEATURE_DIMS, name)
-    _check_ids(da, "stimulus_id", "stimulus", name)
-    _check_ids(da, "unit_id", "unit", name)
-    _check_optional_coords(da, FEATURE_OPTIONAL_COORDS, name)
-    if da.dtype.kind not in "fiub":
-        raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
-    for d in FEATURE_DIMS:
-        if da.sizes[d] == 0:
-            raise LayoutError(f"{name}: dim {d!r} is empty; it needs at least one entry.")
+    _check_layout(da, FEATURE_DIMS, "unit", FEATURE_OPTIONAL_COORDS, "fiub", name)
     if check_values and not _is_lazy(da):
         v = np.asarray(da.values)
         bad = ~np.isfinite(v) if v.dtype.kind == "f" else np.zeros(v.shape, bool)

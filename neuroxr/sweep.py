@@ -211,6 +211,17 @@ def _as_list(value: Any, what: str) -> list[str] | None:
     raise SweepConfigError(f"{what} must be a name or a list of names; got {type(value).__name__} {value!r}.")
 
 
+def _select(store: StudyStore, requested: Any, available: list[str], what: str) -> list[str]:
+    """The requested names (default: all available), refused with the store's names when missing."""
+    chosen = _as_list(requested, "neural" if what == "neural sets" else what)
+    if chosen is None:
+        return list(available)
+    missing = [x for x in chosen if x not in available]
+    if missing:
+        raise SweepConfigError(f"store {store.url!r} holds no {what} {missing}; it holds {available}.")
+    return chosen
+
+
 def _region_values(store: StudyStore, name: str) -> list[str] | None:
     da = store.read_neural(name)
     if "region" not in da.coords:
@@ -263,13 +274,7 @@ def plan_sweep(
     if unknown or not dirs:
         raise SweepConfigError(f"unknown directions {unknown or dirs!r}; choose from {DIRECTIONS}.")
     dirs = list(dict.fromkeys(dirs))
-    store_models = store.models()
-    model_list = _as_list(models, "models")
-    if model_list is None:
-        model_list = store_models
-    missing = [m for m in model_list if m not in store_models]
-    if missing:
-        raise SweepConfigError(f"store {store.url!r} holds no models {missing}; it holds {store_models}.")
+    model_list = _select(store, models, store.models(), "models")
     layer_map: dict[str, list[str]] = {}
     if isinstance(layers, Mapping):
         extra = [m for m in layers if m not in model_list]
@@ -296,13 +301,7 @@ def plan_sweep(
                     f"no selected model has layers {bad}; layers per model: "
                     f"{ {m: store.layers(m) for m in model_list} }."
                 )
-    store_neural = store.neural_sets()
-    neural_list = _as_list(neural, "neural")
-    if neural_list is None:
-        neural_list = store_neural
-    missing = [n for n in neural_list if n not in store_neural]
-    if missing:
-        raise SweepConfigError(f"store {store.url!r} holds no neural sets {missing}; it holds {store_neural}.")
+    neural_list = _select(store, neural, store.neural_sets(), "neural sets")
     # region subsets per neural set
     subsets: dict[str, list[str]] = {}
     if regions is None:
@@ -327,7 +326,7 @@ def plan_sweep(
                         f"region {r!r} of neural set {n!r} cannot name a store entry (use letters, digits, "
                         f"'.', '-', single '_'); rename the region values."
                     )
-                if r != ALL_REGIONS and _subset_name(n, r) in store_neural:
+                if r != ALL_REGIONS and _subset_name(n, r) in store.neural_sets():
                     raise SweepConfigError(
                         f"region subset {n!r} x {r!r} would be named {_subset_name(n, r)!r}, which is already "
                         f"a neural set of the store; rename that neural set."

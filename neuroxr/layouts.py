@@ -9,6 +9,9 @@ Three layouts (see ``schemas/`` for the written contract):
   ``unit_id``; values finite; ``model``/``layer`` as scalar coords or attrs.
 - **scores**: ``Dataset`` over the target dim (``neuroid`` or ``unit``) and ``rep`` with at least
   the variable ``ev`` and the target ids as a coord.
+- **metric entries** (RSA, shape, CKA, dimensionality): ``Dataset`` with a numeric variable
+  ``score``, a scalar or over the dim ``split`` (string coord, e.g. ``train``/``test``), and attrs
+  ``metric`` (one of :data:`METRICS`), ``source`` and, except for ``dimensionality``, ``target``.
 
 Every error names the object, the dim or coord, what was found and what to do.
 """
@@ -31,6 +34,8 @@ __all__ = [
     "validate_neural",
     "validate_features",
     "validate_scores",
+    "validate_metric",
+    "METRICS",
     "align",
     "stimulus_ids",
 ]
@@ -38,6 +43,11 @@ __all__ = [
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
 FEATURE_DIMS = ("stimulus", "unit")
 SCORE_TARGET_DIMS = ("neuroid", "unit")
+#: Metric entries of a study store (``metrics/<metric>/...``): the RSA variants, the shape metric,
+#: linear CKA (pairwise, ``<source>__<target>``) and effective dimensionality (one set, ``<source>``).
+METRICS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality")
+#: Metrics of one set (no target).
+SINGLE_SET_METRICS = ("dimensionality",)
 #: optional coords of the layouts and the dims they must lie on (``()`` = scalar)
 NEURAL_OPTIONAL_COORDS = {"animal": ("neuroid",), "region": ("neuroid",), "subject": ("neuroid",)}
 FEATURE_OPTIONAL_COORDS = {
@@ -253,6 +263,43 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     _check_ids(ds["ev"], f"{target}_id", target, name)
     if "rep" not in ds.coords:
         raise LayoutError(f"{name}: missing coord 'rep'.")
+    return ds
+
+
+def validate_metric(ds: xr.Dataset, name: str = "metric") -> xr.Dataset:
+    """Check that ``ds`` follows the metric-entry layout and return it.
+
+    A metric entry is a Dataset with
+
+    - a numeric variable ``score``: a scalar, or over the single dim ``split`` (e.g. ``train`` /
+      ``test``) with a coord ``split`` of unique strings;
+    - attrs ``metric`` (one of :data:`METRICS`) and ``source`` (str); pairwise metrics (every
+      metric but ``dimensionality``) also ``target`` (str).
+
+    Other variables (ceilings, per-neuroid ``r``, per-stimulus split labels, ...) are free.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise LayoutError(f"{name}: expected an xarray.Dataset, got {type(ds).__name__}.")
+    if "score" not in ds.data_vars:
+        raise LayoutError(f"{name}: missing variable 'score'; found {sorted(map(str, ds.data_vars))}.")
+    score = ds["score"]
+    if score.dtype.kind not in "fiu":
+        raise LayoutError(f"{name}: variable 'score' must be numeric; found dtype {score.dtype}.")
+    if score.dims not in ((), ("split",)):
+        raise LayoutError(
+            f"{name}: variable 'score' must be a scalar or lie on dim 'split' alone; it has dims {score.dims}."
+        )
+    if score.dims == ("split",):
+        _check_ids(score, "split", "split", name)
+    metric = ds.attrs.get("metric")
+    if metric not in METRICS:
+        raise LayoutError(f"{name}: attr 'metric' must be one of {METRICS}; found {metric!r}.")
+    needed = ("source",) if metric in SINGLE_SET_METRICS else ("source", "target")
+    for key in ("source", "target"):
+        if (key in needed or key in ds.attrs) and not isinstance(ds.attrs.get(key), str):
+            raise LayoutError(
+                f"{name}: attr {key!r} must name the {key} set (a string); found {ds.attrs.get(key)!r}."
+            )
     return ds
 
 

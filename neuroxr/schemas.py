@@ -35,7 +35,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from .layouts import LayoutError, validate_features, validate_neural, validate_scores
+from .layouts import LayoutError, validate_features, validate_metric, validate_neural, validate_scores
 from .store import DATA_VAR, StoreError, StudyStore, _jsonable
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: the schema documents, ``<name>.schema.json``
-SCHEMA_NAMES = ("neural", "features", "scores", "store")
+SCHEMA_NAMES = ("neural", "features", "scores", "metric", "store")
 _PACKAGE_DIR = "_schemas"
 
 
@@ -65,7 +65,7 @@ def load_schema(name: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    name : {"neural", "features", "scores", "store"}
+    name : {"neural", "features", "scores", "metric", "store"}
         Which layout.
 
     Returns
@@ -189,7 +189,7 @@ def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> d
     return out
 
 
-_ENTRY_DEPTH = {"neural": 2, "features": 3, "scores": 3, "cache": 2}
+_ENTRY_DEPTH = {"neural": 2, "features": 3, "scores": 3, "metrics": 3, "cache": 2}
 
 
 def _entry_object(store: StudyStore, kind: str, path: str) -> xr.DataArray | xr.Dataset:
@@ -221,10 +221,11 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
     dict
         ``{"type": "StudyStore", "url", "attrs", "groups": [top-level names],
         "neural": {name: entry}, "features": {model: {layer: entry}},
-        "scores": {direction: {"<source>__<target>": entry}}, "cache": {subpath: entry}}``. An
-        entry is ``{"path", "complete", "attrs"}`` plus, when complete and readable, ``"array"``
-        (neural, features: :func:`describe` of the stored DataArray) or ``"dataset"`` (scores,
-        cache), or ``"error"`` when it could not be opened.
+        "scores": {direction: {"<source>__<target>": entry}}, "metrics": {metric: {"<source>__<target>"
+        or "<source>": entry}}, "cache": {subpath: entry}}``. An entry is ``{"path", "complete",
+        "attrs"}`` plus, when complete and readable, ``"array"`` (neural, features: :func:`describe`
+        of the stored DataArray) or ``"dataset"`` (scores, metrics, cache), or ``"error"`` when it
+        could not be opened.
     """
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
@@ -237,6 +238,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
         "neural": {},
         "features": {},
         "scores": {},
+        "metrics": {},
         "cache": {},
     }
     for kind, path, complete in store.entries():
@@ -305,7 +307,7 @@ def schema_violations(obj: Any, kind: str, *, values: bool | None = None) -> lis
     ----------
     obj : DataArray, Dataset, StudyStore, str (store URL) or dict (a descriptor)
         What to check.
-    kind : {"neural", "features", "scores", "store"}
+    kind : {"neural", "features", "scores", "metric", "store"}
         Which schema.
     values : bool, optional
         Passed to :func:`describe` / :func:`describe_store`.
@@ -332,7 +334,7 @@ def validate_against_schema(obj: Any, kind: str, *, values: bool | None = None) 
     Parameters
     ----------
     obj : DataArray, Dataset, StudyStore, str (store URL) or dict (a descriptor)
-    kind : {"neural", "features", "scores", "store"}
+    kind : {"neural", "features", "scores", "metric", "store"}
     values : bool, optional
         Passed to :func:`describe` / :func:`describe_store`.
 
@@ -357,7 +359,12 @@ def validate_against_schema(obj: Any, kind: str, *, values: bool | None = None) 
     return descriptor
 
 
-_PYTHON_VALIDATORS = {"neural": validate_neural, "features": validate_features, "scores": validate_scores}
+_PYTHON_VALIDATORS = {
+    "neural": validate_neural,
+    "features": validate_features,
+    "scores": validate_scores,
+    "metrics": validate_metric,
+}
 
 
 def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str]:
@@ -391,8 +398,13 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
             continue
         try:
             obj = _entry_object(store, kind, path)
-            if kind == "scores":
-                validate_scores(obj, name=path)
+            if kind in ("scores", "metrics"):
+                _PYTHON_VALIDATORS[kind](obj, name=path)
+            if kind == "metrics" and obj.attrs.get("metric") != path.split("/")[1]:
+                raise LayoutError(
+                    f"{path}: attr 'metric' is {obj.attrs.get('metric')!r} but the entry lies under "
+                    f"metrics/{path.split('/')[1]}/; rewrite it with StudyStore.write_metric()."
+                )
             else:
                 _PYTHON_VALIDATORS[kind](obj, name=path, check_values=False)
         except (LayoutError, StoreError) as exc:

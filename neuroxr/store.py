@@ -5,6 +5,8 @@ Layout (see ``schemas/store.schema.json``)::
     neural/<name>                         stimulus x neuroid x repeat (whole stimulus axis per chunk)
     features/<model>/<layer>              stimulus x unit (whole stimulus axis, units chunked)
     scores/<direction>/<source>__<target> labeled score dataset + attrs
+    metrics/<metric>/<source>__<target>   geometry metric of a pair (crsa, ersa, ereg, shape, cka)
+    metrics/dimensionality/<source>       effective dimensionality of one set
     cache/gram/<model>/<layer>            cached Gram matrices (reused by later scores)
 
 Every entry is a Zarr group written by xarray. An entry is *complete* only once the group
@@ -24,7 +26,15 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .layouts import LayoutError, validate_features, validate_neural, validate_scores
+from .layouts import (
+    METRICS,
+    SINGLE_SET_METRICS,
+    LayoutError,
+    validate_features,
+    validate_metric,
+    validate_neural,
+    validate_scores,
+)
 
 __all__ = ["StudyStore", "open_store", "StoreError", "COMPLETE_ATTR"]
 
@@ -38,7 +48,7 @@ DATA_VAR = "data"
 NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]|_(?=[A-Za-z0-9.\-]))*$"
 _NAME_RE = re.compile(NAME_PATTERN)
 #: top-level groups of a study store
-TOP_GROUPS = ("neural", "features", "scores", "cache")
+TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache")
 
 
 class StoreError(KeyError):
@@ -131,7 +141,8 @@ class StudyStore:
         return (
             f"<StudyStore {self.url!r}: {len(inv['neural'])} neural sets, "
             f"{sum(len(v) for v in inv['features'].values())} feature sets, "
-            f"{sum(len(v) for v in inv['scores'].values())} score entries>"
+            f"{sum(len(v) for v in inv['scores'].values())} score entries, "
+            f"{sum(len(v) for v in inv['metrics'].values())} metric entries>"
         )
 
     # ------------------------------------------------------------------ primitives
@@ -273,6 +284,66 @@ class StudyStore:
         """Whether a complete score entry exists."""
         return self.is_complete(self.score_path(direction, source, target))
 
+    # ------------------------------------------------------------------ metrics
+    @staticmethod
+    def metric_path(metric: str, source: str, target: str | None = None) -> str:
+        """``metrics/<metric>/<source>__<target>`` (pairwise metrics) or ``metrics/<metric>/<source>``
+        (``dimensionality``), with names checked.
+
+        Parameters
+        ----------
+        metric : {"crsa", "ersa", "ereg", "shape", "cka", "dimensionality"}
+        source : str
+            Feature set ``<model>.<layer>`` or neural set (``<name>[.<region>]``).
+        target : str or None
+            The other set of a pairwise metric; ``None`` (and only ``None``) for ``dimensionality``.
+        """
+        if metric not in METRICS:
+            raise StoreError(f"unknown metric {metric!r}: metric entries are one of {METRICS}.")
+        _check_name(source, "metric source")
+        if metric in SINGLE_SET_METRICS:
+            if target is not None:
+                raise StoreError(f"metric {metric!r} describes one set; got a target {target!r} (pass target=None).")
+            return f"metrics/{metric}/{source}"
+        if target is None:
+            raise StoreError(f"metric {metric!r} compares two sets; pass the target set's name.")
+        _check_name(target, "metric target")
+        return f"metrics/{metric}/{source}__{target}"
+
+    def write_metric(self, metric: str, source: str, target: str | None, ds: xr.Dataset) -> str:
+        """Store a metric dataset (see :func:`neuroxr.layouts.validate_metric`) at :meth:`metric_path`."""
+        path = self.metric_path(metric, source, target)
+        validate_metric(ds, name=f"metric entry {path}")
+        if ds.attrs.get("metric") != metric:
+            raise LayoutError(
+                f"metric entry {path}: its attr 'metric' is {ds.attrs.get('metric')!r}, not {metric!r}; "
+                f"write it under metrics/{ds.attrs.get('metric')}/ or fix the attr."
+            )
+        self.write_dataset(path, ds)
+        return path
+
+    def read_metric(self, metric: str, source: str, target: str | None = None) -> xr.Dataset:
+        """The metric dataset of ``(metric, source, target)``, loaded into memory."""
+        return self.read_dataset(self.metric_path(metric, source, target)).load()
+
+    def has_metric(self, metric: str, source: str, target: str | None = None) -> bool:
+        """Whether a complete metric entry exists."""
+        return self.is_complete(self.metric_path(metric, source, target))
+
+    def metric_entries(self) -> list[tuple[str, str, str | None]]:
+        """Complete metric entries as ``(metric, source, target)`` tuples (``target`` None for dimensionality)."""
+        out: list[tuple[str, str, str | None]] = []
+        for metric, _ in self._children("metrics"):
+            for entry, g in self._children(f"metrics/{metric}"):
+                if not g.attrs.get(COMPLETE_ATTR, False):
+                    continue
+                if "__" in entry:
+                    source, _, target = entry.partition("__")
+                    out.append((metric, source, target))
+                else:
+                    out.append((metric, entry, None))
+        return out
+
     # ------------------------------------------------------------------ listing
     def _children(self, path: str) -> Iterator[tuple[str, zarr.Group]]:
         g = self._group(path) if path else self._root
@@ -309,9 +380,10 @@ class StudyStore:
     def entries(self) -> list[tuple[str, str, bool]]:
         """Every entry of the store, complete or not, as ``(kind, path, complete)``.
 
-        ``kind`` is ``"neural"``, ``"features"``, ``"scores"`` or ``"cache"``. Entries are the
-        groups ``neural/<name>``, ``features/<model>/<layer>``, ``scores/<direction>/<entry>``
-        and, under ``cache/``, every group that holds arrays or a completion marker.
+        ``kind`` is ``"neural"``, ``"features"``, ``"scores"``, ``"metrics"`` or ``"cache"``.
+        Entries are the groups ``neural/<name>``, ``features/<model>/<layer>``,
+        ``scores/<direction>/<entry>``, ``metrics/<metric>/<entry>`` and, under ``cache/``, every
+        group that holds arrays or a completion marker.
         """
         out: list[tuple[str, str, bool]] = []
         for n, g in self._children("neural"):
@@ -322,6 +394,9 @@ class StudyStore:
         for d, _ in self._children("scores"):
             for n, g in self._children(f"scores/{d}"):
                 out.append(("scores", f"scores/{d}/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
+        for d, _ in self._children("metrics"):
+            for n, g in self._children(f"metrics/{d}"):
+                out.append(("metrics", f"metrics/{d}/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
         stack = [("cache", g) for g in ([self._group("cache")] if self._group("cache") is not None else [])]
         while stack:
             path, g = stack.pop()
@@ -336,14 +411,26 @@ class StudyStore:
         return [path for _, path, complete in self.entries() if not complete]
 
     def inventory(self) -> dict[str, Any]:
-        """What the store holds: ``{"neural": [...], "features": {model: [layers]}, "scores": {direction: [(source, target)]}}``."""
+        """What the store holds.
+
+        Returns
+        -------
+        dict
+            ``{"neural": [...], "features": {model: [layers]}, "scores": {direction: [(source, target)]},
+            "metrics": {metric: [(source, target)]}}`` (complete entries only; ``target`` is None
+            for ``dimensionality``).
+        """
         scores: dict[str, list[tuple[str, str]]] = {}
         for d, s, t in self.score_entries():
             scores.setdefault(d, []).append((s, t))
+        metrics: dict[str, list[tuple[str, str | None]]] = {}
+        for m, s, t in self.metric_entries():
+            metrics.setdefault(m, []).append((s, t))
         return {
             "neural": self.neural_sets(),
             "features": {m: self.layers(m) for m in self.models()},
             "scores": scores,
+            "metrics": metrics,
         }
 
 

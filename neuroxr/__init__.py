@@ -32,6 +32,17 @@ from .geometry import (
     store_dimensionality,
 )
 
+from .layouts import METRICS, validate_metric
+from .metrics import (
+    metric_options,
+    metric_value,
+    score_cka,
+    score_dimensionality,
+    score_metric,
+    score_rsa,
+    score_shape,
+)
+
 _LAZY = {  # torch stays optional: these import neuroxr.extract (and torch only when run) on first use
     "extract_features": "neuroxr.extract",
     "plan_extraction": "neuroxr.extract",
@@ -104,4 +115,13 @@ __all__ = [
     "validate_features",
     "validate_neural",
     "validate_scores",
+    "validate_metric",
+    "METRICS",
+    "metric_options",
+    "metric_value",
+    "score_cka",
+    "score_dimensionality",
+    "score_metric",
+    "score_rsa",
+    "score_shape",
 ]

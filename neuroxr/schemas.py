@@ -400,13 +400,13 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
             obj = _entry_object(store, kind, path)
             if kind in ("scores", "metrics"):
                 _PYTHON_VALIDATORS[kind](obj, name=path)
+            else:
+                _PYTHON_VALIDATORS[kind](obj, name=path, check_values=False)
             if kind == "metrics" and obj.attrs.get("metric") != path.split("/")[1]:
                 raise LayoutError(
                     f"{path}: attr 'metric' is {obj.attrs.get('metric')!r} but the entry lies under "
                     f"metrics/{path.split('/')[1]}/; rewrite it with StudyStore.write_metric()."
                 )
-            else:
-                _PYTHON_VALIDATORS[kind](obj, name=path, check_values=False)
         except (LayoutError, StoreError) as exc:
             python[path] = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
 

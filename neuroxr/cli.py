@@ -51,10 +51,12 @@ def store_summary(store: StudyStore) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"url", "neural": [...], "features": [...], "scores": [...], "incomplete": [...]}``;
-        each listed entry holds its names, ``sizes`` (dim -> length) and ``dtype``.
+        ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...]}``;
+        each listed entry holds its names, ``sizes`` (dim -> length) and ``dtype``; a metric entry
+        its ``metric``, ``source``, ``target`` (None for dimensionality), ``value`` (the test value
+        when the entry has a train/test split) and ``train_value``.
     """
-    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "incomplete": []}
+    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}
     # a summary must not stop at one bad entry: unreadable ones show their error instead
     for name in store.neural_sets():
         try:
@@ -83,6 +85,19 @@ def store_summary(store: StudyStore) -> dict[str, Any]:
         out["scores"].append(
             {"direction": direction, "source": source, "target": target, "sizes": sizes, "mean_ev": mean_ev}
         )
+    for metric, source, target in store.metric_entries():
+        try:
+            ds = store.read_metric(metric, source, target)
+            split = "split" in ds["score"].dims
+            value = float(ds["score"].sel(split="test")) if split else float(ds["score"])
+            train = float(ds["score"].sel(split="train")) if split and "train" in ds["split"] else None
+            error = None
+        except Exception as exc:
+            value, train, error = None, None, f"{type(exc).__name__}: {exc}"
+        entry = {"metric": metric, "source": source, "target": target, "value": value, "train_value": train}
+        if error:
+            entry["error"] = error
+        out["metrics"].append(entry)
     out["incomplete"] = store.incomplete_entries()
     return out
 
@@ -108,6 +123,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
             mean = "-" if e["mean_ev"] is None else f"{e['mean_ev']:.2f}"
             rows.append([e["direction"], e["source"], e["target"], f"{target_dim}={sizes.get(target_dim, '-')}", sizes.get("rep", "-"), mean])
         echo(_table(rows, ["direction", "source", "target", "targets", "reps", "mean ev"]))
+    metrics = summary.get("metrics", [])
+    echo(f"\nMetrics ({len(metrics)})")
+    if metrics:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        rows = [[e["metric"], e["source"], e["target"] or "-", fmt(e["value"]), fmt(e["train_value"])] for e in metrics]
+        echo(_table(rows, ["metric", "source", "target", "value", "train value"]))
     echo(f"\nIncomplete entries ({len(summary['incomplete'])})")
     for path in summary["incomplete"]:
         echo(f"  {path}  (write did not finish; rewrite or delete it)")
@@ -134,8 +155,8 @@ def main() -> None:
 def info(store: str, as_json: bool) -> None:
     """Show what the study store STORE (path or URL) holds.
 
-    Lists neural sets, models and layers with their shapes, score entries, and entries whose
-    write never finished.
+    Lists neural sets, models and layers with their shapes, score entries, metric entries (RSA,
+    shape, CKA, dimensionality), and entries whose write never finished.
     """
     summary = store_summary(_open(store))
     if as_json:
@@ -201,34 +222,199 @@ def _score_options(fn):
     return fn
 
 
-@main.command()
-@click.argument("direction", type=click.Choice(["forward", "reverse", "inter-animal", "model-to-model"]))
+_DIRECTION_COMMANDS = ("forward", "reverse", "inter-animal", "model-to-model")
+_METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality")
+
+
+class _ScoreGroup(click.Group):
+    """``neuroxr score KIND ...``: the subcommands in the order they were added; ``_`` may stand for
+    ``-``; an unknown KIND is refused with the accepted ones listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or super().get_command(ctx, cmd_name.replace("_", "-"))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else None
+        if name is not None and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise click.UsageError(
+                f"unknown score kind {name!r}: choose a direction ({', '.join(_DIRECTION_COMMANDS)}) "
+                f"or a metric ({', '.join(_METRIC_COMMANDS)}).",
+                ctx,
+            )
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=_ScoreGroup)
+def score() -> None:
+    """Score a direction or a geometry metric between sets of a study store and write the entry.
+
+    Directions (scores/<direction>/<source>__<target>): forward, reverse, inter-animal,
+    model-to-model. Metrics (metrics/<metric>/...): rsa (crsa, ersa, ereg), shape, cka,
+    dimensionality. Sets are named NAME (neural set), NAME.REGION (region subset of a neural set,
+    metrics only) or MODEL.LAYER (feature set).
+    """
+
+
+def _direction_command(direction: str) -> click.Command:
+    kinds = {"forward": ("MODEL.LAYER", "NAME"), "reverse": ("NAME", "MODEL.LAYER"),
+             "inter-animal": ("NAME", "NAME"), "model-to-model": ("MODEL.LAYER", "MODEL.LAYER")}[direction]
+
+    @click.argument("store")
+    @click.argument("source")
+    @click.argument("target")
+    @_score_options
+    def run(store: str, source: str, target: str, reps: int, seed: int, regressor: str, alpha: float,
+            n_folds: int, max_n: int | None, split: str, no_ceiling: bool, backend: str | None, overwrite: bool) -> None:
+        from .directions import score as run_score
+
+        st = _open(store, mode="a")
+        kw: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n, backend=backend, progress=True)
+        if direction != "model-to-model":
+            kw.update(split=split, noise_ceiling=not no_ceiling)
+        try:
+            ds = run_score(st, direction, source, target, overwrite=overwrite, **kw)
+        except (ValueError, KeyError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        ev = ds["ev"].mean("rep")
+        path = st.score_path(direction.replace("-", "_"), source, target)
+        click.echo(f"{path}: {ev.sizes[ev.dims[0]]} targets, median EV {float(ev.median()):.2f}% "
+                   f"(IQR {float(ev.quantile(0.25)):.2f}-{float(ev.quantile(0.75)):.2f})")
+
+    run.__doc__ = (
+        f"Score the {direction} direction from SOURCE ({kinds[0]}) to TARGET ({kinds[1]}) in STORE and write "
+        f"scores/{direction.replace('-', '_')}/SOURCE__TARGET (a complete entry is read back unless --overwrite)."
+    )
+    return click.command(name=direction)(run)
+
+
+for _direction in _DIRECTION_COMMANDS:
+    score.add_command(_direction_command(_direction))
+
+
+def _given(ctx: click.Context, names: list[str]) -> dict[str, Any]:
+    """The options given on the command line (the others keep the metric function's defaults)."""
+    out = {}
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP):
+            out[name] = ctx.params[name]
+    return out
+
+
+def _metric_line(path: str, ds: Any, existed: bool) -> str:
+    """``<path>: score ...`` for a metric entry."""
+    score_ = ds["score"]
+    if "split" in score_.dims:
+        value = ", ".join(f"{sp} {float(score_.sel(split=sp)):.4f}" for sp in score_["split"].values.astype(str))
+    else:
+        value = f"{float(score_):.4f}"
+    extra = []
+    if "ceiling" in ds:
+        extra.append(f"ceiling {float(ds['ceiling']):.4f}, ceiled {float(ds['ceiled_score']):.4f}")
+    if "r" in ds and "neuroid" in ds["r"].dims:
+        extra.append(f"mean r over {ds.sizes['neuroid']} neuroids")
+    if ds.attrs.get("lower_is_better"):
+        extra.append("distance: lower = more similar")
+    note = f" ({'; '.join(extra)})" if extra else ""
+    again = "  [already in the store; --overwrite recomputes]" if existed else ""
+    return f"{path}: {ds.attrs.get('metric', '')} {value}{note}{again}"
+
+
+def _run_metric(store: str, metric: str, source: str, target: str | None, overwrite: bool, params: dict[str, Any]) -> None:
+    from .metrics import metric_kind, score_metric
+
+    st = _open(store, mode="a")
+    try:
+        kind = metric_kind(metric, params.get("variant"))
+        path = st.metric_path(kind, source, target)
+        existed = not overwrite and st.has_metric(kind, source, target)
+        ds = score_metric(st, metric, source, target, overwrite=overwrite, **params)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(_metric_line(path, ds, existed))
+
+
+_OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a complete entry exists.")
+
+
+@score.command(name="rsa")
 @click.argument("store")
 @click.argument("source")
 @click.argument("target")
-@_score_options
-def score(direction: str, store: str, source: str, target: str, reps: int, seed: int, regressor: str, alpha: float,
-          n_folds: int, max_n: int | None, split: str, no_ceiling: bool, backend: str | None, overwrite: bool) -> None:
-    """Score DIRECTION from SOURCE to TARGET in STORE and write the score entry.
+@click.option("--variant", type=click.Choice(["crsa", "ersa", "ereg"]), default="crsa", show_default=True,
+              help="crsa: model RDM vs target RDM; ersa: RDM of cross-validated encoding predictions (train/test); ereg: encoding after a sparse random projection.")
+@click.option("--rdm-method", type=click.Choice(["correlation", "cosine", "euclidean", "sqeuclidean"]), default=None, help="RDM of each set (crsa, ersa; default correlation).")
+@click.option("--compare-method", type=click.Choice(["pearson", "spearman", "kendall", "cosine"]), default=None, help="RDM comparison (crsa, ersa; default spearman).")
+@click.option("--ceiling/--no-ceiling", default=None, help="Split-half noise ceiling of the neural RDM (crsa; default: when the target has >= 2 repeats).")
+@click.option("--n-reps", type=click.IntRange(min=1), default=None, help="Split halves of the ceiling (crsa; default 10).")
+@click.option("--seed", type=int, default=None, help="Seed of the ceiling halves (crsa), the train/test split (ersa), the projection (ereg); default 0.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=None, help="Ridge penalty of the encoding model (ersa, ereg; default 0.1).")
+@click.option("--n-folds", type=click.IntRange(min=2), default=None, help="Folds of the out-of-fold predictions (ersa, ereg; default 10).")
+@click.option("--fold-seed", type=int, default=None, help="Seed of the folds (ersa, ereg; default 0).")
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Held-out fraction of the stimuli (ersa; default 0.5).")
+@click.option("--n-components", default=None, help="Projection dimension, an integer or 'auto' (ereg; default auto).")
+@click.option("--eps", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Johnson-Lindenstrauss distortion for 'auto' (ereg; default 0.1).")
+@_OVERWRITE
+@click.pass_context
+def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, variant: str, overwrite: bool, **_: Any) -> None:
+    """RSA between the feature set SOURCE (MODEL.LAYER) and TARGET (neural set NAME[.REGION] or
+    MODEL.LAYER) in STORE; writes metrics/<variant>/SOURCE__TARGET.
 
-    SOURCE and TARGET name store entries: a neural set as NAME, a feature set as MODEL.LAYER
-    (forward: MODEL.LAYER -> NAME; reverse: NAME -> MODEL.LAYER; inter-animal: NAME -> NAME;
-    model-to-model: MODEL.LAYER -> MODEL.LAYER).
+    Options that do not apply to the chosen variant are refused.
     """
-    from .directions import score as run_score
+    params = _given(ctx, ["rdm_method", "compare_method", "ceiling", "n_reps", "seed", "alpha", "n_folds", "fold_seed",
+                          "test_size", "n_components", "eps"])
+    if "n_components" in params and params["n_components"] != "auto":
+        try:
+            params["n_components"] = int(params["n_components"])
+        except ValueError:
+            raise click.BadParameter(f"must be an integer or 'auto'; got {params['n_components']!r}.", param_hint="--n-components") from None
+    _run_metric(store, "rsa", source, target, overwrite, {"variant": variant, **params})
 
-    st = _open(store, mode="a")
-    kw: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n, backend=backend, progress=True)
-    if direction != "model-to-model":
-        kw.update(split=split, noise_ceiling=not no_ceiling)
-    try:
-        ds = run_score(st, direction, source, target, overwrite=overwrite, **kw)
-    except (ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    ev = ds["ev"].mean("rep")
-    path = st.score_path(direction.replace("-", "_"), source, target)
-    click.echo(f"{path}: {ev.sizes[ev.dims[0]]} targets, median EV {float(ev.median()):.2f}% "
-               f"(IQR {float(ev.quantile(0.25)):.2f}-{float(ev.quantile(0.75)):.2f})")
+
+@score.command(name="shape")
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="1 = Procrustes, 0 = CCA-like.")
+@click.option("--center-columns/--no-center-columns", default=True, show_default=True)
+@click.option("--zero-pad/--no-zero-pad", default=True, show_default=True, help="Pad the narrower representation with zero columns.")
+@click.option("--score-method", type=click.Choice(["angular", "euclidean"]), default="angular", show_default=True)
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True, help="Held-out fraction of the stimuli.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split (the split of ersa).")
+@_OVERWRITE
+def score_shape_command(store: str, source: str, target: str, alpha: float, center_columns: bool, zero_pad: bool,
+                        score_method: str, test_size: float, seed: int, overwrite: bool) -> None:
+    """Shape-metric distance (LinearMetric) between the feature set SOURCE and TARGET (neural set or
+    feature set) in STORE, fitted on train stimuli and reported on train and test; writes
+    metrics/shape/SOURCE__TARGET."""
+    _run_metric(store, "shape", source, target, overwrite, dict(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad,
+                                                                score_method=score_method, test_size=test_size, seed=seed))
+
+
+@score.command(name="cka")
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--debiased", is_flag=True, help="The debiased CKA estimator.")
+@_OVERWRITE
+def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool) -> None:
+    """Linear CKA between the feature set SOURCE and TARGET (neural set or feature set) in STORE;
+    writes metrics/cka/SOURCE__TARGET."""
+    _run_metric(store, "cka", source, target, overwrite, {"debiased": debiased})
+
+
+@score.command(name="dimensionality")
+@click.argument("store")
+@click.argument("source")
+@_OVERWRITE
+def score_dimensionality_command(store: str, source: str, overwrite: bool) -> None:
+    """Effective dimensionality of SOURCE (feature set MODEL.LAYER, or neural set NAME[.REGION],
+    trial-averaged) in STORE; writes metrics/dimensionality/SOURCE."""
+    _run_metric(store, "dimensionality", source, None, overwrite, {})
 
 
 @main.command()

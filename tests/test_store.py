@@ -142,6 +142,7 @@ def test_inventory_and_layer_order(store):
         "neural": ["monkeyA", "monkeyB"],
         "features": {"net": ["zfirst", "block2", "afc"]},  # depth order, not by name
         "scores": {"forward": [("net.afc", "monkeyA")]},
+        "metrics": {},
     }
     assert store.models() == ["net"]
     assert store.incomplete_entries() == []

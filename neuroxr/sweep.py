@@ -26,6 +26,19 @@ scored as its own entry named ``<neural>.<region>``, e.g. ``animalA.IT``; the re
 refused. Inter-animal entries pair different neural sets within the same region;
 model-to-model entries pair every layer of one model with every layer of every other model.
 
+Metrics
+-------
+``directions`` may also name the geometry metrics of :mod:`neuroxr.metrics`: ``rsa`` (the
+variant ``metric_options["rsa"]["variant"]``, default ``crsa``), ``crsa``, ``ersa``, ``ereg``,
+``shape`` and ``cka`` give one entry ``metrics/<metric>/<model>.<layer>__<neural>[.<region>]``
+per layer x neural set x region subset; ``dimensionality`` one entry
+``metrics/dimensionality/<model>.<layer>`` per layer and one ``metrics/dimensionality/<neural>[.<region>]``
+per neural set x region subset. Their options come from ``metric_options`` (per metric); the
+score arguments (``reps``, ``seed``, ...) apply to the directions only. Metric entries run as
+tasks on the same graph (after the Gram task of their layer for cRSA, CKA and dimensionality),
+resume like score entries, and are gathered into :attr:`SweepResult.metrics` and
+:attr:`SweepResult.metric_table` (see :func:`gather_metrics`).
+
 Resume
 ------
 Before anything is submitted, every entry with a complete store entry is skipped (unless
@@ -79,6 +92,8 @@ import xarray as xr
 
 from .directions import DIRECTIONS
 from .kernels.regressors import REGRESSORS
+from .layouts import METRICS
+from .metrics import METRIC_NAMES, RSA_VARIANTS
 from .store import NAME_PATTERN, StudyStore
 
 __all__ = [
@@ -89,7 +104,9 @@ __all__ = [
     "SweepConfigError",
     "SCORE_KEYS",
     "SWEEP_KEYS",
+    "SWEEP_METRICS",
     "plan_sweep",
+    "gather_metrics",
     "sweep",
     "best_layers",
     "target_halves",
@@ -108,8 +125,13 @@ SCORE_KEYS = (
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`sweep`).
 SWEEP_KEYS = (
     "models", "layers", "neural", "directions", "regions", "overwrite", "n_workers", "scheduler",
-    "selection_seed",
+    "selection_seed", "metric_options",
 ) + SCORE_KEYS
+#: Metrics a sweep's ``directions`` may name besides the four directions (``rsa`` is the variant
+#: ``metric_options["rsa"]["variant"]``, default ``crsa``).
+SWEEP_METRICS = METRIC_NAMES
+#: Metrics that read a feature set through its cached Gram (the sweep computes it once, first).
+_GRAM_METRICS = ("crsa", "cka", "dimensionality")
 _GPU_BACKENDS = ("torch_cuda", "cupy")
 _FAIL_ENV = "NEUROXR_SWEEP_FAIL"
 _GRAM_PATH = "cache/gram/{model}/{layer}"
@@ -143,11 +165,14 @@ class _InjectedFailure(RuntimeError):
 # ============================================================================ entries
 @dataclass(frozen=True)
 class Entry:
-    """One score entry of a sweep: ``scores/<direction>/<source>__<target>``.
+    """One entry of a sweep: ``scores/<direction>/<source>__<target>``, or for a metric
+    ``metrics/<metric>/<source>__<target>`` (``metrics/dimensionality/<source>``).
 
     Attributes
     ----------
     direction : str
+        A direction, or a metric entry group (``crsa``, ``ersa``, ``ereg``, ``shape``, ``cka``,
+        ``dimensionality``); ``target`` is ``""`` for ``dimensionality``.
     source, target : str
         Store names (see the module docstring).
     model, layer : str or None
@@ -174,9 +199,23 @@ class Entry:
     target_layer: str | None = None
 
     @property
+    def is_metric(self) -> bool:
+        """Whether the entry is a metric entry (``metrics/<metric>/...``) rather than a score entry."""
+        return self.direction in METRICS
+
+    @property
     def key(self) -> str:
-        """``"<direction>/<source>__<target>"`` (the entry's path under ``scores/``)."""
+        """``"<direction>/<source>__<target>"``: the entry's path under ``scores/`` (directions) or
+        ``metrics/`` (metrics; ``"dimensionality/<source>"`` for a one-set metric)."""
+        if self.is_metric and not self.target:
+            return f"{self.direction}/{self.source}"
         return f"{self.direction}/{self.source}__{self.target}"
+
+    def is_complete(self, store: StudyStore) -> bool:
+        """Whether the store holds this entry, complete."""
+        if self.is_metric:
+            return store.has_metric(self.direction, self.source, self.target or None)
+        return store.has_scores(self.direction, self.source, self.target)
 
     def labels(self) -> dict[str, Any]:
         """The entry's labels as a dict (attrs of the written entry, columns of the tables)."""
@@ -197,6 +236,57 @@ def _layer_name(model: str, layer: str) -> str:
 
 
 # ============================================================================ planning
+def _metric_kind(name: str, metric_options: Mapping[str, Mapping[str, Any]] | None) -> str:
+    """A direction as is; a metric name as its entry group (``rsa`` -> its variant)."""
+    if name in DIRECTIONS:
+        return name
+    variant = None
+    if name == "rsa" and metric_options and isinstance(metric_options.get("rsa"), Mapping):
+        variant = metric_options["rsa"].get("variant")
+    from .metrics import metric_kind
+
+    try:
+        return metric_kind(name, variant)
+    except ValueError as exc:
+        raise SweepConfigError(f"metric_options: {exc}") from None
+
+
+def _metric_params(kind: str, metric_options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The options of metric entry group ``kind``: for the RSA variant that ``rsa`` stands for,
+    ``metric_options["rsa"]`` (less ``variant``) updated with ``metric_options[kind]``; for any other,
+    ``metric_options[kind]``. Checked against what the metric accepts."""
+    from .metrics import _check_options
+
+    opts = dict(metric_options or {})
+    params: dict[str, Any] = {}
+    if kind in RSA_VARIANTS and kind == _metric_kind("rsa", opts):
+        params.update({k: v for k, v in dict(opts.get("rsa") or {}).items() if k != "variant"})
+    params.update(dict(opts.get(kind) or {}))
+    try:
+        _check_options(kind, params)
+    except ValueError as exc:
+        raise SweepConfigError(f"metric_options: {exc}") from None
+    return params
+
+
+def _check_metric_options(metric_options: Any) -> dict[str, dict[str, Any]]:
+    if metric_options is None:
+        return {}
+    if not isinstance(metric_options, Mapping) or not all(isinstance(v, Mapping) or v is None for v in metric_options.values()):
+        raise SweepConfigError(
+            f"metric_options must be a mapping metric -> options (e.g. {{rsa: {{variant: ersa}}, shape: {{alpha: 0.5}}}}); "
+            f"got {metric_options!r}."
+        )
+    bad = [k for k in metric_options if k not in SWEEP_METRICS]
+    if bad:
+        raise SweepConfigError(f"metric_options names unknown metrics {bad}; choose from {SWEEP_METRICS}.")
+    out = {str(k): dict(v or {}) for k, v in metric_options.items()}
+    _metric_kind("rsa", out)  # checks the variant
+    for kind in METRICS:
+        _metric_params(kind, out)
+    return out
+
+
 def _as_list(value: Any, what: str) -> list[str] | None:
     if value is None:
         return None
@@ -236,6 +326,7 @@ def plan_sweep(
     neural: str | Sequence[str] | None = None,
     directions: str | Sequence[str] = ("forward", "reverse"),
     regions: str | Sequence[str] | None = None,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Entry]:
     """The entries a sweep scores, checked against what the store holds.
 
@@ -251,11 +342,18 @@ def plan_sweep(
     neural : str or list of str, optional
         Neural sets (default: every neural set).
     directions : str or list of str
-        Any of ``"forward"``, ``"reverse"``, ``"inter_animal"``, ``"model_to_model"``.
+        Any of ``"forward"``, ``"reverse"``, ``"inter_animal"``, ``"model_to_model"`` and the
+        metrics ``"rsa"`` (the variant ``metric_options["rsa"]["variant"]``, default ``"crsa"``),
+        ``"crsa"``, ``"ersa"``, ``"ereg"``, ``"shape"``, ``"cka"`` (one entry per layer x neural
+        set x region subset, ``<model>.<layer>`` -> ``<neural>[.<region>]``) and
+        ``"dimensionality"`` (one entry per layer and one per neural set x region subset).
     regions : None, "each", or list of str
         ``None``: whole neural sets only. ``"each"``: every region of each set's ``region``
         coord (one entry per region). A list: those regions (``"all"`` adds the whole set); a
         set that lacks a listed region is skipped for that region.
+    metric_options : mapping, optional
+        Per metric, the options of :func:`neuroxr.metrics.score_metric` (only ``rsa``'s
+        ``variant`` matters for planning).
 
     Returns
     -------
@@ -270,10 +368,10 @@ def plan_sweep(
 
     dirs = _as_list(directions, "directions") or []
     dirs = [d.replace("-", "_") for d in dirs]
-    unknown = [d for d in dirs if d not in DIRECTIONS]
+    unknown = [d for d in dirs if d not in DIRECTIONS + SWEEP_METRICS]
     if unknown or not dirs:
-        raise SweepConfigError(f"unknown directions {unknown or dirs!r}; choose from {DIRECTIONS}.")
-    dirs = list(dict.fromkeys(dirs))
+        raise SweepConfigError(f"unknown directions {unknown or dirs!r}; choose from {DIRECTIONS} or the metrics {SWEEP_METRICS}.")
+    dirs = list(dict.fromkeys(_metric_kind(d, metric_options) for d in dirs))
     model_list = _select(store, models, store.models(), "models")
     layer_map: dict[str, list[str]] = {}
     if isinstance(layers, Mapping):
@@ -341,7 +439,7 @@ def plan_sweep(
                     f"(and {ALL_REGIONS!r} for whole sets)."
                 )
     pairs = [(m, l) for m in model_list for l in layer_map[m]]
-    if any(d in dirs for d in ("forward", "reverse", "model_to_model")) and not pairs:
+    if any(d in dirs for d in ("forward", "reverse", "model_to_model") + METRICS) and not pairs:
         raise SweepConfigError("the sweep selects no layers; check 'models' and 'layers'.")
     out: list[Entry] = []
     for d in dirs:
@@ -352,6 +450,17 @@ def plan_sweep(
                         feat, neu = _layer_name(m, l), _subset_name(n, r)
                         src, tgt = (feat, neu) if d == "forward" else (neu, feat)
                         out.append(Entry(d, src, tgt, model=m, layer=l, neural=n, region=r))
+        elif d == "dimensionality":
+            for m, l in pairs:
+                out.append(Entry(d, _layer_name(m, l), "", model=m, layer=l))
+            for n in neural_list:
+                for r in subsets[n]:
+                    out.append(Entry(d, _subset_name(n, r), "", neural=n, region=r))
+        elif d in METRICS:
+            for m, l in pairs:
+                for n in neural_list:
+                    for r in subsets[n]:
+                        out.append(Entry(d, _layer_name(m, l), _subset_name(n, r), model=m, layer=l, neural=n, region=r))
         elif d == "inter_animal":
             for a in neural_list:
                 for b in neural_list:
@@ -496,6 +605,38 @@ def _score_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entr
     return {"key": entry.key, "status": "computed", "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()}
 
 
+def _metric_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry, params: Mapping[str, Any],
+                 overwrite: bool, blas_threads: int | None, gram_path: str | None = None) -> dict[str, Any]:
+    """Compute one metric entry on a worker and write it (``gram_path``: the layer's Gram task, a
+    dependency only, so that the Gram is cached once before the metrics that read it)."""
+    from .metrics import score_metric
+
+    t0 = time.perf_counter()
+    store = _open(url, storage_options)
+    if not overwrite and entry.is_complete(store):
+        return {"key": entry.key, "status": "skipped", "seconds": 0.0, "peak_rss_mb": _peak_rss_mb()}
+    _injected(entry.key)
+    with _TaskEnv(blas_threads):
+        score_metric(store, entry.direction, entry.source, entry.target or None, overwrite=overwrite, **params)
+    return {"key": entry.key, "status": "computed", "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry, kw: Mapping[str, Any],
+          metric_params: Mapping[str, Mapping[str, Any]], overwrite: bool, blas_threads: int | None,
+          gram_path: str | None) -> dict[str, Any]:
+    """The task of one entry: a metric entry or a score entry."""
+    if entry.is_metric:
+        return _metric_task(url, storage_options, entry, metric_params[entry.direction], overwrite, blas_threads, gram_path)
+    return _score_task(url, storage_options, entry, _kwargs_for(entry.direction, kw), overwrite, blas_threads,
+                       gram_path if entry.direction == "forward" else None)
+
+
+def _needs_gram(e: Entry, kw: Mapping[str, Any]) -> bool:
+    if e.direction == "forward":
+        return _streams(kw)
+    return e.direction in _GRAM_METRICS and e.model is not None
+
+
 # ============================================================================ clusters
 def _machine_cores() -> int:
     try:
@@ -590,6 +731,11 @@ class SweepResult:
         = SD over reps, ``r``).
     best_layers : pandas.DataFrame
         See :func:`best_layers`.
+    metrics : xarray.Dataset
+        The metric entries (RSA, shape, CKA, dimensionality) over metric x model x layer x neural
+        x region; see :func:`gather_metrics`. Empty when the sweep names no metric.
+    metric_table : pandas.DataFrame
+        One row per metric entry (its labels, ``value``, ``train_value``, ``ceiling``).
     """
 
     entries: list[Entry]
@@ -602,6 +748,8 @@ class SweepResult:
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     target_table: pd.DataFrame = field(default_factory=pd.DataFrame)
     best_layers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    metrics: xr.Dataset = field(default_factory=xr.Dataset)
+    metric_table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         return (
@@ -784,6 +932,107 @@ def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Ent
     return ds
 
 
+#: Columns of :attr:`SweepResult.metric_table`.
+METRIC_TABLE_COLUMNS = ["metric", "source", "target", "model", "layer", "neural", "region", "key", "value",
+                        "train_value", "ceiling"]
+
+
+def gather_metrics(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Dataset, pd.DataFrame]:
+    """Read a sweep's metric entries from the store into one Dataset and a table.
+
+    Entries that are not (yet) complete are left out (NaN in the Dataset, no row in the table).
+
+    Parameters
+    ----------
+    store : StudyStore
+    entries : sequence of Entry
+        Metric entries (``Entry.is_metric``).
+
+    Returns
+    -------
+    dataset : xarray.Dataset
+        Coords ``metric`` (the pairwise metric groups of the sweep), ``model``, ``layer``, ``neural``,
+        ``region`` (and ``layer_depth(model, layer)``):
+
+        - ``value`` (metric, model, layer, neural, region): the reported value
+          (:func:`neuroxr.metrics.metric_value`: the ``test`` split of eRSA and shape, else ``score``);
+        - ``train_value`` (same dims): the ``train`` split (NaN for metrics without one); choose
+          layers on this one, never on ``value``;
+        - ``ceiling`` (same dims): cRSA's split-half ceiling of the neural RDM (when computed);
+        - ``dimensionality`` (model, layer) and ``neural_dimensionality`` (neural, region): effective
+          dimensionality of each layer and of each neural set / region subset.
+
+        Variables of metrics that the sweep did not compute are absent.
+    table : pandas.DataFrame
+        One row per complete entry, columns :data:`METRIC_TABLE_COLUMNS`.
+    """
+    from .metrics import metric_value
+
+    def _read(e: Entry) -> xr.Dataset | None:
+        return store.read_metric(e.direction, e.source, e.target or None) if e.is_complete(store) else None
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        read = list(pool.map(_read, entries))
+    rows = []
+    for e, ds in zip(entries, read):
+        if ds is None:
+            continue
+        split = "split" in ds["score"].dims
+        rows.append({"metric": e.direction, "source": e.source, "target": e.target or None, "model": e.model,
+                     "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key,
+                     "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else np.nan,
+                     "ceiling": float(ds["ceiling"]) if "ceiling" in ds else np.nan})
+    table = pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS)
+    pair = [e for e in entries if e.direction != "dimensionality"]
+    layer_e = [e for e in entries if e.model is not None]
+    models, layers = _ordered(e.model for e in layer_e), _ordered(e.layer for e in layer_e)
+    neural = _ordered(e.neural for e in entries if e.neural)
+    regions = _ordered(e.region for e in entries if e.neural)
+    kinds = _ordered(e.direction for e in pair)
+    ds = xr.Dataset(coords={"metric": kinds, "model": models, "layer": layers, "neural": neural, "region": regions})
+    if models and layers:
+        depth = np.full((len(models), len(layers)), np.nan)
+        for i, m in enumerate(models):
+            for j, l in enumerate(store.layers(m)):
+                if l in layers:
+                    depth[i, layers.index(l)] = j
+        ds = ds.assign_coords(layer_depth=(("model", "layer"), depth))
+    t = table.set_index("key") if len(table) else table
+    if kinds:
+        shape = (len(kinds), len(models), len(layers), len(neural), len(regions))
+        arrays = {k: np.full(shape, np.nan) for k in ("value", "train_value", "ceiling")}
+        for e in pair:
+            if e.key not in t.index:
+                continue
+            idx = (kinds.index(e.direction), models.index(e.model), layers.index(e.layer), neural.index(e.neural),
+                   regions.index(e.region))
+            for k in arrays:
+                arrays[k][idx] = t.at[e.key, k]
+        dims = ("metric", "model", "layer", "neural", "region")
+        ds["value"] = (dims, arrays["value"], {"long_name": "reported value (test split where there is one)"})
+        ds["train_value"] = (dims, arrays["train_value"], {"long_name": "train-split value (for layer selection)"})
+        if np.isfinite(arrays["ceiling"]).any():
+            ds["ceiling"] = (dims, arrays["ceiling"], {"long_name": "split-half ceiling of the neural RDM (crsa)"})
+    dim_e = [e for e in entries if e.direction == "dimensionality"]
+    if any(e.model is not None for e in dim_e):
+        arr = np.full((len(models), len(layers)), np.nan)
+        for e in dim_e:
+            if e.model is not None and e.key in t.index:
+                arr[models.index(e.model), layers.index(e.layer)] = t.at[e.key, "value"]
+        ds["dimensionality"] = (("model", "layer"), arr, {"long_name": "effective dimensionality of the layer"})
+    if any(e.neural is not None for e in dim_e):
+        arr = np.full((len(neural), len(regions)), np.nan)
+        for e in dim_e:
+            if e.neural is not None and e.key in t.index:
+                arr[neural.index(e.neural), regions.index(e.region)] = t.at[e.key, "value"]
+        ds["neural_dimensionality"] = (("neural", "region"), arr,
+                                       {"long_name": "effective dimensionality of the trial-averaged responses"})
+    ds.attrs["store"] = store.url
+    return ds, table
+
+
 # ============================================================================ layer selection
 def target_halves(ids: Sequence[str], key: str, seed: int = 0) -> np.ndarray:
     """Which targets select the layer: True for the selection half, False for the test half.
@@ -931,6 +1180,7 @@ def sweep(
     blas_threads: int | None = 1,
     on_error: str = "raise",
     selection_seed: int = 0,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
     **score_kwargs: Any,
 ) -> SweepResult:
     """Score models x layers x neural sets (x regions) x directions on Dask, resumably.
@@ -966,6 +1216,11 @@ def sweep(
         return the result with them in :attr:`SweepResult.failed` (their cells are NaN).
     selection_seed : int
         Seed of the target split of :func:`best_layers`.
+    metric_options : mapping, optional
+        Options of the metrics named in ``directions``, per metric: e.g. ``{"rsa": {"variant":
+        "ersa", "alpha": 1.0}, "shape": {"alpha": 0.5}, "cka": {"debiased": True}}`` (see
+        :func:`neuroxr.metrics.metric_options`; ``rsa``'s options apply to its variant). The
+        score arguments below apply to the directions only.
     **score_kwargs
         Passed to the direction functions: ``reps``, ``seed``, ``regressor``, ``alpha``,
         ``n_components``, ``alphas``, ``n_folds``, ``fold_seed``, ``max_n``, ``noise_ceiling``,
@@ -992,6 +1247,7 @@ def sweep(
     if on_error not in ("raise", "warn"):
         raise SweepConfigError(f"on_error must be 'raise' or 'warn'; got {on_error!r}.")
     kw = _check_score_kwargs(score_kwargs)
+    metric_options = _check_metric_options(metric_options)
     if not isinstance(store, StudyStore):
         store = StudyStore(store, storage_options=storage_options)
     url = store.url
@@ -1003,7 +1259,8 @@ def sweep(
             f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "
             f"fsspec URL, or client='serial'."
         )
-    entries = plan_sweep(store, models, layers, neural, directions, regions)
+    entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
+    metric_params = {d: _metric_params(d, metric_options) for d in _ordered(e.direction for e in entries if e.is_metric)}
     backend = kw.get("backend")
     gpu = backend in _GPU_BACKENDS
     if (serial or client is None) and backend is not None:
@@ -1013,14 +1270,14 @@ def sweep(
             resolve_backend(backend)
         except BackendError as exc:
             raise SweepConfigError(str(exc)) from exc
-    todo = entries if overwrite else [e for e in entries if not store.has_scores(e.direction, e.source, e.target)]
+    todo = entries if overwrite else [e for e in entries if not e.is_complete(store)]
     skipped = [e.key for e in entries if e not in set(todo)]
     # parent groups exist before workers write concurrently below them
     root = store._root
-    for d in {e.direction for e in todo}:
-        root.require_group(f"scores/{d}")
+    for d in {(e.direction, e.is_metric) for e in todo}:
+        root.require_group(f"{'metrics' if d[1] else 'scores'}/{d[0]}")
     grams: dict[tuple[str, str], Any] = {}
-    gram_layers = _ordered((e.model, e.layer) for e in todo if e.direction == "forward" and _streams(kw))
+    gram_layers = _ordered((e.model, e.layer) for e in todo if _needs_gram(e, kw))
     for m, _ in gram_layers:
         root.require_group(f"cache/gram/{m}")
     computed: list[str] = []
@@ -1052,14 +1309,14 @@ def sweep(
                 grams[(m, l)] = _gram_task(url, storage_options, m, l, backend, blas_threads)
             for e in todo:
                 try:
-                    rec = _score_task(url, storage_options, e, _kwargs_for(e.direction, kw), overwrite, blas_threads,
-                                      grams.get((e.model, e.layer)) if e.direction == "forward" else None)
+                    rec = _task(url, storage_options, e, kw, metric_params, overwrite, blas_threads,
+                                grams.get((e.model, e.layer)) if _needs_gram(e, kw) else None)
                     _done(e.key, rec, None)
                 except Exception as exc:  # keep going: every other entry is still written
                     _done(e.key, None, exc)
         elif todo:
-            _run_distributed(client, n_workers, gpu, memory_limit, url, storage_options, todo, kw, overwrite,
-                             blas_threads, backend, gram_layers, bool(progress), _done)
+            _run_distributed(client, n_workers, gpu, memory_limit, url, storage_options, todo, kw, metric_params,
+                             overwrite, blas_threads, backend, gram_layers, bool(progress), _done)
     finally:
         if bar is not None:
             bar.close()
@@ -1070,14 +1327,17 @@ def sweep(
         raise SweepError(
             f"{len(failed)} of {len(todo)} sweep entries failed (the other {len(computed)} computed entries are written; "
             f"re-run the sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
-    dataset, table, target_table = gather(store, entries)
+    dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric])
+    metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric])
     return SweepResult(entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        task_info=info, dataset=dataset, table=table, target_table=target_table,
-                       best_layers=best_layers(target_table, seed=selection_seed))
+                       best_layers=best_layers(target_table, seed=selection_seed),
+                       metrics=metrics, metric_table=metric_table)
 
 
 def _run_distributed(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any, url: str,
                      storage_options: Mapping[str, Any] | None, todo: Sequence[Entry], kw: Mapping[str, Any],
+                     metric_params: Mapping[str, Mapping[str, Any]],
                      overwrite: bool, blas_threads: int | None, backend: str | None,
                      gram_layers: Sequence[tuple[str, str]], show: bool,
                      done: Callable[[str, dict[str, Any] | None, BaseException | None], None]) -> None:
@@ -1097,8 +1357,8 @@ def _run_distributed(client: Any, n_workers: int | None, gpu: bool, memory_limit
         }
         futures = {}
         for e in todo:
-            g = grams.get((e.model, e.layer)) if e.direction == "forward" else None
-            f = c.submit(_score_task, url, storage_options, e, _kwargs_for(e.direction, kw), overwrite, blas_threads, g,
+            g = grams.get((e.model, e.layer)) if _needs_gram(e, kw) else None
+            f = c.submit(_task, url, storage_options, e, kw, metric_params, overwrite, blas_threads, g,
                          key=f"neuroxr-{e.key.replace('/', ':')}-{token}", pure=False)
             futures[f] = e.key
         for f in as_completed(list(futures)):
@@ -1118,12 +1378,13 @@ _CONFIG_TYPES: dict[str, str] = {
     "models": "a name or a list of names",
     "layers": "a name, a list of names, or a mapping model -> list of layer names",
     "neural": "a name or a list of names",
-    "directions": f"a direction or a list of directions out of {DIRECTIONS}",
+    "directions": f"a direction or a list of directions out of {DIRECTIONS} and the metrics {SWEEP_METRICS}",
     "regions": "null, 'each', a region or a list of regions ('all' = the whole set)",
     "overwrite": "true or false",
     "n_workers": "a positive integer",
     "scheduler": "a scheduler address such as 'tcp://host:8786', or 'serial'",
     "selection_seed": "an integer",
+    "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
 }
 
 
@@ -1134,8 +1395,8 @@ def validate_config(config: Mapping[str, Any], store: StudyStore | None = None) 
     ----------
     config : mapping
         As read from a YAML file: ``models``, ``layers``, ``neural``, ``directions``,
-        ``regions``, ``overwrite``, ``n_workers``, ``scheduler``, ``selection_seed`` and the
-        score arguments of :data:`SCORE_KEYS`.
+        ``regions``, ``overwrite``, ``n_workers``, ``scheduler``, ``selection_seed``,
+        ``metric_options`` and the score arguments of :data:`SCORE_KEYS`.
     store : StudyStore, optional
         Also check that the models, layers, neural sets and regions exist in it.
 
@@ -1175,9 +1436,9 @@ def validate_config(config: Mapping[str, Any], store: StudyStore | None = None) 
             dirs = [dirs]
         if not isinstance(dirs, list) or not dirs or not all(isinstance(d, str) for d in dirs):
             raise SweepConfigError(f"directions must be {_CONFIG_TYPES['directions']}; got {out['directions']!r}.")
-        bad = [d for d in dirs if d.replace("-", "_") not in DIRECTIONS]
+        bad = [d for d in dirs if d.replace("-", "_") not in DIRECTIONS + SWEEP_METRICS]
         if bad:
-            raise SweepConfigError(f"unknown directions {bad}; choose from {DIRECTIONS}.")
+            raise SweepConfigError(f"unknown directions {bad}; choose from {DIRECTIONS} or the metrics {SWEEP_METRICS}.")
         out["directions"] = [d.replace("-", "_") for d in dirs]
     if "regions" in out and out["regions"] is not None and out["regions"] != "each":
         try:
@@ -1195,9 +1456,11 @@ def validate_config(config: Mapping[str, Any], store: StudyStore | None = None) 
     if "selection_seed" in out and (isinstance(out["selection_seed"], bool) or not isinstance(out["selection_seed"], int)):
         raise SweepConfigError(f"selection_seed must be {_CONFIG_TYPES['selection_seed']}; got {out['selection_seed']!r}.")
     out.update(_check_score_kwargs({k: v for k, v in out.items() if k in SCORE_KEYS}))
+    if "metric_options" in out:
+        out["metric_options"] = _check_metric_options(out["metric_options"])
     if store is not None:
         plan_sweep(store, out.get("models"), out.get("layers"), out.get("neural"),
-                   out.get("directions", ("forward", "reverse")), out.get("regions"))
+                   out.get("directions", ("forward", "reverse")), out.get("regions"), out.get("metric_options"))
     return out
 
 
@@ -1209,11 +1472,14 @@ def load_config(path: str | os.PathLike, store: StudyStore | None = None) -> dic
         models: [netA, netB]
         layers: {netA: [layer2, layer3], netB: [conv3, fc]}
         neural: [animalA, animalB]
-        directions: [forward, reverse, inter_animal]
+        directions: [forward, reverse, inter_animal, rsa, cka, dimensionality]
         regions: each
         reps: 20
         seed: 0
         regressor: ridge
+        metric_options:
+          rsa: {variant: ersa, alpha: 1.0}
+          cka: {debiased: true}
     """
     import yaml
 
@@ -1246,8 +1512,9 @@ def _make_sweep_command() -> Any:
         """Score every selected model x layer x neural set x region x direction of STORE on Dask.
 
         CONFIG is a YAML file with the sweep's arguments (models, layers, neural, directions,
-        regions, reps, seed, regressor, ...). Finished entries are written as they complete;
-        re-running resumes where a killed sweep stopped.
+        regions, reps, seed, regressor, metric_options, ...); directions may include the metrics
+        rsa, crsa, ersa, ereg, shape, cka and dimensionality. Finished entries are written as they
+        complete; re-running resumes where a killed sweep stopped.
         """
         try:
             st = StudyStore(store, mode="a")
@@ -1271,13 +1538,25 @@ def _make_sweep_command() -> Any:
         click.echo(f"{len(result.entries)} entries: {len(result.computed)} computed, {len(result.skipped)} already in the store "
                    f"({result.seconds:.1f} s).")
         cols = ["direction", "source", "target", "n_targets", "median_ev"]
-        click.echo(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        if len(result.table):
+            click.echo(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        if len(result.metric_table):
+            mt = result.metric_table[["metric", "source", "target", "value", "train_value"]].copy()
+            for c in ("target", "value", "train_value"):
+                mt[c] = mt[c].map(lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else (f"{v:.4f}" if isinstance(v, float) else v))
+            click.echo("\nMetrics (value: the test split where there is one):")
+            click.echo(mt.to_string(index=False))
         if len(result.best_layers):
             click.echo("\nBest layers (chosen on half of the targets, scored on the other half):")
             click.echo(result.best_layers.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         if table_path:
             result.table.to_csv(table_path, index=False)
             click.echo(f"Wrote {table_path}")
+            if len(result.metric_table):
+                root, ext = os.path.splitext(table_path)
+                metric_path = f"{root}.metrics{ext or '.csv'}"
+                result.metric_table.to_csv(metric_path, index=False)
+                click.echo(f"Wrote {metric_path}")
 
     return sweep_command
 

@@ -302,23 +302,47 @@ def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str]) -
         if tuple(d.dims[-2:]) != RDM_DIMS:
             raise LayoutError(f"{nm}: an RDM needs dims {RDM_DIMS} (last two); found {d.dims}.")
     _, o = align(ref, other, names=names)
-    order = o["stimulus_id"].values
-    idx = {s: i for i, s in enumerate(np.asarray(other["stimulus_id_"].values).astype(str))}
+    order = np.asarray(o["stimulus_id"].values).astype(str)
+    cols = np.asarray(o["stimulus_id_"].values).astype(str)
+    if np.array_equal(cols, order):  # already paired: no reindexing copy
+        return o
+    idx = {s: i for i, s in enumerate(cols)}
     return o.isel(stimulus_=[idx[s] for s in order])
 
 
-def compare_rdms(a: xr.DataArray, b: xr.DataArray, method: str = "spearman") -> float:
+def compare_rdms(
+    a: xr.DataArray, b: xr.DataArray, method: str | Sequence[str] = "spearman"
+) -> float | xr.DataArray:
     """Similarity of two labeled RDMs on the upper triangle, after pairing them by ``stimulus_id``.
 
     Parameters
     ----------
     a, b : xarray.DataArray, dims (stimulus, stimulus_)
-    method : {"pearson", "spearman", "kendall", "cosine"}
-        ``kendall`` is Kendall's tau-a.
+    method : str or sequence of str
+        ``"pearson"``, ``"spearman"``, ``"kendall"`` (Kendall's tau-a) or ``"cosine"``. A sequence
+        computes several in one call: the triangles are extracted once and Spearman and Kendall
+        share one sort of each RDM.
+
+    Returns
+    -------
+    float, or xarray.DataArray, dims (comparison,)
+        A float for one method given as a string; for a sequence, the similarities with coord
+        ``comparison`` = the canonical method names in the order given (select with
+        ``res.sel(comparison="kendall")``; a dim named ``method`` would clash with ``sel``'s own
+        ``method`` argument).
     """
-    method = _r._normalize_compare_method(method, "compare_rdms")
+    methods = _r.normalize_compare_methods(method, "compare_rdms")
     b = _align_rdm(a, b, ("a", "b"))
-    return _r.compare_rdms(np.asarray(a.values), np.asarray(b.values), method)
+    res = _r.compare_rdms(np.asarray(a.values), np.asarray(b.values), list(methods))
+    if isinstance(method, str):
+        return res[methods[0]]
+    return xr.DataArray(
+        np.asarray([res[m] for m in methods], dtype=float),
+        dims=("comparison",),
+        coords={"comparison": list(methods)},
+        name="rdm_similarity",
+        attrs={"a": str(a.attrs.get("label", _label(a, "a"))), "b": str(b.attrs.get("label", _label(b, "b")))},
+    )
 
 
 def _stack_rdms(x: Any, name: str) -> xr.DataArray:

@@ -207,3 +207,17 @@ def test_rdm_method_validation_in_labeled_api():
         geo.rdm(F, "mahalanobis")
     with pytest.raises(ValueError, match=r"The 'method' parameter of crsa must be one of \{'pearson', 'spearman', 'kendall', 'cosine'\}"):
         geo.crsa(F, R, compare_method="tau-b")
+
+
+def test_compare_rdms_several_methods_labeled():
+    F, R = _data()
+    a = geo.rdm(F)
+    b = geo.rdm(R.isel(stimulus=np.random.default_rng(2).permutation(R.sizes["stimulus"])))
+    res = geo.compare_rdms(a, b, ["pearson", "spearman", "tau-a", "cosine"])
+    assert isinstance(res, xr.DataArray) and res.dims == ("comparison",)
+    assert list(res["comparison"].values) == ["pearson", "spearman", "kendall", "cosine"]
+    for m in ("pearson", "spearman", "kendall", "cosine"):
+        assert float(res.sel(comparison=m)) == pytest.approx(geo.compare_rdms(a, b, m), rel=1e-12)
+    # pairing by stimulus_id also holds when only the columns are permuted
+    cols = b.isel(stimulus_=np.random.default_rng(3).permutation(b.sizes["stimulus_"]))
+    assert geo.compare_rdms(a, cols, "kendall") == pytest.approx(float(res.sel(comparison="kendall")), rel=1e-12)

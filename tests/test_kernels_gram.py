@@ -150,3 +150,19 @@ def test_linear_cka_vs_definition(backend, debiased):
 def test_linear_cka_checks_shapes():
     with pytest.raises(ValueError, match="align the stimuli"):
         linear_cka(np.eye(3), np.eye(4))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["C", "F", "slice"])
+def test_gram_blas_path_is_exactly_symmetric_and_matches_product(dtype, layout):
+    # C-contiguous NumPy float input goes through BLAS syrk; other layouts through a general product
+    F = _features(n=33, p=70, seed=3).astype(dtype)
+    F = {"C": F, "F": np.asfortranarray(F), "slice": F[:, ::2]}[layout]
+    s = gram_partial(F)
+    Fc = F.astype(np.float64) - F.astype(np.float64).mean(0)
+    tol = 1e-10 if dtype == np.float64 else 2e-3
+    np.testing.assert_allclose(s.K, Fc @ Fc.T, rtol=tol, atol=tol * np.abs(Fc @ Fc.T).max())
+    assert s.K.dtype == dtype
+    np.testing.assert_array_equal(s.K, s.K.T)
+    for G in (row_centered_gram(s), uncentered_gram(s)):
+        np.testing.assert_array_equal(G, G.T)

@@ -170,3 +170,99 @@ def test_compare_validation_messages():
         compare_rdms(np.ones(3), np.ones(3), "tau-b")
     with pytest.raises(ValueError, match="same stimuli"):
         compare_rdms_many(np.ones((1, 3)), np.ones((1, 6)))
+
+
+def _vectors(P, levels, seed):
+    rng = np.random.default_rng(seed)
+    if levels is None:
+        a = rng.standard_normal(P)
+        return a, a + rng.standard_normal(P)
+    a = rng.integers(0, levels, P).astype(float)
+    return a, (a + rng.integers(0, levels, P)).astype(float)
+
+
+@pytest.mark.parametrize("levels", [None, 2, 5, 40])
+@pytest.mark.parametrize("P", [2, 3, 8, 9, 16, 17, 255, 256, 257, 1000])
+def test_kendall_tau_a_numpy_vs_definition_and_scipy(P, levels):
+    # sizes around powers of two exercise the padding and the direct comparison of small groups
+    a, b = _vectors(P, levels, seed=P)
+    ref = _tau_a_definition(a, b)
+    assert kendall_tau_a(a, b, algorithm="numpy") == pytest.approx(ref, abs=1e-12)
+    assert kendall_tau_a(a, b) == pytest.approx(kendall_tau_a(a, b, algorithm="scipy"), abs=1e-12)
+
+
+def test_kendall_tau_a_numpy_constant_and_nan():
+    a = np.ones(10)
+    b = np.arange(10.0)
+    assert kendall_tau_a(a, b, algorithm="numpy") == 0.0  # every pair tied in a: tau-a is 0
+    b[4] = np.nan
+    assert np.isnan(kendall_tau_a(np.arange(10.0), b, algorithm="numpy"))
+    assert np.isnan(compare_rdms(np.arange(10.0), b, "kendall"))
+
+
+@pytest.mark.parametrize("levels", [None, 3])
+def test_compare_rdms_several_methods_in_one_call(levels):
+    rng = np.random.default_rng(11)
+    n = 30
+    if levels is None:
+        A = squareform(pdist(rng.standard_normal((n, 5))))
+        B = squareform(pdist(rng.standard_normal((n, 5))))
+    else:
+        A = squareform(rng.integers(0, levels, n * (n - 1) // 2).astype(float))
+        B = squareform(rng.integers(0, levels, n * (n - 1) // 2).astype(float))
+    va, vb = squareform(A, checks=False), squareform(B, checks=False)
+    got = compare_rdms(A, B, ["corr", "spearman", "tau-a", "cosine", "kendall"])
+    assert list(got) == ["pearson", "spearman", "kendall", "cosine"]  # canonical names, duplicates dropped
+    assert got["pearson"] == pytest.approx(pearsonr(va, vb)[0], rel=1e-12)
+    assert got["spearman"] == pytest.approx(spearmanr(va, vb)[0], rel=1e-12)
+    assert got["kendall"] == pytest.approx(_tau_a_definition(va, vb), abs=1e-12)
+    assert got["cosine"] == pytest.approx(va @ vb / np.linalg.norm(va) / np.linalg.norm(vb), rel=1e-12)
+    for m, v in got.items():
+        assert compare_rdms(A, B, m) == v
+        assert compare_rdms(va, vb, m) == v
+        assert float(compare_rdms_many(A, B, m)[0, 0]) == pytest.approx(v, rel=1e-12, abs=1e-15)
+    with pytest.raises(ValueError, match="empty"):
+        compare_rdms(A, B, [])
+    with pytest.raises(ValueError, match="Got 'tau-b' instead"):
+        compare_rdms(A, B, ["pearson", "tau-b"])
+
+
+def test_compare_rdms_several_methods_on_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    A = squareform(pdist(rng.standard_normal((12, 4))))
+    B = squareform(pdist(rng.standard_normal((12, 4))))
+    got = compare_rdms(torch.tensor(A), torch.tensor(B), ["pearson", "spearman", "kendall", "cosine"])
+    ref = compare_rdms(A, B, ["pearson", "spearman", "kendall", "cosine"])
+    for m in ref:
+        assert got[m] == pytest.approx(ref[m], rel=1e-10)
+
+
+def test_spearman_with_nan_keeps_positional_nan_ranks():
+    # NaN sorts last and NaNs are ranked by position (a stable order), as before the fast sort
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal(50), rng.standard_normal(50)
+    a[[3, 17, 30]] = np.nan
+    order = np.argsort(a, kind="stable")
+    ranks = np.empty(50)
+    ranks[order] = np.arange(1, 51)
+    np.testing.assert_array_equal(rank_vectors(a[None])[0], ranks)
+    ref = pearsonr(ranks, rankdata(b))[0]
+    assert compare_rdms(a, b, "spearman") == pytest.approx(ref, rel=1e-12)
+    assert compare_rdms(a, b, ["spearman"])["spearman"] == pytest.approx(ref, rel=1e-12)
+    assert np.isnan(compare_rdms(a, b, "pearson")) and np.isnan(compare_rdms(a, b, "cosine"))
+
+
+def test_rdm_numpy_is_exactly_symmetric_with_nan_for_constant_rows():
+    rng = np.random.default_rng(14)
+    F = rng.standard_normal((20, 30)) + 5
+    F[4] = 2.0  # constant stimulus: correlation undefined
+    F[7] = 0.0  # all-zero stimulus: cosine undefined
+    for method in ("correlation", "cosine"):
+        D = rdm(F, method)
+        np.testing.assert_array_equal(D, D.T)
+        np.testing.assert_array_equal(np.diag(D), 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ref = pdist(F, metric=method)
+        np.testing.assert_allclose(upper_tri(D), ref, rtol=1e-9, atol=1e-10, equal_nan=True)
+    assert np.isnan(rdm(F, "correlation")[4, 5]) and np.isnan(rdm(F, "cosine")[7, 5])

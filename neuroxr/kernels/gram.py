@@ -95,6 +95,34 @@ def _check_2d(F: Any, caller: str) -> None:
         raise ValueError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
 
 
+def _is_numpy(x: Any) -> bool:
+    return type(x).__module__ == "numpy"
+
+
+def _blas_ready(x: Any) -> bool:
+    """True for a C-contiguous float32/float64 NumPy matrix (its transpose goes to BLAS without a copy)."""
+    return _is_numpy(x) and x.dtype.char in "fd" and x.ndim == 2 and x.flags.c_contiguous
+
+
+def _syrk_gram(X: Any) -> Any:
+    """``X X^T`` of a C-contiguous NumPy matrix ``X`` (n, p) with BLAS ``syrk``, shape (n, n).
+
+    ``syrk`` computes one triangle only (half the flops of a general product); the other is
+    mirrored from it, so the result is exactly symmetric.
+    """
+    import numpy as np
+    from scipy.linalg import blas
+
+    n = int(X.shape[0])
+    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
+    # X.T is F-contiguous (p, n): trans=1 gives X.T^T X.T = X X^T without copying X; the strictly
+    # lower triangle of the zero-initialised output is never referenced, so it stays 0
+    C = syrk(1.0, X.T, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=1, lower=0, overwrite_c=1)
+    K = C + C.T
+    np.fill_diagonal(K, np.diagonal(C))
+    return K
+
+
 def gram_partial(F: Any) -> GramStats:
     """:class:`GramStats` of one chunk of whole columns ``F`` (``n x p_chunk``).
 
@@ -108,7 +136,7 @@ def gram_partial(F: Any) -> GramStats:
     p = int(F.shape[1])
     m = xp.mean(F, axis=0)
     Fc = F - m[None, :]
-    K = xp.matmul(Fc, xp.permute_dims(Fc, (1, 0)))
+    K = _syrk_gram(Fc) if _blas_ready(Fc) else xp.matmul(Fc, xp.permute_dims(Fc, (1, 0)))
     a = xp.sum(Fc, axis=1)
     v = xp.matmul(Fc, m)
     mu = float(xp.mean(m))
@@ -263,9 +291,16 @@ def centered_gram(stats: GramStats) -> Any:
 
 def uncentered_gram(stats: GramStats) -> Any:
     """Uncentred Gram ``F F^T``, shape (n, n)."""
-    xp = get_namespace(stats.K)
     v = stats.v
     c = stats.n_units * stats.mu * stats.mu + stats.m2
+    if _is_numpy(stats.K):
+        import numpy as np
+
+        # one fresh matrix, updated in place; u_i + u_j is commutative, so a symmetric K stays symmetric
+        u = v + c / 2
+        G = np.add.outer(u, u)
+        G += stats.K
+        return G
     return stats.K + v[:, None] + v[None, :] + c
 
 
@@ -273,6 +308,18 @@ def row_centered_gram(stats: GramStats) -> Any:
     """Gram ``Fr Fr^T`` of the features centred across units within each stimulus, shape (n, n)."""
     a, p = stats.a, stats.n_units
     w = stats.v - stats.mu * a
+    if _is_numpy(stats.K):
+        import numpy as np
+
+        # K - a a^T / p + (w + m2/2) 1^T + 1 (w + m2/2)^T with two n x n temporaries instead of five;
+        # every term is symmetric elementwise, so a symmetric K gives an exactly symmetric result
+        u = w + stats.m2 / 2
+        G = np.add.outer(u, u)
+        G += stats.K
+        T = np.multiply.outer(a, a)
+        T /= p
+        G -= T
+        return G
     return stats.K - (a[:, None] * a[None, :]) / p + w[:, None] + w[None, :] + stats.m2
 
 

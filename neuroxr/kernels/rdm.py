@@ -19,6 +19,7 @@ are one batched operation: each RDM is centred/ranked once, then one matrix prod
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ..backend import get_namespace
@@ -35,6 +36,7 @@ __all__ = [
     "compare_rdms",
     "compare_rdms_many",
     "kendall_tau_a",
+    "normalize_compare_methods",
 ]
 
 RDM_METHODS = ("correlation", "cosine", "euclidean", "sqeuclidean")
@@ -69,6 +71,8 @@ def _zero_diag(xp: Any, D: Any) -> Any:
 
 
 def _normalized_distance(xp: Any, G: Any) -> Any:
+    if _is_numpy(G):
+        return _normalized_distance_numpy(G)
     d = _diag(xp, G)
     s = xp.sqrt(xp.where(d > 0, d, xp.zeros_like(d)))
     den = s[:, None] * s[None, :]
@@ -76,6 +80,25 @@ def _normalized_distance(xp: Any, G: Any) -> Any:
     R = xp.where(den > 0, G / xp.where(den > 0, den, xp.ones_like(den)), nan)
     R = xp.clip(R, -1.0, 1.0)
     return _zero_diag(xp, 1.0 - R)
+
+
+def _normalized_distance_numpy(G: Any) -> Any:
+    """``1 - G_ij / sqrt(G_ii G_jj)`` in place on a fresh NumPy Gram ``G`` (n, n); NaN where a norm is 0.
+
+    Same values as the array-API path with three n x n passes fewer and no temporaries besides one
+    outer product; ``G_ij (s_i s_j)`` is symmetric elementwise, so a symmetric ``G`` stays symmetric.
+    """
+    import numpy as np
+
+    d = np.diagonal(G).copy()
+    s = np.sqrt(np.where(d > 0, d, 0.0))
+    with np.errstate(divide="ignore"):
+        inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), np.nan)
+    G *= np.multiply.outer(inv, inv)
+    np.clip(G, -1.0, 1.0, out=G)
+    np.subtract(1.0, G, out=G)
+    np.fill_diagonal(G, 0.0)
+    return G
 
 
 def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
@@ -142,6 +165,11 @@ def upper_tri(D: Any) -> Any:
     if len(D.shape) not in (2, 3) or D.shape[-1] != D.shape[-2]:
         raise ValueError(f"upper_tri: expected (n, n) or (m, n, n) RDMs; got shape {tuple(D.shape)}.")
     n = int(D.shape[-1])
+    if _is_numpy(D):
+        import numpy as np
+
+        i = np.arange(n)
+        return D[..., i[:, None] < i[None, :]]  # boolean mask: row-major order, one gather
     idx = _triu_index(xp, n, getattr(D, "device", None))
     flat = xp.reshape(D, (*D.shape[:-2], n * n))
     return xp.take(flat, idx, axis=-1)
@@ -166,6 +194,22 @@ def _as_vectors(x: Any, name: str) -> Any:
     raise ValueError(f"{name}: expected RDM vectors (P,) / (m, P) or square RDMs (n, n) / (m, n, n); got shape {tuple(x.shape)}.")
 
 
+def _sort_for_ranks(xp: Any, x: Any) -> tuple[Any, Any]:
+    """``(order, x[order])`` of a vector ``x`` (P,).
+
+    Ties get their average rank from the sorted values, so the sort need not be stable (NumPy's
+    default sort of float64 is a SIMD quicksort, several times faster than its stable sort). NaN
+    sorts last; when there is one, the order is recomputed with a stable sort so that NaNs keep
+    their ordinal ranks by position, as they always had.
+    """
+    order = xp.argsort(x, stable=False)
+    s = xp.take(x, order)
+    if int(x.shape[0]) and bool(xp.isnan(s[-1])):
+        order = xp.argsort(x, stable=True)
+        s = xp.take(x, order)
+    return order, s
+
+
 def rank_vectors(V: Any) -> Any:
     """Average ranks (1-based, ties share their mean rank) along the last axis, as ``scipy.stats.rankdata``.
 
@@ -185,8 +229,7 @@ def rank_vectors(V: Any) -> Any:
     dev = getattr(V, "device", None)
     for r in range(int(V.shape[0])):
         x = V[r, :]
-        order = xp.argsort(x)  # ties are resolved below, so the sort need not be stable
-        s = xp.take(x, order)
+        order, s = _sort_for_ranks(xp, x)
         if P > 1 and bool(xp.any(s[1:] == s[:-1])):
             lo = xp.searchsorted(s, x, side="left")
             hi = xp.searchsorted(s, x, side="right")
@@ -328,31 +371,217 @@ def kendall_tau_a(a: Any, b: Any, algorithm: str = "auto") -> float:
     Parameters
     ----------
     a, b : array, shape (P,)
-    algorithm : {"auto", "array_api", "scipy"}
-        ``"array_api"``: sorting plus bit-serial inversion counting in the arrays' own namespace
-        (runs on GPU arrays); ``"scipy"``: scipy's compiled tau-b on the host, converted to tau-a
-        with the tie counts; ``"auto"``: scipy for NumPy arrays, array API otherwise. Both are
-        ``O(P log P)`` and exact.
+    algorithm : {"auto", "numpy", "array_api", "scipy"}
+        ``"numpy"``: NumPy sorts plus a vectorised bit-serial inversion count on the host;
+        ``"array_api"``: the same counting in the arrays' own namespace (runs on GPU arrays);
+        ``"scipy"``: scipy's compiled tau-b on the host, converted to tau-a with the tie counts;
+        ``"auto"``: NumPy for NumPy arrays, array API otherwise. All are ``O(P log P)`` and exact;
+        NaN when a vector holds a NaN.
 
     Returns
     -------
     float
     """
-    check_option(algorithm, ("auto", "array_api", "scipy"), "algorithm", "kendall_tau_a")
+    check_option(algorithm, ("auto", "numpy", "array_api", "scipy"), "algorithm", "kendall_tau_a")
     xp = get_namespace(a, b)
     if a.shape != b.shape or len(a.shape) != 1:
         raise ValueError(f"kendall_tau_a: expected two vectors of equal length; got shapes {tuple(a.shape)} and {tuple(b.shape)}.")
     if int(a.shape[0]) < 2:
         return math.nan
-    if algorithm == "scipy" or (algorithm == "auto" and _is_numpy(a)):
-        from ..backend import to_numpy
+    from ..backend import to_numpy
 
+    if algorithm == "scipy":
         return _tau_a_scipy(to_numpy(a), to_numpy(b))
+    if algorithm == "numpy" or (algorithm == "auto" and _is_numpy(a) and _is_numpy(b)):
+        a, b = to_numpy(a), to_numpy(b)
+        a = a if a.dtype.kind == "f" else a.astype(float)
+        b = b if b.dtype.kind == "f" else b.astype(float)
+        return _tau_a_sorted(_SortedVector(a), _SortedVector(b))
     return _tau_a_prepped(xp, _TauPrep(xp, a), _TauPrep(xp, b))
 
 
 def _is_numpy(x: Any) -> bool:
     return type(x).__module__ == "numpy"
+
+
+# ---------------------------------------------------------------------------- NumPy fast path
+def _count_inversions_numpy(perm: Any) -> int:
+    """Number of pairs ``i < j`` with ``perm[i] > perm[j]`` for a NumPy permutation of ``0..P-1``.
+
+    The bit-serial count of :func:`_count_inversions` arranged for NumPy: ``perm`` is padded with
+    ``P..2^m - 1`` (larger than every entry and placed last, so they add no inversion) to a power
+    of two ``N``. At bit ``k`` the sequence is a list of groups of ``2^(k+1)`` consecutive values
+    (each group holds its values in their original relative order); a pair is decided at bit ``k``
+    when both lie in one group and differ in that bit, and it is an inversion when the 1-bit
+    comes first. A group of ``w = 2h`` entries has exactly ``h`` ones; with the ones at in-group
+    positions ``i_1 < ... < i_h``, the zeros after the ``r``-th one number ``h - 1 + r - i_r``,
+    i.e. ``(3 h^2 - h) / 2 - sum(i_r)`` per group: one sum of positions per bit. The stable partition (zeros, then ones) into the next bit's groups is two ``compress``
+    calls; the order of the groups does not matter. Groups of at most 8 entries are finished by
+    direct comparison. ``O(P log P)`` in int32 vector operations.
+    """
+    import numpy as np
+
+    P = int(perm.shape[0])
+    if P < 2:
+        return 0
+    m = (P - 1).bit_length()
+    N = 1 << m
+    dt = np.int32 if N <= 2**31 else np.int64
+    S = np.empty(N, dtype=dt)
+    S[:P] = perm
+    S[P:] = np.arange(P, N, dtype=dt)
+    buf = np.empty_like(S)
+    half = N // 2
+    total = 0
+    k = m - 1
+    while k >= 3:  # groups of w = 2^(k+1) >= 16 entries
+        w = 1 << (k + 1)
+        h = w // 2
+        n_groups = N // w
+        ones = (S & dt(1 << k)) != 0
+        pos = np.flatnonzero(ones)  # flat positions; each group holds exactly h ones
+        sum_in_group = int(pos.sum(dtype=np.int64)) - h * w * (n_groups * (n_groups - 1) // 2)
+        total += n_groups * (h * h + h * (h - 1) // 2) - sum_in_group
+        np.compress(~ones, S, out=buf[:half])
+        np.take(S, pos, out=buf[half:])
+        S, buf = buf, S
+        k -= 1
+    w = 1 << (k + 1)
+    G = S.reshape(-1, w)
+    for j in range(1, w):
+        total += int(np.count_nonzero(G[:, : w - j] > G[:, j:]))
+    return total
+
+
+def _tie_pairs_sorted(s: Any) -> int:
+    """Number of tied pairs in a sorted NumPy vector ``s`` (NaNs are never tied)."""
+    import numpy as np
+
+    if s.shape[0] < 2:
+        return 0
+    edges = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1], [True])))
+    c = np.diff(edges)
+    return int((c * (c - 1) // 2).sum())
+
+
+class _SortedVector:
+    """What Spearman and Kendall's tau-a need of one NumPy RDM vector, computed once and shared.
+
+    Attributes
+    ----------
+    x : ndarray, shape (P,)
+    order : ndarray of intp, shape (P,)
+        ``argsort(x)`` (see :func:`_sort_for_ranks`).
+    sorted : ndarray, shape (P,)
+        ``x[order]``.
+    has_nan, has_ties : bool
+    """
+
+    def __init__(self, x: Any) -> None:
+        import numpy as np
+
+        self.x = x
+        self.order, self.sorted = _sort_for_ranks(np, x)
+        P = int(x.shape[0])
+        self.has_nan = bool(P and np.isnan(self.sorted[-1]))
+        self.has_ties = bool(P > 1 and np.any(self.sorted[1:] == self.sorted[:-1]))
+        self._ordinal: Any = None
+        self._ranks: Any = None
+
+    @property
+    def ordinal(self) -> Any:
+        """0-based ranks ``r`` with ``r[order] = 0..P-1`` (a permutation), int."""
+        import numpy as np
+
+        if self._ordinal is None:
+            r = np.empty_like(self.order)
+            r[self.order] = np.arange(self.order.shape[0], dtype=self.order.dtype)
+            self._ordinal = r
+        return self._ordinal
+
+    @property
+    def ranks(self) -> Any:
+        """1-based average ranks (``scipy.stats.rankdata``), float64."""
+        import numpy as np
+
+        if self._ranks is None:
+            if self.has_ties:
+                lo = np.searchsorted(self.sorted, self.x, side="left")
+                hi = np.searchsorted(self.sorted, self.x, side="right")
+                self._ranks = (lo + hi + 1).astype(np.float64) / 2
+            else:
+                self._ranks = self.ordinal.astype(np.float64) + 1.0
+        return self._ranks
+
+    def dense(self) -> Any:
+        """0-based dense ranks (tied values share one), int64."""
+        import numpy as np
+
+        d = np.empty(self.order.shape[0], dtype=np.int64)
+        if d.shape[0]:
+            d[self.order] = np.concatenate(([0], np.cumsum(self.sorted[1:] != self.sorted[:-1])))
+        return d
+
+
+def _pearson_numpy(a: Any, b: Any, center: bool = True) -> float:
+    """Pearson correlation (``center``) or cosine similarity of two NumPy vectors, clipped to [-1, 1]."""
+    import numpy as np
+
+    if center:
+        a = a - a.mean()
+        b = b - b.mean()
+    na, nb = math.sqrt(float(np.dot(a, a))), math.sqrt(float(np.dot(b, b)))
+    if not (na > 0 and nb > 0):
+        return math.nan
+    return min(1.0, max(-1.0, float(np.dot(a, b)) / na / nb))
+
+
+def _tau_a_sorted(A: _SortedVector, B: _SortedVector) -> float:
+    """Kendall's tau-a from two :class:`_SortedVector` (NumPy), reusing their sorts.
+
+    Without ties the discordant pairs are the inversions of ``B``'s ranks taken in ``A``'s order.
+    With ties, both vectors are ordered lexicographically ((a, b) and (b, a), stable, on dense
+    ranks), so that a pair tied in either is never an inversion; then
+    ``concordant - discordant = N - T_a - T_b + T_ab - 2 D`` with ``N = P (P - 1) / 2`` and the
+    tied pairs ``T_a``, ``T_b``, ``T_ab`` (tied in both). NaN when either vector holds a NaN
+    (as ``scipy.stats.kendalltau``).
+    """
+    import numpy as np
+
+    P = int(A.x.shape[0])
+    if P < 2 or A.has_nan or B.has_nan:
+        return math.nan
+    n0 = P * (P - 1) // 2
+    if not (A.has_ties or B.has_ties):
+        dis = _count_inversions_numpy(np.take(B.ordinal, A.order))
+        return (n0 - 2 * dis) / n0
+    ta, tb = _tie_pairs_sorted(A.sorted), _tie_pairs_sorted(B.sorted)
+    da, db = A.dense(), B.dense()
+    o_ab = np.argsort(da * (int(db[B.order[-1]]) + 1) + db, kind="stable")  # by a, then b, then position
+    k_ba = db * (int(da[A.order[-1]]) + 1) + da
+    o_ba = np.argsort(k_ba, kind="stable")  # by b, then a, then position
+    r_ba = np.empty_like(o_ba)
+    r_ba[o_ba] = np.arange(P, dtype=o_ba.dtype)
+    dis = _count_inversions_numpy(np.take(r_ba, o_ab))
+    tab = _tie_pairs_sorted(np.take(k_ba, o_ba))  # equal (b, a) keys = pairs tied in both
+    return (n0 - ta - tb + tab - 2 * dis) / n0
+
+
+def _compare_numpy(va: Any, vb: Any, methods: tuple[str, ...]) -> dict[str, float]:
+    """Several comparisons of two NumPy RDM vectors (P,), each vector sorted at most once."""
+    out: dict[str, float] = {}
+    prep: tuple[_SortedVector, _SortedVector] | None = None
+    for method in methods:
+        if method in ("pearson", "cosine"):
+            out[method] = _pearson_numpy(va, vb, center=method == "pearson")
+            continue
+        if prep is None:
+            prep = (_SortedVector(va), _SortedVector(vb))
+        if method == "spearman":
+            out[method] = _pearson_numpy(prep[0].ranks, prep[1].ranks)
+        else:
+            out[method] = _tau_a_sorted(*prep)
+    return out
 
 
 def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
@@ -385,9 +614,10 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
     if not xp.isdtype(VB.dtype, "real floating"):
         VB = xp.astype(VB, xp.float64)
     if method == "kendall":
-        if _is_numpy(VA):
-            vals = [[_tau_a_scipy(VA[i, :], VB[j, :]) for j in range(int(VB.shape[0]))] for i in range(int(VA.shape[0]))]
-            return xp.asarray(vals, dtype=VA.dtype)
+        if _is_numpy(VA) and _is_numpy(VB):
+            sa = [_SortedVector(VA[i, :]) for i in range(int(VA.shape[0]))]
+            sb = sa if VB is VA else [_SortedVector(VB[j, :]) for j in range(int(VB.shape[0]))]
+            return xp.asarray([[_tau_a_sorted(a, b) for b in sb] for a in sa], dtype=VA.dtype)
         pa = [_TauPrep(xp, VA[i, :]) for i in range(int(VA.shape[0]))]
         pb = [_TauPrep(xp, VB[j, :]) for j in range(int(VB.shape[0]))]
         vals = [[_tau_a_prepped(xp, a, b) for b in pb] for a in pa]
@@ -400,23 +630,57 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
     return xp.clip(xp.matmul(NA, xp.permute_dims(NB, (1, 0))), -1.0, 1.0)
 
 
-def compare_rdms(a: Any, b: Any, method: str = "spearman") -> float:
-    """Similarity of two RDMs on their upper triangles (see :func:`compare_rdms_many`).
+def normalize_compare_methods(method: str | Sequence[str], caller: str) -> tuple[str, ...]:
+    """Canonical names of one comparison method or a sequence of them (aliases resolved, duplicates dropped)."""
+    if isinstance(method, str):
+        return (_normalize_compare_method(method, caller),)
+    try:
+        items = list(method)
+    except TypeError:
+        items = [method]
+    if not items:
+        raise ValueError(f"{caller}: method is an empty sequence; give one of {COMPARE_METHODS} or a list of them.")
+    return tuple(dict.fromkeys(_normalize_compare_method(m, caller) for m in items))
+
+
+def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> float | dict[str, float]:
+    """Similarity of two RDMs on their upper triangles, by one method or several at once.
+
+    With several methods each triangle is extracted once and each vector sorted at most once:
+    Spearman's ranks and Kendall's tau-a share the sorts (NumPy arrays; other backends go
+    through :func:`compare_rdms_many` method by method).
 
     Parameters
     ----------
     a, b : array, shape (n, n) or (P,)
-    method : {"pearson", "spearman", "kendall", "cosine"}
+        Square RDMs or their upper triangles (``P = n (n - 1) / 2``, row-major ``i < j``).
+    method : str or sequence of str
+        ``"pearson"``, ``"spearman"`` (Pearson of average ranks), ``"kendall"`` (tau-a) or
+        ``"cosine"``; aliases ``"corr"``, ``"tau-a"``.
 
     Returns
     -------
-    float
+    float, or dict of str to float
+        A float for one method given as a string; for a sequence, ``{method: similarity}`` keyed by
+        the canonical names in the order given.
     """
-    method = _normalize_compare_method(method, "compare_rdms")
+    methods = normalize_compare_methods(method, "compare_rdms")
     for x, nm in ((a, "a"), (b, "b")):
         if len(x.shape) not in (1, 2):
             raise ValueError(f"compare_rdms: {nm} must be one RDM, (n, n) or (P,); got shape {tuple(x.shape)}. Use compare_rdms_many for stacks.")
     xp = get_namespace(a, b)
     va = upper_tri(a) if len(a.shape) == 2 else a
     vb = upper_tri(b) if len(b.shape) == 2 else b
-    return float(compare_rdms_many(va[None, :], vb[None, :], method)[0, 0])
+    if va.shape != vb.shape:
+        raise ValueError(
+            f"compare_rdms: RDMs of different sizes ({va.shape[-1]} and {vb.shape[-1]} pairs); they must describe the same stimuli."
+        )
+    if _is_numpy(va) and _is_numpy(vb):
+        if not xp.isdtype(va.dtype, "real floating"):
+            va = xp.astype(va, xp.float64)
+        if not xp.isdtype(vb.dtype, "real floating"):
+            vb = xp.astype(vb, xp.float64)
+        out = _compare_numpy(va, vb, methods)
+    else:
+        out = {m: float(compare_rdms_many(va[None, :], vb[None, :], m)[0, 0]) for m in methods}
+    return out if not isinstance(method, str) else out[methods[0]]

@@ -136,9 +136,16 @@ def gram_partial(F: Any) -> GramStats:
     p = int(F.shape[1])
     m = xp.mean(F, axis=0)
     Fc = F - m[None, :]
-    K = _syrk_gram(Fc) if _blas_ready(Fc) else xp.matmul(Fc, xp.permute_dims(Fc, (1, 0)))
-    a = xp.sum(Fc, axis=1)
-    v = xp.matmul(Fc, m)
+    if _blas_ready(Fc):
+        import numpy as np
+
+        K = _syrk_gram(Fc)
+        av = Fc @ np.stack([np.ones_like(m), m], axis=1)  # a and v in one pass over Fc
+        a, v = av[:, 0].copy(), av[:, 1].copy()
+    else:
+        K = xp.matmul(Fc, xp.permute_dims(Fc, (1, 0)))
+        a = xp.sum(Fc, axis=1)
+        v = xp.matmul(Fc, m)
     mu = float(xp.mean(m))
     m2 = float(xp.sum((m - mu) ** 2))
     return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2)

@@ -100,12 +100,12 @@ def _is_numpy(x: Any) -> bool:
 
 
 def _blas_ready(x: Any) -> bool:
-    """True for a C-contiguous float32/float64 NumPy matrix (its transpose goes to BLAS without a copy)."""
-    return _is_numpy(x) and x.dtype.char in "fd" and x.ndim == 2 and x.flags.c_contiguous
+    """True for a C- or F-contiguous float32/float64 NumPy matrix (goes to BLAS without a copy)."""
+    return _is_numpy(x) and x.dtype.char in "fd" and x.ndim == 2 and (x.flags.c_contiguous or x.flags.f_contiguous)
 
 
 def _syrk_gram(X: Any) -> Any:
-    """``X X^T`` of a C-contiguous NumPy matrix ``X`` (n, p) with BLAS ``syrk``, shape (n, n).
+    """``X X^T`` of a C- or F-contiguous NumPy matrix ``X`` (n, p) with BLAS ``syrk``, shape (n, n).
 
     ``syrk`` computes one triangle only (half the flops of a general product); the other is
     mirrored from it, so the result is exactly symmetric.
@@ -115,9 +115,11 @@ def _syrk_gram(X: Any) -> Any:
 
     n = int(X.shape[0])
     syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
-    # X.T is F-contiguous (p, n): trans=1 gives X.T^T X.T = X X^T without copying X; the strictly
-    # lower triangle of the zero-initialised output is never referenced, so it stays 0
-    C = syrk(1.0, X.T, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=1, lower=0, overwrite_c=1)
+    # C-contiguous X: X.T is F-contiguous (p, n) and trans=1 gives X.T^T X.T = X X^T; F-contiguous X
+    # goes in as it is with trans=0; either way BLAS reads X without a copy. The strictly lower
+    # triangle of the zero-initialised output is never referenced, so it stays 0.
+    A, trans = (X.T, 1) if X.flags.c_contiguous else (X, 0)
+    C = syrk(1.0, A, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=trans, lower=0, overwrite_c=1)
     K = C + C.T
     np.fill_diagonal(K, np.diagonal(C))
     return K

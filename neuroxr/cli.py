@@ -425,8 +425,9 @@ def score_dimensionality_command(store: str, source: str, overwrite: bool) -> No
 @click.option("--force", is_flag=True, help="Rewrite the example study even if PATH already holds one.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, or 'serial' to run in this process (default: a local cluster).")
 def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, scheduler: str | None) -> None:
-    """Write the example study to PATH (or reuse it), score every direction on a local Dask
-    cluster, and print a results table. A re-run resumes: complete entries are not recomputed."""
+    """Write the example study to PATH (or reuse it), score every direction and the geometry
+    metrics (cRSA, shape, CKA, effective dimensionality) on a local Dask cluster, and print the
+    results tables. A re-run resumes: complete entries are not recomputed."""
     exists = os.path.exists(os.path.join(path, "zarr.json"))
     if os.path.exists(path) and not exists:
         raise click.ClickException(f"{path!r} exists and is not a Zarr store; choose another PATH.")
@@ -464,19 +465,27 @@ def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, sc
     _demo_scores(store, reps=reps, seed=seed, scheduler=scheduler)
 
 
+#: The metrics of the demo and their (small, fast) options.
+DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
+DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "n_reps": 3}, "shape": {"alpha": 1.0}}
+
+
 def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None) -> None:
-    """Every direction over the example study (a sweep on a local Dask cluster), then a table."""
+    """Every direction and the geometry metrics over the example study (one sweep on a local Dask
+    cluster), then the tables."""
     try:
         from .sweep import sweep
     except ImportError:
         sweep = None
     neural = store.neural_sets()
     models = store.models()
+    metric_table = None
     if sweep is not None:
-        result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model"),
-                       client=scheduler, reps=reps, seed=seed, progress=True)
+        result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model") + DEMO_METRICS,
+                       client=scheduler, reps=reps, seed=seed, progress=True, metric_options=DEMO_METRIC_OPTIONS)
         cols = [c for c in ("direction", "source", "target", "n_targets", "median_ev") if c in result.table.columns]
         table = result.table[cols]
+        metric_table = result.metric_table
     else:  # serial fallback
         from .directions import score as run_score
 
@@ -492,8 +501,37 @@ def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None)
             rows.append([direction, src, tgt, float(ds["ev"].mean("rep").median())])
         import pandas as pd
 
+        from .metrics import metric_kind, metric_value, score_metric
+
         table = pd.DataFrame(rows, columns=["direction", "source", "target", "median_ev"])
+        mrows = []
+        layers = [f"{m}.{l}" for m in models for l in store.layers(m)]
+        for metric in DEMO_METRICS:
+            opts = dict(DEMO_METRIC_OPTIONS.get(metric, {}))
+            kind = metric_kind(metric, opts.get("variant"))
+            pairs = [(s, None) for s in layers + neural] if kind == "dimensionality" else [(s, t) for s in layers for t in neural]
+            for src, tgt in pairs:
+                ds = score_metric(store, metric, src, tgt, **opts)
+                mrows.append({"metric": kind, "source": src, "target": tgt, "value": metric_value(ds)})
+        metric_table = pd.DataFrame(mrows)
     _print_demo_table(table)
+    if metric_table is not None and len(metric_table):
+        _print_demo_metrics(metric_table)
+
+
+def _print_demo_metrics(table: Any) -> None:
+    """Geometry metrics of the demo: layer x neural set per pairwise metric, then dimensionality."""
+    titles = {"crsa": "cRSA", "ersa": "eRSA (test)", "ereg": "eReg", "shape": "shape (test)", "cka": "CKA"}
+    click.echo("\nGeometry metrics: cRSA = Spearman of correlation RDMs; shape = Procrustes distance on held-out\n"
+               "stimuli (lower = more similar); CKA = linear CKA; dimensionality = effective dimensionality.")
+    for metric in [m for m in dict.fromkeys(table["metric"]) if m != "dimensionality"]:
+        sub = table[table["metric"] == metric]
+        pivot = sub.pivot_table(index="source", columns="target", values="value", sort=False)
+        pivot.index.name, pivot.columns.name = f"{titles.get(metric, metric)}: layer", None
+        click.echo("\n" + pivot.to_string(float_format=lambda v: f"{v:.3f}"))
+    sub = table[table["metric"] == "dimensionality"]
+    if len(sub):
+        click.echo("\neffective dimensionality: " + "; ".join(f"{r.source} {r.value:.1f}" for r in sub.itertuples()))
 
 
 def _print_demo_table(table: Any) -> None:

@@ -338,11 +338,11 @@ def score_rsa(
     if done is not None:
         return done
     if kind == "crsa":
+        b = _read_neural(store, tgt) if tgt.kind == "neural" else _gram(store, tgt)
         if params["ceiling"] is None:
-            params["ceiling"] = tgt.kind == "neural" and store.read_neural(tgt.neural).sizes["repeat"] >= 2
+            params["ceiling"] = bool(tgt.kind == "neural" and b.sizes["repeat"] >= 2)
         if params["ceiling"] and tgt.kind != "neural":
             raise LayoutError(f"crsa: a split-half ceiling needs a neural target with repeats; {tgt.name!r} is a feature set. Pass ceiling=False.")
-        b = _read_neural(store, tgt) if tgt.kind == "neural" else _gram(store, tgt)
         ds = _geo.crsa(_gram(store, src), b, **params)
     else:
         b = _read_neural(store, tgt) if tgt.kind == "neural" else _features_as_neural(_read_features(store, tgt))

@@ -1,0 +1,234 @@
+"""Metric entries of a study store (neuroxr.metrics): values equal the geometry functions, round trips,
+resume/overwrite, incomplete entries, errors, the layout validator."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuroxr import geometry as geo
+from neuroxr.layouts import LayoutError, features, neural, validate_metric
+from neuroxr.metrics import (
+    metric_kind,
+    metric_options,
+    metric_value,
+    score_cka,
+    score_dimensionality,
+    score_metric,
+    score_rsa,
+    score_shape,
+)
+from neuroxr.schemas import validate_store
+from neuroxr.store import StoreError, StudyStore
+
+N_STIM = 36
+
+
+def _data(seed=0):
+    """Features of two layers sharing a latent with neural data (4 repeats, regions IT/V4)."""
+    rng = np.random.default_rng(seed)
+    stim = [f"s{i:02d}" for i in range(N_STIM)]
+    latent = rng.normal(size=(N_STIM, 5))
+    f1 = latent @ rng.normal(size=(5, 14)) + 0.5 * rng.normal(size=(N_STIM, 14))
+    f2 = latent @ rng.normal(size=(5, 9)) + 1.0 * rng.normal(size=(N_STIM, 9))
+    rates = latent @ rng.normal(size=(5, 10))
+    resp = rates[:, :, None] + rng.normal(size=(N_STIM, 10, 4))
+    resp[3, 2, 1] = np.nan  # a missing trial
+    neu = neural(resp, stim, [f"n{j}" for j in range(10)], animal="A", region=["IT"] * 6 + ["V4"] * 4)
+    return features(f1, stim, model="net", layer="l1"), features(f2, stim, model="net", layer="l2"), neu
+
+
+@pytest.fixture
+def study(tmp_path):
+    f1, f2, neu = _data()
+    store = StudyStore(tmp_path / "study.zarr")
+    store.write_neural("monkeyA", neu)
+    store.write_features("net", "l1", f1, unit_chunk=5)  # several unit chunks: the cached Gram is streamed
+    store.write_features("net", "l2", f2)
+    # the inputs as the store hands them back (stimulus order reversed to check pairing by id)
+    return store, f1.isel(stimulus=slice(None, None, -1)), f2, neu
+
+
+def _averaged(neu):
+    """Trial average in the feature layout, built here independently of neuroxr.metrics."""
+    m = neu.mean("repeat", skipna=True).transpose("stimulus", "neuroid")
+    return features(m.values, m["stimulus_id"].values, [str(i) for i in m["neuroid_id"].values])
+
+
+def _region(neu, region):
+    return neu.isel(neuroid=np.flatnonzero(neu["region"].values == region))
+
+
+# ------------------------------------------------------------------------------ values
+def test_crsa_equals_geometry_and_round_trips(study):
+    store, f1, _, neu = study
+    ds = score_rsa(store, "net.l1", "monkeyA")
+    ref = geo.crsa(f1, neu, ceiling=True)  # on the raw features, not on the store's Gram
+    for var in ("score", "ceiling", "ceiled_score"):
+        np.testing.assert_allclose(float(ds[var]), float(ref[var]), rtol=1e-10)
+    assert store.has_metric("crsa", "net.l1", "monkeyA")
+    assert store.is_complete("cache/gram/net/l1")  # computed through the store's cached Gram
+    back = store.read_metric("crsa", "net.l1", "monkeyA")
+    xr.testing.assert_allclose(back, ds)
+    a = back.attrs
+    assert (a["metric"], a["source"], a["target"]) == ("crsa", "net.l1", "monkeyA")
+    assert (a["source_model"], a["source_layer"], a["target_neural"]) == ("net", "l1", "monkeyA")
+    assert a["parameters"] == {"rdm_method": "correlation", "compare_method": "spearman", "ceiling": True, "seed": 0, "n_reps": 10}
+    assert set(a["versions"]) >= {"neuroxr", "numpy", "xarray", "zarr", "scikit-learn"}
+    assert "direction" not in a
+    assert metric_value(back) == float(ds["score"])
+    validate_metric(back)
+
+
+def test_crsa_options_region_subset_and_feature_target(study):
+    store, f1, f2, neu = study
+    ds = score_metric(store, "rsa", "net.l1", "monkeyA.IT", rdm_method="euclidean", compare_method="kendall", n_reps=3, seed=2)
+    ref = geo.crsa(f1, _region(neu, "IT"), rdm_method="euclidean", compare_method="kendall", n_reps=3, seed=2)
+    np.testing.assert_allclose([float(ds[v]) for v in ("score", "ceiling")], [float(ref[v]) for v in ("score", "ceiling")], rtol=1e-10)
+    assert ds.attrs["target_region"] == "IT" and ds.attrs["target_neural"] == "monkeyA"
+    # a feature-set target: no ceiling (it has no repeats)
+    ds = score_metric(store, "crsa", "net.l1", "net.l2")
+    assert "ceiling" not in ds and ds.attrs["parameters"]["ceiling"] is False
+    np.testing.assert_allclose(float(ds["score"]), float(geo.crsa(f1, f2, ceiling=False)["score"]), rtol=1e-10)
+    with pytest.raises(LayoutError, match="ceiling needs a neural target"):
+        score_metric(store, "crsa", "net.l2", "net.l1", ceiling=True)
+
+
+def test_ersa_and_ereg_equal_geometry(study):
+    store, f1, _, neu = study
+    kw = dict(alpha=1.0, n_folds=4, fold_seed=1, seed=3)
+    ds = score_rsa(store, "net.l1", "monkeyA", "ersa", test_size=0.4, **kw)
+    ref = geo.ersa(f1, neu, test_size=0.4, **kw)
+    np.testing.assert_allclose(ds["score"].sel(split=["train", "test"]).values,
+                               [float(ref["train_score"]), float(ref["test_score"])], rtol=1e-10)
+    assert metric_value(ds) == pytest.approx(float(ref["test_score"]), rel=1e-10)
+    assert metric_value(ds, "train") == pytest.approx(float(ref["train_score"]), rel=1e-10)
+    assert list(ds["split"].values) == ["train", "test"] and ds.attrs["test_size"] == 0.4
+    ds = score_rsa(store, "net.l1", "monkeyA", "ereg", n_components=6, **kw)
+    ref = geo.ereg(f1, neu, n_components=6, **kw)
+    np.testing.assert_allclose(float(ds["score"]), float(ref["score"]), rtol=1e-10)
+    np.testing.assert_allclose(ds["r"].values, ref["r"].values, rtol=1e-10)
+    assert ds.attrs["n_components"] == 6 and ds.attrs["projected"] == 1
+    assert {m for m, _, _ in store.metric_entries()} == {"ersa", "ereg"}
+    assert validate_store(store) == []
+
+
+def test_shape_fits_on_train_and_reports_both(study):
+    store, f1, _, neu = study
+    ds = score_shape(store, "net.l1", "monkeyA", alpha=0.5, test_size=0.5, seed=4)
+    # the documented split: default_rng(seed).permutation of the stimuli in the target's order
+    Y = _averaged(neu)
+    X = f1.sel(stimulus=[list(f1["stimulus_id"].values).index(s) for s in Y["stimulus_id"].values])
+    perm = np.random.default_rng(4).permutation(N_STIM)
+    te, tr = np.sort(perm[: N_STIM // 2]), np.sort(perm[N_STIM // 2:])
+    est = geo.LinearMetric(alpha=0.5).fit(X.values[tr], Y.values[tr])
+    np.testing.assert_allclose(ds["score"].sel(split="train"), est.score(X.values[tr], Y.values[tr]), rtol=1e-8)
+    np.testing.assert_allclose(ds["score"].sel(split="test"), est.score(X.values[te], Y.values[te]), rtol=1e-8)
+    assert (ds["stimulus_split"].values == "test").sum() == N_STIM // 2
+    assert ds.attrs["lower_is_better"] == 1 and ds.attrs["parameters"]["alpha"] == 0.5
+
+
+def test_cka_and_dimensionality_equal_geometry(study):
+    store, f1, f2, neu = study
+    np.testing.assert_allclose(float(score_cka(store, "net.l1", "net.l2")["score"]), geo.cka(f1, f2), rtol=1e-10)
+    ds = score_metric(store, "cka", "net.l1", "monkeyA", debiased=True)
+    np.testing.assert_allclose(float(ds["score"]), geo.cka(f1, _averaged(neu), debiased=True), rtol=1e-10)
+    assert ds.attrs["debiased"] == 1
+    ds = score_dimensionality(store, "net.l2")
+    np.testing.assert_allclose(float(ds["score"]), geo.effective_dimensionality(f2), rtol=1e-10)
+    assert "target" not in ds.attrs and ds.attrs["n_units"] == 9
+    ds = score_metric(store, "dimensionality", "monkeyA.V4")
+    np.testing.assert_allclose(float(ds["score"]), geo.effective_dimensionality(_averaged(_region(neu, "V4"))), rtol=1e-10)
+    assert store.has_metric("dimensionality", "monkeyA.V4")
+    assert ("dimensionality", "net.l2", None) in store.metric_entries()
+    assert store.inventory()["metrics"]["dimensionality"] == [("monkeyA.V4", None), ("net.l2", None)]
+    assert validate_store(store) == []
+
+
+# ------------------------------------------------------------------------------ resume, overwrite, crashes
+def _mtime(store, path):
+    return os.stat(os.path.join(store.url, path, "zarr.json")).st_mtime_ns
+
+
+def test_complete_entries_are_read_back_unless_overwrite(study):
+    store, *_ = study
+    first = score_cka(store, "net.l1", "monkeyA")
+    stamp = _mtime(store, "metrics/cka/net.l1__monkeyA")
+    again = score_metric(store, "cka", "net.l1", "monkeyA")
+    assert _mtime(store, "metrics/cka/net.l1__monkeyA") == stamp
+    xr.testing.assert_identical(again, store.read_metric("cka", "net.l1", "monkeyA"))
+    assert float(again["score"]) == pytest.approx(float(first["score"]))
+    score_metric(store, "cka", "net.l1", "monkeyA", overwrite=True)
+    assert _mtime(store, "metrics/cka/net.l1__monkeyA") != stamp and store.has_metric("cka", "net.l1", "monkeyA")
+
+
+def test_incomplete_metric_entry_is_not_trusted(study, monkeypatch):
+    store, *_ = study
+    with monkeypatch.context() as m:
+        m.setattr(StudyStore, "mark_complete", lambda self, path: None)  # killed before the marker
+        score_dimensionality(store, "net.l1")
+    assert not store.has_metric("dimensionality", "net.l1")
+    assert store.metric_entries() == []
+    assert "metrics/dimensionality/net.l1" in store.incomplete_entries()
+    with pytest.raises(StoreError, match="did not finish"):
+        store.read_metric("dimensionality", "net.l1")
+    problems = validate_store(store)
+    assert any(p.startswith("metrics/dimensionality/net.l1: complete: the entry's write did not finish") for p in problems)
+    ds = score_dimensionality(store, "net.l1")  # a later run recomputes it
+    assert store.has_metric("dimensionality", "net.l1") and np.isfinite(float(ds["score"]))
+    assert "metrics/dimensionality/net.l1" not in store.incomplete_entries()
+
+
+# ------------------------------------------------------------------------------ errors
+def test_errors_name_what_to_do(study):
+    store, *_ = study
+    with pytest.raises(ValueError, match=r"unknown metric 'rdm'; choose one of"):
+        score_metric(store, "rdm", "net.l1", "monkeyA")
+    with pytest.raises(ValueError, match="unknown RSA variant 'frsa'"):
+        score_metric(store, "rsa", "net.l1", "monkeyA", variant="frsa")
+    with pytest.raises(ValueError, match=r"metric 'crsa' takes no options \['alpha'\]; it accepts"):
+        score_metric(store, "rsa", "net.l1", "monkeyA", alpha=1.0)
+    with pytest.raises(ValueError, match="describes one set"):
+        score_metric(store, "dimensionality", "net.l1", "monkeyA")
+    with pytest.raises(ValueError, match="compares two sets"):
+        score_metric(store, "cka", "net.l1")
+    with pytest.raises(LayoutError, match=r"holds no feature set .* named 'net.l9' \(the source\); it holds feature sets \['net.l1', 'net.l2'\]"):
+        score_metric(store, "cka", "net.l9", "monkeyA")
+    with pytest.raises(LayoutError, match=r"named 'monkeyA' \(the source\)"):  # sources are feature sets
+        score_metric(store, "shape", "monkeyA", "net.l1")
+    with pytest.raises(LayoutError, match=r"named 'monkeyA.PFC' \(the target\)"):
+        score_metric(store, "cka", "net.l1", "monkeyA.PFC")
+    assert store.metric_entries() == []
+    assert metric_kind("rsa") == "crsa" and metric_kind("rsa", "ereg") == "ereg" and metric_kind("Shape") == "shape"
+    assert metric_options("shape")["alpha"] == 1.0 and metric_options("rsa")["ceiling"] is None
+    assert set(metric_options("ersa")) >= {"rdm_method", "alpha", "test_size", "seed"}
+
+
+def _metric_ds(**attrs):
+    base = {"metric": "cka", "source": "net.l1", "target": "monkeyA"}
+    return xr.Dataset({"score": ((), 0.5)}, attrs={**base, **attrs})
+
+
+@pytest.mark.parametrize("ds, message", [
+    (_metric_ds().rename(score="value"), "missing variable 'score'"),
+    (_metric_ds(metric="rdm"), "attr 'metric' must be one of"),
+    (_metric_ds(target=None), "attr 'target' must name the target set"),
+    (xr.Dataset({"score": ("split", [1.0, 2.0])}, attrs=_metric_ds().attrs), "missing coord 'split'"),
+    (xr.Dataset({"score": ("rep", [1.0, 2.0])}, attrs=_metric_ds().attrs), "must be a scalar or lie on dim 'split'"),
+    (_metric_ds().assign(score=((), "high")), "must be numeric"),
+])
+def test_validate_metric_refuses(ds, message):
+    with pytest.raises(LayoutError, match=message):
+        validate_metric(ds, name="entry")
+
+
+def test_write_metric_checks_the_entry(study):
+    store, *_ = study
+    with pytest.raises(LayoutError, match="its attr 'metric' is 'cka', not 'shape'"):
+        store.write_metric("shape", "net.l1", "monkeyA", _metric_ds())
+    with pytest.raises(LayoutError, match="metric entry metrics/cka/net.l1__monkeyA: missing variable 'score'"):
+        store.write_metric("cka", "net.l1", "monkeyA", _metric_ds().rename(score="value"))
+    assert store.metric_entries() == [] and store.incomplete_entries() == []

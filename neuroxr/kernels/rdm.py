@@ -14,6 +14,9 @@ Comparisons work on the upper triangle (``i < j``, row-major order as ``scipy.sp
 ``pearson``, ``spearman`` (Pearson of average ranks), ``kendall`` (Kendall's tau-a, no tie
 correction: ``(concordant - discordant) / (P (P - 1) / 2)``), ``cosine``. Many-vs-many comparisons
 are one batched operation: each RDM is centred/ranked once, then one matrix product.
+:func:`compare_rdms` takes several methods at once; on NumPy arrays each vector is then sorted
+once (an unstable SIMD sort; ties are averaged from the sorted values) and Spearman and tau-a
+share the sorts, tau-a counting discordant pairs as inversions with vectorised NumPy passes.
 """
 
 from __future__ import annotations
@@ -85,8 +88,9 @@ def _normalized_distance(xp: Any, G: Any) -> Any:
 def _normalized_distance_numpy(G: Any) -> Any:
     """``1 - G_ij / sqrt(G_ii G_jj)`` in place on a fresh NumPy Gram ``G`` (n, n); NaN where a norm is 0.
 
-    Same values as the array-API path with three n x n passes fewer and no temporaries besides one
-    outer product; ``G_ij (s_i s_j)`` is symmetric elementwise, so a symmetric ``G`` stays symmetric.
+    Same values as the array-API path in four n x n passes and one temporary (the outer product of
+    the inverse norms) instead of about ten of each; ``G_ij (1/s_i 1/s_j)`` is symmetric
+    elementwise, so a symmetric ``G`` stays exactly symmetric.
     """
     import numpy as np
 

@@ -169,6 +169,36 @@ def spd_solve(A: Any, B: Any) -> Any:
     return xp.linalg.solve(A, B)
 
 
+def spd_inverse(A: Any) -> Any:
+    """Inverse of a symmetric positive-definite matrix ``A`` (2-D) from one Cholesky factorisation.
+
+    LAPACK ``potrf`` + ``potri`` through SciPy on NumPy (half the work of a general inverse),
+    ``cholesky`` + ``cholesky_inverse`` on torch, the generic inverse elsewhere. Falls back to a
+    general inverse when ``A`` is not numerically positive definite.
+    """
+    mod = type(A).__module__
+    if mod.startswith("torch"):
+        import torch
+
+        L, info = torch.linalg.cholesky_ex(A)
+        if bool((info != 0).any()):
+            return torch.linalg.inv(A)
+        return torch.cholesky_inverse(L)
+    if isinstance(A, np.ndarray):
+        from scipy.linalg import lapack
+
+        potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (A,))
+        c, info = potrf(A, lower=False, clean=False, overwrite_a=False)
+        if info == 0:
+            inv, info = potri(c, lower=False, overwrite_c=True)
+        if info != 0:
+            return np.linalg.inv(A)
+        upper = np.triu(inv)
+        return upper + np.triu(inv, 1).T
+    xp = get_namespace(A)
+    return xp.linalg.inv(A)
+
+
 def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
     """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A``.
 

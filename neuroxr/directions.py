@@ -495,27 +495,44 @@ def _from_neural_predictor(
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
     for lo, hi, Yc in _unit_chunks(Y, keep):
-        P = None
+        P = r_mean = None  # the mean design's predictions and their r, refitted only with max_n
         for i in _progress(reps, progress if lo == 0 else False, direction):
             c = subsets[i]
-            designs = []
-            if c is not None or P is None:
-                designs.append(designs_mean[i])
+            fresh = c is not None or r_mean is None
+            designs = [designs_mean[i]] if fresh else []
             if noise_ceiling:
                 h1, h2 = (h[0] for h in halves.means(perms_a[i][None]))
                 designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
-            if any(np.isnan(D).any() for D in designs):
-                res = [_nan_safe(reg, D, Yc) for D in designs]
-            else:
+            has_nan = any(np.isnan(D).any() for D in designs)
+            if not has_nan:
                 for D in designs:
                     _check_design(D, "neural (predictor)")
-                res = reg.predict_designs(designs, Yc)
-            if c is not None or P is None:
-                P = res.pop(0)
-            out["r"][lo:hi, i] = pearson(Yc, P)
+            if reg.shared and not has_nan and preds is None:
+                # correlations reduced fold by fold: no prediction is materialised
+                pairs = [(len(designs) - 2, len(designs) - 1)] if noise_ceiling else []
+                complement = None
+                if noise_ceiling and halves._complete:
+                    # complete trials: h2 = (T mean - c1 h1) / c2, so its cross-products with the
+                    # targets follow from the mean's (computed once) and h1's
+                    c1 = (T + 1) // 2
+                    designs.pop()
+                    complement = (mean_p, c, T / (T - c1), -c1 / (T - c1))
+                r_t, r_p = reg.pearson_designs(designs, Yc, pairs=pairs, with_target=[0] if fresh else [], complement=complement)
+                if fresh:
+                    r_mean = r_t[0]
+                out["r"][lo:hi, i] = r_mean
+                if noise_ceiling:
+                    out["prediction_shc"][lo:hi, i] = spearman_brown(r_p[0])
+            else:
+                res = [_nan_safe(reg, D, Yc) for D in designs] if has_nan else reg.predict_designs(designs, Yc)
+                if fresh:
+                    P = res.pop(0)
+                    r_mean = pearson(Yc, P)
+                out["r"][lo:hi, i] = r_mean
+                if noise_ceiling:
+                    out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(res[0], res[1]))
             ceil = []
             if noise_ceiling:
-                out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(res[0], res[1]))
                 ceil.append(out["prediction_shc"][lo:hi, i])
                 if target_R is not None:
                     ceil.append(out["target_shc"][lo:hi, i])

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
-from .ridge import oof_operator, oof_operator_from_gram, oof_predict_designs, prepare_targets
+from .ridge import oof_operator, oof_operator_from_gram, oof_pearson_designs, oof_predict_designs, prepare_targets
 
 __all__ = ["REGRESSORS", "Regressor", "DEFAULT_RIDGECV_ALPHAS"]
 
@@ -53,6 +53,7 @@ class Regressor:
     design_batch_bytes: int = 256 * 2**20
     _fold_alpha: float = field(init=False, default=0.1)
     _prepared: Any = field(init=False, default=None, repr=False)
+    _reference: Any = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.name not in REGRESSORS:
@@ -117,6 +118,47 @@ class Regressor:
             P = to_numpy(oof_predict_designs(D, Yb, self.folds, self._fold_alpha)).astype(np.float64, copy=False)
             out.extend(P[i] for i in range(P.shape[0]))
         return out
+
+    def pearson_designs(
+        self,
+        designs: Sequence[np.ndarray],
+        Y: np.ndarray,
+        pairs: Sequence[tuple[int, int]] = (),
+        with_target: Sequence[int] = (),
+        complement: tuple[np.ndarray, Any, float, float] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Correlations of out-of-fold predictions without keeping them (ridge/linear only).
+
+        Parameters
+        ----------
+        designs : sequence of ndarray, each (n_stimuli, n_predictors)
+        Y : ndarray, shape (n_stimuli, n_targets)
+        pairs : sequence of (int, int)
+            Designs whose predictions are correlated with each other.
+        with_target : sequence of int
+            Designs whose predictions are correlated with ``Y``.
+        complement : (R, cols, w_ref, w_last), optional
+            One more design ``w_ref * R[:, cols] + w_last * designs[-1]`` whose cross-products
+            come from ``R``'s (cached) instead of a product over the stimuli (see
+            :func:`neuroxr.kernels.ridge.oof_pearson_designs`).
+
+        Returns
+        -------
+        r_target : ndarray, shape (len(with_target), n_targets)
+        r_pairs : ndarray, shape (len(pairs), n_targets)
+        """
+        if self._prepared is None or self._prepared[0] is not Y:
+            self._prepared = (Y, prepare_targets(asarray(Y, self.backend, self.dtype), self.folds))
+        D = asarray(np.stack(designs), self.backend, self.dtype)
+        if complement is not None:
+            R = complement[0]
+            if self._reference is None or self._reference[0] is not R:
+                self._reference = (R, asarray(R, self.backend, self.dtype))  # one backend copy, so its cache holds
+            complement = (self._reference[1], *complement[1:])
+        r_t, r_p = oof_pearson_designs(
+            D, self._prepared[1], self.folds, self._fold_alpha, pairs=pairs, with_target=with_target, complement=complement
+        )
+        return to_numpy(r_t).astype(np.float64, copy=False), to_numpy(r_p).astype(np.float64, copy=False)
 
     # -------------------------------------------------------------- scikit-learn estimators
     def estimator(self) -> Any:

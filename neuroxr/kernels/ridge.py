@@ -5,9 +5,12 @@ Every function here equals fitting ``sklearn.linear_model.Ridge(alpha, fit_inter
 fold and predicting its test rows, but shares the work (see DESIGN.md section 3):
 
 - :func:`oof_operator` builds the ``n x n`` linear operator ``S`` with ``P = S Y`` for *any*
-  targets ``Y``: one factorisation per fold, then every target column (the mean, every split
-  half of every rep) costs one matrix product. Primal form (``p x p`` Gram down-dated per fold)
-  when features are fewer than training stimuli, dual form (``n x n`` kernel) otherwise;
+  targets ``Y``: then every target column (the mean, every split half of every rep) costs one
+  matrix product. Three forms, the cheapest chosen: *hat* (ridge, float64): one factorisation
+  of the full-data kernel ``Kc + alpha I`` serves every fold through the hat-matrix identity
+  ``S_f = (I - H_ff)^{-1} H_f,train`` (exact for penalised least squares with a fixed penalty;
+  the intercept is the unpenalised constant column); *primal* (``p x p`` Gram down-dated per
+  fold) when features are few; *dual* (one ``n_train x n_train`` kernel per fold) otherwise;
   :func:`oof_operator_from_gram` builds it from a precomputed (streamed) Gram matrix.
 - :func:`oof_predict_designs` predicts the same targets from many small designs at once (the
   reverse and inter-animal directions: the mean and both split halves of every rep): all
@@ -18,14 +21,14 @@ Arrays may come from any array-API namespace (NumPy, torch, CuPy); the work stay
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace, psd_pinv_solve, spd_solve
+from ..backend import get_namespace, psd_pinv_solve, spd_inverse, spd_solve
 
-__all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
+__all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "oof_pearson_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -76,9 +79,11 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         Test folds partitioning the stimuli (e.g. :func:`neuroxr.kernels.folds.kfold_indices`).
     alpha : float
         Ridge penalty; ``0`` gives minimum-norm least squares (``LinearRegression``).
-    form : {"auto", "primal", "dual"}
-        ``"primal"`` factorises ``p x p`` Grams, ``"dual"`` ``n_train x n_train`` kernels;
-        ``"auto"`` picks the smaller.
+    form : {"auto", "hat", "primal", "dual"}
+        ``"hat"`` factorises the full ``n x n`` kernel once (ridge only, ``alpha > 0``),
+        ``"primal"`` factorises ``p x p`` Grams per fold, ``"dual"`` ``n_train x n_train`` kernels
+        per fold; ``"auto"`` picks the cheapest by flop count (``"hat"`` only in float64: its
+        fold systems lose a few more digits than the per-fold factorisations).
 
     Returns
     -------
@@ -88,12 +93,16 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     alpha = _check_alpha(alpha)
     xp = get_namespace(X)
     n, p = X.shape
-    if form not in ("auto", "primal", "dual"):
-        raise ValueError(f"The 'form' parameter must be one of ('auto', 'primal', 'dual'). Got {form!r} instead.")
+    if form not in ("auto", "hat", "primal", "dual"):
+        raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
+    if form == "hat" and not alpha > 0:
+        raise ValueError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
     min_train = min(n - len(te) for _, te in folds)
-    if form == "dual" or (form == "auto" and p >= min_train):
+    if form == "auto":
+        form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
+    if form in ("dual", "hat"):
         Xc = X - xp.mean(X, axis=0, keepdims=True)
-        return oof_operator_from_gram(xp.matmul(Xc, _T(xp, Xc)), folds, alpha)
+        return oof_operator_from_gram(xp.matmul(Xc, _T(xp, Xc)), folds, alpha, form=form)
     dev = getattr(X, "device", None)
     Xc = X - xp.mean(X, axis=0, keepdims=True)
     G = xp.matmul(_T(xp, Xc), Xc)
@@ -114,8 +123,24 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     return S
 
 
-def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1) -> Any:
-    """:func:`oof_operator` in dual form from a Gram matrix ``K = Xc Xc^T``.
+def _cheapest_form(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> str:
+    """The operator form with the fewest flops for ``n`` stimuli, ``p`` features, ``n_folds`` folds."""
+    n_te = n / n_folds
+    n_tr = n - n_te
+    costs = {
+        # Gram X^T X, then per fold: down-date, Cholesky, solve, predictor on every stimulus
+        "primal": 2 * n * p * p + n_folds * (2 * n_te * p * p + p**3 / 3 + 2 * n_te * p * p + 2 * n_te * p * n),
+        # kernel X X^T, then per fold: Cholesky of the training kernel and a solve
+        "dual": 2 * n * n * p + n_folds * (n_tr**3 / 3 + 2 * n_tr * n_tr * n_te),
+    }
+    if alpha > 0 and float64:
+        # kernel, one Cholesky + inverse of the full kernel, small per-fold solves
+        costs["hat"] = 2 * n * n * p + n**3 + n_folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
+    return min(costs, key=costs.get)
+
+
+def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -> Any:
+    """:func:`oof_operator` from a Gram matrix ``K = Xc Xc^T``.
 
     Parameters
     ----------
@@ -123,6 +148,10 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1) -> Any:
         Gram matrix of the (any constant-)centred features, e.g. streamed over unit chunks.
     folds, alpha
         As in :func:`oof_operator`.
+    form : {"auto", "hat", "dual"}
+        ``"hat"``: one factorisation of the full kernel for all folds (ridge, ``alpha > 0``);
+        ``"dual"``: one factorisation of each fold's training kernel. ``"auto"``: ``"hat"`` for
+        ridge in float64, else ``"dual"``.
 
     Returns
     -------
@@ -130,6 +159,12 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1) -> Any:
     """
     alpha = _check_alpha(alpha)
     xp = get_namespace(K)
+    if form not in ("auto", "hat", "dual"):
+        raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'dual'). Got {form!r} instead.")
+    if form == "hat" and not alpha > 0:
+        raise ValueError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
+    if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64):
+        return _oof_operator_hat(K, folds, alpha)
     n = K.shape[0]
     order, bounds = fold_blocks(folds, n)
     idx = xp.asarray(order, device=getattr(K, "device", None))
@@ -149,6 +184,37 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1) -> Any:
         zeros = xp.zeros((b - a, b - a), dtype=K.dtype, device=getattr(K, "device", None))
         rows.append(xp.concat([Str[:, :a], zeros, Str[:, a:]], axis=1))
     return _unpermute(xp, xp.concat(rows, axis=0), order)
+
+
+def _oof_operator_hat(K: Any, folds: Folds, alpha: float) -> Any:
+    """The out-of-fold operator of ridge from one inverse of the full kernel.
+
+    Ridge with an intercept is penalised least squares on ``[1, X]`` with the fixed penalty
+    ``diag(0, alpha I)``; its hat matrix is ``H = 11^T/n + Kc (Kc + alpha I)^{-1}
+    = I + 11^T/n - alpha C`` with ``C = (Kc + alpha I)^{-1}`` and ``Kc`` the doubly centred
+    kernel. Removing fold ``f``'s rows is a rank-``n_f`` down-date, and the Woodbury identity
+    gives the held-out predictions ``P_f = (I - H_ff)^{-1} H_f,train Y_train`` exactly, with
+    ``I - H_ff = alpha C_ff - 11^T/n`` (positive definite, ``n_f x n_f``).
+    """
+    xp = get_namespace(K)
+    n = K.shape[0]
+    dev = getattr(K, "device", None)
+    # double centring makes any constant-centred Gram the Gram of the column-centred features
+    Kc = K - xp.mean(K, axis=0, keepdims=True)
+    Kc = Kc - xp.mean(Kc, axis=1, keepdims=True)
+    Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n, K)
+    C = spd_inverse(Kc)
+    del Kc
+    S = xp.zeros((n, n), dtype=K.dtype, device=dev)
+    for _, te in folds:
+        te_np = np.asarray(te)
+        te_idx = xp.asarray(te_np, device=dev)
+        H = (1.0 / n) - alpha * xp.take(C, te_idx, axis=0)  # H[f, :] without its identity part
+        IH = -xp.take(H, te_idx, axis=1)  # I - H_ff = alpha C_ff - 11^T/n
+        IH = (IH + _T(xp, IH)) / 2
+        H[:, te_idx] = 0.0  # the identity part and every test column drop out of H_f,train
+        S[te_idx, :] = spd_solve(IH, H)
+    return S
 
 
 def _zero_cols(xp: Any, block: Any, a: int, b: int) -> Any:
@@ -194,6 +260,19 @@ class PreparedTargets:
         Yp = xp.take(Y, xp.asarray(self.order, device=getattr(Y, "device", None)), axis=0)
         self.y_mean = xp.mean(Yp, axis=0)
         self.Yp = Yp - self.y_mean[None, :]
+        self._reference: tuple[Any, Any, Any] | None = None
+
+    def reference(self, R: Any) -> tuple[Any, Any]:
+        """Fold-order centred design ``R`` (shape (n_stimuli, K)) and its per-fold test
+        cross-products with the targets (shape (folds, K, n_targets)); cached for the last ``R``
+        seen (e.g. the population mean that every rep's split halves refer to)."""
+        if self._reference is None or self._reference[0] is not R:
+            xp = get_namespace(R)
+            Rp = xp.take(R, xp.asarray(self.order, device=getattr(R, "device", None)), axis=0)
+            Rp = Rp - xp.mean(Rp, axis=0, keepdims=True)
+            C = xp.stack([xp.matmul(_T(xp, Rp[a:b, :]), self.Yp[a:b, :]) for a, b in self.bounds])
+            self._reference = (R, Rp, C)
+        return self._reference[1:]
 
 
 def prepare_targets(Y: Any, folds: Folds) -> PreparedTargets:
@@ -225,41 +304,179 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
     alpha = _check_alpha(alpha)
     xp = get_namespace(D)
     d, n, k = D.shape
-    min_train = min(n - len(te) for _, te in folds)
-    if k >= min_train:  # more predictors than training stimuli: dual operator per design
+    if k >= min(n - len(te) for _, te in folds):  # more predictors than training stimuli
         Yraw = Y.Y if isinstance(Y, PreparedTargets) else Y
         return xp.stack([xp.matmul(oof_operator(D[i], folds, alpha), Yraw) for i in range(d)])
     T = Y if isinstance(Y, PreparedTargets) else prepare_targets(Y, folds)
-    order, bounds, Yp, y_mean = T.order, T.bounds, T.Yp, T.y_mean
-    idx = xp.asarray(order, device=getattr(D, "device", None))
-    Dp = xp.take(D, idx, axis=1)
-    Dp = Dp - xp.mean(Dp, axis=1, keepdims=True)
-    # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
-    # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)
-    Dflat = xp.reshape(xp.permute_dims(Dp, (1, 0, 2)), (n, d * k))
-    Cte, Gte, ste = [], [], []
-    for a, b in bounds:
-        Dte = Dp[:, a:b, :]
-        Cte.append(xp.reshape(xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :]), (d, k, -1)))  # (d, k, m)
-        Gte.append(xp.matmul(_T(xp, Dte), Dte))  # (d, k, k)
-        ste.append(xp.sum(Dte, axis=1))  # (d, k)
-    CY, G, s = sum(Cte[1:], Cte[0]), sum(Gte[1:], Gte[0]), sum(ste[1:], ste[0])
-    ys = xp.sum(Yp, axis=0)
-    I = _eye(xp, k, D)
+    dev = getattr(D, "device", None)
+    P = xp.empty((d, n, T.Yp.shape[1]), dtype=T.Yp.dtype, device=dev)
+    for a, b, block, _ in _design_fold_blocks(D, T, alpha):
+        block += T.y_mean[None, None, :]
+        P[:, xp.asarray(T.order[a:b], device=dev), :] = block  # straight into stimulus order
+    return P
+
+
+def oof_pearson_designs(
+    D: Any,
+    Y: Any,
+    folds: Folds,
+    alpha: float = 0.1,
+    pairs: Sequence[tuple[int, int]] = (),
+    with_target: Sequence[int] | None = None,
+    complement: tuple[Any, Any, float, float] | None = None,
+) -> tuple[Any, Any]:
+    """Pearson correlations of out-of-fold predictions, without materialising the predictions.
+
+    Same fits as :func:`oof_predict_designs`; each fold's block of predictions is reduced to
+    column sums (of ``p``, ``p^2``, ``y p`` and ``p_i p_j``) while it is in cache, so memory stays
+    at the cross-products' size whatever the number of stimuli.
+
+    Parameters
+    ----------
+    D : array, shape (n_designs, n_stimuli, n_predictors)
+    Y : array, shape (n_stimuli, n_targets), or PreparedTargets
+    folds, alpha
+        As in :func:`oof_operator`.
+    pairs : sequence of (int, int)
+        Design pairs ``(i, j)`` whose predictions are correlated with each other (e.g. the two
+        split halves).
+    with_target : sequence of int, optional
+        Designs whose predictions are correlated with the targets (default: all).
+    complement : (R, cols, w_ref, w_last), optional
+        Append the design ``w_ref * R[:, cols] + w_last * D[-1]`` (``cols=None``: every column
+        of ``R``, shape (n_stimuli, K)). Its cross-products with the targets are the same
+        combination of ``R``'s (computed once per targets and cached) and ``D[-1]``'s, so it
+        costs no product over the stimuli: with complete trials the second split half is
+        ``(T mean - c1 h1) / c2``. Indices in ``pairs``/``with_target`` count it as the last design.
+
+    Returns
+    -------
+    r_target : array, shape (len(with_target), n_targets)
+        ``pearson(Y, P_d)`` per listed design.
+    r_pairs : array, shape (len(pairs), n_targets)
+        ``pearson(P_i, P_j)`` per pair.
+    """
+    alpha = _check_alpha(alpha)
+    xp = get_namespace(D)
+    d, n, k = D.shape
+    small = k < min(n - len(te) for _, te in folds)
+    if complement is not None and not small:  # dual designs: build the complement explicitly
+        R, cols, w_ref, w_last = complement
+        extra = w_ref * (R if cols is None else R[:, cols]) + w_last * D[-1]
+        D, complement = xp.concat([D, extra[None, ...]], axis=0), None
+    d = D.shape[0] + (complement is not None)
+    with_target = list(range(d)) if with_target is None else [int(i) for i in with_target]
+    pairs = [(int(i), int(j)) for i, j in pairs]
+    T = Y if isinstance(Y, PreparedTargets) else prepare_targets(Y, folds)
+    m = T.Yp.shape[1]
+    dev = getattr(D, "device", None)
+
+    def zeros(rows: int) -> Any:
+        return xp.zeros((rows, m), dtype=T.Yp.dtype, device=dev)
+
+    sp, spp, syp, sij = zeros(d), zeros(d), zeros(len(with_target)), zeros(len(pairs))
+    if not small:  # dual: predictions of one design at a time
+        P = xp.take(oof_predict_designs(D, T, folds, alpha), xp.asarray(T.order, device=dev), axis=1) - T.y_mean
+        blocks = ((0, n, P, xp.sum(P, axis=1)),)
+    else:
+        blocks = _design_fold_blocks(D, T, alpha, complement)
+    for a, b, block, colsum in blocks:
+        Yte = T.Yp[a:b, :]
+        sp += colsum
+        spp += _colsum_prod(xp, block, block)
+        for row, i in enumerate(with_target):
+            syp[row, :] += _colsum_prod(xp, Yte, block[i])
+        for row, (i, j) in enumerate(pairs):
+            sij[row, :] += _colsum_prod(xp, block[i], block[j])
+    sy = xp.sum(T.Yp, axis=0)
+    syy = _colsum_prod(xp, T.Yp, T.Yp)
+    r_target = _pearson_from_sums(xp, n, sy[None, :], sp[with_target, :] if with_target else zeros(0), syy[None, :], spp[with_target, :] if with_target else zeros(0), syp)
+    if pairs:
+        ii = [i for i, _ in pairs]
+        jj = [j for _, j in pairs]
+        r_pairs = _pearson_from_sums(xp, n, sp[ii, :], sp[jj, :], spp[ii, :], spp[jj, :], sij)
+    else:
+        r_pairs = zeros(0)
+    return r_target, r_pairs
+
+
+def _colsum_prod(xp: Any, a: Any, b: Any) -> Any:
+    """Sums of ``a * b`` over axis -2 (one pass, no product array on NumPy)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.einsum("...ij,...ij->...j", a, b)
+    return xp.sum(a * b, axis=-2)
+
+
+def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) -> Any:
+    """Pearson r from column sums; NaN where a column is constant (as :func:`..stats.pearson`)."""
+    cov = sab - sa * sb / n
+    va = saa - sa * sa / n
+    vb = sbb - sb * sb / n
+    den = va * vb
+    # the one-pass variance of a constant column is a rounding residue: treat it as zero
+    tiny = 1e-13 * (saa * sbb)
+    nan = xp.asarray(float("nan"), dtype=cov.dtype, device=getattr(cov, "device", None))
+    ok = (den > tiny) & (va > 0) & (vb > 0)
+    return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), nan)
+
+
+def _design_fold_blocks(
+    D: Any, T: PreparedTargets, alpha: float, complement: tuple[Any, Any, float, float] | None = None
+) -> Iterator[tuple[int, int, Any, Any]]:
+    """Per fold ``(a, b, block, colsum)``: the held-out predictions of the centred targets
+    ``T.Yp[a:b]`` (fold order) from every design, shape (n_designs, b - a, n_targets), and their
+    column sums, shape (n_designs, n_targets); add ``T.y_mean`` for predictions of the targets.
+
+    The fold's training cross-products are the total minus the fold's own; the training-mean
+    correction is a rank-one term carried as one extra column of ``Z`` and row of ``B``, so
+    each block is a single GEMM with no elementwise pass over it. ``complement`` appends a
+    design combined from a cached reference and the last design (see :func:`oof_pearson_designs`)."""
+    xp = get_namespace(D)
+    d, n, k = D.shape
+    order, bounds, Yp = T.order, T.bounds, T.Yp
     m = Yp.shape[1]
     dev = getattr(D, "device", None)
-    P = xp.empty((d, n, m), dtype=Yp.dtype, device=dev)
+    idx = xp.asarray(order, device=dev)
+    Dp = xp.take(D, idx, axis=1)
+    Dp = Dp - xp.mean(Dp, axis=1, keepdims=True)
+    if complement is not None:
+        R, cols, w_ref, w_last = complement
+        Rp, RC = T.reference(R)
+        if cols is not None:
+            cidx = xp.asarray(np.asarray(cols), device=dev)
+            Rp, RC = xp.take(Rp, cidx, axis=1), xp.take(RC, cidx, axis=1)
+        Dp = xp.concat([Dp, (w_ref * Rp + w_last * Dp[-1])[None, ...]], axis=0)
+    dd = Dp.shape[0]  # designs with the complement
+    # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
+    # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)
+    Dflat = xp.reshape(xp.permute_dims(Dp[:d], (1, 0, 2)), (n, d * k))
+    Cte = xp.empty((len(bounds), dd, k, m), dtype=Yp.dtype, device=dev)
+    Gte, ste = [], []
     for f, (a, b) in enumerate(bounds):
         Dte = Dp[:, a:b, :]
-        Yte = Yp[a:b, :]
+        prod = xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :])  # (d*k, m)
+        Cte[f, :d] = xp.reshape(prod, (d, k, m))
+        if dd > d:  # the complement's cross-products: the same combination of the parts'
+            Cte[f, d] = w_ref * RC[f] + w_last * Cte[f, d - 1]
+        Gte.append(xp.matmul(_T(xp, Dte), Dte))  # (dd, k, k)
+        ste.append(xp.sum(Dte, axis=1))  # (dd, k)
+    d = dd
+    CY = xp.sum(Cte, axis=0)
+    G, s = sum(Gte[1:], Gte[0]), sum(ste[1:], ste[0])
+    ys = xp.sum(Yp, axis=0)
+    I = _eye(xp, k, D)
+    Baug = xp.empty((d, k + 1, m), dtype=Yp.dtype, device=dev)
+    for f, (a, b) in enumerate(bounds):
+        Dte = Dp[:, a:b, :]
         n_tr = n - (b - a)
         mu = (s - ste[f]) / n_tr  # (d, k)
-        y_mu = (ys - xp.sum(Yte, axis=0)) / n_tr  # (m,)
+        y_mu = (ys - xp.sum(Yp[a:b, :], axis=0)) / n_tr  # (m,)
         A = G - Gte[f] - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
-        B = CY - Cte[f] - n_tr * (mu[:, :, None] * y_mu[None, None, :])
-        Cte[f] = None  # free as we go
         Z = _T(xp, _solve(A, _T(xp, Dte - mu[:, None, :]), alpha))  # (d, n_te, k)
-        block = xp.matmul(Z, B)
-        block += (y_mu + y_mean)[None, None, :]
-        P[:, xp.asarray(order[a:b], device=dev), :] = block  # straight into stimulus order
-    return P
+        # P = Z (CY - C_f - n_tr mu y_mu^T) + 1 y_mu^T = [Z, 1 - n_tr Z mu] [CY - C_f; y_mu^T]
+        u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
+        Zaug = xp.concat([Z, u], axis=2)
+        Baug[:, :k, :] = CY - Cte[f]
+        Baug[:, k, :] = y_mu[None, :]
+        colsum = xp.matmul(xp.sum(Zaug, axis=1, keepdims=True), Baug)[:, 0, :]
+        yield a, b, xp.matmul(Zaug, Baug), colsum

@@ -44,23 +44,30 @@ def _colsum_prod(xp: Any, a: Any, b: Any) -> Any:
 def rank(a: Any) -> np.ndarray:
     """Average ranks (1-based) along axis -2; ties share their mean rank; a column with NaN is all NaN.
 
-    Same result as ``scipy.stats.rankdata(a, axis=-2)``, computed on contiguous columns (one
-    sort per column) with ties averaged in a vectorised pass.
+    Same result as ``scipy.stats.rankdata(a, axis=-2)``: one sort per column (on contiguous
+    copies of the columns), then the tie groups of all columns found in one flat pass.
     """
     a = np.asarray(to_numpy(a), dtype=np.float64)
     cols = np.ascontiguousarray(np.swapaxes(a, -1, -2))  # (..., m, n): each column contiguous
     n = cols.shape[-1]
-    order = np.argsort(cols, axis=-1)  # ties are averaged below, so the sort need not be stable
-    s = np.take_along_axis(cols, order, axis=-1)
-    pos = np.broadcast_to(np.arange(n, dtype=np.float64), s.shape)
-    start_new = np.ones(s.shape, dtype=bool)
-    start_new[..., 1:] = s[..., 1:] != s[..., :-1]
-    end_new = np.ones(s.shape, dtype=bool)
-    end_new[..., :-1] = start_new[..., 1:]
-    start = np.maximum.accumulate(np.where(start_new, pos, 0.0), axis=-1)
-    end = np.flip(np.minimum.accumulate(np.flip(np.where(end_new, pos, n - 1.0), axis=-1), axis=-1), axis=-1)
-    ranks = np.empty_like(s)
-    np.put_along_axis(ranks, order, (start + end) / 2 + 1, axis=-1)
+    flat = cols.reshape(-1, n)
+    rows = flat.shape[0]
+    order = np.argsort(flat, axis=-1)  # ties are averaged below, so the sort need not be stable
+    gidx = (order + (np.arange(rows) * n)[:, None]).ravel()
+    s = flat.ravel()[gidx]  # every column sorted, one after the other
+    new = np.empty(s.shape[0], dtype=bool)
+    if s.shape[0]:
+        new[0] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        new[::n] = True  # a column's first value starts a group
+    ranks = np.empty(s.shape[0])
+    if new.all():  # no ties: ranks 1..n in sorted order
+        ranks[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)
+    else:
+        starts = np.flatnonzero(new)
+        sizes = np.diff(np.append(starts, s.shape[0]))
+        ranks[gidx] = np.repeat(starts % n + (sizes + 1) / 2, sizes)
+    ranks = ranks.reshape(cols.shape)
     ranks[np.isnan(cols).any(axis=-1)] = np.nan
     return np.swapaxes(ranks, -1, -2)
 

@@ -1,0 +1,137 @@
+"""Ridge kernels: every operator form and the prediction statistics against scikit-learn fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+from sklearn.linear_model import LinearRegression, Ridge
+
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.kernels.ridge import (
+    _cheapest_form,
+    oof_operator,
+    oof_operator_from_gram,
+    oof_pearson_designs,
+    oof_predict_designs,
+)
+from neuroxr.kernels.stats import pearson, rank
+
+
+def _sklearn_oof(X, Y, folds, alpha):
+    P = np.empty(Y.shape)
+    for train, test in folds:
+        est = Ridge(alpha=alpha) if alpha > 0 else LinearRegression()
+        P[test] = est.fit(X[train], Y[train]).predict(X[test])
+    return P
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    n = 70
+    Z = rng.normal(size=(n, 6))
+    X_tall = Z @ rng.normal(size=(6, 15)) + 0.3 * rng.normal(size=(n, 15))
+    X_wide = Z @ rng.normal(size=(6, 100)) + 0.3 * rng.normal(size=(n, 100))
+    Y = Z @ rng.normal(size=(6, 9)) + rng.normal(size=(n, 9)) + 5.0
+    return {"X_tall": X_tall, "X_wide": X_wide, "Y": Y, "folds": kfold_indices(n, 7, 0)}
+
+
+@pytest.mark.parametrize("which", ["X_tall", "X_wide"])
+@pytest.mark.parametrize("form", ["hat", "primal", "dual", "auto"])
+def test_every_operator_form_equals_sklearn_ridge(data, which, form):
+    X, Y, folds = data[which], data["Y"], data["folds"]
+    ref = _sklearn_oof(X, Y, folds, 0.1)
+    got = oof_operator(X, folds, 0.1, form=form) @ Y
+    np.testing.assert_allclose(got, ref, rtol=1e-7, atol=1e-8 * np.abs(ref).max())
+
+
+def test_hat_form_from_any_constant_centred_gram(data):
+    X, Y, folds = data["X_wide"], data["Y"], data["folds"]
+    shifted = X - X[0]  # centred by a constant that is not the column mean
+    K = shifted @ shifted.T
+    ref = _sklearn_oof(X, Y, folds, 0.5)
+    for form in ("hat", "dual", "auto"):
+        got = oof_operator_from_gram(K, folds, 0.5, form=form) @ Y
+        np.testing.assert_allclose(got, ref, rtol=1e-7, atol=1e-8 * np.abs(ref).max())
+
+
+def test_hat_form_needs_a_penalty(data):
+    with pytest.raises(ValueError, match="alpha > 0"):
+        oof_operator(data["X_tall"], data["folds"], 0.0, form="hat")
+    with pytest.raises(ValueError, match="alpha > 0"):
+        oof_operator_from_gram(data["X_tall"] @ data["X_tall"].T, data["folds"], 0.0, form="hat")
+    with pytest.raises(ValueError, match="'form'"):
+        oof_operator(data["X_tall"], data["folds"], 0.1, form="qr")
+    # least squares never picks the hat form
+    assert _cheapest_form(2560, 2048, 10, 0.0, True) != "hat"
+    assert _cheapest_form(2560, 2048, 10, 0.1, False) != "hat"
+
+
+def test_cheapest_form_follows_the_shapes():
+    assert _cheapest_form(2560, 2048, 10, 0.1, True) == "hat"  # many features: one n x n inverse
+    assert _cheapest_form(2560, 40, 10, 0.1, True) == "primal"  # few features: p x p systems
+
+
+@pytest.mark.parametrize("k", [5, 80])  # primal blocks; more predictors than training stimuli (dual)
+def test_oof_pearson_designs_equals_pearson_of_predictions(data, k):
+    rng = np.random.default_rng(k)
+    n = data["Y"].shape[0]
+    D = rng.normal(size=(3, n, k)) + data["Y"][None, :, :1]
+    Y = data["Y"]
+    P = oof_predict_designs(D, Y, data["folds"], 0.1)
+    r_t, r_p = oof_pearson_designs(D, Y, data["folds"], 0.1, pairs=[(1, 2), (0, 2)], with_target=[0, 2])
+    np.testing.assert_allclose(r_t, np.stack([pearson(Y, P[0]), pearson(Y, P[2])]), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(r_p, np.stack([pearson(P[1], P[2]), pearson(P[0], P[2])]), rtol=1e-9, atol=1e-12)
+    for i in range(3):  # and the predictions are scikit-learn's
+        ref = _sklearn_oof(D[i], Y, data["folds"], 0.1)
+        np.testing.assert_allclose(P[i], ref, rtol=1e-7, atol=1e-8 * np.abs(ref).max())
+
+
+def test_oof_pearson_designs_constant_target_is_nan(data):
+    rng = np.random.default_rng(0)
+    Y = data["Y"].copy()
+    Y[:, 3] = 2.7  # constant target column
+    D = rng.normal(size=(2, Y.shape[0], 4))
+    r_t, r_p = oof_pearson_designs(D, Y, data["folds"], 0.1, pairs=[(0, 1)])
+    assert np.isnan(r_t[:, 3]).all() and np.isnan(r_p[:, 3]).all()
+    assert np.isfinite(np.delete(r_t, 3, axis=1)).all()
+
+
+def test_rank_matches_scipy_with_ties_and_nan():
+    rng = np.random.default_rng(1)
+    a = np.round(rng.normal(size=(200, 7, 3)) * 2) / 2  # many ties
+    np.testing.assert_array_equal(rank(a), rankdata(a, axis=-2))
+    b = rng.normal(size=(50, 4))
+    b[7, 2] = np.nan
+    r = rank(b)
+    assert np.isnan(r[:, 2]).all()
+    np.testing.assert_array_equal(np.delete(r, 2, axis=1), rankdata(np.delete(b, 2, axis=1), axis=0))
+    np.testing.assert_array_equal(rank(np.ones((5, 2))), np.full((5, 2), 3.0))
+
+
+@pytest.mark.parametrize("k", [6, 80])
+@pytest.mark.parametrize("subset", [False, True])
+def test_complement_design_equals_the_explicit_design(data, k, subset):
+    """The second split half from the mean and the first: cross-products combined, not recomputed."""
+    rng = np.random.default_rng(11)
+    n, T = data["Y"].shape[0], 9
+    R = rng.normal(size=(n, k + 3, T)) + data["Y"][:, :1, None]
+    mean = R.mean(axis=-1)
+    cols = np.sort(rng.choice(k + 3, k, replace=False)) if subset else None
+    c1 = (T + 1) // 2
+    h1 = R[:, :, :c1].mean(axis=-1)
+    h2 = (T * mean - c1 * h1) / (T - c1)
+    pick = (lambda a: a[:, cols]) if subset else (lambda a: a)
+    Y, folds = data["Y"], data["folds"]
+    explicit = oof_pearson_designs(np.stack([pick(mean), pick(h1), pick(h2)]), Y, folds, 0.1, pairs=[(1, 2)], with_target=[0, 2])
+    from neuroxr.kernels.ridge import prepare_targets
+
+    prepared = prepare_targets(Y, folds)
+    for _ in range(2):  # the second call reuses the cached cross-products of the mean
+        got = oof_pearson_designs(
+            np.stack([pick(mean), pick(h1)]), prepared, folds, 0.1, pairs=[(1, 2)], with_target=[0, 2],
+            complement=(mean, cols, T / (T - c1), -c1 / (T - c1)),
+        )
+        for a, b in zip(got, explicit):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -11,7 +11,15 @@ import xarray as xr
 import zarr
 from jsonschema import Draft202012Validator
 
-from neuroxr.layouts import LayoutError, features, neural, validate_features, validate_neural, validate_scores
+from neuroxr.layouts import (
+    LayoutError,
+    features,
+    neural,
+    validate_features,
+    validate_metric,
+    validate_neural,
+    validate_scores,
+)
 from neuroxr.schemas import (
     SCHEMA_NAMES,
     describe,
@@ -44,6 +52,16 @@ def _scores(target="neuroid", k=4, reps=3):
         coords={f"{target}_id": (target, [f"{target}{j}" for j in range(k)]), "rep": np.arange(reps), "fold": 10},
         attrs={"seed": 0},
     )
+
+
+def _metric(metric="shape", split=True):
+    attrs = {"metric": metric, "source": "net.fc", "seed": 0, "parameters": {"alpha": 1.0}}
+    if metric != "dimensionality":
+        attrs["target"] = "monkeyA"
+    if split:
+        return xr.Dataset({"score": (("split",), [0.2, 0.3]), "stimulus_split": (("stimulus",), ["train", "test", "test"])},
+                          coords={"split": ["train", "test"]}, attrs=attrs)
+    return xr.Dataset({"score": ((), 0.4), "ceiling": ((), 0.8)}, attrs=attrs)
 
 
 # ---------------------------------------------------------------------------- the documents
@@ -80,6 +98,7 @@ VALIDATORS = {
     "neural": validate_neural,
     "features": validate_features,
     "scores": validate_scores,
+    "metric": validate_metric,
 }
 
 CASES = [
@@ -125,13 +144,28 @@ CASES = [
     ("scores", "ev-wrong-dims", lambda: _scores().assign(ev=_scores().ev.isel(rep=0)), False),
     ("scores", "ev-strings", lambda: _scores().assign(ev=_scores().ev.astype(str)), False),
     ("scores", "a-dataarray", lambda: _scores().ev, False),
+    ("metric", "valid-split", _metric, True),
+    ("metric", "valid-scalar", lambda: _metric("crsa", split=False), True),
+    ("metric", "valid-dimensionality", lambda: _metric("dimensionality", split=False), True),
+    ("metric", "int-score", lambda: _metric("cka", split=False).assign(score=((), 3)), True),
+    ("metric", "missing-score", lambda: _metric().rename(score="distance"), False),
+    ("metric", "string-score", lambda: _metric(split=False).assign(score=((), "x")), False),
+    ("metric", "score-on-rep", lambda: _metric().rename(split="rep"), False),
+    ("metric", "missing-split-coord", lambda: _metric().drop_vars("split"), False),
+    ("metric", "int-split-coord", lambda: _metric().assign_coords(split=[0, 1]), False),
+    ("metric", "duplicate-split", lambda: _metric().assign_coords(split=["test", "test"]), False),
+    ("metric", "unknown-metric", lambda: _metric().assign_attrs(metric="rdm"), False),
+    ("metric", "missing-metric-attr", lambda: _metric().drop_attrs(), False),
+    ("metric", "pairwise-without-target", lambda: _metric("cka", split=False).assign_attrs(target=None), False),
+    ("metric", "source-not-string", lambda: _metric().assign_attrs(source=3), False),
+    ("metric", "a-dataarray", lambda: _metric().score, False),
 ]
 
 
 @pytest.mark.parametrize("kind, builder, valid", [c[:1] + c[2:] for c in CASES], ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_schema_and_validator_agree(kind, builder, valid):
     obj = builder()
-    problems = schema_violations(obj, kind) if not isinstance(obj, xr.DataArray) or kind != "scores" else None
+    problems = schema_violations(obj, kind) if not isinstance(obj, xr.DataArray) or kind not in ("scores", "metric") else None
     if problems is None:  # a DataArray given as scores: its descriptor has type DataArray
         problems = schema_violations(describe(obj), kind)
     python_error = None
@@ -207,6 +241,31 @@ def good_store(tmp_path):
     store.write_scores("forward", "net.fc", "monkeyA", _scores())
     store.write_dataset("cache/gram/net/fc", xr.Dataset({"K": (("a", "b"), np.eye(6))}))
     return store
+
+
+def test_store_with_metric_entries(good_store):
+    s = good_store
+    s.write_metric("shape", "net.fc", "monkeyA", _metric())
+    s.write_metric("dimensionality", "net.fc", None, _metric("dimensionality", split=False))
+    assert validate_store(s) == []
+    d = describe_store(s)
+    assert schema_violations(d, "store") == []
+    assert d["groups"] == ["cache", "features", "metrics", "neural", "scores"]
+    assert d["metrics"]["shape"]["net.fc__monkeyA"]["dataset"]["data_vars"]["score"]["dims"] == ["split"]
+    assert d["metrics"]["dimensionality"]["net.fc"]["complete"] is True
+    # broken metric entries, written around write_metric's checks, are reported by path
+    s.write_dataset("metrics/cka/net.fc__monkeyA", _metric("cka", split=False).rename(score="value"))
+    s.write_dataset("metrics/cka/lonely", _metric("cka", split=False))
+    s.write_dataset("metrics/rdm/net.fc__monkeyA", _metric("cka", split=False))
+    s.write_dataset("metrics/ersa/net.fc__monkeyA", _metric("shape"))
+    problems = validate_store(s)
+    text = "\n".join(problems)
+    assert len(problems) == 5, text
+    assert any(p.startswith("metrics/cka/net.fc__monkeyA: missing variable 'score'") for p in problems)
+    assert any(p.startswith("metrics/cka/lonely: pairwise metric entries are named <source>__<target>") for p in problems)
+    assert any(p.startswith("(store): metrics/rdm: metric groups are crsa, ersa") for p in problems), text
+    assert any(p.startswith("metrics/rdm/net.fc__monkeyA: attr 'metric' is 'cka'") for p in problems), text
+    assert any(p.startswith("metrics/ersa/net.fc__monkeyA: attr 'metric' is 'shape'") for p in problems)
 
 
 def test_valid_store(good_store):

@@ -264,3 +264,61 @@ def test_fsspec_memory_url():
     again = open_store(url, mode="r")
     assert again.inventory()["features"] == {"net": ["conv1"]}
     xr.testing.assert_identical(again.read_scores("forward", "net.conv1", "monkeyA"), _scores())
+
+
+# ---------------------------------------------------------------------------- metric entries
+def _metric(metric="ersa", source="net.conv1", target="monkeyA", seed=0):
+    rng = np.random.default_rng(seed)
+    attrs = {"metric": metric, "source": source, "seed": seed, "parameters": {"alpha": 0.1, "n_folds": 10},
+             "versions": {"neuroxr": "0"}}
+    if target is not None:
+        attrs["target"] = target
+    if metric in ("ersa", "shape"):
+        return xr.Dataset(
+            {"score": (("split",), rng.uniform(size=2)), "stimulus_split": (("stimulus",), np.array(["train", "test"] * 3))},
+            coords={"split": ["train", "test"], "stimulus_id": ("stimulus", [f"img{i}" for i in range(6)])},
+            attrs=attrs,
+        )
+    return xr.Dataset({"score": ((), float(rng.uniform()))}, attrs=attrs)
+
+
+def test_metric_round_trip_and_listing(store):
+    store.write_neural("monkeyA", _neural())
+    path = store.write_metric("ersa", "net.conv1", "monkeyA", _metric())
+    assert path == "metrics/ersa/net.conv1__monkeyA"
+    assert store.write_metric("dimensionality", "net.conv1", None, _metric("dimensionality", target=None)) == \
+        "metrics/dimensionality/net.conv1"
+    xr.testing.assert_identical(store.read_metric("ersa", "net.conv1", "monkeyA"), _metric())
+    back = store.read_metric("dimensionality", "net.conv1")
+    assert back.attrs["parameters"] == {"alpha": 0.1, "n_folds": 10} and float(back["score"]) == float(_metric("dimensionality", target=None)["score"])
+    assert store.has_metric("ersa", "net.conv1", "monkeyA") and not store.has_metric("cka", "net.conv1", "monkeyA")
+    assert store.metric_entries() == [("dimensionality", "net.conv1", None), ("ersa", "net.conv1", "monkeyA")]
+    assert store.inventory()["metrics"] == {"dimensionality": [("net.conv1", None)], "ersa": [("net.conv1", "monkeyA")]}
+    assert store.inventory()["scores"] == {}  # nothing under scores/ changes
+    assert ("metrics", "metrics/ersa/net.conv1__monkeyA", True) in store.entries()
+    assert "2 metric entries" in repr(store)
+
+
+def test_metric_paths_are_checked(store):
+    with pytest.raises(StoreError, match="unknown metric 'rsa'"):
+        store.metric_path("rsa", "net.conv1", "monkeyA")
+    with pytest.raises(StoreError, match="describes one set"):
+        store.metric_path("dimensionality", "net.conv1", "monkeyA")
+    with pytest.raises(StoreError, match="compares two sets"):
+        store.metric_path("cka", "net.conv1")
+    with pytest.raises(StoreError, match="invalid metric target name 'a__b'"):
+        store.write_metric("cka", "net.conv1", "a__b", _metric("cka", target="a__b"))
+
+
+def test_crash_before_marker_leaves_no_complete_metric(store, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(StudyStore, "mark_complete", lambda self, path: (_ for _ in ()).throw(RuntimeError("killed")))
+        with pytest.raises(RuntimeError, match="killed"):
+            store.write_metric("cka", "net.conv1", "monkeyA", _metric("cka"))
+    assert not store.has_metric("cka", "net.conv1", "monkeyA")
+    assert store.metric_entries() == [] and store.inventory()["metrics"] == {}
+    assert store.incomplete_entries() == ["metrics/cka/net.conv1__monkeyA"]
+    with pytest.raises(StoreError, match="did not finish"):
+        store.read_metric("cka", "net.conv1", "monkeyA")
+    store.write_metric("cka", "net.conv1", "monkeyA", _metric("cka", seed=2))
+    assert store.metric_entries() == [("cka", "net.conv1", "monkeyA")] and store.incomplete_entries() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -146,12 +147,23 @@ def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generato
     directions = {d for d, _, _ in store.score_entries()}
     assert directions == {"forward", "reverse", "inter_animal", "model_to_model"}
     assert "median_ev" in result.output or "ev" in result.output
+    # the geometry metrics: every layer x neural set, dimensionality of every layer and set
+    metrics = store.metric_entries()
+    assert {m for m, _, _ in metrics} == {"crsa", "shape", "cka", "dimensionality"}
+    n_layers, n_sets = sum(len(store.layers(m)) for m in store.models()), len(store.neural_sets())
+    assert len(metrics) == 3 * n_layers * n_sets + n_layers + n_sets
+    assert "Geometry metrics" in result.output and "CKA: layer" in result.output and "effective dimensionality:" in result.output
+    metric_stamps = {e: os.path.getmtime(path / "metrics" / e[0] / (e[1] if e[2] is None else f"{e[1]}__{e[2]}") / "zarr.json")
+                     for e in metrics}
     # a second run resumes: the study is reused and no entry is rewritten
     stamps = {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
     again = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial"])
     assert again.exit_code == 0, again.output
     assert "Reusing the example study" in again.output
     assert stamps == {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
+    assert metric_stamps == {e: os.path.getmtime(path / "metrics" / e[0] / (e[1] if e[2] is None else f"{e[1]}__{e[2]}") / "zarr.json")
+                             for e in store.metric_entries()}
+    assert "CKA: layer" in again.output
 
 
 def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path, monkeypatch):
@@ -166,3 +178,87 @@ def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path, monkeypatch):
     assert runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--scheduler", "serial"]).exit_code == 0
     result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--scheduler", "serial", "--force"])
     assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------------------- neuroxr score <metric>
+@pytest.fixture
+def geometry_study(tmp_path):
+    rng = np.random.default_rng(1)
+    stim = [f"s{i:02d}" for i in range(24)]
+    latent = rng.normal(size=(24, 3))
+    store = StudyStore(tmp_path / "geo.zarr")
+    resp = (latent @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(24, 6, 3))
+    store.write_neural("monkeyA", neural(resp, stim, region=["IT"] * 4 + ["V4"] * 2))
+    store.write_features("net", "conv1", features(latent @ rng.normal(size=(3, 10)) + rng.normal(size=(24, 10)), stim))
+    store.write_features("net", "fc", features(rng.normal(size=(24, 5)), stim))
+    return store
+
+
+def test_score_metrics_write_entries_and_print(runner, geometry_study):
+    url = geometry_study.url
+    from neuroxr import geometry as geo
+
+    res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA", "--n-reps", "2"])
+    assert res.exit_code == 0, res.output
+    ds = geometry_study.read_metric("crsa", "net.conv1", "monkeyA")
+    ref = geo.crsa(geometry_study.read_features("net", "conv1").load(), geometry_study.read_neural("monkeyA").load(), n_reps=2)
+    assert float(ds["score"]) == pytest.approx(float(ref["score"]), rel=1e-10)
+    assert res.output.startswith(f"metrics/crsa/net.conv1__monkeyA: crsa {float(ref['score']):.4f} (ceiling")
+    res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA.IT", "--variant", "ersa", "--alpha", "1", "--n-folds", "3"])
+    assert res.exit_code == 0, res.output
+    ds = geometry_study.read_metric("ersa", "net.conv1", "monkeyA.IT")
+    assert ds.attrs["parameters"]["alpha"] == 1.0 and ds.attrs["parameters"]["n_folds"] == 3
+    assert "ersa train " in res.output and ", test " in res.output
+    res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "4", "--n-folds", "3"])
+    assert res.exit_code == 0 and "mean r over 6 neuroids" in res.output, res.output
+    res = runner.invoke(main, ["score", "shape", url, "net.conv1", "monkeyA", "--alpha", "0.5", "--seed", "2"])
+    assert res.exit_code == 0 and "lower = more similar" in res.output, res.output
+    assert geometry_study.read_metric("shape", "net.conv1", "monkeyA").attrs["parameters"]["seed"] == 2
+    res = runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased"])
+    assert res.exit_code == 0, res.output
+    assert float(geometry_study.read_metric("cka", "net.conv1", "net.fc")["score"]) == pytest.approx(
+        geo.cka(geometry_study.read_features("net", "conv1").load(), geometry_study.read_features("net", "fc").load(), debiased=True))
+    res = runner.invoke(main, ["score", "dimensionality", url, "monkeyA.V4"])
+    assert res.exit_code == 0 and res.output.startswith("metrics/dimensionality/monkeyA.V4: dimensionality "), res.output
+    # a second run reads the entry back; --overwrite recomputes
+    assert "already in the store" in runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased"]).output
+    res = runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased", "--overwrite"])
+    assert res.exit_code == 0 and "already in the store" not in res.output
+    # info lists them, validate accepts the store
+    res = runner.invoke(main, ["info", url])
+    assert "Metrics (6)" in res.output and re.search(r"\n  ersa +net\.conv1 +monkeyA\.IT +[0-9.]+ +[0-9.]+\n", res.output), res.output
+    summary = json.loads(runner.invoke(main, ["info", "--json", url]).output)
+    dim = next(e for e in summary["metrics"] if e["metric"] == "dimensionality")
+    assert dim["target"] is None and dim["value"] > 0
+    res = runner.invoke(main, ["validate", url])
+    assert res.exit_code == 0 and "valid study store (11 entries)" in res.output, res.output  # + 2 cached Grams
+
+
+@pytest.mark.parametrize("args, message", [
+    (["score", "sideways", "STORE", "a", "b"], "unknown score kind 'sideways': choose a direction (forward, reverse, inter-animal, model-to-model) or a metric (rsa, shape, cka, dimensionality)"),
+    (["score", "cka", "STORE", "net.conv9", "monkeyA"], "holds no feature set '<model>.<layer>' named 'net.conv9' (the source)"),
+    (["score", "shape", "STORE", "net.conv1", "monkeyB"], "named 'monkeyB' (the target); it holds feature sets ['net.conv1', 'net.fc'] and neural sets ['monkeyA']"),
+    (["score", "cka", "STORE", "net.conv1", "a__b"], "invalid metric target name 'a__b'"),
+    (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--alpha", "2"], "metric 'crsa' takes no options ['alpha']"),
+    (["score", "rsa", "STORE", "net.conv1", "net.fc", "--ceiling"], "ceiling needs a neural target"),
+    (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "many"], "must be an integer or 'auto'"),
+    (["score", "dimensionality", "STORE", "net.conv1", "monkeyA"], "Got unexpected extra argument (monkeyA)"),
+    (["score", "cka", "STORE", "net.conv1"], "Missing argument 'TARGET'"),
+])
+def test_score_metric_refuses_bad_names(runner, geometry_study, args, message):
+    args = [geometry_study.url if a == "STORE" else a for a in args]
+    res = runner.invoke(main, args)
+    assert res.exit_code != 0
+    assert message in res.output, res.output
+    assert geometry_study.metric_entries() == [] and geometry_study.incomplete_entries() == []
+
+
+def test_score_directions_keep_their_command(runner, geometry_study):
+    res = runner.invoke(main, ["score", "--help"])
+    assert res.exit_code == 0
+    for kind in ("forward", "reverse", "inter-animal", "model-to-model", "rsa", "shape", "cka", "dimensionality"):
+        assert kind in res.output
+    res = runner.invoke(main, ["score", "model-to-model", geometry_study.url, "net.conv1", "net.fc", "--reps", "1", "--n-folds", "3"])
+    assert res.exit_code == 0, res.output
+    assert "scores/model_to_model/net.conv1__net.fc: 5 targets, median EV" in res.output
+    assert geometry_study.score_entries() == [("model_to_model", "net.conv1", "net.fc")]

@@ -384,3 +384,132 @@ def test_cli_sweep(base_store, tmp_path):
     cfg.write_text("models: [netA]\nlayerz: [layer1]\n")
     res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial"])
     assert res.exit_code != 0 and "unknown configuration keys ['layerz']" in res.output and "accepted keys" in res.output
+
+
+# ------------------------------------------------------------------------------ metrics in sweeps
+METRIC_KW = dict(layers={"netA": ["layer3"], "netB": ["fc"]}, regions=["all", "IT"], progress=False,
+                 metric_options={"rsa": {"n_reps": 2}, "shape": {"alpha": 0.5}})
+METRIC_BROKEN = ["shape/netB.fc__animalA.IT", "dimensionality/animalB"]
+
+
+def _averaged(neu):
+    m = neu.mean("repeat", skipna=True).transpose("stimulus", "neuroid")
+    return xr.DataArray(m.values, dims=("stimulus", "unit"),
+                        coords={"stimulus_id": ("stimulus", m["stimulus_id"].values.astype(str)),
+                                "unit_id": ("unit", m["neuroid_id"].values.astype(str))})
+
+
+def _metric_mtimes(path):
+    out = {}
+    for root, _, files in os.walk(path / "metrics"):
+        if "zarr.json" in files and root.count(os.sep) - str(path / "metrics").count(os.sep) == 2:
+            out[os.path.relpath(root, path / "metrics")] = os.stat(os.path.join(root, "zarr.json")).st_mtime_ns
+    return out
+
+
+def test_plan_metrics(base_store):
+    store = StudyStore(base_store, mode="r")
+    entries = plan_sweep(store, layers=METRIC_KW["layers"], directions=["rsa", "shape", "cka", "dimensionality", "forward"],
+                         regions=["all", "IT"])
+    keys = [e.key for e in entries]
+    assert len(keys) == len(set(keys)) == 3 * 2 * 2 * 2 + (2 + 4) + 2 * 2 * 2
+    assert {"crsa/netA.layer3__animalA.IT", "shape/netB.fc__animalB", "cka/netA.layer3__animalB.IT",
+            "dimensionality/netB.fc", "dimensionality/animalA.IT", "forward/netB.fc__animalA"} <= set(keys)
+    e = next(e for e in entries if e.key == "dimensionality/animalA.IT")
+    assert e.is_metric and (e.neural, e.region, e.model, e.target) == ("animalA", "IT", None, "")
+    assert not next(e for e in entries if e.direction == "forward").is_metric
+    # rsa means the configured variant; the variants may also be named directly
+    ersa = plan_sweep(store, models="netA", layers=["layer3"], neural="animalA", directions=["rsa", "ereg"],
+                      metric_options={"rsa": {"variant": "ersa"}})
+    assert [e.key for e in ersa] == ["ersa/netA.layer3__animalA", "ereg/netA.layer3__animalA"]
+
+
+def test_metric_sweep_runs_and_resumes(base_store, tmp_path, monkeypatch):
+    from neuroxr import geometry as geo
+    from neuroxr.schemas import validate_store
+
+    path = _copy(base_store, tmp_path)
+    kw = dict(METRIC_KW, directions=["forward", "rsa", "shape", "cka", "dimensionality"], reps=1)
+    monkeypatch.setenv("NEUROXR_SWEEP_FAIL", ",".join(METRIC_BROKEN))
+    first = sweep(path, client="serial", on_error="warn", **kw)
+    assert sorted(first.failed) == sorted(METRIC_BROKEN) and len(first.computed) == len(first.entries) - 2
+    assert np.isnan(float(first.metrics["neural_dimensionality"].sel(neural="animalB", region="all")))
+    before = _metric_mtimes(path)
+    monkeypatch.delenv("NEUROXR_SWEEP_FAIL")
+    res = sweep(path, client="serial", **kw)
+    assert sorted(res.computed) == sorted(METRIC_BROKEN) and len(res.skipped) == len(res.entries) - 2
+    after = _metric_mtimes(path)
+    assert all(after[k] == v for k, v in before.items()) and len(after) == 3 * 8 + 6
+    # the direction results are unchanged in shape; the metrics have their own summary
+    assert len(res.table) == 8 and set(res.table["direction"]) == {"forward"}
+    ms, mt = res.metrics, res.metric_table
+    assert ms["value"].dims == ("metric", "model", "layer", "neural", "region")
+    assert list(ms["metric"].values) == ["crsa", "shape", "cka"] and len(mt) == len(res.entries) - 8
+    assert ms["value"].sel(model="netA", layer="fc").isnull().all()  # a layer of the other model
+    # values equal the geometry functions on the same inputs
+    store = StudyStore(path, mode="r")
+    feats = store.read_features("netA", "layer3").load()
+    neu = store.read_neural("animalA").load()
+    it = neu.isel(neuroid=np.flatnonzero(neu["region"].values == "IT"))
+    cell = dict(model="netA", layer="layer3", neural="animalA", region="IT")
+    assert float(ms["value"].sel(metric="cka", **cell)) == pytest.approx(geo.cka(feats, _averaged(it)), rel=1e-10)
+    crsa = geo.crsa(feats, it, n_reps=2)
+    assert float(ms["value"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["score"]), rel=1e-10)
+    assert float(ms["ceiling"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["ceiling"]), rel=1e-10)
+    shape = store.read_metric("shape", "netA.layer3", "animalA.IT")
+    assert shape.attrs["parameters"]["alpha"] == 0.5
+    assert float(ms["train_value"].sel(metric="shape", **cell)) == float(shape["score"].sel(split="train"))
+    assert np.isnan(float(ms["train_value"].sel(metric="cka", **cell)))
+    assert float(ms["dimensionality"].sel(model="netB", layer="fc")) == pytest.approx(
+        geo.effective_dimensionality(store.read_features("netB", "fc").load()), rel=1e-10)
+    assert float(ms["neural_dimensionality"].sel(neural="animalB", region="all")) == pytest.approx(
+        geo.effective_dimensionality(_averaged(store.read_neural("animalB").load())), rel=1e-10)
+    assert validate_store(store) == []
+
+
+def test_metric_sweep_on_a_cluster(base_store, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from neuroxr import geometry as geo
+
+    path = _copy(base_store, tmp_path)
+    kw = dict(models=["netB"], layers=["fc"], directions=["cka", "dimensionality", "forward"], reps=1, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        res = sweep(path, client=client, **kw)
+    assert sorted(res.computed) == sorted(e.key for e in res.entries) and len(res.entries) == 2 + 3 + 2
+    store = StudyStore(path, mode="r")
+    assert store.is_complete("cache/gram/netB/fc")
+    feats = store.read_features("netB", "fc").load()
+    for neural_set in ("animalA", "animalB"):
+        assert float(res.metrics["value"].sel(metric="cka", model="netB", layer="fc", neural=neural_set, region="all")) == \
+            pytest.approx(geo.cka(feats, _averaged(store.read_neural(neural_set).load())), rel=1e-10)
+
+
+def test_metric_config(base_store, tmp_path):
+    store = StudyStore(base_store, mode="r")
+    cfg = validate_config({"directions": ["forward", "rsa", "dimensionality"], "metric_options": {"rsa": {"variant": "ereg", "alpha": 1.0}}}, store)
+    assert cfg["directions"] == ["forward", "rsa", "dimensionality"]
+    with pytest.raises(SweepConfigError, match=r"unknown directions \['rdm'\]; choose from .* or the metrics"):
+        validate_config({"directions": ["rdm"]})
+    with pytest.raises(SweepConfigError, match=r"metric_options names unknown metrics \['rdm'\]"):
+        validate_config({"metric_options": {"rdm": {}}})
+    with pytest.raises(SweepConfigError, match="unknown RSA variant 'frsa'"):
+        validate_config({"metric_options": {"rsa": {"variant": "frsa"}}})
+    with pytest.raises(SweepConfigError, match=r"metric 'cka' takes no options \['alpha'\]"):
+        validate_config({"metric_options": {"cka": {"alpha": 1}}})
+    with pytest.raises(SweepConfigError, match="metric_options must be a mapping"):
+        validate_config({"metric_options": ["cka"]})
+    with pytest.raises(SweepConfigError, match=r"metric 'shape' takes no options \['debiased'\]"):
+        sweep(_copy(base_store, tmp_path), client="serial", directions=["shape"], metric_options={"shape": {"debiased": True}})
+    # the CLI: a YAML config with metrics prints them and writes their table next to the entry table
+    path = _copy(base_store, tmp_path, "cli.zarr")
+    yml = tmp_path / "metrics.yaml"
+    yml.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [cka, dimensionality]\n"
+                   "metric_options:\n  cka: {debiased: true}\n")
+    res = CliRunner().invoke(sweep_command, [str(path), str(yml), "--scheduler", "serial", "--no-progress",
+                                             "--table", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    assert "3 entries: 3 computed" in res.output and "Metrics (value" in res.output
+    table = pd.read_csv(tmp_path / "t.metrics.csv")
+    assert sorted(table["key"]) == ["cka/netA.layer3__animalA", "dimensionality/animalA", "dimensionality/netA.layer3"]
+    assert StudyStore(path, mode="r").read_metric("cka", "netA.layer3", "animalA").attrs["debiased"] == 1

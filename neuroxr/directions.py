@@ -371,6 +371,8 @@ def forward(
         if noise_ceiling:
             h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
             s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
+            target_shc = spearman_brown(spearman(s1, s2))  # the batch's reps ranked in one pass
+            del s1, s2
             for j in range(len(idx)):
                 blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]
         res = reg.predict_blocks(X, blocks, S=S) if blocks else []
@@ -384,7 +386,7 @@ def forward(
             if noise_ceiling:
                 P1 = res[per * j]
                 P2 = (T * P - c1 * P1) / (T - c1) if linear_halves else res[per * j + 1]
-                out["target_shc"][:, i] = spearman_brown(spearman(s1[j], s2[j]))
+                out["target_shc"][:, i] = target_shc[j]
                 out["prediction_shc"][:, i] = spearman_brown(pearson(P1, P2))
                 out["ev"][:, i] = _ev(out["r"][:, i], out["target_shc"][:, i], out["prediction_shc"][:, i])
             else:
@@ -486,22 +488,25 @@ def _from_neural_predictor(
     out = {name: np.full((m, reps), np.nan) for name in names}
     if "target_shc" in out:
         b1, b2 = SplitHalves(target_R, split).means(np.stack(perms_b))
-        for i in range(reps):
-            out["target_shc"][:, i] = spearman_brown(spearman(b1[i], b2[i]))
+        out["target_shc"][:] = spearman_brown(spearman(b1, b2)).T  # every rep ranked in one pass
+        del b1, b2
     mean_p = nanmean_repeats(Rp)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
     # (computed per rep, so only one rep's halves are held at a time)
     halves = SplitHalves(Rp, split) if noise_ceiling else None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
+    # split halves of a few reps at a time: one product per batch, bounded memory
+    rep_batch = max(1, int(_HALVES_BYTES // (2 * n * k * 8)))
     for lo, hi, Yc in _unit_chunks(Y, keep):
+        split_halves = _batched_halves(halves, perms_a, rep_batch) if noise_ceiling else None
         P = r_mean = None  # the mean design's predictions and their r, refitted only with max_n
         for i in _progress(reps, progress if lo == 0 else False, direction):
             c = subsets[i]
             fresh = c is not None or r_mean is None
             designs = [designs_mean[i]] if fresh else []
             if noise_ceiling:
-                h1, h2 = (h[0] for h in halves.means(perms_a[i][None]))
+                h1, h2 = next(split_halves)
                 designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
             has_nan = any(np.isnan(D).any() for D in designs)
             if not has_nan:
@@ -540,6 +545,17 @@ def _from_neural_predictor(
             if preds is not None:
                 preds[i, :, lo:hi] = P
     return out, preds
+
+
+_HALVES_BYTES = 32 * 2**20
+
+
+def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """``(h1, h2)`` of each permutation in turn, computed ``batch`` permutations at a time."""
+    for start in range(0, len(perms), batch):
+        h1, h2 = halves.means(np.stack(perms[start : start + batch]))
+        for j in range(h1.shape[0]):
+            yield h1[j], h2[j]
 
 
 def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np.ndarray]]:

@@ -102,21 +102,20 @@ class SplitHalves:
         n, k, T = self.shape
         n_reps = perms.shape[0]
         first = (T + 1) // 2
-        # one T x reps selection matrix for half 1; half 2 is the total minus half 1
-        M = np.zeros((T, n_reps))
+        # one reps x T selection matrix for half 1; half 2 is the total minus half 1. Products
+        # with R0^T (a transposed view, no copy) come out as (reps, n*k), contiguous per rep.
+        M = np.zeros((n_reps, T))
         for i, p in enumerate(perms):
-            M[p[:first], i] = 1.0
-        s1 = self._R0 @ M
-        s2 = self._total[:, None] - s1
+            M[i, p[:first]] = 1.0
+        s1 = M @ self._R0.T
+        s2 = self._total[None, :] - s1
         if self._complete:
-            c1 = np.full((1, n_reps), float(first))
-            c2 = np.full((1, n_reps), float(T - first))
+            c1 = np.full((n_reps, 1), float(first))
+            c2 = np.full((n_reps, 1), float(T - first))
         else:
-            c1 = self._validf @ M
-            c2 = self._count[:, None] - c1
+            c1 = M @ self._validf.T
+            c2 = self._count[None, :] - c1
         if self._rows.size:
-            c1 = np.array(c1, copy=True)
-            c2 = np.array(c2, copy=True)
             R0 = self._R0[self._rows]
             valid = self._valid[self._rows]
             limit = (valid.sum(axis=1) + 1) // 2
@@ -125,15 +124,14 @@ class SplitHalves:
                 in1 = vp & (np.cumsum(vp, axis=1) <= limit[:, None])
                 in2 = vp & ~in1
                 Rp = R0[:, p]
-                s1[self._rows, i] = (Rp * in1).sum(1)
-                s2[self._rows, i] = (Rp * in2).sum(1)
-                c1[self._rows, i] = in1.sum(1)
-                c2[self._rows, i] = in2.sum(1)
+                s1[i, self._rows] = (Rp * in1).sum(1)
+                s2[i, self._rows] = (Rp * in2).sum(1)
+                c1[i, self._rows] = in1.sum(1)
+                c2[i, self._rows] = in2.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            h1 = s1 / np.where(c1 > 0, c1, np.nan)
-            h2 = s2 / np.where(c2 > 0, c2, np.nan)
-        # (reps, n, k), contiguous per rep
-        return (np.ascontiguousarray(h1.T).reshape(n_reps, n, k), np.ascontiguousarray(h2.T).reshape(n_reps, n, k))
+            s1 /= np.where(c1 > 0, c1, np.nan)
+            s2 /= np.where(c2 > 0, c2, np.nan)
+        return s1.reshape(n_reps, n, k), s2.reshape(n_reps, n, k)
 
 
 def split_means(R: np.ndarray, perms: Any, mode: str = "valid") -> tuple[np.ndarray, np.ndarray]:

@@ -260,6 +260,8 @@ class PreparedTargets:
         Yp = xp.take(Y, xp.asarray(self.order, device=getattr(Y, "device", None)), axis=0)
         self.y_mean = xp.mean(Yp, axis=0)
         self.Yp = Yp - self.y_mean[None, :]
+        self.ys = xp.sum(self.Yp, axis=0)  # ~0: the centred targets' column sums
+        self.ys_te = [xp.sum(self.Yp[a:b, :], axis=0) for a, b in self.bounds]  # per test fold
         self._reference: tuple[Any, Any, Any] | None = None
 
     def reference(self, R: Any) -> tuple[Any, Any]:
@@ -446,31 +448,41 @@ def _design_fold_blocks(
             cidx = xp.asarray(np.asarray(cols), device=dev)
             Rp, RC = xp.take(Rp, cidx, axis=1), xp.take(RC, cidx, axis=1)
         Dp = xp.concat([Dp, (w_ref * Rp + w_last * Dp[-1])[None, ...]], axis=0)
+        RCw = w_ref * RC  # (folds, k, m)
     dd = Dp.shape[0]  # designs with the complement
     # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
     # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)
     Dflat = xp.reshape(xp.permute_dims(Dp[:d], (1, 0, 2)), (n, d * k))
-    Cte = xp.empty((len(bounds), dd, k, m), dtype=Yp.dtype, device=dev)
-    Gte, ste = [], []
+    # one array per fold (not one for all folds): blocks of this size are reused by the allocator
+    Cte, Gte, ste = [], [], []
+    CY = xp.zeros((dd, k, m), dtype=Yp.dtype, device=dev)
     for f, (a, b) in enumerate(bounds):
         Dte = Dp[:, a:b, :]
-        prod = xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :])  # (d*k, m)
-        Cte[f, :d] = xp.reshape(prod, (d, k, m))
+        C = xp.empty((dd, k, m), dtype=Yp.dtype, device=dev)
+        if isinstance(C, np.ndarray):
+            np.matmul(Dflat[a:b, :].T, Yp[a:b, :], out=C[:d].reshape(d * k, m))
+        else:
+            C[:d] = xp.reshape(xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :]), (d, k, m))
         if dd > d:  # the complement's cross-products: the same combination of the parts'
-            Cte[f, d] = w_ref * RC[f] + w_last * Cte[f, d - 1]
+            if isinstance(C, np.ndarray):
+                np.multiply(C[d - 1], w_last, out=C[d])
+                C[d] += RCw[f]
+            else:
+                C[d] = RCw[f] + w_last * C[d - 1]
+        CY += C
+        Cte.append(C)
         Gte.append(xp.matmul(_T(xp, Dte), Dte))  # (dd, k, k)
         ste.append(xp.sum(Dte, axis=1))  # (dd, k)
     d = dd
-    CY = xp.sum(Cte, axis=0)
     G, s = sum(Gte[1:], Gte[0]), sum(ste[1:], ste[0])
-    ys = xp.sum(Yp, axis=0)
+    ys = T.ys
     I = _eye(xp, k, D)
     Baug = xp.empty((d, k + 1, m), dtype=Yp.dtype, device=dev)
     for f, (a, b) in enumerate(bounds):
         Dte = Dp[:, a:b, :]
         n_tr = n - (b - a)
         mu = (s - ste[f]) / n_tr  # (d, k)
-        y_mu = (ys - xp.sum(Yp[a:b, :], axis=0)) / n_tr  # (m,)
+        y_mu = (ys - T.ys_te[f]) / n_tr  # (m,)
         A = G - Gte[f] - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
         Xte = Dte - mu[:, None, :]
         if isinstance(A, np.ndarray) and alpha > 0:
@@ -481,7 +493,10 @@ def _design_fold_blocks(
         # P = Z (CY - C_f - n_tr mu y_mu^T) + 1 y_mu^T = [Z, 1 - n_tr Z mu] [CY - C_f; y_mu^T]
         u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
         Zaug = xp.concat([Z, u], axis=2)
-        Baug[:, :k, :] = CY - Cte[f]
+        if isinstance(Baug, np.ndarray):
+            np.subtract(CY, Cte[f], out=Baug[:, :k, :])
+        else:
+            Baug[:, :k, :] = CY - Cte[f]
         Baug[:, k, :] = y_mu[None, :]
         colsum = xp.matmul(xp.sum(Zaug, axis=1, keepdims=True), Baug)[:, 0, :]
         yield a, b, xp.matmul(Zaug, Baug), colsum

@@ -45,31 +45,45 @@ def rank(a: Any) -> np.ndarray:
     """Average ranks (1-based) along axis -2; ties share their mean rank; a column with NaN is all NaN.
 
     Same result as ``scipy.stats.rankdata(a, axis=-2)``: one sort per column (on contiguous
-    copies of the columns), then the tie groups of all columns found in one flat pass.
+    copies of the columns), then the tie groups found in one flat pass, a cache-sized block of
+    columns at a time.
     """
     a = np.asarray(to_numpy(a), dtype=np.float64)
     cols = np.ascontiguousarray(np.swapaxes(a, -1, -2))  # (..., m, n): each column contiguous
     n = cols.shape[-1]
     flat = cols.reshape(-1, n)
-    rows = flat.shape[0]
-    order = np.argsort(flat, axis=-1)  # ties are averaged below, so the sort need not be stable
-    gidx = (order + (np.arange(rows) * n)[:, None]).ravel()
-    s = flat.ravel()[gidx]  # every column sorted, one after the other
+    out = np.empty_like(flat)
+    step = max(1, _RANK_BLOCK // max(n, 1))
+    for lo in range(0, flat.shape[0], step):
+        out[lo : lo + step] = _rank_rows(flat[lo : lo + step])
+    ranks = out.reshape(cols.shape)
+    ranks[np.isnan(cols).any(axis=-1)] = np.nan
+    return np.swapaxes(ranks, -1, -2)
+
+
+_RANK_BLOCK = 2**17  # values ranked per block (1 MiB of float64: gathers and scatters stay in cache)
+
+
+def _rank_rows(block: np.ndarray) -> np.ndarray:
+    """Average ranks along each row of a 2-D block."""
+    rows, n = block.shape
+    order = np.argsort(block, axis=-1)  # ties are averaged below, so the sort need not be stable
+    gidx = order.ravel()
+    gidx += np.repeat(np.arange(0, rows * n, n), n)
+    s = block.ravel()[gidx]  # every row sorted, one after the other
+    ranks = np.empty(s.shape[0])
     new = np.empty(s.shape[0], dtype=bool)
     if s.shape[0]:
         new[0] = True
         np.not_equal(s[1:], s[:-1], out=new[1:])
-        new[::n] = True  # a column's first value starts a group
-    ranks = np.empty(s.shape[0])
+        new[::n] = True  # a row's first value starts a group
     if new.all():  # no ties: ranks 1..n in sorted order
         ranks[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)
     else:
         starts = np.flatnonzero(new)
         sizes = np.diff(np.append(starts, s.shape[0]))
         ranks[gidx] = np.repeat(starts % n + (sizes + 1) / 2, sizes)
-    ranks = ranks.reshape(cols.shape)
-    ranks[np.isnan(cols).any(axis=-1)] = np.nan
-    return np.swapaxes(ranks, -1, -2)
+    return ranks.reshape(rows, n)
 
 
 def spearman(a: Any, b: Any) -> np.ndarray:

@@ -169,10 +169,11 @@ def spd_solve(A: Any, B: Any) -> Any:
     return xp.linalg.solve(A, B)
 
 
-def spd_inverse(A: Any) -> Any:
+def spd_inverse(A: Any, overwrite: bool = False) -> Any:
     """Inverse of a symmetric positive-definite matrix ``A`` (2-D) from one Cholesky factorisation.
 
-    LAPACK ``potrf`` + ``potri`` through SciPy on NumPy (half the work of a general inverse),
+    LAPACK ``potrf`` + ``potri`` through SciPy on NumPy (half the work of a general inverse;
+    only the upper triangle of ``A`` is read; ``overwrite=True`` lets it work in ``A``'s memory),
     ``cholesky`` + ``cholesky_inverse`` on torch, the generic inverse elsewhere. Falls back to a
     general inverse when ``A`` is not numerically positive definite.
     """
@@ -188,15 +189,32 @@ def spd_inverse(A: Any) -> Any:
         from scipy.linalg import lapack
 
         potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (A,))
-        c, info = potrf(A, lower=False, clean=False, overwrite_a=False)
+        # LAPACK works on the Fortran-ordered transpose of a C-ordered A: its "lower" triangle
+        # is A's upper one; the result is symmetric, so reading it back transposed is the same
+        At = A.T
+        c, info = potrf(At, lower=True, clean=False, overwrite_a=overwrite and At.flags.f_contiguous)
         if info == 0:
-            inv, info = potri(c, lower=False, overwrite_c=True)
+            inv, info = potri(c, lower=True, overwrite_c=True)
         if info != 0:
-            return np.linalg.inv(A)
-        upper = np.triu(inv)
-        return upper + np.triu(inv, 1).T
+            if overwrite and At.flags.f_contiguous:  # A's values are gone: let the caller fall back
+                raise np.linalg.LinAlgError("spd_inverse: the matrix is not positive definite.")
+            return np.linalg.inv(np.triu(A) + np.triu(A, 1).T)
+        out = inv.T  # C-ordered; its upper triangle holds the inverse
+        _mirror_upper(out)
+        return out
     xp = get_namespace(A)
     return xp.linalg.inv(A)
+
+
+def _mirror_upper(M: np.ndarray, block: int = 256) -> None:
+    """Copy the upper triangle of square ``M`` onto its lower one, in place, a block at a time."""
+    n = M.shape[0]
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        M[lo:hi, :lo] = M[:lo, lo:hi].T
+        D = M[lo:hi, lo:hi]
+        low = np.tril_indices(hi - lo, -1)
+        D[low] = D.T[low]
 
 
 def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:

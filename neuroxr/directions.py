@@ -487,9 +487,13 @@ def _from_neural_predictor(
     names = ["ev", "r"] + (["prediction_shc"] if noise_ceiling else []) + (["target_shc"] if noise_ceiling and target_R is not None else [])
     out = {name: np.full((m, reps), np.nan) for name in names}
     if "target_shc" in out:
-        b1, b2 = SplitHalves(target_R, split).means(np.stack(perms_b))
-        out["target_shc"][:] = spearman_brown(spearman(b1, b2)).T  # every rep ranked in one pass
-        del b1, b2
+        target_halves = SplitHalves(target_R, split)
+        nb, kb = target_R.shape[:2]
+        step = max(1, int(_RANK_BYTES // (nb * kb * 8)))
+        for lo in range(0, reps, step):  # a few reps' halves ranked per pass, in bounded memory
+            b1, b2 = target_halves.means(np.stack(perms_b[lo : lo + step]))
+            out["target_shc"][:, lo : lo + step] = spearman_brown(spearman(b1, b2)).T
+            del b1, b2
     mean_p = nanmean_repeats(Rp)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
     # (computed per rep, so only one rep's halves are held at a time)
@@ -547,7 +551,8 @@ def _from_neural_predictor(
     return out, preds
 
 
-_HALVES_BYTES = 32 * 2**20
+_HALVES_BYTES = 32 * 2**20  # split halves computed per batch of reps
+_RANK_BYTES = 8 * 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
 
 
 def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
@@ -748,13 +753,17 @@ def model_to_model(
     m = FB.shape[1]
     out = {"ev": np.full((m, reps), np.nan), "r": np.full((m, reps), np.nan)}
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
-    P = None
+    P = r = None
     for i in _progress(reps, progress, "model_to_model"):
         cols = _subset(sub_rng, FA.shape[1], max_n)
-        if cols is not None or P is None:
+        if cols is not None or r is None:
             X = FA if cols is None else FA[:, cols]
-            P = reg.predict_designs([X], FB)[0] if X.shape[1] < n else reg.predict_blocks(X, [FB])[0]
-        out["r"][:, i] = pearson(FB, P)
+            if reg.shared and preds is None and X.shape[1] < n:
+                r = reg.pearson_designs([X], FB, with_target=[0])[0][0]  # no prediction materialised
+            else:
+                P = reg.predict_designs([X], FB)[0] if X.shape[1] < n else reg.predict_blocks(X, [FB])[0]
+                r = pearson(FB, P)
+        out["r"][:, i] = r
         out["ev"][:, i] = _ev(out["r"][:, i])
         if preds is not None:
             preds[i] = P

@@ -101,8 +101,7 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):
-        Xc = X - xp.mean(X, axis=0, keepdims=True)
-        return oof_operator_from_gram(xp.matmul(Xc, _T(xp, Xc)), folds, alpha, form=form)
+        return oof_operator_from_gram(_centred_gram(X), folds, alpha, form=form)
     dev = getattr(X, "device", None)
     Xc = X - xp.mean(X, axis=0, keepdims=True)
     G = xp.matmul(_T(xp, Xc), Xc)
@@ -121,6 +120,18 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         block[:, te_idx] = 0.0
         S[te_idx, :] = block
     return S
+
+
+def _centred_gram(X: Any, block: int = 512) -> Any:
+    """``Xc Xc^T`` of the column-centred ``X``, centring a block of columns at a time (no full copy)."""
+    xp = get_namespace(X)
+    n, p = X.shape
+    K = xp.zeros((n, n), dtype=X.dtype, device=getattr(X, "device", None))
+    for lo in range(0, p, block):
+        Xb = X[:, lo : lo + block]
+        Xb = Xb - xp.mean(Xb, axis=0, keepdims=True)
+        K += xp.matmul(Xb, _T(xp, Xb))
+    return K
 
 
 def _cheapest_form(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> str:
@@ -200,10 +211,18 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float) -> Any:
     n = K.shape[0]
     dev = getattr(K, "device", None)
     # double centring makes any constant-centred Gram the Gram of the column-centred features
+    # (in place on one copy: n x n temporaries dominate this form's memory)
     Kc = K - xp.mean(K, axis=0, keepdims=True)
-    Kc = Kc - xp.mean(Kc, axis=1, keepdims=True)
-    Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n, K)
-    C = spd_inverse(Kc)
+    Kc -= xp.mean(Kc, axis=1, keepdims=True)
+    if isinstance(Kc, np.ndarray):
+        Kc.flat[:: n + 1] += alpha  # symmetry is restored by the inverse (upper triangle only)
+        try:
+            C = spd_inverse(Kc, overwrite=True)
+        except np.linalg.LinAlgError:  # not numerically positive definite: one system per fold
+            return oof_operator_from_gram(K, folds, alpha, form="dual")
+    else:
+        Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n, K)
+        C = spd_inverse(Kc)
     del Kc
     S = xp.zeros((n, n), dtype=K.dtype, device=dev)
     for _, te in folds:
@@ -422,6 +441,9 @@ def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sa
     return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), nan)
 
 
+_KEEP_BYTES = 64 * 2**20  # folds' cross-products kept between the two passes up to this size
+
+
 def _design_fold_blocks(
     D: Any, T: PreparedTargets, alpha: float, complement: tuple[Any, Any, float, float] | None = None
 ) -> Iterator[tuple[int, int, Any, Any]]:
@@ -453,37 +475,52 @@ def _design_fold_blocks(
     # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
     # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)
     Dflat = xp.reshape(xp.permute_dims(Dp[:d], (1, 0, 2)), (n, d * k))
-    # one array per fold (not one for all folds): blocks of this size are reused by the allocator
-    Cte, Gte, ste = [], [], []
-    CY = xp.zeros((dd, k, m), dtype=Yp.dtype, device=dev)
-    for f, (a, b) in enumerate(bounds):
+    d0 = d  # designs given (the complement, if any, is design d0)
+
+    def fold_cross(f: int, a: int, b: int) -> tuple[Any, Any, Any]:
+        """Fold ``f``'s test cross-products: with the targets (dd, k, m), Gram (dd, k, k), sums (dd, k)."""
         Dte = Dp[:, a:b, :]
         C = xp.empty((dd, k, m), dtype=Yp.dtype, device=dev)
         if isinstance(C, np.ndarray):
-            np.matmul(Dflat[a:b, :].T, Yp[a:b, :], out=C[:d].reshape(d * k, m))
+            np.matmul(Dflat[a:b, :].T, Yp[a:b, :], out=C[:d0].reshape(d0 * k, m))
         else:
-            C[:d] = xp.reshape(xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :]), (d, k, m))
-        if dd > d:  # the complement's cross-products: the same combination of the parts'
+            C[:d0] = xp.reshape(xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :]), (d0, k, m))
+        if dd > d0:  # the complement's cross-products: the same combination of the parts'
             if isinstance(C, np.ndarray):
-                np.multiply(C[d - 1], w_last, out=C[d])
-                C[d] += RCw[f]
+                np.multiply(C[d0 - 1], w_last, out=C[d0])
+                C[d0] += RCw[f]
             else:
-                C[d] = RCw[f] + w_last * C[d - 1]
+                C[d0] = RCw[f] + w_last * C[d0 - 1]
+        return C, xp.matmul(_T(xp, Dte), Dte), xp.sum(Dte, axis=1)
+
+    # the folds' cross-products are kept when small, else recomputed in the second pass (one
+    # more product over the stimuli instead of n_folds copies of a (k x m) and a (k x k) array)
+    keep = len(bounds) * dd * k * (m + k) * 8 <= _KEEP_BYTES
+    CY = xp.zeros((dd, k, m), dtype=Yp.dtype, device=dev)
+    G = xp.zeros((dd, k, k), dtype=Yp.dtype, device=dev)
+    s = xp.zeros((dd, k), dtype=Yp.dtype, device=dev)
+    kept = []
+    for f, (a, b) in enumerate(bounds):
+        C, Gf, sf = fold_cross(f, a, b)  # one array per fold: blocks the allocator reuses
         CY += C
-        Cte.append(C)
-        Gte.append(xp.matmul(_T(xp, Dte), Dte))  # (dd, k, k)
-        ste.append(xp.sum(Dte, axis=1))  # (dd, k)
+        G += Gf
+        s += sf
+        if keep:
+            kept.append((C, Gf, sf))
+        del C, Gf, sf
     d = dd
-    G, s = sum(Gte[1:], Gte[0]), sum(ste[1:], ste[0])
     ys = T.ys
     I = _eye(xp, k, D)
     Baug = xp.empty((d, k + 1, m), dtype=Yp.dtype, device=dev)
     for f, (a, b) in enumerate(bounds):
+        Cf, Gf, sf = kept[f] if keep else fold_cross(f, a, b)
+        if keep:
+            kept[f] = None  # free as we go
         Dte = Dp[:, a:b, :]
         n_tr = n - (b - a)
-        mu = (s - ste[f]) / n_tr  # (d, k)
+        mu = (s - sf) / n_tr  # (d, k)
         y_mu = (ys - T.ys_te[f]) / n_tr  # (m,)
-        A = G - Gte[f] - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
+        A = G - Gf - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
         Xte = Dte - mu[:, None, :]
         if isinstance(A, np.ndarray) and alpha > 0:
             # small SPD systems: an explicit inverse and one product beat LAPACK's batched solve
@@ -494,9 +531,10 @@ def _design_fold_blocks(
         u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
         Zaug = xp.concat([Z, u], axis=2)
         if isinstance(Baug, np.ndarray):
-            np.subtract(CY, Cte[f], out=Baug[:, :k, :])
+            np.subtract(CY, Cf, out=Baug[:, :k, :])
         else:
-            Baug[:, :k, :] = CY - Cte[f]
+            Baug[:, :k, :] = CY - Cf
+        del Cf, Gf
         Baug[:, k, :] = y_mu[None, :]
         colsum = xp.matmul(xp.sum(Zaug, axis=1, keepdims=True), Baug)[:, 0, :]
         yield a, b, xp.matmul(Zaug, Baug), colsum

@@ -76,16 +76,35 @@ class SplitHalves:
         self.shape = R.shape
         self.mode = mode
         n, k, T = R.shape
+        self._complete = not np.isnan(R).any()
+        if self._complete:
+            # no zero-filled copy: R itself (a strided view is read a block of stimuli at a time)
+            self._R = R
+            self._R0 = R.reshape(n * k, T) if R.flags.c_contiguous else None
+            self._total = R.sum(axis=2).reshape(n * k)
+            self._valid = self._validf = self._count = None
+            self._rows = np.zeros(0, dtype=np.intp)
+            return
         valid = ~np.isnan(R)
-        self._complete = bool(valid.all())
-        # complete data need no zero-filled copy (a view when R is contiguous)
-        self._R0 = (R if self._complete else np.where(valid, R, 0.0)).reshape(n * k, T)
+        self._R0 = np.where(valid, R, 0.0).reshape(n * k, T)
         self._valid = valid.reshape(n * k, T)
-        self._validf = None if self._complete else self._valid.astype(np.float64)
+        self._validf = self._valid.astype(np.float64)
         self._total = self._R0.sum(axis=1)
-        self._count = None if self._complete else self._valid.sum(axis=1).astype(np.float64)
+        self._count = self._valid.sum(axis=1).astype(np.float64)
         incomplete = ~self._valid.all(axis=1)
         self._rows = np.flatnonzero(incomplete) if mode == "valid" else np.zeros(0, dtype=np.intp)
+
+    def _half_sums(self, M: np.ndarray) -> np.ndarray:
+        """``M @ R0^T``, shape (reps, n*k): from the flat view, or a block of stimuli at a time."""
+        if self._R0 is not None:
+            return M @ self._R0.T
+        n, k, T = self.shape
+        out = np.empty((M.shape[0], n * k))
+        step = max(1, (4 * 2**20) // max(1, k * T * 8))  # ~4 MiB copied per block
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            out[:, lo * k : hi * k] = M @ self._R[lo:hi].reshape(-1, T).T
+        return out
 
     def means(self, perms: Any) -> tuple[np.ndarray, np.ndarray]:
         """Half means for each permutation.
@@ -107,7 +126,7 @@ class SplitHalves:
         M = np.zeros((n_reps, T))
         for i, p in enumerate(perms):
             M[i, p[:first]] = 1.0
-        s1 = M @ self._R0.T
+        s1 = self._half_sums(M)
         s2 = self._total[None, :] - s1
         if self._complete:
             c1 = np.full((n_reps, 1), float(first))

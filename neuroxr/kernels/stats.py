@@ -51,14 +51,15 @@ def rank(a: Any) -> np.ndarray:
     a = np.asarray(to_numpy(a), dtype=np.float64)
     cols = np.ascontiguousarray(np.swapaxes(a, -1, -2))  # (..., m, n): each column contiguous
     n = cols.shape[-1]
+    has_nan = np.isnan(cols).any(axis=-1)
+    if cols is a or np.shares_memory(cols, a):
+        cols = cols.copy()  # the ranks overwrite it below
     flat = cols.reshape(-1, n)
-    out = np.empty_like(flat)
     step = max(1, _RANK_BLOCK // max(n, 1))
     for lo in range(0, flat.shape[0], step):
-        out[lo : lo + step] = _rank_rows(flat[lo : lo + step])
-    ranks = out.reshape(cols.shape)
-    ranks[np.isnan(cols).any(axis=-1)] = np.nan
-    return np.swapaxes(ranks, -1, -2)
+        flat[lo : lo + step] = _rank_rows(flat[lo : lo + step])  # in place: one copy in all
+    cols[has_nan] = np.nan
+    return np.swapaxes(cols, -1, -2)
 
 
 _RANK_BLOCK = 2**17  # values ranked per block (1 MiB of float64: gathers and scatters stay in cache)

@@ -128,8 +128,7 @@ def _stimuli_with_repeats(R: np.ndarray, ok: np.ndarray, name: str, ids: np.ndar
 
 
 def _check_design(X: np.ndarray, name: str) -> None:
-    sd = X.std(axis=0)
-    if not np.any(sd > 0):
+    if not np.any(X.max(axis=0) > X.min(axis=0)):  # no column varies (no temporary copy of X)
         raise LayoutError(
             f"{name}: every predictor column is constant across stimuli; nothing can be predicted from it. "
             f"Check the features/responses (e.g. a dead layer)."
@@ -137,8 +136,9 @@ def _check_design(X: np.ndarray, name: str) -> None:
 
 
 def _warn_constant_targets(Y: np.ndarray, ids: np.ndarray, name: str, what: str) -> None:
-    with np.errstate(invalid="ignore"):
-        const = ~(np.nanstd(Y, axis=0) > 0)
+    with warnings.catch_warnings():  # all-NaN columns count as constant
+        warnings.simplefilter("ignore", RuntimeWarning)
+        const = ~(np.nanmax(Y, axis=0) > np.nanmin(Y, axis=0))
     if const.any():
         _warn(
             f"{name}: {int(const.sum())} {what} are constant across stimuli: {_examples(ids[const])}. "

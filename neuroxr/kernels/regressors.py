@@ -149,7 +149,7 @@ class Regressor:
         """
         if self._prepared is None or self._prepared[0] is not Y:
             self._prepared = (Y, prepare_targets(asarray(Y, self.backend, self.dtype), self.folds))
-        D = asarray(np.stack(designs), self.backend, self.dtype)
+        D = asarray(designs[0][None] if len(designs) == 1 else np.stack(designs), self.backend, self.dtype)
         if complement is not None:
             R = complement[0]
             if self._reference is None or self._reference[0] is not R:

@@ -278,7 +278,8 @@ class PreparedTargets:
         self.order, self.bounds = fold_blocks(folds, Y.shape[0])
         Yp = xp.take(Y, xp.asarray(self.order, device=getattr(Y, "device", None)), axis=0)
         self.y_mean = xp.mean(Yp, axis=0)
-        self.Yp = Yp - self.y_mean[None, :]
+        Yp -= self.y_mean[None, :]  # Yp is take()'s own copy
+        self.Yp = Yp
         self.ys = xp.sum(self.Yp, axis=0)  # ~0: the centred targets' column sums
         self.ys_te = [xp.sum(self.Yp[a:b, :], axis=0) for a, b in self.bounds]  # per test fold
         self._reference: tuple[Any, Any, Any] | None = None
@@ -462,7 +463,7 @@ def _design_fold_blocks(
     dev = getattr(D, "device", None)
     idx = xp.asarray(order, device=dev)
     Dp = xp.take(D, idx, axis=1)
-    Dp = Dp - xp.mean(Dp, axis=1, keepdims=True)
+    Dp -= xp.mean(Dp, axis=1, keepdims=True)  # Dp is take()'s own copy
     if complement is not None:
         R, cols, w_ref, w_last = complement
         Rp, RC = T.reference(R)
@@ -520,9 +521,14 @@ def _design_fold_blocks(
         n_tr = n - (b - a)
         mu = (s - sf) / n_tr  # (d, k)
         y_mu = (ys - T.ys_te[f]) / n_tr  # (m,)
-        A = G - Gf - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
         Xte = Dte - mu[:, None, :]
-        if isinstance(A, np.ndarray) and alpha > 0:
+        if isinstance(G, np.ndarray):  # in place: no k x k temporaries beyond A itself
+            A = np.subtract(G, Gf, out=Gf)
+            A -= n_tr * (mu[:, :, None] * mu[:, None, :])
+            np.einsum("...ii->...i", A)[...] += alpha
+        else:
+            A = G - Gf - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
+        if isinstance(A, np.ndarray) and alpha > 0 and k < b - a:
             # small SPD systems: an explicit inverse and one product beat LAPACK's batched solve
             Z = np.matmul(Xte, np.linalg.inv(A))  # (d, n_te, k); A symmetric
         else:

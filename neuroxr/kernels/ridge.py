@@ -282,19 +282,20 @@ class PreparedTargets:
         self.Yp = Yp
         self.ys = xp.sum(self.Yp, axis=0)  # ~0: the centred targets' column sums
         self.ys_te = [xp.sum(self.Yp[a:b, :], axis=0) for a, b in self.bounds]  # per test fold
-        self._reference: tuple[Any, Any, Any] | None = None
+        self._reference: tuple[Any, float, Any, Any] | None = None
 
-    def reference(self, R: Any) -> tuple[Any, Any]:
-        """Fold-order centred design ``R`` (shape (n_stimuli, K)) and its per-fold test
-        cross-products with the targets (shape (folds, K, n_targets)); cached for the last ``R``
-        seen (e.g. the population mean that every rep's split halves refer to)."""
-        if self._reference is None or self._reference[0] is not R:
+    def reference(self, R: Any, scale: float = 1.0) -> tuple[Any, Any]:
+        """Fold-order centred design ``R`` (shape (n_stimuli, K)) and ``scale`` times its per-fold
+        test cross-products with the targets (shape (folds, K, n_targets)); cached for the last
+        ``(R, scale)`` seen (e.g. the population mean that every rep's split halves refer to)."""
+        if self._reference is None or self._reference[0] is not R or self._reference[1] != scale:
             xp = get_namespace(R)
             Rp = xp.take(R, xp.asarray(self.order, device=getattr(R, "device", None)), axis=0)
             Rp = Rp - xp.mean(Rp, axis=0, keepdims=True)
             C = xp.stack([xp.matmul(_T(xp, Rp[a:b, :]), self.Yp[a:b, :]) for a, b in self.bounds])
-            self._reference = (R, Rp, C)
-        return self._reference[1:]
+            C *= scale
+            self._reference = (R, scale, Rp, C)
+        return self._reference[2:]
 
 
 def prepare_targets(Y: Any, folds: Folds) -> PreparedTargets:
@@ -442,7 +443,7 @@ def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sa
     return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), nan)
 
 
-_KEEP_BYTES = 64 * 2**20  # folds' cross-products kept between the two passes up to this size
+_KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size
 
 
 def _design_fold_blocks(
@@ -466,12 +467,11 @@ def _design_fold_blocks(
     Dp -= xp.mean(Dp, axis=1, keepdims=True)  # Dp is take()'s own copy
     if complement is not None:
         R, cols, w_ref, w_last = complement
-        Rp, RC = T.reference(R)
+        Rp, RCw = T.reference(R, w_ref)  # (n, K) and w_ref * cross-products (folds, K, m)
         if cols is not None:
             cidx = xp.asarray(np.asarray(cols), device=dev)
-            Rp, RC = xp.take(Rp, cidx, axis=1), xp.take(RC, cidx, axis=1)
+            Rp, RCw = xp.take(Rp, cidx, axis=1), xp.take(RCw, cidx, axis=1)
         Dp = xp.concat([Dp, (w_ref * Rp + w_last * Dp[-1])[None, ...]], axis=0)
-        RCw = w_ref * RC  # (folds, k, m)
     dd = Dp.shape[0]  # designs with the complement
     # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
     # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)

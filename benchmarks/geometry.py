@@ -171,8 +171,8 @@ def main() -> None:
         "",
         "- RDMs: one Gram per RDM with BLAS `syrk` (one triangle, mirrored; exactly symmetric), then the "
         "row-centring and the normalisation `1 - G_ij / sqrt(G_ii G_jj)` in place on one n x n matrix "
-        "(two temporaries instead of about fifteen). rsatoolbox centres and calls `scipy.spatial.distance` code "
-        "per RDM.",
+        "(two temporaries instead of about fifteen). rsatoolbox centres and normalises the rows and forms the "
+        "product with `np.einsum('ik,jk')`, which does not call BLAS.",
         "- Comparisons: the upper triangle is taken once per RDM with a boolean mask. Spearman sorts each "
         "vector once with NumPy's default (SIMD quicksort) `argsort`: ties get average ranks from the sorted "
         "values, so the sort need not be stable (it was a stable timsort before, 4x slower). Kendall's tau-a "
@@ -181,8 +181,9 @@ def main() -> None:
         "2^19-padded permutation, about as fast as scipy's compiled merge count); with ties both vectors are "
         "ordered lexicographically and tau-a = (N - T_a - T_b + T_ab - 2D) / N. With several methods in one "
         "`compare_rdms` call, Spearman and Kendall share the sorts, so the multi-method call costs little "
-        "more than Spearman alone. rsatoolbox ranks with `scipy.stats.rankdata` and computes tau-a with "
-        "`scipy.stats.kendalltau` (its own sorts, including a stable one) per call.",
+        "more than Spearman alone. rsatoolbox ranks with `scipy.stats.rankdata` (Spearman) and, for tau-a, "
+        "sorts both vectors lexicographically (stable sorts) and counts with scipy's compiled merge count, "
+        "in each call.",
         "- Pearson and cosine are a few vector passes in both libraries; their rows measure mostly the "
         "per-call overhead (triangle extraction, pairing by `stimulus_id` for neuroxr).",
     ]

@@ -105,6 +105,48 @@ def _normalized_distance_numpy(G: Any) -> Any:
     return G
 
 
+def _normalized_rdm_numpy(stats: GramStats, method: str) -> Any:
+    """Correlation or cosine RDM from NumPy :class:`GramStats` in one blocked pass over ``K``.
+
+    ``G = K + u 1^T + 1 u^T - a a^T / p`` (the row-centred Gram; for cosine the uncentred Gram,
+    without the ``a`` term) and ``D = 1 - clip(G_ij / (s_i s_j), -1, 1)`` with ``s_i^2 = G_ii`` are
+    formed a block of rows at a time, so the only n x n array written is ``D`` (the temporaries
+    are a few rows and stay in cache). Every term is symmetric elementwise
+    (``u_i + u_j``, ``a_i a_j``, ``(1/s_i)(1/s_j)``), so a symmetric ``K`` gives an exactly
+    symmetric ``D``; NaN where a norm is 0, as the array-API path.
+    """
+    import numpy as np
+
+    K = stats.K
+    p = stats.n_units
+    if method == "correlation":
+        a = stats.a
+        u = (stats.v - stats.mu * a) + stats.m2 / 2
+    else:
+        a = None
+        u = stats.v + (p * stats.mu * stats.mu + stats.m2) / 2
+    n = int(K.shape[0])
+    d = (np.diagonal(K) + (u + u)) - (a * a / p if a is not None else 0.0)
+    s = np.sqrt(np.where(d > 0, d, 0.0))
+    with np.errstate(divide="ignore"):
+        inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), np.nan)
+    D = np.empty_like(K)
+    rows = max(1, (1 << 16) // max(n, 1))  # ~512 KiB per temporary
+    for i0 in range(0, n, rows):
+        i1 = min(n, i0 + rows)
+        G = np.add(u[i0:i1, None], u[None, :])
+        G += K[i0:i1]
+        if a is not None:
+            T = np.multiply(a[i0:i1, None], a[None, :])
+            T /= p
+            G -= T
+        G *= np.multiply(inv[i0:i1, None], inv[None, :])
+        np.clip(G, -1.0, 1.0, out=G)
+        np.subtract(1.0, G, out=D[i0:i1])
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
 def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
     """RDM of the stimuli from their :class:`GramStats`.
 
@@ -123,6 +165,8 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
     check_option(method, RDM_METHODS, "method", "rdm_from_gram")
     K = stats.K
     xp = get_namespace(K)
+    if method in ("correlation", "cosine") and _is_numpy(K) and K.dtype.kind == "f":
+        return _normalized_rdm_numpy(stats, method)
     if method == "correlation":
         return _normalized_distance(xp, row_centered_gram(stats))
     if method == "cosine":

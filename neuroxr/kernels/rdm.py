@@ -74,8 +74,6 @@ def _zero_diag(xp: Any, D: Any) -> Any:
 
 
 def _normalized_distance(xp: Any, G: Any) -> Any:
-    if _is_numpy(G):
-        return _normalized_distance_numpy(G)
     d = _diag(xp, G)
     s = xp.sqrt(xp.where(d > 0, d, xp.zeros_like(d)))
     den = s[:, None] * s[None, :]
@@ -83,26 +81,6 @@ def _normalized_distance(xp: Any, G: Any) -> Any:
     R = xp.where(den > 0, G / xp.where(den > 0, den, xp.ones_like(den)), nan)
     R = xp.clip(R, -1.0, 1.0)
     return _zero_diag(xp, 1.0 - R)
-
-
-def _normalized_distance_numpy(G: Any) -> Any:
-    """``1 - G_ij / sqrt(G_ii G_jj)`` in place on a fresh NumPy Gram ``G`` (n, n); NaN where a norm is 0.
-
-    Same values as the array-API path in four n x n passes and one temporary (the outer product of
-    the inverse norms) instead of about ten of each; ``G_ij (1/s_i 1/s_j)`` is symmetric
-    elementwise, so a symmetric ``G`` stays exactly symmetric.
-    """
-    import numpy as np
-
-    d = np.diagonal(G).copy()
-    s = np.sqrt(np.where(d > 0, d, 0.0))
-    with np.errstate(divide="ignore"):
-        inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), np.nan)
-    G *= np.multiply.outer(inv, inv)
-    np.clip(G, -1.0, 1.0, out=G)
-    np.subtract(1.0, G, out=G)
-    np.fill_diagonal(G, 0.0)
-    return G
 
 
 def _normalized_rdm_numpy(stats: GramStats, method: str) -> Any:

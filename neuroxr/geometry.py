@@ -259,7 +259,8 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
     """
     _check_option(method, _r.RDM_METHODS, "method", "rdm")
     stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "rdm input"))
-    D = _r.rdm_from_gram(stats, method)
+    # a Gram computed here is not seen by the caller: the RDM may take over its memory
+    D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
     return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": _label(obj, kind)})
 
 

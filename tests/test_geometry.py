@@ -221,3 +221,12 @@ def test_compare_rdms_several_methods_labeled():
     # pairing by stimulus_id also holds when only the columns are permuted
     cols = b.isel(stimulus_=np.random.default_rng(3).permutation(b.sizes["stimulus_"]))
     assert geo.compare_rdms(a, cols, "kendall") == pytest.approx(float(res.sel(comparison="kendall")), rel=1e-12)
+
+
+def test_rdm_of_a_gram_dataset_leaves_it_untouched():
+    F, _ = _data()
+    g = geo.gram(F)
+    K = g["K"].values.copy()
+    D = geo.rdm(g)
+    np.testing.assert_array_equal(g["K"].values, K)
+    np.testing.assert_allclose(D.values, geo.rdm(F).values, rtol=0, atol=1e-12)

@@ -266,3 +266,15 @@ def test_rdm_numpy_is_exactly_symmetric_with_nan_for_constant_rows():
             ref = pdist(F, metric=method)
         np.testing.assert_allclose(upper_tri(D), ref, rtol=1e-9, atol=1e-10, equal_nan=True)
     assert np.isnan(rdm(F, "correlation")[4, 5]) and np.isnan(rdm(F, "cosine")[7, 5])
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine"])
+def test_rdm_from_gram_leaves_the_gram_untouched(method):
+    rng = np.random.default_rng(15)
+    F = rng.standard_normal((40, 25)) + 1.0
+    stats = gram(F)
+    K = stats.K.copy()
+    D = rdm_from_gram(stats, method)
+    np.testing.assert_array_equal(stats.K, K)
+    np.testing.assert_array_equal(D, rdm(F, method))  # rdm() reuses its own Gram's memory
+    assert D.flags.c_contiguous

@@ -83,7 +83,7 @@ def _normalized_distance(xp: Any, G: Any) -> Any:
     return _zero_diag(xp, 1.0 - R)
 
 
-def _normalized_rdm_numpy(stats: GramStats, method: str) -> Any:
+def _normalized_rdm_numpy(stats: GramStats, method: str, overwrite: bool = False) -> Any:
     """Correlation or cosine RDM from NumPy :class:`GramStats` in one blocked pass over ``K``.
 
     ``G = K + u 1^T + 1 u^T - a a^T / p`` (the row-centred Gram; for cosine the uncentred Gram,
@@ -91,7 +91,8 @@ def _normalized_rdm_numpy(stats: GramStats, method: str) -> Any:
     formed a block of rows at a time, so the only n x n array written is ``D`` (the temporaries
     are a few rows and stay in cache). Every term is symmetric elementwise
     (``u_i + u_j``, ``a_i a_j``, ``(1/s_i)(1/s_j)``), so a symmetric ``K`` gives an exactly
-    symmetric ``D``; NaN where a norm is 0, as the array-API path.
+    symmetric ``D``; NaN where a norm is 0, as the array-API path. ``overwrite=True`` writes ``D``
+    over ``stats.K`` (each block of rows is read before it is written), for callers that own ``K``.
     """
     import numpy as np
 
@@ -108,7 +109,7 @@ def _normalized_rdm_numpy(stats: GramStats, method: str) -> Any:
     s = np.sqrt(np.where(d > 0, d, 0.0))
     with np.errstate(divide="ignore"):
         inv = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), np.nan)
-    D = np.empty_like(K)
+    D = K if overwrite and K.flags.c_contiguous and K.flags.writeable else np.empty_like(K, order="C")
     rows = max(1, (1 << 16) // max(n, 1))  # ~512 KiB per temporary
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
@@ -141,10 +142,15 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         features (cosine) has NaN dissimilarities, as scipy gives.
     """
     check_option(method, RDM_METHODS, "method", "rdm_from_gram")
+    return _rdm_from_gram(stats, method, overwrite=False)
+
+
+def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
+    """:func:`rdm_from_gram`; ``overwrite=True`` may reuse ``stats.K``'s memory for the RDM (NumPy)."""
     K = stats.K
     xp = get_namespace(K)
     if method in ("correlation", "cosine") and _is_numpy(K) and K.dtype.kind == "f":
-        return _normalized_rdm_numpy(stats, method)
+        return _normalized_rdm_numpy(stats, method, overwrite=overwrite)
     if method == "correlation":
         return _normalized_distance(xp, row_centered_gram(stats))
     if method == "cosine":
@@ -159,7 +165,7 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
 def rdm(F: Any, method: str = "correlation") -> Any:
     """RDM of the rows of ``F`` (n_stimuli x n_units); see :func:`rdm_from_gram`."""
     check_option(method, RDM_METHODS, "method", "rdm")
-    return rdm_from_gram(gram(F), method)
+    return _rdm_from_gram(gram(F), method, overwrite=True)  # the Gram is ours: its memory becomes the RDM
 
 
 def n_from_n_pairs(n_pairs: int) -> int:

@@ -164,3 +164,23 @@ def test_complement_with_recomputed_fold_cross_products(data, monkeypatch):
     got = oof_pearson_designs(h1[None], data["Y"], data["folds"], 0.1, pairs=[(0, 1)], complement=(mean, None, 2.0, -1.0))
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_hat_form_falls_back_when_features_nearly_interpolate(monkeypatch):
+    """Kernel eigenvalues far above alpha make I - H_ff ill-conditioned: the hat form notices on one
+    fold and uses one factorisation per fold; predictions still equal scikit-learn's."""
+    from neuroxr.kernels import ridge
+
+    rng = np.random.default_rng(4)
+    n = 60
+    X = 100.0 * rng.normal(size=(n, 400))  # many large features: near interpolation
+    Y = rng.normal(size=(n, 3))
+    folds = kfold_indices(n, 6, 0)
+    ref = np.empty(Y.shape)
+    for train, test in folds:
+        ref[test] = Ridge(alpha=0.1, solver="svd").fit(X[train], Y[train]).predict(X[test])
+    got = oof_operator(X, folds, 0.1, form="hat") @ Y
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7 * np.abs(ref).max())
+    monkeypatch.setattr(ridge, "_HAT_RTOL", np.inf)  # without the check the hat form is far off here
+    raw = oof_operator(X, folds, 0.1, form="hat") @ Y
+    assert np.abs(raw - ref).max() > 1e-4 * np.abs(ref).max()

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_namespace, psd_pinv_solve, spd_inverse, spd_solve
+from .stats import _colsum_prod
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "oof_pearson_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
 
@@ -177,24 +178,12 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64):
         return _oof_operator_hat(K, folds, alpha)
     n = K.shape[0]
-    order, bounds = fold_blocks(folds, n)
-    idx = xp.asarray(order, device=getattr(K, "device", None))
-    Kp = xp.take(xp.take(K, idx, axis=0), idx, axis=1)
-    rows = []
-    for a, b in bounds:
-        tr_blocks = [(0, a), (b, n)]
-        Ktr = xp.concat([xp.concat([Kp[r0:r1, c0:c1] for c0, c1 in tr_blocks], axis=1) for r0, r1 in tr_blocks], axis=0)
-        Kte = xp.concat([Kp[a:b, c0:c1] for c0, c1 in tr_blocks], axis=1)
-        n_tr = Ktr.shape[0]
-        col_mean = xp.mean(Ktr, axis=0)  # 1^T K_tr / n_tr
-        Kc = Ktr - col_mean[None, :] - xp.mean(Ktr, axis=1)[:, None] + xp.mean(col_mean)
-        Gte = Kte - col_mean[None, :]
-        Gte = Gte - xp.mean(Gte, axis=1)[:, None]  # right-centring
-        Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n_tr, K)
-        Str = _T(xp, _solve(Kc, _T(xp, Gte), alpha)) + 1.0 / n_tr  # (n_te, n_tr)
-        zeros = xp.zeros((b - a, b - a), dtype=K.dtype, device=getattr(K, "device", None))
-        rows.append(xp.concat([Str[:, :a], zeros, Str[:, a:]], axis=1))
-    return _unpermute(xp, xp.concat(rows, axis=0), order)
+    dev = getattr(K, "device", None)
+    S = xp.zeros((n, n), dtype=K.dtype, device=dev)
+    for _, te in folds:
+        te = np.asarray(te)
+        S[xp.asarray(te, device=dev), :] = _dual_fold_rows(K, te, alpha)
+    return S
 
 
 def _oof_operator_hat(K: Any, folds: Folds, alpha: float) -> Any:
@@ -264,20 +253,8 @@ def _dual_fold_rows(K: Any, te: np.ndarray, alpha: float) -> Any:
     Gte = Gte - xp.mean(Gte, axis=1)[:, None]
     Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n_tr, K)
     rows = xp.zeros((len(te), n), dtype=K.dtype, device=dev)
-    rows[:, tr_idx] = _T(xp, spd_solve(Kc, _T(xp, Gte))) + 1.0 / n_tr
+    rows[:, tr_idx] = _T(xp, _solve(Kc, _T(xp, Gte), alpha)) + 1.0 / n_tr
     return rows
-
-
-def _zero_cols(xp: Any, block: Any, a: int, b: int) -> Any:
-    zeros = xp.zeros((block.shape[0], b - a), dtype=block.dtype, device=getattr(block, "device", None))
-    return xp.concat([block[:, :a], zeros, block[:, b:]], axis=1)
-
-
-def _unpermute(xp: Any, Sp: Any, order: np.ndarray) -> Any:
-    inv = np.empty_like(order)
-    inv[order] = np.arange(order.shape[0])
-    idx = xp.asarray(inv, device=getattr(Sp, "device", None))
-    return xp.take(xp.take(Sp, idx, axis=0), idx, axis=1)
 
 
 def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
@@ -453,13 +430,6 @@ def oof_pearson_designs(
     else:
         r_pairs = zeros(0)
     return r_target, r_pairs
-
-
-def _colsum_prod(xp: Any, a: Any, b: Any) -> Any:
-    """Sums of ``a * b`` over axis -2 (one pass, no product array on NumPy)."""
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return np.einsum("...ij,...ij->...j", a, b)
-    return xp.sum(a * b, axis=-2)
 
 
 def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) -> Any:

@@ -1,18 +1,15 @@
 """neuroxr: compare artificial neural networks with brains on labeled arrays, Zarr stores and Dask."""
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("neuroxr")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from .layouts import LayoutError, align, features, neural, validate_features, validate_neural, validate_scores
-from .store import StoreError, StudyStore, open_store
 from .backend import BackendError, get_backend, set_backend, use_backend
 from .directions import DIRECTIONS, forward, inter_animal, model_to_model, reverse, score, split_half_reliability
-from .sweep import SweepConfigError, SweepError, SweepResult, best_layers, load_config, sweep  # the function shadows the module name on the package, as intended
-from .schemas import describe, describe_store, load_schema, validate_against_schema, validate_store
 from .geometry import (
     LinearMetric,
     cached_gram,
@@ -31,8 +28,17 @@ from .geometry import (
     store_cka,
     store_dimensionality,
 )
-
-from .layouts import METRICS, validate_metric
+from .layouts import (
+    METRICS,
+    LayoutError,
+    align,
+    features,
+    neural,
+    validate_features,
+    validate_metric,
+    validate_neural,
+    validate_scores,
+)
 from .metrics import (
     metric_options,
     metric_value,
@@ -41,6 +47,16 @@ from .metrics import (
     score_metric,
     score_rsa,
     score_shape,
+)
+from .schemas import describe, describe_store, load_schema, validate_against_schema, validate_store
+from .store import StoreError, StudyStore, open_store
+from .sweep import (  # the function shadows the module name on the package, as intended
+    SweepConfigError,
+    SweepError,
+    SweepResult,
+    best_layers,
+    load_config,
+    sweep,
 )
 
 _LAZY = {  # torch stays optional: these import neuroxr.extract (and torch only when run) on first use

@@ -34,8 +34,7 @@ BACKENDS = ("numpy", "torch", "torch_cuda", "cupy")
 _current = "numpy"
 
 
-class BackendError(RuntimeError):
-    """A backend was asked for that cannot run here (not installed, or no GPU)."""
+from .errors import BackendError  # noqa: E402
 
 
 def get_backend() -> str:

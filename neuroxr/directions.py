@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .backend import resolve_backend, resolve_dtype
 from .kernels.folds import kfold_indices
 from .kernels.regressors import DEFAULT_RIDGECV_ALPHAS, REGRESSORS, Regressor
 from .kernels.splits import SPLIT_MODES, SplitHalves, draw_permutation, nanmean_repeats, split_means, valid_counts
 from .kernels.stats import pearson, spearman, spearman_brown
-from .backend import resolve_backend, resolve_dtype
 from .layouts import LayoutError, align, validate_features, validate_neural
 
 __all__ = [
@@ -61,8 +61,7 @@ __all__ = [
 DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
 
 
-class NeuroxrWarning(UserWarning):
-    """Data conditions that give NaN scores or drop data (named in the message)."""
+from .errors import NeuroxrWarning  # noqa: E402
 
 
 def _version() -> str:

@@ -77,8 +77,7 @@ _CHUNKS_PER_WRITE = 16
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-class ExtractionError(ValueError):
-    """The extraction cannot proceed as asked (bad layer name, memory budget, stimuli...)."""
+from .errors import ExtractionError  # noqa: E402
 
 
 # ---------------------------------------------------------------------------- small helpers
@@ -152,7 +151,7 @@ def _layer_name(module_name: str) -> str:
 
 
 # ---------------------------------------------------------------------------- stimuli
-def default_image_transform(image_size: int | tuple[int, int] | None = 224) -> Callable[[Any], "torch.Tensor"]:
+def default_image_transform(image_size: int | tuple[int, int] | None = 224) -> Callable[[Any], torch.Tensor]:
     """The default PIL image -> tensor transform.
 
     Parameters
@@ -169,7 +168,7 @@ def default_image_transform(image_size: int | tuple[int, int] | None = 224) -> C
     """
     size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
 
-    def transform(image: Any) -> "torch.Tensor":
+    def transform(image: Any) -> torch.Tensor:
         torch = _torch()
         from PIL import Image
 
@@ -209,7 +208,7 @@ class _Stimuli:
         self._loader = loader
         self.kind = kind
 
-    def load(self, index: np.ndarray) -> "torch.Tensor":
+    def load(self, index: np.ndarray) -> torch.Tensor:
         return self._loader(np.asarray(index))
 
 
@@ -240,7 +239,7 @@ def _as_stimuli(
     if isinstance(stimuli, _Stimuli):
         return stimuli
 
-    def stack(items: list[Any], what: str) -> "torch.Tensor":
+    def stack(items: list[Any], what: str) -> torch.Tensor:
         ts = [torch.as_tensor(np.asarray(t)) if not isinstance(t, torch.Tensor) else t for t in items]
         shapes = {tuple(t.shape) for t in ts}
         if len(shapes) > 1:
@@ -261,7 +260,7 @@ def _as_stimuli(
         tf = transform if transform is not None else default_image_transform(image_size)
         ids = _check_ids(stimulus_ids, len(files), [f.stem for f in files])
 
-        def load_files(index: np.ndarray) -> "torch.Tensor":
+        def load_files(index: np.ndarray) -> torch.Tensor:
             from PIL import Image
 
             items = []
@@ -281,7 +280,7 @@ def _as_stimuli(
         n = int(data.shape[0])
         ids = _check_ids(stimulus_ids, n, None)
 
-        def load_array(index: np.ndarray) -> "torch.Tensor":
+        def load_array(index: np.ndarray) -> torch.Tensor:
             if isinstance(data, np.ndarray):
                 batch = torch.from_numpy(np.ascontiguousarray(data[index]))
             else:
@@ -316,7 +315,7 @@ def _as_stimuli(
                 return default_image_transform(image_size)(x)
             return x
 
-        def load_dataset(index: np.ndarray) -> "torch.Tensor":
+        def load_dataset(index: np.ndarray) -> torch.Tensor:
             return stack([item(int(i)) for i in index], "dataset items")
 
         return _Stimuli(n, ids, load_dataset, "dataset")
@@ -723,7 +722,7 @@ def _probe(model: Any, stim: _Stimuli, candidates: list[str], device: Any, in_dt
     return info, state["leaf_calls"], input_bytes
 
 
-def _to_input(batch: Any, device: Any, in_dtype: Any) -> "torch.Tensor":
+def _to_input(batch: Any, device: Any, in_dtype: Any) -> torch.Tensor:
     torch = _torch()
     if not isinstance(batch, torch.Tensor):
         batch = torch.as_tensor(np.asarray(batch))
@@ -939,7 +938,7 @@ def _check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarr
     if problems:
         raise ExtractionError(
             f"store {store.url!r}: layer {path!r} is complete but " + "; ".join(problems) + ". Pass "
-            f"overwrite=True to replace it, or extract under another model_name."
+            "overwrite=True to replace it, or extract under another model_name."
         )
 
 
@@ -1323,7 +1322,7 @@ def extract_features(
     >>> print(plan)                                                                      # doctest: +SKIP
     >>> extract_features(net, "images/", store, model_name="net", memory_limit="4GiB")   # doctest: +SKIP
     """
-    torch = _torch()
+    _torch()
     st = _open(store)
     if not dry_run:
         st._require_write()

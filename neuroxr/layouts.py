@@ -59,8 +59,7 @@ FEATURE_OPTIONAL_COORDS = {
 }
 
 
-class LayoutError(ValueError):
-    """An array does not follow one of neuroxr's labeled layouts."""
+from .errors import LayoutError  # noqa: E402
 
 
 def _examples(values: Sequence[Any], k: int = 5) -> str:

@@ -148,7 +148,7 @@ def _coord_labels(da: xr.DataArray, dim: str) -> list[str]:
     """Labels of the entries of ``dim``: its index coord, else the first 1-D coord on it, else positions."""
     if dim in da.coords:
         return [str(v) for v in np.asarray(da.coords[dim].values)]
-    for name, c in da.coords.items():
+    for _name, c in da.coords.items():
         if c.dims == (dim,):
             return [str(v) for v in np.asarray(c.values)]
     return [str(i) for i in range(da.sizes[dim])]

@@ -54,7 +54,7 @@ _PACKAGE_DIR = "_schemas"
 
 
 # ---------------------------------------------------------------------------- loading
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> dict[str, Any]:
     text = resources.files("neuroxr").joinpath(_PACKAGE_DIR, f"{name}.schema.json").read_text("utf-8")
     return json.loads(text)
@@ -78,7 +78,7 @@ def load_schema(name: str) -> dict[str, Any]:
     return copy.deepcopy(_load(name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(name: str) -> Draft202012Validator:
     registry: Registry = Registry().with_resources(
         (_load(n)["$id"], Resource.from_contents(_load(n))) for n in SCHEMA_NAMES

@@ -51,11 +51,7 @@ _NAME_RE = re.compile(NAME_PATTERN)
 TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache")
 
 
-class StoreError(KeyError):
-    """A store entry is missing, incomplete or badly named."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0]) if self.args else ""
+from .errors import StoreError  # noqa: E402
 
 
 def _check_name(value: str, what: str) -> str:

@@ -137,11 +137,11 @@ _FAIL_ENV = "NEUROXR_SWEEP_FAIL"
 _GRAM_PATH = "cache/gram/{model}/{layer}"
 
 
-class SweepConfigError(ValueError):
-    """A sweep's arguments or configuration file are invalid (the message says what to change)."""
+from .errors import SweepConfigError  # noqa: E402
+from .errors import SweepError as _SweepErrorBase  # noqa: E402
 
 
-class SweepError(RuntimeError):
+class SweepError(_SweepErrorBase):
     """Some entries of a sweep failed; every other entry was written and a re-run resumes.
 
     Attributes

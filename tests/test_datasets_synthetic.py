@@ -113,7 +113,7 @@ def test_neural_data_independent_of_models():
 
 # ------------------------------------------------------------------ missing trials
 def test_nan_trials_and_unequal_repeats(study):
-    for animal, da in study.neural.items():
+    for _animal, da in study.neural.items():
         r = da.values
         T = r.shape[2]
         valid = ~np.isnan(r)

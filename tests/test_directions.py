@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -116,6 +114,7 @@ def test_dual_form_and_shuffled_stimuli(problem):
 def test_sklearn_regressors_fold_by_fold(problem, regressor):
     from sklearn import linear_model
     from sklearn.cross_decomposition import PLSRegression
+
     from neuroxr.kernels.stats import pearson
 
     F, R = problem["F"], problem["R"]

@@ -281,8 +281,8 @@ def test_complete_layer_from_other_stimuli_is_not_silently_reused(tmp_path):
 
 # ---------------------------------------------------------------------------- reduction
 def test_sparse_random_projection_at_write_time(tmp_path):
-    from sklearn.random_projection import SparseRandomProjection
     import scipy.sparse as sp
+    from sklearn.random_projection import SparseRandomProjection
 
     net = tiny_cnn()
     x = torch.from_numpy(random_images(16))

@@ -187,7 +187,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
         raise ValueError(f"load_cowley_images: {zpath} holds no imageNNNN.jpg files.")
     imgs = []
     with zipfile.ZipFile(zpath) as z:
-        for member, stem in names:
+        for member, _stem in names:
             with Image.open(io.BytesIO(z.read(member))) as im:
                 imgs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
     shapes = {a.shape for a in imgs}

@@ -98,7 +98,7 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
     if form == "hat" and not alpha > 0:
         raise ValueError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
-    min_train = min(n - len(te) for _, te in folds)
+    min(n - len(te) for _, te in folds)
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):

@@ -1,0 +1,54 @@
+"""Every exception and warning neuroxr raises: one base class, one subclass per concern.
+
+Each class also derives from the built-in exception a caller would expect (``ValueError`` for bad
+input, ``KeyError`` for a missing store entry, ``RuntimeError`` for an environment that cannot run
+the request), so ``except ValueError`` keeps working while ``except NeuroxrError`` catches all.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NeuroxrError",
+    "LayoutError",
+    "StoreError",
+    "BackendError",
+    "SweepConfigError",
+    "SweepError",
+    "ExtractionError",
+    "NeuroxrWarning",
+]
+
+
+class NeuroxrError(Exception):
+    """Base class of every error neuroxr raises on purpose."""
+
+
+class LayoutError(NeuroxrError, ValueError):
+    """A labeled array does not follow neuroxr's layout (dims, ids, values) or two do not pair."""
+
+
+class StoreError(NeuroxrError, KeyError):
+    """A study store lacks an entry, refuses a write, or holds a damaged entry."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+class BackendError(NeuroxrError, RuntimeError):
+    """An array backend was asked for that is not installed or has no device here."""
+
+
+class SweepConfigError(NeuroxrError, ValueError):
+    """A sweep's arguments or config file are invalid."""
+
+
+class SweepError(NeuroxrError, RuntimeError):
+    """Entries of a sweep failed; the message names them and what to do."""
+
+
+class ExtractionError(NeuroxrError, ValueError):
+    """Feature extraction was asked for something it cannot do."""
+
+
+class NeuroxrWarning(UserWarning):
+    """Warnings about the data (excluded stimuli, constant targets, low reliability, ...)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -39,6 +40,8 @@ from .layouts import (
 __all__ = ["StudyStore", "open_store", "StoreError", "COMPLETE_ATTR"]
 
 COMPLETE_ATTR = "neuroxr_complete"
+#: version token of a completed group (a fresh uuid4 per write)
+TOKEN_ATTR = "neuroxr_token"
 STORE_VERSION_ATTR = "neuroxr_store_version"
 STORE_VERSION = 1
 DATA_VAR = "data"
@@ -160,7 +163,19 @@ class StudyStore:
         g = self._group(path)
         if g is None:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: it does not exist.")
-        g.attrs[COMPLETE_ATTR] = True
+        # a fresh version token with every completed write: entries record the tokens of the sets they read
+        g.attrs.update({TOKEN_ATTR: uuid.uuid4().hex, COMPLETE_ATTR: True})
+
+    def token(self, path: str) -> str | None:
+        """The version token of the complete group ``path``: it changes on every rewrite.
+
+        ``None`` when ``path`` is absent, incomplete, or was written before tokens existed (0.1.0).
+        """
+        g = self._group(path)
+        if g is None or not g.attrs.get(COMPLETE_ATTR, False):
+            return None
+        tok = g.attrs.get(TOKEN_ATTR)
+        return str(tok) if tok else None
 
     def invalidate(self, path: str) -> None:
         """Drop the completion marker of ``path`` (first step of any overwrite), then delete it."""
@@ -183,7 +198,7 @@ class StudyStore:
         self._require_write()
         self.invalidate(path)
         ds = ds.copy(deep=False)
-        ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k != COMPLETE_ATTR})
+        ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k not in (COMPLETE_ATTR, TOKEN_ATTR)})
         for name in list(ds.variables):
             if ds[name].dtype.kind in "UT":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
                 ds[name] = ds[name].copy(data=np.asarray(ds[name].values, dtype=object))
@@ -206,6 +221,7 @@ class StudyStore:
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
         ds = xr.open_zarr(self._zstore, group=path, consolidated=False)
         ds.attrs.pop(COMPLETE_ATTR, None)
+        ds.attrs.pop(TOKEN_ATTR, None)
         # coords are small: load them, and give strings back their numpy str dtype
         coords = {}
         for name, c in ds.coords.items():

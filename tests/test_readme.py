@@ -24,6 +24,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
 def test_readme_keeps_the_two_setup_commands():
     text = README.read_text()
     assert "pip install . && neuroxr demo" in text
-    assert 'pip install -e ".[test]" && pytest -q' in text
+    test_command = 'pip install -e ".[test]" && ruff check . && pytest -q'
+    assert test_command in text
     ci = (README.parent / ".ci" / "run").read_text()
-    assert 'pip install -e ".[test]" && pytest -q' in ci
+    assert test_command in ci

@@ -213,13 +213,21 @@ def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str]) -
 def _pair_inputs(a: Any, b: Any) -> tuple[xr.DataArray, xr.DataArray]:
     """Two RDMs as labeled arrays; an unlabeled one is taken in the stimulus order of the labeled one."""
     la, lb = isinstance(a, xr.DataArray), isinstance(b, xr.DataArray)
-    if la and not lb:
-        b = as_rdm(b, "b", stimulus_id=_ids(a) if _square_size(b) == a.sizes["stimulus"] else None)
-    elif lb and not la:
-        a = as_rdm(a, "a", stimulus_id=_ids(b) if _square_size(a) == b.sizes["stimulus"] else None)
-    else:
-        a, b = as_rdm(a, "a"), as_rdm(b, "b")
-    return a, b
+    if la == lb:
+        return as_rdm(a, "a"), as_rdm(b, "b")
+    ref, other, names = (a, b, ("a", "b")) if la else (b, a, ("b", "a"))
+    own_ids = _rsatoolbox_rdms(other, names[1])[1] if _is_rsatoolbox(other) else None
+    ids = None
+    if own_ids is None:
+        n_ref, n_other = ref.sizes["stimulus"], _square_size(other)
+        if n_other is not None and n_other != n_ref:
+            raise LayoutError(
+                f"{names[1]}: an RDM without stimulus ids has {n_other} stimuli but {names[0]} has {n_ref}; an unlabeled "
+                f"RDM must list the stimuli of {names[0]} in its order (or label it: geometry.as_rdm({names[1]}, stimulus_id=...))."
+            )
+        ids = _ids(ref)
+    other = as_rdm(other, names[1], stimulus_id=ids)
+    return (ref, other) if la else (other, ref)
 
 
 def _square_size(x: Any) -> int | None:
@@ -232,7 +240,10 @@ def _square_size(x: Any) -> int | None:
     if len(shape) == 2:
         return int(shape[0])
     if len(shape) == 1:
-        return int(round((1 + math.sqrt(1 + 8 * shape[0])) / 2))
+        try:
+            return int(_r.n_from_n_pairs(int(shape[0])))
+        except ValueError:  # not a condensed RDM: as_rdm says so
+            return None
     return None
 
 

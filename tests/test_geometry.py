@@ -1,4 +1,5 @@
-"""Labeled geometry API: RDMs by stimulus_id, Gram cache, cRSA/eRSA/eReg, ceilings, CKA, dimensionality."""
+"""Labeled geometry API: RDMs by stimulus_id, lazy Grams, cRSA/eRSA/eReg, ceilings, CKA, dimensionality,
+NumPy / rsatoolbox RDM inputs, NaN rules and invariance to the stimulus order."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from scipy.stats import rankdata, spearmanr
 
 from neuroxr import LayoutError, StudyStore, features, neural
 from neuroxr import geometry as geo
+from neuroxr.errors import NeuroxrWarning
 from neuroxr.kernels.folds import kfold_indices
 
 
@@ -46,7 +48,7 @@ def test_rdm_of_neural_drops_neuroids_without_data():
     F, R = _data()
     R = R.copy()
     R[3, 2, :] = np.nan
-    with pytest.warns(UserWarning, match="1 neuroids"):
+    with pytest.warns(NeuroxrWarning, match="1 neuroids"):
         D = geo.rdm(R)
     ref = squareform(pdist(np.delete(R.mean("repeat").values, 2, axis=1), "correlation"))
     np.testing.assert_allclose(D.values, ref, atol=1e-12)
@@ -85,32 +87,27 @@ def test_streaming_gram_from_store_equals_in_memory(tmp_path):
         assert lazy.chunks is not None
         for method in ("correlation", "cosine", "euclidean"):
             np.testing.assert_allclose(geo.rdm(lazy, method).values, geo.rdm(F, method).values, atol=1e-10)
-        g = geo.cached_gram(store, "net", layer)
-        assert store.is_complete(f"cache/gram/net/{layer}")
-        again = geo.cached_gram(store, "net", layer)
-        np.testing.assert_allclose(again["K"].values, g["K"].values)
-        np.testing.assert_allclose(geo.rdm(again, "correlation").values, geo.rdm(F, "correlation").values, atol=1e-10)
+        g = geo.gram(lazy)
+        np.testing.assert_allclose(g["K"].values, geo.gram(F)["K"].values, atol=1e-10)
+        np.testing.assert_allclose(geo.rdm(g, "correlation").values, geo.rdm(F, "correlation").values, atol=1e-10)
 
 
-def test_store_cka_and_dimensionality(tmp_path):
-    store = StudyStore(tmp_path / "s.zarr")
+def test_geometry_has_no_store_functions():
+    assert not {"cached_gram", "store_cka", "store_dimensionality"} & set(geo.__all__)
+
+
+def test_cka_and_dimensionality_against_definitions():
     rng = np.random.default_rng(3)
     ids = np.array([f"s{i}" for i in range(20)])
     A = rng.standard_normal((20, 8))
-    B = A @ rng.standard_normal((8, 5))
-    store.write_features("m1", "a", features(A, stimulus_id=ids))
-    store.write_features("m2", "b", features(B[::-1], stimulus_id=ids[::-1]))  # other stimulus order
-    C = geo.store_cka(store)
-    assert C["cka"].dims == ("network", "network_")
-    assert list(C.network.values) == ["m1/a", "m2/b"]
+    B = A @ rng.standard_normal((8, 5)) + 0.3 * rng.standard_normal((20, 5))
     Ac, Bc = A - A.mean(0), B - B.mean(0)
     ref = np.linalg.norm(Ac.T @ Bc) ** 2 / (np.linalg.norm(Ac.T @ Ac) * np.linalg.norm(Bc.T @ Bc))
-    assert float(C["cka"].sel(network="m1/a", network_="m2/b")) == pytest.approx(ref, rel=1e-10)
-    ED = geo.store_dimensionality(store)
-    lam = np.linalg.eigvalsh(np.cov(A, rowvar=False))
-    assert float(ED["effective_dimensionality"].sel(network="m1/a")) == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-10)
-    assert int(ED["n_units"].sel(network="m2/b")) == 5
+    # the second representation in another stimulus order: paired by stimulus_id
     assert geo.cka(features(A, stimulus_id=ids), features(B[::-1], stimulus_id=ids[::-1])) == pytest.approx(ref, rel=1e-10)
+    assert geo.cka(geo.gram(features(A, stimulus_id=ids)), features(B, stimulus_id=ids)) == pytest.approx(ref, rel=1e-10)
+    lam = np.linalg.eigvalsh(np.cov(A, rowvar=False))
+    assert geo.effective_dimensionality(features(A, stimulus_id=ids)) == pytest.approx(lam.sum() ** 2 / (lam**2).sum(), rel=1e-10)
 
 
 def test_crsa_score_and_ceiling():
@@ -176,15 +173,6 @@ def test_ersa_train_and_test_scores():
     assert (ds["split"].values == "test").sum() == 20
 
 
-def test_ridge_fit_predict_matches_sklearn():
-    from sklearn.linear_model import Ridge
-
-    rng = np.random.default_rng(5)
-    for p in (5, 60):
-        X, Y, Xt = rng.standard_normal((30, p)), rng.standard_normal((30, 3)), rng.standard_normal((7, p))
-        np.testing.assert_allclose(geo._ridge_fit_predict(X, Y, Xt, 0.1), Ridge(alpha=0.1).fit(X, Y).predict(Xt), atol=1e-9)
-
-
 def test_ereg_projects_then_scores():
     pytest.importorskip("neuroxr.kernels.ridge")
     from sklearn.random_projection import SparseRandomProjection
@@ -230,3 +218,152 @@ def test_rdm_of_a_gram_dataset_leaves_it_untouched():
     D = geo.rdm(g)
     np.testing.assert_array_equal(g["K"].values, K)
     np.testing.assert_allclose(D.values, geo.rdm(F).values, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------ stimulus order: every draw by stimulus_id
+def _shuffled(da, seed):
+    return da.isel(stimulus=np.random.default_rng(seed).permutation(da.sizes["stimulus"]))
+
+
+def test_canonical_order_and_split_depend_on_ids_only():
+    ids = np.array([f"img{i:02d}" for i in range(20)])
+    perm = np.random.default_rng(0).permutation(20)
+    np.testing.assert_array_equal(ids[perm][geo.canonical_order(ids[perm])], np.sort(ids))
+    tr, te = geo.split_train_test(ids, 0.3, seed=4)
+    tr_p, te_p = geo.split_train_test(ids[perm], 0.3, seed=4)
+    np.testing.assert_array_equal(ids[perm][tr_p], ids[tr])  # the same stimuli, in canonical order
+    np.testing.assert_array_equal(ids[perm][te_p], ids[te])
+    assert te.size == 6 and np.intersect1d(tr, te).size == 0
+    # an int draws over the caller's positions (default_rng(seed).permutation)
+    p = np.random.default_rng(4).permutation(20)
+    np.testing.assert_array_equal(geo.split_train_test(20, 0.3, seed=4)[1], np.sort(p[:6]))
+    with pytest.raises(ValueError, match="test_size"):
+        geo.split_train_test(ids, 1.5)
+
+
+def test_permuted_stimuli_give_identical_numbers():
+    F, R = _data(n=40, T=4)
+    F2, R2 = _shuffled(F, 1), _shuffled(R, 2)
+    for name, fn in (
+        ("crsa", lambda f, r: geo.crsa(f, r, n_reps=3)),
+        ("crsa_gram", lambda f, r: geo.crsa(geo.gram(f), r, ceiling=False)),
+        ("ersa", lambda f, r: geo.ersa(f, r, n_folds=4, seed=3)),
+        ("ereg", lambda f, r: geo.ereg(f, r, n_components=12, n_folds=4, fold_seed=2)),
+    ):
+        a, b = fn(F, R), fn(F2, R2)
+        for var in a.data_vars:
+            np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=f"{name}: {var}")
+    with pytest.warns(NeuroxrWarning, match="repeats are averaged"):
+        assert geo.cka(F, R) == geo.cka(F2, R2)
+    M = R.mean("repeat").rename(neuroid="unit", neuroid_id="unit_id")
+    for alpha in (0.0, 1.0):
+        a = geo.split_distance(F, M, seed=5, alpha=alpha)
+        b = geo.split_distance(F2, _shuffled(M, 3), seed=5, alpha=alpha)
+        np.testing.assert_array_equal(a["distance"].values, b["distance"].values)
+        np.testing.assert_array_equal(a["stimulus_split"].values, b["stimulus_split"].values)
+
+
+def test_split_distance_fits_on_train_only():
+    F, R = _data(n=30)
+    M = R.mean("repeat").rename(neuroid="unit", neuroid_id="unit_id")
+    ds = geo.split_distance(F, M, test_size=0.4, seed=1, alpha=0.5)
+    tr, te = geo.split_train_test(F.stimulus_id.values, 0.4, 1)
+    est = geo.LinearMetric(alpha=0.5).fit(F.values[tr], M.values[tr])
+    assert float(ds["distance"].sel(split="test")) == pytest.approx(est.distance(F.values[te], M.values[te]), rel=1e-10)
+    assert float(ds["distance"].sel(split="train")) == pytest.approx(est.distance(F.values[tr], M.values[tr]), rel=1e-10)
+    assert (ds["stimulus_split"].values == "test").sum() == 12 and ds.attrs["lower_is_better"] == 1
+
+
+# ------------------------------------------------------------------ NumPy and rsatoolbox RDMs
+def test_compare_rdms_accepts_numpy_rdms():
+    F, R = _data()
+    a, b = geo.rdm(F), geo.rdm(R)
+    ref = spearmanr(squareform(a.values, checks=False), squareform(b.values, checks=False))[0]
+    # square and condensed NumPy RDMs are taken in the stimulus order of the labeled one
+    assert geo.compare_rdms(a, b.values) == pytest.approx(ref, rel=1e-12)
+    assert geo.compare_rdms(a.values, squareform(b.values, checks=False)) == pytest.approx(ref, rel=1e-12)
+    assert geo.compare_rdms(squareform(a.values, checks=False), b) == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(LayoutError, match="n \\(n - 1\\) / 2"):
+        geo.compare_rdms(a, np.ones(7))
+    with pytest.raises(LayoutError, match="b: an RDM without stimulus ids has 5 stimuli but a has 24"):
+        geo.compare_rdms(a, b.values[:5, :5])
+
+
+def test_compare_rdms_accepts_rsatoolbox_rdms():
+    rsa_rdm = pytest.importorskip("rsatoolbox.rdm")
+    F, R = _data()
+    a, b = geo.rdm(F), geo.rdm(R)
+    va, vb = squareform(a.values, checks=False), squareform(b.values, checks=False)
+    ref = float(rsa_rdm.compare(rsa_rdm.RDMs(va[None]), rsa_rdm.RDMs(vb[None]), method="spearman")[0, 0])
+    # with a stimulus_id pattern descriptor: paired by id, even in another order
+    perm = np.random.default_rng(0).permutation(a.sizes["stimulus"])
+    bp = b.isel(stimulus=perm, stimulus_=perm)
+    labeled = rsa_rdm.RDMs(squareform(bp.values, checks=False)[None], pattern_descriptors={"stimulus_id": list(bp.stimulus_id.values)})
+    assert geo.compare_rdms(a, labeled) == pytest.approx(ref, rel=1e-10)
+    # without one: the order of the other RDM is assumed
+    assert geo.compare_rdms(rsa_rdm.RDMs(va[None]), b) == pytest.approx(ref, rel=1e-10)
+    two = rsa_rdm.RDMs(np.stack([va, vb]))
+    with pytest.raises(LayoutError, match="holds 2 RDMs"):
+        geo.compare_rdms(a, two)
+    M = geo.compare_rdms_many(two, [a, b], "pearson")
+    assert float(M[0, 1]) == pytest.approx(geo.compare_rdms(a, b, "pearson"), rel=1e-12)
+
+
+# ------------------------------------------------------------------ NaN rules
+def test_compare_rdms_drops_incomplete_pairs():
+    from scipy.stats import kendalltau, pearsonr
+
+    rng = np.random.default_rng(7)
+    va, vb = rng.random(45), rng.random(45)
+    va[[3, 10]] = np.nan
+    vb[20] = np.nan
+    ok = ~(np.isnan(va) | np.isnan(vb))
+    with pytest.warns(NeuroxrWarning, match="3 of 45 stimulus pairs"):
+        res = geo.compare_rdms(va, vb, ["spearman", "pearson", "kendall"])
+    assert float(res.sel(comparison="spearman")) == pytest.approx(spearmanr(va[ok], vb[ok])[0], rel=1e-12)
+    assert float(res.sel(comparison="pearson")) == pytest.approx(pearsonr(va[ok], vb[ok])[0], rel=1e-12)
+    n = ok.sum()
+    tau_b = kendalltau(va[ok], vb[ok])[0]  # no ties: tau-a = tau-b
+    assert float(res.sel(comparison="kendall")) == pytest.approx(tau_b * 1.0, rel=1e-12) and n == 42
+    assert res.attrs["n_pairs_dropped"] == 3
+    # the same pairs missing in both: rsatoolbox's procedure
+    rsa_rdm = pytest.importorskip("rsatoolbox.rdm")
+    vb2 = vb.copy()
+    vb2[20] = rng.random()
+    vb2[[3, 10]] = np.nan
+    ref = float(rsa_rdm.compare(rsa_rdm.RDMs(va[None]), rsa_rdm.RDMs(vb2[None]), method="spearman")[0, 0])
+    with pytest.warns(NeuroxrWarning):
+        assert geo.compare_rdms(va, vb2) == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("spearman", "spearman"), ("pearson", "corr"), ("cosine", "cosine")])
+def test_rdm_noise_ceiling_matches_rsatoolbox_with_and_without_nan(ours, theirs):
+    rsa_rdm = pytest.importorskip("rsatoolbox.rdm")
+    from rsatoolbox.inference import boot_noise_ceiling
+
+    rng = np.random.default_rng(8)
+    base = rng.random(45)
+    V = np.stack([base + 0.4 * rng.random(45) for _ in range(6)])
+    for missing in ([], [4, 30]):
+        W = V.copy()
+        W[:, missing] = np.nan  # a pair missing in every subject (rsatoolbox's NaN procedure)
+        lo, up = boot_noise_ceiling(rsa_rdm.RDMs(W), method=theirs)
+        if missing:
+            with pytest.warns(NeuroxrWarning):
+                ds = geo.rdm_noise_ceiling(W, ours)
+        else:
+            ds = geo.rdm_noise_ceiling(W, ours)
+        assert float(ds["lower"]) == pytest.approx(lo, rel=1e-10)
+        assert float(ds["upper"]) == pytest.approx(up, rel=1e-10)
+
+
+def test_cka_averages_the_repeats_of_neural_data():
+    F, R = _data(T=5)
+    R = R.copy()
+    R[2, 1, 0] = np.nan  # a missing trial: the NaN-mean uses the others
+    with pytest.warns(NeuroxrWarning, match="repeats are averaged"):
+        value = geo.cka(F, R)
+    M = R.mean("repeat", skipna=True).rename(neuroid="unit", neuroid_id="unit_id")
+    assert value == pytest.approx(geo.cka(F, M), rel=1e-12)
+    with pytest.warns(NeuroxrWarning):
+        assert geo.effective_dimensionality(R) == pytest.approx(geo.effective_dimensionality(M), rel=1e-12)

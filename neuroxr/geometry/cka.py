@@ -1,0 +1,58 @@
+"""Linear centred kernel alignment (CKA, Kornblith et al. 2019) of two labeled representations."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import to_numpy
+from ..errors import NeuroxrWarning
+from ..kernels import gram as _g
+from ._common import RDM_DIMS, _canonical_any, _label
+from .gram import _stats_and_ids
+from .rdm import _align_rdm
+
+__all__ = ["cka"]
+
+
+def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column-centred Gram ``(n, n)`` and stimulus ids of features, neural data or a Gram Dataset."""
+    if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
+        warnings.warn(
+            f"cka: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.",
+            NeuroxrWarning,
+            stacklevel=3,
+        )
+    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _label(obj, name))
+    return np.asarray(to_numpy(stats.K)), ids
+
+
+def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bool = False) -> float:
+    """Linear CKA between two labeled representations, paired by ``stimulus_id``.
+
+    ``CKA = ||Ka Kb||_HSIC / sqrt(||Ka Ka|| ||Kb Kb||)`` of the column-centred Grams (Kornblith et
+    al. 2019); ``debiased=True`` uses the unbiased HSIC estimator (Song et al. 2012).
+
+    Parameters
+    ----------
+    a, b : features DataArray (stimulus, unit), neural DataArray (stimulus, neuroid, repeat) or Gram Dataset
+        Neural data is trial-averaged for you (NaN-mean over repeats; neuroids lacking a stimulus
+        are dropped), with a :class:`~neuroxr.errors.NeuroxrWarning` saying so.
+    debiased : bool, default False
+
+    Returns
+    -------
+    float
+        In ``[0, 1]`` (debiased: may fall slightly below 0); 1 = the same geometry up to rotation
+        and isotropic scaling.
+    """
+    Ka, ia = _centred_gram(a, "a")
+    Kb, ib = _centred_gram(b, "b")
+    if not np.array_equal(ia, ib):
+        ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})
+        other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
+        Kb = np.asarray(_align_rdm(ref, other, ("a", "b")).values)
+    return float(_g.linear_cka(Ka, Kb, debiased=debiased))

@@ -1,0 +1,104 @@
+"""Labeled Gram statistics of a feature array (in memory or dask-backed); no store access.
+
+The numerics live in :mod:`neuroxr.kernels.gram`: the column-centred Gram ``K = Fc Fc^T`` with
+the row sums and norms that RDMs, CKA, effective dimensionality and shape distances derive from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import asarray, to_numpy
+from ..errors import LayoutError
+from ..kernels import gram as _g
+from ..layouts import validate_features
+from ._common import RDM_DIMS, _ids, _is_dask, _label, _neural_mean
+
+__all__ = ["gram", "gram_stats"]
+
+
+def gram(
+    features: xr.DataArray,
+    backend: str | None = None,
+    dtype: Any = "float64",
+    chunk_size: int | None = None,
+    **compute_kwargs: Any,
+) -> xr.Dataset:
+    """Gram statistics of a feature array, labeled (see :mod:`neuroxr.kernels.gram`).
+
+    A dask-backed array (e.g. ``StudyStore.read_features``) is reduced over its unit chunks in a
+    task tree (bounded memory); an in-memory one in one pass (or in ``chunk_size`` unit chunks).
+
+    Parameters
+    ----------
+    features : xarray.DataArray, dims (stimulus, unit)
+    backend : str, optional
+        Array backend for the products (``"numpy"``, ``"torch"``, ``"torch_cuda"``, ``"cupy"``).
+    dtype : {"float64", "float32"}, default "float64"
+    chunk_size : int, optional
+        Unit chunk size for in-memory arrays.
+    **compute_kwargs
+        Passed to ``dask.compute`` for dask-backed features (e.g. ``scheduler="threads"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``K`` (stimulus, stimulus_): column-centred Gram; ``a``, ``v`` (stimulus); attrs
+        ``n_units``, ``mu``, ``m2``; ``stimulus_id`` on both stimulus dims.
+    """
+    validate_features(features, name=_label(features, "features"))
+    if _is_dask(features):
+        stats = _g.gram_dask(features.data, backend=backend, dtype=dtype, **compute_kwargs)
+    else:
+        stats = _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size)
+    ids = _ids(features)
+    ds = xr.Dataset(
+        {
+            "K": (RDM_DIMS, to_numpy(stats.K)),
+            "a": (("stimulus",), to_numpy(stats.a)),
+            "v": (("stimulus",), to_numpy(stats.v)),
+        },
+        coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+        attrs={"n_units": int(stats.n_units), "mu": float(stats.mu), "m2": float(stats.m2), "kind": "gram"},
+    )
+    for key in ("model", "layer"):
+        if key in features.coords and features.coords[key].ndim == 0:
+            ds.attrs[key] = str(features.coords[key].item())
+    return ds
+
+
+def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64") -> _g.GramStats:
+    """:class:`~neuroxr.kernels.gram.GramStats` of a Gram Dataset from :func:`gram`."""
+    if not isinstance(ds, xr.Dataset) or "K" not in ds:
+        raise LayoutError("gram_stats: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
+    return _g.GramStats(
+        K=asarray(ds["K"].values, backend=backend, dtype=dtype),
+        a=asarray(ds["a"].values, backend=backend, dtype=dtype),
+        v=asarray(ds["v"].values, backend=backend, dtype=dtype),
+        n_units=int(ds.attrs["n_units"]),
+        mu=float(ds.attrs["mu"]),
+        m2=float(ds.attrs["m2"]),
+    )
+
+
+def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramStats, np.ndarray, str]:
+    """Gram statistics, stimulus ids and the input kind of features, neural data or a Gram Dataset.
+
+    Neural data ``(stimulus, neuroid, repeat)`` is NaN-averaged over repeats first (neuroids that
+    lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`).
+    """
+    if isinstance(obj, xr.Dataset):
+        return gram_stats(obj, backend=backend), _ids(obj), "gram"
+    if isinstance(obj, xr.DataArray):
+        if "repeat" in obj.dims:
+            m = _neural_mean(obj, name=name)
+            F = m.transpose("stimulus", "neuroid").values
+            return _g.gram(asarray(F, backend=backend)), _ids(m), "neural"
+        return gram_stats(gram(obj, backend=backend), backend=backend), _ids(obj), "features"
+    raise LayoutError(
+        f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
+        f"got {type(obj).__name__}."
+    )

@@ -1,0 +1,527 @@
+"""Labeled RDMs: RDMs of features / neural data / Grams, split-half RDMs, comparisons, noise ceilings.
+
+RDMs are ``DataArray`` objects with dims ``(stimulus, stimulus_)``; the first dim carries
+``stimulus_id``, the second ``stimulus_id_`` (the same ids). Two RDMs are always paired by
+``stimulus_id`` before they are compared. Plain NumPy RDMs (square ``n x n`` or condensed
+upper-triangle vectors as ``scipy.spatial.distance.squareform`` makes them) and rsatoolbox
+``RDMs`` objects are accepted where an RDM is compared (see :func:`compare_rdms`).
+
+NaN rule (as rsatoolbox and ``scipy.stats`` with ``nan_policy="omit"``): a comparison uses the
+stimulus pairs whose dissimilarity is finite in both RDMs; the incomplete pairs are dropped and
+counted in one :class:`~neuroxr.errors.NeuroxrWarning`. The numerics live in
+:mod:`neuroxr.kernels.rdm`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import to_numpy
+from ..errors import LayoutError, NeuroxrWarning
+from ..kernels import rdm as _r
+from ..layouts import align, validate_neural
+from ._common import RDM_DIMS, _check_option, _ids, _is_dask, _label, _rdm_da, _require_repeats
+from .gram import _stats_and_ids
+
+__all__ = [
+    "rdm",
+    "as_rdm",
+    "split_half_rdms",
+    "compare_rdms",
+    "compare_rdms_many",
+    "rdm_noise_ceiling",
+    "split_half_rdm_ceiling",
+]
+
+
+# ============================================================================ RDMs
+def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: str | None = None) -> xr.DataArray:
+    """Representational dissimilarity matrix of the stimuli.
+
+    Parameters
+    ----------
+    obj : DataArray or Dataset
+        Features ``(stimulus, unit)`` (dask-backed ones stream their unit chunks), neural data
+        ``(stimulus, neuroid, repeat)`` (trial-averaged with a NaN-mean first; neuroids lacking
+        any stimulus are dropped with a warning), or a Gram Dataset from :func:`gram`.
+    method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
+        ``correlation`` = 1 - Pearson across units; see :mod:`neuroxr.kernels.rdm`.
+    backend : str, optional
+
+    Returns
+    -------
+    xarray.DataArray, dims (stimulus, stimulus_)
+        In the input's stimulus order; coords ``stimulus_id`` / ``stimulus_id_``; attrs
+        ``method``, ``source``, ``label``.
+    """
+    _check_option(method, _r.RDM_METHODS, "method", "rdm")
+    stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "rdm input"))
+    # a Gram computed here is not seen by the caller: the RDM may take over its memory
+    D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
+    return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": _label(obj, kind)})
+
+
+def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two split-half NaN-means ``(n, k)``: one permutation of the repeats, first ceil(T/2) vs the rest
+    (the directions' ``split="slots"`` halves, from :mod:`neuroxr.kernels.splits`)."""
+    from ..kernels.splits import draw_permutation, split_means
+
+    R = np.asarray(neural.values, dtype=np.float64)
+    h1, h2 = split_means(R, draw_permutation(rng, R.shape[2])[None], "slots")
+    return h1[0], h2[0]
+
+
+def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int = 0, n_reps: int = 1) -> xr.DataArray:
+    """RDMs of split halves of the repeats, ``n_reps`` independent splits.
+
+    Each rep permutes the repeat axis with ``numpy.random.default_rng(seed)`` (one Generator for
+    all reps) and NaN-averages the first ``ceil(T/2)`` and the remaining repeats. Neuroids lacking
+    a stimulus in either half are left out of that rep's two RDMs.
+
+    Parameters
+    ----------
+    neural : xarray.DataArray, dims (stimulus, neuroid, repeat), at least 2 repeats
+    method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
+    seed : int, default 0
+    n_reps : int, default 1
+
+    Returns
+    -------
+    xarray.DataArray, dims (rep, half, stimulus, stimulus_)
+    """
+    _check_option(method, _r.RDM_METHODS, "method", "split_half_rdms")
+    validate_neural(neural)
+    _require_repeats(neural, "split_half_rdms")
+    neural = neural.compute() if _is_dask(neural) else neural
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_reps):
+        h1, h2 = _split_halves(neural, rng)
+        ok = ~(np.isnan(h1).any(0) | np.isnan(h2).any(0))
+        if not ok.any():
+            raise LayoutError("split_half_rdms: no neuroid has a trial for every stimulus in both halves.")
+        out.append([to_numpy(_r.rdm(h[:, ok], method)) for h in (h1, h2)])
+    ids = _ids(neural)
+    return xr.DataArray(
+        np.asarray(out),
+        dims=("rep", "half", *RDM_DIMS),
+        coords={"rep": np.arange(n_reps), "half": [1, 2], "stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+        name="split_half_rdms",
+        attrs={"method": method, "seed": seed},
+    )
+
+
+# ============================================================================ inputs: labeled, NumPy, rsatoolbox
+def _is_rsatoolbox(x: Any) -> bool:
+    return type(x).__module__.startswith("rsatoolbox") and hasattr(x, "get_vectors")
+
+
+def _square(x: np.ndarray, name: str) -> np.ndarray:
+    """A square RDM from a square one or a condensed upper-triangle vector (scipy's squareform order)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2 and x.shape[0] == x.shape[1]:
+        return x
+    if x.ndim == 1:
+        try:
+            n = _r.n_from_n_pairs(x.shape[0])
+        except ValueError as err:
+            raise LayoutError(f"{name}: a condensed RDM of {x.shape[0]} values is not n (n - 1) / 2 for any n; {err}") from None
+        D = np.zeros((n, n))
+        i, j = np.triu_indices(n, 1)
+        D[i, j] = D[j, i] = x
+        return D
+    raise LayoutError(
+        f"{name}: an RDM must be a labeled DataArray (stimulus, stimulus_), a square (n, n) array or a condensed "
+        f"vector (n (n - 1) / 2,); got an array of shape {x.shape}."
+    )
+
+
+def _rsatoolbox_rdms(x: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Square RDMs ``(m, n, n)`` and the ``stimulus_id`` pattern descriptor (or None) of rsatoolbox ``RDMs``."""
+    V = np.asarray(x.get_vectors(), dtype=np.float64)
+    D = np.stack([_square(v, name) for v in V])
+    ids = (getattr(x, "pattern_descriptors", None) or {}).get("stimulus_id")
+    return D, (None if ids is None else np.asarray(ids).astype(str))
+
+
+def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
+    """One RDM as a labeled DataArray ``(stimulus, stimulus_)``.
+
+    Parameters
+    ----------
+    x : DataArray, numpy array or rsatoolbox ``RDMs`` holding one RDM
+        A labeled RDM is returned as is. A NumPy RDM is square ``(n, n)`` or a condensed vector of
+        its upper triangle (``i < j``, row-major: ``scipy.spatial.distance.squareform``'s order).
+        An rsatoolbox ``RDMs`` object is read through ``get_vectors()``; its pattern descriptor
+        ``stimulus_id`` (if present) labels the stimuli.
+    name : str
+        Name used in error messages.
+    stimulus_id : array-like of str, optional
+        Ids of the rows of an unlabeled RDM; default ``"0" .. "n-1"`` (positions).
+
+    Returns
+    -------
+    xarray.DataArray, dims (stimulus, stimulus_)
+    """
+    if isinstance(x, xr.DataArray):
+        if tuple(x.dims[-2:]) != RDM_DIMS:
+            raise LayoutError(f"{name}: an RDM needs dims {RDM_DIMS} (last two); found {x.dims}.")
+        return x
+    ids = None
+    if _is_rsatoolbox(x):
+        if int(x.n_rdm) != 1:
+            raise LayoutError(
+                f"{name}: the rsatoolbox RDMs object holds {int(x.n_rdm)} RDMs; give one (e.g. rdms[0]) or use "
+                "compare_rdms_many / rdm_noise_ceiling for several."
+            )
+        D, ids = _rsatoolbox_rdms(x, name)
+        D = D[0]
+    elif isinstance(x, (np.ndarray, list, tuple)):
+        D = _square(np.asarray(x), name)
+    else:
+        raise LayoutError(
+            f"{name}: expected an RDM DataArray (stimulus, stimulus_), a NumPy RDM or an rsatoolbox RDMs object; "
+            f"got {type(x).__name__}."
+        )
+    n = D.shape[0]
+    if ids is None:
+        ids = np.arange(n).astype(str) if stimulus_id is None else np.asarray(stimulus_id).astype(str)
+    if ids.shape != (n,):
+        raise LayoutError(f"{name}: {n} stimuli in the RDM but {ids.size} stimulus ids; give one id per row.")
+    return _rdm_da(D, ids, name, {"label": name})
+
+
+def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str]) -> xr.DataArray:
+    for d, nm in ((ref, names[0]), (other, names[1])):
+        if tuple(d.dims[-2:]) != RDM_DIMS:
+            raise LayoutError(f"{nm}: an RDM needs dims {RDM_DIMS} (last two); found {d.dims}.")
+    _, o = align(ref, other, names=names)
+    order = np.asarray(o["stimulus_id"].values).astype(str)
+    cols = np.asarray(o["stimulus_id_"].values).astype(str)
+    if np.array_equal(cols, order):  # already paired: no reindexing copy
+        return o
+    idx = {s: i for i, s in enumerate(cols)}
+    return o.isel(stimulus_=[idx[s] for s in order])
+
+
+def _pair_inputs(a: Any, b: Any) -> tuple[xr.DataArray, xr.DataArray]:
+    """Two RDMs as labeled arrays; an unlabeled one is taken in the stimulus order of the labeled one."""
+    la, lb = isinstance(a, xr.DataArray), isinstance(b, xr.DataArray)
+    if la == lb:
+        return as_rdm(a, "a"), as_rdm(b, "b")
+    ref, other, names = (a, b, ("a", "b")) if la else (b, a, ("b", "a"))
+    own_ids = _rsatoolbox_rdms(other, names[1])[1] if _is_rsatoolbox(other) else None
+    ids = None
+    if own_ids is None:
+        n_ref, n_other = ref.sizes["stimulus"], _square_size(other)
+        if n_other is not None and n_other != n_ref:
+            raise LayoutError(
+                f"{names[1]}: an RDM without stimulus ids has {n_other} stimuli but {names[0]} has {n_ref}; an unlabeled "
+                f"RDM must list the stimuli of {names[0]} in its order (or label it: geometry.as_rdm({names[1]}, stimulus_id=...))."
+            )
+        ids = _ids(ref)
+    other = as_rdm(other, names[1], stimulus_id=ids)
+    return (ref, other) if la else (other, ref)
+
+
+def _square_size(x: Any) -> int | None:
+    if _is_rsatoolbox(x):
+        return int(x.n_cond)
+    try:
+        shape = np.shape(x)
+    except Exception:  # noqa: BLE001 - anything without a shape is refused later by as_rdm
+        return None
+    if len(shape) == 2:
+        return int(shape[0])
+    if len(shape) == 1:
+        try:
+            return int(_r.n_from_n_pairs(int(shape[0])))
+        except ValueError:  # not a condensed RDM: as_rdm says so
+            return None
+    return None
+
+
+# ============================================================================ comparisons
+def _nan_warning(caller: str, n_dropped: int, n_pairs: int) -> None:
+    warnings.warn(
+        f"{caller}: {n_dropped} of {n_pairs} stimulus pairs have a NaN dissimilarity and are left out of the comparison "
+        "(e.g. constant patterns or missing trials).",
+        NeuroxrWarning,
+        stacklevel=3,
+    )
+
+
+def _compare_vectors(va: np.ndarray, vb: np.ndarray, methods: Sequence[str]) -> tuple[dict[str, float], int]:
+    """Comparison of two RDM vectors on their complete pairs; also the number of pairs dropped."""
+    ok = ~(np.isnan(va) | np.isnan(vb))
+    dropped = int(ok.size - ok.sum())
+    if dropped:
+        va, vb = va[ok], vb[ok]
+    if va.size < 3:
+        return {m: math.nan for m in methods}, dropped
+    return _r.compare_rdms(va, vb, list(methods)), dropped
+
+
+def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> float | xr.DataArray:
+    """Similarity of two RDMs on the upper triangle, after pairing them by ``stimulus_id``.
+
+    Parameters
+    ----------
+    a, b : RDM DataArray (stimulus, stimulus_), NumPy RDM or rsatoolbox ``RDMs`` (one RDM)
+        Labeled RDMs are paired by ``stimulus_id``. A NumPy RDM (square ``(n, n)`` or condensed
+        upper-triangle vector, ``squareform`` order) carries no ids: it is **assumed to list the
+        stimuli in the order of the other RDM** (or in the same order as the other NumPy RDM). An
+        rsatoolbox ``RDMs`` object is paired by its ``stimulus_id`` pattern descriptor when it has
+        one, else treated like a NumPy RDM.
+    method : str or sequence of str, default "spearman"
+        ``"pearson"``, ``"spearman"``, ``"kendall"`` (Kendall's tau-a) or ``"cosine"``. A sequence
+        computes several in one call: the triangles are extracted once and Spearman and Kendall
+        share one sort of each RDM.
+
+    Returns
+    -------
+    float, or xarray.DataArray, dims (comparison,)
+        A float for one method given as a string; for a sequence, the similarities with coord
+        ``comparison`` = the canonical method names in the order given (select with
+        ``res.sel(comparison="kendall")``; a dim named ``method`` would clash with ``sel``'s own
+        ``method`` argument). Pairs with a NaN in either RDM are left out (one warning).
+    """
+    methods = _r.normalize_compare_methods(method, "compare_rdms")
+    a, b = _pair_inputs(a, b)
+    b = _align_rdm(a, b, ("a", "b"))
+    va = np.asarray(to_numpy(_r.upper_tri(np.asarray(a.values, dtype=np.float64))))
+    vb = np.asarray(to_numpy(_r.upper_tri(np.asarray(b.values, dtype=np.float64))))
+    res, dropped = _compare_vectors(va, vb, methods)
+    if dropped:
+        _nan_warning("compare_rdms", dropped, va.size)
+    if isinstance(method, str):
+        return float(res[methods[0]])
+    return xr.DataArray(
+        np.asarray([res[m] for m in methods], dtype=float),
+        dims=("comparison",),
+        coords={"comparison": list(methods)},
+        name="rdm_similarity",
+        attrs={"a": str(a.attrs.get("label", _label(a, "a"))), "b": str(b.attrs.get("label", _label(b, "b"))),
+               "n_pairs_dropped": dropped},
+    )
+
+
+def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArray:
+    """A stack ``(rdm, stimulus, stimulus_)`` of RDMs paired by ``stimulus_id`` to the first one.
+
+    Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without a
+    ``stimulus_id`` descriptor) take ``ids`` (else positions) as their stimulus order.
+    """
+    if isinstance(x, xr.DataArray) and x.ndim == 3:
+        return x
+    if _is_rsatoolbox(x):
+        D, rids = _rsatoolbox_rdms(x, name)
+        x = list(D) if rids is None else [as_rdm(d, name, rids) for d in D]
+    elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1]):
+        x = list(x)
+    if isinstance(x, (xr.DataArray, np.ndarray)):
+        x = [x]
+    items = list(x)
+    if not items:
+        raise LayoutError(f"{name}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
+    items = [as_rdm(it, f"{name}[{i}]", None if isinstance(it, xr.DataArray) else (
+        ids if ids is not None and _square_size(it) == len(ids) else None)) for i, it in enumerate(items)]
+    ref = items[0]
+    rows = [ref] + [_align_rdm(ref, it, (f"{name}[0]", f"{name}[{i}]")) for i, it in enumerate(items[1:], 1)]
+    labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
+    if len(set(labels)) < len(labels):
+        labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]
+    return xr.concat([r.drop_attrs() if hasattr(r, "drop_attrs") else r for r in rows], dim="rdm").assign_coords(rdm=labels)
+
+
+def _labeled_ids(x: Any) -> np.ndarray | None:
+    """Stimulus ids of the first labeled RDM in ``x`` (DataArray, list of them, rsatoolbox RDMs), else None."""
+    if _is_rsatoolbox(x):
+        return _rsatoolbox_rdms(x, "rdms")[1]
+    if isinstance(x, (list, tuple)) and x:
+        x = x[0]
+    if isinstance(x, xr.DataArray) and "stimulus_id" in x.coords:
+        return _ids(x)
+    return None
+
+
+def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
+    """Compare many RDMs with many RDMs in one batched operation.
+
+    Parameters
+    ----------
+    a, b : list of RDMs, stacked DataArray (rdm, stimulus, stimulus_), NumPy stack or rsatoolbox ``RDMs``
+        All paired by ``stimulus_id`` to the first RDM of ``a``; unlabeled RDMs are assumed to be
+        in that RDM's stimulus order (see :func:`compare_rdms`).
+    method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
+
+    Returns
+    -------
+    xarray.DataArray, dims (rdm_a, rdm_b)
+        Pairs with a NaN in either RDM are left out of that comparison (one warning in all).
+    """
+    method = _r._normalize_compare_method(method, "compare_rdms_many")
+    A = _stack_rdms(a, "a", ids=_labeled_ids(b))
+    ref = A.isel({A.dims[0]: 0})
+    B = _stack_rdms(b, "b", ids=_ids(ref))
+    B = _align_rdm(ref, B.transpose(B.dims[0], *RDM_DIMS), ("a", "b"))
+    VA = np.asarray(to_numpy(_r.upper_tri(np.asarray(A.values, dtype=np.float64))))
+    VB = np.asarray(to_numpy(_r.upper_tri(np.asarray(B.values, dtype=np.float64))))
+    if np.isnan(VA).any() or np.isnan(VB).any():
+        M = np.empty((VA.shape[0], VB.shape[0]))
+        dropped = 0
+        for i in range(VA.shape[0]):
+            for j in range(VB.shape[0]):
+                res, d = _compare_vectors(VA[i], VB[j], (method,))
+                M[i, j], dropped = res[method], dropped + d
+        _nan_warning("compare_rdms_many", dropped, VA.shape[1] * VA.shape[0] * VB.shape[0])
+    else:
+        M = to_numpy(_r.compare_rdms_many(VA, VB, method))
+    return xr.DataArray(
+        M,
+        dims=("rdm_a", "rdm_b"),
+        coords={"rdm_a": A[A.dims[0]].values, "rdm_b": B[B.dims[0]].values},
+        name="rdm_similarity",
+        attrs={"method": method},
+    )
+
+
+# ============================================================================ noise ceilings
+def _nan_rank(V: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return np.stack([rankdata(v, nan_policy="omit") for v in V])
+
+
+def _pool(V: np.ndarray, method: str) -> np.ndarray:
+    """Average of RDM vectors after the transform that ``method`` ignores (rsatoolbox's ``pool_rdm``).
+
+    Ranks for Spearman/Kendall (their plain mean, so that tied means stay exactly tied), z-scores
+    for Pearson, division by the root mean square for cosine. NaN entries stay NaN through the
+    transform and are left out of the mean.
+    """
+    has_nan = bool(np.isnan(V).any())
+    mean = np.nanmean if has_nan else np.mean
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs stay NaN
+        if method in ("spearman", "kendall"):
+            return mean(_nan_rank(V) if has_nan else to_numpy(_r.rank_vectors(V)), axis=0)
+        if method == "pearson":
+            V = V - mean(V, axis=1, keepdims=True)
+            scale = np.sqrt(mean(V * V, axis=1, keepdims=True))
+        else:
+            scale = np.sqrt(mean(V * V, axis=1, keepdims=True))
+        return mean(V / np.where(scale > 0, scale, 1), axis=0)
+
+
+def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
+    """Lower and upper bounds of the noise ceiling of a set of subject RDMs (Nili et al. 2014).
+
+    Upper bound: each subject's RDM vs the average of all subjects' RDMs; lower bound: each vs the
+    average of the others (leave one subject out). Averages are taken after the transform that
+    the comparison ignores (ranks for Spearman/Kendall, z-scores for Pearson, root-mean-square
+    scaling for cosine), as rsatoolbox's ``boot_noise_ceiling`` does. NaN dissimilarities are left
+    out of the averages and of each comparison (incomplete pairs dropped, one warning).
+
+    Parameters
+    ----------
+    rdms : list of RDMs, stacked DataArray (subject, stimulus, stimulus_), array (m, n, n) / (m, P) or rsatoolbox ``RDMs``
+    method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
+
+    Returns
+    -------
+    xarray.Dataset
+        ``lower``, ``upper`` (scalars, means over subjects) and ``lower_per_subject``,
+        ``upper_per_subject`` (subject).
+    """
+    method = _r._normalize_compare_method(method, "rdm_noise_ceiling")
+    if isinstance(rdms, np.ndarray):
+        V = np.asarray(rdms, dtype=np.float64) if rdms.ndim == 2 else to_numpy(_r.upper_tri(np.asarray(rdms, dtype=np.float64)))
+        labels = np.arange(V.shape[0])
+    else:
+        S = _stack_rdms(rdms, "rdms")
+        V = to_numpy(_r.upper_tri(np.asarray(S.values, dtype=np.float64)))
+        labels = S[S.dims[0]].values
+    V = np.asarray(V)
+    m = V.shape[0]
+    if m < 2:
+        raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
+    if not np.isnan(V).any():
+        upper = to_numpy(_r.compare_rdms_many(V, _pool(V, method)[None, :], method))[:, 0]
+        lower = np.array(
+            [float(to_numpy(_r.compare_rdms_many(V[i : i + 1], _pool(np.delete(V, i, 0), method)[None, :], method))[0, 0]) for i in range(m)]
+        )
+    else:
+        full = _pool(V, method)
+        up, lo, dropped = [], [], 0
+        for i in range(m):
+            r_up, d_up = _compare_vectors(V[i], full, (method,))
+            r_lo, d_lo = _compare_vectors(V[i], _pool(np.delete(V, i, 0), method), (method,))
+            up.append(r_up[method])
+            lo.append(r_lo[method])
+            dropped += d_up
+        upper, lower = np.asarray(up), np.asarray(lo)
+        _nan_warning("rdm_noise_ceiling", dropped, V.size)
+    return xr.Dataset(
+        {
+            "lower": ((), float(np.mean(lower))),
+            "upper": ((), float(np.mean(upper))),
+            "lower_per_subject": (("subject",), lower),
+            "upper_per_subject": (("subject",), upper),
+        },
+        coords={"subject": labels},
+        attrs={"method": method, "reference": "Nili et al. 2014"},
+    )
+
+
+def split_half_rdm_ceiling(
+    neural: xr.DataArray,
+    rdm_method: str = "correlation",
+    compare_method: str = "spearman",
+    seed: int = 0,
+    n_reps: int = 10,
+    spearman_brown: bool = True,
+) -> xr.Dataset:
+    """Reliability of the neural RDM from split halves of the repeats.
+
+    Per rep: RDM of half 1 vs RDM of half 2 (``compare_method``, on the pairs finite in both),
+    Spearman-Brown corrected (``2 r / (1 + r)``) to the full number of repeats when
+    ``spearman_brown``; the ceiling is the NaN-mean over reps.
+
+    Parameters
+    ----------
+    neural : xarray.DataArray, dims (stimulus, neuroid, repeat), at least 2 repeats
+    rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
+    compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
+    seed, n_reps : int, default 0, 10
+        ``numpy.random.default_rng(seed)`` draws the repeat permutations of all reps.
+    spearman_brown : bool, default True
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters.
+    """
+    compare_method = _r._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
+    H = split_half_rdms(neural, rdm_method, seed=seed, n_reps=n_reps)
+    V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(n_reps, 2, -1)
+    r, dropped = np.empty(n_reps), 0
+    for i in range(n_reps):
+        res, d = _compare_vectors(V[i, 0], V[i, 1], (compare_method,))
+        r[i], dropped = res[compare_method], dropped + d
+    if dropped:
+        _nan_warning("split_half_rdm_ceiling", dropped, V[:, 0].size)
+    if spearman_brown:
+        r = 2 * r / (1 + r)
+    return xr.Dataset(
+        {"ceiling": ((), float(np.nanmean(r)) if np.isfinite(r).any() else math.nan), "ceiling_per_rep": (("rep",), r)},
+        coords={"rep": np.arange(n_reps)},
+        attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "n_reps": n_reps,
+               "spearman_brown": int(spearman_brown)},
+    )

@@ -1,0 +1,217 @@
+"""Representational similarity analysis on labeled arrays: classical RSA, encoding RSA, encoding regression.
+
+Every function pairs its inputs by ``stimulus_id`` and puts them into the canonical stimulus order
+(``stimulus_id`` sorted, :func:`neuroxr.geometry.canonical_order`) before any seeded draw, so
+permuting the stimuli of the inputs gives identical numbers. Ridge fits use the one ridge solver
+:func:`neuroxr.kernels.ridge.oof_predict` (equal to scikit-learn's ``Ridge(alpha,
+fit_intercept=True)`` per fold) with :func:`neuroxr.kernels.folds.kfold_indices` folds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import to_numpy
+from ..kernels import rdm as _r
+from ..kernels.folds import kfold_indices
+from ..kernels.ridge import oof_predict
+from ..layouts import align, validate_features
+from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test
+from .rdm import compare_rdms, rdm, split_half_rdm_ceiling
+
+__all__ = ["crsa", "ersa", "ereg"]
+
+
+def crsa(
+    features: xr.DataArray | xr.Dataset,
+    neural: xr.DataArray,
+    rdm_method: str = "correlation",
+    compare_method: str = "spearman",
+    ceiling: bool = True,
+    seed: int = 0,
+    n_reps: int = 10,
+    backend: str | None = None,
+) -> xr.Dataset:
+    """Classical RSA: the model RDM compared with the neural RDM (trial-averaged).
+
+    Parameters
+    ----------
+    features : features DataArray (stimulus, unit) or a Gram Dataset
+    neural : DataArray (stimulus, neuroid, repeat)
+        Paired with ``features`` by ``stimulus_id``.
+    rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
+    compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
+    ceiling : bool, default True
+        Also report the split-half ceiling of the neural RDM (needs >= 2 repeats) and the
+        ceiled score ``score / ceiling``.
+    seed, n_reps : int, default 0, 10
+        Split halves of the ceiling (drawn over the repeats).
+    backend : str, optional
+
+    Returns
+    -------
+    xarray.Dataset
+        ``score`` (and ``ceiling``, ``ceiled_score``); attrs record every parameter.
+    """
+    _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
+    compare_method = _r._normalize_compare_method(compare_method, "crsa")
+    source, target = _label(features, "model"), _label(neural, "neural")
+    features, neural = _canonical_any(features), _canonical_any(neural)
+    model_rdm = rdm(features, rdm_method, backend=backend)
+    neural_rdm = rdm(neural, rdm_method, backend=backend)
+    score = compare_rdms(neural_rdm, model_rdm, compare_method)
+    values: dict[str, Any] = {"score": score}
+    if ceiling:
+        c = split_half_rdm_ceiling(neural, rdm_method, compare_method, seed=seed, n_reps=n_reps)
+        values["ceiling"] = float(c["ceiling"])
+        values["ceiled_score"] = score / float(c["ceiling"])
+    attrs = {
+        "direction": "crsa", "rdm_method": rdm_method, "compare_method": compare_method, "ceiling": int(ceiling),
+        "seed": seed, "n_reps": n_reps, "n_stimuli": int(neural_rdm.sizes["stimulus"]),
+        "source": source, "target": target,
+    }
+    return _score_ds(values, attrs)
+
+
+def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features ``(n, p)``, trial-averaged responses ``(n, k)``, stimulus ids and neuroid ids, paired
+    and in canonical order."""
+    validate_features(features, name=_label(features, "features"))
+    m = _canonical(_neural_mean(neural, name=_label(neural, "neural")))
+    m, f = align(m, features, names=("neural", "features"))
+    Y = np.asarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
+    return np.asarray(f.values, dtype=np.float64), Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
+
+
+def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int) -> np.ndarray:
+    """Out-of-fold ridge predictions over ``kfold_indices(n, n_folds, fold_seed)``."""
+    return np.asarray(to_numpy(oof_predict(X, Y, kfold_indices(X.shape[0], n_folds=n_folds, seed=fold_seed), alpha=alpha)))
+
+
+def ersa(
+    features: xr.DataArray,
+    neural: xr.DataArray,
+    rdm_method: str = "correlation",
+    compare_method: str = "spearman",
+    alpha: float = 0.1,
+    n_folds: int = 10,
+    fold_seed: int = 0,
+    test_size: float = 0.5,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Encoding RSA (feature-reweighted RSA): RDM of encoding-model predictions vs the neural RDM.
+
+    The stimuli, in canonical order, are split into train and test sets
+    (:func:`neuroxr.geometry.split_train_test` with ``seed`` and ``test_size``). A ridge encoding
+    model (scikit-learn-equivalent ``Ridge(alpha)``) maps features to the trial-averaged responses
+    of every neuroid:
+
+    - **train**: predictions are out-of-fold within the training stimuli (``n_folds`` folds,
+      ``fold_seed``), so no training stimulus is predicted by a model that saw it;
+    - **test**: the model fitted on all training stimuli predicts the held-out test stimuli.
+
+    On each set, the RDM of the predicted responses is compared with the neural RDM of the same
+    stimuli. Layer selection should use ``train_score`` (never ``test_score``).
+
+    Parameters
+    ----------
+    features : DataArray (stimulus, unit)
+    neural : DataArray (stimulus, neuroid, repeat)
+    rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
+    compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
+    alpha : float, default 0.1
+    n_folds, fold_seed : int, default 10, 0
+    test_size : float in (0, 1), default 0.5
+    seed : int, default 0
+
+    Returns
+    -------
+    xarray.Dataset
+        ``train_score``, ``test_score``; ``split`` per stimulus (canonical order, coord
+        ``stimulus_id``); attrs with all parameters.
+    """
+    _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "ersa")
+    compare_method = _r._normalize_compare_method(compare_method, "ersa")
+    X, Y, ids, _ = _paired_arrays(features, neural)
+    tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
+    # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
+    # ridge solver (its second fold, te -> tr, is not used)
+    P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
+    P_tr = _oof(X[tr], Y[tr], alpha, n_folds, fold_seed)
+    s_tr = compare_rdms(_r.rdm(P_tr, rdm_method), _r.rdm(Y[tr], rdm_method), compare_method)
+    s_te = compare_rdms(_r.rdm(P_te, rdm_method), _r.rdm(Y[te], rdm_method), compare_method)
+    split = np.full(X.shape[0], "train", dtype=object)
+    split[te] = "test"
+    attrs = {
+        "direction": "ersa", "rdm_method": rdm_method, "compare_method": compare_method, "regressor": "ridge",
+        "alpha": alpha, "n_folds": n_folds, "fold_seed": fold_seed, "test_size": test_size, "seed": seed,
+        "n_train": int(tr.size), "n_test": int(te.size), "source": _label(features, "model"), "target": _label(neural, "neural"),
+    }
+    return _score_ds(
+        {"train_score": s_tr, "test_score": s_te, "split": (("stimulus",), split.astype(str))},
+        attrs,
+        coords={"stimulus_id": ("stimulus", ids)},
+    )
+
+
+def ereg(
+    features: xr.DataArray,
+    neural: xr.DataArray,
+    n_components: int | str = "auto",
+    eps: float = 0.1,
+    alpha: float = 0.1,
+    n_folds: int = 10,
+    fold_seed: int = 0,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Encoding regression after a sparse random projection of the features (Johnson-Lindenstrauss).
+
+    Features are projected with ``sklearn.random_projection.SparseRandomProjection`` to
+    ``n_components`` dimensions (``"auto"``: ``johnson_lindenstrauss_min_dim(n_stimuli, eps=eps)``,
+    capped at the number of units; no projection when that is not smaller), then out-of-fold ridge
+    predictions (``alpha``, ``n_folds``, ``fold_seed``; folds over the canonical stimulus order)
+    of the trial-averaged responses are scored per neuroid by Pearson ``r``.
+
+    Parameters
+    ----------
+    features : DataArray (stimulus, unit)
+    neural : DataArray (stimulus, neuroid, repeat)
+    n_components : int or "auto", default "auto"
+    eps : float, default 0.1
+    alpha : float, default 0.1
+    n_folds, fold_seed : int, default 10, 0
+    seed : int, default 0
+        ``random_state`` of the projection (a draw over units, not stimuli).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``r`` (neuroid), ``score`` = mean ``r``; attrs with the parameters and the dimension used.
+    """
+    from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
+
+    from ..kernels.stats import pearson
+
+    X, Y, _, keep_ids = _paired_arrays(features, neural)
+    n, p = X.shape
+    if n_components == "auto":
+        k = int(johnson_lindenstrauss_min_dim(n, eps=eps))
+    elif isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0:
+        k = int(n_components)
+    else:
+        raise ValueError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
+    projected = k < p
+    if projected:
+        X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
+        X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    P = _oof(X, Y, alpha, n_folds, fold_seed)
+    r = to_numpy(pearson(P, Y))
+    attrs = {
+        "direction": "ereg", "n_components": int(k if projected else p), "projected": int(projected), "eps": eps,
+        "alpha": alpha, "n_folds": n_folds, "fold_seed": fold_seed, "seed": seed, "n_units": int(p),
+        "source": _label(features, "model"), "target": _label(neural, "neural"),
+    }
+    return _score_ds({"r": (("neuroid",), r), "score": float(np.nanmean(r))}, attrs, coords={"neuroid_id": ("neuroid", keep_ids)})

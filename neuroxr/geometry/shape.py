@@ -1,0 +1,324 @@
+"""Generalized shape metrics (Williams et al. 2021) with a scikit-learn estimator API, labeled.
+
+:class:`LinearMetric` keeps netrep's constructor (``LinearMetric(alpha, center_columns, zero_pad,
+score_method)``) and its fitted attributes. Names say what they return: :meth:`LinearMetric.distance`
+and :meth:`LinearMetric.fit_distance` return the distance (lower = more similar, as netrep's
+``score``/``fit_score``); :meth:`LinearMetric.score` follows scikit-learn (higher is better) and
+returns the **negative** distance, so ``cross_validate`` and model selection work unchanged.
+The numerics live in :mod:`neuroxr.kernels.shape`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from sklearn.base import BaseEstimator
+
+from ..backend import get_namespace, to_numpy
+from ..errors import LayoutError
+from ..kernels import shape as _s
+from ..layouts import align
+from ._common import _canonical, _check_option, _ids, _label, split_train_test
+
+__all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
+
+
+def _check_finite(M: Any, name: str) -> None:
+    xp = get_namespace(M)
+    bad = int(xp.sum(xp.astype(xp.isnan(M), xp.int64))) if xp.isdtype(M.dtype, "real floating") else 0
+    if bad:
+        raise LayoutError(
+            f"LinearMetric: {name} holds {bad} NaN values; the shape metric needs complete data. Drop or impute the "
+            "stimuli / units with NaN first (e.g. X.dropna('unit'))."
+        )
+
+
+class LinearMetric(BaseEstimator):
+    """Generalized shape metric between two representations (Williams et al. 2021), scikit-learn style.
+
+    ``alpha = 1``: Procrustes (invariant to rotations/reflections); ``alpha = 0``: CCA-like
+    (invariant to invertible linear maps); in between, partial whitening. ``fit(X, Y)`` learns
+    the alignment on paired rows, ``distance(X, Y)`` returns the distance (lower = more similar)
+    of paired rows under that alignment, ``score(X, Y)`` its negative (higher = better).
+
+    Parameters
+    ----------
+    alpha : float in [0, 1], default 1.0
+    center_columns : bool, default True
+        Subtract the (training) column means.
+    zero_pad : bool, default True
+        Pad the narrower representation with zero columns (else widths must match).
+    score_method : {"angular", "euclidean"}, default "angular"
+        ``"angular"``: ``arccos`` of the normalised aligned inner product, in ``[0, pi/2]``;
+        ``"euclidean"``: the aligned Euclidean distance as netrep defines it (see
+        :func:`neuroxr.kernels.shape.euclidean_distance`).
+
+    Attributes
+    ----------
+    mx_, my_ : array, shapes (p_x,), (p_y,)
+        Training column means.
+    Wx_, Wy_ : array, shapes (p_x, p), (p_y, p)
+        Alignment maps: ``tX = (X - mx_) Wx_``.
+
+    Notes
+    -----
+    Cross-validation: pass the two representations as ``X`` and ``y``, row-paired (same stimuli
+    in the same order), e.g. ``sklearn.model_selection.cross_validate(LinearMetric(), X, Y, cv=5)``;
+    the folds split the stimuli and each ``test_score`` is the held-out **negative** distance.
+    Arrays of any array-API namespace (NumPy, torch, CuPy) work; labeled DataArrays are paired by
+    ``stimulus_id``. Data with NaN is refused with a :class:`~neuroxr.errors.LayoutError`.
+    """
+
+    def __init__(self, alpha: float = 1.0, center_columns: bool = True, zero_pad: bool = True, score_method: str = "angular") -> None:
+        self.alpha = alpha
+        self.center_columns = center_columns
+        self.zero_pad = zero_pad
+        self.score_method = score_method
+
+    def _validate(self) -> None:
+        if not isinstance(self.alpha, (int, float, np.floating)) or not 0.0 <= float(self.alpha) <= 1.0:
+            raise ValueError(f"The 'alpha' parameter of LinearMetric must be a float in the range [0, 1]. Got {self.alpha!r} instead.")
+        _check_option(self.score_method, _s.SCORE_METHODS, "score_method", "LinearMetric")
+
+    @staticmethod
+    def _arrays(X: Any, Y: Any) -> tuple[Any, Any]:
+        names = (_label(X, "X"), _label(Y, "Y"))
+        if names[0] == names[1]:
+            names = ("X", "Y")
+        if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
+            X, Y = align(X, Y, names=names)
+        X = X.values if isinstance(X, xr.DataArray) else X
+        Y = Y.values if isinstance(Y, xr.DataArray) else Y
+        if isinstance(X, np.ndarray) or not hasattr(X, "shape"):
+            X = np.asarray(X, dtype=np.float64)
+        if isinstance(Y, np.ndarray) or not hasattr(Y, "shape"):
+            Y = np.asarray(Y, dtype=np.float64)
+        if len(X.shape) != 2 or len(Y.shape) != 2 or X.shape[0] != Y.shape[0]:
+            raise LayoutError(
+                f"LinearMetric needs two 2-D representations of the same stimuli (rows); got shapes {tuple(X.shape)} "
+                f"and {tuple(Y.shape)}. Pass (stimulus, unit) arrays with one row per stimulus."
+            )
+        _check_finite(X, names[0])
+        _check_finite(Y, names[1])
+        return X, Y
+
+    def partial_fit(self, X: Any) -> tuple[Any, Any, Any]:
+        """Per-representation part of the fit, reusable across pairs: ``(mean, Xw, Z)``."""
+        self._validate()
+        return _s.partial_fit(X, float(self.alpha), self.center_columns)
+
+    def finalize_fit(self, cache_X: tuple[Any, Any, Any], cache_Y: tuple[Any, Any, Any]) -> LinearMetric:
+        """Finish the fit from two :meth:`partial_fit` results."""
+        self.mx_, Xw, Zx = cache_X
+        self.my_, Yw, Zy = cache_Y
+        self.Wx_, self.Wy_ = _s.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=self.zero_pad)
+        return self
+
+    def fit(self, X: Any, Y: Any) -> LinearMetric:
+        """Learn the alignment of ``X`` (n, p_x) and ``Y`` (n, p_y); returns ``self``."""
+        X, Y = self._arrays(X, Y)
+        return self.finalize_fit(self.partial_fit(X), self.partial_fit(Y))
+
+    def transform(self, X: Any, Y: Any) -> tuple[Any, Any]:
+        """Aligned ``(tX, tY)``, each (n, max(p_x, p_y))."""
+        if not hasattr(self, "Wx_"):
+            raise RuntimeError("This LinearMetric instance is not fitted yet; call fit(X, Y) first.")
+        X, Y = self._arrays(X, Y)
+        return (X - self.mx_[None, :]) @ self.Wx_, (Y - self.my_[None, :]) @ self.Wy_
+
+    def distance(self, X: Any, Y: Any) -> float:
+        """Distance (``score_method``; lower = more similar) between ``X`` and ``Y`` under the fitted alignment."""
+        tX, tY = self.transform(X, Y)
+        return _s.shape_score(tX, tY, self.score_method)
+
+    def fit_distance(self, X: Any, Y: Any) -> float:
+        """Fit on ``(X, Y)`` and return the distance of the same data (netrep's ``fit_score``)."""
+        return self.fit(X, Y).distance(X, Y)
+
+    def score(self, X: Any, Y: Any) -> float:
+        """Negative distance ``-distance(X, Y)``: higher is better, as scikit-learn's ``score``.
+
+        Used by ``cross_validate`` / ``GridSearchCV``; call :meth:`distance` for the distance itself.
+        """
+        return -self.distance(X, Y)
+
+
+def _as_network_list(data: Any) -> tuple[list[Any], list[str], np.ndarray | None]:
+    if isinstance(data, Mapping):
+        names, items = [str(k) for k in data], list(data.values())
+    else:
+        items = list(data)
+        names = [_label(it, f"network{i}") for i, it in enumerate(items)]
+    if len(set(names)) < len(names):
+        names = [f"{nm}#{i}" for i, nm in enumerate(names)]
+    ids = None
+    if items and all(isinstance(it, xr.DataArray) for it in items):
+        ref = _canonical(items[0])
+        items = [ref] + [align(ref, it, names=(names[0], names[i]))[1] for i, it in enumerate(items[1:], 1)]
+        ids = _ids(ref)
+        items = [np.asarray(it.values, dtype=np.float64) for it in items]
+    else:
+        items = [it.values if isinstance(it, xr.DataArray) else it for it in items]
+    for nm, it in zip(names, items):
+        if isinstance(it, np.ndarray):
+            _check_finite(it, nm)
+    return items, names, ids
+
+
+def pairwise_distances(
+    train_data: Any,
+    test_data: Any = None,
+    alpha: float = 1.0,
+    center_columns: bool = True,
+    zero_pad: bool = True,
+    score_method: str = "angular",
+    client: Any = None,
+    scheduler: str | None = None,
+) -> xr.DataArray | xr.Dataset:
+    """Shape distances between every pair of networks, in parallel.
+
+    The per-network part of the fit (centring, partial whitening) runs once per network; each pair
+    then needs one SVD. Tasks are ``dask.delayed`` calls computed on ``client`` (a
+    ``distributed.Client``) when given, else with ``scheduler`` (default threads).
+
+    Parameters
+    ----------
+    train_data : list or dict of arrays / feature DataArrays (stimulus, unit)
+        One representation per network (DataArrays are paired by ``stimulus_id``; names from the
+        dict keys, ``model``/``layer`` coords or the array name).
+    test_data : same, optional
+        Held-out stimuli of the same networks: the alignment fitted on ``train_data`` is scored here too.
+    alpha, center_columns, zero_pad, score_method
+        As :class:`LinearMetric`.
+    client : distributed.Client, optional
+    scheduler : str, optional
+
+    Returns
+    -------
+    xarray.DataArray (network, network_) of distances when ``test_data`` is None, else a Dataset
+    with ``train`` and ``test`` distance matrices.
+    """
+    import dask
+
+    metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
+    metric._validate()
+    Xs, names, _ = _as_network_list(train_data)
+    Ts = None
+    if test_data is not None:
+        Ts, _, _ = _as_network_list(test_data)
+        if len(Ts) != len(Xs):
+            raise LayoutError(f"pairwise_distances: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
+    m = len(Xs)
+    pf = dask.delayed(metric.partial_fit, pure=True)
+    caches = [pf(X) for X in Xs]
+
+    def pair(ci: Any, cj: Any, i: int, j: int) -> tuple[float, float]:
+        est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
+        est.finalize_fit(ci, cj)
+        tr = est.distance(Xs[i], Xs[j])
+        te = est.distance(Ts[i], Ts[j]) if Ts is not None else math.nan
+        return tr, te
+
+    tasks = {(i, j): dask.delayed(pair, pure=True)(caches[i], caches[j], i, j) for i in range(m) for j in range(i + 1, m)}
+    if client is not None:
+        results = client.gather(client.compute(list(tasks.values())))
+    else:
+        results = dask.compute(*tasks.values(), scheduler=scheduler or "threads")
+    Dtr, Dte = np.zeros((m, m)), np.zeros((m, m))
+    for (i, j), (tr, te) in zip(tasks, results):
+        Dtr[i, j] = Dtr[j, i] = tr
+        Dte[i, j] = Dte[j, i] = te
+    if Ts is not None:
+        for i in range(m):
+            est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method).fit(Xs[i], Xs[i])
+            Dte[i, i] = est.distance(Ts[i], Ts[i])
+    coords = {"network": names, "network_": names}
+    attrs = {"alpha": float(alpha), "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method}
+    train = xr.DataArray(Dtr, dims=("network", "network_"), coords=coords, name="distance", attrs=attrs)
+    if Ts is None:
+        return train
+    return xr.Dataset({"train": train, "test": (("network", "network_"), Dte)}, attrs=attrs)
+
+
+def split_distance(
+    X: xr.DataArray,
+    Y: xr.DataArray,
+    test_size: float = 0.5,
+    seed: int = 0,
+    alpha: float = 1.0,
+    center_columns: bool = True,
+    zero_pad: bool = True,
+    score_method: str = "angular",
+) -> xr.Dataset:
+    """Shape distance fitted on training stimuli and evaluated on training and held-out stimuli.
+
+    ``X`` and ``Y`` are paired by ``stimulus_id`` and put into canonical order; the split is
+    :func:`neuroxr.geometry.split_train_test` (``seed``, ``test_size``), so it depends on the
+    stimulus ids only, never on their storage order.
+
+    Parameters
+    ----------
+    X, Y : DataArray (stimulus, unit)
+        Two representations (e.g. features and trial-averaged responses).
+    test_size : float in (0, 1), default 0.5
+    seed : int, default 0
+    alpha, center_columns, zero_pad, score_method
+        As :class:`LinearMetric`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``distance`` (split: train, test; lower = more similar), ``stimulus_split`` (stimulus,
+        canonical order with ``stimulus_id``); attrs with every parameter, ``n_train``, ``n_test``.
+    """
+    for arr, nm in ((X, "X"), (Y, "Y")):
+        if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
+            raise LayoutError(f"split_distance: {nm} must be a labeled DataArray (stimulus, unit); use LinearMetric for plain arrays.")
+    X, Y = align(_canonical(X), Y, names=("X", "Y"))
+    ids = _ids(X)
+    tr, te = split_train_test(ids, test_size, seed)
+    metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
+    metric.fit(X.isel(stimulus=tr), Y.isel(stimulus=tr))
+    d_tr = metric.distance(X.isel(stimulus=tr), Y.isel(stimulus=tr))
+    d_te = metric.distance(X.isel(stimulus=te), Y.isel(stimulus=te))
+    split = np.full(ids.size, "train", dtype=object)
+    split[te] = "test"
+    return xr.Dataset(
+        {"distance": (("split",), np.array([d_tr, d_te])), "stimulus_split": (("stimulus",), split.astype(str))},
+        coords={"split": ["train", "test"], "stimulus_id": ("stimulus", ids)},
+        attrs={"alpha": float(alpha), "center_columns": int(center_columns), "zero_pad": int(zero_pad),
+               "score_method": score_method, "test_size": test_size, "seed": seed, "n_train": int(tr.size),
+               "n_test": int(te.size), "lower_is_better": 1, "reference": "Williams et al. 2021"},
+    )
+
+
+def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 100, tol: float = 1e-10) -> xr.DataArray:
+    """Generalized Procrustes average of several representations (see :func:`neuroxr.kernels.shape.procrustes_average`).
+
+    Parameters
+    ----------
+    data : list or dict of arrays / feature DataArrays (stimulus, unit)
+    center_columns : bool, default True
+    max_iter : int, default 100
+    tol : float, default 1e-10
+
+    Returns
+    -------
+    xarray.DataArray, dims (stimulus, unit)
+        ``stimulus_id`` from the inputs when they are labeled (canonical order).
+    """
+    Xs, names, ids = _as_network_list(data)
+    M = to_numpy(_s.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))
+    n, p = M.shape
+    ids = ids if ids is not None else np.array([f"stimulus{i}" for i in range(n)])
+    return xr.DataArray(
+        M,
+        dims=("stimulus", "unit"),
+        coords={"stimulus_id": ("stimulus", ids), "unit_id": ("unit", np.array([f"dim{i}" for i in range(p)]))},
+        name="procrustes_average",
+        attrs={"networks": list(names)},
+    )

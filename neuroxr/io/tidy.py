@@ -151,7 +151,7 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     -------
     pandas.DataFrame
     """
-    if isinstance(obj, Mapping):
+    if isinstance(obj, Mapping) and not isinstance(obj, xr.Dataset):  # a Dataset is a Mapping too
         parts = []
         for key, v in obj.items():
             part = to_dataframe(v, attrs=attrs)

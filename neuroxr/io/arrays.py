@@ -68,6 +68,13 @@ class _File:
                 f.close()
 
 
+def _decoded(values: np.ndarray) -> np.ndarray:
+    """Byte strings (as HDF5 stores them) as str; other values unchanged."""
+    if values.dtype.kind == "S" or (values.dtype.kind == "O" and any(isinstance(v, bytes) for v in values.ravel().tolist())):
+        return as_str(values)
+    return values
+
+
 def _ids(file: _File, ids: Any, arg: str) -> np.ndarray | None:
     """Ids from an array in the file (``ids`` is its key) or from ``ids`` itself."""
     if ids is None:
@@ -131,7 +138,8 @@ def read_array(
         data = file.get(key, "key")
         stim = _ids(file, ids, "ids")
         targets = _ids(file, target_ids, "target_ids")
-        extra = {k: (file.get(v, k) if isinstance(v, str) and file.suffix != ".npy" else np.asarray(v)) for k, v in coords.items()}
+        extra = {k: _decoded(file.get(v, k) if isinstance(v, str) and file.suffix != ".npy" else np.asarray(v))
+                 for k, v in coords.items()}
     finally:
         file.close()
     if data.dtype.kind not in "fiub":

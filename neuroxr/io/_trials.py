@@ -122,3 +122,40 @@ def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[s
             )
         out[key] = frame.groupby("neuroid", sort=False)[key].first().to_numpy()
     return out
+
+
+_RESERVED = ("stimulus", "neuroid", "repeat", "stimulus_id", "neuroid_id")
+
+
+def build_neural(
+    data: np.ndarray,
+    stimulus_id: np.ndarray,
+    neuroid_id: np.ndarray | None,
+    repeats: np.ndarray,
+    *,
+    name: str,
+    attrs: Mapping[str, Any] | None = None,
+    neuroid_coords: Mapping[str, Any] | None = None,
+) -> Any:
+    """A validated neural array with a ``repeat`` coord and any extra coords on ``neuroid``.
+
+    Extra coords are attached after :func:`neuroxr.layouts.neural` so that names such as ``name``
+    cannot collide with its keyword arguments; reserved names are skipped.
+    """
+    from ..layouts import neural, validate_neural
+
+    da = neural(data, stimulus_id, neuroid_id, name=name, attrs=attrs)
+    labels = np.asarray(repeats)
+    if labels.dtype.kind == "O" and all(isinstance(v, str) for v in labels.tolist()):
+        labels = labels.astype(str)
+    extra = {}
+    for key, values in (neuroid_coords or {}).items():
+        if key in _RESERVED:
+            continue
+        v = np.asarray(values)
+        if v.shape != (da.sizes["neuroid"],):
+            raise LayoutError(f"{name}: neuroid coord {key!r} has shape {v.shape}; expected ({da.sizes['neuroid']},).")
+        if v.dtype.kind in "OS" and all(isinstance(x, (str, bytes)) for x in v.tolist()):
+            v = as_str(v)
+        extra[str(key)] = ("neuroid", v)
+    return validate_neural(da.assign_coords(repeat=labels, **extra), name=name)

@@ -17,9 +17,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError
-from ..layouts import neural as _neural
 from ..layouts import validate_neural, validate_scores
-from ._trials import as_str, examples, stack_trials
+from ._trials import as_str, build_neural, examples, stack_trials
 
 __all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
 
@@ -144,8 +143,7 @@ def from_brainscore(
         if c not in ("neuroid", "neuroid_id", "presentation") and assembly[c].dims == ("neuroid",)
     }
     attrs = _simple_attrs(dict(assembly.attrs)) | info
-    da = _neural(data, stim_ids, neuroid_id, name=name, attrs=attrs, **coords)
-    return da.assign_coords(repeat=repeats)
+    return build_neural(data, stim_ids, neuroid_id, repeats, name=name, attrs=attrs, neuroid_coords=coords)
 
 
 def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataArray:

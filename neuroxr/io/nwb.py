@@ -17,8 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError
-from ..layouts import neural as _neural
-from ._trials import as_str, stack_trials
+from ._trials import as_str, build_neural, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
 
@@ -111,7 +110,7 @@ def _from_nwbfile(
         coords["animal"] = np.full(len(udf), str(subject.subject_id))
     attrs = {"window_start": t0, "window_end": t1, "units": "spikes/s" if rate else "spikes",
              "session_id": str(getattr(nwbfile, "session_id", None) or getattr(nwbfile, "identifier", ""))}
-    return _neural(data, ids, neuroid_id, name=name, attrs=attrs, **coords).assign_coords(repeat=labels)
+    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
 
 
 def from_nwb(

@@ -16,9 +16,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LayoutError
-from ..layouts import neural as _neural
 from ..layouts import validate_neural
-from ._trials import as_str, examples, stack_trials
+from ._trials import as_str, build_neural, examples, stack_trials
 
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms"]
 
@@ -89,7 +88,7 @@ def from_rsatoolbox(
         neuroid_id = as_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"))
     coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
     attrs = {f"descriptor_{key}": v for key, v in (getattr(dataset, "descriptors", None) or {}).items() if isinstance(v, (str, int, float))}
-    return _neural(data, ids, neuroid_id, name=name, attrs=attrs, **coords).assign_coords(repeat=labels)
+    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
 
 
 def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: str = "repeat") -> Any:

@@ -17,8 +17,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import NEURAL_DIMS
-from ..layouts import neural as _neural
-from ._trials import examples, per_neuroid, stack_trials
+from ._trials import build_neural, examples, per_neuroid, stack_trials
 
 __all__ = ["from_dataframe", "to_dataframe"]
 
@@ -93,7 +92,7 @@ def from_dataframe(
     reps = np.array([t[1] for t in trials])
     data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat")
     coords = per_neuroid(df, nids, list(neuroid_columns), "df") if neuroid_columns else {}
-    return _neural(data, ids, np.asarray(neuroids, dtype=str), name=name, **coords).assign_coords(repeat=labels)
+    return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, neuroid_coords=coords)
 
 
 def _scalar_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -92,6 +92,7 @@ def test_bad_inputs_raise_one_line_errors(dataset):
         (lambda: from_rsatoolbox(dataset, stimulus="image"), "descriptor 'image'"),
         (lambda: from_rsatoolbox(dataset, repeat="session"), "descriptor 'session'"),
         (lambda: from_rsatoolbox(np.zeros((3, 3))), "rsatoolbox Dataset"),
+        (lambda: from_rsatoolbox(rsatoolbox.data.Dataset(np.zeros((2, 2)), obs_descriptors={"image": ["a", "b"]})), "none of"),
         (lambda: from_rsatoolbox_rdms(np.zeros((3, 3))), "RDMs"),
         (lambda: to_rsatoolbox_rdms(xr.DataArray(np.zeros((3, 3)))), "stimulus, stimulus_"),
     ]

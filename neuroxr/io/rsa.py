@@ -22,6 +22,8 @@ from ._trials import as_str, build_neural, examples, stack_trials
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms"]
 
 RDM_DIMS = ("stimulus", "stimulus_")
+#: observation / pattern descriptors that name the stimulus, in the order they are looked for
+_STIMULUS_DESCRIPTORS = ("stimulus_id", "stimulus", "conds", "condition")
 #: neuroxr RDM methods and the name rsatoolbox gives them
 _MEASURES = {"correlation": "correlation", "euclidean": "euclidean", "sqeuclidean": "squared euclidean", "cosine": "cosine"}
 
@@ -46,7 +48,7 @@ def _descriptor(desc: dict[str, Any], key: str, n: int, arg: str, what: str) -> 
 def from_rsatoolbox(
     dataset: Any,
     *,
-    stimulus: str = "stimulus",
+    stimulus: str | None = None,
     repeat: str | None = None,
     neuroid: str | None = None,
     name: str = "neural",
@@ -57,8 +59,9 @@ def from_rsatoolbox(
     ----------
     dataset : rsatoolbox.data.Dataset
         ``measurements`` of shape ``(n_obs, n_channels)``, one observation per presentation.
-    stimulus : str
-        Observation descriptor naming the stimulus. Default ``"stimulus"``.
+    stimulus : str, optional
+        Observation descriptor naming the stimulus. Default: the first of ``"stimulus_id"``,
+        ``"stimulus"``, ``"conds"``, ``"condition"`` present.
     repeat : str, optional
         Observation descriptor numbering repeats (e.g. ``"run"``); its sorted values form the
         ``repeat`` dim. Default: repeats are numbered by observation order within each stimulus.
@@ -77,8 +80,16 @@ def from_rsatoolbox(
     if X.ndim != 2:
         raise LayoutError(f"dataset: measurements must be (n_obs, n_channels); got shape {X.shape}.")
     n, k = X.shape
-    stim = _descriptor(dataset.obs_descriptors, stimulus, n, "stimulus", "dataset.obs_descriptors")
-    rep = None if repeat is None else _descriptor(dataset.obs_descriptors, repeat, n, "repeat", "dataset.obs_descriptors")
+    obs = dict(dataset.obs_descriptors or {})
+    if stimulus is None:
+        stimulus = next((d for d in _STIMULUS_DESCRIPTORS if d in obs), None)
+        if stimulus is None:
+            raise LayoutError(
+                f"stimulus: dataset.obs_descriptors has none of {_STIMULUS_DESCRIPTORS} (found {sorted(obs)}); "
+                f"pass stimulus=<the descriptor naming the stimulus>."
+            )
+    stim = _descriptor(obs, stimulus, n, "stimulus", "dataset.obs_descriptors")
+    rep = None if repeat is None else _descriptor(obs, repeat, n, "repeat", "dataset.obs_descriptors")
     data, ids, labels = stack_trials(X, stim, rep, name="dataset", stimulus_arg="stimulus", repeat_arg="repeat")
     chans = dict(getattr(dataset, "channel_descriptors", None) or {})
     if neuroid is None:
@@ -127,8 +138,8 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     ----------
     rdms : rsatoolbox.rdm.RDMs
     pattern : str, optional
-        Pattern descriptor holding the stimulus ids. Default: ``"stimulus_id"``, ``"stimulus"``,
-        ``"conds"`` or ``"index"``, the first present.
+        Pattern descriptor holding the stimulus ids. Default: the first of ``"stimulus_id"``,
+        ``"stimulus"``, ``"conds"``, ``"condition"``, ``"index"`` present.
     name : str
 
     Returns
@@ -144,7 +155,7 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     m, n = D.shape[0], D.shape[1]
     desc = dict(rdms.pattern_descriptors or {})
     if pattern is None:
-        pattern = next((p for p in ("stimulus_id", "stimulus", "conds", "index") if p in desc), None)
+        pattern = next((p for p in (*_STIMULUS_DESCRIPTORS, "index") if p in desc), None)
     ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else as_str(
         _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"))
     if len(set(ids.tolist())) != n:

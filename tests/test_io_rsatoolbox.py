@@ -74,15 +74,16 @@ def test_to_rsatoolbox_rdms_orders_and_names_stimuli():
     perm = rng.permutation(6)
     b = a.isel(stimulus=perm, stimulus_=perm[::-1])  # same RDM, other stimulus orders
     rdms = to_rsatoolbox_rdms([a, b])
-    assert rdms.n_rdm == 2 and rdms.dissimilarity_measure == "euclidean"
+    assert rdms.n_rdm == 2 and rdms.dissimilarity_measure == "euclidean (neuroxr, unnormalised)"
     assert list(rdms.pattern_descriptors["stimulus_id"]) == ids
     np.testing.assert_allclose(rdms.get_matrices()[0], D)
     np.testing.assert_allclose(rdms.get_matrices()[1], D)
     ref = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus_id": ids}), method="euclidean")
     # rsatoolbox's "euclidean" is the squared distance divided by the channel count
     np.testing.assert_allclose(ref.get_matrices()[0], D**2 / X.shape[1], atol=1e-10)
+    assert "method" not in from_rsatoolbox_rdms(ref).attrs  # a different quantity than neuroxr's euclidean
     stacked = from_rsatoolbox_rdms(rdms)
-    assert stacked.dims == ("rdm", "stimulus", "stimulus_")
+    assert stacked.dims == ("rdm", "stimulus", "stimulus_") and stacked.attrs["method"] == "euclidean"
     np.testing.assert_allclose(stacked.values, np.stack([D, D]))
     np.testing.assert_allclose(to_rsatoolbox_rdms(stacked).get_matrices(), rdms.get_matrices())
 

@@ -24,8 +24,14 @@ __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsato
 RDM_DIMS = ("stimulus", "stimulus_")
 #: observation / pattern descriptors that name the stimulus, in the order they are looked for
 _STIMULUS_DESCRIPTORS = ("stimulus_id", "stimulus", "conds", "condition")
-#: neuroxr RDM methods and the name rsatoolbox gives them
-_MEASURES = {"correlation": "correlation", "euclidean": "euclidean", "sqeuclidean": "squared euclidean", "cosine": "cosine"}
+#: neuroxr RDM methods -> ``RDMs.dissimilarity_measure``. rsatoolbox's ``"euclidean"`` is the squared
+#: distance divided by the channel count, not neuroxr's ``euclidean``, so those two get their own labels.
+_MEASURES = {
+    "correlation": "correlation",
+    "cosine": "cosine",
+    "euclidean": "euclidean (neuroxr, unnormalised)",
+    "sqeuclidean": "squared euclidean (neuroxr, unnormalised)",
+}
 
 
 def _require_rsatoolbox() -> Any:
@@ -146,8 +152,9 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     -------
     xarray.DataArray
         dims ``(stimulus, stimulus_)`` for a single RDM, else ``(rdm, stimulus, stimulus_)`` with
-        the rdm descriptors as coords on ``rdm``; attrs ``method`` (when neuroxr knows the
-        dissimilarity measure) and ``dissimilarity_measure``.
+        the rdm descriptors as coords on ``rdm``; attrs ``dissimilarity_measure`` and ``method``
+        when the measure is one of neuroxr's (rsatoolbox's own ``"euclidean"``, normalised by the
+        channel count, is not: it gets no ``method``).
     """
     if not hasattr(rdms, "get_matrices") or not hasattr(rdms, "pattern_descriptors"):
         raise LayoutError(f"rdms: expected an rsatoolbox RDMs object, got {type(rdms).__name__}.")
@@ -187,7 +194,9 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     Returns
     -------
     rsatoolbox.rdm.RDMs
-        ``dissimilarity_measure`` from the ``method`` attr (rsatoolbox's name for it).
+        ``dissimilarity_measure`` from the ``method`` attr: ``correlation`` and ``cosine`` as they are;
+        ``euclidean`` / ``sqeuclidean`` labelled as unnormalised, since rsatoolbox's ``"euclidean"``
+        divides the squared distance by the channel count.
     """
     rsatoolbox = _require_rsatoolbox()
     items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]

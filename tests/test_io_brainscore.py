@@ -96,6 +96,9 @@ def test_time_bins(trials):
     np.testing.assert_allclose(last.values, from_brainscore(_assembly(v3[:, :, 2], stim, rep, neuroids)).values)
     single = from_brainscore(_assembly(v3[:, :, :1], stim, rep, neuroids, time_bins=bins[:1]))
     np.testing.assert_allclose(single.values, from_brainscore(_assembly(v3[:, :, 0], stim, rep, neuroids)).values)
+    squeezed = from_brainscore(_assembly(v3[:, :, :1], stim, rep, neuroids, time_bins=bins[:1]).squeeze("time_bin"))
+    np.testing.assert_allclose(squeezed.values, single.values)
+    assert (squeezed.attrs["time_bin_start"], squeezed.attrs["time_bin_end"]) == (70.0, 170.0)
     with pytest.raises(LayoutError, match=r"no bin .* inside \[400, 500\]"):
         from_brainscore(asm, time_bin=(400, 500))
 

@@ -31,7 +31,7 @@ def session():
     return stim, starts, spikes
 
 
-def _write(path, stim, starts, spikes, table="presentations"):
+def _write(path, stim, starts, spikes, table="presentations", electrodes=False):
     nwb = pynwb.NWBFile(
         session_description="toy", identifier="toy-session", session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc),
         subject=pynwb.file.Subject(subject_id="monkeyA", species="Macaca mulatta"),
@@ -41,9 +41,18 @@ def _write(path, stim, starts, spikes, table="presentations"):
     for s, t in zip(stim, starts):
         intervals.add_interval(start_time=float(t), stop_time=float(t) + 0.2, stimulus_id=s)
     nwb.add_time_intervals(intervals)
-    nwb.add_unit_column("region", "brain area")
-    for i, st in enumerate(spikes):
-        nwb.add_unit(spike_times=st, region="IT" if i < 3 else "V4")
+    if electrodes:  # the brain area comes from each unit's electrode, as in extracellular recordings
+        device = nwb.create_device(name="array")
+        for i in range(len(spikes)):
+            area = "IT" if i < 3 else "V4"
+            group = nwb.create_electrode_group(name=f"shank{i}", description="probe", location=area, device=device)
+            nwb.add_electrode(group=group, location=area)
+        for i, st in enumerate(spikes):
+            nwb.add_unit(spike_times=st, electrodes=[i])
+    else:
+        nwb.add_unit_column("region", "brain area")
+        for i, st in enumerate(spikes):
+            nwb.add_unit(spike_times=st, region="IT" if i < 3 else "V4")
     with pynwb.NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path
@@ -67,6 +76,15 @@ def test_from_nwb_counts_spikes_per_presentation(tmp_path, session):
     assert out.attrs["units"] == "spikes" and out.attrs["window_start"] == WINDOW[0]
     rate = from_nwb(path, WINDOW, intervals="presentations", rate=True)
     np.testing.assert_allclose(rate.values, out.values / (WINDOW[1] - WINDOW[0]))
+
+
+def test_region_from_the_units_electrodes(tmp_path, session):
+    stim, starts, spikes = session
+    with_columns = from_nwb(_write(tmp_path / "a.nwb", stim, starts, spikes), WINDOW, intervals="presentations")
+    with_electrodes = from_nwb(_write(tmp_path / "b.nwb", stim, starts, spikes, electrodes=True), WINDOW,
+                               intervals="presentations")
+    assert with_electrodes.region.values.tolist() == ["IT", "IT", "IT", "V4"]
+    np.testing.assert_array_equal(with_electrodes.values, with_columns.values)
 
 
 def test_spike_counts_window_is_half_open():

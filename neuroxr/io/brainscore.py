@@ -117,6 +117,8 @@ def from_brainscore(
         assembly, info = _select_time_bin(assembly, time_bin, "assembly")
     elif time_bin is not None:
         raise LayoutError("time_bin: the assembly has no 'time_bin' dim; pass time_bin=None.")
+    else:  # an assembly squeezed to one bin keeps its edges as scalar coords
+        info = {k: float(assembly[k]) for k in ("time_bin_start", "time_bin_end") if k in assembly.coords and assembly[k].ndim == 0}
     if stimulus_coord not in assembly.coords or assembly[stimulus_coord].dims != ("presentation",):
         raise LayoutError(
             f"assembly: missing coord {stimulus_coord!r} on dim 'presentation'; pass stimulus_coord=<the "

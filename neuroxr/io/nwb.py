@@ -75,6 +75,18 @@ def _intervals(nwbfile: Any, intervals: Any) -> pd.DataFrame:
     raise LayoutError(f"intervals: expected a table name, a TimeIntervals or a DataFrame; got {type(intervals).__name__}.")
 
 
+def _electrode_regions(nwbfile: Any, udf: pd.DataFrame) -> np.ndarray | None:
+    """Each unit's brain area from its electrodes' ``location``, when every unit has exactly one."""
+    electrodes = getattr(nwbfile, "electrodes", None)
+    if "electrodes" not in udf.columns or electrodes is None or "location" not in electrodes.colnames:
+        return None
+    location = as_str(electrodes["location"].data[:])
+    regions = [set(location[np.asarray(idx, dtype=int)].tolist()) for idx in udf["electrodes"]]
+    if not all(len(r) == 1 for r in regions):
+        return None
+    return np.array([r.pop() for r in regions], dtype=str)
+
+
 def _from_nwbfile(
     nwbfile: Any, window: Any, intervals: Any, stimulus_column: str, neuroid_column: str | None, rate: bool, name: str,
 ) -> xr.DataArray:
@@ -90,7 +102,7 @@ def _from_nwbfile(
     units = getattr(nwbfile, "units", None)
     if units is None or len(units) == 0:
         raise LayoutError("nwbfile: has no units table (or it is empty); spike counts need nwbfile.units.")
-    udf = units.to_dataframe()
+    udf = units.to_dataframe(index=True)  # electrodes as row indices, not nested tables
     if "spike_times" not in udf.columns:
         raise LayoutError("nwbfile: the units table has no 'spike_times' column.")
     counts = spike_counts(list(udf["spike_times"]), table["start_time"].to_numpy(), (t0, t1))
@@ -105,6 +117,10 @@ def _from_nwbfile(
     else:
         raise LayoutError(f"neuroid_column: the units table has no column {neuroid_column!r}; found {list(map(str, udf.columns))}.")
     coords = {c: udf[c].to_numpy() for c in NEUROID_COLUMNS if c in udf.columns}
+    if "region" not in coords:
+        region = _electrode_regions(nwbfile, udf)
+        if region is not None:
+            coords["region"] = region
     subject = getattr(nwbfile, "subject", None)
     if "animal" not in coords and subject is not None and getattr(subject, "subject_id", None):
         coords["animal"] = np.full(len(udf), str(subject.subject_id))
@@ -147,8 +163,9 @@ def from_nwb(
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
         Stimuli in order of first presentation, repeats in presentation order (NaN-padded); the
-        units' ``region`` / ``animal`` / ``subject`` columns (or the file's subject id as ``animal``)
-        become neuroid coords; attrs ``window_start``, ``window_end``, ``units``, ``session_id``.
+        units' ``region`` / ``animal`` / ``subject`` columns become neuroid coords (``region``
+        otherwise from the units' electrodes' ``location`` when each unit has one, ``animal``
+        otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``units``, ``session_id``.
     """
     if isinstance(source, (str, os.PathLike)):
         try:

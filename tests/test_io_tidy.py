@@ -85,6 +85,8 @@ def test_bad_tables_raise_one_line_errors(table):
         (lambda: from_dataframe(dup), "repeat a"),
         (lambda: from_dataframe(inconsistent), "'region' takes several values"),
         (lambda: from_dataframe(table.assign(value="x")), "non-numeric"),
+        (lambda: from_dataframe(table.assign(repeat=np.where(np.arange(len(table)) == 3, np.nan, table["repeat"]))),
+         "'repeat' has 1 missing"),
         (lambda: from_dataframe(table, neuroid_columns=["depth"]), "no columns"),
         (lambda: to_dataframe(xr.Dataset({"x": 1.0})), "'ev'"),
         (lambda: to_dataframe(3), "int"),

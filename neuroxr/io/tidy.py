@@ -66,6 +66,12 @@ def from_dataframe(
     missing = [c for c in neuroid_columns if c not in df.columns]
     if missing:
         raise LayoutError(f"neuroid_columns: df has no columns {missing}; found {list(map(str, df.columns))}.")
+    for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("repeat", repeat if use_repeat else None)):
+        if col is not None and df[col].isna().any():
+            raise LayoutError(
+                f"df: column {col!r} has {int(df[col].isna().sum())} missing values; every row needs a {arg} "
+                f"(drop those rows first)."
+            )
     values = pd.to_numeric(df[value], errors="coerce")
     if values.isna().sum() > df[value].isna().sum():
         raise LayoutError(f"df: column {value!r} holds non-numeric values; convert them to numbers.")

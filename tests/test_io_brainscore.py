@@ -150,6 +150,9 @@ def test_to_brainscore_score_summarises_scores(scores):
     ceiling = s.attrs["ceiling"]
     assert float(ceiling) == pytest.approx(np.median(scores.target_shc.mean("rep").values))
     assert s.attrs["direction"] == "forward" and s.attrs["aggregation"] == "median"
+    no_units = scores.copy()
+    no_units["ev"].attrs.clear()
+    assert float(to_brainscore_score(no_units)) == float(s)
     mean = to_brainscore_score(scores, aggregate="mean", variable="r")
     assert float(mean) == pytest.approx(scores.r.mean("rep").mean().item())
     with pytest.raises(LayoutError, match="aggregate"):

@@ -248,7 +248,8 @@ def to_brainscore_score(
     var = variable or "ev"
     if var not in scores.data_vars:
         raise LayoutError(f"variable: scores have no variable {var!r}; found {sorted(map(str, scores.data_vars))}.")
-    scale = 100.0 if scores[var].attrs.get("units") == "percent" else 1.0
+    # neuroxr's ev is always in percent (a store may not carry the variable's units attr)
+    scale = 100.0 if var == "ev" or scores[var].attrs.get("units") == "percent" else 1.0
     pool = np.nanmedian if aggregate == "median" else np.nanmean
     v = scores[var].transpose(dim, "rep").values / scale
     attrs["raw"] = _per_target(scores[[var]] / scale, var, dim, Score)

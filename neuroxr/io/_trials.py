@@ -1,0 +1,161 @@
+"""Shared helpers of the converters: trials in long form -> ``(stimulus, neuroid, repeat)``.
+
+Every converter reads some table of trials (one row per presentation of a stimulus) and needs the
+same step: group the rows by stimulus id, give each a repeat index and NaN-pad stimuli with fewer
+repeats. That step lives here, so every format pads, orders and reports errors the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import LayoutError
+
+
+def examples(values: Sequence[Any], k: int = 5) -> str:
+    """A short printable list of the first ``k`` values."""
+    values = [v.item() if isinstance(v, np.generic) else v for v in list(values)]
+    shown = ", ".join(repr(v) for v in values[:k])
+    return f"[{shown}{f', ... ({len(values) - k} more)' if len(values) > k else ''}]"
+
+
+def as_str(values: Any) -> np.ndarray:
+    """Ids as a 1-D string array (bytes from HDF5 are decoded as UTF-8)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "S":
+        return np.char.decode(arr, "utf-8").astype(str)
+    if arr.dtype.kind == "O":
+        return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.tolist()], dtype=str)
+    return arr.astype(str)
+
+
+def stack_trials(
+    values: np.ndarray,
+    stimulus_id: Any,
+    repeat: Any | None = None,
+    *,
+    name: str,
+    stimulus_arg: str = "stimulus_id",
+    repeat_arg: str = "repeat",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrange trials ``(trial, neuroid)`` as ``(stimulus, neuroid, repeat)``, NaN-padded.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_trials, n_neuroids)
+        One row per presentation.
+    stimulus_id : array-like, shape (n_trials,)
+        Stimulus of each row; stimuli keep the order of their first appearance.
+    repeat : array-like, shape (n_trials,), optional
+        Repeat label of each row (``repetition``, a run, a session...). The ``repeat`` dim holds
+        the sorted distinct labels, so a stimulus lacking a label gets NaN there. Default: the
+        order of presentation within each stimulus (0, 1, ...).
+    name : str
+        The input, named in error messages.
+    stimulus_arg, repeat_arg : str
+        How the caller names the stimulus and repeat arguments (for error messages).
+
+    Returns
+    -------
+    data : ndarray, shape (n_stimuli, n_neuroids, n_repeats), float64
+    stimulus_ids : ndarray of str, shape (n_stimuli,)
+    repeats : ndarray, shape (n_repeats,)
+        The repeat labels.
+
+    Raises
+    ------
+    LayoutError
+        Wrong lengths, no trials, or two trials with the same stimulus and repeat label.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise LayoutError(f"{name}: trials must form a 2-D array (trial, neuroid); got shape {values.shape}.")
+    n = values.shape[0]
+    if n == 0:
+        raise LayoutError(f"{name}: holds no trials; it needs at least one presentation.")
+    stim = as_str(stimulus_id)
+    if stim.shape != (n,):
+        raise LayoutError(f"{name}: {stimulus_arg!r} needs one value per trial ({n}); got shape {stim.shape}.")
+    codes, ids = pd.factorize(pd.Index(stim), sort=False)
+    if repeat is None:
+        rep_codes = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+        labels = np.arange(rep_codes.max() + 1 if n else 0)
+    else:
+        rep = np.asarray(repeat)
+        if rep.shape != (n,):
+            raise LayoutError(f"{name}: {repeat_arg!r} needs one value per trial ({n}); got shape {rep.shape}.")
+        rep_codes, labels = pd.factorize(pd.Index(rep), sort=True)
+        labels = np.asarray(labels)
+        if (rep_codes < 0).any():
+            raise LayoutError(f"{name}: {repeat_arg!r} holds missing values; give every trial a repeat label.")
+        pair = codes.astype(np.int64) * len(labels) + rep_codes
+        dup = pd.Index(pair).duplicated()
+        if dup.any():
+            bad = [(str(ids[p // len(labels)]), labels[p % len(labels)].item()) for p in pd.unique(pair[dup])]
+            raise LayoutError(
+                f"{name}: {int(dup.sum())} trials repeat a ({stimulus_arg}, {repeat_arg}) pair, e.g. "
+                f"{examples(bad)}. Give each presentation its own {repeat_arg!r} label, or pass "
+                f"{repeat_arg}=None to number repeats by presentation order."
+            )
+    out = np.full((len(ids), values.shape[1], len(labels)), np.nan)
+    out[codes, :, rep_codes] = values.astype(np.float64, copy=False)
+    return out, np.asarray(ids, dtype=str), labels
+
+
+def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[str], name: str) -> dict[str, np.ndarray]:
+    """One value per neuroid for each ``key`` of ``table`` (columns aligned with ``neuroids``).
+
+    Raises a :class:`LayoutError` when a key takes two values on one neuroid.
+    """
+    out = {}
+    frame = pd.DataFrame({"neuroid": neuroids, **{k: np.asarray(table[k]) for k in keys}})
+    for key in keys:
+        counts = frame.groupby("neuroid", sort=False)[key].nunique(dropna=False)
+        if (counts > 1).any():
+            raise LayoutError(
+                f"{name}: column {key!r} takes several values on one neuroid, e.g. neuroids "
+                f"{examples(counts.index[counts > 1].tolist())}; it must be constant per neuroid (or drop it)."
+            )
+        out[key] = frame.groupby("neuroid", sort=False)[key].first().to_numpy()
+    return out
+
+
+_RESERVED = ("stimulus", "neuroid", "repeat", "stimulus_id", "neuroid_id")
+
+
+def build_neural(
+    data: np.ndarray,
+    stimulus_id: np.ndarray,
+    neuroid_id: np.ndarray | None,
+    repeats: np.ndarray,
+    *,
+    name: str,
+    attrs: Mapping[str, Any] | None = None,
+    neuroid_coords: Mapping[str, Any] | None = None,
+) -> Any:
+    """A validated neural array with a ``repeat`` coord and any extra coords on ``neuroid``.
+
+    Extra coords are attached after :func:`neuroxr.layouts.neural` so that names such as ``name``
+    cannot collide with its keyword arguments; reserved names are skipped.
+    """
+    from ..layouts import neural, validate_neural
+
+    da = neural(data, stimulus_id, neuroid_id, name=name, attrs=attrs)
+    labels = np.asarray(repeats)
+    if labels.dtype.kind == "O" and all(isinstance(v, str) for v in labels.tolist()):
+        labels = labels.astype(str)
+    extra = {}
+    for key, values in (neuroid_coords or {}).items():
+        if key in _RESERVED:
+            continue
+        v = np.asarray(values)
+        if v.shape != (da.sizes["neuroid"],):
+            raise LayoutError(f"{name}: neuroid coord {key!r} has shape {v.shape}; expected ({da.sizes['neuroid']},).")
+        if v.dtype.kind in "OS" and all(isinstance(x, (str, bytes)) for x in v.tolist()):
+            v = as_str(v)
+        extra[str(key)] = ("neuroid", v)
+    return validate_neural(da.assign_coords(repeat=labels, **extra), name=name)

@@ -1,0 +1,159 @@
+"""Plain arrays on disk (HDF5, NPZ, NPY) -> neuroxr neural or feature layouts.
+
+The array is read from a file; the stimulus (and neuroid / unit) ids come from another array in
+the same file (name it) or from a list. ``h5py`` is imported only for HDF5 files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LayoutError
+from ..layouts import features as _features
+from ..layouts import neural as _neural
+from ._trials import as_str
+
+__all__ = ["read_array"]
+
+_H5 = (".h5", ".hdf5", ".hdf", ".he5")
+_LAYOUTS = ("neural", "features")
+
+
+class _File:
+    """Arrays of one file by key, read on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.suffix = path, path.suffix.lower()
+        self._h5 = self._npz = None
+        if self.suffix in _H5:
+            try:
+                import h5py
+            except ImportError as exc:  # pragma: no cover - h5py is a test dependency
+                raise LayoutError("path: reading HDF5 needs h5py; pip install h5py.") from exc
+            self._h5 = h5py.File(path, "r")
+        elif self.suffix == ".npz":
+            self._npz = np.load(path, allow_pickle=False)
+        elif self.suffix != ".npy":
+            raise LayoutError(f"path: unknown file type {self.suffix!r}; use .h5/.hdf5, .npz or .npy.")
+
+    def keys(self) -> list[str]:
+        if self._h5 is not None:
+            found: list[str] = []
+            self._h5.visititems(lambda k, v: found.append(k) if hasattr(v, "shape") else None)
+            return found
+        return list(self._npz.files) if self._npz is not None else []
+
+    def get(self, key: str | None, arg: str) -> np.ndarray:
+        if self.suffix == ".npy":
+            if key is not None:
+                raise LayoutError(f"{arg}: a .npy file holds one array; pass {arg}=None (and ids as lists).")
+            return np.load(self.path, allow_pickle=False)
+        keys = self.keys()
+        if key is None:
+            if len(keys) != 1:
+                raise LayoutError(f"{arg}: {self.path.name} holds {len(keys)} arrays {keys}; pass {arg}=<one of them>.")
+            key = keys[0]
+        if key not in keys:
+            raise LayoutError(f"{arg}: {self.path.name} has no array {key!r}; found {keys}.")
+        return np.asarray(self._h5[key][()] if self._h5 is not None else self._npz[key])
+
+    def close(self) -> None:
+        for f in (self._h5, self._npz):
+            if f is not None:
+                f.close()
+
+
+def _decoded(values: np.ndarray) -> np.ndarray:
+    """Byte strings (as HDF5 stores them) as str; other values unchanged."""
+    if values.dtype.kind == "S" or (values.dtype.kind == "O" and any(isinstance(v, bytes) for v in values.ravel().tolist())):
+        return as_str(values)
+    return values
+
+
+def _ids(file: _File, ids: Any, arg: str) -> np.ndarray | None:
+    """Ids from an array in the file (``ids`` is its key) or from ``ids`` itself."""
+    if ids is None:
+        return None
+    if isinstance(ids, str):
+        if file.suffix == ".npy":
+            raise LayoutError(f"{arg}: a .npy file holds only the data; pass {arg} as a list of ids.")
+        return as_str(file.get(ids, arg))
+    return as_str(ids)
+
+
+def read_array(
+    path: str | os.PathLike,
+    key: str | None = None,
+    *,
+    layout: str | None = None,
+    ids: Any = None,
+    target_ids: Any = None,
+    name: str | None = None,
+    model: str | None = None,
+    layer: str | None = None,
+    **coords: Any,
+) -> xr.DataArray:
+    """Read an array from an HDF5, NPZ or NPY file into a neural or feature layout.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.h5`` / ``.hdf5`` (read with h5py), ``.npz`` or ``.npy``.
+    key : str, optional
+        The array's name in the file (an HDF5 path such as ``"session1/responses"`` or an NPZ key).
+        Default: the file's only array. Not used for ``.npy``.
+    layout : {"neural", "features"}, optional
+        ``neural``: shape ``(stimulus, neuroid, repeat)`` or trial-averaged ``(stimulus, neuroid)``;
+        ``features``: shape ``(stimulus, unit)``. Default: ``neural`` for a 3-D array; a 2-D
+        array needs it.
+    ids : str or sequence of str, optional
+        Stimulus ids: the key of an array of ids in the same file, or the ids themselves.
+        Default ``"stimulus0"...``.
+    target_ids : str or sequence of str, optional
+        Neuroid ids (neural) or unit ids (features), given the same way.
+    name : str, optional
+        Name of the result; default ``key`` or the file's stem.
+    model, layer : str, optional
+        Features only: stored as scalar coords.
+    **coords : str or sequence
+        Extra coords on ``neuroid`` / ``unit`` (e.g. ``region=...``), each a key in the file or values.
+
+    Returns
+    -------
+    xarray.DataArray
+        A valid neural ``(stimulus, neuroid, repeat)`` or feature ``(stimulus, unit)`` array.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise LayoutError(f"path: no file at {os.fspath(path)!r}.")
+    if layout is not None and layout not in _LAYOUTS:
+        raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {layout!r}.")
+    file = _File(p)
+    try:
+        data = file.get(key, "key")
+        stim = _ids(file, ids, "ids")
+        targets = _ids(file, target_ids, "target_ids")
+        extra = {k: _decoded(file.get(v, k) if isinstance(v, str) and file.suffix != ".npy" else np.asarray(v))
+                 for k, v in coords.items()}
+    finally:
+        file.close()
+    if data.dtype.kind not in "fiub":
+        raise LayoutError(f"key: array {key or p.name!r} must be numeric; found dtype {data.dtype}.")
+    if layout is None:
+        if data.ndim != 3:
+            raise LayoutError(
+                f"layout: array {key or p.name!r} has shape {data.shape}; pass layout='neural' "
+                f"(stimulus, neuroid[, repeat]) or layout='features' (stimulus, unit)."
+            )
+        layout = "neural"
+    label = name or (key.rsplit("/", 1)[-1] if key else p.stem)
+    if layout == "neural":
+        if model is not None or layer is not None:
+            raise LayoutError("model/layer: only feature arrays take a model and layer; pass layout='features'.")
+        return _neural(data, stim, targets, name=label, attrs={"file": p.name}, **extra)
+    return _features(data, stim, targets, model=model, layer=layer, name=label, attrs={"file": p.name}, **extra)

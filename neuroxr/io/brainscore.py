@@ -1,0 +1,263 @@
+"""Brain-Score assemblies <-> neuroxr neural layout, and neuroxr scores -> Brain-Score ``Score``.
+
+A Brain-Score (brainio) ``NeuroidAssembly`` is a ``DataArray`` with dims
+``presentation x neuroid [x time_bin]``; the metadata are levels of a MultiIndex on each dim:
+``stimulus_id`` and ``repetition`` on ``presentation``; ``neuroid_id``, ``region``, ``animal``...
+on ``neuroid``; ``time_bin_start`` / ``time_bin_end`` (ms) on ``time_bin``. A Brain-Score ``Score``
+is a scalar ``DataAssembly`` whose attrs hold ``raw`` (the per-neuroid, per-split values), ``ceiling``
+and ``error``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import LayoutError
+from ..layouts import validate_neural, validate_scores
+from ._trials import as_str, build_neural, examples, stack_trials
+
+__all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
+
+_SIMPLE = (str, int, float, bool, np.integer, np.floating, np.bool_)
+
+
+def _simple_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The attrs a study store can keep (strings and numbers); a stimulus-set DataFrame is dropped."""
+    return {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items() if isinstance(v, _SIMPLE)}
+
+
+def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[xr.DataArray, dict[str, Any]]:
+    """Drop the ``time_bin`` dim: its only bin, the bin at an index, or the mean over a window."""
+    n = assembly.sizes["time_bin"]
+    has_edges = "time_bin_start" in assembly.coords and "time_bin_end" in assembly.coords
+    starts = np.asarray(assembly["time_bin_start"].values, float) if has_edges else None
+    ends = np.asarray(assembly["time_bin_end"].values, float) if has_edges else None
+    bins = list(zip(starts.tolist(), ends.tolist())) if has_edges else list(range(n))
+    if time_bin is None:
+        if n != 1:
+            raise LayoutError(
+                f"{name}: dim 'time_bin' has {n} bins {examples(bins)}; pass time_bin=(start, end) to "
+                f"average the bins inside a window, or time_bin=<index> to pick one."
+            )
+        sel = [0]
+    elif isinstance(time_bin, (int, np.integer)):
+        if not -n <= int(time_bin) < n:
+            raise LayoutError(f"time_bin: index {time_bin} is out of range for dim 'time_bin' of length {n}.")
+        sel = [int(time_bin) % n]
+    else:
+        try:
+            t0, t1 = (float(t) for t in time_bin)
+        except (TypeError, ValueError):
+            raise LayoutError(f"time_bin: expected None, an index or a (start, end) pair; got {time_bin!r}.") from None
+        if not has_edges:
+            raise LayoutError(
+                f"{name}: dim 'time_bin' lacks coords 'time_bin_start'/'time_bin_end'; pass time_bin=<index>."
+            )
+        sel = np.flatnonzero((starts >= t0) & (ends <= t1)).tolist()
+        if not sel:
+            raise LayoutError(
+                f"time_bin: no bin of {name} lies inside [{t0:g}, {t1:g}]; its bins are {examples(bins)}."
+            )
+    out = assembly.isel(time_bin=sel)
+    info: dict[str, Any] = {}
+    if has_edges:
+        info = {"time_bin_start": float(starts[sel].min()), "time_bin_end": float(ends[sel].max())}
+    out = out.drop_vars([c for c in out.coords if "time_bin" in out.coords[c].dims])
+    return out.mean("time_bin", keep_attrs=True), info
+
+
+def from_brainscore(
+    assembly: xr.DataArray,
+    *,
+    time_bin: int | tuple[float, float] | None = None,
+    stimulus_coord: str = "stimulus_id",
+    repeat_coord: str | None = "repetition",
+    name: str = "neural",
+) -> xr.DataArray:
+    """Convert a Brain-Score ``NeuroidAssembly`` to a neuroxr neural array.
+
+    Parameters
+    ----------
+    assembly : xarray.DataArray (or brainio ``NeuroidAssembly``), dims ``presentation x neuroid [x time_bin]``
+        One row per presentation; coords ``stimulus_id`` (and ``repetition``) on ``presentation``,
+        ``neuroid_id`` and e.g. ``region``, ``animal`` on ``neuroid`` (MultiIndex levels or plain coords).
+    time_bin : int or (float, float), optional
+        Which part of a ``time_bin`` dim to keep: an index, or a window ``(start, end)`` in the
+        assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``) are
+        averaged. Default: the only bin; an error when there are several. (neuroxr arrays have no
+        time dim yet.)
+    stimulus_coord : str
+        Presentation coord holding the stimulus id. Default ``"stimulus_id"``.
+    repeat_coord : str or None
+        Presentation coord numbering the repeats. Default ``"repetition"``; when absent (or None),
+        repeats are numbered by presentation order within each stimulus.
+    name : str
+        Name of the result.
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+        Stimuli in order of first presentation; stimuli with fewer repeats are NaN-padded; the
+        ``repeat`` coord holds the repetition labels; every other 1-D neuroid coord is kept.
+    """
+    if not isinstance(assembly, xr.DataArray):
+        raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
+    extra = [d for d in assembly.dims if d not in ("presentation", "neuroid", "time_bin")]
+    if "presentation" not in assembly.dims or "neuroid" not in assembly.dims or extra:
+        raise LayoutError(
+            f"assembly: dims {tuple(assembly.dims)} are not 'presentation x neuroid [x time_bin]'; "
+            f"rename the trial dim to 'presentation' and the channel dim to 'neuroid'."
+        )
+    info: dict[str, Any] = {}
+    if "time_bin" in assembly.dims:
+        assembly, info = _select_time_bin(assembly, time_bin, "assembly")
+    elif time_bin is not None:
+        raise LayoutError("time_bin: the assembly has no 'time_bin' dim; pass time_bin=None.")
+    else:  # an assembly squeezed to one bin keeps its edges as scalar coords
+        info = {k: float(assembly[k]) for k in ("time_bin_start", "time_bin_end") if k in assembly.coords and assembly[k].ndim == 0}
+    if stimulus_coord not in assembly.coords or assembly[stimulus_coord].dims != ("presentation",):
+        raise LayoutError(
+            f"assembly: missing coord {stimulus_coord!r} on dim 'presentation'; pass stimulus_coord=<the "
+            f"presentation coord naming the stimulus>."
+        )
+    repeat = None
+    if repeat_coord is not None and repeat_coord in assembly.coords:
+        repeat = np.asarray(assembly[repeat_coord].values)
+    values = np.asarray(assembly.transpose("presentation", "neuroid").values)
+    data, stim_ids, repeats = stack_trials(
+        values, assembly[stimulus_coord].values, repeat, name="assembly",
+        stimulus_arg=stimulus_coord, repeat_arg=repeat_coord or "repetition",
+    )
+    k = assembly.sizes["neuroid"]
+    if "neuroid_id" in assembly.coords:
+        neuroid_id = as_str(assembly["neuroid_id"].values)
+    elif "neuroid" in assembly.coords and not isinstance(assembly.indexes.get("neuroid"), pd.MultiIndex):
+        neuroid_id = as_str(assembly["neuroid"].values)
+    else:
+        neuroid_id = np.array([f"neuroid{i}" for i in range(k)])
+    coords = {
+        str(c): np.asarray(assembly[c].values)
+        for c in assembly.coords
+        if c not in ("neuroid", "neuroid_id", "presentation") and assembly[c].dims == ("neuroid",)
+    }
+    attrs = _simple_attrs(dict(assembly.attrs)) | info
+    return build_neural(data, stim_ids, neuroid_id, repeats, name=name, attrs=attrs, neuroid_coords=coords)
+
+
+def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataArray:
+    """Convert a neuroxr neural array to a Brain-Score ``presentation x neuroid`` assembly.
+
+    Parameters
+    ----------
+    neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    multiindex : bool
+        Gather the coords of each dim into a MultiIndex, as ``brainio.DataAssembly`` does.
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(presentation, neuroid)``
+        One presentation per (stimulus, repeat) that holds data (all-NaN trials are dropped), with
+        ``stimulus_id`` and ``repetition`` on ``presentation`` and the neuroid coords on ``neuroid``.
+    """
+    validate_neural(neural, name="neural")
+    reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
+    v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
+    s, r = np.nonzero(~np.isnan(v).all(axis=2))
+    coords: dict[str, Any] = {
+        "stimulus_id": ("presentation", as_str(neural["stimulus_id"].values)[s]),
+        "repetition": ("presentation", reps[r]),
+    }
+    for c in neural.coords:
+        if neural[c].dims == ("neuroid",):
+            coords[str(c)] = ("neuroid", np.asarray(neural[c].values))
+    out = xr.DataArray(v[s, r], dims=("presentation", "neuroid"), coords=coords, attrs=dict(neural.attrs), name=neural.name)
+    if multiindex:
+        out = out.set_index(presentation=["stimulus_id", "repetition"], neuroid=[c for c in coords if coords[c][0] == "neuroid"])
+    return out
+
+
+def _score_class() -> type:
+    """``brainscore_core``'s ``Score`` when it is installed, else ``xarray.DataArray``."""
+    try:
+        from brainscore_core.metrics import Score
+    except Exception:  # not installed, or its optional dependencies are missing
+        return xr.DataArray
+    return Score
+
+
+def _per_target(ds: xr.Dataset, var: str, dim: str, score_cls: type) -> xr.DataArray:
+    """``ds[var]`` as ``(split, <dim>)`` with the target ids on ``<dim>``, Brain-Score style."""
+    da = ds[var].rename(rep="split").transpose("split", dim)
+    keep = {c: da.coords[c].variable for c in da.coords if da.coords[c].dims in ((dim,), ("split",))}
+    return score_cls(da.values, dims=("split", dim), coords=keep, attrs=dict(da.attrs))
+
+
+def to_brainscore_score(
+    scores: xr.Dataset,
+    *,
+    variable: str | None = None,
+    aggregate: str = "median",
+    split: str = "test",
+) -> xr.DataArray:
+    """Summarise a neuroxr score (or metric) dataset as a Brain-Score ``Score``.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        A predictivity score dataset (``ev`` over ``(neuroid|unit, rep)``), or a metric entry
+        (variable ``score``, scalar or over ``split``).
+    variable : str, optional
+        Variable to summarise. Default ``ev`` for predictivity scores (noise-corrected explained
+        variance in percent, reported as a fraction), ``score`` for metric entries.
+    aggregate : {"median", "mean"}
+        How the targets are pooled (Brain-Score's neural benchmarks use the median).
+    split : str
+        For a metric entry over ``split``: which split is the score. Default ``"test"``.
+
+    Returns
+    -------
+    brainscore_core.metrics.Score if installed, else xarray.DataArray
+        A scalar. Predictivity: the ``aggregate`` over targets of the rep-mean of ``variable``
+        (percent -> fraction), with attrs ``raw`` (``variable`` per split x target), ``error`` (std
+        over reps of the per-rep aggregate), ``ceiling`` (aggregate of ``target_shc`` with its own
+        ``raw``, when present) and the dataset's scalar attrs.
+    """
+    if aggregate not in ("median", "mean"):
+        raise LayoutError(f"aggregate: must be 'median' or 'mean'; got {aggregate!r}.")
+    if not isinstance(scores, xr.Dataset):
+        raise LayoutError(f"scores: expected an xarray.Dataset, got {type(scores).__name__}.")
+    Score = _score_class()
+    attrs = _simple_attrs(dict(scores.attrs))
+    if "score" in scores.data_vars and "ev" not in scores.data_vars:
+        var = variable or "score"
+        da = scores[var]
+        if "split" in da.dims:
+            if split not in da["split"].values.tolist():
+                raise LayoutError(f"split: {split!r} is not a split of scores (splits {da['split'].values.tolist()}).")
+            attrs["raw"] = Score(da.values, dims=("split",), coords={"split": da["split"].values})
+            da = da.sel(split=split)
+        if da.ndim:
+            raise LayoutError(f"scores: variable {var!r} has dims {da.dims}; a metric score must be a scalar or over 'split'.")
+        return Score(float(da.values), attrs=attrs)
+    validate_scores(scores, name="scores")
+    dim = "neuroid" if "neuroid" in scores.dims else "unit"
+    var = variable or "ev"
+    if var not in scores.data_vars:
+        raise LayoutError(f"variable: scores have no variable {var!r}; found {sorted(map(str, scores.data_vars))}.")
+    # neuroxr's ev is always in percent (a store may not carry the variable's units attr)
+    scale = 100.0 if var == "ev" or scores[var].attrs.get("units") == "percent" else 1.0
+    pool = np.nanmedian if aggregate == "median" else np.nanmean
+    v = scores[var].transpose(dim, "rep").values / scale
+    attrs["raw"] = _per_target(scores[[var]] / scale, var, dim, Score)
+    attrs["error"] = float(np.std(pool(v, axis=0))) if v.shape[1] > 1 else float("nan")
+    if "target_shc" in scores.data_vars:
+        c = scores["target_shc"].transpose(dim, "rep").values
+        attrs["ceiling"] = Score(float(pool(np.nanmean(c, axis=1))), attrs={"raw": _per_target(scores, "target_shc", dim, Score)})
+    attrs["aggregation"] = aggregate
+    return Score(float(pool(np.nanmean(v, axis=1))), attrs=attrs)
+
+

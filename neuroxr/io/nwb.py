@@ -1,0 +1,181 @@
+"""NWB (Neurodata Without Borders) -> neuroxr: spike counts per stimulus presentation.
+
+Reads the ``units`` table (spike times per unit) and a ``TimeIntervals`` table of stimulus
+presentations (``start_time`` plus a column naming the stimulus), and counts each unit's spikes in
+``[start_time + t0, start_time + t1)`` for the window ``(t0, t1)`` the caller gives (seconds).
+Repeats are numbered by presentation order within each stimulus. ``pynwb`` is imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import LayoutError
+from ._trials import as_str, build_neural, stack_trials
+
+__all__ = ["from_nwb", "spike_counts"]
+
+NEUROID_COLUMNS = ("region", "animal", "subject")
+
+
+def spike_counts(spike_times: Sequence[np.ndarray], starts: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Spike counts of each unit in ``[start + t0, start + t1)`` for each presentation start.
+
+    Parameters
+    ----------
+    spike_times : sequence of 1-D arrays, length n_units
+        Spike times of each unit (seconds; sorted or not).
+    starts : ndarray, shape (n_presentations,)
+        Presentation onsets (seconds).
+    window : (float, float)
+        ``(t0, t1)`` relative to each onset, ``t0 < t1``.
+
+    Returns
+    -------
+    ndarray, shape (n_presentations, n_units), float64
+    """
+    t0, t1 = _window(window)
+    starts = np.asarray(starts, dtype=float)
+    out = np.empty((starts.shape[0], len(spike_times)))
+    for j, st in enumerate(spike_times):
+        st = np.sort(np.asarray(st, dtype=float))
+        out[:, j] = np.searchsorted(st, starts + t1, "left") - np.searchsorted(st, starts + t0, "left")
+    return out
+
+
+def _window(window: Any) -> tuple[float, float]:
+    try:
+        t0, t1 = (float(t) for t in window)
+    except (TypeError, ValueError):
+        raise LayoutError(f"window: expected a pair (t0, t1) in seconds after each onset; got {window!r}.") from None
+    if not t1 > t0:
+        raise LayoutError(f"window: needs t0 < t1; got ({t0:g}, {t1:g}).")
+    return t0, t1
+
+
+def _intervals(nwbfile: Any, intervals: Any) -> pd.DataFrame:
+    if isinstance(intervals, pd.DataFrame):
+        return intervals
+    if isinstance(intervals, str):
+        tables = dict(getattr(nwbfile, "intervals", None) or {})
+        if intervals not in tables:
+            raise LayoutError(
+                f"intervals: the NWB file has no TimeIntervals table {intervals!r}; found {sorted(tables)}. "
+                f"Pass intervals=<the table of stimulus presentations>."
+            )
+        return tables[intervals].to_dataframe()
+    if hasattr(intervals, "to_dataframe"):
+        return intervals.to_dataframe()
+    raise LayoutError(f"intervals: expected a table name, a TimeIntervals or a DataFrame; got {type(intervals).__name__}.")
+
+
+def _electrode_regions(nwbfile: Any, udf: pd.DataFrame) -> np.ndarray | None:
+    """Each unit's brain area from its electrodes' ``location``, when every unit has exactly one."""
+    electrodes = getattr(nwbfile, "electrodes", None)
+    if "electrodes" not in udf.columns or electrodes is None or "location" not in electrodes.colnames:
+        return None
+    location = as_str(electrodes["location"].data[:])
+    regions = [set(location[np.asarray(idx, dtype=int)].tolist()) for idx in udf["electrodes"]]
+    if not all(len(r) == 1 for r in regions):
+        return None
+    return np.array([r.pop() for r in regions], dtype=str)
+
+
+def _from_nwbfile(
+    nwbfile: Any, window: Any, intervals: Any, stimulus_column: str, neuroid_column: str | None, rate: bool, name: str,
+) -> xr.DataArray:
+    t0, t1 = _window(window)
+    table = _intervals(nwbfile, intervals)
+    for col in ("start_time", stimulus_column):
+        if col not in table.columns:
+            raise LayoutError(
+                f"intervals: the presentation table has no column {col!r}; found {list(map(str, table.columns))}. "
+                + ("Pass stimulus_column=<the column naming the stimulus>." if col == stimulus_column else "")
+            )
+    table = table.sort_values("start_time", kind="stable")
+    units = getattr(nwbfile, "units", None)
+    if units is None or len(units) == 0:
+        raise LayoutError("nwbfile: has no units table (or it is empty); spike counts need nwbfile.units.")
+    udf = units.to_dataframe(index=True)  # electrodes as row indices, not nested tables
+    if "spike_times" not in udf.columns:
+        raise LayoutError("nwbfile: the units table has no 'spike_times' column.")
+    counts = spike_counts(list(udf["spike_times"]), table["start_time"].to_numpy(), (t0, t1))
+    if rate:
+        counts /= t1 - t0
+    data, ids, labels = stack_trials(counts, as_str(table[stimulus_column].to_numpy()), None, name="intervals",
+                                     stimulus_arg=stimulus_column)
+    if neuroid_column is None:
+        neuroid_id = as_str(udf.index.to_numpy())
+    elif neuroid_column in udf.columns:
+        neuroid_id = as_str(udf[neuroid_column].to_numpy())
+    else:
+        raise LayoutError(f"neuroid_column: the units table has no column {neuroid_column!r}; found {list(map(str, udf.columns))}.")
+    coords = {c: udf[c].to_numpy() for c in NEUROID_COLUMNS if c in udf.columns}
+    if "region" not in coords:
+        region = _electrode_regions(nwbfile, udf)
+        if region is not None:
+            coords["region"] = region
+    subject = getattr(nwbfile, "subject", None)
+    if "animal" not in coords and subject is not None and getattr(subject, "subject_id", None):
+        coords["animal"] = np.full(len(udf), str(subject.subject_id))
+    attrs = {"window_start": t0, "window_end": t1, "units": "spikes/s" if rate else "spikes",
+             "session_id": str(getattr(nwbfile, "session_id", None) or getattr(nwbfile, "identifier", ""))}
+    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
+
+
+def from_nwb(
+    source: Any,
+    window: tuple[float, float],
+    *,
+    intervals: Any = "trials",
+    stimulus_column: str = "stimulus_id",
+    neuroid_column: str | None = None,
+    rate: bool = False,
+    name: str = "neural",
+) -> xr.DataArray:
+    """Spike counts per stimulus presentation from an NWB file, as a neuroxr neural array.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or pynwb.NWBFile
+        An NWB file (opened read-only with ``pynwb.NWBHDF5IO`` and closed again) or an open ``NWBFile``.
+    window : (float, float)
+        ``(t0, t1)`` in seconds after each presentation's ``start_time``; spikes in
+        ``[start_time + t0, start_time + t1)`` are counted.
+    intervals : str, TimeIntervals or DataFrame
+        The presentation table: a name in ``nwbfile.intervals`` (default ``"trials"``), or the
+        table itself. It needs ``start_time`` and ``stimulus_column``.
+    stimulus_column : str
+        Column of ``intervals`` naming the stimulus. Default ``"stimulus_id"``.
+    neuroid_column : str, optional
+        Column of the units table holding the neuroid ids. Default: the units' ``id``.
+    rate : bool
+        Divide the counts by the window length (spikes per second). Default False (counts).
+    name : str
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+        Stimuli in order of first presentation, repeats in presentation order (NaN-padded); the
+        units' ``region`` / ``animal`` / ``subject`` columns become neuroid coords (``region``
+        otherwise from the units' electrodes' ``location`` when each unit has one, ``animal``
+        otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``units``, ``session_id``.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            from pynwb import NWBHDF5IO
+        except ImportError as exc:  # pragma: no cover - pynwb is a test dependency
+            raise LayoutError("source: reading an NWB file needs pynwb; pip install pynwb.") from exc
+        if not os.path.exists(source):
+            raise LayoutError(f"source: no NWB file at {os.fspath(source)!r}.")
+        with NWBHDF5IO(os.fspath(source), "r") as io:
+            return _from_nwbfile(io.read(), window, intervals, stimulus_column, neuroid_column, rate, name)
+    if not hasattr(source, "units"):
+        raise LayoutError(f"source: expected a path or a pynwb.NWBFile, got {type(source).__name__}.")
+    return _from_nwbfile(source, window, intervals, stimulus_column, neuroid_column, rate, name)

@@ -1,0 +1,228 @@
+"""rsatoolbox ``Dataset`` / ``RDMs`` <-> neuroxr neural arrays and RDM ``DataArray`` objects.
+
+An rsatoolbox ``Dataset`` holds ``measurements`` of shape ``(n_obs, n_channels)`` with
+``obs_descriptors`` (one value per observation: a stimulus id, optionally a run / repeat) and
+``channel_descriptors`` (one per channel). An ``RDMs`` object holds ``n_rdm`` dissimilarity
+vectors over the same patterns, named by ``pattern_descriptors``. neuroxr RDMs are
+``DataArray`` objects with dims ``(stimulus, stimulus_)`` and coords ``stimulus_id`` /
+``stimulus_id_`` (a stack of them has a leading ``rdm`` dim).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LayoutError
+from ..layouts import validate_neural
+from ._trials import as_str, build_neural, examples, stack_trials
+
+__all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms"]
+
+RDM_DIMS = ("stimulus", "stimulus_")
+#: observation / pattern descriptors that name the stimulus, in the order they are looked for
+_STIMULUS_DESCRIPTORS = ("stimulus_id", "stimulus", "conds", "condition")
+#: neuroxr RDM methods -> ``RDMs.dissimilarity_measure``. rsatoolbox's ``"euclidean"`` is the squared
+#: distance divided by the channel count, not neuroxr's ``euclidean``, so those two get their own labels.
+_MEASURES = {
+    "correlation": "correlation",
+    "cosine": "cosine",
+    "euclidean": "euclidean (neuroxr, unnormalised)",
+    "sqeuclidean": "squared euclidean (neuroxr, unnormalised)",
+}
+
+
+def _require_rsatoolbox() -> Any:
+    try:
+        import rsatoolbox
+    except ImportError as exc:  # pragma: no cover - rsatoolbox is a test dependency
+        raise LayoutError("rsatoolbox is not installed; pip install rsatoolbox to convert its objects.") from exc
+    return rsatoolbox
+
+
+def _descriptor(desc: dict[str, Any], key: str, n: int, arg: str, what: str) -> np.ndarray:
+    if key not in desc:
+        raise LayoutError(f"{arg}: {what} has no descriptor {key!r}; found {sorted(desc)}. Pass {arg}=<one of them>.")
+    v = np.asarray(desc[key])
+    if v.shape != (n,):
+        raise LayoutError(f"{arg}: descriptor {key!r} of {what} has shape {v.shape}; expected ({n},).")
+    return v
+
+
+def from_rsatoolbox(
+    dataset: Any,
+    *,
+    stimulus: str | None = None,
+    repeat: str | None = None,
+    neuroid: str | None = None,
+    name: str = "neural",
+) -> xr.DataArray:
+    """Convert an rsatoolbox ``Dataset`` to a neuroxr neural array.
+
+    Parameters
+    ----------
+    dataset : rsatoolbox.data.Dataset
+        ``measurements`` of shape ``(n_obs, n_channels)``, one observation per presentation.
+    stimulus : str, optional
+        Observation descriptor naming the stimulus. Default: the first of ``"stimulus_id"``,
+        ``"stimulus"``, ``"conds"``, ``"condition"`` present.
+    repeat : str, optional
+        Observation descriptor numbering repeats (e.g. ``"run"``); its sorted values form the
+        ``repeat`` dim. Default: repeats are numbered by observation order within each stimulus.
+    neuroid : str, optional
+        Channel descriptor holding the neuroid ids. Default: ``"neuroid_id"`` or ``"name"`` when
+        present, else ``"neuroid0"...``. Other channel descriptors become neuroid coords.
+    name : str
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    """
+    if not hasattr(dataset, "measurements") or not hasattr(dataset, "obs_descriptors"):
+        raise LayoutError(f"dataset: expected an rsatoolbox Dataset, got {type(dataset).__name__}.")
+    X = np.asarray(dataset.measurements)
+    if X.ndim != 2:
+        raise LayoutError(f"dataset: measurements must be (n_obs, n_channels); got shape {X.shape}.")
+    n, k = X.shape
+    obs = dict(dataset.obs_descriptors or {})
+    if stimulus is None:
+        stimulus = next((d for d in _STIMULUS_DESCRIPTORS if d in obs), None)
+        if stimulus is None:
+            raise LayoutError(
+                f"stimulus: dataset.obs_descriptors has none of {_STIMULUS_DESCRIPTORS} (found {sorted(obs)}); "
+                f"pass stimulus=<the descriptor naming the stimulus>."
+            )
+    stim = _descriptor(obs, stimulus, n, "stimulus", "dataset.obs_descriptors")
+    rep = None if repeat is None else _descriptor(obs, repeat, n, "repeat", "dataset.obs_descriptors")
+    data, ids, labels = stack_trials(X, stim, rep, name="dataset", stimulus_arg="stimulus", repeat_arg="repeat")
+    chans = dict(getattr(dataset, "channel_descriptors", None) or {})
+    if neuroid is None:
+        neuroid = next((c for c in ("neuroid_id", "name") if c in chans), None)
+    neuroid_id = None
+    if neuroid is not None:
+        neuroid_id = as_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"))
+    coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
+    attrs = {f"descriptor_{key}": v for key, v in (getattr(dataset, "descriptors", None) or {}).items() if isinstance(v, (str, int, float))}
+    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
+
+
+def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: str = "repeat") -> Any:
+    """Convert a neuroxr neural array to an rsatoolbox ``Dataset``.
+
+    Parameters
+    ----------
+    neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    stimulus, repeat : str
+        Names of the observation descriptors holding the stimulus id and the repeat label.
+
+    Returns
+    -------
+    rsatoolbox.data.Dataset
+        One observation per (stimulus, repeat) holding data (all-NaN trials are dropped), in
+        stimulus-major order; channel descriptors ``neuroid_id`` and the other neuroid coords.
+    """
+    rsatoolbox = _require_rsatoolbox()
+    validate_neural(neural, name="neural")
+    reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
+    v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
+    s, r = np.nonzero(~np.isnan(v).all(axis=2))
+    chans = {str(c): np.asarray(neural[c].values) for c in neural.coords if neural[c].dims == ("neuroid",)}
+    return rsatoolbox.data.Dataset(
+        v[s, r],
+        descriptors={"name": str(neural.name)} if neural.name is not None else None,
+        obs_descriptors={stimulus: as_str(neural["stimulus_id"].values)[s], repeat: reps[r]},
+        channel_descriptors=chans,
+    )
+
+
+def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "rdm") -> xr.DataArray:
+    """Convert rsatoolbox ``RDMs`` to neuroxr RDM ``DataArray`` objects.
+
+    Parameters
+    ----------
+    rdms : rsatoolbox.rdm.RDMs
+    pattern : str, optional
+        Pattern descriptor holding the stimulus ids. Default: the first of ``"stimulus_id"``,
+        ``"stimulus"``, ``"conds"``, ``"condition"``, ``"index"`` present.
+    name : str
+
+    Returns
+    -------
+    xarray.DataArray
+        dims ``(stimulus, stimulus_)`` for a single RDM, else ``(rdm, stimulus, stimulus_)`` with
+        the rdm descriptors as coords on ``rdm``; attrs ``dissimilarity_measure`` and ``method``
+        when the measure is one of neuroxr's (rsatoolbox's own ``"euclidean"``, normalised by the
+        channel count, is not: it gets no ``method``).
+    """
+    if not hasattr(rdms, "get_matrices") or not hasattr(rdms, "pattern_descriptors"):
+        raise LayoutError(f"rdms: expected an rsatoolbox RDMs object, got {type(rdms).__name__}.")
+    D = np.asarray(rdms.get_matrices())
+    m, n = D.shape[0], D.shape[1]
+    desc = dict(rdms.pattern_descriptors or {})
+    if pattern is None:
+        pattern = next((p for p in (*_STIMULUS_DESCRIPTORS, "index") if p in desc), None)
+    ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else as_str(
+        _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"))
+    if len(set(ids.tolist())) != n:
+        raise LayoutError(f"pattern: descriptor {pattern!r} repeats stimulus ids; pass a pattern descriptor with unique ids.")
+    measure = getattr(rdms, "dissimilarity_measure", None)
+    attrs: dict[str, Any] = {"dissimilarity_measure": str(measure)}
+    method = {v: k for k, v in _MEASURES.items()}.get(str(measure))
+    if method:
+        attrs["method"] = method
+    coords: dict[str, Any] = {"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)}
+    if m == 1:
+        return xr.DataArray(D[0], dims=RDM_DIMS, coords=coords, name=name, attrs=attrs)
+    for key, v in (rdms.rdm_descriptors or {}).items():
+        if np.shape(v) == (m,):
+            coords[key if key != "index" else "rdm"] = ("rdm", np.asarray(v))
+    return xr.DataArray(D, dims=("rdm", *RDM_DIMS), coords=coords, name=name, attrs=attrs)
+
+
+def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str = "stimulus_id") -> Any:
+    """Convert neuroxr RDM ``DataArray`` objects to rsatoolbox ``RDMs``.
+
+    Parameters
+    ----------
+    rdm : DataArray ``(stimulus, stimulus_)`` or ``(rdm, stimulus, stimulus_)``, or a list of 2-D ones
+        A list is stacked after ordering every RDM's stimuli like the first one's.
+    pattern : str
+        Name of the pattern descriptor that receives the stimulus ids.
+
+    Returns
+    -------
+    rsatoolbox.rdm.RDMs
+        ``dissimilarity_measure`` from the ``method`` attr: ``correlation`` and ``cosine`` as they are;
+        ``euclidean`` / ``sqeuclidean`` labelled as unnormalised, since rsatoolbox's ``"euclidean"``
+        divides the squared distance by the channel count.
+    """
+    rsatoolbox = _require_rsatoolbox()
+    items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]
+    mats, ref = [], None
+    for i, da in enumerate(items):
+        label = f"rdm[{i}]" if len(items) > 1 else "rdm"
+        if not isinstance(da, xr.DataArray) or tuple(da.dims[-2:]) != RDM_DIMS or da.ndim not in (2, 3):
+            raise LayoutError(f"{label}: expected a DataArray with dims (stimulus, stimulus_) or (rdm, stimulus, stimulus_).")
+        if "stimulus_id" not in da.coords:
+            raise LayoutError(f"{label}: missing coord 'stimulus_id' on dim 'stimulus'.")
+        ids = as_str(da["stimulus_id"].values)
+        ids_ = as_str(da["stimulus_id_"].values) if "stimulus_id_" in da.coords else ids
+        if ref is None:
+            ref = ids
+        if set(ids.tolist()) != set(ref.tolist()) or set(ids_.tolist()) != set(ref.tolist()):
+            missing = sorted(set(ref.tolist()) ^ set(ids.tolist()))
+            raise LayoutError(f"{label}: its stimulus ids differ from the first RDM's, e.g. {examples(missing)}; select common stimuli.")
+        pos = {s: j for j, s in enumerate(ids.tolist())}
+        pos_ = {s: j for j, s in enumerate(ids_.tolist())}
+        a, b = [pos[s] for s in ref.tolist()], [pos_[s] for s in ref.tolist()]
+        v = np.asarray(da.values)
+        v = v[..., a, :][..., b]
+        mats.extend(v if v.ndim == 3 else [v])
+    method = items[0].attrs.get("method")
+    measure = _MEASURES.get(method, items[0].attrs.get("dissimilarity_measure", method))
+    return rsatoolbox.rdm.RDMs(
+        np.stack(mats), dissimilarity_measure=measure, pattern_descriptors={pattern: list(ref)},
+    )
+

@@ -1,0 +1,190 @@
+"""Tidy (long) tables <-> neuroxr: trials in, neural arrays and scores out.
+
+A tidy trial table has one row per (stimulus presentation, neuroid) with columns ``stimulus_id``,
+``neuroid_id``, ``value`` and optionally ``repeat`` and neuroid metadata (``region``, ``animal``,
+``subject``). Scores leave as tidy tables too: one row per target and rep (predictivity), per split
+(metric entries) or per trial (neural arrays), ready for pandas / seaborn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import LayoutError
+from ..layouts import NEURAL_DIMS
+from ._trials import build_neural, examples, per_neuroid, stack_trials
+
+__all__ = ["from_dataframe", "to_dataframe"]
+
+NEUROID_COLUMNS = ("region", "animal", "subject")
+
+
+def from_dataframe(
+    df: pd.DataFrame,
+    *,
+    stimulus: str = "stimulus_id",
+    neuroid: str = "neuroid_id",
+    value: str = "value",
+    repeat: str | None = "repeat",
+    neuroid_columns: Sequence[str] | None = None,
+    name: str = "neural",
+) -> xr.DataArray:
+    """Build a neural array from a tidy trial table.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per (presentation, neuroid).
+    stimulus, neuroid, value : str
+        Columns holding the stimulus id, the neuroid id and the response.
+    repeat : str or None
+        Column holding the repeat label; its sorted values form the ``repeat`` dim. When the column
+        is absent (or None), each (stimulus, neuroid) pair's rows are numbered in table order.
+    neuroid_columns : sequence of str, optional
+        Columns that describe the neuroid (one value per neuroid) and become neuroid coords.
+        Default: those of ``region``, ``animal``, ``subject`` present.
+    name : str
+
+    Returns
+    -------
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+        Stimuli and neuroids in order of first appearance; missing trials are NaN.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise LayoutError(f"df: expected a pandas.DataFrame, got {type(df).__name__}.")
+    use_repeat = repeat is not None and repeat in df.columns
+    for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("value", value)):
+        if col not in df.columns:
+            raise LayoutError(f"df: missing column {col!r}; found {list(map(str, df.columns))}. Pass {arg}=<column>.")
+    if neuroid_columns is None:
+        neuroid_columns = [c for c in NEUROID_COLUMNS if c in df.columns]
+    missing = [c for c in neuroid_columns if c not in df.columns]
+    if missing:
+        raise LayoutError(f"neuroid_columns: df has no columns {missing}; found {list(map(str, df.columns))}.")
+    for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("repeat", repeat if use_repeat else None)):
+        if col is not None and df[col].isna().any():
+            raise LayoutError(
+                f"df: column {col!r} has {int(df[col].isna().sum())} missing values; every row needs a {arg} "
+                f"(drop those rows first)."
+            )
+    values = pd.to_numeric(df[value], errors="coerce")
+    if values.isna().sum() > df[value].isna().sum():
+        raise LayoutError(f"df: column {value!r} holds non-numeric values; convert them to numbers.")
+    nids = df[neuroid].astype(str).to_numpy()
+    ncodes, neuroids = pd.factorize(nids, sort=False)
+    # one trial per (stimulus, repeat): its key is the repeat label, or the row's rank in its pair
+    if use_repeat:
+        rep = df[repeat].to_numpy()
+    else:
+        rep = pd.Series(np.arange(len(df))).groupby([df[stimulus].astype(str).to_numpy(), ncodes]).cumcount().to_numpy()
+    trial = pd.MultiIndex.from_arrays([df[stimulus].astype(str).to_numpy(), rep])
+    tcodes, trials = pd.factorize(trial, sort=False)
+    pair = tcodes.astype(np.int64) * len(neuroids) + ncodes
+    dup = pd.Index(pair).duplicated()
+    if dup.any():
+        bad = [(trials[p // len(neuroids)][0], neuroids[p % len(neuroids)]) for p in pd.unique(pair[dup])]
+        raise LayoutError(
+            f"df: {int(dup.sum())} rows repeat a ({stimulus}, {repeat}, {neuroid}) triple, e.g. {examples(bad)}; "
+            f"give each presentation its own {repeat!r} label (or drop the column to number rows in order)."
+        )
+    table = np.full((len(trials), len(neuroids)), np.nan)
+    table[tcodes, ncodes] = values.to_numpy(dtype=float)
+    stim = np.array([t[0] for t in trials], dtype=str)
+    reps = np.array([t[1] for t in trials])
+    data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat")
+    coords = per_neuroid(df, nids, list(neuroid_columns), "df") if neuroid_columns else {}
+    return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, neuroid_coords=coords)
+
+
+def _scalar_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, bool, np.generic))}
+
+
+def _from_scores(ds: xr.Dataset) -> pd.DataFrame:
+    dim = "neuroid" if "neuroid" in ds.dims else "unit"
+    names = [v for v in ds.data_vars if set(ds[v].dims) == {dim, "rep"}]
+    coords = [c for c in ds.coords if ds.coords[c].dims == (dim,)]
+    df = ds[names].reset_coords(drop=True).assign_coords({c: ds.coords[c] for c in coords})
+    out = df.to_dataframe().reset_index()
+    out = out.drop(columns=[c for c in (dim,) if c in out.columns and f"{dim}_id" in out.columns])
+    lead = [c for c in (f"{dim}_id", "rep") if c in out.columns]
+    return out[lead + [c for c in out.columns if c not in lead]]
+
+
+def _from_metric(ds: xr.Dataset) -> pd.DataFrame:
+    names = [v for v in ds.data_vars if ds[v].dims in ((), ("split",))]
+    if "split" in ds["score"].dims:
+        return ds[names].reset_coords(drop=True).to_dataframe().reset_index()
+    return pd.DataFrame([{v: ds[v].item() for v in names}])
+
+
+def _from_neural(da: xr.DataArray) -> pd.DataFrame:
+    da = da.transpose(*NEURAL_DIMS)
+    if "repeat" not in da.coords:
+        da = da.assign_coords(repeat=np.arange(da.sizes["repeat"]))
+    extra = [c for c in da.coords if c not in ("stimulus_id", "neuroid_id", "repeat") and da.coords[c].dims == ("neuroid",)]
+    out = da.rename("value").to_dataframe().reset_index()
+    out = out.dropna(subset=["value"])
+    cols = ["stimulus_id", "neuroid_id", "repeat", "value", *extra]
+    return out[cols].reset_index(drop=True)
+
+
+def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metric", "source", "target")) -> pd.DataFrame:
+    """A tidy table of scores, metric entries or neural responses.
+
+    Parameters
+    ----------
+    obj : Dataset, DataArray, DataFrame, or a mapping / sequence of them
+        - a predictivity score dataset (``ev`` over ``(neuroid|unit, rep)``): one row per target and
+          rep, columns ``neuroid_id`` (or ``unit_id``), ``rep``, each score variable and the target coords;
+        - a metric entry (``score``, scalar or over ``split``): one row per split;
+        - a neural array ``(stimulus, neuroid, repeat)``: one row per non-NaN trial value, columns
+          ``stimulus_id``, ``neuroid_id``, ``repeat``, ``value`` and the neuroid coords (the inverse
+          of :func:`from_dataframe`);
+        - a DataFrame (e.g. a score table): returned as a copy;
+        - a mapping ``{key: obj}`` or a sequence: the tables are concatenated; a mapping's keys (tuples
+          are joined with ``"/"``) go in a column ``entry``.
+    attrs : sequence of str, optional
+        Dataset attrs copied into constant columns when present. ``None`` copies none.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if isinstance(obj, Mapping) and not isinstance(obj, xr.Dataset):  # a Dataset is a Mapping too
+        parts = []
+        for key, v in obj.items():
+            part = to_dataframe(v, attrs=attrs)
+            part.insert(0, "entry", "/".join(map(str, key)) if isinstance(key, tuple) else str(key))
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if isinstance(obj, (list, tuple)):
+        parts = [to_dataframe(v, attrs=attrs) for v in obj]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if isinstance(obj, pd.DataFrame):
+        return obj.copy()
+    if isinstance(obj, xr.DataArray):
+        if set(obj.dims) != set(NEURAL_DIMS):
+            raise LayoutError(f"obj: a DataArray must be a neural array with dims {NEURAL_DIMS}; got {tuple(obj.dims)}.")
+        out = _from_neural(obj)
+    elif isinstance(obj, xr.Dataset):
+        if "ev" in obj.data_vars:
+            out = _from_scores(obj)
+        elif "score" in obj.data_vars:
+            out = _from_metric(obj)
+        else:
+            raise LayoutError(
+                f"obj: a Dataset must be a score dataset (variable 'ev') or a metric entry (variable 'score'); "
+                f"found variables {sorted(map(str, obj.data_vars))}."
+            )
+    else:
+        raise LayoutError(f"obj: cannot make a table of a {type(obj).__name__}; pass a score Dataset, metric entry or neural array.")
+    meta = _scalar_attrs({k: obj.attrs[k] for k in (attrs or ()) if k in obj.attrs})
+    for i, (k, v) in enumerate(meta.items()):
+        out.insert(i, k, v)
+    return out

@@ -1,0 +1,180 @@
+"""Brain-Score assemblies <-> neuroxr (neuroxr.io.brainscore).
+
+brainscore-core cannot be installed next to neuroxr (it pins numpy 1.x and xarray 2022), so the
+assemblies are built exactly as ``brainio.DataAssembly.__init__`` builds them: a ``DataArray`` whose
+coords are then gathered into one MultiIndex per dim (``gather_indexes`` = ``set_index(append=True)``).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import neuroxr
+from neuroxr.errors import LayoutError
+from neuroxr.io import from_brainscore, to_brainscore, to_brainscore_score
+from neuroxr.layouts import validate_neural
+
+
+def _assembly(values, stim, rep, neuroids, time_bins=None):
+    """A NeuroidAssembly as brainio makes it: coords gathered into MultiIndexes on each dim."""
+    k = len(neuroids)
+    coords = {
+        "stimulus_id": ("presentation", stim),
+        "repetition": ("presentation", rep),
+        "object_name": ("presentation", [f"obj{s[-1]}" for s in stim]),
+        "neuroid_id": ("neuroid", neuroids),
+        "region": ("neuroid", ["IT"] * (k - 1) + ["V4"]),
+        "animal": ("neuroid", ["monkeyA"] * k),
+    }
+    dims = ["presentation", "neuroid"]
+    index = {"presentation": ["stimulus_id", "repetition", "object_name"], "neuroid": ["neuroid_id", "region", "animal"]}
+    if time_bins is not None:
+        coords["time_bin_start"] = ("time_bin", [b[0] for b in time_bins])
+        coords["time_bin_end"] = ("time_bin", [b[1] for b in time_bins])
+        dims.append("time_bin")
+        index["time_bin"] = ["time_bin_start", "time_bin_end"]
+    da = xr.DataArray(values, coords=coords, dims=dims, attrs={"stimulus_set_identifier": "toy", "stimulus_set": object()})
+    return da.set_index(append=True, **index)
+
+
+@pytest.fixture
+def trials():
+    rng = np.random.default_rng(0)
+    # stimulus s2 has one repetition fewer; presentations are shuffled, as in a recording
+    stim = ["s0", "s1", "s2", "s0", "s1", "s2", "s0", "s1"]
+    rep = [0, 0, 0, 1, 1, 1, 2, 2]
+    order = rng.permutation(len(stim))
+    stim, rep = [stim[i] for i in order], [rep[i] for i in order]
+    return rng.normal(size=(len(stim), 4)), stim, rep, [f"n{i}" for i in range(4)]
+
+
+def test_from_brainscore_places_every_presentation(trials):
+    values, stim, rep, neuroids = trials
+    out = from_brainscore(_assembly(values, stim, rep, neuroids))
+    validate_neural(out)
+    assert out.dims == ("stimulus", "neuroid", "repeat")
+    assert sorted(out.stimulus_id.values.tolist()) == ["s0", "s1", "s2"]
+    assert out.repeat.values.tolist() == [0, 1, 2]
+    for row, (s, r) in enumerate(zip(stim, rep)):
+        np.testing.assert_array_equal(out.sel(repeat=r).isel(stimulus=out.stimulus_id.values.tolist().index(s)).values, values[row])
+    assert np.isnan(out.isel(stimulus=out.stimulus_id.values.tolist().index("s2")).sel(repeat=2)).all()
+    assert int(np.isnan(out.values).sum()) == 4  # only the missing trial is padded
+    assert out.region.values.tolist() == ["IT", "IT", "IT", "V4"]
+    assert out.animal.values.tolist() == ["monkeyA"] * 4
+    assert out.neuroid_id.values.tolist() == neuroids
+    assert out.attrs["stimulus_set_identifier"] == "toy" and "stimulus_set" not in out.attrs
+
+
+def test_from_brainscore_without_repetition_numbers_by_order():
+    values = np.arange(12.0).reshape(6, 2)
+    da = xr.DataArray(values, dims=("presentation", "neuroid"),
+                      coords={"stimulus_id": ("presentation", list("abacba")), "neuroid_id": ("neuroid", ["x", "y"])})
+    out = from_brainscore(da)
+    assert out.stimulus_id.values.tolist() == ["a", "b", "c"]
+    np.testing.assert_array_equal(out.sel(neuroid=0).values[0], [0, 4, 10])  # rows 0, 2, 5 are stimulus a
+    np.testing.assert_array_equal(out.sel(neuroid=0).values[2], [6, np.nan, np.nan])
+
+
+def test_time_bins(trials):
+    values, stim, rep, neuroids = trials
+    rng = np.random.default_rng(1)
+    bins = [(70, 170), (170, 270), (270, 370)]
+    v3 = rng.normal(size=(len(stim), len(neuroids), 3))
+    asm = _assembly(v3, stim, rep, neuroids, time_bins=bins)
+    with pytest.raises(LayoutError, match="time_bin"):
+        from_brainscore(asm)
+    window = from_brainscore(asm, time_bin=(70, 270))
+    ref = from_brainscore(_assembly(v3[:, :, :2].mean(axis=2), stim, rep, neuroids))
+    np.testing.assert_allclose(window.values, ref.values)
+    assert (window.attrs["time_bin_start"], window.attrs["time_bin_end"]) == (70.0, 270.0)
+    last = from_brainscore(asm, time_bin=-1)
+    np.testing.assert_allclose(last.values, from_brainscore(_assembly(v3[:, :, 2], stim, rep, neuroids)).values)
+    single = from_brainscore(_assembly(v3[:, :, :1], stim, rep, neuroids, time_bins=bins[:1]))
+    np.testing.assert_allclose(single.values, from_brainscore(_assembly(v3[:, :, 0], stim, rep, neuroids)).values)
+    squeezed = from_brainscore(_assembly(v3[:, :, :1], stim, rep, neuroids, time_bins=bins[:1]).squeeze("time_bin"))
+    np.testing.assert_allclose(squeezed.values, single.values)
+    assert (squeezed.attrs["time_bin_start"], squeezed.attrs["time_bin_end"]) == (70.0, 170.0)
+    with pytest.raises(LayoutError, match=r"no bin .* inside \[400, 500\]"):
+        from_brainscore(asm, time_bin=(400, 500))
+
+
+def test_round_trip_through_brainscore(trials):
+    values, stim, rep, neuroids = trials
+    neural = from_brainscore(_assembly(values, stim, rep, neuroids))
+    asm = to_brainscore(neural)
+    assert asm.dims == ("presentation", "neuroid") and asm.sizes["presentation"] == len(stim)
+    assert set(asm.indexes["presentation"].names) == {"stimulus_id", "repetition"}
+    back = from_brainscore(asm)
+    xr.testing.assert_identical(back.drop_attrs(), neural.drop_attrs())
+
+
+def test_bad_assemblies_raise_one_line_errors(trials):
+    values, stim, rep, neuroids = trials
+    cases = [
+        (xr.DataArray(values, dims=("trial", "neuroid")), "presentation"),
+        (xr.DataArray(values, dims=("presentation", "neuroid")), "stimulus_id"),
+        (_assembly(values, stim, [0] * len(stim), neuroids), "repeat a"),
+        (values, "DataArray"),
+    ]
+    for asm, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            from_brainscore(asm)
+        assert "\n" not in str(err.value)
+
+
+@pytest.fixture
+def scores():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 6))
+    R = (X @ rng.normal(size=(6, 5)))[:, :, None] + rng.normal(size=(40, 5, 4))
+    neural = neuroxr.neural(R, [f"s{i}" for i in range(40)], [f"n{i}" for i in range(5)], region="IT")
+    feats = neuroxr.features(X, [f"s{i}" for i in range(40)], model="toy", layer="l1")
+    return neuroxr.forward(feats, neural, reps=3, seed=0)
+
+
+def test_to_brainscore_score_summarises_scores(scores):
+    s = to_brainscore_score(scores)
+    ev = scores.ev.transpose("neuroid", "rep").values / 100
+    assert s.ndim == 0
+    assert float(s) == pytest.approx(np.median(ev.mean(axis=1)))
+    assert s.attrs["error"] == pytest.approx(np.std(np.median(ev, axis=0)))
+    raw = s.attrs["raw"]
+    assert raw.dims == ("split", "neuroid")
+    np.testing.assert_allclose(raw.values, ev.T)
+    assert raw.neuroid_id.values.tolist() == scores.neuroid_id.values.tolist()
+    ceiling = s.attrs["ceiling"]
+    assert float(ceiling) == pytest.approx(np.median(scores.target_shc.mean("rep").values))
+    assert s.attrs["direction"] == "forward" and s.attrs["aggregation"] == "median"
+    no_units = scores.copy()
+    no_units["ev"].attrs.clear()
+    assert float(to_brainscore_score(no_units)) == float(s)
+    mean = to_brainscore_score(scores, aggregate="mean", variable="r")
+    assert float(mean) == pytest.approx(scores.r.mean("rep").mean().item())
+    with pytest.raises(LayoutError, match="aggregate"):
+        to_brainscore_score(scores, aggregate="max")
+
+
+def test_to_brainscore_score_of_a_metric_entry():
+    ds = xr.Dataset({"score": ("split", [0.4, 0.3])}, coords={"split": ["train", "test"]},
+                    attrs={"metric": "crsa", "source": "a", "target": "b"})
+    neuroxr.validate_metric(ds)
+    s = to_brainscore_score(ds)
+    assert float(s) == pytest.approx(0.3) and s.attrs["raw"].values.tolist() == [0.4, 0.3]
+    assert float(to_brainscore_score(ds, split="train")) == pytest.approx(0.4)
+
+
+def test_uses_brainscore_core_score_when_installed(monkeypatch, scores):
+    class Score(xr.DataArray):
+        __slots__ = ()
+
+    pkg, mod = types.ModuleType("brainscore_core"), types.ModuleType("brainscore_core.metrics")
+    mod.Score = Score
+    monkeypatch.setitem(sys.modules, "brainscore_core", pkg)
+    monkeypatch.setitem(sys.modules, "brainscore_core.metrics", mod)
+    s = to_brainscore_score(scores)
+    assert type(s) is Score and type(s.attrs["raw"]) is Score

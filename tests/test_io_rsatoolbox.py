@@ -1,0 +1,105 @@
+"""rsatoolbox Dataset / RDMs <-> neuroxr (neuroxr.io.rsa), checked against rsatoolbox and scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.spatial.distance import pdist, squareform
+
+import neuroxr
+from neuroxr.errors import LayoutError
+from neuroxr.io import from_rsatoolbox, from_rsatoolbox_rdms, to_rsatoolbox, to_rsatoolbox_rdms
+from neuroxr.layouts import validate_neural
+
+rsatoolbox = pytest.importorskip("rsatoolbox")
+
+
+@pytest.fixture
+def dataset():
+    """Observations = presentations (3 runs, run 2 lacks stimulus c), channels = neuroids."""
+    rng = np.random.default_rng(0)
+    stim = ["a", "b", "c", "d"] * 3
+    run = [0] * 4 + [1] * 4 + [2] * 4
+    keep = [i for i in range(12) if not (stim[i] == "c" and run[i] == 2)]
+    order = rng.permutation(keep)
+    X = rng.normal(size=(len(order), 5))
+    return rsatoolbox.data.Dataset(
+        X,
+        descriptors={"session": "s1"},
+        obs_descriptors={"stimulus": [stim[i] for i in order], "run": [run[i] for i in order]},
+        channel_descriptors={"name": [f"ch{j}" for j in range(5)], "region": ["V1"] * 3 + ["V2"] * 2},
+    )
+
+
+def test_from_rsatoolbox_places_every_observation(dataset):
+    out = from_rsatoolbox(dataset, repeat="run")
+    validate_neural(out)
+    assert out.sizes == {"stimulus": 4, "neuroid": 5, "repeat": 3}
+    assert out.neuroid_id.values.tolist() == [f"ch{j}" for j in range(5)]
+    assert out.region.values.tolist() == ["V1"] * 3 + ["V2"] * 2
+    ids = out.stimulus_id.values.tolist()
+    for row, (s, r) in enumerate(zip(dataset.obs_descriptors["stimulus"], dataset.obs_descriptors["run"])):
+        np.testing.assert_array_equal(out.isel(stimulus=ids.index(s)).sel(repeat=r).values, dataset.measurements[row])
+    assert np.isnan(out.isel(stimulus=ids.index("c")).sel(repeat=2)).all()
+    assert int(np.isnan(out.values).sum()) == 5
+    assert out.attrs["descriptor_session"] == "s1"
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # inside rsatoolbox
+def test_round_trip_and_rdm_matches_rsatoolbox_and_scipy(dataset):
+    neural = from_rsatoolbox(dataset, repeat="run")
+    back = to_rsatoolbox(neural)
+    assert back.n_obs == dataset.n_obs
+    xr.testing.assert_identical(from_rsatoolbox(back, repeat="repeat", neuroid="neuroid_id").drop_attrs(), neural.drop_attrs())
+    # rsatoolbox averages the observations of each stimulus, as neuroxr's NaN-mean over repeats
+    rdms = rsatoolbox.rdm.calc_rdm(back, method="correlation", descriptor="stimulus")
+    da = from_rsatoolbox_rdms(rdms)
+    assert da.dims == ("stimulus", "stimulus_") and da.attrs["method"] == "correlation"
+    mean = neural.mean("repeat", skipna=True)
+    ref = squareform(pdist(mean.sel(stimulus=[neural.stimulus_id.values.tolist().index(s) for s in da.stimulus_id.values]).values, "correlation"))
+    np.testing.assert_allclose(da.values, ref, atol=1e-10)
+    ours = neuroxr.rdm(neural, method="correlation")
+    np.testing.assert_allclose(da.sel(stimulus=[da.stimulus_id.values.tolist().index(s) for s in ours.stimulus_id.values]).values
+                               [:, [da.stimulus_id.values.tolist().index(s) for s in ours.stimulus_id.values]], ours.values, atol=1e-10)
+
+
+def test_to_rsatoolbox_rdms_orders_and_names_stimuli():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(6, 10))
+    ids = [f"s{i}" for i in range(6)]
+    D = squareform(pdist(X, "euclidean"))
+    a = xr.DataArray(D, dims=("stimulus", "stimulus_"), coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+                     attrs={"method": "euclidean"})
+    perm = rng.permutation(6)
+    b = a.isel(stimulus=perm, stimulus_=perm[::-1])  # same RDM, other stimulus orders
+    rdms = to_rsatoolbox_rdms([a, b])
+    assert rdms.n_rdm == 2 and rdms.dissimilarity_measure == "euclidean (neuroxr, unnormalised)"
+    assert list(rdms.pattern_descriptors["stimulus_id"]) == ids
+    np.testing.assert_allclose(rdms.get_matrices()[0], D)
+    np.testing.assert_allclose(rdms.get_matrices()[1], D)
+    ref = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus_id": ids}), method="euclidean")
+    # rsatoolbox's "euclidean" is the squared distance divided by the channel count
+    np.testing.assert_allclose(ref.get_matrices()[0], D**2 / X.shape[1], atol=1e-10)
+    assert "method" not in from_rsatoolbox_rdms(ref).attrs  # a different quantity than neuroxr's euclidean
+    stacked = from_rsatoolbox_rdms(rdms)
+    assert stacked.dims == ("rdm", "stimulus", "stimulus_") and stacked.attrs["method"] == "euclidean"
+    np.testing.assert_allclose(stacked.values, np.stack([D, D]))
+    np.testing.assert_allclose(to_rsatoolbox_rdms(stacked).get_matrices(), rdms.get_matrices())
+
+
+def test_bad_inputs_raise_one_line_errors(dataset):
+    cases = [
+        (lambda: from_rsatoolbox(dataset, stimulus="image"), "descriptor 'image'"),
+        (lambda: from_rsatoolbox(dataset, repeat="session"), "descriptor 'session'"),
+        (lambda: from_rsatoolbox(np.zeros((3, 3))), "rsatoolbox Dataset"),
+        (lambda: from_rsatoolbox(rsatoolbox.data.Dataset(np.zeros((2, 2)), obs_descriptors={"image": ["a", "b"]})), "none of"),
+        (lambda: from_rsatoolbox_rdms(np.zeros((3, 3))), "RDMs"),
+        (lambda: to_rsatoolbox_rdms(xr.DataArray(np.zeros((3, 3)))), "stimulus, stimulus_"),
+    ]
+    dup = rsatoolbox.data.Dataset(np.zeros((2, 2)), obs_descriptors={"stimulus": ["a", "a"], "run": [0, 0]})
+    cases.append((lambda: from_rsatoolbox(dup, repeat="run"), "repeat a"))
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)

@@ -1,0 +1,97 @@
+"""Tidy tables <-> neuroxr (neuroxr.io.tidy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import neuroxr
+from neuroxr.errors import LayoutError
+from neuroxr.io import from_dataframe, to_dataframe
+from neuroxr.layouts import validate_neural
+
+
+@pytest.fixture
+def table():
+    """Long table: 4 stimuli x 3 neuroids x 3 repeats, shuffled, with some rows missing."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {"stimulus_id": f"s{s}", "neuroid_id": f"n{n}", "repeat": r, "value": rng.normal(),
+         "region": "IT" if n < 2 else "V4", "animal": "m1"}
+        for s in range(4) for n in range(3) for r in range(3)
+    ]
+    df = pd.DataFrame(rows).sample(frac=1.0, random_state=1)
+    return df.drop(df.index[:5]).reset_index(drop=True)
+
+
+def test_from_dataframe_places_every_row(table):
+    out = from_dataframe(table)
+    validate_neural(out)
+    assert out.sizes == {"stimulus": 4, "neuroid": 3, "repeat": 3}
+    sid, nid = out.stimulus_id.values.tolist(), out.neuroid_id.values.tolist()
+    for row in table.itertuples():
+        assert out.values[sid.index(row.stimulus_id), nid.index(row.neuroid_id), row.repeat] == row.value
+    assert int(np.isnan(out.values).sum()) == 5
+    assert dict(zip(nid, out.region.values.tolist())) == {"n0": "IT", "n1": "IT", "n2": "V4"}
+    assert set(out.animal.values.tolist()) == {"m1"}
+
+
+def test_without_repeat_column_rows_are_numbered_in_order():
+    df = pd.DataFrame({"stimulus_id": ["a", "a", "b", "a"], "neuroid_id": ["x", "x", "x", "y"], "value": [1.0, 2.0, 3.0, 4.0]})
+    out = from_dataframe(df)
+    np.testing.assert_array_equal(out.sel(stimulus=0).values, [[1.0, 2.0], [4.0, np.nan]])
+    np.testing.assert_array_equal(out.sel(stimulus=1).values, [[3.0, np.nan], [np.nan, np.nan]])
+
+
+def test_round_trip_through_a_table(table):
+    neural = from_dataframe(table)
+    back = to_dataframe(neural)
+    assert len(back) == len(table)
+    assert list(back.columns[:4]) == ["stimulus_id", "neuroid_id", "repeat", "value"]
+    merged = table.merge(back, on=["stimulus_id", "neuroid_id", "repeat"], suffixes=("", "_back"))
+    assert len(merged) == len(table)
+    np.testing.assert_array_equal(merged["value"], merged["value_back"])
+    xr.testing.assert_identical(from_dataframe(back), neural)
+
+
+def test_to_dataframe_of_scores_and_metrics():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 4))
+    R = (X @ rng.normal(size=(4, 3)))[:, :, None] + rng.normal(size=(30, 3, 3))
+    ids = [f"s{i}" for i in range(30)]
+    scores = neuroxr.forward(neuroxr.features(X, ids), neuroxr.neural(R, ids, region="IT"), reps=2, seed=0)
+    df = to_dataframe(scores)
+    assert len(df) == 3 * 2
+    assert {"direction", "source", "target", "neuroid_id", "rep", "ev", "r", "region"} <= set(df.columns)
+    for row in df.itertuples():
+        assert row.ev == scores.ev.sel(neuroid=list(scores.neuroid_id.values).index(row.neuroid_id), rep=row.rep).item()
+    metric = xr.Dataset({"score": ("split", [0.5, 0.25])}, coords={"split": ["train", "test"]},
+                        attrs={"metric": "crsa", "source": "a", "target": "b"})
+    m = to_dataframe(metric)
+    assert m[["split", "score"]].values.tolist() == [["train", 0.5], ["test", 0.25]] and (m["metric"] == "crsa").all()
+    both = to_dataframe({("forward", "a", "b"): scores, "crsa": metric})
+    assert len(both) == 8 and set(both["entry"]) == {"forward/a/b", "crsa"}
+    scalar = to_dataframe(xr.Dataset({"score": 3.0}, attrs={"metric": "dimensionality", "source": "a"}))
+    assert scalar["score"].tolist() == [3.0]
+
+
+def test_bad_tables_raise_one_line_errors(table):
+    dup = pd.concat([table, table.iloc[:1]])
+    inconsistent = table.assign(region=np.where(np.arange(len(table)) == 0, "V1", table["region"]))
+    cases = [
+        (lambda: from_dataframe(table.drop(columns="value")), "missing column 'value'"),
+        (lambda: from_dataframe(dup), "repeat a"),
+        (lambda: from_dataframe(inconsistent), "'region' takes several values"),
+        (lambda: from_dataframe(table.assign(value="x")), "non-numeric"),
+        (lambda: from_dataframe(table.assign(repeat=np.where(np.arange(len(table)) == 3, np.nan, table["repeat"]))),
+         "'repeat' has 1 missing"),
+        (lambda: from_dataframe(table, neuroid_columns=["depth"]), "no columns"),
+        (lambda: to_dataframe(xr.Dataset({"x": 1.0})), "'ev'"),
+        (lambda: to_dataframe(3), "int"),
+    ]
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)

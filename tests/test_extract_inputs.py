@@ -168,3 +168,50 @@ def test_token_ids_are_never_cast_to_float():
     out = to_input({"input_ids": ids, "pixel_values": torch.zeros(1, 3, dtype=torch.float64)}, "cpu", torch.float32)
     assert out["input_ids"].dtype == torch.int64 and out["pixel_values"].dtype == torch.float32
     assert to_input(torch.zeros(2, 3, dtype=torch.uint8), "cpu", torch.float32).dtype == torch.float32
+
+
+def test_timm_models_use_their_data_config(monkeypatch, tmp_path):
+    """The timm branch, with a stand-in ``timm.data`` (timm itself needs torchvision): the model's
+    ``pretrained_cfg`` goes through ``resolve_data_config`` and ``create_transform``."""
+    import sys
+    import types
+
+    calls = {}
+
+    def resolve_data_config(args, model=None):
+        calls["resolve"] = (args, model)
+        return {"input_size": (3, 8, 8), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "crop_pct": 1.0}
+
+    def create_transform(**cfg):
+        calls["create"] = cfg
+        return default_image_transform(cfg["input_size"][1:], crop_fraction=cfg["crop_pct"], mean=cfg["mean"], std=cfg["std"])
+
+    data = types.ModuleType("timm.data")
+    data.resolve_data_config, data.create_transform = resolve_data_config, create_transform
+    timm = types.ModuleType("timm")
+    timm.data = data
+    monkeypatch.setitem(sys.modules, "timm", timm)
+    monkeypatch.setitem(sys.modules, "timm.data", data)
+
+    TimmNet = type("TimmNet", (nn.Sequential,), {"__module__": "timm.models.fake"})
+    torch.manual_seed(0)
+    net = TimmNet(nn.Conv2d(3, 2, 3), nn.Flatten())
+    net.pretrained_cfg = {"mean": (0.5, 0.5, 0.5)}
+    save_images(tmp_path / "imgs")
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, tmp_path / "imgs", store, model_name="t", layers=["0"], progress=False)
+    assert calls["resolve"] == ({}, net) and calls["create"]["input_size"] == (3, 8, 8)
+    da = store.read_features("t", "0")
+    assert da.attrs["output_shape"] == [2, 6, 6] and da.attrs["transform_source"] == "timm data config"
+    # an explicit transform wins over the model's own
+    plan = plan_extraction(net, tmp_path / "imgs", layers=["0"], transform=default_image_transform(12))
+    assert plan.layer("0").output_shape == (2, 10, 10)
+
+
+def test_bad_preprocessing_and_pooling_arguments():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    x = torch.zeros(3, 3, 2, 2)
+    with pytest.raises(ExtractionError, match="transform of type int"):
+        plan_extraction(net, x, transform=3)
+    with pytest.raises(ExtractionError, match="pooling must be"):
+        plan_extraction(net, x, pooling="max")

@@ -157,3 +157,43 @@ def test_vit_with_its_image_processor(tmp_path, vit):
     np.testing.assert_allclose(da.values, ref.reshape(4, -1).numpy(), rtol=1e-5, atol=1e-6)
     assert da.attrs["transform_source"] == "huggingface image processor"
     assert "image_mean" in da.attrs["transform"]
+
+
+def test_cli_extract_texts_with_the_models_tokenizer(tmp_path, bert, tokenizer):
+    click_testing = pytest.importorskip("click.testing")
+    from neuroxr.extract import extract_command
+
+    model_file = tmp_path / "textnet.py"
+    model_file.write_text(
+        "import torch\nimport transformers\n\n"
+        f"VOCAB = {VOCAB!r}\n\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    cfg = transformers.BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2,\n"
+        "                                  num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)\n"
+        "    model = transformers.BertModel(cfg)\n"
+        "    model.tokenizer = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(VOCAB)})\n"
+        "    return model\n"
+    )
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS) + "\n")
+    runner = click_testing.CliRunner()
+    url = str(tmp_path / "cli.zarr")
+    args = [url, "--model", f"{model_file}:build", "--texts", str(texts), "--model-name", "bert",
+            "--layer", "encoder.layer.1", "--no-progress"]
+    done = runner.invoke(extract_command, args)
+    assert done.exit_code == 0, done.output
+    da = StudyStore(url).read_features("bert", "encoder.layer.1")
+    assert list(da.stimulus_id.values) == [f"text{i}" for i in range(len(TEXTS))]
+    assert da.attrs["pooling"] == "mean" and da.shape == (len(TEXTS), 16)
+    # the same model built here gives the same features through the Python API
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("textnet_check", model_file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.build().eval()
+    ref = np.stack([_alone(model, model.tokenizer, t)[2][0].mean(0).numpy() for t in TEXTS])
+    np.testing.assert_allclose(da.values, ref, rtol=1e-4, atol=1e-5)
+    both = runner.invoke(extract_command, args + ["--images", str(tmp_path)])
+    assert both.exit_code != 0 and "exactly one of --images" in both.output

@@ -1,4 +1,4 @@
-"""Tests of neuroxr.extract: torch feature extraction into the study store."""
+"""Tests of neuroxr.extract: streaming torch activations into the study store within a memory budget."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
+from neuroxr.errors import NeuroxrWarning  # noqa: E402
 from neuroxr.extract import (  # noqa: E402
     RESERVE_BYTES,
     ExtractionError,
@@ -76,7 +77,8 @@ def test_folder_features_equal_the_model_activations(tmp_path, image_folder):
     folder, ids, pixels = image_folder
     net = tiny_cnn()
     store = StudyStore(tmp_path / "study.zarr")
-    result = extract_features(net, folder, store, model_name="tiny", image_size=16, batch_size=4, progress=False)
+    to_tensor = default_image_transform(None, mean=None, std=None)  # pixels / 255, no resize
+    result = extract_features(net, folder, store, model_name="tiny", transform=to_tensor, batch_size=4, progress=False)
     ref = reference_activations(net, torch.from_numpy(pixels))
 
     # every child is a leaf; none aliases another (ReLUs are not in place)
@@ -107,36 +109,48 @@ def test_folder_features_equal_the_model_activations(tmp_path, image_folder):
         np.testing.assert_allclose(conv.values[:, u], full[:, c, y, x], rtol=1e-5, atol=1e-6)
     assert store.read_features("tiny", "7").attrs["output_shape"] == [5]
     assert "channel" not in store.read_features("tiny", "7").coords
+    # the transform used is recorded with every layer
+    assert conv.attrs["transform_source"] == "explicit transform"
+    assert conv.attrs["transform"] == repr(to_tensor) and "normalize=none" in conv.attrs["transform"]
 
 
-def test_default_transform_resizes_and_scales(tmp_path, image_folder):
+def test_default_transform_sizes(tmp_path, image_folder):
     folder, _, _ = image_folder
     from PIL import Image
 
     t = default_image_transform((8, 12))(Image.open(folder / "img03.png"))
     assert tuple(t.shape) == (3, 8, 12) and t.dtype == torch.float32
-    assert 0.0 <= float(t.min()) and float(t.max()) <= 1.0
     plan = plan_extraction(tiny_cnn(), folder, image_size=(8, 12), model_name="tiny")
     assert plan.layer("0").output_shape == (4, 8, 12)
     assert plan.layer("2").output_shape == (4, 4, 6)
+    assert "default_image_transform(image_size=[8, 12]" in plan.preprocessing
 
 
-def test_inplace_and_pass_through_modules_are_deduplicated(tmp_path):
+def test_inplace_and_pass_through_modules_are_deduplicated_only_when_not_requested(tmp_path):
     net = nn.Sequential(tiny_cnn(inplace=True), nn.Dropout(0.5), nn.Identity())
     x = torch.from_numpy(random_images(12))
     store = StudyStore(tmp_path / "s.zarr")
-    result = extract_features(net, x, store, model_name="m", progress=False)
+    with pytest.warns(NeuroxrWarning, match="left out 3 module"):
+        result = extract_features(net, x, store, model_name="m", progress=False)
     plan = result.plan
     # the in-place ReLU returns the conv's tensor object; Dropout (eval) and Identity return the Linear's
     assert plan.aliases == {"0.1": "0.0", "1": "0.7", "2": "0.7"}
+    assert "layers=['0.1']" in plan.skipped["0.1"]
     assert store.layers("m") == ["0.0", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7"]
     ref = reference_activations(net[0], x)
     # the conv layer holds the conv's own output (taken before the in-place ReLU ran)
     np.testing.assert_allclose(store.read_features("m", "0.0").values, ref["0"], rtol=1e-5, atol=1e-6)
     assert (ref["0"] < 0).any()
-    # without deduplication both are stored, each with its own values
-    result = extract_features(net, x, store, model_name="m2", layers=["0.0", "0.1"], deduplicate=False, progress=False)
+    # requested modules are never deduplicated: each holds its own output
+    result = extract_features(net, x, store, model_name="m2", layers=["0.0", "0.1", "2"], progress=False)
+    assert result.plan.aliases == {} and store.layers("m2") == ["0.0", "0.1", "2"]
+    np.testing.assert_allclose(store.read_features("m2", "0.0").values, ref["0"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(store.read_features("m2", "0.1").values, ref["1"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(store.read_features("m2", "2").values, ref["7"], rtol=1e-5, atol=1e-6)
+    # without deduplication the default selection keeps the aliases too
+    result = extract_features(net, x, store, model_name="m3", deduplicate=False, progress=False)
+    assert result.plan.aliases == {} and "0.1" in store.layers("m3")
+    np.testing.assert_allclose(store.read_features("m3", "0.1").values, ref["1"], rtol=1e-5, atol=1e-6)
 
 
 def test_memory_limit_below_one_layer_output_completes_within_budget(tmp_path):

@@ -1,0 +1,43 @@
+"""Helpers shared by the extraction stages: the lazy torch import, byte formatting, layer names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+RESERVE_BYTES = 256 * 1024
+"""Bytes set aside for Zarr's per-chunk bookkeeping in every memory budget."""
+
+CHUNKS_PER_WRITE = 16
+"""Stored chunks covered by one write call (bounds Zarr's encoding buffers)."""
+
+
+def torch_module() -> Any:
+    """``torch``, imported on first use with an install hint when it is missing."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "neuroxr.extract needs torch. Install it with `pip install neuroxr[torch]` "
+            "(or see https://pytorch.org for a CUDA build)."
+        ) from exc
+    return torch
+
+
+def fmt_bytes(n: float) -> str:
+    """``n`` bytes as a short human string (``"1.5 MiB"``)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def layer_name(module_name: str) -> str:
+    """A store-safe layer name for the module ``module_name`` (``""`` is the whole model)."""
+    if module_name == "":
+        return "output"
+    name = re.sub(r"[^A-Za-z0-9._\-]", "_", module_name)
+    name = re.sub(r"_{2,}", "_", name)
+    name = re.sub(r"^[^A-Za-z0-9]+", "", name)
+    return name or "layer"

@@ -1,0 +1,321 @@
+"""The model side: loading, module selection, the probe pass, hooks, input casting and pooling.
+
+Every selected module gets a forward hook that hands its output to a callback *inside the hook*,
+before any later in-place operation (an in-place ReLU, ``x += ...``) can change the tensor: the
+values stored for a module are always that module's own output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import importlib.util
+import os
+import sys
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtractionError
+from ._common import layer_name, torch_module
+from .stimuli import Stimuli
+
+POOLING = ("mean", "cls", "last")
+"""Token pooling options for outputs shaped ``(batch, tokens, dim)``."""
+
+
+def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
+    """Names of the candidate modules and how they were chosen: ``"default"`` (every leaf
+    module), ``"filter"`` (a callable) or ``"list"`` (named by the user)."""
+    named = dict(model.named_modules())
+    if layers is None:
+        leaves = [n for n, m in named.items() if not any(True for _ in m.children())]
+        return leaves, "default"
+    if callable(layers):
+        chosen = [n for n, m in named.items() if layers(n, m)]
+        if not chosen:
+            raise ExtractionError("the layers filter selected no module of the model.")
+        return chosen, "filter"
+    if isinstance(layers, str):
+        layers = [layers]
+    out = []
+    by_store_name = {layer_name(n): n for n in named}
+    for name in layers:
+        name = str(name)
+        if name in named:
+            out.append(name)
+        elif name in by_store_name:
+            out.append(by_store_name[name])
+        else:
+            close = difflib.get_close_matches(name, list(named), n=5)
+            listed = ", ".join(repr(n) for n in list(named)[1:8])
+            raise ExtractionError(
+                f"the model has no module {name!r}"
+                + (f"; did you mean {close}?" if close else f"; module names look like {listed}, ...")
+                + " See dict(model.named_modules()) for all names."
+            )
+    if len(set(out)) != len(out):
+        raise ExtractionError(f"layers lists a module twice: {out}.")
+    return out, "list"
+
+
+@dataclass
+class ProbeInfo:
+    """What the probe pass saw of one module."""
+
+    calls: int = 0
+    rank: int = -1
+    leaf_calls_before: int = 0
+    is_tensor: bool = False
+    batched: bool = True
+    shape: tuple[int, ...] = ()
+    dtype: str = ""
+    alias_of: str | None = None
+
+
+def batch_len(batch: Any) -> int:
+    """Stimuli in a batch (a tensor or a dict of tensors)."""
+    if isinstance(batch, Mapping):
+        return int(next(iter(batch.values())).shape[0])
+    return int(batch.shape[0])
+
+
+def batch_mask(batch: Any) -> Any:
+    """The batch's ``attention_mask`` (``(batch, tokens)``), or ``None``."""
+    return batch.get("attention_mask") if isinstance(batch, Mapping) else None
+
+
+def to_input(batch: Any, device: Any, in_dtype: Any) -> Any:
+    """Move a batch to ``device``; cast floating and ``uint8`` tensors to ``in_dtype``.
+
+    Integer tensors other than ``uint8`` (token ids, attention masks) keep their dtype.
+    """
+    torch = torch_module()
+    if isinstance(batch, Mapping):
+        return {k: to_input(v, device, in_dtype) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    if not isinstance(batch, torch.Tensor):
+        batch = torch.as_tensor(np.asarray(batch))
+    if in_dtype is not None and batch.dtype != in_dtype and (batch.dtype.is_floating_point or batch.dtype == torch.uint8):
+        batch = batch.to(dtype=in_dtype)
+    return batch.to(device)
+
+
+def input_bytes(batch: Any) -> int:
+    """Bytes of one stimulus of a batch as fed to the model."""
+    if isinstance(batch, Mapping):
+        return sum(input_bytes(v) for v in batch.values() if hasattr(v, "element_size"))
+    return int(batch[0].numel() * batch.element_size())
+
+
+def call_model(model: Any, batch: Any) -> Any:
+    """``model(batch)``; a dict batch goes as keyword arguments, except to an ``nn.Sequential``
+    (sentence-transformers models take the feature dict positionally)."""
+    torch = torch_module()
+    if isinstance(batch, Mapping) and not isinstance(model, torch.nn.Sequential):
+        return model(**batch)
+    return model(batch)
+
+
+def input_dtype(model: Any) -> Any:
+    """The dtype of the model's first floating parameter (float32 if none)."""
+    for p in model.parameters():
+        if p.dtype.is_floating_point:
+            return p.dtype
+    return torch_module().float32
+
+
+def np_dtype(torch_dtype_name: str) -> np.dtype:
+    """The numpy dtype a torch dtype is stored as (bfloat16 and unknown dtypes: float32)."""
+    if torch_dtype_name == "bfloat16":
+        return np.dtype(np.float32)
+    try:
+        return np.dtype(torch_dtype_name)
+    except TypeError:
+        return np.dtype(np.float32)
+
+
+def pool_tokens(t: Any, how: str, mask: Any = None) -> Any:
+    """Pool ``t`` ``(batch, tokens, dim)`` over tokens -> ``(batch, dim)``.
+
+    ``"mean"``: mean over the tokens where ``mask`` is 1 (all tokens without a mask);
+    ``"cls"``: the first token; ``"last"``: the last token where ``mask`` is 1.
+    """
+    torch = torch_module()
+    if mask is not None and (mask.ndim != 2 or mask.shape[1] != t.shape[1]):
+        mask = None
+    if how == "cls":
+        return t[:, 0]
+    if how == "last":
+        if mask is None:
+            return t[:, -1]
+        last = (mask.to(torch.long).cumsum(1).argmax(1)).to(t.device)
+        return t[torch.arange(t.shape[0], device=t.device), last]
+    if mask is None:
+        return t.mean(dim=1)
+    m = mask.to(device=t.device, dtype=t.dtype).unsqueeze(-1)
+    return (t * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+
+
+def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtype: Any) -> tuple[dict[str, ProbeInfo], int, int]:
+    """Run 1-2 stimuli with hooks on every module.
+
+    Returns per-module info, the number of leaf-module calls and the bytes of one input stimulus.
+    ``alias_of`` names an earlier candidate that returned the very same tensor object.
+    """
+    torch = torch_module()
+    named = dict(model.named_modules())
+    leaves = {n for n, m in named.items() if not any(True for _ in m.children())}
+    cand = set(candidates)
+    info = {n: ProbeInfo() for n in named}
+    state = {"rank": 0, "leaf_calls": 0, "b": 0}
+    live: list[tuple[str, Any]] = []  # (name, weakref to its output) of candidate modules seen so far
+    handles = []
+
+    def make_hook(name: str) -> Callable:
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            rec = info[name]
+            rec.calls += 1
+            if name in leaves:
+                state["leaf_calls"] += 1
+            if rec.calls > 1:
+                return
+            rec.rank = state["rank"]
+            state["rank"] += 1
+            rec.leaf_calls_before = state["leaf_calls"]
+            rec.is_tensor = isinstance(output, torch.Tensor)
+            if rec.is_tensor:
+                rec.batched = output.ndim >= 1 and int(output.shape[0]) == state["b"]
+                rec.shape = tuple(int(s) for s in output.shape[1:])
+                rec.dtype = str(output.dtype).replace("torch.", "")
+                if name in cand:
+                    for other, ref in live:
+                        if ref() is output:
+                            rec.alias_of = other
+                            break
+                    live.append((name, weakref.ref(output)))
+
+        return hook
+
+    try:
+        for n, m in named.items():
+            handles.append(m.register_forward_hook(make_hook(n)))
+        batch = to_input(stim.load(np.arange(min(2, stim.n))), device, in_dtype)
+        state["b"] = batch_len(batch)
+        nbytes = input_bytes(batch)
+        with torch.no_grad():
+            call_model(model, batch)
+    finally:
+        for h in handles:
+            h.remove()
+    return info, state["leaf_calls"], nbytes
+
+
+class StopForward(BaseException):
+    """Raised from the last hook of a pass: the rest of the forward pass is not needed."""
+
+
+Callback = Callable[[int, Any, np.ndarray, Any], None]
+
+
+def run_pass(
+    model: Any,
+    stim: Stimuli,
+    parts: list[np.ndarray],
+    callbacks: Mapping[str, Callback],
+    device: Any,
+    in_dtype: Any,
+    desc: str,
+    progress: bool,
+) -> None:
+    """One pass over the batches ``parts`` (stimulus indices).
+
+    The hook of module ``name`` calls ``callbacks[name](start, output, ids, mask)`` inside the
+    hook, ``start`` being the row of the batch's first stimulus within the concatenated
+    ``parts`` and ``mask`` the batch's attention mask (or ``None``). The forward pass stops as
+    soon as every hooked module has run.
+    """
+    torch = torch_module()
+    named = dict(model.named_modules())
+    state: dict[str, Any] = {"start": 0, "seen": 0, "ids": None, "mask": None}
+    handles = []
+
+    def make_hook(fn: Callable) -> Callable:
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            fn(state["start"], output, state["ids"], state["mask"])
+            state["seen"] += 1
+            if state["seen"] == len(callbacks):
+                raise StopForward
+
+        return hook
+
+    try:
+        for name, fn in callbacks.items():
+            handles.append(named[name].register_forward_hook(make_hook(fn)))
+        start = 0
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(parts), desc=desc, unit="batch", leave=False)
+        else:
+            bar = contextlib.nullcontext()
+        with bar:
+            for part in parts:
+                batch = to_input(stim.load(part), device, in_dtype)
+                state.update(start=start, seen=0, ids=stim.ids[part], mask=batch_mask(batch))
+                try:
+                    with torch.no_grad():
+                        call_model(model, batch)
+                except StopForward:
+                    pass
+                del batch
+                if state["seen"] != len(callbacks):
+                    raise ExtractionError(
+                        f"only {state['seen']} of {len(callbacks)} hooked modules ran for a batch; the model's "
+                        f"forward pass differs from the probe's (data-dependent control flow is not supported)."
+                    )
+                start += len(part)
+                if progress:
+                    bar.update(1)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
+    """A torch model from ``"package.module:name"`` or ``"path/to/file.py:name"``.
+
+    ``name`` is an ``nn.Module`` object or a callable that returns one when called with no
+    arguments. ``weights``, if given, is a state dict loaded with ``torch.load(weights_only=True)``.
+    """
+    torch = torch_module()
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ExtractionError(
+            f"model spec {spec!r} must look like 'package.module:factory' or 'path/to/file.py:factory'."
+        )
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise ExtractionError(f"model file {target!r} does not exist.")
+        mod_name = f"_neuroxr_model_{abs(hash(str(path.resolve())))}"
+        spec_ = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(spec_)  # type: ignore[arg-type]
+        sys.modules[mod_name] = module
+        spec_.loader.exec_module(module)  # type: ignore[union-attr]
+    else:
+        module = importlib.import_module(target)
+    if not hasattr(module, attr):
+        raise ExtractionError(f"{target!r} has no attribute {attr!r}.")
+    obj = getattr(module, attr)
+    model = obj if isinstance(obj, torch.nn.Module) else obj()
+    if not isinstance(model, torch.nn.Module):
+        raise ExtractionError(f"{spec!r} gave a {type(model).__name__}, not a torch.nn.Module.")
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    return model

@@ -1,0 +1,455 @@
+"""The extraction plan: which layers, their shapes and bytes, and passes that fit the memory budget.
+
+Memory model
+------------
+What the extraction itself holds while a batch of ``b`` stimuli goes through one layer with
+``o`` output units, ``p`` units to store before reduction (``p = o`` unless tokens are pooled)
+and ``q`` stored units (``q = p`` unless reduced) is counted as::
+
+    in_flight(b) = b * (input_bytes + o * raw_itemsize + 2 * q * itemsize)  # input, activations,
+                                                                           # stored values, encoded chunks
+                 + b * p * raw_itemsize    (pooled layers: the pooled copy)
+                 + b * p * raw_itemsize    (reduced layers: the projection's copy)
+    state        = reducer parameters of every reduced layer of the group (PCA: k x p, SRP: sparse k x p)
+
+plus a fixed reserve of ``RESERVE_BYTES`` (256 KiB) for Zarr's per-chunk bookkeeping. Layers are
+written from inside their hook, one at a time, so a group fits the budget when
+``RESERVE_BYTES + sum(state) + max(in_flight) <= memory_limit``. After a pass, each layer is
+rechunked one stored chunk (``n_stimuli x unit_chunk`` values) at a time, with ``unit_chunk``
+chosen so that four such chunks fit the budget. The model's own activations and parameters
+(held by torch) are not part of the budget.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zarr
+
+from ..errors import ExtractionError, NeuroxrWarning
+from ..store import DATA_VAR, StudyStore, _check_name
+from ._common import RESERVE_BYTES, fmt_bytes, layer_name
+from .models import POOLING, input_dtype, np_dtype, probe, select_modules
+from .reduce import REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes
+from .stimuli import Stimuli
+
+
+def parse_memory(value: int | float | str) -> int:
+    """A number of bytes from ``value``.
+
+    Parameters
+    ----------
+    value : int, float or str
+        Bytes as a number, or a string such as ``"512MB"``, ``"1.5 GiB"``, ``"64kib"``
+        (decimal ``kB/MB/GB/TB`` and binary ``KiB/MiB/GiB/TiB`` units, parsed by
+        ``dask.utils.parse_bytes``).
+
+    Returns
+    -------
+    int
+        The number of bytes (at least 1).
+    """
+    from dask.utils import parse_bytes
+
+    if isinstance(value, bool):
+        raise ExtractionError("memory_limit must be an int or a string like '2GiB'; got a bool.")
+    if isinstance(value, (int, np.integer, float, np.floating)):
+        out = int(value)
+    elif isinstance(value, str):
+        try:
+            out = int(parse_bytes(value.strip()))
+        except (ValueError, TypeError):
+            raise ExtractionError(
+                f"memory_limit {value!r} is not understood; use bytes (e.g. 500000000) or a string "
+                f"such as '500MB' or '2GiB'."
+            ) from None
+    else:
+        raise ExtractionError(f"memory_limit must be an int or a string like '2GiB'; got {type(value).__name__}.")
+    if out < 1:
+        raise ExtractionError(f"memory_limit must be positive; got {value!r}.")
+    return out
+
+
+@dataclass
+class LayerPlan:
+    """What one layer's extraction produces and needs.
+
+    Attributes
+    ----------
+    name : str
+        Layer name in the store (``features/<model>/<name>``).
+    module_name : str
+        The module's name in ``model.named_modules()`` (``""`` is the whole model).
+    module_type : str
+        The module's class name, e.g. ``"Conv2d"``.
+    output_shape : tuple of int
+        Output shape of one stimulus as the module returns it, e.g. ``(C, H, W)`` or ``(tokens, dim)``.
+    n_raw_units : int
+        Units per stimulus before reduction (after token pooling).
+    n_units : int
+        Units stored per stimulus (``n_raw_units``, or ``n_components`` when reduced).
+    dtype : str
+        Stored dtype.
+    nbytes : int
+        Uncompressed bytes of the stored array: ``n_stimuli * n_units * itemsize``.
+    raw_nbytes : int
+        Bytes of the layer's output before any reduction: ``n_stimuli * n_raw_units * itemsize``.
+    depth_index : int
+        Rank of the module's output in the model's execution order (all modules counted).
+    relative_depth : float
+        Position in ``[0, 1]`` among the model's leaf-module calls (0 first, 1 last).
+    pooling : str or None
+        Token pooling applied to a ``(tokens, dim)`` output (``"mean"``, ``"cls"``, ``"last"``).
+    batch_size : int
+        Stimuli per batch in this layer's pass.
+    group : int
+        The pass (0-based) in which this layer is extracted; ``-1`` if it is already complete.
+    in_flight_bytes : int
+        What the extraction holds for this layer per batch (see the module docstring).
+    input_bytes : int
+        Bytes of one stimulus as fed to the model.
+    state_bytes : int
+        Bytes of the fitted reducer kept during the pass (0 without reduction).
+    unit_chunk : int
+        Units per stored chunk (each chunk spans the whole stimulus axis).
+    reduction : dict or None
+        The reduction applied to this layer (``None``: stored as is).
+    status : str
+        ``"todo"`` or ``"complete"`` (already in the store).
+    """
+
+    name: str
+    module_name: str
+    module_type: str
+    output_shape: tuple[int, ...]
+    n_raw_units: int
+    n_units: int
+    raw_dtype: str
+    dtype: str
+    nbytes: int
+    raw_nbytes: int
+    depth_index: int
+    relative_depth: float
+    pooling: str | None = None
+    batch_size: int = 0
+    group: int = -1
+    in_flight_bytes: int = 0
+    state_bytes: int = 0
+    input_bytes: int = 0
+    unit_chunk: int = 0
+    reduction: dict[str, Any] | None = None
+    status: str = "todo"
+
+    def in_flight(self, b: int) -> int:
+        """Bytes held for a batch of ``b`` stimuli (see the module docstring)."""
+        it = np.dtype(self.raw_dtype).itemsize
+        raw = int(np.prod(self.output_shape)) * it
+        out = self.n_units * np.dtype(self.dtype).itemsize
+        extra = (self.n_raw_units * it if self.pooling else 0) + (self.n_raw_units * it if self.reduction else 0)
+        return int(b * (self.input_bytes + raw + 2 * out + extra))
+
+
+@dataclass
+class ExtractionPlan:
+    """The result of a dry run: every layer's shape, bytes, batch size and pass.
+
+    Attributes
+    ----------
+    model_name : str
+    n_stimuli : int
+    stimulus_ids : numpy.ndarray of str, shape (n_stimuli,)
+    memory_limit : int
+        The budget in bytes.
+    layers : list of LayerPlan
+        In execution order.
+    groups : list of list of str
+        Layer names per pass over the stimuli (only layers still to do).
+    skipped : dict
+        Modules of the default selection left out and why (aliases, modules called several
+        times, non-tensor outputs).
+    aliases : dict
+        ``{module_name: earlier_module_name}`` for modules left out of the default selection
+        because they return the very tensor object an earlier module returned (in-place
+        activations, ``Identity``, ``Dropout`` in eval). Requested modules are never left out.
+    preprocessing : str
+        What turns stimuli into model input (recorded in each layer's attrs ``transform``).
+    """
+
+    model_name: str
+    n_stimuli: int
+    stimulus_ids: np.ndarray = field(repr=False)
+    memory_limit: int
+    batch_size: int
+    layers: list[LayerPlan]
+    groups: list[list[str]]
+    skipped: dict[str, str]
+    aliases: dict[str, str]
+    preprocessing: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        """Uncompressed bytes of all planned layers as stored."""
+        return sum(layer.nbytes for layer in self.layers)
+
+    @property
+    def todo(self) -> list[LayerPlan]:
+        """Layers not yet complete in the store."""
+        return [layer for layer in self.layers if layer.status == "todo"]
+
+    def layer(self, name: str) -> LayerPlan:
+        """The plan of the layer called ``name`` (store name or module name)."""
+        for layer in self.layers:
+            if name in (layer.name, layer.module_name):
+                return layer
+        raise KeyError(f"no layer {name!r} in the plan; planned: {[lp.name for lp in self.layers]}.")
+
+    def to_dataframe(self) -> Any:
+        """The per-layer table as a pandas DataFrame (index: layer name)."""
+        import pandas as pd
+
+        rows = [
+            {
+                "module": lp.module_name, "type": lp.module_type, "output_shape": lp.output_shape,
+                "pooling": lp.pooling, "units": lp.n_units, "nbytes": lp.nbytes, "batch_size": lp.batch_size,
+                "group": lp.group, "in_flight_bytes": lp.in_flight_bytes, "depth_index": lp.depth_index,
+                "relative_depth": lp.relative_depth, "status": lp.status,
+            }
+            for lp in self.layers
+        ]
+        return pd.DataFrame(rows, index=pd.Index([lp.name for lp in self.layers], name="layer"))
+
+    def __str__(self) -> str:
+        head = (
+            f"Extraction plan for {self.model_name!r}: {self.n_stimuli} stimuli, {len(self.layers)} layers, "
+            f"{fmt_bytes(self.nbytes)} stored, {len(self.groups)} pass(es), memory limit {fmt_bytes(self.memory_limit)}"
+        )
+        w = max([len(lp.name) for lp in self.layers] + [5])
+        lines = [head, f"  {'layer':<{w}}  {'type':<14} {'output shape':<18} {'units':>9} {'stored':>11} {'batch':>6} {'pass':>5}  status"]
+        for lp in self.layers:
+            shape = str(lp.output_shape) + (f" {lp.pooling}" if lp.pooling else "")
+            lines.append(
+                f"  {lp.name:<{w}}  {lp.module_type[:14]:<14} {shape:<18} {lp.n_units:>9} "
+                f"{fmt_bytes(lp.nbytes):>11} {lp.batch_size:>6} {lp.group if lp.group >= 0 else '-':>5}  {lp.status}"
+            )
+        for name, why in self.skipped.items():
+            lines.append(f"  skipped {name or '<model>'}: {why}")
+        if self.preprocessing:
+            lines.append(f"  preprocessing: {self.preprocessing}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # pragma: no cover - IPython display
+        p.text(str(self))
+
+
+def _unit_chunk(n: int, q: int, itemsize: int, budget: int, unit_chunk: int) -> int:
+    by_memory = budget // (4 * n * itemsize)
+    return int(max(1, min(q, unit_chunk, by_memory)))
+
+
+def _why_not(rec: Any, flatten: bool, pooled: bool) -> str | None:
+    if rec.calls == 0:
+        return "not called in the forward pass"
+    if rec.calls > 1:
+        return f"called {rec.calls} times per forward pass (a shared module); its outputs are ambiguous"
+    if not rec.is_tensor:
+        return "its output is not a tensor (a tuple or dict); hook a submodule instead"
+    if not rec.batched:
+        return "its output has no stimulus axis (its first dim is not the batch); it is the same for every stimulus"
+    if len(rec.shape) == 0:
+        return "its output has no unit axis (one number per stimulus)"
+    if not flatten and len(rec.shape) > 1 and not (pooled and len(rec.shape) == 2):
+        return f"its output has shape {rec.shape} per stimulus and flatten=False; pass flatten=True"
+    return None
+
+
+def build_plan(
+    model: Any, stim: Stimuli, *, model_name: str, layers: Any, memory_limit: int, batch_size: int, device: Any,
+    flatten: bool, reduction: dict[str, Any] | None, dtype: Any, unit_chunk: int, store: StudyStore | None,
+    deduplicate: bool, overwrite: bool, pooling: str | None, preprocessing: str = "",
+) -> ExtractionPlan:
+    """Probe the model and plan every layer (see :func:`neuroxr.extract.plan_extraction`)."""
+    candidates, mode = select_modules(model, layers)
+    info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model))
+    named = dict(model.named_modules())
+    skipped: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    kept: list[str] = []
+    for name in candidates:
+        rec = info[name]
+        why = _why_not(rec, flatten, pooling is not None)
+        if why is not None:
+            if mode == "list":
+                raise ExtractionError(f"cannot extract module {name or '<model>'!r}: {why}.")
+            skipped[name] = why
+            continue
+        if deduplicate and mode == "default" and rec.alias_of is not None:
+            aliases[name] = rec.alias_of
+            skipped[name] = (f"returns the same tensor object as {rec.alias_of!r} (in-place op or pass-through); "
+                             f"pass layers=[{name!r}] to store its own output")
+            continue
+        kept.append(name)
+    if aliases:
+        warnings.warn(
+            f"left out {len(aliases)} module(s) that return an earlier module's tensor (in-place or pass-through): "
+            f"{sorted(aliases)[:5]}; list them in layers=[...] to store their own outputs.",
+            NeuroxrWarning, stacklevel=3,
+        )
+    if not kept:
+        raise ExtractionError(f"no layer of the model can be extracted; reasons: {skipped}.")
+    kept.sort(key=lambda n: info[n].rank)
+
+    names: dict[str, str] = {}
+    for mod in kept:
+        ln = layer_name(mod)
+        if ln in names.values():
+            i = 1
+            while f"{ln}-{i}" in names.values():
+                i += 1
+            ln = f"{ln}-{i}"
+        names[mod] = _check_name(ln, "layer")
+
+    n = stim.n
+    avail = memory_limit - RESERVE_BYTES
+    if avail <= 0:
+        raise ExtractionError(
+            f"memory_limit {fmt_bytes(memory_limit)} is below the {fmt_bytes(RESERVE_BYTES)} reserved for "
+            f"Zarr's bookkeeping; raise it (a few MiB at least)."
+        )
+    store_dtype = np.dtype(dtype) if dtype is not None else None
+    plans: list[LayerPlan] = []
+    for mod in kept:
+        rec = info[mod]
+        raw_dtype = np_dtype(rec.dtype)
+        out_dtype = store_dtype or (raw_dtype if raw_dtype.kind == "f" else np.dtype(np.float32))
+        pool = pooling if (pooling is not None and len(rec.shape) == 2) else None
+        p = int(rec.shape[-1]) if pool else int(np.prod(rec.shape))
+        red = None
+        q = p
+        if reduction is not None and p > reduction["n_components"]:
+            red = dict(reduction)
+            q = reduction["n_components"]
+            out_dtype = np.dtype(np.float32) if store_dtype is None else store_dtype
+        rel = 0.0 if n_leaf_calls <= 1 else (max(rec.leaf_calls_before, 1) - 1) / (n_leaf_calls - 1)
+        lp = LayerPlan(
+            name=names[mod], module_name=mod, module_type=type(named[mod]).__name__,
+            output_shape=rec.shape, n_raw_units=p, n_units=q, raw_dtype=str(raw_dtype), dtype=str(out_dtype),
+            nbytes=int(n * q * out_dtype.itemsize), raw_nbytes=int(n * p * (store_dtype or raw_dtype).itemsize),
+            depth_index=rec.rank, relative_depth=float(min(max(rel, 0.0), 1.0)), pooling=pool, reduction=red,
+        )
+        lp.state_bytes = reducer_state_bytes(red["method"], p, q) if red else 0
+        lp.input_bytes = in_bytes
+        lp.unit_chunk = _unit_chunk(n, q, out_dtype.itemsize, avail, unit_chunk)
+        if 4 * n * out_dtype.itemsize > avail:
+            raise ExtractionError(
+                f"memory_limit {fmt_bytes(memory_limit)} cannot hold four columns of {n} stimuli "
+                f"({fmt_bytes(4 * n * out_dtype.itemsize)}) besides the {fmt_bytes(RESERVE_BYTES)} reserve, "
+                f"which rechunking to the store layout needs. Raise memory_limit."
+            )
+        plans.append(lp)
+
+    if store is not None:
+        for lp in plans:
+            path = f"features/{model_name}/{lp.name}"
+            if store.is_complete(path) and not overwrite:
+                check_compatible(store, path, lp, stim.ids)
+                lp.status = "complete"
+
+    groups = _group(plans, n, avail, batch_size, memory_limit, in_bytes)
+    return ExtractionPlan(
+        model_name=model_name, n_stimuli=n, stimulus_ids=stim.ids, memory_limit=memory_limit,
+        batch_size=batch_size, layers=plans, groups=[[lp.name for lp in g] for g in groups],
+        skipped=skipped, aliases=aliases, preprocessing=preprocessing,
+    )
+
+
+def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_limit: int, in_bytes: int) -> list[list[LayerPlan]]:
+    """Batch sizes, and the layers of each pass, that fit ``avail`` bytes."""
+    todo = [lp for lp in plans if lp.status == "todo"]
+    for lp in todo:
+        per = lp.in_flight(1)
+        b = (avail - lp.state_bytes) // per if avail > lp.state_bytes else 0
+        if b < 1:
+            need = per + lp.state_bytes + RESERVE_BYTES
+            raise ExtractionError(
+                f"layer {lp.name!r} ({lp.module_type}, {lp.n_raw_units} units per stimulus) needs "
+                f"{fmt_bytes(need)} for a single stimulus"
+                + (f" including {fmt_bytes(lp.state_bytes)} of {lp.reduction['method']} parameters" if lp.reduction else "")
+                + f", more than memory_limit {fmt_bytes(memory_limit)}. Raise memory_limit"
+                + (", lower n_components" if lp.reduction else ", use a reduction")
+                + " or leave this layer out (layers=...)."
+            )
+        lp.batch_size = int(min(batch_size, b, n))
+        if lp.reduction and lp.reduction["method"] == "pca":
+            k = lp.reduction["n_components"]
+            rows = max(fit_batches(lp.reduction["fit_stimuli"], max(lp.batch_size, k)), key=len).size
+            need = lp.state_bytes + pca_fit_transient(lp.n_raw_units, k, rows) + rows * in_bytes
+            if need > avail:
+                raise ExtractionError(
+                    f"fitting PCA with n_components={k} on layer {lp.name!r} ({lp.n_raw_units} units) needs about "
+                    f"{fmt_bytes(need)}, more than memory_limit {fmt_bytes(memory_limit)}. Lower n_components, "
+                    f"use method 'srp', or raise memory_limit."
+                )
+    groups: list[list[LayerPlan]] = []
+    full = [lp for lp in todo if lp.batch_size >= min(batch_size, n)]
+    small = [lp for lp in todo if lp.batch_size < min(batch_size, n)]
+    for cls in (full, small):
+        current: list[LayerPlan] = []
+        for lp in cls:
+            trial = current + [lp]
+            b = min(x.batch_size for x in trial)
+            need = sum(x.state_bytes for x in trial) + max(x.in_flight(b) for x in trial)
+            if current and need > avail:
+                groups.append(current)
+                trial = [lp]
+            current = trial
+        if current:
+            groups.append(current)
+    groups.sort(key=lambda g: g[0].depth_index)
+    for gi, g in enumerate(groups):
+        b = min(x.batch_size for x in g)
+        for lp in g:
+            lp.batch_size = b
+            lp.group = gi
+            lp.in_flight_bytes = lp.in_flight(b)
+    return groups
+
+
+def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray) -> None:
+    """A complete stored layer must match this extraction, or the caller must overwrite it."""
+    g = zarr.open_group(store.url, path=path, mode="r")
+    stored_red = g.attrs.get("reduction")
+    problems = []
+    try:
+        shape = tuple(g[DATA_VAR].shape)
+    except KeyError:
+        shape = None
+    if shape != (len(ids), lp.n_units):
+        problems.append(f"it has shape {shape}, this extraction gives {(len(ids), lp.n_units)}")
+    else:
+        stored_ids = np.array(np.asarray(g["stimulus_id"][:]).tolist(), dtype=str)
+        if not np.array_equal(stored_ids, ids):
+            problems.append("its stimulus ids differ from these stimuli")
+    stored_spec = {k: stored_red.get(k) for k in REDUCTION_KEYS} if stored_red else None
+    if stored_spec != lp.reduction:
+        problems.append(f"its reduction {stored_spec} differs from {lp.reduction}")
+    if g.attrs.get("pooling") != lp.pooling:
+        problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")
+    if problems:
+        raise ExtractionError(
+            f"store {store.url!r}: layer {path!r} is complete but " + "; ".join(problems) + ". Pass "
+            "overwrite=True to replace it, or extract under another model_name."
+        )
+
+
+def resolve_pooling(pooling: str | None, stim: Stimuli) -> str | None:
+    """The token pooling to apply: ``"auto"`` is ``"mean"`` for texts and none for other stimuli."""
+    if pooling in (None, "none"):
+        return None
+    if pooling == "auto":
+        return "mean" if stim.kind == "text" else None
+    if pooling not in POOLING:
+        raise ExtractionError(f"pooling must be 'auto', None, 'mean', 'cls' or 'last'; got {pooling!r}.")
+    return pooling

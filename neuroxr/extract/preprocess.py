@@ -1,0 +1,226 @@
+"""Which preprocessing turns a stimulus into model input, and its description for the store.
+
+Resolution order (:func:`resolve_preprocessing`):
+
+1. ``transform=`` given explicitly: a callable (PIL image or array item -> tensor), a torchvision
+   weights enum member (its ``weights.transforms()`` is used), a timm data config dict (built
+   with ``timm.data.create_transform``), or a Hugging Face tokenizer, image processor or
+   processor (``AutoTokenizer`` / ``AutoImageProcessor`` / ``AutoProcessor`` objects).
+2. The model's own: a ``tokenizer`` / ``processor`` / ``image_processor`` attribute (as
+   sentence-transformers models carry), or timm's ``pretrained_cfg`` (through
+   ``timm.data.resolve_data_config`` + ``create_transform``).
+3. :func:`default_image_transform`: resize, centre crop and ImageNet normalisation, as
+   torchvision's ``ImageClassification`` preset does.
+
+The description (what was used, with its parameters) is written to every layer's attrs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtractionError
+from ._common import torch_module
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def default_image_transform(
+    image_size: int | tuple[int, int] | None = 224,
+    *,
+    crop_fraction: float = 0.875,
+    mean: tuple[float, float, float] | None = IMAGENET_MEAN,
+    std: tuple[float, float, float] | None = IMAGENET_STD,
+) -> Callable[[Any], Any]:
+    """The default PIL image -> tensor transform (torchvision's ImageNet evaluation preset).
+
+    The image is converted to RGB, resized (bilinear, aspect ratio kept) so that it covers
+    ``image_size / crop_fraction``, centre-cropped to ``image_size``, scaled to ``[0, 1]`` and
+    normalised per channel: ``(x - mean) / std``.
+
+    Parameters
+    ----------
+    image_size : int, (height, width) or None, default 224
+        Output size; ``None`` keeps each image's own size (no resize, no crop).
+    crop_fraction : float, default 0.875
+        Fraction of the resized image kept by the centre crop (224 of 256, as torchvision).
+        ``1.0`` resizes straight to the covering size and crops only the longer side.
+    mean, std : 3 floats or None, default ImageNet's
+        Per-channel normalisation; ``None`` for both leaves values in ``[0, 1]``.
+
+    Returns
+    -------
+    callable
+        ``f(image) -> torch.Tensor`` of shape ``(3, height, width)``, float32. Its ``repr``
+        states the parameters (it is recorded in the store).
+    """
+    if not 0 < crop_fraction <= 1:
+        raise ExtractionError(f"crop_fraction must be in (0, 1]; got {crop_fraction!r}.")
+    size = (int(image_size), int(image_size)) if isinstance(image_size, (int, np.integer)) else image_size
+    if size is not None:
+        size = (int(size[0]), int(size[1]))
+    if (mean is None) != (std is None):
+        raise ExtractionError("default_image_transform needs both mean and std, or neither (None, None).")
+    return _ImageTransform(size, float(crop_fraction), mean, std)
+
+
+class _ImageTransform:
+    def __init__(self, size: tuple[int, int] | None, crop_fraction: float, mean: Any, std: Any) -> None:
+        self.image_size = size
+        self.crop_fraction = crop_fraction
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+        self.std = None if std is None else np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
+
+    def __call__(self, image: Any) -> Any:
+        torch = torch_module()
+        from PIL import Image
+
+        img = image.convert("RGB")
+        if self.image_size is not None:
+            h, w = self.image_size
+            scale = max(h / img.height, w / img.width) / self.crop_fraction
+            rh, rw = max(h, round(img.height * scale)), max(w, round(img.width * scale))
+            img = img.resize((rw, rh), Image.BILINEAR)
+            top, left = (rh - h) // 2, (rw - w) // 2
+            img = img.crop((left, top, left + w, top + h))
+        arr = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        if self.mean is not None:
+            arr = (arr - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+    def __repr__(self) -> str:
+        norm = "none" if self.mean is None else f"mean={self.mean.ravel().round(4).tolist()}, std={self.std.ravel().round(4).tolist()}"
+        return (
+            f"default_image_transform(image_size={list(self.image_size) if self.image_size else None}, "
+            f"crop_fraction={self.crop_fraction}, resize=bilinear, normalize={norm})"
+        )
+
+
+@dataclass
+class Preprocessing:
+    """How stimuli become model input.
+
+    Attributes
+    ----------
+    source : str
+        ``"explicit transform"``, ``"torchvision weights"``, ``"timm data config"``,
+        ``"huggingface tokenizer"``, ``"huggingface image processor"``, ``"huggingface processor"``
+        or ``"default"``.
+    description : str
+        What was used, with its parameters (stored in each layer's attrs ``transform``).
+    image : callable or None
+        PIL image (or array item) -> tensor ``(C, H, W)``; ``None`` when images go through
+        ``image_processor``.
+    image_processor : callable or None
+        ``f(list of PIL images) -> dict of tensors`` (Hugging Face image processors).
+    tokenizer : callable or None
+        ``f(list of str, max_length) -> dict of tensors`` for text; ``None`` when the model takes no text.
+    explicit : bool
+        Whether the user passed it (``transform=``).
+    """
+
+    source: str
+    description: str
+    image: Callable[[Any], Any] | None = None
+    image_processor: Callable[[list[Any]], dict[str, Any]] | None = None
+    tokenizer: Callable[..., dict[str, Any]] | None = None
+    token_lengths: Callable[[list[str]], list[int]] | None = None
+    explicit: bool = False
+
+
+def _is_hf(obj: Any, *class_names: str) -> bool:
+    return any(c.__name__ in class_names for c in type(obj).__mro__) and type(obj).__module__.startswith("transformers")
+
+
+def _hf_text(tok: Any, call: Callable[..., Any]) -> tuple[Callable[..., dict[str, Any]], Callable[[list[str]], list[int]]]:
+    def tokenize(texts: list[str], max_length: int) -> dict[str, Any]:
+        out = call(list(texts), padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+        return dict(out)
+
+    def lengths(texts: list[str]) -> list[int]:
+        enc = call(list(texts), truncation=True)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    return tokenize, lengths
+
+
+def _hf_images(proc: Any) -> Callable[[list[Any]], dict[str, Any]]:
+    def process(images: list[Any]) -> dict[str, Any]:
+        return dict(proc(images=[im.convert("RGB") for im in images], return_tensors="pt"))
+
+    return process
+
+
+def _from_object(obj: Any, explicit: bool) -> Preprocessing | None:
+    """Preprocessing from a transform-like object, or ``None`` if ``obj`` is not one."""
+    if _is_hf(obj, "ProcessorMixin"):
+        tok = getattr(obj, "tokenizer", None)
+        img = getattr(obj, "image_processor", None)
+        text = _hf_text(tok, lambda t, **kw: obj(text=t, **kw)) if tok is not None else (None, None)
+        return Preprocessing("huggingface processor", repr(obj), image_processor=_hf_images(img) if img is not None else None,
+                             tokenizer=text[0], token_lengths=text[1], explicit=explicit)
+    if _is_hf(obj, "PreTrainedTokenizerBase"):
+        tokenize, lengths = _hf_text(obj, obj)
+        desc = f"{type(obj).__name__}(name_or_path={obj.name_or_path!r}, vocab_size={obj.vocab_size})"
+        return Preprocessing("huggingface tokenizer", desc, tokenizer=tokenize, token_lengths=lengths, explicit=explicit)
+    if _is_hf(obj, "ImageProcessingMixin", "BaseImageProcessor"):
+        return Preprocessing("huggingface image processor", repr(obj), image_processor=_hf_images(obj), explicit=explicit)
+    if isinstance(obj, dict) and {"input_size", "mean", "std"} <= set(obj):
+        from timm.data import create_transform
+
+        tf = create_transform(**obj)
+        return Preprocessing("timm data config", f"timm.data.create_transform({obj}) = {tf!r}", image=tf, explicit=explicit)
+    transforms = getattr(obj, "transforms", None)
+    if callable(transforms) and not callable(obj) and hasattr(obj, "meta"):  # a torchvision Weights member
+        tf = transforms()
+        name = f"{type(obj).__name__}.{getattr(obj, 'name', '?')}"
+        return Preprocessing("torchvision weights", f"{name}.transforms() = {tf!r}", image=tf, explicit=explicit)
+    if callable(obj):
+        desc = getattr(obj, "__qualname__", None) or repr(obj)
+        return Preprocessing("explicit transform", desc, image=obj, explicit=explicit)
+    return None
+
+
+def resolve_preprocessing(model: Any, transform: Any = None, image_size: int | tuple[int, int] | None = 224) -> Preprocessing:
+    """The preprocessing for ``model``: ``transform`` if given, else the model's own, else the default.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    transform : callable, torchvision weights, timm data config, Hugging Face tokenizer/processor, or None
+        See the module docstring.
+    image_size : int, (height, width) or None, default 224
+        Size of :func:`default_image_transform` when it is used.
+
+    Returns
+    -------
+    Preprocessing
+    """
+    if transform is not None:
+        prep = _from_object(transform, explicit=True)
+        if prep is None:
+            raise ExtractionError(
+                f"transform of type {type(transform).__name__} is not understood; pass a callable, a torchvision "
+                f"weights enum member, a timm data config dict, or a Hugging Face tokenizer/processor."
+            )
+        return prep
+    for attr in ("processor", "tokenizer", "image_processor"):
+        obj = getattr(model, attr, None)
+        if obj is not None and not callable(getattr(obj, "forward", None)):
+            prep = _from_object(obj, explicit=False)
+            if prep is not None:
+                prep.description = f"model.{attr}: {prep.description}"
+                return prep
+    if getattr(model, "pretrained_cfg", None) is not None and type(model).__module__.startswith("timm"):
+        from timm.data import create_transform, resolve_data_config
+
+        cfg = resolve_data_config({}, model=model)
+        tf = create_transform(**cfg)
+        return Preprocessing("timm data config", f"timm.data.resolve_data_config(model) = {cfg}: {tf!r}", image=tf)
+    tf = default_image_transform(image_size)
+    return Preprocessing("default", repr(tf), image=tf)

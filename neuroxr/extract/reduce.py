@@ -1,0 +1,136 @@
+"""Dimensionality reduction applied at write time: sparse random projection or incremental PCA.
+
+A layer with more than ``n_components`` units can be reduced as its batches stream to the store:
+
+- ``srp``: ``sklearn.random_projection.SparseRandomProjection`` (Achlioptas 2003; Li, Hastie &
+  Church 2006), whose components depend only on the number of units and the seed, so it needs no
+  fitting pass.
+- ``pca``: ``sklearn.decomposition.IncrementalPCA`` (Ross et al. 2008) fitted in a preliminary
+  pass on ``fit_stimuli`` stimuli drawn with ``numpy.random.default_rng(seed)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtractionError
+
+REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
+
+
+def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any] | None:
+    """The validated reduction dict (``None`` for no reduction) for ``n`` stimuli."""
+    if reduction is None:
+        return None
+    if not isinstance(reduction, Mapping):
+        raise ExtractionError(
+            "reduction must be a dict such as {'method': 'srp', 'n_components': 1000, 'fit_stimuli': 500, 'seed': 0}."
+        )
+    unknown = set(reduction) - REDUCTION_KEYS
+    if unknown:
+        raise ExtractionError(f"reduction has unknown keys {sorted(unknown)}; allowed: {sorted(REDUCTION_KEYS)}.")
+    method = str(reduction.get("method", "")).lower()
+    if method not in ("srp", "pca"):
+        raise ExtractionError(f"reduction method must be 'srp' or 'pca'; got {reduction.get('method')!r}.")
+    k = reduction.get("n_components")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ExtractionError(f"reduction n_components must be a positive int; got {k!r}.")
+    m = reduction.get("fit_stimuli", n)
+    if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
+        raise ExtractionError(f"reduction fit_stimuli must be a positive int; got {m!r}.")
+    m = min(int(m), n)
+    if method == "pca" and m < k:
+        raise ExtractionError(
+            f"PCA with n_components={k} needs at least {k} fit stimuli; fit_stimuli is {m} "
+            f"(there are {n} stimuli). Lower n_components or raise fit_stimuli."
+        )
+    seed = int(reduction.get("seed", 0))
+    return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": seed}
+
+
+def fit_index(spec: Mapping[str, Any], n: int) -> np.ndarray:
+    """Sorted indices of the stimuli a reduction is fitted on."""
+    m = spec["fit_stimuli"]
+    if m >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(spec["seed"]).choice(n, size=m, replace=False))
+
+
+def fit_batches(m: int, b_fit: int) -> list[np.ndarray]:
+    """Split ``arange(m)`` into consecutive parts of at least ``b_fit`` rows (one part if ``m < 2 b_fit``)."""
+    parts = max(1, m // b_fit)
+    return np.array_split(np.arange(m), parts)
+
+
+class SRP:
+    """A sparse random projection ``x -> x @ C.T`` (C: sparse ``k x p``, float32)."""
+
+    def __init__(self, p: int, k: int, n_fit: int, seed: int) -> None:
+        import scipy.sparse as sp
+        from sklearn.random_projection import SparseRandomProjection
+
+        est = SparseRandomProjection(n_components=k, random_state=seed, dense_output=False)
+        est.fit(sp.csr_matrix((n_fit, p), dtype=np.float32))  # SRP only needs the shape
+        self.components = sp.csr_matrix(est.components_, dtype=np.float32)
+        self.info = {"estimator": "sklearn.random_projection.SparseRandomProjection", "density": float(est.density_)}
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray((self.components @ x.T).T, dtype=np.float32)
+
+    @property
+    def nbytes(self) -> int:
+        c = self.components
+        return int(c.data.nbytes + c.indices.nbytes + c.indptr.nbytes)
+
+
+class PCA:
+    """An incrementally fitted PCA ``x -> (x - mean) @ W.T`` (float32)."""
+
+    def __init__(self, k: int) -> None:
+        from sklearn.decomposition import IncrementalPCA
+
+        self._ipca: Any = IncrementalPCA(n_components=k)
+        self.components: np.ndarray | None = None
+        self.info: dict[str, Any] = {}
+
+    def partial_fit(self, x: np.ndarray) -> None:
+        self._ipca.partial_fit(np.array(x, dtype=np.float32))
+
+    def finish(self) -> None:
+        ipca = self._ipca
+        self.components = np.ascontiguousarray(ipca.components_, dtype=np.float32)
+        self.offset = (ipca.mean_ @ ipca.components_.T).astype(np.float32)
+        self.info = {
+            "estimator": "sklearn.decomposition.IncrementalPCA",
+            "explained_variance_ratio": ipca.explained_variance_ratio_.astype(float).tolist(),
+        }
+        self._ipca = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        # (x - mean) @ W.T without a centred copy of x
+        y = x @ self.components.T
+        y -= self.offset
+        return y
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.components is None else int(self.components.nbytes + self.offset.nbytes)
+
+
+def reducer_state_bytes(method: str, p: int, k: int) -> int:
+    """Bytes of a fitted reducer's parameters for ``p`` input and ``k`` output units."""
+    if method == "srp":
+        nnz = k * math.sqrt(p) * 1.25  # density 1/sqrt(p), with a margin for the draw
+        return int(nnz * 8 + (k + 1) * 8)
+    return int(k * p * 8 + 2 * p * 8)  # IncrementalPCA holds float64 components, mean and variance
+
+
+def pca_fit_transient(p: int, k: int, rows: int) -> int:
+    """Bytes one ``IncrementalPCA.partial_fit`` call on ``rows`` rows holds besides the state."""
+    # a float32 copy, float64 column statistics, the stacked (k + rows) x p matrix (float64)
+    # and its SVD (U, Vt and LAPACK's copy of the input).
+    return int(rows * p * (4 + 16) + 3 * (k + rows + 1) * p * 8)

@@ -1,0 +1,366 @@
+"""``extract_features`` and ``plan_extraction``: the extraction pipeline end to end.
+
+stimuli -> preprocessing (the model's own by default) -> probe (shapes, execution order,
+aliases) -> plan (passes within ``memory_limit``) -> one pass over the stimuli per group, each
+layer streamed to ``features/<model>/<layer>`` from inside its forward hook -> completion
+markers last.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtractionError
+from ..store import StudyStore, _check_name
+from ._common import torch_module
+from .models import input_dtype, run_pass
+from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
+from .preprocess import Preprocessing, resolve_preprocessing
+from .reduce import PCA, SRP, fit_batches, fit_index, reduction_spec
+from .stimuli import Stimuli, as_stimuli
+from .write import LayerWriter, activations
+
+
+@dataclass
+class ExtractionResult:
+    """What :func:`extract_features` did.
+
+    Attributes
+    ----------
+    plan : ExtractionPlan
+    written : list of str
+        Layers written by this call, in order.
+    skipped : list of str
+        Layers already complete in the store (not recomputed).
+    paths : dict
+        ``{layer: "features/<model>/<layer>"}`` for every planned layer.
+    n_passes : int
+        Passes over the stimuli made (PCA fits add one short pass per group).
+    largest_buffer_bytes : int
+        The largest activation/feature array the extraction held at once (numpy ``nbytes``).
+    """
+
+    plan: ExtractionPlan
+    written: list[str]
+    skipped: list[str]
+    paths: dict[str, str]
+    n_passes: int
+    largest_buffer_bytes: int
+
+
+def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
+             memory_limit: Any, batch_size: Any, pooling: Any) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
+    torch_module()
+    prep = resolve_preprocessing(model, transform, image_size)
+    stim = as_stimuli(stimuli, stimulus_ids, prep)
+    spec = reduction_spec(reduction, stim.n)
+    limit = parse_memory(memory_limit)
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ExtractionError(f"batch_size must be a positive int; got {batch_size!r}.")
+    return prep, stim, spec, limit, resolve_pooling(pooling, stim)
+
+
+def plan_extraction(
+    model: Any,
+    stimuli: Any,
+    store: StudyStore | str | os.PathLike | None = None,
+    *,
+    model_name: str = "model",
+    layers: Sequence[str] | Callable[[str, Any], bool] | None = None,
+    memory_limit: int | str = "1GiB",
+    batch_size: int = 32,
+    device: Any = "cpu",
+    flatten: bool = True,
+    stimulus_ids: Sequence[str] | None = None,
+    transform: Any = None,
+    image_size: int | tuple[int, int] | None = 224,
+    pooling: str | None = "auto",
+    reduction: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+    unit_chunk: int = 4096,
+    deduplicate: bool = True,
+    overwrite: bool = False,
+) -> ExtractionPlan:
+    """Dry run: every layer's output shape and bytes, and the passes that fit ``memory_limit``.
+
+    Runs one batch of (at most) two stimuli through the model; writes nothing. The parameters
+    are those of :func:`extract_features`.
+
+    Returns
+    -------
+    ExtractionPlan
+        Per layer: ``output_shape`` (one stimulus, before flattening), ``nbytes``
+        (``n_stimuli * n_units * itemsize``, what the store will hold uncompressed), batch size
+        and pass; ``print(plan)`` shows the table.
+    """
+    torch = torch_module()
+    st = _open(store) if store is not None else None
+    model_name = _check_name(model_name, "model")
+    prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
+                                             memory_limit, batch_size, pooling)
+    was_training = model.training
+    model.eval()
+    try:
+        model.to(device)
+        with torch.no_grad():
+            return build_plan(
+                model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
+                device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
+                store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+            )
+    finally:
+        model.train(was_training)
+
+
+def _open(store: StudyStore | str | os.PathLike) -> StudyStore:
+    return store if isinstance(store, StudyStore) else StudyStore(store)
+
+
+def extract_features(
+    model: Any,
+    stimuli: Any,
+    store: StudyStore | str | os.PathLike,
+    *,
+    model_name: str,
+    layers: Sequence[str] | Callable[[str, Any], bool] | None = None,
+    memory_limit: int | str = "1GiB",
+    batch_size: int = 32,
+    device: Any = "cpu",
+    flatten: bool = True,
+    stimulus_ids: Sequence[str] | None = None,
+    transform: Any = None,
+    image_size: int | tuple[int, int] | None = 224,
+    pooling: str | None = "auto",
+    reduction: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+    unit_chunk: int = 4096,
+    deduplicate: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+    dry_run: bool = False,
+    on_layer_complete: Callable[[str], None] | None = None,
+    staging_dir: str | os.PathLike | None = None,
+) -> ExtractionResult | ExtractionPlan:
+    """Extract a torch model's layer activations into ``features/<model_name>/<layer>``.
+
+    Each layer is written chunk by chunk as batches of stimuli come through (a layer is never
+    held whole in memory), then rechunked to the store layout (whole stimulus axis, units
+    chunked) and marked complete last. Re-running after an interruption skips complete layers
+    and rewrites the others from scratch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Put in eval mode for the extraction (its training flag is restored afterwards) and moved
+        to ``device`` (in place). Hugging Face models get dict batches as keyword arguments.
+    stimuli : folder, list of image paths, list of texts, array or tensor (N, ...), or torch Dataset
+        A folder of images (files directly inside it, sorted by name; ``stimulus_id`` is the file
+        name without extension); a list of image files; a list of strings, which are texts when
+        the model has a tokenizer or processor (``transform=`` or the model's own); an in-memory
+        array (fed as is unless ``transform`` is given); or a map-style Dataset whose items are
+        tensors, PIL images, or tuples/lists whose first element is one. Floating and ``uint8``
+        inputs are cast to the dtype of the model's floating parameters; token ids never are.
+    store : StudyStore or str
+        The study store (or its URL).
+    model_name : str
+        The ``<model>`` part of the entry path.
+    layers : list of str, callable or None, default None
+        Module names (as in ``model.named_modules()``; the store-safe names are accepted too), a
+        filter ``f(name, module) -> bool``, or ``None`` for every leaf module. A named module is
+        always stored with its own output (an in-place ReLU's output is the ReLU's, never the
+        conv's before it), or the call fails naming why it cannot be. Only the default selection
+        leaves modules out: those returning the very tensor object an earlier module returned
+        (in-place activations, ``Identity``, ``Dropout`` in eval; see ``plan.aliases``, with a
+        ``NeuroxrWarning``), modules called more than once per forward pass and non-tensor outputs.
+    memory_limit : int or str, default "1GiB"
+        Budget in bytes for what the extraction holds; see :mod:`neuroxr.extract.plan`. Layers are
+        grouped into passes over the stimuli, and batch sizes lowered, to fit it.
+    batch_size : int, default 32
+        Largest number of stimuli per forward pass.
+    device : str or torch.device, default "cpu"
+    flatten : bool, default True
+        Flatten each output to ``(stimulus, unit)``; ``(C, H, W)`` outputs get ``channel``, ``y``,
+        ``x`` coords on ``unit``, ``(tokens, dim)`` outputs ``token`` and ``channel``. With
+        ``False`` only outputs that already are ``(batch, units)`` (or pooled tokens) are stored.
+    stimulus_ids : sequence of str, optional
+        Overrides the ids (default: file stems, a Dataset's ``stimulus_ids`` attribute, or
+        ``"stimulus0", ...``).
+    transform : optional, default None
+        The preprocessing: a callable (PIL image or array item -> tensor), a torchvision weights
+        enum member (``weights.transforms()`` is used), a timm data config dict, or a Hugging Face
+        tokenizer / image processor / processor. ``None``: the model's own (a ``tokenizer``,
+        ``processor`` or ``image_processor`` attribute, timm's ``pretrained_cfg``), else
+        :func:`default_image_transform` (resize, centre crop, ImageNet normalisation) for
+        images. What was used is recorded in each layer's attrs ``transform`` and
+        ``transform_source``.
+    image_size : int, (height, width) or None, default 224
+        Output size of the default image transform.
+    pooling : {"auto", "mean", "cls", "last", None}, default "auto"
+        Pooling over tokens of outputs shaped ``(batch, tokens, dim)``: ``"mean"`` over the
+        non-padding tokens (the attention mask), ``"cls"`` the first token, ``"last"`` the last
+        non-padding token. ``"auto"``: ``"mean"`` for texts, none for other stimuli.
+    reduction : dict, optional
+        ``{"method": "srp" | "pca", "n_components": k, "fit_stimuli": m, "seed": s}``: reduce each
+        layer with more than ``k`` units to ``k`` at write time. ``srp``: sparse random projection
+        (``sklearn.random_projection.SparseRandomProjection``, seeded by ``s``); ``pca``:
+        ``sklearn.decomposition.IncrementalPCA`` fitted on ``m`` stimuli drawn with
+        ``default_rng(s)`` (all stimuli by default) in a preliminary pass. Recorded in the entry
+        attrs ``reduction`` (with the fit stimulus ids and, for PCA, the explained variance ratio).
+    dtype : numpy dtype, optional
+        Stored dtype (default: the output dtype; float32 for reduced layers).
+    unit_chunk : int, default 4096
+        Largest number of units per stored chunk (lowered to fit the memory budget).
+    deduplicate : bool, default True
+        Leave aliased modules out of the default selection (see ``layers``).
+    overwrite : bool, default False
+        Recompute layers that are already complete.
+    progress : bool, default True
+        Show a tqdm progress bar over batches.
+    dry_run : bool, default False
+        Only plan: return the :class:`ExtractionPlan` and write nothing.
+    on_layer_complete : callable, optional
+        Called with the layer name after each layer is marked complete.
+    staging_dir : str, optional
+        Local folder for the raw staging files of one pass (default: the system temp folder). It
+        needs the uncompressed size of the pass's layers (``plan.layers[i].nbytes``) when there
+        is more than one batch; the files are removed as each layer is rechunked into the store.
+
+    Returns
+    -------
+    ExtractionResult
+        (an :class:`ExtractionPlan` when ``dry_run``). Read a layer back with
+        ``store.read_features(model_name, layer)``: a DataArray ``(stimulus, unit)`` with attrs
+        ``module_name``, ``module_type``, ``output_shape``, ``depth_index``, ``relative_depth``,
+        ``pooling``, ``transform``.
+
+    Raises
+    ------
+    ExtractionError
+        Unknown layers, a budget too small for one stimulus of some layer, stimuli of different
+        shapes, unreadable image files, non-finite activations, or a complete stored layer that
+        does not match.
+
+    Examples
+    --------
+    >>> plan = extract_features(net, "images/", store, model_name="net", dry_run=True)  # doctest: +SKIP
+    >>> print(plan)                                                                      # doctest: +SKIP
+    >>> extract_features(net, "images/", store, model_name="net", memory_limit="4GiB")   # doctest: +SKIP
+    """
+    st = _open(store)
+    if not dry_run:
+        st._require_write()
+    model_name = _check_name(model_name, "model")
+    prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
+                                             memory_limit, batch_size, pooling)
+    was_training = model.training
+    model.eval()
+    try:
+        model.to(device)
+        plan = build_plan(
+            model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
+            device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
+            store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+        )
+        if dry_run:
+            return plan
+        return _execute(model, stim, st, plan, prep, device=device, progress=progress,
+                        on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir)
+    finally:
+        model.train(was_training)
+
+
+def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, device: Any, in_dtype: Any,
+             desc: str, progress: bool) -> dict[str, PCA]:
+    """Fit one IncrementalPCA per PCA-reduced layer of ``group`` in a preliminary pass."""
+    pca_layers = [lp for lp in group if lp.reduction and lp.reduction["method"] == "pca"]
+    if not pca_layers:
+        return {}
+    spec = pca_layers[0].reduction
+    index = fit_index(spec, plan.n_stimuli)
+    parts = [index[p] for p in fit_batches(len(index), max(group[0].batch_size, spec["n_components"]))]
+    pcas = {lp.name: PCA(spec["n_components"]) for lp in pca_layers}
+
+    def fitter(lp: Any) -> Callable:
+        def fn(start: int, output: Any, ids: np.ndarray, mask: Any) -> None:
+            pcas[lp.name].partial_fit(activations(lp, output, mask))
+
+        return fn
+
+    run_pass(model, stim, parts, {lp.module_name: fitter(lp) for lp in pca_layers}, device, in_dtype, desc, progress)
+    for p in pcas.values():
+        p.finish()
+    return pcas
+
+
+def _execute(
+    model: Any, stim: Stimuli, store: StudyStore, plan: ExtractionPlan, prep: Preprocessing, *, device: Any,
+    progress: bool, on_layer_complete: Callable[[str], None] | None, flatten: bool, staging_dir: Any,
+) -> ExtractionResult:
+    from .. import __version__
+
+    in_dtype = input_dtype(model)
+    by_name = {lp.name: lp for lp in plan.layers}
+    written: list[str] = []
+    largest = 0
+    n_passes = 0
+    n_groups = len(plan.groups)
+    with tempfile.TemporaryDirectory(prefix="neuroxr-extract-", dir=staging_dir) as staging:
+        for gi, names in enumerate(plan.groups):
+            group = [by_name[n] for n in names]
+            b = group[0].batch_size
+            reducers: dict[str, Any] = _fit_pca(model, stim, plan, group, device, in_dtype,
+                                                f"{plan.model_name}: fit PCA (pass {gi + 1}/{n_groups})", progress)
+            n_passes += bool(reducers)
+            for lp in group:  # SRP needs only the shape
+                if lp.reduction and lp.reduction["method"] == "srp":
+                    reducers[lp.name] = SRP(lp.n_raw_units, lp.n_units, lp.reduction["fit_stimuli"], lp.reduction["seed"])
+            writers: dict[str, LayerWriter] = {}
+            for lp in group:
+                red_attr = None
+                if lp.reduction is not None:
+                    fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.n_stimuli)]
+                    red_attr = dict(lp.reduction, input_units=lp.n_raw_units, fit_stimulus_ids=fit_ids.tolist(),
+                                    **reducers[lp.name].info)
+                attrs = {
+                    "module_name": lp.module_name,
+                    "module_type": lp.module_type,
+                    "output_shape": list(lp.output_shape),
+                    "depth_index": lp.depth_index,
+                    "relative_depth": lp.relative_depth,
+                    "flatten": bool(flatten),
+                    "pooling": lp.pooling,
+                    "source_dtype": lp.raw_dtype,
+                    "stimuli": stim.kind,
+                    "n_tokens": stim.n_tokens,
+                    "transform": prep.description if stim.kind != "array" or prep.explicit else None,
+                    "transform_source": prep.source if stim.kind != "array" or prep.explicit else "none (array fed as is)",
+                    "reduction": red_attr,
+                    "extracted_by": f"neuroxr {__version__} extract_features",
+                }
+                writers[lp.name] = LayerWriter(store, plan.model_name, lp, plan, reducers.get(lp.name), attrs, staging)
+            callbacks = {lp.module_name: writers[lp.name].write for lp in group}
+            parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
+            run_pass(model, stim, parts, callbacks, device, in_dtype, f"{plan.model_name}: pass {gi + 1}/{n_groups}", progress)
+            n_passes += 1
+            reducers.clear()
+            for lp in group:
+                w = writers.pop(lp.name)
+                largest = max(largest, w.largest)
+                w.finish()
+                written.append(lp.name)
+                if on_layer_complete is not None:
+                    on_layer_complete(lp.name)
+    return ExtractionResult(
+        plan=plan,
+        written=written,
+        skipped=[lp.name for lp in plan.layers if lp.status == "complete"],
+        paths={lp.name: f"features/{plan.model_name}/{lp.name}" for lp in plan.layers},
+        n_passes=n_passes,
+        largest_buffer_bytes=largest,
+    )

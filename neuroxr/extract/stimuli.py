@@ -1,0 +1,214 @@
+"""Stimuli as batches of model input: image folders and files, arrays, torch Datasets, texts.
+
+A batch is a tensor ``(batch, ...)`` passed positionally, or a dict of tensors passed as keyword
+arguments (Hugging Face processors and tokenizers: ``pixel_values``; ``input_ids``,
+``attention_mask``, ...). Texts are padded to the longest text of the whole set, so every batch
+gives every layer the same number of tokens.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtractionError
+from ._common import torch_module
+from .preprocess import Preprocessing, default_image_transform
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly inside ``folder``, sorted by name.
+
+    Recognised extensions: ``.png .jpg .jpeg .bmp .gif .tif .tiff .webp .ppm .pgm`` (any case).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExtractionError(f"stimuli folder {str(folder)!r} does not exist or is not a folder.")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ExtractionError(
+            f"no image files in {str(folder)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
+            f"sub-folders are not searched."
+        )
+    return files
+
+
+def open_image(path: Path) -> Any:
+    """The image at ``path``, fully read; a one-line :class:`ExtractionError` naming the file if it cannot be."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.copy()
+    except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ValueError...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExtractionError(
+            f"image file {str(path)!r} cannot be read ({reason}); replace or remove it, or pass the other files."
+        ) from None
+
+
+class Stimuli:
+    """Random access to batches of stimuli.
+
+    Attributes
+    ----------
+    n : int
+    ids : numpy.ndarray of str, shape (n,)
+    kind : str
+        ``"folder"``, ``"files"``, ``"array"``, ``"dataset"`` or ``"text"``.
+    n_tokens : int or None
+        Tokens per text (padding included) for text stimuli.
+    """
+
+    def __init__(self, n: int, ids: np.ndarray, loader: Callable[[np.ndarray], Any], kind: str,
+                 n_tokens: int | None = None) -> None:
+        self.n = n
+        self.ids = ids
+        self._loader = loader
+        self.kind = kind
+        self.n_tokens = n_tokens
+
+    def load(self, index: np.ndarray) -> Any:
+        """The batch of stimuli ``index``: a tensor ``(batch, ...)`` or a dict of such tensors."""
+        return self._loader(np.asarray(index))
+
+
+def check_ids(ids: Any, n: int, default: Sequence[str] | None) -> np.ndarray:
+    """Stimulus ids as a unique str array of length ``n`` (``default`` or ``stimulus0, ...`` if ``ids`` is None)."""
+    if ids is None:
+        arr = np.array(list(default) if default is not None else [f"stimulus{i}" for i in range(n)], dtype=str)
+    else:
+        arr = np.asarray(ids).astype(str)
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise ExtractionError(f"stimulus_ids has shape {arr.shape}; pass one id per stimulus ({n}).")
+    uniq, counts = np.unique(arr, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1][:5].tolist()
+        raise ExtractionError(
+            f"stimulus ids must be unique; {int((counts > 1).sum())} are repeated, e.g. {dup}. "
+            f"Pass stimulus_ids=... explicitly (file names are used without their extension)."
+        )
+    return arr
+
+
+def _stack(items: list[Any], what: str) -> Any:
+    torch = torch_module()
+    ts = [t if isinstance(t, torch.Tensor) else torch.as_tensor(np.asarray(t)) for t in items]
+    shapes = {tuple(t.shape) for t in ts}
+    if len(shapes) > 1:
+        raise ExtractionError(
+            f"{what} have different shapes {sorted(shapes)[:3]}; give a transform or image_size "
+            f"that makes every stimulus the same shape."
+        )
+    return torch.stack(ts)
+
+
+def _images_to_batch(images: list[Any], prep: Preprocessing) -> Any:
+    if prep.image_processor is not None:
+        return prep.image_processor(images)
+    tf = prep.image if prep.image is not None else default_image_transform()
+    return _stack([tf(img) for img in images], "images after the transform")
+
+
+def _is_text_list(stimuli: Any) -> bool:
+    return isinstance(stimuli, (list, tuple)) and bool(stimuli) and all(isinstance(s, str) for s in stimuli)
+
+
+def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preprocessing) -> Stimuli:
+    """Wrap ``stimuli`` (see :func:`neuroxr.extract.extract_features`) for batch access."""
+    torch = torch_module()
+    if isinstance(stimuli, Stimuli):
+        return stimuli
+
+    # texts: a list of strings when the model has a tokenizer or processor
+    if _is_text_list(stimuli) and prep.tokenizer is not None:
+        texts = list(stimuli)
+        ids = check_ids(stimulus_ids, len(texts), None)
+        n_tokens = max(prep.token_lengths(texts))
+        tokenize = prep.tokenizer
+
+        def load_texts(index: np.ndarray) -> Any:
+            return tokenize([texts[int(i)] for i in index], n_tokens)
+
+        return Stimuli(len(texts), ids, load_texts, "text", n_tokens=n_tokens)
+
+    # a folder of images, or a list of image files
+    if isinstance(stimuli, (str, os.PathLike)) or (
+        isinstance(stimuli, (list, tuple)) and stimuli and all(isinstance(s, (str, os.PathLike)) for s in stimuli)
+    ):
+        folder = isinstance(stimuli, (str, os.PathLike))
+        files = image_files(stimuli) if folder else [Path(s) for s in stimuli]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise ExtractionError(
+                f"{len(missing)} image files do not exist, e.g. {missing[:3]}. If these are texts, the model "
+                f"needs a tokenizer: pass transform=<a Hugging Face tokenizer or processor>."
+            )
+        ids = check_ids(stimulus_ids, len(files), [f.stem for f in files])
+
+        def load_files(index: np.ndarray) -> Any:
+            return _images_to_batch([open_image(files[int(i)]) for i in index], prep)
+
+        return Stimuli(len(files), ids, load_files, "folder" if folder else "files")
+
+    # an in-memory array (N, C, H, W) or (N, ...): fed as is unless a transform is given explicitly
+    if isinstance(stimuli, (np.ndarray, torch.Tensor)):
+        data = stimuli
+        if data.ndim < 2:
+            raise ExtractionError(f"a stimulus array needs shape (n_stimuli, ...), e.g. (N, C, H, W); got {tuple(data.shape)}.")
+        n = int(data.shape[0])
+        ids = check_ids(stimulus_ids, n, None)
+        tf = prep.image if prep.explicit else None
+
+        def load_array(index: np.ndarray) -> Any:
+            if isinstance(data, np.ndarray):
+                batch = torch.from_numpy(np.ascontiguousarray(data[index]))
+            else:
+                batch = data[torch.as_tensor(index, dtype=torch.long, device=data.device)]
+            if tf is not None:
+                return _stack([tf(x) for x in batch], "stimuli after the transform")
+            return batch
+
+        return Stimuli(n, ids, load_array, "array")
+
+    # a torch Dataset (map-style: __len__ and __getitem__)
+    if isinstance(stimuli, torch.utils.data.Dataset) or (hasattr(stimuli, "__getitem__") and hasattr(stimuli, "__len__")):
+        ds = stimuli
+        n = len(ds)
+        ids = check_ids(stimulus_ids, n, getattr(ds, "stimulus_ids", None))
+
+        def item(i: int) -> Any:
+            x = ds[i]
+            if isinstance(x, (tuple, list)):
+                x = x[0]
+            elif isinstance(x, Mapping):
+                key = next((k for k in ("image", "stimulus", "input", "x") if k in x), None)
+                if key is None:
+                    raise ExtractionError(
+                        f"dataset items are dicts with keys {sorted(x)[:5]}; expected one of "
+                        f"'image', 'stimulus', 'input', 'x' (or return a tensor/tuple)."
+                    )
+                x = x[key]
+            return x
+
+        def load_dataset(index: np.ndarray) -> Any:
+            items = [item(int(i)) for i in index]
+            if all(hasattr(x, "convert") and hasattr(x, "size") for x in items):  # PIL images
+                return _images_to_batch(items, prep)
+            if prep.explicit and prep.image is not None:
+                items = [prep.image(x) for x in items]
+            return _stack(items, "dataset items")
+
+        return Stimuli(n, ids, load_dataset, "dataset")
+
+    raise ExtractionError(
+        f"stimuli of type {type(stimuli).__name__} are not supported; pass a folder of images, a list "
+        f"of image files, a list of texts (with a tokenizer), an array/tensor of shape (N, C, H, W) or a torch Dataset."
+    )

@@ -1,0 +1,178 @@
+"""Streaming one layer's batches into its store entry, then the completion marker last.
+
+The entry ``features/<model>/<layer>`` is created first (coords, attrs, an unwritten ``data``
+array, no completion marker). With one batch for all stimuli the batch goes straight into
+``data``; otherwise batches of rows are appended to a raw staging file (Zarr chunks spanning the
+whole stimulus axis cannot be written row block by row block without rewriting them), which
+:meth:`LayerWriter.finish` reads back one stored chunk of columns at a time through a memory map,
+before marking the entry complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from ..errors import ExtractionError
+from ..store import DATA_VAR, StudyStore, _jsonable
+from ._common import CHUNKS_PER_WRITE, RESERVE_BYTES, torch_module
+from .models import pool_tokens
+from .plan import ExtractionPlan, LayerPlan
+
+
+def activations(lp: LayerPlan, output: Any, mask: Any) -> np.ndarray:
+    """The layer's output for one batch as a float numpy array ``(batch, n_raw_units)``.
+
+    Pooled over tokens when ``lp.pooling``; a view of the activations on CPU otherwise, so it is
+    used before the hook returns (before any later in-place op).
+    """
+    torch = torch_module()
+    t = output.detach()
+    expected = (t.shape[0],) + tuple(lp.output_shape)
+    if tuple(t.shape) != expected:
+        raise ExtractionError(
+            f"layer {lp.name!r}: output shape {tuple(t.shape)} differs from the probed {expected}; "
+            f"every stimulus must give the same output shape (resize the stimuli to one size)."
+        )
+    if lp.pooling is not None:
+        t = pool_tokens(t, lp.pooling, mask)
+    if t.device.type != "cpu":
+        t = t.to("cpu")
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.reshape(t.shape[0], -1).numpy()
+
+
+class LayerWriter:
+    """Streams one layer's batches to its entry; rechunks and marks it complete at the end."""
+
+    def __init__(
+        self, store: StudyStore, model_name: str, lp: LayerPlan, plan: ExtractionPlan, reducer: Any,
+        attrs: Mapping[str, Any], staging_dir: str,
+    ) -> None:
+        self.store = store
+        self.lp = lp
+        self.path = f"features/{model_name}/{lp.name}"
+        self.reducer = reducer
+        self.dtype = np.dtype(lp.dtype)
+        self.largest = 0
+        n, q = plan.n_stimuli, lp.n_units
+        store.invalidate(self.path)
+        store.invalidate(f"cache/gram/{model_name}/{lp.name}")
+        write_template(store, self.path, model_name, lp, plan.stimulus_ids, attrs, plan.memory_limit)
+        self.direct = lp.batch_size >= n
+        self.target = zarr.open_group(store.url, path=self.path, mode="r+")[DATA_VAR]
+        self.shape = (n, q)
+        self.staging: str | None = None
+        if not self.direct:
+            self.staging = os.path.join(staging_dir, f"{lp.name}.bin")
+            with open(self.staging, "wb") as f:
+                f.truncate(n * q * self.dtype.itemsize)
+
+    def write(self, start: int, output: Any, ids: np.ndarray, mask: Any = None) -> None:
+        """Store the batch ``output`` (rows ``start:start + batch``); called inside the module's hook."""
+        x = activations(self.lp, output, mask)
+        y = self.reducer(x) if self.reducer is not None else x
+        y = y.astype(self.dtype, copy=False)
+        self.largest = max(self.largest, x.nbytes, y.nbytes)
+        if not np.isfinite(np.sum(y, dtype=np.float64)):
+            bad_rows = ~np.isfinite(y).all(axis=1)
+            raise ExtractionError(
+                f"layer {self.lp.name!r}: non-finite values (NaN or inf) for {int(bad_rows.sum())} stimuli, e.g. "
+                f"{ids[bad_rows][:3].tolist()}; stored features must be finite. Check the stimuli and the model."
+            )
+        if self.staging is not None:
+            with open(self.staging, "r+b") as f:
+                f.seek(start * y.shape[1] * self.dtype.itemsize)
+                np.ascontiguousarray(y).tofile(f)
+            return
+        step = self.target.chunks[1] * CHUNKS_PER_WRITE
+        for j0 in range(0, y.shape[1], step):
+            self.target[start : start + y.shape[0], j0 : j0 + step] = y[:, j0 : j0 + step]
+
+    def finish(self) -> None:
+        """Rechunk the staging file into the store layout, then write the completion marker."""
+        if self.staging is not None:
+            (n, q), uc = self.shape, self.lp.unit_chunk
+            block = np.empty((n, min(uc, q)), dtype=self.dtype)
+            for j0 in range(0, q, uc):
+                j1 = min(j0 + uc, q)
+                out = block[:, : j1 - j0]
+                staged = np.memmap(self.staging, dtype=self.dtype, mode="r", shape=(n, q))
+                out[...] = staged[:, j0:j1]
+                del staged  # unmap: only one chunk's pages are mapped at a time
+                self.target[:, j0:j1] = out
+            del block, out
+            os.remove(self.staging)
+            self.staging = None
+        self.store.mark_complete(self.path)
+
+    def discard(self) -> None:
+        """Remove the staging file (the entry stays incomplete and is rewritten by the next run)."""
+        if self.staging is not None and os.path.exists(self.staging):
+            os.remove(self.staging)
+
+
+def unit_coords(lp: LayerPlan) -> dict[str, tuple[Any, Callable[[np.ndarray], np.ndarray]]]:
+    """``{name: (dtype, f(unit indices) -> values)}`` of the layer's unit coords.
+
+    Always ``unit_id``; ``channel``, ``y``, ``x`` for ``(C, H, W)`` outputs; ``token``,
+    ``channel`` for ``(tokens, dim)`` outputs (transformers: select the CLS token with
+    ``token == 0``, or average over tokens); ``channel`` for token-pooled outputs.
+    """
+    if lp.reduction is not None:
+        prefix = "pc" if lp.reduction["method"] == "pca" else "rp"
+    else:
+        prefix = "unit"
+    coords: dict[str, tuple[Any, Callable[[np.ndarray], np.ndarray]]] = {
+        "unit_id": (str, lambda i: np.char.add(prefix, i.astype(str)).astype(object)),
+    }
+    if lp.reduction is not None:
+        return coords
+    if lp.pooling is not None:
+        coords["channel"] = (np.int32, lambda i: i.astype(np.int32))
+        return coords
+    axes = {3: ("channel", "y", "x"), 2: ("token", "channel")}.get(len(lp.output_shape), ())
+    for axis, name in enumerate(axes):
+        coords[name] = (np.int32, lambda i, axis=axis: np.unravel_index(i, lp.output_shape)[axis].astype(np.int32))
+    return coords
+
+
+def write_template(store: StudyStore, path: str, model_name: str, lp: LayerPlan, ids: np.ndarray,
+                   attrs: Mapping[str, Any], memory_limit: int) -> None:
+    """Create the entry's group: coords, attrs and an unwritten ``data`` array (no marker).
+
+    The unit coords are written block by block, so a layer with millions of units never has
+    them all in memory.
+    """
+    import dask.array as da
+
+    n, q = len(ids), lp.n_units
+    coords: dict[str, Any] = {
+        "stimulus_id": ("stimulus", np.asarray(ids, dtype=object)),
+        "model": np.array(model_name, dtype=object),
+        "layer": np.array(lp.name, dtype=object),
+    }
+    data = da.zeros((n, q), chunks=(n, lp.unit_chunk), dtype=lp.dtype)
+    ds = xr.Dataset({DATA_VAR: (("stimulus", "unit"), data)}, coords=coords)
+    ds.attrs = _jsonable({k: v for k, v in attrs.items() if v is not None})
+    ds.to_zarr(
+        store.url, group=path, mode="w", compute=False, consolidated=False,
+        encoding={DATA_VAR: {"chunks": (n, lp.unit_chunk)}},
+    )
+    group = zarr.open_group(store.url, path=path, mode="r+")
+    ucoords = unit_coords(lp)
+    block = int(max(1024, min(q, 65536, (memory_limit - RESERVE_BYTES) // 600)))  # ~150 B per id string
+    for name, (dtype, values) in ucoords.items():
+        arr = group.create_array(
+            name, shape=(q,), chunks=(block,), dtype=dtype, dimension_names=("unit",),
+            fill_value="" if dtype is str else 0,
+        )
+        for j0 in range(0, q, block):
+            arr[j0 : j0 + block] = values(np.arange(j0, min(j0 + block, q)))
+    group[DATA_VAR].attrs["coordinates"] = " ".join(sorted([*coords, *ucoords]))

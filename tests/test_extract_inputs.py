@@ -1,0 +1,217 @@
+"""Tests of neuroxr.extract's inputs: preprocessing, in-place modules, texts and tokens, bad files.
+
+Every model is built here with random weights (torch, and transformers from configs with a
+tokenizer built from a vocabulary written in the test); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from neuroxr.extract import (  # noqa: E402
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ExtractionError,
+    default_image_transform,
+    extract_features,
+    plan_extraction,
+)
+from neuroxr.extract.models import to_input  # noqa: E402
+from neuroxr.store import StudyStore  # noqa: E402
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far"]
+TEXTS = ["the cat sat on the mat", "a dog", "the dog ran far", "a cat sat", "the mat"]
+
+
+def save_images(folder: Path, n: int = 4, size: tuple[int, int] = (20, 24), seed: int = 0) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        p = folder / f"im{i}.png"
+        Image.fromarray(rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+# ---------------------------------------------------------------------------- default preprocessing
+def test_default_transform_is_imagenet_resize_centre_crop_normalise():
+    from PIL import Image
+
+    tf = default_image_transform(16)
+    # a constant image gives exactly the normalised constant
+    t = tf(Image.new("RGB", (30, 20), (10, 128, 250)))
+    assert tuple(t.shape) == (3, 16, 16) and t.dtype == torch.float32
+    expected = (np.array([10, 128, 250]) / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(t.numpy(), np.broadcast_to(expected[:, None, None], (3, 16, 16)), rtol=1e-5, atol=1e-5)
+    # the centre crop (16 of 16 / 0.875 = 18.3) drops a 1-pixel frame: a 40 x 40 image with a 2-pixel
+    # red frame around a blue centre comes out all blue (the frame shrinks to < 1 pixel before the crop)
+    img = Image.new("RGB", (160, 160), (255, 0, 0))
+    img.paste((0, 0, 255), (8, 8, 152, 152))
+    out = tf(img).numpy() * np.array(IMAGENET_STD)[:, None, None] + np.array(IMAGENET_MEAN)[:, None, None]
+    np.testing.assert_allclose(out[:, 1:-1, 1:-1], np.broadcast_to([[[0.0]], [[0.0]], [[1.0]]], (3, 14, 14)), atol=1e-5)
+    assert out[0].max() < 0.5  # no red frame left at the edges either
+    # aspect ratio is kept: a wide image is resized on its short side, then cropped
+    wide = Image.new("RGB", (64, 16), (0, 0, 0))
+    wide.paste((255, 255, 255), (0, 0, 16, 16))  # a white left quarter is cropped away
+    assert tf(wide).numpy().max() == pytest.approx(((0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)).max(), abs=1e-5)
+    assert "crop_fraction=0.875" in repr(tf) and "mean=[0.485" in repr(tf)
+
+
+def test_default_preprocessing_is_recorded_in_the_store(tmp_path):
+    save_images(tmp_path / "imgs")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 14 * 14, 3))
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, tmp_path / "imgs", store, model_name="m", layers=["2"], image_size=16, progress=False)
+    da = store.read_features("m", "2")
+    assert da.attrs["transform_source"] == "default"
+    assert da.attrs["transform"] == repr(default_image_transform(16))
+    from PIL import Image
+
+    tf = default_image_transform(16)
+    x = torch.stack([tf(Image.open(tmp_path / "imgs" / f"im{i}.png")) for i in range(4)])
+    with torch.no_grad():
+        np.testing.assert_allclose(da.values, net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+class FakeWeights:
+    """Stands for a torchvision weights enum member: ``.transforms()``, ``.meta`` and ``.name``."""
+
+    name = "IMAGENET1K_V1"
+    meta = {"categories": ["a", "b", "c"]}
+
+    def transforms(self):
+        def preset(img):
+            arr = np.asarray(img.convert("L").resize((8, 8)), dtype=np.float32) / 255.0
+            return torch.from_numpy(np.stack([arr, 1 - arr, arr * 0.5]))
+
+        preset.__qualname__ = "ImageClassification(crop_size=[8])"
+        return preset
+
+
+def test_torchvision_weights_transforms_are_used_and_recorded(tmp_path):
+    save_images(tmp_path / "imgs")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+    store = StudyStore(tmp_path / "s.zarr")
+    weights = FakeWeights()
+    extract_features(net, tmp_path / "imgs", store, model_name="m", layers=["2"], transform=weights, progress=False)
+    da = store.read_features("m", "2")
+    assert da.attrs["transform_source"] == "torchvision weights"
+    assert da.attrs["transform"].startswith("FakeWeights.IMAGENET1K_V1.transforms()")
+    from PIL import Image
+
+    tf = weights.transforms()
+    x = torch.stack([tf(Image.open(tmp_path / "imgs" / f"im{i}.png")) for i in range(4)])
+    with torch.no_grad():
+        np.testing.assert_allclose(da.values, net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- in-place modules
+class AlexNetLike(nn.Module):
+    """torchvision's AlexNet layout: ``features`` with in-place ReLUs, then a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                                      nn.Conv2d(4, 4, 3), nn.ReLU(inplace=True))
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(4 * 5 * 5, 3))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def test_requested_inplace_relu_gets_its_own_output(tmp_path):
+    net = AlexNetLike().eval()
+    x = torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        conv = net.features[0](x)
+        relu = torch.relu(conv)
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, x, store, model_name="a", layers=["features.1"], progress=False)
+    np.testing.assert_allclose(store.read_features("a", "features.1").values, relu.reshape(6, -1).numpy(), rtol=1e-6)
+    extract_features(net, x, store, model_name="b", layers=["features.0", "features.1"], progress=False)
+    assert store.layers("b") == ["features.0", "features.1"]
+    got0 = store.read_features("b", "features.0").values
+    np.testing.assert_allclose(got0, conv.reshape(6, -1).numpy(), rtol=1e-6)
+    assert (got0 < 0).any()  # the conv's own (pre-ReLU) values, not the ReLU's
+    np.testing.assert_allclose(store.read_features("b", "features.1").values, relu.reshape(6, -1).numpy(), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- bad files
+def test_corrupt_image_gives_a_one_line_error_naming_the_file(tmp_path):
+    save_images(tmp_path / "imgs", n=3)
+    bad = tmp_path / "imgs" / "im1.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    with pytest.raises(ExtractionError) as info:
+        extract_features(net, tmp_path / "imgs", StudyStore(tmp_path / "s.zarr"), model_name="m", image_size=8,
+                         batch_size=1, progress=False)
+    msg = str(info.value)
+    assert str(bad) in msg and "\n" not in msg
+    with pytest.raises(ExtractionError, match="tokenizer"):
+        plan_extraction(net, ["not a file", "nor this"])
+
+
+def test_token_ids_are_never_cast_to_float():
+    ids = torch.tensor([[2, 5, 3]])
+    out = to_input({"input_ids": ids, "pixel_values": torch.zeros(1, 3, dtype=torch.float64)}, "cpu", torch.float32)
+    assert out["input_ids"].dtype == torch.int64 and out["pixel_values"].dtype == torch.float32
+    assert to_input(torch.zeros(2, 3, dtype=torch.uint8), "cpu", torch.float32).dtype == torch.float32
+
+
+def test_timm_models_use_their_data_config(monkeypatch, tmp_path):
+    """The timm branch, with a stand-in ``timm.data`` (timm itself needs torchvision): the model's
+    ``pretrained_cfg`` goes through ``resolve_data_config`` and ``create_transform``."""
+    import sys
+    import types
+
+    calls = {}
+
+    def resolve_data_config(args, model=None):
+        calls["resolve"] = (args, model)
+        return {"input_size": (3, 8, 8), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "crop_pct": 1.0}
+
+    def create_transform(**cfg):
+        calls["create"] = cfg
+        return default_image_transform(cfg["input_size"][1:], crop_fraction=cfg["crop_pct"], mean=cfg["mean"], std=cfg["std"])
+
+    data = types.ModuleType("timm.data")
+    data.resolve_data_config, data.create_transform = resolve_data_config, create_transform
+    timm = types.ModuleType("timm")
+    timm.data = data
+    monkeypatch.setitem(sys.modules, "timm", timm)
+    monkeypatch.setitem(sys.modules, "timm.data", data)
+
+    TimmNet = type("TimmNet", (nn.Sequential,), {"__module__": "timm.models.fake"})
+    torch.manual_seed(0)
+    net = TimmNet(nn.Conv2d(3, 2, 3), nn.Flatten())
+    net.pretrained_cfg = {"mean": (0.5, 0.5, 0.5)}
+    save_images(tmp_path / "imgs")
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, tmp_path / "imgs", store, model_name="t", layers=["0"], progress=False)
+    assert calls["resolve"] == ({}, net) and calls["create"]["input_size"] == (3, 8, 8)
+    da = store.read_features("t", "0")
+    assert da.attrs["output_shape"] == [2, 6, 6] and da.attrs["transform_source"] == "timm data config"
+    # an explicit transform wins over the model's own
+    plan = plan_extraction(net, tmp_path / "imgs", layers=["0"], transform=default_image_transform(12))
+    assert plan.layer("0").output_shape == (2, 10, 10)
+
+
+def test_bad_preprocessing_and_pooling_arguments():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    x = torch.zeros(3, 3, 2, 2)
+    with pytest.raises(ExtractionError, match="transform of type int"):
+        plan_extraction(net, x, transform=3)
+    with pytest.raises(ExtractionError, match="pooling must be"):
+        plan_extraction(net, x, pooling="max")

@@ -118,7 +118,8 @@ class StudyStore:
         self.url = os.fspath(url)
         self.mode = mode
         self._local = local_root(self.url)
-        self._staged: dict[str, str] = {}
+        self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
+        self._committing: dict[str, zarr.Group] = {}  # entry path -> its staged group, during commit_write
         if self._local is not None and mode == "r" and not os.path.isdir(self._local):
             raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path.")
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
@@ -191,14 +192,16 @@ class StudyStore:
         """Mark the entry at ``path`` complete (call only after all its data are written).
 
         Records the group's arrays and the chunks absent at this moment (all fill value) for
-        :meth:`damaged`, and a fresh version token (:meth:`token`).
+        :meth:`damaged`, and a fresh version token (:meth:`token`). During :meth:`commit_write`
+        of ``path`` it marks the staged copy, which is then swapped in.
         """
         self._require_write()
-        g = self._group(path)
+        staged = self._committing.get(path)
+        g = staged if staged is not None else self._group(path)
         if g is None:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: it does not exist.")
         try:
-            _mark(g, self._zstore, path)
+            _mark(g, g.store if staged is not None else self._zstore, "" if staged is not None else path)
         except OSError as exc:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: {os_message(exc)}.") from exc
 
@@ -280,8 +283,11 @@ class StudyStore:
         if sid is None:
             raise StoreError(f"commit_write({path!r}): {staging!r} is not a staging group of this store; call begin_write first.")
         try:
-            g = zarr.open_group(zarr_store(staging, False, None), mode="r+")
-            _mark(g, g.store, "")
+            self._committing[path] = zarr.open_group(zarr_store(staging, False, None), mode="r+")
+            try:
+                self.mark_complete(path)  # marks the staged copy
+            finally:
+                del self._committing[path]
             parent = path.rpartition("/")[0]
             if parent:
                 self._root.require_group(parent)

@@ -120,8 +120,9 @@ class StudyStore:
         self._local = local_root(self.url)
         self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
         self._committing: dict[str, zarr.Group] = {}  # entry path -> its staged group, during commit_write
-        if self._local is not None and mode == "r" and not os.path.isdir(self._local):
-            raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path.")
+        if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
+            how = "" if mode == "r" else "; pass create=True to make a new store there"
+            raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
         exists = self._has_root()
         if not exists and (mode == "r" or not create):

@@ -180,7 +180,7 @@ def test_crash_before_swap_leaves_no_entry(store, monkeypatch):
 def test_crash_during_overwrite_keeps_the_old_entry(store, monkeypatch):
     store.write_neural("monkeyA", _neural(seed=0))
     token = store.token("neural/monkeyA")
-    for where in ("neuroxr.store.study._mark", "neuroxr.store.atomic.swap_in"):
+    for where in ("neuroxr.store.study.mark_group", "neuroxr.store.atomic.swap_in"):
         with monkeypatch.context() as m:
             m.setattr(where, _crash)
             with pytest.raises(RuntimeError):

@@ -103,7 +103,7 @@ def test_corrupt_chunk_names_the_entry(store):
         f.write(b"\x00garbage")
     lazy = store.read_features("net", "fc")  # opening is lazy and fine
     with pytest.raises(StoreError, match=r"entry 'features/net/fc' variable 'data' cannot be read.*validate --values"):
-        lazy.values
+        lazy.load()
     assert store.damaged() == []  # the chunk is there ...
     (path, problem), = store.damaged(values=True)  # ... but it cannot be decoded
     assert path == "features/net/fc" and "array 'data': 1 chunks cannot be read (e.g. c/0/1" in problem

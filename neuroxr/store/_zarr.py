@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from ..errors import StoreError
 
@@ -115,3 +116,20 @@ def os_message(exc: BaseException) -> str:
             return "permission denied (the store is read-only for this user); open it with mode='r' or fix its permissions"
         return f"{os.strerror(exc.errno).lower()} ({type(exc).__name__})"
     return f"{type(exc).__name__}: {exc}"
+
+
+class GuardedArray:
+    """Array-like view of one stored variable whose read failures name the entry (for dask)."""
+
+    def __init__(self, var: xr.Variable, where: str) -> None:
+        self.var, self.where = var, where
+        self.shape, self.dtype, self.ndim = var.shape, var.dtype, var.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.var[key].values)
+        except Exception as exc:  # the codec or the file system: one line naming the entry
+            raise StoreError(
+                f"{self.where} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                f"the entry is damaged: check it with `neuroxr validate --values` and rewrite it."
+            ) from exc

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from urllib.parse import quote, unquote
@@ -118,8 +119,17 @@ def remove_entry(root: str, path: str) -> None:
 
 
 def discard(root: str, sid: str) -> None:
-    """Remove a staged group that will not be committed."""
-    shutil.rmtree(staging_dir(root, sid), ignore_errors=True)
+    """Remove a staged group that will not be committed.
+
+    After a failed write Zarr may still finish chunk writes already in flight (which recreate
+    folders), so the removal is repeated until the folder stays gone (about a second at most).
+    """
+    d = staging_dir(root, sid)
+    for _ in range(20):
+        shutil.rmtree(d, ignore_errors=True)
+        time.sleep(0.02)
+        if not os.path.lexists(d):
+            return
 
 
 def recover(root: str, path: str | None = None) -> list[str]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import uuid
+import warnings
 from typing import Any
 
-from ._zarr import ABSENT_ATTR, COMPLETE_ATTR, VARS_ATTR, list_keys, read_key
+from ._zarr import ABSENT_ATTR, COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, list_keys, read_key
 
 
 def chunk_keys(meta: dict[str, Any]) -> list[str]:
@@ -52,6 +54,24 @@ def absent_chunks(zstore: Any, group_path: str) -> dict[str, list[str]]:
         if missing:
             out[name] = missing
     return out
+
+
+def mark_group(group: Any, zstore: Any, path: str) -> None:
+    """Write the completion marker of ``group`` (at ``path`` in ``zstore``).
+
+    Records the group's arrays (:data:`VARS_ATTR`) and the chunks absent now, i.e. equal to the
+    fill value and skipped by Zarr (:data:`ABSENT_ATTR`), so :func:`scan` can tell lost data from
+    data never written, and a fresh version token; the completion flag comes in the same update.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        names = sorted(str(n) for n, _ in group.arrays())
+    group.attrs.update({
+        VARS_ATTR: names,
+        ABSENT_ATTR: absent_chunks(zstore, path),
+        TOKEN_ATTR: uuid.uuid4().hex,
+        COMPLETE_ATTR: True,
+    })
 
 
 def _json(zstore: Any, key: str) -> dict[str, Any] | None:

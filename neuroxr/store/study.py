@@ -42,14 +42,13 @@ from ..layouts import (
 )
 from . import atomic
 from ._zarr import (
-    ABSENT_ATTR,
     COMPLETE_ATTR,
     DATA_VAR,
     STORE_ATTRS,
     STORE_VERSION,
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
-    VARS_ATTR,
+    GuardedArray,
     _check_name,
     _jsonable,
     local_root,
@@ -57,30 +56,13 @@ from ._zarr import (
     read_key,
     zarr_store,
 )
-from .integrity import absent_chunks, scan
+from .integrity import mark_group, scan
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock, NoLock
 
 __all__ = ["StudyStore", "open_store"]
 
 #: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
 _SWAP_WAIT = 10.0
-
-
-class _Guarded:
-    """Array-like view of one stored variable whose read failures name the entry (for dask)."""
-
-    def __init__(self, var: xr.Variable, where: str) -> None:
-        self.var, self.where = var, where
-        self.shape, self.dtype, self.ndim = var.shape, var.dtype, var.ndim
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        try:
-            return np.asarray(self.var[key].values)
-        except Exception as exc:  # the codec or the file system: one line naming the entry
-            raise StoreError(
-                f"{self.where} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                f"the entry is damaged: check it with `neuroxr validate --values` and rewrite it."
-            ) from exc
 
 
 class StudyStore:
@@ -202,7 +184,7 @@ class StudyStore:
         if g is None:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: it does not exist.")
         try:
-            _mark(g, g.store if staged is not None else self._zstore, "" if staged is not None else path)
+            mark_group(g, g.store if staged is not None else self._zstore, "" if staged is not None else path)
         except OSError as exc:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: {os_message(exc)}.") from exc
 
@@ -366,7 +348,7 @@ class StudyStore:
         for name, var in ds.data_vars.items():
             chunks = var.encoding.get("chunks") or var.shape
             data = dask.array.from_array(
-                _Guarded(var.variable, f"{where} variable {name!r}"), chunks=tuple(chunks),
+                GuardedArray(var.variable, f"{where} variable {name!r}"), chunks=tuple(chunks),
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
             )
             ds[name] = var.copy(data=data)
@@ -606,19 +588,6 @@ class StudyStore:
             "scores": scores,
             "metrics": metrics,
         }
-
-
-def _mark(group: zarr.Group, zstore: Any, path: str) -> None:
-    """Write the completion marker of ``group`` (at ``path`` in ``zstore``): arrays, absent chunks, token."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        names = sorted(str(n) for n, _ in group.arrays())
-    group.attrs.update({
-        VARS_ATTR: names,
-        ABSENT_ATTR: absent_chunks(zstore, path),
-        TOKEN_ATTR: uuid.uuid4().hex,
-        COMPLETE_ATTR: True,
-    })
 
 
 def open_store(

@@ -144,9 +144,10 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         expected = chunk_keys(meta[a])
         missing = [c for c in expected if c not in chunks_of[a] and c not in allowed]
         if missing:
+            legacy = "" if VARS_ATTR in gattrs else " (or never written: this group predates neuroxr's chunk records)"
             problems.append((
                 group or "/",
-                f"array {name!r}: {len(missing)} of {len(expected)} chunks missing (e.g. {missing[0]}); "
+                f"array {name!r}: {len(missing)} of {len(expected)} chunks missing{legacy} (e.g. {missing[0]}); "
                 f"they would read as fill values (NaN): rewrite the entry",
             ))
         if values:

@@ -84,7 +84,7 @@ def test_kill9_sweep_loop_resumes_to_the_clean_result(study, tmp_path):
     rng = np.random.default_rng(1)
     for _ in range(3):
         proc = subprocess.Popen(_sweep_cmd(path, study["cfg"]), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.5, 4.0))
+        time.sleep(rng.uniform(1.5, 3.5))
         proc.kill()
         proc.wait()
     done = subprocess.run(_sweep_cmd(path, study["cfg"]), env=_env(), capture_output=True, text=True, timeout=300)

@@ -253,7 +253,7 @@ def test_kill9_during_write_neural_never_loses_the_set(tmp_path):
     script.write_text(_WRITER)
     rng = np.random.default_rng(0)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    for _ in range(4):
+    for _ in range(3):
         proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, env=env)
         assert proc.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.05, 1.0))
@@ -264,3 +264,31 @@ def test_kill9_during_write_neural_never_loses_the_set(tmp_path):
         values = np.unique(st.read_neural("monkeyA").values)
         assert values.tolist() in ([1.0], [2.0])
         assert st.damaged() == []
+
+
+_DIES_MID_SWAP = textwrap.dedent("""
+    import os, sys, numpy as np
+    from neuroxr.layouts import neural
+    from neuroxr.store import StudyStore, atomic
+    real, calls = os.rename, []
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            os._exit(9)  # killed between the two renames, holding the entry's lock
+        real(src, dst)
+    atomic.os.rename = rename
+    StudyStore(sys.argv[1]).write_neural("monkeyA", neural(np.full((8, 6, 3), 2.0)))
+""")
+
+
+@pytest.mark.slow
+def test_writer_killed_between_renames_holding_the_lock(store, tmp_path):
+    script = tmp_path / "dies.py"
+    script.write_text(_DIES_MID_SWAP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    assert subprocess.run([sys.executable, str(script), store.url], env=env).returncode == 9
+    assert os.path.exists(lock_file(store.url, "neural/monkeyA")) and atomic.has_journal(store.url, "neural/monkeyA")
+    assert not os.path.exists(os.path.join(store.url, "neural", "monkeyA"))
+    st = StudyStore(store.url)  # the dead owner's lock is broken and its swap finished
+    assert np.unique(st.read_neural("monkeyA").values).tolist() == [2.0]
+    assert not os.path.exists(lock_file(store.url, "neural/monkeyA")) and _staged(st) == []

@@ -271,9 +271,7 @@ class StudyStore:
                 self.mark_complete(path)  # marks the staged copy
             finally:
                 del self._committing[path]
-            parent = path.rpartition("/")[0]
-            if parent:
-                self._root.require_group(parent)
+            self._require_parents(path)
             with self.lock(path):
                 atomic.swap_in(self._local, path, sid)
         except OSError as exc:
@@ -283,6 +281,20 @@ class StudyStore:
             if not atomic.journal_refers(self._local, path, sid):  # the swap did not begin: drop the copy
                 atomic.discard(self._local, sid)
             raise
+
+    def _require_parents(self, path: str) -> None:
+        """Create the groups above ``path``; another writer creating them at the same time is fine."""
+        parent = path.rpartition("/")[0]
+        for attempt in range(3):
+            try:
+                if parent:
+                    self._root.require_group(parent)
+                return
+            except OSError:
+                raise
+            except Exception:  # zarr's "already exists" when a concurrent writer won the race
+                if attempt == 2 and self._lookup(parent) is None:
+                    raise
 
     def abort_write(self, staging: str) -> None:
         """Drop a staged group that will not be committed (the entry keeps its previous copy)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import dask.array
@@ -155,43 +156,38 @@ def test_entries_include_cache_groups(store):
 
 
 # ---------------------------------------------------------------------------- atomic writes
-def test_crash_before_marker_leaves_no_complete_entry(store, monkeypatch):
-    def crash(self, path):
-        raise RuntimeError("killed")
+def _crash(*args, **kwargs):
+    raise RuntimeError("killed")
 
+
+def test_crash_before_swap_leaves_no_entry(store, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(StudyStore, "mark_complete", crash)
+        m.setattr("neuroxr.store.atomic.swap_in", _crash)
         with pytest.raises(RuntimeError, match="killed"):
             store.write_scores("forward", "net.conv1", "monkeyA", _scores())
-    # the data are on disk but nothing trusts them
-    assert store._group("scores/forward/net.conv1__monkeyA") is not None
+    # the staged copy is gone and nothing half written is visible
+    assert store._group("scores/forward/net.conv1__monkeyA") is None
     assert not store.has_scores("forward", "net.conv1", "monkeyA")
-    assert store.score_entries() == []
-    assert store.inventory()["scores"] == {}
-    assert store.incomplete_entries() == ["scores/forward/net.conv1__monkeyA"]
-    with pytest.raises(StoreError, match="did not finish"):
+    assert store.score_entries() == [] and store.incomplete_entries() == []
+    assert os.listdir(os.path.join(store.url, ".neuroxr", "staging")) == []
+    with pytest.raises(StoreError, match="does not exist"):
         store.read_scores("forward", "net.conv1", "monkeyA")
-    # a later run rewrites it
     store.write_scores("forward", "net.conv1", "monkeyA", _scores(seed=3))
     assert store.score_entries() == [("forward", "net.conv1", "monkeyA")]
-    assert store.incomplete_entries() == []
     xr.testing.assert_identical(store.read_scores("forward", "net.conv1", "monkeyA"), _scores(seed=3))
 
 
-def test_crash_during_overwrite_does_not_leave_old_entry_complete(store, monkeypatch):
+def test_crash_during_overwrite_keeps_the_old_entry(store, monkeypatch):
     store.write_neural("monkeyA", _neural(seed=0))
-
-    def crash(self, path):
-        raise RuntimeError("killed")
-
-    with monkeypatch.context() as m:
-        m.setattr(StudyStore, "mark_complete", crash)
-        with pytest.raises(RuntimeError):
-            store.write_neural("monkeyA", _neural(seed=1))
-    assert store.neural_sets() == []
-    assert store.incomplete_entries() == ["neural/monkeyA"]
-    with pytest.raises(StoreError, match="did not finish"):
-        store.read_neural("monkeyA")
+    token = store.token("neural/monkeyA")
+    for where in ("neuroxr.store.study.mark_group", "neuroxr.store.atomic.swap_in"):
+        with monkeypatch.context() as m:
+            m.setattr(where, _crash)
+            with pytest.raises(RuntimeError):
+                store.write_neural("monkeyA", _neural(seed=1))
+        assert store.neural_sets() == ["monkeyA"] and store.incomplete_entries() == []
+        assert store.token("neural/monkeyA") == token
+        np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(seed=0).values)
 
 
 def test_entry_without_marker_from_another_writer(store):
@@ -310,15 +306,14 @@ def test_metric_paths_are_checked(store):
         store.write_metric("cka", "net.conv1", "a__b", _metric("cka", target="a__b"))
 
 
-def test_crash_before_marker_leaves_no_complete_metric(store, monkeypatch):
+def test_crash_before_swap_leaves_no_metric(store, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(StudyStore, "mark_complete", lambda self, path: (_ for _ in ()).throw(RuntimeError("killed")))
+        m.setattr("neuroxr.store.atomic.swap_in", _crash)
         with pytest.raises(RuntimeError, match="killed"):
             store.write_metric("cka", "net.conv1", "monkeyA", _metric("cka"))
     assert not store.has_metric("cka", "net.conv1", "monkeyA")
     assert store.metric_entries() == [] and store.inventory()["metrics"] == {}
-    assert store.incomplete_entries() == ["metrics/cka/net.conv1__monkeyA"]
-    with pytest.raises(StoreError, match="did not finish"):
+    with pytest.raises(StoreError, match="does not exist"):
         store.read_metric("cka", "net.conv1", "monkeyA")
     store.write_metric("cka", "net.conv1", "monkeyA", _metric("cka", seed=2))
     assert store.metric_entries() == [("cka", "net.conv1", "monkeyA")] and store.incomplete_entries() == []

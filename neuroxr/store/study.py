@@ -1,4 +1,4 @@
-"""The Zarr study store: one store holds one study.
+"""The study store: one Zarr store holds one study (pure storage, no entry layout logic).
 
 Layout (see ``schemas/store.schema.json``)::
 
@@ -8,18 +8,21 @@ Layout (see ``schemas/store.schema.json``)::
     metrics/<metric>/<source>__<target>   geometry metric of a pair (crsa, ersa, ereg, shape, cka)
     metrics/dimensionality/<source>       effective dimensionality of one set
     cache/gram/<model>/<layer>            cached Gram matrices (reused by later scores)
+    .neuroxr/                             staging groups, swap journals and locks (local stores)
 
-Every entry is a Zarr group written by xarray. An entry is *complete* only once the group
-attribute ``neuroxr_complete`` is true; that attribute is written last, after all data, and is
-removed first when an entry is overwritten. A reader never lists or opens an entry without it, so
-a job killed mid-write leaves an entry that later runs treat as absent and rewrite.
+Every entry is a Zarr group. An entry is *complete* only once the group attribute
+``neuroxr_complete`` is true. On a local store a write goes to a private staging group that is
+marked complete and then swapped in by two directory renames under the entry's lock
+(:mod:`neuroxr.store.atomic`, :mod:`neuroxr.store.lock`): a kill or a full disk at any moment
+leaves the old or the new complete entry. On fsspec URLs (no atomic rename) the entry is written
+in place, data first and marker last, and one writer per store is the rule.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,7 +30,8 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .layouts import (
+from ..errors import StoreError
+from ..layouts import (
     METRICS,
     SINGLE_SET_METRICS,
     LayoutError,
@@ -36,62 +40,29 @@ from .layouts import (
     validate_neural,
     validate_scores,
 )
+from . import atomic
+from ._zarr import (
+    COMPLETE_ATTR,
+    DATA_VAR,
+    STORE_ATTRS,
+    STORE_VERSION,
+    STORE_VERSION_ATTR,
+    TOKEN_ATTR,
+    GuardedArray,
+    _check_name,
+    _jsonable,
+    local_root,
+    os_message,
+    read_key,
+    zarr_store,
+)
+from .integrity import mark_group, scan
+from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock, NoLock
 
-__all__ = ["StudyStore", "open_store", "StoreError", "COMPLETE_ATTR"]
+__all__ = ["StudyStore", "open_store"]
 
-COMPLETE_ATTR = "neuroxr_complete"
-#: version token of a completed group (a fresh uuid4 per write)
-TOKEN_ATTR = "neuroxr_token"
-STORE_VERSION_ATTR = "neuroxr_store_version"
-STORE_VERSION = 1
-DATA_VAR = "data"
-#: A name of a neural set, model, layer, direction, score source or target: starts with a letter or
-#: digit, then letters, digits, '.', '-' and single '_' (no '__', which separates source and
-#: target, and no trailing '_'). The same pattern is in ``schemas/store.schema.json``.
-NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]|_(?=[A-Za-z0-9.\-]))*$"
-_NAME_RE = re.compile(NAME_PATTERN)
-#: top-level groups of a study store
-TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache")
-
-
-from .errors import StoreError  # noqa: E402
-
-
-def _check_name(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise StoreError(
-            f"invalid {what} name {value!r}: use letters, digits, '.', '-' and single '_' "
-            f"(start with a letter or digit; no '/', no '__', no trailing '_'), e.g. 'conv3_1' or 'layer4.0'."
-        )
-    return value
-
-
-def _zarr_store(url: str, read_only: bool, storage_options: Mapping[str, Any] | None) -> Any:
-    """A Zarr store for a local path, a ``file://`` URL or any other fsspec URL."""
-    from zarr.storage import FsspecStore, LocalStore
-
-    if url.startswith("file://"):
-        url = url[len("file://") :]
-    if "://" not in url:
-        if read_only and not os.path.isdir(url):
-            raise StoreError(f"no study store at {url!r} (the folder does not exist).")
-        return LocalStore(url, read_only=read_only)
-    return FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=read_only)
-
-
-def _jsonable(value: Any) -> Any:
-    """Turn attrs into what Zarr's JSON attributes accept (numpy scalars, tuples, None)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
+#: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
+_SWAP_WAIT = 10.0
 
 
 class StudyStore:
@@ -100,11 +71,14 @@ class StudyStore:
     Parameters
     ----------
     url : str or os.PathLike
-        Where the store lives. Created if absent (unless ``mode="r"``).
-    mode : {"a", "r"}
+        Where the store lives.
+    mode : {"a", "r"}, default "a"
         ``"a"`` reads and writes; ``"r"`` only reads (every write raises :class:`StoreError`).
     storage_options : mapping, optional
         Passed to fsspec for remote URLs (``s3://``, ``gs://``, ``memory://`` ...).
+    create : bool, default True
+        With ``mode="a"``, create the store when ``url`` holds none. Readers pass ``create=False``
+        (or ``mode="r"``, which never creates) so a mistyped path is an error, not a new empty store.
 
     Examples
     --------
@@ -119,21 +93,39 @@ class StudyStore:
         url: str | os.PathLike,
         mode: str = "a",
         storage_options: Mapping[str, Any] | None = None,
+        create: bool = True,
     ) -> None:
         if mode not in ("a", "r"):
             raise ValueError(f"mode must be 'a' or 'r'; got {mode!r}.")
         self.url = os.fspath(url)
         self.mode = mode
-        self._zstore = _zarr_store(self.url, mode == "r", storage_options)
-        if mode == "r":
-            try:
-                self._root = zarr.open_group(self._zstore, mode="r")
-            except Exception as exc:  # zarr raises several kinds here
-                raise StoreError(f"no study store at {self.url!r} ({exc}).") from exc
-        else:
-            self._root = zarr.open_group(self._zstore, mode="a")
-            if STORE_VERSION_ATTR not in self._root.attrs:
+        self._local = local_root(self.url)
+        self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
+        self._committing: dict[str, zarr.Group] = {}  # entry path -> its staged group, during commit_write
+        if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
+            how = "" if mode == "r" else "; pass create=True to make a new store there"
+            raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
+        self._zstore = zarr_store(self.url, mode == "r", storage_options)
+        exists = self._has_root()
+        if not exists and (mode == "r" or not create):
+            how = "" if mode == "r" else "; pass create=True to make a new store there"
+            raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")
+        try:
+            self._root = zarr.open_group(self._zstore, mode="r" if mode == "r" else "a")
+            if mode == "a" and STORE_VERSION_ATTR not in self._root.attrs:
                 self._root.attrs[STORE_VERSION_ATTR] = STORE_VERSION
+        except OSError as exc:
+            raise StoreError(f"cannot open the study store {self.url!r} for writing: {os_message(exc)}.") from exc
+        except Exception as exc:  # zarr raises several kinds for a folder that is no Zarr group
+            raise StoreError(f"no study store at {self.url!r} ({type(exc).__name__}: {exc}).") from exc
+        if mode == "a" and self._local is not None:
+            atomic.recover(self._local)  # finish swaps interrupted by a killed writer
+
+    def _has_root(self) -> bool:
+        try:
+            return read_key(self._zstore, "zarr.json") is not None
+        except (OSError, FileNotFoundError):
+            return False
 
     def __repr__(self) -> str:
         inv = self.inventory()
@@ -145,12 +137,34 @@ class StudyStore:
         )
 
     # ------------------------------------------------------------------ primitives
-    def _group(self, path: str) -> zarr.Group | None:
+    def _lookup(self, path: str) -> zarr.Group | None:
         try:
-            node = self._root[path]
-        except KeyError:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                node = self._root[path]
+        except (KeyError, FileNotFoundError):
             return None
         return node if isinstance(node, zarr.Group) else None
+
+    def _group(self, path: str) -> zarr.Group | None:
+        g = self._lookup(path)
+        if g is None and self._local is not None and atomic.has_journal(self._local, path):
+            g = self._wait_for_swap(path)
+        return g
+
+    def _wait_for_swap(self, path: str) -> zarr.Group | None:
+        """An entry caught between the two renames of a swap: wait for it, or finish a dead writer's swap."""
+        import time
+
+        deadline = time.monotonic() + _SWAP_WAIT
+        while atomic.has_journal(self._local, path):
+            if self.mode == "a":
+                atomic.recover(self._local, path)
+            g = self._lookup(path)
+            if g is not None or time.monotonic() > deadline:
+                return g
+            time.sleep(0.02)
+        return self._lookup(path)
 
     def is_complete(self, path: str) -> bool:
         """Whether the entry at ``path`` exists and its write finished."""
@@ -158,13 +172,21 @@ class StudyStore:
         return bool(g is not None and g.attrs.get(COMPLETE_ATTR, False))
 
     def mark_complete(self, path: str) -> None:
-        """Mark the entry at ``path`` complete (call only after all its data are written)."""
+        """Mark the entry at ``path`` complete (call only after all its data are written).
+
+        Records the group's arrays and the chunks absent at this moment (all fill value) for
+        :meth:`damaged`, and a fresh version token (:meth:`token`). During :meth:`commit_write`
+        of ``path`` it marks the staged copy, which is then swapped in.
+        """
         self._require_write()
-        g = self._group(path)
+        staged = self._committing.get(path)
+        g = staged if staged is not None else self._group(path)
         if g is None:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: it does not exist.")
-        # a fresh version token with every completed write: entries record the tokens of the sets they read
-        g.attrs.update({TOKEN_ATTR: uuid.uuid4().hex, COMPLETE_ATTR: True})
+        try:
+            mark_group(g, g.store if staged is not None else self._zstore, "" if staged is not None else path)
+        except OSError as exc:
+            raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: {os_message(exc)}.") from exc
 
     def token(self, path: str) -> str | None:
         """The version token of the complete group ``path``: it changes on every rewrite.
@@ -177,28 +199,117 @@ class StudyStore:
         tok = g.attrs.get(TOKEN_ATTR)
         return str(tok) if tok else None
 
+    def lock(self, path: str, timeout: float = LOCK_TIMEOUT, expiry: float = LOCK_EXPIRY) -> EntryLock | NoLock:
+        """The lock of entry ``path``, as a context manager (``with store.lock(path): ...``).
+
+        Local stores: a lock file with owner (host, pid) and expiry, broken when expired or when
+        its owner process is gone (see :mod:`neuroxr.store.lock`). fsspec URLs: no lock (one writer
+        per store). Every write of this class takes it around its swap; hold it yourself around a
+        whole computation to keep a second writer from doing the same work.
+        """
+        if self._local is None:
+            return NoLock()
+        return EntryLock(self._local, path, timeout=timeout, expiry=expiry)
+
     def invalidate(self, path: str) -> None:
-        """Drop the completion marker of ``path`` (first step of any overwrite), then delete it."""
+        """Delete the entry ``path`` (atomically on local stores: renamed away, then deleted)."""
         self._require_write()
-        g = self._group(path)
-        if g is None:
-            return
-        if COMPLETE_ATTR in g.attrs:
-            del g.attrs[COMPLETE_ATTR]
-        parent, _, leaf = path.rpartition("/")
-        parent_group = self._root if not parent else self._group(parent)
-        del parent_group[leaf]
+        try:
+            if self._local is not None:
+                with self.lock(path):
+                    atomic.remove_entry(self._local, path)
+                return
+            g = self._group(path)
+            if g is None:
+                return
+            if COMPLETE_ATTR in g.attrs:
+                del g.attrs[COMPLETE_ATTR]
+            parent, _, leaf = path.rpartition("/")
+            parent_group = self._root if not parent else self._group(parent)
+            del parent_group[leaf]
+        except OSError as exc:
+            raise StoreError(f"store {self.url!r}: cannot delete {path!r}: {os_message(exc)}.") from exc
 
     def _require_write(self) -> None:
         if self.mode == "r":
             raise StoreError(f"store {self.url!r} is open read-only; open it with mode='a' to write.")
 
-    def write_dataset(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any] | None = None) -> None:
-        """Write ``ds`` as the entry ``path`` atomically as seen by readers (data, then marker)."""
+    # ------------------------------------------------------------------ staged writes
+    def begin_write(self, path: str) -> str:
+        """Start writing the entry ``path`` aside; returns the URL of a fresh, empty staging group.
+
+        Write the entry into that URL as the *root* group of a Zarr store (e.g.
+        ``ds.to_zarr(url, mode="w")`` or ``zarr.open_group(url, mode="w")``), then call
+        :meth:`commit_write` (or :meth:`abort_write`). Readers keep seeing the old entry until
+        the commit. On fsspec URLs the old entry is deleted now and the URL is the entry itself.
+        """
         self._require_write()
-        self.invalidate(path)
+        if self._local is None:
+            self.invalidate(path)
+            url = self.url.rstrip("/") + "/" + path
+        else:
+            try:
+                sid = atomic.new_staging(self._local)
+            except OSError as exc:
+                raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}.") from exc
+            url = atomic.staging_dir(self._local, sid)
+            self._staged[url] = sid
+        return url
+
+    def commit_write(self, path: str, staging: str) -> None:
+        """Mark the staged group ``staging`` (from :meth:`begin_write`) complete and swap it in as ``path``."""
+        self._require_write()
+        if self._local is None:
+            self.mark_complete(path)
+            return
+        sid = self._staged.pop(staging, None)
+        if sid is None:
+            raise StoreError(f"commit_write({path!r}): {staging!r} is not a staging group of this store; call begin_write first.")
+        try:
+            self._committing[path] = zarr.open_group(zarr_store(staging, False, None), mode="r+")
+            try:
+                self.mark_complete(path)  # marks the staged copy
+            finally:
+                del self._committing[path]
+            self._require_parents(path)
+            with self.lock(path):
+                atomic.swap_in(self._local, path, sid)
+        except OSError as exc:
+            atomic.discard(self._local, sid)
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
+        except BaseException:
+            if not atomic.journal_refers(self._local, path, sid):  # the swap did not begin: drop the copy
+                atomic.discard(self._local, sid)
+            raise
+
+    def _require_parents(self, path: str) -> None:
+        """Create the groups above ``path``; another writer creating them at the same time is fine."""
+        parent = path.rpartition("/")[0]
+        for attempt in range(3):
+            try:
+                if parent:
+                    self._root.require_group(parent)
+                return
+            except OSError:
+                raise
+            except Exception:  # zarr's "already exists" when a concurrent writer won the race
+                if attempt == 2 and self._lookup(parent) is None:
+                    raise
+
+    def abort_write(self, staging: str) -> None:
+        """Drop a staged group that will not be committed (the entry keeps its previous copy)."""
+        sid = self._staged.pop(staging, None)
+        if sid is not None and self._local is not None:
+            atomic.discard(self._local, sid)
+
+    def write_dataset(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any] | None = None) -> None:
+        """Write ``ds`` as the entry ``path``; the previous copy stays readable until the new one is complete.
+
+        Raises :class:`StoreError` (one line) on a full disk or a read-only store; the old entry survives.
+        """
+        self._require_write()
         ds = ds.copy(deep=False)
-        ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k not in (COMPLETE_ATTR, TOKEN_ATTR)})
+        ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS})
         for name in list(ds.variables):
             if ds[name].dtype.kind in "UT":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
                 ds[name] = ds[name].copy(data=np.asarray(ds[name].values, dtype=object))
@@ -210,25 +321,70 @@ class StudyStore:
             # dask chunks must tile the Zarr chunks: rechunk lazy data to the chunks it is stored with
             if "chunks" in enc and name in ds and ds[name].chunks is not None:
                 ds[name] = ds[name].chunk(dict(zip(ds[name].dims, enc["chunks"])))
-        ds.to_zarr(self._zstore, group=path, mode="w", consolidated=False, encoding=encoding)
-        self.mark_complete(path)
+        url = self.begin_write(path)
+        try:
+            target = zarr_store(url, False, None) if self._local is not None else self._zstore
+            group = None if self._local is not None else path
+            ds.to_zarr(target, group=group, mode="w", consolidated=False, encoding=encoding, write_empty_chunks=True)
+        except OSError as exc:
+            self.abort_write(url)
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
+        except BaseException:
+            self.abort_write(url)
+            raise
+        self.commit_write(path, url)
 
     def read_dataset(self, path: str) -> xr.Dataset:
-        """Open the complete entry ``path`` lazily (dask-backed)."""
+        """Open the complete entry ``path`` lazily (dask-backed; a damaged chunk raises :class:`StoreError`)."""
         if not self.is_complete(path):
             exists = self._group(path) is not None
             why = "its write did not finish (a killed job?); rewrite it" if exists else "it does not exist"
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
-        ds = xr.open_zarr(self._zstore, group=path, consolidated=False)
-        ds.attrs.pop(COMPLETE_ATTR, None)
-        ds.attrs.pop(TOKEN_ATTR, None)
-        # coords are small: load them, and give strings back their numpy str dtype
-        coords = {}
-        for name, c in ds.coords.items():
-            values = c.values
-            coords[name] = (c.dims, np.array(values.tolist(), dtype=str) if values.dtype.kind in "OT" else values, c.attrs)
+        where = f"store {self.url!r}: entry {path!r}"
+        try:
+            ds = xr.open_zarr(self._zstore, group=path, consolidated=False, chunks=None)
+            ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
+            # coords are small: load them, and give strings back their numpy str dtype
+            coords = {}
+            for name, c in ds.coords.items():
+                values = c.values
+                coords[name] = (c.dims, np.array(values.tolist(), dtype=str) if values.dtype.kind in "OT" else values, c.attrs)
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged entry: name it in one line
+            raise StoreError(f"{where} cannot be opened ({type(exc).__name__}: {exc}); rewrite it.") from exc
         ds = ds.assign_coords(coords)
+        import dask.array
+
+        token = self.token(path) or uuid.uuid4().hex
+        for name, var in ds.data_vars.items():
+            chunks = var.encoding.get("chunks") or var.shape
+            data = dask.array.from_array(
+                GuardedArray(var.variable, f"{where} variable {name!r}"), chunks=tuple(chunks),
+                name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
+            )
+            ds[name] = var.copy(data=data)
         return ds
+
+    # ------------------------------------------------------------------ integrity
+    def damaged(self, values: bool = False) -> list[tuple[str, str]]:
+        """Damage that a reader would not notice, as ``(path, problem)`` pairs (empty: no damage).
+
+        Parameters
+        ----------
+        values : bool, default False
+            Also read every stored chunk (finds chunks that cannot be decoded; reads all data).
+
+        Returns
+        -------
+        list of (str, str)
+            ``path`` is the group holding the damaged array (an entry, or a group above it) and
+            ``problem`` one line: a missing metadata document ``zarr.json`` of a group or array,
+            chunks missing from an array's chunk grid (Zarr would read them as NaN fill), chunks
+            that cannot be read (``values=True``), or a group marked complete whose arrays
+            recorded at write time are not all present.
+        """
+        return scan(self._zstore, values=values)
 
     # ------------------------------------------------------------------ neural sets
     def write_neural(self, name: str, da: xr.DataArray) -> str:
@@ -447,7 +603,11 @@ class StudyStore:
 
 
 def open_store(
-    url: str | os.PathLike, mode: str = "a", storage_options: Mapping[str, Any] | None = None
+    url: str | os.PathLike, mode: str = "a", storage_options: Mapping[str, Any] | None = None, create: bool = True
 ) -> StudyStore:
-    """Open (or create) the study store at ``url``. See :class:`StudyStore`."""
-    return StudyStore(url, mode=mode, storage_options=storage_options)
+    """Open the study store at ``url``; with ``mode="a"`` and ``create=True`` (the defaults) make it if absent.
+
+    ``mode="r"`` never creates; readers that may write (scoring) pass ``create=False`` so a mistyped
+    path raises :class:`StoreError` instead of making an empty store. See :class:`StudyStore`.
+    """
+    return StudyStore(url, mode=mode, storage_options=storage_options, create=create)

@@ -1,0 +1,135 @@
+"""Zarr and URL helpers of the study store: attribute names, name checks, key listing.
+
+Nothing here knows the layout of entries; it only knows Zarr v3 stores (local folders and fsspec
+URLs), the JSON attributes neuroxr writes, and how to list and read raw keys.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import StoreError
+
+#: group attribute that marks a finished write (written last)
+COMPLETE_ATTR = "neuroxr_complete"
+#: version token of a completed group (a fresh uuid4 per completed write)
+TOKEN_ATTR = "neuroxr_token"
+#: arrays of a completed group, recorded when it is marked complete (the integrity scan checks them)
+VARS_ATTR = "neuroxr_vars"
+#: chunks that were legitimately absent (all fill value) when the group was marked complete
+ABSENT_ATTR = "neuroxr_absent_chunks"
+#: attrs the store owns: never copied from a dataset being written, never returned by a read
+STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR)
+STORE_VERSION_ATTR = "neuroxr_store_version"
+STORE_VERSION = 1
+DATA_VAR = "data"
+#: hidden folder of a local store: staging groups, swap journals, locks (never part of the hierarchy)
+HIDDEN = ".neuroxr"
+#: A name of a neural set, model, layer, direction, score source or target: starts with a letter or
+#: digit, then letters, digits, '.', '-' and single '_' (no '__', which separates source and
+#: target, and no trailing '_'). The same pattern is in ``schemas/store.schema.json``.
+NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]|_(?=[A-Za-z0-9.\-]))*$"
+_NAME_RE = re.compile(NAME_PATTERN)
+#: top-level groups of a study store
+TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache")
+
+# zarr warns about every folder without zarr.json when it lists a group; ours is hidden on purpose
+warnings.filterwarnings("ignore", message=rf"Object at {re.escape(HIDDEN)} is not recognized", module="zarr")
+
+
+def _check_name(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise StoreError(
+            f"invalid {what} name {value!r}: use letters, digits, '.', '-' and single '_' "
+            f"(start with a letter or digit; no '/', no '__', no trailing '_'), e.g. 'conv3_1' or 'layer4.0'."
+        )
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn attrs into what Zarr's JSON attributes accept (numpy scalars, tuples, None)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def local_root(url: str) -> str | None:
+    """The folder of a local store (plain path or ``file://`` URL); ``None`` for other fsspec URLs."""
+    if url.startswith("file://"):
+        return os.path.abspath(url[len("file://") :])
+    if "://" not in url:
+        return os.path.abspath(url)
+    return None
+
+
+def zarr_store(url: str, read_only: bool, storage_options: Mapping[str, Any] | None) -> Any:
+    """A Zarr store for a local path, a ``file://`` URL or any other fsspec URL."""
+    from zarr.storage import FsspecStore, LocalStore
+
+    root = local_root(url)
+    if root is not None:
+        return LocalStore(root, read_only=read_only)
+    return FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=read_only)
+
+
+def list_keys(zstore: Any, prefix: str = "") -> list[str]:
+    """Every key below ``prefix`` (``""``: the whole store), the hidden folder excluded."""
+    from zarr.core.sync import sync
+
+    async def collect() -> list[str]:
+        return [k async for k in (zstore.list_prefix(prefix) if prefix else zstore.list())]
+
+    return sorted(k for k in sync(collect()) if not k.startswith(HIDDEN + "/"))
+
+
+def read_key(zstore: Any, key: str) -> bytes | None:
+    """The bytes stored under ``key``, or ``None`` when it is absent."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    buf = sync(zstore.get(key, prototype=default_buffer_prototype()))
+    return None if buf is None else buf.to_bytes()
+
+
+def os_message(exc: BaseException) -> str:
+    """A short reason for an OS-level failure (full disk, permissions ...)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        if exc.errno == errno.ENOSPC:
+            return "no space left on device; free space and run again"
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return "permission denied (the store is read-only for this user); open it with mode='r' or fix its permissions"
+        return f"{os.strerror(exc.errno).lower()} ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class GuardedArray:
+    """Array-like view of one stored variable whose read failures name the entry (for dask)."""
+
+    def __init__(self, var: xr.Variable, where: str) -> None:
+        self.var, self.where = var, where
+        self.shape, self.dtype, self.ndim = var.shape, var.dtype, var.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.var[key].values)
+        except Exception as exc:  # the codec or the file system: one line naming the entry
+            raise StoreError(
+                f"{self.where} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                f"the entry is damaged: check it with `neuroxr validate --values` and rewrite it."
+            ) from exc

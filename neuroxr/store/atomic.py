@@ -1,0 +1,193 @@
+"""Write aside, then swap: replacing an entry of a local store never loses the previous copy.
+
+A new entry is written as a standalone Zarr group in ``.neuroxr/staging/<id>`` (``id`` names the
+host and pid of its writer), marked complete there, and then, under the entry's lock:
+
+1. a journal ``.neuroxr/swaps/<quoted path>.json`` records ``{"staging": id, "trash": id}``;
+2. the old entry folder is renamed to ``.neuroxr/trash/<id>`` (if there is one);
+3. the staged folder is renamed to the entry's place;
+4. the trash folder and the journal are deleted.
+
+Directory renames on one file system are atomic, so at every instant the entry is the old complete
+copy, the new complete copy, or (between steps 2 and 3) absent with both copies on disk and the
+journal naming them. :func:`recover` finishes such a swap (it only rolls forward: the staged copy is
+complete before step 1) and is run when a store is opened for writing and when a reader finds an
+entry missing. Staging folders of writers that died before step 1 are removed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import quote, unquote
+
+from ._zarr import HIDDEN
+from .lock import EntryLock, _owner_alive
+
+_HOST = socket.gethostname()
+
+
+def _dir(root: str, kind: str) -> str:
+    return os.path.join(root, HIDDEN, kind)
+
+
+def new_staging(root: str) -> str:
+    """A fresh staging folder name ``<host>~<pid>~<uuid>`` (not created yet) and its parent made."""
+    os.makedirs(_dir(root, "staging"), exist_ok=True)
+    return f"{quote(_HOST, safe='')}~{os.getpid()}~{uuid.uuid4().hex}"
+
+
+def staging_dir(root: str, sid: str) -> str:
+    return os.path.join(_dir(root, "staging"), sid)
+
+
+def journal_file(root: str, path: str) -> str:
+    return os.path.join(_dir(root, "swaps"), quote(path, safe="") + ".json")
+
+
+def has_journal(root: str, path: str) -> bool:
+    return os.path.exists(journal_file(root, path))
+
+
+def journal_refers(root: str, path: str, sid: str) -> bool:
+    """Whether a pending swap of ``path`` names the staged group ``sid``."""
+    rec = _read_json(journal_file(root, path))
+    return bool(rec and rec.get("staging") == sid)
+
+
+def _fsync_dir(d: str) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def swap_in(root: str, path: str, sid: str, before_swap: Callable[[], None] | None = None) -> None:
+    """Move the complete staged group ``sid`` to the entry ``path`` (caller holds the entry lock)."""
+    os.makedirs(_dir(root, "swaps"), exist_ok=True)
+    os.makedirs(_dir(root, "trash"), exist_ok=True)
+    trash = uuid.uuid4().hex
+    journal = journal_file(root, path)
+    tmp = f"{journal}.{trash}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"staging": sid, "trash": trash}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, journal)
+    if before_swap is not None:  # tests interrupt here
+        before_swap()
+    _roll_forward(root, path, {"staging": sid, "trash": trash})
+
+
+def _roll_forward(root: str, path: str, rec: dict) -> None:
+    src = staging_dir(root, rec["staging"])
+    dst = os.path.join(root, *path.split("/"))
+    trash = os.path.join(_dir(root, "trash"), rec["trash"])
+    if os.path.isdir(src):
+        if os.path.lexists(dst):
+            os.rename(dst, trash)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.rename(src, dst)
+        _fsync_dir(os.path.dirname(dst))
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.unlink(journal_file(root, path))
+    except FileNotFoundError:
+        pass
+
+
+def remove_entry(root: str, path: str) -> None:
+    """Delete the entry folder ``path`` (caller holds the lock): rename it away first, then delete."""
+    dst = os.path.join(root, *path.split("/"))
+    if not os.path.lexists(dst):
+        return
+    os.makedirs(_dir(root, "trash"), exist_ok=True)
+    trash = os.path.join(_dir(root, "trash"), uuid.uuid4().hex)
+    os.rename(dst, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def discard(root: str, sid: str) -> None:
+    """Remove a staged group that will not be committed.
+
+    After a failed write Zarr may still finish chunk writes already in flight (which recreate
+    folders), so the removal is repeated until the folder stays gone (about a second at most).
+    """
+    d = staging_dir(root, sid)
+    for _ in range(20):
+        shutil.rmtree(d, ignore_errors=True)
+        time.sleep(0.02)
+        if not os.path.lexists(d):
+            return
+
+
+def recover(root: str, path: str | None = None) -> list[str]:
+    """Finish interrupted swaps (of ``path`` only, or all) whose writer no longer holds the lock.
+
+    Without ``path`` also removes staging folders of dead writers on this host and trash left
+    behind. Returns the entry paths whose swap was finished. Never raises for OS errors (a store on
+    a read-only file system simply is not repaired).
+    """
+    done: list[str] = []
+    swaps = _dir(root, "swaps")
+    names = [quote(path, safe="") + ".json"] if path is not None else _listdir(swaps)
+    referenced: set[str] = set()
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        entry = unquote(name[: -len(".json")])
+        lock = EntryLock(root, entry, timeout=0)
+        try:
+            if not lock.acquire():
+                rec = _read_json(os.path.join(swaps, name))
+                referenced.update(rec.values() if rec else ())
+                continue
+        except OSError:
+            continue
+        try:
+            rec = _read_json(os.path.join(swaps, name))
+            if rec is not None:
+                _roll_forward(root, entry, rec)
+                done.append(entry)
+        except OSError:
+            pass
+        finally:
+            lock.release()
+    if path is None:
+        for sid in _listdir(_dir(root, "staging")):
+            parts = sid.split("~")
+            if sid in referenced or len(parts) != 3:
+                continue
+            host, pid = unquote(parts[0]), parts[1]
+            if host == _HOST and pid.isdigit() and not _owner_alive({"host": host, "pid": int(pid)}):
+                shutil.rmtree(staging_dir(root, sid), ignore_errors=True)
+        for t in _listdir(_dir(root, "trash")):
+            if t not in referenced:
+                shutil.rmtree(os.path.join(_dir(root, "trash"), t), ignore_errors=True)
+    return done
+
+
+def _listdir(d: str) -> list[str]:
+    try:
+        return sorted(os.listdir(d))
+    except OSError:
+        return []
+
+
+def _read_json(file: str) -> dict | None:
+    try:
+        with open(file) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,194 @@
+"""Damage scan of a study store: what a reader would silently get wrong.
+
+Works on the raw keys of the store, so it sees what Zarr hides: a group or array whose metadata
+document ``zarr.json`` is gone (Zarr then drops it from every listing), chunks missing from an
+array's chunk grid (Zarr would read them as the fill value, i.e. NaN), chunks that cannot be decoded
+(``values=True``), and groups marked complete whose arrays recorded at write time are not all there.
+It knows nothing of the entry layout: problems are reported on the group that holds the array.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import uuid
+import warnings
+from typing import Any
+
+from ._zarr import ABSENT_ATTR, COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, list_keys, read_key
+
+
+def chunk_keys(meta: dict[str, Any]) -> list[str]:
+    """The chunk keys (relative to the array) of the full chunk grid of array metadata ``meta``."""
+    shape = meta.get("shape", [])
+    grid = meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", shape)
+    enc = meta.get("chunk_key_encoding", {"name": "default"})
+    sep = enc.get("configuration", {}).get("separator", "/" if enc.get("name") == "default" else ".")
+    counts = [math.ceil(s / c) if c else 0 for s, c in zip(shape, grid)]
+    if any(n == 0 for n in counts):
+        return []
+    out = []
+    for idx in itertools.product(*(range(n) for n in counts)):
+        if enc.get("name") == "v2":
+            out.append(sep.join(map(str, idx)) if idx else "0")
+        else:
+            out.append("c" + "".join(f"{sep}{i}" for i in idx))
+    return out
+
+
+def absent_chunks(zstore: Any, group_path: str) -> dict[str, list[str]]:
+    """Chunks of the arrays directly in ``group_path`` that are not stored (``{array: [chunk keys]}``)."""
+    prefix = f"{group_path}/" if group_path else ""
+    keys = set(list_keys(zstore, prefix))
+    out: dict[str, list[str]] = {}
+    for key in keys:
+        rel = key[len(prefix) :]
+        if rel.count("/") != 1 or not rel.endswith("/zarr.json"):
+            continue
+        meta = _json(zstore, key)
+        if not meta or meta.get("node_type") != "array":
+            continue
+        name = rel.split("/")[0]
+        missing = [c for c in chunk_keys(meta) if f"{prefix}{name}/{c}" not in keys]
+        if missing:
+            out[name] = missing
+    return out
+
+
+def mark_group(group: Any, zstore: Any, path: str) -> None:
+    """Write the completion marker of ``group`` (at ``path`` in ``zstore``).
+
+    Records the group's arrays (:data:`VARS_ATTR`) and the chunks absent now, i.e. equal to the
+    fill value and skipped by Zarr (:data:`ABSENT_ATTR`), so :func:`scan` can tell lost data from
+    data never written, and a fresh version token; the completion flag comes in the same update.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        names = sorted(str(n) for n, _ in group.arrays())
+    group.attrs.update({
+        VARS_ATTR: names,
+        ABSENT_ATTR: absent_chunks(zstore, path),
+        TOKEN_ATTR: uuid.uuid4().hex,
+        COMPLETE_ATTR: True,
+    })
+
+
+def _json(zstore: Any, key: str) -> dict[str, Any] | None:
+    raw = read_key(zstore, key)
+    if raw is None:
+        return None
+    try:
+        out = json.loads(raw)
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
+    """``(path, problem)`` for every damage found; see :meth:`StudyStore.damaged`."""
+    keys = list_keys(zstore)
+    keyset = set(keys)
+    meta: dict[str, dict[str, Any] | None] = {}
+    problems: list[tuple[str, str]] = []
+    for key in keys:
+        if key == "zarr.json" or key.endswith("/zarr.json"):
+            node = key[: -len("zarr.json")].rstrip("/")
+            meta[node] = _json(zstore, key)
+            if meta[node] == {}:
+                problems.append((node or "/", "unreadable metadata document zarr.json (not JSON); rewrite the entry"))
+    arrays = {n for n, m in meta.items() if m and m.get("node_type") == "array"}
+
+    # folders without zarr.json (only the shallowest of each branch, outside chunk areas)
+    def owner(key: str) -> str | None:
+        d = _parent(key)
+        while d:
+            if d in arrays:
+                return d
+            d = _parent(d)
+        return None
+
+    missing_meta: set[str] = set()
+    chunks_of: dict[str, set[str]] = {a: set() for a in arrays}
+    for key in keys:
+        if key == "zarr.json" or key.endswith("/zarr.json"):
+            d = _parent(_parent(key))  # the node's own zarr.json is there: check its ancestors
+        elif (a := owner(key)) is not None:
+            chunks_of[a].add(key[len(a) + 1 :])
+            continue
+        else:
+            d = _parent(key)
+        while d:
+            if d not in meta:
+                missing_meta.add(d)
+            d = _parent(d)
+    for d in sorted(missing_meta):
+        if any(d.startswith(m + "/") for m in missing_meta if m != d):
+            continue
+        kind = "an array" if any(k.startswith(d + "/c/") or k == d + "/c" for k in keyset) else "a group"
+        problems.append((
+            _parent(d) if kind == "an array" else d,
+            f"missing metadata document {d}/zarr.json of {kind}: Zarr no longer lists it; rewrite the entry",
+        ))
+
+    # chunk grid against the chunks on disk
+    for a in sorted(arrays):
+        group = _parent(a)
+        name = a.rpartition("/")[2]
+        gattrs = (meta.get(group) or {}).get("attributes", {})
+        allowed = set((gattrs.get(ABSENT_ATTR) or {}).get(name, []))
+        expected = chunk_keys(meta[a])
+        missing = [c for c in expected if c not in chunks_of[a] and c not in allowed]
+        if missing:
+            legacy = "" if VARS_ATTR in gattrs else " (or never written: this group predates neuroxr's chunk records)"
+            problems.append((
+                group or "/",
+                f"array {name!r}: {len(missing)} of {len(expected)} chunks missing{legacy} (e.g. {missing[0]}); "
+                f"they would read as fill values (NaN): rewrite the entry",
+            ))
+        if values:
+            problems.extend(_read_chunks(zstore, a, meta[a], [c for c in expected if c in chunks_of[a]]))
+
+    # groups marked complete whose recorded arrays are not all there
+    for node, m in sorted(meta.items()):
+        if not m or m.get("node_type") != "group":
+            continue
+        attrs = m.get("attributes", {})
+        if not attrs.get(COMPLETE_ATTR) or VARS_ATTR not in attrs:
+            continue
+        gone = [v for v in attrs[VARS_ATTR] if (f"{node}/{v}" if node else v) not in arrays]
+        if gone:
+            problems.append((
+                node or "/",
+                f"marked complete but its variables {gone} are missing; rewrite the entry",
+            ))
+    out: list[tuple[str, str]] = []
+    for p in problems:
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def _read_chunks(zstore: Any, array_path: str, meta: dict[str, Any], present: list[str]) -> list[tuple[str, str]]:
+    import zarr
+
+    group, _, name = array_path.rpartition("/")
+    try:
+        arr = zarr.open_array(zstore, path=array_path, mode="r")
+    except Exception as exc:  # zarr raises several kinds for bad metadata
+        return [(group or "/", f"array {name!r} cannot be opened ({type(exc).__name__}: {exc}); rewrite the entry")]
+    bad = []
+    for c in present:
+        idx = tuple(int(i) for i in c.replace(".", "/").split("/")[1 if c.startswith("c") else 0 :] if i != "")
+        try:
+            arr.get_block_selection(idx)
+        except Exception as exc:  # a corrupt chunk fails in the codec: report it, keep scanning
+            bad.append((c, f"{type(exc).__name__}: {exc}"))
+    if not bad:
+        return []
+    c, why = bad[0]
+    return [(group or "/", f"array {name!r}: {len(bad)} chunks cannot be read (e.g. {c}: {why}); rewrite the entry")]

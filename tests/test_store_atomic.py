@@ -1,0 +1,294 @@
+"""Writes never lose the previous copy: staging + swap, recovery, locks, full disk, permissions, opening rules."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr.storage
+
+from neuroxr.layouts import features, neural
+from neuroxr.store import EntryLock, StoreError, StudyStore, atomic, open_store
+from neuroxr.store.lock import lock_file
+
+
+def _neural(seed=0, n=8, k=6, t=3):
+    rng = np.random.default_rng(seed)
+    return neural(rng.normal(size=(n, k, t)), [f"img{i}" for i in range(n)], [f"n{j}" for j in range(k)])
+
+
+def _features(seed=0, n=8, p=12):
+    rng = np.random.default_rng(seed)
+    return features(rng.normal(size=(n, p)), [f"img{i}" for i in range(n)], model="net", layer="fc")
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = StudyStore(tmp_path / "study.zarr")
+    st.write_neural("monkeyA", _neural(0))
+    st.write_features("net", "fc", _features(0), unit_chunk=4)
+    return st
+
+
+def _staged(store):
+    return os.listdir(os.path.join(store.url, ".neuroxr", "staging"))
+
+
+def _fail_after(n_ok, exc):
+    """A LocalStore._set that lets ``n_ok`` writes through, then raises ``exc`` (a full disk ...)."""
+    real = zarr.storage.LocalStore._set
+    calls = {"n": 0}
+
+    async def fake(self, key, value, exclusive=False):
+        calls["n"] += 1
+        if calls["n"] > n_ok:
+            raise exc
+        return await real(self, key, value, exclusive=exclusive)
+
+    return fake
+
+
+# ---------------------------------------------------------------------------- faults keep the old copy
+@pytest.mark.parametrize("n_ok", [0, 3])
+def test_full_disk_keeps_old_entries(store, monkeypatch, n_ok):
+    token = store.token("neural/monkeyA")
+    with monkeypatch.context() as m:
+        m.setattr(zarr.storage.LocalStore, "_set", _fail_after(n_ok, OSError(errno.ENOSPC, "No space left on device")))
+        with pytest.raises(StoreError, match=r"cannot write 'neural/monkeyA': no space left on device.*previous copy is kept") as info:
+            store.write_neural("monkeyA", _neural(1))
+        assert "\n" not in str(info.value)
+        with pytest.raises(StoreError, match="no space left"):
+            store.write_features("net", "fc", _features(1), unit_chunk=4)
+    # both old entries are complete, unchanged, and no staging copy is left behind
+    assert store.token("neural/monkeyA") == token and store.incomplete_entries() == []
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(0).values)
+    np.testing.assert_array_equal(store.read_features("net", "fc").values, _features(0).values)
+    assert _staged(store) == [] and store.damaged() == []
+
+
+def test_permission_denied_is_one_line(store, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(zarr.storage.LocalStore, "_set", _fail_after(0, PermissionError(errno.EACCES, "Permission denied")))
+        with pytest.raises(StoreError, match="permission denied.*mode='r'") as info:
+            store.write_neural("monkeyA", _neural(1))
+    assert "\n" not in str(info.value)
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(0).values)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_folder(store):
+    for d, _, _ in os.walk(store.url):
+        os.chmod(d, 0o555)
+    try:
+        with pytest.raises(StoreError, match="permission denied|cannot"):
+            StudyStore(store.url).write_neural("monkeyA", _neural(1))
+        np.testing.assert_array_equal(open_store(store.url, mode="r").read_neural("monkeyA").values, _neural(0).values)
+    finally:
+        for d, _, _ in os.walk(store.url):
+            os.chmod(d, 0o755)
+
+
+def test_corrupt_chunk_names_the_entry(store):
+    chunk = os.path.join(store.url, "features", "net", "fc", "data", "c", "0", "1")
+    with open(chunk, "wb") as f:
+        f.write(b"\x00garbage")
+    lazy = store.read_features("net", "fc")  # opening is lazy and fine
+    with pytest.raises(StoreError, match=r"entry 'features/net/fc' variable 'data' cannot be read.*validate --values"):
+        lazy.load()
+    assert store.damaged() == []  # the chunk is there ...
+    (path, problem), = store.damaged(values=True)  # ... but it cannot be decoded
+    assert path == "features/net/fc" and "array 'data': 1 chunks cannot be read (e.g. c/0/1" in problem
+
+
+# ---------------------------------------------------------------------------- interrupted swap
+def test_swap_interrupted_between_renames_is_recovered(store, monkeypatch):
+    real = os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == 2:  # the old copy is aside, the new one not yet in place: "killed"
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic.os, "rename", rename)
+        with pytest.raises(KeyboardInterrupt):
+            store.write_neural("monkeyA", _neural(1))
+    assert not os.path.exists(os.path.join(store.url, "neural", "monkeyA"))
+    assert atomic.has_journal(store.url, "neural/monkeyA") and len(_staged(store)) == 1
+    # the next reader (here: the same object) finishes the swap: the new complete copy
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(1).values)
+    assert not atomic.has_journal(store.url, "neural/monkeyA") and _staged(store) == []
+    assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
+
+
+def test_opening_recovers_every_interrupted_swap(store, monkeypatch):
+    real = os.rename
+
+    def rename(src, dst):
+        if "trash" in dst:
+            real(src, dst)
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic.os, "rename", rename)
+        with pytest.raises(KeyboardInterrupt):
+            store.write_features("net", "fc", _features(2), unit_chunk=4)
+    again = StudyStore(store.url)
+    assert not atomic.has_journal(store.url, "features/net/fc")
+    np.testing.assert_array_equal(again.read_features("net", "fc").values, _features(2).values)
+
+
+# ---------------------------------------------------------------------------- locks
+def _dead_pid():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_live_lock_blocks_and_names_its_owner(store):
+    with store.lock("neural/monkeyA"):
+        info = json.load(open(lock_file(store.url, "neural/monkeyA")))
+        assert info["pid"] == os.getpid() and info["host"] == socket.gethostname() and info["expires"] > time.time()
+        with pytest.raises(StoreError, match=rf"'neural/monkeyA' is locked by .*:{os.getpid()}.*run again later"):
+            EntryLock(store.url, "neural/monkeyA", timeout=0.2).acquire()
+        assert EntryLock(store.url, "neural/monkeyA", timeout=0).acquire() is False
+    assert not os.path.exists(lock_file(store.url, "neural/monkeyA"))
+
+
+@pytest.mark.parametrize("owner", ["dead pid here", "expired elsewhere"])
+def test_stale_lock_is_broken(store, owner):
+    file = lock_file(store.url, "neural/monkeyA")
+    now = time.time()
+    if owner == "dead pid here":
+        rec = {"host": socket.gethostname(), "pid": _dead_pid(), "created": now, "expires": now + 3600, "id": "x"}
+    else:
+        rec = {"host": "another-host", "pid": 1, "created": now - 20, "expires": now - 10, "id": "y"}
+    with open(file, "w") as f:
+        json.dump(rec, f)
+    t0 = time.monotonic()
+    store.write_neural("monkeyA", _neural(3))
+    assert time.monotonic() - t0 < 5
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(3).values)
+    assert not os.path.exists(file)
+
+
+def test_live_lock_elsewhere_is_respected(store):
+    file = lock_file(store.url, "neural/monkeyA")
+    now = time.time()
+    with open(file, "w") as f:
+        json.dump({"host": "another-host", "pid": 1, "created": now, "expires": now + 3600, "id": "z"}, f)
+    with pytest.raises(StoreError, match="locked by another-host:1"):
+        EntryLock(store.url, "neural/monkeyA", timeout=0.1).acquire()
+    os.unlink(file)
+
+
+# ---------------------------------------------------------------------------- staged writes (extraction)
+def test_begin_commit_write(store):
+    url = store.begin_write("features/net/fc")
+    xr.Dataset({"data": (("stimulus", "unit"), np.ones((8, 3)))}).to_zarr(url, mode="w", consolidated=False)
+    # until the commit, readers see the old copy
+    np.testing.assert_array_equal(store.read_features("net", "fc").values, _features(0).values)
+    store.commit_write("features/net/fc", url)
+    assert store.read_dataset("features/net/fc")["data"].shape == (8, 3)
+    url = store.begin_write("features/net/fc")
+    store.abort_write(url)
+    assert _staged(store) == [] and store.is_complete("features/net/fc")
+    with pytest.raises(StoreError, match="call begin_write first"):
+        store.commit_write("features/net/fc", url)
+
+
+# ---------------------------------------------------------------------------- opening rules
+def test_readers_never_create_a_store(tmp_path):
+    missing = tmp_path / "typo.zarr"
+    with pytest.raises(StoreError, match="no study store at .*typo.zarr.*check the path"):
+        open_store(missing, mode="r")
+    with pytest.raises(StoreError, match="pass create=True"):
+        open_store(missing, create=False)
+    assert not missing.exists()
+    not_a_store = tmp_path / "folder"
+    not_a_store.mkdir()
+    with pytest.raises(StoreError, match="no Zarr group"):
+        open_store(not_a_store, mode="r")
+    st = open_store(missing)  # the default creates, as the README shows
+    assert missing.is_dir() and st.inventory()["neural"] == []
+    assert open_store(missing, create=False).url == str(missing)
+
+
+# ---------------------------------------------------------------------------- kill -9 during overwrites
+_WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from neuroxr.layouts import neural
+    from neuroxr.store import StudyStore
+    st = StudyStore(sys.argv[1])
+    rng = np.random.default_rng(0)
+    arrays = [neural(np.full((200, 300, 4), float(s)), [f"i{i}" for i in range(200)], [f"n{j}" for j in range(300)])
+              for s in (1, 2)]
+    print("ready", flush=True)
+    i = 0
+    while True:
+        st.write_neural("monkeyA", arrays[i % 2])
+        i += 1
+""")
+
+
+@pytest.mark.slow
+def test_kill9_during_write_neural_never_loses_the_set(tmp_path):
+    path = tmp_path / "kill.zarr"
+    StudyStore(path).write_neural(
+        "monkeyA", neural(np.full((200, 300, 4), 1.0), [f"i{i}" for i in range(200)], [f"n{j}" for j in range(300)])
+    )
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    rng = np.random.default_rng(0)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, env=env)
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0.05, 1.0))
+        proc.kill()
+        proc.wait()
+        st = StudyStore(path)  # opening recovers an interrupted swap
+        assert st.neural_sets() == ["monkeyA"] and st.incomplete_entries() == []
+        values = np.unique(st.read_neural("monkeyA").values)
+        assert values.tolist() in ([1.0], [2.0])
+        assert st.damaged() == []
+
+
+_DIES_MID_SWAP = textwrap.dedent("""
+    import os, sys, numpy as np
+    from neuroxr.layouts import neural
+    from neuroxr.store import StudyStore, atomic
+    real, calls = os.rename, []
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            os._exit(9)  # killed between the two renames, holding the entry's lock
+        real(src, dst)
+    atomic.os.rename = rename
+    StudyStore(sys.argv[1]).write_neural("monkeyA", neural(np.full((8, 6, 3), 2.0)))
+""")
+
+
+@pytest.mark.slow
+def test_writer_killed_between_renames_holding_the_lock(store, tmp_path):
+    script = tmp_path / "dies.py"
+    script.write_text(_DIES_MID_SWAP)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    assert subprocess.run([sys.executable, str(script), store.url], env=env).returncode == 9
+    assert os.path.exists(lock_file(store.url, "neural/monkeyA")) and atomic.has_journal(store.url, "neural/monkeyA")
+    assert not os.path.exists(os.path.join(store.url, "neural", "monkeyA"))
+    st = StudyStore(store.url)  # the dead owner's lock is broken and its swap finished
+    assert np.unique(st.read_neural("monkeyA").values).tolist() == [2.0]
+    assert not os.path.exists(lock_file(store.url, "neural/monkeyA")) and _staged(st) == []

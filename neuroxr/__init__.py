@@ -1,3 +1,4 @@
+# ruff: noqa: I001  (imports are grouped by stage, not sorted)
 """neuroxr: compare artificial neural networks with brains on labeled arrays, Zarr stores and Dask.
 
 The public API, by stage of the data flow (labeled inputs -> alignment -> kernels -> labeled

@@ -20,11 +20,10 @@ messages); a test keeps the two in agreement.
 
 from __future__ import annotations
 
-import re
-
 import copy
 import functools
 import json
+import re
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any

@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 
 from neuroxr import geometry as geo
-from neuroxr.layouts import LayoutError, features, neural, validate_metric
 from neuroxr.entries import list_entries, lookup, metric_kind, metric_options, metric_value, score, score_metric
+from neuroxr.layouts import LayoutError, features, neural, validate_metric
 from neuroxr.schemas import validate_store
 from neuroxr.store import StoreError, StudyStore
 

@@ -175,6 +175,7 @@ def resolve(
     *,
     kinds: tuple[str, ...] = SET_KINDS,
     role: str = "source",
+    strict: bool = True,
 ) -> SetRef:
     """The set a name refers to in a store.
 
@@ -187,6 +188,9 @@ def resolve(
         The kinds of set accepted here.
     role : str
         What the set is for (``"source"``, ``"target"``), used in messages.
+    strict : bool
+        ``False`` reads ``"<neural>.<rest>"`` as a region subset of the neural set ``<neural>``
+        even when no neuroid has that region (to label existing entries whose set changed).
 
     Returns
     -------
@@ -223,7 +227,7 @@ def resolve(
             found.append(neural_ref(name))
         for cut in range(1, len(parts)):
             base, region = ".".join(parts[:cut]), ".".join(parts[cut:])
-            if base in sets and region in _regions(store, base):
+            if base in sets and (not strict or region in _regions(store, base)):
                 found.append(neural_ref(base, region))
     if not found:
         what = " or ".join(

@@ -14,7 +14,7 @@
   and the reverse direction (:func:`neuroxr.plot.forward_vs_reverse`);
 - ``report.md`` or ``report.html``: the table and the figures.
 
-The command ``neuroxr report STORE [--out DIR] [--format md|html]`` (:data:`report_command`)
+The command ``neuroxr report STORE [--out DIR] [--format md|html]`` (:mod:`neuroxr.cli.report`)
 writes the same report.
 """
 
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -38,9 +37,9 @@ from .directions import DIRECTIONS
 from .entries.layout import list_entries
 from .errors import LayoutError
 from .sets import SetRef, resolve
-from .store import StoreError, StudyStore
+from .store import StudyStore
 
-__all__ = ["ReportEntry", "score_table", "write_report", "report_command"]
+__all__ = ["ReportEntry", "score_table", "write_report", "stack_layers", "TABLE_COLUMNS", "FORMATS"]
 
 FORMATS = ("md", "html")
 #: columns of :func:`score_table`, in order
@@ -426,34 +425,3 @@ def write_report(
         path = out / "report.html"
         path.write_text(page, encoding="utf-8")
     return path
-
-
-def _default_out(store: str) -> str:
-    base = os.path.basename(store.rstrip("/")) or "study"
-    if base.endswith(".zarr"):
-        base = base[: -len(".zarr")]
-    return f"{base}-report"
-
-
-@click.command("report")
-@click.argument("store")
-@click.option("--out", "out_dir", default=None, help="Folder of the report (default: <store name>-report).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True, help="Markdown or HTML page.")
-@click.option("--no-reliability", is_flag=True, help="Skip the split-half reliability of the neural sets (reads no neural data).")
-def report_command(store: str, out_dir: str | None, fmt: str, no_reliability: bool) -> None:
-    """Write a report of the study store STORE: a table of every score entry and its figures.
-
-    The folder holds report.md or report.html, scores.csv and PNG figures (reliability per
-    neural set, layer profiles, forward vs reverse).
-    """
-    try:
-        st = StudyStore(store, mode="r")
-    except StoreError as exc:
-        raise click.ClickException(f"{exc} Check the path or URL.") from exc
-    out_dir = out_dir or _default_out(store)
-    try:
-        path = write_report(st, out_dir, format=fmt, reliability=not no_reliability)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write the report to {out_dir!r}: {exc}") from exc
-    n = int((list_entries(st)["kind"].isin(DIRECTIONS) & list_entries(st)["complete"]).sum())
-    click.echo(f"Wrote {path} ({n} score entr{'y' if n == 1 else 'ies'}).")

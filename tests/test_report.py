@@ -13,9 +13,10 @@ import xarray as xr  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 import neuroxr as nx  # noqa: E402
+from neuroxr.cli.report import report_command  # noqa: E402
 from neuroxr.datasets.synthetic import write_example_study  # noqa: E402
 from neuroxr.layouts import neural  # noqa: E402
-from neuroxr.report import TABLE_COLUMNS, report_command, score_table, stack_layers, write_report  # noqa: E402
+from neuroxr.report import TABLE_COLUMNS, score_table, stack_layers, write_report  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
 
 MODELS = {"netA": [("layer1", 30, 0.4, 4), ("layer2", 20, 0.7, 2), ("layer3", 12, 1.0, 0)], "netB": [("conv1", 24, 0.3, 4)]}

@@ -118,4 +118,6 @@ def list_entries(store: Any) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=list(LIST_COLUMNS))
     params = [c for c in df.columns if c not in LIST_COLUMNS]
+    for c in params:  # keep ints as ints and bools as bools (NaN where a kind lacks the parameter)
+        df[c] = pd.Series([r.get(c, float("nan")) for r in rows], dtype=object)
     return df[list(LIST_COLUMNS) + params].reset_index(drop=True)

@@ -200,3 +200,15 @@ def test_errors_are_one_line_and_name_the_fix(study, tmp_path):
         nx.score(str(tmp_path / "typo.zarr"), "forward", "net.l1", "mA")
     assert not (tmp_path / "typo.zarr").exists()
     assert list_entries(st).empty
+
+
+def test_store_tables_from_entries(study):
+    st, f1, f2, _ = study
+    C = nx.entries.store_cka(st)
+    assert C["cka"].sel(network="net/l1", network_="net/l2") == pytest.approx(geo.cka(f1, f2), rel=1e-9)
+    assert C["cka"].sel(network="net/l2", network_="net/l1") == C["cka"].sel(network="net/l1", network_="net/l2")
+    D = nx.entries.store_dimensionality(st)
+    np.testing.assert_allclose(D["effective_dimensionality"].values,
+                               [geo.effective_dimensionality(f1), geo.effective_dimensionality(f2)], rtol=1e-9)
+    assert D["n_units"].values.tolist() == [14, 9]
+    assert set(list_entries(st).kind) == {"cka", "dimensionality", "gram"}

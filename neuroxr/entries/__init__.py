@@ -9,6 +9,7 @@ module             what lives there
 ``layout``         entry paths and :func:`list_entries`
 ``gram``           the cached Gram entry of a feature set
 ``metrics``        the geometry metric entries (names, options, computations)
+``tables``         whole-store tables from entries: :func:`store_dimensionality`, :func:`store_cka`
 =================  ==================================================================
 """
 
@@ -16,6 +17,7 @@ from .engine import EntryResult, compute, lookup, score, score_metric
 from .kinds import DIRECTION_KINDS, KINDS, METRIC_KINDS, streams
 from .layout import list_entries
 from .metrics import METRIC_NAMES, RSA_VARIANTS, metric_kind, metric_options, metric_value
+from .tables import store_cka, store_dimensionality
 
 __all__ = [
     "EntryResult",
@@ -33,4 +35,6 @@ __all__ = [
     "metric_kind",
     "metric_options",
     "metric_value",
+    "store_cka",
+    "store_dimensionality",
 ]

@@ -268,3 +268,33 @@ def test_score_directions_keep_their_command(runner, geometry_study):
     assert re.search(r"scores/model_to_model/net.conv1__net.fc/[0-9a-f]{16}: 5 targets, median EV", res.output), res.output
     t = nx_entries.list_entries(geometry_study)
     assert t.query("kind != 'gram'")[["kind", "source", "target"]].values.tolist() == [["model_to_model", "net.conv1", "net.fc"]]
+
+
+def test_score_entries_keep_their_parameters(runner, geometry_study):
+    url = geometry_study.url
+    args = ["score", "forward", url, "net.conv1", "monkeyA.IT", "--n-folds", "3"]
+    res = runner.invoke(main, [*args, "--reps", "2"])
+    assert res.exit_code == 0 and re.search(r"scores/forward/net.conv1__monkeyA.IT/[0-9a-f]{16}: 4 targets", res.output), res.output
+    assert "already in the store" in runner.invoke(main, [*args, "--reps", "2"]).output
+    # other parameters: refused with --require-existing, naming what differs; else a second entry
+    res = runner.invoke(main, [*args, "--reps", "3", "--regressor", "linear", "--require-existing"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "regressor: 'ridge' (existing) != 'linear' (asked); reps: 2 (existing) != 3 (asked)" in res.output
+    assert runner.invoke(main, [*args, "--reps", "3", "--regressor", "linear"]).exit_code == 0
+    out = runner.invoke(main, ["info", url]).output
+    assert "Scores (2)" in out and "n_folds=3, reps=2" in out and "n_folds=3, regressor=linear, reps=3" in out, out
+    summary = json.loads(runner.invoke(main, ["info", "--json", url]).output)
+    assert sorted(e["parameters"]["reps"] for e in summary["scores"]) == [2, 3]
+    assert {e["status"] for e in summary["scores"]} == {"current"}
+    # a rewritten layer: the old entries are listed as stale
+    geometry_study.write_features("net", "conv1", features(np.random.default_rng(7).normal(size=(24, 10)), [f"s{i:02d}" for i in range(24)]))
+    summary = json.loads(runner.invoke(main, ["info", "--json", url]).output)
+    assert {e["status"] for e in summary["scores"]} == {"stale (input rewritten)"}
+
+
+def test_cli_errors_are_messages(runner, geometry_study, tmp_path):
+    res = runner.invoke(main, ["score", "forward", str(tmp_path / "typo.zarr"), "net.conv1", "monkeyA"])
+    assert res.exit_code == 1 and "no study store" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "typo.zarr").exists()
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "monkeyA", "net.conv1"])
+    assert res.exit_code == 1 and "named 'monkeyA' (the source)" in res.output

@@ -192,7 +192,7 @@ def _run_direction(req: _Request, io: _IO, backend: str | None, options: Mapping
     if "alphas" in kw:
         kw["alphas"] = tuple(kw["alphas"])
     fn = DIRECTION_FUNCTIONS[k.name]
-    if streams(k.name, p) and not options.get("keep_predictions"):
+    if streams(k.name, p):
         gram = _geo.gram_stats(io.gram(req.source))
         return fn(io.read(req.source, load=False), io.read(req.target), gram=gram, **kw)
     lazy = lazy_features(k.name, p)

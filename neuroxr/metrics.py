@@ -23,12 +23,20 @@ def score_metric(store: Any, metric: str, source: str, target: str | None = None
     """The metric entry at its 0.1.0 path (for :mod:`neuroxr.sweep` only; see the module docstring)."""
     from .entries.engine import _IO, _label, _open, _prepare, _run
 
+    class _SweepIO(_IO):
+        # the sweep caches each layer's Gram at cache/gram/<model>/<layer> in a task of its own,
+        # before the metric tasks that read it: read it there (no concurrent Gram writes)
+        def gram(self, ref: Any) -> xr.Dataset:
+            from .geometry import cached_gram
+
+            return cached_gram(self.store, ref.model, ref.layer)
+
     store = _open(store)
     kind = metric_kind(metric, params.pop("variant", None))
     req = _prepare(store, kind, source, target, params, None)
     tgt = None if req.target is None else req.target.name
     if not overwrite and store.has_metric(kind, req.source.name, tgt):
         return store.read_metric(kind, req.source.name, tgt)
-    ds = _label(req, _run(req, _IO(store, None), None, {}))
+    ds = _label(req, _run(req, _SweepIO(store, None), None, {}))
     store.write_metric(kind, req.source.name, tgt, ds)
     return ds

@@ -27,8 +27,10 @@ def score_metric(store: Any, metric: str, source: str, target: str | None = None
         # the sweep caches each layer's Gram at cache/gram/<model>/<layer> in a task of its own,
         # before the metric tasks that read it: read it there (no concurrent Gram writes)
         def gram(self, ref: Any) -> xr.Dataset:
-            from .geometry import cached_gram
-
+            try:
+                from .geometry import cached_gram
+            except ImportError:  # geometry without a store cache: the engine's Gram entry
+                return super().gram(ref)
             return cached_gram(self.store, ref.model, ref.layer)
 
     store = _open(store)

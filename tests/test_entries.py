@@ -192,6 +192,8 @@ def test_errors_are_one_line_and_name_the_fix(study, tmp_path):
     st, *_ = study
     with pytest.raises(LayoutError, match=r"kind 'forward' takes no options \['rep'\]; it accepts"):
         nx.score(st, "forward", "net.l1", "mA", rep=2)
+    with pytest.raises(LayoutError, match="'cka' computes in float64 only"):
+        nx.score(st, "cka", "net.l1", "mA", dtype="float32")
     with pytest.raises(LayoutError, match="unknown entry kind 'backward'"):
         nx.score(st, "backward", "net.l1", "mA")
     with pytest.raises(LayoutError, match=r"holds no feature set .* named 'mA' \(the source\)"):

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..schemas import _store_entries, validate_store
+from ..sets import feature_ref, resolve
 from ..store import StudyStore
 from ._common import main, report_validation
 from .info import print_summary, store_summary
@@ -107,11 +108,11 @@ def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None)
         from ..entries import score as run_score
 
         rows = []
-        jobs = [("forward", f"{m}.{l}", nname) for m in models for l in store.layers(m) for nname in neural]
-        jobs += [("reverse", nname, f"{m}.{l}") for m in models for l in store.layers(m) for nname in neural]
+        jobs = [("forward", feature_ref(m, l).name, nname) for m in models for l in store.layers(m) for nname in neural]
+        jobs += [("reverse", nname, feature_ref(m, l).name) for m in models for l in store.layers(m) for nname in neural]
         jobs += [("inter_animal", a, b) for a in neural for b in neural if a != b]
         last = {m: store.layers(m)[-1] for m in models}
-        jobs += [("model_to_model", f"{a}.{last[a]}", f"{b}.{last[b]}") for a in models for b in models if a != b]
+        jobs += [("model_to_model", feature_ref(a, last[a]).name, feature_ref(b, last[b]).name) for a in models for b in models if a != b]
         for direction, src, tgt in jobs:
             kw: dict[str, Any] = {"reps": reps if direction != "model_to_model" else 1, "seed": seed}
             ds = run_score(store, direction, src, tgt, **kw)
@@ -122,7 +123,7 @@ def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None)
 
         table = pd.DataFrame(rows, columns=["direction", "source", "target", "median_ev"])
         mrows = []
-        layers = [f"{m}.{l}" for m in models for l in store.layers(m)]
+        layers = [feature_ref(m, l).name for m in models for l in store.layers(m)]
         for metric in DEMO_METRICS:
             opts = dict(DEMO_METRIC_OPTIONS.get(metric, {}))
             kind = metric_kind(metric, opts.get("variant"))
@@ -131,7 +132,7 @@ def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None)
                 ds = score_metric(store, metric, src, tgt, **opts)
                 mrows.append({"metric": kind, "source": src, "target": tgt, "value": metric_value(ds)})
         metric_table = pd.DataFrame(mrows)
-    _print_demo_table(table)
+    _print_demo_table(table, store)
     if metric_table is not None and len(metric_table):
         _print_demo_metrics(metric_table)
 
@@ -151,7 +152,7 @@ def _print_demo_metrics(table: Any) -> None:
         click.echo("\neffective dimensionality: " + "; ".join(f"{r.source} {r.value:.1f}" for r in sub.itertuples()))
 
 
-def _print_demo_table(table: Any) -> None:
+def _print_demo_table(table: Any, store: StudyStore) -> None:
     """A short results table: forward/reverse per layer x neural set, inter-animal pairs, and
     model-to-model as the best layer pair per model pair (median EV over targets, percent)."""
     fmt = lambda v: f"{v:.1f}"  # noqa: E731
@@ -169,7 +170,8 @@ def _print_demo_table(table: Any) -> None:
     sub = table[table["direction"] == "model_to_model"]
     if len(sub):
         pairs = sub.assign(
-            source_model=sub["source"].str.split(".").str[0], target_model=sub["target"].str.split(".").str[0]
+            source_model=[resolve(store, n, kinds=("features",)).model for n in sub["source"]],
+            target_model=[resolve(store, n, kinds=("features",)).model for n in sub["target"]],
         ).pivot_table(index="source_model", columns="target_model", values="median_ev", aggfunc="max")
         pairs.index.name, pairs.columns.name = "model-to-model (best layer pair): from", None
         click.echo("\n" + pairs.to_string(float_format=fmt))

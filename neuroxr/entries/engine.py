@@ -124,6 +124,8 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     filled = k.fill(params)
     if k.takes_dtype:
         filled["dtype"] = _dtype_name(dtype)
+    elif dtype is not None and _dtype_name(dtype) != "float64":
+        raise LayoutError(f"dtype={dtype!r}: {k.name!r} computes in float64 only; pass dtype=None.")
     if k.name == "crsa":
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)

@@ -220,7 +220,8 @@ def _run(req: _Request, io: _IO, backend: str | None, options: Mapping[str, Any]
 def _label(req: _Request, ds: xr.Dataset) -> xr.Dataset:
     """Entry attrs: names, set labels, parameters, versions, provenance."""
     attrs = dict(ds.attrs)
-    attrs.pop("direction", None) if req.kind.stage == "metrics" else None
+    if req.kind.stage == "metrics":
+        attrs.pop("direction", None)  # the geometry functions name themselves here; entries use 'metric'
     attrs.update({"source": req.source.name, **req.source.labels("source")})
     if req.target is not None:
         attrs.update({"target": req.target.name, **req.target.labels("target")})

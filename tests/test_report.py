@@ -15,7 +15,7 @@ from click.testing import CliRunner  # noqa: E402
 import neuroxr as nx  # noqa: E402
 from neuroxr.cli.report import report_command  # noqa: E402
 from neuroxr.datasets.synthetic import write_example_study  # noqa: E402
-from neuroxr.layouts import neural  # noqa: E402
+from neuroxr.layouts import features, neural  # noqa: E402
 from neuroxr.report import TABLE_COLUMNS, score_table, stack_layers, write_report  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
 
@@ -167,3 +167,20 @@ def test_report_command_errors(tmp_path, demo):
     assert "no study store" in result.output
     result = CliRunner().invoke(report_command, [demo.url, "--format", "pdf"])
     assert result.exit_code != 0 and "pdf" in result.output
+
+
+def test_score_table_lists_every_entry_of_a_pair_current_first(tmp_path):
+    rng = np.random.default_rng(2)
+    stim = [f"s{i}" for i in range(20)]
+    store = StudyStore(tmp_path / "two.zarr")
+    store.write_neural("mA", neural(rng.normal(size=(20, 3, 2)), stim))
+    store.write_features("net", "l.1", features(rng.normal(size=(20, 4)), stim))
+    old = nx.score(store, "forward", "net.l.1", "mA", reps=2)
+    store.write_features("net", "l.1", features(rng.normal(size=(20, 4)), stim))  # the old entry is stale now
+    new = nx.score(store, "forward", "net.l.1", "mA", reps=2)
+    table, scores = score_table(store)
+    assert table["current"].tolist() == [True, False]
+    assert (table.model == "net").all() and (table.layer == "l.1").all() and (table.neural == "mA").all()
+    assert table.median_ev.iloc[0] == pytest.approx(float(np.nanmedian(new.ev.mean("rep"))))
+    assert table.median_ev.iloc[1] == pytest.approx(float(np.nanmedian(old.ev.mean("rep"))))
+    np.testing.assert_allclose(scores[("forward", "net.l.1", "mA")].ev.values, new.ev.values)

@@ -14,7 +14,7 @@
   and the reverse direction (:func:`neuroxr.plot.forward_vs_reverse`);
 - ``report.md`` or ``report.html``: the table and the figures.
 
-The command ``neuroxr report STORE [--out DIR] [--format md|html]`` (:data:`report_command`)
+The command ``neuroxr report STORE [--out DIR] [--format md|html]`` (:mod:`neuroxr.cli.report`)
 writes the same report.
 """
 
@@ -29,20 +29,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .store import StoreError, StudyStore
+from .directions import DIRECTIONS
+from .entries.layout import list_entries
+from .errors import LayoutError
+from .sets import SetRef, resolve
+from .store import StudyStore
 
-__all__ = ["ReportEntry", "score_table", "write_report", "report_command"]
+__all__ = ["ReportEntry", "score_table", "write_report", "stack_layers", "TABLE_COLUMNS", "FORMATS"]
 
 FORMATS = ("md", "html")
 #: columns of :func:`score_table`, in order
 TABLE_COLUMNS = [
     "direction", "source", "target", "model", "layer", "neural", "region", "target_kind",
-    "n_targets", "n_finite", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed", "error",
+    "n_targets", "n_finite", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed",
+    "current", "path", "error",
 ]
 
 
@@ -71,39 +75,30 @@ class ReportEntry:
     region: str = "all"
 
 
-def _split_features(name: str, feature_sets: dict[str, list[str]]) -> tuple[str | None, str | None]:
-    parts = name.split(".")
-    for cut in range(1, len(parts)):  # model and layer names may hold dots
-        model, layer = ".".join(parts[:cut]), ".".join(parts[cut:])
-        if layer in feature_sets.get(model, []):
-            return model, layer
-    if len(parts) >= 2:
-        return parts[0], ".".join(parts[1:])
-    return None, None
+def _ref(store: StudyStore, name: str, kinds: tuple[str, ...]) -> SetRef | None:
+    try:
+        return resolve(store, name, kinds=kinds, strict=False)
+    except LayoutError:  # the set was deleted since: name parts come from the entry's attrs
+        return None
 
 
-def _split_neural(name: str, neural_sets: list[str]) -> tuple[str, str]:
-    if name in neural_sets:
-        return name, "all"
-    for n in sorted(neural_sets, key=len, reverse=True):
-        if name.startswith(n + "."):
-            return n, name[len(n) + 1 :]
-    return name, "all"
+_SIDES = {"forward": ("features", "neural"), "reverse": ("neural", "features"),
+          "inter_animal": ("neural", "neural"), "model_to_model": ("features", "features")}
 
 
-def _parse(direction: str, source: str, target: str, attrs: dict[str, Any],
-           feature_sets: dict[str, list[str]], neural_sets: list[str]) -> ReportEntry:
+def _parse(store: StudyStore, direction: str, source: str, target: str, attrs: dict[str, Any]) -> ReportEntry:
     e = ReportEntry(direction, source, target)
-    if direction == "forward":
-        e.model, e.layer = _split_features(source, feature_sets)
-        e.neural, e.region = _split_neural(target, neural_sets)
-    elif direction == "reverse":
-        e.model, e.layer = _split_features(target, feature_sets)
-        e.neural, e.region = _split_neural(source, neural_sets)
-    elif direction == "inter_animal":
-        e.neural, e.region = _split_neural(target, neural_sets)
-    elif direction == "model_to_model":
-        e.model, e.layer = _split_features(source, feature_sets)
+    kinds = _SIDES.get(direction, ("features", "neural"))
+    refs = [_ref(store, source, (kinds[0],)), _ref(store, target, (kinds[1],))]
+    if direction == "inter_animal":
+        refs = [None, refs[1]]
+    for ref in refs:
+        if ref is None:
+            continue
+        if ref.kind == "features" and e.model is None:
+            e.model, e.layer = ref.model, ref.layer
+        elif ref.kind == "neural" and e.neural is None:
+            e.neural, e.region = ref.neural, ref.region or "all"
     # entries written by a sweep name their parts in attrs: trust those
     for key in ("model", "layer", "neural", "region"):
         value = attrs.get(key)
@@ -153,20 +148,24 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
         ``(direction, source, target) -> Dataset`` of the readable entries.
     """
     store = _open_store(store)
-    feature_sets = {m: store.layers(m) for m in store.models()}
-    neural_sets = store.neural_sets()
+    entries = list_entries(store)
+    entries = entries[entries["kind"].isin(DIRECTIONS) & entries["complete"]]
+    # per pair, the current entry first: it is the one figures show
+    entries = entries.sort_values("current", ascending=False, kind="stable")
     rows, scores = [], {}
-    for direction, source, target in store.score_entries():
-        row: dict[str, Any] = {"direction": direction, "source": source, "target": target, "error": ""}
+    for ent in entries.itertuples():
+        direction, source, target = ent.kind, ent.source, ent.target
+        row: dict[str, Any] = {"direction": direction, "source": source, "target": target, "error": "",
+                               "current": bool(ent.current), "path": ent.path}
         try:
-            ds = store.read_scores(direction, source, target)
+            ds = store.read_dataset(ent.path).load()
             row.update(_summary(ds))
-            scores[(direction, source, target)] = ds
+            scores.setdefault((direction, source, target), ds)
             attrs = dict(ds.attrs)
         except Exception as exc:  # one bad entry must not stop the report
             row["error"] = f"{type(exc).__name__}: {exc}"
             attrs = {}
-        e = _parse(direction, source, target, attrs, feature_sets, neural_sets)
+        e = _parse(store, direction, source, target, attrs)
         row.update(model=e.model, layer=e.layer, neural=e.neural, region=e.region)
         rows.append(row)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
@@ -328,8 +327,10 @@ def _inventory_lines(store: StudyStore) -> list[str]:
         lines.append(f"- model {m}: {', '.join(layers)}")
     if not inv["features"]:
         lines.append("- models: none")
-    n_scores = sum(len(v) for v in inv["scores"].values())
-    lines.append(f"- score entries: {n_scores}" + (f" ({', '.join(f'{d}: {len(v)}' for d, v in inv['scores'].items())})" if n_scores else ""))
+    t = list_entries(store)
+    counts = t[t["kind"].isin(DIRECTIONS) & t["complete"]]["kind"].value_counts()
+    n_scores = int(counts.sum())
+    lines.append(f"- score entries: {n_scores}" + (f" ({', '.join(f'{d}: {n}' for d, n in counts.items())})" if n_scores else ""))
     return lines
 
 
@@ -424,34 +425,3 @@ def write_report(
         path = out / "report.html"
         path.write_text(page, encoding="utf-8")
     return path
-
-
-def _default_out(store: str) -> str:
-    base = os.path.basename(store.rstrip("/")) or "study"
-    if base.endswith(".zarr"):
-        base = base[: -len(".zarr")]
-    return f"{base}-report"
-
-
-@click.command("report")
-@click.argument("store")
-@click.option("--out", "out_dir", default=None, help="Folder of the report (default: <store name>-report).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True, help="Markdown or HTML page.")
-@click.option("--no-reliability", is_flag=True, help="Skip the split-half reliability of the neural sets (reads no neural data).")
-def report_command(store: str, out_dir: str | None, fmt: str, no_reliability: bool) -> None:
-    """Write a report of the study store STORE: a table of every score entry and its figures.
-
-    The folder holds report.md or report.html, scores.csv and PNG figures (reliability per
-    neural set, layer profiles, forward vs reverse).
-    """
-    try:
-        st = StudyStore(store, mode="r")
-    except StoreError as exc:
-        raise click.ClickException(f"{exc} Check the path or URL.") from exc
-    out_dir = out_dir or _default_out(store)
-    try:
-        path = write_report(st, out_dir, format=fmt, reliability=not no_reliability)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write the report to {out_dir!r}: {exc}") from exc
-    n = len(st.score_entries())
-    click.echo(f"Wrote {path} ({n} score entr{'y' if n == 1 else 'ies'}).")

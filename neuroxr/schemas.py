@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -190,6 +191,18 @@ def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> d
 
 
 _ENTRY_DEPTH = {"neural": 2, "features": 3, "scores": 3, "metrics": 3, "cache": 2}
+_KEY_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _store_entries(store: StudyStore) -> list[tuple[str, str, bool]]:
+    """Every entry as ``(kind, path, complete)``: neural, feature and cache entries as the store lists
+    them; score and metric entries as :func:`neuroxr.entries.layout.iter_entries` walks them (one
+    group per provenance key under each pair, or a 0.1.0 entry at the pair path)."""
+    from .entries.layout import iter_entries
+
+    out = [(k, p, c) for k, p, c in store.entries() if k in ("neural", "features", "cache")]
+    out += [(e["path"].split("/")[0], e["path"], e["complete"]) for e in iter_entries(store) if e["kind"] != "gram"]
+    return out
 
 
 def _entry_object(store: StudyStore, kind: str, path: str) -> xr.DataArray | xr.Dataset:
@@ -241,7 +254,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
         "metrics": {},
         "cache": {},
     }
-    for kind, path, complete in store.entries():
+    for kind, path, complete in _store_entries(store):
         group = store._group(path)
         entry: dict[str, Any] = {
             "path": path,
@@ -260,6 +273,8 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
             out["cache"]["/".join(parts[1:])] = entry
         elif kind == "neural":
             out["neural"][parts[1]] = entry
+        elif kind in ("scores", "metrics") and len(parts) == 4:  # <stage>/<kind>/<pair>/<key>
+            out[kind].setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = entry
         else:
             out[kind].setdefault(parts[1], {})[parts[2]] = entry
     return out
@@ -393,7 +408,7 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
 
     # precise messages from the package validators, per complete entry
     python: dict[str, str] = {}
-    for kind, path, complete in store.entries():
+    for kind, path, complete in _store_entries(store):
         if not complete or kind not in _PYTHON_VALIDATORS:
             continue
         try:
@@ -418,6 +433,8 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
             parts.append(str(error.instance))
         top = parts[0] if parts else ""
         depth = _ENTRY_DEPTH.get(top)
+        if top in ("scores", "metrics") and len(parts) >= 4 and _KEY_RE.match(parts[3]):
+            depth = 4
         if depth is not None and len(parts) >= depth:
             entry = "/".join(parts[:depth])
             rest = [p for p in parts[depth:] if p not in ("array", "dataset")]

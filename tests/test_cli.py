@@ -13,6 +13,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 import neuroxr
+from neuroxr import entries as nx_entries
 from neuroxr.cli import main
 from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
@@ -193,39 +194,44 @@ def geometry_study(tmp_path):
     return store
 
 
+def _metric(store, kind, source, target=None, **params):
+    """The entry the engine finds for these parameters (None -> fails loudly)."""
+    return store.read_dataset(nx_entries.lookup(store, kind, source, target, params=params)).load()
+
+
 def test_score_metrics_write_entries_and_print(runner, geometry_study):
     url = geometry_study.url
     from neuroxr import geometry as geo
 
     res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA", "--n-reps", "2"])
     assert res.exit_code == 0, res.output
-    ds = geometry_study.read_metric("crsa", "net.conv1", "monkeyA")
+    ds = _metric(geometry_study, "crsa", "net.conv1", "monkeyA", n_reps=2)
     ref = geo.crsa(geometry_study.read_features("net", "conv1").load(), geometry_study.read_neural("monkeyA").load(), n_reps=2)
     assert float(ds["score"]) == pytest.approx(float(ref["score"]), rel=1e-10)
-    assert res.output.startswith(f"metrics/crsa/net.conv1__monkeyA: crsa {float(ref['score']):.4f} (ceiling")
+    assert re.match(rf"metrics/crsa/net.conv1__monkeyA/[0-9a-f]{{16}}: crsa {float(ref['score']):.4f} \(ceiling", res.output), res.output
     res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA.IT", "--variant", "ersa", "--alpha", "1", "--n-folds", "3"])
     assert res.exit_code == 0, res.output
-    ds = geometry_study.read_metric("ersa", "net.conv1", "monkeyA.IT")
+    ds = _metric(geometry_study, "ersa", "net.conv1", "monkeyA.IT", alpha=1.0, n_folds=3)
     assert ds.attrs["parameters"]["alpha"] == 1.0 and ds.attrs["parameters"]["n_folds"] == 3
     assert "ersa train " in res.output and ", test " in res.output
     res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "4", "--n-folds", "3"])
     assert res.exit_code == 0 and "mean r over 6 neuroids" in res.output, res.output
     res = runner.invoke(main, ["score", "shape", url, "net.conv1", "monkeyA", "--alpha", "0.5", "--seed", "2"])
     assert res.exit_code == 0 and "lower = more similar" in res.output, res.output
-    assert geometry_study.read_metric("shape", "net.conv1", "monkeyA").attrs["parameters"]["seed"] == 2
+    assert _metric(geometry_study, "shape", "net.conv1", "monkeyA", alpha=0.5, seed=2).attrs["parameters"]["seed"] == 2
     res = runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased"])
     assert res.exit_code == 0, res.output
-    assert float(geometry_study.read_metric("cka", "net.conv1", "net.fc")["score"]) == pytest.approx(
+    assert float(_metric(geometry_study, "cka", "net.conv1", "net.fc", debiased=True)["score"]) == pytest.approx(
         geo.cka(geometry_study.read_features("net", "conv1").load(), geometry_study.read_features("net", "fc").load(), debiased=True))
     res = runner.invoke(main, ["score", "dimensionality", url, "monkeyA.V4"])
-    assert res.exit_code == 0 and res.output.startswith("metrics/dimensionality/monkeyA.V4: dimensionality "), res.output
+    assert res.exit_code == 0 and re.match(r"metrics/dimensionality/monkeyA.V4/[0-9a-f]{16}: dimensionality ", res.output), res.output
     # a second run reads the entry back; --overwrite recomputes
     assert "already in the store" in runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased"]).output
     res = runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased", "--overwrite"])
     assert res.exit_code == 0 and "already in the store" not in res.output
     # info lists them, validate accepts the store
     res = runner.invoke(main, ["info", url])
-    assert "Metrics (6)" in res.output and re.search(r"\n  ersa +net\.conv1 +monkeyA\.IT +[0-9.]+ +[0-9.]+\n", res.output), res.output
+    assert "Metrics (6)" in res.output and re.search(r"\n  ersa +net\.conv1 +monkeyA\.IT +[0-9.]+ +[0-9.]+ +current +alpha=1.0, n_folds=3\n", res.output), res.output
     summary = json.loads(runner.invoke(main, ["info", "--json", url]).output)
     dim = next(e for e in summary["metrics"] if e["metric"] == "dimensionality")
     assert dim["target"] is None and dim["value"] > 0
@@ -237,7 +243,7 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
     (["score", "sideways", "STORE", "a", "b"], "unknown score kind 'sideways': choose a direction (forward, reverse, inter-animal, model-to-model) or a metric (rsa, shape, cka, dimensionality)"),
     (["score", "cka", "STORE", "net.conv9", "monkeyA"], "holds no feature set '<model>.<layer>' named 'net.conv9' (the source)"),
     (["score", "shape", "STORE", "net.conv1", "monkeyB"], "named 'monkeyB' (the target); it holds feature sets ['net.conv1', 'net.fc'] and neural sets ['monkeyA']"),
-    (["score", "cka", "STORE", "net.conv1", "a__b"], "invalid metric target name 'a__b'"),
+    (["score", "cka", "STORE", "net.conv1", "a__b"], "named 'a__b' (the target)"),
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--alpha", "2"], "metric 'crsa' takes no options ['alpha']"),
     (["score", "rsa", "STORE", "net.conv1", "net.fc", "--ceiling"], "ceiling needs a neural target"),
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "many"], "must be an integer or 'auto'"),
@@ -249,7 +255,7 @@ def test_score_metric_refuses_bad_names(runner, geometry_study, args, message):
     res = runner.invoke(main, args)
     assert res.exit_code != 0
     assert message in res.output, res.output
-    assert geometry_study.metric_entries() == [] and geometry_study.incomplete_entries() == []
+    assert nx_entries.list_entries(geometry_study).empty and geometry_study.incomplete_entries() == []
 
 
 def test_score_directions_keep_their_command(runner, geometry_study):
@@ -259,5 +265,36 @@ def test_score_directions_keep_their_command(runner, geometry_study):
         assert kind in res.output
     res = runner.invoke(main, ["score", "model-to-model", geometry_study.url, "net.conv1", "net.fc", "--reps", "1", "--n-folds", "3"])
     assert res.exit_code == 0, res.output
-    assert "scores/model_to_model/net.conv1__net.fc: 5 targets, median EV" in res.output
-    assert geometry_study.score_entries() == [("model_to_model", "net.conv1", "net.fc")]
+    assert re.search(r"scores/model_to_model/net.conv1__net.fc/[0-9a-f]{16}: 5 targets, median EV", res.output), res.output
+    t = nx_entries.list_entries(geometry_study)
+    assert t.query("kind != 'gram'")[["kind", "source", "target"]].values.tolist() == [["model_to_model", "net.conv1", "net.fc"]]
+
+
+def test_score_entries_keep_their_parameters(runner, geometry_study):
+    url = geometry_study.url
+    args = ["score", "forward", url, "net.conv1", "monkeyA.IT", "--n-folds", "3"]
+    res = runner.invoke(main, [*args, "--reps", "2"])
+    assert res.exit_code == 0 and re.search(r"scores/forward/net.conv1__monkeyA.IT/[0-9a-f]{16}: 4 targets", res.output), res.output
+    assert "already in the store" in runner.invoke(main, [*args, "--reps", "2"]).output
+    # other parameters: refused with --require-existing, naming what differs; else a second entry
+    res = runner.invoke(main, [*args, "--reps", "3", "--regressor", "linear", "--require-existing"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "regressor: 'ridge' (existing) != 'linear' (asked); reps: 2 (existing) != 3 (asked)" in res.output
+    assert runner.invoke(main, [*args, "--reps", "3", "--regressor", "linear"]).exit_code == 0
+    out = runner.invoke(main, ["info", url]).output
+    assert "Scores (2)" in out and "n_folds=3, reps=2" in out and "n_folds=3, regressor=linear, reps=3" in out, out
+    summary = json.loads(runner.invoke(main, ["info", "--json", url]).output)
+    assert sorted(e["parameters"]["reps"] for e in summary["scores"]) == [2, 3]
+    assert {e["status"] for e in summary["scores"]} == {"current"}
+    # a rewritten layer: the old entries are listed as stale
+    geometry_study.write_features("net", "conv1", features(np.random.default_rng(7).normal(size=(24, 10)), [f"s{i:02d}" for i in range(24)]))
+    summary = json.loads(runner.invoke(main, ["info", "--json", url]).output)
+    assert {e["status"] for e in summary["scores"]} == {"stale (input rewritten)"}
+
+
+def test_cli_errors_are_messages(runner, geometry_study, tmp_path):
+    res = runner.invoke(main, ["score", "forward", str(tmp_path / "typo.zarr"), "net.conv1", "monkeyA"])
+    assert res.exit_code == 1 and "no study store" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "typo.zarr").exists()
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "monkeyA", "net.conv1"])
+    assert res.exit_code == 1 and "named 'monkeyA' (the source)" in res.output

@@ -1,5 +1,5 @@
-"""Metric entries of a study store (neuroxr.metrics): values equal the geometry functions, round trips,
-resume/overwrite, incomplete entries, errors, the layout validator."""
+"""Metric entries of a study store, computed by the entry engine (neuroxr.entries): values equal the
+geometry functions, round trips, resume/overwrite, incomplete entries, errors, the layout validator."""
 
 from __future__ import annotations
 
@@ -10,19 +10,35 @@ import pytest
 import xarray as xr
 
 from neuroxr import geometry as geo
+from neuroxr.entries import list_entries, lookup, metric_kind, metric_options, metric_value, score, score_metric
 from neuroxr.layouts import LayoutError, features, neural, validate_metric
-from neuroxr.metrics import (
-    metric_kind,
-    metric_options,
-    metric_value,
-    score_cka,
-    score_dimensionality,
-    score_metric,
-    score_rsa,
-    score_shape,
-)
 from neuroxr.schemas import validate_store
 from neuroxr.store import StoreError, StudyStore
+
+
+def score_rsa(store, source, target, variant="crsa", **kw):
+    return score(store, variant, source, target, **kw)
+
+
+def score_shape(store, source, target, **kw):
+    return score(store, "shape", source, target, **kw)
+
+
+def score_cka(store, source, target, **kw):
+    return score(store, "cka", source, target, **kw)
+
+
+def score_dimensionality(store, source, **kw):
+    return score(store, "dimensionality", source, **kw)
+
+
+def _path(store, metric, source, target=None, **params):
+    return lookup(store, metric, source, target, params=params)
+
+
+def _metric_entries(store):
+    t = list_entries(store).query("kind != 'gram' and complete")
+    return sorted((k, s, None if not isinstance(tg, str) else tg) for k, s, tg in zip(t.kind, t.source, t.target))
 
 N_STIM = 36
 
@@ -69,9 +85,10 @@ def test_crsa_equals_geometry_and_round_trips(study):
     ref = geo.crsa(f1, neu, ceiling=True)  # on the raw features, not on the store's Gram
     for var in ("score", "ceiling", "ceiled_score"):
         np.testing.assert_allclose(float(ds[var]), float(ref[var]), rtol=1e-10)
-    assert store.has_metric("crsa", "net.l1", "monkeyA")
-    assert store.is_complete("cache/gram/net/l1")  # computed through the store's cached Gram
-    back = store.read_metric("crsa", "net.l1", "monkeyA")
+    path = _path(store, "crsa", "net.l1", "monkeyA")
+    assert path.startswith("metrics/crsa/net.l1__monkeyA/")
+    assert "gram" in set(list_entries(store).kind)  # computed through the store's cached Gram
+    back = store.read_dataset(path).load()
     xr.testing.assert_allclose(back, ds)
     a = back.attrs
     assert (a["metric"], a["source"], a["target"]) == ("crsa", "net.l1", "monkeyA")
@@ -112,7 +129,7 @@ def test_ersa_and_ereg_equal_geometry(study):
     np.testing.assert_allclose(float(ds["score"]), float(ref["score"]), rtol=1e-10)
     np.testing.assert_allclose(ds["r"].values, ref["r"].values, rtol=1e-10)
     assert ds.attrs["n_components"] == 6 and ds.attrs["projected"] == 1
-    assert {m for m, _, _ in store.metric_entries()} == {"ersa", "ereg"}
+    assert {m for m, _, _ in _metric_entries(store)} == {"ersa", "ereg"}
     assert validate_store(store) == []
 
 
@@ -125,8 +142,9 @@ def test_shape_fits_on_train_and_reports_both(study):
     perm = np.random.default_rng(4).permutation(N_STIM)
     te, tr = np.sort(perm[: N_STIM // 2]), np.sort(perm[N_STIM // 2:])
     est = geo.LinearMetric(alpha=0.5).fit(X.values[tr], Y.values[tr])
-    np.testing.assert_allclose(ds["score"].sel(split="train"), est.score(X.values[tr], Y.values[tr]), rtol=1e-8)
-    np.testing.assert_allclose(ds["score"].sel(split="test"), est.score(X.values[te], Y.values[te]), rtol=1e-8)
+    distance = getattr(est, "distance", est.score)  # the distance, whatever the method is called
+    np.testing.assert_allclose(ds["score"].sel(split="train"), distance(X.values[tr], Y.values[tr]), rtol=1e-8)
+    np.testing.assert_allclose(ds["score"].sel(split="test"), distance(X.values[te], Y.values[te]), rtol=1e-8)
     assert (ds["stimulus_split"].values == "test").sum() == N_STIM // 2
     assert ds.attrs["lower_is_better"] == 1 and ds.attrs["parameters"]["alpha"] == 0.5
 
@@ -142,9 +160,9 @@ def test_cka_and_dimensionality_equal_geometry(study):
     assert "target" not in ds.attrs and ds.attrs["n_units"] == 9
     ds = score_metric(store, "dimensionality", "monkeyA.V4")
     np.testing.assert_allclose(float(ds["score"]), geo.effective_dimensionality(_averaged(_region(neu, "V4"))), rtol=1e-10)
-    assert store.has_metric("dimensionality", "monkeyA.V4")
-    assert ("dimensionality", "net.l2", None) in store.metric_entries()
-    assert store.inventory()["metrics"]["dimensionality"] == [("monkeyA.V4", None), ("net.l2", None)]
+    assert _path(store, "dimensionality", "monkeyA.V4") is not None
+    assert [e for e in _metric_entries(store) if e[0] == "dimensionality"] == [
+        ("dimensionality", "monkeyA.V4", None), ("dimensionality", "net.l2", None)]
     assert validate_store(store) == []
 
 
@@ -156,13 +174,14 @@ def _mtime(store, path):
 def test_complete_entries_are_read_back_unless_overwrite(study):
     store, *_ = study
     first = score_cka(store, "net.l1", "monkeyA")
-    stamp = _mtime(store, "metrics/cka/net.l1__monkeyA")
+    path = _path(store, "cka", "net.l1", "monkeyA")
+    stamp = _mtime(store, path)
     again = score_metric(store, "cka", "net.l1", "monkeyA")
-    assert _mtime(store, "metrics/cka/net.l1__monkeyA") == stamp
-    xr.testing.assert_identical(again, store.read_metric("cka", "net.l1", "monkeyA"))
+    assert _mtime(store, path) == stamp
+    xr.testing.assert_identical(again, store.read_dataset(path).load())
     assert float(again["score"]) == pytest.approx(float(first["score"]))
     score_metric(store, "cka", "net.l1", "monkeyA", overwrite=True)
-    assert _mtime(store, "metrics/cka/net.l1__monkeyA") != stamp and store.has_metric("cka", "net.l1", "monkeyA")
+    assert _mtime(store, path) != stamp and _path(store, "cka", "net.l1", "monkeyA") == path
 
 
 def test_incomplete_metric_entry_is_not_trusted(study, monkeypatch):
@@ -170,16 +189,16 @@ def test_incomplete_metric_entry_is_not_trusted(study, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(StudyStore, "mark_complete", lambda self, path: None)  # killed before the marker
         score_dimensionality(store, "net.l1")
-    assert not store.has_metric("dimensionality", "net.l1")
-    assert store.metric_entries() == []
-    assert "metrics/dimensionality/net.l1" in store.incomplete_entries()
+    assert _path(store, "dimensionality", "net.l1") is None
+    assert _metric_entries(store) == []
+    (path,) = list_entries(store).query("kind == 'dimensionality' and not complete").path
     with pytest.raises(StoreError, match="did not finish"):
-        store.read_metric("dimensionality", "net.l1")
+        store.read_dataset(path)
     problems = validate_store(store)
-    assert any(p.startswith("metrics/dimensionality/net.l1: complete: the entry's write did not finish") for p in problems)
+    assert any(p.startswith(f"{path}: complete: the entry's write did not finish") for p in problems)
     ds = score_dimensionality(store, "net.l1")  # a later run recomputes it
-    assert store.has_metric("dimensionality", "net.l1") and np.isfinite(float(ds["score"]))
-    assert "metrics/dimensionality/net.l1" not in store.incomplete_entries()
+    assert _path(store, "dimensionality", "net.l1") == path and np.isfinite(float(ds["score"]))
+    assert list_entries(store).complete.all() and validate_store(store) == []
 
 
 # ------------------------------------------------------------------------------ errors
@@ -201,7 +220,7 @@ def test_errors_name_what_to_do(study):
         score_metric(store, "shape", "monkeyA", "net.l1")
     with pytest.raises(LayoutError, match=r"named 'monkeyA.PFC' \(the target\)"):
         score_metric(store, "cka", "net.l1", "monkeyA.PFC")
-    assert store.metric_entries() == []
+    assert _metric_entries(store) == []
     assert metric_kind("rsa") == "crsa" and metric_kind("rsa", "ereg") == "ereg" and metric_kind("Shape") == "shape"
     assert metric_options("shape")["alpha"] == 1.0 and metric_options("rsa")["ceiling"] is None
     assert set(metric_options("ersa")) >= {"rdm_method", "alpha", "test_size", "seed"}

@@ -12,10 +12,11 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from neuroxr import directions  # noqa: E402
+import neuroxr as nx  # noqa: E402
+from neuroxr.cli.report import report_command  # noqa: E402
 from neuroxr.datasets.synthetic import write_example_study  # noqa: E402
-from neuroxr.layouts import neural  # noqa: E402
-from neuroxr.report import TABLE_COLUMNS, report_command, score_table, stack_layers, write_report  # noqa: E402
+from neuroxr.layouts import features, neural  # noqa: E402
+from neuroxr.report import TABLE_COLUMNS, score_table, stack_layers, write_report  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
 
 MODELS = {"netA": [("layer1", 30, 0.4, 4), ("layer2", 20, 0.7, 2), ("layer3", 12, 1.0, 0)], "netB": [("conv1", 24, 0.3, 4)]}
@@ -29,11 +30,11 @@ def demo(tmp_path_factory):
     store = write_example_study(path, seed=0, n_stimuli=50, animals={"animalA": 12, "animalB": 9}, n_repeats=(4, 5),
                                 models=MODELS, n_latent=6)
     for layer in ("layer1", "layer3"):
-        directions.score(store, "forward", f"netA.{layer}", "animalA", reps=2)
-        directions.score(store, "reverse", "animalA", f"netA.{layer}", reps=2)
-    directions.score(store, "forward", "netB.conv1", "animalA", reps=2)  # one layer only: no profile
-    directions.score(store, "inter_animal", "animalB", "animalA", reps=2)
-    directions.score(store, "model_to_model", "netA.layer3", "netB.conv1")
+        nx.score(store, "forward", f"netA.{layer}", "animalA", reps=2)
+        nx.score(store, "reverse", "animalA", f"netA.{layer}", reps=2)
+    nx.score(store, "forward", "netB.conv1", "animalA", reps=2)  # one layer only: no profile
+    nx.score(store, "inter_animal", "animalB", "animalA", reps=2)
+    nx.score(store, "model_to_model", "netA.layer3", "netB.conv1")
     return store
 
 
@@ -45,10 +46,11 @@ def _is_png(path) -> bool:
 def test_score_table_summarises_every_entry(demo):
     table, scores = score_table(demo)
     assert list(table.columns) == TABLE_COLUMNS
-    assert len(table) == len(demo.score_entries()) == 7
+    assert len(table) == 7 and table["current"].all()
+    assert sorted(table["path"]) == sorted(nx.list_entries(demo).query("kind != 'gram'")["path"])
     assert (table["error"] == "").all()
     row = table[(table.direction == "forward") & (table.source == "netA.layer3")].iloc[0]
-    ds = demo.read_scores("forward", "netA.layer3", "animalA")
+    ds = demo.read_dataset(nx.lookup(demo, "forward", "netA.layer3", "animalA", params={"reps": 2})).load()
     ev = ds.ev.mean("rep").values
     assert row.model == "netA" and row.layer == "layer3" and row.neural == "animalA" and row.region == "all"
     assert row.target_kind == "neuroid" and row.n_targets == 12 and row.reps == 2
@@ -60,7 +62,7 @@ def test_score_table_summarises_every_entry(demo):
     assert rev.model == "netA" and rev.layer == "layer1" and rev.neural == "animalA" and rev.target_kind == "unit" and rev.n_targets == 30
     m2m = table[table.direction == "model_to_model"].iloc[0]
     assert m2m.model == "netA" and m2m.layer == "layer3" and m2m.reps == 1
-    assert set(scores) == set(demo.score_entries())
+    assert set(scores) == set(zip(table.direction, table.source, table.target))
 
 
 def test_score_table_parses_region_subsets_and_dotted_names(tmp_path):
@@ -80,7 +82,7 @@ def test_write_report_markdown(demo, tmp_path):
     path = write_report(demo, out, reliability_reps=3)
     assert path == out / "report.md" and path.exists()
     text = path.read_text()
-    for direction, source, target in demo.score_entries():
+    for direction, source, target in zip(*(score_table(demo)[0][c] for c in ("direction", "source", "target"))):
         assert f"| {direction} | {source} | {target} |" in text
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == sorted([
@@ -165,3 +167,20 @@ def test_report_command_errors(tmp_path, demo):
     assert "no study store" in result.output
     result = CliRunner().invoke(report_command, [demo.url, "--format", "pdf"])
     assert result.exit_code != 0 and "pdf" in result.output
+
+
+def test_score_table_lists_every_entry_of_a_pair_current_first(tmp_path):
+    rng = np.random.default_rng(2)
+    stim = [f"s{i}" for i in range(20)]
+    store = StudyStore(tmp_path / "two.zarr")
+    store.write_neural("mA", neural(rng.normal(size=(20, 3, 2)), stim))
+    store.write_features("net", "l.1", features(rng.normal(size=(20, 4)), stim))
+    old = nx.score(store, "forward", "net.l.1", "mA", reps=2)
+    store.write_features("net", "l.1", features(rng.normal(size=(20, 4)), stim))  # the old entry is stale now
+    new = nx.score(store, "forward", "net.l.1", "mA", reps=2)
+    table, scores = score_table(store)
+    assert table["current"].tolist() == [True, False]
+    assert (table.model == "net").all() and (table.layer == "l.1").all() and (table.neural == "mA").all()
+    assert table.median_ev.iloc[0] == pytest.approx(float(np.nanmedian(new.ev.mean("rep"))))
+    assert table.median_ev.iloc[1] == pytest.approx(float(np.nanmedian(old.ev.mean("rep"))))
+    np.testing.assert_allclose(scores[("forward", "net.l.1", "mA")].ev.values, new.ev.values)

@@ -325,3 +325,46 @@ def test_unreadable_entry_is_reported(good_store):
     assert len(problems) == 1
     assert problems[0].startswith("neural/novar: entry 'neural/novar' has no variable 'data'")
     assert describe_store(good_store)["neural"]["novar"]["error"].startswith("StoreError")
+
+
+# ---------------------------------------------------------------------------- entries keyed by provenance
+def _engine_store(tmp_path):
+    import neuroxr as nx
+
+    rng = np.random.default_rng(3)
+    stim = [f"s{i:02d}" for i in range(24)]
+    st = StudyStore(tmp_path / "keyed.zarr")
+    st.write_neural("mA", neural(rng.normal(size=(24, 4, 3)), stim, region=["IT", "IT", "V4", "V4"]))
+    st.write_features("net", "fc", features(rng.normal(size=(24, 6)), stim))
+    nx.score(st, "forward", "net.fc", "mA.IT", reps=2)
+    nx.score(st, "forward", "net.fc", "mA.IT", reps=3)
+    nx.score(st, "cka", "net.fc", "mA")
+    nx.score(st, "dimensionality", "mA")
+    return st
+
+
+def test_keyed_and_legacy_entries_validate(tmp_path):
+    st = _engine_store(tmp_path)
+    st.write_scores("forward", "net.fc", "mA", _scores())  # a 0.1.0 entry at the pair path
+    assert validate_store(st) == []
+    d = describe_store(st)
+    keys = d["scores"]["forward"]["net.fc__mA.IT"]
+    assert len(keys) == 2 and all(len(k) == 16 for k in keys)
+    entry = next(iter(keys.values()))
+    assert entry["complete"] and entry["dataset"]["attrs"]["neuroxr_provenance"]["params"]["reps"] in (2, 3)
+    assert d["scores"]["forward"]["net.fc__mA"]["complete"]  # legacy: the entry itself
+    assert list(d["metrics"]["dimensionality"]["mA"]) and list(d["cache"])[0].startswith("gram/net/fc/")
+
+
+def test_damaged_keyed_entry_is_named(tmp_path):
+    import neuroxr as nx
+
+    st = _engine_store(tmp_path)
+    path = nx.lookup(st, "cka", "net.fc", "mA")
+    del st._root[path].attrs["neuroxr_complete"]
+    problems = validate_store(st)
+    assert problems and all(p.startswith(path) for p in problems), problems
+    g = st._root[nx.lookup(st, "forward", "net.fc", "mA.IT", params={"reps": 2})]
+    g.attrs["provenance_key"] = "not-a-key"
+    problems = validate_store(st)
+    assert any("provenance_key" in p and "scores/forward/net.fc__mA.IT/" in p for p in problems), problems

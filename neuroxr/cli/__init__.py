@@ -1,0 +1,43 @@
+"""The ``neuroxr`` command line: one click group, one module per command group.
+
+========================  ==========================================================
+module                    commands
+========================  ==========================================================
+``_common``               the ``main`` group (errors -> message and exit status 1)
+``info``                  ``neuroxr info STORE``
+``validate``              ``neuroxr validate STORE``
+``score``                 ``neuroxr score KIND STORE SOURCE [TARGET]``
+``demo``                  ``neuroxr demo [PATH]``
+``report``                ``neuroxr report STORE``
+``neuroxr.sweep``         ``neuroxr sweep`` (registered from the sweep package)
+``neuroxr.extract``       ``neuroxr extract`` (registered; torch imported only when run)
+========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from . import demo, info, report, score, validate  # noqa: F401  (each registers its commands)
+from ._common import main
+from .info import store_summary
+
+__all__ = ["main", "store_summary"]
+
+
+def _wire_commands() -> None:
+    """The sweep and extract commands, from their packages (or their 0.1.0 modules)."""
+    try:
+        from ..sweep.command import sweep_command
+    except ImportError:
+        from ..sweep import sweep_command
+    try:
+        from ..extract.command import extract_command
+    except ImportError:
+        from ..extract import extract_command
+    main.add_command(sweep_command, "sweep")
+    main.add_command(extract_command, "extract")
+
+
+_wire_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

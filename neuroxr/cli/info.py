@@ -1,0 +1,159 @@
+"""``neuroxr info STORE``: what a study store holds, every entry with its parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..entries import KINDS, list_entries
+from ..entries.kinds import DIRECTION_KINDS
+from ..schemas import _store_entries
+from ..store import StudyStore
+from ._common import main, open_store_or_fail, table
+
+__all__ = ["info", "store_summary"]
+
+
+def _shape(sizes: Any, dims: list[str]) -> list[Any]:
+    return [sizes.get(d, "-") for d in dims]
+
+
+def _status(row: Any) -> str:
+    if row.legacy:
+        return "legacy (0.1.0)"
+    return "current" if row.current else "stale (input rewritten)"
+
+
+def _params(row: Any, columns: list[str]) -> dict[str, Any]:
+    """The parameters of an entry that differ from its kind's defaults (``dtype`` when not float64)."""
+    defaults = dict(KINDS[row["kind"]].defaults, dtype="float64")
+    out = {}
+    for c in columns:
+        v = row[c]
+        if isinstance(v, float) and v != v:  # NaN: not a parameter of this kind
+            continue
+        d = defaults.get(c, object())
+        if isinstance(d, tuple):
+            d = tuple(d)
+        if c in defaults and v == d:
+            continue
+        out[c] = v.item() if hasattr(v, "item") else v
+    return out
+
+
+def store_summary(store: StudyStore) -> dict[str, Any]:
+    """A JSON-serialisable summary of a store: sets with their shapes, dtypes and chunks; entries
+    with their parameters and status.
+
+    Returns
+    -------
+    dict
+        ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...]}``;
+        each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
+        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``legacy (0.1.0)``)
+        and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev``, a
+        metric entry its ``value`` (the test value when it has a train/test split) and ``train_value``.
+    """
+    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}
+    # a summary must not stop at one bad entry: unreadable ones show their error instead
+    for name in store.neural_sets():
+        try:
+            da = store.read_neural(name)
+            extra = sorted(str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id"))
+            entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "coords": extra}
+        except Exception as exc:
+            entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "coords": []}
+        out["neural"].append({"name": name, **entry})
+    for model in store.models():
+        for layer in store.layers(model):
+            try:
+                da = store.read_features(model, layer)
+                chunk = da.chunks[1][0] if da.chunks is not None else da.sizes.get("unit", 0)
+                entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "unit_chunk": int(chunk)}
+            except Exception as exc:
+                entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "unit_chunk": "-"}
+            out["features"].append({"model": model, "layer": layer, **entry})
+    entries = list_entries(store)
+    params = [c for c in entries.columns if c not in ("kind", "source", "target", "path", "key", "complete", "legacy", "current")]
+    for _, row in entries[entries["complete"] & (entries["kind"] != "gram")].iterrows():
+        base = {"path": row["path"], "source": row["source"], "status": _status(row), "parameters": _params(row, params)}
+        target = row["target"] if isinstance(row["target"], str) else None
+        try:
+            ds = store.read_dataset(row["path"])
+            error = None
+        except Exception as exc:
+            ds, error = None, f"{type(exc).__name__}: {exc}"
+        if row["kind"] in DIRECTION_KINDS:
+            sizes = {"error": error} if ds is None else {str(k): int(v) for k, v in ds.sizes.items()}
+            mean_ev = float(ds["ev"].mean()) if ds is not None and "ev" in ds else None
+            out["scores"].append({"direction": row["kind"], **base, "target": target, "sizes": sizes, "mean_ev": mean_ev})
+            continue
+        value = train = None
+        if ds is not None:
+            split = "split" in ds["score"].dims
+            value = float(ds["score"].sel(split="test")) if split else float(ds["score"])
+            train = float(ds["score"].sel(split="train")) if split and "train" in ds["split"] else None
+        entry = {"metric": row["kind"], **base, "target": target, "value": value, "train_value": train}
+        if error:
+            entry["error"] = error
+        out["metrics"].append(entry)
+    out["incomplete"] = [path for _, path, complete in _store_entries(store) if not complete]
+    return out
+
+
+def _fmt_params(p: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in p.items()) or "defaults"
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """Print :func:`store_summary` as tables."""
+    echo = click.echo
+    echo(f"Study store {summary['url']}")
+    echo(f"\nNeural sets ({len(summary['neural'])})")
+    if summary["neural"]:
+        rows = [[e["name"], *_shape(e["sizes"], ["stimulus", "neuroid", "repeat"]), e["dtype"], ", ".join(e["coords"])] for e in summary["neural"]]
+        echo(table(rows, ["name", "stimulus", "neuroid", "repeat", "dtype", "coords"]))
+    models = sorted({e["model"] for e in summary["features"]})
+    echo(f"\nFeatures ({len(models)} models, {len(summary['features'])} layers)")
+    if summary["features"]:
+        rows = [[e["model"], e["layer"], *_shape(e["sizes"], ["stimulus", "unit"]), e["dtype"], e["unit_chunk"]] for e in summary["features"]]
+        echo(table(rows, ["model", "layer", "stimulus", "unit", "dtype", "unit chunk"]))
+    echo(f"\nScores ({len(summary['scores'])})")
+    if summary["scores"]:
+        rows = []
+        for e in summary["scores"]:
+            sizes = e["sizes"]
+            target_dim = next((d for d in ("neuroid", "unit") if d in sizes), "-")
+            mean = "-" if e["mean_ev"] is None else f"{e['mean_ev']:.2f}"
+            rows.append([e["direction"], e["source"], e["target"], f"{target_dim}={sizes.get(target_dim, '-')}",
+                         sizes.get("rep", "-"), mean, e["status"], _fmt_params(e["parameters"])])
+        echo(table(rows, ["direction", "source", "target", "targets", "reps", "mean ev", "status", "parameters"]))
+    metrics = summary.get("metrics", [])
+    echo(f"\nMetrics ({len(metrics)})")
+    if metrics:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        rows = [[e["metric"], e["source"], e["target"] or "-", fmt(e["value"]), fmt(e["train_value"]), e["status"],
+                 _fmt_params(e["parameters"])] for e in metrics]
+        echo(table(rows, ["metric", "source", "target", "value", "train value", "status", "parameters"]))
+    echo(f"\nIncomplete entries ({len(summary['incomplete'])})")
+    for path in summary["incomplete"]:
+        echo(f"  {path}  (write did not finish; rewrite or delete it)")
+
+
+@main.command()
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info(store: str, as_json: bool) -> None:
+    """Show what the study store STORE (path or URL) holds.
+
+    Lists neural sets, models and layers with their shapes, score and metric entries (several
+    per pair when computed with other parameters, each with its parameters and whether its input
+    sets were rewritten since), and entries whose write never finished.
+    """
+    summary = store_summary(open_store_or_fail(store))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        print_summary(summary)

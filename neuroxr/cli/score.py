@@ -1,0 +1,240 @@
+"""``neuroxr score KIND STORE SOURCE [TARGET]``: one entry through the entry engine.
+
+Directions: forward, reverse, inter-animal, model-to-model; metrics: rsa (crsa, ersa, ereg),
+shape, cka, dimensionality. A complete entry with the same provenance is read back;
+``--require-existing`` refuses to compute and names the parameters in which the existing
+entries differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..entries import compute, metric_kind
+from ._common import main, open_store_or_fail
+
+__all__ = ["score"]
+
+_SCORE_OPTIONS = [
+    click.option("--reps", type=click.IntRange(min=1), default=20, show_default=True, help="Repetitions of the random split halves."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split-half generator."),
+    click.option("--regressor", type=click.Choice(["ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"]), default="ridge", show_default=True),
+    click.option("--alpha", type=float, default=0.1, show_default=True, help="Penalty of ridge/lasso/elasticnet."),
+    click.option("--n-folds", type=click.IntRange(min=2), default=10, show_default=True),
+    click.option("--max-n", type=click.IntRange(min=1), default=None, help="Fresh random subset of predictors every rep."),
+    click.option("--split", type=click.Choice(["valid", "slots"]), default="valid", show_default=True, help="Split-half mode."),
+    click.option("--no-ceiling", is_flag=True, help="Report r^2*100 without the split-half noise ceiling."),
+    click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True, help="Precision of the kernels."),
+    click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
+]
+_OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
+_REQUIRE = click.option("--require-existing", is_flag=True,
+                        help="Only read a matching existing entry; refuse (naming the differing parameters) otherwise.")
+
+_DIRECTION_COMMANDS = ("forward", "reverse", "inter-animal", "model-to-model")
+_METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality")
+
+
+def _options(fn: Any) -> Any:
+    for opt in reversed([*_SCORE_OPTIONS, _OVERWRITE, _REQUIRE]):
+        fn = opt(fn)
+    return fn
+
+
+class _ScoreGroup(click.Group):
+    """``neuroxr score KIND ...``: the subcommands in the order they were added; ``_`` may stand for
+    ``-``; an unknown KIND is refused with the accepted ones listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or super().get_command(ctx, cmd_name.replace("_", "-"))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else None
+        if name is not None and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise click.UsageError(
+                f"unknown score kind {name!r}: choose a direction ({', '.join(_DIRECTION_COMMANDS)}) "
+                f"or a metric ({', '.join(_METRIC_COMMANDS)}).",
+                ctx,
+            )
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=_ScoreGroup)
+def score() -> None:
+    """Score a direction or a geometry metric between sets of a study store and write the entry.
+
+    Directions (scores/<direction>/<source>__<target>/<key>): forward, reverse, inter-animal,
+    model-to-model. Metrics (metrics/<metric>/.../<key>): rsa (crsa, ersa, ereg), shape, cka,
+    dimensionality. Sets are named NAME (neural set), NAME.REGION (region subset of a neural set)
+    or MODEL.LAYER (feature set). <key> identifies the parameters and input versions: other
+    parameters write a new entry beside the old one.
+    """
+
+
+def _run(store: str, kind: str, source: str, target: str | None, params: dict[str, Any], *, overwrite: bool,
+         require_existing: bool, backend: str | None = None, dtype: str | None = None,
+         options: dict[str, Any] | None = None) -> Any:
+    st = open_store_or_fail(store, mode="a")
+    try:
+        return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
+                       backend=backend, dtype=dtype, options=options)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+_AGAIN = "  [already in the store; --overwrite recomputes]"
+
+
+def _direction_command(direction: str) -> click.Command:
+    kinds = {"forward": ("MODEL.LAYER", "NAME[.REGION]"), "reverse": ("NAME[.REGION]", "MODEL.LAYER"),
+             "inter-animal": ("NAME[.REGION]", "NAME[.REGION]"), "model-to-model": ("MODEL.LAYER", "MODEL.LAYER")}[direction]
+
+    @click.argument("store")
+    @click.argument("source")
+    @click.argument("target")
+    @_options
+    def run(store: str, source: str, target: str, reps: int, seed: int, regressor: str, alpha: float, n_folds: int,
+            max_n: int | None, split: str, no_ceiling: bool, dtype: str, backend: str | None, overwrite: bool,
+            require_existing: bool) -> None:
+        params: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n)
+        if direction != "model-to-model":
+            params.update(split=split, noise_ceiling=not no_ceiling)
+        res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
+                   require_existing=require_existing, backend=backend, dtype=dtype, options={"progress": True})
+        ev = res.dataset["ev"].mean("rep")
+        click.echo(f"{res.path}: {ev.sizes[ev.dims[0]]} targets, median EV {float(ev.median()):.2f}% "
+                   f"(IQR {float(ev.quantile(0.25)):.2f}-{float(ev.quantile(0.75)):.2f})" + ("" if res.computed else _AGAIN))
+
+    run.__doc__ = (
+        f"Score the {direction} direction from SOURCE ({kinds[0]}) to TARGET ({kinds[1]}) in STORE and write "
+        f"scores/{direction.replace('-', '_')}/SOURCE__TARGET/<key> (a matching entry is read back unless --overwrite)."
+    )
+    return click.command(name=direction)(run)
+
+
+for _direction in _DIRECTION_COMMANDS:
+    score.add_command(_direction_command(_direction))
+
+
+def _given(ctx: click.Context, names: list[str]) -> dict[str, Any]:
+    """The options given on the command line (the others keep the metric's defaults)."""
+    out = {}
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP):
+            out[name] = ctx.params[name]
+    return out
+
+
+def _metric_line(path: str, ds: Any, existed: bool) -> str:
+    """``<path>: <metric> <value> (...)`` for a metric entry."""
+    score_ = ds["score"]
+    if "split" in score_.dims:
+        value = ", ".join(f"{sp} {float(score_.sel(split=sp)):.4f}" for sp in score_["split"].values.astype(str))
+    else:
+        value = f"{float(score_):.4f}"
+    extra = []
+    if "ceiling" in ds:
+        extra.append(f"ceiling {float(ds['ceiling']):.4f}, ceiled {float(ds['ceiled_score']):.4f}")
+    if "r" in ds and "neuroid" in ds["r"].dims:
+        extra.append(f"mean r over {ds.sizes['neuroid']} neuroids")
+    if ds.attrs.get("lower_is_better"):
+        extra.append("distance: lower = more similar")
+    note = f" ({'; '.join(extra)})" if extra else ""
+    return f"{path}: {ds.attrs.get('metric', '')} {value}{note}{_AGAIN if existed else ''}"
+
+
+def _run_metric(store: str, metric: str, source: str, target: str | None, overwrite: bool, require_existing: bool,
+                params: dict[str, Any]) -> None:
+    params = dict(params)
+    kind = metric_kind(metric, params.pop("variant", None))
+    res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
+    click.echo(_metric_line(res.path, res.dataset, not res.computed))
+
+
+@score.command(name="rsa")
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--variant", type=click.Choice(["crsa", "ersa", "ereg"]), default="crsa", show_default=True,
+              help="crsa: model RDM vs target RDM; ersa: RDM of cross-validated encoding predictions (train/test); ereg: encoding after a sparse random projection.")
+@click.option("--rdm-method", type=click.Choice(["correlation", "cosine", "euclidean", "sqeuclidean"]), default=None, help="RDM of each set (crsa, ersa; default correlation).")
+@click.option("--compare-method", type=click.Choice(["pearson", "spearman", "kendall", "cosine"]), default=None, help="RDM comparison (crsa, ersa; default spearman).")
+@click.option("--ceiling/--no-ceiling", default=None, help="Split-half noise ceiling of the neural RDM (crsa; default: when the target has >= 2 repeats).")
+@click.option("--n-reps", type=click.IntRange(min=1), default=None, help="Split halves of the ceiling (crsa; default 10).")
+@click.option("--seed", type=int, default=None, help="Seed of the ceiling halves (crsa), the train/test split (ersa), the projection (ereg); default 0.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=None, help="Ridge penalty of the encoding model (ersa, ereg; default 0.1).")
+@click.option("--n-folds", type=click.IntRange(min=2), default=None, help="Folds of the out-of-fold predictions (ersa, ereg; default 10).")
+@click.option("--fold-seed", type=int, default=None, help="Seed of the folds (ersa, ereg; default 0).")
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Held-out fraction of the stimuli (ersa; default 0.5).")
+@click.option("--n-components", default=None, help="Projection dimension, an integer or 'auto' (ereg; default auto).")
+@click.option("--eps", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Johnson-Lindenstrauss distortion for 'auto' (ereg; default 0.1).")
+@_OVERWRITE
+@_REQUIRE
+@click.pass_context
+def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, variant: str, overwrite: bool,
+                      require_existing: bool, **_: Any) -> None:
+    """RSA between the feature set SOURCE (MODEL.LAYER) and TARGET (neural set NAME[.REGION] or
+    MODEL.LAYER) in STORE; writes metrics/<variant>/SOURCE__TARGET/<key>.
+
+    Options that do not apply to the chosen variant are refused.
+    """
+    params = _given(ctx, ["rdm_method", "compare_method", "ceiling", "n_reps", "seed", "alpha", "n_folds", "fold_seed",
+                          "test_size", "n_components", "eps"])
+    if "n_components" in params and params["n_components"] != "auto":
+        try:
+            params["n_components"] = int(params["n_components"])
+        except ValueError:
+            raise click.BadParameter(f"must be an integer or 'auto'; got {params['n_components']!r}.", param_hint="--n-components") from None
+    _run_metric(store, "rsa", source, target, overwrite, require_existing, {"variant": variant, **params})
+
+
+@score.command(name="shape")
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="1 = Procrustes, 0 = CCA-like.")
+@click.option("--center-columns/--no-center-columns", default=True, show_default=True)
+@click.option("--zero-pad/--no-zero-pad", default=True, show_default=True, help="Pad the narrower representation with zero columns.")
+@click.option("--score-method", type=click.Choice(["angular", "euclidean"]), default="angular", show_default=True)
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True, help="Held-out fraction of the stimuli.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split (the split of ersa).")
+@_OVERWRITE
+@_REQUIRE
+def score_shape_command(store: str, source: str, target: str, alpha: float, center_columns: bool, zero_pad: bool,
+                        score_method: str, test_size: float, seed: int, overwrite: bool, require_existing: bool) -> None:
+    """Shape-metric distance (LinearMetric) between the feature set SOURCE and TARGET (neural set or
+    feature set) in STORE, fitted on train stimuli and reported on train and test; writes
+    metrics/shape/SOURCE__TARGET/<key>."""
+    _run_metric(store, "shape", source, target, overwrite, require_existing,
+                dict(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method,
+                     test_size=test_size, seed=seed))
+
+
+@score.command(name="cka")
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--debiased", is_flag=True, help="The debiased CKA estimator.")
+@_OVERWRITE
+@_REQUIRE
+def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool) -> None:
+    """Linear CKA between the feature set SOURCE and TARGET (neural set or feature set) in STORE;
+    writes metrics/cka/SOURCE__TARGET/<key>."""
+    _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased})
+
+
+@score.command(name="dimensionality")
+@click.argument("store")
+@click.argument("source")
+@_OVERWRITE
+@_REQUIRE
+def score_dimensionality_command(store: str, source: str, overwrite: bool, require_existing: bool) -> None:
+    """Effective dimensionality of SOURCE (feature set MODEL.LAYER, or neural set NAME[.REGION],
+    trial-averaged) in STORE; writes metrics/dimensionality/SOURCE/<key>."""
+    _run_metric(store, "dimensionality", source, None, overwrite, require_existing, {})

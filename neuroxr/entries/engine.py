@@ -1,0 +1,379 @@
+"""The entry engine: the one place that computes and writes store entries.
+
+:func:`compute` turns a request (kind, source and target sets, parameters) into an entry:
+
+1. the names are resolved to :class:`neuroxr.sets.SetRef` (:func:`neuroxr.sets.resolve`), with the
+   set kinds the entry kind accepts (:mod:`neuroxr.entries.kinds`);
+2. the parameters are checked and their defaults filled in; with the version tokens of the sets
+   read they form the provenance and its key (:mod:`neuroxr.entries.provenance`), which places
+   the entry at ``<stage>/<kind>/<source>__<target>/<key>`` (:mod:`neuroxr.entries.layout`);
+3. a complete entry with the same provenance is read back; otherwise the entry is computed and
+   written beside any other entry of the pair (or, with ``require_existing=True``, the request is
+   refused naming each parameter that differs from the existing entries).
+
+It decides streaming (:func:`neuroxr.entries.kinds.streams`: forward with ridge or linear and no
+``max_n`` reads the features only through the cached Gram), Gram reuse (the Gram is itself an
+entry, keyed by the feature set's token), backend and dtype.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .. import geometry as _geo
+from ..errors import LayoutError, StoreError
+from ..layouts import validate_metric, validate_scores
+from ..sets import SetRef, read_set, resolve
+from ..store import StudyStore
+from . import layout as _l
+from . import metrics as _m
+from . import provenance as _p
+from .gram import compute_gram
+from .kinds import DIRECTION_FUNCTIONS, Kind, get_kind, lazy_features, streams
+
+__all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
+
+_VERSION_PACKAGES = ("numpy", "scipy", "xarray", "zarr", "dask", "scikit-learn")
+#: options of a request that change how it runs or what it returns, not its numbers
+RUN_OPTIONS = ("progress", "keep_predictions")
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """What :func:`compute` returns.
+
+    Attributes
+    ----------
+    path : str
+        The entry's store path (``.../<key>``).
+    dataset : xarray.Dataset
+        The entry (in memory).
+    computed : bool
+        ``True`` when computed now, ``False`` when a matching entry was read back.
+    provenance : dict
+        Kind, set names, filled parameters and input version tokens.
+    """
+
+    path: str
+    dataset: xr.Dataset = field(repr=False)
+    computed: bool
+    provenance: dict[str, Any] = field(repr=False)
+
+
+def _open(store: StudyStore | str | os.PathLike) -> StudyStore:
+    if isinstance(store, StudyStore):
+        return store
+    url = os.fspath(store)
+    if "://" not in url and not os.path.isdir(url):
+        raise StoreError(f"no study store at {url!r} (the folder does not exist); check the path, or create it with neuroxr.open_store().")
+    return StudyStore(url)
+
+
+class _IO:
+    """The sets of one request, read once; the Gram of a feature set through its entry."""
+
+    def __init__(self, store: StudyStore, backend: str | None) -> None:
+        self.store, self.backend = store, backend
+        self._cache: dict[tuple[str, bool], xr.DataArray] = {}
+
+    def read(self, ref: SetRef, load: bool = True) -> xr.DataArray:
+        k = (ref.name + "|" + ref.kind, load)
+        if k not in self._cache:
+            self._cache[k] = read_set(self.store, ref, load=load)
+        return self._cache[k]
+
+    def gram(self, ref: SetRef) -> xr.Dataset:
+        return compute(self.store, "gram", ref, backend=self.backend).dataset
+
+
+@dataclass
+class _Request:
+    kind: Kind
+    source: SetRef
+    target: SetRef | None
+    params: dict[str, Any]
+    provenance: dict[str, Any]
+    key: str
+    path: str
+
+
+def _dtype_name(dtype: Any) -> str:
+    try:
+        return np.dtype(dtype or "float64").name
+    except TypeError as exc:
+        raise LayoutError(f"dtype must be 'float64' or 'float32'; got {dtype!r}.") from exc
+
+
+def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Mapping[str, Any] | None,
+             dtype: Any) -> _Request:
+    k = get_kind(kind)
+    src = resolve(store, source, kinds=k.source_kinds, role="source")
+    tgt = None
+    if k.pairwise:
+        if target is None:
+            raise LayoutError(f"{k.name!r} compares two sets; name the target set.")
+        tgt = resolve(store, target, kinds=k.target_kinds, role="target")
+    elif target is not None:
+        raise LayoutError(f"{k.name!r} describes one set; got a target {getattr(target, 'name', target)!r} (pass target=None).")
+    filled = k.fill(params)
+    if k.takes_dtype:
+        filled["dtype"] = _dtype_name(dtype)
+    elif dtype is not None and _dtype_name(dtype) != "float64":
+        raise LayoutError(f"dtype={dtype!r}: {k.name!r} computes in float64 only; pass dtype=None.")
+    if k.name == "crsa":
+        repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
+        filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
+    refs = [src] if tgt is None else [src, tgt]
+    inputs = {r.path: store.token(r.path) for r in refs}
+    prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs)
+    key = _p.key(prov)
+    return _Request(k, src, tgt, filled, prov, key, _l.entry_path(k.stage, k.name, src, tgt, key))
+
+
+def _matches(store: StudyStore, req: _Request) -> bool:
+    if not _p.is_trusted(req.provenance) or not store.is_complete(req.path):
+        return False
+    g = store._root[req.path]
+    return dict(g.attrs.get(_p.PROVENANCE_ATTR) or {}) == req.provenance
+
+
+def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,
+           params: Mapping[str, Any] | None = None, dtype: Any = None) -> str | None:
+    """The path of the complete entry whose provenance matches the request, else ``None``.
+
+    Parameters are as in :func:`compute`. Legacy (0.1.0) entries and entries of sets without a
+    version token never match.
+    """
+    store = _open(store)
+    req = _prepare(store, kind, source, target, params, dtype)
+    return req.path if _matches(store, req) else None
+
+
+def _refuse(store: StudyStore, req: _Request) -> StoreError:
+    pair = _l.pair_path(req.kind.stage, req.kind.name, req.source, req.target)
+    what = f"{req.kind.name} {req.source.name}" + ("" if req.target is None else f" -> {req.target.name}")
+    lines = []
+    for e in _l.iter_entries(store):
+        if e["path"].rpartition("/")[0] != pair and e["path"] != pair:
+            continue
+        if e["legacy"] or not e["provenance"]:
+            lines.append(f"{e['path']} was written by neuroxr 0.1.0 (no provenance)")
+        elif e["complete"]:
+            lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, e["provenance"])))
+    if not lines:
+        return StoreError(f"store {store.url!r} holds no entry {what}; compute it (require_existing=False).")
+    return StoreError(
+        f"store {store.url!r}: no entry {what} matches the request: " + " | ".join(lines)
+        + ". Ask with the existing parameters, or compute a new entry (require_existing=False)."
+    )
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    out = {"neuroxr": __version__}
+    for pkg in _VERSION_PACKAGES:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # pragma: no cover - optional package
+            pass
+    return out
+
+
+def _run_direction(req: _Request, io: _IO, backend: str | None, options: Mapping[str, Any]) -> xr.Dataset:
+    k, p = req.kind, req.params
+    kw = {**{n: p[n] for n in k.defaults}, "dtype": p["dtype"], "backend": backend, **options}
+    if "alphas" in kw:
+        kw["alphas"] = tuple(kw["alphas"])
+    fn = DIRECTION_FUNCTIONS[k.name]
+    if streams(k.name, p):
+        gram = _geo.gram_stats(io.gram(req.source))
+        return fn(io.read(req.source, load=False), io.read(req.target), gram=gram, **kw)
+    lazy = lazy_features(k.name, p)
+    a = io.read(req.source, load=not (lazy and req.source.kind == "features"))
+    b = io.read(req.target, load=not (lazy and req.target.kind == "features"))
+    return fn(a, b, **kw)
+
+
+def _run(req: _Request, io: _IO, backend: str | None, options: Mapping[str, Any]) -> xr.Dataset:
+    name = req.kind.name
+    if req.kind.stage == "scores":
+        return _run_direction(req, io, backend, options)
+    if options:
+        raise LayoutError(f"{name!r} takes no options {sorted(options)}.")
+    if name == "gram":
+        return compute_gram(req.source, None, req.params, io)
+    if name in _m.RSA_VARIANTS:
+        return _m.compute_rsa(name, req.source, req.target, req.params, io)
+    fn = {"shape": _m.compute_shape, "cka": _m.compute_cka, "dimensionality": _m.compute_dimensionality}[name]
+    return fn(req.source, req.target, req.params, io)
+
+
+def _label(req: _Request, ds: xr.Dataset) -> xr.Dataset:
+    """Entry attrs: names, set labels, parameters, versions, provenance."""
+    attrs = dict(ds.attrs)
+    if req.kind.stage == "metrics":
+        attrs.pop("direction", None)  # the geometry functions name themselves here; entries use 'metric'
+    attrs.update({"source": req.source.name, **req.source.labels("source")})
+    if req.target is not None:
+        attrs.update({"target": req.target.name, **req.target.labels("target")})
+    else:
+        attrs.pop("target", None)
+    if req.kind.stage == "metrics":
+        attrs["metric"] = req.kind.name
+    attrs["parameters"] = dict(req.params)
+    attrs["versions"] = _versions()
+    attrs["neuroxr_version"] = attrs["versions"]["neuroxr"]
+    attrs[_p.PROVENANCE_ATTR] = req.provenance
+    attrs[_p.KEY_ATTR] = req.key
+    ds = ds.copy()
+    ds.attrs = attrs
+    return ds
+
+
+def compute(
+    store: StudyStore | str,
+    kind: str,
+    source: str | SetRef,
+    target: str | SetRef | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    require_existing: bool = False,
+    backend: str | None = None,
+    dtype: Any = None,
+    options: Mapping[str, Any] | None = None,
+) -> EntryResult:
+    """Compute (or find) one store entry.
+
+    Parameters
+    ----------
+    store : StudyStore or str
+        The study store (a path must exist: no empty store is created).
+    kind : str
+        One of :data:`neuroxr.entries.KINDS` (``"rsa"`` means ``"crsa"``).
+    source, target : str or SetRef
+        Set names (:mod:`neuroxr.sets`); ``target`` is ``None`` for ``dimensionality`` and ``gram``.
+    params : mapping, optional
+        The kind's parameters (defaults filled in; see ``KINDS[kind].defaults``).
+    overwrite : bool
+        Recompute even when a matching entry exists (it is replaced).
+    require_existing : bool
+        Return only a matching existing entry; otherwise raise :class:`StoreError` naming each
+        parameter (or input set) in which the existing entries differ.
+    backend : str, optional
+        Array backend of the kernels (not part of the provenance).
+    dtype : {"float64", "float32"}, optional
+        Precision of the directions (part of their provenance; default float64).
+    options : mapping, optional
+        Run options of the directions that do not change the numbers: ``progress``,
+        ``keep_predictions`` (predictions are returned, never stored; forces a computation).
+
+    Returns
+    -------
+    EntryResult
+    """
+    store = _open(store)
+    options = dict(options or {})
+    bad = sorted(set(options) - set(RUN_OPTIONS))
+    if bad:
+        raise LayoutError(f"unknown run options {bad}; choose from {RUN_OPTIONS}.")
+    req = _prepare(store, kind, source, target, params, dtype)
+    fresh = bool(options.get("keep_predictions"))
+    if not overwrite and not fresh and _matches(store, req):
+        return EntryResult(req.path, store.read_dataset(req.path).load(), False, req.provenance)
+    if require_existing:
+        raise _refuse(store, req)
+    ds = _label(req, _run(req, _IO(store, backend), backend, options))
+    stored = ds.drop_vars(["prediction", "stimulus_id"], errors="ignore") if req.kind.stage == "scores" else ds
+    if req.kind.stage == "scores":
+        validate_scores(stored, name=f"scores entry {req.path}")
+    elif req.kind.stage == "metrics":
+        validate_metric(stored, name=f"metric entry {req.path}")
+    if store.mode == "r" and req.kind.name == "gram":
+        return EntryResult(req.path, ds, True, req.provenance)  # a read-only store still scores
+    store.write_dataset(req.path, stored)
+    return EntryResult(req.path, ds, True, req.provenance)
+
+
+def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    options = {k: kwargs.pop(k) for k in RUN_OPTIONS if k in kwargs}
+    return kwargs, options
+
+
+def score(
+    store: StudyStore | str,
+    kind: str,
+    source: str | SetRef,
+    target: str | SetRef | None = None,
+    *,
+    overwrite: bool = False,
+    require_existing: bool = False,
+    backend: str | None = None,
+    dtype: Any = None,
+    **params: Any,
+) -> xr.Dataset:
+    """Score one entry of a study store (any kind) and return it; see :func:`compute`.
+
+    Parameters
+    ----------
+    store : StudyStore or str
+    kind : str
+        ``"forward"``, ``"reverse"``, ``"inter_animal"``, ``"model_to_model"``, ``"crsa"``
+        (``"rsa"`` with ``variant=``), ``"ersa"``, ``"ereg"``, ``"shape"``, ``"cka"``,
+        ``"dimensionality"``.
+    source, target : str or SetRef
+        Sets: ``"<model>.<layer>"``, ``"<neural>"`` or ``"<neural>.<region>"``. Forward:
+        features -> neural; reverse: neural -> features; inter_animal: neural -> neural;
+        model_to_model: features -> features; metrics: features -> either.
+    overwrite, require_existing, backend, dtype
+        As in :func:`compute`.
+    **params
+        The kind's parameters (``reps``, ``seed``, ``regressor``, ``alpha``, ... ; metrics as in
+        :func:`neuroxr.entries.metric_options`), plus ``progress`` / ``keep_predictions``.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> nx.score(store, "forward", "net.conv3", "monkeyA.IT", reps=20)      # doctest: +SKIP
+    >>> nx.score(store, "cka", "net.conv3", "monkeyA", debiased=True)       # doctest: +SKIP
+    """
+    params, options = _split(dict(params))
+    variant = params.pop("variant", None)
+    name = str(kind).lower().replace("-", "_")
+    if name == "rsa" or variant is not None:
+        name = _m.metric_kind(name, variant)
+    return compute(store, name, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
+                   backend=backend, dtype=dtype, options=options).dataset
+
+
+def score_metric(
+    store: StudyStore | str,
+    metric: str,
+    source: str | SetRef,
+    target: str | SetRef | None = None,
+    *,
+    overwrite: bool = False,
+    **params: Any,
+) -> xr.Dataset:
+    """One metric entry (``rsa`` with ``variant=``, ``crsa``, ``ersa``, ``ereg``, ``shape``, ``cka``,
+    ``dimensionality``); :func:`score` restricted to the metrics.
+
+    Examples
+    --------
+    >>> score_metric(store, "rsa", "netA.layer3", "animalA", variant="ersa", alpha=1.0)  # doctest: +SKIP
+    """
+    variant = params.pop("variant", None)
+    kind = _m.metric_kind(metric, variant)
+    return score(store, kind, source, target, overwrite=overwrite, **params)

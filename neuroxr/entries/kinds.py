@@ -1,0 +1,128 @@
+"""The one registry of entry kinds: for each kind its stage, the set kinds of its source and
+target, its parameters with their defaults and validation, and its compute function.
+
+A kind's *parameters* are those that change its numbers; they form the entry's provenance with
+the version tokens of the sets it read (:mod:`neuroxr.entries.provenance`). Options that change
+only how a result is computed or returned (``backend``, ``progress``, ``keep_predictions``) are
+not parameters; ``dtype`` is, for the kinds that take it (float32 changes the numbers).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import xarray as xr
+
+from .. import directions as _d
+from ..errors import LayoutError
+from . import metrics as _m
+
+__all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "streams"]
+
+#: Options of the direction functions that are not parameters of an entry.
+_RUN_OPTIONS = ("backend", "dtype", "keep_predictions", "progress", "gram")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of store entry.
+
+    Attributes
+    ----------
+    name : str
+        ``"forward"``, ..., ``"cka"``, ``"dimensionality"``, ``"gram"``.
+    stage : {"scores", "metrics", "cache"}
+        Top-level group of its entries.
+    source_kinds, target_kinds : tuple of {"features", "neural"}
+        Set kinds accepted as source / target (``target_kinds`` empty: no target).
+    defaults : dict
+        Parameter -> default.
+    takes_dtype : bool
+        Whether ``dtype`` is a parameter (directions).
+    """
+
+    name: str
+    stage: str
+    source_kinds: tuple[str, ...]
+    target_kinds: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    takes_dtype: bool = False
+
+    @property
+    def pairwise(self) -> bool:
+        return bool(self.target_kinds)
+
+    def fill(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``params`` checked (one-line error naming an unknown parameter) with defaults filled."""
+        params = dict(params or {})
+        bad = sorted(k for k in params if k not in self.defaults)
+        if bad:
+            what = "metric" if self.stage == "metrics" else "kind"
+            raise LayoutError(f"{what} {self.name!r} takes no options {bad}; it accepts {sorted(self.defaults)}.")
+        out = dict(self.defaults)
+        for k, v in params.items():
+            d = self.defaults[k]
+            # alpha=1 and alpha=1.0 are one parameter value
+            if isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if isinstance(v, (tuple, list)):
+                v = [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
+            out[k] = v
+        for k, v in out.items():
+            if isinstance(v, tuple):
+                out[k] = list(v)
+        return out
+
+
+def _direction_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and n not in _RUN_OPTIONS}
+
+
+_DIRECTION_SETS = {
+    "forward": (("features",), ("neural",)),
+    "reverse": (("neural",), ("features",)),
+    "inter_animal": (("neural",), ("neural",)),
+    "model_to_model": (("features",), ("features",)),
+}
+#: direction -> its function in :mod:`neuroxr.directions`
+DIRECTION_FUNCTIONS: dict[str, Callable[..., xr.Dataset]] = {
+    "forward": _d.forward, "reverse": _d.reverse, "inter_animal": _d.inter_animal, "model_to_model": _d.model_to_model,
+}
+DIRECTION_KINDS = tuple(_DIRECTION_SETS)
+METRIC_KINDS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality")
+
+KINDS: dict[str, Kind] = {}
+for _name, (_s, _t) in _DIRECTION_SETS.items():
+    KINDS[_name] = Kind(_name, "scores", _s, _t, _direction_defaults(DIRECTION_FUNCTIONS[_name]), takes_dtype=True)
+for _name in METRIC_KINDS:
+    if _name == "dimensionality":
+        KINDS[_name] = Kind(_name, "metrics", ("features", "neural"), (), {})
+    else:
+        KINDS[_name] = Kind(_name, "metrics", ("features",), ("features", "neural"), _m.metric_options(_name))
+KINDS["gram"] = Kind("gram", "cache", ("features",), (), {})
+
+
+def get_kind(kind: str) -> Kind:
+    """The registered kind ``kind`` (``-`` may stand for ``_``; ``rsa`` means ``crsa``)."""
+    name = str(kind).lower().replace("-", "_")
+    if name == "rsa":
+        name = "crsa"
+    if name not in KINDS:
+        raise LayoutError(f"unknown entry kind {kind!r}; choose one of {tuple(KINDS)}.")
+    return KINDS[name]
+
+
+def streams(kind: str, params: Mapping[str, Any]) -> bool:
+    """The streaming rule, written once: forward with a shared regressor (ridge or linear) and no
+    ``max_n`` unit subsets reads the features only through the layer's cached Gram."""
+    return kind == "forward" and params.get("regressor", "ridge") in ("ridge", "linear") and params.get("max_n") is None
+
+
+def lazy_features(kind: str, params: Mapping[str, Any]) -> bool:
+    """Whether the feature set may stay lazy (dask-backed): reverse with ridge/linear reduces
+    the features chunk by chunk."""
+    return kind == "reverse" and params.get("regressor", "ridge") in ("ridge", "linear")

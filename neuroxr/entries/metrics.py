@@ -1,0 +1,246 @@
+"""Geometry metric entries: names, options, and how each metric is computed from store sets.
+
+=================  ==============================================  =========================================
+metric             entry group                                     ``score``
+=================  ==============================================  =========================================
+``crsa``           ``metrics/crsa/<source>__<target>/<key>``       RDM similarity (also ``ceiling``,
+                                                                   ``ceiled_score`` with a split-half ceiling)
+``ersa``           ``metrics/ersa/<source>__<target>/<key>``       over ``split`` (train, test): RDM of the
+                                                                   encoding predictions vs the target RDM
+``ereg``           ``metrics/ereg/<source>__<target>/<key>``       mean out-of-fold Pearson r (``r`` per neuroid)
+``shape``          ``metrics/shape/<source>__<target>/<key>``      over ``split`` (train, test): LinearMetric
+                                                                   distance (lower = more similar)
+``cka``            ``metrics/cka/<source>__<target>/<key>``        linear CKA (or its debiased form)
+``dimensionality`` ``metrics/dimensionality/<source>/<key>``       effective dimensionality
+=================  ==============================================  =========================================
+
+Sources of the pairwise metrics are feature sets; targets are neural sets or region subsets
+(trial-averaged with a NaN-mean over repeats) or feature sets. ``dimensionality`` takes one set of
+either kind. Feature sets enter cRSA, CKA and dimensionality through their cached Gram entry.
+
+The *reported* value of an entry is :func:`metric_value`: ``score`` at ``split="test"`` when the
+entry has a train/test split, else ``score``. Layer selection should use the ``train`` value.
+
+The functions ``compute_<metric>`` here never touch the store: they receive the sets (and a
+callable that returns a feature set's cached Gram) from :mod:`neuroxr.entries.engine`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .. import geometry as _geo
+from ..errors import LayoutError
+from ..layouts import METRICS, SINGLE_SET_METRICS, align
+
+__all__ = [
+    "METRIC_NAMES",
+    "RSA_VARIANTS",
+    "metric_kind",
+    "metric_options",
+    "metric_value",
+]
+
+#: The RSA variants (each its own metric entry group).
+RSA_VARIANTS = ("crsa", "ersa", "ereg")
+#: Names a caller may ask for: ``rsa`` (the variant given by ``variant``, default ``crsa``), the
+#: RSA variants by name, ``shape``, ``cka``, ``dimensionality``.
+METRIC_NAMES = ("rsa",) + METRICS
+_RSA_FUNCTIONS: dict[str, Callable[..., xr.Dataset]] = {"crsa": _geo.crsa, "ersa": _geo.ersa, "ereg": _geo.ereg}
+_SHAPE_DEFAULTS = {"alpha": 1.0, "center_columns": True, "zero_pad": True, "score_method": "angular",
+                   "test_size": 0.5, "seed": 0}
+_CKA_DEFAULTS = {"debiased": False}
+
+
+def metric_kind(metric: str, variant: str | None = None) -> str:
+    """The metric entry group a request is written to.
+
+    Parameters
+    ----------
+    metric : str
+        One of :data:`METRIC_NAMES` (``-`` may stand for ``_``; case is ignored).
+    variant : {"crsa", "ersa", "ereg"}, optional
+        The RSA variant when ``metric == "rsa"`` (default ``"crsa"``).
+
+    Returns
+    -------
+    str
+        One of :data:`neuroxr.layouts.METRICS`.
+    """
+    m = str(metric).lower().replace("-", "_")
+    if m not in METRIC_NAMES:
+        raise LayoutError(f"unknown metric {metric!r}; choose one of {METRIC_NAMES} (rsa = crsa, ersa or ereg by variant).")
+    if m == "rsa":
+        v = "crsa" if variant is None else str(variant).lower()
+        if v not in RSA_VARIANTS:
+            raise LayoutError(f"unknown RSA variant {variant!r}; choose one of {RSA_VARIANTS}.")
+        return v
+    if variant is not None and m != variant:
+        raise LayoutError(f"variant={variant!r} applies to metric 'rsa' only; got metric {metric!r}.")
+    return m
+
+
+def metric_options(metric: str) -> dict[str, Any]:
+    """The options a metric accepts and their defaults.
+
+    Parameters
+    ----------
+    metric : str
+        One of :data:`neuroxr.layouts.METRICS` (or ``rsa``).
+
+    Returns
+    -------
+    dict
+        Option name -> default. ``crsa``'s ``ceiling=None`` means: a split-half ceiling when the
+        target is a neural set with at least 2 repeats.
+    """
+    kind = metric_kind(metric)
+    if kind in RSA_VARIANTS:
+        fn = _RSA_FUNCTIONS[kind]
+        out = {n: p.default for n, p in inspect.signature(fn).parameters.items()
+               if n not in ("features", "neural", "backend") and p.kind is p.POSITIONAL_OR_KEYWORD}
+        if kind == "crsa":
+            out["ceiling"] = None
+        return out
+    return dict({"shape": _SHAPE_DEFAULTS, "cka": _CKA_DEFAULTS, "dimensionality": {}}[kind])
+
+
+def _check_options(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` checked against what ``kind`` accepts, with the defaults filled in."""
+    accepted = metric_options(kind)
+    bad = sorted(k for k in options if k not in accepted)
+    if bad:
+        raise LayoutError(f"metric {kind!r} takes no options {bad}; it accepts {sorted(accepted)}.")
+    return {**accepted, **options}
+
+
+def metric_value(ds: xr.Dataset, split: str = "test") -> float:
+    """The reported value of a metric entry: ``score`` at ``split`` when it has a split, else ``score``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A metric entry (see :func:`neuroxr.layouts.validate_metric`).
+    split : {"test", "train"}
+        Which split to report (``"train"`` for layer selection, ``"test"`` to report).
+    """
+    score = ds["score"]
+    if "split" in score.dims:
+        return float(score.sel(split=split))
+    return float(score)
+
+
+# ============================================================================ inputs
+def averaged_as_features(neural: xr.DataArray) -> xr.DataArray:
+    """Trial-averaged neural responses (NaN-mean over repeats, as :func:`neuroxr.geometry.rdm`
+    averages them) in the feature layout ``stimulus x unit``."""
+    m = _geo._neural_mean(neural, name=str(neural.name or "neural")).transpose("stimulus", "neuroid")
+    extra = [c for c in m.coords if c not in ("stimulus_id", "neuroid_id") and m.coords[c].dims != ("stimulus",)]
+    m = m.drop_vars(extra).rename({"neuroid": "unit", "neuroid_id": "unit_id"})
+    m.name = neural.name
+    return m
+
+
+def features_as_neural(features: xr.DataArray) -> xr.DataArray:
+    """A feature set in the neural layout (``unit`` -> ``neuroid``, one repeat): a trial-averaged target."""
+    extra = [c for c in features.coords if c not in ("stimulus_id", "unit_id") and features.coords[c].dims != ("stimulus",)]
+    da = features.drop_vars(extra).rename({"unit": "neuroid", "unit_id": "neuroid_id"}).expand_dims("repeat", axis=-1)
+    da.name = features.name
+    return da
+
+
+def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int | None) -> dict[str, Any]:
+    """cRSA's ``ceiling=None`` made explicit: a ceiling when the target is neural with >= 2 repeats."""
+    out = dict(params)
+    if out.get("ceiling") is None:
+        out["ceiling"] = bool(target_kind == "neural" and (n_repeats or 0) >= 2)
+    return out
+
+
+def _split_score(train: float, test: float) -> tuple[tuple[str], np.ndarray]:
+    return ("split",), np.array([train, test], dtype=float)
+
+
+# ============================================================================ computations
+def compute_rsa(kind: str, src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
+    """crsa / ersa / ereg of a feature set against a neural or feature set.
+
+    ``io`` gives ``io.read(ref)`` (loaded DataArray), ``io.gram(ref)`` (the cached Gram Dataset)
+    and ``io.backend``.
+    """
+    params = dict(params)
+    if kind == "crsa":
+        if params["ceiling"] and tgt.kind != "neural":
+            raise LayoutError(f"crsa: a split-half ceiling needs a neural target with repeats; {tgt.name!r} is a feature set. Pass ceiling=False.")
+        b = io.read(tgt) if tgt.kind == "neural" else io.gram(tgt)
+        return _geo.crsa(io.gram(src), b, backend=io.backend, **params)
+    b = io.read(tgt) if tgt.kind == "neural" else features_as_neural(io.read(tgt))
+    ds = _RSA_FUNCTIONS[kind](io.read(src), b, **params)
+    if kind == "ersa":
+        ds = ds.rename({"split": "stimulus_split"})
+        ds["score"] = _split_score(float(ds["train_score"]), float(ds["test_score"]))
+        ds = ds.assign_coords(split=["train", "test"])
+    return ds
+
+
+def compute_shape(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
+    """Shape-metric distance (:class:`neuroxr.geometry.LinearMetric`), fitted on a train split.
+
+    The stimuli (paired by ``stimulus_id``, in the target's order) are split as
+    :func:`neuroxr.geometry.ersa` splits them (``numpy.random.default_rng(seed)`` permutation,
+    ``test_size`` held out), so eRSA and shape entries of one pair share the split.
+    """
+    p = dict(params)
+    Y = averaged_as_features(io.read(tgt)) if tgt.kind == "neural" else io.read(tgt)
+    Y, X = align(Y, io.read(src), names=(tgt.name, src.name))
+    tr, te = _geo._train_test(X.sizes["stimulus"], p["test_size"], p["seed"])
+    metric = _geo.LinearMetric(alpha=p["alpha"], center_columns=p["center_columns"], zero_pad=p["zero_pad"],
+                               score_method=p["score_method"])
+    metric.fit(X.isel(stimulus=tr), Y.isel(stimulus=tr))
+    distance = getattr(metric, "distance", metric.score)
+    train = distance(X.isel(stimulus=tr), Y.isel(stimulus=tr))
+    test = distance(X.isel(stimulus=te), Y.isel(stimulus=te))
+    split = np.full(X.sizes["stimulus"], "train", dtype=object)
+    split[te] = "test"
+    return xr.Dataset(
+        {"score": _split_score(train, test), "stimulus_split": (("stimulus",), split.astype(str))},
+        coords={"split": ["train", "test"], "stimulus_id": ("stimulus", np.asarray(X["stimulus_id"].values).astype(str))},
+        attrs={**{k: (int(v) if isinstance(v, bool) else v) for k, v in p.items()},
+               "n_train": int(tr.size), "n_test": int(te.size), "lower_is_better": 1,
+               "reference": "Williams et al. 2021"},
+    )
+
+
+def compute_cka(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
+    """Linear CKA (:func:`neuroxr.geometry.cka`): feature sets through their cached Grams."""
+    debiased = bool(params["debiased"])
+    a = io.gram(src)
+    b = averaged_as_features(io.read(tgt)) if tgt.kind == "neural" else io.gram(tgt)
+    value = _geo.cka(a, b, debiased=debiased)
+    return xr.Dataset({"score": ((), float(value))},
+                      attrs={"debiased": int(debiased), "n_stimuli": int(a.sizes["stimulus"]),
+                             "reference": "Kornblith et al. 2019"})
+
+
+def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
+    """Effective dimensionality ``(sum l)^2 / sum l^2`` of one set (a feature set from its Gram)."""
+    if src.kind == "features":
+        obj: xr.DataArray | xr.Dataset = io.gram(src)
+        n_units, n_stim = int(obj.attrs["n_units"]), int(obj.sizes["stimulus"])
+    else:
+        obj = averaged_as_features(io.read(src))
+        n_units, n_stim = int(obj.sizes["unit"]), int(obj.sizes["stimulus"])
+    value = _geo.effective_dimensionality(obj)
+    return xr.Dataset({"score": ((), float(value))},
+                      attrs={"n_units": n_units, "n_stimuli": n_stim,
+                             "definition": "(sum lambda)^2 / sum lambda^2 of the covariance eigenvalues"})
+
+
+def is_single_set(kind: str) -> bool:
+    """Whether a metric describes one set (no target)."""
+    return kind in SINGLE_SET_METRICS

@@ -1,0 +1,85 @@
+"""Provenance of an entry: what identifies its numbers, and the short key it is stored under.
+
+The provenance of an entry is the canonical JSON of
+
+- ``kind``, ``source``, ``target`` (set names);
+- ``params``: every parameter of the kind with its defaults filled in (so ``reps=20`` given
+  equals the default), :meth:`neuroxr.entries.kinds.Kind.fill`;
+- ``inputs``: for every set the entry reads, its store path and version token
+  (:meth:`neuroxr.StudyStore.token`, a fresh uuid per completed write; a region subset records
+  its neural set's token; a feature set read through its Gram records the feature set's token).
+
+Its key is the first 16 hex digits of the SHA-256 of that JSON; it is the last component of the
+entry's path. An entry whose inputs have no token (sets written by neuroxr 0.1.0) is never taken
+as a match: it is recomputed (in place) every time it is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "key", "differences", "is_trusted"]
+
+#: attr of an entry holding its provenance (a dict)
+PROVENANCE_ATTR = "neuroxr_provenance"
+#: attr of an entry holding its provenance key
+KEY_ATTR = "provenance_key"
+#: version of the provenance format
+FORMAT = 1
+
+
+def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
+         inputs: Mapping[str, str | None]) -> dict[str, Any]:
+    """The provenance dict of an entry (JSON-ready)."""
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "source": source,
+        "target": target,
+        "params": {k: _canon(v) for k, v in sorted(params.items())},
+        "inputs": {k: inputs[k] for k in sorted(inputs)},
+    }
+
+
+def _canon(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _canon(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_canon(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars
+        try:
+            return v.item()
+        except (TypeError, ValueError):
+            pass
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
+def key(prov: Mapping[str, Any]) -> str:
+    """The short hash (16 hex digits) of the canonical JSON of a provenance."""
+    text = json.dumps(prov, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_trusted(prov: Mapping[str, Any]) -> bool:
+    """Whether every input has a version token (0.1.0 sets have none: never a match)."""
+    return all(tok is not None for tok in prov.get("inputs", {}).values())
+
+
+def differences(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
+    """Human-readable differences between two provenances: each differing parameter
+    (``reps: 5 (existing) != 7 (asked)``) and each input set rewritten since."""
+    out = []
+    wp, fp = wanted.get("params", {}), found.get("params", {})
+    for k in sorted(set(wp) | set(fp)):
+        if wp.get(k, "<absent>") != fp.get(k, "<absent>"):
+            out.append(f"{k}: {fp.get(k, '<absent>')!r} (existing) != {wp.get(k, '<absent>')!r} (asked)")
+    wi, fi = wanted.get("inputs", {}), found.get("inputs", {})
+    for k in sorted(set(wi) | set(fi)):
+        if wi.get(k) is None or wi.get(k) != fi.get(k):
+            out.append(f"input {k}: rewritten since the entry was computed (or of unknown version)")
+    return out

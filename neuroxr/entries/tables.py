@@ -1,0 +1,76 @@
+"""Whole-store tables of the feature sets, built from entries: the effective dimensionality of
+every layer and the CKA matrix of every pair of layers (each value an entry of the engine, so a
+re-run reads them back and a rewritten layer is recomputed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..sets import feature_ref
+from .engine import _open, compute
+
+__all__ = ["store_dimensionality", "store_cka"]
+
+
+def _layers(store: Any, models: Sequence[str] | None) -> list[tuple[str, str]]:
+    models = list(store.models()) if models is None else list(models)
+    return [(m, layer) for m in models for layer in store.layers(m)]
+
+
+def store_dimensionality(store: Any, models: Sequence[str] | None = None) -> xr.Dataset:
+    """Effective dimensionality of every (model, layer) of a study store.
+
+    Parameters
+    ----------
+    store : StudyStore or str
+    models : sequence of str, optional
+        Default: every model.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``effective_dimensionality``, ``n_units``, ``n_stimuli`` over dim ``network``
+        (``"<model>/<layer>"``, coords ``model``, ``layer``).
+    """
+    store = _open(store)
+    pairs = _layers(store, models)
+    ds = [compute(store, "dimensionality", feature_ref(m, layer)).dataset for m, layer in pairs]
+    return xr.Dataset(
+        {"effective_dimensionality": ("network", np.asarray([float(d["score"]) for d in ds], dtype=float)),
+         "n_units": ("network", np.asarray([int(d.attrs["n_units"]) for d in ds], dtype=int)),
+         "n_stimuli": ("network", np.asarray([int(d.attrs["n_stimuli"]) for d in ds], dtype=int))},
+        coords={"network": [f"{m}/{layer}" for m, layer in pairs], "model": ("network", [m for m, _ in pairs]),
+                "layer": ("network", [layer for _, layer in pairs])},
+        attrs={"definition": "(sum lambda)^2 / sum lambda^2 of the feature covariance eigenvalues"},
+    )
+
+
+def store_cka(store: Any, models: Sequence[str] | None = None, debiased: bool = False) -> xr.Dataset:
+    """Linear CKA between every pair of (model, layer) of a study store (stimuli paired by id).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``cka`` (network, network_) with 1 on the diagonal; coords ``model``/``layer`` and
+        ``model_``/``layer_``.
+    """
+    store = _open(store)
+    pairs = _layers(store, models)
+    refs = [feature_ref(m, layer) for m, layer in pairs]
+    C = np.eye(len(refs))
+    for i in range(len(refs)):
+        for j in range(i + 1, len(refs)):
+            res = compute(store, "cka", refs[i], refs[j], params={"debiased": bool(debiased)})
+            C[i, j] = C[j, i] = float(res.dataset["score"])
+    names = [f"{m}/{layer}" for m, layer in pairs]
+    return xr.Dataset(
+        {"cka": (("network", "network_"), C)},
+        coords={"network": names, "network_": names,
+                "model": ("network", [m for m, _ in pairs]), "layer": ("network", [layer for _, layer in pairs]),
+                "model_": ("network_", [m for m, _ in pairs]), "layer_": ("network_", [layer for _, layer in pairs])},
+        attrs={"debiased": int(debiased), "reference": "Kornblith et al. 2019"},
+    )

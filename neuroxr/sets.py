@@ -1,0 +1,321 @@
+"""The one name resolver: set names of a study store <-> typed references.
+
+A study store holds two kinds of *sets*, and every analysis reads sets by name:
+
+=============  =============================  ===========================  =====================
+kind           name                           store path                   what is read
+=============  =============================  ===========================  =====================
+``features``   ``<model>.<layer>``            ``features/<model>/<layer>``  stimulus x unit
+``neural``     ``<name>``                     ``neural/<name>``             stimulus x neuroid x repeat
+``neural``     ``<name>.<region>``            ``neural/<name>``             its neuroids whose ``region``
+                                                                            coord equals ``<region>``
+=============  =============================  ===========================  =====================
+
+Model, layer and neural-set names may themselves hold dots, so a dotted name is resolved against
+what the store holds: every way of cutting it is tried and exactly one must exist. Two sets whose
+names coincide (``model "a"`` + ``layer "b.c"`` and ``model "a.b"`` + ``layer "c"`` are both
+``a.b.c``) are refused when the second is written (:func:`check_new_set`), so resolving never meets
+an ambiguity in a store written by this version; older stores get an error naming both sets.
+
+Nothing else in neuroxr splits set names on dots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import LayoutError, StoreError
+
+__all__ = [
+    "SET_KINDS",
+    "SetRef",
+    "feature_ref",
+    "neural_ref",
+    "resolve",
+    "read_set",
+    "check_new_set",
+    "store_set_names",
+]
+
+#: The kinds of sets a store holds.
+SET_KINDS = ("features", "neural")
+
+
+@dataclass(frozen=True)
+class SetRef:
+    """A typed reference to a set of a study store.
+
+    Parameters
+    ----------
+    kind : {"features", "neural"}
+    model, layer : str, optional
+        The feature set ``features/<model>/<layer>`` (``kind="features"``).
+    neural : str, optional
+        The neural set ``neural/<neural>`` (``kind="neural"``).
+    region : str, optional
+        A region subset of the neural set: its neuroids whose ``region`` coord equals it.
+    """
+
+    kind: str
+    model: str | None = None
+    layer: str | None = None
+    neural: str | None = None
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "features":
+            if not self.model or not self.layer or self.neural is not None or self.region is not None:
+                raise LayoutError("a feature set reference needs model and layer (and no neural/region); use feature_ref(model, layer).")
+        elif self.kind == "neural":
+            if not self.neural or self.model is not None or self.layer is not None:
+                raise LayoutError("a neural set reference needs neural (and no model/layer); use neural_ref(name, region).")
+        else:
+            raise LayoutError(f"unknown set kind {self.kind!r}; choose one of {SET_KINDS}.")
+
+    @property
+    def name(self) -> str:
+        """The set's name: ``model.layer``, ``neural`` or ``neural.region``."""
+        if self.kind == "features":
+            return f"{self.model}.{self.layer}"
+        return self.neural if self.region is None else f"{self.neural}.{self.region}"
+
+    @property
+    def path(self) -> str:
+        """The store path of the set (a region subset lives in its neural set)."""
+        if self.kind == "features":
+            return f"features/{self.model}/{self.layer}"
+        return f"neural/{self.neural}"
+
+    def labels(self, prefix: str) -> dict[str, str]:
+        """Attrs naming this set: ``<prefix>_kind`` and ``<prefix>_<model|layer|neural|region>``."""
+        out = {f"{prefix}_kind": self.kind}
+        for key in ("model", "layer", "neural", "region"):
+            value = getattr(self, key)
+            if value is not None:
+                out[f"{prefix}_{key}"] = value
+        return out
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def feature_ref(model: str, layer: str) -> SetRef:
+    """The reference of the feature set ``features/<model>/<layer>``."""
+    return SetRef("features", model=model, layer=layer)
+
+
+def neural_ref(name: str, region: str | None = None) -> SetRef:
+    """The reference of the neural set ``neural/<name>`` or of its ``region`` subset."""
+    return SetRef("neural", neural=name, region=region)
+
+
+# ---------------------------------------------------------------------------- what a store holds
+def _regions(store: Any, neural: str) -> list[str]:
+    """The distinct values of the ``region`` coord of a neural set (empty when it has none)."""
+    da = store.read_neural(neural)
+    if "region" not in da.coords:
+        return []
+    return sorted(set(np.asarray(da.coords["region"].values).astype(str).tolist()))
+
+
+def _feature_sets(store: Any) -> list[SetRef]:
+    return [feature_ref(m, layer) for m in store.models() for layer in store.layers(m)]
+
+
+def store_set_names(store: Any, regions: bool = False) -> dict[str, list[SetRef]]:
+    """Every set name of a store -> the sets it names (more than one: an ambiguous name).
+
+    Parameters
+    ----------
+    store : StudyStore
+    regions : bool
+        Also list the region subsets of the neural sets (reads their ``region`` coords).
+    """
+    out: dict[str, list[SetRef]] = {}
+    refs = _feature_sets(store)
+    for n in store.neural_sets():
+        refs.append(neural_ref(n))
+        if regions:
+            refs += [neural_ref(n, r) for r in _regions(store, n)]
+    for ref in refs:
+        out.setdefault(ref.name, []).append(ref)
+    return out
+
+
+def _available(store: Any, kinds: tuple[str, ...]) -> str:
+    parts = []
+    if "features" in kinds:
+        parts.append(f"feature sets {[r.name for r in _feature_sets(store)]}")
+    if "neural" in kinds:
+        parts.append(f"neural sets {store.neural_sets()}")
+    return " and ".join(parts)
+
+
+def _describe(ref: SetRef) -> str:
+    if ref.kind == "features":
+        return f"feature set model {ref.model!r} layer {ref.layer!r}"
+    return f"neural set {ref.neural!r}" + ("" if ref.region is None else f" region {ref.region!r}")
+
+
+def _exists(store: Any, ref: SetRef) -> bool:
+    if ref.kind == "features":
+        return ref.model in store.models() and ref.layer in store.layers(ref.model)
+    if ref.neural not in store.neural_sets():
+        return False
+    return ref.region is None or ref.region in _regions(store, ref.neural)
+
+
+def resolve(
+    store: Any,
+    name: str | SetRef,
+    *,
+    kinds: tuple[str, ...] = SET_KINDS,
+    role: str = "source",
+    strict: bool = True,
+) -> SetRef:
+    """The set a name refers to in a store.
+
+    Parameters
+    ----------
+    store : StudyStore
+    name : str or SetRef
+        ``"<model>.<layer>"``, ``"<neural>"`` or ``"<neural>.<region>"`` (or a reference, checked).
+    kinds : tuple of {"features", "neural"}
+        The kinds of set accepted here.
+    role : str
+        What the set is for (``"source"``, ``"target"``), used in messages.
+    strict : bool
+        ``False`` reads ``"<neural>.<rest>"`` as a region subset of the neural set ``<neural>``
+        even when no neuroid has that region (to label existing entries whose set changed).
+
+    Returns
+    -------
+    SetRef
+
+    Raises
+    ------
+    LayoutError
+        No set of an accepted kind has that name, or (in stores written before names were
+        checked) more than one has.
+    """
+    kinds = tuple(kinds)
+    if isinstance(name, SetRef):
+        if name.kind not in kinds or not _exists(store, name):
+            what = "" if name.kind in kinds else f" (the {role} must be a {' or '.join(kinds)} set)"
+            raise LayoutError(
+                f"store {store.url!r} holds no {_describe(name)}{what} named {name.name!r} (the {role}); "
+                f"it holds {_available(store, kinds)}."
+            )
+        return name
+    if not isinstance(name, str) or not name:
+        raise LayoutError(f"the {role} must name a set of the store; got {name!r}.")
+    parts = name.split(".")
+    found: list[SetRef] = []
+    if "features" in kinds:
+        models = store.models()
+        for cut in range(1, len(parts)):
+            model, layer = ".".join(parts[:cut]), ".".join(parts[cut:])
+            if model in models and layer in store.layers(model):
+                found.append(feature_ref(model, layer))
+    if "neural" in kinds:
+        sets = store.neural_sets()
+        if name in sets:
+            found.append(neural_ref(name))
+        for cut in range(1, len(parts)):
+            base, region = ".".join(parts[:cut]), ".".join(parts[cut:])
+            if base in sets and (not strict or region in _regions(store, base)):
+                found.append(neural_ref(base, region))
+    if not found:
+        what = " or ".join(
+            {"features": "feature set '<model>.<layer>'", "neural": "neural set '<name>[.<region>]'"}[k] for k in kinds
+        )
+        raise LayoutError(f"store {store.url!r} holds no {what} named {name!r} (the {role}); it holds {_available(store, kinds)}.")
+    if len(found) > 1:
+        desc = "; ".join(_describe(r) for r in found)
+        raise LayoutError(
+            f"the {role} {name!r} is ambiguous in store {store.url!r}: it names {desc}; rename one of them "
+            f"(rewrite it under another name and delete the old one)."
+        )
+    return found[0]
+
+
+def read_set(store: Any, ref: SetRef, load: bool = True) -> xr.DataArray:
+    """Read a set as a DataArray named ``ref.name``.
+
+    Parameters
+    ----------
+    store : StudyStore
+    ref : SetRef
+    load : bool
+        Load into memory (``False``: the lazy, dask-backed array).
+
+    Returns
+    -------
+    xarray.DataArray
+        Features ``stimulus x unit`` or neural responses ``stimulus x neuroid x repeat`` (a region
+        subset keeps the neuroids whose ``region`` coord equals the region).
+    """
+    if ref.kind == "features":
+        da = store.read_features(ref.model, ref.layer)
+    else:
+        da = store.read_neural(ref.neural)
+        if ref.region is not None:
+            if "region" not in da.coords:
+                raise LayoutError(f"neural set {ref.neural!r} has no 'region' coord; it has no region {ref.region!r}.")
+            keep = np.asarray(da.coords["region"].values).astype(str) == ref.region
+            da = da.isel(neuroid=np.flatnonzero(keep))
+    if load:
+        da = da.load()
+    da.name = ref.name
+    return da
+
+
+# ---------------------------------------------------------------------------- refusing ambiguous names
+def check_new_set(
+    store: Any,
+    kind: str,
+    *,
+    model: str | None = None,
+    layer: str | None = None,
+    name: str | None = None,
+    regions: Any = None,
+) -> SetRef:
+    """Refuse to write a set whose name would coincide with another set's name.
+
+    Call before writing ``features/<model>/<layer>`` (``kind="features"``) or ``neural/<name>``
+    (``kind="neural"``, with the values of its ``region`` coord as ``regions``). Rewriting the same
+    set is allowed.
+
+    Returns
+    -------
+    SetRef
+        The reference of the set to be written.
+
+    Raises
+    ------
+    StoreError
+        Naming the existing set that the new one collides with and how to rename.
+    """
+    new = feature_ref(model, layer) if kind == "features" else neural_ref(name) if kind == "neural" else None
+    if new is None:
+        raise LayoutError(f"kind must be one of {SET_KINDS}; got {kind!r}.")
+    new_names = {new.name: new}
+    if kind == "neural" and regions is not None:
+        for r in sorted(set(np.asarray(regions).astype(str).ravel().tolist())):
+            new_names[f"{name}.{r}"] = neural_ref(name, r)
+    existing = store_set_names(store, regions=True)
+    for label, ref in new_names.items():
+        for other in existing.get(label, []):
+            same_set = other.path == ref.path
+            if same_set:
+                continue
+            raise StoreError(
+                f"store {store.url!r}: cannot write {_describe(ref)}: its name {label!r} is already the name of "
+                f"the {_describe(other)}; sets must have distinct names. Rename the new set "
+                f"(e.g. a model, layer or neural name without dots) or delete the existing one."
+            )
+    return new

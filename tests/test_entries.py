@@ -1,0 +1,216 @@
+"""The entry engine (neuroxr.entries): provenance keys, never the old numbers, every stale case of
+issue 14, legacy entries, region subsets everywhere, one engine for every kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr import directions as d
+from neuroxr import geometry as geo
+from neuroxr.entries import compute, list_entries, lookup
+from neuroxr.errors import LayoutError, StoreError
+
+N = 36
+STIM = [f"s{i:02d}" for i in range(N)]
+
+
+def _sets(seed=0):
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(N, 5))
+    F = latent @ rng.normal(size=(5, 14)) + 0.5 * rng.normal(size=(N, 14))
+    G = latent @ rng.normal(size=(5, 9)) + rng.normal(size=(N, 9))
+    R = (latent @ rng.normal(size=(5, 8)))[:, :, None] + rng.normal(size=(N, 8, 4))
+    regions = ["IT"] * 5 + ["V4"] * 3
+    return (nx.features(F, STIM), nx.features(G, STIM),
+            nx.neural(R, STIM, [f"n{j}" for j in range(8)], region=regions))
+
+
+@pytest.fixture
+def study(tmp_path):
+    f1, f2, neu = _sets()
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_neural("mB", _sets(1)[2])
+    st.write_features("net", "l1", f1, unit_chunk=5)
+    st.write_features("net", "l2", f2)
+    return st, f1, f2, neu
+
+
+def _region(neu, region):
+    return neu.isel(neuroid=np.flatnonzero(neu["region"].values == region))
+
+
+def _avg(neu):
+    m = neu.mean("repeat").transpose("stimulus", "neuroid")
+    return nx.features(m.values, m["stimulus_id"].values)
+
+
+# ---------------------------------------------------------------- provenance
+def test_other_parameters_compute_a_new_entry_beside_the_old(study):
+    st, f1, _, neu = study
+    a = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert a.computed and a.path.startswith("scores/forward/net.l1__mA/")
+    np.testing.assert_allclose(a.dataset.ev.values, d.forward(f1, neu, reps=2).ev.values, rtol=1e-9)
+    again = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert not again.computed and again.path == a.path
+    np.testing.assert_allclose(again.dataset.ev.values, a.dataset.ev.values)
+    # reps=7 with the linear regressor: new numbers, a new entry beside the old one
+    b = nx.score(st, "forward", "net.l1", "mA", reps=7, regressor="linear")
+    np.testing.assert_allclose(b.ev.values, d.forward(f1, neu, reps=7, regressor="linear").ev.values, rtol=1e-9)
+    assert b.sizes["rep"] == 7 and lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) == a.path
+    table = list_entries(st)
+    rows = table[table.kind == "forward"]
+    assert sorted(rows.reps) == [2, 7] and set(rows.regressor) == {"ridge", "linear"} and rows.current.all()
+    # the seed too
+    c = nx.score(st, "forward", "net.l1", "mA", reps=2, seed=3)
+    np.testing.assert_allclose(c.ev.values, d.forward(f1, neu, reps=2, seed=3).ev.values, rtol=1e-9)
+    assert not np.allclose(c.ev.values, a.dataset.ev.values)
+
+
+def test_defaults_given_equal_defaults_omitted(study):
+    st, *_ = study
+    a = compute(st, "model_to_model", "net.l1", "net.l2")
+    b = compute(st, "model_to_model", "net.l1", "net.l2", params={"reps": 1, "alpha": 0.1, "regressor": "ridge"}, dtype="float64")
+    assert a.path == b.path and not b.computed
+    c = compute(st, "crsa", "net.l1", "mA", params={"ceiling": True})  # None means True for a neural target with repeats
+    assert compute(st, "crsa", "net.l1", "mA").path == c.path
+
+
+def test_require_existing_names_each_differing_parameter(study):
+    st, *_ = study
+    compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    with pytest.raises(StoreError, match=r"differs in regressor: 'ridge' \(existing\) != 'linear' \(asked\); reps: 2 \(existing\) != 7 \(asked\)"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 7, "regressor": "linear"}, require_existing=True)
+    with pytest.raises(StoreError, match="holds no entry cka net.l1 -> mA"):
+        nx.score(st, "cka", "net.l1", "mA", require_existing=True)
+    assert len(list_entries(st).query("kind == 'forward'")) == 1
+
+
+@pytest.mark.parametrize("kind, first, second, reference", [
+    ("cka", {"debiased": False}, {"debiased": True},
+     lambda f1, neu, p: geo.cka(f1, _avg(neu), **p)),
+    ("crsa", {"compare_method": "spearman"}, {"compare_method": "pearson"},
+     lambda f1, neu, p: float(geo.crsa(f1, neu, **p)["score"])),
+    ("shape", {"alpha": 1.0}, {"alpha": 0.3}, None),
+])
+def test_metric_parameter_changes_never_return_the_old_value(study, kind, first, second, reference):
+    st, f1, _, neu = study
+    v1 = nx.metric_value(nx.score(st, kind, "net.l1", "mA", **first))
+    ds = nx.score(st, kind, "net.l1", "mA", **second)
+    v2 = nx.metric_value(ds)
+    assert v1 != pytest.approx(v2)
+    for k, v in second.items():
+        assert ds.attrs["parameters"][k] == v
+    if reference is not None:
+        assert v2 == pytest.approx(reference(f1, neu, second), rel=1e-9)
+        assert v1 == pytest.approx(reference(f1, neu, first), rel=1e-9)
+    assert len(list_entries(st).query(f"kind == '{kind}'")) == 2
+
+
+def test_rewritten_feature_layer_changes_the_scores_and_the_gram(study):
+    st, f1, f2, neu = study
+    before = nx.score(st, "forward", "net.l1", "mA", reps=2)
+    assert before.attrs["streamed"]  # through the Gram entry
+    gram_before = list_entries(st).query("kind == 'gram' and source == 'net.l1'").path.tolist()
+    noise = nx.features(np.random.default_rng(9).normal(size=(N, 14)), STIM)
+    st.write_features("net", "l1", noise)
+    after = nx.score(st, "forward", "net.l1", "mA", reps=2)
+    np.testing.assert_allclose(after.ev.values, d.forward(noise, neu, reps=2).ev.values, rtol=1e-9)
+    assert not np.allclose(after.ev.values, before.ev.values)
+    gram_after = list_entries(st).query("kind == 'gram' and source == 'net.l1'").path.tolist()
+    assert gram_after and set(gram_after).isdisjoint(gram_before)
+    assert nx.metric_value(nx.score(st, "cka", "net.l1", "mA")) == pytest.approx(geo.cka(noise, _avg(neu)), rel=1e-9)
+    old = list_entries(st).query("kind == 'forward' and not current")
+    assert len(old) == 1  # the entry of the old layer is listed as not current
+
+
+def test_rewritten_neural_set_is_recomputed(study):
+    st, f1, _, neu = study
+    a = compute(st, "reverse", "mA", "net.l1", params={"reps": 2})
+    new = _sets(5)[2]
+    st.write_neural("mA", new)
+    b = compute(st, "reverse", "mA", "net.l1", params={"reps": 2})
+    assert b.computed and b.path != a.path
+    np.testing.assert_allclose(b.dataset.ev.values, d.reverse(new, f1, reps=2).ev.values, rtol=1e-9)
+
+
+def test_sets_without_a_token_never_match(study):
+    st, *_ = study
+    del st._root["neural/mA"].attrs["neuroxr_token"]  # as written by 0.1.0
+    assert st.token("neural/mA") is None
+    a = compute(st, "inter_animal", "mB", "mA", params={"reps": 2})
+    b = compute(st, "inter_animal", "mB", "mA", params={"reps": 2})
+    assert a.computed and b.computed and lookup(st, "inter_animal", "mB", "mA", params={"reps": 2}) is None
+
+
+def test_legacy_entries_are_listed_and_never_a_match(study):
+    st, f1, _, neu = study
+    old = d.forward(f1, neu, reps=2).drop_vars("stimulus_id", errors="ignore")
+    old["ev"] = old["ev"] * 0 + 123.0  # numbers a match would wrongly return
+    st.write_dataset("scores/forward/net.l1__mA", old)  # the 0.1.0 layout: the entry at the pair path
+    table = list_entries(st)
+    assert table.query("kind == 'forward'").legacy.tolist() == [True]
+    assert lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) is None
+    with pytest.raises(StoreError, match="written by neuroxr 0.1.0"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 2}, require_existing=True)
+
+
+# ---------------------------------------------------------------- one engine, every kind, region subsets
+def test_region_subsets_everywhere(study):
+    st, f1, f2, neu = study
+    ds = nx.score(st, "forward", "net.l1", "mA.IT", reps=2)
+    np.testing.assert_allclose(ds.ev.values, d.forward(f1, _region(neu, "IT"), reps=2).ev.values, rtol=1e-9)
+    assert ds.attrs["target_region"] == "IT"
+    ds = nx.score(st, "reverse", "mA.V4", "net.l2", reps=2)
+    np.testing.assert_allclose(ds.ev.values, d.reverse(_region(neu, "V4"), f2, reps=2).ev.values, rtol=1e-9)
+    b = st.read_neural("mB").load()
+    ds = nx.score(st, "inter_animal", "mA.IT", "mB", reps=2)
+    np.testing.assert_allclose(ds.ev.values, d.inter_animal(_region(neu, "IT"), b, reps=2).ev.values, rtol=1e-9)
+    ds = nx.score(st, "ereg", "net.l1", "mA.V4", n_components=6)
+    assert float(ds.score) == pytest.approx(float(geo.ereg(f1, _region(neu, "V4"), n_components=6)["score"]), rel=1e-9)
+
+
+def test_streaming_rule_and_options(study):
+    st, f1, _, neu = study
+    ds = nx.score(st, "forward", "net.l1", "mA", reps=2, max_n=5)  # unit subsets: no Gram
+    assert not ds.attrs["streamed"]
+    np.testing.assert_allclose(ds.ev.values, d.forward(f1, neu, reps=2, max_n=5).ev.values, rtol=1e-9)
+    assert nx.entries.streams("forward", {"regressor": "linear", "max_n": None})
+    assert not nx.entries.streams("forward", {"regressor": "pls", "max_n": None})
+    p = nx.score(st, "forward", "net.l1", "mA", reps=2, keep_predictions=True)
+    assert "prediction" in p
+    back = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert not back.computed and "prediction" not in back.dataset
+    f32 = compute(st, "model_to_model", "net.l1", "net.l2", dtype="float32")
+    assert f32.provenance["params"]["dtype"] == "float32"
+    assert f32.path != compute(st, "model_to_model", "net.l1", "net.l2").path
+
+
+def test_errors_are_one_line_and_name_the_fix(study, tmp_path):
+    st, *_ = study
+    with pytest.raises(LayoutError, match=r"kind 'forward' takes no options \['rep'\]; it accepts"):
+        nx.score(st, "forward", "net.l1", "mA", rep=2)
+    with pytest.raises(LayoutError, match="'cka' computes in float64 only"):
+        nx.score(st, "cka", "net.l1", "mA", dtype="float32")
+    with pytest.raises(LayoutError, match="unknown entry kind 'backward'"):
+        nx.score(st, "backward", "net.l1", "mA")
+    with pytest.raises(LayoutError, match=r"holds no feature set .* named 'mA' \(the source\)"):
+        nx.score(st, "forward", "mA", "net.l1")
+    with pytest.raises(StoreError, match="no study store at .*does not exist"):
+        nx.score(str(tmp_path / "typo.zarr"), "forward", "net.l1", "mA")
+    assert not (tmp_path / "typo.zarr").exists()
+    assert list_entries(st).empty
+
+
+def test_store_tables_from_entries(study):
+    st, f1, f2, _ = study
+    C = nx.entries.store_cka(st)
+    assert C["cka"].sel(network="net/l1", network_="net/l2") == pytest.approx(geo.cka(f1, f2), rel=1e-9)
+    assert C["cka"].sel(network="net/l2", network_="net/l1") == C["cka"].sel(network="net/l1", network_="net/l2")
+    D = nx.entries.store_dimensionality(st)
+    np.testing.assert_allclose(D["effective_dimensionality"].values,
+                               [geo.effective_dimensionality(f1), geo.effective_dimensionality(f2)], rtol=1e-9)
+    assert D["n_units"].values.tolist() == [14, 9]
+    assert set(list_entries(st).kind) == {"cka", "dimensionality", "gram"}

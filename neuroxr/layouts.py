@@ -38,6 +38,7 @@ __all__ = [
     "METRICS",
     "align",
     "stimulus_ids",
+    "canonical_order",
 ]
 
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
@@ -446,6 +447,25 @@ def features(
 def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
     """The ``stimulus_id`` values of ``da`` as a string array."""
     return np.asarray(da.coords["stimulus_id"].values).astype(str)
+
+
+def canonical_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
+    """Index array that puts stimuli in neuroxr's canonical order: sorted ``stimulus_id``.
+
+    Every direction pairs its inputs by id and reorders them with this before drawing folds and
+    split halves, so permuting the stimuli of the inputs never changes a number.
+
+    Parameters
+    ----------
+    ids : sequence of str, length n_stimuli
+        Stimulus ids (compared as strings, lexicographically).
+
+    Returns
+    -------
+    ndarray of int, shape (n_stimuli,)
+        ``ids[order]`` is sorted; ties (duplicate ids) keep their input order.
+    """
+    return np.argsort(np.asarray(ids).astype(str), kind="stable")
 
 
 def align(

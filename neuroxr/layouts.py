@@ -118,9 +118,29 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
         )
 
 
+_BUILDERS = {
+    NEURAL_DIMS: "nx.neural(values, stimulus_id=..., neuroid_id=...)",
+    FEATURE_DIMS: "nx.features(values, stimulus_id=..., unit_id=...)",
+}
+
+
+def _foreign(data: Any) -> str | None:
+    """How to convert an object of another tool (an rsatoolbox Dataset), or None."""
+    module = type(data).__module__ or ""
+    if module.split(".")[0] == "rsatoolbox":
+        return (
+            f"got an rsatoolbox {type(data).__name__}; convert it with "
+            f"neuroxr.io.from_rsatoolbox_dataset(ds) (or pass ds.measurements with the stimulus ids)."
+        )
+    return None
+
+
 def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
     if not isinstance(da, xr.DataArray):
-        raise LayoutError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}.")
+        hint = _foreign(da) or (
+            f"label it first with {_BUILDERS[expected]}" if expected in _BUILDERS else "label it first"
+        )
+        raise LayoutError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}; {hint}.")
     if tuple(da.dims) != expected:
         if set(da.dims) == set(expected):
             raise LayoutError(
@@ -303,6 +323,17 @@ def validate_metric(ds: xr.Dataset, name: str = "metric") -> xr.Dataset:
     return ds
 
 
+def _as_array(data: Any, name: str) -> np.ndarray:
+    """``data`` as a NumPy array; objects of other tools are refused with how to convert them."""
+    hint = _foreign(data)
+    if hint:
+        raise LayoutError(f"{name}: {hint}")
+    arr = np.asarray(data)
+    if arr.dtype.kind == "O" and arr.ndim == 0:
+        raise LayoutError(f"{name}: got a {type(data).__name__} object, not an array of numbers; pass a NumPy array.")
+    return arr
+
+
 def neural(
     data: Any,
     stimulus_id: Sequence[Hashable] | None = None,
@@ -348,7 +379,7 @@ def neural(
         if attrs:
             da = da.assign_attrs(**attrs)
         return validate_neural(da, name=name)
-    arr = np.asarray(data)
+    arr = _as_array(data, name)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:
@@ -416,7 +447,7 @@ def features(
         if unit_id is not None:
             da = da.assign_coords(unit_id=("unit", _as_str_ids(unit_id, da.sizes["unit"], "unit_id", name, "unit")))
     else:
-        arr = np.asarray(data)
+        arr = _as_array(data, name)
         if arr.ndim != 2:
             raise LayoutError(
                 f"{name}: expected an array of shape (stimulus, unit); got {arr.ndim} dims with shape "

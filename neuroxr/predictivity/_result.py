@@ -111,22 +111,26 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
     included = np.ones(ds.sizes[dim], dtype=bool)
     name = ds.attrs.get("target", dim)
     if "ceiling" in ds:
-        mean_ceiling = _nanmean_rows(ds["ceiling"].values)
         mean_ev = _nanmean_rows(ds["ev"].values)
         over = int(np.sum(mean_ev > 100))
         threshold = LOW_RELIABILITY if min_reliability is None else float(min_reliability)
-        low = ~(mean_ceiling >= threshold)
-        low &= np.isfinite(mean_ev) | np.isfinite(mean_ceiling)  # all-NaN targets are reported elsewhere
+        # every reliability the ceiling multiplies must reach the threshold (two negative ones
+        # would make a positive product)
+        reliable = np.ones(ds.sizes[dim], dtype=bool)
+        for key in ("target_shc", "prediction_shc"):
+            if key in ds:
+                reliable &= _nanmean_rows(ds[key].values) >= threshold
+        low = ~reliable & np.isfinite(mean_ev)  # all-NaN targets are reported elsewhere
         if min_reliability is not None:
-            included = mean_ceiling >= threshold
+            included = reliable
         parts = []
         if over:
             parts.append(f"{over} {dim}s have a ceiling-corrected EV above 100 % (the ceiling is underestimated)")
         if low.any():
-            parts.append(f"{int(low.sum())} {dim}s have a ceiling below {threshold:g}")
+            parts.append(f"{int(low.sum())} {dim}s have a split-half reliability below {threshold:g}")
         if parts:
             action = (
-                f"{int((~included).sum())} {dim}s with a ceiling below min_reliability={threshold:g} are marked "
+                f"{int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked "
                 f"included=False." if min_reliability is not None
                 else "Pass min_reliability= to mark unreliable targets included=False."
             )
@@ -137,7 +141,7 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
     elif min_reliability is not None:
         warn(f"{name}: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.", stacklevel=5)
     ds["included"] = ((dim,), included)
-    ds["included"].attrs.update(long_name="counted in summaries (mean ceiling >= min_reliability)")
+    ds["included"].attrs.update(long_name="counted in summaries (every mean split-half reliability >= min_reliability)")
     if min_reliability is not None:
         ds.attrs["min_reliability"] = float(min_reliability)
     return ds

@@ -84,8 +84,9 @@ def forward(
         valid repeats (balanced, never empty) and equals ``"slots"`` (``reverse_pred``'s split)
         whenever no trial is missing.
     min_reliability : float, optional
-        Mark neuroids whose mean ceiling (``ceiling``, the product of the Spearman-Brown
-        reliabilities) is below this ``included=False``, so summaries leave them out.
+        Mark ``included=False`` the targets whose split-half reliabilities (``target_shc`` and
+        ``prediction_shc``, each averaged over reps) are not all at least this, so summaries leave
+        them out; the scores themselves are unchanged.
     backend : {"numpy", "torch", "torch_cuda", "cupy"}, optional
         Where the ridge kernels run (default: the global backend).
     dtype : {"float64", "float32"}, default "float64"

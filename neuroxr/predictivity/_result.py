@@ -129,12 +129,13 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
         if low.any():
             parts.append(f"{int(low.sum())} {dim}s have a split-half reliability below {threshold:g}")
         if parts:
-            action = (
-                f"{int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked "
-                f"included=False." if min_reliability is not None
-                else "Pass min_reliability= to mark unreliable targets included=False."
-            )
-            warn(f"{name}: " + "; ".join(parts) + f". {action}", stacklevel=5)
+            if min_reliability is None:
+                action = " Pass min_reliability= to mark unreliable targets included=False."
+            elif (~included).any():
+                action = f" {int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked included=False."
+            else:
+                action = ""
+            warn(f"{name}: " + "; ".join(parts) + f".{action}", stacklevel=5)
         ds["ceiling"].attrs.update(
             long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
         )

@@ -138,3 +138,21 @@ def test_split_half_reliability_never_ranks_nan():
     for i in range(3):
         r = stats.spearmanr(h1[i, 6:, 1], h2[i, 6:, 1])[0]
         assert got.r_half.values[1, i] == pytest.approx(r, rel=1e-10)
+
+
+def test_many_missing_patterns_share_their_common_stimuli(arrays, monkeypatch):
+    """Beyond MAX_GROUPS patterns, the incomplete targets are fitted together on their common stimuli."""
+    from neuroxr.predictivity import _prepare
+
+    monkeypatch.setattr(_prepare, "MAX_GROUPS", 2)
+    F, Y = arrays
+    Yn = Y.copy()
+    for j in (1, 2, 3):
+        Yn[j, j] = np.nan  # three different patterns
+    with pytest.warns(NeuroxrWarning, match="scored together on the 47 of 50 stimuli"):
+        ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=1)
+    rows = np.ones(N, bool)
+    rows[[1, 2, 3]] = False
+    for j in range(K):
+        r = rows if j in (1, 2, 3) else np.ones(N, bool)
+        assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(F[r], Y[r, j]), rel=1e-8)

@@ -166,14 +166,12 @@ def load_features(da: xr.DataArray, name: str) -> np.ndarray:
     return F
 
 
-def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str) -> np.ndarray:
+def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False) -> np.ndarray:
     """Mask of neuroids with at least one valid trial; warn naming the NaN-only ones."""
     ok = ~np.all(np.isnan(R), axis=(0, 2))
     if not ok.all():
-        warn(
-            f"{name}: {int((~ok).sum())} neuroids have no valid trial (all NaN): {examples(ids[~ok])}. "
-            f"Their scores are NaN."
-        )
+        what = "They are left out of the predictor." if predictor else "Their scores are NaN."
+        warn(f"{name}: {int((~ok).sum())} neuroids have no valid trial (all NaN): {examples(ids[~ok])}. {what}")
     if not ok.any():
         raise LayoutError(f"{name}: every neuroid is all NaN; there is nothing to score.")
     return ok
@@ -230,11 +228,18 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tupl
     return keep, valid[keep]
 
 
-def target_groups(valid: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+#: Most sub-problems (distinct patterns of missing stimuli) scored exactly, one operator each.
+MAX_GROUPS = 8
+
+
+def target_groups(valid: np.ndarray, name: str = "neural") -> list[tuple[np.ndarray, np.ndarray]]:
     """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
 
     ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
-    a single group, no copies); each other pattern is its own sub-problem.
+    a single group, no copies); each other pattern is its own sub-problem, exact per target. With
+    more than :data:`MAX_GROUPS` patterns (one design factorisation each), the incomplete targets
+    are scored together on the stimuli they all share, when that keeps at least half of them
+    (with a warning).
     """
     complete = valid.all(axis=0)
     if complete.all():
@@ -244,6 +249,13 @@ def target_groups(valid: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         groups.append((np.ones(valid.shape[0], dtype=bool), np.flatnonzero(complete)))
     rest = np.flatnonzero(~complete)
     patterns, inverse = np.unique(valid[:, rest].T, axis=0, return_inverse=True)
+    common = valid[:, rest].all(axis=1)
+    if len(patterns) > MAX_GROUPS and common.sum() >= valid.shape[0] / 2:
+        warn(
+            f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli; rather than one fit per "
+            f"set, they are scored together on the {int(common.sum())} of {valid.shape[0]} stimuli they all share."
+        )
+        return groups + [(common, rest)]
     for g, rows in enumerate(patterns):
         groups.append((rows, rest[np.asarray(inverse).ravel() == g]))
     return groups

@@ -82,7 +82,7 @@ def reverse(
     ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
     neural, features, _ = prep.pair(neural, features, ("neural", "features"))
     R = prep.load(neural)
-    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
     R = prep.take(R, None, ok)
     keep = prep.predictor_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
@@ -157,7 +157,7 @@ def inter_animal(
     neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a), prep.load(neural_b)
-    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a")
+    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
     ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
     RA, RB = prep.take(RA, None, ok_a), prep.take(RB, None, ok_b)
     need = prep.needed_repeats(ceiling, split)
@@ -172,7 +172,7 @@ def inter_animal(
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
-    for g, (rows, cols) in enumerate(prep.target_groups(valid)):
+    for g, (rows, cols) in enumerate(prep.target_groups(valid, "neural_b")):
         reg = Regressor(regressor, prep.folds(int(rows.sum()), n_folds, fold_seed, "neural_a/neural_b"), **opts)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(

@@ -337,14 +337,16 @@ def nan_corr(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarr
     without NaN go through the vectorised kernel; a column with missing values uses the rows
     where both ``a`` and ``b`` are finite (NaN is never ranked; NaN when fewer than 3 remain).
     """
+    from ..backend import get_namespace, to_numpy
     from ..kernels.stats import pearson, rank
 
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    xp = get_namespace(a, b)
+    if not bool(xp.any(xp.isnan(a) | xp.isnan(b))):  # the common case stays on the arrays' backend
+        return spearman(a, b) if method == "spearman" else pearson(a, b)
+    a = np.asarray(to_numpy(a), dtype=np.float64)
+    b = np.asarray(to_numpy(b), dtype=np.float64)
     bad = np.isnan(a) | np.isnan(b)
     out = np.array(spearman(a, b) if method == "spearman" else pearson(a, b), dtype=np.float64)
-    if not bad.any():
-        return out
     for idx in np.argwhere(bad.any(axis=-2)):  # (..., column) of every column with a gap
         lead, j = tuple(idx[:-1]), idx[-1]
         keep = ~bad[lead + (slice(None), j)]

@@ -8,7 +8,6 @@ import xarray as xr
 
 import neuroxr as nx
 from neuroxr import predictivity as pv
-from neuroxr.layouts import canonical_order
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +23,6 @@ def data():
     A = nx.neural(R, ids)
     B = nx.neural((Z @ rng.normal(size=(3, 4)))[:, :, None] + rng.normal(size=(n, 4, 5)), ids)
     return dict(F=F, F2=F2, A=A, B=B, perm=rng.permutation(n))
-
-
-def test_canonical_order_sorts_ids_as_strings():
-    ids = ["b", "a10", "a2", "c", "a1"]
-    order = canonical_order(ids)
-    assert [ids[i] for i in order] == sorted(ids)
-    np.testing.assert_array_equal(canonical_order(np.array([3, 10, 2])), [1, 2, 0])  # "10" < "2" < "3"
 
 
 CALLS = {

@@ -7,6 +7,7 @@ and refuses bad parameters with one line naming the argument and the fix.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 from collections.abc import Callable, Iterable
@@ -330,6 +331,10 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
 
 
 # ---------------------------------------------------------------------------- statistics
+#: Whether the kernels' Spearman/Pearson take ``nan_policy="omit"`` (complete pairs per column).
+_KERNEL_OMIT = "nan_policy" in inspect.signature(spearman).parameters
+
+
 def nan_corr(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
     """Spearman or Pearson correlation per column on each column's complete pairs.
 
@@ -340,6 +345,8 @@ def nan_corr(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarr
     from ..backend import get_namespace, to_numpy
     from ..kernels.stats import pearson, rank
 
+    if _KERNEL_OMIT:  # the kernels' own complete-pairs statistics, on the arrays' backend
+        return (spearman if method == "spearman" else pearson)(a, b, nan_policy="omit")
     xp = get_namespace(a, b)
     if not bool(xp.any(xp.isnan(a) | xp.isnan(b))):  # the common case stays on the arrays' backend
         return spearman(a, b) if method == "spearman" else pearson(a, b)

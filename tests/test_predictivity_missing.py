@@ -44,7 +44,9 @@ def test_forward_nan_in_trial_averaged_data_touches_one_neuroid(arrays):
     Yn[7, 2] = np.nan  # one missing (stimulus, neuroid)
     Yn[20:22, 4] = np.nan
     with pytest.warns(NeuroxrWarning, match="2 neuroids lack"):
-        ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=2)
+        ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=2, keep_predictions=True)
+    # each neuroid's predictions cover exactly its own stimuli
+    np.testing.assert_array_equal(np.isnan(ds.prediction.values[0]), np.isnan(Yn))
     got = ds.ev.isel(rep=0).values
     for j in range(K):
         rows = ~np.isnan(Yn[:, j])

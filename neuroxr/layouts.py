@@ -263,6 +263,7 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
 
     A score dataset has one target dim (``neuroid`` or ``unit``) and ``rep``, a variable ``ev``
     over both, and the target ids (``neuroid_id`` or ``unit_id``) as a coord on the target dim.
+    An optional ``included`` (boolean, on the target dim) marks the targets summaries count.
     """
     if not isinstance(ds, xr.Dataset):
         raise LayoutError(f"{name}: expected an xarray.Dataset, got {type(ds).__name__}.")
@@ -283,6 +284,11 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     _check_ids(ds["ev"], f"{target}_id", target, name)
     if "rep" not in ds.coords:
         raise LayoutError(f"{name}: missing coord 'rep'.")
+    if "included" in ds.data_vars and (ds["included"].dims != (target,) or ds["included"].dtype.kind != "b"):
+        raise LayoutError(
+            f"{name}: variable 'included' must be boolean on dim ({target!r},); found dtype "
+            f"{ds['included'].dtype} on {ds['included'].dims}."
+        )
     return ds
 
 

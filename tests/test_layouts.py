@@ -199,6 +199,7 @@ def test_not_a_dataarray():
 def test_valid_scores_both_targets():
     validate_scores(_scores())
     validate_scores(_scores(target="unit"))
+    validate_scores(_scores().assign(included=lambda ds: ds.ev.isel(rep=0, drop=True) > 50.0))
 
 
 @pytest.mark.parametrize(
@@ -210,6 +211,9 @@ def test_valid_scores_both_targets():
         (lambda ds: ds.isel(rep=0, drop=True), "missing dim 'rep'"),
         (lambda ds: ds.assign(u=(("unit",), np.zeros(2))), "exactly one target dim"),
         (lambda ds: ds.assign(ev=ds.ev.astype(str)), "'ev' must be numeric"),
+        (lambda ds: ds.assign(included=ds.ev.isel(rep=0) > 50.0).assign(included=lambda d: d.included.astype(int)),
+         "'included' must be boolean"),
+        (lambda ds: ds.assign(included=ds.ev > 50.0), "'included' must be boolean on dim"),
     ],
 )
 def test_invalid_scores(mutate, message):

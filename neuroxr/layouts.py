@@ -38,6 +38,7 @@ __all__ = [
     "METRICS",
     "align",
     "stimulus_ids",
+    "canonical_order",
 ]
 
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
@@ -117,9 +118,29 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
         )
 
 
+_BUILDERS = {
+    NEURAL_DIMS: "nx.neural(values, stimulus_id=..., neuroid_id=...)",
+    FEATURE_DIMS: "nx.features(values, stimulus_id=..., unit_id=...)",
+}
+
+
+def _foreign(data: Any) -> str | None:
+    """How to convert an object of another tool (an rsatoolbox Dataset), or None."""
+    module = type(data).__module__ or ""
+    if module.split(".")[0] == "rsatoolbox":
+        return (
+            f"got an rsatoolbox {type(data).__name__}; convert it with "
+            f"neuroxr.io.from_rsatoolbox_dataset(ds) (or pass ds.measurements with the stimulus ids)."
+        )
+    return None
+
+
 def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
     if not isinstance(da, xr.DataArray):
-        raise LayoutError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}.")
+        hint = _foreign(da) or (
+            f"label it first with {_BUILDERS[expected]}" if expected in _BUILDERS else "label it first"
+        )
+        raise LayoutError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}; {hint}.")
     if tuple(da.dims) != expected:
         if set(da.dims) == set(expected):
             raise LayoutError(
@@ -242,6 +263,7 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
 
     A score dataset has one target dim (``neuroid`` or ``unit``) and ``rep``, a variable ``ev``
     over both, and the target ids (``neuroid_id`` or ``unit_id``) as a coord on the target dim.
+    An optional ``included`` (boolean, on the target dim) marks the targets summaries count.
     """
     if not isinstance(ds, xr.Dataset):
         raise LayoutError(f"{name}: expected an xarray.Dataset, got {type(ds).__name__}.")
@@ -262,6 +284,11 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     _check_ids(ds["ev"], f"{target}_id", target, name)
     if "rep" not in ds.coords:
         raise LayoutError(f"{name}: missing coord 'rep'.")
+    if "included" in ds.data_vars and (ds["included"].dims != (target,) or ds["included"].dtype.kind != "b"):
+        raise LayoutError(
+            f"{name}: variable 'included' must be boolean on dim ({target!r},); found dtype "
+            f"{ds['included'].dtype} on {ds['included'].dims}."
+        )
     return ds
 
 
@@ -300,6 +327,17 @@ def validate_metric(ds: xr.Dataset, name: str = "metric") -> xr.Dataset:
                 f"{name}: attr {key!r} must name the {key} set (a string); found {ds.attrs.get(key)!r}."
             )
     return ds
+
+
+def _as_array(data: Any, name: str) -> np.ndarray:
+    """``data`` as a NumPy array; objects of other tools are refused with how to convert them."""
+    hint = _foreign(data)
+    if hint:
+        raise LayoutError(f"{name}: {hint}")
+    arr = np.asarray(data)
+    if arr.dtype.kind == "O" and arr.ndim == 0:
+        raise LayoutError(f"{name}: got a {type(data).__name__} object, not an array of numbers; pass a NumPy array.")
+    return arr
 
 
 def neural(
@@ -347,7 +385,7 @@ def neural(
         if attrs:
             da = da.assign_attrs(**attrs)
         return validate_neural(da, name=name)
-    arr = np.asarray(data)
+    arr = _as_array(data, name)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:
@@ -415,7 +453,7 @@ def features(
         if unit_id is not None:
             da = da.assign_coords(unit_id=("unit", _as_str_ids(unit_id, da.sizes["unit"], "unit_id", name, "unit")))
     else:
-        arr = np.asarray(data)
+        arr = _as_array(data, name)
         if arr.ndim != 2:
             raise LayoutError(
                 f"{name}: expected an array of shape (stimulus, unit); got {arr.ndim} dims with shape "
@@ -446,6 +484,25 @@ def features(
 def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
     """The ``stimulus_id`` values of ``da`` as a string array."""
     return np.asarray(da.coords["stimulus_id"].values).astype(str)
+
+
+def canonical_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
+    """Index array that puts stimuli in neuroxr's canonical order: sorted ``stimulus_id``.
+
+    Every direction pairs its inputs by id and reorders them with this before drawing folds and
+    split halves, so permuting the stimuli of the inputs never changes a number.
+
+    Parameters
+    ----------
+    ids : sequence of str, length n_stimuli
+        Stimulus ids (compared as strings, lexicographically).
+
+    Returns
+    -------
+    ndarray of int, shape (n_stimuli,)
+        ``ids[order]`` is sorted; ties (duplicate ids) keep their input order.
+    """
+    return np.argsort(np.asarray(ids).astype(str), kind="stable")
 
 
 def align(

@@ -10,6 +10,7 @@ import xarray as xr
 from neuroxr.layouts import (
     LayoutError,
     align,
+    canonical_order,
     features,
     neural,
     validate_features,
@@ -198,6 +199,7 @@ def test_not_a_dataarray():
 def test_valid_scores_both_targets():
     validate_scores(_scores())
     validate_scores(_scores(target="unit"))
+    validate_scores(_scores().assign(included=lambda ds: ds.ev.isel(rep=0, drop=True) > 50.0))
 
 
 @pytest.mark.parametrize(
@@ -209,6 +211,9 @@ def test_valid_scores_both_targets():
         (lambda ds: ds.isel(rep=0, drop=True), "missing dim 'rep'"),
         (lambda ds: ds.assign(u=(("unit",), np.zeros(2))), "exactly one target dim"),
         (lambda ds: ds.assign(ev=ds.ev.astype(str)), "'ev' must be numeric"),
+        (lambda ds: ds.assign(included=ds.ev.isel(rep=0) > 50.0).assign(included=lambda d: d.included.astype(int)),
+         "'included' must be boolean"),
+        (lambda ds: ds.assign(included=ds.ev > 50.0), "'included' must be boolean on dim"),
     ],
 )
 def test_invalid_scores(mutate, message):
@@ -248,3 +253,21 @@ def test_align_mismatched_stimuli_counts_and_examples():
 def test_align_requires_stimulus_dim():
     with pytest.raises(LayoutError, match="has no 'stimulus' dim"):
         align(_neural(), xr.DataArray(np.zeros(3), dims=("unit",)))
+
+
+def test_canonical_order_sorts_ids_as_strings():
+    """The order every direction draws its folds over: ids sorted as strings, stable on ties."""
+    ids = ["b", "a10", "a2", "c", "a1"]
+    order = canonical_order(ids)
+    assert [ids[i] for i in order] == sorted(ids)
+    np.testing.assert_array_equal(canonical_order(np.array([3, 10, 2])), [1, 2, 0])  # "10" < "2" < "3"
+    np.testing.assert_array_equal(canonical_order(["b", "a", "b", "a"]), [1, 3, 0, 2])
+
+
+def test_plain_arrays_and_other_tools_objects_say_how_to_convert():
+    with pytest.raises(LayoutError, match=r"got ndarray; label it first with nx\.neural\("):
+        validate_neural(np.zeros((2, 2, 2)))
+    with pytest.raises(LayoutError, match=r"got ndarray; label it first with nx\.features\("):
+        validate_features(np.zeros((2, 2)))
+    with pytest.raises(LayoutError, match="got a dict object, not an array"):
+        neural({"a": 1})

@@ -1,0 +1,372 @@
+"""Validation and alignment of the directions' labeled inputs, NaN handling and parameter checks.
+
+Everything here runs before the kernels: it turns labeled arrays into plain arrays in the
+canonical stimulus order (sorted ``stimulus_id``), decides which stimuli each target is scored on,
+and refuses bad parameters with one line naming the argument and the fix.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import resolve_backend, resolve_dtype
+from ..errors import LayoutError, NeuroxrWarning
+from ..kernels.folds import kfold_indices
+from ..kernels.regressors import REGRESSORS
+from ..kernels.splits import SPLIT_MODES, valid_counts
+from ..kernels.stats import spearman
+from ..layouts import align, canonical_order, stimulus_ids
+
+#: Bad parameter values (a ``ValueError``). Kept as one alias so that a dedicated subclass of
+#: :class:`neuroxr.errors.NeuroxrError` can replace it in one place.
+ParameterError = LayoutError
+
+
+def warn(msg: str, stacklevel: int = 4) -> None:
+    """A :class:`NeuroxrWarning` pointing at the caller of the direction (helpers called from it)."""
+    warnings.warn(msg, NeuroxrWarning, stacklevel=stacklevel)
+
+
+def examples(ids: Iterable[Any], k: int = 5) -> str:
+    ids = [str(i) for i in ids]
+    return ", ".join(ids[:k]) + (f", ... ({len(ids) - k} more)" if len(ids) > k else "")
+
+
+# ---------------------------------------------------------------------------- parameters
+def _int(value: Any, name: str, minimum: int, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ParameterError(f"{name} must be an integer >= {minimum}; got {value!r}. {hint}")
+    return int(value)
+
+
+def check_params(
+    *, reps: Any, seed: Any, split: str, regressor: str, max_n: Any, backend: str | None, dtype: Any,
+    alpha: Any = 0.1, alphas: Any = (1.0,), n_folds: Any = 10, fold_seed: Any = 0, noise_ceiling: Any = None,
+    min_reliability: Any = None,
+) -> None:
+    """One-line errors for every bad parameter of a direction, naming the argument and the fix."""
+    _int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
+    _int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
+    _int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
+    _int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.")
+    if split not in SPLIT_MODES:
+        raise ParameterError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {split!r} instead.")
+    if regressor not in REGRESSORS:
+        raise ParameterError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {regressor!r} instead.")
+    if max_n is not None:
+        _int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha >= 0:
+        raise ParameterError(f"alpha must be a non-negative number; got {alpha!r}. Pass e.g. alpha=0.1.")
+    if regressor == "ridgecv":
+        grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
+        if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
+            raise ParameterError(
+                f"alphas must hold at least one positive penalty for regressor='ridgecv'; got {alphas!r}. "
+                f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
+            )
+    if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
+        raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+    if min_reliability is not None and (
+        isinstance(min_reliability, bool) or not isinstance(min_reliability, numbers.Real) or not 0 <= min_reliability <= 1
+    ):
+        raise ParameterError(f"min_reliability must be a number in [0, 1] or None; got {min_reliability!r}.")
+    resolve_backend(backend)
+    resolve_dtype(dtype)
+
+
+def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]]) -> tuple[bool, str | None]:
+    """Whether to estimate the split-half ceiling, and a note for the attrs when it is skipped.
+
+    ``None`` (the default) means: with a ceiling when every neural input has at least 2 repeats.
+    Trial-averaged data (``repeat`` of length 1) score without a ceiling; asking for one
+    explicitly (``True``) then warns.
+    """
+    if noise_ceiling is not None and not noise_ceiling:
+        return False, None
+    single = [name for name, da in arrays if da.sizes["repeat"] < 2]
+    if not single:
+        return True, None
+    note = (
+        f"{', '.join(single)}: one repeat per stimulus (trial-averaged); no split-half noise ceiling can be "
+        f"estimated, so ev is the raw r^2 * 100."
+    )
+    if noise_ceiling:
+        warn(f"{note} Scoring without a ceiling; pass noise_ceiling=False (or None) to silence this.")
+    return False, note
+
+
+def folds(n: int, n_folds: int, fold_seed: int, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    if n < n_folds:
+        raise LayoutError(
+            f"{name}: too few stimuli for the folds: {n} stimuli cannot be split into n_folds={n_folds} folds. "
+            f"Use fewer folds or more stimuli."
+        )
+    return kfold_indices(n, n_folds, fold_seed)
+
+
+def subset(rng: np.random.Generator, size: int, max_n: int | None) -> np.ndarray | None:
+    if max_n is None or size <= max_n:
+        return None
+    return np.sort(rng.choice(size, int(max_n), replace=False))
+
+
+def progress_iter(reps: int, progress: bool | Callable[[Iterable[int]], Iterable[int]], desc: str) -> Iterable[int]:
+    if callable(progress):
+        return progress(range(reps))
+    if progress:
+        from tqdm.auto import tqdm
+
+        return tqdm(range(reps), desc=desc, unit="rep")
+    return range(reps)
+
+
+# ---------------------------------------------------------------------------- labeled inputs
+def pair(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str]) -> tuple[xr.DataArray, xr.DataArray, np.ndarray]:
+    """Put ``a`` in the canonical stimulus order (sorted ``stimulus_id``) and pair ``b`` with it.
+
+    Returns ``(a_sorted, b_aligned, order)`` with ``a_sorted = a.isel(stimulus=order)``. Every fold
+    and split half is drawn over positions of this order, so permuting the stimuli of the inputs
+    gives identical numbers.
+    """
+    order = canonical_order(stimulus_ids(a))
+    if not np.array_equal(order, np.arange(order.size)):
+        a = a.isel(stimulus=order)
+    a, b = align(a, b, names=names)
+    return a, b, order
+
+
+def sort_stimuli(a: xr.DataArray) -> xr.DataArray:
+    order = canonical_order(stimulus_ids(a))
+    return a if np.array_equal(order, np.arange(order.size)) else a.isel(stimulus=order)
+
+
+def is_lazy(da: xr.DataArray) -> bool:
+    return hasattr(da.data, "dask")
+
+
+def load(da: xr.DataArray) -> np.ndarray:
+    return np.asarray(da.values, dtype=np.float64)
+
+
+def load_features(da: xr.DataArray, name: str) -> np.ndarray:
+    """Feature values as float64; a lazy array is checked once computed (NaN, missing chunks)."""
+    F = load(da)
+    if is_lazy(da) and not np.isfinite(F).all():
+        bad = ~np.isfinite(F).all(axis=0)
+        raise LayoutError(
+            f"{name}: the lazy features hold non-finite values (NaN or inf) in {int(bad.sum())} units, e.g. "
+            f"{examples(da.unit_id.values[bad])}; a chunk may be missing from the store. Re-extract or drop them."
+        )
+    return F
+
+
+def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False) -> np.ndarray:
+    """Mask of neuroids with at least one valid trial; warn naming the NaN-only ones."""
+    ok = ~np.all(np.isnan(R), axis=(0, 2))
+    if not ok.all():
+        what = "They are left out of the predictor." if predictor else "Their scores are NaN."
+        warn(f"{name}: {int((~ok).sum())} neuroids have no valid trial (all NaN): {examples(ids[~ok])}. {what}")
+    if not ok.any():
+        raise LayoutError(f"{name}: every neuroid is all NaN; there is nothing to score.")
+    return ok
+
+
+def needed_repeats(ceiling: bool, split: str) -> int:
+    """Valid repeats a (stimulus, neuroid) needs: 2 for split='valid' halves, else 1 (a defined mean)."""
+    return 2 if ceiling and split == "valid" else 1
+
+
+def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> np.ndarray:
+    """Stimuli usable as design rows: every predictor neuroid has ``need`` valid repeats there.
+
+    A missing value in a predictor touches every target, so such a stimulus is dropped for all
+    targets, with a warning that counts them.
+    """
+    keep = valid_counts(R).min(axis=1) >= need
+    if not keep.any():
+        raise LayoutError(
+            f"{name}: no stimulus has {need} valid repeat(s) for every predictor neuroid; "
+            + ("pass noise_ceiling=False or split='slots'." if need == 2 else "drop the neuroids with missing values.")
+        )
+    if not keep.all():
+        warn(
+            f"{name}: excluding {int((~keep).sum())} of {len(keep)} stimuli where a predictor neuroid has fewer "
+            f"than {need} valid repeat(s), e.g. {examples(ids[~keep])}."
+        )
+    return keep
+
+
+def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target usable stimuli of a neural target: ``(keep, valid)``.
+
+    ``valid[s, j]``: neuroid ``j`` has ``need`` valid repeats at stimulus ``s``. A stimulus missing
+    for every target is dropped (``keep`` False, with the warning that counts them); a stimulus
+    missing for some targets is dropped for those targets only.
+    """
+    valid = valid_counts(R) >= need
+    keep = valid.any(axis=1)
+    if not keep.any():
+        raise LayoutError(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid; nothing to score.")
+    if not keep.all():
+        warn(
+            f"{name}: excluding {int((~keep).sum())} of {len(keep)} stimuli with fewer than {need} valid "
+            f"repeat(s) for every neuroid, e.g. {examples(ids[~keep])}."
+        )
+    partial = ~valid[keep].all(axis=0)
+    if partial.any():
+        warn(
+            f"{name}: {int(partial.sum())} neuroids lack {need} valid repeat(s) on some stimuli "
+            f"({int((~valid[keep][:, partial]).sum())} stimulus-neuroid pairs); each is scored on its own "
+            f"stimuli (folds drawn over those), the other neuroids are unaffected."
+        )
+    return keep, valid[keep]
+
+
+#: Most sub-problems (distinct patterns of missing stimuli) scored exactly, one operator each.
+MAX_GROUPS = 8
+
+
+def target_groups(valid: np.ndarray, name: str = "neural") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
+
+    ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
+    a single group, no copies); each other pattern is its own sub-problem, exact per target. With
+    more than :data:`MAX_GROUPS` patterns (one design factorisation each), the incomplete targets
+    are scored together on the stimuli they all share, when that keeps at least half of them
+    (with a warning).
+    """
+    complete = valid.all(axis=0)
+    if complete.all():
+        return [(np.ones(valid.shape[0], dtype=bool), np.arange(valid.shape[1]))]
+    groups = []
+    if complete.any():
+        groups.append((np.ones(valid.shape[0], dtype=bool), np.flatnonzero(complete)))
+    rest = np.flatnonzero(~complete)
+    patterns, inverse = np.unique(valid[:, rest].T, axis=0, return_inverse=True)
+    common = valid[:, rest].all(axis=1)
+    if len(patterns) > MAX_GROUPS and common.sum() >= valid.shape[0] / 2:
+        warn(
+            f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli; rather than one fit per "
+            f"set, they are scored together on the {int(common.sum())} of {valid.shape[0]} stimuli they all share."
+        )
+        return groups + [(common, rest)]
+    for g, rows in enumerate(patterns):
+        groups.append((rows, rest[np.asarray(inverse).ravel() == g]))
+    return groups
+
+
+def check_design(X: np.ndarray, name: str) -> None:
+    if not np.any(X.max(axis=0) > X.min(axis=0)):  # no column varies (no temporary copy of X)
+        raise LayoutError(
+            f"{name}: every predictor column is constant across stimuli; nothing can be predicted from it. "
+            f"Check the features/responses (e.g. a dead layer)."
+        )
+
+
+def warn_constant_targets(Y: np.ndarray, ids: np.ndarray, name: str, what: str) -> None:
+    with warnings.catch_warnings():  # all-NaN columns count as constant
+        warnings.simplefilter("ignore", RuntimeWarning)
+        const = ~(np.nanmax(Y, axis=0) > np.nanmin(Y, axis=0))
+    if const.any():
+        warn(
+            f"{name}: {int(const.sum())} {what} are constant across stimuli: {examples(ids[const])}. "
+            f"Their correlation is undefined, so their scores are NaN."
+        )
+
+
+def take(R: np.ndarray, rows: np.ndarray | None = None, cols: np.ndarray | None = None) -> np.ndarray:
+    """``R[rows][:, cols]`` without copies when nothing is dropped (bool or int selectors)."""
+    if rows is not None and not (rows.dtype == bool and rows.all()):
+        R = R[rows]
+    if cols is not None and not (cols.dtype == bool and cols.all()) and not (
+        cols.dtype != bool and cols.size == R.shape[1] and np.array_equal(cols, np.arange(R.shape[1]))
+    ):
+        R = R[:, cols]
+    return R
+
+
+def expand(v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    full = np.full((ok.shape[0],) + v.shape[1:], np.nan)
+    full[ok] = v
+    return full
+
+
+def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
+    if preds is None:
+        return None
+    full = np.full(preds.shape[:2] + (ok.shape[0],), np.nan)
+    full[:, :, ok] = preds
+    return full
+
+
+def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The column-centred Gram of the features (given in the features' own stimulus order, or
+    reduced over unit chunks), in the canonical order, kept stimuli only."""
+    from ..backend import to_numpy
+    from ..kernels.gram import GramStats, gram_dask
+
+    n = features.sizes["stimulus"]
+    if gram is None:
+        K = gram_dask(features.data).K  # features are already in canonical order
+        order = np.arange(n)
+    else:
+        K = gram.K if isinstance(gram, GramStats) else gram
+    K = np.asarray(to_numpy(K), dtype=np.float64)
+    if K.shape != (n, n):
+        raise LayoutError(f"gram: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
+    if not np.isfinite(K).all():
+        raise LayoutError(
+            "features: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a chunk "
+            "missing from the store. Re-extract the layer or drop the bad units."
+        )
+    idx = order[keep]
+    return K[np.ix_(idx, idx)]
+
+
+# ---------------------------------------------------------------------------- statistics
+#: Whether the kernels' Spearman/Pearson take ``nan_policy="omit"`` (complete pairs per column).
+_KERNEL_OMIT = "nan_policy" in inspect.signature(spearman).parameters
+
+
+def nan_corr(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
+    """Spearman or Pearson correlation per column on each column's complete pairs.
+
+    Shapes as :func:`neuroxr.kernels.stats.spearman`: ``(..., n_samples, n_columns)``. Columns
+    without NaN go through the vectorised kernel; a column with missing values uses the rows
+    where both ``a`` and ``b`` are finite (NaN is never ranked; NaN when fewer than 3 remain).
+    """
+    from ..backend import get_namespace, to_numpy
+    from ..kernels.stats import pearson, rank
+
+    if _KERNEL_OMIT:  # the kernels' own complete-pairs statistics, on the arrays' backend
+        return (spearman if method == "spearman" else pearson)(a, b, nan_policy="omit")
+    xp = get_namespace(a, b)
+    if not bool(xp.any(xp.isnan(a) | xp.isnan(b))):  # the common case stays on the arrays' backend
+        return spearman(a, b) if method == "spearman" else pearson(a, b)
+    a = np.asarray(to_numpy(a), dtype=np.float64)
+    b = np.asarray(to_numpy(b), dtype=np.float64)
+    bad = np.isnan(a) | np.isnan(b)
+    out = np.array(spearman(a, b) if method == "spearman" else pearson(a, b), dtype=np.float64)
+    for idx in np.argwhere(bad.any(axis=-2)):  # (..., column) of every column with a gap
+        lead, j = tuple(idx[:-1]), idx[-1]
+        keep = ~bad[lead + (slice(None), j)]
+        if keep.sum() < 3:
+            out[lead + (j,)] = np.nan
+            continue
+        x, y = a[lead + (keep, j)][:, None], b[lead + (keep, j)][:, None]
+        if method == "spearman":
+            x, y = rank(x), rank(y)
+        out[lead + (j,)] = pearson(x, y)[0]
+    return out
+
+
+def nan_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman per column on complete pairs (see :func:`nan_corr`)."""
+    return nan_corr(a, b, "spearman")

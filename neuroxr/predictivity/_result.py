@@ -1,0 +1,156 @@
+"""Labeled result datasets of the directions: variables, coords, attrs and ceiling hygiene."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ._prepare import warn
+
+#: Targets whose mean ceiling is below this are counted in the low-reliability warning when no
+#: ``min_reliability`` is given.
+LOW_RELIABILITY = 0.1
+
+_SCORE_VARS = {
+    "ev", "r", "target_shc", "prediction_shc", "ceiling", "included", "prediction", "reliability", "r_half",
+}
+
+
+def version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def ev(r: np.ndarray, *ceilings: np.ndarray) -> np.ndarray:
+    """``(r / sqrt(prod ceilings))^2 * 100``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = np.ones_like(r)
+        for c in ceilings:
+            den = den * c
+        return (r / np.sqrt(den)) ** 2 * 100
+
+
+def target_coords(da: xr.DataArray, dim: str) -> dict[str, Any]:
+    """Coords of the target dim to carry into the scores (a coord named like a score variable,
+    e.g. a ground-truth ``reliability``, is kept under ``<name>_coord``)."""
+    out = {}
+    for name, c in da.coords.items():
+        if c.dims == (dim,):
+            out[f"{name}_coord" if name in _SCORE_VARS else name] = c.variable
+    return out
+
+
+def common_attrs(
+    direction: str, source: Any, target: Any, *, reps: int, seed: int, regressor: str, alpha: float,
+    n_components: int, alphas: Iterable[float], n_folds: int, fold_seed: int, max_n: int | None,
+    backend: str | None, dtype: Any, **extra: Any,
+) -> dict[str, Any]:
+    """Every parameter of a direction call, normalised for the score attrs."""
+    from ..backend import resolve_backend, resolve_dtype
+
+    out = {
+        "direction": direction, "source": str(source), "target": str(target), "reps": int(reps), "seed": int(seed),
+        "regressor": regressor, "alpha": float(alpha), "n_components": int(n_components),
+        "alphas": [float(a) for a in alphas] if regressor == "ridgecv" else None, "n_folds": int(n_folds),
+        "fold_seed": int(fold_seed), "max_n": max_n, "backend": resolve_backend(backend),
+        "dtype": str(resolve_dtype(dtype)), "stimulus_order": "sorted stimulus_id",
+    }
+    for k, v in extra.items():
+        out[k] = list(v) if isinstance(v, (list, tuple)) else v
+    return out
+
+
+def dataset(
+    target: xr.DataArray,
+    dim: str,
+    variables: dict[str, np.ndarray],
+    attrs: dict[str, Any],
+    predictions: np.ndarray | None = None,
+    stimulus_id: np.ndarray | None = None,
+    min_reliability: float | None = None,
+) -> xr.Dataset:
+    """The score dataset over ``(dim, rep)``, with the ceiling-hygiene variables and warnings.
+
+    Predictions (``rep x stimulus x dim``) come in the canonical stimulus order, labeled by
+    ``stimulus_id``; the target dim keeps the order of the target input.
+    """
+    reps = next(iter(variables.values())).shape[1]
+    variables = dict(variables)
+    ceiling = _ceiling(variables)
+    if ceiling is not None:
+        variables["ceiling"] = ceiling
+    ds = xr.Dataset(
+        {name: ((dim, "rep"), v) for name, v in variables.items()},
+        coords={**target_coords(target, dim), "rep": np.arange(reps)},
+        attrs={k: v for k, v in attrs.items() if v is not None} | {"neuroxr_version": version()},
+    )
+    if predictions is not None:
+        ds["prediction"] = (("rep", "stimulus", dim), predictions)
+        ds = ds.assign_coords(stimulus_id=("stimulus", stimulus_id))
+    ds["ev"].attrs.update(units="percent", long_name="noise-corrected explained variance")
+    return _hygiene(ds, dim, min_reliability)
+
+
+def _ceiling(variables: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The product of the Spearman-Brown split-half reliabilities ``ev`` is divided by."""
+    parts = [variables[k] for k in ("target_shc", "prediction_shc") if k in variables]
+    if not parts:
+        return None
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out = out * p
+    return out
+
+
+def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Dataset:
+    """Add ``included`` and warn about ceiling-corrected EV above 100 % or unreliable targets."""
+    included = np.ones(ds.sizes[dim], dtype=bool)
+    name = ds.attrs.get("target", dim)
+    if "ceiling" in ds:
+        mean_ev = _nanmean_rows(ds["ev"].values)
+        over = int(np.sum(mean_ev > 100))
+        threshold = LOW_RELIABILITY if min_reliability is None else float(min_reliability)
+        # every reliability the ceiling multiplies must reach the threshold (two negative ones
+        # would make a positive product)
+        reliable = np.ones(ds.sizes[dim], dtype=bool)
+        for key in ("target_shc", "prediction_shc"):
+            if key in ds:
+                reliable &= _nanmean_rows(ds[key].values) >= threshold
+        low = ~reliable & np.isfinite(mean_ev)  # all-NaN targets are reported elsewhere
+        if min_reliability is not None:
+            included = reliable
+        parts = []
+        if over:
+            parts.append(f"{over} {dim}s have a ceiling-corrected EV above 100 % (the ceiling is underestimated)")
+        if low.any():
+            parts.append(f"{int(low.sum())} {dim}s have a split-half reliability below {threshold:g}")
+        if parts:
+            if min_reliability is None:
+                action = " Pass min_reliability= to mark unreliable targets included=False."
+            elif (~included).any():
+                action = f" {int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked included=False."
+            else:
+                action = ""
+            warn(f"{name}: " + "; ".join(parts) + f".{action}", stacklevel=5)
+        ds["ceiling"].attrs.update(
+            long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
+        )
+    elif min_reliability is not None:
+        warn(f"{name}: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.", stacklevel=5)
+    ds["included"] = ((dim,), included)
+    ds["included"].attrs.update(long_name="counted in summaries (every mean split-half reliability >= min_reliability)")
+    if min_reliability is not None:
+        ds.attrs["min_reliability"] = float(min_reliability)
+    return ds
+
+
+def _nanmean_rows(v: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(v)
+    count = finite.sum(axis=1)
+    total = np.where(finite, v, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)

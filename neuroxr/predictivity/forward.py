@@ -1,0 +1,234 @@
+"""Forward predictivity (model -> brain): predict each neuroid from the model features.
+
+``ev = (r(mean R, P) / sqrt(SB(rho_s(h1, h2)) * SB(r(P1, P2))))^2 * 100`` per neuroid and rep,
+``P = oof(F -> mean R)``, ``P1, P2 = oof(F -> h1), oof(F -> h2)`` (reverse_pred's
+``model_to_monkey``). The design is shared by every target, half and rep: one out-of-fold
+operator ``S`` (from the features or their Gram) is applied to all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import resolve_dtype
+from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
+from ..kernels.stats import pearson, spearman_brown
+from ..layouts import validate_features, validate_neural
+from . import _prepare as prep
+from ._result import common_attrs, dataset, ev
+
+__all__ = ["forward"]
+
+_BATCH_BYTES = 96 * 2**20  # predictions of a batch of reps held at once
+
+
+def forward(
+    features: xr.DataArray,
+    neural: xr.DataArray,
+    *,
+    reps: int = 20,
+    seed: int = 0,
+    regressor: str = "ridge",
+    alpha: float = 0.1,
+    n_components: int = 20,
+    alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
+    n_folds: int = 10,
+    fold_seed: int = 0,
+    max_n: int | None = None,
+    noise_ceiling: bool | None = None,
+    split: str = "valid",
+    min_reliability: float | None = None,
+    backend: str | None = None,
+    dtype: Any = "float64",
+    keep_predictions: bool = False,
+    progress: bool | Callable = False,
+    gram: Any = None,
+) -> xr.Dataset:
+    """Forward predictivity (model -> brain): predict each neuroid from the model features.
+
+    Parameters
+    ----------
+    features : DataArray, dims (stimulus, unit)
+        Model features (the design), e.g. from :func:`neuroxr.features`.
+    neural : DataArray, dims (stimulus, neuroid, repeat)
+        Neural responses (the targets), e.g. from :func:`neuroxr.neural`; NaN marks missing trials.
+        Paired with ``features`` by ``stimulus_id``.
+    reps : int, default 20
+        Repetitions of the random split halves (and ``max_n`` subsets).
+    seed : int, default 0
+        Seed of the split-half generator ``numpy.random.default_rng(seed)``.
+    regressor : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"}, default "ridge"
+        The mapping. ``ridge`` (alpha 0.1) is ``reverse_pred``'s default.
+    alpha : float, default 0.1
+        Penalty of ridge / lasso / elasticnet.
+    n_components : int, default 20
+        PLS components.
+    alphas : iterable of float
+        Grid of ``ridgecv`` (alpha chosen per target by inner leave-one-out CV).
+    n_folds, fold_seed : int, default 10 and 0
+        Cross-validation folds: a ``RandomState(fold_seed)`` shuffle of the positions of the
+        canonical stimulus order (sorted ``stimulus_id``); 10 and 0 are ``reverse_pred``'s.
+    max_n : int, optional
+        Use a fresh random subset of ``max_n`` feature units every rep.
+    noise_ceiling : bool or None, default None
+        Divide by the split-half ceilings. ``None``: with a ceiling when the neural data have at
+        least 2 repeats; trial-averaged data (one repeat) score without one (noted in the attrs;
+        ``True`` then also warns).
+    split : {"valid", "slots"}, default "valid"
+        Split-half mode, see :mod:`neuroxr.kernels.splits`. ``"valid"`` halves each stimulus's
+        valid repeats (balanced, never empty) and equals ``"slots"`` (``reverse_pred``'s split)
+        whenever no trial is missing.
+    min_reliability : float, optional
+        Mark ``included=False`` the targets whose split-half reliabilities (``target_shc`` and
+        ``prediction_shc``, each averaged over reps) are not all at least this, so summaries leave
+        them out; the scores themselves are unchanged.
+    backend : {"numpy", "torch", "torch_cuda", "cupy"}, optional
+        Where the ridge kernels run (default: the global backend).
+    dtype : {"float64", "float32"}, default "float64"
+        Kernel precision.
+    keep_predictions : bool, default False
+        Also return the out-of-fold predictions (``prediction``: rep x stimulus x neuroid, in the
+        canonical stimulus order, labeled by ``stimulus_id``).
+    progress : bool or callable, default False
+        Show a progress bar over reps (tqdm), or wrap the rep iterable with the callable.
+    gram : array or GramStats, optional
+        Precomputed Gram ``Fc Fc^T`` of the features, in the features' own stimulus order. With
+        ridge/linear and no ``max_n``, the forward direction then needs no feature values; a
+        dask-backed (lazy) ``features`` is streamed the same way (Gram reduced over unit chunks).
+
+    Returns
+    -------
+    xarray.Dataset, dims (neuroid, rep)
+        ``ev``, ``r``, ``included``; with the ceiling also ``target_shc``, ``prediction_shc``
+        and ``ceiling``; the neuroids' coords, in the input's neuroid order.
+
+    Notes
+    -----
+    Missing values: a neuroid lacking valid repeats at a stimulus (2 with ``split="valid"`` and a
+    ceiling, else 1) is scored without that stimulus, its folds drawn over its own stimuli; the
+    other neuroids are unaffected. A stimulus missing for every neuroid is dropped, with a warning.
+    """
+    prep.check_params(
+        reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
+        alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
+        min_reliability=min_reliability,
+    )
+    features = validate_features(features, name="features")
+    neural = validate_neural(neural, name="neural")
+    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
+    features, neural, order = prep.pair(features, neural, ("features", "neural"))
+    nids = neural.neuroid_id.values
+    R = prep.load(neural)
+    ok = prep.nan_neuroids(R, nids, "neural")
+    R = prep.take(R, None, ok)
+    keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    R = prep.take(R, keep)
+    n, k, _ = R.shape
+    shared = regressor in ("ridge", "linear")
+    stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
+    if stream:
+        F, K = None, prep.gram_matrix(features, gram, order, keep)
+        if not float(np.trace(K)) > 0:
+            prep.check_design(np.zeros((n, 1)), "features")
+    else:
+        F, K = prep.take(prep.load_features(features, "features"), keep), None
+        prep.check_design(F, "features")
+    prep.warn_constant_targets(nanmean_repeats(R), nids[ok], "neural", "neuroids")
+    names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
+    out = {name: np.full((k, reps), np.nan) for name in names}
+    preds = np.full((reps, n, k), np.nan) if keep_predictions else None
+    opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    groups = prep.target_groups(valid, "neural")
+    for g, (rows, cols) in enumerate(groups):
+        ng = int(rows.sum())
+        reg = Regressor(regressor, prep.folds(ng, n_folds, fold_seed, "neural/features"), **opts)
+        Fg = None if F is None else prep.take(F, rows)
+        Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
+        res, pg = _forward_core(
+            Fg, Kg, prep.take(R, rows, cols), reg, reps, seed, max_n, ceiling, split,
+            keep_predictions, progress if g == 0 else False, features.sizes["unit"],
+        )
+        for name in names:
+            out[name][cols] = res[name]
+        if preds is not None:
+            preds[:, np.flatnonzero(rows)[:, None], cols[None, :]] = pg
+    attrs = common_attrs(
+        "forward", features.name or "features", neural.name or "neural",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n), n_excluded_stimuli=int((~keep).sum()),
+        n_partial_targets=int((~valid.all(axis=0)).sum()), n_units=int(features.sizes["unit"]),
+        streamed=bool(stream), note=note,
+    )
+    full = {name: prep.expand(v, ok) for name, v in out.items()}
+    stim = neural.stimulus_id.values[keep] if preds is not None else None
+    return dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability)
+
+
+def _forward_core(
+    F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
+    max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Scores of one group of targets sharing their stimuli: ``R`` (n, k, T) and design ``F`` (n, p)
+    or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k)."""
+    n, k, T = R.shape
+    S_fixed = reg.operator_from_gram(K) if K is not None else None
+    mean = nanmean_repeats(R)
+    rng = np.random.default_rng(seed)
+    sub_rng = np.random.default_rng([seed, 1])
+    perms_a, perms_b = [], []
+    if ceiling:  # reverse_pred's order per rep: the split for P1/P2, then the target's own split
+        for _ in range(reps):
+            perms_a.append(draw_permutation(rng, T))
+            perms_b.append(draw_permutation(rng, T))
+    halves = SplitHalves(R, split) if ceiling else None
+    names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
+    out = {name: np.full((k, reps), np.nan) for name in names}
+    preds = np.full((reps, n, k), np.nan) if keep_predictions else None
+    batch = 1 if max_n is not None else max(1, int(_BATCH_BYTES // (n * k * 8 * 6)))
+    S, P = S_fixed, None
+    reps_iter = iter(prep.progress_iter(reps, progress, "forward"))
+    # a linear map of complete data: mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
+    linear_halves = ceiling and reg.shared and halves._complete
+    c1 = (T + 1) // 2
+    for start in range(0, reps, batch):
+        idx = list(range(start, min(reps, start + batch)))
+        cols = prep.subset(sub_rng, n_units, max_n)
+        X = None
+        if K is None:
+            X = F if cols is None else F[:, cols]
+            if cols is not None or S is None:
+                S = reg.operator(X) if reg.shared else None
+                P = None
+        blocks = [] if P is not None else [mean]
+        if ceiling:
+            h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
+            s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
+            target_shc = spearman_brown(prep.nan_spearman(s1, s2))  # the batch's reps ranked in one pass
+            del s1, s2
+            for j in range(len(idx)):
+                blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]
+        res = reg.predict_blocks(X, blocks, S=S) if blocks else []
+        if P is None:
+            P = res.pop(0)
+            r = pearson(mean, P)
+        per = 1 if linear_halves else 2
+        for j, i in enumerate(idx):
+            next(reps_iter, None)
+            out["r"][:, i] = r
+            if ceiling:
+                P1 = res[per * j]
+                P2 = (T * P - c1 * P1) / (T - c1) if linear_halves else res[per * j + 1]
+                out["target_shc"][:, i] = target_shc[j]
+                out["prediction_shc"][:, i] = spearman_brown(pearson(P1, P2))
+                out["ev"][:, i] = ev(r, target_shc[j], out["prediction_shc"][:, i])
+            else:
+                out["ev"][:, i] = ev(r)
+            if preds is not None:
+                preds[i] = P
+    return out, preds

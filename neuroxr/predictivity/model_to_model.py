@@ -1,0 +1,88 @@
+"""Model-to-model predictivity (features A -> features B): ``ev = r(F_B, P)^2 * 100``, no ceiling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import resolve_dtype
+from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.stats import pearson
+from ..layouts import validate_features
+from . import _prepare as prep
+from ._result import common_attrs, dataset, ev
+
+__all__ = ["model_to_model"]
+
+
+def model_to_model(
+    features_a: xr.DataArray,
+    features_b: xr.DataArray,
+    *,
+    reps: int = 1,
+    seed: int = 0,
+    regressor: str = "ridge",
+    alpha: float = 0.1,
+    n_components: int = 20,
+    alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
+    n_folds: int = 10,
+    fold_seed: int = 0,
+    max_n: int | None = None,
+    backend: str | None = None,
+    dtype: Any = "float64",
+    keep_predictions: bool = False,
+    progress: bool | Callable = False,
+) -> xr.Dataset:
+    """Model-to-model predictivity (features A -> features B), ``r^2 * 100`` with no ceiling.
+
+    Parameters are those of :func:`neuroxr.predictivity.forward` (no ceiling options). Without
+    ``max_n`` every rep is identical (nothing is random), so ``reps`` defaults to 1; with
+    ``max_n`` each rep uses a fresh subset of A's units.
+
+    Returns
+    -------
+    xarray.Dataset, dims (unit, rep)
+        ``ev``, ``r`` and ``included`` (all True); B's unit coords.
+    """
+    prep.check_params(
+        reps=reps, seed=seed, split="valid", regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
+        alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed,
+    )
+    features_a = validate_features(features_a, name="features_a")
+    features_b = validate_features(features_b, name="features_b")
+    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
+    FA, FB = prep.load_features(features_a, "features_a"), prep.load_features(features_b, "features_b")
+    n = FA.shape[0]
+    folds = prep.folds(n, n_folds, fold_seed, "features_a/features_b")
+    prep.check_design(FA, "features_a")
+    prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units")
+    reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    sub_rng = np.random.default_rng([seed, 1])
+    m = FB.shape[1]
+    out = {"ev": np.full((m, reps), np.nan), "r": np.full((m, reps), np.nan)}
+    preds = np.full((reps, n, m), np.nan) if keep_predictions else None
+    P = r = None
+    for i in prep.progress_iter(reps, progress, "model_to_model"):
+        cols = prep.subset(sub_rng, FA.shape[1], max_n)
+        if cols is not None or r is None:
+            X = FA if cols is None else FA[:, cols]
+            if reg.shared and preds is None and X.shape[1] < n:
+                r = reg.pearson_designs([X], FB, with_target=[0])[0][0]  # no prediction materialised
+            else:
+                P = reg.predict_designs([X], FB)[0] if X.shape[1] < n else reg.predict_blocks(X, [FB])[0]
+                r = pearson(FB, P)
+        out["r"][:, i] = r
+        out["ev"][:, i] = ev(out["r"][:, i])
+        if preds is not None:
+            preds[i] = P
+    attrs = common_attrs(
+        "model_to_model", features_a.name or "features_a", features_b.name or "features_b",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=False, n_stimuli=int(n), n_units=int(FA.shape[1]),
+    )
+    stim = features_a.stimulus_id.values if preds is not None else None
+    return dataset(features_b, "unit", out, attrs, preds, stim)

@@ -1,0 +1,339 @@
+"""Reverse predictivity (brain -> model) and inter-animal consistency (animal A -> animal B).
+
+Both predict their targets from a neural population, so they share one engine: per rep the
+designs are the population mean and the two split halves of its repeats (reverse_pred's
+``monkey_to_model`` and ``monkey_to_monkey``):
+
+- reverse: ``ev = (r(F, P) / sqrt(SB(r(P1, P2))))^2 * 100`` per unit;
+- inter-animal: ``ev = (r(mean RB, P) / sqrt(SB(rho_s(Bh1, Bh2)) * SB(r(P1, P2))))^2 * 100``
+  per neuroid of B.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import resolve_dtype
+from ..errors import LayoutError
+from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
+from ..kernels.stats import pearson, spearman_brown
+from ..layouts import validate_features, validate_neural
+from . import _prepare as prep
+from ._result import common_attrs, dataset, ev
+
+__all__ = ["reverse", "inter_animal"]
+
+_HALVES_BYTES = 32 * 2**20  # split halves computed per batch of reps
+_RANK_BYTES = 8 * 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
+
+
+def reverse(
+    neural: xr.DataArray,
+    features: xr.DataArray,
+    *,
+    reps: int = 20,
+    seed: int = 0,
+    regressor: str = "ridge",
+    alpha: float = 0.1,
+    n_components: int = 20,
+    alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
+    n_folds: int = 10,
+    fold_seed: int = 0,
+    max_n: int | None = None,
+    noise_ceiling: bool | None = None,
+    split: str = "valid",
+    min_reliability: float | None = None,
+    backend: str | None = None,
+    dtype: Any = "float64",
+    keep_predictions: bool = False,
+    progress: bool | Callable = False,
+) -> xr.Dataset:
+    """Reverse predictivity (brain -> model): predict each model unit from the neural population.
+
+    Parameters are those of :func:`neuroxr.predictivity.forward`; ``max_n`` draws a fresh subset
+    of predictor neuroids every rep; the ceiling is the split-half reliability of the predictions
+    from the two halves of the predictor repeats. A dask-backed ``features`` is scored unit chunk
+    by unit chunk.
+
+    Returns
+    -------
+    xarray.Dataset, dims (unit, rep)
+        ``ev``, ``r``, ``included``; with the ceiling also ``prediction_shc`` and ``ceiling``;
+        the units' coords, in the input's unit order.
+
+    Notes
+    -----
+    A missing value in the predictor touches every target, so a stimulus where some predictor
+    neuroid lacks valid repeats (2 with ``split="valid"`` and a ceiling, else 1) is dropped for
+    all units, with a warning that counts them. All-NaN neuroids are left out of the predictor.
+    """
+    prep.check_params(
+        reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
+        alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
+        min_reliability=min_reliability,
+    )
+    neural = validate_neural(neural, name="neural")
+    features = validate_features(features, name="features")
+    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
+    neural, features, _ = prep.pair(neural, features, ("neural", "features"))
+    R = prep.load(neural)
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
+    R = prep.take(R, None, ok)
+    keep = prep.predictor_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    R = prep.take(R, keep)
+    n = R.shape[0]
+    if prep.is_lazy(features):  # scored unit chunk by unit chunk, never loaded whole
+        F, keep_rows = features.data, keep
+    else:
+        F, keep_rows = prep.take(prep.load(features), keep), None
+        prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
+    reg = Regressor(regressor, prep.folds(n, n_folds, fold_seed, "neural/features"), alpha=alpha,
+                    n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    out, preds = _from_neural_predictor(
+        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows
+    )
+    attrs = common_attrs(
+        "reverse", neural.name or "neural", features.name or "features",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n),
+        n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok.sum()), note=note,
+    )
+    stim = neural.stimulus_id.values[keep] if preds is not None else None
+    return dataset(features, "unit", out, attrs, preds, stim, min_reliability)
+
+
+def inter_animal(
+    neural_a: xr.DataArray,
+    neural_b: xr.DataArray,
+    *,
+    reps: int = 20,
+    seed: int = 0,
+    regressor: str = "ridge",
+    alpha: float = 0.1,
+    n_components: int = 20,
+    alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
+    n_folds: int = 10,
+    fold_seed: int = 0,
+    max_n: int | None = None,
+    noise_ceiling: bool | None = None,
+    split: str = "valid",
+    min_reliability: float | None = None,
+    backend: str | None = None,
+    dtype: Any = "float64",
+    keep_predictions: bool = False,
+    progress: bool | Callable = False,
+) -> xr.Dataset:
+    """Inter-animal consistency (animal A -> animal B): predict each neuroid of B from A.
+
+    Parameters are those of :func:`neuroxr.predictivity.forward`; ``max_n`` subsamples A's
+    neuroids every rep. The ceiling needs at least 2 repeats in both animals.
+
+    Returns
+    -------
+    xarray.Dataset, dims (neuroid, rep)
+        ``ev``, ``r``, ``included``; with the ceiling also ``target_shc`` (B's split-half
+        reliability), ``prediction_shc`` and ``ceiling``; B's neuroid coords.
+
+    Notes
+    -----
+    Missing values in A (the predictor) drop the stimulus for every target, with a warning; a
+    neuroid of B lacking valid repeats at a stimulus is scored without that stimulus (its folds
+    drawn over its own stimuli), the other neuroids unaffected.
+    """
+    prep.check_params(
+        reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
+        alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
+        min_reliability=min_reliability,
+    )
+    neural_a = validate_neural(neural_a, name="neural_a")
+    neural_b = validate_neural(neural_b, name="neural_b")
+    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)])
+    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
+    ids = neural_a.stimulus_id.values
+    RA, RB = prep.load(neural_a), prep.load(neural_b)
+    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
+    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
+    RA, RB = prep.take(RA, None, ok_a), prep.take(RB, None, ok_b)
+    need = prep.needed_repeats(ceiling, split)
+    keep_a = prep.predictor_stimuli(RA, "neural_a", ids, need)
+    RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
+    keep_b, valid = prep.target_stimuli(RB, "neural_b", ids[keep_a], need)
+    RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
+    keep = keep_a.copy()
+    keep[keep_a] = keep_b
+    n, kb = RA.shape[0], RB.shape[1]
+    prep.warn_constant_targets(nanmean_repeats(RB), neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
+    opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    out: dict[str, np.ndarray] = {}
+    preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
+    for g, (rows, cols) in enumerate(prep.target_groups(valid, "neural_b")):
+        reg = Regressor(regressor, prep.folds(int(rows.sum()), n_folds, fold_seed, "neural_a/neural_b"), **opts)
+        RBg = prep.take(RB, rows, cols)
+        res, pg = _from_neural_predictor(
+            "inter_animal", prep.take(RA, rows), nanmean_repeats(RBg), reg, reps, seed, max_n, ceiling, split,
+            RBg if ceiling else None, keep_predictions, progress if g == 0 else False,
+        )
+        for name, v in res.items():
+            out.setdefault(name, np.full((kb, reps), np.nan))[cols] = v
+        if preds is not None:
+            preds[:, np.flatnonzero(rows)[:, None], cols[None, :]] = pg
+    attrs = common_attrs(
+        "inter_animal", neural_a.name or "neural_a", neural_b.name or "neural_b",
+        reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
+        n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
+        noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n), n_excluded_stimuli=int((~keep).sum()),
+        n_partial_targets=int((~valid.all(axis=0)).sum()), n_predictors=int(ok_a.sum()), note=note,
+    )
+    full = {name: prep.expand(v, ok_b) for name, v in out.items()}
+    stim = ids[keep] if preds is not None else None
+    return dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability)
+
+
+# ---------------------------------------------------------------------------- the shared engine
+def _from_neural_predictor(
+    direction: str,
+    Rp: np.ndarray,
+    Y: Any,
+    reg: Regressor,
+    reps: int,
+    seed: int,
+    max_n: int | None,
+    ceiling: bool,
+    split: str,
+    target_R: np.ndarray | None,
+    keep_predictions: bool,
+    progress: Any,
+    keep: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
+
+    ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
+    loaded and scored one at a time (same designs, same splits for every chunk).
+    """
+    n, k, T = Rp.shape
+    m = Y.shape[1]
+    rng = np.random.default_rng(seed)
+    sub_rng = np.random.default_rng([seed, 1])
+    # every random draw first, in reverse_pred's order per rep: [B's split], the predictor split
+    perms_b, perms_a, subsets = [], [], []
+    for _ in range(reps):
+        if ceiling and target_R is not None:
+            perms_b.append(draw_permutation(rng, target_R.shape[2]))
+        subsets.append(prep.subset(sub_rng, k, max_n))
+        if ceiling:
+            perms_a.append(draw_permutation(rng, T))
+    names = ["ev", "r"] + (["prediction_shc"] if ceiling else []) + (["target_shc"] if ceiling and target_R is not None else [])
+    out = {name: np.full((m, reps), np.nan) for name in names}
+    if "target_shc" in out:
+        target_halves = SplitHalves(target_R, split)
+        nb, kb = target_R.shape[:2]
+        step = max(1, int(_RANK_BYTES // (nb * kb * 8)))
+        for lo in range(0, reps, step):  # a few reps' halves ranked per pass, in bounded memory
+            b1, b2 = target_halves.means(np.stack(perms_b[lo : lo + step]))
+            out["target_shc"][:, lo : lo + step] = spearman_brown(prep.nan_spearman(b1, b2)).T
+            del b1, b2
+    mean_p = nanmean_repeats(Rp)
+    # designs per rep: the (sub)population mean and the two halves of the predictor repeats
+    # (computed per rep, so only one rep's halves are held at a time)
+    halves = SplitHalves(Rp, split) if ceiling else None
+    designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
+    preds = np.full((reps, n, m), np.nan) if keep_predictions else None
+    rep_batch = max(1, int(_HALVES_BYTES // (2 * n * k * 8)))
+    for lo, hi, Yc in _unit_chunks(Y, keep):
+        split_halves = _batched_halves(halves, perms_a, rep_batch) if ceiling else None
+        P = r_mean = None  # the mean design's predictions and their r, refitted only with max_n
+        for i in prep.progress_iter(reps, progress if lo == 0 else False, direction):
+            c = subsets[i]
+            fresh = c is not None or r_mean is None
+            designs = [designs_mean[i]] if fresh else []
+            if ceiling:
+                h1, h2 = next(split_halves)
+                designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
+            if designs:
+                P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T, preds is not None,
+                                           out, lo, hi, i, P, r_mean)
+            out["r"][lo:hi, i] = r_mean
+            ceil = []
+            if ceiling:
+                ceil.append(out["prediction_shc"][lo:hi, i])
+                if target_R is not None:
+                    ceil.append(out["target_shc"][lo:hi, i])
+            out["ev"][lo:hi, i] = ev(out["r"][lo:hi, i], *ceil)
+            if preds is not None:
+                preds[i, :, lo:hi] = P
+    return out, preds
+
+
+def _score_designs(
+    reg: Regressor, designs: list[np.ndarray], Yc: np.ndarray, fresh: bool, ceiling: bool, halves: Any,
+    mean_p: np.ndarray, c: np.ndarray | None, T: int, materialise: bool, out: dict[str, np.ndarray],
+    lo: int, hi: int, i: int, P: Any, r_mean: Any,
+) -> tuple[Any, Any]:
+    """One rep's designs against a block of targets: the mean's r (when fresh) and the halves' SB(r(P1, P2))."""
+    has_nan = any(np.isnan(D).any() for D in designs)
+    if not has_nan:
+        for D in designs:
+            prep.check_design(D, "neural (predictor)")
+    if reg.shared and not has_nan and not materialise:
+        # correlations reduced fold by fold: no prediction is materialised
+        pairs = [(len(designs) - 2, len(designs) - 1)] if ceiling else []
+        complement = None
+        if ceiling and halves._complete:
+            # complete trials: h2 = (T mean - c1 h1) / c2, so its cross-products with the
+            # targets follow from the mean's (computed once) and h1's
+            c1 = (T + 1) // 2
+            designs.pop()
+            complement = (mean_p, c, T / (T - c1), -c1 / (T - c1))
+        r_t, r_p = reg.pearson_designs(designs, Yc, pairs=pairs, with_target=[0] if fresh else [], complement=complement)
+        if fresh:
+            r_mean = r_t[0]
+        if ceiling:
+            out["prediction_shc"][lo:hi, i] = spearman_brown(r_p[0])
+        return P, r_mean
+    res = [_nan_safe(reg, D, Yc) for D in designs] if has_nan else reg.predict_designs(designs, Yc)
+    if fresh:
+        P = res.pop(0)
+        r_mean = pearson(Yc, P)
+    if ceiling:
+        out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(res[0], res[1]))
+    return P, r_mean
+
+
+def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """``(h1, h2)`` of each permutation in turn, computed ``batch`` permutations at a time."""
+    for start in range(0, len(perms), batch):
+        h1, h2 = halves.means(np.stack(perms[start : start + batch]))
+        for j in range(h1.shape[0]):
+            yield h1[j], h2[j]
+
+
+def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np.ndarray]]:
+    """(start, stop, block) over the unit chunks of a lazy array, or the whole in-memory array."""
+    if not hasattr(Y, "dask"):
+        yield 0, Y.shape[1], Y
+        return
+    start = 0
+    for size in Y.chunks[1]:
+        block = np.asarray(Y[:, start : start + size].compute(), dtype=np.float64)
+        if keep is not None:
+            block = block[keep]
+        if not np.isfinite(block).all():
+            raise LayoutError(
+                f"features: non-finite values (NaN or inf) in the unit chunk starting at unit {start}; a chunk may "
+                f"be missing from the store. Features must be finite: re-extract or drop those units."
+            )
+        yield start, start + size, block
+        start += size
+
+
+def _nan_safe(reg: Regressor, D: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """A design with NaN (an all-NaN split half under split='slots') predicts NaN everywhere."""
+    if np.isnan(D).any():
+        return np.full(Y.shape, np.nan)
+    return reg.predict_designs([D], Y)[0]

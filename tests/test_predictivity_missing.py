@@ -1,0 +1,160 @@
+"""Missing values and ceilings: a NaN touches only the targets it belongs to; no-ceiling paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+from sklearn.linear_model import Ridge
+
+import neuroxr as nx
+from neuroxr import predictivity as pv
+from neuroxr.errors import NeuroxrWarning
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.predictivity._prepare import nan_corr
+
+N, K, P = 50, 5, 8
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    rng = np.random.default_rng(5)
+    Z = rng.normal(size=(N, 3))
+    F = Z @ rng.normal(size=(3, P)) + 0.5 * rng.normal(size=(N, P))
+    Y = Z @ rng.normal(size=(3, K)) + 0.7 * rng.normal(size=(N, K))
+    return F, Y
+
+
+def _ids(n=N):
+    return [f"s{i:03d}" for i in range(n)]  # sorted ids: canonical order = input order
+
+
+def _ridge_ev(X, y):
+    """Reference: scikit-learn Ridge(0.1) fold by fold on the rows given, r^2 * 100."""
+    pred = np.zeros_like(y)
+    for tr, te in kfold_indices(X.shape[0], 10, 0):
+        pred[te] = Ridge(alpha=0.1).fit(X[tr], y[tr]).predict(X[te])
+    return 100 * stats.pearsonr(y, pred)[0] ** 2
+
+
+def test_forward_nan_in_trial_averaged_data_touches_one_neuroid(arrays):
+    F, Y = arrays
+    Yn = Y.copy()
+    Yn[7, 2] = np.nan  # one missing (stimulus, neuroid)
+    Yn[20:22, 4] = np.nan
+    with pytest.warns(NeuroxrWarning, match="2 neuroids lack"):
+        ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=2, keep_predictions=True)
+    # each neuroid's predictions cover exactly its own stimuli
+    np.testing.assert_array_equal(np.isnan(ds.prediction.values[0]), np.isnan(Yn))
+    got = ds.ev.isel(rep=0).values
+    for j in range(K):
+        rows = ~np.isnan(Yn[:, j])
+        assert got[j] == pytest.approx(_ridge_ev(F[rows], Y[rows, j]), rel=1e-8)
+    assert ds.attrs["n_partial_targets"] == 2 and ds.attrs["n_excluded_stimuli"] == 0
+
+
+def test_forward_all_nan_stimulus_without_ceiling(arrays):
+    F, Y = arrays
+    rng = np.random.default_rng(0)
+    R = Y[:, :, None] + rng.normal(size=(N, K, 4))
+    R[11] = np.nan  # a stimulus with no trial at all
+    with pytest.warns(NeuroxrWarning, match="excluding 1 of 50 stimuli"):
+        ds = pv.forward(nx.features(F, _ids()), nx.neural(R, _ids()), reps=2, noise_ceiling=False)
+    rows = np.arange(N) != 11
+    mean = np.nanmean(R, axis=2)
+    ref = [_ridge_ev(F[rows], mean[rows, j]) for j in range(K)]
+    np.testing.assert_allclose(ds.ev.isel(rep=1).values, ref, rtol=1e-8)
+
+
+def test_inter_animal_target_nan_is_per_target(arrays):
+    F, Y = arrays
+    A = F[:, :4]
+    B = Y.copy()
+    B[3, 1] = np.nan
+    ds = pv.inter_animal(nx.neural(A, _ids()), nx.neural(B, _ids()), reps=2)
+    for j in range(K):
+        rows = ~np.isnan(B[:, j])
+        assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(A[rows], Y[rows, j]), rel=1e-8)
+
+
+def test_reverse_predictor_nan_drops_the_stimulus_for_all_units(arrays):
+    F, Y = arrays
+    Yn = Y.copy()
+    Yn[9, 0] = np.nan  # a predictor value: every unit's design row is incomplete
+    with pytest.warns(NeuroxrWarning, match="excluding 1 of 50 stimuli"):
+        ds = pv.reverse(nx.neural(Yn, _ids()), nx.features(F, _ids()), reps=2)
+    rows = np.arange(N) != 9
+    ref = [_ridge_ev(Y[rows], F[rows, u]) for u in range(P)]
+    np.testing.assert_allclose(ds.ev.isel(rep=0).values, ref, rtol=1e-8)
+    assert np.isfinite(ds.ev.values).all()
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
+def test_no_ceiling_at_any_reps(arrays, direction):
+    F, Y = arrays
+    rng = np.random.default_rng(1)
+    R = nx.neural(Y[:, :, None] + rng.normal(size=(N, K, 4)), _ids())
+    feats = nx.features(F, _ids())
+    call = {"forward": lambda **kw: pv.forward(feats, R, **kw), "reverse": lambda **kw: pv.reverse(R, feats, **kw),
+            "inter_animal": lambda **kw: pv.inter_animal(R, R.isel(neuroid=[0, 1]), **kw)}[direction]
+    ds = call(reps=3, noise_ceiling=False)
+    assert ds.attrs["noise_ceiling"] is False and "prediction_shc" not in ds and "ceiling" not in ds
+    assert np.isfinite(ds.ev.values).all()
+    np.testing.assert_array_equal(ds.ev.values[:, 0], ds.ev.values[:, 2])  # nothing random without a ceiling
+    avg = nx.neural(Y, _ids())  # trial-averaged: no ceiling by default, reps >= 2 work
+    call_avg = {"forward": lambda: pv.forward(feats, avg, reps=2), "reverse": lambda: pv.reverse(avg, feats, reps=2),
+                "inter_animal": lambda: pv.inter_animal(avg, avg.isel(neuroid=[0, 1]), reps=2)}[direction]
+    out = call_avg()
+    assert "note" in out.attrs and np.isfinite(out.ev.values).all()
+
+
+def test_nan_corr_uses_complete_pairs():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(2, 3, 30, 4))
+    a[0, 5, 1] = np.nan
+    b[2, 7:9, 3] = np.nan
+    for method, ref_fn in (("spearman", stats.spearmanr), ("pearson", stats.pearsonr)):
+        got = nan_corr(a, b, method)
+        for i in range(3):
+            for j in range(4):
+                ok = ~(np.isnan(a[i, :, j]) | np.isnan(b[i, :, j]))
+                assert got[i, j] == pytest.approx(ref_fn(a[i, ok, j], b[i, ok, j])[0], rel=1e-10)
+
+
+def test_split_half_reliability_never_ranks_nan():
+    """A neuroid with missing halves uses its complete pairs; the others are unaffected."""
+    rng = np.random.default_rng(4)
+    R = rng.normal(size=(40, 3, 1)) + 0.5 * rng.normal(size=(40, 3, 4))
+    Rn = R.copy()
+    Rn[:6, 1, 1:] = np.nan  # neuroid 1: one valid repeat on six stimuli (an empty half there)
+    ref = pv.split_half_reliability(nx.neural(R), reps=3, seed=0)
+    got = pv.split_half_reliability(nx.neural(Rn), reps=3, seed=0)
+    xr.testing.assert_identical(got.reliability.isel(neuroid=[0, 2]), ref.reliability.isel(neuroid=[0, 2]))
+    assert np.isfinite(got.reliability.values).all()
+    # the same halves drawn by hand, the six stimuli left out for neuroid 1
+    from neuroxr.kernels.splits import draw_permutation, split_means
+
+    perms = np.stack([draw_permutation(g, 4) for g in [np.random.default_rng(0)] for _ in range(3)])
+    h1, h2 = split_means(Rn, perms, "valid")
+    for i in range(3):
+        r = stats.spearmanr(h1[i, 6:, 1], h2[i, 6:, 1])[0]
+        assert got.r_half.values[1, i] == pytest.approx(r, rel=1e-10)
+
+
+def test_many_missing_patterns_share_their_common_stimuli(arrays, monkeypatch):
+    """Beyond MAX_GROUPS patterns, the incomplete targets are fitted together on their common stimuli."""
+    from neuroxr.predictivity import _prepare
+
+    monkeypatch.setattr(_prepare, "MAX_GROUPS", 2)
+    F, Y = arrays
+    Yn = Y.copy()
+    for j in (1, 2, 3):
+        Yn[j, j] = np.nan  # three different patterns
+    with pytest.warns(NeuroxrWarning, match="scored together on the 47 of 50 stimuli"):
+        ds = pv.forward(nx.features(F, _ids()), nx.neural(Yn, _ids()), reps=1)
+    rows = np.ones(N, bool)
+    rows[[1, 2, 3]] = False
+    for j in range(K):
+        r = rows if j in (1, 2, 3) else np.ones(N, bool)
+        assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(F[r], Y[r, j]), rel=1e-8)

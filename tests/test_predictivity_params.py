@@ -1,0 +1,133 @@
+"""One-line errors for bad parameters and inputs; ceiling hygiene (ceiling, included, warnings)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr import predictivity as pv
+from neuroxr.errors import LayoutError, NeuroxrError, NeuroxrWarning
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(8)
+    n = 40
+    Z = rng.normal(size=(n, 2))
+    F = nx.features(Z @ rng.normal(size=(2, 6)) + 0.3 * rng.normal(size=(n, 6)))
+    # neuroids 0-2 driven by the stimuli, 3-5 pure noise (reliability ~0)
+    R = np.concatenate([(Z @ rng.normal(size=(2, 3)))[:, :, None] + 0.5 * rng.normal(size=(n, 3, 6)),
+                        rng.normal(size=(n, 3, 6))], axis=1)
+    return F, nx.neural(R)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(seed=None), r"^seed must be an integer >= 0; got None\. .*seed=0"),
+        (dict(reps=2.5), r"^reps must be an integer >= 1; got 2\.5"),
+        (dict(reps=0), r"^reps must be an integer >= 1"),
+        (dict(regressor="ridgecv", alphas=[]), r"^alphas must hold at least one positive penalty for regressor='ridgecv'"),
+        (dict(regressor="svm"), r"'regressor' parameter must be one of"),
+        (dict(split="odd"), r"'split' parameter must be one of"),
+        (dict(max_n=0), r"^max_n must be an integer >= 1"),
+        (dict(alpha=-1.0), r"^alpha must be a non-negative number"),
+        (dict(n_folds=1), r"^n_folds must be an integer >= 2"),
+        (dict(noise_ceiling="yes"), r"^noise_ceiling must be True, False or None"),
+        (dict(min_reliability=2), r"^min_reliability must be a number in \[0, 1\]"),
+    ],
+)
+@pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
+def test_bad_parameters_one_line(small, direction, kwargs, message):
+    F, R = small
+    call = {"forward": lambda: pv.forward(F, R, **kwargs), "reverse": lambda: pv.reverse(R, F, **kwargs),
+            "inter_animal": lambda: pv.inter_animal(R, R, **kwargs)}[direction]
+    with pytest.raises(NeuroxrError, match=message) as info:
+        call()
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+def test_model_to_model_and_reliability_check_parameters(small):
+    F, R = small
+    with pytest.raises(NeuroxrError, match="^seed must be an integer"):
+        pv.model_to_model(F, F, seed=None)
+    with pytest.raises(NeuroxrError, match="^reps must be an integer"):
+        pv.split_half_reliability(R, reps=1.5)
+    with pytest.raises(NeuroxrError, match="'method' parameter must be one of"):
+        pv.split_half_reliability(R, method="kendall")
+    with pytest.raises(LayoutError, match="at least 2"):
+        pv.split_half_reliability(R.isel(repeat=[0]))
+
+
+def test_plain_arrays_are_refused_naming_the_constructor(small):
+    F, R = small
+    with pytest.raises(LayoutError, match=r"^features: expected an xarray.DataArray, got ndarray; .*nx\.features\("):
+        pv.forward(F.values, R)
+    with pytest.raises(LayoutError, match=r"^neural: expected an xarray.DataArray, got ndarray; .*nx\.neural\("):
+        pv.reverse(R.values, F)
+
+
+def test_rsatoolbox_dataset_is_refused_with_the_converter():
+    rsd = pytest.importorskip("rsatoolbox.data")
+    ds = rsd.Dataset(np.random.default_rng(0).normal(size=(6, 3)))
+    with pytest.raises(LayoutError, match=r"^neural: got an rsatoolbox Dataset; .*from_rsatoolbox_dataset"):
+        nx.neural(ds)
+    with pytest.raises(LayoutError, match="rsatoolbox Dataset"):
+        pv.forward(nx.features(np.ones((6, 2))), ds)
+
+
+def test_lazy_features_with_nan_name_the_cause(small):
+    import dask.array as da
+
+    F, R = small
+    values = F.values.copy()
+    values[3, 2] = np.nan  # e.g. a chunk missing from the store, read back as NaN
+    lazy = F.copy(data=da.from_array(values, chunks=(values.shape[0], 3)))
+    with pytest.raises(LayoutError, match="not finite.*missing from the store"):
+        pv.forward(lazy, R, reps=1)  # streamed through the Gram
+    with pytest.raises(LayoutError, match="non-finite values.*missing from the store"):
+        pv.forward(lazy, R, reps=1, max_n=4)  # loaded
+    with pytest.raises(LayoutError, match="non-finite values"):
+        pv.reverse(R, lazy, reps=1)  # unit chunk by unit chunk
+
+
+# ---------------------------------------------------------------------------- ceiling hygiene
+def test_ceiling_variables_and_min_reliability(small):
+    F, R = small
+    with pytest.warns(NeuroxrWarning, match="have a split-half reliability below 0.1.*Pass min_reliability="):
+        ds = pv.forward(F, R, reps=4, seed=0)
+    # the ceiling is the product of the two Spearman-Brown reliabilities, per rep
+    np.testing.assert_allclose(ds.ceiling.values, ds.target_shc.values * ds.prediction_shc.values)
+    pos = ds.ceiling.values > 0
+    np.testing.assert_allclose(ds.ev.values[pos], 100 * ds.r.values[pos] ** 2 / ds.ceiling.values[pos])
+    assert np.isnan(ds.ev.values[~pos]).all()  # a negative ceiling has no square root (as in reverse_pred)
+    assert ds.included.dtype == bool and ds.included.values.all()
+    with pytest.warns(NeuroxrWarning, match="marked included=False"):
+        strict = pv.forward(F, R, reps=4, seed=0, min_reliability=0.3)
+    expected = (strict.target_shc.mean("rep").values >= 0.3) & (strict.prediction_shc.mean("rep").values >= 0.3)
+    np.testing.assert_array_equal(strict.included.values, expected)
+    assert expected[:3].all() and not expected[3:].any()  # the noise neuroids are excluded
+    assert strict.attrs["min_reliability"] == 0.3
+    np.testing.assert_array_equal(strict.ev.values, ds.ev.values)  # marking never changes a score
+
+
+def test_ev_above_100_is_counted(small):
+    F, R = small
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        ds = pv.forward(F, R, reps=4, seed=0)
+    over = int((np.nanmean(ds.ev.values, axis=1) > 100).sum())
+    msgs = [str(w.message) for w in rec if issubclass(w.category, NeuroxrWarning)]
+    assert over > 0 and any(f"{over} neuroids have a ceiling-corrected EV above 100 %" in m for m in msgs)
+
+
+def test_reverse_ceiling_is_the_prediction_reliability(small):
+    F, R = small
+    ds = pv.reverse(R, F, reps=2, seed=0)
+    np.testing.assert_allclose(ds.ceiling.values, ds.prediction_shc.values)
+    with pytest.warns(NeuroxrWarning, match="min_reliability=0.5 is ignored"):
+        raw = pv.forward(F, R, reps=1, noise_ceiling=False, min_reliability=0.5)
+    assert raw.included.values.all()

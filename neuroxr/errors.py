@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "NeuroxrError",
     "LayoutError",
+    "ParameterError",
     "StoreError",
     "BackendError",
     "SweepConfigError",
@@ -25,6 +26,10 @@ class NeuroxrError(Exception):
 
 class LayoutError(NeuroxrError, ValueError):
     """A labeled array does not follow neuroxr's layout (dims, ids, values) or two do not pair."""
+
+
+class ParameterError(NeuroxrError, ValueError):
+    """A parameter has a value the function cannot use (the message names it and the accepted values)."""
 
 
 class StoreError(NeuroxrError, KeyError):

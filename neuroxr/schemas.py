@@ -452,4 +452,6 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
     for path, message in python.items():  # checks the schema cannot express
         if path not in reported:
             out.append(message)
+    # damage a reader would not notice (lost metadata documents, lost chunks, missing variables)
+    out.extend(f"{path}: damaged: {problem}; recompute or rewrite it" for path, problem in store.damaged(values=values))
     return out

@@ -107,7 +107,6 @@ def test_validate_cli_flags_a_lost_variable(store):
     assert res.exit_code == 1 and SCORE in res.output
 
 
-@pytest.mark.xfail(strict=True, reason="neuroxr validate does not call StudyStore.damaged() yet (entries branch wires it)")
 @pytest.mark.parametrize("damage", ["group metadata", "chunk"])
 def test_validate_cli_flags_what_zarr_hides(store, damage):
     if damage == "group metadata":

@@ -100,6 +100,8 @@ def store_summary(store: StudyStore) -> dict[str, Any]:
             entry["error"] = error
         out["metrics"].append(entry)
     out["incomplete"] = [path for _, path, complete in _store_entries(store) if not complete]
+    # damaged entries (lost metadata or chunks) need recomputation like unfinished ones
+    out["damaged"] = [{"path": path, "problem": problem} for path, problem in store.damaged()]
     return out
 
 
@@ -140,6 +142,11 @@ def print_summary(summary: dict[str, Any]) -> None:
     echo(f"\nIncomplete entries ({len(summary['incomplete'])})")
     for path in summary["incomplete"]:
         echo(f"  {path}  (write did not finish; rewrite or delete it)")
+    damaged = summary.get("damaged", [])
+    if damaged:
+        echo(f"\nDamaged entries ({len(damaged)}): recompute them (a sweep or score with overwrite)")
+        for d in damaged:
+            echo(f"  {d['path']}  ({d['problem']})")
 
 
 @main.command()

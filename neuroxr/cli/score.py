@@ -103,7 +103,9 @@ def _direction_command(direction: str) -> click.Command:
             require_existing: bool) -> None:
         params: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n)
         if direction != "model-to-model":
-            params.update(split=split, noise_ceiling=not no_ceiling)
+            params["split"] = split
+            if no_ceiling:  # otherwise automatic: a ceiling when the neural data have repeats
+                params["noise_ceiling"] = False
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype, options={"progress": True})
         ev = res.dataset["ev"].mean("rep")

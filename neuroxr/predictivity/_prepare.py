@@ -17,16 +17,12 @@ import numpy as np
 import xarray as xr
 
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels.folds import kfold_indices
 from ..kernels.regressors import REGRESSORS
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..kernels.stats import spearman
 from ..layouts import align, canonical_order, stimulus_ids
-
-#: Bad parameter values (a ``ValueError``). Kept as one alias so that a dedicated subclass of
-#: :class:`neuroxr.errors.NeuroxrError` can replace it in one place.
-ParameterError = LayoutError
 
 
 def warn(msg: str, stacklevel: int = 4) -> None:

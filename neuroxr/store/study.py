@@ -391,6 +391,10 @@ class StudyStore:
         """Store a neural-response array as ``neural/<name>``; returns the entry path."""
         name = _check_name(name, "neural set")
         da = validate_neural(da, name=f"neural set {name!r}")
+        from ..sets import check_new_set  # the one name resolver refuses names that would collide
+
+        regions = da.coords["region"].values if "region" in da.coords else None
+        check_new_set(self, "neural", name=name, regions=regions)
         path = f"neural/{name}"
         ds = da.rename(None).to_dataset(name=DATA_VAR)
         ds.attrs.update(da.attrs)
@@ -409,6 +413,9 @@ class StudyStore:
         """Store a feature array as ``features/<model>/<layer>`` with the unit axis chunked."""
         model, layer = _check_name(model, "model"), _check_name(layer, "layer")
         da = validate_features(da, name=f"features {model}/{layer}")
+        from ..sets import check_new_set  # the one name resolver refuses names that would collide
+
+        check_new_set(self, "features", model=model, layer=layer)
         da = da.assign_coords(model=model, layer=layer)
         path = f"features/{model}/{layer}"
         ds = da.rename(None).to_dataset(name=DATA_VAR)

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..backend import get_namespace
+from ..backend import get_namespace, gram_matrix, shifted_gram
 
 __all__ = [
     "GramStats",
@@ -48,6 +48,8 @@ __all__ = [
     "centered_gram",
     "uncentered_gram",
     "row_centered_gram",
+    "uncentered_shift",
+    "row_centered_shift",
     "double_center",
     "covariance_eigenvalues",
     "effective_dimensionality",
@@ -95,54 +97,6 @@ def _check_2d(F: Any, caller: str) -> None:
         raise ValueError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
 
 
-def _is_numpy(x: Any) -> bool:
-    return type(x).__module__ == "numpy"
-
-
-def _blas_ready(x: Any) -> bool:
-    """True for a C- or F-contiguous float32/float64 NumPy matrix (goes to BLAS without a copy)."""
-    return _is_numpy(x) and x.dtype.char in "fd" and x.ndim == 2 and (x.flags.c_contiguous or x.flags.f_contiguous)
-
-
-def _syrk_gram(X: Any) -> Any:
-    """``X X^T`` of a C- or F-contiguous NumPy matrix ``X`` (n, p) with BLAS ``syrk``, shape (n, n).
-
-    ``syrk`` computes one triangle only (half the flops of a general product; how much time that
-    saves depends on the BLAS: OpenBLAS 0.3.31 on 2 AMD EPYC cores took about as long as ``gemm``);
-    the other triangle is mirrored from it in place, so the result is exactly symmetric and no
-    second n x n array is allocated.
-    """
-    import numpy as np
-    from scipy.linalg import blas
-
-    n = int(X.shape[0])
-    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
-    # C-contiguous X: X.T is F-contiguous (p, n) and trans=1 gives X.T^T X.T = X X^T; F-contiguous X
-    # goes in as it is with trans=0; either way BLAS reads X without a copy. The strictly lower
-    # triangle of the zero-initialised output is never referenced, so it stays 0.
-    A, trans = (X.T, 1) if X.flags.c_contiguous else (X, 0)
-    C = syrk(1.0, A, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=trans, lower=0, overwrite_c=1)
-    _mirror_upper(C)
-    return C.T  # the same (exactly symmetric) matrix, C-contiguous
-
-
-def _mirror_upper(C: Any, block: int = 128) -> None:
-    """Copy the upper triangle of a square NumPy matrix onto its lower triangle, in place.
-
-    Block by block (source above the diagonal, destination below, never overlapping), so no n x n
-    temporary is allocated.
-    """
-    import numpy as np
-
-    n = int(C.shape[0])
-    for j0 in range(0, n, block):
-        j1 = min(n, j0 + block)
-        C[j1:, j0:j1] = C[j0:j1, j1:].T
-        B = C[j0:j1, j0:j1]
-        low = np.tril_indices(j1 - j0, -1)
-        B[low] = B.T[low]
-
-
 def gram_partial(F: Any) -> GramStats:
     """:class:`GramStats` of one chunk of whole columns ``F`` (``n x p_chunk``).
 
@@ -156,16 +110,9 @@ def gram_partial(F: Any) -> GramStats:
     p = int(F.shape[1])
     m = xp.mean(F, axis=0)
     Fc = F - m[None, :]
-    if _blas_ready(Fc):
-        import numpy as np
-
-        K = _syrk_gram(Fc)
-        av = Fc @ np.stack([np.ones_like(m), m], axis=1)  # a and v in one pass over Fc
-        a, v = av[:, 0].copy(), av[:, 1].copy()
-    else:
-        K = xp.matmul(Fc, xp.permute_dims(Fc, (1, 0)))
-        a = xp.sum(Fc, axis=1)
-        v = xp.matmul(Fc, m)
+    K = gram_matrix(Fc)  # exactly symmetric (NumPy: BLAS syrk, one triangle mirrored in place)
+    av = xp.matmul(Fc, xp.stack([xp.ones_like(m), m], axis=1))  # a and v in one pass over Fc
+    a, v = av[:, 0], av[:, 1]
     mu = float(xp.mean(m))
     m2 = float(xp.sum((m - mu) ** 2))
     return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2)
@@ -318,36 +265,25 @@ def centered_gram(stats: GramStats) -> Any:
 
 def uncentered_gram(stats: GramStats) -> Any:
     """Uncentred Gram ``F F^T``, shape (n, n)."""
-    v = stats.v
-    c = stats.n_units * stats.mu * stats.mu + stats.m2
-    if _is_numpy(stats.K):
-        import numpy as np
-
-        # one fresh matrix, updated in place; u_i + u_j is commutative, so a symmetric K stays symmetric
-        u = v + c / 2
-        G = np.add.outer(u, u)
-        G += stats.K
-        return G
-    return stats.K + v[:, None] + v[None, :] + c
+    # K + (u_i + u_j) with u = v + c/2: u_i + u_j commutes, so a symmetric K stays exactly symmetric
+    return shifted_gram(stats.K, uncentered_shift(stats))
 
 
 def row_centered_gram(stats: GramStats) -> Any:
     """Gram ``Fr Fr^T`` of the features centred across units within each stimulus, shape (n, n)."""
-    a, p = stats.a, stats.n_units
-    w = stats.v - stats.mu * a
-    if _is_numpy(stats.K):
-        import numpy as np
+    # K - a a^T / p + (u_i + u_j) with u = w + m2/2: every term is symmetric elementwise, so a
+    # symmetric K gives an exactly symmetric result
+    return shifted_gram(stats.K, row_centered_shift(stats), stats.a, stats.n_units)
 
-        # K - a a^T / p + (w + m2/2) 1^T + 1 (w + m2/2)^T with two n x n temporaries instead of five;
-        # every term is symmetric elementwise, so a symmetric K gives an exactly symmetric result
-        u = w + stats.m2 / 2
-        G = np.add.outer(u, u)
-        G += stats.K
-        T = np.multiply.outer(a, a)
-        T /= p
-        G -= T
-        return G
-    return stats.K - (a[:, None] * a[None, :]) / p + w[:, None] + w[None, :] + stats.m2
+
+def uncentered_shift(stats: GramStats) -> Any:
+    """``u = v + (p mu^2 + m2) / 2``, shape (n,): ``F F^T = K + u 1^T + 1 u^T``."""
+    return stats.v + (stats.n_units * stats.mu * stats.mu + stats.m2) / 2
+
+
+def row_centered_shift(stats: GramStats) -> Any:
+    """``u = v - mu a + m2 / 2``, shape (n,): ``Fr Fr^T = K - a a^T / p + u 1^T + 1 u^T``."""
+    return (stats.v - stats.mu * stats.a) + stats.m2 / 2
 
 
 def double_center(K: Any) -> Any:

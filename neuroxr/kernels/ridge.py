@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace, psd_pinv_solve, spd_inverse, spd_solve
-from .stats import _colsum_prod
+from ..backend import colsum_prod, get_namespace, psd_pinv_solve, spd_inverse, spd_solve
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "oof_pearson_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
 
@@ -415,13 +414,13 @@ def oof_pearson_designs(
     for a, b, block, colsum in blocks:
         Yte = T.Yp[a:b, :]
         sp += colsum
-        spp += _colsum_prod(xp, block, block)
+        spp += colsum_prod(block, block)
         for row, i in enumerate(with_target):
-            syp[row, :] += _colsum_prod(xp, Yte, block[i])
+            syp[row, :] += colsum_prod(Yte, block[i])
         for row, (i, j) in enumerate(pairs):
-            sij[row, :] += _colsum_prod(xp, block[i], block[j])
+            sij[row, :] += colsum_prod(block[i], block[j])
     sy = xp.sum(T.Yp, axis=0)
-    syy = _colsum_prod(xp, T.Yp, T.Yp)
+    syy = colsum_prod(T.Yp, T.Yp)
     r_target = _pearson_from_sums(xp, n, sy[None, :], sp[with_target, :] if with_target else zeros(0), syy[None, :], spp[with_target, :] if with_target else zeros(0), syp)
     if pairs:
         ii = [i for i, _ in pairs]

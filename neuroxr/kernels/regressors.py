@@ -70,9 +70,14 @@ class Regressor:
         """The ``n x n`` out-of-fold operator of design ``X`` on the backend (ridge/linear only)."""
         return oof_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha)
 
-    def operator_from_gram(self, K: Any) -> Any:
-        """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (dual form; ridge/linear only)."""
-        return oof_operator_from_gram(asarray(K, self.backend, self.dtype), self.folds, self._fold_alpha)
+    def operator_from_gram(self, K: Any, n_features: int | None = None) -> Any:
+        """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (ridge/linear only).
+
+        ``n_features`` (e.g. ``GramStats.n_units``) lets a rank-deficient Gram (fewer features than
+        stimuli) be factorised at its rank, for scikit-learn's precision (see
+        :func:`~neuroxr.kernels.ridge.oof_operator_from_gram`)."""
+        K = asarray(K, self.backend, self.dtype)
+        return oof_operator_from_gram(K, self.folds, self._fold_alpha, n_features=n_features)
 
     def predict_blocks(self, X: np.ndarray | None, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
         """Out-of-fold predictions of each target block from one design.

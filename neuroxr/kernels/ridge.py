@@ -83,7 +83,11 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         ``"hat"`` factorises the full ``n x n`` kernel once (ridge only, ``alpha > 0``),
         ``"primal"`` factorises ``p x p`` Grams per fold, ``"dual"`` ``n_train x n_train`` kernels
         per fold; ``"auto"`` picks the cheapest by flop count (``"hat"`` only in float64: its
-        fold systems lose a few more digits than the per-fold factorisations).
+        fold systems lose a few more digits than the per-fold factorisations). With fewer
+        features than training stimuli (ridge) ``"dual"`` runs as ``"primal"`` and ``"hat"`` uses
+        ``X`` as a low-rank factor of the kernel: a rank-deficient kernel would amplify the
+        rounding errors of its null space by ``1 / alpha``; with more features than training
+        stimuli ``"primal"`` runs as ``"dual"`` for the same reason.
 
     Returns
     -------
@@ -97,29 +101,50 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
     if form == "hat" and not alpha > 0:
         raise ValueError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
-    min(n - len(te) for _, te in folds)
+    n_tr_min = min(n - len(te) for _, te in folds)
+    if p < n_tr_min - 1 and alpha > 0:
+        # the kernel of every fold is rank-deficient: its null space would amplify rounding errors
+        # by 1/alpha in the dual and hat forms, so both use the features as a low-rank factor
+        if form == "hat":
+            return _oof_operator_hat(None, folds, alpha, factor=X)
+        form = "primal"
+    elif p > n_tr_min - 1 and alpha > 0 and form == "primal":
+        form = "dual"  # the p x p systems are rank-deficient: the same errors, the other way round
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):
         return oof_operator_from_gram(_centred_gram(X), folds, alpha, form=form)
-    dev = getattr(X, "device", None)
     Xc = X - xp.mean(X, axis=0, keepdims=True)
     G = xp.matmul(_T(xp, Xc), Xc)
     s = xp.sum(Xc, axis=0)
-    I = _eye(xp, p, X)
-    S = xp.zeros((n, n), dtype=X.dtype, device=dev)
+    S = xp.zeros((n, n), dtype=X.dtype, device=getattr(X, "device", None))
     for _, te in folds:
-        te_idx = xp.asarray(np.asarray(te), device=dev)
-        Xte = xp.take(Xc, te_idx, axis=0)
-        n_tr = n - len(te)
-        mu = (s - xp.sum(Xte, axis=0)) / n_tr
-        A = G - xp.matmul(_T(xp, Xte), Xte) - n_tr * (mu[:, None] * mu[None, :]) + alpha * I
-        Z = _solve(A, _T(xp, Xte - mu[None, :]), alpha)  # (p, n_te)
-        # fold predictor on every column (stimulus order); the test columns are then zeroed
-        block = xp.matmul(_T(xp, Z), _T(xp, Xc)) - xp.matmul(_T(xp, Z), mu)[:, None] + 1.0 / n_tr
-        block[:, te_idx] = 0.0
-        S[te_idx, :] = block
+        te = np.asarray(te)
+        S[xp.asarray(te, device=getattr(X, "device", None)), :] = _primal_fold_rows(Xc, te, alpha, G, s)
     return S
+
+
+def _primal_fold_rows(Xc: Any, te: np.ndarray, alpha: float, G: Any = None, s: Any = None) -> Any:
+    """Rows ``S[te, :]`` of the out-of-fold operator from fold ``te``'s ``p x p`` system.
+
+    ``Xc`` (n, p) has centred columns; ``G = Xc^T Xc`` and ``s = Xc^T 1`` are down-dated to the
+    training rows (computed here when not given)."""
+    xp = get_namespace(Xc)
+    n, p = Xc.shape
+    dev = getattr(Xc, "device", None)
+    if G is None:
+        G = xp.matmul(_T(xp, Xc), Xc)
+        s = xp.sum(Xc, axis=0)
+    te_idx = xp.asarray(te, device=dev)
+    Xte = xp.take(Xc, te_idx, axis=0)
+    n_tr = n - len(te)
+    mu = (s - xp.sum(Xte, axis=0)) / n_tr
+    A = G - xp.matmul(_T(xp, Xte), Xte) - n_tr * (mu[:, None] * mu[None, :]) + alpha * _eye(xp, p, Xc)
+    Z = _solve(A, _T(xp, Xte - mu[None, :]), alpha)  # (p, n_te)
+    # fold predictor on every column (stimulus order); the test columns are then zeroed
+    block = xp.matmul(_T(xp, Z), _T(xp, Xc)) - xp.matmul(_T(xp, Z), mu)[:, None] + 1.0 / n_tr
+    block[:, te_idx] = 0.0
+    return block
 
 
 def _centred_gram(X: Any, block: int = 512) -> Any:
@@ -150,7 +175,7 @@ def _cheapest_form(n: int, p: int, n_folds: int, alpha: float, float64: bool) ->
     return min(costs, key=costs.get)
 
 
-def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -> Any:
+def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", n_features: int | None = None) -> Any:
     """:func:`oof_operator` from a Gram matrix ``K = Xc Xc^T``.
 
     Parameters
@@ -163,6 +188,12 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
         ``"hat"``: one factorisation of the full kernel for all folds (ridge, ``alpha > 0``);
         ``"dual"``: one factorisation of each fold's training kernel. ``"auto"``: ``"hat"`` for
         ridge in float64, else ``"dual"``.
+    n_features : int, optional
+        Number of features behind ``K`` (e.g. ``GramStats.n_units``). With fewer features than
+        training stimuli (ridge) the kernel is rank-deficient and its computed null space holds
+        rounding errors that ``1 / alpha`` would amplify: ``K`` is then factorised once
+        (eigendecomposition, ``K = L L^T`` with ``L`` of rank ``n_features``) and the primal or
+        low-rank hat form runs on ``L``, which matches scikit-learn's primal solution.
 
     Returns
     -------
@@ -174,6 +205,10 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
         raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'dual'). Got {form!r} instead.")
     if form == "hat" and not alpha > 0:
         raise ValueError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
+    n = int(K.shape[0])
+    if n_features is not None and alpha > 0 and int(n_features) < min(n - len(te) for _, te in folds) - 1:
+        L = _low_rank_factor(K, int(n_features))
+        return oof_operator(L, folds, alpha, form="hat" if form == "hat" else "primal")
     if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64):
         return _oof_operator_hat(K, folds, alpha)
     n = K.shape[0]
@@ -185,7 +220,22 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     return S
 
 
-def _oof_operator_hat(K: Any, folds: Folds, alpha: float) -> Any:
+def _low_rank_factor(K: Any, rank: int) -> Any:
+    """``L`` (n, r) with ``L L^T`` the doubly centred ``K`` truncated to its top ``r <= rank``
+    eigenvalues (those above the rounding level ``n eps max(eigenvalue)``)."""
+    xp = get_namespace(K)
+    n = int(K.shape[0])
+    Kc = K - xp.mean(K, axis=0, keepdims=True)
+    Kc = Kc - xp.mean(Kc, axis=1, keepdims=True)
+    lam, U = xp.linalg.eigh((Kc + _T(xp, Kc)) / 2)
+    eps = float(np.finfo(np.float32 if K.dtype == xp.float32 else np.float64).eps)
+    tol = n * eps * float(xp.max(xp.abs(lam)))
+    r = min(rank, int(xp.sum(xp.astype(lam > tol, xp.int64))))
+    lam, U = lam[n - r :], U[:, n - r :]
+    return U * xp.sqrt(lam)[None, :]
+
+
+def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) -> Any:
     """The out-of-fold operator of ridge from one inverse of the full kernel.
 
     Ridge with an intercept is penalised least squares on ``[1, X]`` with the fixed penalty
@@ -194,46 +244,77 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float) -> Any:
     kernel. Removing fold ``f``'s rows is a rank-``n_f`` down-date, and the Woodbury identity
     gives the held-out predictions ``P_f = (I - H_ff)^{-1} H_f,train Y_train`` exactly, with
     ``I - H_ff = alpha C_ff - 11^T/n`` (positive definite, ``n_f x n_f``).
+
+    ``C`` has the eigenvalue ``1/alpha`` along the constant vector, and the ``11^T/n`` terms cancel
+    it exactly in theory; in floating point that cancellation leaves errors of ``eps ||Kc|| / alpha``.
+    So the constant direction is removed before the inverse: ``M = Kc + alpha I + (gamma/n) 11^T``
+    (``gamma`` the mean eigenvalue of ``Kc``) and ``C - 11^T/(n alpha) = M^{-1} - 11^T/(n (alpha + gamma))``.
+    With ``factor`` (``Kc = Fc Fc^T`` of rank below ``n - 1``) the inverse comes from Woodbury,
+    ``alpha C = I - Fc (Fc^T Fc + alpha I)^{-1} Fc^T``, without the kernel's null space.
     """
-    xp = get_namespace(K)
-    n = K.shape[0]
-    dev = getattr(K, "device", None)
-    # double centring makes any constant-centred Gram the Gram of the column-centred features
-    # (in place on one copy: n x n temporaries dominate this form's memory)
-    Kc = K - xp.mean(K, axis=0, keepdims=True)
-    Kc -= xp.mean(Kc, axis=1, keepdims=True)
-    if isinstance(Kc, np.ndarray):
-        Kc.flat[:: n + 1] += alpha  # symmetry is restored by the inverse (upper triangle only)
+    if factor is not None:
+        xp = get_namespace(factor)
+        n = int(factor.shape[0])
+        Fc = factor - xp.mean(factor, axis=0, keepdims=True)
+        G = xp.matmul(_T(xp, Fc), Fc) + alpha * _eye(xp, int(Fc.shape[1]), factor)
+        aC = _eye(xp, n, factor) - xp.matmul(Fc, spd_solve(G, _T(xp, Fc)))  # alpha C
+        aC = (aC + _T(xp, aC)) / 2
+        # Fc^T 1 = 0: the constant direction of alpha C is exactly 11^T/n, so alpha C_perp = aC - 1/n
+        Cm, a, b = aC, 1.0, 1.0 / n
+        dtype, dev = factor.dtype, getattr(factor, "device", None)
+
+        def ref_rows(te: np.ndarray) -> Any:
+            return _primal_fold_rows(Fc, te, alpha)
+
+    else:
+        xp = get_namespace(K)
+        n = int(K.shape[0])
+        dev = getattr(K, "device", None)
+        dtype = K.dtype
+        # double centring makes any constant-centred Gram the Gram of the column-centred features
+        # (in place on one copy: n x n temporaries dominate this form's memory)
+        Kc = K - xp.mean(K, axis=0, keepdims=True)
+        Kc -= xp.mean(Kc, axis=1, keepdims=True)
+        gamma = max(float(xp.sum(xp.linalg.diagonal(Kc))) / n, alpha)
+        Kc += gamma / n  # the constant direction gets the eigenvalue alpha + gamma (instead of alpha)
+        shift = 1.0 / (n * (alpha + gamma))
+        if isinstance(Kc, np.ndarray):  # noqa: SIM108 (an in-place update keeps one n x n copy)
+            Kc.flat[:: n + 1] += alpha  # symmetry is restored by the inverse (upper triangle only)
+        else:
+            Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n, K)
         try:
             C = spd_inverse(Kc, overwrite=True)
         except np.linalg.LinAlgError:  # not numerically positive definite: one system per fold
             return oof_operator_from_gram(K, folds, alpha, form="dual")
-    else:
-        Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n, K)
-        C = spd_inverse(Kc)
-    del Kc
-    S = xp.zeros((n, n), dtype=K.dtype, device=dev)
+        del Kc
+        Cm, a, b = C, alpha, alpha * shift  # alpha C_perp = alpha (M^{-1} - shift)
+
+        def ref_rows(te: np.ndarray) -> Any:
+            return _dual_fold_rows(K, te, alpha)
+
+    S = xp.zeros((n, n), dtype=dtype, device=dev)
     for _, te in folds:
-        te_np = np.asarray(te)
-        te_idx = xp.asarray(te_np, device=dev)
-        H = (1.0 / n) - alpha * xp.take(C, te_idx, axis=0)  # H[f, :] without its identity part
+        te_idx = xp.asarray(np.asarray(te), device=dev)
+        H = b - a * xp.take(Cm, te_idx, axis=0)  # H[f, :] = -alpha C_perp[f, :], without the identity part
         IH = -xp.take(H, te_idx, axis=1)  # I - H_ff = alpha C_ff - 11^T/n
         IH = (IH + _T(xp, IH)) / 2
         H[:, te_idx] = 0.0  # the identity part and every test column drop out of H_f,train
         S[te_idx, :] = spd_solve(IH, H)
-    del C
+    del Cm
     # I - H_ff is ill-conditioned when the features nearly interpolate (kernel eigenvalues far above
     # alpha); check one fold against its own factorisation and fall back to one per fold if needed
     te0 = np.asarray(folds[0][1])
-    ref = _dual_fold_rows(K, te0, alpha)
+    ref = ref_rows(te0)
     got = xp.take(S, xp.asarray(te0, device=dev), axis=0)
     scale = float(xp.max(xp.abs(ref)))
     if not float(xp.max(xp.abs(got - ref))) <= _HAT_RTOL * scale:
+        if factor is not None:
+            return oof_operator(factor, folds, alpha, form="primal")
         return oof_operator_from_gram(K, folds, alpha, form="dual")
     return S
 
 
-_HAT_RTOL = 1e-6  # agreement of the hat form with a per-fold factorisation on one fold (relative)
+_HAT_RTOL = 1e-9  # agreement of the hat form with a per-fold factorisation on one fold (relative)
 
 
 def _dual_fold_rows(K: Any, te: np.ndarray, alpha: float) -> Any:
@@ -251,6 +332,10 @@ def _dual_fold_rows(K: Any, te: np.ndarray, alpha: float) -> Any:
     Gte = Kte - col_mean[None, :]
     Gte = Gte - xp.mean(Gte, axis=1)[:, None]
     Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n_tr, K)
+    if alpha > 0:
+        # Kc 1 = 0: the constant direction would get the eigenvalue alpha, and Gte 1 = 0 only up to
+        # rounding, amplified by 1/alpha; give it the mean eigenvalue instead (the solution is the same)
+        Kc = Kc + max(float(xp.sum(xp.linalg.diagonal(Kc))) / n_tr, alpha) / n_tr
     rows = xp.zeros((len(te), n), dtype=K.dtype, device=dev)
     rows[:, tr_idx] = _T(xp, _solve(Kc, _T(xp, Gte), alpha)) + 1.0 / n_tr
     return rows

@@ -43,6 +43,9 @@ __all__ = [
     "psd_pinv_solve",
     "colsum_prod",
     "matmul_into",
+    "subtract_into",
+    "axpy_into",
+    "spd_shift",
     "argsort",
     "rank",
     "tie_pairs",
@@ -237,6 +240,22 @@ def colsum_prod(a: Any, b: Any) -> Any:
 def matmul_into(a: Any, b: Any, out: Any) -> Any:
     """``out[...] = a @ b`` (NumPy: no temporary)."""
     return _impl("matmul_into", out)(a, b, out)
+
+
+def subtract_into(a: Any, b: Any, out: Any) -> Any:
+    """``out[...] = a - b`` (NumPy: no temporary; ``out`` may be ``a`` or ``b``). Returns ``out``."""
+    return _impl("subtract_into", out)(a, b, out)
+
+
+def axpy_into(a: Any, w: float, b: Any, out: Any) -> Any:
+    """``out[...] = a + w b`` (NumPy: no temporary). Returns ``out``."""
+    return _impl("axpy_into", out)(a, w, b, out)
+
+
+def spd_shift(M: Any, v: float) -> Any:
+    """``M + v I`` for a symmetric ``M`` (batched) as an SPD system matrix: NumPy in place (LAPACK
+    reads one triangle), elsewhere a symmetrised copy. Use the returned array."""
+    return _impl("spd_shift", M)(M, v)
 
 
 def argsort(x: Any) -> Any:

@@ -97,6 +97,25 @@ def spd_solve_right(X: Any, A: Any) -> Any:
     return _T(xp, spd_solve(A, _T(xp, X)))
 
 
+def spd_shift(M: Any, v: float) -> Any:
+    """``M + v I`` (batched), symmetrised: solvers that read one triangle then see the same matrix."""
+    xp = _xp(M)
+    eye = xp.eye(int(M.shape[-1]), dtype=M.dtype, device=_dev(M))
+    return (M + _T(xp, M)) / 2 + v * eye
+
+
+def subtract_into(a: Any, b: Any, out: Any) -> Any:
+    """``out[...] = a - b``."""
+    out[...] = a - b
+    return out
+
+
+def axpy_into(a: Any, w: float, b: Any, out: Any) -> Any:
+    """``out[...] = a + w b``."""
+    out[...] = a + w * b
+    return out
+
+
 def spd_inverse(A: Any, overwrite: bool = False) -> Any:
     """Inverse of a symmetric positive-definite matrix."""
     xp = _xp(A)

@@ -122,11 +122,32 @@ def spd_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 
 def spd_solve_right(X: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """``X A^{-1}`` for small SPD ``A`` (batched): one explicit inverse and one product.
+    """``X A^{-1}`` for SPD ``A`` (batched). With more rows in ``X`` than ``A`` has, one explicit
+    inverse and one product (they beat LAPACK's batched solve for small systems)."""
+    if X.shape[-2] > A.shape[-1]:
+        return np.matmul(X, np.linalg.inv(A))
+    return np.swapaxes(np.linalg.solve(A, np.swapaxes(X, -1, -2)), -1, -2)
 
-    For many right-hand sides of a small system this beats LAPACK's batched solve.
-    """
-    return np.matmul(X, np.linalg.inv(A))
+
+def spd_shift(M: np.ndarray, v: float) -> np.ndarray:
+    """``M + v I`` in place (batched over leading dims); LAPACK's SPD routines read one triangle."""
+    if M.ndim == 2:
+        M.flat[:: M.shape[0] + 1] += v
+    else:
+        np.einsum("...ii->...i", M)[...] += v
+    return M
+
+
+def subtract_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[...] = a - b`` without a temporary (``out`` may be ``a`` or ``b``)."""
+    return np.subtract(a, b, out=out)
+
+
+def axpy_into(a: np.ndarray, w: float, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[...] = a + w b`` without a temporary (``out`` must not overlap ``a``)."""
+    np.multiply(b, w, out=out)
+    out += a
+    return out
 
 
 def spd_inverse(A: np.ndarray, overwrite: bool = False) -> np.ndarray:

@@ -26,7 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import colsum_prod, get_namespace, psd_pinv_solve, spd_inverse, spd_solve
+from ..backend import (
+    axpy_into,
+    colsum_prod,
+    get_namespace,
+    matmul_into,
+    psd_pinv_solve,
+    spd_inverse,
+    spd_shift,
+    spd_solve,
+    spd_solve_right,
+    subtract_into,
+)
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "oof_pearson_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
 
@@ -278,10 +289,7 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) ->
         gamma = max(float(xp.sum(xp.linalg.diagonal(Kc))) / n, alpha)
         Kc += gamma / n  # the constant direction gets the eigenvalue alpha + gamma (instead of alpha)
         shift = 1.0 / (n * (alpha + gamma))
-        if isinstance(Kc, np.ndarray):  # noqa: SIM108 (an in-place update keeps one n x n copy)
-            Kc.flat[:: n + 1] += alpha  # symmetry is restored by the inverse (upper triangle only)
-        else:
-            Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n, K)
+        Kc = spd_shift(Kc, alpha)  # + alpha I (NumPy: in place; the inverse reads one triangle)
         try:
             C = spd_inverse(Kc, overwrite=True)
         except np.linalg.LinAlgError:  # not numerically positive definite: one system per fold
@@ -568,16 +576,9 @@ def _design_fold_blocks(
         """Fold ``f``'s test cross-products: with the targets (dd, k, m), Gram (dd, k, k), sums (dd, k)."""
         Dte = Dp[:, a:b, :]
         C = xp.empty((dd, k, m), dtype=Yp.dtype, device=dev)
-        if isinstance(C, np.ndarray):
-            np.matmul(Dflat[a:b, :].T, Yp[a:b, :], out=C[:d0].reshape(d0 * k, m))
-        else:
-            C[:d0] = xp.reshape(xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :]), (d0, k, m))
+        matmul_into(_T(xp, Dflat[a:b, :]), Yp[a:b, :], xp.reshape(C[:d0], (d0 * k, m)))  # a view of C
         if dd > d0:  # the complement's cross-products: the same combination of the parts'
-            if isinstance(C, np.ndarray):
-                np.multiply(C[d0 - 1], w_last, out=C[d0])
-                C[d0] += RCw[f]
-            else:
-                C[d0] = RCw[f] + w_last * C[d0 - 1]
+            axpy_into(RCw[f], w_last, C[d0 - 1], C[d0])
         return C, xp.matmul(_T(xp, Dte), Dte), xp.sum(Dte, axis=1)
 
     # the folds' cross-products are kept when small, else recomputed in the second pass (one
@@ -597,7 +598,6 @@ def _design_fold_blocks(
         del C, Gf, sf
     d = dd
     ys = T.ys
-    I = _eye(xp, k, D)
     Baug = xp.empty((d, k + 1, m), dtype=Yp.dtype, device=dev)
     for f, (a, b) in enumerate(bounds):
         Cf, Gf, sf = kept[f] if keep else fold_cross(f, a, b)
@@ -608,24 +608,15 @@ def _design_fold_blocks(
         mu = (s - sf) / n_tr  # (d, k)
         y_mu = (ys - T.ys_te[f]) / n_tr  # (m,)
         Xte = Dte - mu[:, None, :]
-        if isinstance(G, np.ndarray):  # in place: no k x k temporaries beyond A itself
-            A = np.subtract(G, Gf, out=Gf)
-            A -= n_tr * (mu[:, :, None] * mu[:, None, :])
-            np.einsum("...ii->...i", A)[...] += alpha
-        else:
-            A = G - Gf - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
-        if isinstance(A, np.ndarray) and alpha > 0 and k < b - a:
-            # small SPD systems: an explicit inverse and one product beat LAPACK's batched solve
-            Z = np.matmul(Xte, np.linalg.inv(A))  # (d, n_te, k); A symmetric
-        else:
-            Z = _T(xp, _solve(A, _T(xp, Xte), alpha))
+        A = subtract_into(G, Gf, Gf)  # in place over the fold's own Gram: no k x k temporaries
+        A -= n_tr * (mu[:, :, None] * mu[:, None, :])
+        A = spd_shift(A, alpha)
+        # (d, n_te, k): small SPD systems with many right-hand sides (NumPy: one explicit inverse)
+        Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha))
         # P = Z (CY - C_f - n_tr mu y_mu^T) + 1 y_mu^T = [Z, 1 - n_tr Z mu] [CY - C_f; y_mu^T]
         u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
         Zaug = xp.concat([Z, u], axis=2)
-        if isinstance(Baug, np.ndarray):
-            np.subtract(CY, Cf, out=Baug[:, :k, :])
-        else:
-            Baug[:, :k, :] = CY - Cf
+        subtract_into(CY, Cf, Baug[:, :k, :])
         del Cf, Gf
         Baug[:, k, :] = y_mu[None, :]
         colsum = xp.matmul(xp.sum(Zaug, axis=1, keepdims=True), Baug)[:, 0, :]

@@ -148,3 +148,4 @@ from .compare import (  # noqa: E402
     normalize_compare_methods,
     rank_vectors,
 )
+from .compare import _normalize_compare_method as _normalize_compare_method  # noqa: E402  (used by geometry)

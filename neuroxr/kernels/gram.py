@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backend import get_namespace, gram_matrix, shifted_gram
+from ..errors import LayoutError
 
 __all__ = [
     "GramStats",
@@ -92,9 +93,9 @@ class GramStats:
 
 def _check_2d(F: Any, caller: str) -> None:
     if len(F.shape) != 2:
-        raise ValueError(f"{caller}: features must be 2-D (stimulus, unit); got shape {tuple(F.shape)}.")
+        raise LayoutError(f"{caller}: features must be 2-D (stimulus, unit); got shape {tuple(F.shape)}.")
     if F.shape[1] == 0:
-        raise ValueError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
+        raise LayoutError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
 
 
 def gram_partial(F: Any) -> GramStats:
@@ -121,7 +122,7 @@ def gram_partial(F: Any) -> GramStats:
 def combine(s1: GramStats, s2: GramStats) -> GramStats:
     """Statistics of the column-wise concatenation ``[F1, F2]`` from those of ``F1`` and ``F2``."""
     if s1.K.shape != s2.K.shape:
-        raise ValueError(
+        raise LayoutError(
             f"combine: chunks have different numbers of stimuli ({s1.K.shape[0]} and {s2.K.shape[0]}); "
             "chunk the unit axis only."
         )
@@ -138,7 +139,7 @@ def combine_many(parts: Iterable[GramStats]) -> GramStats:
     try:
         out = next(it)
     except StopIteration:
-        raise ValueError("combine_many: no chunks given; a feature matrix needs at least one unit.") from None
+        raise LayoutError("combine_many: no chunks given; a feature matrix needs at least one unit.") from None
     for s in it:
         out = combine(out, s)
     return out
@@ -164,7 +165,7 @@ def gram(F: Any, chunk_size: int | None = None) -> GramStats:
     if chunk_size is None or chunk_size >= p:
         return gram_partial(F)
     if chunk_size < 1:
-        raise ValueError(f"gram: chunk_size must be a positive int; got {chunk_size}.")
+        raise LayoutError(f"gram: chunk_size must be a positive int; got {chunk_size}.")
     return gram_chunks(F[:, i : i + chunk_size] for i in range(0, p, chunk_size))
 
 
@@ -179,7 +180,7 @@ def gram_chunks(chunks: Iterable[Any]) -> GramStats:
         s = gram_partial(c)
         out = s if out is None else combine(out, s)
     if out is None:
-        raise ValueError("gram_chunks: no chunks given; a feature matrix needs at least one unit.")
+        raise LayoutError("gram_chunks: no chunks given; a feature matrix needs at least one unit.")
     return out
 
 
@@ -233,11 +234,11 @@ def gram_dask(
     import dask.array as da
 
     if not isinstance(darr, da.Array):
-        raise TypeError(f"gram_dask: expected a dask.array.Array; got {type(darr).__name__}. Use gram() for in-memory arrays.")
+        raise LayoutError(f"gram_dask: expected a dask.array.Array; got {type(darr).__name__}. Use gram() for in-memory arrays.")
     if darr.ndim != 2:
-        raise ValueError(f"gram_dask: features must be 2-D (stimulus, unit); got shape {darr.shape}.")
+        raise LayoutError(f"gram_dask: features must be 2-D (stimulus, unit); got shape {darr.shape}.")
     if split_every < 2:
-        raise ValueError(f"gram_dask: split_every must be at least 2; got {split_every}.")
+        raise LayoutError(f"gram_dask: split_every must be at least 2; got {split_every}.")
     if len(darr.chunks[0]) > 1:
         darr = darr.rechunk({0: -1})
     blocks = darr.to_delayed()[0]
@@ -393,11 +394,11 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     """
     K, L = _as_K(K), _as_K(L)
     if K.shape != L.shape:
-        raise ValueError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
+        raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
     Kc, Lc = double_center(K), double_center(L)
     if debiased:
         if int(K.shape[0]) < 4:
-            raise ValueError(f"linear_cka: the debiased estimator needs at least 4 stimuli; got {K.shape[0]}.")
+            raise LayoutError(f"linear_cka: the debiased estimator needs at least 4 stimuli; got {K.shape[0]}.")
         h = _hsic_unbiased
     else:
         h = _hsic_biased

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
+from ..errors import LayoutError
 from .ridge import oof_operator, oof_operator_from_gram, oof_pearson_designs, oof_predict_designs, prepare_targets
 
 __all__ = ["REGRESSORS", "Regressor", "DEFAULT_RIDGECV_ALPHAS"]
@@ -57,7 +58,7 @@ class Regressor:
 
     def __post_init__(self) -> None:
         if self.name not in REGRESSORS:
-            raise ValueError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {self.name!r} instead.")
+            raise LayoutError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {self.name!r} instead.")
         self._fold_alpha = 0.0 if self.name == "linear" else float(self.alpha)
 
     @property

@@ -38,6 +38,7 @@ from ..backend import (
     spd_solve_right,
     subtract_into,
 )
+from ..errors import LayoutError
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "oof_pearson_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
 
@@ -52,7 +53,7 @@ def fold_blocks(folds: Folds, n: int) -> tuple[np.ndarray, list[tuple[int, int]]
     """
     order = np.concatenate([np.asarray(te) for _, te in folds])
     if order.shape[0] != n or np.unique(order).shape[0] != n:
-        raise ValueError("the test folds must partition the stimuli (each exactly once).")
+        raise LayoutError("the test folds must partition the stimuli (each exactly once).")
     bounds, start = [], 0
     for _, te in folds:
         bounds.append((start, start + len(te)))
@@ -75,7 +76,7 @@ def _T(xp: Any, a: Any) -> Any:
 def _check_alpha(alpha: float) -> float:
     alpha = float(alpha)
     if not alpha >= 0:
-        raise ValueError(f"alpha must be >= 0; got {alpha!r}.")
+        raise LayoutError(f"alpha must be >= 0; got {alpha!r}.")
     return alpha
 
 
@@ -109,9 +110,9 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     xp = get_namespace(X)
     n, p = X.shape
     if form not in ("auto", "hat", "primal", "dual"):
-        raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
+        raise LayoutError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
     if form == "hat" and not alpha > 0:
-        raise ValueError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
+        raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
     n_tr_min = min(n - len(te) for _, te in folds)
     if p < n_tr_min - 1 and alpha > 0:
         # the kernel of every fold is rank-deficient: its null space would amplify rounding errors
@@ -213,9 +214,9 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     alpha = _check_alpha(alpha)
     xp = get_namespace(K)
     if form not in ("auto", "hat", "dual"):
-        raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'dual'). Got {form!r} instead.")
+        raise LayoutError(f"The 'form' parameter must be one of ('auto', 'hat', 'dual'). Got {form!r} instead.")
     if form == "hat" and not alpha > 0:
-        raise ValueError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
+        raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
     n = int(K.shape[0])
     if n_features is not None and alpha > 0 and int(n_features) < min(n - len(te) for _, te in folds) - 1:
         L = _low_rank_factor(K, int(n_features))

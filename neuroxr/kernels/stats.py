@@ -19,6 +19,7 @@ from typing import Any
 
 from ..backend import argsort, colsum_prod, count_inversions, get_namespace, pearson_vectors, tie_pairs
 from ..backend import rank as _rank_last
+from ..errors import LayoutError
 
 __all__ = [
     "NAN_POLICIES",
@@ -42,7 +43,7 @@ def _nan(xp: Any, like: Any) -> Any:
 
 def _check_policy(nan_policy: str, caller: str) -> None:
     if nan_policy not in NAN_POLICIES:
-        raise ValueError(f"The 'nan_policy' parameter of {caller} must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
+        raise LayoutError(f"The 'nan_policy' parameter of {caller} must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
 
 
 def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:

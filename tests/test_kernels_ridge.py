@@ -139,12 +139,12 @@ def test_complement_design_equals_the_explicit_design(data, k, subset):
 
 def test_recomputed_fold_cross_products_equal_kept_ones(data, monkeypatch):
     """Large designs recompute each fold's cross-products instead of keeping them: same predictions."""
-    from neuroxr.kernels import ridge
+    from neuroxr.kernels import ridge_designs
 
     rng = np.random.default_rng(5)
     D = rng.normal(size=(2, data["Y"].shape[0], 7)) + data["Y"][None, :, :1]
     kept = oof_predict_designs(D, data["Y"], data["folds"], 0.1)
-    monkeypatch.setattr(ridge, "_KEEP_BYTES", 0)
+    monkeypatch.setattr(ridge_designs, "_KEEP_BYTES", 0)
     again = oof_predict_designs(D, data["Y"], data["folds"], 0.1)
     np.testing.assert_allclose(again, kept, rtol=1e-12, atol=1e-12)
     ref = _sklearn_oof(D[1], data["Y"], data["folds"], 0.1)
@@ -152,7 +152,7 @@ def test_recomputed_fold_cross_products_equal_kept_ones(data, monkeypatch):
 
 
 def test_complement_with_recomputed_fold_cross_products(data, monkeypatch):
-    from neuroxr.kernels import ridge
+    from neuroxr.kernels import ridge_designs
 
     rng = np.random.default_rng(2)
     n, T = data["Y"].shape[0], 6
@@ -160,7 +160,7 @@ def test_complement_with_recomputed_fold_cross_products(data, monkeypatch):
     mean, h1 = R.mean(-1), R[:, :, :3].mean(-1)
     h2 = (T * mean - 3 * h1) / 3
     ref = oof_pearson_designs(np.stack([h1, h2]), data["Y"], data["folds"], 0.1, pairs=[(0, 1)])
-    monkeypatch.setattr(ridge, "_KEEP_BYTES", 0)
+    monkeypatch.setattr(ridge_designs, "_KEEP_BYTES", 0)
     got = oof_pearson_designs(h1[None], data["Y"], data["folds"], 0.1, pairs=[(0, 1)], complement=(mean, None, 2.0, -1.0))
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

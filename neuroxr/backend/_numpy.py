@@ -198,7 +198,7 @@ def rank(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based, ties share their mean rank) along the last axis, float64.
 
     One sort per row on contiguous copies, tie groups found in one flat pass, a cache-sized block
-    of rows at a time. NaN is ranked as a value larger than every number (callers mask it).
+    of rows at a time. ``x`` must hold no NaN (callers drop or mask it).
     """
     x = np.asarray(x, dtype=np.float64)
     n = int(x.shape[-1])
@@ -213,7 +213,7 @@ def rank(x: np.ndarray) -> np.ndarray:
 
 
 def _rank_rows(block: np.ndarray) -> np.ndarray:
-    """Average ranks along each row of a 2-D block (NaN last, NaNs tied with each other)."""
+    """Average ranks along each row of a 2-D NaN-free block."""
     rows, n = block.shape
     order = np.argsort(block, axis=-1)  # ties are averaged below, so the sort need not be stable
     gidx = order.ravel()
@@ -224,7 +224,6 @@ def _rank_rows(block: np.ndarray) -> np.ndarray:
     if s.shape[0]:
         new[0] = True
         np.not_equal(s[1:], s[:-1], out=new[1:])
-        new[1:] &= ~(np.isnan(s[1:]) & np.isnan(s[:-1]))  # NaN != NaN: keep them one group
         new[::n] = True  # a row's first value starts a group
     if new.all():  # no ties: ranks 1..n in sorted order
         ranks[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)

@@ -117,11 +117,12 @@ class SplitHalves:
             self._rows = np.zeros(0, dtype=np.intp)
             return
         valid = ~isnan
-        self._R0 = xp.reshape(xp.where(valid, R, xp.zeros_like(R)), (n * k, T))
+        zero = xp.asarray(0.0, dtype=R.dtype, device=_dev(R))
+        self._R0 = xp.reshape(xp.where(valid, R, zero), (n * k, T))
         self._valid = xp.reshape(valid, (n * k, T))
         self._validf = xp.astype(self._valid, R.dtype)
         self._total = xp.sum(self._R0, axis=1)
-        self._count = xp.sum(self._validf, axis=1)
+        self._count = xp.astype(xp.sum(self._valid, axis=1), R.dtype)
         incomplete = ~xp.all(self._valid, axis=1)
         self._rows = xp.nonzero(incomplete)[0] if mode == "valid" else None
 
@@ -167,30 +168,32 @@ class SplitHalves:
         M = xp.asarray(M_host, dtype=dt, device=dev)
         s1 = self._half_sums(M)
         s2 = self._total[None, :] - s1
-        if self._complete:
-            c1 = xp.full((n_reps, 1), float(first), dtype=dt, device=dev)
-            c2 = xp.full((n_reps, 1), float(T - first), dtype=dt, device=dev)
-        else:
+        if not self._complete:
             c1 = xp.matmul(M, xp.permute_dims(self._validf, (1, 0)))
             c2 = self._count[None, :] - c1
         rows = self._rows
         if rows is not None and int(rows.shape[0]):
             R0 = xp.take(self._R0, rows, axis=0)
             valid = xp.take(self._valid, rows, axis=0)
-            limit = (xp.sum(xp.astype(valid, xp.int64), axis=1) + 1) // 2
+            limit = (xp.sum(valid, axis=1) + 1) // 2
             for i, p in enumerate(perms):
                 pidx = xp.asarray(p, device=dev)
                 vp = xp.take(valid, pidx, axis=1)
-                in1 = vp & (xp.cumulative_sum(xp.astype(vp, xp.int64), axis=1) <= limit[:, None])
+                in1 = vp & (xp.cumulative_sum(xp.astype(vp, limit.dtype), axis=1) <= limit[:, None])
                 in2 = vp & ~in1
                 Rp = xp.take(R0, pidx, axis=1)
-                s1[i, rows] = xp.sum(Rp * xp.astype(in1, dt), axis=1)
-                s2[i, rows] = xp.sum(Rp * xp.astype(in2, dt), axis=1)
-                c1[i, rows] = xp.sum(xp.astype(in1, dt), axis=1)
-                c2[i, rows] = xp.sum(xp.astype(in2, dt), axis=1)
-        nan = xp.asarray(float("nan"), dtype=dt, device=dev)
-        h1 = xp.where(c1 > 0, s1 / xp.where(c1 > 0, c1, xp.ones_like(c1)), nan)
-        h2 = xp.where(c2 > 0, s2 / xp.where(c2 > 0, c2, xp.ones_like(c2)), nan)
+                s1[i, rows] = xp.sum(Rp * in1, axis=1)  # float times bool: the valid values of the half
+                s2[i, rows] = xp.sum(Rp * in2, axis=1)
+                c1[i, rows] = xp.astype(xp.sum(in1, axis=1), dt)
+                c2[i, rows] = xp.astype(xp.sum(in2, axis=1), dt)
+        if self._complete:  # every half holds first / T - first values
+            s1 /= float(first)
+            s2 /= float(T - first) if T > first else float("nan")
+        else:
+            nan = xp.asarray(float("nan"), dtype=dt, device=dev)
+            s1 /= xp.where(c1 > 0, c1, nan)  # in place; an empty half gives NaN
+            s2 /= xp.where(c2 > 0, c2, nan)
+        h1, h2 = s1, s2
         return xp.reshape(h1, (n_reps, n, k)), xp.reshape(h2, (n_reps, n, k))
 
 

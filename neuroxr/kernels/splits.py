@@ -176,8 +176,9 @@ class SplitHalves:
             R0 = xp.take(self._R0, rows, axis=0)
             valid = xp.take(self._valid, rows, axis=0)
             limit = (xp.sum(valid, axis=1) + 1) // 2
-            for i, p in enumerate(perms):
-                pidx = xp.asarray(p, device=dev)
+            perms_dev = xp.asarray(perms, device=dev)  # one transfer for every rep
+            for i in range(n_reps):
+                pidx = perms_dev[i, :]
                 vp = xp.take(valid, pidx, axis=1)
                 in1 = vp & (xp.cumulative_sum(xp.astype(vp, limit.dtype), axis=1) <= limit[:, None])
                 in2 = vp & ~in1

@@ -62,8 +62,8 @@ def test_designs_and_gram_paths_equal_the_operator(data, name):
     for D, P in zip(designs, reg.predict_designs(designs, Y)):
         np.testing.assert_allclose(P, _oof(REFERENCES[name], D, Y, folds), rtol=1e-8, atol=1e-9)
     stats = gram(X)
-    S = reg.operator_from_gram(stats.K, n_features=stats.n_units)
-    np.testing.assert_allclose(S @ Y, ref, rtol=1e-8, atol=1e-9 * np.abs(ref).max())
+    for S in (reg.operator_from_gram(stats.K, n_features=stats.n_units), reg.operator_from_gram(stats)):
+        np.testing.assert_allclose(S @ Y, ref, rtol=1e-8, atol=1e-9 * np.abs(ref).max())
     r_t, r_p = reg.pearson_designs(designs, Y, pairs=[(0, 1)], with_target=[0, 1])
     P0, P1 = reg.predict_designs(designs, Y)
     np.testing.assert_allclose(r_t, np.stack([pearson(Y, P0), pearson(Y, P1)]), rtol=1e-9)

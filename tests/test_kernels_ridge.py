@@ -213,5 +213,5 @@ def test_every_path_matches_sklearn_to_1e8_over_feature_scales(scale, p):
     dasked = gram_dask(da.from_array(X, chunks=(n, 1)), scheduler="sync")
     for stats in (streamed, dasked):
         for form in ("hat", "dual", "auto"):
-            S = oof_operator_from_gram(stats.K, folds, 0.1, form=form, n_features=stats.n_units)
+            S = oof_operator_from_gram(stats, folds, 0.1, form=form)  # GramStats: n_features from n_units
             np.testing.assert_allclose(S @ Y, ref, rtol=0, atol=tol, err_msg=f"gram {form}")

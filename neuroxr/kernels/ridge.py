@@ -34,6 +34,7 @@ from ..backend import (
     spd_solve,
 )
 from ..errors import LayoutError
+from .gram import GramStats
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
 
@@ -187,8 +188,9 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
 
     Parameters
     ----------
-    K : array, shape (n_stimuli, n_stimuli)
-        Gram matrix of the (any constant-)centred features, e.g. streamed over unit chunks.
+    K : array, shape (n_stimuli, n_stimuli), or GramStats
+        Gram matrix of the (any constant-)centred features, e.g. streamed over unit chunks; a
+        :class:`~neuroxr.kernels.gram.GramStats` also gives ``n_features`` (its ``n_units``).
     folds, alpha
         As in :func:`oof_operator`.
     form : {"auto", "hat", "dual"}
@@ -206,6 +208,9 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     -------
     S : array, shape (n_stimuli, n_stimuli)
     """
+    if isinstance(K, GramStats):
+        n_features = K.n_units if n_features is None else n_features
+        K = K.K
     alpha = _check_alpha(alpha)
     xp = get_namespace(K)
     if form not in ("auto", "hat", "dual"):

@@ -198,3 +198,66 @@ def test_import_neuroxr_does_not_import_gpu_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"importing neuroxr imported {out.stdout.strip()}"
+
+
+# --- every NumPy fast path equals the generic array-API version of the same operation
+def _spd(rng, n, batch=()):
+    A = rng.standard_normal((*batch, n, n + 3))
+    return A @ np.swapaxes(A, -1, -2) + np.eye(n)
+
+
+def test_numpy_fast_paths_equal_the_generic_array_api_versions():
+    from neuroxr.backend import _array_api as G
+    from neuroxr.backend import _numpy as N
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((9, 13))
+    np.testing.assert_allclose(N.gram_matrix(X), G.gram_matrix(X), rtol=1e-12)
+    np.testing.assert_array_equal(N.gram_matrix(X), N.gram_matrix(X).T)  # exactly symmetric
+    np.testing.assert_allclose(N.gram_matrix(np.asfortranarray(X)), X @ X.T, rtol=1e-12)
+    K = X @ X.T
+    u, a = rng.standard_normal(9), rng.standard_normal(9)
+    np.testing.assert_allclose(N.shifted_gram(K, u, a, 13.0), G.shifted_gram(K, u, a, 13.0), rtol=1e-12)
+    for aa in (a, None):
+        Kp = K + 50 * np.eye(9)
+        ref = G.normalized_dissimilarity(Kp, u, aa, 13.0, 1e-13)
+        np.testing.assert_allclose(N.normalized_dissimilarity(Kp.copy(), u, aa, 13.0, 1e-13), ref, rtol=1e-12, atol=1e-14)
+    D = rng.standard_normal((3, 6, 6))
+    np.testing.assert_array_equal(N.upper_tri(D), G.upper_tri(D))
+    np.testing.assert_array_equal(N.upper_tri(D[0]), G.upper_tri(D[0]))
+    A, Bm = _spd(rng, 5), rng.standard_normal((5, 4))
+    np.testing.assert_allclose(N.spd_solve(A, Bm), G.spd_solve(A, Bm), rtol=1e-10)
+    np.testing.assert_allclose(N.spd_inverse(A.copy()), G.spd_inverse(A), rtol=1e-10)
+    Ab, Xb = _spd(rng, 4, (3,)), rng.standard_normal((3, 7, 4))
+    np.testing.assert_allclose(N.spd_solve_right(Xb, Ab), G.spd_solve_right(Xb, Ab), rtol=1e-10)
+    np.testing.assert_allclose(N.spd_solve_right(Xb[:, :2], Ab), G.spd_solve_right(Xb[:, :2], Ab), rtol=1e-10)
+    np.testing.assert_allclose(N.spd_shift(Ab.copy(), 0.5), G.spd_shift(Ab, 0.5), rtol=1e-14)
+    a2, b2 = rng.standard_normal((4, 6, 3)), rng.standard_normal((4, 6, 3))
+    np.testing.assert_allclose(N.colsum_prod(a2, b2), G.colsum_prod(a2, b2), rtol=1e-12)
+    out1, out2 = np.empty((6, 6)), np.empty((6, 6))
+    np.testing.assert_allclose(N.matmul_into(a2[0], b2[0].T, out1), G.matmul_into(a2[0], b2[0].T, out2), rtol=1e-12)
+    np.testing.assert_array_equal(N.subtract_into(a2, b2, out=np.empty_like(a2)), G.subtract_into(a2, b2, np.empty_like(a2)))
+    np.testing.assert_allclose(N.axpy_into(a2, 0.3, b2, np.empty_like(a2)), G.axpy_into(a2, 0.3, b2, np.empty_like(a2)), rtol=1e-15)
+    V = rng.integers(0, 4, (5, 40)).astype(float)
+    np.testing.assert_array_equal(N.rank(V), G.rank(V))
+    perm = rng.permutation(100)
+    assert N.count_inversions(perm) == G.count_inversions(perm)
+    s = np.sort(V[0])
+    assert N.tie_pairs(s) == G.tie_pairs(s)
+    v1, v2 = rng.standard_normal(30), rng.standard_normal(30)
+    for center in (True, False):
+        assert N.pearson_vectors(v1, v2, center) == pytest.approx(G.pearson_vectors(v1, v2, center), rel=1e-12)
+
+
+def test_operations_dispatch_on_the_array_type():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    A = _spd(rng, 4)
+    Bm = rng.standard_normal((4, 2))
+    got = B.spd_solve(torch.tensor(A), torch.tensor(Bm))
+    assert isinstance(got, torch.Tensor)
+    np.testing.assert_allclose(got.numpy(), np.linalg.solve(A, Bm), rtol=1e-10)
+    V = rng.integers(0, 3, (2, 9)).astype(float)
+    r = B.rank(torch.tensor(V))
+    assert isinstance(r, torch.Tensor)
+    np.testing.assert_array_equal(r.numpy(), B.rank(V))

@@ -8,6 +8,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import pearsonr, rankdata, spearmanr
 
 from neuroxr.backend import asarray, to_numpy
+from neuroxr.errors import NeuroxrWarning
 from neuroxr.kernels.gram import gram
 from neuroxr.kernels.rdm import (
     compare_rdms,
@@ -107,9 +108,9 @@ def test_compare_methods_match_scipy(backend):
     assert compare_rdms(A, B, "tau-a") == compare_rdms(A, B, "kendall")
 
 
-@pytest.mark.parametrize("algorithm", ["array_api", "scipy"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("levels", [3, 7, None])
-def test_kendall_tau_a_with_ties_vs_definition(algorithm, levels):
+def test_kendall_tau_a_with_ties_vs_definition(backend, levels):
     rng = np.random.default_rng(6)
     P = 301
     if levels is None:
@@ -118,7 +119,9 @@ def test_kendall_tau_a_with_ties_vs_definition(algorithm, levels):
     else:
         a = rng.integers(0, levels, P).astype(float)
         b = (a + rng.integers(0, levels, P)).astype(float)
-    assert kendall_tau_a(a, b, algorithm=algorithm) == pytest.approx(_tau_a_definition(a, b), abs=1e-12)
+    bk = _b(backend)
+    got = kendall_tau_a(asarray(a, backend=bk), asarray(b, backend=bk))
+    assert got == pytest.approx(_tau_a_definition(a, b), abs=1e-12)
 
 
 def test_kendall_tau_a_array_api_on_torch():
@@ -187,17 +190,37 @@ def test_kendall_tau_a_numpy_vs_definition_and_scipy(P, levels):
     # sizes around powers of two exercise the padding and the direct comparison of small groups
     a, b = _vectors(P, levels, seed=P)
     ref = _tau_a_definition(a, b)
-    assert kendall_tau_a(a, b, algorithm="numpy") == pytest.approx(ref, abs=1e-12)
-    assert kendall_tau_a(a, b) == pytest.approx(kendall_tau_a(a, b, algorithm="scipy"), abs=1e-12)
+    assert kendall_tau_a(a, b) == pytest.approx(ref, abs=1e-12)
+    assert kendall_tau_a(a, b) == pytest.approx(_tau_a_from_scipy(a, b), abs=1e-12)
 
 
-def test_kendall_tau_a_numpy_constant_and_nan():
+def _tau_a_from_scipy(a, b):
+    # scipy's tau-b rescaled by the tie counts: tau_a = tau_b sqrt((N - Ta)(N - Tb)) / N
+    from scipy.stats import kendalltau
+
+    n0 = len(a) * (len(a) - 1) / 2
+
+    def ties(x):
+        _, c = np.unique(x, return_counts=True)
+        return (c * (c - 1) / 2).sum()
+
+    ta, tb = ties(a), ties(b)
+    if ta == n0 or tb == n0:
+        return 0.0
+    return kendalltau(a, b, variant="b").statistic * np.sqrt((n0 - ta) * (n0 - tb)) / n0
+
+
+def test_kendall_tau_a_constant_and_nan():
     a = np.ones(10)
     b = np.arange(10.0)
-    assert kendall_tau_a(a, b, algorithm="numpy") == 0.0  # every pair tied in a: tau-a is 0
+    assert kendall_tau_a(a, b) == 0.0  # every pair tied in a: tau-a is 0
     b[4] = np.nan
-    assert np.isnan(kendall_tau_a(np.arange(10.0), b, algorithm="numpy"))
-    assert np.isnan(compare_rdms(np.arange(10.0), b, "kendall"))
+    # the NaN pair is dropped (one warning), tau-a of the 9 complete pairs
+    with pytest.warns(NeuroxrWarning, match="dropped 1 of 10"):
+        got = kendall_tau_a(np.arange(10.0), b)
+    assert got == pytest.approx(_tau_a_definition(np.delete(np.arange(10.0), 4), np.delete(b, 4)), abs=1e-12)
+    with pytest.warns(NeuroxrWarning, match="dropped 1 of 10"):
+        assert compare_rdms(np.arange(10.0), b, "kendall") == got
 
 
 @pytest.mark.parametrize("levels", [None, 3])
@@ -238,19 +261,69 @@ def test_compare_rdms_several_methods_on_torch():
         assert got[m] == pytest.approx(ref[m], rel=1e-10)
 
 
-def test_spearman_with_nan_keeps_positional_nan_ranks():
-    # NaN sorts last and NaNs are ranked by position (a stable order), as before the fast sort
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compare_with_nan_drops_incomplete_pairs_like_scipy(backend):
+    # NaN is never ranked: every method uses the pairs complete in both RDMs (scipy nan_policy="omit")
+    from scipy.stats import kendalltau
+
     rng = np.random.default_rng(13)
     a, b = rng.standard_normal(50), rng.standard_normal(50)
     a[[3, 17, 30]] = np.nan
-    order = np.argsort(a, kind="stable")
-    ranks = np.empty(50)
-    ranks[order] = np.arange(1, 51)
-    np.testing.assert_array_equal(rank_vectors(a[None])[0], ranks)
-    ref = pearsonr(ranks, rankdata(b))[0]
-    assert compare_rdms(a, b, "spearman") == pytest.approx(ref, rel=1e-12)
-    assert compare_rdms(a, b, ["spearman"])["spearman"] == pytest.approx(ref, rel=1e-12)
-    assert np.isnan(compare_rdms(a, b, "pearson")) and np.isnan(compare_rdms(a, b, "cosine"))
+    b[[5, 30]] = np.nan
+    ok = ~(np.isnan(a) | np.isnan(b))
+    va, vb = a[ok], b[ok]
+    ref = {
+        "pearson": pearsonr(va, vb)[0],
+        "spearman": spearmanr(a, b, nan_policy="omit")[0],
+        "kendall": _tau_a_definition(va, vb),
+        "cosine": va @ vb / np.linalg.norm(va) / np.linalg.norm(vb),
+    }
+    assert ref["spearman"] == pytest.approx(spearmanr(va, vb)[0], rel=1e-12)
+    assert kendalltau(a, b, nan_policy="omit")[0] == pytest.approx(kendalltau(va, vb)[0])
+    bk = _b(backend)
+    A, B = asarray(a, backend=bk), asarray(b, backend=bk)
+    with pytest.warns(NeuroxrWarning, match="dropped 4 of 50"):
+        got = compare_rdms(A, B, list(ref))
+    for m, v in ref.items():
+        assert got[m] == pytest.approx(v, rel=1e-10), m
+        with pytest.warns(NeuroxrWarning):
+            assert compare_rdms(A, B, m) == pytest.approx(v, rel=1e-10)
+    with pytest.warns(NeuroxrWarning, match="2 of 2 comparisons"):
+        M = to_numpy(compare_rdms_many(A[None], xp_stack(B, A), "spearman"))
+    assert M[0, 0] == pytest.approx(ref["spearman"], rel=1e-10)
+    assert M[0, 1] == pytest.approx(1.0)  # a with itself: its own 47 complete pairs
+
+
+def xp_stack(*vs):
+    try:
+        import torch
+
+        if isinstance(vs[0], torch.Tensor):
+            return torch.stack(vs)
+    except ImportError:
+        pass
+    return np.stack(vs)
+
+
+def test_compare_with_nan_matches_rsatoolbox():
+    # rsatoolbox drops the dissimilarities that are NaN (at the same positions in every RDM)
+    rsr = pytest.importorskip("rsatoolbox.rdm")
+    rng = np.random.default_rng(16)
+    va, vb = rng.random((2, 45)), rng.random((3, 45))
+    va[:, [2, 9, 40]] = np.nan
+    vb[:, [2, 9, 40]] = np.nan
+    for ours, theirs in (("pearson", "corr"), ("spearman", "spearman"), ("cosine", "cosine"), ("kendall", "tau-a")):
+        ref = rsr.compare(rsr.RDMs(va), rsr.RDMs(vb), method=theirs)
+        with pytest.warns(NeuroxrWarning):
+            got = compare_rdms_many(va, vb, ours)
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_rank_vectors_never_ranks_nan():
+    v = np.array([[3.0, np.nan, 1.0], [2.0, 2.0, 1.0]])
+    r = rank_vectors(v)
+    assert np.isnan(r[0]).all()
+    np.testing.assert_array_equal(r[1], rankdata(v[1]))
 
 
 def test_rdm_numpy_is_exactly_symmetric_with_nan_for_constant_rows():

@@ -139,12 +139,12 @@ def test_complement_design_equals_the_explicit_design(data, k, subset):
 
 def test_recomputed_fold_cross_products_equal_kept_ones(data, monkeypatch):
     """Large designs recompute each fold's cross-products instead of keeping them: same predictions."""
-    from neuroxr.kernels import ridge
+    from neuroxr.kernels import ridge_designs
 
     rng = np.random.default_rng(5)
     D = rng.normal(size=(2, data["Y"].shape[0], 7)) + data["Y"][None, :, :1]
     kept = oof_predict_designs(D, data["Y"], data["folds"], 0.1)
-    monkeypatch.setattr(ridge, "_KEEP_BYTES", 0)
+    monkeypatch.setattr(ridge_designs, "_KEEP_BYTES", 0)
     again = oof_predict_designs(D, data["Y"], data["folds"], 0.1)
     np.testing.assert_allclose(again, kept, rtol=1e-12, atol=1e-12)
     ref = _sklearn_oof(D[1], data["Y"], data["folds"], 0.1)
@@ -152,7 +152,7 @@ def test_recomputed_fold_cross_products_equal_kept_ones(data, monkeypatch):
 
 
 def test_complement_with_recomputed_fold_cross_products(data, monkeypatch):
-    from neuroxr.kernels import ridge
+    from neuroxr.kernels import ridge_designs
 
     rng = np.random.default_rng(2)
     n, T = data["Y"].shape[0], 6
@@ -160,15 +160,16 @@ def test_complement_with_recomputed_fold_cross_products(data, monkeypatch):
     mean, h1 = R.mean(-1), R[:, :, :3].mean(-1)
     h2 = (T * mean - 3 * h1) / 3
     ref = oof_pearson_designs(np.stack([h1, h2]), data["Y"], data["folds"], 0.1, pairs=[(0, 1)])
-    monkeypatch.setattr(ridge, "_KEEP_BYTES", 0)
+    monkeypatch.setattr(ridge_designs, "_KEEP_BYTES", 0)
     got = oof_pearson_designs(h1[None], data["Y"], data["folds"], 0.1, pairs=[(0, 1)], complement=(mean, None, 2.0, -1.0))
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-def test_hat_form_falls_back_when_features_nearly_interpolate(monkeypatch):
-    """Kernel eigenvalues far above alpha make I - H_ff ill-conditioned: the hat form notices on one
-    fold and uses one factorisation per fold; predictions still equal scikit-learn's."""
+def test_hat_form_near_interpolation_and_its_fallback(monkeypatch):
+    """Kernel eigenvalues far above alpha: the hat form (constant direction removed before the
+    inverse) still equals scikit-learn; when its one-fold check fails it falls back to one
+    factorisation per fold, with the same predictions."""
     from neuroxr.kernels import ridge
 
     rng = np.random.default_rng(4)
@@ -180,7 +181,37 @@ def test_hat_form_falls_back_when_features_nearly_interpolate(monkeypatch):
     for train, test in folds:
         ref[test] = Ridge(alpha=0.1, solver="svd").fit(X[train], Y[train]).predict(X[test])
     got = oof_operator(X, folds, 0.1, form="hat") @ Y
-    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7 * np.abs(ref).max())
-    monkeypatch.setattr(ridge, "_HAT_RTOL", np.inf)  # without the check the hat form is far off here
-    raw = oof_operator(X, folds, 0.1, form="hat") @ Y
-    assert np.abs(raw - ref).max() > 1e-4 * np.abs(ref).max()
+    np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+    calls = []
+    monkeypatch.setattr(ridge, "_HAT_RTOL", -1.0)  # the check fails: the per-fold dual form takes over
+    real = ridge._dual_fold_rows
+    monkeypatch.setattr(ridge, "_dual_fold_rows", lambda *a: calls.append(1) or real(*a))
+    again = oof_operator(X, folds, 0.1, form="hat") @ Y
+    assert len(calls) == 1 + len(folds)  # the check's fold, then every fold of the fallback
+    np.testing.assert_allclose(again, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e2, 1e4])
+@pytest.mark.parametrize("p", [8, 70])
+def test_every_path_matches_sklearn_to_1e8_over_feature_scales(scale, p):
+    """Fixed alpha: hat / primal / dual from features in memory and hat / dual from a Gram streamed
+    over unit chunks all equal scikit-learn's Ridge fold by fold (p < n and p > n)."""
+    import dask.array as da
+
+    from neuroxr.kernels.gram import gram_chunks, gram_dask
+
+    rng = np.random.default_rng(int(p + np.log10(scale) + 10))
+    n = 40
+    X = scale * (rng.normal(size=(n, p)) + 3.0 * rng.normal(size=p))  # large column means too
+    Y = rng.normal(size=(n, 3)) + X[:, :3] / scale + 2.0
+    folds = kfold_indices(n, 10, 0)
+    ref = _sklearn_oof(X, Y, folds, 0.1)
+    tol = 1e-8 * np.abs(ref).max()
+    for form in ("hat", "primal", "dual", "auto"):
+        np.testing.assert_allclose(oof_operator(X, folds, 0.1, form=form) @ Y, ref, rtol=0, atol=tol, err_msg=form)
+    streamed = gram_chunks(X[:, i : i + 1] for i in range(p))
+    dasked = gram_dask(da.from_array(X, chunks=(n, 1)), scheduler="sync")
+    for stats in (streamed, dasked):
+        for form in ("hat", "dual", "auto"):
+            S = oof_operator_from_gram(stats, folds, 0.1, form=form)  # GramStats: n_features from n_units
+            np.testing.assert_allclose(S @ Y, ref, rtol=0, atol=tol, err_msg=f"gram {form}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import LayoutError
+
 __all__ = ["kfold_indices"]
 
 
@@ -28,9 +30,9 @@ def kfold_indices(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.nda
     list of (train, test) int arrays
     """
     if n_folds < 2:
-        raise ValueError(f"n_folds must be at least 2; got {n_folds}.")
+        raise LayoutError(f"n_folds must be at least 2; got {n_folds}.")
     if n < n_folds:
-        raise ValueError(
+        raise LayoutError(
             f"too few stimuli for the folds: {n} stimuli cannot be split into n_folds={n_folds} folds; "
             f"use fewer folds or more stimuli."
         )

@@ -36,7 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..backend import get_namespace
+from ..backend import get_namespace, gram_matrix, shifted_gram
+from ..errors import LayoutError
 
 __all__ = [
     "GramStats",
@@ -48,6 +49,8 @@ __all__ = [
     "centered_gram",
     "uncentered_gram",
     "row_centered_gram",
+    "uncentered_shift",
+    "row_centered_shift",
     "double_center",
     "covariance_eigenvalues",
     "effective_dimensionality",
@@ -90,57 +93,9 @@ class GramStats:
 
 def _check_2d(F: Any, caller: str) -> None:
     if len(F.shape) != 2:
-        raise ValueError(f"{caller}: features must be 2-D (stimulus, unit); got shape {tuple(F.shape)}.")
+        raise LayoutError(f"{caller}: features must be 2-D (stimulus, unit); got shape {tuple(F.shape)}.")
     if F.shape[1] == 0:
-        raise ValueError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
-
-
-def _is_numpy(x: Any) -> bool:
-    return type(x).__module__ == "numpy"
-
-
-def _blas_ready(x: Any) -> bool:
-    """True for a C- or F-contiguous float32/float64 NumPy matrix (goes to BLAS without a copy)."""
-    return _is_numpy(x) and x.dtype.char in "fd" and x.ndim == 2 and (x.flags.c_contiguous or x.flags.f_contiguous)
-
-
-def _syrk_gram(X: Any) -> Any:
-    """``X X^T`` of a C- or F-contiguous NumPy matrix ``X`` (n, p) with BLAS ``syrk``, shape (n, n).
-
-    ``syrk`` computes one triangle only (half the flops of a general product; how much time that
-    saves depends on the BLAS: OpenBLAS 0.3.31 on 2 AMD EPYC cores took about as long as ``gemm``);
-    the other triangle is mirrored from it in place, so the result is exactly symmetric and no
-    second n x n array is allocated.
-    """
-    import numpy as np
-    from scipy.linalg import blas
-
-    n = int(X.shape[0])
-    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
-    # C-contiguous X: X.T is F-contiguous (p, n) and trans=1 gives X.T^T X.T = X X^T; F-contiguous X
-    # goes in as it is with trans=0; either way BLAS reads X without a copy. The strictly lower
-    # triangle of the zero-initialised output is never referenced, so it stays 0.
-    A, trans = (X.T, 1) if X.flags.c_contiguous else (X, 0)
-    C = syrk(1.0, A, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=trans, lower=0, overwrite_c=1)
-    _mirror_upper(C)
-    return C.T  # the same (exactly symmetric) matrix, C-contiguous
-
-
-def _mirror_upper(C: Any, block: int = 128) -> None:
-    """Copy the upper triangle of a square NumPy matrix onto its lower triangle, in place.
-
-    Block by block (source above the diagonal, destination below, never overlapping), so no n x n
-    temporary is allocated.
-    """
-    import numpy as np
-
-    n = int(C.shape[0])
-    for j0 in range(0, n, block):
-        j1 = min(n, j0 + block)
-        C[j1:, j0:j1] = C[j0:j1, j1:].T
-        B = C[j0:j1, j0:j1]
-        low = np.tril_indices(j1 - j0, -1)
-        B[low] = B.T[low]
+        raise LayoutError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
 
 
 def gram_partial(F: Any) -> GramStats:
@@ -156,16 +111,9 @@ def gram_partial(F: Any) -> GramStats:
     p = int(F.shape[1])
     m = xp.mean(F, axis=0)
     Fc = F - m[None, :]
-    if _blas_ready(Fc):
-        import numpy as np
-
-        K = _syrk_gram(Fc)
-        av = Fc @ np.stack([np.ones_like(m), m], axis=1)  # a and v in one pass over Fc
-        a, v = av[:, 0].copy(), av[:, 1].copy()
-    else:
-        K = xp.matmul(Fc, xp.permute_dims(Fc, (1, 0)))
-        a = xp.sum(Fc, axis=1)
-        v = xp.matmul(Fc, m)
+    K = gram_matrix(Fc)  # exactly symmetric (NumPy: BLAS syrk, one triangle mirrored in place)
+    av = xp.matmul(Fc, xp.stack([xp.ones_like(m), m], axis=1))  # a and v in one pass over Fc
+    a, v = av[:, 0], av[:, 1]
     mu = float(xp.mean(m))
     m2 = float(xp.sum((m - mu) ** 2))
     return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2)
@@ -174,7 +122,7 @@ def gram_partial(F: Any) -> GramStats:
 def combine(s1: GramStats, s2: GramStats) -> GramStats:
     """Statistics of the column-wise concatenation ``[F1, F2]`` from those of ``F1`` and ``F2``."""
     if s1.K.shape != s2.K.shape:
-        raise ValueError(
+        raise LayoutError(
             f"combine: chunks have different numbers of stimuli ({s1.K.shape[0]} and {s2.K.shape[0]}); "
             "chunk the unit axis only."
         )
@@ -191,7 +139,7 @@ def combine_many(parts: Iterable[GramStats]) -> GramStats:
     try:
         out = next(it)
     except StopIteration:
-        raise ValueError("combine_many: no chunks given; a feature matrix needs at least one unit.") from None
+        raise LayoutError("combine_many: no chunks given; a feature matrix needs at least one unit.") from None
     for s in it:
         out = combine(out, s)
     return out
@@ -217,7 +165,7 @@ def gram(F: Any, chunk_size: int | None = None) -> GramStats:
     if chunk_size is None or chunk_size >= p:
         return gram_partial(F)
     if chunk_size < 1:
-        raise ValueError(f"gram: chunk_size must be a positive int; got {chunk_size}.")
+        raise LayoutError(f"gram: chunk_size must be a positive int; got {chunk_size}.")
     return gram_chunks(F[:, i : i + chunk_size] for i in range(0, p, chunk_size))
 
 
@@ -232,7 +180,7 @@ def gram_chunks(chunks: Iterable[Any]) -> GramStats:
         s = gram_partial(c)
         out = s if out is None else combine(out, s)
     if out is None:
-        raise ValueError("gram_chunks: no chunks given; a feature matrix needs at least one unit.")
+        raise LayoutError("gram_chunks: no chunks given; a feature matrix needs at least one unit.")
     return out
 
 
@@ -286,11 +234,11 @@ def gram_dask(
     import dask.array as da
 
     if not isinstance(darr, da.Array):
-        raise TypeError(f"gram_dask: expected a dask.array.Array; got {type(darr).__name__}. Use gram() for in-memory arrays.")
+        raise LayoutError(f"gram_dask: expected a dask.array.Array; got {type(darr).__name__}. Use gram() for in-memory arrays.")
     if darr.ndim != 2:
-        raise ValueError(f"gram_dask: features must be 2-D (stimulus, unit); got shape {darr.shape}.")
+        raise LayoutError(f"gram_dask: features must be 2-D (stimulus, unit); got shape {darr.shape}.")
     if split_every < 2:
-        raise ValueError(f"gram_dask: split_every must be at least 2; got {split_every}.")
+        raise LayoutError(f"gram_dask: split_every must be at least 2; got {split_every}.")
     if len(darr.chunks[0]) > 1:
         darr = darr.rechunk({0: -1})
     blocks = darr.to_delayed()[0]
@@ -318,36 +266,25 @@ def centered_gram(stats: GramStats) -> Any:
 
 def uncentered_gram(stats: GramStats) -> Any:
     """Uncentred Gram ``F F^T``, shape (n, n)."""
-    v = stats.v
-    c = stats.n_units * stats.mu * stats.mu + stats.m2
-    if _is_numpy(stats.K):
-        import numpy as np
-
-        # one fresh matrix, updated in place; u_i + u_j is commutative, so a symmetric K stays symmetric
-        u = v + c / 2
-        G = np.add.outer(u, u)
-        G += stats.K
-        return G
-    return stats.K + v[:, None] + v[None, :] + c
+    # K + (u_i + u_j) with u = v + c/2: u_i + u_j commutes, so a symmetric K stays exactly symmetric
+    return shifted_gram(stats.K, uncentered_shift(stats))
 
 
 def row_centered_gram(stats: GramStats) -> Any:
     """Gram ``Fr Fr^T`` of the features centred across units within each stimulus, shape (n, n)."""
-    a, p = stats.a, stats.n_units
-    w = stats.v - stats.mu * a
-    if _is_numpy(stats.K):
-        import numpy as np
+    # K - a a^T / p + (u_i + u_j) with u = w + m2/2: every term is symmetric elementwise, so a
+    # symmetric K gives an exactly symmetric result
+    return shifted_gram(stats.K, row_centered_shift(stats), stats.a, stats.n_units)
 
-        # K - a a^T / p + (w + m2/2) 1^T + 1 (w + m2/2)^T with two n x n temporaries instead of five;
-        # every term is symmetric elementwise, so a symmetric K gives an exactly symmetric result
-        u = w + stats.m2 / 2
-        G = np.add.outer(u, u)
-        G += stats.K
-        T = np.multiply.outer(a, a)
-        T /= p
-        G -= T
-        return G
-    return stats.K - (a[:, None] * a[None, :]) / p + w[:, None] + w[None, :] + stats.m2
+
+def uncentered_shift(stats: GramStats) -> Any:
+    """``u = v + (p mu^2 + m2) / 2``, shape (n,): ``F F^T = K + u 1^T + 1 u^T``."""
+    return stats.v + (stats.n_units * stats.mu * stats.mu + stats.m2) / 2
+
+
+def row_centered_shift(stats: GramStats) -> Any:
+    """``u = v - mu a + m2 / 2``, shape (n,): ``Fr Fr^T = K - a a^T / p + u 1^T + 1 u^T``."""
+    return (stats.v - stats.mu * stats.a) + stats.m2 / 2
 
 
 def double_center(K: Any) -> Any:
@@ -457,11 +394,11 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     """
     K, L = _as_K(K), _as_K(L)
     if K.shape != L.shape:
-        raise ValueError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
+        raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
     Kc, Lc = double_center(K), double_center(L)
     if debiased:
         if int(K.shape[0]) < 4:
-            raise ValueError(f"linear_cka: the debiased estimator needs at least 4 stimuli; got {K.shape[0]}.")
+            raise LayoutError(f"linear_cka: the debiased estimator needs at least 4 stimuli; got {K.shape[0]}.")
         h = _hsic_unbiased
     else:
         h = _hsic_biased

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
+from ..errors import LayoutError
+from .gram import GramStats
 from .ridge import oof_operator, oof_operator_from_gram, oof_pearson_designs, oof_predict_designs, prepare_targets
 
 __all__ = ["REGRESSORS", "Regressor", "DEFAULT_RIDGECV_ALPHAS"]
@@ -57,7 +59,7 @@ class Regressor:
 
     def __post_init__(self) -> None:
         if self.name not in REGRESSORS:
-            raise ValueError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {self.name!r} instead.")
+            raise LayoutError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {self.name!r} instead.")
         self._fold_alpha = 0.0 if self.name == "linear" else float(self.alpha)
 
     @property
@@ -70,9 +72,17 @@ class Regressor:
         """The ``n x n`` out-of-fold operator of design ``X`` on the backend (ridge/linear only)."""
         return oof_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha)
 
-    def operator_from_gram(self, K: Any) -> Any:
-        """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (dual form; ridge/linear only)."""
-        return oof_operator_from_gram(asarray(K, self.backend, self.dtype), self.folds, self._fold_alpha)
+    def operator_from_gram(self, K: Any, n_features: int | None = None) -> Any:  # K: array or GramStats
+        """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (ridge/linear only).
+
+        ``n_features`` (e.g. ``GramStats.n_units``) lets a rank-deficient Gram (fewer features than
+        stimuli) be factorised at its rank, for scikit-learn's precision (see
+        :func:`~neuroxr.kernels.ridge.oof_operator_from_gram`)."""
+        if isinstance(K, GramStats):
+            n_features = K.n_units if n_features is None else n_features
+            K = K.K
+        K = asarray(K, self.backend, self.dtype)
+        return oof_operator_from_gram(K, self.folds, self._fold_alpha, n_features=n_features)
 
     def predict_blocks(self, X: np.ndarray | None, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
         """Out-of-fold predictions of each target block from one design.

@@ -12,24 +12,31 @@ fold and predicting its test rows, but shares the work (see DESIGN.md section 3)
   the intercept is the unpenalised constant column); *primal* (``p x p`` Gram down-dated per
   fold) when features are few; *dual* (one ``n_train x n_train`` kernel per fold) otherwise;
   :func:`oof_operator_from_gram` builds it from a precomputed (streamed) Gram matrix.
-- :func:`oof_predict_designs` predicts the same targets from many small designs at once (the
-  reverse and inter-animal directions: the mean and both split halves of every rep): all
-  cross-products ``D^T Y`` in one product, down-dated per fold instead of refitted.
+- :func:`oof_predict_designs` / :func:`oof_pearson_designs` (in :mod:`.ridge_designs`, re-exported
+  here) predict the same targets from many small designs at once (the reverse and inter-animal
+  directions: the mean and both split halves of every rep).
 
 Arrays may come from any array-API namespace (NumPy, torch, CuPy); the work stays there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace, psd_pinv_solve, spd_inverse, spd_solve
-from .stats import _colsum_prod
+from ..backend import (
+    get_namespace,
+    psd_pinv_solve,
+    spd_inverse,
+    spd_shift,
+    spd_solve,
+)
+from ..errors import LayoutError
+from .gram import GramStats
 
-__all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "oof_predict_designs", "oof_pearson_designs", "prepare_targets", "PreparedTargets", "fold_blocks"]
+__all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -42,7 +49,7 @@ def fold_blocks(folds: Folds, n: int) -> tuple[np.ndarray, list[tuple[int, int]]
     """
     order = np.concatenate([np.asarray(te) for _, te in folds])
     if order.shape[0] != n or np.unique(order).shape[0] != n:
-        raise ValueError("the test folds must partition the stimuli (each exactly once).")
+        raise LayoutError("the test folds must partition the stimuli (each exactly once).")
     bounds, start = [], 0
     for _, te in folds:
         bounds.append((start, start + len(te)))
@@ -65,7 +72,7 @@ def _T(xp: Any, a: Any) -> Any:
 def _check_alpha(alpha: float) -> float:
     alpha = float(alpha)
     if not alpha >= 0:
-        raise ValueError(f"alpha must be >= 0; got {alpha!r}.")
+        raise LayoutError(f"alpha must be >= 0; got {alpha!r}.")
     return alpha
 
 
@@ -84,7 +91,11 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         ``"hat"`` factorises the full ``n x n`` kernel once (ridge only, ``alpha > 0``),
         ``"primal"`` factorises ``p x p`` Grams per fold, ``"dual"`` ``n_train x n_train`` kernels
         per fold; ``"auto"`` picks the cheapest by flop count (``"hat"`` only in float64: its
-        fold systems lose a few more digits than the per-fold factorisations).
+        fold systems lose a few more digits than the per-fold factorisations). With fewer
+        features than training stimuli (ridge) ``"dual"`` runs as ``"primal"`` and ``"hat"`` uses
+        ``X`` as a low-rank factor of the kernel: a rank-deficient kernel would amplify the
+        rounding errors of its null space by ``1 / alpha``; with more features than training
+        stimuli ``"primal"`` runs as ``"dual"`` for the same reason.
 
     Returns
     -------
@@ -95,32 +106,53 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     xp = get_namespace(X)
     n, p = X.shape
     if form not in ("auto", "hat", "primal", "dual"):
-        raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
+        raise LayoutError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
     if form == "hat" and not alpha > 0:
-        raise ValueError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
-    min(n - len(te) for _, te in folds)
+        raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
+    n_tr_min = min(n - len(te) for _, te in folds)
+    if p < n_tr_min - 1 and alpha > 0:
+        # the kernel of every fold is rank-deficient: its null space would amplify rounding errors
+        # by 1/alpha in the dual and hat forms, so both use the features as a low-rank factor
+        if form == "hat":
+            return _oof_operator_hat(None, folds, alpha, factor=X)
+        form = "primal"
+    elif p > n_tr_min - 1 and alpha > 0 and form == "primal":
+        form = "dual"  # the p x p systems are rank-deficient: the same errors, the other way round
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):
         return oof_operator_from_gram(_centred_gram(X), folds, alpha, form=form)
-    dev = getattr(X, "device", None)
     Xc = X - xp.mean(X, axis=0, keepdims=True)
     G = xp.matmul(_T(xp, Xc), Xc)
     s = xp.sum(Xc, axis=0)
-    I = _eye(xp, p, X)
-    S = xp.zeros((n, n), dtype=X.dtype, device=dev)
+    S = xp.zeros((n, n), dtype=X.dtype, device=getattr(X, "device", None))
     for _, te in folds:
-        te_idx = xp.asarray(np.asarray(te), device=dev)
-        Xte = xp.take(Xc, te_idx, axis=0)
-        n_tr = n - len(te)
-        mu = (s - xp.sum(Xte, axis=0)) / n_tr
-        A = G - xp.matmul(_T(xp, Xte), Xte) - n_tr * (mu[:, None] * mu[None, :]) + alpha * I
-        Z = _solve(A, _T(xp, Xte - mu[None, :]), alpha)  # (p, n_te)
-        # fold predictor on every column (stimulus order); the test columns are then zeroed
-        block = xp.matmul(_T(xp, Z), _T(xp, Xc)) - xp.matmul(_T(xp, Z), mu)[:, None] + 1.0 / n_tr
-        block[:, te_idx] = 0.0
-        S[te_idx, :] = block
+        te = np.asarray(te)
+        S[xp.asarray(te, device=getattr(X, "device", None)), :] = _primal_fold_rows(Xc, te, alpha, G, s)
     return S
+
+
+def _primal_fold_rows(Xc: Any, te: np.ndarray, alpha: float, G: Any = None, s: Any = None) -> Any:
+    """Rows ``S[te, :]`` of the out-of-fold operator from fold ``te``'s ``p x p`` system.
+
+    ``Xc`` (n, p) has centred columns; ``G = Xc^T Xc`` and ``s = Xc^T 1`` are down-dated to the
+    training rows (computed here when not given)."""
+    xp = get_namespace(Xc)
+    n, p = Xc.shape
+    dev = getattr(Xc, "device", None)
+    if G is None:
+        G = xp.matmul(_T(xp, Xc), Xc)
+        s = xp.sum(Xc, axis=0)
+    te_idx = xp.asarray(te, device=dev)
+    Xte = xp.take(Xc, te_idx, axis=0)
+    n_tr = n - len(te)
+    mu = (s - xp.sum(Xte, axis=0)) / n_tr
+    A = G - xp.matmul(_T(xp, Xte), Xte) - n_tr * (mu[:, None] * mu[None, :]) + alpha * _eye(xp, p, Xc)
+    Z = _solve(A, _T(xp, Xte - mu[None, :]), alpha)  # (p, n_te)
+    # fold predictor on every column (stimulus order); the test columns are then zeroed
+    block = xp.matmul(_T(xp, Z), _T(xp, Xc)) - xp.matmul(_T(xp, Z), mu)[:, None] + 1.0 / n_tr
+    block[:, te_idx] = 0.0
+    return block
 
 
 def _centred_gram(X: Any, block: int = 512) -> Any:
@@ -151,30 +183,44 @@ def _cheapest_form(n: int, p: int, n_folds: int, alpha: float, float64: bool) ->
     return min(costs, key=costs.get)
 
 
-def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -> Any:
+def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", n_features: int | None = None) -> Any:
     """:func:`oof_operator` from a Gram matrix ``K = Xc Xc^T``.
 
     Parameters
     ----------
-    K : array, shape (n_stimuli, n_stimuli)
-        Gram matrix of the (any constant-)centred features, e.g. streamed over unit chunks.
+    K : array, shape (n_stimuli, n_stimuli), or GramStats
+        Gram matrix of the (any constant-)centred features, e.g. streamed over unit chunks; a
+        :class:`~neuroxr.kernels.gram.GramStats` also gives ``n_features`` (its ``n_units``).
     folds, alpha
         As in :func:`oof_operator`.
     form : {"auto", "hat", "dual"}
         ``"hat"``: one factorisation of the full kernel for all folds (ridge, ``alpha > 0``);
         ``"dual"``: one factorisation of each fold's training kernel. ``"auto"``: ``"hat"`` for
         ridge in float64, else ``"dual"``.
+    n_features : int, optional
+        Number of features behind ``K`` (e.g. ``GramStats.n_units``). With fewer features than
+        training stimuli (ridge) the kernel is rank-deficient and its computed null space holds
+        rounding errors that ``1 / alpha`` would amplify: ``K`` is then factorised once
+        (eigendecomposition, ``K = L L^T`` with ``L`` of rank ``n_features``) and the primal or
+        low-rank hat form runs on ``L``, which matches scikit-learn's primal solution.
 
     Returns
     -------
     S : array, shape (n_stimuli, n_stimuli)
     """
+    if isinstance(K, GramStats):
+        n_features = K.n_units if n_features is None else n_features
+        K = K.K
     alpha = _check_alpha(alpha)
     xp = get_namespace(K)
     if form not in ("auto", "hat", "dual"):
-        raise ValueError(f"The 'form' parameter must be one of ('auto', 'hat', 'dual'). Got {form!r} instead.")
+        raise LayoutError(f"The 'form' parameter must be one of ('auto', 'hat', 'dual'). Got {form!r} instead.")
     if form == "hat" and not alpha > 0:
-        raise ValueError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
+        raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
+    n = int(K.shape[0])
+    if n_features is not None and alpha > 0 and int(n_features) < min(n - len(te) for _, te in folds) - 1:
+        L = _low_rank_factor(K, int(n_features))
+        return oof_operator(L, folds, alpha, form="hat" if form == "hat" else "primal")
     if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64):
         return _oof_operator_hat(K, folds, alpha)
     n = K.shape[0]
@@ -186,7 +232,22 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     return S
 
 
-def _oof_operator_hat(K: Any, folds: Folds, alpha: float) -> Any:
+def _low_rank_factor(K: Any, rank: int) -> Any:
+    """``L`` (n, r) with ``L L^T`` the doubly centred ``K`` truncated to its top ``r <= rank``
+    eigenvalues (those above the rounding level ``n eps max(eigenvalue)``)."""
+    xp = get_namespace(K)
+    n = int(K.shape[0])
+    Kc = K - xp.mean(K, axis=0, keepdims=True)
+    Kc = Kc - xp.mean(Kc, axis=1, keepdims=True)
+    lam, U = xp.linalg.eigh((Kc + _T(xp, Kc)) / 2)
+    eps = float(np.finfo(np.float32 if K.dtype == xp.float32 else np.float64).eps)
+    tol = n * eps * float(xp.max(xp.abs(lam)))
+    r = min(rank, int(xp.sum(xp.astype(lam > tol, xp.int64))))
+    lam, U = lam[n - r :], U[:, n - r :]
+    return U * xp.sqrt(lam)[None, :]
+
+
+def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) -> Any:
     """The out-of-fold operator of ridge from one inverse of the full kernel.
 
     Ridge with an intercept is penalised least squares on ``[1, X]`` with the fixed penalty
@@ -195,46 +256,74 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float) -> Any:
     kernel. Removing fold ``f``'s rows is a rank-``n_f`` down-date, and the Woodbury identity
     gives the held-out predictions ``P_f = (I - H_ff)^{-1} H_f,train Y_train`` exactly, with
     ``I - H_ff = alpha C_ff - 11^T/n`` (positive definite, ``n_f x n_f``).
+
+    ``C`` has the eigenvalue ``1/alpha`` along the constant vector, and the ``11^T/n`` terms cancel
+    it exactly in theory; in floating point that cancellation leaves errors of ``eps ||Kc|| / alpha``.
+    So the constant direction is removed before the inverse: ``M = Kc + alpha I + (gamma/n) 11^T``
+    (``gamma`` the mean eigenvalue of ``Kc``) and ``C - 11^T/(n alpha) = M^{-1} - 11^T/(n (alpha + gamma))``.
+    With ``factor`` (``Kc = Fc Fc^T`` of rank below ``n - 1``) the inverse comes from Woodbury,
+    ``alpha C = I - Fc (Fc^T Fc + alpha I)^{-1} Fc^T``, without the kernel's null space.
     """
-    xp = get_namespace(K)
-    n = K.shape[0]
-    dev = getattr(K, "device", None)
-    # double centring makes any constant-centred Gram the Gram of the column-centred features
-    # (in place on one copy: n x n temporaries dominate this form's memory)
-    Kc = K - xp.mean(K, axis=0, keepdims=True)
-    Kc -= xp.mean(Kc, axis=1, keepdims=True)
-    if isinstance(Kc, np.ndarray):
-        Kc.flat[:: n + 1] += alpha  # symmetry is restored by the inverse (upper triangle only)
+    if factor is not None:
+        xp = get_namespace(factor)
+        n = int(factor.shape[0])
+        Fc = factor - xp.mean(factor, axis=0, keepdims=True)
+        G = xp.matmul(_T(xp, Fc), Fc) + alpha * _eye(xp, int(Fc.shape[1]), factor)
+        aC = _eye(xp, n, factor) - xp.matmul(Fc, spd_solve(G, _T(xp, Fc)))  # alpha C
+        aC = (aC + _T(xp, aC)) / 2
+        # Fc^T 1 = 0: the constant direction of alpha C is exactly 11^T/n, so alpha C_perp = aC - 1/n
+        Cm, a, b = aC, 1.0, 1.0 / n
+        dtype, dev = factor.dtype, getattr(factor, "device", None)
+
+        def ref_rows(te: np.ndarray) -> Any:
+            return _primal_fold_rows(Fc, te, alpha)
+
+    else:
+        xp = get_namespace(K)
+        n = int(K.shape[0])
+        dev = getattr(K, "device", None)
+        dtype = K.dtype
+        # double centring makes any constant-centred Gram the Gram of the column-centred features
+        # (in place on one copy: n x n temporaries dominate this form's memory)
+        Kc = K - xp.mean(K, axis=0, keepdims=True)
+        Kc -= xp.mean(Kc, axis=1, keepdims=True)
+        gamma = max(float(xp.sum(xp.linalg.diagonal(Kc))) / n, alpha)
+        Kc += gamma / n  # the constant direction gets the eigenvalue alpha + gamma (instead of alpha)
+        shift = 1.0 / (n * (alpha + gamma))
+        Kc = spd_shift(Kc, alpha)  # + alpha I (NumPy: in place; the inverse reads one triangle)
         try:
             C = spd_inverse(Kc, overwrite=True)
         except np.linalg.LinAlgError:  # not numerically positive definite: one system per fold
             return oof_operator_from_gram(K, folds, alpha, form="dual")
-    else:
-        Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n, K)
-        C = spd_inverse(Kc)
-    del Kc
-    S = xp.zeros((n, n), dtype=K.dtype, device=dev)
+        del Kc
+        Cm, a, b = C, alpha, alpha * shift  # alpha C_perp = alpha (M^{-1} - shift)
+
+        def ref_rows(te: np.ndarray) -> Any:
+            return _dual_fold_rows(K, te, alpha)
+
+    S = xp.zeros((n, n), dtype=dtype, device=dev)
     for _, te in folds:
-        te_np = np.asarray(te)
-        te_idx = xp.asarray(te_np, device=dev)
-        H = (1.0 / n) - alpha * xp.take(C, te_idx, axis=0)  # H[f, :] without its identity part
+        te_idx = xp.asarray(np.asarray(te), device=dev)
+        H = b - a * xp.take(Cm, te_idx, axis=0)  # H[f, :] = -alpha C_perp[f, :], without the identity part
         IH = -xp.take(H, te_idx, axis=1)  # I - H_ff = alpha C_ff - 11^T/n
         IH = (IH + _T(xp, IH)) / 2
         H[:, te_idx] = 0.0  # the identity part and every test column drop out of H_f,train
         S[te_idx, :] = spd_solve(IH, H)
-    del C
+    del Cm
     # I - H_ff is ill-conditioned when the features nearly interpolate (kernel eigenvalues far above
     # alpha); check one fold against its own factorisation and fall back to one per fold if needed
     te0 = np.asarray(folds[0][1])
-    ref = _dual_fold_rows(K, te0, alpha)
+    ref = ref_rows(te0)
     got = xp.take(S, xp.asarray(te0, device=dev), axis=0)
     scale = float(xp.max(xp.abs(ref)))
     if not float(xp.max(xp.abs(got - ref))) <= _HAT_RTOL * scale:
+        if factor is not None:
+            return oof_operator(factor, folds, alpha, form="primal")
         return oof_operator_from_gram(K, folds, alpha, form="dual")
     return S
 
 
-_HAT_RTOL = 1e-6  # agreement of the hat form with a per-fold factorisation on one fold (relative)
+_HAT_RTOL = 1e-9  # agreement of the hat form with a per-fold factorisation on one fold (relative)
 
 
 def _dual_fold_rows(K: Any, te: np.ndarray, alpha: float) -> Any:
@@ -252,6 +341,10 @@ def _dual_fold_rows(K: Any, te: np.ndarray, alpha: float) -> Any:
     Gte = Kte - col_mean[None, :]
     Gte = Gte - xp.mean(Gte, axis=1)[:, None]
     Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n_tr, K)
+    if alpha > 0:
+        # Kc 1 = 0: the constant direction would get the eigenvalue alpha, and Gte 1 = 0 only up to
+        # rounding, amplified by 1/alpha; give it the mean eigenvalue instead (the solution is the same)
+        Kc = Kc + max(float(xp.sum(xp.linalg.diagonal(Kc))) / n_tr, alpha) / n_tr
     rows = xp.zeros((len(te), n), dtype=K.dtype, device=dev)
     rows[:, tr_idx] = _T(xp, _solve(Kc, _T(xp, Gte), alpha)) + 1.0 / n_tr
     return rows
@@ -274,275 +367,18 @@ def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
     xp = get_namespace(X, Y)
     if X.shape[1] < 4 * Y.shape[1] or X.shape[1] >= X.shape[0]:
         return xp.matmul(oof_operator(X, folds, alpha), Y)
+    from .ridge_designs import oof_predict_designs
+
     return oof_predict_designs(X[None, ...], Y, folds, alpha)[0]
 
 
-class PreparedTargets:
-    """Targets permuted into fold order and centred once, reused by many calls of
-    :func:`oof_predict_designs` (e.g. one per rep) on the same targets and folds."""
-
-    def __init__(self, Y: Any, folds: Folds) -> None:
-        xp = get_namespace(Y)
-        self.Y = Y
-        self.order, self.bounds = fold_blocks(folds, Y.shape[0])
-        Yp = xp.take(Y, xp.asarray(self.order, device=getattr(Y, "device", None)), axis=0)
-        self.y_mean = xp.mean(Yp, axis=0)
-        Yp -= self.y_mean[None, :]  # Yp is take()'s own copy
-        self.Yp = Yp
-        self.ys = xp.sum(self.Yp, axis=0)  # ~0: the centred targets' column sums
-        self.ys_te = [xp.sum(self.Yp[a:b, :], axis=0) for a, b in self.bounds]  # per test fold
-        self._reference: tuple[Any, float, Any, Any] | None = None
-
-    def reference(self, R: Any, scale: float = 1.0) -> tuple[Any, Any]:
-        """Fold-order centred design ``R`` (shape (n_stimuli, K)) and ``scale`` times its per-fold
-        test cross-products with the targets (shape (folds, K, n_targets)); cached for the last
-        ``(R, scale)`` seen (e.g. the population mean that every rep's split halves refer to)."""
-        if self._reference is None or self._reference[0] is not R or self._reference[1] != scale:
-            xp = get_namespace(R)
-            Rp = xp.take(R, xp.asarray(self.order, device=getattr(R, "device", None)), axis=0)
-            Rp = Rp - xp.mean(Rp, axis=0, keepdims=True)
-            C = xp.stack([xp.matmul(_T(xp, Rp[a:b, :]), self.Yp[a:b, :]) for a, b in self.bounds])
-            C *= scale
-            self._reference = (R, scale, Rp, C)
-        return self._reference[2:]
+_DESIGN_NAMES = ("PreparedTargets", "prepare_targets", "oof_predict_designs", "oof_pearson_designs")
 
 
-def prepare_targets(Y: Any, folds: Folds) -> PreparedTargets:
-    """:class:`PreparedTargets` of ``Y`` (shape (n_stimuli, n_targets)) for ``folds``."""
-    return PreparedTargets(Y, folds)
+def __getattr__(name: str) -> Any:
+    """The many-designs kernels, importable from here as before the split (lazily: no import cycle)."""
+    if name in _DESIGN_NAMES:
+        from . import ridge_designs
 
-
-def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
-    """Out-of-fold ridge predictions of the same targets from a stack of designs.
-
-    Primal form with shared cross-products: ``D_d^T Y`` for every design in one product, each
-    fold's training cross-products by down-dating (total minus the fold's test rows), and the
-    test predictions as ``Z_f B_f`` with ``Z_f = (D_test - mu) A_f^{-1}`` (``k x k`` solves).
-
-    Parameters
-    ----------
-    D : array, shape (n_designs, n_stimuli, n_predictors)
-        Designs (e.g. the mean and the split halves of the predictor neuroids).
-    Y : array, shape (n_stimuli, n_targets), or PreparedTargets
-        Targets shared by all designs (prepared once with :func:`prepare_targets` when the same
-        targets meet many design stacks).
-    folds, alpha
-        As in :func:`oof_operator`.
-
-    Returns
-    -------
-    P : array, shape (n_designs, n_stimuli, n_targets)
-    """
-    alpha = _check_alpha(alpha)
-    xp = get_namespace(D)
-    d, n, k = D.shape
-    if k >= min(n - len(te) for _, te in folds):  # more predictors than training stimuli
-        Yraw = Y.Y if isinstance(Y, PreparedTargets) else Y
-        return xp.stack([xp.matmul(oof_operator(D[i], folds, alpha), Yraw) for i in range(d)])
-    T = Y if isinstance(Y, PreparedTargets) else prepare_targets(Y, folds)
-    dev = getattr(D, "device", None)
-    P = xp.empty((d, n, T.Yp.shape[1]), dtype=T.Yp.dtype, device=dev)
-    for a, b, block, _ in _design_fold_blocks(D, T, alpha):
-        block += T.y_mean[None, None, :]
-        P[:, xp.asarray(T.order[a:b], device=dev), :] = block  # straight into stimulus order
-    return P
-
-
-def oof_pearson_designs(
-    D: Any,
-    Y: Any,
-    folds: Folds,
-    alpha: float = 0.1,
-    pairs: Sequence[tuple[int, int]] = (),
-    with_target: Sequence[int] | None = None,
-    complement: tuple[Any, Any, float, float] | None = None,
-) -> tuple[Any, Any]:
-    """Pearson correlations of out-of-fold predictions, without materialising the predictions.
-
-    Same fits as :func:`oof_predict_designs`; each fold's block of predictions is reduced to
-    column sums (of ``p``, ``p^2``, ``y p`` and ``p_i p_j``) while it is in cache, so memory stays
-    at the cross-products' size whatever the number of stimuli.
-
-    Parameters
-    ----------
-    D : array, shape (n_designs, n_stimuli, n_predictors)
-    Y : array, shape (n_stimuli, n_targets), or PreparedTargets
-    folds, alpha
-        As in :func:`oof_operator`.
-    pairs : sequence of (int, int)
-        Design pairs ``(i, j)`` whose predictions are correlated with each other (e.g. the two
-        split halves).
-    with_target : sequence of int, optional
-        Designs whose predictions are correlated with the targets (default: all).
-    complement : (R, cols, w_ref, w_last), optional
-        Append the design ``w_ref * R[:, cols] + w_last * D[-1]`` (``cols=None``: every column
-        of ``R``, shape (n_stimuli, K)). Its cross-products with the targets are the same
-        combination of ``R``'s (computed once per targets and cached) and ``D[-1]``'s, so it
-        costs no product over the stimuli: with complete trials the second split half is
-        ``(T mean - c1 h1) / c2``. Indices in ``pairs``/``with_target`` count it as the last design.
-
-    Returns
-    -------
-    r_target : array, shape (len(with_target), n_targets)
-        ``pearson(Y, P_d)`` per listed design.
-    r_pairs : array, shape (len(pairs), n_targets)
-        ``pearson(P_i, P_j)`` per pair.
-    """
-    alpha = _check_alpha(alpha)
-    xp = get_namespace(D)
-    d, n, k = D.shape
-    small = k < min(n - len(te) for _, te in folds)
-    if complement is not None and not small:  # dual designs: build the complement explicitly
-        R, cols, w_ref, w_last = complement
-        extra = w_ref * (R if cols is None else R[:, cols]) + w_last * D[-1]
-        D, complement = xp.concat([D, extra[None, ...]], axis=0), None
-    d = D.shape[0] + (complement is not None)
-    with_target = list(range(d)) if with_target is None else [int(i) for i in with_target]
-    pairs = [(int(i), int(j)) for i, j in pairs]
-    T = Y if isinstance(Y, PreparedTargets) else prepare_targets(Y, folds)
-    m = T.Yp.shape[1]
-    dev = getattr(D, "device", None)
-
-    def zeros(rows: int) -> Any:
-        return xp.zeros((rows, m), dtype=T.Yp.dtype, device=dev)
-
-    sp, spp, syp, sij = zeros(d), zeros(d), zeros(len(with_target)), zeros(len(pairs))
-    if not small:  # dual: predictions of one design at a time
-        P = xp.take(oof_predict_designs(D, T, folds, alpha), xp.asarray(T.order, device=dev), axis=1) - T.y_mean
-        blocks = ((0, n, P, xp.sum(P, axis=1)),)
-    else:
-        blocks = _design_fold_blocks(D, T, alpha, complement)
-    for a, b, block, colsum in blocks:
-        Yte = T.Yp[a:b, :]
-        sp += colsum
-        spp += _colsum_prod(xp, block, block)
-        for row, i in enumerate(with_target):
-            syp[row, :] += _colsum_prod(xp, Yte, block[i])
-        for row, (i, j) in enumerate(pairs):
-            sij[row, :] += _colsum_prod(xp, block[i], block[j])
-    sy = xp.sum(T.Yp, axis=0)
-    syy = _colsum_prod(xp, T.Yp, T.Yp)
-    r_target = _pearson_from_sums(xp, n, sy[None, :], sp[with_target, :] if with_target else zeros(0), syy[None, :], spp[with_target, :] if with_target else zeros(0), syp)
-    if pairs:
-        ii = [i for i, _ in pairs]
-        jj = [j for _, j in pairs]
-        r_pairs = _pearson_from_sums(xp, n, sp[ii, :], sp[jj, :], spp[ii, :], spp[jj, :], sij)
-    else:
-        r_pairs = zeros(0)
-    return r_target, r_pairs
-
-
-def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) -> Any:
-    """Pearson r from column sums; NaN where a column is constant (as :func:`..stats.pearson`)."""
-    cov = sab - sa * sb / n
-    va = saa - sa * sa / n
-    vb = sbb - sb * sb / n
-    den = va * vb
-    # the one-pass variance of a constant column is a rounding residue: treat it as zero
-    tiny = 1e-13 * (saa * sbb)
-    nan = xp.asarray(float("nan"), dtype=cov.dtype, device=getattr(cov, "device", None))
-    ok = (den > tiny) & (va > 0) & (vb > 0)
-    return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), nan)
-
-
-_KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size
-
-
-def _design_fold_blocks(
-    D: Any, T: PreparedTargets, alpha: float, complement: tuple[Any, Any, float, float] | None = None
-) -> Iterator[tuple[int, int, Any, Any]]:
-    """Per fold ``(a, b, block, colsum)``: the held-out predictions of the centred targets
-    ``T.Yp[a:b]`` (fold order) from every design, shape (n_designs, b - a, n_targets), and their
-    column sums, shape (n_designs, n_targets); add ``T.y_mean`` for predictions of the targets.
-
-    The fold's training cross-products are the total minus the fold's own; the training-mean
-    correction is a rank-one term carried as one extra column of ``Z`` and row of ``B``, so
-    each block is a single GEMM with no elementwise pass over it. ``complement`` appends a
-    design combined from a cached reference and the last design (see :func:`oof_pearson_designs`)."""
-    xp = get_namespace(D)
-    d, n, k = D.shape
-    order, bounds, Yp = T.order, T.bounds, T.Yp
-    m = Yp.shape[1]
-    dev = getattr(D, "device", None)
-    idx = xp.asarray(order, device=dev)
-    Dp = xp.take(D, idx, axis=1)
-    Dp -= xp.mean(Dp, axis=1, keepdims=True)  # Dp is take()'s own copy
-    if complement is not None:
-        R, cols, w_ref, w_last = complement
-        Rp, RCw = T.reference(R, w_ref)  # (n, K) and w_ref * cross-products (folds, K, m)
-        if cols is not None:
-            cidx = xp.asarray(np.asarray(cols), device=dev)
-            Rp, RCw = xp.take(Rp, cidx, axis=1), xp.take(RCw, cidx, axis=1)
-        Dp = xp.concat([Dp, (w_ref * Rp + w_last * Dp[-1])[None, ...]], axis=0)
-    dd = Dp.shape[0]  # designs with the complement
-    # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
-    # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)
-    Dflat = xp.reshape(xp.permute_dims(Dp[:d], (1, 0, 2)), (n, d * k))
-    d0 = d  # designs given (the complement, if any, is design d0)
-
-    def fold_cross(f: int, a: int, b: int) -> tuple[Any, Any, Any]:
-        """Fold ``f``'s test cross-products: with the targets (dd, k, m), Gram (dd, k, k), sums (dd, k)."""
-        Dte = Dp[:, a:b, :]
-        C = xp.empty((dd, k, m), dtype=Yp.dtype, device=dev)
-        if isinstance(C, np.ndarray):
-            np.matmul(Dflat[a:b, :].T, Yp[a:b, :], out=C[:d0].reshape(d0 * k, m))
-        else:
-            C[:d0] = xp.reshape(xp.matmul(_T(xp, Dflat[a:b, :]), Yp[a:b, :]), (d0, k, m))
-        if dd > d0:  # the complement's cross-products: the same combination of the parts'
-            if isinstance(C, np.ndarray):
-                np.multiply(C[d0 - 1], w_last, out=C[d0])
-                C[d0] += RCw[f]
-            else:
-                C[d0] = RCw[f] + w_last * C[d0 - 1]
-        return C, xp.matmul(_T(xp, Dte), Dte), xp.sum(Dte, axis=1)
-
-    # the folds' cross-products are kept when small, else recomputed in the second pass (one
-    # more product over the stimuli instead of n_folds copies of a (k x m) and a (k x k) array)
-    keep = len(bounds) * dd * k * (m + k) * 8 <= _KEEP_BYTES
-    CY = xp.zeros((dd, k, m), dtype=Yp.dtype, device=dev)
-    G = xp.zeros((dd, k, k), dtype=Yp.dtype, device=dev)
-    s = xp.zeros((dd, k), dtype=Yp.dtype, device=dev)
-    kept = []
-    for f, (a, b) in enumerate(bounds):
-        C, Gf, sf = fold_cross(f, a, b)  # one array per fold: blocks the allocator reuses
-        CY += C
-        G += Gf
-        s += sf
-        if keep:
-            kept.append((C, Gf, sf))
-        del C, Gf, sf
-    d = dd
-    ys = T.ys
-    I = _eye(xp, k, D)
-    Baug = xp.empty((d, k + 1, m), dtype=Yp.dtype, device=dev)
-    for f, (a, b) in enumerate(bounds):
-        Cf, Gf, sf = kept[f] if keep else fold_cross(f, a, b)
-        if keep:
-            kept[f] = None  # free as we go
-        Dte = Dp[:, a:b, :]
-        n_tr = n - (b - a)
-        mu = (s - sf) / n_tr  # (d, k)
-        y_mu = (ys - T.ys_te[f]) / n_tr  # (m,)
-        Xte = Dte - mu[:, None, :]
-        if isinstance(G, np.ndarray):  # in place: no k x k temporaries beyond A itself
-            A = np.subtract(G, Gf, out=Gf)
-            A -= n_tr * (mu[:, :, None] * mu[:, None, :])
-            np.einsum("...ii->...i", A)[...] += alpha
-        else:
-            A = G - Gf - n_tr * (mu[:, :, None] * mu[:, None, :]) + alpha * I
-        if isinstance(A, np.ndarray) and alpha > 0 and k < b - a:
-            # small SPD systems: an explicit inverse and one product beat LAPACK's batched solve
-            Z = np.matmul(Xte, np.linalg.inv(A))  # (d, n_te, k); A symmetric
-        else:
-            Z = _T(xp, _solve(A, _T(xp, Xte), alpha))
-        # P = Z (CY - C_f - n_tr mu y_mu^T) + 1 y_mu^T = [Z, 1 - n_tr Z mu] [CY - C_f; y_mu^T]
-        u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
-        Zaug = xp.concat([Z, u], axis=2)
-        if isinstance(Baug, np.ndarray):
-            np.subtract(CY, Cf, out=Baug[:, :k, :])
-        else:
-            Baug[:, :k, :] = CY - Cf
-        del Cf, Gf
-        Baug[:, k, :] = y_mu[None, :]
-        colsum = xp.matmul(xp.sum(Zaug, axis=1, keepdims=True), Baug)[:, 0, :]
-        yield a, b, xp.matmul(Zaug, Baug), colsum
+        return getattr(ridge_designs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,12 +9,13 @@ compared after aligning them with the best transformation of a group:
 
    ``alpha = 1`` leaves ``X`` as is (the metric is then invariant to rotations/reflections only:
    Procrustes); ``alpha = 0`` whitens fully (invariant to any invertible linear map: CCA-like;
-   the singular values below are then the canonical correlations). Directions with
-   (near-)zero variance are left out of the whitening (they carry no data);
+   the singular values below are then the canonical correlations), rescaled so that the total
+   variance is kept (netrep's ``preserve_variance=True``). Directions with (near-)zero variance
+   are left out of the whitening (they carry no data);
 2. zero-pad the narrower representation with zero columns to the same width;
 3. rotate both onto each other: ``U S V^T = svd(Xw^T Yw)``, ``tX = Xw U``, ``tY = Yw V``;
 4. score: angular distance ``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))`` (in ``[0, pi/2]`` for
-   fitted data) or Euclidean ``||tX - tY||_F / sqrt(n)`` (root mean square over stimuli).
+   fitted data) or Euclidean ``||tX - tY||_F`` (both as netrep's ``LinearMetric.score``).
 
 Fitted on the same data they score, both depend on each representation only through its
 column-centred Gram ``K = Xc Xc^T``: :func:`shape_distance_from_gram` computes the distance from
@@ -28,6 +29,7 @@ import math
 from typing import Any
 
 from ..backend import get_namespace
+from ..errors import LayoutError
 
 __all__ = [
     "SCORE_METHODS",
@@ -43,6 +45,7 @@ __all__ = [
 
 SCORE_METHODS = ("angular", "euclidean")
 EIG_TOL = 1e-10
+NETREP_EIG_FLOOR = 1e-7  # netrep's whiten(eigval_tol=1e-7): covariance eigenvalues floored here
 
 
 def _t(xp: Any, M: Any) -> Any:
@@ -53,8 +56,26 @@ def _eye(xp: Any, n: int, like: Any) -> Any:
     return xp.eye(n, dtype=like.dtype, device=getattr(like, "device", None))
 
 
-def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL) -> tuple[Any, Any]:
-    """Partial whitening ``Xw = X Z`` with ``Z = alpha I + (1 - alpha) (X^T X)^(-1/2)``.
+def _variance_scale(xp: Any, lam: Any, alpha: float, extra_zeros: int) -> float:
+    """netrep's ``preserve_variance`` factor: ``sqrt(sum(lam) / sum((alpha sqrt(lam) + 1 - alpha)^2))``.
+
+    ``lam`` are the covariance eigenvalues, floored at ``NETREP_EIG_FLOOR`` as netrep's ``whiten``
+    does; ``extra_zeros`` more zero eigenvalues (zero-padded columns, or covariance directions past
+    the Gram's size) count as the floor too. The partially whitened data then keep the total
+    variance ``tr(X^T X)``.
+    """
+    lam_c = xp.where(lam > NETREP_EIG_FLOOR, lam, xp.full_like(lam, NETREP_EIG_FLOOR))
+    floor_term = (alpha * math.sqrt(NETREP_EIG_FLOOR) + (1.0 - alpha)) ** 2
+    total = float(xp.sum(lam_c)) + extra_zeros * NETREP_EIG_FLOOR
+    new_var = float(xp.sum((alpha * xp.sqrt(lam_c) + (1.0 - alpha)) ** 2)) + extra_zeros * floor_term
+    return math.sqrt(total / new_var)
+
+
+def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL, n_columns: int | None = None) -> tuple[Any, Any]:
+    """Partial whitening ``Xw = X Z`` with ``Z = c (alpha I + (1 - alpha) (X^T X)^(-1/2))``.
+
+    ``c`` keeps the total variance (netrep's ``whiten(preserve_variance=True)``):
+    ``||Xw||_F = ||X||_F`` up to netrep's eigenvalue floor.
 
     Parameters
     ----------
@@ -62,9 +83,12 @@ def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL) -> tuple[Any, Any]:
         (Centred) representation.
     alpha : float in [0, 1]
         1: no whitening; 0: full whitening.
-    eig_tol : float
+    eig_tol : float, default 1e-10
         Eigenvalues of ``X^T X`` below ``eig_tol * max eigenvalue`` count as zero (their
-        directions carry no data; ``Z`` acts on them as ``alpha I``).
+        directions carry no data; ``Z`` acts on them as ``c alpha I``).
+    n_columns : int, optional
+        Width the representation is zero-padded to before alignment (default ``p``); each padded
+        column counts in ``c`` as netrep, which pads before whitening, counts it.
 
     Returns
     -------
@@ -80,12 +104,13 @@ def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL) -> tuple[Any, Any]:
     top = float(xp.max(lam)) if p else 0.0
     keep = lam > eig_tol * max(top, 0.0)
     inv_sqrt = xp.where(keep, 1.0 / xp.sqrt(xp.where(keep, lam, xp.ones_like(lam))), xp.zeros_like(lam))
-    d = alpha + (1.0 - alpha) * inv_sqrt
+    extra = max(0, (p if n_columns is None else int(n_columns)) - p)
+    d = (alpha + (1.0 - alpha) * inv_sqrt) * _variance_scale(xp, lam, alpha, extra)
     Z = xp.matmul(V * d[None, :], _t(xp, V))
     return xp.matmul(X, Z), Z
 
 
-def partial_fit(X: Any, alpha: float, center_columns: bool = True) -> tuple[Any, Any, Any]:
+def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: int | None = None) -> tuple[Any, Any, Any]:
     """What a fit needs of one representation, computed once: ``(mean, Xw, Z)``.
 
     Parameters
@@ -93,6 +118,8 @@ def partial_fit(X: Any, alpha: float, center_columns: bool = True) -> tuple[Any,
     X : array, shape (n, p)
     alpha : float in [0, 1]
     center_columns : bool
+    n_columns : int, optional
+        Width both representations are zero-padded to (``max(p_x, p_y)``); see :func:`whiten`.
 
     Returns
     -------
@@ -105,7 +132,7 @@ def partial_fit(X: Any, alpha: float, center_columns: bool = True) -> tuple[Any,
     """
     xp = get_namespace(X)
     mx = xp.mean(X, axis=0) if center_columns else xp.zeros_like(X[0, :])
-    Xw, Z = whiten(X - mx[None, :], alpha)
+    Xw, Z = whiten(X - mx[None, :], alpha, n_columns=n_columns)
     return mx, Xw, Z
 
 
@@ -138,7 +165,7 @@ def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> 
     xp = get_namespace(Xw, Yw)
     px, py = int(Xw.shape[1]), int(Yw.shape[1])
     if px != py and not zero_pad:
-        raise ValueError(
+        raise LayoutError(
             f"the representations have {px} and {py} columns; set zero_pad=True to pad the narrower one "
             "with zero columns, or reduce both to the same width first."
         )
@@ -161,10 +188,10 @@ def angular_distance(tX: Any, tY: Any) -> float:
 
 
 def euclidean_distance(tX: Any, tY: Any) -> float:
-    """``||tX - tY||_F / sqrt(n)``: root mean square over stimuli of the aligned Euclidean distance."""
+    """``||tX - tY||_F``: Euclidean (Frobenius) distance of the aligned representations (netrep's)."""
     xp = get_namespace(tX, tY)
     D = tX - tY
-    return math.sqrt(float(xp.sum(D * D)) / int(tX.shape[0]))
+    return math.sqrt(float(xp.sum(D * D)))
 
 
 def shape_score(tX: Any, tY: Any, score_method: str = "angular") -> float:
@@ -173,25 +200,41 @@ def shape_score(tX: Any, tY: Any, score_method: str = "angular") -> float:
         return angular_distance(tX, tY)
     if score_method == "euclidean":
         return euclidean_distance(tX, tY)
-    raise ValueError(
+    raise LayoutError(
         f"The 'score_method' parameter of shape_score must be one of {{'angular', 'euclidean'}}. Got {score_method!r} instead."
     )
 
 
-def _whitened_root(K: Any, alpha: float, eig_tol: float) -> tuple[Any, float]:
-    """``Kw^(1/2)`` and ``tr Kw`` of the partially whitened representation, from its Gram ``K``."""
+def _whitened_root(K: Any, alpha: float, eig_tol: float, width: int | None) -> tuple[Any, float]:
+    """``Kw^(1/2)`` and ``tr Kw`` of the partially whitened representation, from its Gram ``K``.
+
+    ``width``: the (zero-padded) number of columns, for netrep's variance-preserving factor
+    (the covariance has the Gram's eigenvalues plus ``width - n`` zeros, or its top ``width``);
+    ``None``: the Gram's numerical rank.
+    """
     xp = get_namespace(K)
+    n = int(K.shape[0])
     lam, P = xp.linalg.eigh((K + _t(xp, K)) / 2)
     top = float(xp.max(lam))
     keep = lam > eig_tol * max(top, 0.0)
     sig = xp.sqrt(xp.where(keep, lam, xp.zeros_like(lam)))
     d = xp.where(keep, alpha * sig + (1.0 - alpha), xp.zeros_like(sig))
+    if alpha < 1.0:
+        if width is None:  # the numerical rank: the number of units when p < n
+            width = int(xp.sum(xp.astype(keep, xp.int64)))
+        lam_cov = xp.flip(xp.where(lam > 0, lam, xp.zeros_like(lam)), axis=0)[: min(n, width)]
+        d = d * _variance_scale(xp, lam_cov, alpha, max(0, width - n))
     root = xp.matmul(P * d[None, :], _t(xp, P))
     return root, float(xp.sum(d * d))
 
 
 def shape_distance_from_gram(
-    Kx: Any, Ky: Any, alpha: float = 1.0, score_method: str = "angular", eig_tol: float = EIG_TOL
+    Kx: Any,
+    Ky: Any,
+    alpha: float = 1.0,
+    score_method: str = "angular",
+    eig_tol: float = EIG_TOL,
+    n_units: tuple[int, int] | None = None,
 ) -> float:
     """Shape distance of two representations fitted and scored on the same stimuli, from their Grams.
 
@@ -204,28 +247,36 @@ def shape_distance_from_gram(
     ----------
     Kx, Ky : array, shape (n, n)
         Column-centred Grams (``Xc Xc^T``), e.g. ``GramStats.K``.
-    alpha : float in [0, 1]
-    score_method : {"angular", "euclidean"}
+    alpha : float in [0, 1], default 1.0
+    score_method : {"angular", "euclidean"}, default "angular"
+    eig_tol : float, default 1e-10
+        Relative eigenvalue cut (see :func:`whiten`).
+    n_units : (int, int), optional
+        Numbers of units ``(p_x, p_y)`` (e.g. ``GramStats.n_units``). Given, both are treated as
+        zero-padded to ``max(p_x, p_y)`` columns, as netrep's ``LinearMetric(zero_pad=True)``
+        does before whitening (this matters for ``"euclidean"`` with ``alpha < 1`` only). Default:
+        each representation's width is its Gram's numerical rank, which is its number of units
+        when ``p < n`` (as :func:`partial_fit` without ``n_columns``).
 
     Returns
     -------
     float
     """
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1]; got {alpha}.")
+        raise LayoutError(f"shape_distance_from_gram: alpha must lie in [0, 1]; got {alpha}.")
     if score_method not in SCORE_METHODS:
-        raise ValueError(
+        raise LayoutError(
             f"The 'score_method' parameter of shape_distance_from_gram must be one of {{'angular', 'euclidean'}}. Got {score_method!r} instead."
         )
     xp = get_namespace(Kx, Ky)
-    Rx, tx = _whitened_root(Kx, alpha, eig_tol)
-    Ry, ty = _whitened_root(Ky, alpha, eig_tol)
+    width = None if n_units is None else max(int(n_units[0]), int(n_units[1]))
+    Rx, tx = _whitened_root(Kx, alpha, eig_tol, width)
+    Ry, ty = _whitened_root(Ky, alpha, eig_tol, width)
     nuc = float(xp.sum(xp.linalg.svdvals(xp.matmul(Rx, Ry))))
     if score_method == "angular":
         den = math.sqrt(tx * ty)
         return math.acos(min(1.0, max(-1.0, nuc / den))) if den > 0 else math.nan
-    n = int(Kx.shape[0])
-    return math.sqrt(max(tx + ty - 2 * nuc, 0.0) / n)
+    return math.sqrt(max(tx + ty - 2 * nuc, 0.0))
 
 
 def procrustes_average(
@@ -251,12 +302,12 @@ def procrustes_average(
     array, shape (n, max p_i)
     """
     if len(Xs) == 0:
-        raise ValueError("procrustes_average: no representations given.")
+        raise LayoutError("procrustes_average: no representations given.")
     xp = get_namespace(*Xs)
     n = int(Xs[0].shape[0])
     for i, X in enumerate(Xs):
         if len(X.shape) != 2 or int(X.shape[0]) != n:
-            raise ValueError(f"procrustes_average: representation {i} has shape {tuple(X.shape)}; all need {n} rows (stimuli).")
+            raise LayoutError(f"procrustes_average: representation {i} has shape {tuple(X.shape)}; all need {n} rows (stimuli).")
     p = max(int(X.shape[1]) for X in Xs)
     cs = []
     for X in Xs:

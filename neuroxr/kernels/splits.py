@@ -12,6 +12,11 @@ Two modes (``split=``):
     ``reverse_pred``'s split: the first ``ceil(T/2)`` permuted slots form half 1, NaN slots
     included. With unequal repeat counts a half can be all-NaN for some stimuli (its mean is
     then NaN) and halves are unbalanced.
+
+Everything but the draw of the permutations runs in the responses' own array namespace (NumPy,
+torch, CuPy): the permutations are drawn on the host with a NumPy Generator, in
+``reverse_pred``'s order, and turned into one small selection matrix on the device; the means
+of every rep are then one matrix product there (no per-rep host round trip).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from ..backend import get_namespace
+from ..errors import LayoutError
 
 __all__ = ["SPLIT_MODES", "SplitHalves", "draw_permutation", "split_means", "nanmean_repeats", "valid_counts"]
 
@@ -31,29 +39,44 @@ def draw_permutation(rng: np.random.Generator, n_repeats: int) -> np.ndarray:
     return rng.permutation(n_repeats)
 
 
-def nanmean_repeats(R: np.ndarray) -> np.ndarray:
+def _dev(x: Any) -> Any:
+    return getattr(x, "device", None)
+
+
+def nanmean_repeats(R: Any) -> Any:
     """NaN-mean over the last (repeat) axis without warnings; all-NaN gives NaN.
 
     Parameters
     ----------
-    R : ndarray, shape (n_stimuli, n_neuroids, n_repeats)
+    R : array, shape (n_stimuli, n_neuroids, n_repeats)
+        Any array-API namespace.
 
     Returns
     -------
-    ndarray, shape (n_stimuli, n_neuroids)
+    array, shape (n_stimuli, n_neuroids)
     """
-    valid = ~np.isnan(R)
-    if valid.all():
-        return R.mean(axis=-1)
-    count = valid.sum(axis=-1)
-    total = np.where(valid, R, 0.0).sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / np.where(count > 0, count, np.nan)
+    xp = get_namespace(R)
+    valid = ~xp.isnan(R)
+    if bool(xp.all(valid)):
+        return xp.mean(R, axis=-1)
+    count = xp.sum(xp.astype(valid, R.dtype), axis=-1)
+    total = xp.sum(xp.where(valid, R, xp.zeros_like(R)), axis=-1)
+    nan = xp.asarray(float("nan"), dtype=R.dtype, device=_dev(R))
+    return xp.where(count > 0, total / xp.where(count > 0, count, xp.ones_like(count)), nan)
 
 
-def valid_counts(R: np.ndarray) -> np.ndarray:
-    """Valid (non-NaN) repeats per (stimulus, neuroid), shape (n_stimuli, n_neuroids)."""
-    return (~np.isnan(R)).sum(axis=-1)
+def valid_counts(R: Any) -> Any:
+    """Valid (non-NaN) repeats per (stimulus, neuroid), shape (n_stimuli, n_neuroids), integer."""
+    xp = get_namespace(R)
+    return xp.sum(xp.astype(~xp.isnan(R), xp.int64), axis=-1)
+
+
+def _flat_view(xp: Any, R: Any, shape: tuple[int, int]) -> Any:
+    """``R`` reshaped to ``shape`` without a copy, or None when that needs a copy (a strided view)."""
+    try:
+        return xp.reshape(R, shape, copy=False)
+    except (ValueError, TypeError, RuntimeError, AttributeError):
+        return None
 
 
 class SplitHalves:
@@ -66,108 +89,130 @@ class SplitHalves:
 
     Parameters
     ----------
-    R : ndarray, shape (n_stimuli, n_neuroids, n_repeats)
-    mode : {"valid", "slots"}
+    R : array, shape (n_stimuli, n_neuroids, n_repeats)
+        Any array-API namespace; the means are computed and returned there.
+    mode : {"valid", "slots"}, default "valid"
     """
 
-    def __init__(self, R: np.ndarray, mode: str = "valid") -> None:
+    def __init__(self, R: Any, mode: str = "valid") -> None:
         if mode not in SPLIT_MODES:
-            raise ValueError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {mode!r} instead.")
-        self.shape = R.shape
+            raise LayoutError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {mode!r} instead.")
+        if len(R.shape) != 3:
+            raise LayoutError(f"SplitHalves: responses must be 3-D (stimulus, neuroid, repeat); got shape {tuple(R.shape)}.")
+        xp = get_namespace(R)
+        if not xp.isdtype(R.dtype, "real floating"):
+            R = xp.astype(R, xp.float64)
+        self.xp = xp
+        self.shape = tuple(int(d) for d in R.shape)
         self.mode = mode
-        n, k, T = R.shape
-        self._complete = not np.isnan(R).any()
+        n, k, T = self.shape
+        isnan = xp.isnan(R)
+        self._complete = not bool(xp.any(isnan))
         if self._complete:
             # no zero-filled copy: R itself (a strided view is read a block of stimuli at a time)
             self._R = R
-            self._R0 = R.reshape(n * k, T) if R.flags.c_contiguous else None
-            self._total = R.sum(axis=2).reshape(n * k)
+            self._R0 = _flat_view(xp, R, (n * k, T))
+            self._total = xp.reshape(xp.sum(R, axis=2), (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)
             return
-        valid = ~np.isnan(R)
-        self._R0 = np.where(valid, R, 0.0).reshape(n * k, T)
-        self._valid = valid.reshape(n * k, T)
-        self._validf = self._valid.astype(np.float64)
-        self._total = self._R0.sum(axis=1)
-        self._count = self._valid.sum(axis=1).astype(np.float64)
-        incomplete = ~self._valid.all(axis=1)
-        self._rows = np.flatnonzero(incomplete) if mode == "valid" else np.zeros(0, dtype=np.intp)
+        valid = ~isnan
+        zero = xp.asarray(0.0, dtype=R.dtype, device=_dev(R))
+        self._R0 = xp.reshape(xp.where(valid, R, zero), (n * k, T))
+        self._valid = xp.reshape(valid, (n * k, T))
+        self._validf = xp.astype(self._valid, R.dtype)
+        self._total = xp.sum(self._R0, axis=1)
+        self._count = xp.astype(xp.sum(self._valid, axis=1), R.dtype)
+        incomplete = ~xp.all(self._valid, axis=1)
+        self._rows = xp.nonzero(incomplete)[0] if mode == "valid" else None
 
-    def _half_sums(self, M: np.ndarray) -> np.ndarray:
+    def _half_sums(self, M: Any) -> Any:
         """``M @ R0^T``, shape (reps, n*k): from the flat view, or a block of stimuli at a time."""
+        xp = self.xp
         if self._R0 is not None:
-            return M @ self._R0.T
+            return xp.matmul(M, xp.permute_dims(self._R0, (1, 0)))
         n, k, T = self.shape
-        out = np.empty((M.shape[0], n * k))
+        out = xp.empty((int(M.shape[0]), n * k), dtype=M.dtype, device=_dev(M))
         step = max(1, (4 * 2**20) // max(1, k * T * 8))  # ~4 MiB copied per block
         for lo in range(0, n, step):
             hi = min(n, lo + step)
-            out[:, lo * k : hi * k] = M @ self._R[lo:hi].reshape(-1, T).T
+            block = xp.reshape(self._R[lo:hi, ...], ((hi - lo) * k, T))
+            out[:, lo * k : hi * k] = xp.matmul(M, xp.permute_dims(block, (1, 0)))
         return out
 
-    def means(self, perms: Any) -> tuple[np.ndarray, np.ndarray]:
+    def means(self, perms: Any) -> tuple[Any, Any]:
         """Half means for each permutation.
 
         Parameters
         ----------
         perms : array-like of int, shape (n_reps, n_repeats)
+            Host (NumPy) permutations, e.g. from :func:`draw_permutation`.
 
         Returns
         -------
-        h1, h2 : ndarray, shape (n_reps, n_stimuli, n_neuroids)
+        h1, h2 : array, shape (n_reps, n_stimuli, n_neuroids)
+            In the responses' namespace.
         """
+        xp = self.xp
         perms = np.atleast_2d(np.asarray(perms))
         n, k, T = self.shape
         n_reps = perms.shape[0]
         first = (T + 1) // 2
-        # one reps x T selection matrix for half 1; half 2 is the total minus half 1. Products
-        # with R0^T (a transposed view, no copy) come out as (reps, n*k), contiguous per rep.
-        M = np.zeros((n_reps, T))
+        dt = self._total.dtype
+        dev = _dev(self._total)
+        # one reps x T selection matrix for half 1 (built on the host, one transfer); half 2 is the
+        # total minus half 1. Products with R0^T come out as (reps, n*k), contiguous per rep.
+        M_host = np.zeros((n_reps, T))
         for i, p in enumerate(perms):
-            M[i, p[:first]] = 1.0
+            M_host[i, p[:first]] = 1.0
+        M = xp.asarray(M_host, dtype=dt, device=dev)
         s1 = self._half_sums(M)
         s2 = self._total[None, :] - s1
-        if self._complete:
-            c1 = np.full((n_reps, 1), float(first))
-            c2 = np.full((n_reps, 1), float(T - first))
-        else:
-            c1 = M @ self._validf.T
+        if not self._complete:
+            c1 = xp.matmul(M, xp.permute_dims(self._validf, (1, 0)))
             c2 = self._count[None, :] - c1
-        if self._rows.size:
-            R0 = self._R0[self._rows]
-            valid = self._valid[self._rows]
-            limit = (valid.sum(axis=1) + 1) // 2
-            for i, p in enumerate(perms):
-                vp = valid[:, p]
-                in1 = vp & (np.cumsum(vp, axis=1) <= limit[:, None])
+        rows = self._rows
+        if rows is not None and int(rows.shape[0]):
+            R0 = xp.take(self._R0, rows, axis=0)
+            valid = xp.take(self._valid, rows, axis=0)
+            limit = (xp.sum(valid, axis=1) + 1) // 2
+            perms_dev = xp.asarray(perms, device=dev)  # one transfer for every rep
+            for i in range(n_reps):
+                pidx = perms_dev[i, :]
+                vp = xp.take(valid, pidx, axis=1)
+                in1 = vp & (xp.cumulative_sum(xp.astype(vp, limit.dtype), axis=1) <= limit[:, None])
                 in2 = vp & ~in1
-                Rp = R0[:, p]
-                s1[i, self._rows] = (Rp * in1).sum(1)
-                s2[i, self._rows] = (Rp * in2).sum(1)
-                c1[i, self._rows] = in1.sum(1)
-                c2[i, self._rows] = in2.sum(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s1 /= np.where(c1 > 0, c1, np.nan)
-            s2 /= np.where(c2 > 0, c2, np.nan)
-        return s1.reshape(n_reps, n, k), s2.reshape(n_reps, n, k)
+                Rp = xp.take(R0, pidx, axis=1)
+                s1[i, rows] = xp.sum(Rp * in1, axis=1)  # float times bool: the valid values of the half
+                s2[i, rows] = xp.sum(Rp * in2, axis=1)
+                c1[i, rows] = xp.astype(xp.sum(in1, axis=1), dt)
+                c2[i, rows] = xp.astype(xp.sum(in2, axis=1), dt)
+        if self._complete:  # every half holds first / T - first values
+            s1 /= float(first)
+            s2 /= float(T - first) if T > first else float("nan")
+        else:
+            nan = xp.asarray(float("nan"), dtype=dt, device=dev)
+            s1 /= xp.where(c1 > 0, c1, nan)  # in place; an empty half gives NaN
+            s2 /= xp.where(c2 > 0, c2, nan)
+        h1, h2 = s1, s2
+        return xp.reshape(h1, (n_reps, n, k)), xp.reshape(h2, (n_reps, n, k))
 
 
-def split_means(R: np.ndarray, perms: Any, mode: str = "valid") -> tuple[np.ndarray, np.ndarray]:
+def split_means(R: Any, perms: Any, mode: str = "valid") -> tuple[Any, Any]:
     """Means of both split halves for every permutation (see :class:`SplitHalves`).
 
     Parameters
     ----------
-    R : ndarray, shape (n_stimuli, n_neuroids, n_repeats)
-        Responses with NaN for missing trials.
+    R : array, shape (n_stimuli, n_neuroids, n_repeats)
+        Responses with NaN for missing trials, any array-API namespace.
     perms : array-like of int, shape (n_reps, n_repeats)
-        One permutation of the repeat slots per rep.
-    mode : {"valid", "slots"}
+        One permutation of the repeat slots per rep (host NumPy).
+    mode : {"valid", "slots"}, default "valid"
         See the module docstring.
 
     Returns
     -------
-    h1, h2 : ndarray, shape (n_reps, n_stimuli, n_neuroids)
+    h1, h2 : array, shape (n_reps, n_stimuli, n_neuroids)
         NaN-means of half 1 and half 2 (NaN where a half holds no valid trial).
     """
     return SplitHalves(R, mode).means(perms)

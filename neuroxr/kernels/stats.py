@@ -1,100 +1,262 @@
-"""Column-wise correlation statistics (Pearson, Spearman, Spearman-Brown), vectorised over targets."""
+"""Correlation statistics written once: Pearson, Spearman, Kendall's tau-a, ranks, tie counts.
+
+Column-wise (targets): :func:`pearson` and :func:`spearman` correlate each column of ``a`` with
+the same column of ``b`` (axis -2 holds the samples), vectorised over columns and any leading
+batch axes; ``nan_policy="omit"`` gives every column its own complete rows (as
+``scipy.stats.pearsonr/spearmanr(nan_policy="omit")`` per column).
+
+Vectors (RDM comparisons): :class:`SortedVector` sorts a vector once; :func:`spearman_sorted`
+and :func:`kendall_tau_a_sorted` share that sort. This module holds the one rank routine
+(:func:`rank`, tie-aware average ranks as ``scipy.stats.rankdata``), the one tie count
+(``neuroxr.backend.tie_pairs``) and the one Kendall tau-a; backend fast paths live in
+:mod:`neuroxr.backend`. Every function stays in its inputs' array namespace and device.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import numpy as np
+from ..backend import argsort, colsum_prod, count_inversions, get_namespace, pearson_vectors, tie_pairs
+from ..backend import rank as _rank_last
+from ..errors import LayoutError
 
-from ..backend import get_namespace, to_numpy
+__all__ = [
+    "NAN_POLICIES",
+    "pearson",
+    "spearman",
+    "spearman_brown",
+    "rank",
+    "SortedVector",
+    "spearman_sorted",
+    "kendall_tau_a_sorted",
+    "pearson_vectors",
+]
 
-__all__ = ["pearson", "spearman", "spearman_brown", "rank"]
+NAN_POLICIES = ("propagate", "omit")
+MIN_COMPLETE = 3  # a column with fewer complete rows has no correlation under nan_policy="omit"
 
 
-def pearson(a: Any, b: Any) -> Any:
+def _nan(xp: Any, like: Any) -> Any:
+    return xp.asarray(float("nan"), dtype=like.dtype, device=getattr(like, "device", None))
+
+
+def _check_policy(nan_policy: str, caller: str) -> None:
+    if nan_policy not in NAN_POLICIES:
+        raise LayoutError(f"The 'nan_policy' parameter of {caller} must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
+
+
+def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
     """Pearson correlation of each column of ``a`` with the same column of ``b``.
 
     Parameters
     ----------
     a, b : array, shape (n_samples, n_columns) (or (..., n_samples, n_columns))
-        Same shape, any array-API namespace. NaN anywhere in a column gives NaN for it; a constant
-        column gives NaN.
+        Same shape, any array-API namespace.
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        ``"propagate"``: NaN anywhere in a column gives NaN for it. ``"omit"``: each column uses
+        the rows complete in both ``a`` and ``b`` (fewer than 3 complete rows: NaN).
 
     Returns
     -------
     array, shape (n_columns,) (or (..., n_columns))
+        NaN for a constant column (as ``scipy.stats.pearsonr``).
     """
+    _check_policy(nan_policy, "pearson")
     xp = get_namespace(a, b)
+    if nan_policy == "omit":
+        valid = ~(xp.isnan(a) | xp.isnan(b))
+        if not bool(xp.all(valid)) or int(a.shape[-2]) < MIN_COMPLETE:
+            return _pearson_masked(xp, a, b, valid)
     a = a - xp.mean(a, axis=-2, keepdims=True)
     b = b - xp.mean(b, axis=-2, keepdims=True)
-    num = _colsum_prod(xp, a, b)
-    den = xp.sqrt(_colsum_prod(xp, a, a) * _colsum_prod(xp, b, b))
-    # a zero denominator (a constant column) yields NaN, as scipy.stats.pearsonr does
-    nan = xp.asarray(float("nan"), dtype=num.dtype, device=getattr(num, "device", None))
-    return xp.where(den > 0, num / xp.where(den > 0, den, xp.ones_like(den)), nan)
+    num = colsum_prod(a, b)
+    den = xp.sqrt(colsum_prod(a, a) * colsum_prod(b, b))
+    return xp.where(den > 0, num / xp.where(den > 0, den, xp.ones_like(den)), _nan(xp, num))
 
 
-def _colsum_prod(xp: Any, a: Any, b: Any) -> Any:
-    """Column sums of ``a * b`` (over axis -2) without materialising the product where possible."""
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return np.einsum("...ij,...ij->...j", a, b)
-    return xp.sum(a * b, axis=-2)
+def _pearson_masked(xp: Any, a: Any, b: Any, valid: Any) -> Any:
+    """Pearson per column over the rows where ``valid`` (same shape as ``a``) is True."""
+    w = xp.astype(valid, a.dtype)
+    zero = xp.zeros_like(a)
+    a, b = xp.where(valid, a, zero), xp.where(valid, b, zero)
+    n = xp.sum(w, axis=-2, keepdims=True)
+    safe_n = xp.where(n > 0, n, xp.ones_like(n))
+    a = (a - xp.sum(a, axis=-2, keepdims=True) / safe_n) * w
+    b = (b - xp.sum(b, axis=-2, keepdims=True) / safe_n) * w
+    num = colsum_prod(a, b)
+    den = xp.sqrt(colsum_prod(a, a) * colsum_prod(b, b))
+    ok = (den > 0) & (n[..., 0, :] >= MIN_COMPLETE)
+    return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), _nan(xp, num))
 
 
-def rank(a: Any) -> np.ndarray:
-    """Average ranks (1-based) along axis -2; ties share their mean rank; a column with NaN is all NaN.
+def rank(a: Any, axis: int = -2) -> Any:
+    """Average ranks (1-based; ties share their mean rank) along ``axis``, as ``scipy.stats.rankdata``.
 
-    Same result as ``scipy.stats.rankdata(a, axis=-2)``: one sort per column (on contiguous
-    copies of the columns), then the tie groups found in one flat pass, a cache-sized block of
-    columns at a time.
+    Parameters
+    ----------
+    a : array, any shape
+        Any array-API namespace; the ranks stay there (NumPy: one sort per column on contiguous
+        copies, tie groups in one flat pass; torch: one batched sort and ``searchsorted``).
+    axis : int, default -2
+        Axis along which to rank (default: down the columns of a (..., n_samples, n_columns) array).
+
+    Returns
+    -------
+    array, same shape as ``a``, floating
+        A lane holding a NaN is all NaN (NaN is never ranked).
     """
-    a = np.asarray(to_numpy(a), dtype=np.float64)
-    cols = np.ascontiguousarray(np.swapaxes(a, -1, -2))  # (..., m, n): each column contiguous
-    n = cols.shape[-1]
-    has_nan = np.isnan(cols).any(axis=-1)
-    if cols is a or np.shares_memory(cols, a):
-        cols = cols.copy()  # the ranks overwrite it below
-    flat = cols.reshape(-1, n)
-    step = max(1, _RANK_BLOCK // max(n, 1))
-    for lo in range(0, flat.shape[0], step):
-        flat[lo : lo + step] = _rank_rows(flat[lo : lo + step])  # in place: one copy in all
-    cols[has_nan] = np.nan
-    return np.swapaxes(cols, -1, -2)
+    xp = get_namespace(a)
+    if not xp.isdtype(a.dtype, "real floating"):
+        a = xp.astype(a, xp.float64)
+    x = xp.moveaxis(a, axis, -1)
+    nan = xp.isnan(x)
+    bad = xp.any(nan, axis=-1, keepdims=True)
+    has_nan = bool(xp.any(bad))
+    r = _rank_last(xp.where(nan, xp.zeros_like(x), x) if has_nan else x)
+    if has_nan:
+        r = xp.where(bad, _nan(xp, r), r)
+    return xp.moveaxis(r, -1, axis)
 
 
-_RANK_BLOCK = 2**17  # values ranked per block (1 MiB of float64: gathers and scatters stay in cache)
+def _rank_complete(xp: Any, x: Any, valid: Any) -> Any:
+    """Ranks along axis -2 among the ``valid`` entries of each column (others get ranks above them)."""
+    lo = xp.min(xp.where(valid, x, xp.full_like(x, math.inf)), axis=-2, keepdims=True)
+    hi = xp.max(xp.where(valid, x, xp.full_like(x, -math.inf)), axis=-2, keepdims=True)
+    fill = hi + xp.abs(hi - lo) + 1.0  # above every valid value of its column
+    fill = xp.where(xp.isfinite(fill), fill, xp.zeros_like(fill))  # all-invalid column: any value
+    return rank(xp.where(valid, x, fill), axis=-2)
 
 
-def _rank_rows(block: np.ndarray) -> np.ndarray:
-    """Average ranks along each row of a 2-D block."""
-    rows, n = block.shape
-    order = np.argsort(block, axis=-1)  # ties are averaged below, so the sort need not be stable
-    gidx = order.ravel()
-    gidx += np.repeat(np.arange(0, rows * n, n), n)
-    s = block.ravel()[gidx]  # every row sorted, one after the other
-    ranks = np.empty(s.shape[0])
-    new = np.empty(s.shape[0], dtype=bool)
-    if s.shape[0]:
-        new[0] = True
-        np.not_equal(s[1:], s[:-1], out=new[1:])
-        new[::n] = True  # a row's first value starts a group
-    if new.all():  # no ties: ranks 1..n in sorted order
-        ranks[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)
-    else:
-        starts = np.flatnonzero(new)
-        sizes = np.diff(np.append(starts, s.shape[0]))
-        ranks[gidx] = np.repeat(starts % n + (sizes + 1) / 2, sizes)
-    return ranks.reshape(rows, n)
-
-
-def spearman(a: Any, b: Any) -> np.ndarray:
+def spearman(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
     """Spearman rank correlation per column (Pearson of average ranks), as ``scipy.stats.spearmanr``.
 
-    Computed on the host (ranking is cheap next to the regressions). Shapes as :func:`pearson`.
+    Parameters
+    ----------
+    a, b : array, shape (n_samples, n_columns) (or (..., n_samples, n_columns))
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        ``"omit"``: each column is ranked and correlated on its own complete rows (those without
+        NaN in ``a`` or ``b``); fewer than 3 complete rows gives NaN.
+
+    Returns
+    -------
+    array, shape (n_columns,) (or (..., n_columns)); same namespace as the inputs.
     """
+    _check_policy(nan_policy, "spearman")
+    xp = get_namespace(a, b)
+    if nan_policy == "omit":
+        valid = ~(xp.isnan(a) | xp.isnan(b))
+        if not bool(xp.all(valid)) or int(a.shape[-2]) < MIN_COMPLETE:
+            return _pearson_masked(xp, _rank_complete(xp, a, valid), _rank_complete(xp, b, valid), valid)
     return pearson(rank(a), rank(b))
 
 
 def spearman_brown(r: Any) -> Any:
     """Spearman-Brown prophecy for doubling the data: ``2 r / (1 + r)``."""
     return 2 * r / (1 + r)
+
+
+# ---------------------------------------------------------------------------- vectors, sorted once
+
+
+class SortedVector:
+    """What Spearman and Kendall's tau-a need of one vector (NaN-free), computed once and shared.
+
+    Attributes
+    ----------
+    x : array, shape (P,)
+    order : int array, shape (P,)
+        Indices sorting ``x`` (not necessarily stable: ties are handled from the sorted values).
+    sorted : array, shape (P,)
+        ``x[order]``.
+    has_ties : bool
+    """
+
+    def __init__(self, x: Any) -> None:
+        xp = get_namespace(x)
+        self.xp = xp
+        self.x = x
+        self.order = argsort(x)
+        self.sorted = xp.take(x, self.order)
+        self.size = int(x.shape[0])
+        self._new = self.sorted[1:] != self.sorted[:-1]
+        self.has_ties = bool(self.size > 1 and not bool(xp.all(self._new)))
+        self._ordinal: Any = None
+
+    @property
+    def ordinal(self) -> Any:
+        """0-based ranks ``r`` with ``r[order] = 0..P-1`` (a permutation), int."""
+        if self._ordinal is None:
+            xp = self.xp
+            r = xp.empty_like(self.order)
+            r[self.order] = xp.arange(self.size, dtype=self.order.dtype, device=getattr(self.order, "device", None))
+            self._ordinal = r
+        return self._ordinal
+
+    def ranks(self) -> Any:
+        """1-based average ranks (``scipy.stats.rankdata``), floating."""
+        xp = self.xp
+        if self.has_ties:
+            lo = xp.searchsorted(self.sorted, self.x, side="left")
+            hi = xp.searchsorted(self.sorted, self.x, side="right")
+            return xp.astype(lo + hi + 1, self.x.dtype) / 2
+        return xp.astype(self.ordinal, self.x.dtype) + 1.0
+
+    def dense(self) -> Any:
+        """0-based dense ranks (tied values share one), int64."""
+        xp = self.xp
+        dev = getattr(self.x, "device", None)
+        steps = xp.cumulative_sum(xp.astype(self._new, xp.int64))
+        d = xp.empty((self.size,), dtype=xp.int64, device=dev)
+        if self.size:
+            d[self.order] = xp.concat([xp.zeros((1,), dtype=xp.int64, device=dev), steps])
+        return d
+
+    def tie_pairs(self) -> int:
+        """Number of tied pairs."""
+        return tie_pairs(self.sorted) if self.has_ties else 0
+
+
+def spearman_sorted(A: SortedVector, B: SortedVector) -> float:
+    """Spearman's rho of two :class:`SortedVector`: Pearson of their average ranks.
+
+    Without ties the ranks are permutations of ``1..P``, whose Pearson correlation is exactly
+    ``1 - 6 sum(d^2) / (P (P^2 - 1))`` (``d`` the integer rank differences, squared in floating
+    point: int64 could overflow beyond about 2e6 pairs).
+    """
+    xp = A.xp
+    P = A.size
+    if A.has_ties or B.has_ties or P < 2:
+        return pearson_vectors(A.ranks(), B.ranks())
+    d = xp.astype(A.ordinal - B.ordinal, A.x.dtype)
+    sd2 = float(xp.sum(d * d))
+    return min(1.0, max(-1.0, 1.0 - 6.0 * sd2 / (float(P) * (float(P) * P - 1.0))))
+
+
+def kendall_tau_a_sorted(A: SortedVector, B: SortedVector) -> float:
+    """Kendall's tau-a of two :class:`SortedVector`: ``(concordant - discordant) / (P (P - 1) / 2)``.
+
+    Without ties the discordant pairs are the inversions of ``B``'s ranks taken in ``A``'s order.
+    With ties both vectors are ordered lexicographically ((a, b) and (b, a), stable, on dense
+    ranks), so that a pair tied in either is never an inversion, and
+    ``concordant - discordant = N - T_a - T_b + T_ab - 2 D`` with ``N = P (P - 1) / 2``, the tied
+    pairs ``T_a``, ``T_b``, ``T_ab`` (tied in both) and ``D`` the inversions. ``O(P log P)``.
+    """
+    xp = A.xp
+    P = A.size
+    if P < 2:
+        return math.nan
+    n0 = P * (P - 1) // 2
+    if not (A.has_ties or B.has_ties):
+        return (n0 - 2 * count_inversions(xp.take(B.ordinal, A.order))) / n0
+    da, db = A.dense(), B.dense()
+    nb = int(db[B.order[-1]]) + 1
+    na = int(da[A.order[-1]]) + 1
+    o_ab = xp.argsort(da * nb + db, stable=True)  # by a, then b, then position
+    k_ba = db * na + da
+    o_ba = xp.argsort(k_ba, stable=True)  # by b, then a, then position
+    r_ba = xp.empty_like(o_ba)
+    r_ba[o_ba] = xp.arange(P, dtype=o_ba.dtype, device=getattr(o_ba, "device", None))
+    dis = count_inversions(xp.take(r_ba, o_ab))
+    tab = tie_pairs(xp.take(k_ba, o_ba))  # equal (b, a) keys = pairs tied in both
+    return (n0 - A.tie_pairs() - B.tie_pairs() + tab - 2 * dis) / n0

@@ -1,0 +1,284 @@
+"""Array backends: NumPy (default), torch (CPU or CUDA) and CuPy, behind one array-API namespace.
+
+Kernels are written once against the array API standard: they call ``xp = get_namespace(x)``
+on their inputs (``array_api_compat`` gives NumPy, CuPy and torch the standard's names) and
+never import a backend themselves. This package picks the backend for a call, moves arrays to
+it and back, and imports torch/CuPy only when one is asked for.
+
+It is also the only home of per-backend fast paths. The operations below (Gram, SPD solves,
+ranks, inversion and tie counts, normalised RDMs, ...) dispatch on the type of their first
+array: the backend's module (``_numpy``, ``_torch``, ``_cupy``) when it has a version, else the
+generic array-API one in ``_array_api``. Kernels call these and never test an array's type.
+
+Backends: ``"numpy"``, ``"torch"`` (CPU), ``"torch_cuda"``, ``"cupy"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "BackendError",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+    "resolve_backend",
+    "get_namespace",
+    "asarray",
+    "to_numpy",
+    "resolve_dtype",
+    "gram_matrix",
+    "shifted_gram",
+    "normalized_dissimilarity",
+    "upper_tri",
+    "spd_solve",
+    "spd_solve_right",
+    "spd_inverse",
+    "psd_pinv_solve",
+    "colsum_prod",
+    "matmul_into",
+    "subtract_into",
+    "axpy_into",
+    "spd_shift",
+    "argsort",
+    "rank",
+    "tie_pairs",
+    "count_inversions",
+    "pearson_vectors",
+]
+
+BACKENDS = ("numpy", "torch", "torch_cuda", "cupy")
+_current = "numpy"
+
+
+from ..errors import BackendError  # noqa: E402
+
+
+def get_backend() -> str:
+    """The name of the global default backend."""
+    return _current
+
+
+def set_backend(name: str) -> str:
+    """Set the global default backend (checked: it must be usable here). Returns the old one."""
+    global _current
+    old = _current
+    _current = resolve_backend(name)
+    return old
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[str]:
+    """Context manager that sets the default backend for a block."""
+    old = set_backend(name)
+    try:
+        yield _current
+    finally:
+        set_backend(old)
+
+
+def resolve_backend(name: str | None) -> str:
+    """Check a backend name (``None`` means the global default) and that it can run here."""
+    if name is None:
+        return _current
+    if name not in BACKENDS:
+        raise BackendError(f"backend={name!r} is not known; choose one of {BACKENDS}.")
+    if name in ("torch", "torch_cuda"):
+        try:
+            torch = importlib.import_module("torch")
+        except ImportError as exc:
+            raise BackendError(
+                f"backend={name!r} needs torch, which is not installed: pip install 'neuroxr[torch]'."
+            ) from exc
+        if name == "torch_cuda" and not torch.cuda.is_available():
+            raise BackendError("backend='torch_cuda' needs a CUDA GPU, and torch sees none here; use 'torch' or 'numpy'.")
+    if name == "cupy":
+        try:
+            cupy = importlib.import_module("cupy")
+        except ImportError as exc:
+            raise BackendError("backend='cupy' needs CuPy: pip install 'neuroxr[gpu]' on a machine with a CUDA GPU.") from exc
+        try:
+            n = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDA driver missing
+            raise BackendError(f"backend='cupy' needs a CUDA GPU; CuPy found none ({exc}).") from exc
+        if n == 0:
+            raise BackendError("backend='cupy' needs a CUDA GPU; CuPy found none.")
+    return name
+
+
+def get_namespace(*arrays: Any) -> Any:
+    """The array-API namespace of ``arrays`` (NumPy, CuPy or torch through ``array_api_compat``)."""
+    from array_api_compat import array_namespace
+
+    return array_namespace(*arrays)
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    """``"float32"``/``"float64"`` (or numpy dtypes) as a numpy dtype; other dtypes are refused."""
+    dt = np.dtype(dtype if dtype is not None else np.float64)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise BackendError(f"dtype={dtype!r} is not supported; use 'float32' or 'float64'.")
+    return dt
+
+
+def _array_module(x: Any) -> str:
+    mod = type(x).__module__
+    if mod == "numpy":
+        return "numpy"
+    if mod.startswith("torch"):
+        return "torch"
+    if mod.startswith("cupy"):
+        return "cupy"
+    return "other"
+
+
+def _impl(name: str, x: Any) -> Callable[..., Any]:
+    """The fast path of operation ``name`` for arrays like ``x``, else the generic one."""
+    kind = _array_module(x)
+    if kind != "other":
+        mod = importlib.import_module(f"{__name__}._{kind}")
+        f = getattr(mod, name, None)
+        if f is not None:
+            return f
+    from . import _array_api
+
+    return getattr(_array_api, name)
+
+
+def asarray(x: Any, backend: str | None = None, dtype: Any = np.float64) -> Any:
+    """Move ``x`` to ``backend`` (default: the global one) as a ``dtype`` array."""
+    name = resolve_backend(backend)
+    dt = resolve_dtype(dtype)
+    if name == "numpy":
+        return np.asarray(to_numpy(x), dtype=dt)
+    if name in ("torch", "torch_cuda"):
+        from . import _torch
+
+        return _torch.asarray(x, "cuda" if name == "torch_cuda" else "cpu", dt)
+    from . import _cupy
+
+    return _cupy.asarray(x, "cuda", dt)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Bring an array of any backend back to host NumPy."""
+    if isinstance(x, np.ndarray):
+        return x
+    kind = _array_module(x)
+    if kind in ("torch", "cupy"):
+        return importlib.import_module(f"{__name__}._{kind}").to_numpy(x)
+    return np.asarray(x)
+
+
+# ---------------------------------------------------------------------------- dispatched operations
+
+
+def gram_matrix(X: Any) -> Any:
+    """``X X^T``, shape (n, n), exactly symmetric (NumPy: BLAS ``syrk`` mirrored in place)."""
+    return _impl("gram_matrix", X)(X)
+
+
+def shifted_gram(K: Any, u: Any, a: Any = None, p: float = 1.0) -> Any:
+    """``(u_i + u_j) + K_ij - a_i a_j / p`` (exactly symmetric for symmetric ``K``), shape (n, n)."""
+    return _impl("shifted_gram", K)(K, u, a, p)
+
+
+def normalized_dissimilarity(K: Any, u: Any, a: Any, p: float, rel_tol: float, overwrite: bool = False) -> Any:
+    """``1 - clip(G_ij / sqrt(G_ii G_jj), -1, 1)`` with ``G = shifted_gram(K, u, a, p)``.
+
+    Rows with ``G_ii`` zero up to ``rel_tol`` times the size of its cancelling terms are NaN; the
+    diagonal is 0. NumPy: one blocked pass, written over ``K`` when ``overwrite``.
+    """
+    return _impl("normalized_dissimilarity", K)(K, u, a, p, rel_tol, overwrite)
+
+
+def upper_tri(D: Any) -> Any:
+    """Upper triangle (``i < j``, row-major) of (n, n) or (m, n, n) arrays."""
+    return _impl("upper_tri", D)(D)
+
+
+def spd_solve(A: Any, B: Any) -> Any:
+    """Solve ``A X = B`` for symmetric positive-definite ``A`` (batched over leading dims).
+
+    One Cholesky factorisation per matrix: LAPACK ``potrf``/``potrs`` through SciPy on NumPy,
+    ``cholesky`` + ``cholesky_solve`` on torch, the generic solver elsewhere.
+    """
+    return _impl("spd_solve", A)(A, B)
+
+
+def spd_solve_right(X: Any, A: Any) -> Any:
+    """``X A^{-1}`` for symmetric positive-definite ``A`` (batched; NumPy: explicit small inverse)."""
+    return _impl("spd_solve_right", A)(X, A)
+
+
+def spd_inverse(A: Any, overwrite: bool = False) -> Any:
+    """Inverse of a symmetric positive-definite matrix ``A`` (2-D) from one Cholesky factorisation.
+
+    NumPy: LAPACK ``potrf`` + ``potri`` (only the upper triangle is read; ``overwrite=True`` works
+    in ``A``'s memory and raises ``numpy.linalg.LinAlgError`` when ``A`` is not positive definite);
+    torch: ``cholesky`` + ``cholesky_inverse``; elsewhere the generic inverse.
+    """
+    return _impl("spd_inverse", A)(A, overwrite)
+
+
+def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
+    """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A`` (eigh)."""
+    return _impl("psd_pinv_solve", A)(A, B, rcond)
+
+
+def colsum_prod(a: Any, b: Any) -> Any:
+    """Sums over axis -2 of ``a * b`` (NumPy: einsum, no product materialised)."""
+    return _impl("colsum_prod", a)(a, b)
+
+
+def matmul_into(a: Any, b: Any, out: Any) -> Any:
+    """``out[...] = a @ b`` (NumPy: no temporary)."""
+    return _impl("matmul_into", out)(a, b, out)
+
+
+def subtract_into(a: Any, b: Any, out: Any) -> Any:
+    """``out[...] = a - b`` (NumPy: no temporary; ``out`` may be ``a`` or ``b``). Returns ``out``."""
+    return _impl("subtract_into", out)(a, b, out)
+
+
+def axpy_into(a: Any, w: float, b: Any, out: Any) -> Any:
+    """``out[...] = a + w b`` (NumPy: no temporary). Returns ``out``."""
+    return _impl("axpy_into", out)(a, w, b, out)
+
+
+def spd_shift(M: Any, v: float) -> Any:
+    """``M + v I`` for a symmetric ``M`` (batched) as an SPD system matrix: NumPy in place (LAPACK
+    reads one triangle), elsewhere a symmetrised copy. Use the returned array."""
+    return _impl("spd_shift", M)(M, v)
+
+
+def argsort(x: Any) -> Any:
+    """Indices sorting the last axis (not necessarily stable; NumPy: the SIMD quicksort)."""
+    return _impl("argsort", x)(x)
+
+
+def rank(x: Any) -> Any:
+    """Average ranks (1-based; ties share their mean rank) along the last axis, as
+    ``scipy.stats.rankdata(x, axis=-1)``. ``x`` must hold no NaN."""
+    return _impl("rank", x)(x)
+
+
+def tie_pairs(s: Any) -> int:
+    """Number of tied pairs ``sum_g c_g (c_g - 1) / 2`` in a sorted vector ``s``."""
+    return _impl("tie_pairs", s)(s)
+
+
+def count_inversions(perm: Any) -> int:
+    """Number of pairs ``i < j`` with ``perm[i] > perm[j]`` of a permutation of ``0..P-1`` (``O(P log P)``)."""
+    return _impl("count_inversions", perm)(perm)
+
+
+def pearson_vectors(a: Any, b: Any, center: bool = True) -> float:
+    """Pearson correlation (``center``) or cosine of two vectors in [-1, 1]; NaN when a norm is 0."""
+    return _impl("pearson_vectors", a)(a, b, center)

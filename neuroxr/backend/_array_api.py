@@ -1,0 +1,238 @@
+"""Generic array-API versions of the backend operations (any namespace: NumPy, torch, CuPy).
+
+:mod:`neuroxr.backend` uses these for arrays whose backend module (``_numpy``, ``_torch``,
+``_cupy``) has no faster version. Everything stays in the arrays' own namespace and device:
+no host round trip.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _xp(*arrays: Any) -> Any:
+    from array_api_compat import array_namespace
+
+    return array_namespace(*arrays)
+
+
+def _dev(x: Any) -> Any:
+    return getattr(x, "device", None)
+
+
+def _T(xp: Any, a: Any) -> Any:
+    nd = len(a.shape)
+    return xp.permute_dims(a, (*range(nd - 2), nd - 1, nd - 2))
+
+
+# ---------------------------------------------------------------------------- Grams and linear algebra
+
+
+def gram_matrix(X: Any) -> Any:
+    """``X X^T`` (n, n), exactly symmetric (the product symmetrised by averaging with its transpose)."""
+    xp = _xp(X)
+    K = xp.matmul(X, _T(xp, X))
+    return (K + _T(xp, K)) / 2
+
+
+def shifted_gram(K: Any, u: Any, a: Any = None, p: float = 1.0) -> Any:
+    """``(u_i + u_j) + K_ij - a_i a_j / p``; every term symmetric elementwise."""
+    G = (u[:, None] + u[None, :]) + K
+    if a is not None:
+        G = G - (a[:, None] * a[None, :]) / p
+    return G
+
+
+def degenerate_rows(d: Any, K: Any, u: Any, a: Any, p: float, rel_tol: float) -> Any:
+    """Rows whose squared norm ``d_i = K_ii + 2 u_i - a_i^2 / p`` is zero up to rounding.
+
+    ``d_i`` is a difference of terms that cancel for a constant (correlation) or all-zero (cosine)
+    row, so it is compared with the size of those terms, ``|K_ii| + 2 |u_i| + a_i^2 / p``, times
+    ``rel_tol`` (a few hundred machine epsilons), not with exact zero.
+    """
+    xp = _xp(d)
+    scale = xp.abs(xp.linalg.diagonal(K)) + 2 * xp.abs(u)
+    if a is not None:
+        scale = scale + a * a / p
+    return d <= rel_tol * scale
+
+
+def normalized_dissimilarity(K: Any, u: Any, a: Any, p: float, rel_tol: float, overwrite: bool = False) -> Any:
+    """``1 - clip(G_ij / (s_i s_j), -1, 1)``, ``G = shifted_gram(K, u, a, p)``, ``s_i^2 = G_ii``;
+    NaN rows/columns for degenerate rows (see :func:`degenerate_rows`), zero diagonal."""
+    xp = _xp(K)
+    G = shifted_gram(K, u, a, p)
+    d = xp.linalg.diagonal(G)
+    bad = degenerate_rows(d, K, u, a, p, rel_tol)
+    nan = xp.asarray(float("nan"), dtype=G.dtype, device=_dev(G))
+    inv = xp.where(bad, nan, 1.0 / xp.sqrt(xp.where(bad, xp.ones_like(d), d)))
+    R = xp.clip(G * (inv[:, None] * inv[None, :]), -1.0, 1.0)
+    n = int(K.shape[0])
+    eye = xp.eye(n, dtype=xp.bool, device=_dev(K))
+    return xp.where(eye, xp.zeros_like(R), 1.0 - R)
+
+
+def upper_tri(D: Any) -> Any:
+    """Upper triangle (``i < j``, row-major) of (n, n) or (m, n, n)."""
+    xp = _xp(D)
+    n = int(D.shape[-1])
+    i = xp.arange(n, device=_dev(D))
+    idx = xp.nonzero(xp.reshape(i[:, None] < i[None, :], (-1,)))[0]
+    flat = xp.reshape(D, (*D.shape[:-2], n * n))
+    return xp.take(flat, idx, axis=-1)
+
+
+def spd_solve(A: Any, B: Any) -> Any:
+    """``A^{-1} B`` for symmetric positive-definite ``A`` (batched over leading dims)."""
+    xp = _xp(A, B)
+    return xp.linalg.solve(A, B)
+
+
+def spd_solve_right(X: Any, A: Any) -> Any:
+    """``X A^{-1}`` for symmetric positive-definite ``A`` (batched)."""
+    xp = _xp(X, A)
+    return _T(xp, spd_solve(A, _T(xp, X)))
+
+
+def spd_shift(M: Any, v: float) -> Any:
+    """``M + v I`` (batched), symmetrised: solvers that read one triangle then see the same matrix."""
+    xp = _xp(M)
+    eye = xp.eye(int(M.shape[-1]), dtype=M.dtype, device=_dev(M))
+    return (M + _T(xp, M)) / 2 + v * eye
+
+
+def subtract_into(a: Any, b: Any, out: Any) -> Any:
+    """``out[...] = a - b``."""
+    out[...] = a - b
+    return out
+
+
+def axpy_into(a: Any, w: float, b: Any, out: Any) -> Any:
+    """``out[...] = a + w b``."""
+    out[...] = a + w * b
+    return out
+
+
+def spd_inverse(A: Any, overwrite: bool = False) -> Any:
+    """Inverse of a symmetric positive-definite matrix."""
+    xp = _xp(A)
+    return xp.linalg.inv(A)
+
+
+def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
+    """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A``.
+
+    Eigenvalues below ``rcond * max(eigenvalue)`` (default: machine epsilon times the size)
+    count as zero, as a least-squares solver treats singular values.
+    """
+    xp = _xp(A, B)
+    w, V = xp.linalg.eigh(A)
+    if rcond is None:
+        rcond = float(np.finfo(np.float64 if w.dtype == xp.float64 else np.float32).eps) * A.shape[-1]
+    cutoff = rcond * xp.max(w, axis=-1, keepdims=True)
+    inv = xp.where(w > cutoff, 1.0 / xp.where(w > cutoff, w, xp.ones_like(w)), xp.zeros_like(w))
+    return xp.matmul(V, inv[..., :, None] * xp.matmul(_T(xp, V), B))
+
+
+def colsum_prod(a: Any, b: Any) -> Any:
+    """Sums over axis -2 of ``a * b``."""
+    xp = _xp(a, b)
+    return xp.sum(a * b, axis=-2)
+
+
+def matmul_into(a: Any, b: Any, out: Any) -> Any:
+    """``out[...] = a @ b``."""
+    xp = _xp(a, b)
+    out[...] = xp.matmul(a, b)
+    return out
+
+
+# ---------------------------------------------------------------------------- ranks, ties, inversions
+
+
+def argsort(x: Any) -> Any:
+    """``argsort`` along the last axis (stability not required)."""
+    xp = _xp(x)
+    return xp.argsort(x, axis=-1, stable=False)
+
+
+def rank(x: Any) -> Any:
+    """Average ranks (1-based, ties share their mean rank) along the last axis.
+
+    One sort per row; the average rank of a value is ``(lo + hi + 1) / 2`` with ``lo``/``hi`` its
+    left/right insertion points in the sorted row. ``x`` must hold no NaN (callers drop or mask it).
+    """
+    xp = _xp(x)
+    if not xp.isdtype(x.dtype, "real floating"):
+        x = xp.astype(x, xp.float64)
+    shape = x.shape
+    n = int(shape[-1])
+    rows = xp.reshape(x, (-1, n))
+    s = xp.sort(rows, axis=-1)
+    out = []
+    for r in range(int(rows.shape[0])):
+        lo = xp.searchsorted(s[r, :], rows[r, :], side="left")
+        hi = xp.searchsorted(s[r, :], rows[r, :], side="right")
+        out.append(xp.astype(lo + hi + 1, x.dtype) / 2)
+    res = xp.stack(out, axis=0) if out else xp.zeros_like(rows)
+    return xp.reshape(res, shape)
+
+
+def tie_pairs(s: Any) -> int:
+    """Number of tied pairs in a sorted vector ``s``."""
+    xp = _xp(s)
+    P = int(s.shape[0])
+    if P < 2:
+        return 0
+    new = xp.concat([xp.asarray([True], device=_dev(s)), s[1:] != s[:-1]])
+    starts = xp.nonzero(new)[0]
+    ends = xp.concat([starts[1:], xp.asarray([P], dtype=starts.dtype, device=_dev(s))])
+    c = ends - starts
+    return int(xp.sum(c * (c - 1) // 2))
+
+
+def count_inversions(perm: Any) -> int:
+    """Number of pairs ``i < j`` with ``perm[i] > perm[j]`` for a permutation of ``0..P-1``.
+
+    Bit-serial (wavelet-tree) counting, most significant bit first: at bit ``k`` the sequence is
+    stably grouped by ``perm >> (k+1)``; within a group every (earlier 1-bit, later 0-bit) pair is
+    an inversion decided at this bit. ``O(P log P)`` with vector operations only.
+    """
+    xp = _xp(perm)
+    P = int(perm.shape[0])
+    if P < 2:
+        return 0
+    bits = max(1, (P - 1).bit_length())
+    seq = perm
+    total = 0
+    pos = xp.arange(P, dtype=perm.dtype, device=_dev(perm))
+    for k in range(bits - 1, -1, -1):
+        bit = xp.bitwise_and(xp.bitwise_right_shift(seq, k), 1)
+        group_start = xp.bitwise_left_shift(xp.bitwise_right_shift(seq, k + 1), k + 1)
+        ones_excl = xp.cumulative_sum(bit) - bit
+        ones_before = ones_excl - xp.take(ones_excl, group_start)
+        zero = bit == 0
+        total += int(xp.sum(xp.where(zero, ones_before, xp.zeros_like(ones_before))))
+        # stable partition of every group: zeros first, then ones
+        zeros_before = (pos - group_start) - ones_before
+        n_zeros_group = xp.clip(P - group_start, 0, 1 << k)
+        new_pos = group_start + xp.where(zero, zeros_before, n_zeros_group + ones_before)
+        nxt = xp.empty_like(seq)
+        nxt[new_pos] = seq  # scatter: supported by numpy, cupy and torch arrays
+        seq = nxt
+    return total
+
+
+def pearson_vectors(a: Any, b: Any, center: bool = True) -> float:
+    """Pearson correlation (``center``) or cosine of two vectors, clipped to [-1, 1]; NaN if a norm is 0."""
+    xp = _xp(a, b)
+    if center:
+        a = a - xp.mean(a)
+        b = b - xp.mean(b)
+    na, nb = math.sqrt(float(xp.sum(a * a))), math.sqrt(float(xp.sum(b * b)))
+    if not (na > 0 and nb > 0):
+        return math.nan
+    return min(1.0, max(-1.0, float(xp.sum(a * b)) / na / nb))

@@ -1,0 +1,305 @@
+"""NumPy fast paths of the backend operations (BLAS/LAPACK through SciPy, in-place updates).
+
+Every function here has a generic array-API twin in :mod:`neuroxr.backend._array_api` with the
+same signature and the same result (up to rounding); :mod:`neuroxr.backend` picks this one for
+NumPy arrays. They exist for speed and memory only: one triangle of a Gram from ``syrk``,
+mirroring in place, Cholesky solves/inverses without condition estimates, blocked passes that
+write one ``n x n`` array instead of several temporaries, integer inversion counting.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _array_api
+
+# ---------------------------------------------------------------------------- Grams and linear algebra
+
+
+def mirror_upper(M: np.ndarray, block: int = 128) -> np.ndarray:
+    """Copy the upper triangle of square ``M`` onto its lower one, in place, a block at a time.
+
+    Source (above the diagonal) and destination (below) never overlap, so no ``n x n`` temporary
+    is allocated. Returns ``M``.
+    """
+    n = int(M.shape[0])
+    for j0 in range(0, n, block):
+        j1 = min(n, j0 + block)
+        M[j1:, j0:j1] = M[j0:j1, j1:].T
+        B = M[j0:j1, j0:j1]
+        low = np.tril_indices(j1 - j0, -1)
+        B[low] = B.T[low]
+    return M
+
+
+def gram_matrix(X: np.ndarray) -> np.ndarray:
+    """``X X^T`` (n, n), exactly symmetric: BLAS ``syrk`` (one triangle) mirrored in place.
+
+    A C- or F-contiguous float32/float64 ``X`` goes to BLAS without a copy; others fall back to
+    a product of the contiguous copy.
+    """
+    if X.dtype.char not in "fd" or X.ndim != 2:
+        return _array_api.gram_matrix(X)
+    if not (X.flags.c_contiguous or X.flags.f_contiguous):
+        X = np.ascontiguousarray(X)
+    from scipy.linalg import blas
+
+    n = int(X.shape[0])
+    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
+    # C-contiguous X: X.T is F-contiguous (p, n) and trans=1 gives X X^T; an F-contiguous X goes in
+    # as it is with trans=0. The strictly lower triangle of the zeroed output is never written.
+    A, trans = (X.T, 1) if X.flags.c_contiguous else (X, 0)
+    C = syrk(1.0, A, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=trans, lower=0, overwrite_c=1)
+    mirror_upper(C)
+    return C.T  # the same (exactly symmetric) matrix, C-contiguous
+
+
+def shifted_gram(K: np.ndarray, u: np.ndarray, a: np.ndarray | None = None, p: float = 1.0) -> np.ndarray:
+    """``(u_i + u_j) + K_ij - a_i a_j / p`` as one fresh matrix (two ``n x n`` arrays at most).
+
+    Every term is symmetric elementwise, so a symmetric ``K`` gives an exactly symmetric result.
+    """
+    G = np.add.outer(u, u)
+    G += K
+    if a is not None:
+        T = np.multiply.outer(a, a)
+        T /= p
+        G -= T
+    return G
+
+
+def normalized_dissimilarity(
+    K: np.ndarray, u: np.ndarray, a: np.ndarray | None, p: float, rel_tol: float, overwrite: bool = False
+) -> np.ndarray:
+    """``D = 1 - clip(G_ij / (s_i s_j), -1, 1)`` with ``G = shifted_gram(K, u, a, p)``, ``s_i^2 = G_ii``.
+
+    Formed a block of rows at a time, so the only ``n x n`` array written is ``D`` (``overwrite``:
+    over ``K``'s memory when it is C-contiguous and writeable). Rows whose norm ``s_i^2`` is at most
+    ``rel_tol`` times their scale (see :func:`neuroxr.backend._array_api.degenerate_rows`) are NaN;
+    the diagonal is 0.
+    """
+    n = int(K.shape[0])
+    d = np.diagonal(K) + (u + u)
+    if a is not None:
+        d = d - a * a / p
+    bad = _array_api.degenerate_rows(d, K, u, a, p, rel_tol)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(bad, np.nan, 1.0 / np.sqrt(np.where(bad, 1.0, d)))
+    D = K if overwrite and K.flags.c_contiguous and K.flags.writeable else np.empty_like(K, order="C")
+    rows = max(1, (1 << 16) // max(n, 1))  # ~512 KiB per temporary
+    for i0 in range(0, n, rows):
+        i1 = min(n, i0 + rows)
+        G = np.add(u[i0:i1, None], u[None, :])
+        G += K[i0:i1]
+        if a is not None:
+            T = np.multiply(a[i0:i1, None], a[None, :])
+            T /= p
+            G -= T
+        G *= np.multiply(inv[i0:i1, None], inv[None, :])
+        np.clip(G, -1.0, 1.0, out=G)
+        np.subtract(1.0, G, out=D[i0:i1])
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
+def upper_tri(D: np.ndarray) -> np.ndarray:
+    """Upper triangle (``i < j``, row-major) of (n, n) or (m, n, n): one boolean-mask gather."""
+    i = np.arange(int(D.shape[-1]))
+    mask = i[:, None] < i[None, :]
+    return D[mask] if D.ndim == 2 else D[:, mask]  # (D[..., mask] takes a slower path)
+
+
+def spd_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A^{-1} B`` for SPD ``A``: LAPACK potrf/potrs (no condition estimate); batched: gesv."""
+    if A.ndim == 2:
+        import scipy.linalg
+
+        try:
+            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, check_finite=False), B, check_finite=False)
+        except np.linalg.LinAlgError:
+            return np.linalg.solve(A, B)
+    return np.linalg.solve(A, B)  # batched LAPACK gesv over the leading dims
+
+
+def spd_solve_right(X: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``X A^{-1}`` for SPD ``A`` (batched). With more rows in ``X`` than ``A`` has, one explicit
+    inverse and one product (they beat LAPACK's batched solve for small systems)."""
+    if X.shape[-2] > A.shape[-1]:
+        return np.matmul(X, np.linalg.inv(A))
+    return np.swapaxes(np.linalg.solve(A, np.swapaxes(X, -1, -2)), -1, -2)
+
+
+def spd_shift(M: np.ndarray, v: float) -> np.ndarray:
+    """``M + v I`` in place (batched over leading dims); LAPACK's SPD routines read one triangle."""
+    if M.ndim == 2:
+        M.flat[:: M.shape[0] + 1] += v
+    else:
+        np.einsum("...ii->...i", M)[...] += v
+    return M
+
+
+def subtract_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[...] = a - b`` without a temporary (``out`` may be ``a`` or ``b``)."""
+    return np.subtract(a, b, out=out)
+
+
+def axpy_into(a: np.ndarray, w: float, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[...] = a + w b`` without a temporary (``out`` must not overlap ``a``)."""
+    np.multiply(b, w, out=out)
+    out += a
+    return out
+
+
+def spd_inverse(A: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """Inverse of SPD ``A`` (2-D) from LAPACK potrf + potri (only the upper triangle is read).
+
+    ``overwrite=True`` lets it work in ``A``'s memory; then a matrix that is not numerically
+    positive definite raises ``numpy.linalg.LinAlgError`` (its values are gone), else it falls
+    back to a general inverse.
+    """
+    from scipy.linalg import lapack
+
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (A,))
+    # LAPACK works on the Fortran-ordered transpose of a C-ordered A: its "lower" triangle is A's
+    # upper one; the result is symmetric, so reading it back transposed is the same
+    At = A.T
+    c, info = potrf(At, lower=True, clean=False, overwrite_a=overwrite and At.flags.f_contiguous)
+    if info == 0:
+        inv, info = potri(c, lower=True, overwrite_c=True)
+    if info != 0:
+        if overwrite and At.flags.f_contiguous:
+            raise np.linalg.LinAlgError("spd_inverse: the matrix is not positive definite.")
+        return np.linalg.inv(np.triu(A) + np.triu(A, 1).T)
+    out = inv.T  # C-ordered; its upper triangle holds the inverse
+    return mirror_upper(out, block=256)
+
+
+def colsum_prod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sums over axis -2 of ``a * b`` without materialising the product (einsum)."""
+    return np.einsum("...ij,...ij->...j", a, b)
+
+
+def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[...] = a @ b`` without a temporary."""
+    return np.matmul(a, b, out=out)
+
+
+# ---------------------------------------------------------------------------- ranks, ties, inversions
+
+_RANK_BLOCK = 2**17  # values ranked per block (1 MiB of float64: gathers and scatters stay in cache)
+
+
+def argsort(x: np.ndarray) -> np.ndarray:
+    """``argsort`` along the last axis with NumPy's (unstable, SIMD) default sort."""
+    return np.argsort(x, axis=-1)
+
+
+def rank(x: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties share their mean rank) along the last axis, float64.
+
+    One sort per row on contiguous copies, tie groups found in one flat pass, a cache-sized block
+    of rows at a time. ``x`` must hold no NaN (callers drop or mask it).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = int(x.shape[-1])
+    out = np.array(x, dtype=np.float64, order="C", copy=True)
+    flat = out.reshape(-1, n)
+    if n == 0 or flat.shape[0] == 0:
+        return out
+    step = max(1, _RANK_BLOCK // n)
+    for lo in range(0, flat.shape[0], step):
+        flat[lo : lo + step] = _rank_rows(flat[lo : lo + step])
+    return out
+
+
+def _rank_rows(block: np.ndarray) -> np.ndarray:
+    """Average ranks along each row of a 2-D NaN-free block."""
+    rows, n = block.shape
+    order = np.argsort(block, axis=-1)  # ties are averaged below, so the sort need not be stable
+    gidx = order.ravel()
+    gidx += np.repeat(np.arange(0, rows * n, n), n)
+    s = block.ravel()[gidx]  # every row sorted, one after the other
+    ranks = np.empty(s.shape[0])
+    new = np.empty(s.shape[0], dtype=bool)
+    if s.shape[0]:
+        new[0] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        new[::n] = True  # a row's first value starts a group
+    if new.all():  # no ties: ranks 1..n in sorted order
+        ranks[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)
+    else:
+        starts = np.flatnonzero(new)
+        sizes = np.diff(np.append(starts, s.shape[0]))
+        ranks[gidx] = np.repeat(starts % n + (sizes + 1) / 2, sizes)
+    return ranks.reshape(rows, n)
+
+
+def tie_pairs(s: np.ndarray) -> int:
+    """Number of tied pairs in a sorted vector ``s``."""
+    if s.shape[0] < 2:
+        return 0
+    edges = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1], [True])))
+    c = np.diff(edges)
+    return int((c * (c - 1) // 2).sum())
+
+
+def count_inversions(perm: np.ndarray) -> int:
+    """Number of pairs ``i < j`` with ``perm[i] > perm[j]`` for a permutation of ``0..P-1``.
+
+    Bit-serial count (most significant bit first) on ``perm`` padded with ``P..2^m - 1`` (larger
+    than every entry and placed last: no inversion added) to ``N = 2^m``. At bit ``k`` the sequence
+    is a list of groups of ``2^(k+1)`` consecutive values (original relative order kept); a pair
+    decided at bit ``k`` is an inversion when its 1-bit comes first. A group of ``w = 2h`` entries
+    holds exactly ``h`` ones; with the ones at in-group positions ``i_1 < ... < i_h`` the zeros
+    after the ``r``-th one number ``h - 1 + r - i_r``, i.e. ``(3 h^2 - h) / 2 - sum(i_r)`` per
+    group: one sum of positions per bit. The stable partition into the next bit's groups is two
+    ``compress`` calls; groups of at most 8 entries are finished by direct comparison.
+    ``O(P log P)`` int32 vector operations.
+    """
+    P = int(perm.shape[0])
+    if P < 2:
+        return 0
+    m = (P - 1).bit_length()
+    N = 1 << m
+    dt = np.int32 if N <= 2**31 else np.int64
+    S = np.empty(N, dtype=dt)
+    S[:P] = perm
+    S[P:] = np.arange(P, N, dtype=dt)
+    buf = np.empty_like(S)
+    half = N // 2
+    total = 0
+    k = m - 1
+    while k >= 3:  # groups of w = 2^(k+1) >= 16 entries
+        w = 1 << (k + 1)
+        h = w // 2
+        n_groups = N // w
+        ones = (S & dt(1 << k)) != 0
+        pos = np.flatnonzero(ones)  # flat positions; each group holds exactly h ones
+        sum_in_group = int(pos.sum(dtype=np.int64)) - h * w * (n_groups * (n_groups - 1) // 2)
+        total += n_groups * (h * h + h * (h - 1) // 2) - sum_in_group
+        np.compress(~ones, S, out=buf[:half])
+        np.take(S, pos, out=buf[half:])
+        S, buf = buf, S
+        k -= 1
+    w = 1 << (k + 1)
+    G = S.reshape(-1, w)
+    for j in range(1, w):
+        total += int(np.count_nonzero(G[:, : w - j] > G[:, j:]))
+    return total
+
+
+def pearson_vectors(a: np.ndarray, b: np.ndarray, center: bool = True) -> float:
+    """Pearson correlation (``center``) or cosine of two vectors, clipped to [-1, 1]; NaN if a norm is 0.
+
+    Pairwise-summed products (``np.add.reduce``): no BLAS call, whose threading costs more than it
+    saves at RDM-vector sizes.
+    """
+    import math
+
+    if center:
+        a = a - a.mean()
+        b = b - b.mean()
+    na, nb = math.sqrt(float(np.add.reduce(a * a))), math.sqrt(float(np.add.reduce(b * b)))
+    if not (na > 0 and nb > 0):
+        return math.nan
+    return min(1.0, max(-1.0, float(np.add.reduce(a * b)) / na / nb))

@@ -1,0 +1,83 @@
+"""Regressor choices: out-of-fold predictions vs scikit-learn estimators fitted fold by fold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, Ridge, RidgeCV
+
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.kernels.gram import gram
+from neuroxr.kernels.regressors import REGRESSORS, Regressor
+from neuroxr.kernels.stats import pearson
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n = 50
+    Z = rng.standard_normal((n, 4))
+    X = Z @ rng.standard_normal((4, 12)) + 0.5 * rng.standard_normal((n, 12))
+    Y = Z @ rng.standard_normal((4, 5)) + rng.standard_normal((n, 5)) + 2.0
+    return X, Y, kfold_indices(n, 5, 0)
+
+
+def _oof(est_factory, X, Y, folds):
+    P = np.empty(Y.shape)
+    for tr, te in folds:
+        P[te] = np.asarray(est_factory().fit(X[tr], Y[tr]).predict(X[te])).reshape(len(te), -1)
+    return P
+
+
+REFERENCES = {
+    "ridge": lambda: Ridge(alpha=0.1),
+    "linear": LinearRegression,
+    "lasso": lambda: Lasso(alpha=0.1),
+    "elasticnet": lambda: ElasticNet(alpha=0.1),
+    "pls": lambda: PLSRegression(n_components=3),
+    "ridgecv": lambda: RidgeCV(alphas=(0.1, 1.0, 10.0), alpha_per_target=True),
+}
+
+
+@pytest.mark.parametrize("name", REGRESSORS)
+def test_predict_blocks_equal_sklearn_fold_by_fold(data, name):
+    X, Y, folds = data
+    reg = Regressor(name, folds, alpha=0.1, n_components=3, alphas=(0.1, 1.0, 10.0))
+    assert reg.shared == (name in ("ridge", "linear"))
+    got = reg.predict_blocks(X, [Y[:, :2], Y[:, 2:]])
+    if name == "pls":  # one joint PLS fit per block
+        ref = np.concatenate([_oof(REFERENCES[name], X, Y[:, :2], folds), _oof(REFERENCES[name], X, Y[:, 2:], folds)], axis=1)
+    else:
+        ref = _oof(REFERENCES[name], X, Y, folds)
+    np.testing.assert_allclose(np.concatenate(got, axis=1), ref, rtol=1e-8, atol=1e-9 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("name", ["ridge", "linear"])
+def test_designs_and_gram_paths_equal_the_operator(data, name):
+    X, Y, folds = data
+    reg = Regressor(name, folds, alpha=0.1)
+    ref = _oof(REFERENCES[name], X, Y, folds)
+    designs = [X[:, :6], X[:, 6:]]
+    for D, P in zip(designs, reg.predict_designs(designs, Y)):
+        np.testing.assert_allclose(P, _oof(REFERENCES[name], D, Y, folds), rtol=1e-8, atol=1e-9)
+    stats = gram(X)
+    for S in (reg.operator_from_gram(stats.K, n_features=stats.n_units), reg.operator_from_gram(stats)):
+        np.testing.assert_allclose(S @ Y, ref, rtol=1e-8, atol=1e-9 * np.abs(ref).max())
+    r_t, r_p = reg.pearson_designs(designs, Y, pairs=[(0, 1)], with_target=[0, 1])
+    P0, P1 = reg.predict_designs(designs, Y)
+    np.testing.assert_allclose(r_t, np.stack([pearson(Y, P0), pearson(Y, P1)]), rtol=1e-9)
+    np.testing.assert_allclose(r_p[0], pearson(P0, P1), rtol=1e-9)
+
+
+def test_torch_backend_gives_the_numpy_predictions(data):
+    pytest.importorskip("torch")
+    X, Y, folds = data
+    ref = Regressor("ridge", folds).predict_blocks(X, [Y])[0]
+    got = Regressor("ridge", folds, backend="torch").predict_blocks(X, [Y])[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_unknown_regressor_is_refused(data):
+    with pytest.raises(ValueError, match="'regressor' parameter"):
+        Regressor("svr", data[2])

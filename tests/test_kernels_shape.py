@@ -1,0 +1,63 @@
+"""Shape-metric kernels vs netrep's LinearMetric (fit and score on the same data)."""
+# netrep is installed from its source tree; CI has none: its tests start with importorskip
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroxr.kernels.gram import gram
+from neuroxr.kernels.shape import fit_alignment, partial_fit, shape_distance_from_gram, shape_score, whiten
+
+
+def _pair(n, px, py, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, px)) * rng.uniform(0.2, 3.0, px)
+    Y = rng.standard_normal((n, py))
+    Y[:, : min(px, py)] += 0.7 * X[:, : min(px, py)]
+    return X, Y
+
+
+def _kernel_score(X, Y, alpha, score_method):
+    p = max(X.shape[1], Y.shape[1])
+    mx, Xw, Zx = partial_fit(X, alpha, n_columns=p)
+    my, Yw, Zy = partial_fit(Y, alpha, n_columns=p)
+    Wx, Wy = fit_alignment(Xw, Zx, Yw, Zy)
+    return shape_score((X - mx) @ Wx, (Y - my) @ Wy, score_method)
+
+
+@pytest.mark.parametrize("score_method", ["euclidean", "angular"])
+@pytest.mark.parametrize("alpha", [0.0, 0.4, 1.0])
+@pytest.mark.parametrize("shapes", [(30, 5, 5), (30, 4, 7), (12, 9, 15)])
+def test_shape_score_equals_netrep(score_method, alpha, shapes):
+    LinearMetric = pytest.importorskip("netrep.metrics").LinearMetric  # noqa: N806
+    n, px, py = shapes
+    X, Y = _pair(n, px, py, seed=px + py)
+    ref = LinearMetric(alpha=alpha, score_method=score_method).fit_score(X, Y)
+    assert _kernel_score(X, Y, alpha, score_method) == pytest.approx(ref, rel=1e-7, abs=1e-9)
+    sx, sy = gram(X), gram(Y)
+    got = shape_distance_from_gram(sx.K, sy.K, alpha, score_method, n_units=(sx.n_units, sy.n_units))
+    assert got == pytest.approx(ref, rel=1e-7, abs=1e-9)
+
+
+def test_whiten_keeps_the_total_variance():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 6)) * np.arange(1, 7)
+    X -= X.mean(0)
+    for alpha in (0.0, 0.5):
+        Xw, Z = whiten(X, alpha)
+        assert np.linalg.norm(Xw) == pytest.approx(np.linalg.norm(X), rel=1e-6)
+        np.testing.assert_allclose(Xw, X @ Z)
+    Xw, _ = whiten(X, 0.0)
+    s = np.linalg.svd(Xw, compute_uv=False)
+    np.testing.assert_allclose(s, s[0])  # fully whitened: all directions equal
+
+
+def test_gram_path_without_widths_equals_own_width_estimator():
+    X, Y = _pair(25, 6, 4, seed=2)
+    for alpha in (0.0, 0.3):
+        mx, Xw, Zx = partial_fit(X, alpha)
+        my, Yw, Zy = partial_fit(Y, alpha)
+        Wx, Wy = fit_alignment(Xw, Zx, Yw, Zy)
+        ref = shape_score((X - mx) @ Wx, (Y - my) @ Wy, "euclidean")
+        assert shape_distance_from_gram(gram(X).K, gram(Y).K, alpha, "euclidean") == pytest.approx(ref, rel=1e-8)

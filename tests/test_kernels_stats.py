@@ -1,0 +1,138 @@
+"""Statistics kernels (Pearson, Spearman, ranks, tau-a, tie and inversion counts) vs scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr, rankdata, spearmanr
+
+from neuroxr.backend import asarray, count_inversions, tie_pairs, to_numpy
+from neuroxr.kernels.stats import (
+    SortedVector,
+    kendall_tau_a_sorted,
+    pearson,
+    rank,
+    spearman,
+    spearman_brown,
+    spearman_sorted,
+)
+
+BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
+
+
+def _b(name):
+    if name == "torch":
+        pytest.importorskip("torch")
+    return name
+
+
+def _columns(seed, n=30, m=5, levels=None):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, m)) if levels is None else rng.integers(0, levels, (n, m)).astype(float)
+    b = a + rng.standard_normal((n, m))
+    return a, b
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pearson_and_spearman_per_column_match_scipy(backend):
+    a, b = _columns(0, levels=4)  # ties
+    A, B = asarray(a, backend=_b(backend)), asarray(b, backend=_b(backend))
+    np.testing.assert_allclose(to_numpy(pearson(A, B)), [pearsonr(a[:, j], b[:, j])[0] for j in range(5)], rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(spearman(A, B)), [spearmanr(a[:, j], b[:, j])[0] for j in range(5)], rtol=1e-12)
+
+
+def test_pearson_constant_column_and_nan_propagate():
+    a, b = _columns(1)
+    a[:, 1] = 3.0
+    b[4, 2] = np.nan
+    r = pearson(a, b)
+    assert np.isnan(r[1]) and np.isnan(r[2]) and np.isfinite(r[[0, 3, 4]]).all()
+    assert np.isnan(spearman(a, b)[2])
+    with pytest.raises(ValueError, match="nan_policy"):
+        pearson(a, b, nan_policy="raise")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_omit_uses_each_columns_complete_rows(backend):
+    a, b = _columns(2, n=25, m=4, levels=5)
+    rng = np.random.default_rng(3)
+    a[rng.random(a.shape) < 0.15] = np.nan
+    b[rng.random(b.shape) < 0.15] = np.nan
+    a[:, 3] = np.nan
+    a[:2, 3] = [1.0, 2.0]  # two complete rows only: no correlation
+    A, B = asarray(a, backend=_b(backend)), asarray(b, backend=_b(backend))
+    got_p = to_numpy(pearson(A, B, nan_policy="omit"))
+    got_s = to_numpy(spearman(A, B, nan_policy="omit"))
+    for j in range(3):
+        ok = ~(np.isnan(a[:, j]) | np.isnan(b[:, j]))
+        assert got_p[j] == pytest.approx(pearsonr(a[ok, j], b[ok, j])[0], rel=1e-12)
+        assert got_s[j] == pytest.approx(spearmanr(a[:, j], b[:, j], nan_policy="omit")[0], rel=1e-12)
+    assert np.isnan(got_p[3]) and np.isnan(got_s[3])
+    # without NaN "omit" equals the plain statistics
+    c, d = _columns(4)
+    np.testing.assert_allclose(spearman(c, d, nan_policy="omit"), spearman(c, d), rtol=1e-14)
+
+
+def test_spearman_batched_over_leading_axes():
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 6, (3, 20, 4)).astype(float)
+    b = rng.standard_normal((3, 20, 4))
+    got = spearman(a, b)
+    assert got.shape == (3, 4)
+    for i in range(3):
+        np.testing.assert_allclose(got[i], [spearmanr(a[i, :, j], b[i, :, j])[0] for j in range(4)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rank_matches_rankdata_along_any_axis(backend):
+    rng = np.random.default_rng(6)
+    a = rng.integers(0, 5, (12, 7)).astype(float)
+    A = asarray(a, backend=_b(backend))
+    np.testing.assert_array_equal(to_numpy(rank(A)), rankdata(a, axis=0))
+    np.testing.assert_array_equal(to_numpy(rank(A, axis=-1)), rankdata(a, axis=1))
+    a[3, 2] = np.nan
+    r = to_numpy(rank(asarray(a, backend=_b(backend))))
+    assert np.isnan(r[:, 2]).all()  # NaN is never ranked: its column is NaN
+    np.testing.assert_array_equal(np.delete(r, 2, axis=1), rankdata(np.delete(a, 2, axis=1), axis=0))
+
+
+def _tau_a(a, b):
+    s = np.sign(a[:, None] - a[None, :]) * np.sign(b[:, None] - b[None, :])
+    return s[np.triu_indices(len(a), 1)].sum() / (len(a) * (len(a) - 1) / 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("levels", [None, 2, 6])
+def test_sorted_vector_shares_one_sort_for_spearman_and_tau_a(backend, levels):
+    a, b = (v[:, 0] for v in _columns(7, n=97, m=1, levels=levels))
+    A, B = SortedVector(asarray(a, backend=_b(backend))), SortedVector(asarray(b, backend=_b(backend)))
+    assert A.has_ties == (levels is not None)
+    np.testing.assert_array_equal(to_numpy(A.ranks()), rankdata(a))
+    assert spearman_sorted(A, B) == pytest.approx(spearmanr(a, b)[0], rel=1e-12)
+    assert kendall_tau_a_sorted(A, B) == pytest.approx(_tau_a(a, b), abs=1e-12)
+    _, counts = np.unique(a, return_counts=True)
+    assert A.tie_pairs() == int((counts * (counts - 1) // 2).sum())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("P", [1, 2, 5, 16, 17, 300])
+def test_count_inversions_and_tie_pairs_vs_brute_force(backend, P):
+    rng = np.random.default_rng(P)
+    perm = rng.permutation(P)
+    brute = int(sum((perm[i] > perm[i + 1 :]).sum() for i in range(P)))
+    x = asarray(perm, backend=_b(backend), dtype="float64")
+    if backend == "torch":
+        import torch
+
+        x = x.to(torch.int64)
+    else:
+        x = perm
+    assert count_inversions(x) == brute
+    s = np.sort(rng.integers(0, 4, P)).astype(float)
+    _, c = np.unique(s, return_counts=True)
+    assert tie_pairs(asarray(s, backend=_b(backend))) == int((c * (c - 1) // 2).sum())
+
+
+def test_spearman_brown():
+    r = np.array([0.0, 0.5, 1.0])
+    np.testing.assert_allclose(spearman_brown(r), 2 * r / (1 + r))

@@ -13,6 +13,7 @@ finished entry, and a re-run computes only the missing ones.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -308,6 +309,9 @@ class _Run:
         c, close = connect(client, n_workers, gpu, memory_limit)
         address = getattr(c, "scheduler", None) and c.scheduler.address
         finished: set[str] = set()
+        quiet = _QuietConnectionErrors()
+        for name in _CLIENT_LOGGERS:
+            logging.getLogger(name).addFilter(quiet)
         try:
             if show and getattr(c, "dashboard_link", None):
                 print(f"neuroxr sweep: Dask dashboard at {c.dashboard_link}", flush=True)
@@ -333,11 +337,11 @@ class _Run:
         except Exception as exc:
             if not _lost_scheduler(exc):
                 raise
-            rest = {e.key: "not run: the Dask scheduler went away" for e, _ in jobs if e.key not in finished}
+            rest = {e.key: "unfinished when the Dask scheduler went away" for e, _ in jobs if e.key not in finished}
             raise SweepError(
                 f"lost the Dask scheduler at {address or client!r} after {len(finished)} of {len(jobs)} entries "
-                f"({type(exc).__name__}: {' '.join(str(exc).split()) or 'connection closed'}); the {len(computed)} "
-                f"computed entries are written, and a re-run resumes with the {len(rest)} missing ones.",
+                f"({_reason(exc)}); the {len(computed)} computed entries are written, and a re-run resumes "
+                f"with the entries still missing.",
                 rest, computed) from None
         finally:
             for obj in close:
@@ -345,6 +349,26 @@ class _Run:
                     obj.close()
                 except Exception:  # closing a client whose scheduler is gone may fail; nothing is lost
                     pass
+            for name in _CLIENT_LOGGERS:
+                logging.getLogger(name).removeFilter(quiet)
+
+
+#: Loggers of the client side whose connection-loss tracebacks the sweep replaces by one line.
+_CLIENT_LOGGERS = ("distributed.client", "distributed.core", "distributed.comm")
+
+
+class _QuietConnectionErrors(logging.Filter):
+    """Drops the client's tracebacks of a lost connection (the sweep reports it in one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (exc is not None and _lost_scheduler(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, _SchedulerLost):
+        return "its tasks were cancelled"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'connection closed'}"
 
 
 class _SchedulerLost(RuntimeError):

@@ -11,8 +11,9 @@ workers start with:
 - **No ``MALLOC_TRIM_THRESHOLD_``.** Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every
   worker by default (``distributed.nanny.pre-spawn-environ``), to hand freed memory back to the OS
   quickly. Setting that variable also switches off glibc's dynamic mmap threshold, so every array
-  above 128 KiB is a fresh ``mmap`` and every write to it page-faults: the ridge and Gram kernels,
-  which allocate and free many mid-sized arrays per task, run markedly slower. The embedded cluster
+  above 128 KiB is a fresh ``mmap`` and every write to it page-faults: NumPy code that allocates and
+  frees many mid-sized temporaries (elementwise work on 4 MB arrays, one thread) ran about 3x slower
+  with it on a Linux/glibc test machine (``benchmarks/sweep.py --malloc`` measures it). The embedded cluster
   drops the variable from the pre-spawn environment, so glibc keeps its adaptive defaults (large
   arrays, above the adaptive threshold of at most 32 MiB, are still mmap'd and returned on free,
   and the top of the heap is trimmed past twice the threshold). A sweep task holds one entry's

@@ -26,6 +26,7 @@ from ..store import StudyStore
 from ._util import ordered
 from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
+from .names import layer_name
 from .plan import Entry, plan_sweep
 from .select import best_layers
 from .tasks import entry_task, gram_task, needs_gram_task
@@ -316,7 +317,7 @@ class _Run:
             if show and getattr(c, "dashboard_link", None):
                 print(f"neuroxr sweep: Dask dashboard at {c.dashboard_link}", flush=True)
             token = f"{os.getpid()}-{time.time_ns()}"
-            grams = {(m, l): c.submit(gram_task, *self._gram_args(m, l), key=f"neuroxr-gram-{m}.{l}-{token}", pure=False)
+            grams = {(m, l): c.submit(gram_task, *self._gram_args(m, l), key=f"neuroxr-gram-{layer_name(m, l)}-{token}", pure=False)
                      for m, l in gram_layers}
             futures = {}
             for e, p in jobs:

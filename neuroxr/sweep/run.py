@@ -71,8 +71,8 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
 
 
 class _Progress:
-    """Progress over finished entries: a tqdm bar on a terminal, else a plain line per tenth of the
-    entries (and the last one); a callable is called with each finished key instead."""
+    """Progress over finished entries: a tqdm bar on a terminal (or in Jupyter), else a plain line per
+    tenth of the entries (and the last one); a callable is called with each finished key instead."""
 
     def __init__(self, progress: bool | Callable[[str], None], total: int) -> None:
         self.callback = progress if callable(progress) else None
@@ -103,6 +103,10 @@ class _Progress:
 
 
 def _isatty() -> bool:
+    """Whether progress can be drawn as a bar: stdout is a terminal, or this is a Jupyter kernel
+    (where tqdm.auto draws a widget)."""
+    if "ipykernel" in sys.modules:
+        return True
     try:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):

@@ -257,6 +257,9 @@ def sweep(
         elif todo:
             run.distributed(client, n_workers, backend in _GPU_BACKENDS, memory_limit, jobs, gram_layers,
                             bool(progress), _done, computed)
+    except SweepError as exc:  # the scheduler went away: also name the entries that failed before
+        exc.failed = {**failed, **exc.failed}
+        raise
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
@@ -363,11 +366,14 @@ _CLIENT_LOGGERS = ("distributed.client", "distributed.core", "distributed.comm")
 
 
 class _QuietConnectionErrors(logging.Filter):
-    """Drops the client's tracebacks of a lost connection (the sweep reports it in one line)."""
+    """Drops the client's tracebacks and give-up message of a lost connection (the sweep reports it
+    in one line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (exc is not None and _lost_scheduler(exc))
+        if exc is not None and _lost_scheduler(exc):
+            return False
+        return not str(record.msg).startswith("Failed to reconnect to scheduler")
 
 
 def _reason(exc: BaseException) -> str:

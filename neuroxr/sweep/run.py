@@ -105,7 +105,9 @@ class _Progress:
 def _isatty() -> bool:
     """Whether progress can be drawn as a bar: stdout is a terminal, or this is a Jupyter kernel
     (where tqdm.auto draws a widget)."""
-    if "ipykernel" in sys.modules:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if type(shell).__name__ == "ZMQInteractiveShell":
         return True
     try:
         return sys.stdout.isatty()

@@ -1,18 +1,21 @@
 """Sweep benchmarks: strong scaling on a LocalCluster and an out-of-core forward run.
 
 (a) Strong scaling: the same CPU-bound sweep (forward + reverse over every layer of the default
-    synthetic study x both animals) on a LocalCluster with 1 worker and with 2 workers, one thread
-    each (BLAS threads 1), each time on a fresh copy of the store. The cluster is started before
+    synthetic study x both animals) on the sweep's embedded LocalCluster with 1 worker and with 2
+    workers, one thread each (BLAS threads 1), each time on a fresh copy of the store. The cluster is started before
     the clock starts; "tasks" is the task phase, "total" adds gathering the results.
 (b) Out of core: a layer ``--oc-factor`` times larger than the worker's ``memory_limit`` is
     written to a Zarr store with units chunked and scored forward by a sweep on a one-worker
     LocalCluster with that memory limit (the Gram is streamed over unit chunks in the worker; the
     worker would be killed at 95 % of its limit). The EVs are compared with the in-memory path
     (:func:`neuroxr.directions.forward` on the loaded array, in this process).
+(c) Worker settings: allocation-heavy NumPy code in a fresh process with glibc's defaults (what
+    the embedded cluster's workers get) and with dask's nanny default ``MALLOC_TRIM_THRESHOLD_=65536``;
+    and the time and peak RSS of ``import neuroxr`` in a fresh process (a worker's import footprint).
 
 Usage::
 
-    python benchmarks/sweep.py [--quick] [--out benchmarks/RESULTS_sweep.md]
+    python benchmarks/sweep.py [--quick] [--only scaling|ooc|worker] [--out benchmarks/RESULTS_sweep.md]
 """
 
 from __future__ import annotations
@@ -54,10 +57,11 @@ def machine() -> str:
 
 
 def scaling(tmp: str, quick: bool) -> list[list[str]]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from neuroxr.datasets.synthetic import write_example_study
     from neuroxr.sweep import sweep
+    from neuroxr.sweep.cluster import embedded_cluster
 
     base = os.path.join(tmp, "scaling.zarr")
     kw = {"n_stimuli": 200, "animals": {"animalA": 60, "animalB": 40}} if quick else {}
@@ -67,8 +71,8 @@ def scaling(tmp: str, quick: bool) -> list[list[str]]:
     for n in (1, 2):
         path = os.path.join(tmp, f"scaling{n}.zarr")
         shutil.copytree(base, path)
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-                Client(cluster) as client:
+        # the sweep's own embedded cluster (its worker settings: one BLAS thread, no forced malloc trimming)
+        with embedded_cluster(n, gpu=False, memory_limit=None) as cluster, Client(cluster) as client:
             client.run(lambda: __import__("neuroxr.directions"))  # imports before the clock
             t0 = time.perf_counter()
             res = sweep(path, directions=["forward", "reverse"], client=client, reps=reps, seed=0, progress=False)
@@ -89,6 +93,51 @@ def scaling(tmp: str, quick: bool) -> list[list[str]]:
         else:
             rows[-1].append("-")
     return rows
+
+
+_MALLOC_PROBE = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((500, 1000))  # 4 MB
+t = time.perf_counter()
+for i in range(400):
+    b = a * 2.0 + 1.0  # fresh 4 MB temporaries, freed each iteration
+    c = np.sqrt(np.abs(b))
+    s = c.sum()
+print(time.perf_counter() - t)
+"""
+
+_IMPORT_PROBE = """
+import resource, sys, time
+t = time.perf_counter()
+import neuroxr
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(sys.modules))
+"""
+
+
+def worker_settings(quick: bool) -> list[list[str]]:
+    """(c) What a worker pays: the nanny's MALLOC_TRIM_THRESHOLD_=65536 on allocation-heavy NumPy
+    code (fresh processes, one BLAS thread), and the cost of ``import neuroxr`` in a fresh process."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    runs = 1 if quick else 3
+
+    def best(code: str, extra: dict[str, str]) -> list[float]:
+        outs = [subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(runs)]
+        return [min(float(o[i]) for o in outs) for i in range(len(outs[0]))]
+
+    plain = best(_MALLOC_PROBE, {})[0]
+    trim = best(_MALLOC_PROBE, {"MALLOC_TRIM_THRESHOLD_": "65536"})[0]
+    seconds, rss, modules = best(_IMPORT_PROBE, {})
+    return [
+        ["elementwise work on fresh 4 MB arrays, glibc defaults (the embedded cluster)", f"{plain:.2f} s"],
+        ["same with MALLOC_TRIM_THRESHOLD_=65536 (dask's nanny default)", f"{trim:.2f} s ({trim / plain:.1f}x)"],
+        ["import neuroxr in a fresh process (what a worker imports to unpickle a task)",
+         f"{seconds:.2f} s, peak RSS {rss:.0f} MiB, {modules:.0f} modules"],
+    ]
 
 
 def _structured_block(block_info=None, n: int = 0, p_chunk: int = 0, latent: np.ndarray | None = None) -> np.ndarray:
@@ -169,23 +218,29 @@ def main() -> None:
     ap.add_argument("--oc-factor", type=float, default=5.0, help="feature bytes / worker memory limit")
     ap.add_argument("--memory-limit-mib", type=int, default=500, help="worker memory limit of the out-of-core run")
     ap.add_argument("--skip", choices=["scaling", "ooc"], default=None)
+    ap.add_argument("--only", choices=["scaling", "ooc", "worker"], default=None, help="run one part only")
     args = ap.parse_args()
     desc = machine()
     print(desc)
     parts = [f"# Sweep benchmarks\n\nMachine: {desc}\n\nCommand: `python benchmarks/sweep.py{' --quick' if args.quick else ''}`\n"]
     with tempfile.TemporaryDirectory(prefix="neuroxr-bench-") as tmp:
-        if args.skip != "scaling":
+        run = (lambda part: args.only == part) if args.only else (lambda part: args.skip != part)
+        if run("scaling"):
             rows = scaling(tmp, args.quick)
             t = table(["cluster", "entries", "task seconds (sum)", "task phase s", "total s", "speed-up", "max |EV diff|"], rows)
             print(t)
             parts.append("## (a) Strong scaling: forward + reverse, every layer x both animals\n\n"
                          + ("reps=4, 200 stimuli" if args.quick else "reps=20, 400 stimuli, 11 layers x 2 animals x 2 directions = 44 entries")
                          + "; the speed-up is on the task phase (the cluster is started before the clock).\n\n" + t + "\n")
-        if args.skip != "ooc":
+        if run("ooc"):
             rows, _ = out_of_core(tmp, args.quick, args.oc_factor, args.memory_limit_mib)
             t = table(["out-of-core forward", "value"], rows)
             print(t)
             parts.append("## (b) Out-of-core forward through the streamed Gram\n\n" + t + "\n")
+        if run("worker"):
+            t = table(["worker settings", "time"], worker_settings(args.quick))
+            print(t)
+            parts.append("## (c) Worker settings: malloc trimming and the import footprint\n\n" + t + "\n")
     if args.out:
         with open(args.out, "w") as fh:
             fh.write("\n".join(parts))

@@ -1,0 +1,62 @@
+"""Sweeps: score models x layers x neural sets x regions x directions (and metrics) as one Dask task graph.
+
+:func:`sweep` plans one *entry* per score (:mod:`.plan`), runs one task per entry -- one call of
+the entry computation, after one Gram task per layer where entries read the layer's Gram
+(:mod:`.tasks`) -- on an embedded or existing Dask cluster (:mod:`.cluster`), writes each finished
+entry to the study store at once, and gathers every entry, new or already there, into a
+:class:`SweepResult` (:mod:`.gather`, :mod:`.select`). Configuration files are checked by
+:mod:`.config`; the ``neuroxr sweep`` command lives in :mod:`.command`.
+
+Modules
+-------
+config   accepted keys, the JSON schema of a config file, :func:`validate_config`, :func:`load_config`
+plan     :class:`Entry`, :func:`plan_sweep` (model / layer / neural set / region selection)
+tasks    worker tasks (one ``_compute_entry`` call each) and the one Gram-streaming rule
+cluster  embedded LocalCluster / LocalCUDACluster, connecting by address, worker settings
+gather   :class:`SweepResult`, :func:`gather`, :func:`gather_metrics`
+select   :func:`best_layers`, :func:`target_halves`
+run      :func:`sweep`, :class:`SweepError`
+command  the click command ``sweep_command`` (imported on first use: click stays out of ``import neuroxr``)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import SweepConfigError
+from .config import SCORE_KEYS, SWEEP_KEYS, SWEEP_METRICS, load_config, validate_config
+from .gather import METRIC_TABLE_COLUMNS, PARAM_COLUMNS, SweepResult, gather, gather_metrics
+from .names import ALL_REGIONS
+from .plan import Entry, plan_sweep
+from .run import SweepError, sweep
+from .select import best_layers, target_halves
+
+__all__ = [
+    "ALL_REGIONS",
+    "Entry",
+    "METRIC_TABLE_COLUMNS",
+    "PARAM_COLUMNS",
+    "SCORE_KEYS",
+    "SWEEP_KEYS",
+    "SWEEP_METRICS",
+    "SweepConfigError",
+    "SweepError",
+    "SweepResult",
+    "best_layers",
+    "gather",
+    "gather_metrics",
+    "load_config",
+    "plan_sweep",
+    "sweep",
+    "sweep_command",
+    "target_halves",
+    "validate_config",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "sweep_command":
+        from .command import sweep_command
+
+        return sweep_command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

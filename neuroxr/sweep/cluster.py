@@ -1,0 +1,147 @@
+"""Where a sweep runs: the embedded cluster, connecting to a scheduler, and the worker settings.
+
+The embedded cluster is a process-based ``distributed.LocalCluster`` (one single-threaded worker
+per core) or, with a GPU backend, dask-cuda's ``LocalCUDACluster`` (one worker per GPU). Its
+workers start with:
+
+- **BLAS/OpenMP threads = 1** (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+  ``VECLIB_MAXIMUM_THREADS``, ``NUMEXPR_NUM_THREADS``), set before the worker process starts, so that
+  n single-threaded workers use n cores, not n x cores; each task also limits them with
+  ``threadpoolctl`` (see :mod:`neuroxr.sweep.tasks`).
+- **No ``MALLOC_TRIM_THRESHOLD_``.** Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every
+  worker by default (``distributed.nanny.pre-spawn-environ``), to hand freed memory back to the OS
+  quickly. Setting that variable also switches off glibc's dynamic mmap threshold, so every array
+  above 128 KiB is a fresh ``mmap`` and every write to it page-faults: NumPy code that allocates and
+  frees many mid-sized temporaries (elementwise work on 4 MB arrays, one thread) ran about 3x slower
+  with it on a Linux/glibc test machine (``benchmarks/sweep.py --malloc`` measures it). The embedded cluster
+  drops the variable from the pre-spawn environment, so glibc keeps its adaptive defaults (large
+  arrays, above the adaptive threshold of at most 32 MiB, are still mmap'd and returned on free,
+  and the top of the heap is trimmed past twice the threshold). A sweep task holds one entry's
+  arrays and frees them when it returns, so worker memory stays bounded. A cluster you start
+  yourself keeps your own settings.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import SweepConfigError
+
+__all__ = ["WORKER_ENV", "connect", "embedded_cluster", "machine_cores", "scheduler_address"]
+
+#: Environment of the embedded cluster's workers, set before each worker process starts.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+#: Pre-spawn variables of Dask's nanny that the embedded cluster drops (see the module docstring).
+DROPPED_ENV = ("MALLOC_TRIM_THRESHOLD_",)
+
+
+def machine_cores() -> int:
+    """Cores this process may run on (CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _pre_spawn_environ() -> dict[str, Any]:
+    """Dask's pre-spawn worker environment, less :data:`DROPPED_ENV`, plus :data:`WORKER_ENV`."""
+    import dask
+
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    for k in DROPPED_ENV:
+        env.pop(k, None)
+    return {**env, **WORKER_ENV}
+
+
+def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any:
+    """A LocalCluster (or LocalCUDACluster with a GPU backend) sized to this machine.
+
+    Parameters
+    ----------
+    n_workers : int or None
+        Workers (default: one per core; with a GPU one per GPU).
+    gpu : bool
+        Start dask-cuda's ``LocalCUDACluster`` (one worker per GPU).
+    memory_limit : str, int or None
+        Per worker (default ``"auto"``: the machine's memory shared by the workers).
+    """
+    import dask
+
+    if gpu:
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError as exc:
+            raise SweepConfigError(
+                "a GPU backend on the embedded cluster needs dask-cuda (one worker per GPU): pip install dask-cuda; "
+                "or pass the address of your own GPU cluster as scheduler, or run with client='serial'."
+            ) from exc
+        kw: dict[str, Any] = {"threads_per_worker": 1}
+        if n_workers is not None:
+            kw["n_workers"] = int(n_workers)
+        if memory_limit is not None:
+            kw["memory_limit"] = memory_limit
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ()}):
+            return LocalCUDACluster(**kw)
+    from distributed import LocalCluster
+
+    n = int(n_workers) if n_workers is not None else machine_cores()
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ()}):
+        return LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+            memory_limit=memory_limit if memory_limit is not None else "auto", env=dict(WORKER_ENV),
+        )
+
+
+def scheduler_address(address: str) -> str:
+    """``address`` checked as a Dask scheduler address (``tcp://host:8786``); one-line error otherwise."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(address)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(loc)
+    except (ValueError, TypeError) as exc:
+        raise SweepConfigError(
+            f"scheduler {address!r} is not a Dask scheduler address ({exc}); give one such as 'tcp://host:8786', "
+            f"or 'serial'."
+        ) from None
+    return address
+
+
+def connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) -> tuple[Any, list[Any]]:
+    """``(client, things to close)`` for the ``client`` argument of :func:`neuroxr.sweep.sweep`.
+
+    A scheduler address is checked, then connected to within dask's
+    ``distributed.comm.timeouts.connect``; a scheduler nobody answers at is a one-line
+    :class:`~neuroxr.errors.SweepConfigError`.
+    """
+    from distributed import Client
+
+    if isinstance(client, Client):
+        return client, []
+    if isinstance(client, str):
+        import dask
+
+        scheduler_address(client)
+        timeout = dask.config.get("distributed.comm.timeouts.connect")
+        try:
+            c = Client(client, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            raise SweepConfigError(
+                f"cannot connect to the Dask scheduler at {client!r} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                f"check that it runs and the address."
+            ) from None
+        return c, [c]
+    if client is None:
+        cluster = embedded_cluster(n_workers, gpu, memory_limit)
+        c = Client(cluster)
+        return c, [c, cluster]
+    if hasattr(client, "scheduler_address"):  # a cluster object
+        c = Client(client)
+        return c, [c]
+    raise SweepConfigError(
+        f"client must be None (embedded LocalCluster), 'serial', a scheduler address, a distributed.Client or a "
+        f"cluster; got {type(client).__name__}."
+    )

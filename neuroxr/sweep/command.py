@@ -1,0 +1,105 @@
+"""The ``neuroxr sweep`` click command (registered by the CLI group)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from ..errors import NeuroxrError
+
+__all__ = ["sweep_command"]
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    """A table as JSON records (NaN -> null)."""
+    return json.loads(df.to_json(orient="records")) if len(df) else []
+
+
+def _fmt(v: Any) -> Any:
+    import numpy as np
+
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "-"
+    return f"{v:.4f}" if isinstance(v, float) else v
+
+
+def _print_text(result: Any) -> None:
+    click.echo(f"{len(result.entries)} entries: {len(result.computed)} computed, {len(result.skipped)} already in the store "
+               f"({result.seconds:.1f} s).")
+    cols = ["direction", "source", "target", "n_targets", "median_ev", "reps", "regressor"]
+    if len(result.table):
+        click.echo(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    if len(result.metric_table):
+        mt = result.metric_table[["metric", "source", "target", "value", "train_value"]].copy()
+        for c in ("target", "value", "train_value"):
+            mt[c] = mt[c].map(_fmt)
+        click.echo("\nMetrics (value: the test split where there is one):")
+        click.echo(mt.to_string(index=False))
+    if len(result.best_layers):
+        click.echo("\nBest layers (chosen on half of the targets, scored on the other half):")
+        click.echo(result.best_layers.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+@click.command(name="sweep")
+@click.argument("store")
+@click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--scheduler", default=None,
+              help="Address of an existing Dask scheduler (tcp://host:8786), or 'serial' (default: a local cluster sized to this machine).")
+@click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None, help="Workers of the local cluster (default: one per core).")
+@click.option("--backend", default=None, help="Array backend of the scores (numpy, torch, torch_cuda, cupy); overrides the config.")
+@click.option("--overwrite", is_flag=True, default=False, help="Recompute entries that are already in the store.")
+@click.option("--no-progress", is_flag=True, default=False, help="Do not show progress.")
+@click.option("--json", "as_json", is_flag=True, default=False,
+              help="Print the result (counts, entry table, metric table, best layers) as one JSON object.")
+@click.option("--quiet", "-q", is_flag=True, default=False, help="Print nothing but errors.")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="Also write the per-entry table as CSV to this file.")
+def sweep_command(store: str, config: str | None, scheduler: str | None, n_workers: int | None, backend: str | None,
+                  overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None) -> None:
+    """Score every selected model x layer x neural set x region x direction of STORE on Dask.
+
+    CONFIG is a YAML file with the sweep's arguments (models, layers, neural, directions,
+    regions, reps, seed, regressor, metric_options, ...); directions may include the metrics
+    rsa, crsa, ersa, ereg, shape, cka and dimensionality. Finished entries are written as they
+    complete; re-running resumes where a killed sweep (or a lost scheduler) stopped. Progress is a
+    bar on a terminal and a plain line otherwise.
+    """
+    from ..store import StudyStore
+    from .config import load_config, validate_config
+    from .run import sweep
+
+    try:
+        st = StudyStore(store, mode="a")
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the study store {store!r}: {' '.join(str(exc).split())}") from None
+    try:
+        cfg = load_config(config, st) if config else validate_config({}, st)
+        for key, value in (("scheduler", scheduler), ("n_workers", n_workers), ("backend", backend)):
+            if value is not None:
+                cfg[key] = value
+        if overwrite:
+            cfg["overwrite"] = True
+        client = cfg.pop("scheduler", None)
+        result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
+    except NeuroxrError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({
+            "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped,
+            "seconds": result.seconds, "table": _records(result.table), "metric_table": _records(result.metric_table),
+            "best_layers": _records(result.best_layers),
+        }))
+    elif not quiet:
+        _print_text(result)
+    if table_path:
+        result.table.to_csv(table_path, index=False)
+        written = [table_path]
+        if len(result.metric_table):
+            root, ext = os.path.splitext(table_path)
+            written.append(f"{root}.metrics{ext or '.csv'}")
+            result.metric_table.to_csv(written[-1], index=False)
+        if not (quiet or as_json):
+            for path in written:
+                click.echo(f"Wrote {path}")

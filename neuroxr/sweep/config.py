@@ -1,0 +1,313 @@
+"""Sweep configuration: the accepted keys, their JSON schema, and the checks of a config file.
+
+The structure of a configuration (types, ranges, choices) is one JSON schema
+(:data:`CONFIG_SCHEMA`, checked with ``jsonschema``); what the schema cannot say (directions and
+metric names, metric options, dtypes, and names that must exist in a store) is checked here in
+Python. Every failure is one :class:`~neuroxr.errors.SweepConfigError` line naming the key, what it
+must be, and the value given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..backend import BACKENDS
+from ..directions import DIRECTIONS
+from ..errors import SweepConfigError
+from ..kernels.regressors import REGRESSORS
+from ..layouts import METRICS
+from ..metrics import METRIC_NAMES, RSA_VARIANTS
+
+__all__ = [
+    "CONFIG_SCHEMA", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_metric_options", "check_score_kwargs",
+    "load_config", "metric_kind", "metric_params", "validate_config",
+]
+
+#: Parameters passed on to the direction functions (see :func:`neuroxr.directions.forward`).
+SCORE_KEYS = (
+    "reps", "seed", "regressor", "alpha", "n_components", "alphas", "n_folds", "fold_seed",
+    "max_n", "noise_ceiling", "split", "backend", "dtype",
+)
+#: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
+SWEEP_KEYS = (
+    "models", "layers", "neural", "directions", "regions", "overwrite", "n_workers", "scheduler",
+    "selection_seed", "metric_options",
+) + SCORE_KEYS
+#: Metrics a sweep's ``directions`` may name besides the four directions (``rsa`` is the variant
+#: ``metric_options["rsa"]["variant"]``, default ``crsa``).
+SWEEP_METRICS = METRIC_NAMES
+
+_NAME = {"type": "string"}
+_NAMES = {"type": "array", "items": _NAME}
+_NULL = {"type": "null"}
+
+
+def _int(lo: int | None = None) -> dict[str, Any]:
+    return {"type": "integer"} if lo is None else {"type": "integer", "minimum": lo}
+
+
+#: JSON schema of a sweep configuration (one YAML document). Unknown keys are refused first, with the
+#: list of accepted ones; integers may be NumPy integers, arrays may be tuples when passed from Python.
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "neuroxr sweep configuration",
+    "type": "object",
+    "properties": {
+        "models": {"anyOf": [_NULL, _NAME, _NAMES]},
+        "layers": {"anyOf": [_NULL, _NAME, _NAMES, {"type": "object", "additionalProperties": {"anyOf": [_NAME, _NAMES]}}]},
+        "neural": {"anyOf": [_NULL, _NAME, _NAMES]},
+        "directions": {"anyOf": [_NAME, {**_NAMES, "minItems": 1}]},
+        "regions": {"anyOf": [_NULL, _NAME, _NAMES]},
+        "overwrite": {"type": "boolean"},
+        "n_workers": {"anyOf": [_NULL, _int(1)]},
+        "scheduler": {"anyOf": [_NULL, _NAME]},
+        "selection_seed": _int(),
+        "metric_options": {"anyOf": [_NULL, {"type": "object", "additionalProperties": {"anyOf": [_NULL, {"type": "object"}]}}]},
+        "reps": _int(1),
+        "seed": _int(0),
+        "regressor": {"enum": list(REGRESSORS)},
+        "alpha": {"type": "number", "minimum": 0},
+        "n_components": _int(1),
+        "alphas": {"type": "array", "items": {"type": "number"}},
+        "n_folds": _int(2),
+        "fold_seed": _int(0),
+        "max_n": {"anyOf": [_NULL, _int(1)]},
+        "noise_ceiling": {"type": "boolean"},
+        "split": {"enum": ["valid", "slots"]},
+        "backend": {"anyOf": [_NULL, {"enum": list(BACKENDS)}]},
+        "dtype": {},  # checked by neuroxr.backend.resolve_dtype (it also takes NumPy dtypes)
+    },
+}
+
+#: What each key must be, for the one-line messages.
+_CONFIG_TYPES: dict[str, str] = {
+    "models": "a name or a list of names",
+    "layers": "a name, a list of names, or a mapping model -> list of layer names",
+    "neural": "a name or a list of names",
+    "directions": f"a direction or a list of directions out of {DIRECTIONS} and the metrics {SWEEP_METRICS}",
+    "regions": "null, 'each', a region or a list of regions ('all' = the whole set)",
+    "overwrite": "true or false",
+    "n_workers": "a positive integer",
+    "scheduler": "a scheduler address such as 'tcp://host:8786', or 'serial'",
+    "selection_seed": "an integer",
+    "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
+    "reps": "an integer >= 1",
+    "seed": "an integer >= 0",
+    "regressor": f"one of {REGRESSORS}",
+    "alpha": "a number >= 0",
+    "n_components": "an integer >= 1",
+    "alphas": "a list of numbers",
+    "n_folds": "an integer >= 2",
+    "fold_seed": "an integer >= 0",
+    "max_n": "a positive integer or null",
+    "noise_ceiling": "true or false",
+    "split": "one of ('valid', 'slots')",
+    "backend": f"one of {BACKENDS}",
+    "dtype": "'float32' or 'float64'",
+}
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, v: isinstance(v, (int, np.integer)) and not isinstance(v, bool),
+        "number": lambda _, v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool),
+        "array": lambda _, v: isinstance(v, (list, tuple)),
+        "object": lambda _, v: isinstance(v, Mapping),
+    })
+    return jsonschema.validators.extend(base, type_checker=checker)(CONFIG_SCHEMA)
+
+
+def _check_schema(config: Mapping[str, Any]) -> None:
+    """The first key of ``config`` that breaks :data:`CONFIG_SCHEMA`, as one line."""
+    errors = sorted(_validator().iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
+    if errors:
+        key = str(errors[0].absolute_path[0]) if errors[0].absolute_path else None
+        if key in _CONFIG_TYPES:
+            raise SweepConfigError(f"{key} must be {_CONFIG_TYPES[key]}; got {config[key]!r}.")
+        raise SweepConfigError(f"invalid sweep configuration: {errors[0].message}.")
+
+
+def as_list(value: Any, what: str) -> list[str] | None:
+    """``None``, one name, or a list of names -> list of names (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        out = list(value)
+        bad = [v for v in out if not isinstance(v, str)]
+        if bad:
+            raise SweepConfigError(f"{what} must be names (strings); got {bad[:3]!r}.")
+        return out
+    raise SweepConfigError(f"{what} must be a name or a list of names; got {type(value).__name__} {value!r}.")
+
+
+# ---------------------------------------------------------------------------- metrics
+def metric_kind(name: str, metric_options: Mapping[str, Mapping[str, Any]] | None) -> str:
+    """A direction as is; a metric name as its entry group (``rsa`` -> its configured variant)."""
+    if name in DIRECTIONS:
+        return name
+    variant = None
+    if name == "rsa" and metric_options and isinstance(metric_options.get("rsa"), Mapping):
+        variant = metric_options["rsa"].get("variant")
+    from ..metrics import metric_kind as _kind
+
+    try:
+        return _kind(name, variant)
+    except ValueError as exc:
+        raise SweepConfigError(f"metric_options: {exc}") from None
+
+
+def metric_params(kind: str, metric_options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The options of metric entry group ``kind``: for the RSA variant that ``rsa`` stands for,
+    ``metric_options["rsa"]`` (less ``variant``) updated with ``metric_options[kind]``; for any other,
+    ``metric_options[kind]``. Checked against what the metric accepts."""
+    from ..metrics import _check_options
+
+    opts = dict(metric_options or {})
+    params: dict[str, Any] = {}
+    if kind in RSA_VARIANTS and kind == metric_kind("rsa", opts):
+        params.update({k: v for k, v in dict(opts.get("rsa") or {}).items() if k != "variant"})
+    params.update(dict(opts.get(kind) or {}))
+    try:
+        _check_options(kind, params)
+    except ValueError as exc:
+        raise SweepConfigError(f"metric_options: {exc}") from None
+    return params
+
+
+def check_metric_options(metric_options: Any) -> dict[str, dict[str, Any]]:
+    """``metric_options`` checked (known metrics, accepted options) and normalised to plain dicts."""
+    if metric_options is None:
+        return {}
+    if not isinstance(metric_options, Mapping) or not all(isinstance(v, Mapping) or v is None for v in metric_options.values()):
+        raise SweepConfigError(f"metric_options must be {_CONFIG_TYPES['metric_options']}; got {metric_options!r}.")
+    bad = [k for k in metric_options if k not in SWEEP_METRICS]
+    if bad:
+        raise SweepConfigError(f"metric_options names unknown metrics {bad}; choose from {SWEEP_METRICS}.")
+    out = {str(k): dict(v or {}) for k, v in metric_options.items()}
+    metric_kind("rsa", out)  # checks the variant
+    for kind in METRICS:
+        metric_params(kind, out)
+    return out
+
+
+# ---------------------------------------------------------------------------- score arguments
+def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
+    """The score arguments of a sweep (keys of :data:`SCORE_KEYS`) checked and normalised
+    (``alphas`` to floats, ``dtype`` to its name)."""
+    from ..backend import resolve_dtype
+
+    bad = [k for k in kw if k not in SCORE_KEYS]
+    if bad:
+        raise SweepConfigError(f"unknown sweep arguments {sorted(bad)}; accepted score arguments: {list(SCORE_KEYS)}.")
+    _check_schema(kw)
+    out = dict(kw)
+    if "alphas" in out:
+        out["alphas"] = [float(a) for a in out["alphas"]]
+    if "dtype" in out:
+        try:
+            out["dtype"] = str(resolve_dtype(out["dtype"]))
+        except Exception as exc:
+            raise SweepConfigError(f"dtype must be {_CONFIG_TYPES['dtype']}; got {out['dtype']!r}.") from exc
+    return out
+
+
+def _normal_directions(dirs: Any) -> list[str]:
+    dirs = [dirs] if isinstance(dirs, str) else list(dirs)
+    bad = [d for d in dirs if d.replace("-", "_") not in DIRECTIONS + SWEEP_METRICS]
+    if bad:
+        raise SweepConfigError(f"unknown directions {bad}; choose from {DIRECTIONS} or the metrics {SWEEP_METRICS}.")
+    return [d.replace("-", "_") for d in dirs]
+
+
+def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict[str, Any]:
+    """Check a sweep configuration (the keys of :data:`SWEEP_KEYS`) and return it normalised.
+
+    Parameters
+    ----------
+    config : mapping or None
+        As read from a YAML file: ``models``, ``layers``, ``neural``, ``directions``,
+        ``regions``, ``overwrite``, ``n_workers``, ``scheduler``, ``selection_seed``,
+        ``metric_options`` and the score arguments of :data:`SCORE_KEYS`. ``None`` is ``{}``.
+    store : StudyStore, optional
+        Also check that the models, layers, neural sets and regions exist in it.
+
+    Returns
+    -------
+    dict
+        The configuration with ``directions`` as a list (``-`` read as ``_``), ``alphas`` as floats,
+        ``dtype`` as its name and ``metric_options`` as plain dicts.
+
+    Raises
+    ------
+    SweepConfigError
+        Unknown keys (listed with the accepted ones), values of the wrong type, or names not in the store.
+    """
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        raise SweepConfigError(f"a sweep configuration must be a mapping of keys to values; got {type(config).__name__}.")
+    unknown = [k for k in config if k not in SWEEP_KEYS]
+    if unknown:
+        raise SweepConfigError(f"unknown configuration keys {sorted(map(str, unknown))}; accepted keys: {list(SWEEP_KEYS)}.")
+    _check_schema(config)
+    out = dict(config)
+    if "directions" in out:
+        out["directions"] = _normal_directions(out["directions"])
+    out.update(check_score_kwargs({k: v for k, v in out.items() if k in SCORE_KEYS}))
+    if "metric_options" in out:
+        out["metric_options"] = check_metric_options(out["metric_options"])
+    if store is not None:
+        from .plan import plan_sweep
+
+        plan_sweep(store, out.get("models"), out.get("layers"), out.get("neural"),
+                   out.get("directions", ("forward", "reverse")), out.get("regions"), out.get("metric_options"))
+    return out
+
+
+def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
+    """Read a sweep configuration from a YAML file and validate it (see :func:`validate_config`).
+
+    Example file::
+
+        models: [netA, netB]
+        layers: {netA: [layer2, layer3], netB: [conv3, fc]}
+        neural: [animalA, animalB]
+        directions: [forward, reverse, inter_animal, rsa, cka, dimensionality]
+        regions: each
+        reps: 20
+        seed: 0
+        regressor: ridge
+        metric_options:
+          rsa: {variant: ersa, alpha: 1.0}
+          cka: {debiased: true}
+
+    Raises
+    ------
+    SweepConfigError
+        The file cannot be read, is not YAML, or fails :func:`validate_config` (the message starts
+        with the file's path).
+    """
+    import yaml
+
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh)
+    except OSError as exc:
+        raise SweepConfigError(f"cannot read the sweep configuration {os.fspath(path)!r}: {exc}.") from exc
+    except yaml.YAMLError as exc:
+        raise SweepConfigError(f"{os.fspath(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    try:
+        return validate_config(config or {}, store)
+    except SweepConfigError as exc:
+        raise SweepConfigError(f"{os.fspath(path)}: {exc}") from None

@@ -1,0 +1,350 @@
+"""Gathering a sweep's entries from the store: :class:`SweepResult`, :func:`gather`, :func:`gather_metrics`.
+
+Entries that are not (yet) complete are left out: NaN in the Datasets, no row in the tables. The
+tables carry, besides each entry's labels, its **parameter columns** (:data:`PARAM_COLUMNS` for the
+directions, the metric's own options for the metrics), read from the entry's attrs, so that a
+table row says how its number was computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..store import StudyStore
+from ._util import nanmean, nanmedian, nanstd, ordered
+from .plan import Entry
+
+__all__ = ["METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "SweepResult", "gather", "gather_metrics"]
+
+
+@dataclass
+class SweepResult:
+    """What a sweep computed and gathered.
+
+    Attributes
+    ----------
+    entries : list of Entry
+        Every planned entry.
+    computed : list of str
+        Keys of the entries this run computed and wrote.
+    skipped : list of str
+        Keys of the entries that were already complete in the store.
+    failed : dict[str, str]
+        Keys of entries whose task failed (only with ``on_error="warn"``) and the error.
+    seconds : float
+        Wall-clock time of the task phase.
+    task_info : dict[str, dict]
+        Per computed entry: ``seconds`` on the worker and the worker's ``peak_rss_mb``.
+    dataset : xarray.Dataset
+        See :func:`gather`.
+    table : pandas.DataFrame
+        One row per entry: its labels, ``key``, ``n_targets``, ``median_ev``, ``mean_ev`` and the
+        parameter columns :data:`PARAM_COLUMNS` (``reps``, ``seed``, ``regressor``, ...).
+    target_table : pandas.DataFrame
+        One row per entry x target (labels, ``target_id``, ``ev`` = mean over reps, ``ev_sd``
+        = SD over reps, ``r``).
+    best_layers : pandas.DataFrame
+        See :func:`best_layers`.
+    metrics : xarray.Dataset
+        The metric entries (RSA, shape, CKA, dimensionality) over metric x model x layer x neural
+        x region; see :func:`gather_metrics`. Empty when the sweep names no metric.
+    metric_table : pandas.DataFrame
+        One row per metric entry: its labels, ``value``, ``train_value``, ``ceiling`` and one column
+        per option of the metrics (``n_reps``, ``alpha``, ``debiased``, ...).
+    """
+
+    entries: list[Entry]
+    computed: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+    seconds: float
+    task_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset: xr.Dataset = field(default_factory=xr.Dataset)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    target_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    best_layers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    metrics: xr.Dataset = field(default_factory=xr.Dataset)
+    metric_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __repr__(self) -> str:
+        return (
+            f"<SweepResult {len(self.entries)} entries: {len(self.computed)} computed, {len(self.skipped)} skipped, "
+            f"{len(self.failed)} failed; {self.seconds:.1f} s>"
+        )
+
+
+#: Parameter columns of :attr:`SweepResult.table` (from each score entry's attrs).
+PARAM_COLUMNS = ["reps", "seed", "regressor", "alpha", "n_components", "alphas", "n_folds", "fold_seed", "max_n",
+                 "noise_ceiling", "split", "backend", "dtype"]
+
+
+#: Columns of :attr:`SweepResult.metric_table` before the metrics' parameter columns.
+METRIC_TABLE_COLUMNS = ["metric", "source", "target", "model", "layer", "neural", "region", "key", "value",
+                        "train_value", "ceiling"]
+
+
+def _plain(v: Any) -> Any:
+    """An attr value as a plain Python scalar or tuple (table cells, JSON)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
+def _param_column(name: str) -> str:
+    """Column of a metric option in the metric table (``<name>_option`` where it would shadow a
+    fixed column, e.g. cRSA's ``ceiling`` switch next to the ``ceiling`` value)."""
+    return f"{name}_option" if name in METRIC_TABLE_COLUMNS else name
+
+
+def gather(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
+    """Read the entries' scores from the store into one Dataset and two tidy tables.
+
+    Entries that are not (yet) complete in the store are left out (NaN in the Dataset).
+
+    Returns
+    -------
+    dataset : xarray.Dataset
+        Dims ``direction`` (forward/reverse), ``model``, ``layer`` (union of every model's layers;
+        coord ``layer_depth(model, layer)`` gives each model's depth order, NaN where the model
+        lacks the layer), ``neural``, ``region`` (``"all"`` = whole set) and ``rep``:
+
+        - ``ev`` (direction, model, layer, neural, region): median over targets of the rep-mean EV;
+        - ``ev_mean``, ``n_targets``: mean over targets, number of targets;
+        - ``ev_rep`` (..., rep): median over targets per rep (the spread over reps);
+        - ``forward_ev`` (model, layer, neural, region, neuroid): rep-mean EV per neuroid
+          (``neuroid`` = union of the neural sets' ``neuroid_id``; NaN outside a set or region);
+        - ``reverse_ev`` (model, layer, neural, region, unit): rep-mean EV per unit (``unit`` =
+          union of the layers' ``unit_id``);
+        - ``inter_animal_ev`` (source_neural, neural, region) and
+          ``inter_animal_ev_neuroid`` (source_neural, neural, region, neuroid);
+        - ``model_to_model_ev`` (model, layer, target_model, target_layer): median over target units.
+
+        Variables of directions that the sweep did not score are absent.
+    table : pandas.DataFrame
+        One row per entry: labels, ``key``, ``n_targets``, ``median_ev``, ``mean_ev`` and the
+        parameters :data:`PARAM_COLUMNS` from the entry's attrs (None where an entry lacks one).
+    target_table : pandas.DataFrame
+        One row per entry x target.
+    """
+    rows, trows = [], []
+    loaded: list[tuple[Entry, xr.Dataset]] = []
+
+    def _read(e: Entry) -> xr.Dataset | None:
+        if not store.has_scores(e.direction, e.source, e.target):
+            return None
+        return store.read_scores(e.direction, e.source, e.target)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # reading many small entries is latency-bound
+        read = list(pool.map(_read, entries))
+    for e, ds in zip(entries, read):
+        if ds is None:
+            continue
+        loaded.append((e, ds))
+        tdim = "neuroid" if "neuroid" in ds.dims else "unit"
+        ev = np.asarray(ds["ev"].transpose(tdim, "rep").values, dtype=float)
+        ev_t = nanmean(ev, axis=1)
+        r_t = nanmean(np.asarray(ds["r"].transpose(tdim, "rep").values, dtype=float), axis=1) if "r" in ds else np.full(len(ev_t), np.nan)
+        labels = e.labels()
+        params = {k: _plain(ds.attrs.get(k)) for k in PARAM_COLUMNS}
+        params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
+        rows.append({**labels, "key": e.key, "n_targets": int(np.isfinite(ev_t).sum()),
+                     "median_ev": float(nanmedian(ev_t)), "mean_ev": float(nanmean(ev_t)), **params})
+        ids = np.asarray(ds[f"{tdim}_id"].values).astype(str)
+        trows.append(pd.DataFrame({**{k: [v] * len(ids) for k, v in labels.items()}, "target_kind": tdim,
+                                   "target_id": ids, "ev": ev_t, "ev_sd": nanstd(ev, axis=1), "r": r_t}))
+    cols = list(Entry("x", "x", "x").labels())
+    table = pd.DataFrame(rows, columns=cols + ["key", "n_targets", "median_ev", "mean_ev", *PARAM_COLUMNS])
+    target_table = (pd.concat(trows, ignore_index=True) if trows
+                    else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r"]))
+    return _dataset(store, entries, loaded), table, target_table
+
+
+def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Entry, xr.Dataset]]) -> xr.Dataset:
+    fr = [e for e in entries if e.direction in ("forward", "reverse")]
+    models = ordered([e.model for e in entries if e.model] + [e.target_model for e in entries if e.target_model])
+    layers = ordered([e.layer for e in entries if e.layer] + [e.target_layer for e in entries if e.target_layer])
+    neural = ordered([e.neural for e in entries if e.neural])
+    regions = ordered([e.region for e in entries if e.direction != "model_to_model"])
+    dirs = ordered([e.direction for e in fr])
+    ds = xr.Dataset(coords={"model": models, "layer": layers, "neural": neural, "region": regions, "direction": dirs})
+    if models and layers:
+        depth = np.full((len(models), len(layers)), np.nan)
+        for i, m in enumerate(models):
+            if m in store.models():
+                for j, l in enumerate(store.layers(m)):
+                    if l in layers:
+                        depth[i, layers.index(l)] = j
+        ds = ds.assign_coords(layer_depth=(("model", "layer"), depth))
+    by_dir: dict[str, list[tuple[Entry, xr.Dataset]]] = {}
+    for e, s in loaded:
+        by_dir.setdefault(e.direction, []).append((e, s))
+    if dirs:
+        reps = max([s.sizes["rep"] for e, s in loaded if e.direction in dirs] or [0])
+        shape = (len(dirs), len(models), len(layers), len(neural), len(regions))
+        ev, ev_mean, n_t = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape, dtype=int)
+        ev_rep = np.full(shape + (reps,), np.nan)
+        for d in dirs:
+            for e, s in by_dir.get(d, []):
+                tdim = "neuroid" if d == "forward" else "unit"
+                v = np.asarray(s["ev"].transpose(tdim, "rep").values, dtype=float)
+                idx = (dirs.index(d), models.index(e.model), layers.index(e.layer), neural.index(e.neural), regions.index(e.region))
+                vt = nanmean(v, axis=1)
+                ev[idx], ev_mean[idx], n_t[idx] = nanmedian(vt), nanmean(vt), int(np.isfinite(vt).sum())
+                ev_rep[idx][: v.shape[1]] = nanmedian(v, axis=0)
+        dims = ("direction", "model", "layer", "neural", "region")
+        ds["ev"] = (dims, ev, {"units": "percent", "long_name": "median over targets of the rep-mean EV"})
+        ds["ev_mean"] = (dims, ev_mean, {"units": "percent", "long_name": "mean over targets of the rep-mean EV"})
+        ds["n_targets"] = (dims, n_t)
+        ds["ev_rep"] = (dims + ("rep",), ev_rep, {"units": "percent", "long_name": "median over targets per rep"})
+        ds = ds.assign_coords(rep=np.arange(reps))
+        for d, tdim in (("forward", "neuroid"), ("reverse", "unit")):
+            items = by_dir.get(d, [])
+            if d not in dirs:
+                continue
+            ids = ordered(i for _, s in items for i in np.asarray(s[f"{tdim}_id"].values).astype(str))
+            pos = {i: k for k, i in enumerate(ids)}
+            arr = np.full((len(models), len(layers), len(neural), len(regions), len(ids)), np.nan)
+            for e, s in items:
+                vt = nanmean(np.asarray(s["ev"].transpose(tdim, "rep").values, dtype=float), axis=1)
+                cols = [pos[i] for i in np.asarray(s[f"{tdim}_id"].values).astype(str)]
+                arr[models.index(e.model), layers.index(e.layer), neural.index(e.neural), regions.index(e.region), cols] = vt
+            ds[f"{d}_ev"] = (("model", "layer", "neural", "region", tdim), arr, {"units": "percent", "long_name": f"{d} rep-mean EV per {tdim}"})
+            ds = ds.assign_coords({tdim: ids})
+    items = by_dir.get("inter_animal", [])
+    if any(e.direction == "inter_animal" for e in entries):
+        srcs = ordered(e.source_neural for e in entries if e.direction == "inter_animal")
+        ds = ds.assign_coords(source_neural=srcs)
+        ids = ordered(i for _, s in items for i in np.asarray(s["neuroid_id"].values).astype(str))
+        if "neuroid" in ds.coords:
+            ids = ordered(list(ds["neuroid"].values.astype(str)) + ids)
+        pos = {i: k for k, i in enumerate(ids)}
+        summ = np.full((len(srcs), len(neural), len(regions)), np.nan)
+        per = np.full((len(srcs), len(neural), len(regions), len(ids)), np.nan)
+        for e, s in items:
+            vt = nanmean(np.asarray(s["ev"].transpose("neuroid", "rep").values, dtype=float), axis=1)
+            i = (srcs.index(e.source_neural), neural.index(e.neural), regions.index(e.region))
+            summ[i] = nanmedian(vt)
+            per[i + ([pos[x] for x in np.asarray(s["neuroid_id"].values).astype(str)],)] = vt
+        if "neuroid" in ds.coords and len(ids) > ds.sizes["neuroid"]:
+            ds = ds.reindex(neuroid=ids)
+        ds = ds.assign_coords(neuroid=ids) if "neuroid" not in ds.coords else ds
+        ds["inter_animal_ev"] = (("source_neural", "neural", "region"), summ, {"units": "percent"})
+        ds["inter_animal_ev_neuroid"] = (("source_neural", "neural", "region", "neuroid"), per, {"units": "percent"})
+    if any(e.direction == "model_to_model" for e in entries):
+        tm = ordered(e.target_model for e in entries if e.direction == "model_to_model")
+        tl = ordered(e.target_layer for e in entries if e.direction == "model_to_model")
+        ds = ds.assign_coords(target_model=tm, target_layer=tl)
+        arr = np.full((len(models), len(layers), len(tm), len(tl)), np.nan)
+        for e, s in by_dir.get("model_to_model", []):
+            vt = nanmean(np.asarray(s["ev"].transpose("unit", "rep").values, dtype=float), axis=1)
+            arr[models.index(e.model), layers.index(e.layer), tm.index(e.target_model), tl.index(e.target_layer)] = nanmedian(vt)
+        ds["model_to_model_ev"] = (("model", "layer", "target_model", "target_layer"), arr, {"units": "percent"})
+    ds.attrs["store"] = store.url
+    return ds
+
+
+def gather_metrics(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Dataset, pd.DataFrame]:
+    """Read a sweep's metric entries from the store into one Dataset and a table.
+
+    Entries that are not (yet) complete are left out (NaN in the Dataset, no row in the table).
+
+    Parameters
+    ----------
+    store : StudyStore
+    entries : sequence of Entry
+        Metric entries (``Entry.is_metric``).
+
+    Returns
+    -------
+    dataset : xarray.Dataset
+        Coords ``metric`` (the pairwise metric groups of the sweep), ``model``, ``layer``, ``neural``,
+        ``region`` (and ``layer_depth(model, layer)``):
+
+        - ``value`` (metric, model, layer, neural, region): the reported value
+          (:func:`neuroxr.metrics.metric_value`: the ``test`` split of eRSA and shape, else ``score``);
+        - ``train_value`` (same dims): the ``train`` split (NaN for metrics without one); choose
+          layers on this one, never on ``value``;
+        - ``ceiling`` (same dims): cRSA's split-half ceiling of the neural RDM (when computed);
+        - ``dimensionality`` (model, layer) and ``neural_dimensionality`` (neural, region): effective
+          dimensionality of each layer and of each neural set / region subset.
+
+        Variables of metrics that the sweep did not compute are absent.
+    table : pandas.DataFrame
+        One row per complete entry: columns :data:`METRIC_TABLE_COLUMNS`, then one column per
+        option of the metrics (``attrs["parameters"]`` of each entry; None where a metric lacks it;
+        an option named like a fixed column gets the suffix ``_option``).
+    """
+    from ..metrics import metric_value
+
+    def _read(e: Entry) -> xr.Dataset | None:
+        return store.read_metric(e.direction, e.source, e.target or None) if e.is_complete(store) else None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        read = list(pool.map(_read, entries))
+    rows = []
+    for e, ds in zip(entries, read):
+        if ds is None:
+            continue
+        split = "split" in ds["score"].dims
+        rows.append({"metric": e.direction, "source": e.source, "target": e.target or None, "model": e.model,
+                     "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key,
+                     "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else np.nan,
+                     "ceiling": float(ds["ceiling"]) if "ceiling" in ds else np.nan,
+                     **{_param_column(k): _plain(v) for k, v in dict(ds.attrs.get("parameters") or {}).items()}})
+    params = ordered(k for r in rows for k in r if k not in METRIC_TABLE_COLUMNS)
+    table = pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS + params)
+    pair = [e for e in entries if e.direction != "dimensionality"]
+    layer_e = [e for e in entries if e.model is not None]
+    models, layers = ordered(e.model for e in layer_e), ordered(e.layer for e in layer_e)
+    neural = ordered(e.neural for e in entries if e.neural)
+    regions = ordered(e.region for e in entries if e.neural)
+    kinds = ordered(e.direction for e in pair)
+    ds = xr.Dataset(coords={"metric": kinds, "model": models, "layer": layers, "neural": neural, "region": regions})
+    if models and layers:
+        depth = np.full((len(models), len(layers)), np.nan)
+        for i, m in enumerate(models):
+            for j, l in enumerate(store.layers(m)):
+                if l in layers:
+                    depth[i, layers.index(l)] = j
+        ds = ds.assign_coords(layer_depth=(("model", "layer"), depth))
+    t = table.set_index("key") if len(table) else table
+    if kinds:
+        shape = (len(kinds), len(models), len(layers), len(neural), len(regions))
+        arrays = {k: np.full(shape, np.nan) for k in ("value", "train_value", "ceiling")}
+        for e in pair:
+            if e.key not in t.index:
+                continue
+            idx = (kinds.index(e.direction), models.index(e.model), layers.index(e.layer), neural.index(e.neural),
+                   regions.index(e.region))
+            for k in arrays:
+                arrays[k][idx] = t.at[e.key, k]
+        dims = ("metric", "model", "layer", "neural", "region")
+        ds["value"] = (dims, arrays["value"], {"long_name": "reported value (test split where there is one)"})
+        ds["train_value"] = (dims, arrays["train_value"], {"long_name": "train-split value (for layer selection)"})
+        if np.isfinite(arrays["ceiling"]).any():
+            ds["ceiling"] = (dims, arrays["ceiling"], {"long_name": "split-half ceiling of the neural RDM (crsa)"})
+    dim_e = [e for e in entries if e.direction == "dimensionality"]
+    if any(e.model is not None for e in dim_e):
+        arr = np.full((len(models), len(layers)), np.nan)
+        for e in dim_e:
+            if e.model is not None and e.key in t.index:
+                arr[models.index(e.model), layers.index(e.layer)] = t.at[e.key, "value"]
+        ds["dimensionality"] = (("model", "layer"), arr, {"long_name": "effective dimensionality of the layer"})
+    if any(e.neural is not None for e in dim_e):
+        arr = np.full((len(neural), len(regions)), np.nan)
+        for e in dim_e:
+            if e.neural is not None and e.key in t.index:
+                arr[neural.index(e.neural), regions.index(e.region)] = t.at[e.key, "value"]
+        ds["neural_dimensionality"] = (("neural", "region"), arr,
+                                       {"long_name": "effective dimensionality of the trial-averaged responses"})
+    ds.attrs["store"] = store.url
+    return ds, table

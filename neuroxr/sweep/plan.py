@@ -1,0 +1,284 @@
+"""Planning a sweep: the :class:`Entry` records, and the selection of models, layers, neural sets and regions.
+
+Every entry is the store entry ``scores/<direction>/<source>__<target>`` (a direction) or
+``metrics/<metric>/<source>[__<target>]`` (a metric):
+
+================  ==========================  ==========================
+direction         source                      target
+================  ==========================  ==========================
+forward           ``<model>.<layer>``         ``<neural>[.<region>]``
+reverse           ``<neural>[.<region>]``     ``<model>.<layer>``
+inter_animal      ``<neural A>[.<region>]``   ``<neural B>[.<region>]``
+model_to_model    ``<model A>.<layer>``       ``<model B>.<layer>``
+a pair metric     ``<model>.<layer>``         ``<neural>[.<region>]``
+dimensionality    ``<model>.<layer>`` or      (none)
+                  ``<neural>[.<region>]``
+================  ==========================  ==========================
+
+A region subset (the neuroids whose ``region`` coord equals the region) is its own entry,
+``<neural>.<region>``; the region ``"all"`` is the whole set. Inter-animal entries pair different
+neural sets within one region; model-to-model entries pair every layer of one model with every
+layer of every other model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..directions import DIRECTIONS
+from ..errors import SweepConfigError
+from ..layouts import METRICS
+from ..store import NAME_PATTERN, StudyStore
+from .config import SWEEP_METRICS, as_list, metric_kind
+from .names import ALL_REGIONS, layer_name, subset_name
+
+__all__ = ["ALL_REGIONS", "Entry", "plan_sweep"]
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a sweep: ``scores/<direction>/<source>__<target>``, or for a metric
+    ``metrics/<metric>/<source>__<target>`` (``metrics/dimensionality/<source>``).
+
+    Attributes
+    ----------
+    direction : str
+        A direction, or a metric entry group (``crsa``, ``ersa``, ``ereg``, ``shape``, ``cka``,
+        ``dimensionality``); ``target`` is ``""`` for ``dimensionality``.
+    source, target : str
+        Store names (see the module docstring).
+    model, layer : str or None
+        The feature set (forward, reverse) or the source layer (model_to_model).
+    neural : str or None
+        The neural set scored against the model (forward, reverse) or the target animal (inter_animal).
+    region : str
+        Region subset, or ``"all"`` for the whole set.
+    source_neural : str or None
+        The predictor animal (inter_animal).
+    target_model, target_layer : str or None
+        The target layer (model_to_model).
+    """
+
+    direction: str
+    source: str
+    target: str
+    model: str | None = None
+    layer: str | None = None
+    neural: str | None = None
+    region: str = ALL_REGIONS
+    source_neural: str | None = None
+    target_model: str | None = None
+    target_layer: str | None = None
+
+    @property
+    def is_metric(self) -> bool:
+        """Whether the entry is a metric entry (``metrics/<metric>/...``) rather than a score entry."""
+        return self.direction in METRICS
+
+    @property
+    def key(self) -> str:
+        """``"<direction>/<source>__<target>"``: the entry's path under ``scores/`` (directions) or
+        ``metrics/`` (metrics; ``"dimensionality/<source>"`` for a one-set metric)."""
+        if self.is_metric and not self.target:
+            return f"{self.direction}/{self.source}"
+        return f"{self.direction}/{self.source}__{self.target}"
+
+    def is_complete(self, store: StudyStore) -> bool:
+        """Whether the store holds this entry, complete."""
+        if self.is_metric:
+            return store.has_metric(self.direction, self.source, self.target or None)
+        return store.has_scores(self.direction, self.source, self.target)
+
+    def labels(self) -> dict[str, Any]:
+        """The entry's labels as a dict (attrs of the written entry, columns of the tables)."""
+        return {
+            "direction": self.direction, "source": self.source, "target": self.target,
+            "model": self.model, "layer": self.layer, "neural": self.neural, "region": self.region,
+            "source_neural": self.source_neural, "target_model": self.target_model,
+            "target_layer": self.target_layer,
+        }
+
+
+
+def _select(store: StudyStore, requested: Any, available: list[str], what: str) -> list[str]:
+    """The requested names (default: all available), refused with the store's names when missing."""
+    chosen = as_list(requested, "neural" if what == "neural sets" else what)
+    if chosen is None:
+        return list(available)
+    missing = [x for x in chosen if x not in available]
+    if missing:
+        raise SweepConfigError(f"store {store.url!r} holds no {what} {missing}; it holds {available}.")
+    return chosen
+
+
+def _region_values(store: StudyStore, name: str) -> list[str] | None:
+    da = store.read_neural(name)
+    if "region" not in da.coords:
+        return None
+    return list(pd.unique(np.asarray(da.coords["region"].values).astype(str)))
+
+
+def plan_sweep(
+    store: StudyStore,
+    models: str | Sequence[str] | None = None,
+    layers: str | Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    neural: str | Sequence[str] | None = None,
+    directions: str | Sequence[str] = ("forward", "reverse"),
+    regions: str | Sequence[str] | None = None,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Entry]:
+    """The entries a sweep scores, checked against what the store holds.
+
+    Parameters
+    ----------
+    store : StudyStore
+    models : str or list of str, optional
+        Models to score (default: every model of the store).
+    layers : str, list of str or mapping model -> list of str, optional
+        Layers (default: every layer of each model). A list selects those layers in every model
+        that has them (each name must exist in at least one selected model); a mapping selects
+        per model.
+    neural : str or list of str, optional
+        Neural sets (default: every neural set).
+    directions : str or list of str
+        Any of ``"forward"``, ``"reverse"``, ``"inter_animal"``, ``"model_to_model"`` and the
+        metrics ``"rsa"`` (the variant ``metric_options["rsa"]["variant"]``, default ``"crsa"``),
+        ``"crsa"``, ``"ersa"``, ``"ereg"``, ``"shape"``, ``"cka"`` (one entry per layer x neural
+        set x region subset, ``<model>.<layer>`` -> ``<neural>[.<region>]``) and
+        ``"dimensionality"`` (one entry per layer and one per neural set x region subset).
+    regions : None, "each", or list of str
+        ``None``: whole neural sets only. ``"each"``: every region of each set's ``region``
+        coord (one entry per region). A list: those regions (``"all"`` adds the whole set); a
+        set that lacks a listed region is skipped for that region.
+    metric_options : mapping, optional
+        Per metric, the options of :func:`neuroxr.metrics.score_metric` (only ``rsa``'s
+        ``variant`` matters for planning).
+
+    Returns
+    -------
+    list of Entry
+
+    Raises
+    ------
+    SweepConfigError
+        Unknown directions, models, layers, neural sets or regions (the message lists what exists).
+    """
+    dirs = as_list(directions, "directions") or []
+    dirs = [d.replace("-", "_") for d in dirs]
+    unknown = [d for d in dirs if d not in DIRECTIONS + SWEEP_METRICS]
+    if unknown or not dirs:
+        raise SweepConfigError(f"unknown directions {unknown or dirs!r}; choose from {DIRECTIONS} or the metrics {SWEEP_METRICS}.")
+    dirs = list(dict.fromkeys(metric_kind(d, metric_options) for d in dirs))
+    model_list = _select(store, models, store.models(), "models")
+    layer_map: dict[str, list[str]] = {}
+    if isinstance(layers, Mapping):
+        extra = [m for m in layers if m not in model_list]
+        if extra:
+            raise SweepConfigError(f"layers names models {extra} that are not in the sweep's models {model_list}.")
+        for m in model_list:
+            have = store.layers(m)
+            want = as_list(layers.get(m), f"layers[{m!r}]")
+            want = have if want is None else want
+            bad = [l for l in want if l not in have]
+            if bad:
+                raise SweepConfigError(f"model {m!r} has no layers {bad}; its layers are {have}.")
+            layer_map[m] = want
+    else:
+        want = as_list(layers, "layers")
+        for m in model_list:
+            have = store.layers(m)
+            layer_map[m] = have if want is None else [l for l in have if l in want]
+        if want is not None:
+            found = {l for ls in layer_map.values() for l in ls}
+            bad = [l for l in want if l not in found]
+            if bad:
+                raise SweepConfigError(
+                    f"no selected model has layers {bad}; layers per model: "
+                    f"{ {m: store.layers(m) for m in model_list} }."
+                )
+    neural_list = _select(store, neural, store.neural_sets(), "neural sets")
+    # region subsets per neural set
+    subsets: dict[str, list[str]] = {}
+    if regions is None:
+        subsets = {n: [ALL_REGIONS] for n in neural_list}
+    else:
+        each = regions == "each"
+        wanted = None if each else as_list(regions, "regions")
+        name_re = re.compile(NAME_PATTERN)
+        found_any: set[str] = set()
+        for n in neural_list:
+            have = _region_values(store, n)
+            if have is None and (each or any(r != ALL_REGIONS for r in wanted)):
+                raise SweepConfigError(
+                    f"neural set {n!r} has no 'region' coord on 'neuroid', so it cannot be split by region; "
+                    f"drop it from 'neural' or use regions=None."
+                )
+            regs = list(have) if each else [r for r in wanted if r == ALL_REGIONS or r in have]
+            found_any.update(regs)
+            for r in regs:
+                if r != ALL_REGIONS and not name_re.match(r):
+                    raise SweepConfigError(
+                        f"region {r!r} of neural set {n!r} cannot name a store entry (use letters, digits, "
+                        f"'.', '-', single '_'); rename the region values."
+                    )
+                if r != ALL_REGIONS and subset_name(n, r) in store.neural_sets():
+                    raise SweepConfigError(
+                        f"region subset {n!r} x {r!r} would be named {subset_name(n, r)!r}, which is already "
+                        f"a neural set of the store; rename that neural set."
+                    )
+            subsets[n] = regs
+        if not each:
+            absent = [r for r in wanted if r not in found_any]
+            if absent:
+                all_regions = sorted({r for n in neural_list for r in (_region_values(store, n) or [])})
+                raise SweepConfigError(
+                    f"no selected neural set has regions {absent}; regions present: {all_regions} "
+                    f"(and {ALL_REGIONS!r} for whole sets)."
+                )
+    pairs = [(m, l) for m in model_list for l in layer_map[m]]
+    if any(d in dirs for d in ("forward", "reverse", "model_to_model") + METRICS) and not pairs:
+        raise SweepConfigError("the sweep selects no layers; check 'models' and 'layers'.")
+    out: list[Entry] = []
+    for d in dirs:
+        if d in ("forward", "reverse"):
+            for m, l in pairs:
+                for n in neural_list:
+                    for r in subsets[n]:
+                        feat, neu = layer_name(m, l), subset_name(n, r)
+                        src, tgt = (feat, neu) if d == "forward" else (neu, feat)
+                        out.append(Entry(d, src, tgt, model=m, layer=l, neural=n, region=r))
+        elif d == "dimensionality":
+            for m, l in pairs:
+                out.append(Entry(d, layer_name(m, l), "", model=m, layer=l))
+            for n in neural_list:
+                for r in subsets[n]:
+                    out.append(Entry(d, subset_name(n, r), "", neural=n, region=r))
+        elif d in METRICS:
+            for m, l in pairs:
+                for n in neural_list:
+                    for r in subsets[n]:
+                        out.append(Entry(d, layer_name(m, l), subset_name(n, r), model=m, layer=l, neural=n, region=r))
+        elif d == "inter_animal":
+            for a in neural_list:
+                for b in neural_list:
+                    if a == b:
+                        continue
+                    for r in subsets[b]:
+                        if r in subsets[a]:
+                            out.append(Entry(d, subset_name(a, r), subset_name(b, r), neural=b, region=r, source_neural=a))
+        else:
+            for ma, la in pairs:
+                for mb, lb in pairs:
+                    if ma != mb:
+                        out.append(Entry(d, layer_name(ma, la), layer_name(mb, lb), model=ma, layer=la,
+                                         target_model=mb, target_layer=lb))
+    if not out:
+        raise SweepConfigError(
+            "the sweep has no entries: inter_animal needs at least two neural sets and model_to_model two models."
+        )
+    return out

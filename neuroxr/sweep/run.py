@@ -1,0 +1,404 @@
+"""The sweep: plan the entries, run one task per entry on Dask (or serially), gather the results.
+
+:func:`sweep` only composes: :func:`~neuroxr.sweep.plan.plan_sweep` lists the entries,
+:mod:`~neuroxr.sweep.tasks` computes each one (one Gram task per layer first, where entries read
+the layer's Gram), :mod:`~neuroxr.sweep.cluster` says where the tasks run, and
+:mod:`~neuroxr.sweep.gather` and :mod:`~neuroxr.sweep.select` build the :class:`SweepResult`.
+
+Resume: before anything is submitted, every entry with a complete store entry is skipped (unless
+``overwrite=True``); a task checks again on the worker. Each task writes its entry atomically as
+soon as it finishes, so a sweep killed part-way -- or whose scheduler went away -- keeps every
+finished entry, and a re-run computes only the missing ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..errors import SweepConfigError
+from ..errors import SweepError as _SweepErrorBase
+from ..store import StudyStore
+from ._util import ordered
+from .config import check_metric_options, check_score_kwargs, metric_params
+from .gather import SweepResult, gather, gather_metrics
+from .names import layer_name
+from .plan import Entry, plan_sweep
+from .select import best_layers
+from .tasks import entry_task, gram_task, needs_gram_task
+
+__all__ = ["SweepError", "entry_params", "sweep"]
+
+_GPU_BACKENDS = ("torch_cuda", "cupy")
+
+
+class SweepError(_SweepErrorBase):
+    """Some entries of a sweep failed, or its scheduler went away; every finished entry is written
+    and a re-run resumes.
+
+    Attributes
+    ----------
+    failed : dict[str, str]
+        Entry key -> error message (for a lost scheduler: every entry that did not finish).
+    computed : list[str]
+        Entries computed (and written) by this run before it stopped.
+    """
+
+    def __init__(self, message: str, failed: Mapping[str, str], computed: Sequence[str]) -> None:
+        super().__init__(message)
+        self.failed = dict(failed)
+        self.computed = list(computed)
+
+
+def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: Mapping[str, Mapping[str, Any]]
+                 ) -> dict[str, Any]:
+    """The arguments of one entry: a metric's options, or the score arguments of a direction
+    without ``backend`` (``model_to_model``: no ceiling arguments, and one rep unless ``max_n`` is
+    given, since its reps are otherwise identical)."""
+    if entry.is_metric:
+        return dict(metric_options[entry.direction])
+    out = {k: v for k, v in score_kwargs.items() if k != "backend"}
+    if entry.direction == "model_to_model":
+        for k in ("noise_ceiling", "split"):
+            out.pop(k, None)
+        if out.get("max_n") is None:
+            out["reps"] = 1
+    return out
+
+
+class _Progress:
+    """Progress over finished entries: a tqdm bar on a terminal (or in Jupyter), else a plain line per
+    tenth of the entries (and the last one); a callable is called with each finished key instead."""
+
+    def __init__(self, progress: bool | Callable[[str], None], total: int) -> None:
+        self.callback = progress if callable(progress) else None
+        self.total, self.done, self.failed, self.t0 = total, 0, 0, time.perf_counter()
+        self.bar = None
+        self.plain = bool(progress) and self.callback is None and total > 0
+        if self.plain and _isatty():
+            from tqdm.auto import tqdm
+
+            self.bar, self.plain = tqdm(total=total, desc="sweep", unit="entry"), False
+        self._next = 0
+
+    def update(self, key: str, failed: bool) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        if self.callback is not None:
+            self.callback(key)
+        elif self.bar is not None:
+            self.bar.update(1)
+        elif self.plain and (self.done >= self._next or self.done == self.total):
+            self._next = self.done + max(1, self.total // 10)
+            print(f"neuroxr sweep: {self.done}/{self.total} entries done, {self.failed} failed, "
+                  f"{time.perf_counter() - self.t0:.1f} s", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _isatty() -> bool:
+    """Whether progress can be drawn as a bar: stdout is a terminal, or this is a Jupyter kernel
+    (where tqdm.auto draws a widget)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def sweep(
+    store: StudyStore | str | os.PathLike,
+    models: str | Sequence[str] | None = None,
+    layers: str | Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    neural: str | Sequence[str] | None = None,
+    directions: str | Sequence[str] = ("forward", "reverse"),
+    regions: str | Sequence[str] | None = None,
+    client: Any = None,
+    n_workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool | Callable[[str], None] = True,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    memory_limit: Any = None,
+    blas_threads: int | None = 1,
+    on_error: str = "raise",
+    selection_seed: int = 0,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    **score_kwargs: Any,
+) -> SweepResult:
+    """Score models x layers x neural sets (x regions) x directions on Dask, resumably.
+
+    Parameters
+    ----------
+    store : StudyStore, str or os.PathLike
+        The study store, or its path/URL (it must be reachable from the workers by that URL).
+    models, layers, neural, directions, regions
+        What to score; see :func:`plan_sweep` (defaults: everything in the store, forward and
+        reverse, whole neural sets).
+    client : None, "serial", str, distributed.Client or cluster
+        Where to run. ``None``: an embedded ``LocalCluster`` (processes, one thread per worker,
+        ``n_workers`` = cores; dask-cuda's ``LocalCUDACluster`` with a GPU backend) started and
+        closed by the sweep. ``"serial"`` (or ``"synchronous"``): in this process, one entry after
+        another. A scheduler address or a ``Client``/cluster: that existing cluster.
+    n_workers : int, optional
+        Workers of the embedded cluster (default: one per core; with GPUs one per GPU).
+    overwrite : bool
+        Recompute entries that are already complete in the store.
+    progress : bool or callable
+        Show progress over finished entries: a tqdm bar when stdout is a terminal, else a plain
+        line per tenth of the entries (and print the dashboard link of the cluster); a callable
+        is called with each finished entry's key instead.
+    storage_options : mapping, optional
+        fsspec options for opening a remote store on the workers.
+    memory_limit : str or int, optional
+        Memory limit per worker of the embedded cluster (e.g. ``"2GiB"``; default: Dask's).
+    blas_threads : int or None
+        BLAS/OpenMP threads inside each task (default 1, so that workers do not oversubscribe
+        the cores); ``None`` leaves them alone.
+    on_error : {"raise", "warn"}
+        After every task has finished: raise :class:`SweepError` naming the failed entries, or
+        return the result with them in :attr:`SweepResult.failed` (their cells are NaN).
+    selection_seed : int
+        Seed of the target split of :func:`best_layers`.
+    metric_options : mapping, optional
+        Options of the metrics named in ``directions``, per metric: e.g. ``{"rsa": {"variant":
+        "ersa", "alpha": 1.0}, "shape": {"alpha": 0.5}, "cka": {"debiased": True}}`` (see
+        :func:`neuroxr.metrics.metric_options`; ``rsa``'s options apply to its variant). The
+        score arguments below apply to the directions only.
+    **score_kwargs
+        Passed to the direction functions: ``reps``, ``seed``, ``regressor``, ``alpha``,
+        ``n_components``, ``alphas``, ``n_folds``, ``fold_seed``, ``max_n``, ``noise_ceiling``,
+        ``split``, ``backend``, ``dtype``. ``model_to_model`` runs one rep unless ``max_n`` is
+        given (its reps are otherwise identical) and takes no ceiling arguments.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    SweepConfigError
+        Invalid arguments or names not in the store (raised before anything runs).
+    SweepError
+        Some tasks failed (``on_error="raise"``), or the scheduler went away mid-sweep (one line
+        naming it); every finished entry is written and a re-run resumes.
+
+    Examples
+    --------
+    >>> from neuroxr.sweep import sweep                                   # doctest: +SKIP
+    >>> res = sweep("study.zarr", directions=["forward", "reverse"], regions="each", reps=10)
+    >>> res.best_layers                                                    # doctest: +SKIP
+    """
+    if on_error not in ("raise", "warn"):
+        raise SweepConfigError(f"on_error must be 'raise' or 'warn'; got {on_error!r}.")
+    kw = check_score_kwargs(score_kwargs)
+    metric_options = check_metric_options(metric_options)
+    if not isinstance(store, StudyStore):
+        store = StudyStore(store, storage_options=storage_options)
+    url = store.url if "://" in store.url else os.path.abspath(store.url)
+    serial = isinstance(client, str) and client in ("serial", "synchronous")
+    if not serial and url.startswith("memory://"):
+        raise SweepConfigError(
+            f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "
+            f"fsspec URL, or client='serial'."
+        )
+    if isinstance(client, str) and not serial:
+        from .cluster import scheduler_address
+
+        scheduler_address(client)
+    entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
+    metric_opts = {d: metric_params(d, metric_options) for d in ordered(e.direction for e in entries if e.is_metric)}
+    backend = kw.get("backend")
+    if (serial or client is None) and backend is not None:
+        from ..backend import BackendError, resolve_backend
+
+        try:
+            resolve_backend(backend)
+        except BackendError as exc:
+            raise SweepConfigError(str(exc)) from None
+    todo = entries if overwrite else [e for e in entries if not e.is_complete(store)]
+    planned = {e.key for e in todo}
+    skipped = [e.key for e in entries if e.key not in planned]
+    jobs = [(e, entry_params(e, kw, metric_opts)) for e in todo]
+    gram_layers = ordered((e.model, e.layer) for e, p in jobs if needs_gram_task(e, p))
+    # parent groups exist before workers write concurrently below them
+    root = store._root
+    for d, is_metric in {(e.direction, e.is_metric) for e in todo}:
+        root.require_group(f"{'metrics' if is_metric else 'scores'}/{d}")
+    for m, _ in gram_layers:
+        root.require_group(f"cache/gram/{m}")
+    computed: list[str] = []
+    failed: dict[str, str] = {}
+    info: dict[str, dict[str, Any]] = {}
+    bar = _Progress(progress, len(todo))
+
+    def _done(key: str, rec: dict[str, Any] | None, err: BaseException | None) -> None:
+        if err is not None:
+            failed[key] = f"{type(err).__name__}: {err}"
+        elif rec is not None and rec["status"] == "computed":
+            computed.append(key)
+            info[key] = {"seconds": rec["seconds"], "peak_rss_mb": rec["peak_rss_mb"]}
+        else:
+            skipped.append(key)
+        bar.update(key, err is not None)
+
+    run = _Run(url, storage_options, overwrite, blas_threads, backend)
+    t0 = time.perf_counter()
+    try:
+        if serial:
+            run.serial(jobs, gram_layers, _done)
+        elif todo:
+            run.distributed(client, n_workers, backend in _GPU_BACKENDS, memory_limit, jobs, gram_layers,
+                            bool(progress), _done, computed)
+    except SweepError as exc:  # the scheduler went away: also name the entries that failed before
+        exc.failed = {**failed, **exc.failed}
+        raise
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    if failed and on_error == "raise":
+        lines = "\n".join(f"  {k}: {v}" for k, v in list(failed.items())[:10])
+        more = f"\n  ... and {len(failed) - 10} more" if len(failed) > 10 else ""
+        raise SweepError(
+            f"{len(failed)} of {len(todo)} sweep entries failed (the other {len(computed)} computed entries are written; "
+            f"re-run the sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
+    dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric])
+    metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric])
+    return SweepResult(entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
+                       task_info=info, dataset=dataset, table=table, target_table=target_table,
+                       best_layers=best_layers(target_table, seed=selection_seed),
+                       metrics=metrics, metric_table=metric_table)
+
+
+_Job = tuple[Entry, dict[str, Any]]
+_Done = Callable[[str, "dict[str, Any] | None", "BaseException | None"], None]
+
+
+class _Run:
+    """Runs the tasks of one sweep, serially or on a Dask cluster."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None, overwrite: bool,
+                 blas_threads: int | None, backend: str | None) -> None:
+        self.url, self.storage_options, self.overwrite = url, storage_options, overwrite
+        self.blas_threads, self.backend = blas_threads, backend
+
+    def _gram_args(self, model: str, layer: str) -> tuple[Any, ...]:
+        return (self.url, self.storage_options, model, layer, self.backend, self.blas_threads)
+
+    def _entry_args(self, entry: Entry, params: Mapping[str, Any], gram: Any) -> tuple[Any, ...]:
+        return (self.url, self.storage_options, entry, params, self.overwrite, self.blas_threads, self.backend, gram)
+
+    def serial(self, jobs: Sequence[_Job], gram_layers: Sequence[tuple[str, str]], done: _Done) -> None:
+        """One task after another in this process; a failed task does not stop the others."""
+        grams = {(m, l): gram_task(*self._gram_args(m, l)) for m, l in gram_layers}
+        for e, p in jobs:
+            try:
+                rec = entry_task(*self._entry_args(e, p, grams.get((e.model, e.layer)) if needs_gram_task(e, p) else None))
+            except Exception as exc:  # keep going: every other entry is still written
+                done(e.key, None, exc)
+            else:
+                done(e.key, rec, None)
+
+    def distributed(self, client: Any, n_workers: int | None, gpu: bool, memory_limit: Any, jobs: Sequence[_Job],
+                    gram_layers: Sequence[tuple[str, str]], show: bool, done: _Done, computed: list[str]) -> None:
+        """Submit every task to the cluster and record them as they complete; a lost scheduler ends
+        the sweep with one :class:`SweepError` line."""
+        from distributed import as_completed
+
+        from .cluster import connect
+
+        c, close = connect(client, n_workers, gpu, memory_limit)
+        address = getattr(c, "scheduler", None) and c.scheduler.address
+        finished: set[str] = set()
+        quiet = _QuietConnectionErrors()
+        for name in _CLIENT_LOGGERS:
+            logging.getLogger(name).addFilter(quiet)
+        try:
+            if show and getattr(c, "dashboard_link", None):
+                print(f"neuroxr sweep: Dask dashboard at {c.dashboard_link}", flush=True)
+            token = f"{os.getpid()}-{time.time_ns()}"
+            grams = {(m, l): c.submit(gram_task, *self._gram_args(m, l), key=f"neuroxr-gram-{layer_name(m, l)}-{token}", pure=False)
+                     for m, l in gram_layers}
+            futures = {}
+            for e, p in jobs:
+                g = grams.get((e.model, e.layer)) if needs_gram_task(e, p) else None
+                f = c.submit(entry_task, *self._entry_args(e, p, g), key=f"neuroxr-{e.key.replace('/', ':')}-{token}",
+                             pure=False)
+                futures[f] = e.key
+            for f in as_completed(list(futures)):
+                key = futures[f]
+                if f.status == "cancelled":
+                    raise _SchedulerLost(f"task of {key} was cancelled")
+                if f.status == "error":
+                    done(key, None, f.exception())
+                else:
+                    done(key, f.result(), None)
+                finished.add(key)
+                f.release()
+        except Exception as exc:
+            if not _lost_scheduler(exc):
+                raise
+            rest = {e.key: "unfinished when the Dask scheduler went away" for e, _ in jobs if e.key not in finished}
+            raise SweepError(
+                f"lost the Dask scheduler at {address or client!r} after {len(finished)} of {len(jobs)} entries "
+                f"({_reason(exc)}); the {len(computed)} computed entries are written, and a re-run resumes "
+                f"with the entries still missing.",
+                rest, computed) from None
+        finally:
+            for obj in close:
+                try:
+                    obj.close()
+                except Exception:  # closing a client whose scheduler is gone may fail; nothing is lost
+                    pass
+            for name in _CLIENT_LOGGERS:
+                logging.getLogger(name).removeFilter(quiet)
+
+
+#: Loggers of the client side whose connection-loss tracebacks the sweep replaces by one line.
+_CLIENT_LOGGERS = ("distributed.client", "distributed.core", "distributed.comm")
+
+
+class _QuietConnectionErrors(logging.Filter):
+    """Drops the client's tracebacks and give-up message of a lost connection (the sweep reports it
+    in one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and _lost_scheduler(exc):
+            return False
+        return not str(record.msg).startswith("Failed to reconnect to scheduler")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, _SchedulerLost):
+        return "its tasks were cancelled"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'connection closed'}"
+
+
+class _SchedulerLost(RuntimeError):
+    """A task future came back cancelled: the scheduler (or the client's connection) went away."""
+
+
+def _lost_scheduler(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the scheduler, or the connection to it, went away."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.comm.core import CommClosedError
+
+    try:
+        from distributed.client import FutureCancelledError
+    except ImportError:  # older distributed
+        FutureCancelledError = concurrent.futures.CancelledError  # noqa: N806
+    lost = (_SchedulerLost, CommClosedError, FutureCancelledError, concurrent.futures.CancelledError,
+            asyncio.CancelledError, ConnectionError, TimeoutError, OSError)
+    return isinstance(exc, lost)

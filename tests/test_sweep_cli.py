@@ -1,0 +1,88 @@
+"""The ``neuroxr sweep`` command: text, --json, --quiet, progress lines, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from neuroxr.store import StudyStore
+from neuroxr.sweep import sweep_command
+
+CONFIG = "models: [netA]\nlayers: [layer1, layer3]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n"
+
+
+def _one_line_error(res):
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 1, res.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    return lines[0]
+
+
+def test_cli_sweep(sweep_copy, tmp_path):
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    runner = CliRunner()
+    # not a terminal: plain progress lines instead of a bar
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--table", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    assert "neuroxr sweep: 2/2 entries done, 0 failed" in res.output and "\r" not in res.output
+    assert "2 entries: 2 computed" in res.output and "Best layers" in res.output
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert len(table) == 2 and (table["reps"] == 2).all() and (table["regressor"] == "ridge").all()
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 0 and "0 computed, 2 already in the store" in res.output
+    assert "entries done" not in res.output
+    # --json: one JSON object, parameter columns included; --quiet: nothing
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["entries"] == 2 and out["computed"] == [] and len(out["skipped"]) == 2
+    assert {r["key"] for r in out["table"]} == {"forward/netA.layer1__animalA", "forward/netA.layer3__animalA"}
+    assert all(r["reps"] == 2 and r["seed"] == 0 for r in out["table"]) and len(out["best_layers"]) == 1
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--quiet", "--overwrite"])
+    assert res.exit_code == 0 and res.output == ""
+    cfg.write_text("models: [netA]\nlayerz: [layer1]\n")
+    line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial"]))
+    assert "unknown configuration keys ['layerz']" in line and "accepted keys" in line
+
+
+def test_cli_metric_sweep(sweep_copy, tmp_path):
+    path = sweep_copy("cli.zarr")
+    yml = tmp_path / "metrics.yaml"
+    yml.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [cka, dimensionality]\n"
+                   "metric_options:\n  cka: {debiased: true}\n")
+    res = CliRunner().invoke(sweep_command, [str(path), str(yml), "--scheduler", "serial", "--no-progress",
+                                             "--table", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    assert "3 entries: 3 computed" in res.output and "Metrics (value" in res.output
+    table = pd.read_csv(tmp_path / "t.metrics.csv")
+    assert sorted(table["key"]) == ["cka/netA.layer3__animalA", "dimensionality/animalA", "dimensionality/netA.layer3"]
+    assert table.set_index("key").at["cka/netA.layer3__animalA", "debiased"]
+    assert StudyStore(path, mode="r").read_metric("cka", "netA.layer3", "animalA").attrs["debiased"] == 1
+
+
+def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
+    import dask
+
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    runner = CliRunner()
+    line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "not a url"]))
+    assert "scheduler 'not a url' is not a Dask scheduler address" in line and "tcp://host:8786" in line
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "tcp://127.0.0.1:1"]))
+    assert "cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'" in line
+    try:
+        from neuroxr.backend import resolve_backend
+
+        resolve_backend("cupy")
+    except Exception:
+        line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--backend", "cupy"]))
+        assert "backend='cupy' needs" in line
+    else:  # a machine with CuPy and a GPU: the error does not apply
+        pytest.skip("CuPy and a GPU are present")

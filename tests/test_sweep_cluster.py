@@ -1,0 +1,97 @@
+"""Clusters: a scheduler lost mid-sweep ends in one line and a re-run resumes; the embedded
+cluster's worker settings (no forced malloc trimming, one BLAS thread)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from neuroxr.store import StudyStore
+from neuroxr.sweep import SweepError, sweep, sweep_command
+
+distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
+
+KW = dict(models=["netA"], layers=["layer3"], directions=["forward", "reverse"], reps=2)  # 4 entries
+
+
+def _written(path):
+    return {f"{d}/{s}__{t}" for d, s, t in StudyStore(path, mode="r").score_entries()}
+
+
+def test_lost_scheduler_is_one_line_and_a_rerun_resumes(sweep_copy):
+    path = sweep_copy()
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
+        address = cluster.scheduler_address
+        finished = []
+
+        def close_after_first(key):
+            finished.append(key)
+            if len(finished) == 1:
+                cluster.close()
+
+        with pytest.raises(SweepError) as info:
+            sweep(path, client=address, progress=close_after_first, **KW)
+    err = info.value
+    msg = str(err)
+    assert "\n" not in msg and msg.startswith(f"lost the Dask scheduler at {address!r}") and "a re-run resumes" in msg
+    assert err.computed == finished[:1] and len(err.failed) == 3 and not set(err.failed) & set(finished)
+    written = _written(path)  # what this run saw finish, and maybe a task that finished as the scheduler went
+    assert set(err.computed) <= written and written <= set(err.computed) | set(err.failed)
+    again = sweep(path, client="serial", progress=False, **KW)
+    assert sorted(again.computed) == sorted(set(err.failed) - written) and sorted(again.skipped) == sorted(written)
+
+
+def test_cli_lost_scheduler_exits_1_with_one_line(sweep_copy, tmp_path, monkeypatch):
+    from neuroxr.sweep import run
+
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\ndirections: [forward, reverse]\nreps: 2\n")
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
+        update = run._Progress.update
+
+        def close_after_first(self, key, failed):
+            update(self, key, failed)
+            if self.done == 1:
+                cluster.close()
+
+        monkeypatch.setattr(run._Progress, "update", close_after_first)
+        res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", cluster.scheduler_address,
+                                                 "--no-progress"])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 1 and len(lines) == 1, res.output
+    assert lines[0].startswith("Error: lost the Dask scheduler at") and "re-run resumes" in lines[0]
+    monkeypatch.undo()
+    res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 0 and "4 entries: " in res.output and "0 computed" not in res.output, res.output
+    assert len(StudyStore(path, mode="r").score_entries()) == 4
+
+
+def test_embedded_cluster_worker_settings():
+    from neuroxr.sweep.cluster import _pre_spawn_environ, embedded_cluster
+    from neuroxr.sweep.tasks import _TaskEnv
+
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")  # dask's default
+    assert "MALLOC_TRIM_THRESHOLD_" not in _pre_spawn_environ()
+    parent = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+    def in_task():
+        from threadpoolctl import threadpool_info
+
+        with _TaskEnv(1):
+            threads = {p["num_threads"] for p in threadpool_info()}
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"), threads
+
+    cluster = embedded_cluster(1, gpu=False, memory_limit="1GiB")
+    try:
+        with distributed.Client(cluster) as client:
+            trim, omp, threads = client.submit(in_task, pure=False).result()
+    finally:
+        cluster.close()
+    assert trim == parent  # inherited, never forced to dask's 65536
+    assert omp == "1" and threads <= {1}

@@ -1,0 +1,113 @@
+"""Sweep configuration: the JSON schema, validate_config, load_config, argument errors."""
+
+from __future__ import annotations
+
+import jsonschema
+import numpy as np
+import pytest
+
+from neuroxr.store import StudyStore
+from neuroxr.sweep import SCORE_KEYS, SWEEP_KEYS, SweepConfigError, load_config, sweep, validate_config
+from neuroxr.sweep.config import CONFIG_SCHEMA
+
+
+def test_schema_is_valid_and_covers_every_key():
+    jsonschema.Draft202012Validator.check_schema(CONFIG_SCHEMA)
+    assert set(CONFIG_SCHEMA["properties"]) == set(SWEEP_KEYS) and set(SCORE_KEYS) <= set(SWEEP_KEYS)
+    # a plain YAML-like document passes the schema as it is (no Python-only types)
+    doc = {"models": ["netA"], "layers": {"netA": ["layer3"]}, "directions": ["forward"], "regions": "each",
+           "reps": 2, "alpha": 0.5, "max_n": None, "metric_options": {"cka": {"debiased": True}}}
+    jsonschema.Draft202012Validator(CONFIG_SCHEMA).validate(doc)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(CONFIG_SCHEMA).validate({"reps": 0})
+
+
+def test_validate_config_errors(sweep_base_store):
+    store = StudyStore(sweep_base_store, mode="r")
+    with pytest.raises(SweepConfigError, match=r"unknown configuration keys \['rep'\]; accepted keys: .*'reps'"):
+        validate_config({"rep": 3})
+    with pytest.raises(SweepConfigError, match="reps must be an integer >= 1; got 'many'"):
+        validate_config({"reps": "many"})
+    with pytest.raises(SweepConfigError, match="reps must be an integer >= 1; got 0"):
+        validate_config({"reps": 0})
+    with pytest.raises(SweepConfigError, match="reps must be an integer >= 1; got True"):
+        validate_config({"reps": True})
+    with pytest.raises(SweepConfigError, match="regressor must be one of"):
+        validate_config({"regressor": "svm"})
+    with pytest.raises(SweepConfigError, match="models must be a name or a list of names"):
+        validate_config({"models": {"a": 1}})
+    with pytest.raises(SweepConfigError, match="layers must be"):
+        validate_config({"layers": [1, 2]})
+    with pytest.raises(SweepConfigError, match="noise_ceiling must be true or false"):
+        validate_config({"noise_ceiling": "yes"})
+    with pytest.raises(SweepConfigError, match="n_workers must be a positive integer"):
+        validate_config({"n_workers": 0})
+    with pytest.raises(SweepConfigError, match="max_n must be a positive integer or null"):
+        validate_config({"max_n": 0})
+    with pytest.raises(SweepConfigError, match=r"split must be one of \('valid', 'slots'\)"):
+        validate_config({"split": "halves"})
+    with pytest.raises(SweepConfigError, match="alphas must be a list of numbers"):
+        validate_config({"alphas": [1, "x"]})
+    with pytest.raises(SweepConfigError, match="dtype must be"):
+        validate_config({"dtype": "int8"})
+    with pytest.raises(SweepConfigError, match=r"no models \['netZ'\]"):
+        validate_config({"models": ["netZ"]}, store)
+    ok = validate_config({"directions": "inter-animal", "reps": 4, "alphas": [1, 10]}, store)
+    assert ok["directions"] == ["inter_animal"] and ok["alphas"] == [1.0, 10.0]
+    # Python callers may pass NumPy integers and tuples
+    ok = validate_config({"reps": np.int64(3), "alphas": (1, 2.5), "dtype": np.float32})
+    assert ok["alphas"] == [1.0, 2.5] and ok["dtype"] == "float32"
+
+
+def test_metric_config(sweep_base_store, sweep_copy):
+    store = StudyStore(sweep_base_store, mode="r")
+    cfg = validate_config({"directions": ["forward", "rsa", "dimensionality"],
+                           "metric_options": {"rsa": {"variant": "ereg", "alpha": 1.0}}}, store)
+    assert cfg["directions"] == ["forward", "rsa", "dimensionality"]
+    with pytest.raises(SweepConfigError, match=r"unknown directions \['rdm'\]; choose from .* or the metrics"):
+        validate_config({"directions": ["rdm"]})
+    with pytest.raises(SweepConfigError, match=r"metric_options names unknown metrics \['rdm'\]"):
+        validate_config({"metric_options": {"rdm": {}}})
+    with pytest.raises(SweepConfigError, match="unknown RSA variant 'frsa'"):
+        validate_config({"metric_options": {"rsa": {"variant": "frsa"}}})
+    with pytest.raises(SweepConfigError, match=r"metric 'cka' takes no options \['alpha'\]"):
+        validate_config({"metric_options": {"cka": {"alpha": 1}}})
+    with pytest.raises(SweepConfigError, match="metric_options must be a mapping"):
+        validate_config({"metric_options": ["cka"]})
+    with pytest.raises(SweepConfigError, match=r"metric 'shape' takes no options \['debiased'\]"):
+        sweep(sweep_copy(), client="serial", directions=["shape"], metric_options={"shape": {"debiased": True}})
+
+
+def test_sweep_argument_errors(sweep_copy):
+    path = sweep_copy()
+    with pytest.raises(SweepConfigError, match=r"unknown sweep arguments \['rep'\]"):
+        sweep(path, client="serial", rep=2)
+    with pytest.raises(SweepConfigError, match="torch_cuda"):
+        sweep(path, client="serial", backend="torch_cuda", directions="forward", models="netA", layers="layer3")
+    with pytest.raises(SweepConfigError, match="workers cannot open it"):
+        sweep(StudyStore("memory://sweep-test.zarr"), client="tcp://127.0.0.1:1")
+    with pytest.raises(SweepConfigError, match="on_error"):
+        sweep(path, client="serial", on_error="ignore")
+    with pytest.raises(SweepConfigError, match="alpha must be a number >= 0; got -1"):
+        sweep(path, client="serial", alpha=-1)
+
+
+def test_load_config_yaml(tmp_path, sweep_base_store):
+    store = StudyStore(sweep_base_store, mode="r")
+    good = tmp_path / "good.yaml"
+    good.write_text("models: [netA]\nlayers: {netA: [layer3]}\ndirections: [forward, reverse]\nregions: each\nreps: 2\nseed: 1\n")
+    cfg = load_config(good, store)
+    assert cfg["models"] == ["netA"] and cfg["regions"] == "each" and cfg["reps"] == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [netA]\nrepz: 2\n")
+    with pytest.raises(SweepConfigError, match=r"bad.yaml: unknown configuration keys \['repz'\]"):
+        load_config(bad, store)
+    typed = tmp_path / "typed.yaml"
+    typed.write_text("reps: two\n")
+    with pytest.raises(SweepConfigError, match=r"typed.yaml: reps must be an integer >= 1; got 'two'"):
+        load_config(typed)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models: [netA\n")
+    with pytest.raises(SweepConfigError, match="not valid YAML") as info:
+        load_config(broken)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,99 @@
+"""Geometry metrics (RSA, shape, CKA, dimensionality) as sweep entries."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuroxr.store import StudyStore
+from neuroxr.sweep import sweep
+
+METRIC_KW = dict(layers={"netA": ["layer3"], "netB": ["fc"]}, regions=["all", "IT"], progress=False,
+                 metric_options={"rsa": {"n_reps": 2}, "shape": {"alpha": 0.5}})
+METRIC_BROKEN = ["shape/netB.fc__animalA.IT", "dimensionality/animalB"]
+
+
+def _averaged(neu):
+    m = neu.mean("repeat", skipna=True).transpose("stimulus", "neuroid")
+    return xr.DataArray(m.values, dims=("stimulus", "unit"),
+                        coords={"stimulus_id": ("stimulus", m["stimulus_id"].values.astype(str)),
+                                "unit_id": ("unit", m["neuroid_id"].values.astype(str))})
+
+
+def _metric_mtimes(path):
+    out = {}
+    for root, _, files in os.walk(path / "metrics"):
+        if "zarr.json" in files and root.count(os.sep) - str(path / "metrics").count(os.sep) == 2:
+            out[os.path.relpath(root, path / "metrics")] = os.stat(os.path.join(root, "zarr.json")).st_mtime_ns
+    return out
+
+
+def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
+    from neuroxr import geometry as geo
+    from neuroxr.schemas import validate_store
+
+    path = sweep_copy()
+    kw = dict(METRIC_KW, directions=["forward", "rsa", "shape", "cka", "dimensionality"], reps=1)
+    monkeypatch.setenv("NEUROXR_SWEEP_FAIL", ",".join(METRIC_BROKEN))
+    first = sweep(path, client="serial", on_error="warn", **kw)
+    assert sorted(first.failed) == sorted(METRIC_BROKEN) and len(first.computed) == len(first.entries) - 2
+    assert np.isnan(float(first.metrics["neural_dimensionality"].sel(neural="animalB", region="all")))
+    before = _metric_mtimes(path)
+    monkeypatch.delenv("NEUROXR_SWEEP_FAIL")
+    res = sweep(path, client="serial", **kw)
+    assert sorted(res.computed) == sorted(METRIC_BROKEN) and len(res.skipped) == len(res.entries) - 2
+    after = _metric_mtimes(path)
+    assert all(after[k] == v for k, v in before.items()) and len(after) == 3 * 8 + 6
+    # the direction results are unchanged in shape; the metrics have their own summary
+    assert len(res.table) == 8 and set(res.table["direction"]) == {"forward"}
+    ms, mt = res.metrics, res.metric_table
+    assert ms["value"].dims == ("metric", "model", "layer", "neural", "region")
+    assert list(ms["metric"].values) == ["crsa", "shape", "cka"] and len(mt) == len(res.entries) - 8
+    assert ms["value"].sel(model="netA", layer="fc").isnull().all()  # a layer of the other model
+    # values equal the geometry functions on the same inputs
+    store = StudyStore(path, mode="r")
+    feats = store.read_features("netA", "layer3").load()
+    neu = store.read_neural("animalA").load()
+    it = neu.isel(neuroid=np.flatnonzero(neu["region"].values == "IT"))
+    cell = dict(model="netA", layer="layer3", neural="animalA", region="IT")
+    assert float(ms["value"].sel(metric="cka", **cell)) == pytest.approx(geo.cka(feats, _averaged(it)), rel=1e-10)
+    crsa = geo.crsa(feats, it, n_reps=2)
+    assert float(ms["value"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["score"]), rel=1e-10)
+    assert float(ms["ceiling"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["ceiling"]), rel=1e-10)
+    shape = store.read_metric("shape", "netA.layer3", "animalA.IT")
+    assert shape.attrs["parameters"]["alpha"] == 0.5
+    assert float(ms["train_value"].sel(metric="shape", **cell)) == float(shape["score"].sel(split="train"))
+    assert np.isnan(float(ms["train_value"].sel(metric="cka", **cell)))
+    assert float(ms["dimensionality"].sel(model="netB", layer="fc")) == pytest.approx(
+        geo.effective_dimensionality(store.read_features("netB", "fc").load()), rel=1e-10)
+    assert float(ms["neural_dimensionality"].sel(neural="animalB", region="all")) == pytest.approx(
+        geo.effective_dimensionality(_averaged(store.read_neural("animalB").load())), rel=1e-10)
+    assert validate_store(store) == []
+    # the metric table carries each metric's options as columns (cRSA's ceiling switch as ceiling_option)
+    rows = mt.set_index("key")
+    assert rows.at["shape/netA.layer3__animalA.IT", "alpha"] == 0.5
+    assert rows.at["crsa/netA.layer3__animalA.IT", "n_reps"] == 2
+    assert rows.at["crsa/netA.layer3__animalA.IT", "ceiling_option"] == store.read_metric(
+        "crsa", "netA.layer3", "animalA.IT").attrs["parameters"]["ceiling"]
+    assert rows.loc[rows.metric == "cka", "n_reps"].isna().all()
+
+
+def test_metric_sweep_on_a_cluster(sweep_copy):
+    distributed = pytest.importorskip("distributed")
+    from neuroxr import geometry as geo
+
+    path = sweep_copy()
+    kw = dict(models=["netB"], layers=["fc"], directions=["cka", "dimensionality", "forward"], reps=1, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        res = sweep(path, client=client, **kw)
+    assert sorted(res.computed) == sorted(e.key for e in res.entries) and len(res.entries) == 2 + 3 + 2
+    store = StudyStore(path, mode="r")
+    assert store.is_complete("cache/gram/netB/fc")
+    feats = store.read_features("netB", "fc").load()
+    for neural_set in ("animalA", "animalB"):
+        assert float(res.metrics["value"].sel(metric="cka", model="netB", layer="fc", neural=neural_set, region="all")) == \
+            pytest.approx(geo.cka(feats, _averaged(store.read_neural(neural_set).load())), rel=1e-10)

@@ -1,0 +1,80 @@
+"""Sweep planning: entry names and counts, selection errors that list what exists."""
+
+from __future__ import annotations
+
+import pytest
+
+from neuroxr.store import StudyStore
+from neuroxr.sweep import SweepConfigError, plan_sweep
+from neuroxr.sweep.names import ALL_REGIONS, layer_name, subset_name
+
+ALL4 = ["forward", "reverse", "inter_animal", "model_to_model"]
+LAYERS = {"netA": ["layer1", "layer3"], "netB": ["fc"]}
+
+
+def test_names():
+    assert layer_name("netA", "layer3") == "netA.layer3"
+    assert subset_name("animalA", "IT") == "animalA.IT"
+    assert subset_name("animalA", ALL_REGIONS) == "animalA"
+
+
+def test_plan_names_and_counts(sweep_base_store):
+    store = StudyStore(sweep_base_store, mode="r")
+    entries = plan_sweep(store, layers=LAYERS, directions=ALL4, regions=["all", "IT"])
+    keys = [e.key for e in entries]
+    # forward + reverse x 3 layers x 2 sets x (all, IT); inter-animal 2 ordered pairs x 2 subsets;
+    # model_to_model: the 2 netA layers <-> fc, both ways
+    assert len(keys) == len(set(keys)) == 2 * 3 * 2 * 2 + 2 * 2 + 2 * 2
+    assert "forward/netA.layer3__animalA.IT" in keys
+    assert "forward/netA.layer3__animalA" in keys
+    assert "reverse/animalB.IT__netB.fc" in keys
+    assert "inter_animal/animalA.IT__animalB.IT" in keys
+    assert "model_to_model/netA.layer1__netB.fc" in keys and "model_to_model/netB.fc__netA.layer3" in keys
+    assert not any(e.key.startswith("model_to_model/netA.layer1__netA") for e in entries)
+    e = next(e for e in entries if e.key == "reverse/animalB.IT__netB.fc")
+    assert (e.neural, e.region, e.model, e.layer) == ("animalB", "IT", "netB", "fc")
+    each = plan_sweep(store, models=["netB"], directions="forward", regions="each")
+    assert sorted({e.region for e in each}) == ["IT", "V4"]
+
+
+def test_plan_errors_name_what_exists(sweep_base_store):
+    store = StudyStore(sweep_base_store, mode="r")
+    with pytest.raises(SweepConfigError, match=r"no models \['netZ'\].*netA"):
+        plan_sweep(store, models=["netZ"])
+    with pytest.raises(SweepConfigError, match=r"no layers \['conv9'\].*conv1"):
+        plan_sweep(store, layers={"netB": ["conv9"]})
+    with pytest.raises(SweepConfigError, match=r"no selected model has layers \['nope'\]"):
+        plan_sweep(store, layers=["layer1", "nope"])
+    with pytest.raises(SweepConfigError, match=r"no neural sets \['animalC'\].*animalA"):
+        plan_sweep(store, neural="animalC")
+    with pytest.raises(SweepConfigError, match=r"regions \['PFC'\].*IT"):
+        plan_sweep(store, regions=["PFC"])
+    with pytest.raises(SweepConfigError, match="unknown directions"):
+        plan_sweep(store, directions=["sideways"])
+    with pytest.raises(SweepConfigError, match="at least two neural sets"):
+        plan_sweep(store, neural=["animalA"], directions=["inter_animal"])
+
+
+def test_region_subset_name_collision(sweep_copy):
+    store = StudyStore(sweep_copy())
+    store.write_neural("animalA.IT", store.read_neural("animalB").load())
+    with pytest.raises(SweepConfigError, match="already a neural set"):
+        plan_sweep(store, neural=["animalA"], regions=["IT"])
+
+
+def test_plan_metrics(sweep_base_store):
+    store = StudyStore(sweep_base_store, mode="r")
+    layers = {"netA": ["layer3"], "netB": ["fc"]}
+    entries = plan_sweep(store, layers=layers, directions=["rsa", "shape", "cka", "dimensionality", "forward"],
+                         regions=["all", "IT"])
+    keys = [e.key for e in entries]
+    assert len(keys) == len(set(keys)) == 3 * 2 * 2 * 2 + (2 + 4) + 2 * 2 * 2
+    assert {"crsa/netA.layer3__animalA.IT", "shape/netB.fc__animalB", "cka/netA.layer3__animalB.IT",
+            "dimensionality/netB.fc", "dimensionality/animalA.IT", "forward/netB.fc__animalA"} <= set(keys)
+    e = next(e for e in entries if e.key == "dimensionality/animalA.IT")
+    assert e.is_metric and (e.neural, e.region, e.model, e.target) == ("animalA", "IT", None, "")
+    assert not next(e for e in entries if e.direction == "forward").is_metric
+    # rsa means the configured variant; the variants may also be named directly
+    ersa = plan_sweep(store, models="netA", layers=["layer3"], neural="animalA", directions=["rsa", "ereg"],
+                      metric_options={"rsa": {"variant": "ersa"}})
+    assert [e.key for e in ersa] == ["ersa/netA.layer3__animalA", "ereg/netA.layer3__animalA"]

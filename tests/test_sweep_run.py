@@ -1,0 +1,254 @@
+"""Sweeps: distributed == serial, resume after failures, the gathered Dataset and tables, the task seam."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from neuroxr import directions
+from neuroxr.store import StudyStore
+from neuroxr.sweep import ALL_REGIONS, PARAM_COLUMNS, SweepError, plan_sweep, sweep, target_halves
+from neuroxr.sweep.tasks import _compute_entry, streams_gram
+
+ALL4 = ["forward", "reverse", "inter_animal", "model_to_model"]
+# a small sweep that still has every kind of entry: 2 layers x 2 sets x 2 subsets x 2 directions,
+# 4 inter-animal entries, 2 model-to-model entries (layer3 <-> fc)
+SWEEP_KW = dict(
+    layers={"netA": ["layer1", "layer3"], "netB": ["fc"]},
+    directions=ALL4,
+    regions=["all", "IT"],
+    reps=2,
+    seed=3,
+    progress=False,
+)
+
+
+def _copy(base, tmp_path, name="study.zarr"):
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(base, dst)
+    return dst
+
+
+BROKEN = ["forward/netA.layer3__animalB.IT", "reverse/animalA__netB.fc", "inter_animal/animalB__animalA"]
+
+
+@pytest.fixture(scope="module")
+def interrupted(sweep_base_store, tmp_path_factory):
+    """A serial sweep whose tasks fail for BROKEN (as a killed run would leave it), then re-run."""
+    path = _copy(sweep_base_store, tmp_path_factory.mktemp("ref"))
+    os.environ["NEUROXR_SWEEP_FAIL"] = ",".join(BROKEN)
+    try:
+        with pytest.raises(SweepError) as info:
+            sweep(path, client="serial", **SWEEP_KW)
+    finally:
+        del os.environ["NEUROXR_SWEEP_FAIL"]
+    written = {f"{d}/{s}__{t}" for d, s, t in StudyStore(path, mode="r").score_entries()}
+    before = _marker_mtimes(path)
+    result = sweep(path, client="serial", **SWEEP_KW)
+    return {"error": info.value, "written": written, "before": before, "after": _marker_mtimes(path), "result": result}
+
+
+@pytest.fixture(scope="module")
+def reference(interrupted):
+    """The serial sweep (resumed): the reference every other run must reproduce."""
+    return interrupted["result"]
+
+
+def _n_entries():
+    layers = 3
+    fr = 2 * layers * 2 * 2  # forward + reverse x layers x neural sets x (all, IT)
+    return fr + 2 * 2 + 2 * 2  # inter-animal: 2 ordered pairs x 2 subsets; model_to_model: netA layers <-> fc
+
+
+def _marker_mtimes(path):
+    """Modification times of each score entry's metadata (rewritten when the entry is rewritten)."""
+    out = {}
+    for d in os.listdir(path / "scores"):
+        if not (path / "scores" / d).is_dir():
+            continue
+        for e in os.listdir(path / "scores" / d):
+            meta = path / "scores" / d / e / "zarr.json"
+            if meta.exists():
+                out[f"{d}/{e}"] = meta.stat().st_mtime_ns
+    return out
+
+
+# ------------------------------------------------------------------------------ serial vs distributed
+def test_two_worker_cluster_equals_serial(sweep_base_store, tmp_path, reference):
+    path = _copy(sweep_base_store, tmp_path)
+    # the embedded default: a process-based LocalCluster, 2 workers x 1 thread, started and closed by the sweep
+    kw = dict(SWEEP_KW, layers={"netA": ["layer3"], "netB": ["fc"]}, regions=["IT"])
+    res = sweep(path, client=None, n_workers=2, **kw)
+    assert len(res.entries) == 12 and {e.direction for e in res.entries} == set(ALL4)
+    assert sorted(res.computed) == sorted(e.key for e in res.entries) and not res.skipped
+    assert all(info["seconds"] > 0 for info in res.task_info.values())
+    cols = ["median_ev", "mean_ev", "n_targets"]
+    ref = reference.table.set_index("key").loc[res.table["key"], cols]
+    pd.testing.assert_frame_equal(res.table.set_index("key")[cols], ref, rtol=1e-12, atol=1e-12)
+    # and the per-target, per-rep scores, entry by entry
+    ref_store, store = StudyStore(reference.dataset.attrs["store"], mode="r"), StudyStore(path, mode="r")
+    for e in res.entries:
+        a = store.read_scores(e.direction, e.source, e.target)
+        b = ref_store.read_scores(e.direction, e.source, e.target)
+        np.testing.assert_allclose(a["ev"].values, b["ev"].values, rtol=1e-12, atol=1e-12)
+        if e.neural is not None:
+            assert a.attrs["region"] == e.region == "IT" and a.attrs["neural"] == e.neural
+    sub = reference.dataset["ev"].sel(model=res.dataset.model, layer=res.dataset.layer, region=["IT"])
+    xr.testing.assert_allclose(res.dataset["ev"], sub, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------ resume
+def test_interrupted_serial_sweep_resumes(interrupted):
+    err, res = interrupted["error"], interrupted["result"]
+    assert sorted(err.failed) == sorted(BROKEN) and "re-run the sweep" in str(err)
+    assert len(err.computed) == _n_entries() - len(BROKEN)
+    # the failed run wrote every other entry, and none of the failed ones
+    assert interrupted["written"] == set(err.computed) and not interrupted["written"] & set(BROKEN)
+    # the re-run computes only the missing entries and rewrites nothing that was finished
+    assert sorted(res.computed) == sorted(BROKEN)
+    assert sorted(res.skipped) == sorted(err.computed)
+    assert all(interrupted["after"][k] == v for k, v in interrupted["before"].items())
+    assert len(interrupted["after"]) == _n_entries()
+    assert res.table["n_targets"].gt(0).all()
+
+
+def test_interrupted_cluster_sweep_resumes(sweep_base_store, tmp_path, reference, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    path = _copy(sweep_base_store, tmp_path)
+    kw = dict(SWEEP_KW, layers={"netA": ["layer3"], "netB": ["fc"]}, directions=["forward", "reverse"], regions=["IT"])
+    monkeypatch.setenv("NEUROXR_SWEEP_FAIL", "forward/netB.fc__*")  # every forward entry of one layer
+    # a threaded cluster (fast to start; the process-based one is tested above) shares this environment
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        res = sweep(path, client=client, on_error="warn", **kw)
+        assert sorted(res.failed) == ["forward/netB.fc__animalA.IT", "forward/netB.fc__animalB.IT"]
+        assert all("injected failure" in v for v in res.failed.values())
+        assert len(res.computed) == len(res.entries) - 2 == 6
+        # failed entries are NaN in the gathered result, the others are there
+        assert res.dataset["ev"].sel(direction="forward", model="netB", layer="fc").isnull().all()
+        assert res.dataset["ev"].sel(direction="forward", model="netA", layer="layer3").notnull().all()
+        before = _marker_mtimes(path)
+        monkeypatch.delenv("NEUROXR_SWEEP_FAIL")
+        res2 = sweep(path, client=client, **kw)
+    assert sorted(res2.computed) == sorted(res.failed) and len(res2.skipped) == 6
+    assert all(_marker_mtimes(path)[k] == v for k, v in before.items())
+    ref = reference.table.set_index("key").loc[res2.table["key"], ["median_ev", "mean_ev", "n_targets"]]
+    pd.testing.assert_frame_equal(res2.table.set_index("key")[["median_ev", "mean_ev", "n_targets"]], ref, rtol=1e-12, atol=1e-12)
+
+
+def test_overwrite_recomputes(sweep_base_store, tmp_path):
+    path = _copy(sweep_base_store, tmp_path)
+    kw = dict(models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward"], reps=2, progress=False)
+    first = sweep(path, client="serial", **kw)
+    again = sweep(path, client="serial", overwrite=True, **kw)
+    assert first.computed == again.computed == ["forward/netA.layer3__animalA"]
+
+
+# ------------------------------------------------------------------------------ gathered result
+def test_dataset_and_tables(reference):
+    ds, table, tt = reference.dataset, reference.table, reference.target_table
+    assert ds["ev"].dims == ("direction", "model", "layer", "neural", "region")
+    assert dict(ds["ev"].sizes) == {"direction": 2, "model": 2, "layer": 3, "neural": 2, "region": 2}
+    assert list(ds["region"].values) == [ALL_REGIONS, "IT"]
+    # a layer of the other model is NaN (not applicable), the scored cells are finite
+    assert ds["ev"].sel(model="netA", layer="fc").isnull().all()
+    assert ds["ev"].sel(model="netB", layer="fc").notnull().all()
+    assert np.isnan(float(ds["layer_depth"].sel(model="netB", layer="layer1")))
+    assert float(ds["layer_depth"].sel(model="netA", layer="layer3")) == 1
+    # per-neuroid forward EV: NaN outside the neural set and outside the region subset
+    fwd = ds["forward_ev"].sel(model="netA", layer="layer3")
+    b_ids = [i for i in ds["neuroid"].values if str(i).startswith("animalB")]
+    assert fwd.sel(neural="animalA", neuroid=b_ids).isnull().all()
+    store = StudyStore(ds.attrs["store"], mode="r")
+    region = pd.Series(store.read_neural("animalA")["region"].values, index=store.read_neural("animalA")["neuroid_id"].values)
+    v4 = list(region.index[region == "V4"])
+    it = list(region.index[region == "IT"])
+    assert fwd.sel(neural="animalA", region="IT", neuroid=v4).isnull().all()
+    assert fwd.sel(neural="animalA", region="IT", neuroid=it).notnull().all()
+    assert fwd.sel(neural="animalA", region="all", neuroid=v4 + it).notnull().all()
+    # the summary is the median over targets of the rep-mean, as stored
+    s = store.read_scores("forward", "netA.layer3", "animalA.IT")
+    assert float(ds["ev"].sel(direction="forward", model="netA", layer="layer3", neural="animalA", region="IT")) == pytest.approx(
+        float(np.nanmedian(s["ev"].mean("rep").values)), rel=1e-12)
+    np.testing.assert_allclose(ds["ev_rep"].sel(direction="forward", model="netA", layer="layer3", neural="animalA", region="IT"),
+                               np.nanmedian(s["ev"].values, axis=0))
+    # inter-animal: the diagonal (an animal with itself) does not apply
+    ia = ds["inter_animal_ev"]
+    assert ia.sel(source_neural="animalA", neural="animalA").isnull().all()
+    assert ia.sel(source_neural="animalA", neural="animalB").notnull().all()
+    m2m = ds["model_to_model_ev"]
+    assert np.isfinite(float(m2m.sel(model="netA", layer="layer3", target_model="netB", target_layer="fc")))
+    assert m2m.sel(model="netA", target_model="netA").isnull().all()
+    # tables: one row per entry; one row per entry x target
+    assert len(table) == _n_entries() and table["key"].is_unique
+    n_targets = table.set_index("key")["n_targets"]
+    assert len(tt) == int(table["n_targets"].sum()) == int(n_targets.sum())
+    assert set(tt.columns) >= {"direction", "model", "layer", "neural", "region", "target_id", "ev", "ev_sd", "r"}
+    assert set(tt.loc[tt.direction == "reverse", "target_kind"]) == {"unit"}
+    assert set(tt.loc[tt.direction == "forward", "target_kind"]) == {"neuroid"}
+
+
+def test_sweep_best_layers_follow_the_selection_half(reference):
+    tt, bl = reference.target_table, reference.best_layers
+    groups = tt[tt.direction.isin(["forward", "reverse"])].groupby(["direction", "model", "neural", "region"]).ngroups
+    assert len(bl) == groups
+    for _, row in bl.iterrows():
+        g = tt[(tt.direction == row.direction) & (tt.model == row.model) & (tt.neural == row.neural) & (tt.region == row.region)]
+        crit = {}
+        for layer, gl in g.groupby("layer", sort=False):
+            key = f"forward/{row.neural}/{row.region}" if row.direction == "forward" else f"reverse/{row.model}/{layer}"
+            half = target_halves(gl.target_id.to_numpy(), key, seed=0)
+            crit[layer] = np.nanmedian(gl.ev.to_numpy()[half])
+            if layer == row.best_layer:
+                assert row.test_ev == pytest.approx(np.nanmedian(gl.ev.to_numpy()[~half]))
+        assert row.best_layer == max(crit, key=crit.get)
+
+
+
+
+# ------------------------------------------------------------------------------ parameter columns
+def test_tables_carry_parameter_columns(reference):
+    table = reference.table
+    assert set(PARAM_COLUMNS) <= set(table.columns)
+    # the sweep's arguments, per entry (model_to_model runs one rep: its reps are identical)
+    assert (table["seed"] == 3).all() and (table["regressor"] == "ridge").all()
+    assert (table.loc[table.direction != "model_to_model", "reps"] == 2).all()
+    assert (table.loc[table.direction == "model_to_model", "reps"] == 1).all()
+    # and what each entry recorded in its attrs
+    store = StudyStore(reference.dataset.attrs["store"], mode="r")
+    for _, row in table.sample(5, random_state=0).iterrows():
+        attrs = store.read_scores(row.direction, row.source, row.target).attrs
+        for k in ("reps", "seed", "regressor", "alpha", "n_folds", "dtype", "split"):
+            assert row[k] == attrs.get(k), (row.key, k)
+
+
+# ------------------------------------------------------------------------------ the task seam
+def test_streams_gram_rule():
+    assert streams_gram("forward", {}) and streams_gram("forward", {"regressor": "linear"})
+    assert not streams_gram("forward", {"max_n": 10}) and not streams_gram("forward", {"regressor": "pls"})
+    assert streams_gram("reverse", {"regressor": "ridge"}) and not streams_gram("reverse", {"regressor": "pls"})
+    assert not streams_gram("inter_animal", {}) and not streams_gram("model_to_model", {})
+    assert streams_gram("cka", {}) and streams_gram("crsa", {}) and not streams_gram("shape", {})
+    assert not streams_gram("dimensionality", {}, has_layer=False)
+
+
+@pytest.mark.parametrize("regressor", ["ridge", "pls"])
+def test_compute_entry_equals_the_direction_function(sweep_copy, regressor):
+    store = StudyStore(sweep_copy(), mode="a")
+    (entry,) = plan_sweep(store, models="netA", layers=["layer3"], neural="animalA", directions="forward", regions=["IT"])
+    params = {"reps": 2, "seed": 1, "regressor": regressor, "n_components": 5}
+    assert _compute_entry(store, entry, params, False, None) is True
+    assert _compute_entry(store, entry, params, False, None) is False  # complete: not recomputed
+    got = store.read_scores("forward", "netA.layer3", "animalA.IT")
+    assert got.attrs["region"] == "IT" and got.attrs["sweep"] and bool(got.attrs["streamed"]) == (regressor == "ridge")
+    # the same score computed here, from the loaded arrays (no Gram, no store)
+    neu = store.read_neural("animalA").load()
+    it = neu.isel(neuroid=np.flatnonzero(neu["region"].values == "IT"))
+    want = directions.forward(store.read_features("netA", "layer3").load(), it, **params)
+    np.testing.assert_allclose(got["ev"].values, want["ev"].values, rtol=1e-7, atol=1e-7)

@@ -136,3 +136,16 @@ def test_embed_distances_reproduces_euclidean_distances():
     assert Y1.dims == ("network", "component") and Y1.shape == (8, 1)
     with pytest.raises(LayoutError, match="n_components"):
         embed_distances(D, n_components=0)
+
+
+def test_procrustes_kmeans_wide_layers_reduced_exactly():
+    rng = np.random.default_rng(6)
+    Xs = [rng.standard_normal((10, 30)) for _ in range(4)]  # wider than the number of stimuli
+    ds = procrustes_kmeans(Xs, 2, init=[0, 1])
+    from neuroxr.geometry import LinearMetric
+
+    for k in range(2):
+        C = ds["centroid"].values[k]
+        for j, X in enumerate(Xs):
+            np.testing.assert_allclose(ds["distance"].values[k, j], LinearMetric().fit_distance(X, C), atol=1e-6)  # arccos near 0: ~1e-8 rounding
+    assert ds.sizes["unit"] == 10

@@ -47,6 +47,21 @@ def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str) -> tuple[
     return D, names
 
 
+def _reduce(X: np.ndarray, center: bool) -> np.ndarray:
+    """``X`` (centred when ``center``) in at most ``n`` columns with the same Gram ``X X^T``.
+
+    Procrustes (``alpha = 1``) distances and averages depend on a representation only through
+    its Gram matrix, so a layer wider than the number of stimuli is replaced by ``U S`` of its
+    SVD: exact, and each alignment then needs an ``n x n`` SVD instead of ``p x p``.
+    """
+    if center:
+        X = X - X.mean(axis=0)
+    if X.shape[1] <= X.shape[0]:
+        return X
+    U, S, _ = np.linalg.svd(X, full_matrices=False)
+    return U * S
+
+
 def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = None) -> np.ndarray:
     """k-means++ seeding from a distance matrix, drawing as netrep does.
 
@@ -124,6 +139,9 @@ def procrustes_kmeans(
         ``objective`` (sum over networks of the squared distance to their centroid); coords
         ``network`` names and ``stimulus_id`` when labeled; attrs ``init`` (seed names),
         ``n_iter``, ``converged`` and the parameters. An emptied cluster keeps its centroid.
+        Centroids are defined up to a rotation; networks wider than the number of stimuli are
+        first replaced by ``U S`` of their (centred) SVD (same distances), so the centroids'
+        ``unit`` axis is ``dim0...``, at most ``max(n_stimuli, narrowest widths)`` wide.
     """
     items, names, ids = _as_network_list(Xs)
     m = len(items)
@@ -131,7 +149,7 @@ def procrustes_kmeans(
         raise LayoutError(f"procrustes_kmeans: n_clusters must be an int between 1 and the number of networks ({m}); got {n_clusters!r}.")
     metric = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
     metric._validate()
-    items = [np.asarray(to_numpy(X), dtype=np.float64) for X in items]
+    items = [_reduce(np.asarray(to_numpy(X), dtype=np.float64), center_columns) for X in items]
     if dist_matrix is None:
         dist_matrix = pairwise_distances(items, alpha=1.0, center_columns=center_columns, score_method=score_method)
     D, _ = _distance_matrix(dist_matrix, names, "procrustes_kmeans")

@@ -108,6 +108,8 @@ def test_procrustes_kmeans_labeled_init_and_errors():
         procrustes_kmeans(Xs, 7)
     with pytest.raises(LayoutError, match="init"):
         procrustes_kmeans(named, 2, init=["net0", "nope"])
+    with pytest.raises(LayoutError, match="score_method"):
+        procrustes_kmeans(Xs, 2, score_method="cosine")
 
 
 def test_cluster_distances_against_sklearn_agglomerative():

@@ -65,7 +65,7 @@ def test_relative_errors():
         relative_features(F, ["s01", "nope"])
     with pytest.raises(LayoutError, match=r"\(n_anchors, 6\)"):
         relative_features(F, np.ones((3, 5)))
-    with pytest.raises(ValueError, match="similarity"):
+    with pytest.raises(LayoutError, match="similarity"):
         relative_features(F, ["s01"], similarity="euclid")
     other = make_features(np.ones((2, 6)), ["a", "b"], [f"v{j}" for j in range(6)])
     with pytest.raises(LayoutError, match="units"):

@@ -147,8 +147,9 @@ def procrustes_kmeans(
     m = len(items)
     if not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
         raise LayoutError(f"procrustes_kmeans: n_clusters must be an int between 1 and the number of networks ({m}); got {n_clusters!r}.")
+    if score_method not in _s.SCORE_METHODS:
+        raise LayoutError(f"procrustes_kmeans: score_method must be one of {tuple(_s.SCORE_METHODS)}; got {score_method!r}.")
     metric = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
-    metric._validate()
     items = [_reduce(np.asarray(to_numpy(X), dtype=np.float64), center_columns) for X in items]
     if dist_matrix is None:
         dist_matrix = pairwise_distances(items, alpha=1.0, center_columns=center_columns, score_method=score_method)

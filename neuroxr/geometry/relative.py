@@ -24,7 +24,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import align, validate_features
-from ._common import _check_option, _ids, _neural_mean
+from ._common import _ids, _neural_mean
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]
 
@@ -120,7 +120,8 @@ def relative_features(
         ``features``; attrs ``transform="relative"``, ``similarity``, ``anchor_kind``,
         ``source_layer``. A zero feature or anchor vector gives cosine 0.
     """
-    _check_option(similarity, SIMILARITIES, "similarity", "relative_features")
+    if similarity not in SIMILARITIES:
+        raise LayoutError(f"relative_features: similarity must be one of {SIMILARITIES}; got {similarity!r}.")
     validate_features(features, name="features")
     E, ids, kind = _anchor_matrix(features, anchors, anchor_ids)
     if len(set(ids)) < ids.size:

@@ -100,3 +100,12 @@ def test_brainscore_errors():
     ds = brainscore(feats, avg, n_components=5, ceiling=False)
     assert math.isnan(float(ds["score"])) and np.isfinite(float(ds["raw"]))
     assert isinstance(ds, xr.Dataset)
+
+
+def test_brainscore_does_not_depend_on_storage_order():
+    feats, neur, *_ = _data(seed=8)
+    perm = np.random.default_rng(1).permutation(neur.sizes["stimulus"])
+    a = brainscore(feats, neur, n_components=5)
+    b = brainscore(feats, neur.isel(stimulus=perm), n_components=5)
+    for k in ("raw", "error", "ceiling", "score"):
+        assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-10)

@@ -10,7 +10,9 @@ in ``attrs``, and never touch a study store:
 - :mod:`~neuroxr.geometry.rdm`: RDMs, split-half RDMs, comparisons, noise ceilings;
 - :mod:`~neuroxr.geometry.rsa`: classical RSA, encoding RSA, encoding regression;
 - :mod:`~neuroxr.geometry.cka`, :mod:`~neuroxr.geometry.dimensionality`;
-- :mod:`~neuroxr.geometry.shape`: :class:`LinearMetric`, pairwise distances, Procrustes average.
+- :mod:`~neuroxr.geometry.shape`: :class:`LinearMetric`, pairwise distances, Procrustes average;
+- :mod:`~neuroxr.geometry.cluster`: Procrustes k-means, hierarchical clusters and MDS of a cohort;
+- :mod:`~neuroxr.geometry.relative`: relative representations (similarities to anchors).
 
 RDMs are ``DataArray`` objects with dims ``(stimulus, stimulus_)``; the first dim carries
 ``stimulus_id``, the second ``stimulus_id_`` (the same ids).
@@ -22,9 +24,11 @@ from typing import Any
 
 from ._common import RDM_DIMS, _neural_mean, _train_test, canonical_order, split_train_test
 from .cka import cka
+from .cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
 from .dimensionality import effective_dimensionality
 from .gram import gram, gram_stats
 from .rdm import as_rdm, compare_rdms, compare_rdms_many, rdm, rdm_noise_ceiling, split_half_rdm_ceiling, split_half_rdms
+from .relative import anchor_weights, relative_features
 from .rsa import crsa, ereg, ersa
 from .shape import LinearMetric, pairwise_distances, procrustes_average, split_distance
 
@@ -50,6 +54,12 @@ __all__ = [
     "pairwise_distances",
     "split_distance",
     "procrustes_average",
+    "procrustes_kmeans",
+    "kmeans_plusplus_init",
+    "cluster_distances",
+    "embed_distances",
+    "relative_features",
+    "anchor_weights",
 ]
 
 # private helpers other modules still import from neuroxr.geometry

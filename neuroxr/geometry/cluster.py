@@ -1,0 +1,283 @@
+"""Clustering and embedding of a cohort of networks: Procrustes k-means, hierarchical clusters, MDS.
+
+- :func:`procrustes_kmeans`: k-means in the Procrustes shape-metric space with netrep's
+  semantics (``netrep.kmeans.procrustes_kmeans``): k-means++ seeding from the pairwise distance
+  matrix, centroids = Procrustes (Euclidean) averages of the members, assignment by the
+  ``LinearMetric(alpha=1)`` distance (angular by default), stop when the labels no longer change.
+- :func:`cluster_distances`: hierarchical (agglomerative) clusters of a cohort from any
+  distance matrix (scipy ``linkage`` + ``fcluster``).
+- :func:`embed_distances`: classical (Torgerson) multidimensional scaling of a distance matrix.
+
+Distance matrices are ``DataArray`` objects ``(network, network_)`` as returned by
+:func:`neuroxr.geometry.pairwise_distances`, or plain symmetric arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import to_numpy
+from ..errors import LayoutError
+from ..kernels import shape as _s
+from .shape import LinearMetric, _as_network_list, pairwise_distances
+
+__all__ = ["procrustes_kmeans", "kmeans_plusplus_init", "cluster_distances", "embed_distances"]
+
+
+def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str) -> tuple[np.ndarray, list[str]]:
+    if isinstance(D, xr.DataArray):
+        if D.ndim != 2:
+            raise LayoutError(f"{caller}: the distance matrix has dims {tuple(D.dims)}; pass a (network, network_) DataArray.")
+        dim = D.dims[0]
+        names = [str(v) for v in D.coords[dim].values] if dim in D.coords else names
+        D = D.values
+    D = np.asarray(D, dtype=np.float64)
+    if D.ndim != 2 or D.shape[0] != D.shape[1]:
+        raise LayoutError(f"{caller}: the distance matrix has shape {D.shape}; pass a square (network, network_) matrix.")
+    if not np.all(np.isfinite(D)) or not np.allclose(D, D.T, atol=1e-10 * max(1.0, float(np.abs(D).max()))):
+        raise LayoutError(f"{caller}: the distance matrix must be finite and symmetric; compute it with pairwise_distances.")
+    m = D.shape[0]
+    names = list(names) if names is not None else [f"network{i}" for i in range(m)]
+    if len(names) != m:
+        raise LayoutError(f"{caller}: {len(names)} network names for a {m} x {m} distance matrix.")
+    return D, names
+
+
+def _reduce(X: np.ndarray, center: bool) -> np.ndarray:
+    """``X`` (centred when ``center``) in at most ``n`` columns with the same Gram ``X X^T``.
+
+    Procrustes (``alpha = 1``) distances and averages depend on a representation only through
+    its Gram matrix, so a layer wider than the number of stimuli is replaced by ``U S`` of its
+    SVD: exact, and each alignment then needs an ``n x n`` SVD instead of ``p x p``.
+    """
+    if center:
+        X = X - X.mean(axis=0)
+    if X.shape[1] <= X.shape[0]:
+        return X
+    U, S, _ = np.linalg.svd(X, full_matrices=False)
+    return U * S
+
+
+def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = None) -> np.ndarray:
+    """k-means++ seeding from a distance matrix, drawing as netrep does.
+
+    The first centroid is ``rs.choice(m)``; each next one ``rs.choice(m, p=d2 / d2.sum())`` with
+    ``d2`` the squared distance of every network to its nearest chosen centroid, where
+    ``rs = sklearn.utils.check_random_state(random_state)``.
+
+    Parameters
+    ----------
+    dist_matrix : array or DataArray, shape (m, m)
+    n_clusters : int
+    random_state : int, numpy.random.RandomState or None
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_clusters,)
+        Indices of the networks that seed the clusters.
+    """
+    from sklearn.utils import check_random_state
+
+    D, _ = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init")
+    rs = check_random_state(random_state)
+    m = D.shape[0]
+    idx = [int(rs.choice(m))]
+    d2 = D[idx[0]] ** 2
+    for _ in range(1, n_clusters):
+        idx.append(int(rs.choice(m, p=d2 / d2.sum())))
+        d2 = np.minimum(d2, D[idx[-1]] ** 2)
+    return np.array(idx)
+
+
+def procrustes_kmeans(
+    Xs: Any,
+    n_clusters: int,
+    dist_matrix: Any = None,
+    max_iter: int = 100,
+    random_state: Any = None,
+    init: Sequence[int | str] | None = None,
+    center_columns: bool = True,
+    score_method: str = "angular",
+) -> xr.Dataset:
+    """k-means clustering of networks in the Procrustes metric space (netrep's ``procrustes_kmeans``).
+
+    Seeds with :func:`kmeans_plusplus_init` on ``dist_matrix`` (or takes ``init``), assigns each
+    network to its nearest seed, then alternates: each centroid becomes the generalized
+    Procrustes average of its members (:func:`neuroxr.kernels.shape.procrustes_average`), each
+    network is re-assigned to its nearest centroid under ``LinearMetric(alpha=1)``; stops when
+    the labels no longer change or after ``max_iter`` rounds.
+
+    Parameters
+    ----------
+    Xs : list or dict of arrays / feature DataArrays (stimulus, unit)
+        The networks (DataArrays paired by ``stimulus_id``; names from the dict keys,
+        ``model``/``layer`` coords or the array name). Narrower ones are zero-padded.
+    n_clusters : int
+        Between 1 and the number of networks.
+    dist_matrix : array or DataArray (network, network_), optional
+        Pairwise Procrustes distances used for the seeding; computed with
+        :func:`~neuroxr.geometry.pairwise_distances` (``alpha=1``) when None.
+    max_iter : int, default 100
+    random_state : int, numpy.random.RandomState or None
+        Seeds the k-means++ draws (netrep's convention).
+    init : sequence of int or str, optional
+        Seed networks (indices or names), one per cluster, instead of k-means++.
+    center_columns : bool, default True
+        Centre columns in the distances and the averages.
+    score_method : {"angular", "euclidean"}, default "angular"
+        Distance used for the assignment (netrep's ``LinearMetric`` default is angular).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``centroid`` (cluster, stimulus, unit), ``label`` (network,) int, ``distance``
+        (cluster, network) from every centroid to every network (netrep's ``cent_dists``),
+        ``objective`` (sum over networks of the squared distance to their centroid); coords
+        ``network`` names and ``stimulus_id`` when labeled; attrs ``init`` (seed names),
+        ``n_iter``, ``converged`` and the parameters. An emptied cluster keeps its centroid.
+        Centroids are defined up to a rotation; networks wider than the number of stimuli are
+        first replaced by ``U S`` of their (centred) SVD (same distances), so the centroids'
+        ``unit`` axis is ``dim0...``, at most ``max(n_stimuli, narrowest widths)`` wide.
+    """
+    items, names, ids = _as_network_list(Xs)
+    m = len(items)
+    if not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
+        raise LayoutError(f"procrustes_kmeans: n_clusters must be an int between 1 and the number of networks ({m}); got {n_clusters!r}.")
+    if score_method not in _s.SCORE_METHODS:
+        raise LayoutError(f"procrustes_kmeans: score_method must be one of {tuple(_s.SCORE_METHODS)}; got {score_method!r}.")
+    metric = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
+    items = [_reduce(np.asarray(to_numpy(X), dtype=np.float64), center_columns) for X in items]
+    if dist_matrix is None:
+        dist_matrix = pairwise_distances(items, alpha=1.0, center_columns=center_columns, score_method=score_method)
+    D, _ = _distance_matrix(dist_matrix, names, "procrustes_kmeans")
+    if D.shape[0] != m:
+        raise LayoutError(f"procrustes_kmeans: dist_matrix is {D.shape[0]} x {D.shape[0]} for {m} networks; pass one row per network.")
+    if init is None:
+        seeds = kmeans_plusplus_init(D, n_clusters, random_state)
+    else:
+        pos = {nm: i for i, nm in enumerate(names)}
+        try:
+            seeds = np.array([pos[s] if isinstance(s, str) else int(s) for s in init])
+        except KeyError as err:
+            raise LayoutError(f"procrustes_kmeans: init names an unknown network {err}; use indices or names from {names[:5]}.") from None
+        if seeds.size != n_clusters or seeds.min() < 0 or seeds.max() >= m:
+            raise LayoutError(f"procrustes_kmeans: init must give {n_clusters} network indices in [0, {m}); got {list(init)!r}.")
+    p = max(X.shape[1] for X in items)
+    pad = [np.pad(X, ((0, 0), (0, p - X.shape[1]))) for X in items]
+    centroids = [pad[i].copy() for i in seeds]
+    labels = np.array([int(np.argmin(D[j][seeds])) for j in range(m)])
+    caches = [metric.partial_fit(X) for X in items]
+    dists = np.zeros((n_clusters, m))
+    converged, n_iter = False, 0
+    for it in range(1, max_iter + 1):
+        n_iter = it
+        for k in range(n_clusters):
+            members = [pad[j] for j in np.flatnonzero(labels == k)]
+            if members:
+                centroids[k] = np.asarray(to_numpy(_s.procrustes_average(members, center_columns=center_columns)))
+        for k, C in enumerate(centroids):
+            ck = metric.partial_fit(C)
+            for j in range(m):
+                est = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
+                dists[k, j] = est.finalize_fit(caches[j], ck).distance(items[j], C)
+        new = np.argmin(dists, axis=0)
+        converged = bool(np.array_equal(new, labels))
+        labels = new
+        if converged:
+            break
+    n = items[0].shape[0]
+    stim = ids if ids is not None else np.array([f"stimulus{i}" for i in range(n)])
+    objective = float(np.sum(dists[labels, np.arange(m)] ** 2))
+    return xr.Dataset(
+        {
+            "centroid": (("cluster", "stimulus", "unit"), np.stack(centroids)),
+            "label": (("network",), labels.astype(np.int64)),
+            "distance": (("cluster", "network"), dists.copy()),
+            "objective": ((), objective),
+        },
+        coords={"cluster": np.arange(n_clusters), "network": names, "stimulus_id": ("stimulus", stim),
+                "unit_id": ("unit", np.array([f"dim{i}" for i in range(p)]))},
+        attrs={"init": [names[i] for i in seeds], "n_iter": n_iter, "converged": int(converged), "n_clusters": int(n_clusters),
+               "max_iter": max_iter, "center_columns": int(center_columns), "score_method": score_method,
+               "random_state": "" if random_state is None or not isinstance(random_state, (int, np.integer)) else int(random_state),
+               "reference": "netrep procrustes_kmeans (Williams et al. 2021)"},
+    )
+
+
+def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: Sequence[str] | None = None) -> xr.DataArray:
+    """Hierarchical clusters of a cohort from its distance matrix (scipy ``linkage`` + ``fcluster``).
+
+    Parameters
+    ----------
+    D : array or DataArray (network, network_)
+        Symmetric distances with a zero diagonal (e.g. :func:`neuroxr.geometry.pairwise_distances`).
+    n_clusters : int
+        Number of flat clusters (``criterion="maxclust"``).
+    method : {"average", "complete", "single", "weighted"}, default "average"
+        Linkage; these accept any dissimilarity (centroid/median/ward need Euclidean data).
+    names : sequence of str, optional
+        Network names when ``D`` is a plain array.
+
+    Returns
+    -------
+    DataArray (network,) of int cluster labels, 0-based, numbered in order of first appearance;
+    attrs ``method`` and ``linkage`` (the scipy linkage matrix, flattened, shape (m - 1) x 4).
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    if method not in ("average", "complete", "single", "weighted"):
+        raise LayoutError(f"cluster_distances: method must be one of 'average', 'complete', 'single', 'weighted'; got {method!r}.")
+    Dm, nm = _distance_matrix(D, names, "cluster_distances")
+    if not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= Dm.shape[0]:
+        raise LayoutError(f"cluster_distances: n_clusters must be an int between 1 and {Dm.shape[0]}; got {n_clusters!r}.")
+    Z = linkage(squareform(Dm, checks=False), method=method)
+    raw = fcluster(Z, n_clusters, criterion="maxclust")
+    _, first = np.unique(raw, return_index=True)
+    order = {c: i for i, c in enumerate(raw[np.sort(first)])}
+    labels = np.array([order[c] for c in raw], dtype=np.int64)
+    return xr.DataArray(labels, dims=("network",), coords={"network": nm}, name="cluster",
+                        attrs={"method": method, "n_clusters": int(n_clusters), "linkage": Z.ravel().tolist()})
+
+
+def embed_distances(D: Any, n_components: int = 2, names: Sequence[str] | None = None) -> xr.DataArray:
+    """Classical (Torgerson) multidimensional scaling of a distance matrix.
+
+    ``B = -1/2 J D**2 J`` (``J`` the centring matrix); the embedding is ``V_k sqrt(lambda_k)``
+    for the ``k`` largest eigenvalues of ``B`` (negative ones clipped to 0). Euclidean distances
+    are reproduced exactly when ``n_components`` covers their dimension.
+
+    Parameters
+    ----------
+    D : array or DataArray (network, network_)
+    n_components : int, default 2
+    names : sequence of str, optional
+
+    Returns
+    -------
+    DataArray (network, component)
+        Coordinates (sign of each axis fixed so its largest-magnitude entry is positive);
+        attrs ``eigenvalues`` (all, descending) and ``explained`` (share of the positive
+        eigenvalues on the kept axes).
+    """
+    Dm, nm = _distance_matrix(D, names, "embed_distances")
+    m = Dm.shape[0]
+    if not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= m:
+        raise LayoutError(f"embed_distances: n_components must be an int between 1 and {m}; got {n_components!r}.")
+    J = np.eye(m) - 1.0 / m
+    B = -0.5 * J @ (Dm**2) @ J
+    lam, V = np.linalg.eigh((B + B.T) / 2)
+    lam, V = lam[::-1], V[:, ::-1]
+    Y = V[:, :n_components] * np.sqrt(np.clip(lam[:n_components], 0, None))
+    sign = np.sign(Y[np.argmax(np.abs(Y), axis=0), np.arange(n_components)])
+    Y = Y * np.where(sign == 0, 1.0, sign)
+    pos = np.clip(lam, 0, None)
+    return xr.DataArray(
+        Y, dims=("network", "component"), coords={"network": nm, "component": np.arange(n_components)}, name="mds",
+        attrs={"method": "classical MDS (Torgerson 1952)", "eigenvalues": lam.tolist(),
+               "explained": float(pos[:n_components].sum() / pos.sum()) if pos.sum() > 0 else float("nan")},
+    )

@@ -1,0 +1,197 @@
+"""Relative representations (Moschella et al. 2023): features re-expressed as similarities to anchors.
+
+A stimulus's relative representation is its vector of similarities to a fixed set of anchors:
+``R[i, a] = sim(x_i, e_a)`` with ``sim`` the cosine (``x . e / (|x| |e|)``) or the dot product.
+The anchors live in the same unit space as the features: a subset of the stimuli themselves
+(by ``stimulus_id``), another feature set of the same units (other items run through the same
+layer), or any embedding matrix ``(anchor, unit)`` (e.g. text queries embedded by a language
+model whose space the features share, as in DeepJuice's tutorial).
+
+:func:`relative_features` returns a regular neuroxr feature layout (``stimulus x unit`` with
+``unit_id`` = anchor ids), so it can be scored, written to a store as a layer or swept like any
+other layer. :func:`anchor_weights` gives the per-anchor ridge coefficients of a forward fit
+(relative features -> trial-averaged responses) for interpretation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import LayoutError
+from ..layouts import align, validate_features
+from ._common import _ids, _neural_mean
+
+__all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]
+
+SIMILARITIES = ("cosine", "dot")
+
+
+def _unit_ids(da: xr.DataArray) -> np.ndarray | None:
+    return np.asarray(da.coords["unit_id"].values).astype(str) if "unit_id" in da.coords else None
+
+
+def _anchor_matrix(features: xr.DataArray, anchors: Any, anchor_ids: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Anchor embeddings ``(n_anchors, n_units)`` in the unit order of ``features``, their ids and kind."""
+    units = _unit_ids(features)
+    p = features.sizes["unit"]
+    if isinstance(anchors, xr.DataArray):
+        if "unit" not in anchors.dims or anchors.ndim != 2:
+            raise LayoutError(
+                f"relative_features: anchors has dims {tuple(anchors.dims)}; pass a (stimulus, unit) feature set or an "
+                "(anchor, unit) embedding matrix with the features' units."
+            )
+        row = next(d for d in anchors.dims if d != "unit")
+        a_units = _unit_ids(anchors)
+        if a_units is not None and units is not None:
+            if set(a_units) != set(units) or a_units.size != units.size:
+                raise LayoutError(
+                    "relative_features: anchors and features do not share their units (unit_id differs on dim 'unit'); "
+                    "anchors must be embedded in the same unit space (same layer / embedding model)."
+                )
+            anchors = anchors.isel(unit=pd.Index(a_units).get_indexer(units))
+        elif anchors.sizes["unit"] != p:
+            raise LayoutError(f"relative_features: anchors has {anchors.sizes['unit']} units on dim 'unit', features {p}; they must match.")
+        idc = f"{row}_id"
+        ids = np.asarray(anchors.coords[idc].values).astype(str) if idc in anchors.coords else None
+        if anchor_ids is not None:
+            ids = np.asarray(anchor_ids).astype(str)
+        if ids is None:
+            ids = np.array([f"anchor{i}" for i in range(anchors.sizes[row])])
+        kind = "feature_set" if row == "stimulus" else "embedding"
+        return np.asarray(anchors.transpose(row, "unit").values, dtype=np.float64), ids, kind
+    arr = np.asarray(anchors)
+    if arr.ndim == 1 and arr.dtype.kind in "USO":
+        want = arr.astype(str)
+        have = _ids(features)
+        pos = {s: i for i, s in enumerate(have)}
+        missing = [s for s in want if s not in pos]
+        if missing:
+            raise LayoutError(
+                f"relative_features: {len(missing)} anchor ids are not stimulus ids of features (e.g. {missing[:3]}); "
+                "pass ids from features.stimulus_id, or an embedding matrix."
+            )
+        rows = np.array([pos[s] for s in want])
+        return np.asarray(features.transpose("stimulus", "unit").values[rows], dtype=np.float64), want, "stimulus_subset"
+    if arr.ndim != 2 or arr.shape[1] != p:
+        raise LayoutError(
+            f"relative_features: anchors has shape {arr.shape}; an embedding matrix must be (n_anchors, {p}) "
+            "with the features' units as columns."
+        )
+    ids = np.asarray(anchor_ids).astype(str) if anchor_ids is not None else np.array([f"anchor{i}" for i in range(arr.shape[0])])
+    if ids.size != arr.shape[0]:
+        raise LayoutError(f"relative_features: {ids.size} anchor_ids for {arr.shape[0]} anchors; give one id per anchor row.")
+    return arr.astype(np.float64), ids, "embedding"
+
+
+def relative_features(
+    features: xr.DataArray,
+    anchors: Any,
+    similarity: str = "cosine",
+    anchor_ids: Sequence[str] | None = None,
+    layer: str | None = None,
+) -> xr.DataArray:
+    """Re-express ``features`` as similarities to anchors (a relative representation).
+
+    Parameters
+    ----------
+    features : DataArray (stimulus, unit)
+        Feature set to transform.
+    anchors : sequence of str, DataArray or array
+        - stimulus ids of ``features`` (the anchors are those stimuli's features);
+        - a feature set ``(stimulus, unit)`` of other items with the same ``unit_id``s
+          (matched by ``unit_id``; anchor ids = its ``stimulus_id``);
+        - an embedding matrix: DataArray ``(anchor, unit)`` (ids from ``anchor_id``) or array
+          ``(n_anchors, n_units)`` in the features' unit order.
+    similarity : {"cosine", "dot"}, default "cosine"
+    anchor_ids : sequence of str, optional
+        Ids of the anchors (overrides those found in ``anchors``); default ``anchor0...``.
+    layer : str, optional
+        ``layer`` coord of the result; default ``"<layer>_relative"`` (``"relative"`` without one).
+
+    Returns
+    -------
+    DataArray (stimulus, unit), shape (n_stimuli, n_anchors)
+        A feature layout: ``unit_id`` = anchor ids, ``stimulus_id`` and ``model`` from
+        ``features``; attrs ``transform="relative"``, ``similarity``, ``anchor_kind``,
+        ``source_layer``. A zero feature or anchor vector gives cosine 0.
+    """
+    if similarity not in SIMILARITIES:
+        raise LayoutError(f"relative_features: similarity must be one of {SIMILARITIES}; got {similarity!r}.")
+    validate_features(features, name="features")
+    E, ids, kind = _anchor_matrix(features, anchors, anchor_ids)
+    if len(set(ids)) < ids.size:
+        raise LayoutError("relative_features: anchor ids are not unique; pass distinct anchor_ids.")
+    X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
+    if similarity == "cosine":
+        nx = np.linalg.norm(X, axis=1, keepdims=True)
+        ne = np.linalg.norm(E, axis=1, keepdims=True)
+        X = np.divide(X, nx, out=np.zeros_like(X), where=nx > 0)
+        E = np.divide(E, ne, out=np.zeros_like(E), where=ne > 0)
+    R = X @ E.T
+    coords: dict[str, Any] = {"stimulus_id": ("stimulus", _ids(features)), "unit_id": ("unit", ids)}
+    src_layer = features.coords["layer"].item() if "layer" in features.coords else features.attrs.get("layer")
+    if "model" in features.coords:
+        coords["model"] = features.coords["model"].item()
+    elif "model" in features.attrs:
+        coords["model"] = features.attrs["model"]
+    coords["layer"] = layer if layer is not None else (f"{src_layer}_relative" if src_layer is not None else "relative")
+    return xr.DataArray(
+        R,
+        dims=("stimulus", "unit"),
+        coords=coords,
+        name=features.name,
+        attrs={"transform": "relative", "similarity": similarity, "anchor_kind": kind,
+               "source_layer": "" if src_layer is None else str(src_layer), "reference": "Moschella et al. 2023"},
+    )
+
+
+def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 0.1) -> xr.DataArray:
+    """Per-anchor ridge weights of a forward fit from relative features to the trial-averaged responses.
+
+    The coefficients of ``sklearn.linear_model.Ridge(alpha, fit_intercept=True)`` fitted on all
+    paired stimuli, one column per neuroid, indexed by anchor id: a large positive weight says
+    the neuroid responds to stimuli similar to that anchor.
+
+    Parameters
+    ----------
+    relative : DataArray (stimulus, unit)
+        Output of :func:`relative_features` (any feature set works; ``unit_id`` names the rows).
+    neural : DataArray (stimulus, neuroid, repeat) or (stimulus, neuroid)
+        Responses, paired by ``stimulus_id``; averaged over repeats.
+    alpha : float, default 0.1
+        Ridge penalty (scikit-learn's convention, > 0).
+
+    Returns
+    -------
+    DataArray (anchor, neuroid)
+        Coords ``anchor_id`` and ``neuroid_id``; attrs ``alpha``, ``similarity``.
+    """
+    if not float(alpha) > 0:
+        raise LayoutError(f"anchor_weights: alpha must be > 0 (ridge penalty); got {alpha!r}.")
+    validate_features(relative, name="relative")
+    if "repeat" not in neural.dims:
+        neural = neural.expand_dims("repeat", axis=-1)
+    relative, neural = align(relative, neural, names=("relative", "neural"))
+    Y = _neural_mean(neural).transpose("stimulus", "neuroid")
+    X = np.asarray(relative.transpose("stimulus", "unit").values, dtype=np.float64)
+    Xc = X - X.mean(axis=0)
+    Yc = np.asarray(Y.values, dtype=np.float64)
+    Yc = Yc - Yc.mean(axis=0)
+    n, p = Xc.shape
+    if p <= n:
+        W = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(p), Xc.T @ Yc)
+    else:
+        W = Xc.T @ np.linalg.solve(Xc @ Xc.T + alpha * np.eye(n), Yc)
+    return xr.DataArray(
+        W,
+        dims=("anchor", "neuroid"),
+        coords={"anchor_id": ("anchor", np.asarray(relative.coords["unit_id"].values).astype(str)),
+                "neuroid_id": ("neuroid", np.asarray(Y.coords["neuroid_id"].values).astype(str))},
+        name="anchor_weight",
+        attrs={"alpha": float(alpha), "similarity": relative.attrs.get("similarity", ""), "fit": "ridge, all stimuli"},
+    )

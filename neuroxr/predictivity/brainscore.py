@@ -1,0 +1,253 @@
+"""Brain-Score's regression-correlation score and internal-consistency ceiling, on neuroxr layouts.
+
+Reproduces the definitions of Brain-Score (``brainscore_vision`` v2.1.0 metrics
+``regression_correlation`` / ``internal_consistency`` and ``metric_helpers.transformations``):
+
+- **raw**: ``PLSRegression(n_components=25, scale=False)`` fitted on 10 splits of 90 % train /
+  10 % test stimuli (``StratifiedShuffleSplit`` stratified by an object coord when there is one,
+  else ``ShuffleSplit``; ``random_state=1``); per split, Pearson r per neuroid between the
+  held-out predictions and the trial-averaged responses, then the **median over neuroids**;
+  ``raw`` is the **mean over splits** and ``error`` the standard error of that mean
+  (``std(ddof=0) / sqrt(n_splits)``, Brain-Score's ``standard_error_of_the_mean``).
+- **ceiling**: split-half internal consistency: 10 ``ShuffleSplit`` draws of half of the
+  repetitions (``train_size=0.5`` over the sorted repetition indices, ``random_state=1``), each
+  half averaged over its repetitions, Pearson r per neuroid between the halves across stimuli,
+  Spearman-Brown corrected per neuroid (``2 r / (1 + r)``), median over neuroids, mean over splits.
+- **score**: ``raw / ceiling`` (Brain-Score's ``ceil_score``); ``ceiling_mode`` also offers the
+  explained-variance forms of Brain-Score's neural benchmarks.
+
+Every draw is made over the stimuli sorted by ``stimulus_id`` (Brain-Score draws over the
+target assembly's storage order; the two agree when that assembly is sorted by ``stimulus_id``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LayoutError
+from ..geometry._common import _canonical, _label, _neural_mean
+from ..layouts import align, validate_features, validate_neural
+
+__all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
+
+CEILING_MODES = ("ratio", "squared_ratio", "r2_over_ceiling")
+REFERENCE = "Brain-Score (brainscore_vision v2.1.0: CrossRegressedCorrelation, InternalConsistency; Schrimpf et al. 2018)"
+_AUTO = "auto"
+
+
+def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each column of ``a`` (n, k) with the same column of ``b``; NaN for a constant column."""
+    am = a - a.mean(axis=0)
+    bm = b - b.mean(axis=0)
+    den = np.sqrt((am * am).sum(axis=0) * (bm * bm).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (am * bm).sum(axis=0) / den
+    return np.where(den > 0, np.clip(r, -1.0, 1.0), np.nan)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence NumPy's RuntimeWarnings (all-NaN medians, constant columns): NaN results say it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def _sem(values: np.ndarray) -> float:
+    """Brain-Score's ``standard_error_of_the_mean``: population std over splits / sqrt(n_splits)."""
+    return float(np.std(values) / math.sqrt(values.size))
+
+
+def _strat_values(neural: xr.DataArray, features: xr.DataArray | None, stratify_by: str | None) -> np.ndarray | None:
+    if stratify_by is None:
+        return None
+    key = "object_name" if stratify_by == _AUTO else stratify_by
+    for da in (neural, features):
+        if da is not None and key in da.coords and da.coords[key].dims == ("stimulus",):
+            return np.asarray(da.coords[key].values).astype(str)
+    if stratify_by == _AUTO:
+        return None
+    raise LayoutError(
+        f"brainscore: stratify_by={stratify_by!r} is not a coord on the 'stimulus' dim of the neural data or the features; "
+        "add it (e.g. neural.assign_coords(object_name=('stimulus', labels))) or pass stratify_by=None."
+    )
+
+
+def brainscore_splits(
+    n_stimuli: int, strata: Any = None, n_splits: int = 10, train_size: float = 0.9, seed: int = 1
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Brain-Score's cross-validation splits over stimuli in canonical (sorted ``stimulus_id``) order.
+
+    Parameters
+    ----------
+    n_stimuli : int
+    strata : array-like of str, shape (n_stimuli,), optional
+        Object / category label per stimulus: ``StratifiedShuffleSplit`` when given, else ``ShuffleSplit``.
+    n_splits : int, default 10
+    train_size : float, default 0.9
+    seed : int, default 1
+        ``random_state`` (Brain-Score's default is 1).
+
+    Returns
+    -------
+    list of (train, test) int arrays, positions in canonical order.
+    """
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    kw = dict(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
+    splitter = StratifiedShuffleSplit(**kw) if strata is not None else ShuffleSplit(**kw)
+    args = (np.zeros(n_stimuli),) + ((np.asarray(strata),) if strata is not None else ())
+    return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(*args)]
+
+
+def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) -> xr.Dataset:
+    """Brain-Score's split-half internal-consistency ceiling (``InternalConsistency``).
+
+    Parameters
+    ----------
+    neural : DataArray (stimulus, neuroid, repeat)
+        At least 2 repeats; missing trials (NaN) are skipped in the half averages.
+    n_splits : int, default 10
+    seed : int, default 1
+        ``random_state`` of the ``ShuffleSplit`` over repetition indices.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ceiling`` (scalar, mean over splits), ``error`` (SEM over splits), ``ceiling_split``
+        (split,), ``consistency`` (split, neuroid): Spearman-Brown corrected split-half r.
+    """
+    from sklearn.model_selection import ShuffleSplit
+
+    validate_neural(neural, name="neural")
+    n_rep = neural.sizes["repeat"]
+    if n_rep < 2:
+        raise LayoutError(
+            f"brainscore_ceiling: neural has {n_rep} repeat on dim 'repeat'; the internal-consistency ceiling needs at "
+            "least 2 repetitions per stimulus. Pass data with repeats, or ceiling=False."
+        )
+    neural = _canonical(neural).transpose("stimulus", "neuroid", "repeat")
+    V = np.asarray(neural.values, dtype=np.float64)
+    splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
+    cons = np.empty((n_splits, V.shape[1]))
+    with np.errstate(invalid="ignore"), _quiet():
+        for s, (h1, h2) in enumerate(splitter.split(np.zeros(n_rep))):
+            r = _pearson_columns(np.nanmean(V[:, :, h1], axis=2), np.nanmean(V[:, :, h2], axis=2))
+            cons[s] = 2 * r / (1 + r)
+    per_split = np.nanmedian(cons, axis=1)
+    return xr.Dataset(
+        {
+            "ceiling": ((), float(per_split.mean())),
+            "error": ((), _sem(per_split)),
+            "ceiling_split": (("split",), per_split),
+            "consistency": (("split", "neuroid"), cons),
+        },
+        coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(neural.coords["neuroid_id"].values).astype(str))},
+        attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", "reference": REFERENCE},
+    )
+
+
+def brainscore(
+    features: xr.DataArray,
+    neural: xr.DataArray,
+    n_components: int = 25,
+    n_splits: int = 10,
+    train_size: float = 0.9,
+    stratify_by: str | None = _AUTO,
+    seed: int = 1,
+    ceiling: bool = True,
+    ceiling_mode: str = "ratio",
+) -> xr.Dataset:
+    """Brain-Score's PLS regression-correlation score of ``features`` on ``neural``, ceiled.
+
+    Parameters
+    ----------
+    features : DataArray (stimulus, unit)
+        Model features; paired with ``neural`` by ``stimulus_id``.
+    neural : DataArray (stimulus, neuroid, repeat)
+        Responses; the regression target is the trial average (neuroids lacking a stimulus are dropped).
+    n_components : int, default 25
+        PLS components (``PLSRegression(n_components, scale=False)``); at most the number of units.
+    n_splits : int, default 10
+    train_size : float, default 0.9
+    stratify_by : str or None, default "auto"
+        Stimulus coord to stratify the splits by; ``"auto"`` uses ``object_name`` when present
+        (Brain-Score's default), None never stratifies.
+    seed : int, default 1
+        ``random_state`` of the stimulus splits and of the repetition splits.
+    ceiling : bool, default True
+        Compute the internal-consistency ceiling (needs >= 2 repeats); else ``ceiling`` and
+        ``score`` are NaN.
+    ceiling_mode : {"ratio", "squared_ratio", "r2_over_ceiling"}, default "ratio"
+        ``score = raw / ceiling`` (Brain-Score's ``ceil_score``), ``(raw / ceiling) ** 2``
+        (``explained_variance`` of brainscore_vision v2.0-v2.3 neural benchmarks) or
+        ``raw ** 2 / ceiling`` (``explained_variance`` since brainscore_vision PR #2169, 2026).
+
+    Returns
+    -------
+    xarray.Dataset
+        Scalars ``raw``, ``error`` (SEM of raw over splits, Brain-Score's ``error``),
+        ``ceiling``, ``ceiling_error``, ``score``; ``raw_split`` (split,), ``r`` (split, neuroid)
+        held-out Pearson r per neuroid, ``consistency`` (split_half, neuroid); coords
+        ``neuroid_id``; attrs with every parameter and ``reference``.
+    """
+    from sklearn.cross_decomposition import PLSRegression
+
+    if ceiling_mode not in CEILING_MODES:
+        raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {ceiling_mode!r}.")
+    if not 0 < train_size < 1:
+        raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
+    validate_features(features, name="features")
+    validate_neural(neural, name="neural")
+    features, neural = align(_canonical(features), neural, names=("features", "neural"))
+    Y = _neural_mean(neural)
+    neural = neural.sel(neuroid=Y.neuroid) if Y.sizes["neuroid"] != neural.sizes["neuroid"] else neural
+    X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
+    Yv = np.asarray(Y.transpose("stimulus", "neuroid").values, dtype=np.float64)
+    if not 1 <= n_components <= X.shape[1]:
+        raise LayoutError(
+            f"brainscore: n_components={n_components} but features has {X.shape[1]} units on dim 'unit'; "
+            "pass n_components between 1 and the number of units."
+        )
+    strata = _strat_values(neural, features, stratify_by)
+    splits = brainscore_splits(X.shape[0], strata, n_splits, train_size, seed)
+    r = np.empty((n_splits, Yv.shape[1]))
+    with _quiet():
+        for s, (tr, te) in enumerate(splits):
+            pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Yv[tr])
+            r[s] = _pearson_columns(pls.predict(X[te]), Yv[te])
+        per_split = np.nanmedian(r, axis=1)
+    raw = float(per_split.mean())
+    data: dict[str, Any] = {
+        "raw": ((), raw),
+        "error": ((), _sem(per_split)),
+        "raw_split": (("split",), per_split),
+        "r": (("split", "neuroid"), r),
+    }
+    if ceiling:
+        c = brainscore_ceiling(neural, n_splits=n_splits, seed=seed)
+        cval = float(c["ceiling"])
+        score = {"ratio": raw / cval, "squared_ratio": (raw / cval) ** 2, "r2_over_ceiling": raw**2 / cval}[ceiling_mode]
+        data.update(ceiling=((), cval), ceiling_error=((), float(c["error"])), score=((), score),
+                    consistency=(("split_half", "neuroid"), c["consistency"].values))
+    else:
+        data.update(ceiling=((), math.nan), ceiling_error=((), math.nan), score=((), math.nan))
+    from .. import __version__
+
+    return xr.Dataset(
+        data,
+        coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(Y.coords["neuroid_id"].values).astype(str)),
+                **({"split_half": np.arange(n_splits)} if ceiling else {})},
+        attrs={"protocol": "brainscore", "regression": f"PLSRegression(n_components={n_components}, scale=False)",
+               "n_components": n_components, "n_splits": n_splits, "train_size": train_size,
+               "stratify_by": "" if strata is None else ("object_name" if stratify_by == _AUTO else str(stratify_by)),
+               "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]),
+               "source": _label(features, "features"), "reference": REFERENCE, "neuroxr_version": __version__},
+    )

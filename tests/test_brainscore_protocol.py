@@ -1,0 +1,111 @@
+"""neuroxr.predictivity.brainscore against Brain-Score's definitions, re-implemented here with scikit-learn/scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import xarray as xr
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+from neuroxr.errors import LayoutError
+from neuroxr.layouts import features as make_features
+from neuroxr.layouts import neural as make_neural
+from neuroxr.predictivity.brainscore import brainscore, brainscore_ceiling
+
+
+def _data(n=60, p=30, k=8, reps=4, seed=0, objects=True):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    W = rng.standard_normal((p, k))
+    signal = X @ W / np.sqrt(p)
+    R = signal[:, :, None] + 0.8 * rng.standard_normal((n, k, reps))
+    ids = [f"img{i:03d}" for i in range(n)]
+    obj = {"object_name": [f"obj{i % 4}" for i in range(n)]} if objects else {}
+    perm = rng.permutation(n)  # stored out of id order: draws must not depend on it
+    feats = make_features(X[perm], [ids[i] for i in perm], model="m", layer="l")
+    neur = make_neural(R, ids, [f"n{j}" for j in range(k)])
+    if objects:
+        neur = neur.assign_coords(object_name=("stimulus", obj["object_name"]))
+    return feats, neur, X, R, ids, obj.get("object_name")
+
+
+def _reference(X, R, strata, n_components=25, seed=1):
+    """Brain-Score's raw / error / ceiling, written from its definitions (stimuli already in sorted-id order)."""
+    Y = R.mean(axis=2)
+    kw = dict(n_splits=10, train_size=0.9, test_size=None, random_state=seed)
+    splitter = StratifiedShuffleSplit(**kw) if strata is not None else ShuffleSplit(**kw)
+    split_args = (np.zeros(len(X)), np.asarray(strata)) if strata is not None else (np.zeros(len(X)),)
+    per_split = []
+    for tr, te in splitter.split(*split_args):
+        pred = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Y[tr]).predict(X[te])
+        rs = [scipy.stats.pearsonr(pred[:, j], Y[te, j])[0] for j in range(Y.shape[1])]
+        per_split.append(np.median(rs))
+    per_split = np.array(per_split)
+    raw, err = per_split.mean(), per_split.std() / math.sqrt(len(per_split))
+    cs = []
+    reps = np.arange(R.shape[2])
+    for h1, h2 in ShuffleSplit(n_splits=10, train_size=0.5, random_state=seed).split(reps):
+        a, b = R[:, :, h1].mean(axis=2), R[:, :, h2].mean(axis=2)
+        r = np.array([scipy.stats.pearsonr(a[:, j], b[:, j])[0] for j in range(R.shape[1])])
+        cs.append(np.median(2 * r / (1 + r)))
+    return raw, err, float(np.mean(cs))
+
+
+@pytest.mark.parametrize("objects", [True, False])
+def test_brainscore_matches_reference(objects):
+    feats, neur, X, R, ids, strata = _data(objects=objects)
+    ds = brainscore(feats, neur, n_components=25)
+    raw, err, ceil = _reference(X, R, strata)
+    np.testing.assert_allclose(float(ds["raw"]), raw, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(float(ds["error"]), err, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(float(ds["ceiling"]), ceil, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(float(ds["score"]), raw / ceil, rtol=1e-7)
+    assert ds.attrs["stratify_by"] == ("object_name" if objects else "")
+    assert ds["r"].dims == ("split", "neuroid") and list(ds["neuroid_id"].values) == [f"n{j}" for j in range(8)]
+
+
+def test_brainscore_ceiling_modes_and_odd_repeats():
+    feats, neur, X, R, ids, strata = _data(reps=5, seed=3)
+    base = brainscore(feats, neur, n_components=5)
+    raw, _, ceil = _reference(X, R, strata, n_components=5)
+    np.testing.assert_allclose(float(base["ceiling"]), ceil, rtol=1e-7)
+    sq = brainscore(feats, neur, n_components=5, ceiling_mode="squared_ratio")
+    r2 = brainscore(feats, neur, n_components=5, ceiling_mode="r2_over_ceiling")
+    np.testing.assert_allclose(float(sq["score"]), (raw / ceil) ** 2, rtol=1e-7)
+    np.testing.assert_allclose(float(r2["score"]), raw**2 / ceil, rtol=1e-7)
+
+
+def test_brainscore_ceiling_standalone_and_seed():
+    _, neur, _, R, _, _ = _data(seed=5)
+    c1, c2 = brainscore_ceiling(neur, seed=1), brainscore_ceiling(neur, seed=2)
+    assert c1["consistency"].shape == (10, 8)
+    assert float(c1["ceiling"]) != float(c2["ceiling"])
+
+
+def test_brainscore_errors():
+    feats, neur, *_ = _data()
+    with pytest.raises(LayoutError, match="n_components"):
+        brainscore(feats, neur, n_components=31)
+    with pytest.raises(LayoutError, match="stratify_by"):
+        brainscore(feats, neur, n_components=5, stratify_by="category")
+    with pytest.raises(LayoutError, match="ceiling_mode"):
+        brainscore(feats, neur, n_components=5, ceiling_mode="ev")
+    avg = neur.mean("repeat").expand_dims(repeat=1, axis=-1)
+    with pytest.raises(LayoutError, match="repeat"):
+        brainscore(feats, avg, n_components=5)
+    ds = brainscore(feats, avg, n_components=5, ceiling=False)
+    assert math.isnan(float(ds["score"])) and np.isfinite(float(ds["raw"]))
+    assert isinstance(ds, xr.Dataset)
+
+
+def test_brainscore_does_not_depend_on_storage_order():
+    feats, neur, *_ = _data(seed=8)
+    perm = np.random.default_rng(1).permutation(neur.sizes["stimulus"])
+    a = brainscore(feats, neur, n_components=5)
+    b = brainscore(feats, neur.isel(stimulus=perm), n_components=5)
+    for k in ("raw", "error", "ceiling", "score"):
+        assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-10)

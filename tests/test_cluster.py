@@ -1,0 +1,153 @@
+"""Cohort clustering and embedding (neuroxr.geometry.cluster) against netrep, scipy and scikit-learn."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import pathlib
+import re
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import ortho_group
+
+from neuroxr.errors import LayoutError
+from neuroxr.geometry.cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
+from neuroxr.layouts import features as make_features
+
+
+def _cohort(n=25, p=5, groups=3, per=4, noise=0.15, seed=0):
+    """``groups`` families of ``per`` networks: one shape each, randomly rotated, plus noise."""
+    rng = np.random.default_rng(seed)
+    Xs = []
+    for _ in range(groups):
+        B = rng.standard_normal((n, p))
+        for _ in range(per):
+            Q = ortho_group.rvs(p, random_state=int(rng.integers(1 << 30)))
+            X = (B + noise * rng.standard_normal((n, p))) @ Q
+            Xs.append(X - X.mean(axis=0))
+    return Xs
+
+
+def _netrep_kmeans():
+    """netrep's own ``procrustes_kmeans`` source, with the three defects of its released file patched.
+
+    The file imports a module that no longer exists (``netrep.barycenter``: the function is now
+    ``netrep.multiset.frechet_mean``), lacks three imports, and names its seed list ``idx``
+    where it defines ``init_centroid_idx``. Nothing else is changed.
+    """
+    netrep = pytest.importorskip("netrep")
+    path = pathlib.Path(importlib.util.find_spec(netrep.__name__).submodule_search_locations[0]) / "kmeans.py"
+    src = path.read_text()
+    if "def procrustes_kmeans" not in src:
+        pytest.skip("netrep has no kmeans.procrustes_kmeans")
+    src = src.replace(
+        "from netrep.barycenter import barycenter",
+        "import numpy as np\nfrom sklearn.utils.validation import check_array, check_random_state\n"
+        "from netrep.multiset import frechet_mean as barycenter, pairwise_distances",
+    )
+    src = re.sub(r"\bidx\b", "init_centroid_idx", src)
+    ns: dict = {}
+    exec(compile(src, str(path), "exec"), ns)
+    return ns["procrustes_kmeans"]
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_procrustes_kmeans_matches_netrep(seed):
+    netrep_kmeans = _netrep_kmeans()
+    from netrep.metrics import LinearMetric as NRMetric
+    from netrep.multiset import frechet_mean
+    from netrep.multiset import pairwise_distances as nr_pairwise
+
+    Xs = _cohort()
+    D = nr_pairwise(NRMetric(alpha=1.0), Xs, verbose=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # netrep's streaming barycenter prints shapes
+        _, nr_labels, nr_dists = netrep_kmeans(np.array(Xs), 3, dist_matrix=D, random_state=seed)
+    ds = procrustes_kmeans(Xs, 3, dist_matrix=D, random_state=seed)
+    # same k-means++ draws -> same seeds -> same cluster numbering and partition
+    np.testing.assert_array_equal(ds["label"].values, nr_labels)
+    # netrep's centroid is a 10-step streaming estimate of the Procrustes mean: close, not equal
+    np.testing.assert_allclose(ds["distance"].values, nr_dists, atol=0.02)
+    # with netrep's exact (full-batch, converged) mean of the final members the distances agree tightly
+    for k in range(3):
+        members = [Xs[j] for j in np.flatnonzero(ds["label"].values == k)]
+        M = frechet_mean(members, method="full_batch", warmstart=members[0].copy(), tol=1e-13, max_iter=5000)
+        for j in range(len(Xs)):
+            d = NRMetric(alpha=1.0).fit(Xs[j], M).score(Xs[j], M)
+            np.testing.assert_allclose(ds["distance"].values[k, j], d, atol=1e-6)
+    assert ds.attrs["converged"] == 1
+
+
+def test_kmeans_plusplus_draws_like_netrep():
+    D = squareform(pdist(np.random.default_rng(1).standard_normal((9, 2))))
+    rs = np.random.RandomState(5)
+    first = rs.choice(9)
+    d2 = D[first] ** 2
+    expect = [first, rs.choice(9, p=d2 / d2.sum())]
+    np.testing.assert_array_equal(kmeans_plusplus_init(D, 2, random_state=5), expect)
+
+
+def test_procrustes_kmeans_labeled_init_and_errors():
+    Xs = _cohort(groups=2, per=3, seed=4)
+    ids = [f"s{i:02d}" for i in range(25)]
+    rng = np.random.default_rng(0)
+    named = {}
+    for i, X in enumerate(Xs):
+        perm = rng.permutation(25)  # each network stored in its own stimulus order
+        named[f"net{i}"] = make_features(X[perm], [ids[k] for k in perm])
+    ds = procrustes_kmeans(named, 2, init=["net0", "net3"])
+    assert list(ds["network"].values) == list(named) and ds.attrs["init"] == ["net0", "net3"]
+    np.testing.assert_array_equal(ds["label"].values, [0, 0, 0, 1, 1, 1])
+    assert list(ds["stimulus_id"].values) == ids
+    plain = procrustes_kmeans(Xs, 2, init=[0, 3])
+    np.testing.assert_allclose(ds["distance"].values, plain["distance"].values, atol=1e-10)
+    assert float(ds["objective"]) == pytest.approx(float(np.sum(ds["distance"].values.min(axis=0) ** 2)))
+    with pytest.raises(LayoutError, match="n_clusters"):
+        procrustes_kmeans(Xs, 7)
+    with pytest.raises(LayoutError, match="init"):
+        procrustes_kmeans(named, 2, init=["net0", "nope"])
+    with pytest.raises(LayoutError, match="score_method"):
+        procrustes_kmeans(Xs, 2, score_method="cosine")
+
+
+def test_cluster_distances_against_sklearn_agglomerative():
+    from sklearn.cluster import AgglomerativeClustering
+
+    rng = np.random.default_rng(2)
+    P = np.concatenate([rng.standard_normal((5, 3)) + 6 * c for c in range(3)])
+    D = squareform(pdist(P))
+    for method in ("average", "complete", "single"):
+        ours = cluster_distances(D, 3, method=method).values
+        ref = AgglomerativeClustering(n_clusters=3, metric="precomputed", linkage=method).fit_predict(D)
+        # same partition up to label permutation
+        assert len({(a, b) for a, b in zip(ours, ref)}) == 3
+    assert list(cluster_distances(D, 3).values[:5]) == [0] * 5
+    with pytest.raises(LayoutError, match="symmetric"):
+        cluster_distances(D + np.triu(np.ones_like(D)), 2)
+
+
+def test_embed_distances_reproduces_euclidean_distances():
+    P = np.random.default_rng(3).standard_normal((8, 2))
+    D = squareform(pdist(P))
+    Y = embed_distances(D, n_components=2, names=[f"n{i}" for i in range(8)])
+    np.testing.assert_allclose(squareform(pdist(Y.values)), D, atol=1e-10)
+    assert Y.attrs["explained"] == pytest.approx(1.0)
+    Y1 = embed_distances(D, n_components=1)
+    assert Y1.dims == ("network", "component") and Y1.shape == (8, 1)
+    with pytest.raises(LayoutError, match="n_components"):
+        embed_distances(D, n_components=0)
+
+
+def test_procrustes_kmeans_wide_layers_reduced_exactly():
+    rng = np.random.default_rng(6)
+    Xs = [rng.standard_normal((10, 30)) for _ in range(4)]  # wider than the number of stimuli
+    ds = procrustes_kmeans(Xs, 2, init=[0, 1])
+    from neuroxr.geometry import LinearMetric
+
+    for k in range(2):
+        C = ds["centroid"].values[k]
+        for j, X in enumerate(Xs):
+            np.testing.assert_allclose(ds["distance"].values[k, j], LinearMetric().fit_distance(X, C), atol=1e-6)  # arccos near 0: ~1e-8 rounding
+    assert ds.sizes["unit"] == 10

@@ -1,0 +1,89 @@
+"""Relative representations (neuroxr.geometry.relative) against direct NumPy / scikit-learn computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from sklearn.linear_model import Ridge
+
+from neuroxr.errors import LayoutError
+from neuroxr.geometry.relative import anchor_weights, relative_features
+from neuroxr.layouts import features as make_features
+from neuroxr.layouts import neural as make_neural
+from neuroxr.layouts import validate_features
+
+
+def _feats(n=20, p=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    return make_features(X, [f"s{i:02d}" for i in range(n)], [f"u{j}" for j in range(p)], model="net", layer="conv"), X
+
+
+def _cos(A, B):
+    return (A / np.linalg.norm(A, axis=1, keepdims=True)) @ (B / np.linalg.norm(B, axis=1, keepdims=True)).T
+
+
+def test_anchor_stimulus_subset_cosine_and_dot():
+    F, X = _feats()
+    ids = ["s03", "s11", "s07"]
+    rows = [3, 11, 7]
+    R = relative_features(F, ids)
+    validate_features(R, name="relative")
+    np.testing.assert_allclose(R.values, _cos(X, X[rows]), rtol=1e-12)
+    assert list(R.unit_id.values) == ids and R.layer.item() == "conv_relative" and R.model.item() == "net"
+    D = relative_features(F, ids, similarity="dot", layer="rel")
+    np.testing.assert_allclose(D.values, X @ X[rows].T, rtol=1e-12)
+    assert D.layer.item() == "rel"
+
+
+def test_anchor_feature_set_matched_by_unit_id():
+    F, X = _feats()
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((4, 6))
+    perm = [5, 0, 3, 1, 4, 2]  # anchors stored with their units in another order
+    other = make_features(A[:, perm], [f"q{i}" for i in range(4)], [f"u{j}" for j in perm])
+    R = relative_features(F, other)
+    np.testing.assert_allclose(R.values, _cos(X, A), rtol=1e-12)
+    assert list(R.unit_id.values) == ["q0", "q1", "q2", "q3"] and R.attrs["anchor_kind"] == "feature_set"
+
+
+def test_anchor_embedding_matrix():
+    F, X = _feats()
+    E = np.random.default_rng(2).standard_normal((5, 6))
+    R = relative_features(F, E, anchor_ids=list("abcde"))
+    np.testing.assert_allclose(R.values, _cos(X, E), rtol=1e-12)
+    emb = xr.DataArray(E, dims=("anchor", "unit"), coords={"anchor_id": ("anchor", list("vwxyz")), "unit_id": ("unit", [f"u{j}" for j in range(6)])})
+    R2 = relative_features(F, emb, similarity="dot")
+    np.testing.assert_allclose(R2.values, X @ E.T, rtol=1e-12)
+    assert list(R2.unit_id.values) == list("vwxyz")
+
+
+def test_relative_errors():
+    F, _ = _feats()
+    with pytest.raises(LayoutError, match="not stimulus ids"):
+        relative_features(F, ["s01", "nope"])
+    with pytest.raises(LayoutError, match=r"\(n_anchors, 6\)"):
+        relative_features(F, np.ones((3, 5)))
+    with pytest.raises(LayoutError, match="similarity"):
+        relative_features(F, ["s01"], similarity="euclid")
+    other = make_features(np.ones((2, 6)), ["a", "b"], [f"v{j}" for j in range(6)])
+    with pytest.raises(LayoutError, match="units"):
+        relative_features(F, other)
+
+
+def test_anchor_weights_match_sklearn_ridge():
+    F, X = _feats(n=30)
+    R = relative_features(F, ["s01", "s05", "s09", "s13"])
+    rng = np.random.default_rng(3)
+    resp = rng.standard_normal((30, 3, 2))
+    order = rng.permutation(30)  # neural stored in another stimulus order
+    N = make_neural(resp[order], [f"s{i:02d}" for i in order], ["n0", "n1", "n2"])
+    W = anchor_weights(R, N, alpha=0.5)
+    ref = Ridge(alpha=0.5).fit(R.values, resp.mean(axis=2)).coef_.T
+    np.testing.assert_allclose(W.values, ref, rtol=1e-8, atol=1e-12)
+    assert W.dims == ("anchor", "neuroid") and list(W.anchor_id.values) == ["s01", "s05", "s09", "s13"]
+    # more anchors than stimuli: the dual solve
+    Rw = relative_features(F, np.random.default_rng(4).standard_normal((40, 6)))
+    Ww = anchor_weights(Rw, N, alpha=2.0)
+    np.testing.assert_allclose(Ww.values, Ridge(alpha=2.0).fit(Rw.values, resp.mean(axis=2)).coef_.T, rtol=1e-7, atol=1e-10)

@@ -496,7 +496,7 @@ def test_import_neuroxr_does_not_import_torch():
 
 def test_cli_extract_command(tmp_path, image_folder):
     click_testing = pytest.importorskip("click.testing")
-    from neuroxr.extract import extract_command
+    from neuroxr.cli.extract import extract_command
 
     folder, ids, _ = image_folder
     model_file = tmp_path / "mynet.py"

@@ -161,7 +161,7 @@ def test_vit_with_its_image_processor(tmp_path, vit):
 
 def test_cli_extract_texts_with_the_models_tokenizer(tmp_path, bert, tokenizer):
     click_testing = pytest.importorskip("click.testing")
-    from neuroxr.extract import extract_command
+    from neuroxr.cli.extract import extract_command
 
     model_file = tmp_path / "textnet.py"
     model_file.write_text(

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from neuroxr.cli.sweep import sweep_command
 from neuroxr.store import StudyStore
-from neuroxr.sweep import sweep_command
 
 CONFIG = "models: [netA]\nlayers: [layer1, layer3]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n"
 

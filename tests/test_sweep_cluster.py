@@ -8,8 +8,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
+from neuroxr.cli.sweep import sweep_command
 from neuroxr.store import StudyStore
-from neuroxr.sweep import SweepError, sweep, sweep_command
+from neuroxr.sweep import SweepError, sweep
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")

@@ -9,8 +9,8 @@ module                    commands
 ``score``                 ``neuroxr score KIND STORE SOURCE [TARGET]``
 ``demo``                  ``neuroxr demo [PATH]``
 ``report``                ``neuroxr report STORE``
-``neuroxr.sweep``         ``neuroxr sweep`` (registered from the sweep package)
-``neuroxr.extract``       ``neuroxr extract`` (registered; torch imported only when run)
+``sweep``                 ``neuroxr sweep``
+``extract``               ``neuroxr extract`` (torch imported only when run)
 ========================  ==========================================================
 """
 
@@ -24,15 +24,10 @@ __all__ = ["main", "store_summary"]
 
 
 def _wire_commands() -> None:
-    """The sweep and extract commands, from their packages (or their 0.1.0 modules)."""
-    try:
-        from ..sweep.command import sweep_command
-    except ImportError:
-        from ..sweep import sweep_command
-    try:
-        from ..extract.command import extract_command
-    except ImportError:
-        from ..extract import extract_command
+    """The sweep and extract commands (their heavy imports happen only when they run)."""
+    from .extract import extract_command
+    from .sweep import sweep_command
+
     main.add_command(sweep_command, "sweep")
     main.add_command(extract_command, "extract")
 

@@ -10,7 +10,6 @@ The flow, one module per stage::
     reduce.py      sparse random projection / incremental PCA at write time
     write.py       streaming each layer into ``features/<model>/<layer>``, completion marker last
     run.py         extract_features, plan_extraction
-    command.py     the ``neuroxr extract`` click command
 
 torch is imported only inside the functions that need it: ``import neuroxr.extract`` does not
 import torch.
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 from ..errors import ExtractionError
 from ._common import RESERVE_BYTES
-from .command import extract_command
 from .models import POOLING, load_model, pool_tokens
 from .plan import ExtractionPlan, LayerPlan, parse_memory
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, default_image_transform, resolve_preprocessing
@@ -39,7 +37,6 @@ __all__ = [
     "Preprocessing",
     "RESERVE_BYTES",
     "default_image_transform",
-    "extract_command",
     "extract_features",
     "image_files",
     "load_model",

@@ -5,7 +5,7 @@ the entry computation, after one Gram task per layer where entries read the laye
 (:mod:`.tasks`) -- on an embedded or existing Dask cluster (:mod:`.cluster`), writes each finished
 entry to the study store at once, and gathers every entry, new or already there, into a
 :class:`SweepResult` (:mod:`.gather`, :mod:`.select`). Configuration files are checked by
-:mod:`.config`; the ``neuroxr sweep`` command lives in :mod:`.command`.
+:mod:`.config`; the ``neuroxr sweep`` command lives in :mod:`neuroxr.cli.sweep`.
 
 Modules
 -------
@@ -16,12 +16,9 @@ cluster  embedded LocalCluster / LocalCUDACluster, connecting by address, worker
 gather   :class:`SweepResult`, :func:`gather`, :func:`gather_metrics`
 select   :func:`best_layers`, :func:`target_halves`
 run      :func:`sweep`, :class:`SweepError`
-command  the click command ``sweep_command`` (imported on first use: click stays out of ``import neuroxr``)
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from ..errors import SweepConfigError
 from .config import SCORE_KEYS, SWEEP_KEYS, SWEEP_METRICS, load_config, validate_config
@@ -48,15 +45,7 @@ __all__ = [
     "load_config",
     "plan_sweep",
     "sweep",
-    "sweep_command",
     "target_halves",
     "validate_config",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "sweep_command":
-        from .command import sweep_command
-
-        return sweep_command
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

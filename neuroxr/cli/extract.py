@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ExtractionError, StoreError
-from .models import load_model
-from .run import extract_features
+from ..extract.models import load_model
+from ..extract.run import extract_features
 
 
 def make_extract_command() -> Any:

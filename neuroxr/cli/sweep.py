@@ -67,8 +67,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     bar on a terminal and a plain line otherwise.
     """
     from ..store import StudyStore
-    from .config import load_config, validate_config
-    from .run import sweep
+    from ..sweep.config import load_config, validate_config
+    from ..sweep.run import sweep
 
     try:
         st = StudyStore(store, mode="a")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neuroxr.store import StudyStore
+from neuroxr.store import StoreError, StudyStore
 from neuroxr.sweep import SweepConfigError, plan_sweep
 from neuroxr.sweep.names import ALL_REGIONS, layer_name, subset_name
 
@@ -55,8 +55,12 @@ def test_plan_errors_name_what_exists(sweep_base_store):
         plan_sweep(store, neural=["animalA"], directions=["inter_animal"])
 
 
-def test_region_subset_name_collision(sweep_copy):
+def test_region_subset_name_collision(sweep_copy, monkeypatch):
     store = StudyStore(sweep_copy())
+    with pytest.raises(StoreError, match="already the name of the neural set 'animalA' region 'IT'"):
+        store.write_neural("animalA.IT", store.read_neural("animalB").load())
+    # a store written before names were checked (0.1.0) is still refused when planned
+    monkeypatch.setattr("neuroxr.sets.check_new_set", lambda *a, **k: None)
     store.write_neural("animalA.IT", store.read_neural("animalB").load())
     with pytest.raises(SweepConfigError, match="already a neural set"):
         plan_sweep(store, neural=["animalA"], regions=["IT"])

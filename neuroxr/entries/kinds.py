@@ -20,7 +20,7 @@ from .. import directions as _d
 from ..errors import LayoutError
 from . import metrics as _m
 
-__all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "streams"]
+__all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "streams", "reads_gram"]
 
 #: Options of the direction functions that are not parameters of an entry.
 _RUN_OPTIONS = ("backend", "dtype", "keep_predictions", "progress", "gram")
@@ -120,6 +120,19 @@ def streams(kind: str, params: Mapping[str, Any]) -> bool:
     """The streaming rule, written once: forward with a shared regressor (ridge or linear) and no
     ``max_n`` unit subsets reads the features only through the layer's cached Gram."""
     return kind == "forward" and params.get("regressor", "ridge") in ("ridge", "linear") and params.get("max_n") is None
+
+
+#: metrics that read a feature set only through its cached Gram
+GRAM_METRICS = ("crsa", "cka", "dimensionality")
+
+
+def reads_gram(kind: str, params: Mapping[str, Any], source_kind: str = "features") -> bool:
+    """Whether an entry of ``kind`` reads its source feature set through the set's Gram entry
+    (:func:`streams`, or cRSA / CKA / dimensionality of a feature set): a sweep computes that
+    Gram once, as its own task, before the entries that read it."""
+    if source_kind != "features":
+        return False
+    return streams(kind, params) or get_kind(kind).name in GRAM_METRICS
 
 
 def lazy_features(kind: str, params: Mapping[str, Any]) -> bool:

@@ -4,11 +4,13 @@ Layout (see ``schemas/store.schema.json``)::
 
     neural/<name>                         stimulus x neuroid x repeat (whole stimulus axis per chunk)
     features/<model>/<layer>              stimulus x unit (whole stimulus axis, units chunked)
-    scores/<direction>/<source>__<target> labeled score dataset + attrs
-    metrics/<metric>/<source>__<target>   geometry metric of a pair (crsa, ersa, ereg, shape, cka)
-    metrics/dimensionality/<source>       effective dimensionality of one set
-    cache/gram/<model>/<layer>            cached Gram matrices (reused by later scores)
+    scores/, metrics/, cache/             entries computed from the sets (their layout and
+                                          provenance keys: :mod:`neuroxr.entries.layout`)
     .neuroxr/                             staging groups, swap journals and locks (local stores)
+
+The store reads and writes groups by path; it knows the sets (:meth:`StudyStore.write_neural`,
+:meth:`StudyStore.write_features`) but not what the entries mean: computing, finding and listing
+them is :mod:`neuroxr.entries`.
 
 Every entry is a Zarr group. An entry is *complete* only once the group attribute
 ``neuroxr_complete`` is true. On a local store a write goes to a private staging group that is
@@ -31,15 +33,7 @@ import xarray as xr
 import zarr
 
 from ..errors import StoreError
-from ..layouts import (
-    METRICS,
-    SINGLE_SET_METRICS,
-    LayoutError,
-    validate_features,
-    validate_metric,
-    validate_neural,
-    validate_scores,
-)
+from ..layouts import validate_features, validate_neural
 from . import atomic
 from ._zarr import (
     COMPLETE_ATTR,
@@ -131,9 +125,7 @@ class StudyStore:
         inv = self.inventory()
         return (
             f"<StudyStore {self.url!r}: {len(inv['neural'])} neural sets, "
-            f"{sum(len(v) for v in inv['features'].values())} feature sets, "
-            f"{sum(len(v) for v in inv['scores'].values())} score entries, "
-            f"{sum(len(v) for v in inv['metrics'].values())} metric entries>"
+            f"{sum(len(v) for v in inv['features'].values())} feature sets>"
         )
 
     # ------------------------------------------------------------------ primitives
@@ -435,90 +427,6 @@ class StudyStore:
         da.attrs = dict(ds.attrs)
         return da.rename(label)
 
-    # ------------------------------------------------------------------ scores
-    @staticmethod
-    def score_path(direction: str, source: str, target: str) -> str:
-        """``scores/<direction>/<source>__<target>`` with names checked."""
-        direction = _check_name(direction, "direction")
-        _check_name(source, "score source")
-        _check_name(target, "score target")
-        return f"scores/{direction}/{source}__{target}"
-
-    def write_scores(self, direction: str, source: str, target: str, ds: xr.Dataset) -> str:
-        """Store a score dataset as ``scores/<direction>/<source>__<target>``."""
-        validate_scores(ds, name=f"scores {direction}/{source}__{target}")
-        path = self.score_path(direction, source, target)
-        self.write_dataset(path, ds)
-        return path
-
-    def read_scores(self, direction: str, source: str, target: str) -> xr.Dataset:
-        """The score dataset of ``(direction, source, target)``, loaded into memory."""
-        return self.read_dataset(self.score_path(direction, source, target)).load()
-
-    def has_scores(self, direction: str, source: str, target: str) -> bool:
-        """Whether a complete score entry exists."""
-        return self.is_complete(self.score_path(direction, source, target))
-
-    # ------------------------------------------------------------------ metrics
-    @staticmethod
-    def metric_path(metric: str, source: str, target: str | None = None) -> str:
-        """``metrics/<metric>/<source>__<target>`` (pairwise metrics) or ``metrics/<metric>/<source>``
-        (``dimensionality``), with names checked.
-
-        Parameters
-        ----------
-        metric : {"crsa", "ersa", "ereg", "shape", "cka", "dimensionality"}
-        source : str
-            Feature set ``<model>.<layer>`` or neural set (``<name>[.<region>]``).
-        target : str or None
-            The other set of a pairwise metric; ``None`` (and only ``None``) for ``dimensionality``.
-        """
-        if metric not in METRICS:
-            raise StoreError(f"unknown metric {metric!r}: metric entries are one of {METRICS}.")
-        _check_name(source, "metric source")
-        if metric in SINGLE_SET_METRICS:
-            if target is not None:
-                raise StoreError(f"metric {metric!r} describes one set; got a target {target!r} (pass target=None).")
-            return f"metrics/{metric}/{source}"
-        if target is None:
-            raise StoreError(f"metric {metric!r} compares two sets; pass the target set's name.")
-        _check_name(target, "metric target")
-        return f"metrics/{metric}/{source}__{target}"
-
-    def write_metric(self, metric: str, source: str, target: str | None, ds: xr.Dataset) -> str:
-        """Store a metric dataset (see :func:`neuroxr.layouts.validate_metric`) at :meth:`metric_path`."""
-        path = self.metric_path(metric, source, target)
-        validate_metric(ds, name=f"metric entry {path}")
-        if ds.attrs.get("metric") != metric:
-            raise LayoutError(
-                f"metric entry {path}: its attr 'metric' is {ds.attrs.get('metric')!r}, not {metric!r}; "
-                f"write it under metrics/{ds.attrs.get('metric')}/ or fix the attr."
-            )
-        self.write_dataset(path, ds)
-        return path
-
-    def read_metric(self, metric: str, source: str, target: str | None = None) -> xr.Dataset:
-        """The metric dataset of ``(metric, source, target)``, loaded into memory."""
-        return self.read_dataset(self.metric_path(metric, source, target)).load()
-
-    def has_metric(self, metric: str, source: str, target: str | None = None) -> bool:
-        """Whether a complete metric entry exists."""
-        return self.is_complete(self.metric_path(metric, source, target))
-
-    def metric_entries(self) -> list[tuple[str, str, str | None]]:
-        """Complete metric entries as ``(metric, source, target)`` tuples (``target`` None for dimensionality)."""
-        out: list[tuple[str, str, str | None]] = []
-        for metric, _ in self._children("metrics"):
-            for entry, g in self._children(f"metrics/{metric}"):
-                if not g.attrs.get(COMPLETE_ATTR, False):
-                    continue
-                if "__" in entry:
-                    source, _, target = entry.partition("__")
-                    out.append((metric, source, target))
-                else:
-                    out.append((metric, entry, None))
-        return out
-
     # ------------------------------------------------------------------ listing
     def _children(self, path: str) -> Iterator[tuple[str, zarr.Group]]:
         g = self._group(path) if path else self._root
@@ -542,71 +450,33 @@ class StudyStore:
         out = [(g.attrs.get("depth_index", 0), n) for n, g in self._children(f"features/{model}") if g.attrs.get(COMPLETE_ATTR, False)]
         return [n for _, n in sorted(out)]
 
-    def score_entries(self) -> list[tuple[str, str, str]]:
-        """Complete score entries as ``(direction, source, target)`` tuples."""
-        out = []
-        for direction, _ in self._children("scores"):
-            for entry, g in self._children(f"scores/{direction}"):
-                if g.attrs.get(COMPLETE_ATTR, False) and "__" in entry:
-                    source, _, target = entry.partition("__")
-                    out.append((direction, source, target))
-        return out
-
     def entries(self) -> list[tuple[str, str, bool]]:
-        """Every entry of the store, complete or not, as ``(kind, path, complete)``.
+        """Every stored group of data, complete or not, as ``(top, path, complete)``.
 
-        ``kind`` is ``"neural"``, ``"features"``, ``"scores"``, ``"metrics"`` or ``"cache"``.
-        Entries are the groups ``neural/<name>``, ``features/<model>/<layer>``,
-        ``scores/<direction>/<entry>``, ``metrics/<metric>/<entry>`` and, under ``cache/``, every
-        group that holds arrays or a completion marker.
+        A group of data is a group that holds arrays or a completion marker; ``top`` is the first
+        component of its path (``"neural"``, ``"features"``, ``"scores"``, ``"metrics"``,
+        ``"cache"``, ...). This is storage only: what the groups under ``scores/`` and
+        ``metrics/`` mean is :func:`neuroxr.entries.list_entries`'s business.
         """
         out: list[tuple[str, str, bool]] = []
-        for n, g in self._children("neural"):
-            out.append(("neural", f"neural/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
-        for m in self._all_models():
-            for n, g in self._children(f"features/{m}"):
-                out.append(("features", f"features/{m}/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
-        for d, _ in self._children("scores"):
-            for n, g in self._children(f"scores/{d}"):
-                out.append(("scores", f"scores/{d}/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
-        for d, _ in self._children("metrics"):
-            for n, g in self._children(f"metrics/{d}"):
-                out.append(("metrics", f"metrics/{d}/{n}", bool(g.attrs.get(COMPLETE_ATTR, False))))
-        stack = [("cache", g) for g in ([self._group("cache")] if self._group("cache") is not None else [])]
+        stack = [(n, g) for n, g in sorted(self._root.groups(), reverse=True) if not n.startswith(".")]
         while stack:
             path, g = stack.pop()
-            if path != "cache" and (COMPLETE_ATTR in g.attrs or any(True for _ in g.arrays())):
-                out.append(("cache", path, bool(g.attrs.get(COMPLETE_ATTR, False))))
+            if COMPLETE_ATTR in g.attrs or any(True for _ in g.arrays()):
+                out.append((path.partition("/")[0], path, bool(g.attrs.get(COMPLETE_ATTR, False))))
                 continue
             stack.extend((f"{path}/{n}", child) for n, child in sorted(g.groups(), reverse=True))
         return out
 
     def incomplete_entries(self) -> list[str]:
-        """Paths of entries whose write never finished (what a killed job leaves behind)."""
+        """Paths of groups whose write never finished (what a killed job leaves behind)."""
         return [path for _, path, complete in self.entries() if not complete]
 
     def inventory(self) -> dict[str, Any]:
-        """What the store holds.
+        """The sets the store holds: ``{"neural": [names], "features": {model: [layers]}}``
+        (complete sets only; the entries computed from them: :func:`neuroxr.entries.list_entries`)."""
+        return {"neural": self.neural_sets(), "features": {m: self.layers(m) for m in self.models()}}
 
-        Returns
-        -------
-        dict
-            ``{"neural": [...], "features": {model: [layers]}, "scores": {direction: [(source, target)]},
-            "metrics": {metric: [(source, target)]}}`` (complete entries only; ``target`` is None
-            for ``dimensionality``).
-        """
-        scores: dict[str, list[tuple[str, str]]] = {}
-        for d, s, t in self.score_entries():
-            scores.setdefault(d, []).append((s, t))
-        metrics: dict[str, list[tuple[str, str | None]]] = {}
-        for m, s, t in self.metric_entries():
-            metrics.setdefault(m, []).append((s, t))
-        return {
-            "neural": self.neural_sets(),
-            "features": {m: self.layers(m) for m in self.models()},
-            "scores": scores,
-            "metrics": metrics,
-        }
 
 
 def open_store(

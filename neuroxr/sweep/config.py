@@ -21,7 +21,7 @@ from ..directions import DIRECTIONS
 from ..errors import SweepConfigError
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
-from ..metrics import METRIC_NAMES, RSA_VARIANTS
+from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 
 __all__ = [
     "CONFIG_SCHEMA", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_metric_options", "check_score_kwargs",
@@ -31,7 +31,7 @@ __all__ = [
 #: Parameters passed on to the direction functions (see :func:`neuroxr.directions.forward`).
 SCORE_KEYS = (
     "reps", "seed", "regressor", "alpha", "n_components", "alphas", "n_folds", "fold_seed",
-    "max_n", "noise_ceiling", "split", "backend", "dtype",
+    "max_n", "noise_ceiling", "split", "min_reliability", "backend", "dtype",
 )
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
 SWEEP_KEYS = (
@@ -77,7 +77,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "n_folds": _int(2),
         "fold_seed": _int(0),
         "max_n": {"anyOf": [_NULL, _int(1)]},
-        "noise_ceiling": {"type": "boolean"},
+        "noise_ceiling": {"anyOf": [_NULL, {"type": "boolean"}]},
+        "min_reliability": {"anyOf": [_NULL, {"type": "number"}]},
         "split": {"enum": ["valid", "slots"]},
         "backend": {"anyOf": [_NULL, {"enum": list(BACKENDS)}]},
         "dtype": {},  # checked by neuroxr.backend.resolve_dtype (it also takes NumPy dtypes)
@@ -105,7 +106,8 @@ _CONFIG_TYPES: dict[str, str] = {
     "n_folds": "an integer >= 2",
     "fold_seed": "an integer >= 0",
     "max_n": "a positive integer or null",
-    "noise_ceiling": "true or false",
+    "noise_ceiling": "true, false or null (automatic: the ceiling where the target has repeats)",
+    "min_reliability": "a number (the split-half reliability below which a target is not counted) or null",
     "split": "one of ('valid', 'slots')",
     "backend": f"one of {BACKENDS}",
     "dtype": "'float32' or 'float64'",
@@ -159,7 +161,7 @@ def metric_kind(name: str, metric_options: Mapping[str, Mapping[str, Any]] | Non
     variant = None
     if name == "rsa" and metric_options and isinstance(metric_options.get("rsa"), Mapping):
         variant = metric_options["rsa"].get("variant")
-    from ..metrics import metric_kind as _kind
+    from ..entries.metrics import metric_kind as _kind
 
     try:
         return _kind(name, variant)
@@ -171,7 +173,7 @@ def metric_params(kind: str, metric_options: Mapping[str, Mapping[str, Any]] | N
     """The options of metric entry group ``kind``: for the RSA variant that ``rsa`` stands for,
     ``metric_options["rsa"]`` (less ``variant``) updated with ``metric_options[kind]``; for any other,
     ``metric_options[kind]``. Checked against what the metric accepts."""
-    from ..metrics import _check_options
+    from ..entries.metrics import _check_options
 
     opts = dict(metric_options or {})
     params: dict[str, Any] = {}

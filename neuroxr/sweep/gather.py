@@ -1,14 +1,20 @@
 """Gathering a sweep's entries from the store: :class:`SweepResult`, :func:`gather`, :func:`gather_metrics`.
 
-Entries that are not (yet) complete are left out: NaN in the Datasets, no row in the tables. The
-tables carry, besides each entry's labels, its **parameter columns** (:data:`PARAM_COLUMNS` for the
-directions, the metric's own options for the metrics), read from the entry's attrs, so that a
-table row says how its number was computed.
+Each planned entry is read from the store entry whose provenance matches the sweep's parameters
+(:func:`neuroxr.entries.lookup`); entries without one are left out: NaN in the Datasets, no row in
+the tables. The tables carry, besides each entry's labels, its **parameter columns**
+(:data:`PARAM_COLUMNS` for the directions, the metric's own options for the metrics), read from
+the entry's provenance, so that a table row says how its number was computed.
+
+Summaries over targets (median and mean EV per entry, ``n_targets``, the best layers) count only
+the targets with ``included`` true (the predictivity result's variable set by ``min_reliability=``;
+entries without it count every target). The per-target table keeps every target with its
+``included`` flag.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +26,7 @@ import xarray as xr
 from ..store import StudyStore
 from ._util import nanmean, nanmedian, nanstd, ordered
 from .plan import Entry
+from .tasks import entry_lookup, entry_params
 
 __all__ = ["METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "SweepResult", "gather", "gather_metrics"]
 
@@ -80,9 +87,10 @@ class SweepResult:
         )
 
 
-#: Parameter columns of :attr:`SweepResult.table` (from each score entry's attrs).
+#: Parameter columns of :attr:`SweepResult.table` (from each score entry's provenance; None where
+#: a direction lacks one, e.g. model_to_model's ceiling arguments).
 PARAM_COLUMNS = ["reps", "seed", "regressor", "alpha", "n_components", "alphas", "n_folds", "fold_seed", "max_n",
-                 "noise_ceiling", "split", "backend", "dtype"]
+                 "noise_ceiling", "split", "min_reliability", "dtype"]
 
 
 #: Columns of :attr:`SweepResult.metric_table` before the metrics' parameter columns.
@@ -105,10 +113,54 @@ def _param_column(name: str) -> str:
     return f"{name}_option" if name in METRIC_TABLE_COLUMNS else name
 
 
-def gather(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
+def _locate(store: StudyStore, entries: Sequence[Entry], paths: Mapping[str, str] | None,
+            score_kwargs: Mapping[str, Any] | None, metric_options: Mapping[str, Mapping[str, Any]] | None
+            ) -> list[str | None]:
+    """The store path of each entry: ``paths[entry.key]``, else the entry matching the parameters."""
+    out: list[str | None] = []
+    for e in entries:
+        path = (paths or {}).get(e.key)
+        if path is None:
+            path = entry_lookup(store, e, entry_params(e, score_kwargs or {}, metric_options or {}))
+        out.append(path)
+    return out
+
+
+def _read_all(store: StudyStore, paths: Sequence[str | None]) -> list[xr.Dataset | None]:
+    def _read(path: str | None) -> xr.Dataset | None:
+        return None if path is None or not store.is_complete(path) else store.read_dataset(path).load()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # reading many small entries is latency-bound
+        return list(pool.map(_read, paths))
+
+
+def _included(ds: xr.Dataset, tdim: str) -> np.ndarray:
+    """The ``included`` flag per target (all True for entries written without it)."""
+    if "included" in ds:
+        return np.asarray(ds["included"].transpose(tdim).values, dtype=bool)
+    return np.ones(ds.sizes[tdim], dtype=bool)
+
+
+def _params(ds: xr.Dataset) -> dict[str, Any]:
+    from ..entries.provenance import PROVENANCE_ATTR
+
+    return dict((ds.attrs.get(PROVENANCE_ATTR) or {}).get("params") or ds.attrs.get("parameters") or {})
+
+
+def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, str] | None = None,
+           score_kwargs: Mapping[str, Any] | None = None) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
     """Read the entries' scores from the store into one Dataset and two tidy tables.
 
-    Entries that are not (yet) complete in the store are left out (NaN in the Dataset).
+    Parameters
+    ----------
+    store : StudyStore
+    entries : sequence of Entry
+        Direction entries.
+    paths : mapping, optional
+        Entry key -> store path (what a sweep run found or wrote); other entries are looked up.
+    score_kwargs : mapping, optional
+        The sweep's score arguments (default: the directions' defaults): an entry is read from the
+        store entry with these parameters (:func:`neuroxr.entries.lookup`), or left out (NaN).
 
     Returns
     -------
@@ -137,34 +189,30 @@ def gather(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Dataset, pd.
     """
     rows, trows = [], []
     loaded: list[tuple[Entry, xr.Dataset]] = []
-
-    def _read(e: Entry) -> xr.Dataset | None:
-        if not store.has_scores(e.direction, e.source, e.target):
-            return None
-        return store.read_scores(e.direction, e.source, e.target)
-
-    with ThreadPoolExecutor(max_workers=8) as pool:  # reading many small entries is latency-bound
-        read = list(pool.map(_read, entries))
-    for e, ds in zip(entries, read):
+    located = _locate(store, entries, paths, score_kwargs, None)
+    for e, path, ds in zip(entries, located, _read_all(store, located)):
         if ds is None:
             continue
         loaded.append((e, ds))
         tdim = "neuroid" if "neuroid" in ds.dims else "unit"
         ev = np.asarray(ds["ev"].transpose(tdim, "rep").values, dtype=float)
         ev_t = nanmean(ev, axis=1)
+        inc = _included(ds, tdim)
         r_t = nanmean(np.asarray(ds["r"].transpose(tdim, "rep").values, dtype=float), axis=1) if "r" in ds else np.full(len(ev_t), np.nan)
         labels = e.labels()
-        params = {k: _plain(ds.attrs.get(k)) for k in PARAM_COLUMNS}
+        prov = _params(ds)
+        params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
         params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
-        rows.append({**labels, "key": e.key, "n_targets": int(np.isfinite(ev_t).sum()),
-                     "median_ev": float(nanmedian(ev_t)), "mean_ev": float(nanmean(ev_t)), **params})
+        rows.append({**labels, "key": e.key, "path": path, "n_targets": int(np.isfinite(ev_t[inc]).sum()),
+                     "median_ev": float(nanmedian(ev_t[inc])), "mean_ev": float(nanmean(ev_t[inc])), **params})
         ids = np.asarray(ds[f"{tdim}_id"].values).astype(str)
         trows.append(pd.DataFrame({**{k: [v] * len(ids) for k, v in labels.items()}, "target_kind": tdim,
-                                   "target_id": ids, "ev": ev_t, "ev_sd": nanstd(ev, axis=1), "r": r_t}))
+                                   "target_id": ids, "ev": ev_t, "ev_sd": nanstd(ev, axis=1), "r": r_t,
+                                   "included": inc}))
     cols = list(Entry("x", "x", "x").labels())
-    table = pd.DataFrame(rows, columns=cols + ["key", "n_targets", "median_ev", "mean_ev", *PARAM_COLUMNS])
+    table = pd.DataFrame(rows, columns=cols + ["key", "path", "n_targets", "median_ev", "mean_ev", *PARAM_COLUMNS])
     target_table = (pd.concat(trows, ignore_index=True) if trows
-                    else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r"]))
+                    else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r", "included"]))
     return _dataset(store, entries, loaded), table, target_table
 
 
@@ -197,9 +245,10 @@ def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Ent
                 tdim = "neuroid" if d == "forward" else "unit"
                 v = np.asarray(s["ev"].transpose(tdim, "rep").values, dtype=float)
                 idx = (dirs.index(d), models.index(e.model), layers.index(e.layer), neural.index(e.neural), regions.index(e.region))
-                vt = nanmean(v, axis=1)
+                inc = _included(s, tdim)
+                vt = nanmean(v, axis=1)[inc]
                 ev[idx], ev_mean[idx], n_t[idx] = nanmedian(vt), nanmean(vt), int(np.isfinite(vt).sum())
-                ev_rep[idx][: v.shape[1]] = nanmedian(v, axis=0)
+                ev_rep[idx][: v.shape[1]] = nanmedian(v[inc], axis=0)
         dims = ("direction", "model", "layer", "neural", "region")
         ds["ev"] = (dims, ev, {"units": "percent", "long_name": "median over targets of the rep-mean EV"})
         ds["ev_mean"] = (dims, ev_mean, {"units": "percent", "long_name": "mean over targets of the rep-mean EV"})
@@ -232,7 +281,7 @@ def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Ent
         for e, s in items:
             vt = nanmean(np.asarray(s["ev"].transpose("neuroid", "rep").values, dtype=float), axis=1)
             i = (srcs.index(e.source_neural), neural.index(e.neural), regions.index(e.region))
-            summ[i] = nanmedian(vt)
+            summ[i] = nanmedian(vt[_included(s, "neuroid")])
             per[i + ([pos[x] for x in np.asarray(s["neuroid_id"].values).astype(str)],)] = vt
         if "neuroid" in ds.coords and len(ids) > ds.sizes["neuroid"]:
             ds = ds.reindex(neuroid=ids)
@@ -246,13 +295,15 @@ def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Ent
         arr = np.full((len(models), len(layers), len(tm), len(tl)), np.nan)
         for e, s in by_dir.get("model_to_model", []):
             vt = nanmean(np.asarray(s["ev"].transpose("unit", "rep").values, dtype=float), axis=1)
+            vt = vt[_included(s, "unit")]
             arr[models.index(e.model), layers.index(e.layer), tm.index(e.target_model), tl.index(e.target_layer)] = nanmedian(vt)
         ds["model_to_model_ev"] = (("model", "layer", "target_model", "target_layer"), arr, {"units": "percent"})
     ds.attrs["store"] = store.url
     return ds
 
 
-def gather_metrics(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Dataset, pd.DataFrame]:
+def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, str] | None = None,
+                   metric_options: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[xr.Dataset, pd.DataFrame]:
     """Read a sweep's metric entries from the store into one Dataset and a table.
 
     Entries that are not (yet) complete are left out (NaN in the Dataset, no row in the table).
@@ -262,6 +313,11 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Data
     store : StudyStore
     entries : sequence of Entry
         Metric entries (``Entry.is_metric``).
+    paths : mapping, optional
+        Entry key -> store path (what a sweep run found or wrote); other entries are looked up.
+    metric_options : mapping, optional
+        Per metric entry group, its options (default: the metric's defaults), as in
+        :func:`neuroxr.sweep.config.metric_params`.
 
     Returns
     -------
@@ -270,7 +326,7 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Data
         ``region`` (and ``layer_depth(model, layer)``):
 
         - ``value`` (metric, model, layer, neural, region): the reported value
-          (:func:`neuroxr.metrics.metric_value`: the ``test`` split of eRSA and shape, else ``score``);
+          (:func:`neuroxr.entries.metric_value`: the ``test`` split of eRSA and shape, else ``score``);
         - ``train_value`` (same dims): the ``train`` split (NaN for metrics without one); choose
           layers on this one, never on ``value``;
         - ``ceiling`` (same dims): cRSA's split-half ceiling of the neural RDM (when computed);
@@ -280,18 +336,14 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Data
         Variables of metrics that the sweep did not compute are absent.
     table : pandas.DataFrame
         One row per complete entry: columns :data:`METRIC_TABLE_COLUMNS`, then one column per
-        option of the metrics (``attrs["parameters"]`` of each entry; None where a metric lacks it;
+        option of the metrics (the ``params`` of each entry's provenance; None where a metric lacks it;
         an option named like a fixed column gets the suffix ``_option``).
     """
-    from ..metrics import metric_value
+    from ..entries import metric_value
 
-    def _read(e: Entry) -> xr.Dataset | None:
-        return store.read_metric(e.direction, e.source, e.target or None) if e.is_complete(store) else None
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        read = list(pool.map(_read, entries))
+    located = _locate(store, entries, paths, None, metric_options)
     rows = []
-    for e, ds in zip(entries, read):
+    for e, ds in zip(entries, _read_all(store, located)):
         if ds is None:
             continue
         split = "split" in ds["score"].dims
@@ -299,7 +351,7 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry]) -> tuple[xr.Data
                      "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key,
                      "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else np.nan,
                      "ceiling": float(ds["ceiling"]) if "ceiling" in ds else np.nan,
-                     **{_param_column(k): _plain(v) for k, v in dict(ds.attrs.get("parameters") or {}).items()}})
+                     **{_param_column(k): _plain(v) for k, v in _params(ds).items()}})
     params = ordered(k for r in rows for k in r if k not in METRIC_TABLE_COLUMNS)
     table = pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS + params)
     pair = [e for e in entries if e.direction != "dimensionality"]

@@ -1,7 +1,7 @@
 """Planning a sweep: the :class:`Entry` records, and the selection of models, layers, neural sets and regions.
 
-Every entry is the store entry ``scores/<direction>/<source>__<target>`` (a direction) or
-``metrics/<metric>/<source>[__<target>]`` (a metric):
+Every entry is one request to the entry engine (:func:`neuroxr.entries.compute`): a kind (a
+direction or a metric) and its source and target sets, named as
 
 ================  ==========================  ==========================
 direction         source                      target
@@ -16,7 +16,9 @@ dimensionality    ``<model>.<layer>`` or      (none)
 ================  ==========================  ==========================
 
 A region subset (the neuroids whose ``region`` coord equals the region) is its own entry,
-``<neural>.<region>``; the region ``"all"`` is the whole set. Inter-animal entries pair different
+``<neural>.<region>``; the region ``"all"`` is the whole set. The engine stores it under
+``scores/<direction>/<source>__<target>/<key>`` or ``metrics/<metric>/<source>[__<target>]/<key>``,
+where ``<key>`` is the hash of its provenance (parameters and input set versions). Inter-animal entries pair different
 neural sets within one region; model-to-model entries pair every layer of one model with every
 layer of every other model.
 """
@@ -34,16 +36,16 @@ import pandas as pd
 from ..directions import DIRECTIONS
 from ..errors import SweepConfigError
 from ..layouts import METRICS
+from ..sets import SetRef
 from ..store import NAME_PATTERN, StudyStore
 from .config import SWEEP_METRICS, as_list, metric_kind
-from .names import ALL_REGIONS, layer_name, subset_name
+from .names import ALL_REGIONS, layer_name, layer_ref, subset_name, subset_ref
 
 __all__ = ["ALL_REGIONS", "Entry", "plan_sweep"]
 
 @dataclass(frozen=True)
 class Entry:
-    """One entry of a sweep: ``scores/<direction>/<source>__<target>``, or for a metric
-    ``metrics/<metric>/<source>__<target>`` (``metrics/dimensionality/<source>``).
+    """One entry of a sweep: an entry kind (a direction or a metric) and its source and target sets.
 
     Attributes
     ----------
@@ -82,17 +84,34 @@ class Entry:
 
     @property
     def key(self) -> str:
-        """``"<direction>/<source>__<target>"``: the entry's path under ``scores/`` (directions) or
-        ``metrics/`` (metrics; ``"dimensionality/<source>"`` for a one-set metric)."""
+        """``"<direction>/<source>__<target>"`` (``"dimensionality/<source>"``): the entry's name in
+        a sweep's results (its store path also carries the provenance key)."""
         if self.is_metric and not self.target:
             return f"{self.direction}/{self.source}"
         return f"{self.direction}/{self.source}__{self.target}"
 
-    def is_complete(self, store: StudyStore) -> bool:
-        """Whether the store holds this entry, complete."""
-        if self.is_metric:
-            return store.has_metric(self.direction, self.source, self.target or None)
-        return store.has_scores(self.direction, self.source, self.target)
+    def _ref(self, model: str | None, layer: str | None, neural: str | None) -> SetRef:
+        return layer_ref(model, layer) if model is not None else subset_ref(neural, self.region)
+
+    @property
+    def source_ref(self) -> SetRef:
+        """The source set (:mod:`neuroxr.sets` reference)."""
+        if self.direction == "reverse":
+            return self._ref(None, None, self.neural)
+        if self.direction == "inter_animal":
+            return self._ref(None, None, self.source_neural)
+        return self._ref(self.model, self.layer, self.neural)
+
+    @property
+    def target_ref(self) -> SetRef | None:
+        """The target set, or ``None`` for ``dimensionality``."""
+        if self.direction == "dimensionality":
+            return None
+        if self.direction == "reverse":
+            return self._ref(self.model, self.layer, None)
+        if self.direction == "model_to_model":
+            return self._ref(self.target_model, self.target_layer, None)
+        return self._ref(None, None, self.neural)
 
     def labels(self) -> dict[str, Any]:
         """The entry's labels as a dict (attrs of the written entry, columns of the tables)."""
@@ -156,7 +175,7 @@ def plan_sweep(
         coord (one entry per region). A list: those regions (``"all"`` adds the whole set); a
         set that lacks a listed region is skipped for that region.
     metric_options : mapping, optional
-        Per metric, the options of :func:`neuroxr.metrics.score_metric` (only ``rsa``'s
+        Per metric, the options of :func:`neuroxr.entries.score_metric` (only ``rsa``'s
         ``variant`` matters for planning).
 
     Returns

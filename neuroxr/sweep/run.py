@@ -5,9 +5,11 @@
 the layer's Gram), :mod:`~neuroxr.sweep.cluster` says where the tasks run, and
 :mod:`~neuroxr.sweep.gather` and :mod:`~neuroxr.sweep.select` build the :class:`SweepResult`.
 
-Resume: before anything is submitted, every entry with a complete store entry is skipped (unless
-``overwrite=True``); a task checks again on the worker. Each task writes its entry atomically as
-soon as it finishes, so a sweep killed part-way -- or whose scheduler went away -- keeps every
+Resume: before anything is submitted, every entry whose provenance matches a complete store entry
+(:func:`neuroxr.entries.lookup`: same parameters, same versions of the sets it reads) is skipped
+(unless ``overwrite=True``); a task checks again on the worker. Other parameters, or a rewritten
+neural or feature set, make new entries beside the old ones. Each task writes its entry atomically
+as soon as it finishes, so a sweep killed part-way -- or whose scheduler went away -- keeps every
 finished entry, and a re-run computes only the missing ones.
 """
 
@@ -29,7 +31,7 @@ from .gather import SweepResult, gather, gather_metrics
 from .names import layer_name
 from .plan import Entry, plan_sweep
 from .select import best_layers
-from .tasks import entry_task, gram_task, needs_gram_task
+from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task
 
 __all__ = ["SweepError", "entry_params", "sweep"]
 
@@ -54,20 +56,11 @@ class SweepError(_SweepErrorBase):
         self.computed = list(computed)
 
 
-def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: Mapping[str, Mapping[str, Any]]
-                 ) -> dict[str, Any]:
-    """The arguments of one entry: a metric's options, or the score arguments of a direction
-    without ``backend`` (``model_to_model``: no ceiling arguments, and one rep unless ``max_n`` is
-    given, since its reps are otherwise identical)."""
-    if entry.is_metric:
-        return dict(metric_options[entry.direction])
-    out = {k: v for k, v in score_kwargs.items() if k != "backend"}
-    if entry.direction == "model_to_model":
-        for k in ("noise_ceiling", "split"):
-            out.pop(k, None)
-        if out.get("max_n") is None:
-            out["reps"] = 1
-    return out
+def pair_path(entry: Entry) -> str:
+    """The group that holds every stored entry of ``entry``'s kind and sets (one per provenance key)."""
+    from ..entries.layout import pair_path as _pair
+
+    return _pair("metrics" if entry.is_metric else "scores", entry.direction, entry.source_ref, entry.target_ref)
 
 
 class _Progress:
@@ -152,7 +145,8 @@ def sweep(
     n_workers : int, optional
         Workers of the embedded cluster (default: one per core; with GPUs one per GPU).
     overwrite : bool
-        Recompute entries that are already complete in the store.
+        Recompute entries whose provenance matches (they are replaced); by default they are
+        skipped, and entries with other parameters or older input sets are computed anew beside them.
     progress : bool or callable
         Show progress over finished entries: a tqdm bar when stdout is a terminal, else a plain
         line per tenth of the entries (and print the dashboard link of the cluster); a callable
@@ -172,12 +166,12 @@ def sweep(
     metric_options : mapping, optional
         Options of the metrics named in ``directions``, per metric: e.g. ``{"rsa": {"variant":
         "ersa", "alpha": 1.0}, "shape": {"alpha": 0.5}, "cka": {"debiased": True}}`` (see
-        :func:`neuroxr.metrics.metric_options`; ``rsa``'s options apply to its variant). The
+        :func:`neuroxr.entries.metric_options`; ``rsa``'s options apply to its variant). The
         score arguments below apply to the directions only.
     **score_kwargs
         Passed to the direction functions: ``reps``, ``seed``, ``regressor``, ``alpha``,
         ``n_components``, ``alphas``, ``n_folds``, ``fold_seed``, ``max_n``, ``noise_ceiling``,
-        ``split``, ``backend``, ``dtype``. ``model_to_model`` runs one rep unless ``max_n`` is
+        ``split``, ``min_reliability``, ``backend``, ``dtype``. ``model_to_model`` runs one rep unless ``max_n`` is
         given (its reps are otherwise identical) and takes no ceiling arguments.
 
     Returns
@@ -225,17 +219,23 @@ def sweep(
             resolve_backend(backend)
         except BackendError as exc:
             raise SweepConfigError(str(exc)) from None
-    todo = entries if overwrite else [e for e in entries if not e.is_complete(store)]
-    planned = {e.key for e in todo}
-    skipped = [e.key for e in entries if e.key not in planned]
-    jobs = [(e, entry_params(e, kw, metric_opts)) for e in todo]
+    params = {e.key: entry_params(e, kw, metric_opts) for e in entries}
+    paths: dict[str, str] = {}
+    if not overwrite:
+        for e in entries:
+            path = entry_lookup(store, e, params[e.key])
+            if path is not None:
+                paths[e.key] = path
+    todo = [e for e in entries if e.key not in paths]
+    skipped = [e.key for e in entries if e.key in paths]
+    jobs = [(e, params[e.key]) for e in todo]
     gram_layers = ordered((e.model, e.layer) for e, p in jobs if needs_gram_task(e, p))
     # parent groups exist before workers write concurrently below them
     root = store._root
-    for d, is_metric in {(e.direction, e.is_metric) for e in todo}:
-        root.require_group(f"{'metrics' if is_metric else 'scores'}/{d}")
-    for m, _ in gram_layers:
-        root.require_group(f"cache/gram/{m}")
+    for e in todo:
+        root.require_group(pair_path(e))
+    for m, layer in gram_layers:
+        root.require_group(f"cache/gram/{m}/{layer}")
     computed: list[str] = []
     failed: dict[str, str] = {}
     info: dict[str, dict[str, Any]] = {}
@@ -246,9 +246,12 @@ def sweep(
             failed[key] = f"{type(err).__name__}: {err}"
         elif rec is not None and rec["status"] == "computed":
             computed.append(key)
+            paths[key] = rec["path"]
             info[key] = {"seconds": rec["seconds"], "peak_rss_mb": rec["peak_rss_mb"]}
         else:
             skipped.append(key)
+            if rec is not None:
+                paths[key] = rec["path"]
         bar.update(key, err is not None)
 
     run = _Run(url, storage_options, overwrite, blas_threads, backend)
@@ -271,8 +274,9 @@ def sweep(
         raise SweepError(
             f"{len(failed)} of {len(todo)} sweep entries failed (the other {len(computed)} computed entries are written; "
             f"re-run the sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
-    dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric])
-    metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric])
+    dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw)
+    metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
+                                           metric_options=metric_opts)
     return SweepResult(entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        task_info=info, dataset=dataset, table=table, target_table=target_table,
                        best_layers=best_layers(target_table, seed=selection_seed),

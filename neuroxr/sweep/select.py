@@ -58,13 +58,14 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     layer, split per layer. The criterion is the median over the *selection* half of the
     rep-mean EV; the chosen layer (ties: the shallower one) is reported with the median over the
     *test* half (``test_ev``), which played no part in the choice. ``all_ev`` is the median over
-    all targets of the chosen layer, for reference.
+    all targets of the chosen layer, for reference. Targets with ``included`` false (below the
+    sweep's ``min_reliability``) are split with the others but counted in no median.
 
     Parameters
     ----------
     target_table : pandas.DataFrame
         :attr:`SweepResult.target_table` (columns ``direction``, ``model``, ``layer``,
-        ``neural``, ``region``, ``target_id``, ``ev``).
+        ``neural``, ``region``, ``target_id``, ``ev``; optional ``included``).
     seed : int
         Seed of the target split.
 
@@ -89,10 +90,12 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             key = f"forward/{n}/{r}" if d == "forward" else f"reverse/{m}/{l}"
             sel = target_halves(ids, key, seed)
             ev = gl["ev"].to_numpy(dtype=float)
+            inc = gl["included"].to_numpy(dtype=bool) if "included" in gl else np.ones(len(ev), dtype=bool)
+            ev = np.where(inc, ev, np.nan)
             crit = float(nanmedian(ev[sel])) if sel.any() else np.nan
             if best is None or (np.isfinite(crit) and not crit <= best[1]):
                 best = (l, crit, float(nanmedian(ev[~sel])) if (~sel).any() else np.nan, float(nanmedian(ev)),
-                        int(sel.sum()), int((~sel).sum()))
+                        int((sel & inc).sum()), int((~sel & inc).sum()))
         out.append({"direction": d, "model": m, "neural": n, "region": r, "best_layer": best[0], "selection_ev": best[1],
                     "test_ev": best[2], "all_ev": best[3], "n_selection": best[4], "n_test": best[5], "n_layers": len(layers)})
     return pd.DataFrame(out, columns=columns)

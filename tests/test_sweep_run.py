@@ -1,4 +1,5 @@
-"""Sweeps: distributed == serial, resume after failures, the gathered Dataset and tables, the task seam."""
+"""Sweeps: distributed == serial, resume after failures, provenance-keyed skipping, the gathered
+Dataset and tables, the tasks (one entry-engine call each)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 import xarray as xr
 
 from neuroxr import directions
+from neuroxr.entries import list_entries, reads_gram, streams
 from neuroxr.store import StudyStore
 from neuroxr.sweep import ALL_REGIONS, PARAM_COLUMNS, SweepError, plan_sweep, sweep, target_halves
-from neuroxr.sweep.tasks import _compute_entry, streams_gram
+from neuroxr.sweep.tasks import entry_task
 
 ALL4 = ["forward", "reverse", "inter_animal", "model_to_model"]
 # a small sweep that still has every kind of entry: 2 layers x 2 sets x 2 subsets x 2 directions,
@@ -48,7 +50,7 @@ def interrupted(sweep_base_store, tmp_path_factory):
             sweep(path, client="serial", **SWEEP_KW)
     finally:
         del os.environ["NEUROXR_SWEEP_FAIL"]
-    written = {f"{d}/{s}__{t}" for d, s, t in StudyStore(path, mode="r").score_entries()}
+    written = _written(path)
     before = _marker_mtimes(path)
     result = sweep(path, client="serial", **SWEEP_KW)
     return {"error": info.value, "written": written, "before": before, "after": _marker_mtimes(path), "result": result}
@@ -66,17 +68,24 @@ def _n_entries():
     return fr + 2 * 2 + 2 * 2  # inter-animal: 2 ordered pairs x 2 subsets; model_to_model: netA layers <-> fc
 
 
+def _written(path):
+    """Sweep keys of the complete score entries of a store."""
+    df = list_entries(path)
+    df = df[df["complete"] & (df["kind"] != "gram") & df["target"].notna()]
+    return {f"{r.kind}/{r.source}__{r.target}" for r in df.itertuples()}
+
+
 def _marker_mtimes(path):
     """Modification times of each score entry's metadata (rewritten when the entry is rewritten)."""
-    out = {}
-    for d in os.listdir(path / "scores"):
-        if not (path / "scores" / d).is_dir():
-            continue
-        for e in os.listdir(path / "scores" / d):
-            meta = path / "scores" / d / e / "zarr.json"
-            if meta.exists():
-                out[f"{d}/{e}"] = meta.stat().st_mtime_ns
-    return out
+    df = list_entries(path)
+    return {r.path: (path / r.path / "zarr.json").stat().st_mtime_ns
+            for r in df[df["path"].str.startswith("scores/")].itertuples()}
+
+
+def _entry(result, key):
+    """The stored entry of a sweep result's row ``key`` (its store path is in the table)."""
+    store = StudyStore(result.dataset.attrs["store"], mode="r")
+    return store.read_dataset(result.table.set_index("key").at[key, "path"]).load()
 
 
 # ------------------------------------------------------------------------------ serial vs distributed
@@ -92,13 +101,12 @@ def test_two_worker_cluster_equals_serial(sweep_base_store, tmp_path, reference)
     ref = reference.table.set_index("key").loc[res.table["key"], cols]
     pd.testing.assert_frame_equal(res.table.set_index("key")[cols], ref, rtol=1e-12, atol=1e-12)
     # and the per-target, per-rep scores, entry by entry
-    ref_store, store = StudyStore(reference.dataset.attrs["store"], mode="r"), StudyStore(path, mode="r")
     for e in res.entries:
-        a = store.read_scores(e.direction, e.source, e.target)
-        b = ref_store.read_scores(e.direction, e.source, e.target)
+        a, b = _entry(res, e.key), _entry(reference, e.key)
         np.testing.assert_allclose(a["ev"].values, b["ev"].values, rtol=1e-12, atol=1e-12)
         if e.neural is not None:
-            assert a.attrs["region"] == e.region == "IT" and a.attrs["neural"] == e.neural
+            side = "source" if e.direction == "reverse" else "target"
+            assert a.attrs[f"{side}_region"] == e.region == "IT" and a.attrs[f"{side}_neural"] == e.neural
     sub = reference.dataset["ev"].sel(model=res.dataset.model, layer=res.dataset.layer, region=["IT"])
     xr.testing.assert_allclose(res.dataset["ev"], sub, rtol=1e-12)
 
@@ -148,6 +156,8 @@ def test_overwrite_recomputes(sweep_base_store, tmp_path):
     first = sweep(path, client="serial", **kw)
     again = sweep(path, client="serial", overwrite=True, **kw)
     assert first.computed == again.computed == ["forward/netA.layer3__animalA"]
+    assert list(again.table["path"]) == list(first.table["path"])  # replaced in place: one entry
+    assert len(list_entries(path).query("kind == 'forward'")) == 1
 
 
 # ------------------------------------------------------------------------------ gathered result
@@ -173,7 +183,7 @@ def test_dataset_and_tables(reference):
     assert fwd.sel(neural="animalA", region="IT", neuroid=it).notnull().all()
     assert fwd.sel(neural="animalA", region="all", neuroid=v4 + it).notnull().all()
     # the summary is the median over targets of the rep-mean, as stored
-    s = store.read_scores("forward", "netA.layer3", "animalA.IT")
+    s = _entry(reference, "forward/netA.layer3__animalA.IT")
     assert float(ds["ev"].sel(direction="forward", model="netA", layer="layer3", neural="animalA", region="IT")) == pytest.approx(
         float(np.nanmedian(s["ev"].mean("rep").values)), rel=1e-12)
     np.testing.assert_allclose(ds["ev_rep"].sel(direction="forward", model="netA", layer="layer3", neural="animalA", region="IT"),
@@ -220,35 +230,96 @@ def test_tables_carry_parameter_columns(reference):
     assert (table["seed"] == 3).all() and (table["regressor"] == "ridge").all()
     assert (table.loc[table.direction != "model_to_model", "reps"] == 2).all()
     assert (table.loc[table.direction == "model_to_model", "reps"] == 1).all()
-    # and what each entry recorded in its attrs
-    store = StudyStore(reference.dataset.attrs["store"], mode="r")
+    # and what each entry recorded in its provenance (the table's source)
     for _, row in table.sample(5, random_state=0).iterrows():
-        attrs = store.read_scores(row.direction, row.source, row.target).attrs
-        for k in ("reps", "seed", "regressor", "alpha", "n_folds", "dtype", "split"):
-            assert row[k] == attrs.get(k), (row.key, k)
+        prov = _entry(reference, row.key).attrs["neuroxr_provenance"]["params"]
+        for k in ("reps", "seed", "regressor", "alpha", "n_folds", "dtype"):
+            assert row[k] == prov.get(k), (row.key, k)
+    assert (table.loc[table.direction == "model_to_model", "split"].isna()).all()  # it takes no ceiling
 
 
-# ------------------------------------------------------------------------------ the task seam
-def test_streams_gram_rule():
-    assert streams_gram("forward", {}) and streams_gram("forward", {"regressor": "linear"})
-    assert not streams_gram("forward", {"max_n": 10}) and not streams_gram("forward", {"regressor": "pls"})
-    assert streams_gram("reverse", {"regressor": "ridge"}) and not streams_gram("reverse", {"regressor": "pls"})
-    assert not streams_gram("inter_animal", {}) and not streams_gram("model_to_model", {})
-    assert streams_gram("cka", {}) and streams_gram("crsa", {}) and not streams_gram("shape", {})
-    assert not streams_gram("dimensionality", {}, has_layer=False)
+# ------------------------------------------------------------------------------ the tasks
+def test_gram_rule_is_the_engines():
+    # the sweep runs a Gram task exactly where the engine reads the Gram
+    assert reads_gram("forward", {}) == streams("forward", {}) is True
+    assert not reads_gram("forward", {"max_n": 10}) and not reads_gram("forward", {"regressor": "pls"})
+    assert not reads_gram("reverse", {}) and not reads_gram("inter_animal", {}) and not reads_gram("model_to_model", {})
+    assert reads_gram("cka", {}) and reads_gram("crsa", {}) and reads_gram("rsa", {}) and not reads_gram("shape", {})
+    assert not reads_gram("dimensionality", {}, source_kind="neural")
 
 
 @pytest.mark.parametrize("regressor", ["ridge", "pls"])
-def test_compute_entry_equals_the_direction_function(sweep_copy, regressor):
-    store = StudyStore(sweep_copy(), mode="a")
+def test_entry_task_equals_the_direction_function(sweep_copy, regressor):
+    path = sweep_copy()
+    store = StudyStore(path, mode="a")
     (entry,) = plan_sweep(store, models="netA", layers=["layer3"], neural="animalA", directions="forward", regions=["IT"])
     params = {"reps": 2, "seed": 1, "regressor": regressor, "n_components": 5}
-    assert _compute_entry(store, entry, params, False, None) is True
-    assert _compute_entry(store, entry, params, False, None) is False  # complete: not recomputed
-    got = store.read_scores("forward", "netA.layer3", "animalA.IT")
-    assert got.attrs["region"] == "IT" and got.attrs["sweep"] and bool(got.attrs["streamed"]) == (regressor == "ridge")
+    first = entry_task(str(path), None, entry, params, False, 1, None)
+    again = entry_task(str(path), None, entry, params, False, 1, None)
+    assert first["status"] == "computed" and again["status"] == "skipped" and again["path"] == first["path"]
+    got = store.read_dataset(first["path"]).load()
+    assert got.attrs["target_region"] == "IT" and bool(got.attrs["streamed"]) == (regressor == "ridge")
     # the same score computed here, from the loaded arrays (no Gram, no store)
     neu = store.read_neural("animalA").load()
     it = neu.isel(neuroid=np.flatnonzero(neu["region"].values == "IT"))
     want = directions.forward(store.read_features("netA", "layer3").load(), it, **params)
     np.testing.assert_allclose(got["ev"].values, want["ev"].values, rtol=1e-7, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------ skipping by provenance
+def test_other_parameters_compute_new_entries_beside_the_old(sweep_copy):
+    path = sweep_copy()
+    kw = dict(models=["netA"], layers=["layer3"], directions=["forward", "reverse"], progress=False)
+    first = sweep(path, client="serial", reps=2, **kw)
+    assert len(first.computed) == 4 and not first.skipped
+    again = sweep(path, client="serial", reps=2, **kw)
+    assert not again.computed and len(again.skipped) == 4
+    other = sweep(path, client="serial", reps=3, seed=1, alpha=10, **kw)
+    assert len(other.computed) == 4 and not other.skipped
+    assert (other.table["reps"] == 3).all() and (other.table["alpha"] == 10.0).all() and (other.table["seed"] == 1).all()
+    # both runs' entries are kept, each read back by its own parameters
+    df = list_entries(path)
+    assert len(df[df["kind"] == "forward"]) == 4 and len(df[df["kind"] == "reverse"]) == 4
+    back = sweep(path, client="serial", reps=2, **kw)
+    assert not back.computed
+    pd.testing.assert_frame_equal(back.table, first.table)
+    assert set(back.table["path"]).isdisjoint(other.table["path"])
+
+
+def test_rewritten_set_is_recomputed(sweep_copy):
+    path = sweep_copy()
+    kw = dict(models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward", "reverse", "cka"],
+              reps=2, progress=False)
+    first = sweep(path, client="serial", **kw)
+    assert len(first.computed) == 3
+    store = StudyStore(path, mode="a")
+    neu = store.read_neural("animalA").load()
+    store.write_neural("animalA", neu * 2.0 + 1.0)  # same name, new version
+    after = sweep(path, client="serial", **kw)
+    assert sorted(after.computed) == sorted(first.computed) and not after.skipped
+    feats = store.read_features("netA", "layer3").load()
+    store.write_features("netA", "layer3", feats[:, ::-1].copy())
+    assert len(sweep(path, client="serial", **kw).computed) == 3
+
+
+def test_summaries_count_included_targets_only(sweep_copy):
+    path = sweep_copy()
+    kw = dict(models=["netA"], layers=["layer1", "layer3"], neural=["animalA"], directions=["forward"], reps=2,
+              progress=False)
+    plain = sweep(path, client="serial", **kw)
+    strict = sweep(path, client="serial", min_reliability=0.5, **kw)
+    assert len(strict.computed) == 2  # min_reliability is a parameter: new entries
+    tt = strict.target_table
+    assert tt["included"].dtype == bool and (~tt["included"]).any() and tt["included"].any()
+    assert plain.target_table["included"].all()
+    for key, g in tt.groupby(tt["direction"] + "/" + tt["source"] + "__" + tt["target"]):
+        row = strict.table.set_index("key").loc[key]
+        inc = g[g["included"]]
+        assert row["n_targets"] == len(inc) < len(g)
+        assert row["median_ev"] == pytest.approx(float(np.nanmedian(inc["ev"])))
+        stored = _entry(strict, key)
+        np.testing.assert_array_equal(stored["included"].values, g["included"].values)
+    ds = strict.dataset["ev"].sel(direction="forward", model="netA", neural="animalA", region="all")
+    np.testing.assert_allclose(ds.sel(layer="layer3"), strict.table.set_index("key").at["forward/netA.layer3__animalA", "median_ev"])
+    assert (strict.best_layers["n_selection"] + strict.best_layers["n_test"]
+            == int(tt[tt.layer == strict.best_layers["best_layer"].iloc[0]]["included"].sum())).all()

@@ -94,6 +94,11 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
 def list_entries(store: Any) -> pd.DataFrame:
     """Every score, metric and Gram entry of a store, one row each.
 
+    Parameters
+    ----------
+    store : StudyStore or str
+        The store, or its path (opened read-only).
+
     Returns
     -------
     pandas.DataFrame
@@ -101,6 +106,10 @@ def list_entries(store: Any) -> pd.DataFrame:
         it is neither legacy nor incomplete) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).
     """
+    from ..store import StudyStore
+
+    if not isinstance(store, StudyStore):
+        store = StudyStore(store, mode="r")
     rows = []
     tokens: dict[str, str | None] = {}
     for e in iter_entries(store):

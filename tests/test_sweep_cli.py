@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from neuroxr.cli.sweep import sweep_command
+from neuroxr.entries import lookup
 from neuroxr.store import StudyStore
 
 CONFIG = "models: [netA]\nlayers: [layer1, layer3]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n"
@@ -62,7 +63,11 @@ def test_cli_metric_sweep(sweep_copy, tmp_path):
     table = pd.read_csv(tmp_path / "t.metrics.csv")
     assert sorted(table["key"]) == ["cka/netA.layer3__animalA", "dimensionality/animalA", "dimensionality/netA.layer3"]
     assert table.set_index("key").at["cka/netA.layer3__animalA", "debiased"]
-    assert StudyStore(path, mode="r").read_metric("cka", "netA.layer3", "animalA").attrs["debiased"] == 1
+    # the entry is found by its parameters
+    found = lookup(path, "cka", "netA.layer3", "animalA", params={"debiased": True})
+    assert found == table.set_index("key").at["cka/netA.layer3__animalA", "path"]
+    assert StudyStore(path, mode="r").read_dataset(found).attrs["debiased"] == 1
+    assert lookup(path, "cka", "netA.layer3", "animalA") is None  # debiased=False was never computed
 
 
 def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):

@@ -38,8 +38,12 @@ def test_validate_config_errors(sweep_base_store):
         validate_config({"models": {"a": 1}})
     with pytest.raises(SweepConfigError, match="layers must be"):
         validate_config({"layers": [1, 2]})
-    with pytest.raises(SweepConfigError, match="noise_ceiling must be true or false"):
+    with pytest.raises(SweepConfigError, match="noise_ceiling must be true, false or null"):
         validate_config({"noise_ceiling": "yes"})
+    with pytest.raises(SweepConfigError, match="min_reliability must be a number .* or null; got 'high'"):
+        validate_config({"min_reliability": "high"})
+    # null is the automatic ceiling; min_reliability is a score argument
+    assert validate_config({"noise_ceiling": None, "min_reliability": 0.2}) == {"noise_ceiling": None, "min_reliability": 0.2}
     with pytest.raises(SweepConfigError, match="n_workers must be a positive integer"):
         validate_config({"n_workers": 0})
     with pytest.raises(SweepConfigError, match="max_n must be a positive integer or null"):

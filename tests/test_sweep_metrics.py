@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from neuroxr.entries import list_entries
 from neuroxr.store import StudyStore
 from neuroxr.sweep import sweep
 
@@ -24,11 +25,9 @@ def _averaged(neu):
 
 
 def _metric_mtimes(path):
-    out = {}
-    for root, _, files in os.walk(path / "metrics"):
-        if "zarr.json" in files and root.count(os.sep) - str(path / "metrics").count(os.sep) == 2:
-            out[os.path.relpath(root, path / "metrics")] = os.stat(os.path.join(root, "zarr.json")).st_mtime_ns
-    return out
+    df = list_entries(path)
+    return {r.path: os.stat(path / r.path / "zarr.json").st_mtime_ns
+            for r in df[df["path"].str.startswith("metrics/")].itertuples()}
 
 
 def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
@@ -63,7 +62,8 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     crsa = geo.crsa(feats, it, n_reps=2)
     assert float(ms["value"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["score"]), rel=1e-10)
     assert float(ms["ceiling"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["ceiling"]), rel=1e-10)
-    shape = store.read_metric("shape", "netA.layer3", "animalA.IT")
+    rows = mt.set_index("key")
+    shape = store.read_dataset(rows.at["shape/netA.layer3__animalA.IT", "path"]).load()
     assert shape.attrs["parameters"]["alpha"] == 0.5
     assert float(ms["train_value"].sel(metric="shape", **cell)) == float(shape["score"].sel(split="train"))
     assert np.isnan(float(ms["train_value"].sel(metric="cka", **cell)))
@@ -76,8 +76,8 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     rows = mt.set_index("key")
     assert rows.at["shape/netA.layer3__animalA.IT", "alpha"] == 0.5
     assert rows.at["crsa/netA.layer3__animalA.IT", "n_reps"] == 2
-    assert rows.at["crsa/netA.layer3__animalA.IT", "ceiling_option"] == store.read_metric(
-        "crsa", "netA.layer3", "animalA.IT").attrs["parameters"]["ceiling"]
+    assert rows.at["crsa/netA.layer3__animalA.IT", "ceiling_option"] == store.read_dataset(
+        rows.at["crsa/netA.layer3__animalA.IT", "path"]).attrs["neuroxr_provenance"]["params"]["ceiling"]
     assert rows.loc[rows.metric == "cka", "n_reps"].isna().all()
 
 
@@ -92,7 +92,8 @@ def test_metric_sweep_on_a_cluster(sweep_copy):
         res = sweep(path, client=client, **kw)
     assert sorted(res.computed) == sorted(e.key for e in res.entries) and len(res.entries) == 2 + 3 + 2
     store = StudyStore(path, mode="r")
-    assert store.is_complete("cache/gram/netB/fc")
+    grams = list_entries(store).query("kind == 'gram'")
+    assert list(grams["source"]) == ["netB.fc"] and grams["complete"].all() and grams["current"].all()
     feats = store.read_features("netB", "fc").load()
     for neural_set in ("animalA", "animalB"):
         assert float(res.metrics["value"].sel(metric="cka", model="netB", layer="fc", neural=neural_set, region="all")) == \

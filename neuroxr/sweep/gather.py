@@ -94,7 +94,7 @@ PARAM_COLUMNS = ["reps", "seed", "regressor", "alpha", "n_components", "alphas",
 
 
 #: Columns of :attr:`SweepResult.metric_table` before the metrics' parameter columns.
-METRIC_TABLE_COLUMNS = ["metric", "source", "target", "model", "layer", "neural", "region", "key", "value",
+METRIC_TABLE_COLUMNS = ["metric", "source", "target", "model", "layer", "neural", "region", "key", "path", "value",
                         "train_value", "ceiling"]
 
 
@@ -343,12 +343,12 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
 
     located = _locate(store, entries, paths, None, metric_options)
     rows = []
-    for e, ds in zip(entries, _read_all(store, located)):
+    for e, path, ds in zip(entries, located, _read_all(store, located)):
         if ds is None:
             continue
         split = "split" in ds["score"].dims
         rows.append({"metric": e.direction, "source": e.source, "target": e.target or None, "model": e.model,
-                     "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key,
+                     "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key, "path": path,
                      "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else np.nan,
                      "ceiling": float(ds["ceiling"]) if "ceiling" in ds else np.nan,
                      **{_param_column(k): _plain(v) for k, v in _params(ds).items()}})

@@ -89,12 +89,14 @@ def test_features_round_trip_with_unit_chunks(store):
     assert back.chunks == ((7,), (4, 4, 2))  # whole stimulus axis, units chunked
 
 
-def test_scores_round_trip(store):
+SCORE = "scores/forward/net.conv1__monkeyA/0123456789abcdef"  # any group path: the store has no entry layout
+
+
+def test_dataset_round_trip(store):
     ds = _scores()
-    store.write_scores("forward", "net.conv1", "monkeyA", ds)
-    assert store.has_scores("forward", "net.conv1", "monkeyA")
-    back = store.read_scores("forward", "net.conv1", "monkeyA")
-    xr.testing.assert_identical(back, ds)
+    store.write_dataset(SCORE, ds)
+    assert store.is_complete(SCORE) and store.token(SCORE)
+    xr.testing.assert_identical(store.read_dataset(SCORE).load(), ds)
 
 
 def test_reads_are_lazy(store):
@@ -137,17 +139,16 @@ def test_inventory_and_layer_order(store):
     store.write_neural("monkeyB", _neural(seed=1))
     for depth, layer in enumerate(["zfirst", "block2", "afc"]):
         store.write_features("net", layer, _features(layer=layer).assign_attrs(depth_index=depth))
-    store.write_scores("forward", "net.afc", "monkeyA", _scores())
+    store.write_dataset(SCORE, _scores())
     inv = store.inventory()
-    assert inv == {
+    assert inv == {  # the sets only: entries are listed by neuroxr.entries.list_entries
         "neural": ["monkeyA", "monkeyB"],
         "features": {"net": ["zfirst", "block2", "afc"]},  # depth order, not by name
-        "scores": {"forward": [("net.afc", "monkeyA")]},
-        "metrics": {},
     }
     assert store.models() == ["net"]
     assert store.incomplete_entries() == []
-    assert "2 neural sets, 3 feature sets, 1 score entries" in repr(store)
+    assert ("scores", SCORE, True) in store.entries()
+    assert "2 neural sets, 3 feature sets>" in repr(store)
 
 
 def test_entries_include_cache_groups(store):
@@ -164,17 +165,17 @@ def test_crash_before_swap_leaves_no_entry(store, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr("neuroxr.store.atomic.swap_in", _crash)
         with pytest.raises(RuntimeError, match="killed"):
-            store.write_scores("forward", "net.conv1", "monkeyA", _scores())
+            store.write_dataset(SCORE, _scores())
     # the staged copy is gone and nothing half written is visible
-    assert store._group("scores/forward/net.conv1__monkeyA") is None
-    assert not store.has_scores("forward", "net.conv1", "monkeyA")
-    assert store.score_entries() == [] and store.incomplete_entries() == []
+    assert store._group(SCORE) is None
+    assert not store.is_complete(SCORE)
+    assert store.entries() == [] and store.incomplete_entries() == []
     assert os.listdir(os.path.join(store.url, ".neuroxr", "staging")) == []
     with pytest.raises(StoreError, match="does not exist"):
-        store.read_scores("forward", "net.conv1", "monkeyA")
-    store.write_scores("forward", "net.conv1", "monkeyA", _scores(seed=3))
-    assert store.score_entries() == [("forward", "net.conv1", "monkeyA")]
-    xr.testing.assert_identical(store.read_scores("forward", "net.conv1", "monkeyA"), _scores(seed=3))
+        store.read_dataset(SCORE)
+    store.write_dataset(SCORE, _scores(seed=3))
+    assert store.entries() == [("scores", SCORE, True)]
+    xr.testing.assert_identical(store.read_dataset(SCORE).load(), _scores(seed=3))
 
 
 def test_crash_during_overwrite_keeps_the_old_entry(store, monkeypatch):
@@ -237,9 +238,10 @@ def test_bad_names_are_refused(store, name):
         store.write_neural(name, _neural())
 
 
-def test_bad_score_source_is_refused(store):
-    with pytest.raises(StoreError, match="invalid score source name 'net__conv1'"):
-        store.write_scores("forward", "net__conv1", "monkeyA", _scores())
+def test_bad_model_name_is_refused(store):
+    # '__' separates the two sets of an entry's pair group: no set name may hold it
+    with pytest.raises(StoreError, match="invalid model name 'net__conv1'"):
+        store.write_features("net__conv1", "fc", _features())
 
 
 def test_file_url(tmp_path):
@@ -256,64 +258,22 @@ def test_fsspec_memory_url():
     url = f"memory://neuroxr-test-{uuid.uuid4().hex}/study.zarr"
     s = open_store(url)
     s.write_features("net", "conv1", _features())
-    s.write_scores("forward", "net.conv1", "monkeyA", _scores())
+    s.write_dataset(SCORE, _scores())
     again = open_store(url, mode="r")
     assert again.inventory()["features"] == {"net": ["conv1"]}
-    xr.testing.assert_identical(again.read_scores("forward", "net.conv1", "monkeyA"), _scores())
+    xr.testing.assert_identical(again.read_dataset(SCORE).load(), _scores())
 
 
-# ---------------------------------------------------------------------------- metric entries
-def _metric(metric="ersa", source="net.conv1", target="monkeyA", seed=0):
-    rng = np.random.default_rng(seed)
-    attrs = {"metric": metric, "source": source, "seed": seed, "parameters": {"alpha": 0.1, "n_folds": 10},
-             "versions": {"neuroxr": "0"}}
-    if target is not None:
-        attrs["target"] = target
-    if metric in ("ersa", "shape"):
-        return xr.Dataset(
-            {"score": (("split",), rng.uniform(size=2)), "stimulus_split": (("stimulus",), np.array(["train", "test"] * 3))},
-            coords={"split": ["train", "test"], "stimulus_id": ("stimulus", [f"img{i}" for i in range(6)])},
-            attrs=attrs,
-        )
-    return xr.Dataset({"score": ((), float(rng.uniform()))}, attrs=attrs)
-
-
-def test_metric_round_trip_and_listing(store):
+# ---------------------------------------------------------------------------- entries are groups
+def test_store_lists_groups_not_entry_layouts(store):
+    """The store lists every group of data, whatever its path; it knows no entry layout."""
     store.write_neural("monkeyA", _neural())
-    path = store.write_metric("ersa", "net.conv1", "monkeyA", _metric())
-    assert path == "metrics/ersa/net.conv1__monkeyA"
-    assert store.write_metric("dimensionality", "net.conv1", None, _metric("dimensionality", target=None)) == \
-        "metrics/dimensionality/net.conv1"
-    xr.testing.assert_identical(store.read_metric("ersa", "net.conv1", "monkeyA"), _metric())
-    back = store.read_metric("dimensionality", "net.conv1")
-    assert back.attrs["parameters"] == {"alpha": 0.1, "n_folds": 10} and float(back["score"]) == float(_metric("dimensionality", target=None)["score"])
-    assert store.has_metric("ersa", "net.conv1", "monkeyA") and not store.has_metric("cka", "net.conv1", "monkeyA")
-    assert store.metric_entries() == [("dimensionality", "net.conv1", None), ("ersa", "net.conv1", "monkeyA")]
-    assert store.inventory()["metrics"] == {"dimensionality": [("net.conv1", None)], "ersa": [("net.conv1", "monkeyA")]}
-    assert store.inventory()["scores"] == {}  # nothing under scores/ changes
-    assert ("metrics", "metrics/ersa/net.conv1__monkeyA", True) in store.entries()
-    assert "2 metric entries" in repr(store)
-
-
-def test_metric_paths_are_checked(store):
-    with pytest.raises(StoreError, match="unknown metric 'rsa'"):
-        store.metric_path("rsa", "net.conv1", "monkeyA")
-    with pytest.raises(StoreError, match="describes one set"):
-        store.metric_path("dimensionality", "net.conv1", "monkeyA")
-    with pytest.raises(StoreError, match="compares two sets"):
-        store.metric_path("cka", "net.conv1")
-    with pytest.raises(StoreError, match="invalid metric target name 'a__b'"):
-        store.write_metric("cka", "net.conv1", "a__b", _metric("cka", target="a__b"))
-
-
-def test_crash_before_swap_leaves_no_metric(store, monkeypatch):
-    with monkeypatch.context() as m:
-        m.setattr("neuroxr.store.atomic.swap_in", _crash)
-        with pytest.raises(RuntimeError, match="killed"):
-            store.write_metric("cka", "net.conv1", "monkeyA", _metric("cka"))
-    assert not store.has_metric("cka", "net.conv1", "monkeyA")
-    assert store.metric_entries() == [] and store.inventory()["metrics"] == {}
-    with pytest.raises(StoreError, match="does not exist"):
-        store.read_metric("cka", "net.conv1", "monkeyA")
-    store.write_metric("cka", "net.conv1", "monkeyA", _metric("cka", seed=2))
-    assert store.metric_entries() == [("cka", "net.conv1", "monkeyA")] and store.incomplete_entries() == []
+    paths = ["metrics/ersa/net.conv1__monkeyA/00000000000000aa", "metrics/dimensionality/net.conv1/00000000000000bb",
+             "scores/forward/net.conv1__monkeyA", "elsewhere/x"]
+    for p in paths:
+        store.write_dataset(p, xr.Dataset({"score": ((), 1.0)}))
+    listed = store.entries()
+    assert sorted(p for _, p, _ in listed) == sorted(paths + ["neural/monkeyA"])
+    assert {(top, p) for top, p, _ in listed} >= {("metrics", paths[0]), ("elsewhere", "elsewhere/x")}
+    assert not any(hasattr(store, m) for m in ("write_scores", "read_scores", "write_metric", "metric_path",
+                                               "score_entries", "metric_entries", "has_scores", "has_metric"))

@@ -420,7 +420,7 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
             if kind == "metrics" and obj.attrs.get("metric") != path.split("/")[1]:
                 raise LayoutError(
                     f"{path}: attr 'metric' is {obj.attrs.get('metric')!r} but the entry lies under "
-                    f"metrics/{path.split('/')[1]}/; rewrite it with StudyStore.write_metric()."
+                    f"metrics/{path.split('/')[1]}/; recompute it with neuroxr.entries.compute(overwrite=True)."
                 )
         except (LayoutError, StoreError) as exc:
             python[path] = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"

@@ -15,7 +15,7 @@ from neuroxr.cli import main
 from neuroxr.layouts import features, neural
 from neuroxr.store import COMPLETE_ATTR, VARS_ATTR, StudyStore
 
-SCORE = "scores/forward/net.fc__monkeyA"
+SCORE = "scores/forward/net.fc__monkeyA/0123456789abcdef"  # any group: damage is found by path
 
 
 def _scores(k=6, reps=3):
@@ -34,7 +34,7 @@ def store(tmp_path):
     ids = [f"img{i}" for i in range(8)]
     st.write_neural("monkeyA", neural(rng.normal(size=(8, 6, 3)), ids, [f"n{j}" for j in range(6)]))
     st.write_features("net", "fc", features(rng.normal(size=(8, 12)), ids, model="net", layer="fc"), unit_chunk=4)
-    st.write_scores("forward", "net.fc", "monkeyA", _scores())
+    st.write_dataset(SCORE, _scores())
     return st
 
 
@@ -50,7 +50,7 @@ def test_clean_store_has_no_damage(store):
 
 def test_missing_group_metadata(store):
     os.remove(_file(store, *SCORE.split("/"), "zarr.json"))
-    assert store.score_entries() == []  # Zarr no longer lists the entry ...
+    assert SCORE not in [p for _, p, _ in store.entries()]  # Zarr no longer lists the entry ...
     (path, problem), = store.damaged()  # ... the scan does
     assert path == SCORE and "missing metadata document" in problem and "of a group" in problem
 

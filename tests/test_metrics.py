@@ -244,10 +244,9 @@ def test_validate_metric_refuses(ds, message):
         validate_metric(ds, name="entry")
 
 
-def test_write_metric_checks_the_entry(study):
+def test_engine_checks_the_entry_before_writing(study, monkeypatch):
     store, *_ = study
-    with pytest.raises(LayoutError, match="its attr 'metric' is 'cka', not 'shape'"):
-        store.write_metric("shape", "net.l1", "monkeyA", _metric_ds())
-    with pytest.raises(LayoutError, match="metric entry metrics/cka/net.l1__monkeyA: missing variable 'score'"):
-        store.write_metric("cka", "net.l1", "monkeyA", _metric_ds().rename(score="value"))
-    assert store.metric_entries() == [] and store.incomplete_entries() == []
+    monkeypatch.setattr("neuroxr.entries.metrics.compute_cka", lambda *a, **k: _metric_ds().rename(score="value"))
+    with pytest.raises(LayoutError, match=r"metric entry metrics/cka/net.l1__monkeyA/[0-9a-f]{16}: missing variable 'score'"):
+        score_cka(store, "net.l1", "monkeyA")
+    assert _metric_entries(store) == [] and store.incomplete_entries() == []

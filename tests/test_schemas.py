@@ -238,22 +238,22 @@ def good_store(tmp_path):
     store = StudyStore(tmp_path / "study.zarr")
     store.write_neural("monkeyA", _neural())
     store.write_features("net", "fc", _features())
-    store.write_scores("forward", "net.fc", "monkeyA", _scores())
+    store.write_dataset("scores/forward/net.fc__monkeyA", _scores())  # the 0.1.0 layout: the entry at the pair path
     store.write_dataset("cache/gram/net/fc", xr.Dataset({"K": (("a", "b"), np.eye(6))}))
     return store
 
 
 def test_store_with_metric_entries(good_store):
     s = good_store
-    s.write_metric("shape", "net.fc", "monkeyA", _metric())
-    s.write_metric("dimensionality", "net.fc", None, _metric("dimensionality", split=False))
+    s.write_dataset("metrics/shape/net.fc__monkeyA", _metric())  # 0.1.0 metric entries at their pair paths
+    s.write_dataset("metrics/dimensionality/net.fc", _metric("dimensionality", split=False))
     assert validate_store(s) == []
     d = describe_store(s)
     assert schema_violations(d, "store") == []
     assert d["groups"] == ["cache", "features", "metrics", "neural", "scores"]
     assert d["metrics"]["shape"]["net.fc__monkeyA"]["dataset"]["data_vars"]["score"]["dims"] == ["split"]
     assert d["metrics"]["dimensionality"]["net.fc"]["complete"] is True
-    # broken metric entries, written around write_metric's checks, are reported by path
+    # broken metric entries, written around the engine's checks, are reported by path
     s.write_dataset("metrics/cka/net.fc__monkeyA", _metric("cka", split=False).rename(score="value"))
     s.write_dataset("metrics/cka/lonely", _metric("cka", split=False))
     s.write_dataset("metrics/rdm/net.fc__monkeyA", _metric("cka", split=False))
@@ -291,7 +291,7 @@ def test_store_violations_name_each_entry(good_store, monkeypatch):
     s.write_dataset("extras/thing", xr.Dataset({"x": ("a", np.zeros(2))}))
     # a score entry whose write never finished
     monkeypatch.setattr(StudyStore, "mark_complete", lambda self, path: None)
-    s.write_scores("reverse", "monkeyA", "net.fc", _scores("unit"))
+    s.write_dataset("scores/reverse/monkeyA__net.fc", _scores("unit"))
     monkeypatch.undo()
 
     problems = validate_store(s)
@@ -345,7 +345,7 @@ def _engine_store(tmp_path):
 
 def test_keyed_and_legacy_entries_validate(tmp_path):
     st = _engine_store(tmp_path)
-    st.write_scores("forward", "net.fc", "mA", _scores())  # a 0.1.0 entry at the pair path
+    st.write_dataset("scores/forward/net.fc__mA", _scores())  # a 0.1.0 entry at the pair path
     assert validate_store(st) == []
     d = describe_store(st)
     keys = d["scores"]["forward"]["net.fc__mA.IT"]

@@ -67,7 +67,7 @@ def scaling(tmp: str, quick: bool) -> list[list[str]]:
     kw = {"n_stimuli": 200, "animals": {"animalA": 60, "animalB": 40}} if quick else {}
     write_example_study(base, seed=0, **kw)
     reps = 4 if quick else 20
-    rows, times = [], {}
+    rows, times, results = [], {}, {}
     for n in (1, 2):
         path = os.path.join(tmp, f"scaling{n}.zarr")
         shutil.copytree(base, path)
@@ -78,6 +78,7 @@ def scaling(tmp: str, quick: bool) -> list[list[str]]:
             res = sweep(path, directions=["forward", "reverse"], client=client, reps=reps, seed=0, progress=False)
             total = time.perf_counter() - t0
         times[n] = (res.seconds, total)
+        results[n] = res
         work = sum(v["seconds"] for v in res.task_info.values())
         rows.append([f"{n} worker{'s' if n > 1 else ''} x 1 thread", str(len(res.computed)), f"{work:.1f}",
                      f"{res.seconds:.1f}", f"{total:.1f}",
@@ -87,8 +88,9 @@ def scaling(tmp: str, quick: bool) -> list[list[str]]:
             from neuroxr.store import StudyStore
 
             a, b = StudyStore(ref, mode="r"), StudyStore(path, mode="r")
-            diff = max(float(np.nanmax(np.abs(a.read_scores(*k)["ev"].values - b.read_scores(*k)["ev"].values)))
-                       for k in a.score_entries())
+            pa, pb = (results[k].table.set_index("key")["path"] for k in (1, 2))
+            diff = max(float(np.nanmax(np.abs(a.read_dataset(pa[k])["ev"].values - b.read_dataset(pb[k])["ev"].values)))
+                       for k in pa.index)
             rows[-1].append(f"{diff:.1e}")
         else:
             rows[-1].append("-")
@@ -185,7 +187,7 @@ def out_of_core(tmp: str, quick: bool, factor: float, memory_limit_mib: int) -> 
         res = sweep(path, directions="forward", client=client, reps=4, seed=0, progress=False)
         t_sweep = time.perf_counter() - t0
     info = next(iter(res.task_info.values()))
-    streamed = StudyStore(path, mode="r").read_scores("forward", "big.layer", "animalA")
+    streamed = StudyStore(path, mode="r").read_dataset(res.table.set_index("key").at["forward/big.layer__animalA", "path"]).load()
     # the in-memory path on the same data, in this process
     t0 = time.perf_counter()
     F = store.read_features("big", "layer").load()

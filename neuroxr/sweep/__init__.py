@@ -1,17 +1,18 @@
 """Sweeps: score models x layers x neural sets x regions x directions (and metrics) as one Dask task graph.
 
 :func:`sweep` plans one *entry* per score (:mod:`.plan`), runs one task per entry -- one call of
-the entry computation, after one Gram task per layer where entries read the layer's Gram
-(:mod:`.tasks`) -- on an embedded or existing Dask cluster (:mod:`.cluster`), writes each finished
-entry to the study store at once, and gathers every entry, new or already there, into a
-:class:`SweepResult` (:mod:`.gather`, :mod:`.select`). Configuration files are checked by
+the entry engine :func:`neuroxr.entries.compute`, after one Gram task per layer where entries read
+the layer's Gram (:mod:`.tasks`) -- on an embedded or existing Dask cluster (:mod:`.cluster`),
+skipping entries whose provenance matches a stored one, and gathers the entries that match the
+sweep's parameters, new or already there, into a :class:`SweepResult` (:mod:`.gather`,
+:mod:`.select`). Configuration files are checked by
 :mod:`.config`; the ``neuroxr sweep`` command lives in :mod:`neuroxr.cli.sweep`.
 
 Modules
 -------
 config   accepted keys, the JSON schema of a config file, :func:`validate_config`, :func:`load_config`
 plan     :class:`Entry`, :func:`plan_sweep` (model / layer / neural set / region selection)
-tasks    worker tasks (one ``_compute_entry`` call each) and the one Gram-streaming rule
+tasks    worker tasks (one ``neuroxr.entries.compute`` call each), entry parameters and lookup
 cluster  embedded LocalCluster / LocalCUDACluster, connecting by address, worker settings
 gather   :class:`SweepResult`, :func:`gather`, :func:`gather_metrics`
 select   :func:`best_layers`, :func:`target_halves`

@@ -18,10 +18,10 @@ import numpy as np
 
 from ..backend import BACKENDS
 from ..directions import DIRECTIONS
+from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 from ..errors import SweepConfigError
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
-from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 
 __all__ = [
     "CONFIG_SCHEMA", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_metric_options", "check_score_kwargs",

@@ -155,6 +155,12 @@ def test_legacy_entries_are_listed_and_never_a_match(study):
     assert lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) is None
     with pytest.raises(StoreError, match="written by neuroxr 0.1.0"):
         compute(st, "forward", "net.l1", "mA", params={"reps": 2}, require_existing=True)
+    # a keyed entry computed now lands inside the legacy group, and both are listed
+    new = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert new.computed and new.path.startswith("scores/forward/net.l1__mA/")
+    rows = list_entries(st).query("kind == 'forward'")
+    assert sorted(rows.legacy.tolist()) == [False, True] and new.path in set(rows.path)
+    assert lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) == new.path
 
 
 # ---------------------------------------------------------------- one engine, every kind, region subsets

@@ -9,11 +9,13 @@ Layout by stage (every entry is a Zarr group whose last path component is its pr
 
 Stores written by neuroxr 0.1.0 hold the entry group directly at the pair path
 (``scores/<direction>/<source>__<target>``); such entries are listed as ``legacy`` and never
-taken as a match for a request.
+taken as a match for a request. Keyed entries computed later for the same pair live inside that
+group and are listed too.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +26,7 @@ from . import provenance as _p
 __all__ = ["pair_path", "entry_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
 
 COMPLETE_ATTR = "neuroxr_complete"
+_KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 #: the fixed columns of :func:`list_entries` (parameter columns follow)
 LIST_COLUMNS = ("kind", "source", "target", "path", "key", "complete", "legacy", "current")
 
@@ -80,11 +83,13 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
             for layer, lg in _groups(mg):
                 pairs.append(("gram", f"{model}.{layer}", None, f"cache/gram/{model}/{layer}", lg))
     for kind, src, tgt, path, pg in pairs:
-        if _is_entry(pg):
+        legacy = _is_entry(pg)
+        if legacy:
             yield {"kind": kind, "source": src, "target": tgt, "path": path, "key": None,
                    "complete": bool(pg.attrs.get(COMPLETE_ATTR, False)), "legacy": True, "provenance": None}
-            continue
         for key, g in _groups(pg):
+            if legacy and not _KEY_RE.match(key):  # a group inside a 0.1.0 entry, not a keyed entry
+                continue
             prov = g.attrs.get(_p.PROVENANCE_ATTR)
             yield {"kind": kind, "source": src, "target": tgt, "path": f"{path}/{key}", "key": key,
                    "complete": bool(g.attrs.get(COMPLETE_ATTR, False)), "legacy": False,

@@ -42,7 +42,8 @@ class SweepResult:
     computed : list of str
         Keys of the entries this run computed and wrote.
     skipped : list of str
-        Keys of the entries that were already complete in the store.
+        Keys of the entries whose provenance matched a complete stored entry (same parameters,
+        same input set versions): read back, not computed.
     failed : dict[str, str]
         Keys of entries whose task failed (only with ``on_error="warn"``) and the error.
     seconds : float
@@ -52,11 +53,12 @@ class SweepResult:
     dataset : xarray.Dataset
         See :func:`gather`.
     table : pandas.DataFrame
-        One row per entry: its labels, ``key``, ``n_targets``, ``median_ev``, ``mean_ev`` and the
-        parameter columns :data:`PARAM_COLUMNS` (``reps``, ``seed``, ``regressor``, ...).
+        One row per entry: its labels, ``key``, ``path`` (its store entry), ``n_targets``,
+        ``median_ev``, ``mean_ev`` (over included targets) and the parameter columns
+        :data:`PARAM_COLUMNS` (``reps``, ``seed``, ``regressor``, ...).
     target_table : pandas.DataFrame
         One row per entry x target (labels, ``target_id``, ``ev`` = mean over reps, ``ev_sd``
-        = SD over reps, ``r``).
+        = SD over reps, ``r``, ``included``).
     best_layers : pandas.DataFrame
         See :func:`best_layers`.
     metrics : xarray.Dataset
@@ -169,7 +171,7 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
         coord ``layer_depth(model, layer)`` gives each model's depth order, NaN where the model
         lacks the layer), ``neural``, ``region`` (``"all"`` = whole set) and ``rep``:
 
-        - ``ev`` (direction, model, layer, neural, region): median over targets of the rep-mean EV;
+        - ``ev`` (direction, model, layer, neural, region): median over included targets of the rep-mean EV;
         - ``ev_mean``, ``n_targets``: mean over targets, number of targets;
         - ``ev_rep`` (..., rep): median over targets per rep (the spread over reps);
         - ``forward_ev`` (model, layer, neural, region, neuroid): rep-mean EV per neuroid
@@ -182,8 +184,9 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
 
         Variables of directions that the sweep did not score are absent.
     table : pandas.DataFrame
-        One row per entry: labels, ``key``, ``n_targets``, ``median_ev``, ``mean_ev`` and the
-        parameters :data:`PARAM_COLUMNS` from the entry's attrs (None where an entry lacks one).
+        One row per entry: labels, ``key``, ``path``, ``n_targets``, ``median_ev``, ``mean_ev``
+        (over the included targets) and the parameters :data:`PARAM_COLUMNS` from the entry's
+        provenance (None where an entry lacks one).
     target_table : pandas.DataFrame
         One row per entry x target.
     """
@@ -306,7 +309,7 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
                    metric_options: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[xr.Dataset, pd.DataFrame]:
     """Read a sweep's metric entries from the store into one Dataset and a table.
 
-    Entries that are not (yet) complete are left out (NaN in the Dataset, no row in the table).
+    Entries without a stored entry matching their options are left out (NaN in the Dataset, no row in the table).
 
     Parameters
     ----------

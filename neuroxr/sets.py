@@ -114,12 +114,26 @@ def neural_ref(name: str, region: str | None = None) -> SetRef:
 
 
 # ---------------------------------------------------------------------------- what a store holds
+#: (store URL, neural set, version token) -> its regions; a rewrite changes the token
+_REGION_CACHE: dict[tuple[str, str, str], list[str]] = {}
+_REGION_CACHE_SIZE = 1024
+
+
 def _regions(store: Any, neural: str) -> list[str]:
-    """The distinct values of the ``region`` coord of a neural set (empty when it has none)."""
+    """The distinct values of the ``region`` coord of a neural set (empty when it has none).
+
+    Cached per version token of the set (sets without a token are read every time)."""
+    token = store.token(f"neural/{neural}") if hasattr(store, "token") else None
+    key = (str(getattr(store, "url", "")), neural, token)
+    if token is not None and key in _REGION_CACHE:
+        return list(_REGION_CACHE[key])
     da = store.read_neural(neural)
-    if "region" not in da.coords:
-        return []
-    return sorted(set(np.asarray(da.coords["region"].values).astype(str).tolist()))
+    out = [] if "region" not in da.coords else sorted(set(np.asarray(da.coords["region"].values).astype(str).tolist()))
+    if token is not None:
+        if len(_REGION_CACHE) >= _REGION_CACHE_SIZE:
+            _REGION_CACHE.pop(next(iter(_REGION_CACHE)))
+        _REGION_CACHE[key] = out
+    return list(out)
 
 
 def _feature_sets(store: Any) -> list[SetRef]:

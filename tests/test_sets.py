@@ -86,3 +86,15 @@ def test_ambiguous_old_store_names_both(tmp_path, monkeypatch):
     st.write_features("net", "v2.fc", nx.features(np.zeros((12, 2)) + np.arange(2), [f"s{i}" for i in range(12)]))
     with pytest.raises(LayoutError, match=r"'net.v2.fc' is ambiguous.*model 'net' layer 'v2.fc'; feature set model 'net.v2' layer 'fc'"):
         resolve(st, "net.v2.fc")
+
+
+def test_region_subsets_follow_a_rewritten_set(tmp_path):
+    # the regions of a neural set are cached per version token: a rewrite is seen at once
+    st = _store(tmp_path)
+    assert resolve(st, "mA.V4") == neural_ref("mA", "V4")
+    rng = np.random.default_rng(1)
+    stim = [f"s{i}" for i in range(12)]
+    st.write_neural("mA", nx.neural(rng.normal(size=(12, 3, 2)), stim, region=["IT", "PFC", "PFC"]))
+    with pytest.raises(LayoutError, match="holds no"):
+        resolve(st, "mA.V4")
+    assert resolve(st, "mA.PFC") == neural_ref("mA", "PFC")

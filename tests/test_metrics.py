@@ -69,7 +69,7 @@ def study(tmp_path):
 
 
 def _averaged(neu):
-    """Trial average in the feature layout, built here independently of neuroxr.metrics."""
+    """Trial average in the feature layout, built here independently of neuroxr.entries."""
     m = neu.mean("repeat", skipna=True).transpose("stimulus", "neuroid")
     return features(m.values, m["stimulus_id"].values, [str(i) for i in m["neuroid_id"].values])
 

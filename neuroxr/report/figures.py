@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from ..store import StudyStore
-from .table import stack_layers
+from .table import first_per_pair, stack_layers
 
 __all__ = ["Figures", "reliability_figures", "layer_figures", "forward_reverse_figures", "metric_figures",
            "headline_figures", "encode", "save"]
@@ -79,8 +79,8 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
     from ..plot import layer_profile
 
     figures: Figures = []
-    ok = table[(table["error"] == "") & table["current"] & table["direction"].isin(["forward", "reverse"])
-               & table["model"].notna()]
+    ok = first_per_pair(table)
+    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna()]
     for (direction, model, neural), g in ok.groupby(["direction", "model", "neural"], sort=False):
         order = store.layers(model) if model in store.models() else []
         panels = {}
@@ -106,7 +106,8 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
 def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
     from ..plot import forward_vs_reverse
 
-    ok = table[(table["error"] == "") & table["current"]]
+    ok = first_per_pair(table)
+    ok = ok[ok["error"] == ""]
     key = lambda r: (r.model, r.layer, r.neural, r.region)  # noqa: E731
     fwd = {key(r): (r.direction, r.source, r.target) for r in ok[ok["direction"] == "forward"].itertuples()}
     rev = {key(r): (r.direction, r.source, r.target) for r in ok[ok["direction"] == "reverse"].itertuples()}
@@ -128,7 +129,8 @@ def metric_figures(metrics: pd.DataFrame, store: StudyStore) -> Figures:
     from ..plot import metric_profile
 
     figures: Figures = []
-    ok = metrics[(metrics["error"] == "") & metrics["current"] & metrics["model"].notna()]
+    ok = first_per_pair(metrics)
+    ok = ok[(ok["error"] == "") & ok["model"].notna()]
     for (metric, model), g in ok.groupby(["metric", "model"], sort=False):
         order = store.layers(model) if model in store.models() else []
         lines = {}

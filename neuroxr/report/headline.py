@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .table import first_per_pair
+
 __all__ = ["HEADLINE_COLUMNS", "headline", "target_table"]
 
 #: columns of :func:`headline`, in order
@@ -42,13 +44,15 @@ def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
 def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Dataset]) -> pd.DataFrame:
     """One row per (forward/reverse entry, target) of a :func:`neuroxr.report.score_table`.
 
-    Only the current, readable entries with a model and a neural set are used. Columns
+    Only the readable entries with a model and a neural set are used, one per pair (the current
+    one when there are several). Columns
     ``direction``, ``model``, ``layer``, ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean
     EV, percent) and ``ceiling`` (rep-mean split-half ceiling; NaN when the entry has none), the
     input of :func:`neuroxr.sweep.best_layers`.
     """
     cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling"]
-    ok = table[(table["error"] == "") & table["current"] & table["direction"].isin(["forward", "reverse"])
+    ok = first_per_pair(table)
+    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"])
                & table["model"].notna() & table["neural"].notna()]
     frames = []
     for r in ok.itertuples():

@@ -25,7 +25,7 @@ from ..errors import LayoutError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
 
-__all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store",
+__all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "first_per_pair",
            "TABLE_COLUMNS", "METRIC_COLUMNS"]
 
 #: columns of :func:`score_table`, in order
@@ -119,6 +119,13 @@ def open_store(store: StudyStore | str | os.PathLike) -> StudyStore:
 def _complete(store: StudyStore, kinds: Sequence[str]) -> pd.DataFrame:
     entries = list_entries(store)
     return entries[entries["kind"].isin(kinds) & entries["complete"]]
+
+
+def first_per_pair(table: pd.DataFrame) -> pd.DataFrame:
+    """The first row per (kind, source, target) of :func:`score_table` or :func:`metric_table`:
+    the entry that figures show (the current one when a pair has several)."""
+    kind = "direction" if "direction" in table.columns else "metric"
+    return table.drop_duplicates([kind, "source", "target"], keep="first")
 
 
 def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, dict[tuple[str, str, str], xr.Dataset]]:

@@ -155,7 +155,7 @@ def write_report(
     for key, figs in sections.items():
         rendered[key] = []
         for caption, stem, fig in figs:
-            item = {"caption": caption}
+            item = {"caption": caption, "file": "", "src": ""}
             if file_format:
                 item["file"] = F.save(fig, out, stem, file_format, dpi)
             if format == "html":

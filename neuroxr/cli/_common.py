@@ -41,6 +41,8 @@ class _Main(click.Group):
         except click.ClickException as exc:
             exc.message = one_line(exc.message)
             raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except (NeuroxrError, OSError, ValueError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise click.ClickException(one_line(msg)) from None
@@ -53,7 +55,7 @@ class _Main(click.Group):
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        click.echo(f"neuroxr {_version()}")
+        click.echo(f"neuroxr, version {_version()}")
         ctx.exit()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,7 +38,12 @@ class _Main(click.Group):
         from ..errors import NeuroxrError
 
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():  # warnings: one line on stderr (none with --quiet)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
+        except click.UsageError as exc:  # one line, no usage block; exit status 2 as click's
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            raise _OneLineUsage(one_line(exc.message) + hint) from None
         except click.ClickException as exc:
             exc.message = one_line(exc.message)
             raise
@@ -51,6 +57,14 @@ class _Main(click.Group):
                 raise
             raise click.ClickException(f"internal error, {type(exc).__name__}: {one_line(exc)} "
                                        "(set NEUROXR_DEBUG=1 for the traceback and report it)") from None
+
+
+class _OneLineUsage(click.ClickException):
+    exit_code = 2
+
+
+def _show_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
+    click.echo(f"Warning: {one_line(message)}", err=True)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -74,6 +88,8 @@ class Output:
 
     def __init__(self, as_json: bool = False, quiet: bool = False) -> None:
         self.as_json, self.quiet = as_json, quiet
+        if quiet:  # inside the group's catch_warnings: restored when the command ends
+            warnings.simplefilter("ignore")
 
     @property
     def text(self) -> bool:

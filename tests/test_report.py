@@ -22,9 +22,9 @@ from click.testing import CliRunner  # noqa: E402
 import neuroxr as nx  # noqa: E402
 from neuroxr.cli.report import report_command  # noqa: E402
 from neuroxr.datasets.synthetic import write_example_study  # noqa: E402
-from neuroxr.layouts import features, neural  # noqa: E402
 from neuroxr.entries import score_metric  # noqa: E402
 from neuroxr.errors import LayoutError, ParameterError  # noqa: E402
+from neuroxr.layouts import features, neural  # noqa: E402
 from neuroxr.report import (  # noqa: E402
     HEADLINE_COLUMNS,
     METRIC_COLUMNS,
@@ -36,8 +36,8 @@ from neuroxr.report import (  # noqa: E402
     target_table,
     write_report,
 )
-from neuroxr.sweep import best_layers, target_halves  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
+from neuroxr.sweep import best_layers, target_halves  # noqa: E402
 
 MODELS = {"netA": [("layer1", 30, 0.4, 4), ("layer2", 20, 0.7, 2), ("layer3", 12, 1.0, 0)], "netB": [("conv1", 24, 0.3, 4)]}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

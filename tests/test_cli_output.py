@@ -143,19 +143,27 @@ def test_every_error_is_one_line(runner, store, tmp_path, args):
 
 def test_sweep_without_bokeh_advises_the_extra(runner, store, monkeypatch):
     import importlib
+    from types import SimpleNamespace
+
+    import pandas as pd
 
     cli_sweep = importlib.import_module("neuroxr.cli.sweep")
     run = importlib.import_module("neuroxr.sweep.run")
+    empty = SimpleNamespace(entries=[], computed=[], skipped=[], seconds=0.0, table=pd.DataFrame(),
+                            metric_table=pd.DataFrame(), best_layers=pd.DataFrame())
+    monkeypatch.setattr(run, "sweep", lambda *a, **k: empty)
+    monkeypatch.setattr(cli_sweep, "_has_bokeh", lambda: False)
+    res = runner.invoke(main, ["sweep", store.url])
+    assert res.exit_code == 0, res.output
+    assert 'pip install ".[dashboard]"' in res.stderr and "dashboard" not in res.stdout
+    for flag in ("--quiet", "--json"):
+        assert "dashboard" not in runner.invoke(main, ["sweep", store.url, flag]).output
+    assert "dashboard" not in runner.invoke(main, ["sweep", store.url, "--scheduler", "serial"]).output  # no local cluster
+    monkeypatch.setattr(cli_sweep, "_has_bokeh", lambda: True)
+    assert "dashboard" not in runner.invoke(main, ["sweep", store.url]).output
 
-    def fake_sweep(*a, **k):
+    def failing(*a, **k):
         raise SweepError("stopped here")
 
-    monkeypatch.setattr(cli_sweep, "_has_bokeh", lambda: False)
-    monkeypatch.setattr(run, "sweep", fake_sweep)
-    res = runner.invoke(main, ["sweep", store.url])
-    assert 'pip install ".[dashboard]"' in res.stderr
-    assert res.exit_code == 1 and res.stderr.strip().splitlines()[-1] == "Error: stopped here"
-    res = runner.invoke(main, ["sweep", store.url, "--quiet"])  # quiet: the error only
-    _one_line_error(res)
-    monkeypatch.setattr(cli_sweep, "_has_bokeh", lambda: True)
-    assert "dashboard" not in runner.invoke(main, ["sweep", store.url]).stderr
+    monkeypatch.setattr(run, "sweep", failing)
+    assert _one_line_error(runner.invoke(main, ["sweep", store.url])) == "Error: stopped here"

@@ -94,12 +94,12 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)
-        if client is None and not (quiet or as_json or no_progress) and not _has_bokeh():
-            click.echo(DASHBOARD_ADVICE, err=True)
         with contextlib.redirect_stdout(sys.stderr):  # progress lines go to stderr, results to stdout
             result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
     except NeuroxrError as exc:
         raise click.ClickException(one_line(exc)) from None
+    if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
+        click.echo(DASHBOARD_ADVICE, err=True)
     if as_json:
         click.echo(json.dumps({
             "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped,

@@ -170,8 +170,19 @@ def test_headline_is_the_held_out_best_layer_with_its_interval_and_ceiling(demo)
     width = np.ptp(ev[np.isfinite(ev)])
     assert abs(row.ci_low - ci.low) < 0.25 * width and abs(row.ci_high - ci.high) < 0.25 * width
     assert row.ci_low <= row.test_ev <= row.ci_high
+    # the regions of the whole-set forward entries: each region's neuroids and halves
+    regions = sorted(set(ds.region.values.astype(str)))
+    assert len(regions) > 1
+    for region in regions:
+        rrow = best[(best.direction == "forward") & (best.model == "netA") & (best.region == region)].iloc[0]
+        rds = scores[("forward", f"netA.{rrow.best_layer}", "animalA")]
+        keep = rds.region.values.astype(str) == region
+        rtest = ~target_halves(rds.neuroid_id.values.astype(str)[keep], f"forward/animalA/{region}", 3)
+        assert rrow.test_ev == pytest.approx(np.nanmedian(rds.ev.mean("rep").values[keep][rtest]))
+        assert rrow.n_test == rtest.sum()
+    assert set(best[best.direction == "reverse"].region) == {"all"}
     # a layer seen by only one model: that model's best layer is it
-    assert best[(best.direction == "forward") & (best.model == "netB")].best_layer.tolist() == ["conv1"]
+    assert set(best[(best.direction == "forward") & (best.model == "netB")].best_layer) == {"conv1"}
 
 
 def test_metric_and_provenance_tables(demo, tmp_path):

@@ -45,7 +45,9 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
     """One row per (forward/reverse entry, target) of a :func:`neuroxr.report.score_table`.
 
     Only the readable entries with a model and a neural set are used, one per pair (the current
-    one when there are several). Columns
+    one when there are several). A forward entry over a whole neural set whose neuroids carry a
+    ``region`` coord with several values also gives one group per region (its neuroids), unless
+    that region subset has an entry of its own. Columns
     ``direction``, ``model``, ``layer``, ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean
     EV, percent) and ``ceiling`` (rep-mean split-half ceiling; NaN when the entry has none), the
     input of :func:`neuroxr.sweep.best_layers`.
@@ -55,14 +57,23 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
     ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"])
                & table["model"].notna() & table["neural"].notna()]
     frames = []
+    scored = set(zip(ok["direction"], ok["model"], ok["layer"], ok["neural"], ok["region"]))
     for r in ok.itertuples():
         ds = scores[(r.direction, r.source, r.target)]
         tdim = "neuroid" if "neuroid" in ds.dims else "unit"
         ids = np.asarray(ds[f"{tdim}_id"].values).astype(str) if f"{tdim}_id" in ds.coords else np.arange(ds.sizes[tdim]).astype(str)
         ev = _rep_mean(ds, "ev", tdim)
         ceiling = _rep_mean(ds, "ceiling", tdim) if "ceiling" in ds else np.full(len(ev), np.nan)
-        frames.append(pd.DataFrame({"direction": r.direction, "model": r.model, "layer": r.layer, "neural": r.neural,
-                                    "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling}))
+        frame = pd.DataFrame({"direction": r.direction, "model": r.model, "layer": r.layer, "neural": r.neural,
+                              "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling})
+        frames.append(frame)
+        # a forward entry over a whole set also gives each region's neuroids (the neuroids, and so
+        # the halves, of a region-subset entry), unless that subset was scored itself
+        if r.direction == "forward" and r.region == "all" and "region" in ds.coords and ds["region"].dims == (tdim,):
+            regions = np.asarray(ds["region"].values).astype(str)
+            for region in dict.fromkeys(regions):
+                if len(set(regions)) > 1 and (r.direction, r.model, r.layer, r.neural, region) not in scored:
+                    frames.append(frame[regions == region].assign(region=region))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 

@@ -93,7 +93,7 @@ def metric_profile(
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _one_axes(ax, figsize or (6.0, 3.6))
+    fig, ax = _one_axes(ax, figsize or (5.2, 3.4))
     if isinstance(values, Mapping):
         lines = {str(k): v for k, v in values.items()}
     elif "layer" in getattr(values, "dims", ()) and values.ndim == 2:

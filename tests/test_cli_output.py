@@ -130,7 +130,7 @@ def test_score_progress_goes_to_stderr(runner, store):
     ["score", "cka", "STORE", "net.nope", "mA"], ["score", "forward", "STORE", "mA", "net.l1"],
     ["report", "STORE", "--format", "pdf"], ["sweep", "MISSING"], ["extract", "STORE", "--model-name", "m"],
     ["extract", "STORE", "--model", "nowhere_pkg:f", "--model-name", "m", "--texts", "TEXTS"],
-    ["demo", "TAKEN"], ["nonsense"],
+    ["demo", "TAKEN"], ["nonsense"], ["score", "cka", "STORE", "net.l1"], ["info"], ["score", "forward", "STORE", "x", "y", "--reps", "0"],
 ])
 def test_every_error_is_one_line(runner, store, tmp_path, args):
     (tmp_path / "taken").mkdir()
@@ -138,7 +138,8 @@ def test_every_error_is_one_line(runner, store, tmp_path, args):
     subs = {"MISSING": str(tmp_path / "missing.zarr"), "STORE": store.url, "TAKEN": str(tmp_path / "taken"),
             "TEXTS": str(tmp_path / "t.txt")}
     res = runner.invoke(main, [subs.get(a, a) for a in args])
-    _one_line_error(res)
+    line = _one_line_error(res)
+    assert len(line) > len("Error: ") + 10 and "Error:  " not in line  # says what is wrong
 
 
 def test_sweep_without_bokeh_advises_the_extra(runner, store, monkeypatch):

@@ -43,7 +43,7 @@ class _Main(click.Group):
                 return super().invoke(ctx)
         except click.UsageError as exc:  # one line, no usage block; exit status 2 as click's
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            raise _OneLineUsage(one_line(exc.message) + hint) from None
+            raise _OneLineUsage(one_line(exc.format_message()) + hint) from None
         except click.ClickException as exc:
             exc.message = one_line(exc.message)
             raise

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -31,12 +30,13 @@ def study(tmp_path):
     store = StudyStore(tmp_path / "study.zarr")
     store.write_neural("monkeyA", neural(rng.normal(size=(8, 5, 2)), stim, animal="A", region="IT"))
     store.write_features("net", "conv1", features(rng.normal(size=(8, 12)), stim), unit_chunk=5)
-    ev = xr.Dataset(
-        {"ev": (("neuroid", "rep"), np.full((5, 3), 40.0))},
-        coords={"neuroid_id": ("neuroid", [f"neuroid{j}" for j in range(5)]), "rep": np.arange(3)},
-    )
-    store.write_scores("forward", "net.conv1", "monkeyA", ev)
+    neuroxr.score(store, "forward", "net.conv1", "monkeyA", reps=3, n_folds=2)
     return store
+
+
+def _mean_ev(store):
+    path = nx_entries.lookup(store, "forward", "net.conv1", "monkeyA", params={"reps": 3, "n_folds": 2})
+    return float(store.read_dataset(path)["ev"].mean())
 
 
 def test_help_lists_commands(runner):
@@ -60,7 +60,7 @@ def test_info_table(runner, study):
     assert "monkeyA  8         5        2       float64  animal, region" in out
     assert "Features (1 models, 1 layers)" in out
     assert "net    conv1  8         12    float64  5" in out
-    assert "forward    net.conv1  monkeyA  neuroid=5  3     40.00" in out
+    assert re.search(rf"forward +net\.conv1 +monkeyA +neuroid=5 +3 +{_mean_ev(study):.2f} +current +n_folds=2, reps=3", out), out
     assert "Incomplete entries (0)" in out
 
 
@@ -74,7 +74,7 @@ def test_info_json_and_incomplete_entries(runner, study, monkeypatch):
     assert summary["incomplete"] == ["features/net/conv2"]
     assert [e["layer"] for e in summary["features"]] == ["conv1"]
     assert summary["neural"][0]["sizes"] == {"stimulus": 8, "neuroid": 5, "repeat": 2}
-    assert summary["scores"][0]["mean_ev"] == pytest.approx(40.0)
+    assert summary["scores"][0]["mean_ev"] == pytest.approx(_mean_ev(study))
 
 
 def test_info_missing_store(runner, tmp_path):
@@ -86,7 +86,11 @@ def test_info_missing_store(runner, tmp_path):
 def test_validate_ok(runner, study):
     result = runner.invoke(main, ["validate", study.url])
     assert result.exit_code == 0, result.output
-    assert "valid study store (3 entries)" in result.output
+    assert "valid study store (4 entries)" in result.output  # 2 sets, the score and its cached Gram
+    res = runner.invoke(main, ["validate", "--json", study.url])
+    assert res.exit_code == 0 and json.loads(res.stdout) == {"url": study.url, "valid": True, "entries": 4, "problems": []}
+    res = runner.invoke(main, ["validate", "-q", study.url])
+    assert res.exit_code == 0 and res.output == ""
 
 
 def test_validate_reports_problems(runner, study, monkeypatch):
@@ -111,16 +115,12 @@ def test_validate_values_flag(runner, study):
     assert "features/net/inf: values/n_inf" in result.output
 
 
-def test_demo_without_generator(runner, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "neuroxr.datasets.synthetic", None)  # import fails
+def test_demo_generator_error_is_one_line_and_leaves_nothing(runner, tmp_path):
     path = tmp_path / "demo.zarr"
-    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "20", "--reps", "1", "--scheduler", "serial"])
-    assert result.exit_code == 0, result.output
-    assert "valid study store" in result.output
-    store = StudyStore(path, mode="r")
-    assert store.neural_sets() == ["monkeyA", "monkeyB"]
-    assert store.layers("toynet") == ["conv1", "conv2", "fc"]
-    assert store.read_neural("monkeyA").sizes["stimulus"] == 20
+    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "10", "--reps", "1", "--scheduler", "serial"])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: cannot generate the example study"), result.stderr
+    assert not path.exists()
 
 
 @pytest.fixture
@@ -136,48 +136,55 @@ def small_generator(monkeypatch):
     monkeypatch.setattr(synthetic, "write_example_study", small)
 
 
-def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generator):
-    path = tmp_path / "demo.zarr"
-    result = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial"])
+def _stamps(store, path):
+    t = nx_entries.list_entries(store)
+    return {p: os.path.getmtime(path / p / "zarr.json") for p in t[t["kind"] != "gram"]["path"]}
+
+
+def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generator, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["demo", "--reps", "1", "--scheduler", "serial"])
     assert result.exit_code == 0, result.output
+    path = tmp_path / "neuroxr-demo.zarr"  # the default PATH, named in the output
+    assert f"Writing the example study to {path}" in result.stdout
+    assert f"The example study is in {path}" in result.stdout
     store = StudyStore(path, mode="r")
     assert store.neural_sets() and store.models()
-    assert "valid study store" in result.output
-    assert "Neural sets (" in result.output
-    directions = {d for d, _, _ in store.score_entries()}
-    assert directions == {"forward", "reverse", "inter_animal", "model_to_model"}
-    assert "median_ev" in result.output or "ev" in result.output
-    # the geometry metrics: every layer x neural set, dimensionality of every layer and set
-    metrics = store.metric_entries()
-    assert {m for m, _, _ in metrics} == {"crsa", "shape", "cka", "dimensionality"}
+    # results first, the inventory only on request; progress lines on stderr
+    out = result.stdout
+    assert "Median EV over targets" in out and "Neural sets (" not in out and "valid study store" not in out
+    assert "neuroxr sweep:" not in out and "entries done" in result.stderr
+    t = nx_entries.list_entries(store)
+    assert set(t["kind"]) - {"gram"} == {"forward", "reverse", "inter_animal", "model_to_model", "crsa", "shape", "cka",
+                                          "dimensionality"}
+    metrics = t[t["kind"].isin(["crsa", "shape", "cka", "dimensionality"])]
     n_layers, n_sets = sum(len(store.layers(m)) for m in store.models()), len(store.neural_sets())
     assert len(metrics) == 3 * n_layers * n_sets + n_layers + n_sets
-    assert "Geometry metrics" in result.output and "CKA: layer" in result.output and "effective dimensionality:" in result.output
-    metric_stamps = {e: os.path.getmtime(path / "metrics" / e[0] / (e[1] if e[2] is None else f"{e[1]}__{e[2]}") / "zarr.json")
-                     for e in metrics}
+    assert "Geometry metrics" in out and "CKA: layer" in out and "effective dimensionality:" in out
     # a second run resumes: the study is reused and no entry is rewritten
-    stamps = {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
-    again = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial"])
+    stamps = _stamps(store, path)
+    again = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial", "--inventory"])
     assert again.exit_code == 0, again.output
-    assert "Reusing the example study" in again.output
-    assert stamps == {e: os.path.getmtime(path / "scores" / e[0] / f"{e[1]}__{e[2]}" / "zarr.json") for e in store.score_entries()}
-    assert metric_stamps == {e: os.path.getmtime(path / "metrics" / e[0] / (e[1] if e[2] is None else f"{e[1]}__{e[2]}") / "zarr.json")
-                             for e in store.metric_entries()}
-    assert "CKA: layer" in again.output
+    assert "Reusing the example study" in again.stdout
+    assert stamps == _stamps(store, path)
+    assert again.stdout.index("CKA: layer") < again.stdout.index("Neural sets (")  # inventory after the results
+    # --json: one object, nothing else on stdout; --quiet: nothing at all
+    res = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["store"] == str(path) and "inventory" not in obj
+    assert {r["direction"] for r in obj["scores"]} == {"forward", "reverse", "inter_animal", "model_to_model"}
+    assert len(obj["metrics"]) == len(metrics)
+    res = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial", "--quiet"])
+    assert res.exit_code == 0 and res.output == ""
 
 
-def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "neuroxr.datasets.synthetic", None)
+def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path):
     (tmp_path / "taken").mkdir()
-    result = runner.invoke(main, ["demo", str(tmp_path / "taken")])
-    assert result.exit_code == 1 and "not a Zarr store" in result.output
-    result = runner.invoke(main, ["demo", str(tmp_path / "taken"), "--force"])
-    assert result.exit_code == 1 and "not a Zarr store" in result.output
+    for extra in ([], ["--force"]):
+        result = runner.invoke(main, ["demo", str(tmp_path / "taken"), *extra])
+        assert result.exit_code == 1 and "not a Zarr store" in result.stderr and result.stderr.count("\n") == 1
     assert (tmp_path / "taken").is_dir()
-    path = tmp_path / "demo.zarr"
-    assert runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--scheduler", "serial"]).exit_code == 0
-    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "12", "--reps", "1", "--scheduler", "serial", "--force"])
-    assert result.exit_code == 0, result.output
 
 
 # ---------------------------------------------------------------------------- neuroxr score <metric>

@@ -352,3 +352,40 @@ def test_reliability_histogram_mapping_and_variable():
     assert len(fig.axes[0].patches) == 1
     with pytest.raises(KeyError, match="no variable 'reliability'"):
         plot.reliability_histogram(fwd)
+
+
+# ---------------------------------------------------------------------------- report summaries
+def test_best_layer_intervals_draws_each_row_with_its_interval_and_ceiling():
+    import pandas as pd
+
+    head = pd.DataFrame({"direction": ["forward", "reverse"], "model": ["m", "m"], "neural": ["a", "a"],
+                         "region": ["IT", "all"], "best_layer": ["l2", "l3"], "test_ev": [40.0, 55.0],
+                         "ci_low": [30.0, 50.0], "ci_high": [47.0, 61.0], "ceiling": [0.6, np.nan]})
+    fig = plot.best_layer_intervals(head)
+    ax, axc = fig.axes[:2]
+    line = ax.lines[0]
+    np.testing.assert_allclose(line.get_xdata(), [40.0, 55.0])
+    ticks = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())), reverse=True)
+    assert [t for _, t in ticks] == ["forward m a IT l2", "reverse m a l3"]  # first row on top; "all" left out
+    np.testing.assert_allclose(line.get_ydata(), [1, 0])
+    segs = [s for c in ax.collections for s in c.get_segments()]
+    spans = sorted((float(s[:, 0].min()), float(s[:, 0].max())) for s in segs)
+    assert spans == [(30.0, 47.0), (50.0, 61.0)]
+    widths = sorted(p.get_width() for p in axc.patches)
+    assert widths == [0.0, 0.6]  # NaN ceiling drawn as no bar
+
+
+def test_metric_profile_plots_values_in_layer_order():
+    a = xr.DataArray([0.1, 0.3, 0.2], dims="layer", coords={"layer": ["c1", "c2", "fc"]})
+    b = xr.DataArray([0.2, 0.4], dims="layer", coords={"layer": ["c1", "c2"]})
+    fig = plot.metric_profile({"V4": a, "IT": b}, ylabel="CKA", lower_is_better=True)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.1, 0.3, 0.2])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.2, 0.4])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["V4", "IT"]
+    assert "lower = more similar" in ax.get_ylabel()
+    two = xr.DataArray([[1.0, 2.0], [3.0, 4.0]], dims=("layer", "target"), coords={"layer": ["x", "y"], "target": ["t1", "t2"]})
+    ax2 = plot.metric_profile(two).axes[0]
+    np.testing.assert_allclose(ax2.lines[1].get_ydata(), [2.0, 4.0])
+    with pytest.raises(ValueError, match="'layer' dim"):
+        plot.metric_profile({"x": xr.DataArray([1.0], dims="unit")})

@@ -1,10 +1,17 @@
-"""The store report: summary table, figures, Markdown/HTML page and the ``report`` command."""
+"""The store report: tables, headline, figures, self-contained HTML / Markdown page and the ``report`` command."""
 
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
+
+import base64  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -15,9 +22,22 @@ from click.testing import CliRunner  # noqa: E402
 import neuroxr as nx  # noqa: E402
 from neuroxr.cli.report import report_command  # noqa: E402
 from neuroxr.datasets.synthetic import write_example_study  # noqa: E402
+from neuroxr.entries import score_metric  # noqa: E402
+from neuroxr.errors import LayoutError, ParameterError  # noqa: E402
 from neuroxr.layouts import features, neural  # noqa: E402
-from neuroxr.report import TABLE_COLUMNS, score_table, stack_layers, write_report  # noqa: E402
+from neuroxr.report import (  # noqa: E402
+    HEADLINE_COLUMNS,
+    METRIC_COLUMNS,
+    TABLE_COLUMNS,
+    headline,
+    metric_table,
+    score_table,
+    stack_layers,
+    target_table,
+    write_report,
+)
 from neuroxr.store import StudyStore  # noqa: E402
+from neuroxr.sweep import best_layers, target_halves  # noqa: E402
 
 MODELS = {"netA": [("layer1", 30, 0.4, 4), ("layer2", 20, 0.7, 2), ("layer3", 12, 1.0, 0)], "netB": [("conv1", 24, 0.3, 4)]}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -35,6 +55,9 @@ def demo(tmp_path_factory):
     nx.score(store, "forward", "netB.conv1", "animalA", reps=2)  # one layer only: no profile
     nx.score(store, "inter_animal", "animalB", "animalA", reps=2)
     nx.score(store, "model_to_model", "netA.layer3", "netB.conv1")
+    for layer in ("layer1", "layer3"):
+        score_metric(store, "cka", f"netA.{layer}", "animalA")
+    score_metric(store, "dimensionality", "netA.layer1")
     return store
 
 
@@ -47,7 +70,8 @@ def test_score_table_summarises_every_entry(demo):
     table, scores = score_table(demo)
     assert list(table.columns) == TABLE_COLUMNS
     assert len(table) == 7 and table["current"].all()
-    assert sorted(table["path"]) == sorted(nx.list_entries(demo).query("kind != 'gram'")["path"])
+    entries = nx.list_entries(demo)
+    assert sorted(table["path"]) == sorted(entries[entries["kind"].isin(["forward", "reverse", "inter_animal", "model_to_model"])]["path"])
     assert (table["error"] == "").all()
     row = table[(table.direction == "forward") & (table.source == "netA.layer3")].iloc[0]
     ds = demo.read_dataset(nx.lookup(demo, "forward", "netA.layer3", "animalA", params={"reps": 2})).load()
@@ -69,17 +93,16 @@ def test_score_table_parses_region_subsets_and_dotted_names(tmp_path):
     store = StudyStore(tmp_path / "s.zarr")
     rng = np.random.default_rng(0)
     stim = [f"s{i}" for i in range(6)]
-    store.write_neural("monkey.A", neural(rng.normal(size=(6, 4, 2)), stim, region="IT"))
-    ds = xr.Dataset({"ev": (("neuroid", "rep"), rng.normal(50, 5, size=(4, 2)))},
-                    coords={"neuroid_id": ("neuroid", [f"n{i}" for i in range(4)]), "rep": [0, 1]})
-    store.write_scores("inter_animal", "monkey.A.IT", "monkey.A.V4", ds)
+    stim = [f"s{i}" for i in range(12)]
+    store.write_neural("monkey.A", neural(rng.normal(size=(12, 6, 2)), stim, region=["IT"] * 3 + ["V4"] * 3))
+    nx.score(store, "inter_animal", "monkey.A.IT", "monkey.A.V4", reps=2, n_folds=3)
     table, _ = score_table(store)
     assert table.loc[0, "neural"] == "monkey.A" and table.loc[0, "region"] == "V4"
 
 
 def test_write_report_markdown(demo, tmp_path):
     out = tmp_path / "rep"
-    path = write_report(demo, out, reliability_reps=3)
+    path = write_report(demo, out, "md", reliability_reps=3)
     assert path == out / "report.md" and path.exists()
     text = path.read_text()
     for direction, source, target in zip(*(score_table(demo)[0][c] for c in ("direction", "source", "target"))):
@@ -88,7 +111,7 @@ def test_write_report_markdown(demo, tmp_path):
     assert pngs == sorted([
         "reliability_animalA.png", "reliability_animalB.png",
         "layers_forward_netA__animalA.png", "layers_reverse_netA__animalA.png",  # netB has one layer scored: no profile
-        "forward_vs_reverse.png",
+        "forward_vs_reverse.png", "headline.png", "metric_cka_netA.png",
     ])
     for name in pngs:
         assert f"]({name})" in text
@@ -97,16 +120,85 @@ def test_write_report_markdown(demo, tmp_path):
     assert len(csv) == 7 and list(csv.columns) == TABLE_COLUMNS
 
 
-def test_write_report_html_without_reliability(demo, tmp_path):
-    path = write_report(demo, tmp_path, format="html", reliability=False)
+def test_write_report_html_is_self_contained(demo, tmp_path):
+    path = write_report(demo, tmp_path, reliability=False)
     assert path.name == "report.html"
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table" in page
-    imgs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert not any(n.startswith("reliability_") for n in imgs)
-    assert len(imgs) == 3
-    for name in imgs:
-        assert f'<img src="{name}"' in page
+    assert not list(tmp_path.glob("*.png"))  # figures are embedded, not written
+    srcs = re.findall(r'<img src="([^"]*)"', page)
+    assert len(srcs) == 5 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    for src in srcs:
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG_MAGIC
+    # the headline comes first, then profiles, forward vs reverse, metrics, scores, provenance
+    order = [page.index(f'id="{i}"') for i in ("headline", "layers", "forward-reverse", "metrics", "scores", "provenance")]
+    assert order == sorted(order)
+    assert 'id="reliability"' not in page  # reliability=False
+
+
+def test_write_report_exports_figures_as_pdf(demo, tmp_path):
+    path = write_report(demo, tmp_path, "html", figures="pdf", reliability=False)
+    pdfs = sorted(p.name for p in tmp_path.glob("*.pdf"))
+    assert pdfs == sorted(["headline.pdf", "layers_forward_netA__animalA.pdf", "layers_reverse_netA__animalA.pdf",
+                           "forward_vs_reverse.pdf", "metric_cka_netA.pdf"])
+    for name in pdfs:
+        assert (tmp_path / name).read_bytes()[:5] == b"%PDF-"
+        assert f'href="{name}"' in path.read_text()
+    md = write_report(demo, tmp_path / "md", "md", figures="pdf", reliability=False)
+    assert "](headline.pdf)" in md.read_text() and not list((tmp_path / "md").glob("*.png"))
+
+
+def test_headline_is_the_held_out_best_layer_with_its_interval_and_ceiling(demo):
+    table, scores = score_table(demo)
+    targets = target_table(table, scores)
+    best = headline(targets, seed=3, n_boot=200)
+    assert list(best.columns) == HEADLINE_COLUMNS
+    ref = best_layers(targets[["direction", "model", "layer", "neural", "region", "target_id", "ev"]], seed=3)
+    pd.testing.assert_frame_equal(best[list(ref.columns.drop("all_ev"))].reset_index(drop=True),
+                                  ref[list(ref.columns.drop("all_ev"))].reset_index(drop=True), check_dtype=False)
+    row = best[(best.direction == "forward") & (best.model == "netA")].iloc[0]
+    ds = scores[("forward", f"netA.{row.best_layer}", "animalA")]
+    ids = ds.neuroid_id.values.astype(str)
+    test = ~target_halves(ids, "forward/animalA/all", 3)
+    ev = ds.ev.mean("rep").values[test]
+    assert row.test_ev == pytest.approx(np.nanmedian(ev))
+    assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
+    # the percentile bootstrap of the median over the test targets, as scipy computes it
+    from scipy.stats import bootstrap
+
+    ci = bootstrap((ev[np.isfinite(ev)],), np.median, n_resamples=2000, method="percentile", random_state=0).confidence_interval
+    width = np.ptp(ev[np.isfinite(ev)])
+    assert abs(row.ci_low - ci.low) < 0.25 * width and abs(row.ci_high - ci.high) < 0.25 * width
+    assert row.ci_low <= row.test_ev <= row.ci_high
+    # the regions of the whole-set forward entries: each region's neuroids and halves
+    regions = sorted(set(ds.region.values.astype(str)))
+    assert len(regions) > 1
+    for region in regions:
+        rrow = best[(best.direction == "forward") & (best.model == "netA") & (best.region == region)].iloc[0]
+        rds = scores[("forward", f"netA.{rrow.best_layer}", "animalA")]
+        keep = rds.region.values.astype(str) == region
+        rtest = ~target_halves(rds.neuroid_id.values.astype(str)[keep], f"forward/animalA/{region}", 3)
+        assert rrow.test_ev == pytest.approx(np.nanmedian(rds.ev.mean("rep").values[keep][rtest]))
+        assert rrow.n_test == rtest.sum()
+    assert set(best[best.direction == "reverse"].region) == {"all"}
+    # a layer seen by only one model: that model's best layer is it
+    assert set(best[(best.direction == "forward") & (best.model == "netB")].best_layer) == {"conv1"}
+
+
+def test_metric_and_provenance_tables(demo, tmp_path):
+    metrics, dss = metric_table(demo)
+    assert list(metrics.columns) == METRIC_COLUMNS and sorted(metrics.metric) == ["cka", "cka", "dimensionality"]
+    row = metrics[(metrics.metric == "cka") & (metrics.layer == "layer3")].iloc[0]
+    from neuroxr.geometry import cka
+
+    ref = cka(demo.read_features("netA", "layer3").load(), demo.read_neural("animalA").load())
+    assert row.value == pytest.approx(float(ref)) and row.model == "netA" and row.target == "animalA"
+    page = write_report(demo, tmp_path, reliability=False).read_text()
+    for path in list(score_table(demo)[0].path) + list(metrics.path):
+        assert path in page  # every entry's parameters are listed
+    import numpy
+
+    assert f"<td>{numpy.__version__}</td>" in page
 
 
 def test_write_report_of_a_store_without_scores(tmp_path):
@@ -114,16 +206,18 @@ def test_write_report_of_a_store_without_scores(tmp_path):
     rng = np.random.default_rng(0)
     stim = [f"s{i}" for i in range(8)]
     store.write_neural("avg", neural(rng.normal(size=(8, 3, 1)), stim))  # trial-averaged: no reliability
-    path = write_report(store, tmp_path / "rep")
+    path = write_report(store, tmp_path / "rep", "md")
     text = path.read_text()
-    assert "No complete score entry." in text
+    assert "No complete score entry." in text and "No forward or reverse score entry" in text
     assert "avg: trial-averaged" in text
     assert not list((tmp_path / "rep").glob("*.png"))
 
 
 def test_write_report_rejects_unknown_format(demo, tmp_path):
-    with pytest.raises(ValueError, match="'format'"):
+    with pytest.raises(ParameterError, match="'format'"):
         write_report(demo, tmp_path, format="pdf")
+    with pytest.raises(ParameterError, match="'figures'"):
+        write_report(demo, tmp_path, figures="svg")
 
 
 def test_stack_layers_pairs_neuroids_by_id_and_pads_units():
@@ -139,9 +233,9 @@ def test_stack_layers_pairs_neuroids_by_id_and_pads_units():
     assert list(da.region.values) == ["V4", "IT", "IT"]
     u = stack_layers([ds("unit", ["u0", "u1", "u2"], [1, 2, 3]), ds("unit", ["v0"], [5])], ["l1", "l2"])
     np.testing.assert_allclose(u.values, [[1, 2, 3], [5, np.nan, np.nan]])
-    with pytest.raises(ValueError, match="one score Dataset per layer"):
+    with pytest.raises(LayoutError, match="one score Dataset per layer"):
         stack_layers([a], ["l1", "l2"])
-    with pytest.raises(ValueError, match="same target dim"):
+    with pytest.raises(LayoutError, match="same target dim"):
         stack_layers([a, ds("unit", ["u0"], [1])], ["l1", "l2"])
 
 
@@ -150,7 +244,7 @@ def test_report_command_writes_the_report(demo, tmp_path):
     out = tmp_path / "cli-report"
     result = CliRunner().invoke(report_command, [demo.url, "--out", str(out), "--format", "html", "--no-reliability"])
     assert result.exit_code == 0, result.output
-    assert "report.html" in result.output and "7 score entries" in result.output
+    assert "report.html" in result.output and "(7 score entries, 3 metric entries)" in result.output
     assert (out / "report.html").exists() and (out / "scores.csv").exists()
 
 
@@ -158,7 +252,12 @@ def test_report_command_default_folder(demo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(report_command, [demo.url, "--no-reliability"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "study-report" / "report.md").exists()
+    assert (tmp_path / "study-report" / "report.html").exists()
+    result = CliRunner().invoke(report_command, [demo.url, "--no-reliability", "--format", "md", "--figures", "pdf", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"report": str(Path("study-report") / "report.md"), "folder": "study-report",
+                                         "score_entries": 7, "metric_entries": 3}
+    assert (tmp_path / "study-report" / "headline.pdf").exists()
 
 
 def test_report_command_errors(tmp_path, demo):
@@ -184,3 +283,33 @@ def test_score_table_lists_every_entry_of_a_pair_current_first(tmp_path):
     assert table.median_ev.iloc[0] == pytest.approx(float(np.nanmedian(new.ev.mean("rep"))))
     assert table.median_ev.iloc[1] == pytest.approx(float(np.nanmedian(old.ev.mean("rep"))))
     np.testing.assert_allclose(scores[("forward", "net.l.1", "mA")].ev.values, new.ev.values)
+
+
+# ---------------------------------------------------------------------------- a real browser
+#: appended to the page: writes into the DOM how many images loaded with a non-zero natural size
+_PROBE = """<script>window.addEventListener('load', () => { const imgs = [...document.images];
+const ok = imgs.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0 && i.src.startsWith('data:image/png'));
+document.body.setAttribute('data-images', imgs.length + '/' + ok.length); });</script>"""
+
+
+def _chromium():
+    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="no chromium binary (apt-get install chromium)")
+def test_report_renders_in_a_headless_browser(demo, tmp_path):
+    path = write_report(demo, tmp_path / "rep", reliability=True, reliability_reps=2)
+    probe = tmp_path / "probe.html"
+    probe.write_text(path.read_text().replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--allow-file-access-from-files"]
+    dom = subprocess.run([*args, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    n = len(re.findall(r"<img ", path.read_text()))
+    assert n == 7 and f'data-images="{n}/{n}"' in dom, dom[:300]
+    shot = tmp_path / "shot.png"
+    subprocess.run([*args, f"--screenshot={shot}", "--window-size=1200,1600", path.as_uri()], capture_output=True, timeout=120)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (1600, 1200) and pixels.std() > 10  # not a blank page

@@ -1,4 +1,4 @@
-"""``neuroxr demo [PATH]``: write the example study, validate it, score it, print the tables."""
+"""``neuroxr demo [PATH]``: write the example study to PATH, score it, print the results first."""
 
 from __future__ import annotations
 
@@ -8,33 +8,19 @@ from typing import Any
 
 import click
 
-from ..schemas import _store_entries, validate_store
-from ..sets import feature_ref, resolve
-from ..store import StudyStore
-from ._common import main, report_validation
-from .info import print_summary, store_summary
+from ._common import Output, main, output_options, report_validation
 
-__all__ = ["demo"]
+__all__ = ["demo", "DEMO_METRICS", "DEMO_METRIC_OPTIONS"]
+
+#: The metrics of the demo and their (small, fast) options.
+DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
+DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "n_reps": 3}, "shape": {"alpha": 1.0}}
 
 
-def _tiny_study(path: str, seed: int, n_stimuli: int) -> StudyStore:
-    """A small random study (used when the synthetic generator is not available)."""
-    import numpy as np
+def _records(df: Any) -> list[dict[str, Any]]:
+    import json
 
-    from ..layouts import features, neural
-
-    rng = np.random.default_rng(seed)
-    stim = [f"stim{i:03d}" for i in range(n_stimuli)]
-    store = StudyStore(path)
-    for animal, k in (("monkeyA", 12), ("monkeyB", 10)):
-        resp = rng.normal(size=(n_stimuli, k, 4))
-        ids = [f"{animal}_n{j}" for j in range(k)]
-        store.write_neural(animal, neural(resp, stim, ids, animal=animal, region="IT"))
-    for depth, (layer, p) in enumerate((("conv1", 32), ("conv2", 24), ("fc", 16))):
-        da = features(rng.normal(size=(n_stimuli, p)), stim, model="toynet", layer=layer, attrs={"depth_index": depth})
-        store.write_features("toynet", layer, da)
-    return store
-
+    return json.loads(df.to_json(orient="records")) if len(df) else []
 
 
 @main.command()
@@ -44,10 +30,19 @@ def _tiny_study(path: str, seed: int, n_stimuli: int) -> StudyStore:
 @click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score.")
 @click.option("--force", is_flag=True, help="Rewrite the example study even if PATH already holds one.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, or 'serial' to run in this process (default: a local cluster).")
-def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, scheduler: str | None) -> None:
-    """Write the example study to PATH (or reuse it), score every direction and the geometry
-    metrics (cRSA, shape, CKA, effective dimensionality) on a local Dask cluster, and print the
-    results tables. A re-run resumes: complete entries are not recomputed."""
+@click.option("--inventory", is_flag=True, help="Also print what the store holds (as neuroxr info does), after the results.")
+@output_options
+def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, scheduler: str | None, inventory: bool,
+         as_json: bool, quiet: bool) -> None:
+    """Write the example study to PATH (default ./neuroxr-demo.zarr, or reuse it), score every
+    direction and the geometry metrics (cRSA, shape, CKA, effective dimensionality) on a local Dask
+    cluster, and print the results. A re-run resumes: complete entries are not recomputed."""
+    from ..schemas import _store_entries, validate_store
+    from ..store import StudyStore
+    from .info import print_summary, store_summary
+
+    out = Output(as_json, quiet)
+    where = os.path.abspath(path)
     exists = os.path.exists(os.path.join(path, "zarr.json"))
     if os.path.exists(path) and not exists:
         raise click.ClickException(f"{path!r} exists and is not a Zarr store; choose another PATH.")
@@ -56,85 +51,53 @@ def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, sc
         exists = False
     if exists:
         store = StudyStore(path)
-        click.echo(f"Reusing the example study in {path} (pass --force to rewrite it).")
+        out.echo(f"Reusing the example study in {where} (pass --force to rewrite it).")
         if not store.neural_sets() or not store.models():
             raise click.ClickException(f"{path!r} holds no complete example study; pass --force to rewrite it.")
     else:
+        from ..datasets.synthetic import write_example_study
+
+        out.echo(f"Writing the example study to {where} ...")
+        kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
         try:
-            from ..datasets.synthetic import write_example_study
-        except ImportError:
-            write_example_study = None
-        click.echo(f"Writing the example study to {path} ...")
-        if write_example_study is not None:
-            kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
-            try:
-                store = write_example_study(path, seed=seed, **kw)
-            except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
-                raise click.ClickException(f"cannot generate the example study: {exc}") from exc
-        else:
-            store = _tiny_study(path, seed, n_stimuli or 60)
+            store = write_example_study(path, seed=seed, **kw)
+        except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
+            shutil.rmtree(path, ignore_errors=True)  # no half-written study left behind
+            raise click.ClickException(f"cannot generate the example study: {' '.join(str(exc).split())}") from None
     problems = validate_store(store)
-    report_validation(store.url, problems, len(_store_entries(store)))
     if problems:
-        raise SystemExit(1)
+        report_validation(store.url, problems, len(_store_entries(store)), Output(quiet=True))
+        raise click.ClickException(f"the example study in {where} breaks the schemas ({len(problems)} problem(s)); pass --force.")
+    table, metric_table = _demo_scores(store, reps=reps, seed=seed, scheduler=scheduler, progress=out.text)
+    if out.as_json:
+        obj: dict[str, Any] = {"store": where, "scores": _records(table), "metrics": _records(metric_table)}
+        if inventory:
+            obj["inventory"] = store_summary(store)
+        out.json(obj)
+    if not out.text:
+        return
     click.echo("")
-    print_summary(store_summary(store))
-    click.echo("")
-    _demo_scores(store, reps=reps, seed=seed, scheduler=scheduler)
-
-
-#: The metrics of the demo and their (small, fast) options.
-DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
-DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "n_reps": 3}, "shape": {"alpha": 1.0}}
-
-
-def _demo_scores(store: StudyStore, reps: int, seed: int, scheduler: str | None) -> None:
-    """Every direction and the geometry metrics over the example study (one sweep on a local Dask
-    cluster), then the tables."""
-    try:
-        from ..sweep import sweep
-    except ImportError:
-        sweep = None
-    neural = store.neural_sets()
-    models = store.models()
-    metric_table = None
-    if sweep is not None:
-        result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model") + DEMO_METRICS,
-                       client=scheduler, reps=reps, seed=seed, progress=True, metric_options=DEMO_METRIC_OPTIONS)
-        cols = [c for c in ("direction", "source", "target", "n_targets", "median_ev") if c in result.table.columns]
-        table = result.table[cols]
-        metric_table = result.metric_table
-    else:  # serial fallback
-        from ..entries import score as run_score
-
-        rows = []
-        jobs = [("forward", feature_ref(m, l).name, nname) for m in models for l in store.layers(m) for nname in neural]
-        jobs += [("reverse", nname, feature_ref(m, l).name) for m in models for l in store.layers(m) for nname in neural]
-        jobs += [("inter_animal", a, b) for a in neural for b in neural if a != b]
-        last = {m: store.layers(m)[-1] for m in models}
-        jobs += [("model_to_model", feature_ref(a, last[a]).name, feature_ref(b, last[b]).name) for a in models for b in models if a != b]
-        for direction, src, tgt in jobs:
-            kw: dict[str, Any] = {"reps": reps if direction != "model_to_model" else 1, "seed": seed}
-            ds = run_score(store, direction, src, tgt, **kw)
-            rows.append([direction, src, tgt, float(ds["ev"].mean("rep").median())])
-        import pandas as pd
-
-        from ..entries import metric_kind, metric_value, score_metric
-
-        table = pd.DataFrame(rows, columns=["direction", "source", "target", "median_ev"])
-        mrows = []
-        layers = [feature_ref(m, l).name for m in models for l in store.layers(m)]
-        for metric in DEMO_METRICS:
-            opts = dict(DEMO_METRIC_OPTIONS.get(metric, {}))
-            kind = metric_kind(metric, opts.get("variant"))
-            pairs = [(s, None) for s in layers + neural] if kind == "dimensionality" else [(s, t) for s in layers for t in neural]
-            for src, tgt in pairs:
-                ds = score_metric(store, metric, src, tgt, **opts)
-                mrows.append({"metric": kind, "source": src, "target": tgt, "value": metric_value(ds)})
-        metric_table = pd.DataFrame(mrows)
     _print_demo_table(table, store)
-    if metric_table is not None and len(metric_table):
+    if len(metric_table):
         _print_demo_metrics(metric_table)
+    click.echo(f"\nThe example study is in {where}: neuroxr info {path} lists it, neuroxr report {path} writes a report.")
+    if inventory:
+        click.echo("")
+        print_summary(store_summary(store))
+
+
+def _demo_scores(store: Any, reps: int, seed: int, scheduler: str | None, progress: bool) -> tuple[Any, Any]:
+    """Every direction and the geometry metrics over the example study (one sweep), as two tables."""
+    import contextlib
+    import sys
+
+    from ..sweep import sweep
+
+    with contextlib.redirect_stdout(sys.stderr):  # progress lines go to stderr, results to stdout
+        result = sweep(store, directions=("forward", "reverse", "inter_animal", "model_to_model") + DEMO_METRICS,
+                       client=scheduler, reps=reps, seed=seed, progress=progress, metric_options=DEMO_METRIC_OPTIONS)
+    cols = [c for c in ("direction", "source", "target", "n_targets", "median_ev") if c in result.table.columns]
+    return result.table[cols], result.metric_table
 
 
 def _print_demo_metrics(table: Any) -> None:
@@ -152,9 +115,11 @@ def _print_demo_metrics(table: Any) -> None:
         click.echo("\neffective dimensionality: " + "; ".join(f"{r.source} {r.value:.1f}" for r in sub.itertuples()))
 
 
-def _print_demo_table(table: Any, store: StudyStore) -> None:
+def _print_demo_table(table: Any, store: Any) -> None:
     """A short results table: forward/reverse per layer x neural set, inter-animal pairs, and
     model-to-model as the best layer pair per model pair (median EV over targets, percent)."""
+    from ..sets import resolve
+
     fmt = lambda v: f"{v:.1f}"  # noqa: E731
     click.echo("Median EV over targets (percent):")
     for direction in ("forward", "reverse"):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ExtractionError, StoreError
-from ..extract.models import load_model
-from ..extract.run import extract_features
+import click
+
+from ._common import Output, one_line, output_options
 
 
 def make_extract_command() -> Any:
-    """Build the ``extract`` click command (click is imported here, not at package import)."""
-    import click
+    """Build the ``extract`` click command (torch and the extraction modules are imported when it runs)."""
 
     @click.command("extract")
     @click.argument("store")
@@ -40,17 +39,27 @@ def make_extract_command() -> Any:
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reduction.")
     @click.option("--overwrite", is_flag=True, help="Recompute layers that are already complete.")
     @click.option("--dry-run", is_flag=True, help="Print the plan (shapes, bytes, passes) and write nothing.")
-    @click.option("--progress/--no-progress", default=True, show_default=True)
+    @click.option("--progress/--no-progress", default=True, show_default=True,
+                  help="A bar over batches on a terminal (none off a terminal, with --json or --quiet).")
+    @output_options
     def extract_command(
         store: str, model_spec: str, weights: str | None, images: str | None, texts: str | None, model_name: str, layers: tuple[str, ...],
         memory_limit: str, batch_size: int, device: str, image_size: int, pooling: str, reduction: str,
         n_components: int | None, fit_stimuli: int | None, seed: int, overwrite: bool, dry_run: bool, progress: bool,
+        as_json: bool, quiet: bool,
     ) -> None:
         """Extract a torch model's layer activations for a folder of images (or texts) into the study STORE.
 
         Each layer goes to features/<model-name>/<layer> in bounded memory; re-running after an
         interruption skips the layers already complete.
         """
+        import sys
+
+        from ..errors import ExtractionError, StoreError
+        from ..extract.models import load_model
+        from ..extract.run import extract_features
+
+        out_ = Output(as_json, quiet)
         if (images is None) == (texts is None):
             raise click.UsageError("pass exactly one of --images FOLDER or --texts FILE.")
         stimuli: Any = images
@@ -72,15 +81,19 @@ def make_extract_command() -> Any:
                 model, stimuli, store, model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
                 memory_limit=memory_limit, batch_size=batch_size, device=device, image_size=image_size,
                 pooling=None if pooling == "none" else pooling,
-                reduction=red, overwrite=overwrite, progress=progress, dry_run=dry_run,
+                reduction=red, overwrite=overwrite, dry_run=dry_run,
+                progress=progress and out_.text and sys.stderr.isatty(),
             )
         except (ExtractionError, StoreError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(one_line(exc)) from None
         if dry_run:
-            click.echo(str(out))
+            out_.json({"dry_run": True, "plan": str(out)})
+            out_.echo(str(out))
             return
-        click.echo(str(out.plan))
-        click.echo(
+        out_.json({"store": store, "model": model_name, "written": list(out.written), "skipped": list(out.skipped),
+                   "passes": out.n_passes, "plan": str(out.plan)})
+        out_.echo(str(out.plan))
+        out_.echo(
             f"wrote {len(out.written)} layer(s) to {store} in {out.n_passes} pass(es); "
             f"{len(out.skipped)} already complete."
         )

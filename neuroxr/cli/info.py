@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from ..entries import KINDS, list_entries
-from ..entries.kinds import DIRECTION_KINDS
-from ..schemas import _store_entries
-from ..store import StudyStore
-from ._common import main, open_store_or_fail, table
+from ._common import Output, main, open_store_or_fail, output_options, table
 
 __all__ = ["info", "store_summary"]
 
@@ -28,6 +23,8 @@ def _status(row: Any) -> str:
 
 def _params(row: Any, columns: list[str]) -> dict[str, Any]:
     """The parameters of an entry that differ from its kind's defaults (``dtype`` when not float64)."""
+    from ..entries import KINDS
+
     defaults = dict(KINDS[row["kind"]].defaults, dtype="float64")
     out = {}
     for c in columns:
@@ -43,7 +40,7 @@ def _params(row: Any, columns: list[str]) -> dict[str, Any]:
     return out
 
 
-def store_summary(store: StudyStore) -> dict[str, Any]:
+def store_summary(store: Any) -> dict[str, Any]:
     """A JSON-serialisable summary of a store: sets with their shapes, dtypes and chunks; entries
     with their parameters and status.
 
@@ -56,6 +53,10 @@ def store_summary(store: StudyStore) -> dict[str, Any]:
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev``, a
         metric entry its ``value`` (the test value when it has a train/test split) and ``train_value``.
     """
+    from ..entries import list_entries
+    from ..entries.kinds import DIRECTION_KINDS
+    from ..schemas import _store_entries
+
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}
     # a summary must not stop at one bad entry: unreadable ones show their error instead
     for name in store.neural_sets():
@@ -151,16 +152,16 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 @main.command()
 @click.argument("store")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def info(store: str, as_json: bool) -> None:
+@output_options
+def info(store: str, as_json: bool, quiet: bool) -> None:
     """Show what the study store STORE (path or URL) holds.
 
     Lists neural sets, models and layers with their shapes, score and metric entries (several
     per pair when computed with other parameters, each with its parameters and whether its input
     sets were rewritten since), and entries whose write never finished.
     """
+    out = Output(as_json, quiet)
     summary = store_summary(open_store_or_fail(store))
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
-    else:
+    out.json(summary)
+    if out.text:
         print_summary(summary)

@@ -1,4 +1,4 @@
-"""``neuroxr report STORE``: a Markdown/HTML report of every score entry, with figures."""
+"""``neuroxr report STORE``: a self-contained HTML (or Markdown) report of the store, with figures."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import os
 
 import click
 
-from ..directions import DIRECTIONS
-from ..entries import list_entries
-from ..report import FORMATS, write_report
-from ..store import StoreError, StudyStore
-from ._common import main
+from ._common import Output, main, open_store_or_fail, output_options
 
 __all__ = ["report", "report_command"]
 
@@ -25,25 +21,36 @@ def _default_out(store: str) -> str:
 @click.command("report")
 @click.argument("store")
 @click.option("--out", "out_dir", default=None, help="Folder of the report (default: <store name>-report).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True, help="Markdown or HTML page.")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
+              help="html: one self-contained page (figures embedded); md: Markdown with figure files.")
+@click.option("--figures", type=click.Choice(["png", "pdf"]), default=None, help="Also write every figure as a file in this format.")
 @click.option("--no-reliability", is_flag=True, help="Skip the split-half reliability of the neural sets (reads no neural data).")
-def report(store: str, out_dir: str | None, fmt: str, no_reliability: bool) -> None:
-    """Write a report of the study store STORE: a table of every score entry and its figures.
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the target halves, the bootstrap and the reliability splits.")
+@output_options
+def report(store: str, out_dir: str | None, fmt: str, figures: str | None, no_reliability: bool, seed: int,
+           as_json: bool, quiet: bool) -> None:
+    """Write a report of the study store STORE for a lab meeting.
 
-    The folder holds report.md or report.html, scores.csv and PNG figures (reliability per
-    neural set, layer profiles, forward vs reverse).
+    It opens with the best layer per model and region (chosen on half of the targets, reported on
+    the other half, with a bootstrap interval and the noise ceiling), then layer profiles, forward
+    vs reverse, the metric entries and the parameters and package versions of every entry. The
+    folder also holds scores.csv, metrics.csv and headline.csv.
     """
-    try:
-        st = StudyStore(store, mode="r")
-    except StoreError as exc:
-        raise click.ClickException(f"{exc} Check the path or URL.") from exc
+    from ..report import write_report
+
+    out = Output(as_json, quiet)
+    st = open_store_or_fail(store)
     out_dir = out_dir or _default_out(store)
     try:
-        path = write_report(st, out_dir, format=fmt, reliability=not no_reliability)
+        path = write_report(st, out_dir, format=fmt, figures=figures, reliability=not no_reliability, seed=seed)
     except OSError as exc:
-        raise click.ClickException(f"cannot write the report to {out_dir!r}: {exc}") from exc
-    n = int((list_entries(st)["kind"].isin(DIRECTIONS) & list_entries(st)["complete"]).sum())
-    click.echo(f"Wrote {path} ({n} score entr{'y' if n == 1 else 'ies'}).")
+        raise click.ClickException(f"cannot write the report to {out_dir!r}: {exc}") from None
+    import pandas as pd
+
+    n = len(pd.read_csv(os.path.join(out_dir, "scores.csv")))
+    m = len(pd.read_csv(os.path.join(out_dir, "metrics.csv")))
+    out.json({"report": str(path), "folder": str(out_dir), "score_entries": n, "metric_entries": m})
+    out.echo(f"Wrote {path} ({n} score entr{'y' if n == 1 else 'ies'}, {m} metric entr{'y' if m == 1 else 'ies'}).")
 
 
 report_command = report

@@ -12,8 +12,7 @@ from typing import Any
 
 import click
 
-from ..entries import compute, metric_kind
-from ._common import main, open_store_or_fail
+from ._common import Output, main, one_line, open_store_or_fail, output_options, progress_for
 
 __all__ = ["score"]
 
@@ -38,7 +37,7 @@ _METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality")
 
 
 def _options(fn: Any) -> Any:
-    for opt in reversed([*_SCORE_OPTIONS, _OVERWRITE, _REQUIRE]):
+    for opt in reversed([*_SCORE_OPTIONS, _OVERWRITE, _REQUIRE, output_options]):
         fn = opt(fn)
     return fn
 
@@ -79,12 +78,14 @@ def score() -> None:
 def _run(store: str, kind: str, source: str, target: str | None, params: dict[str, Any], *, overwrite: bool,
          require_existing: bool, backend: str | None = None, dtype: str | None = None,
          options: dict[str, Any] | None = None) -> Any:
+    from ..entries import compute
+
     st = open_store_or_fail(store, mode="a")
     try:
         return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,
                        backend=backend, dtype=dtype, options=options)
     except (ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(one_line(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from None
 
 
 _AGAIN = "  [already in the store; --overwrite recomputes]"
@@ -100,17 +101,23 @@ def _direction_command(direction: str) -> click.Command:
     @_options
     def run(store: str, source: str, target: str, reps: int, seed: int, regressor: str, alpha: float, n_folds: int,
             max_n: int | None, split: str, no_ceiling: bool, dtype: str, backend: str | None, overwrite: bool,
-            require_existing: bool) -> None:
+            require_existing: bool, as_json: bool, quiet: bool) -> None:
+        out = Output(as_json, quiet)
         params: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n)
         if direction != "model-to-model":
             params["split"] = split
             if no_ceiling:  # otherwise automatic: a ceiling when the neural data have repeats
                 params["noise_ceiling"] = False
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
-                   require_existing=require_existing, backend=backend, dtype=dtype, options={"progress": True})
+                   require_existing=require_existing, backend=backend, dtype=dtype,
+                   options={"progress": progress_for(out, f"{direction} reps")})
         ev = res.dataset["ev"].mean("rep")
-        click.echo(f"{res.path}: {ev.sizes[ev.dims[0]]} targets, median EV {float(ev.median()):.2f}% "
-                   f"(IQR {float(ev.quantile(0.25)):.2f}-{float(ev.quantile(0.75)):.2f})" + ("" if res.computed else _AGAIN))
+        stats = {"n_targets": int(ev.sizes[ev.dims[0]]), "median_ev": float(ev.median()),
+                 "q25_ev": float(ev.quantile(0.25)), "q75_ev": float(ev.quantile(0.75))}
+        out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
+                  "computed": bool(res.computed), **stats})
+        out.echo(f"{res.path}: {stats['n_targets']} targets, median EV {stats['median_ev']:.2f}% "
+                 f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else _AGAIN))
 
     run.__doc__ = (
         f"Score the {direction} direction from SOURCE ({kinds[0]}) to TARGET ({kinds[1]}) in STORE and write "
@@ -152,11 +159,18 @@ def _metric_line(path: str, ds: Any, existed: bool) -> str:
 
 
 def _run_metric(store: str, metric: str, source: str, target: str | None, overwrite: bool, require_existing: bool,
-                params: dict[str, Any]) -> None:
+                params: dict[str, Any], out: Output) -> None:
+    from ..entries import metric_kind, metric_value
+
     params = dict(params)
     kind = metric_kind(metric, params.pop("variant", None))
     res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
-    click.echo(_metric_line(res.path, res.dataset, not res.computed))
+    ds = res.dataset
+    split = "split" in ds["score"].dims
+    out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
+              "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
+              "lower_is_better": bool(ds.attrs.get("lower_is_better", False))})
+    out.echo(_metric_line(res.path, ds, not res.computed))
 
 
 @score.command(name="rsa")
@@ -178,9 +192,10 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @click.option("--eps", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Johnson-Lindenstrauss distortion for 'auto' (ereg; default 0.1).")
 @_OVERWRITE
 @_REQUIRE
+@output_options
 @click.pass_context
 def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, variant: str, overwrite: bool,
-                      require_existing: bool, **_: Any) -> None:
+                      require_existing: bool, as_json: bool, quiet: bool, **_: Any) -> None:
     """RSA between the feature set SOURCE (MODEL.LAYER) and TARGET (neural set NAME[.REGION] or
     MODEL.LAYER) in STORE; writes metrics/<variant>/SOURCE__TARGET/<key>.
 
@@ -193,7 +208,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
             params["n_components"] = int(params["n_components"])
         except ValueError:
             raise click.BadParameter(f"must be an integer or 'auto'; got {params['n_components']!r}.", param_hint="--n-components") from None
-    _run_metric(store, "rsa", source, target, overwrite, require_existing, {"variant": variant, **params})
+    _run_metric(store, "rsa", source, target, overwrite, require_existing, {"variant": variant, **params}, Output(as_json, quiet))
 
 
 @score.command(name="shape")
@@ -208,14 +223,16 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split (the split of ersa).")
 @_OVERWRITE
 @_REQUIRE
+@output_options
 def score_shape_command(store: str, source: str, target: str, alpha: float, center_columns: bool, zero_pad: bool,
-                        score_method: str, test_size: float, seed: int, overwrite: bool, require_existing: bool) -> None:
+                        score_method: str, test_size: float, seed: int, overwrite: bool, require_existing: bool,
+                        as_json: bool, quiet: bool) -> None:
     """Shape-metric distance (LinearMetric) between the feature set SOURCE and TARGET (neural set or
     feature set) in STORE, fitted on train stimuli and reported on train and test; writes
     metrics/shape/SOURCE__TARGET/<key>."""
     _run_metric(store, "shape", source, target, overwrite, require_existing,
                 dict(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method,
-                     test_size=test_size, seed=seed))
+                     test_size=test_size, seed=seed), Output(as_json, quiet))
 
 
 @score.command(name="cka")
@@ -225,10 +242,12 @@ def score_shape_command(store: str, source: str, target: str, alpha: float, cent
 @click.option("--debiased", is_flag=True, help="The debiased CKA estimator.")
 @_OVERWRITE
 @_REQUIRE
-def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool) -> None:
+@output_options
+def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool,
+                      as_json: bool, quiet: bool) -> None:
     """Linear CKA between the feature set SOURCE and TARGET (neural set or feature set) in STORE;
     writes metrics/cka/SOURCE__TARGET/<key>."""
-    _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased})
+    _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased}, Output(as_json, quiet))
 
 
 @score.command(name="dimensionality")
@@ -236,7 +255,9 @@ def score_cka_command(store: str, source: str, target: str, debiased: bool, over
 @click.argument("source")
 @_OVERWRITE
 @_REQUIRE
-def score_dimensionality_command(store: str, source: str, overwrite: bool, require_existing: bool) -> None:
+@output_options
+def score_dimensionality_command(store: str, source: str, overwrite: bool, require_existing: bool, as_json: bool,
+                                 quiet: bool) -> None:
     """Effective dimensionality of SOURCE (feature set MODEL.LAYER, or neural set NAME[.REGION],
     trial-averaged) in STORE; writes metrics/dimensionality/SOURCE/<key>."""
-    _run_metric(store, "dimensionality", source, None, overwrite, require_existing, {})
+    _run_metric(store, "dimensionality", source, None, overwrite, require_existing, {}, Output(as_json, quiet))

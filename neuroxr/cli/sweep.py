@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from typing import Any
 
 import click
 
-from ..errors import NeuroxrError
+from ._common import one_line
 
-__all__ = ["sweep_command"]
+__all__ = ["sweep_command", "DASHBOARD_ADVICE"]
+
+#: printed when a local cluster is started without bokeh (the Dask dashboard needs it)
+DASHBOARD_ADVICE = 'The Dask dashboard needs bokeh: pip install ".[dashboard]" (or pip install "bokeh>=3").'
+
+
+def _has_bokeh() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
 
 
 def _records(df: Any) -> list[dict[str, Any]]:
@@ -66,6 +77,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     complete; re-running resumes where a killed sweep (or a lost scheduler) stopped. Progress is a
     bar on a terminal and a plain line otherwise.
     """
+    from ..errors import NeuroxrError
     from ..store import StudyStore
     from ..sweep.config import load_config, validate_config
     from ..sweep.run import sweep
@@ -73,7 +85,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     try:
         st = StudyStore(store, mode="a")
     except Exception as exc:
-        raise click.ClickException(f"cannot open the study store {store!r}: {' '.join(str(exc).split())}") from None
+        raise click.ClickException(f"cannot open the study store {store!r}: {one_line(exc)}") from None
     try:
         cfg = load_config(config, st) if config else validate_config({}, st)
         for key, value in (("scheduler", scheduler), ("n_workers", n_workers), ("backend", backend)):
@@ -82,9 +94,12 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)
-        result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
+        with contextlib.redirect_stdout(sys.stderr):  # progress lines go to stderr, results to stdout
+            result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
     except NeuroxrError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(one_line(exc)) from None
+    if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
+        click.echo(DASHBOARD_ADVICE, err=True)
     if as_json:
         click.echo(json.dumps({
             "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped,

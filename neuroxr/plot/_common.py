@@ -1,0 +1,125 @@
+"""Helpers shared by the figure modules (score arguments, stats, labels, new figures)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+#: dims that hold the targets of a score (one value per neuroid or per model unit)
+TARGET_DIMS = ("neuroid", "unit")
+_STATS = ("median", "mean")
+
+
+# ============================================================================ helpers
+def _new_figure(ncols: int = 1, nrows: int = 1, figsize: tuple[float, float] | None = None, **kw: Any) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=figsize or (4.2 * ncols, 3.6 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _one_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
+    if ax is not None:
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes; got {type(ax).__name__}.")
+        return ax.figure, ax
+    fig, axes = _new_figure(figsize=figsize)
+    return fig, axes[0, 0]
+
+
+def _check_stat(stat: str) -> str:
+    if stat not in _STATS:
+        raise ValueError(f"The 'stat' parameter must be one of {_STATS}. Got {stat!r} instead.")
+    return stat
+
+
+def _reduce(values: np.ndarray, stat: str, axis: int | None = None) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, silently
+        return np.nanmedian(values, axis=axis) if stat == "median" else np.nanmean(values, axis=axis)
+
+
+def _quantiles(values: np.ndarray, axis: int | None = None) -> tuple[Any, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(values, 25, axis=axis), np.nanpercentile(values, 75, axis=axis)
+
+
+def _as_dataarray(obj: Any, variable: str, what: str) -> xr.DataArray:
+    """``obj`` (Dataset / DataArray / array-like) as a DataArray, ``rep`` averaged away."""
+    if isinstance(obj, xr.Dataset):
+        if variable not in obj.data_vars:
+            raise KeyError(
+                f"{what}: the Dataset has no variable {variable!r}; it has {sorted(map(str, obj.data_vars))}. "
+                f"Pass variable=... to choose one."
+            )
+        da = obj[variable]
+    elif isinstance(obj, xr.DataArray):
+        da = obj
+    else:
+        arr = np.asarray(obj, dtype=float)
+        if arr.ndim != 1:
+            raise ValueError(f"{what}: a plain array must be 1-D (one value per target); got shape {arr.shape}.")
+        da = xr.DataArray(arr, dims=("target",), name=variable)
+    if "rep" in da.dims:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            da = da.mean("rep", skipna=True, keep_attrs=True)
+    return da
+
+
+def _per_target(obj: Any, variable: str, what: str) -> xr.DataArray:
+    """A 1-D score per target (NaN targets kept; drop them with ``_finite``)."""
+    da = _as_dataarray(obj, variable, what)
+    if da.ndim != 1:
+        raise ValueError(
+            f"{what}: expected one value per target (dims (neuroid,) or (unit,), plus 'rep'); got dims {da.dims}. "
+            f"Select one entry first, e.g. scores.sel(layer=...)."
+        )
+    return da
+
+
+def _finite(values: Any) -> np.ndarray:
+    v = np.asarray(values, dtype=float).ravel()
+    return v[np.isfinite(v)]
+
+
+def _target_ids(da: xr.DataArray) -> np.ndarray | None:
+    dim = da.dims[0]
+    for name in (f"{dim}_id", dim):
+        if name in da.coords and da.coords[name].dims == (dim,):
+            return np.asarray(da.coords[name].values).astype(str)
+    return None
+
+
+def _target_kind(da: xr.DataArray) -> str:
+    dim = str(da.dims[0])
+    return dim if dim in TARGET_DIMS else "target"
+
+
+def _axis_label(variable: str, da: xr.DataArray | None = None) -> str:
+    units = da.attrs.get("units") if da is not None else None
+    if variable == "ev":
+        return "explained variance (%)"
+    return f"{variable} ({units})" if units else variable
+
+
+def _as_mapping(obj: Any) -> dict[str, Any] | None:
+    if isinstance(obj, Mapping) and not isinstance(obj, (xr.Dataset, xr.DataArray)):  # a Dataset is a Mapping too
+        return {str(k): v for k, v in obj.items()}
+    return None
+
+
+def _coord_labels(da: xr.DataArray, dim: str) -> list[str]:
+    """Labels of the entries of ``dim``: its index coord, else the first 1-D coord on it, else positions."""
+    if dim in da.coords:
+        return [str(v) for v in np.asarray(da.coords[dim].values)]
+    for _name, c in da.coords.items():
+        if c.dims == (dim,):
+            return [str(v) for v in np.asarray(c.values)]
+    return [str(i) for i in range(da.sizes[dim])]

@@ -1,0 +1,409 @@
+"""Figures of predictivity scores: forward vs reverse, layer profiles, split-half reliability."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ._common import (
+    TARGET_DIMS,
+    _as_dataarray,
+    _as_mapping,
+    _axis_label,
+    _check_stat,
+    _coord_labels,
+    _finite,
+    _new_figure,
+    _one_axes,
+    _per_target,
+    _quantiles,
+    _reduce,
+    _target_ids,
+    _target_kind,
+)
+
+__all__ = ["forward_vs_reverse", "layer_profile", "reliability_histogram"]
+
+
+# ============================================================================ forward vs reverse
+def forward_vs_reverse(
+    forward: Any,
+    reverse: Any,
+    *,
+    variable: str = "ev",
+    stat: str = "median",
+    bins: int = 30,
+    hist_range: tuple[float, float] | None = None,
+    annotate: bool | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Forward (model -> brain) against reverse (brain -> model) predictivity.
+
+    Forward scores are per *neuroid* and reverse scores per *model unit*: two different target
+    sets, so there is no per-target pairing in general. The figure therefore shows
+
+    1. **distributions** (always, left panel): histograms of the forward scores and of the reverse
+       scores on a shared axis, each with a dashed line at its ``stat`` (median by default); with
+       several pairs, the values of all pairs are pooled;
+    2. **a scatter** (right panel), in one of two forms:
+
+       - *several pairs* (``forward`` and ``reverse`` are mappings with the same keys, e.g. one
+         entry per model, layer or animal): one point per pair at (``stat`` of forward,
+         ``stat`` of reverse), with inter-quartile error bars, a ``y = x`` line and the pair's
+         label; labels of the form ``"<model>/<rest>"`` are coloured by model (one scatter per
+         model);
+       - *one pair whose targets coincide* (same target dim and the same target ids, or two plain
+         arrays of equal length, e.g. a reverse score computed per neuroid): one point per target.
+
+       With one pair whose targets differ, the figure has only the left panel.
+
+    Parameters
+    ----------
+    forward, reverse : score Dataset / DataArray / 1-D array, or mapping label -> one of these
+        ``rep`` is averaged away first. Mappings must have the same keys.
+    variable : str
+        Variable of a score Dataset (``"ev"``: noise-corrected explained variance in percent).
+    stat : {"median", "mean"}
+        Summary drawn as lines and used for the per-pair scatter.
+    bins : int
+        Histogram bins (shared by both distributions).
+    hist_range : (float, float), optional
+        Range of the histograms. Default: all values and 0, except outliers more than five
+        inter-quartile ranges beyond the quartiles (the noise-corrected EV of a very unreliable
+        target can be far above 100); how many values fall outside is written in the axis label.
+        Medians and the scatter use all values.
+    annotate : bool, optional
+        Write the pair labels next to their points (default: when there are at most 12 pairs).
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One or two Axes (see above).
+
+    Examples
+    --------
+    >>> fwd = {m: forward(store.read_features(m, "fc"), neural) for m in models}      # doctest: +SKIP
+    >>> rev = {m: reverse(neural, store.read_features(m, "fc")) for m in models}      # doctest: +SKIP
+    >>> forward_vs_reverse(fwd, rev).savefig("fwd_rev.png")                         # doctest: +SKIP
+    """
+    _check_stat(stat)
+    fmap, rmap = _as_mapping(forward), _as_mapping(reverse)
+    if (fmap is None) != (rmap is None):
+        raise TypeError(
+            "forward_vs_reverse: pass either one score per direction or two mappings label -> scores; "
+            f"got {type(forward).__name__} and {type(reverse).__name__}."
+        )
+    if fmap is not None:
+        assert rmap is not None
+        if set(fmap) != set(rmap):
+            only_f, only_r = sorted(set(fmap) - set(rmap)), sorted(set(rmap) - set(fmap))
+            raise KeyError(
+                f"forward_vs_reverse: the two mappings need the same labels; only in forward: {only_f[:5]}, "
+                f"only in reverse: {only_r[:5]}."
+            )
+        if not fmap:
+            raise ValueError("forward_vs_reverse: the mappings are empty.")
+        labels = list(fmap)
+        fwd = [_per_target(fmap[k], variable, f"forward[{k!r}]") for k in labels]
+        rev = [_per_target(rmap[k], variable, f"reverse[{k!r}]") for k in labels]
+    else:
+        labels = []
+        fwd = [_per_target(forward, variable, "forward")]
+        rev = [_per_target(reverse, variable, "reverse")]
+    fvals = np.concatenate([_finite(d.values) for d in fwd])
+    rvals = np.concatenate([_finite(d.values) for d in rev])
+    if fvals.size == 0 or rvals.size == 0:
+        which = "forward" if fvals.size == 0 else "reverse"
+        raise ValueError(f"forward_vs_reverse: the {which} scores hold no finite value.")
+
+    paired = False
+    if fmap is None:
+        f, r = fwd[0], rev[0]
+        if f.dims == r.dims and f.sizes == r.sizes:
+            fi, ri = _target_ids(f), _target_ids(r)
+            paired = (fi is None and ri is None) or (fi is not None and ri is not None and set(fi) == set(ri))
+    ncols = 2 if (fmap is not None or paired) else 1
+    fig, axes = _new_figure(ncols=ncols, figsize=figsize)
+
+    # 1. distributions
+    ax = axes[0, 0]
+    both = np.concatenate([fvals, rvals])
+    if hist_range is None:  # noise-corrected EV of unreliable targets can be huge: keep the bulk in view
+        q25, q75 = np.percentile(both, [25, 75])
+        fence = 5.0 * max(q75 - q25, 1e-12)
+        lo = float(min(max(both.min(), q25 - fence), 0.0))
+        hi = float(max(min(both.max(), q75 + fence), 0.0))
+    else:
+        lo, hi = map(float, hist_range)
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, int(bins) + 1)
+    n_out = int(((both < lo) | (both > hi)).sum())
+    fkind, rkind = _target_kind(fwd[0]), _target_kind(rev[0])
+    for vals, name, kind, color in ((fvals, "forward", fkind, "C0"), (rvals, "reverse", rkind, "C1")):
+        center = float(_reduce(vals, stat))
+        ax.hist(vals, bins=edges, alpha=0.5, color=color, label=f"{name} (per {kind}, n={vals.size}); {stat} {center:.1f}")
+        ax.axvline(center, color=color, linestyle="--", linewidth=1.5)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(_axis_label(variable, fwd[0]) + (f"; {n_out} value{'s' if n_out != 1 else ''} outside the axis" if n_out else ""))
+    ax.set_ylabel("count")
+    ax.set_title("distributions" + (" (all pairs pooled)" if fmap is not None and len(labels) > 1 else ""))
+    ax.legend(fontsize="small")
+
+    if ncols == 1:
+        return fig
+    ax = axes[0, 1]
+    if fmap is not None:
+        fx = np.array([_reduce(_finite(d.values), stat) if _finite(d.values).size else np.nan for d in fwd], dtype=float)
+        ry = np.array([_reduce(_finite(d.values), stat) if _finite(d.values).size else np.nan for d in rev], dtype=float)
+        fq = np.array([_quantiles(_finite(d.values)) if _finite(d.values).size else (np.nan, np.nan) for d in fwd], dtype=float)
+        rq = np.array([_quantiles(_finite(d.values)) if _finite(d.values).size else (np.nan, np.nan) for d in rev], dtype=float)
+        ax.errorbar(
+            fx, ry, xerr=np.abs(np.stack([fx - fq[:, 0], fq[:, 1] - fx])), yerr=np.abs(np.stack([ry - rq[:, 0], rq[:, 1] - ry])),
+            fmt="none", ecolor="0.6", elinewidth=1, zorder=1,
+        )
+        groups = [lab.split("/", 1)[0] for lab in labels] if all("/" in lab for lab in labels) else [f"{stat} per pair"] * len(labels)
+        for i, g in enumerate(dict.fromkeys(groups)):
+            sel = np.array([x == g for x in groups])
+            ax.scatter(fx[sel], ry[sel], color=f"C{(i + 2) % 10}", zorder=2, label=g)
+        if annotate or (annotate is None and len(labels) <= 12):
+            for x, y, lab in zip(fx, ry, labels):
+                if np.isfinite(x) and np.isfinite(y):
+                    ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+        ax.set_xlabel(f"forward {stat} " + _axis_label(variable))
+        ax.set_ylabel(f"reverse {stat} " + _axis_label(variable))
+        ax.set_title(f"{stat} per pair ({len(labels)} pairs; bars: IQR)")
+        xs = np.concatenate([fx, ry])
+    else:
+        f, r = fwd[0], rev[0]
+        ri = _target_ids(r)
+        if ri is not None:
+            r = r.assign_coords(_key=(r.dims[0], ri)).swap_dims({r.dims[0]: "_key"}).sel(_key=_target_ids(f))
+        x, y = np.asarray(f.values, dtype=float), np.asarray(r.values, dtype=float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        ax.scatter(x[ok], y[ok], s=12, alpha=0.7, color="C2", label=f"per {fkind} (n={int(ok.sum())})")
+        ax.set_xlabel("forward " + _axis_label(variable))
+        ax.set_ylabel("reverse " + _axis_label(variable))
+        ax.set_title(f"per {fkind}")
+        xs = np.concatenate([x[ok], y[ok]])
+    xs = xs[np.isfinite(xs)]
+    if xs.size:
+        lo, hi = float(xs.min()), float(xs.max())
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", linestyle=":", linewidth=1, label="y = x")
+    ax.legend(fontsize="small")
+    return fig
+
+
+# ============================================================================ layer profiles
+def _profile_lines(
+    da: xr.DataArray, layer_dim: str, by: str | None, stat: str
+) -> tuple[list[str], list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]]]:
+    """Per line: (label, center per layer, q25, q75) and the layer labels."""
+    if layer_dim not in da.dims:
+        raise ValueError(
+            f"layer_profile: the scores need a {layer_dim!r} dim; they have dims {da.dims}. "
+            f"Stack per-layer scores with xarray.concat(..., dim='layer') or pass layer_dim=..."
+        )
+    layers = _coord_labels(da, layer_dim)
+    target = next((d for d in TARGET_DIMS if d in da.dims), None)
+    lines: list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]] = []
+    if target is not None:
+        group = by if by is not None else ("region" if "region" in da.coords and da.coords["region"].dims == (target,) else None)
+        if group is not None and not (group in da.coords and da.coords[group].dims == (target,)):
+            raise KeyError(f"layer_profile: by={group!r} is not a coord on the {target!r} dim; coords there: "
+                           f"{sorted(str(n) for n, c in da.coords.items() if c.dims == (target,))}.")
+        others = [d for d in da.dims if d not in (layer_dim, target)]
+        da = da.transpose(*others, layer_dim, target)
+        keys = np.asarray(da.coords[group].values).astype(str) if group is not None else np.array(["all"] * da.sizes[target])
+        for idx in np.ndindex(*[da.sizes[d] for d in others]):
+            sub = np.asarray(da.values[idx], dtype=float)  # layer x target
+            prefix = " ".join(_coord_labels(da, d)[i] for d, i in zip(others, idx))
+            for key in dict.fromkeys(keys.tolist()):
+                v = sub[:, keys == key]
+                q25, q75 = _quantiles(v, axis=1)
+                label = " ".join(s for s in (prefix, key if group is not None else "") if s) or "all"
+                lines.append((label, np.asarray(_reduce(v, stat, axis=1), dtype=float), q25, q75))
+        return layers, lines
+    if by is not None and by not in da.dims:
+        raise KeyError(f"layer_profile: by={by!r} is not a dim of the scores {da.dims}.")
+    others = [d for d in da.dims if d != layer_dim]
+    if by is not None:
+        others = [by] + [d for d in others if d != by]
+    da = da.transpose(*others, layer_dim)
+    for idx in np.ndindex(*[da.sizes[d] for d in others]):
+        label = " ".join(_coord_labels(da, d)[i] for d, i in zip(others, idx)) or str(da.name or "score")
+        lines.append((label, np.asarray(da.values[idx], dtype=float), None, None))
+    return layers, lines
+
+
+def layer_profile(
+    scores: Any,
+    *,
+    variable: str = "ev",
+    by: str | None = None,
+    stat: str = "median",
+    band: bool = True,
+    best: Mapping[str, str] | str | None = None,
+    layer_dim: str = "layer",
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Score as a function of layer depth, one line per group.
+
+    Parameters
+    ----------
+    scores : DataArray / Dataset with a ``layer`` dim, or mapping model -> such
+        Layers are drawn in the order of the ``layer`` dim (put them in depth order). Accepted
+        shapes, after ``rep`` is averaged away:
+
+        - ``(layer, <target>)`` with ``<target>`` = ``neuroid`` or ``unit``: per layer, the
+          ``stat`` over targets, one line per value of the ``by`` coord on the target dim
+          (default ``"region"`` when present) with an inter-quartile band;
+        - ``(layer,)`` or ``(layer, d1, ...)`` of summaries (e.g. a sweep's median EV with dims
+          ``region`` and ``layer``): one line per combination of the other dims (``by`` first).
+
+        A mapping draws one panel per entry (e.g. per model, whose layers differ), sharing the
+        y axis.
+    variable : str
+        Variable of a Dataset.
+    by : str, optional
+        Coord on the target dim, or a dim, that makes the lines.
+    stat : {"median", "mean"}
+        Summary over targets.
+    band : bool
+        Shade the inter-quartile range over targets (target-level input only).
+    best : mapping line label -> layer, or a layer name, optional
+        Layers to mark with a star (e.g. the layer chosen on a training criterion). With a
+        mapping input, ``best`` may also map a panel name to either of these.
+    layer_dim : str
+        Name of the layer dim.
+    ax : matplotlib Axes, optional
+        Draw into this Axes (single input only).
+    title : str, optional
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One Axes per panel; each line is a ``Line2D`` with the group label.
+    """
+    _check_stat(stat)
+    mapping = _as_mapping(scores)
+    if mapping is not None:
+        if not mapping:
+            raise ValueError("layer_profile: the mapping is empty.")
+        if ax is not None:
+            raise ValueError("layer_profile: ax= draws one panel; a mapping draws one panel per entry.")
+        fig, axes = _new_figure(ncols=len(mapping), figsize=figsize, sharey=True)
+        panels = list(zip(mapping.items(), axes[0]))
+    else:
+        fig, one = _one_axes(ax, figsize)
+        panels = [((title or "", scores), one)]
+    for (name, obj), a in panels:
+        da = _as_dataarray(obj, variable, f"scores[{name!r}]" if mapping is not None else "scores")
+        layers, lines = _profile_lines(da, layer_dim, by, stat)
+        panel_best = best[name] if mapping is not None and isinstance(best, Mapping) and name in best else best
+        x = np.arange(len(layers))
+        for i, (label, center, q25, q75) in enumerate(lines):
+            color = f"C{i % 10}"
+            a.plot(x, center, marker="o", color=color, label=label)
+            if band and q25 is not None:
+                a.fill_between(x, q25, q75, color=color, alpha=0.15, linewidth=0)
+            chosen = panel_best if isinstance(panel_best, str) else (panel_best or {}).get(label)
+            if chosen is not None:
+                if chosen not in layers:
+                    raise KeyError(f"layer_profile: best layer {chosen!r} for {label!r} is not among the layers {layers}.")
+                j = layers.index(chosen)
+                a.plot([x[j]], [center[j]], marker="*", markersize=16, color=color, markeredgecolor="k", linestyle="none")
+        a.set_xticks(x, layers, rotation=30 if max((len(s) for s in layers), default=0) > 6 else 0, ha="right" if max((len(s) for s in layers), default=0) > 6 else "center")
+        a.set_xlabel(layer_dim)
+        a.set_ylabel(_axis_label(variable, da) + (f" ({stat})" if any(q is not None for *_, q in lines) else ""))
+        if name:
+            a.set_title(str(name))
+        if len(lines) > 1:
+            a.legend(fontsize="small")
+    if mapping is not None and title:
+        fig.suptitle(title)
+    return fig
+
+
+
+
+# ============================================================================ reliability
+def reliability_histogram(
+    reliability: Any,
+    *,
+    variable: str = "reliability",
+    by: str | None = None,
+    bins: int = 20,
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Histogram of per-neuroid split-half reliability, one histogram per group.
+
+    Parameters
+    ----------
+    reliability : Dataset / DataArray / array, or mapping label -> one of these
+        E.g. :func:`neuroxr.directions.split_half_reliability` (variable ``reliability``), or a
+        forward score Dataset with ``variable="target_shc"``. ``rep`` is averaged away. A mapping
+        (e.g. per animal) draws one histogram per entry.
+    variable : str
+        Variable of a Dataset.
+    by : str, optional
+        Coord on the target dim to group by (default ``"region"`` when present; ignored for a mapping).
+    bins : int
+    ax : matplotlib Axes, optional
+    title : str, optional
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each group is one step histogram (a ``Polygon`` patch) with a dashed median line.
+    """
+    mapping = _as_mapping(reliability)
+    groups: list[tuple[str, np.ndarray]] = []
+    if mapping is not None:
+        if not mapping:
+            raise ValueError("reliability_histogram: the mapping is empty.")
+        for k, v in mapping.items():
+            groups.append((k, _finite(_per_target(v, variable, f"reliability[{k!r}]").values)))
+    else:
+        da = _per_target(reliability, variable, "reliability")
+        dim = da.dims[0]
+        key = by if by is not None else ("region" if "region" in da.coords and da.coords["region"].dims == (dim,) else None)
+        if key is not None:
+            if key not in da.coords or da.coords[key].dims != (dim,):
+                raise KeyError(f"reliability_histogram: by={key!r} is not a coord on the {dim!r} dim.")
+            labels = np.asarray(da.coords[key].values).astype(str)
+            for g in dict.fromkeys(labels.tolist()):
+                groups.append((g, _finite(da.values[labels == g])))
+        else:
+            groups.append(("all", _finite(da.values)))
+    allv = np.concatenate([v for _, v in groups]) if groups else np.array([])
+    if allv.size == 0:
+        raise ValueError("reliability_histogram: no finite reliability value.")
+    lo, hi = float(min(allv.min(), 0.0)), float(max(allv.max(), 1.0))
+    edges = np.linspace(lo, hi, int(bins) + 1)
+    fig, ax = _one_axes(ax, figsize)
+    for i, (g, v) in enumerate(groups):
+        color = f"C{i % 10}"
+        if v.size == 0:
+            continue
+        med = float(np.median(v))
+        ax.hist(v, bins=edges, histtype="step", linewidth=1.5, color=color, label=f"{g} (n={v.size}); median {med:.2f}")
+        ax.axvline(med, color=color, linestyle="--", linewidth=1)
+    ax.set_xlabel("split-half reliability (Spearman-Brown)" if variable in ("reliability", "target_shc") else variable)
+    ax.set_ylabel("neuroids")
+    ax.legend(fontsize="small")
+    ax.set_title(title if title is not None else "split-half reliability")
+    return fig

@@ -1,0 +1,116 @@
+"""Summary figures of a report: best layers with intervals, metric profiles across layers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ._common import (
+    _coord_labels,
+    _new_figure,
+    _one_axes,
+)
+
+__all__ = ["best_layer_intervals", "metric_profile"]
+
+
+# ============================================================================ report summaries
+def best_layer_intervals(
+    headline: Any,
+    *,
+    label_columns: Sequence[str] = ("direction", "model", "neural", "region", "best_layer"),
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """One row per best layer: its held-out EV with an interval, and the noise ceiling beside it.
+
+    Parameters
+    ----------
+    headline : pandas.DataFrame
+        :func:`neuroxr.report.headline` (columns ``test_ev``, ``ci_low``, ``ci_high``, ``ceiling``
+        and the ``label_columns``).
+    label_columns : sequence of str
+        Columns joined into each row's label.
+    figsize : (float, float), optional
+        Default: 9 wide, 0.45 per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left panel: EV (percent) with the interval as an error bar; right panel: ceiling (r^2).
+    """
+    n = len(headline)
+    fig, axes = _new_figure(ncols=2, figsize=figsize or (9.0, 1.2 + 0.45 * max(n, 1)),
+                            gridspec_kw={"width_ratios": [3, 1]}, sharey=True)
+    ax, axc = axes.ravel()
+    y = np.arange(n)[::-1]
+    labels = [" ".join(str(getattr(r, c)) for c in label_columns if str(getattr(r, c)) not in ("all", "None"))
+              for r in headline.itertuples()]
+    ev = headline["test_ev"].to_numpy(dtype=float) if n else np.array([])
+    lo = headline["ci_low"].to_numpy(dtype=float) if n else np.array([])
+    hi = headline["ci_high"].to_numpy(dtype=float) if n else np.array([])
+    xerr = np.vstack([np.clip(ev - lo, 0, None), np.clip(hi - ev, 0, None)]) if n else None
+    ax.errorbar(ev, y, xerr=xerr, fmt="o", color="C0", capsize=3)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("EV on held-out targets (%)")
+    ax.axvline(0, color="0.7", lw=0.8)
+    ax.set_title("best layer (95 % bootstrap interval over targets)", fontsize="medium")
+    ceiling = headline["ceiling"].to_numpy(dtype=float) if n else np.array([])
+    axc.barh(y, np.nan_to_num(ceiling), color="0.6")
+    axc.set_xlim(0, 1)
+    axc.set_xlabel("noise ceiling (r²)")
+    return fig
+
+
+def metric_profile(
+    values: Any,
+    *,
+    ylabel: str = "value",
+    title: str | None = None,
+    lower_is_better: bool = False,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """A geometry metric (cRSA, CKA, shape, ...) across layers, one line per target.
+
+    Parameters
+    ----------
+    values : DataArray with dims ``(layer,)`` or ``(layer, target)``, or mapping label -> ``(layer,)`` DataArray
+        Layers in depth order along ``layer`` (a mapping may give each line its own layers).
+    ylabel : str
+        Label of the y axis (the metric's name).
+    title : str, optional
+    lower_is_better : bool
+        Note on the axis that lower values mean more similar (distances such as shape).
+    ax : Axes, optional
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _one_axes(ax, figsize or (5.2, 3.4))
+    if isinstance(values, Mapping):
+        lines = {str(k): v for k, v in values.items()}
+    elif "layer" in getattr(values, "dims", ()) and values.ndim == 2:
+        other = [d for d in values.dims if d != "layer"][0]
+        lines = {lab: values.isel({other: i}) for i, lab in enumerate(_coord_labels(values, other))}
+    else:
+        lines = {"": values}
+    for label, da in lines.items():
+        if not isinstance(da, xr.DataArray) or da.dims != ("layer",):
+            raise ValueError(f"metric_profile: 'values' needs DataArrays over the 'layer' dim; got {type(da).__name__}"
+                             f" {getattr(da, 'dims', '')}. Stack one value per layer along 'layer'.")
+        ax.plot(_coord_labels(da, "layer"), np.asarray(da.values, dtype=float), marker="o", label=label or None)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel + (" (lower = more similar)" if lower_is_better else ""))
+    if any(lines):
+        ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=30)
+    return fig

@@ -1,0 +1,148 @@
+"""The figures of a report, built from labeled results (the plots compute no analysis).
+
+Each builder returns ``[(caption, name, Figure), ...]``; :func:`encode` turns a figure into a
+``data:`` URI (PNG) for the self-contained HTML page, :func:`save` writes it as PNG or PDF.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xarray as xr
+
+from ..store import StudyStore
+from .table import first_per_pair, stack_layers
+
+__all__ = ["Figures", "reliability_figures", "layer_figures", "forward_reverse_figures", "metric_figures",
+           "headline_figures", "encode", "save"]
+
+#: ``[(caption, file stem, matplotlib Figure), ...]``
+Figures = list[tuple[str, str, Any]]
+
+
+def safe(name: str) -> str:
+    """A file-name-safe version of ``name``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def encode(fig: Any, dpi: int = 100) -> str:
+    """The figure as a ``data:image/png;base64,...`` URI."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def save(fig: Any, folder: Path, stem: str, fmt: str, dpi: int = 100) -> str:
+    """Write ``folder/<stem>.<fmt>`` and return its file name."""
+    name = f"{stem}.{fmt}"
+    fig.savefig(folder / name, format=fmt, dpi=dpi)
+    return name
+
+
+def headline_figures(headline: pd.DataFrame) -> Figures:
+    from ..plot import best_layer_intervals
+
+    if not len(headline):
+        return []
+    return [("Best layer per model and region (held-out targets)", "headline", best_layer_intervals(headline))]
+
+
+def reliability_figures(store: StudyStore, reps: int, seed: int) -> tuple[Figures, list[str]]:
+    from ..plot import reliability_histogram
+    from ..predictivity import split_half_reliability
+
+    figures: Figures = []
+    notes: list[str] = []
+    for name in store.neural_sets():
+        try:
+            neural = store.read_neural(name)
+            if neural.sizes["repeat"] < 2:
+                notes.append(f"{name}: trial-averaged (one repeat), no split-half reliability.")
+                continue
+            neural = neural.load()
+            # coords that share a name with the reliability outputs would collide with them
+            neural = neural.drop_vars([c for c in ("reliability", "r_half") if c in neural.coords])
+            rel = split_half_reliability(neural, reps=reps, seed=seed)
+            fig = reliability_histogram(rel, title=f"{name}: split-half reliability ({reps} splits)")
+            figures.append((f"Reliability of {name}", f"reliability_{safe(name)}", fig))
+        except Exception as exc:  # one bad set must not stop the report
+            notes.append(f"{name}: no reliability figure ({type(exc).__name__}: {exc}).")
+    return figures, notes
+
+
+def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figures:
+    from ..plot import layer_profile
+
+    figures: Figures = []
+    ok = first_per_pair(table)
+    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna()]
+    for (direction, model, neural), g in ok.groupby(["direction", "model", "neural"], sort=False):
+        order = store.layers(model) if model in store.models() else []
+        panels = {}
+        for region, gr in g.groupby("region", sort=False):
+            gr = gr.drop_duplicates("layer")
+            if len(gr) < 2:
+                continue
+            gr = gr.assign(_depth=[order.index(l) if l in order else len(order) for l in gr["layer"]])
+            gr = gr.sort_values(["_depth", "layer"], kind="stable")
+            dss = [scores[(r.direction, r.source, r.target)] for r in gr.itertuples()]
+            panels[region] = stack_layers(dss, list(gr["layer"]))
+        if not panels:
+            continue
+        title = f"{direction}: {model} {'->' if direction == 'forward' else '<-'} {neural}"
+        data = panels["all"] if list(panels) == ["all"] else {("whole set" if r == "all" else r): da for r, da in panels.items()}
+        fig = layer_profile(data, title=title)
+        if not isinstance(data, dict):
+            fig.axes[0].set_title(title)
+        figures.append((f"Layer profile, {direction}, {model} and {neural}", f"layers_{direction}_{safe(model)}__{safe(neural)}", fig))
+    return figures
+
+
+def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
+    from ..plot import forward_vs_reverse
+
+    ok = first_per_pair(table)
+    ok = ok[ok["error"] == ""]
+    key = lambda r: (r.model, r.layer, r.neural, r.region)  # noqa: E731
+    fwd = {key(r): (r.direction, r.source, r.target) for r in ok[ok["direction"] == "forward"].itertuples()}
+    rev = {key(r): (r.direction, r.source, r.target) for r in ok[ok["direction"] == "reverse"].itertuples()}
+    both = [k for k in fwd if k in rev]
+    if not both:
+        return []
+    label = lambda k: f"{k[0]}/{k[1]}:{k[2]}" + ("" if k[3] == "all" else f".{k[3]}")  # noqa: E731
+    fig = forward_vs_reverse({label(k): scores[fwd[k]] for k in both}, {label(k): scores[rev[k]] for k in both},
+                             figsize=(11, 4.6))
+    return [(f"Forward vs reverse ({len(both)} pairs)", "forward_vs_reverse", fig)]
+
+
+_METRIC_TITLES = {"crsa": "cRSA", "ersa": "eRSA (test)", "ereg": "eReg", "shape": "shape distance (test)",
+                  "cka": "CKA", "dimensionality": "effective dimensionality"}
+
+
+def metric_figures(metrics: pd.DataFrame, store: StudyStore) -> Figures:
+    """One figure per metric and model: the metric across the model's layers, one line per target."""
+    from ..plot import metric_profile
+
+    figures: Figures = []
+    ok = first_per_pair(metrics)
+    ok = ok[(ok["error"] == "") & ok["model"].notna()]
+    for (metric, model), g in ok.groupby(["metric", "model"], sort=False):
+        order = store.layers(model) if model in store.models() else []
+        lines = {}
+        for target, gt in g.groupby(g["target"].fillna(model), sort=False):
+            gt = gt.drop_duplicates("layer")
+            gt = gt.assign(_depth=[order.index(l) if l in order else len(order) for l in gt["layer"]]).sort_values("_depth")
+            lines[str(target)] = xr.DataArray(gt["value"].to_numpy(dtype=float), dims="layer",
+                                              coords={"layer": gt["layer"].tolist()})
+        if max(da.sizes["layer"] for da in lines.values()) < 2:
+            continue
+        title = f"{_METRIC_TITLES.get(metric, metric)}: {model}"
+        fig = metric_profile(lines, ylabel=_METRIC_TITLES.get(metric, metric), title=title,
+                             lower_is_better=bool(g["lower_is_better"].fillna(False).any()))
+        figures.append((f"{_METRIC_TITLES.get(metric, metric)} across the layers of {model}", f"metric_{metric}_{safe(model)}", fig))
+    return figures

@@ -1,0 +1,126 @@
+"""The headline of a report: the best layer per model and region, with an interval and the ceiling.
+
+The layer is chosen by :func:`neuroxr.sweep.best_layers` (median rep-mean EV over a seeded
+*selection* half of the targets; the layer is reported on the other, *test*, half). To that row
+this module adds
+
+- an **interval**: the 2.5 and 97.5 percentiles of the median test-half EV over ``n_boot``
+  bootstrap resamples of the test-half targets (a percentile bootstrap over targets, Efron &
+  Tibshirani 1993). It describes how much the reported number depends on which targets were
+  recorded; it is not a test between layers or models (full inference is a later issue);
+- the **noise ceiling**: the median over the test-half targets of the rep-mean ``ceiling``
+  variable of the score entry (the product of Spearman-Brown corrected split-half
+  reliabilities that ``r^2`` is divided by, as in reverse_pred; in ``r^2`` units, 1 = perfectly
+  reliable). EV is already noise corrected, so the ceiling tells how reliable the targets are,
+  not a bound on the EV.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .table import first_per_pair
+
+__all__ = ["HEADLINE_COLUMNS", "headline", "target_table"]
+
+#: columns of :func:`headline`, in order
+HEADLINE_COLUMNS = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling",
+                    "selection_ev", "n_selection", "n_test", "n_layers"]
+
+
+def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
+    da = ds[var]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        da = da.mean("rep", skipna=True) if "rep" in da.dims else da
+    return np.asarray(da.transpose(tdim).values, dtype=float)
+
+
+def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Dataset]) -> pd.DataFrame:
+    """One row per (forward/reverse entry, target) of a :func:`neuroxr.report.score_table`.
+
+    Only the readable entries with a model and a neural set are used, one per pair (the current
+    one when there are several). A forward entry over a whole neural set whose neuroids carry a
+    ``region`` coord with several values also gives one group per region (its neuroids), unless
+    that region subset has an entry of its own. Columns
+    ``direction``, ``model``, ``layer``, ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean
+    EV, percent) and ``ceiling`` (rep-mean split-half ceiling; NaN when the entry has none), the
+    input of :func:`neuroxr.sweep.best_layers`.
+    """
+    cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling"]
+    ok = first_per_pair(table)
+    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"])
+               & table["model"].notna() & table["neural"].notna()]
+    frames = []
+    scored = set(zip(ok["direction"], ok["model"], ok["layer"], ok["neural"], ok["region"]))
+    for r in ok.itertuples():
+        ds = scores[(r.direction, r.source, r.target)]
+        tdim = "neuroid" if "neuroid" in ds.dims else "unit"
+        ids = np.asarray(ds[f"{tdim}_id"].values).astype(str) if f"{tdim}_id" in ds.coords else np.arange(ds.sizes[tdim]).astype(str)
+        ev = _rep_mean(ds, "ev", tdim)
+        ceiling = _rep_mean(ds, "ceiling", tdim) if "ceiling" in ds else np.full(len(ev), np.nan)
+        frame = pd.DataFrame({"direction": r.direction, "model": r.model, "layer": r.layer, "neural": r.neural,
+                              "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling})
+        frames.append(frame)
+        # a forward entry over a whole set also gives each region's neuroids (the neuroids, and so
+        # the halves, of a region-subset entry), unless that subset was scored itself
+        if r.direction == "forward" and r.region == "all" and "region" in ds.coords and ds["region"].dims == (tdim,):
+            regions = np.asarray(ds["region"].values).astype(str)
+            for region in dict.fromkeys(regions):
+                if len(set(regions)) > 1 and (r.direction, r.model, r.layer, r.neural, region) not in scored:
+                    frames.append(frame[regions == region].assign(region=region))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def _bootstrap_median(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.nan, np.nan
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    lo, hi = np.percentile(np.median(values[idx], axis=1), [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
+    """Best layer per (direction, model, neural set, region), its test EV, a bootstrap interval and the ceiling.
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame
+        :func:`target_table` (one row per entry and target).
+    seed : int, default 0
+        Seed of the selection/test split (the one of :func:`neuroxr.sweep.best_layers`) and of
+        the bootstrap.
+    n_boot : int, default 1000
+        Bootstrap resamples of the test-half targets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`HEADLINE_COLUMNS`: ``test_ev`` is the median rep-mean EV (percent) over the
+        test half of the chosen layer, ``[ci_low, ci_high]`` its 95 % percentile-bootstrap interval
+        over those targets, ``ceiling`` the median split-half ceiling of the same targets.
+    """
+    from ..sweep.select import best_layers, target_halves
+
+    best = best_layers(targets, seed=seed)
+    rows: list[dict[str, Any]] = []
+    for b in best.itertuples():
+        g = targets[(targets["direction"] == b.direction) & (targets["model"] == b.model) & (targets["neural"] == b.neural)
+                    & (targets["region"] == b.region) & (targets["layer"] == b.best_layer)]
+        key = f"forward/{b.neural}/{b.region}" if b.direction == "forward" else f"reverse/{b.model}/{b.best_layer}"
+        test = ~target_halves(g["target_id"].to_numpy(), key, seed)
+        rng = np.random.default_rng([int(seed), len(rows)])
+        lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test], n_boot, rng)
+        ceil = g["ceiling"].to_numpy(dtype=float)[test]
+        rows.append({"direction": b.direction, "model": b.model, "neural": b.neural, "region": b.region,
+                     "best_layer": b.best_layer, "test_ev": b.test_ev, "ci_low": lo, "ci_high": hi,
+                     "ceiling": float(np.nanmedian(ceil)) if np.isfinite(ceil).any() else np.nan,
+                     "selection_ev": b.selection_ev, "n_selection": b.n_selection, "n_test": b.n_test,
+                     "n_layers": b.n_layers})
+    return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)

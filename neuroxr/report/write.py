@@ -1,0 +1,187 @@
+"""Write a report: one self-contained HTML page (figures embedded) or a Markdown page.
+
+The page opens with the headline (best layer per model and region on held-out targets, a 95 %
+bootstrap interval over targets, the noise ceiling), then the layer profiles, forward vs reverse,
+the metric entries (cRSA, eRSA, CKA, shape, dimensionality), the score table, the reliability of
+the neural sets and the parameters and package versions of every entry. Pages are rendered by
+jinja2 from the templates shipped in ``neuroxr/report/templates``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError
+from ..store import StudyStore
+from . import figures as F
+from .headline import headline, target_table
+from .table import metric_table, open_store, provenance_table, score_table
+
+__all__ = ["write_report", "FORMATS", "FIGURE_FORMATS"]
+
+FORMATS = ("html", "md")
+FIGURE_FORMATS = ("png", "pdf")
+TEMPLATES = Path(__file__).parent / "templates"
+
+_SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "reps", "median_ev", "mean_ev",
+                  "q25_ev", "q75_ev", "error"]
+_METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "error"]
+DEFINITIONS = (
+    "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; "
+    "statistics are over targets. n_targets counts all targets, reps the random split halves."
+)
+HEADLINE_NOTE = (
+    "Per direction, model, neural set and region, the layer with the highest median EV over a seeded half of the "
+    "targets (the selection half) is chosen and reported on the other half (test_ev, median over the test targets). "
+    "[ci_low, ci_high]: 95 % percentile bootstrap over the test targets ({n_boot} resamples) of that median; it shows "
+    "how much the number depends on the targets recorded and is not a test between layers or models. ceiling: median "
+    "split-half noise ceiling (r², the denominator of the EV) of the test targets."
+)
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.2f}"
+    return str(v)
+
+
+def _rows(df: pd.DataFrame) -> dict[str, Any]:
+    return {"columns": list(df.columns), "rows": [[_fmt(v) for v in row] for row in df.itertuples(index=False)]}
+
+
+def _inventory(store: StudyStore, table: pd.DataFrame, metrics: pd.DataFrame) -> list[str]:
+    lines = [f"neural sets: {', '.join(store.neural_sets()) or 'none'}"]
+    models = store.models()
+    lines += [f"model {m}: {', '.join(store.layers(m))}" for m in models] or ["models: none"]
+    counts = table["direction"].value_counts()
+    lines.append(f"score entries: {len(table)}" + (f" ({', '.join(f'{d}: {n}' for d, n in counts.items())})" if len(table) else ""))
+    mcounts = metrics["metric"].value_counts()
+    lines.append(f"metric entries: {len(metrics)}" + (f" ({', '.join(f'{d}: {n}' for d, n in mcounts.items())})" if len(metrics) else ""))
+    return lines
+
+
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=jinja2.select_autoescape(["html"]),
+                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+
+def _md_cell(v: str) -> str:
+    return v.replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(
+    store: StudyStore | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    format: str = "html",
+    *,
+    figures: str | None = None,
+    reliability: bool = True,
+    reliability_reps: int = 10,
+    seed: int = 0,
+    n_boot: int = 1000,
+    dpi: int = 100,
+) -> Path:
+    """Write a report of a whole study store.
+
+    Parameters
+    ----------
+    store : StudyStore, str or os.PathLike
+        The study store (a path/URL is opened read-only). Only complete entries are read.
+    out_dir : str or os.PathLike
+        Folder of the report; created if needed. Files of the same names are replaced.
+    format : {"html", "md"}, default "html"
+        ``report.html``: one self-contained page, figures embedded as base64 PNG;
+        ``report.md``: Markdown linking figure files (PNG unless ``figures="pdf"``).
+    figures : {"png", "pdf"} or None, default None
+        Also write every figure to ``out_dir`` in this format (Markdown always writes them,
+        PNG by default).
+    reliability : bool, default True
+        Compute and plot the split-half reliability of every neural set (reads its data).
+    reliability_reps : int, default 10
+        Random splits for the reliability.
+    seed : int, default 0
+        Seed of the reliability splits, of the selection/test halves and of the bootstrap.
+    n_boot : int, default 1000
+        Bootstrap resamples of the headline interval.
+    dpi : int, default 100
+        Resolution of the PNG figures.
+
+    Returns
+    -------
+    pathlib.Path
+        The page (``out_dir/report.html`` or ``out_dir/report.md``). ``scores.csv``,
+        ``metrics.csv`` and ``headline.csv`` lie next to it.
+    """
+    if format not in FORMATS:
+        raise ParameterError(f"The 'format' parameter must be one of {FORMATS}. Got {format!r} instead.")
+    if figures is not None and figures not in FIGURE_FORMATS:
+        raise ParameterError(f"The 'figures' parameter must be one of {FIGURE_FORMATS} or None. Got {figures!r} instead.")
+    store = open_store(store)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table, scores = score_table(store)
+    metrics, metric_ds = metric_table(store)
+    best = headline(target_table(table, scores), seed=seed, n_boot=n_boot)
+    table.to_csv(out / "scores.csv", index=False)
+    metrics.to_csv(out / "metrics.csv", index=False)
+    best.to_csv(out / "headline.csv", index=False)
+    current = {r.path: scores[(r.direction, r.source, r.target)] for r in table[table["error"] == ""].itertuples()
+               if (r.direction, r.source, r.target) in scores}
+    params, versions = provenance_table({**current, **metric_ds})
+
+    sections: dict[str, F.Figures] = {
+        "headline": F.headline_figures(best),
+        "layers": F.layer_figures(table, scores, store),
+        "forward_reverse": F.forward_reverse_figures(table, scores),
+        "metrics": F.metric_figures(metrics, store),
+    }
+    notes: list[str] = []
+    if reliability:
+        sections["reliability"], notes = F.reliability_figures(store, reliability_reps, seed)
+    else:
+        sections["reliability"] = []
+    file_format = figures or ("png" if format == "md" else None)
+    rendered: dict[str, list[dict[str, str]]] = {}
+    for key, figs in sections.items():
+        rendered[key] = []
+        for caption, stem, fig in figs:
+            item = {"caption": caption, "file": "", "src": ""}
+            if file_format:
+                item["file"] = F.save(fig, out, stem, file_format, dpi)
+            if format == "html":
+                item["src"] = F.encode(fig, dpi)
+            rendered[key].append(item)
+
+    failed = table[table["error"] != ""]
+    display = table[_SCORE_DISPLAY] if len(failed) else table[[c for c in _SCORE_DISPLAY if c != "error"]]
+    mfailed = metrics[metrics["error"] != ""]
+    mdisplay = metrics[_METRIC_DISPLAY] if len(mfailed) else metrics[[c for c in _METRIC_DISPLAY if c != "error"]]
+    context = {
+        "title": f"neuroxr report: {store.url}",
+        "inventory": _inventory(store, table, metrics),
+        "headline": _rows(best),
+        "headline_note": HEADLINE_NOTE.format(n_boot=n_boot),
+        "definitions": DEFINITIONS,
+        "scores": _rows(display),
+        "metrics": _rows(mdisplay),
+        "parameters": _rows(params),
+        "versions": _rows(versions),
+        "figures": rendered,
+        "notes": notes,
+    }
+    env = _env()
+    env.filters["md"] = _md_cell
+    env.filters["e"] = html.escape
+    path = out / f"report.{format}"
+    path.write_text(env.get_template(f"report.{format}.j2").render(**context), encoding="utf-8")
+    return path

@@ -1,0 +1,170 @@
+"""The command line in scripts and terminals: --json, --quiet, progress lines, one-line errors,
+--version, lazy imports and the dashboard advice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import neuroxr
+from neuroxr import entries as nx_entries
+from neuroxr.cli import main
+from neuroxr.cli._common import Output, progress_for
+from neuroxr.errors import SweepError
+from neuroxr.layouts import features, neural
+from neuroxr.store import StudyStore
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def store(tmp_path):
+    rng = np.random.default_rng(3)
+    stim = [f"s{i:02d}" for i in range(16)]
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neural(rng.normal(size=(16, 5, 2)), stim, region=["IT"] * 3 + ["V4"] * 2))
+    st.write_features("net", "l1", features(rng.normal(size=(16, 6)), stim))
+    st.write_features("net", "l2", features(rng.normal(size=(16, 4)), stim))
+    return st
+
+
+def _one_line_error(result):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def test_version_and_help(runner):
+    res = runner.invoke(main, ["--version"])
+    assert res.exit_code == 0 and res.stdout == f"neuroxr, version {neuroxr.__version__}\n"
+    res = runner.invoke(main, ["-V"])
+    assert res.exit_code == 0 and neuroxr.__version__ in res.stdout
+    res = runner.invoke(main, ["--help"])
+    for command in ("info", "validate", "score", "demo", "report", "sweep", "extract"):
+        assert command in res.stdout
+
+
+def test_cli_modules_import_nothing_heavy():
+    """The command modules import their heavy dependencies inside the commands (fast --help)."""
+    code = ("import sys, neuroxr; before = set(sys.modules); import neuroxr.cli; "
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    new = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    heavy = [m for m in new if m.split(".")[0] in ("matplotlib", "jinja2", "torch", "bokeh")
+             or m.startswith(("neuroxr.report", "neuroxr.extract", "neuroxr.plot", "neuroxr.schemas"))]
+    assert heavy == [], heavy
+
+
+@pytest.mark.parametrize("command", [["info"], ["validate"], ["report", "--no-reliability"],
+                                     ["score", "forward", "STORE", "net.l1", "mA"], ["score", "cka", "STORE", "net.l1", "mA"],
+                                     ["score", "dimensionality", "STORE", "net.l1"]])
+def test_quiet_prints_nothing_and_json_one_object(runner, store, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    args = [store.url if a == "STORE" else a for a in command]
+    if "STORE" not in command:
+        args.insert(1 if command[0] != "report" else 1, store.url)
+    res = runner.invoke(main, [*args, "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert res.output == ""
+    res = runner.invoke(main, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)  # exactly one JSON document on stdout
+    assert isinstance(obj, dict)
+    assert all(line.startswith("Warning: ") for line in res.stderr.splitlines()), res.stderr  # one line each
+
+
+def test_score_json_matches_the_entry(runner, store):
+    res = runner.invoke(main, ["score", "forward", store.url, "net.l1", "mA.IT", "--reps", "2", "--n-folds", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    ds = store.read_dataset(nx_entries.lookup(store, "forward", "net.l1", "mA.IT", params={"reps": 2, "n_folds": 3})).load()
+    ev = ds["ev"].mean("rep")
+    assert obj["path"] == nx_entries.lookup(store, "forward", "net.l1", "mA.IT", params={"reps": 2, "n_folds": 3})
+    assert obj["computed"] is True and obj["n_targets"] == 3
+    assert obj["median_ev"] == pytest.approx(float(ev.median()))
+    assert obj["q25_ev"] == pytest.approx(float(ev.quantile(0.25)))
+    again = json.loads(runner.invoke(main, ["score", "forward", store.url, "net.l1", "mA.IT", "--reps", "2", "--n-folds", "3",
+                                            "--json"]).stdout)
+    assert again["computed"] is False and again["median_ev"] == obj["median_ev"]
+    res = runner.invoke(main, ["score", "shape", store.url, "net.l1", "mA", "--json"])
+    obj = json.loads(res.stdout)
+    ds = store.read_dataset(obj["path"]).load()
+    assert obj["value"] == pytest.approx(float(ds["score"].sel(split="test")))
+    assert obj["train_value"] == pytest.approx(float(ds["score"].sel(split="train")))
+    assert obj["lower_is_better"] is True
+
+
+def test_info_json_is_the_summary(runner, store):
+    from neuroxr.cli import store_summary
+
+    res = runner.invoke(main, ["info", store.url, "--json"])
+    assert json.loads(res.stdout) == json.loads(json.dumps(store_summary(store), default=str))
+
+
+def test_progress_is_a_plain_line_off_a_terminal(capsys):
+    prog = progress_for(Output(), "forward reps")
+    assert callable(prog)  # pytest's stderr is not a terminal
+    assert list(prog(range(20))) == list(range(20))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "forward reps: 2/20" and lines[-1] == "forward reps: 20/20" and len(lines) == 10
+    assert progress_for(Output(quiet=True), "x") is False and progress_for(Output(as_json=True), "x") is False
+
+
+def test_score_progress_goes_to_stderr(runner, store):
+    res = runner.invoke(main, ["score", "reverse", store.url, "mA", "net.l1", "--reps", "4", "--n-folds", "3"])
+    assert res.exit_code == 0, res.output
+    assert "reverse reps: 4/4" in res.stderr and "reps:" not in res.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["info", "MISSING"], ["validate", "MISSING"], ["report", "MISSING"], ["score", "forward", "MISSING", "a.b", "c"],
+    ["score", "cka", "STORE", "net.nope", "mA"], ["score", "forward", "STORE", "mA", "net.l1"],
+    ["report", "STORE", "--format", "pdf"], ["sweep", "MISSING"], ["extract", "STORE", "--model-name", "m"],
+    ["extract", "STORE", "--model", "nowhere_pkg:f", "--model-name", "m", "--texts", "TEXTS"],
+    ["demo", "TAKEN"], ["nonsense"], ["score", "cka", "STORE", "net.l1"], ["info"], ["score", "forward", "STORE", "x", "y", "--reps", "0"],
+])
+def test_every_error_is_one_line(runner, store, tmp_path, args):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "t.txt").write_text("a\nb\n")
+    subs = {"MISSING": str(tmp_path / "missing.zarr"), "STORE": store.url, "TAKEN": str(tmp_path / "taken"),
+            "TEXTS": str(tmp_path / "t.txt")}
+    res = runner.invoke(main, [subs.get(a, a) for a in args])
+    line = _one_line_error(res)
+    assert len(line) > len("Error: ") + 10 and "Error:  " not in line  # says what is wrong
+
+
+def test_sweep_without_bokeh_advises_the_extra(runner, store, monkeypatch):
+    import importlib
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    cli_sweep = importlib.import_module("neuroxr.cli.sweep")
+    run = importlib.import_module("neuroxr.sweep.run")
+    empty = SimpleNamespace(entries=[], computed=[], skipped=[], seconds=0.0, table=pd.DataFrame(),
+                            metric_table=pd.DataFrame(), best_layers=pd.DataFrame())
+    monkeypatch.setattr(run, "sweep", lambda *a, **k: empty)
+    monkeypatch.setattr(cli_sweep, "_has_bokeh", lambda: False)
+    res = runner.invoke(main, ["sweep", store.url])
+    assert res.exit_code == 0, res.output
+    assert 'pip install ".[dashboard]"' in res.stderr and "dashboard" not in res.stdout
+    for flag in ("--quiet", "--json"):
+        assert "dashboard" not in runner.invoke(main, ["sweep", store.url, flag]).output
+    assert "dashboard" not in runner.invoke(main, ["sweep", store.url, "--scheduler", "serial"]).output  # no local cluster
+    monkeypatch.setattr(cli_sweep, "_has_bokeh", lambda: True)
+    assert "dashboard" not in runner.invoke(main, ["sweep", store.url]).output
+
+    def failing(*a, **k):
+        raise SweepError("stopped here")
+
+    monkeypatch.setattr(run, "sweep", failing)
+    assert _one_line_error(runner.invoke(main, ["sweep", store.url])) == "Error: stopped here"

@@ -17,7 +17,7 @@ import xarray as xr
 from ..backend import resolve_dtype
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -177,7 +177,7 @@ def _forward_core(
     """Scores of one group of targets sharing their stimuli: ``R`` (n, k, T) and design ``F`` (n, p)
     or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k)."""
     n, k, T = R.shape
-    S_fixed = reg.operator_from_gram(K) if K is not None else None
+    S_fixed = reg.operator_from_gram(K, n_features=n_units) if K is not None else None
     mean = nanmean_repeats(R)
     rng = np.random.default_rng(seed)
     sub_rng = np.random.default_rng([seed, 1])
@@ -209,7 +209,7 @@ def _forward_core(
         if ceiling:
             h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
             s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
-            target_shc = spearman_brown(prep.nan_spearman(s1, s2))  # the batch's reps ranked in one pass
+            target_shc = spearman_brown(spearman(s1, s2, nan_policy="omit"))  # the batch's reps ranked in one pass
             del s1, s2
             for j in range(len(idx)):
                 blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]

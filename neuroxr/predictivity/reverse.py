@@ -21,7 +21,7 @@ from ..backend import resolve_dtype
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -236,7 +236,7 @@ def _from_neural_predictor(
         step = max(1, int(_RANK_BYTES // (nb * kb * 8)))
         for lo in range(0, reps, step):  # a few reps' halves ranked per pass, in bounded memory
             b1, b2 = target_halves.means(np.stack(perms_b[lo : lo + step]))
-            out["target_shc"][:, lo : lo + step] = spearman_brown(prep.nan_spearman(b1, b2)).T
+            out["target_shc"][:, lo : lo + step] = spearman_brown(spearman(b1, b2, nan_policy="omit")).T
             del b1, b2
     mean_p = nanmean_repeats(Rp)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats

@@ -18,7 +18,7 @@ import xarray as xr
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels.folds import kfold_indices
-from ..kernels.regressors import REGRESSORS
+from ..kernels.regressors import check_regressor
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..layouts import align, canonical_order, stimulus_ids, to_canonical
 
@@ -41,7 +41,7 @@ def _int(value: Any, name: str, minimum: int, hint: str) -> int:
 
 
 def check_params(
-    *, reps: Any, seed: Any, split: str, regressor: str, max_n: Any, backend: str | None, dtype: Any,
+    *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
     alpha: Any = 0.1, alphas: Any = (1.0,), n_folds: Any = 10, fold_seed: Any = 0, noise_ceiling: Any = None,
     min_reliability: Any = None,
 ) -> None:
@@ -52,13 +52,12 @@ def check_params(
     _int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.")
     if split not in SPLIT_MODES:
         raise ParameterError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {split!r} instead.")
-    if regressor not in REGRESSORS:
-        raise ParameterError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {regressor!r} instead.")
+    check_regressor(regressor)
     if max_n is not None:
         _int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha >= 0:
         raise ParameterError(f"alpha must be a non-negative number; got {alpha!r}. Pass e.g. alpha=0.1.")
-    if regressor == "ridgecv":
+    if isinstance(regressor, str) and regressor == "ridgecv":
         grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
         if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
             raise ParameterError(

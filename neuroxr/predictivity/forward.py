@@ -33,7 +33,7 @@ def forward(
     *,
     reps: int = 20,
     seed: int = 0,
-    regressor: str = "ridge",
+    regressor: Any = "ridge",
     alpha: float = 0.1,
     n_components: int = 20,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
@@ -62,8 +62,12 @@ def forward(
         Repetitions of the random split halves (and ``max_n`` subsets).
     seed : int, default 0
         Seed of the split-half generator ``numpy.random.default_rng(seed)``.
-    regressor : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"}, default "ridge"
-        The mapping. ``ridge`` (alpha 0.1) is ``reverse_pred``'s default.
+    regressor : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate"} or estimator, default "ridge"
+        The mapping. ``ridge`` (alpha 0.1) is ``reverse_pred``'s default; ``univariate`` predicts
+        each target from its single best unit (largest absolute correlation on the training
+        folds). Any scikit-learn estimator or ``Pipeline`` is cloned and fitted per fold, giving
+        the predictions of ``cross_val_predict`` with the same folds (see
+        :mod:`neuroxr.kernels.regressors`); the attrs record it as canonical JSON.
     alpha : float, default 0.1
         Penalty of ridge / lasso / elasticnet.
     n_components : int, default 20
@@ -129,7 +133,7 @@ def forward(
     keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     n, k, _ = R.shape
-    shared = regressor in ("ridge", "linear")
+    shared = isinstance(regressor, str) and regressor in ("ridge", "linear")
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
         F, K = None, prep.gram_matrix(features, gram, order, keep)

@@ -64,8 +64,15 @@ _LAZY: dict[str, str] = {
 }
 
 
+#: submodules reachable as attributes (``nx.entries.lookup``) without an explicit import
+_SUBMODULES = ("backend", "cli", "datasets", "entries", "extract", "geometry", "io", "kernels", "layouts", "metrics",
+               "plot", "predictivity", "report", "schemas", "sets", "store")
+
+
 def __getattr__(name: str) -> Any:
     """Import the module holding public ``name`` on first access and cache the name on the package."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neuroxr' has no attribute {name!r}")

@@ -464,7 +464,7 @@ def test_training_mode_is_restored_and_eval_is_used(tmp_path):
 
 # ---------------------------------------------------------------------------- integration
 def test_stored_features_feed_the_forward_direction(tmp_path):
-    directions = pytest.importorskip("neuroxr.directions", reason="neuroxr.directions is not available yet")
+    from neuroxr import predictivity as directions
     from neuroxr.layouts import neural
 
     net = tiny_cnn()

@@ -10,13 +10,13 @@ The numerics live in :mod:`neuroxr.kernels.shape`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
-from sklearn.base import BaseEstimator
 
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
@@ -37,7 +37,39 @@ def _check_finite(M: Any, name: str) -> None:
         )
 
 
-class LinearMetric(BaseEstimator):
+class _EstimatorAPI:
+    """scikit-learn's estimator protocol (``get_params``, ``set_params``, tags) without importing
+    scikit-learn until it asks for the tags, so ``import neuroxr.geometry`` stays light;
+    ``sklearn.base.clone``, ``cross_validate`` and grid searches work as with ``BaseEstimator``."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [n for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (no nested estimators)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> _EstimatorAPI:
+        """Set constructor parameters; an unknown name is a :class:`~neuroxr.errors.ParameterError`."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ParameterError(f"Invalid parameter {name!r} for estimator {type(self).__name__}; valid parameters: {valid}.")
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator.__sklearn_tags__(self)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class LinearMetric(_EstimatorAPI):
     """Generalized shape metric between two representations (Williams et al. 2021), scikit-learn style.
 
     ``alpha = 1``: Procrustes (invariant to rotations/reflections); ``alpha = 0``: CCA-like

@@ -483,9 +483,8 @@ def test_v4_forward_and_reverse_from_gabor_energy_210325(v4_210325, gabor210325)
 @needs_v4
 def test_v4_forward_from_random_cnn_210325(v4_210325, images210325):
     pytest.importorskip("torch", reason="random_cnn_features runs on torch")
-    from neuroxr.directions import forward
-
     from neuroxr.datasets.imagefeatures import random_cnn_features
+    from neuroxr.directions import forward
 
     imgs, ids = images210325
     layers = random_cnn_features(imgs, ids, seed=0, channels=(8, 16), pool=3, size=40)
@@ -512,7 +511,6 @@ def test_v4_201016_all_four_directions_with_valid_split(v4_201016):
     import warnings
 
     from neuroxr.directions import forward, inter_animal, model_to_model, reverse
-
     from neuroxr.layouts import features
 
     a = v4_201016.isel(neuroid=slice(0, 41))
@@ -543,9 +541,9 @@ def test_v4_201016_slots_split_gives_all_nan_halves_reverse_pred_fails(v4_201016
     from unittest import mock
 
     rp_cm = pytest.importorskip("reverse_pred.correlation_metrics")
-    from neuroxr.directions import forward
     from reverse_pred import prediction_utils as pu
 
+    from neuroxr.directions import forward
     from neuroxr.layouts import features
 
     five = v4_201016.n_repeats.values == 5
@@ -578,12 +576,12 @@ def test_v4_slots_split_matches_reverse_pred_210325(v4_210325, images210325, tmp
     from unittest import mock
 
     rp_cm = pytest.importorskip("reverse_pred.correlation_metrics")
-    from neuroxr.directions import forward, inter_animal, reverse
     from reverse_pred.model_to_monkey import compute_model_to_monkey
     from reverse_pred.monkey_to_model import compute_monkey_to_model
     from reverse_pred.monkey_to_monkey import compute_monkey_to_monkey
 
     from neuroxr.datasets.imagefeatures import gabor_energy_features
+    from neuroxr.directions import forward, inter_animal, reverse
 
     imgs, ids = images210325
     v = v4_210325.isel(stimulus=slice(0, 200))

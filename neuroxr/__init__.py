@@ -14,8 +14,12 @@ results -> store entries):
 - sweeps, extraction, backends, schemas, and :class:`NeuroxrError` (base of every error).
 """
 
+import importlib
+import sys
+import types
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
+from typing import Any
 
 try:
     __version__ = _version("neuroxr")
@@ -34,76 +38,69 @@ from .errors import (
     SweepError,
 )
 
-# layouts
-from .layouts import (
-    METRICS,
-    align,
-    features,
-    neural,
-    validate_features,
-    validate_metric,
-    validate_neural,
-    validate_scores,
-)
-
-# store & sets
-from .store import StudyStore, open_store
-from .sets import SetRef, feature_ref, neural_ref, resolve, read_set
-from .schemas import describe, describe_store, load_schema, validate_against_schema, validate_store
-
-# predictivity
-from .directions import DIRECTIONS, forward, inter_animal, model_to_model, reverse, split_half_reliability
-
-# geometry
-from .geometry import (
-    LinearMetric,
-    cka,
-    compare_rdms,
-    compare_rdms_many,
-    crsa,
-    effective_dimensionality,
-    ereg,
-    ersa,
-    pairwise_distances,
-    procrustes_average,
-    rdm,
-    rdm_noise_ceiling,
-    split_half_rdm_ceiling,
-)
-
-# entries
-from .entries import (
-    KINDS,
-    EntryResult,
-    compute,
-    list_entries,
-    lookup,
-    metric_options,
-    metric_value,
-    score,
-    score_metric,
-)
-
-# backends
-from .backend import get_backend, set_backend, use_backend
-
-# sweeps (the function shadows the module name on the package, as intended)
-from .sweep import SweepResult, best_layers, load_config, sweep
-
-_LAZY = {  # torch stays optional: these import neuroxr.extract (and torch only when run) on first use
-    "extract_features": "neuroxr.extract",
-    "plan_extraction": "neuroxr.extract",
-    "ExtractionPlan": "neuroxr.extract",
-    "ExtractionResult": "neuroxr.extract",
+# public name -> the module that defines it; each module is imported on first attribute access, so
+# ``import neuroxr`` stays cheap (no scikit-learn, torch, cupy or distributed until asked for)
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ("METRICS", "align", "features", "neural", "validate_features", "validate_metric", "validate_neural",
+         "validate_scores"), "neuroxr.layouts"),
+    **dict.fromkeys(("StudyStore", "open_store"), "neuroxr.store"),
+    **dict.fromkeys(("SetRef", "feature_ref", "neural_ref", "resolve", "read_set"), "neuroxr.sets"),
+    **dict.fromkeys(
+        ("describe", "describe_store", "load_schema", "validate_against_schema", "validate_store"), "neuroxr.schemas"),
+    **dict.fromkeys(
+        ("DIRECTIONS", "forward", "inter_animal", "model_to_model", "reverse", "split_half_reliability"),
+        "neuroxr.predictivity"),
+    **dict.fromkeys(
+        ("LinearMetric", "cka", "compare_rdms", "compare_rdms_many", "crsa", "effective_dimensionality", "ereg",
+         "ersa", "pairwise_distances", "procrustes_average", "rdm", "rdm_noise_ceiling", "split_half_rdm_ceiling"),
+        "neuroxr.geometry"),
+    **dict.fromkeys(
+        ("KINDS", "EntryResult", "compute", "list_entries", "lookup", "metric_options", "metric_value", "score",
+         "score_metric"), "neuroxr.entries"),
+    **dict.fromkeys(("get_backend", "set_backend", "use_backend"), "neuroxr.backend"),
+    **dict.fromkeys(("SweepResult", "best_layers", "load_config", "sweep"), "neuroxr.sweep"),
+    **dict.fromkeys(("extract_features", "plan_extraction", "ExtractionPlan", "ExtractionResult"), "neuroxr.extract"),
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+#: submodules reachable as attributes (``nx.entries.lookup``) without an explicit import
+_SUBMODULES = ("backend", "cli", "datasets", "entries", "extract", "geometry", "io", "kernels", "layouts", "metrics",
+               "plot", "predictivity", "report", "schemas", "sets", "store")
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'neuroxr' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    """Import the module holding public ``name`` on first access and cache the name on the package."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neuroxr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Module type of the package: loading the submodule ``neuroxr.sweep`` keeps ``neuroxr.sweep`` the function.
+
+    The import system sets a package attribute for every submodule it loads; the public name
+    ``neuroxr.sweep`` is the function :func:`neuroxr.sweep.sweep`, as when it was imported eagerly.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            if name in self.__dict__:  # already resolved to the public object: keep it
+                return
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

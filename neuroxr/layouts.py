@@ -39,6 +39,7 @@ __all__ = [
     "align",
     "stimulus_ids",
     "canonical_order",
+    "to_canonical",
 ]
 
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
@@ -503,6 +504,28 @@ def canonical_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
         ``ids[order]`` is sorted; ties (duplicate ids) keep their input order.
     """
     return np.argsort(np.asarray(ids).astype(str), kind="stable")
+
+
+def to_canonical(obj: Any) -> Any:
+    """``obj`` with its stimuli in canonical order (:func:`canonical_order`); no copy when already there.
+
+    Parameters
+    ----------
+    obj : DataArray with a ``stimulus_id`` coord, Gram ``Dataset`` over ``(stimulus, stimulus_)``, or other
+        Other objects (plain arrays) are returned as they are.
+
+    Returns
+    -------
+    The same kind of object, reordered along ``stimulus`` (and ``stimulus_`` for a Gram).
+    """
+    if not isinstance(obj, (xr.DataArray, xr.Dataset)) or "stimulus_id" not in obj.coords:
+        return obj
+    order = canonical_order(stimulus_ids(obj))
+    if np.array_equal(order, np.arange(order.size)):
+        return obj
+    if isinstance(obj, xr.Dataset) and "stimulus_" in obj.dims:
+        return obj.isel(stimulus=order, stimulus_=order)
+    return obj.isel(stimulus=order)
 
 
 def align(

@@ -43,3 +43,34 @@ def test_import_is_light():
             "assert not heavy, heavy\n"
             "assert callable(neuroxr.sweep) and callable(neuroxr.score)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_import_neuroxr_is_lazy():
+    """``import neuroxr`` imports neither torch, cupy, scikit-learn nor distributed; the public
+    names resolve on first use, and ``neuroxr.sweep`` stays the function once the package loads."""
+    code = ("import sys, neuroxr\n"
+            "heavy = [m for m in ('torch', 'cupy', 'sklearn', 'distributed') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "import neuroxr.geometry, neuroxr.predictivity, neuroxr.kernels, neuroxr.io, neuroxr.extract\n"
+            "heavy = [m for m in ('torch', 'cupy', 'sklearn', 'distributed') if m in sys.modules]\n"
+            "assert not heavy, ('compute packages import', heavy)\n"
+            "assert set(neuroxr.__all__) <= set(dir(neuroxr))\n"
+            "import neuroxr.sweep.plan\n"
+            "assert callable(neuroxr.sweep) and neuroxr.sweep.__name__ == 'sweep'\n"
+            "assert neuroxr.forward.__module__ == 'neuroxr.predictivity.forward'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_shims_left():
+    """The directions live in neuroxr.predictivity; geometry holds no store loops."""
+    from pathlib import Path
+
+    import neuroxr.geometry as geometry
+
+    package = Path(nx.__file__).parent
+    assert not (package / "directions.py").exists() and not (package / "geometry" / "_store_compat.py").exists()
+    for old in ("cached_gram", "store_cka", "store_dimensionality"):
+        assert not hasattr(geometry, old)
+    from neuroxr.predictivity import brainscore, brainscore_ceiling
+
+    assert callable(brainscore) and callable(brainscore_ceiling)

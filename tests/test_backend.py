@@ -113,7 +113,7 @@ def study():
 @pytest.mark.parametrize("direction", ["forward", "reverse"])
 def test_directions_torch_match_numpy(study, direction, dtype):
     _backends()
-    from neuroxr import directions
+    from neuroxr import predictivity as directions
 
     F, R = study.features["netA"]["layer1"], study.neural["animalA"]
     fn = directions.forward if direction == "forward" else directions.reverse
@@ -192,7 +192,7 @@ def test_to_numpy_round_trip():
 # ------------------------------------------------------------------------------ lazy imports
 def test_import_neuroxr_does_not_import_gpu_libraries():
     code = (
-        "import sys, neuroxr, neuroxr.directions, neuroxr.sweep, neuroxr.geometry, neuroxr.backend, neuroxr.cli\n"
+        "import sys, neuroxr, neuroxr.predictivity, neuroxr.sweep, neuroxr.geometry, neuroxr.backend, neuroxr.cli\n"
         "bad = [m for m in ('torch', 'cupy') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

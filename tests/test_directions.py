@@ -216,7 +216,7 @@ def test_lazy_features_stream_through_gram(problem):
 
 def test_score_writes_store_entry(tmp_path, problem):
     """The store-level score (whatever engine backs it) equals the labeled direction and reads back."""
-    from neuroxr.directions import score
+    from neuroxr.entries import score
     from neuroxr.errors import NeuroxrError
 
     store = nx.open_store(tmp_path / "s.zarr")

@@ -266,9 +266,9 @@ def test_interrupted_pass_leaves_no_layer_marked_complete(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         extract_features(net, x, store, **kw)
     handle.remove()
-    assert store.layers("tiny") == []  # half-written layers are not listed
-    assert len(store.incomplete_entries()) == 8
-    with pytest.raises(KeyError, match="did not finish"):
+    assert store.layers("tiny") == []  # half-written layers are neither listed nor left in the store
+    assert store.incomplete_entries() == []
+    with pytest.raises(KeyError):
         store.read_features("tiny", "0")
 
     result = extract_features(net, x, store, **kw)
@@ -277,6 +277,95 @@ def test_interrupted_pass_leaves_no_layer_marked_complete(tmp_path):
     ref = reference_activations(net, x)
     for layer in ref:
         np.testing.assert_allclose(store.read_features("tiny", layer).values, ref[layer], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [4, 20], ids=["staged-rows", "direct"])
+def test_interrupted_reextraction_keeps_the_old_layer(tmp_path, batch_size):
+    """A re-extraction (overwrite=True) killed mid-pass or failing leaves every old layer complete,
+    readable and unchanged; re-running it then writes the new features."""
+    x = torch.from_numpy(random_images(20))
+    store = StudyStore(tmp_path / "s.zarr")
+    old_net, new_net = tiny_cnn(), tiny_cnn()
+    with torch.no_grad():
+        for p in new_net.parameters():
+            p.mul_(-1.5)
+    kw = dict(model_name="tiny", layers=["5", "7"], batch_size=batch_size, progress=False)
+    extract_features(old_net, x, store, **kw)
+    old = {layer: store.read_features("tiny", layer).values for layer in ("5", "7")}
+    token = store.token("features/tiny/7")
+
+    calls = {"n": 0}
+
+    def crash(module, inputs, output):
+        calls["n"] += 1
+        if calls["n"] == (2 if batch_size < 20 else 1):
+            raise KeyboardInterrupt
+
+    handle = new_net[7].register_forward_hook(crash)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(new_net, x, store, overwrite=True, **kw)
+    handle.remove()
+    assert sorted(store.layers("tiny")) == ["5", "7"] and store.incomplete_entries() == []
+    assert store.token("features/tiny/7") == token
+    for layer, values in old.items():
+        np.testing.assert_array_equal(store.read_features("tiny", layer).values, values)
+
+    result = extract_features(new_net, x, store, overwrite=True, **kw)  # the re-extraction resumes from scratch
+    assert sorted(result.written) == ["5", "7"]
+    ref = reference_activations(new_net, x)
+    for layer in ("5", "7"):
+        np.testing.assert_allclose(store.read_features("tiny", layer).values, ref[layer], rtol=1e-5, atol=1e-6)
+    assert store.token("features/tiny/7") != token
+
+
+@pytest.mark.slow
+def test_killed_reextraction_keeps_the_old_layer(tmp_path):
+    """A process killed (os._exit: no cleanup runs) mid re-extraction leaves the old layer readable."""
+    x = random_images(20)
+    np.save(tmp_path / "x.npy", x)
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(tiny_cnn(), torch.from_numpy(x), store, model_name="tiny", layers=["7"], progress=False)
+    old = store.read_features("tiny", "7").values
+    code = (
+        "import os, sys, numpy as np, torch\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_extract_core import tiny_cnn\n"
+        "from neuroxr.extract import extract_features\n"
+        "net = tiny_cnn(seed=3)\n"
+        "calls = []\n"
+        "def kill(module, inputs, output):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 2:\n"
+        "        os._exit(9)\n"
+        "net[7].register_forward_hook(kill)\n"
+        f"x = torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))\n"
+        f"extract_features(net, x, {store.url!r}, model_name='tiny', layers=['7'], batch_size=4, overwrite=True, "
+        "progress=False)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    store = StudyStore(store.url)
+    np.testing.assert_array_equal(store.read_features("tiny", "7").values, old)
+    assert store.incomplete_entries() == [] and store.layers("tiny") == ["7"]
+
+
+def test_failed_layer_write_keeps_the_old_copy(tmp_path, monkeypatch):
+    """A failure while finishing a layer (after its batches) drops the staged copy only."""
+    x = torch.from_numpy(random_images(12))
+    store = StudyStore(tmp_path / "s.zarr")
+    net = tiny_cnn()
+    extract_features(net, x, store, model_name="tiny", layers=["7"], progress=False)
+    old = store.read_features("tiny", "7").values
+
+    def broken_commit(self, path, staging):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(store), "commit_write", broken_commit)
+    with pytest.raises(OSError, match="disk full"):
+        extract_features(tiny_cnn(), x * 2, store, model_name="tiny", layers=["7"], overwrite=True, progress=False)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(store.read_features("tiny", "7").values, old)
+    assert store.incomplete_entries() == []
 
 
 def test_complete_layer_from_other_stimuli_is_not_silently_reused(tmp_path):
@@ -464,7 +553,7 @@ def test_training_mode_is_restored_and_eval_is_used(tmp_path):
 
 # ---------------------------------------------------------------------------- integration
 def test_stored_features_feed_the_forward_direction(tmp_path):
-    directions = pytest.importorskip("neuroxr.directions", reason="neuroxr.directions is not available yet")
+    from neuroxr import predictivity as directions
     from neuroxr.layouts import neural
 
     net = tiny_cnn()

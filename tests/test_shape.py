@@ -55,7 +55,8 @@ def test_gram_path_equals_estimator(alpha, score_method):
     X, Y = _rand(25, 6, 7), _rand(25, 4, 8)
     Y = Y + 0.5 * X[:, :4]
     est = LinearMetric(alpha=alpha, score_method=score_method).fit_distance(X, Y)
-    assert shape_distance_from_gram(gram(X).K, gram(Y).K, alpha, score_method) == pytest.approx(est, rel=1e-8, abs=1e-10)
+    got = shape_distance_from_gram(gram(X).K, gram(Y).K, alpha, score_method, n_units=(X.shape[1], Y.shape[1]))
+    assert got == pytest.approx(est, rel=1e-8, abs=1e-10)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
@@ -173,13 +174,8 @@ def test_nan_is_refused_naming_the_array():
         LinearMetric().fit(features(X, stimulus_id=ids, model="net", layer="l1"), labeled)
 
 
-_NETREP_EUCLIDEAN = pytest.mark.xfail(
-    reason="the kernels branch brings kernels.shape's Euclidean score to netrep's definition (issue 15); "
-    "remove this mark after merging it", strict=False)
-
-
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
-@pytest.mark.parametrize("score_method", ["angular", pytest.param("euclidean", marks=_NETREP_EUCLIDEAN)])
+@pytest.mark.parametrize("score_method", ["angular", "euclidean"])
 def test_linear_metric_matches_netrep(alpha, score_method):
     netrep = pytest.importorskip("netrep")
     from netrep.metrics import LinearMetric as NetrepLinearMetric

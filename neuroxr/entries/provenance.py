@@ -4,7 +4,11 @@ The provenance of an entry is the canonical JSON of
 
 - ``kind``, ``source``, ``target`` (set names);
 - ``params``: every parameter of the kind with its defaults filled in (so ``reps=20`` given
-  equals the default), :meth:`neuroxr.entries.kinds.Kind.fill`;
+  equals the default), :meth:`neuroxr.entries.kinds.Kind.fill`; an estimator object (e.g. a
+  scikit-learn ``Pipeline`` as ``regressor``) is its canonical identity, the class path and
+  ``get_params(deep=True)`` described recursively
+  (:func:`neuroxr.kernels.regressors.regressor_identity`), so two equal pipelines key one entry
+  and two different ones two entries;
 - ``inputs``: for every set the entry reads, its store path and version token
   (:meth:`neuroxr.StudyStore.token`, a fresh uuid per completed write; a region subset records
   its neural set's token; a feature set read through its Gram records the feature set's token).
@@ -21,7 +25,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "key", "differences", "is_trusted"]
+__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "key", "differences", "is_trusted", "canonical"]
 
 #: attr of an entry holding its provenance (a dict)
 PROVENANCE_ATTR = "neuroxr_provenance"
@@ -45,6 +49,11 @@ def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
 
 
 def _canon(v: Any) -> Any:
+    """``v`` as canonical JSON-ready data (estimators by class path and parameters, never by address)."""
+    if hasattr(v, "get_params") and not isinstance(v, type):
+        from ..kernels.regressors import regressor_identity
+
+        return regressor_identity(v)
     if isinstance(v, Mapping):
         return {str(k): _canon(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -57,6 +66,11 @@ def _canon(v: Any) -> Any:
     if v is None or isinstance(v, (str, int, float, bool)):
         return v
     return str(v)
+
+
+def canonical(value: Any) -> Any:
+    """A parameter value as it enters the provenance (JSON-ready; estimators by identity)."""
+    return _canon(value)
 
 
 def key(prov: Mapping[str, Any]) -> str:

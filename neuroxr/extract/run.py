@@ -321,41 +321,48 @@ def _execute(
                 if lp.reduction and lp.reduction["method"] == "srp":
                     reducers[lp.name] = SRP(lp.n_raw_units, lp.n_units, lp.reduction["fit_stimuli"], lp.reduction["seed"])
             writers: dict[str, LayerWriter] = {}
-            for lp in group:
-                red_attr = None
-                if lp.reduction is not None:
-                    fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.n_stimuli)]
-                    red_attr = dict(lp.reduction, input_units=lp.n_raw_units, fit_stimulus_ids=fit_ids.tolist(),
-                                    **reducers[lp.name].info)
-                attrs = {
-                    "module_name": lp.module_name,
-                    "module_type": lp.module_type,
-                    "output_shape": list(lp.output_shape),
-                    "depth_index": lp.depth_index,
-                    "relative_depth": lp.relative_depth,
-                    "flatten": bool(flatten),
-                    "pooling": lp.pooling,
-                    "source_dtype": lp.raw_dtype,
-                    "stimuli": stim.kind,
-                    "n_tokens": stim.n_tokens,
-                    "transform": prep.description if stim.kind != "array" or prep.explicit else None,
-                    "transform_source": prep.source if stim.kind != "array" or prep.explicit else "none (array fed as is)",
-                    "reduction": red_attr,
-                    "extracted_by": f"neuroxr {__version__} extract_features",
-                }
-                writers[lp.name] = LayerWriter(store, plan.model_name, lp, plan, reducers.get(lp.name), attrs, staging)
-            callbacks = {lp.module_name: writers[lp.name].write for lp in group}
-            parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
-            run_pass(model, stim, parts, callbacks, device, in_dtype, f"{plan.model_name}: pass {gi + 1}/{n_groups}", progress)
-            n_passes += 1
-            reducers.clear()
-            for lp in group:
-                w = writers.pop(lp.name)
-                largest = max(largest, w.largest)
-                w.finish()
-                written.append(lp.name)
-                if on_layer_complete is not None:
-                    on_layer_complete(lp.name)
+            try:
+                for lp in group:
+                    red_attr = None
+                    if lp.reduction is not None:
+                        fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.n_stimuli)]
+                        red_attr = dict(lp.reduction, input_units=lp.n_raw_units, fit_stimulus_ids=fit_ids.tolist(),
+                                        **reducers[lp.name].info)
+                    attrs = {
+                        "module_name": lp.module_name,
+                        "module_type": lp.module_type,
+                        "output_shape": list(lp.output_shape),
+                        "depth_index": lp.depth_index,
+                        "relative_depth": lp.relative_depth,
+                        "flatten": bool(flatten),
+                        "pooling": lp.pooling,
+                        "source_dtype": lp.raw_dtype,
+                        "stimuli": stim.kind,
+                        "n_tokens": stim.n_tokens,
+                        "transform": prep.description if stim.kind != "array" or prep.explicit else None,
+                        "transform_source": prep.source if stim.kind != "array" or prep.explicit else "none (array fed as is)",
+                        "reduction": red_attr,
+                        "extracted_by": f"neuroxr {__version__} extract_features",
+                    }
+                    writers[lp.name] = LayerWriter(store, plan.model_name, lp, plan, reducers.get(lp.name), attrs, staging)
+                callbacks = {lp.module_name: writers[lp.name].write for lp in group}
+                parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
+                run_pass(model, stim, parts, callbacks, device, in_dtype, f"{plan.model_name}: pass {gi + 1}/{n_groups}",
+                         progress)
+                n_passes += 1
+                reducers.clear()
+                for lp in group:
+                    w = writers[lp.name]
+                    largest = max(largest, w.largest)
+                    w.finish()
+                    del writers[lp.name]
+                    written.append(lp.name)
+                    if on_layer_complete is not None:
+                        on_layer_complete(lp.name)
+            except BaseException:  # a failure or an interruption: staged layers are dropped, old copies kept
+                for w in writers.values():
+                    w.discard()
+                raise
     return ExtractionResult(
         plan=plan,
         written=written,

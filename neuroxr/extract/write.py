@@ -1,11 +1,14 @@
-"""Streaming one layer's batches into its store entry, then the completion marker last.
+"""Streaming one layer's batches into its store entry through the store's staged writes.
 
-The entry ``features/<model>/<layer>`` is created first (coords, attrs, an unwritten ``data``
-array, no completion marker). With one batch for all stimuli the batch goes straight into
-``data``; otherwise batches of rows are appended to a raw staging file (Zarr chunks spanning the
-whole stimulus axis cannot be written row block by row block without rewriting them), which
-:meth:`LayerWriter.finish` reads back one stored chunk of columns at a time through a memory map,
-before marking the entry complete.
+Each layer is written aside (:meth:`neuroxr.StudyStore.begin_write` gives a fresh staging group):
+its coords, attrs and an unwritten ``data`` array first, then the batches. With one batch for all
+stimuli the batch goes straight into ``data``; otherwise batches of rows are appended to a raw
+staging file (Zarr chunks spanning the whole stimulus axis cannot be written row block by row
+block without rewriting them), which :meth:`LayerWriter.finish` reads back one stored chunk of
+columns at a time through a memory map. :meth:`~neuroxr.StudyStore.commit_write` then marks the
+staged group complete and swaps it in; a failure or an interruption before that drops the staged
+group (:meth:`~neuroxr.StudyStore.abort_write`), so the previous copy of the layer, if any, is
+never damaged and stays readable.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import zarr
 
 from ..errors import ExtractionError
 from ..store import DATA_VAR, StudyStore, _jsonable
+from ..store._zarr import zarr_store
 from ._common import CHUNKS_PER_WRITE, RESERVE_BYTES, torch_module
 from .models import pool_tokens
 from .plan import ExtractionPlan, LayerPlan
@@ -49,7 +53,7 @@ def activations(lp: LayerPlan, output: Any, mask: Any) -> np.ndarray:
 
 
 class LayerWriter:
-    """Streams one layer's batches to its entry; rechunks and marks it complete at the end."""
+    """Streams one layer's batches to a staged copy of its entry; rechunks, then commits it at the end."""
 
     def __init__(
         self, store: StudyStore, model_name: str, lp: LayerPlan, plan: ExtractionPlan, reducer: Any,
@@ -58,21 +62,26 @@ class LayerWriter:
         self.store = store
         self.lp = lp
         self.path = f"features/{model_name}/{lp.name}"
+        self.gram_path = f"cache/gram/{model_name}/{lp.name}"
         self.reducer = reducer
         self.dtype = np.dtype(lp.dtype)
         self.largest = 0
         n, q = plan.n_stimuli, lp.n_units
-        store.invalidate(self.path)
-        store.invalidate(f"cache/gram/{model_name}/{lp.name}")
-        write_template(store, self.path, model_name, lp, plan.stimulus_ids, attrs, plan.memory_limit)
-        self.direct = lp.batch_size >= n
-        self.target = zarr.open_group(store.url, path=self.path, mode="r+")[DATA_VAR]
-        self.shape = (n, q)
+        self.url: str | None = store.begin_write(self.path)  # readers keep seeing the previous copy
         self.staging: str | None = None
-        if not self.direct:
-            self.staging = os.path.join(staging_dir, f"{lp.name}.bin")
-            with open(self.staging, "wb") as f:
-                f.truncate(n * q * self.dtype.itemsize)
+        try:
+            group = write_template(_staged_target(store, self.url, self.path), model_name, lp, plan.stimulus_ids, attrs,
+                                   plan.memory_limit)
+            self.target = group[DATA_VAR]
+            self.direct = lp.batch_size >= n
+            self.shape = (n, q)
+            if not self.direct:
+                self.staging = os.path.join(staging_dir, f"{lp.name}.bin")
+                with open(self.staging, "wb") as f:
+                    f.truncate(n * q * self.dtype.itemsize)
+        except BaseException:
+            self.discard()
+            raise
 
     def write(self, start: int, output: Any, ids: np.ndarray, mask: Any = None) -> None:
         """Store the batch ``output`` (rows ``start:start + batch``); called inside the module's hook."""
@@ -96,7 +105,7 @@ class LayerWriter:
             self.target[start : start + y.shape[0], j0 : j0 + step] = y[:, j0 : j0 + step]
 
     def finish(self) -> None:
-        """Rechunk the staging file into the store layout, then write the completion marker."""
+        """Rechunk the staging file into the store layout, then commit the staged entry."""
         if self.staging is not None:
             (n, q), uc = self.shape, self.lp.unit_chunk
             block = np.empty((n, min(uc, q)), dtype=self.dtype)
@@ -110,12 +119,18 @@ class LayerWriter:
             del block, out
             os.remove(self.staging)
             self.staging = None
-        self.store.mark_complete(self.path)
+        url, self.url = self.url, None
+        self.store.commit_write(self.path, url)
+        self.store.invalidate(self.gram_path)  # the cached Gram was of the previous copy
 
     def discard(self) -> None:
-        """Remove the staging file (the entry stays incomplete and is rewritten by the next run)."""
+        """Drop the staged entry and the staging file; the previous copy of the layer stays as it was."""
+        if self.url is not None:
+            url, self.url = self.url, None
+            self.store.abort_write(url)
         if self.staging is not None and os.path.exists(self.staging):
             os.remove(self.staging)
+            self.staging = None
 
 
 def unit_coords(lp: LayerPlan) -> dict[str, tuple[Any, Callable[[np.ndarray], np.ndarray]]]:
@@ -143,9 +158,18 @@ def unit_coords(lp: LayerPlan) -> dict[str, tuple[Any, Callable[[np.ndarray], np
     return coords
 
 
-def write_template(store: StudyStore, path: str, model_name: str, lp: LayerPlan, ids: np.ndarray,
-                   attrs: Mapping[str, Any], memory_limit: int) -> None:
-    """Create the entry's group: coords, attrs and an unwritten ``data`` array (no marker).
+def _staged_target(store: StudyStore, url: str, path: str) -> tuple[Any, str | None]:
+    """(zarr store, group) where :meth:`~neuroxr.StudyStore.begin_write`'s ``url`` takes the entry:
+    the staging group as a root group on a local store, the entry itself on an fsspec store."""
+    if getattr(store, "_local", None) is not None:
+        return zarr_store(url, False, None), None
+    return store._zstore, path
+
+
+def write_template(target: tuple[Any, str | None], model_name: str, lp: LayerPlan, ids: np.ndarray, attrs: Mapping[str, Any],
+                   memory_limit: int) -> zarr.Group:
+    """Create the entry at ``target`` (``(zarr store, group)``, a staging group): coords, attrs
+    and an unwritten ``data`` array, no completion marker. Returns the open group.
 
     The unit coords are written block by block, so a layer with millions of units never has
     them all in memory.
@@ -161,11 +185,10 @@ def write_template(store: StudyStore, path: str, model_name: str, lp: LayerPlan,
     data = da.zeros((n, q), chunks=(n, lp.unit_chunk), dtype=lp.dtype)
     ds = xr.Dataset({DATA_VAR: (("stimulus", "unit"), data)}, coords=coords)
     ds.attrs = _jsonable({k: v for k, v in attrs.items() if v is not None})
-    ds.to_zarr(
-        store.url, group=path, mode="w", compute=False, consolidated=False,
-        encoding={DATA_VAR: {"chunks": (n, lp.unit_chunk)}},
-    )
-    group = zarr.open_group(store.url, path=path, mode="r+")
+    zstore, path = target
+    ds.to_zarr(zstore, group=path, mode="w", compute=False, consolidated=False,
+               encoding={DATA_VAR: {"chunks": (n, lp.unit_chunk)}})
+    group = zarr.open_group(zstore, path=path or "", mode="r+")
     ucoords = unit_coords(lp)
     block = int(max(1024, min(q, 65536, (memory_limit - RESERVE_BYTES) // 600)))  # ~150 B per id string
     for name, (dtype, values) in ucoords.items():
@@ -176,3 +199,4 @@ def write_template(store: StudyStore, path: str, model_name: str, lp: LayerPlan,
         for j0 in range(0, q, block):
             arr[j0 : j0 + block] = values(np.arange(j0, min(j0 + block, q)))
     group[DATA_VAR].attrs["coordinates"] = " ".join(sorted([*coords, *ucoords]))
+    return group

@@ -20,8 +20,6 @@ RDMs are ``DataArray`` objects with dims ``(stimulus, stimulus_)``; the first di
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._common import RDM_DIMS, _neural_mean, _train_test, canonical_order, split_train_test
 from .cka import cka
 from .cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
@@ -64,14 +62,3 @@ __all__ = [
 
 # private helpers other modules still import from neuroxr.geometry
 _PRIVATE = (_neural_mean, _train_test)
-
-# TRANSITIONAL (removed at the merge): the store functions now belong to neuroxr.entries
-_MOVED = ("cached_gram", "store_cka", "store_dimensionality")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from . import _store_compat
-
-        return getattr(_store_compat, name)
-    raise AttributeError(f"module 'neuroxr.geometry' has no attribute {name!r}")

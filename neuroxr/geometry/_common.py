@@ -17,28 +17,11 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import LayoutError, NeuroxrWarning
 from ..kernels import rdm as _r
-from ..layouts import validate_neural
+from ..layouts import canonical_order, stimulus_ids, to_canonical, validate_neural
 
 __all__ = ["RDM_DIMS", "canonical_order", "split_train_test"]
 
 RDM_DIMS = ("stimulus", "stimulus_")
-
-
-def canonical_order(ids: Any) -> np.ndarray:
-    """Indices that put stimuli into their canonical order (``stimulus_id`` sorted as strings).
-
-    Parameters
-    ----------
-    ids : array-like of str, shape (n_stimuli,)
-        Stimulus ids (unique).
-
-    Returns
-    -------
-    numpy.ndarray of int, shape (n_stimuli,)
-        ``ids[canonical_order(ids)]`` is sorted; the same set of ids in any order gives the same
-        sorted sequence, so draws made over canonical positions do not depend on storage order.
-    """
-    return np.argsort(np.asarray(ids).astype(str), kind="stable")
 
 
 def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -91,26 +74,8 @@ def _is_dask(da: Any) -> bool:
     return isinstance(getattr(da, "data", None), dska.Array)
 
 
-def _ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
-    return np.asarray(da.coords["stimulus_id"].values).astype(str)
-
-
-def _canonical(da: xr.DataArray) -> xr.DataArray:
-    """``da`` with its stimuli in canonical order (no copy when already there)."""
-    order = canonical_order(_ids(da))
-    if np.array_equal(order, np.arange(order.size)):
-        return da
-    return da.isel(stimulus=order)
-
-
-def _canonical_any(obj: Any) -> Any:
-    """Features / neural DataArray or Gram Dataset with its stimuli in canonical order."""
-    if isinstance(obj, xr.Dataset) and "stimulus_" in obj.dims:
-        order = canonical_order(_ids(obj))
-        return obj if np.array_equal(order, np.arange(order.size)) else obj.isel(stimulus=order, stimulus_=order)
-    if isinstance(obj, xr.DataArray) and "stimulus_id" in obj.coords:
-        return _canonical(obj)
-    return obj
+_ids = stimulus_ids
+_canonical = _canonical_any = to_canonical  # the one canonical order lives in neuroxr.layouts
 
 
 def _label(da: Any, default: str) -> str:

@@ -10,16 +10,16 @@ The numerics live in :mod:`neuroxr.kernels.shape`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
-from sklearn.base import BaseEstimator
 
 from ..backend import get_namespace, to_numpy
-from ..errors import LayoutError
+from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
 from ..layouts import align
 from ._common import _canonical, _check_option, _ids, _label, split_train_test
@@ -37,7 +37,39 @@ def _check_finite(M: Any, name: str) -> None:
         )
 
 
-class LinearMetric(BaseEstimator):
+class _EstimatorAPI:
+    """scikit-learn's estimator protocol (``get_params``, ``set_params``, tags) without importing
+    scikit-learn until it asks for the tags, so ``import neuroxr.geometry`` stays light;
+    ``sklearn.base.clone``, ``cross_validate`` and grid searches work as with ``BaseEstimator``."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [n for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (no nested estimators)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> _EstimatorAPI:
+        """Set constructor parameters; an unknown name is a :class:`~neuroxr.errors.ParameterError`."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ParameterError(f"Invalid parameter {name!r} for estimator {type(self).__name__}; valid parameters: {valid}.")
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator.__sklearn_tags__(self)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class LinearMetric(_EstimatorAPI):
     """Generalized shape metric between two representations (Williams et al. 2021), scikit-learn style.
 
     ``alpha = 1``: Procrustes (invariant to rotations/reflections); ``alpha = 0``: CCA-like
@@ -81,7 +113,7 @@ class LinearMetric(BaseEstimator):
 
     def _validate(self) -> None:
         if not isinstance(self.alpha, (int, float, np.floating)) or not 0.0 <= float(self.alpha) <= 1.0:
-            raise ValueError(f"The 'alpha' parameter of LinearMetric must be a float in the range [0, 1]. Got {self.alpha!r} instead.")
+            raise ParameterError(f"The 'alpha' parameter of LinearMetric must be a float in the range [0, 1]. Got {self.alpha!r} instead.")
         _check_option(self.score_method, _s.SCORE_METHODS, "score_method", "LinearMetric")
 
     @staticmethod
@@ -106,10 +138,17 @@ class LinearMetric(BaseEstimator):
         _check_finite(Y, names[1])
         return X, Y
 
-    def partial_fit(self, X: Any) -> tuple[Any, Any, Any]:
-        """Per-representation part of the fit, reusable across pairs: ``(mean, Xw, Z)``."""
+    def partial_fit(self, X: Any, n_columns: int | None = None) -> tuple[Any, Any, Any]:
+        """Per-representation part of the fit, reusable across pairs: ``(mean, Xw, Z)``.
+
+        ``n_columns``: the width both representations are zero-padded to (``max(p_x, p_y)``, see
+        :meth:`pad_width`); ``None`` for equal widths."""
         self._validate()
-        return _s.partial_fit(X, float(self.alpha), self.center_columns)
+        return _s.partial_fit(X, float(self.alpha), self.center_columns, n_columns=n_columns)
+
+    def pad_width(self, p_x: int, p_y: int) -> int | None:
+        """Width the partial fits of a ``p_x``- and a ``p_y``-column pair use (``None``: their own)."""
+        return max(int(p_x), int(p_y)) if self.zero_pad and int(p_x) != int(p_y) else None
 
     def finalize_fit(self, cache_X: tuple[Any, Any, Any], cache_Y: tuple[Any, Any, Any]) -> LinearMetric:
         """Finish the fit from two :meth:`partial_fit` results."""
@@ -121,7 +160,8 @@ class LinearMetric(BaseEstimator):
     def fit(self, X: Any, Y: Any) -> LinearMetric:
         """Learn the alignment of ``X`` (n, p_x) and ``Y`` (n, p_y); returns ``self``."""
         X, Y = self._arrays(X, Y)
-        return self.finalize_fit(self.partial_fit(X), self.partial_fit(Y))
+        width = self.pad_width(X.shape[1], Y.shape[1])
+        return self.finalize_fit(self.partial_fit(X, width), self.partial_fit(Y, width))
 
     def transform(self, X: Any, Y: Any) -> tuple[Any, Any]:
         """Aligned ``(tX, tY)``, each (n, max(p_x, p_y))."""
@@ -214,7 +254,12 @@ def pairwise_distances(
             raise LayoutError(f"pairwise_distances: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
     m = len(Xs)
     pf = dask.delayed(metric.partial_fit, pure=True)
-    caches = [pf(X) for X in Xs]
+    caches: dict[tuple[int, int | None], Any] = {}
+
+    def cache(i: int, width: int | None) -> Any:  # one partial fit per network and padded width
+        if (i, width) not in caches:
+            caches[i, width] = pf(Xs[i], width)
+        return caches[i, width]
 
     def pair(ci: Any, cj: Any, i: int, j: int) -> tuple[float, float]:
         est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
@@ -223,7 +268,11 @@ def pairwise_distances(
         te = est.distance(Ts[i], Ts[j]) if Ts is not None else math.nan
         return tr, te
 
-    tasks = {(i, j): dask.delayed(pair, pure=True)(caches[i], caches[j], i, j) for i in range(m) for j in range(i + 1, m)}
+    tasks = {}
+    for i in range(m):
+        for j in range(i + 1, m):
+            width = metric.pad_width(Xs[i].shape[1], Xs[j].shape[1])
+            tasks[i, j] = dask.delayed(pair, pure=True)(cache(i, width), cache(j, width), i, j)
     if client is not None:
         results = client.gather(client.compute(list(tasks.values())))
     else:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..backend import get_namespace, normalized_dissimilarity
 from ..backend import upper_tri as _upper_tri
-from ..errors import LayoutError
+from ..errors import LayoutError, ParameterError
 from .gram import GramStats, gram, row_centered_shift, uncentered_shift
 
 __all__ = [
@@ -47,10 +47,10 @@ RDM_METHODS = ("correlation", "cosine", "euclidean", "sqeuclidean")
 
 
 def check_option(value: Any, allowed: tuple[str, ...], param: str, caller: str) -> str:
-    """Raise the sklearn-style error (a :class:`~neuroxr.errors.LayoutError`, a ``ValueError``)
+    """Raise the sklearn-style error (a :class:`~neuroxr.errors.ParameterError`, a ``ValueError``)
     when ``value`` is not one of ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
-        raise LayoutError(
+        raise ParameterError(
             f"The {param!r} parameter of {caller} must be one of {{{', '.join(repr(a) for a in allowed)}}}. "
             f"Got {value!r} instead."
         )

@@ -5,7 +5,16 @@
 ``elasticnet``, ``pls`` and ``ridgecv`` are scikit-learn estimators fitted fold by fold
 (``Lasso(alpha)``, ``ElasticNet(alpha)``, ``PLSRegression(n_components=20)``, and
 ``RidgeCV(alphas, alpha_per_target=True)``: the penalty chosen per target by efficient
-leave-one-out cross-validation inside each training fold).
+leave-one-out cross-validation inside each training fold). ``univariate`` predicts each target
+from its single best predictor column, chosen on each training fold by the largest absolute
+Pearson correlation, with an ordinary least-squares line (intercept and slope) on that column.
+
+Any scikit-learn estimator or ``Pipeline`` (an object with ``fit`` and ``predict``) is accepted
+too: it is cloned (``sklearn.base.clone``) and fitted once per fold on all the targets of a
+block, so the out-of-fold predictions are those of
+``sklearn.model_selection.cross_val_predict(estimator, X, Y, cv=folds)``.
+:func:`regressor_identity` turns such an estimator into a canonical JSON-ready description
+(class path and parameters, recursively) that labels and keys results.
 """
 
 from __future__ import annotations
@@ -17,14 +26,126 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
-from ..errors import LayoutError
+from ..errors import ParameterError
 from .gram import GramStats
 from .ridge import oof_operator, oof_operator_from_gram, oof_pearson_designs, oof_predict_designs, prepare_targets
 
-__all__ = ["REGRESSORS", "Regressor", "DEFAULT_RIDGECV_ALPHAS"]
+__all__ = [
+    "REGRESSORS",
+    "Regressor",
+    "DEFAULT_RIDGECV_ALPHAS",
+    "is_estimator",
+    "check_regressor",
+    "regressor_identity",
+    "regressor_label",
+    "univariate_oof",
+]
 
-REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv")
+REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate")
 DEFAULT_RIDGECV_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 9))
+
+
+def is_estimator(obj: Any) -> bool:
+    """Whether ``obj`` is an estimator object (has ``fit`` and ``predict``), not a regressor name."""
+    return not isinstance(obj, str) and callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
+
+
+def check_regressor(regressor: Any) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` unless ``regressor`` is a name of
+    :data:`REGRESSORS` or an estimator with ``fit`` and ``predict``."""
+    if is_estimator(regressor) or (isinstance(regressor, str) and regressor in REGRESSORS):
+        return
+    raise ParameterError(
+        f"The 'regressor' parameter must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
+        f"predict, e.g. make_pipeline(PCA(5), LinearRegression())). Got {regressor!r} instead."
+    )
+
+
+def regressor_identity(regressor: Any) -> Any:
+    """Canonical JSON-ready identity of a regressor: its name, or for an estimator
+    ``{"class": "<module>.<QualName>", "params": {...}}`` from ``get_params(deep=True)``, with
+    nested estimators, callables, arrays and numpy scalars described recursively."""
+    return _identity(regressor)
+
+
+def _identity(v: Any) -> Any:
+    if isinstance(v, type):
+        return {"class": f"{v.__module__}.{v.__qualname__}"}
+    if hasattr(v, "get_params") and not isinstance(v, type):
+        params = v.get_params(deep=True)
+        return {"class": f"{type(v).__module__}.{type(v).__qualname__}",
+                "params": {str(k): _identity(params[k]) for k in sorted(params)}}
+    if isinstance(v, dict):
+        return {str(k): _identity(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(v, (list, tuple)):
+        return [_identity(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return {"array": _identity(v.tolist()), "dtype": str(v.dtype)}
+    if isinstance(v, np.generic):
+        return v.item()
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return v
+    if callable(v):  # e.g. a score function: its import path, never its address
+        return {"callable": f"{getattr(v, '__module__', '?')}.{getattr(v, '__qualname__', type(v).__qualname__)}"}
+    return repr(v)
+
+
+def regressor_label(regressor: Any) -> str:
+    """The regressor as a string for result attrs: its name, or the canonical JSON of
+    :func:`regressor_identity` (sorted keys, no spaces)."""
+    if isinstance(regressor, str):
+        return regressor
+    import json
+
+    return json.dumps(regressor_identity(regressor), sort_keys=True, separators=(",", ":"))
+
+
+def univariate_oof(X: np.ndarray, Y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
+                   batch_bytes: int = 256 * 2**20) -> np.ndarray:
+    """Out-of-fold predictions of each target from its single best predictor column.
+
+    On each training fold, every target picks the column of ``X`` with the largest absolute
+    Pearson correlation with it (ties: the first column; a constant column never wins over a
+    correlated one) and is fitted by ordinary least squares on that column (intercept and slope);
+    the line predicts the held-out stimuli.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_stimuli, n_predictors)
+    Y : ndarray, shape (n_stimuli, n_targets)
+    folds : sequence of (train, test) index arrays
+    batch_bytes : int, default 256 MiB
+        Bound on the (n_predictors x n_targets) correlation block held at once.
+
+    Returns
+    -------
+    ndarray, shape (n_stimuli, n_targets)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    n, m = Y.shape
+    P = np.full((n, m), np.nan)
+    step = max(1, int(batch_bytes // (8 * max(1, X.shape[1]) * 2)))
+    for train, test in folds:
+        Xc = X[train] - X[train].mean(axis=0)
+        x_mean = X[train].mean(axis=0)
+        x_ss = np.einsum("ij,ij->j", Xc, Xc)
+        for lo in range(0, m, step):
+            cols = slice(lo, min(m, lo + step))
+            y_mean = Y[train, cols].mean(axis=0)
+            Yc = Y[train, cols] - y_mean
+            y_ss = np.einsum("ij,ij->j", Yc, Yc)
+            C = Xc.T @ Yc  # (p, m_b) cross-products
+            with np.errstate(invalid="ignore", divide="ignore"):
+                R = np.abs(C) / np.sqrt(x_ss[:, None] * y_ss[None, :])
+            best = np.argmax(np.where(np.isfinite(R), R, -1.0), axis=0)
+            j = np.arange(best.size)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                slope = np.where(x_ss[best] > 0, C[best, j] / np.where(x_ss[best] > 0, x_ss[best], 1.0), 0.0)
+            P[np.asarray(test)[:, None], np.arange(cols.start, cols.stop)[None, :]] = (
+                y_mean + slope * (X[np.asarray(test)][:, best] - x_mean[best])
+            )
+    return P
 
 
 @dataclass
@@ -33,7 +154,8 @@ class Regressor:
 
     Parameters
     ----------
-    name : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"}
+    name : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate"} or estimator
+        A regressor name, or any scikit-learn estimator / ``Pipeline`` (cloned per fold).
     folds : sequence of (train, test) index arrays
     alpha : float
         Penalty of ridge / lasso / elasticnet (``reverse_pred``: 0.1).
@@ -45,7 +167,7 @@ class Regressor:
         Where the shared-factorisation kernels run (``ridge``/``linear``).
     """
 
-    name: str
+    name: Any
     folds: Sequence[tuple[np.ndarray, np.ndarray]]
     alpha: float = 0.1
     n_components: int = 20
@@ -58,14 +180,13 @@ class Regressor:
     _reference: Any = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.name not in REGRESSORS:
-            raise LayoutError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {self.name!r} instead.")
+        check_regressor(self.name)
         self._fold_alpha = 0.0 if self.name == "linear" else float(self.alpha)
 
     @property
     def shared(self) -> bool:
         """Whether this regressor runs through the shared factorisations."""
-        return self.name in ("ridge", "linear")
+        return isinstance(self.name, str) and self.name in ("ridge", "linear")
 
     # -------------------------------------------------------------- one design, many targets
     def operator(self, X: np.ndarray) -> Any:
@@ -172,10 +293,13 @@ class Regressor:
 
     # -------------------------------------------------------------- scikit-learn estimators
     def estimator(self) -> Any:
-        """A fresh scikit-learn estimator for this choice."""
+        """A fresh scikit-learn estimator for this choice (a clone of a given estimator)."""
         from sklearn import linear_model
+        from sklearn.base import clone
         from sklearn.cross_decomposition import PLSRegression
 
+        if is_estimator(self.name):
+            return clone(self.name)
         if self.name == "ridge":
             return linear_model.Ridge(alpha=self.alpha)
         if self.name == "linear":
@@ -189,6 +313,8 @@ class Regressor:
         return linear_model.RidgeCV(alphas=tuple(self.alphas), alpha_per_target=True)
 
     def _sklearn_oof(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        if isinstance(self.name, str) and self.name == "univariate":
+            return univariate_oof(X, Y, self.folds, self.design_batch_bytes)
         P = np.full(Y.shape, np.nan)
         for train, test in self.folds:
             est = self.estimator()

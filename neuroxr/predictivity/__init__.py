@@ -17,11 +17,21 @@ fold or split half is drawn, so the numbers do not depend on the inputs' stimulu
 
 from __future__ import annotations
 
+from .brainscore import brainscore, brainscore_ceiling
 from .forward import forward
 from .model_to_model import model_to_model
 from .reliability import split_half_reliability
 from .reverse import inter_animal, reverse
 
-__all__ = ["DIRECTIONS", "forward", "reverse", "inter_animal", "model_to_model", "split_half_reliability"]
+__all__ = [
+    "DIRECTIONS",
+    "forward",
+    "reverse",
+    "inter_animal",
+    "model_to_model",
+    "split_half_reliability",
+    "brainscore",
+    "brainscore_ceiling",
+]
 
 DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")

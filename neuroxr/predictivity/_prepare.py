@@ -7,7 +7,6 @@ and refuses bad parameters with one line naming the argument and the fix.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import warnings
 from collections.abc import Callable, Iterable
@@ -19,10 +18,9 @@ import xarray as xr
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels.folds import kfold_indices
-from ..kernels.regressors import REGRESSORS
+from ..kernels.regressors import check_regressor
 from ..kernels.splits import SPLIT_MODES, valid_counts
-from ..kernels.stats import spearman
-from ..layouts import align, canonical_order, stimulus_ids
+from ..layouts import align, canonical_order, stimulus_ids, to_canonical
 
 
 def warn(msg: str, stacklevel: int = 4) -> None:
@@ -43,7 +41,7 @@ def _int(value: Any, name: str, minimum: int, hint: str) -> int:
 
 
 def check_params(
-    *, reps: Any, seed: Any, split: str, regressor: str, max_n: Any, backend: str | None, dtype: Any,
+    *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
     alpha: Any = 0.1, alphas: Any = (1.0,), n_folds: Any = 10, fold_seed: Any = 0, noise_ceiling: Any = None,
     min_reliability: Any = None,
 ) -> None:
@@ -54,13 +52,12 @@ def check_params(
     _int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.")
     if split not in SPLIT_MODES:
         raise ParameterError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {split!r} instead.")
-    if regressor not in REGRESSORS:
-        raise ParameterError(f"The 'regressor' parameter must be one of {REGRESSORS}. Got {regressor!r} instead.")
+    check_regressor(regressor)
     if max_n is not None:
         _int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha >= 0:
         raise ParameterError(f"alpha must be a non-negative number; got {alpha!r}. Pass e.g. alpha=0.1.")
-    if regressor == "ridgecv":
+    if isinstance(regressor, str) and regressor == "ridgecv":
         grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
         if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
             raise ParameterError(
@@ -139,8 +136,7 @@ def pair(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str]) -> tuple[xr.D
 
 
 def sort_stimuli(a: xr.DataArray) -> xr.DataArray:
-    order = canonical_order(stimulus_ids(a))
-    return a if np.array_equal(order, np.arange(order.size)) else a.isel(stimulus=order)
+    return to_canonical(a)
 
 
 def is_lazy(da: xr.DataArray) -> bool:
@@ -326,43 +322,3 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     return K[np.ix_(idx, idx)]
 
 
-# ---------------------------------------------------------------------------- statistics
-#: Whether the kernels' Spearman/Pearson take ``nan_policy="omit"`` (complete pairs per column).
-_KERNEL_OMIT = "nan_policy" in inspect.signature(spearman).parameters
-
-
-def nan_corr(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
-    """Spearman or Pearson correlation per column on each column's complete pairs.
-
-    Shapes as :func:`neuroxr.kernels.stats.spearman`: ``(..., n_samples, n_columns)``. Columns
-    without NaN go through the vectorised kernel; a column with missing values uses the rows
-    where both ``a`` and ``b`` are finite (NaN is never ranked; NaN when fewer than 3 remain).
-    """
-    from ..backend import get_namespace, to_numpy
-    from ..kernels.stats import pearson, rank
-
-    if _KERNEL_OMIT:  # the kernels' own complete-pairs statistics, on the arrays' backend
-        return (spearman if method == "spearman" else pearson)(a, b, nan_policy="omit")
-    xp = get_namespace(a, b)
-    if not bool(xp.any(xp.isnan(a) | xp.isnan(b))):  # the common case stays on the arrays' backend
-        return spearman(a, b) if method == "spearman" else pearson(a, b)
-    a = np.asarray(to_numpy(a), dtype=np.float64)
-    b = np.asarray(to_numpy(b), dtype=np.float64)
-    bad = np.isnan(a) | np.isnan(b)
-    out = np.array(spearman(a, b) if method == "spearman" else pearson(a, b), dtype=np.float64)
-    for idx in np.argwhere(bad.any(axis=-2)):  # (..., column) of every column with a gap
-        lead, j = tuple(idx[:-1]), idx[-1]
-        keep = ~bad[lead + (slice(None), j)]
-        if keep.sum() < 3:
-            out[lead + (j,)] = np.nan
-            continue
-        x, y = a[lead + (keep, j)][:, None], b[lead + (keep, j)][:, None]
-        if method == "spearman":
-            x, y = rank(x), rank(y)
-        out[lead + (j,)] = pearson(x, y)[0]
-    return out
-
-
-def nan_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman per column on complete pairs (see :func:`nan_corr`)."""
-    return nan_corr(a, b, "spearman")

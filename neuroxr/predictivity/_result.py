@@ -45,17 +45,18 @@ def target_coords(da: xr.DataArray, dim: str) -> dict[str, Any]:
 
 
 def common_attrs(
-    direction: str, source: Any, target: Any, *, reps: int, seed: int, regressor: str, alpha: float,
+    direction: str, source: Any, target: Any, *, reps: int, seed: int, regressor: Any, alpha: float,
     n_components: int, alphas: Iterable[float], n_folds: int, fold_seed: int, max_n: int | None,
     backend: str | None, dtype: Any, **extra: Any,
 ) -> dict[str, Any]:
     """Every parameter of a direction call, normalised for the score attrs."""
     from ..backend import resolve_backend, resolve_dtype
+    from ..kernels.regressors import regressor_label
 
     out = {
         "direction": direction, "source": str(source), "target": str(target), "reps": int(reps), "seed": int(seed),
-        "regressor": regressor, "alpha": float(alpha), "n_components": int(n_components),
-        "alphas": [float(a) for a in alphas] if regressor == "ridgecv" else None, "n_folds": int(n_folds),
+        "regressor": regressor_label(regressor), "alpha": float(alpha), "n_components": int(n_components),
+        "alphas": [float(a) for a in alphas] if isinstance(regressor, str) and regressor == "ridgecv" else None, "n_folds": int(n_folds),
         "fold_seed": int(fold_seed), "max_n": max_n, "backend": resolve_backend(backend),
         "dtype": str(resolve_dtype(dtype)), "stimulus_order": "sorted stimulus_id",
     }

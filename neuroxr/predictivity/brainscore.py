@@ -32,8 +32,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LayoutError
-from ..geometry._common import _canonical, _label, _neural_mean
-from ..layouts import align, validate_features, validate_neural
+from ..geometry._common import _label, _neural_mean
+from ..layouts import align, to_canonical, validate_features, validate_neural
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
 
@@ -133,7 +133,7 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
             f"brainscore_ceiling: neural has {n_rep} repeat on dim 'repeat'; the internal-consistency ceiling needs at "
             "least 2 repetitions per stimulus. Pass data with repeats, or ceiling=False."
         )
-    neural = _canonical(neural).transpose("stimulus", "neuroid", "repeat")
+    neural = to_canonical(neural).transpose("stimulus", "neuroid", "repeat")
     V = np.asarray(neural.values, dtype=np.float64)
     splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
     cons = np.empty((n_splits, V.shape[1]))
@@ -206,7 +206,7 @@ def brainscore(
         raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
     validate_features(features, name="features")
     validate_neural(neural, name="neural")
-    features, neural = align(_canonical(features), neural, names=("features", "neural"))
+    features, neural = align(to_canonical(features), neural, names=("features", "neural"))
     Y = _neural_mean(neural)
     neural = neural.sel(neuroid=Y.neuroid) if Y.sizes["neuroid"] != neural.sizes["neuroid"] else neural
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)

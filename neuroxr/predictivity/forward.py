@@ -17,7 +17,7 @@ import xarray as xr
 from ..backend import resolve_dtype
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -33,7 +33,7 @@ def forward(
     *,
     reps: int = 20,
     seed: int = 0,
-    regressor: str = "ridge",
+    regressor: Any = "ridge",
     alpha: float = 0.1,
     n_components: int = 20,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
@@ -62,8 +62,12 @@ def forward(
         Repetitions of the random split halves (and ``max_n`` subsets).
     seed : int, default 0
         Seed of the split-half generator ``numpy.random.default_rng(seed)``.
-    regressor : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"}, default "ridge"
-        The mapping. ``ridge`` (alpha 0.1) is ``reverse_pred``'s default.
+    regressor : {"ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate"} or estimator, default "ridge"
+        The mapping. ``ridge`` (alpha 0.1) is ``reverse_pred``'s default; ``univariate`` predicts
+        each target from its single best unit (largest absolute correlation on the training
+        folds). Any scikit-learn estimator or ``Pipeline`` is cloned and fitted per fold, giving
+        the predictions of ``cross_val_predict`` with the same folds (see
+        :mod:`neuroxr.kernels.regressors`); the attrs record it as canonical JSON.
     alpha : float, default 0.1
         Penalty of ridge / lasso / elasticnet.
     n_components : int, default 20
@@ -129,7 +133,7 @@ def forward(
     keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     n, k, _ = R.shape
-    shared = regressor in ("ridge", "linear")
+    shared = isinstance(regressor, str) and regressor in ("ridge", "linear")
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
         F, K = None, prep.gram_matrix(features, gram, order, keep)
@@ -177,7 +181,7 @@ def _forward_core(
     """Scores of one group of targets sharing their stimuli: ``R`` (n, k, T) and design ``F`` (n, p)
     or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k)."""
     n, k, T = R.shape
-    S_fixed = reg.operator_from_gram(K) if K is not None else None
+    S_fixed = reg.operator_from_gram(K, n_features=n_units) if K is not None else None
     mean = nanmean_repeats(R)
     rng = np.random.default_rng(seed)
     sub_rng = np.random.default_rng([seed, 1])
@@ -209,7 +213,7 @@ def _forward_core(
         if ceiling:
             h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
             s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
-            target_shc = spearman_brown(prep.nan_spearman(s1, s2))  # the batch's reps ranked in one pass
+            target_shc = spearman_brown(spearman(s1, s2, nan_policy="omit"))  # the batch's reps ranked in one pass
             del s1, s2
             for j in range(len(idx)):
                 blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]

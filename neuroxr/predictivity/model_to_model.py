@@ -24,7 +24,7 @@ def model_to_model(
     *,
     reps: int = 1,
     seed: int = 0,
-    regressor: str = "ridge",
+    regressor: Any = "ridge",
     alpha: float = 0.1,
     n_components: int = 20,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,

@@ -7,7 +7,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..kernels.splits import draw_permutation, split_means
-from ..kernels.stats import spearman_brown
+from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import validate_neural
 from . import _prepare as prep
 from ._result import target_coords, version
@@ -58,7 +58,7 @@ def split_half_reliability(
     rng = np.random.default_rng(seed)
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
     h1, h2 = split_means(R, perms, split)
-    r = prep.nan_corr(h1, h2, method).T  # (neuroid, rep)
+    r = (spearman if method == "spearman" else pearson)(h1, h2, nan_policy="omit").T  # (neuroid, rep)
     return xr.Dataset(
         {"reliability": (("neuroid", "rep"), prep.expand(spearman_brown(r), ok)),
          "r_half": (("neuroid", "rep"), prep.expand(r, ok))},

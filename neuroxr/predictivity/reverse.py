@@ -19,9 +19,9 @@ import xarray as xr
 
 from ..backend import resolve_dtype
 from ..errors import LayoutError
-from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -38,7 +38,7 @@ def reverse(
     *,
     reps: int = 20,
     seed: int = 0,
-    regressor: str = "ridge",
+    regressor: Any = "ridge",
     alpha: float = 0.1,
     n_components: int = 20,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
@@ -87,7 +87,9 @@ def reverse(
     keep = prep.predictor_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     n = R.shape[0]
-    if prep.is_lazy(features):  # scored unit chunk by unit chunk, never loaded whole
+    # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
+    # (a joint multi-output fit, pls or an estimator, needs every unit at once)
+    if prep.is_lazy(features) and not is_estimator(regressor) and regressor != "pls":
         F, keep_rows = features.data, keep
     else:
         F, keep_rows = prep.take(prep.load(features), keep), None
@@ -114,7 +116,7 @@ def inter_animal(
     *,
     reps: int = 20,
     seed: int = 0,
-    regressor: str = "ridge",
+    regressor: Any = "ridge",
     alpha: float = 0.1,
     n_components: int = 20,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
@@ -236,7 +238,7 @@ def _from_neural_predictor(
         step = max(1, int(_RANK_BYTES // (nb * kb * 8)))
         for lo in range(0, reps, step):  # a few reps' halves ranked per pass, in bounded memory
             b1, b2 = target_halves.means(np.stack(perms_b[lo : lo + step]))
-            out["target_shc"][:, lo : lo + step] = spearman_brown(prep.nan_spearman(b1, b2)).T
+            out["target_shc"][:, lo : lo + step] = spearman_brown(spearman(b1, b2, nan_policy="omit")).T
             del b1, b2
     mean_p = nanmean_repeats(Rp)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats

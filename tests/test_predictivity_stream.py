@@ -1,0 +1,43 @@
+"""The streamed-Gram forward direction equals the in-memory one at every feature scale (issue 15).
+
+The forward direction from a Gram (lazy dask features, or ``gram=`` from a streamed Gram) passes
+the layer's unit count to the out-of-fold operator, so a rank-deficient Gram (fewer units than
+stimuli) is factorised at its rank and agrees with the in-memory features to 1e-8 EV points.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr import predictivity as pv
+from neuroxr.kernels.gram import gram_dask
+
+pytestmark = pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+
+
+@pytest.fixture(scope="module")
+def neural_data():
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(50, 4))
+    R = (Z @ rng.normal(size=(4, 6)))[:, :, None] + rng.normal(size=(50, 6, 4))
+    return Z, R
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3, 1e4])
+@pytest.mark.parametrize("p", [12, 90], ids=["p<n", "p>n"])
+def test_streamed_gram_forward_equals_in_memory(neural_data, p, scale):
+    Z, R = neural_data
+    rng = np.random.default_rng(p)
+    F = scale * (Z @ rng.normal(size=(4, p)) + 0.5 * rng.normal(size=(Z.shape[0], p)))
+    feats, neu = nx.features(F), nx.neural(R)
+    ref = pv.forward(feats, neu, reps=3, seed=1)
+    lazy = feats.copy(data=da.from_array(F, chunks=(F.shape[0], 7)))
+    streamed = gram_dask(lazy.data)  # reduced over unit chunks, in the features' stimulus order
+    got = pv.forward(lazy, neu, reps=3, seed=1, gram=streamed)
+    got_lazy = pv.forward(lazy, neu, reps=3, seed=1)
+    assert got.attrs["streamed"] and got_lazy.attrs["streamed"] and not ref.attrs["streamed"]
+    np.testing.assert_allclose(got.ev.values, ref.ev.values, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got_lazy.ev.values, ref.ev.values, rtol=0, atol=1e-8)

@@ -1,0 +1,145 @@
+"""Any scikit-learn estimator as ``regressor=``, and the ``univariate`` regressor, in every direction.
+
+Out-of-fold predictions must equal ``sklearn.model_selection.cross_val_predict`` with the same
+folds (computed here), and ``univariate`` a plain per-target loop; store entries are keyed by the
+estimator's identity.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr import predictivity as pv
+from neuroxr.errors import ParameterError
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.kernels.regressors import regressor_identity, regressor_label
+from neuroxr.kernels.stats import pearson
+from neuroxr.layouts import canonical_order
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.cross_decomposition import PLSRegression  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.linear_model import LinearRegression, Ridge  # noqa: E402
+from sklearn.model_selection import cross_val_predict  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+N = 60
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    Z = rng.normal(size=(N, 4))
+    F = Z @ rng.normal(size=(4, 15)) + 0.5 * rng.normal(size=(N, 15))
+    FB = Z @ rng.normal(size=(4, 6)) + 0.5 * rng.normal(size=(N, 6))
+    R = (Z @ rng.normal(size=(4, 5)))[:, :, None] + rng.normal(size=(N, 5, 4))
+    RB = (Z @ rng.normal(size=(4, 3)))[:, :, None] + rng.normal(size=(N, 3, 4))
+    order = canonical_order([f"stimulus{i}" for i in range(N)])  # predictions come in this order
+    return dict(F=F, FB=FB, R=R, RB=RB, order=order)
+
+
+def _direction(name, d, regressor):
+    """(labeled result with predictions, design X, target Y) in canonical order."""
+    o = d["order"]
+    kw = dict(reps=1, seed=0, regressor=regressor, keep_predictions=True)
+    if name == "forward":
+        ds = pv.forward(nx.features(d["F"]), nx.neural(d["R"]), noise_ceiling=False, **kw)
+        return ds, d["F"][o], d["R"].mean(axis=2)[o]
+    if name == "reverse":
+        ds = pv.reverse(nx.neural(d["R"]), nx.features(d["F"]), noise_ceiling=False, **kw)
+        return ds, d["R"].mean(axis=2)[o], d["F"][o]
+    if name == "inter_animal":
+        ds = pv.inter_animal(nx.neural(d["R"]), nx.neural(d["RB"]), noise_ceiling=False, **kw)
+        return ds, d["R"].mean(axis=2)[o], d["RB"].mean(axis=2)[o]
+    ds = pv.model_to_model(nx.features(d["F"]), nx.features(d["FB"]), **kw)
+    return ds, d["F"][o], d["FB"][o]
+
+
+DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
+ESTIMATORS = {
+    "pca-linear": lambda: make_pipeline(PCA(3), LinearRegression()),
+    "pls3": lambda: PLSRegression(3),
+    "scaled-ridge": lambda: make_pipeline(StandardScaler(), Ridge(alpha=2.0)),
+}
+
+
+@pytest.mark.parametrize("est", list(ESTIMATORS))
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_estimator_equals_cross_val_predict(data, direction, est):
+    ds, X, Y = _direction(direction, data, ESTIMATORS[est]())
+    folds = kfold_indices(N, 10, 0)
+    ref = cross_val_predict(ESTIMATORS[est](), X, Y, cv=folds)
+    np.testing.assert_allclose(ds.prediction.isel(rep=0).values, ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ds.r.isel(rep=0).values, pearson(Y, ref), rtol=1e-9)
+    ident = json.loads(ds.attrs["regressor"])  # the attrs record the estimator, as canonical JSON
+    assert ident == regressor_identity(ESTIMATORS[est]())
+
+
+def _univariate_loop(X, Y, folds):
+    P = np.full(Y.shape, np.nan)
+    for j in range(Y.shape[1]):
+        for tr, te in folds:
+            r = [abs(np.corrcoef(X[tr, u], Y[tr, j])[0, 1]) for u in range(X.shape[1])]
+            u = int(np.argmax(r))
+            lin = LinearRegression().fit(X[tr][:, [u]], Y[tr, j])
+            P[te, j] = lin.predict(X[te][:, [u]])
+    return P
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_univariate_equals_best_unit_loop(data, direction):
+    ds, X, Y = _direction(direction, data, "univariate")
+    ref = _univariate_loop(X, Y, kfold_indices(N, 10, 0))
+    np.testing.assert_allclose(ds.prediction.isel(rep=0).values, ref, rtol=1e-9, atol=1e-12)
+    assert ds.attrs["regressor"] == "univariate"
+
+
+def test_univariate_with_ceiling_and_missing_trials(data):
+    """The ceiling path (split halves as extra blocks) accepts the univariate regressor."""
+    R = data["R"].copy()
+    R[3, 1, 0] = np.nan
+    ds = pv.forward(nx.features(data["F"]), nx.neural(R), reps=2, regressor="univariate")
+    assert np.isfinite(ds.ev.values).all() and "ceiling" in ds
+
+
+def test_estimator_identity_is_canonical():
+    a = regressor_label(make_pipeline(PCA(3), LinearRegression()))
+    assert a == regressor_label(make_pipeline(PCA(3), LinearRegression()))
+    assert a != regressor_label(make_pipeline(PCA(4), LinearRegression()))
+    ident = regressor_identity(PLSRegression(3))
+    assert ident["class"] == "sklearn.cross_decomposition._pls.PLSRegression"
+    assert ident["params"]["n_components"] == 3
+    assert "0x" not in regressor_label(make_pipeline(PCA(3), LinearRegression()))  # never an address
+
+
+def test_bad_regressor_is_one_line(data):
+    with pytest.raises(ParameterError, match="'regressor' parameter must be one of .* or a scikit-learn estimator"):
+        pv.forward(nx.features(data["F"]), nx.neural(data["R"]), regressor=object())
+    with pytest.raises(ParameterError, match="'regressor'"):
+        pv.forward(nx.features(data["F"]), nx.neural(data["R"]), regressor="knn")
+
+
+def test_estimators_key_store_entries(tmp_path, data):
+    """The same pipeline -> one entry (read back); a different pipeline -> a second entry."""
+    from neuroxr.entries import list_entries, lookup, score
+
+    store = nx.open_store(tmp_path / "s.zarr")
+    store.write_neural("monkey", nx.neural(data["R"]))
+    store.write_features("net", "l1", nx.features(data["F"]))
+    pipe = lambda k: make_pipeline(PCA(k), LinearRegression())  # noqa: E731
+    a = score(store, "forward", "net.l1", "monkey", reps=1, regressor=pipe(3))
+    b = score(store, "forward", "net.l1", "monkey", reps=1, regressor=pipe(3))
+    assert len(list_entries(store)) == 1
+    np.testing.assert_array_equal(a.ev.values, b.ev.values)
+    assert lookup(store, "forward", "net.l1", "monkey", params=dict(reps=1, regressor=pipe(3))) is not None
+    assert lookup(store, "forward", "net.l1", "monkey", params=dict(reps=1, regressor=pipe(4))) is None
+    c = score(store, "forward", "net.l1", "monkey", reps=1, regressor=pipe(4))
+    assert len(list_entries(store)) == 2
+    assert c.attrs["provenance_key"] != a.attrs["provenance_key"]
+    ref = pv.forward(nx.features(data["F"]), nx.neural(data["R"]), reps=1, regressor=pipe(4))
+    np.testing.assert_allclose(c.ev.values, ref.ev.values, rtol=1e-12)

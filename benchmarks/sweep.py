@@ -8,7 +8,7 @@
     written to a Zarr store with units chunked and scored forward by a sweep on a one-worker
     LocalCluster with that memory limit (the Gram is streamed over unit chunks in the worker; the
     worker would be killed at 95 % of its limit). The EVs are compared with the in-memory path
-    (:func:`neuroxr.directions.forward` on the loaded array, in this process).
+    (:func:`neuroxr.predictivity.forward` on the loaded array, in this process).
 (c) Worker settings: allocation-heavy NumPy code in a fresh process with glibc's defaults (what
     the embedded cluster's workers get) and with dask's nanny default ``MALLOC_TRIM_THRESHOLD_=65536``;
     and the time and peak RSS of ``import neuroxr`` in a fresh process (a worker's import footprint).
@@ -73,7 +73,7 @@ def scaling(tmp: str, quick: bool) -> list[list[str]]:
         shutil.copytree(base, path)
         # the sweep's own embedded cluster (its worker settings: one BLAS thread, no forced malloc trimming)
         with embedded_cluster(n, gpu=False, memory_limit=None) as cluster, Client(cluster) as client:
-            client.run(lambda: __import__("neuroxr.directions"))  # imports before the clock
+            client.run(lambda: __import__("neuroxr.predictivity"))  # imports before the clock
             t0 = time.perf_counter()
             res = sweep(path, directions=["forward", "reverse"], client=client, reps=reps, seed=0, progress=False)
             total = time.perf_counter() - t0
@@ -155,7 +155,7 @@ def out_of_core(tmp: str, quick: bool, factor: float, memory_limit_mib: int) -> 
     import xarray as xr
     from distributed import Client, LocalCluster
 
-    from neuroxr import directions
+    from neuroxr import predictivity as directions
     from neuroxr.datasets.synthetic import make_study
     from neuroxr.store import StudyStore
     from neuroxr.sweep import sweep

@@ -446,7 +446,7 @@ def _odd_even_reliability(R: np.ndarray) -> np.ndarray:
 
 @needs_v4
 def test_v4_split_half_reliability_210325(v4_210325):
-    from neuroxr.directions import split_half_reliability
+    from neuroxr.predictivity import split_half_reliability
 
     odd_even = _odd_even_reliability(v4_210325.values)
     assert round(float(np.median(odd_even)), 2) == 0.77
@@ -464,7 +464,7 @@ def test_v4_split_half_reliability_210325(v4_210325):
 
 @needs_v4
 def test_v4_forward_and_reverse_from_gabor_energy_210325(v4_210325, gabor210325):
-    from neuroxr.directions import forward, reverse
+    from neuroxr.predictivity import forward, reverse
 
     fw = forward(gabor210325, v4_210325, reps=2, seed=0)
     rv = reverse(v4_210325, gabor210325, reps=2, seed=0)
@@ -484,7 +484,7 @@ def test_v4_forward_and_reverse_from_gabor_energy_210325(v4_210325, gabor210325)
 def test_v4_forward_from_random_cnn_210325(v4_210325, images210325):
     pytest.importorskip("torch", reason="random_cnn_features runs on torch")
     from neuroxr.datasets.imagefeatures import random_cnn_features
-    from neuroxr.directions import forward
+    from neuroxr.predictivity import forward
 
     imgs, ids = images210325
     layers = random_cnn_features(imgs, ids, seed=0, channels=(8, 16), pool=3, size=40)
@@ -495,7 +495,7 @@ def test_v4_forward_from_random_cnn_210325(v4_210325, images210325):
 
 @needs_v4
 def test_v4_inter_animal_style_consistency_between_neuron_halves(v4_210325):
-    from neuroxr.directions import inter_animal
+    from neuroxr.predictivity import inter_animal
 
     a = v4_210325.isel(neuroid=slice(0, 25))
     b = v4_210325.isel(neuroid=slice(25, 50))
@@ -510,8 +510,8 @@ def test_v4_inter_animal_style_consistency_between_neuron_halves(v4_210325):
 def test_v4_201016_all_four_directions_with_valid_split(v4_201016):
     import warnings
 
-    from neuroxr.directions import forward, inter_animal, model_to_model, reverse
     from neuroxr.layouts import features
+    from neuroxr.predictivity import forward, inter_animal, model_to_model, reverse
 
     a = v4_201016.isel(neuroid=slice(0, 41))
     b = v4_201016.isel(neuroid=slice(41, 82))
@@ -543,8 +543,8 @@ def test_v4_201016_slots_split_gives_all_nan_halves_reverse_pred_fails(v4_201016
     rp_cm = pytest.importorskip("reverse_pred.correlation_metrics")
     from reverse_pred import prediction_utils as pu
 
-    from neuroxr.directions import forward
     from neuroxr.layouts import features
+    from neuroxr.predictivity import forward
 
     five = v4_201016.n_repeats.values == 5
     assert five.sum() == 124
@@ -581,7 +581,7 @@ def test_v4_slots_split_matches_reverse_pred_210325(v4_210325, images210325, tmp
     from reverse_pred.monkey_to_monkey import compute_monkey_to_monkey
 
     from neuroxr.datasets.imagefeatures import gabor_energy_features
-    from neuroxr.directions import forward, inter_animal, reverse
+    from neuroxr.predictivity import forward, inter_animal, reverse
 
     imgs, ids = images210325
     v = v4_210325.isel(stimulus=slice(0, 200))

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import neuroxr as nx
-from neuroxr import directions as d
 from neuroxr import geometry as geo
+from neuroxr import predictivity as d
 from neuroxr.entries import compute, list_entries, lookup
 from neuroxr.errors import LayoutError, StoreError
 

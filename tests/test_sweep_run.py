@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from neuroxr import directions
+from neuroxr import predictivity as directions
 from neuroxr.entries import list_entries, reads_gram, streams
 from neuroxr.store import StudyStore
 from neuroxr.sweep import ALL_REGIONS, PARAM_COLUMNS, SweepError, plan_sweep, sweep, target_halves

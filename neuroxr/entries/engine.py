@@ -229,7 +229,7 @@ def _label(req: _Request, ds: xr.Dataset) -> xr.Dataset:
         attrs.pop("target", None)
     if req.kind.stage == "metrics":
         attrs["metric"] = req.kind.name
-    attrs["parameters"] = dict(req.params)
+    attrs["parameters"] = req.provenance["params"]  # canonical JSON (an estimator as its identity)
     attrs["versions"] = _versions()
     attrs["neuroxr_version"] = attrs["versions"]["neuroxr"]
     attrs[_p.PROVENANCE_ATTR] = req.provenance

@@ -16,7 +16,7 @@ from typing import Any
 
 import xarray as xr
 
-from .. import directions as _d
+from .. import predictivity as _d
 from ..errors import LayoutError
 from . import metrics as _m
 
@@ -88,7 +88,7 @@ _DIRECTION_SETS = {
     "inter_animal": (("neural",), ("neural",)),
     "model_to_model": (("features",), ("features",)),
 }
-#: direction -> its function in :mod:`neuroxr.directions`
+#: direction -> its function in :mod:`neuroxr.predictivity`
 DIRECTION_FUNCTIONS: dict[str, Callable[..., xr.Dataset]] = {
     "forward": _d.forward, "reverse": _d.reverse, "inter_animal": _d.inter_animal, "model_to_model": _d.model_to_model,
 }

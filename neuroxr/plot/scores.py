@@ -353,7 +353,7 @@ def reliability_histogram(
     Parameters
     ----------
     reliability : Dataset / DataArray / array, or mapping label -> one of these
-        E.g. :func:`neuroxr.directions.split_half_reliability` (variable ``reliability``), or a
+        E.g. :func:`neuroxr.predictivity.split_half_reliability` (variable ``reliability``), or a
         forward score Dataset with ``variable="target_shc"``. ``rep`` is averaged away. A mapping
         (e.g. per animal) draws one histogram per entry.
     variable : str

@@ -17,18 +17,18 @@ from typing import Any
 import numpy as np
 
 from ..backend import BACKENDS
-from ..directions import DIRECTIONS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 from ..errors import SweepConfigError
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
+from ..predictivity import DIRECTIONS
 
 __all__ = [
     "CONFIG_SCHEMA", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_metric_options", "check_score_kwargs",
     "load_config", "metric_kind", "metric_params", "validate_config",
 ]
 
-#: Parameters passed on to the direction functions (see :func:`neuroxr.directions.forward`).
+#: Parameters passed on to the direction functions (see :func:`neuroxr.predictivity.forward`).
 SCORE_KEYS = (
     "reps", "seed", "regressor", "alpha", "n_components", "alphas", "n_folds", "fold_seed",
     "max_n", "noise_ceiling", "split", "min_reliability", "backend", "dtype",

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..directions import DIRECTIONS
 from ..errors import SweepConfigError
 from ..layouts import METRICS
+from ..predictivity import DIRECTIONS
 from ..sets import SetRef
 from ..store import NAME_PATTERN, StudyStore
 from .config import SWEEP_METRICS, as_list, metric_kind

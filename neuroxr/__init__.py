@@ -33,6 +33,7 @@ from .errors import (
     LayoutError,
     NeuroxrError,
     NeuroxrWarning,
+    ParameterError,
     StoreError,
     SweepConfigError,
     SweepError,
@@ -106,7 +107,7 @@ sys.modules[__name__].__class__ = _Package
 __all__ = [
     "__version__",
     # errors
-    "NeuroxrError", "LayoutError", "StoreError", "BackendError", "SweepConfigError", "SweepError",
+    "NeuroxrError", "LayoutError", "ParameterError", "StoreError", "BackendError", "SweepConfigError", "SweepError",
     "ExtractionError", "NeuroxrWarning",
     # layouts
     "neural", "features", "align", "validate_neural", "validate_features", "validate_scores",

@@ -1,6 +1,6 @@
 """Benchmark of the four directions: neuroxr vs reverse_pred on the same problem, in one run.
 
-Problem (DESIGN.md reference size): features 2560 stimuli x 2048 units with a power-law
+Problem (the reference size of docs/design.md): features 2560 stimuli x 2048 units with a power-law
 spectrum; neural 2560 x 168 neuroids x 40 repeats; inter-animal 84 -> 84 neuroids;
 model-to-model 1024 -> 1024 units; ridge alpha 0.1, 10 folds, float64.
 

@@ -472,7 +472,7 @@ def test_v4_forward_and_reverse_from_gabor_energy_210325(v4_210325, gabor210325)
     assert rv.ev.dims == ("unit", "rep") and rv.sizes["unit"] == gabor210325.sizes["unit"]
     for ds in (fw, rv):
         assert np.isfinite(ds.ev.values).all()
-    # forward EV is r^2 over the two split-half ceilings (DESIGN.md section 2)
+    # forward EV is r^2 over the two split-half ceilings (docs/design.md, section 2)
     np.testing.assert_allclose(fw.ev.values, 100 * fw.r**2 / (fw.target_shc * fw.prediction_shc), rtol=1e-10)
     # a V1-like model explains a real but partial share of V4 (and V4 of it)
     assert 5 < float(fw.ev.mean("rep").median()) < 60
@@ -571,7 +571,7 @@ def test_v4_201016_slots_split_gives_all_nan_halves_reverse_pred_fails(v4_201016
 
 @needs_v4
 def test_v4_slots_split_matches_reverse_pred_210325(v4_210325, images210325, tmp_path):
-    """Parity protocol of DESIGN.md: reverse_pred's unseeded generator patched to one seeded one."""
+    """Parity protocol (docs/design.md): reverse_pred's unseeded generator patched to one seeded one."""
     import warnings
     from unittest import mock
 

@@ -2,7 +2,7 @@
 
 Every function here equals fitting ``sklearn.linear_model.Ridge(alpha, fit_intercept=True)``
 (``alpha=0``: ``LinearRegression``, minimum-norm least squares) on the training rows of each
-fold and predicting its test rows, but shares the work (see DESIGN.md section 3):
+fold and predicting its test rows, but shares the work (see docs/design.md, section 3):
 
 - :func:`oof_operator` builds the ``n x n`` linear operator ``S`` with ``P = S Y`` for *any*
   targets ``Y``: then every target column (the mean, every split half of every rep) costs one

@@ -210,10 +210,10 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
     url = geometry_study.url
     from neuroxr import geometry as geo
 
-    res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA", "--n-reps", "2"])
+    res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA", "--reps", "2"])
     assert res.exit_code == 0, res.output
-    ds = _metric(geometry_study, "crsa", "net.conv1", "monkeyA", n_reps=2)
-    ref = geo.crsa(geometry_study.read_features("net", "conv1").load(), geometry_study.read_neural("monkeyA").load(), n_reps=2)
+    ds = _metric(geometry_study, "crsa", "net.conv1", "monkeyA", reps=2)
+    ref = geo.crsa(geometry_study.read_features("net", "conv1").load(), geometry_study.read_neural("monkeyA").load(), reps=2)
     assert float(ds["score"]) == pytest.approx(float(ref["score"]), rel=1e-10)
     assert re.match(rf"metrics/crsa/net.conv1__monkeyA/[0-9a-f]{{16}}: crsa {float(ref['score']):.4f} \(ceiling", res.output), res.output
     res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA.IT", "--variant", "ersa", "--alpha", "1", "--n-folds", "3"])

@@ -74,7 +74,7 @@ def test_defaults_given_equal_defaults_omitted(study):
     a = compute(st, "model_to_model", "net.l1", "net.l2")
     b = compute(st, "model_to_model", "net.l1", "net.l2", params={"reps": 1, "alpha": 0.1, "regressor": "ridge"}, dtype="float64")
     assert a.path == b.path and not b.computed
-    c = compute(st, "crsa", "net.l1", "mA", params={"ceiling": True})  # None means True for a neural target with repeats
+    c = compute(st, "crsa", "net.l1", "mA", params={"noise_ceiling": True})  # None means True for a neural target with repeats
     assert compute(st, "crsa", "net.l1", "mA").path == c.path
 
 

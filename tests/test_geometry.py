@@ -112,7 +112,7 @@ def test_cka_and_dimensionality_against_definitions():
 
 def test_crsa_score_and_ceiling():
     F, R = _data(T=6)
-    ds = geo.crsa(F, R, "correlation", "spearman", n_reps=4, seed=3)
+    ds = geo.crsa(F, R, "correlation", "spearman", reps=4, seed=3)
     model = pdist(F.values, "correlation")
     brain = pdist(R.mean("repeat").values, "correlation")
     assert float(ds["score"]) == pytest.approx(spearmanr(model, brain)[0], rel=1e-12)
@@ -130,7 +130,7 @@ def test_crsa_score_and_ceiling():
     assert ds.attrs["rdm_method"] == "correlation" and ds.attrs["seed"] == 3
     with pytest.raises(LayoutError, match="trial-averaged"):
         geo.crsa(F, R.isel(repeat=[0]))
-    assert "ceiling" not in geo.crsa(F, R.isel(repeat=[0]), ceiling=False)
+    assert "ceiling" not in geo.crsa(F, R.isel(repeat=[0]), noise_ceiling=False)
 
 
 def test_rdm_noise_ceiling_nili_bounds():
@@ -245,8 +245,8 @@ def test_permuted_stimuli_give_identical_numbers():
     F, R = _data(n=40, T=4)
     F2, R2 = _shuffled(F, 1), _shuffled(R, 2)
     for name, fn in (
-        ("crsa", lambda f, r: geo.crsa(f, r, n_reps=3)),
-        ("crsa_gram", lambda f, r: geo.crsa(geo.gram(f), r, ceiling=False)),
+        ("crsa", lambda f, r: geo.crsa(f, r, reps=3)),
+        ("crsa_gram", lambda f, r: geo.crsa(geo.gram(f), r, noise_ceiling=False)),
         ("ersa", lambda f, r: geo.ersa(f, r, n_folds=4, seed=3)),
         ("ereg", lambda f, r: geo.ereg(f, r, n_components=12, n_folds=4, fold_seed=2)),
     ):

@@ -82,7 +82,7 @@ def _region(neu, region):
 def test_crsa_equals_geometry_and_round_trips(study):
     store, f1, _, neu = study
     ds = score_rsa(store, "net.l1", "monkeyA")
-    ref = geo.crsa(f1, neu, ceiling=True)  # on the raw features, not on the store's Gram
+    ref = geo.crsa(f1, neu, noise_ceiling=True)  # on the raw features, not on the store's Gram
     for var in ("score", "ceiling", "ceiled_score"):
         np.testing.assert_allclose(float(ds[var]), float(ref[var]), rtol=1e-10)
     path = _path(store, "crsa", "net.l1", "monkeyA")
@@ -93,7 +93,7 @@ def test_crsa_equals_geometry_and_round_trips(study):
     a = back.attrs
     assert (a["metric"], a["source"], a["target"]) == ("crsa", "net.l1", "monkeyA")
     assert (a["source_model"], a["source_layer"], a["target_neural"]) == ("net", "l1", "monkeyA")
-    assert a["parameters"] == {"rdm_method": "correlation", "compare_method": "spearman", "ceiling": True, "seed": 0, "n_reps": 10}
+    assert a["parameters"] == {"rdm_method": "correlation", "compare_method": "spearman", "noise_ceiling": True, "seed": 0, "reps": 10}
     assert set(a["versions"]) >= {"neuroxr", "numpy", "xarray", "zarr", "scikit-learn"}
     assert "direction" not in a
     assert metric_value(back) == float(ds["score"])
@@ -102,16 +102,16 @@ def test_crsa_equals_geometry_and_round_trips(study):
 
 def test_crsa_options_region_subset_and_feature_target(study):
     store, f1, f2, neu = study
-    ds = score_metric(store, "rsa", "net.l1", "monkeyA.IT", rdm_method="euclidean", compare_method="kendall", n_reps=3, seed=2)
-    ref = geo.crsa(f1, _region(neu, "IT"), rdm_method="euclidean", compare_method="kendall", n_reps=3, seed=2)
+    ds = score_metric(store, "rsa", "net.l1", "monkeyA.IT", rdm_method="euclidean", compare_method="kendall", reps=3, seed=2)
+    ref = geo.crsa(f1, _region(neu, "IT"), rdm_method="euclidean", compare_method="kendall", reps=3, seed=2)
     np.testing.assert_allclose([float(ds[v]) for v in ("score", "ceiling")], [float(ref[v]) for v in ("score", "ceiling")], rtol=1e-10)
     assert ds.attrs["target_region"] == "IT" and ds.attrs["target_neural"] == "monkeyA"
     # a feature-set target: no ceiling (it has no repeats)
     ds = score_metric(store, "crsa", "net.l1", "net.l2")
-    assert "ceiling" not in ds and ds.attrs["parameters"]["ceiling"] is False
-    np.testing.assert_allclose(float(ds["score"]), float(geo.crsa(f1, f2, ceiling=False)["score"]), rtol=1e-10)
+    assert "ceiling" not in ds and ds.attrs["parameters"]["noise_ceiling"] is False
+    np.testing.assert_allclose(float(ds["score"]), float(geo.crsa(f1, f2, noise_ceiling=False)["score"]), rtol=1e-10)
     with pytest.raises(LayoutError, match="ceiling needs a neural target"):
-        score_metric(store, "crsa", "net.l2", "net.l1", ceiling=True)
+        score_metric(store, "crsa", "net.l2", "net.l1", noise_ceiling=True)
 
 
 def test_ersa_and_ereg_equal_geometry(study):
@@ -222,7 +222,7 @@ def test_errors_name_what_to_do(study):
         score_metric(store, "cka", "net.l1", "monkeyA.PFC")
     assert _metric_entries(store) == []
     assert metric_kind("rsa") == "crsa" and metric_kind("rsa", "ereg") == "ereg" and metric_kind("Shape") == "shape"
-    assert metric_options("shape")["alpha"] == 1.0 and metric_options("rsa")["ceiling"] is None
+    assert metric_options("shape")["alpha"] == 1.0 and metric_options("rsa")["noise_ceiling"] is None
     assert set(metric_options("ersa")) >= {"rdm_method", "alpha", "test_size", "seed"}
 
 

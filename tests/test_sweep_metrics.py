@@ -13,7 +13,7 @@ from neuroxr.store import StudyStore
 from neuroxr.sweep import sweep
 
 METRIC_KW = dict(layers={"netA": ["layer3"], "netB": ["fc"]}, regions=["all", "IT"], progress=False,
-                 metric_options={"rsa": {"n_reps": 2}, "shape": {"alpha": 0.5}})
+                 metric_options={"rsa": {"reps": 2}, "shape": {"alpha": 0.5}})
 METRIC_BROKEN = ["shape/netB.fc__animalA.IT", "dimensionality/animalB"]
 
 
@@ -59,7 +59,7 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     it = neu.isel(neuroid=np.flatnonzero(neu["region"].values == "IT"))
     cell = dict(model="netA", layer="layer3", neural="animalA", region="IT")
     assert float(ms["value"].sel(metric="cka", **cell)) == pytest.approx(geo.cka(feats, _averaged(it)), rel=1e-10)
-    crsa = geo.crsa(feats, it, n_reps=2)
+    crsa = geo.crsa(feats, it, reps=2)
     assert float(ms["value"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["score"]), rel=1e-10)
     assert float(ms["ceiling"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["ceiling"]), rel=1e-10)
     rows = mt.set_index("key")
@@ -72,13 +72,13 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     assert float(ms["neural_dimensionality"].sel(neural="animalB", region="all")) == pytest.approx(
         geo.effective_dimensionality(_averaged(store.read_neural("animalB").load())), rel=1e-10)
     assert validate_store(store) == []
-    # the metric table carries each metric's options as columns (cRSA's ceiling switch as ceiling_option)
+    # the metric table carries each metric's options as columns (cRSA's ceiling switch as noise_ceiling)
     rows = mt.set_index("key")
     assert rows.at["shape/netA.layer3__animalA.IT", "alpha"] == 0.5
-    assert rows.at["crsa/netA.layer3__animalA.IT", "n_reps"] == 2
-    assert rows.at["crsa/netA.layer3__animalA.IT", "ceiling_option"] == store.read_dataset(
-        rows.at["crsa/netA.layer3__animalA.IT", "path"]).attrs["neuroxr_provenance"]["params"]["ceiling"]
-    assert rows.loc[rows.metric == "cka", "n_reps"].isna().all()
+    assert rows.at["crsa/netA.layer3__animalA.IT", "reps"] == 2
+    assert rows.at["crsa/netA.layer3__animalA.IT", "noise_ceiling"] == store.read_dataset(
+        rows.at["crsa/netA.layer3__animalA.IT", "path"]).attrs["neuroxr_provenance"]["params"]["noise_ceiling"]
+    assert rows.loc[rows.metric == "cka", "reps"].isna().all()
 
 
 def test_metric_sweep_on_a_cluster(sweep_copy):

@@ -14,7 +14,7 @@ __all__ = ["demo", "DEMO_METRICS", "DEMO_METRIC_OPTIONS"]
 
 #: The metrics of the demo and their (small, fast) options.
 DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
-DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "n_reps": 3}, "shape": {"alpha": 1.0}}
+DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "reps": 3}, "shape": {"alpha": 1.0}}
 
 
 def _records(df: Any) -> list[dict[str, Any]]:

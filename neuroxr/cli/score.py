@@ -181,8 +181,8 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
               help="crsa: model RDM vs target RDM; ersa: RDM of cross-validated encoding predictions (train/test); ereg: encoding after a sparse random projection.")
 @click.option("--rdm-method", type=click.Choice(["correlation", "cosine", "euclidean", "sqeuclidean"]), default=None, help="RDM of each set (crsa, ersa; default correlation).")
 @click.option("--compare-method", type=click.Choice(["pearson", "spearman", "kendall", "cosine"]), default=None, help="RDM comparison (crsa, ersa; default spearman).")
-@click.option("--ceiling/--no-ceiling", default=None, help="Split-half noise ceiling of the neural RDM (crsa; default: when the target has >= 2 repeats).")
-@click.option("--n-reps", type=click.IntRange(min=1), default=None, help="Split halves of the ceiling (crsa; default 10).")
+@click.option("--ceiling/--no-ceiling", "noise_ceiling", default=None, help="Split-half noise ceiling of the neural RDM (crsa; default: when the target has >= 2 repeats).")
+@click.option("--reps", type=click.IntRange(min=1), default=None, help="Split halves of the ceiling (crsa; default 10).")
 @click.option("--seed", type=int, default=None, help="Seed of the ceiling halves (crsa), the train/test split (ersa), the projection (ereg); default 0.")
 @click.option("--alpha", type=click.FloatRange(min=0), default=None, help="Ridge penalty of the encoding model (ersa, ereg; default 0.1).")
 @click.option("--n-folds", type=click.IntRange(min=2), default=None, help="Folds of the out-of-fold predictions (ersa, ereg; default 10).")
@@ -201,7 +201,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 
     Options that do not apply to the chosen variant are refused.
     """
-    params = _given(ctx, ["rdm_method", "compare_method", "ceiling", "n_reps", "seed", "alpha", "n_folds", "fold_seed",
+    params = _given(ctx, ["rdm_method", "compare_method", "noise_ceiling", "reps", "seed", "alpha", "n_folds", "fold_seed",
                           "test_size", "n_components", "eps"])
     if "n_components" in params and params["n_components"] != "auto":
         try:

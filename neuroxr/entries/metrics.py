@@ -96,7 +96,7 @@ def metric_options(metric: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        Option name -> default. ``crsa``'s ``ceiling=None`` means: a split-half ceiling when the
+        Option name -> default. ``crsa``'s ``noise_ceiling=None`` means: a split-half ceiling when the
         target is a neural set with at least 2 repeats.
     """
     kind = metric_kind(metric)
@@ -105,7 +105,7 @@ def metric_options(metric: str) -> dict[str, Any]:
         out = {n: p.default for n, p in inspect.signature(fn).parameters.items()
                if n not in ("features", "neural", "backend") and p.kind is p.POSITIONAL_OR_KEYWORD}
         if kind == "crsa":
-            out["ceiling"] = None
+            out["noise_ceiling"] = None
         return out
     return dict({"shape": _SHAPE_DEFAULTS, "cka": _CKA_DEFAULTS, "dimensionality": {}}[kind])
 
@@ -155,10 +155,10 @@ def features_as_neural(features: xr.DataArray) -> xr.DataArray:
 
 
 def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int | None) -> dict[str, Any]:
-    """cRSA's ``ceiling=None`` made explicit: a ceiling when the target is neural with >= 2 repeats."""
+    """cRSA's ``noise_ceiling=None`` made explicit: a ceiling when the target is neural with >= 2 repeats."""
     out = dict(params)
-    if out.get("ceiling") is None:
-        out["ceiling"] = bool(target_kind == "neural" and (n_repeats or 0) >= 2)
+    if out.get("noise_ceiling") is None:
+        out["noise_ceiling"] = bool(target_kind == "neural" and (n_repeats or 0) >= 2)
     return out
 
 
@@ -175,8 +175,8 @@ def compute_rsa(kind: str, src: Any, tgt: Any, params: Mapping[str, Any], io: An
     """
     params = dict(params)
     if kind == "crsa":
-        if params["ceiling"] and tgt.kind != "neural":
-            raise LayoutError(f"crsa: a split-half ceiling needs a neural target with repeats; {tgt.name!r} is a feature set. Pass ceiling=False.")
+        if params["noise_ceiling"] and tgt.kind != "neural":
+            raise LayoutError(f"crsa: a split-half ceiling needs a neural target with repeats; {tgt.name!r} is a feature set. Pass noise_ceiling=False.")
         b = io.read(tgt) if tgt.kind == "neural" else io.gram(tgt)
         return _geo.crsa(io.gram(src), b, backend=io.backend, **params)
     b = io.read(tgt) if tgt.kind == "neural" else features_as_neural(io.read(tgt))

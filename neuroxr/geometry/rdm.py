@@ -77,8 +77,8 @@ def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.nd
     return h1[0], h2[0]
 
 
-def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int = 0, n_reps: int = 1) -> xr.DataArray:
-    """RDMs of split halves of the repeats, ``n_reps`` independent splits.
+def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int = 0, reps: int = 1) -> xr.DataArray:
+    """RDMs of split halves of the repeats, ``reps`` independent splits.
 
     Each rep permutes the repeat axis with ``numpy.random.default_rng(seed)`` (one Generator for
     all reps) and NaN-averages the first ``ceil(T/2)`` and the remaining repeats. Neuroids lacking
@@ -89,7 +89,7 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     neural : xarray.DataArray, dims (stimulus, neuroid, repeat), at least 2 repeats
     method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
     seed : int, default 0
-    n_reps : int, default 1
+    reps : int, default 1
 
     Returns
     -------
@@ -101,7 +101,7 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     neural = neural.compute() if _is_dask(neural) else neural
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(n_reps):
+    for _ in range(reps):
         h1, h2 = _split_halves(neural, rng)
         ok = ~(np.isnan(h1).any(0) | np.isnan(h2).any(0))
         if not ok.any():
@@ -111,7 +111,7 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     return xr.DataArray(
         np.asarray(out),
         dims=("rep", "half", *RDM_DIMS),
-        coords={"rep": np.arange(n_reps), "half": [1, 2], "stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+        coords={"rep": np.arange(reps), "half": [1, 2], "stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
         name="split_half_rdms",
         attrs={"method": method, "seed": seed},
     )
@@ -485,7 +485,7 @@ def split_half_rdm_ceiling(
     rdm_method: str = "correlation",
     compare_method: str = "spearman",
     seed: int = 0,
-    n_reps: int = 10,
+    reps: int = 10,
     spearman_brown: bool = True,
 ) -> xr.Dataset:
     """Reliability of the neural RDM from split halves of the repeats.
@@ -499,7 +499,7 @@ def split_half_rdm_ceiling(
     neural : xarray.DataArray, dims (stimulus, neuroid, repeat), at least 2 repeats
     rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
     compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
-    seed, n_reps : int, default 0, 10
+    seed, reps : int, default 0, 10
         ``numpy.random.default_rng(seed)`` draws the repeat permutations of all reps.
     spearman_brown : bool, default True
 
@@ -509,10 +509,10 @@ def split_half_rdm_ceiling(
         ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters.
     """
     compare_method = _r._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
-    H = split_half_rdms(neural, rdm_method, seed=seed, n_reps=n_reps)
-    V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(n_reps, 2, -1)
-    r, dropped = np.empty(n_reps), 0
-    for i in range(n_reps):
+    H = split_half_rdms(neural, rdm_method, seed=seed, reps=reps)
+    V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
+    r, dropped = np.empty(reps), 0
+    for i in range(reps):
         res, d = _compare_vectors(V[i, 0], V[i, 1], (compare_method,))
         r[i], dropped = res[compare_method], dropped + d
     if dropped:
@@ -521,7 +521,7 @@ def split_half_rdm_ceiling(
         r = 2 * r / (1 + r)
     return xr.Dataset(
         {"ceiling": ((), float(np.nanmean(r)) if np.isfinite(r).any() else math.nan), "ceiling_per_rep": (("rep",), r)},
-        coords={"rep": np.arange(n_reps)},
-        attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "n_reps": n_reps,
+        coords={"rep": np.arange(reps)},
+        attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "reps": reps,
                "spearman_brown": int(spearman_brown)},
     )

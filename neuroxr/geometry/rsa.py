@@ -30,9 +30,9 @@ def crsa(
     neural: xr.DataArray,
     rdm_method: str = "correlation",
     compare_method: str = "spearman",
-    ceiling: bool = True,
+    noise_ceiling: bool = True,
     seed: int = 0,
-    n_reps: int = 10,
+    reps: int = 10,
     backend: str | None = None,
 ) -> xr.Dataset:
     """Classical RSA: the model RDM compared with the neural RDM (trial-averaged).
@@ -44,10 +44,10 @@ def crsa(
         Paired with ``features`` by ``stimulus_id``.
     rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
     compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
-    ceiling : bool, default True
+    noise_ceiling : bool, default True
         Also report the split-half ceiling of the neural RDM (needs >= 2 repeats) and the
         ceiled score ``score / ceiling``.
-    seed, n_reps : int, default 0, 10
+    seed, reps : int, default 0, 10
         Split halves of the ceiling (drawn over the repeats).
     backend : str, optional
 
@@ -64,13 +64,13 @@ def crsa(
     neural_rdm = rdm(neural, rdm_method, backend=backend)
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
     values: dict[str, Any] = {"score": score}
-    if ceiling:
-        c = split_half_rdm_ceiling(neural, rdm_method, compare_method, seed=seed, n_reps=n_reps)
+    if noise_ceiling:
+        c = split_half_rdm_ceiling(neural, rdm_method, compare_method, seed=seed, reps=reps)
         values["ceiling"] = float(c["ceiling"])
         values["ceiled_score"] = score / float(c["ceiling"])
     attrs = {
-        "direction": "crsa", "rdm_method": rdm_method, "compare_method": compare_method, "ceiling": int(ceiling),
-        "seed": seed, "n_reps": n_reps, "n_stimuli": int(neural_rdm.sizes["stimulus"]),
+        "direction": "crsa", "rdm_method": rdm_method, "compare_method": compare_method, "noise_ceiling": int(noise_ceiling),
+        "seed": seed, "reps": reps, "n_stimuli": int(neural_rdm.sizes["stimulus"]),
         "source": source, "target": target,
     }
     return _score_ds(values, attrs)

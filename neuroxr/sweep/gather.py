@@ -66,7 +66,7 @@ class SweepResult:
         x region; see :func:`gather_metrics`. Empty when the sweep names no metric.
     metric_table : pandas.DataFrame
         One row per metric entry: its labels, ``value``, ``train_value``, ``ceiling`` and one column
-        per option of the metrics (``n_reps``, ``alpha``, ``debiased``, ...).
+        per option of the metrics (``reps``, ``alpha``, ``debiased``, ...).
     """
 
     entries: list[Entry]

@@ -131,7 +131,7 @@ def _foreign(data: Any) -> str | None:
     if module.split(".")[0] == "rsatoolbox":
         return (
             f"got an rsatoolbox {type(data).__name__}; convert it with "
-            f"neuroxr.io.from_rsatoolbox_dataset(ds) (or pass ds.measurements with the stimulus ids)."
+            f"neuroxr.io.from_rsatoolbox(ds) (or pass ds.measurements with the stimulus ids)."
         )
     return None
 

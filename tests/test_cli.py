@@ -115,9 +115,26 @@ def test_validate_values_flag(runner, study):
     assert "features/net/inf: values/n_inf" in result.output
 
 
-def test_demo_generator_error_is_one_line_and_leaves_nothing(runner, tmp_path):
+def test_demo_refuses_too_few_stimuli_at_the_option(runner, tmp_path):
+    from neuroxr.cli.demo import DEMO_MIN_STIMULI
+    from neuroxr.datasets.synthetic import DEFAULT_ANIMALS, make_study
+
     path = tmp_path / "demo.zarr"
-    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "10", "--reps", "1", "--scheduler", "serial"])
+    result = runner.invoke(main, ["demo", str(path), "--n-stimuli", "100", "--reps", "1", "--scheduler", "serial"])
+    assert result.exit_code == 2 and f">={DEMO_MIN_STIMULI}" in result.stderr and not path.exists()
+    # the option's minimum is the generator's: one fewer stimulus is refused by the generator itself
+    assert DEMO_MIN_STIMULI == sum(DEFAULT_ANIMALS.values()) + 16 + 1
+    with pytest.raises(ValueError, match="too few stimuli"):
+        make_study(n_stimuli=DEMO_MIN_STIMULI - 1)
+
+
+def test_demo_generator_error_is_one_line_and_leaves_nothing(runner, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("too few stimuli (226) for\n 208 neuroids")
+
+    monkeypatch.setattr("neuroxr.datasets.synthetic.write_example_study", broken)
+    path = tmp_path / "demo.zarr"
+    result = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial"])
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: cannot generate the example study"), result.stderr
     assert not path.exists()

@@ -94,7 +94,7 @@ def resolve_backend(name: str | None) -> str:
             torch = importlib.import_module("torch")
         except ImportError as exc:
             raise BackendError(
-                f"backend={name!r} needs torch, which is not installed: pip install 'neuroxr[torch]'."
+                f"backend={name!r} needs torch, which is not installed: pip install '.[torch]' from the neuroxr repository."
             ) from exc
         if name == "torch_cuda" and not torch.cuda.is_available():
             raise BackendError("backend='torch_cuda' needs a CUDA GPU, and torch sees none here; use 'torch' or 'numpy'.")
@@ -102,7 +102,7 @@ def resolve_backend(name: str | None) -> str:
         try:
             cupy = importlib.import_module("cupy")
         except ImportError as exc:
-            raise BackendError("backend='cupy' needs CuPy: pip install 'neuroxr[gpu]' on a machine with a CUDA GPU.") from exc
+            raise BackendError("backend='cupy' needs CuPy: pip install '.[gpu]' from the neuroxr repository on a machine with a CUDA GPU.") from exc
         try:
             n = cupy.cuda.runtime.getDeviceCount()
         except Exception as exc:  # CUDA driver missing

@@ -147,7 +147,7 @@ def open_store_or_fail(url: str, mode: str = "r") -> Any:
         store = StudyStore(url, mode="r")
         return store if mode == "r" else StudyStore(url, mode="a")
     except StoreError as exc:
-        raise click.ClickException(f"{one_line(exc.args[0] if exc.args else exc)} Check the path or URL.") from None
+        raise click.ClickException(one_line(exc.args[0] if exc.args else exc)) from None
 
 
 def table(rows: list[list[Any]], header: list[str], indent: str = "  ") -> str:

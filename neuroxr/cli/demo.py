@@ -14,6 +14,9 @@ __all__ = ["demo", "DEMO_METRICS", "DEMO_METRIC_OPTIONS"]
 
 #: The metrics of the demo and their (small, fast) options.
 DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
+#: the fewest stimuli the example generator accepts: its neuroids (208) + latent dims (16) + 1
+DEMO_MIN_STIMULI = 225
+
 DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "reps": 3}, "shape": {"alpha": 1.0}}
 
 
@@ -26,7 +29,8 @@ def _records(df: Any) -> list[dict[str, Any]]:
 @main.command()
 @click.argument("path", default="neuroxr-demo.zarr", required=False)
 @click.option("--seed", default=0, show_default=True, help="Seed of the example study.")
-@click.option("--n-stimuli", type=click.IntRange(min=10), default=None, help="Number of stimuli (default: the generator's).")
+@click.option("--n-stimuli", type=click.IntRange(min=DEMO_MIN_STIMULI), default=None,
+              help=f"Number of stimuli (default: the generator's 400; at least {DEMO_MIN_STIMULI}, its neuroids + latent dims + 1).")
 @click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score.")
 @click.option("--force", is_flag=True, help="Rewrite the example study even if PATH already holds one.")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, or 'serial' to run in this process (default: a local cluster).")

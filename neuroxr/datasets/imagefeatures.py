@@ -355,7 +355,7 @@ def random_cnn_features(
         import torch.nn.functional as F
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "random_cnn_features needs torch (pip install 'neuroxr[torch]'); "
+            "random_cnn_features needs torch (pip install '.[torch]' from the neuroxr repository); "
             "use pixel_features or gabor_energy_features without it."
         ) from e
     x = _as_float_images(images, "random_cnn_features")

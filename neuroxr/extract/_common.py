@@ -18,7 +18,7 @@ def torch_module() -> Any:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "neuroxr.extract needs torch. Install it with `pip install neuroxr[torch]` "
+            "neuroxr.extract needs torch. Install it with `pip install '.[torch]' from the neuroxr repository` "
             "(or see https://pytorch.org for a CUDA build)."
         ) from exc
     return torch

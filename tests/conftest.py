@@ -1,10 +1,33 @@
-"""Shared test fixtures (each area appends its own block)."""
+"""Shared test fixtures and data factories."""
 
 from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
+
+
+# --- labeled data sharing a latent
+def latent_sets(seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, regions=None, nan_trial=None, **neural_coords):
+    """Two feature layers (14 and 9 units) and neural responses (4 repeats) that share a 5-d latent.
+
+    ``regions``: the ``region`` coord of the neuroids; ``nan_trial``: a ``(stimulus, neuroid, repeat)``
+    index made NaN (a missing trial). Stimulus ids ``s00``, ``s01``, ... (sorted: canonical order).
+    """
+    from neuroxr import features, neural
+
+    rng = np.random.default_rng(seed)
+    stim = [f"s{i:02d}" for i in range(n_stimuli)]
+    latent = rng.normal(size=(n_stimuli, 5))
+    f1 = latent @ rng.normal(size=(5, 14)) + 0.5 * rng.normal(size=(n_stimuli, 14))
+    f2 = latent @ rng.normal(size=(5, 9)) + 1.0 * rng.normal(size=(n_stimuli, 9))
+    resp = (latent @ rng.normal(size=(5, n_neuroids)))[:, :, None] + rng.normal(size=(n_stimuli, n_neuroids, 4))
+    if nan_trial is not None:
+        resp[nan_trial] = np.nan
+    coords = dict(neural_coords, **({"region": regions} if regions is not None else {}))
+    neu = neural(resp, stim, [f"n{j}" for j in range(n_neuroids)], **coords)
+    return features(f1, stim, model="net", layer="l1"), features(f2, stim, model="net", layer="l2"), neu
 
 # --- sweep fixtures
 #: Two models, two layers each: (layer, units, shared fraction with the latent, private dims).

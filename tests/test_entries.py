@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import latent_sets
 
 import neuroxr as nx
 from neuroxr import geometry as geo
@@ -17,14 +18,7 @@ STIM = [f"s{i:02d}" for i in range(N)]
 
 
 def _sets(seed=0):
-    rng = np.random.default_rng(seed)
-    latent = rng.normal(size=(N, 5))
-    F = latent @ rng.normal(size=(5, 14)) + 0.5 * rng.normal(size=(N, 14))
-    G = latent @ rng.normal(size=(5, 9)) + rng.normal(size=(N, 9))
-    R = (latent @ rng.normal(size=(5, 8)))[:, :, None] + rng.normal(size=(N, 8, 4))
-    regions = ["IT"] * 5 + ["V4"] * 3
-    return (nx.features(F, STIM), nx.features(G, STIM),
-            nx.neural(R, STIM, [f"n{j}" for j in range(8)], region=regions))
+    return latent_sets(seed, N, 8, regions=["IT"] * 5 + ["V4"] * 3)
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import os
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import latent_sets
 
 from neuroxr import geometry as geo
 from neuroxr.entries import list_entries, lookup, metric_kind, metric_options, metric_value, score, score_metric
-from neuroxr.layouts import LayoutError, features, neural, validate_metric
+from neuroxr.layouts import LayoutError, features, validate_metric
 from neuroxr.schemas import validate_store
 from neuroxr.store import StoreError, StudyStore
 
@@ -44,17 +45,8 @@ N_STIM = 36
 
 
 def _data(seed=0):
-    """Features of two layers sharing a latent with neural data (4 repeats, regions IT/V4)."""
-    rng = np.random.default_rng(seed)
-    stim = [f"s{i:02d}" for i in range(N_STIM)]
-    latent = rng.normal(size=(N_STIM, 5))
-    f1 = latent @ rng.normal(size=(5, 14)) + 0.5 * rng.normal(size=(N_STIM, 14))
-    f2 = latent @ rng.normal(size=(5, 9)) + 1.0 * rng.normal(size=(N_STIM, 9))
-    rates = latent @ rng.normal(size=(5, 10))
-    resp = rates[:, :, None] + rng.normal(size=(N_STIM, 10, 4))
-    resp[3, 2, 1] = np.nan  # a missing trial
-    neu = neural(resp, stim, [f"n{j}" for j in range(10)], animal="A", region=["IT"] * 6 + ["V4"] * 4)
-    return features(f1, stim, model="net", layer="l1"), features(f2, stim, model="net", layer="l2"), neu
+    """Features of two layers sharing a latent with neural data (4 repeats, regions IT/V4, a missing trial)."""
+    return latent_sets(seed, N_STIM, 10, regions=["IT"] * 6 + ["V4"] * 4, nan_trial=(3, 2, 1), animal="A")
 
 
 @pytest.fixture

@@ -165,3 +165,23 @@ def test_temporal_generalization_errors():
         nx.temporal_generalization(F, bin_slice(R, 0))
     with pytest.raises(LayoutError, match="time bins differ"):
         nx.temporal_generalization(R, R.isel(time_bin=[0, 1]))
+
+
+# ---------------------------------------------------------------------------- figures
+def test_score_vs_time_and_heatmap():
+    from neuroxr.plot import score_vs_time, temporal_generalization_heatmap
+
+    F, R = _data()
+    ds = _quiet(nx.forward, F, R, reps=4)
+    fig = score_vs_time({"net": ds}, interval=0.5)
+    ax = fig.axes[0]
+    x, y = ax.lines[0].get_data()
+    np.testing.assert_allclose(x, [5, 15, 25, 35])
+    ref = np.nanmedian(ds["ev"].where(ds["included"]).mean("rep").values, axis=0)
+    np.testing.assert_allclose(y, ref)
+    assert len(fig.axes) == 2  # the ceiling band's axis
+    g = nx.temporal_generalization(F, R)
+    fig = temporal_generalization_heatmap(g)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), np.median(g["r"].values, axis=0))
+    with pytest.raises(ValueError, match="time_bin"):
+        score_vs_time(_quiet(nx.forward, F, bin_slice(R, 0), reps=2))

@@ -185,3 +185,36 @@ def test_score_vs_time_and_heatmap():
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), np.median(g["r"].values, axis=0))
     with pytest.raises(ValueError, match="time_bin"):
         score_vs_time(_quiet(nx.forward, F, bin_slice(R, 0), reps=2))
+
+
+# ---------------------------------------------------------------------------- store, entries, sweep, report
+@pytest.mark.slow
+def test_time_resolved_study(tmp_path):
+    """A time-resolved neural set goes through the store (region subsets keep time_bin), the entry
+    engine (an ordinary entry, found again by its parameters), a sweep's tables (one row per bin)
+    and the report (a score-vs-time figure)."""
+    from neuroxr.report import write_report
+
+    F, R = _data()
+    R = R.assign_coords(region=("neuroid", ["IT"] * 4 + ["V4"] * 2))
+    store = nx.open_store(tmp_path / "study.zarr")
+    store.write_neural("monkey", R)
+    store.write_features("net", "l1", F)
+    store.write_features("net", "l2", F * 2.0)
+    back = store.read_neural("monkey")
+    assert back.dims == R.dims and back.encoding["chunks"][3] == len(BINS)
+    sub = nx.read_set(store, nx.resolve(store, "monkey.IT"))
+    np.testing.assert_array_equal(sub.values, R.values[:, :4])
+    assert sub.dims == R.dims and list(sub.time_bin_end.values) == [10, 20, 30, 40]
+    ds = _quiet(nx.score, store, "forward", "net.l1", "monkey.IT", reps=2)
+    ref = _quiet(nx.forward, F, R.isel(neuroid=slice(0, 4)), reps=2)
+    np.testing.assert_allclose(ds["ev"].values, ref["ev"].values, equal_nan=True)
+    assert nx.lookup(store, "forward", "net.l1", "monkey.IT", params={"reps": 2}) is not None
+    res = _quiet(nx.sweep, store, directions=("forward",), regions=["IT"], client="serial", progress=False, reps=2)
+    table = res.table
+    assert len(table) == 2 * len(BINS)
+    row = table[(table.layer == "l1") & (table.time_bin_start == 10)].iloc[0]
+    assert row.median_ev == pytest.approx(np.nanmedian(ref["ev"].isel(time_bin=1).mean("rep").values))
+    page = write_report(store, tmp_path / "report", format="md", reliability=False)
+    text = page.read_text()
+    assert "Scores over time" in text and "time_forward_monkey.IT" in text

@@ -133,7 +133,8 @@ def write_report(
     # time-resolved entries (a time_bin dim) get score-vs-time figures; the layer figures and the
     # headline use the static entries
     timed = {k for k, ds in scores.items() if "time_bin" in ds.dims}
-    static = table[[(r.direction, r.source, r.target) not in timed for r in table.itertuples()]]
+    static = table.loc[pd.Series([(r.direction, r.source, r.target) not in timed for r in table.itertuples()],
+                                 index=table.index, dtype=bool)]
     metrics, metric_ds = metric_table(store)
     best = headline(target_table(static, scores), seed=seed, n_boot=n_boot)
     table.to_csv(out / "scores.csv", index=False)

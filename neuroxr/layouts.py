@@ -331,7 +331,7 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
         raise LayoutError(f"{name}: missing variable 'ev'; found {sorted(map(str, ds.data_vars))}.")
     timed = "time_bin" in ds.dims
     want = (target, "rep", "time_bin") if timed else (target, "rep")
-    if tuple(ds["ev"].dims) != want:
+    if len(ds["ev"].dims) != len(want) or set(ds["ev"].dims) != set(want):
         raise LayoutError(f"{name}: variable 'ev' must have dims {want}; has {ds['ev'].dims}.")
     if timed:
         _check_time_bins(ds, name)
@@ -341,7 +341,7 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     if "rep" not in ds.coords:
         raise LayoutError(f"{name}: missing coord 'rep'.")
     inc_dims = (target, "time_bin") if timed else (target,)
-    if "included" in ds.data_vars and (ds["included"].dims != inc_dims or ds["included"].dtype.kind != "b"):
+    if "included" in ds.data_vars and (set(ds["included"].dims) != set(inc_dims) or ds["included"].dtype.kind != "b"):
         raise LayoutError(
             f"{name}: variable 'included' must be boolean on dims {inc_dims}; found dtype "
             f"{ds['included'].dtype} on {ds['included'].dims}."

@@ -218,3 +218,15 @@ def test_time_resolved_study(tmp_path):
     page = write_report(store, tmp_path / "report", format="md", reliability=False)
     text = page.read_text()
     assert "Scores over time" in text and "time_forward_monkey.IT" in text
+
+
+def test_time_resolved_schemas_agree_with_validators():
+    F, R = _data()
+    ds = _quiet(nx.forward, F, R, reps=2)
+    nx.validate_against_schema(R, "neural")
+    nx.validate_against_schema(ds, "scores")
+    for bad, kind in ((R.drop_vars("time_bin_start"), "neural"), (ds.drop_vars("time_bin_end"), "scores")):
+        with pytest.raises(nx.NeuroxrError):
+            nx.validate_against_schema(bad, kind)
+        with pytest.raises(LayoutError):
+            (nx.validate_neural if kind == "neural" else nx.validate_scores)(bad)

@@ -215,6 +215,13 @@ def test_time_resolved_study(tmp_path):
     assert len(table) == 2 * len(BINS)
     row = table[(table.layer == "l1") & (table.time_bin_start == 10)].iloc[0]
     assert row.median_ev == pytest.approx(np.nanmedian(ref["ev"].isel(time_bin=1).mean("rep").values))
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    out = CliRunner().invoke(main, ["score", "forward", str(tmp_path / "study.zarr"), "net.l2", "monkey.V4", "--reps", "2"])
+    assert out.exit_code == 0, out.output
+    assert "2 targets x 4 time bins" in out.output
     page = write_report(store, tmp_path / "report", format="md", reliability=False)
     text = page.read_text()
     assert "Scores over time" in text and "time_forward_monkey.IT" in text

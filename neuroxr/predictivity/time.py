@@ -33,7 +33,9 @@ from . import _prepare as prep
 
 __all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization"]
 
-_SEP = "\x1f@t"  # joins neuroid ids and bin positions of the flattened forward targets
+#: joins a neuroid id and a bin position into a flattened forward target's id (as warnings name
+#: them, e.g. ``n3@bin2``; unique since the added suffix is the last ``@bin`` followed by digits)
+_SEP = "@bin"
 
 
 def bin_slice(da: xr.DataArray, t: int) -> xr.DataArray:

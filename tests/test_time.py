@@ -237,3 +237,15 @@ def test_time_resolved_schemas_agree_with_validators():
             nx.validate_against_schema(bad, kind)
         with pytest.raises(LayoutError):
             (nx.validate_neural if kind == "neural" else nx.validate_scores)(bad)
+
+
+def test_brainscore_temporal_round_trip():
+    from neuroxr.io import from_brainscore, to_brainscore
+
+    _, R = _data(nan=True)
+    asm = to_brainscore(R)
+    assert asm.dims == ("presentation", "neuroid", "time_bin")
+    back = from_brainscore(asm, name="monkey")
+    order = np.argsort(R.stimulus_id.values)
+    np.testing.assert_array_equal(back.sortby("stimulus_id").values, R.values[order])
+    np.testing.assert_array_equal(back.time_bin_start.values, R.time_bin_start.values)

@@ -173,24 +173,26 @@ def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: st
 
 
 def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataArray:
-    """Convert a neuroxr neural array to a Brain-Score ``presentation x neuroid`` assembly.
+    """Convert a neuroxr neural array to a Brain-Score ``presentation x neuroid [x time_bin]`` assembly.
 
     Parameters
     ----------
-    neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
     multiindex : bool
         Gather the coords of each dim into a MultiIndex, as ``brainio.DataAssembly`` does.
 
     Returns
     -------
-    xarray.DataArray, dims ``(presentation, neuroid)``
+    xarray.DataArray, dims ``(presentation, neuroid)`` or ``(presentation, neuroid, time_bin)``
+        (a temporal assembly, ``time_bin_start``/``time_bin_end`` on ``time_bin``)
         One presentation per (stimulus, repeat) that holds data (all-NaN trials are dropped), with
         ``stimulus_id`` and ``repetition`` on ``presentation`` and the neuroid coords on ``neuroid``.
     """
     validate_neural(neural, name="neural")
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
-    v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
-    s, r = np.nonzero(~np.isnan(v).all(axis=2))
+    timed = "time_bin" in neural.dims
+    v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid", *(("time_bin",) if timed else ())).values)
+    s, r = np.nonzero(~np.isnan(v).all(axis=(2, 3) if timed else 2))
     coords: dict[str, Any] = {
         "stimulus_id": ("presentation", as_str(neural["stimulus_id"].values)[s]),
         "repetition": ("presentation", reps[r]),
@@ -198,9 +200,17 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     for c in neural.coords:
         if neural[c].dims == ("neuroid",):
             coords[str(c)] = ("neuroid", np.asarray(neural[c].values))
-    out = xr.DataArray(v[s, r], dims=("presentation", "neuroid"), coords=coords, attrs=dict(neural.attrs), name=neural.name)
+    dims: tuple[str, ...] = ("presentation", "neuroid")
+    if timed:  # Brain-Score's temporal assemblies: presentation x neuroid x time_bin
+        dims += ("time_bin",)
+        for c in ("time_bin_start", "time_bin_end"):
+            coords[c] = ("time_bin", np.asarray(neural[c].values))
+    out = xr.DataArray(v[s, r], dims=dims, coords=coords, attrs=dict(neural.attrs), name=neural.name)
     if multiindex:
-        out = out.set_index(presentation=["stimulus_id", "repetition"], neuroid=[c for c in coords if coords[c][0] == "neuroid"])
+        index = {"presentation": ["stimulus_id", "repetition"], "neuroid": [c for c in coords if coords[c][0] == "neuroid"]}
+        if timed:
+            index["time_bin"] = ["time_bin_start", "time_bin_end"]
+        out = out.set_index(index)
     return out
 
 

@@ -213,6 +213,7 @@ def test_time_resolved_study(tmp_path):
     res = _quiet(nx.sweep, store, directions=("forward",), regions=["IT"], client="serial", progress=False, reps=2)
     table = res.table
     assert len(table) == 2 * len(BINS)
+    assert res.best_layers.empty  # time-resolved entries choose no layer
     row = table[(table.layer == "l1") & (table.time_bin_start == 10)].iloc[0]
     assert row.median_ev == pytest.approx(np.nanmedian(ref["ev"].isel(time_bin=1).mean("rep").values))
     from click.testing import CliRunner
@@ -222,9 +223,9 @@ def test_time_resolved_study(tmp_path):
     out = CliRunner().invoke(main, ["score", "forward", str(tmp_path / "study.zarr"), "net.l2", "monkey.V4", "--reps", "2"])
     assert out.exit_code == 0, out.output
     assert "2 targets x 4 time bins" in out.output
-    page = write_report(store, tmp_path / "report", format="md", reliability=False)
+    page = write_report(store, tmp_path / "report", format="md", reliability=True, reliability_reps=2)
     text = page.read_text()
-    assert "Scores over time" in text and "time_forward_monkey.IT" in text
+    assert "Scores over time" in text and "time_forward_monkey.IT" in text and "time-resolved" in text
 
 
 def test_time_resolved_schemas_agree_with_validators():

@@ -64,6 +64,10 @@ def reliability_figures(store: StudyStore, reps: int, seed: int) -> tuple[Figure
             if neural.sizes["repeat"] < 2:
                 notes.append(f"{name}: trial-averaged (one repeat), no split-half reliability.")
                 continue
+            if "time_bin" in neural.dims:
+                notes.append(f"{name}: time-resolved; its split-half reliabilities per bin are the ceiling bands "
+                             f"of the score-vs-time figures.")
+                continue
             neural = neural.load()
             # coords that share a name with the reliability outputs would collide with them
             neural = neural.drop_vars([c for c in ("reliability", "r_half") if c in neural.coords])

@@ -24,11 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError
 from ..kernels.splits import nanmean_repeats
-from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
+from ..layouts import TIME_BIN_COORDS, canonical_order, has_time, stimulus_ids, validate_features, validate_neural
 from . import _prepare as prep
 
 __all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization"]
@@ -87,10 +88,26 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
     ids = np.asarray(neural.neuroid_id.values).astype(str)
     flat_ids = np.char.add(np.repeat(ids, nt), np.tile(np.array([f"{_SEP}{t}" for t in range(nt)]), k))
     n, T = neural.sizes["stimulus"], neural.sizes["repeat"]
-    values = neural.data.transpose(0, 1, 3, 2).reshape(n, k * nt, T)  # target j = neuroid j // nt, bin j % nt
+    # the stimuli in the features' canonical order, flattened in one copy (forward then finds them
+    # paired and in order; target j = neuroid j // nt, bin j % nt)
+    order = np.arange(n)
+    feats = args["features"]
+    if isinstance(feats, xr.DataArray) and "stimulus_id" in feats.coords and feats.sizes.get("stimulus") == n:
+        want = np.asarray(feats.stimulus_id.values).astype(str)[canonical_order(stimulus_ids(feats))]
+        idx = pd.Index(stimulus_ids(neural)).get_indexer(want)
+        if (idx >= 0).all():
+            order = idx
+    data = neural.data
+    if isinstance(data, np.ndarray):
+        values = np.empty((n, k, nt, T), dtype=data.dtype)
+        for i, j in enumerate(order):  # one copy, C order, a stimulus at a time (cache-friendly)
+            values[i] = data[j].transpose(0, 2, 1)
+        values = values.reshape(n, k * nt, T)
+    else:  # lazy (dask): the same, computed by forward
+        values = data[order].transpose(0, 1, 3, 2).reshape(n, k * nt, T)
     flat = xr.DataArray(
         values, dims=("stimulus", "neuroid", "repeat"), name=neural.name,
-        coords={"stimulus_id": neural.stimulus_id.variable, "neuroid_id": ("neuroid", flat_ids)},
+        coords={"stimulus_id": ("stimulus", stimulus_ids(neural)[order]), "neuroid_id": ("neuroid", flat_ids)},
     )
     ds = fn(**{**args, "neural": flat})
     ds = ds.drop_vars("neuroid_id")

@@ -250,3 +250,11 @@ def test_brainscore_temporal_round_trip():
     order = np.argsort(R.stimulus_id.values)
     np.testing.assert_array_equal(back.sortby("stimulus_id").values, R.values[order])
     np.testing.assert_array_equal(back.time_bin_start.values, R.time_bin_start.values)
+
+
+def test_per_bin_warnings_name_their_bins():
+    F, R = _data()
+    R = R.copy()
+    R[:, 2, :, 1] = np.nan  # neuroid 2 has no valid trial at bin 1 only
+    with pytest.warns(nx.NeuroxrWarning, match=r"no valid trial.*\(time bins 1\)"):
+        nx.reverse(R, F, reps=1)

@@ -20,6 +20,7 @@ equal a loop calling the direction on each bin's slice.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +77,16 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
         if other is not first:
             _same_bins(first, other)
     rest = {k: v for k, v in args.items() if k not in arrays}
-    out = [fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}) for t in range(first.sizes["time_bin"])]
+    out, seen = [], {}
+    for t in range(first.sizes["time_bin"]):
+        with warnings.catch_warnings(record=True) as caught:  # one warning per message, naming its bins
+            warnings.simplefilter("always")
+            out.append(fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}))
+        for w in caught:
+            seen.setdefault((str(w.message), w.category), []).append(t)
+    for (msg, category), bins in seen.items():
+        shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
+        warnings.warn(f"{msg} (time bins {shown})", category, stacklevel=3)
     return stack_bins(out, first)
 
 

@@ -62,6 +62,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("get_backend", "set_backend", "use_backend"), "neuroxr.backend"),
     **dict.fromkeys(("SweepResult", "best_layers", "load_config", "sweep"), "neuroxr.sweep"),
     **dict.fromkeys(("extract_features", "plan_extraction", "ExtractionPlan", "ExtractionResult"), "neuroxr.extract"),
+    # time-resolved responses (issue 20)
+    "temporal_generalization": "neuroxr.predictivity",
 }
 
 
@@ -129,4 +131,6 @@ __all__ = [
     # sweeps and extraction
     "sweep", "SweepResult", "best_layers", "load_config",
     "extract_features", "plan_extraction", "ExtractionPlan", "ExtractionResult",
+    # time-resolved responses
+    "temporal_generalization",
 ]

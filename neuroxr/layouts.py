@@ -4,7 +4,9 @@ Three layouts (see ``schemas/`` for the written contract):
 
 - **neural responses**: ``DataArray`` with dims ``(stimulus, neuroid, repeat)``, coords
   ``stimulus_id`` (str, on ``stimulus``) and ``neuroid_id`` (str, on ``neuroid``); missing
-  trials are NaN; optional ``animal``, ``region``, ``subject`` on ``neuroid``.
+  trials are NaN; optional ``animal``, ``region``, ``subject`` on ``neuroid``. Time-resolved
+  responses add a last dim ``time_bin``: ``(stimulus, neuroid, repeat, time_bin)`` with numeric
+  coords ``time_bin_start`` and ``time_bin_end`` (ms) on it.
 - **model features**: ``DataArray`` with dims ``(stimulus, unit)``, coords ``stimulus_id`` and
   ``unit_id``; values finite; ``model``/``layer`` as scalar coords or attrs.
 - **scores**: ``Dataset`` over the target dim (``neuroid`` or ``unit``) and ``rep`` with at least
@@ -28,6 +30,8 @@ import xarray as xr
 __all__ = [
     "LayoutError",
     "NEURAL_DIMS",
+    "NEURAL_TIME_DIMS",
+    "has_time",
     "FEATURE_DIMS",
     "neural",
     "features",
@@ -43,6 +47,10 @@ __all__ = [
 ]
 
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
+#: Time-resolved neural responses: the neural layout with a last dim ``time_bin``.
+NEURAL_TIME_DIMS = ("stimulus", "neuroid", "repeat", "time_bin")
+#: Coords of ``time_bin`` (bin edges in ms).
+TIME_BIN_COORDS = ("time_bin_start", "time_bin_end")
 FEATURE_DIMS = ("stimulus", "unit")
 SCORE_TARGET_DIMS = ("neuroid", "unit")
 #: Metric entries of a study store (``metrics/<metric>/...``): the RSA variants, the shape metric,
@@ -196,13 +204,51 @@ def _is_lazy(da: xr.DataArray) -> bool:
     return not isinstance(da.variable._data, np.ndarray) and hasattr(da.data, "dask")
 
 
+def has_time(da: Any) -> bool:
+    """Whether ``da`` (neural responses or scores) is time-resolved (has a ``time_bin`` dim)."""
+    return isinstance(da, (xr.DataArray, xr.Dataset)) and "time_bin" in da.dims
+
+
+def _check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
+    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, start < end."""
+    for coord in TIME_BIN_COORDS:
+        if coord not in da.coords:
+            raise LayoutError(
+                f"{name}: missing coord {coord!r} on dim 'time_bin'. Pass time_bins=[(start, end), ...] (ms) to "
+                f"nx.neural, or da.assign_coords({coord}=('time_bin', values))."
+            )
+        c = da.coords[coord]
+        if c.dims != ("time_bin",) or c.dtype.kind not in "fiu":
+            raise LayoutError(
+                f"{name}: coord {coord!r} must be numeric (ms) on dim 'time_bin' alone; found dtype {c.dtype} on {c.dims}."
+            )
+    start, end = (np.asarray(da.coords[c].values, dtype=float) for c in TIME_BIN_COORDS)
+    if not np.all(np.isfinite(start) & np.isfinite(end)) or np.any(end <= start):
+        bad = np.flatnonzero(~(end > start))
+        raise LayoutError(
+            f"{name}: time bins must have time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
+            f"{int(bad[0])} = ({start[bad[0]]}, {end[bad[0]]})."
+        )
+
+
+def _time_bin_coords(time_bins: Any, n: int, name: str) -> dict[str, Any]:
+    """``time_bins`` (``[(start, end), ...]`` in ms) as the coords of a ``time_bin`` dim of length ``n``."""
+    tb = np.asarray(time_bins, dtype=float)
+    if tb.shape != (n, 2):
+        raise LayoutError(
+            f"{name}: time_bins needs one (start, end) pair in ms per time bin ({n}); got shape {tb.shape}."
+        )
+    return {"time_bin_start": ("time_bin", tb[:, 0]), "time_bin_end": ("time_bin", tb[:, 1])}
+
+
 def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool = True) -> xr.DataArray:
     """Check that ``da`` follows the neural-response layout and return it.
 
     Parameters
     ----------
-    da : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
-        Responses; NaN marks a missing trial.
+    da : xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
+        Responses; NaN marks a missing trial. A ``time_bin`` dim needs numeric coords
+        ``time_bin_start`` and ``time_bin_end`` (ms, start < end) on it.
     name : str
         How the array is named in error messages.
     check_values : bool
@@ -219,7 +265,10 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     LayoutError
         Wrong dims, missing/duplicate/non-string ids, non-numeric or infinite values.
     """
-    _check_layout(da, NEURAL_DIMS, "neuroid", NEURAL_OPTIONAL_COORDS, "fiu", name)
+    timed = isinstance(da, xr.DataArray) and "time_bin" in da.dims
+    _check_layout(da, NEURAL_TIME_DIMS if timed else NEURAL_DIMS, "neuroid", NEURAL_OPTIONAL_COORDS, "fiu", name)
+    if timed:
+        _check_time_bins(da, name)
     if check_values and not _is_lazy(da):
         v = np.asarray(da.values)
         if v.dtype.kind == "f" and np.isinf(v).any():
@@ -265,6 +314,8 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     A score dataset has one target dim (``neuroid`` or ``unit``) and ``rep``, a variable ``ev``
     over both, and the target ids (``neuroid_id`` or ``unit_id``) as a coord on the target dim.
     An optional ``included`` (boolean, on the target dim) marks the targets summaries count.
+    Time-resolved scores add a last dim ``time_bin`` (``ev``: ``(target, rep, time_bin)``,
+    ``included``: ``(target, time_bin)``) with the coords ``time_bin_start``/``time_bin_end``.
     """
     if not isinstance(ds, xr.Dataset):
         raise LayoutError(f"{name}: expected an xarray.Dataset, got {type(ds).__name__}.")
@@ -278,16 +329,21 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
         raise LayoutError(f"{name}: missing dim 'rep' (one entry per repetition of the split halves).")
     if "ev" not in ds.data_vars:
         raise LayoutError(f"{name}: missing variable 'ev'; found {sorted(map(str, ds.data_vars))}.")
-    if len(ds["ev"].dims) != 2 or set(ds["ev"].dims) != {target, "rep"}:
-        raise LayoutError(f"{name}: variable 'ev' must have dims ({target!r}, 'rep'); has {ds['ev'].dims}.")
+    timed = "time_bin" in ds.dims
+    want = (target, "rep", "time_bin") if timed else (target, "rep")
+    if len(ds["ev"].dims) != len(want) or set(ds["ev"].dims) != set(want):
+        raise LayoutError(f"{name}: variable 'ev' must have dims {want}; has {ds['ev'].dims}.")
+    if timed:
+        _check_time_bins(ds, name)
     if ds["ev"].dtype.kind not in "fiu":
         raise LayoutError(f"{name}: variable 'ev' must be numeric; found dtype {ds['ev'].dtype}.")
     _check_ids(ds["ev"], f"{target}_id", target, name)
     if "rep" not in ds.coords:
         raise LayoutError(f"{name}: missing coord 'rep'.")
-    if "included" in ds.data_vars and (ds["included"].dims != (target,) or ds["included"].dtype.kind != "b"):
+    inc_dims = (target, "time_bin") if timed else (target,)
+    if "included" in ds.data_vars and (set(ds["included"].dims) != set(inc_dims) or ds["included"].dtype.kind != "b"):
         raise LayoutError(
-            f"{name}: variable 'included' must be boolean on dim ({target!r},); found dtype "
+            f"{name}: variable 'included' must be boolean on dims {inc_dims}; found dtype "
             f"{ds['included'].dtype} on {ds['included'].dims}."
         )
     return ds
@@ -348,9 +404,10 @@ def neural(
     *,
     name: str = "neural",
     attrs: Mapping[str, Any] | None = None,
+    time_bins: Sequence[tuple[float, float]] | None = None,
     **neuroid_coords: Sequence[Any],
 ) -> xr.DataArray:
-    """Build (or check) a neural-response array ``stimulus x neuroid x repeat``.
+    """Build (or check) a neural-response array ``stimulus x neuroid x repeat [x time_bin]``.
 
     Parameters
     ----------
@@ -363,18 +420,29 @@ def neural(
         Name of the array (used in messages and as ``DataArray.name``).
     attrs : mapping, optional
         Attributes to attach.
+    time_bins : sequence of (start, end), optional
+        Time-resolved responses: one ``(start, end)`` pair in ms per time bin, stored as the coords
+        ``time_bin_start``/``time_bin_end`` of a last dim ``time_bin``. An array is then
+        ``(stimulus, neuroid, repeat, time_bin)``, or ``(stimulus, neuroid, time_bin)`` for
+        trial-averaged data. A DataArray with dims ``(stimulus, neuroid, time_bin, repeat)`` is
+        transposed to the one canonical order ``(stimulus, neuroid, repeat, time_bin)``.
     **neuroid_coords : sequence
         Extra coords on ``neuroid`` such as ``animal=[...]``, ``region=[...]``.
 
     Returns
     -------
-    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
     """
     if isinstance(data, xr.DataArray):
         da = data
-        if "repeat" not in da.dims and set(da.dims) == {"stimulus", "neuroid"}:
+        timed = "time_bin" in da.dims or time_bins is not None
+        if "repeat" not in da.dims and set(da.dims) in ({"stimulus", "neuroid"}, {"stimulus", "neuroid", "time_bin"}):
             da = da.expand_dims("repeat", axis=-1)
-        _check_dims(da, NEURAL_DIMS, name)
+        if "time_bin" in da.dims and set(da.dims) == set(NEURAL_TIME_DIMS):
+            da = da.transpose(*NEURAL_TIME_DIMS)
+        _check_dims(da, NEURAL_TIME_DIMS if timed else NEURAL_DIMS, name)
+        if time_bins is not None:
+            da = da.assign_coords(_time_bin_coords(time_bins, da.sizes["time_bin"], name))
         if stimulus_id is not None:
             da = da.assign_coords(stimulus_id=("stimulus", _as_str_ids(stimulus_id, da.sizes["stimulus"], "stimulus_id", name, "stimulus")))
         if neuroid_id is not None:
@@ -387,23 +455,34 @@ def neural(
             da = da.assign_attrs(**attrs)
         return validate_neural(da, name=name)
     arr = _as_array(data, name)
-    if arr.ndim == 2:
+    if time_bins is not None:
+        if arr.ndim == 3:  # trial-averaged: (stimulus, neuroid, time_bin)
+            arr = arr[:, :, None, :]
+        if arr.ndim != 4:
+            raise LayoutError(
+                f"{name}: with time_bins, expected an array of shape (stimulus, neuroid, repeat, time_bin) or "
+                f"(stimulus, neuroid, time_bin); got {arr.ndim} dims with shape {arr.shape}."
+            )
+    elif arr.ndim == 2:
         arr = arr[:, :, None]
-    if arr.ndim != 3:
+    if arr.ndim != 3 and time_bins is None:
         raise LayoutError(
             f"{name}: expected an array of shape (stimulus, neuroid, repeat) or (stimulus, neuroid); "
-            f"got {arr.ndim} dims with shape {arr.shape}."
+            f"got {arr.ndim} dims with shape {arr.shape}. Pass time_bins=[(start, end), ...] for time-resolved data."
         )
     if arr.dtype.kind in "iub":
         arr = arr.astype(np.float64)
-    n, k, _ = arr.shape
+    n, k = arr.shape[:2]
     coords: dict[str, Any] = {
         "stimulus_id": ("stimulus", _as_str_ids(stimulus_id, n, "stimulus_id", name, "stimulus")),
         "neuroid_id": ("neuroid", _as_str_ids(neuroid_id, k, "neuroid_id", name, "neuroid")),
     }
     for key, values in neuroid_coords.items():
         coords[key] = ("neuroid", _per_entry(values, k, key, name, "neuroid"))
-    da = xr.DataArray(arr, dims=NEURAL_DIMS, coords=coords, name=name, attrs=dict(attrs or {}))
+    if time_bins is not None:
+        coords.update(_time_bin_coords(time_bins, arr.shape[3], name))
+    dims = NEURAL_DIMS if time_bins is None else NEURAL_TIME_DIMS
+    da = xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=dict(attrs or {}))
     return validate_neural(da, name=name)
 
 

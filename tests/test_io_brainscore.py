@@ -86,8 +86,15 @@ def test_time_bins(trials):
     bins = [(70, 170), (170, 270), (270, 370)]
     v3 = rng.normal(size=(len(stim), len(neuroids), 3))
     asm = _assembly(v3, stim, rep, neuroids, time_bins=bins)
-    with pytest.raises(LayoutError, match="time_bin"):
-        from_brainscore(asm)
+    # time_bin=None keeps every bin: each bin equals the static conversion of that bin
+    timed = from_brainscore(asm)
+    assert timed.dims == ("stimulus", "neuroid", "repeat", "time_bin")
+    np.testing.assert_array_equal(timed.time_bin_start.values, [70, 170, 270])
+    for t in range(3):
+        one = from_brainscore(asm, time_bin=t)
+        np.testing.assert_array_equal(timed.isel(time_bin=t).values, one.values)
+        np.testing.assert_array_equal(timed.stimulus_id.values, one.stimulus_id.values)
+    assert list(timed.region.values) == list(one.region.values)
     window = from_brainscore(asm, time_bin=(70, 270))
     ref = from_brainscore(_assembly(v3[:, :, :2].mean(axis=2), stim, rep, neuroids))
     np.testing.assert_allclose(window.values, ref.values)

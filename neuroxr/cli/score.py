@@ -114,9 +114,12 @@ def _direction_command(direction: str) -> click.Command:
         ev = res.dataset["ev"].mean("rep")
         stats = {"n_targets": int(ev.sizes[ev.dims[0]]), "median_ev": float(ev.median()),
                  "q25_ev": float(ev.quantile(0.25)), "q75_ev": float(ev.quantile(0.75))}
+        if "time_bin" in ev.dims:  # time-resolved: the statistics are over targets x bins
+            stats["n_time_bins"] = int(ev.sizes["time_bin"])
         out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
                   "computed": bool(res.computed), **stats})
-        out.echo(f"{res.path}: {stats['n_targets']} targets, median EV {stats['median_ev']:.2f}% "
+        bins = f" x {stats['n_time_bins']} time bins" if "n_time_bins" in stats else ""
+        out.echo(f"{res.path}: {stats['n_targets']} targets{bins}, median EV {stats['median_ev']:.2f}% "
                  f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else _AGAIN))
 
     run.__doc__ = (

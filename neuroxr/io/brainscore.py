@@ -88,8 +88,10 @@ def from_brainscore(
     time_bin : int or (float, float), optional
         Which part of a ``time_bin`` dim to keep: an index, or a window ``(start, end)`` in the
         assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``) are
-        averaged. Default: the only bin; an error when there are several. (neuroxr arrays have no
-        time dim yet.)
+        averaged (the result then has no time dim; the edges go to the attrs). Default: every bin,
+        as a time-resolved array ``(stimulus, neuroid, repeat, time_bin)`` with the coords
+        ``time_bin_start``/``time_bin_end``; an assembly with a single bin gives the static layout
+        (its edges in the attrs).
     stimulus_coord : str
         Presentation coord holding the stimulus id. Default ``"stimulus_id"``.
     repeat_coord : str or None
@@ -100,7 +102,7 @@ def from_brainscore(
 
     Returns
     -------
-    xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
         Stimuli in order of first presentation; stimuli with fewer repeats are NaN-padded; the
         ``repeat`` coord holds the repetition labels; every other 1-D neuroid coord is kept.
     """
@@ -113,6 +115,8 @@ def from_brainscore(
             f"rename the trial dim to 'presentation' and the channel dim to 'neuroid'."
         )
     info: dict[str, Any] = {}
+    if "time_bin" in assembly.dims and time_bin is None and assembly.sizes["time_bin"] > 1:
+        return _time_resolved(assembly, stimulus_coord, repeat_coord, name)
     if "time_bin" in assembly.dims:
         assembly, info = _select_time_bin(assembly, time_bin, "assembly")
     elif time_bin is not None:
@@ -148,25 +152,47 @@ def from_brainscore(
     return build_neural(data, stim_ids, neuroid_id, repeats, name=name, attrs=attrs, neuroid_coords=coords)
 
 
+def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: str | None, name: str) -> xr.DataArray:
+    """Every bin of a temporal assembly: the static conversion of each bin, stacked on a last ``time_bin``."""
+    if "time_bin_start" not in assembly.coords or "time_bin_end" not in assembly.coords:
+        raise LayoutError(
+            "assembly: dim 'time_bin' lacks coords 'time_bin_start'/'time_bin_end' (ms); add them, or pass "
+            "time_bin=<index> to keep one bin."
+        )
+    starts = np.asarray(assembly["time_bin_start"].values, float)
+    ends = np.asarray(assembly["time_bin_end"].values, float)
+    per_bin = []
+    for t in range(assembly.sizes["time_bin"]):
+        one = assembly.isel(time_bin=t)
+        one = one.drop_vars([c for c in one.coords if "time_bin" in str(c)])
+        per_bin.append(from_brainscore(one, stimulus_coord=stimulus_coord, repeat_coord=repeat_coord, name=name))
+    da = xr.concat(per_bin, dim="time_bin", coords="minimal", compat="override", combine_attrs="override")
+    da = da.transpose("stimulus", "neuroid", "repeat", "time_bin")
+    da = da.assign_coords(time_bin_start=("time_bin", starts), time_bin_end=("time_bin", ends))
+    return validate_neural(da.rename(name), name=name)
+
+
 def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataArray:
-    """Convert a neuroxr neural array to a Brain-Score ``presentation x neuroid`` assembly.
+    """Convert a neuroxr neural array to a Brain-Score ``presentation x neuroid [x time_bin]`` assembly.
 
     Parameters
     ----------
-    neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+    neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
     multiindex : bool
         Gather the coords of each dim into a MultiIndex, as ``brainio.DataAssembly`` does.
 
     Returns
     -------
-    xarray.DataArray, dims ``(presentation, neuroid)``
+    xarray.DataArray, dims ``(presentation, neuroid)`` or ``(presentation, neuroid, time_bin)``
+        (a temporal assembly, ``time_bin_start``/``time_bin_end`` on ``time_bin``)
         One presentation per (stimulus, repeat) that holds data (all-NaN trials are dropped), with
         ``stimulus_id`` and ``repetition`` on ``presentation`` and the neuroid coords on ``neuroid``.
     """
     validate_neural(neural, name="neural")
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
-    v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
-    s, r = np.nonzero(~np.isnan(v).all(axis=2))
+    timed = "time_bin" in neural.dims
+    v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid", *(("time_bin",) if timed else ())).values)
+    s, r = np.nonzero(~np.isnan(v).all(axis=(2, 3) if timed else 2))
     coords: dict[str, Any] = {
         "stimulus_id": ("presentation", as_str(neural["stimulus_id"].values)[s]),
         "repetition": ("presentation", reps[r]),
@@ -174,9 +200,17 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     for c in neural.coords:
         if neural[c].dims == ("neuroid",):
             coords[str(c)] = ("neuroid", np.asarray(neural[c].values))
-    out = xr.DataArray(v[s, r], dims=("presentation", "neuroid"), coords=coords, attrs=dict(neural.attrs), name=neural.name)
+    dims: tuple[str, ...] = ("presentation", "neuroid")
+    if timed:  # Brain-Score's temporal assemblies: presentation x neuroid x time_bin
+        dims += ("time_bin",)
+        for c in ("time_bin_start", "time_bin_end"):
+            coords[c] = ("time_bin", np.asarray(neural[c].values))
+    out = xr.DataArray(v[s, r], dims=dims, coords=coords, attrs=dict(neural.attrs), name=neural.name)
     if multiindex:
-        out = out.set_index(presentation=["stimulus_id", "repetition"], neuroid=[c for c in coords if coords[c][0] == "neuroid"])
+        index = {"presentation": ["stimulus_id", "repetition"], "neuroid": [c for c in coords if coords[c][0] == "neuroid"]}
+        if timed:
+            index["time_bin"] = ["time_bin_start", "time_bin_end"]
+        out = out.set_index(index)
     return out
 
 

@@ -68,7 +68,10 @@ def nanmean_repeats(R: Any) -> Any:
 def valid_counts(R: Any) -> Any:
     """Valid (non-NaN) repeats per (stimulus, neuroid), shape (n_stimuli, n_neuroids), integer."""
     xp = get_namespace(R)
-    return xp.sum(xp.astype(~xp.isnan(R), xp.int64), axis=-1)
+    nan = xp.isnan(R)
+    if not bool(xp.any(nan)):  # complete data (the common case): no int64 copy of R
+        return xp.full(R.shape[:-1], R.shape[-1], dtype=xp.int64, device=_dev(R))
+    return xp.sum(xp.astype(~nan, xp.int64), axis=-1)
 
 
 def _flat_view(xp: Any, R: Any, shape: tuple[int, int]) -> Any:

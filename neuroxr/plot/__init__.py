@@ -23,12 +23,14 @@ Modules
 scores    :func:`forward_vs_reverse`, :func:`layer_profile`, :func:`reliability_histogram`
 geometry  :func:`rdm_heatmap`, :func:`distance_matrix`, :func:`embed`, :func:`embedding`
 summary   :func:`best_layer_intervals`, :func:`metric_profile` (the report's headline and metric figures)
+time      :func:`score_vs_time`, :func:`temporal_generalization_heatmap` (time-resolved scores)
 """
 
 from ._common import TARGET_DIMS
 from .geometry import distance_matrix, embed, embedding, rdm_heatmap
 from .scores import forward_vs_reverse, layer_profile, reliability_histogram
 from .summary import best_layer_intervals, metric_profile
+from .time import score_vs_time, temporal_generalization_heatmap
 
 __all__ = [
     "TARGET_DIMS",
@@ -41,4 +43,6 @@ __all__ = [
     "reliability_histogram",
     "best_layer_intervals",
     "metric_profile",
+    "score_vs_time",
+    "temporal_generalization_heatmap",
 ]

@@ -22,6 +22,7 @@ from .forward import forward
 from .model_to_model import model_to_model
 from .reliability import split_half_reliability
 from .reverse import inter_animal, reverse
+from .time import temporal_generalization
 
 __all__ = [
     "DIRECTIONS",
@@ -32,6 +33,7 @@ __all__ = [
     "split_half_reliability",
     "brainscore",
     "brainscore_ceiling",
+    "temporal_generalization",
 ]
 
 DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")

@@ -18,7 +18,7 @@ from ..backend import resolve_dtype
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
-from ..layouts import validate_features, validate_neural
+from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
 
@@ -116,7 +116,15 @@ def forward(
     Missing values: a neuroid lacking valid repeats at a stimulus (2 with ``split="valid"`` and a
     ceiling, else 1) is scored without that stimulus, its folds drawn over its own stimuli; the
     other neuroids are unaffected. A stimulus missing for every neuroid is dropped, with a warning.
+
+    Time-resolved ``neural`` (``stimulus x neuroid x repeat x time_bin``): ``neuroid x time_bin``
+    are the targets of the one out-of-fold operator; every variable gains a last dim ``time_bin``
+    (with ``time_bin_start``/``time_bin_end``), equal to calling forward on each bin's slice.
     """
+    if has_time(neural):
+        from .time import forward_bins
+
+        return forward_bins(forward, {k: v for k, v in locals().items() if k != "forward_bins"})
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,

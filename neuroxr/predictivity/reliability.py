@@ -8,7 +8,7 @@ import xarray as xr
 from ..errors import LayoutError
 from ..kernels.splits import draw_permutation, split_means
 from ..kernels.stats import pearson, spearman, spearman_brown
-from ..layouts import validate_neural
+from ..layouts import has_time, validate_neural
 from . import _prepare as prep
 from ._result import target_coords, version
 
@@ -29,8 +29,8 @@ def split_half_reliability(
 
     Parameters
     ----------
-    neural : DataArray, dims (stimulus, neuroid, repeat)
-        At least 2 repeats.
+    neural : DataArray, dims (stimulus, neuroid, repeat) or (stimulus, neuroid, repeat, time_bin)
+        At least 2 repeats. Time-resolved responses give a reliability per bin (last dim ``time_bin``).
     reps : int, default 20
     seed : int, default 0
     split : {"valid", "slots"}, default "valid"
@@ -43,6 +43,11 @@ def split_half_reliability(
     xarray.Dataset, dims (neuroid, rep)
         ``reliability`` (Spearman-Brown corrected) and ``r_half`` (uncorrected).
     """
+    if has_time(neural):  # per bin, the same split-half draws for every bin
+        from .time import by_bins
+
+        return by_bins(split_half_reliability, dict(neural=neural, reps=reps, seed=seed, split=split, method=method),
+                       ("neural",))
     if method not in METHODS:
         raise prep.ParameterError(f"The 'method' parameter must be one of {METHODS}. Got {method!r} instead.")
     prep.check_params(reps=reps, seed=seed, split=split, regressor="ridge", max_n=None, backend=None, dtype="float64")

@@ -22,7 +22,7 @@ from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
-from ..layouts import validate_features, validate_neural
+from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
 
@@ -71,7 +71,14 @@ def reverse(
     A missing value in the predictor touches every target, so a stimulus where some predictor
     neuroid lacks valid repeats (2 with ``split="valid"`` and a ceiling, else 1) is dropped for
     all units, with a warning that counts them. All-NaN neuroids are left out of the predictor.
+
+    Time-resolved ``neural``: one design per bin (same folds and split-half draws for every bin);
+    the variables gain a last dim ``time_bin``, equal to calling reverse on each bin's slice.
     """
+    if has_time(neural):
+        from .time import by_bins
+
+        return by_bins(reverse, {k: v for k, v in locals().items() if k != "by_bins"}, ("neural",))
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
@@ -147,7 +154,15 @@ def inter_animal(
     Missing values in A (the predictor) drop the stimulus for every target, with a warning; a
     neuroid of B lacking valid repeats at a stimulus is scored without that stimulus (its folds
     drawn over its own stimuli), the other neuroids unaffected.
+
+    Time-resolved inputs (either or both with the same ``time_bin``): one design per bin (same
+    folds and split-half draws for every bin); the variables gain a last dim ``time_bin``, equal
+    to calling inter_animal on each bin's slice.
     """
+    if has_time(neural_a) or has_time(neural_b):
+        from .time import by_bins
+
+        return by_bins(inter_animal, {k: v for k, v in locals().items() if k != "by_bins"}, ("neural_a", "neural_b"))
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,

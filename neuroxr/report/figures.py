@@ -19,7 +19,7 @@ from ..store import StudyStore
 from .table import first_per_pair, stack_layers
 
 __all__ = ["Figures", "reliability_figures", "layer_figures", "forward_reverse_figures", "metric_figures",
-           "headline_figures", "encode", "save"]
+           "headline_figures", "time_figures", "encode", "save"]
 
 #: ``[(caption, file stem, matplotlib Figure), ...]``
 Figures = list[tuple[str, str, Any]]
@@ -63,6 +63,10 @@ def reliability_figures(store: StudyStore, reps: int, seed: int) -> tuple[Figure
             neural = store.read_neural(name)
             if neural.sizes["repeat"] < 2:
                 notes.append(f"{name}: trial-averaged (one repeat), no split-half reliability.")
+                continue
+            if "time_bin" in neural.dims:
+                notes.append(f"{name}: time-resolved; its split-half reliabilities per bin are the ceiling bands "
+                             f"of the score-vs-time figures.")
                 continue
             neural = neural.load()
             # coords that share a name with the reliability outputs would collide with them
@@ -145,4 +149,24 @@ def metric_figures(metrics: pd.DataFrame, store: StudyStore) -> Figures:
         fig = metric_profile(lines, ylabel=_METRIC_TITLES.get(metric, metric), title=title,
                              lower_is_better=bool(g["lower_is_better"].fillna(False).any()))
         figures.append((f"{_METRIC_TITLES.get(metric, metric)} across the layers of {model}", f"metric_{metric}_{safe(model)}", fig))
+    return figures
+
+
+def time_figures(table: pd.DataFrame, scores: dict) -> Figures:
+    """Time-resolved score entries (a ``time_bin`` dim): one score-vs-time figure per neural target
+    and direction, a line per source, with the spread over reps and the ceiling band."""
+    from ..plot import score_vs_time
+
+    ok = first_per_pair(table)
+    ok = ok[ok["error"] == ""]
+    groups: dict[tuple[str, str], dict[str, xr.Dataset]] = {}
+    for r in ok.itertuples():
+        ds = scores.get((r.direction, r.source, r.target))
+        if ds is not None and "time_bin" in ds.dims:
+            groups.setdefault((r.direction, r.target), {})[str(r.source)] = ds
+    figures: Figures = []
+    for (direction, target), entries in groups.items():
+        fig = score_vs_time(entries, title=f"{direction} -> {target} over time")
+        figures.append((f"{direction} scores of {target} over time (band: 95 % of reps; grey: noise ceiling)",
+                        f"time_{direction}_{safe(target)}", fig))
     return figures

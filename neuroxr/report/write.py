@@ -130,8 +130,13 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table, scores = score_table(store)
+    # time-resolved entries (a time_bin dim) get score-vs-time figures; the layer figures and the
+    # headline use the static entries
+    timed = {k for k, ds in scores.items() if "time_bin" in ds.dims}
+    static = table.loc[pd.Series([(r.direction, r.source, r.target) not in timed for r in table.itertuples()],
+                                 index=table.index, dtype=bool)]
     metrics, metric_ds = metric_table(store)
-    best = headline(target_table(table, scores), seed=seed, n_boot=n_boot)
+    best = headline(target_table(static, scores), seed=seed, n_boot=n_boot)
     table.to_csv(out / "scores.csv", index=False)
     metrics.to_csv(out / "metrics.csv", index=False)
     best.to_csv(out / "headline.csv", index=False)
@@ -141,8 +146,9 @@ def write_report(
 
     sections: dict[str, F.Figures] = {
         "headline": F.headline_figures(best),
-        "layers": F.layer_figures(table, scores, store),
-        "forward_reverse": F.forward_reverse_figures(table, scores),
+        "layers": F.layer_figures(static, scores, store),
+        "forward_reverse": F.forward_reverse_figures(static, scores),
+        "time": F.time_figures(table, scores),
         "metrics": F.metric_figures(metrics, store),
     }
     notes: list[str] = []

@@ -2,7 +2,7 @@
 
 Layout (see ``schemas/store.schema.json``)::
 
-    neural/<name>                         stimulus x neuroid x repeat (whole stimulus axis per chunk)
+    neural/<name>                         stimulus x neuroid x repeat [x time_bin] (whole stimulus axis per chunk)
     features/<model>/<layer>              stimulus x unit (whole stimulus axis, units chunked)
     scores/, metrics/, cache/             entries computed from the sets (their layout and
                                           provenance keys: :mod:`neuroxr.entries.layout`)
@@ -391,11 +391,15 @@ class StudyStore:
         ds = da.rename(None).to_dataset(name=DATA_VAR)
         ds.attrs.update(da.attrs)
         chunks = (da.sizes["stimulus"], min(da.sizes["neuroid"], 4096), da.sizes["repeat"])
+        if "time_bin" in da.dims:  # every bin of a neuroid in one chunk, chunks of at most ~128 MiB
+            per_neuroid = da.sizes["stimulus"] * da.sizes["repeat"] * da.sizes["time_bin"] * da.dtype.itemsize
+            chunks = chunks[:2] + (da.sizes["repeat"], da.sizes["time_bin"])
+            chunks = (chunks[0], max(1, min(chunks[1], 2**27 // per_neuroid)), chunks[2], chunks[3])
         self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
         return path
 
     def read_neural(self, name: str) -> xr.DataArray:
-        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat``."""
+        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``."""
         return self._read_array(f"neural/{name}", name)
 
     # ------------------------------------------------------------------ feature sets

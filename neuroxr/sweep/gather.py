@@ -9,7 +9,8 @@ the entry's provenance, so that a table row says how its number was computed.
 Summaries over targets (median and mean EV per entry, ``n_targets``, the best layers) count only
 the targets with ``included`` true (the predictivity result's variable set by ``min_reliability=``;
 entries without it count every target). The per-target table keeps every target with its
-``included`` flag.
+``included`` flag. Time-resolved entries (a ``time_bin`` dim) give one table row per bin, with the
+columns :data:`TIME_COLUMNS` (ms; NaN for static entries); they are left out of the Dataset.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ._util import nanmean, nanmedian, nanstd, ordered
 from .plan import Entry
 from .tasks import entry_lookup, entry_params
 
-__all__ = ["METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "SweepResult", "gather", "gather_metrics"]
+__all__ = ["METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "TIME_COLUMNS", "SweepResult", "gather", "gather_metrics"]
 
 
 @dataclass
@@ -193,30 +194,49 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     rows, trows = [], []
     loaded: list[tuple[Entry, xr.Dataset]] = []
     located = _locate(store, entries, paths, score_kwargs, None)
-    for e, path, ds in zip(entries, located, _read_all(store, located)):
-        if ds is None:
+    timed = False
+    for e, path, ds_all in zip(entries, located, _read_all(store, located)):
+        if ds_all is None:
             continue
-        loaded.append((e, ds))
-        tdim = "neuroid" if "neuroid" in ds.dims else "unit"
-        ev = np.asarray(ds["ev"].transpose(tdim, "rep").values, dtype=float)
-        ev_t = nanmean(ev, axis=1)
-        inc = _included(ds, tdim)
-        r_t = nanmean(np.asarray(ds["r"].transpose(tdim, "rep").values, dtype=float), axis=1) if "r" in ds else np.full(len(ev_t), np.nan)
-        labels = e.labels()
-        prov = _params(ds)
-        params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
-        params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
-        rows.append({**labels, "key": e.key, "path": path, "n_targets": int(np.isfinite(ev_t[inc]).sum()),
-                     "median_ev": float(nanmedian(ev_t[inc])), "mean_ev": float(nanmean(ev_t[inc])), **params})
-        ids = np.asarray(ds[f"{tdim}_id"].values).astype(str)
-        trows.append(pd.DataFrame({**{k: [v] * len(ids) for k, v in labels.items()}, "target_kind": tdim,
-                                   "target_id": ids, "ev": ev_t, "ev_sd": nanstd(ev, axis=1), "r": r_t,
-                                   "included": inc}))
-    cols = list(Entry("x", "x", "x").labels())
+        if "time_bin" not in ds_all.dims:
+            loaded.append((e, ds_all))
+        timed = timed or "time_bin" in ds_all.dims
+        for when, ds in _per_bin(ds_all):
+            _rows(e, path, ds, when, rows, trows)
+    cols = list(Entry("x", "x", "x").labels()) + (list(TIME_COLUMNS) if timed else [])
     table = pd.DataFrame(rows, columns=cols + ["key", "path", "n_targets", "median_ev", "mean_ev", *PARAM_COLUMNS])
-    target_table = (pd.concat(trows, ignore_index=True) if trows
-                    else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r", "included"]))
+    target_table = (pd.concat(trows, ignore_index=True) if trows else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r", "included"]))
     return _dataset(store, entries, loaded), table, target_table
+
+
+#: Columns of the tables giving an entry's time bin (ms), present when some entry is time-resolved.
+TIME_COLUMNS = ("time_bin_start", "time_bin_end")
+
+
+def _per_bin(ds: xr.Dataset) -> list[tuple[dict[str, float], xr.Dataset]]:
+    """A score entry bin by bin (``[({}, ds)]`` for an entry without ``time_bin``)."""
+    if "time_bin" not in ds.dims:
+        return [({}, ds)]
+    return [({c: float(ds[c].values[t]) for c in TIME_COLUMNS}, ds.isel(time_bin=t)) for t in range(ds.sizes["time_bin"])]
+
+
+def _rows(e: Entry, path: str | None, ds: xr.Dataset, when: dict[str, float], rows: list, trows: list) -> None:
+    """The table row and the per-target rows of one (static, or one bin of a time-resolved) entry."""
+    tdim = "neuroid" if "neuroid" in ds.dims else "unit"
+    ev = np.asarray(ds["ev"].transpose(tdim, "rep").values, dtype=float)
+    ev_t = nanmean(ev, axis=1)
+    inc = _included(ds, tdim)
+    r_t = nanmean(np.asarray(ds["r"].transpose(tdim, "rep").values, dtype=float), axis=1) if "r" in ds else np.full(len(ev_t), np.nan)
+    labels = {**e.labels(), **when}
+    prov = _params(ds)
+    params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
+    params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
+    rows.append({**labels, "key": e.key, "path": path, "n_targets": int(np.isfinite(ev_t[inc]).sum()),
+                 "median_ev": float(nanmedian(ev_t[inc])), "mean_ev": float(nanmean(ev_t[inc])), **params})
+    ids = np.asarray(ds[f"{tdim}_id"].values).astype(str)
+    trows.append(pd.DataFrame({**{k: [v] * len(ids) for k, v in labels.items()}, "target_kind": tdim,
+                               "target_id": ids, "ev": ev_t, "ev_sd": nanstd(ev, axis=1), "r": r_t,
+                               "included": inc}))
 
 
 def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Entry, xr.Dataset]]) -> xr.Dataset:

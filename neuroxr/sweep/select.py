@@ -59,7 +59,8 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     rep-mean EV; the chosen layer (ties: the shallower one) is reported with the median over the
     *test* half (``test_ev``), which played no part in the choice. ``all_ev`` is the median over
     all targets of the chosen layer, for reference. Targets with ``included`` false (below the
-    sweep's ``min_reliability``) are split with the others but counted in no median.
+    sweep's ``min_reliability``) are split with the others but counted in no median. Rows of
+    time-resolved entries (with a ``time_bin_start``) are left out.
 
     Parameters
     ----------
@@ -78,6 +79,8 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     columns = ["direction", "model", "neural", "region", "best_layer", "selection_ev", "test_ev", "all_ev",
                "n_selection", "n_test", "n_layers"]
     t = target_table[target_table["direction"].isin(["forward", "reverse"])] if len(target_table) else target_table
+    if len(t) and "time_bin_start" in t.columns:  # time-resolved entries (one row per bin) choose no layer
+        t = t[t["time_bin_start"].isna()]
     if not len(t):
         return pd.DataFrame(columns=columns)
     out = []

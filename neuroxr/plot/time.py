@@ -1,0 +1,157 @@
+"""Figures of time-resolved scores: score vs time (with intervals and ceiling bands) and the
+temporal-generalisation heatmap (``time_bin_train x time_bin_test``)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _one_axes, _reduce
+
+__all__ = ["score_vs_time", "temporal_generalization_heatmap"]
+
+
+def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarray:
+    """Bin centres in ms, ``(time_bin_start + time_bin_end) / 2``."""
+    for c in (f"{dim}_start", f"{dim}_end"):
+        if c not in obj.coords:
+            raise ValueError(f"scores: missing coord {c!r} on dim {dim!r}; pass time-resolved scores (nx.forward on "
+                             f"neural data with time_bins).")
+    return (np.asarray(obj[f"{dim}_start"].values, float) + np.asarray(obj[f"{dim}_end"].values, float)) / 2
+
+
+def _target_dim(da: xr.DataArray) -> str:
+    dims = [d for d in TARGET_DIMS if d in da.dims]
+    if len(dims) != 1 or "time_bin" not in da.dims:
+        raise ValueError(f"scores: expected dims (target, [rep,] time_bin) with target in {TARGET_DIMS}; got {da.dims}.")
+    return dims[0]
+
+
+def _summary(ds: xr.Dataset | xr.DataArray, variable: str, stat: str, interval: float) -> tuple[np.ndarray, ...]:
+    """Per bin: the ``stat`` over targets of the rep-mean score, and the ``interval`` (central
+    fraction) of the per-rep ``stat`` over targets across reps."""
+    da = ds[variable] if isinstance(ds, xr.Dataset) else ds
+    tdim = _target_dim(da)
+    if isinstance(ds, xr.Dataset) and "included" in ds and ds["included"].dims == (tdim, "time_bin"):
+        da = da.where(ds["included"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = da.mean("rep", skipna=True) if "rep" in da.dims else da
+        centre = _reduce(mean.transpose(tdim, "time_bin").values, stat, axis=0)
+        if "rep" in da.dims and da.sizes["rep"] > 1:
+            per_rep = _reduce(da.transpose(tdim, "rep", "time_bin").values, stat, axis=0)  # (rep, time_bin)
+            q = (1 - interval) / 2 * 100
+            lo, hi = np.nanpercentile(per_rep, q, axis=0), np.nanpercentile(per_rep, 100 - q, axis=0)
+        else:
+            lo = hi = None
+    return centre, lo, hi
+
+
+def score_vs_time(
+    scores: Any,
+    *,
+    variable: str = "ev",
+    stat: str = "median",
+    interval: float = 0.95,
+    ceiling: bool = True,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Score over time: one line per entry, with the spread over reps and the ceiling band.
+
+    Parameters
+    ----------
+    scores : Dataset or mapping label -> Dataset
+        Time-resolved scores (dims ``(target, rep, time_bin)`` with ``time_bin_start``/``_end``).
+    variable : str, default "ev"
+        The variable plotted.
+    stat : {"median", "mean"}, default "median"
+        Summary over the (included) targets per bin.
+    interval : float, default 0.95
+        The shaded interval: the central ``interval`` of the per-rep summaries across reps (the
+        spread over the split-half repetitions, not a confidence interval over targets).
+    ceiling : bool, default True
+        Draw, on a right axis, the noise ceiling (variable ``ceiling``, the product of split-half
+        reliabilities ``ev`` is divided by): its ``stat`` over targets per bin, with the band between
+        the 25th and 75th percentile over targets.
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_stat(stat)
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must lie in (0, 1); got {interval!r}.")
+    fig, ax = _one_axes(ax, figsize=(6.0, 3.8))
+    entries = _as_mapping(scores) or {"": scores}
+    band_ax = None
+    for label, ds in entries.items():
+        x = _centres(ds)
+        centre, lo, hi = _summary(ds, variable, stat, interval)
+        (line,) = ax.plot(x, centre, marker="o", ms=3, label=label or None)
+        if lo is not None:
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
+        if ceiling and isinstance(ds, xr.Dataset) and "ceiling" in ds:
+            band_ax = band_ax or ax.twinx()
+            c = ds["ceiling"].mean("rep", skipna=True) if "rep" in ds["ceiling"].dims else ds["ceiling"]
+            v = c.transpose(_target_dim(c), "time_bin").values
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                band_ax.fill_between(x, np.nanpercentile(v, 25, axis=0), np.nanpercentile(v, 75, axis=0),
+                                     color="0.5", alpha=0.15, lw=0)
+                band_ax.plot(x, _reduce(v, stat, axis=0), color="0.4", ls="--", lw=1)
+    if band_ax is not None:
+        band_ax.set_ylabel("noise ceiling (dashed; band: IQR over targets)")
+    ax.set_xlabel("time (ms, bin centre)")
+    ax.set_ylabel(f"{stat} {_axis_label(variable)}")
+    if any(entries):
+        ax.legend(frameon=False, fontsize="small")
+    ax.set_title(title or f"{variable} over time (band: {interval:.0%} of reps)")
+    return fig
+
+
+def temporal_generalization_heatmap(
+    result: xr.Dataset | xr.DataArray,
+    *,
+    variable: str = "r",
+    stat: str = "median",
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The ``time_bin_train x time_bin_test`` matrix of :func:`neuroxr.temporal_generalization`.
+
+    Parameters
+    ----------
+    result : Dataset or DataArray, dims (target, time_bin_train, time_bin_test)
+    variable : str, default "r"
+    stat : {"median", "mean"}, default "median"
+        Summary over targets per cell.
+    ax, title : optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Training time on the y axis, testing time on the x axis, the diagonal dashed.
+    """
+    _check_stat(stat)
+    da = result[variable] if isinstance(result, xr.Dataset) else result
+    tdim = [d for d in da.dims if d not in ("time_bin_train", "time_bin_test")]
+    M = _reduce(da.transpose(*tdim, "time_bin_train", "time_bin_test").values.reshape(-1, *da.shape[-2:]), stat, axis=0) \
+        if tdim else da.transpose("time_bin_train", "time_bin_test").values
+    fig, ax = _one_axes(ax, figsize=(4.8, 4.2))
+    x0, x1 = float(da["time_bin_test_start"].min()), float(da["time_bin_test_end"].max())
+    y0, y1 = float(da["time_bin_train_start"].min()), float(da["time_bin_train_end"].max())
+    im = ax.imshow(M, origin="lower", extent=(x0, x1, y0, y1), aspect="auto", cmap="viridis")
+    ax.plot([max(x0, y0), min(x1, y1)], [max(x0, y0), min(x1, y1)], color="w", ls="--", lw=0.8)
+    fig.colorbar(im, ax=ax, label=f"{stat} {variable}")
+    ax.set_xlabel("test time (ms)")
+    ax.set_ylabel("train time (ms)")
+    ax.set_title(title or "temporal generalisation")
+    return fig

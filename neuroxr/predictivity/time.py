@@ -1,0 +1,241 @@
+"""Time-resolved responses: the directions over every ``time_bin`` at once, and temporal generalisation.
+
+Neural data with a last dim ``time_bin`` (``stimulus x neuroid x repeat x time_bin``, coords
+``time_bin_start``/``time_bin_end`` in ms) are scored bin by bin in one call; the result carries
+``time_bin`` as its last dim, with the bins' coords:
+
+- **forward**: the design (the features) is the same for every bin, so ``neuroid x time_bin`` are
+  the targets of the ONE out-of-fold operator (one factorisation for all bins);
+- **reverse / inter-animal**: the design is the neural population of a bin, so there is one
+  design per bin; the folds (a function of the number of stimuli and ``fold_seed``) and the
+  split-half draws (a function of ``seed`` and the number of repeats) are the same for every bin.
+
+Seeds: every bin uses the same split-half draws (the generator ``default_rng(seed)`` restarted
+per bin, the forward direction's single call draws once for all targets), so the per-bin numbers
+equal a loop calling the direction on each bin's slice.
+
+:func:`temporal_generalization` fits the mapping at bin ``t1`` and tests it at bin ``t2``
+(King & Dehaene 2014's temporal-generalisation matrix) for the forward and inter-animal directions.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import LayoutError
+from ..kernels.splits import nanmean_repeats
+from ..layouts import TIME_BIN_COORDS, canonical_order, has_time, stimulus_ids, validate_features, validate_neural
+from . import _prepare as prep
+
+__all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization"]
+
+#: joins a neuroid id and a bin position into a flattened forward target's id (as warnings name
+#: them, e.g. ``n3@bin2``; unique since the added suffix is the last ``@bin`` followed by digits)
+_SEP = "@bin"
+
+
+def bin_slice(da: xr.DataArray, t: int) -> xr.DataArray:
+    """Bin ``t`` of time-resolved responses as an ordinary ``stimulus x neuroid x repeat`` array."""
+    return da.isel(time_bin=t).drop_vars([c for c in TIME_BIN_COORDS if c in da.coords])
+
+
+def _bin_coords(da: xr.DataArray | xr.Dataset, prefix: str = "time_bin") -> dict[str, Any]:
+    return {f"{prefix}_{k.split('_')[-1]}": (prefix, np.asarray(da.coords[k].values)) for k in TIME_BIN_COORDS}
+
+
+def stack_bins(results: list[xr.Dataset], bins: xr.DataArray) -> xr.Dataset:
+    """Per-bin score datasets joined along a last dim ``time_bin`` carrying ``bins``' time coords."""
+    ds = xr.concat(results, dim="time_bin", coords="minimal", compat="override", combine_attrs="override")
+    ds = ds.assign_coords(_bin_coords(bins)).transpose(..., "time_bin")
+    return ds
+
+
+def _same_bins(a: xr.DataArray, b: xr.DataArray) -> None:
+    for c in TIME_BIN_COORDS:
+        if a.sizes["time_bin"] != b.sizes["time_bin"] or not np.array_equal(a.coords[c].values, b.coords[c].values):
+            raise LayoutError(
+                "neural_a, neural_b: their time bins differ (time_bin_start/time_bin_end); select the common bins "
+                "first, e.g. b.sel(time_bin=...) so both have the same bins in the same order."
+            )
+
+
+def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[str, ...]) -> xr.Dataset:
+    """Call direction ``fn`` on each bin's slice of the time-resolved inputs named in ``timed``.
+
+    The inputs without ``time_bin`` are shared by every bin. Folds and split-half draws depend only
+    on the seeds and sizes, so every bin gets the same ones.
+    """
+    arrays = {k: args[k] for k in timed if has_time(args[k])}
+    first = next(iter(arrays.values()))
+    for other in arrays.values():
+        if other is not first:
+            _same_bins(first, other)
+    rest = {k: v for k, v in args.items() if k not in arrays}
+    out, seen = [], {}
+    for t in range(first.sizes["time_bin"]):
+        with warnings.catch_warnings(record=True) as caught:  # one warning per message, naming its bins
+            warnings.simplefilter("always")
+            out.append(fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}))
+        for w in caught:
+            seen.setdefault((str(w.message), w.category), []).append(t)
+    for (msg, category), bins in seen.items():
+        shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
+        warnings.warn(f"{msg} (time bins {shown})", category, stacklevel=3)
+    return stack_bins(out, first)
+
+
+def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Dataset:
+    """Forward predictivity of time-resolved ``neural``: ``neuroid x time_bin`` are the targets of
+    one out-of-fold operator (one design factorisation for every bin), then unflattened."""
+    neural = validate_neural(args["neural"], name="neural")
+    k, nt = neural.sizes["neuroid"], neural.sizes["time_bin"]
+    ids = np.asarray(neural.neuroid_id.values).astype(str)
+    flat_ids = np.char.add(np.repeat(ids, nt), np.tile(np.array([f"{_SEP}{t}" for t in range(nt)]), k))
+    n, T = neural.sizes["stimulus"], neural.sizes["repeat"]
+    # the stimuli in the features' canonical order, flattened in one copy (forward then finds them
+    # paired and in order; target j = neuroid j // nt, bin j % nt)
+    order = np.arange(n)
+    feats = args["features"]
+    if isinstance(feats, xr.DataArray) and "stimulus_id" in feats.coords and feats.sizes.get("stimulus") == n:
+        want = np.asarray(feats.stimulus_id.values).astype(str)[canonical_order(stimulus_ids(feats))]
+        idx = pd.Index(stimulus_ids(neural)).get_indexer(want)
+        if (idx >= 0).all():
+            order = idx
+    data = neural.data
+    if isinstance(data, np.ndarray):
+        values = np.empty((n, k, nt, T), dtype=data.dtype)
+        for i, j in enumerate(order):  # one copy, C order, a stimulus at a time (cache-friendly)
+            values[i] = data[j].transpose(0, 2, 1)
+        values = values.reshape(n, k * nt, T)
+    else:  # lazy (dask): the same, computed by forward
+        values = data[order].transpose(0, 1, 3, 2).reshape(n, k * nt, T)
+    flat = xr.DataArray(
+        values, dims=("stimulus", "neuroid", "repeat"), name=neural.name,
+        coords={"stimulus_id": ("stimulus", stimulus_ids(neural)[order]), "neuroid_id": ("neuroid", flat_ids)},
+    )
+    ds = fn(**{**args, "neural": flat})
+    ds = ds.drop_vars("neuroid_id")
+    keep = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
+    per_bin = [ds.isel(neuroid=slice(t, None, nt)).assign_coords(keep) for t in range(nt)]
+    return stack_bins(per_bin, neural)
+
+
+# ---------------------------------------------------------------------------- temporal generalisation
+def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge with an intercept (scikit-learn's ``Ridge(alpha)``): weights ``W`` (p, q) and intercept ``b`` (q,)."""
+    xm, ym = X.mean(axis=0), Y.mean(axis=0)
+    Xc, Yc = X - xm, Y - ym
+    n, p = Xc.shape
+    if p <= n:
+        W = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(p), Xc.T @ Yc)
+    else:  # dual form, same solution
+        W = Xc.T @ np.linalg.solve(Xc @ Xc.T + alpha * np.eye(n), Yc)
+    return W, ym - xm @ W
+
+
+def _corr(P: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Pearson r over axis 0 of broadcast arrays (NaN where one side is constant)."""
+    Pc, Yc = P - P.mean(axis=0), Y - Y.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (Pc * Yc).sum(axis=0) / np.sqrt((Pc**2).sum(axis=0) * (Yc**2).sum(axis=0))
+
+
+def _trial_means(da: xr.DataArray, name: str) -> np.ndarray:
+    """``stimulus x neuroid x time_bin`` means over repeats; every one must be defined."""
+    M = nanmean_repeats(np.moveaxis(prep.load(da), 3, 2).reshape(da.sizes["stimulus"], -1, da.sizes["repeat"]))
+    M = M.reshape(da.sizes["stimulus"], da.sizes["neuroid"], da.sizes["time_bin"])
+    if not np.isfinite(M).all():
+        raise LayoutError(
+            f"{name}: {int((~np.isfinite(M)).sum())} (stimulus, neuroid, time_bin) have no valid repeat; temporal "
+            f"generalisation needs complete trial means. Drop those stimuli or neuroids first."
+        )
+    return M
+
+
+def temporal_generalization(
+    source: xr.DataArray,
+    neural: xr.DataArray,
+    *,
+    alpha: float = 0.1,
+    n_folds: int = 10,
+    fold_seed: int = 0,
+) -> xr.Dataset:
+    """Temporal generalisation: fit the ridge mapping at bin ``t1``, test it at bin ``t2``.
+
+    Parameters
+    ----------
+    source : DataArray
+        The design: model features ``(stimulus, unit)`` (model -> brain, the forward direction) or
+        time-resolved responses of animal A ``(stimulus, neuroid, repeat, time_bin)``
+        (inter-animal), with the same time bins as ``neural``.
+    neural : DataArray, dims (stimulus, neuroid, repeat, time_bin)
+        The targets (animal B), paired with ``source`` by ``stimulus_id``.
+    alpha : float, default 0.1
+        Ridge penalty (with an intercept, scikit-learn's ``Ridge(alpha)``).
+    n_folds, fold_seed : int, default 10 and 0
+        The directions' folds over the canonical stimulus order (sorted ``stimulus_id``).
+
+    Returns
+    -------
+    xarray.Dataset, dims (neuroid, time_bin_train, time_bin_test)
+        ``r``: Pearson r over stimuli between the out-of-fold predictions and the trial-mean
+        responses at ``t2`` of a ridge fitted on the training folds at ``t1`` (forward: the
+        predictions from the features; inter-animal: the weights fitted on A's and B's bin ``t1``
+        applied to A's bin ``t2``). Coords: ``neuroid``'s coords, ``time_bin_train_start/end``,
+        ``time_bin_test_start/end``. Uncorrected by a noise ceiling: the diagonal equals the
+        directions' ``r``; the per-bin ceilings come from the direction on the time-resolved data.
+    """
+    prep.check_params(reps=1, seed=0, split="valid", regressor="ridge", max_n=None, backend=None,
+                      dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed)
+    if not has_time(neural):
+        raise LayoutError("neural: temporal generalisation needs a 'time_bin' dim; build it with nx.neural(..., time_bins=...).")
+    neural = validate_neural(neural, name="neural")
+    animal = isinstance(source, xr.DataArray) and "neuroid" in source.dims
+    if animal:
+        if not has_time(source):
+            raise LayoutError("source: neural responses without 'time_bin'; inter-animal generalisation needs both animals time-resolved.")
+        source = validate_neural(source, name="source")
+        _same_bins(source, neural)
+    else:
+        source = validate_features(source, name="source")
+    neural, source, _ = prep.pair(neural, source, ("neural", "source"))
+    B = _trial_means(neural, "neural")  # (n, k, nt)
+    n, k, nt = B.shape
+    folds = prep.folds(n, n_folds, fold_seed, "source/neural")
+    if animal:
+        A = _trial_means(source, "source")  # (n, ka, nt)
+        r = np.empty((k, nt, nt))
+        for t1 in range(nt):
+            P = np.empty((n, k, nt))
+            for train, test in folds:
+                W, b = _ridge_fit(A[train, :, t1], B[train, :, t1], alpha)
+                P[test] = np.einsum("sat,ak->skt", A[test], W) + b[None, :, None]
+            r[:, t1, :] = _corr(P, B)  # P[:, :, t2] vs B[:, :, t2]
+    else:
+        F = prep.load_features(source, "source")
+        prep.check_design(F, "source")
+        Y = B.reshape(n, k * nt)
+        P = np.empty_like(Y)
+        for train, test in folds:
+            W, b = _ridge_fit(F[train], Y[train], alpha)
+            P[test] = F[test] @ W + b
+        P = P.reshape(n, k, nt)
+        r = _corr(P[:, :, :, None], B[:, :, None, :])  # (k, t1, t2)
+    coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
+    for which in ("train", "test"):
+        coords.update(_bin_coords(neural, f"time_bin_{which}"))
+    ds = xr.Dataset({"r": (("neuroid", "time_bin_train", "time_bin_test"), r)}, coords=coords)
+    ds["r"].attrs.update(long_name="Pearson r of predictions from a fit at time_bin_train with responses at time_bin_test")
+    ds.attrs.update(
+        direction="inter_animal" if animal else "forward", analysis="temporal_generalization",
+        source=str(source.name or "source"), target=str(neural.name or "neural"), alpha=float(alpha),
+        n_folds=int(n_folds), fold_seed=int(fold_seed), stimulus_order="sorted stimulus_id",
+    )
+    return ds
+

@@ -1,0 +1,260 @@
+"""Time-resolved responses (issue 20): the layout, every direction over all bins at once (equal to
+a loop over bins), and temporal generalisation (against scikit-learn Ridge)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from sklearn.linear_model import Ridge
+
+import neuroxr as nx
+from neuroxr.errors import LayoutError
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.predictivity.time import bin_slice
+
+BINS = [(0, 10), (10, 20), (20, 30), (30, 40)]
+
+
+def _data(seed=0, n=50, k=6, T=4, p=10, nan=False):
+    rng = np.random.default_rng(seed)
+    F = nx.features(rng.normal(size=(n, p)), stimulus_id=[f"s{i:03d}" for i in rng.permutation(n)], name="net")
+    gain = rng.normal(size=(p, k, len(BINS))) * np.linspace(0.2, 1.0, len(BINS))
+    lat = np.einsum("np,pkt->nkt", F.values, gain)
+    R = lat[:, :, None, :] + rng.normal(size=(n, k, T, len(BINS)))
+    if nan:
+        R[3, 1, :2, 2] = np.nan  # one neuroid, one bin: a missing trial
+        R[7, 4, :, 1] = np.nan  # one neuroid, one bin: a stimulus with no valid trial
+    R = nx.neural(R, stimulus_id=F.stimulus_id.values, time_bins=BINS, region="IT", name="monkey")
+    return F, R
+
+
+def _quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        return fn(*args, **kw)
+
+
+# ---------------------------------------------------------------------------- layout
+def test_neural_time_bins_layout():
+    F, R = _data()
+    assert R.dims == ("stimulus", "neuroid", "repeat", "time_bin")
+    np.testing.assert_array_equal(R.time_bin_start.values, [0, 10, 20, 30])
+    np.testing.assert_array_equal(R.time_bin_end.values, [10, 20, 30, 40])
+    # (stimulus, neuroid, time_bin, repeat) is normalised to the one order
+    swapped = R.transpose("stimulus", "neuroid", "time_bin", "repeat")
+    xr.testing.assert_identical(nx.neural(swapped, name="monkey"), R)
+    # trial-averaged time-resolved data get a repeat of length 1
+    avg = nx.neural(np.zeros((5, 2, 3)) + np.arange(3), time_bins=BINS[:3])
+    assert avg.dims == ("stimulus", "neuroid", "repeat", "time_bin") and avg.sizes["repeat"] == 1
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda R: nx.neural(np.zeros((5, 2, 3, 4)), time_bins=BINS[:3]), "one \\(start, end\\) pair"),
+        (lambda R: nx.validate_neural(R.drop_vars("time_bin_end")), "time_bin_end"),
+        (lambda R: nx.validate_neural(R.assign_coords(time_bin_end=("time_bin", [10, 5, 30, 40]))), "start < "),
+        (lambda R: nx.validate_neural(R.transpose("stimulus", "neuroid", "time_bin", "repeat")), "wrong order"),
+    ],
+)
+def test_neural_time_bins_errors(make, match):
+    _, R = _data()
+    with pytest.raises(LayoutError, match=match):
+        make(R)
+
+
+# ---------------------------------------------------------------------------- every bin at once
+def _assert_loop_equal(ds, loop, names):
+    assert ds["ev"].dims[-1] == "time_bin"
+    np.testing.assert_array_equal(ds.time_bin_start.values, [b[0] for b in BINS])
+    for t, d in enumerate(loop):
+        for name in names:
+            np.testing.assert_allclose(ds[name].isel(time_bin=t).values, d[name].values, rtol=1e-10, atol=1e-10,
+                                       equal_nan=True, err_msg=f"{name} at bin {t}")
+
+
+@pytest.mark.parametrize("nan", [False, True])
+def test_forward_bins_equal_loop(nan):
+    F, R = _data(nan=nan)
+    ds = _quiet(nx.forward, F, R, reps=3, keep_predictions=not nan)
+    nx.validate_scores(ds)
+    assert ds["ev"].dims == ("neuroid", "rep", "time_bin") and ds["included"].dims == ("neuroid", "time_bin")
+    assert list(ds.region.values) == ["IT"] * 6 and list(ds.neuroid_id.values) == list(R.neuroid_id.values)
+    loop = [_quiet(nx.forward, F, bin_slice(R, t), reps=3, keep_predictions=not nan) for t in range(len(BINS))]
+    names = ["ev", "r", "target_shc", "prediction_shc", "ceiling", "included"] + ([] if nan else ["prediction"])
+    _assert_loop_equal(ds, loop, names)
+
+
+def test_reverse_and_inter_animal_bins_equal_loop():
+    F, R = _data()
+    _, R2 = _data(seed=1)
+    R2 = R2.assign_coords(stimulus_id=R.stimulus_id)
+    rev = _quiet(nx.reverse, R, F, reps=2)
+    nx.validate_scores(rev)
+    assert rev["ev"].dims == ("unit", "rep", "time_bin")
+    _assert_loop_equal(rev, [_quiet(nx.reverse, bin_slice(R, t), F, reps=2) for t in range(len(BINS))],
+                       ["ev", "r", "prediction_shc"])
+    ia = _quiet(nx.inter_animal, R, R2, reps=2)
+    _assert_loop_equal(ia, [_quiet(nx.inter_animal, bin_slice(R, t), bin_slice(R2, t), reps=2)
+                            for t in range(len(BINS))], ["ev", "r", "target_shc", "prediction_shc"])
+    # a static predictor animal with a time-resolved target animal
+    static = bin_slice(R, 0)
+    ia = _quiet(nx.inter_animal, static, R2, reps=2)
+    _assert_loop_equal(ia, [_quiet(nx.inter_animal, static, bin_slice(R2, t), reps=2) for t in range(len(BINS))],
+                       ["ev", "r"])
+    rel = nx.split_half_reliability(R, reps=3)
+    for t in range(len(BINS)):
+        np.testing.assert_allclose(rel.reliability.isel(time_bin=t), nx.split_half_reliability(bin_slice(R, t), reps=3).reliability)
+
+
+def test_inter_animal_bins_must_match():
+    _, R = _data()
+    with pytest.raises(LayoutError, match="time bins differ"):
+        nx.inter_animal(R, R.isel(time_bin=[0, 1, 3]), reps=1)
+
+
+# ---------------------------------------------------------------------------- temporal generalisation
+def _sk_generalization(X_bins, B, alpha, folds):
+    """Direct loop: scikit-learn Ridge fitted at t1 on the training folds, predicting the test folds at t2."""
+    n, k, nt = B.shape
+    r = np.empty((k, nt, nt))
+    for t1 in range(nt):
+        for t2 in range(nt):
+            P = np.empty((n, k))
+            for train, test in folds:
+                m = Ridge(alpha=alpha).fit(X_bins(t1)[train], B[train, :, t1])
+                P[test] = m.predict(X_bins(t2)[test])
+            for j in range(k):
+                r[j, t1, t2] = np.corrcoef(P[:, j], B[:, j, t2])[0, 1]
+    return r
+
+
+def test_temporal_generalization_forward_matches_sklearn():
+    F, R = _data()
+    g = nx.temporal_generalization(F, R, alpha=0.5, n_folds=5)
+    assert g["r"].dims == ("neuroid", "time_bin_train", "time_bin_test")
+    np.testing.assert_array_equal(g.time_bin_test_end.values, [b[1] for b in BINS])
+    order = np.argsort(R.stimulus_id.values)
+    B = R.values[order].mean(axis=2)
+    Fs = F.sel(stimulus=np.argsort(F.stimulus_id.values)).values
+    ref = _sk_generalization(lambda t: Fs, B, 0.5, kfold_indices(len(order), 5, 0))
+    np.testing.assert_allclose(g["r"].values, ref, atol=1e-10)
+    # the diagonal is the forward direction's r at each bin
+    fw = _quiet(nx.forward, F, R, reps=1, alpha=0.5, n_folds=5)
+    np.testing.assert_allclose(np.diagonal(g["r"].values, axis1=1, axis2=2), fw["r"].isel(rep=0).values, atol=1e-10)
+
+
+def test_temporal_generalization_inter_animal_matches_sklearn():
+    _, RA = _data(seed=2, k=5)
+    _, RB = _data(seed=3, k=4)
+    RB = RB.assign_coords(stimulus_id=RA.stimulus_id)
+    g = nx.temporal_generalization(RA, RB, alpha=2.0, n_folds=4)
+    assert g.attrs["direction"] == "inter_animal"
+    order = np.argsort(RA.stimulus_id.values)
+    A, B = RA.values[order].mean(axis=2), RB.values[order].mean(axis=2)
+    ref = _sk_generalization(lambda t: A[:, :, t], B, 2.0, kfold_indices(len(order), 4, 0))
+    np.testing.assert_allclose(g["r"].values, ref, atol=1e-10)
+
+
+def test_temporal_generalization_errors():
+    F, R = _data()
+    with pytest.raises(LayoutError, match="time_bin"):
+        nx.temporal_generalization(F, bin_slice(R, 0))
+    with pytest.raises(LayoutError, match="time bins differ"):
+        nx.temporal_generalization(R, R.isel(time_bin=[0, 1]))
+
+
+# ---------------------------------------------------------------------------- figures
+def test_score_vs_time_and_heatmap():
+    from neuroxr.plot import score_vs_time, temporal_generalization_heatmap
+
+    F, R = _data()
+    ds = _quiet(nx.forward, F, R, reps=4)
+    fig = score_vs_time({"net": ds}, interval=0.5)
+    ax = fig.axes[0]
+    x, y = ax.lines[0].get_data()
+    np.testing.assert_allclose(x, [5, 15, 25, 35])
+    ref = np.nanmedian(ds["ev"].where(ds["included"]).mean("rep").values, axis=0)
+    np.testing.assert_allclose(y, ref)
+    assert len(fig.axes) == 2  # the ceiling band's axis
+    g = nx.temporal_generalization(F, R)
+    fig = temporal_generalization_heatmap(g)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), np.median(g["r"].values, axis=0))
+    with pytest.raises(ValueError, match="time_bin"):
+        score_vs_time(_quiet(nx.forward, F, bin_slice(R, 0), reps=2))
+
+
+# ---------------------------------------------------------------------------- store, entries, sweep, report
+@pytest.mark.slow
+def test_time_resolved_study(tmp_path):
+    """A time-resolved neural set goes through the store (region subsets keep time_bin), the entry
+    engine (an ordinary entry, found again by its parameters), a sweep's tables (one row per bin)
+    and the report (a score-vs-time figure)."""
+    from neuroxr.report import write_report
+
+    F, R = _data()
+    R = R.assign_coords(region=("neuroid", ["IT"] * 4 + ["V4"] * 2))
+    store = nx.open_store(tmp_path / "study.zarr")
+    store.write_neural("monkey", R)
+    store.write_features("net", "l1", F)
+    store.write_features("net", "l2", F * 2.0)
+    back = store.read_neural("monkey")
+    assert back.dims == R.dims and back.encoding["chunks"][3] == len(BINS)
+    sub = nx.read_set(store, nx.resolve(store, "monkey.IT"))
+    np.testing.assert_array_equal(sub.values, R.values[:, :4])
+    assert sub.dims == R.dims and list(sub.time_bin_end.values) == [10, 20, 30, 40]
+    ds = _quiet(nx.score, store, "forward", "net.l1", "monkey.IT", reps=2)
+    ref = _quiet(nx.forward, F, R.isel(neuroid=slice(0, 4)), reps=2)
+    np.testing.assert_allclose(ds["ev"].values, ref["ev"].values, equal_nan=True)
+    assert nx.lookup(store, "forward", "net.l1", "monkey.IT", params={"reps": 2}) is not None
+    res = _quiet(nx.sweep, store, directions=("forward",), regions=["IT"], client="serial", progress=False, reps=2)
+    table = res.table
+    assert len(table) == 2 * len(BINS)
+    assert res.best_layers.empty  # time-resolved entries choose no layer
+    row = table[(table.layer == "l1") & (table.time_bin_start == 10)].iloc[0]
+    assert row.median_ev == pytest.approx(np.nanmedian(ref["ev"].isel(time_bin=1).mean("rep").values))
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    out = CliRunner().invoke(main, ["score", "forward", str(tmp_path / "study.zarr"), "net.l2", "monkey.V4", "--reps", "2"])
+    assert out.exit_code == 0, out.output
+    assert "2 targets x 4 time bins" in out.output
+    page = write_report(store, tmp_path / "report", format="md", reliability=True, reliability_reps=2)
+    text = page.read_text()
+    assert "Scores over time" in text and "time_forward_monkey.IT" in text and "time-resolved" in text
+
+
+def test_time_resolved_schemas_agree_with_validators():
+    F, R = _data()
+    ds = _quiet(nx.forward, F, R, reps=2)
+    nx.validate_against_schema(R, "neural")
+    nx.validate_against_schema(ds, "scores")
+    for bad, kind in ((R.drop_vars("time_bin_start"), "neural"), (ds.drop_vars("time_bin_end"), "scores")):
+        with pytest.raises(nx.NeuroxrError):
+            nx.validate_against_schema(bad, kind)
+        with pytest.raises(LayoutError):
+            (nx.validate_neural if kind == "neural" else nx.validate_scores)(bad)
+
+
+def test_brainscore_temporal_round_trip():
+    from neuroxr.io import from_brainscore, to_brainscore
+
+    _, R = _data(nan=True)
+    asm = to_brainscore(R)
+    assert asm.dims == ("presentation", "neuroid", "time_bin")
+    back = from_brainscore(asm, name="monkey")
+    order = np.argsort(R.stimulus_id.values)
+    np.testing.assert_array_equal(back.sortby("stimulus_id").values, R.values[order])
+    np.testing.assert_array_equal(back.time_bin_start.values, R.time_bin_start.values)
+
+
+def test_per_bin_warnings_name_their_bins():
+    F, R = _data()
+    R = R.copy()
+    R[:, 2, :, 1] = np.nan  # neuroid 2 has no valid trial at bin 1 only
+    with pytest.warns(nx.NeuroxrWarning, match=r"no valid trial.*\(time bins 1\)"):
+        nx.reverse(R, F, reps=1)

@@ -156,15 +156,15 @@ def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: f
     Returns
     -------
     ndarray, shape (2, ...)
-        ``z0 = Phi^-1(mean(boot < theta))``, ``a = sum(d^3) / (6 sum(d^2)^1.5)`` with
+        ``z0 = Phi^-1((#(boot < theta) + #(boot <= theta)) / 2B)``, ``a = sum(d^3) / (6 sum(d^2)^1.5)`` with
         ``d = mean(jack) - jack``; the bounds are the percentiles
         ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` of ``boot`` for ``z = Phi^-1((1 -+ level) / 2)``.
     """
     level = _check_level(level)
     alpha = (1 - level) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        valid = np.isfinite(boot)
-        frac = np.sum((boot < theta) & valid, axis=0) / np.sum(valid, axis=0)
+        valid = np.isfinite(boot)  # scipy's percentile of score, kind "mean"
+        frac = (np.sum((boot < theta) & valid, axis=0) + np.sum((boot <= theta) & valid, axis=0)) / (2 * np.sum(valid, axis=0))
         z0 = ndtri(frac)
         d = np.nanmean(jack, axis=0) - jack
         acc = np.nansum(d**3, axis=0) / (6 * np.nansum(d**2, axis=0) ** 1.5)

@@ -1,0 +1,63 @@
+"""Inference results as store entries (issue 16): provenance, read-back, listing, store
+validation and the ``neuroxr score ... --bootstrap N --permutations N`` options."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import neuroxr as nx
+from neuroxr.cli import main
+from neuroxr.entries import compute
+from neuroxr.errors import LayoutError
+from neuroxr.predictivity.inference import bootstrap
+from neuroxr.schemas import validate_store
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        yield
+
+
+def test_bootstrap_entry_roundtrip(sweep_copy):
+    path = sweep_copy()
+    first = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=40, reps=2))
+    assert first.computed and first.path.startswith("inference/forward_bootstrap/netA.layer3__animalA/")
+    assert first.provenance["params"]["n_boot"] == 40 and first.provenance["params"]["seed"] == 0
+    again = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=40, reps=2))
+    assert not again.computed
+    np.testing.assert_allclose(again.dataset["median_ev_boot"], first.dataset["median_ev_boot"])
+    store = nx.open_store(path, mode="r")
+    direct = bootstrap("forward", nx.read_set(store, nx.resolve(store, "netA.layer3")),
+                       nx.read_set(store, nx.resolve(store, "animalA")), n_boot=40, reps=2)
+    np.testing.assert_allclose(first.dataset["median_ev_ci"], direct["median_ev_ci"])
+    other = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=41, reps=2))
+    assert other.path != first.path
+    listed = nx.list_entries(path)
+    assert set(listed["kind"]) == {"forward_bootstrap"} and listed["current"].all()
+    assert validate_store(path) == []
+    with pytest.raises(LayoutError, match="n_perm"):
+        compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_perm=3))
+
+
+def test_cli_score_bootstrap_and_permutations(sweep_copy):
+    path = str(sweep_copy())
+    res = CliRunner().invoke(main, ["score", "forward", path, "netA.layer3", "animalA", "--reps", "2",
+                                    "--bootstrap", "30", "--permutations", "19", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    lo, hi = out["median_ev_ci"]
+    assert lo <= out["median_ev"] <= hi
+    assert out["median_p"] == pytest.approx(1 / 20)
+    kinds = set(nx.list_entries(path)["kind"])
+    assert {"forward", "forward_bootstrap", "forward_permutation"} <= kinds
+    info = CliRunner().invoke(main, ["info", path])
+    assert "forward_permutation" in info.output
+    bad = CliRunner().invoke(main, ["score", "inter-animal", path, "animalA", "animalB", "--bootstrap", "5"])
+    assert bad.exit_code != 0 and "--bootstrap" in bad.output

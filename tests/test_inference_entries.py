@@ -61,3 +61,28 @@ def test_cli_score_bootstrap_and_permutations(sweep_copy):
     assert "forward_permutation" in info.output
     bad = CliRunner().invoke(main, ["score", "inter-animal", path, "animalA", "animalB", "--bootstrap", "5"])
     assert bad.exit_code != 0 and "--bootstrap" in bad.output
+
+
+def test_sweep_inference_entries_and_config(sweep_copy, tmp_path):
+    from neuroxr.errors import SweepConfigError
+    from neuroxr.sweep import sweep
+    from neuroxr.sweep.config import load_config
+
+    path = sweep_copy()
+    res = sweep(path, models="netA", layers="layer3", neural="animalA", client="serial", progress=False, reps=2,
+                inference={"bootstrap": 30, "permutations": 19})
+    tab = res.inference_table
+    assert set(tab["direction"]) == {"forward", "reverse"} and len(tab) == 2
+    assert (tab["median_ev_low"] <= tab["median_ev"]).all() and (tab["median_ev"] <= tab["median_ev_high"]).all()
+    fwd = tab[tab["direction"] == "forward"].iloc[0]
+    direct = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=30, reps=2))
+    assert not direct.computed and direct.path == fwd["bootstrap_path"]  # same entry: read back
+    again = sweep(path, models="netA", layers="layer3", neural="animalA", client="serial", progress=False, reps=2,
+                  inference={"bootstrap": 30, "permutations": 19})
+    assert list(again.inference_table["bootstrap_path"]) == list(tab["bootstrap_path"])
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [forward]\ninference: {bootstrap: 100, permutations: 50}\n")
+    assert load_config(cfg)["inference"] == {"bootstrap": 100, "permutations": 50}
+    cfg.write_text("inference: {bootstrap: -1}\n")
+    with pytest.raises(SweepConfigError, match="inference"):
+        load_config(cfg)

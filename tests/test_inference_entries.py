@@ -69,20 +69,40 @@ def test_sweep_inference_entries_and_config(sweep_copy, tmp_path):
     from neuroxr.sweep.config import load_config
 
     path = sweep_copy()
-    res = sweep(path, models="netA", layers="layer3", neural="animalA", client="serial", progress=False, reps=2,
+    res = sweep(path, models="netA", neural="animalA", client="serial", progress=False, reps=2,
                 inference={"bootstrap": 30, "permutations": 19})
     tab = res.inference_table
-    assert set(tab["direction"]) == {"forward", "reverse"} and len(tab) == 2
+    assert set(tab["direction"]) == {"forward", "reverse"} and len(tab) == 4
     assert (tab["median_ev_low"] <= tab["median_ev"]).all() and (tab["median_ev"] <= tab["median_ev_high"]).all()
-    fwd = tab[tab["direction"] == "forward"].iloc[0]
+    fwd = tab[(tab["direction"] == "forward") & (tab["layer"] == "layer3")].iloc[0]
     direct = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=30, reps=2))
     assert not direct.computed and direct.path == fwd["bootstrap_path"]  # same entry: read back
-    again = sweep(path, models="netA", layers="layer3", neural="animalA", client="serial", progress=False, reps=2,
+    again = sweep(path, models="netA", neural="animalA", client="serial", progress=False, reps=2,
                   inference={"bootstrap": 30, "permutations": 19})
     assert list(again.inference_table["bootstrap_path"]) == list(tab["bootstrap_path"])
+    _check_plots(tab)
     cfg = tmp_path / "sweep.yaml"
     cfg.write_text("directions: [forward]\ninference: {bootstrap: 100, permutations: 50}\n")
     assert load_config(cfg)["inference"] == {"bootstrap": 100, "permutations": 50}
     cfg.write_text("inference: {bootstrap: -1}\n")
     with pytest.raises(SweepConfigError, match="inference"):
         load_config(cfg)
+
+
+def _check_plots(tab):
+    from neuroxr.plot import forward_vs_reverse_ci, layer_profile_ci
+
+    fig = layer_profile_ci(tab, direction="forward", alpha=0.1)
+    ax = fig.axes[0]
+    fwd = tab[tab["direction"] == "forward"]
+    line = ax.lines[0]
+    np.testing.assert_allclose(line.get_ydata(), fwd["median_ev"].to_numpy(float))
+    stars = [ln for ln in ax.lines if ln.get_marker() == "*"]
+    assert len(stars) == 1 and len(stars[0].get_xdata()) == int((fwd["median_p"] < 0.1).sum())
+    fig = forward_vs_reverse_ci(tab, alpha=0.1)
+    from matplotlib.collections import PathCollection
+
+    pts = np.concatenate([c.get_offsets() for c in fig.axes[0].collections if isinstance(c, PathCollection)])
+    assert len(pts) == 2  # one point per layer with both directions
+    with pytest.raises(LayoutError, match="median_ev_low"):
+        layer_profile_ci(tab.drop(columns="median_ev_low"))

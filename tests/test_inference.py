@@ -216,3 +216,14 @@ def test_interval_coverage_of_the_true_explainable_fraction():
     lo, hi = ss.binom.ppf([0.0005, 0.9995], n, 0.95)
     for method, h in hits.items():
         assert lo <= h <= hi, (method, h)
+
+
+def test_reverse_permutation_null_equals_the_operator(study):
+    from neuroxr.kernels.stats import pearson
+
+    F, R = study.features["other"]["mixed"], study.neural["a"]
+    res = permutation_test("reverse", R, F, n_perm=4, keep_null=True, reps=1)
+    parts = prepare("reverse", R, F, reps=1, noise_ceiling=False)
+    Yp = parts.Y[rs.permutation_indices(parts.n, 4, 0)[2]]
+    Pp = parts.reg.predict_blocks(parts.X, [Yp], S=parts.S)[0]  # the n x n operator, not the primal path
+    np.testing.assert_allclose(res["r_null"][2], pearson(Yp, Pp), atol=1e-10)

@@ -39,7 +39,7 @@ __all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "BOOT_OVER"
 BOOT_OVER = ("stimuli", "targets", "both")
 BOOT_METHODS = ("percentile", "bca")
 _BOOT_BATCH = 256  # resamples per count-matrix product
-_PERM_BYTES = 64 * 2**20  # permuted targets held at once
+_PERM_BYTES = 256 * 2**20  # permuted targets held at once
 
 
 def _check(value: Any, name: str, options: Sequence[str]) -> str:

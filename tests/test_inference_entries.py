@@ -106,3 +106,22 @@ def _check_plots(tab):
     assert len(pts) == 2  # one point per layer with both directions
     with pytest.raises(LayoutError, match="median_ev_low"):
         layer_profile_ci(tab.drop(columns="median_ev_low"))
+
+
+def test_report_shows_inference(sweep_copy, tmp_path):
+    from neuroxr.report import write_report
+
+    path = sweep_copy()
+    for layer in ("layer1", "layer3"):
+        for kind in ("forward", "forward_bootstrap", "forward_permutation"):
+            params = {"reps": 2, **({"n_boot": 30} if kind.endswith("bootstrap") else {}),
+                      **({"n_perm": 19} if kind.endswith("permutation") else {})}
+            compute(path, kind, f"netA.{layer}", "animalA", params=params)
+    page = write_report(path, tmp_path / "rep", format="md", reliability=False, n_boot=50)
+    text = page.read_text()
+    assert "## Inference: intervals and permutation tests" in text and "inference_forward.png" in text
+    import pandas as pd
+
+    tab = pd.read_csv(tmp_path / "rep" / "inference.csv")
+    assert len(tab) == 2 and (tab["median_ev_low"] <= tab["median_ev_high"]).all()
+    assert set(tab["median_p"]) == {1 / 20}

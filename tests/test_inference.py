@@ -99,6 +99,23 @@ def test_point_estimates_equal_the_directions(study):
     assert br.attrs["n_boot"] == 20 and br.attrs["direction"] == "reverse"
 
 
+def test_point_estimates_inter_animal_and_model_to_model():
+    st = make_study(seed=1, n_stimuli=90, animals={"a": 12, "b": 10}, n_repeats=(8, 6), models=TRUE, true_model="m",
+                    true_layer="true")
+    A, B = st.neural["a"], st.neural["b"]
+    ia = nx.inter_animal(A, B, reps=3)
+    b = bootstrap("inter_animal", A, B, n_boot=20, reps=3)
+    np.testing.assert_allclose(b["ev"], ia.ev.mean("rep"), atol=1e-9)
+    np.testing.assert_allclose(b["ceiling"], ia.ceiling.mean("rep"), atol=1e-12)
+    FA, FB = st.features["m"]["true"], st.features["other"]["mixed"]
+    mm = nx.model_to_model(FA, FB)
+    b = bootstrap("model_to_model", FA, FB, n_boot=20)
+    np.testing.assert_allclose(b["ev"], mm.ev.mean("rep"), atol=1e-9)
+    assert "ceiling" not in b
+    p = permutation_test("model_to_model", FA, FB, n_perm=9)
+    np.testing.assert_allclose(p["r"], mm.r.mean("rep"), atol=1e-12)
+
+
 def test_bootstrap_resample_equals_explicit_recomputation(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     parts = prepare("forward", F, R, reps=3, seed=0)
@@ -150,7 +167,7 @@ def test_bad_parameters_raise_one_line(study):
     with pytest.raises(ParameterError, match="level"):
         bootstrap("forward", F, R, level=95)
     with pytest.raises(ParameterError, match="direction"):
-        bootstrap("inter_animal", R, R)
+        bootstrap("sideways", R, R)
 
 
 # ---------------------------------------------------------------------------- permutations

@@ -59,8 +59,11 @@ def test_cli_score_bootstrap_and_permutations(sweep_copy):
     assert {"forward", "forward_bootstrap", "forward_permutation"} <= kinds
     info = CliRunner().invoke(main, ["info", path])
     assert "forward_permutation" in info.output
-    bad = CliRunner().invoke(main, ["score", "inter-animal", path, "animalA", "animalB", "--bootstrap", "5"])
-    assert bad.exit_code != 0 and "--bootstrap" in bad.output
+    ia = CliRunner().invoke(main, ["score", "inter-animal", path, "animalA", "animalB", "--reps", "2", "--bootstrap", "5"])
+    assert ia.exit_code == 0, ia.output
+    assert "inter_animal_bootstrap" in set(nx.list_entries(path)["kind"])
+    bad = CliRunner().invoke(main, ["score", "forward", path, "netA.layer3", "animalA", "--max-n", "5", "--bootstrap", "5"])
+    assert bad.exit_code != 0 and "--max-n" in bad.output
 
 
 def test_sweep_inference_entries_and_config(sweep_copy, tmp_path):

@@ -28,9 +28,9 @@ _SCORE_OPTIONS = [
     click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True, help="Precision of the kernels."),
     click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
     click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Also write a bootstrap entry (N resamples of the stimuli; forward, reverse): 95 % interval of the median EV."),
+                 help="Also write a bootstrap entry (N resamples of the stimuli): 95 % interval of the median EV."),
     click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Also write a permutation-test entry (N permutations; forward, reverse): p-value of the median r."),
+                 help="Also write a permutation-test entry (N permutations): p-value of the median r."),
 ]
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
 _REQUIRE = click.option("--require-existing", is_flag=True,
@@ -107,8 +107,8 @@ def _direction_command(direction: str) -> click.Command:
             max_n: int | None, split: str, no_ceiling: bool, dtype: str, backend: str | None, n_boot: int, n_perm: int,
             overwrite: bool, require_existing: bool, as_json: bool, quiet: bool) -> None:
         out = Output(as_json, quiet)
-        if (n_boot or n_perm) and (direction not in ("forward", "reverse") or max_n is not None):
-            raise click.UsageError("--bootstrap/--permutations: only for forward and reverse, without --max-n.")
+        if (n_boot or n_perm) and max_n is not None:
+            raise click.UsageError("--bootstrap/--permutations need a fixed design: drop --max-n.")
         params: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n)
         if direction != "model-to-model":
             params["split"] = split
@@ -125,7 +125,7 @@ def _direction_command(direction: str) -> click.Command:
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
             if not n:
                 continue
-            inf = _run(store, f"{direction}_{procedure}", source, target, {**inference_params, opt: n}, overwrite=overwrite,
+            inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**inference_params, opt: n}, overwrite=overwrite,
                        require_existing=require_existing, backend=backend, dtype=dtype)
             if procedure == "bootstrap":
                 lo, hi = (float(v) for v in inf.dataset["median_ev_ci"].values)

@@ -143,10 +143,7 @@ def lazy_features(kind: str, params: Mapping[str, Any]) -> bool:
 
 # --- inference kinds (issue 16): bootstrap intervals and permutation tests of a direction
 #: inference kind -> (direction, procedure); entries at ``inference/<kind>/<source>__<target>/<key>``
-INFERENCE_KINDS = {
-    "forward_bootstrap": ("forward", "bootstrap"), "reverse_bootstrap": ("reverse", "bootstrap"),
-    "forward_permutation": ("forward", "permutation"), "reverse_permutation": ("reverse", "permutation"),
-}
+INFERENCE_KINDS = {f"{d}_{p}": (d, p) for p in ("bootstrap", "permutation") for d in DIRECTION_KINDS}
 _INFERENCE_OPTIONS = {
     "bootstrap": {"n_boot": 1000, "level": 0.95, "method": "percentile", "over": "stimuli"},
     "permutation": {"n_perm": 1000},

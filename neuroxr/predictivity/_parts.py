@@ -25,7 +25,7 @@ from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import ev
 
-INFERENCE_DIRECTIONS = ("forward", "reverse")
+INFERENCE_DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
 
 
 @dataclass
@@ -115,8 +115,7 @@ def prepare(
     ``Parts.scores()`` equals the direction's ``ev.mean("rep")``)."""
     if direction not in INFERENCE_DIRECTIONS:
         raise ParameterError(
-            f"direction must be one of {INFERENCE_DIRECTIONS} for inference; got {direction!r}. "
-            f"inter_animal and model_to_model are not supported yet."
+            f"direction must be one of {INFERENCE_DIRECTIONS} for inference; got {direction!r}."
         )
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=None, backend=backend, dtype=dtype,
@@ -125,9 +124,10 @@ def prepare(
     params = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
                   noise_ceiling=noise_ceiling, split=split)
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
-    if direction == "forward":
-        return _forward(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params)
-    return _reverse(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params)
+    if direction == "model_to_model":
+        return _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params)
+    fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
+    return fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params)
 
 
 def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
@@ -202,3 +202,63 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
         P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
     ids = neural.stimulus_id.values[keep]
     return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, S, reg, params)
+
+
+def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
+    neural_a = validate_neural(neural_a, name="neural_a")
+    neural_b = validate_neural(neural_b, name="neural_b")
+    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)])
+    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
+    ids = neural_a.stimulus_id.values
+    RA, RB = prep.load(neural_a), prep.load(neural_b)
+    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
+    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
+    if not ok_b.all():
+        raise LayoutError(f"neural_b: {int((~ok_b).sum())} all-NaN neuroids along 'neuroid'; drop them before inference.")
+    RA = prep.take(RA, None, ok_a)
+    need = prep.needed_repeats(ceiling, split)
+    keep_a = prep.predictor_stimuli(RA, "neural_a", ids, need)
+    RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
+    keep_b, valid = prep.target_stimuli(RB, "neural_b", ids[keep_a], need)
+    if not valid[keep_b].all():
+        raise LayoutError(
+            "neural_b: some neuroids lack valid repeats at some stimuli (dim 'stimulus'); inference resamples "
+            "stimuli shared by every target: select the complete neuroids or stimuli first."
+        )
+    RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
+    n, _, T = RA.shape
+    reg = Regressor(regressor, prep.folds(n, n_folds, fold_seed, "neural_a/neural_b"), **opts)
+    X = nanmean_repeats(RA)
+    prep.check_design(X, "neural_a (predictor)")
+    Y = nanmean_repeats(RB)
+    S = reg.operator(X) if reg.shared else None
+    P = reg.predict_blocks(X, [Y], S=S)[0]
+    P1 = P2 = s1 = s2 = None
+    if ceiling:
+        rng = np.random.default_rng(seed)
+        perms_b, perms_a = [], []
+        for _ in range(reps):  # inter_animal's order per rep: B's split, then the predictor's
+            perms_b.append(draw_permutation(rng, RB.shape[2]))
+            perms_a.append(draw_permutation(rng, T))
+        h1, h2 = SplitHalves(RA, split).means(np.stack(perms_a))
+        preds = reg.predict_designs([h for j in range(reps) for h in (h1[j], h2[j])], Y)
+        P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
+        a, b = SplitHalves(RB, split).means(np.stack(perms_b))
+        s1, s2 = np.asarray(rank(a, axis=-2)), np.asarray(rank(b, axis=-2))
+    ids = ids[keep_a][keep_b]
+    return Parts("inter_animal", "neuroid", neural_b, ids, Y, P, P1, P2, s1, s2, X, S, reg, params)
+
+
+def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params) -> Parts:
+    features_a = validate_features(features_a, name="features_a")
+    features_b = validate_features(features_b, name="features_b")
+    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
+    X = prep.load_features(features_a, "features_a")
+    Y = prep.load_features(features_b, "features_b")
+    prep.check_design(X, "features_a")
+    reg = Regressor(regressor, prep.folds(X.shape[0], n_folds, fold_seed, "features_a/features_b"), **opts)
+    S = reg.operator(X) if reg.shared else None
+    P = reg.predict_blocks(X, [Y], S=S)[0]
+    params = dict(params, noise_ceiling=False)
+    return Parts("model_to_model", "unit", features_b, features_a.stimulus_id.values, Y, P, None, None, None, None,
+                 X, S, reg, params)

@@ -71,8 +71,10 @@ def bootstrap(
 
     Parameters
     ----------
-    direction : {"forward", "reverse"}
-        ``forward(source=features, target=neural)`` or ``reverse(source=neural, target=features)``.
+    direction : {"forward", "reverse", "inter_animal", "model_to_model"}
+        ``forward(features, neural)``, ``reverse(neural, features)``, ``inter_animal(neural_a,
+        neural_b)`` or ``model_to_model(features_a, features_b)``; or the :class:`Parts` of
+        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused).
     source, target : DataArray
         The direction's inputs, in its argument order.
     n_boot : int, default 1000

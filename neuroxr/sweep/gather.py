@@ -68,7 +68,7 @@ class SweepResult:
         One row per metric entry: its labels, ``value``, ``train_value``, ``ceiling`` and one column
         per option of the metrics (``n_reps``, ``alpha``, ``debiased``, ...).
     inference_table : pandas.DataFrame
-        One row per forward / reverse entry when the sweep asked for ``inference``: the median EV
+        One row per direction entry when the sweep asked for ``inference``: the median EV
         with its bootstrap interval and the permutation p-value (:mod:`neuroxr.sweep.inference`).
     """
 

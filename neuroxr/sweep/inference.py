@@ -1,6 +1,6 @@
 """Inference entries of a sweep: ``inference: {bootstrap: N, permutations: N}`` in the config.
 
-After the score entries, every forward and reverse entry gets a bootstrap entry (``N``
+After the score entries, every direction entry gets a bootstrap entry (``N``
 resamples of the stimuli) and / or a permutation-test entry (``N`` permutations) through the entry
 engine (:func:`neuroxr.entries.compute`, kinds ``<direction>_bootstrap`` and
 ``<direction>_permutation``), with the sweep's score arguments. They are computed in the sweep's
@@ -42,8 +42,11 @@ def check_inference(inference: Mapping[str, Any] | None) -> dict[str, Any] | Non
     return out
 
 
-def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str) -> dict[str, Any]:
+def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str, direction: str) -> dict[str, Any]:
     p = {k: v for k, v in kw.items() if k not in _NOT_TAKEN}
+    if direction == "model_to_model":  # no ceiling arguments
+        for k in ("noise_ceiling", "split"):
+            p.pop(k, None)
     if procedure == "bootstrap":
         p.update(n_boot=inference["bootstrap"], level=inference["level"], method=inference["method"], over=inference["over"])
     else:
@@ -53,12 +56,12 @@ def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str)
 
 def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None
                   ) -> pd.DataFrame:
-    """Compute (or read back) the inference entries of the sweep's forward and reverse entries.
+    """Compute (or read back) the inference entries of the sweep's direction entries.
 
     Returns
     -------
     pandas.DataFrame
-        One row per score entry: its labels, ``median_ev`` with ``median_ev_low`` /
+        One row per direction entry: its labels, ``median_ev`` with ``median_ev_low`` /
         ``median_ev_high`` (bootstrap) and ``median_r`` / ``median_p`` (permutations), and the
         inference entries' store paths.
     """
@@ -70,13 +73,13 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
         raise SweepConfigError("inference needs max_n=None (the operator must stay fixed); drop max_n or inference.")
     rows = []
     for e in entries:
-        if e.direction not in ("forward", "reverse"):
+        if e.is_metric:
             continue
         row = {**e.labels(), "key": e.key}
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
             if not n:
                 continue
-            p = _params(kw, inference, procedure)
+            p = _params(kw, inference, procedure, e.direction)
             dtype = p.pop("dtype", None)
             res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
                           backend=kw.get("backend"))

@@ -172,7 +172,7 @@ def sweep(
         score arguments below apply to the directions only.
     inference : mapping, optional
         ``{"bootstrap": N, "permutations": N}`` (optional ``level``, ``method``, ``over``): after
-        the scores, a bootstrap and / or permutation entry per forward and reverse entry
+        the scores, a bootstrap and / or permutation entry per direction entry
         (:mod:`neuroxr.sweep.inference`), summarised in :attr:`SweepResult.inference_table`.
     **score_kwargs
         Passed to the direction functions: ``reps``, ``seed``, ``regressor``, ``alpha``,

@@ -112,3 +112,18 @@ def test_cka_bootstrap_matches_formula():
     exp = np.linalg.norm(Yr.T @ Xr) ** 2 / (np.linalg.norm(Xr.T @ Xr) * np.linalg.norm(Yr.T @ Yr))
     assert float(res["cka_boot"][7]) == pytest.approx(exp, rel=1e-10)
     assert 0 < float(res["p"]) <= 1
+
+
+def test_ersa_bootstrap_point_equals_ersa_test_score():
+    from neuroxr.geometry.inference import ersa_bootstrap
+
+    st = nx.datasets.make_study(seed=0, n_stimuli=80, animals={"a": 10}, n_repeats=6,
+                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
+    F, R = st.features["m"]["true"], st.neural["a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ersa_bootstrap(F, R, n_boot=40, n_perm=19, split_seed=2)
+        ref = float(nx.ersa(F, R, compare_method="pearson", seed=2)["test_score"])
+    assert float(res["score"]) == pytest.approx(ref, abs=1e-12)
+    assert res.attrs["n_test"] == 40 and res.sizes["stimulus"] == 40
+    assert 1 / 20 <= float(res["p"]) <= 1

@@ -32,7 +32,7 @@ from ._common import _canonical_any
 from .cka import _centred_gram
 from .rdm import _stack_rdms, as_rdm, rdm
 
-__all__ = ["rsa_bootstrap", "crsa_bootstrap", "rsa_permutation", "cka_bootstrap", "RSA_BOOT_METHODS"]
+__all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "RSA_BOOT_METHODS"]
 
 RSA_BOOT_METHODS = ("corr", "cosine", "spearman")
 _BATCH = 256
@@ -299,3 +299,46 @@ def cka_bootstrap(
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([out["cka"][1]]), null[:, None])[0]))
     return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},
                       attrs={"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "n_perm": int(n_perm)})
+
+
+def ersa_bootstrap(
+    features: Any,
+    neural: Any,
+    *,
+    rdm_method: str = "correlation",
+    compare_method: str = "corr",
+    alpha: float = 0.1,
+    test_size: float = 0.5,
+    split_seed: int = 0,
+    n_perm: int = 0,
+    **kwargs: Any,
+) -> xr.Dataset:
+    """Pattern bootstrap (and optionally a Mantel permutation test) of encoding RSA's test score.
+
+    The encoding model is fitted once as :func:`neuroxr.geometry.ersa` fits it (train / test split
+    of the canonical order with ``split_seed`` and ``test_size``; ridge ``alpha`` on the training
+    stimuli); the RDM of its test predictions and the neural RDM of the test stimuli are then
+    resampled together over test stimuli (:func:`rsa_bootstrap`, ``kwargs``: ``n_boot``, ``seed``,
+    ``level``). With ``n_perm`` the result also holds ``p`` and ``score_null`` of
+    :func:`rsa_permutation` on the same two RDMs.
+    """
+    from ..backend import to_numpy
+    from ..kernels import rdm as _kr
+    from ..kernels.ridge import oof_predict
+    from ._common import split_train_test
+    from .rsa import _paired_arrays
+
+    X, Y, ids, _ = _paired_arrays(features, neural)
+    tr, te = split_train_test(X.shape[0], test_size, split_seed)
+    P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
+    te_ids = np.asarray(ids)[te]
+    model = as_rdm(np.asarray(to_numpy(_kr.rdm(P_te, rdm_method))), "ersa predictions", te_ids)
+    data = as_rdm(np.asarray(to_numpy(_kr.rdm(Y[te], rdm_method))), "neural", te_ids)
+    out = rsa_bootstrap(model, data, method=compare_method, noise_ceiling=False, **kwargs)
+    if n_perm:
+        perm = rsa_permutation(model, data, method=compare_method, n_perm=n_perm, seed=int(kwargs.get("seed", 0)))
+        out["p"] = perm["p"]
+        out["score_null"] = perm["score_null"]
+    out.attrs.update(rdm_method=rdm_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
+                     n_test=int(te.size), n_perm=int(n_perm))
+    return out

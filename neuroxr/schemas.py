@@ -190,7 +190,7 @@ def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> d
     return out
 
 
-_ENTRY_DEPTH = {"neural": 2, "features": 3, "scores": 3, "metrics": 3, "cache": 2}
+_ENTRY_DEPTH = {"neural": 2, "features": 3, "scores": 3, "metrics": 3, "cache": 2, "inference": 3}
 _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -253,6 +253,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
         "scores": {},
         "metrics": {},
         "cache": {},
+        "inference": {},
     }
     for kind, path, complete in _store_entries(store):
         group = store._group(path)
@@ -273,7 +274,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
             out["cache"]["/".join(parts[1:])] = entry
         elif kind == "neural":
             out["neural"][parts[1]] = entry
-        elif kind in ("scores", "metrics") and len(parts) == 4:  # <stage>/<kind>/<pair>/<key>
+        elif kind in ("scores", "metrics", "inference") and len(parts) == 4:  # <stage>/<kind>/<pair>/<key>
             out[kind].setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = entry
         else:
             out[kind].setdefault(parts[1], {})[parts[2]] = entry
@@ -433,7 +434,7 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
             parts.append(str(error.instance))
         top = parts[0] if parts else ""
         depth = _ENTRY_DEPTH.get(top)
-        if top in ("scores", "metrics") and len(parts) >= 4 and _KEY_RE.match(parts[3]):
+        if top in ("scores", "metrics", "inference") and len(parts) >= 4 and _KEY_RE.match(parts[3]):
             depth = 4
         if depth is not None and len(parts) >= depth:
             entry = "/".join(parts[:depth])

@@ -32,8 +32,9 @@ def test_one_verb_per_idea():
     # near-synonyms of nx.score are gone from the top level
     for old in ("store_cka", "store_dimensionality", "cached_gram", "score_cka", "score_rsa", "score_shape", "score_dimensionality"):
         assert old not in nx.__all__ and not hasattr(nx, old)
-    assert set(nx.KINDS) == {"forward", "reverse", "inter_animal", "model_to_model", "crsa", "ersa", "ereg", "shape",
-                             "cka", "dimensionality", "gram"}
+    directions = ("forward", "reverse", "inter_animal", "model_to_model")
+    inference = {f"{d}_{p}" for d in directions for p in ("bootstrap", "permutation")}  # issue 16
+    assert set(nx.KINDS) == {*directions, "crsa", "ersa", "ereg", "shape", "cka", "dimensionality", "gram"} | inference
 
 
 @pytest.mark.slow

@@ -54,7 +54,7 @@ def store_summary(store: Any) -> dict[str, Any]:
         metric entry its ``value`` (the test value when it has a train/test split) and ``train_value``.
     """
     from ..entries import list_entries
-    from ..entries.kinds import DIRECTION_KINDS
+    from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
     from ..schemas import _store_entries
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}
@@ -90,6 +90,11 @@ def store_summary(store: Any) -> dict[str, Any]:
             sizes = {"error": error} if ds is None else {str(k): int(v) for k, v in ds.sizes.items()}
             mean_ev = float(ds["ev"].mean()) if ds is not None and "ev" in ds else None
             out["scores"].append({"direction": row["kind"], **base, "target": target, "sizes": sizes, "mean_ev": mean_ev})
+            continue
+        if row["kind"] in INFERENCE_KINDS:  # bootstrap / permutation entries: their summary value
+            key = "median_ev" if ds is not None and "median_ev" in ds else "median_p"
+            value = float(ds[key]) if ds is not None and key in ds else None
+            out.setdefault("inference", []).append({"kind": row["kind"], **base, "target": target, key: value})
             continue
         value = train = None
         if ds is not None:
@@ -140,6 +145,13 @@ def print_summary(summary: dict[str, Any]) -> None:
         rows = [[e["metric"], e["source"], e["target"] or "-", fmt(e["value"]), fmt(e["train_value"]), e["status"],
                  _fmt_params(e["parameters"])] for e in metrics]
         echo(table(rows, ["metric", "source", "target", "value", "train value", "status", "parameters"]))
+    inference = summary.get("inference", [])
+    if inference:
+        echo(f"\nInference ({len(inference)})")
+        fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+        rows = [[e["kind"], e["source"], e["target"], "median ev" if "median_ev" in e else "median p",
+                 fmt(e.get("median_ev", e.get("median_p"))), e["status"], _fmt_params(e["parameters"])] for e in inference]
+        echo(table(rows, ["kind", "source", "target", "summary", "value", "status", "parameters"]))
     echo(f"\nIncomplete entries ({len(summary['incomplete'])})")
     for path in summary["incomplete"]:
         echo(f"  {path}  (write did not finish; rewrite or delete it)")

@@ -27,6 +27,10 @@ _SCORE_OPTIONS = [
     click.option("--no-ceiling", is_flag=True, help="Report r^2*100 without the split-half noise ceiling."),
     click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True, help="Precision of the kernels."),
     click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
+    click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Also write a bootstrap entry (N resamples of the stimuli): 95 % interval of the median EV."),
+    click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Also write a permutation-test entry (N permutations): p-value of the median r."),
 ]
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
 _REQUIRE = click.option("--require-existing", is_flag=True,
@@ -100,9 +104,11 @@ def _direction_command(direction: str) -> click.Command:
     @click.argument("target")
     @_options
     def run(store: str, source: str, target: str, reps: int, seed: int, regressor: str, alpha: float, n_folds: int,
-            max_n: int | None, split: str, no_ceiling: bool, dtype: str, backend: str | None, overwrite: bool,
-            require_existing: bool, as_json: bool, quiet: bool) -> None:
+            max_n: int | None, split: str, no_ceiling: bool, dtype: str, backend: str | None, n_boot: int, n_perm: int,
+            overwrite: bool, require_existing: bool, as_json: bool, quiet: bool) -> None:
         out = Output(as_json, quiet)
+        if (n_boot or n_perm) and max_n is not None:
+            raise click.UsageError("--bootstrap/--permutations need a fixed design: drop --max-n.")
         params: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n)
         if direction != "model-to-model":
             params["split"] = split
@@ -116,11 +122,28 @@ def _direction_command(direction: str) -> click.Command:
                  "q25_ev": float(ev.quantile(0.25)), "q75_ev": float(ev.quantile(0.75))}
         if "time_bin" in ev.dims:  # time-resolved: the statistics are over targets x bins
             stats["n_time_bins"] = int(ev.sizes["time_bin"])
+        lines = []
+        inference_params = {k: v for k, v in params.items() if k != "max_n"}
+        for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
+            if not n:
+                continue
+            inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**inference_params, opt: n}, overwrite=overwrite,
+                       require_existing=require_existing, backend=backend, dtype=dtype)
+            if procedure == "bootstrap":
+                lo, hi = (float(v) for v in inf.dataset["median_ev_ci"].values)
+                stats.update(median_ev_ci=[lo, hi], bootstrap_path=inf.path)
+                lines.append(f"{inf.path}: median EV 95 % interval {lo:.2f}-{hi:.2f}% ({n} resamples of the stimuli)")
+            else:
+                stats.update(median_p=float(inf.dataset["median_p"]), permutation_path=inf.path)
+                lines.append(f"{inf.path}: median r {float(inf.dataset['median_r']):.3f}, permutation p = "
+                             f"{stats['median_p']:.4g} ({n} permutations)")
         out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
                   "computed": bool(res.computed), **stats})
         bins = f" x {stats['n_time_bins']} time bins" if "n_time_bins" in stats else ""
         out.echo(f"{res.path}: {stats['n_targets']} targets{bins}, median EV {stats['median_ev']:.2f}% "
                  f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else _AGAIN))
+        for line in lines:
+            out.echo(line)
 
     run.__doc__ = (
         f"Score the {direction} direction from SOURCE ({kinds[0]}) to TARGET ({kinds[1]}) in STORE and write "

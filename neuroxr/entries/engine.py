@@ -203,10 +203,27 @@ def _run_direction(req: _Request, io: _IO, backend: str | None, options: Mapping
     return fn(a, b, **kw)
 
 
+def _run_inference(req: _Request, io: _IO, backend: str | None) -> xr.Dataset:
+    """A bootstrap or permutation entry (:mod:`neuroxr.predictivity.inference`)."""
+    from ..predictivity import inference as _inf
+    from .kinds import INFERENCE_KINDS
+
+    direction, procedure = INFERENCE_KINDS[req.kind.name]
+    kw = {**req.params, "backend": backend}
+    if "alphas" in kw:
+        kw["alphas"] = tuple(kw["alphas"])
+    fn = _inf.bootstrap if procedure == "bootstrap" else _inf.permutation_test
+    return fn(direction, io.read(req.source), io.read(req.target), **kw)
+
+
 def _run(req: _Request, io: _IO, backend: str | None, options: Mapping[str, Any]) -> xr.Dataset:
     name = req.kind.name
     if req.kind.stage == "scores":
         return _run_direction(req, io, backend, options)
+    if req.kind.stage == "inference":
+        if options:
+            raise LayoutError(f"{name!r} takes no options {sorted(options)}.")
+        return _run_inference(req, io, backend)
     if options:
         raise LayoutError(f"{name!r} takes no options {sorted(options)}.")
     if name == "gram":
@@ -222,6 +239,8 @@ def _label(req: _Request, ds: xr.Dataset) -> xr.Dataset:
     attrs = dict(ds.attrs)
     if req.kind.stage == "metrics":
         attrs.pop("direction", None)  # the geometry functions name themselves here; entries use 'metric'
+    if req.kind.stage == "inference":
+        attrs["inference"] = req.kind.name
     attrs.update({"source": req.source.name, **req.source.labels("source")})
     if req.target is not None:
         attrs.update({"target": req.target.name, **req.target.labels("target")})

@@ -139,3 +139,25 @@ def lazy_features(kind: str, params: Mapping[str, Any]) -> bool:
     """Whether the feature set may stay lazy (dask-backed): reverse with ridge/linear reduces
     the features chunk by chunk."""
     return kind == "reverse" and params.get("regressor", "ridge") in ("ridge", "linear")
+
+
+# --- inference kinds (issue 16): bootstrap intervals and permutation tests of a direction
+#: inference kind -> (direction, procedure); entries at ``inference/<kind>/<source>__<target>/<key>``
+INFERENCE_KINDS = {f"{d}_{p}": (d, p) for p in ("bootstrap", "permutation") for d in DIRECTION_KINDS}
+_INFERENCE_OPTIONS = {
+    "bootstrap": {"n_boot": 1000, "level": 0.95, "method": "percentile", "over": "stimuli"},
+    "permutation": {"n_perm": 1000},
+}
+for _name, (_dir, _proc) in INFERENCE_KINDS.items():
+    _s, _t = _DIRECTION_SETS[_dir]
+    _defaults = {k: v for k, v in _direction_defaults(DIRECTION_FUNCTIONS[_dir]).items()
+                 if k not in ("max_n", "min_reliability", "n_components")}
+    KINDS[_name] = Kind(_name, "inference", _s, _t, {**_defaults, **_INFERENCE_OPTIONS[_proc]}, takes_dtype=True)
+
+
+def inference_kind(direction: str, procedure: str) -> str:
+    """The entry kind of ``procedure`` (``"bootstrap"`` or ``"permutation"``) of ``direction``."""
+    name = f"{direction}_{procedure}"
+    if name not in INFERENCE_KINDS:
+        raise LayoutError(f"no {procedure} entries for direction {direction!r}; choose one of {tuple(INFERENCE_KINDS)}.")
+    return name

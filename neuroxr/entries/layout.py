@@ -5,6 +5,7 @@ Layout by stage (every entry is a Zarr group whose last path component is its pr
     scores/<direction>/<source>__<target>/<key>     the four directions
     metrics/<metric>/<source>__<target>/<key>       crsa, ersa, ereg, shape, cka
     metrics/dimensionality/<source>/<key>           one set
+    inference/<kind>/<source>__<target>/<key>       bootstrap / permutation of a direction
     cache/gram/<model>/<layer>/<key>                the Gram of a feature set
 
 Stores written by neuroxr 0.1.0 hold the entry group directly at the pair path
@@ -66,7 +67,7 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
     """Every score, metric and Gram entry of a store, complete or not, as a dict with ``kind``,
     ``source``, ``target``, ``path``, ``key``, ``complete``, ``legacy`` and ``provenance``."""
     pairs: list[tuple[str, str, str | None, str, Any]] = []
-    for stage in ("scores", "metrics"):
+    for stage in ("scores", "metrics", "inference"):
         top = _get(store, stage)
         if top is None:
             continue

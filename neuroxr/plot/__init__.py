@@ -24,16 +24,20 @@ scores    :func:`forward_vs_reverse`, :func:`layer_profile`, :func:`reliability_
 geometry  :func:`rdm_heatmap`, :func:`distance_matrix`, :func:`embed`, :func:`embedding`
 summary   :func:`best_layer_intervals`, :func:`metric_profile` (the report's headline and metric figures)
 time      :func:`score_vs_time`, :func:`temporal_generalization_heatmap` (time-resolved scores)
+inference :func:`layer_profile_ci`, :func:`forward_vs_reverse_ci` (bootstrap intervals, significance marks)
 """
 
 from ._common import TARGET_DIMS
 from .geometry import distance_matrix, embed, embedding, rdm_heatmap
+from .inference import forward_vs_reverse_ci, layer_profile_ci
 from .scores import forward_vs_reverse, layer_profile, reliability_histogram
 from .summary import best_layer_intervals, metric_profile
 from .time import score_vs_time, temporal_generalization_heatmap
 
 __all__ = [
     "TARGET_DIMS",
+    "layer_profile_ci",
+    "forward_vs_reverse_ci",
     "forward_vs_reverse",
     "layer_profile",
     "rdm_heatmap",

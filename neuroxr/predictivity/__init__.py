@@ -37,3 +37,7 @@ __all__ = [
 ]
 
 DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
+
+from . import inference  # noqa: E402  (bootstrap, permutation_test, compare, best_layer)
+
+__all__ += ["inference"]

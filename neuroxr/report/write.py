@@ -144,7 +144,13 @@ def write_report(
                if (r.direction, r.source, r.target) in scores}
     params, versions = provenance_table({**current, **metric_ds})
 
+    from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, inference_figures, inference_table
+
+    inference = inference_table(store)
+    if len(inference):
+        inference.to_csv(out / "inference.csv", index=False)
     sections: dict[str, F.Figures] = {
+        "inference": inference_figures(inference),
         "headline": F.headline_figures(best),
         "layers": F.layer_figures(static, scores, store),
         "forward_reverse": F.forward_reverse_figures(static, scores),
@@ -184,6 +190,8 @@ def write_report(
         "versions": _rows(versions),
         "figures": rendered,
         "notes": notes,
+        "inference": _rows(inference[INFERENCE_DISPLAY]),
+        "inference_note": INFERENCE_NOTE,
     }
     env = _env()
     env.filters["md"] = _md_cell

@@ -39,7 +39,7 @@ HIDDEN = ".neuroxr"
 NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]|_(?=[A-Za-z0-9.\-]))*$"
 _NAME_RE = re.compile(NAME_PATTERN)
 #: top-level groups of a study store
-TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache")
+TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache", "inference")
 
 # zarr warns about every folder without zarr.json when it lists a group; ours is hidden on purpose
 warnings.filterwarnings("ignore", message=rf"Object at {re.escape(HIDDEN)} is not recognized", module="zarr")

@@ -36,7 +36,7 @@ SCORE_KEYS = (
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
 SWEEP_KEYS = (
     "models", "layers", "neural", "directions", "regions", "overwrite", "n_workers", "scheduler",
-    "selection_seed", "metric_options",
+    "selection_seed", "metric_options", "inference",
 ) + SCORE_KEYS
 #: Metrics a sweep's ``directions`` may name besides the four directions (``rsa`` is the variant
 #: ``metric_options["rsa"]["variant"]``, default ``crsa``).
@@ -68,6 +68,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "scheduler": {"anyOf": [_NULL, _NAME]},
         "selection_seed": _int(),
         "metric_options": {"anyOf": [_NULL, {"type": "object", "additionalProperties": {"anyOf": [_NULL, {"type": "object"}]}}]},
+        "inference": {"anyOf": [_NULL, {"type": "object", "additionalProperties": False, "properties": {
+            "bootstrap": _int(0), "permutations": _int(0), "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]}}}]},
         "reps": _int(1),
         "seed": _int(0),
         "regressor": {"enum": list(REGRESSORS)},
@@ -97,6 +100,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "scheduler": "a scheduler address such as 'tcp://host:8786', or 'serial'",
     "selection_seed": "an integer",
     "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
+    "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: stimuli|targets|both)",
     "reps": "an integer >= 1",
     "seed": "an integer >= 0",
     "regressor": f"one of {REGRESSORS}",

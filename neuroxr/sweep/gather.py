@@ -68,6 +68,9 @@ class SweepResult:
     metric_table : pandas.DataFrame
         One row per metric entry: its labels, ``value``, ``train_value``, ``ceiling`` and one column
         per option of the metrics (``reps``, ``alpha``, ``debiased``, ...).
+    inference_table : pandas.DataFrame
+        One row per direction entry when the sweep asked for ``inference``: the median EV
+        with its bootstrap interval and the permutation p-value (:mod:`neuroxr.sweep.inference`).
     """
 
     entries: list[Entry]
@@ -82,6 +85,7 @@ class SweepResult:
     best_layers: pd.DataFrame = field(default_factory=pd.DataFrame)
     metrics: xr.Dataset = field(default_factory=xr.Dataset)
     metric_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    inference_table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         return (

@@ -28,6 +28,7 @@ from ..store import StudyStore
 from ._util import ordered
 from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
+from .inference import check_inference, run_inference
 from .names import layer_name
 from .plan import Entry, plan_sweep
 from .select import best_layers
@@ -126,6 +127,7 @@ def sweep(
     on_error: str = "raise",
     selection_seed: int = 0,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    inference: Mapping[str, Any] | None = None,
     **score_kwargs: Any,
 ) -> SweepResult:
     """Score models x layers x neural sets (x regions) x directions on Dask, resumably.
@@ -168,6 +170,10 @@ def sweep(
         "ersa", "alpha": 1.0}, "shape": {"alpha": 0.5}, "cka": {"debiased": True}}`` (see
         :func:`neuroxr.entries.metric_options`; ``rsa``'s options apply to its variant). The
         score arguments below apply to the directions only.
+    inference : mapping, optional
+        ``{"bootstrap": N, "permutations": N}`` (optional ``level``, ``method``, ``over``): after
+        the scores, a bootstrap and / or permutation entry per direction entry
+        (:mod:`neuroxr.sweep.inference`), summarised in :attr:`SweepResult.inference_table`.
     **score_kwargs
         Passed to the direction functions: ``reps``, ``seed``, ``regressor``, ``alpha``,
         ``n_components``, ``alphas``, ``n_folds``, ``fold_seed``, ``max_n``, ``noise_ceiling``,
@@ -195,6 +201,7 @@ def sweep(
     if on_error not in ("raise", "warn"):
         raise SweepConfigError(f"on_error must be 'raise' or 'warn'; got {on_error!r}.")
     kw = check_score_kwargs(score_kwargs)
+    inference = check_inference(inference)
     metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):
         store = StudyStore(store, storage_options=storage_options)
@@ -277,7 +284,8 @@ def sweep(
     dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw)
     metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
                                            metric_options=metric_opts)
-    return SweepResult(entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
+    inference_table = run_inference(store, [e for e in entries if e.key not in failed], kw, inference)
+    return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        task_info=info, dataset=dataset, table=table, target_table=target_table,
                        best_layers=best_layers(target_table, seed=selection_seed),
                        metrics=metrics, metric_table=metric_table)

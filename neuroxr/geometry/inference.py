@@ -1,0 +1,344 @@
+"""Statistical inference for RSA and CKA: bootstrap over stimuli (and subjects) and permutation nulls.
+
+RSA pattern bootstrap (rsatoolbox's ``bootstrap_sample_pattern`` / ``eval_bootstrap_pattern``):
+a resample draws ``n`` stimuli with replacement and keeps every pair of *distinct* draws of the
+RDM's upper triangle (pairs of a stimulus with its own copy are NaN and dropped). Pair ``(i, j)``
+therefore enters with weight ``c_i c_j`` (``c`` the draw counts), and every weighted sum of an
+RDM-shaped quantity ``V`` (symmetric, zero diagonal) is the quadratic form ``c^T V c / 2``: for
+``B`` resamples one ``(B x n) @ (n x n)`` product per quantity instead of ``B`` RDM copies. The
+Pearson (``"corr"``) and cosine comparisons, and rsatoolbox's noise ceiling
+(``boot_noise_ceiling``: each subject against the pooled RDM of all subjects, upper bound, and of
+the others, lower bound, pooled as ``pool_rdm`` does), follow exactly from the weighted second
+moments of the RDMs. ``"spearman"`` ranks each RDM once on the full sample (an approximation:
+rsatoolbox re-ranks each resample).
+
+Resamples are drawn on positions of the canonical stimulus order with
+``numpy.random.default_rng([seed, 0])`` (subjects: ``[seed, 1]``), or given as ``indices``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import ParameterError
+from ..kernels import resample as rs
+from ..kernels.gram import double_center, linear_cka
+from ..kernels.stats import rank
+from ._common import _canonical_any
+from .cka import _centred_gram
+from .rdm import _stack_rdms, as_rdm, rdm
+
+__all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "RSA_BOOT_METHODS"]
+
+RSA_BOOT_METHODS = ("corr", "cosine", "spearman")
+_BATCH = 256
+
+
+def _method(method: str) -> str:
+    m = {"pearson": "corr", "correlation": "corr"}.get(method, method)
+    if m not in RSA_BOOT_METHODS:
+        raise ParameterError(f"The 'method' parameter must be one of {RSA_BOOT_METHODS}. Got {method!r} instead.")
+    return m
+
+
+def _prepare_rdm(M: np.ndarray, method: str) -> np.ndarray:
+    M = np.array(M, dtype=float)
+    if method == "spearman":  # ranks of the upper triangle, put back symmetric
+        iu = np.triu_indices(M.shape[0], 1)
+        r = np.asarray(rank(M[iu][:, None], axis=0))[:, 0]
+        M = np.zeros_like(M)
+        M[iu] = r
+        M = M + M.T
+    np.fill_diagonal(M, 0.0)
+    return M
+
+
+def _qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``c_b^T V c_b / 2`` for each row ``c_b`` of ``C``: the pair-weighted sum of ``V``."""
+    return 0.5 * np.einsum("bi,bi->b", C @ V, C)
+
+
+class _Moments:
+    """Pair-weighted means and (co)variances of the model RDM and the data RDMs on resamples ``C``."""
+
+    def __init__(self, C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool) -> None:
+        tot = C.sum(axis=1)
+        self.N = 0.5 * (tot**2 - (C**2).sum(axis=1))
+        mats = [a] + list(bs)  # index 0: model, 1..S: subjects
+        m = len(mats)
+        mean = np.stack([_qform(C, M) / self.N for M in mats], axis=1) if centred else np.zeros((C.shape[0], m))
+        pairs = [(0, j) for j in range(m)] + ([(i, j) for i in range(1, m) for j in range(i, m)] if ceiling else [(j, j) for j in range(1, m)])
+        self.cov: dict[tuple[int, int], np.ndarray] = {}
+        for i, j in pairs:
+            e = _qform(C, mats[i] * mats[j]) / self.N
+            self.cov[(i, j)] = self.cov[(j, i)] = e - mean[:, i] * mean[:, j]
+
+    def corr(self, i: int, j: int) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.cov[(i, j)] / np.sqrt(self.cov[(i, i)] * self.cov[(j, j)])
+
+    def pooled_corr(self, s: int, members: Sequence[int]) -> np.ndarray:
+        """Correlation of subject ``s`` with the mean of the normalised RDMs of ``members``."""
+        sd = {t: np.sqrt(self.cov[(t, t)]) for t in members}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = sum(self.cov[(s, t)] / sd[t] for t in members)
+            var = sum(self.cov[(t, u)] / (sd[t] * sd[u]) for t in members for u in members)
+            return cov / np.sqrt(self.cov[(s, s)] * var)
+
+
+def _evaluate(C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool) -> dict[str, np.ndarray]:
+    """Per resample: ``score`` (B, S) model vs each subject; with ``ceiling`` the noise bounds (B,)."""
+    mo = _Moments(C, a, bs, centred, ceiling)
+    S = bs.shape[0]
+    out = {"score": np.stack([mo.corr(0, s) for s in range(1, S + 1)], axis=1)}
+    if ceiling:
+        subj = list(range(1, S + 1))
+        out["noise_upper"] = np.mean([mo.pooled_corr(s, subj) for s in subj], axis=0)
+        out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in subj if t != s]) for s in subj], axis=0)
+    return out
+
+
+def rsa_bootstrap(
+    model_rdm: Any,
+    data_rdms: Any,
+    *,
+    method: str = "corr",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    over: str = "stimuli",
+    indices: np.ndarray | None = None,
+    noise_ceiling: bool = True,
+) -> xr.Dataset:
+    """Bootstrap of an RSA evaluation (mean over subjects of the model-vs-subject RDM comparison).
+
+    Parameters
+    ----------
+    model_rdm : DataArray (stimulus, stimulus_) or square array
+        The model RDM, e.g. :func:`neuroxr.rdm` of features.
+    data_rdms : DataArray (stimulus, stimulus_), stack (rdm, stimulus, stimulus_), list of RDMs or array
+        One RDM per subject, paired with the model RDM by ``stimulus_id``.
+    method : {"corr", "cosine", "spearman"}, default "corr"
+        RDM comparison (rsatoolbox's names; ``"pearson"`` = ``"corr"``).
+    n_boot, seed, level
+        Resamples, their seed, the interval's level (percentile intervals).
+    over : {"stimuli", "subjects", "both"}, default "stimuli"
+        Resample stimuli (rsatoolbox's ``eval_bootstrap_pattern``), subjects (its
+        ``eval_bootstrap_rdm``; the noise ceiling is then not resampled), or both.
+    indices : ndarray of int, shape (n_boot, n), optional
+        Stimulus draws (positions of the canonical order) to use instead of drawing them.
+    noise_ceiling : bool, default True
+        Also bootstrap rsatoolbox's leave-one-subject-out noise ceiling (needs 2 subjects).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``score`` (the evaluation), ``score_boot`` (boot), ``score_ci`` (bound); with the ceiling
+        ``noise_lower``, ``noise_upper`` and their ``_boot``, ``_ci``; ``boot_index`` when
+        stimuli are resampled.
+    """
+    method = _method(method)
+    if over not in ("stimuli", "subjects", "both"):
+        raise ParameterError(f"The 'over' parameter must be one of ('stimuli', 'subjects', 'both'). Got {over!r} instead.")
+    rs._check_level(level)
+    a_da = _canonical_any(as_rdm(model_rdm, "model_rdm"))
+    stack = _stack_rdms(data_rdms, "data_rdms", ids=a_da.stimulus_id.values)
+    stack = stack.isel(stimulus=np.argsort(stack.stimulus_id.values.astype(str), kind="stable"),
+                       stimulus_=np.argsort(stack.stimulus_id_.values.astype(str), kind="stable"))
+    from .rdm import _align_rdm
+
+    a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"))
+    a = _prepare_rdm(a_da.values, method)
+    bs = np.stack([_prepare_rdm(M, method) for M in stack.values])
+    S, n = bs.shape[0], a.shape[0]
+    ceiling = bool(noise_ceiling) and S >= 2
+    centred = method != "cosine"
+    full = _evaluate(np.ones((1, n)), a, bs, centred, ceiling)
+    if over == "subjects":
+        if S < 2:
+            raise ParameterError("over='subjects' needs at least 2 data RDMs; pass one RDM per subject or over='stimuli'.")
+        sc = rs.counts(rs.bootstrap_indices(S, n_boot, seed, stream=1), S)
+        score_b = (sc * full["score"]).sum(axis=1) / S
+        boot = {"score": score_b}
+    else:
+        idx = rs.bootstrap_indices(n, n_boot, seed) if indices is None else np.asarray(indices)
+        parts: dict[str, list[np.ndarray]] = {}
+        for lo in range(0, idx.shape[0], _BATCH):
+            res = _evaluate(rs.counts(idx[lo : lo + _BATCH], n), a, bs, centred, ceiling)
+            for k, v in res.items():
+                parts.setdefault(k, []).append(v)
+        boot = {k: np.concatenate(v) for k, v in parts.items()}
+        if over == "both":
+            sc = rs.counts(rs.bootstrap_indices(S, idx.shape[0], seed, stream=1), S)
+            boot["score"] = (sc * boot["score"]).sum(axis=1) / S
+        else:
+            boot["score"] = boot["score"].mean(axis=1)
+    out: dict[str, Any] = {"score": ((), float(full["score"].mean()))}
+    for k, v in boot.items():
+        if k != "score":
+            out[k] = ((), float(full[k][0]))
+        out[f"{k}_boot"] = (("boot",), v)
+        out[f"{k}_ci"] = (("bound",), rs.percentile_interval(v, level))
+    coords: dict[str, Any] = {"bound": ["low", "high"]}
+    if over != "subjects":
+        out["boot_index"] = (("boot", "stimulus"), idx)
+        coords["stimulus_id"] = ("stimulus", stack.stimulus_id.values)
+    if ceiling and over == "subjects":
+        out["noise_lower"] = ((), float(full["noise_lower"][0]))
+        out["noise_upper"] = ((), float(full["noise_upper"][0]))
+    attrs = {"method": method, "n_boot": int(len(next(iter(boot.values())))), "seed": int(seed), "level": float(level),
+             "over": over, "n_subjects": int(S), "n_stimuli": int(n)}
+    return xr.Dataset(out, coords=coords, attrs=attrs)
+
+
+def crsa_bootstrap(
+    features: Any,
+    neural: Any,
+    *,
+    rdm_method: str = "correlation",
+    compare_method: str = "corr",
+    **kwargs: Any,
+) -> xr.Dataset:
+    """:func:`rsa_bootstrap` of classical RSA: the RDM of ``features`` against the RDM of each
+    neural set in ``neural`` (one DataArray, or a list of them: one subject / animal each).
+
+    ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...).
+    """
+    sets = neural if isinstance(neural, (list, tuple)) else [neural]
+    model = rdm(features, rdm_method)
+    data = [rdm(x, rdm_method) for x in sets]
+    out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
+    out.attrs["rdm_method"] = rdm_method
+    return out
+
+
+def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_perm: int = 1000, seed: int = 0) -> xr.Dataset:
+    """Permutation (Mantel) test of an RSA evaluation: the stimulus labels of the model RDM are
+    permuted (rows and columns together, ``default_rng([seed, 2])`` on canonical positions).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``score`` (mean over subjects), ``p`` (one-sided, ``(1 + #{null >= score}) / (1 + n_perm)``)
+        and ``score_null`` (perm).
+    """
+    method = _method(method)
+    a_da = _canonical_any(as_rdm(model_rdm, "model_rdm"))
+    stack = _stack_rdms(data_rdms, "data_rdms", ids=a_da.stimulus_id.values)
+    from .rdm import _align_rdm
+
+    stack = xr.concat([_align_rdm(a_da, stack.isel(rdm=i), ("model_rdm", "data_rdms")) for i in range(stack.sizes["rdm"])], "rdm")
+    a = _prepare_rdm(a_da.values, method)
+    bs = np.stack([_prepare_rdm(M, method) for M in stack.values])
+    n = a.shape[0]
+    iu = np.triu_indices(n, 1)
+    vb = bs[:, iu[0], iu[1]]  # (S, pairs)
+    if method != "cosine":
+        vb = vb - vb.mean(axis=1, keepdims=True)
+    vb = vb / np.linalg.norm(vb, axis=1, keepdims=True)
+
+    def score(M: np.ndarray) -> float:
+        v = M[iu]
+        if method != "cosine":
+            v = v - v.mean()
+        return float(np.mean(vb @ (v / np.linalg.norm(v))))
+
+    obs = score(a)
+    null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed)])
+    p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
+    return xr.Dataset({"score": ((), obs), "p": ((), p), "score_null": (("perm",), null)},
+                      attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed)})
+
+
+def cka_bootstrap(
+    a: Any, b: Any, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95, n_perm: int = 0,
+) -> xr.Dataset:
+    """Bootstrap over stimuli (and optionally a permutation null) of linear CKA (biased estimator).
+
+    A resample's CKA is that of the resampled representations: the centred Grams restricted to
+    the drawn stimuli (``K[idx][:, idx]``, centred again). The permutation null permutes the
+    stimulus labels of ``b``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound); with ``n_perm`` also ``p`` and ``cka_null``.
+    """
+    rs._check_level(level)
+    Ka, ia = _centred_gram(a, "a")
+    Kb, ib = _centred_gram(b, "b")
+    if not np.array_equal(ia, ib):
+        common = np.intersect1d(ia, ib)
+        pa, pb = np.searchsorted(ia, common), np.searchsorted(ib, common)
+        Ka, Kb, ia = Ka[np.ix_(pa, pa)], Kb[np.ix_(pb, pb)], common
+    n = Ka.shape[0]
+    idx = rs.bootstrap_indices(n, n_boot, seed)
+
+    def batch_cka(K: np.ndarray, L: np.ndarray) -> np.ndarray:
+        Kc, Lc = double_center(K), double_center(L)
+        kl = np.einsum("bij,bij->b", Kc, Lc)
+        return kl / np.sqrt(np.einsum("bij,bij->b", Kc, Kc) * np.einsum("bij,bij->b", Lc, Lc))
+
+    boot = np.empty(n_boot)
+    step = max(1, int(32 * 2**20 // (8 * n * n)))
+    for lo in range(0, n_boot, step):
+        sel = idx[lo : lo + step]
+        boot[lo : lo + step] = batch_cka(Ka[sel[:, :, None], sel[:, None, :]], Kb[sel[:, :, None], sel[:, None, :]])
+    out: dict[str, Any] = {
+        "cka": ((), float(linear_cka(Ka, Kb))), "cka_boot": (("boot",), boot),
+        "cka_ci": (("bound",), rs.percentile_interval(boot, level)), "boot_index": (("boot", "stimulus"), idx),
+    }
+    if n_perm:
+        perms = rs.permutation_indices(n, n_perm, seed)
+        null = np.array([linear_cka(Ka, Kb[np.ix_(p, p)]) for p in perms])
+        out["cka_null"] = (("perm",), null)
+        out["p"] = ((), float(rs.permutation_pvalues(np.asarray([out["cka"][1]]), null[:, None])[0]))
+    return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},
+                      attrs={"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "n_perm": int(n_perm)})
+
+
+def ersa_bootstrap(
+    features: Any,
+    neural: Any,
+    *,
+    rdm_method: str = "correlation",
+    compare_method: str = "corr",
+    alpha: float = 0.1,
+    test_size: float = 0.5,
+    split_seed: int = 0,
+    n_perm: int = 0,
+    **kwargs: Any,
+) -> xr.Dataset:
+    """Pattern bootstrap (and optionally a Mantel permutation test) of encoding RSA's test score.
+
+    The encoding model is fitted once as :func:`neuroxr.geometry.ersa` fits it (train / test split
+    of the canonical order with ``split_seed`` and ``test_size``; ridge ``alpha`` on the training
+    stimuli); the RDM of its test predictions and the neural RDM of the test stimuli are then
+    resampled together over test stimuli (:func:`rsa_bootstrap`, ``kwargs``: ``n_boot``, ``seed``,
+    ``level``). With ``n_perm`` the result also holds ``p`` and ``score_null`` of
+    :func:`rsa_permutation` on the same two RDMs.
+    """
+    from ..backend import to_numpy
+    from ..kernels import rdm as _kr
+    from ..kernels.ridge import oof_predict
+    from ._common import split_train_test
+    from .rsa import _paired_arrays
+
+    X, Y, ids, _ = _paired_arrays(features, neural)
+    tr, te = split_train_test(X.shape[0], test_size, split_seed)
+    P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
+    te_ids = np.asarray(ids)[te]
+    model = as_rdm(np.asarray(to_numpy(_kr.rdm(P_te, rdm_method))), "ersa predictions", te_ids)
+    data = as_rdm(np.asarray(to_numpy(_kr.rdm(Y[te], rdm_method))), "neural", te_ids)
+    out = rsa_bootstrap(model, data, method=compare_method, noise_ceiling=False, **kwargs)
+    if n_perm:
+        perm = rsa_permutation(model, data, method=compare_method, n_perm=n_perm, seed=int(kwargs.get("seed", 0)))
+        out["p"] = perm["p"]
+        out["score_null"] = perm["score_null"]
+    out.attrs.update(rdm_method=rdm_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
+                     n_test=int(te.size), n_perm=int(n_perm))
+    return out

@@ -1,0 +1,261 @@
+"""Resampling kernels: bootstrap draws, resampled Pearson correlations, intervals, corrections.
+
+Every draw is made on positions of the canonical stimulus order (sorted ``stimulus_id``,
+:func:`neuroxr.layouts.canonical_order`) with ``numpy.random.default_rng``, so the resamples are a
+function of the ids and the seed only (the same on every backend and for every input order).
+
+The Pearson correlation of two columns on a resample with counts ``w`` (``sum w = n``) needs
+only the weighted sums of ``a``, ``b``, ``a b``, ``a^2``, ``b^2``: for ``B`` resamples these are
+one product of the ``B x n`` count matrix with the stacked ``n x 5k`` columns
+(:func:`resampled_pearson`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from ..errors import ParameterError
+
+__all__ = [
+    "bootstrap_indices",
+    "permutation_indices",
+    "counts",
+    "resampled_pearson",
+    "jackknife_pearson",
+    "percentile_interval",
+    "bca_interval",
+    "fdr_bh",
+    "maxt_pvalues",
+    "holm",
+]
+
+
+def _positive(value: Any, name: str, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
+        raise ParameterError(f"{name} must be a positive integer; got {value!r}. {hint}")
+    return int(value)
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int, stream: int = 0) -> np.ndarray:
+    """Bootstrap draws (with replacement) of ``n`` positions of the canonical order.
+
+    Parameters
+    ----------
+    n : int
+        Number of items (stimuli in canonical order, or targets).
+    n_boot : int
+        Number of resamples.
+    seed : int
+        Seed; the generator is ``numpy.random.default_rng([seed, stream])``.
+    stream : int, default 0
+        Independent stream (0: stimuli, 1: targets, 2: permutations).
+
+    Returns
+    -------
+    ndarray of int, shape (n_boot, n)
+    """
+    _positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
+    return np.random.default_rng([int(seed), stream]).integers(0, n, size=(int(n_boot), int(n)))
+
+
+def permutation_indices(n: int, n_perm: int, seed: int) -> np.ndarray:
+    """Permutations of ``n`` positions of the canonical order, shape ``(n_perm, n)``
+    (``numpy.random.default_rng([seed, 2]).permutation`` per row)."""
+    _positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
+    rng = np.random.default_rng([int(seed), 2])
+    return np.stack([rng.permutation(n) for _ in range(int(n_perm))])
+
+
+def counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """Count matrix ``W`` (``B x n``, float64): ``W[b, i]`` = times position ``i`` is drawn in resample ``b``."""
+    B = idx.shape[0]
+    W = np.zeros((B, n))
+    np.add.at(W, (np.repeat(np.arange(B), idx.shape[1]), idx.ravel()), 1.0)
+    return W
+
+
+def _moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Stacked ``[a, b, a b, a^2, b^2]`` of column-centred ``a``, ``b`` (``n x k`` each) -> ``n x 5k``."""
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    return np.concatenate([a, b, a * b, a * a, b * b], axis=1)
+
+
+def _pearson_from_sums(S: np.ndarray, total: np.ndarray | float, k: int) -> np.ndarray:
+    sa, sb, sab, saa, sbb = (S[..., i * k : (i + 1) * k] / total for i in range(5))
+    cov = sab - sa * sb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / np.sqrt((saa - sa * sa) * (sbb - sb * sb))
+
+
+def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson ``r`` of each column pair of ``a``, ``b`` on each resample of ``W``.
+
+    Parameters
+    ----------
+    W : ndarray, shape (B, n)
+        Counts (or any non-negative weights) per resample.
+    a, b : ndarray, shape (n, k)
+
+    Returns
+    -------
+    ndarray, shape (B, k)
+        ``W = ones((1, n))`` gives the plain Pearson correlation of each column pair.
+    """
+    k = a.shape[1]
+    S = W @ _moments(a, b)
+    return _pearson_from_sums(S, W.sum(axis=1, keepdims=True), k)
+
+
+def jackknife_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Leave-one-out Pearson ``r`` of each column pair, shape ``(n, k)`` (row ``i``: item ``i`` left out),
+    from the total sums minus each row (no ``n x n`` product)."""
+    n, k = a.shape
+    M = _moments(a, b)
+    S = M.sum(axis=0)[None, :] - M
+    return _pearson_from_sums(S, n - 1.0, k)
+
+
+def _check_level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise ParameterError(f"level must be a number in (0, 1); got {level!r}. Pass e.g. level=0.95.")
+    return float(level)
+
+
+def percentile_interval(boot: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """Percentile interval over axis 0 of ``boot`` (NaN resamples ignored).
+
+    Returns
+    -------
+    ndarray, shape (2, ...)
+        Lower and upper bounds, ``nanquantile`` at ``(1 -+ level) / 2`` (linear interpolation,
+        as ``scipy.stats.bootstrap(method="percentile")``).
+    """
+    level = _check_level(level)
+    alpha = (1 - level) / 2
+    with np.errstate(invalid="ignore"):
+        return np.stack([np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)])
+
+
+def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """Bias-corrected and accelerated (BCa) interval (Efron 1987), as ``scipy.stats.bootstrap(method="BCa")``.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (...)
+        The statistic on the full sample.
+    boot : ndarray, shape (B, ...)
+        The statistic on each resample.
+    jack : ndarray, shape (n, ...)
+        The statistic with each item left out (acceleration).
+    level : float, default 0.95
+
+    Returns
+    -------
+    ndarray, shape (2, ...)
+        ``z0 = Phi^-1((#(boot < theta) + #(boot <= theta)) / 2B)``, ``a = sum(d^3) / (6 sum(d^2)^1.5)`` with
+        ``d = mean(jack) - jack``; the bounds are the percentiles
+        ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` of ``boot`` for ``z = Phi^-1((1 -+ level) / 2)``.
+    """
+    level = _check_level(level)
+    alpha = (1 - level) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        valid = np.isfinite(boot)  # scipy's percentile of score, kind "mean"
+        frac = (np.sum((boot < theta) & valid, axis=0) + np.sum((boot <= theta) & valid, axis=0)) / (2 * np.sum(valid, axis=0))
+        z0 = ndtri(frac)
+        d = np.nanmean(jack, axis=0) - jack
+        acc = np.nansum(d**3, axis=0) / (6 * np.nansum(d**2, axis=0) ** 1.5)
+        out = []
+        for z in (ndtri(alpha), ndtri(1 - alpha)):
+            q = ndtr(z0 + (z0 + z) / (1 - acc * (z0 + z)))
+            q = np.where(np.isfinite(q), q, np.nan)
+            out.append(_nanquantile_per(boot, q))
+    return np.stack(out)
+
+
+def _nanquantile_per(boot: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``nanquantile(boot[:, j], q[j])`` for every trailing position ``j`` (linear interpolation)."""
+    flat = boot.reshape(boot.shape[0], -1)
+    qf = np.broadcast_to(q, boot.shape[1:]).ravel()
+    out = np.full(flat.shape[1], np.nan)
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        col = col[np.isfinite(col)]
+        if col.size and np.isfinite(qf[j]):
+            out[j] = np.quantile(col, qf[j])
+    return out.reshape(boot.shape[1:])
+
+
+def fdr_bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values over the last axis (``scipy.stats.false_discovery_control``;
+    NaN p-values stay NaN and are not counted)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    q = p[ok]
+    m = q.size
+    if m:
+        order = np.argsort(q)
+        ranked = q[order] * m / np.arange(1, m + 1)
+        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+        adj = np.empty(m)
+        adj[order] = np.minimum(ranked, 1.0)
+        out[ok] = adj
+    return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone; NaN stay NaN)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    q = p[ok]
+    m = q.size
+    if m:
+        order = np.argsort(q)
+        adj = np.maximum.accumulate(q[order] * (m - np.arange(m)))
+        res = np.empty(m)
+        res[order] = np.minimum(adj, 1.0)
+        out[ok] = res
+    return out
+
+
+def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Westfall-Young single-step max-statistic adjusted p-values (one-sided, larger is more extreme).
+
+    Parameters
+    ----------
+    observed : ndarray, shape (k,)
+    null : ndarray, shape (B, k)
+        The statistic of every target under each permutation.
+
+    Returns
+    -------
+    ndarray, shape (k,)
+        ``(1 + #{b : max_j null[b, j] >= observed[i]}) / (1 + B)``; controls the family-wise error.
+    """
+    mx = np.nanmax(null, axis=1)
+    with np.errstate(invalid="ignore"):
+        ge = (mx[:, None] >= observed[None, :]).sum(axis=0)
+    out = (1.0 + ge) / (1.0 + null.shape[0])
+    return np.where(np.isfinite(observed), out, np.nan)
+
+
+def permutation_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``."""
+    with np.errstate(invalid="ignore"):
+        ge = (null >= observed[None]).sum(axis=0)
+    out = (1.0 + ge) / (1.0 + null.shape[0])
+    return np.where(np.isfinite(observed), out, np.nan)
+
+
+def two_sided_pvalue(boot_diff: np.ndarray) -> np.ndarray:
+    """Bootstrap p-value of a difference being 0: ``min(1, 2 min(P(d <= 0), P(d >= 0)))`` over axis 0,
+    each fraction counted as ``(1 + count) / (1 + B)``."""
+    B = np.sum(np.isfinite(boot_diff), axis=0)
+    le = (1.0 + np.sum(boot_diff <= 0, axis=0)) / (1.0 + B)
+    ge = (1.0 + np.sum(boot_diff >= 0, axis=0)) / (1.0 + B)
+    return np.minimum(1.0, 2 * np.minimum(le, ge))

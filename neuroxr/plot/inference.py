@@ -1,0 +1,133 @@
+"""Figures of inference results: layer profiles with bootstrap intervals and significance marks,
+and forward against reverse with intervals on both axes.
+
+Both take the table of a sweep's inference entries (:attr:`neuroxr.sweep.SweepResult.inference_table`:
+one row per forward / reverse entry with ``median_ev``, ``median_ev_low``, ``median_ev_high`` and,
+with permutations, ``median_p``) or an equivalent ``pandas.DataFrame``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..errors import LayoutError
+from ._common import _new_figure, _one_axes
+
+__all__ = ["layer_profile_ci", "forward_vs_reverse_ci"]
+
+_NEEDED = ("direction", "model", "layer", "median_ev", "median_ev_low", "median_ev_high")
+
+
+def _check(table: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise LayoutError(f"table must be a pandas DataFrame (a sweep's inference_table); got {type(table).__name__}.")
+    missing = [c for c in _NEEDED if c not in table.columns]
+    if missing:
+        raise LayoutError(f"table lacks the columns {missing}; run the sweep with inference={{'bootstrap': 1000}}.")
+    return table
+
+
+def _significant(rows: pd.DataFrame, alpha: float) -> np.ndarray:
+    if "median_p" not in rows:
+        return np.zeros(len(rows), dtype=bool)
+    return np.asarray(rows["median_p"].astype(float) < alpha)
+
+
+def layer_profile_ci(
+    table: pd.DataFrame,
+    *,
+    direction: str = "forward",
+    alpha: float = 0.05,
+    layers: list[str] | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Median EV per layer with its bootstrap interval, one line per (model, neural set, region).
+
+    Layers are drawn in the table's order (a sweep lists them in depth order) unless ``layers``
+    gives it; a star above a point marks a permutation p-value of the median below ``alpha``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A sweep's ``inference_table``.
+    direction : {"forward", "reverse"}
+    alpha : float, default 0.05
+    layers : list of str, optional
+    ax : Axes, optional
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    t = _check(table)
+    t = t[t["direction"] == direction]
+    if t.empty:
+        raise LayoutError(f"table has no {direction!r} rows; directions present: {sorted(set(table['direction']))}.")
+    fig, a = _one_axes(ax, figsize)
+    order = layers or list(dict.fromkeys(t["layer"]))
+    keys = [c for c in ("model", "neural", "region") if c in t.columns]
+    for i, (key, rows) in enumerate(t.groupby(keys, sort=False)):
+        rows = rows.set_index("layer").reindex([l for l in order if l in set(rows["layer"])])
+        x = np.array([order.index(l) for l in rows.index], dtype=float)
+        y = rows["median_ev"].to_numpy(float)
+        err = np.abs(np.stack([y - rows["median_ev_low"].to_numpy(float), rows["median_ev_high"].to_numpy(float) - y]))
+        label = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)) if k not in (None, "all"))
+        color = f"C{i % 10}"
+        a.errorbar(x, y, yerr=err, marker="o", color=color, capsize=3, label=label)
+        sig = _significant(rows.reset_index(), alpha)
+        if sig.any():
+            top = rows["median_ev_high"].to_numpy(float)
+            a.plot(x[sig], top[sig] * 1.03 + 0.5, marker="*", linestyle="none", color=color, markersize=9)
+    a.set_xticks(np.arange(len(order)), order, rotation=30 if max(map(len, order)) > 6 else 0)
+    a.set_xlabel("layer")
+    a.set_ylabel(f"{direction} median EV (%)")
+    a.set_title(f"{direction}: median EV, bootstrap interval; * permutation p < {alpha:g}")
+    a.legend(fontsize="small")
+    return fig
+
+
+def forward_vs_reverse_ci(
+    table: pd.DataFrame, *, alpha: float = 0.05, figsize: tuple[float, float] | None = None, annotate: bool | None = None,
+) -> Figure:
+    """Forward against reverse median EV per (model, layer, neural set, region), with the bootstrap
+    intervals of both as error bars; filled markers where both permutation p-values are below
+    ``alpha`` (hollow otherwise).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    t = _check(table)
+    keys = [c for c in ("model", "layer", "neural", "region") if c in t.columns]
+    f = t[t["direction"] == "forward"].set_index(keys)
+    r = t[t["direction"] == "reverse"].set_index(keys)
+    both = f.index.intersection(r.index)
+    if len(both) == 0:
+        raise LayoutError("table has no (model, layer, neural, region) with both a forward and a reverse row.")
+    f, r = f.loc[both], r.loc[both]
+    fig, axes = _new_figure(figsize=figsize)
+    a = axes[0, 0]
+    fx, ry = f["median_ev"].to_numpy(float), r["median_ev"].to_numpy(float)
+    xerr = np.abs(np.stack([fx - f["median_ev_low"].to_numpy(float), f["median_ev_high"].to_numpy(float) - fx]))
+    yerr = np.abs(np.stack([ry - r["median_ev_low"].to_numpy(float), r["median_ev_high"].to_numpy(float) - ry]))
+    a.errorbar(fx, ry, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
+    sig = _significant(f.reset_index(), alpha) & _significant(r.reset_index(), alpha)
+    a.scatter(fx[sig], ry[sig], color="C2", zorder=2, label=f"both p < {alpha:g}")
+    a.scatter(fx[~sig], ry[~sig], facecolors="none", edgecolors="C2", zorder=2, label="not both significant")
+    if annotate or (annotate is None and len(both) <= 12):
+        for x, y, lab in zip(fx, ry, both):
+            lab = lab if isinstance(lab, tuple) else (lab,)
+            a.annotate("/".join(str(s) for s in lab[:2]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+    lo = float(np.nanmin(np.concatenate([fx, ry, [0.0]])))
+    hi = float(np.nanmax(np.concatenate([fx + xerr[1], ry + yerr[1]])))
+    a.plot([lo, hi], [lo, hi], color="0.5", linestyle=":", linewidth=1, label="y = x")
+    a.set_xlabel("forward median EV (%)")
+    a.set_ylabel("reverse median EV (%)")
+    a.set_title("forward vs reverse (bars: bootstrap intervals)")
+    a.legend(fontsize="small")
+    return fig

@@ -1,0 +1,359 @@
+"""Statistical inference for predictivity scores: bootstrap intervals, permutation tests and
+paired comparisons (issue 16).
+
+The out-of-fold predictions of a direction are computed once (the operator stays fixed); the
+inference then only resamples stored columns:
+
+- **bootstrap over stimuli**: the held-out stimuli of the predictions and of every split half
+  are resampled together, the same resamples for every target and rep. Each correlation of a
+  resample follows from one product of the ``B x n`` count matrix with the stacked
+  ``[a, b, ab, a^2, b^2]`` columns (:func:`neuroxr.kernels.resample.resampled_pearson`). The
+  target's split-half Spearman is the Pearson correlation of the full-sample ranks on the
+  resample (exact on the full sample; ranks are not recomputed per resample).
+- **bootstrap over targets** (neuroids / units) of the median over targets, and **both**.
+- **permutation test**: the stimulus labels of the targets are permuted, the operator stays:
+  forward ``P_perm = S Y[perm]``; the statistic is ``r(Y[perm], P_perm)`` (the ceiling is a
+  property of the data, not of the pairing, and does not enter the test).
+
+Resamples and permutations are drawn on positions of the canonical stimulus order with
+``numpy.random.default_rng([seed, stream])``: a function of the ``stimulus_id`` values and the
+seed, identical on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LayoutError, ParameterError
+from ..kernels import resample as rs
+from ..kernels.stats import pearson
+from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
+from ._result import target_coords, version
+
+__all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "BOOT_OVER", "BOOT_METHODS"]
+
+BOOT_OVER = ("stimuli", "targets", "both")
+BOOT_METHODS = ("percentile", "bca")
+_BOOT_BATCH = 256  # resamples per count-matrix product
+_PERM_BYTES = 256 * 2**20  # permuted targets held at once
+
+
+def _check(value: Any, name: str, options: Sequence[str]) -> str:
+    if value not in options:
+        raise ParameterError(f"The '{name}' parameter must be one of {tuple(options)}. Got {value!r} instead.")
+    return value
+
+
+def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> Parts:
+    if isinstance(source, Parts):
+        return source
+    _check(direction, "direction", INFERENCE_DIRECTIONS)
+    return prepare(direction, source, target, **kwargs)
+
+
+def bootstrap(
+    direction: str,
+    source: xr.DataArray,
+    target: xr.DataArray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    method: str = "percentile",
+    over: str = "stimuli",
+    **kwargs: Any,
+) -> xr.Dataset:
+    """Bootstrap confidence intervals of a direction's scores.
+
+    Parameters
+    ----------
+    direction : {"forward", "reverse", "inter_animal", "model_to_model"}
+        ``forward(features, neural)``, ``reverse(neural, features)``, ``inter_animal(neural_a,
+        neural_b)`` or ``model_to_model(features_a, features_b)``; or the :class:`Parts` of
+        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused).
+    source, target : DataArray
+        The direction's inputs, in its argument order.
+    n_boot : int, default 1000
+        Number of resamples.
+    seed : int, default 0
+        Seed of the direction's split halves (as in the direction) and of the resamples
+        (``default_rng([seed, 0])`` for stimuli, ``[seed, 1]`` for targets).
+    level : float, default 0.95
+        Confidence level.
+    method : {"percentile", "bca"}, default "percentile"
+        Interval: percentile, or bias-corrected and accelerated (acceleration from the
+        leave-one-stimulus-out jackknife; over targets, leave-one-target-out). Not with ``over="both"``.
+    over : {"stimuli", "targets", "both"}, default "stimuli"
+        What is resampled: the held-out stimuli (every target's EV, its ceiling and the median
+        over targets), the targets (the median over targets), or both (stimuli and targets drawn
+        independently per resample).
+    **kwargs
+        The direction's parameters (``reps``, ``regressor``, ``alpha``, ``n_folds``, ``fold_seed``,
+        ``noise_ceiling``, ``split``, ``backend``, ``dtype``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``(target dim, boot, bound)`` with ``bound = ["low", "high"]``: ``ev`` (the
+        direction's ``ev.mean("rep")``), ``median_ev`` (NaN-median over targets), their resamples
+        ``ev_boot`` (boot, target; not with ``over="targets"``) and ``median_ev_boot`` (boot) and
+        intervals ``ev_ci``, ``median_ev_ci``; with a ceiling also ``ceiling`` (mean over reps),
+        ``ceiling_boot`` and ``ceiling_ci``; ``boot_index`` (boot, stimulus) the drawn positions of
+        the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
+        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
+    """
+    _check(method, "method", BOOT_METHODS)
+    _check(over, "over", BOOT_OVER)
+    if method == "bca" and over == "both":
+        raise ParameterError("method='bca' needs one resampled axis; with over='both' pass method='percentile'.")
+    rs._check_level(level)
+    rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed))
+    n, k = parts.Y.shape
+    ev0, ceil0 = (v[0] for v in parts.scores())
+    med0 = np.nanmedian(ev0) if np.isfinite(ev0).any() else np.nan
+    dim = parts.dim
+    out: dict[str, Any] = {"ev": ((dim,), ev0), "median_ev": ((), med0)}
+    has_ceiling = parts.P1 is not None
+    if has_ceiling:
+        out["ceiling"] = ((dim,), ceil0)
+    coords: dict[str, Any] = {**target_coords(parts.target, dim), "bound": ["low", "high"]}
+    tidx = rs.bootstrap_indices(k, n_boot, seed, stream=1) if over != "stimuli" else None
+    if over == "targets":
+        med_b = np.nanmedian(ev0[tidx], axis=1)
+        out["median_ev_boot"] = (("boot",), med_b)
+        if method == "bca":
+            jack = np.array([np.nanmedian(np.delete(ev0, i)) for i in range(k)])
+            ci = rs.bca_interval(np.asarray(med0), med_b, jack, level)
+        else:
+            ci = rs.percentile_interval(med_b, level)
+        out["median_ev_ci"] = (("bound",), ci)
+    else:
+        idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
+        ev_b = np.empty((n_boot, k))
+        ceil_b = np.empty((n_boot, k))
+        for lo in range(0, n_boot, _BOOT_BATCH):
+            W = rs.counts(idx[lo : lo + _BOOT_BATCH], n)
+            ev_b[lo : lo + _BOOT_BATCH], ceil_b[lo : lo + _BOOT_BATCH] = parts.scores(W)
+        with np.errstate(invalid="ignore"), _quiet():
+            med_b = np.nanmedian(ev_b if tidx is None else np.take_along_axis(ev_b, tidx, axis=1), axis=1)
+        out.update(ev_boot=(("boot", dim), ev_b), median_ev_boot=(("boot",), med_b))
+        if method == "bca":
+            ev_j, ceil_j = parts.scores(jackknife=True)
+            with _quiet():
+                med_j = np.nanmedian(ev_j, axis=1)
+            out["ev_ci"] = (("bound", dim), rs.bca_interval(ev0, ev_b, ev_j, level))
+            out["median_ev_ci"] = (("bound",), rs.bca_interval(np.asarray(med0), med_b, med_j, level))
+            if has_ceiling:
+                out["ceiling_ci"] = (("bound", dim), rs.bca_interval(ceil0, ceil_b, ceil_j, level))
+        else:
+            out["ev_ci"] = (("bound", dim), rs.percentile_interval(ev_b, level))
+            out["median_ev_ci"] = (("bound",), rs.percentile_interval(med_b, level))
+            if has_ceiling:
+                out["ceiling_ci"] = (("bound", dim), rs.percentile_interval(ceil_b, level))
+        if has_ceiling:
+            out["ceiling_boot"] = (("boot", dim), ceil_b)
+        out["boot_index"] = (("boot", "stimulus"), idx)
+        coords["stimulus_id"] = ("stimulus", parts.stimulus_id)
+    attrs = _attrs(parts, n_boot=int(n_boot), level=float(level), method=method, over=over)
+    ds = xr.Dataset(out, coords=coords, attrs=attrs)
+    if "boot" in ds.dims:
+        ds = ds.assign_coords(boot=np.arange(ds.sizes["boot"]))
+    return ds
+
+
+class _quiet:
+    """Silence the all-NaN slice warnings of nanmedian inside a block."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:
+    from ..kernels.regressors import regressor_label
+
+    p = dict(parts.params)
+    p["regressor"] = regressor_label(p["regressor"])
+    p["noise_ceiling"] = parts.P1 is not None
+    return {"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n),
+            "stimulus_order": "sorted stimulus_id", "neuroxr_version": version()}
+
+
+def permutation_test(
+    direction: str,
+    source: xr.DataArray,
+    target: xr.DataArray,
+    *,
+    n_perm: int = 1000,
+    seed: int = 0,
+    keep_null: bool = False,
+    **kwargs: Any,
+) -> xr.Dataset:
+    """Permutation test of each target's predictivity and of the median over targets.
+
+    The stimulus labels of the targets are permuted (``default_rng([seed, 2])``, on positions of
+    the canonical order) and predicted again from the unchanged design: for the shared ridge /
+    linear operator ``S`` this is ``P_perm = S Y[perm]``, one matrix product per batch of
+    permutations. The statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided:
+    larger is better).
+
+    Parameters
+    ----------
+    direction, source, target, **kwargs
+        As in :func:`bootstrap`.
+    n_perm : int, default 1000
+        Number of permutations.
+    seed : int, default 0
+        Seed of the direction's split halves and of the permutations.
+    keep_null : bool, default False
+        Also return the null ``r_null`` (perm, target).
+
+    Returns
+    -------
+    xarray.Dataset over the target dim
+        ``r`` (observed), ``p`` (per target, ``(1 + #{r_perm >= r}) / (1 + n_perm)``),
+        ``p_maxt`` (Westfall-Young max-statistic, family-wise), ``p_fdr`` (Benjamini-Hochberg of
+        ``p``), ``median_r`` and ``median_p`` (the median over targets against its own null).
+    """
+    rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed, noise_ceiling=False))
+    n, k = parts.Y.shape
+    r0 = pearson(parts.Y, parts.P)
+    perms = rs.permutation_indices(n, n_perm, seed)
+    null = np.empty((n_perm, k))
+    batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
+    for lo in range(0, n_perm, batch):
+        sel = perms[lo : lo + batch]
+        Yp = np.concatenate([parts.Y[p] for p in sel], axis=1)
+        Pp = parts.predict(Yp)
+        null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
+    with _quiet():
+        med0 = np.nanmedian(r0)
+        med_null = np.nanmedian(null, axis=1)
+    p = rs.permutation_pvalues(r0, null)
+    dim = parts.dim
+    out = {
+        "r": ((dim,), r0), "p": ((dim,), p), "p_maxt": ((dim,), rs.maxt_pvalues(r0, null)),
+        "p_fdr": ((dim,), rs.fdr_bh(p)), "median_r": ((), med0),
+        "median_p": ((), float(rs.permutation_pvalues(np.asarray([med0]), med_null[:, None])[0])),
+    }
+    if keep_null:
+        out["r_null"] = (("perm", dim), null)
+    attrs = _attrs(parts, n_perm=int(n_perm))
+    return xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs)
+
+
+def _same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
+    names = list(boots)
+    if len(names) < 2:
+        raise ParameterError(f"boots must hold at least two bootstrap results; got {len(names)}.")
+    first = boots[names[0]]
+    for name in names[1:]:
+        b = boots[name]
+        for key in ("boot_index", "stimulus_id"):
+            if (key in first) != (key in b) or (key in first and not np.array_equal(first[key].values, b[key].values)):
+                raise LayoutError(
+                    f"boots[{name!r}]: its resamples (dim 'boot') differ from boots[{names[0]!r}]'s; bootstrap "
+                    f"every score with the same seed, n_boot and stimuli."
+                )
+
+
+def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction: str = "holm") -> xr.Dataset:
+    """Paired comparisons of the median EV of several scores on the same resamples.
+
+    Parameters
+    ----------
+    boots : mapping name -> Dataset
+        :func:`bootstrap` results of two or more layers, models or directions with the same
+        stimuli, ``seed`` and ``n_boot`` (hence the same resamples).
+    level : float, default 0.95
+    correction : {"holm", "fdr", "none"}, default "holm"
+        Multiple-comparison correction of the pairwise p-values.
+
+    Returns
+    -------
+    xarray.Dataset over ``pair`` (``"A - B"``, every unordered pair in the given order)
+        ``a``, ``b`` (names), ``diff`` (median EV of a minus that of b), ``diff_ci`` (pair, bound),
+        ``p`` (two-sided bootstrap p-value of ``diff = 0``) and ``p_adjusted``.
+    """
+    _check(correction, "correction", ("holm", "fdr", "none"))
+    _same_resamples(boots)
+    names = list(boots)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    diff = np.array([float(boots[a]["median_ev"]) - float(boots[b]["median_ev"]) for a, b in pairs])
+    d_boot = np.stack([boots[a]["median_ev_boot"].values - boots[b]["median_ev_boot"].values for a, b in pairs], axis=1)
+    p = rs.two_sided_pvalue(d_boot)
+    adj = rs.holm(p) if correction == "holm" else rs.fdr_bh(p) if correction == "fdr" else p
+    return xr.Dataset(
+        {
+            "a": (("pair",), [a for a, _ in pairs]), "b": (("pair",), [b for _, b in pairs]),
+            "diff": (("pair",), diff), "diff_ci": (("pair", "bound"), rs.percentile_interval(d_boot, level).T),
+            "p": (("pair",), p), "p_adjusted": (("pair",), adj),
+        },
+        coords={"pair": [f"{a} - {b}" for a, b in pairs], "bound": ["low", "high"]},
+        attrs={"level": float(level), "correction": correction, "n_boot": int(d_boot.shape[0])},
+    )
+
+
+def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "best_layer", level: float = 0.95) -> xr.Dataset:
+    """The best of several layers with its selection uncertainty over stimulus resamples.
+
+    As :func:`neuroxr.sweep.best_layers`, the targets are split once into a selection and a test
+    half (:func:`neuroxr.sweep.select.target_halves` with ``key`` and ``seed``); the layer with
+    the largest median EV over the selection half is chosen (ties: the first given) on the full
+    sample and on every resample.
+
+    Parameters
+    ----------
+    boots : mapping layer -> Dataset
+        :func:`bootstrap` results (``over="stimuli"``) of the same targets on the same resamples,
+        in depth order.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``best`` (the chosen layer), ``frequency`` (layer: fraction of resamples choosing it),
+        ``test_ev`` (median over the test half of the chosen layer) with ``test_ev_ci`` (the
+        chosen-on-each-resample layer's test median, so the selection uncertainty is included).
+    """
+    from ..sweep.select import target_halves
+
+    _same_resamples(boots)
+    names = list(boots)
+    first = boots[names[0]]
+    dim = next(d for d in first["ev"].dims)
+    ids = first[f"{dim}_id"].values if f"{dim}_id" in first.coords else np.arange(first.sizes[dim]).astype(str)
+    for name in names[1:]:
+        other = boots[name]
+        if f"{dim}_id" in other.coords and not np.array_equal(other[f"{dim}_id"].values, ids):
+            raise LayoutError(f"boots[{name!r}]: its targets (dim {dim!r}) differ from the first's; compare layers on the same targets.")
+    if "ev_boot" not in first:
+        raise ParameterError("best_layer needs bootstraps over stimuli (over='stimuli'); got resamples of targets only.")
+    sel = target_halves(ids, key, seed)
+    with _quiet():
+        ev0 = np.stack([boots[m]["ev"].values for m in names])  # (layers, k)
+        evb = np.stack([boots[m]["ev_boot"].values for m in names])  # (layers, B, k)
+        choose0 = int(np.nanargmax(np.nanmedian(ev0[:, sel], axis=1)))
+        crit = np.nanmedian(evb[:, :, sel], axis=2)  # (layers, B)
+        crit = np.where(np.isfinite(crit), crit, -np.inf)
+        choice = np.argmax(crit, axis=0)
+        test_b = np.nanmedian(evb[choice, np.arange(evb.shape[1])][:, ~sel], axis=1)
+        test0 = np.nanmedian(ev0[choose0, ~sel])
+    freq = np.bincount(choice, minlength=len(names)) / choice.size
+    return xr.Dataset(
+        {"best": ((), names[choose0]), "frequency": (("layer",), freq), "test_ev": ((), test0),
+         "test_ev_ci": (("bound",), rs.percentile_interval(test_b, level))},
+        coords={"layer": names, "bound": ["low", "high"]},
+        attrs={"seed": int(seed), "key": key, "level": float(level), "n_selection": int(sel.sum()), "n_test": int((~sel).sum())},
+    )

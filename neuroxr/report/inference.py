@@ -1,0 +1,75 @@
+"""The report's inference section: the store's bootstrap and permutation entries as one table
+(median EV with its bootstrap interval, permutation p-value of the median) and their figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..entries import list_entries
+from ..entries.kinds import INFERENCE_KINDS
+from ..store import StudyStore
+from .table import _parse
+
+__all__ = ["inference_table", "inference_figures", "INFERENCE_DISPLAY", "INFERENCE_NOTE"]
+
+INFERENCE_DISPLAY = ["direction", "source", "target", "region", "median_ev", "median_ev_low", "median_ev_high", "n_boot",
+                     "median_p", "n_perm"]
+INFERENCE_NOTE = (
+    "median_ev: median over targets of the EV; [median_ev_low, median_ev_high]: bootstrap interval over stimuli "
+    "(held-out predictions and split halves resampled together, the fit kept). median_p: one-sided permutation "
+    "p-value of the median r (stimulus labels of the targets permuted, the fit kept). Figures: * marks p < 0.05."
+)
+
+
+def inference_table(store: StudyStore) -> pd.DataFrame:
+    """One row per (direction, source, target) with a complete current inference entry (the first
+    listed per kind): labels as in the score table, ``median_ev``, its interval, ``median_p``."""
+    entries = list_entries(store)
+    entries = entries[entries["kind"].isin(list(INFERENCE_KINDS)) & entries["complete"]]
+    entries = entries.sort_values("current", ascending=False, kind="stable")
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in entries.itertuples():
+        direction, procedure = INFERENCE_KINDS[e.kind]
+        key = (direction, e.source, e.target)
+        if key in rows and procedure in rows[key]["_done"]:
+            continue
+        ds = store.read_dataset(e.path)
+        if key not in rows:
+            p = _parse(store, direction, e.source, e.target, dict(ds.attrs))
+            rows[key] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
+                         "layer": p.layer, "neural": p.neural, "region": p.region, "_done": set()}
+        row = rows[key]
+        row["_done"].add(procedure)
+        if procedure == "bootstrap":
+            lo, hi = (float(v) for v in ds["median_ev_ci"].values)
+            row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
+        else:
+            row.update(median_p=float(ds["median_p"]), n_perm=int(ds.attrs["n_perm"]))
+    out = pd.DataFrame([{k: v for k, v in r.items() if k != "_done"} for r in rows.values()])
+    for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
+        if c not in out.columns:
+            out[c] = pd.Series(dtype=object)
+    return out
+
+
+def inference_figures(table: pd.DataFrame) -> list[tuple[str, str, Any]]:
+    """``(caption, stem, figure)``: a layer profile with intervals per direction, and forward vs
+    reverse with intervals, where the table allows."""
+    from ..plot.inference import forward_vs_reverse_ci, layer_profile_ci
+
+    out: list[tuple[str, str, Any]] = []
+    if table.empty or "median_ev_low" not in table or table["median_ev_low"].isna().all():
+        return out
+    t = table.dropna(subset=["median_ev_low", "model", "layer"])
+    for direction in ("forward", "reverse"):
+        if (t["direction"] == direction).any():
+            out.append((f"{direction}: median EV per layer with bootstrap intervals", f"inference_{direction}",
+                        layer_profile_ci(t, direction=direction)))
+    if {"forward", "reverse"} <= set(t["direction"]):
+        try:
+            out.append(("forward vs reverse with bootstrap intervals", "inference_fwd_rev", forward_vs_reverse_ci(t)))
+        except Exception:  # no pair with both directions
+            pass
+    return out

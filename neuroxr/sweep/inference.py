@@ -1,0 +1,93 @@
+"""Inference entries of a sweep: ``inference: {bootstrap: N, permutations: N}`` in the config.
+
+After the score entries, every direction entry gets a bootstrap entry (``N``
+resamples of the stimuli) and / or a permutation-test entry (``N`` permutations) through the entry
+engine (:func:`neuroxr.entries.compute`, kinds ``<direction>_bootstrap`` and
+``<direction>_permutation``), with the sweep's score arguments. They are computed in the sweep's
+process, one after another; matching entries are read back, so a re-run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ..errors import SweepConfigError
+from .plan import Entry
+
+__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference"]
+
+#: keys of a sweep's ``inference`` mapping and their defaults
+INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
+#: score arguments an inference entry does not take
+_NOT_TAKEN = ("max_n", "min_reliability", "n_components", "backend")
+
+
+def check_inference(inference: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The ``inference`` option with its defaults filled, or ``None`` (one-line errors)."""
+    if not inference:
+        return None
+    if not isinstance(inference, Mapping):
+        raise SweepConfigError(f"inference must be a mapping such as {{bootstrap: 1000, permutations: 1000}}; got {inference!r}.")
+    bad = sorted(k for k in inference if k not in INFERENCE_KEYS)
+    if bad:
+        raise SweepConfigError(f"inference takes no keys {bad}; accepted keys: {list(INFERENCE_KEYS)}.")
+    out = {**INFERENCE_KEYS, **inference}
+    for k in ("bootstrap", "permutations"):
+        v = out[k]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise SweepConfigError(f"inference.{k} must be an integer >= 0 (0: none); got {v!r}.")
+    return out
+
+
+def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str, direction: str) -> dict[str, Any]:
+    p = {k: v for k, v in kw.items() if k not in _NOT_TAKEN}
+    if direction == "model_to_model":  # no ceiling arguments
+        for k in ("noise_ceiling", "split"):
+            p.pop(k, None)
+    if procedure == "bootstrap":
+        p.update(n_boot=inference["bootstrap"], level=inference["level"], method=inference["method"], over=inference["over"])
+    else:
+        p.update(n_perm=inference["permutations"])
+    return p
+
+
+def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None
+                  ) -> pd.DataFrame:
+    """Compute (or read back) the inference entries of the sweep's direction entries.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per direction entry: its labels, ``median_ev`` with ``median_ev_low`` /
+        ``median_ev_high`` (bootstrap) and ``median_r`` / ``median_p`` (permutations), and the
+        inference entries' store paths.
+    """
+    from ..entries import compute
+
+    if not inference:
+        return pd.DataFrame()
+    if kw.get("max_n") is not None:
+        raise SweepConfigError("inference needs max_n=None (the operator must stay fixed); drop max_n or inference.")
+    rows = []
+    for e in entries:
+        if e.is_metric:
+            continue
+        row = {**e.labels(), "key": e.key}
+        for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
+            if not n:
+                continue
+            p = _params(kw, inference, procedure, e.direction)
+            dtype = p.pop("dtype", None)
+            res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
+                          backend=kw.get("backend"))
+            ds = res.dataset
+            if procedure == "bootstrap":
+                lo, hi = (float(v) for v in ds["median_ev_ci"].values)
+                row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, bootstrap_path=res.path)
+            else:
+                row.update(median_r=float(ds["median_r"]), median_p=float(ds["median_p"]), permutation_path=res.path)
+        rows.append(row)
+    return pd.DataFrame(rows)

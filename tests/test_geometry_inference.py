@@ -1,0 +1,129 @@
+"""RSA / CKA inference (issue 16): parity with rsatoolbox's pattern bootstrap and its noise
+ceiling given the same resample indices, permutation nulls, CKA resamples against the formula."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats as ss
+from scipy.spatial.distance import pdist, squareform
+
+import neuroxr as nx
+from neuroxr.errors import ParameterError
+from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, rsa_bootstrap, rsa_permutation
+from neuroxr.geometry.rdm import as_rdm
+from neuroxr.kernels import resample as rs
+
+N, S = 20, 3
+IDS = [f"s{i:02d}" for i in range(N)]
+
+
+@pytest.fixture(scope="module")
+def rdms():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N, 5))
+    model = squareform(pdist(X))
+    data = [squareform(pdist(X + 1.5 * rng.normal(size=(N, 5)))) for _ in range(S)]
+    return model, data
+
+
+@pytest.mark.parametrize("method", ["corr", "cosine"])
+def test_pattern_bootstrap_matches_rsatoolbox(rdms, method):
+    rt = pytest.importorskip("rsatoolbox")
+    from rsatoolbox.inference import eval_bootstrap_pattern
+
+    model, data = rdms
+    n_boot = 30
+    np.random.seed(11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = eval_bootstrap_pattern(rt.model.ModelFixed("m", squareform(model)),
+                                     rt.rdm.RDMs(np.stack([squareform(d) for d in data])), method=method, N=n_boot)
+    np.random.seed(11)  # the same draws: one randint(0, n, n) per resample (bootstrap_sample_pattern)
+    idx = np.stack([np.random.randint(0, N, size=N) for _ in range(n_boot)])
+    got = rsa_bootstrap(as_rdm(model, stimulus_id=IDS), [as_rdm(d, stimulus_id=IDS) for d in data], method=method,
+                        indices=idx)
+    np.testing.assert_allclose(got["score_boot"], ref.evaluations[:, 0], atol=1e-12)
+    np.testing.assert_allclose(got["noise_lower_boot"], ref.noise_ceiling[0], atol=1e-12)
+    np.testing.assert_allclose(got["noise_upper_boot"], ref.noise_ceiling[1], atol=1e-12)
+    full = np.mean([ss.pearsonr(squareform(model), squareform(d))[0] for d in data])
+    if method == "corr":
+        assert float(got["score"]) == pytest.approx(full)
+
+
+def test_subject_bootstrap_and_errors(rdms):
+    model, data = rdms
+    m, d = as_rdm(model, stimulus_id=IDS), [as_rdm(x, stimulus_id=IDS) for x in data]
+    res = rsa_bootstrap(m, d, over="subjects", n_boot=40, seed=2)
+    per = np.array([ss.pearsonr(squareform(model), squareform(x))[0] for x in data])
+    sidx = rs.bootstrap_indices(S, 40, 2, stream=1)
+    np.testing.assert_allclose(res["score_boot"], per[sidx].mean(axis=1), atol=1e-12)
+    with pytest.raises(ParameterError, match="method"):
+        rsa_bootstrap(m, d, method="kendall")
+    with pytest.raises(ParameterError, match="over='subjects'"):
+        rsa_bootstrap(m, d[0], over="subjects")
+
+
+def test_rsa_permutation_null(rdms):
+    model, data = rdms
+    m, d = as_rdm(model, stimulus_id=IDS), [as_rdm(x, stimulus_id=IDS) for x in data]
+    res = rsa_permutation(m, d, n_perm=50, seed=1)
+    perm = rs.permutation_indices(N, 50, 1)[3]
+    exp = np.mean([ss.pearsonr(squareform(model[np.ix_(perm, perm)]), squareform(x))[0] for x in data])
+    assert float(res["score_null"][3]) == pytest.approx(exp, abs=1e-12)
+    assert float(res["p"]) == pytest.approx(1 / 51)  # the model RDM shares the data's geometry
+
+
+def test_rsa_permutation_uniform_under_null():
+    rng = np.random.default_rng(4)
+    ps = []
+    for _ in range(60):
+        a, b = squareform(pdist(rng.normal(size=(12, 3)))), squareform(pdist(rng.normal(size=(12, 3))))
+        ids = [f"s{i:02d}" for i in range(12)]
+        ps.append(float(rsa_permutation(as_rdm(a, stimulus_id=ids), as_rdm(b, stimulus_id=ids), n_perm=99,
+                                        seed=int(rng.integers(1000)))["p"]))
+    assert ss.kstest(ps, "uniform").pvalue > 0.001
+
+
+def test_crsa_bootstrap_point_equals_crsa():
+    st = nx.datasets.make_study(seed=0, n_stimuli=60, animals={"a": 10, "b": 8}, n_repeats=(6, 6),
+                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
+    F = st.features["m"]["true"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = crsa_bootstrap(F, [st.neural["a"], st.neural["b"]], n_boot=50)
+        ref = [float(nx.crsa(F, st.neural[k], compare_method="pearson", noise_ceiling=False)["score"]) for k in "ab"]
+    assert float(res["score"]) == pytest.approx(np.mean(ref), abs=1e-10)
+    lo, hi = res["score_ci"].values
+    assert lo < float(res["score"]) < hi
+
+
+def test_cka_bootstrap_matches_formula():
+    rng = np.random.default_rng(3)
+    ids = [f"s{i:02d}" for i in range(25)]
+    X, Y = rng.normal(size=(25, 6)), rng.normal(size=(25, 4))
+    Y[:, 0] += X[:, 0]
+    res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=20, seed=5, n_perm=30)
+    assert float(res["cka"]) == pytest.approx(nx.cka(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids)))
+    i = res["boot_index"].values[7]
+    Xr, Yr = X[i] - X[i].mean(0), Y[i] - Y[i].mean(0)
+    exp = np.linalg.norm(Yr.T @ Xr) ** 2 / (np.linalg.norm(Xr.T @ Xr) * np.linalg.norm(Yr.T @ Yr))
+    assert float(res["cka_boot"][7]) == pytest.approx(exp, rel=1e-10)
+    assert 0 < float(res["p"]) <= 1
+
+
+def test_ersa_bootstrap_point_equals_ersa_test_score():
+    from neuroxr.geometry.inference import ersa_bootstrap
+
+    st = nx.datasets.make_study(seed=0, n_stimuli=80, animals={"a": 10}, n_repeats=6,
+                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
+    F, R = st.features["m"]["true"], st.neural["a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ersa_bootstrap(F, R, n_boot=40, n_perm=19, split_seed=2)
+        ref = float(nx.ersa(F, R, compare_method="pearson", seed=2)["test_score"])
+    assert float(res["score"]) == pytest.approx(ref, abs=1e-12)
+    assert res.attrs["n_test"] == 40 and res.sizes["stimulus"] == 40
+    assert 1 / 20 <= float(res["p"]) <= 1

@@ -1,0 +1,246 @@
+"""Statistical inference of predictivity scores (issue 16): resampling kernels against scipy,
+parity of the bootstrap's point estimates with the directions, permutation nulls, paired
+comparisons and the coverage of the intervals on the synthetic ground truth."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats as ss
+
+import neuroxr as nx
+from neuroxr.datasets import make_study
+from neuroxr.errors import LayoutError, ParameterError
+from neuroxr.kernels import resample as rs
+from neuroxr.kernels.stats import spearman_brown
+from neuroxr.predictivity._parts import prepare
+from neuroxr.predictivity.inference import best_layer, bootstrap, compare, permutation_test
+
+TRUE = {"m": [("true", 16, 1.0, 0)], "other": [("mixed", 24, 0.3, 8)]}
+
+
+@pytest.fixture(scope="module")
+def study():
+    return make_study(seed=3, n_stimuli=90, animals={"a": 12}, n_repeats=8, models=TRUE, true_model="m",
+                      true_layer="true")
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        yield
+
+
+# ---------------------------------------------------------------------------- kernels vs scipy
+def test_resampled_pearson_matches_scipy_on_each_resample():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(30, 3)) + 0.5 * rng.normal(size=(30, 1))
+    idx = rs.bootstrap_indices(30, 7, seed=4)
+    got = rs.resampled_pearson(rs.counts(idx, 30), a, b)
+    for i in range(7):
+        for j in range(3):
+            assert got[i, j] == pytest.approx(ss.pearsonr(a[idx[i], j], b[idx[i], j])[0], abs=1e-12)
+    jack = rs.jackknife_pearson(a, b)
+    assert jack[5, 1] == pytest.approx(ss.pearsonr(np.delete(a[:, 1], 5), np.delete(b[:, 1], 5))[0], abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["percentile", "BCa"])
+def test_intervals_match_scipy_bootstrap_with_the_same_draws(method):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=40)
+    y = 0.6 * x + rng.normal(size=40)
+    n_boot, seed = 500, 9
+
+    def stat(x, y, axis=-1):
+        xc = x - x.mean(axis=axis, keepdims=True)
+        yc = y - y.mean(axis=axis, keepdims=True)
+        return (xc * yc).sum(axis) / np.sqrt((xc**2).sum(axis) * (yc**2).sum(axis))
+
+    ref = ss.bootstrap((x, y), stat, paired=True, vectorized=True, n_resamples=n_boot, method=method,
+                       confidence_level=0.9, rng=np.random.default_rng([seed, 0]))
+    W = rs.counts(rs.bootstrap_indices(40, n_boot, seed), 40)
+    boot = rs.resampled_pearson(W, x[:, None], y[:, None])[:, 0]
+    np.testing.assert_allclose(boot, ref.bootstrap_distribution, atol=1e-12)
+    if method == "BCa":
+        theta = rs.resampled_pearson(np.ones((1, 40)), x[:, None], y[:, None])[0]
+        ci = rs.bca_interval(theta, boot[:, None], rs.jackknife_pearson(x[:, None], y[:, None]), 0.9)[:, 0]
+    else:
+        ci = rs.percentile_interval(boot, 0.9)
+    np.testing.assert_allclose(ci, [ref.confidence_interval.low, ref.confidence_interval.high], atol=1e-10)
+
+
+def test_corrections_match_scipy_and_definitions():
+    p = np.random.default_rng(2).uniform(size=25) ** 2
+    np.testing.assert_allclose(rs.fdr_bh(p), ss.false_discovery_control(p), atol=1e-12)
+    order = np.argsort(p)
+    holm = np.maximum.accumulate(np.minimum(1, p[order] * (25 - np.arange(25))))
+    np.testing.assert_allclose(rs.holm(p)[order], holm)
+    null = np.random.default_rng(3).normal(size=(99, 4))
+    obs = np.array([0.0, 1.0, 2.5, -1.0])
+    exp = [(1 + np.sum(null.max(axis=1) >= o)) / 100 for o in obs]
+    np.testing.assert_allclose(rs.maxt_pvalues(obs, null), exp)
+    assert np.all(rs.maxt_pvalues(obs, null) >= rs.permutation_pvalues(obs, null))
+
+
+# ---------------------------------------------------------------------------- bootstrap of the directions
+def test_point_estimates_equal_the_directions(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    fwd = nx.forward(F, R, reps=4, seed=2)
+    b = bootstrap("forward", F, R, n_boot=20, reps=4, seed=2)
+    np.testing.assert_allclose(b["ev"], fwd.ev.mean("rep"), atol=1e-9)
+    np.testing.assert_allclose(b["ceiling"], fwd.ceiling.mean("rep"), atol=1e-12)
+    assert float(b["median_ev"]) == pytest.approx(float(np.nanmedian(fwd.ev.mean("rep"))))
+    rev = nx.reverse(R, F, reps=4, seed=2)
+    br = bootstrap("reverse", R, F, n_boot=20, reps=4, seed=2)
+    np.testing.assert_allclose(br["ev"], rev.ev.mean("rep"), atol=1e-9)
+    assert br.attrs["n_boot"] == 20 and br.attrs["direction"] == "reverse"
+
+
+def test_point_estimates_inter_animal_and_model_to_model():
+    st = make_study(seed=1, n_stimuli=90, animals={"a": 12, "b": 10}, n_repeats=(8, 6), models=TRUE, true_model="m",
+                    true_layer="true")
+    A, B = st.neural["a"], st.neural["b"]
+    ia = nx.inter_animal(A, B, reps=3)
+    b = bootstrap("inter_animal", A, B, n_boot=20, reps=3)
+    np.testing.assert_allclose(b["ev"], ia.ev.mean("rep"), atol=1e-9)
+    np.testing.assert_allclose(b["ceiling"], ia.ceiling.mean("rep"), atol=1e-12)
+    FA, FB = st.features["m"]["true"], st.features["other"]["mixed"]
+    mm = nx.model_to_model(FA, FB)
+    b = bootstrap("model_to_model", FA, FB, n_boot=20)
+    np.testing.assert_allclose(b["ev"], mm.ev.mean("rep"), atol=1e-9)
+    assert "ceiling" not in b
+    p = permutation_test("model_to_model", FA, FB, n_perm=9)
+    np.testing.assert_allclose(p["r"], mm.r.mean("rep"), atol=1e-12)
+
+
+def test_bootstrap_resample_equals_explicit_recomputation(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    parts = prepare("forward", F, R, reps=3, seed=0)
+    b = bootstrap("forward", F, R, n_boot=5, reps=3, seed=0)
+    i, j = 3, 7
+    rows = b["boot_index"].values[i]
+
+    def r(a, c):
+        return ss.pearsonr(a[rows, j], c[rows, j])[0]
+
+    evs = []
+    for rep in range(3):
+        ceil = spearman_brown(r(parts.P1[rep], parts.P2[rep])) * spearman_brown(r(parts.s1[rep], parts.s2[rep]))
+        evs.append(r(parts.Y, parts.P) ** 2 / ceil * 100 if ceil > 0 else np.nan)  # negative ceiling: NaN
+    assert float(b["ev_boot"][i, j]) == pytest.approx(np.nanmean(evs), rel=1e-9)
+
+
+def test_resamples_depend_on_ids_not_positions(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    perm = np.random.default_rng(0).permutation(R.sizes["stimulus"])
+    a = bootstrap("forward", F, R, n_boot=30, reps=2)
+    b = bootstrap("forward", F.isel(stimulus=perm[::-1]), R.isel(stimulus=perm), n_boot=30, reps=2)
+    np.testing.assert_allclose(a["ev_boot"], b["ev_boot"], atol=1e-9)
+    np.testing.assert_array_equal(a["stimulus_id"], b["stimulus_id"])
+
+
+def test_over_targets_and_both(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    bt = bootstrap("forward", F, R, n_boot=50, reps=2, over="targets")
+    ev = bt["ev"].values
+    idx = rs.bootstrap_indices(ev.size, 50, 0, stream=1)
+    np.testing.assert_allclose(bt["median_ev_boot"], np.nanmedian(ev[idx], axis=1))
+    assert "ev_boot" not in bt and "boot_index" not in bt
+    bb = bootstrap("forward", F, R, n_boot=50, reps=2, over="both")
+    bs = bootstrap("forward", F, R, n_boot=50, reps=2)
+    np.testing.assert_allclose(bb["median_ev_boot"], np.nanmedian(np.take_along_axis(bs["ev_boot"].values, idx, 1), 1))
+    lo, hi = bb["median_ev_ci"].values
+    assert lo < float(bb["median_ev"]) < hi
+
+
+def test_bad_parameters_raise_one_line(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    with pytest.raises(ParameterError, match="method"):
+        bootstrap("forward", F, R, method="basic")
+    with pytest.raises(ParameterError, match="over='both'"):
+        bootstrap("forward", F, R, method="bca", over="both")
+    with pytest.raises(ParameterError, match="n_boot"):
+        bootstrap("forward", F, R, n_boot=0)
+    with pytest.raises(ParameterError, match="level"):
+        bootstrap("forward", F, R, level=95)
+    with pytest.raises(ParameterError, match="direction"):
+        bootstrap("sideways", R, R)
+
+
+# ---------------------------------------------------------------------------- permutations
+def test_permutation_null_is_the_operator_on_permuted_targets(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    res = permutation_test("forward", F, R, n_perm=6, keep_null=True, reps=1)
+    parts = prepare("forward", F, R, reps=1, noise_ceiling=False)
+    perm = rs.permutation_indices(parts.n, 6, 0)[4]
+    Yp = parts.Y[perm]
+    Pp = nx.forward(F, R.isel(stimulus=np.argsort(R.stimulus_id.values.astype(str))[perm]).assign_coords(
+        stimulus_id=("stimulus", np.sort(R.stimulus_id.values.astype(str)))), reps=1, noise_ceiling=False)
+    np.testing.assert_allclose(res["r_null"][4], Pp.r[:, 0], atol=1e-10)
+    assert Yp.shape == parts.Y.shape
+    assert float(res["median_p"]) == pytest.approx(1 / 7)  # the true layer predicts: smallest p
+
+
+def test_permutation_pvalues_uniform_under_null():
+    rng = np.random.default_rng(5)
+    ids = [f"s{i:03d}" for i in range(60)]
+    R = nx.neural(rng.normal(size=(60, 150, 4)), stimulus_id=ids)
+    F = nx.features(rng.normal(size=(60, 10)), stimulus_id=ids)
+    res = permutation_test("forward", F, R, n_perm=199)
+    p = res["p"].values
+    assert ss.kstest(p, "uniform").pvalue > 0.001
+    assert np.all(res["p_maxt"].values >= p) and np.all(res["p_fdr"].values >= p - 1e-12)
+
+
+# ---------------------------------------------------------------------------- comparisons
+def test_paired_comparison_and_best_layer(study):
+    R = study.neural["a"]
+    boots = {name: bootstrap("forward", study.features[m][name], R, n_boot=100, reps=2)
+             for m, name in (("m", "true"), ("other", "mixed"))}
+    boots["true2"] = boots["true"]
+    cmp = compare(boots)
+    assert list(cmp.pair.values) == ["true - mixed", "true - true2", "mixed - true2"]
+    d = boots["true"]["median_ev"] - boots["mixed"]["median_ev"]
+    assert float(cmp["diff"][0]) == pytest.approx(float(d))
+    np.testing.assert_allclose(cmp["diff_ci"][0], np.quantile(boots["true"]["median_ev_boot"] - boots["mixed"]["median_ev_boot"], [0.025, 0.975]))
+    assert float(cmp["p"][0]) < 0.05 and float(cmp["p"][1]) == 1.0
+    assert np.all(cmp["p_adjusted"] >= cmp["p"])
+    best = best_layer({"mixed": boots["mixed"], "true": boots["true"]})
+    assert str(best["best"].values) == "true" and float(best["frequency"].sum()) == pytest.approx(1.0)
+    other = bootstrap("forward", study.features["m"]["true"], R, n_boot=100, reps=2, seed=1)
+    with pytest.raises(LayoutError, match="resamples"):
+        compare({"a": boots["true"], "b": other})
+
+
+# ---------------------------------------------------------------------------- coverage
+@pytest.mark.slow
+def test_interval_coverage_of_the_true_explainable_fraction():
+    """200 small problems: the 95 % interval of the true layer's EV covers the noise-free
+    cross-validated explainable fraction (the EV's limit) about 95 % of the time."""
+    n = 200
+    hits = {"percentile": 0, "bca": 0}
+    for seed in range(n):
+        st = make_study(seed=seed, n_stimuli=100, animals={"a": 1}, n_repeats=8, models={"m": [("true", 16, 1.0, 0)]},
+                        true_model="m", true_layer="true", snr_range=(0.3, 2.0))
+        truth = float(st.truth.cv_explainable_fraction[0]) * 100
+        parts = prepare("forward", st.features["m"]["true"], st.neural["a"], reps=4, seed=seed)
+        for method in hits:
+            lo, hi = bootstrap("forward", parts, None, n_boot=300, seed=seed, method=method)["ev_ci"].values[:, 0]
+            hits[method] += lo <= truth <= hi
+    lo, hi = ss.binom.ppf([0.0005, 0.9995], n, 0.95)
+    for method, h in hits.items():
+        assert lo <= h <= hi, (method, h)
+
+
+def test_reverse_permutation_null_equals_the_operator(study):
+    from neuroxr.kernels.stats import pearson
+
+    F, R = study.features["other"]["mixed"], study.neural["a"]
+    res = permutation_test("reverse", R, F, n_perm=4, keep_null=True, reps=1)
+    parts = prepare("reverse", R, F, reps=1, noise_ceiling=False)
+    Yp = parts.Y[rs.permutation_indices(parts.n, 4, 0)[2]]
+    Pp = parts.reg.predict_blocks(parts.X, [Yp], S=parts.S)[0]  # the n x n operator, not the primal path
+    np.testing.assert_allclose(res["r_null"][2], pearson(Yp, Pp), atol=1e-10)

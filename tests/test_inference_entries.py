@@ -1,0 +1,130 @@
+"""Inference results as store entries (issue 16): provenance, read-back, listing, store
+validation and the ``neuroxr score ... --bootstrap N --permutations N`` options."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import neuroxr as nx
+from neuroxr.cli import main
+from neuroxr.entries import compute
+from neuroxr.errors import LayoutError
+from neuroxr.predictivity.inference import bootstrap
+from neuroxr.schemas import validate_store
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        yield
+
+
+def test_bootstrap_entry_roundtrip(sweep_copy):
+    path = sweep_copy()
+    first = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=40, reps=2))
+    assert first.computed and first.path.startswith("inference/forward_bootstrap/netA.layer3__animalA/")
+    assert first.provenance["params"]["n_boot"] == 40 and first.provenance["params"]["seed"] == 0
+    again = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=40, reps=2))
+    assert not again.computed
+    np.testing.assert_allclose(again.dataset["median_ev_boot"], first.dataset["median_ev_boot"])
+    store = nx.open_store(path, mode="r")
+    direct = bootstrap("forward", nx.read_set(store, nx.resolve(store, "netA.layer3")),
+                       nx.read_set(store, nx.resolve(store, "animalA")), n_boot=40, reps=2)
+    np.testing.assert_allclose(first.dataset["median_ev_ci"], direct["median_ev_ci"])
+    other = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=41, reps=2))
+    assert other.path != first.path
+    listed = nx.list_entries(path)
+    assert set(listed["kind"]) == {"forward_bootstrap"} and listed["current"].all()
+    assert validate_store(path) == []
+    with pytest.raises(LayoutError, match="n_perm"):
+        compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_perm=3))
+
+
+def test_cli_score_bootstrap_and_permutations(sweep_copy):
+    path = str(sweep_copy())
+    res = CliRunner().invoke(main, ["score", "forward", path, "netA.layer3", "animalA", "--reps", "2",
+                                    "--bootstrap", "30", "--permutations", "19", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    lo, hi = out["median_ev_ci"]
+    assert lo <= out["median_ev"] <= hi
+    assert out["median_p"] == pytest.approx(1 / 20)
+    kinds = set(nx.list_entries(path)["kind"])
+    assert {"forward", "forward_bootstrap", "forward_permutation"} <= kinds
+    info = CliRunner().invoke(main, ["info", path])
+    assert "forward_permutation" in info.output
+    ia = CliRunner().invoke(main, ["score", "inter-animal", path, "animalA", "animalB", "--reps", "2", "--bootstrap", "5"])
+    assert ia.exit_code == 0, ia.output
+    assert "inter_animal_bootstrap" in set(nx.list_entries(path)["kind"])
+    bad = CliRunner().invoke(main, ["score", "forward", path, "netA.layer3", "animalA", "--max-n", "5", "--bootstrap", "5"])
+    assert bad.exit_code != 0 and "--max-n" in bad.output
+
+
+def test_sweep_inference_entries_and_config(sweep_copy, tmp_path):
+    from neuroxr.errors import SweepConfigError
+    from neuroxr.sweep import sweep
+    from neuroxr.sweep.config import load_config
+
+    path = sweep_copy()
+    res = sweep(path, models="netA", neural="animalA", client="serial", progress=False, reps=2,
+                inference={"bootstrap": 30, "permutations": 19})
+    tab = res.inference_table
+    assert set(tab["direction"]) == {"forward", "reverse"} and len(tab) == 4
+    assert (tab["median_ev_low"] <= tab["median_ev"]).all() and (tab["median_ev"] <= tab["median_ev_high"]).all()
+    fwd = tab[(tab["direction"] == "forward") & (tab["layer"] == "layer3")].iloc[0]
+    direct = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=30, reps=2))
+    assert not direct.computed and direct.path == fwd["bootstrap_path"]  # same entry: read back
+    again = sweep(path, models="netA", neural="animalA", client="serial", progress=False, reps=2,
+                  inference={"bootstrap": 30, "permutations": 19})
+    assert list(again.inference_table["bootstrap_path"]) == list(tab["bootstrap_path"])
+    _check_plots(tab)
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [forward]\ninference: {bootstrap: 100, permutations: 50}\n")
+    assert load_config(cfg)["inference"] == {"bootstrap": 100, "permutations": 50}
+    cfg.write_text("inference: {bootstrap: -1}\n")
+    with pytest.raises(SweepConfigError, match="inference"):
+        load_config(cfg)
+
+
+def _check_plots(tab):
+    from neuroxr.plot import forward_vs_reverse_ci, layer_profile_ci
+
+    fig = layer_profile_ci(tab, direction="forward", alpha=0.1)
+    ax = fig.axes[0]
+    fwd = tab[tab["direction"] == "forward"]
+    line = ax.lines[0]
+    np.testing.assert_allclose(line.get_ydata(), fwd["median_ev"].to_numpy(float))
+    stars = [ln for ln in ax.lines if ln.get_marker() == "*"]
+    assert len(stars) == 1 and len(stars[0].get_xdata()) == int((fwd["median_p"] < 0.1).sum())
+    fig = forward_vs_reverse_ci(tab, alpha=0.1)
+    from matplotlib.collections import PathCollection
+
+    pts = np.concatenate([c.get_offsets() for c in fig.axes[0].collections if isinstance(c, PathCollection)])
+    assert len(pts) == 2  # one point per layer with both directions
+    with pytest.raises(LayoutError, match="median_ev_low"):
+        layer_profile_ci(tab.drop(columns="median_ev_low"))
+
+
+def test_report_shows_inference(sweep_copy, tmp_path):
+    from neuroxr.report import write_report
+
+    path = sweep_copy()
+    for layer in ("layer1", "layer3"):
+        for kind in ("forward", "forward_bootstrap", "forward_permutation"):
+            params = {"reps": 2, **({"n_boot": 30} if kind.endswith("bootstrap") else {}),
+                      **({"n_perm": 19} if kind.endswith("permutation") else {})}
+            compute(path, kind, f"netA.{layer}", "animalA", params=params)
+    page = write_report(path, tmp_path / "rep", format="md", reliability=False, n_boot=50)
+    text = page.read_text()
+    assert "## Inference: intervals and permutation tests" in text and "inference_forward.png" in text
+    import pandas as pd
+
+    tab = pd.read_csv(tmp_path / "rep" / "inference.csv")
+    assert len(tab) == 2 and (tab["median_ev_low"] <= tab["median_ev_high"]).all()
+    assert set(tab["median_p"]) == {1 / 20}

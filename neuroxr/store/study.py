@@ -23,6 +23,7 @@ in place, data first and marker last, and one writer per store is the rule.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
@@ -277,16 +278,23 @@ class StudyStore:
     def _require_parents(self, path: str) -> None:
         """Create the groups above ``path``; another writer creating them at the same time is fine."""
         parent = path.rpartition("/")[0]
-        for attempt in range(3):
+        attempts = 20
+        for attempt in range(attempts):
             try:
                 if parent:
                     self._root.require_group(parent)
                 return
             except OSError:
                 raise
-            except Exception:  # zarr's "already exists" when a concurrent writer won the race
-                if attempt == 2 and self._lookup(parent) is None:
+            except Exception:  # zarr's "already exists" while a concurrent writer is still writing it
+                try:
+                    if self._lookup(parent) is not None:
+                        return
+                except Exception:  # its metadata document is half-written: look again
+                    pass
+                if attempt == attempts - 1:
                     raise
+                time.sleep(0.01 * (attempt + 1))  # let the other writer finish its metadata document
 
     def abort_write(self, staging: str) -> None:
         """Drop a staged group that will not be committed (the entry keeps its previous copy)."""

@@ -278,17 +278,22 @@ class StudyStore:
     def _require_parents(self, path: str) -> None:
         """Create the groups above ``path``; another writer creating them at the same time is fine."""
         parent = path.rpartition("/")[0]
+        if parent:
+            self.require_group(parent)
+
+    def require_group(self, path: str) -> None:
+        """Create the group ``path`` (and those above it) unless it exists; safe against concurrent writers."""
+        self._require_write()
         attempts = 20
         for attempt in range(attempts):
             try:
-                if parent:
-                    self._root.require_group(parent)
+                self._root.require_group(path)
                 return
             except OSError:
                 raise
             except Exception:  # zarr's "already exists" while a concurrent writer is still writing it
                 try:
-                    if self._lookup(parent) is not None:
+                    if self._lookup(path) is not None:
                         return
                 except Exception:  # its metadata document is half-written: look again
                     pass

@@ -237,12 +237,11 @@ def sweep(
     skipped = [e.key for e in entries if e.key in paths]
     jobs = [(e, params[e.key]) for e in todo]
     gram_layers = ordered((e.model, e.layer) for e, p in jobs if needs_gram_task(e, p))
-    # parent groups exist before workers write concurrently below them
-    root = store._root
+    # parent groups exist before workers write concurrently below them (another sweep may create them too)
     for e in todo:
-        root.require_group(pair_path(e))
+        store.require_group(pair_path(e))
     for m, layer in gram_layers:
-        root.require_group(f"cache/gram/{m}/{layer}")
+        store.require_group(f"cache/gram/{m}/{layer}")
     computed: list[str] = []
     failed: dict[str, str] = {}
     info: dict[str, dict[str, Any]] = {}

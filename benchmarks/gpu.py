@@ -1,0 +1,102 @@
+"""GPU benchmark: the four directions and large RDMs on one backend, against NumPy in the same run.
+
+Prepared for a machine with an NVIDIA GPU (``--backend cupy`` or ``torch_cuda``); it also runs on the
+CPU (``--backend torch`` or ``numpy``) at a small ``--scale`` to check the script itself. For each
+direction it prints the backend's time (after one warm-up call, the device synchronised), the NumPy
+time at the same shape (``--numpy-reps`` reps, scaled linearly to ``--reps``), the ratio, and the max
+|EV difference| between the two (float64: expected <= 1e-8 relative; float32: <= 1e-4). Then the
+correlation RDM and a Spearman comparison of ``--rdm-n`` stimuli.
+
+Reference size (``--scale 1``): features 2560 stimuli x 2048 units, neural 2560 x 168 neuroids x 40
+repeats, reps=20 (the targets: forward under 1 s on one GPU, aim 0.2 s); RDMs of 10,000 stimuli.
+
+Usage::
+
+    python benchmarks/gpu.py --backend cupy                      # on a GPU machine
+    python benchmarks/gpu.py --backend torch --scale 0.1 --rdm-n 500 --numpy-reps 2   # a CPU check
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+from directions import make_problem  # the same problem as the CPU benchmark
+
+DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
+
+
+def _sync(backend: str) -> None:
+    if backend == "cupy":
+        import cupy
+
+        cupy.cuda.Device().synchronize()
+    elif backend == "torch_cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _run(nx, direction: str, prob: dict, reps: int, backend: str, dtype: str):
+    F, R, FA, FB = prob["F"], prob["R"], prob["FA"], prob["FB"]
+    half = R.shape[1] // 2
+    kw = dict(reps=reps, seed=0, backend=backend, dtype=dtype)
+    if direction == "forward":
+        return nx.forward(nx.features(F), nx.neural(R), **kw)
+    if direction == "reverse":
+        return nx.reverse(nx.neural(R), nx.features(F), **kw)
+    if direction == "inter_animal":
+        return nx.inter_animal(nx.neural(R[:, :half]), nx.neural(R[:, half:]), **kw)
+    return nx.model_to_model(nx.features(FA), nx.features(FB), **kw)
+
+
+def _timed(fn, backend: str) -> tuple[float, object]:
+    _sync(backend)
+    t0 = time.perf_counter()
+    out = fn()
+    _sync(backend)
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", default="cupy", choices=["cupy", "torch_cuda", "torch", "numpy"])
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--numpy-reps", type=int, default=2, help="reps of the NumPy reference (scaled to --reps)")
+    ap.add_argument("--rdm-n", type=int, default=10_000)
+    args = ap.parse_args()
+
+    import neuroxr as nx
+
+    prob = make_problem(args.scale)
+    print(f"machine: {platform.machine()} {platform.processor() or ''}; backend {args.backend}, {args.dtype}, "
+          f"scale {args.scale} ({prob['F'].shape[0]} stimuli x {prob['F'].shape[1]} units, "
+          f"{prob['R'].shape[1]} neuroids x {prob['R'].shape[2]} repeats), reps={args.reps}")
+    print("| direction | backend (s) | NumPy (s, scaled) | speedup | max rel EV diff (NumPy reps) |")
+    print("|---|---|---|---|---|")
+    for direction in DIRECTIONS:
+        _run(nx, direction, prob, 1, args.backend, args.dtype)  # warm-up: kernels compiled, memory pooled
+        t_dev, ds = _timed(lambda d=direction: _run(nx, d, prob, args.reps, args.backend, args.dtype), args.backend)
+        t_np, ref = _timed(lambda d=direction: _run(nx, d, prob, args.numpy_reps, "numpy", "float64"), "numpy")
+        t_np *= args.reps / args.numpy_reps
+        ev = np.asarray(ds.ev.isel(rep=slice(0, args.numpy_reps)).values)
+        ev_ref = np.asarray(ref.ev.values)
+        diff = float(np.nanmax(np.abs(ev - ev_ref)) / max(np.nanmax(np.abs(ev_ref)), 1e-300))
+        print(f"| {direction} | {t_dev:.3f} | {t_np:.2f} | {t_np / t_dev:.1f}x | {diff:.1e} |")
+
+    rng = np.random.default_rng(0)
+    F = nx.features(rng.normal(size=(args.rdm_n, 512)))
+    nx.rdm(F.isel(stimulus=slice(0, 64)), backend=args.backend)  # warm-up
+    t_rdm, D = _timed(lambda: nx.rdm(F, "correlation", backend=args.backend), args.backend)
+    t_cmp, _ = _timed(lambda: nx.compare_rdms(D, D, "spearman"), args.backend)
+    print(f"\ncorrelation RDM of {args.rdm_n} stimuli x 512 units: {t_rdm:.3f} s; Spearman comparison with itself: "
+          f"{t_cmp:.3f} s")
+
+
+if __name__ == "__main__":
+    main()

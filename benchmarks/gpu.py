@@ -23,7 +23,6 @@ import platform
 import time
 
 import numpy as np
-
 from directions import make_problem  # the same problem as the CPU benchmark
 
 DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")

@@ -92,3 +92,10 @@ def test_sweep_gathers_brainscore_in_the_metric_table(study):
     row = table.query("metric == 'brainscore' and layer == 'l2'").iloc[0]
     assert row.value == pytest.approx(float(brainscore(f2, neu, n_components=2)["score"]), rel=1e-12)
     assert row.ceiling == pytest.approx(float(brainscore(f2, neu, n_components=2)["ceiling"]), rel=1e-12)
+    # the report lists the entries too
+    from neuroxr.report import metric_table
+
+    rt, _ = metric_table(st)
+    bs = rt.query("metric == 'brainscore'")
+    assert sorted(bs.layer) == ["l1", "l2"] and (bs.error == "").all()
+    assert bs.value.tolist() == pytest.approx(table.query("metric == 'brainscore'").set_index("layer").loc[bs.layer].value.tolist())

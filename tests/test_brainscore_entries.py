@@ -99,3 +99,20 @@ def test_sweep_gathers_brainscore_in_the_metric_table(study):
     bs = rt.query("metric == 'brainscore'")
     assert sorted(bs.layer) == ["l1", "l2"] and (bs.error == "").all()
     assert bs.value.tolist() == pytest.approx(table.query("metric == 'brainscore'").set_index("layer").loc[bs.layer].value.tolist())
+
+
+def test_cli_sweep_config_with_brainscore(study, tmp_path):
+    import pandas as pd
+
+    st, f1, _, neu = study
+    yml = tmp_path / "bs.yaml"
+    yml.write_text("models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [brainscore]\nregions: each\n"
+                   "metric_options:\n  brainscore: {n_components: 2, ceiling_mode: squared_ratio}\n")
+    res = CliRunner().invoke(main, ["sweep", st.url, str(yml), "--scheduler", "serial", "--no-progress",
+                                    "--table", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "t.metrics.csv").set_index("region")
+    assert sorted(table.index) == ["IT", "V4"]
+    ref = brainscore(f1, _region(neu, "V4"), n_components=2, ceiling_mode="squared_ratio")
+    assert table.at["V4", "value"] == pytest.approx(float(ref["score"]), rel=1e-9)
+    assert table.at["V4", "ceiling_mode"] == "squared_ratio"

@@ -54,8 +54,9 @@ TIME_BIN_COORDS = ("time_bin_start", "time_bin_end")
 FEATURE_DIMS = ("stimulus", "unit")
 SCORE_TARGET_DIMS = ("neuroid", "unit")
 #: Metric entries of a study store (``metrics/<metric>/...``): the RSA variants, the shape metric,
-#: linear CKA (pairwise, ``<source>__<target>``) and effective dimensionality (one set, ``<source>``).
-METRICS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality")
+#: linear CKA, Brain-Score's ceiled PLS score (pairwise, ``<source>__<target>``) and effective
+#: dimensionality (one set, ``<source>``).
+METRICS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality", "brainscore")
 #: Metrics of one set (no target).
 SINGLE_SET_METRICS = ("dimensionality",)
 #: optional coords of the layouts and the dims they must lie on (``()`` = scalar)

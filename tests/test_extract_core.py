@@ -609,3 +609,25 @@ def test_cli_extract_command(tmp_path, image_folder):
     assert list(store.read_features("clinet", "3").stimulus_id.values) == ids
     bad = runner.invoke(extract_command, args + ["--layer", "nope"])
     assert bad.exit_code != 0 and "no module 'nope'" in bad.output
+
+
+# ---------------------------------------------------------------------------- progress off a terminal
+def test_progress_off_a_terminal_is_plain_lines(tmp_path, capfd, image_folder):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    x = torch.from_numpy(random_images(12))
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(tiny_cnn(), x, store, model_name="tiny", layers=["7"], batch_size=4, progress=True)
+    err = capfd.readouterr().err
+    assert "\r" not in err and err.strip().splitlines()[-1].endswith(": 3/3 batches"), err
+    # the command line too: stderr captured (not a terminal), plain lines, none with --quiet
+    (tmp_path / "netmod.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))\n")
+    args = ["extract", str(tmp_path / "c.zarr"), "--model", f"{tmp_path / 'netmod.py'}:net", "--model-name", "m",
+            "--images", str(image_folder[0]), "--image-size", "16", "--batch-size", "5"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "\r" not in res.stderr and res.stderr.strip().splitlines()[-1].endswith(": 2/2 batches"), res.stderr
+    res = CliRunner().invoke(main, [*args, "--overwrite", "--quiet"])
+    assert res.exit_code == 0 and res.output == "", res.output

@@ -9,6 +9,7 @@ module                    commands
 ``score``                 ``neuroxr score KIND STORE SOURCE [TARGET]``
 ``demo``                  ``neuroxr demo [PATH]``
 ``report``                ``neuroxr report STORE``
+``relative``              ``neuroxr relative STORE MODEL.LAYER --anchors ID_FILE``
 ``sweep``                 ``neuroxr sweep``
 ``extract``               ``neuroxr extract`` (torch imported only when run)
 ========================  ==========================================================
@@ -16,7 +17,7 @@ module                    commands
 
 from __future__ import annotations
 
-from . import demo, info, report, score, validate  # noqa: F401  (each registers its commands)
+from . import demo, info, relative, report, score, validate  # noqa: F401  (each registers its commands)
 from ._common import main
 from .info import store_summary
 

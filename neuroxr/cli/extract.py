@@ -53,7 +53,6 @@ def make_extract_command() -> Any:
         Each layer goes to features/<model-name>/<layer> in bounded memory; re-running after an
         interruption skips the layers already complete.
         """
-        import sys
 
         from ..errors import ExtractionError, StoreError
         from ..extract.models import load_model
@@ -82,7 +81,7 @@ def make_extract_command() -> Any:
                 memory_limit=memory_limit, batch_size=batch_size, device=device, image_size=image_size,
                 pooling=None if pooling == "none" else pooling,
                 reduction=red, overwrite=overwrite, dry_run=dry_run,
-                progress=progress and out_.text and sys.stderr.isatty(),
+                progress=progress and out_.text,  # a bar on a terminal, plain lines off one
             )
         except (ExtractionError, StoreError) as exc:
             raise click.ClickException(one_line(exc)) from None

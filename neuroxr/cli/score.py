@@ -1,7 +1,7 @@
 """``neuroxr score KIND STORE SOURCE [TARGET]``: one entry through the entry engine.
 
 Directions: forward, reverse, inter-animal, model-to-model; metrics: rsa (crsa, ersa, ereg),
-shape, cka, dimensionality. A complete entry with the same provenance is read back;
+shape, cka, dimensionality, brainscore (Brain-Score's ceiled PLS protocol). A complete entry with the same provenance is read back;
 ``--require-existing`` refuses to compute and names the parameters in which the existing
 entries differ.
 """
@@ -37,7 +37,7 @@ _REQUIRE = click.option("--require-existing", is_flag=True,
                         help="Only read a matching existing entry; refuse (naming the differing parameters) otherwise.")
 
 _DIRECTION_COMMANDS = ("forward", "reverse", "inter-animal", "model-to-model")
-_METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality")
+_METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality", "brainscore")
 
 
 def _options(fn: Any) -> Any:
@@ -73,7 +73,7 @@ def score() -> None:
 
     Directions (scores/<direction>/<source>__<target>/<key>): forward, reverse, inter-animal,
     model-to-model. Metrics (metrics/<metric>/.../<key>): rsa (crsa, ersa, ereg), shape, cka,
-    dimensionality. Sets are named NAME (neural set), NAME.REGION (region subset of a neural set)
+    dimensionality, brainscore. Sets are named NAME (neural set), NAME.REGION (region subset of a neural set)
     or MODEL.LAYER (feature set). <key> identifies the parameters and input versions: other
     parameters write a new entry beside the old one.
     """
@@ -174,9 +174,11 @@ def _metric_line(path: str, ds: Any, existed: bool) -> str:
     else:
         value = f"{float(score_):.4f}"
     extra = []
-    if "ceiling" in ds:
+    if "raw" in ds and "ceiling" in ds:  # brainscore: score is raw / ceiling
+        extra.append(f"raw {float(ds['raw']):.4f}, ceiling {float(ds['ceiling']):.4f}, {ds.attrs.get('ceiling_mode', '')}")
+    elif "ceiling" in ds:
         extra.append(f"ceiling {float(ds['ceiling']):.4f}, ceiled {float(ds['ceiled_score']):.4f}")
-    if "r" in ds and "neuroid" in ds["r"].dims:
+    if "r" in ds and "neuroid" in ds["r"].dims and "split" not in ds["r"].dims:
         extra.append(f"mean r over {ds.sizes['neuroid']} neuroids")
     if ds.attrs.get("lower_is_better"):
         extra.append("distance: lower = more similar")
@@ -193,9 +195,10 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
     res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
     ds = res.dataset
     split = "split" in ds["score"].dims
+    parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
-              "lower_is_better": bool(ds.attrs.get("lower_is_better", False))})
+              "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts})
     out.echo(_metric_line(res.path, ds, not res.computed))
 
 
@@ -287,3 +290,31 @@ def score_dimensionality_command(store: str, source: str, overwrite: bool, requi
     """Effective dimensionality of SOURCE (feature set MODEL.LAYER, or neural set NAME[.REGION],
     trial-averaged) in STORE; writes metrics/dimensionality/SOURCE/<key>."""
     _run_metric(store, "dimensionality", source, None, overwrite, require_existing, {}, Output(as_json, quiet))
+
+
+@score.command(name="brainscore")
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--n-components", type=click.IntRange(min=1), default=25, show_default=True, help="PLS components (at most the units).")
+@click.option("--n-splits", type=click.IntRange(min=1), default=10, show_default=True, help="90/10 stimulus splits (and repetition split halves).")
+@click.option("--train-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.9, show_default=True)
+@click.option("--stratify-by", default="auto", show_default=True,
+              help="Stimulus coord to stratify the splits by; 'auto': object_name when present; 'none': never.")
+@click.option("--seed", type=int, default=1, show_default=True, help="random_state of the splits (Brain-Score's 1).")
+@click.option("--ceiling/--no-ceiling", default=True, show_default=True, help="Internal-consistency ceiling (needs >= 2 repeats).")
+@click.option("--ceiling-mode", type=click.Choice(["ratio", "squared_ratio", "r2_over_ceiling"]), default="ratio", show_default=True,
+              help="score = raw/ceiling, (raw/ceiling)^2 or raw^2/ceiling.")
+@_OVERWRITE
+@_REQUIRE
+@output_options
+def score_brainscore_command(store: str, source: str, target: str, n_components: int, n_splits: int, train_size: float,
+                             stratify_by: str, seed: int, ceiling: bool, ceiling_mode: str, overwrite: bool,
+                             require_existing: bool, as_json: bool, quiet: bool) -> None:
+    """Brain-Score's protocol (PLS regression-correlation, median over neuroids, ceiled by split-half
+    internal consistency) of the feature set SOURCE (MODEL.LAYER) on TARGET (neural set NAME[.REGION])
+    in STORE; writes metrics/brainscore/SOURCE__TARGET/<key>."""
+    _run_metric(store, "brainscore", source, target, overwrite, require_existing,
+                dict(n_components=n_components, n_splits=n_splits, train_size=train_size,
+                     stratify_by=None if stratify_by.lower() == "none" else stratify_by, seed=seed, ceiling=ceiling,
+                     ceiling_mode=ceiling_mode), Output(as_json, quiet))

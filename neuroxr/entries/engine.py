@@ -230,7 +230,8 @@ def _run(req: _Request, io: _IO, backend: str | None, options: Mapping[str, Any]
         return compute_gram(req.source, None, req.params, io)
     if name in _m.RSA_VARIANTS:
         return _m.compute_rsa(name, req.source, req.target, req.params, io)
-    fn = {"shape": _m.compute_shape, "cka": _m.compute_cka, "dimensionality": _m.compute_dimensionality}[name]
+    fn = {"shape": _m.compute_shape, "cka": _m.compute_cka, "dimensionality": _m.compute_dimensionality,
+          "brainscore": _m.compute_brainscore}[name]
     return fn(req.source, req.target, req.params, io)
 
 

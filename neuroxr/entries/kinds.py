@@ -93,7 +93,7 @@ DIRECTION_FUNCTIONS: dict[str, Callable[..., xr.Dataset]] = {
     "forward": _d.forward, "reverse": _d.reverse, "inter_animal": _d.inter_animal, "model_to_model": _d.model_to_model,
 }
 DIRECTION_KINDS = tuple(_DIRECTION_SETS)
-METRIC_KINDS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality")
+METRIC_KINDS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality", "brainscore")
 
 KINDS: dict[str, Kind] = {}
 for _name, (_s, _t) in _DIRECTION_SETS.items():
@@ -101,6 +101,8 @@ for _name, (_s, _t) in _DIRECTION_SETS.items():
 for _name in METRIC_KINDS:
     if _name == "dimensionality":
         KINDS[_name] = Kind(_name, "metrics", ("features", "neural"), (), {})
+    elif _name == "brainscore":  # Brain-Score's protocol: a feature set on neural responses
+        KINDS[_name] = Kind(_name, "metrics", ("features",), ("neural",), _m.metric_options(_name))
     else:
         KINDS[_name] = Kind(_name, "metrics", ("features",), ("features", "neural"), _m.metric_options(_name))
 KINDS["gram"] = Kind("gram", "cache", ("features",), (), {})

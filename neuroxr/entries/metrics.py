@@ -12,6 +12,8 @@ metric             entry group                                     ``score``
                                                                    distance (lower = more similar)
 ``cka``            ``metrics/cka/<source>__<target>/<key>``        linear CKA (or its debiased form)
 ``dimensionality`` ``metrics/dimensionality/<source>/<key>``       effective dimensionality
+``brainscore``     ``metrics/brainscore/<source>__<target>/<key>`` Brain-Score's ceiled PLS score (``raw``,
+                                                                   ``ceiling``; neural targets only)
 =================  ==============================================  =========================================
 
 Sources of the pairwise metrics are feature sets; targets are neural sets or region subsets
@@ -107,7 +109,16 @@ def metric_options(metric: str) -> dict[str, Any]:
         if kind == "crsa":
             out["noise_ceiling"] = None
         return out
+    if kind == "brainscore":
+        return _brainscore_defaults()
     return dict({"shape": _SHAPE_DEFAULTS, "cka": _CKA_DEFAULTS, "dimensionality": {}}[kind])
+
+
+def _brainscore_defaults() -> dict[str, Any]:
+    """The parameters of :func:`neuroxr.predictivity.brainscore` after ``features`` and ``neural``."""
+    from ..predictivity import brainscore
+
+    return {n: p.default for n, p in inspect.signature(brainscore).parameters.items() if n not in ("features", "neural")}
 
 
 def _check_options(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,6 +250,16 @@ def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: An
     return xr.Dataset({"score": ((), float(value))},
                       attrs={"n_units": n_units, "n_stimuli": n_stim,
                              "definition": "(sum lambda)^2 / sum lambda^2 of the covariance eigenvalues"})
+
+
+def compute_brainscore(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
+    """Brain-Score's protocol (:func:`neuroxr.predictivity.brainscore`) of a feature set on a neural
+    set or region subset: ``score`` is the ceiled score, ``raw`` and ``ceiling`` its parts."""
+    from ..predictivity import brainscore
+
+    if tgt.kind != "neural":
+        raise LayoutError(f"brainscore: target {tgt.name!r} is a feature set; name a neural set or region subset.")
+    return brainscore(io.read(src), io.read(tgt), **params)
 
 
 def is_single_set(kind: str) -> bool:

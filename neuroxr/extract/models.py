@@ -222,6 +222,36 @@ class StopForward(BaseException):
 Callback = Callable[[int, Any, np.ndarray, Any], None]
 
 
+class _LineProgress:
+    """Progress as plain lines on stderr (``<desc>: 3/10 batches``, about every tenth batch and the
+    last): no carriage returns, so logs and pipes stay readable."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc, self.n = int(total), desc, 0
+        self.step = max(1, self.total // 10)
+
+    def __enter__(self) -> _LineProgress:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        return None
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        if self.n % self.step == 0 or self.n == self.total:
+            print(f"{self.desc}: {self.n}/{self.total} batches", file=sys.stderr, flush=True)
+
+
+def progress_bar(total: int, desc: str) -> Any:
+    """A tqdm bar over ``total`` batches on a terminal; plain progress lines when stderr is not one
+    (the rule of the command line's ``progress_for``)."""
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="batch", leave=False)
+    return _LineProgress(total, desc)
+
+
 def run_pass(
     model: Any,
     stim: Stimuli,
@@ -257,12 +287,7 @@ def run_pass(
         for name, fn in callbacks.items():
             handles.append(named[name].register_forward_hook(make_hook(fn)))
         start = 0
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(parts), desc=desc, unit="batch", leave=False)
-        else:
-            bar = contextlib.nullcontext()
+        bar = progress_bar(len(parts), desc) if progress else contextlib.nullcontext()
         with bar:
             for part in parts:
                 batch = to_input(stim.load(part), device, in_dtype)

@@ -221,7 +221,8 @@ def extract_features(
     overwrite : bool, default False
         Recompute layers that are already complete.
     progress : bool, default True
-        Show a tqdm progress bar over batches.
+        Report progress over batches on stderr: a tqdm bar on a terminal, plain lines
+        (``<model>: 3/10 batches``, no carriage returns) when stderr is not a terminal.
     dry_run : bool, default False
         Only plan: return the :class:`ExtractionPlan` and write nothing.
     on_layer_complete : callable, optional

@@ -125,7 +125,7 @@ def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
 
 
 _METRIC_TITLES = {"crsa": "cRSA", "ersa": "eRSA (test)", "ereg": "eReg", "shape": "shape distance (test)",
-                  "cka": "CKA", "dimensionality": "effective dimensionality"}
+                  "cka": "CKA", "dimensionality": "effective dimensionality", "brainscore": "Brain-Score (ceiled)"}
 
 
 def metric_figures(metrics: pd.DataFrame, store: StudyStore) -> Figures:

@@ -1,0 +1,61 @@
+"""``neuroxr relative STORE MODEL.LAYER --anchors ID_FILE``: a stored layer's relative representation
+(Moschella et al. 2023) written as a new layer of the same model, so sweeps and scores use it like any layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import Output, main, open_store_or_fail, output_options
+
+__all__ = ["relative", "read_ids"]
+
+
+def read_ids(path: str | Path) -> list[str]:
+    """Stimulus ids from a text file: one per line; blank lines and lines starting with ``#`` are skipped."""
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {str(path)!r} ({exc.strerror}).", param_hint="--anchors") from None
+    ids = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
+    if not ids:
+        raise click.BadParameter(f"{str(path)!r} lists no stimulus ids; write one id per line.", param_hint="--anchors")
+    return ids
+
+
+@main.command()
+@click.argument("store")
+@click.argument("layer")
+@click.option("--anchors", "anchors_file", required=True, type=click.Path(dir_okay=False),
+              help="Text file of anchor stimulus ids of LAYER, one per line ('#' comments allowed).")
+@click.option("--similarity", type=click.Choice(["cosine", "dot"]), default="cosine", show_default=True)
+@click.option("--name", "new_layer", default=None, help="Name of the new layer (default: <layer>_relative).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing layer of that name.")
+@output_options
+def relative(store: str, layer: str, anchors_file: str, similarity: str, new_layer: str | None, overwrite: bool,
+             as_json: bool, quiet: bool) -> None:
+    """Write the relative representation of the feature set LAYER (MODEL.LAYER) in STORE: each
+    stimulus's similarities to the anchor stimuli, as a new layer MODEL.<name> (one unit per anchor)."""
+    from ..geometry import relative_features
+    from ..sets import read_set, resolve
+
+    out = Output(as_json, quiet)
+    ids = read_ids(anchors_file)
+    st = open_store_or_fail(store, mode="a")
+    ref = resolve(st, layer, kinds=("features",), role="source")
+    name = new_layer or f"{ref.layer}_relative"
+    if name in st.layers(ref.model) and not overwrite:
+        raise click.ClickException(
+            f"layer {ref.model}.{name} already exists in {st.url!r}; pass --overwrite or choose another --name."
+        )
+    rel = relative_features(read_set(st, ref, load=True), ids, similarity=similarity, layer=name)
+    rel.attrs["source_layer"] = ref.layer
+    path = st.write_features(ref.model, name, rel)
+    out.json({"path": path, "model": ref.model, "layer": name, "source": ref.name, "n_anchors": len(ids),
+              "n_stimuli": int(rel.sizes["stimulus"]), "similarity": similarity})
+    out.echo(f"{path}: relative representation of {ref.name} ({rel.sizes['stimulus']} stimuli x {len(ids)} anchors, "
+             f"{similarity}); score it as {ref.model}.{name}")
+
+
+

@@ -1,0 +1,79 @@
+"""``neuroxr relative``: a stored layer's relative representation written as a new layer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import latent_sets
+
+import neuroxr as nx
+from neuroxr.cli import main
+from neuroxr.geometry import relative_features
+
+ANCHORS = ["s03", "s10", "s07", "s21", "s30"]
+
+
+@pytest.fixture
+def study(tmp_path):
+    f1, f2, neu = latent_sets(0, 36, 8)
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    st.write_features("net", "l2", f2)
+    ids = tmp_path / "anchors.txt"
+    ids.write_text("# anchors\n" + "\n".join(ANCHORS) + "\n\n")
+    return st, f1, neu, ids
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_relative_layer_equals_relative_features(study, similarity):
+    st, f1, _, ids = study
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--similarity", similarity, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["path"] == "features/net/l1_relative" and out["n_anchors"] == len(ANCHORS)
+    got = nx.open_store(st.url).read_features("net", "l1_relative").load()
+    ref = relative_features(f1, ANCHORS, similarity=similarity)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-12)
+    assert got["unit_id"].values.tolist() == ANCHORS
+    assert got["stimulus_id"].values.tolist() == ref["stimulus_id"].values.tolist()
+    assert got.attrs["similarity"] == similarity and got.attrs["source_layer"] == "l1"
+
+
+def test_named_layer_is_swept_and_scored(study):
+    st, f1, neu, ids = study
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "rel"])
+    assert res.exit_code == 0 and "net.rel" in res.stdout, res.output
+    st = nx.open_store(st.url)
+    assert set(st.layers("net")) == {"l1", "l2", "rel"}
+    sw = nx.sweep(st, directions=["cka"], progress=False, client="serial")
+    assert set(sw.metric_table.layer) == {"l1", "l2", "rel"}
+    row = sw.metric_table.query("layer == 'rel'").iloc[0]
+    m = neu.mean("repeat").transpose("stimulus", "neuroid")
+    expected = nx.geometry.cka(relative_features(f1, ANCHORS), nx.features(m.values, m["stimulus_id"].values))
+    assert row.value == pytest.approx(float(expected), rel=1e-9)
+    # the layer exists: refused without --overwrite, replaced with it
+    again = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "rel"])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    again = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--name", "rel",
+                                      "--similarity", "dot", "--overwrite", "--quiet"])
+    assert again.exit_code == 0 and again.stdout == ""
+    np.testing.assert_allclose(nx.open_store(st.url).read_features("net", "rel").values,
+                               relative_features(f1, ANCHORS, similarity="dot").values, rtol=1e-12)
+
+
+def test_bad_anchors_are_one_line_errors(study, tmp_path):
+    st, _, _, _ = study
+    bad = tmp_path / "bad.txt"
+    bad.write_text("s01\nnope\n")
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(bad)])
+    assert res.exit_code == 1 and "anchor ids are not stimulus ids" in res.output and len(res.output.strip().splitlines()) == 1
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(empty)])
+    assert res.exit_code == 2 and "lists no stimulus ids" in res.output
+    res = CliRunner().invoke(main, ["relative", st.url, "mA", "--anchors", str(bad)])
+    assert res.exit_code == 1 and "mA" in res.output

@@ -43,8 +43,9 @@ from .errors import (
 # ``import neuroxr`` stays cheap (no scikit-learn, torch, cupy or distributed until asked for)
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
-        ("METRICS", "align", "features", "neural", "validate_features", "validate_metric", "validate_neural",
+        ("METRICS", "features", "neural", "validate_features", "validate_metric", "validate_neural",
          "validate_scores"), "neuroxr.layouts"),
+    "align": "neuroxr.alignment",
     **dict.fromkeys(("StudyStore", "open_store"), "neuroxr.store"),
     **dict.fromkeys(("SetRef", "feature_ref", "neural_ref", "resolve", "read_set"), "neuroxr.sets"),
     **dict.fromkeys(
@@ -68,7 +69,7 @@ _LAZY: dict[str, str] = {
 
 
 #: submodules reachable as attributes (``nx.entries.lookup``) without an explicit import
-_SUBMODULES = ("backend", "cli", "datasets", "entries", "extract", "geometry", "io", "kernels", "layouts", "metrics",
+_SUBMODULES = ("alignment", "backend", "cli", "datasets", "entries", "extract", "geometry", "io", "kernels", "layouts",
                "plot", "predictivity", "report", "schemas", "sets", "store")
 
 

@@ -1,4 +1,4 @@
-"""Constructors and validators of neuroxr's labeled layouts, and alignment by ``stimulus_id``.
+"""Constructors and validators of neuroxr's labeled layouts (pairing by ``stimulus_id`` is in :mod:`neuroxr.alignment`).
 
 Three layouts (see ``schemas/`` for the written contract):
 
@@ -40,10 +40,6 @@ __all__ = [
     "validate_scores",
     "validate_metric",
     "METRICS",
-    "align",
-    "stimulus_ids",
-    "canonical_order",
-    "to_canonical",
 ]
 
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
@@ -560,97 +556,3 @@ def features(
     if attrs:
         da = da.assign_attrs(**attrs)
     return validate_features(da, name=name)
-
-
-def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
-    """The ``stimulus_id`` values of ``da`` as a string array."""
-    return np.asarray(da.coords["stimulus_id"].values).astype(str)
-
-
-def canonical_order(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
-    """Index array that puts stimuli in neuroxr's canonical order: sorted ``stimulus_id``.
-
-    Every direction pairs its inputs by id and reorders them with this before drawing folds and
-    split halves, so permuting the stimuli of the inputs never changes a number.
-
-    Parameters
-    ----------
-    ids : sequence of str, length n_stimuli
-        Stimulus ids (compared as strings, lexicographically).
-
-    Returns
-    -------
-    ndarray of int, shape (n_stimuli,)
-        ``ids[order]`` is sorted; ties (duplicate ids) keep their input order.
-    """
-    return np.argsort(np.asarray(ids).astype(str), kind="stable")
-
-
-def to_canonical(obj: Any) -> Any:
-    """``obj`` with its stimuli in canonical order (:func:`canonical_order`); no copy when already there.
-
-    Parameters
-    ----------
-    obj : DataArray with a ``stimulus_id`` coord, Gram ``Dataset`` over ``(stimulus, stimulus_)``, or other
-        Other objects (plain arrays) are returned as they are.
-
-    Returns
-    -------
-    The same kind of object, reordered along ``stimulus`` (and ``stimulus_`` for a Gram).
-    """
-    if not isinstance(obj, (xr.DataArray, xr.Dataset)) or "stimulus_id" not in obj.coords:
-        return obj
-    order = canonical_order(stimulus_ids(obj))
-    if np.array_equal(order, np.arange(order.size)):
-        return obj
-    if isinstance(obj, xr.Dataset) and "stimulus_" in obj.dims:
-        return obj.isel(stimulus=order, stimulus_=order)
-    return obj.isel(stimulus=order)
-
-
-def align(
-    a: xr.DataArray,
-    b: xr.DataArray,
-    names: tuple[str, str] = ("a", "b"),
-) -> tuple[xr.DataArray, xr.DataArray]:
-    """Pair two labeled arrays by ``stimulus_id``, reordering ``b`` to ``a``'s stimulus order.
-
-    Parameters
-    ----------
-    a, b : xarray.DataArray
-        Arrays with a ``stimulus`` dim and a ``stimulus_id`` coord.
-    names : (str, str)
-        Names of ``a`` and ``b`` used in error messages.
-
-    Returns
-    -------
-    (a, b_aligned) : tuple of DataArray
-        ``b_aligned.stimulus_id`` equals ``a.stimulus_id`` element by element.
-
-    Raises
-    ------
-    LayoutError
-        When the two objects do not hold the same set of stimulus ids; the message says how many
-        ids are missing on each side and shows a few.
-    """
-    for da, nm in ((a, names[0]), (b, names[1])):
-        if "stimulus" not in da.dims:
-            raise LayoutError(f"{nm}: has no 'stimulus' dim (dims {tuple(da.dims)}); cannot pair by stimulus_id.")
-        _check_ids(da, "stimulus_id", "stimulus", nm)
-    ia, ib = pd.Index(stimulus_ids(a)), pd.Index(stimulus_ids(b))
-    if ia.equals(ib):
-        return a, b
-    only_a = ia.difference(ib, sort=False)
-    only_b = ib.difference(ia, sort=False)
-    if len(only_a) or len(only_b):
-        parts = []
-        if len(only_a):
-            parts.append(f"{len(only_a)} stimulus ids of {names[0]} are missing in {names[1]}, e.g. {_examples(only_a)}")
-        if len(only_b):
-            parts.append(f"{len(only_b)} stimulus ids of {names[1]} are missing in {names[0]}, e.g. {_examples(only_b)}")
-        raise LayoutError(
-            "Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
-            f"{names[1]}.isel(stimulus={names[1]}.stimulus_id.isin({names[0]}.stimulus_id))."
-        )
-    order = ib.get_indexer(ia)
-    return a, b.isel(stimulus=order)

@@ -8,9 +8,10 @@ import xarray as xr
 
 import neuroxr as nx
 from neuroxr import predictivity as d
+from neuroxr.alignment import canonical_order
 from neuroxr.errors import NeuroxrWarning
 from neuroxr.kernels.folds import kfold_indices
-from neuroxr.layouts import LayoutError, canonical_order
+from neuroxr.layouts import LayoutError
 
 rp_cm = pytest.importorskip("reverse_pred.correlation_metrics")
 from reverse_pred.model_to_model import compute_model_to_model  # noqa: E402

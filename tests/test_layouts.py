@@ -7,10 +7,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from neuroxr.alignment import align, canonical_order
 from neuroxr.layouts import (
     LayoutError,
-    align,
-    canonical_order,
     features,
     neural,
     validate_features,

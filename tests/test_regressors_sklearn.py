@@ -14,11 +14,11 @@ import pytest
 
 import neuroxr as nx
 from neuroxr import predictivity as pv
+from neuroxr.alignment import canonical_order
 from neuroxr.errors import ParameterError
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.kernels.regressors import regressor_identity, regressor_label
 from neuroxr.kernels.stats import pearson
-from neuroxr.layouts import canonical_order
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.cross_decomposition import PLSRegression  # noqa: E402

@@ -37,8 +37,9 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
+from ..alignment import align
 from ..errors import LayoutError
-from ..layouts import METRICS, SINGLE_SET_METRICS, align
+from ..layouts import METRICS, SINGLE_SET_METRICS
 
 __all__ = [
     "METRIC_NAMES",

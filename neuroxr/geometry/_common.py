@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment import canonical_order, stimulus_ids, to_canonical
 from ..backend import to_numpy
 from ..errors import LayoutError, NeuroxrWarning
 from ..kernels import rdm as _r
-from ..layouts import canonical_order, stimulus_ids, to_canonical, validate_neural
+from ..layouts import validate_neural
 
 __all__ = ["RDM_DIMS", "canonical_order", "split_train_test"]
 

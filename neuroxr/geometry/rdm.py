@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment import align
 from ..backend import to_numpy
 from ..errors import LayoutError, NeuroxrWarning
 from ..kernels import rdm as _r
-from ..layouts import align, validate_neural
+from ..layouts import validate_neural
 from ._common import RDM_DIMS, _check_option, _ids, _is_dask, _label, _rdm_da, _require_repeats
 from .gram import _stats_and_ids
 

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..alignment import align
 from ..errors import LayoutError
-from ..layouts import align, validate_features
+from ..layouts import validate_features
 from ._common import _ids, _neural_mean
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]

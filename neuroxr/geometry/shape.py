@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment import align
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
-from ..layouts import align
 from ._common import _canonical, _check_option, _ids, _label, split_train_test
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]

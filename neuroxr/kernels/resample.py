@@ -1,7 +1,7 @@
 """Resampling kernels: bootstrap draws, resampled Pearson correlations, intervals, corrections.
 
 Every draw is made on positions of the canonical stimulus order (sorted ``stimulus_id``,
-:func:`neuroxr.layouts.canonical_order`) with ``numpy.random.default_rng``, so the resamples are a
+:func:`neuroxr.alignment.canonical_order`) with ``numpy.random.default_rng``, so the resamples are a
 function of the ids and the seed only (the same on every backend and for every input order).
 
 The Pearson correlation of two columns on a resample with counts ``w`` (``sum w = n``) needs

@@ -11,7 +11,7 @@ model_to_model F_A -> F_B                  r^2 * 100
 =============  ==========================  =====================================================
 
 Definitions as in ``reverse_pred`` (Muzellec & Kar 2025). Stimuli are paired by ``stimulus_id``
-and put in the canonical order (sorted ids, :func:`neuroxr.layouts.canonical_order`) before any
+and put in the canonical order (sorted ids, :func:`neuroxr.alignment.canonical_order`) before any
 fold or split half is drawn, so the numbers do not depend on the inputs' stimulus order.
 """
 

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment import align, to_canonical
 from ..errors import LayoutError
 from ..geometry._common import _label, _neural_mean
-from ..layouts import align, to_canonical, validate_features, validate_neural
+from ..layouts import validate_features, validate_neural
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
 

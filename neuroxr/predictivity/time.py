@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError
 from ..kernels.splits import nanmean_repeats
-from ..layouts import TIME_BIN_COORDS, canonical_order, has_time, stimulus_ids, validate_features, validate_neural
+from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
 
 __all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization"]

@@ -26,6 +26,7 @@ from ..alignment import align
 from ..backend import to_numpy
 from ..errors import LayoutError, NeuroxrWarning
 from ..kernels import rdm as _r
+from ..kernels.stats import spearman_brown as _spearman_brown
 from ..layouts import validate_neural
 from ._common import RDM_DIMS, _check_option, _ids, _is_dask, _label, _rdm_da, _require_repeats
 from .gram import _stats_and_ids
@@ -519,7 +520,7 @@ def split_half_rdm_ceiling(
     if dropped:
         _nan_warning("split_half_rdm_ceiling", dropped, V[:, 0].size)
     if spearman_brown:
-        r = 2 * r / (1 + r)
+        r = _spearman_brown(r)
     return xr.Dataset(
         {"ceiling": ((), float(np.nanmean(r)) if np.isfinite(r).any() else math.nan), "ceiling_per_rep": (("rep",), r)},
         coords={"rep": np.arange(reps)},

@@ -34,6 +34,7 @@ import xarray as xr
 from ..alignment import align, to_canonical
 from ..errors import LayoutError
 from ..geometry._common import _label, _neural_mean
+from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
@@ -41,16 +42,6 @@ __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MOD
 CEILING_MODES = ("ratio", "squared_ratio", "r2_over_ceiling")
 REFERENCE = "Brain-Score (brainscore_vision v2.1.0: CrossRegressedCorrelation, InternalConsistency; Schrimpf et al. 2018)"
 _AUTO = "auto"
-
-
-def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of each column of ``a`` (n, k) with the same column of ``b``; NaN for a constant column."""
-    am = a - a.mean(axis=0)
-    bm = b - b.mean(axis=0)
-    den = np.sqrt((am * am).sum(axis=0) * (bm * bm).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (am * bm).sum(axis=0) / den
-    return np.where(den > 0, np.clip(r, -1.0, 1.0), np.nan)
 
 
 @contextlib.contextmanager
@@ -140,8 +131,8 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
     cons = np.empty((n_splits, V.shape[1]))
     with np.errstate(invalid="ignore"), _quiet():
         for s, (h1, h2) in enumerate(splitter.split(np.zeros(n_rep))):
-            r = _pearson_columns(np.nanmean(V[:, :, h1], axis=2), np.nanmean(V[:, :, h2], axis=2))
-            cons[s] = 2 * r / (1 + r)
+            r = pearson(np.nanmean(V[:, :, h1], axis=2), np.nanmean(V[:, :, h2], axis=2))
+            cons[s] = spearman_brown(r)
     per_split = np.nanmedian(cons, axis=1)
     return xr.Dataset(
         {
@@ -223,7 +214,7 @@ def brainscore(
     with _quiet():
         for s, (tr, te) in enumerate(splits):
             pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Yv[tr])
-            r[s] = _pearson_columns(pls.predict(X[te]), Yv[te])
+            r[s] = pearson(pls.predict(X[te]), Yv[te])
         per_split = np.nanmedian(r, axis=1)
     raw = float(per_split.mean())
     data: dict[str, Any] = {

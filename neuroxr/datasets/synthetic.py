@@ -66,12 +66,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
-from scipy import linalg, stats
 from threadpoolctl import threadpool_limits
 
+from ..errors import ParameterError
 from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ..store import StudyStore
+from ._construction import (
+    as_per_animal,
+    expected_split_half,
+    oof_ridge_r2,
+    orthonormal_complement,
+    orthonormalize,
+    unit_variance,
+)
 
 __all__ = [
     "LayerSpec",
@@ -184,106 +192,6 @@ class Study:
         )
 
 
-# ---------------------------------------------------------------------------------- helpers
-def _orthonormalize(g: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the columns of a well-conditioned ``g`` (``n x k``, ``k <= n``).
-
-    Cholesky QR, twice (orthogonal to machine precision for well-conditioned input, and several
-    times faster than Householder QR); the same column space as ``g``, built column by column.
-    """
-    q = g
-    # these matrices are thin: one BLAS thread is fastest, and avoids thread thrashing on busy machines
-    with threadpool_limits(1, user_api="blas"):
-        for _ in range(2):
-            chol = np.linalg.cholesky(q.T @ q)
-            q = linalg.solve_triangular(chol, q.T, lower=True).T
-    return q
-
-
-def _orthonormal_complement(rng: np.random.Generator, basis: np.ndarray, k: int) -> np.ndarray:
-    """``k`` random orthonormal columns orthogonal to the orthonormal columns of ``basis``."""
-    n = basis.shape[0]
-    g = rng.standard_normal((n, k))
-    g -= basis @ (basis.T @ g)
-    q = _orthonormalize(g)
-    q -= basis @ (basis.T @ q)  # re-project: orthogonality to machine precision
-    return _orthonormalize(q)
-
-
-def _unit_variance(x: np.ndarray) -> np.ndarray:
-    """Scale centred columns to variance 1 (``ddof=0``)."""
-    return x / np.sqrt(np.mean(x**2, axis=0, keepdims=True))
-
-
-def expected_split_half(n_slots: int, n_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expected inverse trial counts of the two halves of a random split of the repeat slots.
-
-    The split takes a uniformly random permutation of the ``n_slots`` repeat slots; half 1 is the
-    first ``ceil(n_slots / 2)`` slots, half 2 the rest. With ``v`` valid (non-NaN) slots the
-    valid count of half 1 is hypergeometric.
-
-    Parameters
-    ----------
-    n_slots : int
-        Length ``T`` of the repeat axis.
-    n_valid : int array, any shape
-        Valid trials per (stimulus, neuroid); each needs ``ceil(n_slots / 2) + 1 <= v <= n_slots``
-        (then neither half can be empty).
-
-    Returns
-    -------
-    inv1, inv2 : float arrays, shape of ``n_valid``
-        ``E[1 / m1]`` and ``E[1 / m2]``.
-    """
-    n_valid = np.asarray(n_valid)
-    lo = (n_slots + 1) // 2 + 1
-    if n_valid.size and (n_valid.min() < lo or n_valid.max() > n_slots):
-        raise ValueError(
-            f"valid trial counts must lie in [{lo}, {n_slots}] so both halves are never empty; "
-            f"got range [{n_valid.min()}, {n_valid.max()}]."
-        )
-    h1 = (n_slots + 1) // 2
-    table1 = np.full(n_slots + 1, np.nan)
-    table2 = np.full(n_slots + 1, np.nan)
-    for v in range(lo, n_slots + 1):
-        m1 = np.arange(max(0, v - (n_slots - h1)), min(v, h1) + 1)
-        pmf = stats.hypergeom(n_slots, v, h1).pmf(m1)
-        table1[v] = np.sum(pmf / m1)
-        table2[v] = np.sum(pmf / (v - m1))
-    return table1[n_valid], table2[n_valid]
-
-
-def _oof_ridge_r2(x: np.ndarray, y: np.ndarray, alpha: float, n_folds: int, fold_seed: int) -> np.ndarray:
-    """Squared Pearson r between ``y`` columns and their out-of-fold ridge predictions from ``x``."""
-    n = x.shape[0]
-    inds = np.arange(n)
-    np.random.RandomState(fold_seed).shuffle(inds)
-    pred = np.empty_like(y)
-    for test in np.array_split(inds, n_folds):
-        train = np.setdiff1d(inds, test)
-        xm, ym = x[train].mean(0), y[train].mean(0)
-        xt = x[train] - xm
-        w = np.linalg.solve(xt.T @ xt + alpha * np.eye(x.shape[1]), xt.T @ (y[train] - ym))
-        pred[test] = (x[test] - xm) @ w + ym
-    yc, pc = y - y.mean(0), pred - pred.mean(0)
-    r = np.sum(yc * pc, 0) / np.sqrt(np.sum(yc**2, 0) * np.sum(pc**2, 0))
-    return r**2
-
-
-def _as_per_animal(value: int | Sequence[int] | Mapping[str, int], animals: Sequence[str], what: str) -> dict[str, int]:
-    if isinstance(value, Mapping):
-        missing = [a for a in animals if a not in value]
-        if missing:
-            raise ValueError(f"{what}: no entry for animals {missing}; got keys {list(value)}.")
-        return {a: int(value[a]) for a in animals}
-    if np.ndim(value) == 0:
-        return {a: int(value) for a in animals}  # type: ignore[arg-type]
-    value = list(value)  # type: ignore[arg-type]
-    if len(value) != len(animals):
-        raise ValueError(f"{what}: needs one value per animal ({len(animals)}); got {len(value)}.")
-    return {a: int(v) for a, v in zip(animals, value)}
-
-
 # ---------------------------------------------------------------------------------- generator
 def make_study(
     seed: int = 0,
@@ -365,7 +273,7 @@ def make_study(
 
     Raises
     ------
-    ValueError
+    ParameterError
         Inconsistent parameters (e.g. too many latent dims for the stimuli, a layer with fewer
         units than latent dims, a true layer that is not pure).
     """
@@ -380,47 +288,47 @@ def make_study(
             n_units = max(int(round(s.n_units * unit_scale)), n_latent + s.n_private)
             specs[str(m)].append(s._replace(n_units=n_units))
     n, d = int(n_stimuli), int(n_latent)
-    reps = _as_per_animal(n_repeats, list(animals), "n_repeats")
+    reps = as_per_animal(n_repeats, list(animals), "n_repeats")
 
     # --- checks
     if not animals:
-        raise ValueError("animals: needs at least one animal.")
+        raise ParameterError("animals: needs at least one animal.")
     if d < 2:
-        raise ValueError(f"n_latent must be at least 2; got {d}.")
+        raise ParameterError(f"n_latent must be at least 2; got {d}.")
     if true_model not in specs or true_layer not in [s.name for s in specs[true_model]]:
-        raise ValueError(
+        raise ParameterError(
             f"true layer {true_model}/{true_layer} is not among the models: "
             f"{ {m: [s.name for s in ls] for m, ls in specs.items()} }."
         )
     for m, layers in specs.items():
         for s in layers:
             if not 0.0 <= s.shared_fraction <= 1.0:
-                raise ValueError(f"layer {m}/{s.name}: shared_fraction must lie in [0, 1]; got {s.shared_fraction}.")
+                raise ParameterError(f"layer {m}/{s.name}: shared_fraction must lie in [0, 1]; got {s.shared_fraction}.")
             if s.n_private < 0:
-                raise ValueError(f"layer {m}/{s.name}: n_private must be >= 0; got {s.n_private}.")
+                raise ParameterError(f"layer {m}/{s.name}: n_private must be >= 0; got {s.n_private}.")
             if 1 + 2 * d + s.n_private > n:
-                raise ValueError(
+                raise ParameterError(
                     f"layer {m}/{s.name}: {d} latent + {d + s.n_private} private dims do not fit in "
                     f"{n} stimuli; use more stimuli or fewer dims."
                 )
     tspec = next(s for s in specs[true_model] if s.name == true_layer)
     if tspec.shared_fraction != 1.0 or tspec.n_private != 0:
-        raise ValueError(
+        raise ParameterError(
             f"true layer {true_model}/{true_layer} must have shared_fraction 1 and n_private 0; "
             f"got {tspec.shared_fraction} and {tspec.n_private}."
         )
     if sum(animals.values()) + d + 1 > n:
-        raise ValueError(f"too few stimuli ({n}) for {sum(animals.values())} neuroids and {d} latent dims.")
+        raise ParameterError(f"too few stimuli ({n}) for {sum(animals.values())} neuroids and {d} latent dims.")
     lo_ef, hi_ef = explainable_range
     if not 0.0 <= lo_ef <= hi_ef <= 1.0:
-        raise ValueError(f"explainable_range must satisfy 0 <= low <= high <= 1; got {explainable_range}.")
+        raise ParameterError(f"explainable_range must satisfy 0 <= low <= high <= 1; got {explainable_range}.")
     if not 0.0 < snr_range[0] <= snr_range[1]:
-        raise ValueError(f"snr_range must be positive and increasing; got {snr_range}.")
+        raise ParameterError(f"snr_range must be positive and increasing; got {snr_range}.")
     for a, t in reps.items():
         if t < 4:
-            raise ValueError(f"n_repeats for {a!r} must be at least 4; got {t}.")
+            raise ParameterError(f"n_repeats for {a!r} must be at least 4; got {t}.")
     if not 0.0 <= missing_rate < 0.5 or not 0.0 <= short_fraction <= 1.0:
-        raise ValueError(f"missing_rate must lie in [0, 0.5) and short_fraction in [0, 1]; got {missing_rate}, {short_fraction}.")
+        raise ParameterError(f"missing_rate must lie in [0, 0.5) and short_fraction in [0, 1]; got {missing_rate}, {short_fraction}.")
 
     # independent streams: changing the models leaves the latent and the neural data unchanged
     rng_latent, rng = (np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(2))
@@ -437,9 +345,9 @@ def make_study(
         g[:, :n_cat_dims] += means[category]
     const = np.full((n, 1), 1.0 / np.sqrt(n))
     g -= g.mean(0)
-    zb = _orthonormalize(g)  # orthonormal, orthogonal to the constant
+    zb = orthonormalize(g)  # orthonormal, orthogonal to the constant
     zb -= const @ (const.T @ zb)
-    zb = _orthonormalize(zb)
+    zb = orthonormalize(zb)
     z_unit = zb * np.sqrt(n)  # unit variance (ddof=0)
     latent = z_unit * np.sqrt(lam_all[:d])
     base = np.hstack([const, zb])  # orthonormal basis of [1, Z]
@@ -457,11 +365,11 @@ def make_study(
             if s.shared_fraction == 1.0 and s.n_private == 0:
                 x_unit = z_unit.copy()
             else:
-                priv = _orthonormal_complement(rng_feat, base, qd) * np.sqrt(n)
+                priv = orthonormal_complement(rng_feat, base, qd) * np.sqrt(n)
                 x_unit = priv.copy()
                 x_unit[:, :d] = np.sqrt(s.shared_fraction) * z_unit + np.sqrt(1.0 - s.shared_fraction) * priv[:, :d]
             x = x_unit * np.sqrt(lam_all[:qd])
-            a = _orthonormalize(rng_feat.standard_normal((s.n_units, qd))).T  # qd x p, orthonormal rows
+            a = orthonormalize(rng_feat.standard_normal((s.n_units, qd))).T  # qd x p, orthonormal rows
             offset = rng_feat.uniform(0.0, 2.0, s.n_units)
             scaled = np.sqrt(s.n_units) * x
             f = scaled @ a + offset
@@ -487,8 +395,8 @@ def make_study(
     # --- neural signal and trials, per animal
     k_total = sum(animals.values())
     w = rng.standard_normal((d, k_total))
-    u = _unit_variance(latent @ w)
-    v = _unit_variance(_orthonormal_complement(rng, base, k_total))
+    u = unit_variance(latent @ w)
+    v = unit_variance(orthonormal_complement(rng, base, k_total))
     ef = rng.uniform(lo_ef, hi_ef, k_total)
     snr = np.exp(rng.uniform(np.log(snr_range[0]), np.log(snr_range[1]), k_total))
     sd = np.exp(rng.uniform(np.log(1.0), np.log(4.0), k_total))
@@ -496,12 +404,12 @@ def make_study(
     signal = baseline + sd * (np.sqrt(ef) * u + np.sqrt(1.0 - ef) * v)
     sigma = sd / np.sqrt(snr)
     with threadpool_limits(1, user_api="blas"):
-        cv_ef = _oof_ridge_r2(true_x, signal, cv_alpha, cv_folds, fold_seed)
+        cv_ef = oof_ridge_r2(true_x, signal, cv_alpha, cv_folds, fold_seed)
 
     region_names = list(regions)
     props = np.asarray([regions[rn] for rn in region_names], dtype=float)
     if (props < 0).any() or props.sum() <= 0:
-        raise ValueError(f"regions: proportions must be non-negative with a positive sum; got {regions}.")
+        raise ParameterError(f"regions: proportions must be non-negative with a positive sum; got {regions}.")
     props = props / props.sum()
 
     neural_sets: dict[str, xr.DataArray] = {}

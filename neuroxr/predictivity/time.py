@@ -31,6 +31,7 @@ import xarray as xr
 from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError
 from ..kernels.splits import nanmean_repeats
+from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
 
@@ -140,13 +141,6 @@ def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     return W, ym - xm @ W
 
 
-def _corr(P: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Pearson r over axis 0 of broadcast arrays (NaN where one side is constant)."""
-    Pc, Yc = P - P.mean(axis=0), Y - Y.mean(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (Pc * Yc).sum(axis=0) / np.sqrt((Pc**2).sum(axis=0) * (Yc**2).sum(axis=0))
-
-
 def _trial_means(da: xr.DataArray, name: str) -> np.ndarray:
     """``stimulus x neuroid x time_bin`` means over repeats; every one must be defined."""
     M = nanmean_repeats(np.moveaxis(prep.load(da), 3, 2).reshape(da.sizes["stimulus"], -1, da.sizes["repeat"]))
@@ -217,7 +211,7 @@ def temporal_generalization(
             for train, test in folds:
                 W, b = _ridge_fit(A[train, :, t1], B[train, :, t1], alpha)
                 P[test] = np.einsum("sat,ak->skt", A[test], W) + b[None, :, None]
-            r[:, t1, :] = _corr(P, B)  # P[:, :, t2] vs B[:, :, t2]
+            r[:, t1, :] = pearson(P.reshape(n, -1), B.reshape(n, -1)).reshape(k, nt)  # P[:, :, t2] vs B[:, :, t2]
     else:
         F = prep.load_features(source, "source")
         prep.check_design(F, "source")
@@ -227,7 +221,10 @@ def temporal_generalization(
             W, b = _ridge_fit(F[train], Y[train], alpha)
             P[test] = F[test] @ W + b
         P = P.reshape(n, k, nt)
-        r = _corr(P[:, :, :, None], B[:, :, None, :])  # (k, t1, t2)
+        r = np.empty((k, nt, nt))
+        for t1 in range(nt):  # the predictions fitted at t1 against the responses at every t2
+            Pt = np.broadcast_to(P[:, :, t1, None], (n, k, nt)).reshape(n, -1)
+            r[:, t1, :] = pearson(Pt, B.reshape(n, -1)).reshape(k, nt)
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))

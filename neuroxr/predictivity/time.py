@@ -35,7 +35,8 @@ from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
 
-__all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization"]
+__all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization",
+           "validate_generalization"]
 
 #: joins a neuroid id and a bin position into a flattened forward target's id (as warnings name
 #: them, e.g. ``n3@bin2``; unique since the added suffix is the last ``@bin`` followed by digits)
@@ -237,3 +238,32 @@ def temporal_generalization(
     )
     return ds
 
+
+
+_TG_DIMS = ("time_bin_train", "time_bin_test")
+
+
+def validate_generalization(ds: xr.Dataset, name: str = "temporal generalisation") -> xr.Dataset:
+    """Check the layout of a temporal-generalisation result (:func:`temporal_generalization`) and return it.
+
+    A Dataset with a numeric variable ``r`` over ``(neuroid, time_bin_train, time_bin_test)``,
+    the coords ``time_bin_train_start/end`` and ``time_bin_test_start/end`` (ms, start < end) and
+    the attr ``direction`` (``"forward"`` or ``"inter_animal"``).
+    """
+    if not isinstance(ds, xr.Dataset) or "r" not in ds.data_vars:
+        found = sorted(map(str, ds.data_vars)) if isinstance(ds, xr.Dataset) else type(ds).__name__
+        raise LayoutError(f"{name}: expected a Dataset with a variable 'r'; found {found}. Compute it with "
+                          f"nx.temporal_generalization.")
+    r = ds["r"]
+    if r.dims != ("neuroid", *_TG_DIMS) or r.dtype.kind != "f":
+        raise LayoutError(f"{name}: variable 'r' must be float over ('neuroid', {_TG_DIMS[0]!r}, {_TG_DIMS[1]!r}); "
+                          f"found dims {r.dims} and dtype {r.dtype}.")
+    for dim in _TG_DIMS:
+        start, end = f"{dim}_start", f"{dim}_end"
+        if start not in ds.coords or end not in ds.coords or ds[start].dims != (dim,) or ds[end].dims != (dim,):
+            raise LayoutError(f"{name}: dim {dim!r} needs the coords {start!r} and {end!r} (ms) on it.")
+        if not (np.asarray(ds[start].values, float) < np.asarray(ds[end].values, float)).all():
+            raise LayoutError(f"{name}: coords {start!r} < {end!r} must hold for every bin.")
+    if ds.attrs.get("direction") not in ("forward", "inter_animal"):
+        raise LayoutError(f"{name}: attr 'direction' must be 'forward' or 'inter_animal'; found {ds.attrs.get('direction')!r}.")
+    return ds

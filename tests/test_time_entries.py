@@ -10,25 +10,12 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import time_sets as _sets
 
 import neuroxr as nx
 from neuroxr.cli import main
 from neuroxr.entries import compute, list_entries
 from neuroxr.errors import LayoutError, StoreError, SweepConfigError
-
-BINS = [(0, 10), (10, 20), (20, 30)]
-
-
-def _sets(seed=0, n=40, p=8, ka=5, kb=4, T=3):
-    rng = np.random.default_rng(seed)
-    stim = [f"s{i:03d}" for i in rng.permutation(n)]
-    F = nx.features(rng.normal(size=(n, p)), stimulus_id=stim, model="net", layer="l1")
-    lat = F.values @ rng.normal(size=(p, ka + kb))
-    gain = np.linspace(0.3, 1.0, len(BINS))
-    R = lat[:, :, None, None] * gain + rng.normal(size=(n, ka + kb, T, len(BINS)))
-    A = nx.neural(R[:, :ka], stimulus_id=stim, time_bins=BINS, region="IT")
-    B = nx.neural(R[:, ka:], stimulus_id=stim, time_bins=BINS, region="IT")
-    return F, A, B
 
 
 @pytest.fixture

@@ -96,7 +96,8 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
 def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Dataset:
     """Forward predictivity of time-resolved ``neural``: ``neuroid x time_bin`` are the targets of
     one out-of-fold operator (one design factorisation for every bin), then unflattened."""
-    neural = validate_neural(args["neural"], name="neural")
+    # the layout and time coords here; the values are checked once, by forward, on the flat copy
+    neural = validate_neural(args["neural"], name="neural", check_values=False)
     k, nt = neural.sizes["neuroid"], neural.sizes["time_bin"]
     ids = np.asarray(neural.neuroid_id.values).astype(str)
     flat_ids = np.char.add(np.repeat(ids, nt), np.tile(np.array([f"{_SEP}{t}" for t in range(nt)]), k))

@@ -124,3 +124,13 @@ def test_sweep_config_option(tmp_path):
         validate_config({"temporal_generalization": "yes"})
     with pytest.raises(SweepConfigError, match="regressor 'ridge'"):
         validate_config({"temporal_generalization": True, "regressor": "pls"})
+
+
+def test_sweep_cli_config(tg_store, tmp_path):
+    store, F, A, B = tg_store
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [inter_animal]\nneural: [animalA, animalB]\nreps: 2\nn_folds: 4\ntemporal_generalization: true\n")
+    out = CliRunner().invoke(main, ["sweep", store.url, str(cfg), "--scheduler", "serial", "--quiet"])
+    assert out.exit_code == 0, out.output
+    path = nx.lookup(store, "temporal_generalization", "animalA", "animalB", params={"n_folds": 4})
+    _same(store.read_dataset(path), nx.temporal_generalization(A, B, n_folds=4))

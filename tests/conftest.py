@@ -57,3 +57,22 @@ def sweep_copy(sweep_base_store, tmp_path):
         return dst
 
     return _copy
+
+
+# --- time fixtures
+TIME_BINS = [(0, 10), (10, 20), (20, 30)]
+
+
+def time_sets(seed=0, n=40, p=8, ka=5, kb=4, T=3):
+    """A feature set ``net.l1`` and two time-resolved animals (3 bins) sharing stimuli (time-resolved tests)."""
+    import neuroxr as nx
+
+    rng = np.random.default_rng(seed)
+    stim = [f"s{i:03d}" for i in rng.permutation(n)]
+    F = nx.features(rng.normal(size=(n, p)), stimulus_id=stim, model="net", layer="l1")
+    lat = F.values @ rng.normal(size=(p, ka + kb))
+    gain = np.linspace(0.3, 1.0, len(TIME_BINS))
+    R = lat[:, :, None, None] * gain + rng.normal(size=(n, ka + kb, T, len(TIME_BINS)))
+    A = nx.neural(R[:, :ka], stimulus_id=stim, time_bins=TIME_BINS, region="IT")
+    B = nx.neural(R[:, ka:], stimulus_id=stim, time_bins=TIME_BINS, region="IT")
+    return F, A, B

@@ -318,3 +318,41 @@ def score_brainscore_command(store: str, source: str, target: str, n_components:
                 dict(n_components=n_components, n_splits=n_splits, train_size=train_size,
                      stratify_by=None if stratify_by.lower() == "none" else stratify_by, seed=seed, ceiling=ceiling,
                      ceiling_mode=ceiling_mode), Output(as_json, quiet))
+
+
+# --- time-resolved responses (issue 20): temporal generalisation as an entry
+@score.command(name="temporal-generalization")
+@click.argument("store")
+@click.argument("source")
+@click.argument("target")
+@click.option("--alpha", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Ridge penalty (with an intercept).")
+@click.option("--n-folds", type=click.IntRange(min=2), default=10, show_default=True, help="Folds of the out-of-fold predictions.")
+@click.option("--fold-seed", type=int, default=0, show_default=True, help="Seed of the folds.")
+@_OVERWRITE
+@_REQUIRE
+@output_options
+def score_temporal_generalization_command(store: str, source: str, target: str, alpha: float, n_folds: int, fold_seed: int,
+                                          overwrite: bool, require_existing: bool, as_json: bool, quiet: bool) -> None:
+    """Temporal generalisation from SOURCE (MODEL.LAYER, model -> brain; or a time-resolved NAME[.REGION],
+    inter-animal) to the time-resolved TARGET (NAME[.REGION]) in STORE: a ridge fitted at each time bin,
+    tested at every bin; writes scores/temporal_generalization/SOURCE__TARGET/<key> (r over neuroid x
+    time_bin_train x time_bin_test)."""
+    import numpy as np
+
+    out = Output(as_json, quiet)
+    res = _run(store, "temporal_generalization", source, target, dict(alpha=alpha, n_folds=n_folds, fold_seed=fold_seed),
+               overwrite=overwrite, require_existing=require_existing)
+    ds = res.dataset
+    med = np.asarray(ds["r"].median("neuroid", skipna=True).values)  # (train, test)
+    diag = np.diagonal(med)
+    off = med[~np.eye(len(diag), dtype=bool)]
+    t = int(np.nanargmax(diag)) if np.isfinite(diag).any() else 0
+    stats = {"n_targets": int(ds.sizes["neuroid"]), "n_time_bins": int(len(diag)), "direction": ds.attrs.get("direction"),
+             "median_r_diagonal": float(np.nanmean(diag)), "median_r_off_diagonal": float(np.nanmean(off)) if off.size else None,
+             "peak_r": float(diag[t]), "peak_bin": [float(ds["time_bin_train_start"][t]), float(ds["time_bin_train_end"][t])]}
+    out.json({"path": res.path, "kind": "temporal_generalization", "source": source, "target": target,
+              "computed": bool(res.computed), **stats})
+    offs = "" if stats["median_r_off_diagonal"] is None else f", off it {stats['median_r_off_diagonal']:.3f}"
+    out.echo(f"{res.path}: {stats['direction']} temporal generalisation, {stats['n_targets']} targets x {len(diag)} x "
+             f"{len(diag)} time bins; median r on the diagonal {stats['median_r_diagonal']:.3f} (peak {stats['peak_r']:.3f} "
+             f"at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))

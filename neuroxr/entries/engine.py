@@ -29,13 +29,14 @@ import xarray as xr
 from .. import geometry as _geo
 from ..errors import LayoutError, StoreError
 from ..layouts import validate_metric, validate_scores
+from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
 from ..store import StudyStore
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
 from .gram import compute_gram
-from .kinds import DIRECTION_FUNCTIONS, Kind, get_kind, lazy_features, streams
+from .kinds import DIRECTION_FUNCTIONS, TIME_KINDS, Kind, get_kind, lazy_features, streams
 
 __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
 
@@ -218,6 +219,10 @@ def _run_inference(req: _Request, io: _IO, backend: str | None) -> xr.Dataset:
 
 def _run(req: _Request, io: _IO, backend: str | None, options: Mapping[str, Any]) -> xr.Dataset:
     name = req.kind.name
+    if name in TIME_KINDS:  # temporal generalisation (issue 20): the kind's function on the two sets
+        if options:
+            raise LayoutError(f"{name!r} takes no options {sorted(options)}.")
+        return TIME_KINDS[name](io.read(req.source), io.read(req.target), **req.params)
     if req.kind.stage == "scores":
         return _run_direction(req, io, backend, options)
     if req.kind.stage == "inference":
@@ -314,7 +319,9 @@ def compute(
         raise _refuse(store, req)
     ds = _label(req, _run(req, _IO(store, backend), backend, options))
     stored = ds.drop_vars(["prediction", "stimulus_id"], errors="ignore") if req.kind.stage == "scores" else ds
-    if req.kind.stage == "scores":
+    if req.kind.name in TIME_KINDS:
+        validate_generalization(stored, name=f"scores entry {req.path}")
+    elif req.kind.stage == "scores":
         validate_scores(stored, name=f"scores entry {req.path}")
     elif req.kind.stage == "metrics":
         validate_metric(stored, name=f"metric entry {req.path}")

@@ -163,3 +163,12 @@ def inference_kind(direction: str, procedure: str) -> str:
     if name not in INFERENCE_KINDS:
         raise LayoutError(f"no {procedure} entries for direction {direction!r}; choose one of {tuple(INFERENCE_KINDS)}.")
     return name
+
+
+# --- time-resolved kinds (issue 20): temporal generalisation, a fit at bin t1 tested at bin t2
+#: kind -> its function; entries at ``scores/<kind>/<source>__<target>/<key>``, a Dataset ``r`` over
+#: ``(neuroid, time_bin_train, time_bin_test)``. The source is a feature set (model -> brain) or a
+#: time-resolved neural set (inter-animal); the target a time-resolved neural set.
+TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _d.temporal_generalization}
+for _name, _fn in TIME_KINDS.items():
+    KINDS[_name] = Kind(_name, "scores", ("features", "neural"), ("neural",), _direction_defaults(_fn))

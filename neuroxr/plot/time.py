@@ -11,16 +11,17 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..errors import LayoutError
 from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _one_axes, _reduce
 
-__all__ = ["score_vs_time", "temporal_generalization_heatmap"]
+__all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]
 
 
 def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarray:
     """Bin centres in ms, ``(time_bin_start + time_bin_end) / 2``."""
     for c in (f"{dim}_start", f"{dim}_end"):
         if c not in obj.coords:
-            raise ValueError(f"scores: missing coord {c!r} on dim {dim!r}; pass time-resolved scores (nx.forward on "
+            raise LayoutError(f"scores: missing coord {c!r} on dim {dim!r}; pass time-resolved scores (nx.forward on "
                              f"neural data with time_bins).")
     return (np.asarray(obj[f"{dim}_start"].values, float) + np.asarray(obj[f"{dim}_end"].values, float)) / 2
 
@@ -28,7 +29,7 @@ def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarra
 def _target_dim(da: xr.DataArray) -> str:
     dims = [d for d in TARGET_DIMS if d in da.dims]
     if len(dims) != 1 or "time_bin" not in da.dims:
-        raise ValueError(f"scores: expected dims (target, [rep,] time_bin) with target in {TARGET_DIMS}; got {da.dims}.")
+        raise LayoutError(f"scores: expected dims (target, [rep,] time_bin) with target in {TARGET_DIMS}; got {da.dims}.")
     return dims[0]
 
 
@@ -59,10 +60,12 @@ def score_vs_time(
     stat: str = "median",
     interval: float = 0.95,
     ceiling: bool = True,
+    bootstrap: Any = None,
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Score over time: one line per entry, with the spread over reps and the ceiling band.
+    """Score over time: one line per entry, with an interval (a bootstrap's, or the spread over
+    reps) and the ceiling band.
 
     Parameters
     ----------
@@ -79,6 +82,11 @@ def score_vs_time(
         Draw, on a right axis, the noise ceiling (variable ``ceiling``, the product of split-half
         reliabilities ``ev`` is divided by): its ``stat`` over targets per bin, with the band between
         the 25th and 75th percentile over targets.
+    bootstrap : Dataset or mapping label -> Dataset, optional
+        Time-resolved bootstrap results (``median_ev_ci`` over ``(bound, time_bin)``, as a
+        bootstrap entry of the same scores): where given for an entry, its band is that interval
+        (over resampled stimuli) instead of the spread over reps. Only for ``variable="ev"``
+        and ``stat="median"`` (the statistic the bootstrap resamples).
     ax : matplotlib Axes, optional
     title : str, optional
 
@@ -91,10 +99,13 @@ def score_vs_time(
         raise ValueError(f"interval must lie in (0, 1); got {interval!r}.")
     fig, ax = _one_axes(ax, figsize=(6.0, 3.8))
     entries = _as_mapping(scores) or {"": scores}
+    boots = _bootstraps(bootstrap, entries, variable, stat)
     band_ax = None
     for label, ds in entries.items():
         x = _centres(ds)
         centre, lo, hi = _summary(ds, variable, stat, interval)
+        if label in boots:
+            lo, hi = _boot_interval(boots[label], ds)
         (line,) = ax.plot(x, centre, marker="o", ms=3, label=label or None)
         if lo is not None:
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
@@ -113,8 +124,35 @@ def score_vs_time(
     ax.set_ylabel(f"{stat} {_axis_label(variable)}")
     if any(entries):
         ax.legend(frameon=False, fontsize="small")
-    ax.set_title(title or f"{variable} over time (band: {interval:.0%} of reps)")
+    band = "bootstrap interval" if boots else f"{interval:.0%} of reps"
+    ax.set_title(title or f"{variable} over time (band: {band})")
     return fig
+
+
+def _bootstraps(bootstrap: Any, entries: dict, variable: str, stat: str) -> dict:
+    """``bootstrap`` as label -> Dataset for the labels of ``entries`` (checked)."""
+    if bootstrap is None:
+        return {}
+    if variable != "ev" or stat != "median":
+        raise LayoutError(f"bootstrap: its interval is of the median EV; pass variable='ev', stat='median' "
+                          f"(got {variable!r}, {stat!r}) or drop bootstrap.")
+    boots = _as_mapping(bootstrap) or {next(iter(entries)): bootstrap}
+    extra = [k for k in boots if k not in entries]
+    if extra:
+        raise LayoutError(f"bootstrap: labels {extra} name no entry of scores; its labels are {list(entries)}.")
+    return boots
+
+
+def _boot_interval(boot: xr.Dataset, ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    ci = boot["median_ev_ci"] if isinstance(boot, xr.Dataset) and "median_ev_ci" in boot else None
+    if ci is None or set(ci.dims) != {"bound", "time_bin"} or ci.sizes["time_bin"] != ds.sizes["time_bin"]:
+        raise LayoutError("bootstrap: expected 'median_ev_ci' over (bound, time_bin) with the scores' time bins; "
+                          "pass the bootstrap of the same time-resolved scores.")
+    if not np.allclose(_centres(boot), _centres(ds)):
+        raise LayoutError("bootstrap: its time bins (time_bin_start/end) differ from the scores'; pass the bootstrap "
+                          "of the same scores.")
+    ci = ci.transpose("bound", "time_bin").values
+    return ci[0], ci[1]
 
 
 def temporal_generalization_heatmap(
@@ -155,3 +193,39 @@ def temporal_generalization_heatmap(
     ax.set_ylabel("train time (ms)")
     ax.set_title(title or "temporal generalisation")
     return fig
+
+
+def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tuple[str, str, Figure]]:
+    """The heatmaps of a store's temporal-generalisation entries, as the report lists figures.
+
+    Parameters
+    ----------
+    store : StudyStore or str
+        The store (a path is opened read-only).
+    stat : {"median", "mean"}, default "median"
+        Summary over targets per cell.
+
+    Returns
+    -------
+    list of (caption, file stem, Figure)
+        One per (source, target) pair with a complete entry of kind ``temporal_generalization``
+        (its current entry when it has several), in listing order.
+    """
+    from ..entries import list_entries
+    from ..store import StudyStore
+
+    if not isinstance(store, StudyStore):
+        store = StudyStore(store, mode="r")
+    rows = list_entries(store)
+    rows = rows[(rows["kind"] == "temporal_generalization") & rows["complete"]]
+    rows = rows.sort_values("current", ascending=False, kind="stable").drop_duplicates(["source", "target"])
+    out = []
+    for r in rows.sort_index().itertuples():
+        ds = store.read_dataset(r.path).load()
+        what = "model -> brain" if ds.attrs.get("direction") == "forward" else "inter-animal"
+        fig = temporal_generalization_heatmap(ds, stat=stat, title=f"{r.source} -> {r.target}")
+        stem = "tg_" + "".join(c if c.isalnum() or c in "._-" else "-" for c in f"{r.source}__{r.target}")
+        out.append((f"Temporal generalisation ({what}) {r.source} -> {r.target}: {stat} r over "
+                    f"{ds.sizes['neuroid']} targets of a ridge fitted at the train time, tested at the test time "
+                    f"(alpha {ds.attrs.get('alpha')})", stem, fig))
+    return out

@@ -31,10 +31,12 @@ import xarray as xr
 from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError
 from ..kernels.splits import nanmean_repeats
+from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
 
-__all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization"]
+__all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization",
+           "validate_generalization"]
 
 #: joins a neuroid id and a bin position into a flattened forward target's id (as warnings name
 #: them, e.g. ``n3@bin2``; unique since the added suffix is the last ``@bin`` followed by digits)
@@ -94,7 +96,8 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
 def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Dataset:
     """Forward predictivity of time-resolved ``neural``: ``neuroid x time_bin`` are the targets of
     one out-of-fold operator (one design factorisation for every bin), then unflattened."""
-    neural = validate_neural(args["neural"], name="neural")
+    # the layout and time coords here; the values are checked once, by forward, on the flat copy
+    neural = validate_neural(args["neural"], name="neural", check_values=False)
     k, nt = neural.sizes["neuroid"], neural.sizes["time_bin"]
     ids = np.asarray(neural.neuroid_id.values).astype(str)
     flat_ids = np.char.add(np.repeat(ids, nt), np.tile(np.array([f"{_SEP}{t}" for t in range(nt)]), k))
@@ -138,13 +141,6 @@ def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     else:  # dual form, same solution
         W = Xc.T @ np.linalg.solve(Xc @ Xc.T + alpha * np.eye(n), Yc)
     return W, ym - xm @ W
-
-
-def _corr(P: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Pearson r over axis 0 of broadcast arrays (NaN where one side is constant)."""
-    Pc, Yc = P - P.mean(axis=0), Y - Y.mean(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (Pc * Yc).sum(axis=0) / np.sqrt((Pc**2).sum(axis=0) * (Yc**2).sum(axis=0))
 
 
 def _trial_means(da: xr.DataArray, name: str) -> np.ndarray:
@@ -217,7 +213,7 @@ def temporal_generalization(
             for train, test in folds:
                 W, b = _ridge_fit(A[train, :, t1], B[train, :, t1], alpha)
                 P[test] = np.einsum("sat,ak->skt", A[test], W) + b[None, :, None]
-            r[:, t1, :] = _corr(P, B)  # P[:, :, t2] vs B[:, :, t2]
+            r[:, t1, :] = pearson(P.reshape(n, -1), B.reshape(n, -1)).reshape(k, nt)  # P[:, :, t2] vs B[:, :, t2]
     else:
         F = prep.load_features(source, "source")
         prep.check_design(F, "source")
@@ -227,7 +223,10 @@ def temporal_generalization(
             W, b = _ridge_fit(F[train], Y[train], alpha)
             P[test] = F[test] @ W + b
         P = P.reshape(n, k, nt)
-        r = _corr(P[:, :, :, None], B[:, :, None, :])  # (k, t1, t2)
+        r = np.empty((k, nt, nt))
+        for t1 in range(nt):  # the predictions fitted at t1 against the responses at every t2
+            Pt = np.broadcast_to(P[:, :, t1, None], (n, k, nt)).reshape(n, -1)
+            r[:, t1, :] = pearson(Pt, B.reshape(n, -1)).reshape(k, nt)
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))
@@ -240,3 +239,32 @@ def temporal_generalization(
     )
     return ds
 
+
+
+_TG_DIMS = ("time_bin_train", "time_bin_test")
+
+
+def validate_generalization(ds: xr.Dataset, name: str = "temporal generalisation") -> xr.Dataset:
+    """Check the layout of a temporal-generalisation result (:func:`temporal_generalization`) and return it.
+
+    A Dataset with a numeric variable ``r`` over ``(neuroid, time_bin_train, time_bin_test)``,
+    the coords ``time_bin_train_start/end`` and ``time_bin_test_start/end`` (ms, start < end) and
+    the attr ``direction`` (``"forward"`` or ``"inter_animal"``).
+    """
+    if not isinstance(ds, xr.Dataset) or "r" not in ds.data_vars:
+        found = sorted(map(str, ds.data_vars)) if isinstance(ds, xr.Dataset) else type(ds).__name__
+        raise LayoutError(f"{name}: expected a Dataset with a variable 'r'; found {found}. Compute it with "
+                          f"nx.temporal_generalization.")
+    r = ds["r"]
+    if r.dims != ("neuroid", *_TG_DIMS) or r.dtype.kind != "f":
+        raise LayoutError(f"{name}: variable 'r' must be float over ('neuroid', {_TG_DIMS[0]!r}, {_TG_DIMS[1]!r}); "
+                          f"found dims {r.dims} and dtype {r.dtype}.")
+    for dim in _TG_DIMS:
+        start, end = f"{dim}_start", f"{dim}_end"
+        if start not in ds.coords or end not in ds.coords or ds[start].dims != (dim,) or ds[end].dims != (dim,):
+            raise LayoutError(f"{name}: dim {dim!r} needs the coords {start!r} and {end!r} (ms) on it.")
+        if not (np.asarray(ds[start].values, float) < np.asarray(ds[end].values, float)).all():
+            raise LayoutError(f"{name}: coords {start!r} < {end!r} must hold for every bin.")
+    if ds.attrs.get("direction") not in ("forward", "inter_animal"):
+        raise LayoutError(f"{name}: attr 'direction' must be 'forward' or 'inter_animal'; found {ds.attrs.get('direction')!r}.")
+    return ds

@@ -32,6 +32,7 @@ __all__ = [
 SCORE_KEYS = (
     "reps", "seed", "regressor", "alpha", "n_components", "alphas", "n_folds", "fold_seed",
     "max_n", "noise_ceiling", "split", "min_reliability", "backend", "dtype",
+    "temporal_generalization",  # not passed to the directions: a temporal-generalisation entry per entry (tasks.py)
 )
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
 SWEEP_KEYS = (
@@ -85,6 +86,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "split": {"enum": ["valid", "slots"]},
         "backend": {"anyOf": [_NULL, {"enum": list(BACKENDS)}]},
         "dtype": {},  # checked by neuroxr.backend.resolve_dtype (it also takes NumPy dtypes)
+        "temporal_generalization": {"type": "boolean"},
     },
 }
 
@@ -115,6 +117,8 @@ _CONFIG_TYPES: dict[str, str] = {
     "split": "one of ('valid', 'slots')",
     "backend": f"one of {BACKENDS}",
     "dtype": "'float32' or 'float64'",
+    "temporal_generalization": "true or false (true: a temporal-generalisation entry for every forward and inter_animal "
+                               "entry whose neural sets are time-resolved)",
 }
 
 
@@ -218,6 +222,9 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
         raise SweepConfigError(f"unknown sweep arguments {sorted(bad)}; accepted score arguments: {list(SCORE_KEYS)}.")
     _check_schema(kw)
     out = dict(kw)
+    if out.get("temporal_generalization") and out.get("regressor", "ridge") != "ridge":
+        raise SweepConfigError(f"temporal_generalization fits a ridge; it needs regressor 'ridge', got {out['regressor']!r} "
+                               f"(drop temporal_generalization or the regressor).")
     if "alphas" in out:
         out["alphas"] = [float(a) for a in out["alphas"]]
     if "dtype" in out:

@@ -55,7 +55,9 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
     identical)."""
     if entry.is_metric:
         return dict(metric_options.get(entry.direction) or {})
-    out = {k: v for k, v in score_kwargs.items() if k != "backend"}
+    out = {k: v for k, v in score_kwargs.items() if k not in ("backend", _TG)}
+    if score_kwargs.get(_TG) and entry.direction in _TG_DIRECTIONS:  # the entry's temporal generalisation too
+        out[_TG] = {k: out[k] for k in _TG_PARAMS if k in out}
     if entry.direction == "model_to_model":
         for k in _NO_CEILING:
             out.pop(k, None)
@@ -67,6 +69,7 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
 def _request(entry: Entry, params: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Positional and keyword arguments of :func:`neuroxr.entries.compute` / ``lookup`` for the entry."""
     p = dict(params)
+    p.pop(_TG, None)
     dtype = p.pop("dtype", None)
     return (entry.direction, entry.source_ref, entry.target_ref), {"params": p, "dtype": dtype}
 
@@ -77,7 +80,10 @@ def entry_lookup(store: Any, entry: Entry, params: Mapping[str, Any]) -> str | N
     from ..entries import lookup
 
     args, kw = _request(entry, params)
-    return lookup(store, *args, **kw)
+    path = lookup(store, *args, **kw)
+    if path is not None and _tg_applies(store, entry, params):  # complete only with its temporal generalisation
+        return path if lookup(store, _TG, entry.source_ref, entry.target_ref, params=params[_TG]) else None
+    return path
 
 
 def needs_gram_task(entry: Entry, params: Mapping[str, Any]) -> bool:
@@ -159,5 +165,27 @@ def entry_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry
     args, kw = _request(entry, params)
     with _TaskEnv(blas_threads):
         res = compute(store, *args, overwrite=overwrite, backend=backend, **kw)
-    return {"key": entry.key, "status": "computed" if res.computed else "skipped", "path": res.path,
-            "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()}
+        tg = _tg_applies(store, entry, params) and compute(store, _TG, entry.source_ref, entry.target_ref,
+                                                           params=params[_TG], overwrite=overwrite)
+    return {"key": entry.key, "status": "computed" if res.computed or (tg and tg.computed) else "skipped", "path": res.path,
+            "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb(), **({"tg_path": tg.path} if tg else {})}
+
+
+# ---------------------------------------------------------------------------- temporal generalisation (issue 20)
+#: ``temporal_generalization: true`` in a sweep: for every forward and inter_animal entry whose neural sets
+#: are time-resolved, also the entry ``temporal_generalization`` of the same sets (the kind's parameters
+#: taken from the sweep's score arguments), computed by the same task; the direction entry counts as
+#: done only when that entry exists too.
+_TG = "temporal_generalization"
+_TG_DIRECTIONS = ("forward", "inter_animal")
+_TG_PARAMS = ("alpha", "n_folds", "fold_seed")
+
+
+def _tg_applies(store: Any, entry: Entry, params: Mapping[str, Any]) -> bool:
+    """Whether the entry has a temporal-generalisation entry to compute: asked for, and its neural sets time-resolved."""
+    if _TG not in params:
+        return False
+    from ..sets import read_set
+
+    refs = [entry.target_ref] + ([entry.source_ref] if entry.direction == "inter_animal" else [])
+    return all("time_bin" in read_set(store, ref, load=False).dims for ref in refs)

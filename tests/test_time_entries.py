@@ -1,0 +1,136 @@
+"""Temporal generalisation as an entry kind (issue 20): through the entry engine (provenance,
+resumable, read back labeled), from ``neuroxr score temporal-generalization`` and from a sweep's
+``temporal_generalization: true``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import time_sets as _sets
+
+import neuroxr as nx
+from neuroxr.cli import main
+from neuroxr.entries import compute, list_entries
+from neuroxr.errors import LayoutError, StoreError, SweepConfigError
+
+
+@pytest.fixture
+def tg_store(tmp_path):
+    F, A, B = _sets()
+    store = nx.open_store(tmp_path / "study.zarr")
+    store.write_features("net", "l1", F)
+    store.write_neural("animalA", A)
+    store.write_neural("animalB", B)
+    return store, F, A, B
+
+
+def _same(entry, ref):
+    np.testing.assert_allclose(entry["r"].values, ref["r"].values, atol=1e-12)
+    for c in ("time_bin_train_start", "time_bin_train_end", "time_bin_test_start", "time_bin_test_end"):
+        np.testing.assert_array_equal(entry[c].values, ref[c].values)
+
+
+def test_entry_round_trip_forward_and_inter_animal(tg_store):
+    store, F, A, B = tg_store
+    for source, src, direction in (("net.l1", F, "forward"), ("animalA", A, "inter_animal")):
+        res = compute(store, "temporal_generalization", source, "animalB", params={"alpha": 0.5, "n_folds": 4})
+        assert res.computed and res.path.startswith(f"scores/temporal_generalization/{source}__animalB/")
+        back = store.read_dataset(res.path).load()
+        assert back["r"].dims == ("neuroid", "time_bin_train", "time_bin_test")
+        assert back.attrs["direction"] == direction and back.attrs["neuroxr_provenance"]["params"]["alpha"] == 0.5
+        _same(back, nx.temporal_generalization(src, B, alpha=0.5, n_folds=4))
+        # asked again with the same parameters: read back, not recomputed
+        again = compute(store, "temporal_generalization", source, "animalB", params={"alpha": 0.5, "n_folds": 4})
+        assert not again.computed and again.path == res.path
+    rows = list_entries(store)
+    assert set(rows[rows.kind == "temporal_generalization"].source) == {"net.l1", "animalA"}
+
+
+def test_other_parameters_and_stale_entries_are_not_reused(tg_store):
+    store, F, A, B = tg_store
+    first = compute(store, "temporal_generalization", "net.l1", "animalB", params={"alpha": 0.5})
+    other = compute(store, "temporal_generalization", "net.l1", "animalB", params={"alpha": 2.0})
+    assert other.computed and other.path != first.path
+    _same(other.dataset, nx.temporal_generalization(F, B, alpha=2.0))
+    with pytest.raises(StoreError, match="fold_seed"):
+        compute(store, "temporal_generalization", "net.l1", "animalB", params={"alpha": 0.5, "fold_seed": 3},
+                require_existing=True)
+    # the target rewritten: the old entry is stale, a new one is computed from the new data
+    B2 = B.copy(data=B.values[..., ::-1].copy())
+    store.write_neural("animalB", B2)
+    fresh = compute(store, "temporal_generalization", "net.l1", "animalB", params={"alpha": 0.5})
+    assert fresh.computed and fresh.path != first.path
+    _same(fresh.dataset, nx.temporal_generalization(F, B2, alpha=0.5))
+
+
+def test_entry_errors(tg_store):
+    store, F, A, B = tg_store
+    store.write_neural("static", nx.predictivity.time.bin_slice(B, 0))
+    with pytest.raises(LayoutError, match="time_bin"):
+        compute(store, "temporal_generalization", "net.l1", "static")
+    with pytest.raises(LayoutError, match="takes no options"):
+        compute(store, "temporal_generalization", "net.l1", "animalB", params={"reps": 2})
+    with pytest.raises(LayoutError, match="time_bin_train"):
+        nx.predictivity.time.validate_generalization(nx.temporal_generalization(F, B).rename(time_bin_train="t"))
+
+
+def test_cli_temporal_generalization(tg_store):
+    store, F, A, B = tg_store
+    args = ["score", "temporal-generalization", store.url, "animalA", "animalB", "--alpha", "1.0", "--n-folds", "5"]
+    out = CliRunner().invoke(main, args + ["--json"])
+    assert out.exit_code == 0, out.output
+    rec = json.loads(out.output)
+    ref = nx.temporal_generalization(A, B, alpha=1.0, n_folds=5)
+    med = np.median(ref["r"].values, axis=0)
+    assert rec["computed"] and rec["n_time_bins"] == 3 and rec["direction"] == "inter_animal"
+    assert rec["median_r_diagonal"] == pytest.approx(np.mean(np.diagonal(med)))
+    _same(store.read_dataset(rec["path"]), ref)
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "already in the store" in again.output and "3 x 3 time bins" in again.output
+    bad = CliRunner().invoke(main, args[:-4] + ["--require-existing", "--fold-seed", "2"])
+    assert bad.exit_code != 0 and "fold_seed" in bad.output
+
+
+def test_sweep_option(tg_store):
+    store, F, A, B = tg_store
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        res = nx.sweep(store, directions=("forward", "inter_animal"), client="serial", progress=False, reps=2,
+                       alpha=0.5, temporal_generalization=True)
+        found = {e.key: nx.lookup(store, "temporal_generalization", e.source_ref, e.target_ref, params={"alpha": 0.5})
+                 for e in res.entries}
+        assert all(found.values()) and len(found) == 4  # forward -> A and B, A -> B, B -> A
+        e = next(e for e in res.entries if e.direction == "inter_animal" and e.source == "animalB")
+        _same(store.read_dataset(found[e.key]), nx.temporal_generalization(B, A, alpha=0.5))
+        # a re-run finds everything; a missing temporal-generalisation entry is computed again
+        del store._root[found[e.key]]
+        again = nx.sweep(store, directions=("forward", "inter_animal"), client="serial", progress=False, reps=2,
+                         alpha=0.5, temporal_generalization=True)
+    assert again.computed == [e.key] and len(again.skipped) == 3
+    assert nx.lookup(store, "temporal_generalization", "animalB", "animalA", params={"alpha": 0.5}) is not None
+
+
+def test_sweep_config_option(tmp_path):
+    from neuroxr.sweep import load_config, validate_config
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text("directions: [forward]\ntemporal_generalization: true\nalpha: 0.5\n")
+    assert load_config(path)["temporal_generalization"] is True
+    with pytest.raises(SweepConfigError, match="temporal_generalization must be true or false"):
+        validate_config({"temporal_generalization": "yes"})
+    with pytest.raises(SweepConfigError, match="regressor 'ridge'"):
+        validate_config({"temporal_generalization": True, "regressor": "pls"})
+
+
+def test_sweep_cli_config(tg_store, tmp_path):
+    store, F, A, B = tg_store
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [inter_animal]\nneural: [animalA, animalB]\nreps: 2\nn_folds: 4\ntemporal_generalization: true\n")
+    out = CliRunner().invoke(main, ["sweep", store.url, str(cfg), "--scheduler", "serial", "--quiet"])
+    assert out.exit_code == 0, out.output
+    path = nx.lookup(store, "temporal_generalization", "animalA", "animalB", params={"n_folds": 4})
+    _same(store.read_dataset(path), nx.temporal_generalization(A, B, n_folds=4))

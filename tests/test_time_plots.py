@@ -1,0 +1,86 @@
+"""Figures of time-resolved results (issue 20): score vs time with its interval (spread over reps,
+or a bootstrap's) and the per-bin ceiling band; the heatmaps of temporal-generalisation entries."""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+
+import numpy as np
+import pytest
+from conftest import time_sets as _sets
+
+import neuroxr as nx
+from neuroxr.errors import LayoutError
+from neuroxr.plot.time import score_vs_time, temporal_generalization_figures
+from neuroxr.predictivity.inference import bootstrap
+from neuroxr.predictivity.time import by_bins
+
+
+def _band(collection, x):
+    """(low, high) per x of a fill_between band."""
+    v = collection.get_paths()[0].vertices
+    ys = [v[np.isclose(v[:, 0], xi), 1] for xi in x]
+    return np.array([y.min() for y in ys]), np.array([y.max() for y in ys])
+
+
+@pytest.fixture(scope="module")
+def scored():
+    F, A, B = _sets()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        ds = nx.forward(F, B, reps=6)
+        # a time-resolved bootstrap: the bootstrap of each bin's scores, stacked along time_bin
+        boot = by_bins(partial(bootstrap, "forward", reps=6, n_boot=60), {"source": F, "target": B}, ("target",))
+    return F, B, ds, boot
+
+
+def test_interval_over_reps_and_ceiling_band(scored):
+    F, B, ds, _ = scored
+    fig = score_vs_time(ds, interval=0.8)
+    ax, cax = fig.axes
+    x = ax.lines[0].get_xdata()
+    per_rep = np.nanmedian(ds["ev"].where(ds["included"]).transpose("rep", "neuroid", "time_bin").values, axis=1)
+    lo, hi = _band(ax.collections[0], x)
+    np.testing.assert_allclose(lo, np.percentile(per_rep, 10, axis=0))
+    np.testing.assert_allclose(hi, np.percentile(per_rep, 90, axis=0))
+    ceil = ds["ceiling"].mean("rep").transpose("neuroid", "time_bin").values
+    clo, chi = _band(cax.collections[0], x)
+    np.testing.assert_allclose(clo, np.nanpercentile(ceil, 25, axis=0))
+    np.testing.assert_allclose(chi, np.nanpercentile(ceil, 75, axis=0))
+    np.testing.assert_allclose(cax.lines[0].get_ydata(), np.nanmedian(ceil, axis=0))
+
+
+def test_bootstrap_interval(scored):
+    F, B, ds, boot = scored
+    assert boot["median_ev_ci"].dims == ("bound", "time_bin")
+    fig = score_vs_time({"net": ds}, bootstrap={"net": boot})
+    ax = fig.axes[0]
+    lo, hi = _band(ax.collections[0], ax.lines[0].get_xdata())
+    np.testing.assert_allclose(lo, boot["median_ev_ci"].sel(bound="low").values)
+    np.testing.assert_allclose(hi, boot["median_ev_ci"].sel(bound="high").values)
+    assert "bootstrap" in ax.get_title()
+    with pytest.raises(LayoutError, match="stat='median'"):
+        score_vs_time(ds, bootstrap=boot, stat="mean")
+    with pytest.raises(LayoutError, match="name no entry"):
+        score_vs_time({"net": ds}, bootstrap={"other": boot})
+    with pytest.raises(LayoutError, match="time bins"):
+        score_vs_time(ds, bootstrap=boot.assign_coords(time_bin_start=boot.time_bin_start + 1.0))
+
+
+def test_temporal_generalization_figures(tmp_path):
+    F, A, B = _sets()
+    store = nx.open_store(tmp_path / "s.zarr")
+    store.write_features("net", "l1", F)
+    store.write_neural("animalA", A)
+    store.write_neural("animalB", B)
+    assert temporal_generalization_figures(store) == []
+    nx.score(store, "temporal_generalization", "net.l1", "animalB")
+    nx.score(store, "temporal_generalization", "net.l1", "animalB", alpha=3.0)  # a second entry of the pair
+    nx.score(store, "temporal_generalization", "animalA", "animalB")
+    figs = temporal_generalization_figures(store.url)
+    assert len(figs) == 2 and {f[1] for f in figs} == {"tg_net.l1__animalB", "tg_animalA__animalB"}
+    caption, _, fig = next(f for f in figs if f[1] == "tg_animalA__animalB")
+    assert "inter-animal" in caption
+    ref = nx.temporal_generalization(A, B)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), np.median(ref["r"].values, axis=0))

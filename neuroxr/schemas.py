@@ -407,6 +407,9 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
         store = StudyStore(store, mode="r")
     descriptor = describe_store(store, values=values)
 
+    from .entries.kinds import TIME_KINDS
+    from .predictivity.time import validate_generalization
+
     # precise messages from the package validators, per complete entry
     python: dict[str, str] = {}
     for kind, path, complete in _store_entries(store):
@@ -414,7 +417,9 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
             continue
         try:
             obj = _entry_object(store, kind, path)
-            if kind in ("scores", "metrics"):
+            if kind == "scores" and path.split("/")[1] in TIME_KINDS:
+                validate_generalization(obj, name=path)
+            elif kind in ("scores", "metrics"):
                 _PYTHON_VALIDATORS[kind](obj, name=path)
             else:
                 _PYTHON_VALIDATORS[kind](obj, name=path, check_values=False)

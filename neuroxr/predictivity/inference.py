@@ -11,8 +11,10 @@ inference then only resamples stored columns:
   target's split-half Spearman is the Pearson correlation of the full-sample ranks on the
   resample (exact on the full sample; ranks are not recomputed per resample).
 - **bootstrap over targets** (neuroids / units) of the median over targets, and **both**.
-- **permutation test**: the stimulus labels of the targets are permuted, the operator stays:
-  forward ``P_perm = S Y[perm]``; the statistic is ``r(Y[perm], P_perm)`` (the ceiling is a
+- **permutation test**: the stimulus labels of the targets are permuted, the design and its
+  factorisations stay; the statistic is ``r(Y[perm], P_perm)`` from per-target sums of
+  cross-products (:mod:`neuroxr.kernels.permute`: primal per-fold systems for few predictors,
+  the ``n x n`` operator for many; predictions are never formed) (the ceiling is a
   property of the data, not of the pairing, and does not enter the test).
 
 Resamples and permutations are drawn on positions of the canonical stimulus order with
@@ -30,6 +32,7 @@ import xarray as xr
 
 from ..errors import LayoutError, ParameterError
 from ..kernels import resample as rs
+from ..kernels.permute import permuted_oof_pearson
 from ..kernels.stats import pearson
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
@@ -203,9 +206,11 @@ def permutation_test(
     """Permutation test of each target's predictivity and of the median over targets.
 
     The stimulus labels of the targets are permuted (``default_rng([seed, 2])``, on positions of
-    the canonical order) and predicted again from the unchanged design: for the shared ridge /
-    linear operator ``S`` this is ``P_perm = S Y[perm]``, one matrix product per batch of
-    permutations. The statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided:
+    the canonical order) and predicted again from the unchanged design. For ridge / linear the
+    null is exact without refitting: :func:`neuroxr.kernels.permute.permuted_oof_pearson` (per-fold
+    systems factorised once, one cross-product GEMM per batch of permutations, or the ``n x n``
+    operator when the design has more predictors than stimuli); other regressors refit per
+    batch. The statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided:
     larger is better).
 
     Parameters
@@ -231,13 +236,17 @@ def permutation_test(
     n, k = parts.Y.shape
     r0 = pearson(parts.Y, parts.P)
     perms = rs.permutation_indices(n, n_perm, seed)
-    null = np.empty((n_perm, k))
-    batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
-    for lo in range(0, n_perm, batch):
-        sel = perms[lo : lo + batch]
-        Yp = np.concatenate([parts.Y[p] for p in sel], axis=1)
-        Pp = parts.predict(Yp)
-        null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
+    if parts.reg.shared:  # exact null from the fixed factorisations, no predictions formed
+        null = permuted_oof_pearson(parts.X, parts.Y, parts.reg.folds, parts.reg._fold_alpha, perms, S=parts.S,
+                                    batch_bytes=_PERM_BYTES)
+    else:
+        null = np.empty((n_perm, k))
+        batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
+        for lo in range(0, n_perm, batch):
+            sel = perms[lo : lo + batch]
+            Yp = np.concatenate([parts.Y[p] for p in sel], axis=1)
+            Pp = parts.predict(Yp)
+            null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
     with _quiet():
         med0 = np.nanmedian(r0)
         med_null = np.nanmedian(null, axis=1)

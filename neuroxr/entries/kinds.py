@@ -163,3 +163,11 @@ def inference_kind(direction: str, procedure: str) -> str:
     if name not in INFERENCE_KINDS:
         raise LayoutError(f"no {procedure} entries for direction {direction!r}; choose one of {tuple(INFERENCE_KINDS)}.")
     return name
+
+
+# --- inference kinds of the metrics (issue 16): crsa / ersa / cka / shape bootstrap and permutation
+#: metric inference kind -> (metric, procedure); also in INFERENCE_KINDS (the engine runs them as inference)
+METRIC_INFERENCE_KINDS = dict(_m.METRIC_INFERENCE_KINDS)
+for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
+    INFERENCE_KINDS[_name] = (_metric, _proc)
+    KINDS[_name] = Kind(_name, "inference", ("features",), ("features", "neural"), _m.metric_inference_options(_name))

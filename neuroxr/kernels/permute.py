@@ -120,7 +120,11 @@ class PrimalPermutation:
             Gt = Gte - np.outer(mu, s_te) - np.outer(s_te, mu) + n_te * np.outer(mu, mu)
             d = s_te - n_te * mu
             W = np.concatenate([Ainv, Gt @ Ainv, (mu @ Ainv)[None], (d @ Ainv)[None]], axis=0)  # (2p + 2, p)
-            self.folds.append((te, n_te, n_tr, mu, np.ascontiguousarray(Xt.T), W))
+            # one extra column each: the data product also gives the test sums t_f (a row of ones),
+            # and W's last column adds the training-mean term W mu t_f to W (C - C_f)
+            XtT = np.concatenate([Xt.T, np.ones((1, n_te))], axis=0)  # (p + 1, n_f)
+            W = np.concatenate([W, -(W @ mu)[:, None]], axis=1)  # (2p + 2, p + 1)
+            self.folds.append((te, n_te, n_tr, XtT, W))
 
     def flops(self, m: int) -> float:
         """Flops per permutation for ``m`` targets (:func:`permutation_flops`, ``"primal"``)."""
@@ -131,22 +135,24 @@ class PrimalPermutation:
 
         ``Yc`` (n, m) has centred columns; ``perms`` (B, n): target ``Yc[perms[b]]`` is predicted."""
         B, m, p = perms.shape[0], Yc.shape[1], self.p
-        Cf, tf = [], []
-        for te, _, _, _, XtT, _ in self.folds:
-            block = Yc[perms[:, te].T].reshape(len(te), B * m)  # (n_f, B m): the permuted test rows
-            Cf.append(XtT @ block)
-            tf.append(block.sum(axis=0))
-        C = np.sum(Cf, axis=0) if len(Cf) > 1 else Cf[0]
+        # [C_f; t_f] of every fold: the only products over stimuli (one GEMM per fold, all permutations)
+        Cf = np.empty((len(self.folds), p + 1, B * m))
+        for f, (te, n_te, _, XtT, _) in enumerate(self.folds):
+            block = np.take(Yc, perms[:, te].T, axis=0).reshape(n_te, B * m)  # the permuted test rows
+            np.matmul(XtT, block, out=Cf[f])
+        C = Cf.sum(axis=0)  # [C; sum y = 0]
+        D = np.empty((p + 1, B * m))
+        Z = np.empty((2 * p + 2, B * m))
         syy = np.zeros(B * m)
         sy = np.zeros(B * m)
         sy2 = np.zeros(B * m)
-        for (_, n_te, n_tr, mu, _, W), C_f, t in zip(self.folds, Cf, tf):
-            b = C - C_f
-            b += np.outer(mu, t)  # - mu * (training sum of y) = + mu t
-            Z = W @ b  # (2p + 2, B m)
+        for f, (_, n_te, n_tr, _, W) in enumerate(self.folds):
+            np.subtract(C, Cf[f], out=D)  # [C - C_f; -t_f]
+            np.matmul(W, D, out=Z)  # coef, G coef, mu^T coef, d^T coef
             coef, Gc, mc, dc = Z[:p], Z[p : 2 * p], Z[2 * p], Z[2 * p + 1]
+            t = Cf[f, p]
             ybar = -t / n_tr
-            syy += ybar * t + np.einsum("ij,ij->j", C_f, coef) - mc * t
+            syy += ybar * t + np.einsum("ij,ij->j", Cf[f, :p], coef) - mc * t
             sy += n_te * ybar + dc
             sy2 += n_te * ybar * ybar + 2 * ybar * dc + np.einsum("ij,ij->j", coef, Gc)
         return syy.reshape(B, m), sy.reshape(B, m), sy2.reshape(B, m)
@@ -154,7 +160,7 @@ class PrimalPermutation:
     def batch(self, m: int, batch_bytes: int = _BATCH_BYTES) -> int:
         """Permutations per batch so the cross-products of a batch stay under ``batch_bytes``."""
         nf = len(self.folds)
-        per = 8 * m * (nf * self.p + 2 * self.p + 2 + self.n // nf + 4)
+        per = 8 * m * ((nf + 2) * (self.p + 1) + 2 * self.p + 2 + self.n // nf + 4)
         return max(1, int(batch_bytes // per))
 
 

@@ -51,6 +51,21 @@ def _check(value: Any, name: str, options: Sequence[str]) -> str:
     return value
 
 
+def _metric_kinds(procedure: str) -> tuple[str, ...]:
+    from ..entries.metrics import METRIC_INFERENCE_KINDS
+
+    return tuple(m for m, p in METRIC_INFERENCE_KINDS.values() if p == procedure)
+
+
+def _metric_inference(kind: str, source: Any, target: Any, params: dict[str, Any]) -> xr.Dataset:
+    """The store's metric inference kinds run through here (``direction`` = a metric name): see
+    :func:`neuroxr.entries.metrics.compute_inference`."""
+    from ..entries.metrics import compute_inference
+
+    params.pop("keep_null", None)
+    return compute_inference(kind, source, target, params)
+
+
 def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> Parts:
     if isinstance(source, Parts):
         return source
@@ -109,6 +124,8 @@ def bootstrap(
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
         the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
     """
+    if direction in _metric_kinds("bootstrap"):
+        return _metric_inference(f"{direction}_bootstrap", source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level))
     _check(method, "method", BOOT_METHODS)
     _check(over, "over", BOOT_OVER)
     if method == "bca" and over == "both":
@@ -231,6 +248,8 @@ def permutation_test(
         ``p_maxt`` (Westfall-Young max-statistic, family-wise), ``p_fdr`` (Benjamini-Hochberg of
         ``p``), ``median_r`` and ``median_p`` (the median over targets against its own null).
     """
+    if direction in _metric_kinds("permutation"):
+        return _metric_inference(f"{direction}_permutation", source, target, dict(kwargs, n_perm=n_perm, seed=seed))
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
     parts = _parts(direction, source, target, dict(kwargs, seed=seed, noise_ceiling=False))
     n, k = parts.Y.shape

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ..entries import list_entries
-from ..entries.kinds import INFERENCE_KINDS
+from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
 from ..store import StudyStore
 from .table import _parse
 
@@ -27,7 +27,8 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
     """One row per (direction, source, target) with a complete current inference entry (the first
     listed per kind): labels as in the score table, ``median_ev``, its interval, ``median_p``."""
     entries = list_entries(store)
-    entries = entries[entries["kind"].isin(list(INFERENCE_KINDS)) & entries["complete"]]
+    direction_kinds = [k for k, (d, _) in INFERENCE_KINDS.items() if d in DIRECTION_KINDS]  # metric kinds: score_ci
+    entries = entries[entries["kind"].isin(direction_kinds) & entries["complete"]]
     entries = entries.sort_values("current", ascending=False, kind="stable")
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for e in entries.itertuples():

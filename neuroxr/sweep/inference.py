@@ -54,9 +54,14 @@ def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str,
     return p
 
 
-def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None
-                  ) -> pd.DataFrame:
-    """Compute (or read back) the inference entries of the sweep's direction entries.
+def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None,
+                  metric_options: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """Compute (or read back) the inference entries of the sweep's direction and metric entries.
+
+    Metric entries of ``crsa``, ``ersa``, ``cka`` and ``shape`` get ``<metric>_bootstrap`` /
+    ``<metric>_permutation`` entries with the metric's options (``metric_options``: metric ->
+    its filled options, as the sweep scored it; default: the metric's defaults) and the sweep's
+    ``seed``; their rows hold ``score`` with ``score_low`` / ``score_high`` and ``p``.
 
     Returns
     -------
@@ -74,6 +79,8 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
     rows = []
     for e in entries:
         if e.is_metric:
+            if e.direction in _METRICS_WITH_INFERENCE:
+                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference))
             continue
         row = {**e.labels(), "key": e.key}
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
@@ -91,3 +98,29 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
                 row.update(median_r=float(ds["median_r"]), median_p=float(ds["median_p"]), permutation_path=res.path)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+_METRICS_WITH_INFERENCE = ("crsa", "ersa", "cka", "shape")
+
+
+def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any]
+                ) -> dict[str, Any]:
+    """The inference entries of one metric entry and their summary row."""
+    from ..entries import compute
+    from ..entries.metrics import inference_params_of
+
+    row = {**e.labels(), "key": e.key}
+    for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
+        if not n:
+            continue
+        extra = {"n_boot": n, "level": inference["level"]} if procedure == "bootstrap" else {"n_perm": n}
+        p = inference_params_of(e.direction, options, procedure, seed=kw.get("seed", 0), **extra)
+        res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p)
+        ds = res.dataset
+        row["score"] = float(ds["score"])
+        if procedure == "bootstrap":
+            lo, hi = (float(v) for v in ds["score_ci"].values)
+            row.update(score_low=lo, score_high=hi, bootstrap_path=res.path)
+        else:
+            row.update(p=float(ds["p"]), permutation_path=res.path)
+    return row

@@ -120,7 +120,8 @@ def bootstrap(
         direction's ``ev.mean("rep")``), ``median_ev`` (NaN-median over targets), their resamples
         ``ev_boot`` (boot, target; not with ``over="targets"``) and ``median_ev_boot`` (boot) and
         intervals ``ev_ci``, ``median_ev_ci``; with a ceiling also ``ceiling`` (mean over reps),
-        ``ceiling_boot`` and ``ceiling_ci``; ``boot_index`` (boot, stimulus) the drawn positions of
+        ``ceiling_boot`` and ``ceiling_ci``, and ``median_ceiling`` (NaN-median over targets) with
+        ``median_ceiling_boot``, ``median_ceiling_ci`` (resampled as ``median_ev``); ``boot_index`` (boot, stimulus) the drawn positions of
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
         the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
     """
@@ -141,6 +142,9 @@ def bootstrap(
     has_ceiling = parts.P1 is not None
     if has_ceiling:
         out["ceiling"] = ((dim,), ceil0)
+        with _quiet():
+            medc0 = np.nanmedian(ceil0)
+        out["median_ceiling"] = ((), medc0)
     coords: dict[str, Any] = {**target_coords(parts.target, dim), "bound": ["low", "high"]}
     tidx = rs.bootstrap_indices(k, n_boot, seed, stream=1) if over != "stimuli" else None
     if over == "targets":
@@ -152,6 +156,11 @@ def bootstrap(
         else:
             ci = rs.percentile_interval(med_b, level)
         out["median_ev_ci"] = (("bound",), ci)
+        if has_ceiling:
+            with _quiet():
+                medc_b = np.nanmedian(ceil0[tidx], axis=1)
+            out["median_ceiling_boot"] = (("boot",), medc_b)
+            out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
     else:
         idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))
@@ -177,6 +186,15 @@ def bootstrap(
                 out["ceiling_ci"] = (("bound", dim), rs.percentile_interval(ceil_b, level))
         if has_ceiling:
             out["ceiling_boot"] = (("boot", dim), ceil_b)
+            with np.errstate(invalid="ignore"), _quiet():
+                medc_b = np.nanmedian(ceil_b if tidx is None else np.take_along_axis(ceil_b, tidx, axis=1), axis=1)
+            out["median_ceiling_boot"] = (("boot",), medc_b)
+            if method == "bca":
+                with _quiet():
+                    medc_j = np.nanmedian(ceil_j, axis=1)
+                out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, medc_j, level))
+            else:
+                out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
         out["boot_index"] = (("boot", "stimulus"), idx)
         coords["stimulus_id"] = ("stimulus", parts.stimulus_id)
     attrs = _attrs(parts, n_boot=int(n_boot), level=float(level), method=method, over=over)

@@ -15,11 +15,13 @@ from .table import _parse
 __all__ = ["inference_table", "inference_figures", "INFERENCE_DISPLAY", "INFERENCE_NOTE"]
 
 INFERENCE_DISPLAY = ["direction", "source", "target", "region", "median_ev", "median_ev_low", "median_ev_high", "n_boot",
-                     "median_p", "n_perm"]
+                     "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
 INFERENCE_NOTE = (
     "median_ev: median over targets of the EV; [median_ev_low, median_ev_high]: bootstrap interval over stimuli "
     "(held-out predictions and split halves resampled together, the fit kept). median_p: one-sided permutation "
-    "p-value of the median r (stimulus labels of the targets permuted, the fit kept). Figures: * marks p < 0.05."
+    "p-value of the median r (stimulus labels of the targets permuted, the fit kept). ceiling: median noise ceiling "
+    "over targets with its bootstrap interval; in the figures a shaded band where a model at the ceiling would fall "
+    "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p < 0.05."
 )
 
 
@@ -46,6 +48,9 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
         if procedure == "bootstrap":
             lo, hi = (float(v) for v in ds["median_ev_ci"].values)
             row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
+            if "median_ceiling_ci" in ds:
+                clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
+                row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
         else:
             row.update(median_p=float(ds["median_p"]), n_perm=int(ds.attrs["n_perm"]))
     out = pd.DataFrame([{k: v for k, v in r.items() if k != "_done"} for r in rows.values()])

@@ -94,6 +94,9 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             if procedure == "bootstrap":
                 lo, hi = (float(v) for v in ds["median_ev_ci"].values)
                 row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, bootstrap_path=res.path)
+                if "median_ceiling_ci" in ds:  # the noise ceiling's interval (bands in the plots)
+                    clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
+                    row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
             else:
                 row.update(median_r=float(ds["median_r"]), median_p=float(ds["median_p"]), permutation_path=res.path)
         rows.append(row)

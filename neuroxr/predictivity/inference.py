@@ -92,7 +92,9 @@ def bootstrap(
     direction : {"forward", "reverse", "inter_animal", "model_to_model"}
         ``forward(features, neural)``, ``reverse(neural, features)``, ``inter_animal(neural_a,
         neural_b)`` or ``model_to_model(features_a, features_b)``; or the :class:`Parts` of
-        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused).
+        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused). The
+        store's metric inference kinds also pass a metric name (``"crsa"``, ``"ersa"``, ``"cka"``,
+        ``"shape"``): :func:`neuroxr.entries.metrics.compute_inference` then computes the result.
     source, target : DataArray
         The direction's inputs, in its argument order.
     n_boot : int, default 1000

@@ -3,8 +3,10 @@
 After the score entries, every direction entry gets a bootstrap entry (``N``
 resamples of the stimuli) and / or a permutation-test entry (``N`` permutations) through the entry
 engine (:func:`neuroxr.entries.compute`, kinds ``<direction>_bootstrap`` and
-``<direction>_permutation``), with the sweep's score arguments. They are computed in the sweep's
-process, one after another; matching entries are read back, so a re-run resumes.
+``<direction>_permutation``), with the sweep's score arguments; every crsa / ersa / cka / shape
+metric entry gets ``<metric>_bootstrap`` / ``<metric>_permutation`` entries with the metric's
+options. They are computed in the sweep's process, one after another; matching entries are read
+back, so a re-run resumes.
 """
 
 from __future__ import annotations

@@ -110,3 +110,19 @@ def test_sweep_metric_inference(sweep_copy):
     m = tab[tab["direction"] == "cka"]
     assert len(m) == len(tab[tab["direction"] == "forward"]) and m["bootstrap_path"].str.startswith("inference/cka_bootstrap").all()
     assert (m["score_low"] <= m["score_high"]).all()
+
+
+def test_report_lists_metric_inference(sweep_copy, tmp_path):
+    import pandas as pd
+
+    from neuroxr.report import write_report
+
+    path = sweep_copy()
+    boot = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10)).dataset
+    perm = compute(path, "cka_permutation", "netA.layer3", "animalA", params=dict(n_perm=9)).dataset
+    page = write_report(path, tmp_path / "rep", format="md", reliability=False, n_boot=20)
+    assert "## Inference of the metrics" in page.read_text()
+    tab = pd.read_csv(tmp_path / "rep" / "metric_inference.csv")
+    assert len(tab) == 1 and tab["metric"].iloc[0] == "cka"
+    np.testing.assert_allclose([tab["score_low"].iloc[0], tab["score_high"].iloc[0]], boot["score_ci"].values)
+    assert tab["p"].iloc[0] == pytest.approx(float(perm["p"]))

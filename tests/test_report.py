@@ -315,3 +315,33 @@ def test_report_renders_in_a_headless_browser(demo, tmp_path):
 
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (1600, 1200) and pixels.std() > 10  # not a blank page
+
+
+def test_report_layer_profiles_show_the_noise_ceiling_band(demo):
+    from matplotlib.collections import PolyCollection
+
+    from neuroxr.report.figures import layer_figures
+
+    table, scores = score_table(demo)
+    figs = layer_figures(table, scores, demo)
+    fwd = [fig for caption, _, fig in figs if "forward" in caption and "netA" in caption]
+    assert fwd
+    bands = [c for ax in fwd[0].axes for c in ax.collections
+             if isinstance(c, PolyCollection) and "noise ceiling" in str(c.get_label())]
+    assert bands
+    # the band of the first panel's line: 100 mean(c) / max(c) .. 100 mean(c) / min(c) over reps
+    ax = next(ax for ax in fwd[0].axes if any("noise ceiling" in str(c.get_label()) for c in ax.collections))
+    band = next(c for c in ax.collections if "noise ceiling" in str(c.get_label()))
+    label = band.get_label().replace(" noise ceiling (spread over reps)", "")
+    rows = table[(table.direction == "forward") & (table.model == "netA") & (table.error == "")]
+    layer3 = scores[("forward", "netA.layer3", "animalA")]
+    ceil = layer3["ceiling"]
+    if label not in ("all", "whole set") and "region" in ceil.coords:
+        ceil = ceil.where(ceil.region == label, drop=True)
+    c = ceil.median("neuroid")  # over targets, per rep
+    ys = band.get_paths()[0].vertices[:, 1]
+    expected = [100 * float(c.mean()) / float(c.max()), 100 * float(c.mean()) / float(c.min())]
+    assert any(np.isclose(y, expected[0]) for y in ys) and any(np.isclose(y, expected[1]) for y in ys)
+    assert len(rows) >= 2
+    for fig in [f for _, _, f in figs]:
+        fig.clf()

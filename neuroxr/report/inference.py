@@ -12,7 +12,8 @@ from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
 from ..store import StudyStore
 from .table import _parse
 
-__all__ = ["inference_table", "inference_figures", "INFERENCE_DISPLAY", "INFERENCE_NOTE"]
+__all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
+           "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
 
 INFERENCE_DISPLAY = ["direction", "source", "target", "region", "median_ev", "median_ev_low", "median_ev_high", "n_boot",
                      "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
@@ -58,6 +59,43 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = pd.Series(dtype=object)
     return out
+
+
+METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "score", "score_low", "score_high", "n_boot", "p", "n_perm"]
+METRIC_INFERENCE_NOTE = (
+    "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
+    "percentile bootstrap interval over stimuli; p: one-sided permutation p-value (stimulus labels of one side "
+    "permuted)."
+)
+
+
+def metric_inference_table(store: StudyStore) -> pd.DataFrame:
+    """One row per (metric, source, target) with complete metric inference entries (crsa, ersa,
+    cka, shape; the current one first): ``score``, its bootstrap interval and ``p``."""
+    from ..entries.metrics import METRIC_INFERENCE_KINDS
+
+    entries = list_entries(store)
+    entries = entries[entries["kind"].isin(list(METRIC_INFERENCE_KINDS)) & entries["complete"]]
+    entries = entries.sort_values("current", ascending=False, kind="stable")
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in entries.itertuples():
+        metric, procedure = METRIC_INFERENCE_KINDS[e.kind]
+        row = rows.setdefault((metric, e.source, e.target), {"metric": metric, "source": e.source, "target": e.target})
+        if f"_{procedure}" in row:
+            continue
+        row[f"_{procedure}"] = True
+        ds = store.read_dataset(e.path)
+        row["score"] = float(ds["score"])
+        if procedure == "bootstrap":
+            lo, hi = (float(v) for v in ds["score_ci"].values)
+            row.update(score_low=lo, score_high=hi, n_boot=int(ds.attrs["n_boot"]))
+        else:
+            row.update(p=float(ds["p"]), n_perm=int(ds.attrs["n_perm"]))
+    out = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows.values()])
+    for c in METRIC_INFERENCE_DISPLAY:
+        if c not in out.columns:
+            out[c] = pd.Series(dtype=object)
+    return out[METRIC_INFERENCE_DISPLAY]
 
 
 def inference_figures(table: pd.DataFrame) -> list[tuple[str, str, Any]]:

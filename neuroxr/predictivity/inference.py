@@ -41,7 +41,8 @@ __all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "BOOT_OVER"
 
 BOOT_OVER = ("stimuli", "targets", "both")
 BOOT_METHODS = ("percentile", "bca")
-_BOOT_BATCH = 256  # resamples per count-matrix product
+_BOOT_BATCH = 1024  # at most this many resamples per count-matrix product (the moments are formed once per batch)
+_BOOT_BYTES = 512 * 2**20  # bound on the resampled sums of one batch (B x 5k per column pair)
 _PERM_BYTES = 256 * 2**20  # permuted targets held at once
 
 
@@ -167,9 +168,10 @@ def bootstrap(
         idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))
         ceil_b = np.empty((n_boot, k))
-        for lo in range(0, n_boot, _BOOT_BATCH):
-            W = rs.counts(idx[lo : lo + _BOOT_BATCH], n)
-            ev_b[lo : lo + _BOOT_BATCH], ceil_b[lo : lo + _BOOT_BATCH] = parts.scores(W)
+        step = int(max(32, min(_BOOT_BATCH, _BOOT_BYTES // (8 * 5 * k * 2))))
+        for lo in range(0, n_boot, step):
+            W = rs.counts(idx[lo : lo + step], n)
+            ev_b[lo : lo + step], ceil_b[lo : lo + step] = parts.scores(W)
         with np.errstate(invalid="ignore"), _quiet():
             med_b = np.nanmedian(ev_b if tidx is None else np.take_along_axis(ev_b, tidx, axis=1), axis=1)
         out.update(ev_boot=(("boot", dim), ev_b), median_ev_boot=(("boot",), med_b))

@@ -98,6 +98,8 @@ def test_cli_metric_bootstrap(sweep_copy):
     assert res.exit_code == 0 and "cka_bootstrap" in res.output, res.output
     bad = CliRunner().invoke(main, ["score", "rsa", path, "netA.layer3", "animalA", "--variant", "ereg", "--bootstrap", "5"])
     assert bad.exit_code != 0 and "ereg" in bad.output
+    bad = CliRunner().invoke(main, ["score", "cka", path, "netA.layer3", "animalA", "--debiased", "--bootstrap", "5"])
+    assert bad.exit_code != 0 and "biased CKA" in bad.output
 
 
 def test_sweep_metric_inference(sweep_copy):

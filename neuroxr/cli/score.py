@@ -349,7 +349,10 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, pa
     for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
         if not n:
             continue
-        p = inference_params_of(kind, params, procedure, **{opt: n})
+        try:
+            p = inference_params_of(kind, params, procedure, **{opt: n})
+        except ValueError as exc:
+            raise click.UsageError(one_line(exc)) from None
         inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
         ds = inf.dataset
         if procedure == "bootstrap":

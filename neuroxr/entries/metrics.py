@@ -296,6 +296,8 @@ def inference_params_of(metric: str, options: Mapping[str, Any], procedure: str,
     inference kind takes; ``ersa``'s ``seed`` is its ``split_seed``) plus ``extra``."""
     accepted = metric_inference_options(f"{metric}_{procedure}")
     opts = dict(options)
+    if metric == "cka" and opts.get("debiased"):
+        raise LayoutError("cka inference resamples the biased CKA; score it with debiased=False to bootstrap or permute it.")
     if metric == "ersa" and "seed" in opts:
         opts["split_seed"] = opts.pop("seed")
     out = {k: v for k, v in opts.items() if k in accepted and k not in _PROCEDURE_OPTIONS[procedure]}

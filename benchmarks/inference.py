@@ -37,6 +37,7 @@ def _timed(fn, *a, **kw):
 
 def bench_direction(direction: str, scale: float, reps: int, n_boot: int, n_perm: int) -> dict:
     import neuroxr as nx
+    from neuroxr.kernels.permute import permutation_flops, permutation_form
     from neuroxr.predictivity._parts import prepare
     from neuroxr.predictivity.inference import bootstrap, permutation_test
 
@@ -51,9 +52,23 @@ def bench_direction(direction: str, scale: float, reps: int, n_boot: int, n_perm
     t_parts, parts = _timed(prepare, direction, src, tgt, reps=reps)
     t_boot, _ = _timed(bootstrap, direction, parts, None, n_boot=n_boot)
     t_perm, _ = _timed(permutation_test, direction, parts, None, n_perm=n_perm)
+    t_plain = (t_plain + _timed(fn, src, tgt, reps=reps)[0]) / 2  # before and after: the machine may be shared
     total = t_parts + t_boot + t_perm
+    p, m = parts.X.shape[1], parts.Y.shape[1]
+    form = permutation_form(n, p, len(parts.reg.folds), parts.reg.folds)
+    flops = n_perm * permutation_flops(n, p, m, len(parts.reg.folds), form)
+    bound = n_perm * 2.0 * n * min(n, p) * m  # the one unavoidable product over stimuli per permutation
     return {"direction": direction, "plain": t_plain, "parts": t_parts, "boot": t_boot, "perm": t_perm,
-            "total": total, "ratio": total / t_plain, "ratio_boot": (t_parts + t_boot) / t_plain}
+            "total": total, "ratio": total / t_plain, "ratio_boot": (t_parts + t_boot) / t_plain,
+            "form": form, "flops": flops, "bound": bound, "shape": (n, p, m)}
+
+
+def gemm_gflops(n: int = 2048, repeat: int = 3) -> float:
+    """The machine's float64 matmul speed (GFLOP/s, best of ``repeat`` square ``n x n`` products)."""
+    a = np.random.default_rng(0).normal(size=(n, n))
+    a @ a
+    best = min(_timed(np.matmul, a, a)[0] for _ in range(repeat))
+    return 2.0 * n**3 / best / 1e9
 
 
 def bench_crsa(scale: float, n_boot: int, rs_boot: int) -> dict:
@@ -90,30 +105,40 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--n-perm", type=int, default=1000)
     ap.add_argument("--rs-boot", type=int, default=10, help="rsatoolbox resamples timed (scaled to --n-boot)")
+    ap.add_argument("--no-rsa", action="store_true", help="skip the cRSA comparison with rsatoolbox")
     ap.add_argument("--out", default=None, help="also write the Markdown table to this file")
     args = ap.parse_args()
     for d in ("forward", "reverse"):  # warm-up: imports and first-call costs stay out of the timings
         bench_direction(d, 0.05, 2, 10, 10)
+    gf0 = gemm_gflops()
     rows = [bench_direction(d, args.scale, args.reps, args.n_boot, args.n_perm) for d in ("forward", "reverse")]
-    rsa = bench_crsa(args.scale, args.n_boot, args.rs_boot)
+    gflops = max(gf0, gemm_gflops())  # before and after: the machine is shared
+    rsa = bench_crsa(args.scale, args.n_boot, args.rs_boot) if not args.no_rsa else None
     load = os.getloadavg()
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; load average "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) when the run ended.",
-        f"Problem scale {args.scale} (1 = reference), reps={args.reps}, n_boot={args.n_boot}, n_perm={args.n_perm}.",
+        f"Problem scale {args.scale} (1 = reference), reps={args.reps}, n_boot={args.n_boot}, n_perm={args.n_perm}; "
+        f"float64 matmul {gflops:.1f} GFLOP/s (best 2048^3 product before/after).",
         "",
-        "| direction | plain call (s) | parts (s) | bootstrap (s) | permutations (s) | parts + bootstrap / plain | all / plain |",
+        "| direction | plain call (s, mean of before and after) | parts (s) | bootstrap (s) | permutations (s) | parts + bootstrap / plain | all / plain |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['direction']} | {r['plain']:.2f} | {r['parts']:.2f} | {r['boot']:.2f} | {r['perm']:.2f} | "
                      f"{r['ratio_boot']:.2f}x | {r['ratio']:.2f}x |")
-    lines += [
-        "",
-        f"cRSA pattern bootstrap with noise ceiling, {rsa['n']} stimuli, 2 subjects, {args.n_boot} resamples: "
-        f"neuroxr {rsa['ours']:.2f} s, rsatoolbox {rsa['rsatoolbox']:.1f} s (measured on {args.rs_boot} resamples, "
-        f"scaled), speedup {rsa['speedup']:.0f}x.",
-    ]
+    lines += ["", "| direction | n, predictors, targets | null form | null GFLOP | at matmul speed (s) | "
+              "lower bound 2 n min(n, p) m per permutation, GFLOP | permutations (s) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['direction']} | {' x '.join(map(str, r['shape']))} | {r['form']} | {r['flops'] / 1e9:.1f} | "
+                     f"{r['flops'] / 1e9 / gflops:.1f} | {r['bound'] / 1e9:.1f} | {r['perm']:.2f} |")
+    if rsa is not None:
+        lines += [
+            "",
+            f"cRSA pattern bootstrap with noise ceiling, {rsa['n']} stimuli, 2 subjects, {args.n_boot} resamples: "
+            f"neuroxr {rsa['ours']:.2f} s, rsatoolbox {rsa['rsatoolbox']:.1f} s (measured on {args.rs_boot} resamples, "
+            f"scaled), speedup {rsa['speedup']:.0f}x.",
+        ]
     text = "\n".join(lines)
     print(text)
     if args.out:

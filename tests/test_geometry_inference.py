@@ -127,3 +127,57 @@ def test_ersa_bootstrap_point_equals_ersa_test_score():
     assert float(res["score"]) == pytest.approx(ref, abs=1e-12)
     assert res.attrs["n_test"] == 40 and res.sizes["stimulus"] == 40
     assert 1 / 20 <= float(res["p"]) <= 1
+
+
+# ---------------------------------------------------------------------------- shape metrics
+@pytest.mark.parametrize(
+    "alpha, score_method, px, py, center",
+    [(1.0, "angular", 4, 4, True), (0.5, "euclidean", 3, 5, True), (0.0, "angular", 5, 3, False)],
+)
+def test_shape_bootstrap_equals_a_linearmetric_loop_on_the_same_resamples(alpha, score_method, px, py, center):
+    from neuroxr.geometry import LinearMetric
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    rng = np.random.default_rng(7)
+    Z = rng.normal(size=(25, 3))
+    X = Z @ rng.normal(size=(3, px)) + 0.3 * rng.normal(size=(25, px))
+    Y = Z @ rng.normal(size=(3, py)) + 0.3 * rng.normal(size=(25, py))
+    res = shape_bootstrap(X, Y, alpha=alpha, score_method=score_method, center_columns=center, n_boot=12, seed=3, n_perm=9)
+    idx = res["boot_index"].values
+    np.testing.assert_array_equal(idx, rs.bootstrap_indices(25, 12, 3))
+
+    def fit_distance(A, B):
+        return LinearMetric(alpha=alpha, score_method=score_method, center_columns=center).fit_distance(A, B)
+
+    np.testing.assert_allclose(res["distance_boot"], [fit_distance(X[i], Y[i]) for i in idx], atol=1e-8)
+    assert float(res["distance"]) == pytest.approx(fit_distance(X, Y))
+    perms = rs.permutation_indices(25, 9, 3)
+    null = [fit_distance(X, Y[p]) for p in perms]
+    np.testing.assert_allclose(res["distance_null"], null, atol=1e-8)
+    assert float(res["p"]) == pytest.approx((1 + np.sum(np.array(null) <= float(res["distance"]))) / 10)
+    np.testing.assert_allclose(res["distance_ci"], np.quantile(res["distance_boot"], [0.025, 0.975]))
+
+
+def test_shape_bootstrap_matches_netrep_and_pairs_by_stimulus_id():
+    netrep = pytest.importorskip("netrep.metrics")
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(N, 4)), rng.normal(size=(N, 4)) + 0.2
+    fx = nx.features(X, stimulus_id=IDS)
+    perm = rng.permutation(N)
+    fy = nx.features(Y[perm], stimulus_id=np.array(IDS)[perm])
+    res = shape_bootstrap(fx, fy, alpha=1.0, n_boot=5, seed=1)
+    for b, i in enumerate(res["boot_index"].values):
+        ref = netrep.LinearMetric(alpha=1.0, center_columns=True, score_method="angular").fit_score(X[i], Y[i])
+        assert float(res["distance_boot"][b]) == pytest.approx(ref, abs=1e-6)
+    np.testing.assert_array_equal(res["stimulus_id"], IDS)
+
+
+def test_shape_bootstrap_bad_input():
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    with pytest.raises(ParameterError, match="same stimuli"):
+        shape_bootstrap(np.ones((5, 2)), np.ones((6, 2)))
+    with pytest.raises(ParameterError, match="alpha"):
+        shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), alpha=2.0)

@@ -389,3 +389,57 @@ def test_metric_profile_plots_values_in_layer_order():
     np.testing.assert_allclose(ax2.lines[1].get_ydata(), [2.0, 4.0])
     with pytest.raises(ValueError, match="'layer' dim"):
         plot.metric_profile({"x": xr.DataArray([1.0], dims="unit")})
+
+
+# ---------------------------------------------------------------------------- noise-ceiling bands
+def test_layer_profile_ceiling_band_from_the_spread_over_reps():
+    rng = np.random.default_rng(4)
+    per_layer = []
+    for i in range(3):
+        ds = _scores("neuroid", 12, reps=4, seed=i, regions=("V4", "IT"))
+        ds["ceiling"] = (("neuroid", "rep"), rng.uniform(0.3, 0.6, size=(12, 4)))
+        per_layer.append(ds)
+    ds = xr.concat(per_layer, dim=xr.Variable("layer", ["l1", "l2", "l3"]))
+    ax = plot.layer_profile(ds, band=False).axes[0]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert [c.get_label() for c in bands] == ["V4 noise ceiling (spread over reps)", "IT noise ceiling (spread over reps)"]
+    c = ds["ceiling"].where(ds.region == "V4", drop=True).median("neuroid")  # (layer, rep)
+    lo, hi = 100 * c.mean("rep") / c.max("rep"), 100 * c.mean("rep") / c.min("rep")
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([ys.min(), ys.max()], [float(lo.min()), float(hi.max())])
+    ax = plot.layer_profile(ds, band=False, ceiling=False).axes[0]
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
+    ax = plot.layer_profile(ds, variable="r", band=False).axes[0]  # the band is in EV units only
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
+
+
+def _inference_table(ceiling=True):
+    import pandas as pd
+
+    rows = []
+    for d, base in (("forward", 20.0), ("reverse", 30.0)):
+        for i, layer in enumerate(("l1", "l2", "l3")):
+            row = {"direction": d, "model": "net", "layer": layer, "neural": "A", "region": "all",
+                   "median_ev": base + i, "median_ev_low": base + i - 2, "median_ev_high": base + i + 2, "median_p": 0.01}
+            if ceiling:
+                row.update(ceiling=0.5, ceiling_low=0.4 + 0.01 * i, ceiling_high=0.625)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_inference_plots_draw_ceiling_bands():
+    from neuroxr.plot.inference import ceiling_band
+
+    tab = _inference_table()
+    ax = plot.layer_profile_ci(tab, direction="forward").axes[0]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 1 and "noise ceiling" in bands[0].get_label()
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([ys.min(), ys.max()], [100 * 0.5 / 0.625, 100 * 0.5 / 0.4])
+    lo, hi = ceiling_band(tab[tab["direction"] == "forward"])
+    np.testing.assert_allclose(hi, [100 * 0.5 / (0.4 + 0.01 * i) for i in range(3)])
+    assert ceiling_band(_inference_table(ceiling=False)) is None
+    assert not any(isinstance(c, PolyCollection) for c in plot.layer_profile_ci(_inference_table(False)).axes[0].collections)
+    ax = plot.forward_vs_reverse_ci(tab).axes[0]
+    labels = [p.get_label() for p in ax.patches]
+    assert "forward noise ceiling" in labels and "reverse noise ceiling" in labels

@@ -36,6 +36,11 @@ _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a
 _REQUIRE = click.option("--require-existing", is_flag=True,
                         help="Only read a matching existing entry; refuse (naming the differing parameters) otherwise.")
 
+_METRIC_BOOT = click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
+                            help="Also write a bootstrap entry (N resamples of the stimuli): 95 % interval (crsa, ersa, cka, shape).")
+_METRIC_PERM = click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
+                            help="Also write a permutation-test entry (N permutations): one-sided p-value (crsa, ersa, cka, shape).")
+
 _DIRECTION_COMMANDS = ("forward", "reverse", "inter-animal", "model-to-model")
 _METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality", "brainscore")
 
@@ -187,19 +192,24 @@ def _metric_line(path: str, ds: Any, existed: bool) -> str:
 
 
 def _run_metric(store: str, metric: str, source: str, target: str | None, overwrite: bool, require_existing: bool,
-                params: dict[str, Any], out: Output) -> None:
+                params: dict[str, Any], out: Output, n_boot: int = 0, n_perm: int = 0) -> None:
     from ..entries import metric_kind, metric_value
 
     params = dict(params)
     kind = metric_kind(metric, params.pop("variant", None))
+    if (n_boot or n_perm) and kind not in ("crsa", "ersa", "cka", "shape"):
+        raise click.UsageError(f"--bootstrap/--permutations: no inference entries for {kind}; use crsa, ersa, cka or shape.")
     res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
     ds = res.dataset
     split = "split" in ds["score"].dims
     parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
+    stats, lines = _metric_inference(store, kind, source, target, params, n_boot, n_perm, overwrite, require_existing)
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
-              "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts})
+              "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts, **stats})
     out.echo(_metric_line(res.path, ds, not res.computed))
+    for line in lines:
+        out.echo(line)
 
 
 @score.command(name="rsa")
@@ -219,12 +229,14 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Held-out fraction of the stimuli (ersa; default 0.5).")
 @click.option("--n-components", default=None, help="Projection dimension, an integer or 'auto' (ereg; default auto).")
 @click.option("--eps", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Johnson-Lindenstrauss distortion for 'auto' (ereg; default 0.1).")
+@_METRIC_BOOT
+@_METRIC_PERM
 @_OVERWRITE
 @_REQUIRE
 @output_options
 @click.pass_context
 def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, variant: str, overwrite: bool,
-                      require_existing: bool, as_json: bool, quiet: bool, **_: Any) -> None:
+                      require_existing: bool, as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, **_: Any) -> None:
     """RSA between the feature set SOURCE (MODEL.LAYER) and TARGET (neural set NAME[.REGION] or
     MODEL.LAYER) in STORE; writes metrics/<variant>/SOURCE__TARGET/<key>.
 
@@ -237,7 +249,8 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
             params["n_components"] = int(params["n_components"])
         except ValueError:
             raise click.BadParameter(f"must be an integer or 'auto'; got {params['n_components']!r}.", param_hint="--n-components") from None
-    _run_metric(store, "rsa", source, target, overwrite, require_existing, {"variant": variant, **params}, Output(as_json, quiet))
+    _run_metric(store, "rsa", source, target, overwrite, require_existing, {"variant": variant, **params}, Output(as_json, quiet),
+                n_boot=n_boot, n_perm=n_perm)
 
 
 @score.command(name="shape")
@@ -250,18 +263,20 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @click.option("--score-method", type=click.Choice(["angular", "euclidean"]), default="angular", show_default=True)
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True, help="Held-out fraction of the stimuli.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split (the split of ersa).")
+@_METRIC_BOOT
+@_METRIC_PERM
 @_OVERWRITE
 @_REQUIRE
 @output_options
 def score_shape_command(store: str, source: str, target: str, alpha: float, center_columns: bool, zero_pad: bool,
                         score_method: str, test_size: float, seed: int, overwrite: bool, require_existing: bool,
-                        as_json: bool, quiet: bool) -> None:
+                        as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0) -> None:
     """Shape-metric distance (LinearMetric) between the feature set SOURCE and TARGET (neural set or
     feature set) in STORE, fitted on train stimuli and reported on train and test; writes
     metrics/shape/SOURCE__TARGET/<key>."""
     _run_metric(store, "shape", source, target, overwrite, require_existing,
                 dict(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method,
-                     test_size=test_size, seed=seed), Output(as_json, quiet))
+                     test_size=test_size, seed=seed), Output(as_json, quiet), n_boot=n_boot, n_perm=n_perm)
 
 
 @score.command(name="cka")
@@ -269,14 +284,17 @@ def score_shape_command(store: str, source: str, target: str, alpha: float, cent
 @click.argument("source")
 @click.argument("target")
 @click.option("--debiased", is_flag=True, help="The debiased CKA estimator.")
+@_METRIC_BOOT
+@_METRIC_PERM
 @_OVERWRITE
 @_REQUIRE
 @output_options
 def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool,
-                      as_json: bool, quiet: bool) -> None:
+                      as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0) -> None:
     """Linear CKA between the feature set SOURCE and TARGET (neural set or feature set) in STORE;
     writes metrics/cka/SOURCE__TARGET/<key>."""
-    _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased}, Output(as_json, quiet))
+    _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased}, Output(as_json, quiet),
+                n_boot=n_boot, n_perm=n_perm)
 
 
 @score.command(name="dimensionality")
@@ -356,3 +374,31 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
     out.echo(f"{res.path}: {stats['direction']} temporal generalisation, {stats['n_targets']} targets x {len(diag)} x "
              f"{len(diag)} time bins; median r on the diagonal {stats['median_r_diagonal']:.3f} (peak {stats['peak_r']:.3f} "
              f"at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
+
+
+def _metric_inference(store: str, kind: str, source: str, target: str | None, params: dict[str, Any], n_boot: int,
+                      n_perm: int, overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
+    """The bootstrap / permutation entries of a metric (``<kind>_bootstrap``, ``<kind>_permutation``) with
+    the metric's options: their summary for ``--json`` and their lines."""
+    from ..entries.metrics import inference_params_of
+
+    stats: dict[str, Any] = {}
+    lines: list[str] = []
+    for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
+        if not n:
+            continue
+        try:
+            p = inference_params_of(kind, params, procedure, **{opt: n})
+        except ValueError as exc:
+            raise click.UsageError(one_line(exc)) from None
+        inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
+        ds = inf.dataset
+        if procedure == "bootstrap":
+            lo, hi = (float(v) for v in ds["score_ci"].values)
+            stats.update(score=float(ds["score"]), score_ci=[lo, hi], bootstrap_path=inf.path)
+            lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f} on all stimuli, 95 % interval {lo:.4f}-{hi:.4f} "
+                         f"({n} resamples of the stimuli)")
+        else:
+            stats.update(p=float(ds["p"]), permutation_path=inf.path)
+            lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f}, permutation p = {float(ds['p']):.4g} ({n} permutations)")
+    return stats, lines

@@ -172,3 +172,10 @@ def inference_kind(direction: str, procedure: str) -> str:
 TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _d.temporal_generalization}
 for _name, _fn in TIME_KINDS.items():
     KINDS[_name] = Kind(_name, "scores", ("features", "neural"), ("neural",), _direction_defaults(_fn))
+
+# --- inference kinds of the metrics (issue 16): crsa / ersa / cka / shape bootstrap and permutation
+#: metric inference kind -> (metric, procedure); also in INFERENCE_KINDS (the engine runs them as inference)
+METRIC_INFERENCE_KINDS = dict(_m.METRIC_INFERENCE_KINDS)
+for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
+    INFERENCE_KINDS[_name] = (_metric, _proc)
+    KINDS[_name] = Kind(_name, "inference", ("features",), ("features", "neural"), _m.metric_inference_options(_name))

@@ -47,6 +47,9 @@ __all__ = [
     "metric_kind",
     "metric_options",
     "metric_value",
+    "METRIC_INFERENCE_KINDS",
+    "metric_inference_options",
+    "compute_inference",
 ]
 
 #: The RSA variants (each its own metric entry group).
@@ -266,3 +269,96 @@ def compute_brainscore(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -
 def is_single_set(kind: str) -> bool:
     """Whether a metric describes one set (no target)."""
     return kind in SINGLE_SET_METRICS
+
+
+# ============================================================================ inference of the metrics
+#: metric inference kind -> (metric, procedure); entries at ``inference/<kind>/<source>__<target>/<key>``
+METRIC_INFERENCE_KINDS = {f"{m}_{p}": (m, p) for m in ("crsa", "ersa", "cka", "shape") for p in ("bootstrap", "permutation")}
+_METRIC_INFERENCE_BASE: dict[str, dict[str, Any]] = {
+    "crsa": {"rdm_method": "correlation", "compare_method": "spearman"},
+    "ersa": {"rdm_method": "correlation", "compare_method": "spearman", "alpha": 0.1, "test_size": 0.5, "split_seed": 0},
+    "cka": {},
+    "shape": {"alpha": 1.0, "center_columns": True, "zero_pad": True, "score_method": "angular"},
+}
+_PROCEDURE_OPTIONS = {"bootstrap": {"n_boot": 1000, "seed": 0, "level": 0.95}, "permutation": {"n_perm": 1000, "seed": 0}}
+
+
+def metric_inference_options(kind: str) -> dict[str, Any]:
+    """Parameters and defaults of a metric inference kind (e.g. ``"crsa_bootstrap"``): the metric's
+    own options (``ersa``'s train / test split seed is ``split_seed``), then ``n_boot``, ``seed``,
+    ``level`` (bootstrap) or ``n_perm``, ``seed`` (permutation)."""
+    metric, procedure = METRIC_INFERENCE_KINDS[kind]
+    return {**_METRIC_INFERENCE_BASE[metric], **_PROCEDURE_OPTIONS[procedure]}
+
+
+def inference_params_of(metric: str, options: Mapping[str, Any], procedure: str, **extra: Any) -> dict[str, Any]:
+    """The parameters of ``<metric>_<procedure>`` that match a metric entry's ``options`` (those the
+    inference kind takes; ``ersa``'s ``seed`` is its ``split_seed``) plus ``extra``."""
+    accepted = metric_inference_options(f"{metric}_{procedure}")
+    opts = dict(options)
+    if metric == "cka" and opts.get("debiased"):
+        raise LayoutError("cka inference resamples the biased CKA; score it with debiased=False to bootstrap or permute it.")
+    if metric == "ersa" and "seed" in opts:
+        opts["split_seed"] = opts.pop("seed")
+    out = {k: v for k, v in opts.items() if k in accepted and k not in _PROCEDURE_OPTIONS[procedure]}
+    out.update({k: v for k, v in extra.items() if k in accepted})
+    return out
+
+
+def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, params: Mapping[str, Any]) -> xr.Dataset:
+    """A metric inference entry from the loaded source and target sets.
+
+    Every result names the metric's value ``score`` (a shape distance: lower is better, attr
+    ``lower_is_better``). Bootstrap (over stimuli, percentile interval): ``score_boot`` (boot),
+    ``score_ci`` (bound), ``boot_index``. Permutation: ``p`` (one-sided) and ``score_null`` (perm).
+
+    =====================  ==========================================================================
+    ``crsa_*``             :func:`neuroxr.geometry.inference.crsa_bootstrap` / ``rsa_permutation``
+                           (Mantel: the source RDM's stimulus labels permuted)
+    ``ersa_*``             :func:`neuroxr.geometry.inference.ersa_bootstrap` (test stimuli)
+    ``cka_*``              :func:`neuroxr.geometry.inference.cka_bootstrap` (the target's labels permuted)
+    ``shape_*``            :func:`neuroxr.geometry.inference.shape_bootstrap` (fit distance on all stimuli)
+    =====================  ==========================================================================
+    """
+    from ..geometry import inference as gi
+
+    metric, procedure = METRIC_INFERENCE_KINDS[kind]
+    p = {**metric_inference_options(kind), **params}
+    p.pop("backend", None)
+    boot = procedure == "bootstrap"
+    rest = {k: v for k, v in p.items() if k not in ("n_boot", "n_perm", "seed", "level")}
+    if metric == "ersa" and "unit" in target.dims:
+        target = features_as_neural(target)
+    if metric == "crsa":
+        if boot:
+            ds = gi.crsa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], noise_ceiling=False, **rest)
+        else:
+            ds = gi.rsa_permutation(_geo.rdm(source, rest["rdm_method"]), _geo.rdm(target, rest["rdm_method"]),
+                                    method=rest["compare_method"], n_perm=p["n_perm"], seed=p["seed"])
+            ds.attrs["rdm_method"] = rest["rdm_method"]
+    elif metric == "ersa":
+        if boot:
+            ds = gi.ersa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], **rest)
+        else:
+            ds = gi.ersa_bootstrap(source, target, n_boot=1, seed=p["seed"], n_perm=p["n_perm"], **rest)
+            ds = ds[["score", "p", "score_null"]]
+    elif metric == "cka":
+        a = source
+        b = averaged_as_features(target) if "neuroid" in target.dims else target
+        ds = gi.cka_bootstrap(a, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
+                              n_perm=0 if boot else p["n_perm"])
+        ds = ds.rename({v: v.replace("cka", "score") for v in ds.data_vars if v.startswith("cka")})
+        if not boot:
+            ds = ds[["score", "p", "score_null"]]
+    else:
+        b = averaged_as_features(target) if "neuroid" in target.dims else target
+        ds = gi.shape_bootstrap(source, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
+                                n_perm=0 if boot else p["n_perm"], **rest)
+        ds = ds.rename({v: v.replace("distance", "score") for v in ds.data_vars if v.startswith("distance")})
+        if not boot:
+            ds = ds[["score", "p", "score_null"]]
+    if not boot:
+        ds = ds.drop_vars([c for c in ds.coords if c not in ("perm",)])
+    attrs = {k: (int(v) if isinstance(v, bool) else v) for k, v in p.items() if not (boot and k == "n_perm")}
+    ds.attrs = {**ds.attrs, **attrs, "metric": metric, "procedure": procedure}
+    return ds

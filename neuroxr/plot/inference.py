@@ -1,5 +1,5 @@
 """Figures of inference results: layer profiles with bootstrap intervals and significance marks,
-and forward against reverse with intervals on both axes.
+and forward against reverse with intervals on both axes; both with noise-ceiling bands.
 
 Both take the table of a sweep's inference entries (:attr:`neuroxr.sweep.SweepResult.inference_table`:
 one row per forward / reverse entry with ``median_ev``, ``median_ev_low``, ``median_ev_high`` and,
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from ..errors import LayoutError
 from ._common import _new_figure, _one_axes
 
-__all__ = ["layer_profile_ci", "forward_vs_reverse_ci"]
+__all__ = ["layer_profile_ci", "forward_vs_reverse_ci", "ceiling_band"]
 
 _NEEDED = ("direction", "model", "layer", "median_ev", "median_ev_low", "median_ev_high")
 
@@ -28,6 +28,21 @@ def _check(table: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise LayoutError(f"table lacks the columns {missing}; run the sweep with inference={{'bootstrap': 1000}}.")
     return table
+
+
+def ceiling_band(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where a model at the noise ceiling falls in EV (%), per row: ``100 c / c_high`` to
+    ``100 c / c_low`` for the median ceiling ``c`` and its bootstrap interval (columns ``ceiling``,
+    ``ceiling_low``, ``ceiling_high``); ``None`` without them. A non-positive bound gives NaN."""
+    if not {"ceiling", "ceiling_low", "ceiling_high"} <= set(rows.columns):
+        return None
+    c, lo, hi = (rows[k].to_numpy(float) for k in ("ceiling", "ceiling_low", "ceiling_high"))
+    if not np.isfinite(c).any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where((hi > 0) & (c > 0), 100 * c / hi, np.nan)
+        high = np.where((lo > 0) & (c > 0), 100 * c / lo, np.nan)
+    return low, high
 
 
 def _significant(rows: pd.DataFrame, alpha: float) -> np.ndarray:
@@ -42,6 +57,7 @@ def layer_profile_ci(
     direction: str = "forward",
     alpha: float = 0.05,
     layers: list[str] | None = None,
+    ceiling: bool = True,
     ax: Axes | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
@@ -49,6 +65,9 @@ def layer_profile_ci(
 
     Layers are drawn in the table's order (a sweep lists them in depth order) unless ``layers``
     gives it; a star above a point marks a permutation p-value of the median below ``alpha``.
+    With ``ceiling`` and the table's ``ceiling``, ``ceiling_low``, ``ceiling_high`` columns, a
+    shaded band per line shows where a model at the noise ceiling would fall (:func:`ceiling_band`:
+    100 % with the ceiling's bootstrap uncertainty carried into EV units).
 
     Parameters
     ----------
@@ -57,6 +76,8 @@ def layer_profile_ci(
     direction : {"forward", "reverse"}
     alpha : float, default 0.05
     layers : list of str, optional
+    ceiling : bool, default True
+        Draw the noise-ceiling band where the table has it.
     ax : Axes, optional
     figsize : (float, float), optional
 
@@ -79,6 +100,9 @@ def layer_profile_ci(
         label = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)) if k not in (None, "all"))
         color = f"C{i % 10}"
         a.errorbar(x, y, yerr=err, marker="o", color=color, capsize=3, label=label)
+        band = ceiling_band(rows) if ceiling else None
+        if band is not None:
+            a.fill_between(x, band[0], band[1], color=color, alpha=0.12, linewidth=0, label=f"{label} noise ceiling".strip())
         sig = _significant(rows.reset_index(), alpha)
         if sig.any():
             top = rows["median_ev_high"].to_numpy(float)
@@ -93,10 +117,12 @@ def layer_profile_ci(
 
 def forward_vs_reverse_ci(
     table: pd.DataFrame, *, alpha: float = 0.05, figsize: tuple[float, float] | None = None, annotate: bool | None = None,
+    ceiling: bool = True,
 ) -> Figure:
     """Forward against reverse median EV per (model, layer, neural set, region), with the bootstrap
     intervals of both as error bars; filled markers where both permutation p-values are below
-    ``alpha`` (hollow otherwise).
+    ``alpha`` (hollow otherwise). With ``ceiling``, shaded spans show where a model at the noise
+    ceiling would fall on each axis (:func:`ceiling_band`, the union over the plotted rows).
 
     Returns
     -------
@@ -126,6 +152,11 @@ def forward_vs_reverse_ci(
     lo = float(np.nanmin(np.concatenate([fx, ry, [0.0]])))
     hi = float(np.nanmax(np.concatenate([fx + xerr[1], ry + yerr[1]])))
     a.plot([lo, hi], [lo, hi], color="0.5", linestyle=":", linewidth=1, label="y = x")
+    fb, rb = (ceiling_band(d.reset_index()) if ceiling else None for d in (f, r))
+    if fb is not None and np.isfinite(fb[0]).any():
+        a.axvspan(np.nanmin(fb[0]), np.nanmax(fb[1]), color="C0", alpha=0.1, linewidth=0, label="forward noise ceiling")
+    if rb is not None and np.isfinite(rb[0]).any():
+        a.axhspan(np.nanmin(rb[0]), np.nanmax(rb[1]), color="C1", alpha=0.1, linewidth=0, label="reverse noise ceiling")
     a.set_xlabel("forward median EV (%)")
     a.set_ylabel("reverse median EV (%)")
     a.set_title("forward vs reverse (bars: bootstrap intervals)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -243,6 +244,31 @@ def _profile_lines(
     return layers, lines
 
 
+def _ceiling_bands(obj: Any, variable: str, layer_dim: str, by: str | None, stat: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per line label: where a model at the noise ceiling falls in EV (%), from the spread of the
+    ceiling over reps: ``100 mean(c) / max_rep(c)`` to ``100 mean(c) / min_rep(c)`` with ``c`` the
+    line's ``stat`` over targets of each rep's ceiling. Empty unless ``obj`` is a Dataset with
+    ``ev`` plotted and a ``ceiling`` over ``rep`` and the layers."""
+    if variable != "ev" or not isinstance(obj, xr.Dataset) or "ceiling" not in obj.data_vars:
+        return {}
+    c = obj["ceiling"]
+    if "rep" not in c.dims or layer_dim not in c.dims or c.sizes["rep"] < 2:
+        return {}
+    per_rep = []
+    for r in range(c.sizes["rep"]):
+        _, lines = _profile_lines(c.isel(rep=r), layer_dim, by, stat)
+        per_rep.append({label: center for label, center, *_ in lines})
+    out = {}
+    for label in per_rep[0]:
+        v = np.stack([d[label] for d in per_rep])  # (rep, layer)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, lo, hi = np.nanmean(v, axis=0), np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+            out[label] = (np.where((hi > 0) & (mean > 0), 100 * mean / hi, np.nan),
+                          np.where((lo > 0) & (mean > 0), 100 * mean / lo, np.nan))
+    return out
+
+
 def layer_profile(
     scores: Any,
     *,
@@ -250,6 +276,7 @@ def layer_profile(
     by: str | None = None,
     stat: str = "median",
     band: bool = True,
+    ceiling: bool = True,
     best: Mapping[str, str] | str | None = None,
     layer_dim: str = "layer",
     ax: Axes | None = None,
@@ -280,6 +307,12 @@ def layer_profile(
         Summary over targets.
     band : bool
         Shade the inter-quartile range over targets (target-level input only).
+    ceiling : bool
+        For ``ev`` from score Datasets with a ``ceiling`` per ``rep``: a hatched band per line
+        where a model at the noise ceiling would fall, ``100 mean(c) / max(c)`` to
+        ``100 mean(c) / min(c)`` over reps (``c`` the ``stat`` over targets of a rep's ceiling):
+        the EV scale's 100 % with the ceiling's spread over split halves. (Bootstrap intervals of
+        the ceiling: :func:`neuroxr.plot.layer_profile_ci`.)
     best : mapping line label -> layer, or a layer name, optional
         Layers to mark with a star (e.g. the layer chosen on a training criterion). With a
         mapping input, ``best`` may also map a panel name to either of these.
@@ -310,6 +343,7 @@ def layer_profile(
     for (name, obj), a in panels:
         da = _as_dataarray(obj, variable, f"scores[{name!r}]" if mapping is not None else "scores")
         layers, lines = _profile_lines(da, layer_dim, by, stat)
+        ceilings = _ceiling_bands(obj, variable, layer_dim, by, stat) if ceiling else {}
         panel_best = best[name] if mapping is not None and isinstance(best, Mapping) and name in best else best
         x = np.arange(len(layers))
         for i, (label, center, q25, q75) in enumerate(lines):
@@ -317,6 +351,9 @@ def layer_profile(
             a.plot(x, center, marker="o", color=color, label=label)
             if band and q25 is not None:
                 a.fill_between(x, q25, q75, color=color, alpha=0.15, linewidth=0)
+            if label in ceilings:
+                a.fill_between(x, *ceilings[label], facecolor="none", edgecolor=color, hatch="//", alpha=0.5,
+                               linewidth=0, label=f"{label} noise ceiling (spread over reps)")
             chosen = panel_best if isinstance(panel_best, str) else (panel_best or {}).get(label)
             if chosen is not None:
                 if chosen not in layers:
@@ -328,7 +365,7 @@ def layer_profile(
         a.set_ylabel(_axis_label(variable, da) + (f" ({stat})" if any(q is not None for *_, q in lines) else ""))
         if name:
             a.set_title(str(name))
-        if len(lines) > 1:
+        if len(lines) > 1 or ceilings:
             a.legend(fontsize="small")
     if mapping is not None and title:
         fig.suptitle(title)

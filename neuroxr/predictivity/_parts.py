@@ -35,7 +35,8 @@ class Parts:
     ``Y`` (n, k) targets; ``P`` (n, k) their out-of-fold predictions; with a ceiling ``P1``,
     ``P2`` (reps, n, k) the predictions from the split halves and (forward) ``s1``, ``s2``
     (reps, n, k) the ranks of the target's split halves; ``X`` the design, ``S`` its
-    out-of-fold operator (ridge/linear) and ``reg`` the regressor.
+    out-of-fold operator (ridge/linear; ``None`` for a narrow neural design, see :meth:`predict`)
+    and ``reg`` the regressor.
     """
 
     direction: str
@@ -91,6 +92,14 @@ class Parts:
             ceil_sum += ceil
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), ceil_sum / self.P1.shape[0]
+
+
+def _operator(reg: Regressor, X: np.ndarray) -> Any:
+    """The ``n x n`` out-of-fold operator of a neural design, or ``None`` when the design is narrow
+    (``p < n / 4``: predictions and permutation nulls run fold by fold in the primal, cheaper)."""
+    if not reg.shared or 4 * X.shape[1] < X.shape[0]:
+        return None
+    return reg.operator(X)
 
 
 def prepare(
@@ -191,8 +200,8 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     reg = Regressor(regressor, prep.folds(n, n_folds, fold_seed, "neural/features"), **opts)
     X = nanmean_repeats(R)
     prep.check_design(X, "neural (predictor)")
-    S = reg.operator(X) if reg.shared else None
-    P = reg.predict_blocks(X, [F], S=S)[0]
+    S = _operator(reg, X)
+    P = reg.predict_designs([X], F)[0] if reg.shared and S is None else reg.predict_blocks(X, [F], S=S)[0]
     P1 = P2 = None
     if ceiling:
         rng = np.random.default_rng(seed)
@@ -231,8 +240,8 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     X = nanmean_repeats(RA)
     prep.check_design(X, "neural_a (predictor)")
     Y = nanmean_repeats(RB)
-    S = reg.operator(X) if reg.shared else None
-    P = reg.predict_blocks(X, [Y], S=S)[0]
+    S = _operator(reg, X)
+    P = reg.predict_designs([X], Y)[0] if reg.shared and S is None else reg.predict_blocks(X, [Y], S=S)[0]
     P1 = P2 = s1 = s2 = None
     if ceiling:
         rng = np.random.default_rng(seed)

@@ -11,8 +11,10 @@ inference then only resamples stored columns:
   target's split-half Spearman is the Pearson correlation of the full-sample ranks on the
   resample (exact on the full sample; ranks are not recomputed per resample).
 - **bootstrap over targets** (neuroids / units) of the median over targets, and **both**.
-- **permutation test**: the stimulus labels of the targets are permuted, the operator stays:
-  forward ``P_perm = S Y[perm]``; the statistic is ``r(Y[perm], P_perm)`` (the ceiling is a
+- **permutation test**: the stimulus labels of the targets are permuted, the design and its
+  factorisations stay; the statistic is ``r(Y[perm], P_perm)`` from per-target sums of
+  cross-products (:mod:`neuroxr.kernels.permute`: primal per-fold systems for few predictors,
+  the ``n x n`` operator for many; predictions are never formed) (the ceiling is a
   property of the data, not of the pairing, and does not enter the test).
 
 Resamples and permutations are drawn on positions of the canonical stimulus order with
@@ -30,6 +32,7 @@ import xarray as xr
 
 from ..errors import LayoutError, ParameterError
 from ..kernels import resample as rs
+from ..kernels.permute import permuted_oof_pearson
 from ..kernels.stats import pearson
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
@@ -38,7 +41,8 @@ __all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "BOOT_OVER"
 
 BOOT_OVER = ("stimuli", "targets", "both")
 BOOT_METHODS = ("percentile", "bca")
-_BOOT_BATCH = 256  # resamples per count-matrix product
+_BOOT_BATCH = 1024  # at most this many resamples per count-matrix product (the moments are formed once per batch)
+_BOOT_BYTES = 512 * 2**20  # bound on the resampled sums of one batch (B x 5k per column pair)
 _PERM_BYTES = 256 * 2**20  # permuted targets held at once
 
 
@@ -46,6 +50,21 @@ def _check(value: Any, name: str, options: Sequence[str]) -> str:
     if value not in options:
         raise ParameterError(f"The '{name}' parameter must be one of {tuple(options)}. Got {value!r} instead.")
     return value
+
+
+def _metric_kinds(procedure: str) -> tuple[str, ...]:
+    from ..entries.metrics import METRIC_INFERENCE_KINDS
+
+    return tuple(m for m, p in METRIC_INFERENCE_KINDS.values() if p == procedure)
+
+
+def _metric_inference(kind: str, source: Any, target: Any, params: dict[str, Any]) -> xr.Dataset:
+    """The store's metric inference kinds run through here (``direction`` = a metric name): see
+    :func:`neuroxr.entries.metrics.compute_inference`."""
+    from ..entries.metrics import compute_inference
+
+    params.pop("keep_null", None)
+    return compute_inference(kind, source, target, params)
 
 
 def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> Parts:
@@ -74,7 +93,9 @@ def bootstrap(
     direction : {"forward", "reverse", "inter_animal", "model_to_model"}
         ``forward(features, neural)``, ``reverse(neural, features)``, ``inter_animal(neural_a,
         neural_b)`` or ``model_to_model(features_a, features_b)``; or the :class:`Parts` of
-        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused).
+        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused). The
+        store's metric inference kinds also pass a metric name (``"crsa"``, ``"ersa"``, ``"cka"``,
+        ``"shape"``): :func:`neuroxr.entries.metrics.compute_inference` then computes the result.
     source, target : DataArray
         The direction's inputs, in its argument order.
     n_boot : int, default 1000
@@ -102,10 +123,13 @@ def bootstrap(
         direction's ``ev.mean("rep")``), ``median_ev`` (NaN-median over targets), their resamples
         ``ev_boot`` (boot, target; not with ``over="targets"``) and ``median_ev_boot`` (boot) and
         intervals ``ev_ci``, ``median_ev_ci``; with a ceiling also ``ceiling`` (mean over reps),
-        ``ceiling_boot`` and ``ceiling_ci``; ``boot_index`` (boot, stimulus) the drawn positions of
+        ``ceiling_boot`` and ``ceiling_ci``, and ``median_ceiling`` (NaN-median over targets) with
+        ``median_ceiling_boot``, ``median_ceiling_ci`` (resampled as ``median_ev``); ``boot_index`` (boot, stimulus) the drawn positions of
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
         the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
     """
+    if direction in _metric_kinds("bootstrap"):
+        return _metric_inference(f"{direction}_bootstrap", source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level))
     _check(method, "method", BOOT_METHODS)
     _check(over, "over", BOOT_OVER)
     if method == "bca" and over == "both":
@@ -121,6 +145,9 @@ def bootstrap(
     has_ceiling = parts.P1 is not None
     if has_ceiling:
         out["ceiling"] = ((dim,), ceil0)
+        with _quiet():
+            medc0 = np.nanmedian(ceil0)
+        out["median_ceiling"] = ((), medc0)
     coords: dict[str, Any] = {**target_coords(parts.target, dim), "bound": ["low", "high"]}
     tidx = rs.bootstrap_indices(k, n_boot, seed, stream=1) if over != "stimuli" else None
     if over == "targets":
@@ -132,13 +159,19 @@ def bootstrap(
         else:
             ci = rs.percentile_interval(med_b, level)
         out["median_ev_ci"] = (("bound",), ci)
+        if has_ceiling:
+            with _quiet():
+                medc_b = np.nanmedian(ceil0[tidx], axis=1)
+            out["median_ceiling_boot"] = (("boot",), medc_b)
+            out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
     else:
         idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))
         ceil_b = np.empty((n_boot, k))
-        for lo in range(0, n_boot, _BOOT_BATCH):
-            W = rs.counts(idx[lo : lo + _BOOT_BATCH], n)
-            ev_b[lo : lo + _BOOT_BATCH], ceil_b[lo : lo + _BOOT_BATCH] = parts.scores(W)
+        step = int(max(32, min(_BOOT_BATCH, _BOOT_BYTES // (8 * 5 * k * 2))))
+        for lo in range(0, n_boot, step):
+            W = rs.counts(idx[lo : lo + step], n)
+            ev_b[lo : lo + step], ceil_b[lo : lo + step] = parts.scores(W)
         with np.errstate(invalid="ignore"), _quiet():
             med_b = np.nanmedian(ev_b if tidx is None else np.take_along_axis(ev_b, tidx, axis=1), axis=1)
         out.update(ev_boot=(("boot", dim), ev_b), median_ev_boot=(("boot",), med_b))
@@ -157,6 +190,15 @@ def bootstrap(
                 out["ceiling_ci"] = (("bound", dim), rs.percentile_interval(ceil_b, level))
         if has_ceiling:
             out["ceiling_boot"] = (("boot", dim), ceil_b)
+            with np.errstate(invalid="ignore"), _quiet():
+                medc_b = np.nanmedian(ceil_b if tidx is None else np.take_along_axis(ceil_b, tidx, axis=1), axis=1)
+            out["median_ceiling_boot"] = (("boot",), medc_b)
+            if method == "bca":
+                with _quiet():
+                    medc_j = np.nanmedian(ceil_j, axis=1)
+                out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, medc_j, level))
+            else:
+                out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
         out["boot_index"] = (("boot", "stimulus"), idx)
         coords["stimulus_id"] = ("stimulus", parts.stimulus_id)
     attrs = _attrs(parts, n_boot=int(n_boot), level=float(level), method=method, over=over)
@@ -203,9 +245,11 @@ def permutation_test(
     """Permutation test of each target's predictivity and of the median over targets.
 
     The stimulus labels of the targets are permuted (``default_rng([seed, 2])``, on positions of
-    the canonical order) and predicted again from the unchanged design: for the shared ridge /
-    linear operator ``S`` this is ``P_perm = S Y[perm]``, one matrix product per batch of
-    permutations. The statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided:
+    the canonical order) and predicted again from the unchanged design. For ridge / linear the
+    null is exact without refitting: :func:`neuroxr.kernels.permute.permuted_oof_pearson` (per-fold
+    systems factorised once, one cross-product GEMM per batch of permutations, or the ``n x n``
+    operator when the design has more predictors than stimuli); other regressors refit per
+    batch. The statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided:
     larger is better).
 
     Parameters
@@ -226,18 +270,24 @@ def permutation_test(
         ``p_maxt`` (Westfall-Young max-statistic, family-wise), ``p_fdr`` (Benjamini-Hochberg of
         ``p``), ``median_r`` and ``median_p`` (the median over targets against its own null).
     """
+    if direction in _metric_kinds("permutation"):
+        return _metric_inference(f"{direction}_permutation", source, target, dict(kwargs, n_perm=n_perm, seed=seed))
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
     parts = _parts(direction, source, target, dict(kwargs, seed=seed, noise_ceiling=False))
     n, k = parts.Y.shape
     r0 = pearson(parts.Y, parts.P)
     perms = rs.permutation_indices(n, n_perm, seed)
-    null = np.empty((n_perm, k))
-    batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
-    for lo in range(0, n_perm, batch):
-        sel = perms[lo : lo + batch]
-        Yp = np.concatenate([parts.Y[p] for p in sel], axis=1)
-        Pp = parts.predict(Yp)
-        null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
+    if parts.reg.shared:  # exact null from the fixed factorisations, no predictions formed
+        null = permuted_oof_pearson(parts.X, parts.Y, parts.reg.folds, parts.reg._fold_alpha, perms, S=parts.S,
+                                    batch_bytes=_PERM_BYTES)
+    else:
+        null = np.empty((n_perm, k))
+        batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
+        for lo in range(0, n_perm, batch):
+            sel = perms[lo : lo + batch]
+            Yp = np.concatenate([parts.Y[p] for p in sel], axis=1)
+            Pp = parts.predict(Yp)
+            null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
     with _quiet():
         med0 = np.nanmedian(r0)
         med_null = np.nanmedian(null, axis=1)

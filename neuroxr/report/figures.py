@@ -79,6 +79,19 @@ def reliability_figures(store: StudyStore, reps: int, seed: int) -> tuple[Figure
     return figures, notes
 
 
+def _with_ceiling(ev: Any, dss: list, layers: list[str]) -> Any:
+    """The stacked EV with each rep's ceiling stacked beside it (``ceiling`` over layer, target,
+    rep), so :func:`neuroxr.plot.layer_profile` draws the noise-ceiling band; the EV alone when a
+    layer lacks a ceiling per rep."""
+
+    if not all("ceiling" in ds and "rep" in ds["ceiling"].dims for ds in dss):
+        return ev
+    n_reps = min(ds.sizes["rep"] for ds in dss)
+    per_rep = [stack_layers([ds[["ceiling"]].rename(ceiling="ev").isel(rep=r) for ds in dss], layers) for r in range(n_reps)]
+    ceiling = xr.concat(per_rep, dim="rep").transpose(*ev.dims, "rep")
+    return xr.Dataset({"ev": ev, "ceiling": ceiling.drop_vars([c for c in ceiling.coords if c not in ev.coords])})
+
+
 def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figures:
     from ..plot import layer_profile
 
@@ -95,7 +108,7 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
             gr = gr.assign(_depth=[order.index(l) if l in order else len(order) for l in gr["layer"]])
             gr = gr.sort_values(["_depth", "layer"], kind="stable")
             dss = [scores[(r.direction, r.source, r.target)] for r in gr.itertuples()]
-            panels[region] = stack_layers(dss, list(gr["layer"]))
+            panels[region] = _with_ceiling(stack_layers(dss, list(gr["layer"])), dss, list(gr["layer"]))
         if not panels:
             continue
         title = f"{direction}: {model} {'->' if direction == 'forward' else '<-'} {neural}"

@@ -77,12 +77,16 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
-def _bootstrap_median(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
+def _bootstrap_median(values: np.ndarray, n_boot: int, seed: int, stream: int) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the median of the finite ``values`` (draws
+    :func:`neuroxr.kernels.resample.bootstrap_indices` with ``seed`` and ``stream``)."""
+    from ..kernels import resample as rs
+
     values = values[np.isfinite(values)]
     if values.size == 0:
         return np.nan, np.nan
-    idx = rng.integers(0, values.size, size=(n_boot, values.size))
-    lo, hi = np.percentile(np.median(values[idx], axis=1), [2.5, 97.5])
+    idx = rs.bootstrap_indices(values.size, n_boot, seed, stream=stream)
+    lo, hi = rs.percentile_interval(np.median(values[idx], axis=1), 0.95)
     return float(lo), float(hi)
 
 
@@ -115,8 +119,7 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
                     & (targets["region"] == b.region) & (targets["layer"] == b.best_layer)]
         key = f"forward/{b.neural}/{b.region}" if b.direction == "forward" else f"reverse/{b.model}/{b.best_layer}"
         test = ~target_halves(g["target_id"].to_numpy(), key, seed)
-        rng = np.random.default_rng([int(seed), len(rows)])
-        lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test], n_boot, rng)
+        lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test], n_boot, int(seed), len(rows))
         ceil = g["ceiling"].to_numpy(dtype=float)[test]
         rows.append({"direction": b.direction, "model": b.model, "neural": b.neural, "region": b.region,
                      "best_layer": b.best_layer, "test_ev": b.test_ev, "ci_low": lo, "ci_high": hi,

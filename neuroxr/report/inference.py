@@ -8,18 +8,21 @@ from typing import Any
 import pandas as pd
 
 from ..entries import list_entries
-from ..entries.kinds import INFERENCE_KINDS
+from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
 from ..store import StudyStore
 from .table import _parse
 
-__all__ = ["inference_table", "inference_figures", "INFERENCE_DISPLAY", "INFERENCE_NOTE"]
+__all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
+           "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
 
 INFERENCE_DISPLAY = ["direction", "source", "target", "region", "median_ev", "median_ev_low", "median_ev_high", "n_boot",
-                     "median_p", "n_perm"]
+                     "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
 INFERENCE_NOTE = (
     "median_ev: median over targets of the EV; [median_ev_low, median_ev_high]: bootstrap interval over stimuli "
     "(held-out predictions and split halves resampled together, the fit kept). median_p: one-sided permutation "
-    "p-value of the median r (stimulus labels of the targets permuted, the fit kept). Figures: * marks p < 0.05."
+    "p-value of the median r (stimulus labels of the targets permuted, the fit kept). ceiling: median noise ceiling "
+    "over targets with its bootstrap interval; in the figures a shaded band where a model at the ceiling would fall "
+    "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p < 0.05."
 )
 
 
@@ -27,7 +30,8 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
     """One row per (direction, source, target) with a complete current inference entry (the first
     listed per kind): labels as in the score table, ``median_ev``, its interval, ``median_p``."""
     entries = list_entries(store)
-    entries = entries[entries["kind"].isin(list(INFERENCE_KINDS)) & entries["complete"]]
+    direction_kinds = [k for k, (d, _) in INFERENCE_KINDS.items() if d in DIRECTION_KINDS]  # metric kinds: score_ci
+    entries = entries[entries["kind"].isin(direction_kinds) & entries["complete"]]
     entries = entries.sort_values("current", ascending=False, kind="stable")
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for e in entries.itertuples():
@@ -45,6 +49,9 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
         if procedure == "bootstrap":
             lo, hi = (float(v) for v in ds["median_ev_ci"].values)
             row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
+            if "median_ceiling_ci" in ds:
+                clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
+                row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
         else:
             row.update(median_p=float(ds["median_p"]), n_perm=int(ds.attrs["n_perm"]))
     out = pd.DataFrame([{k: v for k, v in r.items() if k != "_done"} for r in rows.values()])
@@ -52,6 +59,43 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = pd.Series(dtype=object)
     return out
+
+
+METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "score", "score_low", "score_high", "n_boot", "p", "n_perm"]
+METRIC_INFERENCE_NOTE = (
+    "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
+    "percentile bootstrap interval over stimuli; p: one-sided permutation p-value (stimulus labels of one side "
+    "permuted)."
+)
+
+
+def metric_inference_table(store: StudyStore) -> pd.DataFrame:
+    """One row per (metric, source, target) with complete metric inference entries (crsa, ersa,
+    cka, shape; the current one first): ``score``, its bootstrap interval and ``p``."""
+    from ..entries.metrics import METRIC_INFERENCE_KINDS
+
+    entries = list_entries(store)
+    entries = entries[entries["kind"].isin(list(METRIC_INFERENCE_KINDS)) & entries["complete"]]
+    entries = entries.sort_values("current", ascending=False, kind="stable")
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in entries.itertuples():
+        metric, procedure = METRIC_INFERENCE_KINDS[e.kind]
+        row = rows.setdefault((metric, e.source, e.target), {"metric": metric, "source": e.source, "target": e.target})
+        if f"_{procedure}" in row:
+            continue
+        row[f"_{procedure}"] = True
+        ds = store.read_dataset(e.path)
+        row["score"] = float(ds["score"])
+        if procedure == "bootstrap":
+            lo, hi = (float(v) for v in ds["score_ci"].values)
+            row.update(score_low=lo, score_high=hi, n_boot=int(ds.attrs["n_boot"]))
+        else:
+            row.update(p=float(ds["p"]), n_perm=int(ds.attrs["n_perm"]))
+    out = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows.values()])
+    for c in METRIC_INFERENCE_DISPLAY:
+        if c not in out.columns:
+            out[c] = pd.Series(dtype=object)
+    return out[METRIC_INFERENCE_DISPLAY]
 
 
 def inference_figures(table: pd.DataFrame) -> list[tuple[str, str, Any]]:

@@ -149,6 +149,11 @@ def write_report(
     inference = inference_table(store)
     if len(inference):
         inference.to_csv(out / "inference.csv", index=False)
+    from .inference import METRIC_INFERENCE_NOTE, metric_inference_table
+
+    metric_inference = metric_inference_table(store)
+    if len(metric_inference):
+        metric_inference.to_csv(out / "metric_inference.csv", index=False)
     sections: dict[str, F.Figures] = {
         "inference": inference_figures(inference),
         "headline": F.headline_figures(best),
@@ -192,6 +197,8 @@ def write_report(
         "notes": notes,
         "inference": _rows(inference[INFERENCE_DISPLAY]),
         "inference_note": INFERENCE_NOTE,
+        "metric_inference": _rows(metric_inference),
+        "metric_inference_note": METRIC_INFERENCE_NOTE,
     }
     env = _env()
     env.filters["md"] = _md_cell

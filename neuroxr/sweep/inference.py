@@ -3,8 +3,10 @@
 After the score entries, every direction entry gets a bootstrap entry (``N``
 resamples of the stimuli) and / or a permutation-test entry (``N`` permutations) through the entry
 engine (:func:`neuroxr.entries.compute`, kinds ``<direction>_bootstrap`` and
-``<direction>_permutation``), with the sweep's score arguments. They are computed in the sweep's
-process, one after another; matching entries are read back, so a re-run resumes.
+``<direction>_permutation``), with the sweep's score arguments; every crsa / ersa / cka / shape
+metric entry gets ``<metric>_bootstrap`` / ``<metric>_permutation`` entries with the metric's
+options. They are computed in the sweep's process, one after another; matching entries are read
+back, so a re-run resumes.
 """
 
 from __future__ import annotations
@@ -54,9 +56,14 @@ def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str,
     return p
 
 
-def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None
-                  ) -> pd.DataFrame:
-    """Compute (or read back) the inference entries of the sweep's direction entries.
+def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None,
+                  metric_options: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """Compute (or read back) the inference entries of the sweep's direction and metric entries.
+
+    Metric entries of ``crsa``, ``ersa``, ``cka`` and ``shape`` get ``<metric>_bootstrap`` /
+    ``<metric>_permutation`` entries with the metric's options (``metric_options``: metric ->
+    its filled options, as the sweep scored it; default: the metric's defaults) and the sweep's
+    ``seed``; their rows hold ``score`` with ``score_low`` / ``score_high`` and ``p``.
 
     Returns
     -------
@@ -74,6 +81,8 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
     rows = []
     for e in entries:
         if e.is_metric:
+            if e.direction in _METRICS_WITH_INFERENCE:
+                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference))
             continue
         row = {**e.labels(), "key": e.key}
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
@@ -87,7 +96,36 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             if procedure == "bootstrap":
                 lo, hi = (float(v) for v in ds["median_ev_ci"].values)
                 row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, bootstrap_path=res.path)
+                if "median_ceiling_ci" in ds:  # the noise ceiling's interval (bands in the plots)
+                    clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
+                    row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
             else:
                 row.update(median_r=float(ds["median_r"]), median_p=float(ds["median_p"]), permutation_path=res.path)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+_METRICS_WITH_INFERENCE = ("crsa", "ersa", "cka", "shape")
+
+
+def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any]
+                ) -> dict[str, Any]:
+    """The inference entries of one metric entry and their summary row."""
+    from ..entries import compute
+    from ..entries.metrics import inference_params_of
+
+    row = {**e.labels(), "key": e.key}
+    for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
+        if not n:
+            continue
+        extra = {"n_boot": n, "level": inference["level"]} if procedure == "bootstrap" else {"n_perm": n}
+        p = inference_params_of(e.direction, options, procedure, seed=kw.get("seed", 0), **extra)
+        res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p)
+        ds = res.dataset
+        row["score"] = float(ds["score"])
+        if procedure == "bootstrap":
+            lo, hi = (float(v) for v in ds["score_ci"].values)
+            row.update(score_low=lo, score_high=hi, bootstrap_path=res.path)
+        else:
+            row.update(p=float(ds["p"]), permutation_path=res.path)
+    return row

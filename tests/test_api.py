@@ -34,6 +34,8 @@ def test_one_verb_per_idea():
         assert old not in nx.__all__ and not hasattr(nx, old)
     directions = ("forward", "reverse", "inter_animal", "model_to_model")
     inference = {f"{d}_{p}" for d in directions for p in ("bootstrap", "permutation")}  # issue 16
+    metrics = ("crsa", "ersa", "cka", "shape")
+    inference |= {f"{m}_{p}" for m in metrics for p in ("bootstrap", "permutation")}  # issue 16
     time = {"temporal_generalization"}  # issue 20
     assert set(nx.KINDS) == {*directions, "crsa", "ersa", "ereg", "shape", "cka", "dimensionality", "brainscore", "gram"} | inference | time
 

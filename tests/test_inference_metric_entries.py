@@ -59,8 +59,6 @@ def test_metric_bootstrap_entries_equal_the_geometry_functions(sweep_copy):
     assert lo <= hi and ersa.attrs["neuroxr_provenance"]["params"]["n_boot"] == 10
 
 
-@pytest.mark.xfail(strict=True, reason="neuroxr/_schemas/store.schema.json lists only the direction inference kinds; "
-                   "the metric kinds (METRIC_INFERENCE_KINDS) must be added to its 'inference' propertyNames enum")
 def test_store_with_metric_inference_entries_validates(sweep_copy):
     path = sweep_copy()
     compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=5))

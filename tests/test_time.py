@@ -223,9 +223,11 @@ def test_time_resolved_study(tmp_path):
     out = CliRunner().invoke(main, ["score", "forward", str(tmp_path / "study.zarr"), "net.l2", "monkey.V4", "--reps", "2"])
     assert out.exit_code == 0, out.output
     assert "2 targets x 4 time bins" in out.output
+    _quiet(nx.score, store, "temporal_generalization", "net.l1", "monkey.IT", n_folds=4)
     page = write_report(store, tmp_path / "report", format="md", reliability=True, reliability_reps=2)
     text = page.read_text()
     assert "Scores over time" in text and "time_forward_monkey.IT" in text and "time-resolved" in text
+    assert "Temporal generalisation (model -> brain) net.l1 -> monkey.IT" in text and "tg_net.l1__monkey.IT" in text
 
 
 def test_time_resolved_schemas_agree_with_validators():

@@ -13,8 +13,8 @@ from conftest import time_sets as _sets
 import neuroxr as nx
 from neuroxr.errors import LayoutError
 from neuroxr.plot.time import score_vs_time, temporal_generalization_figures
-from neuroxr.predictivity.inference import bootstrap
-from neuroxr.predictivity.time import by_bins
+from neuroxr.predictivity.inference import bootstrap, permutation_test
+from neuroxr.predictivity.time import bin_slice, by_bins
 
 
 def _band(collection, x):
@@ -31,8 +31,21 @@ def scored():
         warnings.simplefilter("ignore", nx.NeuroxrWarning)
         ds = nx.forward(F, B, reps=6)
         # a time-resolved bootstrap: the bootstrap of each bin's scores, stacked along time_bin
-        boot = by_bins(partial(bootstrap, "forward", reps=6, n_boot=60), {"source": F, "target": B}, ("target",))
+        boot = bootstrap("forward", F, B, reps=6, n_boot=60)
     return F, B, ds, boot
+
+
+def test_time_resolved_inference_equals_a_loop_over_bins(scored):
+    F, B, ds, boot = scored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        loop = by_bins(partial(bootstrap, "forward", reps=6, n_boot=60), {"source": F, "target": B}, ("target",))
+        perm = permutation_test("inter_animal", A := _sets()[1], B, n_perm=20)
+        for t in range(B.sizes["time_bin"]):
+            one = permutation_test("inter_animal", bin_slice(A, t), bin_slice(B, t), n_perm=20)
+            np.testing.assert_allclose(perm["p"].isel(time_bin=t).values, one["p"].values)
+    np.testing.assert_allclose(boot["median_ev_ci"].values, loop["median_ev_ci"].values)
+    assert boot["ev_boot"].dims[-1] == "time_bin" and list(boot["time_bin_end"].values) == list(B["time_bin_end"].values)
 
 
 def test_interval_over_reps_and_ceiling_band(scored):

@@ -209,6 +209,8 @@ def _run_inference(req: _Request, io: _IO, backend: str | None) -> xr.Dataset:
     from ..predictivity import inference as _inf
     from .kinds import INFERENCE_KINDS
 
+    if req.kind.name in _m.METRIC_INFERENCE_KINDS:  # crsa / ersa / cka / shape intervals and nulls
+        return _m.compute_inference(req.kind.name, io.read(req.source), io.read(req.target), req.params)
     direction, procedure = INFERENCE_KINDS[req.kind.name]
     kw = {**req.params, "backend": backend}
     if "alphas" in kw:

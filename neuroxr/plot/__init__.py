@@ -23,7 +23,7 @@ Modules
 scores    :func:`forward_vs_reverse`, :func:`layer_profile`, :func:`reliability_histogram`
 geometry  :func:`rdm_heatmap`, :func:`distance_matrix`, :func:`embed`, :func:`embedding`
 summary   :func:`best_layer_intervals`, :func:`metric_profile` (the report's headline and metric figures)
-time      :func:`score_vs_time`, :func:`temporal_generalization_heatmap` (time-resolved scores)
+time      :func:`score_vs_time`, :func:`temporal_generalization_heatmap`, :func:`temporal_generalization_figures`
 inference :func:`layer_profile_ci`, :func:`forward_vs_reverse_ci` (bootstrap intervals, significance marks)
 """
 
@@ -32,7 +32,7 @@ from .geometry import distance_matrix, embed, embedding, rdm_heatmap
 from .inference import forward_vs_reverse_ci, layer_profile_ci
 from .scores import forward_vs_reverse, layer_profile, reliability_histogram
 from .summary import best_layer_intervals, metric_profile
-from .time import score_vs_time, temporal_generalization_heatmap
+from .time import score_vs_time, temporal_generalization_figures, temporal_generalization_heatmap
 
 __all__ = [
     "TARGET_DIMS",
@@ -48,5 +48,6 @@ __all__ = [
     "best_layer_intervals",
     "metric_profile",
     "score_vs_time",
+    "temporal_generalization_figures",
     "temporal_generalization_heatmap",
 ]

@@ -52,19 +52,19 @@ def _check(value: Any, name: str, options: Sequence[str]) -> str:
     return value
 
 
-def _metric_kinds(procedure: str) -> tuple[str, ...]:
-    from ..entries.metrics import METRIC_INFERENCE_KINDS
+def _timed(source: Any, target: Any) -> bool:
+    from ..layouts import has_time
 
-    return tuple(m for m, p in METRIC_INFERENCE_KINDS.values() if p == procedure)
+    return not isinstance(source, Parts) and (has_time(source) or has_time(target))
 
 
-def _metric_inference(kind: str, source: Any, target: Any, params: dict[str, Any]) -> xr.Dataset:
-    """The store's metric inference kinds run through here (``direction`` = a metric name): see
-    :func:`neuroxr.entries.metrics.compute_inference`."""
-    from ..entries.metrics import compute_inference
+def _per_bin(fn: Any, direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> xr.Dataset:
+    """``fn`` on each time bin's slice (:func:`neuroxr.predictivity.time.by_bins`), stacked along ``time_bin``."""
+    from functools import partial
 
-    params.pop("keep_null", None)
-    return compute_inference(kind, source, target, params)
+    from .time import by_bins
+
+    return by_bins(partial(fn, direction, **kwargs), {"source": source, "target": target}, ("source", "target"))
 
 
 def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> Parts:
@@ -93,9 +93,7 @@ def bootstrap(
     direction : {"forward", "reverse", "inter_animal", "model_to_model"}
         ``forward(features, neural)``, ``reverse(neural, features)``, ``inter_animal(neural_a,
         neural_b)`` or ``model_to_model(features_a, features_b)``; or the :class:`Parts` of
-        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused). The
-        store's metric inference kinds also pass a metric name (``"crsa"``, ``"ersa"``, ``"cka"``,
-        ``"shape"``): :func:`neuroxr.entries.metrics.compute_inference` then computes the result.
+        :func:`neuroxr.predictivity._parts.prepare` as ``source`` (computed once, reused).
     source, target : DataArray
         The direction's inputs, in its argument order.
     n_boot : int, default 1000
@@ -128,8 +126,9 @@ def bootstrap(
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
         the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
     """
-    if direction in _metric_kinds("bootstrap"):
-        return _metric_inference(f"{direction}_bootstrap", source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level))
+    if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
+        return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,
+                                                                    method=method, over=over))
     _check(method, "method", BOOT_METHODS)
     _check(over, "over", BOOT_OVER)
     if method == "bca" and over == "both":
@@ -270,8 +269,9 @@ def permutation_test(
         ``p_maxt`` (Westfall-Young max-statistic, family-wise), ``p_fdr`` (Benjamini-Hochberg of
         ``p``), ``median_r`` and ``median_p`` (the median over targets against its own null).
     """
-    if direction in _metric_kinds("permutation"):
-        return _metric_inference(f"{direction}_permutation", source, target, dict(kwargs, n_perm=n_perm, seed=seed))
+    if _timed(source, target):
+        return _per_bin(permutation_test, direction, source, target, dict(kwargs, n_perm=n_perm, seed=seed,
+                                                                           keep_null=keep_null))
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
     parts = _parts(direction, source, target, dict(kwargs, seed=seed, noise_ceiling=False))
     n, k = parts.Y.shape

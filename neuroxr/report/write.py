@@ -149,6 +149,7 @@ def write_report(
     inference = inference_table(store)
     if len(inference):
         inference.to_csv(out / "inference.csv", index=False)
+    from ..plot.time import temporal_generalization_figures
     from .inference import METRIC_INFERENCE_NOTE, metric_inference_table
 
     metric_inference = metric_inference_table(store)
@@ -159,7 +160,7 @@ def write_report(
         "headline": F.headline_figures(best),
         "layers": F.layer_figures(static, scores, store),
         "forward_reverse": F.forward_reverse_figures(static, scores),
-        "time": F.time_figures(table, scores),
+        "time": F.time_figures(table, scores) + temporal_generalization_figures(store),
         "metrics": F.metric_figures(metrics, store),
     }
     notes: list[str] = []

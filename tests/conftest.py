@@ -57,3 +57,39 @@ def sweep_copy(sweep_base_store, tmp_path):
         return dst
 
     return _copy
+
+
+# --- objstore fixtures
+class _RequestLog:
+    """WSGI middleware recording ``(method, path, query)`` of every request a moto server answers."""
+
+    def __init__(self, app):
+        self.app, self.requests = app, []
+
+    def __call__(self, environ, start_response):
+        self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A moto S3 server on loopback (a free port) with a bucket ``bucket``; yields
+    ``(storage_options, request_log)``. Skips when moto or s3fs is not installed."""
+    import logging
+    import os
+
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    srv = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    srv.start()
+    log = _RequestLog(srv._server.app)
+    srv._server.app = log
+    host, port = srv.get_host_and_port()
+    options = {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}
+    import s3fs
+
+    s3fs.S3FileSystem(**options).mkdir("bucket")
+    yield options, log
+    srv.stop()

@@ -149,7 +149,7 @@ def merge(docs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     for path, (t, state, token) in latest.items():
         if state == "deleted":
             continue
-        if any(tt > t and (path == tp or path.startswith(tp + "/")) for tt, tp in tombs):
+        if any(tt > t and (not tp or path == tp or path.startswith(tp + "/")) for tt, tp in tombs):
             continue
         out[path] = {"state": state, "token": token, "t": t}
     return out
@@ -180,8 +180,9 @@ def compact(zstore: Any, docs: Mapping[str, Mapping[str, Any]]) -> None:
 def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]]) -> None:
     """Replace the inventory by the groups found by a walk, ``{path: (complete, token)}``.
 
-    Writes one final shard, then deletes every other shard (a live writer's next record writes its
-    whole shard again, so nothing recorded after the walk is lost).
+    Writes one final shard holding the walk and a tombstone of the root (so older records of shards
+    still alive no longer count), then deletes every other shard (a live writer's next record writes
+    its whole shard again, so nothing recorded after the walk is lost).
     """
     from zarr.core.sync import sync
 
@@ -191,6 +192,7 @@ def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]]) -> None:
     old = list(sync(keys()))
     now = time.time_ns()
     recs = {p: [now, "complete" if complete else "pending", tok] for p, (complete, tok) in groups.items()}
+    recs[""] = [now, "deleted", None]  # the root's tombstone: every record older than the walk is superseded
     new = _write_fold(zstore, recs)
     own = {s.key for s in _SHARDS.values()}
     _delete(zstore, [k for k in old if k != new and k not in own])

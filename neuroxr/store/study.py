@@ -354,42 +354,56 @@ class StudyStore:
             except OSError:
                 pass
 
-    def _listed(self, prefix: str, depth: int) -> list[str] | None:
-        """Complete groups ``depth`` levels below ``prefix`` per the inventory, each confirmed by its
-        own metadata document; ``None`` when the inventory cannot be used (then walk)."""
+    def _confirmed(self, paths: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The attributes of each complete group of ``paths`` (``None``: absent or incomplete); the
+        documents not cached are read in one concurrent batch."""
+        todo = [p for p in paths if p not in self._docs]
+        try:
+            got = batch.get_many(self._zstore, [f"{p}/zarr.json" for p in todo])
+        except OSError:
+            got = {}
+        out: dict[str, dict[str, Any] | None] = {}
+        for p in paths:
+            if p in self._docs:
+                doc: Any = self._docs[p]
+            else:
+                raw = got.get(f"{p}/zarr.json")
+                try:
+                    doc = json.loads(raw) if raw is not None else self._doc(p)  # a swap in progress: wait for it
+                except ValueError:
+                    doc = None
+            attrs = doc.get("attributes", {}) if isinstance(doc, dict) and doc.get("node_type") == "group" else {}
+            out[p] = dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
+            if self._cache and out[p] is not None:
+                self._docs[p] = doc
+        return out
+
+    def _listed(self, prefix: str, depth: int = 0) -> dict[str, dict[str, Any]] | None:
+        """Complete groups under ``prefix`` (exactly ``depth`` levels below it; 0: any) per the
+        inventory, each confirmed by its own metadata document (read in one batch):
+        ``{path: attrs}``; ``None`` when the inventory cannot be used (then walk)."""
         index = self._inventory()
         if index is None:
             return None
         want = prefix.count("/") + depth if prefix else depth - 1
-        out = []
-        for p, rec in sorted(index.items()):
-            if (prefix and not p.startswith(prefix + "/")) or p.count("/") != want:
-                continue
-            if self.is_complete(p):
-                out.append(p)
-            elif rec["state"] == "complete":
+        cands = [p for p in sorted(index) if (not prefix or p == prefix or p.startswith(prefix + "/"))
+                 and (depth == 0 or p.count("/") == want)]
+        out = {}
+        for p, attrs in self._confirmed(cands).items():
+            if attrs is not None:
+                out[p] = attrs
+            elif index[p]["state"] == "complete":
                 self._disagrees()
                 return None
         return out
 
     def listing(self, prefix: str = "") -> list[str]:
         """Paths of the complete groups of data under ``prefix`` (``""``: all), from the inventory
-        (one listing on an object store), each confirmed by its metadata document; walks the
+        (one listing and one concurrent batch of document reads on an object store); walks the
         hierarchy when the inventory is missing or disagrees."""
-        index = self._inventory()
-        if index is not None:
-            out = []
-            for p, rec in sorted(index.items()):
-                if prefix and not (p == prefix or p.startswith(prefix + "/")):
-                    continue
-                if self.is_complete(p):
-                    out.append(p)
-                elif rec["state"] == "complete":
-                    self._disagrees()
-                    index = None
-                    break
-            if index is not None:
-                return out
+        listed = self._listed(prefix)
+        if listed is not None:
+            return sorted(listed)
         return [p for _, p, complete in self.entries() if complete and (not prefix or p == prefix or p.startswith(prefix + "/"))]
 
     def rebuild_inventory(self) -> int:
@@ -589,13 +603,12 @@ class StudyStore:
 
     def read_dataset(self, path: str) -> xr.Dataset:
         """Open the complete entry ``path`` lazily (dask-backed; a damaged chunk raises :class:`StoreError`)."""
-        attrs = self.group_attrs(path)
-        if attrs is None:
-            exists = self._doc(path) is not None
-            why = "its write did not finish (a killed job?); rewrite it" if exists else "it does not exist"
+        doc = self._doc(path)  # one read of its metadata document (cached with cache=True)
+        attrs = (doc or {}).get("attributes", {})
+        if not attrs.get(COMPLETE_ATTR, False):
+            why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
         where = f"store {self.url!r}: entry {path!r}"
-        doc = self._doc(path)
         try:
             if self._local is None and batch.is_consolidated(doc):  # written in one batch: read in one batch
                 key = (path, str(attrs.get(TOKEN_ATTR)))
@@ -604,7 +617,9 @@ class StudyStore:
                     mem = batch.fetch(self._zstore, path, doc)
                     if self._cache and path.split("/")[0] in ("neural", "features") and len(self._data) < _DATA_CACHE:
                         self._data[key] = mem
-                ds = xr.open_zarr(mem, consolidated=True, chunks=None)
+                with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
+                    warnings.simplefilter("ignore", UserWarning)
+                    ds = xr.open_zarr(mem, consolidated=True, chunks=None)
             else:
                 ds = xr.open_zarr(self._zstore, group=path, consolidated=False, chunks=None)
             ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
@@ -714,7 +729,7 @@ class StudyStore:
         """Names of the complete neural sets."""
         listed = self._listed("neural", 1)
         if listed is not None:
-            return [p.split("/")[1] for p in listed]
+            return [p.split("/")[1] for p in sorted(listed)]
         return [n for n, g in self._children("neural") if g.attrs.get(COMPLETE_ATTR, False)]
 
     def models(self) -> list[str]:
@@ -731,7 +746,7 @@ class StudyStore:
         """Complete layers of ``model`` in the order they were written (``depth`` attr) or by name."""
         listed = self._listed(f"features/{model}", 1)
         if listed is not None:
-            out = [((self.group_attrs(p) or {}).get("depth_index", 0), p.rpartition("/")[2]) for p in listed]
+            out = [(attrs.get("depth_index", 0), p.rpartition("/")[2]) for p, attrs in listed.items()]
         else:
             out = [(g.attrs.get("depth_index", 0), n) for n, g in self._children(f"features/{model}")
                    if g.attrs.get(COMPLETE_ATTR, False)]
@@ -739,6 +754,11 @@ class StudyStore:
 
     def _walk(self) -> list[tuple[str, bool, str | None]]:
         """Every group of data found by walking the hierarchy: ``(path, complete, token)``."""
+        with warnings.catch_warnings():  # zarr warns about the hidden .neuroxr folder (no zarr.json, on purpose)
+            warnings.filterwarnings("ignore", message="Object at .* is not recognized")
+            return self._walk_groups()
+
+    def _walk_groups(self) -> list[tuple[str, bool, str | None]]:
         out: list[tuple[str, bool, str | None]] = []
         stack = [(n, g) for n, g in sorted(self._root.groups(), reverse=True) if not n.startswith(".")]
         while stack:
@@ -770,7 +790,15 @@ class StudyStore:
     def inventory(self) -> dict[str, Any]:
         """The sets the store holds: ``{"neural": [names], "features": {model: [layers]}}``
         (complete sets only; the entries computed from them: :func:`neuroxr.entries.list_entries`)."""
-        return {"neural": self.neural_sets(), "features": {m: self.layers(m) for m in self.models()}}
+        listed = self._listed("")  # one read of the inventory for both kinds of sets
+        if listed is None:
+            return {"neural": self.neural_sets(), "features": {m: self.layers(m) for m in self.models()}}
+        neural = sorted(p.split("/")[1] for p in listed if p.startswith("neural/") and p.count("/") == 1)
+        layers: dict[str, list[tuple[Any, str]]] = {}
+        for p, attrs in listed.items():
+            if p.startswith("features/") and p.count("/") == 2:
+                layers.setdefault(p.split("/")[1], []).append((attrs.get("depth_index", 0), p.split("/")[2]))
+        return {"neural": neural, "features": {m: [n for _, n in sorted(layers[m])] for m in sorted(layers)}}
 
 
 

@@ -244,7 +244,7 @@ class StudyStore:
             del self._docs[p]
         for k in [k for k in self._data if k[0] == path or k[0].startswith(path + "/")]:
             del self._data[k]
-        self._known.discard(path)
+        self._known -= {p for p in self._known if p == path or p.startswith(path + "/")}
 
     def group_attrs(self, path: str) -> dict[str, Any] | None:
         """The attributes of the complete group ``path`` (store attributes included); ``None`` when

@@ -206,6 +206,8 @@ def sweep(
     if not isinstance(store, StudyStore):
         store = StudyStore(store, storage_options=storage_options)
     store = store.cached()  # sets do not change during a sweep: read their tokens and metadata once
+    if storage_options is None and store.storage_options:  # workers open the store as it was opened here
+        storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)
     serial = isinstance(client, str) and client in ("serial", "synchronous")
     if not serial and url.startswith("memory://"):

@@ -71,7 +71,7 @@ class _RequestLog:
         return self.app(environ, start_response)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_server():
     """A moto S3 server on loopback (a free port) with a bucket ``bucket``; yields
     ``(storage_options, request_log)``. Skips when moto or s3fs is not installed."""
@@ -90,6 +90,9 @@ def s3_server():
     options = {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}
     import s3fs
 
-    s3fs.S3FileSystem(**options).mkdir("bucket")
+    try:
+        s3fs.S3FileSystem(**options).mkdir("bucket")
+    except FileExistsError:  # moto's backends are per process: a bucket of an earlier server is still there
+        pass
     yield options, log
     srv.stop()

@@ -177,22 +177,20 @@ def compact(zstore: Any, docs: Mapping[str, Mapping[str, Any]]) -> None:
     _delete(zstore, finals)
 
 
-def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]]) -> None:
-    """Replace the inventory by the groups found by a walk, ``{path: (complete, token)}``.
+def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]], started: int | None = None) -> None:
+    """Replace the inventory by the groups found by a walk, ``{path: (complete, token)}``, that
+    began at ``started`` (``time.time_ns()``; default now).
 
-    Writes one final shard holding the walk and a tombstone of the root (so older records of shards
-    still alive no longer count), then deletes every other shard (a live writer's next record writes
-    its whole shard again, so nothing recorded after the walk is lost).
+    Writes one final shard holding the walk and a tombstone of the root (so older records no longer
+    count), then deletes the other shards that hold nothing newer than ``started`` (a shard written
+    to during the walk is kept: its newer records still count).
     """
-    from zarr.core.sync import sync
-
-    async def keys() -> list[str]:
-        return [k async for k in zstore.list_prefix(PREFIX)]
-
-    old = list(sync(keys()))
-    now = time.time_ns()
+    now = time.time_ns() if started is None else started  # records written since the walk began stay newer
+    old = read(zstore) or {}
     recs = {p: [now, "complete" if complete else "pending", tok] for p, (complete, tok) in groups.items()}
     recs[""] = [now, "deleted", None]  # the root's tombstone: every record older than the walk is superseded
     new = _write_fold(zstore, recs)
     own = {s.key for s in _SHARDS.values()}
-    _delete(zstore, [k for k in old if k != new and k not in own])
+    stale = [k for k, d in old.items() if k != new and k not in own
+             and max((r[0] for r in d["records"].values()), default=0) < now]
+    _delete(zstore, stale)

@@ -410,8 +410,9 @@ class StudyStore:
         """Rebuild the inventory from a walk of the hierarchy (``neuroxr validate`` runs it); returns
         the number of groups of data recorded."""
         self._require_write()
+        started = time.time_ns()  # records written during the walk must stay newer than the rebuilt ones
         groups = {path: (complete, tok) for path, complete, tok in self._walk()}
-        _inv.rebuild(self._zstore, groups)
+        _inv.rebuild(self._zstore, groups, started)
         self._index = None
         return len(groups)
 

@@ -65,6 +65,8 @@ def test_inventory_follows_writes(store):
     assert store.token("neural/mA") != tok and store.inventory_problems() == []
     store.invalidate("features/net/l2")
     assert store.layers("net") == ["l1"] and store.listing("features") == ["features/net/l1"]
+    got = store.listing("neural", attrs=True)
+    assert list(got) == ["neural/mA"] and got["neural/mA"]["neuroxr_token"] == store.token("neural/mA")
     assert StudyStore(store.url, mode="r").inventory_problems() == []
 
 

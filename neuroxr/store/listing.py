@@ -120,14 +120,24 @@ class Listing:
                 return None
         return out
 
-    def listing(self, prefix: str = "") -> list[str]:
-        """Paths of the complete groups of data under ``prefix`` (``""``: all), from the inventory
-        (one listing and one concurrent batch of document reads on an object store); walks the
-        hierarchy when the inventory is missing or disagrees."""
+    def listing(self, prefix: str = "", attrs: bool = False) -> list[str] | dict[str, dict[str, Any]]:
+        """The complete groups of data under ``prefix`` (``""``: all), from the inventory (one
+        listing and one concurrent batch of document reads on an object store); walks the hierarchy
+        when the inventory is missing or disagrees.
+
+        Parameters
+        ----------
+        prefix : str, default ""
+            A group path, e.g. ``"scores"`` or ``"scores/forward"``.
+        attrs : bool, default False
+            Return ``{path: attributes}`` (provenance included) instead of the sorted paths.
+        """
         listed = self._listed(prefix)
-        if listed is not None:
-            return sorted(listed)
-        return [p for _, p, complete in self.entries() if complete and (not prefix or p == prefix or p.startswith(prefix + "/"))]
+        if listed is None:
+            paths = [p for _, p, complete in self.entries()
+                     if complete and (not prefix or p == prefix or p.startswith(prefix + "/"))]
+            listed = {p: a for p, a in self._confirmed(paths).items() if a is not None} if attrs else dict.fromkeys(paths)
+        return {p: listed[p] for p in sorted(listed)} if attrs else sorted(listed)
 
     def rebuild_inventory(self) -> int:
         """Rebuild the inventory from a walk of the hierarchy (``neuroxr validate`` runs it); returns

@@ -473,6 +473,8 @@ class StudyStore(Listing):
             batch.put_many(self._zstore, {f"{path}/{k}": v for k, v in items.items()})
             batch.put_many(self._zstore, {f"{path}/zarr.json": doc})
             self._known.add(path)
+            if self._cache:  # what this object just wrote need not be read back
+                self._docs[path] = json.loads(doc)
             self._record(path, "complete", token)
         except OSError as exc:
             raise StoreError(

@@ -76,3 +76,42 @@ def time_sets(seed=0, n=40, p=8, ka=5, kb=4, T=3):
     A = nx.neural(R[:, :ka], stimulus_id=stim, time_bins=TIME_BINS, region="IT")
     B = nx.neural(R[:, ka:], stimulus_id=stim, time_bins=TIME_BINS, region="IT")
     return F, A, B
+
+
+# --- objstore fixtures
+class _RequestLog:
+    """WSGI middleware recording ``(method, path, query)`` of every request a moto server answers."""
+
+    def __init__(self, app):
+        self.app, self.requests = app, []
+
+    def __call__(self, environ, start_response):
+        self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on loopback (a free port) with a bucket ``bucket``; yields
+    ``(storage_options, request_log)``. Skips when moto or s3fs is not installed."""
+    import logging
+    import os
+
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    srv = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    srv.start()
+    log = _RequestLog(srv._server.app)
+    srv._server.app = log
+    host, port = srv.get_host_and_port()
+    options = {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}
+    import s3fs
+
+    try:
+        s3fs.S3FileSystem(**options).mkdir("bucket")
+    except FileExistsError:  # moto's backends are per process: a bucket of an earlier server is still there
+        pass
+    yield options, log
+    srv.stop()

@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 __all__ = ["main", "open_store_or_fail", "table", "report_validation", "output_options", "Output", "progress_for",
-           "one_line"]
+           "one_line", "storage_options", "current_storage_options", "parse_storage_option", "load_storage_profile",
+           "storage_config_file"]
 
 
 def one_line(text: Any) -> str:
@@ -140,12 +141,17 @@ def progress_for(out: Output, desc: str) -> bool | Callable[[Iterable[Any]], Ite
 
 
 def open_store_or_fail(url: str, mode: str = "r") -> Any:
-    """Open a store for a command; a missing store is a CLI error (never created by reading or scoring)."""
+    """Open a store for a command; a missing store is a CLI error (never created by reading or scoring).
+
+    The fsspec options of a remote URL come from the command's ``--storage-option`` /
+    ``--storage-profile`` (:func:`storage_options`).
+    """
     from ..store import StoreError, StudyStore
 
+    so = current_storage_options()
     try:
-        store = StudyStore(url, mode="r")
-        return store if mode == "r" else StudyStore(url, mode="a")
+        store = StudyStore(url, mode="r", storage_options=so)
+        return store if mode == "r" else StudyStore(url, mode="a", storage_options=so)
     except StoreError as exc:
         raise click.ClickException(one_line(exc.args[0] if exc.args else exc)) from None
 
@@ -168,3 +174,95 @@ def report_validation(url: str, problems: list[str], n_entries: int, out: Output
                 click.echo(f"  - {p}", err=True)
     else:
         out.echo(f"{url}: valid study store ({n_entries} entries).")
+
+
+# ---------------------------------------------------------------------------- storage options
+_META_OPTIONS = "neuroxr.storage_options"
+_META_PROFILE = "neuroxr.storage_profile"
+#: environment variable naming the storage profile file (default: :func:`storage_config_file`)
+CONFIG_ENV = "NEUROXR_STORAGE_CONFIG"
+
+
+def parse_storage_option(text: str) -> tuple[str, Any]:
+    """``"key=value"`` -> ``(key, value)``; the value is parsed as JSON when it parses (numbers,
+    ``true``, ``null``, objects), else kept as a string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r}: write KEY=VALUE, e.g. endpoint_url=http://127.0.0.1:9000.",
+                                 param_hint="'--storage-option'")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def storage_config_file() -> str:
+    """The storage profile file: ``$NEUROXR_STORAGE_CONFIG``, else
+    ``$XDG_CONFIG_HOME/neuroxr/storage.toml`` (``~/.config/neuroxr/storage.toml``)."""
+    if os.environ.get(CONFIG_ENV):
+        return os.environ[CONFIG_ENV]
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "neuroxr", "storage.toml")
+
+
+def load_storage_profile(name: str, path: str | None = None) -> dict[str, Any]:
+    """The fsspec options of profile ``name``: the table ``[name]`` of a TOML file (a ``.json`` file:
+    the object under ``name``); see :func:`storage_config_file`."""
+    path = path or storage_config_file()
+    try:
+        with open(path, "rb") as fh:
+            if path.endswith(".json"):
+                doc = json.load(fh)
+            else:
+                import tomllib
+
+                doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise click.BadParameter(f"no storage profile file {path!r}; write a [{name}] table there "
+                                 f"(or point {CONFIG_ENV} at one).", param_hint="'--storage-profile'") from None
+    except ValueError as exc:
+        raise click.BadParameter(f"storage profile file {path!r} cannot be parsed ({one_line(exc)}).",
+                                 param_hint="'--storage-profile'") from None
+    prof = doc.get(name) if isinstance(doc, dict) else None
+    if not isinstance(prof, dict):
+        have = sorted(k for k, v in doc.items() if isinstance(v, dict)) if isinstance(doc, dict) else []
+        raise click.BadParameter(f"no profile {name!r} in {path!r}; profiles there: {have}.", param_hint="'--storage-profile'")
+    return dict(prof)
+
+
+def _keep(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if key == _META_OPTIONS:
+            ctx.meta[key] = dict(parse_storage_option(v) for v in value or ())
+        else:
+            ctx.meta[key] = value
+    return callback
+
+
+def current_storage_options() -> dict[str, Any] | None:
+    """The fsspec options given to the running command: its profile, then each ``--storage-option``
+    on top; ``None`` when neither was given (or outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    name = ctx.meta.get(_META_PROFILE)
+    given = ctx.meta.get(_META_OPTIONS) or {}
+    if not name and not given:
+        return None
+    return {**(load_storage_profile(name) if name else {}), **given}
+
+
+def storage_options(fn: Callable) -> Callable:
+    """Add ``--storage-option KEY=VALUE`` (repeatable) and ``--storage-profile NAME`` to a command
+    that opens a store; read them with :func:`current_storage_options` (``open_store_or_fail`` does)."""
+    fn = click.option(
+        "--storage-profile", metavar="NAME", default=None, expose_value=False, callback=_keep(_META_PROFILE),
+        help="fsspec options of a remote store from the [NAME] table of ~/.config/neuroxr/storage.toml "
+             f"(or ${CONFIG_ENV}); --storage-option entries override them.",
+    )(fn)
+    return click.option(
+        "--storage-option", "-S", metavar="KEY=VALUE", multiple=True, expose_value=False, callback=_keep(_META_OPTIONS),
+        help="An fsspec option of a remote store (s3://, gs://, ...), repeatable; VALUE is parsed as JSON "
+             "when it parses, e.g. -S endpoint_url=http://127.0.0.1:9000 -S anon=true.",
+    )(fn)

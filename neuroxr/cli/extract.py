@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, one_line, output_options
+from ._common import Output, current_storage_options, one_line, output_options, storage_options
 
 
 def make_extract_command() -> Any:
@@ -41,6 +41,7 @@ def make_extract_command() -> Any:
     @click.option("--dry-run", is_flag=True, help="Print the plan (shapes, bytes, passes) and write nothing.")
     @click.option("--progress/--no-progress", default=True, show_default=True,
                   help="A bar over batches on a terminal (none off a terminal, with --json or --quiet).")
+    @storage_options
     @output_options
     def extract_command(
         store: str, model_spec: str, weights: str | None, images: str | None, texts: str | None, model_name: str, layers: tuple[str, ...],
@@ -75,9 +76,15 @@ def make_extract_command() -> Any:
             if fit_stimuli is not None:
                 red["fit_stimuli"] = fit_stimuli
         try:
+            so = current_storage_options()
+            target: Any = store
+            if so is not None:  # a remote store with fsspec options: open it here with them
+                from ..store import StudyStore
+
+                target = StudyStore(store, storage_options=so)
             model = load_model(model_spec, weights)
             out = extract_features(
-                model, stimuli, store, model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
+                model, stimuli, target, model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
                 memory_limit=memory_limit, batch_size=batch_size, device=device, image_size=image_size,
                 pooling=None if pooling == "none" else pooling,
                 reduction=red, overwrite=overwrite, dry_run=dry_run,

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options, table
+from ._common import Output, main, open_store_or_fail, output_options, storage_options, table
 
 __all__ = ["info", "store_summary"]
 
@@ -164,6 +164,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 @main.command()
 @click.argument("store")
+@storage_options
 @output_options
 def info(store: str, as_json: bool, quiet: bool) -> None:
     """Show what the study store STORE (path or URL) holds.

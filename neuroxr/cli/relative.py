@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options
+from ._common import Output, main, open_store_or_fail, output_options, storage_options
 
 __all__ = ["relative", "read_ids"]
 
@@ -32,6 +32,7 @@ def read_ids(path: str | Path) -> list[str]:
 @click.option("--similarity", type=click.Choice(["cosine", "dot"]), default="cosine", show_default=True)
 @click.option("--name", "new_layer", default=None, help="Name of the new layer (default: <layer>_relative).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing layer of that name.")
+@storage_options
 @output_options
 def relative(store: str, layer: str, anchors_file: str, similarity: str, new_layer: str | None, overwrite: bool,
              as_json: bool, quiet: bool) -> None:

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options
+from ._common import Output, main, open_store_or_fail, output_options, storage_options
 
 __all__ = ["report", "report_command"]
 
@@ -26,6 +26,7 @@ def _default_out(store: str) -> str:
 @click.option("--figures", type=click.Choice(["png", "pdf"]), default=None, help="Also write every figure as a file in this format.")
 @click.option("--no-reliability", is_flag=True, help="Skip the split-half reliability of the neural sets (reads no neural data).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the target halves, the bootstrap and the reliability splits.")
+@storage_options
 @output_options
 def report(store: str, out_dir: str | None, fmt: str, figures: str | None, no_reliability: bool, seed: int,
            as_json: bool, quiet: bool) -> None:

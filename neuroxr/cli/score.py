@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, main, one_line, open_store_or_fail, output_options, progress_for
+from ._common import Output, main, one_line, open_store_or_fail, output_options, progress_for, storage_options
 
 __all__ = ["score"]
 
@@ -46,7 +46,7 @@ _METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality", "brainscore")
 
 
 def _options(fn: Any) -> Any:
-    for opt in reversed([*_SCORE_OPTIONS, _OVERWRITE, _REQUIRE, output_options]):
+    for opt in reversed([*_SCORE_OPTIONS, _OVERWRITE, _REQUIRE, storage_options, output_options]):
         fn = opt(fn)
     return fn
 
@@ -233,6 +233,7 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @_METRIC_PERM
 @_OVERWRITE
 @_REQUIRE
+@storage_options
 @output_options
 @click.pass_context
 def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, variant: str, overwrite: bool,
@@ -267,6 +268,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @_METRIC_PERM
 @_OVERWRITE
 @_REQUIRE
+@storage_options
 @output_options
 def score_shape_command(store: str, source: str, target: str, alpha: float, center_columns: bool, zero_pad: bool,
                         score_method: str, test_size: float, seed: int, overwrite: bool, require_existing: bool,
@@ -288,6 +290,7 @@ def score_shape_command(store: str, source: str, target: str, alpha: float, cent
 @_METRIC_PERM
 @_OVERWRITE
 @_REQUIRE
+@storage_options
 @output_options
 def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool,
                       as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0) -> None:
@@ -302,6 +305,7 @@ def score_cka_command(store: str, source: str, target: str, debiased: bool, over
 @click.argument("source")
 @_OVERWRITE
 @_REQUIRE
+@storage_options
 @output_options
 def score_dimensionality_command(store: str, source: str, overwrite: bool, require_existing: bool, as_json: bool,
                                  quiet: bool) -> None:
@@ -325,6 +329,7 @@ def score_dimensionality_command(store: str, source: str, overwrite: bool, requi
               help="score = raw/ceiling, (raw/ceiling)^2 or raw^2/ceiling.")
 @_OVERWRITE
 @_REQUIRE
+@storage_options
 @output_options
 def score_brainscore_command(store: str, source: str, target: str, n_components: int, n_splits: int, train_size: float,
                              stratify_by: str, seed: int, ceiling: bool, ceiling_mode: str, overwrite: bool,

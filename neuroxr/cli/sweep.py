@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ._common import one_line
+from ._common import current_storage_options, one_line, storage_options
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -67,6 +67,7 @@ def _print_text(result: Any) -> None:
               help="Print the result (counts, entry table, metric table, best layers) as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Print nothing but errors.")
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="Also write the per-entry table as CSV to this file.")
+@storage_options
 def sweep_command(store: str, config: str | None, scheduler: str | None, n_workers: int | None, backend: str | None,
                   overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None) -> None:
     """Score every selected model x layer x neural set x region x direction of STORE on Dask.
@@ -82,8 +83,9 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     from ..sweep.config import load_config, validate_config
     from ..sweep.run import sweep
 
+    so = current_storage_options()
     try:
-        st = StudyStore(store, mode="a")
+        st = StudyStore(store, mode="a", storage_options=so)
     except Exception as exc:
         raise click.ClickException(f"cannot open the study store {store!r}: {one_line(exc)}") from None
     try:
@@ -94,6 +96,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)
+        if so is not None:  # the workers open the store with the same options
+            cfg["storage_options"] = {**so, **(cfg.get("storage_options") or {})}
         with contextlib.redirect_stdout(sys.stderr):  # progress lines go to stderr, results to stdout
             result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
     except NeuroxrError as exc:

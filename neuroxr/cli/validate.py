@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options, report_validation
+from ._common import Output, main, open_store_or_fail, output_options, report_validation, storage_options
 
 __all__ = ["validate"]
 
@@ -12,20 +12,34 @@ __all__ = ["validate"]
 @main.command()
 @click.argument("store")
 @click.option("--values", is_flag=True, help="Also check values (no inf in neural sets, finite features); reads all data.")
+@click.option("--rebuild-inventory", is_flag=True,
+              help="Rebuild the store's inventory (what listings read) from a walk of its groups; needs write access.")
+@storage_options
 @output_options
-def validate(store: str, values: bool, as_json: bool, quiet: bool) -> None:
+def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, quiet: bool) -> None:
     """Check the study store STORE against neuroxr's schemas.
 
     Reports unfinished writes, bad names, unknown groups and entries that break their layout;
-    exits with status 1 when anything is wrong.
+    exits with status 1 when anything is wrong. Also compares the store's inventory (the document
+    listings read instead of walking the store) with its groups and names where they disagree (a
+    note, not an error: listings then walk the store); --rebuild-inventory rewrites it.
     """
     from ..schemas import _store_entries, validate_store
 
     out = Output(as_json, quiet)
-    st = open_store_or_fail(store)
+    st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
     problems = validate_store(st, values=values)
     n = len(_store_entries(st))
-    out.json({"url": st.url, "valid": not problems, "entries": n, "problems": problems})
+    if rebuild_inventory:
+        rebuilt = st.rebuild_inventory()
+        out.echo(f"{st.url}: inventory rebuilt ({rebuilt} groups of data).")
+    inventory = [f"{path}: {why}" for path, why in st.inventory_problems()]
+    obj = {"url": st.url, "valid": not problems, "entries": n, "problems": problems}
+    out.json({**obj, "inventory": inventory} if inventory else obj)
+    for line in inventory[:10]:
+        out.echo(f"note: inventory: {line}", err=True)
+    if len(inventory) > 10:
+        out.echo(f"note: inventory: ... and {len(inventory) - 10} more; run neuroxr validate --rebuild-inventory", err=True)
     report_validation(st.url, problems, n, out)
     if problems:
         raise SystemExit(1)

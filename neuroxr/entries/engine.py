@@ -138,10 +138,10 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
 
 
 def _matches(store: StudyStore, req: _Request) -> bool:
-    if not _p.is_trusted(req.provenance) or not store.is_complete(req.path):
+    if not _p.is_trusted(req.provenance):
         return False
-    g = store._root[req.path]
-    return dict(g.attrs.get(_p.PROVENANCE_ATTR) or {}) == req.provenance
+    attrs = store.group_attrs(req.path)  # one read of the entry's metadata document (None: absent or incomplete)
+    return attrs is not None and dict(attrs.get(_p.PROVENANCE_ATTR) or {}) == req.provenance
 
 
 def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,

@@ -43,6 +43,9 @@ TOP_GROUPS = ("neural", "features", "scores", "metrics", "cache", "inference")
 
 # zarr warns about every folder without zarr.json when it lists a group; ours is hidden on purpose
 warnings.filterwarnings("ignore", message=rf"Object at {re.escape(HIDDEN)} is not recognized", module="zarr")
+# entries written in one batch carry their arrays' metadata in their group document (zarr's
+# consolidated metadata, which zarr flags as outside the v3 specification)
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
 
 
 def _check_name(value: str, what: str) -> str:
@@ -78,14 +81,32 @@ def local_root(url: str) -> str | None:
     return None
 
 
+def _one_request_store() -> type:
+    """``FsspecStore`` whose whole-object reads are one request: s3fs answers a plain read with a
+    size request (HEAD) and then the read (GET); a read from offset 0 is a single ranged GET."""
+    from zarr.abc.store import OffsetByteRequest
+    from zarr.storage import FsspecStore
+
+    class OneRequestStore(FsspecStore):
+        async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+            return await super().get(key, prototype, OffsetByteRequest(0) if byte_range is None else byte_range)
+
+    return OneRequestStore
+
+
+_STORE_CLASS: list[type] = []
+
+
 def zarr_store(url: str, read_only: bool, storage_options: Mapping[str, Any] | None) -> Any:
     """A Zarr store for a local path, a ``file://`` URL or any other fsspec URL."""
-    from zarr.storage import FsspecStore, LocalStore
+    from zarr.storage import LocalStore
 
     root = local_root(url)
     if root is not None:
         return LocalStore(root, read_only=read_only)
-    return FsspecStore.from_url(url, storage_options=dict(storage_options or {}), read_only=read_only)
+    if not _STORE_CLASS:
+        _STORE_CLASS.append(_one_request_store())
+    return _STORE_CLASS[0].from_url(url, storage_options=dict(storage_options or {}), read_only=read_only)
 
 
 def list_keys(zstore: Any, prefix: str = "") -> list[str]:

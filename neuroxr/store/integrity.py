@@ -56,22 +56,25 @@ def absent_chunks(zstore: Any, group_path: str) -> dict[str, list[str]]:
     return out
 
 
-def mark_group(group: Any, zstore: Any, path: str) -> None:
+def mark_group(group: Any, zstore: Any, path: str) -> str:
     """Write the completion marker of ``group`` (at ``path`` in ``zstore``).
 
     Records the group's arrays (:data:`VARS_ATTR`) and the chunks absent now, i.e. equal to the
     fill value and skipped by Zarr (:data:`ABSENT_ATTR`), so :func:`scan` can tell lost data from
     data never written, and a fresh version token; the completion flag comes in the same update.
+    Returns the token.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         names = sorted(str(n) for n, _ in group.arrays())
+    token = uuid.uuid4().hex
     group.attrs.update({
         VARS_ATTR: names,
         ABSENT_ATTR: absent_chunks(zstore, path),
-        TOKEN_ATTR: uuid.uuid4().hex,
+        TOKEN_ATTR: token,
         COMPLETE_ATTR: True,
     })
+    return token
 
 
 def _json(zstore: Any, key: str) -> dict[str, Any] | None:

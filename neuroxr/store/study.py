@@ -22,11 +22,12 @@ in place, data first and marker last, and one writer per store is the rule.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ import zarr
 
 from ..errors import StoreError
 from ..layouts import validate_features, validate_neural
-from . import atomic
+from . import atomic, batch
 from ._zarr import (
     COMPLETE_ATTR,
     DATA_VAR,
@@ -52,15 +53,18 @@ from ._zarr import (
     zarr_store,
 )
 from .integrity import mark_group, scan
+from .listing import Listing
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock, NoLock
 
 __all__ = ["StudyStore", "open_store"]
 
 #: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
 _SWAP_WAIT = 10.0
+#: small sets (read from an object store in one batch, at most 64 MiB each) a cached store keeps in memory
+_DATA_CACHE = 16
 
 
-class StudyStore:
+class StudyStore(Listing):
     """A study store on Zarr (local path or any fsspec URL that zarr accepts).
 
     Parameters
@@ -74,6 +78,12 @@ class StudyStore:
     create : bool, default True
         With ``mode="a"``, create the store when ``url`` holds none. Readers pass ``create=False``
         (or ``mode="r"``, which never creates) so a mistyped path is an error, not a new empty store.
+    cache : bool, default False
+        Keep what this object reads for its whole life: the metadata documents of complete groups
+        (set tokens, entry provenance), the inventory, and small sets read from an object store.
+        Its own writes update the cache; writes of *other* processes to groups it already read are
+        not seen. Sweeps use it (the sets do not change during a sweep); leave it off for a
+        long-lived object that must see other processes' writes.
 
     Examples
     --------
@@ -89,11 +99,19 @@ class StudyStore:
         mode: str = "a",
         storage_options: Mapping[str, Any] | None = None,
         create: bool = True,
+        cache: bool = False,
     ) -> None:
         if mode not in ("a", "r"):
             raise ValueError(f"mode must be 'a' or 'r'; got {mode!r}.")
         self.url = os.fspath(url)
         self.mode = mode
+        self.storage_options = dict(storage_options or {})
+        self._cache = bool(cache)
+        self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
+        self._known: set[str] = set()  # groups known to exist (object stores: require_group)
+        self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
+        self._data: dict[tuple[str, str], Any] = {}  # (path, token) -> small group fetched into memory (cache)
+        self._root_group: zarr.Group | None = None
         self._local = local_root(self.url)
         self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
         self._committing: dict[str, zarr.Group] = {}  # entry path -> its staged group, during commit_write
@@ -101,14 +119,19 @@ class StudyStore:
             how = "" if mode == "r" else "; pass create=True to make a new store there"
             raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
-        exists = self._has_root()
-        if not exists and (mode == "r" or not create):
+        self._id = self._local if self._local is not None else self.url.rstrip("/")
+        root_doc = self._root_doc()
+        if root_doc is None and (mode == "r" or not create):
             how = "" if mode == "r" else "; pass create=True to make a new store there"
             raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")
         try:
-            self._root = zarr.open_group(self._zstore, mode="r" if mode == "r" else "a")
-            if mode == "a" and STORE_VERSION_ATTR not in self._root.attrs:
-                self._root.attrs[STORE_VERSION_ATTR] = STORE_VERSION
+            attrs = (root_doc or {}).get("attributes", {}) if isinstance(root_doc, dict) else {}
+            if self._local is not None or root_doc is None or root_doc.get("node_type") != "group" or (
+                mode == "a" and STORE_VERSION_ATTR not in attrs
+            ):
+                self._root_group = zarr.open_group(self._zstore, mode="r" if mode == "r" else "a")
+                if mode == "a" and STORE_VERSION_ATTR not in self._root_group.attrs:
+                    self._root_group.attrs[STORE_VERSION_ATTR] = STORE_VERSION
         except OSError as exc:
             raise StoreError(f"cannot open the study store {self.url!r} for writing: {os_message(exc)}.") from exc
         except Exception as exc:  # zarr raises several kinds for a folder that is no Zarr group
@@ -116,11 +139,31 @@ class StudyStore:
         if mode == "a" and self._local is not None:
             atomic.recover(self._local)  # finish swaps interrupted by a killed writer
 
-    def _has_root(self) -> bool:
+    def _root_doc(self) -> dict[str, Any] | None:
         try:
-            return read_key(self._zstore, "zarr.json") is not None
+            raw = read_key(self._zstore, "zarr.json")
         except (OSError, FileNotFoundError):
-            return False
+            return None
+        if raw is None:
+            return None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    @property
+    def _root(self) -> zarr.Group:
+        """The root Zarr group (opened on first use: listings and lookups mostly read documents)."""
+        if self._root_group is None:
+            self._root_group = zarr.open_group(self._zstore, mode="r" if self.mode == "r" else "a")
+        return self._root_group
+
+    def cached(self) -> StudyStore:
+        """A twin of this store with ``cache=True`` (same URL, mode and storage options)."""
+        if self._cache:
+            return self
+        return StudyStore(self.url, mode=self.mode, storage_options=self.storage_options, create=False, cache=True)
 
     def __repr__(self) -> str:
         inv = self.inventory()
@@ -159,10 +202,60 @@ class StudyStore:
             time.sleep(0.02)
         return self._lookup(path)
 
+    # ------------------------------------------------------------------ group documents
+    def _read_doc(self, path: str) -> dict[str, Any] | None:
+        """The metadata document of the group ``path`` (one read; ``{}`` unreadable or not a group)."""
+        if path in self._docs:
+            return self._docs[path]
+        try:
+            raw = read_key(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
+        except (OSError, FileNotFoundError):
+            return None
+        if raw is None:
+            return None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return {}
+        if not isinstance(doc, dict) or doc.get("node_type") != "group":
+            return {}
+        if self._cache and doc.get("attributes", {}).get(COMPLETE_ATTR):
+            self._docs[path] = doc
+        return doc
+
+    def _doc(self, path: str) -> dict[str, Any] | None:
+        """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""
+        doc = self._read_doc(path)
+        if doc is None and self._local is not None and atomic.has_journal(self._local, path):
+            deadline = time.monotonic() + _SWAP_WAIT
+            while atomic.has_journal(self._local, path):
+                if self.mode == "a":
+                    atomic.recover(self._local, path)
+                doc = self._read_doc(path)
+                if doc is not None or time.monotonic() > deadline:
+                    return doc
+                time.sleep(0.02)
+            doc = self._read_doc(path)
+        return doc
+
+    def _forget(self, path: str) -> None:
+        """Drop what the cache holds of ``path`` and below (after this object changed it)."""
+        for p in [p for p in self._docs if p == path or p.startswith(path + "/")]:
+            del self._docs[p]
+        for k in [k for k in self._data if k[0] == path or k[0].startswith(path + "/")]:
+            del self._data[k]
+        self._known -= {p for p in self._known if p == path or p.startswith(path + "/")}
+
+    def group_attrs(self, path: str) -> dict[str, Any] | None:
+        """The attributes of the complete group ``path`` (store attributes included); ``None`` when
+        it is absent or incomplete. One read of its metadata document (cached with ``cache=True``)."""
+        doc = self._doc(path)
+        attrs = (doc or {}).get("attributes", {})
+        return dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
+
     def is_complete(self, path: str) -> bool:
         """Whether the entry at ``path`` exists and its write finished."""
-        g = self._group(path)
-        return bool(g is not None and g.attrs.get(COMPLETE_ATTR, False))
+        return self.group_attrs(path) is not None
 
     def mark_complete(self, path: str) -> None:
         """Mark the entry at ``path`` complete (call only after all its data are written).
@@ -177,7 +270,10 @@ class StudyStore:
         if g is None:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: it does not exist.")
         try:
-            mark_group(g, g.store if staged is not None else self._zstore, "" if staged is not None else path)
+            token = mark_group(g, g.store if staged is not None else self._zstore, "" if staged is not None else path)
+            if staged is None:
+                self._forget(path)
+                self._record(path, "complete", token)
         except OSError as exc:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: {os_message(exc)}.") from exc
 
@@ -186,10 +282,8 @@ class StudyStore:
 
         ``None`` when ``path`` is absent, incomplete, or was written before tokens existed (0.1.0).
         """
-        g = self._group(path)
-        if g is None or not g.attrs.get(COMPLETE_ATTR, False):
-            return None
-        tok = g.attrs.get(TOKEN_ATTR)
+        attrs = self.group_attrs(path)
+        tok = None if attrs is None else attrs.get(TOKEN_ATTR)
         return str(tok) if tok else None
 
     def lock(self, path: str, timeout: float = LOCK_TIMEOUT, expiry: float = LOCK_EXPIRY) -> EntryLock | NoLock:
@@ -207,19 +301,16 @@ class StudyStore:
     def invalidate(self, path: str) -> None:
         """Delete the entry ``path`` (atomically on local stores: renamed away, then deleted)."""
         self._require_write()
+        self._forget(path)
         try:
             if self._local is not None:
                 with self.lock(path):
+                    existed = os.path.lexists(os.path.join(self._local, *path.split("/")))
                     atomic.remove_entry(self._local, path)
-                return
-            g = self._group(path)
-            if g is None:
-                return
-            if COMPLETE_ATTR in g.attrs:
-                del g.attrs[COMPLETE_ATTR]
-            parent, _, leaf = path.rpartition("/")
-            parent_group = self._root if not parent else self._group(parent)
-            del parent_group[leaf]
+            else:
+                existed = batch.delete_prefix(self._zstore, path)
+            if existed:
+                self._record(path, "deleted")
         except OSError as exc:
             raise StoreError(f"store {self.url!r}: cannot delete {path!r}: {os_message(exc)}.") from exc
 
@@ -237,8 +328,16 @@ class StudyStore:
         the commit. On fsspec URLs the old entry is deleted now and the URL is the entry itself.
         """
         self._require_write()
+        try:
+            self._record(path, "pending")
+        except OSError as exc:
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
         if self._local is None:
-            self.invalidate(path)
+            self._forget(path)
+            try:
+                batch.delete_prefix(self._zstore, path)
+            except OSError as exc:
+                raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}.") from exc
             url = self.url.rstrip("/") + "/" + path
         else:
             try:
@@ -259,7 +358,7 @@ class StudyStore:
         if sid is None:
             raise StoreError(f"commit_write({path!r}): {staging!r} is not a staging group of this store; call begin_write first.")
         try:
-            self._committing[path] = zarr.open_group(zarr_store(staging, False, None), mode="r+")
+            self._committing[path] = staged = zarr.open_group(zarr_store(staging, False, None), mode="r+")
             try:
                 self.mark_complete(path)  # marks the staged copy
             finally:
@@ -267,6 +366,8 @@ class StudyStore:
             self._require_parents(path)
             with self.lock(path):
                 atomic.swap_in(self._local, path, sid)
+            self._forget(path)
+            self._record(path, "complete", staged.attrs.get(TOKEN_ATTR))
         except OSError as exc:
             atomic.discard(self._local, sid)
             raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
@@ -284,6 +385,9 @@ class StudyStore:
     def require_group(self, path: str) -> None:
         """Create the group ``path`` (and those above it) unless it exists; safe against concurrent writers."""
         self._require_write()
+        if self._local is None:
+            self._require_group_docs(path)
+            return
         attempts = 20
         for attempt in range(attempts):
             try:
@@ -300,6 +404,22 @@ class StudyStore:
                 if attempt == attempts - 1:
                     raise
                 time.sleep(0.01 * (attempt + 1))  # let the other writer finish its metadata document
+
+    def _require_group_docs(self, path: str) -> None:
+        """Object stores: look for the deepest existing group above-or-at ``path`` (one read per level,
+        remembered), then write the missing group documents in one batch (identical documents, so
+        concurrent writers agree)."""
+        parts = [p for p in path.split("/") if p]
+        missing = []
+        for i in range(len(parts), 0, -1):
+            p = "/".join(parts[:i])
+            if p in self._known or self._read_doc(p) is not None:
+                self._known.add(p)
+                break
+            missing.append(p)
+        doc = json.dumps({"attributes": {}, "zarr_format": 3, "consolidated_metadata": None, "node_type": "group"}).encode()
+        batch.put_many(self._zstore, {f"{p}/zarr.json": doc for p in missing})
+        self._known.update(missing)
 
     def abort_write(self, staging: str) -> None:
         """Drop a staged group that will not be committed (the entry keeps its previous copy)."""
@@ -326,6 +446,9 @@ class StudyStore:
             # dask chunks must tile the Zarr chunks: rechunk lazy data to the chunks it is stored with
             if "chunks" in enc and name in ds and ds[name].chunks is not None:
                 ds[name] = ds[name].chunk(dict(zip(ds[name].dims, enc["chunks"])))
+        if self._local is None and ds.nbytes <= batch.BATCH_BYTES:
+            self._write_batched(path, ds, encoding)
+            return
         url = self.begin_write(path)
         try:
             target = zarr_store(url, False, None) if self._local is not None else self._zstore
@@ -339,15 +462,46 @@ class StudyStore:
             raise
         self.commit_write(path, url)
 
+    def _write_batched(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any]) -> None:
+        """Object stores: stage ``ds`` in memory, then upload its keys in two concurrent batches
+        (data and array documents, then the group document with the completion marker)."""
+        items, token = batch.stage(ds, encoding)  # nothing in the store is touched if this fails
+        doc = items.pop("zarr.json")
+        try:
+            self.begin_write(path)  # records the write as pending and deletes the old entry
+            self._require_parents(path)
+            batch.put_many(self._zstore, {f"{path}/{k}": v for k, v in items.items()})
+            batch.put_many(self._zstore, {f"{path}/zarr.json": doc})
+            self._known.add(path)
+            if self._cache:  # what this object just wrote need not be read back
+                self._docs[path] = json.loads(doc)
+            self._record(path, "complete", token)
+        except OSError as exc:
+            raise StoreError(
+                f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the entry is incomplete, write it again."
+            ) from exc
+
     def read_dataset(self, path: str) -> xr.Dataset:
         """Open the complete entry ``path`` lazily (dask-backed; a damaged chunk raises :class:`StoreError`)."""
-        if not self.is_complete(path):
-            exists = self._group(path) is not None
-            why = "its write did not finish (a killed job?); rewrite it" if exists else "it does not exist"
+        doc = self._doc(path)  # one read of its metadata document (cached with cache=True)
+        attrs = (doc or {}).get("attributes", {})
+        if not attrs.get(COMPLETE_ATTR, False):
+            why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
         where = f"store {self.url!r}: entry {path!r}"
         try:
-            ds = xr.open_zarr(self._zstore, group=path, consolidated=False, chunks=None)
+            if self._local is None and batch.is_consolidated(doc):  # written in one batch: read in one batch
+                key = (path, str(attrs.get(TOKEN_ATTR)))
+                mem = self._data.get(key)
+                if mem is None:
+                    mem = batch.fetch(self._zstore, path, doc)
+                    if self._cache and path.split("/")[0] in ("neural", "features") and len(self._data) < _DATA_CACHE:
+                        self._data[key] = mem
+                with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
+                    warnings.simplefilter("ignore", UserWarning)
+                    ds = xr.open_zarr(mem, consolidated=True, chunks=None)
+            else:
+                ds = xr.open_zarr(self._zstore, group=path, consolidated=False, chunks=None)
             ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
             # coords are small: load them, and give strings back their numpy str dtype
             coords = {}
@@ -361,7 +515,7 @@ class StudyStore:
         ds = ds.assign_coords(coords)
         import dask.array
 
-        token = self.token(path) or uuid.uuid4().hex
+        token = attrs.get(TOKEN_ATTR) or uuid.uuid4().hex
         for name, var in ds.data_vars.items():
             chunks = var.encoding.get("chunks") or var.shape
             data = dask.array.from_array(
@@ -443,58 +597,6 @@ class StudyStore:
         da = ds[DATA_VAR]
         da.attrs = dict(ds.attrs)
         return da.rename(label)
-
-    # ------------------------------------------------------------------ listing
-    def _children(self, path: str) -> Iterator[tuple[str, zarr.Group]]:
-        g = self._group(path) if path else self._root
-        if g is None:
-            return iter(())
-        return ((name, child) for name, child in sorted(g.groups()))
-
-    def neural_sets(self) -> list[str]:
-        """Names of the complete neural sets."""
-        return [n for n, g in self._children("neural") if g.attrs.get(COMPLETE_ATTR, False)]
-
-    def models(self) -> list[str]:
-        """Models with at least one complete layer."""
-        return [m for m in self._all_models() if self.layers(m)]
-
-    def _all_models(self) -> list[str]:
-        return [n for n, _ in self._children("features")]
-
-    def layers(self, model: str) -> list[str]:
-        """Complete layers of ``model`` in the order they were written (``depth`` attr) or by name."""
-        out = [(g.attrs.get("depth_index", 0), n) for n, g in self._children(f"features/{model}") if g.attrs.get(COMPLETE_ATTR, False)]
-        return [n for _, n in sorted(out)]
-
-    def entries(self) -> list[tuple[str, str, bool]]:
-        """Every stored group of data, complete or not, as ``(top, path, complete)``.
-
-        A group of data is a group that holds arrays or a completion marker; ``top`` is the first
-        component of its path (``"neural"``, ``"features"``, ``"scores"``, ``"metrics"``,
-        ``"cache"``, ...). This is storage only: what the groups under ``scores/`` and
-        ``metrics/`` mean is :func:`neuroxr.entries.list_entries`'s business.
-        """
-        out: list[tuple[str, str, bool]] = []
-        stack = [(n, g) for n, g in sorted(self._root.groups(), reverse=True) if not n.startswith(".")]
-        while stack:
-            path, g = stack.pop()
-            if COMPLETE_ATTR in g.attrs or any(True for _ in g.arrays()):
-                out.append((path.partition("/")[0], path, bool(g.attrs.get(COMPLETE_ATTR, False))))
-                continue
-            stack.extend((f"{path}/{n}", child) for n, child in sorted(g.groups(), reverse=True))
-        return out
-
-    def incomplete_entries(self) -> list[str]:
-        """Paths of groups whose write never finished (what a killed job leaves behind)."""
-        return [path for _, path, complete in self.entries() if not complete]
-
-    def inventory(self) -> dict[str, Any]:
-        """The sets the store holds: ``{"neural": [names], "features": {model: [layers]}}``
-        (complete sets only; the entries computed from them: :func:`neuroxr.entries.list_entries`)."""
-        return {"neural": self.neural_sets(), "features": {m: self.layers(m) for m in self.models()}}
-
-
 
 def open_store(
     url: str | os.PathLike, mode: str = "a", storage_options: Mapping[str, Any] | None = None, create: bool = True

@@ -205,6 +205,9 @@ def sweep(
     metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):
         store = StudyStore(store, storage_options=storage_options)
+    store = store.cached()  # sets do not change during a sweep: read their tokens and metadata once
+    if storage_options is None and store.storage_options:  # workers open the store as it was opened here
+        storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)
     serial = isinstance(client, str) and client in ("serial", "synchronous")
     if not serial and url.startswith("memory://"):
@@ -260,7 +263,7 @@ def sweep(
                 paths[key] = rec["path"]
         bar.update(key, err is not None)
 
-    run = _Run(url, storage_options, overwrite, blas_threads, backend)
+    run = _Run(store if serial else url, storage_options, overwrite, blas_threads, backend)
     t0 = time.perf_counter()
     try:
         if serial:
@@ -301,12 +304,14 @@ class _Run:
                  blas_threads: int | None, backend: str | None) -> None:
         self.url, self.storage_options, self.overwrite = url, storage_options, overwrite
         self.blas_threads, self.backend = blas_threads, backend
+        self.session = f"{os.getpid()}-{time.time_ns()}"  # workers keep one cached store per sweep
 
     def _gram_args(self, model: str, layer: str) -> tuple[Any, ...]:
-        return (self.url, self.storage_options, model, layer, self.backend, self.blas_threads)
+        return (self.url, self.storage_options, model, layer, self.backend, self.blas_threads, self.session)
 
     def _entry_args(self, entry: Entry, params: Mapping[str, Any], gram: Any) -> tuple[Any, ...]:
-        return (self.url, self.storage_options, entry, params, self.overwrite, self.blas_threads, self.backend, gram)
+        return (self.url, self.storage_options, entry, params, self.overwrite, self.blas_threads, self.backend, gram,
+                self.session)
 
     def serial(self, jobs: Sequence[_Job], gram_layers: Sequence[tuple[str, str]], done: _Done) -> None:
         """One task after another in this process; a failed task does not stop the others."""

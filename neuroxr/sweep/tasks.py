@@ -128,25 +128,42 @@ class _TaskEnv:
         self._cfg.__exit__(*exc)
 
 
-def _open(url: str, storage_options: Mapping[str, Any] | None) -> Any:
+#: this process's cached stores of the latest sweeps, ``(session, url, options) -> StudyStore``
+_SESSIONS: dict[tuple[str, str, str], Any] = {}
+
+
+def _open(url: Any, storage_options: Mapping[str, Any] | None, session: str | None = None) -> Any:
+    """The store of a task: the sweep's own store object (serial runs), one cached store per sweep
+    and worker process (``session``: set tokens and metadata read once per sweep), or a fresh one."""
+    import json
+
     from ..store import StudyStore
 
-    return StudyStore(url, mode="a", storage_options=storage_options)
+    if isinstance(url, StudyStore):
+        return url
+    if session is None:
+        return StudyStore(url, mode="a", storage_options=storage_options)
+    key = (session, url, json.dumps(storage_options or {}, sort_keys=True, default=str))
+    if key not in _SESSIONS:
+        for old in [k for k in _SESSIONS if k[0] != session]:  # an earlier sweep's store: never reused
+            del _SESSIONS[old]
+        _SESSIONS[key] = StudyStore(url, mode="a", storage_options=storage_options, cache=True)
+    return _SESSIONS[key]
 
 
 def gram_task(url: str, storage_options: Mapping[str, Any] | None, model: str, layer: str,
-              backend: str | None, blas_threads: int | None) -> str:
+              backend: str | None, blas_threads: int | None, session: str | None = None) -> str:
     """Task: the Gram entry of one layer, ``compute(store, "gram", layer)``; returns its store path."""
     from ..entries import compute
 
-    store = _open(url, storage_options)
+    store = _open(url, storage_options, session)
     with _TaskEnv(blas_threads):
         return compute(store, "gram", layer_ref(model, layer), backend=backend).path
 
 
 def entry_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry, params: Mapping[str, Any],
                overwrite: bool, blas_threads: int | None, backend: str | None,
-               gram_path: str | None = None) -> dict[str, Any]:
+               gram_path: str | None = None, session: str | None = None) -> dict[str, Any]:
     """Task: one entry, ``compute(store, kind, source, target, params=..., overwrite=..., backend=...)``;
     returns a small status record (``key``, ``status``, ``path``, ``seconds``, ``peak_rss_mb``).
 
@@ -156,7 +173,7 @@ def entry_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry
     from ..entries import compute
 
     t0 = time.perf_counter()
-    store = _open(url, storage_options)
+    store = _open(url, storage_options, session)
     if not overwrite:
         path = entry_lookup(store, entry, params)
         if path is not None:

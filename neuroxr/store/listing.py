@@ -1,0 +1,254 @@
+"""Listing a study store: the inventory (one read) with the hierarchy walk as its fallback.
+
+:class:`Listing` is the part of :class:`neuroxr.store.StudyStore` that answers "what does the store
+hold": the complete sets (:meth:`~Listing.neural_sets`, :meth:`~Listing.models`,
+:meth:`~Listing.layers`, :meth:`~Listing.inventory`), the complete groups of data under a prefix
+(:meth:`~Listing.listing`) and every group of data, complete or not (:meth:`~Listing.entries`, a
+walk). Listings read the inventory (:mod:`neuroxr.store.inventory`) and confirm every path it names
+against the group's own metadata document (one concurrent batch); when the inventory is missing or
+disagrees they walk the hierarchy, and a writable store rebuilds the inventory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import zarr
+
+from . import batch
+from . import inventory as _inv
+from ._zarr import COMPLETE_ATTR, TOKEN_ATTR, os_message
+
+__all__ = ["Listing"]
+
+
+class Listing:
+    """Mixin of :class:`neuroxr.store.StudyStore`: listings from the inventory, with the walk as fallback."""
+
+    # set by StudyStore.__init__; declared here for readers of this module
+    _zstore: Any
+    _docs: dict[str, dict[str, Any]]
+    _index: dict[str, dict[str, Any]] | None
+    _cache: bool
+    _id: str
+    mode: str
+
+    # ------------------------------------------------------------------ inventory
+    def _record(self, path: str, state: str, token: str | None = None) -> None:
+        """Record a write of ``path`` in this process's inventory shard (and in the cached inventory)."""
+        _inv.record(self._zstore, self._id, path, state, token)
+        if self._index is not None:
+            if state == "deleted":
+                for p in [p for p in self._index if p == path or p.startswith(path + "/")]:
+                    del self._index[p]
+            else:
+                self._index[path] = {"state": state, "token": token, "t": time.time_ns()}
+
+    def _inventory(self) -> dict[str, dict[str, Any]] | None:
+        """The merged inventory ``{path: record}``; ``None`` when there is none (read-only) or it is unreadable."""
+        if self._index is not None:
+            return self._index
+        try:
+            docs = _inv.read(self._zstore)
+            if docs is None and self.mode == "a":
+                self.rebuild_inventory()
+                docs = _inv.read(self._zstore)
+            if docs is None:
+                return None
+            if self.mode == "a" and sum(1 for d in docs.values() if d.get("final")) > _inv.COMPACT_AT:
+                _inv.compact(self._zstore, docs)
+        except OSError:
+            return None
+        index = _inv.merge(docs.values())
+        if self._cache:
+            self._index = index
+        return index
+
+    def _disagrees(self) -> None:
+        """The inventory lists a group that is not complete: stop using it (and rebuild it when writable)."""
+        self._index = None
+        if self.mode == "a":
+            try:
+                self.rebuild_inventory()
+            except OSError:
+                pass
+
+    def _confirmed(self, paths: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The attributes of each complete group of ``paths`` (``None``: absent or incomplete); the
+        documents not cached are read in one concurrent batch."""
+        todo = [p for p in paths if p not in self._docs]
+        try:
+            got = batch.get_many(self._zstore, [f"{p}/zarr.json" for p in todo])
+        except OSError:
+            got = {}
+        out: dict[str, dict[str, Any] | None] = {}
+        for p in paths:
+            if p in self._docs:
+                doc: Any = self._docs[p]
+            else:
+                raw = got.get(f"{p}/zarr.json")
+                try:
+                    doc = json.loads(raw) if raw is not None else self._doc(p)  # a swap in progress: wait for it
+                except ValueError:
+                    doc = None
+            attrs = doc.get("attributes", {}) if isinstance(doc, dict) and doc.get("node_type") == "group" else {}
+            out[p] = dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
+            if self._cache and out[p] is not None:
+                self._docs[p] = doc
+        return out
+
+    def _listed(self, prefix: str, depth: int = 0) -> dict[str, dict[str, Any]] | None:
+        """Complete groups under ``prefix`` (exactly ``depth`` levels below it; 0: any) per the
+        inventory, each confirmed by its own metadata document (read in one batch):
+        ``{path: attrs}``; ``None`` when the inventory cannot be used (then walk)."""
+        index = self._inventory()
+        if index is None:
+            return None
+        want = prefix.count("/") + depth if prefix else depth - 1
+        cands = [p for p in sorted(index) if (not prefix or p == prefix or p.startswith(prefix + "/"))
+                 and (depth == 0 or p.count("/") == want)]
+        out = {}
+        for p, attrs in self._confirmed(cands).items():
+            if attrs is not None:
+                out[p] = attrs
+            elif index[p]["state"] == "complete":
+                self._disagrees()
+                return None
+        return out
+
+    def listing(self, prefix: str = "", attrs: bool = False) -> list[str] | dict[str, dict[str, Any]]:
+        """The complete groups of data under ``prefix`` (``""``: all), from the inventory (one
+        listing and one concurrent batch of document reads on an object store); walks the hierarchy
+        when the inventory is missing or disagrees.
+
+        Parameters
+        ----------
+        prefix : str, default ""
+            A group path, e.g. ``"scores"`` or ``"scores/forward"``.
+        attrs : bool, default False
+            Return ``{path: attributes}`` (provenance included) instead of the sorted paths.
+        """
+        listed = self._listed(prefix)
+        if listed is None:
+            paths = [p for _, p, complete in self.entries()
+                     if complete and (not prefix or p == prefix or p.startswith(prefix + "/"))]
+            listed = {p: a for p, a in self._confirmed(paths).items() if a is not None} if attrs else dict.fromkeys(paths)
+        return {p: listed[p] for p in sorted(listed)} if attrs else sorted(listed)
+
+    def rebuild_inventory(self) -> int:
+        """Rebuild the inventory from a walk of the hierarchy (``neuroxr validate`` runs it); returns
+        the number of groups of data recorded."""
+        self._require_write()
+        started = time.time_ns()  # records written during the walk must stay newer than the rebuilt ones
+        groups = {path: (complete, tok) for path, complete, tok in self._walk()}
+        _inv.rebuild(self._zstore, groups, started)
+        self._index = None
+        return len(groups)
+
+    def inventory_problems(self) -> list[tuple[str, str]]:
+        """Where the inventory disagrees with the groups, as ``(path, problem)``; empty when it agrees."""
+        try:
+            docs = _inv.read(self._zstore)
+        except OSError as exc:
+            return [("/", f"the inventory cannot be read ({os_message(exc)}); run `neuroxr validate --fix`")]
+        if docs is None:
+            return [("/", "no inventory (or an unreadable one): listings walk the store; run `neuroxr validate --fix`")]
+        index = _inv.merge(docs.values())
+        walked = {path: tok for path, complete, tok in self._walk() if complete}
+        out = []
+        for p in sorted(set(index) | set(walked)):
+            rec = index.get(p)
+            if p in walked and rec is None:
+                out.append((p, "complete group missing from the inventory"))
+            elif p in walked and rec["state"] == "complete" and rec["token"] != walked[p]:
+                out.append((p, "inventory records another version token"))
+            elif p not in walked and rec is not None and rec["state"] == "complete":
+                out.append((p, "inventory lists a group that is absent or incomplete"))
+        return out
+
+
+    # ------------------------------------------------------------------ listing
+    def _children(self, path: str) -> Iterator[tuple[str, zarr.Group]]:
+        g = self._group(path) if path else self._root
+        if g is None:
+            return iter(())
+        return ((name, child) for name, child in sorted(g.groups()))
+
+    def neural_sets(self) -> list[str]:
+        """Names of the complete neural sets."""
+        listed = self._listed("neural", 1)
+        if listed is not None:
+            return [p.split("/")[1] for p in sorted(listed)]
+        return [n for n, g in self._children("neural") if g.attrs.get(COMPLETE_ATTR, False)]
+
+    def models(self) -> list[str]:
+        """Models with at least one complete layer."""
+        listed = self._listed("features", 2)
+        if listed is not None:
+            return sorted({p.split("/")[1] for p in listed})
+        return [m for m in self._all_models() if self.layers(m)]
+
+    def _all_models(self) -> list[str]:
+        return [n for n, _ in self._children("features")]
+
+    def layers(self, model: str) -> list[str]:
+        """Complete layers of ``model`` in the order they were written (``depth`` attr) or by name."""
+        listed = self._listed(f"features/{model}", 1)
+        if listed is not None:
+            out = [(attrs.get("depth_index", 0), p.rpartition("/")[2]) for p, attrs in listed.items()]
+        else:
+            out = [(g.attrs.get("depth_index", 0), n) for n, g in self._children(f"features/{model}")
+                   if g.attrs.get(COMPLETE_ATTR, False)]
+        return [n for _, n in sorted(out)]
+
+    def _walk(self) -> list[tuple[str, bool, str | None]]:
+        """Every group of data found by walking the hierarchy: ``(path, complete, token)``."""
+        with warnings.catch_warnings():  # zarr warns about the hidden .neuroxr folder (no zarr.json, on purpose)
+            warnings.filterwarnings("ignore", message="Object at .* is not recognized")
+            return self._walk_groups()
+
+    def _walk_groups(self) -> list[tuple[str, bool, str | None]]:
+        out: list[tuple[str, bool, str | None]] = []
+        stack = [(n, g) for n, g in sorted(self._root.groups(), reverse=True) if not n.startswith(".")]
+        while stack:
+            path, g = stack.pop()
+            attrs = g.attrs
+            if COMPLETE_ATTR in attrs or any(True for _ in g.arrays()):
+                complete = bool(attrs.get(COMPLETE_ATTR, False))
+                tok = attrs.get(TOKEN_ATTR) if complete else None
+                out.append((path, complete, str(tok) if tok else None))
+                continue
+            stack.extend((f"{path}/{n}", child) for n, child in sorted(g.groups(), reverse=True))
+        return out
+
+    def entries(self) -> list[tuple[str, str, bool]]:
+        """Every stored group of data, complete or not, as ``(top, path, complete)`` (walks the hierarchy).
+
+        A group of data is a group that holds arrays or a completion marker; ``top`` is the first
+        component of its path (``"neural"``, ``"features"``, ``"scores"``, ``"metrics"``,
+        ``"cache"``, ...). This is storage only: what the groups under ``scores/`` and
+        ``metrics/`` mean is :func:`neuroxr.entries.list_entries`'s business. :meth:`listing`
+        lists the complete ones from the inventory instead (one read on an object store).
+        """
+        return [(path.partition("/")[0], path, complete) for path, complete, _ in self._walk()]
+
+    def incomplete_entries(self) -> list[str]:
+        """Paths of groups whose write never finished (what a killed job leaves behind)."""
+        return [path for _, path, complete in self.entries() if not complete]
+
+    def inventory(self) -> dict[str, Any]:
+        """The sets the store holds: ``{"neural": [names], "features": {model: [layers]}}``
+        (complete sets only; the entries computed from them: :func:`neuroxr.entries.list_entries`)."""
+        listed = self._listed("")  # one read of the inventory for both kinds of sets
+        if listed is None:
+            return {"neural": self.neural_sets(), "features": {m: self.layers(m) for m in self.models()}}
+        neural = sorted(p.split("/")[1] for p in listed if p.startswith("neural/") and p.count("/") == 1)
+        layers: dict[str, list[tuple[Any, str]]] = {}
+        for p, attrs in listed.items():
+            if p.startswith("features/") and p.count("/") == 2:
+                layers.setdefault(p.split("/")[1], []).append((attrs.get("depth_index", 0), p.split("/")[2]))
+        return {"neural": neural, "features": {m: [n for _, n in sorted(layers[m])] for m in sorted(layers)}}

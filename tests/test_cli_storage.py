@@ -1,0 +1,118 @@
+"""Storage options on the command line: ``--storage-option KEY=VALUE`` and ``--storage-profile NAME``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neuroxr.cli import main
+from neuroxr.cli._common import load_storage_profile, parse_storage_option
+from neuroxr.layouts import features, neural
+from neuroxr.store import StudyStore
+
+#: every command that opens a store, as its argv prefix (demo writes a local folder only)
+STORE_COMMANDS = [["info"], ["validate"], ["report"], ["relative"], ["sweep"], ["extract"],
+                  ["score", "forward"], ["score", "reverse"], ["score", "inter-animal"], ["score", "model-to-model"],
+                  ["score", "rsa"], ["score", "shape"], ["score", "cka"], ["score", "dimensionality"],
+                  ["score", "brainscore"]]
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def _write_study(store: StudyStore) -> StudyStore:
+    rng = np.random.default_rng(0)
+    stim = [f"s{i}" for i in range(8)]
+    store.write_neural("monkeyA", neural(rng.normal(size=(8, 5, 2)), stim, animal="A", region="IT"))
+    store.write_features("net", "conv1", features(rng.normal(size=(8, 12)), stim), unit_chunk=5)
+    return store
+
+
+@pytest.mark.parametrize("text", ["anon=true", "max_concurrency=4", "endpoint_url=http://127.0.0.1:9000",
+                                  'client_kwargs={"region_name": "eu-west-1"}', "token=null", "name=a=b", "flag="])
+def test_parse_storage_option(text):
+    key, _, raw = text.partition("=")
+    try:
+        want = json.loads(raw)
+    except ValueError:
+        want = raw
+    assert parse_storage_option(text) == (key, want)
+
+
+@pytest.mark.parametrize("text", ["novalue", "=x", " =1"])
+def test_parse_storage_option_refuses(text):
+    with pytest.raises(click.BadParameter, match="KEY=VALUE"):
+        parse_storage_option(text)
+
+
+@pytest.mark.parametrize("argv", STORE_COMMANDS, ids=lambda a: "-".join(a))
+def test_every_store_command_takes_the_options(runner, argv):
+    res = runner.invoke(main, [*argv, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "--storage-option" in res.output and "--storage-profile" in res.output
+
+
+def test_info_on_s3_with_options(runner, s3_server):
+    options, _ = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    _write_study(StudyStore(url, storage_options=options))
+    args = [f"--storage-option={k}={v}" for k, v in options.items()]
+    res = runner.invoke(main, ["info", "--json", url, *args])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert [s["name"] for s in summary["neural"]] == ["monkeyA"]
+    # without the endpoint the store is looked up elsewhere: one error line, no traceback
+    res = runner.invoke(main, ["info", url, "-S", "endpoint_url=http://127.0.0.1:9", "-S", "key=x", "-S", "secret=x",
+                               "-S", 'config_kwargs={"retries": {"max_attempts": 1}}', "-S", "retries=1"])
+    assert res.exit_code == 1 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_profile_then_options_override(runner, s3_server, tmp_path, monkeypatch):
+    options, _ = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    _write_study(StudyStore(url, storage_options=options))
+    conf = tmp_path / "storage.toml"
+    conf.write_text('[moto]\nendpoint_url = "http://127.0.0.1:9"\nkey = "testing"\nsecret = "testing"\n')
+    monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(conf))
+    assert load_storage_profile("moto") == {"endpoint_url": "http://127.0.0.1:9", "key": "testing", "secret": "testing"}
+    res = runner.invoke(main, ["validate", url, "--storage-profile", "moto", "-S", f"endpoint_url={options['endpoint_url']}"])
+    assert res.exit_code == 0, res.output
+    assert "valid study store" in res.output
+
+
+def test_profile_errors_name_the_fix(runner, tmp_path, monkeypatch):
+    conf = tmp_path / "storage.toml"
+    conf.write_text('[other]\nanon = true\n')
+    monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(conf))
+    res = runner.invoke(main, ["info", str(tmp_path / "x.zarr"), "--storage-profile", "missing"])
+    assert res.exit_code != 0 and "no profile 'missing'" in res.output and "['other']" in res.output
+    monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(tmp_path / "none.toml"))
+    res = runner.invoke(main, ["info", str(tmp_path / "x.zarr"), "--storage-profile", "missing"])
+    assert res.exit_code != 0 and "no storage profile file" in res.output
+
+
+def test_json_profile_file(tmp_path, monkeypatch):
+    conf = tmp_path / "storage.json"
+    conf.write_text(json.dumps({"lab": {"anon": True, "client_kwargs": {"region_name": "x"}}}))
+    monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(conf))
+    assert load_storage_profile("lab") == {"anon": True, "client_kwargs": {"region_name": "x"}}
+
+
+def test_validate_rebuilds_the_inventory(runner, tmp_path):
+    import shutil
+
+    st = _write_study(StudyStore(tmp_path / "study.zarr"))
+    shutil.rmtree(tmp_path / "study.zarr" / ".neuroxr" / "inventory")  # as a store written by an older version
+    res = runner.invoke(main, ["validate", "--json", st.url])
+    assert res.exit_code == 0 and json.loads(res.stdout)["inventory"]  # a note, not a schema problem
+    res = runner.invoke(main, ["validate", "--rebuild-inventory", st.url])
+    assert res.exit_code == 0 and "inventory rebuilt (2 groups of data)" in res.output
+    assert StudyStore(st.url, mode="r").inventory_problems() == []
+    assert StudyStore(st.url, mode="r").inventory() == {"neural": ["monkeyA"], "features": {"net": ["conv1"]}}

@@ -1,0 +1,113 @@
+"""A study store on an S3-compatible server (moto on loopback): sweeps equal local disk, with few requests.
+
+Skipped when moto or s3fs is not installed (``pip install "moto[server]" s3fs``, the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import xarray as xr
+
+from neuroxr.store import StudyStore
+
+#: two models of two layers each (small): (layer, units, shared fraction with the latent, private dims)
+_MODELS = {"netA": (("layer1", 40, 0.4, 6), ("layer3", 24, 1.0, 0)), "netB": (("conv1", 30, 0.5, 6), ("fc", 16, 0.6, 4))}
+_STUDY = {"n_stimuli": 96, "animals": {"animalA": 16, "animalB": 12}, "models": _MODELS}
+#: requests per computed entry a sweep may make (sets, lookup, write, gather included); 0.1.0 made ~600
+_MAX_PER_ENTRY = 70
+
+
+def _url() -> str:
+    return f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+
+
+def _numbers(table):
+    return table.sort_values(["direction", "model", "layer", "neural"]).select_dtypes("number").to_numpy(float)
+
+
+def test_sweep_on_s3_equals_local_disk(s3_server, tmp_path):
+    from neuroxr.datasets.synthetic import write_example_study
+    from neuroxr.sweep import sweep
+
+    options, log = s3_server
+    url = _url()
+    write_example_study(tmp_path / "local.zarr", seed=3, unit_chunk=16, **_STUDY)
+    write_example_study(StudyStore(url, storage_options=options), seed=3, unit_chunk=16, **_STUDY)
+    kw = dict(directions=["forward", "reverse"], client="serial", reps=2, seed=0, progress=False)
+    local = sweep(tmp_path / "local.zarr", **kw)
+    n0 = len(log.requests)
+    remote = sweep(url, storage_options=options, **kw)
+    per_entry = (len(log.requests) - n0) / len(remote.computed)
+    assert len(remote.computed) == len(local.computed) == 16
+    np.testing.assert_allclose(_numbers(remote.table), _numbers(local.table), rtol=1e-10, equal_nan=True)
+    assert per_entry <= _MAX_PER_ENTRY, f"{per_entry:.0f} requests per entry"
+
+    # read back: a re-run finds every entry (one listing of the inventory, entries read in batches)
+    n0 = len(log.requests)
+    again = sweep(url, storage_options=options, **kw)
+    assert again.computed == [] and len(again.skipped) == 16
+    np.testing.assert_allclose(_numbers(again.table), _numbers(local.table), rtol=1e-10, equal_nan=True)
+    assert (len(log.requests) - n0) / 16 <= _MAX_PER_ENTRY / 2
+
+
+def test_listing_is_one_listing_request(s3_server):
+    from neuroxr.datasets.synthetic import write_example_study
+
+    options, log = s3_server
+    url = _url()
+    write_example_study(StudyStore(url, storage_options=options), seed=0, unit_chunk=16, **_STUDY)
+    st = StudyStore(url, mode="r", storage_options=options)
+    n0 = len(log.requests)
+    inv = st.inventory()
+    lists = [r for r in log.requests[n0:] if r[0] == "GET" and "list-type" in r[2]]
+    assert len(lists) == 1 and "inventory" in lists[0][2]  # one listing of the inventory documents, no walk
+    walked = sorted(p for _, p, complete in st.entries() if complete)  # the hierarchy walked, for reference
+    assert sorted([f"neural/{n}" for n in inv["neural"]]
+                  + [f"features/{m}/{layer}" for m in inv["features"] for layer in inv["features"][m]]) == walked
+    assert inv["features"]["netA"] == ["layer1", "layer3"]  # depth order kept
+
+
+def test_batched_entry_roundtrip_and_requests(s3_server, tmp_path):
+    options, log = s3_server
+    st = StudyStore(_url(), storage_options=options)
+    local = StudyStore(tmp_path / "s.zarr")
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset(
+        {"ev": (("neuroid",), rng.normal(size=7)), "raw": (("rep", "neuroid"), rng.normal(size=(3, 7)))},
+        coords={"neuroid": [f"n{i}" for i in range(7)], "region": ("neuroid", ["IT"] * 4 + ["V4"] * 3)},
+        attrs={"direction": "forward", "params": {"reps": 3}},
+    )
+    n0 = len(log.requests)
+    st.write_dataset("scores/forward/a__b/0123456789abcdef", ds)
+    writes = log.requests[n0:]
+    # inventory records (pending, complete), one listing (an old copy), three new parent groups (read up to the
+    # root, then written), a document and a chunk per array, the group document
+    assert len(writes) <= 2 + 1 + (4 + 3) + 2 * len(ds.variables) + 1, writes
+    assert sum(1 for r in writes if "list-type" in r[2]) == 1
+    local.write_dataset("scores/forward/a__b/0123456789abcdef", ds)
+    n0 = len(log.requests)
+    got = st.read_dataset("scores/forward/a__b/0123456789abcdef").load()
+    reads = log.requests[n0:]
+    assert len(reads) <= 1 + len(ds.variables), reads  # the group document, then one chunk per variable
+    xr.testing.assert_identical(got, local.read_dataset("scores/forward/a__b/0123456789abcdef").load())
+    assert st.token("scores/forward/a__b/0123456789abcdef") and st.damaged() == []
+
+
+def test_inventory_disagreeing_falls_back(s3_server):
+    """A group deleted behind the inventory's back (an older writer) is not listed; the store rebuilds it."""
+    import s3fs
+
+    from neuroxr.datasets.synthetic import write_example_study
+
+    options, _ = s3_server
+    url = _url()
+    write_example_study(StudyStore(url, storage_options=options), seed=0, unit_chunk=16, **_STUDY)
+    fs = s3fs.S3FileSystem(**options)
+    fs.rm(url[len("s3://"):] + "/neural/animalB", recursive=True)
+    st = StudyStore(url, mode="r", storage_options=options)
+    assert st.neural_sets() == ["animalA"]
+    assert st.inventory_problems() == [("neural/animalB", "inventory lists a group that is absent or incomplete")]
+    StudyStore(url, storage_options=options).neural_sets()  # a writer rebuilds on disagreement
+    assert st.inventory_problems() == []

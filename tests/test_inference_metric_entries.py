@@ -126,3 +126,18 @@ def test_report_lists_metric_inference(sweep_copy, tmp_path):
     assert len(tab) == 1 and tab["metric"].iloc[0] == "cka"
     np.testing.assert_allclose([tab["score_low"].iloc[0], tab["score_high"].iloc[0]], boot["score_ci"].values)
     assert tab["p"].iloc[0] == pytest.approx(float(perm["p"]))
+
+
+def test_info_lists_metric_inference_values(sweep_copy):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    path = sweep_copy()
+    boot = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=5)).dataset
+    perm = compute(path, "cka_permutation", "netA.layer3", "animalA", params=dict(n_perm=9)).dataset
+    out = CliRunner().invoke(main, ["info", str(path), "--json"])
+    assert out.exit_code == 0, out.output
+    rows = {e["kind"]: e for e in json.loads(out.output)["inference"]}
+    assert rows["cka_bootstrap"]["score"] == pytest.approx(float(boot["score"]))
+    assert rows["cka_permutation"]["p"] == pytest.approx(float(perm["p"]))

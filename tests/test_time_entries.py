@@ -134,3 +134,14 @@ def test_sweep_cli_config(tg_store, tmp_path):
     assert out.exit_code == 0, out.output
     path = nx.lookup(store, "temporal_generalization", "animalA", "animalB", params={"n_folds": 4})
     _same(store.read_dataset(path), nx.temporal_generalization(A, B, n_folds=4))
+
+
+def test_store_with_generalization_entries_validates_and_lists(tg_store):
+    from neuroxr.schemas import validate_store
+
+    store, *_ = tg_store
+    compute(store, "temporal_generalization", "net.l1", "animalB", params={"alpha": 0.5, "n_folds": 4})
+    assert validate_store(store.url) == []
+    out = CliRunner().invoke(main, ["info", str(store.url)])
+    assert out.exit_code == 0, out.output
+    assert "temporal_generalization" in out.output

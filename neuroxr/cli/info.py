@@ -54,7 +54,7 @@ def store_summary(store: Any) -> dict[str, Any]:
         metric entry its ``value`` (the test value when it has a train/test split) and ``train_value``.
     """
     from ..entries import list_entries
-    from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
+    from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
     from ..schemas import _store_entries
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}
@@ -86,13 +86,14 @@ def store_summary(store: Any) -> dict[str, Any]:
             error = None
         except Exception as exc:
             ds, error = None, f"{type(exc).__name__}: {exc}"
-        if row["kind"] in DIRECTION_KINDS:
+        if row["kind"] in DIRECTION_KINDS or row["kind"] in TIME_KINDS:  # directions, temporal generalisation
             sizes = {"error": error} if ds is None else {str(k): int(v) for k, v in ds.sizes.items()}
             mean_ev = float(ds["ev"].mean()) if ds is not None and "ev" in ds else None
             out["scores"].append({"direction": row["kind"], **base, "target": target, "sizes": sizes, "mean_ev": mean_ev})
             continue
         if row["kind"] in INFERENCE_KINDS:  # bootstrap / permutation entries: their summary value
-            key = "median_ev" if ds is not None and "median_ev" in ds else "median_p"
+            # directions: median EV / median p; metrics (crsa, ersa, cka, shape): p of a null, else the score
+            key = next((k for k in ("median_ev", "median_p", "p", "score") if ds is not None and k in ds), "median_p")
             value = float(ds[key]) if ds is not None and key in ds else None
             out.setdefault("inference", []).append({"kind": row["kind"], **base, "target": target, key: value})
             continue
@@ -149,8 +150,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     if inference:
         echo(f"\nInference ({len(inference)})")
         fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
-        rows = [[e["kind"], e["source"], e["target"], "median ev" if "median_ev" in e else "median p",
-                 fmt(e.get("median_ev", e.get("median_p"))), e["status"], _fmt_params(e["parameters"])] for e in inference]
+        keys = ("median_ev", "median_p", "p", "score")
+        rows = [[e["kind"], e["source"], e["target"], *next((k.replace("_", " "), fmt(e[k])) for k in keys if k in e),
+                 e["status"], _fmt_params(e["parameters"])] for e in inference]
         echo(table(rows, ["kind", "source", "target", "summary", "value", "status", "parameters"]))
     echo(f"\nIncomplete entries ({len(summary['incomplete'])})")
     for path in summary["incomplete"]:

@@ -29,7 +29,8 @@ from .names import layer_ref
 from .plan import Entry
 
 __all__ = ["GRAM_SPREAD_BYTES", "GRAM_SPREAD_FRACTION", "entry_params", "entry_lookup", "entry_task",
-           "gram_task", "needs_gram_task", "spread_gram"]
+           "gram_task", "needs_gram_task", "peak_rss_mb", "spread_gram"]
+
 
 _FAIL_ENV = "NEUROXR_SWEEP_FAIL"
 #: score arguments that a model_to_model entry does not take (it has no noise ceiling)
@@ -90,12 +91,24 @@ def needs_gram_task(entry: Entry, params: Mapping[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------------- tasks
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB: Linux's ``VmHWM`` (reset when a worker process
+    is spawned), else ``ru_maxrss`` (which on Linux keeps the spawning parent's peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     try:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     except Exception:  # not on every platform
         return float("nan")
+
+
+peak_rss_mb = _peak_rss_mb
 
 
 class _TaskEnv:

@@ -8,17 +8,20 @@ workers start with:
   ``VECLIB_MAXIMUM_THREADS``, ``NUMEXPR_NUM_THREADS``), set before the worker process starts, so that
   n single-threaded workers use n cores, not n x cores; each task also limits them with
   ``threadpoolctl`` (see :mod:`neuroxr.sweep.tasks`).
-- **No ``MALLOC_TRIM_THRESHOLD_``.** Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every
-  worker by default (``distributed.nanny.pre-spawn-environ``), to hand freed memory back to the OS
-  quickly. Setting that variable also switches off glibc's dynamic mmap threshold, so every array
-  above 128 KiB is a fresh ``mmap`` and every write to it page-faults: NumPy code that allocates and
-  frees many mid-sized temporaries (elementwise work on 4 MB arrays, one thread) ran about 3x slower
-  with it on a Linux/glibc test machine (``benchmarks/sweep.py --malloc`` measures it). The embedded cluster
-  drops the variable from the pre-spawn environment, so glibc keeps its adaptive defaults (large
-  arrays, above the adaptive threshold of at most 32 MiB, are still mmap'd and returned on free,
-  and the top of the heap is trimmed past twice the threshold). A sweep task holds one entry's
-  arrays and frees them when it returns, so worker memory stays bounded. A cluster you start
-  yourself keeps your own settings.
+- **No ``MALLOC_TRIM_THRESHOLD_``, unless memory is scarce.** Dask's nanny sets
+  ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker by default (``distributed.nanny.pre-spawn-environ``),
+  to hand freed memory back to the OS quickly. Setting that variable also switches off glibc's
+  dynamic mmap threshold, so every array above 128 KiB is a fresh ``mmap`` and every write to it
+  page-faults: NumPy code that allocates and frees many mid-sized temporaries (elementwise work on
+  4 MB arrays, one thread) ran about 3x slower with it on a Linux/glibc test machine
+  (``benchmarks/sweep.py --only worker`` measures it). The embedded cluster drops the variable, so
+  glibc keeps its adaptive defaults (large arrays, above the adaptive threshold of at most 32 MiB,
+  are still mmap'd and returned on free, and the top of the heap is trimmed past twice the
+  threshold). The heap it keeps for reuse costs tens of MiB per worker, which matters only on
+  small workers: with a per-worker ``memory_limit`` below :data:`TRIM_BELOW_BYTES` (2 GiB) dask's
+  setting stays (:func:`keeps_malloc_trim`), so that a 300 MiB worker stays under dask's 80 %
+  pause threshold while it streams a large layer. A cluster you start yourself keeps your own
+  settings.
 """
 
 from __future__ import annotations

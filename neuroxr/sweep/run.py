@@ -157,7 +157,8 @@ def sweep(
     storage_options : mapping, optional
         fsspec options for opening a remote store on the workers.
     memory_limit : str or int, optional
-        Memory limit per worker of the embedded cluster (e.g. ``"2GiB"``; default: Dask's).
+        Memory limit per worker of the embedded cluster (e.g. ``"2GiB"``; default: Dask's). Below
+        2 GiB the workers keep Dask's malloc trimming (:func:`neuroxr.sweep.cluster.keeps_malloc_trim`).
     blas_threads : int or None
         BLAS/OpenMP threads inside each task (default 1, so that workers do not oversubscribe
         the cores); ``None`` leaves them alone.

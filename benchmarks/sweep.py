@@ -109,9 +109,12 @@ def scaling(tmp: str, quick: bool, rounds: int = 1) -> list[list[str]]:
         pb = res.table.set_index("key")["path"]
         diff = max(float(np.nanmax(np.abs(a.read_dataset(pa[k])["ev"].values - b.read_dataset(pb[k])["ev"].values)))
                    for k in pa.index)
+        workers = 1 if mode == "serial" else int(mode)
         rows.append([label, str(len(res.computed)), f"{best[2]:.1f}", " / ".join(f"{x[0]:.1f}" for x in runs[mode]),
-                     f"{best[1]:.1f}", f"{best_serial / best[0]:.2f}", "-" if mode == "serial" else f"{diff:.1e}"])
-    rows.append(["load average (1 min) at the start of each run", "", "", " ".join(f"{x:.1f}" for x in loads), "", "", ""])
+                     f"{best[1]:.1f}", f"{best_serial / best[0]:.2f}", f"{best[2] / (workers * best[0]):.2f}",
+                     "-" if mode == "serial" else f"{diff:.1e}"])
+    rows.append(["load average (1 min) at the start of each run", "", "", " ".join(f"{x:.1f}" for x in loads), "", "", "",
+                 ""])
     return rows
 
 
@@ -127,10 +130,12 @@ print(time.perf_counter() - t)
 """
 
 _IMPORT_PROBE = """
-import resource, sys, time
+import sys, time
+import distributed
 t = time.perf_counter()
-import neuroxr
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(sys.modules))
+import {module}
+hwm = [int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM:")][0]
+print(time.perf_counter() - t, hwm, len(sys.modules))
 """
 
 
@@ -151,13 +156,17 @@ def worker_settings(quick: bool) -> list[list[str]]:
 
     plain = best(_MALLOC_PROBE, {})[0]
     trim = best(_MALLOC_PROBE, {"MALLOC_TRIM_THRESHOLD_": "65536"})[0]
-    seconds, rss, modules = best(_IMPORT_PROBE, {})
-    return [
+    rows = [
         ["elementwise work on fresh 4 MB arrays, glibc defaults (the embedded cluster)", f"{plain:.2f} s"],
         ["same with MALLOC_TRIM_THRESHOLD_=65536 (dask's nanny default)", f"{trim:.2f} s ({trim / plain:.1f}x)"],
-        ["import neuroxr in a fresh process (what a worker imports to unpickle a task)",
-         f"{seconds:.2f} s, peak RSS {rss:.0f} MiB, {modules:.0f} modules"],
     ]
+    for module, what in (("neuroxr", "import neuroxr"),
+                         ("neuroxr.sweep.tasks", "import neuroxr.sweep.tasks (what a worker imports to unpickle a task)"),
+                         ("neuroxr.kernels.gram, zarr, dask.array", "the chunk tasks of a spread Gram (kernels.gram, zarr, dask.array)")):
+        seconds, rss, modules = best(_IMPORT_PROBE.format(module=module), {})
+        rows.append([f"{what}, after distributed, fresh process",
+                     f"{seconds:.2f} s, peak RSS {rss:.0f} MiB (distributed alone ~60), {modules:.0f} modules"])
+    return rows
 
 
 def _structured_block(block_info=None, n: int = 0, p_chunk: int = 0, latent: np.ndarray | None = None) -> np.ndarray:
@@ -279,7 +288,8 @@ def main() -> None:
         if run("scaling"):
             rows = scaling(tmp, args.quick, args.rounds)
             t = table(["run", "entries", "task seconds (sum)", "task phase s (each round)", "total s (best)",
-                       "speed-up vs serial (best)", "max |EV diff| vs serial"], rows)
+                       "speed-up vs serial (best)", "busy (task s / (workers x phase))", "max |EV diff| vs serial"],
+                      rows)
             print(t)
             parts.append("## (a) Strong scaling: forward + reverse, every layer x both animals\n\n"
                          + ("reps=4, 200 stimuli" if args.quick else "reps=20, 400 stimuli, 11 layers x 2 animals x 2 directions = 44 entries")

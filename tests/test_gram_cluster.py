@@ -176,7 +176,8 @@ def test_layer_five_times_a_worker_memory_limit_scores_on_such_workers(tmp_path)
 
         peaks = c.run(peak_rss_mb)
     assert len(res.computed) == 2 and not res.failed
-    assert max(peaks.values()) < 0.8 * limit / 2**20 and len(peaks) == 2  # nobody killed, nobody replaced
+    # both workers are the original ones (none was killed at 95 % of its limit and replaced)
+    assert len(peaks) == 2 and max(peaks.values()) < 0.95 * limit / 2**20, peaks
     store = StudyStore(path, mode="r")
     ev = store.read_dataset(res.table.set_index("key").at["forward/big.layer__animalA", "path"])["ev"].values
     # the stored Gram equals the chunked Gram of the same features (computed here one chunk at a time)

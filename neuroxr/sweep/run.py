@@ -29,7 +29,7 @@ from ._util import ordered
 from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
 from .inference import check_inference, run_inference
-from .names import layer_name
+from .names import layer_name, layer_ref
 from .plan import Entry, plan_sweep
 from .select import best_layers
 from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task, spread_gram
@@ -316,11 +316,14 @@ class _Run:
         """The layers whose Gram is reduced across the cluster (``gram_spread``; :func:`spread_gram`)."""
         if self.gram_spread is False or not gram_layers:
             return set()
+        from ..entries.gram import raw_features
+
         store = StudyStore(self.url, mode="r", storage_options=self.storage_options)
         limits = [w.get("memory_limit") for w in client.scheduler_info().get("workers", {}).values()]
         out = set()
         for m, layer in gram_layers:
-            data = store.read_features(m, layer).data
+            raw = raw_features(store, layer_ref(m, layer))  # shape and chunks only (no unit ids read)
+            data = raw[0] if raw is not None else store.read_features(m, layer).data
             n_chunks = len(data.chunks[1]) if hasattr(data, "chunks") and data.chunks else 1
             if (n_chunks > 1 and self.gram_spread) or spread_gram(int(data.nbytes), n_chunks, limits):
                 out.add((m, layer))

@@ -170,13 +170,17 @@ def test_layer_five_times_a_worker_memory_limit_scores_on_such_workers(tmp_path)
     path = tmp_path / "big.zarr"
     study = _big_study(path, n, p, unit_chunk)
     with embedded_cluster(2, gpu=False, memory_limit=limit) as cluster, distributed.Client(cluster) as c:
-        res = sweep(path, directions=["forward", "cka"], client=c, reps=2, seed=0, progress=False)
+        workers = set(c.scheduler_info()["workers"])
+        with distributed.get_task_stream(c) as ts:
+            res = sweep(path, directions=["forward", "cka"], client=c, reps=2, seed=0, progress=False)
+        assert set(c.scheduler_info()["workers"]) == workers  # none was killed and replaced
+        # the Gram was spread: one task per unit chunk (and the tree's), on both workers
+        assert len(ts.data) > p // unit_chunk and {t["worker"] for t in ts.data} == workers
 
         from neuroxr.sweep.tasks import peak_rss_mb
 
         peaks = c.run(peak_rss_mb)
     assert len(res.computed) == 2 and not res.failed
-    # both workers are the original ones (none was killed at 95 % of its limit and replaced)
     assert len(peaks) == 2 and max(peaks.values()) < 0.95 * limit / 2**20, peaks
     store = StudyStore(path, mode="r")
     ev = store.read_dataset(res.table.set_index("key").at["forward/big.layer__animalA", "path"])["ev"].values

@@ -112,6 +112,18 @@ def test_sweep_metric_inference(sweep_copy):
     assert (m["score_low"] <= m["score_high"]).all()
 
 
+def test_sweep_metric_inference_takes_the_metric_options(sweep_copy):
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    res = sweep(path, models="netA", neural="animalA", directions=["shape"], client="serial", progress=False,
+                metric_options={"shape": {"alpha": 0.5}}, inference={"bootstrap": 5})
+    paths = res.inference_table["bootstrap_path"]
+    assert len(paths) and all(p.startswith("inference/shape_bootstrap") for p in paths)
+    for p in paths:
+        assert nx.open_store(path).read_dataset(p).attrs["neuroxr_provenance"]["params"]["alpha"] == 0.5
+
+
 def test_report_lists_metric_inference(sweep_copy, tmp_path):
     import pandas as pd
 

@@ -76,11 +76,15 @@ def test_cli_lost_scheduler_exits_1_with_one_line(sweep_copy, tmp_path, monkeypa
 
 
 def test_embedded_cluster_worker_settings():
-    from neuroxr.sweep.cluster import _pre_spawn_environ, embedded_cluster
+    from neuroxr.sweep.cluster import _pre_spawn_environ, embedded_cluster, keeps_malloc_trim
     from neuroxr.sweep.tasks import _TaskEnv
 
     assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")  # dask's default
     assert "MALLOC_TRIM_THRESHOLD_" not in _pre_spawn_environ()
+    # small workers keep dask's trimming (memory matters more than speed there)
+    assert _pre_spawn_environ("300MiB")["MALLOC_TRIM_THRESHOLD_"] == 65536
+    assert keeps_malloc_trim(300 * 2**20) and not keeps_malloc_trim("4GiB") and not keeps_malloc_trim("auto")
+    assert not keeps_malloc_trim(None) and not keeps_malloc_trim(0)
     parent = os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
     def in_task():
@@ -90,7 +94,7 @@ def test_embedded_cluster_worker_settings():
             threads = {p["num_threads"] for p in threadpool_info()}
         return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"), threads
 
-    cluster = embedded_cluster(1, gpu=False, memory_limit="1GiB")
+    cluster = embedded_cluster(1, gpu=False, memory_limit="4GiB")
     try:
         with distributed.Client(cluster) as client:
             trim, omp, threads = client.submit(in_task, pure=False).result()

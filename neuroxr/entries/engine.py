@@ -35,7 +35,7 @@ from ..store import StudyStore
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
-from .gram import compute_gram
+from .gram import compute_gram, streamed_features
 from .kinds import DIRECTION_FUNCTIONS, TIME_KINDS, Kind, get_kind, lazy_features, streams
 
 __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
@@ -197,7 +197,9 @@ def _run_direction(req: _Request, io: _IO, backend: str | None, options: Mapping
     fn = DIRECTION_FUNCTIONS[k.name]
     if streams(k.name, p):
         gram = _geo.gram_stats(io.gram(req.source))
-        return fn(io.read(req.source, load=False), io.read(req.target), gram=gram, **kw)
+        feats = streamed_features(io.store, req.source)  # values unread: no unit coords needed
+        feats = io.read(req.source, load=False) if feats is None else feats
+        return fn(feats, io.read(req.target), gram=gram, **kw)
     lazy = lazy_features(k.name, p)
     a = io.read(req.source, load=not (lazy and req.source.kind == "features"))
     b = io.read(req.target, load=not (lazy and req.target.kind == "features"))

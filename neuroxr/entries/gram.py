@@ -5,17 +5,46 @@ mean and second moment; :func:`neuroxr.geometry.gram`) are all that forward pred
 shared regressor, cRSA, CKA and the effective dimensionality need of a feature set. They are
 computed once per feature-set version: the entry's provenance holds the feature set's version
 token, so a rewritten layer never reuses a stale Gram.
+
+A stored layer is read as ``dask.array.from_zarr`` of its data array, without its unit
+coordinates (a million unit ids take tens of MiB that the Gram never uses), and reduced over its
+unit chunks by :func:`neuroxr.kernels.gram.gram_dask`: streamed into one accumulator under the
+synchronous scheduler (a sweep task), or a tree of fused read-and-partial tasks on whatever
+scheduler is active (a distributed client spreads it over the workers; the chunk tasks need
+only zarr and NumPy there).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
 
-__all__ = ["compute_gram"]
+__all__ = ["compute_gram", "raw_features", "streamed_features"]
+
+_DIMS = ("stimulus", "unit")
+
+
+def raw_features(store: Any, src: Any) -> tuple[Any, np.ndarray] | None:
+    """``(dask array (stimulus, unit), stimulus ids)`` of a stored feature set straight from its
+    Zarr array (no unit coordinates read), or ``None`` where the layout is not the plain one
+    (the caller then reads the labeled set)."""
+    import dask.array as da
+
+    try:
+        g = store._group(src.path)
+        arr = g["data"]
+        dims = tuple(getattr(arr.metadata, "dimension_names", None) or arr.attrs.get("_ARRAY_DIMENSIONS") or ())
+        ids = np.asarray(g["stimulus_id"][:])
+    except Exception:  # another layout (or store): the labeled read below handles it
+        return None
+    if dims != _DIMS or ids.shape != (arr.shape[0],):
+        return None
+    ids = np.array(ids.tolist(), dtype=str) if ids.dtype.kind in "OT" else ids.astype(str)
+    return da.from_zarr(arr), ids
 
 
 def compute_gram(src: Any, tgt: Any, params: Any, io: Any) -> xr.Dataset:
@@ -23,8 +52,38 @@ def compute_gram(src: Any, tgt: Any, params: Any, io: Any) -> xr.Dataset:
 
     The products run on ``io.backend`` (NumPy when ``None``) in float64.
     """
-    feats = io.read(src, load=False)
     backend = io.backend if io.backend not in (None, "numpy") else None
-    ds = _geo.gram(feats, backend=backend)
+    raw = raw_features(io.store, src)
+    if raw is None:
+        ds = _geo.gram(io.read(src, load=False), backend=backend)
+    else:
+        from ..backend import to_numpy
+        from ..kernels.gram import gram_dask
+
+        darr, ids = raw
+        s = gram_dask(darr, backend=backend, dtype="float64")
+        ds = xr.Dataset(
+            {"K": (("stimulus", "stimulus_"), to_numpy(s.K)), "a": (("stimulus",), to_numpy(s.a)),
+             "v": (("stimulus",), to_numpy(s.v))},
+            coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+            attrs={"n_units": int(s.n_units), "mu": float(s.mu), "m2": float(s.m2), "kind": "gram"},
+        )
     ds.attrs.update({"model": str(src.model), "layer": str(src.layer)})
     return ds
+
+
+def streamed_features(store: Any, src: Any) -> xr.DataArray | None:
+    """A stand-in for a stored feature set that an entry reads only through its Gram (the
+    streamed forward): its lazy values (``dask.array.from_zarr``), its stimulus ids, and unit ids
+    ``"0" .. "p-1"`` instead of the stored ones (which the Gram path never reports, and
+    which for a million units take more memory than the rest of the entry). ``None`` where the
+    stored layout is not the plain one (read the labeled set then)."""
+    raw = raw_features(store, src)
+    if raw is None:
+        return None
+    darr, ids = raw
+    p = int(darr.shape[1])
+    units = np.arange(p).astype(f"U{len(str(p))}")  # "0", "1", ...: fixed-width, a few bytes each
+    return xr.DataArray(darr, dims=_DIMS, name=str(src.name), coords={
+        "stimulus_id": ("stimulus", ids), "unit_id": ("unit", units),
+        "model": str(src.model), "layer": str(src.layer)})

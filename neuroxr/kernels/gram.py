@@ -4,9 +4,11 @@ Everything in neuroxr's geometry (correlation / cosine / Euclidean RDMs, linear 
 dimensionality, shape metrics fitted on the whole data set) depends on the features ``F``
 (``n`` stimuli x ``p`` units) only through a handful of statistics that are *sums over units*.
 :class:`GramStats` holds them; :func:`gram` computes them for an in-memory array,
-:func:`gram_chunks` accumulates them over an iterable of unit chunks, and :func:`gram_dask` is a
-tree reduction over the unit chunks of a dask array (bounded memory: a few ``n x n`` partials are
-alive at once, whatever the number of units).
+:func:`gram_chunks` accumulates them over an iterable of unit chunks, and :func:`gram_dask` reduces
+the unit chunks of a dask array: streamed into one accumulator with a synchronous scheduler
+(:func:`gram_stream`), else a tree reduction whose tasks spread over the scheduler's workers
+(:func:`gram_tree`); either way a few ``n x n`` partials are alive at once, whatever the number
+of units.
 
 Statistics (``m`` = column means of ``F``, ``Fc = F - 1 m^T`` the column-centred features)::
 
@@ -46,6 +48,8 @@ __all__ = [
     "combine",
     "gram_chunks",
     "gram_dask",
+    "gram_stream",
+    "gram_tree",
     "centered_gram",
     "uncentered_gram",
     "row_centered_gram",
@@ -192,45 +196,118 @@ def _partial_block(block: Any, backend: str | None, dtype: Any) -> GramStats:
     return gram_partial(block)
 
 
-def _combine_list(parts: list[GramStats]) -> GramStats:
-    return combine_many(parts)
+def _accumulate(acc: GramStats | None, s: GramStats) -> GramStats:
+    """``combine(acc, s)`` written into ``acc``'s arrays (``acc`` is owned by the caller): one
+    ``n x n`` accumulator, no new one per chunk."""
+    if acc is None:
+        return s
+    if acc.K.shape != s.K.shape:
+        combine(acc, s)  # raises the one-line shape error
+    K, a, v = acc.K, acc.a, acc.v
+    K += s.K
+    a += s.a
+    v += s.v
+    p = acc.n_units + s.n_units
+    delta = s.mu - acc.mu
+    mu = acc.mu + delta * s.n_units / p
+    m2 = acc.m2 + s.m2 + delta * delta * acc.n_units * s.n_units / p
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2)
 
 
-def gram_dask(
-    darr: Any,
-    split_every: int = 8,
-    backend: str | None = None,
-    dtype: Any = None,
-    compute: bool = True,
-    **compute_kwargs: Any,
-) -> Any:
-    """:class:`GramStats` of a dask array, reduced over its unit chunks.
+# Blocks of the reduction tree: each unit chunk's partial statistics, boxed in a (1, 1) object array
+# so that they travel as one dask array block (the chunk read and its partial are fused into one task).
+def _box(s: GramStats) -> Any:
+    import numpy as np
 
-    Each unit chunk becomes one task (load chunk -> partial statistics); partials are combined in
-    a tree (``split_every`` per node), so peak memory is a few ``n x n`` matrices plus the chunks
-    being processed, however many units the layer has.
+    out = np.empty((1, 1), dtype=object)
+    out[0, 0] = s
+    return out
 
-    Parameters
-    ----------
-    darr : dask.array.Array, shape (n_stimuli, n_units)
-        Features; chunks along the stimulus axis are merged first (each task needs whole columns).
-    split_every : int
-        Fan-in of the reduction tree (>= 2).
-    backend : str, optional
-        Move each chunk to this backend (``"numpy"``, ``"torch"``, ``"torch_cuda"``, ``"cupy"``)
-        inside its task; default: keep the chunk's own type.
-    dtype : str, optional
-        ``"float32"`` or ``"float64"`` for the moved chunks (default float64 when ``backend`` is set).
-    compute : bool
-        If False, return the ``dask.delayed.Delayed`` of the result to compose into a larger graph.
-    **compute_kwargs
-        Passed to ``dask.compute`` (e.g. ``scheduler="threads"``).
 
-    Returns
-    -------
-    GramStats or dask.delayed.Delayed
-    """
+def _boxed_partial(block: Any, backend: str | None = None, dtype: Any = None) -> Any:
+    return _box(_partial_block(block, backend, dtype))
+
+
+def _boxed_identity(block: Any, axis: Any = None, keepdims: bool = True) -> Any:
+    return block
+
+
+def _flatten(parts: Any, out: list[GramStats]) -> list[GramStats]:
+    if isinstance(parts, (list, tuple)):
+        for q in parts:
+            _flatten(q, out)
+    else:
+        out.extend(parts.ravel().tolist())
+    return out
+
+
+def _boxed_combine(parts: Any, axis: Any = None, keepdims: bool = True) -> Any:
+    stats = _flatten(parts, [])
+    first = stats[0]
+    acc = GramStats(K=first.K + 0, a=first.a + 0, v=first.v + 0, n_units=first.n_units, mu=first.mu, m2=first.m2)
+    for s in stats[1:]:
+        acc = _accumulate(acc, s)
+    return _box(acc)
+
+
+def _unbox(block: Any) -> GramStats:
+    return block[0, 0]
+
+
+_SYNC_SCHEDULERS = ("sync", "synchronous", "single-threaded")
+
+
+def _is_synchronous(compute_kwargs: dict[str, Any]) -> bool:
+    """Whether ``dask.compute(**compute_kwargs)`` would run in this thread, one task at a time."""
     import dask
+
+    sched = compute_kwargs.get("scheduler", dask.config.get("scheduler", None))
+    return isinstance(sched, str) and sched in _SYNC_SCHEDULERS
+
+
+def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype: Any = None) -> Any:
+    """The lazy tree reduction of :func:`gram_dask`: a (1, 1) object dask array holding the
+    :class:`GramStats`.
+
+    One task per unit chunk reads the chunk and computes its partial statistics (the read and the
+    partial are fused, so a chunk never outlives its task); ``dask.array.reduction`` combines the
+    ``n x n`` partials ``split_every`` at a time (:func:`combine`: sums, and Chan's update of the
+    unit-mean spread). On a distributed cluster the chunk tasks and the tree nodes run on every
+    worker; a worker holds its running chunk tasks and at most a few partials.
+    """
+    import dask.array as da
+    import numpy as np
+
+    _check_dask(darr, split_every)
+    if len(darr.chunks[0]) > 1:
+        darr = darr.rechunk({0: -1})
+    meta = np.empty((0, 0), dtype=object)
+    # backend and dtype go positionally: map_blocks' own ``dtype=`` is the output's (object)
+    parts = darr.map_blocks(_boxed_partial, backend, dtype, dtype=object, meta=meta,
+                            chunks=((1,), (1,) * len(darr.chunks[1])))
+    return da.reduction(parts, chunk=_boxed_identity, combine=_boxed_combine, aggregate=_boxed_combine, axis=1,
+                        keepdims=True, concatenate=False, split_every=split_every, dtype=object, meta=meta,
+                        name="neuroxr-gram")
+
+
+def gram_stream(darr: Any, backend: str | None = None, dtype: Any = None) -> GramStats:
+    """:class:`GramStats` of a dask array, one unit chunk after another in this thread.
+
+    Each chunk is computed alone (synchronous scheduler) and added into one ``n x n`` accumulator,
+    so peak memory is one chunk, its centred copy and two ``n x n`` matrices, however many chunks
+    the layer has (a tree would keep up to ``split_every - 1`` partials per level alive).
+    """
+    _check_dask(darr, 2)
+    if len(darr.chunks[0]) > 1:
+        darr = darr.rechunk({0: -1})
+    acc: GramStats | None = None
+    for block in darr.to_delayed(optimize_graph=True).ravel():
+        acc = _accumulate(acc, _partial_block(block.compute(scheduler="sync"), backend, dtype))
+    assert acc is not None  # a dask array has at least one chunk
+    return acc
+
+
+def _check_dask(darr: Any, split_every: int) -> None:
     import dask.array as da
 
     if not isinstance(darr, da.Array):
@@ -239,15 +316,55 @@ def gram_dask(
         raise LayoutError(f"gram_dask: features must be 2-D (stimulus, unit); got shape {darr.shape}.")
     if split_every < 2:
         raise LayoutError(f"gram_dask: split_every must be at least 2; got {split_every}.")
-    if len(darr.chunks[0]) > 1:
-        darr = darr.rechunk({0: -1})
-    blocks = darr.to_delayed()[0]
-    part = dask.delayed(_partial_block, pure=True)
-    level = [part(b, backend, dtype) for b in blocks]
-    comb = dask.delayed(_combine_list, pure=True)
-    while len(level) > 1:
-        level = [comb(level[i : i + split_every]) for i in range(0, len(level), split_every)]
-    out = level[0]
+    if 0 in darr.shape:
+        raise LayoutError(f"gram_dask: features have no units or no stimuli (shape {darr.shape}).")
+
+
+def gram_dask(
+    darr: Any,
+    split_every: int = 4,
+    backend: str | None = None,
+    dtype: Any = None,
+    compute: bool = True,
+    **compute_kwargs: Any,
+) -> Any:
+    """:class:`GramStats` of a dask array, reduced over its unit chunks.
+
+    With a synchronous scheduler (``scheduler="sync"`` or the dask config's, as inside a sweep
+    task) the chunks are streamed one at a time into one accumulator (:func:`gram_stream`:
+    memory one chunk + two ``n x n``). Otherwise (threads, processes, a ``distributed.Client``)
+    the statistics are a tree reduction over the unit chunks (:func:`gram_tree`): one fused
+    read-and-partial task per chunk, partials combined ``split_every`` at a time, so the work
+    spreads over the scheduler's workers and each holds a few chunks and ``n x n`` partials.
+
+    Parameters
+    ----------
+    darr : dask.array.Array, shape (n_stimuli, n_units)
+        Features; chunks along the stimulus axis are merged first (each task needs whole columns).
+    split_every : int, default 4
+        Fan-in of the reduction tree (>= 2).
+    backend : str, optional
+        Move each chunk to this backend (``"numpy"``, ``"torch"``, ``"torch_cuda"``, ``"cupy"``)
+        inside its task; default: keep the chunk's own type.
+    dtype : str, optional
+        ``"float32"`` or ``"float64"`` for the moved chunks (default float64 when ``backend`` is set).
+    compute : bool
+        If False, return the ``dask.delayed.Delayed`` of the result (the tree) to compose into a
+        larger graph.
+    **compute_kwargs
+        Passed to ``dask.compute`` (e.g. ``scheduler="threads"``).
+
+    Returns
+    -------
+    GramStats or dask.delayed.Delayed
+    """
+    import dask
+
+    _check_dask(darr, split_every)
+    if compute and _is_synchronous(compute_kwargs):
+        return gram_stream(darr, backend=backend, dtype=dtype)
+    tree = gram_tree(darr, split_every=split_every, backend=backend, dtype=dtype)
+    out = dask.delayed(_unbox, pure=True)(tree.to_delayed(optimize_graph=True)[0, 0])
     if not compute:
         return out
     (res,) = dask.compute(out, **compute_kwargs)

@@ -8,17 +8,20 @@ workers start with:
   ``VECLIB_MAXIMUM_THREADS``, ``NUMEXPR_NUM_THREADS``), set before the worker process starts, so that
   n single-threaded workers use n cores, not n x cores; each task also limits them with
   ``threadpoolctl`` (see :mod:`neuroxr.sweep.tasks`).
-- **No ``MALLOC_TRIM_THRESHOLD_``.** Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every
-  worker by default (``distributed.nanny.pre-spawn-environ``), to hand freed memory back to the OS
-  quickly. Setting that variable also switches off glibc's dynamic mmap threshold, so every array
-  above 128 KiB is a fresh ``mmap`` and every write to it page-faults: NumPy code that allocates and
-  frees many mid-sized temporaries (elementwise work on 4 MB arrays, one thread) ran about 3x slower
-  with it on a Linux/glibc test machine (``benchmarks/sweep.py --malloc`` measures it). The embedded cluster
-  drops the variable from the pre-spawn environment, so glibc keeps its adaptive defaults (large
-  arrays, above the adaptive threshold of at most 32 MiB, are still mmap'd and returned on free,
-  and the top of the heap is trimmed past twice the threshold). A sweep task holds one entry's
-  arrays and frees them when it returns, so worker memory stays bounded. A cluster you start
-  yourself keeps your own settings.
+- **No ``MALLOC_TRIM_THRESHOLD_``, unless memory is scarce.** Dask's nanny sets
+  ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker by default (``distributed.nanny.pre-spawn-environ``),
+  to hand freed memory back to the OS quickly. Setting that variable also switches off glibc's
+  dynamic mmap threshold, so every array above 128 KiB is a fresh ``mmap`` and every write to it
+  page-faults: NumPy code that allocates and frees many mid-sized temporaries (elementwise work on
+  4 MB arrays, one thread) ran about 3x slower with it on a Linux/glibc test machine
+  (``benchmarks/sweep.py --only worker`` measures it). The embedded cluster drops the variable, so
+  glibc keeps its adaptive defaults (large arrays, above the adaptive threshold of at most 32 MiB,
+  are still mmap'd and returned on free, and the top of the heap is trimmed past twice the
+  threshold). The heap it keeps for reuse costs tens of MiB per worker, which matters only on
+  small workers: with a per-worker ``memory_limit`` below :data:`TRIM_BELOW_BYTES` (2 GiB) dask's
+  setting stays (:func:`keeps_malloc_trim`), so that a 300 MiB worker stays under dask's 80 %
+  pause threshold while it streams a large layer. A cluster you start yourself keeps your own
+  settings.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from typing import Any
 
 from ..errors import SweepConfigError
 
-__all__ = ["WORKER_ENV", "connect", "embedded_cluster", "machine_cores", "scheduler_address"]
+__all__ = ["TRIM_BELOW_BYTES", "WORKER_ENV", "connect", "embedded_cluster", "keeps_malloc_trim", "machine_cores",
+           "scheduler_address"]
 
 #: Environment of the embedded cluster's workers, set before each worker process starts.
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -45,13 +49,36 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _pre_spawn_environ() -> dict[str, Any]:
-    """Dask's pre-spawn worker environment, less :data:`DROPPED_ENV`, plus :data:`WORKER_ENV`."""
+#: Per-worker memory limits below this keep dask's malloc trimming (see the module docstring).
+TRIM_BELOW_BYTES = 2 * 2**30
+
+
+def _limit_bytes(memory_limit: Any) -> int | None:
+    """A worker memory limit in bytes (``None`` for no limit or ``"auto"``)."""
+    if memory_limit in (None, 0, "auto") or isinstance(memory_limit, float) and memory_limit <= 1:
+        return None
+    from dask.utils import parse_bytes
+
+    return int(parse_bytes(memory_limit)) if isinstance(memory_limit, str) else int(memory_limit)
+
+
+def keeps_malloc_trim(memory_limit: Any) -> bool:
+    """Whether the embedded cluster keeps dask's ``MALLOC_TRIM_THRESHOLD_=65536``: only for a
+    per-worker ``memory_limit`` below :data:`TRIM_BELOW_BYTES`, where returning freed memory
+    to the OS at once keeps a worker under its limit (and out of pause / restart)."""
+    limit = _limit_bytes(memory_limit)
+    return limit is not None and limit < TRIM_BELOW_BYTES
+
+
+def _pre_spawn_environ(memory_limit: Any = None) -> dict[str, Any]:
+    """Dask's pre-spawn worker environment, less :data:`DROPPED_ENV` (kept for small memory
+    limits: :func:`keeps_malloc_trim`), plus :data:`WORKER_ENV`."""
     import dask
 
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
-    for k in DROPPED_ENV:
-        env.pop(k, None)
+    if not keeps_malloc_trim(memory_limit):
+        for k in DROPPED_ENV:
+            env.pop(k, None)
     return {**env, **WORKER_ENV}
 
 
@@ -82,12 +109,12 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
             kw["n_workers"] = int(n_workers)
         if memory_limit is not None:
             kw["memory_limit"] = memory_limit
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ()}):
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
             return LocalCUDACluster(**kw)
     from distributed import LocalCluster
 
     n = int(n_workers) if n_workers is not None else machine_cores()
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ()}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
         return LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
             memory_limit=memory_limit if memory_limit is not None else "auto", env=dict(WORKER_ENV),

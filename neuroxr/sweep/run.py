@@ -29,10 +29,10 @@ from ._util import ordered
 from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
 from .inference import check_inference, run_inference
-from .names import layer_name
+from .names import layer_name, layer_ref
 from .plan import Entry, plan_sweep
 from .select import best_layers
-from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task
+from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task, spread_gram
 
 __all__ = ["SweepError", "entry_params", "sweep"]
 
@@ -128,6 +128,7 @@ def sweep(
     selection_seed: int = 0,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
     inference: Mapping[str, Any] | None = None,
+    gram_spread: bool | None = None,
     **score_kwargs: Any,
 ) -> SweepResult:
     """Score models x layers x neural sets (x regions) x directions on Dask, resumably.
@@ -156,7 +157,8 @@ def sweep(
     storage_options : mapping, optional
         fsspec options for opening a remote store on the workers.
     memory_limit : str or int, optional
-        Memory limit per worker of the embedded cluster (e.g. ``"2GiB"``; default: Dask's).
+        Memory limit per worker of the embedded cluster (e.g. ``"2GiB"``; default: Dask's). Below
+        2 GiB the workers keep Dask's malloc trimming (:func:`neuroxr.sweep.cluster.keeps_malloc_trim`).
     blas_threads : int or None
         BLAS/OpenMP threads inside each task (default 1, so that workers do not oversubscribe
         the cores); ``None`` leaves them alone.
@@ -174,6 +176,11 @@ def sweep(
         ``{"bootstrap": N, "permutations": N}`` (optional ``level``, ``method``, ``over``): after
         the scores, a bootstrap and / or permutation entry per direction entry
         (:mod:`neuroxr.sweep.inference`), summarised in :attr:`SweepResult.inference_table`.
+    gram_spread : bool, optional
+        On a Dask cluster, reduce a layer's Gram across all workers (a tree over its unit chunks)
+        instead of streaming it inside one worker: ``None`` (default) for the layers larger than a
+        quarter of the smallest worker memory limit (:func:`neuroxr.sweep.tasks.spread_gram`),
+        ``True`` for every layer of two or more unit chunks, ``False`` never. Serial runs stream.
     **score_kwargs
         Passed to the direction functions: ``reps``, ``seed``, ``regressor``, ``alpha``,
         ``n_components``, ``alphas``, ``n_folds``, ``fold_seed``, ``max_n``, ``noise_ceiling``,
@@ -263,7 +270,7 @@ def sweep(
                 paths[key] = rec["path"]
         bar.update(key, err is not None)
 
-    run = _Run(store if serial else url, storage_options, overwrite, blas_threads, backend)
+    run = _Run(store if serial else url, storage_options, overwrite, blas_threads, backend, gram_spread)
     t0 = time.perf_counter()
     try:
         if serial:
@@ -286,7 +293,8 @@ def sweep(
     dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw)
     metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
                                            metric_options=metric_opts)
-    inference_table = run_inference(store, [e for e in entries if e.key not in failed], kw, inference)
+    inference_table = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
+                                    metric_options=metric_opts)
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        task_info=info, dataset=dataset, table=table, target_table=target_table,
                        best_layers=best_layers(target_table, seed=selection_seed),
@@ -301,13 +309,30 @@ class _Run:
     """Runs the tasks of one sweep, serially or on a Dask cluster."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None, overwrite: bool,
-                 blas_threads: int | None, backend: str | None) -> None:
+                 blas_threads: int | None, backend: str | None, gram_spread: bool | None = None) -> None:
         self.url, self.storage_options, self.overwrite = url, storage_options, overwrite
-        self.blas_threads, self.backend = blas_threads, backend
+        self.blas_threads, self.backend, self.gram_spread = blas_threads, backend, gram_spread
         self.session = f"{os.getpid()}-{time.time_ns()}"  # workers keep one cached store per sweep
 
-    def _gram_args(self, model: str, layer: str) -> tuple[Any, ...]:
-        return (self.url, self.storage_options, model, layer, self.backend, self.blas_threads, self.session)
+    def _gram_args(self, model: str, layer: str, spread: bool = False) -> tuple[Any, ...]:
+        return (self.url, self.storage_options, model, layer, self.backend, self.blas_threads, self.session, spread)
+
+    def _spread(self, client: Any, gram_layers: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The layers whose Gram is reduced across the cluster (``gram_spread``; :func:`spread_gram`)."""
+        if self.gram_spread is False or not gram_layers:
+            return set()
+        from ..entries.gram import raw_features
+
+        store = StudyStore(self.url, mode="r", storage_options=self.storage_options)
+        limits = [w.get("memory_limit") for w in client.scheduler_info().get("workers", {}).values()]
+        out = set()
+        for m, layer in gram_layers:
+            raw = raw_features(store, layer_ref(m, layer))  # shape and chunks only (no unit ids read)
+            data = raw[0] if raw is not None else store.read_features(m, layer).data
+            n_chunks = len(data.chunks[1]) if hasattr(data, "chunks") and data.chunks else 1
+            if (n_chunks > 1 and self.gram_spread) or spread_gram(int(data.nbytes), n_chunks, limits):
+                out.add((m, layer))
+        return out
 
     def _entry_args(self, entry: Entry, params: Mapping[str, Any], gram: Any) -> tuple[Any, ...]:
         return (self.url, self.storage_options, entry, params, self.overwrite, self.blas_threads, self.backend, gram,
@@ -342,7 +367,9 @@ class _Run:
             if show and getattr(c, "dashboard_link", None):
                 print(f"neuroxr sweep: Dask dashboard at {c.dashboard_link}", flush=True)
             token = f"{os.getpid()}-{time.time_ns()}"
-            grams = {(m, l): c.submit(gram_task, *self._gram_args(m, l), key=f"neuroxr-gram-{layer_name(m, l)}-{token}", pure=False)
+            spread = self._spread(c, gram_layers)
+            grams = {(m, l): c.submit(gram_task, *self._gram_args(m, l, (m, l) in spread),
+                                      key=f"neuroxr-gram-{layer_name(m, l)}-{token}", pure=False)
                      for m, l in gram_layers}
             futures = {}
             for e, p in jobs:

@@ -22,13 +22,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .names import layer_ref
 from .plan import Entry
 
-__all__ = ["entry_params", "entry_lookup", "entry_task", "gram_task", "needs_gram_task"]
+__all__ = ["GRAM_SPREAD_BYTES", "GRAM_SPREAD_FRACTION", "entry_params", "entry_lookup", "entry_task",
+           "gram_task", "needs_gram_task", "peak_rss_mb", "spread_gram"]
+
 
 _FAIL_ENV = "NEUROXR_SWEEP_FAIL"
 #: score arguments that a model_to_model entry does not take (it has no noise ceiling)
@@ -95,6 +97,15 @@ def needs_gram_task(entry: Entry, params: Mapping[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------------- tasks
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB: Linux's ``VmHWM`` (reset when a worker process
+    is spawned), else ``ru_maxrss`` (which on Linux keeps the spawning parent's peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     try:
         import resource
 
@@ -103,16 +114,20 @@ def _peak_rss_mb() -> float:
         return float("nan")
 
 
-class _TaskEnv:
-    """Inside a task: synchronous dask scheduler, BLAS threads limited (threadpoolctl)."""
+peak_rss_mb = _peak_rss_mb
 
-    def __init__(self, blas_threads: int | None) -> None:
-        self.blas_threads = blas_threads
+
+class _TaskEnv:
+    """Inside a task: synchronous dask scheduler (or ``scheduler``, e.g. the worker's client),
+    BLAS threads limited (threadpoolctl)."""
+
+    def __init__(self, blas_threads: int | None, scheduler: Any = "synchronous") -> None:
+        self.blas_threads, self.scheduler = blas_threads, scheduler
 
     def __enter__(self) -> _TaskEnv:
         import dask
 
-        self._cfg = dask.config.set(scheduler="synchronous")
+        self._cfg = dask.config.set(scheduler=self.scheduler)
         self._cfg.__enter__()
         self._tp = None
         if self.blas_threads is not None:
@@ -152,13 +167,49 @@ def _open(url: Any, storage_options: Mapping[str, Any] | None, session: str | No
 
 
 def gram_task(url: str, storage_options: Mapping[str, Any] | None, model: str, layer: str,
-              backend: str | None, blas_threads: int | None, session: str | None = None) -> str:
-    """Task: the Gram entry of one layer, ``compute(store, "gram", layer)``; returns its store path."""
+              backend: str | None, blas_threads: int | None, session: str | None = None,
+              spread: bool = False) -> str:
+    """Task: the Gram entry of one layer, ``compute(store, "gram", layer)``; returns its store path.
+
+    By default the layer's unit chunks are streamed through one accumulator in this task (memory:
+    one chunk + two ``n x n``). With ``spread=True`` (on a distributed worker) the task hands its
+    thread back to the worker (``distributed.worker_client``) and the Gram is a tree reduction
+    over the layer's unit chunks on the whole cluster (:func:`neuroxr.kernels.gram.gram_tree`):
+    each worker reads and reduces some chunks, only ``n x n`` partials travel, and this task
+    receives the final statistics and writes the entry. ``session``: see :func:`_open`.
+    """
     from ..entries import compute
 
     store = _open(url, storage_options, session)
+    ref = layer_ref(model, layer)
+    if spread:
+        from distributed import worker_client
+
+        with worker_client() as client, _TaskEnv(blas_threads, scheduler=client):
+            return compute(store, "gram", ref, backend=backend).path
     with _TaskEnv(blas_threads):
-        return compute(store, "gram", layer_ref(model, layer), backend=backend).path
+        return compute(store, "gram", ref, backend=backend).path
+
+
+#: A layer's Gram is spread over the cluster when its features exceed this fraction of the
+#: smallest worker memory limit ...
+GRAM_SPREAD_FRACTION = 0.25
+#: ... or, where the workers have no memory limit, this many bytes.
+GRAM_SPREAD_BYTES = 2**30
+
+
+def spread_gram(nbytes: int, n_chunks: int, memory_limits: Sequence[int | None]) -> bool:
+    """Whether a layer's Gram is reduced across the cluster (:func:`gram_task` with ``spread``).
+
+    A layer of at least two unit chunks whose features take more than :data:`GRAM_SPREAD_FRACTION`
+    of the smallest worker memory limit (:data:`GRAM_SPREAD_BYTES` without limits): one worker
+    would stream it in bounded memory too, but the reduction would then hold one core for the
+    whole layer; smaller layers are cheaper reduced in place than through the scheduler.
+    """
+    if n_chunks < 2:
+        return False
+    limits = [int(x) for x in memory_limits if x]
+    return nbytes > (GRAM_SPREAD_FRACTION * min(limits) if limits else GRAM_SPREAD_BYTES)
 
 
 def entry_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry, params: Mapping[str, Any],

@@ -111,12 +111,13 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
             f"{name}: coord {coord!r} must lie on dim {dim!r} alone; it lies on {c.dims}."
         )
     values = c.values
-    if values.dtype.kind not in "UOT" or not all(isinstance(v, str) for v in values.tolist()):
+    if values.dtype.kind not in "UOT" or (values.dtype.kind == "O" and not all(isinstance(v, str) for v in values.flat)):
         raise LayoutError(
             f"{name}: coord {coord!r} must hold strings; found dtype {values.dtype}. "
             f"Convert with ids.astype(str)."
         )
-    dup = pd.Index(values)[pd.Index(values).duplicated()]
+    index = pd.Index(values)
+    dup = index[index.duplicated()] if not index.is_unique else index[:0]  # one hash table when unique
     if len(dup):
         raise LayoutError(
             f"{name}: coord {coord!r} has {len(dup)} duplicate ids, e.g. {_examples(pd.unique(dup))}. "

@@ -419,7 +419,7 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
 
 def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray) -> None:
     """A complete stored layer must match this extraction, or the caller must overwrite it."""
-    g = zarr.open_group(store.url, path=path, mode="r")
+    g = zarr.open_group(store._zstore, path=path, mode="r")  # the store's own zarr store: its storage options
     stored_red = g.attrs.get("reduction")
     problems = []
     try:

@@ -21,13 +21,34 @@ run      :func:`sweep`, :class:`SweepError`
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from ..errors import SweepConfigError
-from .config import SCORE_KEYS, SWEEP_KEYS, SWEEP_METRICS, load_config, validate_config
-from .gather import METRIC_TABLE_COLUMNS, PARAM_COLUMNS, SweepResult, gather, gather_metrics
-from .names import ALL_REGIONS
-from .plan import Entry, plan_sweep
-from .run import SweepError, sweep
-from .select import best_layers, target_halves
+
+# names -> their module, imported on first use: a worker importing ``neuroxr.sweep.tasks`` does not
+# pay for the config schema, gathering or selection modules
+_LAZY = {
+    **dict.fromkeys(("SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "load_config", "validate_config"), "config"),
+    **dict.fromkeys(("METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "SweepResult", "gather", "gather_metrics"), "gather"),
+    "ALL_REGIONS": "names",
+    **dict.fromkeys(("Entry", "plan_sweep"), "plan"),
+    **dict.fromkeys(("SweepError", "sweep"), "run"),
+    **dict.fromkeys(("best_layers", "target_halves"), "select"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ALL_REGIONS",

@@ -183,24 +183,23 @@ class StudyStore(Listing):
         return node if isinstance(node, zarr.Group) else None
 
     def _group(self, path: str) -> zarr.Group | None:
-        g = self._lookup(path)
-        if g is None and self._local is not None and atomic.has_journal(self._local, path):
-            g = self._wait_for_swap(path)
-        return g
+        return self._after_swap(path, self._lookup)
 
-    def _wait_for_swap(self, path: str) -> zarr.Group | None:
-        """An entry caught between the two renames of a swap: wait for it, or finish a dead writer's swap."""
-        import time
-
+    def _after_swap(self, path: str, read: Any) -> Any:
+        """``read(path)``; for an entry caught between the two renames of a swap on a local store,
+        wait for the swap, or finish a dead writer's swap, and read again."""
+        value = read(path)
+        if value is not None or self._local is None or not atomic.has_journal(self._local, path):
+            return value
         deadline = time.monotonic() + _SWAP_WAIT
         while atomic.has_journal(self._local, path):
             if self.mode == "a":
                 atomic.recover(self._local, path)
-            g = self._lookup(path)
-            if g is not None or time.monotonic() > deadline:
-                return g
+            value = read(path)
+            if value is not None or time.monotonic() > deadline:
+                return value
             time.sleep(0.02)
-        return self._lookup(path)
+        return read(path)
 
     # ------------------------------------------------------------------ group documents
     def _read_doc(self, path: str) -> dict[str, Any] | None:
@@ -225,18 +224,7 @@ class StudyStore(Listing):
 
     def _doc(self, path: str) -> dict[str, Any] | None:
         """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""
-        doc = self._read_doc(path)
-        if doc is None and self._local is not None and atomic.has_journal(self._local, path):
-            deadline = time.monotonic() + _SWAP_WAIT
-            while atomic.has_journal(self._local, path):
-                if self.mode == "a":
-                    atomic.recover(self._local, path)
-                doc = self._read_doc(path)
-                if doc is not None or time.monotonic() > deadline:
-                    return doc
-                time.sleep(0.02)
-            doc = self._read_doc(path)
-        return doc
+        return self._after_swap(path, self._read_doc)
 
     def _forget(self, path: str) -> None:
         """Drop what the cache holds of ``path`` and below (after this object changed it)."""

@@ -178,7 +178,7 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
     and one batch of document reads, whatever the number of entries): complete entries with their
     provenance, and entries whose write the inventory records as unfinished (a running or killed
     writer) as incomplete. 0.1.0 entries (a group at the pair path) are found when the inventory
-    records them (a rebuild does: ``neuroxr validate --fix``); their pair groups alone are walked
+    records them (a rebuild does: ``neuroxr validate --rebuild-inventory``); their pair groups alone are walked
     for the keyed entries inside. The hierarchy is walked instead when the store has no usable
     inventory (none yet, unreadable, or disagreeing with the groups).
     """

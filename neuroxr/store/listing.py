@@ -207,9 +207,9 @@ class Listing:
         try:
             docs = _inv.read(self._zstore)
         except OSError as exc:
-            return [("/", f"the inventory cannot be read ({os_message(exc)}); run `neuroxr validate --fix`")]
+            return [("/", f"the inventory cannot be read ({os_message(exc)}); run `neuroxr validate --rebuild-inventory`")]
         if docs is None:
-            return [("/", "no inventory (or an unreadable one): listings walk the store; run `neuroxr validate --fix`")]
+            return [("/", "no inventory (or an unreadable one): listings walk the store; run `neuroxr validate --rebuild-inventory`")]
         index = _inv.merge(docs.values())
         walked = {path: tok for path, complete, tok in self._walk() if complete}
         out = []

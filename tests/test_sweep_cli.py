@@ -91,3 +91,29 @@ def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
         assert "backend='cupy' needs" in line
     else:  # a machine with CuPy and a GPU: the error does not apply
         pytest.skip("CuPy and a GPU are present")
+
+
+@pytest.mark.parametrize("flag, config, expected", [
+    ([], "", None), (["--gram-spread"], "", True), (["--no-gram-spread"], "", False),
+    ([], "gram_spread: true\n", True), (["--no-gram-spread"], "gram_spread: true\n", False),
+])
+def test_cli_gram_spread(sweep_copy, tmp_path, monkeypatch, flag, config, expected):
+    import importlib
+
+    run = importlib.import_module("neuroxr.sweep.run")
+
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def fake(store, client=None, progress=True, **kw):
+        seen.update(kw)
+        raise _Stop
+
+    monkeypatch.setattr(run, "sweep", fake)
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [forward]\n" + config)
+    res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), "--scheduler", "serial", *flag])
+    assert isinstance(res.exception, _Stop)
+    assert seen.get("gram_spread") is expected

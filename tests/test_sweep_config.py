@@ -115,3 +115,11 @@ def test_load_config_yaml(tmp_path, sweep_base_store):
     with pytest.raises(SweepConfigError, match="not valid YAML") as info:
         load_config(broken)
     assert "\n" not in str(info.value)
+
+
+def test_gram_spread_key():
+    assert "gram_spread" in SWEEP_KEYS
+    for value in (True, False, None):
+        assert validate_config({"gram_spread": value})["gram_spread"] is value
+    with pytest.raises(SweepConfigError, match="gram_spread must be true, false or null"):
+        validate_config({"gram_spread": "yes"})

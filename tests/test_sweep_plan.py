@@ -82,3 +82,34 @@ def test_plan_metrics(sweep_base_store):
     ersa = plan_sweep(store, models="netA", layers=["layer3"], neural="animalA", directions=["rsa", "ereg"],
                       metric_options={"rsa": {"variant": "ersa"}})
     assert [e.key for e in ersa] == ["ersa/netA.layer3__animalA", "ereg/netA.layer3__animalA"]
+
+
+def test_cost_estimate_orders_the_longest_first(sweep_base_store):
+    from neuroxr.sweep.plan import entry_cost, longest_first, set_sizes
+
+    store = StudyStore(sweep_base_store, mode="r")
+    entries = plan_sweep(store, directions=["forward", "reverse", "inter_animal", "cka"])
+    sizes = set_sizes(store, entries)
+    # shapes from the array metadata equal the sets' own shapes
+    for path, shape in sizes.items():
+        parts = path.split("/")
+        da = store.read_neural(parts[1]) if parts[0] == "neural" else store.read_features(parts[1], parts[2])
+        assert shape == da.shape
+    assert {f"neural/{n}" for n in store.neural_sets()} <= set(sizes)
+    params = {e.key: {"reps": 2} for e in entries}
+    cost = {e.key: entry_cost(e, params[e.key], sizes) for e in entries}
+    ordered = longest_first(entries, params, sizes)
+    assert sorted(e.key for e in ordered) == sorted(e.key for e in entries)
+    got = [cost[e.key] for e in ordered]
+    assert got == sorted(got, reverse=True) and got[0] > got[-1] > 0
+    k = sum(e.is_metric for e in entries)  # metrics are cheap: last
+    assert 0 < k < len(entries) and all(e.is_metric for e in ordered[-k:])
+    # cost grows with reps and with the set sizes
+    fwd = [e for e in entries if e.direction == "forward" and e.neural == "animalA"]
+    assert entry_cost(fwd[0], {"reps": 4}, sizes) == 2 * entry_cost(fwd[0], {"reps": 2}, sizes)
+    by_units = sorted(fwd, key=lambda e: sizes[f"features/{e.model}/{e.layer}"][1])
+    assert [cost[e.key] for e in by_units] == sorted(cost[e.key] for e in by_units)
+    bigger = {**sizes, "neural/animalA": (sizes["neural/animalA"][0], 500, sizes["neural/animalA"][2])}
+    assert entry_cost(fwd[0], {"reps": 2}, bigger) > cost[fwd[0].key]
+    # ties keep the plan order; unknown sets cost 0 and go last
+    assert longest_first(entries, params, {}) == list(entries)

@@ -323,3 +323,44 @@ def test_summaries_count_included_targets_only(sweep_copy):
     np.testing.assert_allclose(ds.sel(layer="layer3"), strict.table.set_index("key").at["forward/netA.layer3__animalA", "median_ev"])
     assert (strict.best_layers["n_selection"] + strict.best_layers["n_test"]
             == int(tt[tt.layer == strict.best_layers["best_layer"].iloc[0]]["included"].sum())).all()
+
+
+def test_cluster_submits_the_longest_entries_first(sweep_copy, monkeypatch):
+    """The entry tasks reach the scheduler by decreasing cost estimate (no timing)."""
+    import importlib
+
+    import distributed
+
+    cluster = importlib.import_module("neuroxr.sweep.cluster")
+    from neuroxr.sweep.plan import entry_cost, set_sizes
+
+    submitted = []
+
+    class _Client:
+        def submit(self, fn, *args, key, pure):
+            submitted.append(args[2] if fn is entry_task else None)
+            return object()
+
+        def scheduler_info(self):
+            return {"workers": {}}
+
+    class _Stop(Exception):
+        pass
+
+    def stop(futures):
+        raise _Stop
+
+    monkeypatch.setattr(cluster, "connect", lambda *a: (_Client(), []))
+    monkeypatch.setattr(distributed, "as_completed", stop)
+    path = sweep_copy()
+    with pytest.raises(_Stop):
+        sweep(path, directions=["cka", "forward", "inter_animal"], reps=2, progress=False, client="tcp://127.0.0.1:1",
+              gram_spread=False)
+    entries = [e for e in submitted if e is not None]
+    store = StudyStore(path, mode="r")
+    planned = plan_sweep(store, directions=["cka", "forward", "inter_animal"])
+    assert sorted(e.key for e in entries) == sorted(e.key for e in planned)
+    sizes = set_sizes(store, planned)
+    costs = [entry_cost(e, {"reps": 2}, sizes) for e in entries]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+    assert entries[0].direction != "cka" and entries[-1].direction == "cka"

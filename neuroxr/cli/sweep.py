@@ -62,6 +62,9 @@ def _print_text(result: Any) -> None:
 @click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None, help="Workers of the local cluster (default: one per core).")
 @click.option("--backend", default=None, help="Array backend of the scores (numpy, torch, torch_cuda, cupy); overrides the config.")
 @click.option("--overwrite", is_flag=True, default=False, help="Recompute entries that are already in the store.")
+@click.option("--gram-spread/--no-gram-spread", "gram_spread", default=None,
+              help="Reduce each layer's Gram across all workers (or never); default: automatic (layers larger than a "
+                   "quarter of a worker's memory), or the config's gram_spread.")
 @click.option("--no-progress", is_flag=True, default=False, help="Do not show progress.")
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print the result (counts, entry table, metric table, best layers) as one JSON object.")
@@ -69,7 +72,8 @@ def _print_text(result: Any) -> None:
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="Also write the per-entry table as CSV to this file.")
 @storage_options
 def sweep_command(store: str, config: str | None, scheduler: str | None, n_workers: int | None, backend: str | None,
-                  overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None) -> None:
+                  overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None,
+                  gram_spread: bool | None = None) -> None:
     """Score every selected model x layer x neural set x region x direction of STORE on Dask.
 
     CONFIG is a YAML file with the sweep's arguments (models, layers, neural, directions,
@@ -90,7 +94,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         raise click.ClickException(f"cannot open the study store {store!r}: {one_line(exc)}") from None
     try:
         cfg = load_config(config, st) if config else validate_config({}, st)
-        for key, value in (("scheduler", scheduler), ("n_workers", n_workers), ("backend", backend)):
+        for key, value in (("scheduler", scheduler), ("n_workers", n_workers), ("backend", backend),
+                           ("gram_spread", gram_spread)):
             if value is not None:
                 cfg[key] = value
         if overwrite:

@@ -27,6 +27,7 @@ from . import provenance as _p
 __all__ = ["pair_path", "entry_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
 
 COMPLETE_ATTR = "neuroxr_complete"
+TOKEN_ATTR = "neuroxr_token"
 _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 #: the fixed columns of :func:`list_entries` (parameter columns follow)
 LIST_COLUMNS = ("kind", "source", "target", "path", "key", "complete", "legacy", "current")
@@ -63,20 +64,56 @@ def _get(store: Any, path: str) -> Any:
         return None
 
 
-def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
-    """Every score, metric and Gram entry of a store, complete or not, as a dict with ``kind``,
-    ``source``, ``target``, ``path``, ``key``, ``complete``, ``legacy`` and ``provenance``."""
+_STAGES = ("scores", "metrics", "inference")
+
+
+def _pair_rows(kind: str, src: str, tgt: str | None, path: str, pg: Any) -> Iterator[dict[str, Any]]:
+    """The entries of one pair group, walked: a 0.1.0 entry at the pair path, then its keyed entries."""
+    legacy = _is_entry(pg)
+    if legacy:
+        yield {"kind": kind, "source": src, "target": tgt, "path": path, "key": None,
+               "complete": bool(pg.attrs.get(COMPLETE_ATTR, False)), "legacy": True, "provenance": None}
+    for key, g in _groups(pg):
+        if legacy and not _KEY_RE.match(key):  # a group inside a 0.1.0 entry, not a keyed entry
+            continue
+        yield _row(kind, src, tgt, f"{path}/{key}", key, g.attrs)
+
+
+def _row(kind: str, src: str, tgt: str | None, path: str, key: str, attrs: Any) -> dict[str, Any]:
+    prov = attrs.get(_p.PROVENANCE_ATTR)
+    return {"kind": kind, "source": src, "target": tgt, "path": path, "key": key,
+            "complete": bool(attrs.get(COMPLETE_ATTR, False)), "legacy": False,
+            "provenance": dict(prov) if prov else None}
+
+
+def _pair_of(path: str) -> tuple[int, str, str, str | None, str] | None:
+    """``(stage index, kind, source, target, pair path)`` of a group under an entry stage, from its
+    path; ``None`` when the path is above a pair group."""
+    parts = path.split("/")
+    if parts[0] == "cache":
+        if len(parts) < 4 or parts[1] != "gram":
+            return None
+        return len(_STAGES), "gram", f"{parts[2]}.{parts[3]}", None, "/".join(parts[:4])
+    if len(parts) < 3:
+        return None
+    kind, pair = parts[1], parts[2]
+    if kind == "dimensionality" or "__" not in pair:
+        src, tgt = pair, None
+    else:
+        src, _, tgt = pair.partition("__")
+    return _STAGES.index(parts[0]), kind, src, tgt, "/".join(parts[:3])
+
+
+def _walk_entries(store: Any) -> Iterator[dict[str, Any]]:
+    """Every entry, by walking the hierarchy group by group (a request per group on an object store)."""
     pairs: list[tuple[str, str, str | None, str, Any]] = []
-    for stage in ("scores", "metrics", "inference"):
+    for stage in _STAGES:
         top = _get(store, stage)
         if top is None:
             continue
         for kind, kg in _groups(top):
             for pair, pg in _groups(kg):
-                if kind == "dimensionality" or "__" not in pair:
-                    src, tgt = pair, None
-                else:
-                    src, _, tgt = pair.partition("__")
+                _, _, src, tgt, _ = _pair_of(f"{stage}/{kind}/{pair}")  # type: ignore[misc]
                 pairs.append((kind, src, tgt, f"{stage}/{kind}/{pair}", pg))
     gram = _get(store, "cache/gram")
     if gram is not None:
@@ -84,17 +121,68 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
             for layer, lg in _groups(mg):
                 pairs.append(("gram", f"{model}.{layer}", None, f"cache/gram/{model}/{layer}", lg))
     for kind, src, tgt, path, pg in pairs:
-        legacy = _is_entry(pg)
-        if legacy:
-            yield {"kind": kind, "source": src, "target": tgt, "path": path, "key": None,
-                   "complete": bool(pg.attrs.get(COMPLETE_ATTR, False)), "legacy": True, "provenance": None}
-        for key, g in _groups(pg):
-            if legacy and not _KEY_RE.match(key):  # a group inside a 0.1.0 entry, not a keyed entry
-                continue
-            prov = g.attrs.get(_p.PROVENANCE_ATTR)
-            yield {"kind": kind, "source": src, "target": tgt, "path": f"{path}/{key}", "key": key,
-                   "complete": bool(g.attrs.get(COMPLETE_ATTR, False)), "legacy": False,
-                   "provenance": dict(prov) if prov else None}
+        yield from _pair_rows(kind, src, tgt, path, pg)
+
+
+def _listed_entries(store: Any, groups: tuple[dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The entries from the inventory's groups (``(complete, incomplete)`` of
+    :meth:`~neuroxr.store.StudyStore.inventoried`), in the walk's order; ``None`` when a recorded
+    group is not where an entry can be (then walk)."""
+    complete, incomplete = groups
+    rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    legacy: dict[str, tuple[int, str, str, str | None]] = {}
+    keyed = []
+    for path, attrs in [*complete.items(), *incomplete.items()]:
+        if path.split("/")[0] not in _STAGES and not path.startswith("cache/gram/"):
+            continue  # sets (read in the same batch for their tokens), other caches
+        pair = _pair_of(path)
+        if pair is None:
+            return None
+        stage, kind, src, tgt, ppath = pair
+        depth = ppath.count("/") + 1
+        if path == ppath:  # a 0.1.0 entry at the pair path (recorded by a rebuild): walk its pair group
+            legacy[ppath] = (stage, kind, src, tgt)
+        elif path.count("/") == depth:
+            keyed.append((ppath, stage, kind, src, tgt, path, attrs))
+        else:
+            return None
+    for ppath, stage, kind, src, tgt, path, attrs in keyed:
+        if ppath not in legacy:  # keyed entries inside a 0.1.0 group come from its walk
+            key = path.rpartition("/")[2]
+            rows.append(((stage, *ppath.split("/")[1:], key), _row(kind, src, tgt, path, key, attrs)))
+    for ppath, (stage, kind, src, tgt) in legacy.items():
+        pg = _get(store, ppath)
+        for r in _pair_rows(kind, src, tgt, ppath, pg) if pg is not None else ():
+            rows.append(((stage, *ppath.split("/")[1:], r["key"] or ""), r))
+    return [r for _, r in sorted(rows, key=lambda t: t[0])]
+
+
+def _scan(store: Any) -> tuple[list[dict[str, Any]] | Iterator[dict[str, Any]], dict[str, dict[str, Any]] | None]:
+    """The entries and, when read from the inventory, the attributes of the complete sets
+    (``{path: attrs}``, for their tokens): one listing and one batch of document reads."""
+    inventoried = getattr(store, "inventoried", None)
+    got = inventoried([*_STAGES, "cache/gram", "neural", "features"]) if inventoried is not None else None
+    if got is not None:
+        rows = _listed_entries(store, got)
+        if rows is not None:
+            sets = {p: a for p, a in got[0].items() if p.split("/")[0] in ("neural", "features")}
+            return rows, sets
+    return _walk_entries(store), None
+
+
+def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
+    """Every score, metric, inference and Gram entry of a store, complete or not, as a dict with
+    ``kind``, ``source``, ``target``, ``path``, ``key``, ``complete``, ``legacy`` and ``provenance``.
+
+    Read from the store's inventory (:meth:`~neuroxr.store.StudyStore.inventoried`: one listing
+    and one batch of document reads, whatever the number of entries): complete entries with their
+    provenance, and entries whose write the inventory records as unfinished (a running or killed
+    writer) as incomplete. 0.1.0 entries (a group at the pair path) are found when the inventory
+    records them (a rebuild does: ``neuroxr validate --rebuild-inventory``); their pair groups alone are walked
+    for the keyed entries inside. The hierarchy is walked instead when the store has no usable
+    inventory (none yet, unreadable, or disagreeing with the groups).
+    """
+    yield from _scan(store)[0]
 
 
 def list_entries(store: Any) -> pd.DataFrame:
@@ -118,12 +206,15 @@ def list_entries(store: Any) -> pd.DataFrame:
         store = StudyStore(store, mode="r")
     rows = []
     tokens: dict[str, str | None] = {}
-    for e in iter_entries(store):
+    entries, sets = _scan(store)
+    if sets is not None:  # the sets' tokens came with the same batch of reads
+        tokens = {p: (str(a[TOKEN_ATTR]) if a.get(TOKEN_ATTR) else None) for p, a in sets.items()}
+    for e in entries:
         prov = e.pop("provenance") or {}
         current = bool(e["complete"] and not e["legacy"] and prov)
         for path, tok in prov.get("inputs", {}).items():
             if path not in tokens:
-                tokens[path] = store.token(path)
+                tokens[path] = store.token(path)  # absent or incomplete sets: None
             current = current and tok is not None and tokens[path] == tok
         e["current"] = current
         for k, v in prov.get("params", {}).items():

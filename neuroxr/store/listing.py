@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import zarr
@@ -77,9 +77,9 @@ class Listing:
             except OSError:
                 pass
 
-    def _confirmed(self, paths: list[str]) -> dict[str, dict[str, Any] | None]:
-        """The attributes of each complete group of ``paths`` (``None``: absent or incomplete); the
-        documents not cached are read in one concurrent batch."""
+    def _group_attrs_batch(self, paths: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The attributes of each group of ``paths``, complete or not (``None``: absent or not a
+        group); the documents not cached are read in one concurrent batch."""
         todo = [p for p in paths if p not in self._docs]
         try:
             got = batch.get_many(self._zstore, [f"{p}/zarr.json" for p in todo])
@@ -95,11 +95,17 @@ class Listing:
                     doc = json.loads(raw) if raw is not None else self._doc(p)  # a swap in progress: wait for it
                 except ValueError:
                     doc = None
-            attrs = doc.get("attributes", {}) if isinstance(doc, dict) and doc.get("node_type") == "group" else {}
-            out[p] = dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
-            if self._cache and out[p] is not None:
+            is_group = isinstance(doc, dict) and doc.get("node_type") == "group"
+            out[p] = dict(doc.get("attributes", {})) if is_group else None
+            if self._cache and is_group and out[p].get(COMPLETE_ATTR, False):  # type: ignore[union-attr]
                 self._docs[p] = doc
         return out
+
+    def _confirmed(self, paths: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The attributes of each complete group of ``paths`` (``None``: absent or incomplete); the
+        documents not cached are read in one concurrent batch."""
+        return {p: a if a is not None and a.get(COMPLETE_ATTR, False) else None
+                for p, a in self._group_attrs_batch(paths).items()}
 
     def _listed(self, prefix: str, depth: int = 0) -> dict[str, dict[str, Any]] | None:
         """Complete groups under ``prefix`` (exactly ``depth`` levels below it; 0: any) per the
@@ -139,6 +145,53 @@ class Listing:
             listed = {p: a for p, a in self._confirmed(paths).items() if a is not None} if attrs else dict.fromkeys(paths)
         return {p: listed[p] for p in sorted(listed)} if attrs else sorted(listed)
 
+    def inventoried(self, prefixes: Sequence[str] = ("",)) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None:
+        """The groups of data under ``prefixes`` per the inventory, complete or not, each confirmed
+        by its own metadata document (one listing of the inventory and one concurrent batch of
+        document reads on an object store).
+
+        Parameters
+        ----------
+        prefixes : sequence of str, default ("",)
+            Group paths (``""``: the whole store), e.g. ``("scores", "cache/gram")``.
+
+        Returns
+        -------
+        (complete, incomplete) or None
+            ``complete``: ``{path: attributes}`` of the complete groups (what :meth:`listing`
+            returns with ``attrs=True``). ``incomplete``: ``{path: attributes}`` of the groups the
+            inventory records as ``pending`` (a write not finished: running, or its writer was
+            killed) that exist without their completion marker, like the walk finds them (a
+            pending record whose group was never created is not listed). ``None`` when the
+            inventory cannot be used (missing, unreadable, or a path recorded complete is not):
+            walk the hierarchy instead. Groups written by a version without an inventory after
+            the inventory was built are not seen (:meth:`inventory_problems` names them).
+        """
+        index = self._inventory()
+        if index is None:
+            return None
+        cands = [p for p in sorted(index)
+                 if any(not x or p == x or p.startswith(x + "/") for x in prefixes)]
+        complete: dict[str, dict[str, Any]] = {}
+        incomplete: dict[str, dict[str, Any]] = {}
+        for p, attrs in self._group_attrs_batch(cands).items():
+            if attrs is not None and attrs.get(COMPLETE_ATTR, False):
+                complete[p] = attrs
+            elif index[p]["state"] == "complete":
+                self._disagrees()
+                return None
+            elif attrs is not None and (COMPLETE_ATTR in attrs or self._holds_arrays(p)):
+                incomplete[p] = attrs
+        return complete, incomplete
+
+    def _holds_arrays(self, path: str) -> bool:
+        """Whether the group ``path`` holds arrays (a listing; asked only of unfinished writes)."""
+        try:
+            g = self._group(path)
+            return g is not None and any(True for _ in g.arrays())
+        except (OSError, KeyError):
+            return False
+
     def rebuild_inventory(self) -> int:
         """Rebuild the inventory from a walk of the hierarchy (``neuroxr validate`` runs it); returns
         the number of groups of data recorded."""
@@ -154,9 +207,9 @@ class Listing:
         try:
             docs = _inv.read(self._zstore)
         except OSError as exc:
-            return [("/", f"the inventory cannot be read ({os_message(exc)}); run `neuroxr validate --fix`")]
+            return [("/", f"the inventory cannot be read ({os_message(exc)}); run `neuroxr validate --rebuild-inventory`")]
         if docs is None:
-            return [("/", "no inventory (or an unreadable one): listings walk the store; run `neuroxr validate --fix`")]
+            return [("/", "no inventory (or an unreadable one): listings walk the store; run `neuroxr validate --rebuild-inventory`")]
         index = _inv.merge(docs.values())
         walked = {path: tok for path, complete, tok in self._walk() if complete}
         out = []

@@ -37,7 +37,7 @@ SCORE_KEYS = (
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
 SWEEP_KEYS = (
     "models", "layers", "neural", "directions", "regions", "overwrite", "n_workers", "scheduler",
-    "selection_seed", "metric_options", "inference",
+    "selection_seed", "metric_options", "inference", "gram_spread",
 ) + SCORE_KEYS
 #: Metrics a sweep's ``directions`` may name besides the four directions (``rsa`` is the variant
 #: ``metric_options["rsa"]["variant"]``, default ``crsa``).
@@ -72,6 +72,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "inference": {"anyOf": [_NULL, {"type": "object", "additionalProperties": False, "properties": {
             "bootstrap": _int(0), "permutations": _int(0), "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]}}}]},
+        "gram_spread": {"anyOf": [_NULL, {"type": "boolean"}]},
         "reps": _int(1),
         "seed": _int(0),
         "regressor": {"enum": list(REGRESSORS)},
@@ -103,6 +104,8 @@ _CONFIG_TYPES: dict[str, str] = {
     "selection_seed": "an integer",
     "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
     "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: stimuli|targets|both)",
+    "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "
+                   "quarter of a worker's memory)",
     "reps": "an integer >= 1",
     "seed": "an integer >= 0",
     "regressor": f"one of {REGRESSORS}",

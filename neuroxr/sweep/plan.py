@@ -41,7 +41,7 @@ from ..store import NAME_PATTERN, StudyStore
 from .config import SWEEP_METRICS, as_list, metric_kind
 from .names import ALL_REGIONS, layer_name, layer_ref, subset_name, subset_ref
 
-__all__ = ["ALL_REGIONS", "Entry", "plan_sweep"]
+__all__ = ["ALL_REGIONS", "Entry", "plan_sweep", "entry_cost", "set_sizes", "longest_first"]
 
 @dataclass(frozen=True)
 class Entry:
@@ -301,3 +301,75 @@ def plan_sweep(
             "the sweep has no entries: inter_animal needs at least two neural sets and model_to_model two models."
         )
     return out
+
+
+# ---------------------------------------------------------------------------- scheduling
+#: reps of a direction when the sweep does not set them (the directions' defaults)
+_DEFAULT_REPS = 20
+
+
+def set_sizes(store: StudyStore, entries: Sequence[Entry]) -> dict[str, tuple[int, ...]]:
+    """The shape of every set the entries read, ``{path: shape}`` (``(stimulus, unit)`` or
+    ``(stimulus, neuroid, repeat[, time_bin])``), from the array metadata only (no data read);
+    a set whose shape cannot be read is left out (its entries then cost 0 in :func:`entry_cost`)."""
+    paths = set()
+    for e in entries:
+        if e.model is not None:
+            paths.add(f"features/{e.model}/{e.layer}")
+        if e.target_model is not None:
+            paths.add(f"features/{e.target_model}/{e.target_layer}")
+        for n in (e.neural, e.source_neural):
+            if n is not None:
+                paths.add(f"neural/{n}")
+    out = {}
+    for path in sorted(paths):
+        try:
+            g = store._group(path)
+            out[path] = tuple(int(x) for x in g["data"].shape)
+        except Exception:  # another layout: unknown cost, the plan order is kept for it
+            continue
+    return out
+
+
+def entry_cost(entry: Entry, params: Mapping[str, Any], sizes: Mapping[str, tuple[int, ...]]) -> float:
+    """A flop estimate of one entry, to submit the longest first.
+
+    A direction fits a ridge per rep on ``n`` stimuli from ``p`` predictors to ``q`` targets
+    (Gram ``n^2 p``, its factorisation ``n^3``, the targets ``n^2 q``) and, with a neural
+    target, split-half ceilings over its repeats (``n q r``): ``reps * (n^2 (p + q) + n^3 + n q r)``
+    (time bins multiply the neural sizes). A metric compares two sets once: ``n^2 (p + q)``.
+    Region subsets count as the whole set. Unknown sizes count 0.
+    """
+    def feat(model: str | None, layer: str | None) -> tuple[int, int, int]:
+        shape = sizes.get(f"features/{model}/{layer}") if model is not None else None
+        return (shape[0], shape[1], 1) if shape else (0, 0, 1)
+
+    def neu(name: str | None) -> tuple[int, int, int]:
+        shape = sizes.get(f"neural/{name}") if name is not None else None
+        if not shape:
+            return 0, 0, 1
+        bins = int(np.prod(shape[3:])) if len(shape) > 3 else 1
+        return shape[0], shape[1] * bins, shape[2] if len(shape) > 2 else 1
+
+    sets = {"forward": (feat(entry.model, entry.layer), neu(entry.neural)),
+            "reverse": (neu(entry.neural), feat(entry.model, entry.layer)),
+            "inter_animal": (neu(entry.source_neural), neu(entry.neural)),
+            "model_to_model": (feat(entry.model, entry.layer), feat(entry.target_model, entry.target_layer))}
+    if entry.direction not in sets:  # a metric (or dimensionality: one set)
+        a = feat(entry.model, entry.layer) if entry.model is not None else neu(entry.neural)
+        b = neu(entry.neural) if entry.model is not None and entry.neural is not None else (0, 0, 1)
+        n = max(a[0], b[0])
+        return float(n) ** 2 * (a[1] + b[1])
+    (n1, p, _), (n2, q, r) = sets[entry.direction]
+    n = float(max(n1, n2))
+    reps = params.get("reps") or (1 if entry.direction == "model_to_model" else _DEFAULT_REPS)
+    ceiling = n * q * r if entry.direction != "model_to_model" else 0.0
+    return float(reps) * (n * n * (p + q) + n**3 + ceiling)
+
+
+def longest_first(entries: Sequence[Entry], params: Mapping[str, Mapping[str, Any]],
+                  sizes: Mapping[str, tuple[int, ...]]) -> list[Entry]:
+    """``entries`` by decreasing :func:`entry_cost` (ties in plan order): submitted in this order,
+    the longest tasks start first and workers finish together (longest-processing-time-first)."""
+    order = {e.key: i for i, e in enumerate(entries)}
+    return sorted(entries, key=lambda e: (-entry_cost(e, params.get(e.key, {}), sizes), order[e.key]))

@@ -30,7 +30,7 @@ from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
 from .inference import check_inference, run_inference
 from .names import layer_name, layer_ref
-from .plan import Entry, plan_sweep
+from .plan import Entry, longest_first, plan_sweep, set_sizes
 from .select import best_layers
 from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task, spread_gram
 
@@ -245,6 +245,8 @@ def sweep(
                 paths[e.key] = path
     todo = [e for e in entries if e.key not in paths]
     skipped = [e.key for e in entries if e.key in paths]
+    if not serial and len(todo) > 1:  # longest first, so that the workers finish together
+        todo = longest_first(todo, params, set_sizes(store, todo))
     jobs = [(e, params[e.key]) for e in todo]
     gram_layers = ordered((e.model, e.layer) for e, p in jobs if needs_gram_task(e, p))
     # parent groups exist before workers write concurrently below them (another sweep may create them too)

@@ -1,0 +1,138 @@
+"""Listing entries from the store's inventory: the same rows as the walk, incomplete writes included,
+0.1.0 entries found, and few requests on an object store (moto S3 server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from neuroxr.entries import layout, list_entries
+from neuroxr.layouts import features, neural
+from neuroxr.store import StudyStore
+
+STIM = [f"s{i}" for i in range(6)]
+
+
+def _key(i: int) -> str:
+    return f"{i:016x}"
+
+
+def _entry(inputs: dict[str, str | None], reps: int) -> xr.Dataset:
+    prov = {"params": {"reps": reps}, "inputs": inputs}
+    return xr.Dataset({"ev": (("neuroid",), np.arange(3.0) + reps)}, attrs={"neuroxr_provenance": prov})
+
+
+def _fill(st: StudyStore, n: int = 4) -> None:
+    st.write_neural("mA", neural(np.random.default_rng(0).normal(size=(6, 3, 2)), STIM))
+    st.write_features("net", "l1", features(np.random.default_rng(1).normal(size=(6, 4)), STIM))
+    inputs = {"neural/mA": st.token("neural/mA"), "features/net/l1": st.token("features/net/l1")}
+    for i in range(n):
+        st.write_dataset(f"scores/forward/net.l1__mA/{_key(i)}", _entry(inputs, i))
+    st.write_dataset(f"metrics/dimensionality/net.l1/{_key(99)}", _entry({"features/net/l1": "stale"}, 1))
+    st.write_dataset(f"cache/gram/net/l1/{_key(7)}", _entry(inputs, 0))
+
+
+def _walked(st: StudyStore) -> pd.DataFrame:
+    """list_entries with the inventory switched off (the hierarchy walked)."""
+    real = StudyStore.inventoried
+    try:
+        StudyStore.inventoried = lambda self, prefixes=("",): None  # type: ignore[method-assign]
+        return list_entries(st)
+    finally:
+        StudyStore.inventoried = real  # type: ignore[method-assign]
+
+
+def _no_walk(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("walked the hierarchy")
+
+    monkeypatch.setattr(layout, "_walk_entries", boom)
+    monkeypatch.setattr(StudyStore, "_walk_groups", boom)
+
+
+def test_listing_from_the_inventory_equals_the_walk(tmp_path, monkeypatch):
+    st = StudyStore(tmp_path / "s.zarr")
+    _fill(st)
+    walked = _walked(st)
+    assert len(walked) == 6 and walked.current.sum() == 5  # the dimensionality entry's input token is stale
+    _no_walk(monkeypatch)
+    pd.testing.assert_frame_equal(list_entries(StudyStore(st.url, mode="r")), walked)
+
+
+_KILLED = """
+import os, signal, sys, numpy as np, xarray as xr
+from neuroxr.store import StudyStore
+st = StudyStore(sys.argv[1])
+path = "scores/forward/net.l1__mA/" + "f" * 16
+st.begin_write(path)  # records the write as pending
+# an in-place writer (as on an object store): the group and its arrays, then killed before the marker
+xr.Dataset({"ev": ("neuroid", np.zeros(3))}).to_zarr(os.path.join(sys.argv[1], path), mode="w", consolidated=False)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_killed_writer_entry_is_listed_incomplete(tmp_path, monkeypatch):
+    st = StudyStore(tmp_path / "s.zarr")
+    _fill(st, n=1)
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", _KILLED, st.url], env=env, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    walked = _walked(st)
+    _no_walk(monkeypatch)
+    got = list_entries(StudyStore(st.url, mode="r"))
+    pd.testing.assert_frame_equal(got, walked)
+    row = got[got.key == "f" * 16]
+    assert len(row) == 1 and not row.complete.item() and not row.current.item()
+    assert got[got.key != "f" * 16].complete.all()
+
+
+def test_pending_write_never_begun_is_not_listed(tmp_path, monkeypatch):
+    st = StudyStore(tmp_path / "s.zarr")
+    _fill(st, n=1)
+    url = st.begin_write(f"scores/forward/net.l1__mA/{_key(5)}")  # a writer that has not written yet
+    _no_walk(monkeypatch)
+    assert _key(5) not in set(list_entries(StudyStore(st.url, mode="r")).key)
+    st.abort_write(url)
+
+
+def test_legacy_entries_found_from_a_rebuilt_inventory(tmp_path, monkeypatch):
+    st = StudyStore(tmp_path / "s.zarr")
+    _fill(st, n=1)
+    st.write_dataset("scores/reverse/net.l1__mA", _entry({}, 0))  # the 0.1.0 layout: the entry at the pair path
+    st.write_dataset(f"scores/reverse/net.l1__mA/{_key(3)}", _entry({}, 3))  # a keyed entry inside it
+    shutil.rmtree(os.path.join(st.url, ".neuroxr", "inventory"))  # a store of a version without an inventory
+    ro = StudyStore(st.url, mode="r")
+    walked = list_entries(ro)  # no inventory: walked
+    assert walked.query("kind == 'reverse'").legacy.tolist() == [True, False]
+    StudyStore(st.url).rebuild_inventory()  # records the 0.1.0 group, not the keyed entry inside it
+    monkeypatch.setattr(layout, "_walk_entries", lambda *a: (_ for _ in ()).throw(AssertionError("walked")))
+    pd.testing.assert_frame_equal(list_entries(StudyStore(st.url, mode="r")), walked)
+
+
+def test_list_entries_on_s3_makes_few_requests(s3_server):
+    options, log = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    n = 20
+    _fill(StudyStore(url, storage_options=options), n=n)
+    st = StudyStore(url, mode="r", storage_options=options)
+    n0 = len(log.requests)
+    got = list_entries(st)
+    reqs = log.requests[n0:]
+    lists = [r for r in reqs if r[0] == "GET" and "list-type" in r[2]]
+    assert len(got) == n + 2 and got.complete.all() and got.current.sum() == n + 1
+    assert len(lists) == 1 and "inventory" in lists[0][2]  # one listing: the inventory documents, no walk
+    # beyond one document read per group (entries and the 2 sets, one concurrent batch): a constant
+    # (the listing and the inventory shards), not a cost per entry
+    assert len(reqs) - (n + 2 + 2) <= 4, reqs
+    n0 = len(log.requests)
+    walked = _walked(st)
+    pd.testing.assert_frame_equal(got, walked)
+    assert len(log.requests) - n0 > 2 * len(reqs)  # what the walk costs instead

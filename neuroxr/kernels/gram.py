@@ -34,7 +34,9 @@ The kernels are written against the array API: ``F`` may be a NumPy, CuPy or tor
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,6 +257,21 @@ def _unbox(block: Any) -> GramStats:
 
 
 _SYNC_SCHEDULERS = ("sync", "synchronous", "single-threaded")
+#: the scheduler :func:`gram_dask` uses in this thread when its caller passes none (e.g. a sweep
+#: task's worker client); a context variable, so concurrent tasks in one process never see each
+#: other's (dask's own config is process-wide)
+_GRAM_SCHEDULER: ContextVar[Any] = ContextVar("neuroxr_gram_scheduler", default=None)
+
+
+@contextmanager
+def gram_scheduler(scheduler: Any) -> Iterator[None]:
+    """Within the block, :func:`gram_dask` in this thread computes on ``scheduler`` (e.g. a
+    ``distributed.Client``) unless its call names one."""
+    token = _GRAM_SCHEDULER.set(scheduler)
+    try:
+        yield
+    finally:
+        _GRAM_SCHEDULER.reset(token)
 
 
 def _is_synchronous(compute_kwargs: dict[str, Any]) -> bool:
@@ -361,6 +378,8 @@ def gram_dask(
     import dask
 
     _check_dask(darr, split_every)
+    if "scheduler" not in compute_kwargs and _GRAM_SCHEDULER.get() is not None:
+        compute_kwargs["scheduler"] = _GRAM_SCHEDULER.get()
     if compute and _is_synchronous(compute_kwargs):
         return gram_stream(darr, backend=backend, dtype=dtype)
     tree = gram_tree(darr, split_every=split_every, backend=backend, dtype=dtype)

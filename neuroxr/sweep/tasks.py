@@ -118,11 +118,13 @@ peak_rss_mb = _peak_rss_mb
 
 
 class _TaskEnv:
-    """Inside a task: synchronous dask scheduler (or ``scheduler``, e.g. the worker's client),
-    BLAS threads limited (threadpoolctl)."""
+    """Inside a task: synchronous dask scheduler, BLAS threads limited (threadpoolctl).
 
-    def __init__(self, blas_threads: int | None, scheduler: Any = "synchronous") -> None:
-        self.blas_threads, self.scheduler = blas_threads, scheduler
+    dask's config is process-wide, so only one value ever goes there ("synchronous"): tasks that
+    run beside each other in one worker process cannot leave another value behind."""
+
+    def __init__(self, blas_threads: int | None) -> None:
+        self.blas_threads, self.scheduler = blas_threads, "synchronous"
 
     def __enter__(self) -> _TaskEnv:
         import dask
@@ -185,7 +187,11 @@ def gram_task(url: str, storage_options: Mapping[str, Any] | None, model: str, l
     if spread:
         from distributed import worker_client
 
-        with worker_client() as client, _TaskEnv(blas_threads, scheduler=client):
+        from ..kernels.gram import gram_scheduler
+
+        # the Gram's tree on the cluster, named for this thread only (dask's config is process-wide:
+        # setting the client there would leak into tasks running beside this one)
+        with worker_client() as client, _TaskEnv(blas_threads), gram_scheduler(client):
             return compute(store, "gram", ref, backend=backend).path
     with _TaskEnv(blas_threads):
         return compute(store, "gram", ref, backend=backend).path

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype
+from ..backend import resolve_dtype, with_blas_threads
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
@@ -27,6 +27,7 @@ __all__ = ["forward"]
 _BATCH_BYTES = 96 * 2**20  # predictions of a batch of reps held at once
 
 
+@with_blas_threads
 def forward(
     features: xr.DataArray,
     neural: xr.DataArray,

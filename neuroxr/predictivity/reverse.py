@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype
+from ..backend import resolve_dtype, with_blas_threads
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
@@ -32,6 +32,7 @@ _HALVES_BYTES = 32 * 2**20  # split halves computed per batch of reps
 _RANK_BYTES = 8 * 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
 
 
+@with_blas_threads
 def reverse(
     neural: xr.DataArray,
     features: xr.DataArray,
@@ -117,6 +118,7 @@ def reverse(
     return dataset(features, "unit", out, attrs, preds, stim, min_reliability)
 
 
+@with_blas_threads
 def inter_animal(
     neural_a: xr.DataArray,
     neural_b: xr.DataArray,

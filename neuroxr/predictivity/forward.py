@@ -216,7 +216,8 @@ def _forward_core(
         if K is None:
             X = F if cols is None else F[:, cols]
             if cols is not None or S is None:
-                S = reg.operator(X) if reg.shared else None
+                # the operator meets the mean and half 1 of every rep (k columns each)
+                S = reg.operator(X, k * (1 + (reps if cols is None else 1))) if reg.shared else None
                 P = None
         blocks = [] if P is not None else [mean]
         if ceiling:

@@ -174,7 +174,11 @@ def main() -> None:
                 if args.directions and direction not in args.directions:
                     continue
                 t0 = time.time()
-                rows.append(run_row(name, shape, direction, subs.get(direction), args.reps, args.timeout))
+                try:
+                    rows.append(run_row(name, shape, direction, subs.get(direction), args.reps, args.timeout))
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:  # report it, keep going
+                    print(f"FAILED {name} {direction}: {str(exc)[-1500:]}", file=sys.stderr, flush=True)
+                    continue
                 print(f"done {name} {direction} in {time.time() - t0:.0f} s: "
                       f"{json.dumps(rows[-1], default=str)}", file=sys.stderr, flush=True)
                 if args.out:

@@ -91,7 +91,7 @@ def _own_running() -> int:
     return count
 
 
-def idle_cores(samples: int = 3, interval: float = 0.002) -> int:
+def idle_cores(samples: int = 3, interval: float = 0.001) -> int:
     """Cores not kept busy by other processes right now (all of them where this cannot be read).
 
     Linux: the cores this process may use minus (running tasks of ``/proc/loadavg`` minus this

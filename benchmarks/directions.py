@@ -230,20 +230,28 @@ def _sizes(shape: dict[str, int] | float) -> tuple[int, int, int, int]:
 
 def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
     """Floating-point operations of neuroxr's matrix products for one direction (whole run) on
-    ``shape`` (sizes or a reference scale)."""
+    ``shape`` (sizes or a reference scale), following the forms neuroxr picks at that shape."""
+    from neuroxr.kernels.ridge import _form_costs, operator_form
+
     n, p, k, folds = _sizes(shape)
+    T = shape["T"] if isinstance(shape, dict) else 40
     n_te = n / folds
-    if direction == "forward":  # hat operator: Gram, one Cholesky + inverse, small fold solves; S @ targets
-        build = 2 * n * n * p + n**3 + folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
-        # complete data: the mean and half 1 per rep (half 2 follows linearly)
-        return build + 2 * n * n * k * (1 + reps)
+    n_tr = n - n_te
+    hat_from_kernel = n**3 + folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
+    if direction == "forward":
+        m = k * (1 + reps)  # complete data: the mean and half 1 per rep (half 2 follows linearly)
+        form = operator_form(n, p, folds, 0.1, True, m)
+        if form == "factored":  # Gram, per fold a down-date, a p x p solve; then 6 n p per column
+            return 4 * n * p * p + folds * (2 * p**3 / 3 + 2 * n_te * p * p) + 6 * n * (p + 1) * m
+        return _form_costs(n, p, folds, 0.1, True)[form] + 2 * n * n * m
     if direction in ("reverse", "inter_animal"):
-        kk, m = (k, p) if direction == "reverse" else (k // 2, k // 2)
+        kk, m = (k, p) if direction == "reverse" else (k // 2, k - k // 2)
+        if kk >= n_tr:  # slot kernels once; per design a hat operator from its kernel and S @ Y
+            return T * (T + 1) / 2 * 2 * n * n * kk + (1 + 2 * reps) * (hat_from_kernel + 2 * n * n * m)
         cross, block, gram = 2 * n * kk * m, 2 * n * (kk + 1) * m, 2 * n * kk * kk
-        # first rep: the mean, half 1 and the mean's cached cross-products (recomputed once: 3 designs
-        # exceed the kept budget); then per rep half 1's cross-products and the blocks of both halves
-        first = 2 * 2 * cross + cross + 3 * (block + gram)
-        return first + (reps - 1) * (cross + 2 * (block + gram))
+        # the mean's cross-products (once, also the complement's reference); per rep half 1's
+        # cross-products and the blocks of both halves (the folds' cross-products kept)
+        return 2 * cross + block + gram + reps * (cross + 2 * (block + gram))
     half = p // 2  # model-to-model: one design, fold cross-products recomputed in the second pass
     return 2 * (2 * n * half * half + 2 * n * half * half) + folds * (half**3 / 3 + 2 * half * half * n_te) + 2 * n * (half + 1) * half
 

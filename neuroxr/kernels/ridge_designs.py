@@ -197,7 +197,8 @@ def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sa
     return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), nan)
 
 
-_KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size
+_KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size ...
+# ... and up to half the targets' own size (peak memory stays that of the targets and predictions)
 
 
 def _design_fold_blocks(
@@ -242,7 +243,7 @@ def _design_fold_blocks(
     # the folds' cross-products are kept when small, else recomputed in the second pass (one
     # more product over the stimuli instead of n_folds copies of a (k x m) and a (k x k) array);
     # the complement's never are: they are the same combination of the reference's and the last design's
-    keep = len(bounds) * (d0 * k * m + dd * k * k) * 8 <= _KEEP_BYTES
+    keep = len(bounds) * (d0 * k * m + dd * k * k) * 8 <= min(_KEEP_BYTES, n * m * 4)
     CY = xp.zeros((dd, k, m), dtype=Yp.dtype, device=dev)
     G = xp.zeros((dd, k, k), dtype=Yp.dtype, device=dev)
     s = xp.zeros((dd, k), dtype=Yp.dtype, device=dev)

@@ -24,7 +24,7 @@ from ._result import common_attrs, dataset, ev
 
 __all__ = ["forward"]
 
-_BATCH_BYTES = 96 * 2**20  # predictions of a batch of reps held at once
+_BATCH_BYTES = 16 * 2**20  # split halves and predictions of a batch of reps held at once (peak memory)
 
 
 @with_blas_threads

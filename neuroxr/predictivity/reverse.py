@@ -28,8 +28,8 @@ from ._result import common_attrs, dataset, ev
 
 __all__ = ["reverse", "inter_animal"]
 
-_HALVES_BYTES = 32 * 2**20  # split halves computed per batch of reps
-_RANK_BYTES = 8 * 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
+_HALVES_BYTES = 2 * 2**20  # split halves computed per batch of reps (peak memory)
+_RANK_BYTES = 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
 
 
 @with_blas_threads

@@ -8,7 +8,7 @@ sets its BLAS threads once, at its start (threadpoolctl):
 
 - ``"auto"`` (the default): the cores this process may use (``os.sched_getaffinity``) minus the
   threads of *other* processes that are running right now (Linux: runnable tasks of
-  ``/proc/loadavg`` minus this process's own running threads, the least of a few samples), at
+  ``/proc/loadavg`` minus this process's own running threads, the median of a few samples), at
   least 1; never more than the limit already in force (e.g. a sweep task's ``blas_threads=1``).
 - an integer: that many threads (again never raising a limit already in force);
 - ``None``: leave BLAS alone.
@@ -91,25 +91,26 @@ def _own_running() -> int:
     return count
 
 
-def idle_cores(samples: int = 3, interval: float = 0.001) -> int:
+def idle_cores(samples: int = 5, interval: float = 0.001) -> int:
     """Cores not kept busy by other processes right now (all of them where this cannot be read).
 
-    Linux: the cores this process may use minus (running tasks of ``/proc/loadavg`` minus this
-    process's own running threads), the most idle of ``samples`` readings ``interval`` s apart.
+    Linux: the cores this process may use minus the other processes' running threads (running
+    tasks of ``/proc/loadavg`` minus this process's own running threads), the median of
+    ``samples`` readings ``interval`` s apart (a passing task does not count, a steady one does).
     """
     cores = _cores()
-    best = None
+    readings = []
     for i in range(samples):
         try:
             with open("/proc/loadavg") as fh:
                 running = int(fh.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return cores
-        others = max(0, running - _own_running())
-        best = others if best is None else min(best, others)
+        readings.append(max(0, running - _own_running()))
         if i + 1 < samples:
             time.sleep(interval)
-    return max(0, cores - int(best or 0))
+    others = sorted(readings)[len(readings) // 2]
+    return max(0, cores - others)
 
 
 def _get_controller() -> Any:

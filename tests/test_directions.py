@@ -345,3 +345,16 @@ def test_dual_regime_slot_kernels_parity(seeded_reverse_pred, tmp_path, directio
         compute_monkey_to_monkey(*_canonical(R, RB), str(tmp_path), reps=3)
         ref = np.load(tmp_path / "monkey1_to_monkey2_ev.npy")
     assert _rel(ours.ev.mean("rep").values, ref) < 1e-6
+
+
+def test_dual_regime_slot_kernels_lazy_features_equal_in_memory():
+    import dask.array as da
+
+    rng = np.random.default_rng(6)
+    n, k, T = 40, 60, 3
+    Z = rng.normal(size=(n, 4))
+    R = (Z @ rng.normal(size=(4, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(4, 7)) + 0.5 * rng.normal(size=(n, 7))
+    eager = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
+    lazy = d.reverse(nx.neural(R), nx.features(da.from_array(F, chunks=(n, 3))), reps=4, seed=2)
+    np.testing.assert_allclose(lazy.ev.values, eager.ev.values, rtol=1e-10)

@@ -361,7 +361,7 @@ def _score_from_slot_kernels(
     from ..backend import gram_matrix
 
     n, k, T = Rp.shape
-    slots = [Rp[:, :, s] - Rp[:, :, s].mean(axis=0) for s in range(T)]
+    slots = [Rp[:, :, s] - Rp[:, :, s].mean(axis=0) for s in range(T)]  # T centred (n, k) copies, freed below
     Ks = {}
     for s in range(T):
         Ks[s, s] = gram_matrix(slots[s])
@@ -381,6 +381,8 @@ def _score_from_slot_kernels(
         return K
 
     first = (T + 1) // 2
+    lazy = hasattr(Y, "dask")  # unit chunks: the reps' operators are kept for the next chunks when they fit
+    lazy = lazy and reps * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
     for lo, hi, Yc in _unit_chunks(Y, keep):
@@ -399,14 +401,15 @@ def _score_from_slot_kernels(
                     perm = perms[i]
                     S1 = reg.operator_from_gram(kernel(perm[:first]), n_features=k)
                     S2 = reg.operator_from_gram(kernel(perm[first:]), n_features=k)
-                    made.append((S1, S2))
+                    if lazy:
+                        made.append((S1, S2))
                 out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
                 ceil.append(out["prediction_shc"][lo:hi, i])
                 if has_target_shc:
                     ceil.append(out["target_shc"][lo:hi, i])
             out["ev"][lo:hi, i] = ev(out["r"][lo:hi, i], *ceil)
-        if ops is None and hasattr(Y, "dask") and len(made) * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES:
-            ops = made  # later unit chunks reuse the reps' operators when they fit
+        if ops is None and lazy:
+            ops = made  # later unit chunks reuse the reps' operators
         del made
 
 

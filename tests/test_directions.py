@@ -358,3 +358,17 @@ def test_dual_regime_slot_kernels_lazy_features_equal_in_memory():
     eager = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
     lazy = d.reverse(nx.neural(R), nx.features(da.from_array(F, chunks=(n, 3))), reps=4, seed=2)
     np.testing.assert_allclose(lazy.ev.values, eager.ev.values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("k", [6, 60])  # primal designs, and the dual regime (slot kernels)
+def test_reverse_in_memory_target_blocks_equal_one_block(monkeypatch, k):
+    rev = importlib.import_module("neuroxr.predictivity.reverse")
+    rng = np.random.default_rng(8)
+    n, T = 40, 3
+    Z = rng.normal(size=(n, 4))
+    R = (Z @ rng.normal(size=(4, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(4, 9)) + 0.5 * rng.normal(size=(n, 9))
+    whole = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
+    monkeypatch.setattr(rev, "_TARGET_BLOCK_BYTES", n * 8 * 2)  # blocks of 2 units
+    blocked = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
+    np.testing.assert_allclose(blocked.ev.values, whole.ev.values, rtol=1e-10)

@@ -29,6 +29,7 @@ from ._result import common_attrs, dataset, ev
 __all__ = ["reverse", "inter_animal"]
 
 _HALVES_BYTES = 2 * 2**20  # split halves computed per batch of reps (peak memory)
+_TARGET_BLOCK_BYTES = 256 * 2**20  # in-memory targets scored a block of units at a time
 _RANK_BYTES = 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
 
 
@@ -381,8 +382,9 @@ def _score_from_slot_kernels(
         return K
 
     first = (T + 1) // 2
-    lazy = hasattr(Y, "dask")  # unit chunks: the reps' operators are kept for the next chunks when they fit
-    lazy = lazy and reps * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
+    # several unit blocks: the reps' operators are kept for the next blocks when they fit
+    blocks = len(Y.chunks[1]) if hasattr(Y, "dask") else -(-Y.shape[1] * n * 8 // _TARGET_BLOCK_BYTES)
+    lazy = blocks > 1 and reps * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
     for lo, hi, Yc in _unit_chunks(Y, keep):
@@ -423,8 +425,10 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) ->
 
 def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np.ndarray]]:
     """(start, stop, block) over the unit chunks of a lazy array, or the whole in-memory array."""
-    if not hasattr(Y, "dask"):
-        yield 0, Y.shape[1], Y
+    if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
+        step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
+        for lo in range(0, Y.shape[1], step):
+            yield lo, min(Y.shape[1], lo + step), Y[:, lo : lo + step]
         return
     start = 0
     for size in Y.chunks[1]:

@@ -218,10 +218,14 @@ def test_every_path_matches_sklearn_to_1e8_over_feature_scales(scale, p):
 
 
 # --- the factored (fold-by-fold primal) operator and the one cost model (issue 17)
+@pytest.mark.parametrize("keep_fold_grams", [True, False])
 @pytest.mark.parametrize("alpha", [0.1, 0.0])
-def test_fold_operator_equals_dense_operator_and_sklearn(data, alpha):
+def test_fold_operator_equals_dense_operator_and_sklearn(data, alpha, keep_fold_grams, monkeypatch):
+    import neuroxr.kernels.ridge as ridge
     from neuroxr.kernels.ridge import FoldOperator
 
+    if not keep_fold_grams:
+        monkeypatch.setattr(ridge, "_FOLD_GRAM_BYTES", 0)
     X, Y, folds = data["X_tall"], data["Y"], data["folds"]
     S = FoldOperator(X, folds, alpha)
     dense = oof_operator(X, folds, alpha, form="primal")

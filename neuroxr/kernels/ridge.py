@@ -234,6 +234,9 @@ def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int
     return oof_operator(X, folds, alpha)
 
 
+_FOLD_GRAM_BYTES = 64 * 2**20  # the folds' p x p Grams kept between the two passes up to this size
+
+
 class FoldOperator:
     """The out-of-fold ridge operator of a design with fewer features than training stimuli,
     factored per fold (primal form): ``S @ Y`` without the ``n x n`` matrix.
@@ -243,7 +246,7 @@ class FoldOperator:
     the held-out predictions of any targets ``Y`` (centred ``Yp``, training mean ``y_f``) are
     ``P_f = [Z_f, 1 - n_tr Z_f mu_f] [Dp^T Yp - Dp_f^T Yp_f; y_f^T]``: one ``p x p``
     factorisation per fold at construction, then ``6 n p`` flops per target column, and memory of
-    two ``n x p`` arrays. Equals :func:`oof_operator`'s ``S @ Y`` up to rounding.
+    one ``n x p`` array (``Z``; the design is kept by reference, its folds centred when taken). Equals :func:`oof_operator`'s ``S @ Y`` up to rounding.
 
     Parameters
     ----------
@@ -261,50 +264,66 @@ class FoldOperator:
         self.device = getattr(X, "device", None)
         order, self.bounds = fold_blocks(folds, n)
         self.idx = xp.asarray(order, device=self.device)
-        Dp = xp.take(X, self.idx, axis=0)
-        Dp -= xp.mean(Dp, axis=0, keepdims=True)  # take()'s own copy
-        G = xp.matmul(_T(xp, Dp), Dp)
-        s = xp.sum(Dp, axis=0)
-        Zaug = xp.empty((n, p + 1), dtype=X.dtype, device=self.device)
+        # X itself is kept (no centred copy): each fold's rows are centred when taken
+        self.X, self.m = X, xp.mean(X, axis=0)
+        G = xp.zeros((p, p), dtype=X.dtype, device=self.device)
+        s = xp.zeros((p,), dtype=X.dtype, device=self.device)
+        # the folds' own Grams are kept between the passes when small, else recomputed
+        keep = len(self.bounds) * p * p * X.dtype.itemsize <= _FOLD_GRAM_BYTES if hasattr(X.dtype, "itemsize") else False
+        tes = []
         for a, b in self.bounds:
-            Dte = Dp[a:b, :]
+            Dte = self._rows(a, b)
+            Gf = xp.matmul(_T(xp, Dte), Dte)
+            G += Gf
+            s += xp.sum(Dte, axis=0)
+            tes.append(Gf if keep else None)
+            del Dte, Gf
+        Zaug = xp.empty((n, p + 1), dtype=X.dtype, device=self.device)
+        for f, (a, b) in enumerate(self.bounds):
+            Dte = self._rows(a, b)
+            Gf = tes[f] if keep else xp.matmul(_T(xp, Dte), Dte)
+            tes[f] = None
+            sf = xp.sum(Dte, axis=0)
             n_tr = n - (b - a)
-            mu = (s - xp.sum(Dte, axis=0)) / n_tr
-            A = G - xp.matmul(_T(xp, Dte), Dte) - n_tr * (mu[:, None] * mu[None, :])
+            mu = (s - sf) / n_tr
+            A = subtract_into(G, Gf, Gf) - n_tr * (mu[:, None] * mu[None, :])
             A = spd_shift(A, alpha)
             Xte = Dte - mu[None, :]
             Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha))
             Zaug[a:b, :p] = Z
             Zaug[a:b, p] = 1.0 - n_tr * xp.matmul(Z, mu)
-        self.Dp, self.Zaug = Dp, Zaug
+        self.Zaug = Zaug
+
+    def _rows(self, a: int, b: int) -> Any:
+        """Fold-order rows ``a:b`` of the column-centred design (a fresh copy)."""
+        xp = self.xp
+        return xp.take(self.X, self.idx[a:b], axis=0) - self.m[None, :]
 
     def __matmul__(self, Y: Any) -> Any:
         return self.apply(Y)
 
     def apply(self, Y: Any) -> Any:
         """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order)."""
-        xp, (n, _), p = self.xp, self.shape, self.Dp.shape[1]
-        Yp = xp.take(Y, self.idx, axis=0)
-        y_mean = xp.mean(Yp, axis=0)
-        Yp -= y_mean[None, :]
-        CY = xp.matmul(_T(xp, self.Dp), Yp)  # (p, m)
-        ys = xp.sum(Yp, axis=0)
-        Pp = xp.empty(Yp.shape, dtype=Yp.dtype, device=self.device)
-        B = xp.empty((p + 1, Yp.shape[1]), dtype=Yp.dtype, device=self.device)
+        xp, (n, _), p = self.xp, self.shape, int(self.X.shape[1])
+        y_mean = xp.mean(Y, axis=0)
+        Yc = Y - y_mean[None, :]
+        # Xc^T Yc = X^T Yc - m (1^T Yc): the design's centring needs no copy of X
+        ys = xp.sum(Yc, axis=0)
+        CY = xp.matmul(_T(xp, self.X), Yc) - self.m[:, None] * ys[None, :]  # (p, m)
+        P = xp.empty(Yc.shape, dtype=Yc.dtype, device=self.device)
+        B = xp.empty((p + 1, Yc.shape[1]), dtype=Yc.dtype, device=self.device)
         for a, b in self.bounds:
-            Yte = Yp[a:b, :]
-            matmul_into(_T(xp, self.Dp[a:b, :]), Yte, B[:p, :])
+            te = self.idx[a:b]
+            Yte = xp.take(Yc, te, axis=0)
+            matmul_into(_T(xp, self._rows(a, b)), Yte, B[:p, :])
             subtract_into(CY, B[:p, :], B[:p, :])
             B[p, :] = (ys - xp.sum(Yte, axis=0)) / (n - (b - a))
-            matmul_into(self.Zaug[a:b, :], B, Pp[a:b, :])
-        Pp += y_mean[None, :]
-        P = xp.empty(Yp.shape, dtype=Yp.dtype, device=self.device)
-        P[self.idx, :] = Pp
+            P[te, :] = xp.matmul(self.Zaug[a:b, :], B) + y_mean[None, :]
         return P
 
     def dense(self) -> Any:
         """The ``(n, n)`` matrix ``S`` (for tests and small problems)."""
-        return self.apply(_eye(self.xp, self.shape[0], self.Dp))
+        return self.apply(_eye(self.xp, self.shape[0], self.X))
 
 
 def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", n_features: int | None = None) -> Any:

@@ -34,23 +34,71 @@ DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
 
 
 # ---------------------------------------------------------------------------- the problem
-def make_problem(scale: float = 1.0, seed: int = 0) -> dict[str, np.ndarray]:
+def reference_shape(scale: float = 1.0) -> dict[str, int]:
+    """The reference problem's sizes at ``scale``: stimuli ``n``, units ``p``, neuroids ``k``, repeats ``T``."""
+    return {"n": int(2560 * scale), "p": int(2048 * scale), "k": int(168 * scale) // 2 * 2, "T": 40}
+
+
+def make_shape(n: int, p: int, k: int, T: int, seed: int = 0, latent: int = 64) -> dict[str, np.ndarray]:
+    """A synthetic problem of any size: features ``F`` (n, p) with a power-law spectrum over
+    ``latent`` shared dims, neural ``R`` (n, k, T) = signal + noise, and two half-size layers
+    ``FA``/``FB`` (n, p // 2) for model-to-model (built lazily by :func:`model_layers`)."""
     rng = np.random.default_rng(seed)
-    n = int(2560 * scale)
-    p = int(2048 * scale)
-    k = int(168 * scale) // 2 * 2
-    T = 40
-    latent = 64
+    latent = min(latent, n)
     Z = rng.normal(size=(n, latent)) * (np.arange(1, latent + 1) ** -0.5)
-    def layer(units: int) -> np.ndarray:
-        Q = rng.normal(size=(latent, units))
-        X = Z @ Q + 0.05 * rng.normal(size=(n, units)) * (np.arange(1, units + 1) ** -0.5)
-        return X
-    F = layer(p)
+    F = _layer(rng, Z, p)
     signal = Z @ rng.normal(size=(latent, k))
     signal /= signal.std(axis=0)
     R = signal[:, :, None] + 2.0 * rng.normal(size=(n, k, T))
-    return {"F": F, "R": R, "FA": layer(p // 2), "FB": layer(p // 2)}
+    return {"F": F, "R": R, "Z": Z, "rng": rng}
+
+
+def _layer(rng: np.random.Generator, Z: np.ndarray, units: int, block: int = 65536) -> np.ndarray:
+    n, latent = Z.shape
+    X = np.empty((n, units))
+    for lo in range(0, units, block):  # a block of units at a time: bounded temporaries for wide layers
+        hi = min(units, lo + block)
+        X[:, lo:hi] = Z @ rng.normal(size=(latent, hi - lo))
+        X[:, lo:hi] += 0.05 * rng.normal(size=(n, hi - lo)) * (np.arange(lo + 1, hi + 1) ** -0.5)
+    return X
+
+
+def model_layers(prob: dict[str, np.ndarray], p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two layers of ``p // 2`` units from the problem's latent space (model-to-model)."""
+    return _layer(prob["rng"], prob["Z"], p // 2), _layer(prob["rng"], prob["Z"], p // 2)
+
+
+def make_problem(scale: float = 1.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """The reference problem (docs/design.md) at ``scale``: ``F``, ``R``, ``FA``, ``FB``."""
+    shape = reference_shape(scale)
+    prob = make_shape(**shape, seed=seed)
+    FA, FB = model_layers(prob, shape["p"])
+    return {"F": prob["F"], "R": prob["R"], "FA": FA, "FB": FB}
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS (Linux ``VmHWM``) so the peak counts from here on."""
+    import gc
+
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mb() -> float:
+    """Peak RSS (MiB) since the last :func:`_reset_peak` (``VmHWM``), else of the whole process."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _rss_now_mb() -> float:
@@ -59,16 +107,42 @@ def _rss_now_mb() -> float:
 
 
 # ---------------------------------------------------------------------------- one measurement
-def worker(direction: str, impl: str, reps: int, seed: int, scale: float, out: str) -> None:
-    prob = make_problem(scale)
-    F, R, FA, FB = prob["F"], prob["R"], prob["FA"], prob["FB"]
+def worker(direction: str, impl: str, reps: int, seed: int, shape: dict[str, int], out: str) -> None:
+    """Run one direction once (neuroxr or reverse_pred) on ``shape`` and print time and peak memory as JSON.
+
+    ``shape`` holds ``n, p, k, T`` and optionally ``sub_targets``: score only the first that many
+    targets (units in reverse, neuroids of B in inter-animal, units of B in model-to-model,
+    neuroids in forward), for reverse_pred's extrapolated runs."""
+    prob = make_shape(shape["n"], shape["p"], shape["k"], shape["T"])
+    F, R = prob["F"], prob["R"]
+    FA = FB = None
+    if direction == "model_to_model":
+        FA, FB = model_layers(prob, shape["p"])
     half = R.shape[1] // 2
+    sub = shape.get("sub_targets")
+    if sub:
+        if direction == "forward":
+            R = R[:, :sub]
+        elif direction == "reverse":
+            F = F[:, :sub]
+        elif direction == "inter_animal":
+            R = np.concatenate([R[:, :half], R[:, half : half + sub]], axis=1)
+        else:
+            FB = FB[:, :sub]
+    del prob
     # libraries load before the baseline: the peak counts what the computation itself holds
     if impl == "neuroxr":
         import neuroxr as nx
+
+        # lazy imports (the directions, xarray's duck-array modules, scipy.stats) happen here, as
+        # reverse_pred's imports do, not in the timing: one call on a tiny problem
+        tiny = np.random.default_rng(1).normal(size=(30, 4, 4))
+        nx.forward(nx.features(tiny[:, :, 0]), nx.neural(tiny), reps=1)
+        nx.inter_animal(nx.neural(tiny[:, :2]), nx.neural(tiny[:, 2:]), reps=1)
     else:
         import reverse_pred.correlation_metrics  # noqa: F401  (imports scikit-learn and scipy)
         import sklearn.linear_model  # noqa: F401
+    _reset_peak()  # the inputs' construction (temporaries) must not count
     base = _rss_now_mb()
     if impl == "neuroxr":
         t0 = time.perf_counter()
@@ -92,6 +166,12 @@ def worker(direction: str, impl: str, reps: int, seed: int, scale: float, out: s
         from reverse_pred.monkey_to_model import compute_monkey_to_model
         from reverse_pred.monkey_to_monkey import compute_monkey_to_monkey
 
+        # reverse_pred pairs stimuli by position: give it neuroxr's canonical order (sorted
+        # stimulus ids "stimulus0", "stimulus1", ..., which is not the numeric order)
+        order = np.array(sorted(range(F.shape[0]), key=lambda i: f"stimulus{i}"))
+        F, R = F[order], R[order]
+        if FA is not None:
+            FA, FB = FA[order], FB[order]
         d = tempfile.mkdtemp()
         t0 = time.perf_counter()
         if direction == "forward":
@@ -108,16 +188,21 @@ def worker(direction: str, impl: str, reps: int, seed: int, scale: float, out: s
             name = "model1_to_model2_ev.npy"
         elapsed = time.perf_counter() - t0
         ev = np.load(os.path.join(d, name))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     np.save(out, ev)
     print(json.dumps({"time": elapsed, "peak_mb": peak, "peak_over_inputs_mb": peak - base}))
 
 
-def run_worker(direction: str, impl: str, reps: int, seed: int, scale: float) -> tuple[dict, np.ndarray]:
+def run_worker(direction: str, impl: str, reps: int, seed: int, shape: dict[str, int] | float,
+               timeout: float | None = None) -> tuple[dict, np.ndarray]:
+    """:func:`worker` in its own subprocess (``shape``: a dict of sizes or a reference scale).
+    Returns its JSON report (``time``, ``peak_mb``, ``peak_over_inputs_mb``) and the EV array."""
+    if not isinstance(shape, dict):
+        shape = reference_shape(float(shape))
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "ev.npy")
-        cmd = [sys.executable, __file__, "--worker", direction, impl, str(reps), str(seed), str(scale), out]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", direction, impl, str(reps), str(seed), json.dumps(shape), out]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
         if res.returncode != 0:
             raise RuntimeError(f"{impl} {direction} failed:\n{res.stderr[-3000:]}")
         info = json.loads(res.stdout.strip().splitlines()[-1])
@@ -138,29 +223,43 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def flops(direction: str, scale: float, reps: int) -> float:
-    """Floating-point operations of neuroxr's matrix products for one direction (whole run)."""
-    n, p, k, folds = int(2560 * scale), int(2048 * scale), int(168 * scale) // 2 * 2, 10
+def _sizes(shape: dict[str, int] | float) -> tuple[int, int, int, int]:
+    sh = shape if isinstance(shape, dict) else reference_shape(float(shape))
+    return sh["n"], sh["p"], sh["k"], 10
+
+
+def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
+    """Floating-point operations of neuroxr's matrix products for one direction (whole run) on
+    ``shape`` (sizes or a reference scale), following the forms neuroxr picks at that shape."""
+    from neuroxr.kernels.ridge import _form_costs, operator_form
+
+    n, p, k, folds = _sizes(shape)
+    T = shape["T"] if isinstance(shape, dict) else 40
     n_te = n / folds
-    if direction == "forward":  # hat operator: Gram, one Cholesky + inverse, small fold solves; S @ targets
-        build = 2 * n * n * p + n**3 + folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
-        # complete data: the mean and half 1 per rep (half 2 follows linearly)
-        return build + 2 * n * n * k * (1 + reps)
+    n_tr = n - n_te
+    hat_from_kernel = n**3 + folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
+    if direction == "forward":
+        m = k * (1 + reps)  # complete data: the mean and half 1 per rep (half 2 follows linearly)
+        form = operator_form(n, p, folds, 0.1, True, m)
+        if form == "factored":  # Gram, per fold a down-date, a p x p solve; then 6 n p per column
+            return 4 * n * p * p + folds * (2 * p**3 / 3 + 2 * n_te * p * p) + 6 * n * (p + 1) * m
+        return _form_costs(n, p, folds, 0.1, True)[form] + 2 * n * n * m
     if direction in ("reverse", "inter_animal"):
-        kk, m = (k, p) if direction == "reverse" else (k // 2, k // 2)
+        kk, m = (k, p) if direction == "reverse" else (k // 2, k - k // 2)
+        if kk >= n_tr:  # slot kernels once; per design a hat operator from its kernel and S @ Y
+            return T * (T + 1) / 2 * 2 * n * n * kk + (1 + 2 * reps) * (hat_from_kernel + 2 * n * n * m)
         cross, block, gram = 2 * n * kk * m, 2 * n * (kk + 1) * m, 2 * n * kk * kk
-        # first rep: the mean, half 1 and the mean's cached cross-products (recomputed once: 3 designs
-        # exceed the kept budget); then per rep half 1's cross-products and the blocks of both halves
-        first = 2 * 2 * cross + cross + 3 * (block + gram)
-        return first + (reps - 1) * (cross + 2 * (block + gram))
+        # the mean's cross-products (once, also the complement's reference); per rep half 1's
+        # cross-products and the blocks of both halves (the folds' cross-products kept)
+        return 2 * cross + block + gram + reps * (cross + 2 * (block + gram))
     half = p // 2  # model-to-model: one design, fold cross-products recomputed in the second pass
     return 2 * (2 * n * half * half + 2 * n * half * half) + folds * (half**3 / 3 + 2 * half * half * n_te) + 2 * n * (half + 1) * half
 
 
-def kernel_rate(direction: str, scale: float, repeats: int = 5) -> tuple[float, float]:
+def kernel_rate(direction: str, shape: dict[str, int] | float, repeats: int = 5) -> tuple[float, float]:
     """GFLOP/s of the direction's dominant product, timed alone at the shape neuroxr runs it, and of
     a plain 2-D matmul of the same (M, K, N)."""
-    n, p, k, folds = int(2560 * scale), int(2048 * scale), int(168 * scale) // 2 * 2, 10
+    n, p, k, folds = _sizes(shape)
     n_te = n // folds
     rng = np.random.default_rng(0)
     if direction == "forward":  # S @ [mean, half 1 of 4 reps]
@@ -200,8 +299,8 @@ def main() -> None:
     ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        direction, impl, reps, seed, scale, out = args.worker
-        worker(direction, impl, int(reps), int(seed), float(scale), out)
+        direction, impl, reps, seed, shape, out = args.worker
+        worker(direction, impl, int(reps), int(seed), json.loads(shape), out)
         return
 
     rows = []
@@ -244,7 +343,8 @@ def main() -> None:
         f"numpy {np.__version__}; plain float64 matmul 2048^3: {rate:.1f} GFLOP/s.",
         f"Problem scale {args.scale} (1 = reference), neuroxr reps={args.reps} (median of {args.repeats} runs), "
         f"reverse_pred reps={args.rp_reps} scaled linearly to {args.reps} (median of {args.rp_repeats} runs).",
-        "Peak memory = peak RSS of the run's own process minus its RSS after building the inputs and importing the library.",
+        "Peak memory = peak RSS of the run's own process (reset after building the inputs and importing the "
+        "library) minus its RSS then.",
         "",
         "Whole-run GFLOP/s = the run's matrix-product flops / its time (everything else included); dominant product = "
         "that direction's main product timed alone at the shape neuroxr runs it; same-size matmul = a plain 2-D "

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import neuroxr as nx
 from neuroxr import backend as B
+from neuroxr.errors import BackendError
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.kernels.ridge import oof_operator, oof_operator_from_gram, oof_predict_designs
 
@@ -261,3 +264,53 @@ def test_operations_dispatch_on_the_array_type():
     r = B.rank(torch.tensor(V))
     assert isinstance(r, torch.Tensor)
     np.testing.assert_array_equal(r.numpy(), B.rank(V))
+
+
+# --- BLAS thread policy (issue 17)
+def _blas_now():
+    from threadpoolctl import threadpool_info
+
+    return min(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def test_blas_threads_limits_restores_and_never_raises():
+    from threadpoolctl import threadpool_limits
+
+    from neuroxr.backend import blas_threads, idle_cores
+
+    before = _blas_now()
+    with blas_threads(1) as n:
+        assert n == 1 and _blas_now() == 1
+    assert _blas_now() == before
+    with threadpool_limits(1, user_api="blas"):  # a limit already in force (e.g. a sweep task)
+        with blas_threads(8) as n:
+            assert n == 1 and _blas_now() == 1
+        with blas_threads("auto") as n:
+            assert n == 1
+    assert 0 <= idle_cores() <= os.cpu_count()
+
+
+def test_blas_threads_policy_applies_to_directions(monkeypatch):
+    import neuroxr.backend._threads as th
+    from neuroxr.backend import get_blas_threads, use_blas_threads
+
+    seen = []
+    real = th.blas_threads
+
+    def spy(value=...):
+        seen.append(th._setting if value is ... else value)
+        return real(value)
+
+    monkeypatch.setattr(th, "blas_threads", spy)
+    import neuroxr.backend as be
+
+    monkeypatch.setattr(be, "blas_threads", spy)
+    rng = np.random.default_rng(0)
+    F, R = rng.normal(size=(40, 6)), rng.normal(size=(40, 3, 4))
+    policy = get_blas_threads()
+    with use_blas_threads(1):
+        nx.forward(nx.features(F), nx.neural(R), reps=1)
+        nx.reverse(nx.neural(R), nx.features(F), reps=1)
+    assert seen == [1, 1] and get_blas_threads() == policy
+    with pytest.raises(BackendError, match="blas_threads"):
+        th.set_blas_threads(0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -307,3 +309,66 @@ def test_split_half_reliability(problem):
     ds = d.split_half_reliability(nx.neural(problem["R"]), reps=4)
     assert ds.reliability.dims == ("neuroid", "rep")
     assert np.all(ds.reliability.values <= 1)
+
+
+# --- more predictor neuroids than stimuli: designs' kernels from the repeats' pairwise kernels (issue 17)
+@pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
+def test_dual_regime_slot_kernels_parity(seeded_reverse_pred, tmp_path, direction, monkeypatch):
+    rev = importlib.import_module("neuroxr.predictivity.reverse")  # the module (the package exports the function)
+    rng = np.random.default_rng(5)
+    n, k, T = 40, 60, 3
+    Z = rng.normal(size=(n, 4))
+    R = (Z @ rng.normal(size=(4, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(4, 7)) + 0.5 * rng.normal(size=(n, 7))
+    RB = (Z @ rng.normal(size=(4, 5)))[:, :, None] + rng.normal(size=(n, 5, 4))
+
+    def run(**kw):
+        if direction == "reverse":
+            return d.reverse(nx.neural(R), nx.features(F), reps=3, seed=4, **kw)
+        return d.inter_animal(nx.neural(R), nx.neural(RB), reps=3, seed=4, **kw)
+
+    calls = []
+    real = rev._score_from_slot_kernels
+    monkeypatch.setattr(rev, "_score_from_slot_kernels", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    ours = run(split="slots")
+    fast = run()
+    assert len(calls) == 2  # the slot-kernel path ran
+    monkeypatch.setattr(rev, "_use_slot_kernels", lambda *a, **kw: False)  # the per-design path agrees
+    slow = run()
+    np.testing.assert_allclose(fast.ev.values, slow.ev.values, rtol=1e-8)
+    np.testing.assert_allclose(fast.prediction_shc.values, slow.prediction_shc.values, rtol=1e-8)
+    seeded_reverse_pred(4)  # (patches numpy's default_rng: neuroxr runs first)
+    if direction == "reverse":
+        compute_monkey_to_model(*_canonical(F, R), str(tmp_path), reps=3)
+        ref = np.load(tmp_path / "reverse_ev.npy")
+    else:
+        compute_monkey_to_monkey(*_canonical(R, RB), str(tmp_path), reps=3)
+        ref = np.load(tmp_path / "monkey1_to_monkey2_ev.npy")
+    assert _rel(ours.ev.mean("rep").values, ref) < 1e-6
+
+
+def test_dual_regime_slot_kernels_lazy_features_equal_in_memory():
+    import dask.array as da
+
+    rng = np.random.default_rng(6)
+    n, k, T = 40, 60, 3
+    Z = rng.normal(size=(n, 4))
+    R = (Z @ rng.normal(size=(4, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(4, 7)) + 0.5 * rng.normal(size=(n, 7))
+    eager = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
+    lazy = d.reverse(nx.neural(R), nx.features(da.from_array(F, chunks=(n, 3))), reps=4, seed=2)
+    np.testing.assert_allclose(lazy.ev.values, eager.ev.values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("k", [6, 60])  # primal designs, and the dual regime (slot kernels)
+def test_reverse_in_memory_target_blocks_equal_one_block(monkeypatch, k):
+    rev = importlib.import_module("neuroxr.predictivity.reverse")
+    rng = np.random.default_rng(8)
+    n, T = 40, 3
+    Z = rng.normal(size=(n, 4))
+    R = (Z @ rng.normal(size=(4, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(4, 9)) + 0.5 * rng.normal(size=(n, 9))
+    whole = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
+    monkeypatch.setattr(rev, "_TARGET_BLOCK_BYTES", n * 8 * 2)  # blocks of 2 units
+    blocked = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
+    np.testing.assert_allclose(blocked.ev.values, whole.ev.values, rtol=1e-10)

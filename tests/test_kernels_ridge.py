@@ -215,3 +215,41 @@ def test_every_path_matches_sklearn_to_1e8_over_feature_scales(scale, p):
         for form in ("hat", "dual", "auto"):
             S = oof_operator_from_gram(stats, folds, 0.1, form=form)  # GramStats: n_features from n_units
             np.testing.assert_allclose(S @ Y, ref, rtol=0, atol=tol, err_msg=f"gram {form}")
+
+
+# --- the factored (fold-by-fold primal) operator and the one cost model (issue 17)
+@pytest.mark.parametrize("keep_fold_grams", [True, False])
+@pytest.mark.parametrize("alpha", [0.1, 0.0])
+def test_fold_operator_equals_dense_operator_and_sklearn(data, alpha, keep_fold_grams, monkeypatch):
+    import neuroxr.kernels.ridge as ridge
+    from neuroxr.kernels.ridge import FoldOperator
+
+    if not keep_fold_grams:
+        monkeypatch.setattr(ridge, "_FOLD_GRAM_BYTES", 0)
+    X, Y, folds = data["X_tall"], data["Y"], data["folds"]
+    S = FoldOperator(X, folds, alpha)
+    dense = oof_operator(X, folds, alpha, form="primal")
+    np.testing.assert_allclose(S.dense(), dense, rtol=1e-9, atol=1e-11 * np.abs(dense).max())
+    ref = _sklearn_oof(X, Y, folds, alpha)
+    np.testing.assert_allclose(S @ Y, ref, rtol=1e-7, atol=1e-8 * np.abs(ref).max())
+
+
+def test_operator_form_picks_factored_when_dense_is_large_or_costly(monkeypatch):
+    import neuroxr.kernels.ridge as ridge
+
+    # many stimuli, few features: the n x n operator (3.2 GB) is never built
+    assert ridge.operator_form(20000, 2048, 10, 0.1, True, n_targets=100) == "factored"
+    # features outnumber training stimuli: a dense form whatever the size
+    assert ridge.operator_form(1000, 2048, 10, 0.1, True, n_targets=63000) in ("hat", "dual")
+    # a small operator applied to many columns: dense when p is near n, factored when p << n
+    assert ridge.operator_form(1280, 1024, 10, 0.1, True, n_targets=1764) == "hat"
+    assert ridge.operator_form(1280, 40, 10, 0.1, True, n_targets=1764) == "factored"
+    # the memory cap alone switches forms (a blocked path at a small n equals the dense one)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(60, 40)), rng.normal(size=(60, 3))
+    folds = kfold_indices(60, 5, 0)
+    dense = ridge.oof_linear_operator(X, folds, 0.1, n_targets=1)
+    monkeypatch.setattr(ridge, "DENSE_OPERATOR_BYTES", 60 * 60 * 8 - 1)
+    blocked = ridge.oof_linear_operator(X, folds, 0.1, n_targets=1)
+    assert isinstance(dense, np.ndarray) and isinstance(blocked, ridge.FoldOperator)
+    np.testing.assert_allclose(blocked @ Y, dense @ Y, rtol=1e-10, atol=1e-12)

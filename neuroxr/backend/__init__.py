@@ -51,6 +51,12 @@ __all__ = [
     "tie_pairs",
     "count_inversions",
     "pearson_vectors",
+    "get_blas_threads",
+    "set_blas_threads",
+    "use_blas_threads",
+    "blas_threads",
+    "with_blas_threads",
+    "idle_cores",
 ]
 
 BACKENDS = ("numpy", "torch", "torch_cuda", "cupy")
@@ -58,6 +64,19 @@ _current = "numpy"
 
 
 from ..errors import BackendError  # noqa: E402
+from ._threads import blas_threads, get_blas_threads, idle_cores, set_blas_threads, use_blas_threads  # noqa: E402
+
+
+def with_blas_threads(fn: Callable) -> Callable:
+    """Decorator: run ``fn`` under the BLAS thread policy (:func:`blas_threads`, resolved at entry)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with blas_threads():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def get_backend() -> str:

@@ -28,7 +28,14 @@ import numpy as np
 from ..backend import asarray, get_namespace, to_numpy
 from ..errors import ParameterError
 from .gram import GramStats
-from .ridge import oof_operator, oof_operator_from_gram, oof_pearson_designs, oof_predict_designs, prepare_targets
+from .ridge import (
+    FoldOperator,
+    oof_linear_operator,
+    oof_operator_from_gram,
+    oof_pearson_designs,
+    oof_predict_designs,
+    prepare_targets,
+)
 
 __all__ = [
     "REGRESSORS",
@@ -189,9 +196,11 @@ class Regressor:
         return isinstance(self.name, str) and self.name in ("ridge", "linear")
 
     # -------------------------------------------------------------- one design, many targets
-    def operator(self, X: np.ndarray) -> Any:
-        """The ``n x n`` out-of-fold operator of design ``X`` on the backend (ridge/linear only)."""
-        return oof_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha)
+    def operator(self, X: np.ndarray, n_targets: int | None = None) -> Any:
+        """The out-of-fold operator of design ``X`` on the backend (ridge/linear only), in the form
+        the shape's cost model picks for ``n_targets`` target columns: a dense ``n x n`` array or a
+        :class:`~neuroxr.kernels.ridge.FoldOperator` (see :func:`~neuroxr.kernels.ridge.operator_form`)."""
+        return oof_linear_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha, n_targets)
 
     def operator_from_gram(self, K: Any, n_features: int | None = None) -> Any:  # K: array or GramStats
         """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (ridge/linear only).
@@ -221,11 +230,10 @@ class Regressor:
         list of ndarray, each (n_stimuli, n_targets_b)
         """
         if self.shared:
-            S = self.operator(X) if S is None else S
-            xp = get_namespace(S)
             sizes = [b.shape[1] for b in blocks]
+            S = self.operator(X, sum(sizes)) if S is None else S
             Y = asarray(np.concatenate(blocks, axis=1), self.backend, self.dtype)
-            P = to_numpy(xp.matmul(S, Y)).astype(np.float64, copy=False)
+            P = to_numpy(S @ Y if isinstance(S, FoldOperator) else get_namespace(S).matmul(S, Y)).astype(np.float64, copy=False)
             return np.split(P, np.cumsum(sizes)[:-1], axis=1)
         return [self._sklearn_oof(X, Y) for Y in blocks]
 

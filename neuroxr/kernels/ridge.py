@@ -28,15 +28,19 @@ import numpy as np
 
 from ..backend import (
     get_namespace,
+    matmul_into,
     psd_pinv_solve,
     spd_inverse,
     spd_shift,
     spd_solve,
+    spd_solve_right,
+    subtract_into,
 )
 from ..errors import LayoutError
 from .gram import GramStats
 
-__all__ = ["oof_operator", "oof_operator_from_gram", "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
+__all__ = ["oof_operator", "oof_operator_from_gram", "oof_linear_operator", "FoldOperator", "operator_form",
+           "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -169,6 +173,12 @@ def _centred_gram(X: Any, block: int = 512) -> Any:
 
 def _cheapest_form(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> str:
     """The operator form with the fewest flops for ``n`` stimuli, ``p`` features, ``n_folds`` folds."""
+    costs = _form_costs(n, p, n_folds, alpha, float64)
+    return min(costs, key=costs.get)
+
+
+def _form_costs(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> dict[str, float]:
+    """Flops of building each dense form of the operator."""
     n_te = n / n_folds
     n_tr = n - n_te
     costs = {
@@ -180,7 +190,140 @@ def _cheapest_form(n: int, p: int, n_folds: int, alpha: float, float64: bool) ->
     if alpha > 0 and float64:
         # kernel, one Cholesky + inverse of the full kernel, small per-fold solves
         costs["hat"] = 2 * n * n * p + n**3 + n_folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
-    return min(costs, key=costs.get)
+    return costs
+
+
+#: Largest dense ``n x n`` operator (bytes) built when the factored form can replace it.
+DENSE_OPERATOR_BYTES = 512 * 2**20
+
+
+def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = True, n_targets: int | None = None,
+                  itemsize: int = 8) -> str:
+    """The form of the out-of-fold operator for ``n`` stimuli, ``p`` features, ``n_folds`` folds,
+    applied to ``n_targets`` target columns in all (the one cost model of the shape).
+
+    ``"factored"`` (:class:`FoldOperator`: the primal form applied fold by fold, never forming
+    the ``n x n`` matrix) when the features are fewer than the training stimuli and either the
+    dense operator would exceed :data:`DENSE_OPERATOR_BYTES` or its flops (factorisation plus
+    ``6 n p`` per target column) are below the cheapest dense form's (build plus ``2 n^2`` per
+    column); else the cheapest dense form of :func:`oof_operator` (``"hat"``, ``"primal"``,
+    ``"dual"``).
+    """
+    n_te = n / n_folds
+    dense = _cheapest_form(n, p, n_folds, alpha, float64)
+    if p >= n - n_te - 1:
+        return dense
+    if n * n * itemsize > DENSE_OPERATOR_BYTES:
+        return "factored"
+    m = n if n_targets is None else n_targets
+    dense_cost = _form_costs(n, p, n_folds, alpha, float64)[dense] + 2 * n * n * m
+    factored = 2 * n * p * p + n_folds * (2 * n_te * p * p + p**3 / 3 + 2 * n_te * p * p) + 6 * n * (p + 1) * m
+    return "factored" if factored < dense_cost else dense
+
+
+def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int | None = None) -> Any:
+    """The out-of-fold operator of ridge on ``X`` in the form :func:`operator_form` picks: a dense
+    ``(n, n)`` array (:func:`oof_operator`) or a :class:`FoldOperator`; either supports ``S @ Y``."""
+    alpha = _check_alpha(alpha)
+    xp = get_namespace(X)
+    n, p = X.shape
+    float64 = X.dtype == xp.float64
+    form = operator_form(n, p, len(folds), alpha, float64, n_targets, 8 if float64 else 4)
+    if form == "factored":
+        return FoldOperator(X, folds, alpha)
+    return oof_operator(X, folds, alpha)
+
+
+_FOLD_GRAM_BYTES = 64 * 2**20  # the folds' p x p Grams kept between the two passes up to this size
+
+
+class FoldOperator:
+    """The out-of-fold ridge operator of a design with fewer features than training stimuli,
+    factored per fold (primal form): ``S @ Y`` without the ``n x n`` matrix.
+
+    With ``Dp`` the column-centred design in fold order and, for fold ``f``, ``mu_f`` its training
+    mean, ``A_f = Dp_tr^T Dp_tr - n_tr mu_f mu_f^T + alpha I`` and ``Z_f = (Dp_f - mu_f) A_f^{-1}``,
+    the held-out predictions of any targets ``Y`` (centred ``Yp``, training mean ``y_f``) are
+    ``P_f = [Z_f, 1 - n_tr Z_f mu_f] [Dp^T Yp - Dp_f^T Yp_f; y_f^T]``: one ``p x p``
+    factorisation per fold at construction, then ``6 n p`` flops per target column, and memory of
+    one ``n x p`` array (``Z``; the design is kept by reference, its folds centred when taken). Equals :func:`oof_operator`'s ``S @ Y`` up to rounding.
+
+    Parameters
+    ----------
+    X : array, shape (n_stimuli, n_features)
+        ``n_features`` below every fold's training size minus one.
+    folds, alpha
+        As in :func:`oof_operator`.
+    """
+
+    def __init__(self, X: Any, folds: Folds, alpha: float = 0.1) -> None:
+        alpha = _check_alpha(alpha)
+        xp = get_namespace(X)
+        n, p = X.shape
+        self.xp, self.shape, self.dtype = xp, (n, n), X.dtype
+        self.device = getattr(X, "device", None)
+        order, self.bounds = fold_blocks(folds, n)
+        self.idx = xp.asarray(order, device=self.device)
+        # X itself is kept (no centred copy): each fold's rows are centred when taken
+        self.X, self.m = X, xp.mean(X, axis=0)
+        G = xp.zeros((p, p), dtype=X.dtype, device=self.device)
+        s = xp.zeros((p,), dtype=X.dtype, device=self.device)
+        # the folds' own Grams are kept between the passes when small, else recomputed
+        keep = len(self.bounds) * p * p * X.dtype.itemsize <= _FOLD_GRAM_BYTES if hasattr(X.dtype, "itemsize") else False
+        tes = []
+        for a, b in self.bounds:
+            Dte = self._rows(a, b)
+            Gf = xp.matmul(_T(xp, Dte), Dte)
+            G += Gf
+            s += xp.sum(Dte, axis=0)
+            tes.append(Gf if keep else None)
+            del Dte, Gf
+        Zaug = xp.empty((n, p + 1), dtype=X.dtype, device=self.device)
+        for f, (a, b) in enumerate(self.bounds):
+            Dte = self._rows(a, b)
+            Gf = tes[f] if keep else xp.matmul(_T(xp, Dte), Dte)
+            tes[f] = None
+            sf = xp.sum(Dte, axis=0)
+            n_tr = n - (b - a)
+            mu = (s - sf) / n_tr
+            A = subtract_into(G, Gf, Gf) - n_tr * (mu[:, None] * mu[None, :])
+            A = spd_shift(A, alpha)
+            Xte = Dte - mu[None, :]
+            Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha))
+            Zaug[a:b, :p] = Z
+            Zaug[a:b, p] = 1.0 - n_tr * xp.matmul(Z, mu)
+        self.Zaug = Zaug
+
+    def _rows(self, a: int, b: int) -> Any:
+        """Fold-order rows ``a:b`` of the column-centred design (a fresh copy)."""
+        xp = self.xp
+        return xp.take(self.X, self.idx[a:b], axis=0) - self.m[None, :]
+
+    def __matmul__(self, Y: Any) -> Any:
+        return self.apply(Y)
+
+    def apply(self, Y: Any) -> Any:
+        """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order)."""
+        xp, (n, _), p = self.xp, self.shape, int(self.X.shape[1])
+        y_mean = xp.mean(Y, axis=0)
+        Yc = Y - y_mean[None, :]
+        # Xc^T Yc = X^T Yc - m (1^T Yc): the design's centring needs no copy of X
+        ys = xp.sum(Yc, axis=0)
+        CY = xp.matmul(_T(xp, self.X), Yc) - self.m[:, None] * ys[None, :]  # (p, m)
+        P = xp.empty(Yc.shape, dtype=Yc.dtype, device=self.device)
+        B = xp.empty((p + 1, Yc.shape[1]), dtype=Yc.dtype, device=self.device)
+        for a, b in self.bounds:
+            te = self.idx[a:b]
+            Yte = xp.take(Yc, te, axis=0)
+            matmul_into(_T(xp, self._rows(a, b)), Yte, B[:p, :])
+            subtract_into(CY, B[:p, :], B[:p, :])
+            B[p, :] = (ys - xp.sum(Yte, axis=0)) / (n - (b - a))
+            P[te, :] = xp.matmul(self.Zaug[a:b, :], B) + y_mean[None, :]
+        return P
+
+    def dense(self) -> Any:
+        """The ``(n, n)`` matrix ``S`` (for tests and small problems)."""
+        return self.apply(_eye(self.xp, self.shape[0], self.X))
 
 
 def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", n_features: int | None = None) -> Any:

@@ -197,7 +197,8 @@ def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sa
     return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), nan)
 
 
-_KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size
+_KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size ...
+# ... and up to half the targets' own size (peak memory stays that of the targets and predictions)
 
 
 def _design_fold_blocks(
@@ -232,35 +233,37 @@ def _design_fold_blocks(
     Dflat = xp.reshape(xp.permute_dims(Dp[:d], (1, 0, 2)), (n, d * k))
     d0 = d  # designs given (the complement, if any, is design d0)
 
-    def fold_cross(f: int, a: int, b: int) -> tuple[Any, Any, Any]:
-        """Fold ``f``'s test cross-products: with the targets (dd, k, m), Gram (dd, k, k), sums (dd, k)."""
+    def fold_cross(a: int, b: int) -> tuple[Any, Any, Any]:
+        """Fold's test cross-products: with the targets for the given designs (d0, k, m), Gram (dd, k, k), sums (dd, k)."""
         Dte = Dp[:, a:b, :]
-        C = xp.empty((dd, k, m), dtype=Yp.dtype, device=dev)
-        matmul_into(_T(xp, Dflat[a:b, :]), Yp[a:b, :], xp.reshape(C[:d0], (d0 * k, m)))  # a view of C
-        if dd > d0:  # the complement's cross-products: the same combination of the parts'
-            axpy_into(RCw[f], w_last, C[d0 - 1], C[d0])
+        C = xp.empty((d0, k, m), dtype=Yp.dtype, device=dev)
+        matmul_into(_T(xp, Dflat[a:b, :]), Yp[a:b, :], xp.reshape(C, (d0 * k, m)))  # a view of C
         return C, xp.matmul(_T(xp, Dte), Dte), xp.sum(Dte, axis=1)
 
     # the folds' cross-products are kept when small, else recomputed in the second pass (one
-    # more product over the stimuli instead of n_folds copies of a (k x m) and a (k x k) array)
-    keep = len(bounds) * dd * k * (m + k) * 8 <= _KEEP_BYTES
+    # more product over the stimuli instead of n_folds copies of a (k x m) and a (k x k) array);
+    # the complement's never are: they are the same combination of the reference's and the last design's
+    keep = len(bounds) * (d0 * k * m + dd * k * k) * 8 <= min(_KEEP_BYTES, n * m * 4)
     CY = xp.zeros((dd, k, m), dtype=Yp.dtype, device=dev)
     G = xp.zeros((dd, k, k), dtype=Yp.dtype, device=dev)
     s = xp.zeros((dd, k), dtype=Yp.dtype, device=dev)
     kept = []
-    for f, (a, b) in enumerate(bounds):
-        C, Gf, sf = fold_cross(f, a, b)  # one array per fold: blocks the allocator reuses
-        CY += C
+    for a, b in bounds:
+        C, Gf, sf = fold_cross(a, b)  # one array per fold: blocks the allocator reuses
+        CY[:d0] += C
         G += Gf
         s += sf
         if keep:
             kept.append((C, Gf, sf))
         del C, Gf, sf
+    if dd > d0:  # the complement's total: sum_f w_ref R_f^T Y_f + w_last D_last^T Y
+        axpy_into(xp.sum(RCw, axis=0), w_last, CY[d0 - 1], CY[d0])
     d = dd
     ys = T.ys
     Baug = xp.empty((d, k + 1, m), dtype=Yp.dtype, device=dev)
+    tmp = xp.empty((k, m), dtype=Yp.dtype, device=dev) if dd > d0 else None
     for f, (a, b) in enumerate(bounds):
-        Cf, Gf, sf = kept[f] if keep else fold_cross(f, a, b)
+        Cf, Gf, sf = kept[f] if keep else fold_cross(a, b)
         if keep:
             kept[f] = None  # free as we go
         Dte = Dp[:, a:b, :]
@@ -276,7 +279,10 @@ def _design_fold_blocks(
         # P = Z (CY - C_f - n_tr mu y_mu^T) + 1 y_mu^T = [Z, 1 - n_tr Z mu] [CY - C_f; y_mu^T]
         u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
         Zaug = xp.concat([Z, u], axis=2)
-        subtract_into(CY, Cf, Baug[:, :k, :])
+        subtract_into(CY[:d0], Cf, Baug[:d0, :k, :])
+        if dd > d0:  # the complement's fold cross-products from the parts'
+            axpy_into(RCw[f], w_last, Cf[d0 - 1], tmp)
+            subtract_into(CY[d0], tmp, Baug[d0, :k, :])
         del Cf, Gf
         Baug[:, k, :] = y_mu[None, :]
         colsum = xp.matmul(xp.sum(Zaug, axis=1, keepdims=True), Baug)[:, 0, :]

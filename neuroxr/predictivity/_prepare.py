@@ -24,7 +24,21 @@ from ..kernels.splits import SPLIT_MODES, valid_counts
 
 
 def warn(msg: str, stacklevel: int = 4) -> None:
-    """A :class:`NeuroxrWarning` pointing at the caller of the direction (helpers called from it)."""
+    """A :class:`NeuroxrWarning` pointing at the first caller outside neuroxr (the user's call of a
+    direction, however many neuroxr frames, e.g. the BLAS-thread wrapper, lie between);
+    ``stacklevel`` is the fallback where frames cannot be inspected."""
+    import os
+    import sys
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    try:
+        frame, level = sys._getframe(1), 2
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+            frame, level = frame.f_back, level + 1
+        if frame is not None:
+            stacklevel = level
+    except (AttributeError, ValueError):
+        pass
     warnings.warn(msg, NeuroxrWarning, stacklevel=stacklevel)
 
 

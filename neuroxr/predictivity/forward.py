@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype
+from ..backend import resolve_dtype, with_blas_threads
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
@@ -24,9 +24,11 @@ from ._result import common_attrs, dataset, ev
 
 __all__ = ["forward"]
 
-_BATCH_BYTES = 96 * 2**20  # predictions of a batch of reps held at once
+_RANK_BYTES = 2**18  # target halves ranked per pass
+_BATCH_BYTES = 16 * 2**20  # split halves and predictions of a batch of reps held at once (peak memory)
 
 
+@with_blas_threads
 def forward(
     features: xr.DataArray,
     neural: xr.DataArray,
@@ -202,7 +204,8 @@ def _forward_core(
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
-    batch = 1 if max_n is not None else max(1, int(_BATCH_BYTES // (n * k * 8 * 6)))
+    budget = min(_BATCH_BYTES, max(n * k * T * 8, 2**20))  # no more than the responses themselves
+    batch = 1 if max_n is not None else max(1, int(budget // (n * k * 8 * 6)))
     S, P = S_fixed, None
     reps_iter = iter(prep.progress_iter(reps, progress, "forward"))
     # a linear map of complete data: mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
@@ -215,13 +218,17 @@ def _forward_core(
         if K is None:
             X = F if cols is None else F[:, cols]
             if cols is not None or S is None:
-                S = reg.operator(X) if reg.shared else None
+                # the operator meets the mean and half 1 of every rep (k columns each)
+                S = reg.operator(X, k * (1 + (reps if cols is None else 1))) if reg.shared else None
                 P = None
         blocks = [] if P is not None else [mean]
         if ceiling:
             h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
             s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
-            target_shc = spearman_brown(spearman(s1, s2, nan_policy="omit"))  # the batch's reps ranked in one pass
+            step = max(1, int(_RANK_BYTES // (n * k * 8)))  # a few reps ranked per pass (ranking holds copies)
+            target_shc = np.concatenate([
+                spearman_brown(spearman(s1[a : a + step], s2[a : a + step], nan_policy="omit")) for a in range(0, len(idx), step)
+            ])
             del s1, s2
             for j in range(len(idx)):
                 blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]

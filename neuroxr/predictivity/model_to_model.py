@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype
+from ..backend import resolve_dtype, with_blas_threads
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.stats import pearson
 from ..layouts import validate_features
@@ -18,6 +18,7 @@ from ._result import common_attrs, dataset, ev
 __all__ = ["model_to_model"]
 
 
+@with_blas_threads
 def model_to_model(
     features_a: xr.DataArray,
     features_b: xr.DataArray,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype
+from ..backend import resolve_dtype, with_blas_threads
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
@@ -28,10 +28,12 @@ from ._result import common_attrs, dataset, ev
 
 __all__ = ["reverse", "inter_animal"]
 
-_HALVES_BYTES = 32 * 2**20  # split halves computed per batch of reps
-_RANK_BYTES = 8 * 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
+_HALVES_BYTES = 2 * 2**20  # split halves computed per batch of reps (peak memory)
+_TARGET_BLOCK_BYTES = 256 * 2**20  # in-memory targets scored a block of units at a time
+_RANK_BYTES = 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
 
 
+@with_blas_threads
 def reverse(
     neural: xr.DataArray,
     features: xr.DataArray,
@@ -117,6 +119,7 @@ def reverse(
     return dataset(features, "unit", out, attrs, preds, stim, min_reliability)
 
 
+@with_blas_threads
 def inter_animal(
     neural_a: xr.DataArray,
     neural_b: xr.DataArray,
@@ -256,6 +259,9 @@ def _from_neural_predictor(
             out["target_shc"][:, lo : lo + step] = spearman_brown(spearman(b1, b2, nan_policy="omit")).T
             del b1, b2
     mean_p = nanmean_repeats(Rp)
+    if _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions):
+        _score_from_slot_kernels(reg, Rp, Y, keep, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
+        return out, None
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
     # (computed per rep, so only one rep's halves are held at a time)
     halves = SplitHalves(Rp, split) if ceiling else None
@@ -322,6 +328,93 @@ def _score_designs(
     return P, r_mean
 
 
+_SLOT_KERNEL_BYTES = 256 * 2**20  # the repeats' pairwise kernels held at once
+
+
+def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | None, keep_predictions: bool) -> bool:
+    """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more
+    predictors than training stimuli (the dual regime, one ``n x n`` kernel per design), complete
+    trials, no subsets, and ``T (T + 1) / 2`` pairwise kernels cheaper than two per rep."""
+    from ..backend import resolve_backend
+
+    n, k, T = Rp.shape
+    n_tr = min(n - len(te) for _, te in reg.folds)
+    return (
+        reg.shared and max_n is None and not keep_predictions and k >= n_tr and T >= 2
+        and resolve_backend(reg.backend) == "numpy" and np.dtype(reg.dtype) == np.float64
+        and T * (T + 1) // 2 < 2 * reps + 1 and T * (T + 1) // 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
+        and not np.isnan(Rp).any()
+    )
+
+
+def _score_from_slot_kernels(
+    reg: Regressor, Rp: np.ndarray, Y: Any, keep: np.ndarray | None, reps: int, perms: list[np.ndarray],
+    ceiling: bool, has_target_shc: bool, out: dict[str, np.ndarray], progress: Any, direction: str,
+) -> None:
+    """The dual regime (more predictor neuroids than stimuli) from shared kernels.
+
+    A design's out-of-fold operator needs only its Gram ``Dc Dc^T`` (``n x n``). The designs are
+    means of repeat slots (the mean of all ``T``, each split half of ``c`` slots), so with the
+    pairwise slot kernels ``K_st = Rc_s Rc_t^T`` (columns centred; ``T (T + 1) / 2`` products
+    computed once) every design's Gram is ``(1 / c^2) sum_{s, t in half} K_st``: per rep no product
+    over the predictors remains, only the operator and its application to the targets.
+    """
+    from ..backend import gram_matrix
+
+    n, k, T = Rp.shape
+    slots = [Rp[:, :, s] - Rp[:, :, s].mean(axis=0) for s in range(T)]  # T centred (n, k) copies, freed below
+    Ks = {}
+    for s in range(T):
+        Ks[s, s] = gram_matrix(slots[s])
+        for t in range(s + 1, T):
+            Ks[s, t] = slots[s] @ slots[t].T
+    del slots
+
+    def kernel(idx: np.ndarray) -> np.ndarray:
+        idx = sorted(int(i) for i in idx)
+        K = np.zeros((n, n))
+        for a, s in enumerate(idx):
+            K += Ks[s, s]
+            for t in idx[a + 1 :]:
+                K += Ks[s, t]
+                K += Ks[s, t].T
+        K /= len(idx) ** 2
+        return K
+
+    first = (T + 1) // 2
+    # several unit blocks: the reps' operators are kept for the next blocks when they fit
+    blocks = len(Y.chunks[1]) if hasattr(Y, "dask") else -(-Y.shape[1] * n * 8 // _TARGET_BLOCK_BYTES)
+    lazy = blocks > 1 and reps * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
+    S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
+    ops = None
+    for lo, hi, Yc in _unit_chunks(Y, keep):
+        P = S_mean @ Yc
+        r_mean = pearson(Yc, P)
+        del P
+        ops_iter = iter(ops) if ops is not None else None
+        made = []
+        for i in prep.progress_iter(reps, progress if lo == 0 else False, direction):
+            out["r"][lo:hi, i] = r_mean
+            ceil = []
+            if ceiling:
+                if ops_iter is not None:
+                    S1, S2 = next(ops_iter)
+                else:
+                    perm = perms[i]
+                    S1 = reg.operator_from_gram(kernel(perm[:first]), n_features=k)
+                    S2 = reg.operator_from_gram(kernel(perm[first:]), n_features=k)
+                    if lazy:
+                        made.append((S1, S2))
+                out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
+                ceil.append(out["prediction_shc"][lo:hi, i])
+                if has_target_shc:
+                    ceil.append(out["target_shc"][lo:hi, i])
+            out["ev"][lo:hi, i] = ev(out["r"][lo:hi, i], *ceil)
+        if ops is None and lazy:
+            ops = made  # later unit chunks reuse the reps' operators
+        del made
+
+
 def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """``(h1, h2)`` of each permutation in turn, computed ``batch`` permutations at a time."""
     for start in range(0, len(perms), batch):
@@ -332,8 +425,10 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) ->
 
 def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np.ndarray]]:
     """(start, stop, block) over the unit chunks of a lazy array, or the whole in-memory array."""
-    if not hasattr(Y, "dask"):
-        yield 0, Y.shape[1], Y
+    if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
+        step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
+        for lo in range(0, Y.shape[1], step):
+            yield lo, min(Y.shape[1], lo + step), Y[:, lo : lo + step]
         return
     start = 0
     for size in Y.chunks[1]:

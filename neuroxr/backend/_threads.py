@@ -1,0 +1,153 @@
+"""BLAS thread policy of the directions: as many threads as there are idle cores, at least one.
+
+A multi-threaded BLAS (OpenBLAS, MKL) splits every call evenly over its threads and waits for
+the slowest. When another process keeps some cores busy, the thread sharing a core runs at a
+fraction of its speed and every call waits for it; many small calls (``k x k`` factorisations,
+fold cross-products) then run several times slower than on one thread. So each direction call
+sets its BLAS threads once, at its start (threadpoolctl):
+
+- ``"auto"`` (the default): the cores this process may use (``os.sched_getaffinity``) minus the
+  threads of *other* processes that are running right now (Linux: runnable tasks of
+  ``/proc/loadavg`` minus this process's own running threads, the median of a few samples), at
+  least 1; never more than the limit already in force (e.g. a sweep task's ``blas_threads=1``).
+- an integer: that many threads (again never raising a limit already in force);
+- ``None``: leave BLAS alone.
+
+Set it with :func:`set_blas_threads`, per block with :func:`use_blas_threads`, or with the
+environment variable ``NEUROXR_BLAS_THREADS`` (``auto``, ``none`` or an integer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["get_blas_threads", "set_blas_threads", "use_blas_threads", "blas_threads", "idle_cores"]
+
+
+def _parse(value: Any) -> int | str | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if isinstance(value, bool) or n < 1 or (not isinstance(value, str) and n != value):
+        from ..errors import BackendError
+
+        raise BackendError(f"blas_threads must be 'auto', None or an integer >= 1; got {value!r}.")
+    return n
+
+
+_setting: int | str | None = _parse(os.environ.get("NEUROXR_BLAS_THREADS", "auto"))
+_controller: Any = None
+
+
+def get_blas_threads() -> int | str | None:
+    """The BLAS thread policy of the directions: ``"auto"``, an integer or ``None``."""
+    return _setting
+
+
+def set_blas_threads(value: int | str | None) -> int | str | None:
+    """Set the BLAS thread policy (``"auto"``, an integer >= 1, or ``None``); returns the old one."""
+    global _setting
+    old, _setting = _setting, _parse(value)
+    return old
+
+
+@contextlib.contextmanager
+def use_blas_threads(value: int | str | None) -> Iterator[None]:
+    """The BLAS thread policy for a block (see :func:`set_blas_threads`)."""
+    old = set_blas_threads(value)
+    try:
+        yield
+    finally:
+        set_blas_threads(old)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _own_running() -> int:
+    count = 0
+    for path in glob.glob("/proc/self/task/*/stat"):
+        try:
+            with open(path) as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2 :].startswith("R"):
+            count += 1
+    return count
+
+
+def idle_cores(samples: int = 5, interval: float = 0.001) -> int:
+    """Cores not kept busy by other processes right now (all of them where this cannot be read).
+
+    Linux: the cores this process may use minus the other processes' running threads (running
+    tasks of ``/proc/loadavg`` minus this process's own running threads), the median of
+    ``samples`` readings ``interval`` s apart (a passing task does not count, a steady one does).
+    """
+    cores = _cores()
+    readings = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg") as fh:
+                running = int(fh.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return cores
+        readings.append(max(0, running - _own_running()))
+        if i + 1 < samples:
+            time.sleep(interval)
+    others = sorted(readings)[len(readings) // 2]
+    return max(0, cores - others)
+
+
+def _get_controller() -> Any:
+    global _controller
+    if _controller is None:
+        import scipy.linalg  # noqa: F401  (loads SciPy's BLAS too, so the controller sees it)
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def _current_limit(ctl: Any) -> int | None:
+    counts = [lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers]
+    return min(counts) if counts else None
+
+
+@contextlib.contextmanager
+def blas_threads(value: int | str | None | object = ...) -> Iterator[int | None]:
+    """Limit BLAS threads for a block by the policy (default: the current one); yields the count.
+
+    ``"auto"`` resolves to :func:`idle_cores` (at least 1) once, at entry. A limit already in
+    force is never raised.
+    """
+    setting = _setting if value is ... else _parse(value)
+    if setting is None:
+        yield None
+        return
+    ctl = _get_controller()
+    current = _current_limit(ctl)
+    if current is None:  # no BLAS found: nothing to limit
+        yield None
+        return
+    n = max(1, idle_cores()) if setting == "auto" else int(setting)
+    n = min(n, current)
+    if n == current:
+        yield n
+        return
+    with ctl.limit(limits=n, user_api="blas"):
+        yield n

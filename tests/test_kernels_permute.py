@@ -79,3 +79,17 @@ def test_bad_input_raises_one_line():
         permuted_oof_pearson(X, Y, folds, 0.1, np.arange(20)[None], form="dual")
     with pytest.raises(ParameterError, match="perms"):
         permuted_oof_pearson(X, Y, folds, 0.1, np.arange(19)[None])
+
+
+@pytest.mark.parametrize("batch_bytes", [2**30, 1024])  # dense copy of the operator, or applied per fold
+def test_operator_form_takes_the_factored_fold_operator(batch_bytes):
+    from neuroxr.kernels.ridge import FoldOperator
+
+    rng = np.random.default_rng(3)
+    n, p, m = 50, 6, 4
+    X, Y = rng.normal(size=(n, p)), rng.normal(size=(n, m))
+    folds = kfold_indices(n, 5, seed=0)
+    perms = np.stack([rng.permutation(n) for _ in range(6)])
+    null = permuted_oof_pearson(X, Y, folds, 0.5, perms, S=FoldOperator(X, folds, 0.5), form="operator",
+                                batch_bytes=batch_bytes)
+    np.testing.assert_allclose(null, _sklearn_null(X, Y, folds, 0.5, perms), atol=1e-10)

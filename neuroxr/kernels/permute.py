@@ -197,7 +197,7 @@ def permuted_oof_pearson(
         Ridge penalty (``0``: least squares).
     perms : ndarray of int, shape (n_perm, n_stimuli)
         Permutation ``b`` predicts the targets ``Y[perms[b]]`` from the unchanged ``X``.
-    S : array, shape (n_stimuli, n_stimuli), optional
+    S : array, shape (n_stimuli, n_stimuli), or :class:`neuroxr.kernels.ridge.FoldOperator`, optional
         The out-of-fold operator of ``X`` (operator form; computed when needed and not given).
     form : {"auto", "primal", "operator"}, default "auto"
         ``"auto"``: :func:`permutation_form`.
@@ -235,13 +235,17 @@ def permuted_oof_pearson(
 
         S = oof_operator(np.asarray(X, dtype=np.float64), folds, alpha)
     from ..backend import to_numpy
+    from .ridge import FoldOperator
 
-    S = to_numpy(S).astype(np.float64, copy=False)
+    if isinstance(S, FoldOperator):  # the operator factored per fold: applied, never formed
+        S = S.dense() if S.shape[0] * S.shape[1] * 8 <= batch_bytes else S
+    if not isinstance(S, FoldOperator):
+        S = to_numpy(S).astype(np.float64, copy=False)
     step = max(1, int(batch_bytes // (8 * n * m * 2)))
     for lo in range(0, perms.shape[0], step):
         sel = perms[lo : lo + step]
         Yp = Yc[sel.T].reshape(n, -1)  # (n, B m)
-        P = S @ Yp
+        P = to_numpy(S @ Yp)
         syy = np.einsum("ij,ij->j", P, Yp)
         sy = P.sum(axis=0)
         sy2 = np.einsum("ij,ij->j", P, P)

@@ -176,9 +176,10 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     m2 = n * ((n + 1) / 2) ** 2
     var = n * (n * n - 1) / 12.0
     step = max(1, _SPEARMAN_BLOCK // n)
+    ramp = np.tile(np.arange(1.0, n + 1.0), min(step, ra.shape[0]))  # the ranks of a full block, sorted
     for lo in range(0, ra.shape[0], step):
         x, y = ra[lo : lo + step], rb[lo : lo + step]
-        ties_x, ties_y = _rank_block(x), _rank_block(y)  # in place
+        ties_x, ties_y = _rank_block(x, ramp), _rank_block(y, ramp)  # in place
         sxy = np.einsum("ij,ij->i", x, y)
         sxx = np.where(ties_x, np.einsum("ij,ij->i", x, x) - m2, var)
         syy = np.where(ties_y, np.einsum("ij,ij->i", y, y) - m2, var)
@@ -189,9 +190,10 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(shape[:-2] + shape[-1:])
 
 
-def _rank_block(x: np.ndarray) -> np.ndarray:
+def _rank_block(x: np.ndarray, ramp: np.ndarray) -> np.ndarray:
     """Replace each row of ``x`` (2-D, C order) by its average ranks in place; a row with NaN becomes
-    all NaN. Returns the rows needing the tie-aware moments (a tie or NaN), bool (rows,)."""
+    all NaN. ``ramp``: ``1..n`` repeated for at least as many rows. Returns the rows needing the
+    tie-aware moments (a tie or NaN), bool (rows,)."""
     rows, n = x.shape
     gidx = np.argsort(x, axis=-1)
     gidx += np.arange(0, rows * n, n)[:, None]  # flat positions, row after row
@@ -202,11 +204,11 @@ def _rank_block(x: np.ndarray) -> np.ndarray:
     nan = np.isnan(s[:, -1])  # NaN sorts last
     plain = ~(tied | nan)
     if plain.all():
-        flat[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)
+        flat[gidx] = ramp[: rows * n]
         return plain & False
     special = ~plain
     keep = x[special]
-    flat[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)
+    flat[gidx] = ramp[: rows * n]
     x[special] = rank(keep, axis=-1)  # exact average ranks; NaN rows all NaN
     return special
 

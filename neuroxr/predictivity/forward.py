@@ -266,6 +266,23 @@ def _apply(reg: Regressor, S: Any, Y: np.ndarray) -> np.ndarray:
     return to_numpy(P).astype(np.float64, copy=False)
 
 
+def _pearson_linear_half(P1: np.ndarray, P: np.ndarray, T: int, c1: int) -> np.ndarray:
+    """Pearson of ``P1`` (n, k, reps) with ``P2 = (T P - c1 P1) / c2`` per (target, rep), from the
+    moments of ``P1`` and ``P`` (n, k) alone (``P2`` never formed). With ``A``, ``B`` the centred
+    ``P1``, ``P``: ``r = (T <A,B> - c1 |A|^2) / sqrt(|A|^2 (T^2 |B|^2 - 2 T c1 <A,B> + c1^2 |A|^2))``.
+    Returns shape (k * reps,), NaN where either prediction is constant."""
+    A = P1 - P1.mean(axis=0, keepdims=True)
+    B = P - P.mean(axis=0, keepdims=True)
+    aa = np.einsum("nkr,nkr->kr", A, A)
+    ab = np.einsum("nkr,nk->kr", A, B)
+    bb = np.einsum("nk,nk->k", B, B)[:, None]
+    var2 = T * T * bb - 2.0 * T * c1 * ab + c1 * c1 * aa
+    den = np.sqrt(np.maximum(aa * var2, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 0, (T * ab - c1 * aa) / np.where(den > 0, den, 1.0), np.nan)
+    return np.clip(r, -1.0, 1.0).reshape(-1)
+
+
 def _forward_chunked(
     F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
     max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
@@ -306,11 +323,11 @@ def _forward_chunked(
         del s1, s2
         P1 = _apply(reg, S, h1.reshape(n, kc * reps))
         if linear:
-            P2 = (T * np.repeat(P[:, lo:hi], reps, axis=1) - c1 * P1) / (T - c1)
+            r12 = _pearson_linear_half(P1.reshape(n, kc, reps), P[:, lo:hi], T, c1)
         else:
-            P2 = _apply(reg, S, h2.reshape(n, kc * reps))
+            r12 = pearson(P1, _apply(reg, S, h2.reshape(n, kc * reps)))
         del h1, h2
-        pred_shc = spearman_brown(pearson(P1, P2))
+        pred_shc = spearman_brown(r12)
         out["target_shc"][lo:hi] = target_shc.reshape(kc, reps)
         out["prediction_shc"][lo:hi] = pred_shc.reshape(kc, reps)
         for _ in range(reps * hi // k - done):  # progress in reps' worth of targets

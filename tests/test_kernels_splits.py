@@ -96,3 +96,76 @@ def test_nanmean_and_valid_counts(backend):
 def test_split_mode_is_validated():
     with pytest.raises(ValueError, match="'split' parameter"):
         SplitHalves(_responses(8), "halves")
+
+
+def _valid_split_reference(R, p):
+    """Half means of the valid repeats in permuted order, one (stimulus, neuroid) at a time."""
+    n, k, _ = R.shape
+    e = np.full((2, n, k), np.nan)
+    for s in range(n):
+        for j in range(k):
+            vals = [R[s, j, t] for t in p if not np.isnan(R[s, j, t])]
+            c = (len(vals) + 1) // 2
+            if c:
+                e[0, s, j] = np.mean(vals[:c])
+            if len(vals) > c:
+                e[1, s, j] = np.mean(vals[c:])
+    return e
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_target_means_is_the_split_of_every_rep_target_major(backend, missing):
+    R = _responses(5, n=5, k=3, T=6, missing=missing)
+    rng = np.random.default_rng(6)
+    perms = np.stack([rng.permutation(6) for _ in range(4)])
+    h1, h2 = (to_numpy(h) for h in SplitHalves(asarray(R, backend=_b(backend)), "valid").target_means(perms))
+    assert h1.shape == h2.shape == (5, 3, 4)
+    for i, p in enumerate(perms):
+        e = _valid_split_reference(R, p)
+        np.testing.assert_allclose(h1[:, :, i], e[0], rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(h2[:, :, i], e[1], rtol=1e-12, equal_nan=True)
+
+
+def test_target_means_slots_mode_and_strided_input():
+    R = _responses(7, n=4, k=5, T=7, missing=0.2)
+    rng = np.random.default_rng(8)
+    perms = np.stack([rng.permutation(7) for _ in range(3)])
+    h1, h2 = SplitHalves(R, "slots").target_means(perms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # np.nanmean of an all-NaN slice
+        for i, p in enumerate(perms):
+            np.testing.assert_allclose(h1[:, :, i], np.nanmean(R[:, :, p[:4]], axis=-1), rtol=1e-12, equal_nan=True)
+            np.testing.assert_allclose(h2[:, :, i], np.nanmean(R[:, :, p[4:]], axis=-1), rtol=1e-12, equal_nan=True)
+    full = _responses(9, n=4, k=6, T=5)
+    view = full[:, ::2]  # strided: no flat view
+    q = np.stack([rng.permutation(5) for _ in range(2)])
+    g1, g2 = SplitHalves(view).target_means(q)
+    for i, p in enumerate(q):
+        np.testing.assert_allclose(g1[:, :, i], view[:, :, p[:3]].mean(axis=-1), rtol=1e-12)
+        np.testing.assert_allclose(g2[:, :, i], view[:, :, p[3:]].mean(axis=-1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.15])
+def test_forward_target_chunks_equal_the_rep_batches(monkeypatch, missing):
+    import importlib
+
+    from neuroxr.kernels.regressors import Regressor
+    from neuroxr.predictivity import _prepare as prep
+
+    fw = importlib.import_module("neuroxr.predictivity.forward")  # the module, not the function
+
+    rng = np.random.default_rng(10)
+    n, k, T = 24, 7, 5
+    F = rng.standard_normal((n, 6))
+    R = (F @ rng.standard_normal((6, k)))[:, :, None] + rng.standard_normal((n, k, T))
+    if missing:
+        R[rng.random(R.shape) < missing] = np.nan
+        R[:, :, :2] = np.nan_to_num(R[:, :, :2])  # at least 2 valid repeats everywhere
+    reg = Regressor("ridge", prep.folds(n, 4, 0, "test"), alpha=0.1)
+    mean = nanmean_repeats(R)
+    ref, _ = fw._forward_core(F, None, R, reg, 3, 1, None, True, "valid", False, False, 6, mean)
+    monkeypatch.setattr(fw, "_CHUNK_BYTES", 1)  # one target per chunk
+    got, _ = fw._forward_chunked(F, None, R, reg, 3, 1, None, True, "valid", False, False, 6, mean)
+    for name in ("ev", "r", "target_shc", "prediction_shc"):
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-9, atol=1e-12, err_msg=name)

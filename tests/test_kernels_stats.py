@@ -136,3 +136,45 @@ def test_count_inversions_and_tie_pairs_vs_brute_force(backend, P):
 def test_spearman_brown():
     r = np.array([0.0, 0.5, 1.0])
     np.testing.assert_allclose(spearman_brown(r), 2 * r / (1 + r))
+
+
+@pytest.mark.parametrize("block", [2**17, 40])  # one block, or a few columns per block
+def test_spearman_mixed_ties_nan_and_tie_free_columns_match_scipy(monkeypatch, block):
+    import warnings
+
+    import neuroxr.kernels.stats as st
+
+    monkeypatch.setattr(st, "_SPEARMAN_BLOCK", block)
+    rng = np.random.default_rng(11)
+    n, m = 20, 12
+    a = rng.standard_normal((3, n, m))
+    b = a + rng.standard_normal((3, n, m))
+    a[:, :, 1] = np.round(a[:, :, 1])  # ties in a only
+    b[:, :, 2] = np.round(b[:, :, 2])  # ties in b only
+    a[:, :, 3], b[:, :, 3] = np.round(a[:, :, 3]), np.round(b[:, :, 3])  # ties in both
+    a[:, 5, 4] = np.nan  # NaN: propagates
+    b[:, :, 6] = 1.0  # constant: NaN (as scipy)
+    a[:, :, 7] = -b[:, :, 7]  # rho exactly -1
+    got = spearman(a, b)
+    assert got.shape == (3, m)
+    for i in range(3):
+        for j in range(m):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scipy warns on the constant column
+                want = spearmanr(a[i, :, j], b[i, :, j])[0]
+            if np.isnan(want):
+                assert np.isnan(got[i, j]), (i, j)
+            else:
+                assert got[i, j] == pytest.approx(want, rel=1e-12, abs=1e-14), (i, j)
+    # the generic path (Pearson of average ranks) agrees everywhere, NaN included
+    np.testing.assert_allclose(got, pearson(rank(a), rank(b)), rtol=1e-12, atol=1e-14, equal_nan=True)
+
+
+def test_spearman_two_samples_and_omit_with_nan_match_scipy():
+    a, b = np.array([[1.0], [2.0]]), np.array([[5.0], [3.0]])
+    assert spearman(a, b)[0] == pytest.approx(spearmanr(a[:, 0], b[:, 0])[0])
+    a, b = _columns(12, n=25, m=4, levels=6)
+    a[3, 1] = b[7, 2] = np.nan
+    got = spearman(a, b, nan_policy="omit")
+    for j in range(4):
+        assert got[j] == pytest.approx(spearmanr(a[:, j], b[:, j], nan_policy="omit")[0], rel=1e-12)

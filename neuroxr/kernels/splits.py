@@ -201,6 +201,64 @@ class SplitHalves:
         return xp.reshape(h1, (n_reps, n, k)), xp.reshape(h2, (n_reps, n, k))
 
 
+    def target_means(self, perms: Any) -> tuple[Any, Any]:
+        """Half means of a batch of reps in one pass over the responses, target-major.
+
+        Same values as :meth:`means`, laid out ``(n_stimuli, n_neuroids, n_reps)``: one product
+        ``R0 (n*k, T) @ M^T (T, reps)`` for every rep at once, so ``h1.reshape(n, k * reps)`` is a
+        contiguous target block (columns ordered neuroid-major, rep-minor) for ``S @ Y``.
+
+        Parameters
+        ----------
+        perms : array-like of int, shape (n_reps, n_repeats)
+
+        Returns
+        -------
+        h1, h2 : array, shape (n_stimuli, n_neuroids, n_reps)
+        """
+        xp = self.xp
+        perms = np.atleast_2d(np.asarray(perms))
+        n, k, T = self.shape
+        n_reps = perms.shape[0]
+        first = (T + 1) // 2
+        dt = self._total.dtype
+        dev = _dev(self._total)
+        M_host = np.zeros((T, n_reps))
+        for i, p in enumerate(perms):
+            M_host[p[:first], i] = 1.0
+        M = xp.asarray(M_host, dtype=dt, device=dev)
+        R0 = self._R0 if self._R0 is not None else xp.reshape(self._R, (n * k, T))  # a copy only if strided
+        s1 = xp.matmul(R0, M)  # (n*k, reps)
+        s2 = self._total[:, None] - s1
+        if not self._complete:
+            c1 = xp.matmul(self._validf, M)
+            c2 = self._count[:, None] - c1
+        rows = self._rows
+        if rows is not None and int(rows.shape[0]):
+            Rr = xp.take(self._R0, rows, axis=0)
+            valid = xp.take(self._valid, rows, axis=0)
+            limit = (xp.sum(valid, axis=1) + 1) // 2
+            perms_dev = xp.asarray(perms, device=dev)
+            for i in range(n_reps):
+                pidx = perms_dev[i, :]
+                vp = xp.take(valid, pidx, axis=1)
+                in1 = vp & (xp.cumulative_sum(xp.astype(vp, limit.dtype), axis=1) <= limit[:, None])
+                in2 = vp & ~in1
+                Rp = xp.take(Rr, pidx, axis=1)
+                s1[rows, i] = xp.sum(Rp * in1, axis=1)
+                s2[rows, i] = xp.sum(Rp * in2, axis=1)
+                c1[rows, i] = xp.astype(xp.sum(in1, axis=1), dt)
+                c2[rows, i] = xp.astype(xp.sum(in2, axis=1), dt)
+        if self._complete:
+            s1 /= float(first)
+            s2 /= float(T - first) if T > first else float("nan")
+        else:
+            nan = xp.asarray(float("nan"), dtype=dt, device=dev)
+            s1 /= xp.where(c1 > 0, c1, nan)
+            s2 /= xp.where(c2 > 0, c2, nan)
+        return xp.reshape(s1, (n, k, n_reps)), xp.reshape(s2, (n, k, n_reps))
+
+
 def split_means(R: Any, perms: Any, mode: str = "valid") -> tuple[Any, Any]:
     """Means of both split halves for every permutation (see :class:`SplitHalves`).
 

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype, with_blas_threads
+from ..backend import asarray, get_namespace, resolve_dtype, to_numpy, with_blas_threads
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.ridge import FoldOperator
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
@@ -26,6 +27,7 @@ __all__ = ["forward"]
 
 _RANK_BYTES = 2**18  # target halves ranked per pass
 _BATCH_BYTES = 16 * 2**20  # split halves and predictions of a batch of reps held at once (peak memory)
+_CHUNK_BYTES = 64 * 2**20  # target-chunked path: halves, predictions and ranks of a chunk of targets
 
 
 @with_blas_threads
@@ -152,7 +154,8 @@ def forward(
     else:
         F, K = prep.take(prep.load_features(features, "features"), keep), None
         prep.check_design(F, "features")
-    prep.warn_constant_targets(nanmean_repeats(R), nids[ok], "neural", "neuroids")
+    mean_all = nanmean_repeats(R)  # the trial means, once
+    prep.warn_constant_targets(mean_all, nids[ok], "neural", "neuroids")
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
@@ -163,9 +166,11 @@ def forward(
         reg = Regressor(regressor, prep.folds(ng, n_folds, fold_seed, "neural/features"), **opts)
         Fg = None if F is None else prep.take(F, rows)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
-        res, pg = _forward_core(
+        mean_g = mean_all if (rows.all() and cols.size == k) else mean_all[np.ix_(rows, cols)]
+        core = _forward_chunked if (reg.shared and max_n is None and ceiling) else _forward_core
+        res, pg = core(
             Fg, Kg, prep.take(R, rows, cols), reg, reps, seed, max_n, ceiling, split,
-            keep_predictions, progress if g == 0 else False, features.sizes["unit"],
+            keep_predictions, progress if g == 0 else False, features.sizes["unit"], mean_g,
         )
         for name in names:
             out[name][cols] = res[name]
@@ -187,12 +192,13 @@ def forward(
 def _forward_core(
     F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
     max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
+    mean: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Scores of one group of targets sharing their stimuli: ``R`` (n, k, T) and design ``F`` (n, p)
     or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k)."""
     n, k, T = R.shape
     S_fixed = reg.operator_from_gram(K, n_features=n_units) if K is not None else None
-    mean = nanmean_repeats(R)
+    mean = nanmean_repeats(R) if mean is None else mean
     rng = np.random.default_rng(seed)
     sub_rng = np.random.default_rng([seed, 1])
     perms_a, perms_b = [], []
@@ -250,4 +256,83 @@ def _forward_core(
                 out["ev"][:, i] = ev(r)
             if preds is not None:
                 preds[i] = P
+    return out, preds
+
+
+def _apply(reg: Regressor, S: Any, Y: np.ndarray) -> np.ndarray:
+    """``S @ Y`` on the regressor's backend, without copying ``Y`` first (NumPy float64: none)."""
+    Yd = asarray(Y, reg.backend, reg.dtype)
+    P = S @ Yd if isinstance(S, FoldOperator) else get_namespace(S).matmul(S, Yd)
+    return to_numpy(P).astype(np.float64, copy=False)
+
+
+def _pearson_linear_half(P1: np.ndarray, P: np.ndarray, T: int, c1: int) -> np.ndarray:
+    """Pearson of ``P1`` (n, k, reps) with ``P2 = (T P - c1 P1) / c2`` per (target, rep), from the
+    moments of ``P1`` and ``P`` (n, k) alone (``P2`` never formed). With ``A``, ``B`` the centred
+    ``P1``, ``P``: ``r = (T <A,B> - c1 |A|^2) / sqrt(|A|^2 (T^2 |B|^2 - 2 T c1 <A,B> + c1^2 |A|^2))``.
+    Returns shape (k * reps,), NaN where either prediction is constant."""
+    A = P1 - P1.mean(axis=0, keepdims=True)
+    B = P - P.mean(axis=0, keepdims=True)
+    aa = np.einsum("nkr,nkr->kr", A, A)
+    ab = np.einsum("nkr,nk->kr", A, B)
+    bb = np.einsum("nk,nk->k", B, B)[:, None]
+    var2 = T * T * bb - 2.0 * T * c1 * ab + c1 * c1 * aa
+    den = np.sqrt(np.maximum(aa * var2, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 0, (T * ab - c1 * aa) / np.where(den > 0, den, 1.0), np.nan)
+    return np.clip(r, -1.0, 1.0).reshape(-1)
+
+
+def _forward_chunked(
+    F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
+    max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
+    mean: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """:func:`_forward_core` for a shared operator with the ceiling, chunked by targets.
+
+    Every rep of a chunk of targets at once: the split-half means of all reps in one product over
+    the chunk's responses (:meth:`SplitHalves.target_means`, target-major so the halves are the
+    ``S @ Y`` block as they are), the target reliabilities ranked for all reps in one call, and the
+    predictions of half 1 of all reps in one product. Same numbers as the rep-batched path.
+    """
+    n, k, T = R.shape
+    rng = np.random.default_rng(seed)
+    perms_a, perms_b = [], []
+    for _ in range(reps):  # reverse_pred's order per rep: the split for P1/P2, then the target's own
+        perms_a.append(draw_permutation(rng, T))
+        perms_b.append(draw_permutation(rng, T))
+    perms_a, perms_b = np.stack(perms_a), np.stack(perms_b)
+    S = reg.operator_from_gram(K, n_features=n_units) if K is not None else reg.operator(F, k * (1 + reps))
+    P = _apply(reg, S, mean)
+    r = pearson(mean, P)
+    out = {name: np.full((k, reps), np.nan) for name in ("ev", "r", "target_shc", "prediction_shc")}
+    out["r"][:] = r[:, None]
+    # per target: its responses (a contiguous copy), 4 half means, P1, P2 and the rank copies per rep
+    per_target = 8 * n * (T + 10 * reps)
+    step = max(1, min(k, int(_CHUNK_BYTES // per_target)))
+    c1 = (T + 1) // 2
+    reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
+    for lo in range(0, k, step):
+        hi = min(k, lo + step)
+        kc = hi - lo
+        halves = SplitHalves(np.ascontiguousarray(R[:, lo:hi]), split)
+        linear = halves._complete  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
+        h1, h2 = halves.target_means(perms_a)  # (n, kc, reps)
+        s1, s2 = halves.target_means(perms_b)
+        target_shc = spearman_brown(spearman(s1.reshape(n, kc * reps), s2.reshape(n, kc * reps), nan_policy="omit"))
+        del s1, s2
+        P1 = _apply(reg, S, h1.reshape(n, kc * reps))
+        if linear:
+            r12 = _pearson_linear_half(P1.reshape(n, kc, reps), P[:, lo:hi], T, c1)
+        else:
+            r12 = pearson(P1, _apply(reg, S, h2.reshape(n, kc * reps)))
+        del h1, h2
+        pred_shc = spearman_brown(r12)
+        out["target_shc"][lo:hi] = target_shc.reshape(kc, reps)
+        out["prediction_shc"][lo:hi] = pred_shc.reshape(kc, reps)
+        for _ in range(reps * hi // k - done):  # progress in reps' worth of targets
+            next(reps_iter, None)
+        done = reps * hi // k
+    out["ev"] = ev(out["r"], out["target_shc"], out["prediction_shc"])
+    preds = np.broadcast_to(P, (reps, n, k)).copy() if keep_predictions else None
     return out, preds

@@ -178,3 +178,17 @@ def test_spearman_two_samples_and_omit_with_nan_match_scipy():
     got = spearman(a, b, nan_policy="omit")
     for j in range(4):
         assert got[j] == pytest.approx(spearmanr(a[:, j], b[:, j], nan_policy="omit")[0], rel=1e-12)
+
+
+def test_pearson_from_sums_equals_pearson_and_weighted_resamples():
+    from neuroxr.kernels.stats import pearson, pearson_from_sums
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(30, 4)) + 5.0, rng.normal(size=(30, 4))
+    b[:, 3] = 2.0  # a constant column: NaN, as pearson
+    sums = (a.sum(0), b.sum(0), (a * a).sum(0), (b * b).sum(0), (a * b).sum(0))
+    np.testing.assert_allclose(pearson_from_sums(30, *sums), pearson(a, b), atol=1e-12, equal_nan=True)
+    idx = rng.integers(0, 30, size=30)  # a resample as counts: the Pearson of the repeated rows
+    w = np.bincount(idx, minlength=30)[:, None]
+    wsums = ((w * a).sum(0), (w * b).sum(0), (w * a * a).sum(0), (w * b * b).sum(0), (w * a * b).sum(0))
+    np.testing.assert_allclose(pearson_from_sums(30, *wsums), pearson(a[idx], b[idx]), atol=1e-12, equal_nan=True)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..errors import ParameterError
+from .stats import pearson_from_sums
 
 __all__ = [
     "bootstrap_indices",
@@ -84,11 +85,10 @@ def _moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([a, b, a * b, a * a, b * b], axis=1)
 
 
-def _pearson_from_sums(S: np.ndarray, total: np.ndarray | float, k: int) -> np.ndarray:
-    sa, sb, sab, saa, sbb = (S[..., i * k : (i + 1) * k] / total for i in range(5))
-    cov = sab - sa * sb
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return cov / np.sqrt((saa - sa * sa) * (sbb - sb * sb))
+def _pearson_of_moments(S: np.ndarray, total: np.ndarray | float, k: int) -> np.ndarray:
+    """:func:`~neuroxr.kernels.stats.pearson_from_sums` of the ``[a, b, ab, a^2, b^2]`` sums ``S``."""
+    sa, sb, sab, saa, sbb = (S[..., i * k : (i + 1) * k] for i in range(5))
+    return pearson_from_sums(total, sa, sb, saa, sbb, sab)
 
 
 def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     """
     k = a.shape[1]
     S = W @ _moments(a, b)
-    return _pearson_from_sums(S, W.sum(axis=1, keepdims=True), k)
+    return _pearson_of_moments(S, W.sum(axis=1, keepdims=True), k)
 
 
 def jackknife_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,7 +116,7 @@ def jackknife_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n, k = a.shape
     M = _moments(a, b)
     S = M.sum(axis=0)[None, :] - M
-    return _pearson_from_sums(S, n - 1.0, k)
+    return _pearson_of_moments(S, n - 1.0, k)
 
 
 def _check_level(level: float) -> float:

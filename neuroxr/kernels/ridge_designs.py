@@ -25,6 +25,7 @@ from ..backend import (
     subtract_into,
 )
 from .ridge import _T, Folds, _check_alpha, _solve, fold_blocks, oof_operator
+from .stats import pearson_from_sums
 
 __all__ = ["PreparedTargets", "prepare_targets", "oof_predict_designs", "oof_pearson_designs"]
 
@@ -174,27 +175,14 @@ def oof_pearson_designs(
             sij[row, :] += colsum_prod(block[i], block[j])
     sy = xp.sum(T.Yp, axis=0)
     syy = colsum_prod(T.Yp, T.Yp)
-    r_target = _pearson_from_sums(xp, n, sy[None, :], sp[with_target, :] if with_target else zeros(0), syy[None, :], spp[with_target, :] if with_target else zeros(0), syp)
+    r_target = pearson_from_sums(n, sy[None, :], sp[with_target, :] if with_target else zeros(0), syy[None, :], spp[with_target, :] if with_target else zeros(0), syp)
     if pairs:
         ii = [i for i, _ in pairs]
         jj = [j for _, j in pairs]
-        r_pairs = _pearson_from_sums(xp, n, sp[ii, :], sp[jj, :], spp[ii, :], spp[jj, :], sij)
+        r_pairs = pearson_from_sums(n, sp[ii, :], sp[jj, :], spp[ii, :], spp[jj, :], sij)
     else:
         r_pairs = zeros(0)
     return r_target, r_pairs
-
-
-def _pearson_from_sums(xp: Any, n: int, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) -> Any:
-    """Pearson r from column sums; NaN where a column is constant (as :func:`..stats.pearson`)."""
-    cov = sab - sa * sb / n
-    va = saa - sa * sa / n
-    vb = sbb - sb * sb / n
-    den = va * vb
-    # the one-pass variance of a constant column is a rounding residue: treat it as zero
-    tiny = 1e-13 * (saa * sbb)
-    nan = xp.asarray(float("nan"), dtype=cov.dtype, device=getattr(cov, "device", None))
-    ok = (den > tiny) & (va > 0) & (vb > 0)
-    return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), nan)
 
 
 _KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size ...

@@ -26,6 +26,7 @@ from ..errors import LayoutError
 __all__ = [
     "NAN_POLICIES",
     "pearson",
+    "pearson_from_sums",
     "spearman",
     "spearman_brown",
     "rank",
@@ -48,6 +49,31 @@ def _nan(xp: Any, like: Any) -> Any:
 def _check_policy(nan_policy: str, caller: str) -> None:
     if nan_policy not in NAN_POLICIES:
         raise LayoutError(f"The 'nan_policy' parameter of {caller} must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
+
+
+def pearson_from_sums(n: Any, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) -> Any:
+    """Pearson ``r`` from sums over ``n`` (possibly weighted) samples, broadcasting.
+
+    Parameters
+    ----------
+    n : float or array
+        Number of samples (or sum of the weights), broadcast against the sums.
+    sa, sb, saa, sbb, sab : array
+        ``sum a``, ``sum b``, ``sum a^2``, ``sum b^2``, ``sum a b``, same shape.
+
+    Returns
+    -------
+    array
+        ``r``; NaN where a column is constant (as :func:`pearson`): a one-pass variance below
+        ``1e-13`` of the raw sums of squares is a rounding residue and counts as zero.
+    """
+    xp = get_namespace(sab)
+    cov = sab - sa * sb / n
+    va = saa - sa * sa / n
+    vb = sbb - sb * sb / n
+    den = va * vb
+    ok = (den > 1e-13 * (saa * sbb)) & (va > 0) & (vb > 0)
+    return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), _nan(xp, cov))
 
 
 def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:

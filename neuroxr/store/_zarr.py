@@ -7,6 +7,7 @@ URLs), the JSON attributes neuroxr writes, and how to list and read raw keys.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import warnings
@@ -126,6 +127,18 @@ def read_key(zstore: Any, key: str) -> bytes | None:
 
     buf = sync(zstore.get(key, prototype=default_buffer_prototype()))
     return None if buf is None else buf.to_bytes()
+
+
+def read_json(zstore: Any, key: str) -> dict[str, Any] | None:
+    """The JSON document under ``key``: ``None`` when absent, ``{}`` when it is not a JSON object."""
+    raw = read_key(zstore, key)
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def os_message(exc: BaseException) -> str:

@@ -10,13 +10,12 @@ It knows nothing of the entry layout: problems are reported on the group that ho
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import uuid
 import warnings
 from typing import Any
 
-from ._zarr import ABSENT_ATTR, COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, list_keys, read_key
+from ._zarr import ABSENT_ATTR, COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, list_keys, read_json
 
 
 def chunk_keys(meta: dict[str, Any]) -> list[str]:
@@ -46,7 +45,7 @@ def absent_chunks(zstore: Any, group_path: str) -> dict[str, list[str]]:
         rel = key[len(prefix) :]
         if rel.count("/") != 1 or not rel.endswith("/zarr.json"):
             continue
-        meta = _json(zstore, key)
+        meta = read_json(zstore, key)
         if not meta or meta.get("node_type") != "array":
             continue
         name = rel.split("/")[0]
@@ -77,17 +76,6 @@ def mark_group(group: Any, zstore: Any, path: str) -> str:
     return token
 
 
-def _json(zstore: Any, key: str) -> dict[str, Any] | None:
-    raw = read_key(zstore, key)
-    if raw is None:
-        return None
-    try:
-        out = json.loads(raw)
-    except ValueError:
-        return {}
-    return out if isinstance(out, dict) else {}
-
-
 def _parent(path: str) -> str:
     return path.rpartition("/")[0]
 
@@ -101,7 +89,7 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
     for key in keys:
         if key == "zarr.json" or key.endswith("/zarr.json"):
             node = key[: -len("zarr.json")].rstrip("/")
-            meta[node] = _json(zstore, key)
+            meta[node] = read_json(zstore, key)
             if meta[node] == {}:
                 problems.append((node or "/", "unreadable metadata document zarr.json (not JSON); rewrite the entry"))
     arrays = {n for n, m in meta.items() if m and m.get("node_type") == "array"}

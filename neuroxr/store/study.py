@@ -49,7 +49,7 @@ from ._zarr import (
     _jsonable,
     local_root,
     os_message,
-    read_key,
+    read_json,
     zarr_store,
 )
 from .integrity import mark_group, scan
@@ -141,16 +141,9 @@ class StudyStore(Listing):
 
     def _root_doc(self) -> dict[str, Any] | None:
         try:
-            raw = read_key(self._zstore, "zarr.json")
+            return read_json(self._zstore, "zarr.json")
         except (OSError, FileNotFoundError):
             return None
-        if raw is None:
-            return None
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            return {}
-        return doc if isinstance(doc, dict) else {}
 
     @property
     def _root(self) -> zarr.Group:
@@ -207,16 +200,12 @@ class StudyStore(Listing):
         if path in self._docs:
             return self._docs[path]
         try:
-            raw = read_key(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
+            doc = read_json(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
         except (OSError, FileNotFoundError):
             return None
-        if raw is None:
+        if doc is None:
             return None
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            return {}
-        if not isinstance(doc, dict) or doc.get("node_type") != "group":
+        if doc.get("node_type") != "group":
             return {}
         if self._cache and doc.get("attributes", {}).get(COMPLETE_ATTR):
             self._docs[path] = doc

@@ -126,12 +126,12 @@ def test_concurrent_writers_lose_no_record(store):
 
 
 def test_cached_store_reads_documents_once(store, monkeypatch):
-    from neuroxr.store import study
+    from neuroxr.store import _zarr
 
     st = store.cached()
     calls = []
-    real = study.read_key
-    monkeypatch.setattr(study, "read_key", lambda z, k: calls.append(k) or real(z, k))
+    real = _zarr.read_key
+    monkeypatch.setattr(_zarr, "read_key", lambda z, k: calls.append(k) or real(z, k))
     for _ in range(3):
         st.token("neural/mA"), st.is_complete("features/net/l1")
     assert calls == ["neural/mA/zarr.json", "features/net/l1/zarr.json"]

@@ -171,35 +171,13 @@ class SplitHalves:
         M = xp.asarray(M_host, dtype=dt, device=dev)
         s1 = self._half_sums(M)
         s2 = self._total[None, :] - s1
+        c1 = c2 = None
         if not self._complete:
             c1 = xp.matmul(M, xp.permute_dims(self._validf, (1, 0)))
             c2 = self._count[None, :] - c1
-        rows = self._rows
-        if rows is not None and int(rows.shape[0]):
-            R0 = xp.take(self._R0, rows, axis=0)
-            valid = xp.take(self._valid, rows, axis=0)
-            limit = (xp.sum(valid, axis=1) + 1) // 2
-            perms_dev = xp.asarray(perms, device=dev)  # one transfer for every rep
-            for i in range(n_reps):
-                pidx = perms_dev[i, :]
-                vp = xp.take(valid, pidx, axis=1)
-                in1 = vp & (xp.cumulative_sum(xp.astype(vp, limit.dtype), axis=1) <= limit[:, None])
-                in2 = vp & ~in1
-                Rp = xp.take(R0, pidx, axis=1)
-                s1[i, rows] = xp.sum(Rp * in1, axis=1)  # float times bool: the valid values of the half
-                s2[i, rows] = xp.sum(Rp * in2, axis=1)
-                c1[i, rows] = xp.astype(xp.sum(in1, axis=1), dt)
-                c2[i, rows] = xp.astype(xp.sum(in2, axis=1), dt)
-        if self._complete:  # every half holds first / T - first values
-            s1 /= float(first)
-            s2 /= float(T - first) if T > first else float("nan")
-        else:
-            nan = xp.asarray(float("nan"), dtype=dt, device=dev)
-            s1 /= xp.where(c1 > 0, c1, nan)  # in place; an empty half gives NaN
-            s2 /= xp.where(c2 > 0, c2, nan)
-        h1, h2 = s1, s2
-        return xp.reshape(h1, (n_reps, n, k)), xp.reshape(h2, (n_reps, n, k))
-
+        # the shared tail works target-major: on transposed views, written in place
+        self._finish(perms, *(None if v is None else xp.permute_dims(v, (1, 0)) for v in (s1, s2, c1, c2)))
+        return xp.reshape(s1, (n_reps, n, k)), xp.reshape(s2, (n_reps, n, k))
 
     def target_means(self, perms: Any) -> tuple[Any, Any]:
         """Half means of a batch of reps in one pass over the responses, target-major.
@@ -230,33 +208,47 @@ class SplitHalves:
         R0 = self._R0 if self._R0 is not None else xp.reshape(self._R, (n * k, T))  # a copy only if strided
         s1 = xp.matmul(R0, M)  # (n*k, reps)
         s2 = self._total[:, None] - s1
+        c1 = c2 = None
         if not self._complete:
             c1 = xp.matmul(self._validf, M)
             c2 = self._count[:, None] - c1
+        self._finish(perms, s1, s2, c1, c2)
+        return xp.reshape(s1, (n, k, n_reps)), xp.reshape(s2, (n, k, n_reps))
+
+    def _finish(self, perms: np.ndarray, s1: Any, s2: Any, c1: Any, c2: Any) -> None:
+        """Half sums ``s1``, ``s2`` (and valid counts ``c1``, ``c2``; ``None`` with complete trials),
+        each ``(n*k, reps)``, turned into half means in place: the rows with missing trials take
+        their exact split (the first ``ceil(valid / 2)`` valid values in permuted order), then every
+        sum is divided by its count (an empty half gives NaN)."""
+        xp = self.xp
+        dt = self._total.dtype
+        dev = _dev(self._total)
+        n_reps = perms.shape[0]
+        T = self.shape[2]
+        first = (T + 1) // 2
         rows = self._rows
         if rows is not None and int(rows.shape[0]):
             Rr = xp.take(self._R0, rows, axis=0)
             valid = xp.take(self._valid, rows, axis=0)
             limit = (xp.sum(valid, axis=1) + 1) // 2
-            perms_dev = xp.asarray(perms, device=dev)
+            perms_dev = xp.asarray(perms, device=dev)  # one transfer for every rep
             for i in range(n_reps):
                 pidx = perms_dev[i, :]
                 vp = xp.take(valid, pidx, axis=1)
                 in1 = vp & (xp.cumulative_sum(xp.astype(vp, limit.dtype), axis=1) <= limit[:, None])
                 in2 = vp & ~in1
                 Rp = xp.take(Rr, pidx, axis=1)
-                s1[rows, i] = xp.sum(Rp * in1, axis=1)
+                s1[rows, i] = xp.sum(Rp * in1, axis=1)  # float times bool: the valid values of the half
                 s2[rows, i] = xp.sum(Rp * in2, axis=1)
                 c1[rows, i] = xp.astype(xp.sum(in1, axis=1), dt)
                 c2[rows, i] = xp.astype(xp.sum(in2, axis=1), dt)
-        if self._complete:
+        if c1 is None:  # every half holds first / T - first values
             s1 /= float(first)
             s2 /= float(T - first) if T > first else float("nan")
         else:
             nan = xp.asarray(float("nan"), dtype=dt, device=dev)
             s1 /= xp.where(c1 > 0, c1, nan)
             s2 /= xp.where(c2 > 0, c2, nan)
-        return xp.reshape(s1, (n, k, n_reps)), xp.reshape(s2, (n, k, n_reps))
 
 
 def split_means(R: Any, perms: Any, mode: str = "valid") -> tuple[Any, Any]:

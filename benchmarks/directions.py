@@ -239,11 +239,14 @@ def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
     n_tr = n - n_te
     hat_from_kernel = n**3 + folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
     if direction == "forward":
-        m = k * (1 + reps)  # complete data: the mean and half 1 per rep (half 2 follows linearly)
+        # complete data: the mean and half 1 per rep (half 2 follows linearly), or with fewer
+        # repeats than reps every repeat and each target's T x T Gram of their predictions
+        m = k * (1 + min(reps, T))
+        grams = 2 * n * T * T * k if T < reps else 0
         form = operator_form(n, p, folds, 0.1, True, m)
         if form == "factored":  # Gram, per fold a down-date, a p x p solve; then 6 n p per column
-            return 4 * n * p * p + folds * (2 * p**3 / 3 + 2 * n_te * p * p) + 6 * n * (p + 1) * m
-        return _form_costs(n, p, folds, 0.1, True)[form] + 2 * n * n * m
+            return 4 * n * p * p + folds * (2 * p**3 / 3 + 2 * n_te * p * p) + 6 * n * (p + 1) * m + grams
+        return _form_costs(n, p, folds, 0.1, True)[form] + 2 * n * n * m + grams
     if direction in ("reverse", "inter_animal"):
         kk, m = (k, p) if direction == "reverse" else (k // 2, k - k // 2)
         if kk >= n_tr:  # slot kernels once; per design a hat operator from its kernel and S @ Y

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neuroxr.backend import asarray, to_numpy
-from neuroxr.kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, split_means, valid_counts
+from neuroxr.kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_means, valid_counts
 
 BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
 
@@ -146,8 +146,12 @@ def test_target_means_slots_mode_and_strided_input():
         np.testing.assert_allclose(g2[:, :, i], view[:, :, p[3:]].mean(axis=-1), rtol=1e-12)
 
 
-@pytest.mark.parametrize("missing", [0.0, 0.15])
-def test_forward_target_chunks_equal_the_rep_batches(monkeypatch, missing):
+@pytest.mark.parametrize(("missing", "T", "reps", "split"), [
+    (0.0, 5, 3, "valid"), (0.15, 5, 3, "valid"),  # more repeats than reps: every rep's halves
+    (0.0, 4, 12, "valid"), (0.0, 3, 12, "valid"),  # shared splits, predictions from single repeats
+    (0.2, 4, 12, "slots"), (0.2, 4, 12, "valid"),  # missing trials: shared splits only for slots
+])
+def test_forward_target_chunks_equal_the_rep_batches(monkeypatch, missing, T, reps, split):
     import importlib
 
     from neuroxr.kernels.regressors import Regressor
@@ -156,7 +160,7 @@ def test_forward_target_chunks_equal_the_rep_batches(monkeypatch, missing):
     fw = importlib.import_module("neuroxr.predictivity.forward")  # the module, not the function
 
     rng = np.random.default_rng(10)
-    n, k, T = 24, 7, 5
+    n, k = 24, 7
     F = rng.standard_normal((n, 6))
     R = (F @ rng.standard_normal((6, k)))[:, :, None] + rng.standard_normal((n, k, T))
     if missing:
@@ -164,8 +168,24 @@ def test_forward_target_chunks_equal_the_rep_batches(monkeypatch, missing):
         R[:, :, :2] = np.nan_to_num(R[:, :, :2])  # at least 2 valid repeats everywhere
     reg = Regressor("ridge", prep.folds(n, 4, 0, "test"), alpha=0.1)
     mean = nanmean_repeats(R)
-    ref, _ = fw._forward_core(F, None, R, reg, 3, 1, None, True, "valid", False, False, 6, mean)
+    ref, _ = fw._forward_core(F, None, R, reg, reps, 1, None, True, split, False, False, 6, mean)
     monkeypatch.setattr(fw, "_CHUNK_BYTES", 1)  # one target per chunk
-    got, _ = fw._forward_chunked(F, None, R, reg, 3, 1, None, True, "valid", False, False, 6, mean)
+    got, _ = fw._forward_chunked(F, None, R, reg, reps, 1, None, True, split, False, False, 6, mean)
     for name in ("ev", "r", "target_shc", "prediction_shc"):
         np.testing.assert_allclose(got[name], ref[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("T", [2, 3, 4, 5, 6])
+def test_distinct_splits_index_every_rep(T):
+    rng = np.random.default_rng(T)
+    perms = np.stack([rng.permutation(T) for _ in range(40)])
+    first = (T + 1) // 2
+    for symmetric in (False, True):
+        distinct, inverse = distinct_splits(perms, symmetric=symmetric)
+        assert inverse.shape == (40,)
+        for p, i in zip(perms, inverse):
+            half, rep = set(p[:first]), set(distinct[i][:first])
+            assert half == rep or (symmetric and T % 2 == 0 and half == set(range(T)) - rep)
+        halves = {frozenset(p[:first]) for p in perms}
+        partitions = {min(h, frozenset(range(T)) - h, key=sorted) for h in halves} if T % 2 == 0 else halves
+        assert len(distinct) == (len(partitions) if symmetric else len(halves))

@@ -28,7 +28,9 @@ import numpy as np
 from ..backend import get_namespace
 from ..errors import LayoutError
 
-__all__ = ["SPLIT_MODES", "SplitHalves", "draw_permutation", "split_means", "nanmean_repeats", "valid_counts"]
+__all__ = [
+    "SPLIT_MODES", "SplitHalves", "distinct_splits", "draw_permutation", "split_means", "nanmean_repeats", "valid_counts",
+]
 
 SPLIT_MODES = ("valid", "slots")
 
@@ -37,6 +39,39 @@ def draw_permutation(rng: np.random.Generator, n_repeats: int) -> np.ndarray:
     """One permutation of ``n_repeats`` slots; consumes the same random numbers as
     ``rng.shuffle`` of a ``(n_repeats, ...)`` array along axis 0 (``reverse_pred``'s draw)."""
     return rng.permutation(n_repeats)
+
+
+def distinct_splits(perms: np.ndarray, symmetric: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct splits among the reps' permutations, for halves that depend on the set of slots.
+
+    Half 1 of a rep is the set of its first ``ceil(T/2)`` permuted slots, so with few repeats many
+    reps share a split (``T = 4``: 6 sets, 3 partitions). A statistic of the halves computed once
+    per distinct split and indexed by ``inverse`` equals the per-rep one. Valid where the halves
+    depend on the set alone: complete data, or ``split="slots"`` (see :attr:`SplitHalves.by_set`).
+
+    Parameters
+    ----------
+    perms : int array, shape (n_reps, n_repeats)
+    symmetric : bool, default False
+        The statistic is symmetric in the two halves (a correlation of ``h1`` with ``h2``): with
+        an even ``T`` a split and its swap count as one.
+
+    Returns
+    -------
+    distinct : int array, shape (n_distinct, n_repeats)
+        One representative permutation per distinct split.
+    inverse : int array, shape (n_reps,)
+        ``distinct[inverse[i]]`` splits like ``perms[i]``.
+    """
+    perms = np.atleast_2d(np.asarray(perms))
+    reps, T = perms.shape
+    first = (T + 1) // 2
+    sets = np.zeros((reps, T), dtype=bool)
+    sets[np.arange(reps)[:, None], perms[:, :first]] = True
+    if symmetric and T % 2 == 0 and T:
+        sets[~sets[:, 0]] ^= True  # the half holding slot 0 names the partition
+    _, index, inverse = np.unique(sets, axis=0, return_index=True, return_inverse=True)
+    return perms[index], np.asarray(inverse).reshape(-1)
 
 
 def _dev(x: Any) -> Any:
@@ -128,6 +163,12 @@ class SplitHalves:
         self._count = xp.astype(xp.sum(self._valid, axis=1), R.dtype)
         incomplete = ~xp.all(self._valid, axis=1)
         self._rows = xp.nonzero(incomplete)[0] if mode == "valid" else None
+
+    @property
+    def by_set(self) -> bool:
+        """Whether a rep's halves depend only on the set of its first slots (complete data, or
+        ``split="slots"``), so reps may share them (:func:`distinct_splits`)."""
+        return self._complete or self.mode == "slots"
 
     def _half_sums(self, M: Any) -> Any:
         """``M @ R0^T``, shape (reps, n*k): from the flat view, or a block of stimuli at a time."""

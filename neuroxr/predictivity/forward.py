@@ -17,7 +17,7 @@ import xarray as xr
 from ..backend import asarray, get_namespace, resolve_dtype, to_numpy, with_blas_threads
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.ridge import FoldOperator
-from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
@@ -268,19 +268,38 @@ def _apply(reg: Regressor, S: Any, Y: np.ndarray) -> np.ndarray:
 
 def _pearson_linear_half(P1: np.ndarray, P: np.ndarray, T: int, c1: int) -> np.ndarray:
     """Pearson of ``P1`` (n, k, reps) with ``P2 = (T P - c1 P1) / c2`` per (target, rep), from the
-    moments of ``P1`` and ``P`` (n, k) alone (``P2`` never formed). With ``A``, ``B`` the centred
-    ``P1``, ``P``: ``r = (T <A,B> - c1 |A|^2) / sqrt(|A|^2 (T^2 |B|^2 - 2 T c1 <A,B> + c1^2 |A|^2))``.
-    Returns shape (k * reps,), NaN where either prediction is constant."""
+    moments of ``P1`` and ``P`` (n, k) alone (``P2`` never formed). Returns shape (k * reps,)."""
     A = P1 - P1.mean(axis=0, keepdims=True)
     B = P - P.mean(axis=0, keepdims=True)
     aa = np.einsum("nkr,nkr->kr", A, A)
     ab = np.einsum("nkr,nk->kr", A, B)
     bb = np.einsum("nk,nk->k", B, B)[:, None]
+    return _half_r(aa, ab, bb, T, c1).reshape(-1)
+
+
+def _repeat_half_r(Q: np.ndarray, W: np.ndarray, T: int, c1: int) -> np.ndarray:
+    """:func:`_pearson_linear_half` from the predictions of single repeats: ``Q`` (n, k, T) is ``S``
+    applied to every repeat of each target and ``W`` (reps, T) weighs half 1's slots by ``1 / c1``,
+    so ``P1 = Q W^T`` and ``P = Q 1 / T``. Every moment comes from the ``T x T`` Gram of each
+    target's centred ``Q``: ``T`` products per target instead of one per rep. Returns (k, reps)."""
+    Qc = np.moveaxis(Q - Q.mean(axis=0, keepdims=True), 0, 1)  # (k, n, T)
+    G = np.matmul(np.swapaxes(Qc, 1, 2), Qc)  # (k, T, T)
+    GW = G @ W.T  # (k, T, reps)
+    aa = np.einsum("rt,ktr->kr", W, GW)
+    ab = GW.sum(axis=1) / T
+    bb = G.sum(axis=(1, 2))[:, None] / (T * T)
+    return _half_r(aa, ab, bb, T, c1)
+
+
+def _half_r(aa: np.ndarray, ab: np.ndarray, bb: np.ndarray, T: int, c1: int) -> np.ndarray:
+    """Pearson of ``P1`` with ``P2 = (T P - c1 P1) / c2`` from ``aa = |A|^2``, ``ab = <A, B>`` and
+    ``bb = |B|^2`` (``A``, ``B``: centred ``P1``, ``P``):
+    ``r = (T ab - c1 aa) / sqrt(aa (T^2 bb - 2 T c1 ab + c1^2 aa))``; NaN where either is constant."""
     var2 = T * T * bb - 2.0 * T * c1 * ab + c1 * c1 * aa
     den = np.sqrt(np.maximum(aa * var2, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(den > 0, (T * ab - c1 * aa) / np.where(den > 0, den, 1.0), np.nan)
-    return np.clip(r, -1.0, 1.0).reshape(-1)
+    return np.clip(r, -1.0, 1.0)
 
 
 def _forward_chunked(
@@ -293,7 +312,11 @@ def _forward_chunked(
     Every rep of a chunk of targets at once: the split-half means of all reps in one product over
     the chunk's responses (:meth:`SplitHalves.target_means`, target-major so the halves are the
     ``S @ Y`` block as they are), the target reliabilities ranked for all reps in one call, and the
-    predictions of half 1 of all reps in one product. Same numbers as the rep-batched path.
+    predictions of half 1 of all reps in one product. Where the halves depend only on the set of
+    slots (:attr:`SplitHalves.by_set`), reps sharing a split share its ranks
+    (:func:`distinct_splits`); with complete data and fewer repeats than reps, the prediction
+    reliabilities come from ``S`` applied to each repeat (:func:`_repeat_half_r`). Same numbers as
+    the rep-batched path.
     """
     n, k, T = R.shape
     rng = np.random.default_rng(seed)
@@ -302,7 +325,11 @@ def _forward_chunked(
         perms_a.append(draw_permutation(rng, T))
         perms_b.append(draw_permutation(rng, T))
     perms_a, perms_b = np.stack(perms_a), np.stack(perms_b)
-    S = reg.operator_from_gram(K, n_features=n_units) if K is not None else reg.operator(F, k * (1 + reps))
+    distinct_b, inverse_b = distinct_splits(perms_b, symmetric=True)
+    c1 = (T + 1) // 2
+    W = np.zeros((reps, T))
+    W[np.arange(reps)[:, None], perms_a[:, :c1]] = 1.0 / c1
+    S = reg.operator_from_gram(K, n_features=n_units) if K is not None else reg.operator(F, k * (1 + min(T, reps)))
     P = _apply(reg, S, mean)
     r = pearson(mean, P)
     out = {name: np.full((k, reps), np.nan) for name in ("ev", "r", "target_shc", "prediction_shc")}
@@ -310,26 +337,33 @@ def _forward_chunked(
     # per target: its responses (a contiguous copy), 4 half means, P1, P2 and the rank copies per rep
     per_target = 8 * n * (T + 10 * reps)
     step = max(1, min(k, int(_CHUNK_BYTES // per_target)))
-    c1 = (T + 1) // 2
     reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):
         hi = min(k, lo + step)
         kc = hi - lo
-        halves = SplitHalves(np.ascontiguousarray(R[:, lo:hi]), split)
+        Rc = np.ascontiguousarray(R[:, lo:hi])
+        halves = SplitHalves(Rc, split)
         linear = halves._complete  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
-        h1, h2 = halves.target_means(perms_a)  # (n, kc, reps)
-        s1, s2 = halves.target_means(perms_b)
-        target_shc = spearman_brown(spearman(s1.reshape(n, kc * reps), s2.reshape(n, kc * reps), nan_policy="omit"))
-        del s1, s2
-        P1 = _apply(reg, S, h1.reshape(n, kc * reps))
-        if linear:
-            r12 = _pearson_linear_half(P1.reshape(n, kc, reps), P[:, lo:hi], T, c1)
+        if halves.by_set:
+            s1, s2 = halves.target_means(distinct_b)
+            rho = spearman(s1.reshape(n, -1), s2.reshape(n, -1), nan_policy="omit").reshape(kc, -1)[:, inverse_b]
         else:
-            r12 = pearson(P1, _apply(reg, S, h2.reshape(n, kc * reps)))
-        del h1, h2
-        pred_shc = spearman_brown(r12)
-        out["target_shc"][lo:hi] = target_shc.reshape(kc, reps)
-        out["prediction_shc"][lo:hi] = pred_shc.reshape(kc, reps)
+            s1, s2 = halves.target_means(perms_b)
+            rho = spearman(s1.reshape(n, kc * reps), s2.reshape(n, kc * reps), nan_policy="omit").reshape(kc, reps)
+        target_shc = spearman_brown(rho)
+        del s1, s2
+        if linear and T < reps:
+            r12 = _repeat_half_r(_apply(reg, S, Rc.reshape(n, kc * T)).reshape(n, kc, T), W, T, c1)
+        else:
+            h1, h2 = halves.target_means(perms_a)  # (n, kc, reps)
+            P1 = _apply(reg, S, h1.reshape(n, kc * reps))
+            if linear:
+                r12 = _pearson_linear_half(P1.reshape(n, kc, reps), P[:, lo:hi], T, c1)
+            else:
+                r12 = pearson(P1, _apply(reg, S, h2.reshape(n, kc * reps)))
+            del h1, h2, P1
+        out["target_shc"][lo:hi] = target_shc
+        out["prediction_shc"][lo:hi] = spearman_brown(r12).reshape(kc, reps)
         for _ in range(reps * hi // k - done):  # progress in reps' worth of targets
             next(reps_iter, None)
         done = reps * hi // k

@@ -296,8 +296,8 @@ class FoldOperator:
 
     def _rows(self, a: int, b: int) -> Any:
         """Fold-order rows ``a:b`` of the column-centred design (a fresh copy)."""
-        xp = self.xp
-        return xp.take(self.X, self.idx[a:b], axis=0) - self.m[None, :]
+        D = self.xp.take(self.X, self.idx[a:b], axis=0)
+        return subtract_into(D, self.m[None, :], D)  # in place: no second n_te x p array
 
     def __matmul__(self, Y: Any) -> Any:
         return self.apply(Y)

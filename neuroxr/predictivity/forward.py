@@ -334,24 +334,29 @@ def _forward_chunked(
     r = pearson(mean, P)
     out = {name: np.full((k, reps), np.nan) for name in ("ev", "r", "target_shc", "prediction_shc")}
     out["r"][:] = r[:, None]
-    # per target: its responses (a contiguous copy), 4 half means, P1, P2 and the rank copies per rep
-    per_target = 8 * n * (T + 10 * reps)
-    step = max(1, min(k, int(_CHUNK_BYTES // per_target)))
+    # per target: its responses (a contiguous copy), the product columns (each repeat, or the
+    # halves of each rep) with their predictions; the ranks of the distinct splits in sub-chunks
+    cols = T if T < reps else reps
+    step = max(1, min(k, int(_CHUNK_BYTES // (8 * n * (T + 4 * cols)))))
+    rank_step = max(1, int(_CHUNK_BYTES // (8 * n * 6 * max(len(distinct_b), 1))))
     reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):
         hi = min(k, lo + step)
         kc = hi - lo
         Rc = np.ascontiguousarray(R[:, lo:hi])
+        for a in range(0, kc, rank_step):
+            b = min(kc, a + rank_step)
+            halves = SplitHalves(np.ascontiguousarray(Rc[:, a:b]), split)
+            if halves.by_set:
+                s1, s2 = halves.target_means(distinct_b)
+                rho = spearman(s1.reshape(n, -1), s2.reshape(n, -1), nan_policy="omit").reshape(b - a, -1)[:, inverse_b]
+            else:
+                s1, s2 = halves.target_means(perms_b)
+                rho = spearman(s1.reshape(n, -1), s2.reshape(n, -1), nan_policy="omit").reshape(b - a, reps)
+            out["target_shc"][lo + a : lo + b] = spearman_brown(rho)
+            del s1, s2
         halves = SplitHalves(Rc, split)
         linear = halves._complete  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
-        if halves.by_set:
-            s1, s2 = halves.target_means(distinct_b)
-            rho = spearman(s1.reshape(n, -1), s2.reshape(n, -1), nan_policy="omit").reshape(kc, -1)[:, inverse_b]
-        else:
-            s1, s2 = halves.target_means(perms_b)
-            rho = spearman(s1.reshape(n, kc * reps), s2.reshape(n, kc * reps), nan_policy="omit").reshape(kc, reps)
-        target_shc = spearman_brown(rho)
-        del s1, s2
         if linear and T < reps:
             r12 = _repeat_half_r(_apply(reg, S, Rc.reshape(n, kc * T)).reshape(n, kc, T), W, T, c1)
         else:
@@ -362,7 +367,6 @@ def _forward_chunked(
             else:
                 r12 = pearson(P1, _apply(reg, S, h2.reshape(n, kc * reps)))
             del h1, h2, P1
-        out["target_shc"][lo:hi] = target_shc
         out["prediction_shc"][lo:hi] = spearman_brown(r12).reshape(kc, reps)
         for _ in range(reps * hi // k - done):  # progress in reps' worth of targets
             next(reps_iter, None)

@@ -47,6 +47,7 @@ __all__ = [
     "axpy_into",
     "spd_shift",
     "argsort",
+    "outer_update_into",
     "rank",
     "tie_pairs",
     "count_inversions",
@@ -264,6 +265,11 @@ def matmul_into(a: Any, b: Any, out: Any) -> Any:
 def subtract_into(a: Any, b: Any, out: Any) -> Any:
     """``out[...] = a - b`` (NumPy: no temporary; ``out`` may be ``a`` or ``b``). Returns ``out``."""
     return _impl("subtract_into", out)(a, b, out)
+
+
+def outer_update_into(A: Any, w: float, u: Any, v: Any) -> Any:
+    """``A[...] = A + w u v^T`` for 2-D ``A`` (NumPy: in place, no ``A``-sized temporary). Returns ``A``."""
+    return _impl("outer_update_into", A)(A, w, u, v)
 
 
 def axpy_into(a: Any, w: float, b: Any, out: Any) -> Any:

@@ -116,6 +116,12 @@ def axpy_into(a: Any, w: float, b: Any, out: Any) -> Any:
     return out
 
 
+def outer_update_into(A: Any, w: float, u: Any, v: Any) -> Any:
+    """``A[...] = A + w u v^T``."""
+    A[...] = A + w * (u[:, None] * v[None, :])
+    return A
+
+
 def spd_inverse(A: Any, overwrite: bool = False) -> Any:
     """Inverse of a symmetric positive-definite matrix."""
     xp = _xp(A)

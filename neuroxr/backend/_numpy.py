@@ -126,6 +126,13 @@ def spd_solve_right(X: np.ndarray, A: np.ndarray) -> np.ndarray:
     inverse and one product (they beat LAPACK's batched solve for small systems)."""
     if X.shape[-2] > A.shape[-1]:
         return np.matmul(X, np.linalg.inv(A))
+    if A.ndim == 2:  # one Cholesky factorisation (half an LU's flops); LU where it is not positive definite
+        from scipy.linalg import cho_factor, cho_solve
+
+        try:
+            return cho_solve(cho_factor(A, check_finite=False), X.T, check_finite=False).T
+        except np.linalg.LinAlgError:
+            pass
     return np.swapaxes(np.linalg.solve(A, np.swapaxes(X, -1, -2)), -1, -2)
 
 
@@ -141,6 +148,14 @@ def spd_shift(M: np.ndarray, v: float) -> np.ndarray:
 def subtract_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[...] = a - b`` without a temporary (``out`` may be ``a`` or ``b``)."""
     return np.subtract(a, b, out=out)
+
+
+def outer_update_into(A: np.ndarray, w: float, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``A += w u v^T`` in place, a cache-sized block of rows at a time (no ``A``-sized temporary)."""
+    step = max(1, 2**19 // max(1, A.shape[1]))
+    for lo in range(0, A.shape[0], step):
+        A[lo : lo + step] -= np.multiply.outer(-w * u[lo : lo + step], v)
+    return A
 
 
 def axpy_into(a: np.ndarray, w: float, b: np.ndarray, out: np.ndarray) -> np.ndarray:

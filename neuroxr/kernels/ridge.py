@@ -29,6 +29,7 @@ import numpy as np
 from ..backend import (
     get_namespace,
     matmul_into,
+    outer_update_into,
     psd_pinv_solve,
     spd_inverse,
     spd_shift,
@@ -235,6 +236,7 @@ def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int
 
 
 _FOLD_GRAM_BYTES = 64 * 2**20  # the folds' p x p Grams kept between the two passes up to this size
+_APPLY_BYTES = 64 * 2**20  # the folds' cross-products of a block of target columns
 
 
 class FoldOperator:
@@ -286,7 +288,7 @@ class FoldOperator:
             sf = xp.sum(Dte, axis=0)
             n_tr = n - (b - a)
             mu = (s - sf) / n_tr
-            A = subtract_into(G, Gf, Gf) - n_tr * (mu[:, None] * mu[None, :])
+            A = outer_update_into(subtract_into(G, Gf, Gf), -float(n_tr), mu, mu)
             A = spd_shift(A, alpha)
             Xte = Dte - mu[None, :]
             Z = spd_solve_right(Xte, A) if alpha > 0 else _T(xp, _solve(A, _T(xp, Xte), alpha))
@@ -303,22 +305,29 @@ class FoldOperator:
         return self.apply(Y)
 
     def apply(self, Y: Any) -> Any:
-        """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order)."""
+        """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order).
+
+        Per block of target columns, each fold's cross-products ``Dp_f^T Yp_f`` once: their sum is
+        ``Dp^T Yp`` (``4 n p`` flops per column in all, not ``6``), the fold's rows read once."""
         xp, (n, _), p = self.xp, self.shape, int(self.X.shape[1])
         y_mean = xp.mean(Y, axis=0)
         Yc = Y - y_mean[None, :]
-        # Xc^T Yc = X^T Yc - m (1^T Yc): the design's centring needs no copy of X
         ys = xp.sum(Yc, axis=0)
-        CY = xp.matmul(_T(xp, self.X), Yc) - self.m[:, None] * ys[None, :]  # (p, m)
         P = xp.empty(Yc.shape, dtype=Yc.dtype, device=self.device)
-        B = xp.empty((p + 1, Yc.shape[1]), dtype=Yc.dtype, device=self.device)
-        for a, b in self.bounds:
-            te = self.idx[a:b]
-            Yte = xp.take(Yc, te, axis=0)
-            matmul_into(_T(xp, self._rows(a, b)), Yte, B[:p, :])
-            subtract_into(CY, B[:p, :], B[:p, :])
-            B[p, :] = (ys - xp.sum(Yte, axis=0)) / (n - (b - a))
-            P[te, :] = xp.matmul(self.Zaug[a:b, :], B) + y_mean[None, :]
+        nf, m = len(self.bounds), int(Yc.shape[1])
+        step = max(1, _APPLY_BYTES // (nf * (p + 1) * 8))
+        for c0 in range(0, m, step):
+            c1 = min(m, c0 + step)
+            Yb = Yc[:, c0:c1]
+            B = xp.empty((nf, p + 1, c1 - c0), dtype=Yc.dtype, device=self.device)
+            for f, (a, b) in enumerate(self.bounds):
+                Yte = xp.take(Yb, self.idx[a:b], axis=0)
+                matmul_into(_T(xp, self._rows(a, b)), Yte, B[f, :p, :])
+                B[f, p, :] = (ys[c0:c1] - xp.sum(Yte, axis=0)) / (n - (b - a))
+            CY = xp.sum(B[:, :p, :], axis=0)  # (p, columns): the centred design's cross-products
+            for f, (a, b) in enumerate(self.bounds):
+                subtract_into(CY, B[f, :p, :], B[f, :p, :])  # the training folds' cross-products
+                P[self.idx[a:b], c0:c1] = xp.matmul(self.Zaug[a:b, :], B[f]) + y_mean[None, c0:c1]
         return P
 
     def dense(self) -> Any:

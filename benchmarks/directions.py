@@ -107,6 +107,16 @@ def _rss_now_mb() -> float:
 
 
 # ---------------------------------------------------------------------------- one measurement
+def stimulus_names(n: int, kind: str = "sorted") -> list[str]:
+    """Stimulus ids of a benchmark problem. ``"sorted"`` (the default): zero-padded
+    (``"stimulus00007"``), so the rows are already in neuroxr's canonical order (sorted ids), as
+    reverse_pred's inputs are, and neither tool reorders. ``"unsorted"``: ``"stimulus7"``, whose
+    string order is not the numeric one, so neuroxr pairs by id with one reordered copy of the inputs
+    (reverse_pred is given them reordered, outside its timing)."""
+    width = len(str(max(n - 1, 0))) if kind == "sorted" else 0
+    return [f"stimulus{i:0{width}d}" for i in range(n)]
+
+
 def worker(direction: str, impl: str, reps: int, seed: int, shape: dict[str, int], out: str) -> None:
     """Run one direction once (neuroxr or reverse_pred) on ``shape`` and print time and peak memory as JSON.
 
@@ -119,6 +129,7 @@ def worker(direction: str, impl: str, reps: int, seed: int, shape: dict[str, int
     if direction == "model_to_model":
         FA, FB = model_layers(prob, shape["p"])
     half = R.shape[1] // 2
+    ids = stimulus_names(shape["n"], shape.get("ids", "sorted"))
     sub = shape.get("sub_targets")
     if sub:
         if direction == "forward":
@@ -147,13 +158,14 @@ def worker(direction: str, impl: str, reps: int, seed: int, shape: dict[str, int
     if impl == "neuroxr":
         t0 = time.perf_counter()
         if direction == "forward":
-            ds = nx.forward(nx.features(F), nx.neural(R), reps=reps, seed=seed, split="slots")
+            ds = nx.forward(nx.features(F, stimulus_id=ids), nx.neural(R, stimulus_id=ids), reps=reps, seed=seed, split="slots")
         elif direction == "reverse":
-            ds = nx.reverse(nx.neural(R), nx.features(F), reps=reps, seed=seed, split="slots")
+            ds = nx.reverse(nx.neural(R, stimulus_id=ids), nx.features(F, stimulus_id=ids), reps=reps, seed=seed, split="slots")
         elif direction == "inter_animal":
-            ds = nx.inter_animal(nx.neural(R[:, :half]), nx.neural(R[:, half:]), reps=reps, seed=seed, split="slots")
+            ds = nx.inter_animal(nx.neural(R[:, :half], stimulus_id=ids), nx.neural(R[:, half:], stimulus_id=ids),
+                                 reps=reps, seed=seed, split="slots")
         else:
-            ds = nx.model_to_model(nx.features(FA), nx.features(FB), reps=1)
+            ds = nx.model_to_model(nx.features(FA, stimulus_id=ids), nx.features(FB, stimulus_id=ids), reps=1)
         elapsed = time.perf_counter() - t0
         ev = ds.ev.mean("rep").values
     else:
@@ -166,9 +178,9 @@ def worker(direction: str, impl: str, reps: int, seed: int, shape: dict[str, int
         from reverse_pred.monkey_to_model import compute_monkey_to_model
         from reverse_pred.monkey_to_monkey import compute_monkey_to_monkey
 
-        # reverse_pred pairs stimuli by position: give it neuroxr's canonical order (sorted
-        # stimulus ids "stimulus0", "stimulus1", ..., which is not the numeric order)
-        order = np.array(sorted(range(F.shape[0]), key=lambda i: f"stimulus{i}"))
+        # reverse_pred pairs stimuli by position: give it neuroxr's canonical order (sorted ids;
+        # the identity for the default zero-padded ids)
+        order = np.array(sorted(range(F.shape[0]), key=lambda i: ids[i]))
         F, R = F[order], R[order]
         if FA is not None:
             FA, FB = FA[order], FB[order]
@@ -244,8 +256,8 @@ def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
         m = k * (1 + min(reps, T))
         grams = 2 * n * T * T * k if T < reps else 0
         form = operator_form(n, p, folds, 0.1, True, m)
-        if form == "factored":  # Gram, per fold a down-date, a p x p solve; then 6 n p per column
-            return 4 * n * p * p + folds * (2 * p**3 / 3 + 2 * n_te * p * p) + 6 * n * (p + 1) * m + grams
+        if form == "factored":  # Gram, per fold a down-date, a Cholesky solve; then 4 n p per column
+            return 4 * n * p * p + folds * (p**3 / 3 + 2 * n_te * p * p) + 4 * n * (p + 1) * m + grams
         return _form_costs(n, p, folds, 0.1, True)[form] + 2 * n * n * m + grams
     if direction in ("reverse", "inter_animal"):
         kk, m = (k, p) if direction == "reverse" else (k // 2, k - k // 2)

@@ -160,6 +160,9 @@ def main() -> None:
     ap.add_argument("--load", action="store_true", help="run everything next to a competing matmul process")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per subprocess")
     ap.add_argument("--out", default=None, help="also write the Markdown table (and JSON rows next to it)")
+    ap.add_argument("--unsorted-ids", action="store_true",
+                    help="stimulus ids 'stimulus7' (not in sorted order: neuroxr pairs by id with a reordered copy) "
+                         "instead of zero-padded ones already in canonical order")
     args = ap.parse_args()
     names = QUICK if args.quick else (args.only or [s[0] for s in SHAPES])
     load = start_load() if args.load else None
@@ -175,7 +178,8 @@ def main() -> None:
                     continue
                 t0 = time.time()
                 try:
-                    rows.append(run_row(name, shape, direction, subs.get(direction), args.reps, args.timeout))
+                    sh = {**shape, "ids": "unsorted"} if args.unsorted_ids else shape
+                    rows.append(run_row(name, sh, direction, subs.get(direction), args.reps, args.timeout))
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:  # report it, keep going
                     print(f"FAILED {name} {direction}: {str(exc)[-1500:]}", file=sys.stderr, flush=True)
                     continue
@@ -193,7 +197,8 @@ def main() -> None:
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {np.__version__}; plain float64 matmul 2048^3 in this run: {ref:.1f} GFLOP/s; "
         f"load: {'a competing matmul process on all cores' if args.load else 'no extra load started'}; "
-        f"load average at the end: {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"load average at the end: {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"stimulus ids {'unsorted (neuroxr reorders a copy)' if args.unsorted_ids else 'in canonical order (no reordering)'}.",
         f"neuroxr reps={args.reps}, one run each; reverse_pred one rep scaled to {args.reps} "
         "(`~`: extrapolated from two target subsets, see the notes). Target: the issue's ratio "
         "(forward 50x, reverse/inter-animal 30x; 20x under load); peak = peak RSS over the inputs' RSS "

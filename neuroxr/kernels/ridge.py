@@ -206,7 +206,7 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
     ``"factored"`` (:class:`FoldOperator`: the primal form applied fold by fold, never forming
     the ``n x n`` matrix) when the features are fewer than the training stimuli and either the
     dense operator would exceed :data:`DENSE_OPERATOR_BYTES` or its flops (factorisation plus
-    ``6 n p`` per target column) are below the cheapest dense form's (build plus ``2 n^2`` per
+    ``4 n p`` per target column) are below the cheapest dense form's (build plus ``2 n^2`` per
     column); else the cheapest dense form of :func:`oof_operator` (``"hat"``, ``"primal"``,
     ``"dual"``).
     """
@@ -218,7 +218,7 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
         return "factored"
     m = n if n_targets is None else n_targets
     dense_cost = _form_costs(n, p, n_folds, alpha, float64)[dense] + 2 * n * n * m
-    factored = 2 * n * p * p + n_folds * (2 * n_te * p * p + p**3 / 3 + 2 * n_te * p * p) + 6 * n * (p + 1) * m
+    factored = 2 * n * p * p + n_folds * (2 * n_te * p * p + p**3 / 3 + 2 * n_te * p * p) + 4 * n * (p + 1) * m
     return "factored" if factored < dense_cost else dense
 
 
@@ -247,7 +247,7 @@ class FoldOperator:
     mean, ``A_f = Dp_tr^T Dp_tr - n_tr mu_f mu_f^T + alpha I`` and ``Z_f = (Dp_f - mu_f) A_f^{-1}``,
     the held-out predictions of any targets ``Y`` (centred ``Yp``, training mean ``y_f``) are
     ``P_f = [Z_f, 1 - n_tr Z_f mu_f] [Dp^T Yp - Dp_f^T Yp_f; y_f^T]``: one ``p x p``
-    factorisation per fold at construction, then ``6 n p`` flops per target column, and memory of
+    factorisation per fold at construction, then ``4 n p`` flops per target column, and memory of
     one ``n x p`` array (``Z``; the design is kept by reference, its folds centred when taken). Equals :func:`oof_operator`'s ``S @ Y`` up to rounding.
 
     Parameters

@@ -48,6 +48,8 @@ __all__ = [
     "spd_shift",
     "argsort",
     "outer_update_into",
+    "submatrix",
+    "add_gram_into",
     "rank",
     "tie_pairs",
     "count_inversions",
@@ -223,13 +225,25 @@ def upper_tri(D: Any) -> Any:
     return _impl("upper_tri", D)(D)
 
 
-def spd_solve(A: Any, B: Any) -> Any:
+def spd_solve(A: Any, B: Any, overwrite: bool = False) -> Any:
     """Solve ``A X = B`` for symmetric positive-definite ``A`` (batched over leading dims).
 
     One Cholesky factorisation per matrix: LAPACK ``potrf``/``potrs`` through SciPy on NumPy,
-    ``cholesky`` + ``cholesky_solve`` on torch, the generic solver elsewhere.
+    ``cholesky`` + ``cholesky_solve`` on torch, the generic solver elsewhere. ``overwrite=True``
+    lets NumPy factorise in ``A``'s memory (then ``A`` must be positive definite:
+    ``numpy.linalg.LinAlgError`` otherwise, ``A`` spoilt).
     """
-    return _impl("spd_solve", A)(A, B)
+    return _impl("spd_solve", A)(A, B, overwrite)
+
+
+def add_gram_into(K: Any, A: Any) -> Any:
+    """``K += A A^T`` for 2-D ``K`` (NumPy: BLAS accumulates in place, no ``K``-sized temporary)."""
+    return _impl("add_gram_into", K)(K, A)
+
+
+def submatrix(K: Any, rows: Any, cols: Any) -> Any:
+    """``K[rows][:, cols]`` for index arrays ``rows``, ``cols`` (NumPy: one copy of the result only)."""
+    return _impl("submatrix", K)(K, rows, cols)
 
 
 def spd_solve_right(X: Any, A: Any) -> Any:

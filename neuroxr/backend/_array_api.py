@@ -85,7 +85,7 @@ def upper_tri(D: Any) -> Any:
     return xp.take(flat, idx, axis=-1)
 
 
-def spd_solve(A: Any, B: Any) -> Any:
+def spd_solve(A: Any, B: Any, overwrite: bool = False) -> Any:
     """``A^{-1} B`` for symmetric positive-definite ``A`` (batched over leading dims)."""
     xp = _xp(A, B)
     return xp.linalg.solve(A, B)
@@ -120,6 +120,19 @@ def outer_update_into(A: Any, w: float, u: Any, v: Any) -> Any:
     """``A[...] = A + w u v^T``."""
     A[...] = A + w * (u[:, None] * v[None, :])
     return A
+
+
+def add_gram_into(K: Any, A: Any) -> Any:
+    """``K += A A^T``."""
+    xp = _xp(K, A)
+    K += xp.matmul(A, xp.permute_dims(A, (1, 0)))
+    return K
+
+
+def submatrix(K: Any, rows: Any, cols: Any) -> Any:
+    """``K[rows][:, cols]``, a copy."""
+    xp = _xp(K)
+    return xp.take(xp.take(K, rows, axis=0), cols, axis=1)
 
 
 def spd_inverse(A: Any, overwrite: bool = False) -> Any:

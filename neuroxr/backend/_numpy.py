@@ -109,11 +109,17 @@ def upper_tri(D: np.ndarray) -> np.ndarray:
     return D[mask] if D.ndim == 2 else D[:, mask]  # (D[..., mask] takes a slower path)
 
 
-def spd_solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``A^{-1} B`` for SPD ``A``: LAPACK potrf/potrs (no condition estimate); batched: gesv."""
+def spd_solve(A: np.ndarray, B: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """``A^{-1} B`` for SPD ``A``: LAPACK potrf/potrs (no condition estimate); batched: gesv.
+    ``overwrite=True`` (2-D, C-ordered): factorised in ``A``'s memory, reading its lower triangle; a
+    matrix that is not numerically positive definite then raises ``numpy.linalg.LinAlgError``."""
     if A.ndim == 2:
         import scipy.linalg
 
+        if overwrite and A.T.flags.f_contiguous:
+            # A.T is Fortran-ordered: LAPACK works in place on it (its upper triangle is A's lower)
+            c = scipy.linalg.cho_factor(A.T, lower=False, overwrite_a=True, check_finite=False)
+            return scipy.linalg.cho_solve(c, B, check_finite=False)
         try:
             return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, check_finite=False), B, check_finite=False)
         except np.linalg.LinAlgError:
@@ -163,6 +169,26 @@ def axpy_into(a: np.ndarray, w: float, b: np.ndarray, out: np.ndarray) -> np.nda
     np.multiply(b, w, out=out)
     out += a
     return out
+
+
+def add_gram_into(K: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``K += A A^T`` in place through BLAS ``gemm`` with ``beta = 1`` (no ``K``-sized temporary)."""
+    from scipy.linalg import blas
+
+    if K.dtype not in (np.float32, np.float64) or not K.flags.c_contiguous:
+        K += A @ A.T
+        return K
+    gemm = blas.get_blas_funcs("gemm", (K,))
+    # K.T is Fortran-ordered: gemm accumulates into it in place; A A^T is symmetric, so K.T += A A^T
+    out = gemm(1.0, A, A, beta=1.0, c=K.T, trans_b=True, overwrite_c=True)
+    if not np.shares_memory(out, K):  # BLAS had to copy: write it back
+        K[...] = out.T
+    return K
+
+
+def submatrix(K: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``K[rows][:, cols]`` in one copy (``np.ix_``)."""
+    return K[np.ix_(rows, cols)]
 
 
 def spd_inverse(A: np.ndarray, overwrite: bool = False) -> np.ndarray:

@@ -27,7 +27,7 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
 
-def spd_solve(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+def spd_solve(A: torch.Tensor, B: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
     """``A^{-1} B`` for SPD ``A`` from one Cholesky factorisation (general solve if it fails)."""
     L, info = torch.linalg.cholesky_ex(A)
     if bool((info != 0).any()):

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import (
+    add_gram_into,
     get_namespace,
     matmul_into,
     outer_update_into,
@@ -35,6 +36,7 @@ from ..backend import (
     spd_shift,
     spd_solve,
     spd_solve_right,
+    submatrix,
     subtract_into,
 )
 from ..errors import LayoutError
@@ -167,8 +169,7 @@ def _centred_gram(X: Any, block: int = 512) -> Any:
     K = xp.zeros((n, n), dtype=X.dtype, device=getattr(X, "device", None))
     for lo in range(0, p, block):
         Xb = X[:, lo : lo + block]
-        Xb = Xb - xp.mean(Xb, axis=0, keepdims=True)
-        K += xp.matmul(Xb, _T(xp, Xb))
+        add_gram_into(K, Xb - xp.mean(Xb, axis=0, keepdims=True))
     return K
 
 
@@ -188,14 +189,21 @@ def _form_costs(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> di
         # kernel X X^T, then per fold: Cholesky of the training kernel and a solve
         "dual": 2 * n * n * p + n_folds * (n_tr**3 / 3 + 2 * n_tr * n_tr * n_te),
     }
-    if alpha > 0 and float64:
+    if alpha > 0 and float64 and _hat_fits(n):
         # kernel, one Cholesky + inverse of the full kernel, small per-fold solves
         costs["hat"] = 2 * n * n * p + n**3 + n_folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
     return costs
 
 
-#: Largest dense ``n x n`` operator (bytes) built when the factored form can replace it.
+#: Largest dense ``n x n`` operator (bytes) built when the factored form can replace it; above it
+#: the hat form (three ``n x n`` arrays beside the kernel) gives way to the dual form (one, plus a
+#: fold's training kernel).
 DENSE_OPERATOR_BYTES = 512 * 2**20
+
+
+def _hat_fits(n: int) -> bool:
+    """Whether the hat form's ``n x n`` float64 arrays stay within :data:`DENSE_OPERATOR_BYTES` each."""
+    return n * n * 8 <= DENSE_OPERATOR_BYTES
 
 
 def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = True, n_targets: int | None = None,
@@ -373,7 +381,7 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     if n_features is not None and alpha > 0 and int(n_features) < min(n - len(te) for _, te in folds) - 1:
         L = _low_rank_factor(K, int(n_features))
         return oof_operator(L, folds, alpha, form="hat" if form == "hat" else "primal")
-    if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64):
+    if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64 and _hat_fits(n)):
         return _oof_operator_hat(K, folds, alpha)
     n = K.shape[0]
     dev = getattr(K, "device", None)
@@ -479,27 +487,47 @@ _HAT_RTOL = 1e-9  # agreement of the hat form with a per-fold factorisation on o
 
 
 def _dual_fold_rows(K: Any, te: np.ndarray, alpha: float) -> Any:
-    """Rows ``S[te, :]`` of the out-of-fold operator from fold ``te``'s own training kernel."""
+    """Rows ``S[te, :]`` of the out-of-fold operator from fold ``te``'s own training kernel.
+
+    One ``n_tr x n_tr`` copy of the training kernel, centred, shifted and factorised in place
+    (its lower triangle is read): ``n_tr^2`` memory beside ``K``."""
     xp = get_namespace(K)
     n = K.shape[0]
     dev = getattr(K, "device", None)
     tr = np.setdiff1d(np.arange(n), te)
-    tr_idx, te_idx = xp.asarray(tr, device=dev), xp.asarray(te, device=dev)
-    Ktr = xp.take(xp.take(K, tr_idx, axis=0), tr_idx, axis=1)
-    Kte = xp.take(xp.take(K, te_idx, axis=0), tr_idx, axis=1)
-    n_tr = Ktr.shape[0]
-    col_mean = xp.mean(Ktr, axis=0)
-    Kc = Ktr - col_mean[None, :] - xp.mean(Ktr, axis=1)[:, None] + xp.mean(col_mean)
-    Gte = Kte - col_mean[None, :]
-    Gte = Gte - xp.mean(Gte, axis=1)[:, None]
-    Kc = (Kc + _T(xp, Kc)) / 2 + alpha * _eye(xp, n_tr, K)
+    tr_idx = xp.asarray(tr, device=dev)
+    Kc, Gte = _training_kernel(K, tr_idx, xp.asarray(te, device=dev), alpha)
+    if alpha > 0:
+        try:
+            W = spd_solve(Kc, _T(xp, Gte), overwrite=True)
+        except np.linalg.LinAlgError:  # not numerically positive definite: a general solve
+            Kc, Gte = _training_kernel(K, tr_idx, xp.asarray(te, device=dev), alpha)
+            W = xp.linalg.solve(Kc, _T(xp, Gte))
+    else:
+        W = psd_pinv_solve(Kc, _T(xp, Gte))
+    rows = xp.zeros((len(te), n), dtype=K.dtype, device=dev)
+    rows[:, tr_idx] = _T(xp, W) + 1.0 / len(tr)
+    return rows
+
+
+def _training_kernel(K: Any, tr_idx: Any, te_idx: Any, alpha: float) -> tuple[Any, Any]:
+    """Fold's training kernel, doubly centred on the training rows and shifted (``+ alpha I``; with
+    ``alpha > 0`` the constant direction gets the mean eigenvalue), and the test rows' kernel
+    against them centred alike: ``(n_tr, n_tr)`` and ``(n_te, n_tr)``, built in place."""
+    xp = get_namespace(K)
+    Kc = submatrix(K, tr_idx, tr_idx)
+    Gte = submatrix(K, te_idx, tr_idx)
+    n_tr = int(Kc.shape[0])
+    col_mean = xp.mean(Kc, axis=0)
+    Kc -= col_mean[None, :]
+    Kc -= xp.mean(Kc, axis=1)[:, None]
+    Gte -= col_mean[None, :]
+    Gte -= xp.mean(Gte, axis=1)[:, None]
     if alpha > 0:
         # Kc 1 = 0: the constant direction would get the eigenvalue alpha, and Gte 1 = 0 only up to
         # rounding, amplified by 1/alpha; give it the mean eigenvalue instead (the solution is the same)
-        Kc = Kc + max(float(xp.sum(xp.linalg.diagonal(Kc))) / n_tr, alpha) / n_tr
-    rows = xp.zeros((len(te), n), dtype=K.dtype, device=dev)
-    rows[:, tr_idx] = _T(xp, _solve(Kc, _T(xp, Gte), alpha)) + 1.0 / n_tr
-    return rows
+        Kc += max(float(xp.sum(xp.linalg.diagonal(Kc))) / n_tr + alpha, alpha) / n_tr
+    return spd_shift(Kc, alpha), Gte
 
 
 def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:

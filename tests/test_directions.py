@@ -322,21 +322,25 @@ def test_dual_regime_slot_kernels_parity(seeded_reverse_pred, tmp_path, directio
     F = Z @ rng.normal(size=(4, 7)) + 0.5 * rng.normal(size=(n, 7))
     RB = (Z @ rng.normal(size=(4, 5)))[:, :, None] + rng.normal(size=(n, 5, 4))
 
-    def run(**kw):
+    def run(reps=3, **kw):
         if direction == "reverse":
-            return d.reverse(nx.neural(R), nx.features(F), reps=3, seed=4, **kw)
-        return d.inter_animal(nx.neural(R), nx.neural(RB), reps=3, seed=4, **kw)
+            return d.reverse(nx.neural(R), nx.features(F), reps=reps, seed=4, **kw)
+        return d.inter_animal(nx.neural(R), nx.neural(RB), reps=reps, seed=4, **kw)
 
     calls = []
     real = rev._score_from_slot_kernels
     monkeypatch.setattr(rev, "_score_from_slot_kernels", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     ours = run(split="slots")
-    fast = run()
+    fast = run(reps=12)  # T = 3: at most 3 distinct splits, shared by the 12 reps
     assert len(calls) == 2  # the slot-kernel path ran
     monkeypatch.setattr(rev, "_use_slot_kernels", lambda *a, **kw: False)  # the per-design path agrees
-    slow = run()
-    np.testing.assert_allclose(fast.ev.values, slow.ev.values, rtol=1e-8)
-    np.testing.assert_allclose(fast.prediction_shc.values, slow.prediction_shc.values, rtol=1e-8)
+    slow = run(reps=12)
+    # and so does every rep on its own split (no sharing)
+    monkeypatch.setattr(rev, "distinct_splits", lambda perms, symmetric=False: (np.asarray(perms), np.arange(len(perms))))
+    every = run(reps=12)
+    for name in ("ev", "prediction_shc") + (("target_shc",) if direction == "inter_animal" else ()):
+        np.testing.assert_allclose(fast[name].values, slow[name].values, rtol=1e-8, err_msg=name)
+        np.testing.assert_allclose(fast[name].values, every[name].values, rtol=1e-10, err_msg=name)
     seeded_reverse_pred(4)  # (patches numpy's default_rng: neuroxr runs first)
     if direction == "reverse":
         compute_monkey_to_model(*_canonical(F, R), str(tmp_path), reps=3)

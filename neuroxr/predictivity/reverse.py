@@ -20,7 +20,7 @@ import xarray as xr
 from ..backend import resolve_dtype, with_blas_threads
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
-from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
@@ -253,11 +253,15 @@ def _from_neural_predictor(
     if "target_shc" in out:
         target_halves = SplitHalves(target_R, split)
         nb, kb = target_R.shape[:2]
+        # reps sharing a split share its ranks (the halves depend on the set of slots alone)
+        draws, inverse = distinct_splits(np.stack(perms_b), symmetric=True) if target_halves.by_set else (np.stack(perms_b), None)
+        shc = np.empty((m, len(draws)))
         step = max(1, int(_RANK_BYTES // (nb * kb * 8)))
-        for lo in range(0, reps, step):  # a few reps' halves ranked per pass, in bounded memory
-            b1, b2 = target_halves.means(np.stack(perms_b[lo : lo + step]))
-            out["target_shc"][:, lo : lo + step] = spearman_brown(spearman(b1, b2, nan_policy="omit")).T
+        for lo in range(0, len(draws), step):  # a few draws' halves ranked per pass, in bounded memory
+            b1, b2 = target_halves.means(draws[lo : lo + step])
+            shc[:, lo : lo + step] = spearman_brown(spearman(b1, b2, nan_policy="omit")).T
             del b1, b2
+        out["target_shc"][:] = shc if inverse is None else shc[:, inverse]
     mean_p = nanmean_repeats(Rp)
     if _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions):
         _score_from_slot_kernels(reg, Rp, Y, keep, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
@@ -382,36 +386,38 @@ def _score_from_slot_kernels(
         return K
 
     first = (T + 1) // 2
-    # several unit blocks: the reps' operators are kept for the next blocks when they fit
+    # complete trials: reps that share a split (the set of half 1's slots, or its swap) share its
+    # operators and their SB(r(P1, P2)), computed once per distinct split
+    draws, inverse = distinct_splits(np.stack(perms), symmetric=True) if ceiling else (np.zeros((0, T), dtype=int), None)
+    # several unit blocks: the splits' operators are kept for the next blocks when they fit
     blocks = len(Y.chunks[1]) if hasattr(Y, "dask") else -(-Y.shape[1] * n * 8 // _TARGET_BLOCK_BYTES)
-    lazy = blocks > 1 and reps * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
+    lazy = blocks > 1 and len(draws) * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
     for lo, hi, Yc in _unit_chunks(Y, keep):
         P = S_mean @ Yc
-        r_mean = pearson(Yc, P)
+        out["r"][lo:hi, :] = pearson(Yc, P)[:, None]
         del P
-        ops_iter = iter(ops) if ops is not None else None
         made = []
-        for i in prep.progress_iter(reps, progress if lo == 0 else False, direction):
-            out["r"][lo:hi, i] = r_mean
-            ceil = []
-            if ceiling:
-                if ops_iter is not None:
-                    S1, S2 = next(ops_iter)
-                else:
-                    perm = perms[i]
-                    S1 = reg.operator_from_gram(kernel(perm[:first]), n_features=k)
-                    S2 = reg.operator_from_gram(kernel(perm[first:]), n_features=k)
-                    if lazy:
-                        made.append((S1, S2))
-                out["prediction_shc"][lo:hi, i] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
-                ceil.append(out["prediction_shc"][lo:hi, i])
-                if has_target_shc:
-                    ceil.append(out["target_shc"][lo:hi, i])
-            out["ev"][lo:hi, i] = ev(out["r"][lo:hi, i], *ceil)
+        shc = np.empty((hi - lo, len(draws)))
+        for j in prep.progress_iter(len(draws), progress if lo == 0 else False, direction):
+            if ops is not None:
+                S1, S2 = ops[j]
+            else:
+                S1 = reg.operator_from_gram(kernel(draws[j][:first]), n_features=k)
+                S2 = reg.operator_from_gram(kernel(draws[j][first:]), n_features=k)
+                if lazy:
+                    made.append((S1, S2))
+            shc[:, j] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
+        ceil = []
+        if ceiling:
+            out["prediction_shc"][lo:hi, :] = shc[:, inverse]
+            ceil.append(out["prediction_shc"][lo:hi, :])
+            if has_target_shc:
+                ceil.append(out["target_shc"][lo:hi, :])
+        out["ev"][lo:hi, :] = ev(out["r"][lo:hi, :], *ceil)
         if ops is None and lazy:
-            ops = made  # later unit chunks reuse the reps' operators
+            ops = made  # later unit chunks reuse the splits' operators
         del made
 
 

@@ -351,6 +351,33 @@ def test_dual_regime_slot_kernels_parity(seeded_reverse_pred, tmp_path, directio
     assert _rel(ours.ev.mean("rep").values, ref) < 1e-6
 
 
+@pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
+@pytest.mark.parametrize("T", [2, 3, 4])
+def test_reps_sharing_a_split_share_its_fits(monkeypatch, direction, T):
+    """Primal designs (few predictors): reps whose split halves are the same sets of slots are fitted
+    once; the numbers equal every rep fitted on its own."""
+    rev = importlib.import_module("neuroxr.predictivity.reverse")
+    rng = np.random.default_rng(T)
+    n, k = 40, 6
+    Z = rng.normal(size=(n, 3))
+    R = (Z @ rng.normal(size=(3, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(3, 5)) + 0.5 * rng.normal(size=(n, 5))
+    RB = (Z @ rng.normal(size=(3, 4)))[:, :, None] + rng.normal(size=(n, 4, T))
+
+    def run(keep):
+        if direction == "reverse":
+            return d.reverse(nx.neural(R), nx.features(F), reps=10, seed=1, keep_predictions=keep)
+        return d.inter_animal(nx.neural(R), nx.neural(RB), reps=10, seed=1, keep_predictions=keep)
+
+    shared = [run(False), run(True)]  # correlations reduced fold by fold, and predictions kept
+    monkeypatch.setattr(rev, "distinct_splits", lambda perms, symmetric=False: (np.asarray(perms), np.arange(len(perms))))
+    every = [run(False), run(True)]
+    for a, b in zip(shared, every):
+        for name in ("ev", "r", "prediction_shc") + (("target_shc",) if direction == "inter_animal" else ()):
+            np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-10, err_msg=name)
+    np.testing.assert_allclose(shared[1].prediction.values, every[1].prediction.values, rtol=1e-10)
+
+
 def test_dual_regime_slot_kernels_lazy_features_equal_in_memory():
     import dask.array as da
 

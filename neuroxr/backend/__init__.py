@@ -160,17 +160,22 @@ def _array_module(x: Any) -> str:
     return "other"
 
 
-def _impl(name: str, x: Any) -> Callable[..., Any]:
-    """The fast path of operation ``name`` for arrays like ``x``, else the generic one."""
-    kind = _array_module(x)
-    if kind != "other":
-        mod = importlib.import_module(f"{__name__}._{kind}")
-        f = getattr(mod, name, None)
-        if f is not None:
-            return f
-    from . import _array_api
+_IMPLS: dict[tuple[str, str], Callable[..., Any]] = {}
 
-    return getattr(_array_api, name)
+
+def _impl(name: str, x: Any) -> Callable[..., Any]:
+    """The fast path of operation ``name`` for arrays like ``x``, else the generic one (looked up once)."""
+    kind = _array_module(x)
+    f = _IMPLS.get((name, kind))
+    if f is None:
+        if kind != "other":
+            f = getattr(importlib.import_module(f"{__name__}._{kind}"), name, None)
+        if f is None:
+            from . import _array_api
+
+            f = getattr(_array_api, name)
+        _IMPLS[name, kind] = f
+    return f
 
 
 def asarray(x: Any, backend: str | None = None, dtype: Any = np.float64) -> Any:

@@ -113,6 +113,20 @@ def idle_cores(samples: int = 5, interval: float = 0.001) -> int:
     return max(0, cores - others)
 
 
+_IDLE_TTL = 1.0  # seconds a reading of the idle cores serves calls that follow each other
+_idle_reading: tuple[float, int] = (-float("inf"), 0)
+
+
+def _recent_idle_cores() -> int:
+    """:func:`idle_cores`, read again at most every ``_IDLE_TTL`` s (small calls in a loop do not
+    each pay the readings' few milliseconds)."""
+    global _idle_reading
+    now = time.monotonic()
+    if now - _idle_reading[0] > _IDLE_TTL:
+        _idle_reading = (now, idle_cores())
+    return _idle_reading[1]
+
+
 def _get_controller() -> Any:
     global _controller
     if _controller is None:
@@ -144,7 +158,7 @@ def blas_threads(value: int | str | None | object = ...) -> Iterator[int | None]
     if current is None:  # no BLAS found: nothing to limit
         yield None
         return
-    n = max(1, idle_cores()) if setting == "auto" else int(setting)
+    n = max(1, _recent_idle_cores()) if setting == "auto" else int(setting)
     n = min(n, current)
     if n == current:
         yield n

@@ -272,11 +272,15 @@ def _from_neural_predictor(
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
     rep_batch = max(1, int(_HALVES_BYTES // (2 * n * k * 8)))
+    # without subsets, reps that share a split (halves set by the slots alone) share its fits
+    share = ceiling and halves.by_set and all(c is None for c in subsets)
+    draws, inverse = distinct_splits(np.stack(perms_a), symmetric=True) if share else (perms_a, np.arange(reps))
+    dest = {"prediction_shc": np.full((m, len(draws)), np.nan)} if share else out
     for lo, hi, Yc in _unit_chunks(Y, keep):
-        split_halves = _batched_halves(halves, perms_a, rep_batch) if ceiling else None
+        split_halves = _batched_halves(halves, list(draws), rep_batch) if ceiling else None
         P = r_mean = None  # the mean design's predictions and their r, refitted only with max_n
-        for i in prep.progress_iter(reps, progress if lo == 0 else False, direction):
-            c = subsets[i]
+        for i in prep.progress_iter(len(draws) if share else reps, progress if lo == 0 else False, direction):
+            c = None if share else subsets[i]
             fresh = c is not None or r_mean is None
             designs = [designs_mean[i]] if fresh else []
             if ceiling:
@@ -284,17 +288,30 @@ def _from_neural_predictor(
                 designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
             if designs:
                 P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T, preds is not None,
-                                           out, lo, hi, i, P, r_mean)
-            out["r"][lo:hi, i] = r_mean
-            ceil = []
-            if ceiling:
-                ceil.append(out["prediction_shc"][lo:hi, i])
-                if target_R is not None:
-                    ceil.append(out["target_shc"][lo:hi, i])
-            out["ev"][lo:hi, i] = ev(out["r"][lo:hi, i], *ceil)
+                                           dest, lo, hi, i, P, r_mean)
+            if not share:
+                _finish_rep(out, lo, hi, i, r_mean, ceiling, target_R is not None)
+                if preds is not None:
+                    preds[i, :, lo:hi] = P
+        if share:
+            out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
+            _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, target_R is not None)
             if preds is not None:
-                preds[i, :, lo:hi] = P
+                preds[:, :, lo:hi] = P
     return out, preds
+
+
+def _finish_rep(out: dict[str, np.ndarray], lo: int, hi: int, i: Any, r_mean: np.ndarray, ceiling: bool,
+                has_target_shc: bool) -> None:
+    """A rep's (or with ``i = slice(None)``, every rep's) ``r`` and ``ev`` for targets ``lo:hi``."""
+    r = r_mean if isinstance(i, int) else r_mean[:, None]
+    out["r"][lo:hi, i] = r
+    ceil = []
+    if ceiling:
+        ceil.append(out["prediction_shc"][lo:hi, i])
+        if has_target_shc:
+            ceil.append(out["target_shc"][lo:hi, i])
+    out["ev"][lo:hi, i] = ev(out["r"][lo:hi, i], *ceil)
 
 
 def _score_designs(

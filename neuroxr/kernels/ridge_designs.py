@@ -45,19 +45,30 @@ class PreparedTargets:
         self.ys = xp.sum(self.Yp, axis=0)  # ~0: the centred targets' column sums
         self.ys_te = [xp.sum(self.Yp[a:b, :], axis=0) for a, b in self.bounds]  # per test fold
         self._reference: tuple[Any, float, Any, Any] | None = None
+        self._yy: Any = None
 
     def reference(self, R: Any, scale: float = 1.0) -> tuple[Any, Any]:
-        """Fold-order centred design ``R`` (shape (n_stimuli, K)) and ``scale`` times its per-fold
-        test cross-products with the targets (shape (folds, K, n_targets)); cached for the last
-        ``(R, scale)`` seen (e.g. the population mean that every rep's split halves refer to)."""
+        """Fold-order centred design ``R`` (shape (n_stimuli, K)) and ``scale`` times its training
+        folds' cross-products with the targets (the total minus each test fold's; shape (folds, K,
+        n_targets)); cached for the last ``(R, scale)`` seen (e.g. the population mean that every
+        rep's split halves refer to)."""
         if self._reference is None or self._reference[0] is not R or self._reference[1] != scale:
             xp = get_namespace(R)
             Rp = xp.take(R, xp.asarray(self.order, device=getattr(R, "device", None)), axis=0)
             Rp = Rp - xp.mean(Rp, axis=0, keepdims=True)
             C = xp.stack([xp.matmul(_T(xp, Rp[a:b, :]), self.Yp[a:b, :]) for a, b in self.bounds])
-            C *= scale
+            total = xp.sum(C, axis=0)
+            C *= -scale
+            C += scale * total  # in place: each fold's training cross-products
             self._reference = (R, scale, Rp, C)
         return self._reference[2:]
+
+    @property
+    def yy(self) -> Any:
+        """Column sums of the centred targets' squares, shape (n_targets,) (computed once)."""
+        if self._yy is None:
+            self._yy = colsum_prod(self.Yp, self.Yp)
+        return self._yy
 
 
 def prepare_targets(Y: Any, folds: Folds) -> PreparedTargets:
@@ -173,8 +184,7 @@ def oof_pearson_designs(
             syp[row, :] += colsum_prod(Yte, block[i])
         for row, (i, j) in enumerate(pairs):
             sij[row, :] += colsum_prod(block[i], block[j])
-    sy = xp.sum(T.Yp, axis=0)
-    syy = colsum_prod(T.Yp, T.Yp)
+    sy, syy = T.ys, T.yy
     r_target = pearson_from_sums(n, sy[None, :], sp[with_target, :] if with_target else zeros(0), syy[None, :], spp[with_target, :] if with_target else zeros(0), syp)
     if pairs:
         ii = [i for i, _ in pairs]
@@ -186,7 +196,7 @@ def oof_pearson_designs(
 
 
 _KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up to this size ...
-# ... and up to half the targets' own size (peak memory stays that of the targets and predictions)
+# ... and up to the targets' own size (peak memory stays within twice the targets')
 
 
 def _design_fold_blocks(
@@ -210,7 +220,7 @@ def _design_fold_blocks(
     Dp -= xp.mean(Dp, axis=1, keepdims=True)  # Dp is take()'s own copy
     if complement is not None:
         R, cols, w_ref, w_last = complement
-        Rp, RCw = T.reference(R, w_ref)  # (n, K) and w_ref * cross-products (folds, K, m)
+        Rp, RCw = T.reference(R, w_ref)  # (n, K) and w_ref * training cross-products (folds, K, m)
         if cols is not None:
             cidx = xp.asarray(np.asarray(cols), device=dev)
             Rp, RCw = xp.take(Rp, cidx, axis=1), xp.take(RCw, cidx, axis=1)
@@ -231,25 +241,22 @@ def _design_fold_blocks(
     # the folds' cross-products are kept when small, else recomputed in the second pass (one
     # more product over the stimuli instead of n_folds copies of a (k x m) and a (k x k) array);
     # the complement's never are: they are the same combination of the reference's and the last design's
-    keep = len(bounds) * (d0 * k * m + dd * k * k) * 8 <= min(_KEEP_BYTES, n * m * 4)
-    CY = xp.zeros((dd, k, m), dtype=Yp.dtype, device=dev)
+    keep = len(bounds) * (d0 * k * m + dd * k * k) * 8 <= min(_KEEP_BYTES, n * m * 8)
+    CY = xp.zeros((d0, k, m), dtype=Yp.dtype, device=dev)  # the complement's follow from its parts
     G = xp.zeros((dd, k, k), dtype=Yp.dtype, device=dev)
     s = xp.zeros((dd, k), dtype=Yp.dtype, device=dev)
     kept = []
     for a, b in bounds:
         C, Gf, sf = fold_cross(a, b)  # one array per fold: blocks the allocator reuses
-        CY[:d0] += C
+        CY += C
         G += Gf
         s += sf
         if keep:
             kept.append((C, Gf, sf))
         del C, Gf, sf
-    if dd > d0:  # the complement's total: sum_f w_ref R_f^T Y_f + w_last D_last^T Y
-        axpy_into(xp.sum(RCw, axis=0), w_last, CY[d0 - 1], CY[d0])
     d = dd
     ys = T.ys
     Baug = xp.empty((d, k + 1, m), dtype=Yp.dtype, device=dev)
-    tmp = xp.empty((k, m), dtype=Yp.dtype, device=dev) if dd > d0 else None
     for f, (a, b) in enumerate(bounds):
         Cf, Gf, sf = kept[f] if keep else fold_cross(a, b)
         if keep:
@@ -267,10 +274,9 @@ def _design_fold_blocks(
         # P = Z (CY - C_f - n_tr mu y_mu^T) + 1 y_mu^T = [Z, 1 - n_tr Z mu] [CY - C_f; y_mu^T]
         u = 1.0 - n_tr * xp.matmul(Z, mu[:, :, None])  # (d, n_te, 1)
         Zaug = xp.concat([Z, u], axis=2)
-        subtract_into(CY[:d0], Cf, Baug[:d0, :k, :])
+        subtract_into(CY, Cf, Baug[:d0, :k, :])
         if dd > d0:  # the complement's fold cross-products from the parts'
-            axpy_into(RCw[f], w_last, Cf[d0 - 1], tmp)
-            subtract_into(CY[d0], tmp, Baug[d0, :k, :])
+            axpy_into(RCw[f], w_last, Baug[d0 - 1, :k, :], Baug[d0, :k, :])  # w_ref R_tr^T Y_tr + w_last B_last
         del Cf, Gf
         Baug[:, k, :] = y_mu[None, :]
         colsum = xp.matmul(xp.sum(Zaug, axis=1, keepdims=True), Baug)[:, 0, :]

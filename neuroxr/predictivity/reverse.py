@@ -279,7 +279,8 @@ def _from_neural_predictor(
     for lo, hi, Yc in _unit_chunks(Y, keep):
         split_halves = _batched_halves(halves, list(draws), rep_batch) if ceiling else None
         P = r_mean = None  # the mean design's predictions and their r, refitted only with max_n
-        for i in prep.progress_iter(len(draws) if share else reps, progress if lo == 0 else False, direction):
+        done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
+        for i in range(len(draws) if share else reps):
             c = None if share else subsets[i]
             fresh = c is not None or r_mean is None
             designs = [designs_mean[i]] if fresh else []
@@ -293,12 +294,32 @@ def _from_neural_predictor(
                 _finish_rep(out, lo, hi, i, r_mean, ceiling, target_R is not None)
                 if preds is not None:
                     preds[i, :, lo:hi] = P
+            done.draw(i)
+        done.close()
         if share:
             out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
             _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, target_R is not None)
             if preds is not None:
                 preds[:, :, lo:hi] = P
     return out, preds
+
+
+class _RepProgress:
+    """Progress in reps while the work runs per distinct split: draw ``j`` completes the reps
+    ``inverse == j``."""
+
+    def __init__(self, reps: int, inverse: np.ndarray, progress: Any, desc: str) -> None:
+        self._it = iter(prep.progress_iter(reps, progress, desc))
+        self._counts = np.bincount(np.asarray(inverse, dtype=int), minlength=1)
+
+    def draw(self, j: int) -> None:
+        for _ in range(int(self._counts[j]) if j < len(self._counts) else 0):
+            next(self._it, None)
+
+    def close(self) -> None:
+        """Every rep done (the rest of the reps, e.g. without a ceiling, all the mean's)."""
+        for _ in self._it:
+            pass
 
 
 def _finish_rep(out: dict[str, np.ndarray], lo: int, hi: int, i: Any, r_mean: np.ndarray, ceiling: bool,
@@ -417,7 +438,8 @@ def _score_from_slot_kernels(
         del P
         made = []
         shc = np.empty((hi - lo, len(draws)))
-        for j in prep.progress_iter(len(draws), progress if lo == 0 else False, direction):
+        done = _RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
+        for j in range(len(draws)):
             if ops is not None:
                 S1, S2 = ops[j]
             else:
@@ -426,6 +448,8 @@ def _score_from_slot_kernels(
                 if lazy:
                     made.append((S1, S2))
             shc[:, j] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
+            done.draw(j)
+        done.close()
         ceil = []
         if ceiling:
             out["prediction_shc"][lo:hi, :] = shc[:, inverse]

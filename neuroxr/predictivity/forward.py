@@ -337,8 +337,9 @@ def _forward_chunked(
     # per target: its responses (a contiguous copy), the product columns (each repeat, or the
     # halves of each rep) with their predictions; the ranks of the distinct splits in sub-chunks
     cols = T if T < reps else reps
-    step = max(1, min(k, int(_CHUNK_BYTES // (8 * n * (T + 4 * cols)))))
-    rank_step = max(1, int(_CHUNK_BYTES // (8 * n * 6 * max(len(distinct_b), 1))))
+    budget = min(_CHUNK_BYTES, max(R.nbytes // 2, 4 * 2**20))  # and never above half the responses
+    step = max(1, min(k, int(budget // (8 * n * (T + 4 * cols)))))
+    rank_step = max(1, int(budget // (8 * n * 6 * max(len(distinct_b), 1))))
     reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):
         hi = min(k, lo + step)

@@ -240,6 +240,20 @@ def _sizes(shape: dict[str, int] | float) -> tuple[int, int, int, int]:
     return sh["n"], sh["p"], sh["k"], 10
 
 
+def distinct_splits_drawn(direction: str, T: int, reps: int, seed: int = 0) -> int:
+    """Distinct predictor splits among the ``reps`` drawn with ``seed`` (the draws' order of the
+    direction, complete data), as :func:`neuroxr.kernels.splits.distinct_splits` counts them."""
+    from neuroxr.kernels.splits import distinct_splits, draw_permutation
+
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for _ in range(reps):
+        if direction == "inter_animal":
+            draw_permutation(rng, T)  # the target animal's split comes first
+        drawn.append(draw_permutation(rng, T))
+    return len(distinct_splits(np.stack(drawn), symmetric=True)[0])
+
+
 def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
     """Floating-point operations of neuroxr's matrix products for one direction (whole run) on
     ``shape`` (sizes or a reference scale), following the forms neuroxr picks at that shape."""
@@ -261,6 +275,7 @@ def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
         return _form_costs(n, p, folds, 0.1, True)[form] + 2 * n * n * m + grams
     if direction in ("reverse", "inter_animal"):
         kk, m = (k, p) if direction == "reverse" else (k // 2, k - k // 2)
+        reps = distinct_splits_drawn(direction, T, reps)  # reps sharing a split share its fits
         if kk >= n_tr:  # slot kernels once; per design a hat operator from its kernel and S @ Y
             return T * (T + 1) / 2 * 2 * n * n * kk + (1 + 2 * reps) * (hat_from_kernel + 2 * n * n * m)
         cross, block, gram = 2 * n * kk * m, 2 * n * (kk + 1) * m, 2 * n * kk * kk

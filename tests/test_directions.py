@@ -403,3 +403,31 @@ def test_reverse_in_memory_target_blocks_equal_one_block(monkeypatch, k):
     monkeypatch.setattr(rev, "_TARGET_BLOCK_BYTES", n * 8 * 2)  # blocks of 2 units
     blocked = d.reverse(nx.neural(R), nx.features(F), reps=4, seed=2)
     np.testing.assert_allclose(blocked.ev.values, whole.ev.values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_forward_with_the_fold_by_fold_dual_operator_equals_the_dense_one(monkeypatch, missing):
+    """Forward at a size whose dense operator exceeds the cap (forced small here) applies the
+    kernel fold by fold, once for every column where it can, with the same numbers."""
+    import dask.array as da
+
+    import neuroxr.kernels.ridge as ridge
+    from neuroxr.kernels.kernel_operator import KernelFoldOperator
+
+    rng = np.random.default_rng(13)
+    n, p, k, T = 48, 90, 5, 3
+    F = rng.normal(size=(n, p))
+    R = (F[:, :4] @ rng.normal(size=(4, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    if missing:
+        R[:3, 0, 0] = np.nan
+    ref = d.forward(nx.features(F), nx.neural(R), reps=6, seed=2)
+    calls = []
+    real = KernelFoldOperator.apply
+    monkeypatch.setattr(KernelFoldOperator, "apply", lambda self, Y: calls.append(Y.shape[1]) or real(self, Y))
+    monkeypatch.setattr(ridge, "DENSE_OPERATOR_BYTES", n * n * 8 - 1)
+    got = d.forward(nx.features(F), nx.neural(R), reps=6, seed=2)
+    streamed = d.forward(nx.features(da.from_array(F, chunks=(n, 30))), nx.neural(R), reps=6, seed=2)
+    assert calls and (missing or len(calls) == 2)  # complete trials: one application per call of forward
+    for ds in (got, streamed):
+        for name in ("ev", "r", "target_shc", "prediction_shc"):
+            np.testing.assert_allclose(ds[name].values, ref[name].values, rtol=1e-8, atol=1e-10, err_msg=name)

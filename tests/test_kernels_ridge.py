@@ -253,3 +253,46 @@ def test_operator_form_picks_factored_when_dense_is_large_or_costly(monkeypatch)
     blocked = ridge.oof_linear_operator(X, folds, 0.1, n_targets=1)
     assert isinstance(dense, np.ndarray) and isinstance(blocked, ridge.FoldOperator)
     np.testing.assert_allclose(blocked @ Y, dense @ Y, rtol=1e-10, atol=1e-12)
+
+
+# --- more features than training stimuli at large n: the dual form fold by fold (issue 17, part 5)
+@pytest.mark.parametrize("alpha", [0.1, 0.0])
+def test_kernel_fold_operator_equals_dense_dual_and_sklearn(alpha):
+    import neuroxr.kernels.ridge as ridge
+    from neuroxr.kernels.kernel_operator import KernelFoldOperator
+
+    rng = np.random.default_rng(11)
+    n = 50
+    X = 3.0 * rng.normal(size=(n, 80)) + rng.normal(size=80)  # p > n, column means too
+    Y = rng.normal(size=(n, 4)) + X[:, :4]
+    folds = kfold_indices(n, 5, 0)
+    S = KernelFoldOperator(ridge._centred_gram(X), folds, alpha)
+    dense = oof_operator(X, folds, alpha, form="dual")
+    np.testing.assert_allclose(S.dense(), dense, rtol=1e-9, atol=1e-10 * np.abs(dense).max())
+    ref = _sklearn_oof(X, Y, folds, alpha)
+    np.testing.assert_allclose(S @ Y, ref, rtol=1e-7, atol=1e-8 * np.abs(ref).max())
+
+
+def test_large_full_rank_operators_are_applied_fold_by_fold(monkeypatch):
+    """Above the dense-operator cap, more features than training stimuli give the fold-by-fold
+    dual form (from the features and from a Gram); below it, and with fewer features, not."""
+    import neuroxr.kernels.ridge as ridge
+    from neuroxr.kernels.gram import gram_chunks
+    from neuroxr.kernels.kernel_operator import KernelFoldOperator, oof_linear_operator_from_gram
+
+    rng = np.random.default_rng(12)
+    n = 40
+    X, Y = rng.normal(size=(n, 70)), rng.normal(size=(n, 3))
+    folds = kfold_indices(n, 4, 0)
+    dense = ridge.oof_linear_operator(X, folds, 0.1)
+    monkeypatch.setattr(ridge, "DENSE_OPERATOR_BYTES", n * n * 8 - 1)
+    assert ridge.operator_form(n, 70, 4, 0.1) == "kernel_folds"
+    lean = ridge.oof_linear_operator(X, folds, 0.1)
+    stats = gram_chunks(X[:, i : i + 10] for i in range(0, 70, 10))
+    from_gram = oof_linear_operator_from_gram(stats, folds, 0.1)
+    assert isinstance(dense, np.ndarray)
+    assert isinstance(lean, KernelFoldOperator) and isinstance(from_gram, KernelFoldOperator)
+    for S in (lean, from_gram):
+        np.testing.assert_allclose(S @ Y, dense @ Y, rtol=1e-9, atol=1e-12)
+    narrow = oof_linear_operator_from_gram(gram_chunks([X[:, :5]]), folds, 0.1)  # rank 5: not full rank
+    assert isinstance(narrow, np.ndarray)

@@ -235,11 +235,11 @@ def permuted_oof_pearson(
 
         S = oof_operator(np.asarray(X, dtype=np.float64), folds, alpha)
     from ..backend import to_numpy
-    from .ridge import FoldOperator
+    from .kernel_operator import FOLD_OPERATORS
 
-    if isinstance(S, FoldOperator):  # the operator factored per fold: applied, never formed
+    if isinstance(S, FOLD_OPERATORS):  # the operator factored per fold: applied, never formed
         S = S.dense() if S.shape[0] * S.shape[1] * 8 <= batch_bytes else S
-    if not isinstance(S, FoldOperator):
+    if not isinstance(S, FOLD_OPERATORS):
         S = to_numpy(S).astype(np.float64, copy=False)
     step = max(1, int(batch_bytes // (8 * n * m * 2)))
     for lo in range(0, perms.shape[0], step):

@@ -28,10 +28,9 @@ import numpy as np
 from ..backend import asarray, get_namespace, to_numpy
 from ..errors import ParameterError
 from .gram import GramStats
+from .kernel_operator import FOLD_OPERATORS, oof_linear_operator_from_gram
 from .ridge import (
-    FoldOperator,
     oof_linear_operator,
-    oof_operator_from_gram,
     oof_pearson_designs,
     oof_predict_designs,
     prepare_targets,
@@ -199,7 +198,7 @@ class Regressor:
     def operator(self, X: np.ndarray, n_targets: int | None = None) -> Any:
         """The out-of-fold operator of design ``X`` on the backend (ridge/linear only), in the form
         the shape's cost model picks for ``n_targets`` target columns: a dense ``n x n`` array or a
-        :class:`~neuroxr.kernels.ridge.FoldOperator` (see :func:`~neuroxr.kernels.ridge.operator_form`)."""
+        :class:`~neuroxr.kernels.ridge.FoldOperator` / ``KernelFoldOperator`` (see :func:`~neuroxr.kernels.ridge.operator_form`)."""
         return oof_linear_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha, n_targets)
 
     def operator_from_gram(self, K: Any, n_features: int | None = None) -> Any:  # K: array or GramStats
@@ -212,7 +211,7 @@ class Regressor:
             n_features = K.n_units if n_features is None else n_features
             K = K.K
         K = asarray(K, self.backend, self.dtype)
-        return oof_operator_from_gram(K, self.folds, self._fold_alpha, n_features=n_features)
+        return oof_linear_operator_from_gram(K, self.folds, self._fold_alpha, n_features=n_features)
 
     def predict_blocks(self, X: np.ndarray | None, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
         """Out-of-fold predictions of each target block from one design.
@@ -233,7 +232,7 @@ class Regressor:
             sizes = [b.shape[1] for b in blocks]
             S = self.operator(X, sum(sizes)) if S is None else S
             Y = asarray(np.concatenate(blocks, axis=1), self.backend, self.dtype)
-            P = to_numpy(S @ Y if isinstance(S, FoldOperator) else get_namespace(S).matmul(S, Y)).astype(np.float64, copy=False)
+            P = to_numpy(S @ Y if isinstance(S, FOLD_OPERATORS) else get_namespace(S).matmul(S, Y)).astype(np.float64, copy=False)
             return np.split(P, np.cumsum(sizes)[:-1], axis=1)
         return [self._sklearn_oof(X, Y) for Y in blocks]
 

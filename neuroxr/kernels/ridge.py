@@ -216,12 +216,14 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
     dense operator would exceed :data:`DENSE_OPERATOR_BYTES` or its flops (factorisation plus
     ``4 n p`` per target column) are below the cheapest dense form's (build plus ``2 n^2`` per
     column); else the cheapest dense form of :func:`oof_operator` (``"hat"``, ``"primal"``,
-    ``"dual"``).
+    ``"dual"``). With more features than that and a dense operator above
+    :data:`DENSE_OPERATOR_BYTES`, ``"kernel_folds"`` (``KernelFoldOperator``: the dual form
+    fold by fold from the kernel, never forming the operator; :mod:`.kernel_operator`).
     """
     n_te = n / n_folds
     dense = _cheapest_form(n, p, n_folds, alpha, float64)
     if p >= n - n_te - 1:
-        return dense
+        return "kernel_folds" if n * n * itemsize > DENSE_OPERATOR_BYTES else dense
     if n * n * itemsize > DENSE_OPERATOR_BYTES:
         return "factored"
     m = n if n_targets is None else n_targets
@@ -232,7 +234,8 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
 
 def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int | None = None) -> Any:
     """The out-of-fold operator of ridge on ``X`` in the form :func:`operator_form` picks: a dense
-    ``(n, n)`` array (:func:`oof_operator`) or a :class:`FoldOperator`; either supports ``S @ Y``."""
+    ``(n, n)`` array (:func:`oof_operator`), a :class:`FoldOperator` or a
+    :class:`~neuroxr.kernels.kernel_operator.KernelFoldOperator`; each supports ``S @ Y``."""
     alpha = _check_alpha(alpha)
     xp = get_namespace(X)
     n, p = X.shape
@@ -240,6 +243,10 @@ def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int
     form = operator_form(n, p, len(folds), alpha, float64, n_targets, 8 if float64 else 4)
     if form == "factored":
         return FoldOperator(X, folds, alpha)
+    if form == "kernel_folds":
+        from .kernel_operator import KernelFoldOperator
+
+        return KernelFoldOperator(_centred_gram(X), folds, alpha)
     return oof_operator(X, folds, alpha)
 
 

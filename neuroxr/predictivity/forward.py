@@ -15,8 +15,8 @@ import numpy as np
 import xarray as xr
 
 from ..backend import asarray, get_namespace, resolve_dtype, to_numpy, with_blas_threads
+from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
-from ..kernels.ridge import FoldOperator
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
@@ -262,7 +262,7 @@ def _forward_core(
 def _apply(reg: Regressor, S: Any, Y: np.ndarray) -> np.ndarray:
     """``S @ Y`` on the regressor's backend, without copying ``Y`` first (NumPy float64: none)."""
     Yd = asarray(Y, reg.backend, reg.dtype)
-    P = S @ Yd if isinstance(S, FoldOperator) else get_namespace(S).matmul(S, Yd)
+    P = S @ Yd if isinstance(S, FOLD_OPERATORS) else get_namespace(S).matmul(S, Yd)
     return to_numpy(P).astype(np.float64, copy=False)
 
 
@@ -330,7 +330,15 @@ def _forward_chunked(
     W = np.zeros((reps, T))
     W[np.arange(reps)[:, None], perms_a[:, :c1]] = 1.0 / c1
     S = reg.operator_from_gram(K, n_features=n_units) if K is not None else reg.operator(F, k * (1 + min(T, reps)))
-    P = _apply(reg, S, mean)
+    # an operator applied fold by fold from the kernel re-factorises on every application: one
+    # chunk of targets, and with complete trials one application for the mean and every repeat
+    one_pass = bool(getattr(S, "one_pass", False))
+    pre = None
+    if one_pass and T < reps and not np.isnan(R).any():
+        both = _apply(reg, S, np.concatenate([mean, np.reshape(R, (n, k * T))], axis=1))
+        P, pre = both[:, :k], both[:, k:].reshape(n, k, T)
+    else:
+        P = _apply(reg, S, mean)
     r = pearson(mean, P)
     out = {name: np.full((k, reps), np.nan) for name in ("ev", "r", "target_shc", "prediction_shc")}
     out["r"][:] = r[:, None]
@@ -338,7 +346,7 @@ def _forward_chunked(
     # halves of each rep) with their predictions; the ranks of the distinct splits in sub-chunks
     cols = T if T < reps else reps
     budget = min(_CHUNK_BYTES, max(R.nbytes // 2, 4 * 2**20))  # and never above half the responses
-    step = max(1, min(k, int(budget // (8 * n * (T + 4 * cols)))))
+    step = k if one_pass else max(1, min(k, int(budget // (8 * n * (T + 4 * cols)))))
     rank_step = max(1, int(budget // (8 * n * 6 * max(len(distinct_b), 1))))
     reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):
@@ -359,7 +367,8 @@ def _forward_chunked(
         halves = SplitHalves(Rc, split)
         linear = halves._complete  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
         if linear and T < reps:
-            r12 = _repeat_half_r(_apply(reg, S, Rc.reshape(n, kc * T)).reshape(n, kc, T), W, T, c1)
+            Q = pre[:, lo:hi] if pre is not None else _apply(reg, S, Rc.reshape(n, kc * T)).reshape(n, kc, T)
+            r12 = _repeat_half_r(Q, W, T, c1)
         else:
             h1, h2 = halves.target_means(perms_a)  # (n, kc, reps)
             P1 = _apply(reg, S, h1.reshape(n, kc * reps))

@@ -1,0 +1,84 @@
+"""The out-of-fold ridge operator of a full-rank kernel applied fold by fold (dual form), for
+problems whose dense ``n x n`` operator would exceed :data:`~neuroxr.kernels.ridge.DENSE_OPERATOR_BYTES`.
+
+:class:`~neuroxr.kernels.ridge.FoldOperator` is the primal counterpart (fewer features than
+training stimuli); :data:`FOLD_OPERATORS` names both for ``S @ Y`` dispatch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import get_namespace
+from . import ridge
+from .gram import GramStats
+from .ridge import FoldOperator, Folds, _check_alpha, _dual_fold_rows, _eye, fold_blocks
+
+__all__ = ["KernelFoldOperator", "FOLD_OPERATORS", "oof_linear_operator_from_gram"]
+
+
+class KernelFoldOperator:
+    """The out-of-fold ridge operator of a full-rank kernel (more features than training stimuli),
+    applied fold by fold in the dual form without the ``n x n`` operator.
+
+    Holds the kernel only (by reference). Each application builds every fold's training kernel,
+    centred and factorised in place (:func:`_dual_fold_rows`), so memory stays at the kernel plus
+    one training kernel and a fold's rows (about ``2.2 n^2`` values in all, instead of ``3.3 n^2``
+    with the operator formed), and the flops of an application are those of building the dense
+    operator (``n_folds n_tr^3 / 3`` and up): callers apply it once to every target column
+    (``one_pass``).
+
+    Parameters
+    ----------
+    K : array, shape (n_stimuli, n_stimuli)
+        Gram matrix of the (any constant-)centred features.
+    folds, alpha
+        As in :func:`~neuroxr.kernels.ridge.oof_operator`.
+    """
+
+    one_pass = True
+
+    def __init__(self, K: Any, folds: Folds, alpha: float = 0.1) -> None:
+        self.K, self.folds, self.alpha = K, folds, _check_alpha(alpha)
+        self.xp = get_namespace(K)
+        n = int(K.shape[0])
+        self.shape, self.dtype = (n, n), K.dtype
+        fold_blocks(folds, n)  # the test folds must partition the stimuli
+
+    def __matmul__(self, Y: Any) -> Any:
+        return self.apply(Y)
+
+    def apply(self, Y: Any) -> Any:
+        """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order)."""
+        xp = self.xp
+        dev = getattr(self.K, "device", None)
+        P = xp.empty((self.shape[0], int(Y.shape[1])), dtype=Y.dtype, device=dev)
+        for _, te in self.folds:
+            te = np.asarray(te)
+            P[xp.asarray(te, device=dev), :] = xp.matmul(_dual_fold_rows(self.K, te, self.alpha), Y)
+        return P
+
+    def dense(self) -> Any:
+        """The ``(n, n)`` matrix ``S`` (for tests and small problems)."""
+        return self.apply(_eye(self.xp, self.shape[0], self.K))
+
+
+#: The operators applied fold by fold (``S @ Y``, never an ``n x n`` array).
+FOLD_OPERATORS = (FoldOperator, KernelFoldOperator)
+
+
+def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_features: int | None = None) -> Any:
+    """:func:`~neuroxr.kernels.ridge.oof_operator_from_gram`, or a :class:`KernelFoldOperator` when
+    the kernel is full rank (``n_features`` unknown or at least the training stimuli) and a dense
+    operator would exceed :data:`~neuroxr.kernels.ridge.DENSE_OPERATOR_BYTES`."""
+    if isinstance(K, GramStats):
+        n_features = K.n_units if n_features is None else n_features
+        K = K.K
+    n = int(K.shape[0])
+    n_tr = min(n - len(te) for _, te in folds)
+    itemsize = getattr(K.dtype, "itemsize", 8)
+    if n * n * itemsize > ridge.DENSE_OPERATOR_BYTES and (n_features is None or int(n_features) >= n_tr - 1):
+        return KernelFoldOperator(K, folds, alpha)
+    return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features)

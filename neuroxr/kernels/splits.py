@@ -109,6 +109,9 @@ def valid_counts(R: Any) -> Any:
     return xp.sum(xp.astype(~nan, xp.int64), axis=-1)
 
 
+_FLAT_COPY_BYTES = 64 * 2**20  # strided responses up to this size are copied once into a flat array
+
+
 def _flat_view(xp: Any, R: Any, shape: tuple[int, int]) -> Any:
     """``R`` reshaped to ``shape`` without a copy, or None when that needs a copy (a strided view)."""
     try:
@@ -147,9 +150,12 @@ class SplitHalves:
         isnan = xp.isnan(R)
         self._complete = not bool(xp.any(isnan))
         if self._complete:
-            # no zero-filled copy: R itself (a strided view is read a block of stimuli at a time)
+            # no zero-filled copy: R itself; a strided view is copied once when small (every
+            # batch of reps reads it), else read a block of stimuli at a time
             self._R = R
             self._R0 = _flat_view(xp, R, (n * k, T))
+            if self._R0 is None and n * k * T * 8 <= _FLAT_COPY_BYTES:
+                self._R0 = xp.reshape(R, (n * k, T), copy=True)
             self._total = xp.reshape(xp.sum(R, axis=2), (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -314,3 +315,34 @@ def test_blas_threads_policy_applies_to_directions(monkeypatch):
     assert seen == [1, 1] and get_blas_threads() == policy
     with pytest.raises(BackendError, match="blas_threads"):
         th.set_blas_threads(0)
+
+
+def test_large_syrk_calls_run_on_one_blas_thread(monkeypatch):
+    """Above THREADED_SYRK_MAX the syrk-based NumPy paths (Gram, Cholesky solve and inverse) run
+    on one BLAS thread (the bundled OpenBLAS faults in threaded syrk at large orders); same numbers."""
+    import neuroxr.backend._numpy as bnp
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 8))
+    A = X @ X.T + 30 * np.eye(30)
+    B = rng.normal(size=(30, 2))
+    ref = (bnp.gram_matrix(X), bnp.spd_solve(A.copy(), B), bnp.spd_inverse(A.copy()))
+    seen = []
+
+    def spy():
+        seen.append(_blas_now())
+
+    real = bnp._syrk_threads
+
+    @contextlib.contextmanager
+    def watched(n):
+        with real(n):
+            spy()
+            yield
+
+    monkeypatch.setattr(bnp, "THREADED_SYRK_MAX", 10)
+    monkeypatch.setattr(bnp, "_syrk_threads", watched)
+    got = (bnp.gram_matrix(X), bnp.spd_solve(A.copy(), B), bnp.spd_solve(A.copy(), B, overwrite=True), bnp.spd_inverse(A.copy()))
+    assert seen == [1, 1, 1, 1]
+    for g, r in zip(got, (ref[0], ref[1], ref[1], ref[2])):
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)

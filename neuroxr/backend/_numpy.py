@@ -9,9 +9,30 @@ write one ``n x n`` array instead of several temporaries, integer inversion coun
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 from . import _array_api
+
+#: Largest order of a symmetric rank-k update (``syrk``, also inside Cholesky's ``potrf``) run on
+#: several BLAS threads: the bundled OpenBLAS (0.3.31) writes out of bounds in threaded ``syrk``
+#: from about 18,000 (a segfault, measured at 18,000 on 2 threads; 17,000 was fine), so above
+#: this these calls run on one thread.
+THREADED_SYRK_MAX = 16384
+
+
+@contextlib.contextmanager
+def _syrk_threads(n: int) -> Iterator[None]:
+    """One BLAS thread for ``syrk``-based calls of order ``n`` above :data:`THREADED_SYRK_MAX`."""
+    if n <= THREADED_SYRK_MAX:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 # ---------------------------------------------------------------------------- Grams and linear algebra
 
@@ -49,7 +70,8 @@ def gram_matrix(X: np.ndarray) -> np.ndarray:
     # C-contiguous X: X.T is F-contiguous (p, n) and trans=1 gives X X^T; an F-contiguous X goes in
     # as it is with trans=0. The strictly lower triangle of the zeroed output is never written.
     A, trans = (X.T, 1) if X.flags.c_contiguous else (X, 0)
-    C = syrk(1.0, A, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=trans, lower=0, overwrite_c=1)
+    with _syrk_threads(n):
+        C = syrk(1.0, A, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=trans, lower=0, overwrite_c=1)
     mirror_upper(C)
     return C.T  # the same (exactly symmetric) matrix, C-contiguous
 
@@ -118,10 +140,13 @@ def spd_solve(A: np.ndarray, B: np.ndarray, overwrite: bool = False) -> np.ndarr
 
         if overwrite and A.T.flags.f_contiguous:
             # A.T is Fortran-ordered: LAPACK works in place on it (its upper triangle is A's lower)
-            c = scipy.linalg.cho_factor(A.T, lower=False, overwrite_a=True, check_finite=False)
+            with _syrk_threads(A.shape[0]):
+                c = scipy.linalg.cho_factor(A.T, lower=False, overwrite_a=True, check_finite=False)
             return scipy.linalg.cho_solve(c, B, check_finite=False)
         try:
-            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, check_finite=False), B, check_finite=False)
+            with _syrk_threads(A.shape[0]):
+                c = scipy.linalg.cho_factor(A, check_finite=False)
+            return scipy.linalg.cho_solve(c, B, check_finite=False)
         except np.linalg.LinAlgError:
             return np.linalg.solve(A, B)
     return np.linalg.solve(A, B)  # batched LAPACK gesv over the leading dims
@@ -204,9 +229,10 @@ def spd_inverse(A: np.ndarray, overwrite: bool = False) -> np.ndarray:
     # LAPACK works on the Fortran-ordered transpose of a C-ordered A: its "lower" triangle is A's
     # upper one; the result is symmetric, so reading it back transposed is the same
     At = A.T
-    c, info = potrf(At, lower=True, clean=False, overwrite_a=overwrite and At.flags.f_contiguous)
-    if info == 0:
-        inv, info = potri(c, lower=True, overwrite_c=True)
+    with _syrk_threads(A.shape[0]):
+        c, info = potrf(At, lower=True, clean=False, overwrite_a=overwrite and At.flags.f_contiguous)
+        if info == 0:
+            inv, info = potri(c, lower=True, overwrite_c=True)
     if info != 0:
         if overwrite and At.flags.f_contiguous:
             raise np.linalg.LinAlgError("spd_inverse: the matrix is not positive definite.")

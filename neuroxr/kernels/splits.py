@@ -25,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace
+from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError
+from .stats import spearman
 
 __all__ = [
-    "SPLIT_MODES", "SplitHalves", "distinct_splits", "draw_permutation", "split_means", "nanmean_repeats", "valid_counts",
+    "SPLIT_MODES", "SplitHalves", "distinct_splits", "draw_permutation", "first_half", "split_half_r", "split_means",
+    "nanmean_repeats", "valid_counts",
 ]
 
 SPLIT_MODES = ("valid", "slots")
@@ -39,6 +41,15 @@ def draw_permutation(rng: np.random.Generator, n_repeats: int) -> np.ndarray:
     """One permutation of ``n_repeats`` slots; consumes the same random numbers as
     ``rng.shuffle`` of a ``(n_repeats, ...)`` array along axis 0 (``reverse_pred``'s draw)."""
     return rng.permutation(n_repeats)
+
+
+def first_half(perms: np.ndarray) -> np.ndarray:
+    """Which slots each rep's half 1 holds (its first ``ceil(T/2)`` permuted slots), bool (n_reps, n_repeats)."""
+    perms = np.atleast_2d(np.asarray(perms))
+    reps, T = perms.shape
+    mask = np.zeros((reps, T), dtype=bool)
+    mask[np.arange(reps)[:, None], perms[:, : (T + 1) // 2]] = True
+    return mask
 
 
 def distinct_splits(perms: np.ndarray, symmetric: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -64,10 +75,8 @@ def distinct_splits(perms: np.ndarray, symmetric: bool = False) -> tuple[np.ndar
         ``distinct[inverse[i]]`` splits like ``perms[i]``.
     """
     perms = np.atleast_2d(np.asarray(perms))
-    reps, T = perms.shape
-    first = (T + 1) // 2
-    sets = np.zeros((reps, T), dtype=bool)
-    sets[np.arange(reps)[:, None], perms[:, :first]] = True
+    T = perms.shape[1]
+    sets = first_half(perms)
     if symmetric and T % 2 == 0 and T:
         sets[~sets[:, 0]] ^= True  # the half holding slot 0 names the partition
     _, index, inverse = np.unique(sets, axis=0, return_index=True, return_inverse=True)
@@ -207,15 +216,9 @@ class SplitHalves:
         perms = np.atleast_2d(np.asarray(perms))
         n, k, T = self.shape
         n_reps = perms.shape[0]
-        first = (T + 1) // 2
-        dt = self._total.dtype
-        dev = _dev(self._total)
         # one reps x T selection matrix for half 1 (built on the host, one transfer); half 2 is the
         # total minus half 1. Products with R0^T come out as (reps, n*k), contiguous per rep.
-        M_host = np.zeros((n_reps, T))
-        for i, p in enumerate(perms):
-            M_host[i, p[:first]] = 1.0
-        M = xp.asarray(M_host, dtype=dt, device=dev)
+        M = xp.asarray(first_half(perms), dtype=self._total.dtype, device=_dev(self._total))
         s1 = self._half_sums(M)
         s2 = self._total[None, :] - s1
         c1 = c2 = None
@@ -245,13 +248,7 @@ class SplitHalves:
         perms = np.atleast_2d(np.asarray(perms))
         n, k, T = self.shape
         n_reps = perms.shape[0]
-        first = (T + 1) // 2
-        dt = self._total.dtype
-        dev = _dev(self._total)
-        M_host = np.zeros((T, n_reps))
-        for i, p in enumerate(perms):
-            M_host[p[:first], i] = 1.0
-        M = xp.asarray(M_host, dtype=dt, device=dev)
+        M = xp.asarray(first_half(perms).T, dtype=self._total.dtype, device=_dev(self._total))
         R0 = self._R0 if self._R0 is not None else xp.reshape(self._R, (n * k, T))  # a copy only if strided
         s1 = xp.matmul(R0, M)  # (n*k, reps)
         s2 = self._total[:, None] - s1
@@ -316,3 +313,39 @@ def split_means(R: Any, perms: Any, mode: str = "valid") -> tuple[Any, Any]:
         NaN-means of half 1 and half 2 (NaN where a half holds no valid trial).
     """
     return SplitHalves(R, mode).means(perms)
+
+
+def split_half_r(halves: SplitHalves, perms: Any, corr: Any = spearman, block_bytes: int = 2**20) -> np.ndarray:
+    """Correlation across stimuli of each neuroid's two half means, per rep: the one split-half
+    statistic of the directions' target reliabilities and of :func:`~neuroxr.predictivity.split_half_reliability`.
+
+    Each neuroid uses its complete pairs (``nan_policy="omit"``). Where the halves depend on the set
+    of slots alone (:attr:`SplitHalves.by_set`), reps that share a split share its correlation
+    (:func:`distinct_splits`; the correlation is symmetric in the halves).
+
+    Parameters
+    ----------
+    halves : SplitHalves
+        Of responses (n_stimuli, n_neuroids, n_repeats).
+    perms : array-like of int, shape (n_reps, n_repeats)
+    corr : callable, default :func:`~neuroxr.kernels.stats.spearman`
+        ``corr(a, b, nan_policy="omit")`` per column (e.g. ``pearson``).
+    block_bytes : int, default 1 MiB
+        Half means of as many splits as fit are correlated per pass (ranking holds a few copies).
+
+    Returns
+    -------
+    ndarray, shape (n_neuroids, n_reps)
+        Uncorrected (apply :func:`~neuroxr.kernels.stats.spearman_brown` for the reliability).
+    """
+    perms = np.atleast_2d(np.asarray(perms))
+    draws, inverse = distinct_splits(perms, symmetric=True) if halves.by_set else (perms, np.arange(perms.shape[0]))
+    n, k, _ = halves.shape
+    r = np.empty((k, draws.shape[0]))
+    step = max(1, int(block_bytes // (n * k * 8)))
+    for lo in range(0, draws.shape[0], step):
+        s1, s2 = halves.target_means(draws[lo : lo + step])  # (n, k, splits): columns neuroid-major
+        r[:, lo : lo + step] = to_numpy(corr(halves.xp.reshape(s1, (n, -1)), halves.xp.reshape(s2, (n, -1)),
+                                             nan_policy="omit")).reshape(k, -1)
+        del s1, s2
+    return r[:, inverse]

@@ -17,8 +17,8 @@ import xarray as xr
 from ..backend import asarray, get_namespace, resolve_dtype, to_numpy, with_blas_threads
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
-from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats
-from ..kernels.stats import pearson, spearman, spearman_brown
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
+from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -230,12 +230,7 @@ def _forward_core(
         blocks = [] if P is not None else [mean]
         if ceiling:
             h1, h2 = halves.means(np.stack([perms_a[i] for i in idx]))
-            s1, s2 = halves.means(np.stack([perms_b[i] for i in idx]))
-            step = max(1, int(_RANK_BYTES // (n * k * 8)))  # a few reps ranked per pass (ranking holds copies)
-            target_shc = np.concatenate([
-                spearman_brown(spearman(s1[a : a + step], s2[a : a + step], nan_policy="omit")) for a in range(0, len(idx), step)
-            ])
-            del s1, s2
+            target_shc = spearman_brown(split_half_r(halves, np.stack([perms_b[i] for i in idx]), block_bytes=_RANK_BYTES)).T
             for j in range(len(idx)):
                 blocks += [h1[j]] if linear_halves else [h1[j], h2[j]]
         res = reg.predict_blocks(X, blocks, S=S) if blocks else []
@@ -325,10 +320,8 @@ def _forward_chunked(
         perms_a.append(draw_permutation(rng, T))
         perms_b.append(draw_permutation(rng, T))
     perms_a, perms_b = np.stack(perms_a), np.stack(perms_b)
-    distinct_b, inverse_b = distinct_splits(perms_b, symmetric=True)
     c1 = (T + 1) // 2
-    W = np.zeros((reps, T))
-    W[np.arange(reps)[:, None], perms_a[:, :c1]] = 1.0 / c1
+    W = first_half(perms_a) / c1  # half 1's weights per rep
     S = reg.operator_from_gram(K, n_features=n_units) if K is not None else reg.operator(F, k * (1 + min(T, reps)))
     # an operator applied fold by fold from the kernel re-factorises on every application: one
     # chunk of targets, and with complete trials one application for the mean and every repeat
@@ -347,23 +340,16 @@ def _forward_chunked(
     cols = T if T < reps else reps
     budget = min(_CHUNK_BYTES, max(R.nbytes // 2, 4 * 2**20))  # and never above half the responses
     step = k if one_pass else max(1, min(k, int(budget // (8 * n * (T + 4 * cols)))))
-    rank_step = max(1, int(budget // (8 * n * 6 * max(len(distinct_b), 1))))
+    rank_step = max(1, int(budget // (8 * n * 6 * len(distinct_splits(perms_b, symmetric=True)[0]))))
     reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):
         hi = min(k, lo + step)
         kc = hi - lo
         Rc = np.ascontiguousarray(R[:, lo:hi])
-        for a in range(0, kc, rank_step):
+        for a in range(0, kc, rank_step):  # the distinct splits' ranks of a sub-chunk of targets at once
             b = min(kc, a + rank_step)
             halves = SplitHalves(np.ascontiguousarray(Rc[:, a:b]), split)
-            if halves.by_set:
-                s1, s2 = halves.target_means(distinct_b)
-                rho = spearman(s1.reshape(n, -1), s2.reshape(n, -1), nan_policy="omit").reshape(b - a, -1)[:, inverse_b]
-            else:
-                s1, s2 = halves.target_means(perms_b)
-                rho = spearman(s1.reshape(n, -1), s2.reshape(n, -1), nan_policy="omit").reshape(b - a, reps)
-            out["target_shc"][lo + a : lo + b] = spearman_brown(rho)
-            del s1, s2
+            out["target_shc"][lo + a : lo + b] = spearman_brown(split_half_r(halves, perms_b, block_bytes=budget))
         halves = SplitHalves(Rc, split)
         linear = halves._complete  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
         if linear and T < reps:

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LayoutError
-from ..kernels.splits import draw_permutation, split_means
+from ..kernels.splits import SplitHalves, draw_permutation, split_half_r
 from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import has_time, validate_neural
 from . import _prepare as prep
@@ -62,8 +62,7 @@ def split_half_reliability(
     R = prep.take(R, None, ok)
     rng = np.random.default_rng(seed)
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
-    h1, h2 = split_means(R, perms, split)
-    r = (spearman if method == "spearman" else pearson)(h1, h2, nan_policy="omit").T  # (neuroid, rep)
+    r = split_half_r(SplitHalves(R, split), perms, spearman if method == "spearman" else pearson)  # (neuroid, rep)
     return xr.Dataset(
         {"reliability": (("neuroid", "rep"), prep.expand(spearman_brown(r), ok)),
          "r_half": (("neuroid", "rep"), prep.expand(r, ok))},

@@ -20,8 +20,8 @@ import xarray as xr
 from ..backend import resolve_dtype, with_blas_threads
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
-from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats
-from ..kernels.stats import pearson, spearman, spearman_brown
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
+from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -251,17 +251,8 @@ def _from_neural_predictor(
     names = ["ev", "r"] + (["prediction_shc"] if ceiling else []) + (["target_shc"] if ceiling and target_R is not None else [])
     out = {name: np.full((m, reps), np.nan) for name in names}
     if "target_shc" in out:
-        target_halves = SplitHalves(target_R, split)
-        nb, kb = target_R.shape[:2]
-        # reps sharing a split share its ranks (the halves depend on the set of slots alone)
-        draws, inverse = distinct_splits(np.stack(perms_b), symmetric=True) if target_halves.by_set else (np.stack(perms_b), None)
-        shc = np.empty((m, len(draws)))
-        step = max(1, int(_RANK_BYTES // (nb * kb * 8)))
-        for lo in range(0, len(draws), step):  # a few draws' halves ranked per pass, in bounded memory
-            b1, b2 = target_halves.means(draws[lo : lo + step])
-            shc[:, lo : lo + step] = spearman_brown(spearman(b1, b2, nan_policy="omit")).T
-            del b1, b2
-        out["target_shc"][:] = shc if inverse is None else shc[:, inverse]
+        r_half = split_half_r(SplitHalves(target_R, split), np.stack(perms_b), block_bytes=_RANK_BYTES)
+        out["target_shc"][:] = spearman_brown(r_half)
     mean_p = nanmean_repeats(Rp)
     if _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions):
         _score_from_slot_kernels(reg, Rp, Y, keep, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
@@ -434,7 +425,7 @@ def _score_from_slot_kernels(
     ops = None
     for lo, hi, Yc in _unit_chunks(Y, keep):
         P = S_mean @ Yc
-        out["r"][lo:hi, :] = pearson(Yc, P)[:, None]
+        r_mean = pearson(Yc, P)
         del P
         made = []
         shc = np.empty((hi - lo, len(draws)))
@@ -450,13 +441,9 @@ def _score_from_slot_kernels(
             shc[:, j] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
             done.draw(j)
         done.close()
-        ceil = []
         if ceiling:
             out["prediction_shc"][lo:hi, :] = shc[:, inverse]
-            ceil.append(out["prediction_shc"][lo:hi, :])
-            if has_target_shc:
-                ceil.append(out["target_shc"][lo:hi, :])
-        out["ev"][lo:hi, :] = ev(out["r"][lo:hi, :], *ceil)
+        _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, has_target_shc)
         if ops is None and lazy:
             ops = made  # later unit chunks reuse the splits' operators
         del made

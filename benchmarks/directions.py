@@ -316,6 +316,14 @@ def _rate(fn, work: float, repeats: int) -> float:
     return work * calls / best / 1e9
 
 
+def emit(text: str, out: str | None) -> None:
+    """Print a benchmark's Markdown and, with ``--out``, write it there too."""
+    print(text)
+    if out:
+        with open(out, "w") as fh:
+            fh.write(text + "\n")
+
+
 # ---------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -390,10 +398,7 @@ def main() -> None:
             f"{r['max_abs_ev_diff']:.1e} | {r['max_rel_ev_diff']:.1e} |"
         )
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from directions import make_problem  # noqa: E402
+from directions import emit, make_problem  # noqa: E402
 
 
 def _timed(fn, *a, **kw):
@@ -139,11 +139,7 @@ def main() -> None:
             f"neuroxr {rsa['ours']:.2f} s, rsatoolbox {rsa['rsatoolbox']:.1f} s (measured on {args.rs_boot} resamples, "
             f"scaled), speedup {rsa['speedup']:.0f}x.",
         ]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    emit("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from directions import _rate, flops, run_worker  # noqa: E402
+from directions import _rate, emit, flops, run_worker  # noqa: E402
 
 # name, (n stimuli, p units, k neuroids, T repeats), directions, reverse_pred target subsets
 # (None: the full problem; (m1, m2): extrapolated affinely in the targets from these two sizes)
@@ -205,11 +205,7 @@ def main() -> None:
         "(`**>**`: above reverse_pred's).",
         "",
     ]
-    text = "\n".join(head) + table(rows, args.load)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    emit("\n".join(head) + table(rows, args.load), args.out)
 
 
 if __name__ == "__main__":

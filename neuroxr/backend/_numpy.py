@@ -157,13 +157,8 @@ def spd_solve_right(X: np.ndarray, A: np.ndarray) -> np.ndarray:
     inverse and one product (they beat LAPACK's batched solve for small systems)."""
     if X.shape[-2] > A.shape[-1]:
         return np.matmul(X, np.linalg.inv(A))
-    if A.ndim == 2:  # one Cholesky factorisation (half an LU's flops); LU where it is not positive definite
-        from scipy.linalg import cho_factor, cho_solve
-
-        try:
-            return cho_solve(cho_factor(A, check_finite=False), X.T, check_finite=False).T
-        except np.linalg.LinAlgError:
-            pass
+    if A.ndim == 2:  # one Cholesky factorisation (half an LU's flops): A symmetric, so X A^-1 = (A^-1 X^T)^T
+        return spd_solve(A, X.T).T
     return np.swapaxes(np.linalg.solve(A, np.swapaxes(X, -1, -2)), -1, -2)
 
 
@@ -185,7 +180,7 @@ def outer_update_into(A: np.ndarray, w: float, u: np.ndarray, v: np.ndarray) -> 
     """``A += w u v^T`` in place, a cache-sized block of rows at a time (no ``A``-sized temporary)."""
     step = max(1, 2**19 // max(1, A.shape[1]))
     for lo in range(0, A.shape[0], step):
-        A[lo : lo + step] -= np.multiply.outer(-w * u[lo : lo + step], v)
+        A[lo : lo + step] += np.multiply.outer(w * u[lo : lo + step], v)
     return A
 
 

@@ -78,7 +78,6 @@ def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_fe
         K = K.K
     n = int(K.shape[0])
     n_tr = min(n - len(te) for _, te in folds)
-    itemsize = getattr(K.dtype, "itemsize", 8)
-    if n * n * itemsize > ridge.DENSE_OPERATOR_BYTES and (n_features is None or int(n_features) >= n_tr - 1):
+    if not ridge._dense_fits(n, getattr(K.dtype, "itemsize", 8)) and (n_features is None or int(n_features) >= n_tr - 1):
         return KernelFoldOperator(K, folds, alpha)
     return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features)

@@ -189,7 +189,7 @@ def _form_costs(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> di
         # kernel X X^T, then per fold: Cholesky of the training kernel and a solve
         "dual": 2 * n * n * p + n_folds * (n_tr**3 / 3 + 2 * n_tr * n_tr * n_te),
     }
-    if alpha > 0 and float64 and _hat_fits(n):
+    if alpha > 0 and float64 and _dense_fits(n):
         # kernel, one Cholesky + inverse of the full kernel, small per-fold solves
         costs["hat"] = 2 * n * n * p + n**3 + n_folds * (n_te**3 / 3 + 2 * n_te * n_te * n)
     return costs
@@ -201,9 +201,10 @@ def _form_costs(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> di
 DENSE_OPERATOR_BYTES = 512 * 2**20
 
 
-def _hat_fits(n: int) -> bool:
-    """Whether the hat form's ``n x n`` float64 arrays stay within :data:`DENSE_OPERATOR_BYTES` each."""
-    return n * n * 8 <= DENSE_OPERATOR_BYTES
+def _dense_fits(n: int, itemsize: int = 8) -> bool:
+    """Whether an ``n x n`` array (the dense operator, each of the hat form's) stays within
+    :data:`DENSE_OPERATOR_BYTES`."""
+    return n * n * itemsize <= DENSE_OPERATOR_BYTES
 
 
 def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = True, n_targets: int | None = None,
@@ -223,8 +224,8 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
     n_te = n / n_folds
     dense = _cheapest_form(n, p, n_folds, alpha, float64)
     if p >= n - n_te - 1:
-        return "kernel_folds" if n * n * itemsize > DENSE_OPERATOR_BYTES else dense
-    if n * n * itemsize > DENSE_OPERATOR_BYTES:
+        return dense if _dense_fits(n, itemsize) else "kernel_folds"
+    if not _dense_fits(n, itemsize):
         return "factored"
     m = n if n_targets is None else n_targets
     dense_cost = _form_costs(n, p, n_folds, alpha, float64)[dense] + 2 * n * n * m
@@ -388,7 +389,7 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     if n_features is not None and alpha > 0 and int(n_features) < min(n - len(te) for _, te in folds) - 1:
         L = _low_rank_factor(K, int(n_features))
         return oof_operator(L, folds, alpha, form="hat" if form == "hat" else "primal")
-    if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64 and _hat_fits(n)):
+    if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64 and _dense_fits(n)):
         return _oof_operator_hat(K, folds, alpha)
     n = K.shape[0]
     dev = getattr(K, "device", None)

@@ -317,6 +317,36 @@ def test_blas_threads_policy_applies_to_directions(monkeypatch):
         th.set_blas_threads(0)
 
 
+def test_cpu_threads_follow_the_policy_and_thread_map_keeps_order():
+    import threading
+
+    from neuroxr.backend import blas_threads, cpu_threads, one_blas_thread, thread_map
+
+    with blas_threads(1):
+        assert cpu_threads() == 1
+    before = _blas_now()
+    with blas_threads(2) as n:
+        assert cpu_threads() == n
+        with one_blas_thread():  # BLAS on one thread, the direction's threads unchanged
+            assert _blas_now() == 1 and cpu_threads() == n
+        assert _blas_now() == n
+    assert _blas_now() == before
+    both = threading.Barrier(2, timeout=10)  # the two runs (items 0-2, 3-6) start side by side
+
+    def f(i):
+        own = threading.get_ident()
+        if i in (0, 3):
+            both.wait()
+        return i, own, thread_map(lambda j: threading.get_ident(), [0, 1], 2)  # nested: runs in place
+
+    out = thread_map(f, list(range(7)), 2)
+    assert [o[0] for o in out] == list(range(7)) and len({o[1] for o in out}) == 2
+    assert all(inner == [own, own] for _, own, inner in out)
+    assert thread_map(lambda i: threading.get_ident(), [0, 1], 1) == [threading.get_ident()] * 2
+    with pytest.raises(ValueError, match="boom"):
+        thread_map(lambda i: (_ for _ in ()).throw(ValueError("boom")) if i == 5 else i, list(range(7)), 3)
+
+
 def test_large_syrk_calls_run_on_one_blas_thread(monkeypatch):
     """Above THREADED_SYRK_MAX the syrk-based NumPy paths (Gram, Cholesky solve and inverse) run
     on one BLAS thread (the bundled OpenBLAS faults in threaded syrk at large orders); same numbers."""

@@ -378,6 +378,50 @@ def test_reps_sharing_a_split_share_its_fits(monkeypatch, direction, T):
     np.testing.assert_allclose(shared[1].prediction.values, every[1].prediction.values, rtol=1e-10)
 
 
+@pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
+@pytest.mark.parametrize("case", ["shared", "max_n", "missing", "keep"])
+def test_draws_on_several_threads_equal_one_thread(monkeypatch, direction, case):
+    """Independent draws (distinct splits, or reps with their own subsets) run on several threads,
+    each with one BLAS thread; the numbers, predictions and progress equal one thread's."""
+    import threading
+
+    rev = importlib.import_module("neuroxr.predictivity.reverse")
+    rng = np.random.default_rng(5)
+    n, k, T = 40, 6, 6
+    Z = rng.normal(size=(n, 3))
+    R = (Z @ rng.normal(size=(3, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(3, 5)) + 0.5 * rng.normal(size=(n, 5))
+    RB = (Z @ rng.normal(size=(3, 4)))[:, :, None] + rng.normal(size=(n, 4, T))
+    if case == "missing":
+        R[rng.random(R.shape) < 0.1] = np.nan
+    kw = {"max_n": 4} if case == "max_n" else {"keep_predictions": True} if case == "keep" else {}
+    seen, counted = set(), []
+    real = rev._score_designs
+    monkeypatch.setattr(rev, "_score_designs", lambda *a, **k: seen.add(threading.get_ident()) or real(*a, **k))
+
+    def progress(it):
+        for i in it:
+            counted.append(i)
+            yield i
+
+    def run(threads):
+        monkeypatch.setattr(rev, "cpu_threads", lambda: threads)
+        seen.clear()
+        counted.clear()
+        if direction == "reverse":
+            ds = d.reverse(nx.neural(R), nx.features(F), reps=9, seed=2, progress=progress, **kw)
+        else:
+            ds = d.inter_animal(nx.neural(R), nx.neural(RB), reps=9, seed=2, progress=progress, **kw)
+        return ds, len(seen), sorted(counted)
+
+    one, used_one, count_one = run(1)
+    three, used_three, count_three = run(3)
+    assert used_one == 1 and used_three > 1
+    assert count_one == count_three == list(range(9))
+    for name in one.data_vars:
+        np.testing.assert_allclose(three[name].values, one[name].values, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
 def test_dual_regime_slot_kernels_lazy_features_equal_in_memory():
     import dask.array as da
 

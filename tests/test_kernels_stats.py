@@ -139,12 +139,14 @@ def test_spearman_brown():
 
 
 @pytest.mark.parametrize("block", [2**17, 40])  # one block, or a few columns per block
-def test_spearman_mixed_ties_nan_and_tie_free_columns_match_scipy(monkeypatch, block):
+@pytest.mark.parametrize("threads", [1, 3])  # blocks on one thread, or several
+def test_spearman_mixed_ties_nan_and_tie_free_columns_match_scipy(monkeypatch, block, threads):
     import warnings
 
     import neuroxr.kernels.stats as st
 
     monkeypatch.setattr(st, "_SPEARMAN_BLOCK", block)
+    monkeypatch.setattr(st, "cpu_threads", lambda: threads)
     rng = np.random.default_rng(11)
     n, m = 20, 12
     a = rng.standard_normal((3, n, m))

@@ -60,6 +60,9 @@ __all__ = [
     "blas_threads",
     "with_blas_threads",
     "idle_cores",
+    "cpu_threads",
+    "one_blas_thread",
+    "thread_map",
 ]
 
 BACKENDS = ("numpy", "torch", "torch_cuda", "cupy")
@@ -67,7 +70,16 @@ _current = "numpy"
 
 
 from ..errors import BackendError  # noqa: E402
-from ._threads import blas_threads, get_blas_threads, idle_cores, set_blas_threads, use_blas_threads  # noqa: E402
+from ._threads import (  # noqa: E402
+    blas_threads,
+    cpu_threads,
+    get_blas_threads,
+    idle_cores,
+    one_blas_thread,
+    set_blas_threads,
+    thread_map,
+    use_blas_threads,
+)
 
 
 def with_blas_threads(fn: Callable) -> Callable:

@@ -15,18 +15,25 @@ sets its BLAS threads once, at its start (threadpoolctl):
 
 Set it with :func:`set_blas_threads`, per block with :func:`use_blas_threads`, or with the
 environment variable ``NEUROXR_BLAS_THREADS`` (``auto``, ``none`` or an integer).
+
+Work that releases the GIL (sorting for ranks; independent draws, each on one BLAS thread,
+:func:`one_blas_thread`) runs on the policy's count of Python threads (:func:`cpu_threads`,
+:func:`thread_map`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import glob
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["get_blas_threads", "set_blas_threads", "use_blas_threads", "blas_threads", "idle_cores"]
+__all__ = ["get_blas_threads", "set_blas_threads", "use_blas_threads", "blas_threads", "idle_cores", "cpu_threads",
+           "one_blas_thread", "thread_map"]
 
 
 def _parse(value: Any) -> int | str | None:
@@ -147,21 +154,77 @@ def blas_threads(value: int | str | None | object = ...) -> Iterator[int | None]
     """Limit BLAS threads for a block by the policy (default: the current one); yields the count.
 
     ``"auto"`` resolves to :func:`idle_cores` (at least 1) once, at entry. A limit already in
-    force is never raised.
+    force is never raised. The count is also the block's :func:`cpu_threads`.
     """
     setting = _setting if value is ... else _parse(value)
-    if setting is None:
-        yield None
-        return
-    ctl = _get_controller()
-    current = _current_limit(ctl)
-    if current is None:  # no BLAS found: nothing to limit
+    ctl = _get_controller() if setting is not None else None
+    current = _current_limit(ctl) if ctl is not None else None
+    if current is None:  # no policy, or no BLAS found: nothing to limit
         yield None
         return
     n = max(1, _recent_idle_cores()) if setting == "auto" else int(setting)
     n = min(n, current)
-    if n == current:
-        yield n
+    token = _in_force.set(n)
+    try:
+        if n == current:
+            yield n
+        else:
+            with ctl.limit(limits=n, user_api="blas"):
+                yield n
+    finally:
+        _in_force.reset(token)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread for a block whose own threads (:func:`thread_map`) use the cores;
+    :func:`cpu_threads` is unchanged."""
+    ctl = _get_controller()
+    if _current_limit(ctl) in (None, 1):
+        yield
         return
-    with ctl.limit(limits=n, user_api="blas"):
-        yield n
+    with ctl.limit(limits=1, user_api="blas"):
+        yield
+
+
+def cpu_threads() -> int:
+    """Threads for work that releases the GIL (at least 1): inside :func:`blas_threads` (a
+    direction call) its count, else the BLAS limit in force, else the usable cores; 1 on a
+    :func:`thread_map` thread (no nesting)."""
+    if getattr(_local, "worker", False):
+        return 1
+    n = _in_force.get()
+    if n is None:
+        n = _current_limit(_get_controller())
+    return max(1, n if n is not None else _cores())
+
+
+_in_force: contextvars.ContextVar[int | None] = contextvars.ContextVar("neuroxr_cpu_threads", default=None)
+_local = threading.local()
+_pool: tuple[int, int, Any] | None = None  # (pid, size, executor): a forked child makes its own
+
+
+def thread_map(fn: Callable[[Any], Any], items: Sequence[Any], threads: int | None = None) -> list[Any]:
+    """``[fn(item) for item in items]`` on up to ``threads`` threads (default :func:`cpu_threads`),
+    each thread taking a contiguous run of the items; in order, exceptions raised. Called on one
+    of these threads, it runs in that thread."""
+    global _pool
+    threads = min(len(items), cpu_threads() if threads is None else int(threads))
+    if threads <= 1 or getattr(_local, "worker", False):
+        return [fn(item) for item in items]
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        size = max(threads, _cores())
+        _pool = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="neuroxr"))
+
+    def run(lo: int, hi: int) -> list[Any]:
+        _local.worker = True
+        try:
+            return [fn(item) for item in items[lo:hi]]
+        finally:
+            _local.worker = False
+
+    bounds = [len(items) * i // threads for i in range(threads + 1)]
+    futures = [_pool[2].submit(run, bounds[i], bounds[i + 1]) for i in range(threads)]
+    return [value for future in futures for value in future.result()]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import argsort, colsum_prod, count_inversions, get_namespace, pearson_vectors, tie_pairs
+from ..backend import argsort, colsum_prod, count_inversions, cpu_threads, get_namespace, pearson_vectors, thread_map, tie_pairs
 from ..backend import rank as _rank_last
 from ..errors import LayoutError
 
@@ -186,8 +186,8 @@ def spearman(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
 def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """NumPy Spearman per column, a cache-sized block of columns (every leading index) at a time.
 
-    Each column is sorted once (all columns of a block in one ``argsort``) and given the ranks
-    ``1..n`` by one scatter; a column with a tie gets its average ranks from :func:`rank`, a
+    Blocks run on :func:`~neuroxr.backend.cpu_threads` threads. Each column is sorted once (all
+    columns of a block in one ``argsort``) and given the ranks ``1..n`` by one scatter; a column with a tie gets its average ranks from :func:`rank`, a
     column with NaN gives NaN. Ranks are integers or halves, so ``sum(ra rb)`` and ``sum(r^2)``
     are exact in float64 (``n < 2^16``) and the uncentred moments lose nothing:
     ``rho = (sum(ra rb) - n m^2) / sqrt((sum(ra^2) - n m^2)(sum(rb^2) - n m^2))`` with
@@ -201,9 +201,12 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty(ra.shape[0])
     m2 = n * ((n + 1) / 2) ** 2
     var = n * (n * n - 1) / 12.0
-    step = max(1, _SPEARMAN_BLOCK // n)
-    ramp = np.tile(np.arange(1.0, n + 1.0), min(step, ra.shape[0]))  # the ranks of a full block, sorted
-    for lo in range(0, ra.shape[0], step):
+    rows = ra.shape[0]
+    threads = min(cpu_threads(), -(-rows * n // _SPEARMAN_BLOCK))  # sorts release the GIL
+    step = max(1, min(_SPEARMAN_BLOCK // n, -(-rows // threads)))
+    ramp = np.tile(np.arange(1.0, n + 1.0), min(step, rows))  # the ranks of a full block, sorted
+
+    def block(lo: int) -> None:
         x, y = ra[lo : lo + step], rb[lo : lo + step]
         ties_x, ties_y = _rank_block(x, ramp), _rank_block(y, ramp)  # in place
         sxy = np.einsum("ij,ij->i", x, y)
@@ -213,6 +216,8 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.where(den > 0, (sxy - m2) / np.where(den > 0, den, 1.0), np.nan)
         out[lo : lo + step] = np.clip(r, -1.0, 1.0)  # NaN stays NaN
+
+    thread_map(block, range(0, rows, step), threads)
     return out.reshape(shape[:-2] + shape[-1:])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import asarray, get_namespace, resolve_dtype, to_numpy, with_blas_threads
+from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
@@ -341,15 +341,15 @@ def _forward_chunked(
     budget = min(_CHUNK_BYTES, max(R.nbytes // 2, 4 * 2**20))  # and never above half the responses
     step = k if one_pass else max(1, min(k, int(budget // (8 * n * (T + 4 * cols)))))
     rank_step = max(1, int(budget // (8 * n * 6 * len(distinct_splits(perms_b, symmetric=True)[0]))))
+    with one_blas_thread():  # the ranks first, on the CPU threads, with no BLAS thread spinning beside them
+        for lo in range(0, k, rank_step):  # the distinct splits' ranks of a sub-chunk of targets at once
+            halves = SplitHalves(np.ascontiguousarray(R[:, lo : lo + rank_step]), split)
+            out["target_shc"][lo : lo + rank_step] = spearman_brown(split_half_r(halves, perms_b, block_bytes=budget))
     reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):
         hi = min(k, lo + step)
         kc = hi - lo
         Rc = np.ascontiguousarray(R[:, lo:hi])
-        for a in range(0, kc, rank_step):  # the distinct splits' ranks of a sub-chunk of targets at once
-            b = min(kc, a + rank_step)
-            halves = SplitHalves(np.ascontiguousarray(Rc[:, a:b]), split)
-            out["target_shc"][lo + a : lo + b] = spearman_brown(split_half_r(halves, perms_b, block_bytes=budget))
         halves = SplitHalves(Rc, split)
         linear = halves._complete  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
         if linear and T < reps:

@@ -11,13 +11,15 @@ designs are the population mean and the two split halves of its repeats (reverse
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype, with_blas_threads
+from ..backend import cpu_threads, one_blas_thread, resolve_dtype, thread_map, with_blas_threads
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
@@ -251,7 +253,8 @@ def _from_neural_predictor(
     names = ["ev", "r"] + (["prediction_shc"] if ceiling else []) + (["target_shc"] if ceiling and target_R is not None else [])
     out = {name: np.full((m, reps), np.nan) for name in names}
     if "target_shc" in out:
-        r_half = split_half_r(SplitHalves(target_R, split), np.stack(perms_b), block_bytes=_RANK_BYTES)
+        with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
+            r_half = split_half_r(SplitHalves(target_R, split), np.stack(perms_b), block_bytes=_RANK_BYTES)
         out["target_shc"][:] = spearman_brown(r_half)
     mean_p = nanmean_repeats(Rp)
     if _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions):
@@ -267,11 +270,13 @@ def _from_neural_predictor(
     share = ceiling and halves.by_set and all(c is None for c in subsets)
     draws, inverse = distinct_splits(np.stack(perms_a), symmetric=True) if share else (perms_a, np.arange(reps))
     dest = {"prediction_shc": np.full((m, len(draws)), np.nan)} if share else out
-    for lo, hi, Yc in _unit_chunks(Y, keep):
-        split_halves = _batched_halves(halves, list(draws), rep_batch) if ceiling else None
-        P = r_mean = None  # the mean design's predictions and their r, refitted only with max_n
-        done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
-        for i in range(len(draws) if share else reps):
+    n_draws = len(draws) if share else reps
+
+    def run(Yc: Any, lo: int, hi: int, done: _RepProgress, batch: int, P: Any, r_mean: Any, idx: range) -> tuple[Any, Any]:
+        """Draws ``idx`` in turn against targets ``lo:hi`` (their halves ``batch`` at a time); P,
+        r_mean: the mean design's so far."""
+        split_halves = _batched_halves(halves, [draws[i] for i in idx], batch) if ceiling else None
+        for i in idx:
             c = None if share else subsets[i]
             fresh = c is not None or r_mean is None
             designs = [designs_mean[i]] if fresh else []
@@ -279,13 +284,28 @@ def _from_neural_predictor(
                 h1, h2 = next(split_halves)
                 designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
             if designs:
-                P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T, preds is not None,
-                                           dest, lo, hi, i, P, r_mean)
+                P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T,
+                                           preds is not None, dest, lo, hi, i, P, r_mean)
             if not share:
                 _finish_rep(out, lo, hi, i, r_mean, ceiling, target_R is not None)
                 if preds is not None:
                     preds[i, :, lo:hi] = P
             done.draw(i)
+        return P, r_mean
+
+    for lo, hi, Yc in _unit_chunks(Y, keep):
+        done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
+        # the first draw alone (it fills the regressor's caches of the targets), the others on
+        # several threads where they are independent fits
+        P, r_mean = run(Yc, lo, hi, done, rep_batch, None, None, range(min(1, n_draws)))
+        rest = range(min(1, n_draws), n_draws)
+        threads = _draw_threads(reg, len(rest) if ceiling or not share else 0)
+        if threads > 1:
+            runs = [rest[len(rest) * t // threads : len(rest) * (t + 1) // threads] for t in range(threads)]
+            with one_blas_thread():  # one BLAS thread per draw: its small products run at full speed
+                thread_map(functools.partial(run, Yc, lo, hi, done, max(1, rep_batch // threads), P, r_mean), runs, threads)
+        else:
+            run(Yc, lo, hi, done, rep_batch, P, r_mean, rest)
         done.close()
         if share:
             out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
@@ -302,15 +322,28 @@ class _RepProgress:
     def __init__(self, reps: int, inverse: np.ndarray, progress: Any, desc: str) -> None:
         self._it = iter(prep.progress_iter(reps, progress, desc))
         self._counts = np.bincount(np.asarray(inverse, dtype=int), minlength=1)
+        self._lock = threading.Lock()  # draws may finish on several threads
 
     def draw(self, j: int) -> None:
-        for _ in range(int(self._counts[j]) if j < len(self._counts) else 0):
-            next(self._it, None)
+        with self._lock:
+            for _ in range(int(self._counts[j]) if j < len(self._counts) else 0):
+                next(self._it, None)
 
     def close(self) -> None:
         """Every rep done (the rest of the reps, e.g. without a ceiling, all the mean's)."""
-        for _ in self._it:
-            pass
+        with self._lock:
+            for _ in self._it:
+                pass
+
+
+def _draw_threads(reg: Regressor, draws: int) -> int:
+    """Threads for ``draws`` independent draws: the CPU threads in force for the shared NumPy
+    regressors (their kernels release the GIL), else 1."""
+    from ..backend import resolve_backend
+
+    if draws < 2 or not reg.shared or resolve_backend(reg.backend) != "numpy":
+        return 1
+    return min(draws, cpu_threads())
 
 
 def _finish_rep(out: dict[str, np.ndarray], lo: int, hi: int, i: Any, r_mean: np.ndarray, ceiling: bool,

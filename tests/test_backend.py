@@ -376,3 +376,15 @@ def test_large_syrk_calls_run_on_one_blas_thread(monkeypatch):
     assert seen == [1, 1, 1, 1]
     for g, r in zip(got, (ref[0], ref[1], ref[1], ref[2])):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 7, 8, 20])
+def test_sum_last_equals_numpy_sum_bit_for_bit(T):
+    """The repeats' sums (short last axis, slice by slice) are NumPy's own sums, NaN and views included."""
+    from neuroxr.backend import sum_last
+
+    rng = np.random.default_rng(T)
+    R = rng.normal(size=(30, 12, T)) * 10.0 ** rng.uniform(-6, 6, size=(30, 12, T))
+    R[0, 0, 0] = np.nan
+    for x in (R, R[:, ::3], R.astype(np.float32), (R > 0).astype(np.int64)):
+        np.testing.assert_array_equal(sum_last(x), np.sum(x, axis=-1))

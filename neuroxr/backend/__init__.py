@@ -42,6 +42,7 @@ __all__ = [
     "spd_inverse",
     "psd_pinv_solve",
     "colsum_prod",
+    "sum_last",
     "matmul_into",
     "subtract_into",
     "axpy_into",
@@ -281,6 +282,11 @@ def spd_inverse(A: Any, overwrite: bool = False) -> Any:
 def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
     """Minimum-norm solution of ``A X = B`` for symmetric positive semi-definite ``A`` (eigh)."""
     return _impl("psd_pinv_solve", A)(A, B, rcond)
+
+
+def sum_last(x: Any) -> Any:
+    """Sums over the last axis (NumPy: a short axis, e.g. the repeats, slice by slice)."""
+    return _impl("sum_last", x)(x)
 
 
 def colsum_prod(a: Any, b: Any) -> Any:

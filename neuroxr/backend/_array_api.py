@@ -156,6 +156,11 @@ def psd_pinv_solve(A: Any, B: Any, rcond: float | None = None) -> Any:
     return xp.matmul(V, inv[..., :, None] * xp.matmul(_T(xp, V), B))
 
 
+def sum_last(x: Any) -> Any:
+    """Sums over the last axis."""
+    return _xp(x).sum(x, axis=-1)
+
+
 def colsum_prod(a: Any, b: Any) -> Any:
     """Sums over axis -2 of ``a * b``."""
     xp = _xp(a, b)

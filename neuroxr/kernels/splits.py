@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace, to_numpy
+from ..backend import get_namespace, sum_last, to_numpy
 from ..errors import LayoutError
 from .stats import spearman
 
@@ -102,9 +102,9 @@ def nanmean_repeats(R: Any) -> Any:
     xp = get_namespace(R)
     valid = ~xp.isnan(R)
     if bool(xp.all(valid)):
-        return xp.mean(R, axis=-1)
-    count = xp.sum(xp.astype(valid, R.dtype), axis=-1)
-    total = xp.sum(xp.where(valid, R, xp.zeros_like(R)), axis=-1)
+        return sum_last(R) / R.shape[-1]
+    count = sum_last(xp.astype(valid, R.dtype))
+    total = sum_last(xp.where(valid, R, xp.zeros_like(R)))
     nan = xp.asarray(float("nan"), dtype=R.dtype, device=_dev(R))
     return xp.where(count > 0, total / xp.where(count > 0, count, xp.ones_like(count)), nan)
 
@@ -165,7 +165,7 @@ class SplitHalves:
             self._R0 = _flat_view(xp, R, (n * k, T))
             if self._R0 is None and n * k * T * 8 <= _FLAT_COPY_BYTES:
                 self._R0 = xp.reshape(R, (n * k, T), copy=True)
-            self._total = xp.reshape(xp.sum(R, axis=2), (n * k,))
+            self._total = xp.reshape(sum_last(R), (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)
             return

@@ -396,6 +396,7 @@ def test_draws_on_several_threads_equal_one_thread(monkeypatch, direction, case)
         R[rng.random(R.shape) < 0.1] = np.nan
     kw = {"max_n": 4} if case == "max_n" else {"keep_predictions": True} if case == "keep" else {}
     seen, counted = set(), []
+    monkeypatch.setattr(rev, "_draw_group", lambda *a: 1)  # one draw per fit (groups: see below)
     real = rev._score_designs
     monkeypatch.setattr(rev, "_score_designs", lambda *a, **k: seen.add(threading.get_ident()) or real(*a, **k))
 
@@ -420,6 +421,46 @@ def test_draws_on_several_threads_equal_one_thread(monkeypatch, direction, case)
     assert count_one == count_three == list(range(9))
     for name in one.data_vars:
         np.testing.assert_allclose(three[name].values, one[name].values, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
+@pytest.mark.parametrize("missing", [False, True])
+def test_small_draws_fitted_in_groups_equal_one_at_a_time(monkeypatch, direction, missing):
+    """Small shared draws are fitted a group at a time (both halves explicit); a group with an
+    all-NaN half (split="slots", missing trials) falls back to one draw at a time. Same numbers."""
+    import warnings
+
+    rev = importlib.import_module("neuroxr.predictivity.reverse")
+    rng = np.random.default_rng(8)
+    n, k, T = 36, 5, 6
+    Z = rng.normal(size=(n, 3))
+    R = (Z @ rng.normal(size=(3, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(3, 4)) + 0.5 * rng.normal(size=(n, 4))
+    RB = (Z @ rng.normal(size=(3, 3)))[:, :, None] + rng.normal(size=(n, 3, T))
+    if missing:
+        R[:4, :, 3:] = np.nan  # the split half {3, 4, 5} is all NaN in these rows
+    groups, singles = [], []
+    real, real_one = rev._score_draw_group, rev._score_designs
+    nan = lambda arrays: any(np.isnan(x).any() for x in arrays)  # noqa: E731
+    monkeypatch.setattr(rev, "_score_draw_group", lambda *a: groups.append(nan([h for p in a[1] for h in p])) or real(*a))
+    monkeypatch.setattr(rev, "_score_designs", lambda *a: singles.append(nan(a[1])) or real_one(*a))
+    monkeypatch.setattr(rev, "_draw_group", lambda *a: 3)
+    monkeypatch.setattr(rev, "cpu_threads", lambda: 1)  # one run of draws: groups of 3
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NeuroxrWarning)  # EV above 100 % at this small size
+            if direction == "reverse":
+                return d.reverse(nx.neural(R), nx.features(F), reps=20, seed=3, split="slots")
+            return d.inter_animal(nx.neural(R), nx.neural(RB), reps=20, seed=3, split="slots")
+
+    grouped = run()
+    assert groups and not any(groups)  # no group holds an all-NaN half ...
+    assert any(singles) == missing  # ... its draws run one at a time
+    monkeypatch.setattr(rev, "_draw_group", lambda *a: 1)
+    single = run()
+    for name in grouped.data_vars:
+        np.testing.assert_allclose(grouped[name].values, single[name].values, rtol=1e-10, atol=1e-13, err_msg=name)
 
 
 def test_dual_regime_slot_kernels_lazy_features_equal_in_memory():

@@ -272,40 +272,52 @@ def _from_neural_predictor(
     dest = {"prediction_shc": np.full((m, len(draws)), np.nan)} if share else out
     n_draws = len(draws) if share else reps
 
-    def run(Yc: Any, lo: int, hi: int, done: _RepProgress, batch: int, P: Any, r_mean: Any, idx: range) -> tuple[Any, Any]:
-        """Draws ``idx`` in turn against targets ``lo:hi`` (their halves ``batch`` at a time); P,
-        r_mean: the mean design's so far."""
+    def run(Yc: Any, lo: int, hi: int, done: _RepProgress, group: int, batch: int, P: Any, r_mean: Any,
+            idx: range) -> tuple[Any, Any]:
+        """Draws ``idx`` in turn against targets ``lo:hi``, ``group`` draws per fit (their halves
+        ``batch`` at a time); P, r_mean: the mean design's so far."""
         split_halves = _batched_halves(halves, [draws[i] for i in idx], batch) if ceiling else None
-        for i in idx:
-            c = None if share else subsets[i]
-            fresh = c is not None or r_mean is None
-            designs = [designs_mean[i]] if fresh else []
-            if ceiling:
-                h1, h2 = next(split_halves)
-                designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
-            if designs:
-                P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T,
-                                           preds is not None, dest, lo, hi, i, P, r_mean)
-            if not share:
-                _finish_rep(out, lo, hi, i, r_mean, ceiling, target_R is not None)
-                if preds is not None:
-                    preds[i, :, lo:hi] = P
-            done.draw(i)
+        idx = list(idx)
+        for g in range(0, len(idx), group):
+            chunk = idx[g : g + group]
+            hs = [next(split_halves) for _ in chunk] if ceiling else [(None, None)] * len(chunk)
+            if len(chunk) > 1 and r_mean is not None and not any(np.isnan(h).any() for pair in hs for h in pair):
+                _score_draw_group(reg, hs, Yc, dest, lo, hi, chunk)
+                for i in chunk:
+                    done.draw(i)
+                continue
+            for i, (h1, h2) in zip(chunk, hs):
+                c = None if share else subsets[i]
+                fresh = c is not None or r_mean is None
+                designs = [designs_mean[i]] if fresh else []
+                if ceiling:
+                    designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
+                if designs:
+                    P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T,
+                                               preds is not None, dest, lo, hi, i, P, r_mean)
+                if not share:
+                    _finish_rep(out, lo, hi, i, r_mean, ceiling, target_R is not None)
+                    if preds is not None:
+                        preds[i, :, lo:hi] = P
+                done.draw(i)
         return P, r_mean
 
     for lo, hi, Yc in _unit_chunks(Y, keep):
         done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
         # the first draw alone (it fills the regressor's caches of the targets), the others on
         # several threads where they are independent fits
-        P, r_mean = run(Yc, lo, hi, done, rep_batch, None, None, range(min(1, n_draws)))
+        P, r_mean = run(Yc, lo, hi, done, 1, rep_batch, None, None, range(min(1, n_draws)))
         rest = range(min(1, n_draws), n_draws)
-        threads = _draw_threads(reg, len(rest) if ceiling or not share else 0)
+        # small shared draws are fitted a group at a time (one call's overhead for several)
+        group = _draw_group(n, k, Yc.shape[1]) if share and ceiling and reg.shared and preds is None else 1
+        threads = _draw_threads(reg, -(-len(rest) // group) if ceiling or not share else 0)
         if threads > 1:
             runs = [rest[len(rest) * t // threads : len(rest) * (t + 1) // threads] for t in range(threads)]
             with one_blas_thread():  # one BLAS thread per draw: its small products run at full speed
-                thread_map(functools.partial(run, Yc, lo, hi, done, max(1, rep_batch // threads), P, r_mean), runs, threads)
+                thread_map(functools.partial(run, Yc, lo, hi, done, group, max(1, rep_batch // threads), P, r_mean),
+                           runs, threads)
         else:
-            run(Yc, lo, hi, done, rep_batch, P, r_mean, rest)
+            run(Yc, lo, hi, done, group, rep_batch, P, r_mean, rest)
         done.close()
         if share:
             out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
@@ -334,6 +346,27 @@ class _RepProgress:
         with self._lock:
             for _ in self._it:
                 pass
+
+
+_GROUP_WORK = 32 * 2**20  # draws whose designs are smaller (n k (k + m)) are fitted several at a time
+
+
+def _draw_group(n: int, k: int, m: int) -> int:
+    """Draws fitted together: enough that a group's work (``n k (k + m)`` per design) outweighs
+    the per-call overhead of the fold loop, at most 32."""
+    return int(min(32, max(1, _GROUP_WORK // max(1, n * k * (k + m)))))
+
+
+def _score_draw_group(reg: Regressor, hs: list[tuple[np.ndarray, np.ndarray]], Yc: np.ndarray,
+                      out: dict[str, np.ndarray], lo: int, hi: int, chunk: list[int]) -> None:
+    """SB(r(P1, P2)) of several draws' split halves ``hs`` in one stack of designs (both halves
+    explicit: the complement shortcut serves one pair)."""
+    designs = [h for pair in hs for h in pair]
+    for D in designs:
+        prep.check_design(D, "neural (predictor)")
+    _, r_p = reg.pearson_designs(designs, Yc, pairs=[(2 * j, 2 * j + 1) for j in range(len(hs))], with_target=[])
+    for j, i in enumerate(chunk):
+        out["prediction_shc"][lo:hi, i] = spearman_brown(r_p[j])
 
 
 def _draw_threads(reg: Regressor, draws: int) -> int:

@@ -272,7 +272,9 @@ def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
         form = operator_form(n, p, folds, 0.1, True, m)
         if form == "factored":  # Gram, per fold a down-date, a Cholesky solve; then 4 n p per column
             return 4 * n * p * p + folds * (p**3 / 3 + 2 * n_te * p * p) + 4 * n * (p + 1) * m + grams
-        return _form_costs(n, p, folds, 0.1, True)[form] + 2 * n * n * m + grams
+        # the kernel X X^T is one triangle (syrk, backend.centred_gram): n^2 p, not the 2 n^2 p of _form_costs
+        kernel = n * n * p if form in ("hat", "dual") else 0
+        return _form_costs(n, p, folds, 0.1, True)[form] - kernel + 2 * n * n * m + grams
     if direction in ("reverse", "inter_animal"):
         kk, m = (k, p) if direction == "reverse" else (k // 2, k - k // 2)
         reps = distinct_splits_drawn(direction, T, reps)  # reps sharing a split share its fits

@@ -277,6 +277,12 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     return da
 
 
+def _all_finite(v: np.ndarray, block_bytes: int = 4 * 2**20) -> bool:
+    """Whether every value is finite, a block of rows at a time (no array-sized mask)."""
+    rows = max(1, block_bytes // max(1, v.itemsize * int(np.prod(v.shape[1:], dtype=np.int64))))
+    return all(bool(np.isfinite(v[lo : lo + rows]).all()) for lo in range(0, v.shape[0], rows))
+
+
 def validate_features(da: xr.DataArray, name: str = "features", check_values: bool = True) -> xr.DataArray:
     """Check that ``da`` follows the model-feature layout and return it.
 
@@ -296,8 +302,8 @@ def validate_features(da: xr.DataArray, name: str = "features", check_values: bo
     _check_layout(da, FEATURE_DIMS, "unit", FEATURE_OPTIONAL_COORDS, "fiub", name)
     if check_values and not _is_lazy(da):
         v = np.asarray(da.values)
-        bad = ~np.isfinite(v) if v.dtype.kind == "f" else np.zeros(v.shape, bool)
-        if bad.any():
+        if v.dtype.kind == "f" and not _all_finite(v):
+            bad = ~np.isfinite(v)
             units = np.asarray(da.unit_id.values)[bad.any(axis=0)]
             raise LayoutError(
                 f"{name}: holds {int(bad.sum())} non-finite values (NaN or inf) in {len(units)} units, "

@@ -219,6 +219,17 @@ def test_numpy_fast_paths_equal_the_generic_array_api_versions():
     np.testing.assert_allclose(N.gram_matrix(X), G.gram_matrix(X), rtol=1e-12)
     np.testing.assert_array_equal(N.gram_matrix(X), N.gram_matrix(X).T)  # exactly symmetric
     np.testing.assert_allclose(N.gram_matrix(np.asfortranarray(X)), X @ X.T, rtol=1e-12)
+    # the centred kernel: several blocks of columns (a large offset: centring each block first keeps
+    # its precision), C-, F-ordered, strided, float32
+    W = rng.standard_normal((7, 1300)) + 1e6
+    Wc = W - W.mean(axis=0)
+    for Y in (W, np.asfortranarray(W), W[:, ::2], W.astype(np.float32)):
+        Yc = (Y - Y.mean(axis=0)).astype(np.float64)
+        got = N.centred_gram(Y, block_bytes=1024)
+        np.testing.assert_array_equal(got, got.T)
+        np.testing.assert_allclose(got, Yc @ Yc.T, rtol=1e-4 if Y.dtype == np.float32 else 1e-10)
+        np.testing.assert_allclose(G.centred_gram(Y, 1024), Yc @ Yc.T, rtol=1e-4 if Y.dtype == np.float32 else 1e-10)
+    np.testing.assert_allclose(N.centred_gram(W), Wc @ Wc.T, rtol=1e-10)
     K = X @ X.T
     u, a = rng.standard_normal(9), rng.standard_normal(9)
     np.testing.assert_allclose(N.shifted_gram(K, u, a, 13.0), G.shifted_gram(K, u, a, 13.0), rtol=1e-12)

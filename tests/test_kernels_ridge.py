@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression, Ridge
 
+from neuroxr.backend import centred_gram
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.kernels.ridge import (
     _cheapest_form,
@@ -258,7 +259,6 @@ def test_operator_form_picks_factored_when_dense_is_large_or_costly(monkeypatch)
 # --- more features than training stimuli at large n: the dual form fold by fold (issue 17, part 5)
 @pytest.mark.parametrize("alpha", [0.1, 0.0])
 def test_kernel_fold_operator_equals_dense_dual_and_sklearn(alpha):
-    import neuroxr.kernels.ridge as ridge
     from neuroxr.kernels.kernel_operator import KernelFoldOperator
 
     rng = np.random.default_rng(11)
@@ -266,7 +266,7 @@ def test_kernel_fold_operator_equals_dense_dual_and_sklearn(alpha):
     X = 3.0 * rng.normal(size=(n, 80)) + rng.normal(size=80)  # p > n, column means too
     Y = rng.normal(size=(n, 4)) + X[:, :4]
     folds = kfold_indices(n, 5, 0)
-    S = KernelFoldOperator(ridge._centred_gram(X), folds, alpha)
+    S = KernelFoldOperator(centred_gram(X), folds, alpha)
     dense = oof_operator(X, folds, alpha, form="dual")
     np.testing.assert_allclose(S.dense(), dense, rtol=1e-9, atol=1e-10 * np.abs(dense).max())
     ref = _sklearn_oof(X, Y, folds, alpha)

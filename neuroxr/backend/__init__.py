@@ -42,6 +42,7 @@ __all__ = [
     "spd_inverse",
     "psd_pinv_solve",
     "colsum_prod",
+    "centred_gram",
     "sum_last",
     "matmul_into",
     "subtract_into",
@@ -50,7 +51,6 @@ __all__ = [
     "argsort",
     "outer_update_into",
     "submatrix",
-    "add_gram_into",
     "rank",
     "tie_pairs",
     "count_inversions",
@@ -254,9 +254,10 @@ def spd_solve(A: Any, B: Any, overwrite: bool = False) -> Any:
     return _impl("spd_solve", A)(A, B, overwrite)
 
 
-def add_gram_into(K: Any, A: Any) -> Any:
-    """``K += A A^T`` for 2-D ``K`` (NumPy: BLAS accumulates in place, no ``K``-sized temporary)."""
-    return _impl("add_gram_into", K)(K, A)
+def centred_gram(X: Any) -> Any:
+    """``Xc Xc^T`` (n, n) of the column-centred ``X`` (n, p), a block of columns at a time (NumPy:
+    ``syrk`` into one triangle, mirrored once)."""
+    return _impl("centred_gram", X)(X)
 
 
 def submatrix(K: Any, rows: Any, cols: Any) -> Any:

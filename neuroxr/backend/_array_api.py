@@ -122,10 +122,16 @@ def outer_update_into(A: Any, w: float, u: Any, v: Any) -> Any:
     return A
 
 
-def add_gram_into(K: Any, A: Any) -> Any:
-    """``K += A A^T``."""
-    xp = _xp(K, A)
-    K += xp.matmul(A, xp.permute_dims(A, (1, 0)))
+def centred_gram(X: Any, block_bytes: int = 32 * 2**20) -> Any:
+    """``Xc Xc^T`` of the column-centred ``X``, centring a block of columns at a time (no full copy)."""
+    xp = _xp(X)
+    n, p = X.shape
+    block = max(512, block_bytes // (8 * max(1, int(n))))
+    K = xp.zeros((n, n), dtype=X.dtype, device=_dev(X))
+    for lo in range(0, p, block):
+        Xb = X[:, lo : lo + block]
+        A = Xb - xp.mean(Xb, axis=0, keepdims=True)
+        K += xp.matmul(A, xp.permute_dims(A, (1, 0)))
     return K
 
 

@@ -76,6 +76,27 @@ def gram_matrix(X: np.ndarray) -> np.ndarray:
     return C.T  # the same (exactly symmetric) matrix, C-contiguous
 
 
+def centred_gram(X: np.ndarray, block_bytes: int = 32 * 2**20) -> np.ndarray:
+    """``Xc Xc^T`` of the column-centred ``X`` (n, p): blocks of columns (``block_bytes``, at least
+    512 columns) centred one at a time and accumulated by BLAS ``syrk`` into one triangle (half
+    a product's flops), mirrored once; exactly symmetric, no copy of ``X``."""
+    if X.dtype.char not in "fd" or X.ndim != 2:
+        return _array_api.centred_gram(X, block_bytes)
+    from scipy.linalg import blas
+
+    n, p = (int(d) for d in X.shape)
+    block = max(512, block_bytes // (X.itemsize * max(1, n)))
+    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
+    C = np.zeros((n, n), dtype=X.dtype, order="F")
+    with _syrk_threads(n):
+        for lo in range(0, p, block):
+            Xb = X[:, lo : lo + block]
+            A = np.subtract(Xb, Xb.mean(axis=0, keepdims=True), order="C")  # (n, b): A.T is Fortran-ordered
+            C = syrk(1.0, A.T, beta=1.0, c=C, trans=1, lower=0, overwrite_c=1)  # upper triangle += A A^T
+    mirror_upper(C)
+    return C.T  # the same (exactly symmetric) matrix, C-contiguous
+
+
 def shifted_gram(K: np.ndarray, u: np.ndarray, a: np.ndarray | None = None, p: float = 1.0) -> np.ndarray:
     """``(u_i + u_j) + K_ij - a_i a_j / p`` as one fresh matrix (two ``n x n`` arrays at most).
 
@@ -189,21 +210,6 @@ def axpy_into(a: np.ndarray, w: float, b: np.ndarray, out: np.ndarray) -> np.nda
     np.multiply(b, w, out=out)
     out += a
     return out
-
-
-def add_gram_into(K: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """``K += A A^T`` in place through BLAS ``gemm`` with ``beta = 1`` (no ``K``-sized temporary)."""
-    from scipy.linalg import blas
-
-    if K.dtype not in (np.float32, np.float64) or not K.flags.c_contiguous:
-        K += A @ A.T
-        return K
-    gemm = blas.get_blas_funcs("gemm", (K,))
-    # K.T is Fortran-ordered: gemm accumulates into it in place; A A^T is symmetric, so K.T += A A^T
-    out = gemm(1.0, A, A, beta=1.0, c=K.T, trans_b=True, overwrite_c=True)
-    if not np.shares_memory(out, K):  # BLAS had to copy: write it back
-        K[...] = out.T
-    return K
 
 
 def submatrix(K: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import (
-    add_gram_into,
+    centred_gram,
     get_namespace,
     matmul_into,
     outer_update_into,
@@ -128,7 +128,7 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):
-        return oof_operator_from_gram(_centred_gram(X), folds, alpha, form=form)
+        return oof_operator_from_gram(centred_gram(X), folds, alpha, form=form)
     Xc = X - xp.mean(X, axis=0, keepdims=True)
     G = xp.matmul(_T(xp, Xc), Xc)
     s = xp.sum(Xc, axis=0)
@@ -160,17 +160,6 @@ def _primal_fold_rows(Xc: Any, te: np.ndarray, alpha: float, G: Any = None, s: A
     block = xp.matmul(_T(xp, Z), _T(xp, Xc)) - xp.matmul(_T(xp, Z), mu)[:, None] + 1.0 / n_tr
     block[:, te_idx] = 0.0
     return block
-
-
-def _centred_gram(X: Any, block: int = 512) -> Any:
-    """``Xc Xc^T`` of the column-centred ``X``, centring a block of columns at a time (no full copy)."""
-    xp = get_namespace(X)
-    n, p = X.shape
-    K = xp.zeros((n, n), dtype=X.dtype, device=getattr(X, "device", None))
-    for lo in range(0, p, block):
-        Xb = X[:, lo : lo + block]
-        add_gram_into(K, Xb - xp.mean(Xb, axis=0, keepdims=True))
-    return K
 
 
 def _cheapest_form(n: int, p: int, n_folds: int, alpha: float, float64: bool) -> str:
@@ -247,7 +236,7 @@ def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int
     if form == "kernel_folds":
         from .kernel_operator import KernelFoldOperator
 
-        return KernelFoldOperator(_centred_gram(X), folds, alpha)
+        return KernelFoldOperator(centred_gram(X), folds, alpha)
     return oof_operator(X, folds, alpha)
 
 

@@ -268,8 +268,10 @@ def target_groups(valid: np.ndarray, name: str = "neural") -> list[tuple[np.ndar
     return groups
 
 
-def check_design(X: np.ndarray, name: str) -> None:
-    if not np.any(X.max(axis=0) > X.min(axis=0)):  # no column varies (no temporary copy of X)
+def check_design(X: np.ndarray, name: str, block: int = 4096) -> None:
+    # no column varies: checked a block of columns at a time, stopping at the first that varies
+    if not any(np.any(X[:, lo : lo + block].max(axis=0) > X[:, lo : lo + block].min(axis=0))
+               for lo in range(0, X.shape[1], block)):
         raise LayoutError(
             f"{name}: every predictor column is constant across stimuli; nothing can be predicted from it. "
             f"Check the features/responses (e.g. a dead layer)."

@@ -351,18 +351,23 @@ def test_dual_regime_slot_kernels_parity(seeded_reverse_pred, tmp_path, directio
     assert _rel(ours.ev.mean("rep").values, ref) < 1e-6
 
 
+def _latent_problem(seed: int, n: int, k: int, T: int, p: int, kb: int):
+    """Responses ``R`` (n, k, T), features ``F`` (n, p) and a second animal ``RB`` (n, kb, T) over 3 latents."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 3))
+    R = (Z @ rng.normal(size=(3, k)))[:, :, None] + rng.normal(size=(n, k, T))
+    F = Z @ rng.normal(size=(3, p)) + 0.5 * rng.normal(size=(n, p))
+    RB = (Z @ rng.normal(size=(3, kb)))[:, :, None] + rng.normal(size=(n, kb, T))
+    return rng, R, F, RB
+
+
 @pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
 @pytest.mark.parametrize("T", [2, 3, 4])
 def test_reps_sharing_a_split_share_its_fits(monkeypatch, direction, T):
     """Primal designs (few predictors): reps whose split halves are the same sets of slots are fitted
     once; the numbers equal every rep fitted on its own."""
     rev = importlib.import_module("neuroxr.predictivity.reverse")
-    rng = np.random.default_rng(T)
-    n, k = 40, 6
-    Z = rng.normal(size=(n, 3))
-    R = (Z @ rng.normal(size=(3, k)))[:, :, None] + rng.normal(size=(n, k, T))
-    F = Z @ rng.normal(size=(3, 5)) + 0.5 * rng.normal(size=(n, 5))
-    RB = (Z @ rng.normal(size=(3, 4)))[:, :, None] + rng.normal(size=(n, 4, T))
+    _, R, F, RB = _latent_problem(T, 40, 6, T, 5, 4)
 
     def run(keep):
         if direction == "reverse":
@@ -386,12 +391,7 @@ def test_draws_on_several_threads_equal_one_thread(monkeypatch, direction, case)
     import threading
 
     rev = importlib.import_module("neuroxr.predictivity.reverse")
-    rng = np.random.default_rng(5)
-    n, k, T = 40, 6, 6
-    Z = rng.normal(size=(n, 3))
-    R = (Z @ rng.normal(size=(3, k)))[:, :, None] + rng.normal(size=(n, k, T))
-    F = Z @ rng.normal(size=(3, 5)) + 0.5 * rng.normal(size=(n, 5))
-    RB = (Z @ rng.normal(size=(3, 4)))[:, :, None] + rng.normal(size=(n, 4, T))
+    rng, R, F, RB = _latent_problem(5, 40, 6, 6, 5, 4)
     if case == "missing":
         R[rng.random(R.shape) < 0.1] = np.nan
     kw = {"max_n": 4} if case == "max_n" else {"keep_predictions": True} if case == "keep" else {}
@@ -431,12 +431,7 @@ def test_small_draws_fitted_in_groups_equal_one_at_a_time(monkeypatch, direction
     import warnings
 
     rev = importlib.import_module("neuroxr.predictivity.reverse")
-    rng = np.random.default_rng(8)
-    n, k, T = 36, 5, 6
-    Z = rng.normal(size=(n, 3))
-    R = (Z @ rng.normal(size=(3, k)))[:, :, None] + rng.normal(size=(n, k, T))
-    F = Z @ rng.normal(size=(3, 4)) + 0.5 * rng.normal(size=(n, 4))
-    RB = (Z @ rng.normal(size=(3, 3)))[:, :, None] + rng.normal(size=(n, 3, T))
+    _, R, F, RB = _latent_problem(8, 36, 5, 6, 4, 3)
     if missing:
         R[:4, :, 3:] = np.nan  # the split half {3, 4, 5} is all NaN in these rows
     groups, singles = [], []

@@ -310,7 +310,8 @@ def _from_neural_predictor(
         rest = range(min(1, n_draws), n_draws)
         # small shared draws are fitted a group at a time (one call's overhead for several)
         group = _draw_group(n, k, Yc.shape[1]) if share and ceiling and reg.shared and preds is None else 1
-        threads = _draw_threads(reg, -(-len(rest) // group) if ceiling or not share else 0)
+        # (groups run on one thread: a second would hold a second group's copies)
+        threads = _draw_threads(reg, len(rest) if group == 1 and (ceiling or not share) else 0)
         if threads > 1:
             runs = [rest[len(rest) * t // threads : len(rest) * (t + 1) // threads] for t in range(threads)]
             with one_blas_thread():  # one BLAS thread per draw: its small products run at full speed
@@ -349,12 +350,15 @@ class _RepProgress:
 
 
 _GROUP_WORK = 32 * 2**20  # draws whose designs are smaller (n k (k + m)) are fitted several at a time
+_GROUP_BYTES = 2**20  # ... a stack of their halves of at most this size (the fit holds a few copies)
 
 
 def _draw_group(n: int, k: int, m: int) -> int:
     """Draws fitted together: enough that a group's work (``n k (k + m)`` per design) outweighs
-    the per-call overhead of the fold loop, at most 32."""
-    return int(min(32, max(1, _GROUP_WORK // max(1, n * k * (k + m)))))
+    the per-call overhead of the fold loop, within :data:`_GROUP_BYTES` of halves, at most 32."""
+    by_work = _GROUP_WORK // max(1, n * k * (k + m))
+    by_bytes = _GROUP_BYTES // max(1, 2 * n * k * 8)
+    return int(min(32, max(1, min(by_work, by_bytes))))
 
 
 def _score_draw_group(reg: Regressor, hs: list[tuple[np.ndarray, np.ndarray]], Yc: np.ndarray,

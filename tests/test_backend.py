@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -210,7 +211,7 @@ def _spd(rng, n, batch=()):
     return A @ np.swapaxes(A, -1, -2) + np.eye(n)
 
 
-def test_numpy_fast_paths_equal_the_generic_array_api_versions():
+def test_numpy_fast_paths_equal_the_generic_array_api_versions(monkeypatch):
     from neuroxr.backend import _array_api as G
     from neuroxr.backend import _numpy as N
 
@@ -223,7 +224,8 @@ def test_numpy_fast_paths_equal_the_generic_array_api_versions():
     # its precision), C-, F-ordered, strided, float32
     W = rng.standard_normal((7, 1300)) + 1e6
     Wc = W - W.mean(axis=0)
-    for Y in (W, np.asfortranarray(W), W[:, ::2], W.astype(np.float32)):
+    for Y, limit in itertools.product((W, np.asfortranarray(W), W[:, ::2], W.astype(np.float32)), (2**20, 0)):
+        monkeypatch.setattr(N, "NUMPY_GRAM_BYTES", limit)  # NumPy's product per block, or SciPy's syrk in place
         Yc = (Y - Y.mean(axis=0)).astype(np.float64)
         got = N.centred_gram(Y, block_bytes=1024)
         np.testing.assert_array_equal(got, got.T)
@@ -280,9 +282,23 @@ def test_operations_dispatch_on_the_array_type():
 
 # --- BLAS thread policy (issue 17)
 def _blas_now():
-    from threadpoolctl import threadpool_info
+    """NumPy's BLAS threads (the library that holds a direction's threads)."""
+    from neuroxr.backend import _threads
 
-    return min(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    return _threads._current_limit(_threads._get_controller())
+
+
+def test_other_blas_libraries_run_on_one_thread_inside_a_direction():
+    """pip wheels of NumPy and SciPy bundle two OpenBLAS builds: inside the policy SciPy's runs on
+    one thread (its idle threads would spin beside NumPy's), and every count is restored after."""
+    from neuroxr.backend import _threads, blas_threads
+
+    ctl = _threads._get_controller()
+    mine, others = _threads._blas_libs(ctl)
+    before = [lib.num_threads for lib in mine + others]
+    with blas_threads(2) as n:
+        assert all(lib.num_threads == n for lib in mine) and all(lib.num_threads == 1 for lib in others)
+    assert [lib.num_threads for lib in mine + others] == before
 
 
 def test_blas_threads_limits_restores_and_never_raises():

@@ -54,44 +54,49 @@ def mirror_upper(M: np.ndarray, block: int = 128) -> np.ndarray:
 
 
 def gram_matrix(X: np.ndarray) -> np.ndarray:
-    """``X X^T`` (n, n), exactly symmetric: BLAS ``syrk`` (one triangle) mirrored in place.
-
-    A C- or F-contiguous float32/float64 ``X`` goes to BLAS without a copy; others fall back to
-    a product of the contiguous copy.
-    """
+    """``X X^T`` (n, n), exactly symmetric: NumPy's own ``syrk`` (``X @ X.T`` is detected as one,
+    both triangles filled), on NumPy's BLAS, which holds the direction's threads."""
     if X.dtype.char not in "fd" or X.ndim != 2:
         return _array_api.gram_matrix(X)
-    if not (X.flags.c_contiguous or X.flags.f_contiguous):
-        X = np.ascontiguousarray(X)
-    from scipy.linalg import blas
+    with _syrk_threads(int(X.shape[0])):
+        return X @ X.T
 
-    n = int(X.shape[0])
-    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
-    # C-contiguous X: X.T is F-contiguous (p, n) and trans=1 gives X X^T; an F-contiguous X goes in
-    # as it is with trans=0. The strictly lower triangle of the zeroed output is never written.
-    A, trans = (X.T, 1) if X.flags.c_contiguous else (X, 0)
-    with _syrk_threads(n):
-        C = syrk(1.0, A, beta=0.0, c=np.zeros((n, n), dtype=X.dtype, order="F"), trans=trans, lower=0, overwrite_c=1)
-    mirror_upper(C)
-    return C.T  # the same (exactly symmetric) matrix, C-contiguous
+
+#: Largest kernel (bytes) accumulated through NumPy's BLAS with an ``n x n`` temporary per block;
+#: larger ones are accumulated in place by SciPy's ``syrk``.
+NUMPY_GRAM_BYTES = 64 * 2**20
 
 
 def centred_gram(X: np.ndarray, block_bytes: int = 32 * 2**20) -> np.ndarray:
     """``Xc Xc^T`` of the column-centred ``X`` (n, p): blocks of columns (``block_bytes``, at least
-    512 columns) centred one at a time and accumulated by BLAS ``syrk`` into one triangle (half
-    a product's flops), mirrored once; exactly symmetric, no copy of ``X``."""
+    512 columns) centred one at a time and accumulated by ``syrk`` (half a product's flops); exactly
+    symmetric, no copy of ``X``. Up to :data:`NUMPY_GRAM_BYTES` each block's ``A A^T`` is NumPy's
+    (into a reused temporary, added to the kernel); above it SciPy's ``syrk`` accumulates into one
+    triangle in place (every BLAS library on the direction's threads), mirrored once."""
     if X.dtype.char not in "fd" or X.ndim != 2:
         return _array_api.centred_gram(X, block_bytes)
-    from scipy.linalg import blas
-
     n, p = (int(d) for d in X.shape)
     block = max(512, block_bytes // (X.itemsize * max(1, n)))
-    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
-    C = np.zeros((n, n), dtype=X.dtype, order="F")
-    with _syrk_threads(n):
+
+    def blocks() -> Iterator[np.ndarray]:
         for lo in range(0, p, block):
             Xb = X[:, lo : lo + block]
-            A = np.subtract(Xb, Xb.mean(axis=0, keepdims=True), order="C")  # (n, b): A.T is Fortran-ordered
+            yield np.subtract(Xb, Xb.mean(axis=0, keepdims=True), order="C")  # (n, b): A.T is Fortran-ordered
+
+    if n * n * X.itemsize <= NUMPY_GRAM_BYTES:
+        K, tmp = np.zeros((n, n), dtype=X.dtype), np.empty((n, n), dtype=X.dtype)
+        with _syrk_threads(n):
+            for A in blocks():
+                K += np.matmul(A, A.T, out=tmp)
+        return K
+    from scipy.linalg import blas
+
+    from ._threads import every_blas_thread
+
+    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
+    C = np.zeros((n, n), dtype=X.dtype, order="F")
+    with every_blas_thread(), _syrk_threads(n):
+        for A in blocks():
             C = syrk(1.0, A.T, beta=1.0, c=C, trans=1, lower=0, overwrite_c=1)  # upper triangle += A A^T
     mirror_upper(C)
     return C.T  # the same (exactly symmetric) matrix, C-contiguous

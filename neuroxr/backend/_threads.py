@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["get_blas_threads", "set_blas_threads", "use_blas_threads", "blas_threads", "idle_cores", "cpu_threads",
-           "one_blas_thread", "thread_map"]
+           "one_blas_thread", "every_blas_thread", "thread_map"]
 
 
 def _parse(value: Any) -> int | str | None:
@@ -144,9 +144,36 @@ def _get_controller() -> Any:
     return _controller
 
 
+def _blas_libs(ctl: Any) -> tuple[list[Any], list[Any]]:
+    """(NumPy's BLAS libraries, the others). pip wheels of NumPy and SciPy each bundle their own
+    OpenBLAS; NumPy's is the one under NumPy's install. Where none is found there (one shared
+    BLAS, e.g. conda's), every library counts as NumPy's."""
+    import numpy
+
+    libs = list(ctl.select(user_api="blas").lib_controllers)
+    home = os.path.dirname(os.path.abspath(numpy.__file__))
+    mine = [lib for lib in libs if os.path.abspath(lib.filepath).startswith((home + os.sep, home + ".libs" + os.sep))]
+    return (mine, [lib for lib in libs if lib not in mine]) if mine else (libs, [])
+
+
 def _current_limit(ctl: Any) -> int | None:
-    counts = [lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers]
+    counts = [lib.num_threads for lib in _blas_libs(ctl)[0]]
     return min(counts) if counts else None
+
+
+@contextlib.contextmanager
+def _set_threads(counts: list[tuple[Any, int]]) -> Iterator[None]:
+    """Set each ``(library, threads)`` for a block; restore them after."""
+    old = [(lib, lib.num_threads) for lib, _ in counts]
+    try:
+        for lib, n in counts:
+            if lib.num_threads != n:
+                lib.set_num_threads(n)
+        yield
+    finally:
+        for lib, n in old:
+            if lib.num_threads != n:
+                lib.set_num_threads(n)
 
 
 @contextlib.contextmanager
@@ -165,12 +192,12 @@ def blas_threads(value: int | str | None | object = ...) -> Iterator[int | None]
     n = max(1, _recent_idle_cores()) if setting == "auto" else int(setting)
     n = min(n, current)
     token = _in_force.set(n)
+    mine, others = _blas_libs(ctl)
     try:
-        if n == current:
+        # NumPy's BLAS gets the threads; another bundled BLAS (SciPy's) runs on one: the idle
+        # threads of one library spin for a while after each call and would slow the other's
+        with _set_threads([(lib, n) for lib in mine] + [(lib, 1) for lib in others]):
             yield n
-        else:
-            with ctl.limit(limits=n, user_api="blas"):
-                yield n
     finally:
         _in_force.reset(token)
 
@@ -180,10 +207,18 @@ def one_blas_thread() -> Iterator[None]:
     """BLAS on one thread for a block whose own threads (:func:`thread_map`) use the cores;
     :func:`cpu_threads` is unchanged."""
     ctl = _get_controller()
-    if _current_limit(ctl) in (None, 1):
+    with _set_threads([(lib, 1) for lib in ctl.select(user_api="blas").lib_controllers]):
         yield
-        return
-    with ctl.limit(limits=1, user_api="blas"):
+
+
+@contextlib.contextmanager
+def every_blas_thread() -> Iterator[None]:
+    """Every BLAS library (SciPy's too) on :func:`cpu_threads` threads for a block of large calls
+    (e.g. a big kernel's ``syrk`` passes), whose length outweighs the other library's spinning
+    threads afterwards."""
+    n = cpu_threads()
+    ctl = _get_controller()
+    with _set_threads([(lib, n) for lib in ctl.select(user_api="blas").lib_controllers]):
         yield
 
 

@@ -23,16 +23,13 @@ from . import _array_api
 THREADED_SYRK_MAX = 16384
 
 
-@contextlib.contextmanager
-def _syrk_threads(n: int) -> Iterator[None]:
+def _syrk_threads(n: int) -> contextlib.AbstractContextManager[None]:
     """One BLAS thread for ``syrk``-based calls of order ``n`` above :data:`THREADED_SYRK_MAX`."""
     if n <= THREADED_SYRK_MAX:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
+        return contextlib.nullcontext()
+    from ._threads import one_blas_thread
 
-    with threadpool_limits(1, user_api="blas"):
-        yield
+    return one_blas_thread()
 
 # ---------------------------------------------------------------------------- Grams and linear algebra
 
@@ -83,11 +80,10 @@ def centred_gram(X: np.ndarray, block_bytes: int = 32 * 2**20) -> np.ndarray:
             Xb = X[:, lo : lo + block]
             yield np.subtract(Xb, Xb.mean(axis=0, keepdims=True), order="C")  # (n, b): A.T is Fortran-ordered
 
-    if n * n * X.itemsize <= NUMPY_GRAM_BYTES:
+    if n * n * X.itemsize <= NUMPY_GRAM_BYTES:  # (an order well below THREADED_SYRK_MAX)
         K, tmp = np.zeros((n, n), dtype=X.dtype), np.empty((n, n), dtype=X.dtype)
-        with _syrk_threads(n):
-            for A in blocks():
-                K += np.matmul(A, A.T, out=tmp)
+        for A in blocks():
+            K += np.matmul(A, A.T, out=tmp)
         return K
     from scipy.linalg import blas
 

@@ -145,15 +145,21 @@ def _get_controller() -> Any:
 
 
 def _blas_libs(ctl: Any) -> tuple[list[Any], list[Any]]:
-    """(NumPy's BLAS libraries, the others). pip wheels of NumPy and SciPy each bundle their own
-    OpenBLAS; NumPy's is the one under NumPy's install. Where none is found there (one shared
-    BLAS, e.g. conda's), every library counts as NumPy's."""
-    import numpy
+    """(NumPy's BLAS libraries, the others), found once per controller. pip wheels of NumPy and
+    SciPy each bundle their own OpenBLAS; NumPy's is the one under NumPy's install. Where none is
+    found there (one shared BLAS, e.g. conda's), every library counts as NumPy's."""
+    global _libs
+    if _libs is None or _libs[0] is not ctl:
+        import numpy
 
-    libs = list(ctl.select(user_api="blas").lib_controllers)
-    home = os.path.dirname(os.path.abspath(numpy.__file__))
-    mine = [lib for lib in libs if os.path.abspath(lib.filepath).startswith((home + os.sep, home + ".libs" + os.sep))]
-    return (mine, [lib for lib in libs if lib not in mine]) if mine else (libs, [])
+        libs = list(ctl.select(user_api="blas").lib_controllers)
+        home = os.path.dirname(os.path.abspath(numpy.__file__))
+        mine = [lib for lib in libs if os.path.abspath(lib.filepath).startswith((home + os.sep, home + ".libs" + os.sep))]
+        _libs = (ctl, *((mine, [lib for lib in libs if lib not in mine]) if mine else (libs, [])))
+    return _libs[1], _libs[2]
+
+
+_libs: tuple[Any, list[Any], list[Any]] | None = None
 
 
 def _current_limit(ctl: Any) -> int | None:
@@ -202,24 +208,22 @@ def blas_threads(value: int | str | None | object = ...) -> Iterator[int | None]
         _in_force.reset(token)
 
 
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread for a block whose own threads (:func:`thread_map`) use the cores;
-    :func:`cpu_threads` is unchanged."""
-    ctl = _get_controller()
-    with _set_threads([(lib, 1) for lib in ctl.select(user_api="blas").lib_controllers]):
-        yield
+def _every_library(n: int) -> contextlib.AbstractContextManager[None]:
+    """Every BLAS library (SciPy's too) on ``n`` threads for a block."""
+    return _set_threads([(lib, n) for lib in _get_controller().select(user_api="blas").lib_controllers])
 
 
-@contextlib.contextmanager
-def every_blas_thread() -> Iterator[None]:
+def one_blas_thread() -> contextlib.AbstractContextManager[None]:
+    """BLAS on one thread for a block whose own threads (:func:`thread_map`) use the cores, or whose
+    calls must not be threaded; :func:`cpu_threads` is unchanged."""
+    return _every_library(1)
+
+
+def every_blas_thread() -> contextlib.AbstractContextManager[None]:
     """Every BLAS library (SciPy's too) on :func:`cpu_threads` threads for a block of large calls
     (e.g. a big kernel's ``syrk`` passes), whose length outweighs the other library's spinning
     threads afterwards."""
-    n = cpu_threads()
-    ctl = _get_controller()
-    with _set_threads([(lib, n) for lib in ctl.select(user_api="blas").lib_controllers]):
-        yield
+    return _every_library(cpu_threads())
 
 
 def cpu_threads() -> int:
@@ -250,6 +254,8 @@ def thread_map(fn: Callable[[Any], Any], items: Sequence[Any], threads: int | No
     if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
         from concurrent.futures import ThreadPoolExecutor
 
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[2].shutdown(wait=False)  # a larger pool replaces it
         size = max(threads, _cores())
         _pool = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="neuroxr"))
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import cpu_threads, one_blas_thread, resolve_dtype, thread_map, with_blas_threads
+from ..backend import cpu_threads, one_blas_thread, resolve_backend, resolve_dtype, thread_map, with_blas_threads
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
@@ -376,8 +376,6 @@ def _score_draw_group(reg: Regressor, hs: list[tuple[np.ndarray, np.ndarray]], Y
 def _draw_threads(reg: Regressor, draws: int) -> int:
     """Threads for ``draws`` independent draws: the CPU threads in force for the shared NumPy
     regressors (their kernels release the GIL), else 1."""
-    from ..backend import resolve_backend
-
     if draws < 2 or not reg.shared or resolve_backend(reg.backend) != "numpy":
         return 1
     return min(draws, cpu_threads())
@@ -438,8 +436,6 @@ def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | No
     """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more
     predictors than training stimuli (the dual regime, one ``n x n`` kernel per design), complete
     trials, no subsets, and ``T (T + 1) / 2`` pairwise kernels cheaper than two per rep."""
-    from ..backend import resolve_backend
-
     n, k, T = Rp.shape
     n_tr = min(n - len(te) for _, te in reg.folds)
     return (

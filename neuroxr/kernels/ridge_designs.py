@@ -241,7 +241,7 @@ def _design_fold_blocks(
     # the folds' cross-products are kept when small, else recomputed in the second pass (one
     # more product over the stimuli instead of n_folds copies of a (k x m) and a (k x k) array);
     # the complement's never are: they are the same combination of the reference's and the last design's
-    keep = len(bounds) * (d0 * k * m + dd * k * k) * 8 <= min(_KEEP_BYTES, n * m * 8)
+    keep = len(bounds) * (d0 * k * m + dd * k * k) * 8 <= min(_KEEP_BYTES, max(n * m * 8, 2**21))
     CY = xp.zeros((d0, k, m), dtype=Yp.dtype, device=dev)  # the complement's follow from its parts
     G = xp.zeros((dd, k, k), dtype=Yp.dtype, device=dev)
     s = xp.zeros((dd, k), dtype=Yp.dtype, device=dev)

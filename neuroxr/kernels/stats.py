@@ -39,6 +39,7 @@ __all__ = [
 NAN_POLICIES = ("propagate", "omit")
 MIN_COMPLETE = 3  # a column with fewer complete rows has no correlation under nan_policy="omit"
 _SPEARMAN_BLOCK = 2**17  # values ranked per block by the NumPy Spearman (sorts and scatters stay in cache)
+_THREAD_VALUES = 2**14  # ... and at least this many per thread (a thread's start costs about one block's sort)
 _EXACT_N = 2**16  # rank sums of products are exact in float64 below this many samples
 
 
@@ -202,7 +203,7 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     m2 = n * ((n + 1) / 2) ** 2
     var = n * (n * n - 1) / 12.0
     rows = ra.shape[0]
-    threads = min(cpu_threads(), -(-rows * n // _SPEARMAN_BLOCK))  # sorts release the GIL
+    threads = min(cpu_threads(), -(-rows * n // _THREAD_VALUES))  # sorts release the GIL
     step = max(1, min(_SPEARMAN_BLOCK // n, -(-rows // threads)))
     ramp = np.tile(np.arange(1.0, n + 1.0), min(step, rows))  # the ranks of a full block, sorted
 

@@ -190,7 +190,8 @@ def inter_animal(
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
-    prep.warn_constant_targets(nanmean_repeats(RB), neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
+    mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
+    prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
@@ -198,7 +199,7 @@ def inter_animal(
         reg = Regressor(regressor, prep.folds(int(rows.sum()), n_folds, fold_seed, "neural_a/neural_b"), **opts)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
-            "inter_animal", prep.take(RA, rows), nanmean_repeats(RBg), reg, reps, seed, max_n, ceiling, split,
+            "inter_animal", prep.take(RA, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,
             RBg if ceiling else None, keep_predictions, progress if g == 0 else False,
         )
         for name, v in res.items():

@@ -380,12 +380,19 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
         return oof_operator(L, folds, alpha, form="hat" if form == "hat" else "primal")
     if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64 and _dense_fits(n)):
         return _oof_operator_hat(K, folds, alpha)
+    return _dual_operator(K, folds, alpha)
+
+
+def _dual_operator(K: Any, folds: Folds, alpha: float, first_rows: Any = None) -> Any:
+    """The out-of-fold operator from one factorisation of each fold's training kernel;
+    ``first_rows``: the first fold's rows when already computed (the hat form's check)."""
+    xp = get_namespace(K)
     n = K.shape[0]
     dev = getattr(K, "device", None)
     S = xp.zeros((n, n), dtype=K.dtype, device=dev)
-    for _, te in folds:
+    for f, (_, te) in enumerate(folds):
         te = np.asarray(te)
-        S[xp.asarray(te, device=dev), :] = _dual_fold_rows(K, te, alpha)
+        S[xp.asarray(te, device=dev), :] = first_rows if f == 0 and first_rows is not None else _dual_fold_rows(K, te, alpha)
     return S
 
 
@@ -474,9 +481,10 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) ->
     got = xp.take(S, xp.asarray(te0, device=dev), axis=0)
     scale = float(xp.max(xp.abs(ref)))
     if not float(xp.max(xp.abs(got - ref))) <= _HAT_RTOL * scale:
+        del S, got
         if factor is not None:
             return oof_operator(factor, folds, alpha, form="primal")
-        return oof_operator_from_gram(K, folds, alpha, form="dual")
+        return _dual_operator(K, folds, alpha, first_rows=ref)  # the check's fold is not factorised again
     return S
 
 

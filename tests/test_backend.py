@@ -374,6 +374,31 @@ def test_cpu_threads_follow_the_policy_and_thread_map_keeps_order():
         thread_map(lambda i: (_ for _ in ()).throw(ValueError("boom")) if i == 5 else i, list(range(7)), 3)
 
 
+def test_in_background_runs_beside_the_caller_or_in_line(monkeypatch):
+    import threading
+
+    from neuroxr.backend import _threads, in_background
+
+    started = threading.Event()
+
+    def work():
+        started.set()
+        return threading.get_ident(), _threads.cpu_threads()
+
+    monkeypatch.setattr(_threads, "cpu_threads", lambda: 2)
+    result = in_background(work)
+    assert started.wait(10)  # started before its result is asked for
+    own, inner = result()
+    assert own != threading.get_ident() and inner == 2  # (the patched count; unpatched it is 1 there)
+    failing = in_background(lambda: (_ for _ in ()).throw(ValueError("boom")))
+    with pytest.raises(ValueError, match="boom"):
+        failing()
+    monkeypatch.setattr(_threads, "cpu_threads", lambda: 1)
+    started.clear()
+    result = in_background(work)
+    assert started.is_set() and result()[0] == threading.get_ident()  # one thread: run at once, in line
+
+
 def test_large_syrk_calls_run_on_one_blas_thread(monkeypatch):
     """Above THREADED_SYRK_MAX the syrk-based NumPy paths (Gram, Cholesky solve and inverse) run
     on one BLAS thread (the bundled OpenBLAS faults in threaded syrk at large orders); same numbers."""

@@ -423,6 +423,32 @@ def test_draws_on_several_threads_equal_one_thread(monkeypatch, direction, case)
         np.testing.assert_allclose(three[name].values, one[name].values, rtol=1e-12, atol=1e-14, err_msg=name)
 
 
+def test_target_ranks_run_beside_tiny_draws(monkeypatch):
+    """Tiny shared draws hold the GIL in small calls, so the target animal's split-half ranks run
+    on a pool thread beside them (in line for larger draws); the numbers are the same."""
+    import threading
+    import warnings
+
+    rev = importlib.import_module("neuroxr.predictivity.reverse")
+    monkeypatch.setattr(importlib.import_module("neuroxr.backend._threads"), "cpu_threads", lambda: 2)
+    _, R, _, RB = _latent_problem(8, 36, 5, 6, 4, 3)
+    where = []
+    real = rev.split_half_r
+    monkeypatch.setattr(rev, "split_half_r", lambda *a, **k: where.append(threading.get_ident()) or real(*a, **k))
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NeuroxrWarning)  # EV above 100 % at this small size
+            return d.inter_animal(nx.neural(R), nx.neural(RB), reps=20, seed=3, split="slots")
+
+    beside = run()
+    monkeypatch.setattr(rev, "_draw_group", lambda *a: 1)  # draws not tiny: the ranks in line
+    inline = run()
+    assert where[0] != threading.get_ident() and where[1] == threading.get_ident()
+    for name in beside.data_vars:
+        np.testing.assert_allclose(beside[name].values, inline[name].values, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
 @pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
 @pytest.mark.parametrize("missing", [False, True])
 def test_small_draws_fitted_in_groups_equal_one_at_a_time(monkeypatch, direction, missing):

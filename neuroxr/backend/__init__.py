@@ -64,6 +64,7 @@ __all__ = [
     "cpu_threads",
     "one_blas_thread",
     "thread_map",
+    "in_background",
 ]
 
 BACKENDS = ("numpy", "torch", "torch_cuda", "cupy")
@@ -76,6 +77,7 @@ from ._threads import (  # noqa: E402
     cpu_threads,
     get_blas_threads,
     idle_cores,
+    in_background,
     one_blas_thread,
     set_blas_threads,
     thread_map,

@@ -247,10 +247,38 @@ def thread_map(fn: Callable[[Any], Any], items: Sequence[Any], threads: int | No
     """``[fn(item) for item in items]`` on up to ``threads`` threads (default :func:`cpu_threads`),
     each thread taking a contiguous run of the items; in order, exceptions raised. Called on one
     of these threads, it runs in that thread."""
-    global _pool
     threads = min(len(items), cpu_threads() if threads is None else int(threads))
     if threads <= 1 or getattr(_local, "worker", False):
         return [fn(item) for item in items]
+    bounds = [len(items) * i // threads for i in range(threads + 1)]
+    pool = _executor(threads)
+    futures = [pool.submit(_as_worker, lambda lo=lo, hi=hi: [fn(item) for item in items[lo:hi]])
+               for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [value for future in futures for value in future.result()]
+
+
+def in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``fn()`` on a pool thread beside the caller's work when :func:`cpu_threads` allows a
+    second thread, else run it now. Returns a function giving its result (waiting for it; its
+    exception is raised there). Only for work that releases the GIL (sorts, large products)."""
+    if cpu_threads() <= 1:
+        value = fn()
+        return lambda: value
+    return _executor(2).submit(_as_worker, fn).result
+
+
+def _as_worker(fn: Callable[[], Any]) -> Any:
+    """``fn()`` as a pool thread: :func:`cpu_threads` is 1 there, so threads never nest."""
+    _local.worker = True
+    try:
+        return fn()
+    finally:
+        _local.worker = False
+
+
+def _executor(threads: int) -> Any:
+    """The process-wide thread pool, with at least ``threads`` threads (a forked child makes its own)."""
+    global _pool
     if _pool is None or _pool[0] != os.getpid() or _pool[1] < threads:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -258,14 +286,4 @@ def thread_map(fn: Callable[[Any], Any], items: Sequence[Any], threads: int | No
             _pool[2].shutdown(wait=False)  # a larger pool replaces it
         size = max(threads, _cores())
         _pool = (os.getpid(), size, ThreadPoolExecutor(size, thread_name_prefix="neuroxr"))
-
-    def run(lo: int, hi: int) -> list[Any]:
-        _local.worker = True
-        try:
-            return [fn(item) for item in items[lo:hi]]
-        finally:
-            _local.worker = False
-
-    bounds = [len(items) * i // threads for i in range(threads + 1)]
-    futures = [_pool[2].submit(run, bounds[i], bounds[i + 1]) for i in range(threads)]
-    return [value for future in futures for value in future.result()]
+    return _pool[2]

@@ -159,12 +159,10 @@ class SplitHalves:
         isnan = xp.isnan(R)
         self._complete = not bool(xp.any(isnan))
         if self._complete:
-            # no zero-filled copy: R itself; a strided view is copied once when small (every
-            # batch of reps reads it), else read a block of stimuli at a time
+            # no zero-filled copy: R itself; a strided view is copied once, when :meth:`means`
+            # first needs it and it is small (every batch of reps reads it)
             self._R = R
             self._R0 = _flat_view(xp, R, (n * k, T))
-            if self._R0 is None and n * k * T * 8 <= _FLAT_COPY_BYTES:
-                self._R0 = xp.reshape(R, (n * k, T), copy=True)
             self._total = xp.reshape(sum_last(R), (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)
@@ -188,9 +186,11 @@ class SplitHalves:
     def _half_sums(self, M: Any) -> Any:
         """``M @ R0^T``, shape (reps, n*k): from the flat view, or a block of stimuli at a time."""
         xp = self.xp
+        n, k, T = self.shape
+        if self._R0 is None and n * k * T * 8 <= _FLAT_COPY_BYTES:
+            self._R0 = xp.reshape(self._R, (n * k, T), copy=True)
         if self._R0 is not None:
             return xp.matmul(M, xp.permute_dims(self._R0, (1, 0)))
-        n, k, T = self.shape
         out = xp.empty((int(M.shape[0]), n * k), dtype=M.dtype, device=_dev(M))
         step = max(1, (4 * 2**20) // max(1, k * T * 8))  # ~4 MiB copied per block
         for lo in range(0, n, step):
@@ -249,8 +249,10 @@ class SplitHalves:
         n, k, T = self.shape
         n_reps = perms.shape[0]
         M = xp.asarray(first_half(perms).T, dtype=self._total.dtype, device=_dev(self._total))
-        R0 = self._R0 if self._R0 is not None else xp.reshape(self._R, (n * k, T))  # a copy only if strided
-        s1 = xp.matmul(R0, M)  # (n*k, reps)
+        if self._R0 is not None:
+            s1 = xp.matmul(self._R0, M)  # (n*k, reps)
+        else:  # a strided view: one product per stimulus, no copy of the responses
+            s1 = xp.reshape(xp.matmul(self._R, M), (n * k, n_reps))
         s2 = self._total[:, None] - s1
         c1 = c2 = None
         if not self._complete:

@@ -11,6 +11,7 @@ designs are the population mean and the two split halves of its repeats (reverse
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterable
@@ -19,7 +20,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import cpu_threads, one_blas_thread, resolve_backend, resolve_dtype, thread_map, with_blas_threads
+from ..backend import (
+    cpu_threads,
+    in_background,
+    one_blas_thread,
+    resolve_backend,
+    resolve_dtype,
+    thread_map,
+    with_blas_threads,
+)
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
@@ -32,7 +41,7 @@ __all__ = ["reverse", "inter_animal"]
 
 _HALVES_BYTES = 2 * 2**20  # split halves computed per batch of reps (peak memory)
 _TARGET_BLOCK_BYTES = 256 * 2**20  # in-memory targets scored a block of units at a time
-_RANK_BYTES = 2**20  # target halves ranked per batch of reps (ranking holds a few copies)
+_RANK_BYTES = 2**18  # target halves ranked per batch of reps (ranking holds a few copies, beside the tiny draws' too)
 
 
 @with_blas_threads
@@ -253,22 +262,30 @@ def _from_neural_predictor(
             perms_a.append(draw_permutation(rng, T))
     names = ["ev", "r"] + (["prediction_shc"] if ceiling else []) + (["target_shc"] if ceiling and target_R is not None else [])
     out = {name: np.full((m, reps), np.nan) for name in names}
-    if "target_shc" in out:
-        with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
+
+    def target_reliability() -> None:
+        if "target_shc" in out:
             r_half = split_half_r(SplitHalves(target_R, split), np.stack(perms_b), block_bytes=_RANK_BYTES)
-        out["target_shc"][:] = spearman_brown(r_half)
+            out["target_shc"][:] = spearman_brown(r_half)
+
     mean_p = nanmean_repeats(Rp)
-    if _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions):
-        _score_from_slot_kernels(reg, Rp, Y, keep, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
-        return out, None
+    slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
     # (computed per rep, so only one rep's halves are held at a time)
-    halves = SplitHalves(Rp, split) if ceiling else None
+    halves = SplitHalves(Rp, split) if ceiling and not slots else None
+    # without subsets, reps that share a split (halves set by the slots alone) share its fits
+    share = ceiling and not slots and halves.by_set and all(c is None for c in subsets)
+    # tiny shared draws hold the GIL in small calls: the targets' ranks (which release it) run beside them
+    beside = share and "target_shc" in out and reg.shared and not keep_predictions and _draw_group(n, k, m) > 1
+    if not beside:
+        with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
+            target_reliability()
+    if slots:
+        _score_from_slot_kernels(reg, Rp, Y, keep, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
+        return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
     rep_batch = max(1, int(_HALVES_BYTES // (2 * n * k * 8)))
-    # without subsets, reps that share a split (halves set by the slots alone) share its fits
-    share = ceiling and halves.by_set and all(c is None for c in subsets)
     draws, inverse = distinct_splits(np.stack(perms_a), symmetric=True) if share else (perms_a, np.arange(reps))
     dest = {"prediction_shc": np.full((m, len(draws)), np.nan)} if share else out
     n_draws = len(draws) if share else reps
@@ -303,29 +320,34 @@ def _from_neural_predictor(
                 done.draw(i)
         return P, r_mean
 
-    for lo, hi, Yc in _unit_chunks(Y, keep):
-        done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
-        # the first draw alone (it fills the regressor's caches of the targets), the others on
-        # several threads where they are independent fits
-        P, r_mean = run(Yc, lo, hi, done, 1, rep_batch, None, None, range(min(1, n_draws)))
-        rest = range(min(1, n_draws), n_draws)
-        # small shared draws are fitted a group at a time (one call's overhead for several)
-        group = _draw_group(n, k, Yc.shape[1]) if share and ceiling and reg.shared and preds is None else 1
-        # (groups run on one thread: a second would hold a second group's copies)
-        threads = _draw_threads(reg, len(rest) if group == 1 and (ceiling or not share) else 0)
-        if threads > 1:
-            runs = [rest[len(rest) * t // threads : len(rest) * (t + 1) // threads] for t in range(threads)]
-            with one_blas_thread():  # one BLAS thread per draw: its small products run at full speed
-                thread_map(functools.partial(run, Yc, lo, hi, done, group, max(1, rep_batch // threads), P, r_mean),
-                           runs, threads)
-        else:
-            run(Yc, lo, hi, done, group, rep_batch, P, r_mean, rest)
-        done.close()
-        if share:
-            out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
-            _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, target_R is not None)
-            if preds is not None:
-                preds[:, :, lo:hi] = P
+    # beside the ranks, every BLAS call on one thread (the draws' products are small)
+    with one_blas_thread() if beside else contextlib.nullcontext():
+        wait = in_background(target_reliability) if beside else None
+        for lo, hi, Yc in _unit_chunks(Y, keep):
+            done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
+            # the first draw alone (it fills the regressor's caches of the targets), the others on
+            # several threads where they are independent fits
+            P, r_mean = run(Yc, lo, hi, done, 1, rep_batch, None, None, range(min(1, n_draws)))
+            rest = range(min(1, n_draws), n_draws)
+            # small shared draws are fitted a group at a time (one call's overhead for several)
+            group = _draw_group(n, k, Yc.shape[1]) if share and ceiling and reg.shared and preds is None else 1
+            # (groups run on one thread: a second would hold a second group's copies)
+            threads = _draw_threads(reg, len(rest) if group == 1 and (ceiling or not share) else 0)
+            if threads > 1:
+                runs = [rest[len(rest) * t // threads : len(rest) * (t + 1) // threads] for t in range(threads)]
+                with one_blas_thread():  # one BLAS thread per draw: its small products run at full speed
+                    thread_map(functools.partial(run, Yc, lo, hi, done, group, max(1, rep_batch // threads), P, r_mean),
+                               runs, threads)
+            else:
+                run(Yc, lo, hi, done, group, rep_batch, P, r_mean, rest)
+            done.close()
+            if share:
+                out["prediction_shc"][lo:hi] = dest["prediction_shc"][lo:hi][:, inverse]
+                if beside:
+                    wait()  # the targets' reliabilities
+                _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, target_R is not None)
+                if preds is not None:
+                    preds[:, :, lo:hi] = P
     return out, preds
 
 

@@ -140,15 +140,16 @@ def test_target_means_slots_mode_and_strided_input():
     full = _responses(9, n=4, k=6, T=5)
     view = full[:, 1:4]  # strided: no flat view (one animal of a recording)
     q = np.stack([rng.permutation(5) for _ in range(2)])
-    halves = SplitHalves(view)
-    g1, g2 = halves.target_means(q)
-    assert halves._R0 is None  # one product per stimulus: the responses are not copied
-    for i, p in enumerate(q):
-        np.testing.assert_allclose(g1[:, :, i], view[:, :, p[:3]].mean(axis=-1), rtol=1e-12)
-        np.testing.assert_allclose(g2[:, :, i], view[:, :, p[3:]].mean(axis=-1), rtol=1e-12)
-    m1, _ = halves.means(q)  # many batches read the responses: a flat copy, made once
-    assert halves._R0 is not None
-    np.testing.assert_allclose(m1, np.moveaxis(g1, -1, 0), rtol=1e-14)
+    copied, kept = SplitHalves(view), SplitHalves(view, copy=False)
+    assert copied._R0 is not None and kept._R0 is None  # copy=False: one product per stimulus
+    for halves in (copied, kept):
+        g1, g2 = halves.target_means(q)
+        for i, p in enumerate(q):
+            np.testing.assert_allclose(g1[:, :, i], view[:, :, p[:3]].mean(axis=-1), rtol=1e-12)
+            np.testing.assert_allclose(g2[:, :, i], view[:, :, p[3:]].mean(axis=-1), rtol=1e-12)
+        m1, _ = halves.means(q)
+        np.testing.assert_allclose(m1, np.moveaxis(g1, -1, 0), rtol=1e-14)
+    assert kept._R0 is None
 
 
 @pytest.mark.parametrize(("missing", "T", "reps", "split"), [

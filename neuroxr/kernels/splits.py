@@ -142,9 +142,13 @@ class SplitHalves:
     R : array, shape (n_stimuli, n_neuroids, n_repeats)
         Any array-API namespace; the means are computed and returned there.
     mode : {"valid", "slots"}, default "valid"
+    copy : bool, default True
+        Copy strided complete responses (up to 64 MiB) once into a flat array, for one product
+        per batch of reps; ``False`` keeps memory at the halves' size (a product per stimulus,
+        or per block of stimuli).
     """
 
-    def __init__(self, R: Any, mode: str = "valid") -> None:
+    def __init__(self, R: Any, mode: str = "valid", copy: bool = True) -> None:
         if mode not in SPLIT_MODES:
             raise LayoutError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {mode!r} instead.")
         if len(R.shape) != 3:
@@ -159,10 +163,12 @@ class SplitHalves:
         isnan = xp.isnan(R)
         self._complete = not bool(xp.any(isnan))
         if self._complete:
-            # no zero-filled copy: R itself; a strided view is copied once, when :meth:`means`
-            # first needs it and it is small (every batch of reps reads it)
+            # no zero-filled copy: R itself; a strided view is copied once when small (every
+            # batch of reps reads it), unless ``copy=False``
             self._R = R
             self._R0 = _flat_view(xp, R, (n * k, T))
+            if self._R0 is None and copy and n * k * T * 8 <= _FLAT_COPY_BYTES:
+                self._R0 = xp.reshape(R, (n * k, T), copy=True)
             self._total = xp.reshape(sum_last(R), (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)
@@ -186,11 +192,9 @@ class SplitHalves:
     def _half_sums(self, M: Any) -> Any:
         """``M @ R0^T``, shape (reps, n*k): from the flat view, or a block of stimuli at a time."""
         xp = self.xp
-        n, k, T = self.shape
-        if self._R0 is None and n * k * T * 8 <= _FLAT_COPY_BYTES:
-            self._R0 = xp.reshape(self._R, (n * k, T), copy=True)
         if self._R0 is not None:
             return xp.matmul(M, xp.permute_dims(self._R0, (1, 0)))
+        n, k, T = self.shape
         out = xp.empty((int(M.shape[0]), n * k), dtype=M.dtype, device=_dev(M))
         step = max(1, (4 * 2**20) // max(1, k * T * 8))  # ~4 MiB copied per block
         for lo in range(0, n, step):

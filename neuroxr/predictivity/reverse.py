@@ -263,10 +263,10 @@ def _from_neural_predictor(
     names = ["ev", "r"] + (["prediction_shc"] if ceiling else []) + (["target_shc"] if ceiling and target_R is not None else [])
     out = {name: np.full((m, reps), np.nan) for name in names}
 
-    def target_reliability() -> None:
+    def target_reliability(copy: bool = True) -> None:
         if "target_shc" in out:
-            r_half = split_half_r(SplitHalves(target_R, split), np.stack(perms_b), block_bytes=_RANK_BYTES)
-            out["target_shc"][:] = spearman_brown(r_half)
+            halves = SplitHalves(target_R, split, copy=copy)
+            out["target_shc"][:] = spearman_brown(split_half_r(halves, np.stack(perms_b), block_bytes=_RANK_BYTES))
 
     mean_p = nanmean_repeats(Rp)
     slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions)
@@ -322,7 +322,8 @@ def _from_neural_predictor(
 
     # beside the ranks, every BLAS call on one thread (the draws' products are small)
     with one_blas_thread() if beside else contextlib.nullcontext():
-        wait = in_background(target_reliability) if beside else None
+        # (no copy of a strided target array: the ranks' memory adds to the fits')
+        wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
         for lo, hi, Yc in _unit_chunks(Y, keep):
             done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on

@@ -430,7 +430,8 @@ def test_target_ranks_run_beside_tiny_draws(monkeypatch):
     import warnings
 
     rev = importlib.import_module("neuroxr.predictivity.reverse")
-    monkeypatch.setattr(importlib.import_module("neuroxr.backend._threads"), "cpu_threads", lambda: 2)
+    for module in (rev, importlib.import_module("neuroxr.backend._threads")):
+        monkeypatch.setattr(module, "cpu_threads", lambda: 2)  # two threads, whatever the machine
     _, R, _, RB = _latent_problem(8, 36, 5, 6, 4, 3)
     where = []
     real = rev.split_half_r

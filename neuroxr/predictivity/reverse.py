@@ -276,7 +276,8 @@ def _from_neural_predictor(
     # without subsets, reps that share a split (halves set by the slots alone) share its fits
     share = ceiling and not slots and halves.by_set and all(c is None for c in subsets)
     # tiny shared draws hold the GIL in small calls: the targets' ranks (which release it) run beside them
-    beside = share and "target_shc" in out and reg.shared and not keep_predictions and _draw_group(n, k, m) > 1
+    beside = (share and "target_shc" in out and reg.shared and not keep_predictions and _draw_group(n, k, m) > 1
+              and cpu_threads() > 1)
     if not beside:
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()

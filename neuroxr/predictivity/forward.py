@@ -349,14 +349,12 @@ def _forward_chunked(
     for lo in range(0, k, step):
         hi = min(k, lo + step)
         kc = hi - lo
-        Rc = np.ascontiguousarray(R[:, lo:hi])
-        halves = SplitHalves(Rc, split)
-        linear = halves._complete  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
+        linear = not np.isnan(R[:, lo:hi]).any()  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
         if linear and T < reps:
-            Q = pre[:, lo:hi] if pre is not None else _apply(reg, S, Rc.reshape(n, kc * T)).reshape(n, kc, T)
+            Q = pre[:, lo:hi] if pre is not None else _apply(reg, S, np.ascontiguousarray(R[:, lo:hi]).reshape(n, kc * T)).reshape(n, kc, T)
             r12 = _repeat_half_r(Q, W, T, c1)
         else:
-            h1, h2 = halves.target_means(perms_a)  # (n, kc, reps)
+            h1, h2 = SplitHalves(np.ascontiguousarray(R[:, lo:hi]), split).target_means(perms_a)  # (n, kc, reps)
             P1 = _apply(reg, S, h1.reshape(n, kc * reps))
             if linear:
                 r12 = _pearson_linear_half(P1.reshape(n, kc, reps), P[:, lo:hi], T, c1)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["get_blas_threads", "set_blas_threads", "use_blas_threads", "blas_threads", "idle_cores", "cpu_threads",
-           "one_blas_thread", "every_blas_thread", "thread_map"]
+           "one_blas_thread", "every_blas_thread", "thread_map", "in_background"]
 
 
 def _parse(value: Any) -> int | str | None:

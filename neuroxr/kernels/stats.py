@@ -188,8 +188,8 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """NumPy Spearman per column, a cache-sized block of columns (every leading index) at a time.
 
     Blocks run on :func:`~neuroxr.backend.cpu_threads` threads. Each column is sorted once (all
-    columns of a block in one ``argsort``) and given the ranks ``1..n`` by one scatter; a column with a tie gets its average ranks from :func:`rank`, a
-    column with NaN gives NaN. Ranks are integers or halves, so ``sum(ra rb)`` and ``sum(r^2)``
+    columns of a block in one ``argsort``) and given the ranks ``1..n`` by one scatter; a column
+    with a tie gets its average ranks from :func:`rank`, a column with NaN gives NaN. Ranks are integers or halves, so ``sum(ra rb)`` and ``sum(r^2)``
     are exact in float64 (``n < 2^16``) and the uncentred moments lose nothing:
     ``rho = (sum(ra rb) - n m^2) / sqrt((sum(ra^2) - n m^2)(sum(rb^2) - n m^2))`` with
     ``m = (n + 1) / 2``; a tie-free column has ``sum(r^2) - n m^2 = n (n^2 - 1) / 12``.

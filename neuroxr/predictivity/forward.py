@@ -327,7 +327,8 @@ def _forward_chunked(
     # chunk of targets, and with complete trials one application for the mean and every repeat
     one_pass = bool(getattr(S, "one_pass", False))
     pre = None
-    if one_pass and T < reps and not np.isnan(R).any():
+    complete = ~np.isnan(R).any(axis=(0, 2))  # per target: every trial present (one pass over R)
+    if one_pass and T < reps and complete.all():
         both = _apply(reg, S, np.concatenate([mean, np.reshape(R, (n, k * T))], axis=1))
         P, pre = both[:, :k], both[:, k:].reshape(n, k, T)
     else:
@@ -349,7 +350,7 @@ def _forward_chunked(
     for lo in range(0, k, step):
         hi = min(k, lo + step)
         kc = hi - lo
-        linear = not np.isnan(R[:, lo:hi]).any()  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
+        linear = bool(complete[lo:hi].all())  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
         if linear and T < reps:
             Q = pre[:, lo:hi] if pre is not None else _apply(reg, S, np.ascontiguousarray(R[:, lo:hi]).reshape(n, kc * T)).reshape(n, kc, T)
             r12 = _repeat_half_r(Q, W, T, c1)

@@ -275,9 +275,10 @@ def _from_neural_predictor(
     halves = SplitHalves(Rp, split) if ceiling and not slots else None
     # without subsets, reps that share a split (halves set by the slots alone) share its fits
     share = ceiling and not slots and halves.by_set and all(c is None for c in subsets)
-    # tiny shared draws hold the GIL in small calls: the targets' ranks (which release it) run beside them
-    beside = (share and "target_shc" in out and reg.shared and not keep_predictions and _draw_group(n, k, m) > 1
-              and cpu_threads() > 1)
+    # small shared draws may be fitted a group at a time (one call's overhead for several)
+    grouped = share and reg.shared and not keep_predictions
+    # tiny draws hold the GIL in small calls: the targets' ranks (which release it) run beside them
+    beside = grouped and "target_shc" in out and _draw_group(n, k, m) > 1 and cpu_threads() > 1
     if not beside:
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
@@ -331,8 +332,7 @@ def _from_neural_predictor(
             # several threads where they are independent fits
             P, r_mean = run(Yc, lo, hi, done, 1, rep_batch, None, None, range(min(1, n_draws)))
             rest = range(min(1, n_draws), n_draws)
-            # small shared draws are fitted a group at a time (one call's overhead for several)
-            group = _draw_group(n, k, Yc.shape[1]) if share and ceiling and reg.shared and preds is None else 1
+            group = _draw_group(n, k, Yc.shape[1]) if grouped else 1
             # (groups run on one thread: a second would hold a second group's copies)
             threads = _draw_threads(reg, len(rest) if group == 1 and (ceiling or not share) else 0)
             if threads > 1:

@@ -16,7 +16,7 @@ from neuroxr.store import StudyStore
 _MODELS = {"netA": (("layer1", 40, 0.4, 6), ("layer3", 24, 1.0, 0)), "netB": (("conv1", 30, 0.5, 6), ("fc", 16, 0.6, 4))}
 _STUDY = {"n_stimuli": 96, "animals": {"animalA": 16, "animalB": 12}, "models": _MODELS}
 #: requests per computed entry a sweep may make (sets, lookup, write, gather included); 0.1.0 made ~600
-_MAX_PER_ENTRY = 70
+_MAX_PER_ENTRY = 50
 
 
 def _url() -> str:
@@ -93,6 +93,39 @@ def test_batched_entry_roundtrip_and_requests(s3_server, tmp_path):
     assert len(reads) <= 1 + len(ds.variables), reads  # the group document, then one chunk per variable
     xr.testing.assert_identical(got, local.read_dataset("scores/forward/a__b/0123456789abcdef").load())
     assert st.token("scores/forward/a__b/0123456789abcdef") and st.damaged() == []
+
+
+def _scores(seed: int) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    return xr.Dataset({"ev": (("neuroid",), rng.normal(size=5))}, coords={"neuroid": [f"n{i}" for i in range(5)]})
+
+
+def test_cached_store_reads_back_what_it_wrote_by_version(s3_server):
+    """A cached store (a sweep's) reads an entry it wrote from memory, under the version token of that
+    write: a rewrite is read as the new data, and a group dropped from the byte budget is fetched again."""
+    options, log = s3_server
+    url = _url()
+    st = StudyStore(url, storage_options=options, cache=True)
+    path = "scores/forward/a__b/0123456789abcdef"
+    st.write_dataset(path, _scores(0))
+    n0 = len(log.requests)
+    xr.testing.assert_identical(st.read_dataset(path).load(), _scores(0))
+    assert len(log.requests) == n0  # the document and the data this object just wrote
+    st.write_dataset(path, _scores(1))  # a rewrite: a new token, never the old copy
+    xr.testing.assert_identical(st.read_dataset(path).load(), _scores(1))
+    fresh = StudyStore(url, mode="r", storage_options=options)
+    xr.testing.assert_identical(fresh.read_dataset(path).load(), _scores(1))  # what the store holds
+
+    # a budget of one entry: writing a second drops the first (least recently used), which is fetched again
+    small = StudyStore(url, storage_options=options, cache=True, cache_bytes=st._data._groups[path, st.token(path)][1])
+    other = "scores/forward/a__b/fedcba9876543210"
+    small.write_dataset(path, _scores(2))
+    small.write_dataset(other, _scores(3))
+    n0 = len(log.requests)
+    xr.testing.assert_identical(small.read_dataset(other).load(), _scores(3))
+    assert len(log.requests) == n0
+    xr.testing.assert_identical(small.read_dataset(path).load(), _scores(2))
+    assert len(log.requests) > n0
 
 
 def test_inventory_disagreeing_falls_back(s3_server):

@@ -102,3 +102,15 @@ def test_embedded_cluster_worker_settings():
         cluster.close()
     assert trim == parent  # inherited, never forced to dask's 65536
     assert omp == "1" and threads <= {1}
+
+
+def test_worker_store_cache_is_a_quarter_of_its_memory_limit():
+    """A worker's cached store (object stores: small groups in memory) stays within a quarter of the
+    worker's memory limit; outside a worker the store's default applies."""
+    from neuroxr.sweep.tasks import _worker_cache_bytes
+
+    assert _worker_cache_bytes() is None
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                       memory_limit="400MiB")
+    with cluster, distributed.Client(cluster) as client:
+        assert client.submit(_worker_cache_bytes, pure=False).result() == 100 * 2**20  # in a task, as _open runs

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,7 +28,8 @@ import xarray as xr
 from ._zarr import list_keys, read_key
 from .integrity import chunk_keys, mark_group
 
-__all__ = ["BATCH_BYTES", "stage", "put_many", "get_many", "delete_prefix", "fetch", "is_consolidated"]
+__all__ = ["BATCH_BYTES", "GroupCache", "stage", "put_many", "get_many", "delete_prefix", "fetch", "memory_group",
+           "is_consolidated"]
 
 #: entries up to this size are staged in memory and written / read in one batch each
 BATCH_BYTES = 64 * 2**20
@@ -121,11 +123,9 @@ def is_consolidated(doc: Mapping[str, Any] | None) -> bool:
     return bool(doc) and isinstance(doc.get("consolidated_metadata"), Mapping)
 
 
-def fetch(zstore: Any, path: str, doc: Mapping[str, Any]) -> Any:
-    """The consolidated group ``path`` (document ``doc``) copied into a ``MemoryStore`` with one
-    concurrent batch of chunk reads; open it with ``xr.open_zarr(mem, consolidated=True)``."""
-    from zarr.storage import MemoryStore
-
+def fetch(zstore: Any, path: str, doc: Mapping[str, Any]) -> dict[str, bytes]:
+    """The keys of the consolidated group ``path`` (document ``doc``), read in one concurrent batch
+    of chunk reads: ``{key: bytes}`` relative to the group, for :func:`memory_group`."""
     meta = doc["consolidated_metadata"].get("metadata", {})
     keys = []
     for name, m in meta.items():
@@ -134,6 +134,47 @@ def fetch(zstore: Any, path: str, doc: Mapping[str, Any]) -> Any:
     got = get_many(zstore, [f"{path}/{k}" for k in keys])
     items = {"zarr.json": json.dumps(doc).encode()}
     items.update({k: got[f"{path}/{k}"] for k in keys if got[f"{path}/{k}"] is not None})
+    return items
+
+
+def memory_group(items: Mapping[str, bytes]) -> Any:
+    """A ``MemoryStore`` holding a group's keys (``zarr.json`` at its root), e.g. what
+    :func:`fetch` read or what :func:`stage` wrote; open it with ``xr.open_zarr(mem, consolidated=True)``."""
+    from zarr.storage import MemoryStore
+
     mem = MemoryStore()
     put_many(mem, items)
     return mem
+
+
+class GroupCache:
+    """Small groups in memory (``MemoryStore``), keyed by ``(path, version token)`` (a rewrite gets a
+    new token, so it is never answered with the old copy), at most ``max_bytes`` of their keys' bytes,
+    the least recently used dropped first; ``max_bytes=0`` keeps nothing."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._groups: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()
+
+    def keep(self, key: tuple[str, str], items: Mapping[str, bytes]) -> Any:
+        """``items`` (a group's keys, ``zarr.json`` at its root) as a ``MemoryStore``, kept under ``key``
+        when it fits."""
+        mem = memory_group(items)
+        size = sum(len(v) for v in items.values())
+        if size <= self.max_bytes:
+            self._groups[key] = (mem, size)
+            total = sum(b for _, b in self._groups.values())
+            while total > self.max_bytes:
+                total -= self._groups.popitem(last=False)[1][1]
+        return mem
+
+    def get(self, key: tuple[str, str]) -> Any:
+        """The group kept under ``key`` (now the most recently used), or None."""
+        if key in self._groups:
+            self._groups.move_to_end(key)
+        return self._groups.get(key, (None, 0))[0]
+
+    def forget(self, path: str) -> None:
+        """Drop the groups at ``path`` and below."""
+        for k in [k for k in self._groups if k[0] == path or k[0].startswith(path + "/")]:
+            del self._groups[k]

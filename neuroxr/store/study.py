@@ -60,8 +60,8 @@ __all__ = ["StudyStore", "open_store"]
 
 #: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
 _SWAP_WAIT = 10.0
-#: small sets (read from an object store in one batch, at most 64 MiB each) a cached store keeps in memory
-_DATA_CACHE = 16
+#: default bytes of small groups (each read or written in one batch on an object store) a cached store keeps
+_DATA_CACHE_BYTES = 256 * 2**20
 
 
 class StudyStore(Listing):
@@ -80,10 +80,14 @@ class StudyStore(Listing):
         (or ``mode="r"``, which never creates) so a mistyped path is an error, not a new empty store.
     cache : bool, default False
         Keep what this object reads for its whole life: the metadata documents of complete groups
-        (set tokens, entry provenance), the inventory, and small sets read from an object store.
-        Its own writes update the cache; writes of *other* processes to groups it already read are
-        not seen. Sweeps use it (the sets do not change during a sweep); leave it off for a
-        long-lived object that must see other processes' writes.
+        (set tokens, entry provenance), the inventory, and the small groups (at most 64 MiB each:
+        sets, Grams, entries) read from or written to an object store, in memory under their
+        version token. Its own writes update the cache; writes of *other* processes to groups it
+        already read are not seen. Sweeps use it (the sets do not change during a sweep); leave it
+        off for a long-lived object that must see other processes' writes.
+    cache_bytes : int, optional
+        With ``cache``, the most bytes of small groups kept in memory (default 256 MiB); the least
+        recently used go first.
 
     Examples
     --------
@@ -100,6 +104,7 @@ class StudyStore(Listing):
         storage_options: Mapping[str, Any] | None = None,
         create: bool = True,
         cache: bool = False,
+        cache_bytes: int | None = None,
     ) -> None:
         if mode not in ("a", "r"):
             raise ValueError(f"mode must be 'a' or 'r'; got {mode!r}.")
@@ -110,7 +115,8 @@ class StudyStore(Listing):
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
         self._known: set[str] = set()  # groups known to exist (object stores: require_group)
         self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
-        self._data: dict[tuple[str, str], Any] = {}  # (path, token) -> small group fetched into memory (cache)
+        # small groups in memory by (path, version token) (cache)
+        self._data = batch.GroupCache((_DATA_CACHE_BYTES if cache_bytes is None else int(cache_bytes)) if cache else 0)
         self._root_group: zarr.Group | None = None
         self._local = local_root(self.url)
         self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
@@ -219,8 +225,7 @@ class StudyStore(Listing):
         """Drop what the cache holds of ``path`` and below (after this object changed it)."""
         for p in [p for p in self._docs if p == path or p.startswith(path + "/")]:
             del self._docs[p]
-        for k in [k for k in self._data if k[0] == path or k[0].startswith(path + "/")]:
-            del self._data[k]
+        self._data.forget(path)
         self._known -= {p for p in self._known if p == path or p.startswith(path + "/")}
 
     def group_attrs(self, path: str) -> dict[str, Any] | None:
@@ -452,6 +457,7 @@ class StudyStore(Listing):
             self._known.add(path)
             if self._cache:  # what this object just wrote need not be read back
                 self._docs[path] = json.loads(doc)
+                self._data.keep((path, token), {**items, "zarr.json": doc})
             self._record(path, "complete", token)
         except OSError as exc:
             raise StoreError(
@@ -471,9 +477,7 @@ class StudyStore(Listing):
                 key = (path, str(attrs.get(TOKEN_ATTR)))
                 mem = self._data.get(key)
                 if mem is None:
-                    mem = batch.fetch(self._zstore, path, doc)
-                    if self._cache and path.split("/")[0] in ("neural", "features") and len(self._data) < _DATA_CACHE:
-                        self._data[key] = mem
+                    mem = self._data.keep(key, batch.fetch(self._zstore, path, doc))
                 with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
                     warnings.simplefilter("ignore", UserWarning)
                     ds = xr.open_zarr(mem, consolidated=True, chunks=None)

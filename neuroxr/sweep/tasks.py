@@ -164,8 +164,20 @@ def _open(url: Any, storage_options: Mapping[str, Any] | None, session: str | No
     if key not in _SESSIONS:
         for old in [k for k in _SESSIONS if k[0] != session]:  # an earlier sweep's store: never reused
             del _SESSIONS[old]
-        _SESSIONS[key] = StudyStore(url, mode="a", storage_options=storage_options, cache=True)
+        _SESSIONS[key] = StudyStore(url, mode="a", storage_options=storage_options, cache=True,
+                                    cache_bytes=_worker_cache_bytes())
     return _SESSIONS[key]
+
+
+def _worker_cache_bytes() -> int | None:
+    """A quarter of this Dask worker's memory limit for its store's cache; None (the default) elsewhere."""
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ImportError, ValueError, AttributeError):
+        return None
+    return int(limit) // 4 if limit else None
 
 
 def gram_task(url: str, storage_options: Mapping[str, Any] | None, model: str, layer: str,

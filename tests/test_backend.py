@@ -232,6 +232,11 @@ def test_numpy_fast_paths_equal_the_generic_array_api_versions(monkeypatch):
         np.testing.assert_allclose(got, Yc @ Yc.T, rtol=1e-4 if Y.dtype == np.float32 else 1e-10)
         np.testing.assert_allclose(G.centred_gram(Y, 1024), Yc @ Yc.T, rtol=1e-4 if Y.dtype == np.float32 else 1e-10)
     np.testing.assert_allclose(N.centred_gram(W), Wc @ Wc.T, rtol=1e-10)
+    monkeypatch.setattr(N, "NUMPY_GRAM_BYTES", 2**20)
+    monkeypatch.setattr(N, "GRAM_BLOCK_COLUMNS", 300)  # NumPy's path by default: blocks of columns, not bytes
+    got = N.centred_gram(W)
+    np.testing.assert_array_equal(got, got.T)
+    np.testing.assert_allclose(got, Wc @ Wc.T, rtol=1e-10)
     K = X @ X.T
     u, a = rng.standard_normal(9), rng.standard_normal(9)
     np.testing.assert_allclose(N.shifted_gram(K, u, a, 13.0), G.shifted_gram(K, u, a, 13.0), rtol=1e-12)

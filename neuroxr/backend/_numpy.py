@@ -62,29 +62,44 @@ def gram_matrix(X: np.ndarray) -> np.ndarray:
 #: Largest kernel (bytes) accumulated through NumPy's BLAS with an ``n x n`` temporary per block;
 #: larger ones are accumulated in place by SciPy's ``syrk``.
 NUMPY_GRAM_BYTES = 64 * 2**20
+#: Columns per block on NumPy's path: enough to amortise the ``n x n`` product and addition of each
+#: block, few enough that a small-``n`` block stays in cache between its centring and its product.
+GRAM_BLOCK_COLUMNS = 4096
+#: Bytes per block on SciPy's path (at least 512 columns).
+GRAM_BLOCK_BYTES = 32 * 2**20
 
 
-def centred_gram(X: np.ndarray, block_bytes: int = 32 * 2**20) -> np.ndarray:
-    """``Xc Xc^T`` of the column-centred ``X`` (n, p): blocks of columns (``block_bytes``, at least
-    512 columns) centred one at a time and accumulated by ``syrk`` (half a product's flops); exactly
-    symmetric, no copy of ``X``. Up to :data:`NUMPY_GRAM_BYTES` each block's ``A A^T`` is NumPy's
-    (into a reused temporary, added to the kernel); above it SciPy's ``syrk`` accumulates into one
-    triangle in place (every BLAS library on the direction's threads), mirrored once."""
+def centred_gram(X: np.ndarray, block_bytes: int | None = None) -> np.ndarray:
+    """``Xc Xc^T`` of the column-centred ``X`` (n, p): blocks of columns centred one at a time and
+    accumulated by ``syrk`` (half a product's flops); exactly symmetric, no copy of ``X``. Up to
+    :data:`NUMPY_GRAM_BYTES` each block (:data:`GRAM_BLOCK_COLUMNS` columns) gives its ``A A^T`` by
+    NumPy (into a reused temporary, added to the kernel); above it blocks of :data:`GRAM_BLOCK_BYTES`
+    are accumulated by SciPy's ``syrk`` into one triangle in place (every BLAS library on
+    the direction's threads), mirrored once. ``block_bytes`` sets the block size instead (at least
+    512 columns)."""
     if X.dtype.char not in "fd" or X.ndim != 2:
-        return _array_api.centred_gram(X, block_bytes)
+        return _array_api.centred_gram(X, block_bytes or GRAM_BLOCK_BYTES)
     n, p = (int(d) for d in X.shape)
-    block = max(512, block_bytes // (X.itemsize * max(1, n)))
+    small = n * n * X.itemsize <= NUMPY_GRAM_BYTES  # (an order well below THREADED_SYRK_MAX)
+    if block_bytes is None and small:
+        block = GRAM_BLOCK_COLUMNS
+    else:
+        block = max(512, (block_bytes or GRAM_BLOCK_BYTES) // (X.itemsize * max(1, n)))
 
     def blocks() -> Iterator[np.ndarray]:
         for lo in range(0, p, block):
             Xb = X[:, lo : lo + block]
             yield np.subtract(Xb, Xb.mean(axis=0, keepdims=True), order="C")  # (n, b): A.T is Fortran-ordered
 
-    if n * n * X.itemsize <= NUMPY_GRAM_BYTES:  # (an order well below THREADED_SYRK_MAX)
-        K, tmp = np.zeros((n, n), dtype=X.dtype), np.empty((n, n), dtype=X.dtype)
+    if small:
+        K = tmp = None
         for A in blocks():
-            K += np.matmul(A, A.T, out=tmp)
-        return K
+            if K is None:
+                K = np.matmul(A, A.T)
+            else:
+                tmp = np.empty_like(K) if tmp is None else tmp
+                K += np.matmul(A, A.T, out=tmp)
+        return np.zeros((n, n), dtype=X.dtype) if K is None else K
     from scipy.linalg import blas
 
     from ._threads import every_blas_thread

@@ -472,7 +472,7 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) ->
         IH = -xp.take(H, te_idx, axis=1)  # I - H_ff = alpha C_ff - 11^T/n
         IH = (IH + _T(xp, IH)) / 2
         H[:, te_idx] = 0.0  # the identity part and every test column drop out of H_f,train
-        S[te_idx, :] = spd_solve(IH, H)
+        S[te_idx, :] = _T(xp, spd_solve_right(_T(xp, H), IH))  # IH symmetric; NumPy: one small inverse, one product
     del Cm
     # I - H_ff is ill-conditioned when the features nearly interpolate (kernel eigenvalues far above
     # alpha); check one fold against its own factorisation and fall back to one per fold if needed

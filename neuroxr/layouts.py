@@ -116,13 +116,24 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
             f"{name}: coord {coord!r} must hold strings; found dtype {values.dtype}. "
             f"Convert with ids.astype(str)."
         )
-    index = pd.Index(values)
-    dup = index[index.duplicated()] if not index.is_unique else index[:0]  # one hash table when unique
-    if len(dup):
+    if _has_duplicates(values):
+        index = pd.Index(values)
+        dup = index[index.duplicated()]
         raise LayoutError(
             f"{name}: coord {coord!r} has {len(dup)} duplicate ids, e.g. {_examples(pd.unique(dup))}. "
             f"Each {dim} needs a unique id (average or drop the duplicates first)."
         )
+
+
+def _has_duplicates(values: np.ndarray) -> bool:
+    """Whether ``values`` repeats an id. Fixed-width strings: none when strictly increasing (ids in
+    canonical order), else NumPy's sort and equal neighbours; other dtypes: pandas' hash table."""
+    if values.dtype.kind == "U":
+        if values.size < 2 or bool(np.all(values[1:] > values[:-1])):
+            return False
+        ordered = np.sort(values)
+        return bool(np.any(ordered[1:] == ordered[:-1]))
+    return not pd.Index(values).is_unique
 
 
 _BUILDERS = {

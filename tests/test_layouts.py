@@ -131,6 +131,17 @@ def test_duplicate_ids():
         validate_features(da)
 
 
+@pytest.mark.parametrize("ids", [["u3", "u1", "u0", "u1", "u2"], ["u0", "u1", "u1", "u2", "u3"]])
+@pytest.mark.parametrize("kind", [str, object])
+def test_duplicate_ids_in_any_order(ids, kind):
+    """Sorted or not, fixed-width or object strings: a repeated id is found (and distinct ids pass)."""
+    da = _features().assign_coords(unit_id=("unit", np.array(ids, dtype=kind)))
+    with pytest.raises(LayoutError, match=r"'unit_id' has 1 duplicate ids, e.g. \['u1'\]"):
+        validate_features(da)
+    for distinct in (sorted(set(ids)) + ["u9"], ["u9"] + sorted(set(ids))[::-1]):
+        validate_features(_features().assign_coords(unit_id=("unit", np.array(distinct, dtype=kind))))
+
+
 def test_non_string_ids():
     da = _neural().assign_coords(stimulus_id=("stimulus", np.arange(6)))
     with pytest.raises(LayoutError, match="'stimulus_id' must hold strings; found dtype int64"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -277,3 +278,35 @@ def test_store_lists_groups_not_entry_layouts(store):
     assert {(top, p) for top, p, _ in listed} >= {("metrics", paths[0]), ("elsewhere", "elsewhere/x")}
     assert not any(hasattr(store, m) for m in ("write_scores", "read_scores", "write_metric", "metric_path",
                                                "score_entries", "metric_entries", "has_scores", "has_metric"))
+
+
+def test_group_cache_keeps_the_most_recently_used_within_its_bytes():
+    """Groups by (path, token), at most max_bytes of their keys, the least recently used dropped first;
+    safe to share between threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zarr
+
+    from neuroxr.store.batch import GroupCache
+
+    def group(i):
+        doc = {"zarr_format": 3, "node_type": "group", "attributes": {"i": i}}
+        return {"zarr.json": json.dumps(doc).encode().ljust(100)}
+
+    cache = GroupCache(250)  # two groups of 100 bytes
+    for i in range(3):
+        cache.keep((f"g{i}", "t"), group(i))
+    assert cache.get(("g0", "t")) is None and cache.get(("g1", "t")) is not None
+    cache.keep(("g3", "t"), group(3))  # g2 is now the least recently used
+    assert cache.get(("g2", "t")) is None and cache.get(("g1", "t")) is not None
+    assert zarr.open_group(cache.get(("g1", "t")), mode="r").attrs["i"] == 1
+    assert cache.get(("g1", "other token")) is None  # a rewrite is never answered with the old copy
+    cache.forget("g1")
+    assert cache.get(("g1", "t")) is None and cache.get(("g3", "t")) is not None
+    assert GroupCache(0).keep(("g", "t"), group(0)) is not None  # nothing kept, the group still returned
+
+    shared = GroupCache(1000)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: (shared.keep((f"g{i % 30}", "t"), group(i)), shared.get((f"g{i % 7}", "t")),
+                                 shared.forget(f"g{i % 11}")), range(2000)))
+    assert shared._bytes == sum(b for _, b in shared._groups.values()) <= 1000

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -150,11 +151,14 @@ def memory_group(items: Mapping[str, bytes]) -> Any:
 class GroupCache:
     """Small groups in memory (``MemoryStore``), keyed by ``(path, version token)`` (a rewrite gets a
     new token, so it is never answered with the old copy), at most ``max_bytes`` of their keys' bytes,
-    the least recently used dropped first; ``max_bytes=0`` keeps nothing."""
+    the least recently used dropped first; ``max_bytes=0`` keeps nothing. Safe to share between
+    threads (a sweep gathers its entries on several)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = int(max_bytes)
         self._groups: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
 
     def keep(self, key: tuple[str, str], items: Mapping[str, bytes]) -> Any:
         """``items`` (a group's keys, ``zarr.json`` at its root) as a ``MemoryStore``, kept under ``key``
@@ -162,19 +166,28 @@ class GroupCache:
         mem = memory_group(items)
         size = sum(len(v) for v in items.values())
         if size <= self.max_bytes:
-            self._groups[key] = (mem, size)
-            total = sum(b for _, b in self._groups.values())
-            while total > self.max_bytes:
-                total -= self._groups.popitem(last=False)[1][1]
+            with self._lock:
+                self._drop(key)
+                self._groups[key] = (mem, size)
+                self._bytes += size
+                while self._bytes > self.max_bytes:
+                    self._drop(next(iter(self._groups)))
         return mem
 
     def get(self, key: tuple[str, str]) -> Any:
         """The group kept under ``key`` (now the most recently used), or None."""
-        if key in self._groups:
+        with self._lock:
+            if key not in self._groups:
+                return None
             self._groups.move_to_end(key)
-        return self._groups.get(key, (None, 0))[0]
+            return self._groups[key][0]
 
     def forget(self, path: str) -> None:
         """Drop the groups at ``path`` and below."""
-        for k in [k for k in self._groups if k[0] == path or k[0].startswith(path + "/")]:
-            del self._groups[k]
+        with self._lock:
+            for k in [k for k in self._groups if k[0] == path or k[0].startswith(path + "/")]:
+                self._drop(k)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        if key in self._groups:
+            self._bytes -= self._groups.pop(key)[1]

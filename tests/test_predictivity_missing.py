@@ -158,3 +158,16 @@ def test_many_missing_patterns_share_their_common_stimuli(arrays, monkeypatch):
     for j in range(K):
         r = rows if j in (1, 2, 3) else np.ones(N, bool)
         assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(F[r], Y[r, j]), rel=1e-8)
+
+
+def test_neuroid_nan_equals_the_reductions_over_stimuli_and_repeats():
+    """The flat check first, then the per-neuroid reductions: the same masks, complete or not."""
+    from neuroxr.predictivity._prepare import neuroid_nan
+
+    rng = np.random.default_rng(0)
+    R = rng.normal(size=(6, 5, 3))
+    assert not neuroid_nan(R).any() and not neuroid_nan(R, every=True).any()
+    R[rng.random(R.shape) < 0.1] = np.nan
+    R[:, 2, :] = np.nan
+    np.testing.assert_array_equal(neuroid_nan(R), np.isnan(R).any(axis=(0, 2)))
+    np.testing.assert_array_equal(neuroid_nan(R, every=True), np.isnan(R).all(axis=(0, 2)))

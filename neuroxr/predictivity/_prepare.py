@@ -173,9 +173,19 @@ def load_features(da: xr.DataArray, name: str) -> np.ndarray:
     return F
 
 
+def neuroid_nan(R: np.ndarray, every: bool = False) -> np.ndarray:
+    """Per neuroid (axis 1 of ``R``, shape (n_stimuli, n_neuroids, n_repeats)): whether any trial is
+    NaN, or with ``every=True`` whether every trial is. One flat check first: complete responses
+    (the common case) skip the reduction over the strided stimulus and repeat axes."""
+    if not np.isnan(R).any():
+        return np.zeros(R.shape[1], dtype=bool)
+    isnan = np.isnan(R)
+    return isnan.all(axis=(0, 2)) if every else isnan.any(axis=(0, 2))
+
+
 def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False) -> np.ndarray:
     """Mask of neuroids with at least one valid trial; warn naming the NaN-only ones."""
-    ok = ~np.all(np.isnan(R), axis=(0, 2))
+    ok = ~neuroid_nan(R, every=True)
     if not ok.all():
         what = "They are left out of the predictor." if predictor else "Their scores are NaN."
         warn(f"{name}: {int((~ok).sum())} neuroids have no valid trial (all NaN): {examples(ids[~ok])}. {what}")

@@ -327,7 +327,7 @@ def _forward_chunked(
     # chunk of targets, and with complete trials one application for the mean and every repeat
     one_pass = bool(getattr(S, "one_pass", False))
     pre = None
-    complete = ~np.isnan(R).any(axis=(0, 2))  # per target: every trial present (one pass over R)
+    complete = ~prep.neuroid_nan(R)  # per target: every trial present
     if one_pass and T < reps and complete.all():
         both = _apply(reg, S, np.concatenate([mean, np.reshape(R, (n, k * T))], axis=1))
         P, pre = both[:, :k], both[:, k:].reshape(n, k, T)

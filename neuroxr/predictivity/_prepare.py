@@ -177,9 +177,9 @@ def neuroid_nan(R: np.ndarray, every: bool = False) -> np.ndarray:
     """Per neuroid (axis 1 of ``R``, shape (n_stimuli, n_neuroids, n_repeats)): whether any trial is
     NaN, or with ``every=True`` whether every trial is. One flat check first: complete responses
     (the common case) skip the reduction over the strided stimulus and repeat axes."""
-    if not np.isnan(R).any():
-        return np.zeros(R.shape[1], dtype=bool)
     isnan = np.isnan(R)
+    if not isnan.any():
+        return np.zeros(R.shape[1], dtype=bool)
     return isnan.all(axis=(0, 2)) if every else isnan.any(axis=(0, 2))
 
 

@@ -172,6 +172,28 @@ def test_spearman_mixed_ties_nan_and_tie_free_columns_match_scipy(monkeypatch, b
     np.testing.assert_allclose(got, pearson(rank(a), rank(b)), rtol=1e-12, atol=1e-14, equal_nan=True)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_spearman_blocks_copy_any_layout_and_dtype(monkeypatch, threads):
+    """Each block copies its columns into its thread's buffer: integer, Fortran-ordered, broadcast
+    and strided inputs, and a last block shorter than the others, give scipy's values."""
+    import neuroxr.kernels.stats as st
+
+    monkeypatch.setattr(st, "_SPEARMAN_BLOCK", 7 * 30)  # 7 columns per block: 23 = 3 x 7 + 2
+    monkeypatch.setattr(st, "cpu_threads", lambda: threads)
+    rng = np.random.default_rng(12)
+    n, m = 30, 23
+    a = np.asfortranarray(rng.integers(0, 50, (n, m)))  # integers, with ties
+    b = rng.standard_normal((n, 2 * m))[:, ::2]  # a strided view
+    c = rng.standard_normal((n, 1))  # broadcast against every column
+    a0, b0 = a.copy(), b.copy()
+    want_ab = [spearmanr(a[:, j], b[:, j])[0] for j in range(m)]
+    want_bc = [spearmanr(b[:, j], c[:, 0])[0] for j in range(m)]
+    np.testing.assert_allclose(spearman(a, b), want_ab, rtol=1e-12)
+    np.testing.assert_allclose(spearman(b, c), want_bc, rtol=1e-12)
+    np.testing.assert_array_equal(a, a0)  # ranked in the buffers, not in place
+    np.testing.assert_array_equal(b, b0)
+
+
 def test_spearman_two_samples_and_omit_with_nan_match_scipy():
     a, b = np.array([[1.0], [2.0]]), np.array([[5.0], [3.0]])
     assert spearman(a, b)[0] == pytest.approx(spearmanr(a[:, 0], b[:, 0])[0])

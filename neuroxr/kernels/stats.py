@@ -15,6 +15,7 @@ and :func:`kendall_tau_a_sorted` share that sort. This module holds the one rank
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -187,28 +188,39 @@ def spearman(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
 def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """NumPy Spearman per column, a cache-sized block of columns (every leading index) at a time.
 
-    Blocks run on :func:`~neuroxr.backend.cpu_threads` threads. Each column is sorted once (all
-    columns of a block in one ``argsort``) and given the ranks ``1..n`` by one scatter; a column
-    with a tie gets its average ranks from :func:`rank`, a column with NaN gives NaN. Ranks are integers or halves, so ``sum(ra rb)`` and ``sum(r^2)``
+    Blocks run on :func:`~neuroxr.backend.cpu_threads` threads, each copying its columns into
+    contiguous rows of its own buffers. Each column is sorted once (all columns of a block in one
+    ``argsort``) and given the ranks ``1..n`` by one scatter; a column with a tie gets its average
+    ranks from :func:`rank`, a column with NaN gives NaN. Ranks are integers or halves, so
+    ``sum(ra rb)`` and ``sum(r^2)``
     are exact in float64 (``n < 2^16``) and the uncentred moments lose nothing:
     ``rho = (sum(ra rb) - n m^2) / sqrt((sum(ra^2) - n m^2)(sum(rb^2) - n m^2))`` with
     ``m = (n + 1) / 2``; a tie-free column has ``sum(r^2) - n m^2 = n (n^2 - 1) / 12``.
     """
     shape = np.broadcast_shapes(a.shape, b.shape)
     n = int(shape[-2])
-    # copies (ranked in place), samples last
-    ra = np.array(np.moveaxis(np.broadcast_to(a, shape), -2, -1), dtype=np.float64, order="C").reshape(-1, n)
-    rb = np.array(np.moveaxis(np.broadcast_to(b, shape), -2, -1), dtype=np.float64, order="C").reshape(-1, n)
-    out = np.empty(ra.shape[0])
+    # samples first, columns (every leading index) second: views of 2-D inputs
+    ca, cb = (np.moveaxis(np.broadcast_to(v, shape), -2, 0).reshape(n, -1) for v in (a, b))
+    rows = ca.shape[1]
+    out = np.empty(rows)
     m2 = n * ((n + 1) / 2) ** 2
     var = n * (n * n - 1) / 12.0
-    rows = ra.shape[0]
     threads = min(cpu_threads(), -(-rows * n // _THREAD_VALUES))  # sorts release the GIL
     step = max(1, min(_SPEARMAN_BLOCK // n, -(-rows // threads)))
     ramp = np.tile(np.arange(1.0, n + 1.0), min(step, rows))  # the ranks of a full block, sorted
 
+    bufs: dict[int, np.ndarray] = {}
+
     def block(lo: int) -> None:
-        x, y = ra[lo : lo + step], rb[lo : lo + step]
+        # the block's columns as rows of this thread's buffers (ranked in place; reused, as fresh
+        # megabyte arrays per block would be page-faulted in again and again)
+        buf = bufs.get(threading.get_ident())
+        if buf is None:
+            buf = bufs[threading.get_ident()] = np.empty((2, step, n))
+        cnt = min(step, rows - lo)
+        x, y = buf[0, :cnt], buf[1, :cnt]
+        np.copyto(x, ca[:, lo : lo + cnt].T, casting="unsafe")
+        np.copyto(y, cb[:, lo : lo + cnt].T, casting="unsafe")
         ties_x, ties_y = _rank_block(x, ramp), _rank_block(y, ramp)  # in place
         sxy = np.einsum("ij,ij->i", x, y)
         sxx = np.where(ties_x, np.einsum("ij,ij->i", x, x) - m2, var)

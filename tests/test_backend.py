@@ -435,13 +435,17 @@ def test_large_syrk_calls_run_on_one_blas_thread(monkeypatch):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("block", [2**15, 50])  # one block, or blocks of 4 stimuli (30 = 7 x 4 + 2)
 @pytest.mark.parametrize("T", [1, 2, 3, 7, 8, 20])
-def test_sum_last_equals_numpy_sum_bit_for_bit(T):
-    """The repeats' sums (short last axis, slice by slice) are NumPy's own sums, NaN and views included."""
+def test_sum_last_equals_numpy_sum_bit_for_bit(monkeypatch, T, block):
+    """The repeats' sums (short last axis, slice by slice, blocks of stimuli) are NumPy's own sums,
+    NaN, views and 2-D arrays included."""
+    import neuroxr.backend._numpy as bnp
     from neuroxr.backend import sum_last
 
+    monkeypatch.setattr(bnp, "_SUM_BLOCK", block)
     rng = np.random.default_rng(T)
     R = rng.normal(size=(30, 12, T)) * 10.0 ** rng.uniform(-6, 6, size=(30, 12, T))
     R[0, 0, 0] = np.nan
-    for x in (R, R[:, ::3], R.astype(np.float32), (R > 0).astype(np.int64)):
+    for x in (R, R[:, ::3], R.transpose(1, 0, 2), R[:, 0], R.astype(np.float32), (R > 0).astype(np.int64)):
         np.testing.assert_array_equal(sum_last(x), np.sum(x, axis=-1))

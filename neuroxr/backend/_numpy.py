@@ -258,16 +258,24 @@ def spd_inverse(A: np.ndarray, overwrite: bool = False) -> np.ndarray:
     return mirror_upper(out, block=256)
 
 
+_SUM_BLOCK = 2**15  # values per block of sum_last's slice-by-slice additions (256 KiB of float64)
+
+
 def sum_last(x: np.ndarray) -> np.ndarray:
     """Sums over the last axis. A short last axis (the repeats) is added slice by slice in index
     order, as ``np.sum`` adds fewer than 8 values (the same numbers), faster than a reduction over
-    a short strided axis."""
+    a short strided axis; a cache-sized block of the first axis at a time, so the values are read
+    from memory once."""
     T = x.shape[-1]
-    if T >= 8 or T < 2 or x.dtype.kind != "f":
+    if T >= 8 or T < 2 or x.dtype.kind != "f" or x.ndim < 2:
         return np.sum(x, axis=-1)
-    out = np.add(x[..., 0], x[..., 1])
-    for t in range(2, T):
-        out += x[..., t]
+    out = np.empty(x.shape[:-1], dtype=x.dtype)
+    step = max(1, _SUM_BLOCK // max(1, x[0].size))
+    for lo in range(0, x.shape[0], step):
+        b, o = x[lo : lo + step], out[lo : lo + step]
+        np.add(b[..., 0], b[..., 1], out=o)
+        for t in range(2, T):
+            o += b[..., t]
     return out
 
 

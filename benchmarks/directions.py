@@ -279,7 +279,9 @@ def flops(direction: str, shape: dict[str, int] | float, reps: int) -> float:
         kk, m = (k, p) if direction == "reverse" else (k // 2, k - k // 2)
         reps = distinct_splits_drawn(direction, T, reps)  # reps sharing a split share its fits
         if kk >= n_tr:  # slot kernels once; per design a hat operator from its kernel and S @ Y
-            return T * (T + 1) / 2 * 2 * n * n * kk + (1 + 2 * reps) * (hat_from_kernel + 2 * n * n * m)
+            # the T kernels K_ss are one triangle each (syrk, n^2 kk), the T (T - 1) / 2 K_st full
+            # products (2 n^2 kk): T^2 n^2 kk in all
+            return T * T * n * n * kk + (1 + 2 * reps) * (hat_from_kernel + 2 * n * n * m)
         cross, block, gram = 2 * n * kk * m, 2 * n * (kk + 1) * m, 2 * n * kk * kk
         # the mean's cross-products (once, also the complement's reference); per rep half 1's
         # cross-products and the blocks of both halves (the folds' cross-products kept)

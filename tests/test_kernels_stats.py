@@ -192,6 +192,9 @@ def test_spearman_blocks_copy_any_layout_and_dtype(monkeypatch, threads):
     np.testing.assert_allclose(spearman(b, c), want_bc, rtol=1e-12)
     np.testing.assert_array_equal(a, a0)  # ranked in the buffers, not in place
     np.testing.assert_array_equal(b, b0)
+    # no columns: an empty result, as Pearson gives
+    assert spearman(b[:, :0], b[:, :0]).shape == (0,) == pearson(b[:, :0], b[:, :0]).shape
+    assert spearman(np.zeros((2, n, 0)), np.zeros((2, n, 0))).shape == (2, 0)
 
 
 def test_spearman_two_samples_and_omit_with_nan_match_scipy():

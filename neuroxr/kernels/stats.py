@@ -203,6 +203,8 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ca, cb = (np.moveaxis(np.broadcast_to(v, shape), -2, 0).reshape(n, -1) for v in (a, b))
     rows = ca.shape[1]
     out = np.empty(rows)
+    if rows == 0:
+        return out.reshape(shape[:-2] + shape[-1:])
     m2 = n * ((n + 1) / 2) ** 2
     var = n * (n * n - 1) / 12.0
     threads = min(cpu_threads(), -(-rows * n // _THREAD_VALUES))  # sorts release the GIL

@@ -127,9 +127,18 @@ def _check_ids(da: xr.DataArray, coord: str, dim: str, name: str) -> None:
 
 def _has_duplicates(values: np.ndarray) -> bool:
     """Whether ``values`` repeats an id. Fixed-width strings: none when strictly increasing (ids in
-    canonical order), else NumPy's sort and equal neighbours; other dtypes: pandas' hash table."""
+    canonical order) or strictly increasing by length, then text (numbered ids in their natural
+    order, ``"u9" < "u10"``), else NumPy's sort and equal neighbours; other dtypes: pandas' hash
+    table."""
     if values.dtype.kind == "U":
-        if values.size < 2 or bool(np.all(values[1:] > values[:-1])):
+        if values.size < 2:
+            return False
+        later = values[1:] > values[:-1]
+        if bool(np.all(later)):
+            return False
+        length = np.char.str_len(values)
+        longer, same = length[1:] > length[:-1], length[1:] == length[:-1]
+        if bool(np.all(longer | (same & later))):
             return False
         ordered = np.sort(values)
         return bool(np.any(ordered[1:] == ordered[:-1]))

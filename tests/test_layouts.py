@@ -131,14 +131,18 @@ def test_duplicate_ids():
         validate_features(da)
 
 
-@pytest.mark.parametrize("ids", [["u3", "u1", "u0", "u1", "u2"], ["u0", "u1", "u1", "u2", "u3"]])
+@pytest.mark.parametrize("ids", [["u3", "u1", "u0", "u1", "u2"], ["u0", "u1", "u1", "u2", "u3"],
+                                 ["u8", "u9", "u1", "u10", "u1"], ["u8", "u9", "u10", "u10", "u1"]])
 @pytest.mark.parametrize("kind", [str, object])
 def test_duplicate_ids_in_any_order(ids, kind):
-    """Sorted or not, fixed-width or object strings: a repeated id is found (and distinct ids pass)."""
+    """Sorted, in natural order or neither, fixed-width or object strings: a repeated id is found
+    (and distinct ids pass)."""
     da = _features().assign_coords(unit_id=("unit", np.array(ids, dtype=kind)))
-    with pytest.raises(LayoutError, match=r"'unit_id' has 1 duplicate ids, e.g. \['u1'\]"):
+    dup = [i for i in ids if ids.count(i) > 1][0]
+    with pytest.raises(LayoutError, match=rf"'unit_id' has 1 duplicate ids, e.g. \['{dup}'\]"):
         validate_features(da)
-    for distinct in (sorted(set(ids)) + ["u9"], ["u9"] + sorted(set(ids))[::-1]):
+    natural = sorted(set(ids), key=lambda i: (len(i), i))
+    for distinct in (sorted(set(ids)) + ["u99"], ["u99"] + sorted(set(ids))[::-1], natural + ["u99"]):
         validate_features(_features().assign_coords(unit_id=("unit", np.array(distinct, dtype=kind))))
 
 

@@ -15,7 +15,6 @@ and :func:`kendall_tau_a_sorted` share that sort. This module holds the one rank
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numpy as np
@@ -189,11 +188,11 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """NumPy Spearman per column, a cache-sized block of columns (every leading index) at a time.
 
     Blocks run on :func:`~neuroxr.backend.cpu_threads` threads, each copying its columns into
-    contiguous rows of its own buffers. Each column is sorted once (all columns of a block in one
-    ``argsort``) and given the ranks ``1..n`` by one scatter; a column with a tie gets its average
-    ranks from :func:`rank`, a column with NaN gives NaN. Ranks are integers or halves, so
-    ``sum(ra rb)`` and ``sum(r^2)``
-    are exact in float64 (``n < 2^16``) and the uncentred moments lose nothing:
+    contiguous rows of that thread's two buffers. Each column is sorted once (all columns of a block
+    in one ``argsort``) and given the ranks ``1..n`` by one scatter; a column with a tie gets its
+    average ranks from :func:`rank`, a column with NaN gives NaN. Ranks are integers or halves, so
+    ``sum(ra rb)`` and ``sum(r^2)`` are exact in float64 (``n < 2^16``) and the uncentred moments
+    lose nothing:
     ``rho = (sum(ra rb) - n m^2) / sqrt((sum(ra^2) - n m^2)(sum(rb^2) - n m^2))`` with
     ``m = (n + 1) / 2``; a tie-free column has ``sum(r^2) - n m^2 = n (n^2 - 1) / 12``.
     """
@@ -211,28 +210,26 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     step = max(1, min(_SPEARMAN_BLOCK // n, -(-rows // threads)))
     ramp = np.tile(np.arange(1.0, n + 1.0), min(step, rows))  # the ranks of a full block, sorted
 
-    bufs: dict[int, np.ndarray] = {}
+    def blocks(starts: range) -> None:
+        # each block's columns as rows of this thread's buffers, ranked in place (reused: fresh
+        # megabyte arrays per block would be paged in again and again)
+        buf = np.empty((2, min(step, rows), n))
+        for lo in starts:
+            cnt = min(step, rows - lo)
+            x, y = buf[0, :cnt], buf[1, :cnt]
+            np.copyto(x, ca[:, lo : lo + cnt].T, casting="unsafe")
+            np.copyto(y, cb[:, lo : lo + cnt].T, casting="unsafe")
+            ties_x, ties_y = _rank_block(x, ramp), _rank_block(y, ramp)
+            sxy = np.einsum("ij,ij->i", x, y)
+            sxx = np.where(ties_x, np.einsum("ij,ij->i", x, x) - m2, var)
+            syy = np.where(ties_y, np.einsum("ij,ij->i", y, y) - m2, var)
+            den = np.sqrt(sxx * syy)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = np.where(den > 0, (sxy - m2) / np.where(den > 0, den, 1.0), np.nan)
+            out[lo : lo + cnt] = np.clip(r, -1.0, 1.0)  # NaN stays NaN
 
-    def block(lo: int) -> None:
-        # the block's columns as rows of this thread's buffers (ranked in place; reused, as fresh
-        # megabyte arrays per block would be page-faulted in again and again)
-        buf = bufs.get(threading.get_ident())
-        if buf is None:
-            buf = bufs[threading.get_ident()] = np.empty((2, step, n))
-        cnt = min(step, rows - lo)
-        x, y = buf[0, :cnt], buf[1, :cnt]
-        np.copyto(x, ca[:, lo : lo + cnt].T, casting="unsafe")
-        np.copyto(y, cb[:, lo : lo + cnt].T, casting="unsafe")
-        ties_x, ties_y = _rank_block(x, ramp), _rank_block(y, ramp)  # in place
-        sxy = np.einsum("ij,ij->i", x, y)
-        sxx = np.where(ties_x, np.einsum("ij,ij->i", x, x) - m2, var)
-        syy = np.where(ties_y, np.einsum("ij,ij->i", y, y) - m2, var)
-        den = np.sqrt(sxx * syy)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(den > 0, (sxy - m2) / np.where(den > 0, den, 1.0), np.nan)
-        out[lo : lo + step] = np.clip(r, -1.0, 1.0)  # NaN stays NaN
-
-    thread_map(block, range(0, rows, step), threads)
+    starts = range(0, rows, step)
+    thread_map(blocks, [starts[t::threads] for t in range(threads)], threads)
     return out.reshape(shape[:-2] + shape[-1:])
 
 

@@ -352,7 +352,8 @@ def _forward_chunked(
         kc = hi - lo
         linear = bool(complete[lo:hi].all())  # mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
         if linear and T < reps:
-            Q = pre[:, lo:hi] if pre is not None else _apply(reg, S, np.ascontiguousarray(R[:, lo:hi]).reshape(n, kc * T)).reshape(n, kc, T)
+            # a view of C-ordered responses (rows strided, BLAS reads them in place); reshape copies otherwise
+            Q = pre[:, lo:hi] if pre is not None else _apply(reg, S, R[:, lo:hi].reshape(n, kc * T)).reshape(n, kc, T)
             r12 = _repeat_half_r(Q, W, T, c1)
         else:
             h1, h2 = SplitHalves(np.ascontiguousarray(R[:, lo:hi]), split).target_means(perms_a)  # (n, kc, reps)

@@ -447,5 +447,6 @@ def test_sum_last_equals_numpy_sum_bit_for_bit(monkeypatch, T, block):
     rng = np.random.default_rng(T)
     R = rng.normal(size=(30, 12, T)) * 10.0 ** rng.uniform(-6, 6, size=(30, 12, T))
     R[0, 0, 0] = np.nan
-    for x in (R, R[:, ::3], R.transpose(1, 0, 2), R[:, 0], R.astype(np.float32), (R > 0).astype(np.int64)):
+    for x in (R, R[:, ::3], R.transpose(1, 0, 2), R[:, 0], R.astype(np.float32), (R > 0).astype(np.int64),
+              R[:0], R[:, :0]):  # no stimuli, no neuroids
         np.testing.assert_array_equal(sum_last(x), np.sum(x, axis=-1))

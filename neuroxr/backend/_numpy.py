@@ -270,7 +270,7 @@ def sum_last(x: np.ndarray) -> np.ndarray:
     if T >= 8 or T < 2 or x.dtype.kind != "f" or x.ndim < 2:
         return np.sum(x, axis=-1)
     out = np.empty(x.shape[:-1], dtype=x.dtype)
-    step = max(1, _SUM_BLOCK // max(1, x[0].size))
+    step = max(1, _SUM_BLOCK // max(1, int(np.prod(x.shape[1:-1])) * T))  # stimuli per block
     for lo in range(0, x.shape[0], step):
         b, o = x[lo : lo + step], out[lo : lo + step]
         np.add(b[..., 0], b[..., 1], out=o)

@@ -54,16 +54,19 @@ def to_canonical(obj: Any) -> Any:
 
     Returns
     -------
-    The same kind of object, reordered along ``stimulus`` (and ``stimulus_`` for a Gram).
+    The same kind of object, reordered along ``stimulus`` and, for an RDM or a Gram, along
+    ``stimulus_`` (by its own ``stimulus_id_`` coord where it has one).
     """
     if not isinstance(obj, (xr.DataArray, xr.Dataset)) or "stimulus_id" not in obj.coords:
         return obj
     order = canonical_order(stimulus_ids(obj))
-    if np.array_equal(order, np.arange(order.size)):
+    sel = {"stimulus": order}
+    if "stimulus_" in obj.dims:
+        cols = obj.coords.get("stimulus_id_")
+        sel["stimulus_"] = order if cols is None else canonical_order(np.asarray(cols.values))
+    if all(np.array_equal(o, np.arange(o.size)) for o in sel.values()):
         return obj
-    if isinstance(obj, xr.Dataset) and "stimulus_" in obj.dims:
-        return obj.isel(stimulus=order, stimulus_=order)
-    return obj.isel(stimulus=order)
+    return obj.isel(sel)
 
 
 def align(

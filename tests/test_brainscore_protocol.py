@@ -109,3 +109,19 @@ def test_brainscore_does_not_depend_on_storage_order():
     b = brainscore(feats, neur.isel(stimulus=perm), n_components=5)
     for k in ("raw", "error", "ceiling", "score"):
         assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-10)
+
+
+def test_a_dropped_neuroid_leaves_the_ceiling_of_the_kept_ones():
+    """A neuroid without trials for one stimulus leaves the regression target; the ceiling and the
+    consistencies are those of the kept neuroids (by id, not the first positions)."""
+    feats, neur, X, R, ids, strata = _data(objects=False)
+    R = R.copy()
+    R[2, 1, :] = np.nan
+    neur = make_neural(R, ids, [f"n{j}" for j in range(R.shape[1])])
+    kept = [0] + list(range(2, R.shape[1]))
+    ds = brainscore(feats, neur, n_components=5)
+    assert ds["neuroid_id"].values.tolist() == [f"n{j}" for j in kept]
+    ref = brainscore_ceiling(neur.isel(neuroid=kept))
+    assert float(ds["ceiling"]) == pytest.approx(float(ref["ceiling"]), rel=1e-12)
+    np.testing.assert_allclose(ds["consistency"].values, ref["consistency"].values, rtol=1e-12)
+    assert float(ds["ceiling"]) == pytest.approx(_reference(X, R[:, kept], None, n_components=5)[2], rel=1e-7)

@@ -214,3 +214,69 @@ def test_store_tables_from_entries(study):
                                [geo.effective_dimensionality(f1), geo.effective_dimensionality(f2)], rtol=1e-9)
     assert D["n_units"].values.tolist() == [14, 9]
     assert set(list_entries(st).kind) == {"cka", "dimensionality", "gram"}
+
+
+# ---------------------------------------------------------------- stored order, revisions
+_ORDER_KINDS = [("shape", {}), ("crsa", {}), ("ersa", {}), ("ereg", {"n_components": 4}), ("cka", {}),
+                ("brainscore", {"n_components": 3, "n_splits": 3}),
+                ("crsa_bootstrap", {"n_boot": 8}), ("crsa_permutation", {"n_perm": 8}),
+                ("ersa_bootstrap", {"n_boot": 8}), ("ersa_permutation", {"n_perm": 8}),
+                ("cka_bootstrap", {"n_boot": 8}), ("cka_permutation", {"n_perm": 8}),
+                ("shape_bootstrap", {"n_boot": 4}), ("shape_permutation", {"n_perm": 4})]
+
+
+@pytest.mark.parametrize("kind, params", _ORDER_KINDS, ids=[k for k, _ in _ORDER_KINDS])
+def test_metric_entries_ignore_the_stored_stimulus_order(tmp_path, kind, params):
+    """Sets stored with their stimuli permuted (and differently from each other) give every metric
+    entry the numbers of the sets stored in sorted order (the shape split and the Mantel test once
+    depended on it)."""
+    f1, _, neu = _sets()
+    rng = np.random.default_rng(4)
+    values = []
+    for name, (pf, pn) in {"sorted": (np.arange(N), np.arange(N)),
+                           "permuted": (rng.permutation(N), rng.permutation(N))}.items():
+        st = nx.open_store(tmp_path / f"{name}.zarr")
+        st.write_features("net", "l1", f1.isel(stimulus=pf))
+        st.write_neural("mA", neu.isel(stimulus=pn))
+        ds = nx.score(st, kind, "net.l1", "mA", **params)
+        values.append({v: np.asarray(ds[v].values, dtype=float) for v in ds.data_vars if ds[v].dtype.kind == "f"
+                       and "stimulus" not in ds[v].dims})
+    assert values[0].keys() == values[1].keys() and values[0]
+    for v in values[0]:
+        np.testing.assert_allclose(values[1][v], values[0][v], rtol=1e-9, atol=1e-12, err_msg=v)
+
+
+def test_shape_entry_is_split_distance(tmp_path):
+    f1, _, neu = _sets()
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_features("net", "l1", f1)
+    st.write_neural("mA", neu.isel(stimulus=np.random.default_rng(2).permutation(N)))
+    ds = nx.score(st, "shape", "net.l1", "mA", alpha=0.5, seed=3)
+    ref = geo.split_distance(f1, _avg(neu), alpha=0.5, seed=3)
+    np.testing.assert_allclose(ds["score"].values, ref["distance"].values, rtol=1e-10)
+    assert ds["stimulus_split"].values.tolist() == ref["stimulus_split"].values.tolist()
+
+
+def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
+    from dataclasses import replace
+
+    from neuroxr.cli.info import store_summary
+    from neuroxr.entries import kinds
+
+    st, *_ = study
+    monkeypatch.setitem(kinds.KINDS, "shape", replace(kinds.KINDS["shape"], revision=0))  # as before the fix
+    old = compute(st, "shape", "net.l1", "mA")
+    assert "revision" not in old.provenance and list_entries(st).query("kind == 'shape'").current.all()
+    monkeypatch.setitem(kinds.KINDS, "shape", replace(kinds.KINDS["shape"], revision=1))
+    assert lookup(st, "shape", "net.l1", "mA") is None
+    with pytest.raises(StoreError, match=r"revision: 0 \(existing\) != 1 \(asked\): computed before a fix"):
+        compute(st, "shape", "net.l1", "mA", require_existing=True)
+    new = compute(st, "shape", "net.l1", "mA")
+    assert new.computed and new.path != old.path and new.provenance["revision"] == 1
+    rows = list_entries(st).query("kind == 'shape'").set_index("path")
+    assert rows.loc[old.path, ["current", "revision"]].tolist() == [False, 0]
+    assert rows.loc[new.path, ["current", "revision"]].tolist() == [True, 1]
+    status = {e["path"]: e["status"] for e in store_summary(st)["metrics"]}
+    assert status == {old.path: "stale (older revision)", new.path: "current"}
+    # kinds no fix has changed keep their keys: no revision in their provenance
+    assert "revision" not in compute(st, "cka", "net.l1", "mA").provenance

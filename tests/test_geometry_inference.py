@@ -181,3 +181,70 @@ def test_shape_bootstrap_bad_input():
         shape_bootstrap(np.ones((5, 2)), np.ones((6, 2)))
     with pytest.raises(ParameterError, match="alpha"):
         shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), alpha=2.0)
+
+
+# ---------------------------------------------------------------------------- pairing and missing pairs
+def _labeled(M, order):
+    """``M`` (canonical order ``IDS``) relabeled with its rows and columns in ``order``."""
+    return as_rdm(M[np.ix_(order, order)], stimulus_id=[IDS[i] for i in order])
+
+
+def test_rsa_inference_pairs_rdms_by_stimulus_id(rdms):
+    model, data = rdms
+    rng = np.random.default_rng(7)
+    canon = np.arange(N)
+    m_perm, d_perm = _labeled(model, rng.permutation(N)), [_labeled(x, rng.permutation(N)) for x in data]
+    m, d = _labeled(model, canon), [_labeled(x, canon) for x in data]
+    for a, b in ((m_perm, d), (m, d_perm), (m_perm, d_perm)):
+        for method in ("corr", "spearman"):
+            ref = rsa_permutation(m, d, method=method, n_perm=20, seed=3)
+            got = rsa_permutation(a, b, method=method, n_perm=20, seed=3)
+            np.testing.assert_allclose(got["score_null"], ref["score_null"], rtol=1e-12)
+            assert float(got["score"]) == pytest.approx(float(ref["score"]), rel=1e-12)
+        np.testing.assert_allclose(rsa_bootstrap(a, b, n_boot=10)["score_boot"], rsa_bootstrap(m, d, n_boot=10)["score_boot"],
+                                   rtol=1e-12)
+    # columns labeled in another order than the rows (a DataArray RDM as any other code may build it)
+    o = rng.permutation(N)
+    mixed = as_rdm(model, stimulus_id=IDS).isel(stimulus_=o)
+    assert float(rsa_permutation(mixed, d, n_perm=5)["score"]) == pytest.approx(float(rsa_permutation(m, d, n_perm=5)["score"]))
+
+
+def test_rsa_inference_leaves_out_nan_pairs_and_counts_them(rdms):
+    """The NaN rule of compare_rdms: incomplete pairs are left out (and counted), never NaN results."""
+    model, data = rdms
+    model = model.copy()
+    model[3, :] = model[:, 3] = np.nan  # a stimulus with a constant pattern: NaN correlation distances
+    model[3, 3] = 0.0
+    m, d = as_rdm(model, stimulus_id=IDS), as_rdm(data[0], stimulus_id=IDS)
+    iu = np.triu_indices(N, 1)
+    keep = ~np.isnan(model[iu])
+    with pytest.warns(nx.NeuroxrWarning, match=f"{N - 1} of {iu[0].size} stimulus pairs"):
+        boot = rsa_bootstrap(m, d, n_boot=6, seed=1)
+    assert float(boot["score"]) == pytest.approx(ss.pearsonr(model[iu][keep], data[0][iu][keep])[0], abs=1e-12)
+    # one resample by hand: the pairs of distinct draws, without the NaN ones (rsatoolbox's sampling)
+    idx = boot["boot_index"].values[2]
+    ii, jj = np.triu_indices(N, 1)
+    a, b = model[np.ix_(idx, idx)][ii, jj], data[0][np.ix_(idx, idx)][ii, jj]
+    ok = (idx[ii] != idx[jj]) & ~np.isnan(a)
+    assert float(boot["score_boot"][2]) == pytest.approx(ss.pearsonr(a[ok], b[ok])[0], abs=1e-10)
+    with pytest.warns(nx.NeuroxrWarning, match="stimulus pairs have a NaN"):
+        perm = rsa_permutation(m, d, method="spearman", n_perm=10, seed=2)
+    with pytest.warns(nx.NeuroxrWarning, match="compare_rdms: 19 of 190"):
+        assert float(perm["score"]) == pytest.approx(nx.compare_rdms(m, d, "spearman"), abs=1e-12)
+    p = rs.permutation_indices(N, 10, 2)[4]
+    v = model[np.ix_(p, p)][iu]
+    assert float(perm["score_null"][4]) == pytest.approx(ss.spearmanr(v[~np.isnan(v)], data[0][iu][~np.isnan(v)])[0],
+                                                          abs=1e-12)
+    assert np.isfinite(boot["score_boot"].values).all() and np.isfinite(perm["score_null"].values).all()
+
+
+def test_cka_bootstrap_refuses_unpaired_stimuli():
+    rng = np.random.default_rng(1)
+    ids = [f"s{i:02d}" for i in range(30)]
+    a = nx.features(rng.normal(size=(30, 4)), stimulus_id=ids)
+    from neuroxr.errors import LayoutError
+
+    with pytest.raises(LayoutError, match="Cannot pair by stimulus_id: 10 stimulus ids of a are missing in b"):
+        cka_bootstrap(a, a.isel(stimulus=slice(0, 20)), n_boot=5)
+    with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
+        cka_bootstrap(a, nx.features(rng.normal(size=(30, 4)), stimulus_id=[f"t{i}" for i in range(30)]), n_boot=5)

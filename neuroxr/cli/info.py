@@ -18,7 +18,12 @@ def _shape(sizes: Any, dims: list[str]) -> list[Any]:
 def _status(row: Any) -> str:
     if row.legacy:
         return "legacy (0.1.0)"
-    return "current" if row.current else "stale (input rewritten)"
+    if row.current:
+        return "current"
+    from ..entries import KINDS
+
+    kind = KINDS.get(row.kind)
+    return "stale (older revision)" if kind is not None and row.revision != kind.revision else "stale (input rewritten)"
 
 
 def _params(row: Any, columns: list[str]) -> dict[str, Any]:
@@ -49,11 +54,12 @@ def store_summary(store: Any) -> dict[str, Any]:
     dict
         ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
-        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``legacy (0.1.0)``)
+        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (older revision)``, ``legacy (0.1.0)``)
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev``, a
         metric entry its ``value`` (the test value when it has a train/test split) and ``train_value``.
     """
     from ..entries import list_entries
+    from ..entries.layout import LIST_COLUMNS
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
     from ..schemas import _store_entries
 
@@ -77,7 +83,7 @@ def store_summary(store: Any) -> dict[str, Any]:
                 entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})
     entries = list_entries(store)
-    params = [c for c in entries.columns if c not in ("kind", "source", "target", "path", "key", "complete", "legacy", "current")]
+    params = [c for c in entries.columns if c not in LIST_COLUMNS]
     for _, row in entries[entries["complete"] & (entries["kind"] != "gram")].iterrows():
         base = {"path": row["path"], "source": row["source"], "status": _status(row), "parameters": _params(row, params)}
         target = row["target"] if isinstance(row["target"], str) else None

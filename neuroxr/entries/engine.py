@@ -132,7 +132,7 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
     refs = [src] if tgt is None else [src, tgt]
     inputs = {r.path: store.token(r.path) for r in refs}
-    prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs)
+    prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, k.revision)
     key = _p.key(prov)
     return _Request(k, src, tgt, filled, prov, key, _l.entry_path(k.stage, k.name, src, tgt, key))
 

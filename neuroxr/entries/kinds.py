@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import xarray as xr
@@ -42,6 +42,9 @@ class Kind:
         Parameter -> default.
     takes_dtype : bool
         Whether ``dtype`` is a parameter (directions).
+    revision : int
+        Raised when a fix changes the kind's numbers (:data:`REVISIONS`); it enters the provenance,
+        so an entry computed before the fix is never read back as current.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Kind:
     target_kinds: tuple[str, ...]
     defaults: Mapping[str, Any]
     takes_dtype: bool = False
+    revision: int = 0
 
     @property
     def pairwise(self) -> bool:
@@ -179,3 +183,13 @@ METRIC_INFERENCE_KINDS = dict(_m.METRIC_INFERENCE_KINDS)
 for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
     INFERENCE_KINDS[_name] = (_metric, _proc)
     KINDS[_name] = Kind(_name, "inference", ("features",), ("features", "neural"), _m.metric_inference_options(_name))
+
+#: kind -> revision, for the kinds whose numbers a fix changed (absent: 0). Shape entries split by
+#: position in the stored order, crsa_permutation permuted a model RDM whose columns were not in
+#: canonical order, RSA inference returned NaN for an RDM with NaN pairs (now left out and counted),
+#: brainscore took its ceiling from neuroids by position when one was dropped, and cka_bootstrap
+#: kept the common stimuli of two sets instead of refusing.
+REVISIONS = {"shape": 1, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1, "ersa_permutation": 1,
+             "brainscore": 1, "cka_bootstrap": 1, "cka_permutation": 1}
+for _name, _rev in REVISIONS.items():
+    KINDS[_name] = replace(KINDS[_name], revision=_rev)

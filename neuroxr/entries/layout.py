@@ -30,7 +30,7 @@ COMPLETE_ATTR = "neuroxr_complete"
 TOKEN_ATTR = "neuroxr_token"
 _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 #: the fixed columns of :func:`list_entries` (parameter columns follow)
-LIST_COLUMNS = ("kind", "source", "target", "path", "key", "complete", "legacy", "current")
+LIST_COLUMNS = ("kind", "source", "target", "path", "key", "complete", "legacy", "current", "revision")
 
 
 def pair_path(stage: str, kind: str, source: Any, target: Any | None) -> str:
@@ -185,6 +185,14 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
     yield from _scan(store)[0]
 
 
+def _revision(kind: str) -> int:
+    """The current revision of ``kind`` (0 for a kind this version does not know)."""
+    from .kinds import KINDS
+
+    k = KINDS.get(kind)
+    return k.revision if k is not None else 0
+
+
 def list_entries(store: Any) -> pd.DataFrame:
     """Every score, metric and Gram entry of a store, one row each.
 
@@ -196,8 +204,9 @@ def list_entries(store: Any) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`LIST_COLUMNS` (``current``: its input sets were not rewritten since, and
-        it is neither legacy nor incomplete) then one column per parameter (``params.<name>``
+        Columns :data:`LIST_COLUMNS` (``current``: its input sets were not rewritten since, it
+        was computed at its kind's current revision, and it is neither legacy nor incomplete;
+        ``revision``: the kind's revision when it was computed) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).
     """
     from ..store import StudyStore
@@ -211,7 +220,8 @@ def list_entries(store: Any) -> pd.DataFrame:
         tokens = {p: (str(a[TOKEN_ATTR]) if a.get(TOKEN_ATTR) else None) for p, a in sets.items()}
     for e in entries:
         prov = e.pop("provenance") or {}
-        current = bool(e["complete"] and not e["legacy"] and prov)
+        e["revision"] = int(prov.get("revision", 0))
+        current = bool(e["complete"] and not e["legacy"] and prov) and e["revision"] == _revision(e["kind"])
         for path, tok in prov.get("inputs", {}).items():
             if path not in tokens:
                 tokens[path] = store.token(path)  # absent or incomplete sets: None

@@ -37,7 +37,6 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
-from ..alignment import align
 from ..errors import LayoutError
 from ..layouts import METRICS, SINGLE_SET_METRICS
 
@@ -204,31 +203,16 @@ def compute_rsa(kind: str, src: Any, tgt: Any, params: Mapping[str, Any], io: An
 
 
 def compute_shape(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
-    """Shape-metric distance (:class:`neuroxr.geometry.LinearMetric`), fitted on a train split.
+    """Shape-metric distance, fitted on a train split (:func:`neuroxr.geometry.split_distance`).
 
-    The stimuli (paired by ``stimulus_id``, in the target's order) are split as
-    :func:`neuroxr.geometry.ersa` splits them (``numpy.random.default_rng(seed)`` permutation,
-    ``test_size`` held out), so eRSA and shape entries of one pair share the split.
+    The stimuli, paired by ``stimulus_id``, are split in canonical order as
+    :func:`neuroxr.geometry.ersa` splits them (``seed``, ``test_size``), so eRSA and shape
+    entries of one pair share the split whatever the stored stimulus order.
     """
     p = dict(params)
     Y = averaged_as_features(io.read(tgt)) if tgt.kind == "neural" else io.read(tgt)
-    Y, X = align(Y, io.read(src), names=(tgt.name, src.name))
-    tr, te = _geo._train_test(X.sizes["stimulus"], p["test_size"], p["seed"])
-    metric = _geo.LinearMetric(alpha=p["alpha"], center_columns=p["center_columns"], zero_pad=p["zero_pad"],
-                               score_method=p["score_method"])
-    metric.fit(X.isel(stimulus=tr), Y.isel(stimulus=tr))
-    distance = getattr(metric, "distance", metric.score)
-    train = distance(X.isel(stimulus=tr), Y.isel(stimulus=tr))
-    test = distance(X.isel(stimulus=te), Y.isel(stimulus=te))
-    split = np.full(X.sizes["stimulus"], "train", dtype=object)
-    split[te] = "test"
-    return xr.Dataset(
-        {"score": _split_score(train, test), "stimulus_split": (("stimulus",), split.astype(str))},
-        coords={"split": ["train", "test"], "stimulus_id": ("stimulus", np.asarray(X["stimulus_id"].values).astype(str))},
-        attrs={**{k: (int(v) if isinstance(v, bool) else v) for k, v in p.items()},
-               "n_train": int(tr.size), "n_test": int(te.size), "lower_is_better": 1,
-               "reference": "Williams et al. 2021"},
-    )
+    ds = _geo.split_distance(io.read(src), Y, **p)
+    return ds.rename({"distance": "score"})
 
 
 def compute_cka(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:

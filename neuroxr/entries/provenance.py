@@ -11,7 +11,9 @@ The provenance of an entry is the canonical JSON of
   and two different ones two entries;
 - ``inputs``: for every set the entry reads, its store path and version token
   (:meth:`neuroxr.StudyStore.token`, a fresh uuid per completed write; a region subset records
-  its neural set's token; a feature set read through its Gram records the feature set's token).
+  its neural set's token; a feature set read through its Gram records the feature set's token);
+- ``revision``: the kind's revision (:attr:`neuroxr.entries.kinds.Kind.revision`), present only
+  once a fix has changed the kind's numbers, so entries of the other kinds keep their keys.
 
 Its key is the first 16 hex digits of the SHA-256 of that JSON; it is the last component of the
 entry's path. An entry whose inputs have no token (sets written by neuroxr 0.1.0) is never taken
@@ -36,9 +38,9 @@ FORMAT = 1
 
 
 def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
-         inputs: Mapping[str, str | None]) -> dict[str, Any]:
+         inputs: Mapping[str, str | None], revision: int = 0) -> dict[str, Any]:
     """The provenance dict of an entry (JSON-ready)."""
-    return {
+    prov = {
         "format": FORMAT,
         "kind": kind,
         "source": source,
@@ -46,6 +48,9 @@ def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
         "params": {k: _canon(v) for k, v in sorted(params.items())},
         "inputs": {k: inputs[k] for k in sorted(inputs)},
     }
+    if revision:
+        prov["revision"] = int(revision)
+    return prov
 
 
 def _canon(v: Any) -> Any:
@@ -86,8 +91,11 @@ def is_trusted(prov: Mapping[str, Any]) -> bool:
 
 def differences(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
     """Human-readable differences between two provenances: each differing parameter
-    (``reps: 5 (existing) != 7 (asked)``) and each input set rewritten since."""
+    (``reps: 5 (existing) != 7 (asked)``), each input set rewritten since, and an older revision."""
     out = []
+    if wanted.get("revision", 0) != found.get("revision", 0):
+        out.append(f"revision: {found.get('revision', 0)} (existing) != {wanted.get('revision', 0)} (asked): computed "
+                   "before a fix that changed this kind's numbers")
     wp, fp = wanted.get("params", {}), found.get("params", {})
     for k in sorted(set(wp) | set(fp)):
         if wp.get(k, "<absent>") != fp.get(k, "<absent>"):

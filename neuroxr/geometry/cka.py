@@ -49,10 +49,17 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
         In ``[0, 1]`` (debiased: may fall slightly below 0); 1 = the same geometry up to rotation
         and isotropic scaling.
     """
+    Ka, Kb, _ = _paired_grams(a, b)
+    return float(_g.linear_cka(Ka, Kb, debiased=debiased))
+
+
+def _paired_grams(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The centred Grams of ``a`` and ``b`` paired by ``stimulus_id`` (canonical order) and the ids;
+    a ``LayoutError`` when the two do not hold the same stimuli."""
     Ka, ia = _centred_gram(a, "a")
     Kb, ib = _centred_gram(b, "b")
     if not np.array_equal(ia, ib):
         ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})
         other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
         Kb = np.asarray(_align_rdm(ref, other, ("a", "b")).values)
-    return float(_g.linear_cka(Ka, Kb, debiased=debiased))
+    return Ka, Kb, ia

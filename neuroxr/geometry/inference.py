@@ -29,8 +29,8 @@ from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ._common import _canonical_any
-from .cka import _centred_gram
-from .rdm import _stack_rdms, as_rdm, rdm
+from .cka import _paired_grams
+from .rdm import _align_rdm, _nan_warning, _stack_rdms, as_rdm, rdm
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
            "RSA_BOOT_METHODS"]
@@ -46,16 +46,41 @@ def _method(method: str) -> str:
     return m
 
 
-def _prepare_rdm(M: np.ndarray, method: str) -> np.ndarray:
-    M = np.array(M, dtype=float)
-    if method == "spearman":  # ranks of the upper triangle, put back symmetric
-        iu = np.triu_indices(M.shape[0], 1)
-        r = np.asarray(rank(M[iu][:, None], axis=0))[:, 0]
-        M = np.zeros_like(M)
-        M[iu] = r
-        M = M + M.T
-    np.fill_diagonal(M, 0.0)
-    return M
+def _vector(v: np.ndarray, method: str) -> np.ndarray:
+    """An RDM's upper-triangle vector prepared for ``method``: ranked for ``"spearman"``."""
+    return np.asarray(rank(v[:, None], axis=0))[:, 0] if method == "spearman" else np.asarray(v, dtype=float)
+
+
+def _prepared_rdms(model: xr.DataArray, stack: xr.DataArray, method: str,
+                   caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The model RDM and the subject RDMs ``(S, n, n)`` prepared for ``method`` (symmetric, zero
+    diagonal), and the pair weights ``W`` (``None`` when every pair is complete).
+
+    NaN rule: a pair NaN in any of the RDMs is left out of every comparison (weight 0, value 0) and
+    the dropped pairs are counted in one warning; with NaN at the same pairs in every RDM (what
+    rsatoolbox accepts) this is rsatoolbox's evaluation.
+    """
+    A = np.asarray(model.values, dtype=float)
+    Bs = np.asarray(stack.values, dtype=float)
+    n = A.shape[0]
+    iu = np.triu_indices(n, 1)
+    va, vb = A[iu], Bs[:, iu[0], iu[1]]
+    keep = ~(np.isnan(va) | np.isnan(vb).any(axis=0))
+    W = None
+    if not keep.all():
+        _nan_warning(caller, int(keep.size - keep.sum()), int(keep.size))
+        W = np.zeros((n, n))
+        W[iu] = keep
+        W = W + W.T
+
+    def full(v: np.ndarray) -> np.ndarray:
+        out = np.zeros(v.size)
+        out[keep] = _vector(v[keep], method)
+        M = np.zeros((n, n))
+        M[iu] = out
+        return M + M.T
+
+    return full(va), np.stack([full(v) for v in vb]), W
 
 
 def _qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -66,9 +91,13 @@ def _qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
 class _Moments:
     """Pair-weighted means and (co)variances of the model RDM and the data RDMs on resamples ``C``."""
 
-    def __init__(self, C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool) -> None:
-        tot = C.sum(axis=1)
-        self.N = 0.5 * (tot**2 - (C**2).sum(axis=1))
+    def __init__(self, C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool,
+                 W: np.ndarray | None = None) -> None:
+        if W is None:  # every pair of distinct draws
+            tot = C.sum(axis=1)
+            self.N = 0.5 * (tot**2 - (C**2).sum(axis=1))
+        else:  # the complete pairs among them
+            self.N = _qform(C, W)
         mats = [a] + list(bs)  # index 0: model, 1..S: subjects
         m = len(mats)
         mean = np.stack([_qform(C, M) / self.N for M in mats], axis=1) if centred else np.zeros((C.shape[0], m))
@@ -91,9 +120,10 @@ class _Moments:
             return cov / np.sqrt(self.cov[(s, s)] * var)
 
 
-def _evaluate(C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool) -> dict[str, np.ndarray]:
+def _evaluate(C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool,
+              W: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per resample: ``score`` (B, S) model vs each subject; with ``ceiling`` the noise bounds (B,)."""
-    mo = _Moments(C, a, bs, centred, ceiling)
+    mo = _Moments(C, a, bs, centred, ceiling, W)
     S = bs.shape[0]
     out = {"score": np.stack([mo.corr(0, s) for s in range(1, S + 1)], axis=1)}
     if ceiling:
@@ -148,17 +178,13 @@ def rsa_bootstrap(
     rs._check_level(level)
     a_da = _canonical_any(as_rdm(model_rdm, "model_rdm"))
     stack = _stack_rdms(data_rdms, "data_rdms", ids=a_da.stimulus_id.values)
-    stack = stack.isel(stimulus=np.argsort(stack.stimulus_id.values.astype(str), kind="stable"),
-                       stimulus_=np.argsort(stack.stimulus_id_.values.astype(str), kind="stable"))
-    from .rdm import _align_rdm
-
+    stack = _canonical_any(stack)
     a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"))
-    a = _prepare_rdm(a_da.values, method)
-    bs = np.stack([_prepare_rdm(M, method) for M in stack.values])
+    a, bs, W = _prepared_rdms(a_da, stack, method, "rsa_bootstrap")
     S, n = bs.shape[0], a.shape[0]
     ceiling = bool(noise_ceiling) and S >= 2
     centred = method != "cosine"
-    full = _evaluate(np.ones((1, n)), a, bs, centred, ceiling)
+    full = _evaluate(np.ones((1, n)), a, bs, centred, ceiling, W)
     if over == "subjects":
         if S < 2:
             raise ParameterError("over='subjects' needs at least 2 data RDMs; pass one RDM per subject or over='stimuli'.")
@@ -169,7 +195,7 @@ def rsa_bootstrap(
         idx = rs.bootstrap_indices(n, n_boot, seed) if indices is None else np.asarray(indices)
         parts: dict[str, list[np.ndarray]] = {}
         for lo in range(0, idx.shape[0], _BATCH):
-            res = _evaluate(rs.counts(idx[lo : lo + _BATCH], n), a, bs, centred, ceiling)
+            res = _evaluate(rs.counts(idx[lo : lo + _BATCH], n), a, bs, centred, ceiling, W)
             for k, v in res.items():
                 parts.setdefault(k, []).append(v)
         boot = {k: np.concatenate(v) for k, v in parts.items()}
@@ -230,24 +256,36 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
     method = _method(method)
     a_da = _canonical_any(as_rdm(model_rdm, "model_rdm"))
     stack = _stack_rdms(data_rdms, "data_rdms", ids=a_da.stimulus_id.values)
-    from .rdm import _align_rdm
-
     stack = xr.concat([_align_rdm(a_da, stack.isel(rdm=i), ("model_rdm", "data_rdms")) for i in range(stack.sizes["rdm"])], "rdm")
-    a = _prepare_rdm(a_da.values, method)
-    bs = np.stack([_prepare_rdm(M, method) for M in stack.values])
-    n = a.shape[0]
+    n = a_da.shape[0]
     iu = np.triu_indices(n, 1)
-    vb = bs[:, iu[0], iu[1]]  # (S, pairs)
-    if method != "cosine":
-        vb = vb - vb.mean(axis=1, keepdims=True)
-    vb = vb / np.linalg.norm(vb, axis=1, keepdims=True)
+    A = np.asarray(a_da.values, dtype=float)
+    vb = np.asarray(stack.values, dtype=float)[:, iu[0], iu[1]]  # (S, pairs)
+    complete_b = ~np.isnan(vb).any(axis=0)
 
-    def score(M: np.ndarray) -> float:
-        v = M[iu]
+    def unit(V: np.ndarray, prepare: bool = True) -> np.ndarray:  # rows prepared (ranked), centred, unit norm
+        V = np.stack([_vector(v, method) for v in V]) if prepare else V
         if method != "cosine":
-            v = v - v.mean()
-        return float(np.mean(vb @ (v / np.linalg.norm(v))))
+            V = V - V.mean(axis=1, keepdims=True)
+        return V / np.linalg.norm(V, axis=1, keepdims=True)
 
+    if complete_b.all() and not np.isnan(A[iu]).any():  # no NaN: prepare once, permute the prepared model
+        ub, a = unit(vb), np.zeros((n, n))
+        a[iu] = _vector(A[iu], method)
+        a = a + a.T
+
+        def score(M: np.ndarray) -> float:
+            return float(np.mean(ub @ unit(M[iu][None], prepare=False)[0]))
+    else:  # the NaN rule of rsa_bootstrap; a NaN pair of the model moves with its permutation
+        a = A
+
+        def score(M: np.ndarray) -> float:
+            v = M[iu]
+            keep = complete_b & ~np.isnan(v)
+            return float(np.mean(unit(vb[:, keep]) @ unit(v[keep][None])[0]))
+
+        keep = complete_b & ~np.isnan(A[iu])
+        _nan_warning("rsa_permutation", int(keep.size - keep.sum()), int(keep.size))
     obs = score(a)
     null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed)])
     p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
@@ -270,12 +308,7 @@ def cka_bootstrap(
         ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound); with ``n_perm`` also ``p`` and ``cka_null``.
     """
     rs._check_level(level)
-    Ka, ia = _centred_gram(a, "a")
-    Kb, ib = _centred_gram(b, "b")
-    if not np.array_equal(ia, ib):
-        common = np.intersect1d(ia, ib)
-        pa, pb = np.searchsorted(ia, common), np.searchsorted(ib, common)
-        Ka, Kb, ia = Ka[np.ix_(pa, pa)], Kb[np.ix_(pb, pb)], common
+    Ka, Kb, ia = _paired_grams(a, b)
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed)
 

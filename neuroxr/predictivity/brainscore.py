@@ -200,7 +200,9 @@ def brainscore(
     validate_neural(neural, name="neural")
     features, neural = align(to_canonical(features), neural, names=("features", "neural"))
     Y = _neural_mean(neural)
-    neural = neural.sel(neuroid=Y.neuroid) if Y.sizes["neuroid"] != neural.sizes["neuroid"] else neural
+    if Y.sizes["neuroid"] != neural.sizes["neuroid"]:  # the ceiling uses the neuroids kept (by id, not position)
+        kept = np.isin(np.asarray(neural.neuroid_id.values).astype(str), np.asarray(Y.neuroid_id.values).astype(str))
+        neural = neural.isel(neuroid=np.flatnonzero(kept))
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
     Yv = np.asarray(Y.transpose("stimulus", "neuroid").values, dtype=np.float64)
     if not 1 <= n_components <= X.shape[1]:

@@ -59,8 +59,8 @@ def store_summary(store: Any) -> dict[str, Any]:
         metric entry its ``value`` (the test value when it has a train/test split) and ``train_value``.
     """
     from ..entries import list_entries
-    from ..entries.layout import LIST_COLUMNS
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
+    from ..entries.layout import LIST_COLUMNS
     from ..schemas import _store_entries
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}

@@ -317,11 +317,16 @@ class Regressor:
             return linear_model.ElasticNet(alpha=self.alpha)
         if self.name == "pls":
             return PLSRegression(n_components=self.n_components)
-        return linear_model.RidgeCV(alphas=tuple(self.alphas), alpha_per_target=True)
+        return linear_model.RidgeCV(alphas=np.asarray(self.alphas, dtype=float), alpha_per_target=True)
 
     def _sklearn_oof(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         if isinstance(self.name, str) and self.name == "univariate":
             return univariate_oof(X, Y, self.folds, self.design_batch_bytes)
+        if isinstance(self.name, str) and self.name == "pls" and self.n_components > X.shape[1]:
+            raise ParameterError(
+                f"regressor='pls': n_components={self.n_components} but the predictors have {X.shape[1]} columns "
+                f"(units of the features, or neuroids of the neural source); pass n_components <= {X.shape[1]}."
+            )
         P = np.full(Y.shape, np.nan)
         for train, test in self.folds:
             est = self.estimator()

@@ -57,27 +57,31 @@ def _int(value: Any, name: str, minimum: int, hint: str) -> int:
 def check_params(
     *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
     alpha: Any = 0.1, alphas: Any = (1.0,), n_folds: Any = 10, fold_seed: Any = 0, noise_ceiling: Any = None,
-    min_reliability: Any = None,
+    min_reliability: Any = None, n_components: Any = 20,
 ) -> None:
     """One-line errors for every bad parameter of a direction, naming the argument and the fix."""
     _int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
     _int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
     _int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
     _int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.")
+    if fold_seed >= 2**32:
+        raise ParameterError(f"fold_seed must be below 2**32 (a RandomState seed); got {fold_seed!r}.")
     if split not in SPLIT_MODES:
         raise ParameterError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {split!r} instead.")
     check_regressor(regressor)
     if max_n is not None:
         _int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
-    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha >= 0:
-        raise ParameterError(f"alpha must be a non-negative number; got {alpha!r}. Pass e.g. alpha=0.1.")
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 <= alpha < np.inf:
+        raise ParameterError(f"alpha must be a finite non-negative number; got {alpha!r}. Pass e.g. alpha=0.1.")
     if isinstance(regressor, str) and regressor == "ridgecv":
         grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
-        if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
+        if grid.ndim != 1 or grid.size == 0 or not np.all((grid > 0) & np.isfinite(grid)):
             raise ParameterError(
-                f"alphas must hold at least one positive penalty for regressor='ridgecv'; got {alphas!r}. "
+                f"alphas must hold at least one finite positive penalty for regressor='ridgecv'; got {alphas!r}. "
                 f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
             )
+    if isinstance(regressor, str) and regressor == "pls":
+        _int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
         raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
     if min_reliability is not None and (

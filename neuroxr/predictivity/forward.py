@@ -132,7 +132,7 @@ def forward(
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
-        min_reliability=min_reliability,
+        min_reliability=min_reliability, n_components=n_components,
     )
     features = validate_features(features, name="features")
     neural = validate_neural(neural, name="neural")

@@ -24,6 +24,7 @@ seed, identical on every backend.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,6 +72,13 @@ def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> 
     if isinstance(source, Parts):
         return source
     _check(direction, "direction", INFERENCE_DIRECTIONS)
+    accepted = [k for k in inspect.signature(prepare).parameters if k not in ("direction", "source", "target")]
+    bad = sorted(set(kwargs) - set(accepted))
+    if bad:
+        raise ParameterError(
+            f"{direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
+            f"subsets); it accepts {accepted}."
+        )
     return prepare(direction, source, target, **kwargs)
 
 

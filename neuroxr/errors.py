@@ -7,6 +7,9 @@ the request), so ``except ValueError`` keeps working while ``except NeuroxrError
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 __all__ = [
     "NeuroxrError",
     "LayoutError",
@@ -17,6 +20,7 @@ __all__ = [
     "SweepError",
     "ExtractionError",
     "NeuroxrWarning",
+    "check_int",
 ]
 
 
@@ -57,3 +61,24 @@ class ExtractionError(NeuroxrError, ValueError):
 
 class NeuroxrWarning(UserWarning):
     """Warnings about the data (excluded stimuli, constant targets, low reliability, ...)."""
+
+
+def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int | None = None) -> int:
+    """``value`` as an int, or a one-line :class:`ParameterError` naming ``name``, its range and ``hint``.
+
+    Parameters
+    ----------
+    value : Any
+        The argument (``bool`` is refused).
+    name : str
+        The argument's name in the message.
+    minimum, maximum : int
+        The inclusive range (``maximum=None``: unbounded).
+    hint : str, default ""
+        What to pass instead, appended to the message.
+    """
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum
+            or (maximum is not None and int(value) > maximum)):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ParameterError(f"{name} must be an integer {bound}; got {value!r}. {hint}".rstrip())
+    return int(value)

@@ -197,6 +197,33 @@ def test_rdm_method_validation_in_labeled_api():
         geo.crsa(F, R, compare_method="tau-b")
 
 
+_BAD_PARAMS = [
+    (lambda F, R: geo.crsa(F, R, reps=0), "reps must be an integer >= 1"),
+    (lambda F, R: geo.crsa(F, R, seed=-1), "seed must be an integer >= 0"),
+    (lambda F, R: geo.split_half_rdm_ceiling(R, reps=0), "reps must be an integer >= 1"),
+    (lambda F, R: geo.ersa(F, R, test_size=1.0), "The 'test_size' parameter must be a float in \\(0, 1\\)"),
+    (lambda F, R: geo.ersa(F, R, fold_seed=2**33), r"fold_seed must be an integer in \[0, 4294967295\]"),
+    (lambda F, R: geo.ereg(F, R, n_components=0), "The 'n_components' parameter of ereg"),
+    (lambda F, R: geo.ereg(F, R, eps=2.0), "The 'eps' parameter of ereg must be a float in"),
+    (lambda F, R: geo.crsa(F, R.isel(repeat=[0])), "or noise_ceiling=False"),
+]
+
+
+@pytest.mark.parametrize("call, message", _BAD_PARAMS)
+def test_bad_geometry_parameters_are_one_line_errors(call, message):
+    from neuroxr.errors import NeuroxrError
+
+    F, R = _data()
+    with pytest.raises(NeuroxrError, match=message):
+        call(F, R)
+
+
+def test_too_few_stimuli_for_a_split_is_a_layout_error():
+    F, R = _data(n=5)
+    with pytest.raises(LayoutError, match=r"too few stimuli \(5\) for a train/test split"):
+        geo.ersa(F, R)
+
+
 def test_compare_rdms_several_methods_labeled():
     F, R = _data()
     a = geo.rdm(F)

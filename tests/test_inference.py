@@ -171,6 +171,10 @@ def test_bad_parameters_raise_one_line(study):
         bootstrap("forward", F, R, level=95)
     with pytest.raises(ParameterError, match="direction"):
         bootstrap("sideways", R, R)
+    with pytest.raises(ParameterError, match=r"forward inference takes no \['max_n'\] .*; it accepts \['reps'"):
+        bootstrap("forward", F, R, n_boot=5, max_n=3)
+    with pytest.raises(ParameterError, match=r"reverse inference takes no \['min_reliability'\]"):
+        permutation_test("reverse", R, F, n_perm=5, min_reliability=0.2)
 
 
 # ---------------------------------------------------------------------------- permutations

@@ -294,6 +294,17 @@ def test_compare_with_nan_drops_incomplete_pairs_like_scipy(backend):
     assert M[0, 1] == pytest.approx(1.0)  # a with itself: its own 47 complete pairs
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_infinite_dissimilarity_gives_nan_not_a_clipped_value(backend):
+    """Pearson and cosine of vectors holding inf are NaN (as scipy's), never clipped to -1 or 1."""
+    a = np.random.default_rng(2).standard_normal(30)
+    a[4] = np.inf
+    A = asarray(a, backend=_b(backend))
+    got = compare_rdms(A, A, ["pearson", "cosine"])
+    assert np.isnan(got["pearson"]) and np.isnan(got["cosine"])
+    assert np.isnan(float(to_numpy(compare_rdms_many(A[None], A[None], "cosine"))[0, 0]))
+
+
 def xp_stack(*vs):
     try:
         import torch

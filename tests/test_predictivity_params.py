@@ -30,11 +30,16 @@ def small():
         (dict(seed=None), r"^seed must be an integer >= 0; got None\. .*seed=0"),
         (dict(reps=2.5), r"^reps must be an integer >= 1; got 2\.5"),
         (dict(reps=0), r"^reps must be an integer >= 1"),
-        (dict(regressor="ridgecv", alphas=[]), r"^alphas must hold at least one positive penalty for regressor='ridgecv'"),
+        (dict(regressor="ridgecv", alphas=[]), r"^alphas must hold at least one finite positive penalty for regressor='ridgecv'"),
+        (dict(regressor="ridgecv", alphas=[0.1, np.inf]), r"^alphas must hold at least one finite positive penalty"),
+        (dict(alpha=np.inf), r"^alpha must be a finite non-negative number; got inf"),
+        (dict(fold_seed=2**33), r"^fold_seed must be an integer in \[0, 4294967295\]"),
+        (dict(regressor="pls", n_components=0), r"^n_components must be an integer >= 1"),
+        (dict(regressor="pls", n_components=2.5), r"^n_components must be an integer >= 1"),
         (dict(regressor="svm"), r"'regressor' parameter must be one of"),
         (dict(split="odd"), r"'split' parameter must be one of"),
         (dict(max_n=0), r"^max_n must be an integer >= 1"),
-        (dict(alpha=-1.0), r"^alpha must be a non-negative number"),
+        (dict(alpha=-1.0), r"^alpha must be a finite non-negative number"),
         (dict(n_folds=1), r"^n_folds must be an integer >= 2"),
         (dict(noise_ceiling="yes"), r"^noise_ceiling must be True, False or None"),
         (dict(min_reliability=2), r"^min_reliability must be a number in \[0, 1\]"),
@@ -48,6 +53,21 @@ def test_bad_parameters_one_line(small, direction, kwargs, message):
     with pytest.raises(NeuroxrError, match=message) as info:
         call()
     assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+def test_pls_components_beyond_the_predictors_are_refused(small):
+    F, R = small  # 6 units, 6 neuroids; PLS's default is 20 components
+    with pytest.raises(NeuroxrError, match=r"regressor='pls': n_components=20 but the predictors have 6 columns"):
+        pv.reverse(R, F, reps=1, regressor="pls")
+    ok = pv.reverse(R, F, reps=1, regressor="pls", n_components=6)
+    assert np.isfinite(ok.ev.values).any()
+
+
+def test_a_one_value_ridgecv_grid_is_that_ridge(small):
+    F, R = small
+    a = pv.forward(F, R, reps=1, regressor="ridgecv", alphas=(0.3,))
+    b = pv.forward(F, R, reps=1, regressor="ridge", alpha=0.3)
+    np.testing.assert_allclose(a.ev.values, b.ev.values, rtol=1e-8)
 
 
 def test_model_to_model_and_reliability_check_parameters(small):

@@ -164,14 +164,27 @@ def test_score_is_the_negative_distance():
 def test_nan_is_refused_naming_the_array():
     X, Y = _rand(20, 3, 22), _rand(20, 4, 23)
     Y[2, 1] = np.nan
-    with pytest.raises(LayoutError, match=r"LinearMetric: Y holds 1 NaN values"):
+    with pytest.raises(LayoutError, match=r"LinearMetric: Y holds 1 NaN or infinite values"):
         LinearMetric().fit(X, Y)
     ids = np.array([f"s{i}" for i in range(20)])
     Y[2, 1] = 0.0
     labeled = features(Y, stimulus_id=ids, model="net", layer="l2").copy()
     labeled[2, 1] = np.nan  # e.g. after a computation on a valid layer
-    with pytest.raises(LayoutError, match=r"LinearMetric: net/l2 holds 1 NaN values"):
+    with pytest.raises(LayoutError, match=r"LinearMetric: net/l2 holds 1 NaN or infinite values"):
         LinearMetric().fit(features(X, stimulus_id=ids, model="net", layer="l1"), labeled)
+
+
+def test_infinite_and_empty_inputs_are_refused():
+    from neuroxr.geometry import pairwise_distances
+
+    X, Y = _rand(20, 3, 22), _rand(20, 4, 23)
+    X[0, 0] = np.inf
+    with pytest.raises(LayoutError, match=r"LinearMetric: X holds 1 NaN or infinite values"):
+        LinearMetric().fit_distance(X, Y)
+    with pytest.raises(LayoutError, match=r"holds 1 NaN or infinite values"):
+        pairwise_distances([X, Y])
+    with pytest.raises(LayoutError, match=r"LinearMetric: X has shape \(0, 3\); it needs at least one stimulus"):
+        LinearMetric().fit_distance(X[:0], Y[:0])
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])

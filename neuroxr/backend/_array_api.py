@@ -263,6 +263,6 @@ def pearson_vectors(a: Any, b: Any, center: bool = True) -> float:
         a = a - xp.mean(a)
         b = b - xp.mean(b)
     na, nb = math.sqrt(float(xp.sum(a * a))), math.sqrt(float(xp.sum(b * b)))
-    if not (na > 0 and nb > 0):
+    if not (0 < na < math.inf and 0 < nb < math.inf):  # a zero or non-finite norm (an inf entry): NaN
         return math.nan
     return min(1.0, max(-1.0, float(xp.sum(a * b)) / na / nb))

@@ -405,6 +405,6 @@ def pearson_vectors(a: np.ndarray, b: np.ndarray, center: bool = True) -> float:
         a = a - a.mean()
         b = b - b.mean()
     na, nb = math.sqrt(float(np.add.reduce(a * a))), math.sqrt(float(np.add.reduce(b * b)))
-    if not (na > 0 and nb > 0):
+    if not (0 < na < math.inf and 0 < nb < math.inf):  # a zero or non-finite norm (an inf entry): NaN
         return math.nan
     return min(1.0, max(-1.0, float(np.add.reduce(a * b)) / na / nb))

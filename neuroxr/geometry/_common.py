@@ -7,6 +7,7 @@ depend on the stimulus ids and the seed, never on the order in which the stimuli
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids, to_canonical
 from ..backend import to_numpy
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, NeuroxrWarning, ParameterError, check_int
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
 
@@ -44,14 +45,15 @@ def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[n
         Indices into ``ids`` in canonical order (so ``X.isel(stimulus=train)`` is the same array
         whatever the input order); each side holds at least 3 stimuli.
     """
-    if not 0 < test_size < 1:
-        raise ValueError(f"The 'test_size' parameter must be a float in (0, 1). Got {test_size!r} instead.")
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
+        raise ParameterError(f"The 'test_size' parameter must be a float in (0, 1). Got {test_size!r} instead.")
+    check_int(seed, "seed", 0, "The split is numpy.random.default_rng(seed).permutation; pass e.g. seed=0.")
     order = np.arange(int(ids)) if np.ndim(ids) == 0 else canonical_order(ids)
     n = order.size
     perm = np.random.default_rng(seed).permutation(n)
     n_test = int(round(n * test_size))
     if n_test < 3 or n - n_test < 3:
-        raise ValueError(
+        raise LayoutError(
             f"too few stimuli ({n}) for a train/test split with test_size={test_size}: each side needs at least 3; "
             "use more stimuli or a test_size nearer 0.5."
         )
@@ -128,7 +130,7 @@ def _require_repeats(neural: xr.DataArray, what: str) -> None:
     if neural.sizes["repeat"] < 2:
         raise LayoutError(
             f"{what}: the neural data has {neural.sizes['repeat']} repeat (trial-averaged data); a split-half "
-            "noise ceiling needs at least 2 repeats per stimulus. Pass data with repeats, or ceiling=False."
+            "noise ceiling needs at least 2 repeats per stimulus. Pass data with repeats, or noise_ceiling=False (crsa)."
         )
 
 

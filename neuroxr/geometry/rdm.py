@@ -24,7 +24,7 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, NeuroxrWarning, check_int
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..layouts import validate_neural
@@ -98,6 +98,8 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     xarray.DataArray, dims (rep, half, stimulus, stimulus_)
     """
     _check_option(method, _r.RDM_METHODS, "method", "split_half_rdms")
+    check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0.")
+    check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.")
     validate_neural(neural)
     _require_repeats(neural, "split_half_rdms")
     neural = neural.compute() if _is_dask(neural) else neural

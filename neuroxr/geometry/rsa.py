@@ -9,6 +9,7 @@ fit_intercept=True)`` per fold) with :func:`neuroxr.kernels.folds.kfold_indices`
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
+from ..errors import ParameterError, check_int
 from ..kernels import rdm as _r
 from ..kernels.folds import kfold_indices
 from ..kernels.ridge import oof_predict
@@ -89,6 +91,8 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.nda
 
 def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int) -> np.ndarray:
     """Out-of-fold ridge predictions over ``kfold_indices(n, n_folds, fold_seed)``."""
+    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
+    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
     return np.asarray(to_numpy(oof_predict(X, Y, kfold_indices(X.shape[0], n_folds=n_folds, seed=fold_seed), alpha=alpha)))
 
 
@@ -199,11 +203,14 @@ def ereg(
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
     if n_components == "auto":
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
+            raise ParameterError(f"The 'eps' parameter of ereg must be a float in (0, 1). Got {eps!r} instead.")
         k = int(johnson_lindenstrauss_min_dim(n, eps=eps))
     elif isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0:
         k = int(n_components)
     else:
-        raise ValueError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
+        raise ParameterError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
+    check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)
     projected = k < p
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)

@@ -29,11 +29,13 @@ __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_di
 
 def _check_finite(M: Any, name: str) -> None:
     xp = get_namespace(M)
-    bad = int(xp.sum(xp.astype(xp.isnan(M), xp.int64))) if xp.isdtype(M.dtype, "real floating") else 0
+    if M.ndim != 2 or 0 in M.shape:
+        raise LayoutError(f"LinearMetric: {name} has shape {tuple(M.shape)}; it needs at least one stimulus (rows) and one unit.")
+    bad = int(xp.sum(xp.astype(~xp.isfinite(M), xp.int64))) if xp.isdtype(M.dtype, "real floating") else 0
     if bad:
         raise LayoutError(
-            f"LinearMetric: {name} holds {bad} NaN values; the shape metric needs complete data. Drop or impute the "
-            "stimuli / units with NaN first (e.g. X.dropna('unit'))."
+            f"LinearMetric: {name} holds {bad} NaN or infinite values; the shape metric needs complete, finite data. "
+            "Drop or impute the stimuli / units with them first (e.g. X.dropna('unit'))."
         )
 
 

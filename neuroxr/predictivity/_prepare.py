@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning, ParameterError
+from ..errors import LayoutError, NeuroxrWarning, ParameterError, check_int
 from ..kernels.folds import kfold_indices
 from ..kernels.regressors import check_regressor
 from ..kernels.splits import SPLIT_MODES, valid_counts
@@ -48,29 +48,21 @@ def examples(ids: Iterable[Any], k: int = 5) -> str:
 
 
 # ---------------------------------------------------------------------------- parameters
-def _int(value: Any, name: str, minimum: int, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}; got {value!r}. {hint}")
-    return int(value)
-
-
 def check_params(
     *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
     alpha: Any = 0.1, alphas: Any = (1.0,), n_folds: Any = 10, fold_seed: Any = 0, noise_ceiling: Any = None,
     min_reliability: Any = None, n_components: Any = 20,
 ) -> None:
     """One-line errors for every bad parameter of a direction, naming the argument and the fix."""
-    _int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
-    _int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
-    _int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
-    _int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.")
-    if fold_seed >= 2**32:
-        raise ParameterError(f"fold_seed must be below 2**32 (a RandomState seed); got {fold_seed!r}.")
+    check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
+    check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
+    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
+    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
     if split not in SPLIT_MODES:
         raise ParameterError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {split!r} instead.")
     check_regressor(regressor)
     if max_n is not None:
-        _int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
+        check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 <= alpha < np.inf:
         raise ParameterError(f"alpha must be a finite non-negative number; got {alpha!r}. Pass e.g. alpha=0.1.")
     if isinstance(regressor, str) and regressor == "ridgecv":
@@ -81,7 +73,7 @@ def check_params(
                 f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
             )
     if isinstance(regressor, str) and regressor == "pls":
-        _int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
+        check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
         raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
     if min_reliability is not None and (

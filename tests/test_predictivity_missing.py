@@ -78,6 +78,26 @@ def test_inter_animal_target_nan_is_per_target(arrays):
         assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(A[rows], Y[rows, j]), rel=1e-8)
 
 
+@pytest.mark.parametrize("direction", ["forward", "inter_animal"])
+def test_a_target_with_fewer_stimuli_than_folds_is_nan_not_an_error(arrays, direction):
+    """A sparsely recorded neuroid (8 of 50 stimuli, 10 folds) is scored NaN with a warning naming
+    it; the other targets keep their scores."""
+    F, Y = arrays
+    Yn = Y.copy()
+    Yn[8:, 0] = np.nan
+    src = nx.features(F, _ids()) if direction == "forward" else nx.neural(F[:, :4], _ids())
+    call = pv.forward if direction == "forward" else pv.inter_animal
+    with pytest.warns(NeuroxrWarning, match=r"1 targets have fewer usable stimuli \(8 at most\) than n_folds=10 and are "
+                                            r"scored NaN: neuroid0\. Use fewer folds"):
+        ds = call(src, nx.neural(Yn, _ids()), reps=2)
+    assert np.isnan(ds.ev.values[0]).all()
+    X = F if direction == "forward" else F[:, :4]
+    for j in range(1, K):
+        assert ds.ev.values[j, 0] == pytest.approx(_ridge_ev(X, Y[:, j]), rel=1e-8)
+    with pytest.raises(nx.LayoutError, match="8 stimuli cannot be split into n_folds=10 folds"):
+        call(src, nx.neural(Yn[:, :1], _ids()), reps=2)
+
+
 def test_reverse_predictor_nan_drops_the_stimulus_for_all_units(arrays):
     F, Y = arrays
     Yn = Y.copy()

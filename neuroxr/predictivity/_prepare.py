@@ -245,15 +245,33 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tupl
 MAX_GROUPS = 8
 
 
-def target_groups(valid: np.ndarray, name: str = "neural") -> list[tuple[np.ndarray, np.ndarray]]:
+def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
+                  n_folds: int = 1, fold_seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
 
     ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
     a single group, no copies); each other pattern is its own sub-problem, exact per target. With
     more than :data:`MAX_GROUPS` patterns (one design factorisation each), the incomplete targets
     are scored together on the stimuli they all share, when that keeps at least half of them
-    (with a warning).
+    (with a warning). A group with fewer usable stimuli than ``n_folds`` is left out (its targets
+    stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error.
     """
+    groups = _pattern_groups(valid, name)
+    small = [g for g in groups if int(g[0].sum()) < n_folds]
+    if not small:
+        return groups
+    if len(small) == len(groups):
+        folds(min(int(g[0].sum()) for g in groups), n_folds, fold_seed, name)  # raises
+    cols = np.concatenate([c for _, c in small])
+    names = examples(ids[cols]) if ids is not None else f"{cols.size} targets"
+    warn(
+        f"{name}: {cols.size} targets have fewer usable stimuli ({max(int(g[0].sum()) for g in small)} at most) than "
+        f"n_folds={n_folds} and are scored NaN: {names}. Use fewer folds to score them."
+    )
+    return [g for g in groups if int(g[0].sum()) >= n_folds]
+
+
+def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
     complete = valid.all(axis=0)
     if complete.all():
         return [(np.ones(valid.shape[0], dtype=bool), np.arange(valid.shape[1]))]

@@ -160,7 +160,7 @@ def forward(
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
-    groups = prep.target_groups(valid, "neural")
+    groups = prep.target_groups(valid, "neural", nids[ok], n_folds, fold_seed)
     for g, (rows, cols) in enumerate(groups):
         ng = int(rows.sum())
         reg = Regressor(regressor, prep.folds(ng, n_folds, fold_seed, "neural/features"), **opts)

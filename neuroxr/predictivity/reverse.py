@@ -204,7 +204,8 @@ def inter_animal(
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
-    for g, (rows, cols) in enumerate(prep.target_groups(valid, "neural_b")):
+    groups = prep.target_groups(valid, "neural_b", neural_b.neuroid_id.values[ok_b], n_folds, fold_seed)
+    for g, (rows, cols) in enumerate(groups):
         reg = Regressor(regressor, prep.folds(int(rows.sum()), n_folds, fold_seed, "neural_a/neural_b"), **opts)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(

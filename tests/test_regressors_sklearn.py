@@ -143,3 +143,47 @@ def test_estimators_key_store_entries(tmp_path, data):
     assert c.attrs["provenance_key"] != a.attrs["provenance_key"]
     ref = pv.forward(nx.features(data["F"]), nx.neural(data["R"]), reps=1, regressor=pipe(4))
     np.testing.assert_allclose(c.ev.values, ref.ev.values, rtol=1e-12)
+
+
+def _scaler(k):
+    def f(x):
+        return x * k
+    return f
+
+
+def test_functions_in_an_estimator_are_identified_by_content():
+    """Two pipelines differing only in a function (lambdas, closures of one factory) never share an
+    identity, so the store never hands one's entry to the other; equal ones do share it."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    def pipe(fn):
+        return make_pipeline(FunctionTransformer(fn), LinearRegression())
+
+    assert regressor_identity(pipe(_scaler(1.0))) != regressor_identity(pipe(_scaler(0.0)))
+    assert regressor_identity(pipe(_scaler(2.0))) == regressor_identity(pipe(_scaler(2.0)))
+    assert regressor_identity(pipe(lambda x: x)) != regressor_identity(pipe(lambda x: -x))
+    assert regressor_identity(pipe(np.log1p)) != regressor_identity(pipe(np.expm1))
+    big = np.arange(1000.0)
+    ident = regressor_identity(make_pipeline(FunctionTransformer(kw_args={"w": big}), LinearRegression()))
+    assert "array_sha256" in json.dumps(ident)  # large arrays by hash, not by value
+    assert "0x" not in regressor_label(pipe(lambda x: x))
+
+
+def test_store_recomputes_for_a_pipeline_with_another_function(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+
+    from neuroxr.entries import compute
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    X = rng.normal(size=(30, 4))
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_features("net", "l1", nx.features(X, ids))
+    st.write_neural("mA", nx.neural((X @ rng.normal(size=(4, 3)))[:, :, None] + rng.normal(size=(30, 3, 2)), ids))
+    params = dict(reps=1, noise_ceiling=False)
+    a = compute(st, "forward", "net.l1", "mA",
+                params={**params, "regressor": make_pipeline(FunctionTransformer(_scaler(1.0)), Ridge())})
+    b = compute(st, "forward", "net.l1", "mA",
+                params={**params, "regressor": make_pipeline(FunctionTransformer(_scaler(0.0)), Ridge())})
+    assert b.computed and b.path != a.path
+    assert np.isnan(b.dataset.ev.values).all() or not np.allclose(b.dataset.ev.values, a.dataset.ev.values)

@@ -7,8 +7,8 @@ The provenance of an entry is the canonical JSON of
   equals the default), :meth:`neuroxr.entries.kinds.Kind.fill`; an estimator object (e.g. a
   scikit-learn ``Pipeline`` as ``regressor``) is its canonical identity, the class path and
   ``get_params(deep=True)`` described recursively
-  (:func:`neuroxr.kernels.regressors.regressor_identity`), so two equal pipelines key one entry
-  and two different ones two entries;
+  (:func:`neuroxr.kernels.regressors.regressor_identity`; functions by path and content,
+  :mod:`neuroxr.identity`), so two equal pipelines key one entry and two different ones two entries;
 - ``inputs``: for every set the entry reads, its store path and version token
   (:meth:`neuroxr.StudyStore.token`, a fresh uuid per completed write; a region subset records
   its neural set's token; a feature set read through its Gram records the feature set's token);
@@ -70,7 +70,9 @@ def _canon(v: Any) -> Any:
             pass
     if v is None or isinstance(v, (str, int, float, bool)):
         return v
-    return str(v)
+    from ..identity import identity
+
+    return identity(v)  # functions by path and content, other objects by class and state
 
 
 def canonical(value: Any) -> Any:

@@ -70,30 +70,11 @@ def check_regressor(regressor: Any) -> None:
 def regressor_identity(regressor: Any) -> Any:
     """Canonical JSON-ready identity of a regressor: its name, or for an estimator
     ``{"class": "<module>.<QualName>", "params": {...}}`` from ``get_params(deep=True)``, with
-    nested estimators, callables, arrays and numpy scalars described recursively."""
-    return _identity(regressor)
+    nested estimators, functions (by path and content), arrays and numpy scalars described
+    recursively (:func:`neuroxr.identity.identity`)."""
+    from ..identity import identity
 
-
-def _identity(v: Any) -> Any:
-    if isinstance(v, type):
-        return {"class": f"{v.__module__}.{v.__qualname__}"}
-    if hasattr(v, "get_params") and not isinstance(v, type):
-        params = v.get_params(deep=True)
-        return {"class": f"{type(v).__module__}.{type(v).__qualname__}",
-                "params": {str(k): _identity(params[k]) for k in sorted(params)}}
-    if isinstance(v, dict):
-        return {str(k): _identity(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(v, (list, tuple)):
-        return [_identity(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return {"array": _identity(v.tolist()), "dtype": str(v.dtype)}
-    if isinstance(v, np.generic):
-        return v.item()
-    if v is None or isinstance(v, (str, bool, int, float)):
-        return v
-    if callable(v):  # e.g. a score function: its import path, never its address
-        return {"callable": f"{getattr(v, '__module__', '?')}.{getattr(v, '__qualname__', type(v).__qualname__)}"}
-    return repr(v)
+    return identity(regressor)
 
 
 def regressor_label(regressor: Any) -> str:

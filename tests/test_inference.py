@@ -86,6 +86,28 @@ def test_corrections_match_scipy_and_definitions():
 
 
 # ---------------------------------------------------------------------------- bootstrap of the directions
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_min_reliability_restricts_the_medians_to_the_included_targets(study, direction):
+    F, R = study.features["other"]["mixed"], study.neural["a"]
+    src, tgt = (F, R) if direction == "forward" else (R, F)
+    fn = nx.forward if direction == "forward" else nx.reverse
+    ref = fn(src, tgt, reps=3, seed=1, min_reliability=0.6)
+    inc = ref.included.values
+    assert 0 < inc.sum() < inc.size  # the threshold splits the targets
+    b = bootstrap(direction, src, tgt, n_boot=30, reps=3, seed=1, min_reliability=0.6)
+    np.testing.assert_array_equal(b["included"].values, inc)
+    ev = ref.ev.mean("rep").values
+    assert float(b["median_ev"]) == pytest.approx(float(np.nanmedian(ev[inc])), rel=1e-9)
+    np.testing.assert_allclose(b["median_ev_boot"], np.nanmedian(b["ev_boot"].values[:, inc], axis=1))
+    bt = bootstrap(direction, src, tgt, n_boot=30, reps=3, seed=1, min_reliability=0.6, over="targets")
+    draws = np.flatnonzero(inc)[rs.bootstrap_indices(int(inc.sum()), 30, 1, stream=1)]
+    np.testing.assert_allclose(bt["median_ev_boot"], np.nanmedian(ev[draws], axis=1), rtol=1e-9)
+    p = permutation_test(direction, src, tgt, n_perm=19, reps=3, seed=1, min_reliability=0.6, keep_null=True)
+    np.testing.assert_array_equal(p["included"].values, inc)
+    assert float(p["median_r"]) == pytest.approx(float(np.nanmedian(p["r"].values[inc])))
+    np.testing.assert_allclose(p["r"], permutation_test(direction, src, tgt, n_perm=19, reps=3, seed=1)["r"])
+
+
 def test_point_estimates_equal_the_directions(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     fwd = nx.forward(F, R, reps=4, seed=2)
@@ -173,8 +195,8 @@ def test_bad_parameters_raise_one_line(study):
         bootstrap("sideways", R, R)
     with pytest.raises(ParameterError, match=r"forward inference takes no \['max_n'\] .*; it accepts \['reps'"):
         bootstrap("forward", F, R, n_boot=5, max_n=3)
-    with pytest.raises(ParameterError, match=r"reverse inference takes no \['min_reliability'\]"):
-        permutation_test("reverse", R, F, n_perm=5, min_reliability=0.2)
+    with pytest.raises(ParameterError, match=r"reverse inference takes no \['keep_predictions'\]"):
+        permutation_test("reverse", R, F, n_perm=5, keep_predictions=True)
 
 
 # ---------------------------------------------------------------------------- permutations

@@ -92,6 +92,26 @@ def test_sweep_inference_entries_and_config(sweep_copy, tmp_path):
         load_config(cfg)
 
 
+def test_sweep_inference_takes_the_score_arguments(sweep_copy):
+    """A sweep's bootstrap and permutation entries use its n_components and min_reliability: their
+    median is the score table's (over the included targets), never one of other settings."""
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    kw = dict(models="netA", layers="layer3", neural="animalA", directions=["forward"], client="serial",
+              progress=False, reps=2, regressor="pls", n_components=2, min_reliability=0.5)
+    res = sweep(path, inference={"bootstrap": 20, "permutations": 9}, **kw)
+    row = res.inference_table.iloc[0]
+    boot = nx.open_store(path).read_dataset(row["bootstrap_path"])
+    assert boot.attrs["parameters"]["n_components"] == 2 and boot.attrs["parameters"]["min_reliability"] == 0.5
+    score = nx.open_store(path).read_dataset(res.table.iloc[0]["path"])
+    inc = score["included"].values
+    assert 0 < inc.sum() < inc.size
+    np.testing.assert_array_equal(boot["included"].values, inc)
+    assert row["median_ev"] == pytest.approx(float(np.nanmedian(score["ev"].mean("rep").values[inc])), rel=1e-9)
+    assert res.table.iloc[0]["median_ev"] == pytest.approx(row["median_ev"], rel=1e-9)
+
+
 def _check_plots(tab):
     from neuroxr.plot import forward_vs_reverse_ci, layer_profile_ci
 

@@ -157,7 +157,7 @@ _INFERENCE_OPTIONS = {
 for _name, (_dir, _proc) in INFERENCE_KINDS.items():
     _s, _t = _DIRECTION_SETS[_dir]
     _defaults = {k: v for k, v in _direction_defaults(DIRECTION_FUNCTIONS[_dir]).items()
-                 if k not in ("max_n", "min_reliability", "n_components")}
+                 if k != "max_n"}
     KINDS[_name] = Kind(_name, "inference", _s, _t, {**_defaults, **_INFERENCE_OPTIONS[_proc]}, takes_dtype=True)
 
 

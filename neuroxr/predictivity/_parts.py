@@ -8,6 +8,7 @@ stimulus resample follows from weighted sums (:mod:`neuroxr.kernels.resample`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,24 @@ class Parts:
             ceil_sum += ceil
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), ceil_sum / self.P1.shape[0]
+
+
+    def included(self, min_reliability: float | None) -> np.ndarray:
+        """``(k,)`` bool: the targets a summary counts, as the direction's ``included``: every
+        split-half reliability (``prediction_shc`` and, forward, ``target_shc``; Spearman-Brown
+        corrected, averaged over reps) at least ``min_reliability`` (``None``: every target)."""
+        k = self.Y.shape[1]
+        if min_reliability is None or self.P1 is None:
+            return np.ones(k, dtype=bool)
+        ok = np.ones(k, dtype=bool)
+        pairs = [(self.P1, self.P2)] + ([(self.s1, self.s2)] if self.s1 is not None else [])
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for a, b in pairs:
+                shc = np.stack([spearman_brown(resampled_pearson(np.ones((1, self.n)), a[j], b[j])[0])
+                                for j in range(a.shape[0])])
+                ok &= np.nanmean(shc, axis=0) >= float(min_reliability)
+        return ok
 
 
 def _operator(reg: Regressor, X: np.ndarray) -> Any:

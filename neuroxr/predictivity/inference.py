@@ -92,6 +92,7 @@ def bootstrap(
     level: float = 0.95,
     method: str = "percentile",
     over: str = "stimuli",
+    min_reliability: float | None = None,
     **kwargs: Any,
 ) -> xr.Dataset:
     """Bootstrap confidence intervals of a direction's scores.
@@ -118,6 +119,9 @@ def bootstrap(
         What is resampled: the held-out stimuli (every target's EV, its ceiling and the median
         over targets), the targets (the median over targets), or both (stimuli and targets drawn
         independently per resample).
+    min_reliability : float, optional
+        As in the directions: the medians over targets count only the ``included`` targets (every
+        split-half reliability, on the full sample, at least this); ``over="targets"`` draws among them.
     **kwargs
         The direction's parameters (``reps``, ``regressor``, ``alpha``, ``n_folds``, ``fold_seed``,
         ``noise_ceiling``, ``split``, ``backend``, ``dtype``).
@@ -136,7 +140,8 @@ def bootstrap(
     """
     if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
         return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,
-                                                                    method=method, over=over))
+                                                                    method=method, over=over,
+                                                                    min_reliability=min_reliability))
     _check(method, "method", BOOT_METHODS)
     _check(over, "over", BOOT_OVER)
     if method == "bca" and over == "both":
@@ -145,23 +150,26 @@ def bootstrap(
     rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
     parts = _parts(direction, source, target, dict(kwargs, seed=seed))
     n, k = parts.Y.shape
+    inc = _included(parts, min_reliability)
+    pos = np.flatnonzero(inc)  # the targets the medians count
     ev0, ceil0 = (v[0] for v in parts.scores())
-    med0 = np.nanmedian(ev0) if np.isfinite(ev0).any() else np.nan
+    with _quiet():
+        med0 = np.nanmedian(ev0[pos]) if np.isfinite(ev0[pos]).any() else np.nan
     dim = parts.dim
-    out: dict[str, Any] = {"ev": ((dim,), ev0), "median_ev": ((), med0)}
+    out: dict[str, Any] = {"ev": ((dim,), ev0), "median_ev": ((), med0), "included": ((dim,), inc)}
     has_ceiling = parts.P1 is not None
     if has_ceiling:
         out["ceiling"] = ((dim,), ceil0)
         with _quiet():
-            medc0 = np.nanmedian(ceil0)
+            medc0 = np.nanmedian(ceil0[pos])
         out["median_ceiling"] = ((), medc0)
     coords: dict[str, Any] = {**target_coords(parts.target, dim), "bound": ["low", "high"]}
-    tidx = rs.bootstrap_indices(k, n_boot, seed, stream=1) if over != "stimuli" else None
+    tidx = pos[rs.bootstrap_indices(pos.size, n_boot, seed, stream=1)] if over != "stimuli" else None
     if over == "targets":
         med_b = np.nanmedian(ev0[tidx], axis=1)
         out["median_ev_boot"] = (("boot",), med_b)
         if method == "bca":
-            jack = np.array([np.nanmedian(np.delete(ev0, i)) for i in range(k)])
+            jack = np.array([np.nanmedian(np.delete(ev0[pos], i)) for i in range(pos.size)])
             ci = rs.bca_interval(np.asarray(med0), med_b, jack, level)
         else:
             ci = rs.percentile_interval(med_b, level)
@@ -180,12 +188,12 @@ def bootstrap(
             W = rs.counts(idx[lo : lo + step], n)
             ev_b[lo : lo + step], ceil_b[lo : lo + step] = parts.scores(W)
         with np.errstate(invalid="ignore"), _quiet():
-            med_b = np.nanmedian(ev_b if tidx is None else np.take_along_axis(ev_b, tidx, axis=1), axis=1)
+            med_b = np.nanmedian(ev_b[:, pos] if tidx is None else np.take_along_axis(ev_b, tidx, axis=1), axis=1)
         out.update(ev_boot=(("boot", dim), ev_b), median_ev_boot=(("boot",), med_b))
         if method == "bca":
             ev_j, ceil_j = parts.scores(jackknife=True)
             with _quiet():
-                med_j = np.nanmedian(ev_j, axis=1)
+                med_j = np.nanmedian(ev_j[:, pos], axis=1)
             out["ev_ci"] = (("bound", dim), rs.bca_interval(ev0, ev_b, ev_j, level))
             out["median_ev_ci"] = (("bound",), rs.bca_interval(np.asarray(med0), med_b, med_j, level))
             if has_ceiling:
@@ -198,21 +206,35 @@ def bootstrap(
         if has_ceiling:
             out["ceiling_boot"] = (("boot", dim), ceil_b)
             with np.errstate(invalid="ignore"), _quiet():
-                medc_b = np.nanmedian(ceil_b if tidx is None else np.take_along_axis(ceil_b, tidx, axis=1), axis=1)
+                medc_b = np.nanmedian(ceil_b[:, pos] if tidx is None else np.take_along_axis(ceil_b, tidx, axis=1), axis=1)
             out["median_ceiling_boot"] = (("boot",), medc_b)
             if method == "bca":
                 with _quiet():
-                    medc_j = np.nanmedian(ceil_j, axis=1)
+                    medc_j = np.nanmedian(ceil_j[:, pos], axis=1)
                 out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, medc_j, level))
             else:
                 out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
         out["boot_index"] = (("boot", "stimulus"), idx)
         coords["stimulus_id"] = ("stimulus", parts.stimulus_id)
-    attrs = _attrs(parts, n_boot=int(n_boot), level=float(level), method=method, over=over)
+    attrs = _attrs(parts, n_boot=int(n_boot), level=float(level), method=method, over=over,
+                   **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
     ds = xr.Dataset(out, coords=coords, attrs=attrs)
     if "boot" in ds.dims:
         ds = ds.assign_coords(boot=np.arange(ds.sizes["boot"]))
     return ds
+
+
+def _included(parts: Parts, min_reliability: float | None) -> np.ndarray:
+    """:meth:`Parts.included`, with the directions' check of ``min_reliability`` and their warning
+    when there is no ceiling to apply it to."""
+    if min_reliability is not None:
+        if isinstance(min_reliability, bool) or not isinstance(min_reliability, (int, float)) or not 0 <= min_reliability <= 1:
+            raise ParameterError(f"min_reliability must be a number in [0, 1] or None; got {min_reliability!r}.")
+        if parts.P1 is None:
+            from ._prepare import warn
+
+            warn(f"{parts.dim}s: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.")
+    return parts.included(min_reliability)
 
 
 class _quiet:
@@ -247,6 +269,7 @@ def permutation_test(
     n_perm: int = 1000,
     seed: int = 0,
     keep_null: bool = False,
+    min_reliability: float | None = None,
     **kwargs: Any,
 ) -> xr.Dataset:
     """Permutation test of each target's predictivity and of the median over targets.
@@ -269,6 +292,9 @@ def permutation_test(
         Seed of the direction's split halves and of the permutations.
     keep_null : bool, default False
         Also return the null ``r_null`` (perm, target).
+    min_reliability : float, optional
+        ``median_r`` and ``median_p`` count only the ``included`` targets, as in :func:`bootstrap`
+        (the split halves are then computed to find them).
 
     Returns
     -------
@@ -279,10 +305,13 @@ def permutation_test(
     """
     if _timed(source, target):
         return _per_bin(permutation_test, direction, source, target, dict(kwargs, n_perm=n_perm, seed=seed,
-                                                                           keep_null=keep_null))
+                                                                           keep_null=keep_null,
+                                                                           min_reliability=min_reliability))
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
-    parts = _parts(direction, source, target, dict(kwargs, seed=seed, noise_ceiling=False))
+    ceiling = kwargs.pop("noise_ceiling", None) if min_reliability is not None else False
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed, noise_ceiling=ceiling))
     n, k = parts.Y.shape
+    pos = np.flatnonzero(_included(parts, min_reliability))
     r0 = pearson(parts.Y, parts.P)
     perms = rs.permutation_indices(n, n_perm, seed)
     if parts.reg.shared:  # exact null from the fixed factorisations, no predictions formed
@@ -297,8 +326,8 @@ def permutation_test(
             Pp = parts.predict(Yp)
             null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
     with _quiet():
-        med0 = np.nanmedian(r0)
-        med_null = np.nanmedian(null, axis=1)
+        med0 = np.nanmedian(r0[pos])
+        med_null = np.nanmedian(null[:, pos], axis=1)
     p = rs.permutation_pvalues(r0, null)
     dim = parts.dim
     out = {
@@ -306,9 +335,12 @@ def permutation_test(
         "p_fdr": ((dim,), rs.fdr_bh(p)), "median_r": ((), med0),
         "median_p": ((), float(rs.permutation_pvalues(np.asarray([med0]), med_null[:, None])[0])),
     }
+    out["included"] = ((dim,), np.isin(np.arange(k), pos))
     if keep_null:
         out["r_null"] = (("perm", dim), null)
-    attrs = _attrs(parts, n_perm=int(n_perm))
+    attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
+    if min_reliability is not None:
+        attrs["noise_ceiling"] = False  # the statistic r carries no ceiling; the halves only chose the targets
     return xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs)
 
 

@@ -24,7 +24,7 @@ __all__ = ["INFERENCE_KEYS", "check_inference", "run_inference"]
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
 #: score arguments an inference entry does not take
-_NOT_TAKEN = ("max_n", "min_reliability", "n_components", "backend", "temporal_generalization")
+_NOT_TAKEN = ("max_n", "backend", "temporal_generalization")
 
 
 def check_inference(inference: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ __all__ = [
     "ExtractionError",
     "NeuroxrWarning",
     "check_int",
+    "check_alpha",
 ]
 
 
@@ -82,3 +83,10 @@ def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int 
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ParameterError(f"{name} must be an integer {bound}; got {value!r}. {hint}".rstrip())
     return int(value)
+
+
+def check_alpha(alpha: Any, name: str = "alpha") -> float:
+    """A ridge penalty as a float, or a one-line :class:`ParameterError` (finite, >= 0)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < float("inf"):
+        raise ParameterError(f"{name} must be a finite non-negative number; got {alpha!r}. Pass e.g. {name}=0.1.")
+    return float(alpha)

@@ -204,6 +204,8 @@ _BAD_PARAMS = [
     (lambda F, R: geo.ersa(F, R, test_size=1.0), "The 'test_size' parameter must be a float in \\(0, 1\\)"),
     (lambda F, R: geo.ersa(F, R, fold_seed=2**33), r"fold_seed must be an integer in \[0, 4294967295\]"),
     (lambda F, R: geo.ereg(F, R, n_components=0), "The 'n_components' parameter of ereg"),
+    (lambda F, R: geo.ersa(F, R, alpha=np.inf), "alpha must be a finite non-negative number; got inf"),
+    (lambda F, R: geo.ereg(F, R, alpha=-1.0), "alpha must be a finite non-negative number"),
     (lambda F, R: geo.ereg(F, R, eps=2.0), "The 'eps' parameter of ereg must be a float in"),
     (lambda F, R: geo.crsa(F, R.isel(repeat=[0])), "or noise_ceiling=False"),
 ]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError
+from ..errors import ParameterError, check_alpha
 from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
@@ -362,6 +362,7 @@ def ersa_bootstrap(
     from ._common import split_train_test
     from .rsa import _paired_arrays
 
+    check_alpha(alpha)
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, split_seed)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]

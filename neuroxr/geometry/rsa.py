@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
-from ..errors import ParameterError, check_int
+from ..errors import ParameterError, check_alpha, check_int
 from ..kernels import rdm as _r
 from ..kernels.folds import kfold_indices
 from ..kernels.ridge import oof_predict
@@ -91,6 +91,7 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.nda
 
 def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int) -> np.ndarray:
     """Out-of-fold ridge predictions over ``kfold_indices(n, n_folds, fold_seed)``."""
+    check_alpha(alpha)
     check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
     check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
     return np.asarray(to_numpy(oof_predict(X, Y, kfold_indices(X.shape[0], n_folds=n_folds, seed=fold_seed), alpha=alpha)))

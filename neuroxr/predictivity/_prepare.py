@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning, ParameterError, check_int
+from ..errors import LayoutError, NeuroxrWarning, ParameterError, check_alpha, check_int
 from ..kernels.folds import kfold_indices
 from ..kernels.regressors import check_regressor
 from ..kernels.splits import SPLIT_MODES, valid_counts
@@ -63,8 +63,7 @@ def check_params(
     check_regressor(regressor)
     if max_n is not None:
         check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
-    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0 <= alpha < np.inf:
-        raise ParameterError(f"alpha must be a finite non-negative number; got {alpha!r}. Pass e.g. alpha=0.1.")
+    check_alpha(alpha)
     if isinstance(regressor, str) and regressor == "ridgecv":
         grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
         if grid.ndim != 1 or grid.size == 0 or not np.all((grid > 0) & np.isfinite(grid)):

@@ -7,9 +7,6 @@ the request), so ``except ValueError`` keeps working while ``except NeuroxrError
 
 from __future__ import annotations
 
-import numbers
-from typing import Any
-
 __all__ = [
     "NeuroxrError",
     "LayoutError",
@@ -20,8 +17,6 @@ __all__ = [
     "SweepError",
     "ExtractionError",
     "NeuroxrWarning",
-    "check_int",
-    "check_alpha",
 ]
 
 
@@ -63,30 +58,3 @@ class ExtractionError(NeuroxrError, ValueError):
 class NeuroxrWarning(UserWarning):
     """Warnings about the data (excluded stimuli, constant targets, low reliability, ...)."""
 
-
-def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int | None = None) -> int:
-    """``value`` as an int, or a one-line :class:`ParameterError` naming ``name``, its range and ``hint``.
-
-    Parameters
-    ----------
-    value : Any
-        The argument (``bool`` is refused).
-    name : str
-        The argument's name in the message.
-    minimum, maximum : int
-        The inclusive range (``maximum=None``: unbounded).
-    hint : str, default ""
-        What to pass instead, appended to the message.
-    """
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum
-            or (maximum is not None and int(value) > maximum)):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ParameterError(f"{name} must be an integer {bound}; got {value!r}. {hint}".rstrip())
-    return int(value)
-
-
-def check_alpha(alpha: Any, name: str = "alpha") -> float:
-    """A ridge penalty as a float, or a one-line :class:`ParameterError` (finite, >= 0)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < float("inf"):
-        raise ParameterError(f"{name} must be a finite non-negative number; got {alpha!r}. Pass e.g. {name}=0.1.")
-    return float(alpha)

@@ -17,9 +17,10 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids, to_canonical
 from ..backend import to_numpy
-from ..errors import LayoutError, NeuroxrWarning, ParameterError, check_int
+from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
+from ..validation import check_int
 
 __all__ = ["RDM_DIMS", "canonical_order", "split_train_test"]
 

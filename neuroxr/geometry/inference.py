@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, check_alpha
+from ..errors import ParameterError
 from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
+from ..validation import check_alpha
 from ._common import _canonical_any
 from .cka import _paired_grams
 from .rdm import _align_rdm, _nan_warning, _stack_rdms, as_rdm, rdm

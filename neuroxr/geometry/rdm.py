@@ -24,10 +24,11 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
-from ..errors import LayoutError, NeuroxrWarning, check_int
+from ..errors import LayoutError, NeuroxrWarning
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..layouts import validate_neural
+from ..validation import check_int
 from ._common import RDM_DIMS, _check_option, _ids, _is_dask, _label, _rdm_da, _require_repeats
 from .gram import _stats_and_ids
 

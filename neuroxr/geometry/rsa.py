@@ -17,11 +17,12 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
-from ..errors import ParameterError, check_alpha, check_int
+from ..errors import ParameterError
 from ..kernels import rdm as _r
 from ..kernels.folds import kfold_indices
 from ..kernels.ridge import oof_predict
 from ..layouts import validate_features
+from ..validation import check_alpha, check_int
 from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test
 from .rdm import compare_rdms, rdm, split_half_rdm_ceiling
 

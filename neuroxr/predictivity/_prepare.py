@@ -17,10 +17,11 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning, ParameterError, check_alpha, check_int
+from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels.folds import kfold_indices
 from ..kernels.regressors import check_regressor
 from ..kernels.splits import SPLIT_MODES, valid_counts
+from ..validation import check_alpha, check_int
 
 
 def warn(msg: str, stacklevel: int = 4) -> None:

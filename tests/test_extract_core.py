@@ -382,6 +382,27 @@ def test_complete_layer_from_other_stimuli_is_not_silently_reused(tmp_path):
     )
 
 
+def test_layer_names_colliding_with_another_set_are_refused_before_any_pass(tmp_path):
+    """As store.write_features: features/t/0 would be named 't.0', already neural set t's region '0'."""
+    from neuroxr.errors import StoreError
+    from neuroxr.layouts import neural
+
+    store = StudyStore(tmp_path / "s.zarr")
+    ids = [f"s{i}" for i in range(12)]
+    store.write_neural("t", neural(np.random.default_rng(0).normal(size=(12, 4, 2)), stimulus_id=ids,
+                                   region=["0", "0", "1", "1"]))
+    net = tiny_cnn()
+    calls = []
+    net[7].register_forward_hook(lambda *a: calls.append(1))
+    with pytest.raises(StoreError, match="'t.0' is already the name of the neural set 't' region '0'"):
+        extract_features(net, torch.from_numpy(random_images(12)), store, model_name="t", stimulus_ids=ids,
+                         batch_size=4, progress=False)
+    assert len(calls) <= 1  # the probe at most: no pass over the stimuli
+    assert store.models() == [] and store.incomplete_entries() == []
+    with pytest.raises(StoreError, match="'t.0'"):
+        plan_extraction(net, torch.from_numpy(random_images(12)), store, model_name="t", layers=["0"])
+
+
 # ---------------------------------------------------------------------------- reduction
 def test_sparse_random_projection_at_write_time(tmp_path):
     import scipy.sparse as sp

@@ -30,6 +30,7 @@ import numpy as np
 import zarr
 
 from ..errors import ExtractionError, NeuroxrWarning
+from ..sets import check_new_feature_sets
 from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
@@ -310,6 +311,8 @@ def build_plan(
                 i += 1
             ln = f"{ln}-{i}"
         names[mod] = _check_name(ln, "layer")
+    if store is not None:  # before any pass: the names must not collide with other sets (as write_features)
+        check_new_feature_sets(store, model_name, names.values())
 
     n = stim.n
     avail = memory_limit - RESERVE_BYTES

@@ -632,6 +632,37 @@ def test_cli_extract_command(tmp_path, image_folder):
     assert bad.exit_code != 0 and "no module 'nope'" in bad.output
 
 
+@pytest.mark.parametrize("extra, option", [
+    (["--model", "nosuchpkg_neuroxr.mod:build"], "Invalid value for '--model'"),
+    (["--device", "nodev"], "Invalid value for '--device'"),
+    (["--device", "cuda:99"], "Invalid value for '--device'"),
+    pytest.param(["--device", "cuda"], "Invalid value for '--device'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")),
+    (["--weights", "GARBAGE"], "Invalid value for '--weights'"),
+    (["--weights", "OTHER"], "Invalid value for '--weights'"),
+    (["--image-size", "0"], "Invalid value for '--image-size'"),
+    (["--n-components", "2"], "--n-components applies only with --reduction"),
+    (["--seed", "3"], "--seed applies only with --reduction"),
+], ids=["model", "device", "gpu-index", "cuda", "weights-garbage", "weights-other-model", "image-size", "n-components",
+        "seed"])
+def test_cli_extract_bad_options_are_one_line_errors_naming_the_option(tmp_path, image_folder, extra, option):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    (tmp_path / "netmod.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))\n")
+    (tmp_path / "garbage.pt").write_bytes(b"garbage")
+    torch.save(tiny_cnn().state_dict(), tmp_path / "other.pt")
+    subs = {"GARBAGE": str(tmp_path / "garbage.pt"), "OTHER": str(tmp_path / "other.pt")}
+    args = ["extract", str(tmp_path / "c.zarr"), "--model", f"{tmp_path / 'netmod.py'}:net", "--model-name", "m",
+            "--images", str(image_folder[0]), "--image-size", "16", "--no-progress", *[subs.get(a, a) for a in extra]]
+    res = CliRunner().invoke(main, args)
+    lines = res.output.strip().splitlines()
+    assert res.exit_code != 0 and len(lines) == 1, res.output
+    assert lines[0].startswith(f"Error: {option}") and "internal error" not in lines[0], lines[0]
+    assert not (tmp_path / "c.zarr" / "features").exists()
+
+
 # ---------------------------------------------------------------------------- progress off a terminal
 def test_progress_off_a_terminal_is_plain_lines(tmp_path, capfd, image_folder):
     from click.testing import CliRunner

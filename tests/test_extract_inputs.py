@@ -20,6 +20,7 @@ from neuroxr.extract import (  # noqa: E402
     ExtractionError,
     default_image_transform,
     extract_features,
+    load_model,
     plan_extraction,
 )
 from neuroxr.extract.models import to_input  # noqa: E402
@@ -215,3 +216,30 @@ def test_bad_preprocessing_and_pooling_arguments():
         plan_extraction(net, x, transform=3)
     with pytest.raises(ExtractionError, match="pooling must be"):
         plan_extraction(net, x, pooling="max")
+
+
+def test_bad_model_weights_device_and_image_size_name_the_argument(tmp_path):
+    from neuroxr.extract.models import check_device, load_weights
+
+    with pytest.raises(ExtractionError, match="module 'nosuchpkg_neuroxr' cannot be imported"):
+        load_model("nosuchpkg_neuroxr:build")
+    (tmp_path / "broken.py").write_text("import nosuchpkg_neuroxr\n")
+    with pytest.raises(ExtractionError, match="broken.py' fails to run .*ModuleNotFoundError"):
+        load_model(f"{tmp_path / 'broken.py'}:build")
+    (tmp_path / "net.py").write_text("from torch import nn\n\ndef build():\n    return nn.Linear(2, 3)\n")
+    (tmp_path / "w.pt").write_bytes(b"not a state dict")
+    with pytest.raises(ExtractionError, match="weights file .*w.pt' is not a state dict"):
+        load_model(f"{tmp_path / 'net.py'}:build", tmp_path / "w.pt")
+    torch.save({"weight": torch.zeros(3, 2)}, tmp_path / "part.pt")
+    with pytest.raises(ExtractionError, match=r"does not fit the model: 1 missing keys, e.g. \['bias'\]"):
+        load_weights(nn.Linear(2, 3), tmp_path / "part.pt")
+    torch.save({"state_dict": nn.Linear(2, 3).state_dict()}, tmp_path / "ckpt.pt")
+    with pytest.raises(ExtractionError, match="not a state dict of tensors"):
+        load_weights(nn.Linear(2, 3), tmp_path / "ckpt.pt")
+    with pytest.raises(ExtractionError, match="device 'nodev' is not a device torch knows"):
+        check_device("nodev")
+    with pytest.raises(ExtractionError, match="device 'cuda:99' is not available"):
+        plan_extraction(nn.Linear(2, 3), torch.zeros(3, 2), device="cuda:99")
+    for size in (0, (16, 0), "big"):
+        with pytest.raises(ExtractionError, match="image_size must be a positive int"):
+            default_image_transform(size)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ExtractionError
 from ..store import StudyStore, _check_name
 from ._common import torch_module
-from .models import input_dtype, run_pass
+from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
 from .preprocess import Preprocessing, resolve_preprocessing
 from .reduce import PCA, SRP, fit_batches, fit_index, reduction_spec
@@ -55,8 +55,9 @@ class ExtractionResult:
 
 
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
-             memory_limit: Any, batch_size: Any, pooling: Any) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
+             memory_limit: Any, batch_size: Any, pooling: Any, device: Any) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
     torch_module()
+    check_device(device)
     prep = resolve_preprocessing(model, transform, image_size)
     stim = as_stimuli(stimuli, stimulus_ids, prep)
     spec = reduction_spec(reduction, stim.n)
@@ -103,7 +104,7 @@ def plan_extraction(
     st = _open(store) if store is not None else None
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
-                                             memory_limit, batch_size, pooling)
+                                             memory_limit, batch_size, pooling, device)
     was_training = model.training
     model.eval()
     try:
@@ -184,6 +185,8 @@ def extract_features(
     batch_size : int, default 32
         Largest number of stimuli per forward pass.
     device : str or torch.device, default "cpu"
+        Checked first: a device torch does not know or that this machine lacks (``"cuda"``
+        without a GPU) is a one-line error.
     flatten : bool, default True
         Flatten each output to ``(stimulus, unit)``; ``(C, H, W)`` outputs get ``channel``, ``y``,
         ``x`` coords on ``unit``, ``(tokens, dim)`` outputs ``token`` and ``channel``. With
@@ -243,9 +246,12 @@ def extract_features(
     Raises
     ------
     ExtractionError
-        Unknown layers, a budget too small for one stimulus of some layer, stimuli of different
-        shapes, unreadable image files, non-finite activations, or a complete stored layer that
-        does not match.
+        Unknown layers, an unknown or unavailable device, a budget too small for one stimulus of
+        some layer, stimuli of different shapes, unreadable image files, non-finite activations,
+        or a complete stored layer that does not match.
+    StoreError
+        A layer name that collides with another set of the store (as
+        :meth:`~neuroxr.StudyStore.write_features`).
 
     Examples
     --------
@@ -258,7 +264,7 @@ def extract_features(
         st._require_write()
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
-                                             memory_limit, batch_size, pooling)
+                                             memory_limit, batch_size, pooling, device)
     was_training = model.training
     model.eval()
     try:

@@ -663,6 +663,28 @@ def test_cli_extract_bad_options_are_one_line_errors_naming_the_option(tmp_path,
     assert not (tmp_path / "c.zarr" / "features").exists()
 
 
+def test_cli_extract_with_other_weights_is_refused_not_skipped(tmp_path, image_folder):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    (tmp_path / "netmod.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))\n")
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save(nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4)).state_dict(), tmp_path / f"w{seed}.pt")
+    args = ["extract", str(tmp_path / "c.zarr"), "--model", f"{tmp_path / 'netmod.py'}:net", "--model-name", "m",
+            "--images", str(image_folder[0]), "--image-size", "16", "--layer", "1", "--no-progress", "--weights"]
+    assert CliRunner().invoke(main, [*args, str(tmp_path / "w0.pt")]).exit_code == 0
+    old = StudyStore(tmp_path / "c.zarr").read_features("m", "1").values
+    res = CliRunner().invoke(main, [*args, str(tmp_path / "w1.pt")])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code != 0 and len(lines) == 1, res.output
+    assert "'features/m/1' is complete but the model differs" in lines[0] and "--overwrite" in lines[0], lines[0]
+    np.testing.assert_array_equal(StudyStore(tmp_path / "c.zarr").read_features("m", "1").values, old)
+    assert CliRunner().invoke(main, [*args, str(tmp_path / "w1.pt"), "--overwrite"]).exit_code == 0
+    assert not np.allclose(StudyStore(tmp_path / "c.zarr").read_features("m", "1").values, old)
+
+
 # ---------------------------------------------------------------------------- progress off a terminal
 def test_progress_off_a_terminal_is_plain_lines(tmp_path, capfd, image_folder):
     from click.testing import CliRunner

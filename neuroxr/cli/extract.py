@@ -54,7 +54,8 @@ def make_extract_command() -> Any:
         """Extract a torch model's layer activations for a folder of images (or texts) into the study STORE.
 
         Each layer goes to features/<model-name>/<layer> in bounded memory; re-running after an
-        interruption skips the layers already complete.
+        interruption skips the layers already complete when they came from the same model weights,
+        preprocessing and stimuli (else it stops: pass --overwrite or another --model-name).
         """
 
         from ..errors import ExtractionError, StoreError

@@ -261,13 +261,15 @@ def run_pass(
     in_dtype: Any,
     desc: str,
     progress: bool,
+    on_batch: Callable[[Any], None] | None = None,
 ) -> None:
     """One pass over the batches ``parts`` (stimulus indices).
 
     The hook of module ``name`` calls ``callbacks[name](start, output, ids, mask)`` inside the
     hook, ``start`` being the row of the batch's first stimulus within the concatenated
     ``parts`` and ``mask`` the batch's attention mask (or ``None``). The forward pass stops as
-    soon as every hooked module has run.
+    soon as every hooked module has run. ``on_batch``, if given, is called with each batch as
+    loaded (before it is moved to ``device``), in order.
     """
     torch = torch_module()
     named = dict(model.named_modules())
@@ -290,7 +292,10 @@ def run_pass(
         bar = progress_bar(len(parts), desc) if progress else contextlib.nullcontext()
         with bar:
             for part in parts:
-                batch = to_input(stim.load(part), device, in_dtype)
+                batch = stim.load(part)
+                if on_batch is not None:
+                    on_batch(batch)
+                batch = to_input(batch, device, in_dtype)
                 state.update(start=start, seen=0, ids=stim.ids[part], mask=batch_mask(batch))
                 try:
                     with torch.no_grad():

@@ -38,6 +38,7 @@ __all__ = [
     "resolve",
     "read_set",
     "check_new_set",
+    "check_new_feature_sets",
     "store_set_names",
 ]
 
@@ -321,6 +322,36 @@ def check_new_set(
     if kind == "neural" and regions is not None:
         for r in sorted(set(np.asarray(regions).astype(str).ravel().tolist())):
             new_names[f"{name}.{r}"] = neural_ref(name, r)
+    _refuse_collisions(store, new_names)
+    return new
+
+
+def check_new_feature_sets(store: Any, model: str, layers: Any) -> list[SetRef]:
+    """:func:`check_new_set` for several layers of one model, reading the store's set names once.
+
+    Parameters
+    ----------
+    store : StudyStore
+    model : str
+    layers : iterable of str
+        The layers to be written as ``features/<model>/<layer>``.
+
+    Returns
+    -------
+    list of SetRef
+        The references of the sets to be written, in the order of ``layers``.
+
+    Raises
+    ------
+    StoreError
+        Naming the first existing set that a new one collides with and how to rename.
+    """
+    refs = [feature_ref(model, layer) for layer in layers]
+    _refuse_collisions(store, {ref.name: ref for ref in refs})
+    return refs
+
+
+def _refuse_collisions(store: Any, new_names: dict[str, SetRef]) -> None:
     existing = store_set_names(store, regions=True)
     for label, ref in new_names.items():
         for other in existing.get(label, []):
@@ -332,4 +363,3 @@ def check_new_set(
                 f"the {_describe(other)}; sets must have distinct names. Rename the new set "
                 f"(e.g. a model, layer or neural name without dots) or delete the existing one."
             )
-    return new

@@ -382,6 +382,27 @@ def test_complete_layer_from_other_stimuli_is_not_silently_reused(tmp_path):
     )
 
 
+def test_layer_names_colliding_with_another_set_are_refused_before_any_pass(tmp_path):
+    """As store.write_features: features/t/0 would be named 't.0', already neural set t's region '0'."""
+    from neuroxr.errors import StoreError
+    from neuroxr.layouts import neural
+
+    store = StudyStore(tmp_path / "s.zarr")
+    ids = [f"s{i}" for i in range(12)]
+    store.write_neural("t", neural(np.random.default_rng(0).normal(size=(12, 4, 2)), stimulus_id=ids,
+                                   region=["0", "0", "1", "1"]))
+    net = tiny_cnn()
+    calls = []
+    net[7].register_forward_hook(lambda *a: calls.append(1))
+    with pytest.raises(StoreError, match="'t.0' is already the name of the neural set 't' region '0'"):
+        extract_features(net, torch.from_numpy(random_images(12)), store, model_name="t", stimulus_ids=ids,
+                         batch_size=4, progress=False)
+    assert len(calls) <= 1  # the probe at most: no pass over the stimuli
+    assert store.models() == [] and store.incomplete_entries() == []
+    with pytest.raises(StoreError, match="'t.0'"):
+        plan_extraction(net, torch.from_numpy(random_images(12)), store, model_name="t", layers=["0"])
+
+
 # ---------------------------------------------------------------------------- reduction
 def test_sparse_random_projection_at_write_time(tmp_path):
     import scipy.sparse as sp
@@ -609,6 +630,59 @@ def test_cli_extract_command(tmp_path, image_folder):
     assert list(store.read_features("clinet", "3").stimulus_id.values) == ids
     bad = runner.invoke(extract_command, args + ["--layer", "nope"])
     assert bad.exit_code != 0 and "no module 'nope'" in bad.output
+
+
+@pytest.mark.parametrize("extra, option", [
+    (["--model", "nosuchpkg_neuroxr.mod:build"], "Invalid value for '--model'"),
+    (["--device", "nodev"], "Invalid value for '--device'"),
+    (["--device", "cuda:99"], "Invalid value for '--device'"),
+    pytest.param(["--device", "cuda"], "Invalid value for '--device'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")),
+    (["--weights", "GARBAGE"], "Invalid value for '--weights'"),
+    (["--weights", "OTHER"], "Invalid value for '--weights'"),
+    (["--image-size", "0"], "Invalid value for '--image-size'"),
+    (["--n-components", "2"], "--n-components applies only with --reduction"),
+    (["--seed", "3"], "--seed applies only with --reduction"),
+], ids=["model", "device", "gpu-index", "cuda", "weights-garbage", "weights-other-model", "image-size", "n-components",
+        "seed"])
+def test_cli_extract_bad_options_are_one_line_errors_naming_the_option(tmp_path, image_folder, extra, option):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    (tmp_path / "netmod.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))\n")
+    (tmp_path / "garbage.pt").write_bytes(b"garbage")
+    torch.save(tiny_cnn().state_dict(), tmp_path / "other.pt")
+    subs = {"GARBAGE": str(tmp_path / "garbage.pt"), "OTHER": str(tmp_path / "other.pt")}
+    args = ["extract", str(tmp_path / "c.zarr"), "--model", f"{tmp_path / 'netmod.py'}:net", "--model-name", "m",
+            "--images", str(image_folder[0]), "--image-size", "16", "--no-progress", *[subs.get(a, a) for a in extra]]
+    res = CliRunner().invoke(main, args)
+    lines = res.output.strip().splitlines()
+    assert res.exit_code != 0 and len(lines) == 1, res.output
+    assert lines[0].startswith(f"Error: {option}") and "internal error" not in lines[0], lines[0]
+    assert not (tmp_path / "c.zarr" / "features").exists()
+
+
+def test_cli_extract_with_other_weights_is_refused_not_skipped(tmp_path, image_folder):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    (tmp_path / "netmod.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))\n")
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save(nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4)).state_dict(), tmp_path / f"w{seed}.pt")
+    args = ["extract", str(tmp_path / "c.zarr"), "--model", f"{tmp_path / 'netmod.py'}:net", "--model-name", "m",
+            "--images", str(image_folder[0]), "--image-size", "16", "--layer", "1", "--no-progress", "--weights"]
+    assert CliRunner().invoke(main, [*args, str(tmp_path / "w0.pt")]).exit_code == 0
+    old = StudyStore(tmp_path / "c.zarr").read_features("m", "1").values
+    res = CliRunner().invoke(main, [*args, str(tmp_path / "w1.pt")])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code != 0 and len(lines) == 1, res.output
+    assert "'features/m/1' is complete but the model differs" in lines[0] and "--overwrite" in lines[0], lines[0]
+    np.testing.assert_array_equal(StudyStore(tmp_path / "c.zarr").read_features("m", "1").values, old)
+    assert CliRunner().invoke(main, [*args, str(tmp_path / "w1.pt"), "--overwrite"]).exit_code == 0
+    assert not np.allclose(StudyStore(tmp_path / "c.zarr").read_features("m", "1").values, old)
 
 
 # ---------------------------------------------------------------------------- progress off a terminal

@@ -20,6 +20,7 @@ from neuroxr.extract import (  # noqa: E402
     ExtractionError,
     default_image_transform,
     extract_features,
+    load_model,
     plan_extraction,
 )
 from neuroxr.extract.models import to_input  # noqa: E402
@@ -215,3 +216,112 @@ def test_bad_preprocessing_and_pooling_arguments():
         plan_extraction(net, x, transform=3)
     with pytest.raises(ExtractionError, match="pooling must be"):
         plan_extraction(net, x, pooling="max")
+
+
+def test_bad_model_weights_device_and_image_size_name_the_argument(tmp_path):
+    from neuroxr.extract.models import check_device, load_weights
+
+    with pytest.raises(ExtractionError, match="module 'nosuchpkg_neuroxr' cannot be imported"):
+        load_model("nosuchpkg_neuroxr:build")
+    (tmp_path / "broken.py").write_text("import nosuchpkg_neuroxr\n")
+    with pytest.raises(ExtractionError, match="broken.py' fails to run .*ModuleNotFoundError"):
+        load_model(f"{tmp_path / 'broken.py'}:build")
+    (tmp_path / "net.py").write_text("from torch import nn\n\ndef build():\n    return nn.Linear(2, 3)\n")
+    (tmp_path / "w.pt").write_bytes(b"not a state dict")
+    with pytest.raises(ExtractionError, match="weights file .*w.pt' is not a state dict"):
+        load_model(f"{tmp_path / 'net.py'}:build", tmp_path / "w.pt")
+    torch.save({"weight": torch.zeros(3, 2)}, tmp_path / "part.pt")
+    with pytest.raises(ExtractionError, match=r"does not fit the model: 1 missing keys, e.g. \['bias'\]"):
+        load_weights(nn.Linear(2, 3), tmp_path / "part.pt")
+    torch.save({"state_dict": nn.Linear(2, 3).state_dict()}, tmp_path / "ckpt.pt")
+    with pytest.raises(ExtractionError, match="not a state dict of tensors"):
+        load_weights(nn.Linear(2, 3), tmp_path / "ckpt.pt")
+    with pytest.raises(ExtractionError, match="device 'nodev' is not a device torch knows"):
+        check_device("nodev")
+    with pytest.raises(ExtractionError, match="device 'cuda:99' is not available"):
+        plan_extraction(nn.Linear(2, 3), torch.zeros(3, 2), device="cuda:99")
+    for size in (0, (16, 0), "big"):
+        with pytest.raises(ExtractionError, match="image_size must be a positive int"):
+            default_image_transform(size)
+
+
+# ---------------------------------------------------------------------------- what a stored layer came from
+def small_net(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+
+
+@pytest.mark.parametrize("change", ["weights", "buffer", "pixels", "transform"])
+def test_complete_layer_from_another_model_or_other_inputs_is_refused_not_skipped(tmp_path, change):
+    """Same model name, ids, shapes: other weights, buffers, pixels or preprocessing are never skipped."""
+    from PIL import Image
+
+    paths = save_images(tmp_path / "imgs", n=5, size=(8, 8))
+    store = StudyStore(tmp_path / "s.zarr")
+    kw = dict(model_name="m", layers=["3"], image_size=8, progress=False)
+    extract_features(small_net(), tmp_path / "imgs", store, batch_size=2, **kw)
+    old = store.read_features("m", "3").values
+    again = extract_features(small_net(), tmp_path / "imgs", store, batch_size=5, **kw)  # another batch size
+    assert again.skipped == ["3"] and again.written == []
+
+    new_net, extra, what = small_net(), {}, "the model differs"
+    if change == "weights":
+        new_net = small_net(seed=1)
+    elif change == "buffer":  # the same weights, other batch-norm statistics
+        new_net[1].running_mean += 1
+    elif change == "pixels":  # the same file name (stimulus id), other pixels
+        Image.fromarray(np.full((8, 8, 3), 7, dtype=np.uint8)).save(paths[3])
+        what = "the stimuli's contents differ"
+    else:
+        extra, what = {"transform": default_image_transform(8, mean=None, std=None)}, "the preprocessing differs"
+    with pytest.raises(ExtractionError) as info:
+        extract_features(new_net, tmp_path / "imgs", store, **kw, **extra)
+    msg = str(info.value)
+    assert "layer 'features/m/3'" in msg and what in msg and "overwrite=True" in msg and "\n" not in msg, msg
+    np.testing.assert_array_equal(store.read_features("m", "3").values, old)
+    done = extract_features(new_net, tmp_path / "imgs", store, overwrite=True, **kw, **extra)
+    assert done.written == ["3"]
+    assert extract_features(new_net, tmp_path / "imgs", store, **kw, **extra).skipped == ["3"]
+    assert set(store.read_features("m", "3").attrs["extraction_identity"]) == {"version", "hash", "model",
+                                                                                 "preprocessing", "stimuli"}
+
+
+def test_layer_without_a_recorded_identity_is_not_skipped(tmp_path):
+    """A complete layer of an older store (no extraction_identity) cannot be checked: refused unless left out."""
+    import zarr
+
+    x = torch.rand(4, 3, 8, 8)
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(small_net(), x, store, model_name="m", layers=["0", "3"], progress=False)
+    group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / "0"), mode="r+")
+    group.attrs.pop("extraction_identity", None)
+    with pytest.raises(ExtractionError, match="'features/m/0' is complete but records no identity.*overwrite=True"):
+        extract_features(small_net(), x, store, model_name="m", layers=["0", "3"], progress=False)
+    assert extract_features(small_net(), x, store, model_name="m", layers=["3"], progress=False).skipped == ["3"]
+    assert extract_features(small_net(), x, store, model_name="m", layers=["0"], overwrite=True,
+                            progress=False).written == ["0"]
+
+
+class CountingDataset(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x, self.calls = x, 0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        self.calls += 1
+        return self.x[i]
+
+
+def test_dataset_items_are_hashed_as_the_pass_loads_them(tmp_path):
+    x = torch.rand(6, 3, 8, 8)
+    store = StudyStore(tmp_path / "s.zarr")
+    ds = CountingDataset(x)
+    extract_features(small_net(), ds, store, model_name="m", layers=["3"], batch_size=4, progress=False)
+    assert ds.calls <= len(x) + 4  # one pass, plus the probe's and the preprocessing digest's first items
+    assert extract_features(small_net(), CountingDataset(x.clone()), store, model_name="m", layers=["3"],
+                            progress=False).skipped == ["3"]
+    with pytest.raises(ExtractionError, match="stimuli's contents differ"):
+        extract_features(small_net(), CountingDataset(torch.cat([x[:5], x[5:] + 1])), store, model_name="m",
+                         layers=["3"], progress=False)

@@ -17,7 +17,7 @@ def make_extract_command() -> Any:
     @click.option("--model", "model_spec", required=True,
                   help="'package.module:factory' or 'path/to/file.py:factory' (a factory returning an nn.Module, or the module object).")
     @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="A state dict to load into the model (torch.load with weights_only=True).")
+                  help="A state dict to load into the model (torch.load with weights_only=True; every key must fit).")
     @click.option("--images", default=None, type=click.Path(exists=True, file_okay=False),
                   help="Folder of images; stimulus ids are the file names without extension.")
     @click.option("--texts", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -26,17 +26,19 @@ def make_extract_command() -> Any:
     @click.option("--model-name", required=True, help="Name of the model in the store: features/<model-name>/<layer>.")
     @click.option("--layer", "layers", multiple=True, help="Module name to extract (repeatable; default: every leaf module).")
     @click.option("--memory-limit", default="1GiB", show_default=True, help="Budget for what the extraction holds, e.g. 4GiB.")
-    @click.option("--batch-size", default=32, show_default=True, type=int)
-    @click.option("--device", default="cpu", show_default=True)
-    @click.option("--image-size", default=224, show_default=True, type=int,
+    @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+    @click.option("--device", default="cpu", show_default=True, help="A torch device available here: cpu, cuda, cuda:1, mps.")
+    @click.option("--image-size", default=224, show_default=True, type=click.IntRange(min=1),
                   help="Images are resized and centre-cropped to this square size, then ImageNet-normalised "
                        "(unless the model carries its own preprocessing).")
     @click.option("--pooling", type=click.Choice(["auto", "none", "mean", "cls", "last"]), default="auto", show_default=True,
                   help="Pooling over tokens of (batch, tokens, dim) outputs; auto: mean for texts, none for images.")
     @click.option("--reduction", type=click.Choice(["none", "srp", "pca"]), default="none", show_default=True)
-    @click.option("--n-components", type=int, default=None, help="Components of the reduction.")
-    @click.option("--fit-stimuli", type=int, default=None, help="Stimuli the reduction is fitted on (default: all).")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reduction.")
+    @click.option("--n-components", type=click.IntRange(min=1), default=None,
+                  help="Components of the reduction (needs --reduction).")
+    @click.option("--fit-stimuli", type=click.IntRange(min=1), default=None,
+                  help="Stimuli the reduction is fitted on (default: all; needs --reduction).")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reduction (needs --reduction).")
     @click.option("--overwrite", is_flag=True, help="Recompute layers that are already complete.")
     @click.option("--dry-run", is_flag=True, help="Print the plan (shapes, bytes, passes) and write nothing.")
     @click.option("--progress/--no-progress", default=True, show_default=True,
@@ -52,11 +54,12 @@ def make_extract_command() -> Any:
         """Extract a torch model's layer activations for a folder of images (or texts) into the study STORE.
 
         Each layer goes to features/<model-name>/<layer> in bounded memory; re-running after an
-        interruption skips the layers already complete.
+        interruption skips the layers already complete when they came from the same model weights,
+        preprocessing and stimuli (else it stops: pass --overwrite or another --model-name).
         """
 
         from ..errors import ExtractionError, StoreError
-        from ..extract.models import load_model
+        from ..extract.models import check_device, load_model, load_weights
         from ..extract.run import extract_features
 
         out_ = Output(as_json, quiet)
@@ -69,12 +72,29 @@ def make_extract_command() -> Any:
                 stimuli = [line.rstrip("\n") for line in f if line.strip()]
             ids = [f"text{i}" for i in range(len(stimuli))]
         red = None
-        if reduction != "none":
+        if reduction == "none":  # the reduction's own options are never ignored silently
+            ctx = click.get_current_context()
+            given = [f"--{p.replace('_', '-')}" for p in ("n_components", "fit_stimuli", "seed")
+                     if ctx.get_parameter_source(p) not in (None, click.core.ParameterSource.DEFAULT)]
+            if given:
+                raise click.UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only with "
+                                       f"--reduction srp|pca; add --reduction or drop {' and '.join(given)}.")
+        else:
             if n_components is None:
                 raise click.UsageError("--reduction needs --n-components.")
             red = {"method": reduction, "n_components": n_components, "seed": seed}
             if fit_stimuli is not None:
                 red["fit_stimuli"] = fit_stimuli
+        for option, step in (("--device", lambda: check_device(device)), ("--model", lambda: load_model(model_spec))):
+            try:  # a bad device, model or weights file: a usage error naming its option
+                model = step()
+            except ExtractionError as exc:
+                raise click.BadParameter(one_line(exc), param_hint=f"'{option}'") from None
+        if weights is not None:
+            try:
+                load_weights(model, weights)
+            except ExtractionError as exc:
+                raise click.BadParameter(one_line(exc), param_hint="'--weights'") from None
         try:
             so = current_storage_options()
             target: Any = store
@@ -82,7 +102,6 @@ def make_extract_command() -> Any:
                 from ..store import StudyStore
 
                 target = StudyStore(store, storage_options=so)
-            model = load_model(model_spec, weights)
             out = extract_features(
                 model, stimuli, target, model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
                 memory_limit=memory_limit, batch_size=batch_size, device=device, image_size=image_size,

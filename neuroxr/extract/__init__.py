@@ -8,6 +8,7 @@ The flow, one module per stage::
     models.py      module selection, the probe pass, forward hooks, input casting, token pooling
     plan.py        ExtractionPlan: per-layer shapes and bytes, passes within ``memory_limit``
     reduce.py      sparse random projection / incremental PCA at write time
+    identity.py    what a layer was extracted from: digests of the model, preprocessing and stimuli
     write.py       streaming each layer into ``features/<model>/<layer>``, completion marker last
     run.py         extract_features, plan_extraction
 

@@ -30,8 +30,10 @@ import numpy as np
 import zarr
 
 from ..errors import ExtractionError, NeuroxrWarning
+from ..sets import check_new_feature_sets
 from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
+from .identity import IDENTITY_ATTR, Identity
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
 from .reduce import REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes
 from .stimuli import Stimuli
@@ -268,9 +270,14 @@ def _why_not(rec: Any, flatten: bool, pooled: bool) -> str | None:
 def build_plan(
     model: Any, stim: Stimuli, *, model_name: str, layers: Any, memory_limit: int, batch_size: int, device: Any,
     flatten: bool, reduction: dict[str, Any] | None, dtype: Any, unit_chunk: int, store: StudyStore | None,
-    deduplicate: bool, overwrite: bool, pooling: str | None, preprocessing: str = "",
+    deduplicate: bool, overwrite: bool, pooling: str | None, preprocessing: str = "", identity: Identity | None = None,
 ) -> ExtractionPlan:
-    """Probe the model and plan every layer (see :func:`neuroxr.extract.plan_extraction`)."""
+    """Probe the model and plan every layer (see :func:`neuroxr.extract.plan_extraction`).
+
+    A layer already complete in ``store`` is planned as ``"complete"`` (skipped) only when it
+    matches this extraction (:func:`check_compatible`, with ``identity``); with ``overwrite`` it is
+    planned again.
+    """
     candidates, mode = select_modules(model, layers)
     info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model))
     named = dict(model.named_modules())
@@ -310,6 +317,8 @@ def build_plan(
                 i += 1
             ln = f"{ln}-{i}"
         names[mod] = _check_name(ln, "layer")
+    if store is not None:  # before any pass: the names must not collide with other sets (as write_features)
+        check_new_feature_sets(store, model_name, names.values())
 
     n = stim.n
     avail = memory_limit - RESERVE_BYTES
@@ -354,7 +363,7 @@ def build_plan(
         for lp in plans:
             path = f"features/{model_name}/{lp.name}"
             if store.is_complete(path) and not overwrite:
-                check_compatible(store, path, lp, stim.ids)
+                check_compatible(store, path, lp, stim.ids, identity)
                 lp.status = "complete"
 
     groups = _group(plans, n, avail, batch_size, memory_limit, in_bytes)
@@ -417,8 +426,20 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
     return groups
 
 
-def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray) -> None:
-    """A complete stored layer must match this extraction, or the caller must overwrite it."""
+def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray, identity: Identity | None = None) -> None:
+    """A complete stored layer must match this extraction, or the caller must overwrite it.
+
+    Shape, stimulus ids, reduction and pooling are compared, then (with ``identity``) the digests
+    of the model, the preprocessing and the stimuli recorded in the layer's attrs
+    ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
+    checked and is refused too.
+
+    Raises
+    ------
+    ExtractionError
+        One line naming the layer, what differs, and the fix: ``overwrite=True`` or another
+        ``model_name``.
+    """
     g = zarr.open_group(store._zstore, path=path, mode="r")  # the store's own zarr store: its storage options
     stored_red = g.attrs.get("reduction")
     problems = []
@@ -437,10 +458,22 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
         problems.append(f"its reduction {stored_spec} differs from {lp.reduction}")
     if g.attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")
+    if not problems and identity is not None:
+        differences = identity.differences(g.attrs.get(IDENTITY_ATTR))
+        if differences is None:
+            raise ExtractionError(
+                f"store {store.url!r}: layer {path!r} is complete but records no identity of the model, "
+                f"preprocessing and stimuli it was extracted from (written by an older neuroxr), so it cannot be "
+                f"checked against this extraction. Pass overwrite=True (neuroxr extract --overwrite) to recompute it, "
+                f"leave it out of layers=[...] (--layer) to keep it as it is, or extract under another model_name "
+                f"(--model-name)."
+            )
+        problems += differences
     if problems:
         raise ExtractionError(
             f"store {store.url!r}: layer {path!r} is complete but " + "; ".join(problems) + ". Pass "
-            "overwrite=True to replace it, or extract under another model_name."
+            "overwrite=True (neuroxr extract --overwrite) to replace it, or extract under another model_name "
+            "(--model-name)."
         )
 
 

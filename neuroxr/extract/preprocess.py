@@ -61,12 +61,29 @@ def default_image_transform(
     """
     if not 0 < crop_fraction <= 1:
         raise ExtractionError(f"crop_fraction must be in (0, 1]; got {crop_fraction!r}.")
-    size = (int(image_size), int(image_size)) if isinstance(image_size, (int, np.integer)) else image_size
-    if size is not None:
-        size = (int(size[0]), int(size[1]))
+    size = _image_size(image_size)
     if (mean is None) != (std is None):
         raise ExtractionError("default_image_transform needs both mean and std, or neither (None, None).")
     return _ImageTransform(size, float(crop_fraction), mean, std)
+
+
+def _image_size(image_size: Any) -> tuple[int, int] | None:
+    """``image_size`` as ``(height, width)`` of positive ints, or ``None``; a one-line error naming it otherwise."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        size = (int(image_size), int(image_size))
+    elif (isinstance(image_size, (tuple, list)) and len(image_size) == 2
+          and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in image_size)):
+        size = (int(image_size[0]), int(image_size[1]))
+    else:
+        size = (0, 0)
+    if min(size) < 1:
+        raise ExtractionError(
+            f"image_size must be a positive int, (height, width) of positive ints, or None (each image's own "
+            f"size); got {image_size!r}."
+        )
+    return size
 
 
 class _ImageTransform:

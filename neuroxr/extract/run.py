@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import ExtractionError
 from ..store import StudyStore, _check_name
 from ._common import torch_module
-from .models import input_dtype, run_pass
+from .identity import Identity
+from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
 from .preprocess import Preprocessing, resolve_preprocessing
 from .reduce import PCA, SRP, fit_batches, fit_index, reduction_spec
@@ -55,8 +56,9 @@ class ExtractionResult:
 
 
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
-             memory_limit: Any, batch_size: Any, pooling: Any) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
+             memory_limit: Any, batch_size: Any, pooling: Any, device: Any) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
     torch_module()
+    check_device(device)
     prep = resolve_preprocessing(model, transform, image_size)
     stim = as_stimuli(stimuli, stimulus_ids, prep)
     spec = reduction_spec(reduction, stim.n)
@@ -103,7 +105,7 @@ def plan_extraction(
     st = _open(store) if store is not None else None
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
-                                             memory_limit, batch_size, pooling)
+                                             memory_limit, batch_size, pooling, device)
     was_training = model.training
     model.eval()
     try:
@@ -113,6 +115,7 @@ def plan_extraction(
                 model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
                 device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
                 store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+                identity=Identity(model, stim, int(batch_size)),
             )
     finally:
         model.train(was_training)
@@ -152,7 +155,10 @@ def extract_features(
     Each layer is written chunk by chunk as batches of stimuli come through (a layer is never
     held whole in memory), then rechunked to the store layout (whole stimulus axis, units
     chunked) and marked complete last. Re-running after an interruption skips complete layers
-    and rewrites the others from scratch.
+    and rewrites the others from scratch. A complete layer is skipped only when it was extracted
+    from the same model (parameters, buffers, modules), preprocessing and stimulus contents: each
+    layer records their digests in its attrs ``extraction_identity``
+    (:mod:`neuroxr.extract.identity`), and a difference is an error, never a skip.
 
     Parameters
     ----------
@@ -184,6 +190,8 @@ def extract_features(
     batch_size : int, default 32
         Largest number of stimuli per forward pass.
     device : str or torch.device, default "cpu"
+        Checked first: a device torch does not know or that this machine lacks (``"cuda"``
+        without a GPU) is a one-line error.
     flatten : bool, default True
         Flatten each output to ``(stimulus, unit)``; ``(C, H, W)`` outputs get ``channel``, ``y``,
         ``x`` coords on ``unit``, ``(tokens, dim)`` outputs ``token`` and ``channel``. With
@@ -219,7 +227,10 @@ def extract_features(
     deduplicate : bool, default True
         Leave aliased modules out of the default selection (see ``layers``).
     overwrite : bool, default False
-        Recompute layers that are already complete.
+        Recompute layers that are already complete. Without it, a complete layer that differs from
+        this extraction (shape, ids, reduction, pooling, or the model, preprocessing or stimuli it
+        came from), or that records no ``extraction_identity`` (an older store), raises an
+        :class:`ExtractionError` naming it.
     progress : bool, default True
         Report progress over batches on stderr: a tqdm bar on a terminal, plain lines
         (``<model>: 3/10 batches``, no carriage returns) when stderr is not a terminal.
@@ -238,14 +249,17 @@ def extract_features(
         (an :class:`ExtractionPlan` when ``dry_run``). Read a layer back with
         ``store.read_features(model_name, layer)``: a DataArray ``(stimulus, unit)`` with attrs
         ``module_name``, ``module_type``, ``output_shape``, ``depth_index``, ``relative_depth``,
-        ``pooling``, ``transform``.
+        ``pooling``, ``transform``, ``extraction_identity``.
 
     Raises
     ------
     ExtractionError
-        Unknown layers, a budget too small for one stimulus of some layer, stimuli of different
-        shapes, unreadable image files, non-finite activations, or a complete stored layer that
-        does not match.
+        Unknown layers, an unknown or unavailable device, a budget too small for one stimulus of
+        some layer, stimuli of different shapes, unreadable image files, non-finite activations,
+        or a complete stored layer that does not match.
+    StoreError
+        A layer name that collides with another set of the store (as
+        :meth:`~neuroxr.StudyStore.write_features`).
 
     Examples
     --------
@@ -258,19 +272,21 @@ def extract_features(
         st._require_write()
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
-                                             memory_limit, batch_size, pooling)
+                                             memory_limit, batch_size, pooling, device)
     was_training = model.training
     model.eval()
     try:
         model.to(device)
+        identity = Identity(model, stim, int(batch_size))
         plan = build_plan(
             model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
             device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
             store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+            identity=identity,
         )
         if dry_run:
             return plan
-        return _execute(model, stim, st, plan, prep, device=device, progress=progress,
+        return _execute(model, stim, st, plan, prep, identity, device=device, progress=progress,
                         on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir)
     finally:
         model.train(was_training)
@@ -300,7 +316,7 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
 
 
 def _execute(
-    model: Any, stim: Stimuli, store: StudyStore, plan: ExtractionPlan, prep: Preprocessing, *, device: Any,
+    model: Any, stim: Stimuli, store: StudyStore, plan: ExtractionPlan, prep: Preprocessing, identity: Identity, *, device: Any,
     progress: bool, on_layer_complete: Callable[[str], None] | None, flatten: bool, staging_dir: Any,
 ) -> ExtractionResult:
     from .. import __version__
@@ -348,14 +364,17 @@ def _execute(
                     writers[lp.name] = LayerWriter(store, plan.model_name, lp, plan, reducers.get(lp.name), attrs, staging)
                 callbacks = {lp.module_name: writers[lp.name].write for lp in group}
                 parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
+                loaded = identity.feeder()  # a Dataset's items are hashed as the pass loads them
                 run_pass(model, stim, parts, callbacks, device, in_dtype, f"{plan.model_name}: pass {gi + 1}/{n_groups}",
-                         progress)
+                         progress, on_batch=None if loaded is None else loaded.update)
+                if loaded is not None:
+                    identity.fed(loaded)
                 n_passes += 1
                 reducers.clear()
                 for lp in group:
                     w = writers[lp.name]
                     largest = max(largest, w.largest)
-                    w.finish()
+                    w.finish(identity.record())
                     del writers[lp.name]
                     written.append(lp.name)
                     if on_layer_complete is not None:

@@ -65,15 +65,19 @@ class Stimuli:
         ``"folder"``, ``"files"``, ``"array"``, ``"dataset"`` or ``"text"``.
     n_tokens : int or None
         Tokens per text (padding included) for text stimuli.
+    source : list of Path, list of str, array, tensor or None
+        The stimuli as given, for hashing their contents (:mod:`neuroxr.extract.identity`): the
+        image files, the texts, the array; ``None`` for a Dataset (its items are hashed as loaded).
     """
 
     def __init__(self, n: int, ids: np.ndarray, loader: Callable[[np.ndarray], Any], kind: str,
-                 n_tokens: int | None = None) -> None:
+                 n_tokens: int | None = None, source: Any = None) -> None:
         self.n = n
         self.ids = ids
         self._loader = loader
         self.kind = kind
         self.n_tokens = n_tokens
+        self.source = source
 
     def load(self, index: np.ndarray) -> Any:
         """The batch of stimuli ``index``: a tensor ``(batch, ...)`` or a dict of such tensors."""
@@ -137,7 +141,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         def load_texts(index: np.ndarray) -> Any:
             return tokenize([texts[int(i)] for i in index], n_tokens)
 
-        return Stimuli(len(texts), ids, load_texts, "text", n_tokens=n_tokens)
+        return Stimuli(len(texts), ids, load_texts, "text", n_tokens=n_tokens, source=texts)
 
     # a folder of images, or a list of image files
     if isinstance(stimuli, (str, os.PathLike)) or (
@@ -156,7 +160,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         def load_files(index: np.ndarray) -> Any:
             return _images_to_batch([open_image(files[int(i)]) for i in index], prep)
 
-        return Stimuli(len(files), ids, load_files, "folder" if folder else "files")
+        return Stimuli(len(files), ids, load_files, "folder" if folder else "files", source=files)
 
     # an in-memory array (N, C, H, W) or (N, ...): fed as is unless a transform is given explicitly
     if isinstance(stimuli, (np.ndarray, torch.Tensor)):
@@ -176,7 +180,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
                 return _stack([tf(x) for x in batch], "stimuli after the transform")
             return batch
 
-        return Stimuli(n, ids, load_array, "array")
+        return Stimuli(n, ids, load_array, "array", source=data)
 
     # a torch Dataset (map-style: __len__ and __getitem__)
     if isinstance(stimuli, torch.utils.data.Dataset) or (hasattr(stimuli, "__getitem__") and hasattr(stimuli, "__len__")):

@@ -25,6 +25,7 @@ from ..errors import ExtractionError
 from ..store import DATA_VAR, StudyStore, _jsonable
 from ..store._zarr import zarr_store
 from ._common import CHUNKS_PER_WRITE, RESERVE_BYTES, torch_module
+from .identity import IDENTITY_ATTR
 from .models import pool_tokens
 from .plan import ExtractionPlan, LayerPlan
 
@@ -72,6 +73,7 @@ class LayerWriter:
         try:
             group = write_template(_staged_target(store, self.url, self.path), model_name, lp, plan.stimulus_ids, attrs,
                                    plan.memory_limit)
+            self.group = group
             self.target = group[DATA_VAR]
             self.direct = lp.batch_size >= n
             self.shape = (n, q)
@@ -104,8 +106,9 @@ class LayerWriter:
         for j0 in range(0, y.shape[1], step):
             self.target[start : start + y.shape[0], j0 : j0 + step] = y[:, j0 : j0 + step]
 
-    def finish(self) -> None:
-        """Rechunk the staging file into the store layout, then commit the staged entry."""
+    def finish(self, identity: Mapping[str, Any] | None = None) -> None:
+        """Rechunk the staging file into the store layout, record ``identity`` (the attr
+        ``extraction_identity``: what the layer was extracted from), then commit the staged entry."""
         if self.staging is not None:
             (n, q), uc = self.shape, self.lp.unit_chunk
             block = np.empty((n, min(uc, q)), dtype=self.dtype)
@@ -119,6 +122,8 @@ class LayerWriter:
             del block, out
             os.remove(self.staging)
             self.staging = None
+        if identity is not None:
+            self.group.attrs[IDENTITY_ATTR] = dict(identity)
         url, self.url = self.url, None
         self.store.commit_write(self.path, url)
         self.store.invalidate(self.gram_path)  # the cached Gram was of the previous copy

@@ -1,0 +1,231 @@
+"""What a feature set was extracted from: content digests of the model, the preprocessing and the stimuli.
+
+Every layer :func:`~neuroxr.extract.extract_features` writes records in its attrs ``extraction_identity``::
+
+    {"version": 1, "hash": "sha256",
+     "model": "<hex>",          # the module tree (names, classes, extra_repr) and every parameter
+                                # and buffer (name, dtype, shape, bytes)
+     "preprocessing": "<hex>",  # the model input the preprocessing makes of the first (up to 2) stimuli
+     "stimuli": "<hex>"}        # the stimuli's contents: image files' bytes, array values, texts;
+                                # a torch Dataset's items as loaded
+
+A re-run compares them with this extraction's before it skips a complete layer
+(:func:`~neuroxr.extract.plan.check_compatible`): other weights under the same model name, another
+transform, or other pixels under the same stimulus ids are refused, never skipped. Digests are
+SHA-256 over the raw bytes (``hashlib``), so they do not depend on the device, the batch size or
+the process; tensors on a GPU are copied to the CPU one at a time to be hashed. Each digest is
+computed once per call, when first needed; a Dataset's items are hashed as the first pass loads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExtractionError
+from ._common import torch_module
+
+IDENTITY_ATTR = "extraction_identity"
+"""The attr of a written layer holding its identity."""
+
+IDENTITY_VERSION = 1
+
+KEYS = {
+    "model": "the model differs (other weights, buffers or modules under the same model name)",
+    "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli)",
+    "stimuli": "the stimuli's contents differ (same ids, other pixels, values or texts)",
+}
+"""The digests of an identity and what a difference in each means."""
+
+_BLOCK = 1 << 24  # bytes hashed per update of an array (16 MiB)
+
+
+def _text(h: Any, text: str) -> None:
+    """Feed ``text`` to ``h``, length-prefixed (so no two sequences of texts hash alike)."""
+    b = text.encode("utf-8")
+    h.update(len(b).to_bytes(8, "little"))
+    h.update(b)
+
+
+def tensor_bytes(t: Any) -> np.ndarray:
+    """The bytes of a torch tensor's values (row-major, on the CPU) as a flat ``uint8`` array."""
+    torch = torch_module()
+    t = t.detach()
+    if t.layout != torch.strided:
+        t = t.to_dense()
+    if t.is_quantized:
+        t = t.dequantize()
+    t = t.resolve_conj().resolve_neg().to("cpu").contiguous().reshape(-1)
+    return t.view(torch.uint8).numpy()
+
+
+def _update_array(h: Any, data: Any) -> None:
+    """Feed a numpy array or a torch tensor (dtype, shape, then its values in blocks of rows) to ``h``."""
+    torch = torch_module()
+    _text(h, f"{str(data.dtype).replace('torch.', '')} {tuple(data.shape)}")  # a tensor and its numpy twin alike
+    if len(data.shape) == 0:
+        data = data.reshape(1)
+    itemsize = data.element_size() if isinstance(data, torch.Tensor) else data.dtype.itemsize
+    row = max(1, int(np.prod(data.shape[1:])) * itemsize)
+    step = max(1, _BLOCK // row)
+    for i in range(0, int(data.shape[0]), step):
+        block = data[i : i + step]
+        if isinstance(block, torch.Tensor):
+            h.update(tensor_bytes(block))
+        elif block.dtype.hasobject:
+            _text(h, repr(block.tolist()))
+        else:
+            h.update(np.ascontiguousarray(block).reshape(-1).view(np.uint8))
+
+
+def model_digest(model: Any) -> str:
+    """SHA-256 of a torch module: its module tree (names, classes, ``extra_repr``) and every
+    parameter and buffer (name, dtype, shape, values)."""
+    h = hashlib.sha256()
+    for name, m in model.named_modules():
+        try:
+            extra = m.extra_repr()
+        except Exception:  # a module whose extra_repr fails: its class and tensors still count
+            extra = "?"
+        _text(h, f"module {name} {type(m).__module__}.{type(m).__qualname__}({extra})")
+    for kind, items in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, t in items:
+            _text(h, f"{kind} {name} {t.dtype} {tuple(t.shape)}")
+            h.update(tensor_bytes(t))
+    return h.hexdigest()
+
+
+class BatchDigest:
+    """A digest of batches of model input (tensors, or dicts of tensors), fed in stimulus order.
+
+    The same stimuli give the same digest whatever the batch size: each input key is hashed on
+    its own, rows after rows.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[str, Any] = {}
+        self.rows = 0
+
+    def update(self, batch: Any) -> None:
+        """Feed the next batch."""
+        torch = torch_module()
+        items = sorted(batch.items()) if isinstance(batch, Mapping) else [("", batch)]
+        n = None
+        for key, value in items:
+            h = self._parts.get(key)
+            if h is None:
+                h = self._parts[key] = hashlib.sha256()
+                if isinstance(value, torch.Tensor):
+                    _text(h, f"{value.dtype} {tuple(value.shape[1:])}")
+            if isinstance(value, torch.Tensor):
+                h.update(tensor_bytes(value))
+                n = int(value.shape[0]) if n is None and value.ndim else n
+            else:
+                _text(h, repr(value))
+        self.rows += n or 0
+
+    def hexdigest(self) -> str:
+        """The digest of everything fed so far."""
+        h = hashlib.sha256()
+        _text(h, f"rows {self.rows}")
+        for key in sorted(self._parts):
+            _text(h, key)
+            h.update(self._parts[key].digest())
+        return h.hexdigest()
+
+
+def _stimuli_digest(stim: Any, loaded: BatchDigest | None, batch_size: int) -> str:
+    """SHA-256 of the stimuli's contents (see the module docstring)."""
+    h = hashlib.sha256()
+    kind = "files" if stim.kind == "folder" else stim.kind
+    if stim.source is None:  # a Dataset (or stimuli given without their source)
+        kind = "loaded"
+    _text(h, f"{kind} {stim.n}")
+    if kind == "files":
+        for path in stim.source:
+            try:
+                one = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        one.update(block)
+                _text(h, one.hexdigest())
+            except OSError as exc:
+                raise ExtractionError(
+                    f"image file {str(path)!r} cannot be read ({exc.strerror or exc}); replace or remove it."
+                ) from None
+    elif kind == "text":
+        for text in stim.source:
+            _text(h, text)
+    elif kind == "array":
+        _update_array(h, stim.source)
+    else:  # a Dataset: its items as loaded (and preprocessed)
+        if loaded is None:
+            loaded = BatchDigest()
+            for i in range(0, stim.n, batch_size):
+                loaded.update(stim.load(np.arange(i, min(i + batch_size, stim.n))))
+        _text(h, loaded.hexdigest())
+    return h.hexdigest()
+
+
+class Identity:
+    """The identity of one extraction (model, preprocessing, stimuli), each digest computed when first needed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    stim : Stimuli
+    batch_size : int
+        Stimuli loaded at a time when a Dataset's items have to be hashed outside a pass.
+    """
+
+    def __init__(self, model: Any, stim: Any, batch_size: int) -> None:
+        self._model = model
+        self._stim = stim
+        self._batch_size = int(batch_size)
+        self._digests: dict[str, str] = {}
+
+    def __getitem__(self, key: str) -> str:
+        if key not in self._digests:
+            if key == "model":
+                self._digests[key] = model_digest(self._model)
+            elif key == "preprocessing":
+                first = BatchDigest()
+                first.update(self._stim.load(np.arange(min(2, self._stim.n))))
+                self._digests[key] = first.hexdigest()
+            elif key == "stimuli":
+                self._digests[key] = _stimuli_digest(self._stim, None, self._batch_size)
+            else:
+                raise KeyError(key)
+        return self._digests[key]
+
+    def feeder(self) -> BatchDigest | None:
+        """A digest for a full pass to feed with its loaded batches, when the stimuli's digest is
+        made of them (a Dataset) and not known yet; ``None`` otherwise."""
+        if "stimuli" in self._digests or self._stim.source is not None:
+            return None
+        return BatchDigest()
+
+    def fed(self, loaded: BatchDigest) -> None:
+        """Take the stimuli's digest from a :meth:`feeder` fed with every stimulus, in order."""
+        if loaded.rows == self._stim.n:
+            self._digests["stimuli"] = _stimuli_digest(self._stim, loaded, self._batch_size)
+
+    def record(self) -> dict[str, Any]:
+        """The ``extraction_identity`` attr of a layer written by this extraction."""
+        return {"version": IDENTITY_VERSION, "hash": "sha256", **{key: self[key] for key in KEYS}}
+
+    def differences(self, stored: Any) -> list[str] | None:
+        """What differs between a stored ``extraction_identity`` and this extraction (empty: the
+        same); ``None`` when ``stored`` is missing or of another version (it cannot be compared).
+
+        The preprocessing digest is made of the first stimuli's model input, so it differs whenever
+        they do: with other stimuli, only the stimuli are named."""
+        if not isinstance(stored, Mapping) or stored.get("version") != IDENTITY_VERSION or stored.get("hash") != "sha256":
+            return None
+        differ = [key for key in KEYS if stored.get(key) != self[key]]
+        if "stimuli" in differ and "preprocessing" in differ:  # other stimuli make other input: say only that
+            differ.remove("preprocessing")
+        return [KEYS[key] for key in differ]

@@ -292,3 +292,24 @@ def test_writer_killed_between_renames_holding_the_lock(store, tmp_path):
     st = StudyStore(store.url)  # the dead owner's lock is broken and its swap finished
     assert np.unique(st.read_neural("monkeyA").values).tolist() == [2.0]
     assert not os.path.exists(lock_file(store.url, "neural/monkeyA")) and _staged(st) == []
+
+
+def test_two_processes_creating_one_store_both_open_it(tmp_path, monkeypatch):
+    import zarr.errors
+
+    path = tmp_path / "new.zarr"
+    real = zarr.open_group
+    raced = []
+
+    def racing(store, mode="a", **kw):  # another process creates the store between our look and our create
+        if not raced:
+            raced.append(True)
+            real(zarr.storage.LocalStore(str(path)), mode="w")
+            raise zarr.errors.ContainsGroupError("A group exists in store")
+        return real(store, mode=mode, **kw)
+
+    monkeypatch.setattr(zarr, "open_group", racing)
+    st = StudyStore(path)
+    assert raced and st.inventory() == {"neural": [], "features": {}}
+    st.write_neural("monkeyA", _neural(0))
+    assert StudyStore(path, mode="r").neural_sets() == ["monkeyA"]

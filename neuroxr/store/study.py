@@ -129,15 +129,32 @@ class StudyStore(Reading):
             if self._local is not None or root_doc is None or root_doc.get("node_type") != "group" or (
                 mode == "a" and STORE_VERSION_ATTR not in attrs
             ):
-                self._root_group = zarr.open_group(self._zstore, mode="r" if mode == "r" else "a")
-                if mode == "a" and STORE_VERSION_ATTR not in self._root_group.attrs:
-                    self._root_group.attrs[STORE_VERSION_ATTR] = STORE_VERSION
+                self._root_group = self._open_root()
         except OSError as exc:
             raise StoreError(f"cannot open the study store {self.url!r} for writing: {os_message(exc)}.") from exc
         except Exception as exc:  # zarr raises several kinds for a folder that is no Zarr group
             raise StoreError(f"no study store at {self.url!r} ({type(exc).__name__}: {exc}).") from exc
         if mode == "a" and self._local is not None:
             atomic.recover(self._local)  # finish swaps interrupted by a killed writer
+
+    def _open_root(self) -> zarr.Group:
+        """The root group; with ``mode="a"`` made (and stamped with the store version) when absent.
+        Another process creating the same store at the same moment is fine: zarr's "already exists"
+        (or a root document still being written) is retried until the other's group is there."""
+        attempt = 0
+        while True:
+            try:
+                root = zarr.open_group(self._zstore, mode="r" if self.mode == "r" else "a")
+                if self.mode == "a" and STORE_VERSION_ATTR not in root.attrs:
+                    root.attrs[STORE_VERSION_ATTR] = STORE_VERSION
+                return root
+            except OSError:
+                raise
+            except Exception:  # zarr raises several kinds: "a group exists", a half-written document
+                attempt += 1
+                if self.mode == "r" or attempt >= 10:
+                    raise
+                time.sleep(0.01 * attempt)
 
     def _root_doc(self) -> dict[str, Any] | None:
         try:

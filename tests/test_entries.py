@@ -172,6 +172,17 @@ def test_region_subsets_everywhere(study):
     assert float(ds.score) == pytest.approx(float(geo.ereg(f1, _region(neu, "V4"), n_components=6)["score"]), rel=1e-9)
 
 
+def test_a_region_that_cannot_name_an_entry_is_refused(study, monkeypatch):
+    st, _, _, neu = study
+    import neuroxr.store.study as _study
+
+    monkeypatch.setattr(_study, "_check_region", lambda value, neural: value, raising=False)  # written before the check
+    st.write_neural("mC", neu.assign_coords(region=("neuroid", ["V1/V2"] * 5 + ["V4"] * 3)))
+    with pytest.raises(StoreError, match="invalid region 'V1/V2' of neural set 'mC'.*write the set again"):
+        compute(st, "cka", "net.l1", "mC.V1/V2")
+    assert not any("V1" in p for p in list_entries(st).path)
+
+
 def test_streaming_rule_and_options(study):
     st, f1, _, neu = study
     ds = nx.score(st, "forward", "net.l1", "mA", reps=2, max_n=5)  # unit subsets: no Gram

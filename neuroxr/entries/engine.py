@@ -31,7 +31,7 @@ from ..errors import LayoutError, StoreError
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
-from ..store import StudyStore
+from ..store import StudyStore, _check_region
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -131,6 +131,9 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
     refs = [src] if tgt is None else [src, tgt]
+    for ref in refs:  # a region written before regions were checked must not make a path ('/') or a bad name
+        if ref.region is not None:
+            _check_region(ref.region, ref.neural)
     inputs = {r.path: store.token(r.path) for r in refs}
     prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, k.revision)
     key = _p.key(prov)

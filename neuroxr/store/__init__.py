@@ -16,6 +16,7 @@ from ._zarr import (
     TOP_GROUPS,
     VARS_ATTR,
     _check_name,
+    _check_region,
     _jsonable,
 )
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock
@@ -37,5 +38,6 @@ __all__ = [
     "LOCK_EXPIRY",
     "LOCK_TIMEOUT",
     "_check_name",
+    "_check_region",
     "_jsonable",
 ]

@@ -58,6 +58,19 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+def _check_region(value: Any, neural: str) -> str:
+    """A region value of the neural set ``neural``, refused unless it is a valid name: a region names
+    the set ``<neural>.<region>`` and so entry paths (a '/' would split them, a '__' would read as
+    the source/target separator)."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise StoreError(
+            f"invalid region {value!r} of neural set {neural!r}: a region names the set '{neural}.<region>' and "
+            f"its entries, so use letters, digits, '.', '-' and single '_' (start with a letter or digit; no '/', "
+            f"no '__', no trailing '_'), e.g. 'V1-V2'; rename it in the 'region' coord and write the set again."
+        )
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     """Turn attrs into what Zarr's JSON attributes accept (numpy scalars, tuples, None)."""
     if isinstance(value, Mapping):

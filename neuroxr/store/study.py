@@ -42,6 +42,7 @@ from ._zarr import (
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
     _check_name,
+    _check_region,
     _jsonable,
     local_root,
     os_message,
@@ -412,6 +413,8 @@ class StudyStore(Reading):
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
 
         regions = da.coords["region"].values if "region" in da.coords else None
+        for region in [] if regions is None else sorted(set(np.asarray(regions).astype(str).ravel().tolist())):
+            _check_region(region, name)  # a region is part of set names and entry paths
         check_new_set(self, "neural", name=name, regions=regions)
         path = f"neural/{name}"
         ds = da.rename(None).to_dataset(name=DATA_VAR)

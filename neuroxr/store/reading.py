@@ -21,8 +21,8 @@ import zarr
 
 from ..errors import StoreError
 from . import atomic, batch
-from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, read_json
-from .integrity import scan
+from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, list_keys, read_json
+from .integrity import chunk_index, group_damage, scan
 from .listing import Listing
 
 __all__ = ["Reading"]
@@ -39,6 +39,7 @@ class Reading(Listing):
     _local: str | None
     _data: batch.GroupCache
     _root: zarr.Group
+    _checked: dict[tuple[str, str], tuple[list[str], dict[str, list[str]]]]  # damage per (path, token) (cache)
 
     # ------------------------------------------------------------------ primitives
     def _lookup(self, path: str) -> zarr.Group | None:
@@ -111,7 +112,12 @@ class Reading(Listing):
         return str(tok) if tok else None
 
     def read_dataset(self, path: str) -> xr.Dataset:
-        """Open the complete entry ``path`` lazily (dask-backed; a damaged chunk raises :class:`StoreError`)."""
+        """Open the complete entry ``path`` lazily (dask-backed).
+
+        A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
+        recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
+        variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
+        """
         doc = self._doc(path)  # one read of its metadata document (cached with cache=True)
         attrs = (doc or {}).get("attributes", {})
         if not attrs.get(COMPLETE_ATTR, False):
@@ -119,16 +125,25 @@ class Reading(Listing):
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
         where = f"store {self.url!r}: entry {path!r}"
         try:
+            mem = keys = None
             if self._local is None and batch.is_consolidated(doc):  # written in one batch: read in one batch
                 key = (path, str(attrs.get(TOKEN_ATTR)))
                 mem = self._data.get(key)
                 if mem is None:
                     mem = self._data.keep(key, batch.fetch(self._zstore, path, doc))
+                keys = {f"{path}/{k}" for k in list_keys(mem)}  # what the batch found: no listing needed
+            problems, lost = self._damage(path, doc, keys)
+            if len(problems) > len(lost):  # a recorded variable is gone
+                raise self._damage_error(path, problems[0])
+            if mem is not None:
                 with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
                     warnings.simplefilter("ignore", UserWarning)
                     ds = xr.open_zarr(mem, consolidated=True, chunks=None)
             else:
                 ds = xr.open_zarr(self._zstore, group=path, consolidated=False, chunks=None)
+            bad = [n for n in lost if n in ds.coords]
+            if bad:  # coords are read now: a lost chunk of one leaves nothing to hand back
+                raise self._damage_error(path, problems[list(lost).index(bad[0])])
             ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
             # coords are small: load them, and give strings back their numpy str dtype
             coords = {}
@@ -143,23 +158,66 @@ class Reading(Listing):
         import dask.array
 
         token = attrs.get(TOKEN_ATTR) or uuid.uuid4().hex
-        for name, var in ds.data_vars.items():
+        fix = self._described(path)[1]
+        for name, var in ds.data_vars.items():  # a lost chunk of a data variable raises when it is read
             chunks = var.encoding.get("chunks") or var.shape
+            guarded = GuardedArray(var.variable, f"{where} variable {name!r}", lost=map(chunk_index, lost.get(name, ())),
+                                   chunks=chunks, fix=f"{fix}.")
             data = dask.array.from_array(
-                GuardedArray(var.variable, f"{where} variable {name!r}"), chunks=tuple(chunks),
+                guarded, chunks=tuple(chunks),
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
             )
             ds[name] = var.copy(data=data)
         return ds
 
     # ------------------------------------------------------------------ integrity
-    def damaged(self, values: bool = False) -> list[tuple[str, str]]:
+    def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+        """:func:`~neuroxr.store.integrity.group_damage` of the complete group ``path`` (remembered per
+        version token with ``cache=True``)."""
+        memo = (path, str(doc.get("attributes", {}).get(TOKEN_ATTR)))
+        if self._cache and memo in self._checked:
+            return self._checked[memo]
+        found = group_damage(self._zstore, path, doc, keys)
+        if self._cache:
+            self._checked[memo] = found
+        return found
+
+    @staticmethod
+    def _described(path: str) -> tuple[str, str]:
+        """``(what the group is, how to fix it when damaged)``: sets are rewritten, entries computed again."""
+        parts = path.split("/")
+        if parts[0] == "neural" and len(parts) == 2:
+            return f"the neural set {parts[1]!r} ({path})", "rewrite the set (StudyStore.write_neural)"
+        if parts[0] == "features" and len(parts) == 3:
+            return (f"the feature set '{parts[1]}.{parts[2]}' ({path})",
+                    "re-extract the layer or rewrite it (neuroxr extract, StudyStore.write_features)")
+        return f"entry {path!r}", "compute it again (a score or a sweep asking for it replaces a damaged entry) or rewrite it"
+
+    def _damage_error(self, path: str, problem: str) -> StoreError:
+        """The one-line error of a damaged group: what it is, the problem, how to fix it."""
+        what, fix = self._described(path)
+        return StoreError(f"store {self.url!r}: {what} is damaged ({problem}); {fix}.")
+
+    def check_intact(self, path: str) -> None:
+        """Raise :class:`StoreError` (one line: the group, the problem, the fix) when the complete group
+        ``path`` has lost a recorded variable or chunks; one listing of its keys (none on a repeat with
+        ``cache=True``). Absent and unfinished groups pass (readers refuse those)."""
+        doc = self._doc(path)
+        if doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False):
+            problems, _ = self._damage(path, doc)
+            if problems:
+                raise self._damage_error(path, problems[0])
+
+    def damaged(self, values: bool = False, path: str | None = None) -> list[tuple[str, str]]:
         """Damage that a reader would not notice, as ``(path, problem)`` pairs (empty: no damage).
 
         Parameters
         ----------
         values : bool, default False
             Also read every stored chunk (finds chunks that cannot be decoded; reads all data).
+        path : str, optional
+            Check only the complete group ``path`` (an entry or a set): its recorded variables and
+            their chunks, from one listing of its keys; absent or unfinished: no damage.
 
         Returns
         -------
@@ -170,7 +228,13 @@ class Reading(Listing):
             that cannot be read (``values=True``), or a group marked complete whose arrays
             recorded at write time are not all present.
         """
-        return scan(self._zstore, values=values)
+        if path is None:
+            return scan(self._zstore, values=values)
+        doc = self._doc(path)
+        if not doc or not doc.get("attributes", {}).get(COMPLETE_ATTR, False):
+            return []
+        problems = group_damage(self._zstore, path, doc, values=True)[0] if values else self._damage(path, doc)[0]
+        return [(path, p) for p in problems]
 
     # ------------------------------------------------------------------ neural sets
     def read_neural(self, name: str) -> xr.DataArray:

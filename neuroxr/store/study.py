@@ -110,6 +110,7 @@ class StudyStore(Reading):
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
         self._known: set[str] = set()  # groups known to exist (object stores: require_group)
         self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
+        self._checked: dict[tuple[str, str], Any] = {}  # damage found per (path, token) (cache)
         # small groups in memory by (path, version token) (cache)
         self._data = batch.GroupCache((_DATA_CACHE_BYTES if cache_bytes is None else int(cache_bytes)) if cache else 0)
         self._root_group: zarr.Group | None = None

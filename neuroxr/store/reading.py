@@ -52,23 +52,30 @@ class Reading(Listing):
         return node if isinstance(node, zarr.Group) else None
 
     def _group(self, path: str) -> zarr.Group | None:
-        return self._after_swap(path, self._lookup)
+        return self._located(path, self._lookup)[1]
 
-    def _after_swap(self, path: str, read: Any) -> Any:
-        """``read(path)``; for an entry caught between the two renames of a swap on a local store,
-        wait for the swap, or finish a dead writer's swap, and read again."""
+    def _located(self, path: str, read: Any) -> tuple[str, Any]:
+        """``(where, read(where))``: ``where`` is ``path``, except for an entry of a local store caught
+        between the two renames of a swap. Then a live writer's swap is waited for (at most
+        :data:`_SWAP_WAIT` s), a dead writer's swap is finished (it needs write access to the folder,
+        not ``mode="a"``), and where it cannot be finished the dead writer's complete new copy is
+        read where it lies (``.neuroxr/staging/<id>``): no wait, and the entry is never left out."""
         value = read(path)
         if value is not None or self._local is None or not atomic.has_journal(self._local, path):
-            return value
+            return path, value
         deadline = time.monotonic() + _SWAP_WAIT
         while atomic.has_journal(self._local, path):
-            if self.mode == "a":
-                atomic.recover(self._local, path)
+            atomic.recover(self._local, path)  # takes the lock only if its writer is gone; never raises
             value = read(path)
-            if value is not None or time.monotonic() > deadline:
-                return value
+            if value is not None:
+                return path, value
+            staged = atomic.orphaned(self._local, path)
+            if staged is not None:
+                return staged, read(staged)
+            if time.monotonic() > deadline:
+                return path, value
             time.sleep(0.02)
-        return read(path)
+        return path, read(path)
 
     # ------------------------------------------------------------------ group documents
     def _read_doc(self, path: str) -> dict[str, Any] | None:
@@ -89,7 +96,7 @@ class Reading(Listing):
 
     def _doc(self, path: str) -> dict[str, Any] | None:
         """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""
-        return self._after_swap(path, self._read_doc)
+        return self._located(path, self._read_doc)[1]
 
     def group_attrs(self, path: str) -> dict[str, Any] | None:
         """The attributes of the complete group ``path`` (store attributes included); ``None`` when
@@ -118,7 +125,7 @@ class Reading(Listing):
         recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
         variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
         """
-        doc = self._doc(path)  # one read of its metadata document (cached with cache=True)
+        loc, doc = self._located(path, self._read_doc)  # one read of its metadata document (cached with cache=True)
         attrs = (doc or {}).get("attributes", {})
         if not attrs.get(COMPLETE_ATTR, False):
             why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
@@ -132,7 +139,7 @@ class Reading(Listing):
                 if mem is None:
                     mem = self._data.keep(key, batch.fetch(self._zstore, path, doc))
                 keys = {f"{path}/{k}" for k in list_keys(mem)}  # what the batch found: no listing needed
-            problems, lost = self._damage(path, doc, keys)
+            problems, lost = self._damage(loc, doc, keys)
             if len(problems) > len(lost):  # a recorded variable is gone
                 raise self._damage_error(path, problems[0])
             if mem is not None:
@@ -140,7 +147,7 @@ class Reading(Listing):
                     warnings.simplefilter("ignore", UserWarning)
                     ds = xr.open_zarr(mem, consolidated=True, chunks=None)
             else:
-                ds = xr.open_zarr(self._zstore, group=path, consolidated=False, chunks=None)
+                ds = xr.open_zarr(self._zstore, group=loc, consolidated=False, chunks=None)
             bad = [n for n in lost if n in ds.coords]
             if bad:  # coords are read now: a lost chunk of one leaves nothing to hand back
                 raise self._damage_error(path, problems[list(lost).index(bad[0])])
@@ -202,9 +209,9 @@ class Reading(Listing):
         """Raise :class:`StoreError` (one line: the group, the problem, the fix) when the complete group
         ``path`` has lost a recorded variable or chunks; one listing of its keys (none on a repeat with
         ``cache=True``). Absent and unfinished groups pass (readers refuse those)."""
-        doc = self._doc(path)
+        loc, doc = self._located(path, self._read_doc)
         if doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False):
-            problems, _ = self._damage(path, doc)
+            problems, _ = self._damage(loc, doc)
             if problems:
                 raise self._damage_error(path, problems[0])
 
@@ -225,16 +232,31 @@ class Reading(Listing):
             ``path`` is the group holding the damaged array (an entry, or a group above it) and
             ``problem`` one line: a missing metadata document ``zarr.json`` of a group or array,
             chunks missing from an array's chunk grid (Zarr would read them as NaN fill), chunks
-            that cannot be read (``values=True``), or a group marked complete whose arrays
-            recorded at write time are not all present.
+            that cannot be read (``values=True``), a group marked complete whose arrays
+            recorded at write time are not all present, or (local stores) an entry whose writer
+            died between the two renames of its swap where the swap cannot be finished.
         """
         if path is None:
-            return scan(self._zstore, values=values)
-        doc = self._doc(path)
+            unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place
+            return scan(self._zstore, values=values) + unfinished
+        loc, doc = self._located(path, self._read_doc)
         if not doc or not doc.get("attributes", {}).get(COMPLETE_ATTR, False):
             return []
-        problems = group_damage(self._zstore, path, doc, values=True)[0] if values else self._damage(path, doc)[0]
+        problems = group_damage(self._zstore, loc, doc, values=True)[0] if values else self._damage(loc, doc)[0]
         return [(path, p) for p in problems]
+
+    def _unfinished_swaps(self) -> list[tuple[str, str]]:
+        """Swaps of dead writers that could not be finished here (a read-only folder), as damage."""
+        if self._local is None:
+            return []
+        out = []
+        for path in atomic.pending(self._local):
+            staged = atomic.orphaned(self._local, path)
+            if staged is not None and not atomic.recover(self._local, path):
+                out.append((path, f"its writer died between the two renames of its swap and the swap could not be "
+                                  f"finished (no write access?); readers use its new copy in {staged}; open the store "
+                                  f"with write access (any neuroxr command that writes, or StudyStore(url)) to finish it"))
+        return out
 
     # ------------------------------------------------------------------ neural sets
     def read_neural(self, name: str) -> xr.DataArray:

@@ -136,8 +136,8 @@ class StudyStore(Reading):
             raise StoreError(f"cannot open the study store {self.url!r} for writing: {os_message(exc)}.") from exc
         except Exception as exc:  # zarr raises several kinds for a folder that is no Zarr group
             raise StoreError(f"no study store at {self.url!r} ({type(exc).__name__}: {exc}).") from exc
-        if mode == "a" and self._local is not None:
-            atomic.recover(self._local)  # finish swaps interrupted by a killed writer
+        if self._local is not None:  # finish swaps interrupted by a killed writer (readers too, when they can)
+            atomic.recover(self._local, cleanup=mode == "a")
 
     def _open_root(self) -> zarr.Group:
         """The root group; with ``mode="a"`` made (and stamped with the store version) when absent.

@@ -10,6 +10,7 @@ It knows nothing of the entry layout: problems are reported on the group that ho
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import uuid
 import warnings
@@ -78,11 +79,18 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
     problems: list[str] = []
     lost: dict[str, list[str]] = {}
     gone = []
+    from .batch import get_many  # (batch imports this module)
+
+    # a group written in one batch carries its arrays' documents (readers use them); others: one batch of reads
+    docs = get_many(zstore, [f"{prefix}{n}/zarr.json" for n in names if n not in metas and f"{prefix}{n}/zarr.json" in keys])
     for name in names:
-        meta = metas.get(name)  # a group written in one batch carries its arrays' documents (readers use them)
-        if meta is None and f"{prefix}{name}/zarr.json" in keys:
-            meta = read_json(zstore, f"{prefix}{name}/zarr.json")
-        if not meta or meta.get("node_type") != "array":
+        meta = metas.get(name)
+        if meta is None and docs.get(f"{prefix}{name}/zarr.json") is not None:
+            try:
+                meta = json.loads(docs[f"{prefix}{name}/zarr.json"])  # type: ignore[arg-type]
+            except ValueError:
+                meta = None
+        if not isinstance(meta, dict) or meta.get("node_type") != "array":
             gone.append(name)
             continue
         expected = chunk_keys(meta)

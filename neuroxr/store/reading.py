@@ -206,9 +206,21 @@ class Reading(Listing):
         return StoreError(f"store {self.url!r}: {what} is damaged ({problem}); {fix}.")
 
     def check_intact(self, path: str) -> None:
-        """Raise :class:`StoreError` (one line: the group, the problem, the fix) when the complete group
-        ``path`` has lost a recorded variable or chunks; one listing of its keys (none on a repeat with
-        ``cache=True``). Absent and unfinished groups pass (readers refuse those)."""
+        """Raise when the complete group ``path`` has lost a recorded variable or chunks.
+
+        One listing of its keys (none on a repeat with ``cache=True``). Absent and unfinished groups
+        pass (readers refuse those).
+
+        Parameters
+        ----------
+        path : str
+            A set or an entry, e.g. ``"features/alexnet/conv3"``.
+
+        Raises
+        ------
+        StoreError
+            One line naming the group, the problem and the fix (rewrite a set, compute an entry again).
+        """
         loc, doc = self._located(path, self._read_doc)
         if doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False):
             problems, _ = self._damage(loc, doc)

@@ -172,6 +172,67 @@ def test_region_subsets_everywhere(study):
     assert float(ds.score) == pytest.approx(float(geo.ereg(f1, _region(neu, "V4"), n_components=6)["score"]), rel=1e-9)
 
 
+def test_a_region_that_cannot_name_an_entry_is_refused(study, monkeypatch):
+    st, _, _, neu = study
+    import neuroxr.store.study as _study
+
+    monkeypatch.setattr(_study, "_check_region", lambda value, neural: value, raising=False)  # written before the check
+    st.write_neural("mC", neu.assign_coords(region=("neuroid", ["V1/V2"] * 5 + ["V4"] * 3)))
+    with pytest.raises(StoreError, match="invalid region 'V1/V2' of neural set 'mC'.*write the set again"):
+        compute(st, "cka", "net.l1", "mC.V1/V2")
+    assert not any("V1" in p for p in list_entries(st).path)
+
+
+# ---------------------------------------------------------------- damaged entries and sets
+def _lose_a_chunk(st, path, var):
+    import glob
+    import os
+
+    chunk = sorted(c for c in glob.glob(os.path.join(st.url, *path.split("/"), var, "c", "**"), recursive=True)
+                   if os.path.isfile(c))[0]
+    os.remove(chunk)
+
+
+def test_a_damaged_entry_is_computed_again_never_handed_back(study):
+    st, *_ = study
+    first = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    _lose_a_chunk(st, first.path, "ev")
+    assert lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) is None  # a sweep computes it again
+    with pytest.raises(StoreError, match="matches the request but is damaged .*'ev'.*require_existing=False"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 2}, require_existing=True)
+    with pytest.warns(nx.NeuroxrWarning, match="is damaged .*computing it again"):
+        again = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert again.computed and again.path == first.path and not np.isnan(again.dataset.ev.values).any()
+    np.testing.assert_allclose(again.dataset.ev.values, first.dataset.ev.values)
+    assert st.damaged() == [] and lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) == first.path
+
+
+def test_a_damaged_gram_is_computed_again(study):
+    st, *_ = study
+    cka = compute(st, "cka", "net.l1", "mA")
+    gram = list_entries(st).query("kind == 'gram'").path.tolist()
+    _lose_a_chunk(st, gram[0], "K")
+    with pytest.warns(nx.NeuroxrWarning, match="cache/gram/net/l1/.* is damaged"):
+        again = compute(st, "cka", "net.l1", "mA", overwrite=True)
+    assert float(again.dataset.score) == pytest.approx(float(cka.dataset.score), rel=1e-12)
+    assert st.damaged() == [] and list_entries(st).query("kind == 'gram'").path.tolist() == gram
+    dim = compute(st, "dimensionality", "net.l1")
+    assert np.isfinite(float(dim.dataset.score))
+
+
+@pytest.mark.parametrize("kind, source, target, where", [
+    ("cka", "net.l1", "mA", "the feature set 'net.l1' \\(features/net/l1\\) is damaged.*re-extract the layer"),
+    ("forward", "net.l2", "mA", "entry 'neural/mA' variable 'data' cannot be read: its chunk .* is missing.*rewrite the set"),
+])
+def test_a_damaged_input_set_is_refused(study, kind, source, target, where):
+    st, *_ = study
+    _lose_a_chunk(st, "features/net/l1" if source == "net.l1" else "neural/mA", "data")
+    with pytest.raises(StoreError, match=where) as info:
+        compute(st, kind, source, target, params={"reps": 2} if kind == "forward" else None)
+    assert "\n" not in str(info.value)
+    assert list_entries(st).query(f"kind == '{kind}'").empty  # nothing computed from NaN was stored
+
+
 def test_streaming_rule_and_options(study):
     st, f1, _, neu = study
     ds = nx.score(st, "forward", "net.l1", "mA", reps=2, max_n=5)  # unit subsets: no Gram

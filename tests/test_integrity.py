@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from neuroxr.cli import main
 from neuroxr.layouts import features, neural
-from neuroxr.store import COMPLETE_ATTR, VARS_ATTR, StudyStore
+from neuroxr.store import COMPLETE_ATTR, VARS_ATTR, StoreError, StudyStore
 
 SCORE = "scores/forward/net.fc__monkeyA/0123456789abcdef"  # any group: damage is found by path
 
@@ -66,9 +66,27 @@ def test_missing_array_metadata(store):
 
 def test_missing_chunk_is_not_nan_fill(store):
     os.remove(_file(store, "features", "net", "fc", "data", "c", "0", "1"))
-    assert np.isnan(store.read_features("net", "fc").values[:, 4:8]).all()  # what a reader would get
+    lazy = store.read_features("net", "fc")  # opening is lazy and fine; the intact chunks read back
+    np.testing.assert_array_equal(np.isnan(lazy[:, :4].values), False)
+    with pytest.raises(StoreError, match=r"'features/net/fc' variable 'data' cannot be read: its chunk 0/1 is missing"
+                                         r".*re-extract the layer or rewrite it") as info:
+        lazy.load()  # Zarr alone would hand back NaN here
+    assert "\n" not in str(info.value)
     (path, problem), = store.damaged()
     assert path == "features/net/fc" and "array 'data': 1 of 3 chunks missing (e.g. c/0/1)" in problem
+    assert store.damaged(path="features/net/fc") == [(path, "array 'data': 1 of 3 chunks missing (e.g. c/0/1); "
+                                                            "they would read as fill values (NaN)")]
+    assert store.damaged(path="neural/monkeyA") == [] and store.damaged(path="nothing/here") == []
+
+
+def test_lost_variable_or_coordinate_chunk_is_refused_when_opened(store):
+    os.remove(_file(store, *SCORE.split("/"), "neuroid_id", "c", "0"))  # a coordinate: read when opened
+    with pytest.raises(StoreError, match=f"entry '{SCORE}' is damaged \\(array 'neuroid_id': 1 of 1 chunks missing"):
+        store.read_dataset(SCORE)
+    shutil.rmtree(_file(store, "neural", "monkeyA", "data"))
+    with pytest.raises(StoreError, match=r"the neural set 'monkeyA' \(neural/monkeyA\) is damaged \(marked complete "
+                                         r"but its variables \['data'\] are missing\); rewrite the set"):
+        store.read_neural("monkeyA")
 
 
 def test_undecodable_chunk_needs_values(store):

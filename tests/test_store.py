@@ -239,6 +239,16 @@ def test_bad_names_are_refused(store, name):
         store.write_neural(name, _neural())
 
 
+@pytest.mark.parametrize("region", ["V1/V2", "a__b", "IT_", "V4 left", ""])
+def test_bad_region_values_are_refused(store, region):
+    # a region names the set '<neural>.<region>' and the entry paths of that set
+    da = _neural().assign_coords(region=("neuroid", ["IT", "IT", region, region, "V4"]))
+    with pytest.raises(StoreError, match=f"invalid region {region!r} of neural set 'mB'.*rename it") as info:
+        store.write_neural("mB", da)
+    assert "\n" not in str(info.value) and "mB" not in store.neural_sets()
+    store.write_neural("mB", da.assign_coords(region=("neuroid", ["IT", "IT", "V1.a", "V1-V2", "V4"])))  # dots and '-' are fine
+
+
 def test_bad_model_name_is_refused(store):
     # '__' separates the two sets of an entry's pair group: no set name may hold it
     with pytest.raises(StoreError, match="invalid model name 'net__conv1'"):

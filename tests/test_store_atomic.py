@@ -150,6 +150,55 @@ def test_opening_recovers_every_interrupted_swap(store, monkeypatch):
     np.testing.assert_array_equal(again.read_features("net", "fc").values, _features(2).values)
 
 
+def _interrupted_between_renames(store, monkeypatch):
+    """Rewrite neural/monkeyA and stop its writer after the old copy went to the trash (lock released)."""
+    real = os.rename
+
+    def rename(src, dst):
+        real(src, dst)
+        if "trash" in dst:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic.os, "rename", rename)
+        with pytest.raises(KeyboardInterrupt):
+            store.write_neural("monkeyA", _neural(3))
+    assert atomic.has_journal(store.url, "neural/monkeyA")
+    assert not os.path.exists(os.path.join(store.url, "neural", "monkeyA"))
+
+
+def test_read_only_open_finishes_a_dead_writers_swap(store, monkeypatch):
+    _interrupted_between_renames(store, monkeypatch)
+    t0 = time.monotonic()
+    reader = StudyStore(store.url, mode="r")
+    assert reader.neural_sets() == ["monkeyA"] and not atomic.has_journal(store.url, "neural/monkeyA")
+    np.testing.assert_array_equal(reader.read_neural("monkeyA").values, _neural(3).values)
+    assert reader.damaged() == [] and time.monotonic() - t0 < 5
+
+
+def test_swap_that_cannot_be_finished_is_read_through_and_reported(store, monkeypatch):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    _interrupted_between_renames(store, monkeypatch)
+    monkeypatch.setattr(atomic, "recover", lambda *a, **k: [])  # as on a read-only folder: nobody can finish it
+    t0 = time.monotonic()
+    reader = StudyStore(store.url, mode="r")
+    assert reader.neural_sets() == ["monkeyA"] and "neural/monkeyA" in [p for _, p, _ in reader.entries()]
+    np.testing.assert_array_equal(reader.read_neural("monkeyA").values, _neural(3).values)  # the new complete copy
+    (path, problem), = reader.damaged()
+    assert path == "neural/monkeyA" and "died between the two renames" in problem and "write access" in problem
+    res = CliRunner().invoke(main, ["validate", store.url])
+    assert res.exit_code == 1 and "neural/monkeyA" in res.output and "swap could not be finished" in res.output
+    res = CliRunner().invoke(main, ["info", store.url])
+    assert res.exit_code == 0 and "monkeyA" in res.output.split("Features")[0] and "swap could not be finished" in res.output
+    assert time.monotonic() - t0 < 5  # no waiting for a writer that is gone
+    monkeypatch.undo()
+    StudyStore(store.url)  # a writable open finishes it
+    assert not atomic.has_journal(store.url, "neural/monkeyA") and StudyStore(store.url, mode="r").damaged() == []
+
+
 # ---------------------------------------------------------------------------- locks
 def _dead_pid():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -292,3 +341,24 @@ def test_writer_killed_between_renames_holding_the_lock(store, tmp_path):
     st = StudyStore(store.url)  # the dead owner's lock is broken and its swap finished
     assert np.unique(st.read_neural("monkeyA").values).tolist() == [2.0]
     assert not os.path.exists(lock_file(store.url, "neural/monkeyA")) and _staged(st) == []
+
+
+def test_two_processes_creating_one_store_both_open_it(tmp_path, monkeypatch):
+    import zarr.errors
+
+    path = tmp_path / "new.zarr"
+    real = zarr.open_group
+    raced = []
+
+    def racing(store, mode="a", **kw):  # another process creates the store between our look and our create
+        if not raced:
+            raced.append(True)
+            real(zarr.storage.LocalStore(str(path)), mode="w")
+            raise zarr.errors.ContainsGroupError("A group exists in store")
+        return real(store, mode=mode, **kw)
+
+    monkeypatch.setattr(zarr, "open_group", racing)
+    st = StudyStore(path)
+    assert raced and st.inventory() == {"neural": [], "features": {}}
+    st.write_neural("monkeyA", _neural(0))
+    assert StudyStore(path, mode="r").neural_sets() == ["monkeyA"]

@@ -117,3 +117,44 @@ def test_cli_gram_spread(sweep_copy, tmp_path, monkeypatch, flag, config, expect
     res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), "--scheduler", "serial", *flag])
     assert isinstance(res.exception, _Stop)
     assert seen.get("gram_spread") is expected
+
+
+def test_cli_sweep_refuses_a_missing_store(tmp_path):
+    typo = tmp_path / "typo.zarr"
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    line = _one_line_error(CliRunner().invoke(sweep_command, [str(typo), str(cfg), "--scheduler", "serial"]))
+    assert "no study store at" in line and "check the path" in line
+    assert not typo.exists()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_sweep_quiet_silences_warnings(sweep_copy, tmp_path, monkeypatch, quiet):
+    import importlib
+    import os
+    import warnings
+
+    from neuroxr.errors import NeuroxrWarning
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def fake(store, client=None, progress=True, **kw):  # a sweep whose entries warn
+        seen["workers"] = os.environ.get("PYTHONWARNINGS")  # what the embedded cluster's workers start with
+        warnings.warn("a warning of an entry", NeuroxrWarning, stacklevel=1)
+        raise _Stop
+
+    monkeypatch.setattr(run, "sweep", fake)
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), "--scheduler", "serial",
+                                                 *(["-q"] if quiet else [])])
+    assert isinstance(res.exception, _Stop)
+    assert len(caught) == (0 if quiet else 1)
+    assert seen["workers"] == ("ignore" if quiet else None) and "PYTHONWARNINGS" not in os.environ

@@ -364,3 +364,12 @@ def test_cluster_submits_the_longest_entries_first(sweep_copy, monkeypatch):
     costs = [entry_cost(e, {"reps": 2}, sizes) for e in entries]
     assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
     assert entries[0].direction != "cka" and entries[-1].direction == "cka"
+
+
+def test_sweep_refuses_a_missing_store(tmp_path):
+    from neuroxr.errors import StoreError
+
+    typo = tmp_path / "typo.zarr"
+    with pytest.raises(StoreError, match="no study store at .*typo.zarr.*check the path"):
+        sweep(typo, client="serial", progress=False)
+    assert not typo.exists()

@@ -165,7 +165,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         echo(f"  {path}  (write did not finish; rewrite or delete it)")
     damaged = summary.get("damaged", [])
     if damaged:
-        echo(f"\nDamaged entries ({len(damaged)}): recompute them (a sweep or score with overwrite)")
+        echo(f"\nDamaged entries ({len(damaged)}): a score or sweep asking for one computes it again; rewrite a damaged set")
         for d in damaged:
             echo(f"  {d['path']}  ({d['problem']})")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ._common import current_storage_options, one_line, storage_options
+from ._common import Output, current_storage_options, one_line, open_store_or_fail, storage_options
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -54,6 +54,24 @@ def _print_text(result: Any) -> None:
         click.echo(result.best_layers.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
+@contextlib.contextmanager
+def _quiet_workers(quiet: bool) -> Any:
+    """With ``quiet``, workers of the embedded cluster started inside start with warnings ignored
+    (``PYTHONWARNINGS``, read when their interpreter starts); the variable is restored after."""
+    if not quiet:
+        yield
+        return
+    old = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = "ignore"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = old
+
+
 @click.command(name="sweep")
 @click.argument("store")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
@@ -83,15 +101,12 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     bar on a terminal and a plain line otherwise.
     """
     from ..errors import NeuroxrError
-    from ..store import StudyStore
     from ..sweep.config import load_config, validate_config
     from ..sweep.run import sweep
 
+    Output(as_json, quiet)  # --quiet: no warnings on stderr (errors still go there)
     so = current_storage_options()
-    try:
-        st = StudyStore(store, mode="a", storage_options=so)
-    except Exception as exc:
-        raise click.ClickException(f"cannot open the study store {store!r}: {one_line(exc)}") from None
+    st = open_store_or_fail(store, mode="a")  # a missing store is an error, never a new empty one
     try:
         cfg = load_config(config, st) if config else validate_config({}, st)
         for key, value in (("scheduler", scheduler), ("n_workers", n_workers), ("backend", backend),
@@ -103,7 +118,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         client = cfg.pop("scheduler", None)
         if so is not None:  # the workers open the store with the same options
             cfg["storage_options"] = {**so, **(cfg.get("storage_options") or {})}
-        with contextlib.redirect_stdout(sys.stderr):  # progress lines go to stderr, results to stdout
+        with contextlib.redirect_stdout(sys.stderr), _quiet_workers(quiet):  # progress on stderr, results on stdout
             result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
     except NeuroxrError as exc:
         raise click.ClickException(one_line(exc)) from None

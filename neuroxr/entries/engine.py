@@ -7,9 +7,10 @@
 2. the parameters are checked and their defaults filled in; with the version tokens of the sets
    read they form the provenance and its key (:mod:`neuroxr.entries.provenance`), which places
    the entry at ``<stage>/<kind>/<source>__<target>/<key>`` (:mod:`neuroxr.entries.layout`);
-3. a complete entry with the same provenance is read back; otherwise the entry is computed and
-   written beside any other entry of the pair (or, with ``require_existing=True``, the request is
-   refused naming each parameter that differs from the existing entries).
+3. a complete entry with the same provenance is read back if it is intact (a damaged one, with a
+   lost variable or chunk, is computed again in its place, with a warning); otherwise the entry is
+   computed and written beside any other entry of the pair (or, with ``require_existing=True``, the
+   request is refused naming each parameter that differs from the existing entries).
 
 It decides streaming (:func:`neuroxr.entries.kinds.streams`: forward with ridge or linear and no
 ``max_n`` reads the features only through the cached Gram), Gram reuse (the Gram is itself an
@@ -19,6 +20,7 @@ entry, keyed by the feature set's token), backend and dtype.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,11 +29,11 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
-from ..errors import LayoutError, StoreError
+from ..errors import LayoutError, NeuroxrWarning, StoreError
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
-from ..store import StudyStore
+from ..store import StudyStore, _check_region
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -131,29 +133,39 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
     refs = [src] if tgt is None else [src, tgt]
+    for ref in refs:  # a region written before regions were checked must not make a path ('/') or a bad name
+        if ref.region is not None:
+            _check_region(ref.region, ref.neural)
     inputs = {r.path: store.token(r.path) for r in refs}
     prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, k.revision)
     key = _p.key(prov)
     return _Request(k, src, tgt, filled, prov, key, _l.entry_path(k.stage, k.name, src, tgt, key))
 
 
-def _matches(store: StudyStore, req: _Request) -> bool:
+def _matches(store: StudyStore, req: _Request) -> tuple[bool, str | None]:
+    """``(found, damage)``: whether a complete entry with the request's provenance exists, and the
+    first damage found in it (a lost variable or chunk; ``None``: intact). One read of the entry's
+    metadata document, and one listing of its keys when it matches."""
     if not _p.is_trusted(req.provenance):
-        return False
-    attrs = store.group_attrs(req.path)  # one read of the entry's metadata document (None: absent or incomplete)
-    return attrs is not None and dict(attrs.get(_p.PROVENANCE_ATTR) or {}) == req.provenance
+        return False, None
+    attrs = store.group_attrs(req.path)  # None: absent or incomplete
+    if attrs is None or dict(attrs.get(_p.PROVENANCE_ATTR) or {}) != req.provenance:
+        return False, None
+    damage = store.damaged(path=req.path)
+    return True, damage[0][1] if damage else None
 
 
 def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,
            params: Mapping[str, Any] | None = None, dtype: Any = None) -> str | None:
-    """The path of the complete entry whose provenance matches the request, else ``None``.
+    """The path of the complete, undamaged entry whose provenance matches the request, else ``None``.
 
-    Parameters are as in :func:`compute`. Legacy (0.1.0) entries and entries of sets without a
-    version token never match.
+    Parameters are as in :func:`compute`. Legacy (0.1.0) entries, entries of sets without a
+    version token and damaged entries (a lost variable or chunk) never match.
     """
     store = _open(store)
     req = _prepare(store, kind, source, target, params, dtype)
-    return req.path if _matches(store, req) else None
+    found, damage = _matches(store, req)
+    return req.path if found and damage is None else None
 
 
 def _refuse(store: StudyStore, req: _Request) -> StoreError:
@@ -317,8 +329,16 @@ def compute(
         raise LayoutError(f"unknown run options {bad}; choose from {RUN_OPTIONS}.")
     req = _prepare(store, kind, source, target, params, dtype)
     fresh = bool(options.get("keep_predictions"))
-    if not overwrite and not fresh and _matches(store, req):
-        return EntryResult(req.path, store.read_dataset(req.path).load(), False, req.provenance)
+    if not overwrite and not fresh:
+        found, damage = _matches(store, req)
+        if found and damage is None:
+            return EntryResult(req.path, store.read_dataset(req.path).load(), False, req.provenance)
+        if found and require_existing:
+            raise StoreError(f"store {store.url!r}: entry {req.path!r} matches the request but is damaged ({damage}); "
+                             f"compute it again (require_existing=False) to replace it.")
+        if found:  # never handed back: computed again, and the new copy replaces it
+            warnings.warn(f"store {store.url!r}: entry {req.path!r} is damaged ({damage}); computing it again.",
+                          NeuroxrWarning, stacklevel=2)
     if require_existing:
         raise _refuse(store, req)
     ds = _label(req, _run(req, _IO(store, backend), backend, options))

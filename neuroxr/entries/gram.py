@@ -34,6 +34,8 @@ def raw_features(store: Any, src: Any) -> tuple[Any, np.ndarray] | None:
     (the caller then reads the labeled set)."""
     import dask.array as da
 
+    if hasattr(store, "check_intact"):
+        store.check_intact(src.path)  # read straight from Zarr: a lost chunk would read as NaN unawares
     try:
         g = store._group(src.path)
         arr = g["data"]

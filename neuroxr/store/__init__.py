@@ -1,8 +1,9 @@
 """The study store: Zarr groups, atomic replace, completion markers, version tokens, locks, integrity.
 
-Modules: :mod:`.study` (:class:`StudyStore`, :func:`open_store`), :mod:`.atomic` (write aside, then
-swap), :mod:`.lock` (one lock file per entry), :mod:`.integrity` (damage scan), :mod:`._zarr`
-(URLs, attribute names, key listing).
+Modules: :mod:`.study` (:class:`StudyStore`, :func:`open_store`), :mod:`.reading` (its reading
+half: documents, entries, sets, damage), :mod:`.atomic` (write aside, then swap), :mod:`.lock` (one
+lock file per entry), :mod:`.integrity` (damage scan), :mod:`._zarr` (URLs, attribute names, key
+listing).
 """
 
 from ..errors import StoreError
@@ -16,6 +17,7 @@ from ._zarr import (
     TOP_GROUPS,
     VARS_ATTR,
     _check_name,
+    _check_region,
     _jsonable,
 )
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock
@@ -37,5 +39,6 @@ __all__ = [
     "LOCK_EXPIRY",
     "LOCK_TIMEOUT",
     "_check_name",
+    "_check_region",
     "_jsonable",
 ]

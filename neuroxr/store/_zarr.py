@@ -58,6 +58,19 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+def _check_region(value: Any, neural: str) -> str:
+    """A region value of the neural set ``neural``, refused unless it is a valid name: a region names
+    the set ``<neural>.<region>`` and so entry paths (a '/' would split them, a '__' would read as
+    the source/target separator)."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise StoreError(
+            f"invalid region {value!r} of neural set {neural!r}: a region names the set '{neural}.<region>' and "
+            f"its entries, so use letters, digits, '.', '-' and single '_' (start with a letter or digit; no '/', "
+            f"no '__', no trailing '_'), e.g. 'V1-V2'; rename it in the 'region' coord and write the set again."
+        )
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     """Turn attrs into what Zarr's JSON attributes accept (numpy scalars, tuples, None)."""
     if isinstance(value, Mapping):
@@ -111,13 +124,15 @@ def zarr_store(url: str, read_only: bool, storage_options: Mapping[str, Any] | N
 
 
 def list_keys(zstore: Any, prefix: str = "") -> list[str]:
-    """Every key below ``prefix`` (``""``: the whole store), the hidden folder excluded."""
+    """Every key below ``prefix`` (``""``: the whole store), the hidden folder excluded (unless
+    ``prefix`` lies in it)."""
     from zarr.core.sync import sync
 
     async def collect() -> list[str]:
         return [k async for k in (zstore.list_prefix(prefix) if prefix else zstore.list())]
 
-    return sorted(k for k in sync(collect()) if not k.startswith(HIDDEN + "/"))
+    hidden = prefix.startswith(HIDDEN + "/")
+    return sorted(k for k in sync(collect()) if hidden or not k.startswith(HIDDEN + "/"))
 
 
 def read_key(zstore: Any, key: str) -> bytes | None:
@@ -153,13 +168,42 @@ def os_message(exc: BaseException) -> str:
 
 
 class GuardedArray:
-    """Array-like view of one stored variable whose read failures name the entry (for dask)."""
+    """Array-like view of one stored variable whose read failures name the entry (for dask).
 
-    def __init__(self, var: xr.Variable, where: str) -> None:
+    ``lost``: block indices of chunks missing from the store (Zarr would read them as the fill
+    value), of chunk shape ``chunks``; a read that touches one raises :class:`StoreError` ending in
+    ``fix``.
+    """
+
+    def __init__(self, var: xr.Variable, where: str, lost: Any = (), chunks: Any = None, fix: str = "") -> None:
         self.var, self.where = var, where
         self.shape, self.dtype, self.ndim = var.shape, var.dtype, var.ndim
+        self.lost, self.chunks, self.fix = set(lost), tuple(chunks or var.shape), fix
+
+    def _lost_in(self, key: Any) -> tuple[int, ...] | None:
+        """The first lost block that ``key`` (slices or integers per dimension) reads, else ``None``."""
+        key = key if isinstance(key, tuple) else (key,)
+        spans = []
+        for d, (n, c) in enumerate(zip(self.shape, self.chunks)):
+            k = key[d] if d < len(key) else slice(None)
+            c = max(int(c), 1)
+            if isinstance(k, slice) and (k.step is None or k.step > 0):
+                start, stop, _ = k.indices(n)
+                if stop <= start:
+                    return None
+                spans.append((start // c, (stop - 1) // c))
+            elif isinstance(k, (int, np.integer)):
+                spans.append(((int(k) % n) // c, (int(k) % n) // c))
+            else:  # anything else: every block of this dimension
+                spans.append((0, max(n - 1, 0) // c))
+        return next((b for b in sorted(self.lost) if all(lo <= i <= hi for i, (lo, hi) in zip(b, spans))), None)
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        if self.lost and (block := self._lost_in(key)) is not None:
+            raise StoreError(
+                f"{self.where} cannot be read: its chunk {'/'.join(map(str, block)) or '(0-d)'} is missing from the "
+                f"store (lost data, it would read as NaN); {self.fix}"
+            )
         try:
             return np.asarray(self.var[key].values)
         except Exception as exc:  # the codec or the file system: one line naming the entry

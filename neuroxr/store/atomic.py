@@ -11,8 +11,10 @@ host and pid of its writer), marked complete there, and then, under the entry's 
 Directory renames on one file system are atomic, so at every instant the entry is the old complete
 copy, the new complete copy, or (between steps 2 and 3) absent with both copies on disk and the
 journal naming them. :func:`recover` finishes such a swap (it only rolls forward: the staged copy is
-complete before step 1) and is run when a store is opened for writing and when a reader finds an
-entry missing. Staging folders of writers that died before step 1 are removed the same way.
+complete before step 1) and is run when a store is opened (in either mode) and when a reader finds
+an entry missing. Staging folders of writers that died before step 1 are removed when a store is
+opened for writing. Where a dead writer's swap cannot be finished (a read-only folder),
+:func:`orphaned` names its complete new copy for readers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from urllib.parse import quote, unquote
 
 from ._zarr import HIDDEN
-from .lock import EntryLock, _owner_alive
+from .lock import EntryLock, _owner_alive, is_stale, lock_file, read_lock
 
 _HOST = socket.gethostname()
 
@@ -132,12 +134,13 @@ def discard(root: str, sid: str) -> None:
             return
 
 
-def recover(root: str, path: str | None = None) -> list[str]:
+def recover(root: str, path: str | None = None, cleanup: bool = True) -> list[str]:
     """Finish interrupted swaps (of ``path`` only, or all) whose writer no longer holds the lock.
 
-    Without ``path`` also removes staging folders of dead writers on this host and trash left
-    behind. Returns the entry paths whose swap was finished. Never raises for OS errors (a store on
-    a read-only file system simply is not repaired).
+    Without ``path`` (and with ``cleanup``) also removes staging folders of dead writers on this
+    host and trash left behind. Returns the entry paths whose swap was finished. Never raises for OS
+    errors (a store on a read-only file system simply is not repaired: :func:`orphaned` then names
+    the new copy readers use).
     """
     done: list[str] = []
     swaps = _dir(root, "swaps")
@@ -164,7 +167,7 @@ def recover(root: str, path: str | None = None) -> list[str]:
             pass
         finally:
             lock.release()
-    if path is None:
+    if path is None and cleanup:
         for sid in _listdir(_dir(root, "staging")):
             parts = sid.split("~")
             if sid in referenced or len(parts) != 3:
@@ -176,6 +179,26 @@ def recover(root: str, path: str | None = None) -> list[str]:
             if t not in referenced:
                 shutil.rmtree(os.path.join(_dir(root, "trash"), t), ignore_errors=True)
     return done
+
+
+def pending(root: str) -> list[str]:
+    """The entry paths with a swap journal (a swap running, or interrupted and not finished yet)."""
+    return [unquote(n[: -len(".json")]) for n in _listdir(_dir(root, "swaps")) if n.endswith(".json")]
+
+
+def orphaned(root: str, path: str) -> str | None:
+    """The store-relative folder of the complete new copy of an interrupted swap of ``path`` whose
+    writer is gone (its lock is free or stale), for readers when the swap cannot be finished (a
+    read-only file system); ``None`` when there is no such swap or its writer still holds the lock."""
+    rec = _read_json(journal_file(root, path))
+    sid = rec.get("staging") if rec else None
+    if not isinstance(sid, str) or not os.path.isdir(staging_dir(root, sid)):
+        return None
+    lock = lock_file(root, path)
+    info = read_lock(lock)
+    if info is not None and not is_stale(lock, info):
+        return None  # a live writer between its two renames: wait for it
+    return f"{HIDDEN}/staging/{sid}"
 
 
 def _listdir(d: str) -> list[str]:

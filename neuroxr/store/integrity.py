@@ -10,6 +10,7 @@ It knows nothing of the entry layout: problems are reported on the group that ho
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import uuid
 import warnings
@@ -34,6 +35,77 @@ def chunk_keys(meta: dict[str, Any]) -> list[str]:
         else:
             out.append("c" + "".join(f"{sep}{i}" for i in idx))
     return out
+
+
+def chunk_index(key: str) -> tuple[int, ...]:
+    """The block index of a chunk key (``"c/0/1"``, ``"c.0.1"``, v2 ``"0.1"``; ``"c"`` of a 0-d array: ``()``)."""
+    parts = key.replace(".", "/").split("/")
+    return tuple(int(i) for i in parts[1 if key.startswith("c") else 0 :] if i != "")
+
+
+def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | None = None,
+                 values: bool = False) -> tuple[list[str], dict[str, list[str]]]:
+    """What a reader of the complete group ``path`` (metadata document ``doc``) would get wrong unawares.
+
+    Parameters
+    ----------
+    zstore : zarr store
+    path : str
+        The group (``""``: the root).
+    doc : dict
+        Its metadata document (with the arrays' documents when it was written in one batch).
+    keys : set of str, optional
+        The keys stored under ``path`` if already known; else one listing of its prefix.
+    values : bool, default False
+        Also decode every stored chunk.
+
+    Returns
+    -------
+    (problems, lost)
+        One line per problem (recorded arrays gone, chunks missing from an array's grid minus those
+        recorded absent at completion, chunks that cannot be decoded), and the missing chunk keys
+        per array. A group written before neuroxr recorded its arrays (no ``neuroxr_vars``) has none.
+    """
+    attrs = doc.get("attributes", {})
+    names = attrs.get(VARS_ATTR)
+    if not isinstance(names, list):
+        return [], {}
+    prefix = f"{path}/" if path else ""
+    if keys is None:
+        keys = set(list_keys(zstore, prefix))
+    cons = doc.get("consolidated_metadata")
+    metas = cons.get("metadata", {}) if isinstance(cons, dict) else {}
+    absent = attrs.get(ABSENT_ATTR) or {}
+    problems: list[str] = []
+    lost: dict[str, list[str]] = {}
+    gone = []
+    from .batch import get_many  # (batch imports this module)
+
+    # a group written in one batch carries its arrays' documents (readers use them); others: one batch of reads
+    docs = get_many(zstore, [f"{prefix}{n}/zarr.json" for n in names if n not in metas and f"{prefix}{n}/zarr.json" in keys])
+    for name in names:
+        meta = metas.get(name)
+        if meta is None and docs.get(f"{prefix}{name}/zarr.json") is not None:
+            try:
+                meta = json.loads(docs[f"{prefix}{name}/zarr.json"])  # type: ignore[arg-type]
+            except ValueError:
+                meta = None
+        if not isinstance(meta, dict) or meta.get("node_type") != "array":
+            gone.append(name)
+            continue
+        expected = chunk_keys(meta)
+        allowed = set(absent.get(name, []))
+        missing = [c for c in expected if f"{prefix}{name}/{c}" not in keys and c not in allowed]
+        if missing:
+            lost[name] = missing
+            problems.append(f"array {name!r}: {len(missing)} of {len(expected)} chunks missing (e.g. {missing[0]}); "
+                            f"they would read as fill values (NaN)")
+        if values:
+            present = [c for c in expected if f"{prefix}{name}/{c}" in keys]
+            problems.extend(p.rpartition("; rewrite")[0] for _, p in _read_chunks(zstore, f"{prefix}{name}", meta, present))
+    if gone:
+        problems.insert(0, f"marked complete but its variables {gone} are missing")
+    return problems, lost
 
 
 def absent_chunks(zstore: Any, group_path: str) -> dict[str, list[str]]:
@@ -174,7 +246,7 @@ def _read_chunks(zstore: Any, array_path: str, meta: dict[str, Any], present: li
         return [(group or "/", f"array {name!r} cannot be opened ({type(exc).__name__}: {exc}); rewrite the entry")]
     bad = []
     for c in present:
-        idx = tuple(int(i) for i in c.replace(".", "/").split("/")[1 if c.startswith("c") else 0 :] if i != "")
+        idx = chunk_index(c)
         try:
             arr.get_block_selection(idx)
         except Exception as exc:  # a corrupt chunk fails in the codec: report it, keep scanning

@@ -19,7 +19,7 @@ from typing import Any
 
 import zarr
 
-from . import batch
+from . import atomic, batch
 from . import inventory as _inv
 from ._zarr import COMPLETE_ATTR, TOKEN_ATTR, os_message
 
@@ -262,7 +262,15 @@ class Listing:
         """Every group of data found by walking the hierarchy: ``(path, complete, token)``."""
         with warnings.catch_warnings():  # zarr warns about the hidden .neuroxr folder (no zarr.json, on purpose)
             warnings.filterwarnings("ignore", message="Object at .* is not recognized")
-            return self._walk_groups()
+            out = self._walk_groups()
+        local = getattr(self, "_local", None)
+        seen = {p for p, _, _ in out}
+        for path in atomic.pending(local) if local else []:  # a dead writer's swap not finished: its new copy
+            if path not in seen and atomic.orphaned(local, path) is not None:
+                attrs = (self._doc(path) or {}).get("attributes", {})  # type: ignore[attr-defined]
+                tok = attrs.get(TOKEN_ATTR) if attrs.get(COMPLETE_ATTR) else None
+                out.append((path, bool(attrs.get(COMPLETE_ATTR)), str(tok) if tok else None))
+        return out
 
     def _walk_groups(self) -> list[tuple[str, bool, str | None]]:
         out: list[tuple[str, bool, str | None]] = []

@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,33 +36,30 @@ from ..errors import StoreError
 from ..layouts import validate_features, validate_neural
 from . import atomic, batch
 from ._zarr import (
-    COMPLETE_ATTR,
     DATA_VAR,
     STORE_ATTRS,
     STORE_VERSION,
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
-    GuardedArray,
     _check_name,
+    _check_region,
     _jsonable,
     local_root,
     os_message,
     read_json,
     zarr_store,
 )
-from .integrity import mark_group, scan
-from .listing import Listing
+from .integrity import mark_group
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock, NoLock
+from .reading import Reading
 
 __all__ = ["StudyStore", "open_store"]
 
-#: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
-_SWAP_WAIT = 10.0
 #: default bytes of small groups (each read or written in one batch on an object store) a cached store keeps
 _DATA_CACHE_BYTES = 256 * 2**20
 
 
-class StudyStore(Listing):
+class StudyStore(Reading):
     """A study store on Zarr (local path or any fsspec URL that zarr accepts).
 
     Parameters
@@ -115,6 +110,7 @@ class StudyStore(Listing):
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
         self._known: set[str] = set()  # groups known to exist (object stores: require_group)
         self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
+        self._checked: dict[tuple[str, str], Any] = {}  # damage found per (path, token) (cache)
         # small groups in memory by (path, version token) (cache)
         self._data = batch.GroupCache((_DATA_CACHE_BYTES if cache_bytes is None else int(cache_bytes)) if cache else 0)
         self._root_group: zarr.Group | None = None
@@ -135,15 +131,32 @@ class StudyStore(Listing):
             if self._local is not None or root_doc is None or root_doc.get("node_type") != "group" or (
                 mode == "a" and STORE_VERSION_ATTR not in attrs
             ):
-                self._root_group = zarr.open_group(self._zstore, mode="r" if mode == "r" else "a")
-                if mode == "a" and STORE_VERSION_ATTR not in self._root_group.attrs:
-                    self._root_group.attrs[STORE_VERSION_ATTR] = STORE_VERSION
+                self._root_group = self._open_root()
         except OSError as exc:
             raise StoreError(f"cannot open the study store {self.url!r} for writing: {os_message(exc)}.") from exc
         except Exception as exc:  # zarr raises several kinds for a folder that is no Zarr group
             raise StoreError(f"no study store at {self.url!r} ({type(exc).__name__}: {exc}).") from exc
-        if mode == "a" and self._local is not None:
-            atomic.recover(self._local)  # finish swaps interrupted by a killed writer
+        if self._local is not None:  # finish swaps interrupted by a killed writer (readers too, when they can)
+            atomic.recover(self._local, cleanup=mode == "a")
+
+    def _open_root(self) -> zarr.Group:
+        """The root group; with ``mode="a"`` made (and stamped with the store version) when absent.
+        Another process creating the same store at the same moment is fine: zarr's "already exists"
+        (or a root document still being written) is retried until the other's group is there."""
+        attempt = 0
+        while True:
+            try:
+                root = zarr.open_group(self._zstore, mode="r" if self.mode == "r" else "a")
+                if self.mode == "a" and STORE_VERSION_ATTR not in root.attrs:
+                    root.attrs[STORE_VERSION_ATTR] = STORE_VERSION
+                return root
+            except OSError:
+                raise
+            except Exception:  # zarr raises several kinds: "a group exists", a half-written document
+                attempt += 1
+                if self.mode == "r" or attempt >= 10:
+                    raise
+                time.sleep(0.01 * attempt)
 
     def _root_doc(self) -> dict[str, Any] | None:
         try:
@@ -171,73 +184,12 @@ class StudyStore(Listing):
             f"{sum(len(v) for v in inv['features'].values())} feature sets>"
         )
 
-    # ------------------------------------------------------------------ primitives
-    def _lookup(self, path: str) -> zarr.Group | None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                node = self._root[path]
-        except (KeyError, FileNotFoundError):
-            return None
-        return node if isinstance(node, zarr.Group) else None
-
-    def _group(self, path: str) -> zarr.Group | None:
-        return self._after_swap(path, self._lookup)
-
-    def _after_swap(self, path: str, read: Any) -> Any:
-        """``read(path)``; for an entry caught between the two renames of a swap on a local store,
-        wait for the swap, or finish a dead writer's swap, and read again."""
-        value = read(path)
-        if value is not None or self._local is None or not atomic.has_journal(self._local, path):
-            return value
-        deadline = time.monotonic() + _SWAP_WAIT
-        while atomic.has_journal(self._local, path):
-            if self.mode == "a":
-                atomic.recover(self._local, path)
-            value = read(path)
-            if value is not None or time.monotonic() > deadline:
-                return value
-            time.sleep(0.02)
-        return read(path)
-
-    # ------------------------------------------------------------------ group documents
-    def _read_doc(self, path: str) -> dict[str, Any] | None:
-        """The metadata document of the group ``path`` (one read; ``{}`` unreadable or not a group)."""
-        if path in self._docs:
-            return self._docs[path]
-        try:
-            doc = read_json(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
-        except (OSError, FileNotFoundError):
-            return None
-        if doc is None:
-            return None
-        if doc.get("node_type") != "group":
-            return {}
-        if self._cache and doc.get("attributes", {}).get(COMPLETE_ATTR):
-            self._docs[path] = doc
-        return doc
-
-    def _doc(self, path: str) -> dict[str, Any] | None:
-        """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""
-        return self._after_swap(path, self._read_doc)
-
     def _forget(self, path: str) -> None:
         """Drop what the cache holds of ``path`` and below (after this object changed it)."""
         for p in [p for p in self._docs if p == path or p.startswith(path + "/")]:
             del self._docs[p]
         self._data.forget(path)
         self._known -= {p for p in self._known if p == path or p.startswith(path + "/")}
-
-    def group_attrs(self, path: str) -> dict[str, Any] | None:
-        """The attributes of the complete group ``path`` (store attributes included); ``None`` when
-        it is absent or incomplete. One read of its metadata document (cached with ``cache=True``)."""
-        doc = self._doc(path)
-        attrs = (doc or {}).get("attributes", {})
-        return dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
-
-    def is_complete(self, path: str) -> bool:
-        """Whether the entry at ``path`` exists and its write finished."""
-        return self.group_attrs(path) is not None
 
     def mark_complete(self, path: str) -> None:
         """Mark the entry at ``path`` complete (call only after all its data are written).
@@ -258,15 +210,6 @@ class StudyStore(Listing):
                 self._record(path, "complete", token)
         except OSError as exc:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: {os_message(exc)}.") from exc
-
-    def token(self, path: str) -> str | None:
-        """The version token of the complete group ``path``: it changes on every rewrite.
-
-        ``None`` when ``path`` is absent, incomplete, or was written before tokens existed (0.1.0).
-        """
-        attrs = self.group_attrs(path)
-        tok = None if attrs is None else attrs.get(TOKEN_ATTR)
-        return str(tok) if tok else None
 
     def lock(self, path: str, timeout: float = LOCK_TIMEOUT, expiry: float = LOCK_EXPIRY) -> EntryLock | NoLock:
         """The lock of entry ``path``, as a context manager (``with store.lock(path): ...``).
@@ -464,69 +407,6 @@ class StudyStore(Listing):
                 f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the entry is incomplete, write it again."
             ) from exc
 
-    def read_dataset(self, path: str) -> xr.Dataset:
-        """Open the complete entry ``path`` lazily (dask-backed; a damaged chunk raises :class:`StoreError`)."""
-        doc = self._doc(path)  # one read of its metadata document (cached with cache=True)
-        attrs = (doc or {}).get("attributes", {})
-        if not attrs.get(COMPLETE_ATTR, False):
-            why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
-            raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
-        where = f"store {self.url!r}: entry {path!r}"
-        try:
-            if self._local is None and batch.is_consolidated(doc):  # written in one batch: read in one batch
-                key = (path, str(attrs.get(TOKEN_ATTR)))
-                mem = self._data.get(key)
-                if mem is None:
-                    mem = self._data.keep(key, batch.fetch(self._zstore, path, doc))
-                with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
-                    warnings.simplefilter("ignore", UserWarning)
-                    ds = xr.open_zarr(mem, consolidated=True, chunks=None)
-            else:
-                ds = xr.open_zarr(self._zstore, group=path, consolidated=False, chunks=None)
-            ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
-            # coords are small: load them, and give strings back their numpy str dtype
-            coords = {}
-            for name, c in ds.coords.items():
-                values = c.values
-                coords[name] = (c.dims, np.array(values.tolist(), dtype=str) if values.dtype.kind in "OT" else values, c.attrs)
-        except StoreError:
-            raise
-        except Exception as exc:  # a damaged entry: name it in one line
-            raise StoreError(f"{where} cannot be opened ({type(exc).__name__}: {exc}); rewrite it.") from exc
-        ds = ds.assign_coords(coords)
-        import dask.array
-
-        token = attrs.get(TOKEN_ATTR) or uuid.uuid4().hex
-        for name, var in ds.data_vars.items():
-            chunks = var.encoding.get("chunks") or var.shape
-            data = dask.array.from_array(
-                GuardedArray(var.variable, f"{where} variable {name!r}"), chunks=tuple(chunks),
-                name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
-            )
-            ds[name] = var.copy(data=data)
-        return ds
-
-    # ------------------------------------------------------------------ integrity
-    def damaged(self, values: bool = False) -> list[tuple[str, str]]:
-        """Damage that a reader would not notice, as ``(path, problem)`` pairs (empty: no damage).
-
-        Parameters
-        ----------
-        values : bool, default False
-            Also read every stored chunk (finds chunks that cannot be decoded; reads all data).
-
-        Returns
-        -------
-        list of (str, str)
-            ``path`` is the group holding the damaged array (an entry, or a group above it) and
-            ``problem`` one line: a missing metadata document ``zarr.json`` of a group or array,
-            chunks missing from an array's chunk grid (Zarr would read them as NaN fill), chunks
-            that cannot be read (``values=True``), or a group marked complete whose arrays
-            recorded at write time are not all present.
-        """
-        return scan(self._zstore, values=values)
-
-    # ------------------------------------------------------------------ neural sets
     def write_neural(self, name: str, da: xr.DataArray) -> str:
         """Store a neural-response array as ``neural/<name>``; returns the entry path."""
         name = _check_name(name, "neural set")
@@ -534,6 +414,8 @@ class StudyStore(Listing):
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
 
         regions = da.coords["region"].values if "region" in da.coords else None
+        for region in [] if regions is None else sorted(set(np.asarray(regions).astype(str).ravel().tolist())):
+            _check_region(region, name)  # a region is part of set names and entry paths
         check_new_set(self, "neural", name=name, regions=regions)
         path = f"neural/{name}"
         ds = da.rename(None).to_dataset(name=DATA_VAR)
@@ -545,10 +427,6 @@ class StudyStore(Listing):
             chunks = (chunks[0], max(1, min(chunks[1], 2**27 // per_neuroid)), chunks[2], chunks[3])
         self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
         return path
-
-    def read_neural(self, name: str) -> xr.DataArray:
-        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``."""
-        return self._read_array(f"neural/{name}", name)
 
     # ------------------------------------------------------------------ feature sets
     def write_features(
@@ -569,15 +447,6 @@ class StudyStore(Listing):
         self.invalidate(f"cache/gram/{model}/{layer}")
         return path
 
-    def read_features(self, model: str, layer: str) -> xr.DataArray:
-        """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``."""
-        return self._read_array(f"features/{model}/{layer}", f"{model}/{layer}")
-
-    def _read_array(self, path: str, label: str) -> xr.DataArray:
-        ds = self.read_dataset(path)
-        da = ds[DATA_VAR]
-        da.attrs = dict(ds.attrs)
-        return da.rename(label)
 
 def open_store(
     url: str | os.PathLike, mode: str = "a", storage_options: Mapping[str, Any] | None = None, create: bool = True

@@ -136,7 +136,8 @@ def sweep(
     Parameters
     ----------
     store : StudyStore, str or os.PathLike
-        The study store, or its path/URL (it must be reachable from the workers by that URL).
+        The study store, or its path/URL (it must be reachable from the workers by that URL; a path
+        holding no store is an error: the sweep never creates one).
     models, layers, neural, directions, regions
         What to score; see :func:`plan_sweep` (defaults: everything in the store, forward and
         reverse, whole neural sets).
@@ -210,8 +211,9 @@ def sweep(
     kw = check_score_kwargs(score_kwargs)
     inference = check_inference(inference)
     metric_options = check_metric_options(metric_options)
-    if not isinstance(store, StudyStore):
-        store = StudyStore(store, storage_options=storage_options)
+    if not isinstance(store, StudyStore):  # a mistyped path is an error (mode "r" never creates), not a new empty store
+        StudyStore(store, mode="r", storage_options=storage_options)
+        store = StudyStore(store, storage_options=storage_options, create=False)
     store = store.cached()  # sets do not change during a sweep: read their tokens and metadata once
     if storage_options is None and store.storage_options:  # workers open the store as it was opened here
         storage_options = store.storage_options

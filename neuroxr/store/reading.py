@@ -1,0 +1,287 @@
+"""Reading a study store: group documents, entries, sets, and the damage scan.
+
+:class:`Reading` is the part of :class:`neuroxr.store.StudyStore` that reads: the metadata document
+of a group (:meth:`~Reading.group_attrs`, :meth:`~Reading.token`), an entry as a lazy Dataset
+(:meth:`~Reading.read_dataset`), the sets (:meth:`~Reading.read_neural`,
+:meth:`~Reading.read_features`) and the integrity scan (:meth:`~Reading.damaged`). On a local store
+a read that meets an entry caught between the two renames of a swap waits for the swap (or finishes
+a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from ..errors import StoreError
+from . import atomic, batch
+from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, list_keys, read_json
+from .integrity import chunk_index, group_damage, scan
+from .listing import Listing
+
+__all__ = ["Reading"]
+
+#: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
+_SWAP_WAIT = 10.0
+
+
+class Reading(Listing):
+    """Mixin of :class:`neuroxr.store.StudyStore`: documents, entries and sets read back, damage found."""
+
+    # set by StudyStore.__init__; declared here for readers of this module
+    url: str
+    _local: str | None
+    _data: batch.GroupCache
+    _root: zarr.Group
+    _checked: dict[tuple[str, str], tuple[list[str], dict[str, list[str]]]]  # damage per (path, token) (cache)
+
+    # ------------------------------------------------------------------ primitives
+    def _lookup(self, path: str) -> zarr.Group | None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                node = self._root[path]
+        except (KeyError, FileNotFoundError):
+            return None
+        return node if isinstance(node, zarr.Group) else None
+
+    def _group(self, path: str) -> zarr.Group | None:
+        return self._located(path, self._lookup)[1]
+
+    def _located(self, path: str, read: Any) -> tuple[str, Any]:
+        """``(where, read(where))``: ``where`` is ``path``, except for an entry of a local store caught
+        between the two renames of a swap. Then a live writer's swap is waited for (at most
+        :data:`_SWAP_WAIT` s), a dead writer's swap is finished (it needs write access to the folder,
+        not ``mode="a"``), and where it cannot be finished the dead writer's complete new copy is
+        read where it lies (``.neuroxr/staging/<id>``): no wait, and the entry is never left out."""
+        value = read(path)
+        if value is not None or self._local is None or not atomic.has_journal(self._local, path):
+            return path, value
+        deadline = time.monotonic() + _SWAP_WAIT
+        while atomic.has_journal(self._local, path):
+            atomic.recover(self._local, path)  # takes the lock only if its writer is gone; never raises
+            value = read(path)
+            if value is not None:
+                return path, value
+            staged = atomic.orphaned(self._local, path)
+            if staged is not None:
+                return staged, read(staged)
+            if time.monotonic() > deadline:
+                return path, value
+            time.sleep(0.02)
+        return path, read(path)
+
+    # ------------------------------------------------------------------ group documents
+    def _read_doc(self, path: str) -> dict[str, Any] | None:
+        """The metadata document of the group ``path`` (one read; ``{}`` unreadable or not a group)."""
+        if path in self._docs:
+            return self._docs[path]
+        try:
+            doc = read_json(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
+        except (OSError, FileNotFoundError):
+            return None
+        if doc is None:
+            return None
+        if doc.get("node_type") != "group":
+            return {}
+        if self._cache and doc.get("attributes", {}).get(COMPLETE_ATTR):
+            self._docs[path] = doc
+        return doc
+
+    def _doc(self, path: str) -> dict[str, Any] | None:
+        """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""
+        return self._located(path, self._read_doc)[1]
+
+    def group_attrs(self, path: str) -> dict[str, Any] | None:
+        """The attributes of the complete group ``path`` (store attributes included); ``None`` when
+        it is absent or incomplete. One read of its metadata document (cached with ``cache=True``)."""
+        doc = self._doc(path)
+        attrs = (doc or {}).get("attributes", {})
+        return dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
+
+    def is_complete(self, path: str) -> bool:
+        """Whether the entry at ``path`` exists and its write finished."""
+        return self.group_attrs(path) is not None
+
+    def token(self, path: str) -> str | None:
+        """The version token of the complete group ``path``: it changes on every rewrite.
+
+        ``None`` when ``path`` is absent, incomplete, or was written before tokens existed (0.1.0).
+        """
+        attrs = self.group_attrs(path)
+        tok = None if attrs is None else attrs.get(TOKEN_ATTR)
+        return str(tok) if tok else None
+
+    def read_dataset(self, path: str) -> xr.Dataset:
+        """Open the complete entry ``path`` lazily (dask-backed).
+
+        A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
+        recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
+        variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
+        """
+        loc, doc = self._located(path, self._read_doc)  # one read of its metadata document (cached with cache=True)
+        attrs = (doc or {}).get("attributes", {})
+        if not attrs.get(COMPLETE_ATTR, False):
+            why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
+            raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
+        where = f"store {self.url!r}: entry {path!r}"
+        try:
+            mem = keys = None
+            if self._local is None and batch.is_consolidated(doc):  # written in one batch: read in one batch
+                key = (path, str(attrs.get(TOKEN_ATTR)))
+                mem = self._data.get(key)
+                if mem is None:
+                    mem = self._data.keep(key, batch.fetch(self._zstore, path, doc))
+                keys = {f"{path}/{k}" for k in list_keys(mem)}  # what the batch found: no listing needed
+            problems, lost = self._damage(loc, doc, keys)
+            if len(problems) > len(lost):  # a recorded variable is gone
+                raise self._damage_error(path, problems[0])
+            if mem is not None:
+                with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
+                    warnings.simplefilter("ignore", UserWarning)
+                    ds = xr.open_zarr(mem, consolidated=True, chunks=None)
+            else:
+                ds = xr.open_zarr(self._zstore, group=loc, consolidated=False, chunks=None)
+            bad = [n for n in lost if n in ds.coords]
+            if bad:  # coords are read now: a lost chunk of one leaves nothing to hand back
+                raise self._damage_error(path, problems[list(lost).index(bad[0])])
+            ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
+            # coords are small: load them, and give strings back their numpy str dtype
+            coords = {}
+            for name, c in ds.coords.items():
+                values = c.values
+                coords[name] = (c.dims, np.array(values.tolist(), dtype=str) if values.dtype.kind in "OT" else values, c.attrs)
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged entry: name it in one line
+            raise StoreError(f"{where} cannot be opened ({type(exc).__name__}: {exc}); rewrite it.") from exc
+        ds = ds.assign_coords(coords)
+        import dask.array
+
+        token = attrs.get(TOKEN_ATTR) or uuid.uuid4().hex
+        fix = self._described(path)[1]
+        for name, var in ds.data_vars.items():  # a lost chunk of a data variable raises when it is read
+            chunks = var.encoding.get("chunks") or var.shape
+            guarded = GuardedArray(var.variable, f"{where} variable {name!r}", lost=map(chunk_index, lost.get(name, ())),
+                                   chunks=chunks, fix=f"{fix}.")
+            data = dask.array.from_array(
+                guarded, chunks=tuple(chunks),
+                name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
+            )
+            ds[name] = var.copy(data=data)
+        return ds
+
+    # ------------------------------------------------------------------ integrity
+    def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+        """:func:`~neuroxr.store.integrity.group_damage` of the complete group ``path`` (remembered per
+        version token with ``cache=True``)."""
+        memo = (path, str(doc.get("attributes", {}).get(TOKEN_ATTR)))
+        if self._cache and memo in self._checked:
+            return self._checked[memo]
+        found = group_damage(self._zstore, path, doc, keys)
+        if self._cache:
+            self._checked[memo] = found
+        return found
+
+    @staticmethod
+    def _described(path: str) -> tuple[str, str]:
+        """``(what the group is, how to fix it when damaged)``: sets are rewritten, entries computed again."""
+        parts = path.split("/")
+        if parts[0] == "neural" and len(parts) == 2:
+            return f"the neural set {parts[1]!r} ({path})", "rewrite the set (StudyStore.write_neural)"
+        if parts[0] == "features" and len(parts) == 3:
+            return (f"the feature set '{parts[1]}.{parts[2]}' ({path})",
+                    "re-extract the layer or rewrite it (neuroxr extract, StudyStore.write_features)")
+        return f"entry {path!r}", "compute it again (a score or a sweep asking for it replaces a damaged entry) or rewrite it"
+
+    def _damage_error(self, path: str, problem: str) -> StoreError:
+        """The one-line error of a damaged group: what it is, the problem, how to fix it."""
+        what, fix = self._described(path)
+        return StoreError(f"store {self.url!r}: {what} is damaged ({problem}); {fix}.")
+
+    def check_intact(self, path: str) -> None:
+        """Raise when the complete group ``path`` has lost a recorded variable or chunks.
+
+        One listing of its keys (none on a repeat with ``cache=True``). Absent and unfinished groups
+        pass (readers refuse those).
+
+        Parameters
+        ----------
+        path : str
+            A set or an entry, e.g. ``"features/alexnet/conv3"``.
+
+        Raises
+        ------
+        StoreError
+            One line naming the group, the problem and the fix (rewrite a set, compute an entry again).
+        """
+        loc, doc = self._located(path, self._read_doc)
+        if doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False):
+            problems, _ = self._damage(loc, doc)
+            if problems:
+                raise self._damage_error(path, problems[0])
+
+    def damaged(self, values: bool = False, path: str | None = None) -> list[tuple[str, str]]:
+        """Damage that a reader would not notice, as ``(path, problem)`` pairs (empty: no damage).
+
+        Parameters
+        ----------
+        values : bool, default False
+            Also read every stored chunk (finds chunks that cannot be decoded; reads all data).
+        path : str, optional
+            Check only the complete group ``path`` (an entry or a set): its recorded variables and
+            their chunks, from one listing of its keys; absent or unfinished: no damage.
+
+        Returns
+        -------
+        list of (str, str)
+            ``path`` is the group holding the damaged array (an entry, or a group above it) and
+            ``problem`` one line: a missing metadata document ``zarr.json`` of a group or array,
+            chunks missing from an array's chunk grid (Zarr would read them as NaN fill), chunks
+            that cannot be read (``values=True``), a group marked complete whose arrays
+            recorded at write time are not all present, or (local stores) an entry whose writer
+            died between the two renames of its swap where the swap cannot be finished.
+        """
+        if path is None:
+            unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place
+            return scan(self._zstore, values=values) + unfinished
+        loc, doc = self._located(path, self._read_doc)
+        if not doc or not doc.get("attributes", {}).get(COMPLETE_ATTR, False):
+            return []
+        problems = group_damage(self._zstore, loc, doc, values=True)[0] if values else self._damage(loc, doc)[0]
+        return [(path, p) for p in problems]
+
+    def _unfinished_swaps(self) -> list[tuple[str, str]]:
+        """Swaps of dead writers that could not be finished here (a read-only folder), as damage."""
+        if self._local is None:
+            return []
+        out = []
+        for path in atomic.pending(self._local):
+            staged = atomic.orphaned(self._local, path)
+            if staged is not None and not atomic.recover(self._local, path):
+                out.append((path, f"its writer died between the two renames of its swap and the swap could not be "
+                                  f"finished (no write access?); readers use its new copy in {staged}; open the store "
+                                  f"with write access (any neuroxr command that writes, or StudyStore(url)) to finish it"))
+        return out
+
+    # ------------------------------------------------------------------ neural sets
+    def read_neural(self, name: str) -> xr.DataArray:
+        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``."""
+        return self._read_array(f"neural/{name}", name)
+
+    def read_features(self, model: str, layer: str) -> xr.DataArray:
+        """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``."""
+        return self._read_array(f"features/{model}/{layer}", f"{model}/{layer}")
+
+    def _read_array(self, path: str, label: str) -> xr.DataArray:
+        ds = self.read_dataset(path)
+        da = ds[DATA_VAR]
+        da.attrs = dict(ds.attrs)
+        return da.rename(label)
+

@@ -88,6 +88,48 @@ def test_forward_bins_equal_loop(nan):
     _assert_loop_equal(ds, loop, names)
 
 
+@pytest.mark.parametrize("regressor", ["pls", "estimator"])
+def test_joint_regressors_score_each_bin_on_its_own(regressor):
+    """PLS and estimator objects fit their targets jointly: each bin is its own call, so a bin's
+    numbers equal the bin scored alone and never move with another bin's data."""
+    from sklearn.cross_decomposition import PLSRegression
+
+    F, R = _data(n=40, k=3)
+    reg = dict(regressor="pls", n_components=3) if regressor == "pls" else dict(regressor=PLSRegression(3))
+    ds = _quiet(nx.forward, F, R, reps=2, **reg)
+    _assert_loop_equal(ds, [_quiet(nx.forward, F, bin_slice(R, t), reps=2, **reg) for t in range(len(BINS))],
+                       ["ev", "r", "ceiling"])
+    other = R.copy(data=R.values.copy())
+    other.values[..., 1] = np.random.default_rng(5).normal(size=other.values[..., 1].shape)
+    moved = _quiet(nx.forward, F, other, reps=2, **reg)
+    np.testing.assert_allclose(moved.ev.isel(time_bin=0), ds.ev.isel(time_bin=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_per_bin_counts_of_stimuli(direction):
+    """A stimulus missing in one bin only: the attrs count each bin's stimuli as a call on that bin
+    would (a list, one value per bin), and equal values stay scalars."""
+    F, R = _data(n=30, k=3)
+    R = R.copy(data=R.values.copy())
+    R.values[0, :, :, 2] = np.nan
+    call = (lambda r: nx.forward(F, r, reps=2)) if direction == "forward" else (lambda r: nx.reverse(r, F, reps=2))
+    ds = _quiet(call, R)
+    alone = [_quiet(call, bin_slice(R, t)) for t in range(len(BINS))]
+    for key in ("n_stimuli", "n_excluded_stimuli"):
+        assert ds.attrs[key] == [a.attrs[key] for a in alone]
+    assert ds.attrs["n_stimuli"] == [30, 30, 29, 30]
+    assert ds.attrs["reps"] == 2  # equal in every bin: a scalar
+
+
+def test_time_bins_without_edges_fail_before_any_work():
+    F, R = _data(n=20, k=3)
+    bare = R.drop_vars(["time_bin_start", "time_bin_end"])
+    for call in (lambda: nx.reverse(bare, F, reps=1), lambda: nx.inter_animal(bare, bare, reps=1),
+                 lambda: nx.split_half_reliability(bare, reps=1)):
+        with pytest.raises(LayoutError, match="missing coord 'time_bin_start' on dim 'time_bin'"):
+            call()
+
+
 def test_reverse_and_inter_animal_bins_equal_loop():
     F, R = _data()
     _, R2 = _data(seed=1)

@@ -41,6 +41,7 @@ __all__ = [
     "Regressor",
     "DEFAULT_RIDGECV_ALPHAS",
     "is_estimator",
+    "fits_jointly",
     "check_regressor",
     "regressor_identity",
     "regressor_label",
@@ -54,6 +55,13 @@ DEFAULT_RIDGECV_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 9))
 def is_estimator(obj: Any) -> bool:
     """Whether ``obj`` is an estimator object (has ``fit`` and ``predict``), not a regressor name."""
     return not isinstance(obj, str) and callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict", None))
+
+
+def fits_jointly(regressor: Any) -> bool:
+    """Whether ``regressor`` fits its targets jointly (``pls``, or any estimator object), so a
+    target's predictions depend on the other targets; ridge, linear, lasso, elasticnet, ridgecv
+    (one penalty per target) and univariate fit each target on its own."""
+    return is_estimator(regressor) or (isinstance(regressor, str) and regressor == "pls")
 
 
 def check_regressor(regressor: Any) -> None:

@@ -215,6 +215,19 @@ def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> n
     return keep
 
 
+def usable_stimuli(R: Any, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(keep, valid)`` of target responses ``R`` (n, k, T): ``valid[s, j]`` when neuroid ``j`` has
+    ``need`` valid repeats at stimulus ``s``, ``keep[s]`` when some neuroid does."""
+    valid = np.asarray(valid_counts(R)) >= need
+    return valid.any(axis=1), valid
+
+
+def target_counts(keep: np.ndarray, valid: np.ndarray) -> dict[str, int]:
+    """The attrs a direction reports of its targets' stimuli (``valid`` over the kept stimuli)."""
+    return {"n_stimuli": int(keep.sum()), "n_excluded_stimuli": int((~keep).sum()),
+            "n_partial_targets": int((~valid.all(axis=0)).sum())}
+
+
 def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-target usable stimuli of a neural target: ``(keep, valid)``.
 
@@ -222,8 +235,7 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tupl
     for every target is dropped (``keep`` False, with the warning that counts them); a stimulus
     missing for some targets is dropped for those targets only.
     """
-    valid = valid_counts(R) >= need
-    keep = valid.any(axis=1)
+    keep, valid = usable_stimuli(R, need)
     if not keep.any():
         raise LayoutError(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid; nothing to score.")
     if not keep.all():

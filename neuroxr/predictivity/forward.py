@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
 from ..kernels.kernel_operator import FOLD_OPERATORS
-from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
@@ -126,9 +126,12 @@ def forward(
     (with ``time_bin_start``/``time_bin_end``), equal to calling forward on each bin's slice.
     """
     if has_time(neural):
-        from .time import forward_bins
+        from .time import by_bins, forward_bins
 
-        return forward_bins(forward, {k: v for k, v in locals().items() if k != "forward_bins"})
+        args = {k: v for k, v in locals().items() if k not in ("forward_bins", "by_bins")}
+        if fits_jointly(regressor):  # a joint fit (PLS, an estimator) would mix the bins: one call per bin
+            return by_bins(forward, args, ("neural",))
+        return forward_bins(forward, args)
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
@@ -180,8 +183,7 @@ def forward(
         "forward", features.name or "features", neural.name or "neural",
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
         n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
-        noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n), n_excluded_stimuli=int((~keep).sum()),
-        n_partial_targets=int((~valid.all(axis=0)).sum()), n_units=int(features.sizes["unit"]),
+        noise_ceiling=bool(ceiling), split=split, **prep.target_counts(keep, valid), n_units=int(features.sizes["unit"]),
         streamed=bool(stream), note=note,
     )
     full = {name: prep.expand(v, ok) for name, v in out.items()}

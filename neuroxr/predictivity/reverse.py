@@ -30,7 +30,7 @@ from ..backend import (
     with_blas_threads,
 )
 from ..errors import LayoutError
-from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, is_estimator
+from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
@@ -109,7 +109,7 @@ def reverse(
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
-    if prep.is_lazy(features) and not is_estimator(regressor) and regressor != "pls":
+    if prep.is_lazy(features) and not fits_jointly(regressor):
         F, keep_rows = features.data, keep
     else:
         F, keep_rows = prep.take(prep.load(features), keep), None

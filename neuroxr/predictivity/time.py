@@ -53,10 +53,26 @@ def _bin_coords(da: xr.DataArray | xr.Dataset, prefix: str = "time_bin") -> dict
 
 
 def stack_bins(results: list[xr.Dataset], bins: xr.DataArray) -> xr.Dataset:
-    """Per-bin score datasets joined along a last dim ``time_bin`` carrying ``bins``' time coords."""
-    ds = xr.concat(results, dim="time_bin", coords="minimal", compat="override", combine_attrs="override")
-    ds = ds.assign_coords(_bin_coords(bins)).transpose(..., "time_bin")
-    return ds
+    """Per-bin score datasets joined along a last dim ``time_bin`` carrying ``bins``' time coords.
+
+    An attr equal in every bin stays a scalar; one that differs (e.g. ``n_stimuli`` when a bin
+    lacks stimuli) becomes a list with one value per bin.
+    """
+    ds = xr.concat(results, dim="time_bin", coords="minimal", compat="override", combine_attrs="drop")
+    attrs = dict(results[0].attrs)
+    for key in attrs:
+        values = [r.attrs.get(key) for r in results]
+        if any(not _same_attr(v, values[0]) for v in values[1:]):
+            attrs[key] = values
+    ds.attrs = attrs
+    return ds.assign_coords(_bin_coords(bins)).transpose(..., "time_bin")
+
+
+def _same_attr(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(a, b)) if isinstance(a, (list, tuple, np.ndarray)) else bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
 
 
 def _same_bins(a: xr.DataArray, b: xr.DataArray) -> None:
@@ -74,7 +90,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     The inputs without ``time_bin`` are shared by every bin. Folds and split-half draws depend only
     on the seeds and sizes, so every bin gets the same ones.
     """
-    arrays = {k: args[k] for k in timed if has_time(args[k])}
+    arrays = {k: validate_neural(args[k], name=k, check_values=False) for k in timed if has_time(args[k])}
     first = next(iter(arrays.values()))
     for other in arrays.values():
         if other is not first:
@@ -127,6 +143,14 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
     ds = ds.drop_vars("neuroid_id")
     keep = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     per_bin = [ds.isel(neuroid=slice(t, None, nt)).assign_coords(keep) for t in range(nt)]
+    # each bin's counts of its stimuli, as forward on that bin alone reports them (the one call
+    # counted the flattened targets of every bin together)
+    need = prep.needed_repeats(bool(ds.attrs.get("noise_ceiling")), str(ds.attrs.get("split", "valid")))
+    for t, b in enumerate(per_bin):
+        R = np.asarray(values[:, t::nt])  # (a lazy bin is read here, one at a time)
+        live = ~prep.neuroid_nan(R, every=True)  # all-NaN neuroids are left out, as forward leaves them
+        keep_t, valid_t = prep.usable_stimuli(R[:, live] if not live.all() else R, need)
+        b.attrs.update(prep.target_counts(keep_t, valid_t[keep_t]))
     return stack_bins(per_bin, neural)
 
 

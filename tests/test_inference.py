@@ -47,6 +47,44 @@ def test_resampled_pearson_matches_scipy_on_each_resample():
     assert jack[5, 1] == pytest.approx(ss.pearsonr(np.delete(a[:, 1], 5), np.delete(b[:, 1], 5))[0], abs=1e-12)
 
 
+def test_resampled_pearson_omits_incomplete_rows_per_column():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(30, 3))
+    a[[2, 9], 0] = np.nan
+    b[4, 2] = np.nan
+    idx = rs.bootstrap_indices(30, 5, seed=1)
+    got = rs.resampled_pearson(rs.counts(idx, 30), a, b)
+    for i in range(5):
+        for j in range(3):
+            x, y = a[idx[i], j], b[idx[i], j]
+            ok = ~(np.isnan(x) | np.isnan(y))
+            assert got[i, j] == pytest.approx(ss.pearsonr(x[ok], y[ok])[0], abs=1e-12)
+    jack = rs.jackknife_pearson(a, b)
+    x, y = np.delete(a[:, 0], 5), np.delete(b[:, 0], 5)
+    ok = ~np.isnan(x)
+    assert jack[5, 0] == pytest.approx(ss.pearsonr(x[ok], y[ok])[0], abs=1e-12)
+    assert np.isfinite(jack[2, 0])  # leaving out a NaN row changes nothing for that column
+
+
+@pytest.mark.parametrize("split", ["valid", "slots"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
+def test_point_estimates_equal_the_directions_with_missing_trials(study, split, direction):
+    """With missing trials (slot halves empty at some stimuli under split='slots'), the bootstrap's
+    ev and ceiling are the directions' means over reps, NaN-skipping, never NaN where they are not."""
+    F, R = study.features["m"]["true"], study.neural["a"]
+    rng = np.random.default_rng(4)
+    vals = R.values.copy()
+    miss = rng.uniform(size=vals.shape) < 0.15
+    miss[..., :2] = False  # two valid repeats everywhere
+    Rn = R.copy(data=np.where(miss, np.nan, vals))
+    src, tgt = {"forward": (F, Rn), "reverse": (Rn, F), "inter_animal": (Rn, R)}[direction]
+    fn = {"forward": nx.forward, "reverse": nx.reverse, "inter_animal": nx.inter_animal}[direction]
+    ref = fn(src, tgt, reps=4, seed=1, split=split)
+    b = bootstrap(direction, src, tgt, n_boot=5, reps=4, seed=1, split=split)
+    np.testing.assert_allclose(b["ev"], ref.ev.mean("rep"), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(b["ceiling"], ref.ceiling.mean("rep"), rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("method", ["percentile", "BCa"])
 def test_intervals_match_scipy_bootstrap_with_the_same_draws(method):
     rng = np.random.default_rng(1)
@@ -181,6 +219,27 @@ def test_over_targets_and_both(study):
     assert lo < float(bb["median_ev"]) < hi
 
 
+def test_target_draws_depend_on_ids_not_input_order(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    rev = R.isel(neuroid=np.arange(R.sizes["neuroid"])[::-1])
+    for over in ("targets", "both"):
+        a = bootstrap("forward", F, R, n_boot=40, reps=2, over=over)
+        b = bootstrap("forward", F, rev, n_boot=40, reps=2, over=over)
+        np.testing.assert_allclose(a["median_ev_boot"], b["median_ev_boot"], rtol=1e-12)
+        np.testing.assert_allclose(a["median_ev_ci"], b["median_ev_ci"], rtol=1e-12)
+
+
+def test_bca_over_targets_for_the_ceiling_too(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    bt = bootstrap("forward", F, R, n_boot=200, reps=2, over="targets", method="bca")
+    c = bt["ceiling"].values
+    idx = rs.bootstrap_indices(c.size, 200, 0, stream=1)
+    jack = np.array([np.median(np.delete(c, i)) for i in range(c.size)])
+    ref = rs.bca_interval(np.asarray(np.median(c)), np.median(c[idx], axis=1), jack, 0.95)
+    np.testing.assert_allclose(bt["median_ceiling_ci"], ref, rtol=1e-12)
+    assert not np.allclose(ref, rs.percentile_interval(np.median(c[idx], axis=1)))  # BCa, not the percentile
+
+
 def test_bad_parameters_raise_one_line(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     with pytest.raises(ParameterError, match="method"):
@@ -242,6 +301,44 @@ def test_paired_comparison_and_best_layer(study):
     other = bootstrap("forward", study.features["m"]["true"], R, n_boot=100, reps=2, seed=1)
     with pytest.raises(LayoutError, match="resamples"):
         compare({"a": boots["true"], "b": other})
+    # resamples of targets carry no boot_index: their seed, n_boot and over must still agree
+    t1 = bootstrap("forward", study.features["m"]["true"], R, n_boot=50, reps=2, over="targets", seed=1)
+    t2 = bootstrap("forward", study.features["other"]["mixed"], R, n_boot=50, reps=2, over="targets", seed=2)
+    with pytest.raises(LayoutError, match=r"seed=2 but boots\['a'\] has 1"):
+        compare({"a": t1, "b": t2})
+    with pytest.raises(LayoutError, match="n_boot=50 but"):
+        compare({"a": boots["true"], "b": bootstrap("forward", study.features["m"]["true"], R, n_boot=50, reps=2)})
+
+
+def test_best_layer_counts_the_included_targets_only(study):
+    R = study.neural["a"]
+    boots = {name: bootstrap("forward", study.features[m][name], R, n_boot=60, reps=3, min_reliability=0.6)
+             for m, name in (("other", "mixed"), ("m", "true"))}
+    from neuroxr.sweep.select import target_halves
+
+    best = best_layer(boots)
+    chosen = boots[str(best["best"].values)]
+    inc = chosen["included"].values
+    assert not inc.all()
+    sel = target_halves(chosen["neuroid_id"].values, "best_layer", 0)
+    assert float(best["test_ev"]) == pytest.approx(float(np.nanmedian(chosen["ev"].values[~sel & inc])))
+    assert best.attrs["n_selection"] == int((sel & inc).sum())
+    nan = {k: b.copy() for k, b in boots.items()}
+    for b in nan.values():
+        b["ev"] = b["ev"] * np.nan
+    with pytest.raises(LayoutError, match="no layer has a finite median EV"):
+        best_layer(nan)
+
+
+def test_time_resolved_bootstraps_are_compared_one_bin_at_a_time():
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    b = bootstrap("forward", F, A, n_boot=10, reps=2)
+    with pytest.raises(LayoutError, match="time-resolved .* one bin at a time"):
+        compare({"x": b, "y": b})
+    one = compare({"x": b.isel(time_bin=0), "y": b.isel(time_bin=1)})
+    assert one.sizes["pair"] == 1
 
 
 # ---------------------------------------------------------------------------- coverage

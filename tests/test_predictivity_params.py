@@ -55,6 +55,12 @@ def test_bad_parameters_one_line(small, direction, kwargs, message):
     assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
 
 
+def test_a_dtype_that_is_no_dtype_is_a_neuroxr_error(small):
+    F, R = small
+    with pytest.raises(NeuroxrError, match=r"^dtype='floatx' is not a dtype; use 'float32' or 'float64'"):
+        pv.forward(F, R, dtype="floatx")
+
+
 def test_pls_components_beyond_the_predictors_are_refused(small):
     F, R = small  # 6 units, 6 neuroids; PLS's default is 20 components
     with pytest.raises(NeuroxrError, match=r"regressor='pls': n_components=20 but the predictors have 6 columns"):

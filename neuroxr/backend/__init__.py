@@ -158,7 +158,10 @@ def get_namespace(*arrays: Any) -> Any:
 
 def resolve_dtype(dtype: Any) -> np.dtype:
     """``"float32"``/``"float64"`` (or numpy dtypes) as a numpy dtype; other dtypes are refused."""
-    dt = np.dtype(dtype if dtype is not None else np.float64)
+    try:
+        dt = np.dtype(dtype if dtype is not None else np.float64)
+    except TypeError:
+        raise BackendError(f"dtype={dtype!r} is not a dtype; use 'float32' or 'float64'.") from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise BackendError(f"dtype={dtype!r} is not supported; use 'float32' or 'float64'.")
     return dt

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..errors import ParameterError
-from .stats import pearson_from_sums
+from .stats import MIN_COMPLETE, pearson_from_sums
 
 __all__ = [
     "bootstrap_indices",
@@ -78,10 +78,17 @@ def counts(idx: np.ndarray, n: int) -> np.ndarray:
     return W
 
 
-def _moments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Stacked ``[a, b, a b, a^2, b^2]`` of column-centred ``a``, ``b`` (``n x k`` each) -> ``n x 5k``."""
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
+def _moments(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Stacked ``[a, b, a b, a^2, b^2]`` of column-centred ``a``, ``b`` (``n x k`` each) -> ``n x 5k``;
+    with ``valid`` (float mask), centred on the complete rows and zero elsewhere."""
+    if valid is None:
+        a = a - a.mean(axis=0)
+        b = b - b.mean(axis=0)
+    else:
+        cnt = np.maximum(valid.sum(axis=0), 1.0)
+        a, b = np.where(valid > 0, a, 0.0), np.where(valid > 0, b, 0.0)
+        a = (a - a.sum(axis=0) / cnt) * valid
+        b = (b - b.sum(axis=0) / cnt) * valid
     return np.concatenate([a, b, a * b, a * a, b * b], axis=1)
 
 
@@ -106,17 +113,39 @@ def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
         ``W = ones((1, n))`` gives the plain Pearson correlation of each column pair.
     """
     k = a.shape[1]
-    S = W @ _moments(a, b)
-    return _pearson_of_moments(S, W.sum(axis=1, keepdims=True), k)
+    valid = _complete(a, b)
+    if valid is None:
+        S = W @ _moments(a, b)
+        return _pearson_of_moments(S, W.sum(axis=1, keepdims=True), k)
+    total = W @ valid
+    with np.errstate(invalid="ignore", divide="ignore"):  # a column without complete rows: NaN
+        return _masked(_pearson_of_moments(W @ _moments(a, b, valid), total, k), total)
 
 
 def jackknife_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Leave-one-out Pearson ``r`` of each column pair, shape ``(n, k)`` (row ``i``: item ``i`` left out),
     from the total sums minus each row (no ``n x n`` product)."""
     n, k = a.shape
-    M = _moments(a, b)
+    valid = _complete(a, b)
+    M = _moments(a, b, valid)
     S = M.sum(axis=0)[None, :] - M
-    return _pearson_of_moments(S, n - 1.0, k)
+    if valid is None:
+        return _pearson_of_moments(S, n - 1.0, k)
+    total = valid.sum(axis=0)[None, :] - valid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _masked(_pearson_of_moments(S, total, k), total)
+
+
+def _complete(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """Float mask (n, k) of the rows where neither column is NaN; ``None`` when every row is complete.
+    Each column's correlation then uses its complete rows only (``nan_policy="omit"``)."""
+    bad = np.isnan(a) | np.isnan(b)
+    return None if not bad.any() else (~bad).astype(float)
+
+
+def _masked(r: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """NaN where a column has fewer than :data:`~neuroxr.kernels.stats.MIN_COMPLETE` complete rows."""
+    return np.where(total >= MIN_COMPLETE, r, np.nan)
 
 
 def _check_level(level: float) -> float:
@@ -190,8 +219,9 @@ def _nanquantile_per(boot: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def fdr_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values over the last axis (``scipy.stats.false_discovery_control``;
-    NaN p-values stay NaN and are not counted)."""
+    """Benjamini-Hochberg adjusted p-values of every entry of ``p`` as one family
+    (``scipy.stats.false_discovery_control`` of the flattened array; NaN p-values stay NaN and are
+    not counted)."""
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)

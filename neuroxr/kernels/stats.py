@@ -30,6 +30,7 @@ __all__ = [
     "spearman",
     "spearman_brown",
     "rank",
+    "rank_pairs",
     "SortedVector",
     "spearman_sorted",
     "kendall_tau_a_sorted",
@@ -157,6 +158,18 @@ def _rank_complete(xp: Any, x: Any, valid: Any) -> Any:
     fill = hi + xp.abs(hi - lo) + 1.0  # above every valid value of its column
     fill = xp.where(xp.isfinite(fill), fill, xp.zeros_like(fill))  # all-invalid column: any value
     return rank(xp.where(valid, x, fill), axis=-2)
+
+
+def rank_pairs(a: Any, b: Any) -> tuple[Any, Any]:
+    """Ranks of ``a`` and ``b`` along axis -2 among each column's complete pairs (rows where
+    neither is NaN), NaN elsewhere: the Pearson correlation of the two over their complete rows is
+    ``spearman(a, b, nan_policy="omit")``."""
+    xp = get_namespace(a, b)
+    valid = ~(xp.isnan(a) | xp.isnan(b))
+    if bool(xp.all(valid)):
+        return rank(a, axis=-2), rank(b, axis=-2)
+    nan = xp.full_like(a, math.nan)
+    return (xp.where(valid, _rank_complete(xp, a, valid), nan), xp.where(valid, _rank_complete(xp, b, valid), nan))
 
 
 def spearman(a: Any, b: Any, nan_policy: str = "propagate") -> Any:

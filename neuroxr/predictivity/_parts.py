@@ -21,7 +21,7 @@ from ..errors import LayoutError, ParameterError
 from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.resample import jackknife_pearson, resampled_pearson
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
-from ..kernels.stats import rank, spearman_brown
+from ..kernels.stats import rank_pairs, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import ev
@@ -82,7 +82,8 @@ class Parts:
         ev_sum = np.zeros(r.shape)
         ev_cnt = np.zeros(r.shape)
         ceil_sum = np.zeros(r.shape)
-        for j in range(self.P1.shape[0]):
+        ceil_cnt = np.zeros(r.shape)
+        for j in range(self.P1.shape[0]):  # means over the reps with a value, as the directions' mean("rep")
             ceil = spearman_brown(corr(self.P1[j], self.P2[j]))
             if self.s1 is not None:
                 ceil = ceil * spearman_brown(corr(self.s1[j], self.s2[j]))
@@ -90,9 +91,11 @@ class Parts:
             fin = np.isfinite(e)
             ev_sum += np.where(fin, e, 0.0)
             ev_cnt += fin
-            ceil_sum += ceil
+            fin = np.isfinite(ceil)
+            ceil_sum += np.where(fin, ceil, 0.0)
+            ceil_cnt += fin
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), ceil_sum / self.P1.shape[0]
+            return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), np.where(ceil_cnt > 0, ceil_sum / ceil_cnt, np.nan)
 
 
     def included(self, min_reliability: float | None) -> np.ndarray:
@@ -199,7 +202,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
             preds = reg.predict_blocks(F, [h for j in range(reps) for h in (h1[j], h2[j])], S=S)
             P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
         a, b = halves.means(np.stack(perms_b))
-        s1, s2 = np.asarray(rank(a, axis=-2)), np.asarray(rank(b, axis=-2))
+        s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
     ids = neural.stimulus_id.values[keep]
     return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, S, reg, params)
 
@@ -272,7 +275,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         preds = reg.predict_designs([h for j in range(reps) for h in (h1[j], h2[j])], Y)
         P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
         a, b = SplitHalves(RB, split).means(np.stack(perms_b))
-        s1, s2 = np.asarray(rank(a, axis=-2)), np.asarray(rank(b, axis=-2))
+        s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
     ids = ids[keep_a][keep_b]
     return Parts("inter_animal", "neuroid", neural_b, ids, Y, P, P1, P2, s1, s2, X, S, reg, params)
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment import canonical_order
 from ..errors import LayoutError, ParameterError
 from ..kernels import resample as rs
 from ..kernels.permute import permuted_oof_pearson
@@ -164,7 +165,12 @@ def bootstrap(
             medc0 = np.nanmedian(ceil0[pos])
         out["median_ceiling"] = ((), medc0)
     coords: dict[str, Any] = {**target_coords(parts.target, dim), "bound": ["low", "high"]}
-    tidx = pos[rs.bootstrap_indices(pos.size, n_boot, seed, stream=1)] if over != "stimuli" else None
+    if over != "stimuli":  # drawn over the included targets in the order of their ids, never their input order
+        tid = parts.target.coords.get(f"{dim}_id")
+        ranked = pos if tid is None else pos[canonical_order(np.asarray(tid.values)[pos])]
+        tidx = ranked[rs.bootstrap_indices(pos.size, n_boot, seed, stream=1)]
+    else:
+        tidx = None
     if over == "targets":
         med_b = np.nanmedian(ev0[tidx], axis=1)
         out["median_ev_boot"] = (("boot",), med_b)
@@ -178,7 +184,12 @@ def bootstrap(
             with _quiet():
                 medc_b = np.nanmedian(ceil0[tidx], axis=1)
             out["median_ceiling_boot"] = (("boot",), medc_b)
-            out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
+            if method == "bca":
+                with _quiet():
+                    jack_c = np.array([np.nanmedian(np.delete(ceil0[pos], i)) for i in range(pos.size)])
+                out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, jack_c, level))
+            else:
+                out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
     else:
         idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))
@@ -349,8 +360,20 @@ def _same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
     if len(names) < 2:
         raise ParameterError(f"boots must hold at least two bootstrap results; got {len(names)}.")
     first = boots[names[0]]
+    for name in names:
+        if "time_bin" in boots[name].dims:
+            raise LayoutError(
+                f"boots[{name!r}] is time-resolved (dim 'time_bin'); compare one bin at a time, e.g. "
+                f"{{k: b.isel(time_bin=t) for k, b in boots.items()}}."
+            )
     for name in names[1:]:
         b = boots[name]
+        for key in ("seed", "n_boot", "over"):
+            if b.attrs.get(key) != first.attrs.get(key):
+                raise LayoutError(
+                    f"boots[{name!r}]: {key}={b.attrs.get(key)!r} but boots[{names[0]!r}] has {first.attrs.get(key)!r}; "
+                    f"bootstrap every score with the same seed, n_boot and over so their resamples are paired."
+                )
         for key in ("boot_index", "stimulus_id"):
             if (key in first) != (key in b) or (key in first and not np.array_equal(first[key].values, b[key].values)):
                 raise LayoutError(
@@ -431,10 +454,17 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     if "ev_boot" not in first:
         raise ParameterError("best_layer needs bootstraps over stimuli (over='stimuli'); got resamples of targets only.")
     sel = target_halves(ids, key, seed)
+    # targets a layer's bootstrap marks included=False (min_reliability) count in no median, as in sweep.best_layers
+    inc = np.stack([np.asarray(boots[m]["included"].values, dtype=bool) if "included" in boots[m]
+                    else np.ones(first.sizes[dim], dtype=bool) for m in names])
     with _quiet():
-        ev0 = np.stack([boots[m]["ev"].values for m in names])  # (layers, k)
-        evb = np.stack([boots[m]["ev_boot"].values for m in names])  # (layers, B, k)
-        choose0 = int(np.nanargmax(np.nanmedian(ev0[:, sel], axis=1)))
+        ev0 = np.where(inc, np.stack([boots[m]["ev"].values for m in names]), np.nan)  # (layers, k)
+        evb = np.where(inc[:, None, :], np.stack([boots[m]["ev_boot"].values for m in names]), np.nan)  # (layers, B, k)
+        crit0 = np.nanmedian(ev0[:, sel], axis=1)
+        if not np.isfinite(crit0).any():
+            raise LayoutError("best_layer: no layer has a finite median EV over the selection half of the targets; "
+                              "check the scores (all NaN or every target excluded by min_reliability).")
+        choose0 = int(np.nanargmax(crit0))
         crit = np.nanmedian(evb[:, :, sel], axis=2)  # (layers, B)
         crit = np.where(np.isfinite(crit), crit, -np.inf)
         choice = np.argmax(crit, axis=0)
@@ -445,5 +475,6 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
         {"best": ((), names[choose0]), "frequency": (("layer",), freq), "test_ev": ((), test0),
          "test_ev_ci": (("bound",), rs.percentile_interval(test_b, level))},
         coords={"layer": names, "bound": ["low", "high"]},
-        attrs={"seed": int(seed), "key": key, "level": float(level), "n_selection": int(sel.sum()), "n_test": int((~sel).sum())},
+        attrs={"seed": int(seed), "key": key, "level": float(level), "n_selection": int((sel & inc[choose0]).sum()),
+               "n_test": int((~sel & inc[choose0]).sum())},
     )

@@ -194,6 +194,10 @@ def test_demo_with_generator_scores_and_resumes(runner, tmp_path, small_generato
     assert len(obj["metrics"]) == len(metrics)
     res = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial", "--quiet"])
     assert res.exit_code == 0 and res.output == ""
+    # an option the existing study contradicts is refused, never silently ignored
+    n = StudyStore(path, mode="r").read_neural(store.neural_sets()[0]).sizes["stimulus"]
+    res = runner.invoke(main, ["demo", str(path), "--n-stimuli", str(n + 400), "--scheduler", "serial"])
+    assert res.exit_code != 0 and f"has {n} stimuli, not --n-stimuli {n + 400}; pass --force" in res.output
 
 
 def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path):

@@ -112,6 +112,16 @@ def test_sweep_inference_takes_the_score_arguments(sweep_copy):
     assert res.table.iloc[0]["median_ev"] == pytest.approx(row["median_ev"], rel=1e-9)
 
 
+def test_sweep_inference_of_model_to_model_with_min_reliability(sweep_copy):
+    """min_reliability (a ceiling option) reaches neither model_to_model's scores nor its inference."""
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    res = sweep(path, directions=["model_to_model"], client="serial", progress=False,
+                min_reliability=0.5, inference={"bootstrap": 5})
+    assert len(res.inference_table) and res.inference_table["median_ev"].notna().all()
+
+
 def _check_plots(tab):
     from neuroxr.plot import forward_vs_reverse_ci, layer_profile_ci
 

@@ -6,6 +6,8 @@ import jsonschema
 import numpy as np
 import pytest
 
+import neuroxr as nx
+from neuroxr.errors import NeuroxrError
 from neuroxr.store import StudyStore
 from neuroxr.sweep import SCORE_KEYS, SWEEP_KEYS, SweepConfigError, load_config, sweep, validate_config
 from neuroxr.sweep.config import CONFIG_SCHEMA
@@ -94,6 +96,14 @@ def test_sweep_argument_errors(sweep_copy):
         sweep(path, client="serial", on_error="ignore")
     with pytest.raises(SweepConfigError, match="alpha must be a number >= 0; got -1"):
         sweep(path, client="serial", alpha=-1)
+    # refused before any entry is computed
+    with pytest.raises(NeuroxrError, match=r"selection_seed must be an integer >= 0; got -1"):
+        sweep(path, client="serial", selection_seed=-1)
+    with pytest.raises(SweepConfigError, match="inference needs max_n=None"):
+        sweep(path, client="serial", max_n=3, inference={"bootstrap": 10})
+    assert nx.list_entries(path).empty
+    with pytest.raises(SweepConfigError, match="selection_seed must be an integer >= 0"):
+        validate_config({"selection_seed": -1})
 
 
 def test_load_config_yaml(tmp_path, sweep_base_store):

@@ -58,6 +58,10 @@ def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, sc
         out.echo(f"Reusing the example study in {where} (pass --force to rewrite it).")
         if not store.neural_sets() or not store.models():
             raise click.ClickException(f"{path!r} holds no complete example study; pass --force to rewrite it.")
+        have = store.read_neural(store.neural_sets()[0]).sizes["stimulus"]
+        if n_stimuli is not None and n_stimuli != have:  # never a silently ignored option
+            raise click.ClickException(f"the example study in {path!r} has {have} stimuli, not --n-stimuli {n_stimuli}; "
+                                       f"pass --force to rewrite it with {n_stimuli}.")
     else:
         from ..datasets.synthetic import write_example_study
 

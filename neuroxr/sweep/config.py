@@ -67,7 +67,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "overwrite": {"type": "boolean"},
         "n_workers": {"anyOf": [_NULL, _int(1)]},
         "scheduler": {"anyOf": [_NULL, _NAME]},
-        "selection_seed": _int(),
+        "selection_seed": _int(0),
         "metric_options": {"anyOf": [_NULL, {"type": "object", "additionalProperties": {"anyOf": [_NULL, {"type": "object"}]}}]},
         "inference": {"anyOf": [_NULL, {"type": "object", "additionalProperties": False, "properties": {
             "bootstrap": _int(0), "permutations": _int(0), "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
@@ -101,7 +101,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "overwrite": "true or false",
     "n_workers": "a positive integer",
     "scheduler": "a scheduler address such as 'tcp://host:8786', or 'serial'",
-    "selection_seed": "an integer",
+    "selection_seed": "an integer >= 0",
     "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
     "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: stimuli|targets|both)",
     "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "

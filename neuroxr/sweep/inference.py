@@ -27,10 +27,13 @@ INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "p
 _NOT_TAKEN = ("max_n", "backend", "temporal_generalization")
 
 
-def check_inference(inference: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The ``inference`` option with its defaults filled, or ``None`` (one-line errors)."""
+def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The ``inference`` option with its defaults filled, or ``None`` (one-line errors, before any
+    entry is computed; ``kw``: the sweep's score arguments)."""
     if not inference:
         return None
+    if kw is not None and kw.get("max_n") is not None:
+        raise SweepConfigError("inference needs max_n=None (the operator must stay fixed); drop max_n or inference.")
     if not isinstance(inference, Mapping):
         raise SweepConfigError(f"inference must be a mapping such as {{bootstrap: 1000, permutations: 1000}}; got {inference!r}.")
     bad = sorted(k for k in inference if k not in INFERENCE_KEYS)
@@ -46,8 +49,8 @@ def check_inference(inference: Mapping[str, Any] | None) -> dict[str, Any] | Non
 
 def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str, direction: str) -> dict[str, Any]:
     p = {k: v for k, v in kw.items() if k not in _NOT_TAKEN}
-    if direction == "model_to_model":  # no ceiling arguments
-        for k in ("noise_ceiling", "split"):
+    if direction == "model_to_model":  # no ceiling arguments, as for its score entries
+        for k in ("noise_ceiling", "split", "min_reliability"):
             p.pop(k, None)
     if procedure == "bootstrap":
         p.update(n_boot=inference["bootstrap"], level=inference["level"], method=inference["method"], over=inference["over"])
@@ -76,8 +79,6 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
 
     if not inference:
         return pd.DataFrame()
-    if kw.get("max_n") is not None:
-        raise SweepConfigError("inference needs max_n=None (the operator must stay fixed); drop max_n or inference.")
     rows = []
     for e in entries:
         if e.is_metric:

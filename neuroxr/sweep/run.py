@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import SweepConfigError
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
+from ..validation import check_int
 from ._util import ordered
 from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
@@ -209,7 +210,8 @@ def sweep(
     if on_error not in ("raise", "warn"):
         raise SweepConfigError(f"on_error must be 'raise' or 'warn'; got {on_error!r}.")
     kw = check_score_kwargs(score_kwargs)
-    inference = check_inference(inference)
+    inference = check_inference(inference, kw)
+    check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.")
     metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):  # a mistyped path is an error (mode "r" never creates), not a new empty store
         StudyStore(store, mode="r", storage_options=storage_options)

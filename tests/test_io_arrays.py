@@ -76,3 +76,11 @@ def test_bad_files_raise_one_line_errors(tmp_path, arrays):
         with pytest.raises(LayoutError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_missing_ids_are_an_error(tmp_path, arrays):
+    R, X, stim, neu = arrays
+    np.savez(tmp_path / "data.npz", responses=R)
+    with pytest.raises(LayoutError, match=r"ids: the list has 1 missing ids .* \[2\]") as err:
+        read_array(tmp_path / "data.npz", "responses", ids=["a", "b", None, "d", "e"])
+    assert "\n" not in str(err.value)

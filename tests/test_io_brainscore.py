@@ -185,3 +185,17 @@ def test_uses_brainscore_core_score_when_installed(monkeypatch, scores):
     monkeypatch.setitem(sys.modules, "brainscore_core.metrics", mod)
     s = to_brainscore_score(scores)
     assert type(s) is Score and type(s.attrs["raw"]) is Score
+
+
+def test_missing_ids_are_an_error_not_a_stimulus_called_nan():
+    values = np.zeros((4, 2))
+    stim = np.array(["a", None, "b", np.nan], dtype=object)
+    da = xr.DataArray(values, dims=("presentation", "neuroid"),
+                      coords={"stimulus_id": ("presentation", stim), "neuroid_id": ("neuroid", ["x", "y"])})
+    no_neuroid = da.assign_coords(stimulus_id=("presentation", list("abab")),
+                                  neuroid_id=("neuroid", np.array(["x", None], dtype=object)))
+    for asm, match in ((da, r"'stimulus_id' has 2 missing ids .* trials \[1, 3\]"),
+                       (no_neuroid, r"coord 'neuroid_id' has 1 missing ids .* neuroids \[1\]")):
+        with pytest.raises(LayoutError, match=match) as err:
+            from_brainscore(asm)
+        assert "\n" not in str(err.value)

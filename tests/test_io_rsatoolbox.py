@@ -103,3 +103,20 @@ def test_bad_inputs_raise_one_line_errors(dataset):
         with pytest.raises(LayoutError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_missing_ids_are_an_error_not_a_stimulus_called_none():
+    X = np.zeros((4, 2))
+    ds = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": np.array(["a", None, "b", np.nan], dtype=object)})
+    chans = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "b", "c", "d"]},
+                                    channel_descriptors={"name": np.array(["x", None], dtype=object)})
+    rdms = rsatoolbox.rdm.RDMs(np.zeros((1, 3)), pattern_descriptors={"stimulus": np.array(["a", None, "c"], dtype=object)})
+    cases = [
+        (lambda: from_rsatoolbox(ds), r"'stimulus' has 2 missing ids .* trials \[1, 3\]"),
+        (lambda: from_rsatoolbox(chans), r"channel descriptor 'name' has 1 missing ids .* channels \[1\]"),
+        (lambda: from_rsatoolbox_rdms(rdms), r"pattern descriptor 'stimulus' has 1 missing ids"),
+    ]
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)

@@ -16,7 +16,7 @@ import xarray as xr
 from ..errors import LayoutError
 from ..layouts import features as _features
 from ..layouts import neural as _neural
-from ._trials import as_str
+from ._trials import as_str, ids_str
 
 __all__ = ["read_array"]
 
@@ -82,8 +82,8 @@ def _ids(file: _File, ids: Any, arg: str) -> np.ndarray | None:
     if isinstance(ids, str):
         if file.suffix == ".npy":
             raise LayoutError(f"{arg}: a .npy file holds only the data; pass {arg} as a list of ids.")
-        return as_str(file.get(ids, arg))
-    return as_str(ids)
+        return ids_str(file.get(ids, arg), name="path", what=f"array {ids!r} ({arg})")
+    return ids_str(ids, name=arg, what="the list")
 
 
 def read_array(

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import validate_neural, validate_scores
-from ._trials import as_str, build_neural, examples, stack_trials
+from ._trials import as_str, build_neural, examples, ids_str, stack_trials
 
 __all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
 
@@ -138,9 +138,9 @@ def from_brainscore(
     )
     k = assembly.sizes["neuroid"]
     if "neuroid_id" in assembly.coords:
-        neuroid_id = as_str(assembly["neuroid_id"].values)
+        neuroid_id = ids_str(assembly["neuroid_id"].values, name="assembly", what="coord 'neuroid_id'", where="neuroids")
     elif "neuroid" in assembly.coords and not isinstance(assembly.indexes.get("neuroid"), pd.MultiIndex):
-        neuroid_id = as_str(assembly["neuroid"].values)
+        neuroid_id = ids_str(assembly["neuroid"].values, name="assembly", what="coord 'neuroid'", where="neuroids")
     else:
         neuroid_id = np.array([f"neuroid{i}" for i in range(k)])
     coords = {

@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError
-from ._trials import as_str, build_neural, stack_trials
+from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
 
@@ -98,6 +98,8 @@ def _from_nwbfile(
                 f"intervals: the presentation table has no column {col!r}; found {list(map(str, table.columns))}. "
                 + ("Pass stimulus_column=<the column naming the stimulus>." if col == stimulus_column else "")
             )
+    ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
+            labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
     table = table.sort_values("start_time", kind="stable")
     units = getattr(nwbfile, "units", None)
     if units is None or len(units) == 0:
@@ -108,12 +110,13 @@ def _from_nwbfile(
     counts = spike_counts(list(udf["spike_times"]), table["start_time"].to_numpy(), (t0, t1))
     if rate:
         counts /= t1 - t0
-    data, ids, labels = stack_trials(counts, as_str(table[stimulus_column].to_numpy()), None, name="intervals",
+    data, ids, labels = stack_trials(counts, table[stimulus_column].to_numpy(), None, name="intervals",
                                      stimulus_arg=stimulus_column)
     if neuroid_column is None:
         neuroid_id = as_str(udf.index.to_numpy())
     elif neuroid_column in udf.columns:
-        neuroid_id = as_str(udf[neuroid_column].to_numpy())
+        neuroid_id = ids_str(udf[neuroid_column].to_numpy(), name="nwbfile", what=f"units column {neuroid_column!r}",
+                             where="units", labels=udf.index)
     else:
         raise LayoutError(f"neuroid_column: the units table has no column {neuroid_column!r}; found {list(map(str, udf.columns))}.")
     coords = {c: udf[c].to_numpy() for c in NEUROID_COLUMNS if c in udf.columns}

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import validate_neural
-from ._trials import as_str, build_neural, examples, stack_trials
+from ._trials import as_str, build_neural, examples, ids_str, stack_trials
 
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms"]
 
@@ -102,7 +102,8 @@ def from_rsatoolbox(
         neuroid = next((c for c in ("neuroid_id", "name") if c in chans), None)
     neuroid_id = None
     if neuroid is not None:
-        neuroid_id = as_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"))
+        neuroid_id = ids_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"), name="dataset",
+                             what=f"channel descriptor {neuroid!r}", where="channels")
     coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
     attrs = {f"descriptor_{key}": v for key, v in (getattr(dataset, "descriptors", None) or {}).items() if isinstance(v, (str, int, float))}
     return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
@@ -163,8 +164,9 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     desc = dict(rdms.pattern_descriptors or {})
     if pattern is None:
         pattern = next((p for p in (*_STIMULUS_DESCRIPTORS, "index") if p in desc), None)
-    ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else as_str(
-        _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"))
+    ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else ids_str(
+        _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"), name="rdms",
+        what=f"pattern descriptor {pattern!r}", where="patterns")
     if len(set(ids.tolist())) != n:
         raise LayoutError(f"pattern: descriptor {pattern!r} repeats stimulus ids; pass a pattern descriptor with unique ids.")
     measure = getattr(rdms, "dissimilarity_measure", None)
@@ -207,8 +209,10 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
             raise LayoutError(f"{label}: expected a DataArray with dims (stimulus, stimulus_) or (rdm, stimulus, stimulus_).")
         if "stimulus_id" not in da.coords:
             raise LayoutError(f"{label}: missing coord 'stimulus_id' on dim 'stimulus'.")
-        ids = as_str(da["stimulus_id"].values)
-        ids_ = as_str(da["stimulus_id_"].values) if "stimulus_id_" in da.coords else ids
+        ids = ids_str(da["stimulus_id"].values, name=label, what="coord 'stimulus_id'", where="stimuli")
+        ids_ = ids
+        if "stimulus_id_" in da.coords:
+            ids_ = ids_str(da["stimulus_id_"].values, name=label, what="coord 'stimulus_id_'", where="stimuli")
         if ref is None:
             ref = ids
         if set(ids.tolist()) != set(ref.tolist()) or set(ids_.tolist()) != set(ref.tolist()):

@@ -199,3 +199,14 @@ def test_missing_ids_are_an_error_not_a_stimulus_called_nan():
         with pytest.raises(LayoutError, match=match) as err:
             from_brainscore(asm)
         assert "\n" not in str(err.value)
+
+
+def test_a_repeat_coord_that_does_not_exist_is_an_error():
+    da = xr.DataArray(np.array([[1.0], [2.0]]), dims=("presentation", "neuroid"),
+                      coords={"stimulus_id": ("presentation", ["a", "a"]), "session": ("presentation", [2, 1]),
+                              "neuroid_id": ("neuroid", ["x"])})
+    with pytest.raises(LayoutError, match=r"repeat_coord: assembly has no coord 'sesion'.*'session'") as err:
+        from_brainscore(da, repeat_coord="sesion")
+    assert "\n" not in str(err.value)
+    np.testing.assert_array_equal(from_brainscore(da, repeat_coord="session").values[0, 0], [2.0, 1.0])
+    np.testing.assert_array_equal(from_brainscore(da).values[0, 0], [1.0, 2.0])  # no 'repetition': order

@@ -95,3 +95,12 @@ def test_bad_tables_raise_one_line_errors(table):
         with pytest.raises(LayoutError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_a_repeat_column_that_does_not_exist_is_an_error():
+    df = pd.DataFrame({"stimulus_id": ["a", "a"], "neuroid_id": ["x", "x"], "value": [1.0, 2.0], "session": [2, 1]})
+    with pytest.raises(LayoutError, match=r"repeat: df has no column 'sesion'; found .*'session'") as err:
+        from_dataframe(df, repeat="sesion")
+    assert "\n" not in str(err.value)
+    np.testing.assert_array_equal(from_dataframe(df, repeat="session").values[0, 0], [2.0, 1.0])
+    np.testing.assert_array_equal(from_dataframe(df).values[0, 0], [1.0, 2.0])  # default 'repeat' absent: table order

@@ -95,8 +95,9 @@ def from_brainscore(
     stimulus_coord : str
         Presentation coord holding the stimulus id. Default ``"stimulus_id"``.
     repeat_coord : str or None
-        Presentation coord numbering the repeats. Default ``"repetition"``; when absent (or None),
-        repeats are numbered by presentation order within each stimulus.
+        Presentation coord labelling the repeats. The default ``"repetition"`` is used when the
+        assembly has it; otherwise (or with None) repeats are numbered by presentation order within
+        each stimulus. Any other name must be a presentation coord.
     name : str
         Name of the result.
 
@@ -129,6 +130,12 @@ def from_brainscore(
             f"presentation coord naming the stimulus>."
         )
     repeat = None
+    on_presentation = [str(c) for c in assembly.coords if assembly[c].dims == ("presentation",) and c != "presentation"]
+    if repeat_coord is not None and repeat_coord != "repetition" and repeat_coord not in assembly.coords:
+        raise LayoutError(
+            f"repeat_coord: assembly has no coord {repeat_coord!r} on dim 'presentation'; found {on_presentation}. "
+            f"Pass repeat_coord=<one of them>, or repeat_coord=None to number repeats by presentation order."
+        )
     if repeat_coord is not None and repeat_coord in assembly.coords:
         repeat = np.asarray(assembly[repeat_coord].values)
     values = np.asarray(assembly.transpose("presentation", "neuroid").values)

@@ -43,8 +43,9 @@ def from_dataframe(
     stimulus, neuroid, value : str
         Columns holding the stimulus id, the neuroid id and the response.
     repeat : str or None
-        Column holding the repeat label; its sorted values form the ``repeat`` dim. When the column
-        is absent (or None), each (stimulus, neuroid) pair's rows are numbered in table order.
+        Column holding the repeat label; its sorted values form the ``repeat`` dim. The default
+        ``"repeat"`` is used when the table has it; otherwise (or with None) each (stimulus,
+        neuroid) pair's rows are numbered in table order. Any other name must be a column.
     neuroid_columns : sequence of str, optional
         Columns that describe the neuroid (one value per neuroid) and become neuroid coords.
         Default: those of ``region``, ``animal``, ``subject`` present.
@@ -57,6 +58,11 @@ def from_dataframe(
     """
     if not isinstance(df, pd.DataFrame):
         raise LayoutError(f"df: expected a pandas.DataFrame, got {type(df).__name__}.")
+    if repeat is not None and repeat != "repeat" and repeat not in df.columns:
+        raise LayoutError(
+            f"repeat: df has no column {repeat!r}; found {list(map(str, df.columns))}. Pass repeat=<one of them>, "
+            f"or repeat=None to number each stimulus's rows in table order."
+        )
     use_repeat = repeat is not None and repeat in df.columns
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("value", value)):
         if col not in df.columns:

@@ -210,3 +210,39 @@ def test_a_repeat_coord_that_does_not_exist_is_an_error():
     assert "\n" not in str(err.value)
     np.testing.assert_array_equal(from_brainscore(da, repeat_coord="session").values[0, 0], [2.0, 1.0])
     np.testing.assert_array_equal(from_brainscore(da).values[0, 0], [1.0, 2.0])  # no 'repetition': order
+
+
+def test_to_brainscore_score_counts_only_included_targets(scores):
+    inc = np.array([True, False, True, True, False])
+    flagged = scores.assign(included=("neuroid", inc))
+    s = to_brainscore_score(flagged)
+    ev = scores.ev.transpose("neuroid", "rep").values / 100
+    assert float(s) == pytest.approx(np.median(ev[inc].mean(axis=1)))
+    assert s.attrs["error"] == pytest.approx(np.std(np.median(ev[inc], axis=0)))
+    shc = scores.target_shc.transpose("neuroid", "rep").values
+    assert float(s.attrs["ceiling"]) == pytest.approx(np.median(shc[inc].mean(axis=1)))
+    raw = s.attrs["raw"]  # every target, flagged
+    assert raw.sizes["neuroid"] == 5 and raw.included.values.tolist() == inc.tolist()
+
+
+def test_to_brainscore_score_of_time_resolved_scores_is_per_bin():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 4))
+    R = (X @ rng.normal(size=(4, 4)))[:, :, None, None] * np.array([1.0, 0.3]) + rng.normal(size=(30, 4, 3, 2))
+    ids = [f"s{i}" for i in range(30)]
+    neural = neuroxr.neural(R, ids, time_bins=[(0, 50), (50, 100)])
+    with np.errstate(all="ignore"):
+        timed = neuroxr.forward(neuroxr.features(X, ids), neural, reps=2, seed=0)
+    inc = np.array([[True, True], [False, True], [True, False], [True, True]])
+    timed = timed.assign(included=(("neuroid", "time_bin"), inc))
+    s = to_brainscore_score(timed)
+    assert s.dims == ("time_bin",) and s.time_bin_start.values.tolist() == [0.0, 50.0]
+    ev = timed.ev.transpose("neuroid", "rep", "time_bin").values / 100
+    shc = timed.target_shc.transpose("neuroid", "rep", "time_bin").values
+    for t in range(2):
+        keep = inc[:, t]
+        assert s.values[t] == pytest.approx(np.median(ev[keep, :, t].mean(axis=1)))
+        assert s.attrs["error"].values[t] == pytest.approx(np.std(np.median(ev[keep, :, t], axis=0)))
+        assert s.attrs["ceiling"].values[t] == pytest.approx(np.median(shc[keep, :, t].mean(axis=1)))
+    assert s.attrs["raw"].dims == ("split", "neuroid", "time_bin")
+    np.testing.assert_allclose(s.attrs["raw"].values, ev.transpose(1, 0, 2))

@@ -10,6 +10,7 @@ and ``error``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -230,11 +231,22 @@ def _score_class() -> type:
     return Score
 
 
-def _per_target(ds: xr.Dataset, var: str, dim: str, score_cls: type) -> xr.DataArray:
-    """``ds[var]`` as ``(split, <dim>)`` with the target ids on ``<dim>``, Brain-Score style."""
-    da = ds[var].rename(rep="split").transpose("split", dim)
-    keep = {c: da.coords[c].variable for c in da.coords if da.coords[c].dims in ((dim,), ("split",))}
-    return score_cls(da.values, dims=("split", dim), coords=keep, attrs=dict(da.attrs))
+def _per_target(da: xr.DataArray, dim: str, score_cls: type, included: xr.DataArray | None) -> xr.DataArray:
+    """``da`` as ``(split, <dim>[, time_bin])`` with the target ids (and ``included``) on ``<dim>``, Brain-Score style."""
+    tail = ("time_bin",) if "time_bin" in da.dims else ()
+    da = da.rename(rep="split").transpose("split", dim, *tail)
+    keep = {c: da.coords[c].variable for c in da.coords if da.coords[c].dims in ((dim,), ("split",), *((t,) for t in tail))}
+    if included is not None:
+        keep["included"] = included.transpose(dim, *tail).variable
+    return score_cls(da.values, dims=("split", dim, *tail), coords=keep, attrs=dict(da.attrs))
+
+
+def _pooled(v: np.ndarray, inc: np.ndarray, pool: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The pool over the included targets of the rep-mean, and the per-rep pool, of ``v`` ``(target, rep, ...)``."""
+    v = np.where(inc[:, None], v, np.nan)
+    with warnings.catch_warnings():  # a bin without included targets (or data) is NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return pool(np.nanmean(v, axis=1), axis=0), pool(v, axis=0)
 
 
 def to_brainscore_score(
@@ -262,10 +274,15 @@ def to_brainscore_score(
     Returns
     -------
     brainscore_core.metrics.Score if installed, else xarray.DataArray
-        A scalar. Predictivity: the ``aggregate`` over targets of the rep-mean of ``variable``
-        (percent -> fraction), with attrs ``raw`` (``variable`` per split x target), ``error`` (std
-        over reps of the per-rep aggregate), ``ceiling`` (aggregate of ``target_shc`` with its own
-        ``raw``, when present) and the dataset's scalar attrs.
+        A scalar. Predictivity: the ``aggregate`` over the included targets (``included`` true, the
+        flag ``min_reliability=`` sets; every target when the dataset has no flag) of the rep-mean
+        of ``variable`` (percent -> fraction), with attrs ``raw`` (``variable`` per split x target,
+        every target, with the coord ``included`` when the dataset has it), ``error`` (std over reps
+        of the per-rep aggregate), ``ceiling`` (aggregate of ``target_shc`` over the same targets,
+        with its own ``raw``, when present) and the dataset's scalar attrs. Time-resolved scores
+        give a score per bin: the value, ``error`` and ``ceiling`` are Scores over ``time_bin`` (coords
+        ``time_bin_start``/``time_bin_end``), each bin summarised over its own included targets,
+        and ``raw`` is ``split x target x time_bin``.
     """
     if aggregate not in ("median", "mean"):
         raise LayoutError(f"aggregate: must be 'median' or 'mean'; got {aggregate!r}.")
@@ -292,13 +309,26 @@ def to_brainscore_score(
     # neuroxr's ev is always in percent (a store may not carry the variable's units attr)
     scale = 100.0 if var == "ev" or scores[var].attrs.get("units") == "percent" else 1.0
     pool = np.nanmedian if aggregate == "median" else np.nanmean
-    v = scores[var].transpose(dim, "rep").values / scale
-    attrs["raw"] = _per_target(scores[[var]] / scale, var, dim, Score)
-    attrs["error"] = float(np.std(pool(v, axis=0))) if v.shape[1] > 1 else float("nan")
+    tail = ("time_bin",) if "time_bin" in scores.dims else ()
+    included = scores["included"] if "included" in scores.data_vars else None
+    shape = (scores.sizes[dim], *(scores.sizes[d] for d in tail))
+    inc = np.ones(shape, dtype=bool) if included is None else np.asarray(included.transpose(dim, *tail).values, dtype=bool)
+
+    def summary(value: np.ndarray, **kw: Any) -> Any:  # a scalar, or a Score over the bins
+        if not tail:
+            return Score(float(value), **kw)
+        bins = {c: ("time_bin", np.asarray(scores[c].values)) for c in ("time_bin_start", "time_bin_end")}
+        return Score(np.asarray(value, dtype=float), dims=tail, coords=bins, **kw)
+
+    v = scores[var].transpose(dim, "rep", *tail).values / scale
+    centre, per_rep = _pooled(v, inc, pool)
+    attrs["raw"] = _per_target(scores[var] / scale, dim, Score, included)
+    error = np.std(per_rep, axis=0) if v.shape[1] > 1 else np.full(shape[1:], np.nan)
+    attrs["error"] = summary(error) if tail else float(error)
     if "target_shc" in scores.data_vars:
-        c = scores["target_shc"].transpose(dim, "rep").values
-        attrs["ceiling"] = Score(float(pool(np.nanmean(c, axis=1))), attrs={"raw": _per_target(scores, "target_shc", dim, Score)})
+        c, _ = _pooled(scores["target_shc"].transpose(dim, "rep", *tail).values, inc, pool)
+        attrs["ceiling"] = summary(c, attrs={"raw": _per_target(scores["target_shc"], dim, Score, included)})
     attrs["aggregation"] = aggregate
-    return Score(float(pool(np.nanmean(v, axis=1))), attrs=attrs)
+    return summary(centre, attrs=attrs)
 
 

@@ -99,6 +99,8 @@ def test_bad_inputs_raise_one_line_errors(dataset):
     ]
     dup = rsatoolbox.data.Dataset(np.zeros((2, 2)), obs_descriptors={"stimulus": ["a", "a"], "run": [0, 0]})
     cases.append((lambda: from_rsatoolbox(dup, repeat="run"), "repeat a"))
+    timed = neuroxr.neural(np.zeros((2, 2, 1, 3)), ["a", "b"], time_bins=[(0, 10), (10, 20), (20, 30)])
+    cases.append((lambda: to_rsatoolbox(timed), r"dim 'time_bin' \(3 bins\).*isel\(time_bin=i\)"))
     for call, match in cases:
         with pytest.raises(LayoutError, match=match) as err:
             call()

@@ -115,6 +115,8 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     Parameters
     ----------
     neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+        Static responses; a time-resolved array (``time_bin`` dim) is an error: convert one bin
+        (``neural.isel(time_bin=i)``) at a time.
     stimulus, repeat : str
         Names of the observation descriptors holding the stimulus id and the repeat label.
 
@@ -126,6 +128,11 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     """
     rsatoolbox = _require_rsatoolbox()
     validate_neural(neural, name="neural")
+    if "time_bin" in neural.dims:
+        raise LayoutError(
+            f"neural: has dim 'time_bin' ({neural.sizes['time_bin']} bins); an rsatoolbox Dataset is static. Convert "
+            f"one bin, neural.isel(time_bin=i), or a window's mean, neural.mean('time_bin')."
+        )
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
     v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
     s, r = np.nonzero(~np.isnan(v).all(axis=2))

@@ -123,3 +123,12 @@ def test_missing_stimulus_ids_are_an_error_not_a_stimulus_called_nan():
     with pytest.raises(LayoutError, match=r"column 'stimulus_id' has 2 missing ids .* rows \[1, 3\]") as err:
         from_nwb(nwb, WINDOW, intervals=table)
     assert "\n" not in str(err.value)
+
+
+def test_a_nan_onset_is_a_missing_trial_not_zero_spikes():
+    counts = spike_counts([np.array([0.1, 0.2, 1.1])], np.array([0.0, np.nan]), (0.0, 0.5))
+    np.testing.assert_array_equal(counts[:, 0], [2.0, np.nan])
+    nwb = _in_memory([np.array([0.1, 0.2, 1.1, 2.1, 3.1, 3.2])])
+    table = pd.DataFrame({"start_time": [0.0, np.nan, 2.0, 3.0], "stimulus_id": ["a", "a", "b", "b"]})
+    out = from_nwb(nwb, (0.0, 0.5), intervals=table)
+    np.testing.assert_array_equal(out.values[:, 0, :], [[2.0, np.nan], [1.0, 2.0]])

@@ -108,6 +108,23 @@ def test_time_bins(trials):
     assert (squeezed.attrs["time_bin_start"], squeezed.attrs["time_bin_end"]) == (70.0, 170.0)
     with pytest.raises(LayoutError, match=r"no bin .* inside \[400, 500\]"):
         from_brainscore(asm, time_bin=(400, 500))
+    for flag in (True, np.bool_(False)):
+        with pytest.raises(LayoutError, match="a bool, not an index"):
+            from_brainscore(asm, time_bin=flag)
+
+
+def test_a_trial_missing_a_bin_of_the_window_is_missing(trials):
+    values, stim, rep, neuroids = trials
+    v3 = np.stack([values, values + 1.0, values + 2.0], axis=2)
+    v3[0, 1, 1] = np.nan  # presentation 0, neuroid n1: no value in the middle bin
+    asm = _assembly(v3, stim, rep, neuroids, time_bins=[(0, 10), (10, 20), (20, 30)])
+    window = from_brainscore(asm, time_bin=(0, 30))
+    static = from_brainscore(_assembly(values, stim, rep, neuroids))
+    at = (window.stimulus_id.values.tolist().index(stim[0]), 1, window.repeat.values.tolist().index(rep[0]))
+    assert np.isnan(window.values[at])
+    expected = static.values + 1.0
+    expected[at] = np.nan
+    np.testing.assert_allclose(window.values, expected)
 
 
 def test_round_trip_through_brainscore(trials):

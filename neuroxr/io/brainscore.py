@@ -45,6 +45,10 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
                 f"average the bins inside a window, or time_bin=<index> to pick one."
             )
         sel = [0]
+    elif isinstance(time_bin, (bool, np.bool_)):
+        raise LayoutError(
+            f"time_bin: got {time_bin!r}, a bool, not an index; pass None (every bin), an index or a (start, end) window."
+        )
     elif isinstance(time_bin, (int, np.integer)):
         if not -n <= int(time_bin) < n:
             raise LayoutError(f"time_bin: index {time_bin} is out of range for dim 'time_bin' of length {n}.")
@@ -68,7 +72,8 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
     if has_edges:
         info = {"time_bin_start": float(starts[sel].min()), "time_bin_end": float(ends[sel].max())}
     out = out.drop_vars([c for c in out.coords if "time_bin" in out.coords[c].dims])
-    return out.mean("time_bin", keep_attrs=True), info
+    # NaN is not skipped: a trial missing one of the bins has no value for the window (the same window for every trial)
+    return out.mean("time_bin", keep_attrs=True, skipna=False), info
 
 
 def from_brainscore(
@@ -87,9 +92,11 @@ def from_brainscore(
         One row per presentation; coords ``stimulus_id`` (and ``repetition``) on ``presentation``,
         ``neuroid_id`` and e.g. ``region``, ``animal`` on ``neuroid`` (MultiIndex levels or plain coords).
     time_bin : int or (float, float), optional
-        Which part of a ``time_bin`` dim to keep: an index, or a window ``(start, end)`` in the
-        assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``) are
-        averaged (the result then has no time dim; the edges go to the attrs). Default: every bin,
+        Which part of a ``time_bin`` dim to keep: an index (not a bool), or a window ``(start, end)``
+        in the assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``)
+        are averaged (the result then has no time dim; the edges go to the attrs). A trial missing
+        (NaN) one of the window's bins is NaN for that window, a missing trial: every value is the
+        mean over the same bins. Default: every bin,
         as a time-resolved array ``(stimulus, neuroid, repeat, time_bin)`` with the coords
         ``time_bin_start``/``time_bin_end``; an assembly with a single bin gives the static layout
         (its edges in the attrs).

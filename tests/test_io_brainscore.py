@@ -242,14 +242,14 @@ def test_to_brainscore_score_counts_only_included_targets(scores):
     assert raw.sizes["neuroid"] == 5 and raw.included.values.tolist() == inc.tolist()
 
 
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")  # toy data: ceiling notes
 def test_to_brainscore_score_of_time_resolved_scores_is_per_bin():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(30, 4))
     R = (X @ rng.normal(size=(4, 4)))[:, :, None, None] * np.array([1.0, 0.3]) + rng.normal(size=(30, 4, 3, 2))
     ids = [f"s{i}" for i in range(30)]
     neural = neuroxr.neural(R, ids, time_bins=[(0, 50), (50, 100)])
-    with np.errstate(all="ignore"):
-        timed = neuroxr.forward(neuroxr.features(X, ids), neural, reps=2, seed=0)
+    timed = neuroxr.forward(neuroxr.features(X, ids), neural, reps=2, seed=0)
     inc = np.array([[True, True], [False, True], [True, False], [True, True]])
     timed = timed.assign(included=(("neuroid", "time_bin"), inc))
     s = to_brainscore_score(timed)

@@ -96,10 +96,9 @@ def from_brainscore(
         in the assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``)
         are averaged (the result then has no time dim; the edges go to the attrs). A trial missing
         (NaN) one of the window's bins is NaN for that window, a missing trial: every value is the
-        mean over the same bins. Default: every bin,
-        as a time-resolved array ``(stimulus, neuroid, repeat, time_bin)`` with the coords
-        ``time_bin_start``/``time_bin_end``; an assembly with a single bin gives the static layout
-        (its edges in the attrs).
+        mean over the same bins. Default: every bin, as a time-resolved array ``(stimulus, neuroid,
+        repeat, time_bin)`` with the coords ``time_bin_start``/``time_bin_end``; an assembly with a
+        single bin gives the static layout (its edges in the attrs).
     stimulus_coord : str
         Presentation coord holding the stimulus id. Default ``"stimulus_id"``.
     repeat_coord : str or None

@@ -146,7 +146,8 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     extra = [c for c in da.coords if c not in ("stimulus_id", "neuroid_id", "repeat") and da.coords[c].dims == ("neuroid",)]
     out = da.rename("value").to_dataframe().reset_index()
     out = out.dropna(subset=["value"])
-    cols = ["stimulus_id", "neuroid_id", "repeat", *(TIME_BIN_COORDS if timed else ()), "value", *extra]
+    edges = [c for c in TIME_BIN_COORDS if timed and c in out.columns]
+    cols = ["stimulus_id", "neuroid_id", "repeat", *edges, "value", *extra]
     return out[cols].reset_index(drop=True)
 
 

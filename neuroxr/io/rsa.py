@@ -132,7 +132,7 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     if "time_bin" in neural.dims:
         raise LayoutError(
             f"neural: has dim 'time_bin' ({neural.sizes['time_bin']} bins); an rsatoolbox Dataset is static. Convert "
-            f"one bin, neural.isel(time_bin=i), or a window's mean, neural.mean('time_bin')."
+            f"one bin at a time: neural.isel(time_bin=i)."
         )
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
     v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)

@@ -76,3 +76,33 @@ def test_bad_files_raise_one_line_errors(tmp_path, arrays):
         with pytest.raises(LayoutError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_missing_ids_are_an_error(tmp_path, arrays):
+    R, X, stim, neu = arrays
+    np.savez(tmp_path / "data.npz", responses=R)
+    with pytest.raises(LayoutError, match=r"ids: the list has 1 missing ids .* \[2\]") as err:
+        read_array(tmp_path / "data.npz", "responses", ids=["a", "b", None, "d", "e"])
+    assert "\n" not in str(err.value)
+
+
+def test_keyword_names_of_the_layouts(tmp_path, arrays):
+    R, X, stim, neu = arrays
+    np.savez(tmp_path / "data.npz", responses=R, stimuli=np.array(stim), bins=np.array([[0.0, 50.0], [50.0, 100.0]]))
+    path = tmp_path / "data.npz"
+    out = read_array(path, "responses", ids="stimuli", attrs={"session": "s1"})
+    assert out.attrs == {"file": "data.npz", "session": "s1"}
+    timed = read_array(path, "responses", ids="stimuli", time_bins="bins")  # (stimulus, neuroid, time_bin)
+    assert timed.dims == ("stimulus", "neuroid", "repeat", "time_bin") and timed.time_bin_end.values.tolist() == [50.0, 100.0]
+    np.testing.assert_array_equal(timed.values[:, :, 0, :], R)
+    cases = [
+        (dict(stimulus_id="stimuli"), "stimulus_id: read_array takes the stimulus ids as ids="),
+        (dict(neuroid_id=neu), "neuroid_id: .* as target_ids="),
+        (dict(unit_id=neu), "unit_id: .* as target_ids="),
+        (dict(repeat=[0, 1]), "repeat: is a dim"),
+        (dict(layout="features", time_bins="bins"), "time_bins: feature arrays have no time"),
+    ]
+    for kw, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            read_array(path, "responses", **kw)
+        assert "\n" not in str(err.value)

@@ -108,6 +108,23 @@ def test_time_bins(trials):
     assert (squeezed.attrs["time_bin_start"], squeezed.attrs["time_bin_end"]) == (70.0, 170.0)
     with pytest.raises(LayoutError, match=r"no bin .* inside \[400, 500\]"):
         from_brainscore(asm, time_bin=(400, 500))
+    for flag in (True, np.bool_(False)):
+        with pytest.raises(LayoutError, match="a bool, not an index"):
+            from_brainscore(asm, time_bin=flag)
+
+
+def test_a_trial_missing_a_bin_of_the_window_is_missing(trials):
+    values, stim, rep, neuroids = trials
+    v3 = np.stack([values, values + 1.0, values + 2.0], axis=2)
+    v3[0, 1, 1] = np.nan  # presentation 0, neuroid n1: no value in the middle bin
+    asm = _assembly(v3, stim, rep, neuroids, time_bins=[(0, 10), (10, 20), (20, 30)])
+    window = from_brainscore(asm, time_bin=(0, 30))
+    static = from_brainscore(_assembly(values, stim, rep, neuroids))
+    at = (window.stimulus_id.values.tolist().index(stim[0]), 1, window.repeat.values.tolist().index(rep[0]))
+    assert np.isnan(window.values[at])
+    expected = static.values + 1.0
+    expected[at] = np.nan
+    np.testing.assert_allclose(window.values, expected)
 
 
 def test_round_trip_through_brainscore(trials):
@@ -185,3 +202,64 @@ def test_uses_brainscore_core_score_when_installed(monkeypatch, scores):
     monkeypatch.setitem(sys.modules, "brainscore_core.metrics", mod)
     s = to_brainscore_score(scores)
     assert type(s) is Score and type(s.attrs["raw"]) is Score
+
+
+def test_missing_ids_are_an_error_not_a_stimulus_called_nan():
+    values = np.zeros((4, 2))
+    stim = np.array(["a", None, "b", np.nan], dtype=object)
+    da = xr.DataArray(values, dims=("presentation", "neuroid"),
+                      coords={"stimulus_id": ("presentation", stim), "neuroid_id": ("neuroid", ["x", "y"])})
+    no_neuroid = da.assign_coords(stimulus_id=("presentation", list("abab")),
+                                  neuroid_id=("neuroid", np.array(["x", None], dtype=object)))
+    for asm, match in ((da, r"'stimulus_id' has 2 missing ids .* trials \[1, 3\]"),
+                       (no_neuroid, r"coord 'neuroid_id' has 1 missing ids .* neuroids \[1\]")):
+        with pytest.raises(LayoutError, match=match) as err:
+            from_brainscore(asm)
+        assert "\n" not in str(err.value)
+
+
+def test_a_repeat_coord_that_does_not_exist_is_an_error():
+    da = xr.DataArray(np.array([[1.0], [2.0]]), dims=("presentation", "neuroid"),
+                      coords={"stimulus_id": ("presentation", ["a", "a"]), "session": ("presentation", [2, 1]),
+                              "neuroid_id": ("neuroid", ["x"])})
+    with pytest.raises(LayoutError, match=r"repeat_coord: assembly has no coord 'sesion'.*'session'") as err:
+        from_brainscore(da, repeat_coord="sesion")
+    assert "\n" not in str(err.value)
+    np.testing.assert_array_equal(from_brainscore(da, repeat_coord="session").values[0, 0], [2.0, 1.0])
+    np.testing.assert_array_equal(from_brainscore(da).values[0, 0], [1.0, 2.0])  # no 'repetition': order
+
+
+def test_to_brainscore_score_counts_only_included_targets(scores):
+    inc = np.array([True, False, True, True, False])
+    flagged = scores.assign(included=("neuroid", inc))
+    s = to_brainscore_score(flagged)
+    ev = scores.ev.transpose("neuroid", "rep").values / 100
+    assert float(s) == pytest.approx(np.median(ev[inc].mean(axis=1)))
+    assert s.attrs["error"] == pytest.approx(np.std(np.median(ev[inc], axis=0)))
+    shc = scores.target_shc.transpose("neuroid", "rep").values
+    assert float(s.attrs["ceiling"]) == pytest.approx(np.median(shc[inc].mean(axis=1)))
+    raw = s.attrs["raw"]  # every target, flagged
+    assert raw.sizes["neuroid"] == 5 and raw.included.values.tolist() == inc.tolist()
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")  # toy data: ceiling notes
+def test_to_brainscore_score_of_time_resolved_scores_is_per_bin():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 4))
+    R = (X @ rng.normal(size=(4, 4)))[:, :, None, None] * np.array([1.0, 0.3]) + rng.normal(size=(30, 4, 3, 2))
+    ids = [f"s{i}" for i in range(30)]
+    neural = neuroxr.neural(R, ids, time_bins=[(0, 50), (50, 100)])
+    timed = neuroxr.forward(neuroxr.features(X, ids), neural, reps=2, seed=0)
+    inc = np.array([[True, True], [False, True], [True, False], [True, True]])
+    timed = timed.assign(included=(("neuroid", "time_bin"), inc))
+    s = to_brainscore_score(timed)
+    assert s.dims == ("time_bin",) and s.time_bin_start.values.tolist() == [0.0, 50.0]
+    ev = timed.ev.transpose("neuroid", "rep", "time_bin").values / 100
+    shc = timed.target_shc.transpose("neuroid", "rep", "time_bin").values
+    for t in range(2):
+        keep = inc[:, t]
+        assert s.values[t] == pytest.approx(np.median(ev[keep, :, t].mean(axis=1)))
+        assert s.attrs["error"].values[t] == pytest.approx(np.std(np.median(ev[keep, :, t], axis=0)))
+        assert s.attrs["ceiling"].values[t] == pytest.approx(np.median(shc[keep, :, t].mean(axis=1)))
+    assert s.attrs["raw"].dims == ("split", "neuroid", "time_bin")
+    np.testing.assert_allclose(s.attrs["raw"].values, ev.transpose(1, 0, 2))

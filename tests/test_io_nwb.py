@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from neuroxr.errors import LayoutError
@@ -106,3 +107,28 @@ def test_from_nwb_errors(tmp_path, session):
         with pytest.raises(LayoutError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def _in_memory(spikes):
+    """An open NWBFile with one unit per spike train (no presentation table: tests pass a DataFrame)."""
+    nwb = pynwb.NWBFile(session_description="toy", identifier="toy", session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    for st in spikes:
+        nwb.add_unit(spike_times=st)
+    return nwb
+
+
+def test_missing_stimulus_ids_are_an_error_not_a_stimulus_called_nan():
+    nwb = _in_memory([np.array([0.1, 1.1, 2.1, 3.1])])
+    table = pd.DataFrame({"start_time": [0.0, 1.0, 2.0, 3.0], "stimulus_id": ["a", np.nan, "b", None]})
+    with pytest.raises(LayoutError, match=r"column 'stimulus_id' has 2 missing ids .* rows \[1, 3\]") as err:
+        from_nwb(nwb, WINDOW, intervals=table)
+    assert "\n" not in str(err.value)
+
+
+def test_a_nan_onset_is_a_missing_trial_not_zero_spikes():
+    counts = spike_counts([np.array([0.1, 0.2, 1.1])], np.array([0.0, np.nan]), (0.0, 0.5))
+    np.testing.assert_array_equal(counts[:, 0], [2.0, np.nan])
+    nwb = _in_memory([np.array([0.1, 0.2, 1.1, 2.1, 3.1, 3.2])])
+    table = pd.DataFrame({"start_time": [0.0, np.nan, 2.0, 3.0], "stimulus_id": ["a", "a", "b", "b"]})
+    out = from_nwb(nwb, (0.0, 0.5), intervals=table)
+    np.testing.assert_array_equal(out.values[:, 0, :], [[2.0, np.nan], [1.0, 2.0]])

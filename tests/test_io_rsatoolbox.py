@@ -99,6 +99,63 @@ def test_bad_inputs_raise_one_line_errors(dataset):
     ]
     dup = rsatoolbox.data.Dataset(np.zeros((2, 2)), obs_descriptors={"stimulus": ["a", "a"], "run": [0, 0]})
     cases.append((lambda: from_rsatoolbox(dup, repeat="run"), "repeat a"))
+    timed = neuroxr.neural(np.zeros((2, 2, 1, 3)), ["a", "b"], time_bins=[(0, 10), (10, 20), (20, 30)])
+    cases.append((lambda: to_rsatoolbox(timed), r"dim 'time_bin' \(3 bins\).*isel\(time_bin=i\)"))
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
+def test_missing_ids_are_an_error_not_a_stimulus_called_none():
+    X = np.zeros((4, 2))
+    ds = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": np.array(["a", None, "b", np.nan], dtype=object)})
+    chans = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "b", "c", "d"]},
+                                    channel_descriptors={"name": np.array(["x", None], dtype=object)})
+    rdms = rsatoolbox.rdm.RDMs(np.zeros((1, 3)), pattern_descriptors={"stimulus": np.array(["a", None, "c"], dtype=object)})
+    cases = [
+        (lambda: from_rsatoolbox(ds), r"'stimulus' has 2 missing ids .* trials \[1, 3\]"),
+        (lambda: from_rsatoolbox(chans), r"channel descriptor 'name' has 1 missing ids .* channels \[1\]"),
+        (lambda: from_rsatoolbox_rdms(rdms), r"pattern descriptor 'stimulus' has 1 missing ids"),
+    ]
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
+def _rdm(ids, scale=1.0):
+    n = len(ids)
+    D = scale * squareform(pdist(np.arange(n * 3, dtype=float).reshape(n, 3) ** 1.5))
+    return xr.DataArray(D, dims=("stimulus", "stimulus_"), coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+                        attrs={"method": "euclidean"})
+
+
+def test_rdm_coords_travel_as_rdm_descriptors():
+    ids = ["a", "b", "c", "d"]
+    stack = xr.concat([_rdm(ids), _rdm(ids, 2.0)], dim="rdm").assign_coords(subject=("rdm", ["s1", "s2"]), rdm=[10, 11])
+    rdms = to_rsatoolbox_rdms(stack)
+    assert list(rdms.rdm_descriptors["subject"]) == ["s1", "s2"] and list(rdms.rdm_descriptors["index"]) == [10, 11]
+    back = from_rsatoolbox_rdms(rdms)
+    assert back.subject.values.tolist() == ["s1", "s2"] and back.rdm.values.tolist() == [10, 11]
+    np.testing.assert_allclose(back.values, stack.values)
+    # a list of single RDMs: their scalar coords, one value per RDM; a single RDM keeps them as scalars
+    listed = to_rsatoolbox_rdms([stack.isel(rdm=1), stack.isel(rdm=0)])
+    assert list(listed.rdm_descriptors["subject"]) == ["s2", "s1"]
+    one = from_rsatoolbox_rdms(to_rsatoolbox_rdms(stack.isel(rdm=0)))
+    assert one.dims == ("stimulus", "stimulus_") and one.subject.item() == "s1"
+    with pytest.raises(LayoutError, match=r"rdm\[1\]: lacks the coords \['subject'\]") as err:
+        to_rsatoolbox_rdms([stack.isel(rdm=0), _rdm(ids)])
+    assert "\n" not in str(err.value)
+
+
+def test_duplicate_or_mismatched_rdm_ids_are_named():
+    dup = _rdm(["a", "a", "c", "d"])
+    half = _rdm(["a", "b", "c", "d"]).assign_coords(stimulus_id_=("stimulus_", ["a", "b", "c", "e"]))
+    cases = [
+        (lambda: to_rsatoolbox_rdms(dup), r"coord 'stimulus_id' has duplicate stimulus ids, e.g. \['a'\]"),
+        (lambda: to_rsatoolbox_rdms(half), r"'stimulus_id' and 'stimulus_id_' name different stimuli, e.g. \['d', 'e'\]"),
+    ]
     for call, match in cases:
         with pytest.raises(LayoutError, match=match) as err:
             call()

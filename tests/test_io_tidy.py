@@ -95,3 +95,48 @@ def test_bad_tables_raise_one_line_errors(table):
         with pytest.raises(LayoutError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_a_repeat_column_that_does_not_exist_is_an_error():
+    df = pd.DataFrame({"stimulus_id": ["a", "a"], "neuroid_id": ["x", "x"], "value": [1.0, 2.0], "session": [2, 1]})
+    with pytest.raises(LayoutError, match=r"repeat: df has no column 'sesion'; found .*'session'") as err:
+        from_dataframe(df, repeat="sesion")
+    assert "\n" not in str(err.value)
+    np.testing.assert_array_equal(from_dataframe(df, repeat="session").values[0, 0], [2.0, 1.0])
+    np.testing.assert_array_equal(from_dataframe(df).values[0, 0], [1.0, 2.0])  # default 'repeat' absent: table order
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")  # toy data: ceiling notes
+def test_to_dataframe_of_time_resolved_scores_has_a_row_per_bin():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(24, 3))
+    R = (X @ rng.normal(size=(3, 2)))[:, :, None, None] + rng.normal(size=(24, 2, 3, 2))
+    ids = [f"s{i}" for i in range(24)]
+    neural = neuroxr.neural(R, ids, region="IT", time_bins=[(0, 50), (50, 100)])
+    scores = neuroxr.forward(neuroxr.features(X, ids), neural, reps=2, seed=0, min_reliability=0.0)
+    df = to_dataframe(scores)
+    assert len(df) == 2 * 2 * 2
+    assert list(df.columns[3:7]) == ["neuroid_id", "rep", "time_bin_start", "time_bin_end"]
+    assert {"ev", "r", "target_shc", "ceiling", "included", "region"} <= set(df.columns)
+    nid = scores.neuroid_id.values.tolist()
+    for row in df.itertuples():
+        t = scores.time_bin_start.values.tolist().index(row.time_bin_start)
+        cell = scores.isel(neuroid=nid.index(row.neuroid_id), time_bin=t).sel(rep=row.rep)
+        assert row.time_bin_end == scores.time_bin_end.values[t]
+        assert row.ev == cell.ev.item() or (np.isnan(row.ev) and np.isnan(cell.ev.item()))
+        assert row.included == cell.included.item()
+    extra = scores.assign(weights=(("neuroid", "feature"), np.zeros((2, 3))))
+    with pytest.raises(LayoutError, match=r"score variables \{'weights'.* are not over dims") as err:
+        to_dataframe(extra)
+    assert "\n" not in str(err.value)
+
+
+def test_to_dataframe_of_a_time_resolved_neural_array():
+    R = np.arange(2 * 2 * 1 * 3, dtype=float).reshape(2, 2, 1, 3)
+    R[0, 1, 0, 2] = np.nan
+    neural = neuroxr.neural(R, ["a", "b"], ["x", "y"], time_bins=[(0, 10), (10, 20), (20, 30)])
+    df = to_dataframe(neural)
+    assert list(df.columns) == ["stimulus_id", "neuroid_id", "repeat", "time_bin_start", "time_bin_end", "value"]
+    assert len(df) == R.size - 1
+    row = df[(df.stimulus_id == "b") & (df.neuroid_id == "x") & (df.time_bin_start == 10)]
+    assert row[["time_bin_end", "value"]].values.tolist() == [[20.0, R[1, 0, 0, 1]]]

@@ -33,6 +33,45 @@ def as_str(values: Any) -> np.ndarray:
     return arr.astype(str)
 
 
+def missing(values: Any) -> np.ndarray:
+    """Which entries of ``values`` are missing (None, NaN, ``pd.NA``, NaT), as a boolean array."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fcmMO":
+        return np.asarray(pd.isna(arr), dtype=bool)
+    return np.zeros(arr.shape, dtype=bool)
+
+
+def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labels: Any = None, fix: str = "") -> np.ndarray:
+    """Ids as a 1-D string array; a missing id (None, NaN) is an error, never the string ``"nan"``.
+
+    Parameters
+    ----------
+    values : array-like
+        The ids.
+    name, what : str
+        The input and the column/coord/descriptor holding the ids, named in the error.
+    where : str
+        What the positions of the missing ids are (``"trials"``, ``"rows"``...).
+    labels : array-like, optional
+        The label of each entry (e.g. a table's index) to report instead of its position.
+    fix : str
+        What to do, appended to the error.
+
+    Raises
+    ------
+    LayoutError
+        Some ids are missing.
+    """
+    miss = missing(values)
+    if miss.any():
+        at = np.flatnonzero(miss) if labels is None else np.asarray(labels)[miss]
+        raise LayoutError(
+            f"{name}: {what} has {int(miss.sum())} missing ids (None/NaN), at {where} {examples(at)}; "
+            f"{fix or 'give each an id or drop those entries first.'}"
+        )
+    return as_str(values)
+
+
 def stack_trials(
     values: np.ndarray,
     stimulus_id: Any,
@@ -69,7 +108,8 @@ def stack_trials(
     Raises
     ------
     LayoutError
-        Wrong lengths, no trials, or two trials with the same stimulus and repeat label.
+        Wrong lengths, no trials, a missing stimulus id or repeat label, or two trials with the same
+        stimulus and repeat label.
     """
     values = np.asarray(values)
     if values.ndim != 2:
@@ -77,7 +117,8 @@ def stack_trials(
     n = values.shape[0]
     if n == 0:
         raise LayoutError(f"{name}: holds no trials; it needs at least one presentation.")
-    stim = as_str(stimulus_id)
+    stim = ids_str(stimulus_id, name=name, what=repr(stimulus_arg), where="trials",
+                   fix="every trial needs a stimulus id: drop those trials first.")
     if stim.shape != (n,):
         raise LayoutError(f"{name}: {stimulus_arg!r} needs one value per trial ({n}); got shape {stim.shape}.")
     codes, ids = pd.factorize(pd.Index(stim), sort=False)

@@ -7,6 +7,7 @@ the same file (name it) or from a list. ``h5py`` is imported only for HDF5 files
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,16 @@ import xarray as xr
 from ..errors import LayoutError
 from ..layouts import features as _features
 from ..layouts import neural as _neural
-from ._trials import as_str
+from ._trials import as_str, ids_str
 
 __all__ = ["read_array"]
 
 _H5 = (".h5", ".hdf5", ".hdf", ".he5")
 _LAYOUTS = ("neural", "features")
+#: keywords of the layout constructors that ``read_array`` spells otherwise
+_RENAMED = {"stimulus_id": ("ids", "stimulus"), "neuroid_id": ("target_ids", "neuroid"), "unit_id": ("target_ids", "unit")}
+#: names ``read_array`` sets itself: not extra coords
+_RESERVED = ("data", "stimulus", "neuroid", "unit", "repeat", "time_bin", "time_bin_start", "time_bin_end")
 
 
 class _File:
@@ -82,8 +87,8 @@ def _ids(file: _File, ids: Any, arg: str) -> np.ndarray | None:
     if isinstance(ids, str):
         if file.suffix == ".npy":
             raise LayoutError(f"{arg}: a .npy file holds only the data; pass {arg} as a list of ids.")
-        return as_str(file.get(ids, arg))
-    return as_str(ids)
+        return ids_str(file.get(ids, arg), name="path", what=f"array {ids!r} ({arg})")
+    return ids_str(ids, name=arg, what="the list")
 
 
 def read_array(
@@ -96,6 +101,8 @@ def read_array(
     name: str | None = None,
     model: str | None = None,
     layer: str | None = None,
+    time_bins: Any = None,
+    attrs: Mapping[str, Any] | None = None,
     **coords: Any,
 ) -> xr.DataArray:
     """Read an array from an HDF5, NPZ or NPY file into a neural or feature layout.
@@ -108,9 +115,10 @@ def read_array(
         The array's name in the file (an HDF5 path such as ``"session1/responses"`` or an NPZ key).
         Default: the file's only array. Not used for ``.npy``.
     layout : {"neural", "features"}, optional
-        ``neural``: shape ``(stimulus, neuroid, repeat)`` or trial-averaged ``(stimulus, neuroid)``;
-        ``features``: shape ``(stimulus, unit)``. Default: ``neural`` for a 3-D array; a 2-D
-        array needs it.
+        ``neural``: shape ``(stimulus, neuroid, repeat)`` or trial-averaged ``(stimulus, neuroid)``
+        (with ``time_bins``: ``(stimulus, neuroid, repeat, time_bin)`` or ``(stimulus, neuroid,
+        time_bin)``); ``features``: shape ``(stimulus, unit)``. Default: ``neural`` for a 3-D array
+        or when ``time_bins`` is given; otherwise it is needed.
     ids : str or sequence of str, optional
         Stimulus ids: the key of an array of ids in the same file, or the ids themselves.
         Default ``"stimulus0"...``.
@@ -120,8 +128,21 @@ def read_array(
         Name of the result; default ``key`` or the file's stem.
     model, layer : str, optional
         Features only: stored as scalar coords.
+    time_bins : str or sequence of (start, end), optional
+        Neural only: time-resolved responses, one ``(start, end)`` pair in ms per bin of the last
+        axis (see :func:`neuroxr.neural`); the key of an ``(n_bins, 2)`` array in the file or the pairs.
+    attrs : mapping, optional
+        Attributes of the result, besides ``file`` (the file's name; an ``attrs["file"]`` given here wins).
     **coords : str or sequence
         Extra coords on ``neuroid`` / ``unit`` (e.g. ``region=...``), each a key in the file or values.
+        The ids are not coords here: pass ``ids=`` (not ``stimulus_id=``) and ``target_ids=`` (not
+        ``neuroid_id=`` / ``unit_id=``); those names, and the dims' names, are errors.
+
+    Raises
+    ------
+    LayoutError
+        No such file or array, an unknown layout, ids or coords of the wrong length, or a
+        keyword that names the ids or a dim.
 
     Returns
     -------
@@ -129,10 +150,18 @@ def read_array(
         A valid neural ``(stimulus, neuroid, repeat)`` or feature ``(stimulus, unit)`` array.
     """
     p = Path(path)
+    for k in coords:
+        if k in _RENAMED:
+            arg, what = _RENAMED[k]
+            raise LayoutError(f"{k}: read_array takes the {what} ids as {arg}=; pass {arg}=<key or ids> instead of {k}=.")
+        if k in _RESERVED:
+            raise LayoutError(f"{k}: is a dim or coord read_array sets itself, not an extra coord; rename it.")
     if not p.exists():
         raise LayoutError(f"path: no file at {os.fspath(path)!r}.")
     if layout is not None and layout not in _LAYOUTS:
         raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {layout!r}.")
+    if time_bins is not None and layout == "features":
+        raise LayoutError("time_bins: feature arrays have no time; pass layout='neural' (or drop time_bins).")
     file = _File(p)
     try:
         data = file.get(key, "key")
@@ -140,20 +169,26 @@ def read_array(
         targets = _ids(file, target_ids, "target_ids")
         extra = {k: _decoded(file.get(v, k) if isinstance(v, str) and file.suffix != ".npy" else np.asarray(v))
                  for k, v in coords.items()}
+        if isinstance(time_bins, str):
+            if file.suffix == ".npy":
+                raise LayoutError("time_bins: a .npy file holds only the data; pass time_bins as (start, end) pairs.")
+            time_bins = file.get(time_bins, "time_bins")
     finally:
         file.close()
     if data.dtype.kind not in "fiub":
         raise LayoutError(f"key: array {key or p.name!r} must be numeric; found dtype {data.dtype}.")
     if layout is None:
-        if data.ndim != 3:
+        if data.ndim != 3 and time_bins is None:
             raise LayoutError(
                 f"layout: array {key or p.name!r} has shape {data.shape}; pass layout='neural' "
-                f"(stimulus, neuroid[, repeat]) or layout='features' (stimulus, unit)."
+                f"(stimulus, neuroid[, repeat]) or layout='features' (stimulus, unit), or time_bins= for "
+                f"time-resolved responses (stimulus, neuroid[, repeat], time_bin)."
             )
         layout = "neural"
     label = name or (key.rsplit("/", 1)[-1] if key else p.stem)
+    meta = {"file": p.name, **dict(attrs or {})}
     if layout == "neural":
         if model is not None or layer is not None:
             raise LayoutError("model/layer: only feature arrays take a model and layer; pass layout='features'.")
-        return _neural(data, stim, targets, name=label, attrs={"file": p.name}, **extra)
-    return _features(data, stim, targets, model=model, layer=layer, name=label, attrs={"file": p.name}, **extra)
+        return _neural(data, stim, targets, name=label, attrs=meta, time_bins=time_bins, **extra)
+    return _features(data, stim, targets, model=model, layer=layer, name=label, attrs=meta, **extra)

@@ -10,6 +10,7 @@ and ``error``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import validate_neural, validate_scores
-from ._trials import as_str, build_neural, examples, stack_trials
+from ._trials import as_str, build_neural, examples, ids_str, stack_trials
 
 __all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
 
@@ -44,6 +45,10 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
                 f"average the bins inside a window, or time_bin=<index> to pick one."
             )
         sel = [0]
+    elif isinstance(time_bin, (bool, np.bool_)):
+        raise LayoutError(
+            f"time_bin: got {time_bin!r}, a bool, not an index; pass None (every bin), an index or a (start, end) window."
+        )
     elif isinstance(time_bin, (int, np.integer)):
         if not -n <= int(time_bin) < n:
             raise LayoutError(f"time_bin: index {time_bin} is out of range for dim 'time_bin' of length {n}.")
@@ -67,7 +72,8 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
     if has_edges:
         info = {"time_bin_start": float(starts[sel].min()), "time_bin_end": float(ends[sel].max())}
     out = out.drop_vars([c for c in out.coords if "time_bin" in out.coords[c].dims])
-    return out.mean("time_bin", keep_attrs=True), info
+    # NaN is not skipped: a trial missing one of the bins has no value for the window (the same window for every trial)
+    return out.mean("time_bin", keep_attrs=True, skipna=False), info
 
 
 def from_brainscore(
@@ -86,17 +92,19 @@ def from_brainscore(
         One row per presentation; coords ``stimulus_id`` (and ``repetition``) on ``presentation``,
         ``neuroid_id`` and e.g. ``region``, ``animal`` on ``neuroid`` (MultiIndex levels or plain coords).
     time_bin : int or (float, float), optional
-        Which part of a ``time_bin`` dim to keep: an index, or a window ``(start, end)`` in the
-        assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``) are
-        averaged (the result then has no time dim; the edges go to the attrs). Default: every bin,
-        as a time-resolved array ``(stimulus, neuroid, repeat, time_bin)`` with the coords
-        ``time_bin_start``/``time_bin_end``; an assembly with a single bin gives the static layout
-        (its edges in the attrs).
+        Which part of a ``time_bin`` dim to keep: an index (not a bool), or a window ``(start, end)``
+        in the assembly's units whose bins (``start <= time_bin_start`` and ``time_bin_end <= end``)
+        are averaged (the result then has no time dim; the edges go to the attrs). A trial missing
+        (NaN) one of the window's bins is NaN for that window, a missing trial: every value is the
+        mean over the same bins. Default: every bin, as a time-resolved array ``(stimulus, neuroid,
+        repeat, time_bin)`` with the coords ``time_bin_start``/``time_bin_end``; an assembly with a
+        single bin gives the static layout (its edges in the attrs).
     stimulus_coord : str
         Presentation coord holding the stimulus id. Default ``"stimulus_id"``.
     repeat_coord : str or None
-        Presentation coord numbering the repeats. Default ``"repetition"``; when absent (or None),
-        repeats are numbered by presentation order within each stimulus.
+        Presentation coord labelling the repeats. The default ``"repetition"`` is used when the
+        assembly has it; otherwise (or with None) repeats are numbered by presentation order within
+        each stimulus. Any other name must be a presentation coord.
     name : str
         Name of the result.
 
@@ -129,6 +137,12 @@ def from_brainscore(
             f"presentation coord naming the stimulus>."
         )
     repeat = None
+    on_presentation = [str(c) for c in assembly.coords if assembly[c].dims == ("presentation",) and c != "presentation"]
+    if repeat_coord is not None and repeat_coord != "repetition" and repeat_coord not in assembly.coords:
+        raise LayoutError(
+            f"repeat_coord: assembly has no coord {repeat_coord!r} on dim 'presentation'; found {on_presentation}. "
+            f"Pass repeat_coord=<one of them>, or repeat_coord=None to number repeats by presentation order."
+        )
     if repeat_coord is not None and repeat_coord in assembly.coords:
         repeat = np.asarray(assembly[repeat_coord].values)
     values = np.asarray(assembly.transpose("presentation", "neuroid").values)
@@ -138,9 +152,9 @@ def from_brainscore(
     )
     k = assembly.sizes["neuroid"]
     if "neuroid_id" in assembly.coords:
-        neuroid_id = as_str(assembly["neuroid_id"].values)
+        neuroid_id = ids_str(assembly["neuroid_id"].values, name="assembly", what="coord 'neuroid_id'", where="neuroids")
     elif "neuroid" in assembly.coords and not isinstance(assembly.indexes.get("neuroid"), pd.MultiIndex):
-        neuroid_id = as_str(assembly["neuroid"].values)
+        neuroid_id = ids_str(assembly["neuroid"].values, name="assembly", what="coord 'neuroid'", where="neuroids")
     else:
         neuroid_id = np.array([f"neuroid{i}" for i in range(k)])
     coords = {
@@ -223,11 +237,22 @@ def _score_class() -> type:
     return Score
 
 
-def _per_target(ds: xr.Dataset, var: str, dim: str, score_cls: type) -> xr.DataArray:
-    """``ds[var]`` as ``(split, <dim>)`` with the target ids on ``<dim>``, Brain-Score style."""
-    da = ds[var].rename(rep="split").transpose("split", dim)
-    keep = {c: da.coords[c].variable for c in da.coords if da.coords[c].dims in ((dim,), ("split",))}
-    return score_cls(da.values, dims=("split", dim), coords=keep, attrs=dict(da.attrs))
+def _per_target(da: xr.DataArray, dim: str, score_cls: type, included: xr.DataArray | None) -> xr.DataArray:
+    """``da`` as ``(split, <dim>[, time_bin])`` with the target ids (and ``included``) on ``<dim>``, Brain-Score style."""
+    tail = ("time_bin",) if "time_bin" in da.dims else ()
+    da = da.rename(rep="split").transpose("split", dim, *tail)
+    keep = {c: da.coords[c].variable for c in da.coords if da.coords[c].dims in ((dim,), ("split",), *((t,) for t in tail))}
+    if included is not None:
+        keep["included"] = included.transpose(dim, *tail).variable
+    return score_cls(da.values, dims=("split", dim, *tail), coords=keep, attrs=dict(da.attrs))
+
+
+def _pooled(v: np.ndarray, inc: np.ndarray, pool: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The pool over the included targets of the rep-mean, and the per-rep pool, of ``v`` ``(target, rep, ...)``."""
+    v = np.where(inc[:, None], v, np.nan)
+    with warnings.catch_warnings():  # a bin without included targets (or data) is NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return pool(np.nanmean(v, axis=1), axis=0), pool(v, axis=0)
 
 
 def to_brainscore_score(
@@ -255,10 +280,15 @@ def to_brainscore_score(
     Returns
     -------
     brainscore_core.metrics.Score if installed, else xarray.DataArray
-        A scalar. Predictivity: the ``aggregate`` over targets of the rep-mean of ``variable``
-        (percent -> fraction), with attrs ``raw`` (``variable`` per split x target), ``error`` (std
-        over reps of the per-rep aggregate), ``ceiling`` (aggregate of ``target_shc`` with its own
-        ``raw``, when present) and the dataset's scalar attrs.
+        A scalar. Predictivity: the ``aggregate`` over the included targets (``included`` true, the
+        flag ``min_reliability=`` sets; every target when the dataset has no flag) of the rep-mean
+        of ``variable`` (percent -> fraction), with attrs ``raw`` (``variable`` per split x target,
+        every target, with the coord ``included`` when the dataset has it), ``error`` (std over reps
+        of the per-rep aggregate), ``ceiling`` (aggregate of ``target_shc`` over the same targets,
+        with its own ``raw``, when present) and the dataset's scalar attrs. Time-resolved scores
+        give a score per bin: the value, ``error`` and ``ceiling`` are Scores over ``time_bin`` (coords
+        ``time_bin_start``/``time_bin_end``), each bin summarised over its own included targets,
+        and ``raw`` is ``split x target x time_bin``.
     """
     if aggregate not in ("median", "mean"):
         raise LayoutError(f"aggregate: must be 'median' or 'mean'; got {aggregate!r}.")
@@ -285,13 +315,26 @@ def to_brainscore_score(
     # neuroxr's ev is always in percent (a store may not carry the variable's units attr)
     scale = 100.0 if var == "ev" or scores[var].attrs.get("units") == "percent" else 1.0
     pool = np.nanmedian if aggregate == "median" else np.nanmean
-    v = scores[var].transpose(dim, "rep").values / scale
-    attrs["raw"] = _per_target(scores[[var]] / scale, var, dim, Score)
-    attrs["error"] = float(np.std(pool(v, axis=0))) if v.shape[1] > 1 else float("nan")
+    tail = ("time_bin",) if "time_bin" in scores.dims else ()
+    included = scores["included"] if "included" in scores.data_vars else None
+    shape = (scores.sizes[dim], *(scores.sizes[d] for d in tail))
+    inc = np.ones(shape, dtype=bool) if included is None else np.asarray(included.transpose(dim, *tail).values, dtype=bool)
+
+    def summary(value: np.ndarray, **kw: Any) -> Any:  # a scalar, or a Score over the bins
+        if not tail:
+            return Score(float(value), **kw)
+        bins = {c: ("time_bin", np.asarray(scores[c].values)) for c in ("time_bin_start", "time_bin_end")}
+        return Score(np.asarray(value, dtype=float), dims=tail, coords=bins, **kw)
+
+    v = scores[var].transpose(dim, "rep", *tail).values / scale
+    centre, per_rep = _pooled(v, inc, pool)
+    attrs["raw"] = _per_target(scores[var] / scale, dim, Score, included)
+    error = np.std(per_rep, axis=0) if v.shape[1] > 1 else np.full(shape[1:], np.nan)
+    attrs["error"] = summary(error) if tail else float(error)
     if "target_shc" in scores.data_vars:
-        c = scores["target_shc"].transpose(dim, "rep").values
-        attrs["ceiling"] = Score(float(pool(np.nanmean(c, axis=1))), attrs={"raw": _per_target(scores, "target_shc", dim, Score)})
+        c, _ = _pooled(scores["target_shc"].transpose(dim, "rep", *tail).values, inc, pool)
+        attrs["ceiling"] = summary(c, attrs={"raw": _per_target(scores["target_shc"], dim, Score, included)})
     attrs["aggregation"] = aggregate
-    return Score(float(pool(np.nanmean(v, axis=1))), attrs=attrs)
+    return summary(centre, attrs=attrs)
 
 

@@ -3,7 +3,8 @@
 Reads the ``units`` table (spike times per unit) and a ``TimeIntervals`` table of stimulus
 presentations (``start_time`` plus a column naming the stimulus), and counts each unit's spikes in
 ``[start_time + t0, start_time + t1)`` for the window ``(t0, t1)`` the caller gives (seconds).
-Repeats are numbered by presentation order within each stimulus. ``pynwb`` is imported only here.
+Repeats are numbered by presentation order within each stimulus. A presentation without an onset
+(NaN ``start_time``) is a missing trial: NaN counts, never zero. ``pynwb`` is imported only here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError
-from ._trials import as_str, build_neural, stack_trials
+from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
 
@@ -32,13 +33,15 @@ def spike_counts(spike_times: Sequence[np.ndarray], starts: np.ndarray, window: 
     spike_times : sequence of 1-D arrays, length n_units
         Spike times of each unit (seconds; sorted or not).
     starts : ndarray, shape (n_presentations,)
-        Presentation onsets (seconds).
+        Presentation onsets (seconds). A NaN (or infinite) onset has no window: its counts are NaN,
+        neuroxr's missing trial.
     window : (float, float)
         ``(t0, t1)`` relative to each onset, ``t0 < t1``.
 
     Returns
     -------
     ndarray, shape (n_presentations, n_units), float64
+        NaN in the rows of presentations without a finite onset.
     """
     t0, t1 = _window(window)
     starts = np.asarray(starts, dtype=float)
@@ -46,6 +49,7 @@ def spike_counts(spike_times: Sequence[np.ndarray], starts: np.ndarray, window: 
     for j, st in enumerate(spike_times):
         st = np.sort(np.asarray(st, dtype=float))
         out[:, j] = np.searchsorted(st, starts + t1, "left") - np.searchsorted(st, starts + t0, "left")
+    out[~np.isfinite(starts)] = np.nan
     return out
 
 
@@ -98,6 +102,8 @@ def _from_nwbfile(
                 f"intervals: the presentation table has no column {col!r}; found {list(map(str, table.columns))}. "
                 + ("Pass stimulus_column=<the column naming the stimulus>." if col == stimulus_column else "")
             )
+    ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
+            labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
     table = table.sort_values("start_time", kind="stable")
     units = getattr(nwbfile, "units", None)
     if units is None or len(units) == 0:
@@ -108,12 +114,13 @@ def _from_nwbfile(
     counts = spike_counts(list(udf["spike_times"]), table["start_time"].to_numpy(), (t0, t1))
     if rate:
         counts /= t1 - t0
-    data, ids, labels = stack_trials(counts, as_str(table[stimulus_column].to_numpy()), None, name="intervals",
+    data, ids, labels = stack_trials(counts, table[stimulus_column].to_numpy(), None, name="intervals",
                                      stimulus_arg=stimulus_column)
     if neuroid_column is None:
         neuroid_id = as_str(udf.index.to_numpy())
     elif neuroid_column in udf.columns:
-        neuroid_id = as_str(udf[neuroid_column].to_numpy())
+        neuroid_id = ids_str(udf[neuroid_column].to_numpy(), name="nwbfile", what=f"units column {neuroid_column!r}",
+                             where="units", labels=udf.index)
     else:
         raise LayoutError(f"neuroid_column: the units table has no column {neuroid_column!r}; found {list(map(str, udf.columns))}.")
     coords = {c: udf[c].to_numpy() for c in NEUROID_COLUMNS if c in udf.columns}
@@ -162,7 +169,8 @@ def from_nwb(
     Returns
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
-        Stimuli in order of first presentation, repeats in presentation order (NaN-padded); the
+        Stimuli in order of first presentation, repeats in presentation order (NaN-padded; a
+        presentation with a NaN ``start_time`` sorts last and is a missing trial, NaN); the
         units' ``region`` / ``animal`` / ``subject`` columns become neuroid coords (``region``
         otherwise from the units' electrodes' ``location`` when each unit has one, ``animal``
         otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``units``, ``session_id``.

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import validate_neural
-from ._trials import as_str, build_neural, examples, stack_trials
+from ._trials import as_str, build_neural, examples, ids_str, stack_trials
 
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms"]
 
@@ -102,7 +103,8 @@ def from_rsatoolbox(
         neuroid = next((c for c in ("neuroid_id", "name") if c in chans), None)
     neuroid_id = None
     if neuroid is not None:
-        neuroid_id = as_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"))
+        neuroid_id = ids_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"), name="dataset",
+                             what=f"channel descriptor {neuroid!r}", where="channels")
     coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
     attrs = {f"descriptor_{key}": v for key, v in (getattr(dataset, "descriptors", None) or {}).items() if isinstance(v, (str, int, float))}
     return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
@@ -114,6 +116,8 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     Parameters
     ----------
     neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+        Static responses; a time-resolved array (``time_bin`` dim) is an error: convert one bin
+        (``neural.isel(time_bin=i)``) at a time.
     stimulus, repeat : str
         Names of the observation descriptors holding the stimulus id and the repeat label.
 
@@ -125,6 +129,11 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     """
     rsatoolbox = _require_rsatoolbox()
     validate_neural(neural, name="neural")
+    if "time_bin" in neural.dims:
+        raise LayoutError(
+            f"neural: has dim 'time_bin' ({neural.sizes['time_bin']} bins); an rsatoolbox Dataset is static. Convert "
+            f"one bin at a time: neural.isel(time_bin=i)."
+        )
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
     v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
     s, r = np.nonzero(~np.isnan(v).all(axis=2))
@@ -151,8 +160,9 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     Returns
     -------
     xarray.DataArray
-        dims ``(stimulus, stimulus_)`` for a single RDM, else ``(rdm, stimulus, stimulus_)`` with
-        the rdm descriptors as coords on ``rdm``; attrs ``dissimilarity_measure`` and ``method``
+        dims ``(stimulus, stimulus_)`` for a single RDM (its rdm descriptors as scalar coords), else
+        ``(rdm, stimulus, stimulus_)`` with the rdm descriptors as coords on ``rdm`` (``index`` as the
+        ``rdm`` coord); attrs ``dissimilarity_measure`` and ``method``
         when the measure is one of neuroxr's (rsatoolbox's own ``"euclidean"``, normalised by the
         channel count, is not: it gets no ``method``).
     """
@@ -163,8 +173,9 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     desc = dict(rdms.pattern_descriptors or {})
     if pattern is None:
         pattern = next((p for p in (*_STIMULUS_DESCRIPTORS, "index") if p in desc), None)
-    ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else as_str(
-        _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"))
+    ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else ids_str(
+        _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"), name="rdms",
+        what=f"pattern descriptor {pattern!r}", where="patterns")
     if len(set(ids.tolist())) != n:
         raise LayoutError(f"pattern: descriptor {pattern!r} repeats stimulus ids; pass a pattern descriptor with unique ids.")
     measure = getattr(rdms, "dissimilarity_measure", None)
@@ -173,11 +184,12 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     if method:
         attrs["method"] = method
     coords: dict[str, Any] = {"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)}
-    if m == 1:
+    descriptors = {str(k): np.asarray(v) for k, v in (rdms.rdm_descriptors or {}).items() if np.shape(v) == (m,)}
+    if m == 1:  # a single RDM: its descriptors (but the index) become scalar coords
+        coords.update({k: v[0] for k, v in descriptors.items() if k != "index" and k not in RDM_DIMS})
         return xr.DataArray(D[0], dims=RDM_DIMS, coords=coords, name=name, attrs=attrs)
-    for key, v in (rdms.rdm_descriptors or {}).items():
-        if np.shape(v) == (m,):
-            coords[key if key != "index" else "rdm"] = ("rdm", np.asarray(v))
+    for key, v in descriptors.items():
+        coords[key if key != "index" else "rdm"] = ("rdm", v)
     return xr.DataArray(D, dims=("rdm", *RDM_DIMS), coords=coords, name=name, attrs=attrs)
 
 
@@ -196,22 +208,45 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     rsatoolbox.rdm.RDMs
         ``dissimilarity_measure`` from the ``method`` attr: ``correlation`` and ``cosine`` as they are;
         ``euclidean`` / ``sqeuclidean`` labelled as unnormalised, since rsatoolbox's ``"euclidean"``
-        divides the squared distance by the channel count.
+        divides the squared distance by the channel count. ``rdm_descriptors``: the coords on the
+        ``rdm`` dim (the scalar coords of a 2-D RDM, e.g. ``subject``), the ``rdm`` coord as
+        ``index`` when every RDM has one and they are unique (else rsatoolbox numbers the RDMs).
+
+    Raises
+    ------
+    LayoutError
+        Not an RDM, missing, duplicate or differing stimulus ids, or an RDM of a list lacking a
+        coord the others have.
     """
     rsatoolbox = _require_rsatoolbox()
     items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]
-    mats, ref = [], None
+    mats, ref, per_rdm = [], None, []
     for i, da in enumerate(items):
         label = f"rdm[{i}]" if len(items) > 1 else "rdm"
         if not isinstance(da, xr.DataArray) or tuple(da.dims[-2:]) != RDM_DIMS or da.ndim not in (2, 3):
             raise LayoutError(f"{label}: expected a DataArray with dims (stimulus, stimulus_) or (rdm, stimulus, stimulus_).")
         if "stimulus_id" not in da.coords:
             raise LayoutError(f"{label}: missing coord 'stimulus_id' on dim 'stimulus'.")
-        ids = as_str(da["stimulus_id"].values)
-        ids_ = as_str(da["stimulus_id_"].values) if "stimulus_id_" in da.coords else ids
+        ids = ids_str(da["stimulus_id"].values, name=label, what="coord 'stimulus_id'", where="stimuli")
+        ids_ = ids
+        if "stimulus_id_" in da.coords:
+            ids_ = ids_str(da["stimulus_id_"].values, name=label, what="coord 'stimulus_id_'", where="stimuli")
+        for coord, values in (("stimulus_id", ids), ("stimulus_id_", ids_)):
+            if len(set(values.tolist())) != len(values):
+                dup = pd.Index(values)
+                raise LayoutError(
+                    f"{label}: coord {coord!r} has duplicate stimulus ids, e.g. {examples(pd.unique(dup[dup.duplicated()]))}; "
+                    f"an RDM needs one row and column per stimulus (drop the duplicates)."
+                )
         if ref is None:
             ref = ids
-        if set(ids.tolist()) != set(ref.tolist()) or set(ids_.tolist()) != set(ref.tolist()):
+        if set(ids_.tolist()) != set(ids.tolist()):
+            odd = sorted(set(ids.tolist()) ^ set(ids_.tolist()))
+            raise LayoutError(
+                f"{label}: coords 'stimulus_id' and 'stimulus_id_' name different stimuli, e.g. {examples(odd)}; "
+                f"an RDM's rows and columns are the same stimuli."
+            )
+        if set(ids.tolist()) != set(ref.tolist()):
             missing = sorted(set(ref.tolist()) ^ set(ids.tolist()))
             raise LayoutError(f"{label}: its stimulus ids differ from the first RDM's, e.g. {examples(missing)}; select common stimuli.")
         pos = {s: j for j, s in enumerate(ids.tolist())}
@@ -220,9 +255,36 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
         v = np.asarray(da.values)
         v = v[..., a, :][..., b]
         mats.extend(v if v.ndim == 3 else [v])
+        per_rdm.append(_rdm_coords(da))
+    descriptors = _rdm_descriptors(per_rdm)
     method = items[0].attrs.get("method")
     measure = _MEASURES.get(method, items[0].attrs.get("dissimilarity_measure", method))
     return rsatoolbox.rdm.RDMs(
         np.stack(mats), dissimilarity_measure=measure, pattern_descriptors={pattern: list(ref)},
+        rdm_descriptors=descriptors or None,
     )
+
+
+def _rdm_coords(da: xr.DataArray) -> dict[str, list[Any]]:
+    """The per-RDM coords of one item: those on ``rdm`` (a stack) or the scalar ones (a single RDM)."""
+    n = da.sizes["rdm"] if "rdm" in da.dims else 1
+    want = ("rdm",) if "rdm" in da.dims else ()
+    return {str(c): np.asarray(da[c].values).reshape(n).tolist() for c in da.coords if da[c].dims == want}
+
+
+def _rdm_descriptors(per_rdm: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:
+    """The items' per-RDM coords as ``rdm_descriptors`` (coord ``rdm`` -> ``index`` when unique)."""
+    keys = list(dict.fromkeys(k for d in per_rdm for k in d))
+    for i, d in enumerate(per_rdm):
+        lacking = [k for k in keys if k not in d and k != "rdm"]  # the rdm coord is a mere position
+        if lacking:
+            raise LayoutError(
+                f"rdm[{i}]: lacks the coords {lacking} that other RDMs have; give every RDM these coords "
+                f"(one value per RDM) or drop them from all."
+            )
+    out = {k: [v for d in per_rdm for v in d[k]] for k in keys if all(k in d for d in per_rdm)}
+    index = out.pop("rdm", None)
+    if index is not None and "index" not in out and len(set(map(str, index))) == len(index):
+        out["index"] = index
+    return out
 

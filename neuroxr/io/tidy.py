@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError
-from ..layouts import NEURAL_DIMS
+from ..layouts import NEURAL_DIMS, NEURAL_TIME_DIMS, TIME_BIN_COORDS
 from ._trials import build_neural, examples, per_neuroid, stack_trials
 
 __all__ = ["from_dataframe", "to_dataframe"]
@@ -43,8 +43,9 @@ def from_dataframe(
     stimulus, neuroid, value : str
         Columns holding the stimulus id, the neuroid id and the response.
     repeat : str or None
-        Column holding the repeat label; its sorted values form the ``repeat`` dim. When the column
-        is absent (or None), each (stimulus, neuroid) pair's rows are numbered in table order.
+        Column holding the repeat label; its sorted values form the ``repeat`` dim. The default
+        ``"repeat"`` is used when the table has it; otherwise (or with None) each (stimulus,
+        neuroid) pair's rows are numbered in table order. Any other name must be a column.
     neuroid_columns : sequence of str, optional
         Columns that describe the neuroid (one value per neuroid) and become neuroid coords.
         Default: those of ``region``, ``animal``, ``subject`` present.
@@ -57,6 +58,11 @@ def from_dataframe(
     """
     if not isinstance(df, pd.DataFrame):
         raise LayoutError(f"df: expected a pandas.DataFrame, got {type(df).__name__}.")
+    if repeat is not None and repeat != "repeat" and repeat not in df.columns:
+        raise LayoutError(
+            f"repeat: df has no column {repeat!r}; found {list(map(str, df.columns))}. Pass repeat=<one of them>, "
+            f"or repeat=None to number each stimulus's rows in table order."
+        )
     use_repeat = repeat is not None and repeat in df.columns
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("value", value)):
         if col not in df.columns:
@@ -106,13 +112,22 @@ def _scalar_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_scores(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per target, rep (and time bin); every variable over a subset of those dims is a column."""
     dim = "neuroid" if "neuroid" in ds.dims else "unit"
-    names = [v for v in ds.data_vars if set(ds[v].dims) == {dim, "rep"}]
-    coords = [c for c in ds.coords if ds.coords[c].dims == (dim,)]
+    rows = (dim, "rep", "time_bin") if "time_bin" in ds.dims else (dim, "rep")
+    names = [v for v in ds.data_vars if set(ds[v].dims) <= set(rows)]
+    other = {str(v): ds[v].dims for v in ds.data_vars if v not in names}
+    if other:
+        raise LayoutError(
+            f"obj: score variables {other} are not over dims {rows} (or a part of them), so a table of one row "
+            f"per {', '.join(rows)} cannot hold them; select the others first, e.g. obj[{sorted(map(str, names))}]."
+        )
+    coords = [c for c in ds.coords if ds.coords[c].dims in ((dim,), ("time_bin",))]
     df = ds[names].reset_coords(drop=True).assign_coords({c: ds.coords[c] for c in coords})
-    out = df.to_dataframe().reset_index()
-    out = out.drop(columns=[c for c in (dim,) if c in out.columns and f"{dim}_id" in out.columns])
-    lead = [c for c in (f"{dim}_id", "rep") if c in out.columns]
+    out = df.to_dataframe(dim_order=[d for d in rows if d in df.dims]).reset_index()
+    labelled = {dim: f"{dim}_id", "time_bin": "time_bin_start"}
+    out = out.drop(columns=[d for d, c in labelled.items() if d in out.columns and c in out.columns])
+    lead = [c for c in (f"{dim}_id", "rep", "time_bin_start", "time_bin_end") if c in out.columns]
     return out[lead + [c for c in out.columns if c not in lead]]
 
 
@@ -124,13 +139,15 @@ def _from_metric(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def _from_neural(da: xr.DataArray) -> pd.DataFrame:
-    da = da.transpose(*NEURAL_DIMS)
+    timed = "time_bin" in da.dims
+    da = da.transpose(*(NEURAL_TIME_DIMS if timed else NEURAL_DIMS))
     if "repeat" not in da.coords:
         da = da.assign_coords(repeat=np.arange(da.sizes["repeat"]))
     extra = [c for c in da.coords if c not in ("stimulus_id", "neuroid_id", "repeat") and da.coords[c].dims == ("neuroid",)]
     out = da.rename("value").to_dataframe().reset_index()
     out = out.dropna(subset=["value"])
-    cols = ["stimulus_id", "neuroid_id", "repeat", "value", *extra]
+    edges = [c for c in TIME_BIN_COORDS if timed and c in out.columns]
+    cols = ["stimulus_id", "neuroid_id", "repeat", *edges, "value", *extra]
     return out[cols].reset_index(drop=True)
 
 
@@ -141,11 +158,18 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     ----------
     obj : Dataset, DataArray, DataFrame, or a mapping / sequence of them
         - a predictivity score dataset (``ev`` over ``(neuroid|unit, rep)``): one row per target and
-          rep, columns ``neuroid_id`` (or ``unit_id``), ``rep``, each score variable and the target coords;
-        - a metric entry (``score``, scalar or over ``split``): one row per split;
+          rep, columns ``neuroid_id`` (or ``unit_id``), ``rep``, every variable (those over fewer
+          dims, e.g. ``included``, repeated along the others) and the target coords. Time-resolved
+          scores (``ev`` over ``(target, rep, time_bin)``) give one row per target, rep and bin,
+          with the bin's ``time_bin_start``/``time_bin_end`` after ``rep``. A variable over other
+          dims is an error (it would be left out);
+        - a metric entry (``score``, scalar or over ``split``): one row per split, with the
+          variables that are scalars or over ``split`` (per-neuroid or per-stimulus variables, free
+          in a metric entry, are not part of this table);
         - a neural array ``(stimulus, neuroid, repeat)``: one row per non-NaN trial value, columns
           ``stimulus_id``, ``neuroid_id``, ``repeat``, ``value`` and the neuroid coords (the inverse
-          of :func:`from_dataframe`);
+          of :func:`from_dataframe`); a time-resolved array adds ``time_bin_start``/``time_bin_end``
+          before ``value`` (one row per trial value and bin; :func:`from_dataframe` reads static tables only);
         - a DataFrame (e.g. a score table): returned as a copy;
         - a mapping ``{key: obj}`` or a sequence: the tables are concatenated; a mapping's keys (tuples
           are joined with ``"/"``) go in a column ``entry``.
@@ -169,8 +193,10 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     if isinstance(obj, pd.DataFrame):
         return obj.copy()
     if isinstance(obj, xr.DataArray):
-        if set(obj.dims) != set(NEURAL_DIMS):
-            raise LayoutError(f"obj: a DataArray must be a neural array with dims {NEURAL_DIMS}; got {tuple(obj.dims)}.")
+        if set(obj.dims) not in (set(NEURAL_DIMS), set(NEURAL_TIME_DIMS)):
+            raise LayoutError(
+                f"obj: a DataArray must be a neural array with dims {NEURAL_DIMS} (or {NEURAL_TIME_DIMS}); got {tuple(obj.dims)}."
+            )
         out = _from_neural(obj)
     elif isinstance(obj, xr.Dataset):
         if "ev" in obj.data_vars:

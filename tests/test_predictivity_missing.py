@@ -191,3 +191,17 @@ def test_neuroid_nan_equals_the_reductions_over_stimuli_and_repeats():
     R[:, 2, :] = np.nan
     np.testing.assert_array_equal(neuroid_nan(R), np.isnan(R).any(axis=(0, 2)))
     np.testing.assert_array_equal(neuroid_nan(R, every=True), np.isnan(R).all(axis=(0, 2)))
+
+
+def test_an_animal_against_itself_is_flagged(arrays):
+    F, Y = arrays
+    R = nx.neural(Y[:, :, None] + np.random.default_rng(1).normal(size=(N, K, 2)), _ids())
+    with pytest.warns(NeuroxrWarning, match=r"5 neuroids are also predictors in neural_a with the same responses"):
+        pv.inter_animal(R, R, reps=1)
+    other = R.copy(data=R.values + 1e-3)  # same ids, another animal's responses: no such warning
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pv.inter_animal(R, other, reps=1)
+    assert not [w for w in caught if "also predictors" in str(w.message)]

@@ -190,6 +190,19 @@ def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = Fa
     return ok
 
 
+def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, ids_b: np.ndarray) -> None:
+    """Warn when target neuroids of ``neural_b`` are also predictors in ``neural_a`` with the same
+    responses (e.g. an animal against itself): each such target is among its own predictors."""
+    common, ia, ib = np.intersect1d(np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str), return_indices=True)
+    if not common.size:
+        return
+    same = [c for c, i, j in zip(common, ia, ib) if np.array_equal(RA[:, i], RB[:, j], equal_nan=True)]
+    if same:
+        warn(f"neural_b: {len(same)} neuroids are also predictors in neural_a with the same responses, e.g. "
+             f"{examples(same)}; each is predicted from itself, so its score is not an inter-animal score. "
+             f"Pass two animals (or two disjoint sets of neuroids).")
+
+
 def needed_repeats(ceiling: bool, split: str) -> int:
     """Valid repeats a (stimulus, neuroid) needs: 2 for split='valid' halves, else 1 (a defined mean)."""
     return 2 if ceiling and split == "valid" else 1

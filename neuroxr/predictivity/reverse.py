@@ -188,6 +188,7 @@ def inter_animal(
     neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a), prep.load(neural_b)
+    prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values)
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
     ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
     RA, RB = prep.take(RA, None, ok_a), prep.take(RB, None, ok_b)

@@ -16,6 +16,7 @@ __all__ = [
     "SweepConfigError",
     "SweepError",
     "ExtractionError",
+    "DataNotFoundError",
     "NeuroxrWarning",
 ]
 
@@ -53,6 +54,10 @@ class SweepError(NeuroxrError, RuntimeError):
 
 class ExtractionError(NeuroxrError, ValueError):
     """Feature extraction was asked for something it cannot do."""
+
+
+class DataNotFoundError(NeuroxrError, FileNotFoundError):
+    """A dataset's files are not where they were looked for (the message says where to put them)."""
 
 
 class NeuroxrWarning(UserWarning):

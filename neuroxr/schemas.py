@@ -36,7 +36,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from .layouts import LayoutError, validate_features, validate_metric, validate_neural, validate_scores
+from .errors import LayoutError, ParameterError
+from .layouts import validate_features, validate_metric, validate_neural, validate_scores
 from .store import DATA_VAR, StoreError, StudyStore, _jsonable
 
 __all__ = [
@@ -75,7 +76,7 @@ def load_schema(name: str) -> dict[str, Any]:
         A fresh copy of the schema (draft 2020-12), safe to modify.
     """
     if name not in SCHEMA_NAMES:
-        raise ValueError(f"unknown schema {name!r}; choose one of {SCHEMA_NAMES}.")
+        raise ParameterError(f"unknown schema {name!r}; choose one of {SCHEMA_NAMES}.")
     return copy.deepcopy(_load(name))
 
 
@@ -162,7 +163,7 @@ def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> d
         complex, string, bytes, object, datetime, timedelta, other.
     """
     if not isinstance(obj, (xr.DataArray, xr.Dataset)):
-        raise TypeError(f"describe: expected an xarray.DataArray or Dataset, got {type(obj).__name__}.")
+        raise LayoutError(f"describe: expected an xarray.DataArray or Dataset, got {type(obj).__name__}.")
     coords = {str(n): _describe_variable(c.variable, load=True) for n, c in obj.coords.items()}
     out: dict[str, Any] = {
         "type": type(obj).__name__,
@@ -335,7 +336,7 @@ def schema_violations(obj: Any, kind: str, *, values: bool | None = None) -> lis
         descriptor (e.g. ``coords/neuroid_id/kind``).
     """
     if kind not in SCHEMA_NAMES:
-        raise ValueError(f"unknown schema {kind!r}; choose one of {SCHEMA_NAMES}.")
+        raise ParameterError(f"unknown schema {kind!r}; choose one of {SCHEMA_NAMES}.")
     descriptor = _descriptor(obj, kind, values)
     out = []
     for error in _iter_errors(descriptor, kind):
@@ -365,7 +366,7 @@ def validate_against_schema(obj: Any, kind: str, *, values: bool | None = None) 
         Listing every violation.
     """
     if kind not in SCHEMA_NAMES:
-        raise ValueError(f"unknown schema {kind!r}; choose one of {SCHEMA_NAMES}.")
+        raise ParameterError(f"unknown schema {kind!r}; choose one of {SCHEMA_NAMES}.")
     descriptor = dict(_descriptor(obj, kind, values))
     problems = schema_violations(descriptor, kind)
     if problems:

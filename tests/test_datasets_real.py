@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import neuroxr as nx
+
 pytestmark = pytest.mark.real_data
 
 
@@ -202,11 +204,12 @@ def test_v4_loader_coords_and_session_without_images(v4_210325, v4_201016):
     assert v4_201016.stimulus_id.values[0] == "201016/image0001"
     assert v4_201016.stimulus_id.values[-1] == "201016/image0600"
     assert "position" in v4_201016.attrs["stimulus_id_source"]
-    with pytest.raises(FileNotFoundError, match="201016"):
+    with pytest.raises(FileNotFoundError, match="201016") as info:
         load_cowley_images(V4, "201016")
+    assert isinstance(info.value, nx.NeuroxrError)  # every error neuroxr raises derives from it
     with pytest.raises(FileNotFoundError, match="kind='avg'"):
         load_cowley_v4(V4, "190923", "raw")
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(nx.LayoutError, match="kind"):
         load_cowley_v4(V4, "210325", "mean")
     assert load_cowley_v4(V4, "210621", "avg").animal.values[0] == "RA"
 
@@ -324,8 +327,10 @@ def test_pixel_features_labels():
     rgb = pixel_features(imgs, ["a", "b", "c", "d"], size=4, grayscale=False)
     assert rgb.shape == (4, 48)
     np.testing.assert_allclose(rgb.sel(unit=rgb.channel == "r").values[0, 0], imgs[0, :8, :8, 0].mean() / 255)
-    with pytest.raises(ValueError, match="one id per image"):
+    with pytest.raises(nx.LayoutError, match="one id per image"):
         pixel_features(imgs, ["a"], size=8)
+    with pytest.raises(nx.LayoutError, match=r"images have dtype uint16; pass uint8 \(0-255\) or float in \[0, 1\]"):
+        pixel_features(imgs.astype(np.uint16) * 257, ["a", "b", "c", "d"], size=8)
 
 
 def test_random_cnn_is_seeded_and_labeled():

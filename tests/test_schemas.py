@@ -219,7 +219,7 @@ def test_describe_dataset():
 
 
 def test_describe_refuses_other_objects():
-    with pytest.raises(TypeError, match="got ndarray"):
+    with pytest.raises(LayoutError, match="got ndarray"):
         describe(np.zeros(3))
 
 

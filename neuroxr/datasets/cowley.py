@@ -37,7 +37,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from ..layouts import LayoutError, neural
+from ..errors import DataNotFoundError, LayoutError
+from ..layouts import neural
 
 __all__ = [
     "COWLEY_SESSIONS",
@@ -94,7 +95,7 @@ _IMAGE_RE = re.compile(r"(?:^|/)(image\d+)\.jpe?g$", re.IGNORECASE)
 def _root(root: str | Path, what: str) -> Path:
     p = Path(root).expanduser()
     if not p.is_dir():
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{what}: data folder {str(p)!r} does not exist. Pass the folder that holds the files of "
             f"Cowley et al. (2023), e.g. '<checkout>/shared/data/cowley2023_v4'."
         )
@@ -173,7 +174,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
     zpath = p / f"images_{session}.zip"
     if not zpath.is_file():
         have = [s for s, v in cowley_sessions(p).items() if v["images"]]
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"load_cowley_images: {zpath.name} not found in {str(p)!r}; sessions with images there: {have}. "
             + ("Session 201016 has no images in the shared copy; its responses still load by position."
                if session == "201016" else "Pick one of those sessions.")
@@ -184,7 +185,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
         raise ImportError("load_cowley_images needs Pillow to decode the JPEGs: pip install pillow") from e
     names = _image_names(zpath)
     if not names:
-        raise ValueError(f"load_cowley_images: {zpath} holds no imageNNNN.jpg files.")
+        raise LayoutError(f"load_cowley_images: {zpath} holds no imageNNNN.jpg files.")
     imgs = []
     with zipfile.ZipFile(zpath) as z:
         for member, _stem in names:
@@ -192,7 +193,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
                 imgs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
     shapes = {a.shape for a in imgs}
     if len(shapes) != 1:
-        raise ValueError(f"load_cowley_images: {zpath.name} holds images of several shapes {sorted(shapes)}.")
+        raise LayoutError(f"load_cowley_images: {zpath.name} holds images of several shapes {sorted(shapes)}.")
     ids = np.array([f"{session}/{stem}" for _, stem in names])
     return np.stack(imgs), ids
 
@@ -218,7 +219,7 @@ def cowley_repeat_counts(raw: np.ndarray) -> np.ndarray:
     valid = ~np.isnan(raw)
     if not (valid == valid[:1]).all():
         bad = np.flatnonzero((valid != valid[:1]).any(axis=(0, 2)))
-        raise ValueError(
+        raise LayoutError(
             f"raw responses: the NaN mask differs between neurons for {bad.size} images "
             f"(e.g. image index {bad[:5].tolist()}); expected one mask shared by all neurons."
         )
@@ -227,7 +228,7 @@ def cowley_repeat_counts(raw: np.ndarray) -> np.ndarray:
     trailing = v0 == (np.arange(raw.shape[2])[None, :] < n[:, None])
     if not trailing.all():
         bad = np.flatnonzero(~trailing.all(axis=1))
-        raise ValueError(
+        raise LayoutError(
             f"raw responses: missing repeats are not all trailing for {bad.size} images "
             f"(e.g. image index {bad[:5].tolist()})."
         )
@@ -270,12 +271,12 @@ def load_cowley_v4(
     """
     session = str(session)
     if kind not in ("raw", "avg"):
-        raise ValueError(f"load_cowley_v4: kind must be 'raw' or 'avg'; got {kind!r}.")
+        raise LayoutError(f"load_cowley_v4: kind must be 'raw' or 'avg'; got {kind!r}.")
     p = _root(root, "load_cowley_v4")
     path = p / f"responses_{kind}_{session}.npy"
     if not path.is_file():
         have = {s: [k for k, v in d.items() if v] for s, d in cowley_sessions(p).items()}
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"load_cowley_v4: {path.name} not found in {str(p)!r}. Files there per session: {have}. "
             f"Trial-level ('raw') files exist only for 210325 and 201016 in the shared copy; use "
             f"kind='avg' for the others."
@@ -283,13 +284,13 @@ def load_cowley_v4(
     arr = np.load(path)
     want_ndim = 3 if kind == "raw" else 2
     if arr.ndim != want_ndim:
-        raise ValueError(
+        raise LayoutError(
             f"load_cowley_v4: {path.name} has shape {arr.shape}; expected {want_ndim} axes "
             f"(neuron, image{', repeat' if kind == 'raw' else ''})."
         )
     meta = COWLEY_SESSIONS.get(session)
     if meta is not None and arr.shape[:2] != (meta.n_neurons, meta.n_images):
-        raise ValueError(
+        raise LayoutError(
             f"load_cowley_v4: {path.name} has shape {arr.shape}; the authors' table gives "
             f"(neuron={meta.n_neurons}, image={meta.n_images}{', repeat' if kind == 'raw' else ''}). "
             f"Is the file stored in another axis order?"
@@ -300,7 +301,7 @@ def load_cowley_v4(
     if zpath.is_file():
         stems = [stem for _, stem in _image_names(zpath)]
         if len(stems) != n_images:
-            raise ValueError(
+            raise LayoutError(
                 f"load_cowley_v4: {zpath.name} holds {len(stems)} images but {path.name} has "
                 f"{n_images} along its image axis (axis 1)."
             )
@@ -342,7 +343,7 @@ def load_cowley_v4(
             region=np.full(n_neurons, "V4"),
         )
     except LayoutError as e:  # pragma: no cover - the file content would be broken
-        raise ValueError(f"load_cowley_v4: {path.name} does not give a valid neural array: {e}") from e
+        raise LayoutError(f"load_cowley_v4: {path.name} does not give a valid neural array: {e}") from e
     da = da.assign_coords(image_index=("stimulus", np.arange(1, n_images + 1)))
     if n_rep is not None:
         da = da.assign_coords(n_repeats=("stimulus", n_rep))

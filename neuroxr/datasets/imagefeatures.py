@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..errors import LayoutError
 from ..layouts import features
 
 __all__ = [
@@ -42,18 +43,23 @@ def _as_float_images(images: Any, name: str) -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
-        raise ValueError(
+        raise LayoutError(
             f"{name}: images must have shape (n, H, W), (n, H, W, 1) or (n, H, W, 3); got {arr.shape}."
         )
     if arr.shape[0] == 0:
-        raise ValueError(f"{name}: got 0 images.")
+        raise LayoutError(f"{name}: got 0 images.")
     if arr.dtype == np.uint8:
         return arr.astype(np.float64) / 255.0
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{name}: images must be numeric (uint8 0-255 or float 0-1); got dtype {arr.dtype}.")
+    if arr.dtype.kind in "iu":  # another integer range (12, 16 bits, ...) is not known here: never guessed
+        raise LayoutError(
+            f"{name}: images have dtype {arr.dtype}; pass uint8 (0-255) or float in [0, 1], e.g. images / 65535 for "
+            "16-bit images."
+        )
+    if arr.dtype.kind != "f":
+        raise LayoutError(f"{name}: images must be numeric (uint8 0-255 or float 0-1); got dtype {arr.dtype}.")
     out = arr.astype(np.float64, copy=False)
     if not np.isfinite(out).all():
-        raise ValueError(f"{name}: images hold non-finite values.")
+        raise LayoutError(f"{name}: images hold non-finite values.")
     return out
 
 
@@ -62,7 +68,7 @@ def _ids(stimulus_id: Sequence[str] | None, n: int, name: str) -> np.ndarray:
         return np.array([f"stimulus{i}" for i in range(n)])
     ids = np.asarray(stimulus_id).astype(str)
     if ids.shape != (n,):
-        raise ValueError(f"{name}: stimulus_id has shape {ids.shape}; pass one id per image ({n}).")
+        raise LayoutError(f"{name}: stimulus_id has shape {ids.shape}; pass one id per image ({n}).")
     return ids
 
 
@@ -108,7 +114,7 @@ def resize_area(x: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """
     h, w = (size, size) if np.isscalar(size) else size
     if h < 1 or w < 1:
-        raise ValueError(f"resize_area: size must be positive; got {size}.")
+        raise LayoutError(f"resize_area: size must be positive; got {size}.")
     a, b = _area_matrix(x.shape[1], int(h)), _area_matrix(x.shape[2], int(w))
     if x.ndim == 3:
         return np.einsum("ih,nhw,jw->nij", a, x, b, optimize=True)
@@ -147,7 +153,7 @@ def pixel_features(
         chans = ["gray"]
     else:
         if x.shape[-1] != 3:
-            raise ValueError("pixel_features: grayscale=False needs RGB images (n, H, W, 3).")
+            raise LayoutError("pixel_features: grayscale=False needs RGB images (n, H, W, 3).")
         chans = ["r", "g", "b"]
     small = resize_area(x, size)  # (n, s, s, c)
     n, s1, s2, c = small.shape
@@ -248,7 +254,7 @@ def gabor_energy_features(
     from scipy import fft as sfft
 
     if n_orientations < 1 or grid < 1 or not len(wavelengths):
-        raise ValueError("gabor_energy_features: need n_orientations >= 1, grid >= 1 and at least one wavelength.")
+        raise LayoutError("gabor_energy_features: need n_orientations >= 1, grid >= 1 and at least one wavelength.")
     g = to_grayscale(images)
     ids = _ids(stimulus_id, g.shape[0], "gabor_energy_features")
     g = resize_area(g, size)

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..errors import DataNotFoundError, LayoutError
+
 __all__ = ["KRIEGESKORTE_CITATIONS", "RDM_DIMS", "load_kriegeskorte_92", "kriegeskorte_stimulus_ids"]
 
 KRIEGESKORTE_CITATIONS = (
@@ -66,12 +68,12 @@ def _square(rdm: Any, what: str, path: Path) -> np.ndarray:
     if a.ndim == 2 and 1 in a.shape and a.size == N_STIMULI * (N_STIMULI - 1) // 2:
         a = squareform(a.ravel().astype(np.float64), checks=False)
     if a.shape != (N_STIMULI, N_STIMULI):
-        raise ValueError(
+        raise LayoutError(
             f"load_kriegeskorte_92: {what} in {path.name} has shape {a.shape}; expected "
             f"({N_STIMULI}, {N_STIMULI}) or a condensed vector of {N_STIMULI * (N_STIMULI - 1) // 2}."
         )
     if not np.array_equal(a, a.T) or np.any(np.diag(a) != 0):
-        raise ValueError(f"load_kriegeskorte_92: {what} in {path.name} is not symmetric with a zero diagonal.")
+        raise LayoutError(f"load_kriegeskorte_92: {what} in {path.name} is not symmetric with a zero diagonal.")
     return a
 
 
@@ -122,7 +124,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
     paths = {k: p / v for k, v in _FILES.items()}
     missing = [v.name for v in paths.values() if not v.is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"load_kriegeskorte_92: {missing} not found in {str(p)!r}. Pass the folder with the 92-image "
             f"files of the RSA toolbox (e.g. '<checkout>/shared/data/kriegeskorte2008_92images')."
         )
@@ -130,7 +132,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
 
     brain = loadmat(paths["brain"])["RDMs"]
     if brain.shape != (1, 4, 2):
-        raise ValueError(f"load_kriegeskorte_92: RDMs in {paths['brain'].name} has shape {brain.shape}; expected (1, 4, 2).")
+        raise LayoutError(f"load_kriegeskorte_92: RDMs in {paths['brain'].name} has shape {brain.shape}; expected (1, 4, 2).")
     hit = np.stack([[_square(brain[0, s, k]["RDM"], f"RDMs[0, {s}, {k}]", paths["brain"]) for k in range(2)]
                     for s in range(4)])
     names = [[_str(brain[0, s, k]["name"]) for k in range(2)] for s in range(4)]
@@ -143,7 +145,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
     hit_mean = _square(fig1[fig1_names.index("hITvisStim_316vx")]["RDM"], "hITvisStim_316vx", paths["supplement"])
     stim = sup["stimuli_92objs"][0]
     if stim.shape[0] != N_STIMULI:
-        raise ValueError(f"load_kriegeskorte_92: stimuli_92objs has {stim.shape[0]} entries; expected {N_STIMULI}.")
+        raise LayoutError(f"load_kriegeskorte_92: stimuli_92objs has {stim.shape[0]} entries; expected {N_STIMULI}.")
     category = np.array([_str(e["category"]) for e in stim])
     flags = {f: np.array([bool(np.asarray(e[f]).ravel()[0]) for e in stim]) for f in ("human", "face", "animal", "natural")}
     labels = [_str(x) for x in sup["categoryLabels"].ravel()]

@@ -381,13 +381,23 @@ def gram_dask(
     if "scheduler" not in compute_kwargs and _GRAM_SCHEDULER.get() is not None:
         compute_kwargs["scheduler"] = _GRAM_SCHEDULER.get()
     if compute and _is_synchronous(compute_kwargs):
-        return gram_stream(darr, backend=backend, dtype=dtype)
+        return _finite(gram_stream(darr, backend=backend, dtype=dtype))
     tree = gram_tree(darr, split_every=split_every, backend=backend, dtype=dtype)
     out = dask.delayed(_unbox, pure=True)(tree.to_delayed(optimize_graph=True)[0, 0])
     if not compute:
         return out
     (res,) = dask.compute(out, **compute_kwargs)
-    return res
+    return _finite(res)
+
+
+def _finite(stats: GramStats) -> GramStats:
+    """``stats``, or a one-line error when lazy features held NaN or inf (never a NaN Gram passed on:
+    lazy features are not checked value by value when they are validated)."""
+    xp = get_namespace(stats.K)
+    if not bool(xp.all(xp.isfinite(stats.K))):
+        raise LayoutError("features: the Gram of the (lazy) features is not finite: the features hold NaN or inf. "
+                          "Re-extract the layer or drop the bad units.")
+    return stats
 
 
 # ---------------------------------------------------------------------------- derived Grams

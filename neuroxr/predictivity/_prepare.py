@@ -371,8 +371,16 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
 
     n = features.sizes["stimulus"]
     if gram is None:
-        K = gram_dask(features.data).K  # features are already in canonical order
+        K = gram_dask(features.data, dtype="float64").K  # features are already in canonical order (float64 as in memory)
         order = np.arange(n)
+    elif isinstance(gram, xr.Dataset):  # a labeled Gram (neuroxr.geometry.gram): paired by stimulus_id
+        if "K" not in gram or "stimulus_id" not in gram.coords:
+            raise LayoutError("gram: a Gram Dataset needs a variable 'K' and stimulus_id coords (neuroxr.geometry.gram).")
+        g = to_canonical(gram)
+        if not np.array_equal(stimulus_ids(g), stimulus_ids(features)):
+            raise LayoutError("gram: its stimulus ids are not the features'; compute it from these features "
+                              "(neuroxr.geometry.gram(features)).")
+        K, order = g["K"].values, np.arange(n)
     else:
         K = gram.K if isinstance(gram, GramStats) else gram
     K = np.asarray(to_numpy(K), dtype=np.float64)

@@ -104,8 +104,9 @@ def forward(
         canonical stimulus order, labeled by ``stimulus_id``).
     progress : bool or callable, default False
         Show a progress bar over reps (tqdm), or wrap the rep iterable with the callable.
-    gram : array or GramStats, optional
-        Precomputed Gram ``Fc Fc^T`` of the features, in the features' own stimulus order. With
+    gram : Gram Dataset, array or GramStats, optional
+        Precomputed Gram ``Fc Fc^T`` of the features: a labeled one (:func:`neuroxr.geometry.gram`)
+        is paired by ``stimulus_id``; an array or ``GramStats`` must be in the features' own stimulus order. With
         ridge/linear and no ``max_n``, the forward direction then needs no feature values; a
         dask-backed (lazy) ``features`` is streamed the same way (Gram reduced over unit chunks).
 

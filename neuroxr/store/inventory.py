@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..errors import ParameterError
 from ._zarr import HIDDEN
 
 __all__ = ["PREFIX", "ROTATE", "Shard", "read", "merge", "record", "rebuild", "compact"]
@@ -95,7 +96,7 @@ def _shard(store_id: str) -> Shard:
 def record(zstore: Any, store_id: str, path: str, state: str, token: str | None = None) -> None:
     """Record ``state`` of the group ``path`` in this process's shard (one write of a small document)."""
     if state not in STATES:
-        raise ValueError(f"state must be one of {STATES}; got {state!r}.")
+        raise ParameterError(f"state must be one of {STATES}; got {state!r}.")
     with _LOCK:  # the whole shard is rewritten: keep this process's writes in order
         shard = _shard(store_id)
         shard.records[path] = [time.time_ns(), state, token]

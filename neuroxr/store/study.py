@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..errors import StoreError
+from ..errors import ParameterError, StoreError
 from ..layouts import validate_features, validate_neural
 from . import atomic, batch
 from ._zarr import (
@@ -102,7 +102,7 @@ class StudyStore(Reading):
         cache_bytes: int | None = None,
     ) -> None:
         if mode not in ("a", "r"):
-            raise ValueError(f"mode must be 'a' or 'r'; got {mode!r}.")
+            raise ParameterError(f"mode must be 'a' or 'r'; got {mode!r}.")
         self.url = os.fspath(url)
         self.mode = mode
         self.storage_options = dict(storage_options or {})

@@ -77,13 +77,13 @@ def test_score_table_summarises_every_entry(demo):
     ds = demo.read_dataset(nx.lookup(demo, "forward", "netA.layer3", "animalA", params={"reps": 2})).load()
     ev = ds.ev.mean("rep").values
     assert row.model == "netA" and row.layer == "layer3" and row.neural == "animalA" and row.region == "all"
-    assert row.target_kind == "neuroid" and row.n_targets == 12 and row.reps == 2
-    assert row.n_finite == np.isfinite(ev).sum()
+    assert row.target_kind == "neuroid" and row.n_all == 12 and row.n_excluded == 0 and row.reps == 2
+    assert row.n_targets == np.isfinite(ev).sum()
     assert row.median_ev == pytest.approx(np.nanmedian(ev))
     assert row.mean_ev == pytest.approx(np.nanmean(ev))
     assert row.q25_ev == pytest.approx(np.nanpercentile(ev, 25))
     rev = table[(table.direction == "reverse") & (table.target == "netA.layer1")].iloc[0]
-    assert rev.model == "netA" and rev.layer == "layer1" and rev.neural == "animalA" and rev.target_kind == "unit" and rev.n_targets == 30
+    assert rev.model == "netA" and rev.layer == "layer1" and rev.neural == "animalA" and rev.target_kind == "unit" and rev.n_all == 30
     m2m = table[table.direction == "model_to_model"].iloc[0]
     assert m2m.model == "netA" and m2m.layer == "layer3" and m2m.reps == 1
     assert set(scores) == set(zip(table.direction, table.source, table.target))
@@ -285,6 +285,11 @@ def test_score_table_lists_every_entry_of_a_pair_current_first(tmp_path):
     assert table.median_ev.iloc[0] == pytest.approx(float(np.nanmedian(new.ev.mean("rep"))))
     assert table.median_ev.iloc[1] == pytest.approx(float(np.nanmedian(old.ev.mean("rep"))))
     np.testing.assert_allclose(scores[("forward", "net.l.1", "mA")].ev.values, new.ev.values)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Boolean Series key")  # no pandas reindexing warning
+        assert len(target_table(table, scores)) == 3  # the current entry's neuroids
 
 
 # ---------------------------------------------------------------------------- a real browser
@@ -345,3 +350,39 @@ def test_report_layer_profiles_show_the_noise_ceiling_band(demo):
     assert len(rows) >= 2
     for fig in [f for _, _, f in figs]:
         fig.clf()
+
+
+# ---------------------------------------------------------------------------- agreement with the sweep
+def _quiet_sweep(path, **kw):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nx.sweep(path, client="serial", progress=False, **kw)
+
+
+def test_report_counts_only_included_targets_as_the_sweep(sweep_copy):
+    """min_reliability: the score table's n_targets/median_ev/mean_ev and the headline are the sweep's."""
+    path = sweep_copy()
+    res = _quiet_sweep(path, directions=["forward", "reverse"], neural=["animalA"], reps=2, min_reliability=0.9)
+    assert (~res.target_table["included"]).any()
+    table, scores = score_table(path)
+    both = res.table.merge(table, on=["direction", "source", "target"], suffixes=("_sweep", ""))
+    assert len(both) == len(res.table) == len(table)
+    np.testing.assert_array_equal(both["n_targets"], both["n_targets_sweep"])
+    np.testing.assert_allclose(both["median_ev"], both["median_ev_sweep"], equal_nan=True)
+    np.testing.assert_allclose(both["mean_ev"], both["mean_ev_sweep"], equal_nan=True)
+    assert (both["n_excluded"] > 0).any() and (both["n_targets"] + both["n_excluded"] <= both["n_all"]).all()
+    assert both.loc[both["n_targets"] == 0, "median_ev"].isna().all() and (both["n_targets"] == 0).any()
+    best = headline(target_table(table, scores), seed=0, n_boot=50)
+    cols = ["direction", "model", "neural", "region", "best_layer", "selection_ev", "test_ev", "n_selection", "n_test",
+            "n_layers"]
+    whole = best[best.region == "all"]  # the sweep scored no region subsets
+    pd.testing.assert_frame_equal(whole[cols].reset_index(drop=True), res.best_layers[cols].reset_index(drop=True),
+                                  check_dtype=False)
+    # the interval and the ceiling are over the same (included) test targets
+    row = best[(best.direction == "forward") & (best.model == "netA") & (best.region == "all")].iloc[0]
+    ds = scores[("forward", f"netA.{row.best_layer}", "animalA")]
+    test = ~target_halves(ds.neuroid_id.values.astype(str), "forward/animalA/all", 0) & ds.included.values
+    assert test.sum() == row.n_test
+    assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))

@@ -1,14 +1,14 @@
 """The headline of a report: the best layer per model and region, with an interval and the ceiling.
 
-The layer is chosen by :func:`neuroxr.sweep.best_layers` (median rep-mean EV over a seeded
-*selection* half of the targets; the layer is reported on the other, *test*, half). To that row
+The layer is chosen by :func:`neuroxr.sweep.best_layers` (median rep-mean EV over the included
+targets of a seeded *selection* half; the layer is reported on the other, *test*, half). To that row
 this module adds
 
 - an **interval**: the 2.5 and 97.5 percentiles of the median test-half EV over ``n_boot``
-  bootstrap resamples of the test-half targets (a percentile bootstrap over targets, Efron &
+  bootstrap resamples of the included test-half targets (a percentile bootstrap over targets, Efron &
   Tibshirani 1993). It describes how much the reported number depends on which targets were
   recorded; it is not a test between layers or models (full inference is a later issue);
-- the **noise ceiling**: the median over the test-half targets of the rep-mean ``ceiling``
+- the **noise ceiling**: the median over the included test-half targets of the rep-mean ``ceiling``
   variable of the score entry (the product of Spearman-Brown corrected split-half
   reliabilities that ``r^2`` is divided by, as in reverse_pred; in ``r^2`` units, 1 = perfectly
   reliable). EV is already noise corrected, so the ceiling tells how reliable the targets are,
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..sweep.gather import _included
 from .table import first_per_pair
 
 __all__ = ["HEADLINE_COLUMNS", "headline", "target_table"]
@@ -49,13 +50,13 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
     ``region`` coord with several values also gives one group per region (its neuroids), unless
     that region subset has an entry of its own. Columns
     ``direction``, ``model``, ``layer``, ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean
-    EV, percent) and ``ceiling`` (rep-mean split-half ceiling; NaN when the entry has none), the
-    input of :func:`neuroxr.sweep.best_layers`.
+    EV, percent), ``ceiling`` (rep-mean split-half ceiling; NaN when the entry has none) and
+    ``included`` (the entry's ``included`` flag, set by ``min_reliability``; True when it has
+    none), the input of :func:`neuroxr.sweep.best_layers`.
     """
-    cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling"]
+    cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling", "included"]
     ok = first_per_pair(table)
-    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"])
-               & table["model"].notna() & table["neural"].notna()]
+    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna() & ok["neural"].notna()]
     frames = []
     scored = set(zip(ok["direction"], ok["model"], ok["layer"], ok["neural"], ok["region"]))
     for r in ok.itertuples():
@@ -65,7 +66,8 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
         ev = _rep_mean(ds, "ev", tdim)
         ceiling = _rep_mean(ds, "ceiling", tdim) if "ceiling" in ds else np.full(len(ev), np.nan)
         frame = pd.DataFrame({"direction": r.direction, "model": r.model, "layer": r.layer, "neural": r.neural,
-                              "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling})
+                              "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling,
+                              "included": _included(ds, tdim)})
         frames.append(frame)
         # a forward entry over a whole set also gives each region's neuroids (the neuroids, and so
         # the halves, of a region-subset entry), unless that subset was scored itself
@@ -96,7 +98,8 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
     Parameters
     ----------
     targets : pandas.DataFrame
-        :func:`target_table` (one row per entry and target).
+        :func:`target_table` (one row per entry and target); targets with ``included`` false
+        count in no median, interval or ceiling, as in :func:`neuroxr.sweep.best_layers`.
     seed : int, default 0
         Seed of the selection/test split (the one of :func:`neuroxr.sweep.best_layers`) and of
         the bootstrap.
@@ -106,9 +109,11 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`HEADLINE_COLUMNS`: ``test_ev`` is the median rep-mean EV (percent) over the
-        test half of the chosen layer, ``[ci_low, ci_high]`` its 95 % percentile-bootstrap interval
-        over those targets, ``ceiling`` the median split-half ceiling of the same targets.
+        Columns :data:`HEADLINE_COLUMNS`: the columns of :func:`neuroxr.sweep.best_layers`
+        (``test_ev`` is the median rep-mean EV, percent, over the included test-half targets of the
+        chosen layer, ``n_test`` their number), ``[ci_low, ci_high]`` its 95 % percentile-bootstrap
+        interval over those targets, ``ceiling`` the median split-half ceiling of the same
+        targets.
     """
     from ..sweep.select import best_layers, target_halves
 
@@ -119,6 +124,8 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
                     & (targets["region"] == b.region) & (targets["layer"] == b.best_layer)]
         key = f"forward/{b.neural}/{b.region}" if b.direction == "forward" else f"reverse/{b.model}/{b.best_layer}"
         test = ~target_halves(g["target_id"].to_numpy(), key, seed)
+        if "included" in g:
+            test &= g["included"].to_numpy(dtype=bool)
         lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test], n_boot, int(seed), len(rows))
         ceil = g["ceiling"].to_numpy(dtype=float)[test]
         rows.append({"direction": b.direction, "model": b.model, "neural": b.neural, "region": b.region,

@@ -1,8 +1,9 @@
 """The score table of a study store: one row per complete score entry, and layer stacking.
 
 :func:`score_table` reads every complete score entry (forward, reverse, inter-animal,
-model-to-model) with :func:`neuroxr.entries.list_entries` and summarises the targets' rep-mean
-EV; :func:`stack_layers` turns per-layer score Datasets into one ``(layer, target)`` array for
+model-to-model) with :func:`neuroxr.entries.list_entries` and summarises the rep-mean EV of the
+*included* targets (``min_reliability``), as the sweep's tables do (:func:`ev_summary`);
+:func:`stack_layers` turns per-layer score Datasets into one ``(layer, target)`` array for
 :func:`neuroxr.plot.layer_profile`.
 """
 
@@ -24,14 +25,15 @@ from ..entries.layout import list_entries
 from ..errors import LayoutError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
+from ..sweep._util import nanmean, nanmedian
 
 __all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "first_per_pair",
-           "TABLE_COLUMNS", "METRIC_COLUMNS"]
+           "ev_summary", "TABLE_COLUMNS", "METRIC_COLUMNS"]
 
 #: columns of :func:`score_table`, in order
 TABLE_COLUMNS = [
     "direction", "source", "target", "model", "layer", "neural", "region", "target_kind",
-    "n_targets", "n_finite", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed",
+    "n_targets", "n_excluded", "n_all", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed",
     "current", "path", "error",
 ]
 
@@ -93,20 +95,46 @@ def _parse(store: StudyStore, direction: str, source: str, target: str, attrs: d
     return e
 
 
-def _summary(ds: xr.Dataset) -> dict[str, Any]:
+def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
+    """The EV statistics of one score entry over its included targets, as the sweep's table.
+
+    The per-target value is the rep-mean EV; only targets with ``included`` true (the
+    ``min_reliability`` of the entry; every target when the entry has no ``included``) count, as
+    in :func:`neuroxr.sweep.gather` and :func:`neuroxr.sweep.best_layers`. A time-resolved entry
+    pools its (target, time bin) values.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A score entry: ``ev`` over a ``neuroid`` or ``unit`` dim (and ``rep``).
+
+    Returns
+    -------
+    dict
+        ``target_kind`` (the target dim), ``n_targets`` (included targets with a finite EV: the
+        sweep's ``n_targets``), ``n_excluded`` (targets with ``included`` false), ``n_all`` (every
+        target), ``reps``, ``median_ev`` and ``mean_ev`` (the sweep's ``median_ev``/``mean_ev``;
+        NaN when no target counts), ``q25_ev``, ``q75_ev``, ``regressor``, ``seed``.
+
+    Raises
+    ------
+    LayoutError
+        When ``ds`` has no ``ev`` over a neuroid/unit dim.
+    """
     tdim = next((d for d in ("neuroid", "unit") if d in ds.dims), None)
-    if "ev" not in ds or tdim is None:
+    if "ev" not in ds or tdim is None or tdim not in ds["ev"].dims:
         raise LayoutError(f"no 'ev' variable over a neuroid/unit dim (dims {dict(ds.sizes)})")
-    ev = ds["ev"]
-    reps = int(ds.sizes.get("rep", 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        per_target = np.asarray((ev.mean("rep", skipna=True) if "rep" in ev.dims else ev).values, dtype=float)
-        finite = per_target[np.isfinite(per_target)]
-        q25, med, q75 = np.percentile(finite, [25, 50, 75]) if finite.size else (np.nan,) * 3
+    per_target = _rep_mean(ds)
+    included = ds["included"].astype(bool) if "included" in ds else xr.ones_like(per_target, dtype=bool)
+    included, per_target = xr.broadcast(included, per_target)
+    inc = np.asarray(included.transpose(*per_target.dims).values, dtype=bool)
+    values = np.asarray(per_target.values, dtype=float)[inc]
+    finite = values[np.isfinite(values)]
+    q25, q75 = np.percentile(finite, [25, 75]) if finite.size else (np.nan, np.nan)
+    n_excluded = int((~np.asarray(ds["included"].values, dtype=bool)).sum()) if "included" in ds else 0
     return {
-        "target_kind": tdim, "n_targets": int(ds.sizes[tdim]), "n_finite": int(finite.size), "reps": reps,
-        "median_ev": float(med), "mean_ev": float(finite.mean()) if finite.size else np.nan,
+        "target_kind": tdim, "n_targets": int(finite.size), "n_excluded": n_excluded, "n_all": int(ds.sizes[tdim]),
+        "reps": int(ds.sizes.get("rep", 1)), "median_ev": float(nanmedian(values)), "mean_ev": float(nanmean(values)),
         "q25_ev": float(q25), "q75_ev": float(q75),
         "regressor": ds.attrs.get("regressor"), "seed": ds.attrs.get("seed"),
     }
@@ -139,8 +167,8 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
     Returns
     -------
     table : pandas.DataFrame
-        One row per entry with the columns :data:`TABLE_COLUMNS`; EV statistics are over the
-        targets' rep-mean EV (percent). An entry that cannot be read keeps its row with the
+        One row per entry with the columns :data:`TABLE_COLUMNS`; EV statistics of
+        :func:`ev_summary` (over the included targets' rep-mean EV, percent, as the sweep's table). An entry that cannot be read keeps its row with the
         reason in ``error``.
     scores : dict
         ``(direction, source, target) -> Dataset`` of the readable entries.
@@ -156,7 +184,7 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
                                "current": bool(ent.current), "path": ent.path}
         try:
             ds = store.read_dataset(ent.path).load()
-            row.update(_summary(ds))
+            row.update(ev_summary(ds))
             scores.setdefault((direction, source, target), ds)
             attrs = dict(ds.attrs)
         except Exception as exc:  # one bad entry must not stop the report

@@ -29,19 +29,22 @@ FORMATS = ("html", "md")
 FIGURE_FORMATS = ("png", "pdf")
 TEMPLATES = Path(__file__).parent / "templates"
 
-_SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "reps", "median_ev", "mean_ev",
-                  "q25_ev", "q75_ev", "error"]
+_SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "n_excluded", "reps", "median_ev",
+                  "mean_ev", "q25_ev", "q75_ev", "error"]
 _METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "error"]
 DEFINITIONS = (
     "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; "
-    "statistics are over targets. n_targets counts all targets, reps the random split halves."
+    "statistics are over the included targets (those an entry's min_reliability keeps), as in a sweep's table. "
+    "n_targets counts the included targets with a finite EV, n_excluded those below min_reliability, reps the random "
+    "split halves."
 )
 HEADLINE_NOTE = (
     "Per direction, model, neural set and region, the layer with the highest median EV over a seeded half of the "
-    "targets (the selection half) is chosen and reported on the other half (test_ev, median over the test targets). "
-    "[ci_low, ci_high]: 95 % percentile bootstrap over the test targets ({n_boot} resamples) of that median; it shows "
-    "how much the number depends on the targets recorded and is not a test between layers or models. ceiling: median "
-    "split-half noise ceiling (r², the denominator of the EV) of the test targets."
+    "targets (the selection half) is chosen and reported on the other half (test_ev, median over the test targets), "
+    "as neuroxr.sweep.best_layers does; only included targets (min_reliability) count, n_selection and n_test are "
+    "their numbers. [ci_low, ci_high]: 95 % percentile bootstrap over the test targets ({n_boot} resamples) of that "
+    "median; it shows how much the number depends on the targets recorded and is not a test between layers or "
+    "models. ceiling: median split-half noise ceiling (r², the denominator of the EV) of the test targets."
 )
 
 

@@ -195,6 +195,7 @@ def test_metric_and_provenance_tables(demo, tmp_path):
 
     ref = cka(demo.read_features("netA", "layer3").load(), demo.read_neural("animalA").load())
     assert row.value == pytest.approx(float(ref)) and row.model == "netA" and row.target == "animalA"
+    assert metrics["in_figures"].all() and (metrics["parameters"] == "defaults").all()
     page = write_report(demo, tmp_path, reliability=False).read_text()
     for path in list(score_table(demo)[0].path) + list(metrics.path):
         assert path in page  # every entry's parameters are listed
@@ -386,3 +387,55 @@ def test_report_counts_only_included_targets_as_the_sweep(sweep_copy):
     test = ~target_halves(ds.neuroid_id.values.astype(str), "forward/animalA/all", 0) & ds.included.values
     assert test.sum() == row.n_test
     assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
+
+
+def _two_parameter_sets(path):
+    """layer1 and layer3 at reps=2 (a sweep), layer3 also at reps=4, seed=7."""
+    kw = dict(directions=["forward"], models="netA", neural="animalA")
+    first = _quiet_sweep(path, reps=2, seed=0, **kw)
+    _quiet_sweep(path, reps=4, seed=7, layers=["layer3"], **kw)
+    return first, kw
+
+
+def test_report_draws_one_parameter_set_per_comparison(sweep_copy, tmp_path):
+    import warnings
+
+    path = sweep_copy()
+    first, _ = _two_parameter_sets(path)
+    table, scores = score_table(path)
+    assert len(table) == 3 and table["current"].all()
+    drawn = table[table["in_figures"]]
+    assert sorted(drawn.layer) == ["layer1", "layer3"] and set(drawn.parameters) == {"reps=2"}
+    assert table.loc[~table["in_figures"], "parameters"].tolist() == ["reps=4, seed=7"]
+    assert all(int(scores[k].sizes["rep"]) == 2 for k in scores)
+    best = headline(target_table(table, scores), seed=0, n_boot=50)
+    assert (best["parameters"] == "reps=2").all()
+    ref = first.best_layers.iloc[0]  # the sweep at reps=2 (whole set)
+    row = best[best.region == "all"].iloc[0]
+    assert row.best_layer == ref.best_layer and row.test_ev == pytest.approx(ref.test_ev) and row.n_layers == 2
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Boolean Series key")  # no pandas reindexing warning
+        page = write_report(path, tmp_path / "rep", "md", reliability=False, n_boot=50).read_text()
+    assert "Layer profile, forward, netA and animalA (reps=2)" in page
+    assert ("forward netA -> animalA: drawn with reps=2 (2 entries); left out: 1 current entry with other parameters "
+            "(reps=4, seed=7).") in page
+    assert "| parameters | status | in_figures |" in page
+    assert "| reps=4, seed=7 | current |  |" in page and "| reps=2 | current | yes |" in page
+
+
+def test_report_never_draws_stale_entries(sweep_copy, tmp_path):
+    path = sweep_copy()
+    _, kw = _two_parameter_sets(path)
+    store = StudyStore(path, mode="a")
+    store.write_neural("animalA", store.read_neural("animalA").load() * 2.0 + 1.0)  # every entry is stale now
+    again = _quiet_sweep(path, reps=2, seed=0, layers=["layer1"], **kw)
+    table, scores = score_table(path)
+    assert table["current"].sum() == 1
+    assert table.loc[table["in_figures"], "path"].tolist() == again.table["path"].tolist()
+    best = headline(target_table(table, scores), seed=0, n_boot=50)
+    assert (best["best_layer"] == "layer1").all() and (best["n_layers"] == 1).all()
+    page = write_report(path, tmp_path / "rep", "md", reliability=False, n_boot=50).read_text()
+    assert ("forward netA -> animalA: drawn with reps=2 (1 entry); left out: 3 stale entries (input sets rewritten "
+            "since, or an older revision); not drawn, no current entry (compute again): netA.layer3 -> animalA.") in page
+    assert page.count("| stale |  |") == 3
+    assert "layers_forward_netA__animalA.png" not in page  # one current layer: no profile

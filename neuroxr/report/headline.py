@@ -1,8 +1,9 @@
 """The headline of a report: the best layer per model and region, with an interval and the ceiling.
 
 The layer is chosen by :func:`neuroxr.sweep.best_layers` (median rep-mean EV over the included
-targets of a seeded *selection* half; the layer is reported on the other, *test*, half). To that row
-this module adds
+targets of a seeded *selection* half; the layer is reported on the other, *test*, half), from the
+entries the report's figures use (:func:`neuroxr.report.table.figure_entries`: current entries,
+one parameter set per model and neural set). To that row this module adds
 
 - an **interval**: the 2.5 and 97.5 percentiles of the median test-half EV over ``n_boot``
   bootstrap resamples of the included test-half targets (a percentile bootstrap over targets, Efron &
@@ -25,13 +26,13 @@ import pandas as pd
 import xarray as xr
 
 from ..sweep.gather import _included
-from .table import first_per_pair
+from .table import figure_entries
 
 __all__ = ["HEADLINE_COLUMNS", "headline", "target_table"]
 
 #: columns of :func:`headline`, in order
 HEADLINE_COLUMNS = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling",
-                    "selection_ev", "n_selection", "n_test", "n_layers"]
+                    "selection_ev", "n_selection", "n_test", "n_layers", "parameters"]
 
 
 def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
@@ -45,17 +46,18 @@ def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
 def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Dataset]) -> pd.DataFrame:
     """One row per (forward/reverse entry, target) of a :func:`neuroxr.report.score_table`.
 
-    Only the readable entries with a model and a neural set are used, one per pair (the current
-    one when there are several). A forward entry over a whole neural set whose neuroids carry a
+    Only the entries with ``in_figures`` (:func:`neuroxr.report.table.figure_entries`: current,
+    readable, one parameter set per direction, model and neural set) that have a model and a
+    neural set are used. A forward entry over a whole neural set whose neuroids carry a
     ``region`` coord with several values also gives one group per region (its neuroids), unless
-    that region subset has an entry of its own. Columns
-    ``direction``, ``model``, ``layer``, ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean
-    EV, percent), ``ceiling`` (rep-mean split-half ceiling; NaN when the entry has none) and
-    ``included`` (the entry's ``included`` flag, set by ``min_reliability``; True when it has
-    none), the input of :func:`neuroxr.sweep.best_layers`.
+    that region subset has an entry of its own. Columns ``direction``, ``model``, ``layer``,
+    ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean EV, percent), ``ceiling`` (rep-mean
+    split-half ceiling; NaN when the entry has none), ``included`` (the entry's ``included``
+    flag, set by ``min_reliability``; True when it has none) and ``parameters`` (the entry's
+    parameter text), the input of :func:`neuroxr.sweep.best_layers`.
     """
-    cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling", "included"]
-    ok = first_per_pair(table)
+    cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling", "included", "parameters"]
+    ok = figure_entries(table)
     ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna() & ok["neural"].notna()]
     frames = []
     scored = set(zip(ok["direction"], ok["model"], ok["layer"], ok["neural"], ok["region"]))
@@ -67,7 +69,7 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
         ceiling = _rep_mean(ds, "ceiling", tdim) if "ceiling" in ds else np.full(len(ev), np.nan)
         frame = pd.DataFrame({"direction": r.direction, "model": r.model, "layer": r.layer, "neural": r.neural,
                               "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling,
-                              "included": _included(ds, tdim)})
+                              "included": _included(ds, tdim), "parameters": r.parameters})
         frames.append(frame)
         # a forward entry over a whole set also gives each region's neuroids (the neuroids, and so
         # the halves, of a region-subset entry), unless that subset was scored itself
@@ -113,7 +115,8 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
         (``test_ev`` is the median rep-mean EV, percent, over the included test-half targets of the
         chosen layer, ``n_test`` their number), ``[ci_low, ci_high]`` its 95 % percentile-bootstrap
         interval over those targets, ``ceiling`` the median split-half ceiling of the same
-        targets.
+        targets, ``parameters`` the parameters of the entries compared (empty when ``targets``
+        has no ``parameters`` column).
     """
     from ..sweep.select import best_layers, target_halves
 
@@ -132,5 +135,6 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
                      "best_layer": b.best_layer, "test_ev": b.test_ev, "ci_low": lo, "ci_high": hi,
                      "ceiling": float(np.nanmedian(ceil)) if np.isfinite(ceil).any() else np.nan,
                      "selection_ev": b.selection_ev, "n_selection": b.n_selection, "n_test": b.n_test,
-                     "n_layers": b.n_layers})
+                     "n_layers": b.n_layers,
+                     "parameters": "; ".join(dict.fromkeys(g["parameters"])) if "parameters" in g else ""})
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)

@@ -439,3 +439,16 @@ def test_report_never_draws_stale_entries(sweep_copy, tmp_path):
             "since, or an older revision); not drawn, no current entry (compute again): netA.layer3 -> animalA.") in page
     assert page.count("| stale |  |") == 3
     assert "layers_forward_netA__animalA.png" not in page  # one current layer: no profile
+
+
+def test_report_parameters_table_shows_each_entry_its_own(sweep_copy, tmp_path):
+    path = sweep_copy()
+    _two_parameter_sets(path)
+    page = write_report(path, tmp_path / "rep", "md", reliability=False, n_boot=50).read_text()
+    store = StudyStore(path, mode="r")
+    rows = [line for line in page.splitlines() if line.startswith("| scores/")]
+    assert len(rows) == 3
+    for line in rows:
+        entry = line.split("|")[1].strip()
+        params = store.read_dataset(entry).attrs["neuroxr_provenance"]["params"]
+        assert f"reps={params['reps']}," in line and f"seed={params['seed']}," in line

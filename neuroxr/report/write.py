@@ -159,9 +159,8 @@ def write_report(
     table.to_csv(out / "scores.csv", index=False)
     metrics.to_csv(out / "metrics.csv", index=False)
     best.to_csv(out / "headline.csv", index=False)
-    current = {r.path: scores[(r.direction, r.source, r.target)] for r in table[table["error"] == ""].itertuples()
-               if (r.direction, r.source, r.target) in scores}
-    params, versions = provenance_table({**current, **metric_ds})
+    readable = {path: store.read_dataset(path) for path in table.loc[table["error"] == "", "path"]}  # attrs only
+    params, versions = provenance_table({**readable, **metric_ds})
 
     from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, inference_figures, inference_table
 

@@ -83,6 +83,26 @@ def test_info_missing_store(runner, tmp_path):
     assert "no study store" in result.output
 
 
+def test_info_lists_an_entry_whose_chunk_is_lost_and_goes_on(runner, study):
+    from pathlib import Path
+
+    path = nx_entries.lookup(study, "forward", "net.conv1", "monkeyA", params={"reps": 3, "n_folds": 2})
+    chunks = sorted(p for p in (Path(study.url) / path / "ev").rglob("*") if p.is_file() and "c" in p.parts)
+    chunks[0].unlink()  # lost data: found only when the values are read
+    assert runner.invoke(main, ["validate", study.url]).exit_code == 1
+    result = runner.invoke(main, ["info", study.url])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"forward +net\.conv1 +monkeyA +neuroid=5 +3 +- +current, unreadable", result.output), result.output
+    assert "Damaged entries (1)" in result.output and path in result.output
+    res = runner.invoke(main, ["info", "--json", study.url])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    [entry] = summary["scores"]
+    assert entry["mean_ev"] is None and "chunk" in entry["error"] and entry["path"] == path
+    assert [d["path"] for d in summary["damaged"]] == [path]
+    assert summary["neural"] and summary["features"]
+
+
 def test_validate_ok(runner, study):
     result = runner.invoke(main, ["validate", study.url])
     assert result.exit_code == 0, result.output

@@ -28,21 +28,9 @@ def _status(row: Any) -> str:
 
 def _params(row: Any, columns: list[str]) -> dict[str, Any]:
     """The parameters of an entry that differ from its kind's defaults (``dtype`` when not float64)."""
-    from ..entries import KINDS
+    from ..report.table import entry_parameters
 
-    defaults = dict(KINDS[row["kind"]].defaults, dtype="float64")
-    out = {}
-    for c in columns:
-        v = row[c]
-        if isinstance(v, float) and v != v:  # NaN: not a parameter of this kind
-            continue
-        d = defaults.get(c, object())
-        if isinstance(d, tuple):
-            d = tuple(d)
-        if c in defaults and v == d:
-            continue
-        out[c] = v.item() if hasattr(v, "item") else v
-    return out
+    return entry_parameters(row["kind"], {c: row[c] for c in columns})
 
 
 def _value(compute: Any, ds: Any, error: str | None, missing: Any = None, *args: Any) -> tuple[Any, str | None]:
@@ -57,8 +45,14 @@ def _value(compute: Any, ds: Any, error: str | None, missing: Any = None, *args:
 
 
 def _mean_ev(ds: Any) -> float | None:
-    """The mean EV of a score entry; None for an entry without ``ev``."""
-    return float(ds["ev"].mean()) if "ev" in ds else None
+    """The mean over the included targets of the rep-mean EV (the report's and the sweep's
+    ``mean_ev``); None for an entry without ``ev`` or without an included target."""
+    from ..report.table import ev_summary
+
+    if "ev" not in ds or not any(d in ds["ev"].dims for d in ("neuroid", "unit")):
+        return None
+    mean = ev_summary(ds)["mean_ev"]
+    return None if mean != mean else mean
 
 
 def _metric_values(ds: Any) -> tuple[float, float | None]:
@@ -79,9 +73,10 @@ def store_summary(store: Any) -> dict[str, Any]:
         ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
         entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (older revision)``, ``legacy (0.1.0)``)
-        and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev``, a
-        metric entry its ``value`` (the test value when it has a train/test split) and
-        ``train_value``. An entry that cannot be read keeps its row with None values and its
+        and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
+        mean over its included targets of the rep-mean EV, as a sweep's table; None when no target
+        is included), a metric entry its ``value`` (the test value when it has a train/test split)
+        and ``train_value``. An entry that cannot be read keeps its row with None values and its
         ``error`` (one with lost chunks is also listed under ``damaged``).
     """
     from ..entries import list_entries
@@ -143,7 +138,9 @@ def store_summary(store: Any) -> dict[str, Any]:
 
 
 def _fmt_params(p: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in p.items()) or "defaults"
+    from ..report.table import parameter_text
+
+    return parameter_text(p)
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -83,6 +83,47 @@ def test_info_missing_store(runner, tmp_path):
     assert "no study store" in result.output
 
 
+def test_info_lists_an_entry_whose_chunk_is_lost_and_goes_on(runner, study):
+    from pathlib import Path
+
+    path = nx_entries.lookup(study, "forward", "net.conv1", "monkeyA", params={"reps": 3, "n_folds": 2})
+    chunks = sorted(p for p in (Path(study.url) / path / "ev").rglob("*") if p.is_file() and "c" in p.parts)
+    chunks[0].unlink()  # lost data: found only when the values are read
+    assert runner.invoke(main, ["validate", study.url]).exit_code == 1
+    result = runner.invoke(main, ["info", study.url])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"forward +net\.conv1 +monkeyA +neuroid=5 +3 +- +current, unreadable", result.output), result.output
+    assert "Damaged entries (1)" in result.output and path in result.output
+    res = runner.invoke(main, ["info", "--json", study.url])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    [entry] = summary["scores"]
+    assert entry["mean_ev"] is None and "chunk" in entry["error"] and entry["path"] == path
+    assert [d["path"] for d in summary["damaged"]] == [path]
+    assert summary["neural"] and summary["features"]
+
+
+def test_info_mean_ev_counts_included_targets_only(runner, sweep_copy):
+    import warnings
+
+    path = sweep_copy()
+    store = StudyStore(path, mode="a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fwd = neuroxr.score(store, "forward", "netA.layer3", "animalA", reps=2, min_reliability=0.9)
+        rev = neuroxr.score(store, "reverse", "animalA", "netB.conv1", reps=2, min_reliability=0.9)
+    inc = fwd["included"].values
+    assert inc.any() and not inc.all() and not rev["included"].values.any()
+    summary = json.loads(runner.invoke(main, ["info", "--json", str(path)]).output)
+    means = {(e["direction"], e["source"]): e["mean_ev"] for e in summary["scores"]}
+    ev = fwd["ev"].mean("rep").values
+    assert means[("forward", "netA.layer3")] == pytest.approx(float(np.nanmean(ev[inc])))
+    assert means[("forward", "netA.layer3")] != pytest.approx(float(np.nanmean(ev)))
+    assert means[("reverse", "animalA")] is None  # no included target, as the sweep's NaN
+    text = runner.invoke(main, ["info", str(path)]).output
+    assert re.search(rf"forward +netA\.layer3 +animalA +neuroid=20 +2 +{np.nanmean(ev[inc]):.2f} ", text), text
+
+
 def test_validate_ok(runner, study):
     result = runner.invoke(main, ["validate", study.url])
     assert result.exit_code == 0, result.output

@@ -77,13 +77,13 @@ def test_score_table_summarises_every_entry(demo):
     ds = demo.read_dataset(nx.lookup(demo, "forward", "netA.layer3", "animalA", params={"reps": 2})).load()
     ev = ds.ev.mean("rep").values
     assert row.model == "netA" and row.layer == "layer3" and row.neural == "animalA" and row.region == "all"
-    assert row.target_kind == "neuroid" and row.n_targets == 12 and row.reps == 2
-    assert row.n_finite == np.isfinite(ev).sum()
+    assert row.target_kind == "neuroid" and row.n_all == 12 and row.n_excluded == 0 and row.reps == 2
+    assert row.n_targets == np.isfinite(ev).sum()
     assert row.median_ev == pytest.approx(np.nanmedian(ev))
     assert row.mean_ev == pytest.approx(np.nanmean(ev))
     assert row.q25_ev == pytest.approx(np.nanpercentile(ev, 25))
     rev = table[(table.direction == "reverse") & (table.target == "netA.layer1")].iloc[0]
-    assert rev.model == "netA" and rev.layer == "layer1" and rev.neural == "animalA" and rev.target_kind == "unit" and rev.n_targets == 30
+    assert rev.model == "netA" and rev.layer == "layer1" and rev.neural == "animalA" and rev.target_kind == "unit" and rev.n_all == 30
     m2m = table[table.direction == "model_to_model"].iloc[0]
     assert m2m.model == "netA" and m2m.layer == "layer3" and m2m.reps == 1
     assert set(scores) == set(zip(table.direction, table.source, table.target))
@@ -195,6 +195,7 @@ def test_metric_and_provenance_tables(demo, tmp_path):
 
     ref = cka(demo.read_features("netA", "layer3").load(), demo.read_neural("animalA").load())
     assert row.value == pytest.approx(float(ref)) and row.model == "netA" and row.target == "animalA"
+    assert metrics["in_figures"].all() and (metrics["parameters"] == "defaults").all()
     page = write_report(demo, tmp_path, reliability=False).read_text()
     for path in list(score_table(demo)[0].path) + list(metrics.path):
         assert path in page  # every entry's parameters are listed
@@ -285,6 +286,11 @@ def test_score_table_lists_every_entry_of_a_pair_current_first(tmp_path):
     assert table.median_ev.iloc[0] == pytest.approx(float(np.nanmedian(new.ev.mean("rep"))))
     assert table.median_ev.iloc[1] == pytest.approx(float(np.nanmedian(old.ev.mean("rep"))))
     np.testing.assert_allclose(scores[("forward", "net.l.1", "mA")].ev.values, new.ev.values)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Boolean Series key")  # no pandas reindexing warning
+        assert len(target_table(table, scores)) == 3  # the current entry's neuroids
 
 
 # ---------------------------------------------------------------------------- a real browser
@@ -345,3 +351,104 @@ def test_report_layer_profiles_show_the_noise_ceiling_band(demo):
     assert len(rows) >= 2
     for fig in [f for _, _, f in figs]:
         fig.clf()
+
+
+# ---------------------------------------------------------------------------- agreement with the sweep
+def _quiet_sweep(path, **kw):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nx.sweep(path, client="serial", progress=False, **kw)
+
+
+def test_report_counts_only_included_targets_as_the_sweep(sweep_copy):
+    """min_reliability: the score table's n_targets/median_ev/mean_ev and the headline are the sweep's."""
+    path = sweep_copy()
+    res = _quiet_sweep(path, directions=["forward", "reverse"], neural=["animalA"], reps=2, min_reliability=0.9)
+    assert (~res.target_table["included"]).any()
+    table, scores = score_table(path)
+    both = res.table.merge(table, on=["direction", "source", "target"], suffixes=("_sweep", ""))
+    assert len(both) == len(res.table) == len(table)
+    np.testing.assert_array_equal(both["n_targets"], both["n_targets_sweep"])
+    np.testing.assert_allclose(both["median_ev"], both["median_ev_sweep"], equal_nan=True)
+    np.testing.assert_allclose(both["mean_ev"], both["mean_ev_sweep"], equal_nan=True)
+    assert (both["n_excluded"] > 0).any() and (both["n_targets"] + both["n_excluded"] <= both["n_all"]).all()
+    assert both.loc[both["n_targets"] == 0, "median_ev"].isna().all() and (both["n_targets"] == 0).any()
+    best = headline(target_table(table, scores), seed=0, n_boot=50)
+    cols = ["direction", "model", "neural", "region", "best_layer", "selection_ev", "test_ev", "n_selection", "n_test",
+            "n_layers"]
+    whole = best[best.region == "all"]  # the sweep scored no region subsets
+    pd.testing.assert_frame_equal(whole[cols].reset_index(drop=True), res.best_layers[cols].reset_index(drop=True),
+                                  check_dtype=False)
+    # the interval and the ceiling are over the same (included) test targets
+    row = best[(best.direction == "forward") & (best.model == "netA") & (best.region == "all")].iloc[0]
+    ds = scores[("forward", f"netA.{row.best_layer}", "animalA")]
+    test = ~target_halves(ds.neuroid_id.values.astype(str), "forward/animalA/all", 0) & ds.included.values
+    assert test.sum() == row.n_test
+    assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
+
+
+def _two_parameter_sets(path):
+    """layer1 and layer3 at reps=2 (a sweep), layer3 also at reps=4, seed=7."""
+    kw = dict(directions=["forward"], models="netA", neural="animalA")
+    first = _quiet_sweep(path, reps=2, seed=0, **kw)
+    _quiet_sweep(path, reps=4, seed=7, layers=["layer3"], **kw)
+    return first, kw
+
+
+def test_report_draws_one_parameter_set_per_comparison(sweep_copy, tmp_path):
+    import warnings
+
+    path = sweep_copy()
+    first, _ = _two_parameter_sets(path)
+    table, scores = score_table(path)
+    assert len(table) == 3 and table["current"].all()
+    drawn = table[table["in_figures"]]
+    assert sorted(drawn.layer) == ["layer1", "layer3"] and set(drawn.parameters) == {"reps=2"}
+    assert table.loc[~table["in_figures"], "parameters"].tolist() == ["reps=4, seed=7"]
+    assert all(int(scores[k].sizes["rep"]) == 2 for k in scores)
+    best = headline(target_table(table, scores), seed=0, n_boot=50)
+    assert (best["parameters"] == "reps=2").all()
+    ref = first.best_layers.iloc[0]  # the sweep at reps=2 (whole set)
+    row = best[best.region == "all"].iloc[0]
+    assert row.best_layer == ref.best_layer and row.test_ev == pytest.approx(ref.test_ev) and row.n_layers == 2
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Boolean Series key")  # no pandas reindexing warning
+        page = write_report(path, tmp_path / "rep", "md", reliability=False, n_boot=50).read_text()
+    assert "Layer profile, forward, netA and animalA (reps=2)" in page
+    assert ("forward netA -> animalA: drawn with reps=2 (2 entries); left out: 1 current entry with other parameters "
+            "(reps=4, seed=7).") in page
+    assert "| parameters | status | in_figures |" in page
+    assert "| reps=4, seed=7 | current |  |" in page and "| reps=2 | current | yes |" in page
+
+
+def test_report_never_draws_stale_entries(sweep_copy, tmp_path):
+    path = sweep_copy()
+    _, kw = _two_parameter_sets(path)
+    store = StudyStore(path, mode="a")
+    store.write_neural("animalA", store.read_neural("animalA").load() * 2.0 + 1.0)  # every entry is stale now
+    again = _quiet_sweep(path, reps=2, seed=0, layers=["layer1"], **kw)
+    table, scores = score_table(path)
+    assert table["current"].sum() == 1
+    assert table.loc[table["in_figures"], "path"].tolist() == again.table["path"].tolist()
+    best = headline(target_table(table, scores), seed=0, n_boot=50)
+    assert (best["best_layer"] == "layer1").all() and (best["n_layers"] == 1).all()
+    page = write_report(path, tmp_path / "rep", "md", reliability=False, n_boot=50).read_text()
+    assert ("forward netA -> animalA: drawn with reps=2 (1 entry); left out: 3 stale entries (input sets rewritten "
+            "since, or an older revision); not drawn, no current entry (compute again): netA.layer3 -> animalA.") in page
+    assert page.count("| stale |  |") == 3
+    assert "layers_forward_netA__animalA.png" not in page  # one current layer: no profile
+
+
+def test_report_parameters_table_shows_each_entry_its_own(sweep_copy, tmp_path):
+    path = sweep_copy()
+    _two_parameter_sets(path)
+    page = write_report(path, tmp_path / "rep", "md", reliability=False, n_boot=50).read_text()
+    store = StudyStore(path, mode="r")
+    rows = [line for line in page.splitlines() if line.startswith("| scores/")]
+    assert len(rows) == 3
+    for line in rows:
+        entry = line.split("|")[1].strip()
+        params = store.read_dataset(entry).attrs["neuroxr_provenance"]["params"]
+        assert f"reps={params['reps']}," in line and f"seed={params['seed']}," in line

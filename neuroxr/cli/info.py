@@ -28,21 +28,39 @@ def _status(row: Any) -> str:
 
 def _params(row: Any, columns: list[str]) -> dict[str, Any]:
     """The parameters of an entry that differ from its kind's defaults (``dtype`` when not float64)."""
-    from ..entries import KINDS
+    from ..report.table import entry_parameters
 
-    defaults = dict(KINDS[row["kind"]].defaults, dtype="float64")
-    out = {}
-    for c in columns:
-        v = row[c]
-        if isinstance(v, float) and v != v:  # NaN: not a parameter of this kind
-            continue
-        d = defaults.get(c, object())
-        if isinstance(d, tuple):
-            d = tuple(d)
-        if c in defaults and v == d:
-            continue
-        out[c] = v.item() if hasattr(v, "item") else v
-    return out
+    return entry_parameters(row["kind"], {c: row[c] for c in columns})
+
+
+def _value(compute: Any, ds: Any, error: str | None, missing: Any = None, *args: Any) -> tuple[Any, str | None]:
+    """``(compute(ds, *args), None)``, or ``(missing, error)`` when the entry could not be opened
+    or a read fails (the reads are lazy: a lost chunk shows up here)."""
+    if error is not None:
+        return missing, error
+    try:
+        return compute(ds, *args), None
+    except Exception as exc:  # one bad entry must not stop the summary
+        return missing, f"{type(exc).__name__}: {exc}"
+
+
+def _mean_ev(ds: Any) -> float | None:
+    """The mean over the included targets of the rep-mean EV (the report's and the sweep's
+    ``mean_ev``); None for an entry without ``ev`` or without an included target."""
+    from ..report.table import ev_summary
+
+    if "ev" not in ds or not any(d in ds["ev"].dims for d in ("neuroid", "unit")):
+        return None
+    mean = ev_summary(ds)["mean_ev"]
+    return None if mean != mean else mean
+
+
+def _metric_values(ds: Any) -> tuple[float, float | None]:
+    """A metric entry's value (the test split where it has one) and its train value."""
+    split = "split" in ds["score"].dims
+    value = float(ds["score"].sel(split="test")) if split else float(ds["score"])
+    train = float(ds["score"].sel(split="train")) if split and "train" in ds["split"] else None
+    return value, train
 
 
 def store_summary(store: Any) -> dict[str, Any]:
@@ -55,8 +73,11 @@ def store_summary(store: Any) -> dict[str, Any]:
         ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
         entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (older revision)``, ``legacy (0.1.0)``)
-        and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev``, a
-        metric entry its ``value`` (the test value when it has a train/test split) and ``train_value``.
+        and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
+        mean over its included targets of the rep-mean EV, as a sweep's table; None when no target
+        is included), a metric entry its ``value`` (the test value when it has a train/test split)
+        and ``train_value``. An entry that cannot be read keeps its row with None values and its
+        ``error`` (one with lost chunks is also listed under ``damaged``).
     """
     from ..entries import list_entries
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
@@ -94,20 +115,18 @@ def store_summary(store: Any) -> dict[str, Any]:
             ds, error = None, f"{type(exc).__name__}: {exc}"
         if row["kind"] in DIRECTION_KINDS or row["kind"] in TIME_KINDS:  # directions, temporal generalisation
             sizes = {"error": error} if ds is None else {str(k): int(v) for k, v in ds.sizes.items()}
-            mean_ev = float(ds["ev"].mean()) if ds is not None and "ev" in ds else None
-            out["scores"].append({"direction": row["kind"], **base, "target": target, "sizes": sizes, "mean_ev": mean_ev})
+            mean_ev, error = _value(_mean_ev, ds, error)
+            entry = {"direction": row["kind"], **base, "target": target, "sizes": sizes, "mean_ev": mean_ev}
+            out["scores"].append({**entry, "error": error} if error else entry)
             continue
         if row["kind"] in INFERENCE_KINDS:  # bootstrap / permutation entries: their summary value
             # directions: median EV / median p; metrics (crsa, ersa, cka, shape): p of a null, else the score
             key = next((k for k in ("median_ev", "median_p", "p", "score") if ds is not None and k in ds), "median_p")
-            value = float(ds[key]) if ds is not None and key in ds else None
-            out.setdefault("inference", []).append({"kind": row["kind"], **base, "target": target, key: value})
+            value, error = _value(lambda d, k: float(d[k]) if k in d else None, ds, error, None, key)
+            entry = {"kind": row["kind"], **base, "target": target, key: value}
+            out.setdefault("inference", []).append({**entry, "error": error} if error else entry)
             continue
-        value = train = None
-        if ds is not None:
-            split = "split" in ds["score"].dims
-            value = float(ds["score"].sel(split="test")) if split else float(ds["score"])
-            train = float(ds["score"].sel(split="train")) if split and "train" in ds["split"] else None
+        (value, train), error = _value(_metric_values, ds, error, (None, None))
         entry = {"metric": row["kind"], **base, "target": target, "value": value, "train_value": train}
         if error:
             entry["error"] = error
@@ -119,7 +138,9 @@ def store_summary(store: Any) -> dict[str, Any]:
 
 
 def _fmt_params(p: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in p.items()) or "defaults"
+    from ..report.table import parameter_text
+
+    return parameter_text(p)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -142,8 +163,9 @@ def print_summary(summary: dict[str, Any]) -> None:
             sizes = e["sizes"]
             target_dim = next((d for d in ("neuroid", "unit") if d in sizes), "-")
             mean = "-" if e["mean_ev"] is None else f"{e['mean_ev']:.2f}"
+            status = f"{e['status']}, unreadable" if e.get("error") else e["status"]
             rows.append([e["direction"], e["source"], e["target"], f"{target_dim}={sizes.get(target_dim, '-')}",
-                         sizes.get("rep", "-"), mean, e["status"], _fmt_params(e["parameters"])])
+                         sizes.get("rep", "-"), mean, status, _fmt_params(e["parameters"])])
         echo(table(rows, ["direction", "source", "target", "targets", "reps", "mean ev", "status", "parameters"]))
     metrics = summary.get("metrics", [])
     echo(f"\nMetrics ({len(metrics)})")

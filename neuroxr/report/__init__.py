@@ -4,7 +4,8 @@
 module          what lives there
 ==============  ===================================================================
 ``table``       :func:`score_table`, :func:`metric_table`, :func:`provenance_table`,
-                :func:`stack_layers` (labeled results read from the store's entries)
+                :func:`stack_layers` (labeled results read from the store's entries;
+                summaries over included targets, which entries the figures draw)
 ``headline``    :func:`headline`: best layer per model and region on held-out targets,
                 its bootstrap interval over targets and the noise ceiling
 ``figures``     the report's figures (built by :mod:`neuroxr.plot`), PNG/PDF/base64

@@ -2,6 +2,8 @@
 
 Each builder returns ``[(caption, name, Figure), ...]``; :func:`encode` turns a figure into a
 ``data:`` URI (PNG) for the self-contained HTML page, :func:`save` writes it as PNG or PDF.
+Figures draw only the entries with ``in_figures`` (:func:`neuroxr.report.table.figure_entries`:
+current, readable, one parameter set per comparison); captions name that parameter set.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ..store import StudyStore
-from .table import first_per_pair, stack_layers
+from .table import figure_entries, stack_layers
 
 __all__ = ["Figures", "reliability_figures", "layer_figures", "forward_reverse_figures", "metric_figures",
            "headline_figures", "time_figures", "encode", "save"]
@@ -42,6 +44,11 @@ def save(fig: Any, folder: Path, stem: str, fmt: str, dpi: int = 100) -> str:
     name = f"{stem}.{fmt}"
     fig.savefig(folder / name, format=fmt, dpi=dpi)
     return name
+
+
+def _params(rows: pd.DataFrame) -> str:
+    """The parameter text of the entries a figure draws (one set per comparison)."""
+    return "; ".join(dict.fromkeys(rows["parameters"].astype(str)))
 
 
 def headline_figures(headline: pd.DataFrame) -> Figures:
@@ -96,7 +103,7 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
     from ..plot import layer_profile
 
     figures: Figures = []
-    ok = first_per_pair(table)
+    ok = figure_entries(table)
     ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna()]
     for (direction, model, neural), g in ok.groupby(["direction", "model", "neural"], sort=False):
         order = store.layers(model) if model in store.models() else []
@@ -116,14 +123,15 @@ def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figur
         fig = layer_profile(data, title=title)
         if not isinstance(data, dict):
             fig.axes[0].set_title(title)
-        figures.append((f"Layer profile, {direction}, {model} and {neural}", f"layers_{direction}_{safe(model)}__{safe(neural)}", fig))
+        figures.append((f"Layer profile, {direction}, {model} and {neural} ({_params(g)})",
+                        f"layers_{direction}_{safe(model)}__{safe(neural)}", fig))
     return figures
 
 
 def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
     from ..plot import forward_vs_reverse
 
-    ok = first_per_pair(table)
+    ok = figure_entries(table)
     ok = ok[ok["error"] == ""]
     key = lambda r: (r.model, r.layer, r.neural, r.region)  # noqa: E731
     fwd = {key(r): (r.direction, r.source, r.target) for r in ok[ok["direction"] == "forward"].itertuples()}
@@ -146,7 +154,7 @@ def metric_figures(metrics: pd.DataFrame, store: StudyStore) -> Figures:
     from ..plot import metric_profile
 
     figures: Figures = []
-    ok = first_per_pair(metrics)
+    ok = figure_entries(metrics)
     ok = ok[(ok["error"] == "") & ok["model"].notna()]
     for (metric, model), g in ok.groupby(["metric", "model"], sort=False):
         order = store.layers(model) if model in store.models() else []
@@ -161,7 +169,8 @@ def metric_figures(metrics: pd.DataFrame, store: StudyStore) -> Figures:
         title = f"{_METRIC_TITLES.get(metric, metric)}: {model}"
         fig = metric_profile(lines, ylabel=_METRIC_TITLES.get(metric, metric), title=title,
                              lower_is_better=bool(g["lower_is_better"].fillna(False).any()))
-        figures.append((f"{_METRIC_TITLES.get(metric, metric)} across the layers of {model}", f"metric_{metric}_{safe(model)}", fig))
+        figures.append((f"{_METRIC_TITLES.get(metric, metric)} across the layers of {model} ({_params(g)})",
+                        f"metric_{metric}_{safe(model)}", fig))
     return figures
 
 
@@ -170,16 +179,18 @@ def time_figures(table: pd.DataFrame, scores: dict) -> Figures:
     and direction, a line per source, with the spread over reps and the ceiling band."""
     from ..plot import score_vs_time
 
-    ok = first_per_pair(table)
+    ok = figure_entries(table)
     ok = ok[ok["error"] == ""]
     groups: dict[tuple[str, str], dict[str, xr.Dataset]] = {}
+    params: dict[tuple[str, str], str] = {}
     for r in ok.itertuples():
         ds = scores.get((r.direction, r.source, r.target))
         if ds is not None and "time_bin" in ds.dims:
             groups.setdefault((r.direction, r.target), {})[str(r.source)] = ds
+            params[(r.direction, r.target)] = r.parameters
     figures: Figures = []
     for (direction, target), entries in groups.items():
         fig = score_vs_time(entries, title=f"{direction} -> {target} over time")
-        figures.append((f"{direction} scores of {target} over time (band: 95 % of reps; grey: noise ceiling)",
-                        f"time_{direction}_{safe(target)}", fig))
+        figures.append((f"{direction} scores of {target} over time (band: 95 % of reps; grey: noise ceiling; "
+                        f"{params[(direction, target)]})", f"time_{direction}_{safe(target)}", fig))
     return figures

@@ -1,14 +1,15 @@
 """The headline of a report: the best layer per model and region, with an interval and the ceiling.
 
-The layer is chosen by :func:`neuroxr.sweep.best_layers` (median rep-mean EV over a seeded
-*selection* half of the targets; the layer is reported on the other, *test*, half). To that row
-this module adds
+The layer is chosen by :func:`neuroxr.sweep.best_layers` (median rep-mean EV over the included
+targets of a seeded *selection* half; the layer is reported on the other, *test*, half), from the
+entries the report's figures use (:func:`neuroxr.report.table.figure_entries`: current entries,
+one parameter set per model and neural set). To that row this module adds
 
 - an **interval**: the 2.5 and 97.5 percentiles of the median test-half EV over ``n_boot``
-  bootstrap resamples of the test-half targets (a percentile bootstrap over targets, Efron &
+  bootstrap resamples of the included test-half targets (a percentile bootstrap over targets, Efron &
   Tibshirani 1993). It describes how much the reported number depends on which targets were
   recorded; it is not a test between layers or models (full inference is a later issue);
-- the **noise ceiling**: the median over the test-half targets of the rep-mean ``ceiling``
+- the **noise ceiling**: the median over the included test-half targets of the rep-mean ``ceiling``
   variable of the score entry (the product of Spearman-Brown corrected split-half
   reliabilities that ``r^2`` is divided by, as in reverse_pred; in ``r^2`` units, 1 = perfectly
   reliable). EV is already noise corrected, so the ceiling tells how reliable the targets are,
@@ -24,13 +25,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .table import first_per_pair
+from ..sweep.gather import _included
+from .table import figure_entries
 
 __all__ = ["HEADLINE_COLUMNS", "headline", "target_table"]
 
 #: columns of :func:`headline`, in order
 HEADLINE_COLUMNS = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling",
-                    "selection_ev", "n_selection", "n_test", "n_layers"]
+                    "selection_ev", "n_selection", "n_test", "n_layers", "parameters"]
 
 
 def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
@@ -44,18 +46,19 @@ def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
 def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Dataset]) -> pd.DataFrame:
     """One row per (forward/reverse entry, target) of a :func:`neuroxr.report.score_table`.
 
-    Only the readable entries with a model and a neural set are used, one per pair (the current
-    one when there are several). A forward entry over a whole neural set whose neuroids carry a
+    Only the entries with ``in_figures`` (:func:`neuroxr.report.table.figure_entries`: current,
+    readable, one parameter set per direction, model and neural set) that have a model and a
+    neural set are used. A forward entry over a whole neural set whose neuroids carry a
     ``region`` coord with several values also gives one group per region (its neuroids), unless
-    that region subset has an entry of its own. Columns
-    ``direction``, ``model``, ``layer``, ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean
-    EV, percent) and ``ceiling`` (rep-mean split-half ceiling; NaN when the entry has none), the
-    input of :func:`neuroxr.sweep.best_layers`.
+    that region subset has an entry of its own. Columns ``direction``, ``model``, ``layer``,
+    ``neural``, ``region``, ``target_id``, ``ev`` (rep-mean EV, percent), ``ceiling`` (rep-mean
+    split-half ceiling; NaN when the entry has none), ``included`` (the entry's ``included``
+    flag, set by ``min_reliability``; True when it has none) and ``parameters`` (the entry's
+    parameter text), the input of :func:`neuroxr.sweep.best_layers`.
     """
-    cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling"]
-    ok = first_per_pair(table)
-    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"])
-               & table["model"].notna() & table["neural"].notna()]
+    cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling", "included", "parameters"]
+    ok = figure_entries(table)
+    ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna() & ok["neural"].notna()]
     frames = []
     scored = set(zip(ok["direction"], ok["model"], ok["layer"], ok["neural"], ok["region"]))
     for r in ok.itertuples():
@@ -65,7 +68,8 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
         ev = _rep_mean(ds, "ev", tdim)
         ceiling = _rep_mean(ds, "ceiling", tdim) if "ceiling" in ds else np.full(len(ev), np.nan)
         frame = pd.DataFrame({"direction": r.direction, "model": r.model, "layer": r.layer, "neural": r.neural,
-                              "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling})
+                              "region": r.region, "target_id": ids, "ev": ev, "ceiling": ceiling,
+                              "included": _included(ds, tdim), "parameters": r.parameters})
         frames.append(frame)
         # a forward entry over a whole set also gives each region's neuroids (the neuroids, and so
         # the halves, of a region-subset entry), unless that subset was scored itself
@@ -96,7 +100,8 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
     Parameters
     ----------
     targets : pandas.DataFrame
-        :func:`target_table` (one row per entry and target).
+        :func:`target_table` (one row per entry and target); targets with ``included`` false
+        count in no median, interval or ceiling, as in :func:`neuroxr.sweep.best_layers`.
     seed : int, default 0
         Seed of the selection/test split (the one of :func:`neuroxr.sweep.best_layers`) and of
         the bootstrap.
@@ -106,9 +111,12 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`HEADLINE_COLUMNS`: ``test_ev`` is the median rep-mean EV (percent) over the
-        test half of the chosen layer, ``[ci_low, ci_high]`` its 95 % percentile-bootstrap interval
-        over those targets, ``ceiling`` the median split-half ceiling of the same targets.
+        Columns :data:`HEADLINE_COLUMNS`: the columns of :func:`neuroxr.sweep.best_layers`
+        (``test_ev`` is the median rep-mean EV, percent, over the included test-half targets of the
+        chosen layer, ``n_test`` their number), ``[ci_low, ci_high]`` its 95 % percentile-bootstrap
+        interval over those targets, ``ceiling`` the median split-half ceiling of the same
+        targets, ``parameters`` the parameters of the entries compared (empty when ``targets``
+        has no ``parameters`` column).
     """
     from ..sweep.select import best_layers, target_halves
 
@@ -119,11 +127,14 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
                     & (targets["region"] == b.region) & (targets["layer"] == b.best_layer)]
         key = f"forward/{b.neural}/{b.region}" if b.direction == "forward" else f"reverse/{b.model}/{b.best_layer}"
         test = ~target_halves(g["target_id"].to_numpy(), key, seed)
+        if "included" in g:
+            test &= g["included"].to_numpy(dtype=bool)
         lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test], n_boot, int(seed), len(rows))
         ceil = g["ceiling"].to_numpy(dtype=float)[test]
         rows.append({"direction": b.direction, "model": b.model, "neural": b.neural, "region": b.region,
                      "best_layer": b.best_layer, "test_ev": b.test_ev, "ci_low": lo, "ci_high": hi,
                      "ceiling": float(np.nanmedian(ceil)) if np.isfinite(ceil).any() else np.nan,
                      "selection_ev": b.selection_ev, "n_selection": b.n_selection, "n_test": b.n_test,
-                     "n_layers": b.n_layers})
+                     "n_layers": b.n_layers,
+                     "parameters": "; ".join(dict.fromkeys(g["parameters"])) if "parameters" in g else ""})
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)

@@ -1,9 +1,15 @@
 """The score table of a study store: one row per complete score entry, and layer stacking.
 
 :func:`score_table` reads every complete score entry (forward, reverse, inter-animal,
-model-to-model) with :func:`neuroxr.entries.list_entries` and summarises the targets' rep-mean
-EV; :func:`stack_layers` turns per-layer score Datasets into one ``(layer, target)`` array for
+model-to-model) with :func:`neuroxr.entries.list_entries` and summarises the rep-mean EV of the
+*included* targets (``min_reliability``), as the sweep's tables do (:func:`ev_summary`);
+:func:`stack_layers` turns per-layer score Datasets into one ``(layer, target)`` array for
 :func:`neuroxr.plot.layer_profile`.
+
+Which entries the headline and the figures use (column ``in_figures``): only current, readable
+entries, and per comparison (the layers of one model and neural set, the sources of one
+time-resolved target, the layers of one model for a metric) one parameter set, the one held by
+the most entries (ties: the first by its parameter text). Other entries stay in the tables.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,19 +26,20 @@ import pandas as pd
 import xarray as xr
 
 from ..entries.kinds import DIRECTION_KINDS as DIRECTIONS
-from ..entries.layout import list_entries
+from ..entries.layout import LIST_COLUMNS, list_entries
 from ..errors import LayoutError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
+from ..sweep._util import nanmean, nanmedian
 
-__all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "first_per_pair",
-           "TABLE_COLUMNS", "METRIC_COLUMNS"]
+__all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "figure_entries",
+           "ev_summary", "entry_parameters", "parameter_text", "selection_notes", "TABLE_COLUMNS", "METRIC_COLUMNS"]
 
 #: columns of :func:`score_table`, in order
 TABLE_COLUMNS = [
     "direction", "source", "target", "model", "layer", "neural", "region", "target_kind",
-    "n_targets", "n_finite", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed",
-    "current", "path", "error",
+    "n_targets", "n_excluded", "n_all", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed",
+    "parameters", "current", "in_figures", "path", "error",
 ]
 
 
@@ -93,23 +100,200 @@ def _parse(store: StudyStore, direction: str, source: str, target: str, attrs: d
     return e
 
 
-def _summary(ds: xr.Dataset) -> dict[str, Any]:
+def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
+    """The EV statistics of one score entry over its included targets, as the sweep's table.
+
+    The per-target value is the rep-mean EV; only targets with ``included`` true (the
+    ``min_reliability`` of the entry; every target when the entry has no ``included``) count, as
+    in :func:`neuroxr.sweep.gather` and :func:`neuroxr.sweep.best_layers`. A time-resolved entry
+    pools its (target, time bin) values.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A score entry: ``ev`` over a ``neuroid`` or ``unit`` dim (and ``rep``).
+
+    Returns
+    -------
+    dict
+        ``target_kind`` (the target dim), ``n_targets`` (included targets with a finite EV: the
+        sweep's ``n_targets``), ``n_excluded`` (targets with ``included`` false), ``n_all`` (every
+        target), ``reps``, ``median_ev`` and ``mean_ev`` (the sweep's ``median_ev``/``mean_ev``;
+        NaN when no target counts), ``q25_ev``, ``q75_ev``, ``regressor``, ``seed``.
+
+    Raises
+    ------
+    LayoutError
+        When ``ds`` has no ``ev`` over a neuroid/unit dim.
+    """
     tdim = next((d for d in ("neuroid", "unit") if d in ds.dims), None)
-    if "ev" not in ds or tdim is None:
+    if "ev" not in ds or tdim is None or tdim not in ds["ev"].dims:
         raise LayoutError(f"no 'ev' variable over a neuroid/unit dim (dims {dict(ds.sizes)})")
-    ev = ds["ev"]
-    reps = int(ds.sizes.get("rep", 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        per_target = np.asarray((ev.mean("rep", skipna=True) if "rep" in ev.dims else ev).values, dtype=float)
-        finite = per_target[np.isfinite(per_target)]
-        q25, med, q75 = np.percentile(finite, [25, 50, 75]) if finite.size else (np.nan,) * 3
+    per_target = _rep_mean(ds)
+    included = ds["included"].astype(bool) if "included" in ds else xr.ones_like(per_target, dtype=bool)
+    included, per_target = xr.broadcast(included, per_target)
+    inc = np.asarray(included.transpose(*per_target.dims).values, dtype=bool)
+    values = np.asarray(per_target.values, dtype=float)[inc]
+    finite = values[np.isfinite(values)]
+    q25, q75 = np.percentile(finite, [25, 75]) if finite.size else (np.nan, np.nan)
+    n_excluded = int((~np.asarray(ds["included"].values, dtype=bool)).sum()) if "included" in ds else 0
     return {
-        "target_kind": tdim, "n_targets": int(ds.sizes[tdim]), "n_finite": int(finite.size), "reps": reps,
-        "median_ev": float(med), "mean_ev": float(finite.mean()) if finite.size else np.nan,
+        "target_kind": tdim, "n_targets": int(finite.size), "n_excluded": n_excluded, "n_all": int(ds.sizes[tdim]),
+        "reps": int(ds.sizes.get("rep", 1)), "median_ev": float(nanmedian(values)), "mean_ev": float(nanmean(values)),
         "q25_ev": float(q25), "q75_ev": float(q75),
         "regressor": ds.attrs.get("regressor"), "seed": ds.attrs.get("seed"),
     }
+
+
+def entry_parameters(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of an entry that differ from its kind's defaults, sorted by name.
+
+    Parameters
+    ----------
+    kind : str
+        The entry's kind (``forward``, ``cka``, ...).
+    values : mapping
+        Its parameters (the parameter columns of :func:`neuroxr.entries.list_entries`; NaN marks
+        a parameter the kind lacks). ``dtype`` counts as a default when it is ``float64``.
+
+    Returns
+    -------
+    dict
+        ``name -> value`` (plain Python scalars) of the parameters that differ from the defaults.
+    """
+    from ..entries import KINDS
+
+    defaults = dict(KINDS[kind].defaults, dtype="float64") if kind in KINDS else {}
+    out = {}
+    for name in sorted(values):
+        v = values[name]
+        if isinstance(v, float) and v != v:  # NaN: not a parameter of this kind
+            continue
+        d = defaults.get(name, object())
+        if isinstance(d, (list, tuple)):
+            d = tuple(d)
+        if name in defaults and v == d:
+            continue
+        out[name] = v.item() if hasattr(v, "item") else v
+    return out
+
+
+def parameter_text(params: Mapping[str, Any]) -> str:
+    """``"name=value, ..."`` of :func:`entry_parameters`, ``"defaults"`` when empty."""
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+
+
+def _list_parameters(entries: pd.DataFrame) -> list[str]:
+    """The parameter text of each row of a :func:`neuroxr.entries.list_entries` table."""
+    names = [c for c in entries.columns if c not in LIST_COLUMNS]
+    return [parameter_text(entry_parameters(r["kind"], {c: r[c] for c in names})) for r in entries.to_dict("records")]
+
+
+def _choose(table: pd.DataFrame, group: Callable[[Any], tuple[Any, ...] | None], pair: Sequence[str]) -> list[bool]:
+    """Which rows the headline and figures use (see the module docstring).
+
+    ``group(row)`` names the comparison a row belongs to (None: no figure shows it); ``pair``
+    the columns naming an entry's pair. Only current, readable rows are used; per group the
+    parameter text held by the most rows wins (ties: the first in sorted order), one row per pair.
+    """
+    groups: dict[Any, list[Any]] = {}
+    for r in table.itertuples():
+        key = group(r) if r.current and r.error == "" else None
+        if key is not None:
+            groups.setdefault(key, []).append(r)
+    used: set[Any] = set()
+    for rows in groups.values():
+        counts = pd.Series([r.parameters for r in rows]).value_counts()
+        chosen = min(counts.index, key=lambda p: (-counts[p], p))
+        seen: set[tuple[Any, ...]] = set()
+        for r in rows:
+            key = tuple(getattr(r, c) for c in pair)
+            if r.parameters == chosen and key not in seen:
+                seen.add(key)
+                used.add(r.Index)
+    return [i in used for i in table.index]
+
+
+def _score_group(r: Any, timed: set[tuple[str, str, str]]) -> tuple[str, ...] | None:
+    """The comparison a score table row belongs to: the sources of a time-resolved target
+    (score-vs-time figures), or the layers of one direction, model and neural set (headline,
+    layer profiles, forward vs reverse); None for entries no figure draws."""
+    if (r.direction, r.source, r.target) in timed:
+        return ("time", r.direction, r.target)
+    if r.direction in ("forward", "reverse") and isinstance(r.model, str) and isinstance(r.neural, str):
+        return (r.direction, r.model, r.neural)
+    return None
+
+
+def _metric_group(r: Any) -> tuple[str, ...] | None:
+    """The comparison of a metric table row: the layers of one model for one metric."""
+    return (r.metric, r.model) if isinstance(r.model, str) else None
+
+
+def _n(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _label(key: tuple[str, ...]) -> str:
+    if key[0] == "time":
+        return f"{key[1]} scores of {key[2]} over time"
+    if key[0] in ("forward", "reverse"):
+        return f"{key[0]} {key[1]} -> {key[2]}" if key[0] == "forward" else f"reverse {key[2]} -> {key[1]}"
+    return f"{key[0]} of {key[1]}"
+
+
+def selection_notes(table: pd.DataFrame, scores: Mapping[tuple[str, str, str], xr.Dataset],
+                    metrics: pd.DataFrame) -> list[str]:
+    """One line per comparison that leaves entries out of the headline and figures.
+
+    Parameters
+    ----------
+    table, scores : as returned by :func:`score_table`
+    metrics : pandas.DataFrame
+        :func:`metric_table`.
+
+    Returns
+    -------
+    list of str
+        Per comparison with current entries of other parameters, stale or unreadable entries:
+        the parameter set drawn and what was left out (the entries stay in the tables).
+    """
+    timed = {k for k, ds in scores.items() if "time_bin" in ds.dims}
+    lines = []
+    for tab, group in ((table, lambda r: _score_group(r, timed)), (metrics, _metric_group)):
+        groups: dict[tuple[str, ...], list[Any]] = {}
+        for r in tab.itertuples():
+            key = group(r)
+            if key is not None:
+                groups.setdefault(key, []).append(r)
+        for key, rows in groups.items():
+            used = [r for r in rows if r.in_figures]
+            other = [r for r in rows if not r.in_figures and r.current and r.error == ""]
+            stale = [r for r in rows if not r.current]
+            bad = [r for r in rows if r.current and r.error != ""]
+            if not (other or stale or bad):
+                continue
+            text = (f"{_label(key)}: drawn with {used[0].parameters} ({_n(len(used), 'entry', 'entries')})" if used
+                    else f"{_label(key)}: not drawn (no current readable entry)")
+            if other:
+                text += (f"; left out: {_n(len(other), 'current entry', 'current entries')} with other parameters "
+                         f"({'; '.join(sorted({r.parameters for r in other}))})")
+            if stale:
+                text += f"; left out: {_n(len(stale), 'stale entry', 'stale entries')} (input sets rewritten since, or an older revision)"
+                drawn = {(r.source, r.target) for r in used}
+                missing = list(dict.fromkeys(f"{r.source} -> {r.target}" for r in stale if (r.source, r.target) not in drawn))
+                if missing:
+                    text += f"; not drawn, no current entry (compute again): {', '.join(missing)}"
+            if bad:
+                text += f"; left out: {_n(len(bad), 'unreadable entry', 'unreadable entries')}"
+            lines.append(text + ".")
+    return lines
+
+
+def figure_entries(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`score_table` or :func:`metric_table` that the headline and figures use
+    (``in_figures``: current, readable, one parameter set per comparison)."""
+    return table[table["in_figures"].astype(bool)]
 
 
 def open_store(store: StudyStore | str | os.PathLike) -> StudyStore:
@@ -119,13 +303,6 @@ def open_store(store: StudyStore | str | os.PathLike) -> StudyStore:
 def _complete(store: StudyStore, kinds: Sequence[str]) -> pd.DataFrame:
     entries = list_entries(store)
     return entries[entries["kind"].isin(kinds) & entries["complete"]]
-
-
-def first_per_pair(table: pd.DataFrame) -> pd.DataFrame:
-    """The first row per (kind, source, target) of :func:`score_table` or :func:`metric_table`:
-    the entry that figures show (the current one when a pair has several)."""
-    kind = "direction" if "direction" in table.columns else "metric"
-    return table.drop_duplicates([kind, "source", "target"], keep="first")
 
 
 def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, dict[tuple[str, str, str], xr.Dataset]]:
@@ -139,25 +316,32 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
     Returns
     -------
     table : pandas.DataFrame
-        One row per entry with the columns :data:`TABLE_COLUMNS`; EV statistics are over the
-        targets' rep-mean EV (percent). An entry that cannot be read keeps its row with the
-        reason in ``error``.
+        One row per entry, current entries first, with the columns :data:`TABLE_COLUMNS`: EV
+        statistics of :func:`ev_summary` (over the included targets, as the sweep's table);
+        ``parameters`` the entry's parameters that differ from the defaults
+        (:func:`entry_parameters`); ``current`` false for a stale entry (its input sets were
+        rewritten since, or an older revision); ``in_figures`` true for the entries the headline
+        and figures use: current, readable, and per comparison (the layers of one direction,
+        model and neural set; the sources of one time-resolved target) the entries of one
+        parameter set, the one held by the most entries (ties: the first by its parameter text).
+        An entry that cannot be read keeps its row with the reason in ``error``.
     scores : dict
-        ``(direction, source, target) -> Dataset`` of the readable entries.
+        ``(direction, source, target) -> Dataset``: per pair, the entry with ``in_figures``, else
+        the first readable entry of the pair in the table's order.
     """
     store = open_store(store)
-    entries = _complete(store, DIRECTIONS)
-    # per pair, the current entry first: it is the one figures show
-    entries = entries.sort_values("current", ascending=False, kind="stable")
-    rows, scores = [], {}
-    for ent in entries.itertuples():
+    entries = _complete(store, DIRECTIONS).sort_values("current", ascending=False, kind="stable")
+    rows, loaded, timed_paths = [], {}, set()
+    for ent, params in zip(entries.itertuples(), _list_parameters(entries)):
         direction, source, target = ent.kind, ent.source, ent.target
         row: dict[str, Any] = {"direction": direction, "source": source, "target": target, "error": "",
-                               "current": bool(ent.current), "path": ent.path}
+                               "parameters": params, "current": bool(ent.current), "path": ent.path}
         try:
             ds = store.read_dataset(ent.path).load()
-            row.update(_summary(ds))
-            scores.setdefault((direction, source, target), ds)
+            row.update(ev_summary(ds))
+            loaded[ent.path] = ds
+            if "time_bin" in ds.dims:
+                timed_paths.add(ent.path)
             attrs = dict(ds.attrs)
         except Exception as exc:  # one bad entry must not stop the report
             row["error"] = f"{type(exc).__name__}: {exc}"
@@ -166,6 +350,13 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
         row.update(model=e.model, layer=e.layer, neural=e.neural, region=e.region)
         rows.append(row)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    timed = {(d, src, t) for d, src, t, p in zip(table["direction"], table["source"], table["target"], table["path"])
+             if p in timed_paths}
+    table["in_figures"] = _choose(table, lambda r: _score_group(r, timed), ["direction", "source", "target"])
+    scores: dict[tuple[str, str, str], xr.Dataset] = {}
+    for r in table.sort_values("in_figures", ascending=False, kind="stable").itertuples():
+        if r.path in loaded:
+            scores.setdefault((r.direction, r.source, r.target), loaded[r.path])
     return table, scores
 
 
@@ -228,7 +419,7 @@ def stack_layers(scores: Sequence[xr.Dataset], layers: Sequence[str]) -> xr.Data
 
 #: columns of :func:`metric_table`, in order
 METRIC_COLUMNS = ["metric", "source", "target", "model", "layer", "value", "train_value", "lower_is_better",
-                  "current", "path", "error"]
+                  "parameters", "current", "in_figures", "path", "error"]
 
 
 def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, dict[str, xr.Dataset]]:
@@ -237,10 +428,12 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
     Returns
     -------
     table : pandas.DataFrame
-        One row per entry with the columns :data:`METRIC_COLUMNS`; ``value`` is the test split
-        where the entry has a train/test split (:func:`neuroxr.entries.metric_value`),
-        ``train_value`` the train split (else NaN); ``model``/``layer`` name the source when it
-        is a feature set.
+        One row per entry, current entries first, with the columns :data:`METRIC_COLUMNS`;
+        ``value`` is the test split where the entry has a train/test split
+        (:func:`neuroxr.entries.metric_value`), ``train_value`` the train split (else NaN);
+        ``model``/``layer`` name the source when it is a feature set; ``parameters``,
+        ``current`` and ``in_figures`` as in :func:`score_table` (a comparison: the layers of one
+        model for one metric).
     datasets : dict
         ``path -> Dataset`` of the readable entries.
     """
@@ -249,10 +442,11 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
     store = open_store(store)
     entries = _complete(store, METRIC_KINDS).sort_values("current", ascending=False, kind="stable")
     rows, out = [], {}
-    for ent in entries.itertuples():
+    for ent, params in zip(entries.itertuples(), _list_parameters(entries)):
         target = ent.target if isinstance(ent.target, str) else None
         row: dict[str, Any] = {"metric": ent.kind, "source": ent.source, "target": target, "current": bool(ent.current),
-                               "path": ent.path, "error": "", "value": np.nan, "train_value": np.nan}
+                               "parameters": params, "path": ent.path, "error": "", "value": np.nan,
+                               "train_value": np.nan}
         ref = _ref(store, ent.source, ("features",))
         row["model"], row["layer"] = (ref.model, ref.layer) if ref is not None and ref.kind == "features" else (None, None)
         try:
@@ -265,7 +459,9 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
         except Exception as exc:  # one bad entry must not stop the report
             row["error"] = f"{type(exc).__name__}: {exc}"
         rows.append(row)
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS), out
+    table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    table["in_figures"] = _choose(table, _metric_group, ["metric", "source", "target"])
+    return table, out
 
 
 def provenance_table(datasets: dict[str, xr.Dataset]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -21,7 +21,7 @@ from ..errors import ParameterError
 from ..store import StudyStore
 from . import figures as F
 from .headline import headline, target_table
-from .table import metric_table, open_store, provenance_table, score_table
+from .table import metric_table, open_store, provenance_table, score_table, selection_notes
 
 __all__ = ["write_report", "FORMATS", "FIGURE_FORMATS"]
 
@@ -29,19 +29,30 @@ FORMATS = ("html", "md")
 FIGURE_FORMATS = ("png", "pdf")
 TEMPLATES = Path(__file__).parent / "templates"
 
-_SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "reps", "median_ev", "mean_ev",
-                  "q25_ev", "q75_ev", "error"]
-_METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "error"]
+_SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "n_excluded", "reps", "median_ev",
+                  "mean_ev", "q25_ev", "q75_ev", "parameters", "status", "in_figures", "error"]
+_METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "parameters", "status", "in_figures", "error"]
 DEFINITIONS = (
     "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; "
-    "statistics are over targets. n_targets counts all targets, reps the random split halves."
+    "statistics are over the included targets (those an entry's min_reliability keeps), as in a sweep's table. "
+    "n_targets counts the included targets with a finite EV, n_excluded those below min_reliability, reps the random "
+    "split halves. parameters: those differing from the defaults. status: stale when an input set was rewritten since "
+    "the entry was computed (or it is of an older revision). in_figures: the entry the headline and figures use."
+)
+SELECTION_NOTE = (
+    "The headline and the figures use only current entries and, per comparison (the layers of one direction, model "
+    "and neural set; the sources of one time-resolved target; the layers of one model for a metric), one parameter "
+    "set: the one most of its entries were computed with (ties: the first by its parameter text), named in the "
+    "headline's parameters column and the captions. Stale entries and entries of other parameters are listed in the "
+    "tables (in_figures empty) but never drawn."
 )
 HEADLINE_NOTE = (
     "Per direction, model, neural set and region, the layer with the highest median EV over a seeded half of the "
-    "targets (the selection half) is chosen and reported on the other half (test_ev, median over the test targets). "
-    "[ci_low, ci_high]: 95 % percentile bootstrap over the test targets ({n_boot} resamples) of that median; it shows "
-    "how much the number depends on the targets recorded and is not a test between layers or models. ceiling: median "
-    "split-half noise ceiling (r², the denominator of the EV) of the test targets."
+    "targets (the selection half) is chosen and reported on the other half (test_ev, median over the test targets), "
+    "as neuroxr.sweep.best_layers does; only included targets (min_reliability) count, n_selection and n_test are "
+    "their numbers. [ci_low, ci_high]: 95 % percentile bootstrap over the test targets ({n_boot} resamples) of that "
+    "median; it shows how much the number depends on the targets recorded and is not a test between layers or "
+    "models. ceiling: median split-half noise ceiling (r², the denominator of the EV) of the test targets."
 )
 
 
@@ -55,6 +66,14 @@ def _fmt(v: Any) -> str:
 
 def _rows(df: pd.DataFrame) -> dict[str, Any]:
     return {"columns": list(df.columns), "rows": [[_fmt(v) for v in row] for row in df.itertuples(index=False)]}
+
+
+def _display(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The page's view of a score or metric table: ``status`` (current/stale), ``in_figures``
+    (yes/empty); ``error`` only when some entry has one."""
+    t = table.assign(status=np.where(table["current"].astype(bool), "current", "stale"),
+                     in_figures=np.where(table["in_figures"].astype(bool), "yes", ""))
+    return t[[c for c in columns if c != "error" or (t["error"] != "").any()]]
 
 
 def _inventory(store: StudyStore, table: pd.DataFrame, metrics: pd.DataFrame) -> list[str]:
@@ -140,9 +159,8 @@ def write_report(
     table.to_csv(out / "scores.csv", index=False)
     metrics.to_csv(out / "metrics.csv", index=False)
     best.to_csv(out / "headline.csv", index=False)
-    current = {r.path: scores[(r.direction, r.source, r.target)] for r in table[table["error"] == ""].itertuples()
-               if (r.direction, r.source, r.target) in scores}
-    params, versions = provenance_table({**current, **metric_ds})
+    readable = {path: store.read_dataset(path) for path in table.loc[table["error"] == "", "path"]}  # attrs only
+    params, versions = provenance_table({**readable, **metric_ds})
 
     from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, inference_figures, inference_table
 
@@ -180,15 +198,14 @@ def write_report(
                 item["src"] = F.encode(fig, dpi)
             rendered[key].append(item)
 
-    failed = table[table["error"] != ""]
-    display = table[_SCORE_DISPLAY] if len(failed) else table[[c for c in _SCORE_DISPLAY if c != "error"]]
-    mfailed = metrics[metrics["error"] != ""]
-    mdisplay = metrics[_METRIC_DISPLAY] if len(mfailed) else metrics[[c for c in _METRIC_DISPLAY if c != "error"]]
+    display, mdisplay = _display(table, _SCORE_DISPLAY), _display(metrics, _METRIC_DISPLAY)
     context = {
         "title": f"neuroxr report: {store.url}",
         "inventory": _inventory(store, table, metrics),
         "headline": _rows(best),
         "headline_note": HEADLINE_NOTE.format(n_boot=n_boot),
+        "selection_note": SELECTION_NOTE,
+        "selection": selection_notes(table, scores, metrics),
         "definitions": DEFINITIONS,
         "scores": _rows(display),
         "metrics": _rows(mdisplay),

@@ -208,8 +208,9 @@ def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tu
     Returns
     -------
     list of (caption, file stem, Figure)
-        One per (source, target) pair with a complete entry of kind ``temporal_generalization``
-        (its current entry when it has several), in listing order.
+        One per complete, current entry of kind ``temporal_generalization`` (stale ones are left
+        out; a pair with entries of several parameter sets gets one figure each, its parameters
+        in the caption), in listing order.
     """
     from ..entries import list_entries
     from ..store import StudyStore
@@ -217,15 +218,17 @@ def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tu
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
     rows = list_entries(store)
-    rows = rows[(rows["kind"] == "temporal_generalization") & rows["complete"]]
-    rows = rows.sort_values("current", ascending=False, kind="stable").drop_duplicates(["source", "target"])
+    rows = rows[(rows["kind"] == "temporal_generalization") & rows["complete"] & rows["current"]]
+    several = rows.duplicated(["source", "target"], keep=False)
     out = []
-    for r in rows.sort_index().itertuples():
+    for r, dup in zip(rows.itertuples(), several):
         ds = store.read_dataset(r.path).load()
         what = "model -> brain" if ds.attrs.get("direction") == "forward" else "inter-animal"
         fig = temporal_generalization_heatmap(ds, stat=stat, title=f"{r.source} -> {r.target}")
-        stem = "tg_" + "".join(c if c.isalnum() or c in "._-" else "-" for c in f"{r.source}__{r.target}")
+        name = f"{r.source}__{r.target}" + (f"__{r.key}" if dup else "")
+        stem = "tg_" + "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
         out.append((f"Temporal generalisation ({what}) {r.source} -> {r.target}: {stat} r over "
                     f"{ds.sizes['neuroid']} targets of a ridge fitted at the train time, tested at the test time "
-                    f"(alpha {ds.attrs.get('alpha')})", stem, fig))
+                    f"(alpha {ds.attrs.get('alpha')}, n_folds {ds.attrs.get('n_folds')}, fold_seed "
+                    f"{ds.attrs.get('fold_seed')})", stem, fig))
     return out

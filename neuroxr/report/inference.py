@@ -9,43 +9,57 @@ import pandas as pd
 
 from ..entries import list_entries
 from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
+from ..entries.layout import LIST_COLUMNS
 from ..store import StudyStore
-from .table import _parse
+from .table import _choose, _list_parameters, _parse
 
 __all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
            "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
 
-INFERENCE_DISPLAY = ["direction", "source", "target", "region", "median_ev", "median_ev_low", "median_ev_high", "n_boot",
-                     "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
+INFERENCE_DISPLAY = ["direction", "source", "target", "region", "parameters", "median_ev", "median_ev_low", "median_ev_high",
+                     "n_boot", "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
 INFERENCE_NOTE = (
     "median_ev: median over targets of the EV; [median_ev_low, median_ev_high]: bootstrap interval over stimuli "
     "(held-out predictions and split halves resampled together, the fit kept). median_p: one-sided permutation "
     "p-value of the median r (stimulus labels of the targets permuted, the fit kept). ceiling: median noise ceiling "
     "over targets with its bootstrap interval; in the figures a shaded band where a model at the ceiling would fall "
-    "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p < 0.05."
+    "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p < 0.05. Current entries only, one row per "
+    "parameter set (parameters: those of the score that differ from the defaults); the figures draw one set per "
+    "direction and model, the one most rows hold."
 )
 
 
-def inference_table(store: StudyStore) -> pd.DataFrame:
-    """One row per (direction, source, target) with a complete current inference entry (the first
-    listed per kind): labels as in the score table, ``median_ev``, its interval, ``median_p``."""
+#: parameters of an inference entry that describe the resampling, not the score it resamples
+_PROCEDURE_PARAMS = ("n_boot", "level", "method", "over", "n_perm")
+
+
+def _current_entries(store: StudyStore, kinds: list[str]) -> pd.DataFrame:
+    """The complete, current entries of ``kinds`` with the text of their score parameters (those
+    of the procedure left out, so a bootstrap and a permutation entry of one score share it)."""
     entries = list_entries(store)
-    direction_kinds = [k for k, (d, _) in INFERENCE_KINDS.items() if d in DIRECTION_KINDS]  # metric kinds: score_ci
-    entries = entries[entries["kind"].isin(direction_kinds) & entries["complete"]]
-    entries = entries.sort_values("current", ascending=False, kind="stable")
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    entries = entries[entries["kind"].isin(kinds) & entries["complete"] & entries["current"]]
+    names = [c for c in entries.columns if c not in LIST_COLUMNS and c not in _PROCEDURE_PARAMS]
+    entries = entries.copy()
+    entries["parameters"] = _list_parameters(entries[list(LIST_COLUMNS) + names]) if len(entries) else []
+    return entries
+
+
+def inference_table(store: StudyStore) -> pd.DataFrame:
+    """One row per (direction, source, target, score parameters) with complete current inference
+    entries (stale ones are left out): labels as in the score table, ``median_ev``, its interval,
+    ``median_p``, ``parameters`` (non-default score parameters) and ``in_figures`` (the figures
+    draw one parameter set per direction and model, the one most rows hold, as the score figures)."""
+    entries = _current_entries(store, [k for k, (d, _) in INFERENCE_KINDS.items() if d in DIRECTION_KINDS])
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for e in entries.itertuples():
         direction, procedure = INFERENCE_KINDS[e.kind]
-        key = (direction, e.source, e.target)
-        if key in rows and procedure in rows[key]["_done"]:
-            continue
+        key = (direction, e.source, e.target, e.parameters)
         ds = store.read_dataset(e.path)
         if key not in rows:
             p = _parse(store, direction, e.source, e.target, dict(ds.attrs))
             rows[key] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
-                         "layer": p.layer, "neural": p.neural, "region": p.region, "_done": set()}
+                         "layer": p.layer, "neural": p.neural, "region": p.region, "parameters": e.parameters}
         row = rows[key]
-        row["_done"].add(procedure)
         if procedure == "bootstrap":
             lo, hi = (float(v) for v in ds["median_ev_ci"].values)
             row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
@@ -54,14 +68,18 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
                 row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
         else:
             row.update(median_p=float(ds["median_p"]), n_perm=int(ds.attrs["n_perm"]))
-    out = pd.DataFrame([{k: v for k, v in r.items() if k != "_done"} for r in rows.values()])
+    out = pd.DataFrame(list(rows.values()))
     for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
         if c not in out.columns:
             out[c] = pd.Series(dtype=object)
-    return out
+    out["current"], out["error"] = True, ""
+    out["in_figures"] = _choose(out, lambda r: (r.direction, r.model) if isinstance(r.model, str) else None,
+                                ["direction", "source", "target"]) if len(out) else pd.Series(dtype=bool)
+    return out.drop(columns=["current", "error"])
 
 
-METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "score", "score_low", "score_high", "n_boot", "p", "n_perm"]
+METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score", "score_low", "score_high", "n_boot", "p",
+                            "n_perm"]
 METRIC_INFERENCE_NOTE = (
     "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
     "percentile bootstrap interval over stimuli; p: one-sided permutation p-value (stimulus labels of one side "
@@ -70,20 +88,17 @@ METRIC_INFERENCE_NOTE = (
 
 
 def metric_inference_table(store: StudyStore) -> pd.DataFrame:
-    """One row per (metric, source, target) with complete metric inference entries (crsa, ersa,
-    cka, shape; the current one first): ``score``, its bootstrap interval and ``p``."""
+    """One row per (metric, source, target, metric parameters) with complete current metric
+    inference entries (crsa, ersa, cka, shape; stale ones left out): ``score``, its bootstrap
+    interval, ``p`` and ``parameters``."""
     from ..entries.metrics import METRIC_INFERENCE_KINDS
 
-    entries = list_entries(store)
-    entries = entries[entries["kind"].isin(list(METRIC_INFERENCE_KINDS)) & entries["complete"]]
-    entries = entries.sort_values("current", ascending=False, kind="stable")
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    entries = _current_entries(store, list(METRIC_INFERENCE_KINDS))
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for e in entries.itertuples():
         metric, procedure = METRIC_INFERENCE_KINDS[e.kind]
-        row = rows.setdefault((metric, e.source, e.target), {"metric": metric, "source": e.source, "target": e.target})
-        if f"_{procedure}" in row:
-            continue
-        row[f"_{procedure}"] = True
+        row = rows.setdefault((metric, e.source, e.target, e.parameters),
+                              {"metric": metric, "source": e.source, "target": e.target, "parameters": e.parameters})
         ds = store.read_dataset(e.path)
         row["score"] = float(ds["score"])
         if procedure == "bootstrap":
@@ -91,7 +106,7 @@ def metric_inference_table(store: StudyStore) -> pd.DataFrame:
             row.update(score_low=lo, score_high=hi, n_boot=int(ds.attrs["n_boot"]))
         else:
             row.update(p=float(ds["p"]), n_perm=int(ds.attrs["n_perm"]))
-    out = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows.values()])
+    out = pd.DataFrame(list(rows.values()))
     for c in METRIC_INFERENCE_DISPLAY:
         if c not in out.columns:
             out[c] = pd.Series(dtype=object)
@@ -106,7 +121,8 @@ def inference_figures(table: pd.DataFrame) -> list[tuple[str, str, Any]]:
     out: list[tuple[str, str, Any]] = []
     if table.empty or "median_ev_low" not in table or table["median_ev_low"].isna().all():
         return out
-    t = table.dropna(subset=["median_ev_low", "model", "layer"])
+    t = table[table["in_figures"].astype(bool)] if "in_figures" in table else table
+    t = t.dropna(subset=["median_ev_low", "model", "layer"])
     for direction in ("forward", "reverse"):
         if (t["direction"] == direction).any():
             out.append((f"{direction}: median EV per layer with bootstrap intervals", f"inference_{direction}",

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from scipy.spatial.distance import pdist, squareform  # noqa: E402
 
 from neuroxr import plot  # noqa: E402
+from neuroxr.errors import LayoutError  # noqa: E402
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -121,11 +122,11 @@ def test_forward_vs_reverse_keeps_outliers_out_of_the_histogram_axis():
 
 def test_forward_vs_reverse_errors():
     a, b = _scores("neuroid", 5), _scores("unit", 5)
-    with pytest.raises(KeyError, match="same labels"):
+    with pytest.raises(LayoutError, match="same labels"):
         plot.forward_vs_reverse({"x": a}, {"y": b})
-    with pytest.raises(TypeError, match="two mappings"):
+    with pytest.raises(LayoutError, match="two mappings"):
         plot.forward_vs_reverse({"x": a}, b)
-    with pytest.raises(KeyError, match="no variable 'nope'"):
+    with pytest.raises(LayoutError, match="no variable 'nope'"):
         plot.forward_vs_reverse(a, b, variable="nope")
     with pytest.raises(ValueError, match="stat"):
         plot.forward_vs_reverse(a, b, stat="mode")
@@ -187,9 +188,9 @@ def test_layer_profile_mapping_draws_one_panel_per_model():
 def test_layer_profile_errors():
     with pytest.raises(ValueError, match="'layer' dim"):
         plot.layer_profile(_scores("neuroid", 5))
-    with pytest.raises(KeyError, match="not among the layers"):
+    with pytest.raises(LayoutError, match="not among the layers"):
         plot.layer_profile(_profile(), best="nope")
-    with pytest.raises(KeyError, match="not a coord"):
+    with pytest.raises(LayoutError, match="not a coord"):
         plot.layer_profile(_profile(), by="animal")
 
 
@@ -239,14 +240,14 @@ def test_rdm_heatmap_orders_by_a_labeled_category():
 
 def test_rdm_heatmap_errors():
     rdm = _rdm(6)
-    with pytest.raises(KeyError, match="not a coord"):
+    with pytest.raises(LayoutError, match="not a coord"):
         plot.rdm_heatmap(rdm, order_by="category")
     short = xr.DataArray(["a"] * 3, dims="stimulus", coords={"stimulus_id": ("stimulus", rdm.stimulus_id.values[:3])})
-    with pytest.raises(KeyError, match="lacks 3"):
+    with pytest.raises(LayoutError, match="lacks 3"):
         plot.rdm_heatmap(rdm, order_by=short)
     with pytest.raises(ValueError, match="square"):
         plot.rdm_heatmap(rdm.isel(stimulus_=slice(0, 4)))
-    with pytest.raises(TypeError, match="DataArray"):
+    with pytest.raises(LayoutError, match="DataArray"):
         plot.rdm_heatmap(rdm.values)
 
 
@@ -275,7 +276,7 @@ def test_distance_matrix_from_a_train_test_dataset():
     ds = xr.Dataset({"train": d, "test": d * 2})
     fig = plot.distance_matrix(ds, variable="test")
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), d.values * 2)
-    with pytest.raises(KeyError, match="no variable"):
+    with pytest.raises(LayoutError, match="no variable"):
         plot.distance_matrix(ds, variable="nope")
 
 
@@ -317,7 +318,7 @@ def test_embedding_scatter_colours_models_and_labels_points():
     assert fig.embedding.shape == (5, 2)
     fig = plot.embedding(dist.assign_coords(depth=("network", ["lo", "hi", "hi", "lo", "hi"])), hue="depth", labels=False)
     assert len(fig.axes[0].collections) == 2 and len(fig.axes[0].texts) == 0
-    with pytest.raises(KeyError, match="hue"):
+    with pytest.raises(LayoutError, match="hue"):
         plot.embedding(dist, hue="depth")
 
 
@@ -350,7 +351,7 @@ def test_reliability_histogram_mapping_and_variable():
     fwd = _scores("neuroid", 12).rename({"ev": "target_shc"})
     fig = plot.reliability_histogram(fwd, variable="target_shc")
     assert len(fig.axes[0].patches) == 1
-    with pytest.raises(KeyError, match="no variable 'reliability'"):
+    with pytest.raises(LayoutError, match="no variable 'reliability'"):
         plot.reliability_histogram(fwd)
 
 

@@ -11,6 +11,8 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..errors import LayoutError
+
 #: dims that hold the targets of a score (one value per neuroid or per model unit)
 TARGET_DIMS = ("neuroid", "unit")
 _STATS = ("median", "mean")
@@ -26,7 +28,7 @@ def _new_figure(ncols: int = 1, nrows: int = 1, figsize: tuple[float, float] | N
 def _one_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
     if ax is not None:
         if not isinstance(ax, Axes):
-            raise TypeError(f"ax must be a matplotlib Axes; got {type(ax).__name__}.")
+            raise LayoutError(f"ax must be a matplotlib Axes; got {type(ax).__name__}.")
         return ax.figure, ax
     fig, axes = _new_figure(figsize=figsize)
     return fig, axes[0, 0]
@@ -34,7 +36,7 @@ def _one_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tu
 
 def _check_stat(stat: str) -> str:
     if stat not in _STATS:
-        raise ValueError(f"The 'stat' parameter must be one of {_STATS}. Got {stat!r} instead.")
+        raise LayoutError(f"The 'stat' parameter must be one of {_STATS}. Got {stat!r} instead.")
     return stat
 
 
@@ -54,7 +56,7 @@ def _as_dataarray(obj: Any, variable: str, what: str) -> xr.DataArray:
     """``obj`` (Dataset / DataArray / array-like) as a DataArray, ``rep`` averaged away."""
     if isinstance(obj, xr.Dataset):
         if variable not in obj.data_vars:
-            raise KeyError(
+            raise LayoutError(
                 f"{what}: the Dataset has no variable {variable!r}; it has {sorted(map(str, obj.data_vars))}. "
                 f"Pass variable=... to choose one."
             )
@@ -64,7 +66,7 @@ def _as_dataarray(obj: Any, variable: str, what: str) -> xr.DataArray:
     else:
         arr = np.asarray(obj, dtype=float)
         if arr.ndim != 1:
-            raise ValueError(f"{what}: a plain array must be 1-D (one value per target); got shape {arr.shape}.")
+            raise LayoutError(f"{what}: a plain array must be 1-D (one value per target); got shape {arr.shape}.")
         da = xr.DataArray(arr, dims=("target",), name=variable)
     if "rep" in da.dims:
         with warnings.catch_warnings():
@@ -77,7 +79,7 @@ def _per_target(obj: Any, variable: str, what: str) -> xr.DataArray:
     """A 1-D score per target (NaN targets kept; drop them with ``_finite``)."""
     da = _as_dataarray(obj, variable, what)
     if da.ndim != 1:
-        raise ValueError(
+        raise LayoutError(
             f"{what}: expected one value per target (dims (neuroid,) or (unit,), plus 'rep'); got dims {da.dims}. "
             f"Select one entry first, e.g. scores.sel(layer=...)."
         )

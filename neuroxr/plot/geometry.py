@@ -11,6 +11,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..errors import LayoutError
 from ._common import (
     _coord_labels,
     _one_axes,
@@ -22,9 +23,9 @@ __all__ = ["rdm_heatmap", "distance_matrix", "embed", "embedding"]
 # ============================================================================ RDMs and distance matrices
 def _square(da: Any, what: str) -> xr.DataArray:
     if not isinstance(da, xr.DataArray):
-        raise TypeError(f"{what}: expected a labeled 2-D xarray.DataArray; got {type(da).__name__}.")
+        raise LayoutError(f"{what}: expected a labeled 2-D xarray.DataArray; got {type(da).__name__}.")
     if da.ndim != 2 or da.shape[0] != da.shape[1]:
-        raise ValueError(f"{what}: expected a square 2-D array; got dims {da.dims} with shape {da.shape}.")
+        raise LayoutError(f"{what}: expected a square 2-D array; got dims {da.dims} with shape {da.shape}.")
     return da
 
 
@@ -32,7 +33,7 @@ def _order_labels(rdm: xr.DataArray, order_by: Any) -> np.ndarray:
     dim = rdm.dims[0]
     if isinstance(order_by, str):
         if order_by not in rdm.coords or rdm.coords[order_by].dims != (dim,):
-            raise KeyError(
+            raise LayoutError(
                 f"rdm_heatmap: order_by={order_by!r} is not a coord on the {dim!r} dim of the RDM; coords there: "
                 f"{sorted(str(n) for n, c in rdm.coords.items() if c.dims == (dim,))}. Pass a labeled DataArray "
                 f"(e.g. neural.category) instead."
@@ -40,16 +41,16 @@ def _order_labels(rdm: xr.DataArray, order_by: Any) -> np.ndarray:
         return np.asarray(rdm.coords[order_by].values).astype(str)
     if isinstance(order_by, xr.DataArray):
         if "stimulus_id" not in order_by.coords or "stimulus_id" not in rdm.coords:
-            raise KeyError("rdm_heatmap: to order by a DataArray, both it and the RDM need a 'stimulus_id' coord.")
+            raise LayoutError("rdm_heatmap: to order by a DataArray, both it and the RDM need a 'stimulus_id' coord.")
         lookup = dict(zip(np.asarray(order_by.coords["stimulus_id"].values).astype(str), np.asarray(order_by.values).astype(str)))
         ids = np.asarray(rdm.coords["stimulus_id"].values).astype(str)
         missing = [s for s in ids if s not in lookup]
         if missing:
-            raise KeyError(f"rdm_heatmap: order_by lacks {len(missing)} of the RDM's stimuli, e.g. {missing[:5]}.")
+            raise LayoutError(f"rdm_heatmap: order_by lacks {len(missing)} of the RDM's stimuli, e.g. {missing[:5]}.")
         return np.array([lookup[s] for s in ids])
     arr = np.asarray(order_by).astype(str)
     if arr.shape != (rdm.shape[0],):
-        raise ValueError(f"rdm_heatmap: order_by needs one label per stimulus ({rdm.shape[0]}); got shape {arr.shape}.")
+        raise LayoutError(f"rdm_heatmap: order_by needs one label per stimulus ({rdm.shape[0]}); got shape {arr.shape}.")
     return arr
 
 
@@ -162,7 +163,7 @@ def distance_matrix(
     """
     if isinstance(dist, xr.Dataset):
         if variable not in dist.data_vars:
-            raise KeyError(f"distance_matrix: the Dataset has no variable {variable!r}; it has {sorted(map(str, dist.data_vars))}.")
+            raise LayoutError(f"distance_matrix: the Dataset has no variable {variable!r}; it has {sorted(map(str, dist.data_vars))}.")
         dist = dist[variable]
     dist = _square(dist, "distance_matrix")
     m = dist.shape[0]
@@ -238,15 +239,15 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
         The coordinates, with the coords of the first dim of ``dist`` and ``component`` = [0, 1].
     """
     if method not in ("mds", "classical"):
-        raise ValueError(f"The 'method' parameter must be one of ('mds', 'classical'). Got {method!r} instead.")
+        raise LayoutError(f"The 'method' parameter must be one of ('mds', 'classical'). Got {method!r} instead.")
     dist = _square(dist, "embed")
     D = np.asarray(dist.values, dtype=float)
     if not np.isfinite(D).all():
-        raise ValueError("embed: the distance matrix holds NaN or infinite values.")
+        raise LayoutError("embed: the distance matrix holds NaN or infinite values.")
     if D.shape[0] < 3:
-        raise ValueError(f"embed: a 2-D embedding needs at least 3 networks; got {D.shape[0]}.")
+        raise LayoutError(f"embed: a 2-D embedding needs at least 3 networks; got {D.shape[0]}.")
     if not np.allclose(D, D.T, atol=1e-8 * max(1.0, float(np.abs(D).max()))):
-        raise ValueError("embed: the distance matrix is not symmetric.")
+        raise LayoutError("embed: the distance matrix is not symmetric.")
     D = (D + D.T) / 2
     np.fill_diagonal(D, 0.0)
     X = _mds(D, seed) if method == "mds" else _classical_mds(D)
@@ -265,12 +266,12 @@ def _groups(dist: xr.DataArray, names: list[str], hue: str | Sequence[Any] | Non
         return names
     if isinstance(hue, str):
         if hue not in dist.coords or dist.coords[hue].dims != (dim,):
-            raise KeyError(f"embedding: hue={hue!r} is not a coord on the {dim!r} dim; coords there: "
+            raise LayoutError(f"embedding: hue={hue!r} is not a coord on the {dim!r} dim; coords there: "
                            f"{sorted(str(n) for n, c in dist.coords.items() if c.dims == (dim,))}.")
         return [str(v) for v in np.asarray(dist.coords[hue].values)]
     out = [str(v) for v in hue]
     if len(out) != len(names):
-        raise ValueError(f"embedding: hue needs one label per network ({len(names)}); got {len(out)}.")
+        raise LayoutError(f"embedding: hue needs one label per network ({len(names)}); got {len(out)}.")
     return out
 
 
@@ -311,7 +312,7 @@ def embedding(
     """
     if isinstance(dist, xr.Dataset):
         if variable not in dist.data_vars:
-            raise KeyError(f"embedding: the Dataset has no variable {variable!r}; it has {sorted(map(str, dist.data_vars))}.")
+            raise LayoutError(f"embedding: the Dataset has no variable {variable!r}; it has {sorted(map(str, dist.data_vars))}.")
         dist = dist[variable]
     coords = embed(dist, method=method, seed=seed)
     names = _coord_labels(dist, dist.dims[0])

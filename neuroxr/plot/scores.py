@@ -11,6 +11,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..errors import LayoutError
 from ._common import (
     TARGET_DIMS,
     _as_dataarray,
@@ -96,7 +97,7 @@ def forward_vs_reverse(
     _check_stat(stat)
     fmap, rmap = _as_mapping(forward), _as_mapping(reverse)
     if (fmap is None) != (rmap is None):
-        raise TypeError(
+        raise LayoutError(
             "forward_vs_reverse: pass either one score per direction or two mappings label -> scores; "
             f"got {type(forward).__name__} and {type(reverse).__name__}."
         )
@@ -104,12 +105,12 @@ def forward_vs_reverse(
         assert rmap is not None
         if set(fmap) != set(rmap):
             only_f, only_r = sorted(set(fmap) - set(rmap)), sorted(set(rmap) - set(fmap))
-            raise KeyError(
+            raise LayoutError(
                 f"forward_vs_reverse: the two mappings need the same labels; only in forward: {only_f[:5]}, "
                 f"only in reverse: {only_r[:5]}."
             )
         if not fmap:
-            raise ValueError("forward_vs_reverse: the mappings are empty.")
+            raise LayoutError("forward_vs_reverse: the mappings are empty.")
         labels = list(fmap)
         fwd = [_per_target(fmap[k], variable, f"forward[{k!r}]") for k in labels]
         rev = [_per_target(rmap[k], variable, f"reverse[{k!r}]") for k in labels]
@@ -121,7 +122,7 @@ def forward_vs_reverse(
     rvals = np.concatenate([_finite(d.values) for d in rev])
     if fvals.size == 0 or rvals.size == 0:
         which = "forward" if fvals.size == 0 else "reverse"
-        raise ValueError(f"forward_vs_reverse: the {which} scores hold no finite value.")
+        raise LayoutError(f"forward_vs_reverse: the {which} scores hold no finite value.")
 
     paired = False
     if fmap is None:
@@ -208,7 +209,7 @@ def _profile_lines(
 ) -> tuple[list[str], list[tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]]]:
     """Per line: (label, center per layer, q25, q75) and the layer labels."""
     if layer_dim not in da.dims:
-        raise ValueError(
+        raise LayoutError(
             f"layer_profile: the scores need a {layer_dim!r} dim; they have dims {da.dims}. "
             f"Stack per-layer scores with xarray.concat(..., dim='layer') or pass layer_dim=..."
         )
@@ -218,7 +219,7 @@ def _profile_lines(
     if target is not None:
         group = by if by is not None else ("region" if "region" in da.coords and da.coords["region"].dims == (target,) else None)
         if group is not None and not (group in da.coords and da.coords[group].dims == (target,)):
-            raise KeyError(f"layer_profile: by={group!r} is not a coord on the {target!r} dim; coords there: "
+            raise LayoutError(f"layer_profile: by={group!r} is not a coord on the {target!r} dim; coords there: "
                            f"{sorted(str(n) for n, c in da.coords.items() if c.dims == (target,))}.")
         others = [d for d in da.dims if d not in (layer_dim, target)]
         da = da.transpose(*others, layer_dim, target)
@@ -233,7 +234,7 @@ def _profile_lines(
                 lines.append((label, np.asarray(_reduce(v, stat, axis=1), dtype=float), q25, q75))
         return layers, lines
     if by is not None and by not in da.dims:
-        raise KeyError(f"layer_profile: by={by!r} is not a dim of the scores {da.dims}.")
+        raise LayoutError(f"layer_profile: by={by!r} is not a dim of the scores {da.dims}.")
     others = [d for d in da.dims if d != layer_dim]
     if by is not None:
         others = [by] + [d for d in others if d != by]
@@ -332,9 +333,9 @@ def layer_profile(
     mapping = _as_mapping(scores)
     if mapping is not None:
         if not mapping:
-            raise ValueError("layer_profile: the mapping is empty.")
+            raise LayoutError("layer_profile: the mapping is empty.")
         if ax is not None:
-            raise ValueError("layer_profile: ax= draws one panel; a mapping draws one panel per entry.")
+            raise LayoutError("layer_profile: ax= draws one panel; a mapping draws one panel per entry.")
         fig, axes = _new_figure(ncols=len(mapping), figsize=figsize, sharey=True)
         panels = list(zip(mapping.items(), axes[0]))
     else:
@@ -357,7 +358,7 @@ def layer_profile(
             chosen = panel_best if isinstance(panel_best, str) else (panel_best or {}).get(label)
             if chosen is not None:
                 if chosen not in layers:
-                    raise KeyError(f"layer_profile: best layer {chosen!r} for {label!r} is not among the layers {layers}.")
+                    raise LayoutError(f"layer_profile: best layer {chosen!r} for {label!r} is not among the layers {layers}.")
                 j = layers.index(chosen)
                 a.plot([x[j]], [center[j]], marker="*", markersize=16, color=color, markeredgecolor="k", linestyle="none")
         a.set_xticks(x, layers, rotation=30 if max((len(s) for s in layers), default=0) > 6 else 0, ha="right" if max((len(s) for s in layers), default=0) > 6 else "center")
@@ -411,7 +412,7 @@ def reliability_histogram(
     groups: list[tuple[str, np.ndarray]] = []
     if mapping is not None:
         if not mapping:
-            raise ValueError("reliability_histogram: the mapping is empty.")
+            raise LayoutError("reliability_histogram: the mapping is empty.")
         for k, v in mapping.items():
             groups.append((k, _finite(_per_target(v, variable, f"reliability[{k!r}]").values)))
     else:
@@ -420,7 +421,7 @@ def reliability_histogram(
         key = by if by is not None else ("region" if "region" in da.coords and da.coords["region"].dims == (dim,) else None)
         if key is not None:
             if key not in da.coords or da.coords[key].dims != (dim,):
-                raise KeyError(f"reliability_histogram: by={key!r} is not a coord on the {dim!r} dim.")
+                raise LayoutError(f"reliability_histogram: by={key!r} is not a coord on the {dim!r} dim.")
             labels = np.asarray(da.coords[key].values).astype(str)
             for g in dict.fromkeys(labels.tolist()):
                 groups.append((g, _finite(da.values[labels == g])))
@@ -428,7 +429,7 @@ def reliability_histogram(
             groups.append(("all", _finite(da.values)))
     allv = np.concatenate([v for _, v in groups]) if groups else np.array([])
     if allv.size == 0:
-        raise ValueError("reliability_histogram: no finite reliability value.")
+        raise LayoutError("reliability_histogram: no finite reliability value.")
     lo, hi = float(min(allv.min(), 0.0)), float(max(allv.max(), 1.0))
     edges = np.linspace(lo, hi, int(bins) + 1)
     fig, ax = _one_axes(ax, figsize)

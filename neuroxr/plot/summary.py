@@ -10,6 +10,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..errors import LayoutError
 from ._common import (
     _coord_labels,
     _new_figure,
@@ -103,7 +104,7 @@ def metric_profile(
         lines = {"": values}
     for label, da in lines.items():
         if not isinstance(da, xr.DataArray) or da.dims != ("layer",):
-            raise ValueError(f"metric_profile: 'values' needs DataArrays over the 'layer' dim; got {type(da).__name__}"
+            raise LayoutError(f"metric_profile: 'values' needs DataArrays over the 'layer' dim; got {type(da).__name__}"
                              f" {getattr(da, 'dims', '')}. Stack one value per layer along 'layer'.")
         ax.plot(_coord_labels(da, "layer"), np.asarray(da.values, dtype=float), marker="o", label=label or None)
     ax.set_xlabel("layer")

@@ -96,7 +96,7 @@ def score_vs_time(
     """
     _check_stat(stat)
     if not 0 < interval < 1:
-        raise ValueError(f"interval must lie in (0, 1); got {interval!r}.")
+        raise LayoutError(f"interval must lie in (0, 1); got {interval!r}.")
     fig, ax = _one_axes(ax, figsize=(6.0, 3.8))
     entries = _as_mapping(scores) or {"": scores}
     boots = _bootstraps(bootstrap, entries, variable, stat)

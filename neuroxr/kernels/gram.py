@@ -395,8 +395,8 @@ def _finite(stats: GramStats) -> GramStats:
     lazy features are not checked value by value when they are validated)."""
     xp = get_namespace(stats.K)
     if not bool(xp.all(xp.isfinite(stats.K))):
-        raise LayoutError("features: the Gram of the (lazy) features is not finite: the features hold NaN or inf. "
-                          "Re-extract the layer or drop the bad units.")
+        raise LayoutError("features: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a "
+                          "chunk missing from the store. Re-extract the layer or drop the bad units.")
     return stats
 
 

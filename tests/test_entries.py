@@ -341,3 +341,25 @@ def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
     assert status == {old.path: "stale (older revision)", new.path: "current"}
     # kinds no fix has changed keep their keys: no revision in their provenance
     assert "revision" not in compute(st, "cka", "net.l1", "mA").provenance
+
+
+def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
+    """Forward with PLS or an estimator mixed the time bins of time-resolved responses before
+    revision 1: its entries carry the revision (older ones are never read back); ridge's keep their keys."""
+    from conftest import time_sets
+    from sklearn.cross_decomposition import PLSRegression
+
+    from neuroxr.predictivity.time import bin_slice
+
+    F, A, _ = time_sets()
+    st = nx.open_store(tmp_path / "t.zarr")
+    st.write_features("net", "l1", F)
+    st.write_neural("mA", A)
+    pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
+    est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
+    ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert pls.provenance["revision"] == est.provenance["revision"] == 1 and "revision" not in ridge.provenance
+    assert list_entries(st).query("kind == 'forward'").current.all()
+    for t in range(A.sizes["time_bin"]):
+        ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)
+        np.testing.assert_allclose(pls.dataset.ev.isel(time_bin=t).values, ref.ev.values, rtol=1e-9)

@@ -20,10 +20,10 @@ def _status(row: Any) -> str:
         return "legacy (0.1.0)"
     if row.current:
         return "current"
-    from ..entries import KINDS
+    from ..entries.kinds import KINDS, entry_revision
 
-    kind = KINDS.get(row.kind)
-    return "stale (older revision)" if kind is not None and row.revision != kind.revision else "stale (input rewritten)"
+    older = row.kind in KINDS and row.revision != entry_revision(row.kind, {"regressor": row.get("regressor")})
+    return "stale (older revision)" if older else "stale (input rewritten)"
 
 
 def _params(row: Any, columns: list[str]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
 from .gram import compute_gram, streamed_features
-from .kinds import DIRECTION_FUNCTIONS, TIME_KINDS, Kind, get_kind, lazy_features, streams
+from .kinds import DIRECTION_FUNCTIONS, TIME_KINDS, Kind, entry_revision, get_kind, lazy_features, streams
 
 __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
 
@@ -137,7 +137,7 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         if ref.region is not None:
             _check_region(ref.region, ref.neural)
     inputs = {r.path: store.token(r.path) for r in refs}
-    prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, k.revision)
+    prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, entry_revision(k.name, filled))
     key = _p.key(prov)
     return _Request(k, src, tgt, filled, prov, key, _l.entry_path(k.stage, k.name, src, tgt, key))
 

@@ -18,9 +18,10 @@ import xarray as xr
 
 from .. import predictivity as _d
 from ..errors import LayoutError
+from ..kernels.regressors import fits_jointly
 from . import metrics as _m
 
-__all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "streams", "reads_gram"]
+__all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "streams", "reads_gram", "entry_revision"]
 
 #: Options of the direction functions that are not parameters of an entry.
 _RUN_OPTIONS = ("backend", "dtype", "keep_predictions", "progress", "gram")
@@ -193,3 +194,14 @@ REVISIONS = {"shape": 1, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_boots
              "brainscore": 1, "cka_bootstrap": 1, "cka_permutation": 1}
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
+
+
+def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
+    """The revision an entry of ``kind`` with ``params`` gets now: the kind's, or 1 for a forward
+    entry with a regressor that fits its targets jointly (PLS, an estimator; given as the object or
+    as its identity): such a fit mixed the time bins of time-resolved responses before revision 1."""
+    rev = get_kind(kind).revision
+    reg = params.get("regressor")
+    if get_kind(kind).name == "forward" and (isinstance(reg, Mapping) or fits_jointly(reg)):
+        rev = max(rev, 1)
+    return rev

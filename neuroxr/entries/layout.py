@@ -185,12 +185,11 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
     yield from _scan(store)[0]
 
 
-def _revision(kind: str) -> int:
-    """The current revision of ``kind`` (0 for a kind this version does not know)."""
-    from .kinds import KINDS
+def _revision(kind: str, params: Any) -> int:
+    """The revision an entry of ``kind`` with ``params`` gets now (0 for a kind this version does not know)."""
+    from .kinds import KINDS, entry_revision
 
-    k = KINDS.get(kind)
-    return k.revision if k is not None else 0
+    return entry_revision(kind, params) if kind in KINDS else 0
 
 
 def list_entries(store: Any) -> pd.DataFrame:
@@ -221,7 +220,7 @@ def list_entries(store: Any) -> pd.DataFrame:
     for e in entries:
         prov = e.pop("provenance") or {}
         e["revision"] = int(prov.get("revision", 0))
-        current = bool(e["complete"] and not e["legacy"] and prov) and e["revision"] == _revision(e["kind"])
+        current = bool(e["complete"] and not e["legacy"] and prov) and e["revision"] == _revision(e["kind"], prov.get("params", {}))
         for path, tok in prov.get("inputs", {}).items():
             if path not in tokens:
                 tokens[path] = store.token(path)  # absent or incomplete sets: None

@@ -396,3 +396,24 @@ def test_cka_averages_the_repeats_of_neural_data():
     assert value == pytest.approx(geo.cka(F, M), rel=1e-12)
     with pytest.warns(NeuroxrWarning):
         assert geo.effective_dimensionality(R) == pytest.approx(geo.effective_dimensionality(M), rel=1e-12)
+
+
+def test_an_rdm_or_gram_with_columns_in_another_order_is_paired_by_id():
+    """``rdm.isel(stimulus=perm)`` or ``sortby("stimulus_id")`` reorder one axis only: the columns are
+    paired with the rows by their ids, never by position, in every comparison."""
+    F, R = _data(n=20)
+    G = features(F.values[:, :7] ** 2, stimulus_id=F.stimulus_id.values)
+    r0, r1 = geo.rdm(F), geo.rdm(R)
+    perm = np.random.default_rng(1).permutation(20)
+    rows_only = r0.isel(stimulus=perm)
+    ref = geo.compare_rdms(r0, r1, "pearson")
+    for a in (rows_only, r0.sortby("stimulus_id", ascending=False)):
+        assert geo.compare_rdms(a, r1, "pearson") == pytest.approx(ref, rel=1e-12)
+    np.testing.assert_allclose(geo.compare_rdms_many([rows_only, geo.rdm(G)], [r1], "spearman").values,
+                               geo.compare_rdms_many([r0, geo.rdm(G)], [r1], "spearman").values, rtol=1e-12)
+    assert float(geo.rdm_noise_ceiling([rows_only, r1, geo.rdm(G)])["lower"]) == pytest.approx(
+        float(geo.rdm_noise_ceiling([r0, r1, geo.rdm(G)])["lower"]), rel=1e-12)
+    g = geo.gram(F)
+    assert geo.effective_dimensionality(g.isel(stimulus=perm)) == pytest.approx(geo.effective_dimensionality(F), rel=1e-12)
+    with pytest.raises(LayoutError, match="'stimulus_id' and 'stimulus_id_' do not name the same stimuli"):
+        geo.compare_rdms(r0.assign_coords(stimulus_id_=("stimulus_", [f"x{i}" for i in range(20)])), r1)

@@ -87,3 +87,14 @@ def test_anchor_weights_match_sklearn_ridge():
     Rw = relative_features(F, np.random.default_rng(4).standard_normal((40, 6)))
     Ww = anchor_weights(Rw, N, alpha=2.0)
     np.testing.assert_allclose(Ww.values, Ridge(alpha=2.0).fit(Rw.values, resp.mean(axis=2)).coef_.T, rtol=1e-7, atol=1e-10)
+
+
+def test_bad_anchors_are_refused():
+    rng = np.random.default_rng(0)
+    F = make_features(rng.normal(size=(10, 4)), [f"s{i}" for i in range(10)])
+    E = rng.normal(size=(3, 4))
+    E[1, 2] = np.nan
+    with pytest.raises(LayoutError, match="1 anchors hold NaN or inf values"):
+        relative_features(F, E)
+    with pytest.raises(LayoutError, match="no anchors given"):
+        relative_features(F, np.array([], dtype=str))

@@ -202,3 +202,38 @@ def test_linear_metric_matches_netrep(alpha, score_method):
     assert ours.distance(X[30:], Y[30:]) == pytest.approx(theirs.score(X[30:], Y[30:]), rel=1e-8)
     assert ours.fit_distance(X, Y) == pytest.approx(
         NetrepLinearMetric(alpha=alpha, score_method=score_method).fit_score(X, Y), rel=1e-8)
+
+
+def test_procrustes_kmeans_pairs_a_labeled_distance_matrix_by_network():
+    from neuroxr.geometry import procrustes_kmeans
+    from neuroxr.geometry.cluster import kmeans_plusplus_init
+
+    rng = np.random.default_rng(1)
+    nets = {}
+    for g in "abc":
+        Z = rng.standard_normal((20, 3))
+        for i in range(3):
+            nets[f"{g}{i}"] = Z @ rng.standard_normal((3, 4)) + 0.4 * rng.standard_normal((20, 4))
+    D = pairwise_distances(nets)  # labeled, in the dict's order
+    order = ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
+    shuffled = {k: nets[k] for k in order}
+    for rs in range(5):
+        own = procrustes_kmeans(shuffled, 3, random_state=rs, max_iter=1)
+        given = procrustes_kmeans(shuffled, 3, dist_matrix=D, random_state=rs, max_iter=1)
+        assert own.attrs["init"] == given.attrs["init"]
+        np.testing.assert_array_equal(own["label"].values, given["label"].values)
+    with pytest.raises(LayoutError, match="are not the networks given"):
+        procrustes_kmeans({k: nets[k] for k in order[:8]} | {"z": nets["c2"]}, 3, dist_matrix=D)
+    # identical networks (all distances 0) and bad cluster counts: no numpy traceback
+    same = procrustes_kmeans([nets["a0"]] * 3, 2, random_state=0)
+    assert set(same["label"].values) <= {0, 1}
+    with pytest.raises(LayoutError, match="n_clusters must be an int between 1 and the number of networks"):
+        kmeans_plusplus_init(D.values, 12)
+    with pytest.raises(LayoutError, match="n_clusters must be an int"):
+        kmeans_plusplus_init(D.values, 0)
+
+
+def test_networks_of_different_stimulus_counts_are_refused():
+    A, B = _rand(12, 4, 1), _rand(13, 4, 2)
+    with pytest.raises(LayoutError, match="different numbers of stimuli"):
+        pairwise_distances([A, B])

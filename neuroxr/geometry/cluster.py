@@ -29,12 +29,23 @@ __all__ = ["procrustes_kmeans", "kmeans_plusplus_init", "cluster_distances", "em
 
 
 def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str) -> tuple[np.ndarray, list[str]]:
+    """``D`` as a float array, with its networks in the order of ``names`` when it is labeled (a
+    labeled matrix is paired by its labels, never by position)."""
     if isinstance(D, xr.DataArray):
         if D.ndim != 2:
             raise LayoutError(f"{caller}: the distance matrix has dims {tuple(D.dims)}; pass a (network, network_) DataArray.")
-        dim = D.dims[0]
-        names = [str(v) for v in D.coords[dim].values] if dim in D.coords else names
-        D = D.values
+        rows, cols = ([str(v) for v in D.coords[d].values] if d in D.coords else None for d in D.dims)
+        if rows is not None:
+            cols = rows if cols is None else cols
+            want = list(names) if names is not None else rows
+            if sorted(rows) != sorted(want) or sorted(cols) != sorted(want) or len(set(rows)) != len(rows):
+                raise LayoutError(f"{caller}: the distance matrix's networks {rows[:5]} are not the networks given "
+                                  f"{list(want)[:5]}; compute it with pairwise_distances of the same networks.")
+            r, c = {n: i for i, n in enumerate(rows)}, {n: i for i, n in enumerate(cols)}
+            D = np.asarray(D.values)[np.ix_([r[n] for n in want], [c[n] for n in want])]
+            names = want
+        else:
+            D = D.values
     D = np.asarray(D, dtype=np.float64)
     if D.ndim != 2 or D.shape[0] != D.shape[1]:
         raise LayoutError(f"{caller}: the distance matrix has shape {D.shape}; pass a square (network, network_) matrix.")
@@ -85,10 +96,17 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     D, _ = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init")
     rs = check_random_state(random_state)
     m = D.shape[0]
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
+        raise LayoutError(f"kmeans_plusplus_init: n_clusters must be an int between 1 and the number of networks ({m}); "
+                          f"got {n_clusters!r}.")
     idx = [int(rs.choice(m))]
     d2 = D[idx[0]] ** 2
     for _ in range(1, n_clusters):
-        idx.append(int(rs.choice(m, p=d2 / d2.sum())))
+        total = d2.sum()
+        if total > 0:
+            idx.append(int(rs.choice(m, p=d2 / total)))
+        else:  # every network sits on a chosen seed (identical networks): any unchosen one
+            idx.append(int(rs.choice(np.setdiff1d(np.arange(m), idx))))
         d2 = np.minimum(d2, D[idx[-1]] ** 2)
     return np.array(idx)
 
@@ -152,7 +170,8 @@ def procrustes_kmeans(
     metric = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
     items = [_reduce(np.asarray(to_numpy(X), dtype=np.float64), center_columns) for X in items]
     if dist_matrix is None:
-        dist_matrix = pairwise_distances(items, alpha=1.0, center_columns=center_columns, score_method=score_method)
+        dist_matrix = pairwise_distances(dict(zip(names, items)), alpha=1.0, center_columns=center_columns,
+                                         score_method=score_method)
     D, _ = _distance_matrix(dist_matrix, names, "procrustes_kmeans")
     if D.shape[0] != m:
         raise LayoutError(f"procrustes_kmeans: dist_matrix is {D.shape[0]} x {D.shape[0]} for {m} networks; pass one row per network.")

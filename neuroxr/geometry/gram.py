@@ -15,7 +15,7 @@ from ..backend import asarray, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..layouts import validate_features
-from ._common import RDM_DIMS, _ids, _is_dask, _label, _neural_mean
+from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _label, _neural_mean
 
 __all__ = ["gram", "gram_stats"]
 
@@ -91,6 +91,7 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
     lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`).
     """
     if isinstance(obj, xr.Dataset):
+        obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
         return gram_stats(obj, backend=backend), _ids(obj), "gram"
     if isinstance(obj, xr.DataArray):
         if "repeat" in obj.dims:

@@ -29,7 +29,7 @@ from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..layouts import validate_neural
 from ..validation import check_int
-from ._common import RDM_DIMS, _check_option, _ids, _is_dask, _label, _rdm_da, _require_repeats
+from ._common import RDM_DIMS, _check_option, _columns_as_rows, _ids, _is_dask, _label, _rdm_da, _require_repeats
 from .gram import _stats_and_ids
 
 __all__ = [
@@ -177,7 +177,7 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
     if isinstance(x, xr.DataArray):
         if tuple(x.dims[-2:]) != RDM_DIMS:
             raise LayoutError(f"{name}: an RDM needs dims {RDM_DIMS} (last two); found {x.dims}.")
-        return x
+        return _columns_as_rows(x, name)
     ids = None
     if _is_rsatoolbox(x):
         if int(x.n_rdm) != 1:
@@ -324,7 +324,7 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArra
     ``stimulus_id`` descriptor) take ``ids`` (else positions) as their stimulus order.
     """
     if isinstance(x, xr.DataArray) and x.ndim == 3:
-        return x
+        return _columns_as_rows(x, name)
     if _is_rsatoolbox(x):
         D, rids = _rsatoolbox_rdms(x, name)
         x = list(D) if rids is None else [as_rdm(d, name, rids) for d in D]

@@ -76,7 +76,7 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any, anchor_ids: Sequence[st
                 f"relative_features: {len(missing)} anchor ids are not stimulus ids of features (e.g. {missing[:3]}); "
                 "pass ids from features.stimulus_id, or an embedding matrix."
             )
-        rows = np.array([pos[s] for s in want])
+        rows = np.array([pos[s] for s in want], dtype=int)
         return np.asarray(features.transpose("stimulus", "unit").values[rows], dtype=np.float64), want, "stimulus_subset"
     if arr.ndim != 2 or arr.shape[1] != p:
         raise LayoutError(
@@ -125,6 +125,12 @@ def relative_features(
         raise LayoutError(f"relative_features: similarity must be one of {SIMILARITIES}; got {similarity!r}.")
     validate_features(features, name="features")
     E, ids, kind = _anchor_matrix(features, anchors, anchor_ids)
+    if E.shape[0] == 0:
+        raise LayoutError("relative_features: no anchors given; pass anchor stimulus ids or an embedding matrix with rows.")
+    if not np.isfinite(E).all():
+        bad = ids[~np.isfinite(E).all(axis=1)]
+        raise LayoutError(f"relative_features: {bad.size} anchors hold NaN or inf values, e.g. {list(bad[:3])}; "
+                          "anchors must be finite: drop or impute them.")
     if len(set(ids)) < ids.size:
         raise LayoutError("relative_features: anchor ids are not unique; pass distinct anchor_ids.")
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)

@@ -208,6 +208,10 @@ def _as_network_list(data: Any) -> tuple[list[Any], list[str], np.ndarray | None
     for nm, it in zip(names, items):
         if isinstance(it, np.ndarray):
             _check_finite(it, nm)
+    rows = {nm: int(np.shape(it)[0]) for nm, it in zip(names, items) if len(np.shape(it)) >= 1}
+    if len(set(rows.values())) > 1:
+        raise LayoutError(f"the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
+                          "same stimuli (labeled DataArrays are paired by stimulus_id).")
     return items, names, ids
 
 

@@ -168,3 +168,29 @@ def test_sweep_without_bokeh_advises_the_extra(runner, store, monkeypatch):
 
     monkeypatch.setattr(run, "sweep", failing)
     assert _one_line_error(runner.invoke(main, ["sweep", store.url])) == "Error: stopped here"
+
+
+def _strict(text):
+    def bad(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=bad)
+
+
+def test_json_is_strict_with_nan_values(runner, store):
+    """A brainscore without a ceiling has a NaN ceiling and score: --json prints null, never NaN."""
+    res = runner.invoke(main, ["score", "brainscore", store.url, "net.l1", "mA", "--n-components", "2", "--n-splits", "2",
+                               "--no-ceiling", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = _strict(res.stdout)
+    assert obj["ceiling"] is None
+    res = runner.invoke(main, ["info", store.url, "--json"])
+    assert res.exit_code == 0, res.output
+    _strict(res.stdout)
+
+
+def test_to_json_turns_non_finite_values_into_null():
+    from neuroxr.cli._common import to_json
+
+    obj = {"a": float("nan"), "b": [np.float32(np.inf), np.int64(3)], "c": np.array([1.0, np.nan]), "d": (np.nan,)}
+    assert _strict(to_json(obj)) == {"a": None, "b": [None, 3], "c": [1.0, None], "d": [None]}

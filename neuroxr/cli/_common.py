@@ -7,6 +7,7 @@ bodies, so ``neuroxr --help`` and ``neuroxr --version`` stay fast.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import warnings
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-__all__ = ["main", "open_store_or_fail", "table", "report_validation", "output_options", "Output", "progress_for",
+__all__ = ["main", "to_json", "records", "open_store_or_fail", "table", "report_validation", "output_options", "Output", "progress_for",
            "one_line", "storage_options", "current_storage_options", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
 
@@ -103,15 +104,53 @@ class Output:
 
     def json(self, obj: Any) -> None:
         if self.as_json:
-            click.echo(json.dumps(obj, default=_plain))
+            click.echo(to_json(obj))
 
 
 def _plain(v: Any) -> Any:
+    if hasattr(v, "tolist") and getattr(v, "ndim", 0):  # an array (its item() is a scalar's only)
+        return v.tolist()
     if hasattr(v, "item"):
         return v.item()
     if hasattr(v, "tolist"):
         return v.tolist()
     return str(v)
+
+
+def _finite(v: Any) -> Any:
+    """``v`` with every NaN or infinite float (nested in dicts, lists, tuples, NumPy values) as ``None``."""
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    if isinstance(v, (bool, int, str)) or v is None:
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if hasattr(v, "item") or hasattr(v, "tolist"):
+        return _finite(_plain(v))
+    return v
+
+
+def to_json(obj: Any) -> str:
+    """``obj`` as strict JSON text: NaN and infinities become ``null``, NumPy values plain values.
+
+    Parameters
+    ----------
+    obj : Any
+        A JSON-like object (dicts, lists, numbers, strings, NumPy scalars or arrays).
+
+    Returns
+    -------
+    str
+        One line of valid JSON (``json.dumps`` with ``allow_nan=False`` as the guard).
+    """
+    return json.dumps(_finite(obj), default=lambda v: _finite(_plain(v)), allow_nan=False)
+
+
+def records(df: Any) -> list[dict[str, Any]]:
+    """A table (``pandas.DataFrame``) as JSON records, NaN as ``None``."""
+    return json.loads(df.to_json(orient="records")) if len(df) else []
 
 
 def output_options(fn: Callable) -> Callable:

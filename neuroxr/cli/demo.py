@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, main, output_options, report_validation
+from ._common import Output, main, output_options, records, report_validation
 
 __all__ = ["demo", "DEMO_METRICS", "DEMO_METRIC_OPTIONS"]
 
@@ -18,12 +18,6 @@ DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
 DEMO_MIN_STIMULI = 225
 
 DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "reps": 3}, "shape": {"alpha": 1.0}}
-
-
-def _records(df: Any) -> list[dict[str, Any]]:
-    import json
-
-    return json.loads(df.to_json(orient="records")) if len(df) else []
 
 
 @main.command()
@@ -78,7 +72,7 @@ def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, sc
         raise click.ClickException(f"the example study in {where} breaks the schemas ({len(problems)} problem(s)); pass --force.")
     table, metric_table = _demo_scores(store, reps=reps, seed=seed, scheduler=scheduler, progress=out.text)
     if out.as_json:
-        obj: dict[str, Any] = {"store": where, "scores": _records(table), "metrics": _records(metric_table)}
+        obj: dict[str, Any] = {"store": where, "scores": records(table), "metrics": records(metric_table)}
         if inventory:
             obj["inventory"] = store_summary(store)
         out.json(obj)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from typing import Any
 
 import click
 
-from ._common import Output, current_storage_options, one_line, open_store_or_fail, storage_options
+from ._common import Output, current_storage_options, one_line, open_store_or_fail, records, storage_options, to_json
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -22,11 +21,6 @@ def _has_bokeh() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("bokeh") is not None
-
-
-def _records(df: Any) -> list[dict[str, Any]]:
-    """A table as JSON records (NaN -> null)."""
-    return json.loads(df.to_json(orient="records")) if len(df) else []
 
 
 def _fmt(v: Any) -> Any:
@@ -125,10 +119,10 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
         click.echo(DASHBOARD_ADVICE, err=True)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(to_json({
             "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped,
-            "seconds": result.seconds, "table": _records(result.table), "metric_table": _records(result.metric_table),
-            "best_layers": _records(result.best_layers),
+            "seconds": result.seconds, "table": records(result.table), "metric_table": records(result.metric_table),
+            "best_layers": records(result.best_layers),
         }))
     elif not quiet:
         _print_text(result)

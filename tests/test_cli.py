@@ -367,3 +367,53 @@ def test_cli_errors_are_messages(runner, geometry_study, tmp_path):
     assert not (tmp_path / "typo.zarr").exists()
     res = runner.invoke(main, ["score", "forward", geometry_study.url, "monkeyA", "net.conv1"])
     assert res.exit_code == 1 and "named 'monkeyA' (the source)" in res.output
+
+
+def test_direction_help_defaults_are_the_kinds():
+    from neuroxr.cli.score import _DIRECTION_DEFAULTS, _MODEL_TO_MODEL_DEFAULTS
+    from neuroxr.entries import KINDS
+
+    for kind in ("forward", "reverse", "inter_animal", "model_to_model"):
+        table = _MODEL_TO_MODEL_DEFAULTS if kind == "model_to_model" else _DIRECTION_DEFAULTS
+        defaults = KINDS[kind].defaults
+        assert {k: v for k, v in table.items() if k in defaults} == {k: defaults[k] for k in table if k in defaults}
+
+
+def test_model_to_model_cli_default_finds_the_api_entry(runner, geometry_study):
+    """The CLI's defaults are the API's: an entry nx.score wrote with its defaults is read back."""
+    ds = neuroxr.score(geometry_study, "model_to_model", "net.conv1", "net.fc")
+    res = runner.invoke(main, ["score", "model-to-model", geometry_study.url, "net.conv1", "net.fc", "--require-existing", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["computed"] is False
+    assert obj["median_ev"] == pytest.approx(float(ds["ev"].mean("rep").median()))
+
+
+@pytest.mark.parametrize("extra", [["--split", "slots"], ["--no-ceiling"], ["--min-reliability", "0.5"]])
+def test_model_to_model_refuses_neural_only_options(runner, geometry_study, extra):
+    res = runner.invoke(main, ["score", "model-to-model", geometry_study.url, "net.conv1", "net.fc", *extra])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert extra[0] in res.output and "model-to-model" in res.output
+    assert nx_entries.list_entries(geometry_study).query("kind == 'model_to_model'").empty
+
+
+@pytest.mark.parametrize("extra,params", [
+    (["--regressor", "pls", "--n-components", "2"], {"regressor": "pls", "n_components": 2}),
+    (["--fold-seed", "3"], {"fold_seed": 3}),
+    (["--min-reliability", "0.3"], {"min_reliability": 0.3}),
+])
+def test_direction_cli_equals_the_api(runner, geometry_study, extra, params):
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.IT", "--reps", "2", "--n-folds", "3",
+                               *extra, "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["computed"] is True
+    ds = neuroxr.score(geometry_study, "forward", "net.conv1", "monkeyA.IT", reps=2, n_folds=3, require_existing=True, **params)
+    assert obj["path"] == nx_entries.lookup(geometry_study, "forward", "net.conv1", "monkeyA.IT",
+                                            params={"reps": 2, "n_folds": 3, **params})
+    assert obj["median_ev"] == pytest.approx(float(ds["ev"].mean("rep").median()))
+
+
+def test_n_components_needs_pls(runner, geometry_study):
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.IT", "--n-components", "2"])
+    assert res.exit_code == 2 and "--n-components" in res.output and "--regressor pls" in res.output

@@ -16,22 +16,43 @@ from ._common import Output, main, one_line, open_store_or_fail, output_options,
 
 __all__ = ["score"]
 
-_SCORE_OPTIONS = [
-    click.option("--reps", type=click.IntRange(min=1), default=20, show_default=True, help="Repetitions of the random split halves."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split-half generator."),
-    click.option("--regressor", type=click.Choice(["ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"]), default="ridge", show_default=True),
-    click.option("--alpha", type=float, default=0.1, show_default=True, help="Penalty of ridge/lasso/elasticnet."),
-    click.option("--n-folds", type=click.IntRange(min=2), default=10, show_default=True),
-    click.option("--max-n", type=click.IntRange(min=1), default=None, help="Fresh random subset of predictors every rep."),
-    click.option("--split", type=click.Choice(["valid", "slots"]), default="valid", show_default=True, help="Split-half mode."),
-    click.option("--no-ceiling", is_flag=True, help="Report r^2*100 without the split-half noise ceiling."),
-    click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True, help="Precision of the kernels."),
-    click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
-    click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Also write a bootstrap entry (N resamples of the stimuli): 95 % interval of the median EV."),
-    click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Also write a permutation-test entry (N permutations): p-value of the median r."),
-]
+#: the defaults of the direction kinds (``neuroxr.entries.KINDS[kind].defaults``) shown in the help; an option
+#: not given is not passed, so the kind's default applies (tests check this table against the kinds)
+_DIRECTION_DEFAULTS: dict[str, Any] = {"reps": 20, "seed": 0, "regressor": "ridge", "alpha": 0.1, "n_components": 20,
+                                       "n_folds": 10, "fold_seed": 0, "split": "valid", "min_reliability": None}
+_MODEL_TO_MODEL_DEFAULTS: dict[str, Any] = {**_DIRECTION_DEFAULTS, "reps": 1}
+#: options of the directions with neural data (split halves of the repeats) only
+_NEURAL_ONLY = ("split", "no_ceiling", "min_reliability")
+
+
+def _score_options(direction: str) -> list[Any]:
+    """The options of a direction command; every default is the kind's (None on the command line)."""
+    d = _MODEL_TO_MODEL_DEFAULTS if direction == "model-to-model" else _DIRECTION_DEFAULTS
+    m2m = direction == "model-to-model"
+    return [
+        click.option("--reps", type=click.IntRange(min=1), default=None, help=f"Repetitions of the random split halves (default {d['reps']})."),
+        click.option("--seed", type=click.IntRange(min=0), default=None, help=f"Seed of the split-half generator (default {d['seed']})."),
+        click.option("--regressor", type=click.Choice(["ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"]), default=None,
+                     help=f"default {d['regressor']}"),
+        click.option("--alpha", type=float, default=None, help=f"Penalty of ridge/lasso/elasticnet (default {d['alpha']})."),
+        click.option("--n-components", type=click.IntRange(min=1), default=None,
+                     help=f"PLS components (--regressor pls; default {d['n_components']})."),
+        click.option("--n-folds", type=click.IntRange(min=2), default=None, help=f"Folds of the out-of-fold predictions (default {d['n_folds']})."),
+        click.option("--fold-seed", type=click.IntRange(min=0), default=None, help=f"Seed of the folds (default {d['fold_seed']})."),
+        click.option("--max-n", type=click.IntRange(min=1), default=None, help="Fresh random subset of predictors every rep."),
+        click.option("--split", type=click.Choice(["valid", "slots"]), default=None, hidden=m2m, help=f"Split-half mode (default {d['split']})."),
+        click.option("--no-ceiling", is_flag=True, default=None, hidden=m2m, help="Report r^2*100 without the split-half noise ceiling."),
+        click.option("--min-reliability", type=click.FloatRange(0, 1), default=None, hidden=m2m,
+                     help="Mark targets whose split-half reliability is below this included=False (default: none marked)."),
+        click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Precision of the kernels (default float64)."),
+        click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
+        click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Also write a bootstrap entry (N resamples of the stimuli): 95 % interval of the median EV."),
+        click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Also write a permutation-test entry (N permutations): p-value of the median r."),
+    ]
+
+
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
 _REQUIRE = click.option("--require-existing", is_flag=True,
                         help="Only read a matching existing entry; refuse (naming the differing parameters) otherwise.")
@@ -45,10 +66,12 @@ _DIRECTION_COMMANDS = ("forward", "reverse", "inter-animal", "model-to-model")
 _METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality", "brainscore")
 
 
-def _options(fn: Any) -> Any:
-    for opt in reversed([*_SCORE_OPTIONS, _OVERWRITE, _REQUIRE, storage_options, output_options]):
-        fn = opt(fn)
-    return fn
+def _options(direction: str) -> Any:
+    def add(fn: Any) -> Any:
+        for opt in reversed([*_score_options(direction), _OVERWRITE, _REQUIRE, storage_options, output_options]):
+            fn = opt(fn)
+        return fn
+    return add
 
 
 class _ScoreGroup(click.Group):
@@ -107,18 +130,22 @@ def _direction_command(direction: str) -> click.Command:
     @click.argument("store")
     @click.argument("source")
     @click.argument("target")
-    @_options
-    def run(store: str, source: str, target: str, reps: int, seed: int, regressor: str, alpha: float, n_folds: int,
-            max_n: int | None, split: str, no_ceiling: bool, dtype: str, backend: str | None, n_boot: int, n_perm: int,
-            overwrite: bool, require_existing: bool, as_json: bool, quiet: bool) -> None:
+    @_options(direction)
+    def run(store: str, source: str, target: str, dtype: str | None, backend: str | None, n_boot: int, n_perm: int,
+            overwrite: bool, require_existing: bool, as_json: bool, quiet: bool, **options: Any) -> None:
         out = Output(as_json, quiet)
-        if (n_boot or n_perm) and max_n is not None:
+        if (n_boot or n_perm) and options["max_n"] is not None:
             raise click.UsageError("--bootstrap/--permutations need a fixed design: drop --max-n.")
-        params: dict[str, Any] = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, max_n=max_n)
-        if direction != "model-to-model":
-            params["split"] = split
-            if no_ceiling:  # otherwise automatic: a ceiling when the neural data have repeats
-                params["noise_ceiling"] = False
+        if direction == "model-to-model":
+            given = [f"--{k.replace('_', '-')}" for k in _NEURAL_ONLY if options[k] not in (None, False)]
+            if given:
+                raise click.UsageError(f"{', '.join(given)}: model-to-model has no neural repeats (no split halves, "
+                                       "ceiling or reliability); drop them.")
+        if options["n_components"] is not None and options["regressor"] != "pls":
+            raise click.UsageError("--n-components is the number of PLS components: add --regressor pls, or drop it.")
+        if options.pop("no_ceiling"):  # otherwise automatic: a ceiling when the neural data have repeats
+            options["noise_ceiling"] = False
+        params: dict[str, Any] = {k: v for k, v in options.items() if v is not None}  # the others: the kind's defaults
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype,
                    options={"progress": progress_for(out, f"{direction} reps")})

@@ -417,3 +417,13 @@ def test_direction_cli_equals_the_api(runner, geometry_study, extra, params):
 def test_n_components_needs_pls(runner, geometry_study):
     res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.IT", "--n-components", "2"])
     assert res.exit_code == 2 and "--n-components" in res.output and "--regressor pls" in res.output
+
+
+def test_demo_refuses_a_seed_the_existing_study_contradicts(runner, tmp_path, small_generator):
+    from neuroxr.datasets import synthetic
+
+    path = tmp_path / "demo.zarr"
+    synthetic.write_example_study(str(path), seed=0)
+    res = runner.invoke(main, ["demo", str(path), "--seed", "1", "--reps", "1", "--scheduler", "serial"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "generated with seed 0, not --seed 1; pass --force" in res.stderr and res.stderr.count("\n") == 1

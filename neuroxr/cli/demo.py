@@ -22,7 +22,8 @@ DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "re
 
 @main.command()
 @click.argument("path", default="neuroxr-demo.zarr", required=False)
-@click.option("--seed", default=0, show_default=True, help="Seed of the example study.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed of the example study and its scores (default: the existing study's, else 0).")
 @click.option("--n-stimuli", type=click.IntRange(min=DEMO_MIN_STIMULI), default=None,
               help=f"Number of stimuli (default: the generator's 400; at least {DEMO_MIN_STIMULI}, its neuroids + latent dims + 1).")
 @click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score.")
@@ -30,7 +31,7 @@ DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "re
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, or 'serial' to run in this process (default: a local cluster).")
 @click.option("--inventory", is_flag=True, help="Also print what the store holds (as neuroxr info does), after the results.")
 @output_options
-def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, scheduler: str | None, inventory: bool,
+def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: bool, scheduler: str | None, inventory: bool,
          as_json: bool, quiet: bool) -> None:
     """Write the example study to PATH (default ./neuroxr-demo.zarr, or reuse it), score every
     direction and the geometry metrics (cRSA, shape, CKA, effective dimensionality) on a local Dask
@@ -52,7 +53,13 @@ def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, sc
         out.echo(f"Reusing the example study in {where} (pass --force to rewrite it).")
         if not store.neural_sets() or not store.models():
             raise click.ClickException(f"{path!r} holds no complete example study; pass --force to rewrite it.")
-        have = store.read_neural(store.neural_sets()[0]).sizes["stimulus"]
+        first = store.read_neural(store.neural_sets()[0])
+        have = first.sizes["stimulus"]
+        had_seed = first.attrs.get("seed")  # the generator records its seed on every set
+        if seed is not None and had_seed is not None and int(had_seed) != seed:  # never a silently ignored option
+            raise click.ClickException(f"the example study in {path!r} was generated with seed {int(had_seed)}, not --seed {seed}; "
+                                       f"pass --force to rewrite it with seed {seed} (or drop --seed).")
+        seed = int(had_seed) if seed is None and had_seed is not None else seed
         if n_stimuli is not None and n_stimuli != have:  # never a silently ignored option
             raise click.ClickException(f"the example study in {path!r} has {have} stimuli, not --n-stimuli {n_stimuli}; "
                                        f"pass --force to rewrite it with {n_stimuli}.")
@@ -60,12 +67,14 @@ def demo(path: str, seed: int, n_stimuli: int | None, reps: int, force: bool, sc
         from ..datasets.synthetic import write_example_study
 
         out.echo(f"Writing the example study to {where} ...")
+        seed = 0 if seed is None else seed
         kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
         try:
             store = write_example_study(path, seed=seed, **kw)
         except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
             shutil.rmtree(path, ignore_errors=True)  # no half-written study left behind
             raise click.ClickException(f"cannot generate the example study: {' '.join(str(exc).split())}") from None
+    seed = 0 if seed is None else seed
     problems = validate_store(store)
     if problems:
         report_validation(store.url, problems, len(_store_entries(store)), Output(quiet=True))

@@ -427,3 +427,13 @@ def test_demo_refuses_a_seed_the_existing_study_contradicts(runner, tmp_path, sm
     res = runner.invoke(main, ["demo", str(path), "--seed", "1", "--reps", "1", "--scheduler", "serial"])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "generated with seed 0, not --seed 1; pass --force" in res.stderr and res.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("args", [["forward", "net.conv1", "monkeyA.IT"], ["cka", "net.conv1", "monkeyA"],
+                                  ["dimensionality", "net.conv1"]])
+def test_overwrite_and_require_existing_are_refused_together(runner, geometry_study, args):
+    kind, *sets = args
+    res = runner.invoke(main, ["score", kind, geometry_study.url, *sets, "--overwrite", "--require-existing"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "--overwrite" in res.stderr and "--require-existing" in res.stderr and res.stderr.count("\n") == 1
+    assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty

@@ -112,6 +112,9 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
          options: dict[str, Any] | None = None) -> Any:
     from ..entries import compute
 
+    if overwrite and require_existing:
+        raise click.UsageError("--overwrite (recompute) and --require-existing (only read an existing entry) "
+                               "contradict each other: pass one of them.")
     st = open_store_or_fail(store, mode="a")
     try:
         return compute(st, kind, source, target, params=params, overwrite=overwrite, require_existing=require_existing,

@@ -194,3 +194,20 @@ def test_to_json_turns_non_finite_values_into_null():
 
     obj = {"a": float("nan"), "b": [np.float32(np.inf), np.int64(3)], "c": np.array([1.0, np.nan]), "d": (np.nan,)}
     assert _strict(to_json(obj)) == {"a": None, "b": [None, 3], "c": [1.0, None], "d": [None]}
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "STORE", "--seed", "-1"], ["demo", "DEMO", "--seed", "-1"],
+    ["score", "brainscore", "STORE", "net.l1", "mA", "--seed", "-1"],
+    ["score", "shape", "STORE", "net.l1", "mA", "--seed", "-1"],
+    ["score", "rsa", "STORE", "net.l1", "mA", "--seed", "-1"],
+    ["score", "rsa", "STORE", "net.l1", "mA", "--variant", "ersa", "--fold-seed", "-1"],
+    ["score", "temporal-generalization", "STORE", "net.l1", "mA", "--fold-seed", "-1"],
+    ["score", "forward", "STORE", "net.l1", "mA", "--seed", "-1"],
+    ["score", "forward", "STORE", "net.l1", "mA", "--fold-seed", "-1"],
+])
+def test_a_negative_seed_is_refused_at_its_option(runner, store, tmp_path, args):
+    args = [store.url if a == "STORE" else str(tmp_path / "demo.zarr") if a == "DEMO" else a for a in args]
+    res = runner.invoke(main, args)
+    line = _one_line_error(res)
+    assert res.exit_code == 2 and f"'{args[-2]}'" in line, line

@@ -38,7 +38,7 @@ def make_extract_command() -> Any:
                   help="Components of the reduction (needs --reduction).")
     @click.option("--fit-stimuli", type=click.IntRange(min=1), default=None,
                   help="Stimuli the reduction is fitted on (default: all; needs --reduction).")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reduction (needs --reduction).")
+    @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the reduction (needs --reduction).")
     @click.option("--overwrite", is_flag=True, help="Recompute layers that are already complete.")
     @click.option("--dry-run", is_flag=True, help="Print the plan (shapes, bytes, passes) and write nothing.")
     @click.option("--progress/--no-progress", default=True, show_default=True,

@@ -25,7 +25,7 @@ def _default_out(store: str) -> str:
               help="html: one self-contained page (figures embedded); md: Markdown with figure files.")
 @click.option("--figures", type=click.Choice(["png", "pdf"]), default=None, help="Also write every figure as a file in this format.")
 @click.option("--no-reliability", is_flag=True, help="Skip the split-half reliability of the neural sets (reads no neural data).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the target halves, the bootstrap and the reliability splits.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the target halves, the bootstrap and the reliability splits.")
 @storage_options
 @output_options
 def report(store: str, out_dir: str | None, fmt: str, figures: str | None, no_reliability: bool, seed: int,

@@ -252,10 +252,10 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @click.option("--compare-method", type=click.Choice(["pearson", "spearman", "kendall", "cosine"]), default=None, help="RDM comparison (crsa, ersa; default spearman).")
 @click.option("--ceiling/--no-ceiling", "noise_ceiling", default=None, help="Split-half noise ceiling of the neural RDM (crsa; default: when the target has >= 2 repeats).")
 @click.option("--reps", type=click.IntRange(min=1), default=None, help="Split halves of the ceiling (crsa; default 10).")
-@click.option("--seed", type=int, default=None, help="Seed of the ceiling halves (crsa), the train/test split (ersa), the projection (ereg); default 0.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the ceiling halves (crsa), the train/test split (ersa), the projection (ereg); default 0.")
 @click.option("--alpha", type=click.FloatRange(min=0), default=None, help="Ridge penalty of the encoding model (ersa, ereg; default 0.1).")
 @click.option("--n-folds", type=click.IntRange(min=2), default=None, help="Folds of the out-of-fold predictions (ersa, ereg; default 10).")
-@click.option("--fold-seed", type=int, default=None, help="Seed of the folds (ersa, ereg; default 0).")
+@click.option("--fold-seed", type=click.IntRange(min=0), default=None, help="Seed of the folds (ersa, ereg; default 0).")
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Held-out fraction of the stimuli (ersa; default 0.5).")
 @click.option("--n-components", default=None, help="Projection dimension, an integer or 'auto' (ereg; default auto).")
 @click.option("--eps", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Johnson-Lindenstrauss distortion for 'auto' (ereg; default 0.1).")
@@ -293,7 +293,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @click.option("--zero-pad/--no-zero-pad", default=True, show_default=True, help="Pad the narrower representation with zero columns.")
 @click.option("--score-method", type=click.Choice(["angular", "euclidean"]), default="angular", show_default=True)
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5, show_default=True, help="Held-out fraction of the stimuli.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/test split (the split of ersa).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the train/test split (the split of ersa).")
 @_METRIC_BOOT
 @_METRIC_PERM
 @_OVERWRITE
@@ -353,7 +353,7 @@ def score_dimensionality_command(store: str, source: str, overwrite: bool, requi
 @click.option("--train-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.9, show_default=True)
 @click.option("--stratify-by", default="auto", show_default=True,
               help="Stimulus coord to stratify the splits by; 'auto': object_name when present; 'none': never.")
-@click.option("--seed", type=int, default=1, show_default=True, help="random_state of the splits (Brain-Score's 1).")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="random_state of the splits (Brain-Score's 1).")
 @click.option("--ceiling/--no-ceiling", default=True, show_default=True, help="Internal-consistency ceiling (needs >= 2 repeats).")
 @click.option("--ceiling-mode", type=click.Choice(["ratio", "squared_ratio", "r2_over_ceiling"]), default="ratio", show_default=True,
               help="score = raw/ceiling, (raw/ceiling)^2 or raw^2/ceiling.")
@@ -380,7 +380,7 @@ def score_brainscore_command(store: str, source: str, target: str, n_components:
 @click.argument("target")
 @click.option("--alpha", type=click.FloatRange(min=0), default=0.1, show_default=True, help="Ridge penalty (with an intercept).")
 @click.option("--n-folds", type=click.IntRange(min=2), default=10, show_default=True, help="Folds of the out-of-fold predictions.")
-@click.option("--fold-seed", type=int, default=0, show_default=True, help="Seed of the folds.")
+@click.option("--fold-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the folds.")
 @_OVERWRITE
 @_REQUIRE
 @output_options

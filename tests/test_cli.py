@@ -437,3 +437,10 @@ def test_overwrite_and_require_existing_are_refused_together(runner, geometry_st
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "--overwrite" in res.stderr and "--require-existing" in res.stderr and res.stderr.count("\n") == 1
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
+
+
+def test_unknown_score_kind_lists_every_kind(runner, geometry_study):
+    res = runner.invoke(main, ["score", "nope", geometry_study.url, "a", "b"])
+    assert res.exit_code == 2
+    for kind in ("forward", "model-to-model", "rsa", "brainscore", "temporal-generalization"):
+        assert kind in res.stderr

@@ -19,7 +19,7 @@ from neuroxr.store import StudyStore
 STORE_COMMANDS = [["info"], ["validate"], ["report"], ["relative"], ["sweep"], ["extract"],
                   ["score", "forward"], ["score", "reverse"], ["score", "inter-animal"], ["score", "model-to-model"],
                   ["score", "rsa"], ["score", "shape"], ["score", "cka"], ["score", "dimensionality"],
-                  ["score", "brainscore"]]
+                  ["score", "brainscore"], ["score", "temporal-generalization"]]
 
 
 @pytest.fixture

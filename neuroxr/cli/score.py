@@ -64,6 +64,7 @@ _METRIC_PERM = click.option("--permutations", "n_perm", type=click.IntRange(min=
 
 _DIRECTION_COMMANDS = ("forward", "reverse", "inter-animal", "model-to-model")
 _METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality", "brainscore")
+_TIME_COMMANDS = ("temporal-generalization",)
 
 
 def _options(direction: str) -> Any:
@@ -89,7 +90,7 @@ class _ScoreGroup(click.Group):
         if name is not None and not name.startswith("-") and self.get_command(ctx, name) is None:
             raise click.UsageError(
                 f"unknown score kind {name!r}: choose a direction ({', '.join(_DIRECTION_COMMANDS)}) "
-                f"or a metric ({', '.join(_METRIC_COMMANDS)}).",
+                f"a metric ({', '.join(_METRIC_COMMANDS)}) or a time-resolved kind ({', '.join(_TIME_COMMANDS)}).",
                 ctx,
             )
         return super().resolve_command(ctx, args)
@@ -101,8 +102,8 @@ def score() -> None:
 
     Directions (scores/<direction>/<source>__<target>/<key>): forward, reverse, inter-animal,
     model-to-model. Metrics (metrics/<metric>/.../<key>): rsa (crsa, ersa, ereg), shape, cka,
-    dimensionality, brainscore. Sets are named NAME (neural set), NAME.REGION (region subset of a neural set)
-    or MODEL.LAYER (feature set). <key> identifies the parameters and input versions: other
+    dimensionality, brainscore. Time-resolved sets: temporal-generalization. Sets are named NAME
+    (neural set), NAME.REGION (region subset of a neural set) or MODEL.LAYER (feature set). <key> identifies the parameters and input versions: other
     parameters write a new entry beside the old one.
     """
 
@@ -383,6 +384,7 @@ def score_brainscore_command(store: str, source: str, target: str, n_components:
 @click.option("--fold-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the folds.")
 @_OVERWRITE
 @_REQUIRE
+@storage_options
 @output_options
 def score_temporal_generalization_command(store: str, source: str, target: str, alpha: float, n_folds: int, fold_seed: int,
                                           overwrite: bool, require_existing: bool, as_json: bool, quiet: bool) -> None:

@@ -52,7 +52,7 @@ def test_validate_config_errors(sweep_base_store):
         validate_config({"max_n": 0})
     with pytest.raises(SweepConfigError, match=r"split must be one of \('valid', 'slots'\)"):
         validate_config({"split": "halves"})
-    with pytest.raises(SweepConfigError, match="alphas must be a list of numbers"):
+    with pytest.raises(SweepConfigError, match="alphas must be a list of finite positive numbers"):
         validate_config({"alphas": [1, "x"]})
     with pytest.raises(SweepConfigError, match="dtype must be"):
         validate_config({"dtype": "int8"})
@@ -94,7 +94,7 @@ def test_sweep_argument_errors(sweep_copy):
         sweep(StudyStore("memory://sweep-test.zarr"), client="tcp://127.0.0.1:1")
     with pytest.raises(SweepConfigError, match="on_error"):
         sweep(path, client="serial", on_error="ignore")
-    with pytest.raises(SweepConfigError, match="alpha must be a number >= 0; got -1"):
+    with pytest.raises(SweepConfigError, match="alpha must be a finite number >= 0; got -1"):
         sweep(path, client="serial", alpha=-1)
     # refused before any entry is computed
     with pytest.raises(NeuroxrError, match=r"selection_seed must be an integer >= 0; got -1"):
@@ -133,3 +133,16 @@ def test_gram_spread_key():
         assert validate_config({"gram_spread": value})["gram_spread"] is value
     with pytest.raises(SweepConfigError, match="gram_spread must be true, false or null"):
         validate_config({"gram_spread": "yes"})
+
+
+@pytest.mark.parametrize("text,key", [
+    ("alpha: .nan", "alpha"), ("alpha: .inf", "alpha"), ("min_reliability: 5", "min_reliability"),
+    ("min_reliability: .nan", "min_reliability"), ("regressor: ridgecv\nalphas: [-1, 2]", "alphas"),
+    ("alphas: [1, .inf]", "alphas"), ("alphas: [0]", "alphas"), ("fold_seed: 4294967296", "fold_seed"),
+    ("inference: {bootstrap: 10, level: .nan}", "inference.level"),
+])
+def test_values_the_schema_cannot_refuse_are_refused_up_front(tmp_path, text, key):
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(SweepConfigError, match=rf"c.yaml: {key} must be"):
+        load_config(path)

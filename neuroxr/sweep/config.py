@@ -78,12 +78,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "regressor": {"enum": list(REGRESSORS)},
         "alpha": {"type": "number", "minimum": 0},
         "n_components": _int(1),
-        "alphas": {"type": "array", "items": {"type": "number"}},
+        "alphas": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}},
         "n_folds": _int(2),
-        "fold_seed": _int(0),
+        "fold_seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
         "max_n": {"anyOf": [_NULL, _int(1)]},
         "noise_ceiling": {"anyOf": [_NULL, {"type": "boolean"}]},
-        "min_reliability": {"anyOf": [_NULL, {"type": "number"}]},
+        "min_reliability": {"anyOf": [_NULL, {"type": "number", "minimum": 0, "maximum": 1}]},
         "split": {"enum": ["valid", "slots"]},
         "backend": {"anyOf": [_NULL, {"enum": list(BACKENDS)}]},
         "dtype": {},  # checked by neuroxr.backend.resolve_dtype (it also takes NumPy dtypes)
@@ -109,14 +109,14 @@ _CONFIG_TYPES: dict[str, str] = {
     "reps": "an integer >= 1",
     "seed": "an integer >= 0",
     "regressor": f"one of {REGRESSORS}",
-    "alpha": "a number >= 0",
+    "alpha": "a finite number >= 0",
     "n_components": "an integer >= 1",
-    "alphas": "a list of numbers",
+    "alphas": "a list of finite positive numbers (the penalties of ridgecv)",
     "n_folds": "an integer >= 2",
-    "fold_seed": "an integer >= 0",
+    "fold_seed": "an integer in [0, 2**32 - 1]",
     "max_n": "a positive integer or null",
     "noise_ceiling": "true, false or null (automatic: the ceiling where the target has repeats)",
-    "min_reliability": "a number (the split-half reliability below which a target is not counted) or null",
+    "min_reliability": "a number in [0, 1] (the split-half reliability below which a target is not counted) or null",
     "split": "one of ('valid', 'slots')",
     "backend": f"one of {BACKENDS}",
     "dtype": "'float32' or 'float64'",
@@ -147,6 +147,24 @@ def _check_schema(config: Mapping[str, Any]) -> None:
         if key in _CONFIG_TYPES:
             raise SweepConfigError(f"{key} must be {_CONFIG_TYPES[key]}; got {config[key]!r}.")
         raise SweepConfigError(f"invalid sweep configuration: {errors[0].message}.")
+    _check_finite(config)
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether ``value`` is a NaN or infinite number, or a list holding one."""
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return isinstance(value, (float, np.floating)) and not np.isfinite(value)
+
+
+def _check_finite(config: Mapping[str, Any]) -> None:
+    """NaN and infinities (``.nan``, ``.inf`` in YAML), which the JSON schema cannot refuse, as one line naming the key."""
+    for key, value in config.items():
+        if _non_finite(value):
+            raise SweepConfigError(f"{key} must be {_CONFIG_TYPES.get(key, 'finite')}; got {value!r}.")
+    inference = config.get("inference")
+    if isinstance(inference, Mapping) and _non_finite(inference.get("level")):
+        raise SweepConfigError(f"inference.level must be a number in (0, 1); got {inference['level']!r}.")
 
 
 def as_list(value: Any, what: str) -> list[str] | None:

@@ -146,3 +146,11 @@ def test_values_the_schema_cannot_refuse_are_refused_up_front(tmp_path, text, ke
     path.write_text(text + "\n")
     with pytest.raises(SweepConfigError, match=rf"c.yaml: {key} must be"):
         load_config(path)
+
+
+def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe bad\n")
+    with pytest.raises(SweepConfigError, match=r"binary.yaml' is not UTF-8 text") as info:
+        load_config(path)
+    assert "\n" not in str(info.value)

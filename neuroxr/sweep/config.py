@@ -329,14 +329,17 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
     Raises
     ------
     SweepConfigError
-        The file cannot be read, is not YAML, or fails :func:`validate_config` (the message starts
+        The file cannot be read, is not UTF-8 YAML, or fails :func:`validate_config` (the message starts
         with the file's path).
     """
     import yaml
 
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             config = yaml.safe_load(fh)
+    except UnicodeDecodeError as exc:
+        raise SweepConfigError(f"the sweep configuration {os.fspath(path)!r} is not UTF-8 text ({exc.reason} at byte "
+                               f"{exc.start}); save it as UTF-8 YAML.") from None
     except OSError as exc:
         raise SweepConfigError(f"cannot read the sweep configuration {os.fspath(path)!r}: {exc}.") from exc
     except yaml.YAMLError as exc:

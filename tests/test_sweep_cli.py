@@ -114,9 +114,27 @@ def test_cli_gram_spread(sweep_copy, tmp_path, monkeypatch, flag, config, expect
     monkeypatch.setattr(run, "sweep", fake)
     cfg = tmp_path / "sweep.yaml"
     cfg.write_text("directions: [forward]\n" + config)
-    res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), "--scheduler", "serial", *flag])
+    res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), *flag])  # a local cluster (the sweep is faked)
     assert isinstance(res.exception, _Stop)
     assert seen.get("gram_spread") is expected
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--scheduler", "serial", "--workers", "7"], "--workers"), (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers"),
+    (["--scheduler", "serial", "--gram-spread"], "--gram-spread"), (["--scheduler", "serial", "--no-gram-spread"], "--no-gram-spread"),
+    (["--table", "/nonexistent-neuroxr-dir/t.csv"], "--table"),
+])
+def test_cli_sweep_refuses_unused_options_before_running(sweep_copy, tmp_path, monkeypatch, args, option):
+    import importlib
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    called = []
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), *args])
+    assert res.exit_code == 2 and option in res.output and "Traceback" not in res.output, res.output
+    assert not called
 
 
 def test_cli_sweep_refuses_a_missing_store(tmp_path):

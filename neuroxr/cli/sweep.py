@@ -66,6 +66,28 @@ def _quiet_workers(quiet: bool) -> Any:
             os.environ["PYTHONWARNINGS"] = old
 
 
+def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool | None) -> None:
+    """Refuse options that the chosen scheduler would not use (never silently ignored).
+
+    Parameters
+    ----------
+    client : str or None
+        The scheduler: ``None`` (a local cluster), ``"serial"``/``"synchronous"`` or an address.
+    n_workers : int or None
+        ``--workers``: sizes the local cluster only.
+    gram_spread : bool or None
+        ``--gram-spread/--no-gram-spread``: spreads a Gram across the workers of a cluster only.
+    """
+    serial = client in ("serial", "synchronous")
+    if n_workers is not None and client is not None:
+        where = "runs in this process" if serial else f"uses the workers of the scheduler at {client!r}"
+        raise click.UsageError(f"--workers sizes the local cluster, but the scheduler {client!r} {where}: drop --workers.")
+    if gram_spread is not None and serial:
+        flag = "--gram-spread" if gram_spread else "--no-gram-spread"
+        raise click.UsageError(f"{flag} spreads a Gram across cluster workers, but the scheduler {client!r} runs in this process: "
+                               f"drop {flag}.")
+
+
 @click.command(name="sweep")
 @click.argument("store")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
@@ -99,6 +121,11 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     from ..sweep.run import sweep
 
     Output(as_json, quiet)  # --quiet: no warnings on stderr (errors still go there)
+    if table_path:  # before the sweep runs, not after
+        folder = os.path.dirname(os.path.abspath(table_path))
+        if not os.path.isdir(folder):
+            raise click.BadParameter(f"the folder {folder!r} of {table_path!r} does not exist; create it or choose another FILE.",
+                                     param_hint="'--table'")
     so = current_storage_options()
     st = open_store_or_fail(store, mode="a")  # a missing store is an error, never a new empty one
     try:
@@ -110,6 +137,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)
+        _refuse_unused(client, n_workers, gram_spread)
         if so is not None:  # the workers open the store with the same options
             cfg["storage_options"] = {**so, **(cfg.get("storage_options") or {})}
         with contextlib.redirect_stdout(sys.stderr), _quiet_workers(quiet):  # progress on stderr, results on stdout

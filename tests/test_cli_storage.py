@@ -116,3 +116,18 @@ def test_validate_rebuilds_the_inventory(runner, tmp_path):
     assert res.exit_code == 0 and "inventory rebuilt (2 groups of data)" in res.output
     assert StudyStore(st.url, mode="r").inventory_problems() == []
     assert StudyStore(st.url, mode="r").inventory() == {"neural": ["monkeyA"], "features": {"net": ["conv1"]}}
+
+
+@pytest.mark.parametrize("argv", [["info", "STORE", "-S", "bogus=5"], ["score", "cka", "STORE", "net.conv1", "monkeyA", "-S", "anon=true"],
+                                  ["info", "STORE", "--storage-profile", "lab"], ["sweep", "STORE", "-S", "bogus=5"]])
+def test_options_for_a_local_store_are_refused(runner, tmp_path, monkeypatch, argv):
+    conf = tmp_path / "storage.toml"
+    conf.write_text("[lab]\nfoo = 1\n")
+    monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(conf))
+    path = tmp_path / "s.zarr"
+    _write_study(StudyStore(path))
+    res = runner.invoke(main, [str(path) if a == "STORE" else a for a in argv])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert res.stderr.count("\n") == 1 and "local store" in res.stderr
+    assert ("--storage-profile" if "--storage-profile" in argv else "--storage-option") in res.stderr
+    assert not (path / "metrics").exists()  # nothing computed

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 __all__ = ["main", "to_json", "records", "open_store_or_fail", "table", "report_validation", "output_options", "Output", "progress_for",
-           "one_line", "storage_options", "current_storage_options", "parse_storage_option", "load_storage_profile",
+           "one_line", "storage_options", "current_storage_options", "storage_options_for", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
 
 
@@ -187,7 +187,7 @@ def open_store_or_fail(url: str, mode: str = "r") -> Any:
     """
     from ..store import StoreError, StudyStore
 
-    so = current_storage_options()
+    so = storage_options_for(url)
     try:
         store = StudyStore(url, mode="r", storage_options=so)
         return store if mode == "r" else StudyStore(url, mode="a", storage_options=so)
@@ -290,6 +290,32 @@ def current_storage_options() -> dict[str, Any] | None:
     if not name and not given:
         return None
     return {**(load_storage_profile(name) if name else {}), **given}
+
+
+def storage_options_for(url: str) -> dict[str, Any] | None:
+    """:func:`current_storage_options` for the store at ``url``; given for a local store (a path or
+    ``file://`` URL, which takes no fsspec options) they are refused, never silently dropped.
+
+    Parameters
+    ----------
+    url : str
+        The store's path or URL.
+
+    Returns
+    -------
+    dict or None
+        The fsspec options of a remote store; ``None`` when none were given.
+    """
+    from ..store._zarr import local_root
+
+    so = current_storage_options()
+    if so is not None and local_root(url) is not None:
+        ctx = click.get_current_context()
+        given = [opt for opt, key in (("--storage-option", _META_OPTIONS), ("--storage-profile", _META_PROFILE))
+                 if ctx.meta.get(key)]
+        raise click.UsageError(f"{' and '.join(given)}: fsspec options apply to remote stores (s3://, gs://, ...), "
+                               f"not to the local store {url!r}; drop them.")
+    return so
 
 
 def storage_options(fn: Callable) -> Callable:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, current_storage_options, one_line, output_options, storage_options
+from ._common import Output, one_line, output_options, storage_options, storage_options_for
 
 
 def make_extract_command() -> Any:
@@ -96,7 +96,7 @@ def make_extract_command() -> Any:
             except ExtractionError as exc:
                 raise click.BadParameter(one_line(exc), param_hint="'--weights'") from None
         try:
-            so = current_storage_options()
+            so = storage_options_for(store)
             target: Any = store
             if so is not None:  # a remote store with fsspec options: open it here with them
                 from ..store import StudyStore

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, current_storage_options, one_line, open_store_or_fail, records, storage_options, to_json
+from ._common import Output, one_line, open_store_or_fail, records, storage_options, storage_options_for, to_json
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -126,7 +126,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         if not os.path.isdir(folder):
             raise click.BadParameter(f"the folder {folder!r} of {table_path!r} does not exist; create it or choose another FILE.",
                                      param_hint="'--table'")
-    so = current_storage_options()
+    so = storage_options_for(store)
     st = open_store_or_fail(store, mode="a")  # a missing store is an error, never a new empty one
     try:
         cfg = load_config(config, st) if config else validate_config({}, st)

@@ -309,7 +309,7 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["score", "sideways", "STORE", "a", "b"], "unknown score kind 'sideways': choose a direction (forward, reverse, inter-animal, model-to-model) or a metric (rsa, shape, cka, dimensionality, brainscore)"),
+    (["score", "sideways", "STORE", "a", "b"], "unknown score kind 'sideways': choose a direction (forward, reverse, inter-animal, model-to-model), a metric (rsa, shape, cka, dimensionality, brainscore) or a time-resolved kind (temporal-generalization)"),
     (["score", "cka", "STORE", "net.conv9", "monkeyA"], "holds no feature set '<model>.<layer>' named 'net.conv9' (the source)"),
     (["score", "shape", "STORE", "net.conv1", "monkeyB"], "named 'monkeyB' (the target); it holds feature sets ['net.conv1', 'net.fc'] and neural sets ['monkeyA']"),
     (["score", "cka", "STORE", "net.conv1", "a__b"], "named 'a__b' (the target)"),

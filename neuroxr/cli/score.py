@@ -89,8 +89,8 @@ class _ScoreGroup(click.Group):
         name = args[0] if args else None
         if name is not None and not name.startswith("-") and self.get_command(ctx, name) is None:
             raise click.UsageError(
-                f"unknown score kind {name!r}: choose a direction ({', '.join(_DIRECTION_COMMANDS)}) "
-                f"a metric ({', '.join(_METRIC_COMMANDS)}) or a time-resolved kind ({', '.join(_TIME_COMMANDS)}).",
+                f"unknown score kind {name!r}: choose a direction ({', '.join(_DIRECTION_COMMANDS)})"
+                f", a metric ({', '.join(_METRIC_COMMANDS)}) or a time-resolved kind ({', '.join(_TIME_COMMANDS)}).",
                 ctx,
             )
         return super().resolve_command(ctx, args)

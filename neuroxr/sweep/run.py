@@ -221,6 +221,13 @@ def sweep(
         storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)
     serial = isinstance(client, str) and client in ("serial", "synchronous")
+    ignored = [k for k, v in (("n_workers", n_workers), ("memory_limit", memory_limit)) if v is not None and client is not None]
+    ignored += ["gram_spread"] if serial and gram_spread is not None else []
+    if ignored:  # never an option that silently does nothing
+        raise SweepConfigError(
+            f"{', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect with client={client!r}: they size "
+            f"the embedded local cluster (client=None) or spread a Gram across workers; drop them or use client=None."
+        )
     if not serial and url.startswith("memory://"):
         raise SweepConfigError(
             f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "

@@ -8,7 +8,6 @@ stimulus resample follows from weighted sums (:mod:`neuroxr.kernels.resample`).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import rank_pairs, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
-from ._result import ev
+from ._result import ev, reliable_targets
 
 INFERENCE_DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
 
@@ -102,18 +101,14 @@ class Parts:
         """``(k,)`` bool: the targets a summary counts, as the direction's ``included``: every
         split-half reliability (``prediction_shc`` and, forward, ``target_shc``; Spearman-Brown
         corrected, averaged over reps) at least ``min_reliability`` (``None``: every target)."""
-        k = self.Y.shape[1]
         if min_reliability is None or self.P1 is None:
-            return np.ones(k, dtype=bool)
-        ok = np.ones(k, dtype=bool)
+            return np.ones(self.Y.shape[1], dtype=bool)
         pairs = [(self.P1, self.P2)] + ([(self.s1, self.s2)] if self.s1 is not None else [])
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for a, b in pairs:
-                shc = np.stack([spearman_brown(resampled_pearson(np.ones((1, self.n)), a[j], b[j])[0])
-                                for j in range(a.shape[0])])
-                ok &= np.nanmean(shc, axis=0) >= float(min_reliability)
-        return ok
+        ones = np.ones((1, self.n))
+        with np.errstate(invalid="ignore"):  # (target, rep) reliabilities, as the directions store them
+            shcs = [np.stack([spearman_brown(resampled_pearson(ones, a[j], b[j])[0]) for j in range(a.shape[0])], axis=1)
+                    for a, b in pairs]
+        return reliable_targets(shcs, float(min_reliability))
 
 
 def _operator(reg: Regressor, X: np.ndarray) -> Any:

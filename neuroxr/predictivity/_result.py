@@ -117,10 +117,7 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
         threshold = LOW_RELIABILITY if min_reliability is None else float(min_reliability)
         # every reliability the ceiling multiplies must reach the threshold (two negative ones
         # would make a positive product)
-        reliable = np.ones(ds.sizes[dim], dtype=bool)
-        for key in ("target_shc", "prediction_shc"):
-            if key in ds:
-                reliable &= _nanmean_rows(ds[key].values) >= threshold
+        reliable = reliable_targets([ds[key].values for key in ("target_shc", "prediction_shc") if key in ds], threshold)
         low = ~reliable & np.isfinite(mean_ev)  # all-NaN targets are reported elsewhere
         if min_reliability is not None:
             included = reliable
@@ -147,6 +144,15 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
     if min_reliability is not None:
         ds.attrs["min_reliability"] = float(min_reliability)
     return ds
+
+
+def reliable_targets(shcs: list[np.ndarray], threshold: float) -> np.ndarray:
+    """The one reliability rule of ``included``: per target, every split-half reliability
+    (``(target, rep)`` arrays, Spearman-Brown corrected) averaged over reps is at least ``threshold``."""
+    ok = np.ones(shcs[0].shape[0], dtype=bool) if shcs else np.ones(0, dtype=bool)
+    for v in shcs:
+        ok &= _nanmean_rows(v) >= threshold
+    return ok
 
 
 def _nanmean_rows(v: np.ndarray) -> np.ndarray:

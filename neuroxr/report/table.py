@@ -30,7 +30,7 @@ from ..entries.layout import LIST_COLUMNS, list_entries
 from ..errors import LayoutError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
-from ..sweep._util import nanmean, nanmedian
+from ..sweep._util import included_summary
 
 __all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "figure_entries",
            "ev_summary", "entry_parameters", "parameter_text", "selection_notes", "TABLE_COLUMNS", "METRIC_COLUMNS"]
@@ -133,13 +133,13 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     included = ds["included"].astype(bool) if "included" in ds else xr.ones_like(per_target, dtype=bool)
     included, per_target = xr.broadcast(included, per_target)
     inc = np.asarray(included.transpose(*per_target.dims).values, dtype=bool)
-    values = np.asarray(per_target.values, dtype=float)[inc]
-    finite = values[np.isfinite(values)]
+    values = np.asarray(per_target.values, dtype=float)
+    finite = values[inc & np.isfinite(values)]
     q25, q75 = np.percentile(finite, [25, 75]) if finite.size else (np.nan, np.nan)
     n_excluded = int((~np.asarray(ds["included"].values, dtype=bool)).sum()) if "included" in ds else 0
     return {
-        "target_kind": tdim, "n_targets": int(finite.size), "n_excluded": n_excluded, "n_all": int(ds.sizes[tdim]),
-        "reps": int(ds.sizes.get("rep", 1)), "median_ev": float(nanmedian(values)), "mean_ev": float(nanmean(values)),
+        "target_kind": tdim, **included_summary(values, inc), "n_excluded": n_excluded, "n_all": int(ds.sizes[tdim]),
+        "reps": int(ds.sizes.get("rep", 1)),
         "q25_ev": float(q25), "q75_ev": float(q75),
         "regressor": ds.attrs.get("regressor"), "seed": ds.attrs.get("seed"),
     }

@@ -32,5 +32,13 @@ def nanstd(x: np.ndarray, axis: int | None = None) -> Any:
         return np.nanstd(x, axis=axis)
 
 
+def included_summary(ev: np.ndarray, included: np.ndarray) -> dict[str, Any]:
+    """The one summary of a score entry's per-target EVs (rep means): over the ``included``
+    targets, ``n_targets`` (finite values), ``median_ev`` and ``mean_ev`` (NaN when none counts)."""
+    values = np.asarray(ev, dtype=float)[np.asarray(included, dtype=bool)]
+    return {"n_targets": int(np.isfinite(values).sum()), "median_ev": float(nanmedian(values)),
+            "mean_ev": float(nanmean(values))}
+
+
 def ordered(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(v for v in values if v is not None))

@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from ..store import StudyStore
-from ._util import nanmean, nanmedian, nanstd, ordered
+from ._util import included_summary, nanmean, nanmedian, nanstd, ordered
 from .plan import Entry
 from .tasks import entry_lookup, entry_params
 
@@ -235,8 +235,7 @@ def _rows(e: Entry, path: str | None, ds: xr.Dataset, when: dict[str, float], ro
     prov = _params(ds)
     params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
     params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
-    rows.append({**labels, "key": e.key, "path": path, "n_targets": int(np.isfinite(ev_t[inc]).sum()),
-                 "median_ev": float(nanmedian(ev_t[inc])), "mean_ev": float(nanmean(ev_t[inc])), **params})
+    rows.append({**labels, "key": e.key, "path": path, **included_summary(ev_t, inc), **params})
     ids = np.asarray(ds[f"{tdim}_id"].values).astype(str)
     trows.append(pd.DataFrame({**{k: [v] * len(ids) for k, v in labels.items()}, "target_kind": tdim,
                                "target_id": ids, "ev": ev_t, "ev_sd": nanstd(ev, axis=1), "r": r_t,

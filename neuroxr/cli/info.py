@@ -20,9 +20,9 @@ def _status(row: Any) -> str:
         return "legacy (0.1.0)"
     if row.current:
         return "current"
-    from ..entries.kinds import KINDS, entry_revision
+    from ..entries.layout import _revision
 
-    older = row.kind in KINDS and row.revision != entry_revision(row.kind, {"regressor": row.get("regressor")})
+    older = row.revision != _revision(row.kind, {"regressor": row.get("regressor")})
     return "stale (older revision)" if older else "stale (input rewritten)"
 
 
@@ -57,10 +57,10 @@ def _mean_ev(ds: Any) -> float | None:
 
 def _metric_values(ds: Any) -> tuple[float, float | None]:
     """A metric entry's value (the test split where it has one) and its train value."""
-    split = "split" in ds["score"].dims
-    value = float(ds["score"].sel(split="test")) if split else float(ds["score"])
-    train = float(ds["score"].sel(split="train")) if split and "train" in ds["split"] else None
-    return value, train
+    from ..entries.metrics import metric_value
+
+    train = "split" in ds["score"].dims and "train" in ds["split"]
+    return metric_value(ds), (metric_value(ds, "train") if train else None)
 
 
 def store_summary(store: Any) -> dict[str, Any]:

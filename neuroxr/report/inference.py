@@ -72,10 +72,9 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
     for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
         if c not in out.columns:
             out[c] = pd.Series(dtype=object)
-    out["current"], out["error"] = True, ""
     out["in_figures"] = _choose(out, lambda r: (r.direction, r.model) if isinstance(r.model, str) else None,
                                 ["direction", "source", "target"]) if len(out) else pd.Series(dtype=bool)
-    return out.drop(columns=["current", "error"])
+    return out
 
 
 METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score", "score_low", "score_high", "n_boot", "p",

@@ -193,12 +193,13 @@ def _choose(table: pd.DataFrame, group: Callable[[Any], tuple[Any, ...] | None],
     """Which rows the headline and figures use (see the module docstring).
 
     ``group(row)`` names the comparison a row belongs to (None: no figure shows it); ``pair``
-    the columns naming an entry's pair. Only current, readable rows are used; per group the
+    the columns naming an entry's pair. Only current, readable rows are used (a table without
+    ``current``/``error`` columns holds only such rows); per group the
     parameter text held by the most rows wins (ties: the first in sorted order), one row per pair.
     """
     groups: dict[Any, list[Any]] = {}
     for r in table.itertuples():
-        key = group(r) if r.current and r.error == "" else None
+        key = group(r) if getattr(r, "current", True) and getattr(r, "error", "") == "" else None
         if key is not None:
             groups.setdefault(key, []).append(r)
     used: set[Any] = set()

@@ -221,11 +221,9 @@ class Reading(Listing):
         StoreError
             One line naming the group, the problem and the fix (rewrite a set, compute an entry again).
         """
-        loc, doc = self._located(path, self._read_doc)
-        if doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False):
-            problems, _ = self._damage(loc, doc)
-            if problems:
-                raise self._damage_error(path, problems[0])
+        problems = self.damaged(path=path)
+        if problems:
+            raise self._damage_error(path, problems[0][1])
 
     def damaged(self, values: bool = False, path: str | None = None) -> list[tuple[str, str]]:
         """Damage that a reader would not notice, as ``(path, problem)`` pairs (empty: no damage).

@@ -213,8 +213,7 @@ def sweep(
     inference = check_inference(inference, kw)
     check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.")
     metric_options = check_metric_options(metric_options)
-    if not isinstance(store, StudyStore):  # a mistyped path is an error (mode "r" never creates), not a new empty store
-        StudyStore(store, mode="r", storage_options=storage_options)
+    if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store
         store = StudyStore(store, storage_options=storage_options, create=False)
     store = store.cached()  # sets do not change during a sweep: read their tokens and metadata once
     if storage_options is None and store.storage_options:  # workers open the store as it was opened here

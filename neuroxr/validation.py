@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import ParameterError
 
-__all__ = ["check_int", "check_alpha"]
+__all__ = ["check_int", "check_alpha", "check_min_reliability"]
 
 
 def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int | None = None) -> int:
@@ -37,3 +37,10 @@ def check_alpha(alpha: Any, name: str = "alpha") -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < float("inf"):
         raise ParameterError(f"{name} must be a finite non-negative number; got {alpha!r}. Pass e.g. {name}=0.1.")
     return float(alpha)
+
+
+def check_min_reliability(value: Any) -> float | None:
+    """``min_reliability`` as a float in [0, 1], or ``None``; else a one-line :class:`ParameterError`."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1):
+        raise ParameterError(f"min_reliability must be a number in [0, 1] or None; got {value!r}.")
+    return None if value is None else float(value)

@@ -58,6 +58,12 @@ def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str) -> tuple[
     return D, names
 
 
+def _check_n_clusters(n_clusters: Any, m: int, caller: str) -> None:
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
+        raise LayoutError(f"{caller}: n_clusters must be an int between 1 and the number of networks ({m}); "
+                          f"got {n_clusters!r}.")
+
+
 def _reduce(X: np.ndarray, center: bool) -> np.ndarray:
     """``X`` (centred when ``center``) in at most ``n`` columns with the same Gram ``X X^T``.
 
@@ -96,9 +102,7 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     D, _ = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init")
     rs = check_random_state(random_state)
     m = D.shape[0]
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
-        raise LayoutError(f"kmeans_plusplus_init: n_clusters must be an int between 1 and the number of networks ({m}); "
-                          f"got {n_clusters!r}.")
+    _check_n_clusters(n_clusters, m, "kmeans_plusplus_init")
     idx = [int(rs.choice(m))]
     d2 = D[idx[0]] ** 2
     for _ in range(1, n_clusters):
@@ -163,8 +167,7 @@ def procrustes_kmeans(
     """
     items, names, ids = _as_network_list(Xs)
     m = len(items)
-    if not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
-        raise LayoutError(f"procrustes_kmeans: n_clusters must be an int between 1 and the number of networks ({m}); got {n_clusters!r}.")
+    _check_n_clusters(n_clusters, m, "procrustes_kmeans")
     if score_method not in _s.SCORE_METHODS:
         raise LayoutError(f"procrustes_kmeans: score_method must be one of {tuple(_s.SCORE_METHODS)}; got {score_method!r}.")
     metric = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
@@ -252,8 +255,7 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
     if method not in ("average", "complete", "single", "weighted"):
         raise LayoutError(f"cluster_distances: method must be one of 'average', 'complete', 'single', 'weighted'; got {method!r}.")
     Dm, nm = _distance_matrix(D, names, "cluster_distances")
-    if not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= Dm.shape[0]:
-        raise LayoutError(f"cluster_distances: n_clusters must be an int between 1 and {Dm.shape[0]}; got {n_clusters!r}.")
+    _check_n_clusters(n_clusters, Dm.shape[0], "cluster_distances")
     Z = linkage(squareform(Dm, checks=False), method=method)
     raw = fcluster(Z, n_clusters, criterion="maxclust")
     _, first = np.unique(raw, return_index=True)

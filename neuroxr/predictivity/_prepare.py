@@ -7,7 +7,6 @@ and refuses bad parameters with one line naming the argument and the fix.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,7 +20,7 @@ from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels.folds import kfold_indices
 from ..kernels.regressors import check_regressor
 from ..kernels.splits import SPLIT_MODES, valid_counts
-from ..validation import check_alpha, check_int
+from ..validation import check_alpha, check_int, check_min_reliability
 
 
 def warn(msg: str, stacklevel: int = 4) -> None:
@@ -76,10 +75,7 @@ def check_params(
         check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
         raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
-    if min_reliability is not None and (
-        isinstance(min_reliability, bool) or not isinstance(min_reliability, numbers.Real) or not 0 <= min_reliability <= 1
-    ):
-        raise ParameterError(f"min_reliability must be a number in [0, 1] or None; got {min_reliability!r}.")
+    check_min_reliability(min_reliability)
     resolve_backend(backend)
     resolve_dtype(dtype)
 

@@ -36,6 +36,7 @@ from ..errors import LayoutError, ParameterError
 from ..kernels import resample as rs
 from ..kernels.permute import permuted_oof_pearson
 from ..kernels.stats import pearson
+from ..validation import check_min_reliability
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
 
@@ -238,9 +239,7 @@ def bootstrap(
 def _included(parts: Parts, min_reliability: float | None) -> np.ndarray:
     """:meth:`Parts.included`, with the directions' check of ``min_reliability`` and their warning
     when there is no ceiling to apply it to."""
-    if min_reliability is not None:
-        if isinstance(min_reliability, bool) or not isinstance(min_reliability, (int, float)) or not 0 <= min_reliability <= 1:
-            raise ParameterError(f"min_reliability must be a number in [0, 1] or None; got {min_reliability!r}.")
+    if check_min_reliability(min_reliability) is not None:
         if parts.P1 is None:
             from ._prepare import warn
 

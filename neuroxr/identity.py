@@ -18,11 +18,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["identity"]
+__all__ = ["identity", "feed_values"]
 
 #: arrays with more elements are recorded by hash, smaller ones by value
 _INLINE_ELEMENTS = 64
+_BLOCK = 1 << 24  # bytes hashed per update of an array (16 MiB)
 _DATA = (str, bytes, bool, int, float, complex, type(None), np.ndarray, np.generic)
+
+
+def feed_values(h: Any, arr: np.ndarray) -> None:
+    """Feed the row-major bytes of a numeric array to the hash ``h``, a block of rows at a time
+    (``_BLOCK`` bytes; no copy of the whole array): the digest equals that of ``arr.tobytes()``."""
+    arr = arr.reshape(1) if arr.ndim == 0 else arr
+    step = max(1, _BLOCK // max(1, int(np.prod(arr.shape[1:])) * arr.dtype.itemsize))
+    for i in range(0, int(arr.shape[0]), step):
+        h.update(np.ascontiguousarray(arr[i : i + step]).reshape(-1).view(np.uint8))
 
 
 def identity(value: Any) -> Any:
@@ -101,7 +111,11 @@ def _identity(v: Any, seen: set[int]) -> Any:
     if isinstance(v, np.ndarray):
         if v.size <= _INLINE_ELEMENTS and v.dtype != object:
             return {"array": v.tolist(), "dtype": str(v.dtype)}
-        digest = hashlib.sha256(np.ascontiguousarray(v).tobytes() if v.dtype != object else repr(v.tolist()).encode())
+        digest = hashlib.sha256()
+        if v.dtype == object:
+            digest.update(repr(v.tolist()).encode())
+        else:
+            feed_values(digest, v)
         return {"array_sha256": digest.hexdigest()[:16], "shape": list(v.shape), "dtype": str(v.dtype)}
     if isinstance(v, functools.partial):
         return {"partial": _identity(v.func, seen), "args": _identity(list(v.args), seen),

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExtractionError
+from ..identity import _BLOCK, feed_values
 from ._common import torch_module
 
 IDENTITY_ATTR = "extraction_identity"
@@ -40,7 +41,6 @@ KEYS = {
 }
 """The digests of an identity and what a difference in each means."""
 
-_BLOCK = 1 << 24  # bytes hashed per update of an array (16 MiB)
 
 
 def _text(h: Any, text: str) -> None:
@@ -68,6 +68,9 @@ def _update_array(h: Any, data: Any) -> None:
     _text(h, f"{str(data.dtype).replace('torch.', '')} {tuple(data.shape)}")  # a tensor and its numpy twin alike
     if len(data.shape) == 0:
         data = data.reshape(1)
+    if not isinstance(data, torch.Tensor) and not data.dtype.hasobject:
+        feed_values(h, data)
+        return
     itemsize = data.element_size() if isinstance(data, torch.Tensor) else data.dtype.itemsize
     row = max(1, int(np.prod(data.shape[1:])) * itemsize)
     step = max(1, _BLOCK // row)
@@ -75,10 +78,8 @@ def _update_array(h: Any, data: Any) -> None:
         block = data[i : i + step]
         if isinstance(block, torch.Tensor):
             h.update(tensor_bytes(block))
-        elif block.dtype.hasobject:
+        else:  # an object array
             _text(h, repr(block.tolist()))
-        else:
-            h.update(np.ascontiguousarray(block).reshape(-1).view(np.uint8))
 
 
 def model_digest(model: Any) -> str:

@@ -17,7 +17,7 @@ import xarray as xr
 from .errors import LayoutError
 from .layouts import _check_ids, _examples
 
-__all__ = ["stimulus_ids", "canonical_order", "to_canonical", "align"]
+__all__ = ["stimulus_ids", "canonical_order", "to_canonical", "columns_as_rows", "align"]
 
 
 def stimulus_ids(da: xr.DataArray | xr.Dataset) -> np.ndarray:
@@ -55,18 +55,33 @@ def to_canonical(obj: Any) -> Any:
     Returns
     -------
     The same kind of object, reordered along ``stimulus`` and, for an RDM or a Gram, along
-    ``stimulus_`` (by its own ``stimulus_id_`` coord where it has one).
+    ``stimulus_`` (paired with the rows by its own ``stimulus_id_`` coord, :func:`columns_as_rows`).
     """
     if not isinstance(obj, (xr.DataArray, xr.Dataset)) or "stimulus_id" not in obj.coords:
         return obj
-    order = canonical_order(stimulus_ids(obj))
-    sel = {"stimulus": order}
     if "stimulus_" in obj.dims:
-        cols = obj.coords.get("stimulus_id_")
-        sel["stimulus_"] = order if cols is None else canonical_order(np.asarray(cols.values))
-    if all(np.array_equal(o, np.arange(o.size)) for o in sel.values()):
+        obj = columns_as_rows(obj, str(getattr(obj, "name", None) or "rdm"))
+    order = canonical_order(stimulus_ids(obj))
+    if np.array_equal(order, np.arange(order.size)):
         return obj
-    return obj.isel(sel)
+    return obj.isel(stimulus=order, stimulus_=order) if "stimulus_" in obj.dims else obj.isel(stimulus=order)
+
+
+def columns_as_rows(x: Any, name: str) -> Any:
+    """A labeled RDM (or stack, or Gram Dataset) with its columns (``stimulus_``) in the order of its rows, by id
+    (e.g. after ``rdm.isel(stimulus=...)`` or ``rdm.sortby("stimulus_id")``); the one place that
+    pairs an RDM's two axes."""
+    if "stimulus_id" not in x.coords or "stimulus_id_" not in x.coords:
+        return x
+    rows = np.asarray(x["stimulus_id"].values).astype(str)
+    cols = np.asarray(x["stimulus_id_"].values).astype(str)
+    if np.array_equal(rows, cols):
+        return x
+    pos = {s: i for i, s in enumerate(cols)}
+    if len(pos) != cols.size or set(pos) != set(rows.tolist()) or len(set(rows.tolist())) != rows.size:
+        raise LayoutError(f"{name}: coords 'stimulus_id' and 'stimulus_id_' do not name the same stimuli once each; "
+                          "an RDM's rows and columns are the same stimuli.")
+    return x.isel(stimulus_=[pos[s] for s in rows])
 
 
 def align(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import canonical_order, stimulus_ids, to_canonical
+from ..alignment import canonical_order, columns_as_rows, stimulus_ids, to_canonical
 from ..backend import to_numpy
 from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels import rdm as _r
@@ -143,18 +143,4 @@ def _score_ds(values: Mapping[str, Any], attrs: Mapping[str, Any], coords: Mappi
     return ds
 
 
-def _columns_as_rows(x: Any, name: str) -> Any:
-    """A labeled RDM (or stack, or Gram Dataset) with its columns (``stimulus_``) in the order of its rows, by id
-    (e.g. after ``rdm.isel(stimulus=...)`` or ``rdm.sortby("stimulus_id")``); the one place that
-    pairs an RDM's two axes."""
-    if "stimulus_id" not in x.coords or "stimulus_id_" not in x.coords:
-        return x
-    rows = np.asarray(x["stimulus_id"].values).astype(str)
-    cols = np.asarray(x["stimulus_id_"].values).astype(str)
-    if np.array_equal(rows, cols):
-        return x
-    pos = {s: i for i, s in enumerate(cols)}
-    if len(pos) != cols.size or set(pos) != set(rows.tolist()) or len(set(rows.tolist())) != rows.size:
-        raise LayoutError(f"{name}: coords 'stimulus_id' and 'stimulus_id_' do not name the same stimuli once each; "
-                          "an RDM's rows and columns are the same stimuli.")
-    return x.isel(stimulus_=[pos[s] for s in rows])
+_columns_as_rows = columns_as_rows

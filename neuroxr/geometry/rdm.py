@@ -207,12 +207,7 @@ def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str]) -
         if tuple(d.dims[-2:]) != RDM_DIMS:
             raise LayoutError(f"{nm}: an RDM needs dims {RDM_DIMS} (last two); found {d.dims}.")
     _, o = align(ref, other, names=names)
-    order = np.asarray(o["stimulus_id"].values).astype(str)
-    cols = np.asarray(o["stimulus_id_"].values).astype(str)
-    if np.array_equal(cols, order):  # already paired: no reindexing copy
-        return o
-    idx = {s: i for i, s in enumerate(cols)}
-    return o.isel(stimulus_=[idx[s] for s in order])
+    return _columns_as_rows(o, names[1])  # no reindexing copy when already paired
 
 
 def _pair_inputs(a: Any, b: Any) -> tuple[xr.DataArray, xr.DataArray]:

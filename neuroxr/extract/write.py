@@ -8,7 +8,8 @@ block without rewriting them), which :meth:`LayerWriter.finish` reads back one s
 columns at a time through a memory map. :meth:`~neuroxr.StudyStore.commit_write` then marks the
 staged group complete and swaps it in; a failure or an interruption before that drops the staged
 group (:meth:`~neuroxr.StudyStore.abort_write`), so the previous copy of the layer, if any, is
-never damaged and stays readable.
+never damaged and stays readable. (On an object store the layer is written in place, and its
+previous copy, kept aside meanwhile, is put back: :mod:`neuroxr.store.previous`.)
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class LayerWriter:
         self.dtype = np.dtype(lp.dtype)
         self.largest = 0
         n, q = plan.n_stimuli, lp.n_units
-        self.url: str | None = store.begin_write(self.path)  # readers keep seeing the previous copy
+        self.url: str | None = store.begin_write(self.path)  # the previous copy stays readable (kept aside: object stores)
         self.staging: str | None = None
         try:
             group = write_template(_staged_target(store, self.url, self.path), model_name, lp, plan.stimulus_ids, attrs,

@@ -29,8 +29,8 @@ import xarray as xr
 from ._zarr import list_keys, read_key
 from .integrity import chunk_keys, mark_group
 
-__all__ = ["BATCH_BYTES", "GroupCache", "stage", "put_many", "get_many", "delete_prefix", "fetch", "memory_group",
-           "is_consolidated"]
+__all__ = ["BATCH_BYTES", "GroupCache", "stage", "put_many", "get_many", "keys_below", "delete_keys", "delete_prefix",
+           "fetch", "memory_group", "is_consolidated"]
 
 #: entries up to this size are staged in memory and written / read in one batch each
 BATCH_BYTES = 64 * 2**20
@@ -66,25 +66,35 @@ def get_many(zstore: Any, keys: Iterable[str]) -> dict[str, bytes | None]:
     return {k: (None if b is None else b.to_bytes()) for k, b in zip(keys, sync(run()) if keys else [])}
 
 
-def delete_prefix(zstore: Any, path: str) -> bool:
-    """Delete the group ``path`` and everything below it: its document first (so nobody sees it
-    complete while its data go), then the rest concurrently. Returns whether anything was there."""
+def keys_below(zstore: Any, path: str) -> list[str]:
+    """Every key below the group or prefix ``path`` (one listing request on S3)."""
+    keys = _s3_keys(zstore, path) if type(getattr(zstore, "fs", None)).__name__ == "S3FileSystem" else None
+    return list_keys(zstore, path + "/") if keys is None else keys
+
+
+def delete_keys(zstore: Any, keys: Iterable[str], first: str | None = None) -> None:
+    """Delete ``keys``: ``first`` (a group document, so nobody sees the group complete while its data
+    go) before the others, the others concurrently."""
     from zarr.core.sync import sync
 
-    keys = _s3_keys(zstore, path) if type(getattr(zstore, "fs", None)).__name__ == "S3FileSystem" else None
-    if keys is None:
-        keys = list_keys(zstore, path + "/")
-    if not keys:
-        return False
-    doc = f"{path}/zarr.json"
+    keys = list(keys)
 
     async def run(ks: list[str]) -> None:
         await asyncio.gather(*(zstore.delete(k) for k in ks))
 
-    if doc in keys:
-        sync(zstore.delete(doc))
-    sync(run([k for k in keys if k != doc]))
-    return True
+    if first is not None and first in keys:
+        sync(zstore.delete(first))
+    rest = [k for k in keys if k != first]
+    if rest:
+        sync(run(rest))
+
+
+def delete_prefix(zstore: Any, path: str) -> bool:
+    """Delete the group ``path`` and everything below it, its document first. Returns whether anything
+    was there."""
+    keys = keys_below(zstore, path)
+    delete_keys(zstore, keys, first=f"{path}/zarr.json")
+    return bool(keys)
 
 
 def _s3_keys(zstore: Any, path: str) -> list[str] | None:

@@ -20,7 +20,7 @@ import xarray as xr
 import zarr
 
 from ..errors import StoreError
-from . import atomic, batch
+from . import atomic, batch, previous
 from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, list_keys, read_json
 from .integrity import chunk_index, group_damage, scan
 from .listing import Listing
@@ -244,7 +244,8 @@ class Reading(Listing):
             chunks missing from an array's chunk grid (Zarr would read them as NaN fill), chunks
             that cannot be read (``values=True``), a group marked complete whose arrays
             recorded at write time are not all present, or (local stores) an entry whose writer
-            died between the two renames of its swap where the swap cannot be finished.
+            died between the two renames of its swap where the swap cannot be finished, or (object
+            stores) an entry left incomplete by an interrupted rewrite while its previous copy is kept.
         """
         if path is None:
             unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place
@@ -256,9 +257,10 @@ class Reading(Listing):
         return [(path, p) for p in problems]
 
     def _unfinished_swaps(self) -> list[tuple[str, str]]:
-        """Swaps of dead writers that could not be finished here (a read-only folder), as damage."""
+        """Swaps of dead writers that could not be finished here (a read-only folder), and (object
+        stores) rewrites whose entry is incomplete while a previous copy is kept, as damage."""
         if self._local is None:
-            return []
+            return previous.interrupted(self._zstore)
         out = []
         for path in atomic.pending(self._local):
             staged = atomic.orphaned(self._local, path)

@@ -6,7 +6,8 @@ Layout (see ``schemas/store.schema.json``)::
     features/<model>/<layer>              stimulus x unit (whole stimulus axis, units chunked)
     scores/, metrics/, cache/             entries computed from the sets (their layout and
                                           provenance keys: :mod:`neuroxr.entries.layout`)
-    .neuroxr/                             staging groups, swap journals and locks (local stores)
+    .neuroxr/                             staging groups, swap journals and locks (local stores),
+                                          kept copies and rewrite journals (object stores), inventory
 
 The store reads and writes groups by path; it knows the sets (:meth:`StudyStore.write_neural`,
 :meth:`StudyStore.write_features`) but not what the entries mean: computing, finding and listing
@@ -17,7 +18,9 @@ Every entry is a Zarr group. An entry is *complete* only once the group attribut
 marked complete and then swapped in by two directory renames under the entry's lock
 (:mod:`neuroxr.store.atomic`, :mod:`neuroxr.store.lock`): a kill or a full disk at any moment
 leaves the old or the new complete entry. On fsspec URLs (no atomic rename) the entry is written
-in place, data first and marker last, and one writer per store is the rule.
+in place, data first and marker last, after its old complete copy is copied aside
+(:mod:`neuroxr.store.previous`): a failed or killed rewrite gets it back. One writer per store is
+the rule there.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ import zarr
 
 from ..errors import ParameterError, StoreError
 from ..layouts import validate_features, validate_neural
-from . import atomic, batch
+from . import atomic, batch, previous
 from ._zarr import (
+    COMPLETE_ATTR,
     DATA_VAR,
     STORE_ATTRS,
     STORE_VERSION,
@@ -116,6 +120,8 @@ class StudyStore(Reading):
         self._root_group: zarr.Group | None = None
         self._local = local_root(self.url)
         self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
+        # object stores: entry URL -> (path, id of its kept previous copy or None), between begin_write and commit
+        self._rewriting: dict[str, tuple[str, str | None]] = {}
         self._committing: dict[str, zarr.Group] = {}  # entry path -> its staged group, during commit_write
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
             how = "" if mode == "r" else "; pass create=True to make a new store there"
@@ -138,6 +144,12 @@ class StudyStore(Reading):
             raise StoreError(f"no study store at {self.url!r} ({type(exc).__name__}: {exc}).") from exc
         if self._local is not None:  # finish swaps interrupted by a killed writer (readers too, when they can)
             atomic.recover(self._local, cleanup=mode == "a")
+        elif mode == "a":  # put back the previous copies of rewrites whose writers were killed
+            try:
+                for path, token in previous.recover(self._zstore).items():
+                    self._record(path, "complete", token)
+            except OSError:  # e.g. credentials that only read: the journals stay for a writer that can
+                pass
 
     def _open_root(self) -> zarr.Group:
         """The root group; with ``mode="a"`` made (and stamped with the store version) when absent.
@@ -233,6 +245,7 @@ class StudyStore(Reading):
                     existed = os.path.lexists(os.path.join(self._local, *path.split("/")))
                     atomic.remove_entry(self._local, path)
             else:
+                previous.forget(self._zstore, path)  # deleted on purpose: a kept copy must not come back
                 existed = batch.delete_prefix(self._zstore, path)
             if existed:
                 self._record(path, "deleted")
@@ -250,7 +263,8 @@ class StudyStore(Reading):
         Write the entry into that URL as the *root* group of a Zarr store (e.g.
         ``ds.to_zarr(url, mode="w")`` or ``zarr.open_group(url, mode="w")``), then call
         :meth:`commit_write` (or :meth:`abort_write`). Readers keep seeing the old entry until
-        the commit. On fsspec URLs the old entry is deleted now and the URL is the entry itself.
+        the commit. On fsspec URLs the old complete entry is copied aside and deleted now, and the URL
+        is the entry itself; :meth:`abort_write` puts the old copy back (:mod:`neuroxr.store.previous`).
         """
         self._require_write()
         try:
@@ -259,11 +273,8 @@ class StudyStore(Reading):
             raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
         if self._local is None:
             self._forget(path)
-            try:
-                batch.delete_prefix(self._zstore, path)
-            except OSError as exc:
-                raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}.") from exc
             url = self.url.rstrip("/") + "/" + path
+            self._rewriting[url] = (path, self._keep_previous(path))
         else:
             try:
                 sid = atomic.new_staging(self._local)
@@ -277,7 +288,11 @@ class StudyStore(Reading):
         """Mark the staged group ``staging`` (from :meth:`begin_write`) complete and swap it in as ``path``."""
         self._require_write()
         if self._local is None:
-            self.mark_complete(path)
+            try:
+                self.mark_complete(path)
+            except BaseException as exc:
+                self._abort(staging, exc)
+            self._finish_rewrite(staging)
             return
         sid = self._staged.pop(staging, None)
         if sid is None:
@@ -347,10 +362,68 @@ class StudyStore(Reading):
         self._known.update(missing)
 
     def abort_write(self, staging: str) -> None:
-        """Drop a staged group that will not be committed (the entry keeps its previous copy)."""
+        """Drop a staged group that will not be committed (the entry keeps its previous copy; on fsspec
+        URLs the partial new copy is deleted and the previous one put back)."""
         sid = self._staged.pop(staging, None)
         if sid is not None and self._local is not None:
             atomic.discard(self._local, sid)
+        if staging in self._rewriting:
+            self._undo_rewrite(staging)
+
+    def _keep_previous(self, path: str) -> str | None:
+        """Object stores: copy the complete entry ``path`` aside (with a journal), then delete it;
+        the id of the kept copy, or ``None`` when there was no complete copy to keep."""
+        try:
+            keys = batch.keys_below(self._zstore, path)  # the listing the deletion needs anyway
+            doc = read_json(self._zstore, f"{path}/zarr.json") if f"{path}/zarr.json" in keys else None
+            attrs = (doc or {}).get("attributes", {})
+            bid = previous.keep(self._zstore, path, keys, attrs.get(TOKEN_ATTR)) if attrs.get(COMPLETE_ATTR) else None
+        except OSError as exc:  # nothing was deleted
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
+        try:
+            batch.delete_keys(self._zstore, keys, first=f"{path}/zarr.json")
+        except OSError as exc:
+            self._rewriting[path] = (path, bid)
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {self._undo_rewrite(path)}.") from exc
+        return bid
+
+    def _undo_rewrite(self, url: str) -> str:
+        """Object stores: a rewrite begun at ``url`` failed: delete its partial copy and put the kept
+        previous copy back. Returns how the entry was left, for the error message."""
+        path, bid = self._rewriting.pop(url)
+        self._forget(path)
+        try:
+            if bid is None:
+                batch.delete_prefix(self._zstore, path)
+                return "nothing was written; write it again"
+            self._record(path, "complete", previous.restore(self._zstore, path, bid))
+            return "the previous copy is kept"
+        except OSError:
+            if bid is None:
+                return "the entry is incomplete; write it again"
+            when = "when the store is next opened for writing"
+            try:
+                previous.abandon(self._zstore, path)
+            except OSError:
+                when = f"by a writable open of the store {int(LOCK_EXPIRY)} s after this write began"
+            return f"the previous copy is kept in {previous.kept_at(bid)} and is put back {when}"
+
+    def _abort(self, url: str, exc: BaseException) -> None:
+        """Undo the rewrite at ``url`` and raise: a one-line :class:`StoreError` for a storage failure."""
+        path = self._rewriting[url][0]
+        how = self._undo_rewrite(url)
+        if isinstance(exc, OSError):
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {how}.") from exc
+        raise exc
+
+    def _finish_rewrite(self, url: str) -> None:
+        """Object stores: the new copy at ``url`` is complete: drop the kept previous copy."""
+        path, bid = self._rewriting.pop(url)
+        if bid is not None:
+            try:
+                previous.drop(self._zstore, path, bid)
+            except OSError:  # left for the next writable open, which sees the entry complete and drops it
+                pass
 
     def write_dataset(self, path: str, ds: xr.Dataset, encoding: Mapping[str, Any] | None = None) -> None:
         """Write ``ds`` as the entry ``path``; the previous copy stays readable until the new one is complete.
@@ -379,11 +452,14 @@ class StudyStore(Reading):
             target = zarr_store(url, False, None) if self._local is not None else self._zstore
             group = None if self._local is not None else path
             ds.to_zarr(target, group=group, mode="w", consolidated=False, encoding=encoding, write_empty_chunks=True)
-        except OSError as exc:
+        except BaseException as exc:
+            if self._local is None:
+                self._abort(url, exc)
             self.abort_write(url)
-            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept.") from exc
-        except BaseException:
-            self.abort_write(url)
+            if isinstance(exc, OSError):
+                raise StoreError(
+                    f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the previous copy is kept."
+                ) from exc
             raise
         self.commit_write(path, url)
 
@@ -392,20 +468,19 @@ class StudyStore(Reading):
         (data and array documents, then the group document with the completion marker)."""
         items, token = batch.stage(ds, encoding)  # nothing in the store is touched if this fails
         doc = items.pop("zarr.json")
+        url = self.begin_write(path)  # records the write as pending, keeps and deletes the old entry
         try:
-            self.begin_write(path)  # records the write as pending and deletes the old entry
             self._require_parents(path)
             batch.put_many(self._zstore, {f"{path}/{k}": v for k, v in items.items()})
             batch.put_many(self._zstore, {f"{path}/zarr.json": doc})
-            self._known.add(path)
-            if self._cache:  # what this object just wrote need not be read back
-                self._docs[path] = json.loads(doc)
-                self._data.keep((path, token), {**items, "zarr.json": doc})
             self._record(path, "complete", token)
-        except OSError as exc:
-            raise StoreError(
-                f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; the entry is incomplete, write it again."
-            ) from exc
+        except BaseException as exc:
+            self._abort(url, exc)
+        self._known.add(path)
+        if self._cache:  # what this object just wrote need not be read back
+            self._docs[path] = json.loads(doc)
+            self._data.keep((path, token), {**items, "zarr.json": doc})
+        self._finish_rewrite(url)
 
     def write_neural(self, name: str, da: xr.DataArray) -> str:
         """Store a neural-response array as ``neural/<name>``; returns the entry path."""

@@ -1,0 +1,189 @@
+"""Rewrites on object stores keep the previous copy until the new one is complete.
+
+An object store (S3, GCS, any fsspec URL) has no atomic rename, so a rewrite cannot be written aside
+and swapped in as on a local folder (:mod:`.atomic`); the entry is written in place. Before the old
+complete copy of an entry is deleted, its keys are copied (server side where the file system can)
+to ``.neuroxr/previous/<id>/`` and a journal ``.neuroxr/rewrites/<quoted path>.json`` records
+``{"path", "previous": id, "token", "host", "pid", "time"}``, written after the copy is whole. Then:
+
+- the new copy is complete (its group document, carrying the completion marker, is written last):
+  the journal and then the kept copy are deleted (:func:`drop`);
+- the write fails (an exception in this process): the partial new copy is deleted and the kept copy
+  is copied back, group document last (:func:`restore`), and the write's error says the previous
+  copy is kept. When even that fails (the store is unreachable), the journal is marked abandoned
+  (:func:`abandon`) where it can be, so the next writable open puts the copy back at once;
+- the writer is killed: the entry is incomplete, so nothing trusts it, and the journal names the
+  kept copy. :func:`recover` (run when the store is opened for writing) puts it back once its writer
+  is gone: the writer ran on this host and its process is dead, or the journal is older than
+  :data:`~neuroxr.store.lock.LOCK_EXPIRY`. An entry that is complete by then (the new write
+  finished) keeps the new copy and the journal is dropped.
+
+A first write (no complete old copy) costs nothing more: the listing that finds the old keys to
+delete is made anyway. ``id`` is ``<host>~<pid>~<time ns>~<uuid>``, so kept copies that no journal
+names (a writer killed while copying) are removed by the same rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, unquote
+
+from ._zarr import COMPLETE_ATTR, HIDDEN, TOKEN_ATTR, read_json
+from .batch import delete_keys, keys_below, put_many
+from .lock import LOCK_EXPIRY, _owner_alive
+
+__all__ = ["keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "kept_at"]
+
+_HOST = socket.gethostname()
+_JOURNALS = f"{HIDDEN}/rewrites"
+_KEPT = f"{HIDDEN}/previous"
+
+
+def kept_at(bid: str) -> str:
+    """The store-relative prefix of the kept copy ``bid``."""
+    return f"{_KEPT}/{bid}"
+
+
+def _journal(path: str) -> str:
+    return f"{_JOURNALS}/{quote(path, safe='')}.json"
+
+
+def _copy(zstore: Any, pairs: dict[str, str]) -> None:
+    """Copy every ``source key -> destination key`` concurrently: server side when the file system
+    has a copy (S3's CopyObject), else read and written through this process."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    fs, root = getattr(zstore, "fs", None), getattr(zstore, "path", "").rstrip("/")
+    server_side = fs is not None and hasattr(fs, "_cp_file")
+
+    async def one(src: str, dst: str) -> None:
+        if server_side:
+            await fs._cp_file(f"{root}/{src}", f"{root}/{dst}")
+            return
+        buf = await zstore.get(src, prototype=default_buffer_prototype())
+        if buf is None:
+            raise FileNotFoundError(src)
+        await zstore.set(dst, buf)
+
+    async def run() -> None:
+        await asyncio.gather(*(one(s, d) for s, d in pairs.items()))
+
+    if pairs:
+        sync(run())
+
+
+def keep(zstore: Any, path: str, keys: list[str], token: str | None) -> str:
+    """Copy the complete group ``path`` (its ``keys``, from one listing) aside, then write its journal;
+    returns the id of the kept copy. Nothing at ``path`` is touched."""
+    bid = f"{quote(_HOST, safe='')}~{os.getpid()}~{time.time_ns()}~{uuid.uuid4().hex}"
+    _copy(zstore, {k: f"{kept_at(bid)}/{k[len(path) + 1:]}" for k in keys})
+    rec = {"path": path, "previous": bid, "token": token, "host": _HOST, "pid": os.getpid(), "time": time.time()}
+    put_many(zstore, {_journal(path): json.dumps(rec).encode()})
+    return bid
+
+
+def drop(zstore: Any, path: str, bid: str) -> None:
+    """The rewrite of ``path`` is complete (or superseded): delete its journal, then the kept copy."""
+    delete_keys(zstore, [_journal(path)])
+    forget_copy(zstore, bid)
+
+
+def forget_copy(zstore: Any, bid: str) -> None:
+    """Delete the kept copy ``bid``."""
+    delete_keys(zstore, keys_below(zstore, kept_at(bid)))
+
+
+def forget(zstore: Any, path: str) -> None:
+    """Delete the journal of ``path`` (the entry is being deleted on purpose); its kept copy becomes
+    an orphan, removed by a later :func:`recover`. One request, whether a journal exists or not."""
+    delete_keys(zstore, [_journal(path)])
+
+
+def restore(zstore: Any, path: str, bid: str) -> str | None:
+    """Put the kept copy ``bid`` back as ``path`` (whatever is there is deleted first; the group
+    document, which carries the completion marker, is written last), then :func:`drop` it.
+    Returns the token of the restored copy. Safe to repeat after an interruption."""
+    delete_keys(zstore, keys_below(zstore, path), first=f"{path}/zarr.json")
+    prefix = kept_at(bid)
+    kept = keys_below(zstore, prefix)
+    doc = f"{prefix}/zarr.json"
+    if doc not in kept:
+        raise FileNotFoundError(f"{prefix}/zarr.json")
+    _copy(zstore, {k: f"{path}/{k[len(prefix) + 1:]}" for k in kept if k != doc})
+    _copy(zstore, {doc: f"{path}/zarr.json"})
+    token = (read_json(zstore, f"{path}/zarr.json") or {}).get("attributes", {}).get(TOKEN_ATTR)
+    drop(zstore, path, bid)
+    return token
+
+
+def abandon(zstore: Any, path: str) -> None:
+    """Mark the journal of ``path`` abandoned: its writer gave up, so :func:`recover` need not wait."""
+    rec = read_json(zstore, _journal(path))
+    if rec:
+        put_many(zstore, {_journal(path): json.dumps({**rec, "abandoned": True}).encode()})
+
+
+def _journals(zstore: Any) -> dict[str, dict[str, Any]]:
+    """``{path: journal record}`` of every rewrite not finished: one listing plus one read each."""
+    out = {}
+    for key in keys_below(zstore, _JOURNALS):
+        rec = read_json(zstore, key)
+        name = key[len(_JOURNALS) + 1 :]
+        if rec and isinstance(rec.get("previous"), str) and name.endswith(".json"):
+            out[unquote(name[: -len(".json")])] = rec
+    return out
+
+
+def _writer_gone(host: str, pid: Any, started: float, now: float, expiry: float) -> bool:
+    if now - started > expiry:
+        return True
+    return host == _HOST and not _owner_alive({"host": host, "pid": pid})
+
+
+def _complete(zstore: Any, path: str) -> bool:
+    doc = read_json(zstore, f"{path}/zarr.json")
+    return bool(doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False))
+
+
+def recover(zstore: Any, expiry: float = LOCK_EXPIRY, now: float | None = None) -> dict[str, str | None]:
+    """Finish the rewrites whose writers are gone: an incomplete entry gets its kept copy back, a
+    complete one (the new write finished) keeps the new copy; kept copies no journal names are
+    removed once their writers are gone. Returns ``{path: token}`` of the restored entries."""
+    now = time.time() if now is None else now
+    restored: dict[str, str | None] = {}
+    journals = _journals(zstore)
+    named = {rec["previous"] for rec in journals.values()}
+    for path, rec in journals.items():
+        if not rec.get("abandoned") and not _writer_gone(rec.get("host"), rec.get("pid"), float(rec.get("time", 0)), now,
+                                                         expiry):
+            continue
+        if _complete(zstore, path):
+            drop(zstore, path, rec["previous"])
+        else:
+            restored[path] = restore(zstore, path, rec["previous"])
+    orphans = {k[len(_KEPT) + 1 :].split("/", 1)[0] for k in keys_below(zstore, _KEPT)} - named
+    for bid in orphans:
+        parts = bid.split("~")
+        if len(parts) == 4 and parts[1].isdigit() and parts[2].isdigit() and _writer_gone(
+            unquote(parts[0]), int(parts[1]), int(parts[2]) / 1e9, now, expiry
+        ):
+            forget_copy(zstore, bid)
+    return restored
+
+
+def interrupted(zstore: Any) -> list[tuple[str, str]]:
+    """Rewrites whose entry is not complete, as ``(path, problem)`` for the integrity report."""
+    out = []
+    for path, rec in _journals(zstore).items():
+        if not _complete(zstore, path):
+            out.append((path, f"a rewrite of it was interrupted; its previous complete copy is kept in "
+                              f"{kept_at(rec['previous'])} and is put back when the store is opened for writing "
+                              f"once that writer is gone ({int(LOCK_EXPIRY)} s after it began, or at once on its host)"))
+    return out

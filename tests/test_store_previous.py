@@ -1,0 +1,258 @@
+"""Object stores (fsspec URLs): a failed or killed rewrite never loses the previous complete copy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr.storage
+
+from neuroxr.layouts import features, neural
+from neuroxr.store import StoreError, StudyStore, batch, previous
+from neuroxr.store._zarr import list_keys, read_json
+from neuroxr.store.lock import LOCK_EXPIRY
+
+PATH = "neural/monkeyA"
+
+
+def _neural(seed=0, n=8, k=6, t=3):
+    rng = np.random.default_rng(seed)
+    return neural(rng.normal(size=(n, k, t)), [f"img{i}" for i in range(n)], [f"n{j}" for j in range(k)])
+
+
+def _features(seed=0, n=8, p=12):
+    rng = np.random.default_rng(seed)
+    return features(rng.normal(size=(n, p)), [f"img{i}" for i in range(n)], model="net", layer="fc")
+
+
+@pytest.fixture
+def url():
+    url = f"memory://neuroxr-previous-{uuid.uuid4().hex}/study.zarr"
+    StudyStore(url).write_neural("monkeyA", _neural(0))
+    return url
+
+
+@pytest.fixture(params=["batched", "in place"])
+def write_path(request, monkeypatch):
+    """Both ways an object store writes an entry: staged in memory and uploaded in one batch, or
+    written in place by xarray (entries above ``batch.BATCH_BYTES``)."""
+    if request.param == "in place":
+        monkeypatch.setattr(batch, "BATCH_BYTES", 0)
+    return request.param
+
+
+def _hidden(url, kind):
+    st = StudyStore(url, mode="r")
+    return list_keys(st._zstore, f".neuroxr/{kind}/")
+
+
+def _fail_writes_under(monkeypatch, prefix, n_ok=0, times=1):
+    """FsspecStore.set lets ``n_ok`` writes below ``prefix`` through, then fails ``times`` of them."""
+    real = zarr.storage.FsspecStore.set
+    calls = {"n": 0}
+
+    async def fake(self, key, value, *args, **kwargs):
+        if key.startswith(prefix + "/"):
+            calls["n"] += 1
+            if n_ok < calls["n"] <= n_ok + times:
+                raise ConnectionError(f"connection reset writing {key}")
+        return await real(self, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(zarr.storage.FsspecStore, "set", fake)
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("n_ok", [0, 1])
+def test_failed_rewrite_puts_the_previous_copy_back(url, write_path, monkeypatch, n_ok):
+    st = StudyStore(url)
+    token = st.token(PATH)
+    with monkeypatch.context() as m:
+        _fail_writes_under(m, PATH, n_ok=n_ok)
+        with pytest.raises(StoreError, match=r"cannot write 'neural/monkeyA': ConnectionError.*the previous copy is kept\.$"):
+            st.write_neural("monkeyA", _neural(1))
+    fresh = StudyStore(url, mode="r")
+    assert fresh.token(PATH) == token and fresh.damaged() == []
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
+    assert fresh.inventory()["neural"] == ["monkeyA"]
+    assert _hidden(url, "previous") == [] and _hidden(url, "rewrites") == []  # nothing left aside
+    st.write_neural("monkeyA", _neural(2))  # and a later rewrite works, dropping its kept copy
+    np.testing.assert_array_equal(StudyStore(url, mode="r").read_neural("monkeyA").values, _neural(2).values)
+    assert _hidden(url, "previous") == [] and _hidden(url, "rewrites") == []
+
+
+def test_failed_first_write_leaves_nothing(monkeypatch):
+    url = f"memory://neuroxr-previous-{uuid.uuid4().hex}/study.zarr"
+    st = StudyStore(url)
+    with monkeypatch.context() as m:
+        _fail_writes_under(m, PATH, n_ok=1)
+        with pytest.raises(StoreError, match=r"nothing was written; write it again\.$"):
+            st.write_neural("monkeyA", _neural(1))
+    assert st.incomplete_entries() == [] and st.inventory()["neural"] == [] and _hidden(url, "rewrites") == []
+
+
+def test_compute_error_during_an_in_place_rewrite_keeps_the_previous_copy(url, monkeypatch):
+    """A lazy input that fails while xarray writes it in place: the original error, the old copy back."""
+    import dask.array as da
+
+    monkeypatch.setattr(batch, "BATCH_BYTES", 0)
+    st = StudyStore(url)
+    token = st.token(PATH)
+
+    def boom(block):
+        raise RuntimeError("the model crashed")
+
+    bad = _neural(1).chunk({"neuroid": 3})
+    bad = bad.copy(data=da.map_blocks(boom, bad.data, dtype=bad.dtype))
+    with pytest.raises(RuntimeError, match="the model crashed"):
+        st.write_dataset(PATH, bad.to_dataset(name="data"))
+    assert StudyStore(url, mode="r").token(PATH) == token and _hidden(url, "rewrites") == []
+    np.testing.assert_array_equal(StudyStore(url, mode="r").read_neural("monkeyA").values, _neural(0).values)
+
+
+def test_aborted_staged_write_puts_the_previous_copy_back(url):
+    """begin_write / abort_write (feature extraction's path): readers see the old copy again."""
+    st = StudyStore(url)
+    st.write_features("net", "fc", _features(0))
+    token = st.token("features/net/fc")
+    staging = st.begin_write("features/net/fc")
+    assert not st.is_complete("features/net/fc")  # deleted in place: an object store has no rename
+    _partial().to_zarr(st._zstore, group="features/net/fc", mode="w", consolidated=False)
+    st.abort_write(staging)
+    fresh = StudyStore(url, mode="r")
+    assert fresh.token("features/net/fc") == token
+    np.testing.assert_array_equal(fresh.read_features("net", "fc").values, _features(0).values)
+
+
+def _partial():
+    return xr.Dataset({"data": (("unit",), np.arange(4.0))})
+
+
+def _killed_rewrite(url, pid=None, *, finish=False):
+    """A rewrite of PATH whose writer died after deleting the old copy (its journal names ``pid``)."""
+    st = StudyStore(url)
+    staging = st.begin_write(PATH)
+    _partial().to_zarr(st._zstore, group=PATH, mode="w", consolidated=False)  # a new copy, not marked yet
+    if finish:
+        st.mark_complete(PATH)  # killed after the new copy was complete, before dropping the kept one
+    st._rewriting.pop(staging)  # the process is gone: nothing of it finishes the write
+    if pid is not None:
+        (key,) = _hidden(url, "rewrites")
+        rec = read_json(st._zstore, key)
+        batch.put_many(st._zstore, {key: json.dumps({**rec, "pid": pid}).encode()})
+
+
+def test_killed_rewrite_is_reported_then_restored_by_a_writer(url):
+    token = StudyStore(url, mode="r").token(PATH)
+    _killed_rewrite(url, pid=_dead_pid())
+    reader = StudyStore(url, mode="r")  # a reader never trusts the partial copy, and says where the old one is
+    assert not reader.is_complete(PATH)
+    (problem,) = reader.damaged()
+    assert problem[0] == PATH and "rewrite of it was interrupted" in problem[1] and ".neuroxr/previous/" in problem[1]
+    writer = StudyStore(url)  # its writer is dead: the previous copy is put back
+    assert writer.token(PATH) == token and writer.damaged() == [] and writer.inventory()["neural"] == ["monkeyA"]
+    np.testing.assert_array_equal(writer.read_neural("monkeyA").values, _neural(0).values)
+    assert _hidden(url, "previous") == [] and _hidden(url, "rewrites") == []
+
+
+def test_a_live_writers_rewrite_is_left_alone_until_it_expires(url):
+    token = StudyStore(url, mode="r").token(PATH)
+    _killed_rewrite(url)  # the journal names this process, which is alive
+    assert not StudyStore(url).is_complete(PATH)  # a writable open does not restore under a live writer
+    st = StudyStore(url)
+    assert previous.recover(st._zstore, now=time.time() + LOCK_EXPIRY - 60) == {}
+    assert previous.recover(st._zstore, now=time.time() + LOCK_EXPIRY + 1) == {PATH: token}  # expired
+    assert StudyStore(url, mode="r").token(PATH) == token
+
+
+def test_a_finished_rewrite_keeps_the_new_copy(url):
+    """Killed after the new copy was complete: recovery drops the kept copy, never rolls back."""
+    _killed_rewrite(url, pid=_dead_pid(), finish=True)
+    new = StudyStore(url, mode="r").token(PATH)
+    assert StudyStore(url, mode="r").damaged() == []
+    st = StudyStore(url)
+    assert st.token(PATH) == new and _hidden(url, "previous") == [] and _hidden(url, "rewrites") == []
+    np.testing.assert_array_equal(st.read_dataset(PATH)["data"].values, _partial()["data"].values)
+
+
+def test_a_deleted_entry_does_not_come_back(url):
+    """An entry deleted on purpose after an interrupted rewrite: its kept copy is not put back."""
+    _killed_rewrite(url)  # a live writer: a writable open leaves it alone
+    st = StudyStore(url)
+    st.invalidate(PATH)
+    assert previous.recover(st._zstore, now=time.time() + LOCK_EXPIRY + 1) == {}
+    assert StudyStore(url).group_attrs(PATH) is None
+
+
+def test_abandoned_rewrite_is_restored_at_once(url, monkeypatch):
+    """The store is unreachable while putting the old copy back: the writer marks its journal
+    abandoned, and the next writable open (this live process's own) restores it."""
+    st = StudyStore(url)
+    token = st.token(PATH)
+    with monkeypatch.context() as m:
+        _fail_writes_under(m, PATH, times=10**6)  # every write of the entry fails, the restore's copies too
+        real_copy = previous._copy
+
+        def copy(zstore, pairs):
+            if any(dst.startswith(PATH + "/") for dst in pairs.values()):
+                raise ConnectionError("connection reset")
+            real_copy(zstore, pairs)
+
+        m.setattr(previous, "_copy", copy)
+        with pytest.raises(StoreError, match=r"the previous copy is kept in \.neuroxr/previous/\S+ and is put back"):
+            st.write_neural("monkeyA", _neural(1))
+    assert not StudyStore(url, mode="r").is_complete(PATH)
+    assert StudyStore(url).token(PATH) == token and _hidden(url, "rewrites") == []
+
+
+def test_orphaned_kept_copies_of_dead_writers_are_removed(url):
+    st = StudyStore(url)
+    keys = batch.keys_below(st._zstore, PATH)
+    bid = previous.keep(st._zstore, PATH, keys, st.token(PATH))
+    previous.forget(st._zstore, PATH)  # a journal-less kept copy, e.g. a writer killed while copying
+    assert _hidden(url, "previous")
+    StudyStore(url)
+    assert _hidden(url, "previous")  # its writer (this process) is alive: kept
+    dead = bid.split("~")
+    dead[1] = str(_dead_pid())
+    previous._copy(st._zstore, {k: k.replace(bid, "~".join(dead)) for k in _hidden(url, "previous")})
+    previous.forget_copy(st._zstore, bid)
+    StudyStore(url)
+    assert _hidden(url, "previous") == []
+
+
+def test_rewrite_on_s3_keeps_the_previous_copy(s3_server, monkeypatch):
+    """On an S3-compatible server the kept copy is made server side (CopyObject), and only on a rewrite."""
+    options, log = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"
+    st = StudyStore(url, storage_options=options)
+    n0 = len(log.requests)
+    st.write_neural("monkeyA", _neural(0))
+    assert not any(r[0] == "PUT" and "previous" in r[2] for r in log.requests[n0:])  # a first write copies nothing
+    token = st.token(PATH)
+    with monkeypatch.context() as m:
+        _fail_writes_under(m, PATH)
+        with pytest.raises(StoreError, match="the previous copy is kept"):
+            st.write_neural("monkeyA", _neural(1))
+    fresh = StudyStore(url, mode="r", storage_options=options)
+    assert fresh.token(PATH) == token and fresh.damaged() == []
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
+    st.write_neural("monkeyA", _neural(2))
+    np.testing.assert_array_equal(StudyStore(url, mode="r", storage_options=options).read_neural("monkeyA").values,
+                                  _neural(2).values)
+    assert _hidden_s3(url, options) == []
+
+
+def _hidden_s3(url, options):
+    st = StudyStore(url, mode="r", storage_options=options)
+    return list_keys(st._zstore, ".neuroxr/previous/") + list_keys(st._zstore, ".neuroxr/rewrites/")

@@ -288,6 +288,8 @@ class StudyStore(Reading):
         """Mark the staged group ``staging`` (from :meth:`begin_write`) complete and swap it in as ``path``."""
         self._require_write()
         if self._local is None:
+            if staging not in self._rewriting:
+                raise StoreError(f"commit_write({path!r}): {staging!r} is not a write begun on this store; call begin_write first.")
             try:
                 self.mark_complete(path)
             except BaseException as exc:

@@ -18,6 +18,10 @@ to ``.neuroxr/previous/<id>/`` and a journal ``.neuroxr/rewrites/<quoted path>.j
   :data:`~neuroxr.store.lock.LOCK_EXPIRY`. An entry that is complete by then (the new write
   finished) keeps the new copy and the journal is dropped.
 
+Recovery is for one process at a time, as writing is (one writer per store): a sweep's own process
+opens the store, and so recovers, before its workers do, and a worker skips the journals of its
+live fellow writers.
+
 A first write (no complete old copy) costs nothing more: the listing that finds the old keys to
 delete is made anyway. ``id`` is ``<host>~<pid>~<time ns>~<uuid>``, so kept copies that no journal
 names (a writer killed while copying) are removed by the same rule.
@@ -166,7 +170,7 @@ def recover(zstore: Any, expiry: float = LOCK_EXPIRY, now: float | None = None) 
             continue
         if _complete(zstore, path):
             drop(zstore, path, rec["previous"])
-        else:
+        elif read_json(zstore, _journal(path)) == rec:  # not finished by another process meanwhile
             restored[path] = restore(zstore, path, rec["previous"])
     orphans = {k[len(_KEPT) + 1 :].split("/", 1)[0] for k in keys_below(zstore, _KEPT)} - named
     for bid in orphans:

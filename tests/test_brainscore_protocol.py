@@ -11,7 +11,7 @@ import xarray as xr
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.layouts import features as make_features
 from neuroxr.layouts import neural as make_neural
 from neuroxr.predictivity.brainscore import brainscore, brainscore_ceiling
@@ -100,6 +100,8 @@ def test_brainscore_errors():
     ds = brainscore(feats, avg, n_components=5, ceiling=False)
     assert math.isnan(float(ds["score"])) and np.isfinite(float(ds["raw"]))
     assert isinstance(ds, xr.Dataset)
+    with pytest.raises(ParameterError, match=r"ceiling_mode='squared_ratio' has no effect with ceiling=False"):
+        brainscore(feats, avg, n_components=5, ceiling=False, ceiling_mode="squared_ratio")
 
 
 def test_brainscore_does_not_depend_on_storage_order():

@@ -11,7 +11,7 @@ from scipy.stats import rankdata, spearmanr
 
 from neuroxr import LayoutError, StudyStore, features, neural
 from neuroxr import geometry as geo
-from neuroxr.errors import NeuroxrWarning
+from neuroxr.errors import NeuroxrWarning, ParameterError
 from neuroxr.kernels.folds import kfold_indices
 
 
@@ -187,6 +187,8 @@ def test_ereg_projects_then_scores():
     assert ds.attrs["n_components"] == 20 and ds.attrs["projected"] == 1
     with pytest.raises(ValueError, match="n_components"):
         geo.ereg(F, R, n_components=-3)
+    with pytest.raises(ParameterError, match=r"^ereg: eps=0.3 sets the Johnson-Lindenstrauss dimension"):
+        geo.ereg(F, R, n_components=20, eps=0.3)  # eps only sizes n_components='auto'
 
 
 def test_rdm_method_validation_in_labeled_api():

@@ -10,8 +10,10 @@ import pytest
 import xarray as xr
 from conftest import latent_sets
 
+import neuroxr as nx
 from neuroxr import geometry as geo
 from neuroxr.entries import list_entries, lookup, metric_kind, metric_options, metric_value, score, score_metric
+from neuroxr.errors import ParameterError
 from neuroxr.layouts import LayoutError, features, validate_metric
 from neuroxr.schemas import validate_store
 from neuroxr.store import StoreError, StudyStore
@@ -104,6 +106,12 @@ def test_crsa_options_region_subset_and_feature_target(study):
     np.testing.assert_allclose(float(ds["score"]), float(geo.crsa(f1, f2, noise_ceiling=False)["score"]), rtol=1e-10)
     with pytest.raises(LayoutError, match="ceiling needs a neural target"):
         score_metric(store, "crsa", "net.l2", "net.l1", noise_ceiling=True)
+    # the automatic ceiling is off for a feature-set target: its seed and reps change nothing, so they
+    # take their defaults and name the same entry; turned off explicitly, they are refused
+    path = nx.compute(store, "crsa", "net.l1", "net.l2")
+    assert nx.compute(store, "crsa", "net.l1", "net.l2", params={"reps": 3, "seed": 2}) == path
+    with pytest.raises(ParameterError, match=r"seed=2 and reps=3 draw the split halves of the noise ceiling"):
+        geo.crsa(f1, f2, noise_ceiling=False, reps=3, seed=2)
 
 
 def test_ersa_and_ereg_equal_geometry(study):

@@ -9,7 +9,7 @@ import pytest
 
 import neuroxr as nx
 from neuroxr import predictivity as pv
-from neuroxr.errors import LayoutError, NeuroxrError, NeuroxrWarning
+from neuroxr.errors import LayoutError, NeuroxrError, NeuroxrWarning, ParameterError
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +154,37 @@ def test_reverse_ceiling_is_the_prediction_reliability(small):
     F, R = small
     ds = pv.reverse(R, F, reps=2, seed=0)
     np.testing.assert_allclose(ds.ceiling.values, ds.prediction_shc.values)
+    # without a ceiling min_reliability judges nothing: refused when the ceiling is turned off, a warning
+    # when the automatic ceiling is off for these data (one repeat: trial-averaged)
+    with pytest.raises(ParameterError, match=r"^min_reliability=0.5 has no effect without a noise ceiling"):
+        pv.forward(F, R, reps=1, noise_ceiling=False, min_reliability=0.5)
     with pytest.warns(NeuroxrWarning, match="min_reliability=0.5 is ignored"):
-        raw = pv.forward(F, R, reps=1, noise_ceiling=False, min_reliability=0.5)
+        raw = pv.forward(F, R.isel(repeat=[0]), reps=1, min_reliability=0.5)
     assert raw.included.values.all()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(regressor="linear", alpha=1.0), r"^alpha has no effect with regressor='linear' \(alpha is the penalty of ridge"),
+    (dict(regressor="ridgecv", alpha=2.0), r"^alpha has no effect with regressor='ridgecv'"),
+    (dict(regressor="ridge", alphas=(1.0, 10.0)), r"^alphas has no effect with regressor='ridge'"),
+    (dict(regressor="ridge", n_components=5), r"^n_components has no effect with regressor='ridge'"),
+    (dict(regressor="pls", alpha=3.0, alphas=(1.0,)), r"^alpha and alphas have no effect with regressor='pls'"),
+    (dict(regressor="pls", dtype="float32"), r"^dtype='float32' has no effect with regressor='pls'"),
+    (dict(regressor="univariate", dtype="float32"), r"^dtype='float32' has no effect"),
+    (dict(noise_ceiling=False, split="slots"), r"^split='slots' has no effect without a noise ceiling"),
+    (dict(noise_ceiling=False, seed=3), r"^seed=3 has no effect without a noise ceiling"),
+])
+def test_options_that_change_nothing_are_refused(small, kwargs, message):
+    """An option set away from its default that the call would ignore is an error, never a new entry
+    with the same numbers; the defaults themselves are accepted with every regressor."""
+    F, R = small
+    with pytest.raises(ParameterError, match=message):
+        pv.forward(F, R, reps=1, **kwargs)
+    pv.forward(F, R, reps=1, regressor="linear", alpha=0.1, n_components=20)  # the defaults, spelled out
+    pv.forward(F, R, reps=2, noise_ceiling=False, seed=3, max_n=4)  # the seed draws max_n's subsets
+    with pytest.raises(ParameterError, match=r"^seed=2 has no effect without a noise ceiling"):
+        pv.model_to_model(F, F, seed=2)
+    from sklearn.linear_model import Ridge
+
+    with pytest.raises(ParameterError, match=r"^alpha has no effect with an estimator object as regressor"):
+        pv.forward(F, R, reps=1, regressor=Ridge(1.0), alpha=1.0)

@@ -58,11 +58,23 @@ def test_validate_config_errors(sweep_base_store):
         validate_config({"dtype": "int8"})
     with pytest.raises(SweepConfigError, match=r"no models \['netZ'\]"):
         validate_config({"models": ["netZ"]}, store)
-    ok = validate_config({"directions": "inter-animal", "reps": 4, "alphas": [1, 10]}, store)
+    ok = validate_config({"directions": "inter-animal", "reps": 4, "regressor": "ridgecv", "alphas": [1, 10]}, store)
     assert ok["directions"] == ["inter_animal"] and ok["alphas"] == [1.0, 10.0]
+    # an option the regressor does not read would be ignored by every entry: refused before any work
+    with pytest.raises(SweepConfigError, match=r"^alphas has no effect with regressor='ridge' \(alphas is the penalty grid"):
+        validate_config({"alphas": [1, 10]})
+    with pytest.raises(SweepConfigError, match=r"^alpha has no effect with regressor='linear'"):
+        validate_config({"regressor": "linear", "alpha": 2})
+    assert validate_config({"regressor": "linear", "alpha": 0.1}) == {"regressor": "linear", "alpha": 0.1}  # the default
     # Python callers may pass NumPy integers and tuples
-    ok = validate_config({"reps": np.int64(3), "alphas": (1, 2.5), "dtype": np.float32})
-    assert ok["alphas"] == [1.0, 2.5] and ok["dtype"] == "float32"
+    ok = validate_config({"reps": np.int64(3), "regressor": "ridgecv", "alphas": (1, 2.5)})
+    assert ok["alphas"] == [1.0, 2.5] and validate_config({"dtype": np.float32})["dtype"] == "float32"
+    # the directions' checks run before any work, options that change nothing included
+    with pytest.raises(SweepConfigError, match=r"^dtype='float32' has no effect with regressor='ridgecv'"):
+        validate_config({"regressor": "ridgecv", "dtype": "float32"})
+    with pytest.raises(SweepConfigError, match=r"^seed=5 has no effect without a noise ceiling"):
+        validate_config({"noise_ceiling": False, "seed": 5})
+    assert validate_config({"noise_ceiling": False, "seed": 5, "max_n": 3})["seed"] == 5  # it draws the subsets
 
 
 def test_metric_config(sweep_base_store, sweep_copy):

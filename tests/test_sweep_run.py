@@ -226,10 +226,13 @@ def test_sweep_best_layers_follow_the_selection_half(reference):
 def test_tables_carry_parameter_columns(reference):
     table = reference.table
     assert set(PARAM_COLUMNS) <= set(table.columns)
-    # the sweep's arguments, per entry (model_to_model runs one rep: its reps are identical)
-    assert (table["seed"] == 3).all() and (table["regressor"] == "ridge").all()
+    # the sweep's arguments, per entry (model_to_model runs one rep with the default seed: without max_n
+    # its reps are identical and the seed draws nothing)
+    assert (table["regressor"] == "ridge").all()
     assert (table.loc[table.direction != "model_to_model", "reps"] == 2).all()
+    assert (table.loc[table.direction != "model_to_model", "seed"] == 3).all()
     assert (table.loc[table.direction == "model_to_model", "reps"] == 1).all()
+    assert (table.loc[table.direction == "model_to_model", "seed"] == 0).all()
     # and what each entry recorded in its provenance (the table's source)
     for _, row in table.sample(5, random_state=0).iterrows():
         prov = _entry(reference, row.key).attrs["neuroxr_provenance"]["params"]
@@ -253,7 +256,7 @@ def test_entry_task_equals_the_direction_function(sweep_copy, regressor):
     path = sweep_copy()
     store = StudyStore(path, mode="a")
     (entry,) = plan_sweep(store, models="netA", layers=["layer3"], neural="animalA", directions="forward", regions=["IT"])
-    params = {"reps": 2, "seed": 1, "regressor": regressor, "n_components": 5}
+    params = {"reps": 2, "seed": 1, "regressor": regressor, **({"n_components": 5} if regressor == "pls" else {})}
     first = entry_task(str(path), None, entry, params, False, 1, None)
     again = entry_task(str(path), None, entry, params, False, 1, None)
     assert first["status"] == "computed" and again["status"] == "skipped" and again["path"] == first["path"]

@@ -169,10 +169,14 @@ def features_as_neural(features: xr.DataArray) -> xr.DataArray:
 
 
 def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int | None) -> dict[str, Any]:
-    """cRSA's ``noise_ceiling=None`` made explicit: a ceiling when the target is neural with >= 2 repeats."""
+    """cRSA's ``noise_ceiling=None`` made explicit: a ceiling when the target is neural with >= 2 repeats.
+    Without one, the ceiling's ``seed`` and ``reps`` take their defaults: they change no number, so
+    the entries of feature-set targets are one whatever a sweep passes for its neural targets."""
     out = dict(params)
     if out.get("noise_ceiling") is None:
         out["noise_ceiling"] = bool(target_kind == "neural" and (n_repeats or 0) >= 2)
+        if not out["noise_ceiling"]:
+            out.update({k: metric_options("crsa")[k] for k in ("seed", "reps") if k in out})
     return out
 
 

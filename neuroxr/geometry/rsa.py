@@ -62,6 +62,11 @@ def crsa(
     """
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
     compare_method = _r._normalize_compare_method(compare_method, "crsa")
+    if not noise_ceiling and (seed != 0 or reps != 10):
+        raise ParameterError(
+            f"crsa: seed={seed!r} and reps={reps!r} draw the split halves of the noise ceiling, which "
+            f"noise_ceiling=False turns off; drop them (or keep the ceiling)."
+        )
     source, target = _label(features, "model"), _label(neural, "neural")
     features, neural = _canonical_any(features), _canonical_any(neural)
     model_rdm = rdm(features, rdm_method, backend=backend)
@@ -204,6 +209,11 @@ def ereg(
 
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
+    if n_components != "auto" and (isinstance(eps, bool) or eps != 0.1):
+        raise ParameterError(
+            f"ereg: eps={eps!r} sets the Johnson-Lindenstrauss dimension of n_components='auto'; with "
+            f"n_components={n_components!r} it has no effect: drop it."
+        )
     if n_components == "auto":
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
             raise ParameterError(f"The 'eps' parameter of ereg must be a float in (0, 1). Got {eps!r} instead.")

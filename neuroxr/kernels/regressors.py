@@ -43,6 +43,9 @@ __all__ = [
     "is_estimator",
     "fits_jointly",
     "check_regressor",
+    "check_options_used",
+    "DEFAULT_ALPHA",
+    "DEFAULT_N_COMPONENTS",
     "regressor_identity",
     "regressor_label",
     "univariate_oof",
@@ -50,6 +53,12 @@ __all__ = [
 
 REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate")
 DEFAULT_RIDGECV_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 9))
+DEFAULT_ALPHA = 0.1
+DEFAULT_N_COMPONENTS = 20
+#: the options each regressor name reads (the others, and an estimator object, read none of them)
+_READS = {"ridge": ("alpha",), "lasso": ("alpha",), "elasticnet": ("alpha",), "ridgecv": ("alphas",), "pls": ("n_components",)}
+_WHAT = {"alpha": "the penalty of ridge, lasso and elasticnet", "alphas": "the penalty grid of ridgecv",
+         "n_components": "the number of pls components"}
 
 
 def is_estimator(obj: Any) -> bool:
@@ -73,6 +82,29 @@ def check_regressor(regressor: Any) -> None:
         f"The 'regressor' parameter must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
         f"predict, e.g. make_pipeline(PCA(5), LinearRegression())). Got {regressor!r} instead."
     )
+
+
+def check_options_used(
+    regressor: Any, alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_components: Any = DEFAULT_N_COMPONENTS
+) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` for ``alpha``, ``alphas`` or ``n_components``
+    set away from its default while ``regressor`` does not read it (e.g. ``alpha`` with ``ridgecv``,
+    which picks its own penalty): such an option would be silently ignored."""
+    try:
+        grid_changed = not np.array_equal(np.asarray(list(alphas), dtype=float), np.asarray(DEFAULT_RIDGECV_ALPHAS))
+    except (TypeError, ValueError):
+        grid_changed = True
+    changed = {"alpha": isinstance(alpha, bool) or alpha != DEFAULT_ALPHA, "alphas": grid_changed,
+               "n_components": isinstance(n_components, bool) or n_components != DEFAULT_N_COMPONENTS}
+    reads = () if is_estimator(regressor) else _READS.get(regressor, ())
+    unused = [k for k, c in changed.items() if c and k not in reads]
+    if unused:
+        who = "an estimator object as regressor" if is_estimator(regressor) else f"regressor={regressor!r}"
+        raise ParameterError(
+            f"{' and '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect with {who} "
+            f"({'; '.join(f'{k} is {_WHAT[k]}' for k in unused)}); drop {'it' if len(unused) == 1 else 'them'} "
+            f"or choose a regressor that reads {'it' if len(unused) == 1 else 'them'}."
+        )
 
 
 def regressor_identity(regressor: Any) -> Any:
@@ -164,8 +196,8 @@ class Regressor:
 
     name: Any
     folds: Sequence[tuple[np.ndarray, np.ndarray]]
-    alpha: float = 0.1
-    n_components: int = 20
+    alpha: float = DEFAULT_ALPHA
+    n_components: int = DEFAULT_N_COMPONENTS
     alphas: Sequence[float] = DEFAULT_RIDGECV_ALPHAS
     backend: str | None = None
     dtype: Any = np.float64

@@ -18,7 +18,14 @@ from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from ..kernels.folds import kfold_indices
-from ..kernels.regressors import check_regressor
+from ..kernels.regressors import (
+    DEFAULT_ALPHA,
+    DEFAULT_N_COMPONENTS,
+    DEFAULT_RIDGECV_ALPHAS,
+    check_options_used,
+    check_regressor,
+    is_estimator,
+)
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..validation import check_alpha, check_int, check_min_reliability
 
@@ -50,10 +57,13 @@ def examples(ids: Iterable[Any], k: int = 5) -> str:
 # ---------------------------------------------------------------------------- parameters
 def check_params(
     *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
-    alpha: Any = 0.1, alphas: Any = (1.0,), n_folds: Any = 10, fold_seed: Any = 0, noise_ceiling: Any = None,
-    min_reliability: Any = None, n_components: Any = 20,
+    alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_folds: Any = 10, fold_seed: Any = 0,
+    noise_ceiling: Any = None, min_reliability: Any = None, n_components: Any = DEFAULT_N_COMPONENTS,
+    ceiling_option: bool = True,
 ) -> None:
-    """One-line errors for every bad parameter of a direction, naming the argument and the fix."""
+    """One-line errors for every bad parameter of a direction, naming the argument and the fix,
+    and for an option set away from its default that changes nothing (``ceiling_option=False``:
+    a direction without a noise ceiling)."""
     check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
     check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
     check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
@@ -73,11 +83,43 @@ def check_params(
             )
     if isinstance(regressor, str) and regressor == "pls":
         check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
+    check_options_used(regressor, alpha, alphas, n_components)
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
         raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
     check_min_reliability(min_reliability)
+    check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
+                          keep=ceiling_option)
+    if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype) != np.float64:
+        name = "an estimator object" if is_estimator(regressor) else repr(regressor)
+        raise ParameterError(
+            f"dtype='float32' has no effect with regressor={name}, which fits in float64; drop it (float32 "
+            f"applies to ridge and linear)."
+        )
     resolve_backend(backend)
     resolve_dtype(dtype)
+
+
+def check_ceiling_options(
+    noise_ceiling: Any, *, split: Any = "valid", seed: Any = 0, max_n: Any = None, min_reliability: Any = None,
+    keep: bool = True,
+) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` for an option that ``noise_ceiling=False``
+    (explicit; model-to-model always, ``keep=False``) makes inert: ``split`` and ``min_reliability``
+    (they draw and judge the ceiling's halves) and, without ``max_n``, ``seed``. The automatic
+    ceiling (``None``) keeps them: it may be on for some inputs. (``reps`` then repeats one fit;
+    fewer reps are the natural choice, so it is not refused.)"""
+    if noise_ceiling is None or noise_ceiling:
+        return
+    inert = [f"split={split!r}"] if split != "valid" else []
+    inert += [f"min_reliability={min_reliability!r}"] if min_reliability is not None else []
+    if max_n is None and seed != 0:
+        inert += [f"seed={seed!r}"]
+    if inert:
+        raise ParameterError(
+            f"{', '.join(inert)} {'has' if len(inert) == 1 else 'have'} no effect without a noise ceiling (split, seed "
+            f"and min_reliability draw and judge its split halves; seed also draws max_n's subsets); drop "
+            f"{'it' if len(inert) == 1 else 'them'}{' or keep the ceiling' if keep else ''}."
+        )
 
 
 def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]]) -> tuple[bool, str | None]:

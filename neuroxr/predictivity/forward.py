@@ -78,6 +78,8 @@ def forward(
         PLS components.
     alphas : iterable of float
         Grid of ``ridgecv`` (alpha chosen per target by inner leave-one-out CV).
+        Each of ``alpha``, ``n_components`` and ``alphas`` set away from its default with a
+        regressor that does not read it is a :class:`~neuroxr.errors.ParameterError`, never ignored.
     n_folds, fold_seed : int, default 10 and 0
         Cross-validation folds: a ``RandomState(fold_seed)`` shuffle of the positions of the
         canonical stimulus order (sorted ``stimulus_id``); 10 and 0 are ``reverse_pred``'s.

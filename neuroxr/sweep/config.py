@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
-from ..errors import SweepConfigError
+from ..errors import ParameterError, SweepConfigError
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
@@ -253,6 +253,16 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
             out["dtype"] = str(resolve_dtype(out["dtype"]))
         except Exception as exc:
             raise SweepConfigError(f"dtype must be {_CONFIG_TYPES['dtype']}; got {out['dtype']!r}.") from exc
+    from ..predictivity._prepare import check_params
+
+    # the directions' own checks, before any work: a bad value, or an option that would change no entry's
+    # numbers (alpha with linear, reps without a ceiling ...). The backend is checked where it runs (a worker).
+    args = {"reps": 20, "seed": 0, "split": "valid", "regressor": "ridge", "max_n": None, "dtype": None}
+    args.update({k: v for k, v in out.items() if k not in ("backend", "temporal_generalization")})
+    try:
+        check_params(**args, backend=None)
+    except ParameterError as exc:
+        raise SweepConfigError(str(exc)) from None
     return out
 
 

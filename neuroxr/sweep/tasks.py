@@ -53,8 +53,8 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
                  ) -> dict[str, Any]:
     """The engine parameters of one entry: a metric's options, or the score arguments of a direction
     without ``backend`` (``dtype`` stays; :func:`entry_lookup` passes it on). ``model_to_model``
-    takes no ceiling arguments and runs one rep unless ``max_n`` is given (its reps are otherwise
-    identical)."""
+    takes no ceiling arguments and runs one rep, with the default seed, unless ``max_n`` is given
+    (its reps are otherwise identical)."""
     if entry.is_metric:
         return dict(metric_options.get(entry.direction) or {})
     out = {k: v for k, v in score_kwargs.items() if k not in ("backend", _TG)}
@@ -63,8 +63,9 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
     if entry.direction == "model_to_model":
         for k in _NO_CEILING:
             out.pop(k, None)
-        if out.get("max_n") is None:
+        if out.get("max_n") is None:  # every rep and every seed is the same fit
             out["reps"] = 1
+            out.pop("seed", None)
     return out
 
 

@@ -88,6 +88,33 @@ def test_forward_bins_equal_loop(nan):
     _assert_loop_equal(ds, loop, names)
 
 
+@pytest.mark.parametrize("max_groups", [None, 2])
+def test_forward_bins_group_missing_stimuli_bin_by_bin(monkeypatch, max_groups):
+    """Missing trials on different stimuli in different bins: more patterns of missing stimuli over
+    all bins than MAX_GROUPS, few in each bin. Each bin's numbers equal the bin scored alone
+    (grouped by its own patterns, its own MAX_GROUPS limit), and NaN in the other bins move none."""
+    from neuroxr.predictivity import _prepare
+
+    if max_groups is not None:  # bin 0 alone then exceeds the limit (scored on its shared stimuli)
+        monkeypatch.setattr(_prepare, "MAX_GROUPS", max_groups)
+    F, R = _data(n=50, k=6)
+    vals = R.values.copy()
+    s = 0
+    for t in range(len(BINS)):
+        for j in range(4 if t == 0 else 1 + t % 2):  # neuroid j lacks a stimulus of its own in bin t only
+            vals[s, j, :, t] = np.nan
+            s += 1
+    vals[40, :, :, 3] = np.nan  # and bin 3 lacks one stimulus for every neuroid
+    Rn = R.copy(data=vals)
+    ds = _quiet(nx.forward, F, Rn, reps=2)
+    loop = [_quiet(nx.forward, F, bin_slice(Rn, t), reps=2) for t in range(len(BINS))]
+    _assert_loop_equal(ds, loop, ["ev", "r", "target_shc", "prediction_shc", "ceiling"])
+    only0 = R.values.copy()
+    only0[..., 0] = vals[..., 0]  # the same bin 0, the other bins complete
+    alone = _quiet(nx.forward, F, R.copy(data=only0), reps=2)
+    np.testing.assert_allclose(alone.ev.isel(time_bin=0), ds.ev.isel(time_bin=0), rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("regressor", ["pls", "estimator"])
 def test_joint_regressors_score_each_bin_on_its_own(regressor):
     """PLS and estimator objects fit their targets jointly: each bin is its own call, so a bin's

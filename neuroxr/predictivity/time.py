@@ -161,7 +161,11 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
 
 def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Dataset:
     """Forward predictivity of time-resolved ``neural``: ``neuroid x time_bin`` are the targets of
-    one out-of-fold operator (one design factorisation for every bin), then unflattened."""
+    one out-of-fold operator (one design factorisation for every bin), then unflattened.
+
+    ``fn`` is the static forward taking ``bins`` (the bin of each flattened target), which groups
+    each bin's targets by their missing stimuli as a call on that bin alone would.
+    """
     # the layout and time coords here; the values are checked once, by forward, on the flat copy
     neural = validate_neural(args["neural"], name="neural", check_values=False)
     k, nt = neural.sizes["neuroid"], neural.sizes["time_bin"]
@@ -189,7 +193,8 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
         values, dims=("stimulus", "neuroid", "repeat"), name=neural.name,
         coords={"stimulus_id": ("stimulus", stimulus_ids(neural)[order]), "neuroid_id": ("neuroid", flat_ids)},
     )
-    ds = fn(**{**args, "neural": flat})
+    # each bin's targets grouped by their missing stimuli on their own (as a call on that bin)
+    ds = fn(**{**args, "neural": flat}, bins=np.tile(np.arange(nt), k))
     ds = ds.drop_vars("neuroid_id")
     keep = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     per_bin = [ds.isel(neuroid=slice(t, None, nt)).assign_coords(keep) for t in range(nt)]

@@ -284,7 +284,7 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     own :data:`MAX_GROUPS` limit), and groups of different bins with the same stimuli share one
     operator: missing values in one bin never change another bin's groups.
     """
-    groups = _pattern_groups(valid, name) if bins is None else _bin_groups(valid, name, bins)
+    groups = _pattern_groups(valid, name) if bins is None or valid.all() else _bin_groups(valid, name, bins)
     small = [g for g in groups if int(g[0].sum()) < n_folds]
     if not small:
         return groups

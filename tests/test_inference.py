@@ -179,6 +179,28 @@ def test_point_estimates_inter_animal_and_model_to_model():
     np.testing.assert_allclose(p["r"], mm.r.mean("rep"), atol=1e-12)
 
 
+@pytest.mark.parametrize("direction", ["forward", "inter_animal"])
+def test_a_stimulus_missing_for_every_target_is_dropped_as_the_directions_drop_it(study, direction):
+    """A stimulus with no valid trial for any target neuroid is left out, as the direction leaves it
+    out: the bootstrap's and the permutation test's point estimates equal the direction's."""
+    F, R = study.features["m"]["true"], study.neural["a"]
+    vals = R.values.copy()
+    vals[11] = np.nan  # stimulus 11: no valid trial for any neuroid
+    Rn = R.copy(data=vals)
+    if direction == "inter_animal":  # two halves of the population as two animals
+        src, Rn, fn = R.isel(neuroid=slice(0, 6)), Rn.isel(neuroid=slice(6, None)), nx.inter_animal
+    else:
+        src, fn = F, nx.forward
+    ref = fn(src, Rn, reps=3, seed=1)
+    b = bootstrap(direction, src, Rn, n_boot=5, reps=3, seed=1)
+    np.testing.assert_allclose(b["ev"], ref.ev.mean("rep"), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(b["ceiling"], ref.ceiling.mean("rep"), rtol=1e-9, atol=1e-12)
+    assert b.attrs["n_stimuli"] == R.sizes["stimulus"] - 1 == b.sizes["stimulus"]
+    assert str(R.stimulus_id.values[11]) not in b.stimulus_id.values
+    p = permutation_test(direction, src, Rn, n_perm=5, reps=3, seed=1)
+    np.testing.assert_allclose(p["r"], ref.r.mean("rep"), rtol=1e-9, atol=1e-12)
+
+
 def test_bootstrap_resample_equals_explicit_recomputation(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     parts = prepare("forward", F, R, reps=3, seed=0)

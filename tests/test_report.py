@@ -474,3 +474,26 @@ def test_inference_tables_keep_parameter_sets_apart_and_leave_stale_entries_out(
     st = StudyStore(path)
     st.write_neural("animalA", st.read_neural("animalA").load())  # rewritten: every entry above is stale
     assert inference_table(StudyStore(path, mode="r")).empty and metric_inference_table(StudyStore(path, mode="r")).empty
+
+
+def test_ev_summary_of_a_time_resolved_entry_counts_target_bin_pairs():
+    """A time-resolved entry pools its (target, time bin) values: n_targets, n_excluded and n_all all
+    count (target, time bin) pairs."""
+    import warnings
+
+    from conftest import time_sets
+
+    from neuroxr.report.table import ev_summary
+
+    F, A, _ = time_sets()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        ds = nx.forward(F, A, reps=2, min_reliability=0.9)
+    inc = ds["included"].values
+    assert inc.shape == (5, 3) and 0 < (~inc).sum() < inc.size
+    s = ev_summary(ds)
+    assert s["n_all"] == inc.size == 15
+    assert s["n_excluded"] == int((~inc).sum())
+    assert s["n_targets"] == int((inc & np.isfinite(ds.ev.mean("rep").values)).sum())
+    assert s["n_targets"] + s["n_excluded"] <= s["n_all"]
+    assert s["median_ev"] == pytest.approx(np.median(ds.ev.mean("rep").values[inc]))

@@ -88,6 +88,33 @@ def test_forward_bins_equal_loop(nan):
     _assert_loop_equal(ds, loop, names)
 
 
+@pytest.mark.parametrize("max_groups", [None, 2])
+def test_forward_bins_group_missing_stimuli_bin_by_bin(monkeypatch, max_groups):
+    """Missing trials on different stimuli in different bins: more patterns of missing stimuli over
+    all bins than MAX_GROUPS, few in each bin. Each bin's numbers equal the bin scored alone
+    (grouped by its own patterns, its own MAX_GROUPS limit), and NaN in the other bins move none."""
+    from neuroxr.predictivity import _prepare
+
+    if max_groups is not None:  # bin 0 alone then exceeds the limit (scored on its shared stimuli)
+        monkeypatch.setattr(_prepare, "MAX_GROUPS", max_groups)
+    F, R = _data(n=50, k=6)
+    vals = R.values.copy()
+    s = 0
+    for t in range(len(BINS)):
+        for j in range(4 if t == 0 else 1 + t % 2):  # neuroid j lacks a stimulus of its own in bin t only
+            vals[s, j, :, t] = np.nan
+            s += 1
+    vals[40, :, :, 3] = np.nan  # and bin 3 lacks one stimulus for every neuroid
+    Rn = R.copy(data=vals)
+    ds = _quiet(nx.forward, F, Rn, reps=2)
+    loop = [_quiet(nx.forward, F, bin_slice(Rn, t), reps=2) for t in range(len(BINS))]
+    _assert_loop_equal(ds, loop, ["ev", "r", "target_shc", "prediction_shc", "ceiling"])
+    only0 = R.values.copy()
+    only0[..., 0] = vals[..., 0]  # the same bin 0, the other bins complete
+    alone = _quiet(nx.forward, F, R.copy(data=only0), reps=2)
+    np.testing.assert_allclose(alone.ev.isel(time_bin=0), ds.ev.isel(time_bin=0), rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("regressor", ["pls", "estimator"])
 def test_joint_regressors_score_each_bin_on_its_own(regressor):
     """PLS and estimator objects fit their targets jointly: each bin is its own call, so a bin's
@@ -119,6 +146,59 @@ def test_per_bin_counts_of_stimuli(direction):
         assert ds.attrs[key] == [a.attrs[key] for a in alone]
     assert ds.attrs["n_stimuli"] == [30, 30, 29, 30]
     assert ds.attrs["reps"] == 2  # equal in every bin: a scalar
+
+
+def _lacking(R, lacks):
+    """``R`` where bin ``t`` has no valid trial at the stimuli (positions) ``lacks[t]``, for every neuroid."""
+    vals = R.values.copy()
+    for t, rows in enumerate(lacks):
+        vals[rows, :, :, t] = np.nan
+    return R.copy(data=vals)
+
+
+@pytest.mark.parametrize("direction", ["forward_pls", "reverse"])
+def test_predictions_of_bins_keeping_different_stimuli_are_paired_by_stimulus_id(direction):
+    """Bins that keep different stimuli (and different numbers of them): each bin's predictions sit
+    at its own stimulus ids, NaN at the stimuli it lacks, equal to the bin scored alone."""
+    F, R = _data(n=40, k=4)
+    R = _lacking(R, [[5], [7], [5, 9], []])
+    if direction == "reverse":
+        def call(r):
+            return _quiet(nx.reverse, r, F, reps=2, keep_predictions=True)
+    else:
+        def call(r):
+            return _quiet(nx.forward, F, r, reps=2, regressor="pls", n_components=3, keep_predictions=True)
+    ds = call(R)
+    ids = np.sort(R.stimulus_id.values.astype(str))
+    np.testing.assert_array_equal(ds.stimulus_id.values, ids)  # every stimulus some bin kept
+    assert ds.attrs["n_stimuli"] == [39, 39, 38, 40]
+    for t in range(len(BINS)):
+        alone = call(bin_slice(R, t))
+        got = ds.prediction.isel(time_bin=t)
+        own = np.isin(ids, alone.stimulus_id.values.astype(str))
+        np.testing.assert_array_equal(ids[own], alone.stimulus_id.values)
+        np.testing.assert_allclose(got.values[:, own], alone.prediction.values, rtol=1e-12, atol=1e-12)
+        assert np.isnan(got.values[:, ~own]).all()
+        np.testing.assert_allclose(ds.ev.isel(time_bin=t), alone.ev, rtol=1e-12)
+
+
+def test_bootstraps_of_bins_keeping_different_stimuli_name_each_bins_draws():
+    """A time-resolved bootstrap whose bins keep different stimuli: ``stimulus_id[boot_index]`` names
+    the stimuli each bin drew (its own), as the bootstrap of that bin alone."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(n=40, k=4)
+    R = _lacking(R, [[5], [7], [5, 9], []])
+    b = _quiet(bootstrap, "reverse", R, F, n_boot=6, reps=2)
+    ids = b.stimulus_id.values
+    assert ids.size == 40 and b["boot_index"].dims == ("boot", "stimulus", "time_bin")
+    for t in range(len(BINS)):
+        alone = _quiet(bootstrap, "reverse", bin_slice(R, t), F, n_boot=6, reps=2)
+        np.testing.assert_allclose(b.median_ev_boot.isel(time_bin=t), alone.median_ev_boot, rtol=1e-12)
+        drawn = b["boot_index"].isel(time_bin=t).values
+        for i in range(6):
+            row = drawn[i][~np.isnan(drawn[i])].astype(int)
+            np.testing.assert_array_equal(ids[row], alone.stimulus_id.values[alone["boot_index"].values[i]])
 
 
 def test_time_bins_without_edges_fail_before_any_work():

@@ -166,7 +166,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     if not ok.all():
         raise LayoutError(f"neural: {int((~ok).sum())} all-NaN neuroids along 'neuroid'; drop them before inference.")
     keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
-    if not valid[keep].all():
+    if not valid.all():  # valid is over the kept stimuli already
         raise LayoutError(
             "neural: some neuroids lack valid repeats at some stimuli (dim 'stimulus'); inference resamples "
             "stimuli shared by every target: select the complete neuroids or stimuli first."
@@ -246,7 +246,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     keep_a = prep.predictor_stimuli(RA, "neural_a", ids, need)
     RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
     keep_b, valid = prep.target_stimuli(RB, "neural_b", ids[keep_a], need)
-    if not valid[keep_b].all():
+    if not valid.all():  # valid is over the kept stimuli already
         raise LayoutError(
             "neural_b: some neuroids lack valid repeats at some stimuli (dim 'stimulus'); inference resamples "
             "stimuli shared by every target: select the complete neuroids or stimuli first."

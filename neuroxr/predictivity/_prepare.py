@@ -309,7 +309,8 @@ MAX_GROUPS = 8
 
 
 def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
-                  n_folds: int = 1, fold_seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+                  n_folds: int = 1, fold_seed: int = 0,
+                  bins: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
 
     ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
@@ -318,8 +319,14 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     are scored together on the stimuli they all share, when that keeps at least half of them
     (with a warning). A group with fewer usable stimuli than ``n_folds`` is left out (its targets
     stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error.
+
+    ``bins`` (n_targets,), optional: the time bin of each target (the flattened ``neuroid x
+    time_bin`` targets of a time-resolved forward call). Each bin's targets are then grouped on
+    their own, as a call on that bin alone groups them (over the stimuli that bin keeps, with its
+    own :data:`MAX_GROUPS` limit), and groups of different bins with the same stimuli share one
+    operator: missing values in one bin never change another bin's groups.
     """
-    groups = _pattern_groups(valid, name)
+    groups = _pattern_groups(valid, name) if bins is None or valid.all() else _bin_groups(valid, name, bins)
     small = [g for g in groups if int(g[0].sum()) < n_folds]
     if not small:
         return groups
@@ -332,6 +339,22 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
         f"n_folds={n_folds} and are scored NaN: {names}. Use fewer folds to score them."
     )
     return [g for g in groups if int(g[0].sum()) >= n_folds]
+
+
+def _bin_groups(valid: np.ndarray, name: str, bins: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`_pattern_groups` of each bin's targets over the stimuli that bin keeps, the groups
+    with the same stimuli merged across bins."""
+    merged: dict[bytes, tuple[np.ndarray, list[np.ndarray]]] = {}
+    for b in np.unique(bins):
+        cols = np.flatnonzero(bins == b)
+        kept = np.flatnonzero(valid[:, cols].any(axis=1))  # the stimuli a call on this bin keeps
+        parts = (_pattern_groups(valid[np.ix_(kept, cols)], f"{name} (time bin {b})") if kept.size
+                 else [(np.zeros(0, dtype=bool), np.arange(cols.size))])
+        for rows, c in parts:
+            full = np.zeros(valid.shape[0], dtype=bool)
+            full[kept[rows]] = True
+            merged.setdefault(full.tobytes(), (full, []))[1].append(cols[c])
+    return [(rows, np.sort(np.concatenate(cs))) for rows, cs in merged.values()]
 
 
 def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.ndarray]]:

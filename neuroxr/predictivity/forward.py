@@ -126,7 +126,9 @@ def forward(
 
     Time-resolved ``neural`` (``stimulus x neuroid x repeat x time_bin``): ``neuroid x time_bin``
     are the targets of the one out-of-fold operator; every variable gains a last dim ``time_bin``
-    (with ``time_bin_start``/``time_bin_end``), equal to calling forward on each bin's slice.
+    (with ``time_bin_start``/``time_bin_end``), equal to calling forward on each bin's slice
+    (each bin's targets grouped by their missing stimuli on their own, so missing values in one
+    bin never change another bin's numbers).
     """
     if has_time(neural):
         from .time import by_bins, forward_bins
@@ -134,7 +136,20 @@ def forward(
         args = {k: v for k, v in locals().items() if k not in ("forward_bins", "by_bins")}
         if fits_jointly(regressor):  # a joint fit (PLS, an estimator) would mix the bins: one call per bin
             return by_bins(forward, args, ("neural",))
-        return forward_bins(forward, args)
+        return forward_bins(_forward, args)
+    return _forward(**locals())
+
+
+def _forward(
+    features: xr.DataArray, neural: xr.DataArray, *, reps: int, seed: int, regressor: Any, alpha: float,
+    n_components: int, alphas: Iterable[float], n_folds: int, fold_seed: int, max_n: int | None,
+    noise_ceiling: bool | None, split: str, min_reliability: float | None, backend: str | None, dtype: Any,
+    keep_predictions: bool, progress: bool | Callable, gram: Any, bins: np.ndarray | None = None,
+) -> xr.Dataset:
+    """:func:`forward` of static ``neural``; ``bins`` (one per neuroid) marks the flattened
+    ``neuroid x time_bin`` targets of :func:`neuroxr.predictivity.time.forward_bins` with their
+    bin, so each bin's targets are grouped by their missing stimuli as a call on that bin alone
+    groups them (:func:`neuroxr.predictivity._prepare.target_groups`)."""
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
@@ -166,7 +181,7 @@ def forward(
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
-    groups = prep.target_groups(valid, "neural", nids[ok], n_folds, fold_seed)
+    groups = prep.target_groups(valid, "neural", nids[ok], n_folds, fold_seed, None if bins is None else bins[ok])
     for g, (rows, cols) in enumerate(groups):
         ng = int(rows.sum())
         reg = Regressor(regressor, prep.folds(ng, n_folds, fold_seed, "neural/features"), **opts)

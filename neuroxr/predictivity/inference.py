@@ -139,6 +139,9 @@ def bootstrap(
         ``median_ceiling_boot``, ``median_ceiling_ci`` (resampled as ``median_ev``); ``boot_index`` (boot, stimulus) the drawn positions of
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
         the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
+        Time-resolved inputs: each bin's bootstrap stacked along a last dim ``time_bin``; when
+        bins keep different stimuli, ``stimulus_id`` holds every kept stimulus and ``boot_index``
+        positions in it, NaN in the slots of the stimuli a bin lacks (docs/time.md).
     """
     if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
         return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,

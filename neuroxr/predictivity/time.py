@@ -52,12 +52,21 @@ def _bin_coords(da: xr.DataArray | xr.Dataset, prefix: str = "time_bin") -> dict
     return {f"{prefix}_{k.split('_')[-1]}": (prefix, np.asarray(da.coords[k].values)) for k in TIME_BIN_COORDS}
 
 
+#: variables over ``stimulus`` whose values are positions into the ``stimulus_id`` coord (a
+#: bootstrap's drawn stimuli), renumbered when the bins are put on their common stimuli
+_POSITIONS = ("boot_index",)
+
+
 def stack_bins(results: list[xr.Dataset], bins: xr.DataArray) -> xr.Dataset:
     """Per-bin score datasets joined along a last dim ``time_bin`` carrying ``bins``' time coords.
 
     An attr equal in every bin stays a scalar; one that differs (e.g. ``n_stimuli`` when a bin
-    lacks stimuli) becomes a list with one value per bin.
+    lacks stimuli) becomes a list with one value per bin. Variables over ``stimulus`` (predictions,
+    a bootstrap's ``boot_index``) are paired by ``stimulus_id``: when the bins keep different
+    stimuli, the result has every stimulus some bin kept (canonical order) and NaN where a bin
+    lacks one (see :func:`_on_common_stimuli`).
     """
+    results = _on_common_stimuli(results)
     ds = xr.concat(results, dim="time_bin", coords="minimal", compat="override", combine_attrs="drop")
     attrs = dict(results[0].attrs)
     for key in attrs:
@@ -66,6 +75,47 @@ def stack_bins(results: list[xr.Dataset], bins: xr.DataArray) -> xr.Dataset:
             attrs[key] = values
     ds.attrs = attrs
     return ds.assign_coords(_bin_coords(bins)).transpose(..., "time_bin")
+
+
+def _on_common_stimuli(results: list[xr.Dataset]) -> list[xr.Dataset]:
+    """The per-bin datasets on one ``stimulus`` axis: the union of their ``stimulus_id`` values in
+    the canonical order (sorted), each bin's variables placed by id and NaN at the stimuli it lacks.
+
+    Unchanged when every bin has the same ids in the same order. The values of :data:`_POSITIONS`
+    (positions of the drawn stimuli in the bin's own ``stimulus_id``) become positions in the
+    union, so ``stimulus_id[boot_index]`` names the drawn stimuli in every bin.
+    """
+    keyed = [r for r in results if "stimulus" in r.dims]
+    if not keyed:
+        return results
+    if len(keyed) != len(results) or any("stimulus_id" not in r.coords or r["stimulus_id"].dims != ("stimulus",)
+                                         for r in results):
+        raise LayoutError("time_bin: the per-bin results do not all carry 'stimulus_id' on dim 'stimulus'; they "
+                          "cannot be paired by stimulus. Score the bins one at a time (bin_slice).")
+    ids = [stimulus_ids(r) for r in results]
+    if all(np.array_equal(i, ids[0]) for i in ids[1:]):
+        return results
+    union = np.unique(np.concatenate(ids))
+    union = union[canonical_order(union)]
+    out = []
+    for r, own in zip(results, ids):
+        pos = pd.Index(union).get_indexer(own)  # the bin's stimuli in the union
+        data = {}
+        for name, v in r.data_vars.items():
+            if "stimulus" not in v.dims:
+                data[name] = v
+                continue
+            axis = v.dims.index("stimulus")
+            values = np.asarray(v.values)
+            if name in _POSITIONS:
+                values = pos[values]
+            full = np.full(v.shape[:axis] + (union.size,) + v.shape[axis + 1:], np.nan)
+            full[(slice(None),) * axis + (pos,)] = values
+            data[name] = xr.Variable(v.dims, full, v.attrs)
+        coords = {k: c for k, c in r.coords.items() if "stimulus" not in c.dims}
+        coords["stimulus_id"] = ("stimulus", union)
+        out.append(xr.Dataset(data, coords=coords, attrs=r.attrs))
+    return out
 
 
 def _same_attr(a: Any, b: Any) -> bool:
@@ -111,7 +161,11 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
 
 def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Dataset:
     """Forward predictivity of time-resolved ``neural``: ``neuroid x time_bin`` are the targets of
-    one out-of-fold operator (one design factorisation for every bin), then unflattened."""
+    one out-of-fold operator (one design factorisation for every bin), then unflattened.
+
+    ``fn`` is the static forward taking ``bins`` (the bin of each flattened target), which groups
+    each bin's targets by their missing stimuli as a call on that bin alone would.
+    """
     # the layout and time coords here; the values are checked once, by forward, on the flat copy
     neural = validate_neural(args["neural"], name="neural", check_values=False)
     k, nt = neural.sizes["neuroid"], neural.sizes["time_bin"]
@@ -139,7 +193,8 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
         values, dims=("stimulus", "neuroid", "repeat"), name=neural.name,
         coords={"stimulus_id": ("stimulus", stimulus_ids(neural)[order]), "neuroid_id": ("neuroid", flat_ids)},
     )
-    ds = fn(**{**args, "neural": flat})
+    # each bin's targets grouped by their missing stimuli on their own (as a call on that bin)
+    ds = fn(**{**args, "neural": flat}, bins=np.tile(np.arange(nt), k))
     ds = ds.drop_vars("neuroid_id")
     keep = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     per_bin = [ds.isel(neuroid=slice(t, None, nt)).assign_coords(keep) for t in range(nt)]

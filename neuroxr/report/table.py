@@ -106,7 +106,8 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     The per-target value is the rep-mean EV; only targets with ``included`` true (the
     ``min_reliability`` of the entry; every target when the entry has no ``included``) count, as
     in :func:`neuroxr.sweep.gather` and :func:`neuroxr.sweep.best_layers`. A time-resolved entry
-    pools its (target, time bin) values.
+    pools its (target, time bin) values, and every count (``n_targets``, ``n_excluded``,
+    ``n_all``) is then of (target, time bin) pairs.
 
     Parameters
     ----------
@@ -118,7 +119,7 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     dict
         ``target_kind`` (the target dim), ``n_targets`` (included targets with a finite EV: the
         sweep's ``n_targets``), ``n_excluded`` (targets with ``included`` false), ``n_all`` (every
-        target), ``reps``, ``median_ev`` and ``mean_ev`` (the sweep's ``median_ev``/``mean_ev``;
+        target; time-resolved: (target, time bin) pairs, so ``n_targets + n_excluded <= n_all``), ``reps``, ``median_ev`` and ``mean_ev`` (the sweep's ``median_ev``/``mean_ev``;
         NaN when no target counts), ``q25_ev``, ``q75_ev``, ``regressor``, ``seed``.
 
     Raises
@@ -136,9 +137,10 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     values = np.asarray(per_target.values, dtype=float)
     finite = values[inc & np.isfinite(values)]
     q25, q75 = np.percentile(finite, [25, 75]) if finite.size else (np.nan, np.nan)
-    n_excluded = int((~np.asarray(ds["included"].values, dtype=bool)).sum()) if "included" in ds else 0
+    # the counts are of the pooled values: targets, or (target, time bin) pairs of a time-resolved entry
+    n_excluded = int((~inc).sum())
     return {
-        "target_kind": tdim, **included_summary(values, inc), "n_excluded": n_excluded, "n_all": int(ds.sizes[tdim]),
+        "target_kind": tdim, **included_summary(values, inc), "n_excluded": n_excluded, "n_all": int(values.size),
         "reps": int(ds.sizes.get("rep", 1)),
         "q25_ev": float(q25), "q75_ev": float(q75),
         "regressor": ds.attrs.get("regressor"), "seed": ds.attrs.get("seed"),

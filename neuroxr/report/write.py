@@ -35,8 +35,8 @@ _METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "parame
 DEFINITIONS = (
     "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; "
     "statistics are over the included targets (those an entry's min_reliability keeps), as in a sweep's table. "
-    "n_targets counts the included targets with a finite EV, n_excluded those below min_reliability, reps the random "
-    "split halves. parameters: those differing from the defaults. status: stale when an input set was rewritten since "
+    "n_targets counts the included targets with a finite EV, n_excluded those below min_reliability (a time-resolved "
+    "entry counts (target, time bin) pairs), reps the random split halves. parameters: those differing from the defaults. status: stale when an input set was rewritten since "
     "the entry was computed (or it is of an older revision). in_figures: the entry the headline and figures use."
 )
 SELECTION_NOTE = (

@@ -316,7 +316,8 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArra
     """A stack ``(rdm, stimulus, stimulus_)`` of RDMs paired by ``stimulus_id`` to the first one.
 
     Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without a
-    ``stimulus_id`` descriptor) take ``ids`` (else positions) as their stimulus order.
+    ``stimulus_id`` descriptor) take ``ids`` as their stimulus order; without ``ids``, the order of
+    the first labeled RDM of ``x`` as given (else positions).
     """
     if isinstance(x, xr.DataArray) and x.ndim == 3:
         return _columns_as_rows(x, name)
@@ -330,6 +331,8 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArra
     items = list(x)
     if not items:
         raise LayoutError(f"{name}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
+    if ids is None:
+        ids = next((_ids(as_rdm(it, f"{name}[{i}]")) for i, it in enumerate(items) if isinstance(it, xr.DataArray)), None)
     items = [as_rdm(it, f"{name}[{i}]", None if isinstance(it, xr.DataArray) else (
         ids if ids is not None and _square_size(it) == len(ids) else None)) for i, it in enumerate(items)]
     ref = items[0]

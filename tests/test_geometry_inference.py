@@ -11,8 +11,15 @@ import scipy.stats as ss
 from scipy.spatial.distance import pdist, squareform
 
 import neuroxr as nx
-from neuroxr.errors import ParameterError
-from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, rsa_bootstrap, rsa_permutation
+from neuroxr.errors import LayoutError, ParameterError
+from neuroxr.geometry.inference import (
+    cka_bootstrap,
+    crsa_bootstrap,
+    ersa_bootstrap,
+    rsa_bootstrap,
+    rsa_permutation,
+    shape_bootstrap,
+)
 from neuroxr.geometry.rdm import as_rdm
 from neuroxr.kernels import resample as rs
 
@@ -242,8 +249,6 @@ def test_cka_bootstrap_refuses_unpaired_stimuli():
     rng = np.random.default_rng(1)
     ids = [f"s{i:02d}" for i in range(30)]
     a = nx.features(rng.normal(size=(30, 4)), stimulus_id=ids)
-    from neuroxr.errors import LayoutError
-
     with pytest.raises(LayoutError, match="Cannot pair by stimulus_id: 10 stimulus ids of a are missing in b"):
         cka_bootstrap(a, a.isel(stimulus=slice(0, 20)), n_boot=5)
     with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
@@ -299,8 +304,6 @@ def test_rsa_inference_labeled_model_with_numpy_data():
     d = [as_rdm(s, stimulus_id=ids) for s in subs]
     assert float(rsa_permutation(model, d, n_perm=5)["score"]) == pytest.approx(ref, abs=1e-12)
     assert float(rsa_bootstrap(model, d, n_boot=5)["score"]) == pytest.approx(ref, abs=1e-12)
-    from neuroxr.errors import LayoutError
-
     with pytest.raises(LayoutError, match="model_rdm: an RDM without stimulus ids has 39 stimuli"):
         rsa_permutation(model[:39, :39], d, n_perm=5)
 
@@ -316,3 +319,20 @@ def test_rdm_stack_with_numpy_member_takes_labeled_order():
     got = rdm_noise_ceiling([as_rdm(subs[0], stimulus_id=ids), subs[1], subs[2]], "pearson")
     assert float(got["lower"]) == pytest.approx(float(ref["lower"]), abs=1e-12)
     assert float(got["upper"]) == pytest.approx(float(ref["upper"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("call, who", [
+    (lambda F, R: crsa_bootstrap(F, R, n_boot=5), "crsa_bootstrap: neural"),
+    (lambda F, R: crsa_bootstrap(F, [R.isel(time_bin=0), R], n_boot=5), r"crsa_bootstrap: neural\[1\]"),
+    (lambda F, R: cka_bootstrap(F, R, n_boot=5), "cka_bootstrap: b"),
+    (lambda F, R: cka_bootstrap(R, F, n_boot=5), "cka_bootstrap: a"),
+    (lambda F, R: ersa_bootstrap(F, R, n_boot=5), "ersa_bootstrap: neural"),
+    (lambda F, R: shape_bootstrap(F, R, n_boot=5), "shape_bootstrap: Y"),
+])
+def test_inference_refuses_time_resolved_responses(call, who):
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    with pytest.raises(LayoutError, match=rf"^{who} is time-resolved \(dim 'time_bin', 3 bins\).*isel\(time_bin=0\)") as e:
+        call(F, A)
+    assert "\n" not in str(e.value)

@@ -29,7 +29,7 @@ from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any
+from ._common import _canonical_any, _one_bin
 from .cka import _paired_grams
 from .rdm import _align_rdm, _is_rsatoolbox, _labeled_ids, _nan_warning, _square_size, _stack_rdms, as_rdm, rdm
 
@@ -264,6 +264,9 @@ def crsa_bootstrap(
     ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...).
     """
     sets = neural if isinstance(neural, (list, tuple)) else [neural]
+    _one_bin(features, "features", "crsa_bootstrap")
+    for i, x in enumerate(sets):
+        _one_bin(x, "neural" if len(sets) == 1 else f"neural[{i}]", "crsa_bootstrap")
     model = rdm(features, rdm_method)
     data = [rdm(x, rdm_method) for x in sets]
     out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
@@ -337,6 +340,8 @@ def cka_bootstrap(
         ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound); with ``n_perm`` also ``p`` and ``cka_null``.
     """
     rs._check_level(level)
+    _one_bin(a, "a", "cka_bootstrap")
+    _one_bin(b, "b", "cka_bootstrap")
     Ka, Kb, ia = _paired_grams(a, b)
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed)
@@ -392,6 +397,7 @@ def ersa_bootstrap(
     from .rsa import _paired_arrays
 
     check_alpha(alpha)
+    _one_bin(neural, "neural", "ersa_bootstrap")
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, split_seed)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
@@ -499,6 +505,8 @@ def shape_bootstrap(
     rs._check_level(level)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric._validate()
+    _one_bin(X, "X", "shape_bootstrap")
+    _one_bin(Y, "Y", "shape_bootstrap")
     X, Y, ids = _shape_arrays(X, Y)
     n = X.shape[0]
     width = metric.pad_width(X.shape[1], Y.shape[1])

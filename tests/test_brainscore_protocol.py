@@ -127,3 +127,16 @@ def test_a_dropped_neuroid_leaves_the_ceiling_of_the_kept_ones():
     assert float(ds["ceiling"]) == pytest.approx(float(ref["ceiling"]), rel=1e-12)
     np.testing.assert_allclose(ds["consistency"].values, ref["consistency"].values, rtol=1e-12)
     assert float(ds["ceiling"]) == pytest.approx(_reference(X, R[:, kept], None, n_components=5)[2], rel=1e-7)
+
+
+def test_brainscore_refuses_time_resolved_responses():
+    """A one-line LayoutError naming 'neural' and how to select one time bin, not a raw xarray error."""
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    for call, who in ((lambda R: brainscore(F, R, n_components=3, n_splits=2), "brainscore"),
+                      (lambda R: brainscore_ceiling(R, n_splits=2), "brainscore_ceiling")):
+        with pytest.raises(LayoutError, match=rf"^{who}: neural is time-resolved .*neural\.isel\(time_bin=0\)") as e:
+            call(A)
+        assert "\n" not in str(e.value)
+        call(A.isel(time_bin=0))

@@ -3,6 +3,8 @@ NumPy / rsatoolbox RDM inputs, NaN rules and invariance to the stimulus order.""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -419,3 +421,26 @@ def test_an_rdm_or_gram_with_columns_in_another_order_is_paired_by_id():
     assert geo.effective_dimensionality(g.isel(stimulus=perm)) == pytest.approx(geo.effective_dimensionality(F), rel=1e-12)
     with pytest.raises(LayoutError, match="'stimulus_id' and 'stimulus_id_' do not name the same stimuli"):
         geo.compare_rdms(r0.assign_coords(stimulus_id_=("stimulus_", [f"x{i}" for i in range(20)])), r1)
+
+
+@pytest.mark.parametrize("call, who", [
+    (lambda F, R: geo.rdm(R), "neural"),
+    (lambda F, R: geo.crsa(F, R, reps=2), "neural"),
+    (lambda F, R: geo.ersa(F, R), "neural"),
+    (lambda F, R: geo.ereg(F, R, n_components=3), "neural"),
+    (lambda F, R: geo.cka(F, R), "cka: b"),
+    (lambda F, R: geo.cka(R, F, debiased=True), "cka: a"),
+    (lambda F, R: geo.effective_dimensionality(R), "effective_dimensionality: obj"),
+    (lambda F, R: geo.split_half_rdm_ceiling(R, reps=2), "neural"),
+])
+def test_geometry_refuses_time_resolved_responses(call, who):
+    """Time-resolved responses (stimulus, neuroid, repeat, time_bin): a one-line LayoutError naming the
+    array and how to select one bin, never a raw xarray error."""
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    with pytest.raises(LayoutError, match=rf"^{who}\b.*time-resolved \(dim 'time_bin', 3 bins\).*isel\(time_bin=0\)") as e:
+        call(F, A)
+    assert "\n" not in str(e.value)
+    with pytest.warns() if who.startswith(("cka", "effective")) else nullcontext():  # "repeats are averaged"
+        call(F, A.isel(time_bin=0))  # one bin: computed

@@ -11,8 +11,15 @@ import scipy.stats as ss
 from scipy.spatial.distance import pdist, squareform
 
 import neuroxr as nx
-from neuroxr.errors import ParameterError
-from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, rsa_bootstrap, rsa_permutation
+from neuroxr.errors import LayoutError, ParameterError
+from neuroxr.geometry.inference import (
+    cka_bootstrap,
+    crsa_bootstrap,
+    ersa_bootstrap,
+    rsa_bootstrap,
+    rsa_permutation,
+    shape_bootstrap,
+)
 from neuroxr.geometry.rdm import as_rdm
 from neuroxr.kernels import resample as rs
 
@@ -242,9 +249,90 @@ def test_cka_bootstrap_refuses_unpaired_stimuli():
     rng = np.random.default_rng(1)
     ids = [f"s{i:02d}" for i in range(30)]
     a = nx.features(rng.normal(size=(30, 4)), stimulus_id=ids)
-    from neuroxr.errors import LayoutError
-
     with pytest.raises(LayoutError, match="Cannot pair by stimulus_id: 10 stimulus ids of a are missing in b"):
         cka_bootstrap(a, a.isel(stimulus=slice(0, 20)), n_boot=5)
     with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
         cka_bootstrap(a, nx.features(rng.normal(size=(30, 4)), stimulus_id=[f"t{i}" for i in range(30)]), n_boot=5)
+
+
+# ---------------------------------------------------------------------------- unlabeled (NumPy) RDMs
+def _numpy_rdms(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 4))
+    X = Z @ rng.normal(size=(4, 15)) + rng.normal(size=(n, 15))
+    Y = Z @ rng.normal(size=(4, 8)) + rng.normal(size=(n, 8))
+    model = squareform(pdist(X, "correlation"))
+    subs = [squareform(pdist(Y + 0.5 * rng.normal(size=Y.shape), "correlation")) for _ in range(3)]
+    return model, subs
+
+
+def test_rsa_inference_numpy_rdms_keep_their_order():
+    """More than 10 stimuli: unlabeled data RDMs pair with the model RDM's rows as given, not with its
+    ids sorted as strings ("0", "1", "10", ...); the score is rsatoolbox's comparison of the arrays."""
+    rt = pytest.importorskip("rsatoolbox")
+    model, subs = _numpy_rdms()
+    n = model.shape[0]
+    iu = np.triu_indices(n, 1)
+    ref = np.mean([rt.rdm.compare(rt.rdm.RDMs(model[iu][None]), rt.rdm.RDMs(s[iu][None]), "corr")[0, 0] for s in subs])
+    assert np.mean([nx.compare_rdms(model, s, method="pearson") for s in subs]) == pytest.approx(ref, abs=1e-12)
+    for data in (subs, np.stack(subs), [s[iu] for s in subs]):
+        assert float(rsa_permutation(model, data, n_perm=5)["score"]) == pytest.approx(ref, abs=1e-12)
+        assert float(rsa_bootstrap(model, data, n_boot=5)["score"]) == pytest.approx(ref, abs=1e-12)
+    # the resampled scores too: draws on canonical positions of "0".."39", the same rows of every RDM
+    boot = rsa_bootstrap(model, subs, n_boot=4, seed=1, noise_ceiling=False)
+    idx = boot["boot_index"].values[0]
+    pos = np.asarray(boot["stimulus_id"].values).astype(int)[idx]  # the drawn rows of the input arrays
+    a = model[np.ix_(pos, pos)][iu]
+    ok = pos[iu[0]] != pos[iu[1]]
+    want = np.mean([ss.pearsonr(a[ok], s[np.ix_(pos, pos)][iu][ok])[0] for s in subs])
+    assert float(boot["score_boot"][0]) == pytest.approx(want, abs=1e-10)
+
+
+def test_rsa_inference_labeled_model_with_numpy_data():
+    """A labeled model RDM whose ids are not in sorted order: NumPy data RDMs take its order as given."""
+    rt = pytest.importorskip("rsatoolbox")
+    model, subs = _numpy_rdms(seed=1)
+    n = model.shape[0]
+    iu = np.triu_indices(n, 1)
+    ids = [f"stimulus{i}" for i in range(n)]  # "stimulus10" sorts before "stimulus2"
+    ref = np.mean([rt.rdm.compare(rt.rdm.RDMs(model[iu][None]), rt.rdm.RDMs(s[iu][None]), "corr")[0, 0] for s in subs])
+    m = as_rdm(model, stimulus_id=ids)
+    assert np.mean([nx.compare_rdms(m, s, method="pearson") for s in subs]) == pytest.approx(ref, abs=1e-12)
+    assert float(rsa_permutation(m, subs, n_perm=5)["score"]) == pytest.approx(ref, abs=1e-12)
+    assert float(rsa_bootstrap(m, subs, n_boot=5)["score"]) == pytest.approx(ref, abs=1e-12)
+    # the other way round: a NumPy model RDM in the order of labeled data RDMs
+    d = [as_rdm(s, stimulus_id=ids) for s in subs]
+    assert float(rsa_permutation(model, d, n_perm=5)["score"]) == pytest.approx(ref, abs=1e-12)
+    assert float(rsa_bootstrap(model, d, n_boot=5)["score"]) == pytest.approx(ref, abs=1e-12)
+    with pytest.raises(LayoutError, match="model_rdm: an RDM without stimulus ids has 39 stimuli"):
+        rsa_permutation(model[:39, :39], d, n_perm=5)
+
+
+def test_rdm_stack_with_numpy_member_takes_labeled_order():
+    """A list mixing a labeled RDM (ids not in sorted order) and NumPy RDMs: the NumPy ones list the
+    stimuli of the labeled one as given (rdm_noise_ceiling computed on the plain arrays)."""
+    from neuroxr.geometry import rdm_noise_ceiling
+
+    _, subs = _numpy_rdms(seed=2)
+    ids = [f"stimulus{i}" for i in range(subs[0].shape[0])]
+    ref = rdm_noise_ceiling(np.stack(subs), "pearson")
+    got = rdm_noise_ceiling([as_rdm(subs[0], stimulus_id=ids), subs[1], subs[2]], "pearson")
+    assert float(got["lower"]) == pytest.approx(float(ref["lower"]), abs=1e-12)
+    assert float(got["upper"]) == pytest.approx(float(ref["upper"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("call, who", [
+    (lambda F, R: crsa_bootstrap(F, R, n_boot=5), "crsa_bootstrap: neural"),
+    (lambda F, R: crsa_bootstrap(F, [R.isel(time_bin=0), R], n_boot=5), r"crsa_bootstrap: neural\[1\]"),
+    (lambda F, R: cka_bootstrap(F, R, n_boot=5), "cka_bootstrap: b"),
+    (lambda F, R: cka_bootstrap(R, F, n_boot=5), "cka_bootstrap: a"),
+    (lambda F, R: ersa_bootstrap(F, R, n_boot=5), "ersa_bootstrap: neural"),
+    (lambda F, R: shape_bootstrap(F, R, n_boot=5), "shape_bootstrap: Y"),
+])
+def test_inference_refuses_time_resolved_responses(call, who):
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    with pytest.raises(LayoutError, match=rf"^{who} is time-resolved \(dim 'time_bin', 3 bins\).*isel\(time_bin=0\)") as e:
+        call(F, A)
+    assert "\n" not in str(e.value)

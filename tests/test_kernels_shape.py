@@ -61,3 +61,40 @@ def test_gram_path_without_widths_equals_own_width_estimator():
         Wx, Wy = fit_alignment(Xw, Zx, Yw, Zy)
         ref = shape_score((X - mx) @ Wx, (Y - my) @ Wy, "euclidean")
         assert shape_distance_from_gram(gram(X).K, gram(Y).K, alpha, "euclidean") == pytest.approx(ref, rel=1e-8)
+
+
+@pytest.mark.parametrize("scale", [1e-5, 1e-6, 1e-8])
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_small_scales_equal_netrep(scale, alpha):
+    """Covariance eigenvalues below netrep's absolute floor 1e-7: the whitening, the feature route,
+    the Gram route and LinearMetric all equal netrep (its whiten and LinearMetric)."""
+    netrep = pytest.importorskip("netrep.metrics")
+    from netrep.utils import whiten as netrep_whiten
+
+    from neuroxr.geometry import LinearMetric
+
+    X, Y = _pair(60, 8, 5, seed=4)
+    X = (X - X.mean(0)) * scale
+    Xw, Z = whiten(X, alpha)
+    ref_w, ref_z = netrep_whiten(X, alpha)
+    np.testing.assert_allclose(Z, ref_z, rtol=1e-9, atol=1e-12 * np.abs(ref_z).max())
+    np.testing.assert_allclose(Xw, ref_w, rtol=1e-9, atol=1e-12 * np.abs(ref_w).max())
+    for score_method in ("angular", "euclidean"):
+        ref = netrep.LinearMetric(alpha=alpha, score_method=score_method).fit_score(X, Y)
+        assert _kernel_score(X, Y, alpha, score_method) == pytest.approx(ref, rel=1e-7, abs=1e-12)
+        assert LinearMetric(alpha=alpha, score_method=score_method).fit_distance(X, Y) == pytest.approx(ref, rel=1e-7,
+                                                                                                        abs=1e-12)
+        sx, sy = gram(X), gram(Y)
+        got = shape_distance_from_gram(sx.K, sy.K, alpha, score_method, n_units=(sx.n_units, sy.n_units))
+        assert got == pytest.approx(ref, rel=1e-7, abs=1e-12)
+
+
+def test_whiten_keeps_the_total_variance_below_the_floor():
+    """Every eigenvalue below the floor: the floored whitening is a scalar on X, the variance is kept."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((50, 6)) * np.arange(1, 7) * 1e-6
+    X -= X.mean(0)
+    assert np.linalg.eigvalsh(X.T @ X).max() < 1e-7
+    for alpha in (0.0, 0.5):
+        Xw, _ = whiten(X, alpha)
+        assert np.linalg.norm(Xw) == pytest.approx(np.linalg.norm(X), rel=1e-10)

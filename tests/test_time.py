@@ -304,7 +304,7 @@ def test_score_vs_time_and_heatmap():
     assert len(fig.axes) == 2  # the ceiling band's axis
     g = nx.temporal_generalization(F, R)
     fig = temporal_generalization_heatmap(g)
-    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), np.median(g["r"].values, axis=0))
+    np.testing.assert_allclose(fig.axes[0].collections[0].get_array().reshape(4, 4), np.median(g["r"].values, axis=0))
     with pytest.raises(ValueError, match="time_bin"):
         score_vs_time(_quiet(nx.forward, F, bin_slice(R, 0), reps=2))
 

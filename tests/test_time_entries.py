@@ -145,3 +145,14 @@ def test_store_with_generalization_entries_validates_and_lists(tg_store):
     out = CliRunner().invoke(main, ["info", str(store.url)])
     assert out.exit_code == 0, out.output
     assert "temporal_generalization" in out.output
+
+
+@pytest.mark.parametrize("kind, source", [("cka", "net.l1"), ("crsa", "net.l1"), ("ersa", "net.l1"), ("ereg", "net.l1"),
+                                          ("shape", "net.l1"), ("brainscore", "net.l1"), ("dimensionality", "animalB")])
+def test_metric_entries_refuse_time_resolved_sets(tg_store, kind, source):
+    """Metric kinds on a time-resolved neural set: a one-line LayoutError naming the set and how to select a bin."""
+    store, *_ = tg_store
+    target = None if kind == "dimensionality" else "animalB"
+    with pytest.raises(LayoutError, match=r"time-resolved \(dim 'time_bin', 3 bins\).*isel\(time_bin=0\)") as e:
+        compute(store, kind, source, target)
+    assert "\n" not in str(e.value)

@@ -12,7 +12,7 @@ from conftest import time_sets as _sets
 
 import neuroxr as nx
 from neuroxr.errors import LayoutError
-from neuroxr.plot.time import score_vs_time, temporal_generalization_figures
+from neuroxr.plot.time import score_vs_time, temporal_generalization_figures, temporal_generalization_heatmap
 from neuroxr.predictivity.inference import bootstrap, permutation_test
 from neuroxr.predictivity.time import bin_slice, by_bins
 
@@ -101,4 +101,57 @@ def test_temporal_generalization_figures(tmp_path):
     caption, _, fig = next(f for f in figs if f[1] == "tg_animalA__animalB")
     assert "inter-animal" in caption
     ref = nx.temporal_generalization(A, B)
-    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), np.median(ref["r"].values, axis=0))
+    np.testing.assert_allclose(fig.axes[0].collections[0].get_array().reshape(3, 3), np.median(ref["r"].values, axis=0))
+
+
+# ---------------------------------------------------------------------------- bins out of time order, unequal widths
+def _rebinned(R, bins):
+    return nx.neural(R.values, stimulus_id=R.stimulus_id.values, neuroid_id=R.neuroid_id.values, time_bins=bins)
+
+
+def _cells(fig):
+    """(x edges, y edges, cell values (train, test)) of the heatmap's mesh."""
+    mesh = fig.axes[0].collections[0]
+    xy = mesh.get_coordinates()
+    return xy[0, :, 0], xy[:, 0, 1], np.ma.filled(mesh.get_array().reshape(xy.shape[0] - 1, xy.shape[1] - 1), np.nan)
+
+
+def test_heatmap_draws_bins_at_their_times():
+    """Bins listed out of time order are drawn at their own times; unequal widths at their widths."""
+    F, A, B = _sets()
+    R = _rebinned(B, [(20, 200), (0, 10), (10, 20)])  # out of order, the last (in time) 180 ms wide
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        tg = nx.temporal_generalization(F, R)
+    xe, ye, C = _cells(temporal_generalization_heatmap(tg))
+    np.testing.assert_array_equal(xe, [0, 10, 20, 200])
+    np.testing.assert_array_equal(ye, [0, 10, 20, 200])
+    med = np.median(tg["r"].values, axis=0)  # (train, test) in the result's bin order
+    order = [1, 2, 0]  # the result's bins in time order
+    np.testing.assert_allclose(C, med[np.ix_(order, order)])
+    # the same cells whatever the bins' order in the input
+    tg2 = tg.isel(time_bin_train=order, time_bin_test=[2, 0, 1])
+    xe2, ye2, C2 = _cells(temporal_generalization_heatmap(tg2))
+    np.testing.assert_array_equal(xe2, xe)
+    np.testing.assert_allclose(C2, C)
+    # a gap between bins is an empty cell; overlapping windows meet at the middle of their overlap
+    xg, _, Cg = _cells(temporal_generalization_heatmap(tg.assign_coords(time_bin_test_start=("time_bin_test", [60, 0, 10]),
+                                                                         time_bin_test_end=("time_bin_test", [80, 10, 20]))))
+    np.testing.assert_array_equal(xg, [0, 10, 20, 60, 80])
+    assert np.isnan(Cg[:, 2]).all()
+    np.testing.assert_allclose(Cg[:, [0, 1, 3]], med[np.ix_(order, order)])
+    xo, _, _ = _cells(temporal_generalization_heatmap(tg.assign_coords(time_bin_test_start=("time_bin_test", [50, 0, 25]),
+                                                                        time_bin_test_end=("time_bin_test", [100, 50, 75]))))
+    np.testing.assert_array_equal(xo, [0, 37.5, 62.5, 100])
+
+
+def test_score_vs_time_joins_points_in_time_order(scored):
+    F, B, ds, boot = scored
+    order = [2, 0, 1]
+    ax = score_vs_time(ds.isel(time_bin=order), bootstrap=boot.isel(time_bin=order)).axes[0]
+    ref = score_vs_time(ds, bootstrap=boot).axes[0]
+    x = ax.lines[0].get_xdata()
+    assert list(x) == sorted(x)
+    np.testing.assert_array_equal(x, ref.lines[0].get_xdata())
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), ref.lines[0].get_ydata())
+    np.testing.assert_allclose(_band(ax.collections[0], x), _band(ref.collections[0], x))

@@ -107,9 +107,26 @@ def _rdm_da(D: Any, ids: np.ndarray, name: str, attrs: Mapping[str, Any]) -> xr.
     )
 
 
+def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
+    """A one-line ``LayoutError`` for time-resolved responses (a ``time_bin`` dim) where one bin is expected.
+
+    The geometry metrics and Brain-Score's score compare static responses; a time-resolved array
+    must not be averaged or flattened over its bins behind the caller's back.
+    """
+    if isinstance(obj, (xr.DataArray, xr.Dataset)) and "time_bin" in obj.dims:
+        where = f"{caller}: " if caller else ""
+        raise LayoutError(
+            f"{where}{name} is time-resolved (dim 'time_bin', {obj.sizes['time_bin']} bins) but one time bin is expected; "
+            f"select one first, e.g. {name}.isel(time_bin=0)."
+        )
+
+
 def _neural_mean(neural: xr.DataArray, name: str = "neural") -> xr.DataArray:
-    """NaN-mean over repeats as a ``stimulus x neuroid`` array; neuroids without data on some stimulus dropped."""
+    """NaN-mean over repeats as a ``stimulus x neuroid`` array; neuroids without data on some stimulus dropped.
+
+    Time-resolved responses (a ``time_bin`` dim) are refused (:func:`_one_bin`)."""
     validate_neural(neural, name=name)
+    _one_bin(neural, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         m = neural.mean("repeat", skipna=True)

@@ -11,7 +11,7 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import NeuroxrWarning
 from ..kernels import gram as _g
-from ._common import RDM_DIMS, _canonical_any, _label
+from ._common import RDM_DIMS, _canonical_any, _label, _one_bin
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
 
@@ -20,6 +20,7 @@ __all__ = ["cka"]
 
 def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Column-centred Gram ``(n, n)`` and stimulus ids of features, neural data or a Gram Dataset."""
+    _one_bin(obj, name, "cka")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warnings.warn(
             f"cka: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.",

@@ -10,7 +10,7 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import NeuroxrWarning
 from ..kernels import gram as _g
-from ._common import _label
+from ._common import _label, _one_bin
 from .gram import _stats_and_ids
 
 __all__ = ["effective_dimensionality"]
@@ -33,6 +33,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
     float
         Between 1 and ``min(n_stimuli - 1, n_units)``.
     """
+    _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warnings.warn(
             "effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.",

@@ -15,7 +15,7 @@ from ..backend import asarray, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..layouts import validate_features
-from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _label, _neural_mean
+from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _label, _neural_mean, _one_bin
 
 __all__ = ["gram", "gram_stats"]
 
@@ -88,12 +88,14 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
     """Gram statistics, stimulus ids and the input kind of features, neural data or a Gram Dataset.
 
     Neural data ``(stimulus, neuroid, repeat)`` is NaN-averaged over repeats first (neuroids that
-    lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`).
+    lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`); time-resolved
+    data (a ``time_bin`` dim) is refused with a ``LayoutError``.
     """
     if isinstance(obj, xr.Dataset):
         obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
         return gram_stats(obj, backend=backend), _ids(obj), "gram"
     if isinstance(obj, xr.DataArray):
+        _one_bin(obj, name)
         if "repeat" in obj.dims:
             m = _neural_mean(obj, name=name)
             F = m.transpose("stimulus", "neuroid").values

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError
+from ..errors import LayoutError, ParameterError
 from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any
+from ._common import _canonical_any, _one_bin
 from .cka import _paired_grams
-from .rdm import _align_rdm, _nan_warning, _stack_rdms, as_rdm, rdm
+from .rdm import _align_rdm, _is_rsatoolbox, _labeled_ids, _nan_warning, _square_size, _stack_rdms, as_rdm, rdm
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
            "RSA_BOOT_METHODS"]
@@ -45,6 +45,32 @@ def _method(method: str) -> str:
     if m not in RSA_BOOT_METHODS:
         raise ParameterError(f"The 'method' parameter must be one of {RSA_BOOT_METHODS}. Got {method!r} instead.")
     return m
+
+
+def _model_and_data(model_rdm: Any, data_rdms: Any) -> tuple[xr.DataArray, xr.DataArray]:
+    """The model RDM and the stack of data RDMs as labeled arrays, before any reordering.
+
+    An unlabeled RDM (NumPy, rsatoolbox ``RDMs`` without ``stimulus_id``) lists the stimuli in the
+    order of the labeled side **as given** (as :func:`neuroxr.geometry.compare_rdms` pairs them):
+    unlabeled data RDMs take the model RDM's input order; an unlabeled model RDM takes that of the
+    first labeled data RDM. Both sides unlabeled: positions, the same for all.
+    """
+    ids = None
+    labeled_model = isinstance(model_rdm, xr.DataArray) or (
+        _is_rsatoolbox(model_rdm) and _labeled_ids(model_rdm) is not None)
+    if not labeled_model:
+        data_ids = _labeled_ids(data_rdms)
+        if data_ids is not None:
+            n = _square_size(model_rdm)
+            if n is not None and n != data_ids.size:
+                raise LayoutError(
+                    f"model_rdm: an RDM without stimulus ids has {n} stimuli but data_rdms has {data_ids.size}; an "
+                    "unlabeled RDM must list the stimuli of data_rdms in its order (or label it: "
+                    "geometry.as_rdm(model_rdm, stimulus_id=...))."
+                )
+            ids = data_ids
+    model = as_rdm(model_rdm, "model_rdm", stimulus_id=ids)
+    return model, _stack_rdms(data_rdms, "data_rdms", ids=model.stimulus_id.values)
 
 
 def _vector(v: np.ndarray, method: str) -> np.ndarray:
@@ -153,7 +179,9 @@ def rsa_bootstrap(
     model_rdm : DataArray (stimulus, stimulus_) or square array
         The model RDM, e.g. :func:`neuroxr.rdm` of features.
     data_rdms : DataArray (stimulus, stimulus_), stack (rdm, stimulus, stimulus_), list of RDMs or array
-        One RDM per subject, paired with the model RDM by ``stimulus_id``.
+        One RDM per subject, paired with the model RDM by ``stimulus_id``. An unlabeled (NumPy)
+        RDM lists the stimuli in the order of the labeled side as given (as :func:`neuroxr.geometry.compare_rdms`):
+        data RDMs take the model RDM's order, an unlabeled model RDM that of the first labeled data RDM.
     method : {"corr", "cosine", "spearman"}, default "corr"
         RDM comparison (rsatoolbox's names; ``"pearson"`` = ``"corr"``).
     n_boot, seed, level
@@ -177,9 +205,8 @@ def rsa_bootstrap(
     if over not in ("stimuli", "subjects", "both"):
         raise ParameterError(f"The 'over' parameter must be one of ('stimuli', 'subjects', 'both'). Got {over!r} instead.")
     rs._check_level(level)
-    a_da = _canonical_any(as_rdm(model_rdm, "model_rdm"))
-    stack = _stack_rdms(data_rdms, "data_rdms", ids=a_da.stimulus_id.values)
-    stack = _canonical_any(stack)
+    a_da, stack = _model_and_data(model_rdm, data_rdms)
+    a_da, stack = _canonical_any(a_da), _canonical_any(stack)
     a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"))
     a, bs, W = _prepared_rdms(a_da, stack, method, "rsa_bootstrap")
     S, n = bs.shape[0], a.shape[0]
@@ -237,6 +264,9 @@ def crsa_bootstrap(
     ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...).
     """
     sets = neural if isinstance(neural, (list, tuple)) else [neural]
+    _one_bin(features, "features", "crsa_bootstrap")
+    for i, x in enumerate(sets):
+        _one_bin(x, "neural" if len(sets) == 1 else f"neural[{i}]", "crsa_bootstrap")
     model = rdm(features, rdm_method)
     data = [rdm(x, rdm_method) for x in sets]
     out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
@@ -247,6 +277,7 @@ def crsa_bootstrap(
 def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_perm: int = 1000, seed: int = 0) -> xr.Dataset:
     """Permutation (Mantel) test of an RSA evaluation: the stimulus labels of the model RDM are
     permuted (rows and columns together, ``default_rng([seed, 2])`` on canonical positions).
+    ``model_rdm`` and ``data_rdms`` are those of :func:`rsa_bootstrap` (paired the same way).
 
     Returns
     -------
@@ -255,8 +286,8 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
         and ``score_null`` (perm).
     """
     method = _method(method)
-    a_da = _canonical_any(as_rdm(model_rdm, "model_rdm"))
-    stack = _stack_rdms(data_rdms, "data_rdms", ids=a_da.stimulus_id.values)
+    a_da, stack = _model_and_data(model_rdm, data_rdms)
+    a_da = _canonical_any(a_da)
     stack = xr.concat([_align_rdm(a_da, stack.isel(rdm=i), ("model_rdm", "data_rdms")) for i in range(stack.sizes["rdm"])], "rdm")
     n = a_da.shape[0]
     iu = np.triu_indices(n, 1)
@@ -309,6 +340,8 @@ def cka_bootstrap(
         ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound); with ``n_perm`` also ``p`` and ``cka_null``.
     """
     rs._check_level(level)
+    _one_bin(a, "a", "cka_bootstrap")
+    _one_bin(b, "b", "cka_bootstrap")
     Ka, Kb, ia = _paired_grams(a, b)
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed)
@@ -364,6 +397,7 @@ def ersa_bootstrap(
     from .rsa import _paired_arrays
 
     check_alpha(alpha)
+    _one_bin(neural, "neural", "ersa_bootstrap")
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, split_seed)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
@@ -471,6 +505,8 @@ def shape_bootstrap(
     rs._check_level(level)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric._validate()
+    _one_bin(X, "X", "shape_bootstrap")
+    _one_bin(Y, "Y", "shape_bootstrap")
     X, Y, ids = _shape_arrays(X, Y)
     n = X.shape[0]
     width = metric.pad_width(X.shape[1], Y.shape[1])

@@ -29,7 +29,7 @@ from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..layouts import validate_neural
 from ..validation import check_int
-from ._common import RDM_DIMS, _check_option, _columns_as_rows, _ids, _is_dask, _label, _rdm_da, _require_repeats
+from ._common import RDM_DIMS, _check_option, _columns_as_rows, _ids, _is_dask, _label, _one_bin, _rdm_da, _require_repeats
 from .gram import _stats_and_ids
 
 __all__ = [
@@ -53,6 +53,7 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         Features ``(stimulus, unit)`` (dask-backed ones stream their unit chunks), neural data
         ``(stimulus, neuroid, repeat)`` (trial-averaged with a NaN-mean first; neuroids lacking
         any stimulus are dropped with a warning), or a Gram Dataset from :func:`gram`.
+        Time-resolved responses (a ``time_bin`` dim) are refused: select one bin first.
     method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
         ``correlation`` = 1 - Pearson across units; see :mod:`neuroxr.kernels.rdm`.
     backend : str, optional
@@ -64,6 +65,7 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         ``method``, ``source``, ``label``.
     """
     _check_option(method, _r.RDM_METHODS, "method", "rdm")
+    _one_bin(obj, _label(obj, "obj"))  # no caller: crsa and others reach here with their own argument
     stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "rdm input"))
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
     D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
@@ -102,6 +104,7 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0.")
     check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.")
     validate_neural(neural)
+    _one_bin(neural, _label(neural, "neural"))
     _require_repeats(neural, "split_half_rdms")
     neural = neural.compute() if _is_dask(neural) else neural
     rng = np.random.default_rng(seed)
@@ -316,7 +319,8 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArra
     """A stack ``(rdm, stimulus, stimulus_)`` of RDMs paired by ``stimulus_id`` to the first one.
 
     Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without a
-    ``stimulus_id`` descriptor) take ``ids`` (else positions) as their stimulus order.
+    ``stimulus_id`` descriptor) take ``ids`` as their stimulus order; without ``ids``, the order of
+    the first labeled RDM of ``x`` as given (else positions).
     """
     if isinstance(x, xr.DataArray) and x.ndim == 3:
         return _columns_as_rows(x, name)
@@ -330,6 +334,8 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArra
     items = list(x)
     if not items:
         raise LayoutError(f"{name}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
+    if ids is None:
+        ids = next((_ids(as_rdm(it, f"{name}[{i}]")) for i, it in enumerate(items) if isinstance(it, xr.DataArray)), None)
     items = [as_rdm(it, f"{name}[{i}]", None if isinstance(it, xr.DataArray) else (
         ids if ids is not None and _square_size(it) == len(ids) else None)) for i, it in enumerate(items)]
     ref = items[0]

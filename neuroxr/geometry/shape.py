@@ -75,7 +75,11 @@ class LinearMetric(_EstimatorAPI):
     """Generalized shape metric between two representations (Williams et al. 2021), scikit-learn style.
 
     ``alpha = 1``: Procrustes (invariant to rotations/reflections); ``alpha = 0``: CCA-like
-    (invariant to invertible linear maps); in between, partial whitening. ``fit(X, Y)`` learns
+    (invariant to invertible linear maps); in between, partial whitening. The whitening is
+    netrep's, eigenvalues of ``X^T X`` floored at the absolute ``1e-7``
+    (:func:`neuroxr.kernels.shape.whiten`): every ``alpha`` equals netrep at every scale, and
+    for ``alpha < 1`` the distance of data with variance below ``1e-7`` along some direction
+    (e.g. features of scale ``1e-5`` and below) changes with their scale. ``fit(X, Y)`` learns
     the alignment on paired rows, ``distance(X, Y)`` returns the distance (lower = more similar)
     of paired rows under that alignment, ``score(X, Y)`` its negative (higher = better).
 

@@ -10,8 +10,12 @@ compared after aligning them with the best transformation of a group:
    ``alpha = 1`` leaves ``X`` as is (the metric is then invariant to rotations/reflections only:
    Procrustes); ``alpha = 0`` whitens fully (invariant to any invertible linear map: CCA-like;
    the singular values below are then the canonical correlations), rescaled so that the total
-   variance is kept (netrep's ``preserve_variance=True``). Directions with (near-)zero variance
-   are left out of the whitening (they carry no data);
+   variance is kept (netrep's ``preserve_variance=True``). As netrep's ``whiten``, the
+   eigenvalues of ``X^T X`` are floored at the absolute ``1e-7`` (``NETREP_EIG_FLOOR``) in the
+   whitening and in the rescaling alike, so every ``alpha`` equals netrep at every scale; the
+   price (netrep's too) is that for ``alpha < 1`` a representation whose variance along some
+   direction is below ``1e-7`` (e.g. features of scale ``1e-5`` and below) is whitened less there
+   than a larger copy of it: the distance is not invariant to the scale of such data;
 2. zero-pad the narrower representation with zero columns to the same width;
 3. rotate both onto each other: ``U S V^T = svd(Xw^T Yw)``, ``tX = Xw U``, ``tY = Yw V``;
 4. score: angular distance ``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))`` (in ``[0, pi/2]`` for
@@ -71,11 +75,15 @@ def _variance_scale(xp: Any, lam: Any, alpha: float, extra_zeros: int) -> float:
     return math.sqrt(total / new_var)
 
 
-def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL, n_columns: int | None = None) -> tuple[Any, Any]:
-    """Partial whitening ``Xw = X Z`` with ``Z = c (alpha I + (1 - alpha) (X^T X)^(-1/2))``.
+def whiten(X: Any, alpha: float, n_columns: int | None = None) -> tuple[Any, Any]:
+    """Partial whitening ``Xw = X Z`` with ``Z = c (alpha I + (1 - alpha) (X^T X)^(-1/2))``: netrep's
+    ``whiten(X, alpha, preserve_variance=True)``.
 
-    ``c`` keeps the total variance (netrep's ``whiten(preserve_variance=True)``):
-    ``||Xw||_F = ||X||_F`` up to netrep's eigenvalue floor.
+    The eigenvalues ``lam`` of ``X^T X`` are floored at ``NETREP_EIG_FLOOR = 1e-7`` (absolute, as
+    netrep's ``eigval_tol``) in ``(X^T X)^(-1/2)`` and in ``c``, which keeps the total variance
+    ``sum max(lam, 1e-7)``: ``||Xw||_F = ||X||_F`` exactly when no eigenvalue, or every one, is
+    below the floor, up to the floored part otherwise. For ``alpha`` above ``1 - 1e-7`` ``X`` is
+    returned as is (netrep's early return).
 
     Parameters
     ----------
@@ -83,9 +91,6 @@ def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL, n_columns: int | None
         (Centred) representation.
     alpha : float in [0, 1]
         1: no whitening; 0: full whitening.
-    eig_tol : float, default 1e-10
-        Eigenvalues of ``X^T X`` below ``eig_tol * max eigenvalue`` count as zero (their
-        directions carry no data; ``Z`` acts on them as ``c alpha I``).
     n_columns : int, optional
         Width the representation is zero-padded to before alignment (default ``p``); each padded
         column counts in ``c`` as netrep, which pads before whitening, counts it.
@@ -97,15 +102,13 @@ def whiten(X: Any, alpha: float, eig_tol: float = EIG_TOL, n_columns: int | None
     """
     xp = get_namespace(X)
     p = int(X.shape[1])
-    if alpha >= 1.0:
+    if alpha > 1.0 - NETREP_EIG_FLOOR:
         return X, _eye(xp, p, X)
     C = xp.matmul(_t(xp, X), X)
     lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
-    top = float(xp.max(lam)) if p else 0.0
-    keep = lam > eig_tol * max(top, 0.0)
-    inv_sqrt = xp.where(keep, 1.0 / xp.sqrt(xp.where(keep, lam, xp.ones_like(lam))), xp.zeros_like(lam))
+    lam_c = xp.where(lam > NETREP_EIG_FLOOR, lam, xp.full_like(lam, NETREP_EIG_FLOOR))
     extra = max(0, (p if n_columns is None else int(n_columns)) - p)
-    d = (alpha + (1.0 - alpha) * inv_sqrt) * _variance_scale(xp, lam, alpha, extra)
+    d = (alpha + (1.0 - alpha) / xp.sqrt(lam_c)) * _variance_scale(xp, lam, alpha, extra)
     Z = xp.matmul(V * d[None, :], _t(xp, V))
     return xp.matmul(X, Z), Z
 
@@ -218,8 +221,12 @@ def _whitened_root(K: Any, alpha: float, eig_tol: float, width: int | None) -> t
     top = float(xp.max(lam))
     keep = lam > eig_tol * max(top, 0.0)
     sig = xp.sqrt(xp.where(keep, lam, xp.zeros_like(lam)))
-    d = xp.where(keep, alpha * sig + (1.0 - alpha), xp.zeros_like(sig))
-    if alpha < 1.0:
+    if alpha > 1.0 - NETREP_EIG_FLOOR:
+        d = sig
+    else:  # sig * (alpha + (1 - alpha) / sqrt(max(lam, floor))): netrep's floored whitening, seen from the Gram
+        floor = math.sqrt(NETREP_EIG_FLOOR)
+        d = alpha * sig + (1.0 - alpha) * xp.where(sig > floor, xp.ones_like(sig), sig / floor)
+    if alpha <= 1.0 - NETREP_EIG_FLOOR:
         if width is None:  # the numerical rank: the number of units when p < n
             width = int(xp.sum(xp.astype(keep, xp.int64)))
         lam_cov = xp.flip(xp.where(lam > 0, lam, xp.zeros_like(lam)), axis=0)[: min(n, width)]
@@ -250,7 +257,9 @@ def shape_distance_from_gram(
     alpha : float in [0, 1], default 1.0
     score_method : {"angular", "euclidean"}, default "angular"
     eig_tol : float, default 1e-10
-        Relative eigenvalue cut (see :func:`whiten`).
+        Gram eigenvalues below ``eig_tol`` times the largest count as zero (round-off: their
+        directions are left out, and the numerical rank counts the others); the whitening floors
+        the eigenvalues at the absolute ``1e-7`` as :func:`whiten` (netrep) does.
     n_units : (int, int), optional
         Numbers of units ``(p_x, p_y)`` (e.g. ``GramStats.n_units``). Given, both are treated as
         zero-padded to ``max(p_x, p_y)`` columns, as netrep's ``LinearMetric(zero_pad=True)``

@@ -26,6 +26,37 @@ def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarra
     return (np.asarray(obj[f"{dim}_start"].values, float) + np.asarray(obj[f"{dim}_end"].values, float)) / 2
 
 
+def _time_order(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarray:
+    """Positions of the bins of ``dim`` in time order (by start, then end): the input may list them in any order."""
+    return np.lexsort((np.asarray(obj[f"{dim}_end"].values, float), np.asarray(obj[f"{dim}_start"].values, float)))
+
+
+def _bin_edges(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell edges in ms of bins in time order, and the bin drawn in each cell (-1: a gap, drawn empty).
+
+    Bins that do not overlap are drawn at their own edges (unequal widths stay unequal; a gap
+    between two bins is an empty cell). Overlapping bins (sliding windows) cannot each be drawn
+    whole: each is drawn from the midpoint of its overlap with the previous bin to that with the
+    next one (the first from its start, the last to its end).
+    """
+    n = start.size
+    if n > 1 and np.any(end[:-1] > start[1:]):  # overlapping windows
+        inner = (start[1:] + end[:-1]) / 2
+        edges = np.concatenate([[min(start[0], inner[0])], inner, [max(end[-1], inner[-1])]])
+        if np.any(np.diff(edges) <= 0):
+            raise LayoutError("time bins: some bin lies inside another (e.g. one bin spanning the others); draw the "
+                              "bins of one width, e.g. result.isel(time_bin_train=..., time_bin_test=...).")
+        return edges, np.arange(n)
+    edges, cells = [float(start[0])], []
+    for i in range(n):
+        if i and start[i] > end[i - 1]:  # a gap before bin i
+            edges.append(float(start[i]))
+            cells.append(-1)
+        edges.append(float(end[i]))
+        cells.append(i)
+    return np.asarray(edges), np.asarray(cells)
+
+
 def _target_dim(da: xr.DataArray) -> str:
     dims = [d for d in TARGET_DIMS if d in da.dims]
     if len(dims) != 1 or "time_bin" not in da.dims:
@@ -70,7 +101,8 @@ def score_vs_time(
     Parameters
     ----------
     scores : Dataset or mapping label -> Dataset
-        Time-resolved scores (dims ``(target, rep, time_bin)`` with ``time_bin_start``/``_end``).
+        Time-resolved scores (dims ``(target, rep, time_bin)`` with ``time_bin_start``/``_end``);
+        the points are drawn in time order (bin centres), whatever the order of the bins.
     variable : str, default "ev"
         The variable plotted.
     stat : {"median", "mean"}, default "median"
@@ -102,6 +134,8 @@ def score_vs_time(
     boots = _bootstraps(bootstrap, entries, variable, stat)
     band_ax = None
     for label, ds in entries.items():
+        _centres(ds)  # the coords are there
+        ds = ds.isel(time_bin=_time_order(ds))  # points joined in time order, whatever the bins' order
         x = _centres(ds)
         centre, lo, hi = _summary(ds, variable, stat, interval)
         if label in boots:
@@ -148,6 +182,9 @@ def _boot_interval(boot: xr.Dataset, ds: xr.Dataset) -> tuple[np.ndarray, np.nda
     if ci is None or set(ci.dims) != {"bound", "time_bin"} or ci.sizes["time_bin"] != ds.sizes["time_bin"]:
         raise LayoutError("bootstrap: expected 'median_ev_ci' over (bound, time_bin) with the scores' time bins; "
                           "pass the bootstrap of the same time-resolved scores.")
+    _centres(boot)
+    boot = boot.isel(time_bin=_time_order(boot))  # time order, as the scores are drawn
+    ci = boot["median_ev_ci"]
     if not np.allclose(_centres(boot), _centres(ds)):
         raise LayoutError("bootstrap: its time bins (time_bin_start/end) differ from the scores'; pass the bootstrap "
                           "of the same scores.")
@@ -176,19 +213,29 @@ def temporal_generalization_heatmap(
     Returns
     -------
     matplotlib.figure.Figure
-        Training time on the y axis, testing time on the x axis, the diagonal dashed.
+        Training time on the y axis, testing time on the x axis, the diagonal dashed. The cells
+        are a ``QuadMesh`` (``ax.collections[0]``) drawn at the bins' edges in time order
+        (``time_bin_*_start`` / ``_end``), whatever the order of the bins in ``result``: bins of
+        unequal widths are drawn at their widths, a gap between bins is an empty cell, overlapping
+        bins (sliding windows) meet at the middle of their overlap.
     """
     _check_stat(stat)
     da = result[variable] if isinstance(result, xr.Dataset) else result
+    for d in ("time_bin_train", "time_bin_test"):
+        _centres(da, d)  # the bins' coords are there
+    da = da.isel(time_bin_train=_time_order(da, "time_bin_train"), time_bin_test=_time_order(da, "time_bin_test"))
     tdim = [d for d in da.dims if d not in ("time_bin_train", "time_bin_test")]
-    M = _reduce(da.transpose(*tdim, "time_bin_train", "time_bin_test").values.reshape(-1, *da.shape[-2:]), stat, axis=0) \
-        if tdim else da.transpose("time_bin_train", "time_bin_test").values
+    da = da.transpose(*tdim, "time_bin_train", "time_bin_test")
+    M = _reduce(da.values.reshape(-1, *da.shape[-2:]), stat, axis=0) if tdim else da.values
+    xe, xc = _bin_edges(da["time_bin_test_start"].values.astype(float), da["time_bin_test_end"].values.astype(float))
+    ye, yc = _bin_edges(da["time_bin_train_start"].values.astype(float), da["time_bin_train_end"].values.astype(float))
+    C = np.ma.masked_invalid(np.where((yc[:, None] >= 0) & (xc[None, :] >= 0), M[np.ix_(np.maximum(yc, 0), np.maximum(xc, 0))],
+                                      np.nan))
     fig, ax = _one_axes(ax, figsize=(4.8, 4.2))
-    x0, x1 = float(da["time_bin_test_start"].min()), float(da["time_bin_test_end"].max())
-    y0, y1 = float(da["time_bin_train_start"].min()), float(da["time_bin_train_end"].max())
-    im = ax.imshow(M, origin="lower", extent=(x0, x1, y0, y1), aspect="auto", cmap="viridis")
-    ax.plot([max(x0, y0), min(x1, y1)], [max(x0, y0), min(x1, y1)], color="w", ls="--", lw=0.8)
-    fig.colorbar(im, ax=ax, label=f"{stat} {variable}")
+    mesh = ax.pcolormesh(xe, ye, C, cmap="viridis", shading="flat")
+    lo, hi = max(xe[0], ye[0]), min(xe[-1], ye[-1])
+    ax.plot([lo, hi], [lo, hi], color="w", ls="--", lw=0.8)
+    fig.colorbar(mesh, ax=ax, label=f"{stat} {variable}")
     ax.set_xlabel("test time (ms)")
     ax.set_ylabel("train time (ms)")
     ax.set_title(title or "temporal generalisation")

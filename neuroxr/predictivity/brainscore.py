@@ -33,7 +33,7 @@ import xarray as xr
 
 from ..alignment import align, to_canonical
 from ..errors import LayoutError, ParameterError
-from ..geometry._common import _label, _neural_mean
+from ..geometry._common import _label, _neural_mean, _one_bin
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
 
@@ -119,6 +119,7 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
     from sklearn.model_selection import ShuffleSplit
 
     validate_neural(neural, name="neural")
+    _one_bin(neural, "neural", "brainscore_ceiling")
     n_rep = neural.sizes["repeat"]
     if n_rep < 2:
         raise LayoutError(
@@ -203,6 +204,7 @@ def brainscore(
         raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
     validate_features(features, name="features")
     validate_neural(neural, name="neural")
+    _one_bin(neural, "neural", "brainscore")
     features, neural = align(to_canonical(features), neural, names=("features", "neural"))
     Y = _neural_mean(neural)
     if Y.sizes["neuroid"] != neural.sizes["neuroid"]:  # the ceiling uses the neuroids kept (by id, not position)

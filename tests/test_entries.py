@@ -345,7 +345,8 @@ def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
 
 def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     """Forward with PLS or an estimator mixed the time bins of time-resolved responses before
-    revision 1: its entries carry the revision (older ones are never read back); ridge's keep their keys."""
+    revision 1, and every forward grouped the bins' missing stimuli together before revision 2: its
+    entries carry the revision (older ones are never read back)."""
     from conftest import time_sets
     from sklearn.cross_decomposition import PLSRegression
 
@@ -358,7 +359,7 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
-    assert pls.provenance["revision"] == est.provenance["revision"] == 1 and "revision" not in ridge.provenance
+    assert pls.provenance["revision"] == est.provenance["revision"] == ridge.provenance["revision"] == 2
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)

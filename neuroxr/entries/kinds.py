@@ -189,9 +189,15 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: position in the stored order, crsa_permutation permuted a model RDM whose columns were not in
 #: canonical order, RSA inference returned NaN for an RDM with NaN pairs (now left out and counted),
 #: brainscore took its ceiling from neuroids by position when one was dropped, and cka_bootstrap
-#: kept the common stimuli of two sets instead of refusing.
-REVISIONS = {"shape": 1, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1, "ersa_permutation": 1,
-             "brainscore": 1, "cka_bootstrap": 1, "cka_permutation": 1}
+#: kept the common stimuli of two sets instead of refusing. Revision 2 of forward: time-resolved
+#: responses whose bins miss trials of different stimuli were scored on the stimuli all bins shared
+#: (the bins' missing patterns were grouped together); the neural directions' inference: per-bin
+#: resamples were labeled with the first bin's stimuli; shape (2) and its inference: the whitening
+#: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest.
+REVISIONS = {"forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
+             "ersa_permutation": 1, "brainscore": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
+             "shape_permutation": 1, "forward_bootstrap": 1, "reverse_bootstrap": 1, "inter_animal_bootstrap": 1,
+             "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
 

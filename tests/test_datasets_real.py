@@ -532,7 +532,7 @@ def test_v4_201016_all_four_directions_with_valid_split(v4_201016):
             "forward": forward(fa, b, reps=2, seed=41),
             "reverse": reverse(b, fa, reps=2, seed=41),
             "inter_animal": inter_animal(a, b, reps=2, seed=41),
-            "model_to_model": model_to_model(fa, fb, reps=2, seed=41),
+            "model_to_model": model_to_model(fa, fb, reps=2),
         }
     for name, ds in out.items():
         assert np.isfinite(ds.ev.values).all(), name

@@ -322,7 +322,10 @@ def permutation_test(
                                                                            min_reliability=min_reliability))
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
     ceiling = kwargs.pop("noise_ceiling", None) if min_reliability is not None else False
-    parts = _parts(direction, source, target, dict(kwargs, seed=seed, noise_ceiling=ceiling))
+    call = dict(kwargs, seed=seed, noise_ceiling=ceiling)
+    if ceiling is False:  # no split halves are drawn: their options do not enter the parts (nor their checks)
+        call.update(seed=0, split="valid")
+    parts = _parts(direction, source, target, call)
     n, k = parts.Y.shape
     pos = np.flatnonzero(_included(parts, min_reliability))
     r0 = pearson(parts.Y, parts.P)
@@ -352,6 +355,7 @@ def permutation_test(
     if keep_null:
         out["r_null"] = (("perm", dim), null)
     attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
+    attrs.update(seed=int(seed), split=kwargs.get("split", "valid"))  # as asked (the permutations' seed)
     if min_reliability is not None:
         attrs["noise_ceiling"] = False  # the statistic r carries no ceiling; the halves only chose the targets
     return xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs)

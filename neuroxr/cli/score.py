@@ -127,6 +127,26 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
 _AGAIN = "  [already in the store; --overwrite recomputes]"
 
 
+def _direction_summary(ds: Any) -> dict[str, Any]:
+    """The summary of a direction entry over its *included* targets, the sweep's and the report's
+    (:func:`neuroxr.report.table.ev_summary`, i.e. ``included_summary``): ``n_targets`` (included
+    targets with a finite EV), ``n_excluded``, ``median_ev``, ``mean_ev``, ``q25_ev``, ``q75_ev``; a
+    time-resolved entry's EV statistics are over its included targets x time bins (``n_time_bins``)."""
+    import numpy as np
+
+    from ..report.table import ev_summary
+
+    s = ev_summary(ds)
+    stats = {k: s[k] for k in ("n_targets", "n_excluded", "median_ev", "mean_ev", "q25_ev", "q75_ev")}
+    if "time_bin" in ds.dims:  # n_targets counts targets, not targets x bins
+        tdim = s["target_kind"]
+        ev = ds["ev"].mean("rep") if "rep" in ds["ev"].dims else ds["ev"]
+        inc = ds["included"].astype(bool) if "included" in ds else True
+        finite = (np.isfinite(ev) & inc).any([d for d in ev.dims if d != tdim])
+        stats.update(n_targets=int(finite.sum()), n_time_bins=int(ds.sizes["time_bin"]))
+    return stats
+
+
 def _direction_command(direction: str) -> click.Command:
     kinds = {"forward": ("MODEL.LAYER", "NAME[.REGION]"), "reverse": ("NAME[.REGION]", "MODEL.LAYER"),
              "inter-animal": ("NAME[.REGION]", "NAME[.REGION]"), "model-to-model": ("MODEL.LAYER", "MODEL.LAYER")}[direction]
@@ -153,11 +173,7 @@ def _direction_command(direction: str) -> click.Command:
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype,
                    options={"progress": progress_for(out, f"{direction} reps")})
-        ev = res.dataset["ev"].mean("rep")
-        stats = {"n_targets": int(ev.sizes[ev.dims[0]]), "median_ev": float(ev.median()),
-                 "q25_ev": float(ev.quantile(0.25)), "q75_ev": float(ev.quantile(0.75))}
-        if "time_bin" in ev.dims:  # time-resolved: the statistics are over targets x bins
-            stats["n_time_bins"] = int(ev.sizes["time_bin"])
+        stats = _direction_summary(res.dataset)
         lines = []
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
@@ -176,7 +192,8 @@ def _direction_command(direction: str) -> click.Command:
         out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
                   "computed": bool(res.computed), **stats})
         bins = f" x {stats['n_time_bins']} time bins" if "n_time_bins" in stats else ""
-        out.echo(f"{res.path}: {stats['n_targets']} targets{bins}, median EV {stats['median_ev']:.2f}% "
+        excluded = f" ({stats['n_excluded']} excluded: included=False)" if stats["n_excluded"] else ""
+        out.echo(f"{res.path}: {stats['n_targets']} targets{excluded}{bins}, median EV {stats['median_ev']:.2f}% "
                  f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else _AGAIN))
         for line in lines:
             out.echo(line)

@@ -279,7 +279,7 @@ def build_plan(
     planned again.
     """
     candidates, mode = select_modules(model, layers)
-    info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model))
+    info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model), model_name=model_name)
     named = dict(model.named_modules())
     skipped: dict[str, str] = {}
     aliases: dict[str, str] = {}

@@ -309,7 +309,8 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
 
         return fn
 
-    run_pass(model, stim, parts, {lp.module_name: fitter(lp) for lp in pca_layers}, device, in_dtype, desc, progress)
+    run_pass(model, stim, parts, {lp.module_name: fitter(lp) for lp in pca_layers}, device, in_dtype, desc, progress,
+             model_name=plan.model_name)
     for p in pcas.values():
         p.finish()
     return pcas
@@ -366,7 +367,7 @@ def _execute(
                 parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
                 loaded = identity.feeder()  # a Dataset's items are hashed as the pass loads them
                 run_pass(model, stim, parts, callbacks, device, in_dtype, f"{plan.model_name}: pass {gi + 1}/{n_groups}",
-                         progress, on_batch=None if loaded is None else loaded.update)
+                         progress, on_batch=None if loaded is None else loaded.update, model_name=plan.model_name)
                 if loaded is not None:
                     identity.fed(loaded)
                 n_passes += 1

@@ -441,6 +441,14 @@ def test_direction_summary_counts_included_targets_as_the_sweep(runner, sweep_co
     assert f": {int(inc.sum())} targets ({int((~inc).sum())} excluded" in text and f"median EV {row['median_ev']:.2f}%" in text
 
 
+@pytest.mark.parametrize("extra", [["--bootstrap", "3"], ["--permutations", "3"]])
+def test_metric_inference_options_are_refused_before_anything_is_computed(runner, geometry_study, extra):
+    """cka --debiased with --bootstrap/--permutations: a usage error, and the cka entry is not written first."""
+    res = runner.invoke(main, ["score", "cka", geometry_study.url, "net.conv1", "monkeyA", "--debiased", *extra])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "biased CKA" in res.stderr, res.output
+    assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
+
+
 def test_n_components_needs_pls(runner, geometry_study):
     res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.IT", "--n-components", "2"])
     assert res.exit_code == 2 and "--n-components" in res.output and "--regressor pls" in res.output

@@ -247,11 +247,12 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
     kind = metric_kind(metric, params.pop("variant", None))
     if (n_boot or n_perm) and kind not in ("crsa", "ersa", "cka", "shape"):
         raise click.UsageError(f"--bootstrap/--permutations: no inference entries for {kind}; use crsa, ersa, cka or shape.")
+    inference = _inference_params(kind, params, n_boot, n_perm)  # refused before anything is computed
     res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
     ds = res.dataset
     split = "split" in ds["score"].dims
     parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
-    stats, lines = _metric_inference(store, kind, source, target, params, n_boot, n_perm, overwrite, require_existing)
+    stats, lines = _metric_inference(store, kind, source, target, inference, overwrite, require_existing)
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
               "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts, **stats})
@@ -430,21 +431,29 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
              f"at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
 
 
-def _metric_inference(store: str, kind: str, source: str, target: str | None, params: dict[str, Any], n_boot: int,
-                      n_perm: int, overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
-    """The bootstrap / permutation entries of a metric (``<kind>_bootstrap``, ``<kind>_permutation``) with
-    the metric's options: their summary for ``--json`` and their lines."""
+def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int) -> list[tuple[str, int, dict[str, Any]]]:
+    """``(procedure, n, parameters)`` of the bootstrap / permutation entries asked for, with the
+    metric's options; options they cannot take are a usage error (checked before any computation)."""
     from ..entries.metrics import inference_params_of
 
-    stats: dict[str, Any] = {}
-    lines: list[str] = []
+    out = []
     for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
         if not n:
             continue
         try:
-            p = inference_params_of(kind, params, procedure, **{opt: n})
+            out.append((procedure, n, inference_params_of(kind, params, procedure, **{opt: n})))
         except ValueError as exc:
             raise click.UsageError(one_line(exc)) from None
+    return out
+
+
+def _metric_inference(store: str, kind: str, source: str, target: str | None, inference: list[tuple[str, int, dict[str, Any]]],
+                      overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
+    """The bootstrap / permutation entries of a metric (``<kind>_bootstrap``, ``<kind>_permutation``,
+    from :func:`_inference_params`): their summary for ``--json`` and their lines."""
+    stats: dict[str, Any] = {}
+    lines: list[str] = []
+    for procedure, n, p in inference:
         inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
         ds = inf.dataset
         if procedure == "bootstrap":

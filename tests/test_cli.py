@@ -343,7 +343,7 @@ def test_score_entries_keep_their_parameters(runner, geometry_study):
     url = geometry_study.url
     args = ["score", "forward", url, "net.conv1", "monkeyA.IT", "--n-folds", "3"]
     res = runner.invoke(main, [*args, "--reps", "2"])
-    assert res.exit_code == 0 and re.search(r"scores/forward/net.conv1__monkeyA.IT/[0-9a-f]{16}: 4 targets", res.output), res.output
+    assert res.exit_code == 0 and re.search(r"scores/forward/net.conv1__monkeyA.IT/[0-9a-f]{16}: 3 targets \(1 without a finite EV\)", res.output), res.output
     assert "already in the store" in runner.invoke(main, [*args, "--reps", "2"]).output
     # other parameters: refused with --require-existing, naming what differs; else a second entry
     res = runner.invoke(main, [*args, "--reps", "3", "--regressor", "linear", "--require-existing"])
@@ -411,7 +411,42 @@ def test_direction_cli_equals_the_api(runner, geometry_study, extra, params):
     ds = neuroxr.score(geometry_study, "forward", "net.conv1", "monkeyA.IT", reps=2, n_folds=3, require_existing=True, **params)
     assert obj["path"] == nx_entries.lookup(geometry_study, "forward", "net.conv1", "monkeyA.IT",
                                             params={"reps": 2, "n_folds": 3, **params})
-    assert obj["median_ev"] == pytest.approx(float(ds["ev"].mean("rep").median()))
+    ev = ds["ev"].mean("rep").values
+    assert obj["median_ev"] == pytest.approx(float(np.nanmedian(ev[ds["included"].values])))
+
+
+@pytest.mark.parametrize("direction,source,target,layer,threshold", [("forward", "netA.layer1", "animalA", "layer1", "0.5"),
+                                                                     ("reverse", "animalA", "netA.layer1", "layer1", "0.8")])
+def test_direction_summary_counts_included_targets_as_the_sweep(runner, sweep_copy, direction, source, target, layer, threshold):
+    """score <direction> --min-reliability: n_targets and the EV statistics over the included targets
+    only, the numbers of a sweep's table on the same entry (text and --json)."""
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    args = ["score", direction, str(path), source, target, "--reps", "2", "--min-reliability", threshold]
+    res = runner.invoke(main, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    ds = StudyStore(path).read_dataset(obj["path"])
+    inc = ds["included"].values
+    assert 0 < inc.sum() < inc.size  # some targets excluded
+    kw = dict(models=["netA"], layers=[layer], neural=["animalA"], directions=[direction], reps=2,
+              min_reliability=float(threshold), progress=False)
+    row = sweep(path, client="serial", **kw).table.iloc[0]
+    assert row["path"] == obj["path"]
+    assert obj["n_targets"] == row["n_targets"] == int(inc.sum())
+    assert obj["n_excluded"] == int((~inc).sum())
+    assert obj["median_ev"] == pytest.approx(row["median_ev"]) and obj["mean_ev"] == pytest.approx(row["mean_ev"])
+    text = runner.invoke(main, args).stdout
+    assert f": {int(inc.sum())} targets ({int((~inc).sum())} excluded" in text and f"median EV {row['median_ev']:.2f}%" in text
+
+
+@pytest.mark.parametrize("extra", [["--bootstrap", "3"], ["--permutations", "3"]])
+def test_metric_inference_options_are_refused_before_anything_is_computed(runner, geometry_study, extra):
+    """cka --debiased with --bootstrap/--permutations: a usage error, and the cka entry is not written first."""
+    res = runner.invoke(main, ["score", "cka", geometry_study.url, "net.conv1", "monkeyA", "--debiased", *extra])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "biased CKA" in res.stderr, res.output
+    assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 
 def test_n_components_needs_pls(runner, geometry_study):

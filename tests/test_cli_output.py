@@ -89,9 +89,10 @@ def test_score_json_matches_the_entry(runner, store):
     ds = store.read_dataset(nx_entries.lookup(store, "forward", "net.l1", "mA.IT", params={"reps": 2, "n_folds": 3})).load()
     ev = ds["ev"].mean("rep")
     assert obj["path"] == nx_entries.lookup(store, "forward", "net.l1", "mA.IT", params={"reps": 2, "n_folds": 3})
-    assert obj["computed"] is True and obj["n_targets"] == 3
+    finite = ev.values[np.isfinite(ev.values)]  # the sweep's n_targets: included targets with a finite EV
+    assert obj["computed"] is True and obj["n_targets"] == finite.size == 2 and obj["n_excluded"] == 0
     assert obj["median_ev"] == pytest.approx(float(ev.median()))
-    assert obj["q25_ev"] == pytest.approx(float(ev.quantile(0.25)))
+    assert obj["q25_ev"] == pytest.approx(float(np.percentile(finite, 25)))
     again = json.loads(runner.invoke(main, ["score", "forward", store.url, "net.l1", "mA.IT", "--reps", "2", "--n-folds", "3",
                                             "--json"]).stdout)
     assert again["computed"] is False and again["median_ev"] == obj["median_ev"]
@@ -117,6 +118,51 @@ def test_progress_is_a_plain_line_off_a_terminal(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "forward reps: 2/20" and lines[-1] == "forward reps: 20/20" and len(lines) == 10
     assert progress_for(Output(quiet=True), "x") is False and progress_for(Output(as_json=True), "x") is False
+
+
+def test_progress_prints_its_last_step_when_the_consumer_takes_exactly_n(capsys):
+    """The directions take their reps with next() (never exhausting the iterator): the last line
+    still comes, when the iterator is closed."""
+    it = iter(progress_for(Output(), "forward reps")(range(3)))
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()
+    assert capsys.readouterr().err.splitlines() == ["forward reps: 1/3", "forward reps: 2/3", "forward reps: 3/3"]
+
+
+def test_forward_progress_reaches_the_last_rep(runner, store):
+    res = runner.invoke(main, ["score", "forward", store.url, "net.l1", "mA", "--reps", "3", "--n-folds", "3"])
+    assert res.exit_code == 0, res.output
+    assert [line for line in res.stderr.splitlines() if "reps" in line][-1] == "forward reps: 3/3", res.stderr
+
+
+@pytest.mark.parametrize("command", [["info", "STORE"], ["score", "forward", "STORE", "net.l1", "mA"],
+                                     ["score", "cka", "STORE", "net.l1", "mA"], ["report", "STORE", "--no-reliability"]])
+def test_json_and_quiet_together_are_refused(runner, store, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, [store.url if a == "STORE" else a for a in command] + ["--json", "--quiet"])
+    assert res.exit_code == 2 and res.stdout == ""
+    line = _one_line_error(res)
+    assert "--json" in line and "--quiet" in line and "pass one" in line
+    assert nx_entries.list_entries(store).empty and not (tmp_path / "s-report").exists()
+
+
+def test_empty_names_are_refused_not_defaulted(runner, store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "anchors.txt").write_text("s00\ns01\n")
+    for args, option in ((["relative", store.url, "net.l1", "--anchors", str(tmp_path / "anchors.txt"), "--name", ""], "--name"),
+                         (["report", store.url, "--no-reliability", "--out", ""], "--out"),
+                         (["report", store.url, "--no-reliability", "--out", "  "], "--out")):
+        res = runner.invoke(main, args)
+        assert res.exit_code == 2
+        assert f"Invalid value for '{option}': is empty" in _one_line_error(res)
+    assert store.layers("net") == ["l1", "l2"] and not (tmp_path / "s-report").exists()
+
+
+def test_score_without_a_kind_prints_its_usage(runner):
+    res = runner.invoke(main, ["score"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.output.startswith("Usage: ") and "Error: Usage" not in res.output
+    assert "Commands:" in res.output and len(res.output.splitlines()) > 5 and "temporal-generalization" in res.output
 
 
 def test_score_progress_goes_to_stderr(runner, store):

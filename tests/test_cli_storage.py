@@ -74,6 +74,33 @@ def test_info_on_s3_with_options(runner, s3_server):
     assert res.exit_code == 1 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("argv", [["info"], ["validate"], ["score", "cka", "STORE", "net.conv1", "monkeyA"]])
+def test_an_unreachable_object_store_is_a_user_error(runner, argv):
+    """No connection to the endpoint: one line naming the store and the endpoint and what to check,
+    exit status 1, no "internal error"; the store layer raises StoreError at open."""
+    from neuroxr.errors import StoreError
+
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    url = "s3://nobucket/study.zarr"
+    options = {"endpoint_url": endpoint, "anon": True, "retries": 1, "config_kwargs": {"retries": {"max_attempts": 1}}}
+    with pytest.raises(StoreError, match="cannot reach the object store"):
+        StudyStore(url, mode="r", storage_options=options)
+    args = [url if a == "STORE" else a for a in argv] + ([] if "STORE" in argv else [url])
+    args += [f"--storage-option={k}={json.dumps(v)}" for k, v in options.items()]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.stderr.count("\n") == 1 and "internal error" not in res.stderr, res.stderr
+    assert url in res.stderr and endpoint in res.stderr and "check the endpoint URL" in res.stderr
+
+
 def test_profile_then_options_override(runner, s3_server, tmp_path, monkeypatch):
     options, _ = s3_server
     url = f"s3://bucket/{uuid.uuid4().hex[:8]}/study.zarr"

@@ -643,8 +643,9 @@ def test_cli_extract_command(tmp_path, image_folder):
     (["--image-size", "0"], "Invalid value for '--image-size'"),
     (["--n-components", "2"], "--n-components applies only with --reduction"),
     (["--seed", "3"], "--seed applies only with --reduction"),
+    (["--image-size", "20"], "the forward pass of model 'm' failed on inputs of shape (2, 3, 20, 20) (RuntimeError: "),
 ], ids=["model", "device", "gpu-index", "cuda", "weights-garbage", "weights-other-model", "image-size", "n-components",
-        "seed"])
+        "seed", "forward-fails"])
 def test_cli_extract_bad_options_are_one_line_errors_naming_the_option(tmp_path, image_folder, extra, option):
     from click.testing import CliRunner
 
@@ -661,6 +662,26 @@ def test_cli_extract_bad_options_are_one_line_errors_naming_the_option(tmp_path,
     assert res.exit_code != 0 and len(lines) == 1, res.output
     assert lines[0].startswith(f"Error: {option}") and "internal error" not in lines[0], lines[0]
     assert not (tmp_path / "c.zarr" / "features").exists()
+
+
+def test_a_forward_pass_failing_after_the_probe_names_the_model(tmp_path):
+    """A batch the model's own code refuses (here any batch but the probe's 2 stimuli) is an
+    ExtractionError naming the model and what to check, and nothing is written."""
+    class Picky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            if x.shape[0] != 2:
+                raise RuntimeError("this model takes batches of 2")
+            return self.fc(x)
+
+    store = StudyStore(tmp_path / "s.zarr")
+    with pytest.raises(ExtractionError, match=r"forward pass of model 'picky' failed on inputs of shape \(3, 4\) "
+                                              r"\(RuntimeError: this model takes batches of 2\); check"):
+        extract_features(Picky(), torch.zeros(6, 4), store, model_name="picky", batch_size=3, progress=False)
+    assert not store.models()
 
 
 def test_cli_extract_with_other_weights_is_refused_not_skipped(tmp_path, image_folder):

@@ -218,6 +218,70 @@ def test_bad_preprocessing_and_pooling_arguments():
         plan_extraction(net, x, pooling="max")
 
 
+class _WithProcessor(nn.Module):
+    """A model that carries its own preprocessing (a ``processor`` attribute, as sentence-transformers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+        self.processor = default_image_transform(8)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_an_image_size_no_preprocessing_uses_is_refused(tmp_path):
+    """image_size given with the model's own preprocessing, a transform or an array: refused, never ignored."""
+    save_images(tmp_path / "imgs", n=3)
+    with pytest.raises(ExtractionError, match=r"image_size=16 \(--image-size\) has no effect: the model's own "
+                                              r"preprocessing \(model.processor\) sizes the inputs; drop it"):
+        plan_extraction(_WithProcessor(), tmp_path / "imgs", image_size=16)
+    assert plan_extraction(_WithProcessor(), tmp_path / "imgs").preprocessing.startswith("model.processor")
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    with pytest.raises(ExtractionError, match=r"image_size=16 .*the transform given \(transform=\)"):
+        plan_extraction(net, tmp_path / "imgs", transform=default_image_transform(8), image_size=16)
+    with pytest.raises(ExtractionError, match=r"image_size=8 has no effect on an array of stimuli"):
+        plan_extraction(net, torch.zeros(3, 3, 8, 8), image_size=8)
+    assert plan_extraction(net, torch.zeros(3, 3, 8, 8)).layers  # the default is never refused
+    assert plan_extraction(net, tmp_path / "imgs", image_size=8).layers
+
+
+def test_a_pooling_no_layer_uses_is_refused(tmp_path):
+    """pooling mean/cls/last when no extracted output is (batch, tokens, dim): refused, never ignored;
+    "auto" stays quiet."""
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
+    x = torch.zeros(3, 3, 8, 8)
+    for how in ("mean", "cls", "last"):
+        with pytest.raises(ExtractionError, match=rf"pooling='{how}' \(--pooling\) pools outputs shaped \(batch, tokens, dim\), "
+                                                  r"and no extracted layer has one \(per-stimulus output shapes: 0 \(2, 6, 6\)"):
+            plan_extraction(net, x, pooling=how)
+    assert [lp.pooling for lp in plan_extraction(net, x, pooling="auto").layers] == [None, None, None]
+    tokens = nn.Sequential(nn.Linear(8, 4), nn.Flatten(), nn.Linear(20, 2))  # (batch, 5 tokens, 8) -> (batch, 5, 4) -> ...
+    plan = plan_extraction(tokens, torch.zeros(3, 5, 8), pooling="cls")
+    assert [lp.pooling for lp in plan.layers] == ["cls", None, None]
+
+
+def test_cli_refuses_image_size_and_pooling_that_have_no_effect(tmp_path):
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    save_images(tmp_path / "imgs", n=3)
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\nfrom neuroxr.extract import default_image_transform\n\n"
+        "def own():\n    m = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))\n    m.processor = default_image_transform(8)\n    return m\n\n"
+        "def plain():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))\n")
+    base = ["extract", str(tmp_path / "s.zarr"), "--images", str(tmp_path / "imgs"), "--model-name", "m", "--no-progress"]
+    for extra, says in ((["--model", f"{tmp_path / 'm.py'}:own", "--image-size", "16"], "image_size=16 (--image-size) has no effect"),
+                        (["--model", f"{tmp_path / 'm.py'}:plain", "--image-size", "8", "--pooling", "cls"],
+                         "pooling='cls' (--pooling) pools outputs shaped (batch, tokens, dim)")):
+        res = CliRunner().invoke(main, [*base, *extra])
+        assert res.exit_code == 1 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
+        assert "internal error" not in res.stderr and not (tmp_path / "s.zarr" / "features").exists()
+    res = CliRunner().invoke(main, [*base, "--model", f"{tmp_path / 'm.py'}:own", "--json"])
+    assert res.exit_code == 0, res.output
+
+
 def test_bad_model_weights_device_and_image_size_name_the_argument(tmp_path):
     from neuroxr.extract.models import check_device, load_weights
 
@@ -274,6 +338,7 @@ def test_complete_layer_from_another_model_or_other_inputs_is_refused_not_skippe
         what = "the stimuli's contents differ"
     else:
         extra, what = {"transform": default_image_transform(8, mean=None, std=None)}, "the preprocessing differs"
+        kw.pop("image_size")  # the transform sizes the images (image_size with it is refused)
     with pytest.raises(ExtractionError) as info:
         extract_features(new_net, tmp_path / "imgs", store, **kw, **extra)
     msg = str(info.value)

@@ -113,3 +113,19 @@ def test_cost_estimate_orders_the_longest_first(sweep_base_store):
     assert entry_cost(fwd[0], {"reps": 2}, bigger) > cost[fwd[0].key]
     # ties keep the plan order; unknown sets cost 0 and go last
     assert longest_first(entries, params, {}) == list(entries)
+
+
+@pytest.mark.parametrize("metric,kind", [("cka", "cka"), ("rsa", "crsa"), ("shape", "shape"), ("dimensionality", "dimensionality"),
+                                         ("brainscore", "brainscore")])
+def test_metrics_on_a_time_resolved_neural_set_are_refused(sweep_copy, metric, kind):
+    """Metrics take one time bin: with a time-resolved neural set the sweep is refused up front
+    (naming the metric and the set), directions alone still plan."""
+    from conftest import time_sets
+
+    store = StudyStore(sweep_copy(), mode="a")
+    store.write_neural("timeA", time_sets()[1])  # planning reads no data: its stimuli need not match
+    with pytest.raises(SweepConfigError, match=rf"the metric {kind} takes neural responses of one time bin, and the "
+                                               r"neural set 'timeA' is time-resolved .*restrict 'neural:'"):
+        plan_sweep(store, models=["netA"], layers=["layer3"], neural=["animalA", "timeA"], directions=["forward", metric])
+    assert plan_sweep(store, models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward", metric])
+    assert len(plan_sweep(store, models=["netA"], layers=["layer3"], neural=["timeA"], directions=["forward"])) == 1

@@ -95,6 +95,24 @@ def test_cli_temporal_generalization(tg_store):
     assert bad.exit_code != 0 and "fold_seed" in bad.output
 
 
+def test_an_animal_against_itself_warns_as_inter_animal(tg_store):
+    """Temporal generalisation of a set against itself (each neuroid predicted from itself, r = 1)
+    warns as the inter-animal direction does; two animals do not."""
+    from neuroxr.errors import NeuroxrWarning
+
+    store, F, A, B = tg_store
+    with pytest.warns(NeuroxrWarning, match=r"neural_b: 5 neuroids are also predictors .* predicted from itself"):
+        compute(store, "temporal_generalization", "animalA", "animalA")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        compute(store, "temporal_generalization", "animalA", "animalB")
+        compute(store, "temporal_generalization", "net.l1", "animalA")
+    res = CliRunner().invoke(main, ["score", "temporal-generalization", store.url, "animalB", "animalB"])
+    assert res.exit_code == 0, res.output
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith("Warning: neural_b: 4 neuroids are also predictors") and "predicted from itself" in line
+
+
 def test_sweep_option(tg_store):
     store, F, A, B = tg_store
     with warnings.catch_warnings():

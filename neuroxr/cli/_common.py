@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-__all__ = ["main", "to_json", "records", "open_store_or_fail", "table", "report_validation", "output_options", "Output", "progress_for",
+__all__ = ["main", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
            "one_line", "storage_options", "current_storage_options", "storage_options_for", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
 
@@ -43,6 +43,8 @@ class _Main(click.Group):
             with warnings.catch_warnings():  # warnings: one line on stderr (none with --quiet)
                 warnings.showwarning = _show_warning
                 return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:  # a group without its subcommand: its help as is, exit status 2
+            raise
         except click.UsageError as exc:  # one line, no usage block; exit status 2 as click's
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             raise _OneLineUsage(one_line(exc.format_message()) + hint) from None
@@ -89,6 +91,9 @@ class Output:
     """
 
     def __init__(self, as_json: bool = False, quiet: bool = False) -> None:
+        if as_json and quiet:
+            raise click.UsageError("--json prints one JSON object on stdout and --quiet prints nothing there: pass one "
+                                   "of them.")
         self.as_json, self.quiet = as_json, quiet
         if quiet:  # inside the group's catch_warnings: restored when the command ends
             warnings.simplefilter("ignore")
@@ -171,12 +176,26 @@ def progress_for(out: Output, desc: str) -> bool | Callable[[Iterable[Any]], Ite
         items = list(items)
         n = len(items)
         step = max(1, n // 10)
-        for i, item in enumerate(items, 1):
-            yield item
-            if i % step == 0 or i == n:
-                click.echo(f"{desc}: {i}/{n}", err=True)
+        given = done = 0
+        try:
+            for i, item in enumerate(items, 1):
+                given = i
+                yield item
+                done = i
+                if i % step == 0 or i == n:
+                    click.echo(f"{desc}: {i}/{n}", err=True)
+        finally:  # a consumer that takes exactly n items (next() n times) closes the iterator after the last
+            if n and given == n and done < n:
+                click.echo(f"{desc}: {n}/{n}", err=True)
 
     return lines
+
+
+def not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Option callback: an empty (or blank) string is refused, never taken for the default."""
+    if isinstance(value, str) and not value.strip():
+        raise click.BadParameter("is empty; give a value, or leave the option out for its default.")
+    return value
 
 
 def open_store_or_fail(url: str, mode: str = "r") -> Any:

@@ -28,11 +28,12 @@ def make_extract_command() -> Any:
     @click.option("--memory-limit", default="1GiB", show_default=True, help="Budget for what the extraction holds, e.g. 4GiB.")
     @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
     @click.option("--device", default="cpu", show_default=True, help="A torch device available here: cpu, cuda, cuda:1, mps.")
-    @click.option("--image-size", default=224, show_default=True, type=click.IntRange(min=1),
+    @click.option("--image-size", default=None, type=click.IntRange(min=1),
                   help="Images are resized and centre-cropped to this square size, then ImageNet-normalised "
-                       "(unless the model carries its own preprocessing).")
+                       "(default 224; refused when the model carries its own preprocessing).")
     @click.option("--pooling", type=click.Choice(["auto", "none", "mean", "cls", "last"]), default="auto", show_default=True,
-                  help="Pooling over tokens of (batch, tokens, dim) outputs; auto: mean for texts, none for images.")
+                  help="Pooling over tokens of (batch, tokens, dim) outputs; auto: mean for texts, none for images "
+                       "(mean, cls, last: refused when no extracted layer has such an output).")
     @click.option("--reduction", type=click.Choice(["none", "srp", "pca"]), default="none", show_default=True)
     @click.option("--n-components", type=click.IntRange(min=1), default=None,
                   help="Components of the reduction (needs --reduction).")
@@ -47,7 +48,7 @@ def make_extract_command() -> Any:
     @output_options
     def extract_command(
         store: str, model_spec: str, weights: str | None, images: str | None, texts: str | None, model_name: str, layers: tuple[str, ...],
-        memory_limit: str, batch_size: int, device: str, image_size: int, pooling: str, reduction: str,
+        memory_limit: str, batch_size: int, device: str, image_size: int | None, pooling: str, reduction: str,
         n_components: int | None, fit_stimuli: int | None, seed: int, overwrite: bool, dry_run: bool, progress: bool,
         as_json: bool, quiet: bool,
     ) -> None:
@@ -60,6 +61,7 @@ def make_extract_command() -> Any:
 
         from ..errors import ExtractionError, StoreError
         from ..extract.models import check_device, load_model, load_weights
+        from ..extract.preprocess import DEFAULT_IMAGE_SIZE
         from ..extract.run import extract_features
 
         out_ = Output(as_json, quiet)
@@ -104,7 +106,8 @@ def make_extract_command() -> Any:
                 target = StudyStore(store, storage_options=so)
             out = extract_features(
                 model, stimuli, target, model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
-                memory_limit=memory_limit, batch_size=batch_size, device=device, image_size=image_size,
+                memory_limit=memory_limit, batch_size=batch_size, device=device,
+                image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
                 pooling=None if pooling == "none" else pooling,
                 reduction=red, overwrite=overwrite, dry_run=dry_run,
                 progress=progress and out_.text,  # a bar on a terminal, plain lines off one

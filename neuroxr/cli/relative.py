@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options, storage_options
+from ._common import Output, main, not_empty, open_store_or_fail, output_options, storage_options
 
 __all__ = ["relative", "read_ids"]
 
@@ -30,7 +30,7 @@ def read_ids(path: str | Path) -> list[str]:
 @click.option("--anchors", "anchors_file", required=True, type=click.Path(dir_okay=False),
               help="Text file of anchor stimulus ids of LAYER, one per line ('#' comments allowed).")
 @click.option("--similarity", type=click.Choice(["cosine", "dot"]), default="cosine", show_default=True)
-@click.option("--name", "new_layer", default=None, help="Name of the new layer (default: <layer>_relative).")
+@click.option("--name", "new_layer", default=None, callback=not_empty, help="Name of the new layer (default: <layer>_relative).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing layer of that name.")
 @storage_options
 @output_options

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options, storage_options
+from ._common import Output, main, not_empty, open_store_or_fail, output_options, storage_options
 
 __all__ = ["report", "report_command"]
 
@@ -20,7 +20,7 @@ def _default_out(store: str) -> str:
 
 @click.command("report")
 @click.argument("store")
-@click.option("--out", "out_dir", default=None, help="Folder of the report (default: <store name>-report).")
+@click.option("--out", "out_dir", default=None, callback=not_empty, help="Folder of the report (default: <store name>-report).")
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
               help="html: one self-contained page (figures embedded); md: Markdown with figure files.")
 @click.option("--figures", type=click.Choice(["png", "pdf"]), default=None, help="Also write every figure as a file in this format.")

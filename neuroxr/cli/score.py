@@ -127,6 +127,26 @@ def _run(store: str, kind: str, source: str, target: str | None, params: dict[st
 _AGAIN = "  [already in the store; --overwrite recomputes]"
 
 
+def _direction_summary(ds: Any) -> dict[str, Any]:
+    """The summary of a direction entry over its *included* targets, the sweep's and the report's
+    (:func:`neuroxr.report.table.ev_summary`, i.e. ``included_summary``): ``n_targets`` (included
+    targets with a finite EV), ``n_excluded``, ``n_all`` (every target), ``median_ev``, ``mean_ev``, ``q25_ev``, ``q75_ev``; a
+    time-resolved entry's EV statistics are over its included targets x time bins (``n_time_bins``)."""
+    import numpy as np
+
+    from ..report.table import ev_summary
+
+    s = ev_summary(ds)
+    stats = {k: s[k] for k in ("n_targets", "n_excluded", "n_all", "median_ev", "mean_ev", "q25_ev", "q75_ev")}
+    if "time_bin" in ds.dims:  # n_targets counts targets, not targets x bins
+        tdim = s["target_kind"]
+        ev = ds["ev"].mean("rep") if "rep" in ds["ev"].dims else ds["ev"]
+        inc = ds["included"].astype(bool) if "included" in ds else True
+        finite = (np.isfinite(ev) & inc).any([d for d in ev.dims if d != tdim])
+        stats.update(n_targets=int(finite.sum()), n_time_bins=int(ds.sizes["time_bin"]))
+    return stats
+
+
 def _direction_command(direction: str) -> click.Command:
     kinds = {"forward": ("MODEL.LAYER", "NAME[.REGION]"), "reverse": ("NAME[.REGION]", "MODEL.LAYER"),
              "inter-animal": ("NAME[.REGION]", "NAME[.REGION]"), "model-to-model": ("MODEL.LAYER", "MODEL.LAYER")}[direction]
@@ -153,11 +173,7 @@ def _direction_command(direction: str) -> click.Command:
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype,
                    options={"progress": progress_for(out, f"{direction} reps")})
-        ev = res.dataset["ev"].mean("rep")
-        stats = {"n_targets": int(ev.sizes[ev.dims[0]]), "median_ev": float(ev.median()),
-                 "q25_ev": float(ev.quantile(0.25)), "q75_ev": float(ev.quantile(0.75))}
-        if "time_bin" in ev.dims:  # time-resolved: the statistics are over targets x bins
-            stats["n_time_bins"] = int(ev.sizes["time_bin"])
+        stats = _direction_summary(res.dataset)
         lines = []
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
@@ -176,7 +192,11 @@ def _direction_command(direction: str) -> click.Command:
         out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
                   "computed": bool(res.computed), **stats})
         bins = f" x {stats['n_time_bins']} time bins" if "n_time_bins" in stats else ""
-        out.echo(f"{res.path}: {stats['n_targets']} targets{bins}, median EV {stats['median_ev']:.2f}% "
+        n_other = stats["n_all"] - stats["n_excluded"] - stats["n_targets"]
+        notes = [f"{stats['n_excluded']} excluded: included=False"] * bool(stats["n_excluded"]) + \
+                [f"{n_other} without a finite EV"] * bool(n_other > 0 and "n_time_bins" not in stats)
+        excluded = f" ({'; '.join(notes)})" if notes else ""
+        out.echo(f"{res.path}: {stats['n_targets']} targets{excluded}{bins}, median EV {stats['median_ev']:.2f}% "
                  f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else _AGAIN))
         for line in lines:
             out.echo(line)
@@ -230,11 +250,12 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
     kind = metric_kind(metric, params.pop("variant", None))
     if (n_boot or n_perm) and kind not in ("crsa", "ersa", "cka", "shape"):
         raise click.UsageError(f"--bootstrap/--permutations: no inference entries for {kind}; use crsa, ersa, cka or shape.")
+    inference = _inference_params(kind, params, n_boot, n_perm)  # refused before anything is computed
     res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
     ds = res.dataset
     split = "split" in ds["score"].dims
     parts = {k: float(ds[k]) for k in ("raw", "error", "ceiling") if kind == "brainscore" and k in ds}
-    stats, lines = _metric_inference(store, kind, source, target, params, n_boot, n_perm, overwrite, require_existing)
+    stats, lines = _metric_inference(store, kind, source, target, inference, overwrite, require_existing)
     out.json({"path": res.path, "kind": kind, "source": source, "target": target, "computed": bool(res.computed),
               "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else None,
               "lower_is_better": bool(ds.attrs.get("lower_is_better", False)), **parts, **stats})
@@ -413,21 +434,29 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
              f"at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
 
 
-def _metric_inference(store: str, kind: str, source: str, target: str | None, params: dict[str, Any], n_boot: int,
-                      n_perm: int, overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
-    """The bootstrap / permutation entries of a metric (``<kind>_bootstrap``, ``<kind>_permutation``) with
-    the metric's options: their summary for ``--json`` and their lines."""
+def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int) -> list[tuple[str, int, dict[str, Any]]]:
+    """``(procedure, n, parameters)`` of the bootstrap / permutation entries asked for, with the
+    metric's options; options they cannot take are a usage error (checked before any computation)."""
     from ..entries.metrics import inference_params_of
 
-    stats: dict[str, Any] = {}
-    lines: list[str] = []
+    out = []
     for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
         if not n:
             continue
         try:
-            p = inference_params_of(kind, params, procedure, **{opt: n})
+            out.append((procedure, n, inference_params_of(kind, params, procedure, **{opt: n})))
         except ValueError as exc:
             raise click.UsageError(one_line(exc)) from None
+    return out
+
+
+def _metric_inference(store: str, kind: str, source: str, target: str | None, inference: list[tuple[str, int, dict[str, Any]]],
+                      overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
+    """The bootstrap / permutation entries of a metric (``<kind>_bootstrap``, ``<kind>_permutation``,
+    from :func:`_inference_params`): their summary for ``--json`` and their lines."""
+    stats: dict[str, Any] = {}
+    lines: list[str] = []
+    for procedure, n, p in inference:
         inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
         ds = inf.dataset
         if procedure == "bootstrap":

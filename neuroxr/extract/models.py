@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError
+from ..errors import ExtractionError, NeuroxrError
 from ._common import layer_name, torch_module
 from .stimuli import Stimuli
 
@@ -161,11 +161,30 @@ def pool_tokens(t: Any, how: str, mask: Any = None) -> Any:
     return (t * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
 
 
-def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtype: Any) -> tuple[dict[str, ProbeInfo], int, int]:
+def forward_error(model_name: str | None, stim: Stimuli, batch: Any, exc: BaseException) -> ExtractionError:
+    """The one-line error of a forward pass that failed on its inputs (a shape mismatch, a wrong
+    dtype ...): it names the model, the input shape, the reason and what to check."""
+    if isinstance(batch, Mapping):
+        shape = ", ".join(f"{k} {tuple(v.shape)}" for k, v in batch.items() if hasattr(v, "shape"))
+    else:
+        shape = str(tuple(batch.shape)) if hasattr(batch, "shape") else type(batch).__name__
+    hint = {"folder": "the image size (image_size=, --image-size on the command line), the transform or the model's "
+                      "own processor",
+            "files": "the image size (image_size=, --image-size on the command line), the transform or the model's "
+                     "own processor",
+            "text": "the model's tokenizer or processor"}.get(stim.kind, "the shape and dtype of the stimuli")
+    name = f"model {model_name!r}" if model_name else "the model"
+    return ExtractionError(f"the forward pass of {name} failed on inputs of shape {shape} ({_reason(exc)}); check that "
+                           f"the inputs fit the model: {hint}, or the model itself.")
+
+
+def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtype: Any,
+          model_name: str | None = None) -> tuple[dict[str, ProbeInfo], int, int]:
     """Run 1-2 stimuli with hooks on every module.
 
     Returns per-module info, the number of leaf-module calls and the bytes of one input stimulus.
-    ``alias_of`` names an earlier candidate that returned the very same tensor object.
+    ``alias_of`` names an earlier candidate that returned the very same tensor object. A forward
+    pass that fails is an :class:`ExtractionError` naming ``model_name`` (:func:`forward_error`).
     """
     torch = torch_module()
     named = dict(model.named_modules())
@@ -207,8 +226,13 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
         batch = to_input(stim.load(np.arange(min(2, stim.n))), device, in_dtype)
         state["b"] = batch_len(batch)
         nbytes = input_bytes(batch)
-        with torch.no_grad():
-            call_model(model, batch)
+        try:
+            with torch.no_grad():
+                call_model(model, batch)
+        except NeuroxrError:
+            raise
+        except Exception as exc:  # the model's own code: its inputs do not fit it
+            raise forward_error(model_name, stim, batch, exc) from exc
     finally:
         for h in handles:
             h.remove()
@@ -262,6 +286,7 @@ def run_pass(
     desc: str,
     progress: bool,
     on_batch: Callable[[Any], None] | None = None,
+    model_name: str | None = None,
 ) -> None:
     """One pass over the batches ``parts`` (stimulus indices).
 
@@ -269,16 +294,19 @@ def run_pass(
     hook, ``start`` being the row of the batch's first stimulus within the concatenated
     ``parts`` and ``mask`` the batch's attention mask (or ``None``). The forward pass stops as
     soon as every hooked module has run. ``on_batch``, if given, is called with each batch as
-    loaded (before it is moved to ``device``), in order.
+    loaded (before it is moved to ``device``), in order. A failure of the model's own code is an
+    :class:`ExtractionError` naming ``model_name`` (:func:`forward_error`); one of a callback passes unchanged.
     """
     torch = torch_module()
     named = dict(model.named_modules())
-    state: dict[str, Any] = {"start": 0, "seen": 0, "ids": None, "mask": None}
+    state: dict[str, Any] = {"start": 0, "seen": 0, "ids": None, "mask": None, "in_callback": False}
     handles = []
 
     def make_hook(fn: Callable) -> Callable:
         def hook(module: Any, inputs: Any, output: Any) -> None:
+            state["in_callback"] = True
             fn(state["start"], output, state["ids"], state["mask"])
+            state["in_callback"] = False
             state["seen"] += 1
             if state["seen"] == len(callbacks):
                 raise StopForward
@@ -302,6 +330,12 @@ def run_pass(
                         call_model(model, batch)
                 except StopForward:
                     pass
+                except NeuroxrError:
+                    raise
+                except Exception as exc:
+                    if state["in_callback"]:  # a callback's failure (writing, reducing), not the model's
+                        raise
+                    raise forward_error(model_name, stim, batch, exc) from exc
                 del batch
                 if state["seen"] != len(callbacks):
                     raise ExtractionError(

@@ -271,15 +271,19 @@ def build_plan(
     model: Any, stim: Stimuli, *, model_name: str, layers: Any, memory_limit: int, batch_size: int, device: Any,
     flatten: bool, reduction: dict[str, Any] | None, dtype: Any, unit_chunk: int, store: StudyStore | None,
     deduplicate: bool, overwrite: bool, pooling: str | None, preprocessing: str = "", identity: Identity | None = None,
+    pooling_explicit: bool = False,
 ) -> ExtractionPlan:
     """Probe the model and plan every layer (see :func:`neuroxr.extract.plan_extraction`).
+
+    ``pooling_explicit``: the caller asked for ``pooling`` (not ``"auto"``); it is refused when no
+    planned layer has an output it pools (``(batch, tokens, dim)``), never ignored.
 
     A layer already complete in ``store`` is planned as ``"complete"`` (skipped) only when it
     matches this extraction (:func:`check_compatible`, with ``identity``); with ``overwrite`` it is
     planned again.
     """
     candidates, mode = select_modules(model, layers)
-    info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model))
+    info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model), model_name=model_name)
     named = dict(model.named_modules())
     skipped: dict[str, str] = {}
     aliases: dict[str, str] = {}
@@ -359,6 +363,11 @@ def build_plan(
             )
         plans.append(lp)
 
+    if pooling is not None and pooling_explicit and not any(lp.pooling for lp in plans):
+        shapes = ", ".join(f"{lp.name} {lp.output_shape}" for lp in plans[:5])
+        raise ExtractionError(f"pooling={pooling!r} (--pooling) pools outputs shaped (batch, tokens, dim), and no extracted "
+                              f"layer has one (per-stimulus output shapes: {shapes}{', ...' if len(plans) > 5 else ''}); "
+                              "drop pooling, or extract layers with token outputs (layers=, --layer).")
     if store is not None:
         for lp in plans:
             path = f"features/{model_name}/{lp.name}"

@@ -30,6 +30,20 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+class _DefaultImageSize(int):
+    """224, the default ``image_size`` of an extraction, told apart from a size the caller gives:
+    a given size that no preprocessing uses is refused (:func:`resolve_preprocessing`), the default never."""
+
+
+#: the default ``image_size`` of :func:`resolve_preprocessing` and the extraction (224)
+DEFAULT_IMAGE_SIZE: int = _DefaultImageSize(224)
+
+
+def image_size_given(image_size: Any) -> bool:
+    """Whether ``image_size`` was given by the caller (anything but :data:`DEFAULT_IMAGE_SIZE`)."""
+    return not isinstance(image_size, _DefaultImageSize)
+
+
 def default_image_transform(
     image_size: int | tuple[int, int] | None = 224,
     *,
@@ -203,7 +217,15 @@ def _from_object(obj: Any, explicit: bool) -> Preprocessing | None:
     return None
 
 
-def resolve_preprocessing(model: Any, transform: Any = None, image_size: int | tuple[int, int] | None = 224) -> Preprocessing:
+def _unused_size(image_size: Any, by: str, fix: str) -> None:
+    """Refuse an ``image_size`` the caller gave that the chosen preprocessing does not use."""
+    if image_size_given(image_size):
+        raise ExtractionError(f"image_size={image_size!r} (--image-size) has no effect: {by} sizes the inputs; "
+                              f"drop it{fix}.")
+
+
+def resolve_preprocessing(model: Any, transform: Any = None,
+                          image_size: int | tuple[int, int] | None = DEFAULT_IMAGE_SIZE) -> Preprocessing:
     """The preprocessing for ``model``: ``transform`` if given, else the model's own, else the default.
 
     Parameters
@@ -212,11 +234,18 @@ def resolve_preprocessing(model: Any, transform: Any = None, image_size: int | t
     transform : callable, torchvision weights, timm data config, Hugging Face tokenizer/processor, or None
         See the module docstring.
     image_size : int, (height, width) or None, default 224
-        Size of :func:`default_image_transform` when it is used.
+        Size of :func:`default_image_transform` when it is used. Given (anything but the default)
+        with a transform or a model that carries its own preprocessing, it is refused: it would
+        have no effect.
 
     Returns
     -------
     Preprocessing
+
+    Raises
+    ------
+    ExtractionError
+        A transform not understood, or an ``image_size`` given that no preprocessing uses.
     """
     if transform is not None:
         prep = _from_object(transform, explicit=True)
@@ -225,17 +254,22 @@ def resolve_preprocessing(model: Any, transform: Any = None, image_size: int | t
                 f"transform of type {type(transform).__name__} is not understood; pass a callable, a torchvision "
                 f"weights enum member, a timm data config dict, or a Hugging Face tokenizer/processor."
             )
+        _unused_size(image_size, "the transform given (transform=)", " (or build the transform with that size)")
         return prep
     for attr in ("processor", "tokenizer", "image_processor"):
         obj = getattr(model, attr, None)
         if obj is not None and not callable(getattr(obj, "forward", None)):
             prep = _from_object(obj, explicit=False)
             if prep is not None:
+                _unused_size(image_size, f"the model's own preprocessing (model.{attr})",
+                             " (or pass transform= to replace the model's preprocessing)")
                 prep.description = f"model.{attr}: {prep.description}"
                 return prep
     if getattr(model, "pretrained_cfg", None) is not None and type(model).__module__.startswith("timm"):
         from timm.data import create_transform, resolve_data_config
 
+        _unused_size(image_size, "the model's own preprocessing (timm data config)",
+                     " (or pass transform= to replace the model's preprocessing)")
         cfg = resolve_data_config({}, model=model)
         tf = create_transform(**cfg)
         return Preprocessing("timm data config", f"timm.data.resolve_data_config(model) = {cfg}: {tf!r}", image=tf)

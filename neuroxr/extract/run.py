@@ -22,7 +22,7 @@ from ._common import torch_module
 from .identity import Identity
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
-from .preprocess import Preprocessing, resolve_preprocessing
+from .preprocess import DEFAULT_IMAGE_SIZE, Preprocessing, image_size_given, resolve_preprocessing
 from .reduce import PCA, SRP, fit_batches, fit_index, reduction_spec
 from .stimuli import Stimuli, as_stimuli
 from .write import LayerWriter, activations
@@ -61,6 +61,9 @@ def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_
     check_device(device)
     prep = resolve_preprocessing(model, transform, image_size)
     stim = as_stimuli(stimuli, stimulus_ids, prep)
+    if stim.kind == "array" and not prep.explicit and image_size_given(image_size):
+        raise ExtractionError(f"image_size={image_size!r} has no effect on an array of stimuli (fed to the model as is); "
+                              "drop it, or pass transform= to transform each stimulus.")
     spec = reduction_spec(reduction, stim.n)
     limit = parse_memory(memory_limit)
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
@@ -81,7 +84,7 @@ def plan_extraction(
     flatten: bool = True,
     stimulus_ids: Sequence[str] | None = None,
     transform: Any = None,
-    image_size: int | tuple[int, int] | None = 224,
+    image_size: int | tuple[int, int] | None = DEFAULT_IMAGE_SIZE,
     pooling: str | None = "auto",
     reduction: Mapping[str, Any] | None = None,
     dtype: Any = None,
@@ -115,6 +118,7 @@ def plan_extraction(
                 model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
                 device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
                 store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+            pooling_explicit=pooling not in (None, "none", "auto"),
                 identity=Identity(model, stim, int(batch_size)),
             )
     finally:
@@ -138,7 +142,7 @@ def extract_features(
     flatten: bool = True,
     stimulus_ids: Sequence[str] | None = None,
     transform: Any = None,
-    image_size: int | tuple[int, int] | None = 224,
+    image_size: int | tuple[int, int] | None = DEFAULT_IMAGE_SIZE,
     pooling: str | None = "auto",
     reduction: Mapping[str, Any] | None = None,
     dtype: Any = None,
@@ -208,11 +212,13 @@ def extract_features(
         images. What was used is recorded in each layer's attrs ``transform`` and
         ``transform_source``.
     image_size : int, (height, width) or None, default 224
-        Output size of the default image transform.
+        Output size of the default image transform; given with a transform, a model that carries
+        its own preprocessing or an array of stimuli (where it would have no effect), it is refused.
     pooling : {"auto", "mean", "cls", "last", None}, default "auto"
         Pooling over tokens of outputs shaped ``(batch, tokens, dim)``: ``"mean"`` over the
         non-padding tokens (the attention mask), ``"cls"`` the first token, ``"last"`` the last
-        non-padding token. ``"auto"``: ``"mean"`` for texts, none for other stimuli.
+        non-padding token. ``"auto"``: ``"mean"`` for texts, none for other stimuli. ``"mean"``,
+        ``"cls"`` or ``"last"`` when no extracted layer has such an output is refused.
     reduction : dict, optional
         ``{"method": "srp" | "pca", "n_components": k, "fit_stimuli": m, "seed": s}``: reduce each
         layer with more than ``k`` units to ``k`` at write time. ``srp``: sparse random projection
@@ -282,6 +288,7 @@ def extract_features(
             model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
             device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
             store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
+            pooling_explicit=pooling not in (None, "none", "auto"),
             identity=identity,
         )
         if dry_run:
@@ -309,7 +316,8 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
 
         return fn
 
-    run_pass(model, stim, parts, {lp.module_name: fitter(lp) for lp in pca_layers}, device, in_dtype, desc, progress)
+    run_pass(model, stim, parts, {lp.module_name: fitter(lp) for lp in pca_layers}, device, in_dtype, desc, progress,
+             model_name=plan.model_name)
     for p in pcas.values():
         p.finish()
     return pcas
@@ -366,7 +374,7 @@ def _execute(
                 parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
                 loaded = identity.feeder()  # a Dataset's items are hashed as the pass loads them
                 run_pass(model, stim, parts, callbacks, device, in_dtype, f"{plan.model_name}: pass {gi + 1}/{n_groups}",
-                         progress, on_batch=None if loaded is None else loaded.update)
+                         progress, on_batch=None if loaded is None else loaded.update, model_name=plan.model_name)
                 if loaded is not None:
                     identity.fed(loaded)
                 n_passes += 1

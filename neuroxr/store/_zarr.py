@@ -167,6 +167,18 @@ def os_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def unreachable_message(url: str, storage_options: Mapping[str, Any] | None, exc: BaseException) -> str:
+    """One line for an object store that cannot be reached: no connection to the endpoint, no
+    credentials, ... (a ``botocore`` / ``aiohttp`` / ``google`` exception)."""
+    so = dict(storage_options or {})
+    endpoint = so.get("endpoint_url") or (so.get("client_kwargs") or {}).get("endpoint_url")
+    at = f" at the endpoint {endpoint}" if endpoint else ""
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return (f"cannot reach the object store of {url!r}{at} ({reason}); check the endpoint URL (storage option "
+            "endpoint_url, -S endpoint_url=... on the command line), that the service is running and reachable, "
+            "and the credentials (key/secret, anon=true, a storage profile or the provider's environment).")
+
+
 class GuardedArray:
     """Array-like view of one stored variable whose read failures name the entry (for dask).
 

@@ -51,6 +51,7 @@ from ._zarr import (
     local_root,
     os_message,
     read_json,
+    unreachable_message,
     zarr_store,
 )
 from .integrity import mark_group
@@ -175,6 +176,10 @@ class StudyStore(Reading):
             return read_json(self._zstore, "zarr.json")
         except (OSError, FileNotFoundError):
             return None
+        except Exception as exc:  # an object store that cannot be reached (no connection, no credentials)
+            if self._local is not None:
+                raise
+            raise StoreError(unreachable_message(self.url, self.storage_options, exc)) from exc
 
     @property
     def _root(self) -> zarr.Group:

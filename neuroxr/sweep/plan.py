@@ -142,6 +142,21 @@ def _region_values(store: StudyStore, name: str) -> list[str] | None:
     return list(pd.unique(np.asarray(da.coords["region"].values).astype(str)))
 
 
+def _refuse_timed_metrics(store: StudyStore, metrics: list[str], neural_list: list[str]) -> None:
+    """Metrics take responses of one time bin: with time-resolved neural sets (a ``time_bin`` dim)
+    every metric entry would fail at run time, so the sweep is refused before it is planned."""
+    if not metrics:
+        return
+    timed = [n for n in neural_list if "time_bin" in store.read_neural(n).dims]
+    if timed:
+        raise SweepConfigError(
+            f"the metric{'s' if len(metrics) > 1 else ''} {', '.join(metrics)} take{'' if len(metrics) > 1 else 's'} "
+            f"neural responses of one time bin, and the neural set{'s' if len(timed) > 1 else ''} {', '.join(map(repr, timed))} "
+            f"{'are' if len(timed) > 1 else 'is'} time-resolved (a 'time_bin' dim); restrict 'neural:' to sets without "
+            "time bins, or drop the metrics from 'directions' (the directions score every bin)."
+        )
+
+
 def plan_sweep(
     store: StudyStore,
     models: str | Sequence[str] | None = None,
@@ -185,7 +200,8 @@ def plan_sweep(
     Raises
     ------
     SweepConfigError
-        Unknown directions, models, layers, neural sets or regions (the message lists what exists).
+        Unknown directions, models, layers, neural sets or regions (the message lists what exists);
+        metrics with a time-resolved neural set (metrics take one time bin).
     """
     dirs = as_list(directions, "directions") or []
     dirs = [d.replace("-", "_") for d in dirs]
@@ -221,6 +237,7 @@ def plan_sweep(
                     f"{ {m: store.layers(m) for m in model_list} }."
                 )
     neural_list = _select(store, neural, store.neural_sets(), "neural sets")
+    _refuse_timed_metrics(store, [d for d in dirs if d in METRICS], neural_list)
     # region subsets per neural set
     subsets: dict[str, list[str]] = {}
     if regions is None:

@@ -103,6 +103,8 @@ def test_an_animal_against_itself_warns_as_inter_animal(tg_store):
     store, F, A, B = tg_store
     with pytest.warns(NeuroxrWarning, match=r"neural_b: 5 neuroids are also predictors .* predicted from itself"):
         compute(store, "temporal_generalization", "animalA", "animalA")
+    with pytest.warns(NeuroxrWarning, match=r"neural_b: 5 neuroids are also predictors"):  # the function itself
+        nx.temporal_generalization(A, A, n_folds=5)
     with warnings.catch_warnings():
         warnings.simplefilter("error", NeuroxrWarning)
         compute(store, "temporal_generalization", "animalA", "animalB")

@@ -9,7 +9,6 @@ not parameters; ``dtype`` is, for the kinds that take it (float32 changes the nu
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -175,43 +174,7 @@ def inference_kind(direction: str, procedure: str) -> str:
 #: kind -> its function; entries at ``scores/<kind>/<source>__<target>/<key>``, a Dataset ``r`` over
 #: ``(neuroid, time_bin_train, time_bin_test)``. The source is a feature set (model -> brain) or a
 #: time-resolved neural set (inter-animal); the target a time-resolved neural set.
-@functools.wraps(_d.temporal_generalization)
-def _temporal_generalization(source: Any, neural: xr.DataArray, **params: Any) -> xr.Dataset:
-    """:func:`neuroxr.temporal_generalization`, after the inter-animal directions' check
-    (``warn_shared_recordings``): target neuroids that are also predictors with the same responses
-    (an animal against itself) are predicted from themselves, which is warned about."""
-    if isinstance(source, xr.DataArray) and "neuroid" in source.dims and "neuroid" in getattr(neural, "dims", ()):
-        _warn_shared_neuroids(source, neural)
-    return _d.temporal_generalization(source, neural, **params)
-
-
-def _warn_shared_neuroids(source: xr.DataArray, neural: xr.DataArray) -> None:
-    """``warn_shared_recordings`` on the neuroids the two time-resolved sets share (only those are
-    read), paired by stimulus; inputs that do not pair are left to the kind's own checks."""
-    import numpy as np
-
-    from ..predictivity import _prepare as prep
-
-    if "neuroid_id" not in source.coords or "neuroid_id" not in neural.coords:
-        return
-    ids_a, ids_b = (np.asarray(x["neuroid_id"].values).astype(str) for x in (source, neural))
-    common = np.intersect1d(ids_a, ids_b)
-    if not common.size:
-        return
-    a = source.isel(neuroid=np.flatnonzero(np.isin(ids_a, common)))
-    b = neural.isel(neuroid=np.flatnonzero(np.isin(ids_b, common)))
-    try:
-        b, a, _ = prep.pair(b, a, ("neural", "source"))
-    except (LayoutError, ValueError, KeyError):
-        return
-    dims = [d for d in ("stimulus", "neuroid", "repeat", "time_bin") if d in a.dims]
-    if sorted(dims) != sorted(a.dims) or sorted(dims) != sorted(b.dims):
-        return
-    prep.warn_shared_recordings(np.asarray(a.transpose(*dims).values), np.asarray(b.transpose(*dims).values),
-                                np.asarray(a["neuroid_id"].values), np.asarray(b["neuroid_id"].values))
-
-
-TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _temporal_generalization}
+TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _d.temporal_generalization}
 for _name, _fn in TIME_KINDS.items():
     KINDS[_name] = Kind(_name, "scores", ("features", "neural"), ("neural",), _direction_defaults(_fn))
 

@@ -281,6 +281,8 @@ def temporal_generalization(
     else:
         source = validate_features(source, name="source")
     neural, source, _ = prep.pair(neural, source, ("neural", "source"))
+    if animal:  # as inter-animal: a target neuroid among the predictors with its own responses
+        prep.warn_shared_recordings(prep.load(source), prep.load(neural), source.neuroid_id.values, neural.neuroid_id.values)
     B = _trial_means(neural, "neural")  # (n, k, nt)
     n, k, nt = B.shape
     folds = prep.folds(n, n_folds, fold_seed, "source/neural")

@@ -98,3 +98,18 @@ def test_metric_sweep_on_a_cluster(sweep_copy):
     for neural_set in ("animalA", "animalB"):
         assert float(res.metrics["value"].sel(metric="cka", model="netB", layer="fc", neural=neural_set, region="all")) == \
             pytest.approx(geo.cka(feats, _averaged(store.read_neural(neural_set).load())), rel=1e-10)
+
+
+def test_options_of_nothing_the_sweep_runs_are_refused(sweep_copy):
+    """metric_options for a metric not in directions, and score arguments with only metrics, would
+    change nothing: refused before any work."""
+    from neuroxr.errors import SweepConfigError
+
+    path = sweep_copy()
+    with pytest.raises(SweepConfigError, match=r"^metric_options for \['cka'\] have no effect"):
+        sweep(path, directions=["forward"], metric_options={"cka": {"debiased": True}}, client="serial", progress=False)
+    with pytest.raises(SweepConfigError, match=r"^metric_options for \['ersa'\] have no effect"):
+        sweep(path, directions=["rsa"], metric_options={"ersa": {"alpha": 1.0}}, client="serial", progress=False)
+    with pytest.raises(SweepConfigError, match=r"^score arguments \['reps'\] have no effect: the sweep runs no direction"):
+        sweep(path, directions=["cka"], reps=5, client="serial", progress=False)
+    assert list_entries(StudyStore(path, mode="r")).query("kind != 'gram'").empty  # nothing computed

@@ -201,7 +201,8 @@ def plan_sweep(
     ------
     SweepConfigError
         Unknown directions, models, layers, neural sets or regions (the message lists what exists);
-        metrics with a time-resolved neural set (metrics take one time bin).
+        metrics with a time-resolved neural set (metrics take one time bin); ``metric_options`` for a
+        metric the directions do not include.
     """
     dirs = as_list(directions, "directions") or []
     dirs = [d.replace("-", "_") for d in dirs]
@@ -209,6 +210,10 @@ def plan_sweep(
     if unknown or not dirs:
         raise SweepConfigError(f"unknown directions {unknown or dirs!r}; choose from {DIRECTIONS} or the metrics {SWEEP_METRICS}.")
     dirs = list(dict.fromkeys(metric_kind(d, metric_options) for d in dirs))
+    unused = [k for k in (metric_options or {}) if (metric_kind(k, metric_options) if k == "rsa" else k) not in dirs]
+    if unused:  # never options that silently do nothing
+        raise SweepConfigError(f"metric_options for {unused} have no effect: the sweep's directions {dirs} do not "
+                               f"include them; add them to directions or drop their options.")
     model_list = _select(store, models, store.models(), "models")
     layer_map: dict[str, list[str]] = {}
     if isinstance(layers, Mapping):

@@ -31,7 +31,7 @@ from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
 from .inference import check_inference, run_inference
 from .names import layer_name, layer_ref
-from .plan import Entry, longest_first, plan_sweep, set_sizes
+from .plan import DIRECTIONS, Entry, longest_first, plan_sweep, set_sizes
 from .select import best_layers
 from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task, spread_gram
 
@@ -237,6 +237,9 @@ def sweep(
 
         scheduler_address(client)
     entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
+    if kw and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
+        raise SweepConfigError(f"score arguments {sorted(kw)} have no effect: the sweep runs no direction "
+                               f"(only {ordered(e.direction for e in entries)}); drop them or add a direction.")
     metric_opts = {d: metric_params(d, metric_options) for d in ordered(e.direction for e in entries if e.is_metric)}
     backend = kw.get("backend")
     if (serial or client is None) and backend is not None:

@@ -82,7 +82,8 @@ def test_failed_rewrite_puts_the_previous_copy_back(url, write_path, monkeypatch
         with pytest.raises(StoreError, match=r"cannot write 'neural/monkeyA': ConnectionError.*the previous copy is kept\.$"):
             st.write_neural("monkeyA", _neural(1))
     fresh = StudyStore(url, mode="r")
-    assert fresh.token(PATH) == token and fresh.damaged() == []
+    # the old values under a fresh token: a lazy read during the failed rewrite never passes for the old copy
+    assert fresh.token(PATH) not in (None, token) and fresh.damaged() == []
     np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
     assert fresh.inventory()["neural"] == ["monkeyA"]
     assert _hidden(url, "previous") == [] and _hidden(url, "rewrites") == []  # nothing left aside
@@ -116,7 +117,7 @@ def test_compute_error_during_an_in_place_rewrite_keeps_the_previous_copy(url, m
     bad = bad.copy(data=da.map_blocks(boom, bad.data, dtype=bad.dtype))
     with pytest.raises(RuntimeError, match="the model crashed"):
         st.write_dataset(PATH, bad.to_dataset(name="data"))
-    assert StudyStore(url, mode="r").token(PATH) == token and _hidden(url, "rewrites") == []
+    assert StudyStore(url, mode="r").token(PATH) not in (None, token) and _hidden(url, "rewrites") == []
     np.testing.assert_array_equal(StudyStore(url, mode="r").read_neural("monkeyA").values, _neural(0).values)
 
 
@@ -130,7 +131,7 @@ def test_aborted_staged_write_puts_the_previous_copy_back(url):
     _partial().to_zarr(st._zstore, group="features/net/fc", mode="w", consolidated=False)
     st.abort_write(staging)
     fresh = StudyStore(url, mode="r")
-    assert fresh.token("features/net/fc") == token
+    assert fresh.token("features/net/fc") not in (None, token)
     np.testing.assert_array_equal(fresh.read_features("net", "fc").values, _features(0).values)
 
 
@@ -160,19 +161,69 @@ def test_killed_rewrite_is_reported_then_restored_by_a_writer(url):
     (problem,) = reader.damaged()
     assert problem[0] == PATH and "rewrite of it was interrupted" in problem[1] and ".neuroxr/previous/" in problem[1]
     writer = StudyStore(url)  # its writer is dead: the previous copy is put back
-    assert writer.token(PATH) == token and writer.damaged() == [] and writer.inventory()["neural"] == ["monkeyA"]
+    assert writer.token(PATH) not in (None, token) and writer.damaged() == [] and writer.inventory()["neural"] == ["monkeyA"]
     np.testing.assert_array_equal(writer.read_neural("monkeyA").values, _neural(0).values)
     assert _hidden(url, "previous") == [] and _hidden(url, "rewrites") == []
 
 
-def test_a_live_writers_rewrite_is_left_alone_until_it_expires(url):
-    token = StudyStore(url, mode="r").token(PATH)
+def _journal_record(url, **changes):
+    st = StudyStore(url, mode="r")
+    (key,) = _hidden(url, "rewrites")
+    rec = read_json(st._zstore, key)
+    if changes:
+        batch.put_many(StudyStore(url)._zstore, {key: json.dumps({**rec, **changes}).encode()})
+    return rec
+
+
+def test_a_live_writers_rewrite_is_never_rolled_back_under_it(url):
+    """A writer on this host whose process runs is never taken for gone, however long it writes; one on
+    another host after REWRITE_EXPIRY (a day)."""
     _killed_rewrite(url)  # the journal names this process, which is alive
     assert not StudyStore(url).is_complete(PATH)  # a writable open does not restore under a live writer
     st = StudyStore(url)
-    assert previous.recover(st._zstore, now=time.time() + LOCK_EXPIRY - 60) == {}
-    assert previous.recover(st._zstore, now=time.time() + LOCK_EXPIRY + 1) == {PATH: token}  # expired
-    assert StudyStore(url, mode="r").token(PATH) == token
+    assert previous.recover(st._zstore, now=time.time() + 10 * previous.REWRITE_EXPIRY) == {}
+    _journal_record(url, host="another-host")
+    assert previous.recover(st._zstore, now=time.time() + previous.REWRITE_EXPIRY - 60) == {}
+    assert list(previous.recover(st._zstore, now=time.time() + previous.REWRITE_EXPIRY + 1)) == [PATH]
+    np.testing.assert_array_equal(StudyStore(url, mode="r").read_neural("monkeyA").values, _neural(0).values)
+
+
+def test_a_writer_rolled_back_all_the_same_fails_at_its_commit(url, write_path):
+    """A recovery that took a (remote, slow) writer for gone put the old copy back: the writer's commit
+    fails instead of marking a mix of old and new chunks complete."""
+    monkey = StudyStore(url)
+    staging = monkey.begin_write(PATH)
+    _partial().to_zarr(monkey._zstore, group=PATH, mode="w", consolidated=False)
+    _journal_record(url, host="another-host")
+    assert list(previous.recover(StudyStore(url)._zstore, now=time.time() + previous.REWRITE_EXPIRY + 1)) == [PATH]
+    with pytest.raises(StoreError, match=r"its previous copy was put back by another process while this write ran"):
+        monkey.commit_write(PATH, staging)
+    fresh = StudyStore(url, mode="r")
+    assert fresh.damaged() == []
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
+
+
+def test_two_processes_restoring_at_once_leave_the_entry_whole(url, monkeypatch):
+    """Another process restores the entry, and drops the kept copy, just as this one starts: this one
+    finds the kept copy gone before it has deleted anything, so the restored entry stays whole."""
+    _killed_rewrite(url, pid=_dead_pid())
+    zstore = StudyStore(url, mode="r")._zstore.with_read_only(False)
+    bid = _journal_record(url)["previous"]
+    real_keys, first = previous.keys_below, {"done": False}
+
+    def keys_below(z, prefix):
+        if not first["done"]:  # the other process, first to its restore
+            first["done"] = True
+            monkeypatch.setattr(previous, "keys_below", real_keys)
+            previous.restore(z, PATH, bid)
+        return real_keys(z, prefix)
+
+    monkeypatch.setattr(previous, "keys_below", keys_below)
+    with pytest.raises(FileNotFoundError):
+        previous.restore(zstore, PATH, bid)
+    fresh = StudyStore(url, mode="r")
+    assert fresh.is_complete(PATH) and fresh.damaged() == []
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
 
 
 def test_a_finished_rewrite_keeps_the_new_copy(url):
@@ -212,7 +263,8 @@ def test_abandoned_rewrite_is_restored_at_once(url, monkeypatch):
         with pytest.raises(StoreError, match=r"the previous copy is kept in \.neuroxr/previous/\S+ and is put back"):
             st.write_neural("monkeyA", _neural(1))
     assert not StudyStore(url, mode="r").is_complete(PATH)
-    assert StudyStore(url).token(PATH) == token and _hidden(url, "rewrites") == []
+    assert StudyStore(url).token(PATH) not in (None, token) and _hidden(url, "rewrites") == []
+    np.testing.assert_array_equal(StudyStore(url, mode="r").read_neural("monkeyA").values, _neural(0).values)
 
 
 def test_orphaned_kept_copies_of_dead_writers_are_removed(url):
@@ -245,7 +297,7 @@ def test_rewrite_on_s3_keeps_the_previous_copy(s3_server, monkeypatch):
         with pytest.raises(StoreError, match="the previous copy is kept"):
             st.write_neural("monkeyA", _neural(1))
     fresh = StudyStore(url, mode="r", storage_options=options)
-    assert fresh.token(PATH) == token and fresh.damaged() == []
+    assert fresh.token(PATH) not in (None, token) and fresh.damaged() == []
     np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
     st.write_neural("monkeyA", _neural(2))
     np.testing.assert_array_equal(StudyStore(url, mode="r", storage_options=options).read_neural("monkeyA").values,

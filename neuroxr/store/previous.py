@@ -13,10 +13,12 @@ to ``.neuroxr/previous/<id>/`` and a journal ``.neuroxr/rewrites/<quoted path>.j
   copy is kept. When even that fails (the store is unreachable), the journal is marked abandoned
   (:func:`abandon`) where it can be, so the next writable open puts the copy back at once;
 - the writer is killed: the entry is incomplete, so nothing trusts it, and the journal names the
-  kept copy. :func:`recover` (run when the store is opened for writing) puts it back once its writer
-  is gone: the writer ran on this host and its process is dead, or the journal is older than
-  :data:`~neuroxr.store.lock.LOCK_EXPIRY`. An entry that is complete by then (the new write
-  finished) keeps the new copy and the journal is dropped.
+  kept copy. :func:`recover` (run when the store is opened for writing) puts it back, with a fresh
+  token, once its writer is gone: the writer ran on this host and its process is dead (a live one
+  is never rolled back, however long it writes), or it ran on another host and the journal is
+  older than :data:`REWRITE_EXPIRY` (a day). An entry that is complete by then (the new write
+  finished) keeps the new copy and the journal is dropped. A writer whose rewrite was rolled back
+  all the same finds its journal gone when it commits, and fails instead of marking a mix complete.
 
 Recovery is for one process at a time, as writing is (one writer per store): a sweep's own process
 opens the store, and so recovers, before its workers do, and a worker skips the journals of its
@@ -40,9 +42,13 @@ from urllib.parse import quote, unquote
 
 from ._zarr import COMPLETE_ATTR, HIDDEN, TOKEN_ATTR, read_json
 from .batch import delete_keys, keys_below, put_many
-from .lock import LOCK_EXPIRY, _owner_alive
+from .lock import _owner_alive
 
-__all__ = ["keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "kept_at"]
+#: seconds after which the rewrite of a writer on another host counts as abandoned (its process
+#: cannot be checked from here): long, so a slow upload is never rolled back under its writer
+REWRITE_EXPIRY = 24 * 3600.0
+
+__all__ = ["REWRITE_EXPIRY", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "kept_at"]
 
 _HOST = socket.gethostname()
 _JOURNALS = f"{HIDDEN}/rewrites"
@@ -111,18 +117,27 @@ def forget(zstore: Any, path: str) -> None:
 
 
 def restore(zstore: Any, path: str, bid: str) -> str | None:
-    """Put the kept copy ``bid`` back as ``path`` (whatever is there is deleted first; the group
-    document, which carries the completion marker, is written last), then :func:`drop` it.
-    Returns the token of the restored copy. Safe to repeat after an interruption."""
-    delete_keys(zstore, keys_below(zstore, path), first=f"{path}/zarr.json")
+    """Put the kept copy ``bid`` back as ``path``, then :func:`drop` it; returns the restored copy's
+    token, a fresh one (a lazy reader that read during the rewrite sees the token change).
+
+    Nothing is deleted before the kept copy is whole at ``path``: its keys are copied over the
+    entry's (data first), then the keys only the partial new copy had are deleted, and the group
+    document, carrying the completion marker and the token, is written last. A kept copy that is
+    already gone (another process restored it) raises ``FileNotFoundError`` with nothing touched;
+    an interruption is safe to repeat."""
     prefix = kept_at(bid)
     kept = keys_below(zstore, prefix)
-    doc = f"{prefix}/zarr.json"
-    if doc not in kept:
-        raise FileNotFoundError(f"{prefix}/zarr.json")
-    _copy(zstore, {k: f"{path}/{k[len(prefix) + 1:]}" for k in kept if k != doc})
-    _copy(zstore, {doc: f"{path}/zarr.json"})
-    token = (read_json(zstore, f"{path}/zarr.json") or {}).get("attributes", {}).get(TOKEN_ATTR)
+    doc_key = f"{prefix}/zarr.json"
+    doc = read_json(zstore, doc_key) if doc_key in kept else None
+    if not doc:
+        raise FileNotFoundError(doc_key)
+    current = keys_below(zstore, path)
+    rel = {k[len(prefix) + 1 :] for k in kept}
+    _copy(zstore, {k: f"{path}/{k[len(prefix) + 1:]}" for k in kept if k != doc_key})
+    delete_keys(zstore, [k for k in current if k[len(path) + 1 :] not in rel])
+    token = uuid.uuid4().hex
+    doc.setdefault("attributes", {})[TOKEN_ATTR] = token
+    put_many(zstore, {f"{path}/zarr.json": json.dumps(doc).encode()})
     drop(zstore, path, bid)
     return token
 
@@ -132,6 +147,12 @@ def abandon(zstore: Any, path: str) -> None:
     rec = read_json(zstore, _journal(path))
     if rec:
         put_many(zstore, {_journal(path): json.dumps({**rec, "abandoned": True}).encode()})
+
+
+def journal_names(zstore: Any, path: str, bid: str) -> bool:
+    """Whether the journal of ``path`` still names the kept copy ``bid`` (a rewrite not rolled back)."""
+    rec = read_json(zstore, _journal(path))
+    return bool(rec) and rec.get("previous") == bid
 
 
 def _journals(zstore: Any) -> dict[str, dict[str, Any]]:
@@ -146,9 +167,11 @@ def _journals(zstore: Any) -> dict[str, dict[str, Any]]:
 
 
 def _writer_gone(host: str, pid: Any, started: float, now: float, expiry: float) -> bool:
-    if now - started > expiry:
-        return True
-    return host == _HOST and not _owner_alive({"host": host, "pid": pid})
+    """A writer on this host is gone when its process is (never while it runs, however long); one
+    on another host when its journal is older than ``expiry``."""
+    if host == _HOST:
+        return not _owner_alive({"host": host, "pid": pid})
+    return now - started > expiry
 
 
 def _complete(zstore: Any, path: str) -> bool:
@@ -156,7 +179,7 @@ def _complete(zstore: Any, path: str) -> bool:
     return bool(doc and doc.get("attributes", {}).get(COMPLETE_ATTR, False))
 
 
-def recover(zstore: Any, expiry: float = LOCK_EXPIRY, now: float | None = None) -> dict[str, str | None]:
+def recover(zstore: Any, expiry: float = REWRITE_EXPIRY, now: float | None = None) -> dict[str, str | None]:
     """Finish the rewrites whose writers are gone: an incomplete entry gets its kept copy back, a
     complete one (the new write finished) keeps the new copy; kept copies no journal names are
     removed once their writers are gone. Returns ``{path: token}`` of the restored entries."""
@@ -171,7 +194,10 @@ def recover(zstore: Any, expiry: float = LOCK_EXPIRY, now: float | None = None) 
         if _complete(zstore, path):
             drop(zstore, path, rec["previous"])
         elif read_json(zstore, _journal(path)) == rec:  # not finished by another process meanwhile
-            restored[path] = restore(zstore, path, rec["previous"])
+            try:
+                restored[path] = restore(zstore, path, rec["previous"])
+            except FileNotFoundError:  # another process restored it first: nothing was touched
+                continue
     orphans = {k[len(_KEPT) + 1 :].split("/", 1)[0] for k in keys_below(zstore, _KEPT)} - named
     for bid in orphans:
         parts = bid.split("~")
@@ -189,5 +215,6 @@ def interrupted(zstore: Any) -> list[tuple[str, str]]:
         if not _complete(zstore, path):
             out.append((path, f"a rewrite of it was interrupted; its previous complete copy is kept in "
                               f"{kept_at(rec['previous'])} and is put back when the store is opened for writing "
-                              f"once that writer is gone ({int(LOCK_EXPIRY)} s after it began, or at once on its host)"))
+                              f"once that writer is gone (its process, on its host; from another host a day after "
+                              f"it began)"))
     return out

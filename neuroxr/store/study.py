@@ -295,6 +295,11 @@ class StudyStore(Reading):
         if self._local is None:
             if staging not in self._rewriting:
                 raise StoreError(f"commit_write({path!r}): {staging!r} is not a write begun on this store; call begin_write first.")
+            bid = self._rewriting[staging][1]
+            if bid is not None and not previous.journal_names(self._zstore, path, bid):
+                del self._rewriting[staging]  # a recovery took this writer for gone and put the old copy back
+                raise StoreError(f"store {self.url!r}: cannot write {path!r}: its previous copy was put back by another "
+                                 f"process while this write ran (it took the writer for gone); write it again.")
             try:
                 self.mark_complete(path)
             except BaseException as exc:
@@ -412,7 +417,7 @@ class StudyStore(Reading):
             try:
                 previous.abandon(self._zstore, path)
             except OSError:
-                when = f"by a writable open of the store {int(LOCK_EXPIRY)} s after this write began"
+                when = "by the first writable open of the store after this process ends"
             return f"the previous copy is kept in {previous.kept_at(bid)} and is put back {when}"
 
     def _abort(self, url: str, exc: BaseException) -> None:

@@ -364,3 +364,19 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)
         np.testing.assert_allclose(pls.dataset.ev.isel(time_bin=t).values, ref.ev.values, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("kind", "target", "a", "b"), [
+    ("forward", "mA", {"alpha": np.int64(1)}, {"alpha": 1.0}),
+    ("forward", "mA", {"regressor": "ridgecv", "alphas": np.array([1.0, 10.0])}, {"regressor": "ridgecv", "alphas": (1.0, 10.0)}),
+    ("forward", "mA", {"regressor": "ridgecv", "alphas": [np.int64(1), 10]}, {"regressor": "ridgecv", "alphas": [1.0, 10.0]}),
+    ("forward", "mA", {"min_reliability": 0}, {"min_reliability": 0.0}),
+    ("cka", "mA", {"debiased": 0}, {"debiased": False}),
+])
+def test_one_value_spelled_two_ways_is_one_entry(study, kind, target, a, b):
+    """NumPy scalars and arrays, ints for floats and 0/1 for flags name the same entry as the plain
+    spelling: the second request finds the first's entry instead of computing a duplicate."""
+    st = study[0]
+    first = compute(st, kind, "net.l1", target, params={"reps": 2, **a} if kind == "forward" else a)
+    again = compute(st, kind, "net.l1", target, params={"reps": 2, **b} if kind == "forward" else b)
+    assert first.computed and not again.computed and again.path == first.path

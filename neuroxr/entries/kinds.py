@@ -69,17 +69,37 @@ class Kind:
             raise LayoutError(f"{what} {self.name!r} takes no options {bad}; it accepts {sorted(self.defaults)}.")
         out = dict(self.defaults)
         for k, v in params.items():
-            d = self.defaults[k]
-            # alpha=1 and alpha=1.0 are one parameter value
-            if isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool):
-                v = float(v)
-            if isinstance(v, (tuple, list)):
-                v = [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
-            out[k] = v
+            out[k] = _spelled_once(v, self.defaults[k], k in _FLOAT_PARAMS)
         for k, v in out.items():
             if isinstance(v, tuple):
                 out[k] = list(v)
         return out
+
+
+#: parameters whose default is None but whose values are floats (``min_reliability=0`` is ``0.0``)
+_FLOAT_PARAMS = ("min_reliability",)
+
+
+def _spelled_once(v: Any, default: Any, floating: bool = False) -> Any:
+    """One spelling per parameter value, so equal requests get one key: NumPy scalars and arrays
+    as Python values and lists, an int as a float where the parameter is a float (``alpha=1`` is
+    ``alpha=1.0``), 0 and 1 as booleans where it is a flag (``debiased=0`` is ``False``), and
+    the numbers of a list as floats (``alphas``)."""
+    import numpy as np
+
+    if isinstance(v, np.ndarray) and v.ndim == 1:
+        v = v.tolist()
+    elif isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, int) and not isinstance(v, bool):
+        if isinstance(default, float) or floating:
+            return float(v)
+        if isinstance(default, bool) and v in (0, 1):
+            return bool(v)
+    if isinstance(v, (tuple, list)):
+        items = [x.item() if isinstance(x, np.generic) else x for x in v]
+        return [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in items]
+    return v
 
 
 def _direction_defaults(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -86,7 +86,21 @@ def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray
             f"{name}: coord {coord!r} on dim {dim!r} has shape {arr.shape} but the dim has "
             f"length {n}; pass one id per {dim}."
         )
+    miss = missing_ids(arr)
+    if miss.size:
+        raise LayoutError(
+            f"{name}: {coord} has {miss.size} missing ids (None/NaN), at positions {miss[:5].tolist()}; "
+            f"give every {dim} an id (a missing id is never turned into the string 'nan')."
+        )
     return arr.astype(str)
+
+
+def missing_ids(ids: Any) -> np.ndarray:
+    """Positions of the missing entries (None, NaN, ``pd.NA``, NaT) of the 1-D ``ids``."""
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "fcmMO":
+        return np.zeros(0, dtype=int)
+    return np.flatnonzero(np.asarray(pd.isna(arr), dtype=bool))
 
 
 def _per_entry(values: Any, n: int, key: str, name: str, dim: str) -> np.ndarray:

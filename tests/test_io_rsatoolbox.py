@@ -160,3 +160,58 @@ def test_duplicate_or_mismatched_rdm_ids_are_named():
         with pytest.raises(LayoutError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_to_rsatoolbox_rdms_refuses_rdms_of_different_methods():
+    f = neuroxr.features(np.random.default_rng(0).normal(size=(5, 10)), [f"s{i}" for i in range(5)])
+    r_corr, r_euc = neuroxr.rdm(f, method="correlation"), neuroxr.rdm(f, method="euclidean")
+    with pytest.raises(LayoutError, match=r"rdm\[1\]: its method 'euclidean \(neuroxr, unnormalised\)' differs from "
+                                          r"rdm\[0\]'s 'correlation'.*convert RDMs of each method separately"):
+        to_rsatoolbox_rdms([r_corr, r_euc])
+    both = to_rsatoolbox_rdms([r_corr, neuroxr.rdm(f * 2, method="correlation")])
+    assert both.dissimilarity_measure == "correlation" and both.n_rdm == 2
+
+
+def test_to_rsatoolbox_rdms_refuses_asymmetric_rdms_and_a_non_zero_diagonal():
+    f = neuroxr.features(np.random.default_rng(0).normal(size=(4, 10)), ["a", "b", "c", "d"])
+    rdm = neuroxr.rdm(f, method="correlation")
+    asym = rdm.copy()
+    asym[1, 0] = 9.0
+    with pytest.raises(LayoutError, match=r"^rdm: is not symmetric \(entry \[0, 1\] is .*, \[1, 0\] is 9.0\)"):
+        to_rsatoolbox_rdms(asym)
+    diag = rdm.copy()
+    diag[2, 2] = 0.5
+    with pytest.raises(LayoutError, match=r"^rdm: its diagonal is not zero \(entry \[2, 2\] is 0.5\)"):
+        to_rsatoolbox_rdms(diag)
+    stack = xr.concat([rdm, asym], dim="rdm")
+    with pytest.raises(LayoutError, match=r"^rdm\[1\]: is not symmetric"):
+        to_rsatoolbox_rdms(stack)
+    with pytest.raises(LayoutError, match=r"^rdm\[1\]: its diagonal is not zero"):
+        to_rsatoolbox_rdms([rdm, diag])
+    back = from_rsatoolbox_rdms(to_rsatoolbox_rdms(rdm))  # a symmetric RDM round-trips
+    np.testing.assert_allclose(back.values, rdm.values, atol=1e-12)
+
+
+def test_repeat_labels_round_trip_through_to_and_from_rsatoolbox():
+    rng = np.random.default_rng(0)
+    da = neuroxr.neural(rng.normal(size=(2, 3, 2)), ["s1", "s2"], ["u1", "u2", "u3"]).assign_coords(repeat=[3, 9])
+    da[1, :, 0] = np.nan  # s2 was not shown in repeat 3
+    back = from_rsatoolbox(to_rsatoolbox(da))
+    assert back.repeat.values.tolist() == [3, 9]
+    np.testing.assert_array_equal(back.transpose(*da.dims).values, da.values)
+    # another descriptor name is used only when asked for; without 'repeat' repeats are numbered by order
+    ds = to_rsatoolbox(da, repeat="run")
+    assert from_rsatoolbox(ds, repeat="run").repeat.values.tolist() == [3, 9]
+    assert from_rsatoolbox(ds).repeat.values.tolist() == [0, 1]
+
+
+def test_from_rsatoolbox_keeps_numpy_scalar_descriptors():
+    ds = rsatoolbox.data.Dataset(
+        np.arange(8.0).reshape(4, 2),
+        descriptors={"subj": 3, "session": np.int64(2), "tr": np.float32(2.5), "roi": np.str_("V1"), "ok": np.bool_(True)},
+        obs_descriptors={"stimulus": np.array(["a", "b", "a", "b"])},
+    )
+    attrs = from_rsatoolbox(ds).attrs
+    assert attrs["descriptor_subj"] == 3 and attrs["descriptor_session"] == 2 and attrs["descriptor_tr"] == 2.5
+    assert attrs["descriptor_roi"] == "V1" and attrs["descriptor_ok"] is True
+    assert all(type(attrs[f"descriptor_{k}"]) in (int, float, str, bool) for k in ("session", "tr", "roi", "ok"))

@@ -285,3 +285,17 @@ def test_plain_arrays_and_other_tools_objects_say_how_to_convert():
         validate_features(np.zeros((2, 2)))
     with pytest.raises(LayoutError, match="got a dict object, not an array"):
         neural({"a": 1})
+
+
+@pytest.mark.parametrize("ids", [["a", None, "c"], [1.0, np.nan, 3.0], pd.Series(["a", "b", pd.NA], dtype=object)])
+def test_missing_ids_are_refused_not_turned_into_strings(ids):
+    rng = np.random.default_rng(0)
+    with pytest.raises(LayoutError, match=r"stimulus_id has 1 missing ids \(None/NaN\), at positions \[\d\]; give every stimulus"):
+        features(rng.normal(size=(3, 2)), ids)
+    with pytest.raises(LayoutError, match=r"stimulus_id has 1 missing ids"):
+        neural(rng.normal(size=(3, 2)), ids)
+    with pytest.raises(LayoutError, match=r"neuroid_id has 1 missing ids .*give every neuroid an id"):
+        neural(rng.normal(size=(2, 3)), ["s1", "s2"], ids)
+    with pytest.raises(LayoutError, match=r"unit_id has 1 missing ids"):
+        features(rng.normal(size=(2, 3)), ["s1", "s2"], unit_id=ids)
+    assert features(rng.normal(size=(3, 2)), [1.0, 2.0, 3.0]).stimulus_id.values.tolist() == ["1.0", "2.0", "3.0"]

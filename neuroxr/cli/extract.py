@@ -22,7 +22,7 @@ def make_extract_command() -> Any:
                   help="Folder of images; stimulus ids are the file names without extension.")
     @click.option("--texts", default=None, type=click.Path(exists=True, dir_okay=False),
                   help="A UTF-8 file with one text per line (the model must carry a tokenizer or processor "
-                       "attribute); stimulus ids are text0, text1, ...")
+                       "attribute); stimulus ids are text0 (line 1), text1 (line 2), ...; a blank line is refused.")
     @click.option("--model-name", required=True, help="Name of the model in the store: features/<model-name>/<layer>.")
     @click.option("--layer", "layers", multiple=True, help="Module name to extract (repeatable; default: every leaf module).")
     @click.option("--memory-limit", default="1GiB", show_default=True, help="Budget for what the extraction holds, e.g. 4GiB.")
@@ -70,8 +70,7 @@ def make_extract_command() -> Any:
         stimuli: Any = images
         ids = None
         if texts is not None:
-            with open(texts, encoding="utf-8") as f:
-                stimuli = [line.rstrip("\n") for line in f if line.strip()]
+            stimuli = _read_texts(texts)
             ids = [f"text{i}" for i in range(len(stimuli))]
         red = None
         if reduction == "none":  # the reduction's own options are never ignored silently
@@ -127,6 +126,24 @@ def make_extract_command() -> Any:
         )
 
     return extract_command
+
+
+def _read_texts(path: str) -> list[str]:
+    """One text per line of ``path``; a blank line is refused (never dropped, which would renumber the ids)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            texts = [line.rstrip("\n") for line in f]
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{path!r} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
+                                 param_hint="'--texts'") from None
+    blank = [i + 1 for i, t in enumerate(texts) if not t.strip()]
+    if not texts:
+        raise click.BadParameter(f"{path!r} holds no texts; put one text per line.", param_hint="'--texts'")
+    if blank:
+        raise click.BadParameter(
+            f"{path!r} has {len(blank)} blank line(s), e.g. line {blank[0]}; each line is one text, its id text<line - 1>, "
+            f"so remove the blank lines or put a text on them.", param_hint="'--texts'")
+    return texts
 
 
 extract_command = make_extract_command()

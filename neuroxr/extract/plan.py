@@ -119,6 +119,11 @@ class LayerPlan:
         Units per stored chunk (each chunk spans the whole stimulus axis).
     reduction : dict or None
         The reduction applied to this layer (``None``: stored as is).
+    fit_batches : int
+        PCA only: the number of consecutive parts (``numpy.array_split``) of the fit stimuli fed to
+        ``IncrementalPCA.partial_fit``; it follows from ``fit_stimuli``, ``n_components`` and the
+        layer's own batch size (``batch_size`` capped by ``memory_limit``), and the fitted
+        components depend on it (0 without PCA).
     status : str
         ``"todo"`` or ``"complete"`` (already in the store).
     """
@@ -143,6 +148,7 @@ class LayerPlan:
     input_bytes: int = 0
     unit_chunk: int = 0
     reduction: dict[str, Any] | None = None
+    fit_batches: int = 0
     status: str = "todo"
 
     def in_flight(self, b: int) -> int:
@@ -251,6 +257,28 @@ def _unit_chunk(n: int, q: int, itemsize: int, budget: int, unit_chunk: int) -> 
     return int(max(1, min(q, unit_chunk, by_memory)))
 
 
+def storage_dtype(dtype: Any) -> np.dtype | None:
+    """The stored dtype asked for (``None``: the layer's own floating dtype, else float32).
+
+    Only floating dtypes are accepted: an integer or bool dtype would truncate every feature.
+    """
+    if dtype is None:
+        return None
+    try:
+        out = np.dtype(dtype)
+    except TypeError:
+        raise ExtractionError(
+            f"dtype {dtype!r} is not a numpy dtype; pass a floating dtype such as 'float32' or 'float64', or None "
+            f"(the layer's own floating dtype)."
+        ) from None
+    if out.kind != "f":
+        raise ExtractionError(
+            f"dtype {dtype!r} is not a floating dtype ({out}), so stored features would be truncated; pass "
+            f"'float16', 'float32' or 'float64', or None (the layer's own floating dtype)."
+        )
+    return out
+
+
 def _why_not(rec: Any, flatten: bool, pooled: bool) -> str | None:
     if rec.calls == 0:
         return "not called in the forward pass"
@@ -282,6 +310,7 @@ def build_plan(
     matches this extraction (:func:`check_compatible`, with ``identity``); with ``overwrite`` it is
     planned again.
     """
+    store_dtype = storage_dtype(dtype)  # before probing the model: a bad dtype is a one-line error
     candidates, mode = select_modules(model, layers)
     info, n_leaf_calls, in_bytes = probe(model, stim, candidates, device, input_dtype(model), model_name=model_name)
     named = dict(model.named_modules())
@@ -331,7 +360,6 @@ def build_plan(
             f"memory_limit {fmt_bytes(memory_limit)} is below the {fmt_bytes(RESERVE_BYTES)} reserved for "
             f"Zarr's bookkeeping; raise it (a few MiB at least)."
         )
-    store_dtype = np.dtype(dtype) if dtype is not None else None
     plans: list[LayerPlan] = []
     for mod in kept:
         rec = info[mod]
@@ -368,6 +396,10 @@ def build_plan(
         raise ExtractionError(f"pooling={pooling!r} (--pooling) pools outputs shaped (batch, tokens, dim), and no extracted "
                               f"layer has one (per-stimulus output shapes: {shapes}{', ...' if len(plans) > 5 else ''}); "
                               "drop pooling, or extract layers with token outputs (layers=, --layer).")
+    for lp in plans:  # the PCA fit partition follows from the layer's own batch size, not from its pass
+        if lp.reduction and lp.reduction["method"] == "pca":
+            b_fit = max(_own_batch_size(lp, avail, batch_size, n), lp.reduction["n_components"])
+            lp.fit_batches = len(fit_batches(lp.reduction["fit_stimuli"], b_fit))
     if store is not None:
         for lp in plans:
             path = f"features/{model_name}/{lp.name}"
@@ -383,12 +415,18 @@ def build_plan(
     )
 
 
+def _own_batch_size(lp: LayerPlan, avail: int, batch_size: int, n: int) -> int:
+    """Stimuli per batch for ``lp`` alone: ``batch_size`` capped by the budget and ``n`` (0: not one fits)."""
+    b = (avail - lp.state_bytes) // lp.in_flight(1) if avail > lp.state_bytes else 0
+    return int(min(batch_size, b, n))
+
+
 def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_limit: int, in_bytes: int) -> list[list[LayerPlan]]:
     """Batch sizes, and the layers of each pass, that fit ``avail`` bytes."""
     todo = [lp for lp in plans if lp.status == "todo"]
     for lp in todo:
         per = lp.in_flight(1)
-        b = (avail - lp.state_bytes) // per if avail > lp.state_bytes else 0
+        b = _own_batch_size(lp, avail, batch_size, n)
         if b < 1:
             need = per + lp.state_bytes + RESERVE_BYTES
             raise ExtractionError(
@@ -399,10 +437,10 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
                 + (", lower n_components" if lp.reduction else ", use a reduction")
                 + " or leave this layer out (layers=...)."
             )
-        lp.batch_size = int(min(batch_size, b, n))
+        lp.batch_size = b
         if lp.reduction and lp.reduction["method"] == "pca":
             k = lp.reduction["n_components"]
-            rows = max(fit_batches(lp.reduction["fit_stimuli"], max(lp.batch_size, k)), key=len).size
+            rows = max(np.array_split(np.arange(lp.reduction["fit_stimuli"]), lp.fit_batches), key=len).size
             need = lp.state_bytes + pca_fit_transient(lp.n_raw_units, k, rows) + rows * in_bytes
             if need > avail:
                 raise ExtractionError(
@@ -438,7 +476,8 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
 def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray, identity: Identity | None = None) -> None:
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
-    Shape, stimulus ids, reduction and pooling are compared, then (with ``identity``) the digests
+    Shape, stimulus ids, the module stored, dtype, reduction (for PCA also the partition of the fit
+    stimuli into ``partial_fit`` batches) and pooling are compared, then (with ``identity``) the digests
     of the model, the preprocessing and the stimuli recorded in the layer's attrs
     ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
     checked and is refused too.
@@ -465,6 +504,18 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     stored_spec = {k: stored_red.get(k) for k in REDUCTION_KEYS} if stored_red else None
     if stored_spec != lp.reduction:
         problems.append(f"its reduction {stored_spec} differs from {lp.reduction}")
+    if g.attrs.get("module_name") != lp.module_name:
+        problems.append(f"it holds the output of module {g.attrs.get('module_name')!r}, this extraction stores "
+                        f"module {lp.module_name!r} under that name")
+    if shape is not None and str(g[DATA_VAR].dtype) != lp.dtype:
+        problems.append(f"its dtype {str(g[DATA_VAR].dtype)!r} differs from {lp.dtype!r}")
+    if stored_spec == lp.reduction and lp.reduction and lp.reduction["method"] == "pca" \
+            and stored_red.get("fit_batches") != lp.fit_batches:
+        problems.append(
+            f"its PCA was fitted on the fit stimuli in {stored_red.get('fit_batches')} incremental batch(es), this "
+            f"extraction fits in {lp.fit_batches} (incremental PCA depends on that partition, set by batch_size and "
+            f"memory_limit; None: not recorded)"
+        )
     if g.attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")
     if not problems and identity is not None:

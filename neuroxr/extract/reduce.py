@@ -48,8 +48,10 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
             f"PCA with n_components={k} needs at least {k} fit stimuli; fit_stimuli is {m} "
             f"(there are {n} stimuli). Lower n_components or raise fit_stimuli."
         )
-    seed = int(reduction.get("seed", 0))
-    return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": seed}
+    seed = reduction.get("seed", 0)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ExtractionError(f"reduction seed must be an int from 0 to 2**32 - 1; got {seed!r}.")
+    return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": int(seed)}
 
 
 def fit_index(spec: Mapping[str, Any], n: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from .identity import Identity
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
 from .preprocess import DEFAULT_IMAGE_SIZE, Preprocessing, image_size_given, resolve_preprocessing
-from .reduce import PCA, SRP, fit_batches, fit_index, reduction_spec
+from .reduce import PCA, SRP, fit_index, reduction_spec
 from .stimuli import Stimuli, as_stimuli
 from .write import LayerWriter, activations
 
@@ -301,23 +301,29 @@ def extract_features(
 
 def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, device: Any, in_dtype: Any,
              desc: str, progress: bool) -> dict[str, PCA]:
-    """Fit one IncrementalPCA per PCA-reduced layer of ``group`` in a preliminary pass."""
+    """Fit one IncrementalPCA per PCA-reduced layer of ``group``: one preliminary pass per fit partition.
+
+    Each layer's fit stimuli are fed to ``partial_fit`` in ``lp.fit_batches`` consecutive parts
+    (planned from the layer's own batch size, recorded in its attrs ``reduction``).
+    """
     pca_layers = [lp for lp in group if lp.reduction and lp.reduction["method"] == "pca"]
-    if not pca_layers:
-        return {}
-    spec = pca_layers[0].reduction
-    index = fit_index(spec, plan.n_stimuli)
-    parts = [index[p] for p in fit_batches(len(index), max(group[0].batch_size, spec["n_components"]))]
-    pcas = {lp.name: PCA(spec["n_components"]) for lp in pca_layers}
+    pcas: dict[str, PCA] = {}
+    for count in sorted({lp.fit_batches for lp in pca_layers}):
+        fitted = [lp for lp in pca_layers if lp.fit_batches == count]
+        spec = fitted[0].reduction
+        index = fit_index(spec, plan.n_stimuli)
+        parts = [index[p] for p in np.array_split(np.arange(len(index)), count)]
+        for lp in fitted:
+            pcas[lp.name] = PCA(spec["n_components"])
 
-    def fitter(lp: Any) -> Callable:
-        def fn(start: int, output: Any, ids: np.ndarray, mask: Any) -> None:
-            pcas[lp.name].partial_fit(activations(lp, output, mask))
+        def fitter(lp: Any) -> Callable:
+            def fn(start: int, output: Any, ids: np.ndarray, mask: Any) -> None:
+                pcas[lp.name].partial_fit(activations(lp, output, mask))
 
-        return fn
+            return fn
 
-    run_pass(model, stim, parts, {lp.module_name: fitter(lp) for lp in pca_layers}, device, in_dtype, desc, progress,
-             model_name=plan.model_name)
+        run_pass(model, stim, parts, {lp.module_name: fitter(lp) for lp in fitted}, device, in_dtype, desc, progress,
+                 model_name=plan.model_name)
     for p in pcas.values():
         p.finish()
     return pcas
@@ -341,7 +347,7 @@ def _execute(
             b = group[0].batch_size
             reducers: dict[str, Any] = _fit_pca(model, stim, plan, group, device, in_dtype,
                                                 f"{plan.model_name}: fit PCA (pass {gi + 1}/{n_groups})", progress)
-            n_passes += bool(reducers)
+            n_passes += len({by_name[n].fit_batches for n in reducers})
             for lp in group:  # SRP needs only the shape
                 if lp.reduction and lp.reduction["method"] == "srp":
                     reducers[lp.name] = SRP(lp.n_raw_units, lp.n_units, lp.reduction["fit_stimuli"], lp.reduction["seed"])
@@ -353,6 +359,8 @@ def _execute(
                         fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.n_stimuli)]
                         red_attr = dict(lp.reduction, input_units=lp.n_raw_units, fit_stimulus_ids=fit_ids.tolist(),
                                         **reducers[lp.name].info)
+                        if lp.reduction["method"] == "pca":
+                            red_attr["fit_batches"] = lp.fit_batches
                     attrs = {
                         "module_name": lp.module_name,
                         "module_type": lp.module_type,

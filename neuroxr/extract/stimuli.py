@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExtractionError
+from ..layouts import missing_ids
 from ._common import torch_module
 from .preprocess import Preprocessing, default_image_transform
 
@@ -89,9 +90,16 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None) -> np.ndarray:
     if ids is None:
         arr = np.array(list(default) if default is not None else [f"stimulus{i}" for i in range(n)], dtype=str)
     else:
-        arr = np.asarray(ids).astype(str)
-        if arr.ndim != 1 or arr.shape[0] != n:
-            raise ExtractionError(f"stimulus_ids has shape {arr.shape}; pass one id per stimulus ({n}).")
+        raw = np.asarray(ids)
+        if raw.ndim != 1 or raw.shape[0] != n:
+            raise ExtractionError(f"stimulus_ids has shape {raw.shape}; pass one id per stimulus ({n}).")
+        miss = missing_ids(raw)
+        if miss.size:
+            raise ExtractionError(
+                f"stimulus_ids has {miss.size} missing ids (None/NaN), at positions {miss[:5].tolist()}; "
+                f"give every stimulus an id."
+            )
+        arr = raw.astype(str)
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][:5].tolist()
@@ -130,6 +138,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
     torch = torch_module()
     if isinstance(stimuli, Stimuli):
         return stimuli
+    if isinstance(stimuli, (list, tuple)) and not stimuli:
+        raise ExtractionError("stimuli is an empty list; pass at least one stimulus.")
 
     # texts: a list of strings when the model has a tokenizer or processor
     if _is_text_list(stimuli) and prep.tokenizer is not None:
@@ -168,6 +178,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         if data.ndim < 2:
             raise ExtractionError(f"a stimulus array needs shape (n_stimuli, ...), e.g. (N, C, H, W); got {tuple(data.shape)}.")
         n = int(data.shape[0])
+        if n == 0:
+            raise ExtractionError(f"stimuli is an empty array (shape {tuple(data.shape)}); pass at least one stimulus.")
         ids = check_ids(stimulus_ids, n, None)
         tf = prep.image if prep.explicit else None
 
@@ -186,6 +198,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
     if isinstance(stimuli, torch.utils.data.Dataset) or (hasattr(stimuli, "__getitem__") and hasattr(stimuli, "__len__")):
         ds = stimuli
         n = len(ds)
+        if n == 0:
+            raise ExtractionError(f"stimuli is an empty {type(ds).__name__} (no items); pass at least one stimulus.")
         ids = check_ids(stimulus_ids, n, getattr(ds, "stimulus_ids", None))
 
         def item(i: int) -> Any:

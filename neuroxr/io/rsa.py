@@ -71,7 +71,9 @@ def from_rsatoolbox(
         ``"stimulus"``, ``"conds"``, ``"condition"`` present.
     repeat : str, optional
         Observation descriptor numbering repeats (e.g. ``"run"``); its sorted values form the
-        ``repeat`` dim. Default: repeats are numbered by observation order within each stimulus.
+        ``repeat`` dim. Default: the descriptor ``"repeat"`` when present (what
+        :func:`to_rsatoolbox` writes, so the pair round-trips), else repeats are numbered by
+        observation order within each stimulus.
     neuroid : str, optional
         Channel descriptor holding the neuroid ids. Default: ``"neuroid_id"`` or ``"name"`` when
         present, else ``"neuroid0"...``. Other channel descriptors become neuroid coords.
@@ -80,6 +82,8 @@ def from_rsatoolbox(
     Returns
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
+        attrs ``descriptor_<key>`` for the dataset's scalar ``descriptors`` (str, int, float, bool,
+        numpy scalars as Python ones).
     """
     if not hasattr(dataset, "measurements") or not hasattr(dataset, "obs_descriptors"):
         raise LayoutError(f"dataset: expected an rsatoolbox Dataset, got {type(dataset).__name__}.")
@@ -96,6 +100,8 @@ def from_rsatoolbox(
                 f"pass stimulus=<the descriptor naming the stimulus>."
             )
     stim = _descriptor(obs, stimulus, n, "stimulus", "dataset.obs_descriptors")
+    if repeat is None and "repeat" in obs:
+        repeat = "repeat"
     rep = None if repeat is None else _descriptor(obs, repeat, n, "repeat", "dataset.obs_descriptors")
     data, ids, labels = stack_trials(X, stim, rep, name="dataset", stimulus_arg="stimulus", repeat_arg="repeat")
     chans = dict(getattr(dataset, "channel_descriptors", None) or {})
@@ -106,7 +112,9 @@ def from_rsatoolbox(
         neuroid_id = ids_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"), name="dataset",
                              what=f"channel descriptor {neuroid!r}", where="channels")
     coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
-    attrs = {f"descriptor_{key}": v for key, v in (getattr(dataset, "descriptors", None) or {}).items() if isinstance(v, (str, int, float))}
+    attrs = {f"descriptor_{key}": v.item() if isinstance(v, np.generic) else v
+             for key, v in (getattr(dataset, "descriptors", None) or {}).items()
+             if isinstance(v, (str, int, float, np.str_, np.integer, np.floating, np.bool_))}
     return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
 
 
@@ -215,12 +223,14 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     Raises
     ------
     LayoutError
-        Not an RDM, missing, duplicate or differing stimulus ids, or an RDM of a list lacking a
-        coord the others have.
+        Not an RDM, missing, duplicate or differing stimulus ids, an RDM of a list lacking a
+        coord the others have, RDMs of a list with different methods (``RDMs`` has one
+        ``dissimilarity_measure``: convert them separately), or an RDM that is not symmetric or
+        has a non-zero diagonal (rsatoolbox keeps only the upper triangle).
     """
     rsatoolbox = _require_rsatoolbox()
     items = list(rdm) if isinstance(rdm, (list, tuple)) else [rdm]
-    mats, ref, per_rdm = [], None, []
+    mats, ref, per_rdm, measures = [], None, [], []
     for i, da in enumerate(items):
         label = f"rdm[{i}]" if len(items) > 1 else "rdm"
         if not isinstance(da, xr.DataArray) or tuple(da.dims[-2:]) != RDM_DIMS or da.ndim not in (2, 3):
@@ -254,15 +264,43 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
         a, b = [pos[s] for s in ref.tolist()], [pos_[s] for s in ref.tolist()]
         v = np.asarray(da.values)
         v = v[..., a, :][..., b]
+        _check_square(v, label)
         mats.extend(v if v.ndim == 3 else [v])
         per_rdm.append(_rdm_coords(da))
+        method = da.attrs.get("method")
+        measures.append(_MEASURES.get(method, da.attrs.get("dissimilarity_measure", method)))
+        if measures[-1] != measures[0]:
+            raise LayoutError(
+                f"{label}: its method {measures[-1]!r} differs from rdm[0]'s {measures[0]!r}, and rsatoolbox RDMs have "
+                f"one dissimilarity_measure; convert RDMs of each method separately."
+            )
     descriptors = _rdm_descriptors(per_rdm)
-    method = items[0].attrs.get("method")
-    measure = _MEASURES.get(method, items[0].attrs.get("dissimilarity_measure", method))
+    measure = measures[0]
     return rsatoolbox.rdm.RDMs(
         np.stack(mats), dissimilarity_measure=measure, pattern_descriptors={pattern: list(ref)},
         rdm_descriptors=descriptors or None,
     )
+
+
+def _check_square(v: np.ndarray, label: str) -> None:
+    """Refuse an RDM that rsatoolbox's upper-triangle vectors would change: asymmetric, or a non-zero diagonal."""
+    tol = 1e-6 * max(1.0, float(np.nanmax(np.abs(v), initial=0.0)))
+    for j, m in enumerate(v if v.ndim == 3 else [v]):
+        where = f"{label}[{j}]" if v.ndim == 3 else label
+        diff = np.abs(m - m.T)
+        if (np.isnan(m) != np.isnan(m.T)).any() or np.nanmax(diff, initial=0.0) > tol:
+            r, c = np.unravel_index(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)), m.shape)
+            raise LayoutError(
+                f"{where}: is not symmetric (entry [{r}, {c}] is {m[r, c]}, [{c}, {r}] is {m[c, r]}); rsatoolbox keeps only "
+                f"the upper triangle, so symmetrise it first, e.g. (rdm + rdm.values.T) / 2."
+            )
+        d = np.diagonal(m)
+        bad = np.flatnonzero(~(np.abs(d) <= tol))
+        if bad.size:
+            raise LayoutError(
+                f"{where}: its diagonal is not zero (entry [{bad[0]}, {bad[0]}] is {d[bad[0]]}); rsatoolbox does not "
+                f"store the diagonal, so it would come back as 0. Set the diagonal to 0 first, or leave those stimuli out."
+            )
 
 
 def _rdm_coords(da: xr.DataArray) -> dict[str, list[Any]]:

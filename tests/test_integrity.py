@@ -135,3 +135,22 @@ def test_validate_cli_flags_what_zarr_hides(store, damage):
         where = "features/net/fc"
     res = _validate(store)
     assert res.exit_code == 1 and where in res.output
+
+
+def test_a_changed_byte_in_a_chunk_is_damage_never_other_numbers(store):
+    """Chunks carry zstd's content checksum: a flipped byte (bit rot) fails to decode, so reads raise
+    and damaged(values=True) names the chunk, instead of handing back other numbers."""
+    from neuroxr.store import StoreError
+
+    for group, chunk in (("neural/monkeyA", ("data", "c", "0", "0", "0")), ("features/net/fc", ("data", "c", "0", "1"))):
+        path = _file(store, *group.split("/"), *chunk)
+        raw = bytearray(open(path, "rb").read())
+        raw[len(raw) // 2] ^= 0x01
+        with open(path, "wb") as f:
+            f.write(bytes(raw))
+        (where, problem), = [d for d in store.damaged(values=True) if d[0] == group]
+        assert "array 'data': 1 chunks cannot be read" in problem
+    with pytest.raises(StoreError, match="cannot be read"):
+        store.read_neural("monkeyA").values
+    with pytest.raises(StoreError, match="cannot be read"):
+        store.read_features("net", "fc").values

@@ -24,7 +24,7 @@ import zarr
 
 from ..errors import ExtractionError
 from ..store import DATA_VAR, StudyStore, _jsonable
-from ..store._zarr import zarr_store
+from ..store._zarr import checksummed, chunk_codecs, zarr_store
 from ._common import CHUNKS_PER_WRITE, RESERVE_BYTES, torch_module
 from .identity import IDENTITY_ATTR
 from .models import pool_tokens
@@ -193,14 +193,14 @@ def write_template(target: tuple[Any, str | None], model_name: str, lp: LayerPla
     ds.attrs = _jsonable({k: v for k, v in attrs.items() if v is not None})
     zstore, path = target
     ds.to_zarr(zstore, group=path, mode="w", compute=False, consolidated=False,
-               encoding={DATA_VAR: {"chunks": (n, lp.unit_chunk)}})
+               encoding=checksummed({DATA_VAR: {"chunks": (n, lp.unit_chunk)}}, ds.variables))
     group = zarr.open_group(zstore, path=path or "", mode="r+")
     ucoords = unit_coords(lp)
     block = int(max(1024, min(q, 65536, (memory_limit - RESERVE_BYTES) // 600)))  # ~150 B per id string
     for name, (dtype, values) in ucoords.items():
         arr = group.create_array(
             name, shape=(q,), chunks=(block,), dtype=dtype, dimension_names=("unit",),
-            fill_value="" if dtype is str else 0,
+            fill_value="" if dtype is str else 0, compressors=chunk_codecs(),
         )
         for j0 in range(0, q, block):
             arr[j0 : j0 + block] = values(np.arange(j0, min(j0 + block, q)))

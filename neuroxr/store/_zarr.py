@@ -86,6 +86,25 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def chunk_codecs() -> tuple[Any, ...]:
+    """The compressors of every array the store writes: zstd with its content checksum (xxhash64), so
+    a chunk whose bytes changed on disk (bit rot, a partial overwrite) fails to decode instead of
+    reading as other numbers. Arrays written before carry no checksum."""
+    from zarr.codecs import ZstdCodec
+
+    return (ZstdCodec(level=0, checksum=True),)
+
+
+def checksummed(encoding: Mapping[str, Mapping[str, Any]] | None, names: Any) -> dict[str, dict[str, Any]]:
+    """``encoding`` with :func:`chunk_codecs` for every variable of ``names`` that names no compressor."""
+    out = {str(k): dict(v) for k, v in (encoding or {}).items()}
+    for name in names:
+        enc = out.setdefault(str(name), {})
+        if "compressors" not in enc and "compressor" not in enc:
+            enc["compressors"] = chunk_codecs()
+    return out
+
+
 def local_root(url: str) -> str | None:
     """The folder of a local store (plain path or ``file://`` URL); ``None`` for other fsspec URLs."""
     if url.startswith("file://"):

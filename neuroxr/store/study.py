@@ -48,6 +48,7 @@ from ._zarr import (
     _check_name,
     _check_region,
     _jsonable,
+    checksummed,
     local_root,
     os_message,
     read_json,
@@ -451,7 +452,7 @@ class StudyStore(Reading):
             ds[name].attrs = _jsonable(dict(ds[name].attrs))
             # xarray refuses to re-encode variables that carry a previous zarr encoding
             ds[name].encoding = {}
-        encoding = {k: dict(v) for k, v in (encoding or {}).items()}
+        encoding = checksummed(encoding, ds.variables)  # a changed chunk fails to decode, never reads as numbers
         for name, enc in encoding.items():
             # dask chunks must tile the Zarr chunks: rechunk lazy data to the chunks it is stored with
             if "chunks" in enc and name in ds and ds[name].chunks is not None:

@@ -8,6 +8,21 @@ import numpy as np
 import pytest
 
 
+# --- small random sets for the store tests (ids img0.., neuroids n0..)
+def small_neural(seed=0, n=8, k=6, t=3):
+    from neuroxr.layouts import neural
+
+    rng = np.random.default_rng(seed)
+    return neural(rng.normal(size=(n, k, t)), [f"img{i}" for i in range(n)], [f"n{j}" for j in range(k)])
+
+
+def small_features(seed=0, n=8, p=12):
+    from neuroxr.layouts import features
+
+    rng = np.random.default_rng(seed)
+    return features(rng.normal(size=(n, p)), [f"img{i}" for i in range(n)], model="net", layer="fc")
+
+
 # --- labeled data sharing a latent
 def latent_sets(seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, regions=None, nan_trial=None, **neural_coords):
     """Two feature layers (14 and 9 units) and neural responses (4 repeats) that share a 5-d latent.

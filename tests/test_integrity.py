@@ -151,6 +151,6 @@ def test_a_changed_byte_in_a_chunk_is_damage_never_other_numbers(store):
         (where, problem), = [d for d in store.damaged(values=True) if d[0] == group]
         assert "array 'data': 1 chunks cannot be read" in problem
     with pytest.raises(StoreError, match="cannot be read"):
-        store.read_neural("monkeyA").values
+        store.read_neural("monkeyA").load()
     with pytest.raises(StoreError, match="cannot be read"):
-        store.read_features("net", "fc").values
+        store.read_features("net", "fc").load()

@@ -15,20 +15,13 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr.storage
+from conftest import small_features, small_neural
 
-from neuroxr.layouts import features, neural
+from neuroxr.layouts import neural
 from neuroxr.store import EntryLock, StoreError, StudyStore, atomic, open_store
 from neuroxr.store.lock import lock_file
 
-
-def _neural(seed=0, n=8, k=6, t=3):
-    rng = np.random.default_rng(seed)
-    return neural(rng.normal(size=(n, k, t)), [f"img{i}" for i in range(n)], [f"n{j}" for j in range(k)])
-
-
-def _features(seed=0, n=8, p=12):
-    rng = np.random.default_rng(seed)
-    return features(rng.normal(size=(n, p)), [f"img{i}" for i in range(n)], model="net", layer="fc")
+_neural, _features = small_neural, small_features
 
 
 @pytest.fixture

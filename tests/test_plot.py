@@ -414,6 +414,31 @@ def test_layer_profile_ceiling_band_from_the_spread_over_reps():
     assert not any(isinstance(c, PolyCollection) for c in ax.collections)
 
 
+def test_score_figures_count_only_included_targets():
+    """A score Dataset's targets with included false count nowhere: lines, bands, ceiling, n."""
+    layers = []
+    for i in range(3):
+        ds = _scores("neuroid", 12, reps=4, seed=i)
+        ds["ceiling"] = (("neuroid", "rep"), np.random.default_rng(i).uniform(0.3, 0.6, size=(12, 4)))
+        ds["ev"][:4] = 500.0  # the excluded targets: far off, so counting them would show
+        ds["ceiling"][:4] = 0.01
+        layers.append(ds.assign(included=("neuroid", np.arange(12) >= 4)))
+    stacked = xr.concat(layers, dim=xr.Variable("layer", ["l1", "l2", "l3"]))
+    inc = stacked.isel(neuroid=slice(4, None))
+    ax = plot.layer_profile(stacked).axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), inc["ev"].mean("rep").median("neuroid"))
+    c = inc["ceiling"].median("neuroid")
+    band = next(b for b in ax.collections if "noise ceiling" in str(b.get_label()))
+    ys = band.get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([ys.min(), ys.max()], [float((100 * c.mean("rep") / c.max("rep")).min()),
+                                                      float((100 * c.mean("rep") / c.min("rep")).max())])
+    rev = {f"m/{k}": _scores("unit", 10, seed=7 + k) for k in range(3)}
+    fig = plot.forward_vs_reverse({f"m/{k}": ds for k, ds in enumerate(layers)}, rev)
+    pts = np.concatenate([c.get_offsets() for c in fig.axes[1].collections if isinstance(c, PathCollection)])
+    np.testing.assert_allclose(pts[:, 0], [np.median(ds["ev"].mean("rep").values[4:]) for ds in layers])
+    assert fig.axes[0].get_legend().get_texts()[0].get_text().startswith("forward (per neuroid, n=24)")
+
+
 def _inference_table(ceiling=True):
     import pandas as pd
 

@@ -36,6 +36,7 @@ from neuroxr.report import (  # noqa: E402
     target_table,
     write_report,
 )
+from neuroxr.report.table import ev_summary  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
 from neuroxr.sweep import best_layers, target_halves  # noqa: E402
 
@@ -387,6 +388,38 @@ def test_report_counts_only_included_targets_as_the_sweep(sweep_copy):
     test = ~target_halves(ds.neuroid_id.values.astype(str), "forward/animalA/all", 0) & ds.included.values
     assert test.sum() == row.n_test
     assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
+
+
+def test_report_figures_count_only_included_targets(sweep_copy):
+    """Layer profiles and forward vs reverse draw the tables' medians (included targets only)."""
+    from neuroxr.report.figures import forward_reverse_figures, layer_figures
+
+    path = sweep_copy()
+    _quiet_sweep(path, directions=["forward", "reverse"], models="netA", neural=["animalA"], reps=2, min_reliability=0.9)
+    store = StudyStore(path, mode="r")
+    table, scores = score_table(store)
+    assert (table["n_excluded"] > 0).any()
+    for (_, stem, fig) in layer_figures(table, scores, store):
+        direction = stem.split("_")[1]
+        rows = table[table.direction == direction].set_index("layer").loc[store.layers("netA")]
+        for ax in fig.axes:
+            for line in (ln for ln in ax.get_lines() if not ln.get_label().startswith("_")):
+                want = []
+                for r in rows.itertuples():
+                    ds = scores[(direction, r.source, r.target)]
+                    if line.get_label() != "all":
+                        ds = ds.isel(neuroid=ds.region.values == line.get_label())
+                    want.append(ev_summary(ds)["median_ev"])
+                np.testing.assert_allclose(line.get_ydata(), want)
+    (_, _, fig), = forward_reverse_figures(table, scores)
+    points = {t.get_text(): t.xy for t in fig.axes[1].texts}
+    for label, (x, y) in points.items():
+        layer = label.split("/")[1].split(":")[0]
+        f, r = (table[(table.direction == d) & (table.layer == layer)].iloc[0] for d in ("forward", "reverse"))
+        np.testing.assert_allclose([x, y], [f.median_ev, r.median_ev])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert f"n={table[table.direction == 'forward'].n_targets.sum()})" in legend[0]
+    assert f"n={table[table.direction == 'reverse'].n_targets.sum()})" in legend[1]
 
 
 def _two_parameter_sets(path):

@@ -64,6 +64,18 @@ def test_interval_over_reps_and_ceiling_band(scored):
     np.testing.assert_allclose(cax.lines[0].get_ydata(), np.nanmedian(ceil, axis=0))
 
 
+def test_excluded_targets_count_nowhere(scored):
+    ds = scored[2].copy()
+    inc = np.ones((ds.sizes["neuroid"], ds.sizes["time_bin"]), dtype=bool)
+    inc[:3] = False
+    ds["included"] = (("neuroid", "time_bin"), inc)
+    ds["ceiling"][:3] = 0.001  # far off: counting the excluded targets would show
+    ax, cax = score_vs_time(ds).axes
+    kept = ds.isel(neuroid=slice(3, None))
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), kept["ev"].mean("rep").median("neuroid"))
+    np.testing.assert_allclose(cax.lines[0].get_ydata(), kept["ceiling"].mean("rep").median("neuroid"))
+
+
 def test_bootstrap_interval(scored):
     F, B, ds, boot = scored
     assert boot["median_ev_ci"].dims == ("bound", "time_bin")

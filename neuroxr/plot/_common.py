@@ -52,6 +52,21 @@ def _quantiles(values: np.ndarray, axis: int | None = None) -> tuple[Any, Any]:
         return np.nanpercentile(values, 25, axis=axis), np.nanpercentile(values, 75, axis=axis)
 
 
+def _included_only(obj: Any) -> Any:
+    """A score Dataset with its excluded targets (``included`` false: below the entry's
+    ``min_reliability``) set to NaN in every variable over the dims of ``included``, so every
+    number drawn over targets counts only the included ones, as the report's tables do; anything
+    else (and a Dataset without ``included``) unchanged."""
+    if not isinstance(obj, xr.Dataset) or "included" not in obj.data_vars:
+        return obj
+    keep = obj["included"].astype(bool)
+    out = obj.copy()
+    for name, var in obj.data_vars.items():
+        if name != "included" and set(keep.dims) <= set(var.dims) and var.dtype.kind in "fc":
+            out[name] = var.where(keep)
+    return out
+
+
 def _as_dataarray(obj: Any, variable: str, what: str) -> xr.DataArray:
     """``obj`` (Dataset / DataArray / array-like) as a DataArray, ``rep`` averaged away."""
     if isinstance(obj, xr.Dataset):

@@ -20,6 +20,7 @@ from ._common import (
     _check_stat,
     _coord_labels,
     _finite,
+    _included_only,
     _new_figure,
     _one_axes,
     _per_target,
@@ -67,7 +68,9 @@ def forward_vs_reverse(
     Parameters
     ----------
     forward, reverse : score Dataset / DataArray / 1-D array, or mapping label -> one of these
-        ``rep`` is averaged away first. Mappings must have the same keys.
+        ``rep`` is averaged away first. Mappings must have the same keys. A score Dataset's
+        targets with ``included`` false (below its ``min_reliability``) are left out of every
+        number drawn: histograms, their ``n``, medians and the per-pair points.
     variable : str
         Variable of a score Dataset (``"ev"``: noise-corrected explained variance in percent).
     stat : {"median", "mean"}
@@ -112,12 +115,12 @@ def forward_vs_reverse(
         if not fmap:
             raise LayoutError("forward_vs_reverse: the mappings are empty.")
         labels = list(fmap)
-        fwd = [_per_target(fmap[k], variable, f"forward[{k!r}]") for k in labels]
-        rev = [_per_target(rmap[k], variable, f"reverse[{k!r}]") for k in labels]
+        fwd = [_per_target(_included_only(fmap[k]), variable, f"forward[{k!r}]") for k in labels]
+        rev = [_per_target(_included_only(rmap[k]), variable, f"reverse[{k!r}]") for k in labels]
     else:
         labels = []
-        fwd = [_per_target(forward, variable, "forward")]
-        rev = [_per_target(reverse, variable, "reverse")]
+        fwd = [_per_target(_included_only(forward), variable, "forward")]
+        rev = [_per_target(_included_only(reverse), variable, "reverse")]
     fvals = np.concatenate([_finite(d.values) for d in fwd])
     rvals = np.concatenate([_finite(d.values) for d in rev])
     if fvals.size == 0 or rvals.size == 0:
@@ -299,7 +302,8 @@ def layer_profile(
           ``region`` and ``layer``): one line per combination of the other dims (``by`` first).
 
         A mapping draws one panel per entry (e.g. per model, whose layers differ), sharing the
-        y axis.
+        y axis. A Dataset's targets with ``included`` false (over the target dim, or over
+        ``(layer, <target>)``) are left out of the lines, the bands and the ceiling band.
     variable : str
         Variable of a Dataset.
     by : str, optional
@@ -342,6 +346,7 @@ def layer_profile(
         fig, one = _one_axes(ax, figsize)
         panels = [((title or "", scores), one)]
     for (name, obj), a in panels:
+        obj = _included_only(obj)  # targets with included false count nowhere (lines, bands, ceiling)
         da = _as_dataarray(obj, variable, f"scores[{name!r}]" if mapping is not None else "scores")
         layers, lines = _profile_lines(da, layer_dim, by, stat)
         ceilings = _ceiling_bands(obj, variable, layer_dim, by, stat) if ceiling else {}

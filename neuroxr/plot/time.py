@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError
-from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _one_axes, _reduce
+from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _included_only, _one_axes, _reduce
 
 __all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]
 
@@ -67,10 +67,9 @@ def _target_dim(da: xr.DataArray) -> str:
 def _summary(ds: xr.Dataset | xr.DataArray, variable: str, stat: str, interval: float) -> tuple[np.ndarray, ...]:
     """Per bin: the ``stat`` over targets of the rep-mean score, and the ``interval`` (central
     fraction) of the per-rep ``stat`` over targets across reps."""
+    ds = _included_only(ds)
     da = ds[variable] if isinstance(ds, xr.Dataset) else ds
     tdim = _target_dim(da)
-    if isinstance(ds, xr.Dataset) and "included" in ds and ds["included"].dims == (tdim, "time_bin"):
-        da = da.where(ds["included"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = da.mean("rep", skipna=True) if "rep" in da.dims else da
@@ -106,7 +105,8 @@ def score_vs_time(
     variable : str, default "ev"
         The variable plotted.
     stat : {"median", "mean"}, default "median"
-        Summary over the (included) targets per bin.
+        Summary over the (included) targets per bin; the ceiling band too counts only the targets
+        with ``included`` true.
     interval : float, default 0.95
         The shaded interval: the central ``interval`` of the per-rep summaries across reps (the
         spread over the split-half repetitions, not a confidence interval over targets).
@@ -136,6 +136,7 @@ def score_vs_time(
     for label, ds in entries.items():
         _centres(ds)  # the coords are there
         ds = ds.isel(time_bin=_time_order(ds))  # points joined in time order, whatever the bins' order
+        ds = _included_only(ds)  # the line, its interval and the ceiling band: included targets only
         x = _centres(ds)
         centre, lo, hi = _summary(ds, variable, stat, interval)
         if label in boots:

@@ -86,36 +86,58 @@ def reliability_figures(store: StudyStore, reps: int, seed: int) -> tuple[Figure
     return figures, notes
 
 
-def _with_ceiling(ev: Any, dss: list, layers: list[str]) -> Any:
-    """The stacked EV with each rep's ceiling stacked beside it (``ceiling`` over layer, target,
-    rep), so :func:`neuroxr.plot.layer_profile` draws the noise-ceiling band; the EV alone when a
-    layer lacks a ceiling per rep."""
+def depth_order(store: StudyStore, model: str, layers: Any) -> list[str]:
+    """``layers`` (distinct) in the depth order of ``model``'s layers in the store; layers the
+    store does not list come last, in their given order."""
+    order = store.layers(model) if model in store.models() else []
+    given = list(dict.fromkeys(str(l) for l in layers))
+    return [l for l in order if l in given] + [l for l in given if l not in order]
 
-    if not all("ceiling" in ds and "rep" in ds["ceiling"].dims for ds in dss):
-        return ev
-    n_reps = min(ds.sizes["rep"] for ds in dss)
-    per_rep = [stack_layers([ds[["ceiling"]].rename(ceiling="ev").isel(rep=r) for ds in dss], layers) for r in range(n_reps)]
-    ceiling = xr.concat(per_rep, dim="rep").transpose(*ev.dims, "rep")
-    return xr.Dataset({"ev": ev, "ceiling": ceiling.drop_vars([c for c in ceiling.coords if c not in ev.coords])})
+
+def _included(ds: xr.Dataset) -> xr.DataArray:
+    """1.0 per included target of a score entry (every target when it has no ``included``)."""
+    if "included" in ds:
+        return ds["included"].astype(float)
+    ev = ds["ev"].isel(rep=0, drop=True) if "rep" in ds["ev"].dims else ds["ev"]
+    return xr.ones_like(ev, dtype=float)
+
+
+def _stacked(dss: list, layers: list[str]) -> xr.Dataset:
+    """The per-layer score Datasets stacked over ``layer`` (:func:`stack_layers`): ``ev``, with
+    ``included`` beside it (so :func:`neuroxr.plot.layer_profile` counts only included targets, as
+    the tables) and each rep's ``ceiling`` (over layer, target, rep) for the noise-ceiling band
+    when every layer has a ceiling per rep."""
+    ev = stack_layers(dss, layers)
+    out = xr.Dataset({"ev": ev})
+    if any("included" in ds for ds in dss):
+        inc = stack_layers([xr.Dataset({"ev": _included(ds)}) for ds in dss], layers)
+        out["included"] = inc.drop_vars([c for c in inc.coords if c not in ev.coords]) == 1  # padding: not included
+    if all("ceiling" in ds and "rep" in ds["ceiling"].dims for ds in dss):
+        n_reps = min(ds.sizes["rep"] for ds in dss)
+        per_rep = [stack_layers([ds[["ceiling"]].rename(ceiling="ev").isel(rep=r) for ds in dss], layers)
+                   for r in range(n_reps)]
+        ceiling = xr.concat(per_rep, dim="rep").transpose(*ev.dims, "rep")
+        out["ceiling"] = ceiling.drop_vars([c for c in ceiling.coords if c not in ev.coords])
+    return out
 
 
 def layer_figures(table: pd.DataFrame, scores: dict, store: StudyStore) -> Figures:
+    """One layer profile per direction, model and neural set (a panel per region): per layer the
+    median EV over the included targets (as the tables' ``median_ev``), layers in depth order."""
     from ..plot import layer_profile
 
     figures: Figures = []
     ok = figure_entries(table)
     ok = ok[(ok["error"] == "") & ok["direction"].isin(["forward", "reverse"]) & ok["model"].notna()]
     for (direction, model, neural), g in ok.groupby(["direction", "model", "neural"], sort=False):
-        order = store.layers(model) if model in store.models() else []
         panels = {}
         for region, gr in g.groupby("region", sort=False):
-            gr = gr.drop_duplicates("layer")
+            gr = gr.drop_duplicates("layer").set_index("layer")
             if len(gr) < 2:
                 continue
-            gr = gr.assign(_depth=[order.index(l) if l in order else len(order) for l in gr["layer"]])
-            gr = gr.sort_values(["_depth", "layer"], kind="stable")
-            dss = [scores[(r.direction, r.source, r.target)] for r in gr.itertuples()]
-            panels[region] = _with_ceiling(stack_layers(dss, list(gr["layer"])), dss, list(gr["layer"]))
+            layers = depth_order(store, model, gr.index)
+            dss = [scores[(r.direction, r.source, r.target)] for r in gr.loc[layers].itertuples()]
+            panels[region] = _stacked(dss, layers)
         if not panels:
             continue
         title = f"{direction}: {model} {'->' if direction == 'forward' else '<-'} {neural}"

@@ -392,6 +392,18 @@ def test_metric_profile_plots_values_in_layer_order():
         plot.metric_profile({"x": xr.DataArray([1.0], dims="unit")})
 
 
+def test_metric_profile_puts_every_line_on_one_depth_ordered_axis():
+    deep = xr.DataArray([0.3, 0.2], dims="layer", coords={"layer": ["c3", "fc"]})
+    full = xr.DataArray([0.1, np.nan, 0.5, 0.4], dims="layer", coords={"layer": ["c1", "c2", "c3", "fc"]})
+    for layers in (None, ["c1", "c2", "c3", "fc"]):  # merged keeping each line's order, or given
+        ax = plot.metric_profile({"A": deep, "B": full}, layers=layers).axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["c1", "c2", "c3", "fc"]
+        a, b = ax.lines
+        np.testing.assert_allclose(a.get_ydata(), [np.nan, np.nan, 0.3, 0.2])  # missing: a gap, never 0
+        np.testing.assert_allclose(b.get_ydata(), [0.1, np.nan, 0.5, 0.4])
+        np.testing.assert_array_equal(a.get_xdata(), b.get_xdata())
+
+
 # ---------------------------------------------------------------------------- noise-ceiling bands
 def test_layer_profile_ceiling_band_from_the_spread_over_reps():
     rng = np.random.default_rng(4)

@@ -205,6 +205,31 @@ def test_metric_and_provenance_tables(demo, tmp_path):
     assert f"<td>{numpy.__version__}</td>" in page
 
 
+def test_report_figures_draw_layers_in_depth_order(tmp_path):
+    """Metric profiles (lines with their own layers) and inference profiles: one axis, depth order."""
+    from neuroxr.report.figures import metric_figures
+    from neuroxr.report.inference import inference_figures, inference_table
+
+    models = {"net": [("conv", 16, 0.4, 2), ("block", 12, 0.7, 1), ("avgpool", 8, 1.0, 0)]}  # not alphabetical
+    store = write_example_study(tmp_path / "s.zarr", seed=0, n_stimuli=40, animals={"A": 8, "B": 8}, n_repeats=(4, 4),
+                                models=models, n_latent=4, true_model="net", true_layer="avgpool")
+    depth = ["conv", "block", "avgpool"]
+    for layer in depth:
+        score_metric(store, "cka", f"net.{layer}", "B")
+        nx.score(store, "forward_bootstrap", f"net.{layer}", "A", n_boot=20, reps=2, seed=0)
+    for layer in depth[1:]:
+        score_metric(store, "cka", f"net.{layer}", "A")
+    metrics, _ = metric_table(store)
+    (_, _, fig), = metric_figures(metrics, store)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == depth
+    for line in ax.get_lines():
+        rows = metrics[metrics.target == line.get_label()].set_index("layer")
+        np.testing.assert_allclose(line.get_ydata(), rows["value"].reindex(depth).to_numpy(float))
+    (_, _, fig), = inference_figures(inference_table(store), store)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == depth
+
+
 def test_write_report_of_a_store_without_scores(tmp_path):
     store = StudyStore(tmp_path / "s.zarr")
     rng = np.random.default_rng(0)

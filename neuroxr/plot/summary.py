@@ -67,21 +67,42 @@ def best_layer_intervals(
     return fig
 
 
+def _layer_axis(per_line: list[list[str]], layers: Sequence[str] | None) -> list[str]:
+    """One layer axis for lines with their own layers: ``layers`` then the others, or (without
+    ``layers``) the lines' layers merged so that each line's order is kept (a layer new to the
+    axis goes before the next of its line's layers already there)."""
+    axis = list(dict.fromkeys(str(l) for l in layers)) if layers is not None else []
+    for own in per_line:
+        for i, layer in enumerate(own):
+            if layer in axis:
+                continue
+            after = next((axis.index(l) for l in own[i + 1:] if l in axis), len(axis)) if layers is None else len(axis)
+            axis.insert(after, layer)
+    return axis
+
+
 def metric_profile(
     values: Any,
     *,
     ylabel: str = "value",
     title: str | None = None,
     lower_is_better: bool = False,
+    layers: Sequence[str] | None = None,
     ax: Axes | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """A geometry metric (cRSA, CKA, shape, ...) across layers, one line per target.
 
+    Every line is drawn on one layer axis; a line without a value at a layer (or with NaN there)
+    has a gap there, never a 0.
+
     Parameters
     ----------
     values : DataArray with dims ``(layer,)`` or ``(layer, target)``, or mapping label -> ``(layer,)`` DataArray
         Layers in depth order along ``layer`` (a mapping may give each line its own layers).
+    layers : sequence of str, optional
+        The layer axis, in depth order (layers of the lines missing from it come after it).
+        Default: the layers of all lines merged so that each line's order is kept.
     ylabel : str
         Label of the y axis (the metric's name).
     title : str, optional
@@ -102,11 +123,16 @@ def metric_profile(
         lines = {lab: values.isel({other: i}) for i, lab in enumerate(_coord_labels(values, other))}
     else:
         lines = {"": values}
-    for label, da in lines.items():
+    for da in lines.values():
         if not isinstance(da, xr.DataArray) or da.dims != ("layer",):
             raise LayoutError(f"metric_profile: 'values' needs DataArrays over the 'layer' dim; got {type(da).__name__}"
                              f" {getattr(da, 'dims', '')}. Stack one value per layer along 'layer'.")
-        ax.plot(_coord_labels(da, "layer"), np.asarray(da.values, dtype=float), marker="o", label=label or None)
+    axis = _layer_axis([_coord_labels(da, "layer") for da in lines.values()], layers)
+    for label, da in lines.items():
+        y = np.full(len(axis), np.nan)
+        y[[axis.index(l) for l in _coord_labels(da, "layer")]] = np.asarray(da.values, dtype=float)
+        ax.plot(np.arange(len(axis)), y, marker="o", label=label or None)
+    ax.set_xticks(np.arange(len(axis)), axis)
     ax.set_xlabel("layer")
     ax.set_ylabel(ylabel + (" (lower = more similar)" if lower_is_better else ""))
     if any(lines):

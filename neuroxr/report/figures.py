@@ -179,17 +179,17 @@ def metric_figures(metrics: pd.DataFrame, store: StudyStore) -> Figures:
     ok = figure_entries(metrics)
     ok = ok[(ok["error"] == "") & ok["model"].notna()]
     for (metric, model), g in ok.groupby(["metric", "model"], sort=False):
-        order = store.layers(model) if model in store.models() else []
         lines = {}
         for target, gt in g.groupby(g["target"].fillna(model), sort=False):
-            gt = gt.drop_duplicates("layer")
-            gt = gt.assign(_depth=[order.index(l) if l in order else len(order) for l in gt["layer"]]).sort_values("_depth")
-            lines[str(target)] = xr.DataArray(gt["value"].to_numpy(dtype=float), dims="layer",
-                                              coords={"layer": gt["layer"].tolist()})
+            gt = gt.drop_duplicates("layer").set_index("layer")
+            layers = depth_order(store, model, gt.index)
+            lines[str(target)] = xr.DataArray(gt.loc[layers, "value"].to_numpy(dtype=float), dims="layer",
+                                              coords={"layer": layers})
         if max(da.sizes["layer"] for da in lines.values()) < 2:
             continue
         title = f"{_METRIC_TITLES.get(metric, metric)}: {model}"
         fig = metric_profile(lines, ylabel=_METRIC_TITLES.get(metric, metric), title=title,
+                             layers=depth_order(store, model, g["layer"]),  # one axis for every line, in depth order
                              lower_is_better=bool(g["lower_is_better"].fillna(False).any()))
         figures.append((f"{_METRIC_TITLES.get(metric, metric)} across the layers of {model} ({_params(g)})",
                         f"metric_{metric}_{safe(model)}", fig))

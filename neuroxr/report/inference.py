@@ -112,8 +112,19 @@ def metric_inference_table(store: StudyStore) -> pd.DataFrame:
     return out[METRIC_INFERENCE_DISPLAY]
 
 
-def inference_figures(table: pd.DataFrame) -> list[tuple[str, str, Any]]:
-    """``(caption, stem, figure)``: a layer profile with intervals per direction, and forward vs
+def _depth_layers(t: pd.DataFrame, store: StudyStore | None) -> list[str] | None:
+    """The layers of ``t``, per model (in the table's order) in the store's depth order."""
+    if store is None:
+        return None
+    from .figures import depth_order
+
+    return list(dict.fromkeys(l for model, g in t.groupby("model", sort=False)
+                              for l in depth_order(store, model, g["layer"])))
+
+
+def inference_figures(table: pd.DataFrame, store: StudyStore | None = None) -> list[tuple[str, str, Any]]:
+    """``(caption, stem, figure)``: a layer profile with intervals per direction (layers in the
+    depth order of ``store``'s models; without a store, in the table's order), and forward vs
     reverse with intervals, where the table allows."""
     from ..plot.inference import forward_vs_reverse_ci, layer_profile_ci
 
@@ -125,7 +136,8 @@ def inference_figures(table: pd.DataFrame) -> list[tuple[str, str, Any]]:
     for direction in ("forward", "reverse"):
         if (t["direction"] == direction).any():
             out.append((f"{direction}: median EV per layer with bootstrap intervals", f"inference_{direction}",
-                        layer_profile_ci(t, direction=direction)))
+                        layer_profile_ci(t, direction=direction,
+                                         layers=_depth_layers(t[t["direction"] == direction], store))))
     if {"forward", "reverse"} <= set(t["direction"]):
         try:
             out.append(("forward vs reverse with bootstrap intervals", "inference_fwd_rev", forward_vs_reverse_ci(t)))

@@ -174,7 +174,7 @@ def write_report(
     if len(metric_inference):
         metric_inference.to_csv(out / "metric_inference.csv", index=False)
     sections: dict[str, F.Figures] = {
-        "inference": inference_figures(inference),
+        "inference": inference_figures(inference, store),
         "headline": F.headline_figures(best),
         "layers": F.layer_figures(static, scores, store),
         "forward_reverse": F.forward_reverse_figures(static, scores),

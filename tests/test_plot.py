@@ -372,8 +372,9 @@ def test_best_layer_intervals_draws_each_row_with_its_interval_and_ceiling():
     segs = [s for c in ax.collections for s in c.get_segments()]
     spans = sorted((float(s[:, 0].min()), float(s[:, 0].max())) for s in segs)
     assert spans == [(30.0, 47.0), (50.0, 61.0)]
-    widths = sorted(p.get_width() for p in axc.patches)
-    assert widths == [0.0, 0.6]  # NaN ceiling drawn as no bar
+    bars = [(p.get_y() + p.get_height() / 2, p.get_width()) for p in axc.patches]
+    assert bars == [(1.0, 0.6)]  # a NaN ceiling: no bar (not one of width 0) ...
+    assert [(t.get_position()[1], t.get_text()) for t in axc.texts] == [(0, "n/a (no ceiling)")]  # ... marked missing
 
 
 def test_metric_profile_plots_values_in_layer_order():

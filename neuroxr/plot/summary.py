@@ -42,7 +42,8 @@ def best_layer_intervals(
     Returns
     -------
     matplotlib.figure.Figure
-        Left panel: EV (percent) with the interval as an error bar; right panel: ceiling (r^2).
+        Left panel: EV (percent) with the interval as an error bar; right panel: ceiling (r^2), a
+        bar per row with a ceiling and the text "n/a (no ceiling)" where it is NaN (no bar).
     """
     n = len(headline)
     fig, axes = _new_figure(ncols=2, figsize=figsize or (9.0, 1.2 + 0.45 * max(n, 1)),
@@ -61,7 +62,10 @@ def best_layer_intervals(
     ax.axvline(0, color="0.7", lw=0.8)
     ax.set_title("best layer (95 % bootstrap interval over targets)", fontsize="medium")
     ceiling = headline["ceiling"].to_numpy(dtype=float) if n else np.array([])
-    axc.barh(y, np.nan_to_num(ceiling), color="0.6")
+    has = np.isfinite(ceiling)
+    axc.barh(y[has], ceiling[has], color="0.6")
+    for yi in y[~has]:  # no ceiling (e.g. trial-averaged data): nothing drawn, marked missing
+        axc.text(0.02, yi, "n/a (no ceiling)", va="center", fontsize="small", color="0.4")
     axc.set_xlim(0, 1)
     axc.set_xlabel("noise ceiling (r²)")
     return fig

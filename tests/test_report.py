@@ -230,6 +230,31 @@ def test_report_figures_draw_layers_in_depth_order(tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == depth
 
 
+def test_default_crsa_entries_share_one_parameter_set(tmp_path):
+    """cRSA stores its automatic ceiling resolved (True: repeats, False: trial-averaged): both are the
+    defaults, so one profile draws both targets; a ceiling asked off where one is possible is not."""
+    from neuroxr.report.figures import metric_figures
+    from neuroxr.report.table import selection_notes
+
+    store = write_example_study(tmp_path / "s.zarr", seed=0, n_stimuli=40, animals={"A": 8}, n_repeats=(4,),
+                                models=MODELS, n_latent=4)
+    a = store.read_neural("A").load()
+    store.write_neural("Aavg", neural(a.mean("repeat").values[:, :, None], a.stimulus_id.values, a.neuroid_id.values))
+    for layer in ("layer1", "layer2", "layer3"):
+        for target in ("A", "Aavg"):
+            score_metric(store, "crsa", f"netA.{layer}", target)
+    score_metric(store, "crsa", "netA.layer1", "A", noise_ceiling=False)
+    metrics, _ = metric_table(store)
+    default = metrics.parameters == "defaults"
+    assert default.sum() == 6 and metrics.loc[~default, "parameters"].tolist() == ["noise_ceiling=False"]
+    assert metrics.in_figures.tolist() == default.tolist()
+    (_, _, fig), = metric_figures(metrics, store)
+    assert sorted(line.get_label() for line in fig.axes[0].get_lines()) == ["A", "Aavg"]
+    assert selection_notes(score_table(store)[0], {}, metrics) == [
+        "crsa of netA: drawn with defaults (6 entries); left out: 1 current entry with other parameters "
+        "(noise_ceiling=False)."]
+
+
 def test_write_report_of_a_store_without_scores(tmp_path):
     store = StudyStore(tmp_path / "s.zarr")
     rng = np.random.default_rng(0)

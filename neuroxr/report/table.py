@@ -147,7 +147,8 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     }
 
 
-def entry_parameters(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
+def entry_parameters(kind: str, values: Mapping[str, Any], *, target_kind: str | None = None,
+                     n_repeats: int | None = None) -> dict[str, Any]:
     """The parameters of an entry that differ from its kind's defaults, sorted by name.
 
     Parameters
@@ -157,6 +158,11 @@ def entry_parameters(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
     values : mapping
         Its parameters (the parameter columns of :func:`neuroxr.entries.list_entries`; NaN marks
         a parameter the kind lacks). ``dtype`` counts as a default when it is ``float64``.
+    target_kind, n_repeats : optional
+        The kind (``neural``/``features``) and the repeats of the entry's target set. With them,
+        a cRSA entry's stored ``noise_ceiling`` counts as the default when it is what the
+        automatic ceiling (``noise_ceiling=None``) gives for that target
+        (:func:`neuroxr.entries.metrics.resolve_ceiling`); without them only ``None`` does.
 
     Returns
     -------
@@ -164,8 +170,11 @@ def entry_parameters(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
         ``name -> value`` (plain Python scalars) of the parameters that differ from the defaults.
     """
     from ..entries import KINDS
+    from ..entries.metrics import resolve_ceiling
 
     defaults = dict(KINDS[kind].defaults, dtype="float64") if kind in KINDS else {}
+    if kind == "crsa" and target_kind is not None:  # the entry stores the automatic ceiling resolved
+        defaults = resolve_ceiling(defaults, target_kind, n_repeats)
     out = {}
     for name in sorted(values):
         v = values[name]
@@ -185,10 +194,31 @@ def parameter_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
 
 
-def _list_parameters(entries: pd.DataFrame) -> list[str]:
-    """The parameter text of each row of a :func:`neuroxr.entries.list_entries` table."""
+def _target_shape(store: StudyStore | None, name: Any, cache: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """``target_kind``/``n_repeats`` of a target set for :func:`entry_parameters` (empty when
+    the set cannot be found)."""
+    if store is None or not isinstance(name, str):
+        return {}
+    if name not in cache:
+        from ..sets import read_set
+
+        ref = _ref(store, name, ("neural", "features"))
+        try:
+            repeats = read_set(store, ref, load=False).sizes.get("repeat") if ref and ref.kind == "neural" else None
+            cache[name] = {} if ref is None else {"target_kind": ref.kind, "n_repeats": repeats}
+        except Exception:  # an unreadable set: compare with the kind's defaults only
+            cache[name] = {}
+    return cache[name]
+
+
+def _list_parameters(entries: pd.DataFrame, store: StudyStore | None = None) -> list[str]:
+    """The parameter text of each row of a :func:`neuroxr.entries.list_entries` table (cRSA: the
+    automatic ceiling of the row's target, read from ``store``, counts as the default)."""
     names = [c for c in entries.columns if c not in LIST_COLUMNS]
-    return [parameter_text(entry_parameters(r["kind"], {c: r[c] for c in names})) for r in entries.to_dict("records")]
+    cache: dict[Any, dict[str, Any]] = {}
+    return [parameter_text(entry_parameters(r["kind"], {c: r[c] for c in names},
+                                            **(_target_shape(store, r["target"], cache) if r["kind"] == "crsa" else {})))
+            for r in entries.to_dict("records")]
 
 
 def _choose(table: pd.DataFrame, group: Callable[[Any], tuple[Any, ...] | None], pair: Sequence[str]) -> list[bool]:
@@ -335,7 +365,7 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
     store = open_store(store)
     entries = _complete(store, DIRECTIONS).sort_values("current", ascending=False, kind="stable")
     rows, loaded, timed_paths = [], {}, set()
-    for ent, params in zip(entries.itertuples(), _list_parameters(entries)):
+    for ent, params in zip(entries.itertuples(), _list_parameters(entries, store)):
         direction, source, target = ent.kind, ent.source, ent.target
         row: dict[str, Any] = {"direction": direction, "source": source, "target": target, "error": "",
                                "parameters": params, "current": bool(ent.current), "path": ent.path}
@@ -445,7 +475,7 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
     store = open_store(store)
     entries = _complete(store, METRIC_KINDS).sort_values("current", ascending=False, kind="stable")
     rows, out = [], {}
-    for ent, params in zip(entries.itertuples(), _list_parameters(entries)):
+    for ent, params in zip(entries.itertuples(), _list_parameters(entries, store)):
         target = ent.target if isinstance(ent.target, str) else None
         row: dict[str, Any] = {"metric": ent.kind, "source": ent.source, "target": target, "current": bool(ent.current),
                                "parameters": params, "path": ent.path, "error": "", "value": np.nan,

@@ -383,7 +383,7 @@ def test_metric_profile_plots_values_in_layer_order():
     fig = plot.metric_profile({"V4": a, "IT": b}, ylabel="CKA", lower_is_better=True)
     ax = fig.axes[0]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.1, 0.3, 0.2])
-    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.2, 0.4])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.2, 0.4, np.nan])  # one axis: no value at fc
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["V4", "IT"]
     assert "lower = more similar" in ax.get_ylabel()
     two = xr.DataArray([[1.0, 2.0], [3.0, 4.0]], dims=("layer", "target"), coords={"layer": ["x", "y"], "target": ["t1", "t2"]})

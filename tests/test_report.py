@@ -253,6 +253,16 @@ def test_default_crsa_entries_share_one_parameter_set(tmp_path):
     assert selection_notes(score_table(store)[0], {}, metrics) == [
         "crsa of netA: drawn with defaults (6 entries); left out: 1 current entry with other parameters "
         "(noise_ceiling=False)."]
+    # `neuroxr info` names the parameters as the report does
+    import json
+
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    info = json.loads(CliRunner().invoke(main, ["info", "--json", str(tmp_path / "s.zarr")]).output)
+    shown = sorted(json.dumps(e["parameters"]) for e in info["metrics"] if e["metric"] == "crsa")
+    assert shown == sorted(["{}"] * 6 + ['{"noise_ceiling": false}'])
 
 
 def test_write_report_of_a_store_without_scores(tmp_path):

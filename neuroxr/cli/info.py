@@ -26,11 +26,13 @@ def _status(row: Any) -> str:
     return "stale (older revision)" if older else "stale (input rewritten)"
 
 
-def _params(row: Any, columns: list[str]) -> dict[str, Any]:
-    """The parameters of an entry that differ from its kind's defaults (``dtype`` when not float64)."""
-    from ..report.table import entry_parameters
+def _params(row: Any, columns: list[str], store: Any, cache: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of an entry that differ from its kind's defaults (``dtype`` when not float64;
+    cRSA: the automatic ceiling of its target counts as the default), as the report shows them."""
+    from ..report.table import _target_shape, entry_parameters
 
-    return entry_parameters(row["kind"], {c: row[c] for c in columns})
+    shape = _target_shape(store, row["target"], cache) if row["kind"] == "crsa" else {}
+    return entry_parameters(row["kind"], {c: row[c] for c in columns}, **shape)
 
 
 def _value(compute: Any, ds: Any, error: str | None, missing: Any = None, *args: Any) -> tuple[Any, str | None]:
@@ -105,8 +107,10 @@ def store_summary(store: Any) -> dict[str, Any]:
             out["features"].append({"model": model, "layer": layer, **entry})
     entries = list_entries(store)
     params = [c for c in entries.columns if c not in LIST_COLUMNS]
+    targets: dict[Any, dict[str, Any]] = {}
     for _, row in entries[entries["complete"] & (entries["kind"] != "gram")].iterrows():
-        base = {"path": row["path"], "source": row["source"], "status": _status(row), "parameters": _params(row, params)}
+        base = {"path": row["path"], "source": row["source"], "status": _status(row),
+                "parameters": _params(row, params, store, targets)}
         target = row["target"] if isinstance(row["target"], str) else None
         try:
             ds = store.read_dataset(row["path"])

@@ -266,6 +266,21 @@ def test_readers_never_create_a_store(tmp_path):
     st = open_store(missing)  # the default creates, as the README shows
     assert missing.is_dir() and st.inventory()["neural"] == []
     assert open_store(missing, create=False).url == str(missing)
+    # a Zarr group that neuroxr never wrote is no (empty) study store for a reader
+    plain = tmp_path / "plain.zarr"
+    zarr.open_group(str(plain), mode="w")
+    with pytest.raises(StoreError, match=r"is a Zarr group but no neuroxr study store .* check the path\.$"):
+        open_store(plain, mode="r")
+    with pytest.raises(StoreError, match="open it with create=True to make it one"):
+        open_store(plain, create=False)
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    res = CliRunner().invoke(main, ["info", str(plain)])
+    assert res.exit_code != 0 and "no neuroxr study store" in res.output and "Traceback" not in res.output
+    assert open_store(plain).inventory()["neural"] == []  # made one on purpose (create=True, the default)
+    assert open_store(plain, mode="r").inventory()["neural"] == []
 
 
 # ---------------------------------------------------------------------------- kill -9 during overwrites

@@ -45,6 +45,7 @@ from ._zarr import (
     STORE_VERSION,
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
+    TOP_GROUPS,
     _check_name,
     _check_region,
     _jsonable,
@@ -134,8 +135,14 @@ class StudyStore(Reading):
         if root_doc is None and (mode == "r" or not create):
             how = "" if mode == "r" else "; pass create=True to make a new store there"
             raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")
+        attrs = (root_doc or {}).get("attributes", {}) if isinstance(root_doc, dict) else {}
+        if (mode == "r" or not create) and root_doc and STORE_VERSION_ATTR not in attrs and not any(
+            read_json(self._zstore, f"{g}/zarr.json") for g in TOP_GROUPS
+        ):  # a Zarr group that neuroxr never wrote: not an empty study store
+            how = "" if mode == "r" else "; open it with create=True to make it one"
+            raise StoreError(f"{self.url!r} is a Zarr group but no neuroxr study store (no {STORE_VERSION_ATTR!r} "
+                             f"attribute and none of {list(TOP_GROUPS)}); check the path{how}.")
         try:
-            attrs = (root_doc or {}).get("attributes", {}) if isinstance(root_doc, dict) else {}
             if self._local is not None or root_doc is None or root_doc.get("node_type") != "group" or (
                 mode == "a" and STORE_VERSION_ATTR not in attrs
             ):

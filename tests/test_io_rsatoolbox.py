@@ -32,6 +32,14 @@ def dataset():
     )
 
 
+def _one_line_errors(cases):
+    """Each ``(call, match)``: ``call()`` raises a one-line LayoutError matching ``match``."""
+    for call, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
 def test_from_rsatoolbox_places_every_observation(dataset):
     out = from_rsatoolbox(dataset, repeat="run")
     validate_neural(out)
@@ -101,10 +109,7 @@ def test_bad_inputs_raise_one_line_errors(dataset):
     cases.append((lambda: from_rsatoolbox(dup, repeat="run"), "repeat a"))
     timed = neuroxr.neural(np.zeros((2, 2, 1, 3)), ["a", "b"], time_bins=[(0, 10), (10, 20), (20, 30)])
     cases.append((lambda: to_rsatoolbox(timed), r"dim 'time_bin' \(3 bins\).*isel\(time_bin=i\)"))
-    for call, match in cases:
-        with pytest.raises(LayoutError, match=match) as err:
-            call()
-        assert "\n" not in str(err.value)
+    _one_line_errors(cases)
 
 
 def test_missing_ids_are_an_error_not_a_stimulus_called_none():
@@ -118,10 +123,7 @@ def test_missing_ids_are_an_error_not_a_stimulus_called_none():
         (lambda: from_rsatoolbox(chans), r"channel descriptor 'name' has 1 missing ids .* channels \[1\]"),
         (lambda: from_rsatoolbox_rdms(rdms), r"pattern descriptor 'stimulus' has 1 missing ids"),
     ]
-    for call, match in cases:
-        with pytest.raises(LayoutError, match=match) as err:
-            call()
-        assert "\n" not in str(err.value)
+    _one_line_errors(cases)
 
 
 def _rdm(ids, scale=1.0):
@@ -156,10 +158,7 @@ def test_duplicate_or_mismatched_rdm_ids_are_named():
         (lambda: to_rsatoolbox_rdms(dup), r"coord 'stimulus_id' has duplicate stimulus ids, e.g. \['a'\]"),
         (lambda: to_rsatoolbox_rdms(half), r"'stimulus_id' and 'stimulus_id_' name different stimuli, e.g. \['d', 'e'\]"),
     ]
-    for call, match in cases:
-        with pytest.raises(LayoutError, match=match) as err:
-            call()
-        assert "\n" not in str(err.value)
+    _one_line_errors(cases)
 
 
 def test_to_rsatoolbox_rdms_refuses_rdms_of_different_methods():

@@ -253,11 +253,12 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
             out["dtype"] = str(resolve_dtype(out["dtype"]))
         except Exception as exc:
             raise SweepConfigError(f"dtype must be {_CONFIG_TYPES['dtype']}; got {out['dtype']!r}.") from exc
+    from ..entries.kinds import get_kind
     from ..predictivity._prepare import check_params
 
     # the directions' own checks, before any work: a bad value, or an option that would change no entry's
-    # numbers (alpha with linear, reps without a ceiling ...). The backend is checked where it runs (a worker).
-    args = {"reps": 20, "seed": 0, "split": "valid", "regressor": "ridge", "max_n": None, "dtype": None}
+    # numbers (alpha with linear, seed without a ceiling ...). The backend is checked where it runs (a worker).
+    args = {**get_kind("forward").defaults, "dtype": None}
     args.update({k: v for k, v in out.items() if k not in ("backend", "temporal_generalization")})
     try:
         check_params(**args, backend=None)

@@ -211,7 +211,8 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: brainscore took its ceiling from neuroids by position when one was dropped, and cka_bootstrap
 #: kept the common stimuli of two sets instead of refusing. Revision 2 of forward: time-resolved
 #: responses whose bins miss trials of different stimuli were scored on the stimuli all bins shared
-#: (the bins' missing patterns were grouped together); the neural directions' inference: per-bin
+#: (the bins' missing patterns were grouped together; also, a streamed Gram of lazy float32
+#: features is now float64); the neural directions' inference: per-bin
 #: resamples were labeled with the first bin's stimuli; shape (2) and its inference: the whitening
 #: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest.
 REVISIONS = {"forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LayoutError
+from ..layouts import missing_ids
 
 
 def examples(values: Sequence[Any], k: int = 5) -> str:
@@ -31,14 +32,6 @@ def as_str(values: Any) -> np.ndarray:
     if arr.dtype.kind == "O":
         return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.tolist()], dtype=str)
     return arr.astype(str)
-
-
-def missing(values: Any) -> np.ndarray:
-    """Which entries of ``values`` are missing (None, NaN, ``pd.NA``, NaT), as a boolean array."""
-    arr = np.asarray(values)
-    if arr.dtype.kind in "fcmMO":
-        return np.asarray(pd.isna(arr), dtype=bool)
-    return np.zeros(arr.shape, dtype=bool)
 
 
 def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labels: Any = None, fix: str = "") -> np.ndarray:
@@ -62,11 +55,11 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
     LayoutError
         Some ids are missing.
     """
-    miss = missing(values)
-    if miss.any():
-        at = np.flatnonzero(miss) if labels is None else np.asarray(labels)[miss]
+    pos = missing_ids(values)
+    if pos.size:
+        at = pos if labels is None else np.asarray(labels)[pos]
         raise LayoutError(
-            f"{name}: {what} has {int(miss.sum())} missing ids (None/NaN), at {where} {examples(at)}; "
+            f"{name}: {what} has {pos.size} missing ids (None/NaN), at {where} {examples(at)}; "
             f"{fix or 'give each an id or drop those entries first.'}"
         )
     return as_str(values)

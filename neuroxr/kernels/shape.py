@@ -226,7 +226,6 @@ def _whitened_root(K: Any, alpha: float, eig_tol: float, width: int | None) -> t
     else:  # sig * (alpha + (1 - alpha) / sqrt(max(lam, floor))): netrep's floored whitening, seen from the Gram
         floor = math.sqrt(NETREP_EIG_FLOOR)
         d = alpha * sig + (1.0 - alpha) * xp.where(sig > floor, xp.ones_like(sig), sig / floor)
-    if alpha <= 1.0 - NETREP_EIG_FLOOR:
         if width is None:  # the numerical rank: the number of units when p < n
             width = int(xp.sum(xp.astype(keep, xp.int64)))
         lam_cov = xp.flip(xp.where(lam > 0, lam, xp.zeros_like(lam)), axis=0)[: min(n, width)]

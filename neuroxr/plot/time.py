@@ -66,8 +66,7 @@ def _target_dim(da: xr.DataArray) -> str:
 
 def _summary(ds: xr.Dataset | xr.DataArray, variable: str, stat: str, interval: float) -> tuple[np.ndarray, ...]:
     """Per bin: the ``stat`` over targets of the rep-mean score, and the ``interval`` (central
-    fraction) of the per-rep ``stat`` over targets across reps."""
-    ds = _included_only(ds)
+    fraction) of the per-rep ``stat`` over targets across reps (``ds``: included targets only)."""
     da = ds[variable] if isinstance(ds, xr.Dataset) else ds
     tdim = _target_dim(da)
     with warnings.catch_warnings():

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..backend import resolve_dtype
 from ..errors import LayoutError, ParameterError
-from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.resample import jackknife_pearson, resampled_pearson
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import rank_pairs, spearman_brown
@@ -127,8 +127,8 @@ def prepare(
     reps: int = 20,
     seed: int = 0,
     regressor: Any = "ridge",
-    alpha: float = 0.1,
-    n_components: int = 20,
+    alpha: float = DEFAULT_ALPHA,
+    n_components: int = DEFAULT_N_COMPONENTS,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
     n_folds: int = 10,
     fold_seed: int = 0,

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
 from ..kernels.kernel_operator import FOLD_OPERATORS
-from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
@@ -38,8 +38,8 @@ def forward(
     reps: int = 20,
     seed: int = 0,
     regressor: Any = "ridge",
-    alpha: float = 0.1,
-    n_components: int = 20,
+    alpha: float = DEFAULT_ALPHA,
+    n_components: int = DEFAULT_N_COMPONENTS,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
     n_folds: int = 10,
     fold_seed: int = 0,

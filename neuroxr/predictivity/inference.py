@@ -327,7 +327,8 @@ def permutation_test(
         call.update(seed=0, split="valid")
     parts = _parts(direction, source, target, call)
     n, k = parts.Y.shape
-    pos = np.flatnonzero(_included(parts, min_reliability))
+    included = _included(parts, min_reliability)
+    pos = np.flatnonzero(included)
     r0 = pearson(parts.Y, parts.P)
     perms = rs.permutation_indices(n, n_perm, seed)
     if parts.reg.shared:  # exact null from the fixed factorisations, no predictions formed
@@ -351,7 +352,7 @@ def permutation_test(
         "p_fdr": ((dim,), rs.fdr_bh(p)), "median_r": ((), med0),
         "median_p": ((), float(rs.permutation_pvalues(np.asarray([med0]), med_null[:, None])[0])),
     }
-    out["included"] = ((dim,), np.isin(np.arange(k), pos))
+    out["included"] = ((dim,), included)
     if keep_null:
         out["r_null"] = (("perm", dim), null)
     attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))

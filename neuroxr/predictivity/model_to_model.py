@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..backend import resolve_dtype, with_blas_threads
-from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.stats import pearson
 from ..layouts import validate_features
 from . import _prepare as prep
@@ -26,8 +26,8 @@ def model_to_model(
     reps: int = 1,
     seed: int = 0,
     regressor: Any = "ridge",
-    alpha: float = 0.1,
-    n_components: int = 20,
+    alpha: float = DEFAULT_ALPHA,
+    n_components: int = DEFAULT_N_COMPONENTS,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
     n_folds: int = 10,
     fold_seed: int = 0,

@@ -30,7 +30,7 @@ from ..backend import (
     with_blas_threads,
 )
 from ..errors import LayoutError
-from ..kernels.regressors import DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
@@ -52,8 +52,8 @@ def reverse(
     reps: int = 20,
     seed: int = 0,
     regressor: Any = "ridge",
-    alpha: float = 0.1,
-    n_components: int = 20,
+    alpha: float = DEFAULT_ALPHA,
+    n_components: int = DEFAULT_N_COMPONENTS,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
     n_folds: int = 10,
     fold_seed: int = 0,
@@ -138,8 +138,8 @@ def inter_animal(
     reps: int = 20,
     seed: int = 0,
     regressor: Any = "ridge",
-    alpha: float = 0.1,
-    n_components: int = 20,
+    alpha: float = DEFAULT_ALPHA,
+    n_components: int = DEFAULT_N_COMPONENTS,
     alphas: Iterable[float] = DEFAULT_RIDGECV_ALPHAS,
     n_folds: int = 10,
     fold_seed: int = 0,

@@ -95,8 +95,7 @@ def _on_common_stimuli(results: list[xr.Dataset]) -> list[xr.Dataset]:
     ids = [stimulus_ids(r) for r in results]
     if all(np.array_equal(i, ids[0]) for i in ids[1:]):
         return results
-    union = np.unique(np.concatenate(ids))
-    union = union[canonical_order(union)]
+    union = np.unique(np.concatenate(ids))  # sorted strings: the canonical order
     out = []
     for r, own in zip(results, ids):
         pos = pd.Index(union).get_indexer(own)  # the bin's stimuli in the union
@@ -222,9 +221,11 @@ def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     return W, ym - xm @ W
 
 
-def _trial_means(da: xr.DataArray, name: str) -> np.ndarray:
-    """``stimulus x neuroid x time_bin`` means over repeats; every one must be defined."""
-    M = nanmean_repeats(np.moveaxis(prep.load(da), 3, 2).reshape(da.sizes["stimulus"], -1, da.sizes["repeat"]))
+def _trial_means(da: xr.DataArray, name: str, values: np.ndarray | None = None) -> np.ndarray:
+    """``stimulus x neuroid x time_bin`` means over repeats (of ``values``, ``da`` loaded, when given);
+    every one must be defined."""
+    values = prep.load(da) if values is None else values
+    M = nanmean_repeats(np.moveaxis(values, 3, 2).reshape(da.sizes["stimulus"], -1, da.sizes["repeat"]))
     M = M.reshape(da.sizes["stimulus"], da.sizes["neuroid"], da.sizes["time_bin"])
     if not np.isfinite(M).all():
         raise LayoutError(
@@ -281,13 +282,15 @@ def temporal_generalization(
     else:
         source = validate_features(source, name="source")
     neural, source, _ = prep.pair(neural, source, ("neural", "source"))
+    RB = prep.load(neural)
     if animal:  # as inter-animal: a target neuroid among the predictors with its own responses
-        prep.warn_shared_recordings(prep.load(source), prep.load(neural), source.neuroid_id.values, neural.neuroid_id.values)
-    B = _trial_means(neural, "neural")  # (n, k, nt)
+        RA = prep.load(source)
+        prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, neural.neuroid_id.values)
+    B = _trial_means(neural, "neural", RB)  # (n, k, nt)
     n, k, nt = B.shape
     folds = prep.folds(n, n_folds, fold_seed, "source/neural")
     if animal:
-        A = _trial_means(source, "source")  # (n, ka, nt)
+        A = _trial_means(source, "source", RA)  # (n, ka, nt)
         r = np.empty((k, nt, nt))
         for t1 in range(nt):
             P = np.empty((n, k, nt))

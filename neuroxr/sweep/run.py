@@ -342,7 +342,7 @@ class _Run:
         limits = [w.get("memory_limit") for w in client.scheduler_info().get("workers", {}).values()]
         out = set()
         for m, layer in gram_layers:
-            raw = raw_features(store, layer_ref(m, layer))  # shape and chunks only (no unit ids read)
+            raw = raw_features(store, layer_ref(m, layer), check=False)  # shape and chunks only (no unit ids read)
             data = raw[0] if raw is not None else store.read_features(m, layer).data
             n_chunks = len(data.chunks[1]) if hasattr(data, "chunks") and data.chunks else 1
             if (n_chunks > 1 and self.gram_spread) or spread_gram(int(data.nbytes), n_chunks, limits):

@@ -26,15 +26,6 @@ def _status(row: Any) -> str:
     return "stale (older revision)" if older else "stale (input rewritten)"
 
 
-def _params(row: Any, columns: list[str], store: Any, cache: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """The parameters of an entry that differ from its kind's defaults (``dtype`` when not float64;
-    cRSA: the automatic ceiling of its target counts as the default), as the report shows them."""
-    from ..report.table import _target_shape, entry_parameters
-
-    shape = _target_shape(store, row["target"], cache) if row["kind"] == "crsa" else {}
-    return entry_parameters(row["kind"], {c: row[c] for c in columns}, **shape)
-
-
 def _value(compute: Any, ds: Any, error: str | None, missing: Any = None, *args: Any) -> tuple[Any, str | None]:
     """``(compute(ds, *args), None)``, or ``(missing, error)`` when the entry could not be opened
     or a read fails (the reads are lazy: a lost chunk shows up here)."""
@@ -83,7 +74,7 @@ def store_summary(store: Any) -> dict[str, Any]:
     """
     from ..entries import list_entries
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
-    from ..entries.layout import LIST_COLUMNS
+    from ..report.table import listed_parameters  # the parameters as the report shows them
     from ..schemas import _store_entries
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}
@@ -106,11 +97,9 @@ def store_summary(store: Any) -> dict[str, Any]:
                 entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})
     entries = list_entries(store)
-    params = [c for c in entries.columns if c not in LIST_COLUMNS]
-    targets: dict[Any, dict[str, Any]] = {}
-    for _, row in entries[entries["complete"] & (entries["kind"] != "gram")].iterrows():
-        base = {"path": row["path"], "source": row["source"], "status": _status(row),
-                "parameters": _params(row, params, store, targets)}
+    shown = entries[entries["complete"] & (entries["kind"] != "gram")]
+    for (_, row), parameters in zip(shown.iterrows(), listed_parameters(shown, store)):
+        base = {"path": row["path"], "source": row["source"], "status": _status(row), "parameters": parameters}
         target = row["target"] if isinstance(row["target"], str) else None
         try:
             ds = store.read_dataset(row["path"])

@@ -211,14 +211,19 @@ def _target_shape(store: StudyStore | None, name: Any, cache: dict[Any, dict[str
     return cache[name]
 
 
-def _list_parameters(entries: pd.DataFrame, store: StudyStore | None = None) -> list[str]:
-    """The parameter text of each row of a :func:`neuroxr.entries.list_entries` table (cRSA: the
-    automatic ceiling of the row's target, read from ``store``, counts as the default)."""
+def listed_parameters(entries: pd.DataFrame, store: StudyStore | None = None) -> list[dict[str, Any]]:
+    """:func:`entry_parameters` of each row of a :func:`neuroxr.entries.list_entries` table (cRSA:
+    the automatic ceiling of the row's target, read from ``store``, counts as the default)."""
     names = [c for c in entries.columns if c not in LIST_COLUMNS]
     cache: dict[Any, dict[str, Any]] = {}
-    return [parameter_text(entry_parameters(r["kind"], {c: r[c] for c in names},
-                                            **(_target_shape(store, r["target"], cache) if r["kind"] == "crsa" else {})))
+    return [entry_parameters(r["kind"], {c: r[c] for c in names},
+                             **(_target_shape(store, r["target"], cache) if r["kind"] == "crsa" else {}))
             for r in entries.to_dict("records")]
+
+
+def _list_parameters(entries: pd.DataFrame, store: StudyStore | None = None) -> list[str]:
+    """The parameter text of each row of a :func:`neuroxr.entries.list_entries` table."""
+    return [parameter_text(p) for p in listed_parameters(entries, store)]
 
 
 def _choose(table: pd.DataFrame, group: Callable[[Any], tuple[Any, ...] | None], pair: Sequence[str]) -> list[bool]:

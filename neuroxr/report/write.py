@@ -145,7 +145,8 @@ def write_report(
         raise ParameterError(f"The 'format' parameter must be one of {FORMATS}. Got {format!r} instead.")
     if figures is not None and figures not in FIGURE_FORMATS:
         raise ParameterError(f"The 'figures' parameter must be one of {FIGURE_FORMATS} or None. Got {figures!r} instead.")
-    store = open_store(store)
+    # one read of each document, listing and damage check for the report's life (it writes nothing)
+    store = open_store(store).cached()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table, scores = score_table(store)

@@ -388,7 +388,7 @@ class StudyStore(Reading):
         if sid is not None and self._local is not None:
             atomic.discard(self._local, sid)
         if staging in self._rewriting:
-            self._undo_rewrite(staging)
+            self._undo_rewrite(*self._rewriting.pop(staging))
 
     def _keep_previous(self, path: str) -> str | None:
         """Object stores: copy the complete entry ``path`` aside (with a journal), then delete it;
@@ -403,14 +403,12 @@ class StudyStore(Reading):
         try:
             batch.delete_keys(self._zstore, keys, first=f"{path}/zarr.json")
         except OSError as exc:
-            self._rewriting[path] = (path, bid)
-            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {self._undo_rewrite(path)}.") from exc
+            raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {self._undo_rewrite(path, bid)}.") from exc
         return bid
 
-    def _undo_rewrite(self, url: str) -> str:
-        """Object stores: a rewrite begun at ``url`` failed: delete its partial copy and put the kept
-        previous copy back. Returns how the entry was left, for the error message."""
-        path, bid = self._rewriting.pop(url)
+    def _undo_rewrite(self, path: str, bid: str | None) -> str:
+        """Object stores: a rewrite of ``path`` failed: delete its partial copy and put the kept
+        previous copy ``bid`` back. Returns how the entry was left, for the error message."""
         self._forget(path)
         try:
             if bid is None:
@@ -430,8 +428,8 @@ class StudyStore(Reading):
 
     def _abort(self, url: str, exc: BaseException) -> None:
         """Undo the rewrite at ``url`` and raise: a one-line :class:`StoreError` for a storage failure."""
-        path = self._rewriting[url][0]
-        how = self._undo_rewrite(url)
+        path, bid = self._rewriting.pop(url)
+        how = self._undo_rewrite(path, bid)
         if isinstance(exc, OSError):
             raise StoreError(f"store {self.url!r}: cannot write {path!r}: {os_message(exc)}; {how}.") from exc
         raise exc

@@ -440,7 +440,7 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
         lp.batch_size = b
         if lp.reduction and lp.reduction["method"] == "pca":
             k = lp.reduction["n_components"]
-            rows = max(np.array_split(np.arange(lp.reduction["fit_stimuli"]), lp.fit_batches), key=len).size
+            rows = -(-lp.reduction["fit_stimuli"] // lp.fit_batches)  # the largest part of array_split
             need = lp.state_bytes + pca_fit_transient(lp.n_raw_units, k, rows) + rows * in_bytes
             if need > avail:
                 raise ExtractionError(

@@ -55,6 +55,11 @@ class ExtractionResult:
     largest_buffer_bytes: int
 
 
+def _pooling_asked(pooling: Any) -> bool:
+    """Whether the caller asked for a pooling (not ``"auto"`` or none): refused where no layer has tokens."""
+    return pooling not in (None, "none", "auto")
+
+
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
              memory_limit: Any, batch_size: Any, pooling: Any, device: Any) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
     torch_module()
@@ -118,8 +123,7 @@ def plan_extraction(
                 model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
                 device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
                 store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
-            pooling_explicit=pooling not in (None, "none", "auto"),
-                identity=Identity(model, stim, int(batch_size)),
+                pooling_explicit=_pooling_asked(pooling), identity=Identity(model, stim, int(batch_size)),
             )
     finally:
         model.train(was_training)
@@ -288,8 +292,7 @@ def extract_features(
             model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
             device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
             store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
-            pooling_explicit=pooling not in (None, "none", "auto"),
-            identity=identity,
+            pooling_explicit=_pooling_asked(pooling), identity=identity,
         )
         if dry_run:
             return plan
@@ -312,7 +315,7 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
         fitted = [lp for lp in pca_layers if lp.fit_batches == count]
         spec = fitted[0].reduction
         index = fit_index(spec, plan.n_stimuli)
-        parts = [index[p] for p in np.array_split(np.arange(len(index)), count)]
+        parts = np.array_split(index, count)
         for lp in fitted:
             pcas[lp.name] = PCA(spec["n_components"])
 

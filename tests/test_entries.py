@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import latent_sets
 
 import neuroxr as nx
@@ -12,6 +13,9 @@ from neuroxr import geometry as geo
 from neuroxr import predictivity as d
 from neuroxr.entries import compute, list_entries, lookup
 from neuroxr.errors import LayoutError, StoreError
+from neuroxr.store import StudyStore
+from neuroxr.store._zarr import list_keys
+from neuroxr.store.batch import delete_keys
 
 N = 36
 STIM = [f"s{i:02d}" for i in range(N)]
@@ -218,6 +222,61 @@ def test_a_damaged_gram_is_computed_again(study):
     assert st.damaged() == [] and list_entries(st).query("kind == 'gram'").path.tolist() == gram
     dim = compute(st, "dimensionality", "net.l1")
     assert np.isfinite(float(dim.dataset.score))
+
+
+def _count_requests(st, path):
+    """Count the reads of the group document of ``path`` and the listings below it (wraps the
+    store's Zarr store)."""
+    import collections
+
+    z, counts = st._zstore, collections.Counter()
+    get, list_prefix = z.get, z.list_prefix
+
+    async def counted_get(key, *args, **kwargs):
+        counts["doc"] += key == f"{path}/zarr.json"
+        return await get(key, *args, **kwargs)
+
+    def counted_list(prefix):
+        counts["list"] += prefix.startswith(path)
+        return list_prefix(prefix)
+
+    z.get, z.list_prefix = counted_get, counted_list
+    return counts
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_hit_reads_the_entry_document_once(tmp_path, where):
+    import uuid
+
+    f1, _, neu = _sets()
+    url = str(tmp_path / "s.zarr") if where == "local" else f"memory://neuroxr-hit-{uuid.uuid4().hex}/s.zarr"
+    st = nx.open_store(url)
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    with pytest.warns(nx.NeuroxrWarning):  # the small test set's ceiling
+        first = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    fresh = StudyStore(url, create=False)  # uncached, as `neuroxr score` opens it
+    counts = _count_requests(fresh, first.path)
+    hit = compute(fresh, "forward", "net.l1", "mA", params={"reps": 2})
+    assert not hit.computed and hit.path == first.path
+    xr.testing.assert_identical(hit.dataset, first.dataset.drop_vars(["prediction", "stimulus_id"], errors="ignore"))
+    # one read of its document; one listing of its keys on a local store (none on an object store: the
+    # batch that reads it tells which keys are stored)
+    assert counts == {"doc": 1, "list": int(where == "local")}
+    counts.clear()
+    assert lookup(fresh, "forward", "net.l1", "mA", params={"reps": 2}) == first.path
+    assert counts == {"doc": 1, "list": 1}
+    # the same reading still never hands back a damaged entry
+    if where == "local":
+        _lose_a_chunk(st, first.path, "ev")
+    else:
+        delete_keys(st._zstore, [k for k in list_keys(st._zstore, first.path + "/ev/") if "/c" in k][:1])
+    assert lookup(fresh, "forward", "net.l1", "mA", params={"reps": 2}) is None
+    with pytest.raises(StoreError, match="matches the request but is damaged .*'ev'"):
+        compute(fresh, "forward", "net.l1", "mA", params={"reps": 2}, require_existing=True)
+    with pytest.warns(nx.NeuroxrWarning, match="is damaged .*computing it again"):
+        again = compute(fresh, "forward", "net.l1", "mA", params={"reps": 2})
+    assert again.computed and not np.isnan(again.dataset.ev.values).any()
 
 
 @pytest.mark.parametrize("kind, source, target, where", [

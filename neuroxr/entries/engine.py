@@ -33,7 +33,7 @@ from ..errors import LayoutError, NeuroxrWarning, StoreError
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
-from ..store import StudyStore, _check_region
+from ..store import Examined, StudyStore, _check_region
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -142,17 +142,17 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     return _Request(k, src, tgt, filled, prov, key, _l.entry_path(k.stage, k.name, src, tgt, key))
 
 
-def _matches(store: StudyStore, req: _Request) -> tuple[bool, str | None]:
-    """``(found, damage)``: whether a complete entry with the request's provenance exists, and the
-    first damage found in it (a lost variable or chunk; ``None``: intact). One read of the entry's
-    metadata document, and one listing of its keys when it matches."""
+def _matching(store: StudyStore, req: _Request, read: bool) -> Examined | None:
+    """The complete entry with the request's provenance, as read once (:meth:`StudyStore.examine`:
+    one read of its metadata document; its damage, on first use, from one listing of its keys or,
+    with ``read`` on an object store, from the batch read that reads it), else ``None``."""
     if not _p.is_trusted(req.provenance):
-        return False, None
-    attrs = store.group_attrs(req.path)  # None: absent or incomplete
+        return None
+    found = store.examine(req.path, fetch=read)
+    attrs = found.attrs  # None: absent or incomplete
     if attrs is None or dict(attrs.get(_p.PROVENANCE_ATTR) or {}) != req.provenance:
-        return False, None
-    damage = store.damaged(path=req.path)
-    return True, damage[0][1] if damage else None
+        return None
+    return found
 
 
 def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,
@@ -164,8 +164,8 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
     """
     store = _open(store)
     req = _prepare(store, kind, source, target, params, dtype)
-    found, damage = _matches(store, req)
-    return req.path if found and damage is None else None
+    found = _matching(store, req, read=False)
+    return req.path if found is not None and found.problem is None else None
 
 
 def _refuse(store: StudyStore, req: _Request) -> StoreError:
@@ -330,13 +330,14 @@ def compute(
     req = _prepare(store, kind, source, target, params, dtype)
     fresh = bool(options.get("keep_predictions"))
     if not overwrite and not fresh:
-        found, damage = _matches(store, req)
-        if found and damage is None:
-            return EntryResult(req.path, store.read_dataset(req.path).load(), False, req.provenance)
-        if found and require_existing:
+        found = _matching(store, req, read=True)
+        damage = None if found is None else found.problem
+        if found is not None and damage is None:  # read from the same reading: no second look
+            return EntryResult(req.path, store.read_dataset(found).load(), False, req.provenance)
+        if found is not None and require_existing:
             raise StoreError(f"store {store.url!r}: entry {req.path!r} matches the request but is damaged ({damage}); "
                              f"compute it again (require_existing=False) to replace it.")
-        if found:  # never handed back: computed again, and the new copy replaces it
+        if found is not None:  # never handed back: computed again, and the new copy replaces it
             warnings.warn(f"store {store.url!r}: entry {req.path!r} is damaged ({damage}); computing it again.",
                           NeuroxrWarning, stacklevel=2)
     if require_existing:

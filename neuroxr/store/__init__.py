@@ -21,6 +21,7 @@ from ._zarr import (
     _jsonable,
 )
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock
+from .reading import Examined
 from .study import StudyStore, open_store
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "open_store",
     "StoreError",
     "EntryLock",
+    "Examined",
     "COMPLETE_ATTR",
     "TOKEN_ATTR",
     "VARS_ATTR",

@@ -3,7 +3,9 @@
 :class:`Reading` is the part of :class:`neuroxr.store.StudyStore` that reads: the metadata document
 of a group (:meth:`~Reading.group_attrs`, :meth:`~Reading.token`), an entry as a lazy Dataset
 (:meth:`~Reading.read_dataset`), the sets (:meth:`~Reading.read_neural`,
-:meth:`~Reading.read_features`) and the integrity scan (:meth:`~Reading.damaged`). On a local store
+:meth:`~Reading.read_features`) and the integrity scan (:meth:`~Reading.damaged`). One reading of a
+group (:meth:`~Reading.examine`: where it lies, its document and its damage) serves a lookup and the
+read that follows it, so a found entry's document is read once and its keys listed at most once. On a local store
 a read that meets an entry caught between the two renames of a swap waits for the swap (or finishes
 a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
 """
@@ -25,10 +27,68 @@ from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArra
 from .integrity import chunk_index, group_damage, scan
 from .listing import Listing
 
-__all__ = ["Reading"]
+__all__ = ["Examined", "Reading"]
 
 #: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
 _SWAP_WAIT = 10.0
+
+
+class Examined:
+    """One reading of a group (:meth:`Reading.examine`): where it lies, its metadata document, and
+    its damage, found on first use and then kept.
+
+    Attributes
+    ----------
+    path : str
+        The group asked for.
+    loc : str
+        Where it was read: ``path``, or the complete new copy of a dead writer's swap that cannot be
+        finished (``.neuroxr/staging/<id>``).
+    doc : dict or None
+        Its metadata document (``None``: absent).
+    """
+
+    def __init__(self, store: Reading, path: str, loc: str, doc: dict[str, Any] | None, fetch: bool) -> None:
+        self.path, self.loc, self.doc = path, loc, doc
+        self._store, self._fetch = store, fetch
+        self._mem: Any = None
+        self._found: tuple[list[str], dict[str, list[str]]] | None = None
+
+    @property
+    def attrs(self) -> dict[str, Any] | None:
+        """The group's attributes (store attributes included) when it is complete, else ``None``."""
+        attrs = (self.doc or {}).get("attributes", {})
+        return dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
+
+    def batch(self) -> Any:
+        """On an object store, the group written in one batch, read into memory in one batch of
+        requests (once; kept per version token with ``cache=True``); ``None`` otherwise."""
+        if self._mem is None and self._store._local is None and self.attrs is not None and batch.is_consolidated(self.doc):
+            key = (self.path, str(self.attrs.get(TOKEN_ATTR)))
+            mem = self._store._data.get(key)
+            self._mem = self._store._data.keep(key, batch.fetch(self._store._zstore, self.path, self.doc)) if mem is None else mem
+            self._found = None  # the damage of what is read: from the keys the batch found (no request)
+        return self._mem
+
+    @property
+    def damage(self) -> tuple[list[str], dict[str, list[str]]]:
+        """``(problems, lost chunks per array)`` of the complete group (none for an absent or unfinished
+        one; see :func:`~neuroxr.store.integrity.group_damage`): one listing of its keys, or none when
+        the group is read from :meth:`batch`, whose keys tell what is stored."""
+        if self._found is None:
+            if self.attrs is None:
+                self._found = ([], {})
+            else:
+                mem = self.batch() if self._fetch else self._mem
+                keys = None if mem is None else {f"{self.path}/{k}" for k in list_keys(mem)}
+                self._found = self._store._damage(self.loc, self.doc, keys)  # type: ignore[arg-type]
+        return self._found
+
+    @property
+    def problem(self) -> str | None:
+        """The first damage found (``None``: intact, or not complete)."""
+        problems = self.damage[0]
+        return problems[0] if problems else None
 
 
 class Reading(Listing):
@@ -98,12 +158,30 @@ class Reading(Listing):
         """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""
         return self._located(path, self._read_doc)[1]
 
+    def examine(self, path: str, fetch: bool = False) -> Examined:
+        """One reading of the group ``path``, to be passed on (:meth:`read_dataset` takes it).
+
+        Parameters
+        ----------
+        path : str
+            A set or an entry.
+        fetch : bool, default False
+            The group is to be read: on an object store, one written in one batch is read into
+            memory when its damage is asked for, and its keys replace the listing.
+
+        Returns
+        -------
+        Examined
+            Where it lies and its metadata document (one read, cached with ``cache=True``); its
+            damage on first use (one listing of its keys at most).
+        """
+        loc, doc = self._located(path, self._read_doc)
+        return Examined(self, path, loc, doc, fetch)
+
     def group_attrs(self, path: str) -> dict[str, Any] | None:
         """The attributes of the complete group ``path`` (store attributes included); ``None`` when
         it is absent or incomplete. One read of its metadata document (cached with ``cache=True``)."""
-        doc = self._doc(path)
-        attrs = (doc or {}).get("attributes", {})
-        return dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
+        return self.examine(path).attrs
 
     def is_complete(self, path: str) -> bool:
         """Whether the entry at ``path`` exists and its write finished."""
@@ -118,28 +196,24 @@ class Reading(Listing):
         tok = None if attrs is None else attrs.get(TOKEN_ATTR)
         return str(tok) if tok else None
 
-    def read_dataset(self, path: str) -> xr.Dataset:
+    def read_dataset(self, path: str | Examined) -> xr.Dataset:
         """Open the complete entry ``path`` lazily (dask-backed).
 
-        A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
+        ``path`` may be a reading of it (:meth:`examine`): its document and damage are then not read
+        again. A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
         recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
         variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
         """
-        loc, doc = self._located(path, self._read_doc)  # one read of its metadata document (cached with cache=True)
-        attrs = (doc or {}).get("attributes", {})
-        if not attrs.get(COMPLETE_ATTR, False):
+        found = path if isinstance(path, Examined) else self.examine(path, fetch=True)
+        path, loc, doc = found.path, found.loc, found.doc
+        attrs = found.attrs
+        if attrs is None:
             why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
         where = f"store {self.url!r}: entry {path!r}"
         try:
-            mem = keys = None
-            if self._local is None and batch.is_consolidated(doc):  # written in one batch: read in one batch
-                key = (path, str(attrs.get(TOKEN_ATTR)))
-                mem = self._data.get(key)
-                if mem is None:
-                    mem = self._data.keep(key, batch.fetch(self._zstore, path, doc))
-                keys = {f"{path}/{k}" for k in list_keys(mem)}  # what the batch found: no listing needed
-            problems, lost = self._damage(loc, doc, keys)
+            mem = found.batch()  # written in one batch on an object store: read in one batch
+            problems, lost = found.damage
             if len(problems) > len(lost):  # a recorded variable is gone
                 raise self._damage_error(path, problems[0])
             if mem is not None:
@@ -250,10 +324,10 @@ class Reading(Listing):
         if path is None:
             unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place
             return scan(self._zstore, values=values) + unfinished
-        loc, doc = self._located(path, self._read_doc)
-        if not doc or not doc.get("attributes", {}).get(COMPLETE_ATTR, False):
+        found = self.examine(path)
+        if found.attrs is None:
             return []
-        problems = group_damage(self._zstore, loc, doc, values=True)[0] if values else self._damage(loc, doc)[0]
+        problems = group_damage(self._zstore, found.loc, found.doc, values=True)[0] if values else found.damage[0]  # type: ignore[arg-type]
         return [(path, p) for p in problems]
 
     def _unfinished_swaps(self) -> list[tuple[str, str]]:

@@ -11,8 +11,9 @@ from conftest import latent_sets
 import neuroxr as nx
 from neuroxr import geometry as geo
 from neuroxr import predictivity as d
-from neuroxr.entries import compute, list_entries, lookup
+from neuroxr.entries import compute, layout, list_entries, lookup
 from neuroxr.errors import LayoutError, StoreError
+from neuroxr.sets import feature_ref, neural_ref
 from neuroxr.store import StudyStore
 from neuroxr.store._zarr import list_keys
 from neuroxr.store.batch import delete_keys
@@ -184,6 +185,11 @@ def test_a_region_that_cannot_name_an_entry_is_refused(study, monkeypatch):
     st.write_neural("mC", neu.assign_coords(region=("neuroid", ["V1/V2"] * 5 + ["V4"] * 3)))
     with pytest.raises(StoreError, match="invalid region 'V1/V2' of neural set 'mC'.*write the set again"):
         compute(st, "cka", "net.l1", "mC.V1/V2")
+    for call in (lambda: lookup(st, "forward", "net.l1", "mC.V1/V2"), lambda: nx.score(st, "reverse", "mC.V1/V2", "net.l1"),
+                 lambda: layout.pair_path("scores", "forward", feature_ref("net", "l1"), neural_ref("mC", "V1/V2"))):
+        with pytest.raises(StoreError, match="invalid region 'V1/V2' of neural set 'mC'") as info:
+            call()  # wherever the region would become part of an entry path
+        assert "\n" not in str(info.value)
     assert not any("V1" in p for p in list_entries(st).path)
 
 

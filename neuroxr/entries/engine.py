@@ -33,7 +33,7 @@ from ..errors import LayoutError, NeuroxrWarning, StoreError
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
-from ..store import Examined, StudyStore, _check_region
+from ..store import Examined, StudyStore
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -133,13 +133,11 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
     refs = [src] if tgt is None else [src, tgt]
-    for ref in refs:  # a region written before regions were checked must not make a path ('/') or a bad name
-        if ref.region is not None:
-            _check_region(ref.region, ref.neural)
+    pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry
     inputs = {r.path: store.token(r.path) for r in refs}
     prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, entry_revision(k.name, filled))
     key = _p.key(prov)
-    return _Request(k, src, tgt, filled, prov, key, _l.entry_path(k.stage, k.name, src, tgt, key))
+    return _Request(k, src, tgt, filled, prov, key, f"{pair}/{key}")
 
 
 def _matching(store: StudyStore, req: _Request, read: bool) -> Examined | None:

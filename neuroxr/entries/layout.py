@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..store._zarr import _check_region
 from . import provenance as _p
 
 __all__ = ["pair_path", "entry_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
@@ -33,14 +34,24 @@ _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 LIST_COLUMNS = ("kind", "source", "target", "path", "key", "complete", "legacy", "current", "revision")
 
 
+def _path_name(ref: Any) -> str:
+    """The name of a set (a :class:`~neuroxr.sets.SetRef`, or a name) in an entry path. A region
+    names the set ``<neural>.<region>``: one that cannot be part of a path ('/', '__'; written before
+    regions were checked) is refused with a one-line :class:`~neuroxr.errors.StoreError`."""
+    region = getattr(ref, "region", None)
+    if region is not None:
+        _check_region(region, ref.neural)
+    return getattr(ref, "name", ref)
+
+
 def pair_path(stage: str, kind: str, source: Any, target: Any | None) -> str:
     """The group holding every entry of ``(kind, source, target)`` (one per provenance key)."""
     if stage == "cache":
         return f"cache/{kind}/{source.model}/{source.layer}"
-    src = getattr(source, "name", source)
+    src = _path_name(source)
     if target is None:
         return f"{stage}/{kind}/{src}"
-    return f"{stage}/{kind}/{src}__{getattr(target, 'name', target)}"
+    return f"{stage}/{kind}/{src}__{_path_name(target)}"
 
 
 def entry_path(stage: str, kind: str, source: Any, target: Any | None, key: str) -> str:

@@ -117,13 +117,15 @@ def test_cost_estimate_orders_the_longest_first(sweep_base_store):
 
 @pytest.mark.parametrize("metric,kind", [("cka", "cka"), ("rsa", "crsa"), ("shape", "shape"), ("dimensionality", "dimensionality"),
                                          ("brainscore", "brainscore")])
-def test_metrics_on_a_time_resolved_neural_set_are_refused(sweep_copy, metric, kind):
+def test_metrics_on_a_time_resolved_neural_set_are_refused(sweep_copy, metric, kind, monkeypatch):
     """Metrics take one time bin: with a time-resolved neural set the sweep is refused up front
-    (naming the metric and the set), directions alone still plan."""
+    (naming the metric and the set), from the sets' array metadata (no set opened); directions
+    alone still plan."""
     from conftest import time_sets
 
     store = StudyStore(sweep_copy(), mode="a")
     store.write_neural("timeA", time_sets()[1])  # planning reads no data: its stimuli need not match
+    monkeypatch.setattr(store, "read_dataset", lambda path: pytest.fail(f"planning opened {path}"))
     with pytest.raises(SweepConfigError, match=rf"the metric {kind} takes neural responses of one time bin, and the "
                                                r"neural set 'timeA' is time-resolved .*restrict 'neural:'"):
         plan_sweep(store, models=["netA"], layers=["layer3"], neural=["animalA", "timeA"], directions=["forward", metric])

@@ -178,6 +178,20 @@ class Reading(Listing):
         loc, doc = self._located(path, self._read_doc)
         return Examined(self, path, loc, doc, fetch)
 
+    def array_meta(self, path: str, name: str = DATA_VAR) -> dict[str, Any] | None:
+        """The metadata document of the array ``name`` of the group ``path`` (``shape``,
+        ``dimension_names``, chunks ...), no data read: from the group's document when it was written
+        in one batch, else one read of the array's document. ``None`` when absent or not an array."""
+        found = self.examine(path)
+        cons = (found.doc or {}).get("consolidated_metadata")
+        meta = cons.get("metadata", {}).get(name) if isinstance(cons, dict) else None
+        if meta is None and found.doc is not None:
+            try:
+                meta = read_json(self._zstore, f"{found.loc}/{name}/zarr.json")
+            except (OSError, FileNotFoundError):
+                return None
+        return meta if isinstance(meta, dict) and meta.get("node_type") == "array" else None
+
     def group_attrs(self, path: str) -> dict[str, Any] | None:
         """The attributes of the complete group ``path`` (store attributes included); ``None`` when
         it is absent or incomplete. One read of its metadata document (cached with ``cache=True``)."""

@@ -37,7 +37,7 @@ from ..errors import SweepConfigError
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
 from ..sets import SetRef
-from ..store import NAME_PATTERN, StudyStore
+from ..store import DATA_VAR, NAME_PATTERN, StudyStore
 from .config import SWEEP_METRICS, as_list, metric_kind
 from .names import ALL_REGIONS, layer_name, layer_ref, subset_name, subset_ref
 
@@ -142,12 +142,22 @@ def _region_values(store: StudyStore, name: str) -> list[str] | None:
     return list(pd.unique(np.asarray(da.coords["region"].values).astype(str)))
 
 
+def _dims(store: StudyStore, path: str) -> tuple[str, ...]:
+    """The dims of the set at ``path``, from its array metadata (no set opened); a set whose metadata
+    names none (another layout) is opened to read them."""
+    meta = store.array_meta(path)
+    names = (meta or {}).get("dimension_names")
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return tuple(names)
+    return tuple(str(d) for d in store.read_dataset(path)[DATA_VAR].dims)
+
+
 def _refuse_timed_metrics(store: StudyStore, metrics: list[str], neural_list: list[str]) -> None:
     """Metrics take responses of one time bin: with time-resolved neural sets (a ``time_bin`` dim)
     every metric entry would fail at run time, so the sweep is refused before it is planned."""
     if not metrics:
         return
-    timed = [n for n in neural_list if "time_bin" in store.read_neural(n).dims]
+    timed = [n for n in neural_list if "time_bin" in _dims(store, f"neural/{n}")]
     if timed:
         raise SweepConfigError(
             f"the metric{'s' if len(metrics) > 1 else ''} {', '.join(metrics)} take{'' if len(metrics) > 1 else 's'} "
@@ -346,8 +356,7 @@ def set_sizes(store: StudyStore, entries: Sequence[Entry]) -> dict[str, tuple[in
     out = {}
     for path in sorted(paths):
         try:
-            g = store._group(path)
-            out[path] = tuple(int(x) for x in g["data"].shape)
+            out[path] = tuple(int(x) for x in store.array_meta(path)["shape"])  # type: ignore[index]
         except Exception:  # another layout: unknown cost, the plan order is kept for it
             continue
     return out

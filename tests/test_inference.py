@@ -146,6 +146,22 @@ def test_min_reliability_restricts_the_medians_to_the_included_targets(study, di
     np.testing.assert_allclose(p["r"], permutation_test(direction, src, tgt, n_perm=19, reps=3, seed=1)["r"])
 
 
+def test_min_reliability_without_a_ceiling_warns_as_the_directions(study):
+    """Trial-averaged data have no ceiling: the directions and inference give the same warning
+    (one rule, :func:`neuroxr.predictivity._result.included_targets`) and count every target."""
+    F, R = study.features["m"]["true"], study.neural["a"].isel(repeat=[0]).fillna(0.0)
+    with pytest.warns(nx.NeuroxrWarning) as rec:
+        ref = nx.forward(F, R, reps=1, min_reliability=0.5)
+    said = [str(w.message) for w in rec if "min_reliability" in str(w.message)]
+    assert said == [f"{R.name}: min_reliability=0.5 is ignored: these scores have no noise ceiling."]
+    for fn in (lambda: bootstrap("forward", F, R, n_boot=5, reps=1, min_reliability=0.5),
+               lambda: permutation_test("forward", F, R, n_perm=5, reps=1, min_reliability=0.5)):
+        with pytest.warns(nx.NeuroxrWarning) as rec:
+            out = fn()
+        assert [str(w.message) for w in rec if "min_reliability" in str(w.message)] == said
+        np.testing.assert_array_equal(out["included"].values, ref.included.values)
+
+
 def test_point_estimates_equal_the_directions(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     fwd = nx.forward(F, R, reps=4, seed=2)

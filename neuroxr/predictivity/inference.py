@@ -240,14 +240,8 @@ def bootstrap(
 
 
 def _included(parts: Parts, min_reliability: float | None) -> np.ndarray:
-    """:meth:`Parts.included`, with the directions' check of ``min_reliability`` and their warning
-    when there is no ceiling to apply it to."""
-    if check_min_reliability(min_reliability) is not None:
-        if parts.P1 is None:
-            from ._prepare import warn
-
-            warn(f"{parts.dim}s: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.")
-    return parts.included(min_reliability)
+    """:meth:`Parts.included`, after the directions' check of ``min_reliability``."""
+    return parts.included(check_min_reliability(min_reliability))
 
 
 class _quiet:

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning, ParameterError
+from ..errors import LayoutError, NeuroxrWarning, ParameterError, no_effect
 from ..kernels.folds import kfold_indices
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
@@ -25,6 +25,7 @@ from ..kernels.regressors import (
     check_options_used,
     check_regressor,
     is_estimator,
+    with_regressor,
 )
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..validation import check_alpha, check_int, check_min_reliability
@@ -90,11 +91,8 @@ def check_params(
     check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
                           keep=ceiling_option)
     if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype) != np.float64:
-        name = "an estimator object" if is_estimator(regressor) else repr(regressor)
-        raise ParameterError(
-            f"dtype='float32' has no effect with regressor={name}, which fits in float64; drop it (float32 "
-            f"applies to ridge and linear)."
-        )
+        raise no_effect(["dtype='float32'"], with_regressor(regressor),
+                        "it fits in float64; float32 applies to ridge and linear")
     resolve_backend(backend)
     resolve_dtype(dtype)
 
@@ -115,11 +113,8 @@ def check_ceiling_options(
     if max_n is None and seed != 0:
         inert += [f"seed={seed!r}"]
     if inert:
-        raise ParameterError(
-            f"{', '.join(inert)} {'has' if len(inert) == 1 else 'have'} no effect without a noise ceiling (split, seed "
-            f"and min_reliability draw and judge its split halves; seed also draws max_n's subsets); drop "
-            f"{'it' if len(inert) == 1 else 'them'}{' or keep the ceiling' if keep else ''}."
-        )
+        raise no_effect(inert, "without a noise ceiling", "split, seed and min_reliability draw and judge its split "
+                        "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "")
 
 
 def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]]) -> tuple[bool, str | None]:

@@ -310,6 +310,25 @@ def test_permutation_null_is_the_operator_on_permuted_targets(study):
     assert float(res["median_p"]) == pytest.approx(1 / 7)  # the true layer predicts: smallest p
 
 
+def test_ceiling_options_are_checked_as_the_user_gave_them(study):
+    """A permutation test without min_reliability draws no split halves (the caller turns the
+    ceiling off, prepare(halves=False)); the user's options are still checked as given and recorded,
+    and seed, which also draws the resamples and permutations, is never refused as inert."""
+    F, R = study.features["m"]["true"], study.neural["a"]
+    parts = prepare("forward", F, R, reps=2, seed=3, split="slots", halves=False)
+    assert parts.P1 is None and parts.params["seed"] == 3 and parts.params["split"] == "slots"
+    p = permutation_test("forward", F, R, n_perm=5, reps=2, seed=3, split="slots")
+    assert (p.attrs["seed"], p.attrs["split"], p.attrs["noise_ceiling"]) == (3, "slots", False)
+    np.testing.assert_array_equal(p["r"], permutation_test("forward", F, R, n_perm=5, reps=2, seed=3)["r"])
+    with pytest.raises(ParameterError, match=r"^The 'split' parameter must be one of"):
+        permutation_test("forward", F, R, n_perm=5, split="halves")
+    for fn in (lambda **kw: bootstrap("forward", F, R, n_boot=5, reps=1, **kw),
+               lambda **kw: permutation_test("forward", F, R, n_perm=5, reps=1, **kw)):
+        assert fn(noise_ceiling=False, seed=3).attrs["seed"] == 3
+        with pytest.raises(ParameterError, match=r"^min_reliability=0.5 has no effect without a noise ceiling"):
+            fn(noise_ceiling=False, min_reliability=0.5)  # as the directions refuse it
+
+
 def test_permutation_pvalues_uniform_under_null():
     rng = np.random.default_rng(5)
     ids = [f"s{i:03d}" for i in range(60)]

@@ -140,9 +140,19 @@ def prepare(
     split: str = "valid",
     backend: str | None = None,
     dtype: Any = "float64",
+    min_reliability: float | None = None,
+    halves: bool = True,
 ) -> Parts:
     """The :class:`Parts` of ``direction(source, target, ...)`` (same folds, splits and numbers:
-    ``Parts.scores()`` equals the direction's ``ev.mean("rep")``)."""
+    ``Parts.scores()`` equals the direction's ``ev.mean("rep")``).
+
+    The parameters are the direction's and are checked as the direction checks them, except that
+    ``seed`` is never refused as inert: the inference that calls this also draws its resamples or
+    permutations with it. ``min_reliability`` is only checked here (the caller applies it:
+    :meth:`Parts.included`). ``halves=False``: the caller, not the user, turns the ceiling off (a
+    permutation test's statistic has none): no split halves are drawn, and the ceiling options are
+    checked as the user gave them, against the user's ``noise_ceiling``.
+    """
     if direction not in INFERENCE_DIRECTIONS:
         raise ParameterError(
             f"direction must be one of {INFERENCE_DIRECTIONS} for inference; got {direction!r}."
@@ -150,14 +160,16 @@ def prepare(
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=None, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling, n_components=n_components,
+        min_reliability=min_reliability, seed_drawn=True,
     )
-    params = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
+    params = dict(reps=reps, seed=int(seed), regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
                   noise_ceiling=noise_ceiling, split=split)
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     if direction == "model_to_model":
         return _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params)
     fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
-    return fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params)
+    return fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
+              opts, params)
 
 
 def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:

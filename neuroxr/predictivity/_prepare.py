@@ -60,11 +60,11 @@ def check_params(
     *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
     alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_folds: Any = 10, fold_seed: Any = 0,
     noise_ceiling: Any = None, min_reliability: Any = None, n_components: Any = DEFAULT_N_COMPONENTS,
-    ceiling_option: bool = True,
+    ceiling_option: bool = True, seed_drawn: bool = False,
 ) -> None:
     """One-line errors for every bad parameter of a direction, naming the argument and the fix,
     and for an option set away from its default that changes nothing (``ceiling_option=False``:
-    a direction without a noise ceiling)."""
+    a direction without a noise ceiling; ``seed_drawn``: as :func:`check_ceiling_options`)."""
     check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
     check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
     check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
@@ -89,7 +89,7 @@ def check_params(
         raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
     check_min_reliability(min_reliability)
     check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
-                          keep=ceiling_option)
+                          keep=ceiling_option, seed_drawn=seed_drawn)
     if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype) != np.float64:
         raise no_effect(["dtype='float32'"], with_regressor(regressor),
                         "it fits in float64; float32 applies to ridge and linear")
@@ -99,18 +99,19 @@ def check_params(
 
 def check_ceiling_options(
     noise_ceiling: Any, *, split: Any = "valid", seed: Any = 0, max_n: Any = None, min_reliability: Any = None,
-    keep: bool = True,
+    keep: bool = True, seed_drawn: bool = False,
 ) -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` for an option that ``noise_ceiling=False``
     (explicit; model-to-model always, ``keep=False``) makes inert: ``split`` and ``min_reliability``
-    (they draw and judge the ceiling's halves) and, without ``max_n``, ``seed``. The automatic
-    ceiling (``None``) keeps them: it may be on for some inputs. (``reps`` then repeats one fit;
-    fewer reps are the natural choice, so it is not refused.)"""
+    (they draw and judge the ceiling's halves) and, unless it also draws ``max_n``'s subsets or the
+    caller's own draws (``seed_drawn``: inference's resamples and permutations), ``seed``. The
+    automatic ceiling (``None``) keeps them: it may be on for some inputs. (``reps`` then repeats
+    one fit; fewer reps are the natural choice, so it is not refused.)"""
     if noise_ceiling is None or noise_ceiling:
         return
     inert = [f"split={split!r}"] if split != "valid" else []
     inert += [f"min_reliability={min_reliability!r}"] if min_reliability is not None else []
-    if max_n is None and seed != 0:
+    if max_n is None and not seed_drawn and seed != 0:
         inert += [f"seed={seed!r}"]
     if inert:
         raise no_effect(inert, "without a noise ceiling", "split, seed and min_reliability draw and judge its split "

@@ -269,10 +269,29 @@ def usable_stimuli(R: Any, need: int) -> tuple[np.ndarray, np.ndarray]:
     return valid.any(axis=1), valid
 
 
+#: The attrs of :func:`target_counts`.
+TARGET_COUNTS = ("n_stimuli", "n_excluded_stimuli", "n_partial_targets")
+
+
 def target_counts(keep: np.ndarray, valid: np.ndarray) -> dict[str, int]:
     """The attrs a direction reports of its targets' stimuli (``valid`` over the kept stimuli)."""
-    return {"n_stimuli": int(keep.sum()), "n_excluded_stimuli": int((~keep).sum()),
-            "n_partial_targets": int((~valid.all(axis=0)).sum())}
+    values = (int(keep.sum()), int((~keep).sum()), int((~valid.all(axis=0)).sum()))
+    return dict(zip(TARGET_COUNTS, values))
+
+
+def bin_counts(keep: np.ndarray, valid: np.ndarray, bins: np.ndarray, labels: Iterable[Any]) -> dict[str, list[int]]:
+    """:func:`target_counts` of each bin's targets (``bins``: the bin of each column of ``valid``,
+    over the kept stimuli ``keep``) as a call on that bin alone counts them, as lists over ``labels``
+    (a time-resolved forward's flattened ``neuroid x time_bin`` targets, counted from the one
+    reading of the responses)."""
+    full = np.zeros((keep.size, valid.shape[1]), dtype=bool)
+    full[keep] = valid  # the stimuli no target keeps are valid for none
+    per = []
+    for b in labels:
+        v = full[:, bins == b]
+        keep_b = v.any(axis=1)
+        per.append(target_counts(keep_b, v[keep_b]))
+    return {key: [c[key] for c in per] for key in per[0]} if per else {}
 
 
 def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@ the request), so ``except ValueError`` keeps working while ``except NeuroxrError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "NeuroxrError",
     "LayoutError",
@@ -18,6 +20,7 @@ __all__ = [
     "ExtractionError",
     "DataNotFoundError",
     "NeuroxrWarning",
+    "no_effect",
 ]
 
 
@@ -63,3 +66,28 @@ class DataNotFoundError(NeuroxrError, FileNotFoundError):
 class NeuroxrWarning(UserWarning):
     """Warnings about the data (excluded stimuli, constant targets, low reliability, ...)."""
 
+
+
+def no_effect(options: Sequence[str], condition: str, why: str = "", instead: str = "", caller: str = "") -> ParameterError:
+    """The one refusal of options that would be silently ignored, as a :class:`ParameterError`:
+    ``"[caller: ]<a>, <b> and <c> have no effect <condition> (<why>); drop them[ or <instead>]."``
+
+    Parameters
+    ----------
+    options : sequence of str
+        The inert options as the user wrote them (``"alpha"``, ``"seed=3"``); at least one.
+    condition : str
+        Why they change nothing, e.g. ``"with regressor='linear'"`` or ``"without a noise ceiling"``.
+    why : str, optional
+        What the options do, in parentheses.
+    instead : str, optional
+        The other fix, after "drop ... or"; ``{it}`` is replaced by "it" or "them".
+    caller : str, optional
+        Prefix naming the function, e.g. ``"brainscore"``.
+    """
+    it = "it" if len(options) == 1 else "them"
+    names = options[0] if len(options) == 1 else f"{', '.join(options[:-1])} and {options[-1]}"
+    return ParameterError(
+        f"{caller + ': ' if caller else ''}{names} {'has' if len(options) == 1 else 'have'} no effect {condition}"
+        f"{f' ({why})' if why else ''}; drop {it}{' or ' + instead.format(it=it) if instead else ''}."
+    )

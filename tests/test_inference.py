@@ -146,6 +146,22 @@ def test_min_reliability_restricts_the_medians_to_the_included_targets(study, di
     np.testing.assert_allclose(p["r"], permutation_test(direction, src, tgt, n_perm=19, reps=3, seed=1)["r"])
 
 
+def test_min_reliability_without_a_ceiling_warns_as_the_directions(study):
+    """Trial-averaged data have no ceiling: the directions and inference give the same warning
+    (one rule, :func:`neuroxr.predictivity._result.included_targets`) and count every target."""
+    F, R = study.features["m"]["true"], study.neural["a"].isel(repeat=[0]).fillna(0.0)
+    with pytest.warns(nx.NeuroxrWarning) as rec:
+        ref = nx.forward(F, R, reps=1, min_reliability=0.5)
+    said = [str(w.message) for w in rec if "min_reliability" in str(w.message)]
+    assert said == [f"{R.name}: min_reliability=0.5 is ignored: these scores have no noise ceiling."]
+    for fn in (lambda: bootstrap("forward", F, R, n_boot=5, reps=1, min_reliability=0.5),
+               lambda: permutation_test("forward", F, R, n_perm=5, reps=1, min_reliability=0.5)):
+        with pytest.warns(nx.NeuroxrWarning) as rec:
+            out = fn()
+        assert [str(w.message) for w in rec if "min_reliability" in str(w.message)] == said
+        np.testing.assert_array_equal(out["included"].values, ref.included.values)
+
+
 def test_point_estimates_equal_the_directions(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     fwd = nx.forward(F, R, reps=4, seed=2)
@@ -292,6 +308,25 @@ def test_permutation_null_is_the_operator_on_permuted_targets(study):
     np.testing.assert_allclose(res["r_null"][4], Pp.r[:, 0], atol=1e-10)
     assert Yp.shape == parts.Y.shape
     assert float(res["median_p"]) == pytest.approx(1 / 7)  # the true layer predicts: smallest p
+
+
+def test_ceiling_options_are_checked_as_the_user_gave_them(study):
+    """A permutation test without min_reliability draws no split halves (the caller turns the
+    ceiling off, prepare(halves=False)); the user's options are still checked as given and recorded,
+    and seed, which also draws the resamples and permutations, is never refused as inert."""
+    F, R = study.features["m"]["true"], study.neural["a"]
+    parts = prepare("forward", F, R, reps=2, seed=3, split="slots", halves=False)
+    assert parts.P1 is None and parts.params["seed"] == 3 and parts.params["split"] == "slots"
+    p = permutation_test("forward", F, R, n_perm=5, reps=2, seed=3, split="slots")
+    assert (p.attrs["seed"], p.attrs["split"], p.attrs["noise_ceiling"]) == (3, "slots", False)
+    np.testing.assert_array_equal(p["r"], permutation_test("forward", F, R, n_perm=5, reps=2, seed=3)["r"])
+    with pytest.raises(ParameterError, match=r"^The 'split' parameter must be one of"):
+        permutation_test("forward", F, R, n_perm=5, split="halves")
+    for fn in (lambda **kw: bootstrap("forward", F, R, n_boot=5, reps=1, **kw),
+               lambda **kw: permutation_test("forward", F, R, n_perm=5, reps=1, **kw)):
+        assert fn(noise_ceiling=False, seed=3).attrs["seed"] == 3
+        with pytest.raises(ParameterError, match=r"^min_reliability=0.5 has no effect without a noise ceiling"):
+            fn(noise_ceiling=False, min_reliability=0.5)  # as the directions refuse it
 
 
 def test_permutation_pvalues_uniform_under_null():

@@ -173,6 +173,13 @@ def test_reverse_ceiling_is_the_prediction_reliability(small):
     (dict(regressor="univariate", dtype="float32"), r"^dtype='float32' has no effect"),
     (dict(noise_ceiling=False, split="slots"), r"^split='slots' has no effect without a noise ceiling"),
     (dict(noise_ceiling=False, seed=3), r"^seed=3 has no effect without a noise ceiling"),
+    # one wording for every such refusal (neuroxr.errors.no_effect)
+    (dict(noise_ceiling=False, split="slots", seed=3),
+     r"^split='slots' and seed=3 have no effect without a noise ceiling \(.*\); drop them or keep the ceiling\.$"),
+    (dict(regressor="pls", alpha=3.0, alphas=(1.0,), n_components=3),
+     r"^alpha and alphas have no effect with regressor='pls' \(.*\); drop them or choose a regressor that reads them\.$"),
+    (dict(regressor="univariate", dtype="float32"),
+     r"^dtype='float32' has no effect with regressor='univariate' \(it fits in float64; .*\); drop it\.$"),
 ])
 def test_options_that_change_nothing_are_refused(small, kwargs, message):
     """An option set away from its default that the call would ignore is an error, never a new entry

@@ -148,6 +148,36 @@ def test_per_bin_counts_of_stimuli(direction):
     assert ds.attrs["reps"] == 2  # equal in every bin: a scalar
 
 
+def test_lazy_forward_bins_read_the_responses_once():
+    """A time-resolved forward reads each response once: the per-bin stimulus counts come from the
+    one pass (the counts of a bin equal a call on that bin alone, all-NaN neuroids left out)."""
+    import dask.array as dsk
+
+    class Counting:  # a chunk source that counts the values read from it
+        def __init__(self, a):
+            self.a, self.shape, self.dtype, self.ndim, self.read = a, a.shape, a.dtype, a.ndim, 0
+
+        def __getitem__(self, key):
+            out = self.a[key]
+            self.read += out.size
+            return out
+
+    F, R = _data(n=30, k=6, nan=True)
+    vals = R.values.copy()
+    vals[:, 2, :, 3] = np.nan  # neuroid 2 has no trial in bin 3: left out of that bin
+    R = R.copy(data=vals)
+    src = Counting(vals)
+    lazy = R.copy(data=dsk.from_array(src, chunks=(10, 3, 4, 2), meta=np.empty((0, 0, 0, 0))))
+    ds = _quiet(nx.forward, F, lazy, reps=2)
+    assert src.read == vals.size
+    np.testing.assert_allclose(ds.ev, _quiet(nx.forward, F, R, reps=2).ev)
+    alone = [_quiet(nx.forward, F, bin_slice(R, t), reps=2) for t in range(len(BINS))]
+    for key in ("n_stimuli", "n_excluded_stimuli", "n_partial_targets"):
+        got = ds.attrs[key] if isinstance(ds.attrs[key], list) else [ds.attrs[key]] * len(BINS)
+        assert got == [a.attrs[key] for a in alone], key
+    assert ds.attrs["n_partial_targets"] == [0, 1, 0, 0]  # bin 3 counts no all-NaN neuroid
+
+
 def _lacking(R, lacks):
     """``R`` where bin ``t`` has no valid trial at the stimuli (positions) ``lacks[t]``, for every neuroid."""
     vals = R.values.copy()

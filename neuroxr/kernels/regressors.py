@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
-from ..errors import ParameterError
+from ..errors import ParameterError, no_effect
 from .gram import GramStats
 from .kernel_operator import FOLD_OPERATORS, oof_linear_operator_from_gram
 from .ridge import (
@@ -99,12 +99,14 @@ def check_options_used(
     reads = () if is_estimator(regressor) else _READS.get(regressor, ())
     unused = [k for k, c in changed.items() if c and k not in reads]
     if unused:
-        who = "an estimator object as regressor" if is_estimator(regressor) else f"regressor={regressor!r}"
-        raise ParameterError(
-            f"{' and '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect with {who} "
-            f"({'; '.join(f'{k} is {_WHAT[k]}' for k in unused)}); drop {'it' if len(unused) == 1 else 'them'} "
-            f"or choose a regressor that reads {'it' if len(unused) == 1 else 'them'}."
-        )
+        raise no_effect(unused, with_regressor(regressor), "; ".join(f"{k} is {_WHAT[k]}" for k in unused),
+                        "choose a regressor that reads {it}")
+
+
+def with_regressor(regressor: Any) -> str:
+    """``"with regressor='<name>'"`` (or ``"with an estimator object as regressor"``): the condition
+    of a refusal of options the regressor does not read (:func:`neuroxr.errors.no_effect`)."""
+    return "with an estimator object as regressor" if is_estimator(regressor) else f"with regressor={regressor!r}"
 
 
 def regressor_identity(regressor: Any) -> Any:

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..errors import ParameterError
-from .stats import MIN_COMPLETE, pearson_from_sums
+from .stats import MIN_COMPLETE, centre_columns, pearson_from_sums
 
 __all__ = [
     "bootstrap_indices",
@@ -80,15 +80,9 @@ def counts(idx: np.ndarray, n: int) -> np.ndarray:
 
 def _moments(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Stacked ``[a, b, a b, a^2, b^2]`` of column-centred ``a``, ``b`` (``n x k`` each) -> ``n x 5k``;
-    with ``valid`` (float mask), centred on the complete rows and zero elsewhere."""
-    if valid is None:
-        a = a - a.mean(axis=0)
-        b = b - b.mean(axis=0)
-    else:
-        cnt = np.maximum(valid.sum(axis=0), 1.0)
-        a, b = np.where(valid > 0, a, 0.0), np.where(valid > 0, b, 0.0)
-        a = (a - a.sum(axis=0) / cnt) * valid
-        b = (b - b.sum(axis=0) / cnt) * valid
+    with ``valid`` (float mask), centred on the complete rows and zero elsewhere
+    (:func:`~neuroxr.kernels.stats.centre_columns`)."""
+    a, b, _ = centre_columns(a, b, None if valid is None else valid > 0)
     return np.concatenate([a, b, a * b, a * a, b * b], axis=1)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "NAN_POLICIES",
     "pearson",
     "pearson_from_sums",
+    "centre_columns",
     "spearman",
     "spearman_brown",
     "rank",
@@ -100,22 +101,46 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
         valid = ~(xp.isnan(a) | xp.isnan(b))
         if not bool(xp.all(valid)) or int(a.shape[-2]) < MIN_COMPLETE:
             return _pearson_masked(xp, a, b, valid)
-    a = a - xp.mean(a, axis=-2, keepdims=True)
-    b = b - xp.mean(b, axis=-2, keepdims=True)
+    a, b, _ = centre_columns(a, b)
     num = colsum_prod(a, b)
     den = xp.sqrt(colsum_prod(a, a) * colsum_prod(b, b))
     return xp.where(den > 0, num / xp.where(den > 0, den, xp.ones_like(den)), _nan(xp, num))
 
 
-def _pearson_masked(xp: Any, a: Any, b: Any, valid: Any) -> Any:
-    """Pearson per column over the rows where ``valid`` (same shape as ``a``) is True."""
+def centre_columns(a: Any, b: Any, valid: Any = None) -> tuple[Any, Any, Any]:
+    """``a`` and ``b`` centred per column: the one centring of the correlations here and of the
+    resampled moments (:mod:`neuroxr.kernels.resample`).
+
+    Parameters
+    ----------
+    a, b : array, shape (..., n_samples, n_columns)
+        Any array-API namespace (the result stays there).
+    valid : bool array, same shape, optional
+        Rows each column uses: centred on the mean of its valid rows and zero on the others
+        (values there, NaN included, are never read).
+
+    Returns
+    -------
+    a, b : array
+        The centred columns.
+    n : array or int
+        Valid rows per column, shape (..., 1, n_columns) (without ``valid``: ``n_samples``).
+    """
+    if valid is None:
+        xp = get_namespace(a, b)
+        return a - xp.mean(a, axis=-2, keepdims=True), b - xp.mean(b, axis=-2, keepdims=True), int(a.shape[-2])
+    xp = get_namespace(a, b, valid)
     w = xp.astype(valid, a.dtype)
     zero = xp.zeros_like(a)
     a, b = xp.where(valid, a, zero), xp.where(valid, b, zero)
     n = xp.sum(w, axis=-2, keepdims=True)
     safe_n = xp.where(n > 0, n, xp.ones_like(n))
-    a = (a - xp.sum(a, axis=-2, keepdims=True) / safe_n) * w
-    b = (b - xp.sum(b, axis=-2, keepdims=True) / safe_n) * w
+    return (a - xp.sum(a, axis=-2, keepdims=True) / safe_n) * w, (b - xp.sum(b, axis=-2, keepdims=True) / safe_n) * w, n
+
+
+def _pearson_masked(xp: Any, a: Any, b: Any, valid: Any) -> Any:
+    """Pearson per column over the rows where ``valid`` (same shape as ``a``) is True."""
+    a, b, n = centre_columns(a, b, valid)
     num = colsum_prod(a, b)
     den = xp.sqrt(colsum_prod(a, a) * colsum_prod(b, b))
     ok = (den > 0) & (n[..., 0, :] >= MIN_COMPLETE)

@@ -23,9 +23,11 @@ from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import rank_pairs, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
-from ._result import ev, reliable_targets
+from ._result import ev, included_targets
 
 INFERENCE_DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
+#: The target input's name when its DataArray has none, as the directions name it in their attrs and warnings.
+_TARGET_NAMES = {"forward": "neural", "reverse": "features", "inter_animal": "neural_b", "model_to_model": "features_b"}
 
 
 @dataclass
@@ -98,17 +100,19 @@ class Parts:
 
 
     def included(self, min_reliability: float | None) -> np.ndarray:
-        """``(k,)`` bool: the targets a summary counts, as the direction's ``included``: every
-        split-half reliability (``prediction_shc`` and, forward, ``target_shc``; Spearman-Brown
-        corrected, averaged over reps) at least ``min_reliability`` (``None``: every target)."""
-        if min_reliability is None or self.P1 is None:
-            return np.ones(self.Y.shape[1], dtype=bool)
+        """``(k,)`` bool: the targets a summary counts, by the directions' rule
+        (:func:`~neuroxr.predictivity._result.included_targets`, with its warning when there is no
+        ceiling) on the split-half reliabilities ``prediction_shc`` and, forward and inter-animal,
+        ``target_shc`` (Spearman-Brown corrected, per rep, as the directions store them)."""
+        return included_targets(min_reliability, self.Y.shape[1], str(self.target.name or _TARGET_NAMES[self.direction]),
+                                None if self.P1 is None else self._shcs)
+
+    def _shcs(self) -> list[np.ndarray]:
         pairs = [(self.P1, self.P2)] + ([(self.s1, self.s2)] if self.s1 is not None else [])
         ones = np.ones((1, self.n))
         with np.errstate(invalid="ignore"):  # (target, rep) reliabilities, as the directions store them
-            shcs = [np.stack([spearman_brown(resampled_pearson(ones, a[j], b[j])[0]) for j in range(a.shape[0])], axis=1)
+            return [np.stack([spearman_brown(resampled_pearson(ones, a[j], b[j])[0]) for j in range(a.shape[0])], axis=1)
                     for a, b in pairs]
-        return reliable_targets(shcs, float(min_reliability))
 
 
 def _operator(reg: Regressor, X: np.ndarray) -> Any:
@@ -136,9 +140,19 @@ def prepare(
     split: str = "valid",
     backend: str | None = None,
     dtype: Any = "float64",
+    min_reliability: float | None = None,
+    halves: bool = True,
 ) -> Parts:
     """The :class:`Parts` of ``direction(source, target, ...)`` (same folds, splits and numbers:
-    ``Parts.scores()`` equals the direction's ``ev.mean("rep")``)."""
+    ``Parts.scores()`` equals the direction's ``ev.mean("rep")``).
+
+    The parameters are the direction's and are checked as the direction checks them, except that
+    ``seed`` is never refused as inert: the inference that calls this also draws its resamples or
+    permutations with it. ``min_reliability`` is only checked here (the caller applies it:
+    :meth:`Parts.included`). ``halves=False``: the caller, not the user, turns the ceiling off (a
+    permutation test's statistic has none): no split halves are drawn, and the ceiling options are
+    checked as the user gave them, against the user's ``noise_ceiling``.
+    """
     if direction not in INFERENCE_DIRECTIONS:
         raise ParameterError(
             f"direction must be one of {INFERENCE_DIRECTIONS} for inference; got {direction!r}."
@@ -146,14 +160,16 @@ def prepare(
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=None, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling, n_components=n_components,
+        min_reliability=min_reliability, seed_drawn=True,
     )
-    params = dict(reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
+    params = dict(reps=reps, seed=int(seed), regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
                   noise_ceiling=noise_ceiling, split=split)
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     if direction == "model_to_model":
         return _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params)
     fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
-    return fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params)
+    return fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
+              opts, params)
 
 
 def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning, ParameterError
+from ..errors import LayoutError, NeuroxrWarning, ParameterError, no_effect
 from ..kernels.folds import kfold_indices
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
@@ -25,6 +25,7 @@ from ..kernels.regressors import (
     check_options_used,
     check_regressor,
     is_estimator,
+    with_regressor,
 )
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..validation import check_alpha, check_int, check_min_reliability
@@ -59,11 +60,11 @@ def check_params(
     *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
     alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_folds: Any = 10, fold_seed: Any = 0,
     noise_ceiling: Any = None, min_reliability: Any = None, n_components: Any = DEFAULT_N_COMPONENTS,
-    ceiling_option: bool = True,
+    ceiling_option: bool = True, seed_drawn: bool = False,
 ) -> None:
     """One-line errors for every bad parameter of a direction, naming the argument and the fix,
     and for an option set away from its default that changes nothing (``ceiling_option=False``:
-    a direction without a noise ceiling)."""
+    a direction without a noise ceiling; ``seed_drawn``: as :func:`check_ceiling_options`)."""
     check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
     check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
     check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
@@ -88,38 +89,33 @@ def check_params(
         raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
     check_min_reliability(min_reliability)
     check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
-                          keep=ceiling_option)
+                          keep=ceiling_option, seed_drawn=seed_drawn)
     if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype) != np.float64:
-        name = "an estimator object" if is_estimator(regressor) else repr(regressor)
-        raise ParameterError(
-            f"dtype='float32' has no effect with regressor={name}, which fits in float64; drop it (float32 "
-            f"applies to ridge and linear)."
-        )
+        raise no_effect(["dtype='float32'"], with_regressor(regressor),
+                        "it fits in float64; float32 applies to ridge and linear")
     resolve_backend(backend)
     resolve_dtype(dtype)
 
 
 def check_ceiling_options(
     noise_ceiling: Any, *, split: Any = "valid", seed: Any = 0, max_n: Any = None, min_reliability: Any = None,
-    keep: bool = True,
+    keep: bool = True, seed_drawn: bool = False,
 ) -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` for an option that ``noise_ceiling=False``
     (explicit; model-to-model always, ``keep=False``) makes inert: ``split`` and ``min_reliability``
-    (they draw and judge the ceiling's halves) and, without ``max_n``, ``seed``. The automatic
-    ceiling (``None``) keeps them: it may be on for some inputs. (``reps`` then repeats one fit;
-    fewer reps are the natural choice, so it is not refused.)"""
+    (they draw and judge the ceiling's halves) and, unless it also draws ``max_n``'s subsets or the
+    caller's own draws (``seed_drawn``: inference's resamples and permutations), ``seed``. The
+    automatic ceiling (``None``) keeps them: it may be on for some inputs. (``reps`` then repeats
+    one fit; fewer reps are the natural choice, so it is not refused.)"""
     if noise_ceiling is None or noise_ceiling:
         return
     inert = [f"split={split!r}"] if split != "valid" else []
     inert += [f"min_reliability={min_reliability!r}"] if min_reliability is not None else []
-    if max_n is None and seed != 0:
+    if max_n is None and not seed_drawn and seed != 0:
         inert += [f"seed={seed!r}"]
     if inert:
-        raise ParameterError(
-            f"{', '.join(inert)} {'has' if len(inert) == 1 else 'have'} no effect without a noise ceiling (split, seed "
-            f"and min_reliability draw and judge its split halves; seed also draws max_n's subsets); drop "
-            f"{'it' if len(inert) == 1 else 'them'}{' or keep the ceiling' if keep else ''}."
-        )
+        raise no_effect(inert, "without a noise ceiling", "split, seed and min_reliability draw and judge its split "
+                        "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "")
 
 
 def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]]) -> tuple[bool, str | None]:
@@ -273,10 +269,29 @@ def usable_stimuli(R: Any, need: int) -> tuple[np.ndarray, np.ndarray]:
     return valid.any(axis=1), valid
 
 
+#: The attrs of :func:`target_counts`.
+TARGET_COUNTS = ("n_stimuli", "n_excluded_stimuli", "n_partial_targets")
+
+
 def target_counts(keep: np.ndarray, valid: np.ndarray) -> dict[str, int]:
     """The attrs a direction reports of its targets' stimuli (``valid`` over the kept stimuli)."""
-    return {"n_stimuli": int(keep.sum()), "n_excluded_stimuli": int((~keep).sum()),
-            "n_partial_targets": int((~valid.all(axis=0)).sum())}
+    values = (int(keep.sum()), int((~keep).sum()), int((~valid.all(axis=0)).sum()))
+    return dict(zip(TARGET_COUNTS, values))
+
+
+def bin_counts(keep: np.ndarray, valid: np.ndarray, bins: np.ndarray, labels: Iterable[Any]) -> dict[str, list[int]]:
+    """:func:`target_counts` of each bin's targets (``bins``: the bin of each column of ``valid``,
+    over the kept stimuli ``keep``) as a call on that bin alone counts them, as lists over ``labels``
+    (a time-resolved forward's flattened ``neuroid x time_bin`` targets, counted from the one
+    reading of the responses)."""
+    full = np.zeros((keep.size, valid.shape[1]), dtype=bool)
+    full[keep] = valid  # the stimuli no target keeps are valid for none
+    per = []
+    for b in labels:
+        v = full[:, bins == b]
+        keep_b = v.any(axis=1)
+        per.append(target_counts(keep_b, v[keep_b]))
+    return {key: [c[key] for c in per] for key in per[0]} if per else {}
 
 
 def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:

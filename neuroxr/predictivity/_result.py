@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -109,18 +109,16 @@ def _ceiling(variables: dict[str, np.ndarray]) -> np.ndarray | None:
 
 def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Dataset:
     """Add ``included`` and warn about ceiling-corrected EV above 100 % or unreliable targets."""
-    included = np.ones(ds.sizes[dim], dtype=bool)
     name = ds.attrs.get("target", dim)
-    if "ceiling" in ds:
+    # every reliability the ceiling multiplies is judged (two negative ones would make a positive product)
+    shcs = [ds[key].values for key in ("target_shc", "prediction_shc") if key in ds] if "ceiling" in ds else None
+    included = included_targets(min_reliability, ds.sizes[dim], name, shcs)
+    if shcs is not None:
         mean_ev = _nanmean_rows(ds["ev"].values)
         over = int(np.sum(mean_ev > 100))
         threshold = LOW_RELIABILITY if min_reliability is None else float(min_reliability)
-        # every reliability the ceiling multiplies must reach the threshold (two negative ones
-        # would make a positive product)
-        reliable = reliable_targets([ds[key].values for key in ("target_shc", "prediction_shc") if key in ds], threshold)
+        reliable = included if min_reliability is not None else reliable_targets(shcs, threshold)
         low = ~reliable & np.isfinite(mean_ev)  # all-NaN targets are reported elsewhere
-        if min_reliability is not None:
-            included = reliable
         parts = []
         if over:
             parts.append(f"{over} {dim}s have a ceiling-corrected EV above 100 % (the ceiling is underestimated)")
@@ -137,8 +135,6 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
         ds["ceiling"].attrs.update(
             long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
         )
-    elif min_reliability is not None:
-        warn(f"{name}: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.", stacklevel=5)
     ds["included"] = ((dim,), included)
     ds["included"].attrs.update(long_name="counted in summaries (every mean split-half reliability >= min_reliability)")
     if min_reliability is not None:
@@ -146,9 +142,38 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
     return ds
 
 
-def reliable_targets(shcs: list[np.ndarray], threshold: float) -> np.ndarray:
-    """The one reliability rule of ``included``: per target, every split-half reliability
-    (``(target, rep)`` arrays, Spearman-Brown corrected) averaged over reps is at least ``threshold``."""
+def included_targets(
+    min_reliability: float | None, k: int, name: str,
+    shcs: Sequence[np.ndarray] | Callable[[], Sequence[np.ndarray]] | None,
+) -> np.ndarray:
+    """The one rule of ``included``: which of ``k`` targets a summary counts.
+
+    Every target without ``min_reliability``; with it, those passing :func:`reliable_targets`.
+    Scores without a noise ceiling (``shcs=None``) have nothing to judge: every target counts, and
+    a :class:`~neuroxr.errors.NeuroxrWarning` says ``min_reliability`` is ignored.
+
+    Parameters
+    ----------
+    min_reliability : float or None
+        The threshold (already checked).
+    k : int
+        Number of targets.
+    name : str
+        The target input's name, prefixed to the warning.
+    shcs : sequence of (target, rep) arrays, a callable returning them, or None
+        Every split-half reliability the ceiling multiplies; a callable is called only when they
+        are judged; ``None`` when the scores have no ceiling.
+    """
+    if min_reliability is not None and shcs is None:
+        warn(f"{name}: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.", stacklevel=5)
+    if min_reliability is None or shcs is None:
+        return np.ones(k, dtype=bool)
+    return reliable_targets(shcs() if callable(shcs) else shcs, float(min_reliability))
+
+
+def reliable_targets(shcs: Sequence[np.ndarray], threshold: float) -> np.ndarray:
+    """Per target, every split-half reliability (``(target, rep)`` arrays, Spearman-Brown
+    corrected) averaged over reps is at least ``threshold``."""
     ok = np.ones(shcs[0].shape[0], dtype=bool) if shcs else np.ones(0, dtype=bool)
     for v in shcs:
         ok &= _nanmean_rows(v) >= threshold

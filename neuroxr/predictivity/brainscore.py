@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align, to_canonical
-from ..errors import LayoutError, ParameterError
+from ..errors import LayoutError, no_effect
 from ..geometry._common import _label, _neural_mean, _one_bin
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
@@ -196,10 +196,8 @@ def brainscore(
     if ceiling_mode not in CEILING_MODES:
         raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {ceiling_mode!r}.")
     if not ceiling and ceiling_mode != "ratio":
-        raise ParameterError(
-            f"brainscore: ceiling_mode={ceiling_mode!r} has no effect with ceiling=False (score is NaN without a "
-            f"ceiling; raw is uncorrected); drop it."
-        )
+        raise no_effect([f"ceiling_mode={ceiling_mode!r}"], "with ceiling=False",
+                        "score is NaN without a ceiling; raw is uncorrected", caller="brainscore")
     if not 0 < train_size < 1:
         raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
     validate_features(features, name="features")

@@ -149,7 +149,9 @@ def _forward(
     """:func:`forward` of static ``neural``; ``bins`` (one per neuroid) marks the flattened
     ``neuroid x time_bin`` targets of :func:`neuroxr.predictivity.time.forward_bins` with their
     bin, so each bin's targets are grouped by their missing stimuli as a call on that bin alone
-    groups them (:func:`neuroxr.predictivity._prepare.target_groups`)."""
+    groups them (:func:`neuroxr.predictivity._prepare.target_groups`) and the stimulus counts
+    (``n_stimuli``, ``n_excluded_stimuli``, ``n_partial_targets``) are lists over the sorted bins,
+    each as that call counts them (:func:`neuroxr.predictivity._prepare.bin_counts`)."""
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
@@ -201,8 +203,10 @@ def _forward(
         "forward", features.name or "features", neural.name or "neural",
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
         n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
-        noise_ceiling=bool(ceiling), split=split, **prep.target_counts(keep, valid), n_units=int(features.sizes["unit"]),
-        streamed=bool(stream), note=note,
+        noise_ceiling=bool(ceiling), split=split,
+        # with bins each count is a list over the bins (time.forward_bins gives each bin its own)
+        **(prep.target_counts(keep, valid) if bins is None else prep.bin_counts(keep, valid, bins[ok], np.unique(bins))),
+        n_units=int(features.sizes["unit"]), streamed=bool(stream), note=note,
     )
     full = {name: prep.expand(v, ok) for name, v in out.items()}
     stim = neural.stimulus_id.values[keep] if preds is not None else None

@@ -70,18 +70,22 @@ def _per_bin(fn: Any, direction: str, source: Any, target: Any, kwargs: dict[str
     return by_bins(partial(fn, direction, **kwargs), {"source": source, "target": target}, ("source", "target"))
 
 
-def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> Parts:
+def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min_reliability: float | None,
+           halves: bool = True) -> Parts:
+    """The :class:`Parts` of the call (``source`` itself when it is one), its parameters checked as
+    the direction checks them; ``halves``: as :func:`prepare`'s."""
     if isinstance(source, Parts):
+        check_min_reliability(min_reliability)
         return source
     _check(direction, "direction", INFERENCE_DIRECTIONS)
-    accepted = [k for k in inspect.signature(prepare).parameters if k not in ("direction", "source", "target")]
+    accepted = [k for k in inspect.signature(prepare).parameters if k not in ("direction", "source", "target", "halves")]
     bad = sorted(set(kwargs) - set(accepted))
     if bad:
         raise ParameterError(
             f"{direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
             f"subsets); it accepts {accepted}."
         )
-    return prepare(direction, source, target, **kwargs)
+    return prepare(direction, source, target, **kwargs, min_reliability=min_reliability, halves=halves)
 
 
 def bootstrap(
@@ -153,9 +157,9 @@ def bootstrap(
         raise ParameterError("method='bca' needs one resampled axis; with over='both' pass method='percentile'.")
     rs._check_level(level)
     rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
-    parts = _parts(direction, source, target, dict(kwargs, seed=seed))
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability)
     n, k = parts.Y.shape
-    inc = _included(parts, min_reliability)
+    inc = parts.included(min_reliability)
     pos = np.flatnonzero(inc)  # the targets the medians count
     ev0, ceil0 = (v[0] for v in parts.scores())
     with _quiet():
@@ -239,17 +243,6 @@ def bootstrap(
     return ds
 
 
-def _included(parts: Parts, min_reliability: float | None) -> np.ndarray:
-    """:meth:`Parts.included`, with the directions' check of ``min_reliability`` and their warning
-    when there is no ceiling to apply it to."""
-    if check_min_reliability(min_reliability) is not None:
-        if parts.P1 is None:
-            from ._prepare import warn
-
-            warn(f"{parts.dim}s: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.")
-    return parts.included(min_reliability)
-
-
 class _quiet:
     """Silence the all-NaN slice warnings of nanmedian inside a block."""
 
@@ -321,13 +314,10 @@ def permutation_test(
                                                                            keep_null=keep_null,
                                                                            min_reliability=min_reliability))
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
-    ceiling = kwargs.pop("noise_ceiling", None) if min_reliability is not None else False
-    call = dict(kwargs, seed=seed, noise_ceiling=ceiling)
-    if ceiling is False:  # no split halves are drawn: their options do not enter the parts (nor their checks)
-        call.update(seed=0, split="valid")
-    parts = _parts(direction, source, target, call)
+    # the statistic r has no ceiling: split halves are drawn only to find the included targets
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, halves=min_reliability is not None)
     n, k = parts.Y.shape
-    included = _included(parts, min_reliability)
+    included = parts.included(min_reliability)
     pos = np.flatnonzero(included)
     r0 = pearson(parts.Y, parts.P)
     perms = rs.permutation_indices(n, n_perm, seed)
@@ -356,9 +346,7 @@ def permutation_test(
     if keep_null:
         out["r_null"] = (("perm", dim), null)
     attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
-    attrs.update(seed=int(seed), split=kwargs.get("split", "valid"))  # as asked (the permutations' seed)
-    if min_reliability is not None:
-        attrs["noise_ceiling"] = False  # the statistic r carries no ceiling; the halves only chose the targets
+    attrs["noise_ceiling"] = False  # the statistic r carries no ceiling; the halves only chose the targets
     return xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs)
 
 

@@ -197,14 +197,11 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
     ds = ds.drop_vars("neuroid_id")
     keep = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     per_bin = [ds.isel(neuroid=slice(t, None, nt)).assign_coords(keep) for t in range(nt)]
-    # each bin's counts of its stimuli, as forward on that bin alone reports them (the one call
-    # counted the flattened targets of every bin together)
-    need = prep.needed_repeats(bool(ds.attrs.get("noise_ceiling")), str(ds.attrs.get("split", "valid")))
+    # each bin's counts of its stimuli, as forward on that bin alone reports them: the one call
+    # reports them per bin, as lists over the bins (the responses are read once)
+    counts = {key: ds.attrs[key] for key in prep.TARGET_COUNTS}
     for t, b in enumerate(per_bin):
-        R = np.asarray(values[:, t::nt])  # (a lazy bin is read here, one at a time)
-        live = ~prep.neuroid_nan(R, every=True)  # all-NaN neuroids are left out, as forward leaves them
-        keep_t, valid_t = prep.usable_stimuli(R[:, live] if not live.all() else R, need)
-        b.attrs.update(prep.target_counts(keep_t, valid_t[keep_t]))
+        b.attrs.update({key: v[t] for key, v in counts.items()})
     return stack_bins(per_bin, neural)
 
 

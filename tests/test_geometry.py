@@ -224,6 +224,31 @@ def test_bad_geometry_parameters_are_one_line_errors(call, message):
         call(F, R)
 
 
+@pytest.mark.parametrize("bad", [dict(n_folds=1), dict(n_folds=2.5), dict(fold_seed=-1), dict(fold_seed=2**33)])
+def test_fold_parameters_are_refused_as_the_directions_refuse_them(bad):
+    """eRSA, eReg and the predictivity directions share one fold check: the same one-line message."""
+    from neuroxr.errors import NeuroxrError
+    from neuroxr.predictivity import forward
+
+    F, R = _data()
+    with pytest.raises(NeuroxrError) as want:
+        forward(F, R, **bad)
+    for call in (geo.ersa, geo.ereg):
+        with pytest.raises(NeuroxrError) as got:
+            call(F, R, **bad)
+        assert str(got.value) == str(want.value)
+
+
+def test_fewer_stimuli_than_folds_names_the_inputs():
+    F, R = _data(n=16)
+    with pytest.raises(LayoutError, match=r"^ereg: neural/features: too few stimuli for the folds: 16 stimuli cannot be "
+                       r"split into n_folds=20 folds\. Use fewer folds or more stimuli\.$"):
+        geo.ereg(F, R, n_folds=20)
+    with pytest.raises(LayoutError, match=r"^ersa: neural/features \(training stimuli\): too few stimuli for the folds: "
+                       r"8 stimuli cannot be split into n_folds=10 folds\."):
+        geo.ersa(F, R)
+
+
 def test_too_few_stimuli_for_a_split_is_a_layout_error():
     F, R = _data(n=5)
     with pytest.raises(LayoutError, match=r"too few stimuli \(5\) for a train/test split"):

@@ -321,6 +321,48 @@ def test_rdm_stack_with_numpy_member_takes_labeled_order():
     assert float(got["upper"]) == pytest.approx(float(ref["upper"]), abs=1e-12)
 
 
+def test_rsa_inference_mixed_data_rdms_take_the_labeled_ones_order():
+    """A NumPy model RDM with data RDMs mixing NumPy and labeled ones (the labeled one not first): every
+    unlabeled RDM lists the stimuli of the first labeled RDM as given; labeled RDMs in another order
+    are paired by stimulus_id."""
+    model, subs = _numpy_rdms(seed=3)
+    n = model.shape[0]
+    ids = np.asarray([f"stimulus{i}" for i in range(n)])  # not in sorted order
+    perm = np.random.default_rng(0).permutation(n)
+    lab = as_rdm(subs[1], stimulus_id=ids)
+    lab_shuffled = lab.isel(stimulus=perm, stimulus_=perm)
+    want_b = float(rsa_bootstrap(as_rdm(model, stimulus_id=ids), [as_rdm(subs[0], stimulus_id=ids), lab], n_boot=5)["score"])
+    want_p = float(rsa_permutation(as_rdm(model, stimulus_id=ids), [as_rdm(subs[0], stimulus_id=ids), lab],
+                                   n_perm=5)["score"])
+    assert float(rsa_bootstrap(model, [subs[0], lab], n_boot=5)["score"]) == pytest.approx(want_b, abs=1e-12)
+    assert float(rsa_permutation(model, [subs[0], lab], n_perm=5)["score"]) == pytest.approx(want_p, abs=1e-12)
+    # a second labeled RDM in another stimulus order is paired by id, not by position
+    got = rsa_bootstrap(model, [subs[0], lab, lab_shuffled], n_boot=5)
+    want = rsa_bootstrap(as_rdm(model, stimulus_id=ids), [as_rdm(subs[0], stimulus_id=ids), lab, lab], n_boot=5)
+    assert float(got["score"]) == pytest.approx(float(want["score"]), abs=1e-12)
+    with pytest.raises(LayoutError, match=r"data_rdms\[0\]: an RDM without stimulus ids has 39 stimuli but model_rdm has 40"):
+        rsa_bootstrap(as_rdm(model, stimulus_id=ids), [subs[0][:39, :39], lab], n_boot=5)
+    with pytest.raises(LayoutError, match=r"model_rdm: an RDM without stimulus ids has 39 stimuli but data_rdms\[1\] has 40"):
+        rsa_bootstrap(model[:39, :39], [subs[0], lab], n_boot=5)
+
+
+def test_compare_rdms_many_mixed_inputs_take_the_first_labeled_order():
+    """compare_rdms_many: unlabeled RDMs on either side list the stimuli of the first labeled RDM (a, then b)."""
+    model, subs = _numpy_rdms(seed=4)
+    n = model.shape[0]
+    ids = np.asarray([f"stimulus{i}" for i in range(n)])
+    perm = np.random.default_rng(1).permutation(n)
+    lab = as_rdm(subs[1], stimulus_id=ids)
+    want = nx.compare_rdms_many([as_rdm(model, stimulus_id=ids)], [as_rdm(subs[0], stimulus_id=ids), lab])
+    np.testing.assert_allclose(nx.compare_rdms_many([model], [subs[0], lab]).values, want.values, atol=1e-12)
+    # a's own labeled RDM orders a's NumPy RDM, whatever the order of b's labeled RDM
+    got = nx.compare_rdms_many([model, lab], [lab.isel(stimulus=perm, stimulus_=perm)])
+    want = nx.compare_rdms_many([as_rdm(model, stimulus_id=ids), lab], [lab])
+    np.testing.assert_allclose(got.values, want.values, atol=1e-12)
+    with pytest.raises(LayoutError, match=r"b\[0\]: an RDM without stimulus ids has 39 stimuli but a\[1\] has 40"):
+        nx.compare_rdms_many([model, lab], [subs[0][:39, :39]])
+
+
 @pytest.mark.parametrize("call, who", [
     (lambda F, R: crsa_bootstrap(F, R, n_boot=5), "crsa_bootstrap: neural"),
     (lambda F, R: crsa_bootstrap(F, [R.isel(time_bin=0), R], n_boot=5), r"crsa_bootstrap: neural\[1\]"),

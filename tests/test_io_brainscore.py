@@ -132,9 +132,29 @@ def test_round_trip_through_brainscore(trials):
     neural = from_brainscore(_assembly(values, stim, rep, neuroids))
     asm = to_brainscore(neural)
     assert asm.dims == ("presentation", "neuroid") and asm.sizes["presentation"] == len(stim)
-    assert set(asm.indexes["presentation"].names) == {"stimulus_id", "repetition"}
+    assert set(asm.indexes["presentation"].names) == {"stimulus_id", "repetition", "object_name"}
     back = from_brainscore(asm)
-    xr.testing.assert_identical(back.drop_attrs(), neural.drop_attrs())
+    xr.testing.assert_identical(back, neural)
+    assert dict(zip(back.stimulus_id.values.tolist(), back.object_name.values.tolist())) == {
+        "s0": "obj0", "s1": "obj1", "s2": "obj2"}
+
+
+def test_stimulus_coords_and_attrs_survive_a_brainscore_round_trip():
+    """Stimulus metadata go to the presentation dim (one value per trial) and come back as stimulus
+    coords; attrs ride along; per-trial presentation coords are left out with a warning naming them."""
+    R = np.random.default_rng(3).normal(size=(3, 2, 2))
+    R[1, :, 1] = np.nan  # a missing trial: its presentation is dropped, its stimulus's coord stays
+    neural = neuroxr.neural(R, ["a", "b", "c"], ["x", "y"], region="IT", attrs={"units": "Hz", "session": 2})
+    neural = neural.assign_coords(category=("stimulus", ["face", "body", "face"]), size=("stimulus", [1.0, 2.0, 3.0]),
+                                  repeat=[0, 1])
+    asm = to_brainscore(neural)
+    assert asm.sizes["presentation"] == 5 and asm.attrs == {"units": "Hz", "session": 2}
+    assert asm.category.values.tolist() == ["face", "face", "body", "face", "face"]
+    xr.testing.assert_identical(from_brainscore(asm), neural)
+    trial_field = asm.reset_index("presentation").assign_coords(day=("presentation", [1, 2, 1, 1, 2]))
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"presentation coords \['day'\] vary within a stimulus"):
+        back = from_brainscore(trial_field)
+    assert "day" not in back.coords and back.category.values.tolist() == ["face", "body", "face"]
 
 
 def test_bad_assemblies_raise_one_line_errors(trials):

@@ -51,7 +51,7 @@ def test_from_rsatoolbox_places_every_observation(dataset):
         np.testing.assert_array_equal(out.isel(stimulus=ids.index(s)).sel(repeat=r).values, dataset.measurements[row])
     assert np.isnan(out.isel(stimulus=ids.index("c")).sel(repeat=2)).all()
     assert int(np.isnan(out.values).sum()) == 5
-    assert out.attrs["descriptor_session"] == "s1"
+    assert out.attrs == {"session": "s1"} and out.name == "neural"
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # inside rsatoolbox
@@ -59,7 +59,7 @@ def test_round_trip_and_rdm_matches_rsatoolbox_and_scipy(dataset):
     neural = from_rsatoolbox(dataset, repeat="run")
     back = to_rsatoolbox(neural)
     assert back.n_obs == dataset.n_obs
-    xr.testing.assert_identical(from_rsatoolbox(back, repeat="repeat", neuroid="neuroid_id").drop_attrs(), neural.drop_attrs())
+    xr.testing.assert_identical(from_rsatoolbox(back, repeat="repeat", neuroid="neuroid_id"), neural)
     # rsatoolbox averages the observations of each stimulus, as neuroxr's NaN-mean over repeats
     rdms = rsatoolbox.rdm.calc_rdm(back, method="correlation", descriptor="stimulus")
     da = from_rsatoolbox_rdms(rdms)
@@ -211,6 +211,25 @@ def test_from_rsatoolbox_keeps_numpy_scalar_descriptors():
         obs_descriptors={"stimulus": np.array(["a", "b", "a", "b"])},
     )
     attrs = from_rsatoolbox(ds).attrs
-    assert attrs["descriptor_subj"] == 3 and attrs["descriptor_session"] == 2 and attrs["descriptor_tr"] == 2.5
-    assert attrs["descriptor_roi"] == "V1" and attrs["descriptor_ok"] is True
-    assert all(type(attrs[f"descriptor_{k}"]) in (int, float, str, bool) for k in ("session", "tr", "roi", "ok"))
+    assert attrs == {"subj": 3, "session": 2, "tr": 2.5, "roi": "V1", "ok": True}
+    assert all(type(attrs[k]) in (int, float, str, bool) for k in ("session", "tr", "roi", "ok"))
+
+
+def test_stimulus_coords_attrs_and_name_survive_an_rsatoolbox_round_trip():
+    """Stimulus coords go to observation descriptors, attrs and the name to descriptors, and come back;
+    per-trial observation descriptors are left out with a warning naming them."""
+    R = np.random.default_rng(4).normal(size=(3, 2, 2))
+    R[2, :, 0] = np.nan
+    neural = neuroxr.neural(R, ["a", "b", "c"], ["x", "y"], region="IT", name="v4", attrs={"units": "Hz", "session": 2})
+    neural = neural.assign_coords(category=("stimulus", ["face", "body", "face"]), size=("stimulus", [1.0, 2.0, 3.0]),
+                                  repeat=[0, 1])
+    ds = to_rsatoolbox(neural)
+    assert ds.descriptors == {"units": "Hz", "session": 2, "name": "v4"}
+    assert ds.obs_descriptors["category"].tolist() == ["face", "face", "body", "body", "face"]
+    xr.testing.assert_identical(from_rsatoolbox(ds, neuroid="neuroid_id"), neural)
+    ds.obs_descriptors["run"] = np.array([0, 1, 0, 1, 1])
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"observation descriptors \['run'\] vary within a stimulus.*repeat="):
+        back = from_rsatoolbox(ds, neuroid="neuroid_id")
+    assert "run" not in back.coords and back.category.values.tolist() == ["face", "body", "face"]
+    _one_line_errors([(lambda: to_rsatoolbox(neural.assign_coords(repeat_=("stimulus", [1, 2, 3])), repeat="repeat_"),
+                       r"neural: stimulus coord 'repeat_' has the name of the 'repeat_' descriptor")])

@@ -56,6 +56,53 @@ def test_round_trip_through_a_table(table):
     xr.testing.assert_identical(from_dataframe(back), neural)
 
 
+def _annotated(R):
+    neural = neuroxr.neural(R, [f"s{i}" for i in range(R.shape[0])], [f"n{j}" for j in range(R.shape[1])], region="IT",
+                            attrs={"units": "Hz", "session": 3})
+    return neural.assign_coords(category=("stimulus", np.array(["a", "b", "a", "b", "c"])[: R.shape[0]]),
+                                size=("stimulus", np.arange(R.shape[0], dtype=float)),
+                                electrode=("neuroid", np.arange(R.shape[1]) + 4), repeat=np.arange(R.shape[2]))
+
+
+def test_table_round_trip_keeps_stimulus_coords_attrs_and_all_nan_stimuli():
+    """Stimulus coords become columns, attrs go to DataFrame.attrs (with the column lists), and a
+    stimulus, neuroid or repeat label without any value keeps NaN rows: from_dataframe gives the array back."""
+    R = np.random.default_rng(5).normal(size=(5, 3, 4))
+    R[1] = np.nan  # an all-NaN stimulus, in the middle
+    R[:, 0] = np.nan  # an all-NaN neuroid, the first
+    R[:, :, 3] = np.nan  # an all-NaN repeat label
+    R[0, 1, 1] = np.nan  # a missing trial: no row
+    neural = _annotated(R)
+    df = to_dataframe(neural)
+    assert list(df.columns) == ["stimulus_id", "neuroid_id", "repeat", "value", "region", "electrode", "category", "size"]
+    assert df.attrs == {"units": "Hz", "session": 3, "neuroid_columns": ["region", "electrode"],
+                        "stimulus_columns": ["category", "size"]}
+    nan_rows = df[df.value.isna()]
+    # one per (stimulus, neuroid) pair without a value (5 of neuroid n0, s1's n1 and n2), and one for repeat 3
+    assert len(nan_rows) == 8 and len(df) == int(np.isfinite(R).sum()) + 8
+    assert (nan_rows.repeat == 0).sum() == 7 and nan_rows[nan_rows.repeat == 3].shape[0] == 1
+    assert df[df.stimulus_id == "s1"].category.tolist() == ["b"] * 3
+    xr.testing.assert_identical(from_dataframe(df), neural)
+    # a user's table: stimulus columns are named explicitly, and must be constant per stimulus
+    plain = pd.DataFrame(df)
+    plain.attrs = {}
+    back = from_dataframe(plain, neuroid_columns=["region", "electrode"], stimulus_columns=["category", "size"])
+    xr.testing.assert_identical(back, neural.drop_attrs())
+    bad = plain.assign(category=np.where(np.arange(len(plain)) == 0, "z", plain["category"]))
+    for call, match in [
+        (lambda: from_dataframe(bad, stimulus_columns=["category"]), r"^df: column 'category' takes several values on one "
+                                                                     r"stimulus, e.g. stimuli \['s0'\]"),
+        (lambda: from_dataframe(plain, stimulus_columns=["shape"]), r"^stimulus_columns: df has no columns \['shape'\]"),
+        (lambda: from_dataframe(plain, stimulus_columns=["region"]), r"^stimulus_columns: columns \['region'\] are "
+                                                                     r"neuroid_columns too"),
+        (lambda: from_dataframe(plain, stimulus_columns=["value"]), r"^stimulus_columns: columns \['value'\] already hold"),
+        (lambda: to_dataframe(neural.assign_coords(value=("stimulus", np.zeros(5)))), r"^obj: coords \['value'\]"),
+    ]:
+        with pytest.raises(LayoutError, match=match) as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
 def test_to_dataframe_of_scores_and_metrics():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(30, 4))
@@ -75,6 +122,9 @@ def test_to_dataframe_of_scores_and_metrics():
     assert len(both) == 8 and set(both["entry"]) == {"forward/a/b", "crsa"}
     scalar = to_dataframe(xr.Dataset({"score": 3.0}, attrs={"metric": "dimensionality", "source": "a"}))
     assert scalar["score"].tolist() == [3.0]
+    # every attr rides in DataFrame.attrs, also those not copied into columns
+    assert df.attrs == scores.attrs and m.attrs == metric.attrs
+    assert scalar.attrs == {"metric": "dimensionality", "source": "a"}
 
 
 def test_bad_tables_raise_one_line_errors(table):

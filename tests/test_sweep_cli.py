@@ -137,6 +137,31 @@ def test_cli_sweep_refuses_unused_options_before_running(sweep_copy, tmp_path, m
     assert not called
 
 
+def test_cli_sweep_names_every_unused_flag_as_the_sweep_does(sweep_copy, tmp_path, monkeypatch):
+    """The CLI and sweep() make one check of unused cluster options: every unused flag in one line,
+    spelled as a flag, exit status 2."""
+    import importlib
+
+    from neuroxr.cli import main
+    from neuroxr.errors import SweepConfigError
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    called = []
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    res = CliRunner().invoke(main, ["sweep", str(sweep_copy()), str(cfg), "--scheduler", "serial", "--workers", "3",
+                                    "--no-gram-spread"])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and not called, res.output
+    with pytest.raises(SweepConfigError) as want:
+        run.check_cluster_options("serial", {"n_workers": 3, "gram_spread": False})
+    flags = str(want.value).replace("n_workers, gram_spread", "--workers, --no-gram-spread").replace(
+        "use client=None", "leave out --scheduler").replace("client=", "--scheduler=")
+    assert lines[0].startswith(f"Error: {flags}")  # the group adds where to find help
+    assert lines[0].startswith("Error: --workers, --no-gram-spread have no effect with --scheduler='serial': ")
+
+
 def test_cli_sweep_refuses_a_missing_store(tmp_path):
     typo = tmp_path / "typo.zarr"
     cfg = tmp_path / "sweep.yaml"

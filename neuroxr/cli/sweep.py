@@ -67,7 +67,8 @@ def _quiet_workers(quiet: bool) -> Any:
 
 
 def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool | None) -> None:
-    """Refuse options that the chosen scheduler would not use (never silently ignored).
+    """Refuse options that the chosen scheduler would not use (the sweep's one check,
+    :func:`neuroxr.sweep.run.check_cluster_options`), as a usage error naming the flags.
 
     Parameters
     ----------
@@ -78,14 +79,15 @@ def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool 
     gram_spread : bool or None
         ``--gram-spread/--no-gram-spread``: spreads a Gram across the workers of a cluster only.
     """
-    serial = client in ("serial", "synchronous")
-    if n_workers is not None and client is not None:
-        where = "runs in this process" if serial else f"uses the workers of the scheduler at {client!r}"
-        raise click.UsageError(f"--workers sizes the local cluster, but the scheduler {client!r} {where}: drop --workers.")
-    if gram_spread is not None and serial:
-        flag = "--gram-spread" if gram_spread else "--no-gram-spread"
-        raise click.UsageError(f"{flag} spreads a Gram across cluster workers, but the scheduler {client!r} runs in this process: "
-                               f"drop {flag}.")
+    from ..errors import SweepConfigError
+    from ..sweep.run import check_cluster_options
+
+    flags = {"client": "--scheduler", "local": "leave out --scheduler", "n_workers": "--workers",
+             "gram_spread": "--gram-spread" if gram_spread else "--no-gram-spread"}
+    try:
+        check_cluster_options(client, {"n_workers": n_workers, "gram_spread": gram_spread}, spelling=flags)
+    except SweepConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.command(name="sweep")

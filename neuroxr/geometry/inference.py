@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError, ParameterError
+from ..errors import ParameterError
 from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any, _one_bin
+from ._common import _canonical_any, _ids, _one_bin
 from .cka import _paired_grams
-from .rdm import _align_rdm, _is_rsatoolbox, _labeled_ids, _nan_warning, _square_size, _stack_rdms, as_rdm, rdm
+from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _stack_rdms, as_rdm, rdm
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
            "RSA_BOOT_METHODS"]
@@ -51,26 +51,13 @@ def _model_and_data(model_rdm: Any, data_rdms: Any) -> tuple[xr.DataArray, xr.Da
     """The model RDM and the stack of data RDMs as labeled arrays, before any reordering.
 
     An unlabeled RDM (NumPy, rsatoolbox ``RDMs`` without ``stimulus_id``) lists the stimuli in the
-    order of the labeled side **as given** (as :func:`neuroxr.geometry.compare_rdms` pairs them):
-    unlabeled data RDMs take the model RDM's input order; an unlabeled model RDM takes that of the
-    first labeled data RDM. Both sides unlabeled: positions, the same for all.
+    order of the first labeled RDM **as given**, the model RDM first, then the data RDMs (as
+    :func:`neuroxr.geometry.compare_rdms` pairs them); labeled RDMs are paired by their ids. All
+    unlabeled: positions, the same for all.
     """
-    ids = None
-    labeled_model = isinstance(model_rdm, xr.DataArray) or (
-        _is_rsatoolbox(model_rdm) and _labeled_ids(model_rdm) is not None)
-    if not labeled_model:
-        data_ids = _labeled_ids(data_rdms)
-        if data_ids is not None:
-            n = _square_size(model_rdm)
-            if n is not None and n != data_ids.size:
-                raise LayoutError(
-                    f"model_rdm: an RDM without stimulus ids has {n} stimuli but data_rdms has {data_ids.size}; an "
-                    "unlabeled RDM must list the stimuli of data_rdms in its order (or label it: "
-                    "geometry.as_rdm(model_rdm, stimulus_id=...))."
-                )
-            ids = data_ids
-    model = as_rdm(model_rdm, "model_rdm", stimulus_id=ids)
-    return model, _stack_rdms(data_rdms, "data_rdms", ids=model.stimulus_id.values)
+    ids, ref = _labeled_ids(("model_rdm", model_rdm), ("data_rdms", data_rdms))
+    model = _as_rdm_in(model_rdm, "model_rdm", ids, ref)
+    return model, _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm")
 
 
 def _vector(v: np.ndarray, method: str) -> np.ndarray:
@@ -180,8 +167,10 @@ def rsa_bootstrap(
         The model RDM, e.g. :func:`neuroxr.rdm` of features.
     data_rdms : DataArray (stimulus, stimulus_), stack (rdm, stimulus, stimulus_), list of RDMs or array
         One RDM per subject, paired with the model RDM by ``stimulus_id``. An unlabeled (NumPy)
-        RDM lists the stimuli in the order of the labeled side as given (as :func:`neuroxr.geometry.compare_rdms`):
-        data RDMs take the model RDM's order, an unlabeled model RDM that of the first labeled data RDM.
+        RDM lists the stimuli in the order of the first labeled RDM as given, the model RDM first
+        (as :func:`neuroxr.geometry.compare_rdms`): data RDMs take a labeled model RDM's order; an
+        unlabeled model RDM and unlabeled data RDMs that of the first labeled data RDM, wherever it
+        sits in the list.
     method : {"corr", "cosine", "spearman"}, default "corr"
         RDM comparison (rsatoolbox's names; ``"pearson"`` = ``"corr"``).
     n_boot, seed, level

@@ -213,24 +213,49 @@ def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str]) -
     return _columns_as_rows(o, names[1])  # no reindexing copy when already paired
 
 
+def _own_ids(x: Any) -> np.ndarray | None:
+    """Stimulus ids one RDM input carries (labeled DataArray or stack, rsatoolbox ``RDMs`` with a
+    ``stimulus_id`` descriptor), else None."""
+    if isinstance(x, xr.DataArray):
+        return _ids(x) if "stimulus_id" in x.coords else None
+    if _is_rsatoolbox(x):
+        return _rsatoolbox_rdms(x, "rdms")[1]
+    return None
+
+
+def _labeled_ids(*named: tuple[str, Any]) -> tuple[np.ndarray | None, str]:
+    """Ids and name of the first labeled RDM among the ``(name, input)`` pairs, each input one RDM
+    or a list / stack of them; ``(None, "")`` when all are unlabeled.
+
+    The one rule for unlabeled RDMs: they list the stimuli in this RDM's order.
+    """
+    for name, x in named:
+        items = list(enumerate(x)) if isinstance(x, (list, tuple)) else [(None, x)]
+        for i, it in items:
+            ids = _own_ids(it)
+            if ids is not None:
+                return ids, name if i is None else f"{name}[{i}]"
+    return None, ""
+
+
+def _as_rdm_in(x: Any, name: str, ids: np.ndarray | None, ref: str) -> xr.DataArray:
+    """One RDM as a labeled array: by its own ids when it has them, else in the order ``ids`` of the
+    labeled RDM ``ref`` (positions when ``ids`` is None); a size mismatch is refused."""
+    if ids is None or _own_ids(x) is not None or isinstance(x, xr.DataArray):
+        return as_rdm(x, name)
+    n = _square_size(x)
+    if n is not None and n != ids.size:
+        raise LayoutError(
+            f"{name}: an RDM without stimulus ids has {n} stimuli but {ref} has {ids.size}; an unlabeled "
+            f"RDM must list the stimuli of {ref} in its order (or label it: geometry.as_rdm({name}, stimulus_id=...))."
+        )
+    return as_rdm(x, name, stimulus_id=ids)
+
+
 def _pair_inputs(a: Any, b: Any) -> tuple[xr.DataArray, xr.DataArray]:
     """Two RDMs as labeled arrays; an unlabeled one is taken in the stimulus order of the labeled one."""
-    la, lb = isinstance(a, xr.DataArray), isinstance(b, xr.DataArray)
-    if la == lb:
-        return as_rdm(a, "a"), as_rdm(b, "b")
-    ref, other, names = (a, b, ("a", "b")) if la else (b, a, ("b", "a"))
-    own_ids = _rsatoolbox_rdms(other, names[1])[1] if _is_rsatoolbox(other) else None
-    ids = None
-    if own_ids is None:
-        n_ref, n_other = ref.sizes["stimulus"], _square_size(other)
-        if n_other is not None and n_other != n_ref:
-            raise LayoutError(
-                f"{names[1]}: an RDM without stimulus ids has {n_other} stimuli but {names[0]} has {n_ref}; an unlabeled "
-                f"RDM must list the stimuli of {names[0]} in its order (or label it: geometry.as_rdm({names[1]}, stimulus_id=...))."
-            )
-        ids = _ids(ref)
-    other = as_rdm(other, names[1], stimulus_id=ids)
-    return (ref, other) if la else (other, ref)
+    ids, ref = _labeled_ids(("a", a), ("b", b))
+    return _as_rdm_in(a, "a", ids, ref), _as_rdm_in(b, "b", ids, ref)
 
 
 def _square_size(x: Any) -> int | None:
@@ -315,12 +340,13 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
     )
 
 
-def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArray:
+def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "") -> xr.DataArray:
     """A stack ``(rdm, stimulus, stimulus_)`` of RDMs paired by ``stimulus_id`` to the first one.
 
     Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without a
-    ``stimulus_id`` descriptor) take ``ids`` as their stimulus order; without ``ids``, the order of
-    the first labeled RDM of ``x`` as given (else positions).
+    ``stimulus_id`` descriptor) take ``ids``, the order of the labeled RDM ``ref``, as their
+    stimulus order; without ``ids``, the order of the first labeled RDM of ``x`` (else positions).
+    Labeled RDMs are paired by their ids whatever their order.
     """
     if isinstance(x, xr.DataArray) and x.ndim == 3:
         return _columns_as_rows(x, name)
@@ -335,26 +361,14 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None) -> xr.DataArra
     if not items:
         raise LayoutError(f"{name}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
     if ids is None:
-        ids = next((_ids(as_rdm(it, f"{name}[{i}]")) for i, it in enumerate(items) if isinstance(it, xr.DataArray)), None)
-    items = [as_rdm(it, f"{name}[{i}]", None if isinstance(it, xr.DataArray) else (
-        ids if ids is not None and _square_size(it) == len(ids) else None)) for i, it in enumerate(items)]
-    ref = items[0]
-    rows = [ref] + [_align_rdm(ref, it, (f"{name}[0]", f"{name}[{i}]")) for i, it in enumerate(items[1:], 1)]
+        ids, ref = _labeled_ids((name, items))
+    items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref) for i, it in enumerate(items)]
+    ref_rdm = items[0]
+    rows = [ref_rdm] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]")) for i, it in enumerate(items[1:], 1)]
     labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
     if len(set(labels)) < len(labels):
         labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]
     return xr.concat([r.drop_attrs() if hasattr(r, "drop_attrs") else r for r in rows], dim="rdm").assign_coords(rdm=labels)
-
-
-def _labeled_ids(x: Any) -> np.ndarray | None:
-    """Stimulus ids of the first labeled RDM in ``x`` (DataArray, list of them, rsatoolbox RDMs), else None."""
-    if _is_rsatoolbox(x):
-        return _rsatoolbox_rdms(x, "rdms")[1]
-    if isinstance(x, (list, tuple)) and x:
-        x = x[0]
-    if isinstance(x, xr.DataArray) and "stimulus_id" in x.coords:
-        return _ids(x)
-    return None
 
 
 def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
@@ -364,7 +378,8 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
     ----------
     a, b : list of RDMs, stacked DataArray (rdm, stimulus, stimulus_), NumPy stack or rsatoolbox ``RDMs``
         All paired by ``stimulus_id`` to the first RDM of ``a``; unlabeled RDMs are assumed to be
-        in that RDM's stimulus order (see :func:`compare_rdms`).
+        in the stimulus order of the first labeled RDM, looking at ``a`` first, then ``b``
+        (see :func:`compare_rdms`).
     method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
 
     Returns
@@ -373,9 +388,10 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
         Pairs with a NaN in either RDM are left out of that comparison (one warning in all).
     """
     method = _r._normalize_compare_method(method, "compare_rdms_many")
-    A = _stack_rdms(a, "a", ids=_labeled_ids(b))
+    ids, ref_name = _labeled_ids(("a", a), ("b", b))
+    A = _stack_rdms(a, "a", ids, ref_name)
     ref = A.isel({A.dims[0]: 0})
-    B = _stack_rdms(b, "b", ids=_ids(ref))
+    B = _stack_rdms(b, "b", _ids(ref), ref_name or "a[0]")
     B = _align_rdm(ref, B.transpose(B.dims[0], *RDM_DIMS), ("a", "b"))
     VA = np.asarray(to_numpy(_r.upper_tri(np.asarray(A.values, dtype=np.float64))))
     VB = np.asarray(to_numpy(_r.upper_tri(np.asarray(B.values, dtype=np.float64))))

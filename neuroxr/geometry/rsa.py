@@ -19,8 +19,8 @@ from ..alignment import align
 from ..backend import to_numpy
 from ..errors import ParameterError
 from ..kernels import rdm as _r
-from ..kernels.folds import kfold_indices
 from ..kernels.ridge import oof_predict
+from ..kernels.splits import check_fold_params, stimulus_folds
 from ..layouts import validate_features
 from ..validation import check_alpha, check_int
 from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test
@@ -95,12 +95,16 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.nda
     return np.asarray(f.values, dtype=np.float64), Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
 
 
-def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int) -> np.ndarray:
-    """Out-of-fold ridge predictions over ``kfold_indices(n, n_folds, fold_seed)``."""
+def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any) -> None:
+    """The ridge fit's parameters, checked before any data is read (the directions' one fold check)."""
     check_alpha(alpha)
-    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
-    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
-    return np.asarray(to_numpy(oof_predict(X, Y, kfold_indices(X.shape[0], n_folds=n_folds, seed=fold_seed), alpha=alpha)))
+    check_fold_params(n_folds, fold_seed)
+
+
+def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int, name: str) -> np.ndarray:
+    """Out-of-fold ridge predictions over ``kfold_indices(n, n_folds, fold_seed)``; ``name`` names the
+    stimuli in the one-line error when they are fewer than the folds."""
+    return np.asarray(to_numpy(oof_predict(X, Y, stimulus_folds(X.shape[0], n_folds, fold_seed, name), alpha=alpha)))
 
 
 def ersa(
@@ -147,12 +151,13 @@ def ersa(
     """
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "ersa")
     compare_method = _r._normalize_compare_method(compare_method, "ersa")
+    _check_ridge(alpha, n_folds, fold_seed)
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
     # ridge solver (its second fold, te -> tr, is not used)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
-    P_tr = _oof(X[tr], Y[tr], alpha, n_folds, fold_seed)
+    P_tr = _oof(X[tr], Y[tr], alpha, n_folds, fold_seed, "ersa: neural/features (training stimuli)")
     s_tr = compare_rdms(_r.rdm(P_tr, rdm_method), _r.rdm(Y[tr], rdm_method), compare_method)
     s_te = compare_rdms(_r.rdm(P_te, rdm_method), _r.rdm(Y[te], rdm_method), compare_method)
     split = np.full(X.shape[0], "train", dtype=object)
@@ -207,6 +212,7 @@ def ereg(
 
     from ..kernels.stats import pearson
 
+    _check_ridge(alpha, n_folds, fold_seed)
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
     if n_components != "auto" and (isinstance(eps, bool) or eps != 0.1):
@@ -227,7 +233,7 @@ def ereg(
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
         X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
-    P = _oof(X, Y, alpha, n_folds, fold_seed)
+    P = _oof(X, Y, alpha, n_folds, fold_seed, "ereg: neural/features")
     r = to_numpy(pearson(P, Y))
     attrs = {
         "direction": "ereg", "n_components": int(k if projected else p), "projected": int(projected), "eps": eps,

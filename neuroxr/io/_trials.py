@@ -7,13 +7,14 @@ repeats. That step lives here, so every format pads, orders and reports errors t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import LayoutError
+from ..errors import LayoutError, NeuroxrWarning
 from ..layouts import missing_ids
 
 
@@ -158,6 +159,39 @@ def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[s
     return out
 
 
+def per_stimulus(table: Mapping[str, Any], stimulus: np.ndarray, ids: np.ndarray, keys: Sequence[str], name: str,
+                 what: str, strict: bool = True, hint: str = "") -> dict[str, np.ndarray]:
+    """One value per stimulus, in the order ``ids``, for each ``key`` of ``table`` (values aligned with
+    ``stimulus``, the stimulus id of each trial).
+
+    A key that takes several values on one stimulus is a one-line :class:`LayoutError` with
+    ``strict`` (the caller asked for it), else it is left out with one :class:`NeuroxrWarning`
+    naming it (a per-trial field, which the neural layout has no place for) and ``hint``.
+    """
+    frame = pd.DataFrame({"stimulus": np.asarray(stimulus), **{k: np.asarray(table[k]) for k in keys}})
+    groups = frame.groupby("stimulus", sort=False)
+    out, varying = {}, []
+    for key in keys:
+        counts = groups[key].nunique(dropna=False)
+        if (counts > 1).any():
+            if strict:
+                raise LayoutError(
+                    f"{name}: {what} {key!r} takes several values on one stimulus, e.g. stimuli "
+                    f"{examples(counts.index[counts > 1].tolist())}; it must be constant per stimulus (or drop it)."
+                )
+            varying.append(key)
+            continue
+        out[key] = groups[key].first().reindex(pd.Index(ids)).to_numpy()
+    if varying:
+        warnings.warn(
+            f"{name}: {what}s {varying} vary within a stimulus (per-trial fields) and are left out; the neural "
+            f"layout keeps per-stimulus coords (and the repeat label) only.{' ' + hint if hint else ''}",
+            NeuroxrWarning,
+            stacklevel=3,
+        )
+    return out
+
+
 _RESERVED = ("stimulus", "neuroid", "repeat", "stimulus_id", "neuroid_id")
 
 
@@ -170,8 +204,9 @@ def build_neural(
     name: str,
     attrs: Mapping[str, Any] | None = None,
     neuroid_coords: Mapping[str, Any] | None = None,
+    stimulus_coords: Mapping[str, Any] | None = None,
 ) -> Any:
-    """A validated neural array with a ``repeat`` coord and any extra coords on ``neuroid``.
+    """A validated neural array with a ``repeat`` coord and any extra coords on ``neuroid`` and ``stimulus``.
 
     Extra coords are attached after :func:`neuroxr.layouts.neural` so that names such as ``name``
     cannot collide with its keyword arguments; reserved names are skipped.
@@ -182,14 +217,17 @@ def build_neural(
     labels = np.asarray(repeats)
     if labels.dtype.kind == "O" and all(isinstance(v, str) for v in labels.tolist()):
         labels = labels.astype(str)
-    extra = {}
-    for key, values in (neuroid_coords or {}).items():
-        if key in _RESERVED:
-            continue
-        v = np.asarray(values)
-        if v.shape != (da.sizes["neuroid"],):
-            raise LayoutError(f"{name}: neuroid coord {key!r} has shape {v.shape}; expected ({da.sizes['neuroid']},).")
-        if v.dtype.kind in "OS" and all(isinstance(x, (str, bytes)) for x in v.tolist()):
-            v = as_str(v)
-        extra[str(key)] = ("neuroid", v)
+    extra: dict[str, Any] = {}
+    for dim, given in (("neuroid", neuroid_coords), ("stimulus", stimulus_coords)):
+        for key, values in (given or {}).items():
+            if key in _RESERVED:
+                continue
+            if str(key) in extra:
+                raise LayoutError(f"{name}: {key!r} names both a neuroid and a stimulus field; rename one of them.")
+            v = np.asarray(values)
+            if v.shape != (da.sizes[dim],):
+                raise LayoutError(f"{name}: {dim} coord {key!r} has shape {v.shape}; expected ({da.sizes[dim]},).")
+            if v.dtype.kind in "OS" and all(isinstance(x, (str, bytes)) for x in v.tolist()):
+                v = as_str(v)
+            extra[str(key)] = (dim, v)
     return validate_neural(da.assign_coords(repeat=labels, **extra), name=name)

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError
+from ..errors import LayoutError, NeuroxrWarning
 from ..layouts import validate_neural, validate_scores
-from ._trials import as_str, build_neural, examples, ids_str, stack_trials
+from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
 __all__ = ["from_brainscore", "to_brainscore", "to_brainscore_score"]
 
@@ -112,7 +112,10 @@ def from_brainscore(
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
         Stimuli in order of first presentation; stimuli with fewer repeats are NaN-padded; the
-        ``repeat`` coord holds the repetition labels; every other 1-D neuroid coord is kept.
+        ``repeat`` coord holds the repetition labels; every other 1-D neuroid coord is kept, and
+        every other presentation coord that takes one value per stimulus (e.g. ``object_name``)
+        becomes a stimulus coord; presentation coords that vary within a stimulus (per-trial
+        fields) are left out with one warning naming them. Simple attrs (strings, numbers) are kept.
     """
     if not isinstance(assembly, xr.DataArray):
         raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
@@ -162,8 +165,14 @@ def from_brainscore(
         for c in assembly.coords
         if c not in ("neuroid", "neuroid_id", "presentation") and assembly[c].dims == ("neuroid",)
     }
+    used = (stimulus_coord, repeat_coord if repeat is not None else None)
+    per_trial = [c for c in on_presentation if c not in used]
+    stim_coords = per_stimulus({c: assembly[c].values for c in per_trial}, as_str(assembly[stimulus_coord].values),
+                               stim_ids, per_trial, "assembly", "presentation coord", strict=False,
+                               hint="To label the repeats by one of them, pass repeat_coord=<its name>.")
     attrs = _simple_attrs(dict(assembly.attrs)) | info
-    return build_neural(data, stim_ids, neuroid_id, repeats, name=name, attrs=attrs, neuroid_coords=coords)
+    return build_neural(data, stim_ids, neuroid_id, repeats, name=name, attrs=attrs, neuroid_coords=coords,
+                        stimulus_coords=stim_coords)
 
 
 def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: str | None, name: str) -> xr.DataArray:
@@ -179,7 +188,10 @@ def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: st
     for t in range(assembly.sizes["time_bin"]):
         one = assembly.isel(time_bin=t)
         one = one.drop_vars([c for c in one.coords if "time_bin" in str(c)])
-        per_bin.append(from_brainscore(one, stimulus_coord=stimulus_coord, repeat_coord=repeat_coord, name=name))
+        with warnings.catch_warnings():
+            if t:  # the fields left out are the same in every bin: said once
+                warnings.simplefilter("ignore", NeuroxrWarning)
+            per_bin.append(from_brainscore(one, stimulus_coord=stimulus_coord, repeat_coord=repeat_coord, name=name))
     da = xr.concat(per_bin, dim="time_bin", coords="minimal", compat="override", combine_attrs="override")
     da = da.transpose("stimulus", "neuroid", "repeat", "time_bin")
     da = da.assign_coords(time_bin_start=("time_bin", starts), time_bin_end=("time_bin", ends))
@@ -200,7 +212,9 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     xarray.DataArray, dims ``(presentation, neuroid)`` or ``(presentation, neuroid, time_bin)``
         (a temporal assembly, ``time_bin_start``/``time_bin_end`` on ``time_bin``)
         One presentation per (stimulus, repeat) that holds data (all-NaN trials are dropped), with
-        ``stimulus_id`` and ``repetition`` on ``presentation`` and the neuroid coords on ``neuroid``.
+        ``stimulus_id``, ``repetition`` and the stimulus coords (each trial its stimulus's value,
+        as Brain-Score keeps stimulus metadata) on ``presentation``, the neuroid coords on
+        ``neuroid``, and the array's attrs. :func:`from_brainscore` reads the stimulus coords back.
     """
     validate_neural(neural, name="neural")
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
@@ -214,6 +228,10 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     for c in neural.coords:
         if neural[c].dims == ("neuroid",):
             coords[str(c)] = ("neuroid", np.asarray(neural[c].values))
+        elif neural[c].dims == ("stimulus",) and c != "stimulus_id":
+            if c in ("repetition", "presentation"):
+                raise LayoutError(f"neural: stimulus coord {str(c)!r} is a name Brain-Score's presentation dim uses; rename it.")
+            coords[str(c)] = ("presentation", np.asarray(neural[c].values)[s])
     dims: tuple[str, ...] = ("presentation", "neuroid")
     if timed:  # Brain-Score's temporal assemblies: presentation x neuroid x time_bin
         dims += ("time_bin",)
@@ -221,7 +239,7 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
             coords[c] = ("time_bin", np.asarray(neural[c].values))
     out = xr.DataArray(v[s, r], dims=dims, coords=coords, attrs=dict(neural.attrs), name=neural.name)
     if multiindex:
-        index = {"presentation": ["stimulus_id", "repetition"], "neuroid": [c for c in coords if coords[c][0] == "neuroid"]}
+        index = {d: [c for c in coords if coords[c][0] == d] for d in ("presentation", "neuroid")}
         if timed:
             index["time_bin"] = ["time_bin_start", "time_bin_end"]
         out = out.set_index(index)

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import validate_neural
-from ._trials import as_str, build_neural, examples, ids_str, stack_trials
+from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
 __all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms"]
 
@@ -58,7 +58,7 @@ def from_rsatoolbox(
     stimulus: str | None = None,
     repeat: str | None = None,
     neuroid: str | None = None,
-    name: str = "neural",
+    name: str | None = None,
 ) -> xr.DataArray:
     """Convert an rsatoolbox ``Dataset`` to a neuroxr neural array.
 
@@ -77,13 +77,17 @@ def from_rsatoolbox(
     neuroid : str, optional
         Channel descriptor holding the neuroid ids. Default: ``"neuroid_id"`` or ``"name"`` when
         present, else ``"neuroid0"...``. Other channel descriptors become neuroid coords.
-    name : str
+    name : str, optional
+        Name of the result. Default: the dataset's descriptor ``name`` (what :func:`to_rsatoolbox`
+        writes) when it is a string, else ``"neural"``.
 
     Returns
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
-        attrs ``descriptor_<key>`` for the dataset's scalar ``descriptors`` (str, int, float, bool,
-        numpy scalars as Python ones).
+        Other observation descriptors that take one value per stimulus become stimulus coords;
+        those that vary within a stimulus (per-trial fields) are left out with one warning naming
+        them. attrs: the dataset's scalar ``descriptors`` (str, int, float, bool, numpy scalars as
+        Python ones) under their own keys, but ``name``.
     """
     if not hasattr(dataset, "measurements") or not hasattr(dataset, "obs_descriptors"):
         raise LayoutError(f"dataset: expected an rsatoolbox Dataset, got {type(dataset).__name__}.")
@@ -112,10 +116,16 @@ def from_rsatoolbox(
         neuroid_id = ids_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"), name="dataset",
                              what=f"channel descriptor {neuroid!r}", where="channels")
     coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
-    attrs = {f"descriptor_{key}": v.item() if isinstance(v, np.generic) else v
-             for key, v in (getattr(dataset, "descriptors", None) or {}).items()
-             if isinstance(v, (str, int, float, np.str_, np.integer, np.floating, np.bool_))}
-    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
+    fields = [c for c, v in obs.items() if c not in (stimulus, repeat, "index") and np.shape(v) == (n,)]
+    stim_coords = per_stimulus(obs, as_str(stim), ids, fields, "dataset", "observation descriptor", strict=False,
+                               hint="To label the repeats by one of them, pass repeat=<its name>.")
+    desc = dict(getattr(dataset, "descriptors", None) or {})
+    if name is None:
+        name = str(desc["name"]) if isinstance(desc.get("name"), (str, np.str_)) else "neural"
+    attrs = {key: v.item() if isinstance(v, np.generic) else v for key, v in desc.items()
+             if key != "name" and isinstance(v, (str, int, float, np.str_, np.integer, np.floating, np.bool_))}
+    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords,
+                        stimulus_coords=stim_coords)
 
 
 def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: str = "repeat") -> Any:
@@ -133,7 +143,10 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     -------
     rsatoolbox.data.Dataset
         One observation per (stimulus, repeat) holding data (all-NaN trials are dropped), in
-        stimulus-major order; channel descriptors ``neuroid_id`` and the other neuroid coords.
+        stimulus-major order; observation descriptors ``stimulus``, ``repeat`` and the stimulus
+        coords (each observation its stimulus's value); channel descriptors ``neuroid_id`` and
+        the other neuroid coords; ``descriptors``: the array's attrs and its ``name``.
+        :func:`from_rsatoolbox` reads them all back (the attrs that are strings or numbers).
     """
     rsatoolbox = _require_rsatoolbox()
     validate_neural(neural, name="neural")
@@ -146,12 +159,20 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
     s, r = np.nonzero(~np.isnan(v).all(axis=2))
     chans = {str(c): np.asarray(neural[c].values) for c in neural.coords if neural[c].dims == ("neuroid",)}
-    return rsatoolbox.data.Dataset(
-        v[s, r],
-        descriptors={"name": str(neural.name)} if neural.name is not None else None,
-        obs_descriptors={stimulus: as_str(neural["stimulus_id"].values)[s], repeat: reps[r]},
-        channel_descriptors=chans,
-    )
+    obs = {stimulus: as_str(neural["stimulus_id"].values)[s], repeat: reps[r]}
+    for c in neural.coords:
+        if neural[c].dims == ("stimulus",) and c != "stimulus_id":
+            if c in obs:
+                raise LayoutError(f"neural: stimulus coord {str(c)!r} has the name of the {c!r} descriptor; rename it, or "
+                                  f"pass another {'stimulus' if c == stimulus else 'repeat'}=<descriptor name>.")
+            obs[str(c)] = np.asarray(neural[c].values)[s]
+    desc = dict(neural.attrs)
+    if neural.name is not None:
+        if "name" in desc and desc["name"] != str(neural.name):
+            raise LayoutError(f"neural: attr 'name' ({desc['name']!r}) differs from the array's name ({str(neural.name)!r}), "
+                              f"which the descriptor 'name' holds; rename the attr.")
+        desc["name"] = str(neural.name)
+    return rsatoolbox.data.Dataset(v[s, r], descriptors=desc or None, obs_descriptors=obs, channel_descriptors=chans)
 
 
 def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "rdm") -> xr.DataArray:

@@ -2,8 +2,11 @@
 
 A tidy trial table has one row per (stimulus presentation, neuroid) with columns ``stimulus_id``,
 ``neuroid_id``, ``value`` and optionally ``repeat`` and neuroid metadata (``region``, ``animal``,
-``subject``). Scores leave as tidy tables too: one row per target and rep (predictivity), per split
-(metric entries) or per trial (neural arrays), ready for pandas / seaborn.
+``subject``) and stimulus metadata. Scores leave as tidy tables too: one row per target and rep
+(predictivity), per split (metric entries) or per trial (neural arrays), ready for pandas / seaborn.
+A table keeps the object's attrs in ``DataFrame.attrs``; a neural table also names its neuroid and
+stimulus columns there (``neuroid_columns``, ``stimulus_columns``), so that :func:`from_dataframe`
+reads it back as the same array.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import NEURAL_DIMS, NEURAL_TIME_DIMS, TIME_BIN_COORDS
-from ._trials import build_neural, examples, per_neuroid, stack_trials
+from ._trials import build_neural, examples, per_neuroid, per_stimulus, stack_trials
 
 __all__ = ["from_dataframe", "to_dataframe"]
 
 NEUROID_COLUMNS = ("region", "animal", "subject")
+#: ``DataFrame.attrs`` keys naming a neural table's neuroid and stimulus columns (not array attrs)
+COLUMN_ATTRS = ("neuroid_columns", "stimulus_columns")
 
 
 def from_dataframe(
@@ -32,6 +37,7 @@ def from_dataframe(
     value: str = "value",
     repeat: str | None = "repeat",
     neuroid_columns: Sequence[str] | None = None,
+    stimulus_columns: Sequence[str] | None = None,
     name: str = "neural",
 ) -> xr.DataArray:
     """Build a neural array from a tidy trial table.
@@ -48,13 +54,19 @@ def from_dataframe(
         neuroid) pair's rows are numbered in table order. Any other name must be a column.
     neuroid_columns : sequence of str, optional
         Columns that describe the neuroid (one value per neuroid) and become neuroid coords.
-        Default: those of ``region``, ``animal``, ``subject`` present.
+        Default: ``df.attrs["neuroid_columns"]`` (what :func:`to_dataframe` writes), else those of
+        ``region``, ``animal``, ``subject`` present.
+    stimulus_columns : sequence of str, optional
+        Columns that describe the stimulus (one value per stimulus, e.g. a category) and become
+        stimulus coords. Default: ``df.attrs["stimulus_columns"]``, else none.
     name : str
 
     Returns
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
-        Stimuli and neuroids in order of first appearance; missing trials are NaN.
+        Stimuli and neuroids in order of first appearance; missing trials are NaN (a row whose
+        value is NaN is a missing trial: it keeps its stimulus, neuroid and repeat label in the
+        array). attrs: ``df.attrs`` but the two column lists.
     """
     if not isinstance(df, pd.DataFrame):
         raise LayoutError(f"df: expected a pandas.DataFrame, got {type(df).__name__}.")
@@ -68,10 +80,20 @@ def from_dataframe(
         if col not in df.columns:
             raise LayoutError(f"df: missing column {col!r}; found {list(map(str, df.columns))}. Pass {arg}=<column>.")
     if neuroid_columns is None:
-        neuroid_columns = [c for c in NEUROID_COLUMNS if c in df.columns]
-    missing = [c for c in neuroid_columns if c not in df.columns]
-    if missing:
-        raise LayoutError(f"neuroid_columns: df has no columns {missing}; found {list(map(str, df.columns))}.")
+        neuroid_columns = df.attrs.get("neuroid_columns", [c for c in NEUROID_COLUMNS if c in df.columns])
+    if stimulus_columns is None:
+        stimulus_columns = df.attrs.get("stimulus_columns", [])
+    keys = (stimulus, neuroid, value, repeat if use_repeat else None)
+    for arg, cols in (("neuroid_columns", neuroid_columns), ("stimulus_columns", stimulus_columns)):
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise LayoutError(f"{arg}: df has no columns {missing}; found {list(map(str, df.columns))}.")
+        taken = [c for c in cols if c in keys]
+        if taken:
+            raise LayoutError(f"{arg}: columns {taken} already hold the ids, repeats or values; leave them out of {arg}.")
+    both = sorted(set(neuroid_columns) & set(stimulus_columns))
+    if both:
+        raise LayoutError(f"stimulus_columns: columns {both} are neuroid_columns too; a column describes one of the two.")
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("repeat", repeat if use_repeat else None)):
         if col is not None and df[col].isna().any():
             raise LayoutError(
@@ -104,7 +126,10 @@ def from_dataframe(
     reps = np.array([t[1] for t in trials])
     data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat")
     coords = per_neuroid(df, nids, list(neuroid_columns), "df") if neuroid_columns else {}
-    return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, neuroid_coords=coords)
+    stim_coords = per_stimulus(df, df[stimulus].astype(str).to_numpy(), ids, list(stimulus_columns), "df", "column")
+    attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
+    return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, attrs=attrs,
+                        neuroid_coords=coords, stimulus_coords=stim_coords)
 
 
 def _scalar_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,17 +163,47 @@ def _from_metric(ds: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame([{v: ds[v].item() for v in names}])
 
 
+def _kept_rows(v: np.ndarray) -> np.ndarray:
+    """Which values of ``v`` ``(stimulus, neuroid, repeat[, time_bin])`` a table keeps: the non-NaN ones,
+    and one NaN row (a missing trial) for each (stimulus, neuroid) pair, repeat label or bin that
+    has no value at all, at the first position of the other dims, so that the table keeps every
+    stimulus, neuroid (in order) and label of the array."""
+    nan = np.isnan(v)
+    keep = ~nan
+    rest = tuple(range(2, v.ndim))
+    keep[(*np.nonzero(nan.all(axis=rest)), *([0] * len(rest)))] = True
+    for axis in rest:
+        idx: list[Any] = [0] * v.ndim
+        idx[axis] = np.flatnonzero(nan.all(axis=tuple(a for a in range(v.ndim) if a != axis)))
+        keep[tuple(idx)] = True
+    return keep.ravel()
+
+
 def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     timed = "time_bin" in da.dims
     da = da.transpose(*(NEURAL_TIME_DIMS if timed else NEURAL_DIMS))
     if "repeat" not in da.coords:
         da = da.assign_coords(repeat=np.arange(da.sizes["repeat"]))
-    extra = [c for c in da.coords if c not in ("stimulus_id", "neuroid_id", "repeat") and da.coords[c].dims == ("neuroid",)]
+    extra = {dim: [str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id") and da.coords[c].dims == (dim,)]
+             for dim in ("neuroid", "stimulus")}
+    reserved = ("value", "repeat", *TIME_BIN_COORDS, *COLUMN_ATTRS)
+    clash = [c for c in extra["neuroid"] + extra["stimulus"] if c in reserved]
+    if clash:
+        raise LayoutError(f"obj: coords {clash} would share a name with the table's own columns; rename them first.")
+    clash = [k for k in COLUMN_ATTRS if k in da.attrs]
+    if clash:
+        raise LayoutError(f"obj: attrs {clash} name the table's columns in DataFrame.attrs; rename them first.")
+    da = da.reset_coords([c for c in da.coords if c not in da.dims and c not in ("stimulus_id", "neuroid_id", *TIME_BIN_COORDS,
+                                                                                  *extra["neuroid"], *extra["stimulus"])],
+                         drop=True)
+    da = da.compute()  # a dask-backed array is read once
     out = da.rename("value").to_dataframe().reset_index()
-    out = out.dropna(subset=["value"])
+    out = out[_kept_rows(np.asarray(da.values))]
     edges = [c for c in TIME_BIN_COORDS if timed and c in out.columns]
-    cols = ["stimulus_id", "neuroid_id", "repeat", *edges, "value", *extra]
-    return out[cols].reset_index(drop=True)
+    cols = ["stimulus_id", "neuroid_id", "repeat", *edges, "value", *extra["neuroid"], *extra["stimulus"]]
+    out = out[cols].reset_index(drop=True)
+    out.attrs = {**da.attrs, "neuroid_columns": extra["neuroid"], "stimulus_columns": extra["stimulus"]}
+    return out
 
 
 def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metric", "source", "target")) -> pd.DataFrame:
@@ -167,8 +222,12 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           variables that are scalars or over ``split`` (per-neuroid or per-stimulus variables, free
           in a metric entry, are not part of this table);
         - a neural array ``(stimulus, neuroid, repeat)``: one row per non-NaN trial value, columns
-          ``stimulus_id``, ``neuroid_id``, ``repeat``, ``value`` and the neuroid coords (the inverse
-          of :func:`from_dataframe`); a time-resolved array adds ``time_bin_start``/``time_bin_end``
+          ``stimulus_id``, ``neuroid_id``, ``repeat``, ``value``, the neuroid coords and the
+          stimulus coords (the inverse of :func:`from_dataframe`). A (stimulus, neuroid) pair, or a
+          repeat label, without any value keeps one NaN row (a missing trial, at the first repeat),
+          so an all-NaN stimulus or neuroid comes back from :func:`from_dataframe` as NaN, in its
+          place. ``DataFrame.attrs``: the array's attrs and the lists ``neuroid_columns`` /
+          ``stimulus_columns``. A time-resolved array adds ``time_bin_start``/``time_bin_end``
           before ``value`` (one row per trial value and bin; :func:`from_dataframe` reads static tables only);
         - a DataFrame (e.g. a score table): returned as a copy;
         - a mapping ``{key: obj}`` or a sequence: the tables are concatenated; a mapping's keys (tuples
@@ -179,6 +238,8 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     Returns
     -------
     pandas.DataFrame
+        With the object's attrs in ``DataFrame.attrs`` (every attr, whatever ``attrs`` copies into
+        columns). A concatenated table keeps them when all its parts have the same (pandas' rule).
     """
     if isinstance(obj, Mapping) and not isinstance(obj, xr.Dataset):  # a Dataset is a Mapping too
         parts = []
@@ -213,4 +274,6 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     meta = _scalar_attrs({k: obj.attrs[k] for k in (attrs or ()) if k in obj.attrs})
     for i, (k, v) in enumerate(meta.items()):
         out.insert(i, k, v)
+    if not isinstance(obj, xr.DataArray):  # a neural table has them already (with its column lists)
+        out.attrs = dict(obj.attrs)
     return out

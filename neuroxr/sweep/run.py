@@ -35,7 +35,7 @@ from .plan import DIRECTIONS, Entry, longest_first, plan_sweep, set_sizes
 from .select import best_layers
 from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task, spread_gram
 
-__all__ = ["SweepError", "entry_params", "sweep"]
+__all__ = ["SweepError", "check_cluster_options", "entry_params", "sweep"]
 
 _GPU_BACKENDS = ("torch_cuda", "cupy")
 
@@ -108,6 +108,49 @@ def _isatty() -> bool:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _is_serial(client: Any) -> bool:
+    return isinstance(client, str) and client in ("serial", "synchronous")
+
+
+#: how :func:`check_cluster_options` names the client and the options by default (``sweep``'s keywords)
+_KEYWORDS = {"client": "client", "local": "use client=None", "n_workers": "n_workers", "memory_limit": "memory_limit",
+             "gram_spread": "gram_spread"}
+
+
+def check_cluster_options(client: Any, options: Mapping[str, Any], spelling: Mapping[str, str] | None = None) -> None:
+    """A one-line :class:`~neuroxr.errors.SweepConfigError` for cluster options that ``client`` would
+    not use (an option never silently does nothing): the one check of :func:`sweep` and of the CLI.
+
+    ``n_workers`` and ``memory_limit`` size the embedded local cluster (``client=None``) only;
+    ``gram_spread`` spreads a Gram across the workers of a cluster, which a serial run has not.
+
+    Parameters
+    ----------
+    client : None, "serial", str, distributed.Client or cluster
+        Where the sweep runs (see :func:`sweep`).
+    options : mapping
+        The options given, by name (``n_workers``, ``memory_limit``, ``gram_spread``); ``None``
+        means not given.
+    spelling : mapping, optional
+        How the message names them, e.g. the CLI's flags: keys ``client``, ``local`` (how to ask
+        for the embedded cluster, e.g. ``"use client=None"``) and the option names; default
+        ``sweep``'s keywords.
+    """
+    sp = {**_KEYWORDS, **(spelling or {})}
+    serial = _is_serial(client)
+    unused = [k for k in ("n_workers", "memory_limit") if options.get(k) is not None and client is not None]
+    unused += ["gram_spread"] if serial and options.get("gram_spread") is not None else []
+    if not unused:
+        return
+    one = len(unused) == 1
+    why = ("the run stays in this process (no cluster to size or to spread a Gram across)" if serial else
+           f"{'it sizes' if one else 'they size'} the embedded local cluster, not the workers of the scheduler at {client!r}")
+    raise SweepConfigError(
+        f"{', '.join(sp[k] for k in unused)} {'has' if one else 'have'} no effect with {sp['client']}={client!r}: {why}; "
+        f"drop {'it' if one else 'them'} or {sp['local']} (the embedded local cluster)."
+    )
 
 
 def sweep(
@@ -219,14 +262,8 @@ def sweep(
     if storage_options is None and store.storage_options:  # workers open the store as it was opened here
         storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)
-    serial = isinstance(client, str) and client in ("serial", "synchronous")
-    ignored = [k for k, v in (("n_workers", n_workers), ("memory_limit", memory_limit)) if v is not None and client is not None]
-    ignored += ["gram_spread"] if serial and gram_spread is not None else []
-    if ignored:  # never an option that silently does nothing
-        raise SweepConfigError(
-            f"{', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect with client={client!r}: they size "
-            f"the embedded local cluster (client=None) or spread a Gram across workers; drop them or use client=None."
-        )
+    serial = _is_serial(client)
+    check_cluster_options(client, {"n_workers": n_workers, "memory_limit": memory_limit, "gram_spread": gram_spread})
     if not serial and url.startswith("memory://"):
         raise SweepConfigError(
             f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from neuroxr.backend import asarray, to_numpy
-from neuroxr.kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_means, valid_counts
+from neuroxr.kernels.splits import (
+    SplitHalves,
+    distinct_splits,
+    draw_permutation,
+    nanmean_repeats,
+    split_means,
+    stimulus_folds,
+    valid_counts,
+)
 
 BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
 
@@ -161,7 +169,6 @@ def test_forward_target_chunks_equal_the_rep_batches(monkeypatch, missing, T, re
     import importlib
 
     from neuroxr.kernels.regressors import Regressor
-    from neuroxr.predictivity import _prepare as prep
 
     fw = importlib.import_module("neuroxr.predictivity.forward")  # the module, not the function
 
@@ -172,7 +179,7 @@ def test_forward_target_chunks_equal_the_rep_batches(monkeypatch, missing, T, re
     if missing:
         R[rng.random(R.shape) < missing] = np.nan
         R[:, :, :2] = np.nan_to_num(R[:, :, :2])  # at least 2 valid repeats everywhere
-    reg = Regressor("ridge", prep.folds(n, 4, 0, "test"), alpha=0.1)
+    reg = Regressor("ridge", stimulus_folds(n, 4, 0, "test"), alpha=0.1)
     mean = nanmean_repeats(R)
     ref, _ = fw._forward_core(F, None, R, reg, reps, 1, None, True, split, False, False, 6, mean)
     monkeypatch.setattr(fw, "_CHUNK_BYTES", 1)  # one target per chunk

@@ -19,7 +19,7 @@ from ..backend import resolve_dtype
 from ..errors import LayoutError, ParameterError
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.resample import jackknife_pearson, resampled_pearson
-from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
+from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, stimulus_folds
 from ..kernels.stats import rank_pairs, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
@@ -191,7 +191,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     F = prep.take(prep.load_features(features, "features"), keep)
     prep.check_design(F, "features")
     n, k, T = R.shape
-    reg = Regressor(regressor, prep.folds(n, n_folds, fold_seed, "neural/features"), **opts)
+    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural/features"), **opts)
     S = reg.operator(F) if reg.shared else None
     Y = nanmean_repeats(R)
     P = reg.predict_blocks(F, [Y], S=S)[0]
@@ -230,7 +230,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     R = prep.take(R, keep)
     F = prep.take(prep.load(features), keep)
     n, _, T = R.shape
-    reg = Regressor(regressor, prep.folds(n, n_folds, fold_seed, "neural/features"), **opts)
+    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural/features"), **opts)
     X = nanmean_repeats(R)
     prep.check_design(X, "neural (predictor)")
     S = _operator(reg, X)
@@ -269,7 +269,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         )
     RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
     n, _, T = RA.shape
-    reg = Regressor(regressor, prep.folds(n, n_folds, fold_seed, "neural_a/neural_b"), **opts)
+    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural_a/neural_b"), **opts)
     X = nanmean_repeats(RA)
     prep.check_design(X, "neural_a (predictor)")
     Y = nanmean_repeats(RB)
@@ -298,7 +298,7 @@ def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts,
     X = prep.load_features(features_a, "features_a")
     Y = prep.load_features(features_b, "features_b")
     prep.check_design(X, "features_a")
-    reg = Regressor(regressor, prep.folds(X.shape[0], n_folds, fold_seed, "features_a/features_b"), **opts)
+    reg = Regressor(regressor, stimulus_folds(X.shape[0], n_folds, fold_seed, "features_a/features_b"), **opts)
     S = reg.operator(X) if reg.shared else None
     P = reg.predict_blocks(X, [Y], S=S)[0]
     params = dict(params, noise_ceiling=False)

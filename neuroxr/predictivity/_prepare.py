@@ -17,7 +17,6 @@ import xarray as xr
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, NeuroxrWarning, ParameterError, no_effect
-from ..kernels.folds import kfold_indices
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
     DEFAULT_N_COMPONENTS,
@@ -27,7 +26,7 @@ from ..kernels.regressors import (
     is_estimator,
     with_regressor,
 )
-from ..kernels.splits import SPLIT_MODES, valid_counts
+from ..kernels.splits import SPLIT_MODES, check_fold_params, stimulus_folds, valid_counts
 from ..validation import check_alpha, check_int, check_min_reliability
 
 
@@ -67,8 +66,7 @@ def check_params(
     a direction without a noise ceiling; ``seed_drawn``: as :func:`check_ceiling_options`)."""
     check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
     check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
-    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
-    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
+    check_fold_params(n_folds, fold_seed)
     if split not in SPLIT_MODES:
         raise ParameterError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {split!r} instead.")
     check_regressor(regressor)
@@ -137,15 +135,6 @@ def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.D
     if noise_ceiling:
         warn(f"{note} Scoring without a ceiling; pass noise_ceiling=False (or None) to silence this.")
     return False, note
-
-
-def folds(n: int, n_folds: int, fold_seed: int, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    if n < n_folds:
-        raise LayoutError(
-            f"{name}: too few stimuli for the folds: {n} stimuli cannot be split into n_folds={n_folds} folds. "
-            f"Use fewer folds or more stimuli."
-        )
-    return kfold_indices(n, n_folds, fold_seed)
 
 
 def subset(rng: np.random.Generator, size: int, max_n: int | None) -> np.ndarray | None:
@@ -346,7 +335,7 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     if not small:
         return groups
     if len(small) == len(groups):
-        folds(min(int(g[0].sum()) for g in groups), n_folds, fold_seed, name)  # raises
+        stimulus_folds(min(int(g[0].sum()) for g in groups), n_folds, fold_seed, name)  # raises
     cols = np.concatenate([c for _, c in small])
     names = examples(ids[cols]) if ids is not None else f"{cols.size} targets"
     warn(

@@ -17,7 +17,15 @@ import xarray as xr
 from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
-from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
+from ..kernels.splits import (
+    SplitHalves,
+    distinct_splits,
+    draw_permutation,
+    first_half,
+    nanmean_repeats,
+    split_half_r,
+    stimulus_folds,
+)
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
@@ -186,7 +194,7 @@ def _forward(
     groups = prep.target_groups(valid, "neural", nids[ok], n_folds, fold_seed, None if bins is None else bins[ok])
     for g, (rows, cols) in enumerate(groups):
         ng = int(rows.sum())
-        reg = Regressor(regressor, prep.folds(ng, n_folds, fold_seed, "neural/features"), **opts)
+        reg = Regressor(regressor, stimulus_folds(ng, n_folds, fold_seed, "neural/features"), **opts)
         Fg = None if F is None else prep.take(F, rows)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
         mean_g = mean_all if (rows.all() and cols.size == k) else mean_all[np.ix_(rows, cols)]

@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..backend import resolve_dtype, with_blas_threads
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.splits import stimulus_folds
 from ..kernels.stats import pearson
 from ..layouts import validate_features
 from . import _prepare as prep
@@ -58,7 +59,7 @@ def model_to_model(
     features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
     FA, FB = prep.load_features(features_a, "features_a"), prep.load_features(features_b, "features_b")
     n = FA.shape[0]
-    folds = prep.folds(n, n_folds, fold_seed, "features_a/features_b")
+    folds = stimulus_folds(n, n_folds, fold_seed, "features_a/features_b")
     prep.check_design(FA, "features_a")
     prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units")
     reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))

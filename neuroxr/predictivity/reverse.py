@@ -31,7 +31,7 @@ from ..backend import (
 )
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
-from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r, stimulus_folds
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
@@ -114,7 +114,7 @@ def reverse(
     else:
         F, keep_rows = prep.take(prep.load(features), keep), None
         prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
-    reg = Regressor(regressor, prep.folds(n, n_folds, fold_seed, "neural/features"), alpha=alpha,
+    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural/features"), alpha=alpha,
                     n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     out, preds = _from_neural_predictor(
         "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows
@@ -207,7 +207,7 @@ def inter_animal(
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
     groups = prep.target_groups(valid, "neural_b", neural_b.neuroid_id.values[ok_b], n_folds, fold_seed)
     for g, (rows, cols) in enumerate(groups):
-        reg = Regressor(regressor, prep.folds(int(rows.sum()), n_folds, fold_seed, "neural_a/neural_b"), **opts)
+        reg = Regressor(regressor, stimulus_folds(int(rows.sum()), n_folds, fold_seed, "neural_a/neural_b"), **opts)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
             "inter_animal", prep.take(RA, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,

@@ -30,7 +30,7 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError
-from ..kernels.splits import nanmean_repeats
+from ..kernels.splits import nanmean_repeats, stimulus_folds
 from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
@@ -285,7 +285,7 @@ def temporal_generalization(
         prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, neural.neuroid_id.values)
     B = _trial_means(neural, "neural", RB)  # (n, k, nt)
     n, k, nt = B.shape
-    folds = prep.folds(n, n_folds, fold_seed, "source/neural")
+    folds = stimulus_folds(n, n_folds, fold_seed, "source/neural")
     if animal:
         A = _trial_means(source, "source", RA)  # (n, ka, nt)
         r = np.empty((k, nt, nt))

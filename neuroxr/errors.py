@@ -68,8 +68,10 @@ class NeuroxrWarning(UserWarning):
 
 
 
-def no_effect(options: Sequence[str], condition: str, why: str = "", instead: str = "", caller: str = "") -> ParameterError:
-    """The one refusal of options that would be silently ignored, as a :class:`ParameterError`:
+def no_effect(options: Sequence[str], condition: str, why: str = "", instead: str = "", caller: str = "",
+              error: type[NeuroxrError] | None = None) -> NeuroxrError:
+    """The one refusal of options that would be silently ignored (a :class:`ParameterError` unless
+    ``error`` names another class):
     ``"[caller: ]<a>, <b> and <c> have no effect <condition> (<why>); drop them[ or <instead>]."``
 
     Parameters
@@ -84,10 +86,13 @@ def no_effect(options: Sequence[str], condition: str, why: str = "", instead: st
         The other fix, after "drop ... or"; ``{it}`` is replaced by "it" or "them".
     caller : str, optional
         Prefix naming the function, e.g. ``"brainscore"``.
+    error : subclass of NeuroxrError, optional
+        The class raised by the caller's module (e.g. :class:`SweepConfigError`); default
+        :class:`ParameterError`.
     """
     it = "it" if len(options) == 1 else "them"
     names = options[0] if len(options) == 1 else f"{', '.join(options[:-1])} and {options[-1]}"
-    return ParameterError(
+    return (error or ParameterError)(
         f"{caller + ': ' if caller else ''}{names} {'has' if len(options) == 1 else 'have'} no effect {condition}"
         f"{f' ({why})' if why else ''}; drop {it}{' or ' + instead.format(it=it) if instead else ''}."
     )

@@ -233,8 +233,8 @@ class _WithProcessor(nn.Module):
 def test_an_image_size_no_preprocessing_uses_is_refused(tmp_path):
     """image_size given with the model's own preprocessing, a transform or an array: refused, never ignored."""
     save_images(tmp_path / "imgs", n=3)
-    with pytest.raises(ExtractionError, match=r"image_size=16 \(--image-size\) has no effect: the model's own "
-                                              r"preprocessing \(model.processor\) sizes the inputs; drop it"):
+    with pytest.raises(ExtractionError, match=r"image_size=16 \(--image-size\) has no effect when the model's own "
+                                              r"preprocessing \(model.processor\) sizes the inputs; drop it or pass"):
         plan_extraction(_WithProcessor(), tmp_path / "imgs", image_size=16)
     assert plan_extraction(_WithProcessor(), tmp_path / "imgs").preprocessing.startswith("model.processor")
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))

@@ -189,7 +189,7 @@ def test_ereg_projects_then_scores():
     assert ds.attrs["n_components"] == 20 and ds.attrs["projected"] == 1
     with pytest.raises(ValueError, match="n_components"):
         geo.ereg(F, R, n_components=-3)
-    with pytest.raises(ParameterError, match=r"^ereg: eps=0.3 sets the Johnson-Lindenstrauss dimension"):
+    with pytest.raises(ParameterError, match=r"^ereg: eps=0.3 has no effect with n_components=20 \(it sets the Johnson-Lindenstrauss dimension"):
         geo.ereg(F, R, n_components=20, eps=0.3)  # eps only sizes n_components='auto'
 
 

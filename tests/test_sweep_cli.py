@@ -156,10 +156,10 @@ def test_cli_sweep_names_every_unused_flag_as_the_sweep_does(sweep_copy, tmp_pat
     assert res.exit_code == 2 and len(lines) == 1 and not called, res.output
     with pytest.raises(SweepConfigError) as want:
         run.check_cluster_options("serial", {"n_workers": 3, "gram_spread": False})
-    flags = str(want.value).replace("n_workers, gram_spread", "--workers, --no-gram-spread").replace(
+    flags = str(want.value).replace("n_workers and gram_spread", "--workers and --no-gram-spread").replace(
         "use client=None", "leave out --scheduler").replace("client=", "--scheduler=")
     assert lines[0].startswith(f"Error: {flags}")  # the group adds where to find help
-    assert lines[0].startswith("Error: --workers, --no-gram-spread have no effect with --scheduler='serial': ")
+    assert lines[0].startswith("Error: --workers and --no-gram-spread have no effect with --scheduler='serial' (the run stays in this process")
 
 
 def test_cli_sweep_refuses_a_missing_store(tmp_path):

@@ -111,7 +111,7 @@ def test_sweep_argument_errors(sweep_copy):
     # refused before any entry is computed
     with pytest.raises(NeuroxrError, match=r"selection_seed must be an integer >= 0; got -1"):
         sweep(path, client="serial", selection_seed=-1)
-    with pytest.raises(SweepConfigError, match=r"n_workers, gram_spread have no effect with client='serial'"):
+    with pytest.raises(SweepConfigError, match=r"^n_workers and gram_spread have no effect with client='serial' \(the run stays"):
         sweep(path, client="serial", n_workers=7, gram_spread=True)
     with pytest.raises(SweepConfigError, match="inference needs max_n=None"):
         sweep(path, client="serial", max_n=3, inference={"bootstrap": 10})

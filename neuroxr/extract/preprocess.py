@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError
+from ..errors import ExtractionError, no_effect
 from ._common import torch_module
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -220,8 +220,8 @@ def _from_object(obj: Any, explicit: bool) -> Preprocessing | None:
 def _unused_size(image_size: Any, by: str, fix: str) -> None:
     """Refuse an ``image_size`` the caller gave that the chosen preprocessing does not use."""
     if image_size_given(image_size):
-        raise ExtractionError(f"image_size={image_size!r} (--image-size) has no effect: {by} sizes the inputs; "
-                              f"drop it{fix}.")
+        raise no_effect([f"image_size={image_size!r} (--image-size)"], f"when {by} sizes the inputs", instead=fix,
+                        error=ExtractionError)
 
 
 def resolve_preprocessing(model: Any, transform: Any = None,
@@ -254,7 +254,7 @@ def resolve_preprocessing(model: Any, transform: Any = None,
                 f"transform of type {type(transform).__name__} is not understood; pass a callable, a torchvision "
                 f"weights enum member, a timm data config dict, or a Hugging Face tokenizer/processor."
             )
-        _unused_size(image_size, "the transform given (transform=)", " (or build the transform with that size)")
+        _unused_size(image_size, "the transform given (transform=)", "build the transform with that size")
         return prep
     for attr in ("processor", "tokenizer", "image_processor"):
         obj = getattr(model, attr, None)
@@ -262,14 +262,14 @@ def resolve_preprocessing(model: Any, transform: Any = None,
             prep = _from_object(obj, explicit=False)
             if prep is not None:
                 _unused_size(image_size, f"the model's own preprocessing (model.{attr})",
-                             " (or pass transform= to replace the model's preprocessing)")
+                             "pass transform= to replace the model's preprocessing")
                 prep.description = f"model.{attr}: {prep.description}"
                 return prep
     if getattr(model, "pretrained_cfg", None) is not None and type(model).__module__.startswith("timm"):
         from timm.data import create_transform, resolve_data_config
 
         _unused_size(image_size, "the model's own preprocessing (timm data config)",
-                     " (or pass transform= to replace the model's preprocessing)")
+                     "pass transform= to replace the model's preprocessing")
         cfg = resolve_data_config({}, model=model)
         tf = create_transform(**cfg)
         return Preprocessing("timm data config", f"timm.data.resolve_data_config(model) = {cfg}: {tf!r}", image=tf)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError
+from ..errors import ExtractionError, no_effect
 from ..store import StudyStore, _check_name
 from ._common import torch_module
 from .identity import Identity
@@ -67,8 +67,8 @@ def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_
     prep = resolve_preprocessing(model, transform, image_size)
     stim = as_stimuli(stimuli, stimulus_ids, prep)
     if stim.kind == "array" and not prep.explicit and image_size_given(image_size):
-        raise ExtractionError(f"image_size={image_size!r} has no effect on an array of stimuli (fed to the model as is); "
-                              "drop it, or pass transform= to transform each stimulus.")
+        raise no_effect([f"image_size={image_size!r}"], "on an array of stimuli", "fed to the model as is",
+                        "pass transform= to transform each stimulus", error=ExtractionError)
     spec = reduction_spec(reduction, stim.n)
     limit = parse_memory(memory_limit)
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
-from ..errors import ParameterError
+from ..errors import ParameterError, no_effect
 from ..kernels import rdm as _r
 from ..kernels.ridge import oof_predict
 from ..kernels.splits import check_fold_params, stimulus_folds
@@ -216,10 +216,8 @@ def ereg(
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
     if n_components != "auto" and (isinstance(eps, bool) or eps != 0.1):
-        raise ParameterError(
-            f"ereg: eps={eps!r} sets the Johnson-Lindenstrauss dimension of n_components='auto'; with "
-            f"n_components={n_components!r} it has no effect: drop it."
-        )
+        raise no_effect([f"eps={eps!r}"], f"with n_components={n_components!r}",
+                        "it sets the Johnson-Lindenstrauss dimension of n_components='auto'", caller="ereg")
     if n_components == "auto":
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
             raise ParameterError(f"The 'eps' parameter of ereg must be a float in (0, 1). Got {eps!r} instead.")

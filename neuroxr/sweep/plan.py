@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SweepConfigError
+from ..errors import SweepConfigError, no_effect
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
 from ..sets import SetRef
@@ -222,8 +222,8 @@ def plan_sweep(
     dirs = list(dict.fromkeys(metric_kind(d, metric_options) for d in dirs))
     unused = [k for k in (metric_options or {}) if (metric_kind(k, metric_options) if k == "rsa" else k) not in dirs]
     if unused:  # never options that silently do nothing
-        raise SweepConfigError(f"metric_options for {unused} have no effect: the sweep's directions {dirs} do not "
-                               f"include them; add them to directions or drop their options.")
+        raise no_effect([f"metric_options[{k!r}]" for k in unused], f"outside the sweep's directions {dirs}",
+                        instead=f"add the metric{'s' if len(unused) > 1 else ''} to directions", error=SweepConfigError)
     model_list = _select(store, models, store.models(), "models")
     layer_map: dict[str, list[str]] = {}
     if isinstance(layers, Mapping):

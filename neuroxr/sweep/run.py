@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import SweepConfigError
+from ..errors import SweepConfigError, no_effect
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
 from ..validation import check_int
@@ -144,13 +144,10 @@ def check_cluster_options(client: Any, options: Mapping[str, Any], spelling: Map
     unused += ["gram_spread"] if serial and options.get("gram_spread") is not None else []
     if not unused:
         return
-    one = len(unused) == 1
-    why = ("the run stays in this process (no cluster to size or to spread a Gram across)" if serial else
-           f"{'it sizes' if one else 'they size'} the embedded local cluster, not the workers of the scheduler at {client!r}")
-    raise SweepConfigError(
-        f"{', '.join(sp[k] for k in unused)} {'has' if one else 'have'} no effect with {sp['client']}={client!r}: {why}; "
-        f"drop {'it' if one else 'them'} or {sp['local']} (the embedded local cluster)."
-    )
+    why = ("the run stays in this process: no cluster to size or to spread a Gram across" if serial else
+           f"{'it sizes' if len(unused) == 1 else 'they size'} the embedded local cluster, not the workers of the scheduler at {client!r}")
+    raise no_effect([sp[k] for k in unused], f"with {sp['client']}={client!r}", why,
+                    f"{sp['local']} (the embedded local cluster)", error=SweepConfigError)
 
 
 def sweep(
@@ -275,8 +272,9 @@ def sweep(
         scheduler_address(client)
     entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
     if kw and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
-        raise SweepConfigError(f"score arguments {sorted(kw)} have no effect: the sweep runs no direction "
-                               f"(only {ordered(e.direction for e in entries)}); drop them or add a direction.")
+        raise no_effect([f"the score argument{'s' if len(kw) > 1 else ''} {', '.join(sorted(kw))}"],
+                        f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",
+                        instead="add a direction", error=SweepConfigError)
     metric_opts = {d: metric_params(d, metric_options) for d in ordered(e.direction for e in entries if e.is_metric)}
     backend = kw.get("backend")
     if (serial or client is None) and backend is not None:

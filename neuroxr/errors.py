@@ -20,7 +20,6 @@ __all__ = [
     "ExtractionError",
     "DataNotFoundError",
     "NeuroxrWarning",
-    "no_effect",
 ]
 
 

@@ -408,6 +408,26 @@ def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
     assert "revision" not in compute(st, "cka", "net.l1", "mA").provenance
 
 
+def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):
+    """eReg's projection draws over the units in unit_id order since revision 1: an entry computed
+    before (drawn over the stored unit order) is listed stale and never read back."""
+    from dataclasses import replace
+
+    from neuroxr.entries import kinds
+
+    st, f1, *_ = study
+    assert kinds.entry_revision("ereg", {"n_components": 4}) == kinds.KINDS["ereg"].revision == 1
+    monkeypatch.setitem(kinds.KINDS, "ereg", replace(kinds.KINDS["ereg"], revision=0))  # as before the fix
+    old = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
+    monkeypatch.undo()
+    assert lookup(st, "ereg", "net.l1", "mA", params={"n_components": 4}) is None
+    new = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
+    assert new.computed and new.path != old.path and new.provenance["revision"] == 1
+    rows = list_entries(st).query("kind == 'ereg'").set_index("path")
+    assert rows.loc[old.path, ["current", "revision"]].tolist() == [False, 0]
+    assert rows.loc[new.path, ["current", "revision"]].tolist() == [True, 1]
+
+
 def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     """Forward with PLS or an estimator mixed the time bins of time-resolved responses before
     revision 1, and every forward grouped the bins' missing stimuli together before revision 2: its

@@ -221,6 +221,8 @@ REVISIONS = {"forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 
              "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
+#: ereg (1): the random projection draws over the units in canonical order (sorted unit_id), not the stored order
+KINDS["ereg"] = replace(KINDS["ereg"], revision=1)
 
 
 def entry_revision(kind: str, params: Mapping[str, Any]) -> int:

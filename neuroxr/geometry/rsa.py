@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align
+from ..alignment import align, canonical_order
 from ..backend import to_numpy
 from ..errors import ParameterError, no_effect
 from ..kernels import rdm as _r
@@ -87,10 +87,13 @@ def crsa(
 
 def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features ``(n, p)``, trial-averaged responses ``(n, k)``, stimulus ids and neuroid ids, paired
-    and in canonical order."""
+    and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
     validate_features(features, name=_label(features, "features"))
     m = _canonical(_neural_mean(neural, name=_label(neural, "neural")))
     m, f = align(m, features, names=("neural", "features"))
+    units = canonical_order(f["unit_id"].values)  # sorted unit ids: eReg's projection draws over these positions
+    if not np.array_equal(units, np.arange(units.size)):
+        f = f.isel(unit=units)
     Y = np.asarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
     return np.asarray(f.values, dtype=np.float64), Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
 
@@ -187,21 +190,25 @@ def ereg(
     """Encoding regression after a sparse random projection of the features (Johnson-Lindenstrauss).
 
     Features are projected with ``sklearn.random_projection.SparseRandomProjection`` to
-    ``n_components`` dimensions (``"auto"``: ``johnson_lindenstrauss_min_dim(n_stimuli, eps=eps)``,
-    capped at the number of units; no projection when that is not smaller), then out-of-fold ridge
+    ``n_components`` dimensions (``"auto"``: ``johnson_lindenstrauss_min_dim(n_stimuli, eps=eps)``;
+    no projection when that is not smaller than the number of units), then out-of-fold ridge
     predictions (``alpha``, ``n_folds``, ``fold_seed``; folds over the canonical stimulus order)
-    of the trial-averaged responses are scored per neuroid by Pearson ``r``.
+    of the trial-averaged responses are scored per neuroid by Pearson ``r``. The projection is
+    drawn over the units in canonical order (``unit_id`` sorted as strings), so permuting the
+    units of ``features`` changes no number.
 
     Parameters
     ----------
     features : DataArray (stimulus, unit)
     neural : DataArray (stimulus, neuroid, repeat)
     n_components : int or "auto", default "auto"
+        An int is at most the number of units (equal: no projection).
     eps : float, default 0.1
     alpha : float, default 0.1
     n_folds, fold_seed : int, default 10, 0
     seed : int, default 0
-        ``random_state`` of the projection (a draw over units, not stimuli).
+        ``random_state`` of the projection (a draw over units, not stimuli); a non-default seed
+        is refused when no projection is drawn.
 
     Returns
     -------
@@ -227,7 +234,13 @@ def ereg(
     else:
         raise ParameterError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
     check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)
+    if n_components != "auto" and k > p:
+        raise ParameterError(f"ereg: n_components={k} exceeds the {p} units of features; drop it or pass at most {p}.")
     projected = k < p
+    if not projected and seed != 0:
+        when = (f"n_components='auto' draws only when its Johnson-Lindenstrauss dimension ({k} for {n} stimuli) is "
+                f"below the number of units ({p})" if n_components == "auto" else f"n_components={k} draws only below the {p} units")
+        raise no_effect([f"seed={seed!r}"], f"without a random projection, which {when}", caller="ereg")
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
         X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)

@@ -1,0 +1,52 @@
+"""The geometry functions' inputs and parameters: eReg's projection over unit ids, parameters that
+would change nothing refused, trial-averaged responses as the store's entries read them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr import LayoutError, features, neural
+from neuroxr import geometry as geo
+from neuroxr.errors import ParameterError
+
+
+def _data(n=40, p=30, k=8, T=4, seed=0):
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((n, p))
+    R = (F @ rng.standard_normal((p, k)) / np.sqrt(p))[:, :, None] + 0.5 * rng.standard_normal((n, k, T))
+    ids = np.array([f"img{i:02d}" for i in range(n)])
+    return features(F, stimulus_id=ids, model="net", layer="l1"), neural(R, stimulus_id=ids)
+
+
+# ---------------------------------------------------------------------------- eReg
+def test_ereg_projects_the_units_in_unit_id_order():
+    """The random projection draws over the units sorted by id: permuting them changes no number."""
+    from sklearn.random_projection import SparseRandomProjection
+
+    F, R = _data()
+    perm = np.random.default_rng(1).permutation(F.sizes["unit"])
+    a = geo.ereg(F, R, n_components=10, seed=3)
+    b = geo.ereg(F.isel(unit=perm), R, n_components=10, seed=3)
+    np.testing.assert_array_equal(a["r"].values, b["r"].values)
+    # unit ids "unit0", "unit1", "unit10", ...: the projection sees the columns in that (string) order
+    order = np.argsort(F["unit_id"].values.astype(str), kind="stable")
+    Xp = SparseRandomProjection(n_components=10, random_state=3).fit_transform(F.values[:, order])
+    ref = geo.ereg(features(np.asarray(Xp.toarray() if hasattr(Xp, "toarray") else Xp), F["stimulus_id"].values), R)
+    assert ref.attrs["projected"] == 0
+    np.testing.assert_allclose(a["r"].values, ref["r"].values, rtol=1e-10)
+
+
+def test_ereg_refuses_parameters_that_change_nothing():
+    F, R = _data(p=20)
+    with pytest.raises(ParameterError, match=r"^ereg: n_components=50 exceeds the 20 units of features; drop it or pass at most 20\.$"):
+        geo.ereg(F, R, n_components=50)
+    with pytest.raises(ParameterError, match=r"^ereg: seed=5 has no effect without a random projection, which "
+                                             r"n_components='auto' draws only when its Johnson-Lindenstrauss dimension \(\d+ for 40 stimuli\)"):
+        geo.ereg(F, R, seed=5)  # 'auto' asks for thousands of components: no projection of 20 units
+    with pytest.raises(ParameterError, match=r"^ereg: seed=5 has no effect .* n_components=20 draws only below the 20 units; drop it\.$"):
+        geo.ereg(F, R, n_components=20, seed=5)
+    full = geo.ereg(F, R, n_components=20)
+    assert full.attrs["projected"] == 0 and full.attrs["n_components"] == 20
+    assert geo.ereg(F, R, n_components=19, seed=5).attrs["projected"] == 1

@@ -131,8 +131,9 @@ def test_crsa_score_and_ceiling():
     assert float(ds["ceiling"]) == pytest.approx(np.mean(rs), rel=1e-12)
     assert ds.attrs["rdm_method"] == "correlation" and ds.attrs["seed"] == 3
     with pytest.raises(LayoutError, match="trial-averaged"):
-        geo.crsa(F, R.isel(repeat=[0]))
+        geo.crsa(F, R.isel(repeat=[0]), noise_ceiling=True)
     assert "ceiling" not in geo.crsa(F, R.isel(repeat=[0]), noise_ceiling=False)
+    assert "ceiling" not in geo.crsa(F, R.isel(repeat=[0]))  # the automatic ceiling needs 2 repeats
 
 
 def test_rdm_noise_ceiling_nili_bounds():
@@ -212,7 +213,7 @@ _BAD_PARAMS = [
     (lambda F, R: geo.ersa(F, R, alpha=np.inf), "alpha must be a finite non-negative number; got inf"),
     (lambda F, R: geo.ereg(F, R, alpha=-1.0), "alpha must be a finite non-negative number"),
     (lambda F, R: geo.ereg(F, R, eps=2.0), "The 'eps' parameter of ereg must be a float in"),
-    (lambda F, R: geo.crsa(F, R.isel(repeat=[0])), "or noise_ceiling=False"),
+    (lambda F, R: geo.crsa(F, R.isel(repeat=[0]), noise_ceiling=True), "or noise_ceiling=False"),
 ]
 
 

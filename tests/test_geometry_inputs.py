@@ -50,3 +50,29 @@ def test_ereg_refuses_parameters_that_change_nothing():
     full = geo.ereg(F, R, n_components=20)
     assert full.attrs["projected"] == 0 and full.attrs["n_components"] == 20
     assert geo.ereg(F, R, n_components=19, seed=5).attrs["projected"] == 1
+
+
+# ---------------------------------------------------------------------------- cRSA's automatic ceiling
+def test_crsa_ceiling_is_automatic_as_in_the_store(tmp_path):
+    """``noise_ceiling=None`` (the default, as the directions and the store's crsa entries): a
+    ceiling with repeats, none for trial-averaged data; asked for on one repeat it is refused."""
+    F, R = _data()
+    avg = nx.neural(R.mean("repeat"))  # one repeat
+    ds = geo.crsa(F, avg)
+    assert "ceiling" not in ds and ds.attrs["noise_ceiling"] == 0
+    assert float(ds["score"]) == float(geo.crsa(F, avg, noise_ceiling=False)["score"])
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_features("net", "l1", F)
+    st.write_neural("mA", avg)
+    assert nx.metric_value(nx.score(st, "crsa", "net.l1", "mA")) == pytest.approx(float(ds["score"]), rel=1e-10)
+    assert geo.crsa(F, R).attrs["noise_ceiling"] == 1 and "ceiling" in geo.crsa(F, R)
+    assert "ceiling" not in geo.crsa(F, geo.gram(F))  # a feature (Gram) target: no ceiling
+    with pytest.raises(LayoutError, match="1 repeat"):
+        geo.crsa(F, avg, noise_ceiling=True)
+    with pytest.raises(ParameterError, match=r"^crsa: seed=3 has no effect without a noise ceiling, which noise_ceiling=None "
+                                             r"draws only for neural data with at least 2 repeats .*; drop it\.$"):
+        geo.crsa(F, avg, seed=3)
+    with pytest.raises(ParameterError, match=r"^crsa: reps=3 has no effect with noise_ceiling=False .*; drop it or keep the ceiling\.$"):
+        geo.crsa(F, R, noise_ceiling=False, reps=3)
+    with pytest.raises(ParameterError, match="noise_ceiling must be True, False or None"):
+        geo.crsa(F, R, noise_ceiling="yes")

@@ -34,7 +34,7 @@ def crsa(
     neural: xr.DataArray,
     rdm_method: str = "correlation",
     compare_method: str = "spearman",
-    noise_ceiling: bool = True,
+    noise_ceiling: bool | None = None,
     seed: int = 0,
     reps: int = 10,
     backend: str | None = None,
@@ -48,11 +48,14 @@ def crsa(
         Paired with ``features`` by ``stimulus_id``.
     rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
     compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
-    noise_ceiling : bool, default True
-        Also report the split-half ceiling of the neural RDM (needs >= 2 repeats) and the
-        ceiled score ``score / ceiling``.
+    noise_ceiling : bool or None, default None
+        Also report the split-half ceiling of the neural RDM and the ceiled score
+        ``score / ceiling``. ``None`` (as the directions and the store's ``crsa`` entries): with a
+        ceiling when ``neural`` is neural data with at least 2 repeats, without one for
+        trial-averaged data (one repeat) or a feature / Gram target. ``True`` on data without
+        repeats is refused.
     seed, reps : int, default 0, 10
-        Split halves of the ceiling (drawn over the repeats).
+        Split halves of the ceiling (drawn over the repeats); refused when no ceiling is drawn.
     backend : str, optional
 
     Returns
@@ -62,11 +65,16 @@ def crsa(
     """
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
     compare_method = _r._normalize_compare_method(compare_method, "crsa")
-    if not noise_ceiling and (seed != 0 or reps != 10):
-        raise ParameterError(
-            f"crsa: seed={seed!r} and reps={reps!r} draw the split halves of the noise ceiling, which "
-            f"noise_ceiling=False turns off; drop them (or keep the ceiling)."
-        )
+    if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
+        raise ParameterError(f"crsa: noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+    if noise_ceiling is None:  # automatic: a ceiling when the neural data hold repeats
+        noise_ceiling = isinstance(neural, xr.DataArray) and "repeat" in neural.dims and neural.sizes["repeat"] >= 2
+        why = ("without a noise ceiling, which noise_ceiling=None draws only for neural data with at least 2 repeats", "")
+    else:
+        why = ("with noise_ceiling=False", "keep the ceiling")
+    inert = [f"{k}={v!r}" for k, v, d in (("seed", seed, 0), ("reps", reps, 10)) if v != d]
+    if not noise_ceiling and inert:
+        raise no_effect(inert, why[0], "seed and reps draw the split halves of the ceiling", why[1], caller="crsa")
     source, target = _label(features, "model"), _label(neural, "neural")
     features, neural = _canonical_any(features), _canonical_any(neural)
     model_rdm = rdm(features, rdm_method, backend=backend)

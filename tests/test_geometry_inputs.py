@@ -76,3 +76,34 @@ def test_crsa_ceiling_is_automatic_as_in_the_store(tmp_path):
         geo.crsa(F, R, noise_ceiling=False, reps=3)
     with pytest.raises(ParameterError, match="noise_ceiling must be True, False or None"):
         geo.crsa(F, R, noise_ceiling="yes")
+
+
+# ---------------------------------------------------------------------------- trial-averaged inputs
+@pytest.mark.parametrize("call", [
+    lambda F, M: geo.cka(F, M), lambda F, M: geo.rdm(M), lambda F, M: geo.crsa(F, M),
+    lambda F, M: geo.effective_dimensionality(M),
+], ids=["cka", "rdm", "crsa", "effective_dimensionality"])
+def test_stimulus_by_neuroid_responses_are_refused_with_the_fix(call):
+    F, R = _data()
+    M = R.mean("repeat")  # (stimulus, neuroid): neither layout
+    with pytest.raises(LayoutError, match=r"^neural: dims \('stimulus', 'neuroid'\) are neither features \(stimulus, unit\) nor "
+                                          r"neural data \(stimulus, neuroid, repeat\); .*expand_dims\('repeat', axis=-1\).*nx\.features") as e:
+        call(F, M)
+    assert "\n" not in str(e.value)
+
+
+def test_split_distance_averages_neural_responses_as_the_shape_entry(tmp_path):
+    from neuroxr.entries.metrics import averaged_as_features
+
+    F, R = _data()
+    ref = geo.split_distance(F, averaged_as_features(R), seed=2)
+    for args in ((F, R), (F, R.isel(repeat=[0]))):
+        ds = geo.split_distance(*args, seed=2)
+        assert ds["distance"].shape == (2,)
+    np.testing.assert_array_equal(geo.split_distance(F, R, seed=2)["distance"].values, ref["distance"].values)
+    np.testing.assert_array_equal(geo.split_distance(R, F, seed=2)["distance"].values,
+                                  geo.split_distance(averaged_as_features(R), F, seed=2)["distance"].values)
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_features("net", "l1", F)
+    st.write_neural("mA", R)
+    np.testing.assert_allclose(nx.score(st, "shape", "net.l1", "mA", seed=2)["score"].values, ref["distance"].values, rtol=1e-10)

@@ -96,6 +96,12 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
         return gram_stats(obj, backend=backend), _ids(obj), "gram"
     if isinstance(obj, xr.DataArray):
         _one_bin(obj, name)
+        if "neuroid" in obj.dims and "repeat" not in obj.dims:
+            raise LayoutError(
+                f"{name}: dims {tuple(obj.dims)} are neither features (stimulus, unit) nor neural data (stimulus, neuroid, "
+                "repeat); give trial-averaged responses their repeat dim (da.expand_dims('repeat', axis=-1) or "
+                "nx.neural(da)), or pass them as features (nx.features)."
+            )
         if "repeat" in obj.dims:
             m = _neural_mean(obj, name=name)
             F = m.transpose("stimulus", "neuroid").values

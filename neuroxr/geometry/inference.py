@@ -409,15 +409,9 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     ``stimulus_id``; neural responses averaged over repeats), with their ids."""
     from ..alignment import align
     from ._common import _canonical
+    from .shape import _trial_averaged
 
-    def as_features(A: Any) -> Any:
-        if isinstance(A, xr.DataArray) and "neuroid" in A.dims:
-            from ..entries.metrics import averaged_as_features
-
-            return averaged_as_features(A)
-        return A
-
-    X, Y = as_features(X), as_features(Y)
+    X, Y = _trial_averaged(X), _trial_averaged(Y)
     if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
         X = _canonical(X)
         X, Y = align(X, Y, names=("X", "Y"))

@@ -303,6 +303,17 @@ def pairwise_distances(
     return xr.Dataset({"train": train, "test": (("network", "network_"), Dte)}, attrs=attrs)
 
 
+def _trial_averaged(A: Any) -> Any:
+    """Neural responses ``(stimulus, neuroid, repeat)`` as their trial average in the feature layout
+    (the one average of the ``shape`` entries, :func:`neuroxr.entries.metrics.averaged_as_features`);
+    other inputs as given."""
+    if isinstance(A, xr.DataArray) and "repeat" in A.dims:
+        from ..entries.metrics import averaged_as_features
+
+        return averaged_as_features(A)
+    return A
+
+
 def split_distance(
     X: xr.DataArray,
     Y: xr.DataArray,
@@ -321,8 +332,9 @@ def split_distance(
 
     Parameters
     ----------
-    X, Y : DataArray (stimulus, unit)
-        Two representations (e.g. features and trial-averaged responses).
+    X, Y : DataArray (stimulus, unit) or neural DataArray (stimulus, neuroid, repeat)
+        Two representations; neural responses are averaged over repeats (NaN-mean, neuroids
+        lacking a stimulus dropped with a warning), as the store's ``shape`` entries average them.
     test_size : float in (0, 1), default 0.5
     seed : int, default 0
     alpha, center_columns, zero_pad, score_method
@@ -337,6 +349,7 @@ def split_distance(
     for arr, nm in ((X, "X"), (Y, "Y")):
         if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
             raise LayoutError(f"split_distance: {nm} must be a labeled DataArray (stimulus, unit); use LinearMetric for plain arrays.")
+    X, Y = _trial_averaged(X), _trial_averaged(Y)
     X, Y = align(_canonical(X), Y, names=("X", "Y"))
     ids = _ids(X)
     tr, te = split_train_test(ids, test_size, seed)

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.stats as ss
+import xarray as xr
 from scipy.spatial.distance import pdist, squareform
 
 import neuroxr as nx
@@ -378,3 +379,49 @@ def test_inference_refuses_time_resolved_responses(call, who):
     with pytest.raises(LayoutError, match=rf"^{who} is time-resolved \(dim 'time_bin', 3 bins\).*isel\(time_bin=0\)") as e:
         call(F, A)
     assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------------------- given draws, subject order
+def test_bootstrap_indices_are_checked_and_set_n_boot(rdms):
+    """``indices`` set the resamples: a different ``n_boot``, an unused ``seed``, ``over='subjects'``
+    and indices of the wrong shape or range are one-line errors before anything is computed."""
+    model, data = rdms
+    m, d = as_rdm(model, stimulus_id=IDS), [as_rdm(x, stimulus_id=IDS) for x in data]
+    idx = np.random.default_rng(0).integers(0, N, (10, N))
+    assert rsa_bootstrap(m, d, indices=idx).sizes["boot"] == 10
+    assert rsa_bootstrap(m, d, indices=idx, n_boot=10).sizes["boot"] == 10
+    assert rsa_bootstrap(m, d, indices=idx, seed=4, over="both").sizes["boot"] == 10  # seed draws the subjects
+    assert rsa_bootstrap(m, d).sizes["boot"] == 1000
+    X = nx.features(np.random.default_rng(1).normal(size=(N, 4)), IDS)
+    Y = nx.features(np.random.default_rng(2).normal(size=(N, 3)), IDS)
+    assert shape_bootstrap(X, Y, indices=idx, seed=4, n_perm=3).sizes["boot"] == 10  # seed draws the permutations
+    for call, who in ((lambda **kw: rsa_bootstrap(m, d, **kw), "rsa_bootstrap"), (lambda **kw: shape_bootstrap(X, Y, **kw), "shape_bootstrap")):
+        with pytest.raises(ParameterError, match=rf"^{who}: n_boot=500 but indices holds 10 resamples; drop n_boot"):
+            call(indices=idx, n_boot=500)
+        with pytest.raises(ParameterError, match=rf"^{who}: seed=5 has no effect with indices"):
+            call(indices=idx, seed=5)
+        with pytest.raises(ParameterError, match=rf"^{who}: indices must be an int array \(n_boot, 20\) .*got int64 of shape \(10, 12\)"):
+            call(indices=idx[:, :12])
+        with pytest.raises(ParameterError, match=rf"^{who}: indices must be .*; got values 1\.\.20\."):
+            call(indices=np.clip(idx + 1, 1, N))
+    with pytest.raises(ParameterError, match=r"^rsa_bootstrap: indices has no effect with over='subjects' .* or pass over='both'"):
+        rsa_bootstrap(m, d, indices=idx, over="subjects")
+
+
+@pytest.mark.parametrize("over", ["subjects", "both"])
+def test_subject_draws_follow_the_subjects_labels(rdms, over):
+    """Labeled subjects (distinct names) are drawn in the order of their labels, not of the list."""
+    model, data = rdms
+    m = as_rdm(model, stimulus_id=IDS)
+    named = [as_rdm(x, name, stimulus_id=IDS) for x, name in zip(data, "abc")]
+    a = rsa_bootstrap(m, named, over=over, n_boot=50, seed=1)
+    b = rsa_bootstrap(m, [named[2], named[0], named[1]], over=over, n_boot=50, seed=1)
+    np.testing.assert_allclose(b["score_boot"].values, a["score_boot"].values, rtol=1e-12)
+    stack = xr.concat(named[::-1], "rdm").assign_coords(rdm=["c", "b", "a"])
+    np.testing.assert_allclose(rsa_bootstrap(m, stack, over=over, n_boot=50, seed=1)["score_boot"].values,
+                               a["score_boot"].values, rtol=1e-12)
+    # crsa_bootstrap: each neural set's name labels its RDM
+    F = nx.features(np.random.default_rng(3).normal(size=(N, 6)), IDS)
+    sets = [nx.neural(np.random.default_rng(s).normal(size=(N, 4, 2)), IDS).rename(nm) for s, nm in ((4, "x"), (5, "y"))]
+    np.testing.assert_allclose(crsa_bootstrap(F, sets, over=over, n_boot=30)["score_boot"].values,
+                               crsa_bootstrap(F, sets[::-1], over=over, n_boot=30)["score_boot"].values, rtol=1e-12)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError
+from ..errors import ParameterError, no_effect
 from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
@@ -45,6 +45,44 @@ def _method(method: str) -> str:
     if m not in RSA_BOOT_METHODS:
         raise ParameterError(f"The 'method' parameter must be one of {RSA_BOOT_METHODS}. Got {method!r} instead.")
     return m
+
+
+def _draws(indices: Any, n: int, n_boot: int | None, seed: int, seed_used: bool, caller: str) -> np.ndarray:
+    """The stimulus draws: ``indices`` checked (an int array ``(B, n)`` of positions ``0 .. n-1``
+    of the canonical order), or ``n_boot`` (default 1000) drawn with ``seed``. Given with
+    ``indices``, ``n_boot`` must equal its rows and ``seed`` is refused unless something else draws
+    with it (``seed_used``)."""
+    if indices is None:
+        return rs.bootstrap_indices(n, 1000 if n_boot is None else n_boot, seed)
+    idx = np.asarray(indices)
+    what = f"an int array (n_boot, {n}) of positions 0..{n - 1} of the canonical stimulus order (one row per resample)"
+    if idx.ndim != 2 or idx.shape[0] < 1 or idx.shape[1] != n or idx.dtype.kind not in "iu":
+        raise ParameterError(f"{caller}: indices must be {what}; got {idx.dtype} of shape {idx.shape}.")
+    if (idx < 0).any() or (idx >= n).any():
+        raise ParameterError(f"{caller}: indices must be {what}; got values {idx.min()}..{idx.max()}.")
+    if n_boot is not None and n_boot != idx.shape[0]:
+        raise ParameterError(f"{caller}: n_boot={n_boot!r} but indices holds {idx.shape[0]} resamples; drop n_boot (indices set it).")
+    if seed != 0 and not seed_used:
+        raise no_effect([f"seed={seed!r}"], "with indices", "it draws the resamples that indices gives", caller=caller)
+    return idx
+
+
+def _subject_order(data_rdms: Any) -> np.ndarray | None:
+    """Positions that sort the subjects by their labels, or None when they have none to sort by.
+
+    Labels: the first-dim coord of a stacked DataArray, or each DataArray's ``label`` attr (set by
+    :func:`neuroxr.rdm` from the input's name or model/layer) or name; all present and distinct.
+    """
+    if isinstance(data_rdms, xr.DataArray) and data_rdms.ndim == 3:
+        d = data_rdms.dims[0]
+        labels = list(data_rdms[d].values) if d in data_rdms.coords else None
+    elif isinstance(data_rdms, (list, tuple)):
+        labels = [x.attrs.get("label", x.name) if isinstance(x, xr.DataArray) else None for x in data_rdms]
+    else:
+        return None
+    if labels is None or any(lb is None for lb in labels) or len(set(map(str, labels))) < len(labels):
+        return None
+    return np.argsort(np.asarray(labels).astype(str), kind="stable")
 
 
 def _model_and_data(model_rdm: Any, data_rdms: Any) -> tuple[xr.DataArray, xr.DataArray]:
@@ -152,7 +190,7 @@ def rsa_bootstrap(
     data_rdms: Any,
     *,
     method: str = "corr",
-    n_boot: int = 1000,
+    n_boot: int | None = None,
     seed: int = 0,
     level: float = 0.95,
     over: str = "stimuli",
@@ -174,12 +212,18 @@ def rsa_bootstrap(
     method : {"corr", "cosine", "spearman"}, default "corr"
         RDM comparison (rsatoolbox's names; ``"pearson"`` = ``"corr"``).
     n_boot, seed, level
-        Resamples, their seed, the interval's level (percentile intervals).
+        Resamples (default 1000), their seed, the interval's level (percentile intervals).
     over : {"stimuli", "subjects", "both"}, default "stimuli"
         Resample stimuli (rsatoolbox's ``eval_bootstrap_pattern``), subjects (its
-        ``eval_bootstrap_rdm``; the noise ceiling is then not resampled), or both.
+        ``eval_bootstrap_rdm``; the noise ceiling is then not resampled), or both. Subjects are
+        drawn in the order of their labels (a stacked DataArray's ``rdm`` coord, or each RDM's
+        ``label`` attr, which :func:`neuroxr.rdm` takes from the data's name) when all are
+        labeled and distinct; otherwise they are identified by their position in ``data_rdms``,
+        and reordering the list changes the subject draws.
     indices : ndarray of int, shape (n_boot, n), optional
-        Stimulus draws (positions of the canonical order) to use instead of drawing them.
+        Stimulus draws (positions 0..n-1 of the canonical order) to use instead of drawing them;
+        they set ``n_boot`` (an ``n_boot`` that differs is refused, and so is ``seed`` unless
+        ``over="both"`` draws the subjects with it). Refused with ``over="subjects"``.
     noise_ceiling : bool, default True
         Also bootstrap rsatoolbox's leave-one-subject-out noise ceiling (needs 2 subjects).
 
@@ -194,8 +238,14 @@ def rsa_bootstrap(
     if over not in ("stimuli", "subjects", "both"):
         raise ParameterError(f"The 'over' parameter must be one of ('stimuli', 'subjects', 'both'). Got {over!r} instead.")
     rs._check_level(level)
+    if over == "subjects" and indices is not None:
+        raise no_effect(["indices"], "with over='subjects'", "its rows are stimulus draws; subjects are drawn with seed",
+                        "pass over='both' to resample the stimuli too", caller="rsa_bootstrap")
     a_da, stack = _model_and_data(model_rdm, data_rdms)
     a_da, stack = _canonical_any(a_da), _canonical_any(stack)
+    order = _subject_order(data_rdms)
+    if order is not None and not np.array_equal(order, np.arange(order.size)):  # draws over subjects by label
+        stack = stack.isel({stack.dims[0]: order})
     a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"))
     a, bs, W = _prepared_rdms(a_da, stack, method, "rsa_bootstrap")
     S, n = bs.shape[0], a.shape[0]
@@ -205,11 +255,11 @@ def rsa_bootstrap(
     if over == "subjects":
         if S < 2:
             raise ParameterError("over='subjects' needs at least 2 data RDMs; pass one RDM per subject or over='stimuli'.")
-        sc = rs.counts(rs.bootstrap_indices(S, n_boot, seed, stream=1), S)
+        sc = rs.counts(rs.bootstrap_indices(S, 1000 if n_boot is None else n_boot, seed, stream=1), S)
         score_b = (sc * full["score"]).sum(axis=1) / S
         boot = {"score": score_b}
     else:
-        idx = rs.bootstrap_indices(n, n_boot, seed) if indices is None else np.asarray(indices)
+        idx = _draws(indices, n, n_boot, seed, over == "both", "rsa_bootstrap")
         parts: dict[str, list[np.ndarray]] = {}
         for lo in range(0, idx.shape[0], _BATCH):
             res = _evaluate(rs.counts(idx[lo : lo + _BATCH], n), a, bs, centred, ceiling, W)
@@ -248,7 +298,7 @@ def crsa_bootstrap(
     **kwargs: Any,
 ) -> xr.Dataset:
     """:func:`rsa_bootstrap` of classical RSA: the RDM of ``features`` against the RDM of each
-    neural set in ``neural`` (one DataArray, or a list of them: one subject / animal each).
+    neural set in ``neural`` (one DataArray, or a list of them: one subject / animal each, labeled by its name for ``over``).
 
     ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...).
     """
@@ -393,12 +443,15 @@ def ersa_bootstrap(
     te_ids = np.asarray(ids)[te]
     model = as_rdm(np.asarray(to_numpy(_kr.rdm(P_te, rdm_method))), "ersa predictions", te_ids)
     data = as_rdm(np.asarray(to_numpy(_kr.rdm(Y[te], rdm_method))), "neural", te_ids)
+    seed = int(kwargs.get("seed", 0))
+    if n_perm and kwargs.get("indices") is not None:  # the seed draws the permutations only
+        kwargs = {k: v for k, v in kwargs.items() if k != "seed"}
     out = rsa_bootstrap(model, data, method=compare_method, noise_ceiling=False, **kwargs)
     if n_perm:
-        perm = rsa_permutation(model, data, method=compare_method, n_perm=n_perm, seed=int(kwargs.get("seed", 0)))
+        perm = rsa_permutation(model, data, method=compare_method, n_perm=n_perm, seed=seed)
         out["p"] = perm["p"]
         out["score_null"] = perm["score_null"]
-    out.attrs.update(rdm_method=rdm_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
+    out.attrs.update(seed=seed, rdm_method=rdm_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
                      n_test=int(te.size), n_perm=int(n_perm))
     return out
 
@@ -446,7 +499,7 @@ def shape_bootstrap(
     center_columns: bool = True,
     zero_pad: bool = True,
     score_method: str = "angular",
-    n_boot: int = 1000,
+    n_boot: int | None = None,
     seed: int = 0,
     level: float = 0.95,
     indices: np.ndarray | None = None,
@@ -470,9 +523,12 @@ def shape_bootstrap(
     alpha, center_columns, zero_pad, score_method
         As :class:`neuroxr.geometry.LinearMetric`.
     n_boot, seed, level
-        Resamples, their seed (``default_rng([seed, 0])``), the percentile interval's level.
+        Resamples (default 1000), their seed (``default_rng([seed, 0])``), the percentile
+        interval's level.
     indices : ndarray of int, shape (n_boot, n), optional
-        Stimulus draws (positions of the canonical order) to use instead of drawing them.
+        Stimulus draws (positions 0..n-1 of the canonical order) to use instead of drawing them;
+        they set ``n_boot`` (an ``n_boot`` that differs is refused, and so is ``seed`` unless
+        ``n_perm`` draws permutations with it).
     n_perm : int, default 0
         Permutations of the null (0: none).
 
@@ -494,7 +550,7 @@ def shape_bootstrap(
     n = X.shape[0]
     width = metric.pad_width(X.shape[1], Y.shape[1])
     a = float(alpha)
-    idx = rs.bootstrap_indices(n, n_boot, seed) if indices is None else np.asarray(indices)
+    idx = _draws(indices, n, n_boot, seed, bool(n_perm), "shape_bootstrap")
 
     def fit_distance(Xr: np.ndarray, Yr: np.ndarray) -> float:  # rows already centred (or not centred at all)
         mx, Xw, Zx = _ks.partial_fit(Xr, a, False, n_columns=width)

@@ -137,10 +137,42 @@ def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.D
     return False, note
 
 
-def subset(rng: np.random.Generator, size: int, max_n: int | None) -> np.ndarray | None:
+def subset(rng: np.random.Generator, size: int, max_n: int | None, order: np.ndarray | None = None) -> np.ndarray | None:
+    """A random subset of ``max_n`` of ``size`` predictors (``None``: all of them, when ``max_n`` is
+    ``None`` or not below ``size``), drawn over the predictors in canonical id order: ``order`` the
+    positions that sort their ids (:func:`id_order`; ``None``: they are sorted already). Returns
+    the drawn positions in canonical order, so permuting the predictors draws the same ones by id."""
     if max_n is None or size <= max_n:
         return None
-    return np.sort(rng.choice(size, int(max_n), replace=False))
+    pick = np.sort(rng.choice(size, int(max_n), replace=False))
+    return pick if order is None else order[pick]
+
+
+#: the id coord of each dim whose members a direction fits or scores
+_ID_COORDS = {"unit": "unit_id", "neuroid": "neuroid_id"}
+
+
+def id_order(da: xr.DataArray, dim: str) -> np.ndarray:
+    """Positions that put the units or neuroids (``dim``) of ``da`` in canonical order: sorted ids
+    compared as strings, as :func:`neuroxr.alignment.canonical_order` sorts stimuli."""
+    return canonical_order(np.asarray(da[_ID_COORDS[dim]].values))
+
+
+def by_id(da: xr.DataArray, dim: str) -> tuple[xr.DataArray, np.ndarray | None]:
+    """``da`` with its ``dim`` in canonical id order (:func:`id_order`), and that order (``None``
+    when it is the input's): what a fit that depends on the order of its columns (a joint fit of
+    all targets, a coordinate-descent fit of the predictors) reads, so that permuting them changes
+    no number. :func:`in_input_order` puts a result over ``dim`` back."""
+    order = id_order(da, dim)
+    if np.array_equal(order, np.arange(order.size)):
+        return da, None
+    return da.isel({dim: order}), order
+
+
+def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dataset:
+    """A result over ``dim`` computed on :func:`by_id`'s ``da.isel({dim: order})``, back in the
+    input's order."""
+    return ds if order is None else ds.isel({dim: np.argsort(order)})
 
 
 def progress_iter(reps: int, progress: bool | Callable[[Iterable[int]], Iterable[int]], desc: str) -> Iterable[int]:

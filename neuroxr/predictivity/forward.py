@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
+from ..errors import no_effect
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
@@ -22,6 +23,7 @@ from ..kernels.regressors import (
     DEFAULT_RIDGECV_ALPHAS,
     Regressor,
     fits_jointly,
+    with_regressor,
 )
 from ..kernels.splits import (
     SplitHalves,
@@ -127,6 +129,10 @@ def forward(
         is paired by ``stimulus_id``; an array or ``GramStats`` must be in the features' own stimulus order. With
         ridge/linear and no ``max_n``, the forward direction then needs no feature values; a
         dask-backed (lazy) ``features`` is streamed the same way (Gram reduced over unit chunks).
+        Other regressors and ``max_n`` fit the feature values, so ``gram`` with them is a
+        :class:`~neuroxr.errors.ParameterError`. A Gram of other features is a
+        :class:`~neuroxr.errors.LayoutError`: its unit count (where it records one) and, for
+        in-memory features, its diagonal (the centred rows' sums of squares) must be theirs.
 
     Returns
     -------
@@ -179,6 +185,10 @@ def _forward(
         min_reliability=min_reliability, n_components=n_components,
     )
     shared = isinstance(regressor, str) and regressor in ("ridge", "linear")
+    if gram is not None and not (shared and max_n is None):
+        raise no_effect(["gram"], f"with max_n={max_n!r}" if shared else with_regressor(regressor),
+                        "a precomputed Gram serves ridge and linear on every unit",
+                        "leave max_n unset" if shared else "pass regressor='ridge' or 'linear'")
     features = validate_features(features, name="features")
     neural = validate_neural(neural, name="neural")
     ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])

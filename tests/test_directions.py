@@ -131,6 +131,8 @@ def test_sklearn_regressors_fold_by_fold(problem, regressor):
 
     F, R = problem["F"], problem["R"]
     ds = d.forward(nx.features(F), nx.neural(R), reps=1, seed=0, regressor=regressor, noise_ceiling=False, keep_predictions=True)
+    units = np.argsort(nx.features(F).unit_id.values.astype(str))  # the fits see the units by id
+    neuroids = np.argsort(nx.neural(R).neuroid_id.values.astype(str))  # and pls the neuroids
     F, R = _canonical(F, R)  # predictions come back in the canonical stimulus order
     np.testing.assert_array_equal(ds.stimulus_id.values, np.sort(ds.stimulus_id.values))
     mean = np.nanmean(R, axis=2)
@@ -138,7 +140,7 @@ def test_sklearn_regressors_fold_by_fold(problem, regressor):
     for tr, te in kfold_indices(F.shape[0], 10, 0):
         est = {"lasso": linear_model.Lasso(alpha=0.1), "elasticnet": linear_model.ElasticNet(alpha=0.1),
                "pls": PLSRegression(n_components=20)}[regressor]
-        P[te] = est.fit(F[tr], mean[tr]).predict(F[te])
+        P[np.ix_(te, neuroids)] = est.fit(F[tr][:, units], mean[tr][:, neuroids]).predict(F[te][:, units])
     np.testing.assert_allclose(ds.prediction.isel(rep=0).values, P, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ds.r.isel(rep=0).values, pearson(mean, P), rtol=1e-10)
 

@@ -444,11 +444,59 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
-    assert pls.provenance["revision"] == est.provenance["revision"] == ridge.provenance["revision"] == 2
+    # forward's revision 2, and one more for fitting the targets in canonical id order (not for ridge)
+    assert pls.provenance["revision"] == est.provenance["revision"] == 3 and ridge.provenance["revision"] == 2
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)
         np.testing.assert_allclose(pls.dataset.ev.isel(time_bin=t).values, ref.ev.values, rtol=1e-9)
+
+
+def _revision_before_ordering_by_id(kind, params):
+    """``entry_revision`` before the fits and max_n's subsets read units and neuroids by id."""
+    from collections.abc import Mapping
+
+    from neuroxr.entries.kinds import get_kind
+    from neuroxr.kernels.regressors import fits_jointly
+
+    rev, reg = get_kind(kind).revision, params.get("regressor")
+    if get_kind(kind).name == "forward" and (isinstance(reg, Mapping) or fits_jointly(reg)):
+        rev = max(rev, 1)
+    return rev
+
+
+def test_entries_whose_fits_now_read_units_and_neuroids_by_id_are_stale(study, monkeypatch):
+    """Joint fits (PLS, estimators), lasso/elasticnet, max_n subsets and brainscore's PLS once
+    depended on the order of units/neuroids: their entries of the older revision are stale, the
+    others' (ridge without max_n, every other metric) stay current."""
+    from sklearn.cross_decomposition import PLSRegression
+
+    from neuroxr.entries import engine, kinds
+
+    st, *_ = study
+    changed = {"pls": ("forward", "net.l1", "mA", {"reps": 1, "regressor": "pls", "n_components": 3}),
+               "estimator": ("inter_animal", "mA", "mB", {"reps": 1, "regressor": PLSRegression(2)}),
+               "lasso": ("model_to_model", "net.l1", "net.l2", {"regressor": "lasso"}),
+               "max_n": ("reverse", "mA", "net.l1", {"reps": 1, "max_n": 3}),
+               "max_n and pls": ("forward", "net.l1", "mA", {"reps": 1, "max_n": 4, "regressor": "pls", "n_components": 3}),
+               "brainscore": ("brainscore", "net.l1", "mA", {"n_components": 3, "n_splits": 2})}
+    kept = {"ridge": ("forward", "net.l1", "mA", {"reps": 1}), "linear": ("reverse", "mA", "net.l1", {"reps": 1, "regressor": "linear"}),
+            "ridgecv": ("model_to_model", "net.l1", "net.l2", {"regressor": "ridgecv"}), "cka": ("cka", "net.l1", "mA", {})}
+    monkeypatch.setattr(engine, "entry_revision", _revision_before_ordering_by_id)
+    monkeypatch.setattr(kinds, "entry_revision", _revision_before_ordering_by_id)
+    old = {name: compute(st, *case[:3], params=case[3]) for name, case in {**changed, **kept}.items()}
+    assert list_entries(st).current.all()
+    monkeypatch.undo()
+    rows = list_entries(st).set_index("path")
+    for name, entry in old.items():
+        kind, src, tgt, params = {**changed, **kept}[name]
+        now = kinds.entry_revision(kind, kinds.get_kind(kind).fill(params))
+        if name in changed:
+            assert now == entry.provenance.get("revision", 0) + (2 if name == "max_n and pls" else 1), name
+            assert not rows.loc[entry.path, "current"] and lookup(st, kind, src, tgt, params=params) is None, name
+        else:
+            assert now == entry.provenance.get("revision", 0), name
+            assert rows.loc[entry.path, "current"] and lookup(st, kind, src, tgt, params=params) == entry.path, name
 
 
 @pytest.mark.parametrize(("kind", "target", "a", "b"), [

@@ -60,3 +60,99 @@ def test_precomputed_gram_is_in_the_features_order(data):
     ref = pv.forward(F, data["A"], reps=2)
     assert ds.attrs["streamed"]
     xr.testing.assert_allclose(ds.ev, ref.ev, rtol=1e-9)
+
+
+# ---------------------------------------------------------------- units and neuroids: by id, never by position
+def _shuffle(da, dim, seed=7):
+    return da.isel({dim: np.random.default_rng(seed).permutation(da.sizes[dim])})
+
+
+def _same_by_id(a, b, dim, rtol=1e-10):
+    key = "unit_id" if dim == "unit" else "neuroid_id"
+    xr.testing.assert_allclose(a.sortby(key), b.sortby(key), rtol=rtol, atol=1e-12)
+
+
+# direction -> (call, the predictor's input and dim, the target's input and dim)
+SOURCES = {
+    "forward": (lambda s, t, **kw: pv.forward(s, t, reps=2, seed=1, **kw), ("F", "unit"), ("A", "neuroid")),
+    "reverse": (lambda s, t, **kw: pv.reverse(s, t, reps=2, seed=1, **kw), ("A", "neuroid"), ("F", "unit")),
+    "inter_animal": (lambda s, t, **kw: pv.inter_animal(s, t, reps=2, seed=1, **kw), ("A", "neuroid"), ("B", "neuroid")),
+    "model_to_model": (lambda s, t, **kw: pv.model_to_model(s, t, reps=2, **kw), ("F", "unit"), ("F2", "unit")),
+}
+
+
+@pytest.mark.parametrize("direction", list(SOURCES))
+def test_max_n_subsets_are_drawn_by_id(data, direction):
+    """Permuting the predictor's units/neuroids draws the same max_n subsets, by id."""
+    call, (src, sdim), (tgt, tdim) = SOURCES[direction]
+    ref = call(data[src], data[tgt], max_n=4)
+    _same_by_id(ref, call(_shuffle(data[src], sdim), data[tgt], max_n=4), tdim)
+
+
+def _pls():
+    from sklearn.cross_decomposition import PLSRegression
+
+    return PLSRegression(3)
+
+
+@pytest.mark.parametrize("regressor", ["pls", "estimator"])
+@pytest.mark.parametrize("direction", list(SOURCES))
+def test_joint_fits_ignore_the_target_order(data, direction, regressor):
+    """A joint fit (PLS's NIPALS starts from the first target column) fits the targets in canonical
+    id order: permuting them changes no number, and the result keeps the caller's order."""
+    call, (src, _), (tgt, tdim) = SOURCES[direction]
+    kw = {"regressor": "pls", "n_components": 3} if regressor == "pls" else {"regressor": _pls()}
+    ref = call(data[src], data[tgt], keep_predictions=True, **kw)
+    shuffled = _shuffle(data[tgt], tdim).isel({tdim: slice(None, None, -1)})  # another first target
+    ds = call(data[src], shuffled, keep_predictions=True, **kw)
+    key = "unit_id" if tdim == "unit" else "neuroid_id"
+    np.testing.assert_array_equal(ds[key].values, shuffled[key].values)
+    _same_by_id(ref, ds, tdim)
+
+
+@pytest.mark.parametrize("direction", list(SOURCES))
+def test_lasso_ignores_the_predictor_order(data, direction):
+    """Lasso's coordinate descent depends on the order of its predictors: they are in canonical id order."""
+    call, (src, sdim), (tgt, tdim) = SOURCES[direction]
+    ref = call(data[src], data[tgt], regressor="lasso")
+    _same_by_id(ref, call(_shuffle(data[src], sdim), data[tgt], regressor="lasso"), tdim)
+
+
+def test_time_resolved_joint_fit_ignores_the_neuroid_order():
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    ref = pv.forward(F, A, reps=2, regressor="pls", n_components=3)
+    _same_by_id(ref, pv.forward(F, _shuffle(A, "neuroid"), reps=2, regressor="pls", n_components=3), "neuroid")
+
+
+def test_brainscore_ignores_the_neuroid_order(data):
+    A = data["A"].fillna(0.0)
+    ref = pv.brainscore(data["F"], A, n_components=3, n_splits=3)
+    ds = pv.brainscore(data["F"], _shuffle(A, "neuroid"), n_components=3, n_splits=3)
+    _same_by_id(ref, ds, "neuroid")
+
+
+# ---------------------------------------------------------------- gram=: used, or refused
+@pytest.mark.parametrize("kw", [{"regressor": "pls", "n_components": 3}, {"max_n": 4}, {"regressor": "lasso"}])
+def test_gram_with_a_fit_of_the_feature_values_is_refused(data, kw):
+    G = nx.geometry.gram(data["F"])
+    with pytest.raises(nx.errors.ParameterError, match=r"^gram has no effect with .*; drop it"):
+        pv.forward(data["F"], data["A"], reps=1, gram=G, **kw)
+
+
+def test_a_gram_of_other_features_is_refused(data):
+    from neuroxr.geometry import gram_stats
+
+    F, A = data["F"], data["A"]
+    other = F.copy(data=np.random.default_rng(0).normal(size=F.shape))  # same stimulus ids and units
+    for G in (nx.geometry.gram(other), gram_stats(nx.geometry.gram(other)), gram_stats(nx.geometry.gram(other)).K):
+        with pytest.raises(nx.errors.LayoutError, match=r"^gram: its diagonal .* compute it from these features"):
+            pv.forward(F, A, reps=1, gram=G)
+    wider = nx.features(np.random.default_rng(1).normal(size=(F.sizes["stimulus"], 20)), F.stimulus_id.values)
+    with pytest.raises(nx.errors.LayoutError, match=r"^gram: it was computed from 20 units but the features have 12"):
+        pv.forward(F.chunk({"unit": 4}), A, reps=1, gram=gram_stats(nx.geometry.gram(wider)))
+    # the Gram of these features, labeled, as stats, or as an array, and in float32, is accepted
+    G = nx.geometry.gram(F)
+    for g in (G, gram_stats(G), nx.geometry.gram(F, dtype="float32")):
+        pv.forward(F, A, reps=1, gram=g)

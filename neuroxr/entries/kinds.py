@@ -226,11 +226,26 @@ KINDS["ereg"] = replace(KINDS["ereg"], revision=1)
 
 
 def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
-    """The revision an entry of ``kind`` with ``params`` gets now: the kind's, or 1 for a forward
-    entry with a regressor that fits its targets jointly (PLS, an estimator; given as the object or
-    as its identity): such a fit mixed the time bins of time-resolved responses before revision 1."""
-    rev = get_kind(kind).revision
+    """The revision an entry of ``kind`` with ``params`` gets now: the kind's, raised by one for each
+    fix that changed only some of its entries' numbers, so a later raise of the kind's revision
+    raises these too:
+
+    - a direction's entry with a fit that depends on the order of its columns: a joint fit (PLS,
+      an estimator; given as the object or as its identity) of the targets, or lasso / elasticnet
+      (coordinate descent) of the predictors, once in the input's unit/neuroid order and now in
+      canonical id order (a forward joint fit also mixed the time bins before forward's revision 1);
+    - a direction's entry with ``max_n``: its subsets were drawn over the predictors' positions,
+      now over their canonical id order;
+    - every brainscore entry: its PLS fitted the neuroids in the input's order.
+    """
+    k = get_kind(kind)
+    rev = k.revision
     reg = params.get("regressor")
-    if get_kind(kind).name == "forward" and (isinstance(reg, Mapping) or fits_jointly(reg)):
-        rev = max(rev, 1)
+    if k.name in DIRECTION_KINDS:
+        if isinstance(reg, Mapping) or fits_jointly(reg) or reg in ("lasso", "elasticnet"):
+            rev += 1
+        if params.get("max_n") is not None:
+            rev += 1
+    elif k.name == "brainscore":
+        rev += 1
     return rev

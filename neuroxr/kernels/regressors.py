@@ -68,8 +68,9 @@ def is_estimator(obj: Any) -> bool:
 
 def fits_jointly(regressor: Any) -> bool:
     """Whether ``regressor`` fits its targets jointly (``pls``, or any estimator object), so a
-    target's predictions depend on the other targets; ridge, linear, lasso, elasticnet, ridgecv
-    (one penalty per target) and univariate fit each target on its own."""
+    target's predictions depend on the other targets (and, for PLS, on which comes first); ridge,
+    linear, lasso, elasticnet, ridgecv (one penalty per target) and univariate fit each target on
+    its own. The directions give such a fit its targets in canonical id order."""
     return is_estimator(regressor) or (isinstance(regressor, str) and regressor == "pls")
 
 

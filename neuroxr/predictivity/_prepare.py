@@ -137,10 +137,42 @@ def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.D
     return False, note
 
 
-def subset(rng: np.random.Generator, size: int, max_n: int | None) -> np.ndarray | None:
+def subset(rng: np.random.Generator, size: int, max_n: int | None, order: np.ndarray | None = None) -> np.ndarray | None:
+    """A random subset of ``max_n`` of ``size`` predictors (``None``: all of them, when ``max_n`` is
+    ``None`` or not below ``size``), drawn over the predictors in canonical id order: ``order`` the
+    positions that sort their ids (:func:`id_order`; ``None``: they are sorted already). Returns
+    the drawn positions in canonical order, so permuting the predictors draws the same ones by id."""
     if max_n is None or size <= max_n:
         return None
-    return np.sort(rng.choice(size, int(max_n), replace=False))
+    pick = np.sort(rng.choice(size, int(max_n), replace=False))
+    return pick if order is None else order[pick]
+
+
+#: the id coord of each dim whose members a direction fits or scores
+_ID_COORDS = {"unit": "unit_id", "neuroid": "neuroid_id"}
+
+
+def id_order(da: xr.DataArray, dim: str) -> np.ndarray:
+    """Positions that put the units or neuroids (``dim``) of ``da`` in canonical order: sorted ids
+    compared as strings, as :func:`neuroxr.alignment.canonical_order` sorts stimuli."""
+    return canonical_order(np.asarray(da[_ID_COORDS[dim]].values))
+
+
+def by_id(da: xr.DataArray, dim: str) -> tuple[xr.DataArray, np.ndarray | None]:
+    """``da`` with its ``dim`` in canonical id order (:func:`id_order`), and that order (``None``
+    when it is the input's): what a fit that depends on the order of its columns (a joint fit of
+    all targets, a coordinate-descent fit of the predictors) reads, so that permuting them changes
+    no number. :func:`in_input_order` puts a result over ``dim`` back."""
+    order = id_order(da, dim)
+    if np.array_equal(order, np.arange(order.size)):
+        return da, None
+    return da.isel({dim: order}), order
+
+
+def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dataset:
+    """A result over ``dim`` computed on :func:`by_id`'s ``da.isel({dim: order})``, back in the
+    input's order."""
+    return ds if order is None else ds.isel({dim: np.argsort(order)})
 
 
 def progress_iter(reps: int, progress: bool | Callable[[Iterable[int]], Iterable[int]], desc: str) -> Iterable[int]:
@@ -430,11 +462,13 @@ def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
 
 def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """The column-centred Gram of the features (given in the features' own stimulus order, or
-    reduced over unit chunks), in the canonical order, kept stimuli only."""
+    reduced over unit chunks), in the canonical order, kept stimuli only. A given ``gram`` is
+    checked against the features (:func:`check_gram`)."""
     from ..backend import to_numpy
     from ..kernels.gram import GramStats, gram_dask
 
     n = features.sizes["stimulus"]
+    n_units = None
     if gram is None:
         K = gram_dask(features.data, dtype="float64").K  # features are already in canonical order (float64 as in memory)
         order = np.arange(n)
@@ -445,10 +479,12 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
         if not np.array_equal(stimulus_ids(g), stimulus_ids(features)):
             raise LayoutError("gram: its stimulus ids are not the features'; compute it from these features "
                               "(neuroxr.geometry.gram(features)).")
-        K, order = g["K"].values, np.arange(n)
+        K, order, n_units = g["K"].values, np.arange(n), g.attrs.get("n_units")
     else:
-        K = gram.K if isinstance(gram, GramStats) else gram
-    K = np.asarray(to_numpy(K), dtype=np.float64)
+        K, n_units = (gram.K, gram.n_units) if isinstance(gram, GramStats) else (gram, None)
+    K = to_numpy(K)
+    exact = np.asarray(K).dtype == np.float64
+    K = np.asarray(K, dtype=np.float64)
     if K.shape != (n, n):
         raise LayoutError(f"gram: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
     if not np.isfinite(K).all():
@@ -456,7 +492,38 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
             "features: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a chunk "
             "missing from the store. Re-extract the layer or drop the bad units."
         )
+    if gram is not None:
+        check_gram(features, np.diagonal(K)[order], n_units, rtol=1e-6 if exact else 1e-3)
     idx = order[keep]
     return K[np.ix_(idx, idx)]
 
 
+def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rtol: float = 1e-6,
+               block_bytes: int = 64 * 2**20) -> None:
+    """One-line :class:`~neuroxr.errors.LayoutError` unless a given Gram belongs to ``features``:
+    its unit count (``n_units``, where the Gram records it) is theirs and, for in-memory features,
+    its diagonal ``diag`` (canonical stimulus order) is their column-centred rows' sums of squares
+    within ``rtol`` of its largest value (one pass over the features, ``block_bytes`` of units at
+    a time). Lazy features are checked by their unit count only: reading them would undo what a
+    precomputed Gram saves."""
+    p = int(features.sizes["unit"])
+    fix = "compute it from these features (neuroxr.geometry.gram(features))"
+    if n_units is not None and int(n_units) != p:
+        raise LayoutError(f"gram: it was computed from {int(n_units)} units but the features have {p}; {fix}.")
+    if is_lazy(features):
+        return
+    F = np.asarray(features.transpose("stimulus", "unit").values)
+    n = F.shape[0]
+    ss = np.zeros(n)
+    step = max(1, int(block_bytes // (8 * max(n, 1))))
+    for lo in range(0, p, step):
+        B = np.asarray(F[:, lo : lo + step], dtype=np.float64)
+        B = B - B.mean(axis=0)
+        ss += np.einsum("ij,ij->i", B, B)
+    scale = max(float(np.max(np.abs(diag), initial=0.0)), float(np.max(ss, initial=0.0)))
+    worst = float(np.max(np.abs(ss - diag), initial=0.0))
+    if worst > rtol * scale:
+        raise LayoutError(
+            f"gram: its diagonal is not the column-centred features' row sums of squares (off by up to "
+            f"{worst / scale:.2g} of the largest), so it was computed from other features; {fix}."
+        )

@@ -17,7 +17,9 @@ Reproduces the definitions of Brain-Score (``brainscore_vision`` v2.1.0 metrics
   explained-variance forms of Brain-Score's neural benchmarks.
 
 Every draw is made over the stimuli sorted by ``stimulus_id`` (Brain-Score draws over the
-target assembly's storage order; the two agree when that assembly is sorted by ``stimulus_id``).
+target assembly's storage order; the two agree when that assembly is sorted by ``stimulus_id``),
+and the PLS fits the neuroids in canonical order (sorted ``neuroid_id``): its NIPALS iteration
+starts from the first target column, so a fit in the input's order would depend on it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align, to_canonical
+from ..alignment import align, canonical_order, to_canonical
 from ..errors import LayoutError, no_effect
 from ..geometry._common import _label, _neural_mean, _one_bin
 from ..kernels.stats import pearson, spearman_brown
@@ -218,10 +220,13 @@ def brainscore(
     strata = _strat_values(neural, features, stratify_by)
     splits = brainscore_splits(X.shape[0], strata, n_splits, train_size, seed)
     r = np.empty((n_splits, Yv.shape[1]))
+    # PLS fits the neuroids jointly (NIPALS starts from the first): in canonical id order, by id
+    by_id = canonical_order(np.asarray(Y.neuroid_id.values))
+    back = np.argsort(by_id)
     with _quiet():
         for s, (tr, te) in enumerate(splits):
-            pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Yv[tr])
-            r[s] = pearson(pls.predict(X[te]), Yv[te])
+            pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Yv[tr][:, by_id])
+            r[s] = pearson(pls.predict(X[te])[:, back], Yv[te])
         per_split = np.nanmedian(r, axis=1)
     raw = float(per_split.mean())
     data: dict[str, Any] = {

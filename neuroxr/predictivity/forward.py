@@ -15,8 +15,16 @@ import numpy as np
 import xarray as xr
 
 from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
+from ..errors import no_effect
 from ..kernels.kernel_operator import FOLD_OPERATORS
-from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
+from ..kernels.regressors import (
+    DEFAULT_ALPHA,
+    DEFAULT_N_COMPONENTS,
+    DEFAULT_RIDGECV_ALPHAS,
+    Regressor,
+    fits_jointly,
+    with_regressor,
+)
 from ..kernels.splits import (
     SplitHalves,
     distinct_splits,
@@ -92,7 +100,9 @@ def forward(
         Cross-validation folds: a ``RandomState(fold_seed)`` shuffle of the positions of the
         canonical stimulus order (sorted ``stimulus_id``); 10 and 0 are ``reverse_pred``'s.
     max_n : int, optional
-        Use a fresh random subset of ``max_n`` feature units every rep.
+        Use a fresh random subset of ``max_n`` feature units every rep, drawn over the units in
+        canonical order (sorted ``unit_id``), so the subsets are the same units however the
+        features' units are ordered.
     noise_ceiling : bool or None, default None
         Divide by the split-half ceilings. ``None``: with a ceiling when the neural data have at
         least 2 repeats; trial-averaged data (one repeat) score without one (noted in the attrs;
@@ -119,6 +129,10 @@ def forward(
         is paired by ``stimulus_id``; an array or ``GramStats`` must be in the features' own stimulus order. With
         ridge/linear and no ``max_n``, the forward direction then needs no feature values; a
         dask-backed (lazy) ``features`` is streamed the same way (Gram reduced over unit chunks).
+        Other regressors and ``max_n`` fit the feature values, so ``gram`` with them is a
+        :class:`~neuroxr.errors.ParameterError`. A Gram of other features is a
+        :class:`~neuroxr.errors.LayoutError`: its unit count (where it records one) and, for
+        in-memory features, its diagonal (the centred rows' sums of squares) must be theirs.
 
     Returns
     -------
@@ -128,6 +142,11 @@ def forward(
 
     Notes
     -----
+    Order: a joint fit (``pls``, an estimator) fits the neuroids in canonical order (sorted
+    ``neuroid_id``) and a regressor other than ridge/linear sees the units in canonical order
+    (sorted ``unit_id``; lasso's coordinate descent and univariate's ties depend on it), so
+    permuting the units or neuroids of the inputs changes no number.
+
     Missing values: a neuroid lacking valid repeats at a stimulus (2 with ``split="valid"`` and a
     ceiling, else 1) is scored without that stimulus, its folds drawn over its own stimuli; the
     other neuroids are unaffected. A stimulus missing for every neuroid is dropped, with a warning.
@@ -165,10 +184,25 @@ def _forward(
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
         min_reliability=min_reliability, n_components=n_components,
     )
+    shared = isinstance(regressor, str) and regressor in ("ridge", "linear")
+    if gram is not None and not (shared and max_n is None):
+        raise no_effect(["gram"], f"with max_n={max_n!r}" if shared else with_regressor(regressor),
+                        "a precomputed Gram serves ridge and linear on every unit",
+                        "leave max_n unset" if shared else "pass regressor='ridge' or 'linear'")
     features = validate_features(features, name="features")
     neural = validate_neural(neural, name="neural")
     ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
     features, neural, order = prep.pair(features, neural, ("features", "neural"))
+    # by id, never by position: a joint fit (pls, an estimator) sees the neuroids, a fit that is not
+    # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order
+    targets_order = None
+    if fits_jointly(regressor):
+        neural, targets_order = prep.by_id(neural, "neuroid")
+        if bins is not None and targets_order is not None:
+            bins = bins[targets_order]
+    if not shared:
+        features, _ = prep.by_id(features, "unit")
+    unit_order = prep.id_order(features, "unit") if max_n is not None else None
     nids = neural.neuroid_id.values
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, nids, "neural")
@@ -176,7 +210,6 @@ def _forward(
     keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     n, k, _ = R.shape
-    shared = isinstance(regressor, str) and regressor in ("ridge", "linear")
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
         F, K = None, prep.gram_matrix(features, gram, order, keep)
@@ -202,6 +235,7 @@ def _forward(
         res, pg = core(
             Fg, Kg, prep.take(R, rows, cols), reg, reps, seed, max_n, ceiling, split,
             keep_predictions, progress if g == 0 else False, features.sizes["unit"], mean_g,
+            **({"unit_order": unit_order} if core is _forward_core else {}),
         )
         for name in names:
             out[name][cols] = res[name]
@@ -218,16 +252,18 @@ def _forward(
     )
     full = {name: prep.expand(v, ok) for name, v in out.items()}
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    return dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability)
+    ds = dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability)
+    return prep.in_input_order(ds, "neuroid", targets_order)
 
 
 def _forward_core(
     F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
     max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
-    mean: np.ndarray | None = None,
+    mean: np.ndarray | None = None, unit_order: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Scores of one group of targets sharing their stimuli: ``R`` (n, k, T) and design ``F`` (n, p)
-    or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k)."""
+    or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k).
+    ``unit_order``: the units in canonical id order, over which ``max_n``'s subsets are drawn."""
     n, k, T = R.shape
     S_fixed = reg.operator_from_gram(K, n_features=n_units) if K is not None else None
     mean = nanmean_repeats(R) if mean is None else mean
@@ -251,7 +287,7 @@ def _forward_core(
     c1 = (T + 1) // 2
     for start in range(0, reps, batch):
         idx = list(range(start, min(reps, start + batch)))
-        cols = prep.subset(sub_rng, n_units, max_n)
+        cols = prep.subset(sub_rng, n_units, max_n, unit_order)
         X = None
         if K is None:
             X = F if cols is None else F[:, cols]

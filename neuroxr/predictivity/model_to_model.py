@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..backend import resolve_dtype, with_blas_threads
-from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import stimulus_folds
 from ..kernels.stats import pearson
 from ..layouts import validate_features
@@ -42,7 +42,10 @@ def model_to_model(
 
     Parameters are those of :func:`neuroxr.predictivity.forward` (no ceiling options). Without
     ``max_n`` every rep is identical (nothing is random), so ``reps`` defaults to 1; with
-    ``max_n`` each rep uses a fresh subset of A's units.
+    ``max_n`` each rep uses a fresh subset of A's units, drawn over them in canonical order
+    (sorted ``unit_id``). A joint fit (``pls``, an estimator) fits B's units in canonical order,
+    and a regressor other than ridge/linear sees A's in it, so permuting either input's units
+    changes no number.
 
     Returns
     -------
@@ -57,6 +60,14 @@ def model_to_model(
     features_a = validate_features(features_a, name="features_a")
     features_b = validate_features(features_b, name="features_b")
     features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
+    # by id, never by position: A's units for a fit other than ridge/linear, B's for a joint fit
+    # (pls, an estimator), in canonical id order; max_n's subsets are drawn over A's in that order
+    if not (isinstance(regressor, str) and regressor in ("ridge", "linear")):
+        features_a, _ = prep.by_id(features_a, "unit")
+    targets_order = None
+    if fits_jointly(regressor):
+        features_b, targets_order = prep.by_id(features_b, "unit")
+    unit_order = prep.id_order(features_a, "unit") if max_n is not None else None
     FA, FB = prep.load_features(features_a, "features_a"), prep.load_features(features_b, "features_b")
     n = FA.shape[0]
     folds = stimulus_folds(n, n_folds, fold_seed, "features_a/features_b")
@@ -69,7 +80,7 @@ def model_to_model(
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
     P = r = None
     for i in prep.progress_iter(reps, progress, "model_to_model"):
-        cols = prep.subset(sub_rng, FA.shape[1], max_n)
+        cols = prep.subset(sub_rng, FA.shape[1], max_n, unit_order)
         if cols is not None or r is None:
             X = FA if cols is None else FA[:, cols]
             if reg.shared and preds is None and X.shape[1] < n:
@@ -88,4 +99,4 @@ def model_to_model(
         noise_ceiling=False, n_stimuli=int(n), n_units=int(FA.shape[1]),
     )
     stim = features_a.stimulus_id.values if preds is not None else None
-    return dataset(features_b, "unit", out, attrs, preds, stim)
+    return prep.in_input_order(dataset(features_b, "unit", out, attrs, preds, stim), "unit", targets_order)

@@ -69,7 +69,7 @@ def reverse(
     """Reverse predictivity (brain -> model): predict each model unit from the neural population.
 
     Parameters are those of :func:`neuroxr.predictivity.forward`; ``max_n`` draws a fresh subset
-    of predictor neuroids every rep; the ceiling is the split-half reliability of the predictions
+    of predictor neuroids every rep (over the neuroids in canonical order, sorted ``neuroid_id``); the ceiling is the split-half reliability of the predictions
     from the two halves of the predictor repeats. A dask-backed ``features`` is scored unit chunk
     by unit chunk.
 
@@ -81,6 +81,10 @@ def reverse(
 
     Notes
     -----
+    The predictor neuroids are used in canonical order (sorted ``neuroid_id``) and a joint fit
+    (``pls``, an estimator) fits the units in canonical order (sorted ``unit_id``), so permuting
+    either input's neuroids or units changes no number.
+
     A missing value in the predictor touches every target, so a stimulus where some predictor
     neuroid lacks valid repeats (2 with ``split="valid"`` and a ceiling, else 1) is dropped for
     all units, with a warning that counts them. All-NaN neuroids are left out of the predictor.
@@ -101,6 +105,12 @@ def reverse(
     features = validate_features(features, name="features")
     ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
     neural, features, _ = prep.pair(neural, features, ("neural", "features"))
+    # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns) and,
+    # for a joint fit (pls, an estimator), the target units in canonical id order
+    neural, _ = prep.by_id(neural, "neuroid")
+    targets_order = None
+    if fits_jointly(regressor):
+        features, targets_order = prep.by_id(features, "unit")
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
     R = prep.take(R, None, ok)
@@ -127,7 +137,7 @@ def reverse(
         n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok.sum()), note=note,
     )
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    return dataset(features, "unit", out, attrs, preds, stim, min_reliability)
+    return prep.in_input_order(dataset(features, "unit", out, attrs, preds, stim, min_reliability), "unit", targets_order)
 
 
 @with_blas_threads
@@ -155,7 +165,7 @@ def inter_animal(
     """Inter-animal consistency (animal A -> animal B): predict each neuroid of B from A.
 
     Parameters are those of :func:`neuroxr.predictivity.forward`; ``max_n`` subsamples A's
-    neuroids every rep. The ceiling needs at least 2 repeats in both animals.
+    neuroids every rep (over them in canonical order, sorted ``neuroid_id``). The ceiling needs at least 2 repeats in both animals.
 
     Returns
     -------
@@ -165,6 +175,9 @@ def inter_animal(
 
     Notes
     -----
+    A's neuroids are used in canonical order (sorted ``neuroid_id``), and B's too by a joint fit
+    (``pls``, an estimator), so permuting either animal's neuroids changes no number.
+
     Missing values in A (the predictor) drop the stimulus for every target, with a warning; a
     neuroid of B lacking valid repeats at a stimulus is scored without that stimulus (its folds
     drawn over its own stimuli), the other neuroids unaffected.
@@ -186,6 +199,12 @@ def inter_animal(
     neural_b = validate_neural(neural_b, name="neural_b")
     ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)])
     neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
+    # by id, never by position: A's neuroids (max_n's subsets, the fits' columns) and, for a joint
+    # fit (pls, an estimator), B's in canonical id order
+    neural_a, _ = prep.by_id(neural_a, "neuroid")
+    targets_order = None
+    if fits_jointly(regressor):
+        neural_b, targets_order = prep.by_id(neural_b, "neuroid")
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a), prep.load(neural_b)
     prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values)
@@ -226,7 +245,8 @@ def inter_animal(
     )
     full = {name: prep.expand(v, ok_b) for name, v in out.items()}
     stim = ids[keep] if preds is not None else None
-    return dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability)
+    ds = dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability)
+    return prep.in_input_order(ds, "neuroid", targets_order)
 
 
 # ---------------------------------------------------------------------------- the shared engine

@@ -214,15 +214,15 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: (the bins' missing patterns were grouped together; also, a streamed Gram of lazy float32
 #: features is now float64); the neural directions' inference: per-bin
 #: resamples were labeled with the first bin's stimuli; shape (2) and its inference: the whitening
-#: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest.
+#: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest. brainscore
+#: (2): its PLS fitted the neuroids in the input's order, now in canonical id order; ereg (1): the
+#: random projection drew over the units in the stored order, now in canonical id order.
 REVISIONS = {"forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
-             "ersa_permutation": 1, "brainscore": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
+             "ersa_permutation": 1, "brainscore": 2, "ereg": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
              "shape_permutation": 1, "forward_bootstrap": 1, "reverse_bootstrap": 1, "inter_animal_bootstrap": 1,
              "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
-#: ereg (1): the random projection draws over the units in canonical order (sorted unit_id), not the stored order
-KINDS["ereg"] = replace(KINDS["ereg"], revision=1)
 
 
 def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
@@ -235,8 +235,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       (coordinate descent) of the predictors, once in the input's unit/neuroid order and now in
       canonical id order (a forward joint fit also mixed the time bins before forward's revision 1);
     - a direction's entry with ``max_n``: its subsets were drawn over the predictors' positions,
-      now over their canonical id order;
-    - every brainscore entry: its PLS fitted the neuroids in the input's order.
+      now over their canonical id order.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -246,6 +245,4 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
             rev += 1
         if params.get("max_n") is not None:
             rev += 1
-    elif k.name == "brainscore":
-        rev += 1
     return rev

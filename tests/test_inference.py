@@ -143,7 +143,7 @@ def test_min_reliability_restricts_the_medians_to_the_included_targets(study, di
     p = permutation_test(direction, src, tgt, n_perm=19, reps=3, seed=1, min_reliability=0.6, keep_null=True)
     np.testing.assert_array_equal(p["included"].values, inc)
     assert float(p["median_r"]) == pytest.approx(float(np.nanmedian(p["r"].values[inc])))
-    np.testing.assert_allclose(p["r"], permutation_test(direction, src, tgt, n_perm=19, reps=3, seed=1)["r"])
+    np.testing.assert_allclose(p["r"], permutation_test(direction, src, tgt, n_perm=19, seed=1)["r"])
 
 
 def test_min_reliability_without_a_ceiling_warns_as_the_directions(study):
@@ -213,7 +213,7 @@ def test_a_stimulus_missing_for_every_target_is_dropped_as_the_directions_drop_i
     np.testing.assert_allclose(b["ceiling"], ref.ceiling.mean("rep"), rtol=1e-9, atol=1e-12)
     assert b.attrs["n_stimuli"] == R.sizes["stimulus"] - 1 == b.sizes["stimulus"]
     assert str(R.stimulus_id.values[11]) not in b.stimulus_id.values
-    p = permutation_test(direction, src, Rn, n_perm=5, reps=3, seed=1)
+    p = permutation_test(direction, src, Rn, n_perm=5, seed=1)
     np.testing.assert_allclose(p["r"], ref.r.mean("rep"), rtol=1e-9, atol=1e-12)
 
 
@@ -299,7 +299,7 @@ def test_bad_parameters_raise_one_line(study):
 # ---------------------------------------------------------------------------- permutations
 def test_permutation_null_is_the_operator_on_permuted_targets(study):
     F, R = study.features["m"]["true"], study.neural["a"]
-    res = permutation_test("forward", F, R, n_perm=6, keep_null=True, reps=1)
+    res = permutation_test("forward", F, R, n_perm=6, keep_null=True)
     parts = prepare("forward", F, R, reps=1, noise_ceiling=False)
     perm = rs.permutation_indices(parts.n, 6, 0)[4]
     Yp = parts.Y[perm]
@@ -312,21 +312,67 @@ def test_permutation_null_is_the_operator_on_permuted_targets(study):
 
 def test_ceiling_options_are_checked_as_the_user_gave_them(study):
     """A permutation test without min_reliability draws no split halves (the caller turns the
-    ceiling off, prepare(halves=False)); the user's options are still checked as given and recorded,
-    and seed, which also draws the resamples and permutations, is never refused as inert."""
+    ceiling off, prepare(halves=False)); the user's options are still checked as given, and seed,
+    which also draws the resamples and permutations, is never refused as inert."""
     F, R = study.features["m"]["true"], study.neural["a"]
     parts = prepare("forward", F, R, reps=2, seed=3, split="slots", halves=False)
     assert parts.P1 is None and parts.params["seed"] == 3 and parts.params["split"] == "slots"
-    p = permutation_test("forward", F, R, n_perm=5, reps=2, seed=3, split="slots")
-    assert (p.attrs["seed"], p.attrs["split"], p.attrs["noise_ceiling"]) == (3, "slots", False)
-    np.testing.assert_array_equal(p["r"], permutation_test("forward", F, R, n_perm=5, reps=2, seed=3)["r"])
+    p = permutation_test("forward", F, R, n_perm=5, seed=3)
+    assert (p.attrs["seed"], p.attrs["noise_ceiling"]) == (3, False)
     with pytest.raises(ParameterError, match=r"^The 'split' parameter must be one of"):
-        permutation_test("forward", F, R, n_perm=5, split="halves")
+        permutation_test("forward", F, R, n_perm=5, split="halves", min_reliability=0.1)
+    assert bootstrap("forward", F, R, n_boot=5, reps=1, noise_ceiling=False, seed=3).attrs["seed"] == 3
     for fn in (lambda **kw: bootstrap("forward", F, R, n_boot=5, reps=1, **kw),
                lambda **kw: permutation_test("forward", F, R, n_perm=5, reps=1, **kw)):
-        assert fn(noise_ceiling=False, seed=3).attrs["seed"] == 3
         with pytest.raises(ParameterError, match=r"^min_reliability=0.5 has no effect without a noise ceiling"):
             fn(noise_ceiling=False, min_reliability=0.5)  # as the directions refuse it
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
+def test_permutation_refuses_the_ceiling_options_its_statistic_never_reads(study, direction):
+    """Without min_reliability a permutation test's numbers never depend on reps, split or
+    noise_ceiling (its statistic r has no ceiling): given away from their defaults they are refused
+    in one line; at their defaults they are accepted; with min_reliability they choose the targets."""
+    F, R = study.features["m"]["true"], study.neural["a"]
+    src, tgt = {"forward": (F, R), "reverse": (R, F), "inter_animal": (R.isel(neuroid=slice(0, 6)),
+                                                                       R.isel(neuroid=slice(6, None)))}[direction]
+    ref = permutation_test(direction, src, tgt, n_perm=7)
+    for kw in (dict(reps=7), dict(split="slots"), dict(noise_ceiling=False), dict(noise_ceiling=True),
+               dict(reps=3, split="slots")):
+        with pytest.raises(ParameterError, match=r"^permutation_test: (reps|split|noise_ceiling)=.* no effect in a "
+                                                 r"permutation test without min_reliability .*; drop (it|them) or "
+                                                 r"give min_reliability too") as err:
+            permutation_test(direction, src, tgt, n_perm=7, **kw)
+        assert "\n" not in str(err.value) and all(f"{k}=" in str(err.value) for k in kw)
+    same = permutation_test(direction, src, tgt, n_perm=7, reps=20, split="valid", noise_ceiling=None)
+    np.testing.assert_array_equal(same["p"], ref["p"])
+    a = permutation_test(direction, src, tgt, n_perm=7, reps=2, min_reliability=0.6)
+    b = permutation_test(direction, src, tgt, n_perm=7, reps=2, split="slots", min_reliability=0.6)
+    assert a.attrs["reps"] == 2 and b.attrs["split"] == "slots"
+
+
+def test_model_to_model_inference_refuses_ceiling_options():
+    """model_to_model has no ceiling: its bootstrap and permutation test refuse the ceiling options
+    (and reps other than its default 1, which repeats one fit) as the direction does, in one line."""
+    rng = np.random.default_rng(2)
+    ids = [f"s{i:02d}" for i in range(30)]
+    FA = nx.features(rng.normal(size=(30, 6)), stimulus_id=ids)
+    FB = nx.features(FA.values @ rng.normal(size=(6, 4)) + rng.normal(size=(30, 4)), stimulus_id=ids)
+    for kw in (dict(noise_ceiling=True), dict(noise_ceiling=False), dict(split="slots"), dict(reps=5),
+               dict(min_reliability=0.3)):
+        for fn, name in ((bootstrap, "bootstrap"), (permutation_test, "permutation_test")):
+            with pytest.raises(ParameterError, match=rf"^{name}: .* no effect for model_to_model \(it has no noise "
+                                                     rf"ceiling.*\); drop it\.$"):
+                fn("model_to_model", FA, FB, **kw, **({"n_boot": 5} if fn is bootstrap else {"n_perm": 5}))
+    b = bootstrap("model_to_model", FA, FB, n_boot=5, reps=1)
+    np.testing.assert_array_equal(b["ev_boot"], bootstrap("model_to_model", FA, FB, n_boot=5)["ev_boot"])
+
+
+def test_prepared_parts_refuse_the_direction_options(study):
+    F, R = study.features["m"]["true"], study.neural["a"]
+    parts = prepare("forward", F, R, reps=2)
+    with pytest.raises(ParameterError, match=r"^\['alpha'\]: the Parts given as source were prepared"):
+        bootstrap("forward", parts, None, n_boot=5, alpha=3.0)
 
 
 def test_permutation_pvalues_uniform_under_null():
@@ -422,7 +468,7 @@ def test_reverse_permutation_null_equals_the_operator(study):
     from neuroxr.kernels.stats import pearson
 
     F, R = study.features["other"]["mixed"], study.neural["a"]
-    res = permutation_test("reverse", R, F, n_perm=4, keep_null=True, reps=1)
+    res = permutation_test("reverse", R, F, n_perm=4, keep_null=True)
     parts = prepare("reverse", R, F, reps=1, noise_ceiling=False)
     Yp = parts.Y[rs.permutation_indices(parts.n, 4, 0)[2]]
     Pp = parts.reg.predict_blocks(parts.X, [Yp], S=parts.S)[0]  # the n x n operator, not the primal path

@@ -147,7 +147,8 @@ def test_report_shows_inference(sweep_copy, tmp_path):
     path = sweep_copy()
     for layer in ("layer1", "layer3"):
         for kind in ("forward", "forward_bootstrap", "forward_permutation"):
-            params = {"reps": 2, **({"n_boot": 30} if kind.endswith("bootstrap") else {}),
+            params = {**({"reps": 2} if not kind.endswith("permutation") else {}),
+                      **({"n_boot": 30} if kind.endswith("bootstrap") else {}),
                       **({"n_perm": 19} if kind.endswith("permutation") else {})}
             compute(path, kind, f"netA.{layer}", "animalA", params=params)
     page = write_report(path, tmp_path / "rep", format="md", reliability=False, n_boot=50)
@@ -158,3 +159,41 @@ def test_report_shows_inference(sweep_copy, tmp_path):
     tab = pd.read_csv(tmp_path / "rep" / "inference.csv")
     assert len(tab) == 2 and (tab["median_ev_low"] <= tab["median_ev_high"]).all()
     assert set(tab["median_p"]) == {1 / 20}
+
+
+def test_inference_entries_refuse_and_sweeps_drop_options_that_change_nothing(sweep_copy):
+    """A permutation entry without min_reliability refuses reps / split / noise_ceiling (its
+    statistic has no ceiling) and a model_to_model inference entry refuses reps, before any entry is
+    looked up; a sweep passes them only where they apply, so its permutation entries are the ones
+    computed without them (one key whatever the sweep's reps)."""
+    from neuroxr.errors import ParameterError
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    for kind, params in (("forward_permutation", dict(n_perm=9, reps=2)),
+                         ("reverse_permutation", dict(n_perm=9, split="slots")),
+                         ("forward_permutation", dict(n_perm=9, noise_ceiling=False)),
+                         ("model_to_model_bootstrap", dict(n_boot=5, reps=3)),
+                         ("model_to_model_permutation", dict(n_perm=9, reps=3))):
+        src, tgt = ("netA.layer3", "netA.layer1") if kind.startswith("model") else (
+            ("animalA", "netA.layer3") if kind.startswith("reverse") else ("netA.layer3", "animalA"))
+        with pytest.raises(ParameterError, match=rf"^{kind} entry: .* has no effect"):
+            compute(path, kind, src, tgt, params=params)
+        with pytest.raises(ParameterError, match=rf"^{kind} entry: .* has no effect"):
+            nx.lookup(path, kind, src, tgt, params=params)
+    res = sweep(path, models="netA", layers="layer3", neural="animalA", directions=["forward"],
+                client="serial", progress=False, reps=2, split="slots", inference={"bootstrap": 5, "permutations": 9})
+    tab = res.inference_table
+    store = nx.open_store(path)
+    fwd = tab[tab["direction"] == "forward"].iloc[0]
+    assert store.read_dataset(fwd["bootstrap_path"]).attrs["parameters"]["reps"] == 2
+    perm = compute(path, "forward_permutation", "netA.layer3", "animalA", params=dict(n_perm=9))
+    assert not perm.computed and perm.path == fwd["permutation_path"]
+    mm = sweep(path, directions=["model_to_model"], client="serial", progress=False, reps=2,
+               inference={"bootstrap": 5, "permutations": 9}).inference_table
+    assert len(mm) and all(store.read_dataset(p).attrs["parameters"]["reps"] == 1
+                           for p in [*mm["bootstrap_path"], *mm["permutation_path"]])
+    with_mr = sweep(path, models="netA", layers="layer3", neural="animalA", directions=["forward"], client="serial",
+                    progress=False, reps=2, min_reliability=0.2, inference={"permutations": 9})
+    p = store.read_dataset(with_mr.inference_table.iloc[0]["permutation_path"]).attrs["parameters"]
+    assert (p["reps"], p["min_reliability"]) == (2, 0.2)  # with min_reliability the halves choose the targets

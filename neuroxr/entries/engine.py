@@ -45,6 +45,8 @@ __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
 _VERSION_PACKAGES = ("numpy", "scipy", "xarray", "zarr", "dask", "scikit-learn")
 #: options of a request that change how it runs or what it returns, not its numbers
 RUN_OPTIONS = ("progress", "keep_predictions")
+#: the directions' inference kinds -> (direction, procedure)
+_DIRECTION_INFERENCE = {f"{d}_{p}": (d, p) for d in DIRECTION_FUNCTIONS for p in ("bootstrap", "permutation")}
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,10 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         filled["dtype"] = _dtype_name(dtype)
     elif dtype is not None and _dtype_name(dtype) != "float64":
         raise LayoutError(f"dtype={dtype!r}: {k.name!r} computes in float64 only; pass dtype=None.")
+    if k.name in _DIRECTION_INFERENCE:  # options that cannot change its numbers are refused before any lookup
+        from ..predictivity.inference import check_options
+
+        check_options(*_DIRECTION_INFERENCE[k.name], filled, caller=f"{k.name} entry")
     if k.name == "crsa":
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)

@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import canonical_order
-from ..errors import LayoutError, ParameterError
+from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
 from ..kernels.permute import permuted_oof_pearson
 from ..kernels.stats import pearson
@@ -40,7 +40,8 @@ from ..validation import check_min_reliability
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
 
-__all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "BOOT_OVER", "BOOT_METHODS"]
+__all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "applicable_options", "check_options",
+           "BOOT_OVER", "BOOT_METHODS"]
 
 BOOT_OVER = ("stimuli", "targets", "both")
 BOOT_METHODS = ("percentile", "bca")
@@ -70,11 +71,84 @@ def _per_bin(fn: Any, direction: str, source: Any, target: Any, kwargs: dict[str
     return by_bins(partial(fn, direction, **kwargs), {"source": source, "target": target}, ("source", "target"))
 
 
+#: The options that draw and judge a ceiling's split halves, with the directions' defaults.
+_HALF_OPTIONS = {"reps": 20, "split": "valid", "noise_ceiling": None, "min_reliability": None}
+
+
+def _inert(direction: str, procedure: str, options: Mapping[str, Any]) -> tuple[list[str], str, str]:
+    """The names among ``options`` that cannot change ``procedure``'s numbers on ``direction``, the
+    condition and the reason (for :func:`neuroxr.errors.no_effect`).
+
+    Model-to-model has no ceiling (nor, without ``max_n``, anything that ``reps`` repeats); a
+    permutation test's statistic ``r`` has none either, so there ``reps``, ``split`` and
+    ``noise_ceiling`` only serve ``min_reliability`` (the halves that judge the targets).
+    """
+    if direction == "model_to_model":
+        return ([k for k in _HALF_OPTIONS if k in options], "for model_to_model",
+                "it has no noise ceiling, and without max_n every rep is the same fit")
+    if procedure == "permutation" and options.get("min_reliability") is None:
+        return ([k for k in ("reps", "split", "noise_ceiling") if k in options], "in a permutation test without min_reliability",
+                "the statistic r has no ceiling: reps, split and noise_ceiling only draw the split halves that "
+                "judge min_reliability")
+    return [], "", ""
+
+
+def applicable_options(direction: str, procedure: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` (a direction's score arguments, e.g. a sweep's) without those that cannot change
+    ``procedure``'s numbers (:func:`check_options` refuses them when given away from their default).
+
+    Parameters
+    ----------
+    direction : {"forward", "reverse", "inter_animal", "model_to_model"}
+    procedure : {"bootstrap", "permutation"}
+    options : mapping
+        Score arguments.
+
+    Returns
+    -------
+    dict
+        The options the inference entry or function takes for them.
+    """
+    drop = _inert(direction, procedure, options)[0]
+    return {k: v for k, v in options.items() if k not in drop}
+
+
+def _default(direction: str, name: str) -> Any:
+    return 1 if direction == "model_to_model" and name == "reps" else _HALF_OPTIONS[name]
+
+
+def check_options(direction: str, procedure: str, options: Mapping[str, Any], caller: str = "") -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` (:func:`neuroxr.errors.no_effect`) for an
+    option given away from its default that cannot change ``procedure``'s numbers on ``direction``:
+    model-to-model's ``reps`` (default 1), ``split``, ``noise_ceiling``, ``min_reliability``; a
+    permutation test's ``reps``, ``split`` and ``noise_ceiling`` without ``min_reliability``.
+    ``seed`` is never inert (it draws the resamples and permutations)."""
+    names, condition, why = _inert(direction, procedure, options)
+    given = [f"{k}={options[k]!r}" for k in names if not _same(options[k], _default(direction, k))]
+    if given:
+        instead = "give min_reliability too (the halves then choose the targets the medians count)" \
+            if direction != "model_to_model" else ""
+        raise no_effect(given, condition, why, instead, caller)
+
+
+def _same(value: Any, default: Any) -> bool:
+    """``value`` is ``default`` as spelled (``reps=20``, ``split="valid"``, ``None``)."""
+    if default is None:
+        return value is None
+    if isinstance(default, str):
+        return isinstance(value, str) and value == default
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and int(value) == default
+
+
 def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min_reliability: float | None,
            halves: bool = True) -> Parts:
     """The :class:`Parts` of the call (``source`` itself when it is one), its parameters checked as
     the direction checks them; ``halves``: as :func:`prepare`'s."""
     if isinstance(source, Parts):
+        extra = sorted(k for k in kwargs if k != "seed")
+        if extra:
+            raise ParameterError(f"{extra}: the Parts given as source were prepared with their own options; drop "
+                                 f"{'it' if len(extra) == 1 else 'them'} or pass the direction's inputs instead.")
         check_min_reliability(min_reliability)
         return source
     _check(direction, "direction", INFERENCE_DIRECTIONS)
@@ -147,6 +221,8 @@ def bootstrap(
         bins keep different stimuli, ``stimulus_id`` holds every kept stimulus and ``boot_index``
         positions in it, NaN in the slots of the stimuli a bin lacks (docs/time.md).
     """
+    if not isinstance(source, Parts):
+        check_options(direction, "bootstrap", dict(kwargs, min_reliability=min_reliability), "bootstrap")
     if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
         return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,
                                                                     method=method, over=over,
@@ -309,6 +385,8 @@ def permutation_test(
         ``p_maxt`` (Westfall-Young max-statistic, family-wise), ``p_fdr`` (Benjamini-Hochberg of
         ``p``), ``median_r`` and ``median_p`` (the median over targets against its own null).
     """
+    if not isinstance(source, Parts):
+        check_options(direction, "permutation", dict(kwargs, min_reliability=min_reliability), "permutation_test")
     if _timed(source, target):
         return _per_bin(permutation_test, direction, source, target, dict(kwargs, n_perm=n_perm, seed=seed,
                                                                            keep_null=keep_null,

@@ -218,18 +218,11 @@ def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     return W, ym - xm @ W
 
 
-def _trial_means(da: xr.DataArray, name: str, values: np.ndarray | None = None) -> np.ndarray:
-    """``stimulus x neuroid x time_bin`` means over repeats (of ``values``, ``da`` loaded, when given);
-    every one must be defined."""
-    values = prep.load(da) if values is None else values
+def _trial_means(da: xr.DataArray, values: np.ndarray) -> np.ndarray:
+    """``stimulus x neuroid x time_bin`` means over the valid repeats of ``values`` (``da`` loaded);
+    NaN where a (stimulus, neuroid, bin) has none."""
     M = nanmean_repeats(np.moveaxis(values, 3, 2).reshape(da.sizes["stimulus"], -1, da.sizes["repeat"]))
-    M = M.reshape(da.sizes["stimulus"], da.sizes["neuroid"], da.sizes["time_bin"])
-    if not np.isfinite(M).all():
-        raise LayoutError(
-            f"{name}: {int((~np.isfinite(M)).sum())} (stimulus, neuroid, time_bin) have no valid repeat; temporal "
-            f"generalisation needs complete trial means. Drop those stimuli or neuroids first."
-        )
-    return M
+    return M.reshape(da.sizes["stimulus"], da.sizes["neuroid"], da.sizes["time_bin"])
 
 
 def temporal_generalization(
@@ -263,7 +256,13 @@ def temporal_generalization(
         predictions from the features; inter-animal: the weights fitted on A's and B's bin ``t1``
         applied to A's bin ``t2``). Coords: ``neuroid``'s coords, ``time_bin_train_start/end``,
         ``time_bin_test_start/end``. Uncorrected by a noise ceiling: the diagonal equals the
-        directions' ``r``; the per-bin ceilings come from the direction on the time-resolved data.
+        directions' ``r`` (``noise_ceiling=False``); the per-bin ceilings come from the direction.
+
+        Missing values (docs/time.md): a (neuroid, ``t1``, ``t2``) target is scored on the stimuli
+        where the neuroid has a valid trial at both bins (and, inter-animal, every predictor
+        neuroid of A has one at both), folds drawn over those; the other targets are unaffected.
+        Attrs ``n_stimuli`` (stimuli some target keeps), ``n_excluded_stimuli`` (the others) and
+        ``n_partial_targets`` (targets scored on fewer than ``n_stimuli``) count them.
     """
     prep.check_params(reps=1, seed=0, split="valid", regressor="ridge", max_n=None, backend=None,
                       dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed)
@@ -280,34 +279,40 @@ def temporal_generalization(
         source = validate_features(source, name="source")
     neural, source, _ = prep.pair(neural, source, ("neural", "source"))
     RB = prep.load(neural)
+    B = _trial_means(neural, RB)  # (n, k, nt)
+    ok = np.isfinite(B)
     if animal:  # as inter-animal: a target neuroid among the predictors with its own responses
         RA = prep.load(source)
         prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, neural.neuroid_id.values)
-    B = _trial_means(neural, "neural", RB)  # (n, k, nt)
-    n, k, nt = B.shape
-    folds = stimulus_folds(n, n_folds, fold_seed, "source/neural")
-    if animal:
-        A = _trial_means(source, "source", RA)  # (n, ka, nt)
-        r = np.empty((k, nt, nt))
-        for t1 in range(nt):
-            P = np.empty((n, k, nt))
-            for train, test in folds:
-                W, b = _ridge_fit(A[train, :, t1], B[train, :, t1], alpha)
-                P[test] = np.einsum("sat,ak->skt", A[test], W) + b[None, :, None]
-            r[:, t1, :] = pearson(P.reshape(n, -1), B.reshape(n, -1)).reshape(k, nt)  # P[:, :, t2] vs B[:, :, t2]
+        used = prep.nan_neuroids(RA.reshape(RA.shape[0], RA.shape[1], -1), source.neuroid_id.values, "source",
+                                 predictor=True)
+        X = _trial_means(source, RA)[:, used]  # (n, ka, nt)
+        ok &= np.isfinite(X).all(axis=1)[:, None, :]  # a predictor's missing mean touches every target of that bin
     else:
-        F = prep.load_features(source, "source")
-        prep.check_design(F, "source")
-        Y = B.reshape(n, k * nt)
-        P = np.empty_like(Y)
-        for train, test in folds:
-            W, b = _ridge_fit(F[train], Y[train], alpha)
-            P[test] = F[test] @ W + b
-        P = P.reshape(n, k, nt)
-        r = np.empty((k, nt, nt))
-        for t1 in range(nt):  # the predictions fitted at t1 against the responses at every t2
-            Pt = np.broadcast_to(P[:, :, t1, None], (n, k, nt)).reshape(n, -1)
-            r[:, t1, :] = pearson(Pt, B.reshape(n, -1)).reshape(k, nt)
+        X = prep.load_features(source, "source")
+    keep = ok.any(axis=(1, 2))
+    ids = stimulus_ids(neural)
+    if not keep.any():
+        raise LayoutError("neural: no stimulus has a valid trial mean for any (neuroid, time bin); nothing to score.")
+    if not keep.all():
+        prep.warn(f"neural: excluding {int((~keep).sum())} of {keep.size} stimuli without a valid trial mean for any "
+                  f"(neuroid, time bin), e.g. {prep.examples(ids[~keep])}.")
+        B, X, ok = B[keep], X[keep], ok[keep]
+    if not animal:
+        prep.check_design(X, "source")
+    complete = ok.all(axis=0)  # (k, nt)
+    partial = ~(complete[:, :, None] & complete[:, None, :])  # (neuroid, t1, t2) scored on their own stimuli
+    if partial.all():
+        r = np.full(partial.shape, np.nan)
+    else:  # every target on all kept stimuli; the partial ones' values are replaced below
+        filled = (np.where(ok, B, 0.0), np.nan_to_num(X)) if partial.any() else (B, X)
+        r = _generalize(*filled, stimulus_folds(B.shape[0], n_folds, fold_seed, "source/neural"), alpha, animal)
+    if partial.any():
+        prep.warn(f"neural: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
+                  f"{int(partial.any(axis=(1, 2)).sum())} neuroids lack a valid trial mean (of the neuroid"
+                  f"{', or of a source neuroid' if animal else ''}) on some stimuli at those bins; each is scored "
+                  f"on the stimuli valid at both bins (folds drawn over those), the other targets are unaffected.")
+        _partial_targets(r, partial, ok, B, X, alpha, animal, n_folds, fold_seed, np.asarray(neural.neuroid_id.values))
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))
@@ -317,9 +322,68 @@ def temporal_generalization(
         direction="inter_animal" if animal else "forward", analysis="temporal_generalization",
         source=str(source.name or "source"), target=str(neural.name or "neural"), alpha=float(alpha),
         n_folds=int(n_folds), fold_seed=int(fold_seed), stimulus_order="sorted stimulus_id",
+        n_stimuli=int(keep.sum()), n_excluded_stimuli=int((~keep).sum()), n_partial_targets=int(partial.sum()),
     )
     return ds
 
+
+def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: bool) -> np.ndarray:
+    """``r`` (k, nt, nt) of every target on every stimulus of ``B`` (n, k, nt) from the design ``X``
+    (features (n, p), or A's trial means (n, ka, nt))."""
+    n, k, nt = B.shape
+    r = np.empty((k, nt, nt))
+    if animal:
+        for t1 in range(nt):
+            P = np.empty((n, k, nt))
+            for train, test in folds:
+                W, b = _ridge_fit(X[train, :, t1], B[train, :, t1], alpha)
+                P[test] = np.einsum("sat,ak->skt", X[test], W) + b[None, :, None]
+            r[:, t1, :] = pearson(P.reshape(n, -1), B.reshape(n, -1)).reshape(k, nt)  # P[:, :, t2] vs B[:, :, t2]
+        return r
+    Y = B.reshape(n, k * nt)
+    P = np.empty_like(Y)
+    for train, test in folds:
+        W, b = _ridge_fit(X[train], Y[train], alpha)
+        P[test] = X[test] @ W + b
+    P = P.reshape(n, k, nt)
+    for t1 in range(nt):  # the predictions fitted at t1 against the responses at every t2
+        Pt = np.broadcast_to(P[:, :, t1, None], (n, k, nt)).reshape(n, -1)
+        r[:, t1, :] = pearson(Pt, B.reshape(n, -1)).reshape(k, nt)
+    return r
+
+
+def _partial_targets(r: np.ndarray, partial: np.ndarray, ok: np.ndarray, B: np.ndarray, X: np.ndarray, alpha: float,
+                     animal: bool, n_folds: int, fold_seed: int, neuroid_ids: np.ndarray) -> None:
+    """``r`` of the targets ``partial`` (neuroid, t1, t2), in place: each on the stimuli ``ok`` at
+    both bins, the targets of one training bin grouped by those stimuli (:func:`prep.target_groups`:
+    one fit per group and fold, the forward direction's limit and fallback for many patterns); a
+    group with fewer stimuli than folds stays NaN, with a warning."""
+    r[partial] = np.nan
+    few: list[str] = []  # targets with fewer stimuli than folds: left NaN
+    for t1 in range(B.shape[2]):
+        js, t2s = np.nonzero(partial[:, t1, :])
+        if not js.size:
+            continue
+        valid = ok[:, js, t1] & ok[:, js, t2s]
+        for rows, cols in prep.target_groups(valid, f"neural (train time bin {t1})"):
+            S, J, T2 = np.flatnonzero(rows), js[cols], t2s[cols]
+            if S.size < n_folds:
+                few += [f"{neuroid_ids[j]} ({t1}->{t2})" for j, t2 in zip(J, T2)]
+                continue
+            fit, inv = np.unique(J, return_inverse=True)  # each neuroid fitted once
+            inv = np.asarray(inv).ravel()
+            P = np.empty((S.size, J.size))
+            for train, test in stimulus_folds(S.size, n_folds, fold_seed, "source/neural"):
+                design = X[S[train], :, t1] if animal else X[S[train]]
+                W, b = _ridge_fit(design, B[S[train]][:, fit, t1], alpha)
+                if animal:  # A at each target's test bin
+                    P[test] = np.einsum("spm,pm->sm", X[S[test]][:, :, T2], W[:, inv]) + b[inv]
+                else:
+                    P[test] = (X[S[test]] @ W + b)[:, inv]
+            r[J, t1, T2] = pearson(P, B[S][:, J, T2])
+    if few:
+        prep.warn(f"neural: {len(few)} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
+                  f"n_folds={n_folds} and are scored NaN: {prep.examples(few)}. Use fewer folds to score them.")
 
 
 _TG_DIMS = ("time_bin_train", "time_bin_test")

@@ -3,7 +3,8 @@
 After the score entries, every direction entry gets a bootstrap entry (``N``
 resamples of the stimuli) and / or a permutation-test entry (``N`` permutations) through the entry
 engine (:func:`neuroxr.entries.compute`, kinds ``<direction>_bootstrap`` and
-``<direction>_permutation``), with the sweep's score arguments; every crsa / ersa / cka / shape
+``<direction>_permutation``), with the sweep's score arguments that can change their numbers
+(:func:`neuroxr.predictivity.inference.applicable_options`); every crsa / ersa / cka / shape
 metric entry gets ``<metric>_bootstrap`` / ``<metric>_permutation`` entries with the metric's
 options. They are computed in the sweep's process, one after another; matching entries are read
 back, so a re-run resumes.
@@ -48,10 +49,12 @@ def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] |
 
 
 def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str, direction: str) -> dict[str, Any]:
-    p = {k: v for k, v in kw.items() if k not in _NOT_TAKEN}
-    if direction == "model_to_model":  # no ceiling arguments, as for its score entries
-        for k in ("noise_ceiling", "split", "min_reliability"):
-            p.pop(k, None)
+    """The entry's parameters: the score arguments that can change its numbers (model_to_model has no
+    ceiling arguments; a permutation test takes reps, split and noise_ceiling only with
+    min_reliability) and the procedure's own."""
+    from ..predictivity.inference import applicable_options
+
+    p = applicable_options(direction, procedure, {k: v for k, v in kw.items() if k not in _NOT_TAKEN})
     if procedure == "bootstrap":
         p.update(n_boot=inference["bootstrap"], level=inference["level"], method=inference["method"], over=inference["over"])
     else:

@@ -1,0 +1,126 @@
+"""Temporal generalisation with missing values: each (neuroid, train bin, test bin) target is
+scored on the stimuli valid at both bins (the directions' rule), the other targets unaffected."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+import neuroxr as nx
+from neuroxr.kernels.folds import kfold_indices
+
+BINS = [(0, 10), (10, 20), (20, 30), (30, 40)]
+
+
+def _sets(seed=0, n=40, k=4, p=6, T=3):
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"s{i:03d}" for i in rng.permutation(n)])
+    F = nx.features(rng.normal(size=(n, p)), stimulus_id=ids, name="net")
+    gain = rng.normal(size=(p, k, len(BINS)))
+    R = np.einsum("np,pkt->nkt", F.values, gain)[:, :, None, :] + rng.normal(size=(n, k, T, len(BINS)))
+    return F, R, ids
+
+
+def _neural(R, ids, name="monkey"):
+    return nx.neural(R, stimulus_id=ids, time_bins=BINS, name=name)
+
+
+def _by_hand(design, B, ok, alpha, n_folds):
+    """scikit-learn Ridge per (neuroid, t1, t2) on the stimuli ``ok`` at both bins (canonical order)."""
+    k, nt = B.shape[1:]
+    r = np.full((k, nt, nt), np.nan)
+    for j in range(k):
+        for t1 in range(nt):
+            for t2 in range(nt):
+                S = np.flatnonzero(ok[:, j, t1] & ok[:, j, t2])
+                P = np.empty(S.size)
+                for train, test in kfold_indices(S.size, n_folds, 0):
+                    m = Ridge(alpha=alpha).fit(design(t1)[S[train]], B[S[train], j, t1])
+                    P[test] = m.predict(design(t2)[S[test]])
+                r[j, t1, t2] = np.corrcoef(P, B[S, j, t2])[0, 1]
+    return r
+
+
+def _means(R):
+    """NaN-mean over repeats (NaN, silently, where none is valid)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(R, axis=2)
+
+
+def _tg(*args, **kw):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        g = nx.temporal_generalization(*args, **kw)
+    return g, [str(w.message) for w in rec if issubclass(w.category, nx.NeuroxrWarning)]
+
+
+def test_a_missing_trial_mean_drops_the_stimulus_only_for_the_targets_it_touches():
+    F, R, ids = _sets()
+    clean, _ = _tg(F, _neural(R, ids), alpha=0.5, n_folds=5)
+    R = R.copy()
+    R[7, 2, :, 1] = np.nan  # neuroid 2 has no valid trial at stimulus 7 in bin 1
+    R[3, 0, :2, 3] = np.nan  # a missing trial, the mean still defined
+    g, said = _tg(F, _neural(R, ids), alpha=0.5, n_folds=5)
+    partial = np.zeros((4, 4, 4), dtype=bool)
+    partial[2, 1, :] = partial[2, :, 1] = True
+    assert g.attrs["n_partial_targets"] == 7 and (g.attrs["n_stimuli"], g.attrs["n_excluded_stimuli"]) == (40, 0)
+    assert len(said) == 1 and said[0].startswith("neural: 7 (neuroid, train bin, test bin) targets of 1 neuroids")
+    # every other target is the complete-data call's (the missing trial of neuroid 0 changes its mean only)
+    np.testing.assert_allclose(g["r"].values[[1, 3]], clean["r"].values[[1, 3]], atol=1e-12)
+    np.testing.assert_allclose(g["r"].values[2][~partial[2]], clean["r"].values[2][~partial[2]], atol=1e-12)
+    # neuroid 2 at bin 1: the call without stimulus 7, and scikit-learn on its valid stimuli
+    drop = np.arange(40) != 7
+    alone, _ = _tg(F.isel(stimulus=drop), _neural(R[drop], ids[drop]), alpha=0.5, n_folds=5)
+    np.testing.assert_allclose(g["r"].values[2][partial[2]], alone["r"].values[2][partial[2]], atol=1e-12)
+    order = np.argsort(ids)
+    B = _means(R[order])
+    ref = _by_hand(lambda t: F.values[order], B, np.isfinite(B), 0.5, 5)
+    np.testing.assert_allclose(g["r"].values, ref, atol=1e-10)
+    # the diagonal is still the forward direction's r (without a ceiling: one valid trial suffices)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        fw = nx.forward(F, _neural(R, ids), reps=1, alpha=0.5, n_folds=5, noise_ceiling=False)
+    np.testing.assert_allclose(np.diagonal(g["r"].values, axis1=1, axis2=2), fw["r"].isel(rep=0).values, atol=1e-10)
+
+
+def test_inter_animal_missing_predictor_means_touch_their_bins_only():
+    F, RA, ids = _sets(seed=1, k=5)
+    _, RB, _ = _sets(seed=2, k=3)
+    RA, RB = RA.copy(), RB.copy()
+    RA[5, 1, :, 2] = np.nan  # a predictor neuroid without a trial at stimulus 5, bin 2: every target of bin 2
+    RB[9, 0, :, 0] = np.nan  # target neuroid 0 without a trial at stimulus 9, bin 0
+    RA[11, :, :, :] = RB[11, :, :, :] = np.nan  # stimulus 11 missing everywhere: excluded, counted
+    g, said = _tg(_neural(RA, ids, "a"), _neural(RB, ids, "b"), alpha=2.0, n_folds=4)
+    order = np.argsort(ids)
+    A, B = _means(RA[order]), _means(RB[order])
+    ok = np.isfinite(B) & np.isfinite(A).all(axis=1)[:, None, :]
+    ref = _by_hand(lambda t: A[:, :, t], B, ok, 2.0, 4)
+    np.testing.assert_allclose(g["r"].values, ref, atol=1e-10)
+    assert (g.attrs["n_stimuli"], g.attrs["n_excluded_stimuli"]) == (39, 1)
+    assert g.attrs["n_partial_targets"] == 3 * 7 + 5  # bin 2 for every neuroid, bin 0 (not with 2) for neuroid 0
+    assert any("excluding 1 of 40 stimuli" in m for m in said)
+
+
+def test_complete_data_are_unchanged_and_counted():
+    F, R, ids = _sets(seed=3)
+    g, said = _tg(F, _neural(R, ids), alpha=0.5, n_folds=5)
+    assert not said and g.attrs["n_partial_targets"] == 0 and g.attrs["n_excluded_stimuli"] == 0
+    order = np.argsort(ids)
+    B = R[order].mean(axis=2)
+    np.testing.assert_allclose(g["r"].values, _by_hand(lambda t: F.values[order], B, np.isfinite(B), 0.5, 5), atol=1e-10)
+
+
+def test_a_target_with_too_few_stimuli_is_nan_with_a_warning():
+    F, R, ids = _sets(seed=4, n=12)
+    R = R.copy()
+    R[:9, 1, :, 3] = np.nan  # neuroid 1 keeps 3 stimuli at bin 3: fewer than the 5 folds
+    g, said = _tg(F, _neural(R, ids), alpha=0.5, n_folds=5)
+    r = g["r"].values
+    assert np.isnan(r[1, 3, :]).all() and np.isnan(r[1, :, 3]).all() and np.isfinite(np.delete(r, 1, axis=0)).all()
+    assert any("fewer usable stimuli" in m for m in said)
+    with pytest.raises(nx.errors.LayoutError, match="no stimulus has a valid trial mean"):
+        nx.temporal_generalization(F, _neural(np.full_like(R, np.nan), ids))

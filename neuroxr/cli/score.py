@@ -175,11 +175,14 @@ def _direction_command(direction: str) -> click.Command:
                    options={"progress": progress_for(out, f"{direction} reps")})
         stats = _direction_summary(res.dataset)
         lines = []
+        from ..predictivity.inference import applicable_options
+
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
             if not n:
                 continue
-            inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**inference_params, opt: n}, overwrite=overwrite,
+            taken = applicable_options(direction.replace("-", "_"), procedure, inference_params)  # e.g. no reps for a permutation test
+            inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**taken, opt: n}, overwrite=overwrite,
                        require_existing=require_existing, backend=backend, dtype=dtype)
             if procedure == "bootstrap":
                 lo, hi = (float(v) for v in inf.dataset["median_ev_ci"].values)

@@ -10,8 +10,9 @@ import pandas as pd
 from ..entries import list_entries
 from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
 from ..entries.layout import LIST_COLUMNS
+from ..predictivity.inference import applicable_options
 from ..store import StudyStore
-from .table import _choose, _list_parameters, _parse
+from .table import _choose, _list_parameters, _parse, listed_parameters, parameter_text
 
 __all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
            "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
@@ -41,6 +42,12 @@ def _current_entries(store: StudyStore, kinds: list[str]) -> pd.DataFrame:
     names = [c for c in entries.columns if c not in LIST_COLUMNS and c not in _PROCEDURE_PARAMS]
     entries = entries.copy()
     entries["parameters"] = _list_parameters(entries[list(LIST_COLUMNS) + names]) if len(entries) else []
+    # the parameters as a permutation test of the same score takes them (reps, split, noise_ceiling only
+    # with min_reliability): a bootstrap and a permutation entry of one score join on them
+    listed = listed_parameters(entries[list(LIST_COLUMNS) + names]) if len(entries) else []
+    entries["permutation_parameters"] = [
+        parameter_text(applicable_options(INFERENCE_KINDS[k][0], "permutation", p)) if k in INFERENCE_KINDS else ""
+        for k, p in zip(entries["kind"], listed)]
     return entries
 
 
@@ -50,24 +57,32 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
     ``median_p``, ``parameters`` (non-default score parameters) and ``in_figures`` (the figures
     draw one parameter set per direction and model, the one most rows hold, as the score figures)."""
     entries = _current_entries(store, [k for k, (d, _) in INFERENCE_KINDS.items() if d in DIRECTION_KINDS])
+    entries = entries.sort_values("kind", key=lambda k: k.str.endswith("_permutation"), kind="stable")  # bootstraps first
     rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    joins: dict[tuple[str, str, str, str], str] = {}  # bootstrap row -> its permutation_parameters
     for e in entries.itertuples():
         direction, procedure = INFERENCE_KINDS[e.kind]
         key = (direction, e.source, e.target, e.parameters)
-        ds = store.read_dataset(e.path)
-        if key not in rows:
-            p = _parse(store, direction, e.source, e.target, dict(ds.attrs))
-            rows[key] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
-                         "layer": p.layer, "neural": p.neural, "region": p.region, "parameters": e.parameters}
-        row = rows[key]
-        if procedure == "bootstrap":
-            lo, hi = (float(v) for v in ds["median_ev_ci"].values)
-            row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
-            if "median_ceiling_ci" in ds:
-                clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
-                row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
+        keys = [key]
+        if procedure == "permutation":  # the rows of the bootstraps of the same score, else its own
+            keys = [k for k, t in joins.items() if k[:3] == key[:3] and t == e.permutation_parameters] or keys
         else:
-            row.update(median_p=float(ds["median_p"]), n_perm=int(ds.attrs["n_perm"]))
+            joins[key] = e.permutation_parameters
+        ds = store.read_dataset(e.path)
+        for key in keys:
+            if key not in rows:
+                p = _parse(store, direction, e.source, e.target, dict(ds.attrs))
+                rows[key] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
+                             "layer": p.layer, "neural": p.neural, "region": p.region, "parameters": key[3]}
+            row = rows[key]
+            if procedure == "bootstrap":
+                lo, hi = (float(v) for v in ds["median_ev_ci"].values)
+                row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
+                if "median_ceiling_ci" in ds:
+                    clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
+                    row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
+            else:
+                row.update(median_p=float(ds["median_p"]), n_perm=int(ds.attrs["n_perm"]))
     out = pd.DataFrame(list(rows.values()))
     for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
         if c not in out.columns:

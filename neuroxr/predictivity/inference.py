@@ -316,7 +316,7 @@ def bootstrap(
     ds = xr.Dataset(out, coords=coords, attrs=attrs)
     if "boot" in ds.dims:
         ds = ds.assign_coords(boot=np.arange(ds.sizes["boot"]))
-    return ds
+    return parts.in_input_order(ds)
 
 
 class _quiet:
@@ -425,7 +425,7 @@ def permutation_test(
         out["r_null"] = (("perm", dim), null)
     attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
     attrs["noise_ceiling"] = False  # the statistic r carries no ceiling; the halves only chose the targets
-    return xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs)
+    return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 
 
 def _same_resamples(boots: Mapping[str, xr.Dataset]) -> None:

@@ -469,8 +469,9 @@ def _revision_before_ordering_by_id(kind, params):
 
 def test_entries_whose_fits_now_read_units_and_neuroids_by_id_are_stale(study, monkeypatch):
     """Joint fits (PLS, estimators), lasso/elasticnet, max_n subsets and brainscore's PLS once
-    depended on the order of units/neuroids: their entries of the older revision are stale, the
-    others' (ridge without max_n, every other metric) stay current."""
+    depended on the order of units/neuroids, in the directions and their inference: their entries
+    of the older revision are stale, the others' (ridge or univariate without max_n, every other
+    metric) stay current."""
     from sklearn.cross_decomposition import PLSRegression
 
     from neuroxr.entries import engine, kinds
@@ -481,9 +482,17 @@ def test_entries_whose_fits_now_read_units_and_neuroids_by_id_are_stale(study, m
                "lasso": ("model_to_model", "net.l1", "net.l2", {"regressor": "lasso"}),
                "max_n": ("reverse", "mA", "net.l1", {"reps": 1, "max_n": 3}),
                "max_n and pls": ("forward", "net.l1", "mA", {"reps": 1, "max_n": 4, "regressor": "pls", "n_components": 3}),
-               "brainscore": ("brainscore", "net.l1", "mA", {"n_components": 3, "n_splits": 2})}
+               "brainscore": ("brainscore", "net.l1", "mA", {"n_components": 3, "n_splits": 2}),
+               # inference entries of the same fits, now also by id
+               "pls bootstrap": ("forward_bootstrap", "net.l1", "mA", {"reps": 1, "regressor": "pls", "n_components": 3, "n_boot": 4}),
+               "estimator permutation": ("inter_animal_permutation", "mA", "mB", {"regressor": PLSRegression(2), "n_perm": 4}),
+               "lasso permutation": ("reverse_permutation", "mA", "net.l1", {"regressor": "lasso", "n_perm": 4}),
+               "pls model_to_model": ("model_to_model_bootstrap", "net.l1", "net.l2", {"regressor": "pls", "n_components": 2, "n_boot": 4})}
     kept = {"ridge": ("forward", "net.l1", "mA", {"reps": 1}), "linear": ("reverse", "mA", "net.l1", {"reps": 1, "regressor": "linear"}),
-            "ridgecv": ("model_to_model", "net.l1", "net.l2", {"regressor": "ridgecv"}), "cka": ("cka", "net.l1", "mA", {})}
+            "ridgecv": ("model_to_model", "net.l1", "net.l2", {"regressor": "ridgecv"}), "cka": ("cka", "net.l1", "mA", {}),
+            "ridge bootstrap": ("inter_animal_bootstrap", "mA", "mB", {"reps": 1, "n_boot": 4}),
+            "ridge permutation": ("forward_permutation", "net.l1", "mA", {"n_perm": 4}),
+            "univariate permutation": ("model_to_model_permutation", "net.l1", "net.l2", {"regressor": "univariate", "n_perm": 4})}
     monkeypatch.setattr(engine, "entry_revision", _revision_before_ordering_by_id)
     monkeypatch.setattr(kinds, "entry_revision", _revision_before_ordering_by_id)
     old = {name: compute(st, *case[:3], params=case[3]) for name, case in {**changed, **kept}.items()}

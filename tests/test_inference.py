@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.stats as ss
+import xarray as xr
 
 import neuroxr as nx
 from neuroxr.datasets import make_study
@@ -473,3 +474,22 @@ def test_reverse_permutation_null_equals_the_operator(study):
     Yp = parts.Y[rs.permutation_indices(parts.n, 4, 0)[2]]
     Pp = parts.reg.predict_blocks(parts.X, [Yp], S=parts.S)[0]  # the n x n operator, not the primal path
     np.testing.assert_allclose(res["r_null"][2], pearson(Yp, Pp), atol=1e-10)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_joint_fit_null_fits_each_permuted_target_set_on_its_own(study, direction):
+    """A joint fit (PLS) of a permutation's targets is the direction's fit of those targets alone,
+    never one fit of a batch of permuted copies: the null is that of the statistic, whatever the batch."""
+    from neuroxr.kernels.stats import pearson
+
+    F, R = study.features["m"]["true"], study.neural["a"]
+    src, tgt = (F, R) if direction == "forward" else (R, F)
+    res = permutation_test(direction, src, tgt, n_perm=5, keep_null=True, regressor="pls", n_components=2)
+    parts = prepare(direction, src, tgt, reps=1, noise_ceiling=False, regressor="pls", n_components=2)
+    key = f"{parts.dim}_id"
+    null = res["r_null"].sortby(key)
+    for i, perm in enumerate(rs.permutation_indices(parts.n, 5, 0)):
+        Yp = parts.Y[perm]
+        r = xr.DataArray(pearson(Yp, parts.reg.predict_blocks(parts.X, [Yp])[0]), dims=parts.dim,
+                         coords={key: (parts.dim, parts.target[key].values)})
+        np.testing.assert_allclose(null[i], r.sortby(key), atol=1e-10)

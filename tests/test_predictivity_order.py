@@ -156,3 +156,67 @@ def test_a_gram_of_other_features_is_refused(data):
     G = nx.geometry.gram(F)
     for g in (G, gram_stats(G), nx.geometry.gram(F, dtype="float32")):
         pv.forward(F, A, reps=1, gram=g)
+
+
+# ---------------------------------------------------------------- inference: by id, never by position
+@pytest.fixture(scope="module")
+def complete():
+    """Inference needs every target on every stimulus: ``data`` without missing trials."""
+    rng = np.random.default_rng(5)
+    n, p = 40, 8
+    Z = rng.normal(size=(n, 3))
+    ids = [f"img{rng.integers(1e6)}_{i}" for i in range(n)]
+    F = nx.features(Z @ rng.normal(size=(3, p)) + 0.5 * rng.normal(size=(n, p)), ids)
+    F2 = nx.features(Z @ rng.normal(size=(3, 5)) + rng.normal(size=(n, 5)), ids)
+    A = nx.neural((Z @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(n, 6, 4)), ids)
+    B = nx.neural((Z @ rng.normal(size=(3, 5)))[:, :, None] + rng.normal(size=(n, 5, 4)), ids)
+    return dict(F=F, F2=F2, A=A, B=B)
+
+
+#: direction -> (the predictor's input and dim, the target's input and dim)
+INFERENCE = {"forward": (("F", "unit"), ("A", "neuroid")), "reverse": (("A", "neuroid"), ("F", "unit")),
+             "inter_animal": (("A", "neuroid"), ("B", "neuroid")), "model_to_model": (("F", "unit"), ("F2", "unit"))}
+
+
+def _infer(procedure, direction, source, target, **kw):
+    from neuroxr.predictivity.inference import bootstrap, permutation_test
+
+    reps = {} if direction == "model_to_model" else {"reps": 2}
+    if procedure == "bootstrap":
+        return bootstrap(direction, source, target, n_boot=20, seed=1, over="both", **reps, **kw)
+    return permutation_test(direction, source, target, n_perm=20, seed=1, keep_null=True, **kw)
+
+
+@pytest.mark.filterwarnings("ignore:.*ceiling-corrected EV above 100")
+@pytest.mark.parametrize("procedure", ["bootstrap", "permutation"])
+@pytest.mark.parametrize("regressor", ["pls", "lasso", "ridge"])
+@pytest.mark.parametrize("direction", list(INFERENCE))
+def test_inference_ignores_the_order_of_units_and_neuroids(complete, direction, regressor, procedure):
+    """Bootstrap and permutation numbers of a joint fit (pls: the targets) or of lasso (the
+    predictors) are those of the inputs in canonical id order, labeled in the caller's order."""
+    (src, sdim), (tgt, tdim) = INFERENCE[direction]
+    kw = {"regressor": regressor, **({"n_components": 2} if regressor == "pls" else {})}
+    ref = _infer(procedure, direction, complete[src], complete[tgt], **kw)
+    target = _shuffle(complete[tgt], tdim).isel({tdim: slice(None, None, -1)})  # another first target
+    ds = _infer(procedure, direction, _shuffle(complete[src], sdim), target, **kw)
+    key = "unit_id" if tdim == "unit" else "neuroid_id"
+    np.testing.assert_array_equal(ds[key].values, target[key].values)
+    _same_by_id(ref, ds, tdim, rtol=1e-9)
+    # the point estimates are still the direction's, on the same shuffled inputs
+    call = SOURCES[direction][0]
+    fit = call(_shuffle(complete[src], sdim), target, **kw)
+    name = "ev" if procedure == "bootstrap" else "r"
+    np.testing.assert_allclose(ds[name].values, fit[name].mean("rep").values, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("procedure", ["bootstrap", "permutation"])
+def test_time_resolved_inference_ignores_the_neuroid_order(procedure):
+    """Each bin's inference of a joint fit reads the neuroids by id, as the time-resolved direction."""
+    from conftest import time_sets
+
+    F, A, B = time_sets()
+    ref = _infer(procedure, "inter_animal", A, B, regressor="pls", n_components=2)
+    target = _shuffle(B, "neuroid").isel(neuroid=slice(None, None, -1))
+    ds = _infer(procedure, "inter_animal", _shuffle(A, "neuroid"), target, regressor="pls", n_components=2)
+    np.testing.assert_array_equal(ds.neuroid_id.values, target.neuroid_id.values)
+    _same_by_id(ref, ds, "neuroid", rtol=1e-9)

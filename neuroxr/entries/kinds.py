@@ -235,12 +235,14 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       (coordinate descent) of the predictors, once in the input's unit/neuroid order and now in
       canonical id order (a forward joint fit also mixed the time bins before forward's revision 1);
     - a direction's entry with ``max_n``: its subsets were drawn over the predictors' positions,
-      now over their canonical id order.
+      now over their canonical id order;
+    - a direction's bootstrap or permutation entry with such a fit, by the first rule (its joint
+      fits' permutation nulls also fitted a batch of permuted copies together).
     """
     k = get_kind(kind)
     rev = k.revision
     reg = params.get("regressor")
-    if k.name in DIRECTION_KINDS:
+    if k.name in DIRECTION_KINDS or INFERENCE_KINDS.get(k.name, ("",))[0] in DIRECTION_KINDS:
         if isinstance(reg, Mapping) or fits_jointly(reg) or reg in ("lasso", "elasticnet"):
             rev += 1
         if params.get("max_n") is not None:

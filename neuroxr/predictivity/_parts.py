@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..backend import resolve_dtype
 from ..errors import LayoutError, ParameterError
-from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.resample import jackknife_pearson, resampled_pearson
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, stimulus_folds
 from ..kernels.stats import rank_pairs, spearman_brown
@@ -38,7 +38,9 @@ class Parts:
     ``P2`` (reps, n, k) the predictions from the split halves and (forward) ``s1``, ``s2``
     (reps, n, k) the ranks of the target's split halves; ``X`` the design, ``S`` its
     out-of-fold operator (ridge/linear; ``None`` for a narrow neural design, see :meth:`predict`)
-    and ``reg`` the regressor.
+    and ``reg`` the regressor. A joint fit (``pls``, an estimator) holds its targets, ``target``
+    included, in canonical id order; ``order`` (``None``: the input's) is that order, which
+    :meth:`in_input_order` undoes on a result.
     """
 
     direction: str
@@ -55,6 +57,7 @@ class Parts:
     S: Any
     reg: Regressor
     params: dict[str, Any]
+    order: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -99,6 +102,10 @@ class Parts:
             return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), np.where(ceil_cnt > 0, ceil_sum / ceil_cnt, np.nan)
 
 
+    def in_input_order(self, ds: xr.Dataset) -> xr.Dataset:
+        """A result over the targets (``dim``, labeled by :attr:`target`) in the caller's order."""
+        return prep.in_input_order(ds, self.dim, self.order)
+
     def included(self, min_reliability: float | None) -> np.ndarray:
         """``(k,)`` bool: the targets a summary counts, by the directions' rule
         (:func:`~neuroxr.predictivity._result.included_targets`, with its warning when there is no
@@ -113,6 +120,19 @@ class Parts:
         with np.errstate(invalid="ignore"):  # (target, rep) reliabilities, as the directions store them
             return [np.stack([spearman_brown(resampled_pearson(ones, a[j], b[j])[0]) for j in range(a.shape[0])], axis=1)
                     for a, b in pairs]
+
+
+def _by_id(source: xr.DataArray, sdim: str, target: xr.DataArray, tdim: str, regressor: Any,
+           source_always: bool = False) -> tuple[xr.DataArray, xr.DataArray, np.ndarray | None]:
+    """As the directions: a joint fit (``pls``, an estimator) reads the targets, a fit other than
+    ridge/linear (or any, ``source_always``: a neural predictor) the predictors in canonical id
+    order (:func:`~neuroxr.predictivity._prepare.by_id`). Returns both and the targets' order."""
+    order = None
+    if fits_jointly(regressor):
+        target, order = prep.by_id(target, tdim)
+    if source_always or not (isinstance(regressor, str) and regressor in ("ridge", "linear")):
+        source, _ = prep.by_id(source, sdim)
+    return source, target, order
 
 
 def _operator(reg: Regressor, X: np.ndarray) -> Any:
@@ -177,6 +197,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     neural = validate_neural(neural, name="neural")
     ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
     features, neural, _ = prep.pair(features, neural, ("features", "neural"))
+    features, neural, order = _by_id(features, "unit", neural, "neuroid", regressor)
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")
     if not ok.all():
@@ -215,7 +236,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
         a, b = halves.means(np.stack(perms_b))
         s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
     ids = neural.stimulus_id.values[keep]
-    return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, S, reg, params)
+    return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, S, reg, params, order)
 
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
@@ -223,6 +244,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     features = validate_features(features, name="features")
     ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
     neural, features, _ = prep.pair(neural, features, ("neural", "features"))
+    neural, features, order = _by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
     R = prep.take(R, None, ok)
@@ -243,7 +265,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
         preds = reg.predict_designs([h for j in range(reps) for h in (h1[j], h2[j])], F)
         P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
     ids = neural.stimulus_id.values[keep]
-    return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, S, reg, params)
+    return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, S, reg, params, order)
 
 
 def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
@@ -251,6 +273,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     neural_b = validate_neural(neural_b, name="neural_b")
     ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)])
     neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
+    neural_a, neural_b, order = _by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a), prep.load(neural_b)
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
@@ -288,13 +311,14 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         a, b = SplitHalves(RB, split).means(np.stack(perms_b))
         s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
     ids = ids[keep_a][keep_b]
-    return Parts("inter_animal", "neuroid", neural_b, ids, Y, P, P1, P2, s1, s2, X, S, reg, params)
+    return Parts("inter_animal", "neuroid", neural_b, ids, Y, P, P1, P2, s1, s2, X, S, reg, params, order)
 
 
 def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params) -> Parts:
     features_a = validate_features(features_a, name="features_a")
     features_b = validate_features(features_b, name="features_b")
     features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
+    features_a, features_b, order = _by_id(features_a, "unit", features_b, "unit", regressor)
     X = prep.load_features(features_a, "features_a")
     Y = prep.load_features(features_b, "features_b")
     prep.check_design(X, "features_a")
@@ -303,4 +327,4 @@ def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts,
     P = reg.predict_blocks(X, [Y], S=S)[0]
     params = dict(params, noise_ceiling=False)
     return Parts("model_to_model", "unit", features_b, features_a.stimulus_id.values, Y, P, None, None, None, None,
-                 X, S, reg, params)
+                 X, S, reg, params, order)

@@ -35,6 +35,7 @@ from ..alignment import canonical_order
 from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
 from ..kernels.permute import permuted_oof_pearson
+from ..kernels.regressors import fits_jointly
 from ..kernels.stats import pearson
 from ..validation import check_min_reliability
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
@@ -316,7 +317,7 @@ def bootstrap(
     ds = xr.Dataset(out, coords=coords, attrs=attrs)
     if "boot" in ds.dims:
         ds = ds.assign_coords(boot=np.arange(ds.sizes["boot"]))
-    return ds
+    return parts.in_input_order(ds)
 
 
 class _quiet:
@@ -361,8 +362,8 @@ def permutation_test(
     null is exact without refitting: :func:`neuroxr.kernels.permute.permuted_oof_pearson` (per-fold
     systems factorised once, one cross-product GEMM per batch of permutations, or the ``n x n``
     operator when the design has more predictors than stimuli); other regressors refit per
-    batch. The statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided:
-    larger is better).
+    batch, a joint fit (``pls``, an estimator) each permutation's targets on their own. The
+    statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided: larger is better).
 
     Parameters
     ----------
@@ -407,8 +408,11 @@ def permutation_test(
         batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
         for lo in range(0, n_perm, batch):
             sel = perms[lo : lo + batch]
-            Yp = np.concatenate([parts.Y[p] for p in sel], axis=1)
-            Pp = parts.predict(Yp)
+            blocks = [parts.Y[p] for p in sel]
+            Yp = np.concatenate(blocks, axis=1)
+            # a joint fit fits each permutation's targets on their own, as the direction fits them
+            Pp = (np.concatenate(parts.reg.predict_blocks(parts.X, blocks), axis=1) if fits_jointly(parts.reg.name)
+                  else parts.predict(Yp))
             null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
     with _quiet():
         med0 = np.nanmedian(r0[pos])
@@ -425,7 +429,7 @@ def permutation_test(
         out["r_null"] = (("perm", dim), null)
     attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
     attrs["noise_ceiling"] = False  # the statistic r carries no ceiling; the halves only chose the targets
-    return xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs)
+    return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 
 
 def _same_resamples(boots: Mapping[str, xr.Dataset]) -> None:

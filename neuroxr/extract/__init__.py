@@ -9,6 +9,7 @@ The flow, one module per stage::
     plan.py        ExtractionPlan: per-layer shapes and bytes, passes within ``memory_limit``
     reduce.py      sparse random projection / incremental PCA at write time
     identity.py    what a layer was extracted from: digests of the model, preprocessing and stimuli
+    code.py        the code a model runs (classes, instance forwards, forward hooks), for its digest
     write.py       streaming each layer into ``features/<model>/<layer>``, completion marker last
     run.py         extract_features, plan_extraction
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the extraction stages: the lazy torch import, byte formatting, layer names."""
+"""Helpers shared by the extraction stages: the lazy torch import, byte formatting, layer names, hashing texts."""
 
 from __future__ import annotations
 
@@ -41,3 +41,10 @@ def layer_name(module_name: str) -> str:
     name = re.sub(r"_{2,}", "_", name)
     name = re.sub(r"^[^A-Za-z0-9]+", "", name)
     return name or "layer"
+
+
+def feed_text(h: Any, text: str) -> None:
+    """Feed ``text`` to the hash ``h``, length-prefixed (so no two sequences of texts hash alike)."""
+    b = text.encode("utf-8")
+    h.update(len(b).to_bytes(8, "little"))
+    h.update(b)

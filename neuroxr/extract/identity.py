@@ -2,16 +2,19 @@
 
 Every layer :func:`~neuroxr.extract.extract_features` writes records in its attrs ``extraction_identity``::
 
-    {"version": 1, "hash": "sha256",
-     "model": "<hex>",          # the module tree (names, classes, extra_repr) and every parameter
-                                # and buffer (name, dtype, shape, bytes)
+    {"version": 2, "hash": "sha256",
+     "model": "<hex>",          # the module tree (names, classes, extra_repr), every parameter and
+                                # buffer (name, dtype, shape, bytes), and the code it runs: its
+                                # classes, instance forwards and forward hooks (code.py)
      "preprocessing": "<hex>",  # the model input the preprocessing makes of the first (up to 2) stimuli
      "stimuli": "<hex>"}        # the stimuli's contents: image files' bytes, array values, texts;
                                 # a torch Dataset's items as loaded
 
 A re-run compares them with this extraction's before it skips a complete layer
 (:func:`~neuroxr.extract.plan.check_compatible`): other weights under the same model name, another
-transform, or other pixels under the same stimulus ids are refused, never skipped. Digests are
+transform, other ``forward`` code, or other pixels under the same stimulus ids are refused, never
+skipped. A layer recorded with version 1 (whose model digest did not cover the code) is compared on
+what it covers, and then refused all the same, as its code cannot be checked. Digests are
 SHA-256 over the raw bytes (``hashlib``), so they do not depend on the device, the batch size or
 the process; tensors on a GPU are copied to the CPU one at a time to be hashed. Each digest is
 computed once per call, when first needed; a Dataset's items are hashed as the first pass loads them.
@@ -27,27 +30,23 @@ import numpy as np
 
 from ..errors import ExtractionError
 from ..identity import _BLOCK, feed_values
+from ._common import feed_text as _text
 from ._common import torch_module
+from .code import code_digest
 
 IDENTITY_ATTR = "extraction_identity"
 """The attr of a written layer holding its identity."""
 
-IDENTITY_VERSION = 1
+IDENTITY_VERSION = 2
+"""2: the model digest covers the model's code (:mod:`~neuroxr.extract.code`); 1: its state only."""
 
 KEYS = {
-    "model": "the model differs (other weights, buffers or modules under the same model name)",
+    "model": "the model differs (other weights, buffers, modules or code under the same model name)",
     "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli)",
     "stimuli": "the stimuli's contents differ (same ids, other pixels, values or texts)",
 }
 """The digests of an identity and what a difference in each means."""
 
-
-
-def _text(h: Any, text: str) -> None:
-    """Feed ``text`` to ``h``, length-prefixed (so no two sequences of texts hash alike)."""
-    b = text.encode("utf-8")
-    h.update(len(b).to_bytes(8, "little"))
-    h.update(b)
 
 
 def tensor_bytes(t: Any) -> np.ndarray:
@@ -82,9 +81,9 @@ def _update_array(h: Any, data: Any) -> None:
             _text(h, repr(block.tolist()))
 
 
-def model_digest(model: Any) -> str:
-    """SHA-256 of a torch module: its module tree (names, classes, ``extra_repr``) and every
-    parameter and buffer (name, dtype, shape, values)."""
+def state_digest(model: Any) -> str:
+    """SHA-256 of a torch module's state: its module tree (names, classes, ``extra_repr``) and every
+    parameter and buffer (name, dtype, shape, values); the model digest of identity version 1."""
     h = hashlib.sha256()
     for name, m in model.named_modules():
         try:
@@ -97,6 +96,19 @@ def model_digest(model: Any) -> str:
             _text(h, f"{kind} {name} {t.dtype} {tuple(t.shape)}")
             h.update(tensor_bytes(t))
     return h.hexdigest()
+
+
+def _combine(state: str, code: str) -> str:
+    h = hashlib.sha256()
+    _text(h, f"state {state}")
+    _text(h, f"code {code}")
+    return h.hexdigest()
+
+
+def model_digest(model: Any) -> str:
+    """SHA-256 of a torch module: its state (:func:`state_digest`) and the code it runs
+    (:func:`~neuroxr.extract.code.code_digest`)."""
+    return _combine(state_digest(model), code_digest(model))
 
 
 class BatchDigest:
@@ -191,7 +203,9 @@ class Identity:
     def __getitem__(self, key: str) -> str:
         if key not in self._digests:
             if key == "model":
-                self._digests[key] = model_digest(self._model)
+                self._digests[key] = _combine(self["state"], code_digest(self._model))
+            elif key == "state":  # the model digest of identity version 1
+                self._digests[key] = state_digest(self._model)
             elif key == "preprocessing":
                 first = BatchDigest()
                 first.update(self._stim.load(np.arange(min(2, self._stim.n))))
@@ -220,13 +234,28 @@ class Identity:
 
     def differences(self, stored: Any) -> list[str] | None:
         """What differs between a stored ``extraction_identity`` and this extraction (empty: the
-        same); ``None`` when ``stored`` is missing or of another version (it cannot be compared).
+        same); ``None`` when ``stored`` is missing or of a version this neuroxr does not know.
 
-        The preprocessing digest is made of the first stimuli's model input, so it differs whenever
-        they do: with other stimuli, only the stimuli are named."""
-        if not isinstance(stored, Mapping) or stored.get("version") != IDENTITY_VERSION or stored.get("hash") != "sha256":
+        An identity of version 1 (before the model digest covered the code) is compared on what it
+        covers: its model digest with this model's state (:func:`state_digest`), the preprocessing
+        and the stimuli; then an empty list does not make the layer the same
+        (:func:`covers_code`). The preprocessing digest is made of the first stimuli's model input,
+        so it differs whenever they do: with other stimuli, only the stimuli are named."""
+        if not isinstance(stored, Mapping) or stored.get("hash") != "sha256":
             return None
-        differ = [key for key in KEYS if stored.get(key) != self[key]]
+        version = stored.get("version")
+        if version == IDENTITY_VERSION:
+            differ = [key for key in KEYS if stored.get(key) != self[key]]
+        elif version == 1:
+            differ = [key for key in KEYS if stored.get(key) != self["state" if key == "model" else key]]
+        else:
+            return None
         if "stimuli" in differ and "preprocessing" in differ:  # other stimuli make other input: say only that
             differ.remove("preprocessing")
         return [KEYS[key] for key in differ]
+
+
+def covers_code(stored: Any) -> bool:
+    """Whether a stored ``extraction_identity`` covers the model's code (version 2 on); a layer whose
+    identity does not is never skipped: the code it was extracted with cannot be checked."""
+    return isinstance(stored, Mapping) and stored.get("version") == IDENTITY_VERSION

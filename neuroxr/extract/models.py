@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import ExtractionError, NeuroxrError
 from ._common import layer_name, torch_module
+from .code import own_hook
 from .stimuli import Stimuli
 
 POOLING = ("mean", "cls", "last")
@@ -218,7 +219,7 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
                             break
                     live.append((name, weakref.ref(output)))
 
-        return hook
+        return own_hook(hook)  # left out of the model's code digest
 
     try:
         for n, m in named.items():
@@ -311,7 +312,7 @@ def run_pass(
             if state["seen"] == len(callbacks):
                 raise StopForward
 
-        return hook
+        return own_hook(hook)  # left out of the model's code digest
 
     try:
         for name, fn in callbacks.items():

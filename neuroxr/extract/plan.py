@@ -33,7 +33,7 @@ from ..errors import ExtractionError, NeuroxrWarning
 from ..sets import check_new_feature_sets
 from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
-from .identity import IDENTITY_ATTR, Identity
+from .identity import IDENTITY_ATTR, Identity, covers_code
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
 from .reduce import REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes
 from .stimuli import Stimuli
@@ -480,7 +480,8 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     stimuli into ``partial_fit`` batches) and pooling are compared, then (with ``identity``) the digests
     of the model, the preprocessing and the stimuli recorded in the layer's attrs
     ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
-    checked and is refused too.
+    checked and is refused too, and so is one recorded with identity version 1 whose weights,
+    preprocessing and stimuli match (its model digest did not cover the model's code).
 
     Raises
     ------
@@ -519,14 +520,17 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     if g.attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")
     if not problems and identity is not None:
-        differences = identity.differences(g.attrs.get(IDENTITY_ATTR))
-        if differences is None:
+        stored = g.attrs.get(IDENTITY_ATTR)
+        differences = identity.differences(stored)
+        if differences is None or (not differences and not covers_code(stored)):
+            what = ("records no identity of the model, preprocessing and stimuli it was extracted from (written by an "
+                    "older neuroxr)" if differences is None else
+                    "records an identity of version 1 (written by an older neuroxr), which does not cover the model's "
+                    "code (classes, forward, hooks)")
             raise ExtractionError(
-                f"store {store.url!r}: layer {path!r} is complete but records no identity of the model, "
-                f"preprocessing and stimuli it was extracted from (written by an older neuroxr), so it cannot be "
-                f"checked against this extraction. Pass overwrite=True (neuroxr extract --overwrite) to recompute it, "
-                f"leave it out of layers=[...] (--layer) to keep it as it is, or extract under another model_name "
-                f"(--model-name)."
+                f"store {store.url!r}: layer {path!r} is complete but {what}, so it cannot be checked against this "
+                f"extraction. Pass overwrite=True (neuroxr extract --overwrite) to recompute it, leave it out of "
+                f"layers=[...] (--layer) to keep it as it is, or extract under another model_name (--model-name)."
             )
         problems += differences
     if problems:

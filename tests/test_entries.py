@@ -12,7 +12,7 @@ import neuroxr as nx
 from neuroxr import geometry as geo
 from neuroxr import predictivity as d
 from neuroxr.entries import compute, layout, list_entries, lookup
-from neuroxr.errors import LayoutError, StoreError
+from neuroxr.errors import LayoutError, ParameterError, StoreError
 from neuroxr.sets import feature_ref, neural_ref
 from neuroxr.store import StudyStore
 from neuroxr.store._zarr import list_keys
@@ -406,6 +406,20 @@ def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
     assert status == {old.path: "stale (older revision)", new.path: "current"}
     # kinds no fix has changed keep their keys: no revision in their provenance
     assert "revision" not in compute(st, "cka", "net.l1", "mA").provenance
+
+
+def test_ereg_seed_without_a_projection_is_one_entry(study):
+    """A seed draws eReg's projection only where the layer is wider than the projection: elsewhere
+    the entry takes the default seed (one entry, no refusal), so one seed serves a sweep's layers."""
+    st, f1, _, neu = study
+    narrow = compute(st, "ereg", "net.l1", "mA", params={"n_components": 50, "seed": 3})  # 50 >= the layer's units
+    assert narrow.dataset.attrs["projected"] == 0 and narrow.provenance["params"]["seed"] == 0
+    again = compute(st, "ereg", "net.l1", "mA", params={"n_components": 50})
+    assert not again.computed and again.path == narrow.path
+    drawn = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4, "seed": 3})
+    assert drawn.dataset.attrs["projected"] == 1 and drawn.provenance["params"]["seed"] == 3
+    with pytest.raises(ParameterError, match=r"^ereg: seed=3 has no effect"):  # the function itself still refuses it
+        geo.ereg(f1, neu, n_components=50, seed=3)
 
 
 def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):

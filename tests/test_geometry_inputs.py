@@ -40,8 +40,11 @@ def test_ereg_projects_the_units_in_unit_id_order():
 
 def test_ereg_refuses_parameters_that_change_nothing():
     F, R = _data(p=20)
-    with pytest.raises(ParameterError, match=r"^ereg: n_components=50 exceeds the 20 units of features; drop it or pass at most 20\.$"):
-        geo.ereg(F, R, n_components=50)
+    wide = geo.ereg(F, R, n_components=50)  # at or above the units: no projection, and the attrs say so
+    assert wide.attrs["projected"] == 0 and wide.attrs["n_components"] == 20
+    np.testing.assert_array_equal(wide["r"].values, geo.ereg(F, R, n_components=20)["r"].values)
+    with pytest.raises(ParameterError, match=r"^ereg: seed=5 has no effect .* n_components=50 draws only below the 20 units"):
+        geo.ereg(F, R, n_components=50, seed=5)
     with pytest.raises(ParameterError, match=r"^ereg: seed=5 has no effect without a random projection, which "
                                              r"n_components='auto' draws only when its Johnson-Lindenstrauss dimension \(\d+ for 40 stimuli\)"):
         geo.ereg(F, R, seed=5)  # 'auto' asks for thousands of components: no projection of 20 units

@@ -138,6 +138,9 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     if k.name == "crsa":
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
+    if k.name == "ereg":
+        sizes = read_set(store, src, load=False).sizes
+        filled = _m.resolve_projection(filled, int(sizes["stimulus"]), int(sizes["unit"]))
     refs = [src] if tgt is None else [src, tgt]
     pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry
     inputs = {r.path: store.token(r.path) for r in refs}

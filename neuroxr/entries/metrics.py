@@ -180,6 +180,19 @@ def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int 
     return out
 
 
+def resolve_projection(params: Mapping[str, Any], n_stimuli: int, n_units: int) -> dict[str, Any]:
+    """eReg's ``seed`` takes its default where no projection is drawn (the projection dimension,
+    :func:`neuroxr.geometry.rsa.projection_dim`, is not below the layer's ``n_units``): it changes
+    no number there, so a sweep's one seed serves layers of every width and their entries are one."""
+    from ..geometry.rsa import projection_dim
+
+    out = dict(params)
+    _, projected = projection_dim(n_stimuli, n_units, out.get("n_components", "auto"), out.get("eps", 0.1))
+    if not projected and "seed" in out:
+        out["seed"] = metric_options("ereg")["seed"]
+    return out
+
+
 def _split_score(train: float, test: float) -> tuple[tuple[str], np.ndarray]:
     return ("split",), np.array([train, test], dtype=float)
 

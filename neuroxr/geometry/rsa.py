@@ -185,6 +185,26 @@ def ersa(
     )
 
 
+def projection_dim(n: int, p: int, n_components: Any = "auto", eps: Any = 0.1) -> tuple[int, bool]:
+    """eReg's projection dimension ``k`` for ``n`` stimuli and ``p`` units, and whether a projection
+    is drawn (``k < p``): ``johnson_lindenstrauss_min_dim(n, eps)`` for ``"auto"``, else
+    ``n_components``. One-line errors for bad values and for an ``eps`` that sizes nothing."""
+    from sklearn.random_projection import johnson_lindenstrauss_min_dim
+
+    if n_components != "auto" and (isinstance(eps, bool) or eps != 0.1):
+        raise no_effect([f"eps={eps!r}"], f"with n_components={n_components!r}",
+                        "it sets the Johnson-Lindenstrauss dimension of n_components='auto'", caller="ereg")
+    if n_components == "auto":
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
+            raise ParameterError(f"The 'eps' parameter of ereg must be a float in (0, 1). Got {eps!r} instead.")
+        k = int(johnson_lindenstrauss_min_dim(n, eps=eps))
+    elif isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0:
+        k = int(n_components)
+    else:
+        raise ParameterError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
+    return k, k < p
+
+
 def ereg(
     features: xr.DataArray,
     neural: xr.DataArray,
@@ -210,7 +230,8 @@ def ereg(
     features : DataArray (stimulus, unit)
     neural : DataArray (stimulus, neuroid, repeat)
     n_components : int or "auto", default "auto"
-        An int is at most the number of units (equal: no projection).
+        An int at or above the number of units ``p`` means no projection (the attrs record
+        ``n_components = p``, ``projected = 0``), so one value serves layers of any width.
     eps : float, default 0.1
     alpha : float, default 0.1
     n_folds, fold_seed : int, default 10, 0
@@ -223,28 +244,15 @@ def ereg(
     xarray.Dataset
         ``r`` (neuroid), ``score`` = mean ``r``; attrs with the parameters and the dimension used.
     """
-    from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
+    from sklearn.random_projection import SparseRandomProjection
 
     from ..kernels.stats import pearson
 
     _check_ridge(alpha, n_folds, fold_seed)
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
-    if n_components != "auto" and (isinstance(eps, bool) or eps != 0.1):
-        raise no_effect([f"eps={eps!r}"], f"with n_components={n_components!r}",
-                        "it sets the Johnson-Lindenstrauss dimension of n_components='auto'", caller="ereg")
-    if n_components == "auto":
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
-            raise ParameterError(f"The 'eps' parameter of ereg must be a float in (0, 1). Got {eps!r} instead.")
-        k = int(johnson_lindenstrauss_min_dim(n, eps=eps))
-    elif isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0:
-        k = int(n_components)
-    else:
-        raise ParameterError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
+    k, projected = projection_dim(n, p, n_components, eps)
     check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)
-    if n_components != "auto" and k > p:
-        raise ParameterError(f"ereg: n_components={k} exceeds the {p} units of features; drop it or pass at most {p}.")
-    projected = k < p
     if not projected and seed != 0:
         when = (f"n_components='auto' draws only when its Johnson-Lindenstrauss dimension ({k} for {n} stimuli) is "
                 f"below the number of units ({p})" if n_components == "auto" else f"n_components={k} draws only below the {p} units")

@@ -190,3 +190,19 @@ def test_to_dataframe_of_a_time_resolved_neural_array():
     assert len(df) == R.size - 1
     row = df[(df.stimulus_id == "b") & (df.neuroid_id == "x") & (df.time_bin_start == 10)]
     assert row[["time_bin_end", "value"]].values.tolist() == [[20.0, R[1, 0, 0, 1]]]
+
+
+def test_array_attrs_become_lists_so_tables_concatenate():
+    """Array attrs are held as lists in ``DataFrame.attrs`` (pandas compares attrs with ``==`` when
+    concatenating, which fails on arrays): tables of arrays with array attrs concatenate."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(6)]
+    a = neuroxr.neural(rng.normal(size=(6, 3, 2)), ids)
+    a.attrs["weights"] = np.arange(3.0)
+    a.attrs["nested"] = {"w": np.ones(2)}
+    t = to_dataframe(a)
+    assert t.attrs["weights"] == [0.0, 1.0, 2.0] and t.attrs["nested"] == {"w": [1.0, 1.0]}
+    both = to_dataframe({"x": a, "y": a.copy()})
+    assert len(both) == 2 * len(t) and both.attrs["weights"] == [0.0, 1.0, 2.0]
+    assert len(pd.concat([t, to_dataframe(a)])) == 2 * len(t)
+    np.testing.assert_array_equal(from_dataframe(t).attrs["weights"], a.attrs["weights"])

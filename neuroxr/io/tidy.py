@@ -202,8 +202,20 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     edges = [c for c in TIME_BIN_COORDS if timed and c in out.columns]
     cols = ["stimulus_id", "neuroid_id", "repeat", *edges, "value", *extra["neuroid"], *extra["stimulus"]]
     out = out[cols].reset_index(drop=True)
-    out.attrs = {**da.attrs, "neuroid_columns": extra["neuroid"], "stimulus_columns": extra["stimulus"]}
+    out.attrs = {**_plain(dict(da.attrs)), "neuroid_columns": extra["neuroid"], "stimulus_columns": extra["stimulus"]}
     return out
+
+
+def _plain(value: Any) -> Any:
+    """An attr value as ``DataFrame.attrs`` holds it: arrays (also inside dicts and lists) as lists,
+    as a Zarr store's attributes hold them, so pandas can compare two tables' attrs (``pd.concat``)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metric", "source", "target")) -> pd.DataFrame:
@@ -239,7 +251,8 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     -------
     pandas.DataFrame
         With the object's attrs in ``DataFrame.attrs`` (every attr, whatever ``attrs`` copies into
-        columns). A concatenated table keeps them when all its parts have the same (pandas' rule).
+        columns; array values as lists). A concatenated table keeps them when all its parts have the
+        same (pandas' rule).
     """
     if isinstance(obj, Mapping) and not isinstance(obj, xr.Dataset):  # a Dataset is a Mapping too
         parts = []
@@ -275,5 +288,5 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
     for i, (k, v) in enumerate(meta.items()):
         out.insert(i, k, v)
     if not isinstance(obj, xr.DataArray):  # a neural table has them already (with its column lists)
-        out.attrs = dict(obj.attrs)
+        out.attrs = _plain(dict(obj.attrs))
     return out

@@ -272,8 +272,7 @@ def sweep(
         scheduler_address(client)
     entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
     if kw and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
-        raise no_effect([f"the score argument{'s' if len(kw) > 1 else ''} {', '.join(sorted(kw))}"],
-                        f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",
+        raise no_effect(sorted(kw), f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",
                         instead="add a direction", error=SweepConfigError)
     metric_opts = {d: metric_params(d, metric_options) for d in ordered(e.direction for e in entries if e.is_metric)}
     backend = kw.get("backend")

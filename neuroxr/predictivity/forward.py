@@ -197,9 +197,7 @@ def _forward(
     # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order
     targets_order = None
     if fits_jointly(regressor):
-        neural, targets_order = prep.by_id(neural, "neuroid")
-        if bins is not None and targets_order is not None:
-            bins = bins[targets_order]
+        neural, targets_order = prep.by_id(neural, "neuroid")  # never with bins: forward runs joint fits bin by bin
     if not shared:
         features, _ = prep.by_id(features, "unit")
     unit_order = prep.id_order(features, "unit") if max_n is not None else None

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..backend import resolve_dtype
 from ..errors import LayoutError, ParameterError
-from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.resample import jackknife_pearson, resampled_pearson
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, stimulus_folds
 from ..kernels.stats import rank_pairs, spearman_brown
@@ -122,19 +122,6 @@ class Parts:
                     for a, b in pairs]
 
 
-def _by_id(source: xr.DataArray, sdim: str, target: xr.DataArray, tdim: str, regressor: Any,
-           source_always: bool = False) -> tuple[xr.DataArray, xr.DataArray, np.ndarray | None]:
-    """As the directions: a joint fit (``pls``, an estimator) reads the targets, a fit other than
-    ridge/linear (or any, ``source_always``: a neural predictor) the predictors in canonical id
-    order (:func:`~neuroxr.predictivity._prepare.by_id`). Returns both and the targets' order."""
-    order = None
-    if fits_jointly(regressor):
-        target, order = prep.by_id(target, tdim)
-    if source_always or not (isinstance(regressor, str) and regressor in ("ridge", "linear")):
-        source, _ = prep.by_id(source, sdim)
-    return source, target, order
-
-
 def _operator(reg: Regressor, X: np.ndarray) -> Any:
     """The ``n x n`` out-of-fold operator of a neural design, or ``None`` when the design is narrow
     (``p < n / 4``: predictions and permutation nulls run fold by fold in the primal, cheaper)."""
@@ -197,7 +184,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     neural = validate_neural(neural, name="neural")
     ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
     features, neural, _ = prep.pair(features, neural, ("features", "neural"))
-    features, neural, order = _by_id(features, "unit", neural, "neuroid", regressor)
+    features, neural, order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")
     if not ok.all():
@@ -244,7 +231,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     features = validate_features(features, name="features")
     ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
     neural, features, _ = prep.pair(neural, features, ("neural", "features"))
-    neural, features, order = _by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
+    neural, features, order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
     R = prep.take(R, None, ok)
@@ -273,7 +260,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     neural_b = validate_neural(neural_b, name="neural_b")
     ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)])
     neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
-    neural_a, neural_b, order = _by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
+    neural_a, neural_b, order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a), prep.load(neural_b)
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
@@ -318,7 +305,7 @@ def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts,
     features_a = validate_features(features_a, name="features_a")
     features_b = validate_features(features_b, name="features_b")
     features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
-    features_a, features_b, order = _by_id(features_a, "unit", features_b, "unit", regressor)
+    features_a, features_b, order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
     X = prep.load_features(features_a, "features_a")
     Y = prep.load_features(features_b, "features_b")
     prep.check_design(X, "features_a")

@@ -23,6 +23,7 @@ from ..kernels.regressors import (
     DEFAULT_RIDGECV_ALPHAS,
     check_options_used,
     check_regressor,
+    fits_jointly,
     is_estimator,
     with_regressor,
 )
@@ -167,6 +168,20 @@ def by_id(da: xr.DataArray, dim: str) -> tuple[xr.DataArray, np.ndarray | None]:
     if np.array_equal(order, np.arange(order.size)):
         return da, None
     return da.isel({dim: order}), order
+
+
+def order_by_id(source: xr.DataArray, sdim: str, target: xr.DataArray, tdim: str, regressor: Any,
+                source_always: bool = False) -> tuple[xr.DataArray, xr.DataArray, np.ndarray | None]:
+    """The one rule of the directions and their inference: a joint fit (``pls``, an estimator) reads
+    the targets, a fit other than ridge/linear (or any, ``source_always``: a neural predictor) the
+    predictors, in canonical id order (:func:`by_id`). Returns both and the targets' order (for
+    :func:`in_input_order`; ``None``: the input's)."""
+    order = None
+    if fits_jointly(regressor):
+        target, order = by_id(target, tdim)
+    if source_always or not (isinstance(regressor, str) and regressor in ("ridge", "linear")):
+        source, _ = by_id(source, sdim)
+    return source, target, order
 
 
 def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dataset:

@@ -195,11 +195,7 @@ def _forward(
     features, neural, order = prep.pair(features, neural, ("features", "neural"))
     # by id, never by position: a joint fit (pls, an estimator) sees the neuroids, a fit that is not
     # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order
-    targets_order = None
-    if fits_jointly(regressor):
-        neural, targets_order = prep.by_id(neural, "neuroid")  # never with bins: forward runs joint fits bin by bin
-    if not shared:
-        features, _ = prep.by_id(features, "unit")
+    features, neural, targets_order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)  # joint fits: never with bins
     unit_order = prep.id_order(features, "unit") if max_n is not None else None
     nids = neural.neuroid_id.values
     R = prep.load(neural)

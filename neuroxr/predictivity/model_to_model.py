@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..backend import resolve_dtype, with_blas_threads
-from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.splits import stimulus_folds
 from ..kernels.stats import pearson
 from ..layouts import validate_features
@@ -62,11 +62,7 @@ def model_to_model(
     features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
     # by id, never by position: A's units for a fit other than ridge/linear, B's for a joint fit
     # (pls, an estimator), in canonical id order; max_n's subsets are drawn over A's in that order
-    if not (isinstance(regressor, str) and regressor in ("ridge", "linear")):
-        features_a, _ = prep.by_id(features_a, "unit")
-    targets_order = None
-    if fits_jointly(regressor):
-        features_b, targets_order = prep.by_id(features_b, "unit")
+    features_a, features_b, targets_order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
     unit_order = prep.id_order(features_a, "unit") if max_n is not None else None
     FA, FB = prep.load_features(features_a, "features_a"), prep.load_features(features_b, "features_b")
     n = FA.shape[0]

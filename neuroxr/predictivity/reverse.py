@@ -107,10 +107,7 @@ def reverse(
     neural, features, _ = prep.pair(neural, features, ("neural", "features"))
     # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns) and,
     # for a joint fit (pls, an estimator), the target units in canonical id order
-    neural, _ = prep.by_id(neural, "neuroid")
-    targets_order = None
-    if fits_jointly(regressor):
-        features, targets_order = prep.by_id(features, "unit")
+    neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
     R = prep.take(R, None, ok)
@@ -201,10 +198,7 @@ def inter_animal(
     neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
     # by id, never by position: A's neuroids (max_n's subsets, the fits' columns) and, for a joint
     # fit (pls, an estimator), B's in canonical id order
-    neural_a, _ = prep.by_id(neural_a, "neuroid")
-    targets_order = None
-    if fits_jointly(regressor):
-        neural_b, targets_order = prep.by_id(neural_b, "neuroid")
+    neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a), prep.load(neural_b)
     prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values)

@@ -38,7 +38,17 @@ from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
 from .gram import compute_gram, streamed_features
-from .kinds import DIRECTION_FUNCTIONS, TIME_KINDS, Kind, entry_revision, get_kind, lazy_features, streams
+from .kinds import (
+    DIRECTION_FUNCTIONS,
+    DIRECTION_KINDS,
+    INFERENCE_KINDS,
+    TIME_KINDS,
+    Kind,
+    entry_revision,
+    get_kind,
+    lazy_features,
+    streams,
+)
 
 __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
 
@@ -46,7 +56,8 @@ _VERSION_PACKAGES = ("numpy", "scipy", "xarray", "zarr", "dask", "scikit-learn")
 #: options of a request that change how it runs or what it returns, not its numbers
 RUN_OPTIONS = ("progress", "keep_predictions")
 #: the directions' inference kinds -> (direction, procedure)
-_DIRECTION_INFERENCE = {f"{d}_{p}": (d, p) for d in DIRECTION_FUNCTIONS for p in ("bootstrap", "permutation")}
+#: the inference kinds of the directions: kind -> (direction, procedure)
+_DIRECTION_INFERENCE = {k: v for k, v in INFERENCE_KINDS.items() if v[0] in DIRECTION_KINDS}
 
 
 @dataclass(frozen=True)

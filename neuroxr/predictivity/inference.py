@@ -73,7 +73,7 @@ def _per_bin(fn: Any, direction: str, source: Any, target: Any, kwargs: dict[str
 
 
 #: The options that draw and judge a ceiling's split halves, with the directions' defaults.
-_HALF_OPTIONS = {"reps": 20, "split": "valid", "noise_ceiling": None, "min_reliability": None}
+_HALF_OPTIONS = {k: inspect.signature(prepare).parameters[k].default for k in ("reps", "split", "noise_ceiling", "min_reliability")}
 
 
 def _inert(direction: str, procedure: str, options: Mapping[str, Any]) -> tuple[list[str], str, str]:

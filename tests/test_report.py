@@ -564,6 +564,11 @@ def test_inference_tables_keep_parameter_sets_apart_and_leave_stale_entries_out(
     assert np.isfinite(t.loc["reps=2", "median_p"]) and np.isfinite(t.loc["reps=3", "median_p"])  # one test serves both
     assert t["in_figures"].sum() == 1
     assert len(metric_inference_table(store)) == 1
+    # a second permutation test of the same score, more permutations, written first or last: the row shows it
+    big = compute(path, "forward_permutation", "netA.layer3", "animalA", params=dict(n_perm=19))
+    compute(path, "forward_permutation", "netA.layer3", "animalA", params=dict(n_perm=4))
+    t = inference_table(StudyStore(path, mode="r")).set_index("parameters")
+    assert (t["n_perm"] == 19).all() and (t["median_p"] == float(big.dataset["median_p"])).all()
     st = StudyStore(path)
     st.write_neural("animalA", st.read_neural("animalA").load())  # rewritten: every entry above is stale
     assert inference_table(StudyStore(path, mode="r")).empty and metric_inference_table(StudyStore(path, mode="r")).empty

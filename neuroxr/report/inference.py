@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -25,8 +26,8 @@ INFERENCE_NOTE = (
     "p-value of the median r (stimulus labels of the targets permuted, the fit kept). ceiling: median noise ceiling "
     "over targets with its bootstrap interval; in the figures a shaded band where a model at the ceiling would fall "
     "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p < 0.05. Current entries only, one row per "
-    "parameter set (parameters: those of the score that differ from the defaults); the figures draw one set per "
-    "direction and model, the one most rows hold."
+    "parameter set (parameters: those of the score that differ from the defaults; of several resample counts, the "
+    "largest); the figures draw one set per direction and model, the one most rows hold."
 )
 
 
@@ -49,6 +50,14 @@ def _current_entries(store: StudyStore, kinds: list[str]) -> pd.DataFrame:
         parameter_text(applicable_options(INFERENCE_KINDS[k][0], "permutation", p)) if k in INFERENCE_KINDS else ""
         for k, p in zip(entries["kind"], listed)]
     return entries
+
+
+def _more_resamples(row: Mapping[str, Any], ds: Any, procedure: str) -> bool:
+    """Whether the entry ``ds`` fills ``row``'s ``procedure`` columns: the first of its procedure, or
+    one with more resamples (of several bootstraps or permutation tests of one score, differing only
+    in ``n_boot`` / ``n_perm``, a row shows the largest, whatever order the store lists them in)."""
+    n = "n_boot" if procedure == "bootstrap" else "n_perm"
+    return n not in row or int(ds.attrs[n]) > int(row[n])
 
 
 def inference_table(store: StudyStore) -> pd.DataFrame:
@@ -75,6 +84,8 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
                 rows[key] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
                              "layer": p.layer, "neural": p.neural, "region": p.region, "parameters": key[3]}
             row = rows[key]
+            if not _more_resamples(row, ds, procedure):
+                continue
             if procedure == "bootstrap":
                 lo, hi = (float(v) for v in ds["median_ev_ci"].values)
                 row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
@@ -115,6 +126,8 @@ def metric_inference_table(store: StudyStore) -> pd.DataFrame:
                               {"metric": metric, "source": e.source, "target": e.target, "parameters": e.parameters})
         ds = store.read_dataset(e.path)
         row["score"] = float(ds["score"])
+        if not _more_resamples(row, ds, procedure):
+            continue
         if procedure == "bootstrap":
             lo, hi = (float(v) for v in ds["score_ci"].values)
             row.update(score_low=lo, score_high=hi, n_boot=int(ds.attrs["n_boot"]))

@@ -124,3 +124,105 @@ def test_a_target_with_too_few_stimuli_is_nan_with_a_warning():
     assert any("fewer usable stimuli" in m for m in said)
     with pytest.raises(nx.errors.LayoutError, match="no stimulus has a valid trial mean"):
         nx.temporal_generalization(F, _neural(np.full_like(R, np.nan), ids))
+
+
+def _quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        return fn(*args, **kw)
+
+
+def _diagonal(g):
+    return np.diagonal(g["r"].values, axis1=1, axis2=2)
+
+
+@pytest.mark.parametrize("all_bins", [False, True])
+def test_a_neuroid_without_data_in_a_bin_is_nan_at_that_bin_only(all_bins):
+    F, R, ids = _sets(seed=5, k=3)
+    clean, _ = _tg(F, _neural(R, ids), alpha=0.5, n_folds=5)
+    R = R.copy()
+    R[:, 2, :, slice(None) if all_bins else 1] = np.nan  # neuroid 2 has no valid trial in bin 1 (or at all)
+    R[:4, 0, :, 1] = np.nan  # neuroid 0 misses 4 stimuli in bin 1: partial, scored
+    g, said = _tg(F, _neural(R, ids), alpha=0.5, n_folds=5)
+    r = g["r"].values
+    dead = np.zeros((4, 4), dtype=bool)
+    dead[:] = all_bins
+    dead[1, :] = dead[:, 1] = True
+    assert np.isnan(r[2][dead]).all()
+    np.testing.assert_allclose(r[2][~dead], clean["r"].values[2][~dead], atol=1e-12)
+    np.testing.assert_allclose(r[1], clean["r"].values[1], atol=1e-12)
+    assert np.isfinite(r[0]).all() and g.attrs["n_partial_targets"] == 7
+    named = [m for m in said if "no valid trial mean in some time bins" in m]
+    assert len(named) == 1 and f"neuroid2 (bins {'0, 1, 2, 3' if all_bins else '1'})" in named[0]
+    assert not any("fewer usable stimuli" in m or "n_folds=1" in m for m in said)
+    fw = _quiet(nx.forward, F, _neural(R, ids), reps=1, alpha=0.5, n_folds=5, noise_ceiling=False)
+    np.testing.assert_allclose(_diagonal(g), fw["r"].isel(rep=0).values, atol=1e-10)
+
+
+def _inter_by_hand(A, B, alpha, n_folds):
+    """scikit-learn Ridge per (neuroid, t1, t2): the predictors with a mean at both bins somewhere,
+    the stimuli where the target and those predictors have a mean at both bins (NaN without any)."""
+    k, nt = B.shape[1:]
+    live = np.isfinite(A).any(axis=0)
+    r = np.full((k, nt, nt), np.nan)
+    for t1 in range(nt):
+        for t2 in range(nt):
+            P = live[:, t1] & live[:, t2]
+            a1, a2 = A[:, P, t1], A[:, P, t2]
+            for j in range(k):
+                S = np.flatnonzero(np.isfinite(B[:, j, t1]) & np.isfinite(B[:, j, t2])
+                                   & np.isfinite(a1).all(axis=1) & np.isfinite(a2).all(axis=1))
+                if S.size < n_folds:  # a target without data in a bin: NaN
+                    continue
+                pred = np.empty(S.size)
+                for train, test in kfold_indices(S.size, n_folds, 0):
+                    pred[test] = Ridge(alpha=alpha).fit(a1[S[train]], B[S[train], j, t1]).predict(a2[S[test]])
+                r[j, t1, t2] = np.corrcoef(pred, B[S, j, t2])[0, 1]
+    return r
+
+
+@pytest.mark.parametrize("case", ["trial_mean", "target_bin", "predictor_bin"])
+def test_the_diagonal_is_the_directions_r_with_missing_data(case):
+    """The documented diagonal (the direction's r per bin, noise_ceiling=False) with (a) a missing
+    trial mean, (b) a target neuroid without data in a bin, (c) a predictor of A without data in a bin."""
+    F, RA, ids = _sets(seed=6, k=5)
+    _, RB, _ = _sets(seed=7, k=3)
+    RA, RB = RA.copy(), RB.copy()
+    RA[3, 0, :, 0] = np.nan  # a predictor's missing mean (drops stimulus 3 at bin 0 for every target)
+    RB[8, 1, :, 2] = np.nan  # a target's missing mean
+    if case == "target_bin":
+        RB[:, 2, :, 1] = np.nan
+    if case == "predictor_bin":
+        RA[:, 4, :, 3] = np.nan  # predictor 4 has no trial in bin 3: left out of the pairs with bin 3 only
+    A, B = _neural(RA, ids, "a"), _neural(RB, ids, "b")
+    g = _quiet(nx.temporal_generalization, A, B, alpha=2.0, n_folds=4)
+    ia = _quiet(nx.inter_animal, A, B, reps=1, alpha=2.0, n_folds=4, noise_ceiling=False)
+    np.testing.assert_allclose(_diagonal(g), ia["r"].isel(rep=0).values, atol=1e-10)
+    assert np.isfinite(_diagonal(g)).sum() == 12 - (case == "target_bin")
+    order = np.argsort(ids)
+    np.testing.assert_allclose(g["r"].values, _inter_by_hand(_means(RA[order]), _means(RB[order]), 2.0, 4),
+                               atol=1e-10)
+    # forward, the same target data
+    gf = _quiet(nx.temporal_generalization, F, B, alpha=0.5, n_folds=4)
+    fw = _quiet(nx.forward, F, B, reps=1, alpha=0.5, n_folds=4, noise_ceiling=False)
+    np.testing.assert_allclose(_diagonal(gf), fw["r"].isel(rep=0).values, atol=1e-10)
+
+
+def test_a_predictor_without_data_in_a_bin_is_left_out_of_that_bins_pairs():
+    F, RA, ids = _sets(seed=8, k=5)
+    _, RB, _ = _sets(seed=9, k=3)
+    RA = RA.copy()
+    RA[:, 1, :, 2] = np.nan  # predictor 1: no trial in bin 2
+    RA[6, 1, :, 0] = np.nan  # ... and a missing mean at bin 0: touches the pairs with bin 0 that use it
+    g, said = _tg(_neural(RA, ids, "a"), _neural(RB, ids, "b"), alpha=2.0, n_folds=4)
+    assert np.isfinite(g["r"].values).all()
+    named = [m for m in said if m.startswith("source: 1 neuroids have no valid trial mean")]
+    assert len(named) == 1 and "neuroid1 (bins 2)" in named[0]
+    # the pairs with bin 2 use predictors 0, 2, 3, 4 and every stimulus: the call without predictor 1
+    without = _quiet(nx.temporal_generalization, _neural(np.delete(RA, 1, axis=1), ids, "a"), _neural(RB, ids, "b"),
+                     alpha=2.0, n_folds=4)
+    pairs = np.zeros((4, 4), dtype=bool)
+    pairs[2, :] = pairs[:, 2] = True
+    np.testing.assert_allclose(g["r"].values[:, pairs], without["r"].values[:, pairs], atol=1e-12)
+    # the pairs (0, t) with t != 2 keep predictor 1 and drop stimulus 6: partial
+    assert g.attrs["n_partial_targets"] == 3 * 5  # (0, 0), (0, 1), (0, 3), (1, 0), (3, 0) for every neuroid

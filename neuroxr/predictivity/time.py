@@ -260,9 +260,13 @@ def temporal_generalization(
 
         Missing values (docs/time.md): a (neuroid, ``t1``, ``t2``) target is scored on the stimuli
         where the neuroid has a valid trial at both bins (and, inter-animal, every predictor
-        neuroid of A has one at both), folds drawn over those; the other targets are unaffected.
+        neuroid of A has one at both), folds drawn over those; the other targets are unaffected,
+        and the diagonal stays the directions' ``r``. A neuroid of B with no valid trial in a bin
+        has NaN targets at that bin (as train or test bin), with one warning. Inter-animal, the
+        predictors of a pair are A's neuroids with a valid trial at both bins: one without any in
+        a bin is left out of that bin's pairs only (as the direction leaves it out of that bin).
         Attrs ``n_stimuli`` (stimuli some target keeps), ``n_excluded_stimuli`` (the others) and
-        ``n_partial_targets`` (targets scored on fewer than ``n_stimuli``) count them.
+        ``n_partial_targets`` (scored targets on fewer than ``n_stimuli``) count them.
     """
     prep.check_params(reps=1, seed=0, split="valid", regressor="ridge", max_n=None, backend=None,
                       dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed)
@@ -280,39 +284,58 @@ def temporal_generalization(
     neural, source, _ = prep.pair(neural, source, ("neural", "source"))
     RB = prep.load(neural)
     B = _trial_means(neural, RB)  # (n, k, nt)
-    ok = np.isfinite(B)
+    okB = np.isfinite(B)
+    nids = np.asarray(neural.neuroid_id.values)
+    nt = B.shape[2]
     if animal:  # as inter-animal: a target neuroid among the predictors with its own responses
         RA = prep.load(source)
-        prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, neural.neuroid_id.values)
+        prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, nids)
         used = prep.nan_neuroids(RA.reshape(RA.shape[0], RA.shape[1], -1), source.neuroid_id.values, "source",
                                  predictor=True)
         X = _trial_means(source, RA)[:, used]  # (n, ka, nt)
-        ok &= np.isfinite(X).all(axis=1)[:, None, :]  # a predictor's missing mean touches every target of that bin
+        sets, D = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used])
     else:
         X = prep.load_features(source, "source")
-    keep = ok.any(axis=(1, 2))
+        sets, D = [(None, np.ones((nt, nt), dtype=bool))], None
+    counts, keep = _valid_counts(okB, D)
     ids = stimulus_ids(neural)
     if not keep.any():
         raise LayoutError("neural: no stimulus has a valid trial mean for any (neuroid, time bin); nothing to score.")
     if not keep.all():
         prep.warn(f"neural: excluding {int((~keep).sum())} of {keep.size} stimuli without a valid trial mean for any "
                   f"(neuroid, time bin), e.g. {prep.examples(ids[~keep])}.")
-        B, X, ok = B[keep], X[keep], ok[keep]
+        B, X, okB, D = B[keep], X[keep], okB[keep], None if D is None else D[keep]
     if not animal:
         prep.check_design(X, "source")
-    complete = ok.all(axis=0)  # (k, nt)
-    partial = ~(complete[:, :, None] & complete[:, None, :])  # (neuroid, t1, t2) scored on their own stimuli
-    if partial.all():
-        r = np.full(partial.shape, np.nan)
-    else:  # every target on all kept stimuli; the partial ones' values are replaced below
-        filled = (np.where(ok, B, 0.0), np.nan_to_num(X)) if partial.any() else (B, X)
-        r = _generalize(*filled, stimulus_folds(B.shape[0], n_folds, fold_seed, "source/neural"), alpha, animal)
+    # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the
+    # directions leave an all-NaN neuroid); the other incomplete targets are scored on their stimuli
+    dead = _dead_bins(okB, nids, "neural", "their targets with that bin (as train or test bin) are NaN")
+    dead = dead[:, :, None] | dead[:, None, :]
+    complete = counts == B.shape[0]  # (neuroid, t1, t2) valid on every kept stimulus
+    partial = ~complete & ~dead
+    few = partial & (counts < n_folds)
+    r = np.full(partial.shape, np.nan)
     if partial.any():
         prep.warn(f"neural: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
                   f"{int(partial.any(axis=(1, 2)).sum())} neuroids lack a valid trial mean (of the neuroid"
                   f"{', or of a source neuroid' if animal else ''}) on some stimuli at those bins; each is scored "
                   f"on the stimuli valid at both bins (folds drawn over those), the other targets are unaffected.")
-        _partial_targets(r, partial, ok, B, X, alpha, animal, n_folds, fold_seed, np.asarray(neural.neuroid_id.values))
+    Bf = B if okB.all() else np.where(okB, B, 0.0)  # the complete targets' values are finite
+    for P, pairs in sets:  # the (t1, t2) pairs sharing a predictor set (one set when forward)
+        XP = X if P is None else X[:, P]
+        done = complete & pairs
+        if done.any():
+            folds = stimulus_folds(B.shape[0], n_folds, fold_seed, "source/neural")
+            train = np.flatnonzero(done.any(axis=(0, 2)))
+            r[done] = _generalize(Bf, np.nan_to_num(XP) if animal else XP, folds, alpha, animal, train)[done]
+        todo = partial & ~few & pairs
+        if todo.any():
+            _partial_targets(r, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed, nids)
+    if few.any():
+        j, t1, t2 = np.nonzero(few)
+        prep.warn(f"neural: {int(few.sum())} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
+                  f"n_folds={n_folds} and are scored NaN: {prep.examples(_labels(nids, j, t1, t2))}. Use fewer "
+                  f"folds to score them.")
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))
@@ -327,49 +350,108 @@ def temporal_generalization(
     return ds
 
 
-def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: bool) -> np.ndarray:
+def _labels(nids: np.ndarray, j: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> list[str]:
+    """Targets named as in the warnings: ``n3 (0->2)`` (neuroid, train bin -> test bin)."""
+    return [f"{nids[a]} ({b}->{c})" for a, b, c in zip(j, t1, t2)]
+
+
+def _dead_bins(ok: np.ndarray, ids: np.ndarray, name: str, what: str) -> np.ndarray:
+    """``(neuroid, bin)`` without any valid trial mean in ``ok`` (n, k, nt), with one warning
+    naming them (e.g. ``n3 (bins 1, 2)``) and ``what`` follows from it."""
+    dead = ~ok.any(axis=0)
+    rows = np.flatnonzero(dead.any(axis=1))
+    if rows.size:
+        named = [f"{ids[j]} (bins {', '.join(map(str, np.flatnonzero(dead[j])))})" for j in rows]
+        prep.warn(f"{name}: {rows.size} neuroids have no valid trial mean in some time bins: "
+                  f"{prep.examples(named)}; {what}.")
+    return dead
+
+
+def _predictor_sets(X: np.ndarray, ids: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """The predictors of each (t1, t2) pair from A's trial means ``X`` (n, ka, nt): A's neuroids with
+    a valid trial mean at both bins (the inter-animal direction leaves a neuroid without any at a bin
+    out of that bin's predictor). Returns ``[(predictors (ka,), pairs (nt, nt)), ...]``, one per
+    distinct set, and ``D`` (n, nt, nt): the stimuli where each pair's predictors all have a mean at
+    both bins (a predictor's missing mean touches every target of the pair)."""
+    live = ~_dead_bins(np.isfinite(X), ids, "source", "each is left out of the predictors of the (train bin, "
+                      "test bin) pairs with that bin")
+    if not live.any(axis=0).all():
+        raise LayoutError(f"source: no neuroid has a valid trial mean in time bins "
+                          f"{np.flatnonzero(~live.any(axis=0)).tolist()}; select the other bins of both animals.")
+    n, ka, nt = X.shape
+    per_pair = (live[:, :, None] & live[:, None, :]).reshape(ka, -1).T  # (nt * nt, ka)
+    patterns, inverse = np.unique(per_pair, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    D = np.empty((n, nt * nt), dtype=bool)
+    sets = []
+    for g, P in enumerate(patterns):
+        pairs = inverse == g
+        f = np.isfinite(X[:, P]).all(axis=1)  # (n, nt)
+        D[:, pairs] = (f[:, :, None] & f[:, None, :]).reshape(n, -1)[:, pairs]
+        sets.append((P, pairs.reshape(nt, nt)))
+    return sets, D.reshape(n, nt, nt)
+
+
+def _valid_counts(ok: np.ndarray, D: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per (neuroid, t1, t2) the number of stimuli valid at both bins (``ok`` (n, k, nt): a trial
+    mean; ``D`` (n, nt, nt): the predictors', inter-animal), and the stimuli some target keeps."""
+    n, k, nt = ok.shape
+    if ok.all() and (D is None or D.all()):  # complete data: no pass over the targets
+        return np.full((k, nt, nt), n, dtype=np.int64), np.ones(n, dtype=bool)
+    counts = np.empty((k, nt, nt), dtype=np.int64)
+    keep = np.zeros(n, dtype=bool)
+    for t1 in range(nt):
+        v = ok[:, :, t1, None] & ok
+        if D is not None:
+            v &= D[:, None, t1, :]
+        counts[:, t1] = v.sum(axis=0)
+        keep |= v.any(axis=(1, 2))
+    return counts, keep
+
+
+def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: bool, train: np.ndarray) -> np.ndarray:
     """``r`` (k, nt, nt) of every target on every stimulus of ``B`` (n, k, nt) from the design ``X``
-    (features (n, p), or A's trial means (n, ka, nt))."""
+    (features (n, p), or A's trial means (n, ka, nt)), for the training bins ``train`` (NaN at the others)."""
     n, k, nt = B.shape
-    r = np.empty((k, nt, nt))
+    r = np.full((k, nt, nt), np.nan)
     if animal:
-        for t1 in range(nt):
+        for t1 in train:
             P = np.empty((n, k, nt))
-            for train, test in folds:
-                W, b = _ridge_fit(X[train, :, t1], B[train, :, t1], alpha)
+            for tr, test in folds:
+                W, b = _ridge_fit(X[tr, :, t1], B[tr, :, t1], alpha)
                 P[test] = np.einsum("sat,ak->skt", X[test], W) + b[None, :, None]
             r[:, t1, :] = pearson(P.reshape(n, -1), B.reshape(n, -1)).reshape(k, nt)  # P[:, :, t2] vs B[:, :, t2]
         return r
     Y = B.reshape(n, k * nt)
     P = np.empty_like(Y)
-    for train, test in folds:
-        W, b = _ridge_fit(X[train], Y[train], alpha)
+    for tr, test in folds:
+        W, b = _ridge_fit(X[tr], Y[tr], alpha)
         P[test] = X[test] @ W + b
     P = P.reshape(n, k, nt)
-    for t1 in range(nt):  # the predictions fitted at t1 against the responses at every t2
+    for t1 in train:  # the predictions fitted at t1 against the responses at every t2
         Pt = np.broadcast_to(P[:, :, t1, None], (n, k, nt)).reshape(n, -1)
         r[:, t1, :] = pearson(Pt, B.reshape(n, -1)).reshape(k, nt)
     return r
 
 
-def _partial_targets(r: np.ndarray, partial: np.ndarray, ok: np.ndarray, B: np.ndarray, X: np.ndarray, alpha: float,
-                     animal: bool, n_folds: int, fold_seed: int, neuroid_ids: np.ndarray) -> None:
-    """``r`` of the targets ``partial`` (neuroid, t1, t2), in place: each on the stimuli ``ok`` at
-    both bins, the targets of one training bin grouped by those stimuli (:func:`prep.target_groups`:
-    one fit per group and fold, the forward direction's limit and fallback for many patterns); a
-    group with fewer stimuli than folds stays NaN, with a warning."""
-    r[partial] = np.nan
-    few: list[str] = []  # targets with fewer stimuli than folds: left NaN
+def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndarray | None, B: np.ndarray,
+                     X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int, nids: np.ndarray) -> None:
+    """``r`` of the targets ``todo`` (neuroid, t1, t2), in place: each on the stimuli valid at both
+    bins (``ok`` and, inter-animal, ``D`` of :func:`_valid_counts`; ``X`` holds the pairs'
+    predictors), the targets of one training bin grouped by those stimuli
+    (:func:`prep.target_groups` with ``n_folds``: one fit per group and fold, the forward
+    direction's limit and fallback for many patterns; a group with fewer stimuli than folds stays
+    NaN, with its warning)."""
     for t1 in range(B.shape[2]):
-        js, t2s = np.nonzero(partial[:, t1, :])
+        js, t2s = np.nonzero(todo[:, t1, :])
         if not js.size:
             continue
         valid = ok[:, js, t1] & ok[:, js, t2s]
-        for rows, cols in prep.target_groups(valid, f"neural (train time bin {t1})"):
+        if D is not None:
+            valid &= D[:, t1, t2s]
+        labels = np.array(_labels(nids, js, np.full_like(js, t1), t2s))
+        for rows, cols in prep.target_groups(valid, f"neural (train time bin {t1})", labels, n_folds, fold_seed):
             S, J, T2 = np.flatnonzero(rows), js[cols], t2s[cols]
-            if S.size < n_folds:
-                few += [f"{neuroid_ids[j]} ({t1}->{t2})" for j, t2 in zip(J, T2)]
-                continue
             fit, inv = np.unique(J, return_inverse=True)  # each neuroid fitted once
             inv = np.asarray(inv).ravel()
             P = np.empty((S.size, J.size))
@@ -381,9 +463,6 @@ def _partial_targets(r: np.ndarray, partial: np.ndarray, ok: np.ndarray, B: np.n
                 else:
                     P[test] = (X[S[test]] @ W + b)[:, inv]
             r[J, t1, T2] = pearson(P, B[S][:, J, T2])
-    if few:
-        prep.warn(f"neural: {len(few)} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
-                  f"n_folds={n_folds} and are scored NaN: {prep.examples(few)}. Use fewer folds to score them.")
 
 
 _TG_DIMS = ("time_bin_train", "time_bin_test")

@@ -408,18 +408,26 @@ def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
     assert "revision" not in compute(st, "cka", "net.l1", "mA").provenance
 
 
-def test_ereg_seed_without_a_projection_is_one_entry(study):
-    """A seed draws eReg's projection only where the layer is wider than the projection: elsewhere
-    the entry takes the default seed (one entry, no refusal), so one seed serves a sweep's layers."""
-    st, f1, _, neu = study
-    narrow = compute(st, "ereg", "net.l1", "mA", params={"n_components": 50, "seed": 3})  # 50 >= the layer's units
-    assert narrow.dataset.attrs["projected"] == 0 and narrow.provenance["params"]["seed"] == 0
-    again = compute(st, "ereg", "net.l1", "mA", params={"n_components": 50})
-    assert not again.computed and again.path == narrow.path
-    drawn = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4, "seed": 3})
-    assert drawn.dataset.attrs["projected"] == 1 and drawn.provenance["params"]["seed"] == 3
+def test_ereg_seed_without_a_projection_runs_as_the_default(study):
+    """A seed draws eReg's projection only where the layer is wider than the projection: there the
+    entry runs eReg with the default seed (no refusal) and keeps the requested one in its key, so
+    one seed serves a sweep's layers and the report lists them as one parameter set."""
+    from neuroxr.report.table import metric_table
+
+    st, f1, f2, neu = study
+    wide = compute(st, "ereg", "net.l1", "mA", params={"n_components": 12, "seed": 3})  # below l1's 14 units
+    assert wide.dataset.attrs["projected"] == 1 and wide.dataset.attrs["seed"] == 3
+    narrow = compute(st, "ereg", "net.l2", "mA", params={"n_components": 12, "seed": 3})  # 12 >= l2's 9 units
+    assert narrow.dataset.attrs["projected"] == 0 and narrow.dataset.attrs["seed"] == 0
+    assert narrow.provenance["params"]["seed"] == 3
+    np.testing.assert_array_equal(narrow.dataset["r"].values, geo.ereg(f2, neu, n_components=12)["r"].values)
+    t, _ = metric_table(st)
+    t = t[t["metric"] == "ereg"]
+    assert len(t) == 2 and t["parameters"].nunique() == 1 and t["in_figures"].all()
     with pytest.raises(ParameterError, match=r"^ereg: seed=3 has no effect"):  # the function itself still refuses it
-        geo.ereg(f1, neu, n_components=50, seed=3)
+        geo.ereg(f2, neu, n_components=12, seed=3)
+    with pytest.raises(ValueError, match=r"seed"):  # checked on every layer, projected or not
+        compute(st, "ereg", "net.l2", "mA", params={"n_components": 12, "seed": -1})
 
 
 def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):

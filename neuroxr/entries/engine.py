@@ -55,8 +55,7 @@ __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
 _VERSION_PACKAGES = ("numpy", "scipy", "xarray", "zarr", "dask", "scikit-learn")
 #: options of a request that change how it runs or what it returns, not its numbers
 RUN_OPTIONS = ("progress", "keep_predictions")
-#: the directions' inference kinds -> (direction, procedure)
-#: the inference kinds of the directions: kind -> (direction, procedure)
+#: the inference kinds of the directions (not the metrics'): kind -> (direction, procedure)
 _DIRECTION_INFERENCE = {k: v for k, v in INFERENCE_KINDS.items() if v[0] in DIRECTION_KINDS}
 
 
@@ -149,9 +148,6 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     if k.name == "crsa":
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
-    if k.name == "ereg":
-        sizes = read_set(store, src, load=False).sizes
-        filled = _m.resolve_projection(filled, int(sizes["stimulus"]), int(sizes["unit"]))
     refs = [src] if tgt is None else [src, tgt]
     pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry
     inputs = {r.path: store.token(r.path) for r in refs}

@@ -181,15 +181,21 @@ def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int 
 
 
 def resolve_projection(params: Mapping[str, Any], n_stimuli: int, n_units: int) -> dict[str, Any]:
-    """eReg's ``seed`` takes its default where no projection is drawn (the projection dimension,
-    :func:`neuroxr.geometry.rsa.projection_dim`, is not below the layer's ``n_units``): it changes
-    no number there, so a sweep's one seed serves layers of every width and their entries are one."""
+    """The options an ereg entry runs :func:`neuroxr.geometry.ereg` with: its ``seed`` (checked)
+    where a projection is drawn, the default where none is (the projection dimension,
+    :func:`neuroxr.geometry.rsa.projection_dim`, is not below the layer's ``n_units``), where
+    ``ereg`` itself would refuse a seed that changes nothing. The entry keeps the requested seed in
+    its parameters and key, so one seed serves a sweep's layers of every width and the report
+    lists them as one parameter set; the attrs (``projected``, ``seed``) say what ran."""
     from ..geometry.rsa import projection_dim
+    from ..validation import check_int
 
     out = dict(params)
     _, projected = projection_dim(n_stimuli, n_units, out.get("n_components", "auto"), out.get("eps", 0.1))
-    if not projected and "seed" in out:
-        out["seed"] = metric_options("ereg")["seed"]
+    if "seed" in out:
+        check_int(out["seed"], "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)
+        if not projected:
+            out["seed"] = metric_options("ereg")["seed"]
     return out
 
 
@@ -211,7 +217,10 @@ def compute_rsa(kind: str, src: Any, tgt: Any, params: Mapping[str, Any], io: An
         b = io.read(tgt) if tgt.kind == "neural" else io.gram(tgt)
         return _geo.crsa(io.gram(src), b, backend=io.backend, **params)
     b = io.read(tgt) if tgt.kind == "neural" else features_as_neural(io.read(tgt))
-    ds = _RSA_FUNCTIONS[kind](io.read(src), b, **params)
+    a = io.read(src)
+    if kind == "ereg":  # a seed that changes nothing here (no projection) runs as the default
+        params = resolve_projection(params, int(a.sizes["stimulus"]), int(a.sizes["unit"]))
+    ds = _RSA_FUNCTIONS[kind](a, b, **params)
     if kind == "ersa":
         ds = ds.rename({"split": "stimulus_split"})
         ds["score"] = _split_score(float(ds["train_score"]), float(ds["test_score"]))

@@ -205,4 +205,7 @@ def test_array_attrs_become_lists_so_tables_concatenate():
     both = to_dataframe({"x": a, "y": a.copy()})
     assert len(both) == 2 * len(t) and both.attrs["weights"] == [0.0, 1.0, 2.0]
     assert len(pd.concat([t, to_dataframe(a)])) == 2 * len(t)
+    raw = t.copy()
+    raw.attrs = {"weights": np.arange(3.0)}  # a table made elsewhere
+    assert len(to_dataframe([raw, raw.copy()])) == 2 * len(t)
     np.testing.assert_array_equal(from_dataframe(t).attrs["weights"], a.attrs["weights"])

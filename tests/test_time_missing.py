@@ -226,3 +226,26 @@ def test_a_predictor_without_data_in_a_bin_is_left_out_of_that_bins_pairs():
     np.testing.assert_allclose(g["r"].values[:, pairs], without["r"].values[:, pairs], atol=1e-12)
     # the pairs (0, t) with t != 2 keep predictor 1 and drop stimulus 6: partial
     assert g.attrs["n_partial_targets"] == 3 * 5  # (0, 0), (0, 1), (0, 3), (1, 0), (3, 0) for every neuroid
+
+
+def test_a_pair_of_bins_without_any_predictor_is_nan():
+    """Inter-animal: where no neuroid of A has data at both bins of a (train bin, test bin) pair,
+    nothing is fitted: its targets are NaN with one warning (never the r of an intercept-only
+    prediction), and the other pairs are scored as before."""
+    F, R, ids = _sets(k=3)
+    RA = R.copy()
+    RA[:, 0, :, 1:] = np.nan  # neuroid 0 of A: data at bin 0 only
+    RA[:, 1:, :, 0] = np.nan  # the others: none at bin 0
+    A, B = _neural(RA, ids, "A"), _neural(R, ids, "B")
+    with pytest.warns(nx.NeuroxrWarning, match=r"no neuroid has a valid trial mean at both bins of the \(train bin, "
+                                               r"test bin\) pairs \[\(0, 1\), \(0, 2\), \(0, 3\), \(1, 0\)"):
+        g = nx.temporal_generalization(A, B, n_folds=5)
+    r = g["r"].values
+    nt = len(BINS)
+    empty = np.zeros((nt, nt), dtype=bool)
+    empty[0, 1:] = empty[1:, 0] = True
+    assert np.isnan(r[:, empty]).all() and np.isfinite(r[:, ~empty]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        rest = nx.temporal_generalization(A.isel(time_bin=[1, 2, 3], neuroid=[1, 2]), B.isel(time_bin=[1, 2, 3]), n_folds=5)
+    np.testing.assert_allclose(r[:, 1:, 1:], rest["r"].values, rtol=1e-10)

@@ -265,7 +265,9 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
         parts = [to_dataframe(v, attrs=attrs) for v in obj]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if isinstance(obj, pd.DataFrame):
-        return obj.copy()
+        out = obj.copy()
+        out.attrs = _plain(dict(obj.attrs))
+        return out
     if isinstance(obj, xr.DataArray):
         if set(obj.dims) not in (set(NEURAL_DIMS), set(NEURAL_TIME_DIMS)):
             raise LayoutError(

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError
+from ..errors import LayoutError, NeuroxrWarning
 from ..kernels.splits import nanmean_repeats, stimulus_folds
 from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
@@ -293,10 +293,10 @@ def temporal_generalization(
         used = prep.nan_neuroids(RA.reshape(RA.shape[0], RA.shape[1], -1), source.neuroid_id.values, "source",
                                  predictor=True)
         X = _trial_means(source, RA)[:, used]  # (n, ka, nt)
-        sets, D = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used])
+        sets, D, no_predictor = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used])
     else:
         X = prep.load_features(source, "source")
-        sets, D = [(None, np.ones((nt, nt), dtype=bool))], None
+        sets, D, no_predictor = [(None, np.ones((nt, nt), dtype=bool))], None, np.zeros((nt, nt), dtype=bool)
     counts, keep = _valid_counts(okB, D)
     ids = stimulus_ids(neural)
     if not keep.any():
@@ -310,7 +310,7 @@ def temporal_generalization(
     # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the
     # directions leave an all-NaN neuroid); the other incomplete targets are scored on their stimuli
     dead = _dead_bins(okB, nids, "neural", "their targets with that bin (as train or test bin) are NaN")
-    dead = dead[:, :, None] | dead[:, None, :]
+    dead = dead[:, :, None] | dead[:, None, :] | no_predictor[None]
     complete = counts == B.shape[0]  # (neuroid, t1, t2) valid on every kept stimulus
     partial = ~complete & ~dead
     few = partial & (counts < n_folds)
@@ -367,12 +367,13 @@ def _dead_bins(ok: np.ndarray, ids: np.ndarray, name: str, what: str) -> np.ndar
     return dead
 
 
-def _predictor_sets(X: np.ndarray, ids: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+def _predictor_sets(X: np.ndarray, ids: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
     """The predictors of each (t1, t2) pair from A's trial means ``X`` (n, ka, nt): A's neuroids with
     a valid trial mean at both bins (the inter-animal direction leaves a neuroid without any at a bin
     out of that bin's predictor). Returns ``[(predictors (ka,), pairs (nt, nt)), ...]``, one per
     distinct set, and ``D`` (n, nt, nt): the stimuli where each pair's predictors all have a mean at
-    both bins (a predictor's missing mean touches every target of the pair)."""
+    both bins (a predictor's missing mean touches every target of the pair), and the (nt, nt) pairs
+    without any predictor (their targets are NaN, never an intercept's ``r``)."""
     live = ~_dead_bins(np.isfinite(X), ids, "source", "each is left out of the predictors of the (train bin, "
                       "test bin) pairs with that bin")
     if not live.any(axis=0).all():
@@ -383,13 +384,20 @@ def _predictor_sets(X: np.ndarray, ids: np.ndarray) -> tuple[list[tuple[np.ndarr
     patterns, inverse = np.unique(per_pair, axis=0, return_inverse=True)
     inverse = np.asarray(inverse).ravel()
     D = np.empty((n, nt * nt), dtype=bool)
+    none = np.zeros(nt * nt, dtype=bool)
     sets = []
     for g, P in enumerate(patterns):
         pairs = inverse == g
+        if not P.any():  # no neuroid of A has data at both bins: nothing to fit
+            empty = [(int(i) // nt, int(i) % nt) for i in np.flatnonzero(pairs)]
+            warnings.warn(f"source: no neuroid has a valid trial mean at both bins of the (train bin, test bin) "
+                          f"pairs {empty}; their targets are NaN.", NeuroxrWarning, stacklevel=4)
+            D[:, pairs], none[pairs] = False, True  # no stimulus serves them: the pairs are dead
+            continue
         f = np.isfinite(X[:, P]).all(axis=1)  # (n, nt)
         D[:, pairs] = (f[:, :, None] & f[:, None, :]).reshape(n, -1)[:, pairs]
         sets.append((P, pairs.reshape(nt, nt)))
-    return sets, D.reshape(n, nt, nt)
+    return sets, D.reshape(n, nt, nt), none.reshape(nt, nt)
 
 
 def _valid_counts(ok: np.ndarray, D: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

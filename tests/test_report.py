@@ -569,6 +569,14 @@ def test_inference_tables_keep_parameter_sets_apart_and_leave_stale_entries_out(
     compute(path, "forward_permutation", "netA.layer3", "animalA", params=dict(n_perm=4))
     t = inference_table(StudyStore(path, mode="r")).set_index("parameters")
     assert (t["n_perm"] == 19).all() and (t["median_p"] == float(big.dataset["median_p"])).all()
+    # another interval level of one score: a row of its own, joined to the same permutation test
+    half = compute(path, "forward_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=20, reps=2, level=0.5))
+    t = inference_table(StudyStore(path, mode="r")).set_index("parameters")
+    assert sorted(t.index) == ["reps=2", "reps=2, level=0.5", "reps=3"]
+    lo, hi = (float(v) for v in half.dataset["median_ev_ci"].values)
+    assert (t.loc["reps=2, level=0.5", "median_ev_low"], t.loc["reps=2, level=0.5", "median_ev_high"]) == (lo, hi)
+    assert t.loc["reps=2", "median_ev_low"] == pytest.approx(float(a.dataset["median_ev_ci"][0]))
+    assert (t["n_perm"] == 19).all()
     st = StudyStore(path)
     st.write_neural("animalA", st.read_neural("animalA").load())  # rewritten: every entry above is stale
     assert inference_table(StudyStore(path, mode="r")).empty and metric_inference_table(StudyStore(path, mode="r")).empty

@@ -49,6 +49,10 @@ def _current_entries(store: StudyStore, kinds: list[str]) -> pd.DataFrame:
     entries["permutation_parameters"] = [
         parameter_text(applicable_options(INFERENCE_KINDS[k][0], "permutation", p)) if k in INFERENCE_KINDS else ""
         for k, p in zip(entries["kind"], listed)]
+    # a bootstrap's interval options away from their defaults (level, method, over): rows of their own
+    interval = [c for c in ("level", "method", "over") if c in entries.columns]
+    entries["interval"] = [", ".join(f"{k}={v}" for k, v in p.items()) for p in
+                           listed_parameters(entries[list(LIST_COLUMNS) + interval])] if len(entries) else []
     return entries
 
 
@@ -63,7 +67,8 @@ def _more_resamples(row: Mapping[str, Any], ds: Any, procedure: str) -> bool:
 def inference_table(store: StudyStore) -> pd.DataFrame:
     """One row per (direction, source, target, score parameters) with complete current inference
     entries (stale ones are left out): labels as in the score table, ``median_ev``, its interval,
-    ``median_p``, ``parameters`` (non-default score parameters) and ``in_figures`` (the figures
+    ``median_p``, ``parameters`` (non-default score parameters, and a bootstrap's ``level``,
+    ``method`` or ``over`` away from their defaults: a row of their own) and ``in_figures`` (the figures
     draw one parameter set per direction and model, the one most rows hold, as the score figures)."""
     entries = _current_entries(store, [k for k, (d, _) in INFERENCE_KINDS.items() if d in DIRECTION_KINDS])
     entries = entries.sort_values("kind", key=lambda k: k.str.endswith("_permutation"), kind="stable")  # bootstraps first
@@ -71,7 +76,8 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
     joins: dict[tuple[str, str, str, str], str] = {}  # bootstrap row -> its permutation_parameters
     for e in entries.itertuples():
         direction, procedure = INFERENCE_KINDS[e.kind]
-        key = (direction, e.source, e.target, e.parameters)
+        shown = e.parameters if not e.interval else e.interval if e.parameters == "defaults" else f"{e.parameters}, {e.interval}"
+        key = (direction, e.source, e.target, shown)
         keys = [key]
         if procedure == "permutation":  # the rows of the bootstraps of the same score, else its own
             keys = [k for k, t in joins.items() if k[:3] == key[:3] and t == e.permutation_parameters] or keys

@@ -18,6 +18,7 @@ Statistics (``m`` = column means of ``F``, ``Fc = F - 1 m^T`` the column-centred
     p                                        number of units
     mu  = mean(m)                            mean of the column means
     m2  = sum_k (m_k - mu)^2                 spread of the column means
+    integral, max_abs                        every value a finite integer; max |F| (exact RDMs)
 
 They are exact for chunks of whole columns (each chunk centres its own columns; ``mu``/``m2`` are
 combined with Chan's parallel-variance update), and from them, without cancellation between large
@@ -37,7 +38,7 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..backend import get_namespace, gram_matrix, shifted_gram
@@ -82,6 +83,10 @@ class GramStats:
         Mean of the column means.
     m2 : float
         Sum of squared deviations of the column means from ``mu``.
+    integral : bool, default False
+        Every value of ``F`` is a finite integer (False: not, or not known).
+    max_abs : float, default inf
+        Largest ``|F|`` value where ``integral`` (inf: not known).
     """
 
     K: Any
@@ -90,6 +95,8 @@ class GramStats:
     n_units: int
     mu: float
     m2: float
+    integral: bool = False
+    max_abs: float = math.inf
 
     @property
     def n_stimuli(self) -> int:
@@ -104,6 +111,18 @@ def _check_2d(F: Any, caller: str) -> None:
         raise LayoutError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
 
 
+def _integral(xp: Any, F: Any) -> tuple[bool, float]:
+    """``(integral, max_abs)`` of a chunk: whether every value is a finite integer, and the largest
+    ``|value|`` (inf unless integral)."""
+    if 0 in F.shape:
+        return False, math.inf
+    if not xp.isdtype(F.dtype, "integral"):
+        if not bool(xp.all(F == xp.round(F))):  # NaN fails here
+            return False, math.inf
+    M = float(xp.max(xp.abs(F)))
+    return (True, M) if math.isfinite(M) else (False, math.inf)
+
+
 def gram_partial(F: Any) -> GramStats:
     """:class:`GramStats` of one chunk of whole columns ``F`` (``n x p_chunk``).
 
@@ -115,6 +134,7 @@ def gram_partial(F: Any) -> GramStats:
     _check_2d(F, "gram_partial")
     xp = get_namespace(F)
     p = int(F.shape[1])
+    integral, max_abs = _integral(xp, F)  # before Fc: its temporary is freed first
     m = xp.mean(F, axis=0)
     Fc = F - m[None, :]
     K = gram_matrix(Fc)  # exactly symmetric (NumPy: BLAS syrk, one triangle mirrored in place)
@@ -122,7 +142,13 @@ def gram_partial(F: Any) -> GramStats:
     a, v = av[:, 0], av[:, 1]
     mu = float(xp.mean(m))
     m2 = float(xp.sum((m - mu) ** 2))
-    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2)
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, integral=integral, max_abs=max_abs)
+
+
+def _exactness(s1: GramStats, s2: GramStats) -> dict[str, Any]:
+    """The ``integral`` and ``max_abs`` of two chunks together."""
+    both = bool(s1.integral and s2.integral)
+    return {"integral": both, "max_abs": max(s1.max_abs, s2.max_abs) if both else math.inf}
 
 
 def combine(s1: GramStats, s2: GramStats) -> GramStats:
@@ -136,7 +162,7 @@ def combine(s1: GramStats, s2: GramStats) -> GramStats:
     delta = s2.mu - s1.mu
     mu = s1.mu + delta * s2.n_units / p
     m2 = s1.m2 + s2.m2 + delta * delta * s1.n_units * s2.n_units / p
-    return GramStats(K=s1.K + s2.K, a=s1.a + s2.a, v=s1.v + s2.v, n_units=p, mu=mu, m2=m2)
+    return GramStats(K=s1.K + s2.K, a=s1.a + s2.a, v=s1.v + s2.v, n_units=p, mu=mu, m2=m2, **_exactness(s1, s2))
 
 
 def combine_many(parts: Iterable[GramStats]) -> GramStats:
@@ -213,7 +239,7 @@ def _accumulate(acc: GramStats | None, s: GramStats) -> GramStats:
     delta = s.mu - acc.mu
     mu = acc.mu + delta * s.n_units / p
     m2 = acc.m2 + s.m2 + delta * delta * acc.n_units * s.n_units / p
-    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2)
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, **_exactness(acc, s))
 
 
 # Blocks of the reduction tree: each unit chunk's partial statistics, boxed in a (1, 1) object array
@@ -246,7 +272,7 @@ def _flatten(parts: Any, out: list[GramStats]) -> list[GramStats]:
 def _boxed_combine(parts: Any, axis: Any = None, keepdims: bool = True) -> Any:
     stats = _flatten(parts, [])
     first = stats[0]
-    acc = GramStats(K=first.K + 0, a=first.a + 0, v=first.v + 0, n_units=first.n_units, mu=first.mu, m2=first.m2)
+    acc = replace(first, K=first.K + 0, a=first.a + 0, v=first.v + 0)  # owned copies to accumulate into
     for s in stats[1:]:
         acc = _accumulate(acc, s)
     return _box(acc)

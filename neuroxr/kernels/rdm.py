@@ -10,6 +10,12 @@ the same RDM as one held in memory):
   ``"euclidean"`` is the squared distance divided by the number of channels);
 - ``sqeuclidean``: ``||F_i - F_j||^2``.
 
+Squared distances ``d_i + d_j - 2 K_ij`` from the centred Gram carry rounding of about 1e-13
+relative; on integer features (spike counts) the true squared distances are integers, so they are
+rounded to the nearest integer where the rounding error is provably far below 1/2
+(:func:`exact_squares`): pairs at equal distances then stay exactly equal, as in scipy's ``pdist``,
+and rank comparisons average their ranks.
+
 Correlation and cosine RDMs normalise a shifted Gram ``G = K + u 1^T + 1 u^T - a a^T / p``
 (:func:`neuroxr.backend.normalized_dissimilarity`; on NumPy one blocked pass written over the
 Gram's memory). The comparisons of RDMs live in :mod:`neuroxr.kernels.compare` and are
@@ -32,6 +38,7 @@ __all__ = [
     "RDM_METHODS",
     "COMPARE_METHODS",
     "rdm_from_gram",
+    "exact_squares",
     "rdm",
     "upper_tri",
     "n_from_n_pairs",
@@ -72,6 +79,24 @@ def _rel_tol(xp: Any, K: Any) -> float:
     return 256 * float(np.finfo(np.float32 if K.dtype == xp.float32 else np.float64).eps)
 
 
+def exact_squares(stats: GramStats, dtype: Any) -> bool:
+    """Whether the squared distances from ``stats``, computed in ``dtype``, round to the exact ones.
+
+    True when the features are integers (:attr:`GramStats.integral`) and
+    ``p^2 (2 max|F|)^2 eps <= 2^-6`` (``eps`` of ``dtype``). Each centred value is at most
+    ``2 max|F|``, so every Gram entry sums at most ``S = p (2 max|F|)^2`` in absolute value, with
+    a worst-case rounding error of about ``p eps S`` (the products, their sum, the chunks' sum);
+    ``d_i + d_j - 2 K_ij`` then errs by less than ``24 p eps S <= 3/8``, under the 1/2 that
+    rounding to the nearest integer tolerates. Float64: ``p (2 max|F|) <= 2^23`` (e.g. 10^4 units
+    of counts up to 400); float32: ``p (2 max|F|) <= 362``.
+    """
+    if not stats.integral or not math.isfinite(stats.max_abs):
+        return False
+    eps = float(np.finfo(np.float32 if dtype == get_namespace(stats.K).float32 else np.float64).eps)
+    p, M = float(stats.n_units), float(stats.max_abs)
+    return p * p * (2 * M) ** 2 * eps <= 2.0**-6
+
+
 def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
     """RDM of the stimuli from their :class:`GramStats`.
 
@@ -88,6 +113,8 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         features (cosine) has NaN dissimilarities, as scipy's ``pdist`` and rsatoolbox give; its
         squared norm counts as zero when it is below a few hundred epsilons times the terms it is
         computed from (the Gram's diagonal and row sums), not only when it is exactly 0.
+        Euclidean and squared Euclidean RDMs of integer features are exact where
+        :func:`exact_squares` holds (ties kept, as scipy's ``pdist``).
     """
     check_option(method, RDM_METHODS, "method", "rdm_from_gram")
     return _rdm_from_gram(stats, method, overwrite=False)
@@ -105,6 +132,8 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
         return normalized_dissimilarity(K, uncentered_shift(stats), None, stats.n_units, _rel_tol(xp, K), overwrite)
     d = _diag(xp, K)
     sq = d[:, None] + d[None, :] - 2.0 * K
+    if exact_squares(stats, K.dtype):
+        sq = xp.round(sq)  # integer features: the true squared distances are integers
     sq = _zero_diag(xp, xp.where(sq > 0, sq, xp.zeros_like(sq)))
     return sq if method == "sqeuclidean" else xp.sqrt(sq)
 

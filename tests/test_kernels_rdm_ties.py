@@ -1,0 +1,135 @@
+"""Euclidean RDMs of integer features keep exact ties, as scipy's ``pdist``; other data as before."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import kendalltau, spearmanr
+
+from neuroxr.backend import asarray, to_numpy
+from neuroxr.kernels.gram import GramStats, combine, gram, gram_chunks, gram_dask
+from neuroxr.kernels.rdm import compare_rdms, exact_squares, rdm, rdm_from_gram, upper_tri
+
+METHODS = ["euclidean", "sqeuclidean"]
+
+
+def _counts(seed, n=40, p=6, high=4):
+    """Small random integers (spike counts): many pairs at exactly the same distance."""
+    return np.random.default_rng(seed).integers(0, high, size=(n, p)).astype(np.float64)
+
+
+def _pdist(F, method):
+    return squareform(pdist(F, metric=method))
+
+
+def _unrounded(stats, method):
+    """The RDM from the centred Gram without rounding (the formula used before integer features
+    were recognised)."""
+    K = np.asarray(to_numpy(stats.K))
+    d = np.diagonal(K)
+    sq = d[:, None] + d[None, :] - 2.0 * K
+    sq = np.where(sq > 0, sq, 0.0)
+    np.fill_diagonal(sq, 0.0)
+    return sq if method == "sqeuclidean" else np.sqrt(sq)
+
+
+def _tau_a(a, b):
+    s = np.sign(a[:, None] - a[None, :]) * np.sign(b[:, None] - b[None, :])
+    P = len(a)
+    return s[np.triu_indices(P, 1)].sum() / (P * (P - 1) / 2)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_integer_features_give_scipys_rdm_exactly(method):
+    F = _counts(0)
+    ref = _pdist(F, method)
+    assert len(np.unique(upper_tri(ref))) < len(upper_tri(ref)) / 10  # many exact ties
+    np.testing.assert_array_equal(to_numpy(rdm(F, method)), ref)
+    np.testing.assert_array_equal(to_numpy(rdm_from_gram(gram(F), method)), ref)
+    # the old formula split some of the ties
+    assert not np.array_equal(_unrounded(gram(F), method), ref)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_streamed_integer_features_give_the_same_rdm(method):
+    da = pytest.importorskip("dask.array")
+    F = _counts(1, p=13)
+    ref = _pdist(F, method)
+    parts = [gram_chunks(F[:, i : i + c] for i in range(0, 13, c)) for c in (1, 4, 5)]
+    darr = da.from_array(F, chunks=(40, 3))
+    parts += [gram_dask(darr, scheduler="sync"), gram_dask(darr, split_every=2, scheduler="threads")]
+    parts.append(pickle.loads(pickle.dumps(gram(F))))
+    for s in parts:
+        assert s.integral and s.max_abs == 3.0
+        np.testing.assert_array_equal(to_numpy(rdm_from_gram(s, method)), ref)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)])
+@pytest.mark.parametrize("method", METHODS)
+def test_rank_comparisons_of_integer_features_match_scipy(method, backend):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    a, b = _counts(2), _counts(3)
+    va, vb = pdist(a, metric=method), pdist(b, metric=method)
+    Da, Db = (rdm(asarray(x, backend=backend), method) for x in (a, b))
+    got = compare_rdms(Da, Db, ["spearman", "kendall"])
+    assert abs(got["spearman"] - spearmanr(va, vb).statistic) < 1e-12
+    assert abs(got["kendall"] - _tau_a(va, vb)) < 1e-12
+    # tau-a from scipy's tau-b: tau_b sqrt((n0 - t_a) (n0 - t_b)) / n0, t the tied pairs of each
+    n0 = len(va) * (len(va) - 1) / 2
+    ties = [sum(c * (c - 1) / 2 for c in np.unique(v, return_counts=True)[1]) for v in (va, vb)]
+    tau_a = kendalltau(va, vb).statistic * np.sqrt((n0 - ties[0]) * (n0 - ties[1])) / n0
+    assert abs(got["kendall"] - tau_a) < 1e-12
+
+
+def test_rank_comparison_matches_rsatoolbox_on_integer_features():
+    rsr = pytest.importorskip("rsatoolbox.rdm")
+    a, b = _counts(4), _counts(5)
+    ra, rb = (rsr.RDMs(pdist(x, metric="sqeuclidean")[None, :]) for x in (a, b))
+    for ours, theirs in (("spearman", "spearman"), ("kendall", "tau-a")):
+        ref = float(rsr.compare(ra, rb, method=theirs)[0, 0])
+        assert abs(compare_rdms(rdm(a, "sqeuclidean"), rdm(b, "sqeuclidean"), ours) - ref) < 1e-12
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_non_integer_features_are_unchanged(method):
+    rng = np.random.default_rng(6)
+    for F in (rng.standard_normal((30, 20)), _counts(7) + 0.5, np.where(_counts(8) > 0, _counts(8), np.nan)):
+        s = gram(F)
+        assert not s.integral
+        np.testing.assert_array_equal(to_numpy(rdm_from_gram(s, method)), _unrounded(s, method))
+
+
+def test_integers_too_large_for_exact_squares_are_not_rounded():
+    F = _counts(9, p=40, high=2**22)  # p (2 max|F|) ~ 2^28.3: past the bound
+    s = gram(F)
+    assert s.integral and not exact_squares(s, s.K.dtype)
+    np.testing.assert_array_equal(to_numpy(rdm_from_gram(s, "sqeuclidean")), _unrounded(s, "sqeuclidean"))
+    np.testing.assert_allclose(to_numpy(rdm(F, "euclidean")), _pdist(F, "euclidean"), rtol=1e-12)
+
+
+def test_the_bound_follows_the_precision():
+    F = _counts(10, n=20, p=8)  # p (2 max|F|) = 48: within the float32 bound (362)
+    s32 = gram(asarray(F, dtype="float32"))
+    assert s32.integral and exact_squares(s32, s32.K.dtype)
+    for method in METHODS:
+        D = to_numpy(rdm_from_gram(s32, method))
+        assert D.dtype == np.float32
+        np.testing.assert_array_equal(D, _pdist(F, method).astype(np.float32))
+    wide = gram(asarray(_counts(11, n=20, p=100), dtype="float32"))  # 600: rounding left out in float32
+    assert wide.integral and not exact_squares(wide, wide.K.dtype)
+    assert exact_squares(gram(_counts(11, n=20, p=100)), np.float64)
+
+
+def test_integrality_combines_over_chunks():
+    ints, reals = gram(_counts(12)), gram(_counts(13) + 0.25)
+    both = combine(ints, gram(_counts(14, high=9)))
+    assert both.integral and both.max_abs == 8.0
+    assert not combine(ints, reals).integral and not combine(reals, ints).integral
+    # statistics built without the fields (elsewhere) mean "not known": never rounded
+    old = GramStats(K=ints.K, a=ints.a, v=ints.v, n_units=ints.n_units, mu=ints.mu, m2=ints.m2)
+    assert not old.integral and not exact_squares(old, np.float64)
+    assert not combine(ints, old).integral

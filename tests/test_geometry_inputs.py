@@ -110,3 +110,43 @@ def test_split_distance_averages_neural_responses_as_the_shape_entry(tmp_path):
     st.write_features("net", "l1", F)
     st.write_neural("mA", R)
     np.testing.assert_allclose(nx.score(st, "shape", "net.l1", "mA", seed=2)["score"].values, ref["distance"].values, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------- exact ties
+def test_gram_dataset_carries_integrality_to_exact_rdms(tmp_path):
+    """Integer features (spike counts): the labeled RDMs, from the features, their Gram Dataset or
+    a stored lazy layer, equal scipy's pdist exactly and cRSA matches scipy on its vectors; a Gram
+    Dataset without the integrality attrs (written before them) or computed in float32 and read in
+    float64 gives the RDM of the Gram's formula, not rounded."""
+    from scipy.spatial.distance import pdist, squareform
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    ids = np.array([f"img{i:02d}" for i in range(40)])
+    X, Y = (rng.integers(0, 4, size=(40, k)).astype(float) for k in (7, 5))
+    F, G = features(X, stimulus_id=ids), features(Y, stimulus_id=ids)
+    store = nx.open_store(tmp_path / "s.zarr")
+    store.write_features("net", "l1", F, unit_chunk=2)
+    g = geo.gram(F)
+    assert g.attrs["integral"] == 1 and g.attrs["max_abs"] == 3.0
+    for method in ("euclidean", "sqeuclidean"):
+        ref = squareform(pdist(X, method))
+        for obj in (F, g, store.read_features("net", "l1"), geo.gram(store.read_features("net", "l1"))):
+            np.testing.assert_array_equal(geo.rdm(obj, method).values, ref)
+        score = float(geo.crsa(g, G, rdm_method=method)["score"])
+        assert abs(score - spearmanr(pdist(X, method), pdist(Y, method)).statistic) < 1e-12
+    old = g.copy()
+    del old.attrs["integral"], old.attrs["max_abs"]
+    low = geo.gram(F, dtype="float32")
+    assert low.attrs["integral"] == 1 and low["K"].dtype == np.float32
+    for gr in (old, low):
+        s = geo.gram_stats(gr)
+        assert not s.integral
+        K = s.K
+        sq = np.diagonal(K)[:, None] + np.diagonal(K)[None, :] - 2.0 * K
+        sq = np.where(sq > 0, sq, 0.0)
+        np.fill_diagonal(sq, 0.0)
+        np.testing.assert_array_equal(geo.rdm(gr, "sqeuclidean").values, sq)
+    assert geo.gram_stats(low, dtype="float32").integral  # read in its own precision: exact again
+    assert not geo.gram(features(X + 0.5, stimulus_id=ids)).attrs["integral"]
+    assert "max_abs" not in geo.gram(features(X + 0.5, stimulus_id=ids)).attrs

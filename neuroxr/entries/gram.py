@@ -1,7 +1,7 @@
 """The cached Gram entry of a feature set (``cache/gram/<model>/<layer>/<key>``).
 
 The Gram statistics (column-centred ``K = Fc Fc^T``, row sums ``a``, row norms ``v``, unit count,
-mean and second moment; :func:`neuroxr.geometry.gram`) are all that forward predictivity with a
+mean and second moment, whether the features are integers and their largest magnitude; :func:`neuroxr.geometry.gram`) are all that forward predictivity with a
 shared regressor, cRSA, CKA and the effective dimensionality need of a feature set. They are
 computed once per feature-set version: the entry's provenance holds the feature set's version
 token, so a rewritten layer never reuses a stale Gram.
@@ -61,6 +61,7 @@ def compute_gram(src: Any, tgt: Any, params: Any, io: Any) -> xr.Dataset:
         ds = _geo.gram(io.read(src, load=False), backend=backend)
     else:
         from ..backend import to_numpy
+        from ..geometry.gram import stats_attrs
         from ..kernels.gram import gram_dask
 
         darr, ids = raw
@@ -69,7 +70,7 @@ def compute_gram(src: Any, tgt: Any, params: Any, io: Any) -> xr.Dataset:
             {"K": (("stimulus", "stimulus_"), to_numpy(s.K)), "a": (("stimulus",), to_numpy(s.a)),
              "v": (("stimulus",), to_numpy(s.v))},
             coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
-            attrs={"n_units": int(s.n_units), "mu": float(s.mu), "m2": float(s.m2), "kind": "gram"},
+            attrs=stats_attrs(s),
         )
     ds.attrs.update({"model": str(src.model), "layer": str(src.layer)})
     return ds

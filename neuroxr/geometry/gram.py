@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import asarray, to_numpy
+from ..backend import asarray, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..layouts import validate_features
 from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _label, _neural_mean, _one_bin
 
-__all__ = ["gram", "gram_stats"]
+__all__ = ["gram", "gram_stats", "stats_attrs"]
 
 
 def gram(
@@ -47,7 +47,8 @@ def gram(
     -------
     xarray.Dataset
         ``K`` (stimulus, stimulus_): column-centred Gram; ``a``, ``v`` (stimulus); attrs
-        ``n_units``, ``mu``, ``m2``; ``stimulus_id`` on both stimulus dims.
+        ``n_units``, ``mu``, ``m2``, ``integral`` (1: integer features) and, where integral,
+        ``max_abs``; ``stimulus_id`` on both stimulus dims.
     """
     validate_features(features, name=_label(features, "features"))
     if _is_dask(features):
@@ -62,7 +63,7 @@ def gram(
             "v": (("stimulus",), to_numpy(stats.v)),
         },
         coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
-        attrs={"n_units": int(stats.n_units), "mu": float(stats.mu), "m2": float(stats.m2), "kind": "gram"},
+        attrs=stats_attrs(stats),
     )
     for key in ("model", "layer"):
         if key in features.coords and features.coords[key].ndim == 0:
@@ -70,17 +71,35 @@ def gram(
     return ds
 
 
+def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
+    """The scalar statistics of ``stats`` as a Gram Dataset's attrs (``max_abs`` only where the
+    features are integral: an attribute is never inf)."""
+    out: dict[str, Any] = {"n_units": int(stats.n_units), "mu": float(stats.mu), "m2": float(stats.m2), "kind": "gram",
+                           "integral": int(bool(stats.integral))}
+    if stats.integral:
+        out["max_abs"] = float(stats.max_abs)
+    return out
+
+
 def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64") -> _g.GramStats:
     """:class:`~neuroxr.kernels.gram.GramStats` of a Gram Dataset from :func:`gram`."""
     if not isinstance(ds, xr.Dataset) or "K" not in ds:
         raise LayoutError("gram_stats: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
+    K = ds["K"].values
+    # a Gram written without these attrs (before they existed) reads as not integral; one computed in
+    # a lower precision than read carries that precision's rounding, which exact RDMs do not allow for
+    integral = bool(ds.attrs.get("integral", 0)) and "max_abs" in ds.attrs
+    if integral and np.dtype(K.dtype).itemsize < resolve_dtype(dtype).itemsize:
+        integral = False
     return _g.GramStats(
-        K=asarray(ds["K"].values, backend=backend, dtype=dtype),
+        K=asarray(K, backend=backend, dtype=dtype),
         a=asarray(ds["a"].values, backend=backend, dtype=dtype),
         v=asarray(ds["v"].values, backend=backend, dtype=dtype),
         n_units=int(ds.attrs["n_units"]),
         mu=float(ds.attrs["mu"]),
         m2=float(ds.attrs["m2"]),
+        integral=integral,
+        max_abs=float(ds.attrs["max_abs"]) if integral else float("inf"),
     )
 
 

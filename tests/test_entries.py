@@ -532,6 +532,51 @@ def test_entries_whose_fits_now_read_units_and_neuroids_by_id_are_stale(study, m
             assert rows.loc[entry.path, "current"] and lookup(st, kind, src, tgt, params=params) == entry.path, name
 
 
+def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, monkeypatch):
+    """Euclidean RDMs of integer features keep their exact ties since RSA entries with a Euclidean
+    rdm_method got one more revision (and Gram entries, which now record integrality, revision 1):
+    older ones are stale, and the new cRSA matches scipy on pdist; other RSA entries keep their key."""
+    from scipy.spatial.distance import pdist
+    from scipy.stats import spearmanr
+
+    from neuroxr.entries import engine, kinds
+
+    rng = np.random.default_rng(5)
+    X, Y = (rng.integers(0, 4, size=(N, k)).astype(float) for k in (6, 5))  # counts: many tied distances
+    st = nx.open_store(tmp_path / "t.zarr")
+    st.write_features("net", "l1", nx.features(X, STIM), unit_chunk=2)
+    st.write_features("net", "l2", nx.features(Y, STIM))
+    now = kinds.entry_revision
+
+    def before(kind, params):
+        rev = now(kind, {k: v for k, v in params.items() if k != "rdm_method"})
+        return rev - 1 if kinds.get_kind(kind).name == "gram" else rev
+
+    changed = {"crsa": {"rdm_method": "euclidean"}, "ersa": {"rdm_method": "sqeuclidean"},
+               "crsa_permutation": {"rdm_method": "euclidean", "n_perm": 4},
+               "crsa_bootstrap": {"rdm_method": "sqeuclidean", "n_boot": 4},
+               "ersa_permutation": {"rdm_method": "euclidean", "n_perm": 4},
+               "ersa_bootstrap": {"rdm_method": "euclidean", "n_boot": 4}}
+    kept = {"crsa": {"rdm_method": "correlation"}, "ersa_bootstrap": {"rdm_method": "cosine", "n_boot": 4}}
+    monkeypatch.setattr(engine, "entry_revision", before)
+    monkeypatch.setattr(kinds, "entry_revision", before)
+    old = [(k, p, compute(st, k, "net.l1", "net.l2", params=p)) for cases in (changed, kept) for k, p in cases.items()]
+    old_gram = lookup(st, "gram", "net.l1")
+    assert old_gram is not None and list_entries(st).current.all()
+    monkeypatch.undo()
+    assert kinds.entry_revision("gram", {}) == 1 and lookup(st, "gram", "net.l1") is None
+    for kind, params, entry in old:
+        rev = kinds.entry_revision(kind, kinds.get_kind(kind).fill(params))
+        stale = params["rdm_method"] in ("euclidean", "sqeuclidean")
+        assert rev == entry.provenance.get("revision", 0) + stale, (kind, params)
+        assert (lookup(st, kind, "net.l1", "net.l2", params=params) is None) == stale, (kind, params)
+    new = compute(st, "crsa", "net.l1", "net.l2", params={"rdm_method": "euclidean"})
+    assert new.computed and new.provenance["revision"] == 1
+    ref = spearmanr(pdist(X, "euclidean"), pdist(Y, "euclidean")).statistic
+    assert abs(float(new.dataset["score"]) - ref) < 1e-12
+    assert compute(st, "gram", "net.l1").dataset.attrs["integral"] == 1
+
+
 @pytest.mark.parametrize(("kind", "target", "a", "b"), [
     ("forward", "mA", {"alpha": np.int64(1)}, {"alpha": 1.0}),
     ("forward", "mA", {"regressor": "ridgecv", "alphas": np.array([1.0, 10.0])}, {"regressor": "ridgecv", "alphas": (1.0, 10.0)}),

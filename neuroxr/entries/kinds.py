@@ -216,8 +216,10 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: resamples were labeled with the first bin's stimuli; shape (2) and its inference: the whitening
 #: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest. brainscore
 #: (2): its PLS fitted the neuroids in the input's order, now in canonical id order; ereg (1): the
-#: random projection drew over the units in the stored order, now in canonical id order.
-REVISIONS = {"forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
+#: random projection drew over the units in the stored order, now in canonical id order. gram (1):
+#: it records whether the features are integers (and their largest magnitude), which exact
+#: Euclidean RDMs need; one stored before reads as not integral.
+REVISIONS = {"gram": 1, "forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
              "ersa_permutation": 1, "brainscore": 2, "ereg": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
              "shape_permutation": 1, "forward_bootstrap": 1, "reverse_bootstrap": 1, "inter_animal_bootstrap": 1,
              "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}
@@ -237,7 +239,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - a direction's entry with ``max_n``: its subsets were drawn over the predictors' positions,
       now over their canonical id order;
     - a direction's bootstrap or permutation entry with such a fit, by the first rule (its joint
-      fits' permutation nulls also fitted a batch of permuted copies together).
+      fits' permutation nulls also fitted a batch of permuted copies together);
+    - an RSA entry (cRSA, eRSA and their inference) with a Euclidean or squared Euclidean RDM: on
+      integer features the distances are now exact, so tied pairs share their rank.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -247,4 +251,6 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
             rev += 1
         if params.get("max_n") is not None:
             rev += 1
+    if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
+        rev += 1
     return rev

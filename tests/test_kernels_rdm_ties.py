@@ -127,7 +127,9 @@ def test_the_bound_follows_the_precision():
 def test_integrality_combines_over_chunks():
     late = _counts(15)
     late[-1, -1] += 0.5  # the first row integral, a later one not
-    assert not gram(late).integral and not gram(np.where(late > 2, np.inf, late.round())).integral
+    assert not gram(late).integral
+    with np.errstate(invalid="ignore"):  # inf - inf in the centring
+        assert not gram(np.where(late > 2, np.inf, late.round())).integral
     ints, reals = gram(_counts(12)), gram(_counts(13) + 0.25)
     both = combine(ints, gram(_counts(14, high=9)))
     assert both.integral and both.max_abs == 8.0

@@ -530,6 +530,11 @@ def test_entries_whose_fits_now_read_units_and_neuroids_by_id_are_stale(study, m
         else:
             assert now == entry.provenance.get("revision", 0), name
             assert rows.loc[entry.path, "current"] and lookup(st, kind, src, tgt, params=params) == entry.path, name
+    from neuroxr.cli.info import store_summary  # info says why: the revision their parameters get now
+
+    status = {e["path"]: e["status"] for e in store_summary(st)["scores"]}
+    assert status[old["max_n"].path] == status[old["max_n and pls"].path] == "stale (older revision)"
+    assert status[old["ridge"].path] == "current"
 
 
 def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, monkeypatch):

@@ -20,9 +20,10 @@ def _status(row: Any) -> str:
         return "legacy (0.1.0)"
     if row.current:
         return "current"
-    from ..entries.layout import _revision
+    from ..entries.layout import LIST_COLUMNS, _revision
 
-    older = row.revision != _revision(row.kind, {"regressor": row.get("regressor")})
+    params = {k: v for k, v in row.items() if k not in LIST_COLUMNS and not (isinstance(v, float) and v != v)}
+    older = row.revision != _revision(row.kind, params)  # the revision its parameters get now
     return "stale (older revision)" if older else "stale (input rewritten)"
 
 

@@ -138,3 +138,25 @@ def test_integrality_combines_over_chunks():
     old = GramStats(K=ints.K, a=ints.a, v=ints.v, n_units=ints.n_units, mu=ints.mu, m2=ints.m2)
     assert not old.integral and not exact_squares(old, np.float64)
     assert not combine(ints, old).integral
+
+
+def test_exactness_is_never_claimed_where_it_does_not_hold():
+    """Chunks of two precisions, float16 and signed integer extremes: no rounding where the bound
+    does not hold, the largest magnitude right; a Gram Dataset changed after it was made (scaled,
+    its attrs kept by xarray) is not taken as integral."""
+    import neuroxr as nx
+    from neuroxr.geometry import gram as gram_ds
+    from neuroxr.kernels.gram import gram_partial
+
+    big = np.random.default_rng(0).integers(-1060, 1060, size=(30, 3000)).astype(np.float64)
+    mixed = combine(gram_partial(big.astype(np.float32)), gram_partial(big))
+    assert not mixed.integral and not exact_squares(mixed, mixed.K.dtype)
+    F16 = np.random.default_rng(1).integers(0, 30, size=(6, 20)).astype(np.float16)
+    assert not exact_squares(gram(F16), np.float16)  # float16's eps, not float64's
+    s = gram_partial(np.array([[-128, 1], [3, 2], [0, 0]], dtype=np.int8))
+    assert s.max_abs == 128
+    F = _counts(2)
+    g = gram_ds(nx.features(F, [f"s{i:02d}" for i in range(F.shape[0])]))
+    np.testing.assert_array_equal(nx.rdm(g, "sqeuclidean").values, _pdist(F, "sqeuclidean"))
+    half = g * 0.5  # attrs kept: the Gram of F / sqrt(2)
+    np.testing.assert_allclose(nx.rdm(half, "sqeuclidean").values, _pdist(F / np.sqrt(2), "sqeuclidean"), atol=1e-12)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import asarray, resolve_dtype, to_numpy
+from ..backend import asarray, get_namespace, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..layouts import validate_features
@@ -73,11 +73,14 @@ def gram(
 
 def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
     """The scalar statistics of ``stats`` as a Gram Dataset's attrs (``max_abs`` only where the
-    features are integral: an attribute is never inf)."""
+    features are integral: an attribute is never inf; with it ``trace``, the trace of ``K``, so a
+    Gram changed after it was made, e.g. scaled, which keeps its attrs, is not taken as integral)."""
     out: dict[str, Any] = {"n_units": int(stats.n_units), "mu": float(stats.mu), "m2": float(stats.m2), "kind": "gram",
                            "integral": int(bool(stats.integral))}
     if stats.integral:
+        xp = get_namespace(stats.K)
         out["max_abs"] = float(stats.max_abs)
+        out["trace"] = float(xp.sum(xp.linalg.diagonal(stats.K)))
     return out
 
 
@@ -88,9 +91,12 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
     K = ds["K"].values
     # a Gram written without these attrs (before they existed) reads as not integral; one computed in
     # a lower precision than read carries that precision's rounding, which exact RDMs do not allow for
-    integral = bool(ds.attrs.get("integral", 0)) and "max_abs" in ds.attrs
+    integral = bool(ds.attrs.get("integral", 0)) and "max_abs" in ds.attrs and "trace" in ds.attrs
     if integral and np.dtype(K.dtype).itemsize < resolve_dtype(dtype).itemsize:
         integral = False
+    if integral:  # K is the one the attrs describe (xarray keeps attrs through arithmetic on the Dataset)
+        rtol = 1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4
+        integral = bool(np.isclose(float(np.trace(K)), float(ds.attrs["trace"]), rtol=rtol, atol=0.0))
     return _g.GramStats(
         K=asarray(K, backend=backend, dtype=dtype),
         a=asarray(ds["a"].values, backend=backend, dtype=dtype),

@@ -120,7 +120,7 @@ def _integral(xp: Any, F: Any) -> tuple[bool, float]:
         row = F[0, :]  # real-valued features fail on their first row, without a copy of the chunk
         if not bool(xp.all(row == xp.round(row))) or not bool(xp.all(F == xp.round(F))):  # NaN fails too
             return False, math.inf
-    M = float(xp.max(xp.abs(F)))
+    M = max(abs(float(xp.max(F))), abs(float(xp.min(F))))  # in Python floats: abs of a signed int's minimum overflows
     return (True, M) if math.isfinite(M) else (False, math.inf)
 
 
@@ -147,8 +147,9 @@ def gram_partial(F: Any) -> GramStats:
 
 
 def _exactness(s1: GramStats, s2: GramStats) -> dict[str, Any]:
-    """The ``integral`` and ``max_abs`` of two chunks together."""
-    both = bool(s1.integral and s2.integral)
+    """The ``integral`` and ``max_abs`` of two chunks together (not integral when their Grams were
+    computed in different precisions: the exactness bound holds for one ``eps``)."""
+    both = bool(s1.integral and s2.integral and s1.K.dtype == s2.K.dtype)
     return {"integral": both, "max_abs": max(s1.max_abs, s2.max_abs) if both else math.inf}
 
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from ..backend import get_namespace, normalized_dissimilarity
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError
@@ -76,7 +74,7 @@ def _zero_diag(xp: Any, D: Any) -> Any:
 
 def _rel_tol(xp: Any, K: Any) -> float:
     """Relative tolerance under which a row's squared norm counts as zero (a few hundred epsilons)."""
-    return 256 * float(np.finfo(np.float32 if K.dtype == xp.float32 else np.float64).eps)
+    return 256 * float(xp.finfo(K.dtype).eps)
 
 
 def exact_squares(stats: GramStats, dtype: Any) -> bool:
@@ -92,7 +90,7 @@ def exact_squares(stats: GramStats, dtype: Any) -> bool:
     """
     if not stats.integral or not math.isfinite(stats.max_abs):
         return False
-    eps = float(np.finfo(np.float32 if dtype == get_namespace(stats.K).float32 else np.float64).eps)
+    eps = float(get_namespace(stats.K).finfo(dtype).eps)
     p, M = float(stats.n_units), float(stats.max_abs)
     return p * p * (2 * M) ** 2 * eps <= 2.0**-6
 

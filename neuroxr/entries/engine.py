@@ -40,8 +40,7 @@ from . import provenance as _p
 from .gram import compute_gram, streamed_features
 from .kinds import (
     DIRECTION_FUNCTIONS,
-    DIRECTION_KINDS,
-    INFERENCE_KINDS,
+    DIRECTION_INFERENCE_KINDS,
     TIME_KINDS,
     Kind,
     entry_revision,
@@ -55,8 +54,6 @@ __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
 _VERSION_PACKAGES = ("numpy", "scipy", "xarray", "zarr", "dask", "scikit-learn")
 #: options of a request that change how it runs or what it returns, not its numbers
 RUN_OPTIONS = ("progress", "keep_predictions")
-#: the inference kinds of the directions (not the metrics'): kind -> (direction, procedure)
-_DIRECTION_INFERENCE = {k: v for k, v in INFERENCE_KINDS.items() if v[0] in DIRECTION_KINDS}
 
 
 @dataclass(frozen=True)
@@ -141,15 +138,15 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         filled["dtype"] = _dtype_name(dtype)
     elif dtype is not None and _dtype_name(dtype) != "float64":
         raise LayoutError(f"dtype={dtype!r}: {k.name!r} computes in float64 only; pass dtype=None.")
-    if k.name in _DIRECTION_INFERENCE:  # options that cannot change its numbers are refused before any lookup
+    if k.name in DIRECTION_INFERENCE_KINDS:  # options that cannot change its numbers are refused before any lookup
         from ..predictivity.inference import check_options
 
-        check_options(*_DIRECTION_INFERENCE[k.name], filled, caller=f"{k.name} entry")
+        check_options(*DIRECTION_INFERENCE_KINDS[k.name], filled, caller=f"{k.name} entry")
     if k.name == "crsa":
         repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
         filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
     refs = [src] if tgt is None else [src, tgt]
-    pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry
+    pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry, before any I/O
     inputs = {r.path: store.token(r.path) for r in refs}
     prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, entry_revision(k.name, filled))
     key = _p.key(prov)

@@ -28,15 +28,13 @@ __all__ = ["compute_gram", "raw_features", "streamed_features"]
 _DIMS = ("stimulus", "unit")
 
 
-def raw_features(store: Any, src: Any, check: bool = True) -> tuple[Any, np.ndarray] | None:
+def raw_features(store: Any, src: Any) -> tuple[Any, np.ndarray] | None:
     """``(dask array (stimulus, unit), stimulus ids)`` of a stored feature set straight from its
     Zarr array (no unit coordinates read), or ``None`` where the layout is not the plain one
-    (the caller then reads the labeled set). ``check=False``: only its shape and chunks will be
-    used, so the set's integrity is not checked here."""
+    (the caller then reads the labeled set)."""
     import dask.array as da
 
-    if check:
-        store.check_intact(src.path)  # read straight from Zarr: a lost chunk would read as NaN unawares
+    store.check_intact(src.path)  # read straight from Zarr: a lost chunk would read as NaN unawares
     try:
         g = store._group(src.path)
         arr = g["data"]

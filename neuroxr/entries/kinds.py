@@ -171,6 +171,8 @@ def lazy_features(kind: str, params: Mapping[str, Any]) -> bool:
 # --- inference kinds (issue 16): bootstrap intervals and permutation tests of a direction
 #: inference kind -> (direction, procedure); entries at ``inference/<kind>/<source>__<target>/<key>``
 INFERENCE_KINDS = {f"{d}_{p}": (d, p) for p in ("bootstrap", "permutation") for d in DIRECTION_KINDS}
+#: the directions' inference kinds only (INFERENCE_KINDS gains the metrics' below)
+DIRECTION_INFERENCE_KINDS = dict(INFERENCE_KINDS)
 _INFERENCE_OPTIONS = {
     "bootstrap": {"n_boot": 1000, "level": 0.95, "method": "percentile", "over": "stimuli"},
     "permutation": {"n_perm": 1000},
@@ -246,7 +248,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     k = get_kind(kind)
     rev = k.revision
     reg = params.get("regressor")
-    if k.name in DIRECTION_KINDS or INFERENCE_KINDS.get(k.name, ("",))[0] in DIRECTION_KINDS:
+    if k.name in DIRECTION_KINDS or k.name in DIRECTION_INFERENCE_KINDS:
         if isinstance(reg, Mapping) or fits_jointly(reg) or reg in ("lasso", "elasticnet"):
             rev += 1
         if params.get("max_n") is not None:

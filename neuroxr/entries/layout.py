@@ -25,7 +25,7 @@ import pandas as pd
 from ..store._zarr import _check_region
 from . import provenance as _p
 
-__all__ = ["pair_path", "entry_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
+__all__ = ["pair_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
 
 COMPLETE_ATTR = "neuroxr_complete"
 TOKEN_ATTR = "neuroxr_token"
@@ -52,11 +52,6 @@ def pair_path(stage: str, kind: str, source: Any, target: Any | None) -> str:
     if target is None:
         return f"{stage}/{kind}/{src}"
     return f"{stage}/{kind}/{src}__{_path_name(target)}"
-
-
-def entry_path(stage: str, kind: str, source: Any, target: Any | None, key: str) -> str:
-    """The path of one entry: :func:`pair_path` + ``/<key>``."""
-    return f"{pair_path(stage, kind, source, target)}/{key}"
 
 
 def _is_entry(g: Any) -> bool:

@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align, canonical_order, to_canonical
+from ..alignment import align, to_canonical
 from ..errors import LayoutError, no_effect
 from ..geometry._common import _label, _neural_mean, _one_bin
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
+from ._prepare import id_order
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
 
@@ -221,11 +222,12 @@ def brainscore(
     splits = brainscore_splits(X.shape[0], strata, n_splits, train_size, seed)
     r = np.empty((n_splits, Yv.shape[1]))
     # PLS fits the neuroids jointly (NIPALS starts from the first): in canonical id order, by id
-    by_id = canonical_order(np.asarray(Y.neuroid_id.values))
+    by_id = id_order(Y, "neuroid")
     back = np.argsort(by_id)
+    Y_by_id = Yv[:, by_id]  # once, not per split
     with _quiet():
         for s, (tr, te) in enumerate(splits):
-            pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Yv[tr][:, by_id])
+            pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Y_by_id[tr])
             r[s] = pearson(pls.predict(X[te])[:, back], Yv[te])
         per_split = np.nanmedian(r, axis=1)
     raw = float(per_split.mean())

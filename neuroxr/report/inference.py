@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 
 from ..entries import list_entries
-from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS
+from ..entries.kinds import DIRECTION_INFERENCE_KINDS, INFERENCE_KINDS
 from ..entries.layout import LIST_COLUMNS
 from ..predictivity.inference import applicable_options
 from ..store import StudyStore
-from .table import _choose, _list_parameters, _parse, listed_parameters, parameter_text
+from .table import _choose, _parse, listed_parameters, parameter_text
 
 __all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
            "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
@@ -42,10 +42,10 @@ def _current_entries(store: StudyStore, kinds: list[str]) -> pd.DataFrame:
     entries = entries[entries["kind"].isin(kinds) & entries["complete"] & entries["current"]]
     names = [c for c in entries.columns if c not in LIST_COLUMNS and c not in _PROCEDURE_PARAMS]
     entries = entries.copy()
-    entries["parameters"] = _list_parameters(entries[list(LIST_COLUMNS) + names]) if len(entries) else []
+    listed = listed_parameters(entries[list(LIST_COLUMNS) + names]) if len(entries) else []
+    entries["parameters"] = [parameter_text(p) for p in listed]
     # the parameters as a permutation test of the same score takes them (reps, split, noise_ceiling only
     # with min_reliability): a bootstrap and a permutation entry of one score join on them
-    listed = listed_parameters(entries[list(LIST_COLUMNS) + names]) if len(entries) else []
     entries["permutation_parameters"] = [
         parameter_text(applicable_options(INFERENCE_KINDS[k][0], "permutation", p)) if k in INFERENCE_KINDS else ""
         for k, p in zip(entries["kind"], listed)]
@@ -70,7 +70,7 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
     ``median_p``, ``parameters`` (non-default score parameters, and a bootstrap's ``level``,
     ``method`` or ``over`` away from their defaults: a row of their own) and ``in_figures`` (the figures
     draw one parameter set per direction and model, the one most rows hold, as the score figures)."""
-    entries = _current_entries(store, [k for k, (d, _) in INFERENCE_KINDS.items() if d in DIRECTION_KINDS])
+    entries = _current_entries(store, list(DIRECTION_INFERENCE_KINDS))
     entries = entries.sort_values("kind", key=lambda k: k.str.endswith("_permutation"), kind="stable")  # bootstraps first
     rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     joins: dict[tuple[str, str, str, str], str] = {}  # bootstrap row -> its permutation_parameters

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import SweepConfigError, no_effect
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
@@ -30,7 +32,7 @@ from ._util import ordered
 from .config import check_metric_options, check_score_kwargs, metric_params
 from .gather import SweepResult, gather, gather_metrics
 from .inference import check_inference, run_inference
-from .names import layer_name, layer_ref
+from .names import layer_name
 from .plan import DIRECTIONS, Entry, longest_first, plan_sweep, set_sizes
 from .select import best_layers
 from .tasks import entry_lookup, entry_params, entry_task, gram_task, needs_gram_task, spread_gram
@@ -354,6 +356,18 @@ _Job = tuple[Entry, dict[str, Any]]
 _Done = Callable[[str, "dict[str, Any] | None", "BaseException | None"], None]
 
 
+def _layer_size(store: StudyStore, model: str, layer: str) -> tuple[int, int]:
+    """``(bytes, unit chunks)`` of a stored layer, from its array's metadata document (no data or
+    coordinate read; :meth:`StudyStore.array_meta`), else from the labeled set."""
+    try:
+        meta = store.array_meta(f"features/{model}/{layer}")
+        shape, chunks = meta["shape"], meta["chunk_grid"]["configuration"]["chunk_shape"]  # type: ignore[index]
+        return int(np.prod(shape)) * np.dtype(meta["data_type"]).itemsize, -(-int(shape[1]) // int(chunks[1]))  # type: ignore[index]
+    except Exception:  # another layout: the labeled set says
+        data = store.read_features(model, layer).data
+        return int(data.nbytes), len(data.chunks[1]) if getattr(data, "chunks", None) else 1
+
+
 class _Run:
     """Runs the tasks of one sweep, serially or on a Dask cluster."""
 
@@ -370,16 +384,12 @@ class _Run:
         """The layers whose Gram is reduced across the cluster (``gram_spread``; :func:`spread_gram`)."""
         if self.gram_spread is False or not gram_layers:
             return set()
-        from ..entries.gram import raw_features
-
         store = StudyStore(self.url, mode="r", storage_options=self.storage_options)
         limits = [w.get("memory_limit") for w in client.scheduler_info().get("workers", {}).values()]
         out = set()
         for m, layer in gram_layers:
-            raw = raw_features(store, layer_ref(m, layer), check=False)  # shape and chunks only (no unit ids read)
-            data = raw[0] if raw is not None else store.read_features(m, layer).data
-            n_chunks = len(data.chunks[1]) if hasattr(data, "chunks") and data.chunks else 1
-            if (n_chunks > 1 and self.gram_spread) or spread_gram(int(data.nbytes), n_chunks, limits):
+            nbytes, n_chunks = _layer_size(store, m, layer)
+            if (n_chunks > 1 and self.gram_spread) or spread_gram(nbytes, n_chunks, limits):
                 out.add((m, layer))
         return out
 

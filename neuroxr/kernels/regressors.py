@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_RIDGECV_ALPHAS",
     "is_estimator",
     "fits_jointly",
+    "shares_operator",
     "check_regressor",
     "check_options_used",
     "DEFAULT_ALPHA",
@@ -72,6 +73,12 @@ def fits_jointly(regressor: Any) -> bool:
     linear, lasso, elasticnet, ridgecv (one penalty per target) and univariate fit each target on
     its own. The directions give such a fit its targets in canonical id order."""
     return is_estimator(regressor) or (isinstance(regressor, str) and regressor == "pls")
+
+
+def shares_operator(regressor: Any) -> bool:
+    """Whether ``regressor`` runs through the shared factorisations (``ridge``, ``linear``): one
+    operator serves every target, and a fit reads its predictors in any order alike."""
+    return isinstance(regressor, str) and regressor in ("ridge", "linear")
 
 
 def check_regressor(regressor: Any) -> None:
@@ -216,7 +223,7 @@ class Regressor:
     @property
     def shared(self) -> bool:
         """Whether this regressor runs through the shared factorisations."""
-        return isinstance(self.name, str) and self.name in ("ridge", "linear")
+        return shares_operator(self.name)
 
     # -------------------------------------------------------------- one design, many targets
     def operator(self, X: np.ndarray, n_targets: int | None = None) -> Any:

@@ -25,6 +25,7 @@ from ..kernels.regressors import (
     check_regressor,
     fits_jointly,
     is_estimator,
+    shares_operator,
     with_regressor,
 )
 from ..kernels.splits import SPLIT_MODES, check_fold_params, stimulus_folds, valid_counts
@@ -179,7 +180,7 @@ def order_by_id(source: xr.DataArray, sdim: str, target: xr.DataArray, tdim: str
     order = None
     if fits_jointly(regressor):
         target, order = by_id(target, tdim)
-    if source_always or not (isinstance(regressor, str) and regressor in ("ridge", "linear")):
+    if source_always or not shares_operator(regressor):
         source, _ = by_id(source, sdim)
     return source, target, order
 

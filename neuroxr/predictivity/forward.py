@@ -23,6 +23,7 @@ from ..kernels.regressors import (
     DEFAULT_RIDGECV_ALPHAS,
     Regressor,
     fits_jointly,
+    shares_operator,
     with_regressor,
 )
 from ..kernels.splits import (
@@ -184,7 +185,7 @@ def _forward(
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
         min_reliability=min_reliability, n_components=n_components,
     )
-    shared = isinstance(regressor, str) and regressor in ("ridge", "linear")
+    shared = shares_operator(regressor)
     if gram is not None and not (shared and max_n is None):
         raise no_effect(["gram"], f"with max_n={max_n!r}" if shared else with_regressor(regressor),
                         "a precomputed Gram serves ridge and linear on every unit",

@@ -144,7 +144,7 @@ class Reading(Listing):
             return self._docs[path]
         try:
             doc = read_json(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
-        except (OSError, FileNotFoundError):
+        except OSError:
             return None
         if doc is None:
             return None

@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 
 from neuroxr.backend import asarray, to_numpy
-from neuroxr.kernels.splits import (
-    SplitHalves,
-    distinct_splits,
-    draw_permutation,
-    nanmean_repeats,
-    split_means,
-    stimulus_folds,
-    valid_counts,
-)
+from neuroxr.kernels.folds import stimulus_folds
+from neuroxr.kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_means, valid_counts
 
 BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
 

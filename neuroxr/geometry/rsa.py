@@ -19,8 +19,8 @@ from ..alignment import align, canonical_order
 from ..backend import to_numpy
 from ..errors import ParameterError, no_effect
 from ..kernels import rdm as _r
+from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.ridge import oof_predict
-from ..kernels.splits import check_fold_params, stimulus_folds
 from ..layouts import validate_features
 from ..validation import check_alpha, check_int
 from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test

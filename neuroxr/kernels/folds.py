@@ -1,12 +1,17 @@
-"""Cross-validation folds exactly as ``reverse_pred`` draws them."""
+"""Cross-validation folds exactly as ``reverse_pred`` draws them, and the one check of the fold
+parameters and of fewer stimuli than folds for every caller (:func:`check_fold_params`,
+:func:`stimulus_folds`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from ..errors import LayoutError
+from ..validation import check_int
 
-__all__ = ["kfold_indices"]
+__all__ = ["kfold_indices", "check_fold_params", "stimulus_folds"]
 
 
 def kfold_indices(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -44,3 +49,36 @@ def kfold_indices(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.nda
         is_test[test] = True
         out.append((inds[~is_test[inds]], inds[is_test[inds]]))
     return out
+
+
+def check_fold_params(n_folds: Any, fold_seed: Any) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` for a bad ``n_folds`` or ``fold_seed``: the one
+    check of the fold parameters of the directions and of the geometry's ridge fits."""
+    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
+    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
+
+
+def stimulus_folds(n: int, n_folds: int, fold_seed: int, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`~neuroxr.kernels.folds.kfold_indices` of ``n`` stimuli, or a one-line
+    :class:`~neuroxr.errors.LayoutError` naming the inputs ``name`` when they hold fewer stimuli than folds.
+
+    Parameters
+    ----------
+    n : int
+        Number of stimuli.
+    n_folds, fold_seed : int
+        Checked first (:func:`check_fold_params`).
+    name : str
+        The inputs in the message, e.g. ``"neural/features"``.
+
+    Returns
+    -------
+    list of (train, test) int arrays
+    """
+    check_fold_params(n_folds, fold_seed)
+    if n < n_folds:
+        raise LayoutError(
+            f"{name}: too few stimuli for the folds: {n} stimuli cannot be split into n_folds={n_folds} folds. "
+            f"Use fewer folds or more stimuli."
+        )
+    return kfold_indices(n, n_folds, fold_seed)

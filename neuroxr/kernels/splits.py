@@ -17,9 +17,6 @@ Everything but the draw of the permutations runs in the responses' own array nam
 torch, CuPy): the permutations are drawn on the host with a NumPy Generator, in
 ``reverse_pred``'s order, and turned into one small selection matrix on the device; the means
 of every rep are then one matrix product there (no per-rep host round trip).
-
-The cross-validation folds over stimuli are checked here once for every caller
-(:func:`check_fold_params`, :func:`stimulus_folds`).
 """
 
 from __future__ import annotations
@@ -30,13 +27,11 @@ import numpy as np
 
 from ..backend import get_namespace, sum_last, to_numpy
 from ..errors import LayoutError
-from ..validation import check_int
-from .folds import kfold_indices
 from .stats import spearman
 
 __all__ = [
     "SPLIT_MODES", "SplitHalves", "distinct_splits", "draw_permutation", "first_half", "split_half_r", "split_means",
-    "nanmean_repeats", "valid_counts", "check_fold_params", "stimulus_folds",
+    "nanmean_repeats", "valid_counts",
 ]
 
 SPLIT_MODES = ("valid", "slots")
@@ -360,37 +355,3 @@ def split_half_r(halves: SplitHalves, perms: Any, corr: Any = spearman, block_by
                                              nan_policy="omit")).reshape(k, -1)
         del s1, s2
     return r[:, inverse]
-
-
-# ============================================================================ cross-validation folds
-def check_fold_params(n_folds: Any, fold_seed: Any) -> None:
-    """One-line :class:`~neuroxr.errors.ParameterError` for a bad ``n_folds`` or ``fold_seed``: the one
-    check of the fold parameters of the directions and of the geometry's ridge fits."""
-    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
-    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
-
-
-def stimulus_folds(n: int, n_folds: int, fold_seed: int, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`~neuroxr.kernels.folds.kfold_indices` of ``n`` stimuli, or a one-line
-    :class:`~neuroxr.errors.LayoutError` naming the inputs ``name`` when they hold fewer stimuli than folds.
-
-    Parameters
-    ----------
-    n : int
-        Number of stimuli.
-    n_folds, fold_seed : int
-        Checked first (:func:`check_fold_params`).
-    name : str
-        The inputs in the message, e.g. ``"neural/features"``.
-
-    Returns
-    -------
-    list of (train, test) int arrays
-    """
-    check_fold_params(n_folds, fold_seed)
-    if n < n_folds:
-        raise LayoutError(
-            f"{name}: too few stimuli for the folds: {n} stimuli cannot be split into n_folds={n_folds} folds. "
-            f"Use fewer folds or more stimuli."
-        )
-    return kfold_indices(n, n_folds, fold_seed)

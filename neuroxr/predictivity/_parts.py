@@ -17,9 +17,10 @@ import xarray as xr
 
 from ..backend import resolve_dtype
 from ..errors import LayoutError, ParameterError
+from ..kernels.folds import stimulus_folds
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
 from ..kernels.resample import jackknife_pearson, resampled_pearson
-from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, stimulus_folds
+from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import rank_pairs, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep

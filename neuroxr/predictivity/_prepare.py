@@ -17,6 +17,7 @@ import xarray as xr
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, NeuroxrWarning, ParameterError, no_effect
+from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
     DEFAULT_N_COMPONENTS,
@@ -28,7 +29,7 @@ from ..kernels.regressors import (
     shares_operator,
     with_regressor,
 )
-from ..kernels.splits import SPLIT_MODES, check_fold_params, stimulus_folds, valid_counts
+from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..validation import check_alpha, check_int, check_min_reliability
 
 

@@ -16,6 +16,7 @@ import xarray as xr
 
 from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
 from ..errors import no_effect
+from ..kernels.folds import stimulus_folds
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
@@ -26,15 +27,7 @@ from ..kernels.regressors import (
     shares_operator,
     with_regressor,
 )
-from ..kernels.splits import (
-    SplitHalves,
-    distinct_splits,
-    draw_permutation,
-    first_half,
-    nanmean_repeats,
-    split_half_r,
-    stimulus_folds,
-)
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep

@@ -9,8 +9,8 @@ import numpy as np
 import xarray as xr
 
 from ..backend import resolve_dtype, with_blas_threads
+from ..kernels.folds import stimulus_folds
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
-from ..kernels.splits import stimulus_folds
 from ..kernels.stats import pearson
 from ..layouts import validate_features
 from . import _prepare as prep

@@ -30,8 +30,9 @@ from ..backend import (
     with_blas_threads,
 )
 from ..errors import LayoutError
+from ..kernels.folds import stimulus_folds
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
-from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r, stimulus_folds
+from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep

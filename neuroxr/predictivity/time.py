@@ -30,7 +30,8 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError, NeuroxrWarning
-from ..kernels.splits import nanmean_repeats, stimulus_folds
+from ..kernels.folds import stimulus_folds
+from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep

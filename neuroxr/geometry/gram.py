@@ -104,7 +104,6 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
         n_units=int(ds.attrs["n_units"]),
         mu=float(ds.attrs["mu"]),
         m2=float(ds.attrs["m2"]),
-        integral=integral,
         max_abs=float(ds.attrs["max_abs"]) if integral else float("inf"),
     )
 

@@ -83,10 +83,9 @@ class GramStats:
         Mean of the column means.
     m2 : float
         Sum of squared deviations of the column means from ``mu``.
-    integral : bool, default False
-        Every value of ``F`` is a finite integer (False: not, or not known).
     max_abs : float, default inf
-        Largest ``|F|`` value where ``integral`` (inf: not known).
+        Largest ``|F|`` value where every value of ``F`` is a finite integer (inf: not so, or not
+        known); :attr:`integral` is whether it is finite.
     """
 
     K: Any
@@ -95,8 +94,12 @@ class GramStats:
     n_units: int
     mu: float
     m2: float
-    integral: bool = False
     max_abs: float = math.inf
+
+    @property
+    def integral(self) -> bool:
+        """Whether every value of ``F`` is a finite integer (False: not, or not known)."""
+        return math.isfinite(self.max_abs)
 
     @property
     def n_stimuli(self) -> int:
@@ -111,17 +114,15 @@ def _check_2d(F: Any, caller: str) -> None:
         raise LayoutError(f"{caller}: features have no units (shape {tuple(F.shape)}).")
 
 
-def _integral(xp: Any, F: Any) -> tuple[bool, float]:
-    """``(integral, max_abs)`` of a chunk: whether every value is a finite integer, and the largest
-    ``|value|`` (inf unless integral)."""
+def _integral(xp: Any, F: Any) -> float:
+    """``max_abs`` of a chunk: the largest ``|value|`` where every value is a finite integer, else inf."""
     if 0 in F.shape:
-        return False, math.inf
+        return math.inf
     if not xp.isdtype(F.dtype, "integral"):
         row = F[0, :]  # real-valued features fail on their first row, without a copy of the chunk
         if not bool(xp.all(row == xp.round(row))) or not bool(xp.all(F == xp.round(F))):  # NaN fails too
-            return False, math.inf
-    M = max(abs(float(xp.max(F))), abs(float(xp.min(F))))  # in Python floats: abs of a signed int's minimum overflows
-    return (True, M) if math.isfinite(M) else (False, math.inf)
+            return math.inf
+    return max(abs(float(xp.max(F))), abs(float(xp.min(F))))  # in Python floats: abs of a signed int's minimum overflows
 
 
 def gram_partial(F: Any) -> GramStats:
@@ -135,7 +136,7 @@ def gram_partial(F: Any) -> GramStats:
     _check_2d(F, "gram_partial")
     xp = get_namespace(F)
     p = int(F.shape[1])
-    integral, max_abs = _integral(xp, F)  # before Fc: its temporary is freed first
+    max_abs = _integral(xp, F)  # before Fc: its temporary is freed first
     m = xp.mean(F, axis=0)
     Fc = F - m[None, :]
     K = gram_matrix(Fc)  # exactly symmetric (NumPy: BLAS syrk, one triangle mirrored in place)
@@ -143,14 +144,13 @@ def gram_partial(F: Any) -> GramStats:
     a, v = av[:, 0], av[:, 1]
     mu = float(xp.mean(m))
     m2 = float(xp.sum((m - mu) ** 2))
-    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, integral=integral, max_abs=max_abs)
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, max_abs=max_abs)
 
 
 def _exactness(s1: GramStats, s2: GramStats) -> dict[str, Any]:
-    """The ``integral`` and ``max_abs`` of two chunks together (not integral when their Grams were
-    computed in different precisions: the exactness bound holds for one ``eps``)."""
-    both = bool(s1.integral and s2.integral and s1.K.dtype == s2.K.dtype)
-    return {"integral": both, "max_abs": max(s1.max_abs, s2.max_abs) if both else math.inf}
+    """The ``max_abs`` of two chunks together (inf, not integral, when their Grams were computed in
+    different precisions: the exactness bound holds for one ``eps``)."""
+    return {"max_abs": max(s1.max_abs, s2.max_abs) if s1.K.dtype == s2.K.dtype else math.inf}
 
 
 def combine(s1: GramStats, s2: GramStats) -> GramStats:

@@ -88,7 +88,7 @@ def exact_squares(stats: GramStats, dtype: Any) -> bool:
     rounding to the nearest integer tolerates. Float64: ``p (2 max|F|) <= 2^23`` (e.g. 10^4 units
     of counts up to 400); float32: ``p (2 max|F|) <= 362``.
     """
-    if not stats.integral or not math.isfinite(stats.max_abs):
+    if not stats.integral:
         return False
     eps = float(get_namespace(stats.K).finfo(dtype).eps)
     p, M = float(stats.n_units), float(stats.max_abs)

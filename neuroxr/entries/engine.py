@@ -354,6 +354,7 @@ def compute(
     if require_existing:
         raise _refuse(store, req)
     ds = _label(req, _run(req, _IO(store, backend), backend, options))
+    _check_inputs_unchanged(store, req)
     stored = ds.drop_vars(["prediction", "stimulus_id"], errors="ignore") if req.kind.stage == "scores" else ds
     if req.kind.name in TIME_KINDS:
         validate_generalization(stored, name=f"scores entry {req.path}")
@@ -365,6 +366,18 @@ def compute(
         return EntryResult(req.path, ds, True, req.provenance)  # a read-only store still scores
     store.write_dataset(req.path, stored)
     return EntryResult(req.path, ds, True, req.provenance)
+
+
+def _check_inputs_unchanged(store: StudyStore, req: _Request) -> None:
+    """Refuse a result whose input sets were rewritten while it was computed (read afresh, past any
+    cache): lazy reads may have mixed the two versions, or read a swap's missing chunks as fill
+    values, so the numbers are neither the old inputs' nor the new ones'. Nothing is stored."""
+    for path, token in req.provenance["inputs"].items():
+        if store.token(path, fresh=True) != token:
+            raise StoreError(
+                f"store {store.url!r}: set {path!r} was rewritten while entry {req.path!r} was computed from it; "
+                f"the result may mix two versions and was not stored. Compute it again."
+            )
 
 
 def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

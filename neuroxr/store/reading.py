@@ -201,11 +201,15 @@ class Reading(Listing):
         """Whether the entry at ``path`` exists and its write finished."""
         return self.group_attrs(path) is not None
 
-    def token(self, path: str) -> str | None:
+    def token(self, path: str, fresh: bool = False) -> str | None:
         """The version token of the complete group ``path``: it changes on every rewrite.
 
         ``None`` when ``path`` is absent, incomplete, or was written before tokens existed (0.1.0).
+        ``fresh``: read it from the store even when a cached store holds its document (what another
+        process may have rewritten since).
         """
+        if fresh:
+            self._docs.pop(path, None)
         attrs = self.group_attrs(path)
         tok = None if attrs is None else attrs.get(TOKEN_ATTR)
         return str(tok) if tok else None

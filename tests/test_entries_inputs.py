@@ -1,0 +1,53 @@
+"""The entry engine and its inputs: a set rewritten while an entry is computed from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import latent_sets
+
+import neuroxr as nx
+from neuroxr import predictivity as d
+from neuroxr.entries import compute, engine, list_entries, lookup
+from neuroxr.errors import StoreError
+from neuroxr.store import StudyStore
+
+
+@pytest.fixture
+def study(tmp_path):
+    f1, _, neu = latent_sets(0, 36, 8)
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1, unit_chunk=5)
+    return st, f1, neu
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_set_rewritten_during_the_computation_is_refused_and_nothing_stored(study, monkeypatch, cache):
+    st, f1, neu = study
+    store = StudyStore(st.url, cache=cache)  # a sweep's store caches the sets' documents
+    store.token("features/net/l1")  # read (and, cached, kept) before the rewrite
+    other = f1.copy(data=np.random.default_rng(5).normal(size=f1.shape))
+    run = engine._run
+
+    def rewritten_meanwhile(req, io, backend, options):
+        out = run(req, io, backend, options)  # read from the old copy (lazily: a mix is possible)
+        st.write_features("net", "l1", other, unit_chunk=5)  # another process rewrites the set
+        return out
+
+    monkeypatch.setattr(engine, "_run", rewritten_meanwhile)
+    with pytest.raises(StoreError, match=r"set 'features/net/l1' was rewritten while entry .* was computed"):
+        compute(store, "forward", "net.l1", "mA", params={"reps": 2})
+    assert "forward" not in set(list_entries(st)["kind"])  # nothing stored under the old token
+    monkeypatch.setattr(engine, "_run", run)
+    again = compute(store, "forward", "net.l1", "mA", params={"reps": 2})  # the new copy, computed afresh
+    assert again.computed
+    np.testing.assert_allclose(again.dataset.ev.values, d.forward(other, neu, reps=2).ev.values, rtol=1e-9)
+    assert lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) == again.path
+
+
+def test_inputs_unchanged_store_as_before(study):
+    st, f1, neu = study
+    a = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert a.computed
+    np.testing.assert_allclose(a.dataset.ev.values, d.forward(f1, neu, reps=2).ev.values, rtol=1e-9)

@@ -113,13 +113,15 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
 
     Neural data ``(stimulus, neuroid, repeat)`` is NaN-averaged over repeats first (neuroids that
     lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`); time-resolved
-    data (a ``time_bin`` dim) is refused with a ``LayoutError``.
+    data (a ``time_bin`` dim) is refused with a ``LayoutError``, once on each path (neural data
+    by :func:`~neuroxr.geometry._common._neural_mean`).
     """
+    if not (isinstance(obj, xr.DataArray) and "repeat" in obj.dims):
+        _one_bin(obj, name)
     if isinstance(obj, xr.Dataset):
         obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
         return gram_stats(obj, backend=backend), _ids(obj), "gram"
     if isinstance(obj, xr.DataArray):
-        _one_bin(obj, name)
         if "neuroid" in obj.dims and "repeat" not in obj.dims:
             raise LayoutError(
                 f"{name}: dims {tuple(obj.dims)} are neither features (stimulus, unit) nor neural data (stimulus, neuroid, "

@@ -50,11 +50,7 @@ def gram(
         ``n_units``, ``mu``, ``m2``, ``integral`` (1: integer features) and, where integral,
         ``max_abs``; ``stimulus_id`` on both stimulus dims.
     """
-    validate_features(features, name=_label(features, "features"))
-    if _is_dask(features):
-        stats = _g.gram_dask(features.data, backend=backend, dtype=dtype, **compute_kwargs)
-    else:
-        stats = _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size)
+    stats = _feature_stats(features, backend, dtype, chunk_size, **compute_kwargs)
     ids = _ids(features)
     ds = xr.Dataset(
         {
@@ -69,6 +65,16 @@ def gram(
         if key in features.coords and features.coords[key].ndim == 0:
             ds.attrs[key] = str(features.coords[key].item())
     return ds
+
+
+def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "float64", chunk_size: int | None = None,
+                   **compute_kwargs: Any) -> _g.GramStats:
+    """:class:`~neuroxr.kernels.gram.GramStats` of a feature array, checked (:func:`gram`'s
+    statistics before they are labeled; a dask-backed array reduced over its unit chunks)."""
+    validate_features(features, name=_label(features, "features"))
+    if _is_dask(features):
+        return _g.gram_dask(features.data, backend=backend, dtype=dtype, **compute_kwargs)
+    return _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size)
 
 
 def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
             m = _neural_mean(obj, name=name)
             F = m.transpose("stimulus", "neuroid").values
             return _g.gram(asarray(F, backend=backend)), _ids(m), "neural"
-        return gram_stats(gram(obj, backend=backend), backend=backend), _ids(obj), "features"
+        return _feature_stats(obj, backend), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
     raise LayoutError(
         f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
         f"got {type(obj).__name__}."

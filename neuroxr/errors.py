@@ -8,6 +8,9 @@ the request), so ``except ValueError`` keeps working while ``except NeuroxrError
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 __all__ = [
     "NeuroxrError",
@@ -65,6 +68,34 @@ class DataNotFoundError(NeuroxrError, FileNotFoundError):
 class NeuroxrWarning(UserWarning):
     """Warnings about the data (excluded stimuli, constant targets, low reliability, ...)."""
 
+
+def examples(values: Sequence[Any], k: int = 5) -> str:
+    """A short printable list of the first ``k`` values (``[a, b, ... (3 more)]``) for messages."""
+    values = [v.item() if isinstance(v, np.generic) else v for v in list(values)]
+    shown = ", ".join(repr(v) for v in values[:k])
+    return f"[{shown}{f', ... ({len(values) - k} more)' if len(values) > k else ''}]"
+
+
+def missing_ids_error(what: str, at: Sequence[Any], fix: str, where: str = "positions",
+                error: type[NeuroxrError] | None = None) -> NeuroxrError:
+    """The one refusal of missing ids (None, NaN), never turned into the string ``"nan"`` (a
+    :class:`LayoutError` unless ``error`` names another class):
+    ``"<what> has <n> missing ids (None/NaN), at <where> [<first ones>]; <fix>"``.
+
+    Parameters
+    ----------
+    what : str
+        The input and the coord/column holding the ids, e.g. ``"neural: stimulus_id"``.
+    at : sequence
+        The positions (or labels) of every missing id; the first few are shown.
+    fix : str
+        What to do, e.g. ``"give every stimulus an id."``.
+    where : str, optional
+        What ``at`` holds (``"positions"``, ``"trials"``, ``"rows"``...).
+    error : subclass of NeuroxrError, optional
+        The class raised by the caller's module; default :class:`LayoutError`.
+    """
+    return (error or LayoutError)(f"{what} has {len(at)} missing ids (None/NaN), at {where} {examples(at)}; {fix}")
 
 
 def no_effect(options: Sequence[str], condition: str, why: str = "", instead: str = "", caller: str = "",

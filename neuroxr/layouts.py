@@ -66,14 +66,8 @@ FEATURE_OPTIONAL_COORDS = {
 }
 
 
-from .errors import LayoutError  # noqa: E402
-
-
-def _examples(values: Sequence[Any], k: int = 5) -> str:
-    values = [v.item() if isinstance(v, np.generic) else v for v in values]
-    shown = ", ".join(repr(v) for v in values[:k])
-    more = f", ... ({len(values) - k} more)" if len(values) > k else ""
-    return f"[{shown}{more}]"
+from .errors import LayoutError, missing_ids_error  # noqa: E402
+from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
 
 
 def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
@@ -88,10 +82,7 @@ def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray
         )
     miss = missing_ids(arr)
     if miss.size:
-        raise LayoutError(
-            f"{name}: {coord} has {miss.size} missing ids (None/NaN), at positions {miss[:5].tolist()}; "
-            f"give every {dim} an id (a missing id is never turned into the string 'nan')."
-        )
+        raise missing_ids_error(f"{name}: {coord}", miss, f"give every {dim} an id (a missing id is never turned into the string 'nan').")
     return arr.astype(str)
 
 

@@ -257,3 +257,30 @@ def test_a_negative_seed_is_refused_at_its_option(runner, store, tmp_path, args)
     res = runner.invoke(main, args)
     line = _one_line_error(res)
     assert res.exit_code == 2 and f"'{args[-2]}'" in line, line
+
+
+def test_time_resolved_summary_is_the_report_score_table_row(runner, tmp_path):
+    """score forward on a time-resolved set with --min-reliability: the summary (--json and text)
+    counts the (target, time bin) pairs the report's score table pools, never targets beside pairs."""
+    import warnings
+
+    from conftest import time_sets
+
+    from neuroxr.report import score_table
+
+    F, A, _ = time_sets()
+    st = StudyStore(tmp_path / "t.zarr")
+    st.write_neural("mA", A)
+    st.write_features("net", "l1", F)
+    args = ["score", "forward", st.url, "net.l1", "mA", "--reps", "2", "--min-reliability", "0.9"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj = json.loads(runner.invoke(main, [*args, "--json"]).stdout)
+        text = runner.invoke(main, args).stdout
+    row = score_table(st.url)[0].set_index("path").loc[obj["path"]]
+    counts = ("n_targets", "n_excluded", "n_all")
+    assert {k: obj[k] for k in counts} == {k: int(row[k]) for k in counts}
+    assert obj["n_time_bins"] == 3 and obj["n_all"] == 5 * 3 and 0 < obj["n_excluded"]
+    assert obj["median_ev"] == pytest.approx(row["median_ev"])
+    assert (f"{obj['n_targets']} (target, time bin) pairs of 5 targets x 3 time bins ({obj['n_excluded']} excluded: "
+            f"included=False)") in text

@@ -299,3 +299,20 @@ def test_missing_ids_are_refused_not_turned_into_strings(ids):
     with pytest.raises(LayoutError, match=r"unit_id has 1 missing ids"):
         features(rng.normal(size=(2, 3)), ["s1", "s2"], unit_id=ids)
     assert features(rng.normal(size=(3, 2)), [1.0, 2.0, 3.0]).stimulus_id.values.tolist() == ["1.0", "2.0", "3.0"]
+
+
+def test_missing_ids_have_one_wording_in_layouts_extraction_and_converters():
+    """The layouts, feature extraction and the converters refuse missing ids with one message
+    (errors.missing_ids_error): the count, the first five positions and how many more."""
+    from neuroxr.errors import ExtractionError
+    from neuroxr.extract.stimuli import check_ids
+    from neuroxr.io._trials import ids_str
+
+    ids = [None] * 7 + ["a"]
+    tail = r" has 7 missing ids \(None/NaN\), at positions \[0, 1, 2, 3, 4, \.\.\. \(2 more\)\]; "
+    with pytest.raises(LayoutError, match=r"^features: stimulus_id" + tail + "give every stimulus an id"):
+        features(np.zeros((8, 2)), ids, name="features")
+    with pytest.raises(ExtractionError, match=r"^stimulus_ids" + tail + "give every stimulus an id"):
+        check_ids(ids, 8, None)
+    with pytest.raises(LayoutError, match=r"^table: column 'stimulus_id'" + tail + "give each an id"):
+        ids_str(ids, name="table", what="column 'stimulus_id'")

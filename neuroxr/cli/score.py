@@ -128,22 +128,17 @@ _AGAIN = "  [already in the store; --overwrite recomputes]"
 
 
 def _direction_summary(ds: Any) -> dict[str, Any]:
-    """The summary of a direction entry over its *included* targets, the sweep's and the report's
-    (:func:`neuroxr.report.table.ev_summary`, i.e. ``included_summary``): ``n_targets`` (included
-    targets with a finite EV), ``n_excluded``, ``n_all`` (every target), ``median_ev``, ``mean_ev``, ``q25_ev``, ``q75_ev``; a
-    time-resolved entry's EV statistics are over its included targets x time bins (``n_time_bins``)."""
-    import numpy as np
-
+    """The summary of a direction entry over its *included* targets: the report's and the sweep's
+    :func:`neuroxr.report.table.ev_summary` (i.e. ``included_summary``), ``n_targets`` (included
+    targets with a finite EV), ``n_excluded``, ``n_all`` (every target), ``median_ev``, ``mean_ev``,
+    ``q25_ev``, ``q75_ev``; a time-resolved entry pools its (target, time bin) pairs, as the report's
+    score table, and adds ``n_time_bins``."""
     from ..report.table import ev_summary
 
     s = ev_summary(ds)
     stats = {k: s[k] for k in ("n_targets", "n_excluded", "n_all", "median_ev", "mean_ev", "q25_ev", "q75_ev")}
-    if "time_bin" in ds.dims:  # n_targets counts targets, not targets x bins
-        tdim = s["target_kind"]
-        ev = ds["ev"].mean("rep") if "rep" in ds["ev"].dims else ds["ev"]
-        inc = ds["included"].astype(bool) if "included" in ds else True
-        finite = (np.isfinite(ev) & inc).any([d for d in ev.dims if d != tdim])
-        stats.update(n_targets=int(finite.sum()), n_time_bins=int(ds.sizes["time_bin"]))
+    if "time_bin" in ds.dims:
+        stats["n_time_bins"] = int(ds.sizes["time_bin"])
     return stats
 
 
@@ -194,12 +189,14 @@ def _direction_command(direction: str) -> click.Command:
                              f"{stats['median_p']:.4g} ({n} permutations)")
         out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
                   "computed": bool(res.computed), **stats})
-        bins = f" x {stats['n_time_bins']} time bins" if "n_time_bins" in stats else ""
         n_other = stats["n_all"] - stats["n_excluded"] - stats["n_targets"]
         notes = [f"{stats['n_excluded']} excluded: included=False"] * bool(stats["n_excluded"]) + \
-                [f"{n_other} without a finite EV"] * bool(n_other > 0 and "n_time_bins" not in stats)
+                [f"{n_other} without a finite EV"] * bool(n_other > 0)
         excluded = f" ({'; '.join(notes)})" if notes else ""
-        out.echo(f"{res.path}: {stats['n_targets']} targets{excluded}{bins}, median EV {stats['median_ev']:.2f}% "
+        counted = f"{stats['n_targets']} targets" if "n_time_bins" not in stats else (  # the pooled pairs
+            f"{stats['n_targets']} (target, time bin) pairs of {stats['n_all'] // stats['n_time_bins']} targets x "
+            f"{stats['n_time_bins']} time bins")
+        out.echo(f"{res.path}: {counted}{excluded}, median EV {stats['median_ev']:.2f}% "
                  f"(IQR {stats['q25_ev']:.2f}-{stats['q75_ev']:.2f})" + ("" if res.computed else _AGAIN))
         for line in lines:
             out.echo(line)

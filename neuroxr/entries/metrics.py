@@ -38,6 +38,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..errors import LayoutError
+from ..geometry.rsa import _ereg
 from ..layouts import METRICS, SINGLE_SET_METRICS
 
 __all__ = [
@@ -180,25 +181,6 @@ def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int 
     return out
 
 
-def resolve_projection(params: Mapping[str, Any], n_stimuli: int, n_units: int) -> dict[str, Any]:
-    """The options an ereg entry runs :func:`neuroxr.geometry.ereg` with: its ``seed`` (checked)
-    where a projection is drawn, the default where none is (the projection dimension,
-    :func:`neuroxr.geometry.rsa.projection_dim`, is not below the layer's ``n_units``), where
-    ``ereg`` itself would refuse a seed that changes nothing. The entry keeps the requested seed in
-    its parameters and key, so one seed serves a sweep's layers of every width and the report
-    lists them as one parameter set; the attrs (``projected``, ``seed``) say what ran."""
-    from ..geometry.rsa import projection_dim
-    from ..validation import check_int
-
-    out = dict(params)
-    _, projected = projection_dim(n_stimuli, n_units, out.get("n_components", "auto"), out.get("eps", 0.1))
-    if "seed" in out:
-        check_int(out["seed"], "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)
-        if not projected:
-            out["seed"] = metric_options("ereg")["seed"]
-    return out
-
-
 def _split_score(train: float, test: float) -> tuple[tuple[str], np.ndarray]:
     return ("split",), np.array([train, test], dtype=float)
 
@@ -218,8 +200,8 @@ def compute_rsa(kind: str, src: Any, tgt: Any, params: Mapping[str, Any], io: An
         return _geo.crsa(io.gram(src), b, backend=io.backend, **params)
     b = io.read(tgt) if tgt.kind == "neural" else features_as_neural(io.read(tgt))
     a = io.read(src)
-    if kind == "ereg":  # a seed that changes nothing here (no projection) runs as the default
-        params = resolve_projection(params, int(a.sizes["stimulus"]), int(a.sizes["unit"]))
+    if kind == "ereg":  # a seed that draws nothing (no projection) runs as the default; the key keeps it
+        return _ereg(a, b, **params, refuse_inert_seed=False)
     ds = _RSA_FUNCTIONS[kind](a, b, **params)
     if kind == "ersa":
         ds = ds.rename({"split": "stimulus_split"})

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError
+from ..errors import ExtractionError, missing_ids_error
 from ..layouts import missing_ids
 from ._common import torch_module
 from .preprocess import Preprocessing, default_image_transform
@@ -95,10 +95,7 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None) -> np.ndarray:
             raise ExtractionError(f"stimulus_ids has shape {raw.shape}; pass one id per stimulus ({n}).")
         miss = missing_ids(raw)
         if miss.size:
-            raise ExtractionError(
-                f"stimulus_ids has {miss.size} missing ids (None/NaN), at positions {miss[:5].tolist()}; "
-                f"give every stimulus an id."
-            )
+            raise missing_ids_error("stimulus_ids", miss, "give every stimulus an id.", error=ExtractionError)
         arr = raw.astype(str)
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():

@@ -50,11 +50,7 @@ def gram(
         ``n_units``, ``mu``, ``m2``, ``integral`` (1: integer features) and, where integral,
         ``max_abs``; ``stimulus_id`` on both stimulus dims.
     """
-    validate_features(features, name=_label(features, "features"))
-    if _is_dask(features):
-        stats = _g.gram_dask(features.data, backend=backend, dtype=dtype, **compute_kwargs)
-    else:
-        stats = _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size)
+    stats = _feature_stats(features, backend, dtype, chunk_size, **compute_kwargs)
     ids = _ids(features)
     ds = xr.Dataset(
         {
@@ -69,6 +65,16 @@ def gram(
         if key in features.coords and features.coords[key].ndim == 0:
             ds.attrs[key] = str(features.coords[key].item())
     return ds
+
+
+def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "float64", chunk_size: int | None = None,
+                   **compute_kwargs: Any) -> _g.GramStats:
+    """:class:`~neuroxr.kernels.gram.GramStats` of a feature array, checked (:func:`gram`'s
+    statistics before they are labeled; a dask-backed array reduced over its unit chunks)."""
+    validate_features(features, name=_label(features, "features"))
+    if _is_dask(features):
+        return _g.gram_dask(features.data, backend=backend, dtype=dtype, **compute_kwargs)
+    return _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size)
 
 
 def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
@@ -113,13 +119,15 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
 
     Neural data ``(stimulus, neuroid, repeat)`` is NaN-averaged over repeats first (neuroids that
     lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`); time-resolved
-    data (a ``time_bin`` dim) is refused with a ``LayoutError``.
+    data (a ``time_bin`` dim) is refused with a ``LayoutError``, once on each path (neural data
+    by :func:`~neuroxr.geometry._common._neural_mean`).
     """
+    if not (isinstance(obj, xr.DataArray) and "repeat" in obj.dims):
+        _one_bin(obj, name)
     if isinstance(obj, xr.Dataset):
         obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
         return gram_stats(obj, backend=backend), _ids(obj), "gram"
     if isinstance(obj, xr.DataArray):
-        _one_bin(obj, name)
         if "neuroid" in obj.dims and "repeat" not in obj.dims:
             raise LayoutError(
                 f"{name}: dims {tuple(obj.dims)} are neither features (stimulus, unit) nor neural data (stimulus, neuroid, "
@@ -130,7 +138,7 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
             m = _neural_mean(obj, name=name)
             F = m.transpose("stimulus", "neuroid").values
             return _g.gram(asarray(F, backend=backend)), _ids(m), "neural"
-        return gram_stats(gram(obj, backend=backend), backend=backend), _ids(obj), "features"
+        return _feature_stats(obj, backend), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
     raise LayoutError(
         f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
         f"got {type(obj).__name__}."

@@ -65,8 +65,8 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         ``method``, ``source``, ``label``.
     """
     _check_option(method, _r.RDM_METHODS, "method", "rdm")
-    _one_bin(obj, _label(obj, "obj"))  # no caller: crsa and others reach here with their own argument
-    stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "rdm input"))
+    # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument
+    stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "obj"))
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
     D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
     return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": _label(obj, kind)})

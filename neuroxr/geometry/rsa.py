@@ -244,6 +244,18 @@ def ereg(
     xarray.Dataset
         ``r`` (neuroid), ``score`` = mean ``r``; attrs with the parameters and the dimension used.
     """
+    return _ereg(features, neural, n_components, eps, alpha, n_folds, fold_seed, seed, refuse_inert_seed=True)
+
+
+def _ereg(
+    features: xr.DataArray, neural: xr.DataArray, n_components: int | str, eps: float, alpha: float,
+    n_folds: int, fold_seed: int, seed: int, *, refuse_inert_seed: bool,
+) -> xr.Dataset:
+    """:func:`ereg` with its one rule for a seed that draws nothing: refused
+    (``refuse_inert_seed=True``, the public function) or run as the default seed 0
+    (``refuse_inert_seed=False``: an ``ereg`` entry, which keeps the requested seed in its key so
+    one seed serves a sweep's layers of every width; the attrs say ``projected = 0``, ``seed = 0``).
+    The seed is checked either way."""
     from sklearn.random_projection import SparseRandomProjection
 
     from ..kernels.stats import pearson
@@ -254,9 +266,12 @@ def ereg(
     k, projected = projection_dim(n, p, n_components, eps)
     check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)
     if not projected and seed != 0:
-        when = (f"n_components='auto' draws only when its Johnson-Lindenstrauss dimension ({k} for {n} stimuli) is "
-                f"below the number of units ({p})" if n_components == "auto" else f"n_components={k} draws only below the {p} units")
-        raise no_effect([f"seed={seed!r}"], f"without a random projection, which {when}", caller="ereg")
+        if not refuse_inert_seed:
+            seed = 0
+        else:
+            when = (f"n_components='auto' draws only when its Johnson-Lindenstrauss dimension ({k} for {n} stimuli) is "
+                    f"below the number of units ({p})" if n_components == "auto" else f"n_components={k} draws only below the {p} units")
+            raise no_effect([f"seed={seed!r}"], f"without a random projection, which {when}", caller="ereg")
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
         X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)

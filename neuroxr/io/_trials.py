@@ -14,15 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, NeuroxrWarning, examples, missing_ids_error
 from ..layouts import missing_ids
-
-
-def examples(values: Sequence[Any], k: int = 5) -> str:
-    """A short printable list of the first ``k`` values."""
-    values = [v.item() if isinstance(v, np.generic) else v for v in list(values)]
-    shown = ", ".join(repr(v) for v in values[:k])
-    return f"[{shown}{f', ... ({len(values) - k} more)' if len(values) > k else ''}]"
 
 
 def as_str(values: Any) -> np.ndarray:
@@ -59,10 +52,7 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
     pos = missing_ids(values)
     if pos.size:
         at = pos if labels is None else np.asarray(labels)[pos]
-        raise LayoutError(
-            f"{name}: {what} has {pos.size} missing ids (None/NaN), at {where} {examples(at)}; "
-            f"{fix or 'give each an id or drop those entries first.'}"
-        )
+        raise missing_ids_error(f"{name}: {what}", at, fix or "give each an id or drop those entries first.", where)
     return as_str(values)
 
 

@@ -418,25 +418,35 @@ def _valid_counts(ok: np.ndarray, D: np.ndarray | None) -> tuple[np.ndarray, np.
     return counts, keep
 
 
+def _fold_predictions(n: int, folds: Any, alpha: float, fit_rows: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                      apply: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """The one ridge fold loop of temporal generalisation: per fold ``(train, test)`` of the ``n``
+    stimuli a ridge fitted on ``fit_rows(train)`` (design and targets at the training bin), and
+    ``apply(test, W, b)`` the predictions of the test stimuli (at the test bins). Returns them,
+    ``(n, ...)`` in stimulus order."""
+    P = None
+    for train, test in folds:
+        W, b = _ridge_fit(*fit_rows(train), alpha)
+        out = apply(test, W, b)
+        if P is None:
+            P = np.empty((n, *out.shape[1:]))
+        P[test] = out
+    return P
+
+
 def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: bool, train: np.ndarray) -> np.ndarray:
     """``r`` (k, nt, nt) of every target on every stimulus of ``B`` (n, k, nt) from the design ``X``
     (features (n, p), or A's trial means (n, ka, nt)), for the training bins ``train`` (NaN at the others)."""
     n, k, nt = B.shape
     r = np.full((k, nt, nt), np.nan)
     if animal:
-        for t1 in train:
-            P = np.empty((n, k, nt))
-            for tr, test in folds:
-                W, b = _ridge_fit(X[tr, :, t1], B[tr, :, t1], alpha)
-                P[test] = np.einsum("sat,ak->skt", X[test], W) + b[None, :, None]
+        for t1 in train:  # A's weights at t1 applied to A at every t2
+            P = _fold_predictions(n, folds, alpha, lambda tr, t1=t1: (X[tr, :, t1], B[tr, :, t1]),
+                                  lambda test, W, b: np.einsum("sat,ak->skt", X[test], W) + b[None, :, None])
             r[:, t1, :] = pearson(P.reshape(n, -1), B.reshape(n, -1)).reshape(k, nt)  # P[:, :, t2] vs B[:, :, t2]
         return r
     Y = B.reshape(n, k * nt)
-    P = np.empty_like(Y)
-    for tr, test in folds:
-        W, b = _ridge_fit(X[tr], Y[tr], alpha)
-        P[test] = X[test] @ W + b
-    P = P.reshape(n, k, nt)
+    P = _fold_predictions(n, folds, alpha, lambda tr: (X[tr], Y[tr]), lambda test, W, b: X[test] @ W + b).reshape(n, k, nt)
     for t1 in train:  # the predictions fitted at t1 against the responses at every t2
         Pt = np.broadcast_to(P[:, :, t1, None], (n, k, nt)).reshape(n, -1)
         r[:, t1, :] = pearson(Pt, B.reshape(n, -1)).reshape(k, nt)
@@ -463,14 +473,16 @@ def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndar
             S, J, T2 = np.flatnonzero(rows), js[cols], t2s[cols]
             fit, inv = np.unique(J, return_inverse=True)  # each neuroid fitted once
             inv = np.asarray(inv).ravel()
-            P = np.empty((S.size, J.size))
-            for train, test in stimulus_folds(S.size, n_folds, fold_seed, "source/neural"):
-                design = X[S[train], :, t1] if animal else X[S[train]]
-                W, b = _ridge_fit(design, B[S[train]][:, fit, t1], alpha)
-                if animal:  # A at each target's test bin
-                    P[test] = np.einsum("spm,pm->sm", X[S[test]][:, :, T2], W[:, inv]) + b[inv]
-                else:
-                    P[test] = (X[S[test]] @ W + b)[:, inv]
+            def fit_rows(tr, S=S, fit=fit, t1=t1):
+                return X[S[tr], :, t1] if animal else X[S[tr]], B[S[tr]][:, fit, t1]
+
+            if animal:  # fitted on A at t1, applied to A at each target's test bin
+                def apply(test, W, b, S=S, T2=T2, inv=inv):
+                    return np.einsum("spm,pm->sm", X[S[test]][:, :, T2], W[:, inv]) + b[inv]
+            else:
+                def apply(test, W, b, S=S, inv=inv):
+                    return (X[S[test]] @ W + b)[:, inv]
+            P = _fold_predictions(S.size, stimulus_folds(S.size, n_folds, fold_seed, "source/neural"), alpha, fit_rows, apply)
             r[J, t1, T2] = pearson(P, B[S][:, J, T2])
 
 

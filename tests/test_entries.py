@@ -482,8 +482,8 @@ def _revision_before_ordering_by_id(kind, params):
     from neuroxr.kernels.regressors import fits_jointly
 
     rev, reg = get_kind(kind).revision, params.get("regressor")
-    if get_kind(kind).name == "brainscore":
-        rev = 1
+    if get_kind(kind).name == "brainscore":  # revision 2 read the neuroids, 3 also the units, by id
+        rev -= 1
     if get_kind(kind).name == "forward" and (isinstance(reg, Mapping) or fits_jointly(reg)):
         rev = max(rev, 1)
     return rev

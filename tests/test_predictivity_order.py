@@ -133,6 +133,19 @@ def test_brainscore_ignores_the_neuroid_order(data):
     _same_by_id(ref, ds, "neuroid")
 
 
+def test_brainscore_ignores_the_unit_order_of_low_rank_features(data):
+    # 5 components on features of rank 3: the components past the rank fit rounding errors, which
+    # followed the column order of the units
+    F = data["F"]
+    rng = np.random.default_rng(8)
+    low = F.copy(data=rng.normal(size=(F.sizes["stimulus"], 3)) @ rng.normal(size=(3, F.sizes["unit"])))
+    A = data["A"].fillna(0.0)
+    ref = pv.brainscore(low, A, n_components=5, n_splits=3)
+    for seed in range(3):
+        ds = pv.brainscore(_shuffle(low, "unit", seed), A, n_components=5, n_splits=3)
+        np.testing.assert_array_equal(ds["r"].values, ref["r"].values)
+
+
 # ---------------------------------------------------------------- gram=: used, or refused
 @pytest.mark.parametrize("kw", [{"regressor": "pls", "n_components": 3}, {"max_n": 4}, {"regressor": "lasso"}])
 def test_gram_with_a_fit_of_the_feature_values_is_refused(data, kw):

@@ -38,7 +38,7 @@ from ..errors import LayoutError, no_effect
 from ..geometry._common import _label, _neural_mean, _one_bin
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
-from ._prepare import id_order
+from ._prepare import by_id, id_order
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
 
@@ -211,6 +211,9 @@ def brainscore(
     if Y.sizes["neuroid"] != neural.sizes["neuroid"]:  # the ceiling uses the neuroids kept (by id, not position)
         kept = np.isin(np.asarray(neural.neuroid_id.values).astype(str), np.asarray(Y.neuroid_id.values).astype(str))
         neural = neural.isel(neuroid=np.flatnonzero(kept))
+    # PLS components past the features' rank fit rounding errors, which depend on the column order:
+    # the units in canonical id order too (as the neuroids below)
+    features, _ = by_id(features, "unit")
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
     Yv = np.asarray(Y.transpose("stimulus", "neuroid").values, dtype=np.float64)
     if not 1 <= n_components <= X.shape[1]:
@@ -222,9 +225,9 @@ def brainscore(
     splits = brainscore_splits(X.shape[0], strata, n_splits, train_size, seed)
     r = np.empty((n_splits, Yv.shape[1]))
     # PLS fits the neuroids jointly (NIPALS starts from the first): in canonical id order, by id
-    by_id = id_order(Y, "neuroid")
-    back = np.argsort(by_id)
-    Y_by_id = Yv[:, by_id]  # once, not per split
+    order = id_order(Y, "neuroid")
+    back = np.argsort(order)
+    Y_by_id = Yv[:, order]  # once, not per split
     with _quiet():
         for s, (tr, te) in enumerate(splits):
             pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Y_by_id[tr])

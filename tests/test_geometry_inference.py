@@ -102,7 +102,7 @@ def test_crsa_bootstrap_point_equals_crsa():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = crsa_bootstrap(F, [st.neural["a"], st.neural["b"]], n_boot=50)
-        ref = [float(nx.crsa(F, st.neural[k], compare_method="pearson", noise_ceiling=False)["score"]) for k in "ab"]
+        ref = [float(nx.crsa(F, st.neural[k], noise_ceiling=False)["score"]) for k in "ab"]  # crsa's defaults
     assert float(res["score"]) == pytest.approx(np.mean(ref), abs=1e-10)
     lo, hi = res["score_ci"].values
     assert lo < float(res["score"]) < hi
@@ -131,8 +131,10 @@ def test_ersa_bootstrap_point_equals_ersa_test_score():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = ersa_bootstrap(F, R, n_boot=40, n_perm=19, split_seed=2)
-        ref = float(nx.ersa(F, R, compare_method="pearson", seed=2)["test_score"])
+        ref = float(nx.ersa(F, R, seed=2)["test_score"])  # ersa's defaults
     assert float(res["score"]) == pytest.approx(ref, abs=1e-12)
+    pearson = ersa_bootstrap(F, R, n_boot=4, split_seed=2, compare_method="pearson")
+    assert float(pearson["score"]) == pytest.approx(float(nx.ersa(F, R, compare_method="pearson", seed=2)["test_score"]), abs=1e-12)
     assert res.attrs["n_test"] == 40 and res.sizes["stimulus"] == 40
     assert 1 / 20 <= float(res["p"]) <= 1
 

@@ -38,7 +38,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..errors import LayoutError
-from ..geometry.rsa import _ereg
+from ..geometry.rsa import COMPARE_DEFAULT, _ereg
 from ..layouts import METRICS, SINGLE_SET_METRICS
 
 __all__ = [
@@ -267,8 +267,8 @@ def is_single_set(kind: str) -> bool:
 #: metric inference kind -> (metric, procedure); entries at ``inference/<kind>/<source>__<target>/<key>``
 METRIC_INFERENCE_KINDS = {f"{m}_{p}": (m, p) for m in ("crsa", "ersa", "cka", "shape") for p in ("bootstrap", "permutation")}
 _METRIC_INFERENCE_BASE: dict[str, dict[str, Any]] = {
-    "crsa": {"rdm_method": "correlation", "compare_method": "spearman"},
-    "ersa": {"rdm_method": "correlation", "compare_method": "spearman", "alpha": 0.1, "test_size": 0.5, "split_seed": 0},
+    "crsa": {"rdm_method": "correlation", "compare_method": COMPARE_DEFAULT},
+    "ersa": {"rdm_method": "correlation", "compare_method": COMPARE_DEFAULT, "alpha": 0.1, "test_size": 0.5, "split_seed": 0},
     "cka": {},
     "shape": {"alpha": 1.0, "center_columns": True, "zero_pad": True, "score_method": "angular"},
 }

@@ -32,6 +32,7 @@ from ..validation import check_alpha
 from ._common import _canonical_any, _ids, _one_bin
 from .cka import _paired_grams
 from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _stack_rdms, as_rdm, rdm
+from .rsa import COMPARE_DEFAULT
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
            "RSA_BOOT_METHODS"]
@@ -294,7 +295,7 @@ def crsa_bootstrap(
     neural: Any,
     *,
     rdm_method: str = "correlation",
-    compare_method: str = "corr",
+    compare_method: str = COMPARE_DEFAULT,
     **kwargs: Any,
 ) -> xr.Dataset:
     """:func:`rsa_bootstrap` of classical RSA: the RDM of ``features`` against the RDM of each
@@ -413,7 +414,7 @@ def ersa_bootstrap(
     neural: Any,
     *,
     rdm_method: str = "correlation",
-    compare_method: str = "corr",
+    compare_method: str = COMPARE_DEFAULT,
     alpha: float = 0.1,
     test_size: float = 0.5,
     split_seed: int = 0,

@@ -26,6 +26,9 @@ from ..validation import check_alpha, check_int
 from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test
 from .rdm import compare_rdms, rdm, split_half_rdm_ceiling
 
+#: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
+COMPARE_DEFAULT = "spearman"
+
 __all__ = ["crsa", "ersa", "ereg"]
 
 
@@ -33,7 +36,7 @@ def crsa(
     features: xr.DataArray | xr.Dataset,
     neural: xr.DataArray,
     rdm_method: str = "correlation",
-    compare_method: str = "spearman",
+    compare_method: str = COMPARE_DEFAULT,
     noise_ceiling: bool | None = None,
     seed: int = 0,
     reps: int = 10,
@@ -122,7 +125,7 @@ def ersa(
     features: xr.DataArray,
     neural: xr.DataArray,
     rdm_method: str = "correlation",
-    compare_method: str = "spearman",
+    compare_method: str = COMPARE_DEFAULT,
     alpha: float = 0.1,
     n_folds: int = 10,
     fold_seed: int = 0,

@@ -34,9 +34,6 @@ import xarray as xr
 from ..alignment import canonical_order
 from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
-from ..kernels.permute import permuted_oof_pearson
-from ..kernels.regressors import fits_jointly
-from ..kernels.stats import pearson
 from ..validation import check_min_reliability
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
@@ -288,8 +285,8 @@ def bootstrap(
         out.update(ev_boot=(("boot", dim), ev_b), median_ev_boot=(("boot",), med_b))
         if method == "bca":
             ev_j, ceil_j = parts.scores(jackknife=True)
-            with _quiet():
-                med_j = np.nanmedian(ev_j[:, pos], axis=1)
+            with _quiet():  # a stimulus left out moves only the targets scored on it
+                med_j = np.nanmedian(parts.left_in(ev_j, ev0)[:, pos], axis=1)
             out["ev_ci"] = (("bound", dim), rs.bca_interval(ev0, ev_b, ev_j, level))
             out["median_ev_ci"] = (("bound",), rs.bca_interval(np.asarray(med0), med_b, med_j, level))
             if has_ceiling:
@@ -306,7 +303,7 @@ def bootstrap(
             out["median_ceiling_boot"] = (("boot",), medc_b)
             if method == "bca":
                 with _quiet():
-                    medc_j = np.nanmedian(ceil_j[:, pos], axis=1)
+                    medc_j = np.nanmedian(parts.left_in(ceil_j, ceil0)[:, pos], axis=1)
                 out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, medc_j, level))
             else:
                 out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
@@ -340,7 +337,7 @@ def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:
     p = dict(parts.params)
     p["regressor"] = regressor_label(p["regressor"])
     p["noise_ceiling"] = parts.P1 is not None
-    return {"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n),
+    return {"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n), **parts.counts,
             "stimulus_order": "sorted stimulus_id", "neuroxr_version": version()}
 
 
@@ -395,25 +392,10 @@ def permutation_test(
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, halves=min_reliability is not None)
-    n, k = parts.Y.shape
     included = parts.included(min_reliability)
     pos = np.flatnonzero(included)
-    r0 = pearson(parts.Y, parts.P)
-    perms = rs.permutation_indices(n, n_perm, seed)
-    if parts.reg.shared:  # exact null from the fixed factorisations, no predictions formed
-        null = permuted_oof_pearson(parts.X, parts.Y, parts.reg.folds, parts.reg._fold_alpha, perms, S=parts.S,
-                                    batch_bytes=_PERM_BYTES)
-    else:
-        null = np.empty((n_perm, k))
-        batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
-        for lo in range(0, n_perm, batch):
-            sel = perms[lo : lo + batch]
-            blocks = [parts.Y[p] for p in sel]
-            Yp = np.concatenate(blocks, axis=1)
-            # a joint fit fits each permutation's targets on their own, as the direction fits them
-            Pp = (np.concatenate(parts.reg.predict_blocks(parts.X, blocks), axis=1) if fits_jointly(parts.reg.name)
-                  else parts.predict(Yp))
-            null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
+    # each group of targets permuted within its own stimuli (the permutation each draw induces there)
+    r0, null = parts.permuted_r(rs.permutation_indices(parts.n, n_perm, seed), _PERM_BYTES)
     with _quiet():
         med0 = np.nanmedian(r0[pos])
         med_null = np.nanmedian(null[:, pos], axis=1)

@@ -14,6 +14,7 @@ total weight is ``W @ mask``, so every column still comes from the one product.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -176,7 +177,8 @@ def percentile_interval(boot: np.ndarray, level: float = 0.95) -> np.ndarray:
     """
     level = _check_level(level)
     alpha = (1 - level) / 2
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a column without a finite resample (a target never scored): NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         return np.stack([np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)])
 
 
@@ -202,7 +204,8 @@ def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: f
     """
     level = _check_level(level)
     alpha = (1 - level) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column without a finite value: NaN
         valid = np.isfinite(boot)  # scipy's percentile of score, kind "mean"
         frac = (np.sum((boot < theta) & valid, axis=0) + np.sum((boot <= theta) & valid, axis=0)) / (2 * np.sum(valid, axis=0))
         z0 = ndtri(frac)

@@ -304,6 +304,13 @@ def _masked(A: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return A if mask is None else np.where(mask, A, np.nan)
 
 
+def _ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The target halves' ranks among each column's complete pairs (Spearman with
+    ``nan_policy='omit'``); a target in no group (every pair NaN) has none."""
+    with np.errstate(invalid="ignore"):
+        return tuple(np.asarray(x) for x in rank_pairs(a, b))
+
+
 def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
     features = validate_features(features, name="features")
     neural = validate_neural(neural, name="neural")
@@ -345,7 +352,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
 
         P1, P2 = _per_group(groups, mask, half_predictions)
         a, b = (_masked(h, mask) for h in halves.means(np.stack(perms_b)))  # each target ranked on its stimuli
-        s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
+        s1, s2 = _ranks(a, b)
     ids = neural.stimulus_id.values[keep]
     g0 = groups[0]  # the complete targets' group when there are some (prep.target_groups puts it first)
     return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, g0.S if g0.rows.all() else None, g0.reg,
@@ -429,7 +436,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
 
         P1, P2 = _per_group(groups, mask, half_predictions)
         a, b = (_masked(h, mask) for h in SplitHalves(RB, split).means(np.stack(perms_b)))  # each target on its stimuli
-        s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
+        s1, s2 = _ranks(a, b)
     g0 = groups[0]  # the complete targets' group when there are some (prep.target_groups puts it first)
     return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, g0.S if g0.rows.all() else None,
                  g0.reg, params, order, groups, mask, prep.target_counts(keep, valid))

@@ -17,6 +17,10 @@ inference then only resamples stored columns:
   the ``n x n`` operator for many; predictions are never formed) (the ceiling is a
   property of the data, not of the pairing, and does not enter the test).
 
+Targets with missing stimuli (forward, inter-animal) are grouped as the directions group them:
+a resample's statistic of a target uses the draws on its own stimuli, a permutation permutes
+each group's stimuli by the permutation it induces on them (docs/inference.md).
+
 Resamples and permutations are drawn on positions of the canonical stimulus order with
 ``numpy.random.default_rng([seed, stream])``: a function of the ``stimulus_id`` values and the
 seed, identical on every backend.
@@ -214,7 +218,14 @@ def bootstrap(
         ``ceiling_boot`` and ``ceiling_ci``, and ``median_ceiling`` (NaN-median over targets) with
         ``median_ceiling_boot``, ``median_ceiling_ci`` (resampled as ``median_ev``); ``boot_index`` (boot, stimulus) the drawn positions of
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
-        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
+        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over`` and
+        (forward, inter-animal) the direction's counts of its targets' stimuli.
+
+    Notes
+    -----
+    A target lacking usable trials at some stimuli is scored on its own stimuli, as the
+    direction scores it: its correlations on a resample use the draws that fall on those, its
+    jackknife (BCa) leaves out those alone, and other targets' numbers do not depend on it.
         Time-resolved inputs: each bin's bootstrap stacked along a last dim ``time_bin``; when
         bins keep different stimuli, ``stimulus_id`` holds every kept stimulus and ``boot_index``
         positions in it, NaN in the slots of the stimuli a bin lacks (docs/time.md).
@@ -361,6 +372,9 @@ def permutation_test(
     operator when the design has more predictors than stimuli); other regressors refit per
     batch, a joint fit (``pls``, an estimator) each permutation's targets on their own. The
     statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided: larger is better).
+    Targets with missing stimuli: each group of targets sharing their stimuli is permuted within
+    them, by the permutation each draw induces there, from its own design rows and folds (the
+    complete targets by the draws themselves).
 
     Parameters
     ----------

@@ -9,7 +9,13 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from neuroxr.errors import ParameterError
 from neuroxr.kernels.folds import kfold_indices
-from neuroxr.kernels.permute import PrimalPermutation, permutation_flops, permutation_form, permuted_oof_pearson
+from neuroxr.kernels.permute import (
+    PrimalPermutation,
+    induced_permutations,
+    permutation_flops,
+    permutation_form,
+    permuted_oof_pearson,
+)
 from neuroxr.kernels.stats import pearson
 
 
@@ -93,3 +99,18 @@ def test_operator_form_takes_the_factored_fold_operator(batch_bytes):
     null = permuted_oof_pearson(X, Y, folds, 0.5, perms, S=FoldOperator(X, folds, 0.5), form="operator",
                                 batch_bytes=batch_bytes)
     np.testing.assert_allclose(null, _sklearn_null(X, Y, folds, 0.5, perms), atol=1e-10)
+
+
+def test_induced_permutations_order_a_subset_as_the_draw_does():
+    """A subset's permutation is its members in the order the full permutation puts them (as
+    positions within the subset): the draw itself for every position, uniform on the subset."""
+    rng = np.random.default_rng(0)
+    perms = np.stack([rng.permutation(7) for _ in range(6000)])
+    rows = np.array([True, False, True, True, False, False, False])
+    got = induced_permutations(perms, rows)
+    members = np.flatnonzero(rows)
+    for perm, g in zip(perms[:20], got[:20]):
+        np.testing.assert_array_equal(members[g], [s for s in perm if rows[s]])
+    assert induced_permutations(perms, np.ones(7, dtype=bool)) is perms
+    orders, counts = np.unique(got, axis=0, return_counts=True)
+    assert len(orders) == 6 and np.all(np.abs(counts - 1000) < 150)  # 3! orders, each about 1/6 (sd 29)

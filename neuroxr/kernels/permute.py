@@ -30,6 +30,10 @@ fold by fold (``alpha = 0``: ``LinearRegression``, minimum-norm).
 ``n x n`` out-of-fold operator ``S`` (:func:`neuroxr.kernels.ridge.oof_operator`) times the
 permuted targets, ``2 n^2 m`` flops per permutation. :func:`permutation_form` picks the form with
 fewer flops (:func:`permutation_flops`).
+
+**Targets on some of the stimuli**: a target scored on a subset ``G`` of the stimuli (its own
+folds, design rows and factorisations) is permuted within ``G`` by the permutation each full
+permutation induces there (:func:`induced_permutations`).
 """
 
 from __future__ import annotations
@@ -42,11 +46,36 @@ import numpy as np
 from ..backend import psd_pinv_solve, spd_solve
 from ..errors import ParameterError
 
-__all__ = ["permutation_form", "permutation_flops", "permuted_oof_pearson", "PrimalPermutation"]
+__all__ = ["permutation_form", "permutation_flops", "permuted_oof_pearson", "PrimalPermutation", "induced_permutations"]
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 PERMUTATION_FORMS = ("auto", "primal", "operator")
 _BATCH_BYTES = 256 * 2**20
+
+
+def induced_permutations(perms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The permutations of a subset of the stimuli induced by permutations of all of them.
+
+    Parameters
+    ----------
+    perms : ndarray of int, shape (B, n)
+        Permutations of the ``n`` positions.
+    rows : bool ndarray, shape (n,)
+        The subset ``G``.
+
+    Returns
+    -------
+    ndarray of int, shape (B, |G|)
+        Row ``b``: the elements of ``G`` in the order they appear in ``perms[b]``, as positions
+        within ``G`` (``perms`` itself when ``G`` is every position). A uniformly random
+        permutation of all positions induces a uniformly random permutation of ``G``.
+    """
+    perms = np.asarray(perms)
+    rows = np.asarray(rows, dtype=bool)
+    if rows.all():
+        return perms
+    within = np.cumsum(rows) - 1  # position of each member of G within G
+    return within[perms[rows[perms]].reshape(perms.shape[0], int(rows.sum()))]
 
 
 def _primal_ok(n: int, p: int, folds: Folds) -> bool:

@@ -7,11 +7,14 @@ function of the ids and the seed only (the same on every backend and for every i
 The Pearson correlation of two columns on a resample with counts ``w`` (``sum w = n``) needs
 only the weighted sums of ``a``, ``b``, ``a b``, ``a^2``, ``b^2``: for ``B`` resamples these are
 one product of the ``B x n`` count matrix with the stacked ``n x 5k`` columns
-(:func:`resampled_pearson`).
+(:func:`resampled_pearson`). A column scored on some of the stimuli only (a validity ``mask``)
+uses the weights restricted to its stimuli: the stacked columns are zero elsewhere and the
+total weight is ``W @ mask``, so every column still comes from the one product.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -92,7 +95,7 @@ def _pearson_of_moments(S: np.ndarray, total: np.ndarray | float, k: int) -> np.
     return pearson_from_sums(total, sa, sb, saa, sbb, sab)
 
 
-def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Pearson ``r`` of each column pair of ``a``, ``b`` on each resample of ``W``.
 
     Parameters
@@ -100,14 +103,19 @@ def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     W : ndarray, shape (B, n)
         Counts (or any non-negative weights) per resample.
     a, b : ndarray, shape (n, k)
+    mask : bool ndarray, shape (n, k), optional
+        The rows each column is scored on (a target's valid stimuli): column ``j`` is the weighted
+        Pearson of its rows, the weights ``W[:, mask[:, j]]``. ``None``: every row.
 
     Returns
     -------
     ndarray, shape (B, k)
-        ``W = ones((1, n))`` gives the plain Pearson correlation of each column pair.
+        ``W = ones((1, n))`` gives the plain Pearson correlation of each column pair. Rows NaN in
+        ``a`` or ``b`` are left out of their column as rows outside ``mask`` are; fewer than
+        :data:`~neuroxr.kernels.stats.MIN_COMPLETE` rows of non-zero weight: NaN.
     """
     k = a.shape[1]
-    valid = _complete(a, b)
+    valid = _complete(a, b, mask)
     if valid is None:
         S = W @ _moments(a, b)
         return _pearson_of_moments(S, W.sum(axis=1, keepdims=True), k)
@@ -116,24 +124,34 @@ def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
         return _masked(_pearson_of_moments(W @ _moments(a, b, valid), total, k), total)
 
 
-def jackknife_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def jackknife_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Leave-one-out Pearson ``r`` of each column pair, shape ``(n, k)`` (row ``i``: item ``i`` left out),
-    from the total sums minus each row (no ``n x n`` product)."""
+    from the total sums minus each row (no ``n x n`` product).
+
+    ``mask`` (n, k) bool, optional: as in :func:`resampled_pearson`, the rows each column is scored
+    on; only those are left out, the others give NaN (a column's jackknife is over its own items,
+    so the acceleration of :func:`bca_interval`, NaN-skipping, counts those alone). A row NaN in
+    ``a`` or ``b`` but inside ``mask`` is an item of the column whose pair is incomplete: leaving
+    it out gives the full-sample value, as without a mask."""
     n, k = a.shape
-    valid = _complete(a, b)
+    valid = _complete(a, b, mask)
     M = _moments(a, b, valid)
     S = M.sum(axis=0)[None, :] - M
     if valid is None:
         return _pearson_of_moments(S, n - 1.0, k)
     total = valid.sum(axis=0)[None, :] - valid
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _masked(_pearson_of_moments(S, total, k), total)
+        r = _masked(_pearson_of_moments(S, total, k), total)
+    return r if mask is None else np.where(mask, r, np.nan)
 
 
-def _complete(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """Float mask (n, k) of the rows where neither column is NaN; ``None`` when every row is complete.
-    Each column's correlation then uses its complete rows only (``nan_policy="omit"``)."""
+def _complete(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+    """Float mask (n, k) of the rows where neither column is NaN (and, with ``mask``, inside it);
+    ``None`` when every row is complete. Each column's correlation then uses its complete rows
+    only (``nan_policy="omit"``)."""
     bad = np.isnan(a) | np.isnan(b)
+    if mask is not None:
+        bad |= ~np.asarray(mask, dtype=bool)
     return None if not bad.any() else (~bad).astype(float)
 
 
@@ -159,7 +177,8 @@ def percentile_interval(boot: np.ndarray, level: float = 0.95) -> np.ndarray:
     """
     level = _check_level(level)
     alpha = (1 - level) / 2
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a column without a finite resample (a target never scored): NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         return np.stack([np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)])
 
 
@@ -185,7 +204,8 @@ def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: f
     """
     level = _check_level(level)
     alpha = (1 - level) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column without a finite value: NaN
         valid = np.isfinite(boot)  # scipy's percentile of score, kind "mean"
         frac = (np.sum((boot < theta) & valid, axis=0) + np.sum((boot <= theta) & valid, axis=0)) / (2 * np.sum(valid, axis=0))
         z0 = ndtri(frac)

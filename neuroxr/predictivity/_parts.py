@@ -4,12 +4,17 @@ per rep and the ranked target split halves, all in the canonical stimulus order.
 ``ev`` of a rep is ``r(Y, P)^2 / (SB(rho_s(s1, s2)) * SB(r(P1, P2))) * 100``: every factor is a
 Pearson correlation of two stored columns (Spearman = Pearson of ranks), so its value on a
 stimulus resample follows from weighted sums (:mod:`neuroxr.kernels.resample`).
+
+Targets with missing stimuli are grouped as the directions group them
+(:func:`neuroxr.predictivity._prepare.target_groups`): each :class:`Group` has its stimuli, its
+folds and its operator; the stored columns are NaN outside a target's group stimuli and
+:attr:`Parts.mask` marks the stimuli each target is scored on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,10 +23,11 @@ import xarray as xr
 from ..backend import resolve_dtype
 from ..errors import LayoutError, ParameterError
 from ..kernels.folds import stimulus_folds
-from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..kernels.permute import induced_permutations, permuted_oof_pearson
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.resample import jackknife_pearson, resampled_pearson
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
-from ..kernels.stats import rank_pairs, spearman_brown
+from ..kernels.stats import pearson, rank_pairs, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import ev, included_targets
@@ -32,16 +38,35 @@ _TARGET_NAMES = {"forward": "neural", "reverse": "features", "inter_animal": "ne
 
 
 @dataclass
+class Group:
+    """Targets scored on the same stimuli, as a direction fits them: ``rows`` (n,) bool their
+    stimuli (positions of the canonical order), ``cols`` (m,) int their targets, ``reg`` the
+    regressor with the folds drawn over the rows and ``S`` the out-of-fold operator of the rows'
+    design (``None``: see :meth:`Parts.predict`)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    reg: Regressor
+    S: Any
+
+
+@dataclass
 class Parts:
     """Everything a resample or a permutation needs, in the canonical stimulus order.
 
     ``Y`` (n, k) targets; ``P`` (n, k) their out-of-fold predictions; with a ceiling ``P1``,
     ``P2`` (reps, n, k) the predictions from the split halves and (forward) ``s1``, ``s2``
-    (reps, n, k) the ranks of the target's split halves; ``X`` the design, ``S`` its
-    out-of-fold operator (ridge/linear; ``None`` for a narrow neural design, see :meth:`predict`)
-    and ``reg`` the regressor. A joint fit (``pls``, an estimator) holds its targets, ``target``
+    (reps, n, k) the ranks of the target's split halves; ``X`` the design (every kept stimulus),
+    ``reg`` the regressor and ``S`` the out-of-fold operator (ridge/linear; ``None`` for a narrow
+    neural design, see :meth:`predict`) of the first group (``S`` ``None`` when it lacks stimuli). A joint fit (``pls``, an estimator) holds its targets, ``target``
     included, in canonical id order; ``order`` (``None``: the input's) is that order, which
     :meth:`in_input_order` undoes on a result.
+
+    ``groups``: the targets grouped by their stimuli as the direction groups them (:class:`Group`;
+    by default one group, every target on every stimulus, fitted with ``reg`` and ``S``);
+    ``mask`` (n, k) bool: the stimuli each target is scored on (``None``: all), the stored
+    columns NaN outside it; ``counts``: the attrs the direction reports of its targets' stimuli
+    (:func:`~neuroxr.predictivity._prepare.target_counts`).
     """
 
     direction: str
@@ -59,27 +84,71 @@ class Parts:
     reg: Regressor
     params: dict[str, Any]
     order: np.ndarray | None = None
+    groups: list[Group] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.groups:
+            self.groups = [Group(np.ones(self.n, dtype=bool), np.arange(self.Y.shape[1]), self.reg, self.S)]
 
     @property
     def n(self) -> int:
         return self.Y.shape[0]
 
-    def predict(self, Y: np.ndarray) -> np.ndarray:
-        """Out-of-fold predictions of targets ``Y`` (n, m) from the fixed design: ``S Y`` (``n^2 m``
-        flops), or for a narrow ridge design (``p < n / 4``, e.g. reverse's neuroids) fold by fold
-        in the primal (about ``2 n p m + folds p^2 m``)."""
-        if self.reg.shared and 4 * self.X.shape[1] < self.X.shape[0]:
-            return self.reg.predict_designs([self.X], Y)[0]
-        return self.reg.predict_blocks(self.X, [Y], S=self.S)[0]
+    def predict(self, Y: np.ndarray, group: Group | None = None) -> np.ndarray:
+        """Out-of-fold predictions of targets ``Y`` (n, m) from the fixed design (of ``group``'s
+        stimuli, ``Y`` then on those rows; default the first group): ``S Y`` (``n^2 m`` flops), or
+        for a narrow ridge design (``p < n / 4``, e.g. reverse's neuroids) fold by fold in the
+        primal (about ``2 n p m + folds p^2 m``)."""
+        g = self.groups[0] if group is None else group
+        X = prep.take(self.X, g.rows)
+        if g.reg.shared and 4 * X.shape[1] < X.shape[0]:
+            return g.reg.predict_designs([X], Y)[0]
+        return g.reg.predict_blocks(X, [Y], S=g.S)[0]
+
+    def permuted_r(self, perms: np.ndarray, batch_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(r, null)``: the observed Pearson ``r`` of each target's out-of-fold predictions (k,)
+        and its value under each permutation of the stimuli ``perms`` (B, n), shape (B, k).
+
+        Group by group: a group permutes its own stimuli by the permutation each row of ``perms``
+        induces on them (:func:`~neuroxr.kernels.permute.induced_permutations`; ``perms`` itself for
+        the complete targets) and predicts from its own design, folds and factorisations. Ridge /
+        linear: the exact null without refitting (:func:`~neuroxr.kernels.permute.permuted_oof_pearson`);
+        other regressors refit a batch at a time, a joint fit (``pls``, an estimator) each
+        permutation's targets on their own. Targets in no group (too few stimuli): NaN."""
+        k = self.Y.shape[1]
+        r0, null = np.full(k, np.nan), np.full((perms.shape[0], k), np.nan)
+        for g in self.groups:
+            X, Y = prep.take(self.X, g.rows), prep.take(self.Y, g.rows, g.cols)
+            pg = induced_permutations(perms, g.rows)
+            r0[g.cols] = pearson(Y, prep.take(self.P, g.rows, g.cols))
+            if g.reg.shared:
+                null[:, g.cols] = permuted_oof_pearson(X, Y, g.reg.folds, g.reg._fold_alpha, pg, S=g.S,
+                                                       batch_bytes=batch_bytes)
+                continue
+            n, m = Y.shape
+            batch = max(1, int(batch_bytes // (n * m * 8 * 3)))
+            for lo in range(0, pg.shape[0], batch):
+                sel = pg[lo : lo + batch]
+                blocks = [Y[p] for p in sel]
+                Yp = np.concatenate(blocks, axis=1)
+                # a joint fit fits each permutation's targets on their own, as the direction fits them
+                Pp = (np.concatenate(g.reg.predict_blocks(X, blocks), axis=1) if fits_jointly(g.reg.name)
+                      else self.predict(Yp, g))
+                null[lo : lo + len(sel), g.cols] = pearson(Yp, Pp).reshape(len(sel), m)
+        return r0, null
 
     def scores(self, W: np.ndarray | None = None, jackknife: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(ev, ceiling)`` per target averaged over reps, shape (B, k), on the resamples ``W``
-        (B, n) (``None``: the full sample, B = 1; ``jackknife``: leave-one-stimulus-out, B = n)."""
+        (B, n) (``None``: the full sample, B = 1; ``jackknife``: leave-one-stimulus-out, B = n).
+        A target with missing stimuli uses the weights of its own stimuli (:attr:`mask`); its
+        jackknife leaves out only those, NaN in the other rows (see :meth:`left_in`)."""
 
-        def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # each target on its own stimuli (mask)
             if jackknife:
-                return jackknife_pearson(a, b)
-            return resampled_pearson(np.ones((1, self.n)) if W is None else W, a, b)
+                return jackknife_pearson(a, b, self.mask)
+            return resampled_pearson(np.ones((1, self.n)) if W is None else W, a, b, self.mask)
 
         r = corr(self.Y, self.P)
         if self.P1 is None:
@@ -102,6 +171,11 @@ class Parts:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), np.where(ceil_cnt > 0, ceil_sum / ceil_cnt, np.nan)
 
+    def left_in(self, jack: np.ndarray, full: np.ndarray) -> np.ndarray:
+        """A per-target jackknife ``jack`` (n, k) of :meth:`scores` with the full-sample value
+        ``full`` (k,) in the rows of the stimuli a target is not scored on (leaving such a stimulus
+        out leaves the target's score as it is): the jackknife of a statistic over targets."""
+        return jack if self.mask is None else np.where(self.mask, jack, full)
 
     def in_input_order(self, ds: xr.Dataset) -> xr.Dataset:
         """A result over the targets (``dim``, labeled by :attr:`target`) in the caller's order."""
@@ -119,7 +193,7 @@ class Parts:
         pairs = [(self.P1, self.P2)] + ([(self.s1, self.s2)] if self.s1 is not None else [])
         ones = np.ones((1, self.n))
         with np.errstate(invalid="ignore"):  # (target, rep) reliabilities, as the directions store them
-            return [np.stack([spearman_brown(resampled_pearson(ones, a[j], b[j])[0]) for j in range(a.shape[0])], axis=1)
+            return [np.stack([spearman_brown(resampled_pearson(ones, a[j], b[j], self.mask)[0]) for j in range(a.shape[0])], axis=1)
                     for a, b in pairs]
 
 
@@ -180,6 +254,63 @@ def prepare(
               opts, params)
 
 
+def _groups(valid: np.ndarray, name: str, ids: np.ndarray, n_folds: int, fold_seed: int, regressor: Any,
+            opts: dict[str, Any], operator: Any) -> tuple[list[Group], np.ndarray | None]:
+    """The targets grouped by their usable stimuli ``valid`` (n, k) as the directions group them
+    (:func:`~neuroxr.predictivity._prepare.target_groups`, with its warnings), each with its
+    regressor (folds drawn over its stimuli with the call's ``n_folds``/``fold_seed``) and
+    ``operator(reg, rows)``; and the mask of :class:`Parts` (``None``: one group of every target on
+    every stimulus)."""
+    mask = np.zeros(valid.shape, dtype=bool)
+    groups = []
+    for rows, cols in prep.target_groups(valid, name, ids, n_folds, fold_seed):
+        reg = Regressor(regressor, stimulus_folds(int(rows.sum()), n_folds, fold_seed, _FOLD_NAMES[name]), **opts)
+        groups.append(Group(rows, cols, reg, operator(reg, rows)))
+        mask[np.ix_(rows, cols)] = True
+    return groups, None if mask.all() else mask
+
+
+#: the inputs a direction's folds name in their errors, by the target input
+_FOLD_NAMES = {"neural": "neural/features", "neural_b": "neural_a/neural_b"}
+
+
+def _sub(A: np.ndarray, g: Group) -> np.ndarray:
+    """The (..., rows, cols) block of an (..., n, k) array for group ``g`` (``A`` itself for every
+    stimulus and target)."""
+    if g.rows.all() and g.cols.size == A.shape[-1]:  # cols: sorted, distinct
+        return A
+    return A[..., g.rows, :][..., g.cols]
+
+
+def _per_group(groups: list[Group], mask: np.ndarray | None, fn: Any) -> Any:
+    """``fn(group)``, an array (or a tuple of arrays) over ``(..., rows, cols)``, of every group in
+    one (..., n, k) array each, NaN outside the groups (``mask``; ``None``: the one group's own)."""
+    if mask is None:
+        return fn(groups[0])
+    out: list[np.ndarray] = []
+    single = False
+    for g in groups:
+        vals = fn(g)
+        single = not isinstance(vals, tuple)
+        vals = (vals,) if single else vals
+        if not out:
+            out = [np.full(v.shape[:-2] + mask.shape, np.nan) for v in vals]
+        for o, v in zip(out, vals):
+            o[..., np.flatnonzero(g.rows)[:, None], g.cols[None, :]] = v
+    return out[0] if single else tuple(out)
+
+
+def _masked(A: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return A if mask is None else np.where(mask, A, np.nan)
+
+
+def _ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The target halves' ranks among each column's complete pairs (Spearman with
+    ``nan_policy='omit'``); a target in no group (every pair NaN) has none."""
+    with np.errstate(invalid="ignore"):
+        return tuple(np.asarray(x) for x in rank_pairs(a, b))
+
+
 def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
     features = validate_features(features, name="features")
     neural = validate_neural(neural, name="neural")
@@ -191,19 +322,14 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     if not ok.all():
         raise LayoutError(f"neural: {int((~ok).sum())} all-NaN neuroids along 'neuroid'; drop them before inference.")
     keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
-    if not valid.all():  # valid is over the kept stimuli already
-        raise LayoutError(
-            "neural: some neuroids lack valid repeats at some stimuli (dim 'stimulus'); inference resamples "
-            "stimuli shared by every target: select the complete neuroids or stimuli first."
-        )
     R = prep.take(R, keep)
     F = prep.take(prep.load_features(features, "features"), keep)
     prep.check_design(F, "features")
     n, k, T = R.shape
-    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural/features"), **opts)
-    S = reg.operator(F) if reg.shared else None
-    Y = nanmean_repeats(R)
-    P = reg.predict_blocks(F, [Y], S=S)[0]
+    groups, mask = _groups(valid, "neural", neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
+                           lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None)
+    Y = _masked(nanmean_repeats(R), mask)
+    P = _per_group(groups, mask, lambda g: g.reg.predict_blocks(prep.take(F, g.rows), [_sub(Y, g)], S=g.S)[0])
     P1 = P2 = s1 = s2 = None
     if ceiling:
         rng = np.random.default_rng(seed)
@@ -211,20 +337,26 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
         for _ in range(reps):  # forward's order per rep: the split for P1/P2, then the target's own split
             perms_a.append(draw_permutation(rng, T))
             perms_b.append(draw_permutation(rng, T))
-        halves = SplitHalves(R, split)
+        halves = SplitHalves(R, split)  # per (stimulus, neuroid): a group's halves are its block of these
         h1, h2 = halves.means(np.stack(perms_a))
-        if reg.shared and halves._complete:
-            # a linear map of complete data: mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2 (as forward)
-            c1 = (T + 1) // 2
-            P1 = np.stack(reg.predict_blocks(F, list(h1), S=S))
-            P2 = (T * P[None] - c1 * P1) / (T - c1)
-        else:
-            preds = reg.predict_blocks(F, [h for j in range(reps) for h in (h1[j], h2[j])], S=S)
-            P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
-        a, b = halves.means(np.stack(perms_b))
-        s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
+
+        def half_predictions(g: Group) -> tuple[np.ndarray, np.ndarray]:
+            Fg, a1, a2 = prep.take(F, g.rows), _sub(h1, g), _sub(h2, g)
+            if g.reg.shared and not np.isnan(prep.take(R, g.rows, g.cols)).any():
+                # a linear map of complete data: mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2 (as forward)
+                c1 = (T + 1) // 2
+                P1g = np.stack(g.reg.predict_blocks(Fg, list(a1), S=g.S))
+                return P1g, (T * _sub(P, g)[None] - c1 * P1g) / (T - c1)
+            preds = g.reg.predict_blocks(Fg, [h for j in range(reps) for h in (a1[j], a2[j])], S=g.S)
+            return np.stack(preds[0::2]), np.stack(preds[1::2])
+
+        P1, P2 = _per_group(groups, mask, half_predictions)
+        a, b = (_masked(h, mask) for h in halves.means(np.stack(perms_b)))  # each target ranked on its stimuli
+        s1, s2 = _ranks(a, b)
     ids = neural.stimulus_id.values[keep]
-    return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, S, reg, params, order)
+    g0 = groups[0]  # the complete targets' group when there are some (prep.target_groups puts it first)
+    return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, g0.S if g0.rows.all() else None, g0.reg,
+                 params, order, groups, mask, prep.target_counts(keep, valid))
 
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
@@ -273,19 +405,21 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     keep_a = prep.predictor_stimuli(RA, "neural_a", ids, need)
     RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
     keep_b, valid = prep.target_stimuli(RB, "neural_b", ids[keep_a], need)
-    if not valid.all():  # valid is over the kept stimuli already
-        raise LayoutError(
-            "neural_b: some neuroids lack valid repeats at some stimuli (dim 'stimulus'); inference resamples "
-            "stimuli shared by every target: select the complete neuroids or stimuli first."
-        )
     RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
+    keep = keep_a.copy()
+    keep[keep_a] = keep_b
     n, _, T = RA.shape
-    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural_a/neural_b"), **opts)
     X = nanmean_repeats(RA)
     prep.check_design(X, "neural_a (predictor)")
-    Y = nanmean_repeats(RB)
-    S = _operator(reg, X)
-    P = reg.predict_designs([X], Y)[0] if reg.shared and S is None else reg.predict_blocks(X, [Y], S=S)[0]
+    groups, mask = _groups(valid, "neural_b", neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
+                           lambda reg, rows: _operator(reg, prep.take(X, rows)))
+    Y = _masked(nanmean_repeats(RB), mask)
+
+    def predictions(g: Group) -> np.ndarray:
+        Xg, Yg = prep.take(X, g.rows), _sub(Y, g)
+        return g.reg.predict_designs([Xg], Yg)[0] if g.reg.shared and g.S is None else g.reg.predict_blocks(Xg, [Yg], S=g.S)[0]
+
+    P = _per_group(groups, mask, predictions)
     P1 = P2 = s1 = s2 = None
     if ceiling:
         rng = np.random.default_rng(seed)
@@ -294,12 +428,18 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
             perms_b.append(draw_permutation(rng, RB.shape[2]))
             perms_a.append(draw_permutation(rng, T))
         h1, h2 = SplitHalves(RA, split).means(np.stack(perms_a))
-        preds = reg.predict_designs([h for j in range(reps) for h in (h1[j], h2[j])], Y)
-        P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
-        a, b = SplitHalves(RB, split).means(np.stack(perms_b))
-        s1, s2 = (np.asarray(x) for x in rank_pairs(a, b))  # Spearman with nan_policy='omit'
-    ids = ids[keep_a][keep_b]
-    return Parts("inter_animal", "neuroid", neural_b, ids, Y, P, P1, P2, s1, s2, X, S, reg, params, order)
+
+        def half_predictions(g: Group) -> tuple[np.ndarray, np.ndarray]:
+            designs = [prep.take(h, g.rows) for j in range(reps) for h in (h1[j], h2[j])]
+            preds = g.reg.predict_designs(designs, _sub(Y, g))
+            return np.stack(preds[0::2]), np.stack(preds[1::2])
+
+        P1, P2 = _per_group(groups, mask, half_predictions)
+        a, b = (_masked(h, mask) for h in SplitHalves(RB, split).means(np.stack(perms_b)))  # each target on its stimuli
+        s1, s2 = _ranks(a, b)
+    g0 = groups[0]  # the complete targets' group when there are some (prep.target_groups puts it first)
+    return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, g0.S if g0.rows.all() else None,
+                 g0.reg, params, order, groups, mask, prep.target_counts(keep, valid))
 
 
 def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params) -> Parts:

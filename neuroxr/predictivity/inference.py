@@ -17,6 +17,10 @@ inference then only resamples stored columns:
   the ``n x n`` operator for many; predictions are never formed) (the ceiling is a
   property of the data, not of the pairing, and does not enter the test).
 
+Targets with missing stimuli (forward, inter-animal) are grouped as the directions group them:
+a resample's statistic of a target uses the draws on its own stimuli, a permutation permutes
+each group's stimuli by the permutation it induces on them (docs/inference.md).
+
 Resamples and permutations are drawn on positions of the canonical stimulus order with
 ``numpy.random.default_rng([seed, stream])``: a function of the ``stimulus_id`` values and the
 seed, identical on every backend.
@@ -34,9 +38,6 @@ import xarray as xr
 from ..alignment import canonical_order
 from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
-from ..kernels.permute import permuted_oof_pearson
-from ..kernels.regressors import fits_jointly
-from ..kernels.stats import pearson
 from ..validation import check_min_reliability
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
@@ -217,7 +218,14 @@ def bootstrap(
         ``ceiling_boot`` and ``ceiling_ci``, and ``median_ceiling`` (NaN-median over targets) with
         ``median_ceiling_boot``, ``median_ceiling_ci`` (resampled as ``median_ev``); ``boot_index`` (boot, stimulus) the drawn positions of
         the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
-        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over``.
+        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over`` and
+        (forward, inter-animal) the direction's counts of its targets' stimuli.
+
+    Notes
+    -----
+    A target lacking usable trials at some stimuli is scored on its own stimuli, as the
+    direction scores it: its correlations on a resample use the draws that fall on those, its
+    jackknife (BCa) leaves out those alone, and other targets' numbers do not depend on it.
         Time-resolved inputs: each bin's bootstrap stacked along a last dim ``time_bin``; when
         bins keep different stimuli, ``stimulus_id`` holds every kept stimulus and ``boot_index``
         positions in it, NaN in the slots of the stimuli a bin lacks (docs/time.md).
@@ -288,8 +296,8 @@ def bootstrap(
         out.update(ev_boot=(("boot", dim), ev_b), median_ev_boot=(("boot",), med_b))
         if method == "bca":
             ev_j, ceil_j = parts.scores(jackknife=True)
-            with _quiet():
-                med_j = np.nanmedian(ev_j[:, pos], axis=1)
+            with _quiet():  # a stimulus left out moves only the targets scored on it
+                med_j = np.nanmedian(parts.left_in(ev_j, ev0)[:, pos], axis=1)
             out["ev_ci"] = (("bound", dim), rs.bca_interval(ev0, ev_b, ev_j, level))
             out["median_ev_ci"] = (("bound",), rs.bca_interval(np.asarray(med0), med_b, med_j, level))
             if has_ceiling:
@@ -306,7 +314,7 @@ def bootstrap(
             out["median_ceiling_boot"] = (("boot",), medc_b)
             if method == "bca":
                 with _quiet():
-                    medc_j = np.nanmedian(ceil_j[:, pos], axis=1)
+                    medc_j = np.nanmedian(parts.left_in(ceil_j, ceil0)[:, pos], axis=1)
                 out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, medc_j, level))
             else:
                 out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
@@ -340,7 +348,7 @@ def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:
     p = dict(parts.params)
     p["regressor"] = regressor_label(p["regressor"])
     p["noise_ceiling"] = parts.P1 is not None
-    return {"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n),
+    return {"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n), **parts.counts,
             "stimulus_order": "sorted stimulus_id", "neuroxr_version": version()}
 
 
@@ -364,6 +372,9 @@ def permutation_test(
     operator when the design has more predictors than stimuli); other regressors refit per
     batch, a joint fit (``pls``, an estimator) each permutation's targets on their own. The
     statistic is the Pearson ``r`` of the out-of-fold predictions (one-sided: larger is better).
+    Targets with missing stimuli: each group of targets sharing their stimuli is permuted within
+    them, by the permutation each draw induces there, from its own design rows and folds (the
+    complete targets by the draws themselves).
 
     Parameters
     ----------
@@ -395,25 +406,10 @@ def permutation_test(
     rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, halves=min_reliability is not None)
-    n, k = parts.Y.shape
     included = parts.included(min_reliability)
     pos = np.flatnonzero(included)
-    r0 = pearson(parts.Y, parts.P)
-    perms = rs.permutation_indices(n, n_perm, seed)
-    if parts.reg.shared:  # exact null from the fixed factorisations, no predictions formed
-        null = permuted_oof_pearson(parts.X, parts.Y, parts.reg.folds, parts.reg._fold_alpha, perms, S=parts.S,
-                                    batch_bytes=_PERM_BYTES)
-    else:
-        null = np.empty((n_perm, k))
-        batch = max(1, int(_PERM_BYTES // (n * k * 8 * 3)))
-        for lo in range(0, n_perm, batch):
-            sel = perms[lo : lo + batch]
-            blocks = [parts.Y[p] for p in sel]
-            Yp = np.concatenate(blocks, axis=1)
-            # a joint fit fits each permutation's targets on their own, as the direction fits them
-            Pp = (np.concatenate(parts.reg.predict_blocks(parts.X, blocks), axis=1) if fits_jointly(parts.reg.name)
-                  else parts.predict(Yp))
-            null[lo : lo + len(sel)] = pearson(Yp, Pp).reshape(len(sel), k)
+    # each group of targets permuted within its own stimuli (the permutation each draw induces there)
+    r0, null = parts.permuted_r(rs.permutation_indices(parts.n, n_perm, seed), _PERM_BYTES)
     with _quiet():
         med0 = np.nanmedian(r0[pos])
         med_null = np.nanmedian(null[:, pos], axis=1)

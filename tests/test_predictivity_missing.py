@@ -205,3 +205,26 @@ def test_an_animal_against_itself_is_flagged(arrays):
         warnings.simplefilter("always")
         pv.inter_animal(R, other, reps=1)
     assert not [w for w in caught if "also predictors" in str(w.message)]
+
+
+@pytest.mark.parametrize("regressor", ["lasso", "pls"])
+def test_an_empty_slot_half_is_nan_for_its_target_with_every_regressor(arrays, regressor):
+    """split='slots' leaves a half without trials where a stimulus lacks its slots: that target's
+    half mean is NaN, so its prediction from the half is NaN for the rep (as S @ Y gives it for
+    ridge), not a crash of the scikit-learn fit; the other targets keep their numbers (lasso fits
+    each alone; a joint fit, pls, fits the others jointly)."""
+    F, Y = arrays
+    rng = np.random.default_rng(2)
+    R = Y[:, :, None] + 0.5 * rng.normal(size=(N, K, 4))
+    Rn = R.copy()
+    Rn[3, 1, :2] = np.nan  # slots 0 and 1 of one stimulus: some reps' half is empty there
+    kw = dict(reps=4, split="slots", seed=1, regressor=regressor, **({"n_components": 2} if regressor == "pls" else {}))
+    ridge = pv.forward(nx.features(F, _ids()), nx.neural(Rn, _ids()), reps=4, split="slots", seed=1)
+    ds = pv.forward(nx.features(F, _ids()), nx.neural(Rn, _ids()), **kw)
+    empty = np.isnan(ridge.prediction_shc.isel(neuroid=1).values)
+    assert empty.any() and not empty.all()
+    np.testing.assert_array_equal(np.isnan(ds.prediction_shc.isel(neuroid=1).values), empty)
+    if regressor == "lasso":  # every other neuroid as without the missing slots
+        full = pv.forward(nx.features(F, _ids()), nx.neural(R, _ids()), **kw)
+        others = [0, 2, 3, 4]
+        np.testing.assert_allclose(ds.ev.isel(neuroid=others).values, full.ev.isel(neuroid=others).values, rtol=1e-12)

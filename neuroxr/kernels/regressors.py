@@ -358,6 +358,12 @@ class Regressor:
                 f"regressor='pls': n_components={self.n_components} but the predictors have {X.shape[1]} columns "
                 f"(units of the features, or neuroids of the neural source); pass n_components <= {X.shape[1]}."
             )
+        finite = np.isfinite(Y).all(axis=0)
+        if not finite.all():  # a target with a NaN (an empty split half under split='slots') is predicted NaN,
+            P = np.full(Y.shape, np.nan)  # as S @ Y predicts it; a joint fit fits the other targets
+            if finite.any():
+                P[:, finite] = self._sklearn_oof(X, Y[:, finite])
+            return P
         P = np.full(Y.shape, np.nan)
         for train, test in self.folds:
             est = self.estimator()

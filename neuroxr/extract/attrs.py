@@ -141,18 +141,6 @@ def _editable(dist: Any) -> bool:
     return bool(isinstance(url, dict) and (url.get("dir_info") or {}).get("editable"))
 
 
-def _installed(dist: Any, file: str) -> bool:
-    """Whether ``dist`` installed ``file`` (not editable; listed in its RECORD, where it has one)."""
-    if _editable(dist):
-        return False
-    try:
-        rel = Path(file).resolve().relative_to(Path(dist.locate_file("")).resolve())
-    except (ValueError, OSError, TypeError):
-        return False
-    files = dist.files
-    return files is None or rel.as_posix() in {p.as_posix() for p in files}
-
-
 def _file_digest(file: str) -> str | None:
     h = hashlib.sha256()
     try:
@@ -164,27 +152,69 @@ def _file_digest(file: str) -> str | None:
     return h.hexdigest()
 
 
-def package_lines(modules: dict[str, set[str]]) -> list[str]:
-    """One line per module outside torch and the standard library: its distribution's name and
-    version, or the digests of its files (see the module docstring); sorted."""
-    dists = metadata.packages_distributions()
-    lines = []
-    for name in sorted(modules):
-        top = _top(name)
+@functools.lru_cache(maxsize=4)
+def _distributions(path: tuple[str, ...]) -> dict[str, list[str]]:
+    """The distributions installing each top-level package on ``path`` (``sys.path``; a scan of every
+    installed distribution, done once per path: a package installed since counts by its files)."""
+    return metadata.packages_distributions()
+
+
+class _Packages:
+    """Names the code of modules: by distribution or by the digests of files (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._tops = _distributions(tuple(sys.path))
+        self._dists: dict[str, tuple[str, frozenset[str] | None, Path] | None] = {}
+
+    def _dist(self, name: str) -> tuple[str, frozenset[str] | None, Path] | None:
+        """``"name==version"``, the files the distribution ``name`` installed (its RECORD; ``None``
+        without one) and its root; ``None`` for an editable install or one removed since the scan."""
+        if name not in self._dists:
+            try:
+                dist = metadata.distribution(name)
+            except metadata.PackageNotFoundError:
+                dist = None
+            if dist is None or _editable(dist):
+                self._dists[name] = None
+            else:
+                files = dist.files
+                self._dists[name] = (f"{dist.metadata['Name']}=={dist.version}",
+                                     None if files is None else frozenset(p.as_posix() for p in files),
+                                     Path(dist.locate_file("")).resolve())
+        return self._dists[name]
+
+    def _installs(self, name: str, file: str) -> bool:
+        """Whether the distribution ``name`` installed ``file`` (see :meth:`_dist`)."""
+        dist = self._dist(name)
+        if dist is None:
+            return False
+        try:
+            rel = Path(file).resolve().relative_to(dist[2]).as_posix()
+        except (ValueError, OSError):
+            return False
+        return dist[1] is None or rel in dist[1]
+
+    def line(self, module: str, files: set[str]) -> str | None:
+        """The line of ``module`` (its files: ``__file__`` when imported, else those its functions
+        were compiled from); ``None`` for torch and the standard library."""
+        top = _top(module)
         if top in ("", "torch") or top in sys.stdlib_module_names:
-            continue
-        files = set(modules[name])
-        loaded = sys.modules.get(name)
-        if getattr(loaded, "__file__", None):
-            files.add(loaded.__file__)
-        found = [metadata.distribution(d) for d in sorted(set(dists.get(top, ())))]
-        by_dist = [d for d in found if files and all(_installed(d, file) for file in files)]
-        if by_dist:
-            lines.append(f"module {name} " + " ".join(f"{d.metadata['Name']}=={d.version}" for d in by_dist))
-            continue
+            return None
+        loaded = getattr(sys.modules.get(module), "__file__", None)
+        files = {loaded} if loaded else files  # a wrapper's code (contextlib's) may carry the module's name
+        dists = [d for d in sorted(set(self._tops.get(top, ()))) if files and all(self._installs(d, f) for f in files)]
+        if dists:
+            return f"module {module} " + " ".join(self._dist(d)[0] for d in dists)
         digests = sorted({d for d in map(_file_digest, files) if d is not None})
-        lines.append(f"module {name} " + (" ".join(digests) if digests else "no file"))
-    return lines
+        return f"module {module} " + (" ".join(digests) if digests else "no file")
+
+
+def package_lines(modules: dict[str, set[str]]) -> list[str]:
+    """One line per module outside torch and the standard library (``modules``: name: the files its
+    functions were compiled from): its distribution's name and version, or the digests of its
+    files (see the module docstring); sorted by module."""
+    packages = _Packages()
+    return [line for name in sorted(modules) if (line := packages.line(name, modules[name])) is not None]
 
 
 def setup_digest(model: Any, modules: dict[str, set[str]]) -> str:

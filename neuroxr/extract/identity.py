@@ -54,7 +54,8 @@ UNCOVERED = {
 """What the model digest of each older identity version does not cover."""
 
 KEYS = {
-    "model": "the model differs (other weights, buffers, modules or code under the same model name)",
+    "model": "the model differs (other weights, buffers, modules, code, attributes, hook flags or packages under the same "
+             "model name)",
     "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli)",
     "stimuli": "the stimuli's contents differ (same ids, other pixels, values or texts)",
 }

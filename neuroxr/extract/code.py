@@ -19,9 +19,14 @@ a file edited after its import is not mistaken for the running code, and a class
 (made with ``type(...)``, ``exec`` or in a notebook cell) is still covered; the bytecode is that
 of the running Python, so another Python version gives another digest. Only immutable values
 (numbers, strings, bytes, tuples of them) are hashed; other objects count by their class, and no
-address or hook id is hashed: the same code gives the same digest in every process. Not seen:
-code of other packages that a class calls (beyond torch, through the torch version), and
-instance attributes other than modules and tensors (say, a float read by ``forward``).
+address or hook id is hashed: the same code gives the same digest in every process. This is the
+code digest of identity version 2, kept as it is so that layers recorded with it can be compared.
+
+Version 3 adds (:mod:`.attrs`) the modules' plain attributes, the hooks' flags, and the packages
+of the code: while it hashes, the feeder notes the modules (by name, with the files of the
+functions it saw) of every class and function it covers, of the values it counts by their class,
+and of what a function it covers names among its globals (a function, a class or a module of
+another module: one level deep).
 """
 
 from __future__ import annotations
@@ -68,6 +73,14 @@ class _Feeder:
         self.torch_version = str(torch_module().__version__)
         self._classes: set[type] = set()
         self._active: set[int] = set()  # ids of the callables being fed (a cycle guard; never hashed)
+        self.modules: dict[str, set[str]] = {}  # module name: the files its code was seen in (not hashed)
+
+    def note(self, module: Any, filename: str | None = None) -> None:
+        """Note a module the covered code comes from (and a file its functions were compiled from)."""
+        if isinstance(module, str) and module:
+            files = self.modules.setdefault(module, set())
+            if filename:
+                files.add(filename)
 
     def text(self, text: str) -> None:
         feed_text(self.h, text)
@@ -84,12 +97,15 @@ class _Feeder:
         elif isinstance(v, types.CodeType):
             self.code(v)
         elif isinstance(v, type):
+            self.note(v.__module__)
             self.text(f"class {v.__module__}.{v.__qualname__}")
         elif isinstance(v, (types.FunctionType, types.MethodType, functools.partial)) and depth < _DEPTH:
             self.callable(v, depth + 1)
         elif isinstance(v, types.BuiltinFunctionType):  # torch.relu, math.exp: by name
+            self.note(getattr(v, "__module__", None))
             self.text(f"builtin {getattr(v, '__module__', None)}.{v.__qualname__}")
         else:
+            self.note(type(v).__module__)
             self.text(f"object {type(v).__module__}.{type(v).__qualname__}")
 
     def code(self, co: types.CodeType) -> None:
@@ -112,6 +128,7 @@ class _Feeder:
         if _top(module) == "torch":
             self.text(f"torch {self.torch_version}")
             return
+        self.note(module, fn.__code__.co_filename)
         try:
             self.text(inspect.getsource(fn.__code__))  # this function's own lines (a wrapper's, not the wrapped)
         except (OSError, TypeError):
@@ -130,6 +147,12 @@ class _Feeder:
             if isinstance(g, types.FunctionType) and g.__module__ == module and depth < _DEPTH:
                 self.text(f"global {name}")
                 self.callable(g, depth + 1)
+            elif isinstance(g, types.ModuleType):  # np.exp, timm.layers.f: the module's package counts
+                self.note(g.__name__, getattr(g, "__file__", None))
+            elif isinstance(g, types.FunctionType):  # another module's function: its module, not its code
+                self.note(g.__module__, g.__code__.co_filename)
+            elif isinstance(g, (type, types.BuiltinFunctionType)):
+                self.note(getattr(g, "__module__", None))
 
     def callable(self, fn: Any, depth: int = 0) -> None:
         """A hook, a ``forward`` or a class attribute: functions, methods, partials, callable objects."""
@@ -156,8 +179,10 @@ class _Feeder:
                     if part is not None:
                         self.callable(part, depth)
             elif isinstance(fn, type):
+                self.note(fn.__module__)
                 self.text(f"class {fn.__module__}.{fn.__qualname__}")
             elif isinstance(fn, (types.BuiltinFunctionType, types.WrapperDescriptorType, types.MethodWrapperType)):
+                self.note(getattr(fn, "__module__", None))
                 self.text(f"builtin {getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', type(fn).__qualname__)}")
             else:  # a callable object: its class's code
                 self.text("object")
@@ -171,6 +196,7 @@ class _Feeder:
             if k is object or k in self._classes:
                 continue
             self._classes.add(k)
+            self.note(k.__module__)
             self.text(f"class {k.__module__}.{k.__qualname__}")
             if _top(k.__module__) == "torch":
                 self.text(f"torch {self.torch_version}")
@@ -190,14 +216,23 @@ class _Feeder:
                     self.value(v)
 
 
+def kept_hooks(hooks: Any) -> list[tuple[Any, Any]]:
+    """The ``(id, hook)`` items of an ordered dict of hooks, in order, without neuroxr's own."""
+    return [(hid, fn) for hid, fn in (hooks or {}).items() if not getattr(fn, OWN_HOOK, False)]
+
+
 def _hooks(hooks: Any) -> list[Any]:
-    """The hooks of an ordered dict of hooks, in order, without neuroxr's own."""
-    return [fn for fn in (hooks or {}).values() if not getattr(fn, OWN_HOOK, False)]
+    return [fn for _, fn in kept_hooks(hooks)]
 
 
 def code_digest(model: Any) -> str:
     """SHA-256 of the code ``model`` runs: its modules' classes, instance ``forward`` overrides,
     forward hooks and pre-hooks (but neuroxr's own), generated code (see the module docstring)."""
+    return code_parts(model)[0]
+
+
+def code_parts(model: Any) -> tuple[str, dict[str, set[str]]]:
+    """:func:`code_digest`, and the modules its code comes from (name: the files seen of it)."""
     torch = torch_module()
     f = _Feeder()
     from torch.nn.modules import module as torch_module_mod
@@ -225,4 +260,4 @@ def code_digest(model: Any) -> str:
             f.text(f"{kind} {len(hooks)}")
             for fn in hooks:
                 f.callable(fn)
-    return f.h.hexdigest()
+    return f.h.hexdigest(), f.modules

@@ -2,22 +2,26 @@
 
 Every layer :func:`~neuroxr.extract.extract_features` writes records in its attrs ``extraction_identity``::
 
-    {"version": 2, "hash": "sha256",
+    {"version": 3, "hash": "sha256",
      "model": "<hex>",          # the module tree (names, classes, extra_repr), every parameter and
-                                # buffer (name, dtype, shape, bytes), and the code it runs: its
-                                # classes, instance forwards and forward hooks (code.py)
+                                # buffer (name, dtype, shape, bytes), the code it runs: its classes,
+                                # instance forwards and forward hooks (code.py), and the modules'
+                                # plain attributes, the hooks' flags and the packages of the code
+                                # (attrs.py)
      "preprocessing": "<hex>",  # the model input the preprocessing makes of the first (up to 2) stimuli
      "stimuli": "<hex>"}        # the stimuli's contents: image files' bytes, array values, texts;
                                 # a torch Dataset's items as loaded
 
 A re-run compares them with this extraction's before it skips a complete layer
 (:func:`~neuroxr.extract.plan.check_compatible`): other weights under the same model name, another
-transform, other ``forward`` code, or other pixels under the same stimulus ids are refused, never
-skipped. A layer recorded with version 1 (whose model digest did not cover the code) is compared on
-what it covers, and then refused all the same, as its code cannot be checked. Digests are
-SHA-256 over the raw bytes (``hashlib``), so they do not depend on the device, the batch size or
-the process; tensors on a GPU are copied to the CPU one at a time to be hashed. Each digest is
-computed once per call, when first needed; a Dataset's items are hashed as the first pass loads them.
+transform, other ``forward`` code, another ``self.scale``, or other pixels under the same stimulus
+ids are refused, never skipped. A layer recorded with an older version (:data:`UNCOVERED`: 1, whose
+model digest did not cover the code; 2, whose did not cover the attributes, the hooks' flags and
+the packages) is compared on what its version covers, and then refused all the same, as the rest
+cannot be checked. Digests are SHA-256 over the raw bytes (``hashlib``), so they do not depend on
+the device, the batch size or the process; tensors on a GPU are copied to the CPU one at a time to
+be hashed. Each digest is computed once per call, when first needed; a Dataset's items are hashed
+as the first pass loads them.
 """
 
 from __future__ import annotations
@@ -32,16 +36,26 @@ from ..errors import ExtractionError
 from ..identity import _BLOCK, feed_values
 from ._common import feed_text as _text
 from ._common import torch_module
-from .code import code_digest
+from .attrs import setup_digest
+from .code import code_parts
 
 IDENTITY_ATTR = "extraction_identity"
 """The attr of a written layer holding its identity."""
 
-IDENTITY_VERSION = 2
-"""2: the model digest covers the model's code (:mod:`~neuroxr.extract.code`); 1: its state only."""
+IDENTITY_VERSION = 3
+"""3: the model digest covers the model's state, code (:mod:`~neuroxr.extract.code`), plain attributes,
+hooks' flags and packages (:mod:`~neuroxr.extract.attrs`); 2: its state and code; 1: its state only."""
+
+UNCOVERED = {
+    1: "the model's code (classes, forward, hooks)",
+    2: "the model's plain attributes (a self.scale read by forward), its hooks' flags (with_kwargs, always_call) "
+       "or the packages its code comes from",
+}
+"""What the model digest of each older identity version does not cover."""
 
 KEYS = {
-    "model": "the model differs (other weights, buffers, modules or code under the same model name)",
+    "model": "the model differs (other weights, buffers, modules, code, attributes, hook flags or packages under the same "
+             "model name)",
     "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli)",
     "stimuli": "the stimuli's contents differ (same ids, other pixels, values or texts)",
 }
@@ -98,17 +112,47 @@ def state_digest(model: Any) -> str:
     return h.hexdigest()
 
 
-def _combine(state: str, code: str) -> str:
-    h = hashlib.sha256()
-    _text(h, f"state {state}")
-    _text(h, f"code {code}")
-    return h.hexdigest()
+class ModelDigests:
+    """The parts of a torch module's digest, each computed when first needed, and the model digest
+    of each identity version made of them (:meth:`model`)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._parts: dict[str, str] = {}
+        self._modules: dict[str, set[str]] = {}
+
+    def __getitem__(self, part: str) -> str:
+        """``"state"`` (:func:`state_digest`), ``"code"`` (:func:`~neuroxr.extract.code.code_digest`)
+        or ``"setup"`` (:func:`~neuroxr.extract.attrs.setup_digest`)."""
+        if part not in self._parts:
+            if part == "state":
+                self._parts[part] = state_digest(self._model)
+            elif part in ("code", "setup"):
+                if "code" not in self._parts:  # the code digest notes the modules its code comes from
+                    self._parts["code"], self._modules = code_parts(self._model)
+                if part == "setup":
+                    self._parts[part] = setup_digest(self._model, self._modules)
+            else:
+                raise KeyError(part)
+        return self._parts[part]
+
+    def model(self, version: int = IDENTITY_VERSION) -> str:
+        """The model digest of identity ``version`` (1, 2 or 3)."""
+        if version == 1:
+            return self["state"]
+        h = hashlib.sha256()
+        _text(h, f"state {self['state']}")
+        _text(h, f"code {self['code']}")
+        if version >= 3:
+            _text(h, f"setup {self['setup']}")
+        return h.hexdigest()
 
 
-def model_digest(model: Any) -> str:
-    """SHA-256 of a torch module: its state (:func:`state_digest`) and the code it runs
-    (:func:`~neuroxr.extract.code.code_digest`)."""
-    return _combine(state_digest(model), code_digest(model))
+def model_digest(model: Any, version: int = IDENTITY_VERSION) -> str:
+    """SHA-256 of a torch module as identity ``version`` records it: its state
+    (:func:`state_digest`), from version 2 the code it runs (:func:`~neuroxr.extract.code.code_digest`),
+    from version 3 its plain attributes, hooks' flags and packages (:mod:`~neuroxr.extract.attrs`)."""
+    return ModelDigests(model).model(version)
 
 
 class BatchDigest:
@@ -195,7 +239,7 @@ class Identity:
     """
 
     def __init__(self, model: Any, stim: Any, batch_size: int) -> None:
-        self._model = model
+        self._model = ModelDigests(model)
         self._stim = stim
         self._batch_size = int(batch_size)
         self._digests: dict[str, str] = {}
@@ -203,9 +247,7 @@ class Identity:
     def __getitem__(self, key: str) -> str:
         if key not in self._digests:
             if key == "model":
-                self._digests[key] = _combine(self["state"], code_digest(self._model))
-            elif key == "state":  # the model digest of identity version 1
-                self._digests[key] = state_digest(self._model)
+                self._digests[key] = self._model.model()
             elif key == "preprocessing":
                 first = BatchDigest()
                 first.update(self._stim.load(np.arange(min(2, self._stim.n))))
@@ -236,26 +278,27 @@ class Identity:
         """What differs between a stored ``extraction_identity`` and this extraction (empty: the
         same); ``None`` when ``stored`` is missing or of a version this neuroxr does not know.
 
-        An identity of version 1 (before the model digest covered the code) is compared on what it
-        covers: its model digest with this model's state (:func:`state_digest`), the preprocessing
-        and the stimuli; then an empty list does not make the layer the same
-        (:func:`covers_code`). The preprocessing digest is made of the first stimuli's model input,
+        An identity of an older version (:data:`UNCOVERED`) is compared on what it covers: its model
+        digest with this model's digest of that version (:meth:`ModelDigests.model`), the
+        preprocessing and the stimuli; then an empty list does not make the layer the same
+        (:func:`uncovered`). The preprocessing digest is made of the first stimuli's model input,
         so it differs whenever they do: with other stimuli, only the stimuli are named."""
         if not isinstance(stored, Mapping) or stored.get("hash") != "sha256":
             return None
         version = stored.get("version")
-        if version == IDENTITY_VERSION:
-            differ = [key for key in KEYS if stored.get(key) != self[key]]
-        elif version == 1:
-            differ = [key for key in KEYS if stored.get(key) != self["state" if key == "model" else key]]
-        else:
+        if version != IDENTITY_VERSION and version not in UNCOVERED:
             return None
+        differ = [key for key in KEYS
+                  if stored.get(key) != (self._model.model(version) if key == "model" else self[key])]
         if "stimuli" in differ and "preprocessing" in differ:  # other stimuli make other input: say only that
             differ.remove("preprocessing")
         return [KEYS[key] for key in differ]
 
 
-def covers_code(stored: Any) -> bool:
-    """Whether a stored ``extraction_identity`` covers the model's code (version 2 on); a layer whose
-    identity does not is never skipped: the code it was extracted with cannot be checked."""
-    return isinstance(stored, Mapping) and stored.get("version") == IDENTITY_VERSION
+def uncovered(stored: Any) -> str | None:
+    """What of the model a stored ``extraction_identity`` of an older version does not cover
+    (:data:`UNCOVERED`), ``None`` for the current version. A layer whose identity does not cover
+    everything is never skipped: what it was extracted with cannot be checked."""
+    if isinstance(stored, Mapping) and stored.get("version") == IDENTITY_VERSION:
+        return None
+    return UNCOVERED.get(stored.get("version")) if isinstance(stored, Mapping) else None

@@ -33,7 +33,7 @@ from ..errors import ExtractionError, NeuroxrWarning
 from ..sets import check_new_feature_sets
 from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
-from .identity import IDENTITY_ATTR, Identity, covers_code
+from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
 from .reduce import REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes
 from .stimuli import Stimuli
@@ -480,8 +480,8 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     stimuli into ``partial_fit`` batches) and pooling are compared, then (with ``identity``) the digests
     of the model, the preprocessing and the stimuli recorded in the layer's attrs
     ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
-    checked and is refused too, and so is one recorded with identity version 1 whose weights,
-    preprocessing and stimuli match (its model digest did not cover the model's code).
+    checked and is refused too, and so is one recorded with an older identity version whose digests
+    match on what that version covers (:func:`~neuroxr.extract.identity.uncovered`).
 
     Raises
     ------
@@ -522,11 +522,11 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     if not problems and identity is not None:
         stored = g.attrs.get(IDENTITY_ATTR)
         differences = identity.differences(stored)
-        if differences is None or (not differences and not covers_code(stored)):
+        if differences is None or (not differences and uncovered(stored)):
             what = ("records no identity of the model, preprocessing and stimuli it was extracted from (written by an "
                     "older neuroxr)" if differences is None else
-                    "records an identity of version 1 (written by an older neuroxr), which does not cover the model's "
-                    "code (classes, forward, hooks)")
+                    f"records an identity of version {stored['version']} (written by an older neuroxr), which does not "
+                    f"cover {uncovered(stored)}")
             raise ExtractionError(
                 f"store {store.url!r}: layer {path!r} is complete but {what}, so it cannot be checked against this "
                 f"extraction. Pass overwrite=True (neuroxr extract --overwrite) to recompute it, leave it out of "

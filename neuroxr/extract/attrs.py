@@ -1,0 +1,237 @@
+"""What else sets what a torch model computes, as a digest: the part identity version 3 adds (:mod:`.identity`).
+
+The state digest covers the modules' tensors and the code digest (:mod:`.code`) their code; this
+one covers, in the same order of modules:
+
+- every module's plain attributes (its ``__dict__`` but torch's bookkeeping), by name and value:
+  ``None``, ``bool``, ``int``, ``float``, ``complex``, ``str``, ``bytes``, numpy scalars, enum
+  members, ``torch.dtype``, ``torch.device``, ``torch.layout``, ``torch.memory_format``, functions,
+  methods, classes and builtins (by their code, as :mod:`.code` counts a hook), and tuples
+  (``torch.Size`` too), lists, dicts, sets and frozensets of those (a set by its sorted items),
+  nested up to 6 deep. Any other value counts by its class only, its state unseen: a tensor that is
+  not a buffer (register it with ``register_buffer(..., persistent=False)`` to have it counted), an
+  object (a transformers ``config``), a module held outside the module tree, and a container
+  holding any of them. Left out as torch's bookkeeping: the names a fresh ``torch.nn.Module()``
+  has in its ``__dict__`` (``training``, the hooks and their flags, ``_parameters``, ``_buffers``,
+  ``_modules``...), the private names ``torch.nn.Module`` defines on its class
+  (``_compiled_call_impl``...), and ``forward`` (the code digest covers it). ``training`` needs
+  no digest: extraction runs the model in eval mode (``model.eval()`` in :mod:`.run`), so every
+  module sees ``training=False`` unless its class overrides ``train``, which is code;
+- the flags of every module's forward hooks and pre-hooks and of torch's global ones, in hook
+  order (``with_kwargs``, ``always_call``), but of the hooks neuroxr registers to capture outputs;
+- the packages of the code: every module the code digest and the attributes above saw (of a class,
+  a function, a value's class, a module or function that a covered function names among its
+  globals), outside torch and the standard library, by its distribution's name and version
+  (``importlib.metadata``) when the module's file is one that distribution installed (its RECORD)
+  and not as an editable install; otherwise (a local package, an editable install, a checkout on
+  ``sys.path``) by the SHA-256 of its file's bytes, or as having no file (``exec``, a notebook).
+
+Limits: a function that another module's function calls (two modules away from the code covered)
+counts only when its module is seen otherwise; the state of objects counted by their class; a file
+or an install changed after its import counts as it is now, not as it was imported (re-import,
+or restart the process, after editing a module).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import importlib.metadata as metadata
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._common import torch_module
+from .code import _DEPTH, _SIMPLE, _Feeder, _top, kept_hooks
+
+_CALLABLE = (types.FunctionType, types.MethodType, functools.partial, types.BuiltinFunctionType, type)
+
+
+@functools.cache
+def _torch_keys() -> frozenset[str]:
+    """The instance attributes that are torch's bookkeeping (see the module docstring)."""
+    module = torch_module().nn.Module
+    private = {k for k in vars(module) if k.startswith("_")}
+    return frozenset(vars(module())) | frozenset(private) | {"forward"}
+
+
+def _scalar(v: Any) -> bool:
+    torch = torch_module()
+    return isinstance(v, (*_SIMPLE, enum.Enum, torch.dtype, torch.device, torch.layout, torch.memory_format)) or (
+        isinstance(v, np.generic) and not v.dtype.hasobject
+    )
+
+
+def _plain(v: Any, depth: int = 0) -> bool:
+    """Whether ``v`` counts by its value (see the module docstring)."""
+    if _scalar(v) or isinstance(v, _CALLABLE):
+        return True
+    if depth >= _DEPTH:
+        return False
+    if isinstance(v, (tuple, list)):
+        return all(_plain(x, depth + 1) for x in v)
+    if isinstance(v, (set, frozenset)):
+        return all(_scalar(x) for x in v)
+    if isinstance(v, dict):
+        return all(_scalar(k) and _plain(x, depth + 1) for k, x in v.items())
+    return False
+
+
+def _sort_key(v: Any) -> tuple[str, str]:
+    return type(v).__qualname__, repr(v)  # scalars only: no address in their repr
+
+
+def _feed(f: _Feeder, v: Any, depth: int = 0) -> None:
+    """Feed a plain value (:func:`_plain`) by its contents."""
+    kind = f"{type(v).__module__}.{type(v).__qualname__}"
+    if isinstance(v, enum.Enum):
+        f.note(type(v).__module__)
+        f.text(f"enum {kind}.{v.name}")
+        f.value(v.value)
+    elif isinstance(v, np.generic):
+        f.text(f"numpy {v.dtype.str} {v.tobytes().hex()}")
+    elif isinstance(v, _SIMPLE) or isinstance(v, _CALLABLE):
+        f.value(v)
+    elif _scalar(v):  # torch.dtype, device, layout, memory_format
+        f.text(f"{kind} {v}")
+    elif isinstance(v, (tuple, list, set, frozenset)):
+        items = sorted(v, key=_sort_key) if isinstance(v, (set, frozenset)) else list(v)
+        f.text(f"{kind} {len(items)}")
+        for x in items:
+            _feed(f, x, depth + 1)
+    else:  # a dict, in its order
+        f.text(f"{kind} {len(v)}")
+        for k, x in v.items():
+            _feed(f, k, depth + 1)
+            _feed(f, x, depth + 1)
+
+
+def _attrs(f: _Feeder, m: Any) -> None:
+    """A module's plain attributes by value, any other by its class (see the module docstring)."""
+    skip = _torch_keys()
+    for name, v in sorted(vars(m).items()):
+        if name in skip:
+            continue
+        f.text(f"attr {name}")
+        if _plain(v):
+            _feed(f, v)
+        else:
+            f.note(type(v).__module__)
+            f.text(f"object {type(v).__module__}.{type(v).__qualname__}")
+
+
+def _flags(f: _Feeder, owner: Any, hooks: str, with_kwargs: str | None, always_call: str | None) -> None:
+    """The ``with_kwargs`` and ``always_call`` flags of the hooks in ``owner.<hooks>``, in order."""
+    kw = (getattr(owner, with_kwargs, None) or {}) if with_kwargs else {}
+    always = (getattr(owner, always_call, None) or {}) if always_call else {}
+    flags = [f"{int(bool(kw.get(hid)))}{int(bool(always.get(hid)))}" for hid, _ in kept_hooks(getattr(owner, hooks, None))]
+    f.text(f"{hooks} flags {' '.join(flags)}")
+
+
+def _editable(dist: Any) -> bool:
+    try:
+        url = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return False
+    return bool(isinstance(url, dict) and (url.get("dir_info") or {}).get("editable"))
+
+
+def _file_digest(file: str) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:  # "<string>", a notebook cell, a file removed since
+        return None
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _distributions(path: tuple[str, ...]) -> dict[str, list[str]]:
+    """The distributions installing each top-level package on ``path`` (``sys.path``; a scan of every
+    installed distribution, done once per path: a package installed since counts by its files)."""
+    return metadata.packages_distributions()
+
+
+class _Packages:
+    """Names the code of modules: by distribution or by the digests of files (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._tops = _distributions(tuple(sys.path))
+        self._dists: dict[str, tuple[str, frozenset[str] | None, Path] | None] = {}
+
+    def _dist(self, name: str) -> tuple[str, frozenset[str] | None, Path] | None:
+        """``"name==version"``, the files the distribution ``name`` installed (its RECORD; ``None``
+        without one) and its root; ``None`` for an editable install or one removed since the scan."""
+        if name not in self._dists:
+            try:
+                dist = metadata.distribution(name)
+            except metadata.PackageNotFoundError:
+                dist = None
+            if dist is None or _editable(dist):
+                self._dists[name] = None
+            else:
+                files = dist.files
+                self._dists[name] = (f"{dist.metadata['Name']}=={dist.version}",
+                                     None if files is None else frozenset(p.as_posix() for p in files),
+                                     Path(dist.locate_file("")).resolve())
+        return self._dists[name]
+
+    def _installs(self, name: str, file: str) -> bool:
+        """Whether the distribution ``name`` installed ``file`` (see :meth:`_dist`)."""
+        dist = self._dist(name)
+        if dist is None:
+            return False
+        try:
+            rel = Path(file).resolve().relative_to(dist[2]).as_posix()
+        except (ValueError, OSError):
+            return False
+        return dist[1] is None or rel in dist[1]
+
+    def line(self, module: str, files: set[str]) -> str | None:
+        """The line of ``module`` (its files: ``__file__`` when imported, else those its functions
+        were compiled from); ``None`` for torch and the standard library."""
+        top = _top(module)
+        if top in ("", "torch") or top in sys.stdlib_module_names:
+            return None
+        loaded = getattr(sys.modules.get(module), "__file__", None)
+        files = {loaded} if loaded else files  # a wrapper's code (contextlib's) may carry the module's name
+        dists = [d for d in sorted(set(self._tops.get(top, ()))) if files and all(self._installs(d, f) for f in files)]
+        if dists:
+            return f"module {module} " + " ".join(self._dist(d)[0] for d in dists)
+        digests = sorted({d for d in map(_file_digest, files) if d is not None})
+        return f"module {module} " + (" ".join(digests) if digests else "no file")
+
+
+def package_lines(modules: dict[str, set[str]]) -> list[str]:
+    """One line per module outside torch and the standard library (``modules``: name: the files its
+    functions were compiled from): its distribution's name and version, or the digests of its
+    files (see the module docstring); sorted by module."""
+    packages = _Packages()
+    return [line for name in sorted(modules) if (line := packages.line(name, modules[name])) is not None]
+
+
+def setup_digest(model: Any, modules: dict[str, set[str]]) -> str:
+    """SHA-256 of the modules' plain attributes, the hooks' flags and the packages of the code
+    (``modules``: :func:`~neuroxr.extract.code.code_parts`'s); see the module docstring."""
+    from torch.nn.modules import module as torch_module_mod
+
+    f = _Feeder()
+    f.modules = {name: set(files) for name, files in modules.items()}
+    _flags(f, torch_module_mod, "_global_forward_pre_hooks", None, None)
+    _flags(f, torch_module_mod, "_global_forward_hooks", "_global_forward_hooks_with_kwargs",
+           "_global_forward_hooks_always_called")
+    for name, m in model.named_modules():
+        f.text(f"module {name}")
+        _attrs(f, m)
+        _flags(f, m, "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", None)
+        _flags(f, m, "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
+    for line in package_lines(f.modules):
+        f.text(line)
+    return f.h.hexdigest()

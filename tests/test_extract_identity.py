@@ -1,0 +1,310 @@
+"""Tests of neuroxr.extract's identity version 3: the modules' plain attributes, the hooks' flags and
+the packages of the code count in the model digest, and a layer of version 2 is checked on what
+that version covers, then refused.
+
+Models are tiny torch modules with seeded weights; packages are written by the tests (a local
+package, and one installed by a hand-made ``.dist-info``) and imported afresh after each edit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import neuroxr  # noqa: E402
+from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
+from neuroxr.extract.code import code_digest  # noqa: E402
+from neuroxr.extract.identity import model_digest, state_digest  # noqa: E402
+from neuroxr.store import StudyStore  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_bytecode_cache(monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # an edited file is always compiled afresh
+
+
+def inputs(n: int = 5) -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(n, 4)).astype(np.float32)
+
+
+class Knobs(nn.Module):
+    """A module whose output depends on plain attributes: a float, a str and a tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+        self.scale = 2.0
+        self.mode = "sum"
+        self.order = (0, 1, 2)
+
+    def forward(self, x):
+        y = self.fc(x)[:, list(self.order)] * self.scale
+        return y.cumsum(1) if self.mode == "sum" else y.cummax(1).values
+
+
+@pytest.mark.parametrize("attr, value", [("scale", 3.0), ("mode", "max"), ("order", (2, 1, 0))])
+def test_a_rerun_after_changing_a_plain_attribute_is_refused_then_recomputed(tmp_path, attr, value):
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    model = nn.Sequential(Knobs())
+    kw = dict(model_name="m", layers=["0"], progress=False)
+    extract_features(model, x, store, **kw)
+    old = store.read_features("m", "0").values
+    assert extract_features(model, x, store, **kw).skipped == ["0"]  # nothing changed: kept
+    setattr(model[0], attr, value)
+    with pytest.raises(ExtractionError, match="'features/m/0' is complete but the model differs.*overwrite=True"):
+        extract_features(model, x, store, **kw)
+    np.testing.assert_array_equal(store.read_features("m", "0").values, old)
+    assert extract_features(model, x, store, overwrite=True, **kw).written == ["0"]
+    with torch.no_grad():
+        expected = model(torch.tensor(x)).numpy()
+    assert not np.allclose(expected, old)
+    np.testing.assert_allclose(store.read_features("m", "0").values, expected, atol=1e-6)
+    assert extract_features(model, x, store, **kw).skipped == ["0"]
+
+
+def scaling_hook(module, args, *rest):
+    """Doubles the output when called without the keyword arguments, triples it with them."""
+    return rest[-1] * (3.0 if len(rest) == 2 else 2.0)
+
+
+def test_a_hook_registered_with_other_flags_is_another_model(tmp_path):
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
+    kw = dict(model_name="m", layers=["1"], progress=False)
+    handle = model[0].register_forward_hook(scaling_hook)
+    extract_features(model, x, store, **kw)
+    handle.remove()
+    handle = model[0].register_forward_hook(scaling_hook, with_kwargs=True)  # the same function
+    with pytest.raises(ExtractionError, match="'features/m/1' is complete but the model differs"):
+        extract_features(model, x, store, **kw)
+    assert extract_features(model, x, store, overwrite=True, **kw).written == ["1"]
+    with torch.no_grad():
+        expected = torch.tanh(3.0 * nn.functional.linear(torch.tensor(x), model[0].weight, model[0].bias)).numpy()
+    np.testing.assert_allclose(store.read_features("m", "1").values, expected, atol=1e-6)
+    handle.remove()
+
+    base = model_digest(model)
+    digests = []
+    for register, flags in ((model[0].register_forward_hook, {}), (model[0].register_forward_hook, {"always_call": True}),
+                            (model[0].register_forward_pre_hook, {}),
+                            (model[0].register_forward_pre_hook, {"with_kwargs": True})):
+        handle = register(scaling_hook, **flags)
+        digests.append(model_digest(model))
+        handle.remove()
+    assert len({base, *digests}) == 5
+    assert model_digest(model) == base  # no trace of the removed hooks and their flags
+    from torch.nn.modules.module import register_module_forward_hook
+
+    for flags in ({}, {"with_kwargs": True}, {"always_call": True}):  # torch's global hooks
+        handle = register_module_forward_hook(scaling_hook, **flags)
+        try:
+            digests.append(model_digest(model))
+        finally:
+            handle.remove()
+    assert len(set(digests[-3:])) == 3 and model_digest(model) == base
+
+
+KNOBMOD = '''import enum
+import types
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Mode(enum.Enum):
+    SUM = 1
+    MAX = 2
+
+
+def hook(module, args, kwargs, output):
+    return output * 2
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+        self.scale, self.mode, self.order = {scale}, "sum", (0, 1, 2)
+        self.names = frozenset(["alpha", "beta", "gamma", "delta"])  # its order varies with PYTHONHASHSEED
+        self.kinds = {{"x", "y", "z"}}
+        self.config = {{"eps": 1e-5, "sizes": [1, 2], "act": torch.relu}}
+        self.enum, self.dtype, self.device = Mode.MAX, torch.float32, torch.device("cpu")
+        self.size, self.half = torch.Size([2, 3]), np.float32(0.5)
+        self.act = torch.tanh
+        self.other = types.SimpleNamespace(a=1)  # an object: by its class
+        self.table = torch.arange(3.0)  # a tensor that is not a buffer: by its class
+        self.fc.register_forward_hook(hook, with_kwargs=True)
+
+    def forward(self, x):
+        return self.act(self.fc(x)) * self.scale
+'''
+
+
+def load(path: Path, name: str, text: str) -> object:
+    """Write ``text`` to ``path`` and import it afresh as module ``name`` (not put in ``sys.modules``)."""
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_same_model_gives_the_same_digest_in_every_call_and_process(tmp_path):
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    net = load(tmp_path / "knobmod.py", "knobmod", KNOBMOD.format(scale=2.5)).Net()
+    kw = dict(model_name="m", layers=["fc"], progress=False)
+    extract_features(net, x, store, **kw)
+    assert extract_features(net, x, store, **kw).skipped == ["fc"]  # after the passes, the same digest
+    digest = model_digest(net)
+    assert store.read_features("m", "fc").attrs["extraction_identity"]["model"] == digest
+    assert model_digest(net.train()) == model_digest(net.eval()) == digest  # extraction runs in eval mode
+    again = load(tmp_path / "knobmod.py", "knobmod", KNOBMOD.format(scale=2.5)).Net()
+    assert model_digest(again) == digest
+    script = ("import importlib.util, sys; from neuroxr.extract.identity import model_digest; "
+              "spec = importlib.util.spec_from_file_location('knobmod', sys.argv[1]); "
+              "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); print(model_digest(m.Net()))")
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "knobmod.py").write_text(KNOBMOD.format(scale=3.5))
+    root = str(Path(neuroxr.__file__).resolve().parents[1])
+    for seed in ("1", "2"):  # string hashing (set and frozenset order) differs between these processes
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=root, PYTHONDONTWRITEBYTECODE="1")
+        for folder, same in ((tmp_path, True), (tmp_path / "edited", False)):
+            out = subprocess.run([sys.executable, "-c", script, str(folder / "knobmod.py")], env=env,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            assert (out == digest) is same, folder
+
+
+PACKAGES = ("localpkg", "fakepkg", "usesfake")
+"""The packages the tests write."""
+
+
+def forget_packages() -> None:
+    for name in [n for n in sys.modules if n.split(".")[0] in PACKAGES]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def fresh_import(monkeypatch, tmp_path):
+    """Import a module from ``tmp_path`` afresh: the tests' packages are forgotten before (and after)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def do(name: str) -> object:
+        forget_packages()
+        importlib.invalidate_caches()
+        return importlib.import_module(name)
+
+    yield do
+    forget_packages()
+
+
+LOCAL_NET = '''import torch
+from torch import nn
+
+from .helpers import act
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return act(self.fc(x))
+'''
+
+
+def test_a_class_of_a_local_package_counts_by_its_files(tmp_path, fresh_import):
+    pkg = tmp_path / "localpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "net.py").write_text(LOCAL_NET)
+    digests = {}
+    for factor in ("2.0", "3.0"):  # a constant of the module of a helper: neither the class's nor the helper's code
+        (pkg / "helpers.py").write_text(f"FACTOR = {factor}\n\n\ndef act(x):\n    return x * FACTOR\n")
+        net = fresh_import("localpkg.net").Net()
+        digests[factor] = ((state_digest(net), code_digest(net)), model_digest(net))
+        with torch.no_grad():
+            out = net(torch.tensor(inputs())).numpy()
+            np.testing.assert_allclose(out, float(factor) * net.fc(torch.tensor(inputs())).numpy(), atol=1e-6)
+    assert digests["2.0"][1] != digests["3.0"][1]
+    assert digests["2.0"][0] == digests["3.0"][0]  # what version 2 covers (state, code) is the same
+    (pkg / "net.py").write_text(LOCAL_NET + "\n# a comment\n")  # the class's own file
+    assert model_digest(fresh_import("localpkg.net").Net()) != digests["3.0"][1]
+
+
+USES_FAKE = '''import fakepkg
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return fakepkg.act(self.fc(x))
+'''
+
+
+def test_code_of_an_installed_distribution_counts_by_its_version_unless_editable(tmp_path, fresh_import):
+    site = tmp_path / "site"
+    (site / "fakepkg").mkdir(parents=True)
+    (site / "usesfake").mkdir()
+    (site / "usesfake" / "__init__.py").write_text("")
+    (site / "usesfake" / "net.py").write_text(USES_FAKE)
+    info = site / "fakepkg-1.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text("fakepkg/__init__.py,,\nfakepkg-1.0.dist-info/METADATA,,\n")
+    sys.path.insert(0, str(site))
+    try:
+        def digest(version: str, body: str) -> str:
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fakepkg\nVersion: {version}\n")
+            (site / "fakepkg" / "__init__.py").write_text(f"def act(x):\n    return {body}\n")
+            return model_digest(fresh_import("usesfake.net").Net())
+
+        base = digest("1.0", "x * 2")
+        assert digest("1.0", "x * 2 ") == base  # an installed file: its distribution's version names it
+        assert digest("1.1", "x * 2") != base
+        (info / "direct_url.json").write_text('{"url": "file:///src/fakepkg", "dir_info": {"editable": true}}')
+        editable = digest("1.0", "x * 2")
+        assert editable != base and digest("1.0", "x * 2 ") != editable  # editable: by its files
+    finally:
+        sys.path.remove(str(site))
+
+
+def test_a_layer_recorded_with_identity_version_2_is_checked_on_what_it_covers_then_refused(tmp_path):
+    import zarr
+
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    model = nn.Sequential(Knobs(), nn.Tanh())
+    kw = dict(model_name="m", layers=["0", "1"], progress=False)
+    extract_features(model, x, store, **kw)
+    model.eval()  # as extraction runs it
+    for path, digest in (("0", model_digest(model, 2)), ("1", "0" * 64)):  # as written before attributes counted
+        group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / path), mode="r+")
+        group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], version=2, model=digest)
+    with pytest.raises(ExtractionError, match="'features/m/1' is complete but the model differs"):
+        extract_features(model, x, store, model_name="m", layers=["1"], progress=False)
+    with pytest.raises(ExtractionError, match=r"'features/m/0' is complete but records an identity of version 2.*"
+                                              r"does not cover the model's plain attributes.*overwrite=True.*layers="):
+        extract_features(model, x, store, model_name="m", layers=["0"], progress=False)
+    assert extract_features(model, x, store, overwrite=True, **kw).written == ["0", "1"]
+    assert extract_features(model, x, store, **kw).skipped == ["0", "1"]
+    assert store.read_features("m", "0").attrs["extraction_identity"]["version"] == 3

@@ -104,7 +104,8 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         features than training stimuli (ridge) ``"dual"`` runs as ``"primal"`` and ``"hat"`` uses
         ``X`` as a low-rank factor of the kernel: a rank-deficient kernel would amplify the
         rounding errors of its null space by ``1 / alpha``; with more features than training
-        stimuli ``"primal"`` runs as ``"dual"`` for the same reason.
+        stimuli ``"primal"`` runs as ``"dual"`` for the same reason, and a kernel of numerical
+        rank below the training size runs on its low-rank factor (:func:`oof_operator_from_gram`).
 
     Returns
     -------
@@ -361,7 +362,9 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
         training stimuli (ridge) the kernel is rank-deficient and its computed null space holds
         rounding errors that ``1 / alpha`` would amplify: ``K`` is then factorised once
         (eigendecomposition, ``K = L L^T`` with ``L`` of rank ``n_features``) and the primal or
-        low-rank hat form runs on ``L``, which matches scikit-learn's primal solution.
+        low-rank hat form runs on ``L``, which matches scikit-learn's primal solution. Without
+        (or with more features), a kernel whose *numerical* rank is that low is factorised alike
+        when a free bound says its rounding could matter (:mod:`.ridge_rank`).
 
     Returns
     -------

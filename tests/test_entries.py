@@ -438,16 +438,17 @@ def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):
     from neuroxr.entries import kinds
 
     st, f1, *_ = study
-    assert kinds.entry_revision("ereg", {"n_components": 4}) == kinds.KINDS["ereg"].revision == 1
+    rev = kinds.KINDS["ereg"].revision  # 1 for the unit order, 2 for the low-rank ridge kernels
+    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 2
     monkeypatch.setitem(kinds.KINDS, "ereg", replace(kinds.KINDS["ereg"], revision=0))  # as before the fix
     old = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
     monkeypatch.undo()
     assert lookup(st, "ereg", "net.l1", "mA", params={"n_components": 4}) is None
     new = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
-    assert new.computed and new.path != old.path and new.provenance["revision"] == 1
+    assert new.computed and new.path != old.path and new.provenance["revision"] == rev
     rows = list_entries(st).query("kind == 'ereg'").set_index("path")
     assert rows.loc[old.path, ["current", "revision"]].tolist() == [False, 0]
-    assert rows.loc[new.path, ["current", "revision"]].tolist() == [True, 1]
+    assert rows.loc[new.path, ["current", "revision"]].tolist() == [True, rev]
 
 
 def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
@@ -466,8 +467,9 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
-    # forward's revision 2, and one more for fitting the targets in canonical id order (not for ridge)
-    assert pls.provenance["revision"] == est.provenance["revision"] == 3 and ridge.provenance["revision"] == 2
+    # forward's revision 3 (2, and the low-rank ridge kernels), and one more for fitting the targets
+    # in canonical id order (not for ridge)
+    assert pls.provenance["revision"] == est.provenance["revision"] == 4 and ridge.provenance["revision"] == 3
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)

@@ -345,7 +345,8 @@ def test_kernel_fold_operator_equals_dense_dual_and_sklearn(alpha):
 
 def test_large_full_rank_operators_are_applied_fold_by_fold(monkeypatch):
     """Above the dense-operator cap, more features than training stimuli give the fold-by-fold
-    dual form (from the features and from a Gram); below it, and with fewer features, not."""
+    dual form (from the features and from a Gram); below it not, and fewer features give the
+    primal fold-by-fold form on the kernel's low-rank factor."""
     import neuroxr.kernels.ridge as ridge
     from neuroxr.kernels.gram import gram_chunks
     from neuroxr.kernels.kernel_operator import KernelFoldOperator, oof_linear_operator_from_gram
@@ -365,4 +366,131 @@ def test_large_full_rank_operators_are_applied_fold_by_fold(monkeypatch):
     for S in (lean, from_gram):
         np.testing.assert_allclose(S @ Y, dense @ Y, rtol=1e-9, atol=1e-12)
     narrow = oof_linear_operator_from_gram(gram_chunks([X[:, :5]]), folds, 0.1)  # rank 5: not full rank
-    assert isinstance(narrow, np.ndarray)
+    assert isinstance(narrow, ridge.FoldOperator)
+    np.testing.assert_allclose(narrow @ Y, oof_operator(X[:, :5], folds, 0.1) @ Y, rtol=1e-9, atol=1e-12)
+
+
+# --- numerically low-rank kernels: more features than training stimuli, rank far below them
+def _low_rank_problem(scale, n=120, p=150, rank=18):
+    """The audit's case: features of rank 18 over 150 units and 120 stimuli, 10 folds."""
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(n, rank))
+    X = scale * (Z @ rng.normal(size=(rank, p)))
+    Y = Z @ rng.normal(size=(rank, 4)) + 2.0 * rng.normal(size=(n, 4))
+    folds = kfold_indices(n, 10, 0)
+    return X, Y, folds
+
+
+def _sklearn_svd_oof(X, Y, folds, alpha=0.1):
+    """scikit-learn's out-of-fold predictions (``Ridge(solver="svd")``, the most accurate solver)."""
+    from sklearn.model_selection import PredefinedSplit, cross_val_predict
+
+    test_fold = np.empty(X.shape[0], dtype=int)
+    for f, (_, te) in enumerate(folds):
+        test_fold[te] = f
+    return cross_val_predict(Ridge(alpha=alpha, solver="svd"), X, Y, cv=PredefinedSplit(test_fold))
+
+
+#: Relative precision on out-of-fold predictions (docs/kernels.md, "Ridge precision").
+_PRECISION = {"float64": 1e-8, "float32": 1e-3}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("scale", [1.0, 1e2, 1e4])
+def test_numerically_low_rank_kernel_matches_sklearn(scale, dtype):
+    """Rank 18 < 150 features, 120 stimuli: the kernel's null space holds rounding errors that
+    1 / alpha would amplify; every path from features or Gram (n_features or not, streamed) runs on
+    its low-rank factor and equals scikit-learn's SVD solution to the dtype's precision."""
+    import dask.array as da
+
+    from neuroxr.kernels.gram import gram_dask
+
+    X, Y, folds = _low_rank_problem(scale)
+    ref = _sklearn_svd_oof(X, Y, folds)
+    tol = _PRECISION[dtype] * np.abs(ref).max()
+    Xd = X.astype(dtype)
+    K = centred_gram(Xd)
+    stats = gram_dask(da.from_array(Xd, chunks=(X.shape[0], 50)), scheduler="sync")
+    got = {
+        "features": oof_operator(Xd, folds, 0.1),
+        "features dual": oof_operator(Xd, folds, 0.1, form="dual"),
+        "gram": oof_operator_from_gram(K, folds, 0.1),
+        "gram n_features": oof_operator_from_gram(K, folds, 0.1, n_features=X.shape[1]),
+        "streamed gram": oof_operator_from_gram(stats, folds, 0.1),
+    }
+    for name, S in got.items():
+        assert S.dtype == np.dtype(dtype), name
+        np.testing.assert_allclose(S.astype(np.float64) @ Y, ref, rtol=0, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("scale", [1.0, 1e2, 1e4])
+def test_forward_on_numerically_low_rank_features_matches_sklearn(scale, dtype):
+    """The forward direction on those features, in memory and streamed (Dask-chunked units)."""
+    import neuroxr as nx
+
+    X, Y, folds = _low_rank_problem(scale)
+    rng = np.random.default_rng(1)
+    ids = np.array([f"s{i:03d}" for i in range(X.shape[0])])  # sorted ids: the folds of kfold_indices
+    R = nx.neural(Y[:, :, None] + rng.normal(size=(*Y.shape, 3)), ids)
+    ref = _sklearn_svd_oof(X, R.values.mean(axis=2), folds)
+    for chunks in (None, {"unit": 50}):
+        F = nx.features(X, ids)
+        F = F if chunks is None else F.chunk(chunks)
+        out = nx.forward(F, R, reps=1, noise_ceiling=False, keep_predictions=True, dtype=dtype)
+        P = out.prediction.isel(rep=0).values
+        np.testing.assert_allclose(P, ref, rtol=0, atol=_PRECISION[dtype] * np.abs(ref).max(), err_msg=str(chunks))
+
+
+def test_well_regularised_full_rank_kernel_pays_no_eigendecomposition(monkeypatch):
+    """float64, full-rank features, alpha far above the rounding level: the trace trigger stays
+    off, so no eigendecomposition runs and the operator is the hat form as before."""
+    from neuroxr.kernels import ridge_rank
+
+    rng = np.random.default_rng(2)
+    X = 10.0 * rng.normal(size=(120, 150))
+    folds = kfold_indices(120, 10, 0)
+    assert not ridge_rank.rank_risk(centred_gram(X), 0.1)
+    monkeypatch.setattr(ridge_rank, "low_rank_factor", lambda *a: pytest.fail("eigendecomposition"))
+    S = oof_operator(X, folds, 0.1)
+    from neuroxr.kernels import ridge
+
+    np.testing.assert_array_equal(S, ridge._oof_operator_hat(centred_gram(X), folds, 0.1))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_full_rank_kernel_past_the_trigger_is_unchanged(dtype, monkeypatch):
+    """Full-rank features where the trigger fires (small alpha): the eigendecomposition finds full
+    rank and the operator is bit-identical to the one with the trigger forced off."""
+    from neuroxr.kernels import ridge_rank
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(120, 150)).astype(dtype)
+    folds = kfold_indices(120, 10, 0)
+    alpha = 1e-9 if dtype == "float64" else 1e-3
+    K = centred_gram(X)
+    assert ridge_rank.rank_risk(K, alpha)
+    calls = []
+    real = ridge_rank.low_rank_factor
+    monkeypatch.setattr(ridge_rank, "low_rank_factor", lambda *a: calls.append(1) or real(*a))
+    fired = {"features": oof_operator(X, folds, alpha), "gram": oof_operator_from_gram(K, folds, alpha)}
+    assert calls == [1, 1]  # full rank found, both times
+    monkeypatch.setattr(ridge_rank, "rank_risk", lambda *a: False)
+    for name, S in fired.items():
+        ref = oof_operator(X, folds, alpha) if name == "features" else oof_operator_from_gram(K, folds, alpha)
+        np.testing.assert_array_equal(S, ref, err_msg=name)
+
+
+def test_large_numerically_low_rank_operator_is_factored(monkeypatch):
+    """Above the dense-operator cap a numerically low-rank kernel gives the primal fold-by-fold
+    operator on its factor (not the dual one on the kernel), with scikit-learn's predictions."""
+    import neuroxr.kernels.ridge as ridge
+    from neuroxr.kernels.kernel_operator import oof_linear_operator_from_gram
+
+    X, Y, folds = _low_rank_problem(1e4)
+    n = X.shape[0]
+    monkeypatch.setattr(ridge, "DENSE_OPERATOR_BYTES", n * n * 8 - 1)
+    ref = _sklearn_svd_oof(X, Y, folds)
+    for S in (ridge.oof_linear_operator(X, folds, 0.1), oof_linear_operator_from_gram(centred_gram(X), folds, 0.1)):
+        assert isinstance(S, ridge.FoldOperator)
+        np.testing.assert_allclose(S @ Y, ref, rtol=0, atol=1e-8 * np.abs(ref).max())

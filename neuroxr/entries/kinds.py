@@ -226,6 +226,13 @@ REVISIONS = {"gram": 1, "forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_per
              "ersa_permutation": 1, "brainscore": 3, "ereg": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
              "shape_permutation": 1, "forward_bootstrap": 1, "reverse_bootstrap": 1, "inter_animal_bootstrap": 1,
              "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}
+#: The kinds fitting ridge through the shared kernels (the directions, their inference, eRSA, eReg):
+#: a kernel of numerical rank below the training size (more predictors than training stimuli, but
+#: low rank) once amplified its null space's rounding by 1 / alpha; it now runs on its low-rank
+#: factor (docs/kernels.md, "Ridge precision"), so each is one revision up.
+RIDGE_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg")
+for _name in RIDGE_KINDS:
+    REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
 

@@ -41,6 +41,8 @@ from ..backend import (
 )
 from ..errors import LayoutError
 from .gram import GramStats
+from .ridge_rank import low_rank_factor as _low_rank_factor  # noqa: F401 (its former home)
+from .ridge_rank import numerical_factor
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_linear_operator", "FoldOperator", "operator_form",
            "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
@@ -102,7 +104,8 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         features than training stimuli (ridge) ``"dual"`` runs as ``"primal"`` and ``"hat"`` uses
         ``X`` as a low-rank factor of the kernel: a rank-deficient kernel would amplify the
         rounding errors of its null space by ``1 / alpha``; with more features than training
-        stimuli ``"primal"`` runs as ``"dual"`` for the same reason.
+        stimuli ``"primal"`` runs as ``"dual"`` for the same reason, and a kernel of numerical
+        rank below the training size runs on its low-rank factor (:func:`oof_operator_from_gram`).
 
     Returns
     -------
@@ -128,7 +131,7 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):
-        return oof_operator_from_gram(centred_gram(X), folds, alpha, form=form)
+        return oof_operator_from_gram(centred_gram(X), folds, alpha, form=form, n_features=p)
     Xc = X - xp.mean(X, axis=0, keepdims=True)
     G = xp.matmul(_T(xp, Xc), Xc)
     s = xp.sum(Xc, axis=0)
@@ -233,10 +236,10 @@ def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int
     form = operator_form(n, p, len(folds), alpha, float64, n_targets, 8 if float64 else 4)
     if form == "factored":
         return FoldOperator(X, folds, alpha)
-    if form == "kernel_folds":
-        from .kernel_operator import KernelFoldOperator
+    if form == "kernel_folds":  # fold by fold from the kernel, or its low-rank factor
+        from .kernel_operator import oof_linear_operator_from_gram
 
-        return KernelFoldOperator(centred_gram(X), folds, alpha)
+        return oof_linear_operator_from_gram(centred_gram(X), folds, alpha, n_features=p)
     return oof_operator(X, folds, alpha)
 
 
@@ -359,7 +362,9 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
         training stimuli (ridge) the kernel is rank-deficient and its computed null space holds
         rounding errors that ``1 / alpha`` would amplify: ``K`` is then factorised once
         (eigendecomposition, ``K = L L^T`` with ``L`` of rank ``n_features``) and the primal or
-        low-rank hat form runs on ``L``, which matches scikit-learn's primal solution.
+        low-rank hat form runs on ``L``, which matches scikit-learn's primal solution. Without
+        (or with more features), a kernel whose *numerical* rank is that low is factorised alike
+        when a free bound says its rounding could matter (:mod:`.ridge_rank`).
 
     Returns
     -------
@@ -375,8 +380,8 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     if form == "hat" and not alpha > 0:
         raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
     n = int(K.shape[0])
-    if n_features is not None and alpha > 0 and int(n_features) < min(n - len(te) for _, te in folds) - 1:
-        L = _low_rank_factor(K, int(n_features))
+    L = numerical_factor(K, folds, alpha, n_features)
+    if L is not None:
         return oof_operator(L, folds, alpha, form="hat" if form == "hat" else "primal")
     if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64 and _dense_fits(n)):
         return _oof_operator_hat(K, folds, alpha)
@@ -393,21 +398,6 @@ def _dual_operator(K: Any, folds: Folds, alpha: float) -> Any:
         te = np.asarray(te)
         S[xp.asarray(te, device=dev), :] = _dual_fold_rows(K, te, alpha)
     return S
-
-
-def _low_rank_factor(K: Any, rank: int) -> Any:
-    """``L`` (n, r) with ``L L^T`` the doubly centred ``K`` truncated to its top ``r <= rank``
-    eigenvalues (those above the rounding level ``n eps max(eigenvalue)``)."""
-    xp = get_namespace(K)
-    n = int(K.shape[0])
-    Kc = K - xp.mean(K, axis=0, keepdims=True)
-    Kc = Kc - xp.mean(Kc, axis=1, keepdims=True)
-    lam, U = xp.linalg.eigh((Kc + _T(xp, Kc)) / 2)
-    eps = float(np.finfo(np.float32 if K.dtype == xp.float32 else np.float64).eps)
-    tol = n * eps * float(xp.max(xp.abs(lam)))
-    r = min(rank, int(xp.sum(xp.astype(lam > tol, xp.int64))))
-    lam, U = lam[n - r :], U[:, n - r :]
-    return U * xp.sqrt(lam)[None, :]
 
 
 def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) -> Any:

@@ -299,6 +299,29 @@ def test_temporal_generalization_forward_matches_sklearn():
     np.testing.assert_allclose(np.diagonal(g["r"].values, axis1=1, axis2=2), fw["r"].isel(rep=0).values, atol=1e-10)
 
 
+@pytest.mark.parametrize("scale", [1e2, 1e4])
+def test_temporal_generalization_on_low_rank_features_keeps_ridge_precision(scale):
+    """80 units of rank 5 on 60 stimuli at a large scale: the fit's Gram is numerically
+    rank-deficient, whose rounding alpha = 0.1 would amplify; the weights are scikit-learn's SVD
+    solution (3e-6 in r at scale 1e4 before)."""
+    rng = np.random.default_rng(4)
+    n, k = 60, 3
+    ids = [f"s{i:02d}" for i in range(n)]
+    Z = rng.normal(size=(n, 5))
+    F = nx.features(scale * Z @ rng.normal(size=(5, 80)), ids)
+    R = (Z @ rng.normal(size=(5, k)))[:, :, None, None] + rng.normal(size=(n, k, 3, len(BINS)))
+    g = nx.temporal_generalization(F, nx.neural(R, ids, time_bins=BINS), alpha=0.1)
+    B = R.mean(axis=2)
+    r = np.empty((k, len(BINS), len(BINS)))
+    for t1 in range(len(BINS)):
+        P = np.empty((n, k))
+        for train, test in kfold_indices(n, 10, 0):
+            P[test] = Ridge(alpha=0.1, solver="svd").fit(F.values[train], B[train, :, t1]).predict(F.values[test])
+        for t2 in range(len(BINS)):
+            r[:, t1, t2] = [np.corrcoef(P[:, j], B[:, j, t2])[0, 1] for j in range(k)]
+    np.testing.assert_allclose(g["r"].values, r, atol=1e-10)
+
+
 def test_temporal_generalization_inter_animal_matches_sklearn():
     _, RA = _data(seed=2, k=5)
     _, RB = _data(seed=3, k=4)

@@ -229,8 +229,10 @@ REVISIONS = {"gram": 1, "forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_per
 #: The kinds fitting ridge through the shared kernels (the directions, their inference, eRSA, eReg):
 #: a kernel of numerical rank below the training size (more predictors than training stimuli, but
 #: low rank) once amplified its null space's rounding by 1 / alpha; it now runs on its low-rank
-#: factor (docs/kernels.md, "Ridge precision"), so each is one revision up.
-RIDGE_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg")
+#: factor (docs/kernels.md, "Ridge precision"), so each is one revision up; temporal generalisation's
+#: fits take scikit-learn's SVD solution then.
+RIDGE_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg",
+               *TIME_KINDS)
 for _name in RIDGE_KINDS:
     REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
 for _name, _rev in REVISIONS.items():

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..backend import get_namespace
 
-__all__ = ["rank_risk", "numerical_factor", "low_rank_factor", "PRECISION", "RISK_TOLERANCE"]
+__all__ = ["rank_risk", "eps_trace_risk", "numerical_factor", "low_rank_factor", "PRECISION", "RISK_TOLERANCE"]
 
 #: Relative precision of the out-of-fold predictions kept against scikit-learn's ``Ridge`` (float64
 #: data), by computing dtype.
@@ -49,9 +49,12 @@ def rank_risk(K: Any, alpha: float) -> bool:
     if not alpha > 0:
         return False
     xp = get_namespace(K)
-    name = _dtype_name(xp, K.dtype)
-    trace = float(xp.sum(xp.linalg.diagonal(K)))
-    return float(np.finfo(name).eps) * trace > RISK_TOLERANCE * PRECISION[name] * alpha
+    return eps_trace_risk(float(xp.sum(xp.linalg.diagonal(K))), alpha, _dtype_name(xp, K.dtype))
+
+
+def eps_trace_risk(trace: float, alpha: float, dtype: str = "float64") -> bool:
+    """:func:`rank_risk` from the Gram's trace (e.g. the sum of the centred features' squares)."""
+    return alpha > 0 and float(np.finfo(dtype).eps) * trace > RISK_TOLERANCE * PRECISION[dtype] * alpha
 
 
 def low_rank_factor(K: Any, rank: int) -> Any:

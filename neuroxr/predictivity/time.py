@@ -31,6 +31,7 @@ import xarray as xr
 from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError, NeuroxrWarning
 from ..kernels.folds import stimulus_folds
+from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
@@ -212,7 +213,13 @@ def _ridge_fit(X: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     xm, ym = X.mean(axis=0), Y.mean(axis=0)
     Xc, Yc = X - xm, Y - ym
     n, p = Xc.shape
-    if p <= n:
+    if eps_trace_risk(float(np.sum(Xc * Xc)), alpha):
+        # rounding of a (numerically) rank-deficient Gram would be amplified by 1 / alpha
+        # (kernels.ridge_rank): scikit-learn's SVD solution, whose null space is exactly zero
+        U, sv, Vt = np.linalg.svd(Xc, full_matrices=False)
+        d = np.where(sv > 1e-15, sv / (sv * sv + alpha), 0.0)
+        W = Vt.T @ (d[:, None] * (U.T @ Yc))
+    elif p <= n:
         W = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(p), Xc.T @ Yc)
     else:  # dual form, same solution
         W = Xc.T @ np.linalg.solve(Xc @ Xc.T + alpha * np.eye(n), Yc)

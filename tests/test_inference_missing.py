@@ -244,3 +244,29 @@ def test_time_resolved_inference_with_missing_stimuli_in_one_bin(data):
         pt = permutation_test("forward", F, bin_slice(timed, t), n_perm=10)
         np.testing.assert_allclose(p["p"].isel(time_bin=t), pt["p"], rtol=1e-12)
     assert b.attrs["n_partial_targets"] == [0, 3]
+
+
+@pytest.mark.parametrize("direction", list(DIRECTIONS))
+def test_an_all_nan_target_is_nan_and_the_others_are_as_without_it(data, direction):
+    """An all-NaN neuroid is NaN in inference as in the direction (one warning), not refused; every
+    other neuroid's interval, resamples and p-value are those of the call without it."""
+    R = data["B"].values.copy()
+    R[:, 1] = np.nan
+    Bn = data["B"].copy(data=R)
+    rest = [0, 2, 3, 4, 5]
+    src = data["F"] if direction == "forward" else data["A"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        boot = bootstrap(direction, src, Bn, reps=2, n_boot=30, seed=1)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, nx.NeuroxrWarning)]
+    assert len([m for m in msgs if "no valid trial (all NaN)" in m]) == 1
+    assert not any("fewer usable stimuli" in m for m in msgs)
+    ref = bootstrap(direction, src, data["B"].isel(neuroid=rest), reps=2, n_boot=30, seed=1)
+    assert np.isnan(boot.ev.isel(neuroid=1)).all()
+    np.testing.assert_allclose(boot.ev.isel(neuroid=rest).values, ref.ev.values, rtol=1e-10)
+    np.testing.assert_allclose(boot.ev_boot.isel(neuroid=rest).values, ref.ev_boot.values, rtol=1e-10)
+    perm = permutation_test(direction, src, Bn, n_perm=19, seed=2)
+    pref = permutation_test(direction, src, data["B"].isel(neuroid=rest), n_perm=19, seed=2)
+    assert np.isnan(perm.r.isel(neuroid=1)) and np.isnan(perm.p.isel(neuroid=1))
+    np.testing.assert_allclose(perm.p.isel(neuroid=rest).values, pref.p.values)
+    np.testing.assert_allclose(perm.r.isel(neuroid=rest).values, pref.r.values, rtol=1e-10)

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ..backend import resolve_dtype
-from ..errors import LayoutError, ParameterError
+from ..errors import ParameterError
 from ..kernels.folds import stimulus_folds
 from ..kernels.permute import induced_permutations, permuted_oof_pearson
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
@@ -254,16 +254,18 @@ def prepare(
               opts, params)
 
 
-def _groups(valid: np.ndarray, name: str, ids: np.ndarray, n_folds: int, fold_seed: int, regressor: Any,
-            opts: dict[str, Any], operator: Any) -> tuple[list[Group], np.ndarray | None]:
-    """The targets grouped by their usable stimuli ``valid`` (n, k) as the directions group them
-    (:func:`~neuroxr.predictivity._prepare.target_groups`, with its warnings), each with its
-    regressor (folds drawn over its stimuli with the call's ``n_folds``/``fold_seed``) and
-    ``operator(reg, rows)``; and the mask of :class:`Parts` (``None``: one group of every target on
-    every stimulus)."""
-    mask = np.zeros(valid.shape, dtype=bool)
+def _groups(valid: np.ndarray, ok: np.ndarray, name: str, ids: np.ndarray, n_folds: int, fold_seed: int,
+            regressor: Any, opts: dict[str, Any], operator: Any) -> tuple[list[Group], np.ndarray | None]:
+    """The targets grouped by their usable stimuli ``valid`` (n, k_ok: the targets ``ok``, those
+    with a valid trial) as the directions group them (:func:`~neuroxr.predictivity._prepare.target_groups`,
+    with its warnings), each with its regressor (folds drawn over its stimuli with the call's
+    ``n_folds``/``fold_seed``) and ``operator(reg, rows)``; and the mask of :class:`Parts` over all
+    ``k`` targets (``None``: one group of every target on every stimulus). All-NaN targets are in no
+    group: NaN, as the directions score them."""
+    mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
     groups = []
-    for rows, cols in prep.target_groups(valid, name, ids, n_folds, fold_seed):
+    for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed):
+        cols = np.flatnonzero(ok)[cols]
         reg = Regressor(regressor, stimulus_folds(int(rows.sum()), n_folds, fold_seed, _FOLD_NAMES[name]), **opts)
         groups.append(Group(rows, cols, reg, operator(reg, rows)))
         mask[np.ix_(rows, cols)] = True
@@ -318,15 +320,14 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     features, neural, _ = prep.pair(features, neural, ("features", "neural"))
     features, neural, order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)
     R = prep.load(neural)
-    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")
-    if not ok.all():
-        raise LayoutError(f"neural: {int((~ok).sum())} all-NaN neuroids along 'neuroid'; drop them before inference.")
-    keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")  # all-NaN targets: NaN, as in the direction
+    keep, valid = prep.target_stimuli(prep.take(R, None, ok), "neural", neural.stimulus_id.values,
+                                      prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     F = prep.take(prep.load_features(features, "features"), keep)
     prep.check_design(F, "features")
     n, k, T = R.shape
-    groups, mask = _groups(valid, "neural", neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
+    groups, mask = _groups(valid, ok, "neural", neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None)
     Y = _masked(nanmean_repeats(R), mask)
     P = _per_group(groups, mask, lambda g: g.reg.predict_blocks(prep.take(F, g.rows), [_sub(Y, g)], S=g.S)[0])
@@ -397,21 +398,19 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a), prep.load(neural_b)
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
-    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
-    if not ok_b.all():
-        raise LayoutError(f"neural_b: {int((~ok_b).sum())} all-NaN neuroids along 'neuroid'; drop them before inference.")
+    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")  # all-NaN targets: NaN, as in the direction
     RA = prep.take(RA, None, ok_a)
     need = prep.needed_repeats(ceiling, split)
     keep_a = prep.predictor_stimuli(RA, "neural_a", ids, need)
     RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
-    keep_b, valid = prep.target_stimuli(RB, "neural_b", ids[keep_a], need)
+    keep_b, valid = prep.target_stimuli(prep.take(RB, None, ok_b), "neural_b", ids[keep_a], need)
     RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, _, T = RA.shape
     X = nanmean_repeats(RA)
     prep.check_design(X, "neural_a (predictor)")
-    groups, mask = _groups(valid, "neural_b", neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
+    groups, mask = _groups(valid, ok_b, "neural_b", neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: _operator(reg, prep.take(X, rows)))
     Y = _masked(nanmean_repeats(RB), mask)
 

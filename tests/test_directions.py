@@ -240,15 +240,17 @@ def test_score_writes_store_entry(tmp_path, problem):
 # ------------------------------------------------------------------ errors, not garbage
 def test_one_repeat_scores_without_ceiling(problem):
     """Trial-averaged data score without a ceiling by default (noted in the attrs); asking for a
-    ceiling explicitly warns and scores without one."""
+    ceiling explicitly is refused (it cannot be honoured), as crsa refuses it."""
     avg = nx.neural(np.nanmean(problem["R"], axis=2))
     feats = nx.features(problem["F"])
     ds = d.forward(feats, avg, reps=1)
     assert np.isfinite(ds.ev.values).all() and "target_shc" not in ds and "ceiling" not in ds
     assert ds.attrs["noise_ceiling"] is False and "one repeat" in ds.attrs["note"]
-    with pytest.warns(NeuroxrWarning, match="one repeat.*without a ceiling"):
-        explicit = d.forward(feats, avg, noise_ceiling=True, reps=1)
-    xr.testing.assert_identical(explicit.ev, ds.ev)
+    for call in (lambda: d.forward(feats, avg, noise_ceiling=True, reps=1),
+                 lambda: d.reverse(avg, feats, noise_ceiling=True, reps=1),
+                 lambda: d.inter_animal(avg, nx.neural(problem["R"]), noise_ceiling=True, reps=1)):
+        with pytest.raises(LayoutError, match=r"^noise_ceiling=True: neural.* has one repeat per stimulus .*needs at least 2"):
+            call()
     off = d.forward(feats, avg, noise_ceiling=False, reps=1)
     xr.testing.assert_identical(off.ev, ds.ev)
 

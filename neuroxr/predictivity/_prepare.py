@@ -124,7 +124,8 @@ def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.D
 
     ``None`` (the default) means: with a ceiling when every neural input has at least 2 repeats.
     Trial-averaged data (``repeat`` of length 1) score without a ceiling; asking for one
-    explicitly (``True``) then warns.
+    explicitly (``True``) is refused, as ``crsa`` refuses it (an option that cannot be honoured is
+    never ignored).
     """
     if noise_ceiling is not None and not noise_ceiling:
         return False, None
@@ -136,7 +137,11 @@ def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.D
         f"estimated, so ev is the raw r^2 * 100."
     )
     if noise_ceiling:
-        warn(f"{note} Scoring without a ceiling; pass noise_ceiling=False (or None) to silence this.")
+        raise LayoutError(
+            f"noise_ceiling=True: {', '.join(single)} has one repeat per stimulus (trial-averaged, dim 'repeat'); a "
+            f"split-half noise ceiling needs at least 2 repeats. Pass data with repeats, or noise_ceiling=None "
+            f"(automatic) or False."
+        )
     return False, note
 
 

@@ -22,8 +22,10 @@ def split_half_reliability(
 ) -> xr.Dataset:
     """Spearman-Brown-corrected split-half reliability per neuroid.
 
-    Per rep the repeats are split in two halves (drawn from ``numpy.random.default_rng(seed)``,
-    as in the directions), each half NaN-averaged, and the two half means are correlated across
+    Per rep the repeats are split in two halves (one permutation of the repeat slots per rep,
+    drawn from ``numpy.random.default_rng(seed)``; the directions draw two per rep, after
+    reverse_pred, so their ``target_shc`` comes from other splits of the same kind and equals this
+    only in distribution), each half NaN-averaged, and the two half means are correlated across
     stimuli. Each neuroid uses its complete pairs: a stimulus where a half has no valid trial is
     left out for that neuroid only (never ranked as NaN).
 

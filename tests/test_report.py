@@ -603,3 +603,14 @@ def test_ev_summary_of_a_time_resolved_entry_counts_target_bin_pairs():
     assert s["n_targets"] == int((inc & np.isfinite(ds.ev.mean("rep").values)).sum())
     assert s["n_targets"] + s["n_excluded"] <= s["n_all"]
     assert s["median_ev"] == pytest.approx(np.median(ds.ev.mean("rep").values[inc]))
+
+
+def test_p_values_are_not_rounded_across_the_threshold():
+    """The page's tables show p-values to 3 significant digits (0.0476 is not "0.05"); other
+    numbers keep 2 decimals."""
+    import pandas as pd
+
+    from neuroxr.report.write import _rows
+
+    got = _rows(pd.DataFrame({"median_ev": [12.3456], "median_p": [0.0476], "p": [0.0244], "p_maxt": [0.5]}))
+    assert got["rows"] == [["12.35", "0.0476", "0.0244", "0.5"]]

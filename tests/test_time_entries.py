@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import TIME_BINS
 from conftest import time_sets as _sets
 
 import neuroxr as nx
@@ -176,3 +177,37 @@ def test_metric_entries_refuse_time_resolved_sets(tg_store, kind, source):
     with pytest.raises(LayoutError, match=r"time-resolved \(dim 'time_bin', 3 bins\).*isel\(time_bin=0\)") as e:
         compute(store, kind, source, target)
     assert "\n" not in str(e.value)
+
+
+def test_time_resolved_inference_entries_are_summarised_per_bin(tg_store, tmp_path):
+    """A sweep's inference on a time-resolved set gives one inference row per time bin, each equal to
+    the direct bootstrap and permutation test at that bin; the report's inference table and
+    `neuroxr score --bootstrap/--permutations` show the same per-bin values (they crashed on the
+    per-bin medians)."""
+    from neuroxr.predictivity.inference import bootstrap, permutation_test
+    from neuroxr.report.inference import inference_table
+
+    store, F, A, B = tg_store
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        res = nx.sweep(store, directions=("forward",), neural=["animalB"], client="serial", progress=False, reps=2,
+                       alpha=0.5, inference={"bootstrap": 20, "permutations": 9})
+        boot = bootstrap("forward", F, B, reps=2, alpha=0.5, n_boot=20)
+        perm = permutation_test("forward", F, B, alpha=0.5, n_perm=9)
+        table = res.inference_table
+        assert len(table) == len(TIME_BINS)
+        for t, (lo, hi) in enumerate(TIME_BINS):
+            row = table[(table.time_bin_start == lo) & (table.time_bin_end == hi)].iloc[0]
+            assert row.median_ev == pytest.approx(float(boot.median_ev.isel(time_bin=t)), rel=1e-10)
+            assert [row.median_ev_low, row.median_ev_high] == pytest.approx(boot.median_ev_ci.isel(time_bin=t).values, rel=1e-10)
+            assert row.median_p == pytest.approx(float(perm.median_p.isel(time_bin=t)))
+        shown = inference_table(store)
+        assert len(shown) == len(TIME_BINS) and not shown.in_figures.any()  # the layer figures draw static entries
+        np.testing.assert_allclose(shown.sort_values("time_bin_start").median_ev.values,
+                                   table.sort_values("time_bin_start").median_ev.values)
+        out = CliRunner().invoke(main, ["score", "forward", store.url, "net.l1", "animalB", "--reps", "2", "--alpha", "0.5",
+                                        "--bootstrap", "20", "--permutations", "9", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.output.strip().splitlines()[-1])
+    np.testing.assert_allclose([b["median_ev_ci"] for b in got["bootstrap_by_time_bin"]], boot.median_ev_ci.values.T, rtol=1e-10)
+    assert [b["median_p"] for b in got["permutation_by_time_bin"]] == pytest.approx(perm.median_p.values.tolist())

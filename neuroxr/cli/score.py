@@ -171,6 +171,7 @@ def _direction_command(direction: str) -> click.Command:
         stats = _direction_summary(res.dataset)
         lines = []
         from ..predictivity.inference import applicable_options
+        from ..sweep.inference import inference_bins, inference_summary
 
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
@@ -179,14 +180,23 @@ def _direction_command(direction: str) -> click.Command:
             taken = applicable_options(direction.replace("-", "_"), procedure, inference_params)  # e.g. no reps for a permutation test
             inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**taken, opt: n}, overwrite=overwrite,
                        require_existing=require_existing, backend=backend, dtype=dtype)
-            if procedure == "bootstrap":
-                lo, hi = (float(v) for v in inf.dataset["median_ev_ci"].values)
-                stats.update(median_ev_ci=[lo, hi], bootstrap_path=inf.path)
-                lines.append(f"{inf.path}: median EV 95 % interval {lo:.2f}-{hi:.2f}% ({n} resamples of the stimuli)")
+            stats[f"{procedure}_path"] = inf.path
+            per_bin = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables
+            for cols, ds in inference_bins(inf.dataset):
+                got = inference_summary(ds, procedure)
+                at = f" at {cols['time_bin_start']:g}-{cols['time_bin_end']:g} ms" if cols else ""
+                if procedure == "bootstrap":
+                    lo, hi = got["median_ev_low"], got["median_ev_high"]
+                    per_bin.append({**cols, "median_ev_ci": [lo, hi]})
+                    lines.append(f"{inf.path}{at}: median EV 95 % interval {lo:.2f}-{hi:.2f}% ({n} resamples of the stimuli)")
+                else:
+                    per_bin.append({**cols, "median_p": got["median_p"]})
+                    lines.append(f"{inf.path}{at}: median r {got['median_r']:.3f}, permutation p = "
+                                 f"{got['median_p']:.4g} ({n} permutations)")
+            if len(per_bin) == 1 and len(per_bin[0]) == 1:
+                stats.update(per_bin[0])
             else:
-                stats.update(median_p=float(inf.dataset["median_p"]), permutation_path=inf.path)
-                lines.append(f"{inf.path}: median r {float(inf.dataset['median_r']):.3f}, permutation p = "
-                             f"{stats['median_p']:.4g} ({n} permutations)")
+                stats[f"{procedure}_by_time_bin"] = per_bin
         out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
                   "computed": bool(res.computed), **stats})
         n_other = stats["n_all"] - stats["n_excluded"] - stats["n_targets"]

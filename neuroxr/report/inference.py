@@ -13,12 +13,14 @@ from ..entries.kinds import DIRECTION_INFERENCE_KINDS, INFERENCE_KINDS
 from ..entries.layout import LIST_COLUMNS
 from ..predictivity.inference import applicable_options
 from ..store import StudyStore
+from ..sweep.inference import inference_bins, inference_summary
 from .table import _choose, _parse, listed_parameters, parameter_text
 
 __all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
            "METRIC_INFERENCE_DISPLAY", "METRIC_INFERENCE_NOTE"]
 
-INFERENCE_DISPLAY = ["direction", "source", "target", "region", "parameters", "median_ev", "median_ev_low", "median_ev_high",
+INFERENCE_DISPLAY = ["direction", "source", "target", "region", "time_bin_start", "time_bin_end", "parameters",
+                     "median_ev", "median_ev_low", "median_ev_high",
                      "n_boot", "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
 INFERENCE_NOTE = (
     "median_ev: median over targets of the EV; [median_ev_low, median_ev_high]: bootstrap interval over stimuli "
@@ -83,29 +85,30 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
             keys = [k for k, t in joins.items() if k[:3] == key[:3] and t == e.permutation_parameters] or keys
         else:
             joins[key] = e.permutation_parameters
-        ds = store.read_dataset(e.path)
-        for key in keys:
-            if key not in rows:
-                p = _parse(store, direction, e.source, e.target, dict(ds.attrs))
-                rows[key] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
-                             "layer": p.layer, "neural": p.neural, "region": p.region, "parameters": key[3]}
-            row = rows[key]
-            if not _more_resamples(row, ds, procedure):
-                continue
-            if procedure == "bootstrap":
-                lo, hi = (float(v) for v in ds["median_ev_ci"].values)
-                row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, n_boot=int(ds.attrs["n_boot"]))
-                if "median_ceiling_ci" in ds:
-                    clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
-                    row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
-            else:
-                row.update(median_p=float(ds["median_p"]), n_perm=int(ds.attrs["n_perm"]))
+        whole = store.read_dataset(e.path)
+        for cols, ds in inference_bins(whole):  # a time-resolved entry: a row per bin, as the sweep's table
+            for key in keys:
+                bkey = (*key, cols.get("time_bin_start"), cols.get("time_bin_end"))
+                if bkey not in rows:
+                    p = _parse(store, direction, e.source, e.target, dict(whole.attrs))
+                    rows[bkey] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
+                                  "layer": p.layer, "neural": p.neural, "region": p.region, "parameters": key[3], **cols}
+                row = rows[bkey]
+                if not _more_resamples(row, whole, procedure):
+                    continue
+                summary = inference_summary(ds, procedure)
+                if procedure == "permutation":
+                    summary.pop("median_r")
+                n = "n_boot" if procedure == "bootstrap" else "n_perm"
+                row.update(summary, **{n: int(whole.attrs[n])})
     out = pd.DataFrame(list(rows.values()))
     for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
-        if c not in out.columns:
+        if c not in out.columns and not c.startswith("time_bin"):  # bin columns only with a time-resolved entry
             out[c] = pd.Series(dtype=object)
-    out["in_figures"] = _choose(out, lambda r: (r.direction, r.model) if isinstance(r.model, str) else None,
-                                ["direction", "source", "target"]) if len(out) else pd.Series(dtype=bool)
+    timed = out["time_bin_start"].notna() if "time_bin_start" in out else pd.Series(False, index=out.index)
+    # the layer figures draw static entries (a time-resolved entry's bins are rows of the table only)
+    out["in_figures"] = _choose(out, lambda r: (r.direction, r.model) if isinstance(r.model, str) and not timed[r.Index]
+                                else None, ["direction", "source", "target"]) if len(out) else pd.Series(dtype=bool)
     return out
 
 

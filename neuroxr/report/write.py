@@ -56,16 +56,22 @@ HEADLINE_NOTE = (
 )
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, p_value: bool = False) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ""
     if isinstance(v, (float, np.floating)):
-        return f"{v:.2f}"
+        return f"{v:.3g}" if p_value else f"{v:.2f}"  # a p-value of 0.0476 is not "0.05"
     return str(v)
 
 
+def _is_p(column: str) -> bool:
+    return column == "p" or column.endswith("_p") or column.startswith("p_")
+
+
 def _rows(df: pd.DataFrame) -> dict[str, Any]:
-    return {"columns": list(df.columns), "rows": [[_fmt(v) for v in row] for row in df.itertuples(index=False)]}
+    ps = [_is_p(str(c)) for c in df.columns]
+    return {"columns": list(df.columns),
+            "rows": [[_fmt(v, p) for v, p in zip(row, ps)] for row in df.itertuples(index=False)]}
 
 
 def _display(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -214,7 +220,7 @@ def write_report(
         "versions": _rows(versions),
         "figures": rendered,
         "notes": notes,
-        "inference": _rows(inference[INFERENCE_DISPLAY]),
+        "inference": _rows(inference[[c for c in INFERENCE_DISPLAY if c in inference]]),
         "inference_note": INFERENCE_NOTE,
         "metric_inference": _rows(metric_inference),
         "metric_inference_note": METRIC_INFERENCE_NOTE,

@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import SweepConfigError
 from .plan import Entry
 
-__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference"]
+__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "inference_summary", "inference_bins"]
 
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
@@ -88,7 +88,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             if e.direction in _METRICS_WITH_INFERENCE:
                 rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference))
             continue
-        row = {**e.labels(), "key": e.key}
+        found = {}
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
             if not n:
                 continue
@@ -96,17 +96,38 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             dtype = p.pop("dtype", None)
             res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
                           backend=kw.get("backend"))
-            ds = res.dataset
-            if procedure == "bootstrap":
-                lo, hi = (float(v) for v in ds["median_ev_ci"].values)
-                row.update(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi, bootstrap_path=res.path)
-                if "median_ceiling_ci" in ds:  # the noise ceiling's interval (bands in the plots)
-                    clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
-                    row.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
-            else:
-                row.update(median_r=float(ds["median_r"]), median_p=float(ds["median_p"]), permutation_path=res.path)
-        rows.append(row)
+            found[procedure] = res
+        # a time-resolved entry (a time_bin dim) gives one row per bin, as the score tables do
+        bins = inference_bins(next(iter(found.values())).dataset) if found else [({}, None)]
+        for t, (cols, _) in enumerate(bins):
+            row = {**e.labels(), **cols, "key": e.key}
+            for procedure, res in found.items():
+                ds = res.dataset if not cols else res.dataset.isel(time_bin=t)
+                row.update(inference_summary(ds, procedure), **{f"{procedure}_path": res.path})
+            rows.append(row)
     return pd.DataFrame(rows)
+
+
+def inference_bins(ds: Any) -> list[tuple[dict[str, float], Any]]:
+    """A direction's inference entry bin by bin: ``[(time columns, ds at that bin), ...]`` (``[({}, ds)]``
+    without a ``time_bin`` dim), as the score tables split a time-resolved entry."""
+    from .gather import _per_bin
+
+    return _per_bin(ds)
+
+
+def inference_summary(ds: Any, procedure: str) -> dict[str, float]:
+    """The summary of one bootstrap or permutation entry of a direction (one time bin): ``median_ev``
+    with ``median_ev_low`` / ``median_ev_high`` and, with a ceiling, ``ceiling`` with its interval
+    (bootstrap); ``median_r`` and ``median_p`` (permutations). The sweep's and the report's tables."""
+    if procedure == "bootstrap":
+        lo, hi = (float(v) for v in ds["median_ev_ci"].values)
+        out = dict(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi)
+        if "median_ceiling_ci" in ds:  # the noise ceiling's interval (bands in the plots)
+            clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
+            out.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
+        return out
+    return dict(median_r=float(ds["median_r"]), median_p=float(ds["median_p"]))
 
 
 _METRICS_WITH_INFERENCE = ("crsa", "ersa", "cka", "shape")

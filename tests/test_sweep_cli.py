@@ -201,3 +201,27 @@ def test_cli_sweep_quiet_silences_warnings(sweep_copy, tmp_path, monkeypatch, qu
     assert isinstance(res.exception, _Stop)
     assert len(caught) == (0 if quiet else 1)
     assert seen["workers"] == ("ignore" if quiet else None) and "PYTHONWARNINGS" not in os.environ
+
+
+def test_cli_sweep_shows_its_inference(sweep_copy, tmp_path):
+    """A config with inference: the text output ends with the inference table, --json holds it
+    (the sweep's inference_table) and --table writes it beside the entry table."""
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy("inf.zarr")
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG + "inference: {bootstrap: 10, permutations: 9}\n")
+    runner = CliRunner()
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress",
+                                        "--table", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    assert "Inference (bootstrap interval over stimuli" in res.output
+    direct = sweep(path, models=["netA"], layers=["layer1", "layer3"], neural=["animalA"], directions=["forward"], reps=2,
+                   inference={"bootstrap": 10, "permutations": 9}, client="serial", progress=False).inference_table
+    written = pd.read_csv(tmp_path / "t.inference.csv")
+    pd.testing.assert_frame_equal(written[["key", "median_ev", "median_p"]].sort_values("key").reset_index(drop=True),
+                                  direct[["key", "median_ev", "median_p"]].sort_values("key").reset_index(drop=True))
+    out = json.loads(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--json"]).output)
+    assert sorted(r["key"] for r in out["inference_table"]) == sorted(direct["key"])
+    assert {r["key"]: r["median_ev_low"] for r in out["inference_table"]} == pytest.approx(
+        dict(zip(direct["key"], direct["median_ev_low"])))

@@ -43,6 +43,13 @@ def _print_text(result: Any) -> None:
             mt[c] = mt[c].map(_fmt)
         click.echo("\nMetrics (value: the test split where there is one):")
         click.echo(mt.to_string(index=False))
+    if len(result.inference_table):
+        it = result.inference_table
+        cols = [c for c in ("direction", "metric", "source", "target", "time_bin_start", "time_bin_end", "median_ev",
+                            "median_ev_low", "median_ev_high", "median_p", "score", "score_low", "score_high", "p")
+                if c in it and it[c].notna().any()]
+        click.echo("\nInference (bootstrap interval over stimuli; one-sided permutation p):")
+        click.echo(it[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(result.best_layers):
         click.echo("\nBest layers (chosen on half of the targets, scored on the other half):")
         click.echo(result.best_layers.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -152,17 +159,18 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         click.echo(to_json({
             "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped,
             "seconds": result.seconds, "table": records(result.table), "metric_table": records(result.metric_table),
-            "best_layers": records(result.best_layers),
+            "best_layers": records(result.best_layers), "inference_table": records(result.inference_table),
         }))
     elif not quiet:
         _print_text(result)
     if table_path:
         result.table.to_csv(table_path, index=False)
         written = [table_path]
-        if len(result.metric_table):
-            root, ext = os.path.splitext(table_path)
-            written.append(f"{root}.metrics{ext or '.csv'}")
-            result.metric_table.to_csv(written[-1], index=False)
+        root, ext = os.path.splitext(table_path)
+        for name, extra in (("metrics", result.metric_table), ("inference", result.inference_table)):
+            if len(extra):
+                written.append(f"{root}.{name}{ext or '.csv'}")
+                extra.to_csv(written[-1], index=False)
         if not (quiet or as_json):
             for path in written:
                 click.echo(f"Wrote {path}")

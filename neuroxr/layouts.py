@@ -68,6 +68,7 @@ FEATURE_OPTIONAL_COORDS = {
 
 from .errors import LayoutError, missing_ids_error  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
+from .validation import check_mapping, real_array  # noqa: E402
 
 
 def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
@@ -80,15 +81,18 @@ def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray
             f"{name}: coord {coord!r} on dim {dim!r} has shape {arr.shape} but the dim has "
             f"length {n}; pass one id per {dim}."
         )
-    miss = missing_ids(arr)
+    miss = missing_ids(ids)
     if miss.size:
         raise missing_ids_error(f"{name}: {coord}", miss, f"give every {dim} an id (a missing id is never turned into the string 'nan').")
     return arr.astype(str)
 
 
 def missing_ids(ids: Any) -> np.ndarray:
-    """Positions of the missing entries (None, NaN, ``pd.NA``, NaT) of the 1-D ``ids``."""
+    """Positions of the missing entries (None, NaN, ``pd.NA``, NaT) of the 1-D ``ids``, read from
+    the sequence itself (NumPy would turn a NaN among strings into the string ``'nan'``)."""
     arr = np.asarray(ids)
+    if arr.dtype.kind in "US" and not isinstance(ids, np.ndarray):
+        arr = np.asarray(ids, dtype=object)
     if arr.dtype.kind not in "fcmMO":
         return np.zeros(0, dtype=int)
     return np.flatnonzero(np.asarray(pd.isna(arr), dtype=bool))
@@ -256,11 +260,10 @@ def _check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
 
 def _time_bin_coords(time_bins: Any, n: int, name: str) -> dict[str, Any]:
     """``time_bins`` (``[(start, end), ...]`` in ms) as the coords of a ``time_bin`` dim of length ``n``."""
-    tb = np.asarray(time_bins, dtype=float)
+    form = f"one (start, end) pair in ms per time bin ({n}), e.g. [(0, 10), (10, 20)],"
+    tb = real_array(time_bins, f"{name}: time_bins", form)
     if tb.shape != (n, 2):
-        raise LayoutError(
-            f"{name}: time_bins needs one (start, end) pair in ms per time bin ({n}); got shape {tb.shape}."
-        )
+        raise LayoutError(f"{name}: time_bins needs {form[:-1]}; got shape {tb.shape}.")
     return {"time_bin_start": ("time_bin", tb[:, 0]), "time_bin_end": ("time_bin", tb[:, 1])}
 
 
@@ -420,7 +423,11 @@ def _as_array(data: Any, name: str) -> np.ndarray:
     hint = _foreign(data)
     if hint:
         raise LayoutError(f"{name}: {hint}")
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError:  # rows of different lengths
+        raise LayoutError(f"{name}: got a ragged {type(data).__name__} (rows of different lengths); pass a "
+                          "rectangular array, every row of the same length.") from None
     if arr.dtype.kind == "O" and arr.ndim == 0:
         raise LayoutError(f"{name}: got a {type(data).__name__} object, not an array of numbers; pass a NumPy array.")
     return arr
@@ -462,6 +469,7 @@ def neural(
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
     """
+    attrs = check_mapping(attrs, "attrs", name)
     if isinstance(data, xr.DataArray):
         da = data
         timed = "time_bin" in da.dims or time_bins is not None
@@ -511,7 +519,7 @@ def neural(
     if time_bins is not None:
         coords.update(_time_bin_coords(time_bins, arr.shape[3], name))
     dims = NEURAL_DIMS if time_bins is None else NEURAL_TIME_DIMS
-    da = xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=dict(attrs or {}))
+    da = xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=attrs)
     return validate_neural(da, name=name)
 
 
@@ -548,6 +556,7 @@ def features(
     -------
     xarray.DataArray, dims ``(stimulus, unit)``
     """
+    attrs = check_mapping(attrs, "attrs", name)
     if isinstance(data, pd.DataFrame):
         if stimulus_id is None:
             stimulus_id = data.index.astype(str)

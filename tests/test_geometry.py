@@ -471,3 +471,60 @@ def test_geometry_refuses_time_resolved_responses(call, who):
     assert "\n" not in str(e.value)
     with pytest.warns() if who.startswith(("cka", "effective")) else nullcontext():  # "repeats are averaged"
         call(F, A.isel(time_bin=0))  # one bin: computed
+
+
+def _rdm_pair(n=30, p=8, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    return rng, X, geo.rdm(features(X, [f"s{i:02d}" for i in range(n)]))
+
+
+def test_a_square_array_is_checked_as_an_rdm_where_it_enters():
+    rng, X, r = _rdm_pair()
+    D = squareform(pdist(X, "correlation"))
+    assert geo.compare_rdms(r, D) == pytest.approx(spearmanr(squareform(D), squareform(r.values, checks=False))[0])
+    for bad, msg in [
+        (np.corrcoef(X), r"^b: looks like a similarity matrix .*; an RDM holds dissimilarities: pass 1 - similarity\.$"),
+        (rng.standard_normal((30, 30)), r"^b: an RDM is symmetric, but \d+ of its 435 pairs differ from their mirror"),
+        (D + np.eye(30) * 0.5 * D.min(where=D > 0, initial=1), r"^b: an RDM has a zero diagonal, but 30 of its 30"),
+        (np.ones(435) * 1j, r"^b: expected an RDM .* of real numbers; got ndarray of dtype complex128\.$"),
+        (np.array(["a"] * 435), r"^b: expected an RDM .* of real numbers; got ndarray of dtype <U1\.$"),
+    ]:
+        with pytest.raises(LayoutError, match=msg):
+            geo.compare_rdms(r, bad)
+    with pytest.raises(LayoutError, match="similarity matrix"):
+        geo.as_rdm(np.corrcoef(X), "model")
+    with pytest.raises(LayoutError, match=r"^rdms\[1\]: an RDM is symmetric"):
+        geo.rdm_noise_ceiling(np.stack([D, D + np.triu(np.ones((30, 30)), 1)]))
+    # rounding is not asymmetry; NaN at mirrored pairs and on the diagonal is missing, not wrong
+    E = D * (1 + 1e-12 * np.triu(np.ones((30, 30)), 1))
+    E[3, :] = E[:, 3] = np.nan
+    with pytest.warns(NeuroxrWarning, match="left out of the comparison"):
+        assert np.isfinite(geo.compare_rdms(r, E))
+    E[3, 4] = 0.5
+    with pytest.raises(LayoutError, match=r"pairs differ from their mirror .*\[3, 4\] = 0\.5, \[4, 3\] = nan"):
+        geo.compare_rdms(r, E)
+
+
+def test_comparisons_refuse_fewer_than_3_stimuli():
+    f = features(np.random.default_rng(0).standard_normal((2, 5)), ["a", "b"])
+    for call in (lambda: geo.compare_rdms(geo.rdm(f), geo.rdm(f)), lambda: geo.compare_rdms_many([geo.rdm(f)], [geo.rdm(f)]),
+                 lambda: geo.rdm_noise_ceiling(np.ones((3, 1)))):
+        with pytest.raises(LayoutError, match=r"2 stimuli \(1 pair\); comparing RDMs needs at least 3 stimuli"):
+            call()
+
+
+def test_cka_and_dimensionality_of_constant_inputs_warn_nan_and_degenerate_cka_is_refused():
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    const, f = features(np.ones((30, 8)), ids), features(rng.standard_normal((30, 8)), ids, model="net", layer="l1")
+    with pytest.warns(NeuroxrWarning, match=r"^cka: a \(features\) has constant features .* the result is NaN"):
+        assert np.isnan(geo.cka(const, f))
+    with pytest.warns(NeuroxrWarning, match=r"^effective_dimensionality: obj \(features\) has constant features"):
+        assert np.isnan(geo.effective_dimensionality(const))
+    two = features(rng.standard_normal((2, 8)), ids[:2])
+    with pytest.raises(LayoutError, match=r"CKA needs at least 3 stimuli; got 2 \(with 2, every CKA is 1\)"):
+        geo.cka(two, two)
+    with pytest.raises(ParameterError, match=r"^debiased must be True or False; got 'no'\."):
+        geo.cka(f, f, debiased="no")
+    assert geo.cka(f, f, debiased=np.bool_(True)) == geo.cka(f, f, debiased=True)

@@ -97,3 +97,30 @@ def test_torch_backend_gives_the_numpy_predictions(data):
 def test_unknown_regressor_is_refused(data):
     with pytest.raises(ValueError, match="'regressor' parameter"):
         Regressor("svr", data[2])
+
+
+def test_an_estimator_class_a_classifier_or_a_clusterer_is_refused_as_regressor():
+    from sklearn.cluster import KMeans
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from neuroxr.errors import ParameterError
+    from neuroxr.kernels.regressors import check_regressor
+
+    with pytest.raises(ParameterError, match=r"not the class Ridge; pass an instance, e\.g\. Ridge\(\)\.$"):
+        check_regressor(Ridge)
+    for est, kind in ((KMeans(2), "clusterer"), (make_pipeline(StandardScaler(), KMeans(2)), "clusterer"),
+                      (LogisticRegression(), "classifier")):
+        with pytest.raises(ParameterError, match=rf"is a scikit-learn {kind}, whose predictions are labels\. Pass a regressor"):
+            check_regressor(est)
+
+    class Duck:  # fit/predict without scikit-learn tags: accepted as before
+        def fit(self, X, y):
+            return self
+
+        def predict(self, X):
+            return X
+
+    for ok in (Ridge(), make_pipeline(StandardScaler(), Ridge()), Duck(), "ridge"):
+        check_regressor(ok)

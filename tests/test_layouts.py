@@ -316,3 +316,34 @@ def test_missing_ids_have_one_wording_in_layouts_extraction_and_converters():
         check_ids(ids, 8, None)
     with pytest.raises(LayoutError, match=r"^table: column 'stimulus_id'" + tail + "give each an id"):
         ids_str(ids, name="table", what="column 'stimulus_id'")
+
+
+@pytest.mark.parametrize("make, n", [(features, 2), (neural, 3)])
+@pytest.mark.parametrize("missing", [float("nan"), np.nan, None, pd.NA])
+def test_a_missing_id_among_strings_is_refused_not_turned_into_nan(make, n, missing):
+    data = np.ones((3, 2, 2)) if make is neural else np.ones((3, 2))
+    with pytest.raises(LayoutError, match=r"stimulus_id has 1 missing ids \(None/NaN\), at positions \[1\]"):
+        make(data, ["a", missing, "b"])
+    with pytest.raises(LayoutError, match=r"has 1 missing ids"):
+        make(data, None, ["u", missing])
+
+
+def test_ragged_data_time_bins_and_attrs_get_one_line_errors():
+    from neuroxr.errors import ParameterError
+
+    with pytest.raises(LayoutError, match=r"^features: got a ragged list \(rows of different lengths\)"):
+        features([[1, 2], [3]])
+    with pytest.raises(LayoutError, match=r"^neural: got a ragged list"):
+        neural([[[1, 2], [3]]])
+    for bad in ([(0, 10, 3), (1,)], "ab"):
+        with pytest.raises(LayoutError, match=r"^neural: time_bins: expected one \(start, end\) pair in ms per time bin \(2\)"):
+            neural(np.ones((5, 3, 2, 2)), time_bins=bad)
+    with pytest.raises(LayoutError, match=r"^neural: time_bins needs one \(start, end\) pair .*; got shape \(2, 3\)\.$"):
+        neural(np.ones((5, 3, 2, 2)), time_bins=[(0, 1, 2), (3, 4, 5)])
+    for make, data in ((neural, np.ones((3, 2, 2))), (features, np.ones((3, 2)))):
+        with pytest.raises(ParameterError, match=r"attrs must be a mapping .*; got list \[1, 2\]"):
+            make(data, attrs=[1, 2])
+        with pytest.raises(ParameterError, match=r"attrs must be a mapping"):
+            make(xr.DataArray(data, dims=("stimulus", "neuroid", "repeat")[: data.ndim] if make is neural
+                              else ("stimulus", "unit")), attrs="x")
+        assert make(data, attrs={"session": 1}).attrs["session"] == 1

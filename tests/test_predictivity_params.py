@@ -43,6 +43,8 @@ def small():
         (dict(n_folds=1), r"^n_folds must be an integer >= 2"),
         (dict(noise_ceiling="yes"), r"^noise_ceiling must be True, False or None"),
         (dict(min_reliability=2), r"^min_reliability must be a number in \[0, 1\]"),
+        (dict(progress=3), r"^progress must be True, False or a callable; got 3\. Pass progress=True"),
+        (dict(progress="no"), r"^progress must be True, False or a callable; got 'no'"),
     ],
 )
 @pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
@@ -195,3 +197,26 @@ def test_options_that_change_nothing_are_refused(small, kwargs, message):
 
     with pytest.raises(ParameterError, match=r"^alpha has no effect with an estimator object as regressor"):
         pv.forward(F, R, reps=1, regressor=Ridge(1.0), alpha=1.0)
+
+
+def test_keep_predictions_must_be_a_bool():
+    from neuroxr.predictivity._prepare import check_params
+
+    args = dict(reps=2, seed=0, split="valid", regressor="ridge", max_n=None, backend=None, dtype=None)
+    with pytest.raises(ParameterError, match=r"^keep_predictions must be True or False; got 'x'\. Pass keep_predictions=True"):
+        check_params(**args, keep_predictions="x")
+    with pytest.raises(ParameterError, match=r"^progress must be True, False or a callable; got 3"):
+        check_params(**args, progress=3)
+    check_params(**args, keep_predictions=np.bool_(True), progress=lambda it: it)
+
+
+@pytest.mark.parametrize("gram, message", [
+    ("bogus", r"^gram: expected a Gram Dataset .*, GramStats or an \(40, 40\) array of real numbers; got str of dtype <U5\.$"),
+    (np.ones((40, 40)) * 1j, r"^gram: expected .* of real numbers; got ndarray of dtype complex128\.$"),
+    ([[1.0, 2.0], [3.0]], r"^gram: expected .* of real numbers; got a ragged list"),
+    (np.eye(3), r"^gram: has shape \(3, 3\); the features have 40 stimuli"),
+])
+def test_a_gram_that_is_no_gram_is_refused_in_one_line(small, gram, message):
+    F, R = small
+    with pytest.raises(LayoutError, match=message):
+        pv.forward(F, R, reps=2, gram=gram)

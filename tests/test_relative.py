@@ -98,3 +98,11 @@ def test_bad_anchors_are_refused():
         relative_features(F, E)
     with pytest.raises(LayoutError, match="no anchors given"):
         relative_features(F, np.array([], dtype=str))
+
+
+def test_unknown_anchor_ids_are_listed_as_plain_strings():
+    rng = np.random.default_rng(0)
+    f = make_features(rng.standard_normal((6, 4)), [f"s{i}" for i in range(6)])
+    with pytest.raises(LayoutError, match=r"\(e\.g\. \['zz1', 'zz2'\]\)") as err:
+        relative_features(f, np.array(["zz1", "zz2"]))
+    assert "np.str_" not in str(err.value)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy.linalg import orthogonal_procrustes, subspace_angles
+from sklearn.exceptions import NotFittedError
 
 from neuroxr import features
 from neuroxr.errors import LayoutError
@@ -109,7 +110,7 @@ def test_transform_and_validation():
         LinearMetric(score_method="cosine").fit(X, Y)
     with pytest.raises(ValueError, match="zero_pad=True"):
         LinearMetric(zero_pad=False).fit(X, Y)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         LinearMetric().transform(X, Y)
 
 
@@ -237,3 +238,16 @@ def test_networks_of_different_stimulus_counts_are_refused():
     A, B = _rand(12, 4, 1), _rand(13, 4, 2)
     with pytest.raises(LayoutError, match="different numbers of stimuli"):
         pairwise_distances([A, B])
+
+
+def test_linear_metric_refuses_text_complex_and_unfitted_scoring():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((30, 3))
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+        LinearMetric().score(X, Y)
+    with pytest.raises(LayoutError, match=r"^LinearMetric: X: expected .* of real numbers; got ndarray of dtype object\.$"):
+        LinearMetric().fit_distance(np.array([["a"] * 3] * 30, dtype=object), Y)
+    with pytest.raises(LayoutError, match=r"^LinearMetric: X: .* real numbers; got ndarray of dtype complex128\.$"):
+        LinearMetric().fit_distance(X * 1j + 1, Y)
+    # an object array of numbers is numbers: the same distance as the float array
+    assert LinearMetric().fit_distance(X.astype(object), Y) == LinearMetric().fit_distance(X, Y)

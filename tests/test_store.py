@@ -320,3 +320,11 @@ def test_group_cache_keeps_the_most_recently_used_within_its_bytes():
         list(pool.map(lambda i: (shared.keep((f"g{i % 30}", "t"), group(i)), shared.get((f"g{i % 7}", "t")),
                                  shared.forget(f"g{i % 11}")), range(2000)))
     assert shared._bytes == sum(b for _, b in shared._groups.values()) <= 1000
+
+
+@pytest.mark.parametrize("mode, create", [("r", False), ("a", False), ("a", True)])
+def test_a_file_is_named_a_file_not_a_missing_folder(tmp_path, mode, create):
+    path = tmp_path / "afile"
+    path.write_text("not a store")
+    with pytest.raises(StoreError, match=r"it is a file, not a store folder\); pass the store's folder\.$"):
+        StudyStore(path, mode=mode, create=create)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..backend import to_numpy
 from ..errors import NeuroxrWarning
 from ..kernels import gram as _g
 from ._common import RDM_DIMS, _canonical_any, _label, _one_bin
+from .dimensionality import _check_debiased, _named, warn_constant
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
 
@@ -43,15 +45,22 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
         Neural data is trial-averaged for you (NaN-mean over repeats; neuroids lacking a stimulus
         are dropped), with a :class:`~neuroxr.errors.NeuroxrWarning` saying so.
     debiased : bool, default False
+        A bool (a string such as ``"no"`` is refused).
 
     Returns
     -------
     float
         In ``[0, 1]`` (debiased: may fall slightly below 0); 1 = the same geometry up to rotation
-        and isotropic scaling.
+        and isotropic scaling. NaN (undefined) when ``a`` or ``b`` is constant (no variance across
+        the stimuli), with a :class:`~neuroxr.errors.NeuroxrWarning` naming it. Fewer than 3
+        shared stimuli (4 when debiased) are refused: with 2, every CKA is 1.
     """
+    debiased = _check_debiased(debiased)
     Ka, Kb, _ = _paired_grams(a, b)
-    return float(_g.linear_cka(Ka, Kb, debiased=debiased))
+    value = float(_g.linear_cka(Ka, Kb, debiased=debiased))
+    if math.isnan(value):
+        warn_constant("cka", [(_named(a, "a"), Ka), (_named(b, "b"), Kb)], "CKA")
+    return value
 
 
 def _paired_grams(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

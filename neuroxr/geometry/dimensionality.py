@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -10,6 +12,7 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import NeuroxrWarning
 from ..kernels import gram as _g
+from ..validation import check_bool
 from ._common import _label, _one_bin
 from .gram import _stats_and_ids
 
@@ -31,7 +34,8 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
     Returns
     -------
     float
-        Between 1 and ``min(n_stimuli - 1, n_units)``.
+        Between 1 and ``min(n_stimuli - 1, n_units)``; NaN (undefined) for constant features, no
+        variance across the stimuli, with a :class:`~neuroxr.errors.NeuroxrWarning`.
     """
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
@@ -41,4 +45,28 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
             stacklevel=2,
         )
     stats, _, _ = _stats_and_ids(obj, None, _label(obj, "obj"))
-    return float(_g.effective_dimensionality(np.asarray(to_numpy(stats.K))))
+    K = np.asarray(to_numpy(stats.K))
+    value = float(_g.effective_dimensionality(K))
+    if math.isnan(value):
+        warn_constant("effective_dimensionality", [(_named(obj, "obj"), K)], "the participation ratio")
+    return value
+
+
+def warn_constant(caller: str, grams: Sequence[tuple[str, np.ndarray]], what: str) -> None:
+    """The one :class:`~neuroxr.errors.NeuroxrWarning` for a NaN ``what`` of ``caller``: names the
+    inputs of ``(name, column-centred Gram)`` with no variance across the stimuli (zero trace)."""
+    const = [name for name, K in grams if not float(np.trace(K)) > 0]
+    who = " and ".join(const) or " or ".join(n for n, _ in grams)
+    why = "constant features (no variance across the stimuli)" if const else "a degenerate Gram (no positive variance term)"
+    warnings.warn(f"{caller}: {who} {'has' if len(const) <= 1 else 'have'} {why}, so {what} is undefined: the result is "
+                  "NaN. Drop constant units / inputs first.", NeuroxrWarning, stacklevel=3)
+
+
+def _named(obj: object, arg: str) -> str:
+    """The argument name and, when it has one, the input's own label: ``"a (alexnet.conv1)"``."""
+    label = _label(obj, arg)
+    return arg if label == arg else f"{arg} ({label})"
+
+
+def _check_debiased(debiased: object) -> bool:
+    return bool(check_bool(debiased, "debiased", "Pass debiased=True for the unbiased HSIC estimator (Song et al. 2012)."))

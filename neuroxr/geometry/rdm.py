@@ -28,7 +28,7 @@ from ..errors import LayoutError, NeuroxrWarning
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..layouts import validate_neural
-from ..validation import check_int
+from ..validation import check_int, real_array
 from ._common import RDM_DIMS, _check_option, _columns_as_rows, _ids, _is_dask, _label, _one_bin, _rdm_da, _require_repeats
 from .gram import _stats_and_ids
 
@@ -130,10 +130,16 @@ def _is_rsatoolbox(x: Any) -> bool:
     return type(x).__module__.startswith("rsatoolbox") and hasattr(x, "get_vectors")
 
 
-def _square(x: np.ndarray, name: str) -> np.ndarray:
-    """A square RDM from a square one or a condensed upper-triangle vector (scipy's squareform order)."""
-    x = np.asarray(x, dtype=np.float64)
+_RDM_FORM = "an RDM (a square (n, n) array or a condensed upper-triangle vector)"
+_RDM_RTOL = 1e-8  # rounding allowed in a square RDM's symmetry and zero diagonal, relative to its largest value
+
+
+def _square(x: Any, name: str) -> np.ndarray:
+    """A square RDM from a square one (checked: :func:`_check_square`) or a condensed upper-triangle
+    vector (scipy's squareform order); text or complex values are refused."""
+    x = real_array(x, name, _RDM_FORM)
     if x.ndim == 2 and x.shape[0] == x.shape[1]:
+        _check_square(x, name)
         return x
     if x.ndim == 1:
         try:
@@ -150,9 +156,39 @@ def _square(x: np.ndarray, name: str) -> np.ndarray:
     )
 
 
+def _check_square(D: np.ndarray, name: str, block: int = 2**22) -> None:
+    """One-line :class:`LayoutError` unless the square ``D`` is a dissimilarity matrix: symmetric
+    (``|D - D^T| <= 1e-8 max|D|``, NaN at mirrored pairs) with a zero diagonal (``|d_ii| <= 1e-8``
+    times the largest off-diagonal magnitude; NaN allowed), read ``block`` values at a time."""
+    n, diag = D.shape[0], np.diagonal(D)
+    off = np.where(np.isfinite(D), D, np.nan)
+    np.fill_diagonal(off, np.nan)
+    off_max = float(np.nanmax(np.abs(off), initial=0.0))
+    tol = _RDM_RTOL * max(off_max, float(np.nanmax(np.abs(np.where(np.isfinite(diag), diag, np.nan)), initial=0.0)))
+    step, bad = max(1, block // max(n, 1)), []
+    for lo in range(0, n, step):
+        A, B = D[lo : lo + step], D[:, lo : lo + step].T
+        bad.append(np.argwhere(np.triu((np.abs(A - B) > tol) | (np.isnan(A) != np.isnan(B)), lo + 1)) + [lo, 0])
+    bad = np.concatenate(bad)
+    if bad.size:
+        i, j = bad[0]
+        raise LayoutError(
+            f"{name}: an RDM is symmetric, but {len(bad)} of its {n * (n - 1) // 2} pairs differ from their mirror by more "
+            f"than rounding (e.g. [{i}, {j}] = {D[i, j]:.6g}, [{j}, {i}] = {D[j, i]:.6g}); pass a dissimilarity "
+            "matrix (stimulus x stimulus), not a data matrix."
+        )
+    bad = np.flatnonzero(np.abs(diag) > _RDM_RTOL * off_max)  # NaN passes: the diagonal is never compared
+    if bad.size and float(np.min(diag[bad])) >= float(np.nanmax(off, initial=-np.inf)):
+        raise LayoutError(f"{name}: looks like a similarity matrix (its diagonal holds its largest values, e.g. "
+                          f"{diag[bad[0]]:.6g}); an RDM holds dissimilarities: pass 1 - similarity.")
+    if bad.size:
+        raise LayoutError(f"{name}: an RDM has a zero diagonal, but {bad.size} of its {n} diagonal values are not "
+                          f"(e.g. [{bad[0]}, {bad[0]}] = {diag[bad[0]]:.6g}); pass dissimilarities with zeros on the diagonal.")
+
+
 def _rsatoolbox_rdms(x: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Square RDMs ``(m, n, n)`` and the ``stimulus_id`` pattern descriptor (or None) of rsatoolbox ``RDMs``."""
-    V = np.asarray(x.get_vectors(), dtype=np.float64)
+    V = real_array(x.get_vectors(), name, _RDM_FORM)
     D = np.stack([_square(v, name) for v in V])
     ids = (getattr(x, "pattern_descriptors", None) or {}).get("stimulus_id")
     return D, (None if ids is None else np.asarray(ids).astype(str))
@@ -191,7 +227,7 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
         D, ids = _rsatoolbox_rdms(x, name)
         D = D[0]
     elif isinstance(x, (np.ndarray, list, tuple)):
-        D = _square(np.asarray(x), name)
+        D = _square(x, name)
     else:
         raise LayoutError(
             f"{name}: expected an RDM DataArray (stimulus, stimulus_), a NumPy RDM or an rsatoolbox RDMs object; "
@@ -285,6 +321,15 @@ def _nan_warning(caller: str, n_dropped: int, n_pairs: int) -> None:
     )
 
 
+def _check_stimuli(n: int, caller: str, what: str) -> None:
+    """One-line :class:`LayoutError` when ``what`` holds fewer than 3 stimuli: their 0 or 1 pair has
+    no correlation (a NaN from the NaN rule below is for pairs dropped, never for too small an RDM)."""
+    if n < 3:
+        p = n * (n - 1) // 2
+        raise LayoutError(f"{caller}: {what} {n} stimuli ({p} pair{'' if p == 1 else 's'}); comparing RDMs needs at least 3 "
+                          "stimuli (a correlation of one pair is undefined). Compare RDMs of more stimuli.")
+
+
 def _compare_vectors(va: np.ndarray, vb: np.ndarray, methods: Sequence[str]) -> tuple[dict[str, float], int]:
     """Comparison of two RDM vectors on their complete pairs; also the number of pairs dropped."""
     ok = ~(np.isnan(va) | np.isnan(vb))
@@ -323,6 +368,7 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
     methods = _r.normalize_compare_methods(method, "compare_rdms")
     a, b = _pair_inputs(a, b)
     b = _align_rdm(a, b, ("a", "b"))
+    _check_stimuli(a.sizes["stimulus"], "compare_rdms", "a and b share")
     va = np.asarray(to_numpy(_r.upper_tri(np.asarray(a.values, dtype=np.float64))))
     vb = np.asarray(to_numpy(_r.upper_tri(np.asarray(b.values, dtype=np.float64))))
     res, dropped = _compare_vectors(va, vb, methods)
@@ -393,6 +439,7 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
     ref = A.isel({A.dims[0]: 0})
     B = _stack_rdms(b, "b", _ids(ref), ref_name or "a[0]")
     B = _align_rdm(ref, B.transpose(B.dims[0], *RDM_DIMS), ("a", "b"))
+    _check_stimuli(ref.sizes["stimulus"], "compare_rdms_many", "a and b share")
     VA = np.asarray(to_numpy(_r.upper_tri(np.asarray(A.values, dtype=np.float64))))
     VB = np.asarray(to_numpy(_r.upper_tri(np.asarray(B.values, dtype=np.float64))))
     if np.isnan(VA).any() or np.isnan(VB).any():
@@ -464,7 +511,11 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     """
     method = _r._normalize_compare_method(method, "rdm_noise_ceiling")
     if isinstance(rdms, np.ndarray):
-        V = np.asarray(rdms, dtype=np.float64) if rdms.ndim == 2 else to_numpy(_r.upper_tri(np.asarray(rdms, dtype=np.float64)))
+        R = real_array(rdms, "rdms", "a stack of RDMs")
+        if R.ndim == 3:
+            for i, D in enumerate(R):
+                _check_square(D, f"rdms[{i}]")
+        V = R if R.ndim == 2 else to_numpy(_r.upper_tri(R))
         labels = np.arange(V.shape[0])
     else:
         S = _stack_rdms(rdms, "rdms")
@@ -474,6 +525,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     m = V.shape[0]
     if m < 2:
         raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
+    _check_stimuli(_r.n_from_n_pairs(V.shape[1]), "rdm_noise_ceiling", "the RDMs hold")
     if not np.isnan(V).any():
         upper = to_numpy(_r.compare_rdms_many(V, _pool(V, method)[None, :], method))[:, 0]
         lower = np.array(

@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import align
-from ..errors import LayoutError
+from ..errors import LayoutError, examples
 from ..layouts import validate_features
 from ._common import _ids, _neural_mean
 
@@ -73,7 +73,7 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any, anchor_ids: Sequence[st
         missing = [s for s in want if s not in pos]
         if missing:
             raise LayoutError(
-                f"relative_features: {len(missing)} anchor ids are not stimulus ids of features (e.g. {missing[:3]}); "
+                f"relative_features: {len(missing)} anchor ids are not stimulus ids of features (e.g. {examples(missing, 3)}); "
                 "pass ids from features.stimulus_id, or an embedding matrix."
             )
         rows = np.array([pos[s] for s in want], dtype=int)
@@ -129,7 +129,7 @@ def relative_features(
         raise LayoutError("relative_features: no anchors given; pass anchor stimulus ids or an embedding matrix with rows.")
     if not np.isfinite(E).all():
         bad = ids[~np.isfinite(E).all(axis=1)]
-        raise LayoutError(f"relative_features: {bad.size} anchors hold NaN or inf values, e.g. {list(bad[:3])}; "
+        raise LayoutError(f"relative_features: {bad.size} anchors hold NaN or inf values, e.g. {examples(bad, 3)}; "
                           "anchors must be finite: drop or impute them.")
     if len(set(ids)) < ids.size:
         raise LayoutError("relative_features: anchor ids are not unique; pass distinct anchor_ids.")

@@ -22,6 +22,7 @@ from ..alignment import align
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
+from ..validation import real_array
 from ._common import _canonical, _check_option, _ids, _label, split_train_test
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
@@ -31,6 +32,8 @@ def _check_finite(M: Any, name: str) -> None:
     xp = get_namespace(M)
     if M.ndim != 2 or 0 in M.shape:
         raise LayoutError(f"LinearMetric: {name} has shape {tuple(M.shape)}; it needs at least one stimulus (rows) and one unit.")
+    if not xp.isdtype(M.dtype, ("real floating", "integral")):  # torch / CuPy arrays (NumPy: real_array)
+        raise LayoutError(f"LinearMetric: {name}: expected a (stimulus, unit) array of real numbers; got dtype {M.dtype}.")
     bad = int(xp.sum(xp.astype(~xp.isfinite(M), xp.int64))) if xp.isdtype(M.dtype, "real floating") else 0
     if bad:
         raise LayoutError(
@@ -132,9 +135,9 @@ class LinearMetric(_EstimatorAPI):
         X = X.values if isinstance(X, xr.DataArray) else X
         Y = Y.values if isinstance(Y, xr.DataArray) else Y
         if isinstance(X, np.ndarray) or not hasattr(X, "shape"):
-            X = np.asarray(X, dtype=np.float64)
+            X = real_array(X, f"LinearMetric: {names[0]}", "a (stimulus, unit) array")
         if isinstance(Y, np.ndarray) or not hasattr(Y, "shape"):
-            Y = np.asarray(Y, dtype=np.float64)
+            Y = real_array(Y, f"LinearMetric: {names[1]}", "a (stimulus, unit) array")
         if len(X.shape) != 2 or len(Y.shape) != 2 or X.shape[0] != Y.shape[0]:
             raise LayoutError(
                 f"LinearMetric needs two 2-D representations of the same stimuli (rows); got shapes {tuple(X.shape)} "
@@ -172,7 +175,9 @@ class LinearMetric(_EstimatorAPI):
     def transform(self, X: Any, Y: Any) -> tuple[Any, Any]:
         """Aligned ``(tX, tY)``, each (n, max(p_x, p_y))."""
         if not hasattr(self, "Wx_"):
-            raise RuntimeError("This LinearMetric instance is not fitted yet; call fit(X, Y) first.")
+            from sklearn.exceptions import NotFittedError  # scikit-learn's convention; imported only here
+
+            raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
         X, Y = self._arrays(X, Y)
         return (X - self.mx_[None, :]) @ self.Wx_, (Y - self.my_[None, :]) @ self.Wy_
 

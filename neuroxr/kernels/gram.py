@@ -564,15 +564,16 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     Returns
     -------
     float
-        NaN when either representation is constant.
+        NaN when either representation is constant. Fewer than 3 stimuli (4 debiased) are refused.
     """
     K, L = _as_K(K), _as_K(L)
     if K.shape != L.shape:
         raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
+    if int(K.shape[0]) < 3 + bool(debiased):
+        raise LayoutError(f"linear_cka: {'the debiased estimator' if debiased else 'CKA'} needs at least {3 + bool(debiased)} "
+                          f"stimuli; got {K.shape[0]}{' (with 2, every CKA is 1)' if K.shape[0] == 2 and not debiased else ''}.")
     Kc, Lc = double_center(K), double_center(L)
     if debiased:
-        if int(K.shape[0]) < 4:
-            raise LayoutError(f"linear_cka: the debiased estimator needs at least 4 stimuli; got {K.shape[0]}.")
         h = _hsic_unbiased
     else:
         h = _hsic_biased

@@ -83,13 +83,37 @@ def shares_operator(regressor: Any) -> bool:
 
 def check_regressor(regressor: Any) -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` unless ``regressor`` is a name of
-    :data:`REGRESSORS` or an estimator with ``fit`` and ``predict``."""
-    if is_estimator(regressor) or (isinstance(regressor, str) and regressor in REGRESSORS):
+    :data:`REGRESSORS` or an estimator instance with ``fit`` and ``predict`` that scikit-learn does
+    not mark as a classifier or a clusterer (an estimator class is refused: pass an instance)."""
+    if isinstance(regressor, type):
+        raise ParameterError(f"The 'regressor' parameter must be an estimator instance, not the class "
+                             f"{regressor.__name__}; pass an instance, e.g. {regressor.__name__}().")
+    if is_estimator(regressor):
+        kind = _estimator_type(regressor)
+        if kind in ("classifier", "clusterer"):
+            raise ParameterError(f"The 'regressor' parameter must be a regressor; {type(regressor).__name__} is a "
+                                 f"scikit-learn {kind}, whose predictions are labels. Pass a regressor, e.g. Ridge().")
+        return
+    if isinstance(regressor, str) and regressor in REGRESSORS:
         return
     raise ParameterError(
         f"The 'regressor' parameter must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
         f"predict, e.g. make_pipeline(PCA(5), LinearRegression())). Got {regressor!r} instead."
     )
+
+
+def _estimator_type(est: Any) -> str | None:
+    """scikit-learn's estimator type of ``est`` (``"regressor"``, ``"classifier"``, ``"clusterer"``...)
+    from its tags (a ``Pipeline``: its last step's), or the older ``_estimator_type``; None when unknown."""
+    if hasattr(est, "__sklearn_tags__"):
+        try:
+            from sklearn.utils import get_tags
+
+            return get_tags(est).estimator_type
+        except Exception:  # noqa: BLE001 - a hand-written estimator with broken tags: judged by fit/predict alone
+            pass
+    kind = getattr(est, "_estimator_type", None)
+    return kind if isinstance(kind, str) else None
 
 
 def check_options_used(

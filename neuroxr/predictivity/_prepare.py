@@ -30,7 +30,7 @@ from ..kernels.regressors import (
     with_regressor,
 )
 from ..kernels.splits import SPLIT_MODES, valid_counts
-from ..validation import check_alpha, check_int, check_min_reliability
+from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
 
 
 def warn(msg: str, stacklevel: int = 4) -> None:
@@ -62,11 +62,14 @@ def check_params(
     *, reps: Any, seed: Any, split: str, regressor: Any, max_n: Any, backend: str | None, dtype: Any,
     alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_folds: Any = 10, fold_seed: Any = 0,
     noise_ceiling: Any = None, min_reliability: Any = None, n_components: Any = DEFAULT_N_COMPONENTS,
-    ceiling_option: bool = True, seed_drawn: bool = False,
+    ceiling_option: bool = True, seed_drawn: bool = False, keep_predictions: Any = False, progress: Any = False,
 ) -> None:
     """One-line errors for every bad parameter of a direction, naming the argument and the fix,
     and for an option set away from its default that changes nothing (``ceiling_option=False``:
-    a direction without a noise ceiling; ``seed_drawn``: as :func:`check_ceiling_options`)."""
+    a direction without a noise ceiling; ``seed_drawn``: as :func:`check_ceiling_options`);
+    ``keep_predictions`` a bool, ``progress`` a bool or a callable (:func:`check_progress`)."""
+    check_bool(keep_predictions, "keep_predictions", "Pass keep_predictions=True to return the out-of-fold predictions.")
+    check_progress(progress)
     check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
     check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
     check_fold_params(n_folds, fold_seed)
@@ -197,7 +200,16 @@ def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dat
     return ds if order is None else ds.isel({dim: np.argsort(order)})
 
 
+def check_progress(progress: Any) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` unless ``progress`` is a bool or a callable
+    that wraps the iterable of reps (e.g. ``tqdm.tqdm``)."""
+    check_bool(progress, "progress", "Pass progress=True for a tqdm bar, or a callable wrapping the reps' iterable "
+               "(e.g. tqdm.tqdm).", allow_callable=True)
+
+
 def progress_iter(reps: int, progress: bool | Callable[[Iterable[int]], Iterable[int]], desc: str) -> Iterable[int]:
+    """The reps' iterable: wrapped by ``progress`` (a callable), a tqdm bar (True) or plain (False)."""
+    check_progress(progress)
     if callable(progress):
         return progress(range(reps))
     if progress:
@@ -504,9 +516,10 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
         K, order, n_units = g["K"].values, np.arange(n), g.attrs.get("n_units")
     else:
         K, n_units = (gram.K, gram.n_units) if isinstance(gram, GramStats) else (gram, None)
-    K = to_numpy(K)
-    exact = np.asarray(K).dtype == np.float64
-    K = np.asarray(K, dtype=np.float64)
+    K = real_array(to_numpy(K) if hasattr(K, "shape") else K, "gram",
+                   f"a Gram Dataset (neuroxr.geometry.gram(features)), GramStats or an ({n}, {n}) array", dtype=None)
+    exact = K.dtype == np.float64
+    K = K.astype(np.float64, copy=False)
     if K.shape != (n, n):
         raise LayoutError(f"gram: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
     if not np.isfinite(K).all():

@@ -126,6 +126,8 @@ class StudyStore(Reading):
         # object stores: entry URL -> (path, id of its kept previous copy or None), between begin_write and commit
         self._rewriting: dict[str, tuple[str, str | None]] = {}
         self._committing: dict[str, zarr.Group] = {}  # entry path -> its staged group, during commit_write
+        if self._local is not None and os.path.exists(self._local) and not os.path.isdir(self._local):
+            raise StoreError(f"no study store at {self.url!r} (it is a file, not a store folder); pass the store's folder.")
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
             how = "" if mode == "r" else "; pass create=True to make a new store there"
             raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")

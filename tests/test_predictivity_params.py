@@ -45,6 +45,7 @@ def small():
         (dict(min_reliability=2), r"^min_reliability must be a number in \[0, 1\]"),
         (dict(progress=3), r"^progress must be True, False or a callable; got 3\. Pass progress=True"),
         (dict(progress="no"), r"^progress must be True, False or a callable; got 'no'"),
+        (dict(keep_predictions="x"), r"^keep_predictions must be True or False; got 'x'"),
     ],
 )
 @pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
@@ -55,6 +56,14 @@ def test_bad_parameters_one_line(small, direction, kwargs, message):
     with pytest.raises(NeuroxrError, match=message) as info:
         call()
     assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+def test_model_to_model_checks_its_flags(small):
+    F, _ = small
+    with pytest.raises(NeuroxrError, match=r"^keep_predictions must be True or False; got 'x'"):
+        pv.model_to_model(F, F, keep_predictions="x")
+    with pytest.raises(NeuroxrError, match=r"^progress must be True, False or a callable; got 3"):
+        pv.model_to_model(F, F, progress=3)
 
 
 def test_a_dtype_that_is_no_dtype_is_a_neuroxr_error(small):

@@ -328,3 +328,12 @@ def test_a_file_is_named_a_file_not_a_missing_folder(tmp_path, mode, create):
     path.write_text("not a store")
     with pytest.raises(StoreError, match=r"it is a file, not a store folder\); pass the store's folder\.$"):
         StudyStore(path, mode=mode, create=create)
+
+
+def test_the_entry_functions_name_a_file_a_file(tmp_path):
+    import neuroxr as nx
+
+    path = tmp_path / "afile"
+    path.write_text("not a store")
+    with pytest.raises(StoreError, match=r"it is a file, not a store folder"):
+        nx.score(str(path), "forward", "net.l1", "mA")

@@ -82,7 +82,7 @@ def _open(store: StudyStore | str | os.PathLike) -> StudyStore:
     if isinstance(store, StudyStore):
         return store
     url = os.fspath(store)
-    if "://" not in url and not os.path.isdir(url):
+    if "://" not in url and not os.path.exists(url):  # a file: StudyStore says so
         raise StoreError(f"no study store at {url!r} (the folder does not exist); check the path, or create it with neuroxr.open_store().")
     return StudyStore(url)
 

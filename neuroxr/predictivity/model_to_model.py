@@ -55,7 +55,7 @@ def model_to_model(
     prep.check_params(
         reps=reps, seed=seed, split="valid", regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, n_components=n_components,
-        noise_ceiling=False, ceiling_option=False,
+        noise_ceiling=False, ceiling_option=False, keep_predictions=keep_predictions, progress=progress,
     )
     features_a = validate_features(features_a, name="features_a")
     features_b = validate_features(features_b, name="features_b")

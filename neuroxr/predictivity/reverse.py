@@ -100,7 +100,7 @@ def reverse(
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
-        min_reliability=min_reliability, n_components=n_components,
+        min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
     )
     neural = validate_neural(neural, name="neural")
     features = validate_features(features, name="features")
@@ -191,7 +191,7 @@ def inter_animal(
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
-        min_reliability=min_reliability, n_components=n_components,
+        min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
     )
     neural_a = validate_neural(neural_a, name="neural_a")
     neural_b = validate_neural(neural_b, name="neural_b")

@@ -123,7 +123,7 @@ def _transform_error(prep: Preprocessing, where: str, what: str, exc: Exception)
     """The one-line error of a transform that fails on stimuli: it names them, the transform and the reason."""
     desc = prep.description if len(prep.description) <= 100 else prep.description[:100] + "..."
     return ExtractionError(f"the transform ({desc}) fails on {where} ({reason(exc)}); pass transform= a callable that "
-                           f"takes {what} and returns a tensor.")
+                           f"takes {what} and returns the model input (a tensor).")
 
 
 def _transformed(tf: Callable[[Any], Any], items: list[Any], ids: Any, prep: Preprocessing, what: str) -> list[Any]:

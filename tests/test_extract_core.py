@@ -15,6 +15,8 @@ from torch import nn  # noqa: E402
 
 from neuroxr.errors import NeuroxrWarning  # noqa: E402
 from neuroxr.extract import (  # noqa: E402
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     RESERVE_BYTES,
     ExtractionError,
     ExtractionPlan,
@@ -123,7 +125,9 @@ def test_default_transform_sizes(tmp_path, image_folder):
     plan = plan_extraction(tiny_cnn(), folder, image_size=(8, 12), model_name="tiny")
     assert plan.layer("0").output_shape == (4, 8, 12)
     assert plan.layer("2").output_shape == (4, 4, 6)
-    assert "default_image_transform(image_size=[8, 12]" in plan.preprocessing
+    assert plan.preprocessing.startswith("default_image_transform(revision=2, image_size=[8, 12], crop_fraction=0.875")
+    # the floats as written, not float32's 0.48500001430511475
+    assert f"normalize=mean={list(IMAGENET_MEAN)}, std={list(IMAGENET_STD)})" in plan.preprocessing
 
 
 def test_inplace_and_pass_through_modules_are_deduplicated_only_when_not_requested(tmp_path):
@@ -397,7 +401,7 @@ def test_layer_names_colliding_with_another_set_are_refused_before_any_pass(tmp_
     with pytest.raises(StoreError, match="'t.0' is already the name of the neural set 't' region '0'"):
         extract_features(net, torch.from_numpy(random_images(12)), store, model_name="t", stimulus_ids=ids,
                          batch_size=4, progress=False)
-    assert len(calls) <= 1  # the probe at most: no pass over the stimuli
+    assert len(calls) <= 2  # the probe's two passes at most: no pass over the stimuli
     assert store.models() == [] and store.incomplete_entries() == []
     with pytest.raises(StoreError, match="'t.0'"):
         plan_extraction(net, torch.from_numpy(random_images(12)), store, model_name="t", layers=["0"])

@@ -384,9 +384,99 @@ def test_dataset_items_are_hashed_as_the_pass_loads_them(tmp_path):
     store = StudyStore(tmp_path / "s.zarr")
     ds = CountingDataset(x)
     extract_features(small_net(), ds, store, model_name="m", layers=["3"], batch_size=4, progress=False)
-    assert ds.calls <= len(x) + 4  # one pass, plus the probe's and the preprocessing digest's first items
+    assert ds.calls <= len(x) + 7  # one pass, plus the probe's (2 + 3) and the preprocessing digest's first items
     assert extract_features(small_net(), CountingDataset(x.clone()), store, model_name="m", layers=["3"],
                             progress=False).skipped == ["3"]
     with pytest.raises(ExtractionError, match="stimuli's contents differ"):
         extract_features(small_net(), CountingDataset(torch.cat([x[:5], x[5:] + 1])), store, model_name="m",
                          layers=["3"], progress=False)
+
+
+# ---------------------------------------------------------------------------- torchvision's preset, exactly
+def torchvision_preset(img, crop: int, resize: int) -> np.ndarray:
+    """torchvision's ``Resize(resize)``, ``CenterCrop(crop)``, ``Normalize`` on a PIL image, written out from
+    its formulas: ``_compute_resized_output_size`` truncates the long side (``int(resize * long / short)``),
+    ``center_crop`` offsets by ``int(round((resized - crop) / 2.0))``."""
+    from PIL import Image
+
+    img = img.convert("RGB")
+    w, h = img.size
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = resize, int(resize * long / short)
+    new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+    if (new_w, new_h) != (w, h):
+        img = img.resize((new_w, new_h), Image.BILINEAR)
+    top, left = int(round((new_h - crop) / 2.0)), int(round((new_w - crop) / 2.0))
+    a = np.asarray(img.crop((left, top, left + crop, top + crop)), np.float32).transpose(2, 0, 1) / 255.0
+    mean = np.asarray(IMAGENET_MEAN, np.float32)[:, None, None]
+    std = np.asarray(IMAGENET_STD, np.float32)[:, None, None]
+    return (a - mean) / std
+
+
+@pytest.mark.parametrize("width,height", [(335, 200), (500, 281), (259, 256), (200, 431), (256, 259), (300, 200)])
+def test_default_transform_is_torchvisions_preset_pixel_for_pixel(width, height):
+    """335x200 and 500x281: torchvision truncates the long side (428, 455) where rounding gives 429, 456;
+    259x256: the crop offset (259 - 224) / 2 = 17.5 rounds to 18 where flooring gives 17."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:height, 0:width]
+    img = Image.fromarray(np.stack([(xx * 7) % 256, (yy * 5) % 256, (xx * yy) % 256], -1).astype(np.uint8))
+    np.testing.assert_array_equal(default_image_transform(224)(img).numpy(), torchvision_preset(img, 224, 256))
+
+
+class _WithProcessorMethod(nn.Module):
+    """A model whose class has a helper method that happens to be called ``processor``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+
+    def processor(self, batch):
+        return batch * 0
+
+    @staticmethod
+    def tokenizer(text):
+        return text
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_a_model_method_named_processor_is_not_taken_for_its_preprocessing(tmp_path):
+    save_images(tmp_path / "imgs", n=3)
+    plan = plan_extraction(_WithProcessorMethod(), tmp_path / "imgs", image_size=8)
+    assert plan.preprocessing.startswith("default_image_transform(")
+    model = _WithProcessorMethod()
+    model.processor = default_image_transform(8)  # set on the model: its own preprocessing
+    assert plan_extraction(model, tmp_path / "imgs").preprocessing.startswith("model.processor: default_image_transform(")
+
+
+def test_a_transform_that_fails_on_an_image_is_a_one_line_error(tmp_path):
+    save_images(tmp_path / "imgs", n=3)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+
+    def needs_a_tensor(x):
+        return x * 2  # a PIL image cannot be multiplied
+
+    with pytest.raises(ExtractionError, match=r"^the transform \(.*needs_a_tensor\) fails on stimulus 'im0' "
+                                              r"\(TypeError: .*\); pass transform= a callable that takes a PIL image"):
+        plan_extraction(net, tmp_path / "imgs", transform=needs_a_tensor)
+    with pytest.raises(ExtractionError, match=r"fails on stimulus 'stimulus0' \(.*\).*takes an array item"):
+        plan_extraction(net, torch.zeros(3, 3, 8, 8), transform=lambda x: x.missing)
+
+
+def test_a_second_name_of_a_module_is_refused_naming_the_first(tmp_path):
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 3)
+            self.b = self.a  # the same module under two names: named_modules() lists 'a' only
+            self.c = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.c(torch.relu(self.b(x)))
+
+    x = torch.randn(5, 4)
+    with pytest.raises(ExtractionError, match=r"layers: 'b' is another name of module 'a' .*pass layers=\['a'\]"):
+        plan_extraction(Shared(), x, layers=["b"])
+    assert [lp.module_name for lp in plan_extraction(Shared(), x, layers=["a"]).layers] == ["a"]

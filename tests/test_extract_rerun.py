@@ -157,3 +157,115 @@ def test_cli_texts_ids_follow_the_line_numbers(tmp_path):
     (tmp_path / "empty.txt").write_text("", encoding="utf-8")
     with pytest.raises(Exception, match="holds no texts"):
         _read_texts(str(tmp_path / "empty.txt"))
+
+
+# ---------------------------------------------------------------------------- one row per stimulus
+class StackedPair(nn.Module):
+    """Returns ``torch.stack([k(x), v(x)])``: shape ``(2, batch, 3)``, whose first dim is not the batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.k, self.v = nn.Linear(4, 3), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return torch.stack([self.k(x), self.v(x)])
+
+
+class PairNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.kv, self.head = StackedPair(), nn.Linear(3, 2)
+
+    def forward(self, x):
+        k, v = self.kv(x)
+        return self.head(k + v)
+
+
+@pytest.mark.parametrize("batch_size", [2, 3])
+def test_a_leading_dim_equal_to_the_probe_batch_is_not_taken_for_the_stimulus_axis(tmp_path, batch_size):
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    store = StudyStore(tmp_path / "s.zarr")
+    with pytest.raises(ExtractionError, match=r"cannot extract module 'kv': its output has no stimulus axis .*first dim "
+                                              r"is not the batch \(\(2, 2, 3\) for 2 stimuli, \(2, 3, 3\) for 3 stimuli\)"):
+        extract_features(PairNet(), x, store, model_name="m", layers=["kv"], batch_size=batch_size, progress=False)
+    assert store.layers("m") == []
+    plan = extract_features(PairNet(), x, store, model_name="m", layers=lambda name, m: name in ("kv", "head"),
+                            batch_size=batch_size, progress=False).plan  # a filter leaves it out, saying why
+    assert "no stimulus axis" in plan.skipped["kv"] and [lp.module_name for lp in plan.layers] == ["head"]
+
+
+class FirstThree(nn.Module):
+    def forward(self, x):
+        return x[:3] * 1.0  # one row per stimulus for batches of up to 3 (the probe's), not beyond
+
+
+def test_an_output_with_fewer_rows_than_the_batch_is_an_error_not_zeros(tmp_path):
+    net = nn.Sequential(nn.Linear(4, 3), FirstThree(), nn.Linear(3, 2))
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    store = StudyStore(tmp_path / "s.zarr")
+    with pytest.raises(ExtractionError, match=r"layer '1': the output of module '1' has shape \(3, 3\), whose first dim is "
+                                              r"not the batch of 4 stimuli.*select a layer whose output is per stimulus"):
+        extract_features(net, x, store, model_name="m", layers=["1"], batch_size=4, progress=False)
+    assert store.layers("m") == [] and not store.is_complete("features/m/1")
+
+
+@pytest.mark.parametrize("batch_size", [32, 2], ids=["direct", "staged"])
+def test_the_writer_refuses_to_mark_a_layer_complete_with_rows_never_written(tmp_path, batch_size):
+    from neuroxr.extract.write import LayerWriter
+
+    model, x = small_cnn(), images(6)
+    store = StudyStore(tmp_path / "s.zarr")
+    plan = extract_features(model, x, store, model_name="m", layers=["3"], batch_size=batch_size, dry_run=True)
+    lp = plan.layers[0]
+    writer = LayerWriter(store, "m", lp, plan, None, {}, str(tmp_path))
+    with torch.no_grad():
+        out = model(torch.from_numpy(x))
+    writer.write(0, out[:4], plan.stimulus_ids[:4])  # stimuli 4 and 5 never come
+    with pytest.raises(ExtractionError, match=r"layer '3': 2 of 6 stimuli were not written, e\.g\. \['stimulus4', "
+                                              r"'stimulus5'\], so the layer is not marked complete"):
+        writer.finish()
+    writer.discard()
+    assert not store.is_complete("features/m/3")
+
+
+# ---------------------------------------------------------------------------- the default transform's revision
+def test_a_layer_made_by_the_default_transforms_earlier_revision_is_refused(tmp_path):
+    """Revision 1 rounded the resized long side (335x200 -> 429 wide, torchvision 428): the first two
+    images (square) come out the same under both, the third does not, so only the revision in the
+    preprocessing digest tells the stored layer apart."""
+    import zarr
+    from PIL import Image
+
+    from neuroxr.extract.identity import BatchDigest
+    from neuroxr.extract.preprocess import resolve_preprocessing
+    from neuroxr.extract.stimuli import as_stimuli
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, (w, h) in (("a", (64, 64)), ("b", (50, 50)), ("c", (335, 200))):
+        Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)).save(folder / f"{name}.png")
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, stride=8), nn.Flatten(), nn.Linear(2 * 28 * 28, 3))
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(model, folder, store, model_name="m", layers=["2"], progress=False)
+    # what revision 1 recorded: the digest of the first two images' model input alone, no revision
+    stim = as_stimuli(folder, None, resolve_preprocessing(model))
+    untagged = BatchDigest()
+    untagged.update(stim.load(np.arange(2)))
+    group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / "2"), mode="r+")
+    group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], preprocessing=untagged.hexdigest())
+    with pytest.raises(ExtractionError, match=r"'features/m/2' is complete but the preprocessing differs .*another "
+                                              r"revision of the default transform.*overwrite=True"):
+        extract_features(model, folder, store, model_name="m", layers=["2"], progress=False)
+    redone = extract_features(model, folder, store, model_name="m", layers=["2"], overwrite=True, progress=False)
+    assert redone.written == ["2"]
+    assert extract_features(model, folder, store, model_name="m", layers=["2"], progress=False).skipped == ["2"]
+    # another transform's digest is what it was, the input alone (its stored layers still match): a
+    # callable that makes the very same input records the untagged digest
+    from neuroxr.extract import default_image_transform
+
+    tf = default_image_transform()
+    explicit = StudyStore(tmp_path / "e.zarr")
+    extract_features(model, folder, explicit, model_name="m", layers=["2"], progress=False, transform=lambda img: tf(img))
+    assert explicit.read_features("m", "2").attrs["extraction_identity"]["preprocessing"] == untagged.hexdigest()

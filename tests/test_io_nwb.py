@@ -132,3 +132,22 @@ def test_a_nan_onset_is_a_missing_trial_not_zero_spikes():
     table = pd.DataFrame({"start_time": [0.0, np.nan, 2.0, 3.0], "stimulus_id": ["a", "a", "b", "b"]})
     out = from_nwb(nwb, (0.0, 0.5), intervals=table)
     np.testing.assert_array_equal(out.values[:, 0, :], [[2.0, np.nan], [1.0, 2.0]])
+
+
+def test_trials_of_an_nwbfile_built_in_memory_are_found_by_name(session):
+    """``add_trial`` on an NWBFile in memory sets ``nwbfile.trials``, not an entry of ``nwbfile.intervals``."""
+    stim, starts, spikes = session
+    nwb = pynwb.NWBFile(session_description="toy", identifier="mem", session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    nwb.add_trial_column("stimulus_id", "which image was shown")
+    for s, t in zip(stim, starts):
+        nwb.add_trial(start_time=float(t), stop_time=float(t) + 0.2, stimulus_id=s)
+    for st in spikes:
+        nwb.add_unit(spike_times=st)
+    assert "trials" not in dict(nwb.intervals or {})
+    got = from_nwb(nwb, WINDOW)  # intervals="trials", the default
+    expected = from_nwb(nwb, WINDOW, intervals=nwb.trials)
+    assert got.identical(expected)
+    direct = spike_counts(spikes, np.asarray(starts), WINDOW)
+    assert np.nansum(got.values) == direct.sum() and got.sizes["neuroid"] == len(spikes)
+    with pytest.raises(LayoutError, match=r"no TimeIntervals table 'epochs'; found \['trials'\]"):
+        from_nwb(nwb, WINDOW, intervals="epochs")

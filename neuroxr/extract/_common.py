@@ -1,4 +1,5 @@
-"""Helpers shared by the extraction stages: the lazy torch import, byte formatting, layer names, hashing texts."""
+"""Helpers shared by the extraction stages: the lazy torch import, byte formatting, layer names, hashing texts,
+short reasons of exceptions."""
 
 from __future__ import annotations
 
@@ -48,3 +49,12 @@ def feed_text(h: Any, text: str) -> None:
     b = text.encode("utf-8")
     h.update(len(b).to_bytes(8, "little"))
     h.update(b)
+
+
+def reason(exc: BaseException, limit: int = 160) -> str:
+    """``exc`` as a short reason: its type and the first sentence of its first line."""
+    text = " ".join(str(exc).split("\n", 1)[0].split())
+    if len(text) > limit:
+        cut = text.find(". ")
+        text = text[: cut + 1] if 0 < cut < limit else text[:limit] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

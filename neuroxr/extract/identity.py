@@ -9,6 +9,7 @@ Every layer :func:`~neuroxr.extract.extract_features` writes records in its attr
                                 # plain attributes, the hooks' flags and the packages of the code
                                 # (attrs.py)
      "preprocessing": "<hex>",  # the model input the preprocessing makes of the first (up to 2) stimuli
+                                # (and the revision of neuroxr's default transform where it is used)
      "stimuli": "<hex>"}        # the stimuli's contents: image files' bytes, array values, texts;
                                 # a torch Dataset's items as loaded
 
@@ -56,7 +57,8 @@ UNCOVERED = {
 KEYS = {
     "model": "the model differs (other weights, buffers, modules, code, attributes, hook flags or packages under the same "
              "model name)",
-    "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli)",
+    "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli, or it is another "
+                     "revision of the default transform)",
     "stimuli": "the stimuli's contents differ (same ids, other pixels, values or texts)",
 }
 """The digests of an identity and what a difference in each means."""
@@ -236,12 +238,17 @@ class Identity:
     stim : Stimuli
     batch_size : int
         Stimuli loaded at a time when a Dataset's items have to be hashed outside a pass.
+    preprocessing_tag : str, optional
+        A text the preprocessing digest adds to the model input it hashes: the revision of neuroxr's
+        own default transform (:func:`~neuroxr.extract.preprocess.identity_tag`), so that a layer that
+        an earlier revision made, which the first stimuli cannot always tell apart, is not skipped.
     """
 
-    def __init__(self, model: Any, stim: Any, batch_size: int) -> None:
+    def __init__(self, model: Any, stim: Any, batch_size: int, preprocessing_tag: str | None = None) -> None:
         self._model = ModelDigests(model)
         self._stim = stim
         self._batch_size = int(batch_size)
+        self._tag = preprocessing_tag
         self._digests: dict[str, str] = {}
 
     def __getitem__(self, key: str) -> str:
@@ -251,7 +258,13 @@ class Identity:
             elif key == "preprocessing":
                 first = BatchDigest()
                 first.update(self._stim.load(np.arange(min(2, self._stim.n))))
-                self._digests[key] = first.hexdigest()
+                digest = first.hexdigest()
+                if self._tag is not None:  # without a tag: the digest of identity versions 1-3, unchanged
+                    h = hashlib.sha256()
+                    _text(h, self._tag)
+                    _text(h, digest)
+                    digest = h.hexdigest()
+                self._digests[key] = digest
             elif key == "stimuli":
                 self._digests[key] = _stimuli_digest(self._stim, None, self._batch_size)
             else:

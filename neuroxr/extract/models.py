@@ -15,7 +15,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import ExtractionError, NeuroxrError
 from ._common import layer_name, torch_module
+from ._common import reason as _reason
 from .code import own_hook
 from .stimuli import Stimuli
 
@@ -52,6 +53,11 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
             out.append(name)
         elif name in by_store_name:
             out.append(by_store_name[name])
+        elif (alias := _alias_of(model, named, name)) is not None:
+            raise ExtractionError(
+                f"layers: {name!r} is another name of module {alias!r} (the same module object, registered twice), "
+                f"which the model's module names list once; pass layers=[{alias!r}] (--layer {alias})."
+            )
         else:
             close = difflib.get_close_matches(name, list(named), n=5)
             listed = ", ".join(repr(n) for n in list(named)[1:8])
@@ -63,6 +69,16 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
     if len(set(out)) != len(out):
         raise ExtractionError(f"layers lists a module twice: {out}.")
     return out, "list"
+
+
+def _alias_of(model: Any, named: dict[str, Any], name: str) -> str | None:
+    """The name ``model.named_modules()`` gives the module registered under ``name`` too (``self.b =
+    self.a``: ``'a'`` for ``'b'``), or ``None`` when ``name`` (or its store-safe form) is no such second name."""
+    every = dict(model.named_modules(remove_duplicate=False))
+    module = every.get(name)
+    if module is None:
+        module = next((m for n, m in every.items() if layer_name(n) == name), None)
+    return next((n for n, m in named.items() if m is module), None) if module is not None else None
 
 
 @dataclass
@@ -77,6 +93,8 @@ class ProbeInfo:
     shape: tuple[int, ...] = ()
     dtype: str = ""
     alias_of: str | None = None
+    shapes: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+    """(stimuli in the probe's batch, full output shape) of each probe pass that called it."""
 
 
 def batch_len(batch: Any) -> int:
@@ -181,8 +199,12 @@ def forward_error(model_name: str | None, stim: Stimuli, batch: Any, exc: BaseEx
 
 def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtype: Any,
           model_name: str | None = None) -> tuple[dict[str, ProbeInfo], int, int]:
-    """Run 1-2 stimuli with hooks on every module.
+    """Run the first 2 stimuli with hooks on every module, then the first 3 (1 when there are only 2)
+    with hooks on the candidates whose output looked batched.
 
+    A module's output is ``batched`` (one row per stimulus) when its first dim is the number of
+    stimuli in both passes and its shape per stimulus is the same: a leading dim that only happens
+    to equal one batch size (a stacked pair ``(2, batch, d)``) is told apart by the other.
     Returns per-module info, the number of leaf-module calls and the bytes of one input stimulus.
     ``alias_of`` names an earlier candidate that returned the very same tensor object. A forward
     pass that fails is an :class:`ExtractionError` naming ``model_name`` (:func:`forward_error`).
@@ -209,6 +231,7 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
             rec.leaf_calls_before = state["leaf_calls"]
             rec.is_tensor = isinstance(output, torch.Tensor)
             if rec.is_tensor:
+                rec.shapes.append((state["b"], tuple(int(s) for s in output.shape)))
                 rec.batched = output.ndim >= 1 and int(output.shape[0]) == state["b"]
                 rec.shape = tuple(int(s) for s in output.shape[1:])
                 rec.dtype = str(output.dtype).replace("torch.", "")
@@ -227,17 +250,63 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
         batch = to_input(stim.load(np.arange(min(2, stim.n))), device, in_dtype)
         state["b"] = batch_len(batch)
         nbytes = input_bytes(batch)
-        try:
-            with torch.no_grad():
-                call_model(model, batch)
-        except NeuroxrError:
-            raise
-        except Exception as exc:  # the model's own code: its inputs do not fit it
-            raise forward_error(model_name, stim, batch, exc) from exc
+        _probe_call(model, batch, model_name, stim)
     finally:
         for h in handles:
             h.remove()
+    if stim.n >= 2:
+        _check_batched(model, stim, [n for n in candidates if info[n].batched and info[n].calls == 1], info,
+                       3 if stim.n >= 3 else 1, device, in_dtype, model_name)
     return info, state["leaf_calls"], nbytes
+
+
+def _probe_call(model: Any, batch: Any, model_name: str | None, stim: Stimuli) -> None:
+    """``model(batch)`` without gradients for the probe; stopped early by :class:`StopForward`; a failure
+    of the model's own code is :func:`forward_error`."""
+    torch = torch_module()
+    try:
+        with torch.no_grad():
+            call_model(model, batch)
+    except StopForward:
+        pass
+    except NeuroxrError:
+        raise
+    except Exception as exc:  # the model's own code: its inputs do not fit it
+        raise forward_error(model_name, stim, batch, exc) from exc
+
+
+def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, ProbeInfo], b: int, device: Any,
+                   in_dtype: Any, model_name: str | None) -> None:
+    """The probe's second pass, over ``b`` stimuli: a module of ``names`` stays ``batched`` only when its
+    first dim is ``b`` again and its shape per stimulus the same; the pass stops once all have run."""
+    torch = torch_module()
+    named = dict(model.named_modules())
+    seen: set[str] = set()
+
+    def make_hook(name: str) -> Callable:
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            rec = info[name]
+            if isinstance(output, torch.Tensor):
+                rec.shapes.append((b, tuple(int(s) for s in output.shape)))
+                rec.batched = output.ndim >= 1 and int(output.shape[0]) == b and tuple(output.shape[1:]) == rec.shape
+            else:
+                rec.batched = False
+            if len(seen) == len(names):
+                raise StopForward
+
+        return own_hook(hook)
+
+    if not names:
+        return
+    handles = [named[n].register_forward_hook(make_hook(n)) for n in names]
+    try:
+        _probe_call(model, to_input(stim.load(np.arange(b)), device, in_dtype), model_name, stim)
+    finally:
+        for h in handles:
+            h.remove()
 
 
 class StopForward(BaseException):
@@ -349,15 +418,6 @@ def run_pass(
     finally:
         for h in handles:
             h.remove()
-
-
-def _reason(exc: BaseException, limit: int = 160) -> str:
-    """``exc`` as a short reason: its type and the first sentence of its first line."""
-    text = " ".join(str(exc).split("\n", 1)[0].split())
-    if len(text) > limit:
-        cut = text.find(". ")
-        text = text[: cut + 1] if 0 < cut < limit else text[:limit] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def check_device(device: Any) -> Any:

@@ -287,7 +287,10 @@ def _why_not(rec: Any, flatten: bool, pooled: bool) -> str | None:
     if not rec.is_tensor:
         return "its output is not a tensor (a tuple or dict); hook a submodule instead"
     if not rec.batched:
-        return "its output has no stimulus axis (its first dim is not the batch); it is the same for every stimulus"
+        shapes = ", ".join(f"{shape} for {b} stimuli" for b, shape in rec.shapes)
+        return (f"its output has no stimulus axis (one row per stimulus): its first dim is not the batch ({shapes}); "
+                f"hook a submodule whose output has one, or make the module put the batch first (e.g. "
+                f"torch.stack(..., dim=1))")
     if len(rec.shape) == 0:
         return "its output has no unit axis (one number per stimulus)"
     if not flatten and len(rec.shape) > 1 and not (pooled and len(rec.shape) == 2):

@@ -17,6 +17,7 @@ The description (what was used, with its parameters) is written to every layer's
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,13 @@ from ._common import torch_module
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+DEFAULT_TRANSFORM_REVISION = 2
+"""The revision of :func:`default_image_transform`'s arithmetic, in its description and in the
+preprocessing digest of what it makes (:func:`identity_tag`): 2 truncates the resized long side and
+rounds the crop offsets as torchvision does; 1 (no tag) rounded the long side and floored the offsets,
+which gave other pixels for some image sizes (e.g. 335x200), so layers extracted with it are not
+taken for this revision's."""
 
 
 class _DefaultImageSize(int):
@@ -54,8 +62,10 @@ def default_image_transform(
     """The default PIL image -> tensor transform (torchvision's ImageNet evaluation preset).
 
     The image is converted to RGB, resized (bilinear, aspect ratio kept) so that it covers
-    ``image_size / crop_fraction``, centre-cropped to ``image_size``, scaled to ``[0, 1]`` and
-    normalised per channel: ``(x - mean) / std``.
+    ``round(image_size / crop_fraction)``, centre-cropped to ``image_size``, scaled to ``[0, 1]`` and
+    normalised per channel: ``(x - mean) / std``. For a square ``image_size`` this is pixel for pixel
+    torchvision's ``Resize(round(image_size / crop_fraction))``, ``CenterCrop(image_size)`` on a PIL
+    image (the resized long side truncated, the crop offsets ``int(round((resized - size) / 2))``).
 
     Parameters
     ----------
@@ -71,7 +81,8 @@ def default_image_transform(
     -------
     callable
         ``f(image) -> torch.Tensor`` of shape ``(3, height, width)``, float32. Its ``repr``
-        states the parameters (it is recorded in the store).
+        states the revision (:data:`DEFAULT_TRANSFORM_REVISION`) and the parameters (it is recorded
+        in the store).
     """
     if not 0 < crop_fraction <= 1:
         raise ExtractionError(f"crop_fraction must be in (0, 1]; got {crop_fraction!r}.")
@@ -101,11 +112,28 @@ def _image_size(image_size: Any) -> tuple[int, int] | None:
 
 
 class _ImageTransform:
+    """:func:`default_image_transform`'s transform; :data:`DEFAULT_TRANSFORM_REVISION` names its arithmetic."""
+
     def __init__(self, size: tuple[int, int] | None, crop_fraction: float, mean: Any, std: Any) -> None:
         self.image_size = size
         self.crop_fraction = crop_fraction
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
         self.std = None if std is None else np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
+        self._norm = "none" if mean is None else f"mean={_floats(mean)}, std={_floats(std)}"
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` an image of that size is resized to before the centre crop.
+
+        The side with the larger ratio to its covering size ``round(side / crop_fraction)`` is
+        resized to that size and the other side to ``int(covering * other / side)``, truncated: the
+        arithmetic of torchvision's ``resize`` for a smaller-edge size (``_compute_resized_output_size``),
+        which the two sides of a square ``image_size`` reproduce exactly.
+        """
+        h, w = self.image_size
+        th, tw = round(h / self.crop_fraction), round(w / self.crop_fraction)
+        if th * width >= tw * height:  # the height has the larger ratio (th / height >= tw / width)
+            return th, max(tw, int(th * width / height))
+        return max(th, int(tw * height / width)), tw
 
     def __call__(self, image: Any) -> Any:
         torch = torch_module()
@@ -114,10 +142,10 @@ class _ImageTransform:
         img = image.convert("RGB")
         if self.image_size is not None:
             h, w = self.image_size
-            scale = max(h / img.height, w / img.width) / self.crop_fraction
-            rh, rw = max(h, round(img.height * scale)), max(w, round(img.width * scale))
-            img = img.resize((rw, rh), Image.BILINEAR)
-            top, left = (rh - h) // 2, (rw - w) // 2
+            rh, rw = self.resized_size(img.height, img.width)
+            if (rh, rw) != (img.height, img.width):
+                img = img.resize((rw, rh), Image.BILINEAR)
+            top, left = int(round((rh - h) / 2.0)), int(round((rw - w) / 2.0))  # torchvision's center_crop
             img = img.crop((left, top, left + w, top + h))
         arr = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
         if self.mean is not None:
@@ -125,11 +153,16 @@ class _ImageTransform:
         return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
     def __repr__(self) -> str:
-        norm = "none" if self.mean is None else f"mean={self.mean.ravel().round(4).tolist()}, std={self.std.ravel().round(4).tolist()}"
         return (
-            f"default_image_transform(image_size={list(self.image_size) if self.image_size else None}, "
-            f"crop_fraction={self.crop_fraction}, resize=bilinear, normalize={norm})"
+            f"default_image_transform(revision={DEFAULT_TRANSFORM_REVISION}, "
+            f"image_size={list(self.image_size) if self.image_size else None}, "
+            f"crop_fraction={self.crop_fraction}, resize=bilinear, normalize={self._norm})"
         )
+
+
+def _floats(values: Any) -> list[float]:
+    """``values`` as Python floats rounded to 6 decimals (0.485, not float32's 0.48500001430511475)."""
+    return [round(float(v), 6) for v in values]
 
 
 @dataclass
@@ -162,6 +195,23 @@ class Preprocessing:
     tokenizer: Callable[..., dict[str, Any]] | None = None
     token_lengths: Callable[[list[str]], list[int]] | None = None
     explicit: bool = False
+
+
+def transform_used(prep: Preprocessing, kind: str) -> bool:
+    """Whether ``prep`` makes the model input of stimuli of ``kind``: always, except for an array fed
+    as is (no ``transform=`` given)."""
+    return kind != "array" or prep.explicit
+
+
+def identity_tag(prep: Preprocessing, kind: str) -> str | None:
+    """The text the preprocessing digest adds for ``prep`` (:class:`~neuroxr.extract.identity.Identity`):
+    the revision of :func:`default_image_transform` when it is used on stimuli of ``kind``, so that a
+    layer made by an earlier revision is not taken for this one; ``None`` (nothing added) otherwise."""
+    default = isinstance(prep.image, _ImageTransform) or (
+        prep.image is None and prep.image_processor is None and kind != "text")  # images without a transform
+    if default and transform_used(prep, kind):
+        return f"default_image_transform revision {DEFAULT_TRANSFORM_REVISION}"
+    return None
 
 
 def _is_hf(obj: Any, *class_names: str) -> bool:
@@ -224,6 +274,17 @@ def _unused_size(image_size: Any, by: str, fix: str) -> None:
                         error=ExtractionError)
 
 
+def _carried_preprocessing(model: Any, attr: str, obj: Any) -> bool:
+    """Whether ``model.<attr>`` (``processor``, ``tokenizer``, ``image_processor``) is preprocessing the
+    model carries: an object set on it (a Hugging Face tokenizer or processor, a transform), not a
+    method of the model's class that happens to have that name, nor a submodule (it has a ``forward``)."""
+    if obj is None or callable(getattr(obj, "forward", None)):
+        return False
+    if inspect.ismethod(obj) and obj.__self__ in (model, type(model)):  # a method or classmethod of the model
+        return False
+    return not (inspect.isfunction(obj) and attr not in getattr(model, "__dict__", {}))  # a staticmethod of its class
+
+
 def resolve_preprocessing(model: Any, transform: Any = None,
                           image_size: int | tuple[int, int] | None = DEFAULT_IMAGE_SIZE) -> Preprocessing:
     """The preprocessing for ``model``: ``transform`` if given, else the model's own, else the default.
@@ -258,7 +319,7 @@ def resolve_preprocessing(model: Any, transform: Any = None,
         return prep
     for attr in ("processor", "tokenizer", "image_processor"):
         obj = getattr(model, attr, None)
-        if obj is not None and not callable(getattr(obj, "forward", None)):
+        if _carried_preprocessing(model, attr, obj):
             prep = _from_object(obj, explicit=False)
             if prep is not None:
                 _unused_size(image_size, f"the model's own preprocessing (model.{attr})",

@@ -22,7 +22,7 @@ from ._common import torch_module
 from .identity import Identity
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
-from .preprocess import DEFAULT_IMAGE_SIZE, Preprocessing, image_size_given, resolve_preprocessing
+from .preprocess import DEFAULT_IMAGE_SIZE, Preprocessing, identity_tag, image_size_given, resolve_preprocessing, transform_used
 from .reduce import PCA, SRP, fit_index, reduction_spec
 from .stimuli import Stimuli, as_stimuli
 from .write import LayerWriter, activations
@@ -99,7 +99,7 @@ def plan_extraction(
 ) -> ExtractionPlan:
     """Dry run: every layer's output shape and bytes, and the passes that fit ``memory_limit``.
 
-    Runs one batch of (at most) two stimuli through the model; writes nothing. The parameters
+    Runs the probe's two small batches (2, then 3 stimuli) through the model; writes nothing. The parameters
     are those of :func:`extract_features`.
 
     Returns
@@ -123,7 +123,8 @@ def plan_extraction(
                 model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
                 device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
                 store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
-                pooling_explicit=_pooling_asked(pooling), identity=Identity(model, stim, int(batch_size)),
+                pooling_explicit=_pooling_asked(pooling),
+                identity=Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind)),
             )
     finally:
         model.train(was_training)
@@ -287,7 +288,7 @@ def extract_features(
     model.eval()
     try:
         model.to(device)
-        identity = Identity(model, stim, int(batch_size))
+        identity = Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind))
         plan = build_plan(
             model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
             device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
@@ -321,7 +322,7 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
 
         def fitter(lp: Any) -> Callable:
             def fn(start: int, output: Any, ids: np.ndarray, mask: Any) -> None:
-                pcas[lp.name].partial_fit(activations(lp, output, mask))
+                pcas[lp.name].partial_fit(activations(lp, output, mask, len(ids)))
 
             return fn
 
@@ -375,8 +376,8 @@ def _execute(
                         "source_dtype": lp.raw_dtype,
                         "stimuli": stim.kind,
                         "n_tokens": stim.n_tokens,
-                        "transform": prep.description if stim.kind != "array" or prep.explicit else None,
-                        "transform_source": prep.source if stim.kind != "array" or prep.explicit else "none (array fed as is)",
+                        "transform": prep.description if transform_used(prep, stim.kind) else None,
+                        "transform_source": prep.source if transform_used(prep, stim.kind) else "none (array fed as is)",
                         "reduction": red_attr,
                         "extracted_by": f"neuroxr {__version__} extract_features",
                     }

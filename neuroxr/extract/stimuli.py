@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, missing_ids_error
+from ..errors import ExtractionError, NeuroxrError, missing_ids_error
 from ..layouts import missing_ids
-from ._common import torch_module
+from ._common import reason, torch_module
 from .preprocess import Preprocessing, default_image_transform
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -119,11 +119,38 @@ def _stack(items: list[Any], what: str) -> Any:
     return torch.stack(ts)
 
 
-def _images_to_batch(images: list[Any], prep: Preprocessing) -> Any:
+def _transform_error(prep: Preprocessing, where: str, what: str, exc: Exception) -> ExtractionError:
+    """The one-line error of a transform that fails on stimuli: it names them, the transform and the reason."""
+    desc = prep.description if len(prep.description) <= 100 else prep.description[:100] + "..."
+    return ExtractionError(f"the transform ({desc}) fails on {where} ({reason(exc)}); pass transform= a callable that "
+                           f"takes {what} and returns the model input (a tensor).")
+
+
+def _transformed(tf: Callable[[Any], Any], items: list[Any], ids: Any, prep: Preprocessing, what: str) -> list[Any]:
+    """``[tf(x) for x in items]``; a transform failing on a stimulus is a one-line :class:`ExtractionError`
+    naming the stimulus (its id in ``ids``), the transform and the reason."""
+    out = []
+    for x, sid in zip(items, ids):
+        try:
+            out.append(tf(x))
+        except NeuroxrError:
+            raise
+        except Exception as exc:  # the transform's own code
+            raise _transform_error(prep, f"stimulus {str(sid)!r}", what, exc) from exc
+    return out
+
+
+def _images_to_batch(images: list[Any], ids: Any, prep: Preprocessing) -> Any:
     if prep.image_processor is not None:
-        return prep.image_processor(images)
+        try:
+            return prep.image_processor(images)
+        except NeuroxrError:
+            raise
+        except Exception as exc:
+            raise _transform_error(prep, f"the stimuli {[str(i) for i in ids[:3]]}{', ...' if len(ids) > 3 else ''}",
+                                   "a list of PIL images", exc) from exc
     tf = prep.image if prep.image is not None else default_image_transform()
-    return _stack([tf(img) for img in images], "images after the transform")
+    return _stack(_transformed(tf, images, ids, prep, "a PIL image"), "images after the transform")
 
 
 def _is_text_list(stimuli: Any) -> bool:
@@ -165,7 +192,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         ids = check_ids(stimulus_ids, len(files), [f.stem for f in files])
 
         def load_files(index: np.ndarray) -> Any:
-            return _images_to_batch([open_image(files[int(i)]) for i in index], prep)
+            return _images_to_batch([open_image(files[int(i)]) for i in index], ids[index], prep)
 
         return Stimuli(len(files), ids, load_files, "folder" if folder else "files", source=files)
 
@@ -186,7 +213,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
             else:
                 batch = data[torch.as_tensor(index, dtype=torch.long, device=data.device)]
             if tf is not None:
-                return _stack([tf(x) for x in batch], "stimuli after the transform")
+                return _stack(_transformed(tf, list(batch), ids[index], prep, "an array item"), "stimuli after the transform")
             return batch
 
         return Stimuli(n, ids, load_array, "array", source=data)
@@ -216,9 +243,9 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         def load_dataset(index: np.ndarray) -> Any:
             items = [item(int(i)) for i in index]
             if all(hasattr(x, "convert") and hasattr(x, "size") for x in items):  # PIL images
-                return _images_to_batch(items, prep)
+                return _images_to_batch(items, ids[index], prep)
             if prep.explicit and prep.image is not None:
-                items = [prep.image(x) for x in items]
+                items = _transformed(prep.image, items, ids[index], prep, "a dataset item")
             return _stack(items, "dataset items")
 
         return Stimuli(n, ids, load_dataset, "dataset")

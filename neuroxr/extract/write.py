@@ -31,15 +31,27 @@ from .models import pool_tokens
 from .plan import ExtractionPlan, LayerPlan
 
 
-def activations(lp: LayerPlan, output: Any, mask: Any) -> np.ndarray:
-    """The layer's output for one batch as a float numpy array ``(batch, n_raw_units)``.
+def activations(lp: LayerPlan, output: Any, mask: Any, n: int) -> np.ndarray:
+    """The layer's output for one batch of ``n`` stimuli as a float numpy array ``(n, n_raw_units)``.
 
     Pooled over tokens when ``lp.pooling``; a view of the activations on CPU otherwise, so it is
     used before the hook returns (before any later in-place op).
+
+    Raises
+    ------
+    ExtractionError
+        The output's first dim is not the batch's ``n`` stimuli (one row per stimulus), or its
+        shape per stimulus differs from the probed one.
     """
     torch = torch_module()
     t = output.detach()
-    expected = (t.shape[0],) + tuple(lp.output_shape)
+    if t.ndim == 0 or t.shape[0] != n:
+        raise ExtractionError(
+            f"layer {lp.name!r}: the output of module {lp.module_name!r} has shape {tuple(t.shape)}, whose first dim is "
+            f"not the batch of {n} stimuli, so it is not one row per stimulus; select a layer whose output is per "
+            f"stimulus (layers=, --layer)."
+        )
+    expected = (n,) + tuple(lp.output_shape)
     if tuple(t.shape) != expected:
         raise ExtractionError(
             f"layer {lp.name!r}: output shape {tuple(t.shape)} differs from the probed {expected}; "
@@ -78,6 +90,8 @@ class LayerWriter:
             self.target = group[DATA_VAR]
             self.direct = lp.batch_size >= n
             self.shape = (n, q)
+            self.rows = np.zeros(n, dtype=bool)  # which stimuli's rows were written
+            self.lp_ids = np.asarray(plan.stimulus_ids)
             if not self.direct:
                 self.staging = os.path.join(staging_dir, f"{lp.name}.bin")
                 with open(self.staging, "wb") as f:
@@ -87,8 +101,8 @@ class LayerWriter:
             raise
 
     def write(self, start: int, output: Any, ids: np.ndarray, mask: Any = None) -> None:
-        """Store the batch ``output`` (rows ``start:start + batch``); called inside the module's hook."""
-        x = activations(self.lp, output, mask)
+        """Store the batch ``output`` (rows ``start:start + len(ids)``); called inside the module's hook."""
+        x = activations(self.lp, output, mask, len(ids))
         y = self.reducer(x) if self.reducer is not None else x
         y = y.astype(self.dtype, copy=False)
         self.largest = max(self.largest, x.nbytes, y.nbytes)
@@ -102,14 +116,29 @@ class LayerWriter:
             with open(self.staging, "r+b") as f:
                 f.seek(start * y.shape[1] * self.dtype.itemsize)
                 np.ascontiguousarray(y).tofile(f)
-            return
-        step = self.target.chunks[1] * CHUNKS_PER_WRITE
-        for j0 in range(0, y.shape[1], step):
-            self.target[start : start + y.shape[0], j0 : j0 + step] = y[:, j0 : j0 + step]
+        else:
+            step = self.target.chunks[1] * CHUNKS_PER_WRITE
+            for j0 in range(0, y.shape[1], step):
+                self.target[start : start + y.shape[0], j0 : j0 + step] = y[:, j0 : j0 + step]
+        self.rows[start : start + y.shape[0]] = True
 
     def finish(self, identity: Mapping[str, Any] | None = None) -> None:
         """Rechunk the staging file into the store layout, record ``identity`` (the attr
-        ``extraction_identity``: what the layer was extracted from), then commit the staged entry."""
+        ``extraction_identity``: what the layer was extracted from), then commit the staged entry.
+
+        Raises
+        ------
+        ExtractionError
+            Some stimulus's row was never written: the layer is not marked complete (the caller
+            discards the staged entry).
+        """
+        if not self.rows.all():
+            missing = self.lp_ids[~self.rows]
+            raise ExtractionError(
+                f"layer {self.lp.name!r}: {missing.size} of {self.rows.size} stimuli were not written, e.g. "
+                f"{missing[:3].tolist()}, so the layer is not marked complete; the forward pass did not give module "
+                f"{self.lp.module_name!r} every stimulus (data-dependent control flow is not supported)."
+            )
         if self.staging is not None:
             (n, q), uc = self.shape, self.lp.unit_chunk
             block = np.empty((n, min(uc, q)), dtype=self.dtype)

@@ -24,6 +24,9 @@ __all__ = ["from_nwb", "spike_counts"]
 
 NEUROID_COLUMNS = ("region", "animal", "subject")
 
+BUILTIN_INTERVALS = ("trials", "epochs", "invalid_times")
+"""The NWBFile's own TimeIntervals tables, attributes of the file as well as entries of ``intervals``."""
+
 
 def spike_counts(spike_times: Sequence[np.ndarray], starts: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     """Spike counts of each unit in ``[start + t0, start + t1)`` for each presentation start.
@@ -68,6 +71,10 @@ def _intervals(nwbfile: Any, intervals: Any) -> pd.DataFrame:
         return intervals
     if isinstance(intervals, str):
         tables = dict(getattr(nwbfile, "intervals", None) or {})
+        for name in BUILTIN_INTERVALS:  # add_trial / add_epoch on an NWBFile in memory set these, not .intervals
+            table = getattr(nwbfile, name, None) if name not in tables else None
+            if table is not None:
+                tables[name] = table
         if intervals not in tables:
             raise LayoutError(
                 f"intervals: the NWB file has no TimeIntervals table {intervals!r}; found {sorted(tables)}. "
@@ -156,8 +163,10 @@ def from_nwb(
         ``(t0, t1)`` in seconds after each presentation's ``start_time``; spikes in
         ``[start_time + t0, start_time + t1)`` are counted.
     intervals : str, TimeIntervals or DataFrame
-        The presentation table: a name in ``nwbfile.intervals`` (default ``"trials"``), or the
-        table itself. It needs ``start_time`` and ``stimulus_column``.
+        The presentation table: a name in ``nwbfile.intervals`` (default ``"trials"``; the file's own
+        ``trials``, ``epochs`` and ``invalid_times``, which an NWBFile built in memory with
+        ``add_trial`` holds only as attributes, are found either way), or the table itself. It
+        needs ``start_time`` and ``stimulus_column``.
     stimulus_column : str
         Column of ``intervals`` naming the stimulus. Default ``"stimulus_id"``.
     neuroid_column : str, optional

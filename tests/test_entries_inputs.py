@@ -1,4 +1,5 @@
-"""The entry engine and its inputs: a set rewritten while an entry is computed from it."""
+"""The entry engine and what it reads: a set rewritten while an entry is computed from it; parameter
+values that must find their entry again."""
 
 from __future__ import annotations
 
@@ -51,3 +52,29 @@ def test_inputs_unchanged_store_as_before(study):
     a = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
     assert a.computed
     np.testing.assert_allclose(a.dataset.ev.values, d.forward(f1, neu, reps=2).ev.values, rtol=1e-9)
+
+
+def test_a_nan_parameter_finds_its_entry_again(study):
+    """An estimator holding NaN (an imputer's missing_values) was never found again: NaN != NaN after
+    the provenance's JSON round trip, so every request recomputed it and require_existing refused."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    st, f1, neu = study
+    reg = lambda: make_pipeline(SimpleImputer(), Ridge(alpha=1.0))  # noqa: E731
+    first = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": reg()})
+    again = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": reg()})
+    assert first.computed and not again.computed and again.path == first.path
+    assert lookup(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": reg()}) == first.path
+    found = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": reg()}, require_existing=True)
+    np.testing.assert_allclose(found.dataset.ev.values, first.dataset.ev.values)
+
+
+def test_keep_predictions_with_require_existing_is_refused_up_front(study):
+    from neuroxr.errors import ParameterError
+
+    st, *_ = study
+    compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    with pytest.raises(ParameterError, match=r"^keep_predictions=True computes the entry again .*drop one of them\.$"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 2}, require_existing=True, options={"keep_predictions": True})

@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
-from ..errors import LayoutError, NeuroxrWarning, StoreError
+from ..errors import LayoutError, NeuroxrWarning, ParameterError, StoreError
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
@@ -340,6 +340,9 @@ def compute(
         raise LayoutError(f"unknown run options {bad}; choose from {RUN_OPTIONS}.")
     req = _prepare(store, kind, source, target, params, dtype)
     fresh = bool(options.get("keep_predictions"))
+    if fresh and require_existing:
+        raise ParameterError("keep_predictions=True computes the entry again (predictions are never stored), which "
+                             "require_existing=True forbids; drop one of them.")
     if not overwrite and not fresh:
         found = _matching(store, req, read=True)
         damage = None if found is None else found.problem

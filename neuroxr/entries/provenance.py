@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,7 +46,7 @@ def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
         "kind": kind,
         "source": source,
         "target": target,
-        "params": {k: _canon(v) for k, v in sorted(params.items())},
+        "params": _finite({k: _canon(v) for k, v in sorted(params.items())}),
         "inputs": {k: inputs[k] for k in sorted(inputs)},
     }
     if revision:
@@ -75,9 +76,21 @@ def _canon(v: Any) -> Any:
     return identity(v)  # functions by path and content, other objects by class and state
 
 
+def _finite(v: Any) -> Any:
+    """Non-finite floats as ``{"float": "nan" | "inf" | "-inf"}``: a NaN parameter (e.g. an imputer's
+    ``missing_values``) equals itself after the JSON round trip, so its entry can be found again."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return {"float": repr(v)}
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v
+
+
 def canonical(value: Any) -> Any:
     """A parameter value as it enters the provenance (JSON-ready; estimators by identity)."""
-    return _canon(value)
+    return _finite(_canon(value))
 
 
 def key(prov: Mapping[str, Any]) -> str:

@@ -331,6 +331,10 @@ def test_pixel_features_labels():
         pixel_features(imgs, ["a"], size=8)
     with pytest.raises(nx.LayoutError, match=r"images have dtype uint16; pass uint8 \(0-255\) or float in \[0, 1\]"):
         pixel_features(imgs.astype(np.uint16) * 257, ["a", "b", "c", "d"], size=8)
+    # float 0-255 pixels (what some loaders return) would give features 255x too large: refused
+    with pytest.raises(nx.LayoutError, match=r"float images must lie in \[0, 1\]; got values in \[0, 255\]"):
+        pixel_features(imgs.astype(np.float64), ["a", "b", "c", "d"], size=8)
+    np.testing.assert_allclose(pixel_features(imgs / 255.0, ["a", "b", "c", "d"], size=8).values, f.values)
 
 
 def test_random_cnn_is_seeded_and_labeled():

@@ -58,7 +58,9 @@ COWLEY_CITATION = (
 
 @dataclass(frozen=True)
 class CowleySession:
-    """What is known about one recording session (from the authors' data table).
+    """What is known about one recording session (from the authors' data table; ``n_images`` from
+    the files: the table lists 900 images for 201016, whose file and the table's own breakdown,
+    300 normal + 300 "gaudy" images, hold 600).
 
     Attributes
     ----------
@@ -258,8 +260,12 @@ def load_cowley_v4(
         Spike counts per 100 ms. Coords: ``stimulus_id`` (``"<session>/imageNNNN"``, from the
         image file names when the images exist, else from the position),
         ``image_index`` (1-based) and, for raw data, ``n_repeats`` on ``stimulus``;
-        ``neuroid_id`` (``"<animal>/<session>/n<NN>"``), ``animal``, ``session`` and
-        ``region`` (``"V4"``) on ``neuroid``. Attrs name the source, citation and licence.
+        ``neuroid_id`` (``"<animal>/<session>/n<NN>"``, numbered from 1: ``n01`` is the file's
+        row 0, the authors' ``neuron0``), ``animal``, ``session`` and ``region`` (``"V4"``) on
+        ``neuroid``. Attrs name the source, citation and licence. Session 210621 shows two
+        pictures twice under two ids each (``image0101`` = ``image0536``, ``image0425`` =
+        ``image0697``, byte-identical files): keep one of each pair where repeated stimuli would
+        leak between folds.
 
     Raises
     ------
@@ -291,7 +297,7 @@ def load_cowley_v4(
     meta = COWLEY_SESSIONS.get(session)
     if meta is not None and arr.shape[:2] != (meta.n_neurons, meta.n_images):
         raise LayoutError(
-            f"load_cowley_v4: {path.name} has shape {arr.shape}; the authors' table gives "
+            f"load_cowley_v4: {path.name} has shape {arr.shape}; the session's published files have "
             f"(neuron={meta.n_neurons}, image={meta.n_images}{', repeat' if kind == 'raw' else ''}). "
             f"Is the file stored in another axis order?"
         )

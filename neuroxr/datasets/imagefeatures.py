@@ -60,6 +60,12 @@ def _as_float_images(images: Any, name: str) -> np.ndarray:
     out = arr.astype(np.float64, copy=False)
     if not np.isfinite(out).all():
         raise LayoutError(f"{name}: images hold non-finite values.")
+    lo, hi = float(out.min()), float(out.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:  # e.g. float 0-255 pixels: features 255x too large, never rescaled silently
+        raise LayoutError(
+            f"{name}: float images must lie in [0, 1]; got values in [{lo:g}, {hi:g}]. Pass images / 255 for "
+            "0-255 pixels, or uint8."
+        )
     return out
 
 

@@ -56,6 +56,7 @@ _REPR = (bytes, bytearray, complex, range, slice, type(Ellipsis), datetime.date,
          datetime.timedelta, datetime.timezone, decimal.Decimal, np.dtype)
 _BUILTIN = (types.BuiltinFunctionType, np.ufunc, types.MethodWrapperType, types.WrapperDescriptorType,
             types.MethodDescriptorType, types.ClassMethodDescriptorType)
+_C_DESCRIPTORS = (types.WrapperDescriptorType, types.MethodDescriptorType, types.ClassMethodDescriptorType)
 #: class attributes that cannot change what an instance computes
 _CLASS_SKIP = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__annotations__",
                          "__firstlineno__", "__static_attributes__", "__orig_bases__", "__parameters__",
@@ -120,11 +121,21 @@ def _json_hash(data: Any) -> str:
 
 
 def _compiled(cls: type) -> bool:
-    """Whether ``cls`` is a compiled type (its instances may hold state outside ``__dict__`` and slots)."""
+    """Whether ``cls`` is a compiled type (its instances may hold state outside ``__dict__`` and
+    slots): a static type, or one whose own attributes are C descriptors, as an extension module's
+    heap types have (a ``class`` statement makes functions, and member descriptors for its slots)."""
     if not cls.__flags__ & (1 << 9):  # Py_TPFLAGS_HEAPTYPE: a static (C) type
         return True
-    file = getattr(sys.modules.get(cls.__module__), "__file__", None) or ""
-    return not file.endswith(".py") and bool(file)  # a heap type made by an extension module
+    slots = cls.__dict__.get("__slots__", ())
+    slots = {slots} if isinstance(slots, str) else set(slots)
+    for name, x in vars(cls).items():
+        if isinstance(x, _C_DESCRIPTORS) or (name == "__new__" and isinstance(x, types.BuiltinFunctionType)):
+            return True
+        if isinstance(x, types.GetSetDescriptorType) and name not in ("__dict__", "__weakref__"):
+            return True
+        if isinstance(x, types.MemberDescriptorType) and not (name in slots or any(f"_{cls.__name__.lstrip('_')}{s}" == name for s in slots)):
+            return True
+    return False
 
 
 def _slots(v: Any) -> dict[str, Any]:
@@ -254,7 +265,7 @@ class _Walk:
             params = v.get_params(deep=True)
             return {"class": f"{type(v).__module__}.{type(v).__qualname__}", **self.class_code(type(v), seen),
                     "params": {str(k): self.identity(params[k], seen) for k in sorted(params)}}
-        if isinstance(v, dict):
+        if isinstance(v, (dict, types.MappingProxyType)):
             return {str(k): self.identity(x, seen) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
         if isinstance(v, (list, tuple)):
             return [self.identity(x, seen) for x in v]

@@ -187,3 +187,164 @@ def test_store_recomputes_for_a_pipeline_with_another_function(tmp_path):
                 params={**params, "regressor": make_pipeline(FunctionTransformer(_scaler(0.0)), Ridge())})
     assert b.computed and b.path != a.path
     assert np.isnan(b.dataset.ev.values).all() or not np.allclose(b.dataset.ev.values, a.dataset.ev.values)
+
+
+def _estimator_class(scale, body="self.m_.predict(X)"):
+    """A class named ``mylab.models.Shrunk`` whatever its code: ``scale`` is captured by ``predict``,
+    ``body`` is its code."""
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    ns = {"Ridge": Ridge, "np": np, "scale": scale}
+    exec("def predict(self, X):\n    return " + body + " + scale * np.sin(7 * X[:, :1])\n", ns)
+
+    class Shrunk(BaseEstimator, RegressorMixin):
+        def __init__(self, alpha=1.0):
+            self.alpha = alpha
+
+        def fit(self, X, y):
+            self.m_ = Ridge(alpha=self.alpha).fit(X, y)
+            return self
+
+        predict = ns["predict"]
+
+    Shrunk.__module__, Shrunk.__qualname__ = "mylab.models", "Shrunk"
+    return Shrunk
+
+
+def test_an_estimators_identity_covers_its_class_code_and_packages():
+    """Same class path and parameters, other code (captured values, bytecode): other identities; an
+    installed class records its distribution's version."""
+    from importlib.metadata import version
+
+    assert regressor_identity(_estimator_class(0.0)()) == regressor_identity(_estimator_class(0.0)())
+    assert regressor_identity(_estimator_class(0.0)()) != regressor_identity(_estimator_class(3.0)())
+    assert regressor_identity(_estimator_class(0.0)()) != regressor_identity(_estimator_class(0.0, "-self.m_.predict(X)")())
+    assert regressor_identity(Ridge())["packages"] == [f"scikit-learn=={version('scikit-learn')}"]
+    assert f"scikit-learn=={version('scikit-learn')}" in regressor_identity(_estimator_class(0.0)())["packages"]
+
+
+def test_a_functions_identity_covers_what_it_calls():
+    """A redefined module-level helper changes the identity of the function calling it; a function
+    of an installed distribution is recorded by its package."""
+    from importlib.metadata import version
+
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils import check_array
+
+    ns = {"check_array": check_array}
+    exec("def helper(X):\n    return X\n\ndef f(X):\n    return helper(check_array(X))\n", ns)
+    before = regressor_identity(FunctionTransformer(ns["f"]))
+    exec("def helper(X):\n    return -X\n", ns)
+    assert regressor_identity(FunctionTransformer(ns["f"])) != before
+    called = regressor_identity(ns["f"])["globals"]["check_array"]
+    assert called["package"] == f"scikit-learn=={version('scikit-learn')}" and "globals" not in called
+
+
+class _Power:
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, X):
+        return np.sign(X) * np.abs(X) ** self.k
+
+
+def test_slots_tensors_pandas_and_random_states_are_identified_by_their_values():
+    from neuroxr.identity import identity
+
+    assert identity(_Power(1.0)) != identity(_Power(3.0)) and identity(_Power(2.0)) == identity(_Power(2.0))
+    torch = pytest.importorskip("torch")
+    assert identity(torch.tensor([1.0])) != identity(torch.tensor([2.0]))
+    assert identity(torch.tensor([1.0])) != identity(torch.tensor([1.0], dtype=torch.float64))
+    assert identity(torch.arange(6.0).reshape(2, 3)) == identity(torch.arange(6.0).reshape(2, 3))
+    pd = pytest.importorskip("pandas")
+    assert identity(pd.Series([1.0, 2.0])) != identity(pd.Series([5.0, 6.0]))
+    assert identity(pd.Series([1.0, 2.0])) != identity(pd.Series([1.0, 2.0], index=[5, 6]))
+    assert identity(pd.DataFrame({"a": [1.0]})) != identity(pd.DataFrame({"b": [1.0]}))
+    assert identity(pd.DataFrame({"a": [1.0]})) == identity(pd.DataFrame({"a": [1.0]}))
+    for make in (np.random.RandomState, np.random.default_rng):
+        assert identity(make(0)) == identity(make(0)) and identity(make(0)) != identity(make(1))
+        assert "0x" not in json.dumps(identity(make(0)))
+
+
+def test_a_value_it_cannot_read_is_never_matched(tmp_path):
+    """A compiled object whose state identity cannot read (``operator.itemgetter``) is unidentified:
+    a provenance holding it is untrusted, so its entry is computed every time and never handed back."""
+    from operator import itemgetter
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    from neuroxr.entries import compute, lookup
+    from neuroxr.entries.provenance import is_trusted
+    from neuroxr.identity import identified, identity
+
+    assert not identified(identity(itemgetter(0))) and identified(identity(Ridge()))
+    assert not is_trusted({"inputs": {"a": "t"}, "params": {"regressor": identity(itemgetter(0))}})
+    assert is_trusted({"inputs": {"a": "t"}, "params": {"regressor": identity(Ridge())}})
+    st, params = _small_store(tmp_path)
+
+    def pipe(i):
+        return make_pipeline(FunctionTransformer(_pick, kw_args={"get": itemgetter(i)}), Ridge())
+
+    compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(slice(0, 2))})
+    b = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(slice(2, 4))})
+    assert b.computed
+    assert lookup(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(slice(2, 4))}) is None
+
+
+def _pick(X, get):
+    return np.asarray(X)[:, get(range(X.shape[1]))]
+
+
+def _small_store(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    X = rng.normal(size=(30, 4))
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_features("net", "l1", nx.features(X, ids))
+    st.write_neural("mA", nx.neural((X @ rng.normal(size=(4, 3)))[:, :, None] + rng.normal(size=(30, 3, 2)), ids))
+    return st, dict(reps=1, noise_ceiling=False)
+
+
+def _check_fresh(st, regressor, first, second):
+    """``second`` was computed (not ``first``'s entry handed back) and equals a direct call."""
+    assert second.computed and second.path != first.path
+    f, n = st.read_features("net", "l1"), st.read_neural("mA")
+    ref = pv.forward(f, n, reps=1, noise_ceiling=False, regressor=regressor)
+    np.testing.assert_allclose(second.dataset.ev.values, ref.ev.values, rtol=1e-12)
+
+
+def test_store_recomputes_for_an_estimator_class_with_other_code(tmp_path):
+    from neuroxr.entries import compute
+
+    st, params = _small_store(tmp_path)
+    a = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": _estimator_class(0.0)()})
+    b = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": _estimator_class(3.0)()})
+    _check_fresh(st, _estimator_class(3.0)(), a, b)
+
+
+class _Project:
+    def __init__(self, W):
+        self.W = W
+
+    def __call__(self, X):
+        return np.asarray(X) @ self.W.numpy()
+
+
+def test_store_recomputes_for_a_tensor_with_other_values(tmp_path):
+    torch = pytest.importorskip("torch")
+    from sklearn.preprocessing import FunctionTransformer
+
+    from neuroxr.entries import compute
+
+    st, params = _small_store(tmp_path)
+    rng = np.random.default_rng(1)
+    W1, W2 = (torch.tensor(rng.normal(size=(4, 2))) for _ in range(2))
+
+    def pipe(W):
+        return make_pipeline(FunctionTransformer(_Project(W)), Ridge())
+
+    a = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(W1)})
+    b = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(W2)})
+    _check_fresh(st, pipe(W2), a, b)

@@ -100,8 +100,13 @@ def key(prov: Mapping[str, Any]) -> str:
 
 
 def is_trusted(prov: Mapping[str, Any]) -> bool:
-    """Whether every input has a version token (0.1.0 sets have none: never a match)."""
-    return all(tok is not None for tok in prov.get("inputs", {}).values())
+    """Whether a provenance may be matched: every input has a version token (0.1.0 sets have none)
+    and every parameter is identified (:func:`neuroxr.identity.identified`: a value whose state
+    :mod:`neuroxr.identity` cannot read is ``{"unidentified": <type>}``, whatever that state). An
+    untrusted provenance is never a match: its entry is computed every time it is asked for."""
+    from ..identity import identified
+
+    return all(tok is not None for tok in prov.get("inputs", {}).values()) and identified(prov.get("params", {}))
 
 
 def differences(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:

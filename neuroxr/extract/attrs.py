@@ -24,7 +24,8 @@ one covers, in the same order of modules:
   globals), outside torch and the standard library, by its distribution's name and version
   (``importlib.metadata``) when the module's file is one that distribution installed (its RECORD)
   and not as an editable install; otherwise (a local package, an editable install, a checkout on
-  ``sys.path``) by the SHA-256 of its file's bytes, or as having no file (``exec``, a notebook).
+  ``sys.path``) by the SHA-256 of its file's bytes, or as having no file (``exec``, a notebook)
+  (:mod:`neuroxr._packages`, shared with the identity of parameter values).
 
 Limits: a function that another module's function calls (two modules away from the code covered)
 counts only when its module is seen otherwise; the state of objects counted by their class; a file
@@ -36,16 +37,13 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
-import importlib.metadata as metadata
-import json
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._packages import Packages
 from ._common import torch_module
 from .code import _DEPTH, _SIMPLE, _Feeder, _top, kept_hooks
 
@@ -133,88 +131,21 @@ def _flags(f: _Feeder, owner: Any, hooks: str, with_kwargs: str | None, always_c
     f.text(f"{hooks} flags {' '.join(flags)}")
 
 
-def _editable(dist: Any) -> bool:
-    try:
-        url = json.loads(dist.read_text("direct_url.json") or "{}")
-    except ValueError:
-        return False
-    return bool(isinstance(url, dict) and (url.get("dir_info") or {}).get("editable"))
-
-
-def _file_digest(file: str) -> str | None:
-    h = hashlib.sha256()
-    try:
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    except OSError:  # "<string>", a notebook cell, a file removed since
+def _line(packages: Packages, module: str, files: set[str]) -> str | None:
+    """The line of ``module`` (its files: ``__file__`` when imported, else those its functions
+    were compiled from); ``None`` for torch and the standard library."""
+    name = _top(module)
+    if name in ("", "torch") or name in sys.stdlib_module_names:
         return None
-    return h.hexdigest()
-
-
-@functools.lru_cache(maxsize=4)
-def _distributions(path: tuple[str, ...]) -> dict[str, list[str]]:
-    """The distributions installing each top-level package on ``path`` (``sys.path``; a scan of every
-    installed distribution, done once per path: a package installed since counts by its files)."""
-    return metadata.packages_distributions()
-
-
-class _Packages:
-    """Names the code of modules: by distribution or by the digests of files (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._tops = _distributions(tuple(sys.path))
-        self._dists: dict[str, tuple[str, frozenset[str] | None, Path] | None] = {}
-
-    def _dist(self, name: str) -> tuple[str, frozenset[str] | None, Path] | None:
-        """``"name==version"``, the files the distribution ``name`` installed (its RECORD; ``None``
-        without one) and its root; ``None`` for an editable install or one removed since the scan."""
-        if name not in self._dists:
-            try:
-                dist = metadata.distribution(name)
-            except metadata.PackageNotFoundError:
-                dist = None
-            if dist is None or _editable(dist):
-                self._dists[name] = None
-            else:
-                files = dist.files
-                self._dists[name] = (f"{dist.metadata['Name']}=={dist.version}",
-                                     None if files is None else frozenset(p.as_posix() for p in files),
-                                     Path(dist.locate_file("")).resolve())
-        return self._dists[name]
-
-    def _installs(self, name: str, file: str) -> bool:
-        """Whether the distribution ``name`` installed ``file`` (see :meth:`_dist`)."""
-        dist = self._dist(name)
-        if dist is None:
-            return False
-        try:
-            rel = Path(file).resolve().relative_to(dist[2]).as_posix()
-        except (ValueError, OSError):
-            return False
-        return dist[1] is None or rel in dist[1]
-
-    def line(self, module: str, files: set[str]) -> str | None:
-        """The line of ``module`` (its files: ``__file__`` when imported, else those its functions
-        were compiled from); ``None`` for torch and the standard library."""
-        top = _top(module)
-        if top in ("", "torch") or top in sys.stdlib_module_names:
-            return None
-        loaded = getattr(sys.modules.get(module), "__file__", None)
-        files = {loaded} if loaded else files  # a wrapper's code (contextlib's) may carry the module's name
-        dists = [d for d in sorted(set(self._tops.get(top, ()))) if files and all(self._installs(d, f) for f in files)]
-        if dists:
-            return f"module {module} " + " ".join(self._dist(d)[0] for d in dists)
-        digests = sorted({d for d in map(_file_digest, files) if d is not None})
-        return f"module {module} " + (" ".join(digests) if digests else "no file")
+    return f"module {module} {packages.describe(module, files)}"
 
 
 def package_lines(modules: dict[str, set[str]]) -> list[str]:
     """One line per module outside torch and the standard library (``modules``: name: the files its
     functions were compiled from): its distribution's name and version, or the digests of its
     files (see the module docstring); sorted by module."""
-    packages = _Packages()
-    return [line for name in sorted(modules) if (line := packages.line(name, modules[name])) is not None]
+    packages = Packages()
+    return [line for name in sorted(modules) if (line := _line(packages, name, modules[name])) is not None]
 
 
 def setup_digest(model: Any, modules: dict[str, set[str]]) -> str:

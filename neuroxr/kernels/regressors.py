@@ -143,9 +143,11 @@ def with_regressor(regressor: Any) -> str:
 
 def regressor_identity(regressor: Any) -> Any:
     """Canonical JSON-ready identity of a regressor: its name, or for an estimator
-    ``{"class": "<module>.<QualName>", "params": {...}}`` from ``get_params(deep=True)``, with
-    nested estimators, functions (by path and content), arrays and numpy scalars described
-    recursively (:func:`neuroxr.identity.identity`)."""
+    ``{"class": "<module>.<QualName>", "packages": [...], "params": {...}}`` from
+    ``get_params(deep=True)`` and its class's code (the ``name==version`` of the distributions
+    its classes come from; a ``"code"`` hash for a local class), with nested estimators, functions
+    (by path and content), arrays and numpy scalars described recursively
+    (:func:`neuroxr.identity.identity`)."""
     from ..identity import identity
 
     return identity(regressor)

@@ -78,3 +78,23 @@ def test_keep_predictions_with_require_existing_is_refused_up_front(study):
     compute(st, "forward", "net.l1", "mA", params={"reps": 2})
     with pytest.raises(ParameterError, match=r"^keep_predictions=True computes the entry again .*drop one of them\.$"):
         compute(st, "forward", "net.l1", "mA", params={"reps": 2}, require_existing=True, options={"keep_predictions": True})
+
+
+@pytest.mark.parametrize("kind, params", [("forward", {"reps": 1, "regressor": "lasso"}),
+                                          ("brainscore", {"n_components": 2, "n_splits": 2})])
+def test_a_fit_by_scikit_learn_is_keyed_by_its_version(study, monkeypatch, kind, params):
+    """A named lasso / PLS fit (and Brain-Score's PLS) is computed by scikit-learn: another version
+    of it is another entry, never the stored one; ridge (neuroxr's own kernels) is not keyed so."""
+    import importlib.metadata
+
+    st, *_ = study
+    first = compute(st, kind, "net.l1", "mA", params=params)
+    assert first.provenance["packages"] == {"scikit-learn": importlib.metadata.version("scikit-learn")}
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.1" if name == "scikit-learn" else real(name))
+    other = compute(st, kind, "net.l1", "mA", params=params)
+    assert other.computed and other.path != first.path
+    with pytest.raises(StoreError, match=r"packages: \{'scikit-learn': .*\} \(existing\) != \{'scikit-learn': '0.0.1'\}"):
+        compute(st, kind, "net.l1", "mA", params={**params, "seed": 1} if kind == "forward" else {**params, "seed": 5},
+                require_existing=True)
+    assert "packages" not in compute(st, "forward", "net.l1", "mA", params={"reps": 1}).provenance

@@ -291,6 +291,10 @@ def test_a_value_it_cannot_read_is_never_matched(tmp_path):
     b = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(slice(2, 4))})
     assert b.computed
     assert lookup(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(slice(2, 4))}) is None
+    from neuroxr.errors import StoreError
+
+    with pytest.raises(StoreError, match=r"regressor: holds a value whose state cannot be read .*never reused"):
+        compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(slice(2, 4))}, require_existing=True)
 
 
 def _pick(X, get):

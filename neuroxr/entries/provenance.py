@@ -5,19 +5,23 @@ The provenance of an entry is the canonical JSON of
 - ``kind``, ``source``, ``target`` (set names);
 - ``params``: every parameter of the kind with its defaults filled in (so ``reps=20`` given
   equals the default), :meth:`neuroxr.entries.kinds.Kind.fill`; an estimator object (e.g. a
-  scikit-learn ``Pipeline`` as ``regressor``) is its canonical identity, the class path and
-  ``get_params(deep=True)`` described recursively
-  (:func:`neuroxr.kernels.regressors.regressor_identity`; functions by path and content,
-  :mod:`neuroxr.identity`), so two equal pipelines key one entry and two different ones two entries;
+  scikit-learn ``Pipeline`` as ``regressor``) is its canonical identity: class path,
+  ``get_params(deep=True)`` described recursively and its classes' code (package versions, or a
+  hash of local code; :func:`neuroxr.kernels.regressors.regressor_identity`, :mod:`neuroxr.identity`),
+  so two equal pipelines key one entry and two that can compute different numbers two entries;
+  a non-finite float is ``{"float": "nan"}``;
 - ``inputs``: for every set the entry reads, its store path and version token
   (:meth:`neuroxr.StudyStore.token`, a fresh uuid per completed write; a region subset records
   its neural set's token; a feature set read through its Gram records the feature set's token);
 - ``revision``: the kind's revision (:attr:`neuroxr.entries.kinds.Kind.revision`), present only
-  once a fix has changed the kind's numbers, so entries of the other kinds keep their keys.
+  once a fix has changed the kind's numbers, so entries of the other kinds keep their keys;
+- ``packages``: the versions of other libraries whose code computes the entry (scikit-learn for a
+  named lasso, elasticnet, pls or ridgecv fit and for Brain-Score's PLS), present only then.
 
 Its key is the first 16 hex digits of the SHA-256 of that JSON; it is the last component of the
 entry's path. An entry whose inputs have no token (sets written by neuroxr 0.1.0) is never taken
-as a match: it is recomputed (in place) every time it is asked for.
+as a match, nor is one holding a parameter whose state :mod:`neuroxr.identity` cannot read: it is
+recomputed (in place) every time it is asked for.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ FORMAT = 1
 
 
 def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
-         inputs: Mapping[str, str | None], revision: int = 0) -> dict[str, Any]:
-    """The provenance dict of an entry (JSON-ready)."""
+         inputs: Mapping[str, str | None], revision: int = 0,
+         packages: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The provenance dict of an entry (JSON-ready); ``packages``: the versions of the libraries
+    whose code computes it beside neuroxr's (e.g. scikit-learn for a named lasso or PLS fit)."""
     prov = {
         "format": FORMAT,
         "kind": kind,
@@ -51,6 +57,8 @@ def make(kind: str, source: str, target: str | None, params: Mapping[str, Any],
     }
     if revision:
         prov["revision"] = int(revision)
+    if packages:
+        prov["packages"] = {k: str(packages[k]) for k in sorted(packages)}
     return prov
 
 
@@ -116,6 +124,14 @@ def differences(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> list[str
     if wanted.get("revision", 0) != found.get("revision", 0):
         out.append(f"revision: {found.get('revision', 0)} (existing) != {wanted.get('revision', 0)} (asked): computed "
                    "before a fix that changed this kind's numbers")
+    from ..identity import identified
+
+    unread = sorted(k for k, v in wanted.get("params", {}).items() if not identified(v))
+    if unread:  # equal or not, such a request is never matched: say why
+        out.append(f"{', '.join(unread)}: holds a value whose state cannot be read (an entry keyed by it is "
+                   "never reused; pass plain values, arrays or estimators)")
+    if wanted.get("packages", {}) != found.get("packages", {}):
+        out.append(f"packages: {found.get('packages', {})} (existing) != {wanted.get('packages', {})} (asked)")
     wp, fp = wanted.get("params", {}), found.get("params", {})
     for k in sorted(set(wp) | set(fp)):
         if wp.get(k, "<absent>") != fp.get(k, "<absent>"):

@@ -43,6 +43,7 @@ __all__ = [
     "is_estimator",
     "fits_jointly",
     "shares_operator",
+    "sklearn_named",
     "check_regressor",
     "check_options_used",
     "DEFAULT_ALPHA",
@@ -73,6 +74,12 @@ def fits_jointly(regressor: Any) -> bool:
     linear, lasso, elasticnet, ridgecv (one penalty per target) and univariate fit each target on
     its own. The directions give such a fit its targets in canonical id order."""
     return is_estimator(regressor) or (isinstance(regressor, str) and regressor == "pls")
+
+
+def sklearn_named(regressor: Any) -> bool:
+    """Whether ``regressor`` names a fit computed by a scikit-learn estimator (lasso, elasticnet,
+    pls, ridgecv): its numbers follow scikit-learn's version."""
+    return isinstance(regressor, str) and regressor in ("lasso", "elasticnet", "pls", "ridgecv")
 
 
 def shares_operator(regressor: Any) -> bool:

@@ -211,3 +211,19 @@ def test_time_resolved_inference_entries_are_summarised_per_bin(tg_store, tmp_pa
     got = json.loads(out.output.strip().splitlines()[-1])
     np.testing.assert_allclose([b["median_ev_ci"] for b in got["bootstrap_by_time_bin"]], boot.median_ev_ci.values.T, rtol=1e-10)
     assert [b["median_p"] for b in got["permutation_by_time_bin"]] == pytest.approx(perm.median_p.values.tolist())
+
+
+def test_info_shows_a_time_resolved_inference_entry_per_bin(tg_store):
+    from neuroxr.cli.info import store_summary
+    from neuroxr.predictivity.inference import bootstrap
+
+    store, F, A, B = tg_store
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        compute(store, "forward_bootstrap", "net.l1", "animalB", params={"reps": 2, "n_boot": 10})
+        ref = bootstrap("forward", F, B, reps=2, n_boot=10)
+    row = store_summary(store)["inference"][0]
+    assert "error" not in row
+    np.testing.assert_allclose(row["median_ev"], ref.median_ev.values, rtol=1e-10)
+    out = CliRunner().invoke(main, ["info", store.url])
+    assert out.exit_code == 0 and "(per time bin)" in out.output

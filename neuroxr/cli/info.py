@@ -27,6 +27,22 @@ def _status(row: Any) -> str:
     return "stale (older revision)" if older else "stale (input rewritten)"
 
 
+def _summary_value(ds: Any, key: str) -> float | list[float] | None:
+    """An inference entry's summary: a number, or one per time bin (a time-resolved entry)."""
+    if key not in ds:
+        return None
+    v = ds[key]
+    return float(v) if v.ndim == 0 else [float(x) for x in v.values]
+
+
+def _fmt_summary(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, list):
+        return ", ".join(f"{x:.4g}" for x in v) + " (per time bin)"
+    return f"{v:.4g}"
+
+
 def _value(compute: Any, ds: Any, error: str | None, missing: Any = None, *args: Any) -> tuple[Any, str | None]:
     """``(compute(ds, *args), None)``, or ``(missing, error)`` when the entry could not be opened
     or a read fails (the reads are lazy: a lost chunk shows up here)."""
@@ -116,7 +132,7 @@ def store_summary(store: Any) -> dict[str, Any]:
         if row["kind"] in INFERENCE_KINDS:  # bootstrap / permutation entries: their summary value
             # directions: median EV / median p; metrics (crsa, ersa, cka, shape): p of a null, else the score
             key = next((k for k in ("median_ev", "median_p", "p", "score") if ds is not None and k in ds), "median_p")
-            value, error = _value(lambda d, k: float(d[k]) if k in d else None, ds, error, None, key)
+            value, error = _value(_summary_value, ds, error, None, key)
             entry = {"kind": row["kind"], **base, "target": target, key: value}
             out.setdefault("inference", []).append({**entry, "error": error} if error else entry)
             continue
@@ -171,8 +187,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     inference = summary.get("inference", [])
     if inference:
         echo(f"\nInference ({len(inference)})")
-        fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
         keys = ("median_ev", "median_p", "p", "score")
+        fmt = _fmt_summary
         rows = [[e["kind"], e["source"], e["target"], *next((k.replace("_", " "), fmt(e[k])) for k in keys if k in e),
                  e["status"], _fmt_params(e["parameters"])] for e in inference]
         echo(table(rows, ["kind", "source", "target", "summary", "value", "status", "parameters"]))

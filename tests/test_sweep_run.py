@@ -4,6 +4,7 @@ Dataset and tables, the tasks (one entry-engine call each)."""
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -158,6 +159,27 @@ def test_overwrite_recomputes(sweep_base_store, tmp_path):
     assert first.computed == again.computed == ["forward/netA.layer3__animalA"]
     assert list(again.table["path"]) == list(first.table["path"])  # replaced in place: one entry
     assert len(list_entries(path).query("kind == 'forward'")) == 1
+
+
+def test_overwrite_recomputes_inference_entries(sweep_copy):
+    """overwrite=True rewrites the bootstrap entries of directions and metrics too, in place."""
+    path = sweep_copy()
+    kw = dict(models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward", "cka"], reps=2,
+              progress=False, inference={"bootstrap": 3})
+
+    def mtimes():
+        df = list_entries(path)
+        return {r.path: (path / r.path / "zarr.json").stat().st_mtime_ns
+                for r in df[df["path"].str.startswith("inference/")].itertuples()}
+
+    sweep(path, client="serial", **kw)
+    before = mtimes()
+    assert len(before) == 2  # forward_bootstrap and cka_bootstrap
+    time.sleep(0.05)
+    sweep(path, client="serial", overwrite=True, **kw)
+    after = mtimes()
+    assert set(after) == set(before)  # replaced in place, no second entry
+    assert all(after[k] > before[k] for k in before)
 
 
 # ------------------------------------------------------------------------------ gathered result

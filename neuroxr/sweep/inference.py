@@ -63,13 +63,14 @@ def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str,
 
 
 def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None,
-                  metric_options: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+                  metric_options: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False) -> pd.DataFrame:
     """Compute (or read back) the inference entries of the sweep's direction and metric entries.
 
     Metric entries of ``crsa``, ``ersa``, ``cka`` and ``shape`` get ``<metric>_bootstrap`` /
     ``<metric>_permutation`` entries with the metric's options (``metric_options``: metric ->
     its filled options, as the sweep scored it; default: the metric's defaults) and the sweep's
     ``seed``; their rows hold ``score`` with ``score_low`` / ``score_high`` and ``p``.
+    ``overwrite=True`` (the sweep's) recomputes matching inference entries instead of reading them back.
 
     Returns
     -------
@@ -86,7 +87,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
     for e in entries:
         if e.is_metric:
             if e.direction in _METRICS_WITH_INFERENCE:
-                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference))
+                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference, overwrite))
             continue
         found = {}
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
@@ -95,7 +96,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             p = _params(kw, inference, procedure, e.direction)
             dtype = p.pop("dtype", None)
             res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
-                          backend=kw.get("backend"))
+                          backend=kw.get("backend"), overwrite=overwrite)
             found[procedure] = res
         # a time-resolved entry (a time_bin dim) gives one row per bin, as the score tables do
         bins = inference_bins(next(iter(found.values())).dataset) if found else [({}, None)]
@@ -133,8 +134,8 @@ def inference_summary(ds: Any, procedure: str) -> dict[str, float]:
 _METRICS_WITH_INFERENCE = ("crsa", "ersa", "cka", "shape")
 
 
-def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any]
-                ) -> dict[str, Any]:
+def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any],
+                overwrite: bool = False) -> dict[str, Any]:
     """The inference entries of one metric entry and their summary row."""
     from ..entries import compute
     from ..entries.metrics import inference_params_of
@@ -145,7 +146,7 @@ def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[st
             continue
         extra = {"n_boot": n, "level": inference["level"]} if procedure == "bootstrap" else {"n_perm": n}
         p = inference_params_of(e.direction, options, procedure, seed=kw.get("seed", 0), **extra)
-        res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p)
+        res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, overwrite=overwrite)
         ds = res.dataset
         row["score"] = float(ds["score"])
         if procedure == "bootstrap":

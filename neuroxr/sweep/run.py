@@ -345,7 +345,7 @@ def sweep(
     metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
                                            metric_options=metric_opts)
     inference_table = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
-                                    metric_options=metric_opts)
+                                    metric_options=metric_opts, overwrite=overwrite)
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        task_info=info, dataset=dataset, table=table, target_table=target_table,
                        best_layers=best_layers(target_table, seed=selection_seed),

@@ -131,3 +131,18 @@ def test_metrics_on_a_time_resolved_neural_set_are_refused(sweep_copy, metric, k
         plan_sweep(store, models=["netA"], layers=["layer3"], neural=["animalA", "timeA"], directions=["forward", metric])
     assert plan_sweep(store, models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward", metric])
     assert len(plan_sweep(store, models=["netA"], layers=["layer3"], neural=["timeA"], directions=["forward"])) == 1
+
+
+def test_repeated_names_plan_each_entry_once(sweep_base_store):
+    """A name given twice (models, layers in a list or a mapping, neural sets, regions) selects it once,
+    in its first place: the plan equals the plan of the names without repeats."""
+    store = StudyStore(sweep_base_store, mode="r")
+    ask = dict(directions=["forward", "inter_animal", "cka"])
+    twice = plan_sweep(store, models=["netB", "netA", "netB"], layers={"netA": ["layer3", "layer1", "layer3"]},
+                       neural=["animalB", "animalA", "animalB"], regions=["IT", "all", "IT"], **ask)
+    once = plan_sweep(store, models=["netB", "netA"], layers={"netA": ["layer3", "layer1"]},
+                      neural=["animalB", "animalA"], regions=["IT", "all"], **ask)
+    keys = [e.key for e in twice]
+    assert len(keys) == len(set(keys)) and twice == once
+    listed = plan_sweep(store, models="netA", layers=["layer3", "layer3"], neural="animalA", directions="forward")
+    assert [e.key for e in listed] == ["forward/netA.layer3__animalA"]

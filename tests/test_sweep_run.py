@@ -398,3 +398,12 @@ def test_sweep_refuses_a_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no study store at .*typo.zarr.*check the path"):
         sweep(typo, client="serial", progress=False)
     assert not typo.exists()
+
+
+def test_repeated_names_run_each_entry_once(sweep_copy):
+    """A repeated neural set with a metric: one row per entry, and the metric tables gather."""
+    res = sweep(sweep_copy(), client="serial", models="netA", layers=["layer3"], neural=["animalA", "animalA"],
+                directions=["forward", "cka"], reps=1, progress=False)
+    assert list(res.table["key"]) == ["forward/netA.layer3__animalA"]
+    assert list(res.metric_table["key"]) == ["cka/netA.layer3__animalA"]
+    assert not res.target_table.duplicated(["key", "target_id"] if "key" in res.target_table else ["source", "target", "target_id"]).any()

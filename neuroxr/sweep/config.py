@@ -168,7 +168,8 @@ def _check_finite(config: Mapping[str, Any]) -> None:
 
 
 def as_list(value: Any, what: str) -> list[str] | None:
-    """``None``, one name, or a list of names -> list of names (or None)."""
+    """``None``, one name, or a list of names -> list of names (or None), a repeated name kept once
+    (first place): a sweep never plans one entry twice."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -178,7 +179,7 @@ def as_list(value: Any, what: str) -> list[str] | None:
         bad = [v for v in out if not isinstance(v, str)]
         if bad:
             raise SweepConfigError(f"{what} must be names (strings); got {bad[:3]!r}.")
-        return out
+        return list(dict.fromkeys(out))
     raise SweepConfigError(f"{what} must be a name or a list of names; got {type(value).__name__} {value!r}.")
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import SweepConfigError
 from .plan import Entry
 
-__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "inference_summary", "inference_bins"]
+__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "takes_inference", "inference_summary", "inference_bins"]
 
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
@@ -45,6 +45,9 @@ def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] |
         v = out[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise SweepConfigError(f"inference.{k} must be an integer >= 0 (0: none); got {v!r}.")
+    if not out["bootstrap"] and not out["permutations"]:
+        raise SweepConfigError("inference asks for no entries (bootstrap and permutations are both 0); give "
+                               "inference.bootstrap or inference.permutations > 0, or drop inference.")
     return out
 
 
@@ -86,7 +89,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
     rows = []
     for e in entries:
         if e.is_metric:
-            if e.direction in _METRICS_WITH_INFERENCE:
+            if takes_inference(e):
                 rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference, overwrite))
             continue
         found = {}
@@ -132,6 +135,11 @@ def inference_summary(ds: Any, procedure: str) -> dict[str, float]:
 
 
 _METRICS_WITH_INFERENCE = ("crsa", "ersa", "cka", "shape")
+
+
+def takes_inference(entry: Entry) -> bool:
+    """Whether ``entry`` has inference entries (a direction, or a crsa / ersa / cka / shape metric)."""
+    return not entry.is_metric or entry.direction in _METRICS_WITH_INFERENCE
 
 
 def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any],

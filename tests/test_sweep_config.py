@@ -168,3 +168,33 @@ def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
     with pytest.raises(SweepConfigError, match=r"binary.yaml' is not UTF-8 text") as info:
         load_config(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text,read", [
+    ("seed: 10", {"seed": 10}), ("seed: 0x10", {"seed": 16}), ("seed: 0o10", {"seed": 8}), ("seed: 0", {"seed": 0}),
+    ("alpha: 1e-1", {"alpha": 1e-1}), ("alpha: 1.0e1", {"alpha": 1.0e1}), ("alpha: .5", {"alpha": 0.5}),
+    ("regressor: ridgecv\nalphas: [1e-1, 1E2, 3]", {"regressor": "ridgecv", "alphas": [1e-1, 1e2, 3.0]}),
+])
+def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path, text, read):
+    """Numbers follow YAML 1.2's core schema (decimal, 0o and 0x ints; floats with an exponent)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    cfg = load_config(path)
+    assert {k: cfg[k] for k in read} == read and all(type(cfg[k]) is type(v) for k, v in read.items())
+
+
+@pytest.mark.parametrize("text,said", [
+    ("reps: 2\nseed: 010", r"c.yaml: seed: '010' \(line 2\) is an integer with a leading zero"),
+    ("regressor: ridgecv\nalphas: [1, 01]", r"c.yaml: alphas: '01' \(line 2\) is an integer with a leading zero"),
+    ("reps: 1:30", r"c.yaml: reps must be an integer >= 1; got '1:30'"),
+    ("models: netA\nreps: 2\nmodels: netB", r"c.yaml: key 'models' is given twice \(lines 1 and 3\); keep one"),
+    ("metric_options:\n  cka: {debiased: true, debiased: false}", r"c.yaml: key 'debiased' is given twice \(lines 2 and 2\)"),
+])
+def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
+    """An int with a leading zero (YAML 1.1: octal), a sexagesimal 1:30 and a repeated key are refused
+    in one line naming the key, never read as another value."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(SweepConfigError, match=said) as info:
+        load_config(path)
+    assert "\n" not in str(info.value)

@@ -131,3 +131,57 @@ def test_metrics_on_a_time_resolved_neural_set_are_refused(sweep_copy, metric, k
         plan_sweep(store, models=["netA"], layers=["layer3"], neural=["animalA", "timeA"], directions=["forward", metric])
     assert plan_sweep(store, models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward", metric])
     assert len(plan_sweep(store, models=["netA"], layers=["layer3"], neural=["timeA"], directions=["forward"])) == 1
+
+
+def test_repeated_names_plan_each_entry_once(sweep_base_store):
+    """A name given twice (models, layers in a list or a mapping, neural sets, regions) selects it once,
+    in its first place: the plan equals the plan of the names without repeats."""
+    store = StudyStore(sweep_base_store, mode="r")
+    ask = dict(directions=["forward", "inter_animal", "cka"])
+    twice = plan_sweep(store, models=["netB", "netA", "netB"], layers={"netA": ["layer3", "layer1", "layer3"]},
+                       neural=["animalB", "animalA", "animalB"], regions=["IT", "all", "IT"], **ask)
+    once = plan_sweep(store, models=["netB", "netA"], layers={"netA": ["layer3", "layer1"]},
+                      neural=["animalB", "animalA"], regions=["IT", "all"], **ask)
+    keys = [e.key for e in twice]
+    assert len(keys) == len(set(keys)) and twice == once
+    listed = plan_sweep(store, models="netA", layers=["layer3", "layer3"], neural="animalA", directions="forward")
+    assert [e.key for e in listed] == ["forward/netA.layer3__animalA"]
+
+
+def _relabelled(store, name, source, regions):
+    """Write ``source`` again as ``name`` with its region values renamed (``regions``: old -> new)."""
+    da = store.read_neural(source).load()
+    new = [regions.get(str(r), str(r)) for r in da.coords["region"].values]
+    store.write_neural(name, da.assign_coords(region=("neuroid", new)))
+
+
+@pytest.mark.parametrize("ask,said", [
+    (dict(neural=["animalA"], directions=["forward", "inter_animal"]),
+     r"inter_animal: needs at least two neural sets; 1 given \['animalA'\]"),
+    (dict(models=["netA"], directions=["forward", "model_to_model"]),
+     r"model_to_model: needs at least two models with selected layers; 1 given \['netA'\]"),
+    (dict(neural=[], directions=["forward", "dimensionality"]), r"forward: no neural sets selected"),
+    (dict(layers=["layer3"], directions="forward"), r"model 'netB': has none of the layers \['layer3'\]"),
+    (dict(layers={"netA": [], "netB": ["fc"]}, directions="forward"), r"model 'netA': layers\['netA'\] is empty"),
+    (dict(neural=["animalA", "animalC"], regions=["MT"], directions="forward"),
+     r"neural set 'animalA': has no region \['MT'\] \(its regions: \['(IT|V4)', '(IT|V4)'\]\)"),
+    (dict(neural=["animalA", "animalC"], regions=["MT", "IT"], directions="inter_animal"),
+     r"inter_animal: region 'MT' is held by only 'animalC', no pair"),
+])
+def test_what_a_plan_leaves_out_is_said_once(sweep_copy, ask, said):
+    """A direction, model or region the selection leaves out is named, with the reason, in one warning."""
+    from neuroxr.errors import NeuroxrWarning
+
+    store = StudyStore(sweep_copy(), mode="a")
+    _relabelled(store, "animalC", "animalB", {"V4": "MT"})
+    with pytest.warns(NeuroxrWarning, match=said) as record:
+        entries = plan_sweep(store, **ask)
+    assert entries and len([w for w in record if issubclass(w.category, NeuroxrWarning)]) == 1
+    # a plan that leaves nothing out says nothing
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan_sweep(store, neural=["animalA", "animalB"], regions=["IT"], directions=["forward", "inter_animal"])
+    with pytest.raises(SweepConfigError, match="the sweep has no entries: inter_animal: needs at least two"):
+        plan_sweep(store, neural=["animalA"], directions=["inter_animal"])

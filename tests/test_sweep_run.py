@@ -4,6 +4,7 @@ Dataset and tables, the tasks (one entry-engine call each)."""
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import xarray as xr
 from neuroxr import predictivity as directions
 from neuroxr.entries import list_entries, reads_gram, streams
 from neuroxr.store import StudyStore
-from neuroxr.sweep import ALL_REGIONS, PARAM_COLUMNS, SweepError, plan_sweep, sweep, target_halves
+from neuroxr.sweep import ALL_REGIONS, PARAM_COLUMNS, SweepConfigError, SweepError, plan_sweep, sweep, target_halves
 from neuroxr.sweep.tasks import entry_task
 
 ALL4 = ["forward", "reverse", "inter_animal", "model_to_model"]
@@ -158,6 +159,27 @@ def test_overwrite_recomputes(sweep_base_store, tmp_path):
     assert first.computed == again.computed == ["forward/netA.layer3__animalA"]
     assert list(again.table["path"]) == list(first.table["path"])  # replaced in place: one entry
     assert len(list_entries(path).query("kind == 'forward'")) == 1
+
+
+def test_overwrite_recomputes_inference_entries(sweep_copy):
+    """overwrite=True rewrites the bootstrap entries of directions and metrics too, in place."""
+    path = sweep_copy()
+    kw = dict(models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward", "cka"], reps=2,
+              progress=False, inference={"bootstrap": 3})
+
+    def mtimes():
+        df = list_entries(path)
+        return {r.path: (path / r.path / "zarr.json").stat().st_mtime_ns
+                for r in df[df["path"].str.startswith("inference/")].itertuples()}
+
+    sweep(path, client="serial", **kw)
+    before = mtimes()
+    assert len(before) == 2  # forward_bootstrap and cka_bootstrap
+    time.sleep(0.05)
+    sweep(path, client="serial", overwrite=True, **kw)
+    after = mtimes()
+    assert set(after) == set(before)  # replaced in place, no second entry
+    assert all(after[k] > before[k] for k in before)
 
 
 # ------------------------------------------------------------------------------ gathered result
@@ -376,3 +398,51 @@ def test_sweep_refuses_a_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no study store at .*typo.zarr.*check the path"):
         sweep(typo, client="serial", progress=False)
     assert not typo.exists()
+
+
+def test_repeated_names_run_each_entry_once(sweep_copy):
+    """A repeated neural set with a metric: one row per entry, and the metric tables gather."""
+    res = sweep(sweep_copy(), client="serial", models="netA", layers=["layer3"], neural=["animalA", "animalA"],
+                directions=["forward", "cka"], reps=1, progress=False)
+    assert list(res.table["key"]) == ["forward/netA.layer3__animalA"]
+    assert list(res.metric_table["key"]) == ["cka/netA.layer3__animalA"]
+    assert not res.target_table.duplicated(["key", "target_id"] if "key" in res.target_table else ["source", "target", "target_id"]).any()
+
+
+M2M = dict(models=["netA", "netB"], layers={"netA": ["layer3"], "netB": ["fc"]}, directions=["model_to_model"],
+           progress=False)
+
+
+@pytest.mark.parametrize("arg", [dict(noise_ceiling=True), dict(min_reliability=0.3), dict(split="slots"), dict(reps=5),
+                                 dict(seed=7)])
+def test_score_arguments_no_planned_direction_takes_are_refused(sweep_copy, arg):
+    """model_to_model alone takes no ceiling arguments, nor reps or seed without max_n: refused before any work."""
+    path = sweep_copy()
+    (name,) = arg
+    with pytest.raises(SweepConfigError, match=rf"^{name} has no effect with the sweep's directions \['model_to_model'\]"):
+        sweep(path, client="serial", **M2M, **arg)
+    assert not list_entries(path)["path"].str.startswith("scores/").any()
+
+
+def test_score_arguments_apply_where_a_direction_takes_them(sweep_copy):
+    """With mixed directions an argument applies to the entries that take it, the others run without it."""
+    res = sweep(sweep_copy(), client="serial", **{**M2M, "directions": ["model_to_model", "forward"]}, neural="animalA",
+                noise_ceiling=True, reps=2)
+    t = res.table.set_index("key")
+    assert (t.loc[t["direction"] == "forward", "reps"] == 2).all()
+    assert (t.loc[t["direction"] == "model_to_model", "reps"] == 1).all()
+
+
+def test_temporal_generalization_and_inference_that_do_nothing_are_refused(sweep_copy):
+    path = sweep_copy()
+    one = dict(models="netA", layers=["layer3"], neural="animalA", client="serial", progress=False, reps=1)
+    with pytest.raises(SweepConfigError, match=r"temporal_generalization=True has no effect without a time-resolved"):
+        sweep(path, directions="forward", temporal_generalization=True, **one)
+    with pytest.raises(SweepConfigError, match=r"temporal_generalization=True has no effect with the sweep's directions \['reverse'\]"):
+        sweep(path, directions="reverse", temporal_generalization=True, **one)
+    for inference in ({"level": 0.9}, {"bootstrap": 0, "permutations": 0}):
+        with pytest.raises(SweepConfigError, match=r"inference asks for no entries"):
+            sweep(path, directions="forward", inference=inference, **one)
+    with pytest.raises(SweepConfigError, match=r"^inference has no effect with the sweep's directions \['dimensionality'\]"):
+        sweep(path, directions="dimensionality", inference={"bootstrap": 2}, **{k: v for k, v in one.items() if k != "reps"})
+    assert not list_entries(path)["path"].str.startswith(("scores/", "metrics/", "inference/")).any()

@@ -10,6 +10,7 @@ must be, and the value given.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
-from ..errors import ParameterError, SweepConfigError
+from ..errors import NeuroxrWarning, ParameterError, SweepConfigError
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
@@ -168,7 +169,8 @@ def _check_finite(config: Mapping[str, Any]) -> None:
 
 
 def as_list(value: Any, what: str) -> list[str] | None:
-    """``None``, one name, or a list of names -> list of names (or None)."""
+    """``None``, one name, or a list of names -> list of names (or None), a repeated name kept once
+    (first place): a sweep never plans one entry twice."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -178,7 +180,7 @@ def as_list(value: Any, what: str) -> list[str] | None:
         bad = [v for v in out if not isinstance(v, str)]
         if bad:
             raise SweepConfigError(f"{what} must be names (strings); got {bad[:3]!r}.")
-        return out
+        return list(dict.fromkeys(out))
     raise SweepConfigError(f"{what} must be a name or a list of names; got {type(value).__name__} {value!r}.")
 
 
@@ -313,11 +315,75 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     if "metric_options" in out:
         out["metric_options"] = check_metric_options(out["metric_options"])
     if store is not None:
+        import warnings
+
         from .plan import plan_sweep
 
-        plan_sweep(store, out.get("models"), out.get("layers"), out.get("neural"),
-                   out.get("directions", ("forward", "reverse")), out.get("regions"), out.get("metric_options"))
+        with warnings.catch_warnings():  # what the plan leaves out is said once, by the sweep that plans it
+            warnings.simplefilter("ignore", NeuroxrWarning)
+            plan_sweep(store, out.get("models"), out.get("layers"), out.get("neural"),
+                       out.get("directions", ("forward", "reverse")), out.get("regions"), out.get("metric_options"))
     return out
+
+
+# ---------------------------------------------------------------------------- YAML 1.2 reading
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_ZERO_TAG = "tag:neuroxr,2024:leading-zero-int"
+
+
+@lru_cache(maxsize=1)
+def _yaml_loader() -> type:
+    """A ``yaml.SafeLoader`` whose numbers follow YAML 1.2's core schema (decimal, ``0o`` and ``0x`` ints;
+    floats such as ``1e-1``; no YAML 1.1 octal ``010`` or sexagesimal ``1:30``) and which refuses an int
+    written with a leading zero and a key given twice, in one line naming the key and its line."""
+    import yaml
+
+    int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+
+    class Loader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {c: [(t, r) for t, r in rs if t not in (int_tag, float_tag)]
+                                   for c, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = key_node.value, key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode) and key in seen:
+                    raise SweepConfigError(f"key {key!r} is given twice (lines {seen[key]} and {line}); keep one.")
+                seen[key] = line
+                for v in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
+                    if v.tag == _ZERO_TAG:
+                        raise SweepConfigError(
+                            f"{key}: {v.value!r} (line {v.start_mark.line + 1}) is an integer with a leading zero, "
+                            f"which YAML 1.1 reads as octal; write it without the leading zero (or 0o... for octal).")
+            return super().construct_mapping(node, deep=deep)
+
+    digits = list("-+0123456789")
+    Loader.add_implicit_resolver(_ZERO_TAG, _LEADING_ZERO, digits)
+    Loader.add_implicit_resolver(int_tag, _INT, digits)
+    Loader.add_implicit_resolver(float_tag, _FLOAT, [*digits, "."])
+
+    def _int(loader: Any, node: Any) -> int:
+        v = loader.construct_scalar(node)
+        return int(v[2:], 8 if v[1] == "o" else 16) if v[:2] in ("0o", "0x") else int(v)
+
+    def _float(loader: Any, node: Any) -> float:
+        v = loader.construct_scalar(node).lower()
+        return float(v.replace(".inf", "inf").replace(".nan", "nan"))
+
+    def _zero(loader: Any, node: Any) -> None:
+        raise SweepConfigError(f"{node.value!r} (line {node.start_mark.line + 1}) is an integer with a leading zero, "
+                               f"which YAML 1.1 reads as octal; write it without the leading zero.")
+
+    Loader.add_constructor(int_tag, _int)
+    Loader.add_constructor(float_tag, _float)
+    Loader.add_constructor(_ZERO_TAG, _zero)
+    Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_yaml_map(node))
+    return Loader
 
 
 def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
@@ -347,7 +413,9 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
 
     try:
         with open(path, encoding="utf-8") as fh:
-            config = yaml.safe_load(fh)
+            config = yaml.load(fh, Loader=_yaml_loader())  # noqa: S506 (a SafeLoader subclass)
+    except SweepConfigError as exc:  # a key given twice, an int with a leading zero
+        raise SweepConfigError(f"{os.fspath(path)}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise SweepConfigError(f"the sweep configuration {os.fspath(path)!r} is not UTF-8 text ({exc.reason} at byte "
                                f"{exc.start}); save it as UTF-8 YAML.") from None

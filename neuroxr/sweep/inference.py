@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import SweepConfigError
 from .plan import Entry
 
-__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "inference_summary", "inference_bins"]
+__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "takes_inference", "inference_summary", "inference_bins"]
 
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
@@ -45,6 +45,9 @@ def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] |
         v = out[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise SweepConfigError(f"inference.{k} must be an integer >= 0 (0: none); got {v!r}.")
+    if not out["bootstrap"] and not out["permutations"]:
+        raise SweepConfigError("inference asks for no entries (bootstrap and permutations are both 0); give "
+                               "inference.bootstrap or inference.permutations > 0, or drop inference.")
     return out
 
 
@@ -63,13 +66,14 @@ def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str,
 
 
 def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None,
-                  metric_options: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+                  metric_options: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False) -> pd.DataFrame:
     """Compute (or read back) the inference entries of the sweep's direction and metric entries.
 
     Metric entries of ``crsa``, ``ersa``, ``cka`` and ``shape`` get ``<metric>_bootstrap`` /
     ``<metric>_permutation`` entries with the metric's options (``metric_options``: metric ->
     its filled options, as the sweep scored it; default: the metric's defaults) and the sweep's
     ``seed``; their rows hold ``score`` with ``score_low`` / ``score_high`` and ``p``.
+    ``overwrite=True`` (the sweep's) recomputes matching inference entries instead of reading them back.
 
     Returns
     -------
@@ -85,8 +89,8 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
     rows = []
     for e in entries:
         if e.is_metric:
-            if e.direction in _METRICS_WITH_INFERENCE:
-                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference))
+            if takes_inference(e):
+                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference, overwrite))
             continue
         found = {}
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
@@ -95,7 +99,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             p = _params(kw, inference, procedure, e.direction)
             dtype = p.pop("dtype", None)
             res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
-                          backend=kw.get("backend"))
+                          backend=kw.get("backend"), overwrite=overwrite)
             found[procedure] = res
         # a time-resolved entry (a time_bin dim) gives one row per bin, as the score tables do
         bins = inference_bins(next(iter(found.values())).dataset) if found else [({}, None)]
@@ -133,8 +137,13 @@ def inference_summary(ds: Any, procedure: str) -> dict[str, float]:
 _METRICS_WITH_INFERENCE = ("crsa", "ersa", "cka", "shape")
 
 
-def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any]
-                ) -> dict[str, Any]:
+def takes_inference(entry: Entry) -> bool:
+    """Whether ``entry`` has inference entries (a direction, or a crsa / ersa / cka / shape metric)."""
+    return not entry.is_metric or entry.direction in _METRICS_WITH_INFERENCE
+
+
+def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any],
+                overwrite: bool = False) -> dict[str, Any]:
     """The inference entries of one metric entry and their summary row."""
     from ..entries import compute
     from ..entries.metrics import inference_params_of
@@ -145,7 +154,7 @@ def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[st
             continue
         extra = {"n_boot": n, "level": inference["level"]} if procedure == "bootstrap" else {"n_perm": n}
         p = inference_params_of(e.direction, options, procedure, seed=kw.get("seed", 0), **extra)
-        res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p)
+        res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, overwrite=overwrite)
         ds = res.dataset
         row["score"] = float(ds["score"])
         if procedure == "bootstrap":

@@ -139,7 +139,7 @@ def _region_values(store: StudyStore, name: str) -> list[str] | None:
     da = store.read_neural(name)
     if "region" not in da.coords:
         return None
-    return list(pd.unique(np.asarray(da.coords["region"].values).astype(str)))
+    return [str(r) for r in pd.unique(np.asarray(da.coords["region"].values).astype(str))]
 
 
 def _dims(store: StudyStore, path: str) -> tuple[str, ...]:
@@ -225,6 +225,7 @@ def plan_sweep(
         raise no_effect([f"metric_options[{k!r}]" for k in unused], f"outside the sweep's directions {dirs}",
                         instead=f"add the metric{'s' if len(unused) > 1 else ''} to directions", error=SweepConfigError)
     model_list = _select(store, models, store.models(), "models")
+    dropped: list[str] = []  # what the selection leaves out, and why (one warning, or the empty-plan error)
     layer_map: dict[str, list[str]] = {}
     if isinstance(layers, Mapping):
         extra = [m for m in layers if m not in model_list]
@@ -237,6 +238,8 @@ def plan_sweep(
             bad = [l for l in want if l not in have]
             if bad:
                 raise SweepConfigError(f"model {m!r} has no layers {bad}; its layers are {have}.")
+            if not want:
+                dropped.append(f"model {m!r}: layers[{m!r}] is empty")
             layer_map[m] = want
     else:
         want = as_list(layers, "layers")
@@ -251,6 +254,8 @@ def plan_sweep(
                     f"no selected model has layers {bad}; layers per model: "
                     f"{ {m: store.layers(m) for m in model_list} }."
                 )
+            dropped += [f"model {m!r}: has none of the layers {want} (its layers: {store.layers(m)})"
+                        for m in model_list if not layer_map[m]]
     neural_list = _select(store, neural, store.neural_sets(), "neural sets")
     _refuse_timed_metrics(store, [d for d in dirs if d in METRICS], neural_list)
     # region subsets per neural set
@@ -270,6 +275,9 @@ def plan_sweep(
                     f"drop it from 'neural' or use regions=None."
                 )
             regs = list(have) if each else [r for r in wanted if r == ALL_REGIONS or r in have]
+            lacks = [] if each else [r for r in wanted if r not in regs]
+            if lacks:
+                dropped.append(f"neural set {n!r}: has no region{'s' if len(lacks) > 1 else ''} {lacks} (its regions: {have})")
             found_any.update(regs)
             for r in regs:
                 if r != ALL_REGIONS and not name_re.match(r):
@@ -296,6 +304,7 @@ def plan_sweep(
         raise SweepConfigError("the sweep selects no layers; check 'models' and 'layers'.")
     out: list[Entry] = []
     for d in dirs:
+        n_before = len(out)
         if d in ("forward", "reverse"):
             for m, l in pairs:
                 for n in neural_list:
@@ -328,11 +337,38 @@ def plan_sweep(
                     if ma != mb:
                         out.append(Entry(d, layer_name(ma, la), layer_name(mb, lb), model=ma, layer=la,
                                          target_model=mb, target_layer=lb))
+        dropped += _direction_drops(d, out[n_before:], neural_list, subsets, [m for m in model_list if layer_map[m]])
     if not out:
-        raise SweepConfigError(
-            "the sweep has no entries: inter_animal needs at least two neural sets and model_to_model two models."
-        )
+        raise SweepConfigError(f"the sweep has no entries: {'; '.join(dropped)}.")
+    if dropped:
+        from ..predictivity._prepare import warn
+
+        warn(f"the sweep leaves out what it cannot pair or select: {'; '.join(dropped)}; "
+             f"change the selection to score them, or drop them from it.")
     return out
+
+
+def _direction_drops(direction: str, planned: Sequence[Entry], neural_list: Sequence[str],
+                     subsets: Mapping[str, Sequence[str]], models: Sequence[str]) -> list[str]:
+    """Why ``direction`` plans nothing (``planned`` is empty), or, for inter_animal, which selected
+    regions no two neural sets share: the lines of :func:`plan_sweep`'s warning."""
+    if direction == "inter_animal":
+        if len(neural_list) < 2:
+            return [f"inter_animal: needs at least two neural sets; {len(neural_list)} given {list(neural_list)}"]
+        paired = {e.region for e in planned}
+        holders: dict[str, list[str]] = {}
+        for n in neural_list:
+            for r in subsets[n]:
+                holders.setdefault(r, []).append(n)
+        return [f"inter_animal: region {r!r} is held by {'only ' + repr(h[0]) if h else 'no neural set'}, no pair"
+                for r, h in holders.items() if r not in paired]
+    if planned:
+        return []
+    if direction == "model_to_model":
+        return [f"model_to_model: needs at least two models with selected layers; {len(models)} given {list(models)}"]
+    if not neural_list and direction != "dimensionality":
+        return [f"{direction}: no neural sets selected"]
+    return [f"{direction}: no neural set holds a selected region"]
 
 
 # ---------------------------------------------------------------------------- scheduling

@@ -114,12 +114,20 @@ def test_sweep_inference_takes_the_score_arguments(sweep_copy):
 
 def test_sweep_inference_of_model_to_model_with_min_reliability(sweep_copy):
     """min_reliability (a ceiling option) reaches neither model_to_model's scores nor its inference."""
+    from neuroxr.errors import SweepConfigError
     from neuroxr.sweep import sweep
 
     path = sweep_copy()
-    res = sweep(path, directions=["model_to_model"], client="serial", progress=False,
-                min_reliability=0.5, inference={"bootstrap": 5})
-    assert len(res.inference_table) and res.inference_table["median_ev"].notna().all()
+    with pytest.raises(SweepConfigError, match=r"^min_reliability has no effect with the sweep's directions"):
+        sweep(path, directions=["model_to_model"], client="serial", progress=False,
+              min_reliability=0.5, inference={"bootstrap": 5})
+    res = sweep(path, models=["netA", "netB"], layers=["layer3", "fc"], neural="animalA",
+                directions=["model_to_model", "forward"], client="serial",
+                progress=False, reps=2, min_reliability=0.5, inference={"bootstrap": 5})
+    tab = res.inference_table
+    mm = tab[tab["direction"] == "model_to_model"]
+    assert len(mm) and mm["median_ev"].notna().all()
+    assert all("min_reliability" not in nx.open_store(path).read_dataset(p).attrs["parameters"] for p in mm["bootstrap_path"])
 
 
 def _check_plots(tab):
@@ -189,8 +197,10 @@ def test_inference_entries_refuse_and_sweeps_drop_options_that_change_nothing(sw
     assert store.read_dataset(fwd["bootstrap_path"]).attrs["parameters"]["reps"] == 2
     perm = compute(path, "forward_permutation", "netA.layer3", "animalA", params=dict(n_perm=9))
     assert not perm.computed and perm.path == fwd["permutation_path"]
-    mm = sweep(path, directions=["model_to_model"], client="serial", progress=False, reps=2,
-               inference={"bootstrap": 5, "permutations": 9}).inference_table
+    mixed = sweep(path, models=["netA", "netB"], layers=["layer3", "fc"], neural="animalA",
+                  directions=["model_to_model", "forward"], client="serial",
+                  progress=False, reps=2, inference={"bootstrap": 5, "permutations": 9}).inference_table
+    mm = mixed[mixed["direction"] == "model_to_model"]  # reps applies to forward, not to model_to_model
     assert len(mm) and all(store.read_dataset(p).attrs["parameters"]["reps"] == 1
                            for p in [*mm["bootstrap_path"], *mm["permutation_path"]])
     with_mr = sweep(path, models="netA", layers="layer3", neural="animalA", directions=["forward"], client="serial",

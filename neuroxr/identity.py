@@ -54,8 +54,8 @@ _DATA = (str, bytes, bool, int, float, complex, type(None), np.ndarray, np.gener
 #: value types whose repr holds all their state (exact types: a subclass may add state)
 _REPR = (bytes, bytearray, complex, range, slice, type(Ellipsis), datetime.date, datetime.datetime, datetime.time,
          datetime.timedelta, datetime.timezone, decimal.Decimal, np.dtype)
-_BUILTIN = (types.BuiltinFunctionType, np.ufunc, types.MethodWrapperType, types.WrapperDescriptorType,
-            types.MethodDescriptorType, types.ClassMethodDescriptorType)
+_BUILTIN = (types.BuiltinFunctionType, np.ufunc, type(np.mean), types.MethodWrapperType, types.WrapperDescriptorType,
+            types.MethodDescriptorType, types.ClassMethodDescriptorType)  # type(np.mean): NumPy's dispatched functions
 _C_DESCRIPTORS = (types.WrapperDescriptorType, types.MethodDescriptorType, types.ClassMethodDescriptorType)
 #: class attributes that cannot change what an instance computes
 _CLASS_SKIP = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__annotations__",
@@ -293,7 +293,7 @@ class _Walk:
                 return {"method": out, "self": self.identity(owner, seen)}
             package = self.package(getattr(v, "__module__", None))
             return {**out, "package": package} if package and not package.startswith("python==") else out
-        if type(v) in _REPR:
+        if type(v) in _REPR or isinstance(v, np.dtype):  # a dtype's type is its own subclass (Float32DType)
             return repr(v)
         if any(_compiled(c) for c in type(v).__mro__ if c is not object):
             return {_UNIDENTIFIED: _path(type(v))}

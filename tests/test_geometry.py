@@ -506,6 +506,22 @@ def test_a_square_array_is_checked_as_an_rdm_where_it_enters():
         geo.compare_rdms(r, E)
 
 
+def test_rdms_computed_elsewhere_in_float32_or_by_the_gram_formula_are_rdms():
+    """Rounding of RDMs made by other tools is not asymmetry or a non-zero diagonal: float32
+    distances (as torch.cdist or 1 - corrcoef in float32 give them, here up to float32 rounding on
+    each side) and Euclidean distances from the Gram formula, whose diagonal keeps sqrt(eps)."""
+    rng, X, r = _rdm_pair()
+    D = squareform(pdist(X, "euclidean")).astype(np.float32)
+    D32 = (D * (1 + np.float32(1.2e-7) * np.sign(rng.standard_normal(D.shape)).astype(np.float32))).astype(np.float32)
+    np.fill_diagonal(D32, np.float32(3e-7) * D32.max())  # 1 - z z^T in float32 leaves ~eps on the diagonal
+    assert np.abs(D32 - D32.T).max() > 1e-8 * D32.max()  # the old tolerance refused it
+    sq = (X * X).sum(axis=1)
+    G = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * X @ X.T, 0))
+    for ok in (D32, D32.astype(np.float64), G):
+        ref = spearmanr(squareform(r.values, checks=False), np.triu(ok, 1)[np.triu_indices(30, 1)])[0]
+        assert geo.compare_rdms(r, ok) == pytest.approx(ref, abs=1e-6)
+
+
 def test_comparisons_refuse_fewer_than_3_stimuli():
     f = features(np.random.default_rng(0).standard_normal((2, 5)), ["a", "b"])
     for call in (lambda: geo.compare_rdms(geo.rdm(f), geo.rdm(f)), lambda: geo.compare_rdms_many([geo.rdm(f)], [geo.rdm(f)]),

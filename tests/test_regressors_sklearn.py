@@ -352,3 +352,20 @@ def test_store_recomputes_for_a_tensor_with_other_values(tmp_path):
     a = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(W1)})
     b = compute(st, "forward", "net.l1", "mA", params={**params, "regressor": pipe(W2)})
     _check_fresh(st, pipe(W2), a, b)
+
+
+def test_numpy_functions_and_dtypes_are_identified():
+    """NumPy's dispatched functions (np.mean, np.corrcoef, ...) are functions of an installed package,
+    identified by path and version, and a dtype by its repr: neither is 'unidentified' (which would
+    recompute an entry holding them on every request)."""
+    import functools
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    from neuroxr.identity import identified, identity
+
+    for v in (np.mean, np.nanmean, np.corrcoef, np.linalg.norm, functools.partial(np.mean, axis=0),
+              np.dtype("float32"), FunctionTransformer(np.nan_to_num)):
+        assert identified(identity(v)), v
+    assert identity(np.mean) != identity(np.median) and identity(np.dtype("float32")) != identity(np.dtype("float64"))
+    assert identity(np.mean)["package"].startswith("numpy==")

@@ -131,7 +131,7 @@ def _is_rsatoolbox(x: Any) -> bool:
 
 
 _RDM_FORM = "an RDM (a square (n, n) array or a condensed upper-triangle vector)"
-_RDM_RTOL = 1e-8  # rounding allowed in a square RDM's symmetry and zero diagonal, relative to its largest value
+_SYM_RTOL, _DIAG_RTOL = 1e-5, 1e-4  # rounding of float32 RDMs, sqrt(eps) of Gram-formula distances (docs/geometry.md)
 
 
 def _square(x: Any, name: str) -> np.ndarray:
@@ -158,13 +158,13 @@ def _square(x: Any, name: str) -> np.ndarray:
 
 def _check_square(D: np.ndarray, name: str, block: int = 2**22) -> None:
     """One-line :class:`LayoutError` unless the square ``D`` is a dissimilarity matrix: symmetric
-    (``|D - D^T| <= 1e-8 max|D|``, NaN at mirrored pairs) with a zero diagonal (``|d_ii| <= 1e-8``
+    (``|D - D^T| <= 1e-5 max|D|``, NaN at mirrored pairs) with a zero diagonal (``|d_ii| <= 1e-4``
     times the largest off-diagonal magnitude; NaN allowed), read ``block`` values at a time."""
     n, diag = D.shape[0], np.diagonal(D)
     off = np.where(np.isfinite(D), D, np.nan)
     np.fill_diagonal(off, np.nan)
     off_max = float(np.nanmax(np.abs(off), initial=0.0))
-    tol = _RDM_RTOL * max(off_max, float(np.nanmax(np.abs(np.where(np.isfinite(diag), diag, np.nan)), initial=0.0)))
+    tol = _SYM_RTOL * max(off_max, float(np.nanmax(np.abs(np.where(np.isfinite(diag), diag, np.nan)), initial=0.0)))
     step, bad = max(1, block // max(n, 1)), []
     for lo in range(0, n, step):
         A, B = D[lo : lo + step], D[:, lo : lo + step].T
@@ -177,7 +177,7 @@ def _check_square(D: np.ndarray, name: str, block: int = 2**22) -> None:
             f"than rounding (e.g. [{i}, {j}] = {D[i, j]:.6g}, [{j}, {i}] = {D[j, i]:.6g}); pass a dissimilarity "
             "matrix (stimulus x stimulus), not a data matrix."
         )
-    bad = np.flatnonzero(np.abs(diag) > _RDM_RTOL * off_max)  # NaN passes: the diagonal is never compared
+    bad = np.flatnonzero(np.abs(diag) > _DIAG_RTOL * off_max)  # NaN passes: the diagonal is never compared
     if bad.size and float(np.min(diag[bad])) >= float(np.nanmax(off, initial=-np.inf)):
         raise LayoutError(f"{name}: looks like a similarity matrix (its diagonal holds its largest values, e.g. "
                           f"{diag[bad[0]]:.6g}); an RDM holds dissimilarities: pass 1 - similarity.")

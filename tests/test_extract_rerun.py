@@ -195,6 +195,39 @@ def test_a_leading_dim_equal_to_the_probe_batch_is_not_taken_for_the_stimulus_ax
     assert "no stimulus axis" in plan.skipped["kv"] and [lp.module_name for lp in plan.layers] == ["head"]
 
 
+class OnlyPairs(nn.Module):
+    """A model that runs batches of exactly 2 stimuli (a static batch dim), as traced models may."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        if x.shape[0] != 2:
+            raise RuntimeError(f"expected a batch of 2, got {x.shape[0]}")
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("net, n, batch_size", [
+    (OnlyPairs, 6, 2),  # cannot run the probe's second pass of 3 stimuli
+    (lambda: nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, track_running_stats=False)), 2, 2),  # nor 1 stimulus
+])
+def test_a_model_that_cannot_run_the_second_probe_batch_still_extracts(tmp_path, net, n, batch_size):
+    """The probe's second pass only disambiguates a leading dim from the batch: a model that refuses its
+    batch size keeps the first pass's reading (the run's batches are checked all the same)."""
+    torch.manual_seed(0)
+    model = net()
+    x = np.random.default_rng(0).normal(size=(n, 4)).astype(np.float32)
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(model, x, store, model_name="m", batch_size=batch_size, progress=False)
+    name = "lin" if isinstance(model, OnlyPairs) else "1"
+    got = store.read_features("m", name).values
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(x[:2])) if isinstance(model, OnlyPairs) else model(torch.from_numpy(x))
+    np.testing.assert_allclose(got[:2], out.numpy(), rtol=1e-6, atol=1e-6)
+
+
 class FirstThree(nn.Module):
     def forward(self, x):
         return x[:3] * 1.0  # one row per stimulus for batches of up to 3 (the probe's), not beyond

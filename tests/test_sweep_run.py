@@ -424,6 +424,15 @@ def test_score_arguments_no_planned_direction_takes_are_refused(sweep_copy, arg)
     assert not list_entries(path)["path"].str.startswith("scores/").any()
 
 
+def test_score_arguments_written_out_at_their_defaults_are_accepted(sweep_copy):
+    """A config template that writes out the defaults (noise_ceiling: null, seed: 0, reps: 20, split:
+    valid) changes nothing, so a model_to_model sweep takes it as it takes none."""
+    path = sweep_copy()
+    res = sweep(path, client="serial", **M2M, noise_ceiling=None, seed=0, reps=20, split="valid", min_reliability=None)
+    plain = sweep(path, client="serial", **M2M)
+    assert list(res.table["path"]) == list(plain.table["path"]) and not plain.computed
+
+
 def test_score_arguments_apply_where_a_direction_takes_them(sweep_copy):
     """With mixed directions an argument applies to the entries that take it, the others run without it."""
     res = sweep(sweep_copy(), client="serial", **{**M2M, "directions": ["model_to_model", "forward"]}, neural="animalA",

@@ -278,7 +278,10 @@ def _probe_call(model: Any, batch: Any, model_name: str | None, stim: Stimuli) -
 def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, ProbeInfo], b: int, device: Any,
                    in_dtype: Any, model_name: str | None) -> None:
     """The probe's second pass, over ``b`` stimuli: a module of ``names`` stays ``batched`` only when its
-    first dim is ``b`` again and its shape per stimulus the same; the pass stops once all have run."""
+    first dim is ``b`` again and its shape per stimulus the same; the pass stops once all have run.
+    A model that cannot run ``b`` stimuli (one that takes batches of exactly 2, or a batch statistic
+    that needs 2) keeps the first pass's reading: the run's batches are checked against their
+    stimulus counts (:func:`neuroxr.extract.write.activations`) all the same."""
     torch = torch_module()
     named = dict(model.named_modules())
     seen: set[str] = set()
@@ -304,6 +307,8 @@ def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, 
     handles = [named[n].register_forward_hook(make_hook(n)) for n in names]
     try:
         _probe_call(model, to_input(stim.load(np.arange(b)), device, in_dtype), model_name, stim)
+    except ExtractionError:  # the model's own code refused b stimuli: no second reading
+        pass
     finally:
         for h in handles:
             h.remove()

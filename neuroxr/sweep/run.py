@@ -373,10 +373,13 @@ def _refuse_untaken(store: StudyStore, kw: Mapping[str, Any], entries: Sequence[
     :func:`entry_params`, leave them out or replace them: ``model_to_model`` takes no ceiling arguments,
     and ``reps``/``seed`` only with ``max_n``), and of ``temporal_generalization`` when no planned
     forward or inter_animal entry has time-resolved neural sets."""
+    from ..entries.kinds import KINDS
+
     scored = [e for e in entries if not e.is_metric]
     dirs = ordered(e.direction for e in scored)
     taken = {k for e in scored for k, v in params[e.key].items() if k in kw and _same(v, kw[k])}
-    unused = [k for k in kw if k not in taken and k not in ("backend", _TG)]
+    defaults = KINDS["forward"].defaults  # a sweep's score arguments default as the directions' (a config may write them out)
+    unused = [k for k in kw if k not in taken and k not in ("backend", _TG) and not (k in defaults and _same(kw[k], defaults[k]))]
     if unused:
         why = ("model_to_model takes no ceiling arguments, and one rep with the default seed unless max_n is given"
                if "model_to_model" in dirs else "")

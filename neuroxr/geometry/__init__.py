@@ -25,7 +25,8 @@ from .cka import cka
 from .cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
 from .dimensionality import effective_dimensionality
 from .gram import gram, gram_stats
-from .rdm import as_rdm, compare_rdms, compare_rdms_many, rdm, rdm_noise_ceiling, split_half_rdm_ceiling, split_half_rdms
+from .rdm import as_rdm, compare_rdms, compare_rdms_many, rdm, split_half_rdms
+from .rdm_ceiling import rdm_noise_ceiling, split_half_rdm_ceiling
 from .relative import anchor_weights, relative_features
 from .rsa import crsa, ereg, ersa
 from .shape import LinearMetric, pairwise_distances, procrustes_average, split_distance

@@ -24,7 +24,8 @@ from ..kernels.ridge import oof_predict
 from ..layouts import validate_features
 from ..validation import check_alpha, check_int
 from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test
-from .rdm import compare_rdms, rdm, split_half_rdm_ceiling
+from .rdm import compare_rdms, rdm
+from .rdm_ceiling import split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
 COMPARE_DEFAULT = "spearman"

@@ -1,0 +1,159 @@
+"""Noise ceilings of RDMs: across subjects (Nili et al. 2014; rsatoolbox's ``boot_noise_ceiling``)
+and from split halves of the repeats (Spearman-Brown corrected)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..backend import to_numpy
+from ..errors import LayoutError
+from ..kernels import rdm as _r
+from ..kernels.stats import spearman_brown as _spearman_brown
+from ..validation import real_array
+from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _stack_rdms, split_half_rdms
+
+__all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
+
+
+def _nan_rank(V: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return np.stack([rankdata(v, nan_policy="omit") for v in V])
+
+
+def _pool(V: np.ndarray, method: str) -> np.ndarray:
+    """Average of RDM vectors after the transform that ``method`` ignores (rsatoolbox's ``pool_rdm``).
+
+    Ranks for Spearman/Kendall (their plain mean, so that tied means stay exactly tied), z-scores
+    for Pearson, division by the root mean square for cosine. NaN entries stay NaN through the
+    transform and are left out of the mean.
+    """
+    has_nan = bool(np.isnan(V).any())
+    mean = np.nanmean if has_nan else np.mean
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs stay NaN
+        if method in ("spearman", "kendall"):
+            return mean(_nan_rank(V) if has_nan else to_numpy(_r.rank_vectors(V)), axis=0)
+        if method == "pearson":
+            V = V - mean(V, axis=1, keepdims=True)
+            scale = np.sqrt(mean(V * V, axis=1, keepdims=True))
+        else:
+            scale = np.sqrt(mean(V * V, axis=1, keepdims=True))
+        return mean(V / np.where(scale > 0, scale, 1), axis=0)
+
+
+def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
+    """Lower and upper bounds of the noise ceiling of a set of subject RDMs (Nili et al. 2014).
+
+    Upper bound: each subject's RDM vs the average of all subjects' RDMs; lower bound: each vs the
+    average of the others (leave one subject out). Averages are taken after the transform that
+    the comparison ignores (ranks for Spearman/Kendall, z-scores for Pearson, root-mean-square
+    scaling for cosine), as rsatoolbox's ``boot_noise_ceiling`` does. NaN dissimilarities are left
+    out of the averages and of each comparison (incomplete pairs dropped, one warning).
+
+    Parameters
+    ----------
+    rdms : list of RDMs, stacked DataArray (subject, stimulus, stimulus_), array (m, n, n) / (m, P) or rsatoolbox ``RDMs``
+    method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
+
+    Returns
+    -------
+    xarray.Dataset
+        ``lower``, ``upper`` (scalars, means over subjects) and ``lower_per_subject``,
+        ``upper_per_subject`` (subject).
+    """
+    method = _r._normalize_compare_method(method, "rdm_noise_ceiling")
+    if isinstance(rdms, np.ndarray):
+        R = real_array(rdms, "rdms", "a stack of RDMs")
+        if R.ndim == 3:
+            for i, D in enumerate(R):
+                _check_square(D, f"rdms[{i}]")
+        V = R if R.ndim == 2 else to_numpy(_r.upper_tri(R))
+        labels = np.arange(V.shape[0])
+    else:
+        S = _stack_rdms(rdms, "rdms")
+        V = to_numpy(_r.upper_tri(np.asarray(S.values, dtype=np.float64)))
+        labels = S[S.dims[0]].values
+    V = np.asarray(V)
+    m = V.shape[0]
+    if m < 2:
+        raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
+    _check_stimuli(_r.n_from_n_pairs(V.shape[1]), "rdm_noise_ceiling", "the RDMs hold")
+    if not np.isnan(V).any():
+        upper = to_numpy(_r.compare_rdms_many(V, _pool(V, method)[None, :], method))[:, 0]
+        lower = np.array(
+            [float(to_numpy(_r.compare_rdms_many(V[i : i + 1], _pool(np.delete(V, i, 0), method)[None, :], method))[0, 0]) for i in range(m)]
+        )
+    else:
+        full = _pool(V, method)
+        up, lo, dropped = [], [], 0
+        for i in range(m):
+            r_up, d_up = _compare_vectors(V[i], full, (method,))
+            r_lo, d_lo = _compare_vectors(V[i], _pool(np.delete(V, i, 0), method), (method,))
+            up.append(r_up[method])
+            lo.append(r_lo[method])
+            dropped += d_up
+        upper, lower = np.asarray(up), np.asarray(lo)
+        _nan_warning("rdm_noise_ceiling", dropped, V.size)
+    return xr.Dataset(
+        {
+            "lower": ((), float(np.mean(lower))),
+            "upper": ((), float(np.mean(upper))),
+            "lower_per_subject": (("subject",), lower),
+            "upper_per_subject": (("subject",), upper),
+        },
+        coords={"subject": labels},
+        attrs={"method": method, "reference": "Nili et al. 2014"},
+    )
+
+
+def split_half_rdm_ceiling(
+    neural: xr.DataArray,
+    rdm_method: str = "correlation",
+    compare_method: str = "spearman",
+    seed: int = 0,
+    reps: int = 10,
+    spearman_brown: bool = True,
+) -> xr.Dataset:
+    """Reliability of the neural RDM from split halves of the repeats.
+
+    Per rep: RDM of half 1 vs RDM of half 2 (``compare_method``, on the pairs finite in both),
+    Spearman-Brown corrected (``2 r / (1 + r)``) to the full number of repeats when
+    ``spearman_brown``; the ceiling is the NaN-mean over reps.
+
+    Parameters
+    ----------
+    neural : xarray.DataArray, dims (stimulus, neuroid, repeat), at least 2 repeats
+    rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
+    compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
+    seed, reps : int, default 0, 10
+        ``numpy.random.default_rng(seed)`` draws the repeat permutations of all reps.
+    spearman_brown : bool, default True
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters.
+    """
+    compare_method = _r._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
+    H = split_half_rdms(neural, rdm_method, seed=seed, reps=reps)
+    V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
+    r, dropped = np.empty(reps), 0
+    for i in range(reps):
+        res, d = _compare_vectors(V[i, 0], V[i, 1], (compare_method,))
+        r[i], dropped = res[compare_method], dropped + d
+    if dropped:
+        _nan_warning("split_half_rdm_ceiling", dropped, V[:, 0].size)
+    if spearman_brown:
+        r = _spearman_brown(r)
+    return xr.Dataset(
+        {"ceiling": ((), float(np.nanmean(r)) if np.isfinite(r).any() else math.nan), "ceiling_per_rep": (("rep",), r)},
+        coords={"rep": np.arange(reps)},
+        attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "reps": reps,
+               "spearman_brown": int(spearman_brown)},
+    )

@@ -260,9 +260,11 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
     return info, state["leaf_calls"], nbytes
 
 
-def _probe_call(model: Any, batch: Any, model_name: str | None, stim: Stimuli) -> None:
-    """``model(batch)`` without gradients for the probe; stopped early by :class:`StopForward`; a failure
-    of the model's own code is :func:`forward_error`."""
+def _probe_call(model: Any, batch: Any, model_name: str | None, stim: Stimuli,
+                ours: Callable[[], bool] = lambda: False) -> None:
+    """``model(batch)`` without gradients (the probe's passes and the run's batches); stopped early by
+    :class:`StopForward`; a failure of the model's own code is :func:`forward_error`, one that
+    ``ours()`` says came from the hooks' own callbacks (writing, reducing) is raised as it is."""
     torch = torch_module()
     try:
         with torch.no_grad():
@@ -272,6 +274,8 @@ def _probe_call(model: Any, batch: Any, model_name: str | None, stim: Stimuli) -
     except NeuroxrError:
         raise
     except Exception as exc:  # the model's own code: its inputs do not fit it
+        if ours():
+            raise
         raise forward_error(model_name, stim, batch, exc) from exc
 
 
@@ -372,7 +376,6 @@ def run_pass(
     loaded (before it is moved to ``device``), in order. A failure of the model's own code is an
     :class:`ExtractionError` naming ``model_name`` (:func:`forward_error`); one of a callback passes unchanged.
     """
-    torch = torch_module()
     named = dict(model.named_modules())
     state: dict[str, Any] = {"start": 0, "seen": 0, "ids": None, "mask": None, "in_callback": False}
     handles = []
@@ -400,17 +403,7 @@ def run_pass(
                     on_batch(batch)
                 batch = to_input(batch, device, in_dtype)
                 state.update(start=start, seen=0, ids=stim.ids[part], mask=batch_mask(batch))
-                try:
-                    with torch.no_grad():
-                        call_model(model, batch)
-                except StopForward:
-                    pass
-                except NeuroxrError:
-                    raise
-                except Exception as exc:
-                    if state["in_callback"]:  # a callback's failure (writing, reducing), not the model's
-                        raise
-                    raise forward_error(model_name, stim, batch, exc) from exc
+                _probe_call(model, batch, model_name, stim, lambda: state["in_callback"])
                 del batch
                 if state["seen"] != len(callbacks):
                     raise ExtractionError(

@@ -171,7 +171,8 @@ def _direction_command(direction: str) -> click.Command:
         stats = _direction_summary(res.dataset)
         lines = []
         from ..predictivity.inference import applicable_options
-        from ..sweep.inference import inference_bins, inference_summary
+        from ..sweep._util import per_bin
+        from ..sweep.inference import inference_summary
 
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
@@ -181,22 +182,22 @@ def _direction_command(direction: str) -> click.Command:
             inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**taken, opt: n}, overwrite=overwrite,
                        require_existing=require_existing, backend=backend, dtype=dtype)
             stats[f"{procedure}_path"] = inf.path
-            per_bin = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables
-            for cols, ds in inference_bins(inf.dataset):
+            summaries = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables
+            for cols, ds in per_bin(inf.dataset):
                 got = inference_summary(ds, procedure)
                 at = f" at {cols['time_bin_start']:g}-{cols['time_bin_end']:g} ms" if cols else ""
                 if procedure == "bootstrap":
                     lo, hi = got["median_ev_low"], got["median_ev_high"]
-                    per_bin.append({**cols, "median_ev_ci": [lo, hi]})
+                    summaries.append({**cols, "median_ev_ci": [lo, hi]})
                     lines.append(f"{inf.path}{at}: median EV 95 % interval {lo:.2f}-{hi:.2f}% ({n} resamples of the stimuli)")
                 else:
-                    per_bin.append({**cols, "median_p": got["median_p"]})
+                    summaries.append({**cols, "median_p": got["median_p"]})
                     lines.append(f"{inf.path}{at}: median r {got['median_r']:.3f}, permutation p = "
                                  f"{got['median_p']:.4g} ({n} permutations)")
-            if len(per_bin) == 1 and len(per_bin[0]) == 1:
-                stats.update(per_bin[0])
+            if len(summaries) == 1 and len(summaries[0]) == 1:
+                stats.update(summaries[0])
             else:
-                stats[f"{procedure}_by_time_bin"] = per_bin
+                stats[f"{procedure}_by_time_bin"] = summaries
         out.json({"path": res.path, "kind": direction.replace("-", "_"), "source": source, "target": target,
                   "computed": bool(res.computed), **stats})
         n_other = stats["n_all"] - stats["n_excluded"] - stats["n_targets"]

@@ -13,7 +13,8 @@ from ..entries.kinds import DIRECTION_INFERENCE_KINDS, INFERENCE_KINDS
 from ..entries.layout import LIST_COLUMNS
 from ..predictivity.inference import applicable_options
 from ..store import StudyStore
-from ..sweep.inference import inference_bins, inference_summary
+from ..sweep._util import per_bin
+from ..sweep.inference import inference_summary
 from .table import _choose, _parse, listed_parameters, parameter_text
 
 __all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
@@ -86,21 +87,22 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
         else:
             joins[key] = e.permutation_parameters
         whole = store.read_dataset(e.path)
-        for cols, ds in inference_bins(whole):  # a time-resolved entry: a row per bin, as the sweep's table
+        parsed = None
+        n = "n_boot" if procedure == "bootstrap" else "n_perm"
+        for cols, ds in per_bin(whole):  # a time-resolved entry: a row per bin, as the sweep's table
+            summary = inference_summary(ds, procedure)
+            if procedure == "permutation":
+                summary.pop("median_r")
             for key in keys:
                 bkey = (*key, cols.get("time_bin_start"), cols.get("time_bin_end"))
                 if bkey not in rows:
-                    p = _parse(store, direction, e.source, e.target, dict(whole.attrs))
-                    rows[bkey] = {"direction": direction, "source": e.source, "target": e.target, "model": p.model,
-                                  "layer": p.layer, "neural": p.neural, "region": p.region, "parameters": key[3], **cols}
+                    parsed = parsed or _parse(store, direction, e.source, e.target, dict(whole.attrs))
+                    rows[bkey] = {"direction": direction, "source": e.source, "target": e.target, "model": parsed.model,
+                                  "layer": parsed.layer, "neural": parsed.neural, "region": parsed.region,
+                                  "parameters": key[3], **cols}
                 row = rows[bkey]
-                if not _more_resamples(row, whole, procedure):
-                    continue
-                summary = inference_summary(ds, procedure)
-                if procedure == "permutation":
-                    summary.pop("median_r")
-                n = "n_boot" if procedure == "bootstrap" else "n_perm"
-                row.update(summary, **{n: int(whole.attrs[n])})
+                if _more_resamples(row, whole, procedure):
+                    row.update(summary, **{n: int(whole.attrs[n])})
     out = pd.DataFrame(list(rows.values()))
     for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
         if c not in out.columns and not c.startswith("time_bin"):  # bin columns only with a time-resolved entry

@@ -42,3 +42,15 @@ def included_summary(ev: np.ndarray, included: np.ndarray) -> dict[str, Any]:
 
 def ordered(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(v for v in values if v is not None))
+
+
+#: Columns of the tables giving an entry's time bin (ms), present when some entry is time-resolved.
+TIME_COLUMNS = ("time_bin_start", "time_bin_end")
+
+
+def per_bin(ds: Any) -> list[tuple[dict[str, float], Any]]:
+    """An entry (a score or inference Dataset) bin by bin: ``[(time columns, ds at that bin), ...]``
+    (``[({}, ds)]`` for an entry without ``time_bin``), as the tables split a time-resolved entry."""
+    if "time_bin" not in ds.dims:
+        return [({}, ds)]
+    return [({c: float(ds[c].values[t]) for c in TIME_COLUMNS}, ds.isel(time_bin=t)) for t in range(ds.sizes["time_bin"])]

@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from ..store import StudyStore
-from ._util import included_summary, nanmean, nanmedian, nanstd, ordered
+from ._util import TIME_COLUMNS, included_summary, nanmean, nanmedian, nanstd, ordered, per_bin
 from .plan import Entry
 from .tasks import entry_lookup, entry_params
 
@@ -205,7 +205,7 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
         if "time_bin" not in ds_all.dims:
             loaded.append((e, ds_all))
         timed = timed or "time_bin" in ds_all.dims
-        for when, ds in _per_bin(ds_all):
+        for when, ds in per_bin(ds_all):
             _rows(e, path, ds, when, rows, trows)
     cols = list(Entry("x", "x", "x").labels()) + (list(TIME_COLUMNS) if timed else [])
     table = pd.DataFrame(rows, columns=cols + ["key", "path", "n_targets", "median_ev", "mean_ev", *PARAM_COLUMNS])
@@ -213,15 +213,6 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     return _dataset(store, entries, loaded), table, target_table
 
 
-#: Columns of the tables giving an entry's time bin (ms), present when some entry is time-resolved.
-TIME_COLUMNS = ("time_bin_start", "time_bin_end")
-
-
-def _per_bin(ds: xr.Dataset) -> list[tuple[dict[str, float], xr.Dataset]]:
-    """A score entry bin by bin (``[({}, ds)]`` for an entry without ``time_bin``)."""
-    if "time_bin" not in ds.dims:
-        return [({}, ds)]
-    return [({c: float(ds[c].values[t]) for c in TIME_COLUMNS}, ds.isel(time_bin=t)) for t in range(ds.sizes["time_bin"])]
 
 
 def _rows(e: Entry, path: str | None, ds: xr.Dataset, when: dict[str, float], rows: list, trows: list) -> None:

@@ -18,9 +18,10 @@ from typing import Any
 import pandas as pd
 
 from ..errors import SweepConfigError
+from ._util import per_bin
 from .plan import Entry
 
-__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "takes_inference", "inference_summary", "inference_bins"]
+__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "takes_inference", "inference_summary"]
 
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
@@ -102,22 +103,13 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
                           backend=kw.get("backend"), overwrite=overwrite)
             found[procedure] = res
         # a time-resolved entry (a time_bin dim) gives one row per bin, as the score tables do
-        bins = inference_bins(next(iter(found.values())).dataset) if found else [({}, None)]
-        for t, (cols, _) in enumerate(bins):
-            row = {**e.labels(), **cols, "key": e.key}
-            for procedure, res in found.items():
-                ds = res.dataset if not cols else res.dataset.isel(time_bin=t)
-                row.update(inference_summary(ds, procedure), **{f"{procedure}_path": res.path})
+        split = {procedure: per_bin(res.dataset) for procedure, res in found.items()}
+        for t in range(len(next(iter(split.values()))) if split else 1):
+            row = {**e.labels(), **(next(iter(split.values()))[t][0] if split else {}), "key": e.key}
+            for procedure, bins in split.items():
+                row.update(inference_summary(bins[t][1], procedure), **{f"{procedure}_path": found[procedure].path})
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def inference_bins(ds: Any) -> list[tuple[dict[str, float], Any]]:
-    """A direction's inference entry bin by bin: ``[(time columns, ds at that bin), ...]`` (``[({}, ds)]``
-    without a ``time_bin`` dim), as the score tables split a time-resolved entry."""
-    from .gather import _per_bin
-
-    return _per_bin(ds)
 
 
 def inference_summary(ds: Any, procedure: str) -> dict[str, float]:

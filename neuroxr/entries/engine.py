@@ -149,12 +149,12 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry, before any I/O
     inputs = {r.path: store.token(r.path) for r in refs}
     prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, entry_revision(k.name, filled),
-                   _packages(k.name, filled))
+                   _library_versions(k.name, filled))
     key = _p.key(prov)
     return _Request(k, src, tgt, filled, prov, key, f"{pair}/{key}")
 
 
-def _packages(kind: str, params: Mapping[str, Any]) -> dict[str, str] | None:
+def _library_versions(kind: str, params: Mapping[str, Any]) -> dict[str, str] | None:
     """The versions of the libraries whose code computes the entry: scikit-learn for a regressor
     named for one of its estimators (an estimator object carries its own, in its identity) and
     for Brain-Score's PLS. neuroxr's own kernels are covered by the kinds' revisions."""

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from .._packages import Packages
+from .._packages import Packages, top
 from ._common import torch_module
-from .code import _DEPTH, _SIMPLE, _Feeder, _top, kept_hooks
+from .code import _DEPTH, _SIMPLE, _Feeder, kept_hooks
 
 _CALLABLE = (types.FunctionType, types.MethodType, functools.partial, types.BuiltinFunctionType, type)
 
@@ -134,7 +134,7 @@ def _flags(f: _Feeder, owner: Any, hooks: str, with_kwargs: str | None, always_c
 def _line(packages: Packages, module: str, files: set[str]) -> str | None:
     """The line of ``module`` (its files: ``__file__`` when imported, else those its functions
     were compiled from); ``None`` for torch and the standard library."""
-    name = _top(module)
+    name = top(module)
     if name in ("", "torch") or name in sys.stdlib_module_names:
         return None
     return f"module {module} {packages.describe(module, files)}"

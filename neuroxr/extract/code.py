@@ -37,6 +37,7 @@ import inspect
 import types
 from typing import Any
 
+from .._packages import top
 from ._common import feed_text, torch_module
 
 OWN_HOOK = "__neuroxr_capture__"
@@ -50,10 +51,6 @@ def own_hook(fn: Any) -> Any:
     """Mark ``fn`` as a hook neuroxr registers to capture outputs: :func:`code_digest` leaves it out."""
     setattr(fn, OWN_HOOK, True)
     return fn
-
-
-def _top(module: Any) -> str:
-    return (module or "").split(".")[0]
 
 
 def _code_names(co: types.CodeType) -> list[str]:
@@ -125,7 +122,7 @@ class _Feeder:
         """A Python function: source, bytecode, defaults, closure and the helpers of its module it names."""
         module = getattr(fn, "__module__", None)
         self.text(f"function {module}.{fn.__qualname__}")
-        if _top(module) == "torch":
+        if top(module) == "torch":
             self.text(f"torch {self.torch_version}")
             return
         self.note(module, fn.__code__.co_filename)
@@ -198,7 +195,7 @@ class _Feeder:
             self._classes.add(k)
             self.note(k.__module__)
             self.text(f"class {k.__module__}.{k.__qualname__}")
-            if _top(k.__module__) == "torch":
+            if top(k.__module__) == "torch":
                 self.text(f"torch {self.torch_version}")
                 continue
             if k.__module__ == "builtins":

@@ -41,8 +41,7 @@ from ..backend import (
 )
 from ..errors import LayoutError
 from .gram import GramStats
-from .ridge_rank import low_rank_factor as _low_rank_factor  # noqa: F401 (its former home)
-from .ridge_rank import numerical_factor
+from .ridge_rank import _T, _dtype_name, numerical_factor
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_linear_operator", "FoldOperator", "operator_form",
            "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
@@ -72,10 +71,6 @@ def _eye(xp: Any, k: int, like: Any) -> Any:
 
 def _solve(A: Any, B: Any, alpha: float) -> Any:
     return spd_solve(A, B) if alpha > 0 else psd_pinv_solve(A, B)
-
-
-def _T(xp: Any, a: Any) -> Any:
-    return xp.swapaxes(a, -1, -2) if hasattr(xp, "swapaxes") else xp.permute_dims(a, (*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
 def _check_alpha(alpha: float) -> float:
@@ -501,7 +496,7 @@ def fold_backward_error(K: Any, rows: Any, te: np.ndarray, alpha: float) -> floa
     res = xp.matmul(A, X) - xp.mean(A, axis=1)[:, None] - _T(xp, B)
     norm_a = float(xp.max(xp.sum(xp.abs(A), axis=1)))
     den = norm_a * xp.max(xp.abs(X), axis=0) + xp.max(xp.abs(B), axis=1)
-    eps = float(np.finfo(np.float32 if K.dtype == xp.float32 else np.float64).eps)
+    eps = float(np.finfo(_dtype_name(xp, K.dtype)).eps)
     err = xp.max(xp.abs(res), axis=0) / (eps * xp.where(den > 0, den, xp.ones_like(den)))
     return float(xp.max(err))
 

@@ -40,6 +40,11 @@ def _dtype_name(xp: Any, dtype: Any) -> str:
     return "float32" if dtype == xp.float32 else "float64"
 
 
+def _T(xp: Any, a: Any) -> Any:
+    """The transpose of the last two axes, in any array-API namespace."""
+    return xp.swapaxes(a, -1, -2) if hasattr(xp, "swapaxes") else xp.permute_dims(a, (*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
+
+
 def rank_risk(K: Any, alpha: float) -> bool:
     """Whether the null space of the Gram ``K`` (any constant-centred, ``n x n``) could cost ridge
     with penalty ``alpha`` its precision: ``eps trace(K) > RISK_TOLERANCE * PRECISION * alpha``
@@ -64,8 +69,7 @@ def low_rank_factor(K: Any, rank: int) -> Any:
     n = int(K.shape[0])
     Kc = K - xp.mean(K, axis=0, keepdims=True)
     Kc = Kc - xp.mean(Kc, axis=1, keepdims=True)
-    Kt = xp.swapaxes(Kc, 0, 1) if hasattr(xp, "swapaxes") else xp.permute_dims(Kc, (1, 0))
-    lam, U = xp.linalg.eigh((Kc + Kt) / 2)
+    lam, U = xp.linalg.eigh((Kc + _T(xp, Kc)) / 2)
     eps = float(np.finfo(_dtype_name(xp, K.dtype)).eps)
     tol = n * eps * float(xp.max(xp.abs(lam)))
     r = min(rank, int(xp.sum(xp.astype(lam > tol, xp.int64))))

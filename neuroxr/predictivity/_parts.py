@@ -120,9 +120,9 @@ class Parts:
         k = self.Y.shape[1]
         r0, null = np.full(k, np.nan), np.full((perms.shape[0], k), np.nan)
         for g in self.groups:
-            X, Y = prep.take(self.X, g.rows), prep.take(self.Y, g.rows, g.cols)
+            X, Y = prep.take(self.X, g.rows), _sub(self.Y, g)
             pg = induced_permutations(perms, g.rows)
-            r0[g.cols] = pearson(Y, prep.take(self.P, g.rows, g.cols))
+            r0[g.cols] = pearson(Y, _sub(self.P, g))
             if g.reg.shared:
                 null[:, g.cols] = permuted_oof_pearson(X, Y, g.reg.folds, g.reg._fold_alpha, pg, S=g.S,
                                                        batch_bytes=batch_bytes)

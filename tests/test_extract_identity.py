@@ -211,10 +211,11 @@ def fresh_import(monkeypatch, tmp_path):
     forget_packages()
 
 
-LOCAL_NET = '''import torch
+def _net_source(imports: str, act: str) -> str:
+    """A module's source with a small ``Net`` whose forward applies ``act`` (a name the imports give)."""
+    return f'''{imports}
+import torch
 from torch import nn
-
-from .helpers import act
 
 
 class Net(nn.Module):
@@ -224,8 +225,11 @@ class Net(nn.Module):
         self.fc = nn.Linear(4, 3)
 
     def forward(self, x):
-        return act(self.fc(x))
+        return {act}(self.fc(x))
 '''
+
+
+LOCAL_NET = _net_source("from .helpers import act\n", "act")
 
 
 def test_a_class_of_a_local_package_counts_by_its_files(tmp_path, fresh_import):
@@ -247,20 +251,7 @@ def test_a_class_of_a_local_package_counts_by_its_files(tmp_path, fresh_import):
     assert model_digest(fresh_import("localpkg.net").Net()) != digests["3.0"][1]
 
 
-USES_FAKE = '''import fakepkg
-import torch
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x):
-        return fakepkg.act(self.fc(x))
-'''
+USES_FAKE = _net_source("import fakepkg\n", "fakepkg.act")
 
 
 def test_code_of_an_installed_distribution_counts_by_its_version_unless_editable(tmp_path, fresh_import):

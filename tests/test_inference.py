@@ -472,7 +472,8 @@ def test_reverse_permutation_null_equals_the_operator(study):
     res = permutation_test("reverse", R, F, n_perm=4, keep_null=True)
     parts = prepare("reverse", R, F, reps=1, noise_ceiling=False)
     Yp = parts.Y[rs.permutation_indices(parts.n, 4, 0)[2]]
-    Pp = parts.reg.predict_blocks(parts.X, [Yp], S=parts.S)[0]  # the n x n operator, not the primal path
+    g = parts.groups[0]  # reverse: one group, every unit on every stimulus
+    Pp = g.reg.predict_blocks(parts.X, [Yp], S=g.S)[0]  # the n x n operator, not the primal path
     np.testing.assert_allclose(res["r_null"][2], pearson(Yp, Pp), atol=1e-10)
 
 
@@ -490,6 +491,6 @@ def test_joint_fit_null_fits_each_permuted_target_set_on_its_own(study, directio
     null = res["r_null"].sortby(key)
     for i, perm in enumerate(rs.permutation_indices(parts.n, 5, 0)):
         Yp = parts.Y[perm]
-        r = xr.DataArray(pearson(Yp, parts.reg.predict_blocks(parts.X, [Yp])[0]), dims=parts.dim,
+        r = xr.DataArray(pearson(Yp, parts.groups[0].reg.predict_blocks(parts.X, [Yp])[0]), dims=parts.dim,
                          coords={key: (parts.dim, parts.target[key].values)})
         np.testing.assert_allclose(null[i], r.sortby(key), atol=1e-10)

@@ -229,3 +229,21 @@ def test_a_gram_that_is_no_gram_is_refused_in_one_line(small, gram, message):
     F, R = small
     with pytest.raises(LayoutError, match=message):
         pv.forward(F, R, reps=2, gram=gram)
+
+
+@pytest.mark.parametrize("direction, inputs", [("forward", "neural/features"), ("reverse", "neural/features"),
+                                               ("inter_animal", "neural_a/neural_b"),
+                                               ("model_to_model", "features_a/features_b")])
+def test_a_directions_regressor_draws_its_folds_over_its_stimuli(direction, inputs):
+    """Every direction, and inference, fits a group of targets (or all of them) with one regressor:
+    folds over the group's stimuli with the call's n_folds and fold_seed, the call's options, and
+    the folds' error naming the direction's inputs."""
+    from neuroxr.kernels.folds import kfold_indices
+    from neuroxr.predictivity import _prepare as prep
+
+    opts = prep.regressor_options(0.5, 3, [0.1, 1.0], None, "float32")
+    reg = prep.fold_regressor(direction, 12, "ridge", 4, 2, opts)
+    assert [[t.tolist() for t in f] for f in reg.folds] == [[t.tolist() for t in f] for f in kfold_indices(12, 4, 2)]
+    assert (reg.alpha, reg.n_components, reg.alphas, reg.dtype) == (0.5, 3, (0.1, 1.0), np.float32)
+    with pytest.raises(LayoutError, match=rf"^{inputs}: too few stimuli for the folds: 3 stimuli cannot be split"):
+        prep.fold_regressor(direction, 3, "ridge", 4, 2, opts)

@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype
 from ..errors import ParameterError
-from ..kernels.folds import stimulus_folds
 from ..kernels.permute import induced_permutations, permuted_oof_pearson
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.resample import jackknife_pearson, resampled_pearson
@@ -56,14 +54,13 @@ class Parts:
 
     ``Y`` (n, k) targets; ``P`` (n, k) their out-of-fold predictions; with a ceiling ``P1``,
     ``P2`` (reps, n, k) the predictions from the split halves and (forward) ``s1``, ``s2``
-    (reps, n, k) the ranks of the target's split halves; ``X`` the design (every kept stimulus),
-    ``reg`` the regressor and ``S`` the out-of-fold operator (ridge/linear; ``None`` for a narrow
-    neural design, see :meth:`predict`) of the first group (``S`` ``None`` when it lacks stimuli). A joint fit (``pls``, an estimator) holds its targets, ``target``
-    included, in canonical id order; ``order`` (``None``: the input's) is that order, which
-    :meth:`in_input_order` undoes on a result.
+    (reps, n, k) the ranks of the target's split halves; ``X`` the design (every kept stimulus).
+    ``groups``: the targets grouped by their stimuli as the direction groups them, each with its
+    regressor and operator (:class:`Group`; reverse and model-to-model: one group, every target on
+    every stimulus, :func:`_whole`). A joint fit (``pls``, an estimator) holds its targets,
+    ``target`` included, in canonical id order; ``order`` (``None``: the input's) is that order,
+    which :meth:`in_input_order` undoes on a result.
 
-    ``groups``: the targets grouped by their stimuli as the direction groups them (:class:`Group`;
-    by default one group, every target on every stimulus, fitted with ``reg`` and ``S``);
     ``mask`` (n, k) bool: the stimuli each target is scored on (``None``: all), the stored
     columns NaN outside it; ``counts``: the attrs the direction reports of its targets' stimuli
     (:func:`~neuroxr.predictivity._prepare.target_counts`).
@@ -80,17 +77,11 @@ class Parts:
     s1: np.ndarray | None
     s2: np.ndarray | None
     X: np.ndarray
-    S: Any
-    reg: Regressor
+    groups: list[Group]
     params: dict[str, Any]
     order: np.ndarray | None = None
-    groups: list[Group] = field(default_factory=list)
     mask: np.ndarray | None = None
     counts: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.groups:
-            self.groups = [Group(np.ones(self.n, dtype=bool), np.arange(self.Y.shape[1]), self.reg, self.S)]
 
     @property
     def n(self) -> int:
@@ -246,7 +237,7 @@ def prepare(
     )
     params = dict(reps=reps, seed=int(seed), regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
                   noise_ceiling=noise_ceiling, split=split)
-    opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     if direction == "model_to_model":
         return _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params)
     fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
@@ -254,26 +245,27 @@ def prepare(
               opts, params)
 
 
-def _groups(valid: np.ndarray, ok: np.ndarray, name: str, ids: np.ndarray, n_folds: int, fold_seed: int,
+def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, n_folds: int, fold_seed: int,
             regressor: Any, opts: dict[str, Any], operator: Any) -> tuple[list[Group], np.ndarray | None]:
     """The targets grouped by their usable stimuli ``valid`` (n, k_ok: the targets ``ok``, those
     with a valid trial) as the directions group them (:func:`~neuroxr.predictivity._prepare.target_groups`,
-    with its warnings), each with its regressor (folds drawn over its stimuli with the call's
-    ``n_folds``/``fold_seed``) and ``operator(reg, rows)``; and the mask of :class:`Parts` over all
-    ``k`` targets (``None``: one group of every target on every stimulus). All-NaN targets are in no
-    group: NaN, as the directions score them."""
+    with its warnings), each with its regressor (:func:`~neuroxr.predictivity._prepare.fold_regressor`)
+    and ``operator(reg, rows)``; and the mask of :class:`Parts` over all ``k`` targets (``None``: one
+    group of every target on every stimulus). All-NaN targets are in no group: NaN, as the
+    directions score them."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
     groups = []
-    for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed):
+    for rows, cols in prep.target_groups(valid, _TARGET_NAMES[direction], ids[ok], n_folds, fold_seed):
         cols = np.flatnonzero(ok)[cols]
-        reg = Regressor(regressor, stimulus_folds(int(rows.sum()), n_folds, fold_seed, _FOLD_NAMES[name]), **opts)
+        reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts)
         groups.append(Group(rows, cols, reg, operator(reg, rows)))
         mask[np.ix_(rows, cols)] = True
     return groups, None if mask.all() else mask
 
 
-#: the inputs a direction's folds name in their errors, by the target input
-_FOLD_NAMES = {"neural": "neural/features", "neural_b": "neural_a/neural_b"}
+def _whole(Y: np.ndarray, reg: Regressor, S: Any) -> list[Group]:
+    """The one group of every target of ``Y`` (n, k) on every stimulus, fitted with ``reg`` and ``S``."""
+    return [Group(np.ones(Y.shape[0], dtype=bool), np.arange(Y.shape[1]), reg, S)]
 
 
 def _sub(A: np.ndarray, g: Group) -> np.ndarray:
@@ -327,7 +319,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
     F = prep.take(prep.load_features(features, "features"), keep)
     prep.check_design(F, "features")
     n, k, T = R.shape
-    groups, mask = _groups(valid, ok, "neural", neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
+    groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None)
     Y = _masked(nanmean_repeats(R), mask)
     P = _per_group(groups, mask, lambda g: g.reg.predict_blocks(prep.take(F, g.rows), [_sub(Y, g)], S=g.S)[0])
@@ -355,9 +347,8 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
         a, b = (_masked(h, mask) for h in halves.means(np.stack(perms_b)))  # each target ranked on its stimuli
         s1, s2 = _ranks(a, b)
     ids = neural.stimulus_id.values[keep]
-    g0 = groups[0]  # the complete targets' group when there are some (prep.target_groups puts it first)
-    return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, g0.S if g0.rows.all() else None, g0.reg,
-                 params, order, groups, mask, prep.target_counts(keep, valid))
+    return Parts("forward", "neuroid", neural, ids, Y, P, P1, P2, s1, s2, F, groups, params, order, mask,
+                 prep.target_counts(keep, valid))
 
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
@@ -373,7 +364,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     R = prep.take(R, keep)
     F = prep.take(prep.load(features), keep)
     n, _, T = R.shape
-    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural/features"), **opts)
+    reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts)
     X = nanmean_repeats(R)
     prep.check_design(X, "neural (predictor)")
     S = _operator(reg, X)
@@ -386,7 +377,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
         preds = reg.predict_designs([h for j in range(reps) for h in (h1[j], h2[j])], F)
         P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
     ids = neural.stimulus_id.values[keep]
-    return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, S, reg, params, order)
+    return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, _whole(F, reg, S), params, order)
 
 
 def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
@@ -410,7 +401,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     n, _, T = RA.shape
     X = nanmean_repeats(RA)
     prep.check_design(X, "neural_a (predictor)")
-    groups, mask = _groups(valid, ok_b, "neural_b", neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
+    groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: _operator(reg, prep.take(X, rows)))
     Y = _masked(nanmean_repeats(RB), mask)
 
@@ -436,9 +427,8 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
         P1, P2 = _per_group(groups, mask, half_predictions)
         a, b = (_masked(h, mask) for h in SplitHalves(RB, split).means(np.stack(perms_b)))  # each target on its stimuli
         s1, s2 = _ranks(a, b)
-    g0 = groups[0]  # the complete targets' group when there are some (prep.target_groups puts it first)
-    return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, g0.S if g0.rows.all() else None,
-                 g0.reg, params, order, groups, mask, prep.target_counts(keep, valid))
+    return Parts("inter_animal", "neuroid", neural_b, ids[keep], Y, P, P1, P2, s1, s2, X, groups, params, order, mask,
+                 prep.target_counts(keep, valid))
 
 
 def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params) -> Parts:
@@ -449,9 +439,9 @@ def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts,
     X = prep.load_features(features_a, "features_a")
     Y = prep.load_features(features_b, "features_b")
     prep.check_design(X, "features_a")
-    reg = Regressor(regressor, stimulus_folds(X.shape[0], n_folds, fold_seed, "features_a/features_b"), **opts)
+    reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts)
     S = reg.operator(X) if reg.shared else None
     P = reg.predict_blocks(X, [Y], S=S)[0]
     params = dict(params, noise_ceiling=False)
     return Parts("model_to_model", "unit", features_b, features_a.stimulus_id.values, Y, P, None, None, None, None,
-                 X, S, reg, params, order)
+                 X, _whole(Y, reg, S), params, order)

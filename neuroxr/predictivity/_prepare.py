@@ -22,6 +22,7 @@ from ..kernels.regressors import (
     DEFAULT_ALPHA,
     DEFAULT_N_COMPONENTS,
     DEFAULT_RIDGECV_ALPHAS,
+    Regressor,
     check_options_used,
     check_regressor,
     fits_jointly,
@@ -372,6 +373,27 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tupl
             f"stimuli (folds drawn over those), the other neuroids are unaffected."
         )
     return keep, valid[keep]
+
+
+#: The inputs a direction's folds name in their errors (:func:`~neuroxr.kernels.folds.stimulus_folds`).
+FOLD_NAMES = {"forward": "neural/features", "reverse": "neural/features", "inter_animal": "neural_a/neural_b",
+              "model_to_model": "features_a/features_b"}
+
+
+def regressor_options(alpha: float, n_components: int, alphas: Iterable[float], backend: str | None,
+                      dtype: Any) -> dict[str, Any]:
+    """The call's options of a :class:`~neuroxr.kernels.regressors.Regressor` (``alphas`` as a tuple,
+    ``dtype`` resolved), as :func:`fold_regressor` takes them."""
+    return dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+
+
+def fold_regressor(direction: str, n: int, regressor: Any, n_folds: int, fold_seed: int,
+                   opts: dict[str, Any]) -> Regressor:
+    """The regressor of ``direction`` on ``n`` stimuli (a group's of targets sharing their usable
+    stimuli, or every kept one): its folds drawn over them with the call's ``n_folds`` and
+    ``fold_seed`` (too few stimuli: the folds' error, naming the direction's inputs
+    :data:`FOLD_NAMES`) and the call's options ``opts`` (:func:`regressor_options`)."""
+    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, FOLD_NAMES[direction]), **opts)
 
 
 #: Most sub-problems (distinct patterns of missing stimuli) scored exactly, one operator each.

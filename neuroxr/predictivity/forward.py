@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import asarray, get_namespace, one_blas_thread, resolve_dtype, to_numpy, with_blas_threads
+from ..backend import asarray, get_namespace, one_blas_thread, to_numpy, with_blas_threads
 from ..errors import no_effect
-from ..kernels.folds import stimulus_folds
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
@@ -211,11 +210,10 @@ def _forward(
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
-    opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     groups = prep.target_groups(valid, "neural", nids[ok], n_folds, fold_seed, None if bins is None else bins[ok])
     for g, (rows, cols) in enumerate(groups):
-        ng = int(rows.sum())
-        reg = Regressor(regressor, stimulus_folds(ng, n_folds, fold_seed, "neural/features"), **opts)
+        reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts)
         Fg = None if F is None else prep.take(F, rows)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
         mean_g = mean_all if (rows.all() and cols.size == k) else mean_all[np.ix_(rows, cols)]

@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import resolve_dtype, with_blas_threads
-from ..kernels.folds import stimulus_folds
-from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor
+from ..backend import with_blas_threads
+from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS
 from ..kernels.stats import pearson
 from ..layouts import validate_features
 from . import _prepare as prep
@@ -66,10 +65,10 @@ def model_to_model(
     unit_order = prep.id_order(features_a, "unit") if max_n is not None else None
     FA, FB = prep.load_features(features_a, "features_a"), prep.load_features(features_b, "features_b")
     n = FA.shape[0]
-    folds = stimulus_folds(n, n_folds, fold_seed, "features_a/features_b")
+    reg = prep.fold_regressor("model_to_model", n, regressor, n_folds, fold_seed,
+                              prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     prep.check_design(FA, "features_a")
     prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units")
-    reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     sub_rng = np.random.default_rng([seed, 1])
     m = FB.shape[1]
     out = {"ev": np.full((m, reps), np.nan), "r": np.full((m, reps), np.nan)}

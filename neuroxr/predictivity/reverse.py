@@ -25,12 +25,10 @@ from ..backend import (
     in_background,
     one_blas_thread,
     resolve_backend,
-    resolve_dtype,
     thread_map,
     with_blas_threads,
 )
 from ..errors import LayoutError
-from ..kernels.folds import stimulus_folds
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
@@ -122,8 +120,8 @@ def reverse(
     else:
         F, keep_rows = prep.take(prep.load(features), keep), None
         prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
-    reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural/features"), alpha=alpha,
-                    n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed,
+                              prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     out, preds = _from_neural_predictor(
         "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows
     )
@@ -216,12 +214,12 @@ def inter_animal(
     n, kb = RA.shape[0], RB.shape[1]
     mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
     prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
-    opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
+    opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
     groups = prep.target_groups(valid, "neural_b", neural_b.neuroid_id.values[ok_b], n_folds, fold_seed)
     for g, (rows, cols) in enumerate(groups):
-        reg = Regressor(regressor, stimulus_folds(int(rows.sum()), n_folds, fold_seed, "neural_a/neural_b"), **opts)
+        reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
             "inter_animal", prep.take(RA, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,

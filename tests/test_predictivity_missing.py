@@ -88,7 +88,7 @@ def test_a_target_with_fewer_stimuli_than_folds_is_nan_not_an_error(arrays, dire
     src = nx.features(F, _ids()) if direction == "forward" else nx.neural(F[:, :4], _ids())
     call = pv.forward if direction == "forward" else pv.inter_animal
     with pytest.warns(NeuroxrWarning, match=r"1 targets have fewer usable stimuli \(8 at most\) than n_folds=10 and are "
-                                            r"scored NaN: neuroid0\. Use fewer folds"):
+                                            r"scored NaN: \['neuroid0'\]\. Use fewer folds"):
         ds = call(src, nx.neural(Yn, _ids()), reps=2)
     assert np.isnan(ds.ev.values[0]).all()
     X = F if direction == "forward" else F[:, :4]

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning, ParameterError, no_effect
+from ..errors import LayoutError, NeuroxrWarning, ParameterError, examples, no_effect
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
@@ -51,11 +51,6 @@ def warn(msg: str, stacklevel: int = 4) -> None:
     except (AttributeError, ValueError):
         pass
     warnings.warn(msg, NeuroxrWarning, stacklevel=stacklevel)
-
-
-def examples(ids: Iterable[Any], k: int = 5) -> str:
-    ids = [str(i) for i in ids]
-    return ", ".join(ids[:k]) + (f", ... ({len(ids) - k} more)" if len(ids) > k else "")
 
 
 # ---------------------------------------------------------------------------- parameters

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, NeuroxrWarning, examples
 from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
@@ -311,7 +311,7 @@ def temporal_generalization(
         raise LayoutError("neural: no stimulus has a valid trial mean for any (neuroid, time bin); nothing to score.")
     if not keep.all():
         prep.warn(f"neural: excluding {int((~keep).sum())} of {keep.size} stimuli without a valid trial mean for any "
-                  f"(neuroid, time bin), e.g. {prep.examples(ids[~keep])}.")
+                  f"(neuroid, time bin), e.g. {examples(ids[~keep])}.")
         B, X, okB, D = B[keep], X[keep], okB[keep], None if D is None else D[keep]
     if not animal:
         prep.check_design(X, "source")
@@ -342,7 +342,7 @@ def temporal_generalization(
     if few.any():
         j, t1, t2 = np.nonzero(few)
         prep.warn(f"neural: {int(few.sum())} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
-                  f"n_folds={n_folds} and are scored NaN: {prep.examples(_labels(nids, j, t1, t2))}. Use fewer "
+                  f"n_folds={n_folds} and are scored NaN: {examples(_labels(nids, j, t1, t2))}. Use fewer "
                   f"folds to score them.")
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
@@ -371,7 +371,7 @@ def _dead_bins(ok: np.ndarray, ids: np.ndarray, name: str, what: str) -> np.ndar
     if rows.size:
         named = [f"{ids[j]} (bins {', '.join(map(str, np.flatnonzero(dead[j])))})" for j in rows]
         prep.warn(f"{name}: {rows.size} neuroids have no valid trial mean in some time bins: "
-                  f"{prep.examples(named)}; {what}.")
+                  f"{examples(named)}; {what}.")
     return dead
 
 

@@ -82,7 +82,7 @@ def test_keep_predictions_with_require_existing_is_refused_up_front(study):
 
 @pytest.mark.parametrize("kind, params", [("forward", {"reps": 1, "regressor": "lasso"}),
                                           ("brainscore", {"n_components": 2, "n_splits": 2})])
-def test_a_fit_by_scikit_learn_is_keyed_by_its_version(study, monkeypatch, kind, params):
+def test_a_fit_by_scikit_learn_is_keyed_by_its_version(study, monkeypatch, request, kind, params):
     """A named lasso / PLS fit (and Brain-Score's PLS) is computed by scikit-learn: another version
     of it is another entry, never the stored one; ridge (neuroxr's own kernels) is not keyed so."""
     import importlib.metadata
@@ -92,9 +92,23 @@ def test_a_fit_by_scikit_learn_is_keyed_by_its_version(study, monkeypatch, kind,
     assert first.provenance["packages"] == {"scikit-learn": importlib.metadata.version("scikit-learn")}
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.1" if name == "scikit-learn" else real(name))
+    engine._version.cache_clear()  # the versions are read once per process: as another process would read them
+    request.addfinalizer(engine._version.cache_clear)
     other = compute(st, kind, "net.l1", "mA", params=params)
     assert other.computed and other.path != first.path
     with pytest.raises(StoreError, match=r"packages: \{'scikit-learn': .*\} \(existing\) != \{'scikit-learn': '0.0.1'\}"):
         compute(st, kind, "net.l1", "mA", params={**params, "seed": 1} if kind == "forward" else {**params, "seed": 5},
                 require_existing=True)
     assert "packages" not in compute(st, "forward", "net.l1", "mA", params={"reps": 1}).provenance
+
+
+def test_the_scikit_learn_version_is_read_once_per_process(study, monkeypatch):
+    """Requests of fits by scikit-learn key on its version, read once per process, not per request."""
+    import importlib.metadata
+
+    st, *_ = study
+    real, calls = importlib.metadata.version, []
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: calls.append(name) or real(name))
+    for seed in range(3):
+        assert lookup(st, "forward", "net.l1", "mA", params={"reps": 1, "regressor": "lasso", "seed": seed}) is None
+    assert calls.count("scikit-learn") <= 1

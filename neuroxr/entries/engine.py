@@ -19,6 +19,7 @@ entry, keyed by the feature set's token), backend and dtype.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Mapping
@@ -158,13 +159,20 @@ def _library_versions(kind: str, params: Mapping[str, Any]) -> dict[str, str] | 
     """The versions of the libraries whose code computes the entry: scikit-learn for a regressor
     named for one of its estimators (an estimator object carries its own, in its identity) and
     for Brain-Score's PLS. neuroxr's own kernels are covered by the kinds' revisions."""
-    from importlib.metadata import version
-
     from ..kernels.regressors import sklearn_named
 
     if kind == "brainscore" or sklearn_named(params.get("regressor")):
-        return {"scikit-learn": version("scikit-learn")}
+        return {"scikit-learn": _version("scikit-learn")}
     return None
+
+
+@functools.cache
+def _version(package: str) -> str:
+    """The installed version of ``package`` (``importlib.metadata``), read once per process: the
+    code a process runs is the one it imported. Not installed: ``PackageNotFoundError``."""
+    from importlib.metadata import version
+
+    return version(package)
 
 
 def _matching(store: StudyStore, req: _Request, read: bool) -> Examined | None:
@@ -213,14 +221,14 @@ def _refuse(store: StudyStore, req: _Request) -> StoreError:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError
 
     from .. import __version__
 
     out = {"neuroxr": __version__}
     for pkg in _VERSION_PACKAGES:
         try:
-            out[pkg] = version(pkg)
+            out[pkg] = _version(pkg)
         except PackageNotFoundError:  # pragma: no cover - optional package
             pass
     return out

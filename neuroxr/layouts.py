@@ -221,7 +221,8 @@ def _check_layout(da: Any, dims: tuple[str, ...], target: str, optional: Any, ki
     _check_ids(da, f"{target}_id", target, name)
     _check_optional_coords(da, optional, name)
     if da.dtype.kind not in kinds:
-        raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}.")
+        raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}. Convert them first, e.g. "
+                          f"{name}.astype('float64').")
     for d in dims:
         if da.sizes[d] == 0:
             raise LayoutError(f"{name}: dim {d!r} is empty; it needs at least one entry.")

@@ -150,3 +150,23 @@ def test_gram_dataset_carries_integrality_to_exact_rdms(tmp_path):
     assert geo.gram_stats(low, dtype="float32").integral  # read in its own precision: exact again
     assert not geo.gram(features(X + 0.5, stimulus_id=ids)).attrs["integral"]
     assert "max_abs" not in geo.gram(features(X + 0.5, stimulus_id=ids)).attrs
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_neural_repeats_are_averaged_in_float64(dtype):
+    """The geometry's trial average of float16 / float32 responses equals the float64 average of
+    the same values (it was taken in the input's dtype)."""
+    f, r = _data(n=30, p=12, k=6, T=7)
+    low = r.astype(dtype)
+    exact = low.astype(np.float64)
+    for fn in (lambda x: nx.cka(f, x), lambda x: nx.crsa(f, x, noise_ceiling=False)):
+        a, b = fn(low), fn(exact)
+        a = float(getattr(a, "score", a)) if not isinstance(a, float) else a
+        b = float(getattr(b, "score", b)) if not isinstance(b, float) else b
+        assert a == pytest.approx(b, rel=1e-13, abs=1e-15)
+
+
+def test_bool_neural_responses_are_refused_with_the_conversion():
+    f, r = _data(n=10)
+    with pytest.raises(LayoutError, match=r"astype\('float64'\)"):
+        nx.cka(f, (r > 0))

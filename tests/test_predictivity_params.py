@@ -247,3 +247,31 @@ def test_a_directions_regressor_draws_its_folds_over_its_stimuli(direction, inpu
     assert (reg.alpha, reg.n_components, reg.alphas, reg.dtype) == (0.5, 3, (0.1, 1.0), np.float32)
     with pytest.raises(LayoutError, match=rf"^{inputs}: too few stimuli for the folds: 3 stimuli cannot be split"):
         prep.fold_regressor(direction, 3, "ridge", 4, 2, opts)
+
+
+def test_two_stimuli_are_refused_an_out_of_fold_r_over_two_is_always_one():
+    """Pearson r over 2 stimuli is +-1 whatever the data: every fit needs at least 3 stimuli."""
+    rng = np.random.default_rng(0)
+    ids = np.array(["a", "b"])
+    F = nx.features(rng.standard_normal((2, 5)), stimulus_id=ids, model="m", layer="l")
+    G = nx.features(rng.standard_normal((2, 3)), stimulus_id=ids, model="m2", layer="l")
+    R = nx.neural(rng.standard_normal((2, 3, 4)), stimulus_id=ids)
+    for call in (lambda: pv.forward(F, R, n_folds=2, reps=1, noise_ceiling=False),
+                 lambda: pv.model_to_model(F, G, n_folds=2),
+                 lambda: nx.ereg(F, R, n_folds=2)):
+        with pytest.raises(LayoutError, match="at least 3"):
+            call()
+
+
+def test_targets_with_two_usable_stimuli_are_nan_not_minus_one():
+    rng = np.random.default_rng(1)
+    n = 12
+    ids = np.array([f"s{i:02d}" for i in range(n)])
+    F = nx.features(rng.standard_normal((n, 6)), stimulus_id=ids, model="m", layer="l")
+    X = rng.standard_normal((n, 3, 4))
+    X[2:, 0, :] = np.nan  # neuroid 0 has 2 stimuli
+    R = nx.neural(X, stimulus_id=ids)
+    with pytest.warns(NeuroxrWarning, match="fewer usable stimuli"):
+        out = pv.forward(F, R, n_folds=2, reps=1, noise_ceiling=False)
+    r = out.r.squeeze().values
+    assert np.isnan(r[0]) and np.isfinite(r[1:]).all()

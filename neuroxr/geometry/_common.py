@@ -129,7 +129,8 @@ def _neural_mean(neural: xr.DataArray, name: str = "neural") -> xr.DataArray:
     _one_bin(neural, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        m = neural.mean("repeat", skipna=True)
+        # averaged in float64 (float16 / float32 repeats rounded before the analyses' float64 otherwise)
+        m = neural.astype(np.float64).mean("repeat", skipna=True)
     m = m.compute() if _is_dask(m) else m
     bad = np.isnan(m.values).any(axis=0)
     if bad.all():

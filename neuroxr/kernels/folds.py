@@ -51,6 +51,10 @@ def kfold_indices(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.nda
     return out
 
 
+#: The fewest stimuli an out-of-fold Pearson r is computed over (over 2 it is always +-1).
+MIN_STIMULI = 3
+
+
 def check_fold_params(n_folds: Any, fold_seed: Any) -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` for a bad ``n_folds`` or ``fold_seed``: the one
     check of the fold parameters of the directions and of the geometry's ridge fits."""
@@ -81,4 +85,14 @@ def stimulus_folds(n: int, n_folds: int, fold_seed: int, name: str) -> list[tupl
             f"{name}: too few stimuli for the folds: {n} stimuli cannot be split into n_folds={n_folds} folds. "
             f"Use fewer folds or more stimuli."
         )
+    if n < MIN_STIMULI:
+        raise LayoutError(
+            f"{name}: too few stimuli: {n}; an out-of-fold correlation needs at least {MIN_STIMULI} "
+            f"(over 2 it is always +-1). Use more stimuli."
+        )
     return kfold_indices(n, n_folds, fold_seed)
+
+
+def min_stimuli(n_folds: int) -> int:
+    """The fewest stimuli a cross-validated fit scores: ``max(n_folds, MIN_STIMULI)``."""
+    return max(int(n_folds), MIN_STIMULI)

@@ -17,7 +17,7 @@ import xarray as xr
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, NeuroxrWarning, ParameterError, examples, no_effect
-from ..kernels.folds import check_fold_params, stimulus_folds
+from ..kernels.folds import check_fold_params, min_stimuli, stimulus_folds
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
     DEFAULT_N_COMPONENTS,
@@ -404,7 +404,7 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     a single group, no copies); each other pattern is its own sub-problem, exact per target. With
     more than :data:`MAX_GROUPS` patterns (one design factorisation each), the incomplete targets
     are scored together on the stimuli they all share, when that keeps at least half of them
-    (with a warning). A group with fewer usable stimuli than ``n_folds`` is left out (its targets
+    (with a warning). A group with fewer usable stimuli than ``n_folds`` (or than 3) is left out (its targets
     stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error.
 
     ``bins`` (n_targets,), optional: the time bin of each target (the flattened ``neuroid x
@@ -414,7 +414,7 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     operator: missing values in one bin never change another bin's groups.
     """
     groups = _pattern_groups(valid, name) if bins is None or valid.all() else _bin_groups(valid, name, bins)
-    small = [g for g in groups if int(g[0].sum()) < n_folds]
+    small = [g for g in groups if int(g[0].sum()) < min_stimuli(n_folds)]
     if not small:
         return groups
     if len(small) == len(groups):
@@ -423,9 +423,10 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     names = examples(ids[cols]) if ids is not None else f"{cols.size} targets"
     warn(
         f"{name}: {cols.size} targets have fewer usable stimuli ({max(int(g[0].sum()) for g in small)} at most) than "
-        f"n_folds={n_folds} and are scored NaN: {names}. Use fewer folds to score them."
+        f"{f'n_folds={n_folds}' if n_folds >= 3 else '3 (an r over 2 is always +-1)'} and are scored NaN: {names}. "
+        f"{'Use fewer folds to score them.' if n_folds >= 3 else 'They cannot be scored.'}"
     )
-    return [g for g in groups if int(g[0].sum()) >= n_folds]
+    return [g for g in groups if int(g[0].sum()) >= min_stimuli(n_folds)]
 
 
 def _bin_groups(valid: np.ndarray, name: str, bins: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -494,3 +494,36 @@ def test_joint_fit_null_fits_each_permuted_target_set_on_its_own(study, directio
         r = xr.DataArray(pearson(Yp, parts.groups[0].reg.predict_blocks(parts.X, [Yp])[0]), dims=parts.dim,
                          coords={key: (parts.dim, parts.target[key].values)})
         np.testing.assert_allclose(null[i], r.sortby(key), atol=1e-10)
+
+
+def test_permutation_p_counts_ties_up_to_rounding():
+    """A sparse target is unchanged by the permutations that fix its one nonzero stimulus; their r
+    equals the observed one up to rounding and counts as a tie, whatever the unit order (the rounding
+    decided it: p was 0.144 as given and 0.188 with the units permuted)."""
+    rng = np.random.default_rng(0)
+    n, p = 30, 60
+    ids = np.array([f"s{i:02d}" for i in range(n)])
+    F = rng.normal(size=(n, p))
+    y = np.zeros((n, 1, 1))
+    y[3, 0, 0] = 1.0
+    A = nx.neural(y, ids, ["t0"])
+    order = rng.permutation(p)
+    res = [permutation_test("forward", nx.features(G, ids, [f"u{j:02d}" for j in units]), A, n_perm=300, seed=0,
+                            keep_null=True) for G, units in ((F, range(p)), (F[:, order], order))]
+    for out in res:
+        r, null = float(out.r.values[0]), out.r_null.values.reshape(-1)
+        ties = np.abs(null - r) <= 1e-12
+        assert ties.sum() >= 5
+        assert float(out.p.values[0]) == pytest.approx((1 + np.sum((null > r) | ties)) / (1 + null.size), abs=0)
+    assert float(res[0].p.values[0]) == float(res[1].p.values[0])
+
+
+def test_permutation_pvalues_count_rounding_ties_and_only_those():
+    rng = np.random.default_rng(1)
+    obs = np.array([0.3, -0.2])
+    null = rng.uniform(-0.1, 0.1, size=(199, 2))
+    null[:7, 0] = 0.3 * (1 - 1e-15)  # the observed value up to rounding: ties
+    null[7:10, 1] = -0.2 * (1 + 1e-15)  # every other null value is above it: p = 1
+    null[10:12, 0] = 0.3 * (1 - 1e-9)  # below it by more than rounding: not ties
+    np.testing.assert_array_equal(rs.permutation_pvalues(obs, null), [8 / 200, 1.0])
+    np.testing.assert_array_equal(rs.maxt_pvalues(obs[:1], null[:, :1]), [8 / 200])

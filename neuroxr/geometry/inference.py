@@ -571,8 +571,8 @@ def shape_bootstrap(
     if n_perm:
         null = _shape_null(X, Y, metric, width, rs.permutation_indices(n, n_perm, seed))
         out["distance_null"] = (("perm",), null)
-        with np.errstate(invalid="ignore"):
-            out["p"] = ((), float((1.0 + np.sum(null <= d0)) / (1.0 + null.size)))
+        # a smaller distance is more extreme: the one permutation p-value rule on the negated distances
+        out["p"] = ((), float(rs.permutation_pvalues(np.asarray([-d0]), -null[:, None])[0]))
     coords: dict[str, Any] = {"bound": ["low", "high"]}
     if ids is not None:
         coords["stimulus_id"] = ("stimulus", ids)

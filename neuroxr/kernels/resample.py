@@ -279,21 +279,32 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape (k,)
-        ``(1 + #{b : max_j null[b, j] >= observed[i]}) / (1 + B)``; controls the family-wise error.
+        ``(1 + #{b : max_j null[b, j] >= observed[i]}) / (1 + B)`` (ties up to rounding counted, as
+        :func:`permutation_pvalues`); controls the family-wise error.
     """
     mx = np.nanmax(null, axis=1)
     with np.errstate(invalid="ignore"):
-        ge = (mx[:, None] >= observed[None, :]).sum(axis=0)
+        ge = (mx[:, None] >= _tie_floor(observed)[None, :]).sum(axis=0)
     out = (1.0 + ge) / (1.0 + null.shape[0])
     return np.where(np.isfinite(observed), out, np.nan)
 
 
 def permutation_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``."""
+    """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``.
+
+    A null value equal to the observed one up to rounding counts as at least as extreme (a permutation
+    that leaves a target unchanged, e.g. a sparse one, recomputes its statistic with other rounding):
+    ``null >= observed - 100 eps |observed|``, as ``scipy.stats.permutation_test`` compares."""
     with np.errstate(invalid="ignore"):
-        ge = (null >= observed[None]).sum(axis=0)
+        ge = (null >= _tie_floor(observed)[None]).sum(axis=0)
     out = (1.0 + ge) / (1.0 + null.shape[0])
     return np.where(np.isfinite(observed), out, np.nan)
+
+
+def _tie_floor(observed: np.ndarray) -> np.ndarray:
+    """``observed - 100 eps |observed|``: the least null value counted as a tie of ``observed``."""
+    observed = np.asarray(observed, dtype=np.float64)
+    return observed - 100 * np.finfo(np.float64).eps * np.abs(observed)
 
 
 def two_sided_pvalue(boot_diff: np.ndarray) -> np.ndarray:

@@ -56,7 +56,8 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     split once per (neural set, region) by :func:`target_halves`, so every layer and model is
     compared on the same neuroids. For the reverse direction the targets are the units of each
     layer, split per layer. The criterion is the median over the *selection* half of the
-    rep-mean EV; the chosen layer (ties: the shallower one) is reported with the median over the
+    rep-mean EV; the chosen layer (ties: the one whose rows come first in ``target_table``, the
+    shallower one in a sweep's tables, which list each model's layers in depth order) is reported with the median over the
     *test* half (``test_ev``), which played no part in the choice. ``all_ev`` is the median over
     all targets of the chosen layer, for reference. Targets with ``included`` false (below the
     sweep's ``min_reliability``) are split with the others but counted in no median. Rows of

@@ -151,3 +151,16 @@ def test_procrustes_kmeans_wide_layers_reduced_exactly():
         for j, X in enumerate(Xs):
             np.testing.assert_allclose(ds["distance"].values[k, j], LinearMetric().fit_distance(X, C), atol=1e-6)  # arccos near 0: ~1e-8 rounding
     assert ds.sizes["unit"] == 10
+
+
+def test_procrustes_kmeans_of_named_networks_ignores_their_order():
+    """k-means++ draws over named networks in name order: a dict in another order gives the same
+    seeds and partition (the draws followed the positions)."""
+    Xs = _cohort(groups=2, per=3, seed=4)
+    named = {f"net{i}": X for i, X in enumerate(Xs)}
+    rev = dict(reversed(list(named.items())))
+    for rs in range(4):
+        a, b = procrustes_kmeans(named, 2, random_state=rs), procrustes_kmeans(rev, 2, random_state=rs)
+        assert a.attrs["init"] == b.attrs["init"]
+        la, lb = dict(zip(a.network.values, a.label.values)), dict(zip(b.network.values, b.label.values))
+        assert la == lb

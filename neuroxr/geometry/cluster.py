@@ -115,6 +115,11 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     return np.array(idx)
 
 
+def _positional(names: Sequence[str]) -> bool:
+    """Whether ``names`` are positions (``network0, network1, ...`` or duplicates numbered ``name#i``)."""
+    return list(names) == [f"network{i}" for i in range(len(names))] or any("#" in nm for nm in names)
+
+
 def procrustes_kmeans(
     Xs: Any,
     n_clusters: int,
@@ -145,7 +150,9 @@ def procrustes_kmeans(
         :func:`~neuroxr.geometry.pairwise_distances` (``alpha=1``) when None.
     max_iter : int, default 100
     random_state : int, numpy.random.RandomState or None
-        Seeds the k-means++ draws (netrep's convention).
+        Seeds the k-means++ draws (netrep's convention). Named networks (dict keys, labeled
+        DataArrays) are drawn in the order of their names, so their order in ``Xs`` changes
+        nothing; unnamed ones in their order in ``Xs``, as netrep draws them.
     init : sequence of int or str, optional
         Seed networks (indices or names), one per cluster, instead of k-means++.
     center_columns : bool, default True
@@ -179,7 +186,9 @@ def procrustes_kmeans(
     if D.shape[0] != m:
         raise LayoutError(f"procrustes_kmeans: dist_matrix is {D.shape[0]} x {D.shape[0]} for {m} networks; pass one row per network.")
     if init is None:
-        seeds = kmeans_plusplus_init(D, n_clusters, random_state)
+        # named networks draw in name order, so the same networks in another order draw the same seeds
+        order = np.arange(m) if _positional(names) else np.argsort(np.asarray(names, dtype=str), kind="stable")
+        seeds = order[kmeans_plusplus_init(D[np.ix_(order, order)], n_clusters, random_state)]
     else:
         pos = {nm: i for i, nm in enumerate(names)}
         try:

@@ -268,6 +268,21 @@ def test_inter_animal_bins_must_match():
         nx.inter_animal(R, R.isel(time_bin=[0, 1, 3]), reps=1)
 
 
+def test_two_animals_pair_their_time_bins_by_start_and_end():
+    """The same bins stored in another order are paired by their start and end (they were refused)."""
+    _, R = _data()
+    _, R2 = _data(seed=1)
+    R2 = R2.assign_coords(stimulus_id=R.stimulus_id, neuroid_id=("neuroid", [f"b{i}" for i in range(R2.sizes["neuroid"])]))
+    back = R2.isel(time_bin=slice(None, None, -1))
+    a, b = _quiet(nx.inter_animal, R, R2, reps=2), _quiet(nx.inter_animal, R, back, reps=2)
+    np.testing.assert_array_equal(a.time_bin_start.values, b.time_bin_start.values)
+    np.testing.assert_array_equal(a.ev.values, b.ev.values)
+    g1 = _quiet(nx.temporal_generalization, R, R2)
+    g2 = _quiet(nx.temporal_generalization, R, back)  # its bins in the target's (reversed) order
+    o1, o2 = (np.argsort(g2[f"time_bin_{ax}_start"].values) for ax in ("train", "test"))
+    np.testing.assert_array_equal(g1.r.values, g2.r.values[:, o1][:, :, o2])
+
+
 # ---------------------------------------------------------------------------- temporal generalisation
 def _sk_generalization(X_bins, B, alpha, folds):
     """Direct loop: scikit-learn Ridge fitted at t1 on the training folds, predicting the test folds at t2."""

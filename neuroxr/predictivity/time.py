@@ -126,13 +126,17 @@ def _same_attr(a: Any, b: Any) -> bool:
         return a is b
 
 
-def _same_bins(a: xr.DataArray, b: xr.DataArray) -> None:
-    for c in TIME_BIN_COORDS:
-        if a.sizes["time_bin"] != b.sizes["time_bin"] or not np.array_equal(a.coords[c].values, b.coords[c].values):
-            raise LayoutError(
-                "neural_a, neural_b: their time bins differ (time_bin_start/time_bin_end); select the common bins "
-                "first, e.g. b.sel(time_bin=...) so both have the same bins in the same order."
-            )
+def _same_bins(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    """``b`` with its time bins in ``a``'s order (bins are paired by their start and end, not by
+    position); a one-line :class:`~neuroxr.errors.LayoutError` when the two hold other bins."""
+    key_a, key_b = ([tuple(map(float, t)) for t in zip(*(x.coords[c].values for c in TIME_BIN_COORDS))] for x in (a, b))
+    if len(key_a) != len(key_b) or sorted(key_a) != sorted(key_b) or len(set(key_b)) != len(key_b):
+        raise LayoutError(
+            "neural_a, neural_b: their time bins differ (time_bin_start/time_bin_end); select the common bins "
+            "first, e.g. b.sel(time_bin=...) so both hold the same bins."
+        )
+    pos = {k: i for i, k in enumerate(key_b)}
+    return b if key_a == key_b else b.isel(time_bin=[pos[k] for k in key_a])
 
 
 def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[str, ...]) -> xr.Dataset:
@@ -143,9 +147,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     """
     arrays = {k: validate_neural(args[k], name=k, check_values=False) for k in timed if has_time(args[k])}
     first = next(iter(arrays.values()))
-    for other in arrays.values():
-        if other is not first:
-            _same_bins(first, other)
+    arrays = {k: v if v is first else _same_bins(first, v) for k, v in arrays.items()}
     rest = {k: v for k, v in args.items() if k not in arrays}
     out, seen = [], {}
     for t in range(first.sizes["time_bin"]):
@@ -286,7 +288,7 @@ def temporal_generalization(
         if not has_time(source):
             raise LayoutError("source: neural responses without 'time_bin'; inter-animal generalisation needs both animals time-resolved.")
         source = validate_neural(source, name="source")
-        _same_bins(source, neural)
+        source = _same_bins(neural, source)
     else:
         source = validate_features(source, name="source")
     neural, source, _ = prep.pair(neural, source, ("neural", "source"))

@@ -239,11 +239,13 @@ def test_numpy_fast_paths_equal_the_generic_array_api_versions(monkeypatch):
     np.testing.assert_allclose(got, Wc @ Wc.T, rtol=1e-10)
     K = X @ X.T
     u, a = rng.standard_normal(9), rng.standard_normal(9)
+    c = rng.standard_normal(9)
     np.testing.assert_allclose(N.shifted_gram(K, u, a, 13.0), G.shifted_gram(K, u, a, 13.0), rtol=1e-12)
-    for aa in (a, None):
+    np.testing.assert_allclose(N.shifted_gram(K, u, a, 13.0, c), G.shifted_gram(K, u, a, 13.0) + np.outer(c, c), rtol=1e-12)
+    for aa, cc in ((a, None), (None, None), (a, c)):
         Kp = K + 50 * np.eye(9)
-        ref = G.normalized_dissimilarity(Kp, u, aa, 13.0, 1e-13)
-        np.testing.assert_allclose(N.normalized_dissimilarity(Kp.copy(), u, aa, 13.0, 1e-13), ref, rtol=1e-12, atol=1e-14)
+        ref = G.normalized_dissimilarity(Kp, u, aa, 13.0, 1e-13, c=cc)
+        np.testing.assert_allclose(N.normalized_dissimilarity(Kp.copy(), u, aa, 13.0, 1e-13, c=cc), ref, rtol=1e-12, atol=1e-14)
     D = rng.standard_normal((3, 6, 6))
     np.testing.assert_array_equal(N.upper_tri(D), G.upper_tri(D))
     np.testing.assert_array_equal(N.upper_tri(D[0]), G.upper_tri(D[0]))

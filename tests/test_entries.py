@@ -555,9 +555,9 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
     st.write_features("net", "l2", nx.features(Y, STIM))
     now = kinds.entry_revision
 
-    def before(kind, params):
-        rev = now(kind, {k: v for k, v in params.items() if k != "rdm_method"})
-        return rev - 1 if kinds.get_kind(kind).name == "gram" else rev
+    def before(kind, params):  # the revisions before exact ties (the row pass's are kept: see the next test)
+        euclidean = params.get("rdm_method") in ("euclidean", "sqeuclidean")
+        return now(kind, params) - (kinds.get_kind(kind).name == "gram" or euclidean)
 
     changed = {"crsa": {"rdm_method": "euclidean"}, "ersa": {"rdm_method": "sqeuclidean"},
                "crsa_permutation": {"rdm_method": "euclidean", "n_perm": 4},
@@ -571,7 +571,7 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
     old_gram = lookup(st, "gram", "net.l1")
     assert old_gram is not None and list_entries(st).current.all()
     monkeypatch.undo()
-    assert kinds.entry_revision("gram", {}) == 1 and lookup(st, "gram", "net.l1") is None
+    assert kinds.entry_revision("gram", {}) == before("gram", {}) + 1 and lookup(st, "gram", "net.l1") is None
     for kind, params, entry in old:
         rev = kinds.entry_revision(kind, kinds.get_kind(kind).fill(params))
         stale = params["rdm_method"] in ("euclidean", "sqeuclidean")
@@ -582,6 +582,44 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
     ref = spearmanr(pdist(X, "euclidean"), pdist(Y, "euclidean")).statistic
     assert abs(float(new.dataset["score"]) - ref) < 1e-12
     assert compute(st, "gram", "net.l1").dataset.attrs["integral"] == 1
+
+
+def test_rsa_entries_of_correlation_and_cosine_rdms_before_the_row_pass_are_stale(tmp_path, monkeypatch):
+    """Correlation and cosine RDMs of stimuli with large offsets keep their digits since the Gram
+    entry holds the row pass (Gram revision 2) and RSA entries with those rdm_methods got one more
+    revision: older ones are stale, Euclidean ones keep their key, and a new cRSA matches scipy."""
+    from scipy.spatial.distance import pdist
+
+    from neuroxr.entries import engine, kinds
+
+    rng = np.random.default_rng(6)
+    X, Y = (rng.standard_normal((N, k)) + 1e6 * rng.uniform(1, 2, (N, 1)) for k in (12, 7))
+    st = nx.open_store(tmp_path / "t.zarr")
+    st.write_features("net", "l1", nx.features(X, STIM), unit_chunk=5)
+    st.write_features("net", "l2", nx.features(Y, STIM))
+    now = kinds.entry_revision
+
+    def before(kind, params):
+        row_pass = params.get("rdm_method") in ("correlation", "cosine")
+        return now(kind, params) - (kinds.get_kind(kind).name == "gram" or row_pass)
+
+    cases = {"crsa": {"rdm_method": "correlation", "compare_method": "pearson"},
+             "crsa_permutation": {"rdm_method": "cosine", "n_perm": 4},
+             "ersa_bootstrap": {"rdm_method": "correlation", "n_boot": 4},
+             "ersa": {"rdm_method": "euclidean"}}
+    monkeypatch.setattr(engine, "entry_revision", before)
+    monkeypatch.setattr(kinds, "entry_revision", before)
+    old = [(k, p, compute(st, k, "net.l1", "net.l2", params=p)) for k, p in cases.items()]
+    monkeypatch.undo()
+    assert kinds.entry_revision("gram", {}) == 2 and lookup(st, "gram", "net.l1") is None
+    for kind, params, entry in old:
+        stale = params["rdm_method"] != "euclidean"
+        assert kinds.entry_revision(kind, kinds.get_kind(kind).fill(params)) == entry.provenance.get("revision", 0) + stale
+        assert (lookup(st, kind, "net.l1", "net.l2", params=params) is None) == stale, (kind, params)
+    new = compute(st, "crsa", "net.l1", "net.l2", params=cases["crsa"])
+    assert new.computed and {"Kr", "ar", "r"} <= set(compute(st, "gram", "net.l1").dataset.data_vars)
+    ref = np.corrcoef(pdist(X, "correlation"), pdist(Y, "correlation"))[0, 1]
+    assert abs(float(new.dataset["score"]) - ref) < 1e-12
 
 
 @pytest.mark.parametrize(("kind", "target", "a", "b"), [

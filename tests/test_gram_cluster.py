@@ -67,6 +67,20 @@ def test_gram_tree_on_two_workers_equals_in_memory(client, tmp_path, split_every
     assert tasks  # the reduction's tasks are named
 
 
+def test_row_pass_on_two_workers_keeps_rdms_of_stimuli_with_large_offsets(client, tmp_path):
+    """The row pass is a second tree on the cluster (its reference travels to the chunk tasks)."""
+    from scipy.spatial.distance import pdist, squareform
+
+    from neuroxr.kernels.rdm import rdm_from_gram
+
+    rng = np.random.default_rng(9)
+    F = rng.standard_normal((24, 203)) + 1e6 * rng.uniform(1, 2, (24, 1))
+    s = gram_dask(_zarr_features(tmp_path, F, 16), split_every=2, scheduler=client)
+    assert s.Kr is not None
+    for method in ("correlation", "cosine"):
+        np.testing.assert_allclose(rdm_from_gram(s, method), squareform(pdist(F, method)), rtol=0, atol=1e-12)
+
+
 def test_gram_stream_and_tree_agree_with_the_synchronous_path(tmp_path):
     F = _features(15, 70, seed=5)
     darr = _zarr_features(tmp_path, F, 8)

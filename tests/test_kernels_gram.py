@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from neuroxr.kernels.gram import (
     row_centered_gram,
     uncentered_gram,
 )
+from neuroxr.kernels.gram_rows import ROW_PASS_KAPPA, shift_cancellation
 
 BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
 
@@ -166,3 +168,51 @@ def test_gram_blas_path_is_exactly_symmetric_and_matches_product(dtype, layout):
     np.testing.assert_array_equal(s.K, s.K.T)
     for G in (row_centered_gram(s), uncentered_gram(s)):
         np.testing.assert_array_equal(G, G.T)
+
+
+@pytest.mark.parametrize("off", [1e2, 1e4, 1e6])
+def test_row_centred_and_uncentred_grams_keep_their_digits_with_large_stimulus_offsets(off):
+    """Row means ``off`` against unit variation: ``K`` and ``a a^T / p`` share their leading digits,
+    so the shifted row-centred Gram lost ``~off^2 eps``; from the row pass it keeps its digits."""
+    rng = np.random.default_rng(7)
+    F = rng.standard_normal((20, 50)) + off * rng.uniform(1, 2, (20, 1))
+    Fr = F - F.mean(axis=1, keepdims=True)
+    for s in (gram(F), gram(F, chunk_size=8)):
+        assert s.Kr is not None
+        np.testing.assert_allclose(row_centered_gram(s), Fr @ Fr.T, rtol=0, atol=1e-12 * 50)
+        np.testing.assert_allclose(uncentered_gram(s), F @ F.T, rtol=1e-14)
+
+
+def test_shift_cancellation_bounds_the_error_of_the_shifted_forms():
+    """``kappa eps`` bounds the error of the one-pass correlation RDM (measured 0.2 to 0.6 of it where
+    the terms cancel, a few ulps where they do not); below :data:`ROW_PASS_KAPPA` it is within 1e-12."""
+    from scipy.spatial.distance import pdist, squareform
+
+    from neuroxr.kernels.rdm import rdm_from_gram
+
+    rng = np.random.default_rng(8)
+    eps = np.finfo(np.float64).eps
+    for off in (0.0, 3.0, 1e3, 1e5):
+        F = rng.standard_normal((25, 60)) + off * rng.uniform(1, 2, (25, 1))
+        s = gram(F, row_pass=False)
+        kappa = shift_cancellation(s, centred=True)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            err = np.abs(rdm_from_gram(s, "correlation") - squareform(pdist(F, "correlation"))).max()
+        assert err <= 8 * eps * kappa, (off, err, kappa)
+        assert (kappa > ROW_PASS_KAPPA) == (off >= 1e3) and (gram(F).Kr is not None) == (off >= 1e3)
+
+
+def test_row_pass_refuses_chunks_that_are_not_the_statistics_units():
+    from neuroxr.errors import LayoutError
+    from neuroxr.kernels.gram_rows import with_row_pass
+
+    F = _features(10, 12)
+    s = gram(F, row_pass=False)
+    with pytest.raises(LayoutError, match="chunks of 8 units in all for statistics of 12 units"):
+        with_row_pass(s, [F[:, :8]])
+    with pytest.raises(LayoutError, match="chunk the unit axis only"):
+        with_row_pass(s, [F[:5]])
+    with pytest.raises(LayoutError, match="chunks of 0 units"):
+        with_row_pass(s, [])
+

@@ -9,7 +9,8 @@ from scipy.stats import pearsonr, rankdata, spearmanr
 
 from neuroxr.backend import asarray, to_numpy
 from neuroxr.errors import NeuroxrWarning
-from neuroxr.kernels.gram import gram
+from neuroxr.kernels.gram import gram, gram_chunks, gram_dask
+from neuroxr.kernels.gram_rows import needs_row_pass, with_row_pass
 from neuroxr.kernels.rdm import (
     compare_rdms,
     compare_rdms_many,
@@ -362,3 +363,72 @@ def test_rdm_from_gram_leaves_the_gram_untouched(method):
     np.testing.assert_array_equal(stats.K, K)
     np.testing.assert_array_equal(D, rdm(F, method))  # rdm() reuses its own Gram's memory
     assert D.flags.c_contiguous
+
+
+# ---------------------------------------------------------------------------- stimuli with large offsets
+def _offset_features(off, seed=0, n=30, p=80):
+    """Rows ``N(0, 1) + off * U(1, 2)``: per-stimulus offsets large against the variation across units."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, p)) + off * rng.uniform(1, 2, (n, 1))
+
+
+@pytest.mark.parametrize("off", [1e2, 1e4, 1e6])
+@pytest.mark.parametrize("method", ["correlation", "cosine"])
+def test_rdm_of_stimuli_with_large_offsets_matches_scipy_on_every_path(off, method):
+    """The shifted Gram cancels there (correlation was 4e-4 off scipy at offsets 1e6); the row pass
+    keeps the RDM within 1e-12 of scipy in memory, in unit chunks, streamed from dask (synchronously
+    and as a tree) and added to one-pass statistics."""
+    da = pytest.importorskip("dask.array")
+    F = _offset_features(off)
+    ref = squareform(pdist(F, method))
+    lazy = da.from_array(F, chunks=(F.shape[0], 16))
+    chunks = [F[:, i : i + 16] for i in range(0, F.shape[1], 16)]
+    got = {"memory": rdm(F, method), "chunks": rdm_from_gram(gram(F, chunk_size=16), method),
+           "stream": rdm_from_gram(gram_dask(lazy, scheduler="sync"), method),
+           "tree": rdm_from_gram(gram_dask(lazy, split_every=2, scheduler="threads"), method),
+           "added": rdm_from_gram(with_row_pass(gram_chunks(chunks), chunks), method)}
+    for how, D in got.items():
+        np.testing.assert_allclose(D, ref, rtol=0, atol=1e-12, err_msg=how)
+        np.testing.assert_array_equal(D, D.T)
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine"])
+def test_rdm_on_torch_with_large_offsets_matches_scipy(method):
+    pytest.importorskip("torch")
+    F = _offset_features(1e6, seed=1)
+    np.testing.assert_allclose(to_numpy(rdm(asarray(F, backend="torch"), method)), squareform(pdist(F, method)),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine"])
+def test_rdm_of_a_stimulus_small_against_the_others_matches_scipy(method):
+    """A pattern 1e-5 the size of the others' (shared unit means of 5): the shifted forms cancel for
+    that row (and flagged it constant: NaN); the row pass keeps it."""
+    rng = np.random.default_rng(3)
+    F = rng.standard_normal((20, 60)) + 5 * rng.standard_normal(60)
+    F[3] = 1e-5 * rng.standard_normal(60)
+    np.testing.assert_allclose(rdm(F, method), squareform(pdist(F, method)), rtol=0, atol=1e-12)
+
+
+def test_a_constant_stimulus_among_offset_ones_is_nan_as_in_scipy():
+    F = _offset_features(1e6, seed=2, n=12)
+    F[4] = 1.5e6
+    D = rdm(F, "correlation")
+    others = np.arange(12) != 4
+    assert np.isnan(D[4, others]).all() and np.isnan(D[others, 4]).all() and D[4, 4] == 0
+    ref = squareform(pdist(F[others], "correlation"))
+    np.testing.assert_allclose(D[np.ix_(others, others)], ref, rtol=0, atol=1e-12)
+
+
+def test_common_features_take_one_pass_and_statistics_without_the_row_pass_warn():
+    """Offsets of the order of the variation need no second pass (the same numbers as ever); one-pass
+    statistics of offset features say how far off their correlation RDM may be."""
+    rng = np.random.default_rng(4)
+    assert gram(rng.standard_normal((15, 40)) + 2.0).Kr is None
+    F = _offset_features(1e6)
+    s = gram(F, row_pass=False)
+    assert s.Kr is None and needs_row_pass(s)
+    with pytest.warns(NeuroxrWarning, match=r"no row pass .* off by about"):
+        rdm_from_gram(s, "correlation")
+    assert gram(F).Kr is not None and not needs_row_pass(gram(F))
+

@@ -229,18 +229,20 @@ def gram_matrix(X: Any) -> Any:
     return _impl("gram_matrix", X)(X)
 
 
-def shifted_gram(K: Any, u: Any, a: Any = None, p: float = 1.0) -> Any:
-    """``(u_i + u_j) + K_ij - a_i a_j / p`` (exactly symmetric for symmetric ``K``), shape (n, n)."""
-    return _impl("shifted_gram", K)(K, u, a, p)
+def shifted_gram(K: Any, u: Any, a: Any = None, p: float = 1.0, c: Any = None) -> Any:
+    """``(u_i + u_j) + K_ij - a_i a_j / p + c_i c_j`` (exactly symmetric for symmetric ``K``; ``a``,
+    ``c`` optional), shape (n, n)."""
+    return _impl("shifted_gram", K)(K, u, a, p, c)
 
 
-def normalized_dissimilarity(K: Any, u: Any, a: Any, p: float, rel_tol: float, overwrite: bool = False) -> Any:
-    """``1 - clip(G_ij / sqrt(G_ii G_jj), -1, 1)`` with ``G = shifted_gram(K, u, a, p)``.
+def normalized_dissimilarity(K: Any, u: Any, a: Any, p: float, rel_tol: float, overwrite: bool = False,
+                             c: Any = None) -> Any:
+    """``1 - clip(G_ij / sqrt(G_ii G_jj), -1, 1)`` with ``G = shifted_gram(K, u, a, p, c)``.
 
     Rows with ``G_ii`` zero up to ``rel_tol`` times the size of its cancelling terms are NaN; the
     diagonal is 0. NumPy: one blocked pass, written over ``K`` when ``overwrite``.
     """
-    return _impl("normalized_dissimilarity", K)(K, u, a, p, rel_tol, overwrite)
+    return _impl("normalized_dissimilarity", K)(K, u, a, p, rel_tol, overwrite, c)
 
 
 def upper_tri(D: Any) -> Any:

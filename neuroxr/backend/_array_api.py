@@ -38,35 +38,40 @@ def gram_matrix(X: Any) -> Any:
     return (K + _T(xp, K)) / 2
 
 
-def shifted_gram(K: Any, u: Any, a: Any = None, p: float = 1.0) -> Any:
-    """``(u_i + u_j) + K_ij - a_i a_j / p``; every term symmetric elementwise."""
+def shifted_gram(K: Any, u: Any, a: Any = None, p: float = 1.0, c: Any = None) -> Any:
+    """``(u_i + u_j) + K_ij - a_i a_j / p + c_i c_j``; every term symmetric elementwise."""
     G = (u[:, None] + u[None, :]) + K
     if a is not None:
         G = G - (a[:, None] * a[None, :]) / p
+    if c is not None:
+        G = G + c[:, None] * c[None, :]
     return G
 
 
-def degenerate_rows(d: Any, K: Any, u: Any, a: Any, p: float, rel_tol: float) -> Any:
-    """Rows whose squared norm ``d_i = K_ii + 2 u_i - a_i^2 / p`` is zero up to rounding.
+def degenerate_rows(d: Any, K: Any, u: Any, a: Any, p: float, rel_tol: float, c: Any = None) -> Any:
+    """Rows whose squared norm ``d_i = K_ii + 2 u_i - a_i^2 / p + c_i^2`` is zero up to rounding.
 
     ``d_i`` is a difference of terms that cancel for a constant (correlation) or all-zero (cosine)
-    row, so it is compared with the size of those terms, ``|K_ii| + 2 |u_i| + a_i^2 / p``, times
-    ``rel_tol`` (a few hundred machine epsilons), not with exact zero.
+    row, so it is compared with the size of those terms, ``|K_ii| + 2 |u_i| + a_i^2 / p + c_i^2``,
+    times ``rel_tol`` (a few hundred machine epsilons), not with exact zero.
     """
     xp = _xp(d)
     scale = xp.abs(xp.linalg.diagonal(K)) + 2 * xp.abs(u)
     if a is not None:
         scale = scale + a * a / p
+    if c is not None:
+        scale = scale + c * c
     return d <= rel_tol * scale
 
 
-def normalized_dissimilarity(K: Any, u: Any, a: Any, p: float, rel_tol: float, overwrite: bool = False) -> Any:
-    """``1 - clip(G_ij / (s_i s_j), -1, 1)``, ``G = shifted_gram(K, u, a, p)``, ``s_i^2 = G_ii``;
+def normalized_dissimilarity(K: Any, u: Any, a: Any, p: float, rel_tol: float, overwrite: bool = False,
+                             c: Any = None) -> Any:
+    """``1 - clip(G_ij / (s_i s_j), -1, 1)``, ``G = shifted_gram(K, u, a, p, c)``, ``s_i^2 = G_ii``;
     NaN rows/columns for degenerate rows (see :func:`degenerate_rows`), zero diagonal."""
     xp = _xp(K)
-    G = shifted_gram(K, u, a, p)
+    G = shifted_gram(K, u, a, p, c)
     d = xp.linalg.diagonal(G)
-    bad = degenerate_rows(d, K, u, a, p, rel_tol)
+    bad = degenerate_rows(d, K, u, a, p, rel_tol, c)
     nan = xp.asarray(float("nan"), dtype=G.dtype, device=_dev(G))
     inv = xp.where(bad, nan, 1.0 / xp.sqrt(xp.where(bad, xp.ones_like(d), d)))
     R = xp.clip(G * (inv[:, None] * inv[None, :]), -1.0, 1.0)

@@ -113,8 +113,9 @@ def centred_gram(X: np.ndarray, block_bytes: int | None = None) -> np.ndarray:
     return C.T  # the same (exactly symmetric) matrix, C-contiguous
 
 
-def shifted_gram(K: np.ndarray, u: np.ndarray, a: np.ndarray | None = None, p: float = 1.0) -> np.ndarray:
-    """``(u_i + u_j) + K_ij - a_i a_j / p`` as one fresh matrix (two ``n x n`` arrays at most).
+def shifted_gram(K: np.ndarray, u: np.ndarray, a: np.ndarray | None = None, p: float = 1.0,
+                 c: np.ndarray | None = None) -> np.ndarray:
+    """``(u_i + u_j) + K_ij - a_i a_j / p + c_i c_j`` as one fresh matrix (two ``n x n`` arrays at most).
 
     Every term is symmetric elementwise, so a symmetric ``K`` gives an exactly symmetric result.
     """
@@ -124,13 +125,16 @@ def shifted_gram(K: np.ndarray, u: np.ndarray, a: np.ndarray | None = None, p: f
         T = np.multiply.outer(a, a)
         T /= p
         G -= T
+    if c is not None:
+        G += np.multiply.outer(c, c)
     return G
 
 
 def normalized_dissimilarity(
-    K: np.ndarray, u: np.ndarray, a: np.ndarray | None, p: float, rel_tol: float, overwrite: bool = False
+    K: np.ndarray, u: np.ndarray, a: np.ndarray | None, p: float, rel_tol: float, overwrite: bool = False,
+    c: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``D = 1 - clip(G_ij / (s_i s_j), -1, 1)`` with ``G = shifted_gram(K, u, a, p)``, ``s_i^2 = G_ii``.
+    """``D = 1 - clip(G_ij / (s_i s_j), -1, 1)`` with ``G = shifted_gram(K, u, a, p, c)``, ``s_i^2 = G_ii``.
 
     Formed a block of rows at a time, so the only ``n x n`` array written is ``D`` (``overwrite``:
     over ``K``'s memory when it is C-contiguous and writeable). Rows whose norm ``s_i^2`` is at most
@@ -141,7 +145,9 @@ def normalized_dissimilarity(
     d = np.diagonal(K) + (u + u)
     if a is not None:
         d = d - a * a / p
-    bad = _array_api.degenerate_rows(d, K, u, a, p, rel_tol)
+    if c is not None:
+        d = d + c * c
+    bad = _array_api.degenerate_rows(d, K, u, a, p, rel_tol, c)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(bad, np.nan, 1.0 / np.sqrt(np.where(bad, 1.0, d)))
     D = K if overwrite and K.flags.c_contiguous and K.flags.writeable else np.empty_like(K, order="C")
@@ -154,6 +160,8 @@ def normalized_dissimilarity(
             T = np.multiply(a[i0:i1, None], a[None, :])
             T /= p
             G -= T
+        if c is not None:
+            G += np.multiply(c[i0:i1, None], c[None, :])
         G *= np.multiply(inv[i0:i1, None], inv[None, :])
         np.clip(G, -1.0, 1.0, out=G)
         np.subtract(1.0, G, out=D[i0:i1])

@@ -1,10 +1,11 @@
 """The cached Gram entry of a feature set (``cache/gram/<model>/<layer>/<key>``).
 
 The Gram statistics (column-centred ``K = Fc Fc^T``, row sums ``a``, row norms ``v``, unit count,
-mean and second moment, whether the features are integers and their largest magnitude; :func:`neuroxr.geometry.gram`) are all that forward predictivity with a
-shared regressor, cRSA, CKA and the effective dimensionality need of a feature set. They are
-computed once per feature-set version: the entry's provenance holds the feature set's version
-token, so a rewritten layer never reuses a stale Gram.
+mean and second moment, whether the features are integers and their largest magnitude, and where
+correlation RDMs need it the row pass ``Kr``, ``ar``, ``r``; :func:`neuroxr.geometry.gram`) are
+all that forward predictivity with a shared regressor, cRSA, CKA and the effective dimensionality
+need of a feature set. They are computed once per feature-set version: the entry's provenance
+holds the feature set's version token, so a rewritten layer never reuses a stale Gram.
 
 A stored layer is read as ``dask.array.from_zarr`` of its data array, without its unit
 coordinates (a million unit ids take tens of MiB that the Gram never uses), and reduced over its
@@ -58,18 +59,13 @@ def compute_gram(src: Any, tgt: Any, params: Any, io: Any) -> xr.Dataset:
     if raw is None:
         ds = _geo.gram(io.read(src, load=False), backend=backend)
     else:
-        from ..backend import to_numpy
-        from ..geometry.gram import stats_attrs
+        from ..geometry.gram import stats_attrs, stats_variables
         from ..kernels.gram import gram_dask
 
         darr, ids = raw
         s = gram_dask(darr, backend=backend, dtype="float64")
-        ds = xr.Dataset(
-            {"K": (("stimulus", "stimulus_"), to_numpy(s.K)), "a": (("stimulus",), to_numpy(s.a)),
-             "v": (("stimulus",), to_numpy(s.v))},
-            coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
-            attrs=stats_attrs(s),
-        )
+        ds = xr.Dataset(stats_variables(s), coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
+                        attrs=stats_attrs(s))
     ds.attrs.update({"model": str(src.model), "layer": str(src.layer)})
     return ds
 

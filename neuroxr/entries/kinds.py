@@ -221,8 +221,10 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: too (the components past the features' rank fitted order-dependent rounding); ereg (1): the
 #: random projection drew over the units in the stored order, now in canonical id order. gram (1):
 #: it records whether the features are integers (and their largest magnitude), which exact
-#: Euclidean RDMs need; one stored before reads as not integral.
-REVISIONS = {"gram": 1, "forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
+#: Euclidean RDMs need; one stored before reads as not integral; (2) it holds the row pass where
+#: the stimuli have large offsets (kernels.gram_rows), without which correlation and cosine RDMs
+#: from it lose digits; one stored before has none.
+REVISIONS = {"gram": 2, "forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
              "ersa_permutation": 1, "brainscore": 3, "ereg": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
              "shape_permutation": 1, "forward_bootstrap": 1, "reverse_bootstrap": 1, "inter_animal_bootstrap": 1,
              "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}
@@ -253,7 +255,10 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - a direction's bootstrap or permutation entry with such a fit, by the first rule (its joint
       fits' permutation nulls also fitted a batch of permuted copies together);
     - an RSA entry (cRSA, eRSA and their inference) with a Euclidean or squared Euclidean RDM: on
-      integer features the distances are now exact, so tied pairs share their rank.
+      integer features the distances are now exact, so tied pairs share their rank;
+    - an RSA entry with a correlation or cosine RDM: where the stimuli have large offsets (row
+      means large against their variation across units) the RDMs lost digits; they now take the
+      row pass (:mod:`neuroxr.kernels.gram_rows`).
     """
     k = get_kind(kind)
     rev = k.revision
@@ -264,5 +269,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
         if params.get("max_n") is not None:
             rev += 1
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
+        rev += 1
+    if "rdm_method" in k.defaults and params.get("rdm_method") in ("correlation", "cosine"):
         rev += 1
     return rev

@@ -29,7 +29,7 @@ def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.n
             NeuroxrWarning,
             stacklevel=3,
         )
-    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _label(obj, name))
+    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _label(obj, name), row_pass=False)
     return np.asarray(to_numpy(stats.K)), ids
 
 

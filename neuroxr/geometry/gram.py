@@ -17,7 +17,7 @@ from ..kernels import gram as _g
 from ..layouts import validate_features
 from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _label, _neural_mean, _one_bin
 
-__all__ = ["gram", "gram_stats", "stats_attrs"]
+__all__ = ["gram", "gram_stats", "stats_attrs", "stats_variables"]
 
 
 def gram(
@@ -48,16 +48,14 @@ def gram(
     xarray.Dataset
         ``K`` (stimulus, stimulus_): column-centred Gram; ``a``, ``v`` (stimulus); attrs
         ``n_units``, ``mu``, ``m2``, ``integral`` (1: integer features) and, where integral,
-        ``max_abs``; ``stimulus_id`` on both stimulus dims.
+        ``max_abs``; ``stimulus_id`` on both stimulus dims. Where correlation / cosine RDMs need
+        it (stimuli with large offsets, :mod:`neuroxr.kernels.gram_rows`), also the row pass:
+        ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus).
     """
     stats = _feature_stats(features, backend, dtype, chunk_size, **compute_kwargs)
     ids = _ids(features)
     ds = xr.Dataset(
-        {
-            "K": (RDM_DIMS, to_numpy(stats.K)),
-            "a": (("stimulus",), to_numpy(stats.a)),
-            "v": (("stimulus",), to_numpy(stats.v)),
-        },
+        stats_variables(stats),
         coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
         attrs=stats_attrs(stats),
     )
@@ -68,13 +66,24 @@ def gram(
 
 
 def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "float64", chunk_size: int | None = None,
-                   **compute_kwargs: Any) -> _g.GramStats:
+                   row_pass: bool = True, **compute_kwargs: Any) -> _g.GramStats:
     """:class:`~neuroxr.kernels.gram.GramStats` of a feature array, checked (:func:`gram`'s
-    statistics before they are labeled; a dask-backed array reduced over its unit chunks)."""
+    statistics before they are labeled; a dask-backed array reduced over its unit chunks);
+    ``row_pass=False`` for callers of ``K`` only."""
     validate_features(features, name=_label(features, "features"))
     if _is_dask(features):
-        return _g.gram_dask(features.data, backend=backend, dtype=dtype, **compute_kwargs)
-    return _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size)
+        return _g.gram_dask(features.data, backend=backend, dtype=dtype, row_pass=row_pass, **compute_kwargs)
+    return _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size, row_pass=row_pass)
+
+
+def stats_variables(stats: _g.GramStats) -> dict[str, Any]:
+    """The arrays of ``stats`` as a Gram Dataset's variables: ``K``, ``a``, ``v`` and, where the
+    row pass ran, ``Kr``, ``ar``, ``r``."""
+    out = {"K": (RDM_DIMS, to_numpy(stats.K)), "a": (("stimulus",), to_numpy(stats.a)), "v": (("stimulus",), to_numpy(stats.v))}
+    if stats.Kr is not None:
+        out.update({"Kr": (RDM_DIMS, to_numpy(stats.Kr)), "ar": (("stimulus",), to_numpy(stats.ar)),
+                    "r": (("stimulus",), to_numpy(stats.r))})
+    return out
 
 
 def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
@@ -103,6 +112,7 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
     if integral:  # K is the one the attrs describe (xarray keeps attrs through arithmetic on the Dataset)
         rtol = 1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4
         integral = bool(np.isclose(float(np.trace(K)), float(ds.attrs["trace"]), rtol=rtol, atol=0.0))
+    rows = {k: asarray(ds[k].values, backend=backend, dtype=dtype) for k in ("Kr", "ar", "r")} if "Kr" in ds else {}
     return _g.GramStats(
         K=asarray(K, backend=backend, dtype=dtype),
         a=asarray(ds["a"].values, backend=backend, dtype=dtype),
@@ -111,11 +121,13 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
         mu=float(ds.attrs["mu"]),
         m2=float(ds.attrs["m2"]),
         max_abs=float(ds.attrs["max_abs"]) if integral else float("inf"),
+        **rows,
     )
 
 
-def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramStats, np.ndarray, str]:
-    """Gram statistics, stimulus ids and the input kind of features, neural data or a Gram Dataset.
+def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = True) -> tuple[_g.GramStats, np.ndarray, str]:
+    """Gram statistics, stimulus ids and the input kind of features, neural data or a Gram Dataset
+    (``row_pass=False``: no row pass for callers of ``K`` only, :func:`neuroxr.kernels.gram.gram`).
 
     Neural data ``(stimulus, neuroid, repeat)`` is NaN-averaged over repeats first (neuroids that
     lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`); time-resolved
@@ -137,8 +149,8 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str) -> tuple[_g.GramSta
         if "repeat" in obj.dims:
             m = _neural_mean(obj, name=name)
             F = m.transpose("stimulus", "neuroid").values
-            return _g.gram(asarray(F, backend=backend)), _ids(m), "neural"
-        return _feature_stats(obj, backend), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
+            return _g.gram(asarray(F, backend=backend), row_pass=row_pass), _ids(m), "neural"
+        return _feature_stats(obj, backend, row_pass=row_pass), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
     raise LayoutError(
         f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
         f"got {type(obj).__name__}."

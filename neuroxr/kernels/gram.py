@@ -29,6 +29,8 @@ terms when the units have large means::
     column-centred Gram K          (CKA, effective dimensionality, squared Euclidean distances)
 
 where ``Fr`` is ``F`` centred across units within each stimulus (what a correlation RDM needs).
+Where those shifted forms would cancel (stimuli with large offsets), :func:`gram` and
+:func:`gram_dask` add a second pass about the row means (:mod:`neuroxr.kernels.gram_rows`).
 The kernels are written against the array API: ``F`` may be a NumPy, CuPy or torch array.
 """
 
@@ -41,8 +43,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backend import get_namespace, gram_matrix, shifted_gram
+from ..backend import get_namespace, gram_matrix
 from ..errors import LayoutError
+from . import gram_rows as _rows
+from .gram_rows import row_centered_gram, row_centered_shift, uncentered_gram, uncentered_shift
 
 __all__ = [
     "GramStats",
@@ -86,6 +90,13 @@ class GramStats:
     max_abs : float, default inf
         Largest ``|F|`` value where every value of ``F`` is a finite integer (inf: not so, or not
         known); :attr:`integral` is whether it is finite.
+    Kr : array, shape (n, n), optional
+        The row pass (:mod:`neuroxr.kernels.gram_rows`): ``(F - r 1^T)(F - r 1^T)^T``; None where
+        it was not needed (:func:`~neuroxr.kernels.gram_rows.needs_row_pass`) or not run.
+    ar : array, shape (n,), optional
+        With ``Kr``: the row sums of ``F - r 1^T``.
+    r : array, shape (n,), optional
+        With ``Kr``: the reference, the row means ``a / p + mu`` of the first pass.
     """
 
     K: Any
@@ -95,6 +106,9 @@ class GramStats:
     mu: float
     m2: float
     max_abs: float = math.inf
+    Kr: Any = None
+    ar: Any = None
+    r: Any = None
 
     @property
     def integral(self) -> bool:
@@ -154,7 +168,8 @@ def _exactness(s1: GramStats, s2: GramStats) -> dict[str, Any]:
 
 
 def combine(s1: GramStats, s2: GramStats) -> GramStats:
-    """Statistics of the column-wise concatenation ``[F1, F2]`` from those of ``F1`` and ``F2``."""
+    """Statistics of the column-wise concatenation ``[F1, F2]`` from those of ``F1`` and ``F2``
+    (first pass only: a row pass is run on the combined statistics, never combined)."""
     if s1.K.shape != s2.K.shape:
         raise LayoutError(
             f"combine: chunks have different numbers of stimuli ({s1.K.shape[0]} and {s2.K.shape[0]}); "
@@ -179,7 +194,7 @@ def combine_many(parts: Iterable[GramStats]) -> GramStats:
     return out
 
 
-def gram(F: Any, chunk_size: int | None = None) -> GramStats:
+def gram(F: Any, chunk_size: int | None = None, row_pass: bool = True) -> GramStats:
     """:class:`GramStats` of an in-memory feature matrix.
 
     Parameters
@@ -189,6 +204,10 @@ def gram(F: Any, chunk_size: int | None = None) -> GramStats:
     chunk_size : int, optional
         Process the units in chunks of this many columns (bounds the temporary copy of the
         centred chunk); default all at once.
+    row_pass : bool, default True
+        Add the row pass (a second product over the units) where correlation or cosine RDMs
+        from the first would lose precision (:func:`~neuroxr.kernels.gram_rows.needs_row_pass`);
+        False for callers that use ``K`` only (CKA, ridge, effective dimensionality).
 
     Returns
     -------
@@ -196,18 +215,21 @@ def gram(F: Any, chunk_size: int | None = None) -> GramStats:
     """
     _check_2d(F, "gram")
     p = int(F.shape[1])
-    if chunk_size is None or chunk_size >= p:
-        return gram_partial(F)
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise LayoutError(f"gram: chunk_size must be a positive int; got {chunk_size}.")
-    return gram_chunks(F[:, i : i + chunk_size] for i in range(0, p, chunk_size))
+    step = p if chunk_size is None else min(chunk_size, p)
+    s = gram_partial(F) if step == p else gram_chunks(F[:, i : i + step] for i in range(0, p, step))
+    if row_pass and _rows.needs_row_pass(s):
+        s = _rows.with_row_pass(s, (F[:, i : i + step] for i in range(0, p, step)))
+    return s
 
 
 def gram_chunks(chunks: Iterable[Any]) -> GramStats:
     """Accumulate :class:`GramStats` over an iterable of unit chunks (each ``n x p_c``).
 
     Only one chunk and one ``n x n`` accumulator are alive at a time, so a layer read chunk by
-    chunk from disk needs memory for ``n^2`` plus one chunk.
+    chunk from disk needs memory for ``n^2`` plus one chunk. One pass: where it is needed, add the
+    row pass with :func:`~neuroxr.kernels.gram_rows.with_row_pass` over the same chunks.
     """
     out: GramStats | None = None
     for c in chunks:
@@ -218,19 +240,22 @@ def gram_chunks(chunks: Iterable[Any]) -> GramStats:
     return out
 
 
-def _partial_block(block: Any, backend: str | None, dtype: Any) -> GramStats:
+def _partial_block(block: Any, backend: str | None, dtype: Any, r: Any = None) -> Any:
+    """The first pass's :class:`GramStats` of one chunk, or (``r`` given) its row pass's sums."""
     from ..backend import asarray
 
     if backend is not None or dtype is not None:
         block = asarray(block, backend=backend, dtype=dtype if dtype is not None else "float64")
-    return gram_partial(block)
+    return gram_partial(block) if r is None else _rows.row_partial(block, r)
 
 
-def _accumulate(acc: GramStats | None, s: GramStats) -> GramStats:
+def _accumulate(acc: Any, s: Any) -> Any:
     """``combine(acc, s)`` written into ``acc``'s arrays (``acc`` is owned by the caller): one
-    ``n x n`` accumulator, no new one per chunk."""
+    ``n x n`` accumulator, no new one per chunk. Row-pass sums are added."""
     if acc is None:
         return s
+    if not isinstance(s, GramStats):
+        return _rows.accumulate(acc, s)
     if acc.K.shape != s.K.shape:
         combine(acc, s)  # raises the one-line shape error
     K, a, v = acc.K, acc.a, acc.v
@@ -246,7 +271,7 @@ def _accumulate(acc: GramStats | None, s: GramStats) -> GramStats:
 
 # Blocks of the reduction tree: each unit chunk's partial statistics, boxed in a (1, 1) object array
 # so that they travel as one dask array block (the chunk read and its partial are fused into one task).
-def _box(s: GramStats) -> Any:
+def _box(s: Any) -> Any:
     import numpy as np
 
     out = np.empty((1, 1), dtype=object)
@@ -254,8 +279,8 @@ def _box(s: GramStats) -> Any:
     return out
 
 
-def _boxed_partial(block: Any, backend: str | None = None, dtype: Any = None) -> Any:
-    return _box(_partial_block(block, backend, dtype))
+def _boxed_partial(block: Any, backend: str | None = None, dtype: Any = None, r: Any = None) -> Any:
+    return _box(_partial_block(block, backend, dtype, r))
 
 
 def _boxed_identity(block: Any, axis: Any = None, keepdims: bool = True) -> Any:
@@ -274,13 +299,16 @@ def _flatten(parts: Any, out: list[GramStats]) -> list[GramStats]:
 def _boxed_combine(parts: Any, axis: Any = None, keepdims: bool = True) -> Any:
     stats = _flatten(parts, [])
     first = stats[0]
-    acc = replace(first, K=first.K + 0, a=first.a + 0, v=first.v + 0)  # owned copies to accumulate into
+    if isinstance(first, GramStats):  # owned copies to accumulate into
+        acc = replace(first, K=first.K + 0, a=first.a + 0, v=first.v + 0)
+    else:
+        acc = _rows.RowSums(first.Kr + 0, first.ar + 0)
     for s in stats[1:]:
         acc = _accumulate(acc, s)
     return _box(acc)
 
 
-def _unbox(block: Any) -> GramStats:
+def _unbox(block: Any) -> Any:
     return block[0, 0]
 
 
@@ -310,7 +338,7 @@ def _is_synchronous(compute_kwargs: dict[str, Any]) -> bool:
     return isinstance(sched, str) and sched in _SYNC_SCHEDULERS
 
 
-def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype: Any = None) -> Any:
+def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype: Any = None, r: Any = None) -> Any:
     """The lazy tree reduction of :func:`gram_dask`: a (1, 1) object dask array holding the
     :class:`GramStats`.
 
@@ -318,7 +346,8 @@ def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype
     partial are fused, so a chunk never outlives its task); ``dask.array.reduction`` combines the
     ``n x n`` partials ``split_every`` at a time (:func:`combine`: sums, and Chan's update of the
     unit-mean spread). On a distributed cluster the chunk tasks and the tree nodes run on every
-    worker; a worker holds its running chunk tasks and at most a few partials.
+    worker; a worker holds its running chunk tasks and at most a few partials. With ``r`` (the
+    row pass's reference, NumPy (n,)) the tree of the row pass's sums instead.
     """
     import dask.array as da
     import numpy as np
@@ -327,27 +356,28 @@ def gram_tree(darr: Any, split_every: int = 4, backend: str | None = None, dtype
     if len(darr.chunks[0]) > 1:
         darr = darr.rechunk({0: -1})
     meta = np.empty((0, 0), dtype=object)
-    # backend and dtype go positionally: map_blocks' own ``dtype=`` is the output's (object)
-    parts = darr.map_blocks(_boxed_partial, backend, dtype, dtype=object, meta=meta,
+    # backend, dtype and r go positionally: map_blocks' own ``dtype=`` is the output's (object)
+    parts = darr.map_blocks(_boxed_partial, backend, dtype, r, dtype=object, meta=meta,
                             chunks=((1,), (1,) * len(darr.chunks[1])))
     return da.reduction(parts, chunk=_boxed_identity, combine=_boxed_combine, aggregate=_boxed_combine, axis=1,
                         keepdims=True, concatenate=False, split_every=split_every, dtype=object, meta=meta,
-                        name="neuroxr-gram")
+                        name="neuroxr-gram" if r is None else "neuroxr-gram-rows")
 
 
-def gram_stream(darr: Any, backend: str | None = None, dtype: Any = None) -> GramStats:
+def gram_stream(darr: Any, backend: str | None = None, dtype: Any = None, r: Any = None) -> Any:
     """:class:`GramStats` of a dask array, one unit chunk after another in this thread.
 
     Each chunk is computed alone (synchronous scheduler) and added into one ``n x n`` accumulator,
     so peak memory is one chunk, its centred copy and two ``n x n`` matrices, however many chunks
-    the layer has (a tree would keep up to ``split_every - 1`` partials per level alive).
+    the layer has (a tree would keep up to ``split_every - 1`` partials per level alive). With
+    ``r`` (the row pass's reference) the row pass's sums instead.
     """
     _check_dask(darr, 2)
     if len(darr.chunks[0]) > 1:
         darr = darr.rechunk({0: -1})
-    acc: GramStats | None = None
+    acc = None
     for block in darr.to_delayed(optimize_graph=True).ravel():
-        acc = _accumulate(acc, _partial_block(block.compute(scheduler="sync"), backend, dtype))
+        acc = _accumulate(acc, _partial_block(block.compute(scheduler="sync"), backend, dtype, r))
     assert acc is not None  # a dask array has at least one chunk
     return acc
 
@@ -371,6 +401,7 @@ def gram_dask(
     backend: str | None = None,
     dtype: Any = None,
     compute: bool = True,
+    row_pass: bool = True,
     **compute_kwargs: Any,
 ) -> Any:
     """:class:`GramStats` of a dask array, reduced over its unit chunks.
@@ -381,6 +412,8 @@ def gram_dask(
     the statistics are a tree reduction over the unit chunks (:func:`gram_tree`): one fused
     read-and-partial task per chunk, partials combined ``split_every`` at a time, so the work
     spreads over the scheduler's workers and each holds a few chunks and ``n x n`` partials.
+    Where correlation or cosine RDMs would lose precision (:mod:`neuroxr.kernels.gram_rows`), the
+    chunks are read a second time, the same way, for the row pass (one more ``n x n`` alive).
 
     Parameters
     ----------
@@ -395,7 +428,9 @@ def gram_dask(
         ``"float32"`` or ``"float64"`` for the moved chunks (default float64 when ``backend`` is set).
     compute : bool
         If False, return the ``dask.delayed.Delayed`` of the result (the tree) to compose into a
-        larger graph.
+        larger graph: the first pass only (the row pass depends on its values).
+    row_pass : bool, default True
+        Add the row pass where it is needed; False for callers that use ``K`` only.
     **compute_kwargs
         Passed to ``dask.compute`` (e.g. ``scheduler="threads"``).
 
@@ -408,14 +443,26 @@ def gram_dask(
     _check_dask(darr, split_every)
     if "scheduler" not in compute_kwargs and _GRAM_SCHEDULER.get() is not None:
         compute_kwargs["scheduler"] = _GRAM_SCHEDULER.get()
-    if compute and _is_synchronous(compute_kwargs):
-        return _finite(gram_stream(darr, backend=backend, dtype=dtype))
-    tree = gram_tree(darr, split_every=split_every, backend=backend, dtype=dtype)
-    out = dask.delayed(_unbox, pure=True)(tree.to_delayed(optimize_graph=True)[0, 0])
+    sync = compute and _is_synchronous(compute_kwargs)
+
+    def reduce(r: Any = None) -> Any:  # one pass: streamed here, or a tree on the scheduler
+        if sync:
+            return gram_stream(darr, backend, dtype, r)
+        tree = gram_tree(darr, split_every, backend, dtype, r)
+        out = dask.delayed(_unbox, pure=True)(tree.to_delayed(optimize_graph=True)[0, 0])
+        return out if not compute else dask.compute(out, **compute_kwargs)[0]
+
+    res = reduce()
     if not compute:
-        return out
-    (res,) = dask.compute(out, **compute_kwargs)
-    return _finite(res)
+        return res
+    res = _finite(res)
+    if row_pass and _rows.needs_row_pass(res):
+        from ..backend import to_numpy
+
+        r = _rows.row_means(res)
+        rows = reduce(to_numpy(r))  # the reference travels to the chunk tasks as NumPy
+        res = replace(res, Kr=rows.Kr, ar=rows.ar, r=r)
+    return res
 
 
 def _finite(stats: GramStats) -> GramStats:
@@ -436,29 +483,6 @@ def _ones(xp: Any, like: Any) -> Any:
 def centered_gram(stats: GramStats) -> Any:
     """Column-centred Gram ``Fc Fc^T``, shape (n, n)."""
     return stats.K
-
-
-def uncentered_gram(stats: GramStats) -> Any:
-    """Uncentred Gram ``F F^T``, shape (n, n)."""
-    # K + (u_i + u_j) with u = v + c/2: u_i + u_j commutes, so a symmetric K stays exactly symmetric
-    return shifted_gram(stats.K, uncentered_shift(stats))
-
-
-def row_centered_gram(stats: GramStats) -> Any:
-    """Gram ``Fr Fr^T`` of the features centred across units within each stimulus, shape (n, n)."""
-    # K - a a^T / p + (u_i + u_j) with u = w + m2/2: every term is symmetric elementwise, so a
-    # symmetric K gives an exactly symmetric result
-    return shifted_gram(stats.K, row_centered_shift(stats), stats.a, stats.n_units)
-
-
-def uncentered_shift(stats: GramStats) -> Any:
-    """``u = v + (p mu^2 + m2) / 2``, shape (n,): ``F F^T = K + u 1^T + 1 u^T``."""
-    return stats.v + (stats.n_units * stats.mu * stats.mu + stats.m2) / 2
-
-
-def row_centered_shift(stats: GramStats) -> Any:
-    """``u = v - mu a + m2 / 2``, shape (n,): ``Fr Fr^T = K - a a^T / p + u 1^T + 1 u^T``."""
-    return (stats.v - stats.mu * stats.a) + stats.m2 / 2
 
 
 def double_center(K: Any) -> Any:

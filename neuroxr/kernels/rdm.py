@@ -18,19 +18,22 @@ and rank comparisons average their ranks.
 
 Correlation and cosine RDMs normalise a shifted Gram ``G = K + u 1^T + 1 u^T - a a^T / p``
 (:func:`neuroxr.backend.normalized_dissimilarity`; on NumPy one blocked pass written over the
-Gram's memory). The comparisons of RDMs live in :mod:`neuroxr.kernels.compare` and are
-re-exported here.
+Gram's memory), or, where those terms would cancel (stimuli with large offsets), the Gram of the
+row pass (:mod:`neuroxr.kernels.gram_rows`), so they stay within about 1e-13 of scipy's. The
+comparisons of RDMs live in :mod:`neuroxr.kernels.compare` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from ..backend import get_namespace, normalized_dissimilarity
 from ..backend import upper_tri as _upper_tri
-from ..errors import LayoutError, ParameterError
-from .gram import GramStats, gram, row_centered_shift, uncentered_shift
+from ..errors import LayoutError, NeuroxrWarning, ParameterError
+from .gram import GramStats, gram
+from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation
 
 __all__ = [
     "RDM_METHODS",
@@ -112,28 +115,49 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         squared norm counts as zero when it is below a few hundred epsilons times the terms it is
         computed from (the Gram's diagonal and row sums), not only when it is exactly 0.
         Euclidean and squared Euclidean RDMs of integer features are exact where
-        :func:`exact_squares` holds (ties kept, as scipy's ``pdist``).
+        :func:`exact_squares` holds (ties kept, as scipy's ``pdist``). Correlation and cosine RDMs
+        from statistics whose shifted Gram cancels (:mod:`neuroxr.kernels.gram_rows`) and that lack
+        the row pass (``gram_chunks``; a Gram Dataset written before it existed) warn
+        (:class:`~neuroxr.errors.NeuroxrWarning`) with the precision lost.
     """
     check_option(method, RDM_METHODS, "method", "rdm_from_gram")
     return _rdm_from_gram(stats, method, overwrite=False)
 
 
 def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
-    """:func:`rdm_from_gram`; ``overwrite=True`` may reuse ``stats.K``'s memory for the RDM (NumPy)."""
-    K = stats.K
-    xp = get_namespace(K)
-    if not xp.isdtype(K.dtype, "real floating"):
-        K = xp.astype(K, xp.float64)
-    if method == "correlation":
-        return normalized_dissimilarity(K, row_centered_shift(stats), stats.a, stats.n_units, _rel_tol(xp, K), overwrite)
-    if method == "cosine":
-        return normalized_dissimilarity(K, uncentered_shift(stats), None, stats.n_units, _rel_tol(xp, K), overwrite)
+    """:func:`rdm_from_gram`; ``overwrite=True`` may reuse the Gram's memory for the RDM (NumPy)."""
+    xp = get_namespace(stats.K)
+    if method in ("correlation", "cosine"):
+        centred = method == "correlation"
+        if stats.Kr is None:
+            _check_cancellation(xp, stats, method, centred)
+        G, u, a, c = gram_terms(stats, centred)  # the row pass's Gram where stats carry it
+        G = _as_float(xp, G)
+        return normalized_dissimilarity(G, u, a, stats.n_units, _rel_tol(xp, G), overwrite, c)
+    K = _as_float(xp, stats.K)
     d = _diag(xp, K)
     sq = d[:, None] + d[None, :] - 2.0 * K
     if exact_squares(stats, K.dtype):
         sq = xp.round(sq)  # integer features: the true squared distances are integers
     sq = _zero_diag(xp, xp.where(sq > 0, sq, xp.zeros_like(sq)))
     return sq if method == "sqeuclidean" else xp.sqrt(sq)
+
+
+def _as_float(xp: Any, M: Any) -> Any:
+    return M if xp.isdtype(M.dtype, "real floating") else xp.astype(M, xp.float64)
+
+
+def _check_cancellation(xp: Any, stats: GramStats, method: str, centred: bool) -> None:
+    """One :class:`~neuroxr.errors.NeuroxrWarning` when the shifted Gram of ``stats`` (no row pass)
+    cancels beyond :data:`~neuroxr.kernels.gram_rows.ROW_PASS_KAPPA`."""
+    kappa = shift_cancellation(stats, centred)
+    if kappa > ROW_PASS_KAPPA:
+        eps = float(xp.finfo(stats.K.dtype if xp.isdtype(stats.K.dtype, "real floating") else xp.float64).eps)
+        warnings.warn(
+            f"rdm: the Gram statistics have no row pass and their {method} terms cancel (kappa {kappa:.3g}): "
+            f"the RDM may be off by about {min(kappa * eps, 1.0):.1g}. Compute the Gram from the features again "
+            "(neuroxr.geometry.gram, or kernels.gram.gram / gram_dask; after gram_chunks, kernels.gram_rows.with_row_pass).",
+            NeuroxrWarning, stacklevel=4)
 
 
 def rdm(F: Any, method: str = "correlation") -> Any:

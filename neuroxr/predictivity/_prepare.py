@@ -522,7 +522,7 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     n = features.sizes["stimulus"]
     n_units = None
     if gram is None:
-        K = gram_dask(features.data, dtype="float64").K  # features are already in canonical order (float64 as in memory)
+        K = gram_dask(features.data, dtype="float64", row_pass=False).K  # features are already in canonical order (float64 as in memory)
         order = np.arange(n)
     elif isinstance(gram, xr.Dataset):  # a labeled Gram (neuroxr.geometry.gram): paired by stimulus_id
         if "K" not in gram or "stimulus_id" not in gram.coords:

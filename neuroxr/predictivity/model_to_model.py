@@ -68,7 +68,7 @@ def model_to_model(
     n = FA.shape[0]
     folds = stimulus_folds(n, n_folds, fold_seed, "features_a/features_b")
     prep.check_design(FA, "features_a")
-    prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units")
+    const = prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units")
     reg = Regressor(regressor, folds, alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     sub_rng = np.random.default_rng([seed, 1])
     m = FB.shape[1]
@@ -95,4 +95,5 @@ def model_to_model(
         noise_ceiling=False, n_stimuli=int(n), n_units=int(FA.shape[1]),
     )
     stim = features_a.stimulus_id.values if preds is not None else None
-    return prep.in_input_order(dataset(features_b, "unit", out, attrs, preds, stim), "unit", targets_order)
+    return prep.in_input_order(dataset(features_b, "unit", prep.nan_targets(out, const), attrs, preds, stim), "unit",
+                               targets_order)

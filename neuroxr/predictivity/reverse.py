@@ -33,7 +33,7 @@ from ..errors import LayoutError
 from ..kernels.folds import stimulus_folds
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import constant_columns, pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -117,16 +117,16 @@ def reverse(
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
-    if prep.is_lazy(features) and not fits_jointly(regressor):
-        F, keep_rows = features.data, keep
-    else:
-        F, keep_rows = prep.take(prep.load(features), keep), None
-        prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
+    lazy = prep.is_lazy(features) and not fits_jointly(regressor)
+    F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features), keep), None)
+    const = np.zeros(F.shape[1], dtype=bool) if lazy else prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
     reg = Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, "neural/features"), alpha=alpha,
                     n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     out, preds = _from_neural_predictor(
-        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows
+        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None
     )
+    if lazy:  # the lazy targets' constant units, found as their chunks were read
+        prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const)
     attrs = common_attrs(
         "reverse", neural.name or "neural", features.name or "features",
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
@@ -135,7 +135,8 @@ def reverse(
         n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok.sum()), note=note,
     )
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    return prep.in_input_order(dataset(features, "unit", out, attrs, preds, stim, min_reliability), "unit", targets_order)
+    ds = dataset(features, "unit", prep.nan_targets(out, const), attrs, preds, stim, min_reliability)
+    return prep.in_input_order(ds, "unit", targets_order)
 
 
 @with_blas_threads
@@ -215,7 +216,7 @@ def inter_animal(
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
     mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
-    prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
+    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
     opts = dict(alpha=alpha, n_components=n_components, alphas=tuple(alphas), backend=backend, dtype=resolve_dtype(dtype))
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
@@ -238,7 +239,7 @@ def inter_animal(
         noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n), n_excluded_stimuli=int((~keep).sum()),
         n_partial_targets=int((~valid.all(axis=0)).sum()), n_predictors=int(ok_a.sum()), note=note,
     )
-    full = {name: prep.expand(v, ok_b) for name, v in out.items()}
+    full = {name: prep.expand(v, ok_b) for name, v in prep.nan_targets(out, const).items()}
     stim = ids[keep] if preds is not None else None
     ds = dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability)
     return prep.in_input_order(ds, "neuroid", targets_order)
@@ -259,11 +260,13 @@ def _from_neural_predictor(
     keep_predictions: bool,
     progress: Any,
     keep: np.ndarray | None = None,
+    constant: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
 
     ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
-    loaded and scored one at a time (same designs, same splits for every chunk).
+    loaded and scored one at a time (same designs, same splits for every chunk); ``constant``
+    (m,) bool, for a lazy ``Y``: filled with its constant targets as the chunks are read.
     """
     n, k, T = Rp.shape
     m = Y.shape[1]
@@ -300,7 +303,8 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, Y, keep, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
+        _score_from_slot_kernels(reg, Rp, Y, (keep, constant), reps, perms_a, ceiling, target_R is not None, out, progress,
+                                 direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
@@ -343,7 +347,7 @@ def _from_neural_predictor(
     with one_blas_thread() if beside else contextlib.nullcontext():
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
-        for lo, hi, Yc in _unit_chunks(Y, keep):
+        for lo, hi, Yc in _unit_chunks(Y, keep, constant):
             done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
@@ -489,7 +493,7 @@ def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | No
 
 
 def _score_from_slot_kernels(
-    reg: Regressor, Rp: np.ndarray, Y: Any, keep: np.ndarray | None, reps: int, perms: list[np.ndarray],
+    reg: Regressor, Rp: np.ndarray, Y: Any, chunks: tuple[Any, Any], reps: int, perms: list[np.ndarray],
     ceiling: bool, has_target_shc: bool, out: dict[str, np.ndarray], progress: Any, direction: str,
 ) -> None:
     """The dual regime (more predictor neuroids than stimuli) from shared kernels.
@@ -531,7 +535,7 @@ def _score_from_slot_kernels(
     lazy = blocks > 1 and len(draws) * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
-    for lo, hi, Yc in _unit_chunks(Y, keep):
+    for lo, hi, Yc in _unit_chunks(Y, *chunks):
         P = S_mean @ Yc
         r_mean = pearson(Yc, P)
         del P
@@ -565,8 +569,9 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) ->
             yield h1[j], h2[j]
 
 
-def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np.ndarray]]:
-    """(start, stop, block) over the unit chunks of a lazy array, or the whole in-memory array."""
+def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = None) -> Iterable[tuple[int, int, np.ndarray]]:
+    """(start, stop, block) over the unit chunks of a lazy array (``constant``: their constant
+    columns, :func:`~neuroxr.kernels.stats.constant_columns`, written as read), or the whole in-memory array."""
     if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
         step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
         for lo in range(0, Y.shape[1], step):
@@ -582,6 +587,8 @@ def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np
                 f"features: non-finite values (NaN or inf) in the unit chunk starting at unit {start}; a chunk may "
                 f"be missing from the store. Features must be finite: re-extract or drop those units."
             )
+        if constant is not None:
+            constant[start : start + size] = constant_columns(block)
         yield start, start + size, block
         start += size
 

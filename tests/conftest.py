@@ -23,6 +23,16 @@ def small_features(seed=0, n=8, p=12):
     return features(rng.normal(size=(n, p)), [f"img{i}" for i in range(n)], model="net", layer="fc")
 
 
+# --- values constant up to rounding
+def near_constant(n: int, value: float = 0.1) -> np.ndarray:
+    """(n,) ``value + (0.3 i - 0.3 i)`` computed as ``i * 0.1 * 3 - i * 0.3``: constant but for
+    rounding (a spread of about 1e-15), not exactly constant."""
+    i = np.arange(n, dtype=float)
+    x = value + (i * 0.1 * 3 - i * 0.3)
+    assert np.ptp(x) > 0
+    return x
+
+
 # --- labeled data sharing a latent
 def latent_sets(seed: int = 0, n_stimuli: int = 36, n_neuroids: int = 10, regions=None, nan_trial=None, **neural_coords):
     """Two feature layers (14 and 9 units) and neural responses (4 repeats) that share a 5-d latent.

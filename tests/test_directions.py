@@ -7,6 +7,7 @@ import importlib
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import near_constant
 
 import neuroxr as nx
 from neuroxr import predictivity as d
@@ -283,6 +284,66 @@ def test_constant_target_units_warn(problem):
     with pytest.warns(UserWarning, match="constant"):
         ds = d.reverse(nx.neural(problem["R"]), nx.features(F), reps=1)
     assert np.isnan(ds.ev.isel(unit=0)).all()
+
+
+def _nan_for(ds, dim, targets):
+    """Whether every float variable over ``dim`` is NaN for the ``targets`` (positions)."""
+    return all(np.isnan(ds[v].isel({dim: targets})).all() for v in ds.data_vars if ds[v].dtype.kind == "f" and dim in ds[v].dims)
+
+
+def test_targets_constant_up_to_rounding_score_nan_in_every_direction(problem):
+    """Targets 0 and 1, exactly equal values whose float mean is not exact (forward scored it r = 1)
+    and values constant but for rounding, score NaN in every variable with the constant-targets
+    warning, in memory and streamed; the other targets keep their numbers."""
+    F, R, RB, F2 = problem["F"], problem["R"], problem["RB"], problem["F2"]
+    n = F.shape[0]
+    assert np.full(n, 0.7).mean() != 0.7
+    const = np.stack([np.full(n, 0.7), near_constant(n)], axis=1)
+    Rc, RBc, Fc = R.copy(), RB.copy(), F.copy()
+    Rc[:, :2, :], RBc[:, :2, :], Fc[:, :2] = const[:, :, None], const[:, :, None], const
+    match = r"2 (neuroids|units) are constant across stimuli \(up to rounding\): \['(neuroid|unit)0', '(neuroid|unit)1'\]\."
+    runs = {
+        "forward": (lambda Y: d.forward(nx.features(F), nx.neural(Y), reps=2), R, Rc, "neuroid"),
+        "forward lazy": (lambda Y: d.forward(nx.features(F).chunk({"unit": 16}), nx.neural(Y), reps=2), R, Rc, "neuroid"),
+        "inter_animal": (lambda Y: d.inter_animal(nx.neural(R), nx.neural(Y), reps=2), RB, RBc, "neuroid"),
+        "reverse": (lambda Y: d.reverse(nx.neural(R), nx.features(Y), reps=2), F, Fc, "unit"),
+        "reverse lazy": (lambda Y: d.reverse(nx.neural(R), nx.features(Y).chunk({"unit": 16}), reps=2), F, Fc, "unit"),
+        "model_to_model": (lambda Y: d.model_to_model(nx.features(F2), nx.features(Y)), F, Fc, "unit"),
+    }
+    for name, (run, Y, Yc, dim) in runs.items():
+        ref = run(Y)
+        with pytest.warns(NeuroxrWarning, match=match):
+            got = run(Yc)
+        assert _nan_for(got, dim, [0, 1]), name
+        for v in ("ev", "r"):
+            np.testing.assert_allclose(got[v].isel({dim: slice(2, None)}), ref[v].isel({dim: slice(2, None)}), rtol=1e-10,
+                                       err_msg=name)
+
+
+def test_reverse_dual_regime_scores_constant_target_units_nan_in_memory_and_lazy():
+    """More predictor neuroids than training stimuli (the slot-kernel path): the same rule, in
+    memory and over the lazy target chunks."""
+    rng = np.random.default_rng(0)
+    R, F = rng.normal(size=(30, 40, 3)), rng.normal(size=(30, 8))
+    F[:, 3] = near_constant(30)
+    mem = d.reverse(nx.neural(R), nx.features(F), reps=8)
+    with pytest.warns(NeuroxrWarning, match=r"features: 1 units are constant across stimuli \(up to rounding\): \['unit3'\]\."):
+        lazy = d.reverse(nx.neural(R), nx.features(F).chunk({"unit": 3}), reps=8)
+    assert _nan_for(mem, "unit", [3]) and _nan_for(lazy, "unit", [3])
+    np.testing.assert_allclose(lazy.ev.values, mem.ev.values, rtol=1e-10)
+
+
+def test_features_constant_up_to_rounding_are_an_error_in_memory_and_streamed(problem):
+    from neuroxr.geometry import gram
+
+    n = problem["F"].shape[0]
+    F = np.full((n, 6), 0.7)
+    F[:, 3:] = near_constant(n)[:, None]
+    feats, neu = nx.features(F), nx.neural(problem["R"])
+    for call in (lambda: d.forward(feats, neu), lambda: d.forward(feats.chunk({"unit": 2}), neu),
+                 lambda: d.forward(feats, neu, gram=gram(feats)), lambda: d.model_to_model(feats, nx.features(problem["F2"]))):
+        with pytest.raises(LayoutError, match=r"every predictor column is constant across stimuli \(up to rounding\)"):
+            call()
 
 
 def test_mismatched_stimuli(problem):

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import near_constant
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import rankdata, spearmanr
 
@@ -591,3 +592,30 @@ def test_crsa_and_split_half_rdms_with_large_offsets_match_scipy():
             ref = squareform(pdist(halves[half][0], "correlation"))
             np.testing.assert_allclose(H.values[rep, half], ref, rtol=0, atol=1e-12)
 
+
+@pytest.mark.parametrize("form", ["memory", "lazy", "gram"])
+def test_features_constant_up_to_rounding_are_constant_features(form):
+    """Units constant but for rounding (exactly equal values whose float mean is not, values that
+    differ by rounding) give NaN with the constant-features warning, as exactly constant ones do: in
+    memory, streamed over unit chunks and from a Gram Dataset. Scale does not decide: tiny features vary."""
+    from neuroxr.geometry.inference import cka_bootstrap
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    F = np.full((30, 20), 0.7)
+    F[:, 10:] = near_constant(30)[:, None]
+    f = features(rng.standard_normal((30, 8)), ids)
+    as_form = {"memory": lambda x: x, "lazy": lambda x: x.chunk({"unit": 7}), "gram": geo.gram}[form]
+    c = as_form(features(F, ids))
+    why = r"( \(.*\))? has constant features \(no variance across the stimuli, up to rounding\), so"
+    with pytest.warns(NeuroxrWarning, match="^effective_dimensionality: obj" + why):
+        assert np.isnan(geo.effective_dimensionality(c))
+    for debiased in (False, True):
+        with pytest.warns(NeuroxrWarning, match="^cka: b" + why):
+            assert np.isnan(geo.cka(f, c, debiased=debiased))
+    with pytest.warns(NeuroxrWarning, match="^cka_bootstrap: a" + why):
+        res = cka_bootstrap(c, f, n_boot=5, n_perm=3)
+    assert np.isnan(res.cka) and np.isnan(res.cka_boot).all() and np.isnan(res.cka_null).all()
+    tiny = as_form(features(1e-60 * f.values, ids))
+    assert geo.effective_dimensionality(tiny) == pytest.approx(geo.effective_dimensionality(f), rel=1e-12)
+    assert geo.cka(tiny, f) == pytest.approx(1.0, rel=1e-12)

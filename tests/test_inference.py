@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.stats as ss
 import xarray as xr
+from conftest import near_constant
 
 import neuroxr as nx
 from neuroxr.datasets import make_study
@@ -194,6 +195,19 @@ def test_point_estimates_inter_animal_and_model_to_model():
     assert "ceiling" not in b
     p = permutation_test("model_to_model", FA, FB, n_perm=9)
     np.testing.assert_allclose(p["r"], mm.r.mean("rep"), atol=1e-12)
+
+
+def test_targets_constant_up_to_rounding_are_nan_as_in_the_directions(study):
+    F, R = study.features["m"]["true"], study.neural["a"].copy()
+    R[:, 0, :] = near_constant(R.sizes["stimulus"])[:, None]
+    fwd = nx.forward(F, R, reps=3)
+    with pytest.warns(nx.NeuroxrWarning, match=r"neural: 1 neuroids are constant across stimuli \(up to rounding\)"):
+        b = bootstrap("forward", F, R, n_boot=10, reps=3)
+    np.testing.assert_allclose(b["ev"], fwd.ev.mean("rep"), atol=1e-9)  # NaN where the direction's is
+    assert np.isnan(b["ev"][0]) and np.isnan(b["ceiling"][0]) and np.isnan(b["ev_boot"][:, 0]).all()
+    p = permutation_test("forward", F, R, n_perm=9, keep_null=True)
+    np.testing.assert_allclose(p["r"], fwd.r.mean("rep"), atol=1e-12)
+    assert np.isnan(p["r"][0]) and np.isnan(p["p"][0])
 
 
 @pytest.mark.parametrize("direction", ["forward", "inter_animal"])

@@ -7,10 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import near_constant
 
 from neuroxr.backend import asarray, to_numpy
 from neuroxr.kernels.gram import (
     combine,
+    constant_features,
     covariance_eigenvalues,
     effective_dimensionality,
     gram,
@@ -20,6 +22,7 @@ from neuroxr.kernels.gram import (
     linear_cka,
     row_centered_gram,
     uncentered_gram,
+    variance_totals,
 )
 from neuroxr.kernels.gram_rows import ROW_PASS_KAPPA, shift_cancellation
 
@@ -216,3 +219,22 @@ def test_row_pass_refuses_chunks_that_are_not_the_statistics_units():
     with pytest.raises(LayoutError, match="chunks of 0 units"):
         with_row_pass(s, [])
 
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_variance_totals_and_constant_features_from_the_statistics(backend):
+    """The summed centred and uncentred squares over all stimuli or a subset come from the chunked
+    statistics as from the features; the features count as constant up to rounding, chunked or not."""
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((20, 7)) + 3.0
+    rows = np.array([0, 3, 4, 9, 15, 19])
+    s = gram(asarray(F, backend=_backend(backend)), chunk_size=3)
+    for r, Fr in ((None, F), (rows, F[rows])):
+        np.testing.assert_allclose(variance_totals(s, r), [((Fr - Fr.mean(0)) ** 2).sum(), (Fr**2).sum()], rtol=1e-12)
+    assert not constant_features(s) and not constant_features(s, rows)
+    C = np.full((20, 7), 0.7)
+    C[:, 4:] = near_constant(20)[:, None]
+    for chunk in (None, 2):
+        c = gram(asarray(C, backend=_backend(backend)), chunk_size=chunk)
+        assert float(to_numpy(c.K).trace()) > 0 and constant_features(c) and constant_features(c, rows)
+        assert math.isnan(effective_dimensionality(c)) and math.isnan(linear_cka(c, s)) and math.isnan(linear_cka(s, c, True))

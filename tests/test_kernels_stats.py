@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import near_constant
 from scipy.stats import pearsonr, rankdata, spearmanr
 
 from neuroxr.backend import asarray, count_inversions, tie_pairs, to_numpy
 from neuroxr.kernels.stats import (
     SortedVector,
+    constant_columns,
     kendall_tau_a_sorted,
     pearson,
     rank,
@@ -50,6 +52,30 @@ def test_pearson_constant_column_and_nan_propagate():
     assert np.isnan(spearman(a, b)[2])
     with pytest.raises(ValueError, match="nan_policy"):
         pearson(a, b, nan_policy="raise")
+
+
+def _near_constant_columns(n=37):
+    """Columns: exactly constant (its float mean is not exact), constant up to rounding, all zero,
+    constant where not NaN, all NaN; then varying ones: unit scale, 1e-150 scale, a 1e-6 relative
+    spread on a large offset. Returns the array and the expected constancy."""
+    i = np.arange(n, dtype=float)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(n)
+    cols = [np.full(n, 0.7), near_constant(n), np.zeros(n), np.where(i % 5 == 0, np.nan, 2.5),
+            np.full(n, np.nan), x, 1e-150 * x, 1e4 * (1 + 1e-6 * x)]
+    assert np.mean(cols[0]) != 0.7  # with near_constant, the two cases a zero-variance test misses
+    return np.stack(cols, axis=1), np.array([True] * 5 + [False] * 3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_constant_columns_count_rounding_not_scale(backend):
+    """The one rule: a column is constant when its centred sum of squares is at most 256 eps times its
+    uncentred one (NaN rows left out; an all-NaN column constant), whatever its scale."""
+    a, expected = _near_constant_columns()
+    np.testing.assert_array_equal(to_numpy(constant_columns(asarray(a, backend=_b(backend)))), expected)
+    # the threshold is a relative spread of sqrt(256 eps) (2.4e-7 in float64): 1e-6 varies, 1e-8 does not
+    x = np.random.default_rng(1).standard_normal((40, 1))
+    assert not constant_columns(1 + 1e-6 * x)[0] and constant_columns(1 + 1e-8 * x)[0]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import near_constant
 from scipy.linalg import orthogonal_procrustes, subspace_angles
 from sklearn.exceptions import NotFittedError
 
@@ -203,6 +204,28 @@ def test_linear_metric_matches_netrep(alpha, score_method):
     assert ours.distance(X[30:], Y[30:]) == pytest.approx(theirs.score(X[30:], Y[30:]), rel=1e-8)
     assert ours.fit_distance(X, Y) == pytest.approx(
         NetrepLinearMetric(alpha=alpha, score_method=score_method).fit_score(X, Y), rel=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_a_representation_constant_up_to_rounding_scores_as_a_zero_one(alpha):
+    """Exactly equal values whose float mean is not exact, and values constant but for rounding,
+    are scored as a zero representation (netrep's numbers for zeros): angular NaN, Euclidean the
+    other's norm; in the estimator, its test split and the bootstrap."""
+    netrep = pytest.importorskip("netrep.metrics")
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    Y = _rand(30, 5, 3)
+    zero = np.zeros((30, 5))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = {m: netrep.LinearMetric(alpha=alpha, score_method=m).fit_score(zero, Y) for m in ("angular", "euclidean")}
+    assert math.isnan(ref["angular"]) and ref["euclidean"] > 0
+    for X in (np.full((30, 5), 0.7), np.tile(near_constant(30)[:, None], (1, 5))):
+        for m in ("angular", "euclidean"):
+            est = LinearMetric(alpha=alpha, score_method=m)
+            got = [est.fit_distance(X, Y), est.fit(X[:20], Y[:20]).distance(X[20:], Y[20:]),
+                   float(shape_bootstrap(X, Y, alpha=alpha, score_method=m, n_boot=3, n_perm=3).distance)]
+            split = LinearMetric(alpha=alpha, score_method=m).fit(zero[:20], Y[:20]).distance(zero[20:], Y[20:])
+            np.testing.assert_allclose(got, [ref[m], split, ref[m]], rtol=1e-12)
 
 
 def test_procrustes_kmeans_pairs_a_labeled_distance_matrix_by_network():

@@ -237,6 +237,16 @@ RIDGE_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_boots
                *TIME_KINDS)
 for _name in RIDGE_KINDS:
     REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
+#: The kinds that decide "no variance across the stimuli": features or targets constant up to
+#: rounding (a centred sum of squares at most 256 eps of the uncentred one, :mod:`neuroxr.kernels.stats`)
+#: were scored as if they varied (CKA, effective dimensionality, a target's r, a shape distance:
+#: numbers from rounding; forward scored an exactly constant target whose float mean is not exact
+#: r = 1); now NaN with a warning (a constant design: the error; shape: as a zero representation),
+#: so each is one revision up.
+CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "cka", "dimensionality", "cka_bootstrap", "cka_permutation",
+                  "shape", "shape_bootstrap", "shape_permutation", *TIME_KINDS)
+for _name in CONSTANT_KINDS:
+    REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
 

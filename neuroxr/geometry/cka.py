@@ -20,8 +20,9 @@ from .rdm import _align_rdm
 __all__ = ["cka"]
 
 
-def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Column-centred Gram ``(n, n)`` and stimulus ids of features, neural data or a Gram Dataset."""
+def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Column-centred Gram ``(n, n)``, stimulus ids and whether the features are constant (up to
+    rounding, :func:`~neuroxr.kernels.gram.constant_features`) of features, neural data or a Gram Dataset."""
     _one_bin(obj, name, "cka")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warnings.warn(
@@ -30,7 +31,7 @@ def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.n
             stacklevel=3,
         )
     stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _label(obj, name), row_pass=False)
-    return np.asarray(to_numpy(stats.K)), ids
+    return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)
 
 
 def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bool = False) -> float:
@@ -52,24 +53,30 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
     float
         In ``[0, 1]`` (debiased: may fall slightly below 0); 1 = the same geometry up to rotation
         and isotropic scaling. NaN (undefined) when ``a`` or ``b`` is constant (no variance across
-        the stimuli), with a :class:`~neuroxr.errors.NeuroxrWarning` naming it. Fewer than 3
-        shared stimuli (4 when debiased) are refused: with 2, every CKA is 1.
+        the stimuli up to rounding, as in :func:`~neuroxr.geometry.effective_dimensionality`), with
+        a :class:`~neuroxr.errors.NeuroxrWarning` naming it. Fewer than 3 shared stimuli (4 when
+        debiased) are refused: with 2, every CKA is 1.
     """
     debiased = _check_debiased(debiased)
-    Ka, Kb, _ = _paired_grams(a, b)
+    Ka, Kb, _, const = _paired_grams(a, b, "cka")
     value = float(_g.linear_cka(Ka, Kb, debiased=debiased))
-    if math.isnan(value):
-        warn_constant("cka", [(_named(a, "a"), Ka), (_named(b, "b"), Kb)], "CKA")
+    if math.isnan(value) and not any(const):
+        warn_constant("cka", [(_named(a, "a"), False), (_named(b, "b"), False)], "CKA")
     return value
 
 
-def _paired_grams(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The centred Grams of ``a`` and ``b`` paired by ``stimulus_id`` (canonical order) and the ids;
-    a ``LayoutError`` when the two do not hold the same stimuli."""
-    Ka, ia = _centred_gram(a, "a")
-    Kb, ib = _centred_gram(b, "b")
+def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[bool, bool]]:
+    """The centred Grams of ``a`` and ``b`` paired by ``stimulus_id`` (canonical order), the ids and
+    whether each is constant; a ``LayoutError`` when the two do not hold the same stimuli. The Gram
+    of an input constant up to rounding is zero, as an exactly constant one's (every CKA of it NaN),
+    with the warning (:func:`~neuroxr.geometry.dimensionality.warn_constant`) naming it."""
+    Ka, ia, ca = _centred_gram(a, "a")
+    Kb, ib, cb = _centred_gram(b, "b")
+    if ca or cb:
+        warn_constant(caller, [(_named(a, "a"), ca), (_named(b, "b"), cb)], "CKA", stacklevel=4)
+        Ka, Kb = (np.zeros_like(K) if c else K for K, c in ((Ka, ca), (Kb, cb)))
     if not np.array_equal(ia, ib):
         ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})
         other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
         Kb = np.asarray(_align_rdm(ref, other, ("a", "b")).values)
-    return Ka, Kb, ia
+    return Ka, Kb, ia, (ca, cb)

@@ -6,10 +6,8 @@ import math
 import warnings
 from collections.abc import Sequence
 
-import numpy as np
 import xarray as xr
 
-from ..backend import to_numpy
 from ..errors import NeuroxrWarning
 from ..kernels import gram as _g
 from ..validation import check_bool
@@ -35,7 +33,9 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
     -------
     float
         Between 1 and ``min(n_stimuli - 1, n_units)``; NaN (undefined) for constant features, no
-        variance across the stimuli, with a :class:`~neuroxr.errors.NeuroxrWarning`.
+        variance across the stimuli up to rounding (summed over the units, the centred squares at
+        most ``256 eps`` times the uncentred ones: :func:`neuroxr.kernels.gram.constant_features`),
+        with a :class:`~neuroxr.errors.NeuroxrWarning`.
     """
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
@@ -44,22 +44,23 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
             NeuroxrWarning,
             stacklevel=2,
         )
-    stats, _, _ = _stats_and_ids(obj, None, _label(obj, "obj"))
-    K = np.asarray(to_numpy(stats.K))
-    value = float(_g.effective_dimensionality(K))
+    stats, _, _ = _stats_and_ids(obj, None, _label(obj, "obj"), row_pass=False)
+    value = float(_g.effective_dimensionality(stats))
     if math.isnan(value):
-        warn_constant("effective_dimensionality", [(_named(obj, "obj"), K)], "the participation ratio")
+        warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")
     return value
 
 
-def warn_constant(caller: str, grams: Sequence[tuple[str, np.ndarray]], what: str) -> None:
+def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str, stacklevel: int = 3) -> None:
     """The one :class:`~neuroxr.errors.NeuroxrWarning` for a NaN ``what`` of ``caller``: names the
-    inputs of ``(name, column-centred Gram)`` with no variance across the stimuli (zero trace)."""
-    const = [name for name, K in grams if not float(np.trace(K)) > 0]
-    who = " and ".join(const) or " or ".join(n for n, _ in grams)
-    why = "constant features (no variance across the stimuli)" if const else "a degenerate Gram (no positive variance term)"
+    inputs of ``(name, constant)`` with no variance across the stimuli, up to rounding
+    (:func:`neuroxr.kernels.gram.constant_features`)."""
+    const = [name for name, c in inputs if c]
+    who = " and ".join(const) or " or ".join(n for n, _ in inputs)
+    why = ("constant features (no variance across the stimuli, up to rounding)" if const
+           else "a degenerate Gram (no positive variance term)")
     warnings.warn(f"{caller}: {who} {'has' if len(const) <= 1 else 'have'} {why}, so {what} is undefined: the result is "
-                  "NaN. Drop constant units / inputs first.", NeuroxrWarning, stacklevel=3)
+                  "NaN. Drop constant units / inputs first.", NeuroxrWarning, stacklevel=stacklevel)
 
 
 def _named(obj: object, arg: str) -> str:

@@ -382,14 +382,14 @@ def cka_bootstrap(
     rs._check_level(level)
     _one_bin(a, "a", "cka_bootstrap")
     _one_bin(b, "b", "cka_bootstrap")
-    Ka, Kb, ia = _paired_grams(a, b)
+    Ka, Kb, ia, _ = _paired_grams(a, b, "cka_bootstrap")
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed)
 
     def batch_cka(K: np.ndarray, L: np.ndarray) -> np.ndarray:
         Kc, Lc = double_center(K), double_center(L)
-        kl = np.einsum("bij,bij->b", Kc, Lc)
-        return kl / np.sqrt(np.einsum("bij,bij->b", Kc, Kc) * np.einsum("bij,bij->b", Lc, Lc))
+        with np.errstate(invalid="ignore"):  # a constant input's zero Gram: NaN (its warning is given once)
+            return np.einsum("bij,bij->b", Kc, Lc) / np.sqrt(np.einsum("bij,bij->b", Kc, Kc) * np.einsum("bij,bij->b", Lc, Lc))
 
     boot = np.empty(n_boot)
     step = max(1, int(32 * 2**20 // (8 * n * n)))
@@ -548,6 +548,7 @@ def shape_bootstrap(
     _one_bin(X, "X", "shape_bootstrap")
     _one_bin(Y, "Y", "shape_bootstrap")
     X, Y, ids = _shape_arrays(X, Y)
+    X, Y = (np.zeros_like(A) if center_columns and not _ks.centre(A, A.mean(axis=0)).any() else A for A in (X, Y))  # as LinearMetric
     n = X.shape[0]
     width = metric.pad_width(X.shape[1], Y.shape[1])
     a = float(alpha)

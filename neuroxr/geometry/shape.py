@@ -179,7 +179,7 @@ class LinearMetric(_EstimatorAPI):
 
             raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
         X, Y = self._arrays(X, Y)
-        return (X - self.mx_[None, :]) @ self.Wx_, (Y - self.my_[None, :]) @ self.Wy_
+        return _s.centre(X, self.mx_) @ self.Wx_, _s.centre(Y, self.my_) @ self.Wy_  # (constant up to rounding: zero)
 
     def distance(self, X: Any, Y: Any) -> float:
         """Distance (``score_method``; lower = more similar) between ``X`` and ``Y`` under the fitted alignment."""

@@ -47,6 +47,7 @@ from ..backend import get_namespace, gram_matrix
 from ..errors import LayoutError
 from . import gram_rows as _rows
 from .gram_rows import row_centered_gram, row_centered_shift, uncentered_gram, uncentered_shift
+from .stats import no_variance, rounding_tol
 
 __all__ = [
     "GramStats",
@@ -64,6 +65,8 @@ __all__ = [
     "row_centered_shift",
     "double_center",
     "covariance_eigenvalues",
+    "variance_totals",
+    "constant_features",
     "effective_dimensionality",
     "linear_cka",
 ]
@@ -476,10 +479,6 @@ def _finite(stats: GramStats) -> GramStats:
 
 
 # ---------------------------------------------------------------------------- derived Grams
-def _ones(xp: Any, like: Any) -> Any:
-    return xp.ones(like.shape, dtype=like.dtype, device=getattr(like, "device", None))
-
-
 def centered_gram(stats: GramStats) -> Any:
     """Column-centred Gram ``Fc Fc^T``, shape (n, n)."""
     return stats.K
@@ -525,6 +524,32 @@ def covariance_eigenvalues(stats: GramStats | Any, ddof: int = 1) -> Any:
     return xp.where(lam > 0, lam, xp.zeros_like(lam))
 
 
+def variance_totals(stats: GramStats, rows: Any = None) -> tuple[float, float]:
+    """``(centred, uncentred)`` sums of squares of the features over the stimuli ``rows`` (int
+    positions; default all): ``tr K`` and ``tr F F^T = tr K + n (p mu^2 + m2)``; over a subset, its
+    Gram centred again and ``sum_i (K_ii + 2 u_i)`` (:func:`uncentered_shift`)."""
+    K = stats.K
+    xp = get_namespace(K)
+    if rows is None:
+        tr = float(xp.sum(xp.linalg.diagonal(K)))
+        return tr, tr + stats.n_stimuli * (stats.n_units * stats.mu * stats.mu + stats.m2)
+    rows = xp.asarray(rows, device=getattr(K, "device", None))
+    Kr = xp.take(xp.take(K, rows, axis=0), rows, axis=1)
+    tr = float(xp.sum(xp.linalg.diagonal(Kr)))
+    return tr - float(xp.sum(Kr)) / int(rows.shape[0]), tr + 2 * float(xp.sum(xp.take(uncentered_shift(stats), rows, axis=0)))
+
+
+def constant_features(stats: GramStats | Any, rows: Any = None) -> bool:
+    """Whether the features have no variance across the stimuli (``rows``: see :func:`variance_totals`),
+    up to rounding: :func:`~neuroxr.kernels.stats.no_variance` of their summed centred and uncentred
+    squares, in ``K``'s precision. A bare Gram array has no uncentred magnitudes: constant when its
+    trace is not positive."""
+    if not isinstance(stats, GramStats):
+        xp = get_namespace(stats)
+        return not float(xp.sum(xp.linalg.diagonal(stats))) > 0
+    return bool(no_variance(*variance_totals(stats, rows), rounding_tol(get_namespace(stats.K), stats.K.dtype)))
+
+
 def effective_dimensionality(stats: GramStats | Any) -> float:
     """Effective dimensionality (participation ratio) ``(sum l)^2 / sum l^2`` of the covariance spectrum.
 
@@ -539,8 +564,10 @@ def effective_dimensionality(stats: GramStats | Any) -> float:
     Returns
     -------
     float
-        In ``[1, min(n - 1, p)]``; NaN for constant features.
+        In ``[1, min(n - 1, p)]``; NaN for constant features, up to rounding (:func:`constant_features`).
     """
+    if constant_features(stats):
+        return math.nan
     K = _as_K(stats)
     xp = get_namespace(K)
     tr = float(xp.sum(xp.linalg.diagonal(K)))
@@ -588,14 +615,18 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     Returns
     -------
     float
-        NaN when either representation is constant. Fewer than 3 stimuli (4 debiased) are refused.
+        NaN when either representation is constant, up to rounding (:func:`constant_features`).
+        Fewer than 3 stimuli (4 debiased) are refused.
     """
+    const = constant_features(K) or constant_features(L)
     K, L = _as_K(K), _as_K(L)
     if K.shape != L.shape:
         raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
     if int(K.shape[0]) < 3 + bool(debiased):
         raise LayoutError(f"linear_cka: {'the debiased estimator' if debiased else 'CKA'} needs at least {3 + bool(debiased)} "
                           f"stimuli; got {K.shape[0]}{' (with 2, every CKA is 1)' if K.shape[0] == 2 and not debiased else ''}.")
+    if const:
+        return math.nan
     Kc, Lc = double_center(K), double_center(L)
     if debiased:
         h = _hsic_unbiased

@@ -34,6 +34,7 @@ from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, NeuroxrWarning, ParameterError
 from .gram import GramStats, gram
 from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation
+from .stats import rounding_tol
 
 __all__ = [
     "RDM_METHODS",
@@ -75,11 +76,6 @@ def _zero_diag(xp: Any, D: Any) -> Any:
     return xp.where(eye, xp.zeros_like(D), D)
 
 
-def _rel_tol(xp: Any, K: Any) -> float:
-    """Relative tolerance under which a row's squared norm counts as zero (a few hundred epsilons)."""
-    return 256 * float(xp.finfo(K.dtype).eps)
-
-
 def exact_squares(stats: GramStats, dtype: Any) -> bool:
     """Whether the squared distances from ``stats``, computed in ``dtype``, round to the exact ones.
 
@@ -112,8 +108,9 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
     array, shape (n_stimuli, n_stimuli)
         Symmetric with a zero diagonal. A stimulus with constant features (correlation) or all-zero
         features (cosine) has NaN dissimilarities, as scipy's ``pdist`` and rsatoolbox give; its
-        squared norm counts as zero when it is below a few hundred epsilons times the terms it is
-        computed from (the Gram's diagonal and row sums), not only when it is exactly 0.
+        squared norm counts as zero when it is below 256 epsilons times the terms it is computed
+        from (the Gram's diagonal and row sums), not only when it is exactly 0
+        (:func:`~neuroxr.kernels.stats.rounding_tol`, the one rule of "constant up to rounding").
         Euclidean and squared Euclidean RDMs of integer features are exact where
         :func:`exact_squares` holds (ties kept, as scipy's ``pdist``). Correlation and cosine RDMs
         from statistics whose shifted Gram cancels (:mod:`neuroxr.kernels.gram_rows`) and that lack
@@ -133,7 +130,7 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
             _check_cancellation(xp, stats, method, centred)
         G, u, a, c = gram_terms(stats, centred)  # the row pass's Gram where stats carry it
         G = _as_float(xp, G)
-        return normalized_dissimilarity(G, u, a, stats.n_units, _rel_tol(xp, G), overwrite, c)
+        return normalized_dissimilarity(G, u, a, stats.n_units, rounding_tol(xp, G.dtype), overwrite, c)
     K = _as_float(xp, stats.K)
     d = _diag(xp, K)
     sq = d[:, None] + d[None, :] - 2.0 * K

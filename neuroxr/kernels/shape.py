@@ -32,12 +32,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..backend import get_namespace
+from ..backend import colsum_prod, get_namespace
 from ..errors import LayoutError
+from .stats import no_variance, rounding_tol
 
 __all__ = [
     "SCORE_METHODS",
     "whiten",
+    "centre",
     "partial_fit",
     "fit_alignment",
     "angular_distance",
@@ -113,6 +115,16 @@ def whiten(X: Any, alpha: float, n_columns: int | None = None) -> tuple[Any, Any
     return xp.matmul(X, Z), Z
 
 
+def centre(X: Any, mx: Any) -> Any:
+    """``X - mx`` (``mx``: (p,) column means, or zeros), or zeros when it has no variance up to
+    rounding (:func:`neuroxr.kernels.stats.no_variance` of its squares and ``X``'s, summed): a
+    representation constant up to rounding is scored as an exactly constant one (angular: NaN)."""
+    xp = get_namespace(X)
+    Xc = X - mx[None, :]
+    centred, raw = (float(xp.sum(colsum_prod(A, A))) for A in (Xc, X))  # (NumPy: no n x p product)
+    return xp.zeros_like(Xc) if no_variance(centred, raw, rounding_tol(xp, X.dtype)) else Xc
+
+
 def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: int | None = None) -> tuple[Any, Any, Any]:
     """What a fit needs of one representation, computed once: ``(mean, Xw, Z)``.
 
@@ -129,13 +141,13 @@ def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: in
     mx : array, shape (p,)
         Column means (zeros when ``center_columns`` is False).
     Xw : array, shape (n, p)
-        Centred, partially whitened representation.
+        Centred (:func:`centre`), partially whitened representation.
     Z : array, shape (p, p)
         Whitening matrix.
     """
     xp = get_namespace(X)
     mx = xp.mean(X, axis=0) if center_columns else xp.zeros_like(X[0, :])
-    Xw, Z = whiten(X - mx[None, :], alpha, n_columns=n_columns)
+    Xw, Z = whiten(centre(X, mx), alpha, n_columns=n_columns)
     return mx, Xw, Z
 
 
@@ -181,7 +193,8 @@ def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> 
 
 
 def angular_distance(tX: Any, tY: Any) -> float:
-    """``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))``; 0 for identical shapes, NaN for a zero representation."""
+    """``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))``; 0 for identical shapes, NaN for a zero
+    representation (a constant one, up to rounding, is zero once centred: :func:`centre`)."""
     xp = get_namespace(tX, tY)
     num = float(xp.sum(tX * tY))
     den = math.sqrt(float(xp.sum(tX * tX)) * float(xp.sum(tY * tY)))

@@ -25,6 +25,11 @@ from ..errors import LayoutError
 
 __all__ = [
     "NAN_POLICIES",
+    "ROUNDING_EPS",
+    "rounding_tol",
+    "no_variance",
+    "column_squares",
+    "constant_columns",
     "pearson",
     "pearson_from_sums",
     "centre_columns",
@@ -43,6 +48,66 @@ MIN_COMPLETE = 3  # a column with fewer complete rows has no correlation under n
 _SPEARMAN_BLOCK = 2**17  # values ranked per block by the NumPy Spearman (sorts and scatters stay in cache)
 _THREAD_VALUES = 2**14  # ... and at least this many per thread (a thread's start costs about one block's sort)
 _EXACT_N = 2**16  # rank sums of products are exact in float64 below this many samples
+
+
+#: The one rule for "no variance across the stimuli, up to rounding": a sum of squares that is the
+#: difference of larger terms (a centred variance, an RDM row's squared norm) counts as zero when it
+#: is at most ``ROUNDING_EPS`` machine epsilons of the working precision times the size of those
+#: terms (:func:`no_variance`). For a variance against its uncentred sum of squares this is a
+#: spread below ``sqrt(ROUNDING_EPS eps)`` of the values' magnitude: 2.4e-7 relative in float64
+#: (about two float32 roundings, so float32 features that are constant up to their rounding count as
+#: constant when analysed in float64), 5.5e-3 in float32.
+ROUNDING_EPS = 256
+
+
+def rounding_tol(xp: Any, dtype: Any) -> float:
+    """``ROUNDING_EPS`` machine epsilons of the floating ``dtype`` of namespace ``xp`` (integers: float64's)."""
+    return ROUNDING_EPS * float(xp.finfo(dtype if xp.isdtype(dtype, "real floating") else xp.float64).eps)
+
+
+def no_variance(centred: Any, uncentred: Any, tol: float) -> Any:
+    """Whether a centred sum of squares ``centred`` is zero up to rounding: ``centred <= tol * uncentred``.
+
+    Parameters
+    ----------
+    centred : float or array
+        Sum of squared deviations from the mean (of a column over the stimuli, or summed over a set's columns).
+    uncentred : float or array, same shape
+        The sum of squares of the values themselves (``centred + n mean^2`` per column): the size of
+        the terms the centred sum was computed from.
+    tol : float
+        :func:`rounding_tol` of the precision the sums were computed in.
+
+    Returns
+    -------
+    bool or bool array
+        True where there is no variance (all-zero and all-NaN columns included).
+    """
+    return centred <= tol * uncentred
+
+
+def column_squares(a: Any) -> tuple[Any, Any]:
+    """``(centred, uncentred)``: each column's sum of squared deviations from its mean and of its
+    values, over its non-NaN rows (``a``: (..., n_samples, n_columns); results (..., n_columns))."""
+    xp = get_namespace(a)
+    valid = ~xp.isnan(a)
+    if bool(xp.all(valid)):
+        c = centre_columns(a, a)[0]
+    else:
+        c = centre_columns(a, a, valid)[0]
+        a = xp.where(valid, a, xp.zeros_like(a))
+    return colsum_prod(c, c), colsum_prod(a, a)
+
+
+def constant_columns(a: Any) -> Any:
+    """Columns of ``a`` (..., n_samples, n_columns) with no variance across the samples, up to
+    rounding: :func:`no_variance` of their :func:`column_squares` (an all-NaN column counts as constant).
+
+    Returns
+    -------
+    bool array, shape (..., n_columns)
+    """
+    return no_variance(*column_squares(a), rounding_tol(get_namespace(a), a.dtype))
 
 
 def _nan(xp: Any, like: Any) -> Any:

@@ -63,7 +63,8 @@ class Parts:
 
     ``mask`` (n, k) bool: the stimuli each target is scored on (``None``: all), the stored
     columns NaN outside it; ``counts``: the attrs the direction reports of its targets' stimuli
-    (:func:`~neuroxr.predictivity._prepare.target_counts`).
+    (:func:`~neuroxr.predictivity._prepare.target_counts`). ``constant`` (k,) bool, set by :func:`prepare`:
+    the targets constant up to rounding, whose scores, ceilings and nulls are NaN as in the direction.
     """
 
     direction: str
@@ -82,6 +83,9 @@ class Parts:
     order: np.ndarray | None = None
     mask: np.ndarray | None = None
     counts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.constant = np.zeros(self.Y.shape[1], dtype=bool)  # set by prepare()
 
     @property
     def n(self) -> int:
@@ -128,6 +132,7 @@ class Parts:
                 Pp = (np.concatenate(g.reg.predict_blocks(X, blocks), axis=1) if fits_jointly(g.reg.name)
                       else self.predict(Yp, g))
                 null[lo : lo + len(sel), g.cols] = pearson(Yp, Pp).reshape(len(sel), m)
+        r0[self.constant], null[:, self.constant] = np.nan, np.nan
         return r0, null
 
     def scores(self, W: np.ndarray | None = None, jackknife: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +146,7 @@ class Parts:
                 return jackknife_pearson(a, b, self.mask)
             return resampled_pearson(np.ones((1, self.n)) if W is None else W, a, b, self.mask)
 
-        r = corr(self.Y, self.P)
+        r = np.where(self.constant, np.nan, corr(self.Y, self.P))  # NaN ev and ceiling for constant targets
         if self.P1 is None:
             return ev(r), np.full(r.shape, np.nan)
         ev_sum = np.zeros(r.shape)
@@ -149,7 +154,7 @@ class Parts:
         ceil_sum = np.zeros(r.shape)
         ceil_cnt = np.zeros(r.shape)
         for j in range(self.P1.shape[0]):  # means over the reps with a value, as the directions' mean("rep")
-            ceil = spearman_brown(corr(self.P1[j], self.P2[j]))
+            ceil = np.where(self.constant, np.nan, spearman_brown(corr(self.P1[j], self.P2[j])))
             if self.s1 is not None:
                 ceil = ceil * spearman_brown(corr(self.s1[j], self.s2[j]))
             e = ev(r, ceil)
@@ -184,8 +189,9 @@ class Parts:
         pairs = [(self.P1, self.P2)] + ([(self.s1, self.s2)] if self.s1 is not None else [])
         ones = np.ones((1, self.n))
         with np.errstate(invalid="ignore"):  # (target, rep) reliabilities, as the directions store them
-            return [np.stack([spearman_brown(resampled_pearson(ones, a[j], b[j], self.mask)[0]) for j in range(a.shape[0])], axis=1)
-                    for a, b in pairs]
+            return [np.where(self.constant[:, None], np.nan, np.stack(
+                [spearman_brown(resampled_pearson(ones, a[j], b[j], self.mask)[0]) for j in range(a.shape[0])], axis=1))
+                for a, b in pairs]
 
 
 def _operator(reg: Regressor, X: np.ndarray) -> Any:
@@ -239,10 +245,16 @@ def prepare(
                   noise_ceiling=noise_ceiling, split=split)
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     if direction == "model_to_model":
-        return _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params)
-    fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
-    return fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
-              opts, params)
+        parts = _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params)
+    else:
+        fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
+        parts = fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
+                   opts, params)
+    # the targets constant up to rounding (all-NaN ones aside) score NaN, with the direction's warning
+    live = ~np.isnan(parts.Y).all(axis=0)
+    parts.constant[live] = prep.warn_constant_targets(parts.Y[:, live], parts.target[f"{parts.dim}_id"].values[live],
+                                                      _TARGET_NAMES[direction], f"{parts.dim}s")
+    return parts
 
 
 def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, n_folds: int, fold_seed: int,

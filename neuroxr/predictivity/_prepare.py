@@ -31,6 +31,7 @@ from ..kernels.regressors import (
     with_regressor,
 )
 from ..kernels.splits import SPLIT_MODES, valid_counts
+from ..kernels.stats import column_squares, constant_columns, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
 
 
@@ -466,25 +467,51 @@ def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.n
     return groups
 
 
-def check_design(X: np.ndarray, name: str, block: int = 4096) -> None:
-    # no column varies: checked a block of columns at a time, stopping at the first that varies
-    if not any(np.any(X[:, lo : lo + block].max(axis=0) > X[:, lo : lo + block].min(axis=0))
-               for lo in range(0, X.shape[1], block)):
-        raise LayoutError(
-            f"{name}: every predictor column is constant across stimuli; nothing can be predicted from it. "
-            f"Check the features/responses (e.g. a dead layer)."
-        )
+def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarray]:
+    step = max(1, int(block_bytes // (8 * max(1, X.shape[0]))))
+    return (X[:, lo : lo + step] for lo in range(0, X.shape[1], step))
 
 
-def warn_constant_targets(Y: np.ndarray, ids: np.ndarray, name: str, what: str) -> None:
-    with warnings.catch_warnings():  # all-NaN columns count as constant
-        warnings.simplefilter("ignore", RuntimeWarning)
-        const = ~(np.nanmax(Y, axis=0) > np.nanmin(Y, axis=0))
+def check_design(X: np.ndarray, name: str) -> None:
+    """A :class:`LayoutError` when the design ``X`` (n, p) has no variance across the stimuli, up
+    to rounding: the rule of :func:`~neuroxr.kernels.stats.no_variance` on its centred and uncentred
+    squares summed over the columns (a block of columns at a time), as the streamed forward
+    direction decides it from the Gram (:func:`gram_matrix`)."""
+    centred = raw = 0.0
+    for B in _column_blocks(X):
+        c, r = column_squares(B)
+        centred, raw = centred + float(c.sum()), raw + float(r.sum())
+    if no_variance(centred, raw, rounding_tol(np, X.dtype)):
+        design_error(name)
+
+
+def design_error(name: str) -> None:
+    raise LayoutError(
+        f"{name}: every predictor column is constant across stimuli (up to rounding); nothing can be predicted from it. "
+        f"Check the features/responses (e.g. a dead layer)."
+    )
+
+
+def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what: str,
+                          const: np.ndarray | None = None) -> np.ndarray:
+    """(m,) bool: the targets (columns of ``Y``, NaN: missing) constant across their stimuli up to
+    rounding (:func:`~neuroxr.kernels.stats.constant_columns`; all-NaN ones too; ``const``: found
+    already), with a warning naming them; the directions score them NaN (:func:`nan_targets`)."""
+    if const is None:
+        const = np.concatenate([constant_columns(B) for B in _column_blocks(Y)] or [np.zeros(0, dtype=bool)])
     if const.any():
         warn(
-            f"{name}: {int(const.sum())} {what} are constant across stimuli: {examples(ids[const])}. "
+            f"{name}: {int(const.sum())} {what} are constant across stimuli (up to rounding): {examples(ids[const])}. "
             f"Their correlation is undefined, so their scores are NaN."
         )
+    return const
+
+
+def nan_targets(out: dict[str, np.ndarray], const: np.ndarray) -> dict[str, np.ndarray]:
+    """``out`` (per-target arrays, targets first) with every number of the targets ``const`` NaN."""
+    for v in out.values():
+        v[const] = np.nan
+    return out
 
 
 def take(R: np.ndarray, rows: np.ndarray | None = None, cols: np.ndarray | None = None) -> np.ndarray:
@@ -512,18 +539,21 @@ def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
     return full
 
 
-def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, bool]:
     """The column-centred Gram of the features (given in the features' own stimulus order, or
-    reduced over unit chunks), in the canonical order, kept stimuli only. A given ``gram`` is
-    checked against the features (:func:`check_gram`)."""
+    reduced over unit chunks), in the canonical order, kept stimuli only, and whether the features
+    are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`, as
+    :func:`check_design` decides it in memory; a bare Gram array: when its trace is not positive).
+    A given ``gram`` is checked against the features (:func:`check_gram`)."""
     from ..backend import to_numpy
-    from ..kernels.gram import GramStats, gram_dask
+    from ..geometry.gram import gram_stats
+    from ..kernels.gram import GramStats, constant_features, gram_dask
 
     n = features.sizes["stimulus"]
-    n_units = None
+    n_units = stats = None
     if gram is None:
-        K = gram_dask(features.data, dtype="float64", row_pass=False).K  # features are already in canonical order (float64 as in memory)
-        order = np.arange(n)
+        stats = gram_dask(features.data, dtype="float64", row_pass=False)  # features are already in canonical order (float64 as in memory)
+        K, order = stats.K, np.arange(n)
     elif isinstance(gram, xr.Dataset):  # a labeled Gram (neuroxr.geometry.gram): paired by stimulus_id
         if "K" not in gram or "stimulus_id" not in gram.coords:
             raise LayoutError("gram: a Gram Dataset needs a variable 'K' and stimulus_id coords (neuroxr.geometry.gram).")
@@ -532,8 +562,11 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
             raise LayoutError("gram: its stimulus ids are not the features'; compute it from these features "
                               "(neuroxr.geometry.gram(features)).")
         K, order, n_units = g["K"].values, np.arange(n), g.attrs.get("n_units")
+        if {"a", "v"} <= set(g) and {"n_units", "mu", "m2"} <= set(g.attrs):
+            stats = gram_stats(g)
     else:
         K, n_units = (gram.K, gram.n_units) if isinstance(gram, GramStats) else (gram, None)
+        stats = gram if isinstance(gram, GramStats) else None
     K = real_array(to_numpy(K) if hasattr(K, "shape") else K, "gram",
                    f"a Gram Dataset (neuroxr.geometry.gram(features)), GramStats or an ({n}, {n}) array", dtype=None)
     exact = K.dtype == np.float64
@@ -548,7 +581,8 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     if gram is not None:
         check_gram(features, np.diagonal(K)[order], n_units, rtol=1e-6 if exact else 1e-3)
     idx = order[keep]
-    return K[np.ix_(idx, idx)]
+    K = K[np.ix_(idx, idx)]
+    return K, constant_features(K) if stats is None else constant_features(stats, rows=idx)
 
 
 def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rtol: float = 1e-6,

@@ -199,14 +199,14 @@ def _forward(
     n, k, _ = R.shape
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
-        F, K = None, prep.gram_matrix(features, gram, order, keep)
-        if not float(np.trace(K)) > 0:
-            prep.check_design(np.zeros((n, 1)), "features")
+        F, (K, const) = None, prep.gram_matrix(features, gram, order, keep)
+        if const:
+            prep.design_error("features")
     else:
         F, K = prep.take(prep.load_features(features, "features"), keep), None
         prep.check_design(F, "features")
     mean_all = nanmean_repeats(R)  # the trial means, once
-    prep.warn_constant_targets(mean_all, nids[ok], "neural", "neuroids")
+    const = prep.warn_constant_targets(mean_all, nids[ok], "neural", "neuroids")
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
@@ -236,7 +236,7 @@ def _forward(
         **(prep.target_counts(keep, valid) if bins is None else prep.bin_counts(keep, valid, bins[ok], np.unique(bins))),
         n_units=int(features.sizes["unit"]), streamed=bool(stream), note=note,
     )
-    full = {name: prep.expand(v, ok) for name, v in out.items()}
+    full = {name: prep.expand(v, ok) for name, v in prep.nan_targets(out, const).items()}
     stim = neural.stimulus_id.values[keep] if preds is not None else None
     ds = dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability)
     return prep.in_input_order(ds, "neuroid", targets_order)

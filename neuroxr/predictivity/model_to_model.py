@@ -68,7 +68,7 @@ def model_to_model(
     reg = prep.fold_regressor("model_to_model", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     prep.check_design(FA, "features_a")
-    prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units")
+    const = prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units")
     sub_rng = np.random.default_rng([seed, 1])
     m = FB.shape[1]
     out = {"ev": np.full((m, reps), np.nan), "r": np.full((m, reps), np.nan)}
@@ -94,4 +94,5 @@ def model_to_model(
         noise_ceiling=False, n_stimuli=int(n), n_units=int(FA.shape[1]),
     )
     stim = features_a.stimulus_id.values if preds is not None else None
-    return prep.in_input_order(dataset(features_b, "unit", out, attrs, preds, stim), "unit", targets_order)
+    return prep.in_input_order(dataset(features_b, "unit", prep.nan_targets(out, const), attrs, preds, stim), "unit",
+                               targets_order)

@@ -31,7 +31,7 @@ from ..backend import (
 from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import constant_columns, pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
@@ -115,16 +115,16 @@ def reverse(
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
-    if prep.is_lazy(features) and not fits_jointly(regressor):
-        F, keep_rows = features.data, keep
-    else:
-        F, keep_rows = prep.take(prep.load(features), keep), None
-        prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
+    lazy = prep.is_lazy(features) and not fits_jointly(regressor)
+    F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features), keep), None)
+    const = np.zeros(F.shape[1], dtype=bool) if lazy else prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     out, preds = _from_neural_predictor(
-        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows
+        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None
     )
+    if lazy:  # the lazy targets' constant units, found as their chunks were read
+        prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const)
     attrs = common_attrs(
         "reverse", neural.name or "neural", features.name or "features",
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
@@ -133,7 +133,8 @@ def reverse(
         n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok.sum()), note=note,
     )
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    return prep.in_input_order(dataset(features, "unit", out, attrs, preds, stim, min_reliability), "unit", targets_order)
+    ds = dataset(features, "unit", prep.nan_targets(out, const), attrs, preds, stim, min_reliability)
+    return prep.in_input_order(ds, "unit", targets_order)
 
 
 @with_blas_threads
@@ -213,7 +214,7 @@ def inter_animal(
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
     mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
-    prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
+    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
@@ -236,7 +237,7 @@ def inter_animal(
         noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n), n_excluded_stimuli=int((~keep).sum()),
         n_partial_targets=int((~valid.all(axis=0)).sum()), n_predictors=int(ok_a.sum()), note=note,
     )
-    full = {name: prep.expand(v, ok_b) for name, v in out.items()}
+    full = {name: prep.expand(v, ok_b) for name, v in prep.nan_targets(out, const).items()}
     stim = ids[keep] if preds is not None else None
     ds = dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability)
     return prep.in_input_order(ds, "neuroid", targets_order)
@@ -257,11 +258,13 @@ def _from_neural_predictor(
     keep_predictions: bool,
     progress: Any,
     keep: np.ndarray | None = None,
+    constant: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
 
     ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
-    loaded and scored one at a time (same designs, same splits for every chunk).
+    loaded and scored one at a time (same designs, same splits for every chunk); ``constant``
+    (m,) bool, for a lazy ``Y``: filled with its constant targets as the chunks are read.
     """
     n, k, T = Rp.shape
     m = Y.shape[1]
@@ -298,7 +301,8 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, Y, keep, reps, perms_a, ceiling, target_R is not None, out, progress, direction)
+        _score_from_slot_kernels(reg, Rp, Y, (keep, constant), reps, perms_a, ceiling, target_R is not None, out, progress,
+                                 direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
@@ -341,7 +345,7 @@ def _from_neural_predictor(
     with one_blas_thread() if beside else contextlib.nullcontext():
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
-        for lo, hi, Yc in _unit_chunks(Y, keep):
+        for lo, hi, Yc in _unit_chunks(Y, keep, constant):
             done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
@@ -487,7 +491,7 @@ def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | No
 
 
 def _score_from_slot_kernels(
-    reg: Regressor, Rp: np.ndarray, Y: Any, keep: np.ndarray | None, reps: int, perms: list[np.ndarray],
+    reg: Regressor, Rp: np.ndarray, Y: Any, chunks: tuple[Any, Any], reps: int, perms: list[np.ndarray],
     ceiling: bool, has_target_shc: bool, out: dict[str, np.ndarray], progress: Any, direction: str,
 ) -> None:
     """The dual regime (more predictor neuroids than stimuli) from shared kernels.
@@ -529,7 +533,7 @@ def _score_from_slot_kernels(
     lazy = blocks > 1 and len(draws) * 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
-    for lo, hi, Yc in _unit_chunks(Y, keep):
+    for lo, hi, Yc in _unit_chunks(Y, *chunks):
         P = S_mean @ Yc
         r_mean = pearson(Yc, P)
         del P
@@ -563,8 +567,9 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) ->
             yield h1[j], h2[j]
 
 
-def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np.ndarray]]:
-    """(start, stop, block) over the unit chunks of a lazy array, or the whole in-memory array."""
+def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = None) -> Iterable[tuple[int, int, np.ndarray]]:
+    """(start, stop, block) over the unit chunks of a lazy array (``constant``: their constant
+    columns, :func:`~neuroxr.kernels.stats.constant_columns`, written as read), or the whole in-memory array."""
     if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
         step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
         for lo in range(0, Y.shape[1], step):
@@ -580,6 +585,8 @@ def _unit_chunks(Y: Any, keep: np.ndarray | None) -> Iterable[tuple[int, int, np
                 f"features: non-finite values (NaN or inf) in the unit chunk starting at unit {start}; a chunk may "
                 f"be missing from the store. Features must be finite: re-extract or drop those units."
             )
+        if constant is not None:
+            constant[start : start + size] = constant_columns(block)
         yield start, start + size, block
         start += size
 

@@ -216,13 +216,16 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: (the bins' missing patterns were grouped together; also, a streamed Gram of lazy float32
 #: features is now float64); the neural directions' inference: per-bin
 #: resamples were labeled with the first bin's stimuli; shape (2) and its inference: the whitening
-#: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest. brainscore
+#: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest; shape (3):
+#: the held-out distance pairs only the directions the training data determine (a partial isometry,
+#: the null space whitened by alpha alone), so it no longer follows the rounding of a null space
+#: (at least as many units as training stimuli; the training distance is unchanged). brainscore
 #: (2): its PLS fitted the neuroids in the input's order, now in canonical id order, (3) and the units
 #: too (the components past the features' rank fitted order-dependent rounding); ereg (1): the
 #: random projection drew over the units in the stored order, now in canonical id order. gram (1):
 #: it records whether the features are integers (and their largest magnitude), which exact
 #: Euclidean RDMs need; one stored before reads as not integral.
-REVISIONS = {"gram": 1, "forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
+REVISIONS = {"gram": 1, "forward": 2, "shape": 3, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
              "ersa_permutation": 1, "brainscore": 3, "ereg": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
              "shape_permutation": 1, "forward_bootstrap": 1, "reverse_bootstrap": 1, "inter_animal_bootstrap": 1,
              "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}

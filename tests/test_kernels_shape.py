@@ -98,3 +98,28 @@ def test_whiten_keeps_the_total_variance_below_the_floor():
     for alpha in (0.0, 0.5):
         Xw, _ = whiten(X, alpha)
         assert np.linalg.norm(Xw) == pytest.approx(np.linalg.norm(X), rel=1e-10)
+
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_whiten_scales_the_null_space_by_alpha_alone(scale):
+    """More units than stimuli: on the data's span the whitening is netrep's; the directions without
+    variance are whitened by ``c alpha`` alone (isotropic), whatever their rounding (at scale 1e3 it
+    exceeds netrep's 1e-7 floor, and netrep whitens by it)."""
+    netrep_whiten = pytest.importorskip("netrep.utils").whiten
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((12, 30)) * scale
+    X -= X.mean(0)
+    _, _, Vt = np.linalg.svd(X)
+    span, null = Vt[:11].T, Vt[11:].T  # centred: rank 11
+    lam = np.linalg.eigvalsh(X.T @ X)
+    lam_c = np.maximum(np.where(np.arange(30) < 19, 0.0, lam), 1e-7)
+    for alpha in (0.0, 0.5):
+        Xw, Z = whiten(X, alpha)
+        ref_w, ref_z = netrep_whiten(X, alpha)
+        # the data themselves: netrep's (which whitens its null space's rounding by up to 1 / sqrt(1e-7))
+        np.testing.assert_allclose(Xw, ref_w, rtol=1e-5, atol=1e-8 * np.abs(ref_w).max())
+        on_span = span.T @ ref_z @ span
+        np.testing.assert_allclose(span.T @ Z @ span, on_span, rtol=1e-8, atol=1e-8 * np.abs(on_span).max())
+        c = np.sqrt(lam_c.sum() / np.sum((alpha * np.sqrt(lam_c) + 1 - alpha) ** 2))
+        np.testing.assert_allclose(null.T @ Z @ null, alpha * c * np.eye(19), atol=1e-10 * np.abs(Z).max())

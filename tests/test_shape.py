@@ -274,3 +274,82 @@ def test_linear_metric_refuses_text_complex_and_unfitted_scoring():
         LinearMetric().fit_distance(X * 1j + 1, Y)
     # an object array of numbers is numbers: the same distance as the float array
     assert LinearMetric().fit_distance(X.astype(object), Y) == LinearMetric().fit_distance(X, Y)
+
+
+def _null_space_pair(n=24, px=30, py=20, seed=30):
+    """A representation with more units than its training stimuli (the first n // 2), and a partner."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, 4))
+    X = Z @ rng.standard_normal((4, px)) + 0.5 * rng.standard_normal((n, px))
+    Y = Z @ rng.standard_normal((4, py)) + 0.5 * rng.standard_normal((n, py))
+    return X, Y, n // 2
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+@pytest.mark.parametrize("score_method", ["angular", "euclidean"])
+def test_held_out_distance_ignores_unit_order_and_rounding(alpha, score_method):
+    """At least as many units as training stimuli: the held-out distance is the same for the units
+    in any order and after a rescaling by 1 + 2e-13 (the arbitrary null-space rotation is gone)."""
+    X, Y, k = _null_space_pair()
+    perm = np.random.default_rng(31).permutation(X.shape[1])
+    variants = [X, X[:, perm], X * (1 + 2e-13)]
+    got = [LinearMetric(alpha=alpha, score_method=score_method).fit(V[:k], Y[:k]).distance(V[k:], Y[k:]) for V in variants]
+    np.testing.assert_allclose(got, got[0], rtol=1e-10)
+    # pairwise_distances' held-out matrix runs the same alignment
+    out = pairwise_distances([X[:k], Y[:k]], [X[k:], Y[k:]], alpha=alpha, score_method=score_method, scheduler="sync")
+    assert float(out["test"][0, 1]) == pytest.approx(got[0], rel=1e-10)
+
+
+def test_held_out_inner_product_is_the_mean_over_null_space_rotations():
+    """Every rotation that is optimal on the training data (any rotation of the null space) gives
+    another held-out inner product; ours is their mean (Monte Carlo over uniform rotations)."""
+    ortho_group = pytest.importorskip("scipy.stats").ortho_group
+    X, Y, k = _null_space_pair(n=20, px=14, py=12, seed=32)
+    p = max(X.shape[1], Y.shape[1])
+    mx, my = X[:k].mean(0), Y[:k].mean(0)
+    pad = [np.pad(A - m, ((0, 0), (0, p - A.shape[1]))) for A, m in ((X, mx), (Y, my))]
+    U, s, Vt = np.linalg.svd(pad[0][:k].T @ pad[1][:k])
+    r = int(np.sum(s > s[0] * 1e-10))
+    assert r < p  # a null space: 10 training stimuli, 14 units
+    Xte, Yte = pad[0][k:], pad[1][k:]
+    qs = ortho_group.rvs(p - r, size=4000, random_state=33)
+    inner = np.array([np.sum(Xte @ (U[:, :r] @ Vt[:r] + U[:, r:] @ Q @ Vt[r:]) * Yte) for Q in qs])
+    tX, tY = LinearMetric(alpha=1.0).fit(X[:k], Y[:k]).transform(X[k:], Y[k:])
+    assert np.sum(tX * tY) == pytest.approx(inner.mean(), abs=4 * inner.std() / np.sqrt(inner.size))
+    assert inner.std() > 0.005 * abs(inner.mean())  # a single rotation's number depends on it
+    np.testing.assert_allclose([np.linalg.norm(tX), np.linalg.norm(tY)], [np.linalg.norm(Xte), np.linalg.norm(Yte)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("shapes", [(60, 8, 8), (60, 5, 9), (60, 9, 5)])
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_held_out_distance_equals_netrep_without_null_space(shapes, alpha):
+    NetrepLinearMetric = pytest.importorskip("netrep.metrics").LinearMetric  # noqa: N806
+    n, px, py = shapes
+    X, Y = _rand(n, px, 34), _rand(n, py, 35)
+    Y[:, : min(px, py)] += X[:, : min(px, py)]
+    for score_method in ("angular", "euclidean"):
+        ours = LinearMetric(alpha=alpha, score_method=score_method).fit(X[:40], Y[:40]).distance(X[40:], Y[40:])
+        theirs = NetrepLinearMetric(alpha=alpha, score_method=score_method).fit(X[:40], Y[:40]).score(X[40:], Y[40:])
+        assert ours == pytest.approx(theirs, rel=1e-10)
+
+
+def test_alpha0_refuses_held_out_stimuli_outside_the_training_span():
+    from neuroxr.errors import ParameterError
+    from neuroxr.geometry import split_distance
+
+    X, Y, k = _null_space_pair()
+    m = LinearMetric(alpha=0.0).fit(X[:k], Y[:k])
+    msg = r"^LinearMetric: alpha=0 .* X has 30 units, its 12 training stimuli span 11 directions .*alpha > 0\.$"
+    with pytest.raises(ParameterError, match=msg):
+        m.distance(X[k:], Y[k:])
+    # the training stimuli (any order) lie in their span: scored as netrep scores them
+    netrep = pytest.importorskip("netrep.metrics")
+    ref = netrep.LinearMetric(alpha=0.0).fit_score(X[:k], Y[:k])
+    assert m.distance(X[:k][::-1], Y[:k][::-1]) == pytest.approx(ref, abs=1e-6)
+    ids = np.array([f"s{i:02d}" for i in range(X.shape[0])])
+    with pytest.raises(ParameterError, match=r"alpha=0 .* net/l1 has 30 units, its 12 training stimuli span 11"):
+        split_distance(features(X, stimulus_id=ids, model="net", layer="l1"), features(Y, stimulus_id=ids), alpha=0.0)
+    with pytest.raises(ParameterError, match=r"alpha=0 .* has 30 units"):
+        pairwise_distances([X[:k], Y[:k]], [X[k:], Y[k:]], alpha=0.0, scheduler="sync")
+    # fewer units than training stimuli: defined, no refusal
+    assert math.isfinite(LinearMetric(alpha=0.0).fit(X[:k, :5], Y[:k, :5]).distance(X[k:, :5], Y[k:, :5]))

@@ -216,7 +216,10 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: (the bins' missing patterns were grouped together; also, a streamed Gram of lazy float32
 #: features is now float64); the neural directions' inference: per-bin
 #: resamples were labeled with the first bin's stimuli; shape (2) and its inference: the whitening
-#: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest. brainscore
+#: floors covariance eigenvalues at netrep's absolute 1e-7, not relative to the largest; shape (3):
+#: the held-out distance pairs only the directions the training data determine (a partial isometry,
+#: the null space whitened by alpha alone), so it no longer follows the rounding of a null space
+#: (at least as many units as training stimuli; the training distance is unchanged). brainscore
 #: (2): its PLS fitted the neuroids in the input's order, now in canonical id order, (3) and the units
 #: too (the components past the features' rank fitted order-dependent rounding); ereg (1): the
 #: random projection drew over the units in the stored order, now in canonical id order. gram (1):

@@ -27,6 +27,9 @@ from ._common import _canonical, _check_option, _ids, _label, split_train_test
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
+#: At ``alpha = 0``, rows whose part outside the training span exceeds this fraction of their norm are refused.
+OUTSIDE_SPAN_RTOL = 1e-6
+
 
 def _check_finite(M: Any, name: str) -> None:
     xp = get_namespace(M)
@@ -103,10 +106,27 @@ class LinearMetric(_EstimatorAPI):
     mx_, my_ : array, shapes (p_x,), (p_y,)
         Training column means.
     Wx_, Wy_ : array, shapes (p_x, p), (p_y, p)
-        Alignment maps: ``tX = (X - mx_) Wx_``.
+        Alignment maps: ``tX = (X - mx_) Wx_``; ``p = max(p_x, p_y)`` unless the training data have a
+        null space (:func:`neuroxr.kernels.shape.fit_alignment`), then ``p_x + p_y - r``.
+    span_x_, span_y_ : array (p_x, r_x), (p_y, r_y), or None
+        ``alpha = 0`` only: orthonormal bases of the span of the (whitened) training rows where they
+        do not span every unit (else None); data scored with components outside them are refused.
+    n_train_ : int
+        Training stimuli.
 
     Notes
     -----
+    Held-out stimuli (:meth:`distance` on data other than the training data): where the training
+    data have a null space (as many units as training stimuli or more, typical of DNN layers), the
+    optimal rotation is arbitrary on it. The alignment pairs only the directions the training data
+    determine (a partial isometry): held-out components in the null spaces add nothing to the
+    aligned inner product (its mean over every optimal rotation) and count in the norms, and the
+    whitening (``alpha < 1``) scales the null space by ``alpha`` alone. The held-out distance is
+    then invariant to the order and scale rounding of the units; netrep's held-out numbers differ
+    from these only there. With ``alpha = 0`` the whitening of the null space is undefined
+    (every invertible map of it is allowed): such held-out stimuli are refused with a
+    :class:`~neuroxr.errors.ParameterError`. Training distances are netrep's in every case.
+
     Cross-validation: pass the two representations as ``X`` and ``y``, row-paired (same stimuli
     in the same order), e.g. ``sklearn.model_selection.cross_validate(LinearMetric(), X, Y, cv=5)``;
     the folds split the stimuli and each ``test_score`` is the held-out **negative** distance.
@@ -126,10 +146,13 @@ class LinearMetric(_EstimatorAPI):
         _check_option(self.score_method, _s.SCORE_METHODS, "score_method", "LinearMetric")
 
     @staticmethod
-    def _arrays(X: Any, Y: Any) -> tuple[Any, Any]:
+    def _names(X: Any, Y: Any) -> tuple[str, str]:
         names = (_label(X, "X"), _label(Y, "Y"))
-        if names[0] == names[1]:
-            names = ("X", "Y")
+        return ("X", "Y") if names[0] == names[1] else names
+
+    @staticmethod
+    def _arrays(X: Any, Y: Any) -> tuple[Any, Any]:
+        names = LinearMetric._names(X, Y)
         if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
             X, Y = align(X, Y, names=names)
         X = X.values if isinstance(X, xr.DataArray) else X
@@ -164,7 +187,29 @@ class LinearMetric(_EstimatorAPI):
         self.mx_, Xw, Zx = cache_X
         self.my_, Yw, Zy = cache_Y
         self.Wx_, self.Wy_ = _s.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=self.zero_pad)
+        self.span_x_ = self.span_y_ = None
+        self.n_train_ = int(Xw.shape[0])
+        if float(self.alpha) == 0.0:  # full whitening: undefined outside the training span
+            Qx, Qy = _s.row_span(Xw), _s.row_span(Yw)
+            self.span_x_ = Qx if int(Qx.shape[1]) < int(Xw.shape[1]) else None
+            self.span_y_ = Qy if int(Qy.shape[1]) < int(Yw.shape[1]) else None
         return self
+
+    def _check_span(self, X: Any, span: Any, name: str) -> None:
+        """At ``alpha = 0``: refuse rows (centred) with components outside the training span ``span``."""
+        if span is None:
+            return
+        xp = get_namespace(X)
+        norm = float(xp.sqrt(xp.sum(X * X)))
+        R = X - xp.matmul(xp.matmul(X, span), _s._t(xp, span))
+        if float(xp.sqrt(xp.sum(R * R))) > OUTSIDE_SPAN_RTOL * norm:
+            p, r = int(span.shape[0]), int(span.shape[1])
+            raise ParameterError(
+                f"LinearMetric: alpha=0 (full whitening) is undefined for these stimuli: {name} has {p} units, its "
+                f"{self.n_train_} training stimuli span {r} directions and the stimuli scored lie partly outside them, "
+                f"where there is no variance to whiten; reduce the units below the training stimuli (e.g. PCA to at most "
+                f"{r} components) or use alpha > 0."
+            )
 
     def fit(self, X: Any, Y: Any) -> LinearMetric:
         """Learn the alignment of ``X`` (n, p_x) and ``Y`` (n, p_y); returns ``self``."""
@@ -178,8 +223,12 @@ class LinearMetric(_EstimatorAPI):
             from sklearn.exceptions import NotFittedError  # scikit-learn's convention; imported only here
 
             raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
+        names = self._names(X, Y)
         X, Y = self._arrays(X, Y)
-        return _s.centre(X, self.mx_) @ self.Wx_, _s.centre(Y, self.my_) @ self.Wy_  # (constant up to rounding: zero)
+        Xc, Yc = _s.centre(X, self.mx_), _s.centre(Y, self.my_)  # (constant up to rounding: zero)
+        self._check_span(Xc, getattr(self, "span_x_", None), names[0])
+        self._check_span(Yc, getattr(self, "span_y_", None), names[1])
+        return Xc @ self.Wx_, Yc @ self.Wy_
 
     def distance(self, X: Any, Y: Any) -> float:
         """Distance (``score_method``; lower = more similar) between ``X`` and ``Y`` under the fitted alignment."""

@@ -15,9 +15,19 @@ compared after aligning them with the best transformation of a group:
    whitening and in the rescaling alike, so every ``alpha`` equals netrep at every scale; the
    price (netrep's too) is that for ``alpha < 1`` a representation whose variance along some
    direction is below ``1e-7`` (e.g. features of scale ``1e-5`` and below) is whitened less there
-   than a larger copy of it: the distance is not invariant to the scale of such data;
+   than a larger copy of it: the distance is not invariant to the scale of such data.
+   Directions the data do not span (the null space of ``X^T X``: eigenvalues at or below
+   ``max(n, p) eps`` times the largest, rounding) have nothing to whiten: the whitening is
+   ``alpha`` there (the Moore-Penrose ``(X^T X)^(+1/2)`` is zero), the same in every such
+   direction, so held-out rows' components there count by a rule that no rounding can rotate;
 2. zero-pad the narrower representation with zero columns to the same width;
-3. rotate both onto each other: ``U S V^T = svd(Xw^T Yw)``, ``tX = Xw U``, ``tY = Yw V``;
+3. rotate both onto each other: ``U S V^T = svd(Xw^T Yw)``, ``tX = Xw U``, ``tY = Yw V``, as a
+   partial isometry: only the ``r`` singular directions above the rank tolerance
+   (``max(S) max(p_x, p_y) eps``) are paired. Where ``r`` is below the width (a null space, e.g.
+   at least as many units as training stimuli) the rotation of the rest is arbitrary (any is
+   optimal); their components go to separate columns (``tX`` and ``tY`` are ``p_x + p_y - r``
+   wide), so they add nothing to the inner product, the mean over every optimal rotation, and
+   still count in the norms. Without a null space this is netrep's alignment;
 4. score: angular distance ``arccos(<tX, tY>_F / (||tX||_F ||tY||_F))`` (in ``[0, pi/2]`` for
    fitted data) or Euclidean ``||tX - tY||_F`` (both as netrep's ``LinearMetric.score``).
 
@@ -38,9 +48,11 @@ from .stats import no_variance, rounding_tol
 
 __all__ = [
     "SCORE_METHODS",
+    "null_rtol",
     "whiten",
     "centre",
     "partial_fit",
+    "row_span",
     "fit_alignment",
     "angular_distance",
     "euclidean_distance",
@@ -60,6 +72,12 @@ def _t(xp: Any, M: Any) -> Any:
 
 def _eye(xp: Any, n: int, like: Any) -> Any:
     return xp.eye(n, dtype=like.dtype, device=getattr(like, "device", None))
+
+
+def null_rtol(n: int, p: int, like: Any) -> float:
+    """Relative size below which an eigenvalue of ``X^T X`` (``X`` of shape ``(n, p)``) is rounding:
+    ``max(n, p) eps`` of ``like``'s dtype (its square root for a singular value of ``X``)."""
+    return max(int(n), int(p), 1) * float(get_namespace(like).finfo(like.dtype).eps)
 
 
 def _variance_scale(xp: Any, lam: Any, alpha: float, extra_zeros: int) -> float:
@@ -85,7 +103,9 @@ def whiten(X: Any, alpha: float, n_columns: int | None = None) -> tuple[Any, Any
     netrep's ``eigval_tol``) in ``(X^T X)^(-1/2)`` and in ``c``, which keeps the total variance
     ``sum max(lam, 1e-7)``: ``||Xw||_F = ||X||_F`` exactly when no eigenvalue, or every one, is
     below the floor, up to the floored part otherwise. For ``alpha`` above ``1 - 1e-7`` ``X`` is
-    returned as is (netrep's early return).
+    returned as is (netrep's early return). The null space (eigenvalues at or below
+    :func:`null_rtol` times the largest, set to 0) is whitened by ``c alpha`` alone (netrep: by its
+    rounding, floored), which changes nothing on ``X`` itself, only rows outside its span.
 
     Parameters
     ----------
@@ -108,9 +128,12 @@ def whiten(X: Any, alpha: float, n_columns: int | None = None) -> tuple[Any, Any
         return X, _eye(xp, p, X)
     C = xp.matmul(_t(xp, X), X)
     lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
+    null = lam <= max(float(xp.max(lam)), 0.0) * null_rtol(X.shape[0], p, X)  # no variance: rounding
+    lam = xp.where(null, xp.zeros_like(lam), lam)
     lam_c = xp.where(lam > NETREP_EIG_FLOOR, lam, xp.full_like(lam, NETREP_EIG_FLOOR))
     extra = max(0, (p if n_columns is None else int(n_columns)) - p)
-    d = (alpha + (1.0 - alpha) / xp.sqrt(lam_c)) * _variance_scale(xp, lam, alpha, extra)
+    d = xp.where(null, xp.full_like(lam, alpha), alpha + (1.0 - alpha) / xp.sqrt(lam_c))
+    d = d * _variance_scale(xp, lam, alpha, extra)
     Z = xp.matmul(V * d[None, :], _t(xp, V))
     return xp.matmul(X, Z), Z
 
@@ -151,16 +174,27 @@ def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: in
     return mx, Xw, Z
 
 
+def _zeros(xp: Any, rows: int, cols: int, like: Any) -> Any:
+    return xp.zeros((rows, cols), dtype=like.dtype, device=getattr(like, "device", None))
+
+
 def _pad_cols(xp: Any, M: Any, p: int) -> Any:
     extra = p - int(M.shape[1])
     if extra == 0:
         return M
-    z = xp.zeros((int(M.shape[0]), extra), dtype=M.dtype, device=getattr(M, "device", None))
-    return xp.concat([M, z], axis=1)
+    return xp.concat([M, _zeros(xp, int(M.shape[0]), extra, M)], axis=1)
 
 
 def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> tuple[Any, Any]:
     """Alignment maps ``(Wx, Wy)`` such that ``tX = (X - mx) Wx`` and ``tY = (Y - my) Wy``.
+
+    ``U S V^T = svd(Xw^T Yw)`` (full ``U``, ``V``); the ``r`` singular values above
+    ``max(S) max(p_x, p_y) eps`` pair ``U_r`` with ``V_r``. The other directions (the training
+    data's null spaces, where every rotation is optimal) get separate columns,
+    ``Wx = Zx [U_r, U_rest, 0]`` and ``Wy = Zy [V_r, 0, V_rest]``: the aligned inner product is
+    that of the partial isometry ``V_r U_r^T`` (the mean over all optimal rotations), the norms
+    are kept. Without a null space (``r = min(p_x, p_y)``, e.g. more training stimuli than units)
+    this is netrep's zero-padded alignment, ``max(p_x, p_y)`` columns wide.
 
     Parameters
     ----------
@@ -173,9 +207,8 @@ def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> 
 
     Returns
     -------
-    Wx : array, shape (p_x, p)
-    Wy : array, shape (p_y, p)
-        ``p = max(p_x, p_y)``.
+    Wx : array, shape (p_x, p_x + p_y - r)
+    Wy : array, shape (p_y, p_x + p_y - r)
     """
     xp = get_namespace(Xw, Yw)
     px, py = int(Xw.shape[1]), int(Yw.shape[1])
@@ -184,12 +217,24 @@ def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> 
             f"the representations have {px} and {py} columns; set zero_pad=True to pad the narrower one "
             "with zero columns, or reduce both to the same width first."
         )
-    p = max(px, py)
-    M = xp.matmul(_t(xp, _pad_cols(xp, Xw, p)), _pad_cols(xp, Yw, p))
-    U, _, Vh = xp.linalg.svd(M, full_matrices=False)
-    Wx = xp.matmul(_pad_cols(xp, Zx, p), U)
-    Wy = xp.matmul(_pad_cols(xp, Zy, p), _t(xp, Vh))
+    U, S, Vh = xp.linalg.svd(xp.matmul(_t(xp, Xw), Yw), full_matrices=True)
+    top = float(S[0]) if int(S.shape[0]) else 0.0
+    r = int(xp.sum(xp.astype(S > top * max(px, py) * float(xp.finfo(S.dtype).eps), xp.int64))) if top > 0 else 0
+    ZyV = xp.matmul(Zy, _t(xp, Vh))
+    Wx = _pad_cols(xp, xp.matmul(Zx, U), px + py - r)  # [Zx U_r, Zx U_rest, 0]
+    Wy = xp.concat([ZyV[:, :r], _zeros(xp, py, px - r, ZyV), ZyV[:, r:]], axis=1)  # [Zy V_r, 0, Zy V_rest]
     return Wx, Wy
+
+
+def row_span(X: Any) -> Any:
+    """Orthonormal basis ``(p, r)`` of the span of the rows of ``X`` (shape ``(n, p)``): the right
+    singular vectors whose singular values exceed ``sqrt(null_rtol)`` times the largest (the
+    directions :func:`whiten` does not count as null)."""
+    xp = get_namespace(X)
+    _, s, Vh = xp.linalg.svd(X, full_matrices=False)
+    top = float(s[0]) if int(s.shape[0]) else 0.0
+    keep = s > top * math.sqrt(null_rtol(X.shape[0], X.shape[1], X)) if top > 0 else s < 0
+    return _t(xp, Vh[keep, :])
 
 
 def angular_distance(tX: Any, tY: Any) -> float:

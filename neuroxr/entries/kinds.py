@@ -235,6 +235,13 @@ RIDGE_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_boots
                *TIME_KINDS)
 for _name in RIDGE_KINDS:
     REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
+#: The kinds that rank their targets' split halves whatever their parameters (forward and
+#: inter-animal's ceiling, resampled by their bootstrap): ranks now tie values equal up to rounding
+#: (docs/kernels.md, "Ties up to rounding"), which changes the numbers of data whose ties rounding
+#: broke (spike rates); which data those are the key cannot tell, so each is one revision up.
+RANK_KINDS = ("forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap")
+for _name in RANK_KINDS:
+    REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
 
@@ -253,7 +260,11 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - a direction's bootstrap or permutation entry with such a fit, by the first rule (its joint
       fits' permutation nulls also fitted a batch of permuted copies together);
     - an RSA entry (cRSA, eRSA and their inference) with a Euclidean or squared Euclidean RDM: on
-      integer features the distances are now exact, so tied pairs share their rank.
+      integer features the distances are now exact, so tied pairs share their rank;
+    - an RSA entry comparing RDMs by ranks (``compare_method`` Spearman or Kendall), and a forward or
+      inter-animal permutation entry with ``min_reliability`` (its targets judged by their split-half
+      Spearman): ranks now tie values equal up to rounding (the kinds that always rank:
+      :data:`RANK_KINDS`).
     """
     k = get_kind(kind)
     rev = k.revision
@@ -264,5 +275,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
         if params.get("max_n") is not None:
             rev += 1
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
+        rev += 1
+    if "compare_method" in k.defaults and params.get("compare_method") in ("spearman", "kendall"):
+        rev += 1
+    if k.name in ("forward_permutation", "inter_animal_permutation") and params.get("min_reliability") is not None:
         rev += 1
     return rev

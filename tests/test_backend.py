@@ -264,6 +264,12 @@ def test_numpy_fast_paths_equal_the_generic_array_api_versions(monkeypatch):
     np.testing.assert_allclose(N.axpy_into(a2, 0.3, b2, np.empty_like(a2)), G.axpy_into(a2, 0.3, b2, np.empty_like(a2)), rtol=1e-15)
     V = rng.integers(0, 4, (5, 40)).astype(float)
     np.testing.assert_array_equal(N.rank(V), G.rank(V))
+    W = V / 0.3 + rng.integers(-3, 4, V.shape) * 4e-16 * V.max() / 0.3  # ties broken by rounding
+    np.testing.assert_array_equal(N.rank(W), G.rank(W))
+    np.testing.assert_array_equal(N.rank(W), N.rank(V))
+    S = np.sort(W, axis=-1)
+    np.testing.assert_array_equal(N.tie_links(S), G.tie_links(S))
+    np.testing.assert_array_equal(N.sorted_ranks(N.tie_links(S)), G.sorted_ranks(G.tie_links(S)))
     perm = rng.permutation(100)
     assert N.count_inversions(perm) == G.count_inversions(perm)
     s = np.sort(V[0])

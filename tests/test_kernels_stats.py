@@ -245,3 +245,62 @@ def test_pearson_from_sums_equals_pearson_and_weighted_resamples():
     w = np.bincount(idx, minlength=30)[:, None]
     wsums = ((w * a).sum(0), (w * b).sum(0), (w * a * a).sum(0), (w * b * b).sum(0), (w * a * b).sum(0))
     np.testing.assert_allclose(pearson_from_sums(30, *wsums), pearson(a[idx], b[idx]), atol=1e-12, equal_nan=True)
+
+
+# --- ties up to rounding: values TIE_RTOL * max|x| apart or closer share their rank
+
+
+def _nudged(exact, seed, ulps=64):
+    """``exact`` with each value moved by up to ``ulps`` ulps of the largest magnitude (rounding of
+    values that are equal in exact arithmetic), and the exact values' ranks."""
+    rng = np.random.default_rng(seed)
+    scale = np.abs(exact).max() * np.finfo(float).eps
+    return exact + rng.integers(-ulps, ulps + 1, exact.shape) * scale
+
+
+def test_tie_links_threshold_is_relative_to_the_lanes_largest_magnitude():
+    from neuroxr.backend import TIE_RTOL, tie_links
+    from neuroxr.backend import _array_api as G
+
+    big = 1e3
+    for step, tied in ((TIE_RTOL / 2, True), (TIE_RTOL * 2, False)):
+        s = np.array([-big, 1.0, 1.0 + step * big, 5.0])
+        assert tie_links(s).tolist() == [False, tied, False]
+        assert G.tie_links(s).tolist() == [False, tied, False]
+    # equal infinities tie, a lane with an infinity ties equal values only; an all-zero lane is one group
+    s = np.array([-np.inf, -np.inf, 1.0, 1.0 + 1e-15, np.inf, np.inf])
+    assert tie_links(s).tolist() == [True, False, False, False, True]
+    assert tie_links(np.zeros((2, 3))).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_values_equal_up_to_rounding_get_the_exact_values_ranks(backend):
+    """Ties broken by rounding (a few ulps of the column's scale) are ties, in every rank routine:
+    rank (NumPy, torch, generic), the NumPy Spearman's blocks, and SortedVector (Spearman, tau-a)."""
+    from neuroxr.backend import _array_api as G
+
+    rng = np.random.default_rng(13)
+    exact = rng.integers(0, 6, (40, 5)) / 4.0 - 0.5  # ties, negative and zero values
+    exact_b = exact + rng.integers(0, 3, exact.shape)
+    a, b = _nudged(exact, 1), _nudged(exact_b, 2)
+    assert (a != exact).any() and len(np.unique(a)) > len(np.unique(exact))  # rounding broke ties
+    A = asarray(a, backend=_b(backend))
+    np.testing.assert_array_equal(to_numpy(rank(A)), rankdata(exact, axis=0))
+    np.testing.assert_array_equal(G.rank(a.T), rankdata(exact, axis=0).T)
+    want = [spearmanr(exact[:, j], exact_b[:, j])[0] for j in range(5)]
+    np.testing.assert_allclose(to_numpy(spearman(A, asarray(b, backend=_b(backend)))), want, rtol=1e-12)
+    va, vb = (SortedVector(asarray(v[:, 0], backend=_b(backend))) for v in (a, b))
+    np.testing.assert_array_equal(to_numpy(va.ranks()), rankdata(exact[:, 0]))
+    assert spearman_sorted(va, vb) == pytest.approx(spearmanr(exact[:, 0], exact_b[:, 0])[0], rel=1e-12)
+    assert kendall_tau_a_sorted(va, vb) == pytest.approx(_tau_a(exact[:, 0], exact_b[:, 0]), abs=1e-12)
+    _, counts = np.unique(exact[:, 0], return_counts=True)
+    assert va.tie_pairs() == int((counts * (counts - 1) // 2).sum())
+
+
+def test_tie_free_columns_still_match_scipy():
+    """Distinct values (continuous data, far more than TIE_RTOL apart) keep scipy's ranks exactly."""
+    rng = np.random.default_rng(14)
+    a = rng.standard_normal((60, 30)) * 1e6 + 3e6  # offsets and scale do not matter
+    b = a + rng.standard_normal((60, 30)) * 1e6
+    np.testing.assert_array_equal(rank(a), rankdata(a, axis=0))
+    np.testing.assert_allclose(spearman(a, b), [spearmanr(a[:, j], b[:, j])[0] for j in range(30)], rtol=1e-12)

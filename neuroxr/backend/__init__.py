@@ -52,6 +52,10 @@ __all__ = [
     "outer_update_into",
     "submatrix",
     "rank",
+    "TIE_RTOL",
+    "tie_links",
+    "tie_groups",
+    "sorted_ranks",
     "tie_pairs",
     "count_inversions",
     "pearson_vectors",
@@ -72,6 +76,7 @@ _current = "numpy"
 
 
 from ..errors import BackendError  # noqa: E402
+from ._array_api import TIE_RTOL  # noqa: E402
 from ._threads import (  # noqa: E402
     blas_threads,
     cpu_threads,
@@ -335,12 +340,31 @@ def argsort(x: Any) -> Any:
 
 def rank(x: Any) -> Any:
     """Average ranks (1-based; ties share their mean rank) along the last axis, as
-    ``scipy.stats.rankdata(x, axis=-1)``. ``x`` must hold no NaN."""
+    ``scipy.stats.rankdata(x, axis=-1)`` with values equal up to rounding tied (:func:`tie_links`).
+    ``x`` must hold no NaN."""
     return _impl("rank", x)(x)
 
 
+def tie_links(s: Any) -> Any:
+    """Whether each value of sorted lanes ``s`` (..., n) ties with the one before it, bool (..., n - 1):
+    their difference is at most :data:`TIE_RTOL` times the lane's largest magnitude (the one tie rule)."""
+    return _impl("tie_links", s)(s)
+
+
+def tie_groups(links: Any) -> Any:
+    """0-based tie-group labels (int64, (..., n)) of sorted lanes from their :func:`tie_links` (..., n - 1)."""
+    return _impl("tie_groups", links)(links)
+
+
+def sorted_ranks(links: Any) -> Any:
+    """1-based average ranks in sorted order (float64, (..., n)) of sorted lanes from their
+    :func:`tie_links` (..., n - 1): with the sort's order, the ranks without a second sort."""
+    return _impl("sorted_ranks", links)(links)
+
+
 def tie_pairs(s: Any) -> int:
-    """Number of tied pairs ``sum_g c_g (c_g - 1) / 2`` in a sorted vector ``s``."""
+    """Number of tied pairs ``sum_g c_g (c_g - 1) / 2`` in a sorted vector ``s`` of exact labels
+    (floating values: their :func:`tie_groups`)."""
     return _impl("tie_pairs", s)(s)
 
 

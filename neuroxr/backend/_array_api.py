@@ -194,11 +194,68 @@ def argsort(x: Any) -> Any:
     return xp.argsort(x, axis=-1, stable=False)
 
 
+#: Ties up to rounding (docs/kernels.md, "Ties up to rounding"): neighbours of a sorted lane closer
+#: than this times the lane's largest magnitude are tied (2^16 ulps of it in float64).
+TIE_RTOL = 2.0**-36
+
+
+def tie_links(s: Any) -> Any:
+    """Whether each value of sorted lanes ties with the one before it: the one tie rule of the ranks.
+
+    Parameters
+    ----------
+    s : array, shape (..., n), floating
+        Sorted along the last axis (NaN, where present, last).
+
+    Returns
+    -------
+    bool array, shape (..., n - 1)
+        ``s[..., i + 1] - s[..., i] <= TIE_RTOL * max|s|`` of the lane. Equal values (infinities
+        too) always tie; a lane with an infinite or NaN value ties equal values only.
+    """
+    xp = _xp(s)
+    return tied_gaps(xp, s[..., 1:] - s[..., :-1], s)
+
+
+def tied_gaps(xp: Any, gaps: Any, s: Any) -> Any:
+    """The rule of :func:`tie_links` on the ``gaps`` (``s[..., i + 1] - s[..., i]``, broadcasting
+    against ``s``'s lanes) of sorted lanes ``s``: ``gap <= TIE_RTOL * max|s|`` of the lane."""
+    tol = TIE_RTOL * xp.maximum(xp.abs(s[..., :1]), xp.abs(s[..., -1:]))  # sorted: the ends hold max|s|
+    tol = xp.where(xp.isfinite(tol), tol, xp.zeros_like(tol))
+    return ~(gaps > tol)  # inf - inf is NaN: equal infinities tie
+
+
+def tie_groups(links: Any) -> Any:
+    """0-based tie-group labels of sorted lanes from their :func:`tie_links` (..., n - 1), ``n >= 1``:
+    int64, shape (..., n), non-decreasing along each lane."""
+    xp = _xp(links)
+    first = xp.zeros(links.shape[:-1] + (1,), dtype=xp.int64, device=_dev(links))
+    return xp.concat([first, xp.cumulative_sum(xp.astype(~links, xp.int64), axis=-1)], axis=-1)
+
+
+def sorted_ranks(links: Any) -> Any:
+    """1-based average ranks, in sorted order, of sorted lanes with :func:`tie_links` ``links``
+    (..., n - 1), ``n >= 1``: float64, shape (..., n). A value's rank is ``(lo + hi + 1) / 2`` with
+    ``lo``/``hi`` the left/right insertion points of its group label (:func:`tie_groups`)."""
+    xp = _xp(links)
+    g = tie_groups(links)
+    shape = g.shape
+    rows = xp.reshape(g, (-1, int(shape[-1])))
+    out = []
+    for r in range(int(rows.shape[0])):
+        lo = xp.searchsorted(rows[r, :], rows[r, :], side="left")
+        hi = xp.searchsorted(rows[r, :], rows[r, :], side="right")
+        out.append(xp.astype(lo + hi + 1, xp.float64) / 2)
+    res = xp.stack(out, axis=0) if out else xp.zeros(rows.shape, dtype=xp.float64, device=_dev(links))
+    return xp.reshape(res, shape)
+
+
 def rank(x: Any) -> Any:
     """Average ranks (1-based, ties share their mean rank) along the last axis.
 
-    One sort per row; the average rank of a value is ``(lo + hi + 1) / 2`` with ``lo``/``hi`` its
-    left/right insertion points in the sorted row. ``x`` must hold no NaN (callers drop or mask it).
+    One sort per row; ties by :func:`tie_links` (equal up to rounding), the sorted values' ranks
+    from :func:`sorted_ranks`, taken back to the row's order. ``x`` must hold no NaN (callers drop
+    or mask it).
     """
     xp = _xp(x)
     if not xp.isdtype(x.dtype, "real floating"):
@@ -206,18 +263,18 @@ def rank(x: Any) -> Any:
     shape = x.shape
     n = int(shape[-1])
     rows = xp.reshape(x, (-1, n))
-    s = xp.sort(rows, axis=-1)
     out = []
-    for r in range(int(rows.shape[0])):
-        lo = xp.searchsorted(s[r, :], rows[r, :], side="left")
-        hi = xp.searchsorted(s[r, :], rows[r, :], side="right")
-        out.append(xp.astype(lo + hi + 1, x.dtype) / 2)
+    for r in range(int(rows.shape[0]) if n else 0):
+        order = xp.argsort(rows[r, :], stable=False)
+        ranks = xp.astype(sorted_ranks(tie_links(xp.take(rows[r, :], order))), x.dtype)
+        out.append(xp.take(ranks, xp.argsort(order)))  # back to the row's order
     res = xp.stack(out, axis=0) if out else xp.zeros_like(rows)
     return xp.reshape(res, shape)
 
 
 def tie_pairs(s: Any) -> int:
-    """Number of tied pairs in a sorted vector ``s``."""
+    """Number of pairs of equal values in a sorted vector ``s`` (exact equality: floating values
+    pass their :func:`tie_groups` labels)."""
     xp = _xp(s)
     P = int(s.shape[0])
     if P < 2:

@@ -310,8 +310,9 @@ def argsort(x: np.ndarray) -> np.ndarray:
 def rank(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based, ties share their mean rank) along the last axis, float64.
 
-    One sort per row on contiguous copies, tie groups found in one flat pass, a cache-sized block
-    of rows at a time. ``x`` must hold no NaN (callers drop or mask it).
+    One sort per row on contiguous copies, tie groups (:func:`tie_links`:
+    equal up to rounding) found in one flat pass, a cache-sized block of rows at a time. ``x`` must
+    hold no NaN (callers drop or mask it).
     """
     x = np.asarray(x, dtype=np.float64)
     n = int(x.shape[-1])
@@ -325,6 +326,35 @@ def rank(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def tie_links(s: np.ndarray) -> np.ndarray:
+    """:func:`~neuroxr.backend._array_api.tie_links` with the differences taken over the lanes laid end
+    to end (one contiguous pass; each lane's first difference, across lanes, is dropped), and no
+    warning for equal infinities (``inf - inf``)."""
+    s = np.ascontiguousarray(s)
+    n = int(s.shape[-1]) if s.ndim else 0
+    if n < 2 or s.size == 0:
+        return np.ones(s.shape[:-1] + (max(n - 1, 0),), dtype=bool)
+    flat = s.reshape(-1)
+    gaps = np.empty_like(flat)
+    gaps[0] = 0.0
+    with np.errstate(invalid="ignore"):
+        np.subtract(flat[1:], flat[:-1], out=gaps[1:])
+        return _array_api.tied_gaps(np, gaps.reshape(s.shape), s)[..., 1:]
+
+
+def sorted_ranks(links: np.ndarray) -> np.ndarray:
+    """1-based average ranks, in sorted order, of sorted lanes with tie links ``links`` (..., n - 1):
+    float64 (..., n), every group's mean position in one flat pass (tie starts, sizes, ``repeat``)."""
+    shape = links.shape[:-1] + (int(links.shape[-1]) + 1,)
+    rows, n = int(np.prod(shape[:-1], dtype=np.int64)), shape[-1]
+    new = np.empty((rows, n), dtype=bool)  # a value starting a group
+    new[:, 0] = True  # a lane's first value does
+    np.logical_not(links.reshape(rows, n - 1), out=new[:, 1:])
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, new.size))
+    return np.repeat(starts % n + (sizes + 1) / 2, sizes).reshape(shape)
+
+
 def _rank_rows(block: np.ndarray) -> np.ndarray:
     """Average ranks along each row of a 2-D NaN-free block."""
     rows, n = block.shape
@@ -332,23 +362,18 @@ def _rank_rows(block: np.ndarray) -> np.ndarray:
     gidx = order.ravel()
     gidx += np.repeat(np.arange(0, rows * n, n), n)
     s = block.ravel()[gidx]  # every row sorted, one after the other
+    links = tie_links(s.reshape(rows, n))
     ranks = np.empty(s.shape[0])
-    new = np.empty(s.shape[0], dtype=bool)
-    if s.shape[0]:
-        new[0] = True
-        np.not_equal(s[1:], s[:-1], out=new[1:])
-        new[::n] = True  # a row's first value starts a group
-    if new.all():  # no ties: ranks 1..n in sorted order
+    if not links.any():  # no ties: ranks 1..n in sorted order
         ranks[gidx] = np.tile(np.arange(1.0, n + 1.0), rows)
     else:
-        starts = np.flatnonzero(new)
-        sizes = np.diff(np.append(starts, s.shape[0]))
-        ranks[gidx] = np.repeat(starts % n + (sizes + 1) / 2, sizes)
+        ranks[gidx] = sorted_ranks(links).reshape(-1)
     return ranks.reshape(rows, n)
 
 
 def tie_pairs(s: np.ndarray) -> int:
-    """Number of tied pairs in a sorted vector ``s``."""
+    """Number of pairs of equal values in a sorted vector ``s`` (exact equality: floating values
+    pass their ``tie_groups`` labels)."""
     if s.shape[0] < 2:
         return 0
     edges = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1], [True])))

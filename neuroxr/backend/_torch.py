@@ -43,13 +43,28 @@ def spd_inverse(A: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
     return torch.cholesky_inverse(L)
 
 
+def sorted_ranks(links: torch.Tensor) -> torch.Tensor:
+    """1-based average ranks, in sorted order, of sorted lanes with tie links ``links`` (..., n - 1):
+    float64 (..., n), every lane at once (batched ``searchsorted`` of the group labels)."""
+    from ._array_api import tie_groups
+
+    g = tie_groups(links)
+    rows = g.reshape(-1, g.shape[-1]).contiguous()
+    lo = torch.searchsorted(rows, rows, side="left")
+    hi = torch.searchsorted(rows, rows, side="right")
+    return ((lo + hi + 1).to(torch.float64) / 2).reshape(g.shape)
+
+
 def rank(x: torch.Tensor) -> torch.Tensor:
-    """Average ranks along the last axis, all rows at once (batched ``searchsorted``); NaN-free ``x``."""
+    """Average ranks along the last axis, all rows at once (one batched sort, ties by
+    :func:`~neuroxr.backend._array_api.tie_links`, :func:`sorted_ranks`, one scatter back); NaN-free ``x``."""
+    from ._array_api import tie_links
+
     if not x.is_floating_point():
         x = x.to(torch.float64)
     shape = x.shape
+    if shape[-1] == 0:
+        return x.clone()
     rows = x.reshape(-1, shape[-1]).contiguous()
-    s = torch.sort(rows, dim=-1).values
-    lo = torch.searchsorted(s, rows, side="left")
-    hi = torch.searchsorted(s, rows, side="right")
-    return ((lo + hi + 1).to(x.dtype) / 2).reshape(shape)
+    s, order = torch.sort(rows, dim=-1)
+    return torch.empty_like(rows).scatter_(-1, order, sorted_ranks(tie_links(s)).to(x.dtype)).reshape(shape)

@@ -248,7 +248,22 @@ for _name in RIDGE_KINDS:
 #: so each is one revision up.
 CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "cka", "dimensionality", "cka_bootstrap", "cka_permutation",
                   "shape", "shape_bootstrap", "shape_permutation", *TIME_KINDS)
-for _name in CONSTANT_KINDS:
+#: The kinds that rank their targets' split halves whatever their parameters (forward and
+#: inter-animal's ceiling, resampled by their bootstrap): ranks now tie values equal up to rounding
+#: (docs/kernels.md, "Ties up to rounding"), which changes the numbers of data whose ties rounding
+#: broke (spike rates); which data those are the key cannot tell, so each is one revision up.
+RANK_KINDS = ("forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap")
+#: The kinds whose numbers other fixes of the same stop changed for some inputs: permutation p-values
+#: count null values equal to the observed one up to rounding as ties (a sparse target's p followed
+#: the rounding); the metrics average float16 / float32 neural repeats in float64 (they were averaged
+#: in the input's dtype); a target group with 2 stimuli is NaN (its out-of-fold r was always -1);
+#: shape's held-out distance pairs only the directions the training data span (it followed the
+#: rounding of their null space); shape_bootstrap's interval corrects the resampling bias.
+OTHER_KINDS = (*(k for k in KINDS if k.endswith("_permutation")), *METRIC_KINDS, *METRIC_INFERENCE_KINDS,
+               *DIRECTION_KINDS, *TIME_KINDS)
+#: One revision up for each kind in any of them: a stop raises a kind once, however many of its fixes
+#: changed the kind's numbers.
+for _name in {*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS}:
     REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
@@ -272,6 +287,10 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - an RSA entry with a correlation or cosine RDM: where the stimuli have large offsets (row
       means large against their variation across units) the RDMs lost digits; they now take the
       row pass (:mod:`neuroxr.kernels.gram_rows`).
+    - an RSA entry comparing RDMs by ranks (``compare_method`` Spearman or Kendall), and a forward or
+      inter-animal permutation entry with ``min_reliability`` (its targets judged by their split-half
+      Spearman): ranks now tie values equal up to rounding (the kinds that always rank:
+      :data:`RANK_KINDS`).
     """
     k = get_kind(kind)
     rev = k.revision
@@ -284,5 +303,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
         rev += 1
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("correlation", "cosine"):
+        rev += 1
+    if "compare_method" in k.defaults and params.get("compare_method") in ("spearman", "kendall"):
+        rev += 1
+    if k.name in ("forward_permutation", "inter_animal_permutation") and params.get("min_reliability") is not None:
         rev += 1
     return rev

@@ -21,9 +21,12 @@ __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
 
 
 def _nan_rank(V: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return np.stack([rankdata(v, nan_policy="omit") for v in V])
+    """Ranks of each row's finite entries among themselves (the one rank rule), NaN where NaN."""
+    out = np.full(V.shape, np.nan)
+    for i, v in enumerate(V):
+        ok = ~np.isnan(v)
+        out[i, ok] = to_numpy(_r.rank_vectors(v[ok]))
+    return out
 
 
 def _pool(V: np.ndarray, method: str) -> np.ndarray:

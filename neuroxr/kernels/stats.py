@@ -10,6 +10,10 @@ and :func:`kendall_tau_a_sorted` share that sort. This module holds the one rank
 (:func:`rank`, tie-aware average ranks as ``scipy.stats.rankdata``), the one tie count
 (``neuroxr.backend.tie_pairs``) and the one Kendall tau-a; backend fast paths live in
 :mod:`neuroxr.backend`. Every function stays in its inputs' array namespace and device.
+
+Ties are values equal up to rounding (``neuroxr.backend.tie_links``: sorted neighbours at most
+``TIE_RTOL = 2^-36`` times the largest magnitude of their column apart), so the same data in
+another unit (spike counts or rates) gets the same ranks; docs/kernels.md, "Ties up to rounding".
 """
 
 from __future__ import annotations
@@ -19,7 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import argsort, colsum_prod, count_inversions, cpu_threads, get_namespace, pearson_vectors, thread_map, tie_pairs
+from ..backend import (
+    argsort,
+    colsum_prod,
+    count_inversions,
+    cpu_threads,
+    get_namespace,
+    pearson_vectors,
+    sorted_ranks,
+    thread_map,
+    tie_groups,
+    tie_links,
+    tie_pairs,
+)
 from ..backend import rank as _rank_last
 from ..errors import LayoutError
 
@@ -213,7 +229,8 @@ def _pearson_masked(xp: Any, a: Any, b: Any, valid: Any) -> Any:
 
 
 def rank(a: Any, axis: int = -2) -> Any:
-    """Average ranks (1-based; ties share their mean rank) along ``axis``, as ``scipy.stats.rankdata``.
+    """Average ranks (1-based; ties share their mean rank) along ``axis``, as ``scipy.stats.rankdata``
+    with values equal up to rounding tied (``neuroxr.backend.tie_links``).
 
     Parameters
     ----------
@@ -292,8 +309,9 @@ def _spearman_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Blocks run on :func:`~neuroxr.backend.cpu_threads` threads, each copying its columns into
     contiguous rows of that thread's two buffers. Each column is sorted once (all columns of a block
-    in one ``argsort``) and given the ranks ``1..n`` by one scatter; a column with a tie gets its
-    average ranks from :func:`rank`, a column with NaN gives NaN. Ranks are integers or halves, so
+    in one ``argsort``) and given the ranks ``1..n`` by one scatter; a column with a tie (equal up
+    to rounding, ``neuroxr.backend.tie_links``) gets its average ranks from the same sort
+    (``neuroxr.backend.sorted_ranks``), a column with NaN gives NaN. Ranks are integers or halves, so
     ``sum(ra rb)`` and ``sum(r^2)`` are exact in float64 (``n < 2^16``) and the uncentred moments
     lose nothing:
     ``rho = (sum(ra rb) - n m^2) / sqrt((sum(ra^2) - n m^2)(sum(rb^2) - n m^2))`` with
@@ -343,19 +361,19 @@ def _rank_block(x: np.ndarray, ramp: np.ndarray) -> np.ndarray:
     rows, n = x.shape
     gidx = np.argsort(x, axis=-1)
     gidx += np.arange(0, rows * n, n)[:, None]  # flat positions, row after row
-    gidx = gidx.ravel()
     flat = x.reshape(-1)
-    s = flat[gidx].reshape(rows, n)
-    tied = (s[:, 1:] == s[:, :-1]).any(axis=1)
+    s = flat[gidx.ravel()].reshape(rows, n)
+    links = tie_links(s)
+    tied = links.any(axis=1)
     nan = np.isnan(s[:, -1])  # NaN sorts last
-    plain = ~(tied | nan)
-    if plain.all():
-        flat[gidx] = ramp[: rows * n]
-        return plain & False
-    special = ~plain
-    keep = x[special]
-    flat[gidx] = ramp[: rows * n]
-    x[special] = rank(keep, axis=-1)  # exact average ranks; NaN rows all NaN
+    flat[gidx.ravel()] = ramp[: rows * n]
+    special = tied | nan
+    if not special.any():
+        return special
+    with_ties = np.flatnonzero(tied & ~nan)
+    if with_ties.size:  # their average ranks from the same sort
+        flat[gidx[with_ties].ravel()] = sorted_ranks(links[with_ties]).reshape(-1)
+    x[nan] = np.nan
     return special
 
 
@@ -377,6 +395,8 @@ class SortedVector:
         Indices sorting ``x`` (not necessarily stable: ties are handled from the sorted values).
     sorted : array, shape (P,)
         ``x[order]``.
+    groups : int array, shape (P,)
+        Tie-group labels of ``sorted`` (``neuroxr.backend.tie_groups``: equal up to rounding).
     has_ties : bool
     """
 
@@ -387,8 +407,9 @@ class SortedVector:
         self.order = argsort(x)
         self.sorted = xp.take(x, self.order)
         self.size = int(x.shape[0])
-        self._new = self.sorted[1:] != self.sorted[:-1]
-        self.has_ties = bool(self.size > 1 and not bool(xp.all(self._new)))
+        self._links = tie_links(self.sorted)
+        self.groups = tie_groups(self._links)  # the sorted values' tie-group labels
+        self.has_ties = bool(self.size > 1 and int(self.groups[-1]) < self.size - 1)
         self._ordinal: Any = None
 
     @property
@@ -405,24 +426,22 @@ class SortedVector:
         """1-based average ranks (``scipy.stats.rankdata``), floating."""
         xp = self.xp
         if self.has_ties:
-            lo = xp.searchsorted(self.sorted, self.x, side="left")
-            hi = xp.searchsorted(self.sorted, self.x, side="right")
-            return xp.astype(lo + hi + 1, self.x.dtype) / 2
+            r = xp.empty_like(self.x)
+            r[self.order] = xp.astype(sorted_ranks(self._links), self.x.dtype)
+            return r
         return xp.astype(self.ordinal, self.x.dtype) + 1.0
 
     def dense(self) -> Any:
         """0-based dense ranks (tied values share one), int64."""
         xp = self.xp
-        dev = getattr(self.x, "device", None)
-        steps = xp.cumulative_sum(xp.astype(self._new, xp.int64))
-        d = xp.empty((self.size,), dtype=xp.int64, device=dev)
+        d = xp.empty((self.size,), dtype=xp.int64, device=getattr(self.x, "device", None))
         if self.size:
-            d[self.order] = xp.concat([xp.zeros((1,), dtype=xp.int64, device=dev), steps])
+            d[self.order] = self.groups
         return d
 
     def tie_pairs(self) -> int:
         """Number of tied pairs."""
-        return tie_pairs(self.sorted) if self.has_ties else 0
+        return tie_pairs(self.groups) if self.has_ties else 0
 
 
 def spearman_sorted(A: SortedVector, B: SortedVector) -> float:

@@ -170,3 +170,11 @@ def test_bool_neural_responses_are_refused_with_the_conversion():
     f, r = _data(n=10)
     with pytest.raises(LayoutError, match=r"astype\('float64'\)"):
         nx.cka(f, (r > 0))
+
+
+def test_crsa_pairing_error_names_its_arguments():
+    f, r = _data(n=20)
+    with pytest.raises(LayoutError, match=r"stimulus ids of neural are missing in features"):
+        nx.crsa(f.isel(stimulus=slice(0, 15)), r)
+    with pytest.raises(LayoutError, match=r"stimulus ids of features are missing in neural"):
+        nx.crsa(f, r.isel(stimulus=slice(5, 20)))

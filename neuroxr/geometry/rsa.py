@@ -24,7 +24,7 @@ from ..kernels.ridge import oof_predict
 from ..layouts import validate_features
 from ..validation import check_alpha, check_int
 from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test
-from .rdm import compare_rdms, rdm
+from .rdm import _align_rdm, compare_rdms, rdm
 from .rdm_ceiling import split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -83,6 +83,7 @@ def crsa(
     features, neural = _canonical_any(features), _canonical_any(neural)
     model_rdm = rdm(features, rdm_method, backend=backend)
     neural_rdm = rdm(neural, rdm_method, backend=backend)
+    model_rdm = _align_rdm(neural_rdm, model_rdm, ("neural", "features"))  # a pairing error names the arguments
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:

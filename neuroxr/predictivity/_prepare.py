@@ -459,7 +459,8 @@ def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.n
     if len(patterns) > MAX_GROUPS and common.sum() >= valid.shape[0] / 2:
         warn(
             f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli; rather than one fit per "
-            f"set, they are scored together on the {int(common.sum())} of {valid.shape[0]} stimuli they all share."
+            f"set, they are scored together on the {int(common.sum())} of {valid.shape[0]} stimuli they all share "
+            f"(not each on its own stimuli)."
         )
         return groups + [(common, rest)]
     for g, rows in enumerate(patterns):

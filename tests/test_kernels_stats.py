@@ -13,6 +13,7 @@ from neuroxr.kernels.stats import (
     constant_columns,
     kendall_tau_a_sorted,
     pearson,
+    pearson_from_sums,
     rank,
     spearman,
     spearman_brown,
@@ -304,3 +305,22 @@ def test_tie_free_columns_still_match_scipy():
     b = a + rng.standard_normal((60, 30)) * 1e6
     np.testing.assert_array_equal(rank(a), rankdata(a, axis=0))
     np.testing.assert_allclose(spearman(a, b), [spearmanr(a[:, j], b[:, j])[0] for j in range(30)], rtol=1e-12)
+
+
+def test_pearson_of_a_column_constant_up_to_rounding_is_nan():
+    """An exactly constant column whose float mean is inexact (0.7) and one constant but for
+    rounding are constant, as for the directions (scipy gives NaN for the first, warns the second
+    is nearly constant and returns a number from rounding); the other columns keep scipy's r."""
+    rng = np.random.default_rng(0)
+    a = np.full((30, 3), 0.7)
+    a[:, 1] = rng.normal(size=30)
+    a[:, 2] = near_constant(30)
+    b = rng.normal(size=(30, 3))
+    for policy in ("propagate", "omit"):
+        r = pearson(a, b, nan_policy=policy)
+        assert np.isnan(r[0]) and np.isnan(r[2])
+        assert r[1] == pytest.approx(pearsonr(a[:, 1], b[:, 1])[0], rel=1e-12)
+    n = 30.0
+    sums = [a.sum(0), b.sum(0), (a * a).sum(0), (b * b).sum(0), (a * b).sum(0)]
+    r = pearson_from_sums(n, *sums)
+    assert np.isnan(r[0]) and np.isnan(r[2]) and r[1] == pytest.approx(pearsonr(a[:, 1], b[:, 1])[0], rel=1e-10)

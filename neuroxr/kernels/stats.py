@@ -148,15 +148,16 @@ def pearson_from_sums(n: Any, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) ->
     Returns
     -------
     array
-        ``r``; NaN where a column is constant (as :func:`pearson`): a one-pass variance below
-        ``1e-13`` of the raw sums of squares is a rounding residue and counts as zero.
+        ``r``; NaN where a column is constant up to rounding (as :func:`pearson`,
+        :func:`no_variance` of the one-pass variance against the raw sum of squares).
     """
     xp = get_namespace(sab)
     cov = sab - sa * sb / n
     va = saa - sa * sa / n
     vb = sbb - sb * sb / n
     den = va * vb
-    ok = (den > 1e-13 * (saa * sbb)) & (va > 0) & (vb > 0)
+    tol = rounding_tol(xp, cov.dtype)
+    ok = ~(no_variance(va, saa, tol) | no_variance(vb, sbb, tol))
     return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), _nan(xp, cov))
 
 
@@ -174,7 +175,9 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
     Returns
     -------
     array, shape (n_columns,) (or (..., n_columns))
-        NaN for a constant column (as ``scipy.stats.pearsonr``).
+        NaN for a column constant up to rounding (:func:`no_variance`; ``scipy.stats.pearsonr``
+        gives NaN for exactly equal values only, and a number from rounding when their mean is
+        inexact).
     """
     _check_policy(nan_policy, "pearson")
     xp = get_namespace(a, b)
@@ -182,10 +185,24 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
         valid = ~(xp.isnan(a) | xp.isnan(b))
         if not bool(xp.all(valid)) or int(a.shape[-2]) < MIN_COMPLETE:
             return _pearson_masked(xp, a, b, valid)
+    a, b = (x if xp.isdtype(x.dtype, "real floating") else xp.astype(x, xp.float64) for x in (a, b))
+    raw_a, raw_b = colsum_prod(a, a), colsum_prod(b, b)
     a, b, _ = centre_columns(a, b)
+    return _pearson_centred(xp, a, b, raw_a, raw_b, None)
+
+
+def _pearson_centred(xp: Any, a: Any, b: Any, raw_a: Any, raw_b: Any, n: Any) -> Any:
+    """Pearson of centred columns ``a``, ``b`` whose values had the sums of squares ``raw_a``,
+    ``raw_b``: NaN where either has no variance up to rounding (:func:`no_variance`) or, with ``n``
+    (valid rows per column), fewer than :data:`MIN_COMPLETE` rows."""
     num = colsum_prod(a, b)
-    den = xp.sqrt(colsum_prod(a, a) * colsum_prod(b, b))
-    return xp.where(den > 0, num / xp.where(den > 0, den, xp.ones_like(den)), _nan(xp, num))
+    va, vb = colsum_prod(a, a), colsum_prod(b, b)
+    tol = rounding_tol(xp, a.dtype)
+    ok = ~(no_variance(va, raw_a, tol) | no_variance(vb, raw_b, tol))
+    if n is not None:
+        ok = ok & (n[..., 0, :] >= MIN_COMPLETE)
+    den = xp.sqrt(va * vb)
+    return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), _nan(xp, num))
 
 
 def centre_columns(a: Any, b: Any, valid: Any = None) -> tuple[Any, Any, Any]:
@@ -221,11 +238,10 @@ def centre_columns(a: Any, b: Any, valid: Any = None) -> tuple[Any, Any, Any]:
 
 def _pearson_masked(xp: Any, a: Any, b: Any, valid: Any) -> Any:
     """Pearson per column over the rows where ``valid`` (same shape as ``a``) is True."""
+    zero = xp.zeros_like(a)
+    a0, b0 = xp.where(valid, a, zero), xp.where(valid, b, zero)
     a, b, n = centre_columns(a, b, valid)
-    num = colsum_prod(a, b)
-    den = xp.sqrt(colsum_prod(a, a) * colsum_prod(b, b))
-    ok = (den > 0) & (n[..., 0, :] >= MIN_COMPLETE)
-    return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), _nan(xp, num))
+    return _pearson_centred(xp, a, b, colsum_prod(a0, a0), colsum_prod(b0, b0), n)
 
 
 def rank(a: Any, axis: int = -2) -> Any:

@@ -165,7 +165,9 @@ def test_shape_bootstrap_equals_a_linearmetric_loop_on_the_same_resamples(alpha,
     null = [fit_distance(X, Y[p]) for p in perms]
     np.testing.assert_allclose(res["distance_null"], null, atol=1e-8)
     assert float(res["p"]) == pytest.approx((1 + np.sum(np.array(null) <= float(res["distance"]))) / 10)
-    np.testing.assert_allclose(res["distance_ci"], np.quantile(res["distance_boot"], [0.025, 0.975]))
+    boot, d = res["distance_boot"].values, float(res["distance"])
+    assert float(res["distance_bias"]) == pytest.approx(boot.mean() - d)
+    np.testing.assert_allclose(res["distance_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))  # centred
 
 
 def test_shape_bootstrap_matches_netrep_and_pairs_by_stimulus_id():
@@ -191,6 +193,65 @@ def test_shape_bootstrap_bad_input():
         shape_bootstrap(np.ones((5, 2)), np.ones((6, 2)))
     with pytest.raises(ParameterError, match="alpha"):
         shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), alpha=2.0)
+    with pytest.raises(ParameterError, match=r"^shape_bootstrap: method='bca' is not offered: .*infinite; pass method='centred'"):
+        shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), method="bca")
+    with pytest.raises(ParameterError, match=r"'method' parameter must be one of \('centred', 'percentile', 'basic'\)"):
+        shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), method="BCa")
+
+
+def _few_stimuli_many_units(seed):
+    """60 stimuli, 20 and 15 units, half the units shared: resampled fit distances all lie below the estimate."""
+    g = np.random.default_rng(seed)
+    X = g.normal(size=(60, 20))
+    return X, X[:, :10] @ g.normal(size=(10, 15)) + g.normal(size=(60, 15))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shape_bootstrap_interval_contains_its_estimate(seed):
+    """The resamples' fit distances are biased low (fewer distinct stimuli), below the estimate: the
+    plain percentile interval excludes it, the default (centred) interval holds it, shifted by the bias."""
+    X, Y = _few_stimuli_many_units(seed)
+    res = shape_bootstrap(X, Y, n_boot=100, seed=seed)
+    d, boot, (lo, hi) = float(res["distance"]), res["distance_boot"].values, res["distance_ci"].values
+    assert lo < d < hi and res.attrs["method"] == "centred"
+    assert float(res["distance_bias"]) == pytest.approx(boot.mean() - d) and float(res["distance_bias"]) < 0
+    pct = shape_bootstrap(X, Y, n_boot=100, seed=seed, method="percentile")["distance_ci"].values
+    assert pct[1] < d  # why: every resample below the estimate
+    np.testing.assert_allclose(pct - float(res["distance_bias"]), [lo, hi])
+
+
+@pytest.mark.parametrize("method", ["percentile", "basic", "centred"])
+def test_shape_bootstrap_intervals_match_scipy_bootstrap_on_the_same_draws(method):
+    """scipy draws the same positions (``default_rng([seed, 0])``) and fits each resample with
+    LinearMetric; percentile and basic are scipy's methods, centred is scipy's percentile interval of
+    its resamples shifted by their mean minus the estimate. scipy's BCa is NaN here (infinite bias
+    correction), which is why shape_bootstrap does not offer it."""
+    from neuroxr.geometry import LinearMetric
+
+    X, Y = _few_stimuli_many_units(0)
+    n_boot, seed, metric = 60, 4, LinearMetric(alpha=1.0)
+
+    def stat(i, axis=-1):
+        rows = np.atleast_2d(i)
+        out = np.array([metric.fit_distance(X[r], Y[r]) for r in rows])
+        return out if np.ndim(i) > 1 else out[0]
+
+    def scipy_ci(m):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ss.bootstrap((np.arange(60),), stat, vectorized=True, n_resamples=n_boot, method=m, confidence_level=0.9,
+                                rng=np.random.default_rng([seed, 0]))
+
+    res = shape_bootstrap(X, Y, n_boot=n_boot, seed=seed, level=0.9, method=method)
+    ref = scipy_ci("percentile" if method == "centred" else method)
+    np.testing.assert_allclose(res["distance_boot"], ref.bootstrap_distribution, atol=1e-8)
+    want = [ref.confidence_interval.low, ref.confidence_interval.high]
+    if method == "centred":
+        want = np.array(want) - (ref.bootstrap_distribution.mean() - stat(np.arange(60)))
+    np.testing.assert_allclose(res["distance_ci"], want, atol=1e-8)
+    if method == "percentile":
+        bca = scipy_ci("BCa").confidence_interval
+        assert np.isnan([bca.low, bca.high]).all()
 
 
 # ---------------------------------------------------------------------------- pairing and missing pairs

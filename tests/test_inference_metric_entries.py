@@ -59,6 +59,27 @@ def test_metric_bootstrap_entries_equal_the_geometry_functions(sweep_copy):
     assert lo <= hi and ersa.attrs["neuroxr_provenance"]["params"]["n_boot"] == 10
 
 
+def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
+    """The entry's interval is shape_bootstrap's (default centred on the estimate, with score_bias), at
+    the kind's revision 2; method='percentile' or 'basic' are other entries, 'bca' is refused."""
+    path = sweep_copy()
+    F, R = _sets(path)
+    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 2
+    assert "method" not in KINDS["shape_permutation"].defaults
+    res = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
+    ds = res.dataset
+    boot, d = ds["score_boot"].values, float(ds["score"])
+    assert float(ds["score_bias"]) == pytest.approx(boot.mean() - d)
+    np.testing.assert_allclose(ds["score_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))
+    assert ds.attrs["method"] == "centred" and ds.attrs["neuroxr_provenance"]["revision"] == 2
+    for method in ("percentile", "basic"):
+        other = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=method))
+        assert other.computed and other.path != res.path
+        np.testing.assert_allclose(other.dataset["score_ci"], gi.shape_bootstrap(F, R, n_boot=10, method=method)["distance_ci"])
+    with pytest.raises(ValueError, match="method='bca' is not offered"):
+        compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method="bca"))
+
+
 def test_store_with_metric_inference_entries_validates(sweep_copy):
     path = sweep_copy()
     compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=5))
@@ -88,6 +109,7 @@ def test_cli_metric_bootstrap(sweep_copy):
     F, R = _sets(path)
     ref = gi.shape_bootstrap(F, R, n_boot=8, n_perm=9)
     np.testing.assert_allclose([lo, hi], ref["distance_ci"].values)
+    assert lo <= out["score"] <= hi and ref.attrs["method"] == "centred"  # the entry's interval: the centred one
     perm = compute(path, "shape_permutation", "netA.layer3", "animalA", params=dict(n_perm=9))
     assert not perm.computed and perm.path == out["permutation_path"] and out["p"] == float(perm.dataset["p"])
     kinds = set(nx.list_entries(path)["kind"])

@@ -38,6 +38,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..errors import LayoutError
+from ..geometry.inference import SHAPE_BOOT_DEFAULT
 from ..geometry.rsa import COMPARE_DEFAULT, _ereg
 from ..layouts import METRICS, SINGLE_SET_METRICS
 
@@ -273,14 +274,16 @@ _METRIC_INFERENCE_BASE: dict[str, dict[str, Any]] = {
     "shape": {"alpha": 1.0, "center_columns": True, "zero_pad": True, "score_method": "angular"},
 }
 _PROCEDURE_OPTIONS = {"bootstrap": {"n_boot": 1000, "seed": 0, "level": 0.95}, "permutation": {"n_perm": 1000, "seed": 0}}
+#: options of one metric's procedure only: the shape bootstrap's interval (``method``)
+_KIND_OPTIONS: dict[str, dict[str, Any]] = {"shape_bootstrap": {"method": SHAPE_BOOT_DEFAULT}}
 
 
 def metric_inference_options(kind: str) -> dict[str, Any]:
     """Parameters and defaults of a metric inference kind (e.g. ``"crsa_bootstrap"``): the metric's
     own options (``ersa``'s train / test split seed is ``split_seed``), then ``n_boot``, ``seed``,
-    ``level`` (bootstrap) or ``n_perm``, ``seed`` (permutation)."""
+    ``level`` (bootstrap; shape also ``method``, its interval) or ``n_perm``, ``seed`` (permutation)."""
     metric, procedure = METRIC_INFERENCE_KINDS[kind]
-    return {**_METRIC_INFERENCE_BASE[metric], **_PROCEDURE_OPTIONS[procedure]}
+    return {**_METRIC_INFERENCE_BASE[metric], **_PROCEDURE_OPTIONS[procedure], **_KIND_OPTIONS.get(kind, {})}
 
 
 def inference_params_of(metric: str, options: Mapping[str, Any], procedure: str, **extra: Any) -> dict[str, Any]:
@@ -301,8 +304,9 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
     """A metric inference entry from the loaded source and target sets.
 
     Every result names the metric's value ``score`` (a shape distance: lower is better, attr
-    ``lower_is_better``). Bootstrap (over stimuli, percentile interval): ``score_boot`` (boot),
-    ``score_ci`` (bound), ``boot_index``. Permutation: ``p`` (one-sided) and ``score_null`` (perm).
+    ``lower_is_better``). Bootstrap (over stimuli, percentile interval; shape: ``method``'s, by
+    default centred on the estimate, and ``score_bias``): ``score_boot`` (boot), ``score_ci``
+    (bound), ``boot_index``. Permutation: ``p`` (one-sided) and ``score_null`` (perm).
 
     =====================  ==========================================================================
     ``crsa_*``             :func:`neuroxr.geometry.inference.crsa_bootstrap` / ``rsa_permutation``

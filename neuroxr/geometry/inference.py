@@ -35,9 +35,12 @@ from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _stack_rdms
 from .rsa import COMPARE_DEFAULT
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
-           "RSA_BOOT_METHODS"]
+           "RSA_BOOT_METHODS", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
 RSA_BOOT_METHODS = ("corr", "cosine", "spearman")
+#: intervals of :func:`shape_bootstrap` (``method``) and its default (docs/inference.md, "Shape metrics")
+SHAPE_BOOT_METHODS = ("centred", "percentile", "basic")
+SHAPE_BOOT_DEFAULT = "centred"
 _BATCH = 256
 
 
@@ -503,6 +506,7 @@ def shape_bootstrap(
     n_boot: int | None = None,
     seed: int = 0,
     level: float = 0.95,
+    method: str = SHAPE_BOOT_DEFAULT,
     indices: np.ndarray | None = None,
     n_perm: int = 0,
 ) -> xr.Dataset:
@@ -524,8 +528,14 @@ def shape_bootstrap(
     alpha, center_columns, zero_pad, score_method
         As :class:`neuroxr.geometry.LinearMetric`.
     n_boot, seed, level
-        Resamples (default 1000), their seed (``default_rng([seed, 0])``), the percentile
-        interval's level.
+        Resamples (default 1000), their seed (``default_rng([seed, 0])``), the interval's level.
+    method : {"centred", "percentile", "basic"}, default "centred"
+        Interval of ``distance_boot``. Resampled fit distances are biased low (fewer distinct
+        stimuli fit better), often all below the estimate: ``"centred"`` shifts their percentile
+        interval by the bias, ``distance + quantiles(boot - mean(boot))`` (the spread around the
+        estimate); ``"percentile"`` their plain quantiles; ``"basic"`` ``2 distance - quantiles``
+        (scipy's, for the population distance; above the estimate when the bias exceeds the
+        spread). ``"bca"`` is refused (its bias correction is then infinite). See docs/inference.md.
     indices : ndarray of int, shape (n_boot, n), optional
         Stimulus draws (positions 0..n-1 of the canonical order) to use instead of drawing them;
         they set ``n_boot`` (an ``n_boot`` that differs is refused, and so is ``seed`` unless
@@ -537,12 +547,18 @@ def shape_bootstrap(
     -------
     xarray.Dataset
         ``distance`` (the full-sample fit distance), ``distance_boot`` (boot), ``distance_ci``
-        (bound), ``boot_index`` (boot, stimulus); with ``n_perm`` also ``p`` and ``distance_null`` (perm).
+        (bound; ``method``'s interval), ``distance_bias`` (``mean(distance_boot) - distance``),
+        ``boot_index`` (boot, stimulus); with ``n_perm`` also ``p`` and ``distance_null`` (perm).
     """
     from ..kernels import shape as _ks
     from .shape import LinearMetric
 
     rs._check_level(level)
+    if method == "bca":
+        raise ParameterError("shape_bootstrap: method='bca' is not offered: resampled fit distances are biased low, often all "
+                             "below the estimate, which makes BCa's bias correction infinite; pass method='centred' or 'basic'.")
+    if method not in SHAPE_BOOT_METHODS:
+        raise ParameterError(f"The 'method' parameter must be one of {SHAPE_BOOT_METHODS}. Got {method!r} instead.")
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric._validate()
     _one_bin(X, "X", "shape_bootstrap")
@@ -565,9 +581,11 @@ def shape_bootstrap(
         w = np.bincount(idx[b], minlength=n).astype(float)
         boot[b] = fit_distance(_weighted_rows(X, w, center_columns), _weighted_rows(Y, w, center_columns))
     d0 = float(metric.fit_distance(X, Y))
+    interval = {"centred": rs.centred_interval, "basic": rs.basic_interval}.get(method)
+    ci = rs.percentile_interval(boot, level) if interval is None else interval(np.asarray(d0), boot, level)
     out: dict[str, Any] = {
-        "distance": ((), d0), "distance_boot": (("boot",), boot),
-        "distance_ci": (("bound",), rs.percentile_interval(boot, level)), "boot_index": (("boot", "stimulus"), idx),
+        "distance": ((), d0), "distance_boot": (("boot",), boot), "distance_ci": (("bound",), ci),
+        "distance_bias": ((), float(rs.bootstrap_bias(np.asarray(d0), boot))), "boot_index": (("boot", "stimulus"), idx),
     }
     if n_perm:
         null = _shape_null(X, Y, metric, width, rs.permutation_indices(n, n_perm, seed))
@@ -578,7 +596,7 @@ def shape_bootstrap(
     if ids is not None:
         coords["stimulus_id"] = ("stimulus", ids)
     attrs = {"alpha": a, "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method,
-             "n_boot": int(idx.shape[0]), "seed": int(seed), "level": float(level), "n_perm": int(n_perm),
+             "n_boot": int(idx.shape[0]), "seed": int(seed), "level": float(level), "method": method, "n_perm": int(n_perm),
              "n_stimuli": int(n), "lower_is_better": 1, "reference": "Williams et al. 2021"}
     return xr.Dataset(out, coords=coords, attrs=attrs)
 

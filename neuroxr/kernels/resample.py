@@ -30,6 +30,9 @@ __all__ = [
     "resampled_pearson",
     "jackknife_pearson",
     "percentile_interval",
+    "basic_interval",
+    "centred_interval",
+    "bootstrap_bias",
     "bca_interval",
     "fdr_bh",
     "maxt_pvalues",
@@ -180,6 +183,56 @@ def percentile_interval(boot: np.ndarray, level: float = 0.95) -> np.ndarray:
     with warnings.catch_warnings():  # a column without a finite resample (a target never scored): NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.stack([np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)])
+
+
+def basic_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """Basic (reverse percentile) interval ``2 theta - (high, low)`` of the percentile bounds, as
+    ``scipy.stats.bootstrap(method="basic")``: the percentile interval reflected about ``theta``,
+    an interval for the quantity ``theta`` estimates when ``theta`` errs from it as ``boot`` errs
+    from ``theta`` (bias included).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (...)
+        The statistic on the full sample.
+    boot : ndarray, shape (B, ...)
+        The statistic on each resample (NaN resamples ignored).
+    level : float, default 0.95
+
+    Returns
+    -------
+    ndarray, shape (2, ...)
+    """
+    lo, hi = percentile_interval(boot, level)
+    return np.stack([2 * np.asarray(theta) - hi, 2 * np.asarray(theta) - lo])
+
+
+def bootstrap_bias(theta: np.ndarray, boot: np.ndarray) -> np.ndarray:
+    """Bootstrap estimate of a statistic's bias: the NaN-mean of ``boot`` over axis 0 minus ``theta``
+    (Efron & Tibshirani 1993, ch. 10); NaN where no resample is finite."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(boot, axis=0) - np.asarray(theta)
+
+
+def centred_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """Percentile interval of the resamples centred on the estimate: the percentile bounds of
+    ``boot - bias`` (:func:`bootstrap_bias`), i.e. ``theta + quantiles(boot - mean(boot))``. The
+    spread of the resamples around ``theta``, without their bias (a statistic whose resamples are
+    all below ``theta`` still gets an interval around it).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (...)
+    boot : ndarray, shape (B, ...)
+        As :func:`basic_interval`.
+    level : float, default 0.95
+
+    Returns
+    -------
+    ndarray, shape (2, ...)
+    """
+    return percentile_interval(boot, level) - bootstrap_bias(theta, boot)[None]
 
 
 def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: float = 0.95) -> np.ndarray:

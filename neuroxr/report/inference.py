@@ -118,8 +118,8 @@ METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score",
                             "n_perm"]
 METRIC_INFERENCE_NOTE = (
     "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
-    "percentile bootstrap interval over stimuli; p: one-sided permutation p-value (stimulus labels of one side "
-    "permuted)."
+    "percentile bootstrap interval over stimuli (shape: centred on the distance, since resampled fit distances are "
+    "biased low); p: one-sided permutation p-value (stimulus labels of one side permuted)."
 )
 
 

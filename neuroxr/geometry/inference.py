@@ -1,4 +1,4 @@
-"""Statistical inference for RSA and CKA: bootstrap over stimuli (and subjects) and permutation nulls.
+"""Statistical inference for RSA and CKA (the shape metrics' in :mod:`neuroxr.geometry.shape_inference`): bootstrap over stimuli (and subjects) and permutation nulls.
 
 RSA pattern bootstrap (rsatoolbox's ``bootstrap_sample_pattern`` / ``eval_bootstrap_pattern``):
 a resample draws ``n`` stimuli with replacement and keeps every pair of *distinct* draws of the
@@ -38,9 +38,6 @@ __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation
            "RSA_BOOT_METHODS", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
 RSA_BOOT_METHODS = ("corr", "cosine", "spearman")
-#: intervals of :func:`shape_bootstrap` (``method``) and its default (docs/inference.md, "Shape metrics")
-SHAPE_BOOT_METHODS = ("centred", "percentile", "basic")
-SHAPE_BOOT_DEFAULT = "centred"
 _BATCH = 256
 
 
@@ -460,160 +457,5 @@ def ersa_bootstrap(
     return out
 
 
-# ============================================================================ shape metrics
-def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Two representations as float arrays in the canonical stimulus order (DataArrays paired by
-    ``stimulus_id``; neural responses averaged over repeats), with their ids."""
-    from ..alignment import align
-    from ._common import _canonical
-    from .shape import _trial_averaged
-
-    X, Y = _trial_averaged(X), _trial_averaged(Y)
-    if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
-        X = _canonical(X)
-        X, Y = align(X, Y, names=("X", "Y"))
-        ids = np.asarray(X["stimulus_id"].values).astype(str)
-        X = X.transpose("stimulus", ...).values
-        Y = Y.transpose("stimulus", ...).values
-    else:
-        ids = None
-    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
-    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise ParameterError(f"X and Y must be (stimulus, unit) representations of the same stimuli; got shapes {X.shape} and {Y.shape}.")
-    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-        raise ParameterError("X, Y: the shape metric needs complete data (NaN along 'stimulus' or 'unit'); drop or impute them first.")
-    return X, Y, ids
-
-
-def _weighted_rows(A: np.ndarray, w: np.ndarray, center: bool) -> np.ndarray:
-    """Rows ``sqrt(w_i) (a_i - mean_w)`` of the stimuli drawn (``w > 0``): their (cross-)products
-    equal those of the resampled, centred representation ``A[idx]``."""
-    keep = w > 0
-    Ak, wk = A[keep], w[keep]
-    if center:
-        Ak = Ak - (wk @ Ak) / wk.sum()
-    return np.sqrt(wk)[:, None] * Ak
-
-
-def shape_bootstrap(
-    X: Any,
-    Y: Any,
-    *,
-    alpha: float = 1.0,
-    center_columns: bool = True,
-    zero_pad: bool = True,
-    score_method: str = "angular",
-    n_boot: int | None = None,
-    seed: int = 0,
-    level: float = 0.95,
-    method: str = SHAPE_BOOT_DEFAULT,
-    indices: np.ndarray | None = None,
-    n_perm: int = 0,
-) -> xr.Dataset:
-    """Bootstrap over stimuli (and optionally a permutation null) of a shape distance.
-
-    A resample's distance is ``LinearMetric(alpha, ...).fit_distance(X[idx], Y[idx])`` (netrep's
-    ``fit_score`` on the resampled stimuli). It depends on the data only through the centred
-    (cross-)covariances, which the distinct drawn stimuli weighted by their counts give exactly
-    (``sqrt(c_i) (x_i - mean_c)``): each resample is one fit on about ``0.63 n`` rows. The
-    permutation null permutes the stimulus rows of ``Y`` (``default_rng([seed, 2])``): whitening
-    does not change, so each permutation is one cross-product and one SVD; the p-value is
-    one-sided for a small distance, ``(1 + #{null <= distance}) / (1 + n_perm)``.
-
-    Parameters
-    ----------
-    X, Y : DataArray (stimulus, unit) or (stimulus, neuroid, repeat), or arrays (n, p)
-        The two representations; DataArrays are paired by ``stimulus_id`` and resampled in the
-        canonical order (neural responses are averaged over repeats).
-    alpha, center_columns, zero_pad, score_method
-        As :class:`neuroxr.geometry.LinearMetric`.
-    n_boot, seed, level
-        Resamples (default 1000), their seed (``default_rng([seed, 0])``), the interval's level.
-    method : {"centred", "percentile", "basic"}, default "centred"
-        Interval of ``distance_boot``. Resampled fit distances are biased low (fewer distinct
-        stimuli fit better), often all below the estimate: ``"centred"`` shifts their percentile
-        interval by the bias, ``distance + quantiles(boot - mean(boot))`` (the spread around the
-        estimate); ``"percentile"`` their plain quantiles; ``"basic"`` ``2 distance - quantiles``
-        (scipy's, for the population distance; above the estimate when the bias exceeds the
-        spread). ``"bca"`` is refused (its bias correction is then infinite). See docs/inference.md.
-    indices : ndarray of int, shape (n_boot, n), optional
-        Stimulus draws (positions 0..n-1 of the canonical order) to use instead of drawing them;
-        they set ``n_boot`` (an ``n_boot`` that differs is refused, and so is ``seed`` unless
-        ``n_perm`` draws permutations with it).
-    n_perm : int, default 0
-        Permutations of the null (0: none).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``distance`` (the full-sample fit distance), ``distance_boot`` (boot), ``distance_ci``
-        (bound; ``method``'s interval), ``distance_bias`` (``mean(distance_boot) - distance``),
-        ``boot_index`` (boot, stimulus); with ``n_perm`` also ``p`` and ``distance_null`` (perm).
-    """
-    from ..kernels import shape as _ks
-    from .shape import LinearMetric
-
-    rs._check_level(level)
-    if method == "bca":
-        raise ParameterError("shape_bootstrap: method='bca' is not offered: resampled fit distances are biased low, often all "
-                             "below the estimate, which makes BCa's bias correction infinite; pass method='centred' or 'basic'.")
-    if method not in SHAPE_BOOT_METHODS:
-        raise ParameterError(f"The 'method' parameter must be one of {SHAPE_BOOT_METHODS}. Got {method!r} instead.")
-    metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
-    metric._validate()
-    _one_bin(X, "X", "shape_bootstrap")
-    _one_bin(Y, "Y", "shape_bootstrap")
-    X, Y, ids = _shape_arrays(X, Y)
-    X, Y = (np.zeros_like(A) if center_columns and not _ks.centre(A, A.mean(axis=0)).any() else A for A in (X, Y))  # as LinearMetric
-    n = X.shape[0]
-    width = metric.pad_width(X.shape[1], Y.shape[1])
-    a = float(alpha)
-    idx = _draws(indices, n, n_boot, seed, bool(n_perm), "shape_bootstrap")
-
-    def fit_distance(Xr: np.ndarray, Yr: np.ndarray) -> float:  # rows already centred (or not centred at all)
-        mx, Xw, Zx = _ks.partial_fit(Xr, a, False, n_columns=width)
-        my, Yw, Zy = _ks.partial_fit(Yr, a, False, n_columns=width)
-        Wx, Wy = _ks.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=zero_pad)
-        return _ks.shape_score(Xr @ Wx, Yr @ Wy, score_method)
-
-    boot = np.empty(idx.shape[0])
-    for b in range(idx.shape[0]):
-        w = np.bincount(idx[b], minlength=n).astype(float)
-        boot[b] = fit_distance(_weighted_rows(X, w, center_columns), _weighted_rows(Y, w, center_columns))
-    d0 = float(metric.fit_distance(X, Y))
-    interval = {"centred": rs.centred_interval, "basic": rs.basic_interval}.get(method)
-    ci = rs.percentile_interval(boot, level) if interval is None else interval(np.asarray(d0), boot, level)
-    out: dict[str, Any] = {
-        "distance": ((), d0), "distance_boot": (("boot",), boot), "distance_ci": (("bound",), ci),
-        "distance_bias": ((), float(rs.bootstrap_bias(np.asarray(d0), boot))), "boot_index": (("boot", "stimulus"), idx),
-    }
-    if n_perm:
-        null = _shape_null(X, Y, metric, width, rs.permutation_indices(n, n_perm, seed))
-        out["distance_null"] = (("perm",), null)
-        # a smaller distance is more extreme: the one permutation p-value rule on the negated distances
-        out["p"] = ((), float(rs.permutation_pvalues(np.asarray([-d0]), -null[:, None])[0]))
-    coords: dict[str, Any] = {"bound": ["low", "high"]}
-    if ids is not None:
-        coords["stimulus_id"] = ("stimulus", ids)
-    attrs = {"alpha": a, "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method,
-             "n_boot": int(idx.shape[0]), "seed": int(seed), "level": float(level), "method": method, "n_perm": int(n_perm),
-             "n_stimuli": int(n), "lower_is_better": 1, "reference": "Williams et al. 2021"}
-    return xr.Dataset(out, coords=coords, attrs=attrs)
-
-
-def _shape_null(X: np.ndarray, Y: np.ndarray, metric: Any, width: int | None, perms: np.ndarray) -> np.ndarray:
-    """Fit distances of ``(X, Y[perm])`` for every permutation: the whitened ``Xw``, ``Yw`` are fixed,
-    the aligned inner product is the nuclear norm of ``Xw^T Yw[perm]`` (zero padding adds zero singular values)."""
-    mx, Xw, _ = metric.partial_fit(X, width)
-    my, Yw, _ = metric.partial_fit(Y, width)
-    tx, ty = float(np.sum(Xw * Xw)), float(np.sum(Yw * Yw))
-    step = max(1, int(64 * 2**20 // (8 * Xw.shape[1] * Yw.shape[1] + 8 * Y.shape[0] * Yw.shape[1])))
-    nuc = np.empty(perms.shape[0])
-    for lo in range(0, perms.shape[0], step):
-        sel = perms[lo : lo + step]
-        M = np.einsum("ip,biq->bpq", Xw, Yw[sel])  # (B, p_x, p_y)
-        nuc[lo : lo + len(sel)] = np.linalg.svd(M, compute_uv=False).sum(axis=1)
-    if metric.score_method == "angular":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.arccos(np.clip(nuc / np.sqrt(tx * ty), -1.0, 1.0))
-    return np.sqrt(np.maximum(tx + ty - 2 * nuc, 0.0))
+# the shape metrics' inference, importable from here
+from .shape_inference import SHAPE_BOOT_DEFAULT, SHAPE_BOOT_METHODS, shape_bootstrap  # noqa: E402

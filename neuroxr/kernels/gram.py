@@ -47,7 +47,6 @@ from ..backend import get_namespace, gram_matrix
 from ..errors import LayoutError
 from . import gram_rows as _rows
 from .gram_rows import row_centered_gram, row_centered_shift, uncentered_gram, uncentered_shift
-from .stats import no_variance, rounding_tol
 
 __all__ = [
     "GramStats",
@@ -479,159 +478,15 @@ def _finite(stats: GramStats) -> GramStats:
 
 
 # ---------------------------------------------------------------------------- derived Grams
-def centered_gram(stats: GramStats) -> Any:
-    """Column-centred Gram ``Fc Fc^T``, shape (n, n)."""
-    return stats.K
 
 
-def double_center(K: Any) -> Any:
-    """``H K H`` with ``H = I - 1 1^T / n`` (centres a Gram as if its features were column-centred).
-
-    Accepts a stack of Grams, shape (..., n, n).
-    """
-    xp = get_namespace(K)
-    K = K - xp.mean(K, axis=-1, keepdims=True)
-    return K - xp.mean(K, axis=-2, keepdims=True)
-
-
-def _as_K(x: Any) -> Any:
-    return x.K if isinstance(x, GramStats) else x
-
-
-def covariance_eigenvalues(stats: GramStats | Any, ddof: int = 1) -> Any:
-    """Non-zero spectrum of the feature covariance ``Fc^T Fc / (n - ddof)``, descending.
-
-    The ``p x p`` covariance and the ``n x n`` Gram share their non-zero eigenvalues, so this costs
-    one ``n x n`` eigendecomposition however many units there are.
-
-    Parameters
-    ----------
-    stats : GramStats or array, shape (n, n)
-        Statistics or a column-centred Gram.
-    ddof : int
-        Delta degrees of freedom of the covariance (1: unbiased, as ``numpy.cov``).
-
-    Returns
-    -------
-    array, shape (n,)
-        Eigenvalues clipped at 0, largest first (trailing zeros when ``p < n`` or from centring).
-    """
-    K = _as_K(stats)
-    xp = get_namespace(K)
-    n = int(K.shape[0])
-    lam = xp.linalg.eigvalsh((K + xp.permute_dims(K, (1, 0))) / 2) / (n - ddof)
-    lam = xp.flip(lam, axis=0)
-    return xp.where(lam > 0, lam, xp.zeros_like(lam))
-
-
-def variance_totals(stats: GramStats, rows: Any = None) -> tuple[float, float]:
-    """``(centred, uncentred)`` sums of squares of the features over the stimuli ``rows`` (int
-    positions; default all): ``tr K`` and ``tr F F^T = tr K + n (p mu^2 + m2)``; over a subset, its
-    Gram centred again and ``sum_i (K_ii + 2 u_i)`` (:func:`uncentered_shift`)."""
-    K = stats.K
-    xp = get_namespace(K)
-    if rows is None:
-        tr = float(xp.sum(xp.linalg.diagonal(K)))
-        return tr, tr + stats.n_stimuli * (stats.n_units * stats.mu * stats.mu + stats.m2)
-    rows = xp.asarray(rows, device=getattr(K, "device", None))
-    Kr = xp.take(xp.take(K, rows, axis=0), rows, axis=1)
-    tr = float(xp.sum(xp.linalg.diagonal(Kr)))
-    return tr - float(xp.sum(Kr)) / int(rows.shape[0]), tr + 2 * float(xp.sum(xp.take(uncentered_shift(stats), rows, axis=0)))
-
-
-def constant_features(stats: GramStats | Any, rows: Any = None) -> bool:
-    """Whether the features have no variance across the stimuli (``rows``: see :func:`variance_totals`),
-    up to rounding: :func:`~neuroxr.kernels.stats.no_variance` of their summed centred and uncentred
-    squares, in ``K``'s precision. A bare Gram array has no uncentred magnitudes: constant when its
-    trace is not positive."""
-    if not isinstance(stats, GramStats):
-        xp = get_namespace(stats)
-        return not float(xp.sum(xp.linalg.diagonal(stats))) > 0
-    return bool(no_variance(*variance_totals(stats, rows), rounding_tol(get_namespace(stats.K), stats.K.dtype)))
-
-
-def effective_dimensionality(stats: GramStats | Any) -> float:
-    """Effective dimensionality (participation ratio) ``(sum l)^2 / sum l^2`` of the covariance spectrum.
-
-    Needs no eigendecomposition: ``sum l = tr K`` and ``sum l^2 = ||K||_F^2`` (up to the common
-    factor ``1/(n-1)``, which cancels).
-
-    Parameters
-    ----------
-    stats : GramStats or array, shape (n, n)
-        Statistics or a column-centred Gram.
-
-    Returns
-    -------
-    float
-        In ``[1, min(n - 1, p)]``; NaN for constant features, up to rounding (:func:`constant_features`).
-    """
-    if constant_features(stats):
-        return math.nan
-    K = _as_K(stats)
-    xp = get_namespace(K)
-    tr = float(xp.sum(xp.linalg.diagonal(K)))
-    fro2 = float(xp.sum(K * K))
-    return tr * tr / fro2 if fro2 > 0 else math.nan
-
-
-def _hsic_biased(Kc: Any, Lc: Any) -> Any:
-    xp = get_namespace(Kc, Lc)
-    return xp.sum(Kc * Lc, axis=(-2, -1))
-
-
-def _hsic_unbiased(K: Any, L: Any) -> Any:
-    """Unbiased HSIC estimator (Song et al. 2012) up to the factor ``1 / (n (n - 3))``."""
-    xp = get_namespace(K, L)
-    n = int(K.shape[-1])
-    eye = xp.eye(n, dtype=K.dtype, device=getattr(K, "device", None))
-    Kt = K * (1 - eye)
-    Lt = L * (1 - eye)
-    sK = xp.sum(Kt, axis=(-2, -1))
-    sL = xp.sum(Lt, axis=(-2, -1))
-    rK = xp.sum(Kt, axis=-1)
-    rL = xp.sum(Lt, axis=-1)
-    return (
-        xp.sum(Kt * Lt, axis=(-2, -1))
-        + sK * sL / ((n - 1) * (n - 2))
-        - 2.0 / (n - 2) * xp.sum(rK * rL, axis=-1)
-    )
-
-
-def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -> float:
-    """Linear CKA (Kornblith et al. 2019) between two representations of the same stimuli.
-
-    ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` with linear kernels ``K = Fc Fc^T``; the
-    biased estimator is ``<Kc, Lc>_F / (||Kc||_F ||Lc||_F)``. ``debiased=True`` uses the unbiased
-    HSIC estimator of Song et al. (2012), as in Kornblith et al. (needs ``n >= 4``).
-
-    Parameters
-    ----------
-    K, L : GramStats or array, shape (n, n)
-        Statistics or column-centred Grams (an uncentred Gram is centred here).
-    debiased : bool
-        Use the unbiased HSIC estimator.
-
-    Returns
-    -------
-    float
-        NaN when either representation is constant, up to rounding (:func:`constant_features`).
-        Fewer than 3 stimuli (4 debiased) are refused.
-    """
-    const = constant_features(K) or constant_features(L)
-    K, L = _as_K(K), _as_K(L)
-    if K.shape != L.shape:
-        raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
-    if int(K.shape[0]) < 3 + bool(debiased):
-        raise LayoutError(f"linear_cka: {'the debiased estimator' if debiased else 'CKA'} needs at least {3 + bool(debiased)} "
-                          f"stimuli; got {K.shape[0]}{' (with 2, every CKA is 1)' if K.shape[0] == 2 and not debiased else ''}.")
-    if const:
-        return math.nan
-    Kc, Lc = double_center(K), double_center(L)
-    if debiased:
-        h = _hsic_unbiased
-    else:
-        h = _hsic_biased
-    kl, kk, ll = float(h(Kc, Lc)), float(h(Kc, Kc)), float(h(Lc, Lc))
-    den = kk * ll
-    return kl / math.sqrt(den) if den > 0 else math.nan
+# the measures computed from the statistics, importable from here
+from .gram_measures import (  # noqa: E402
+    centered_gram,
+    constant_features,
+    covariance_eigenvalues,
+    double_center,
+    effective_dimensionality,
+    linear_cka,
+    variance_totals,
+)

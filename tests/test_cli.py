@@ -178,7 +178,7 @@ def test_demo_generator_error_is_one_line_and_leaves_nothing(runner, tmp_path, m
     result = runner.invoke(main, ["demo", str(path), "--reps", "1", "--scheduler", "serial"])
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: cannot generate the example study"), result.stderr
-    assert not path.exists()
+    assert os.listdir(tmp_path) == []  # nothing at PATH, nothing beside it
 
 
 @pytest.fixture
@@ -247,6 +247,105 @@ def test_demo_refuses_a_path_that_is_not_a_store(runner, tmp_path):
         result = runner.invoke(main, ["demo", str(tmp_path / "taken"), *extra])
         assert result.exit_code == 1 and "not a Zarr store" in result.stderr and result.stderr.count("\n") == 1
     assert (tmp_path / "taken").is_dir()
+
+
+def _tree(path):
+    """Every file under ``path`` with its size and modification time."""
+    return {os.path.relpath(os.path.join(d, f), path): (os.path.getsize(os.path.join(d, f)), os.path.getmtime(os.path.join(d, f)))
+            for d, _, files in os.walk(path) for f in files}
+
+
+@pytest.mark.parametrize("extra", [["--scheduler", "serial"], ["--force", "--scheduler", "serial"],
+                                   ["--force", "--scheduler", "bogus"]])
+def test_demo_never_touches_a_store_it_did_not_write(runner, study, extra):
+    """A user's study store (neural sets and models, no demo mark) is neither the example study nor
+    rewritten by --force: one line that suggests another PATH (not --force), nothing changed."""
+    before = _tree(study.url)
+    res = runner.invoke(main, ["demo", study.url, "--reps", "1", *extra])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert "neuroxr demo did not write" in res.stderr and "choose another PATH" in res.stderr and "--force" not in res.stderr
+    assert "Reusing" not in res.stdout and _tree(study.url) == before
+    assert _mean_ev(StudyStore(study.url, mode="r")) == pytest.approx(_mean_ev(study))
+
+
+def _no_scores(monkeypatch):
+    """The demo without its sweep (the tests of the store it writes need no scores)."""
+    import pandas as pd
+
+    cols = ["direction", "source", "target", "n_targets", "median_ev"]
+    monkeypatch.setattr("neuroxr.cli.demo._demo_scores", lambda *a, **k: (pd.DataFrame(columns=cols), pd.DataFrame()))
+
+
+def test_demo_checks_the_scheduler_before_writing(runner, tmp_path, small_generator):
+    from neuroxr.cli import demo as demo_cli
+
+    path = tmp_path / "demo.zarr"
+    res = runner.invoke(main, ["demo", str(path), "--scheduler", "bogus"])
+    assert res.exit_code == 1 and "not a Dask scheduler address" in res.stderr and res.stderr.count("\n") == 1
+    assert os.listdir(tmp_path) == []  # nothing written, nothing beside PATH
+    demo_cli._write_example(str(path), 0, None)
+    before = _tree(path)
+    res = runner.invoke(main, ["demo", str(path), "--force", "--scheduler", "bogus"])
+    assert res.exit_code == 1 and "not a Dask scheduler address" in res.stderr
+    assert _tree(path) == before and os.listdir(tmp_path) == ["demo.zarr"]
+
+
+def test_demo_force_keeps_its_study_until_the_new_one_is_complete(runner, tmp_path, small_generator, monkeypatch):
+    """--force rewrites a store the demo wrote (marked in its root attributes): aside first, then
+    swapped in; a generation that fails leaves the previous study as it was."""
+    from neuroxr.cli import demo as demo_cli
+    from neuroxr.datasets import synthetic
+
+    _no_scores(monkeypatch)
+    path = tmp_path / "demo.zarr"
+    res = runner.invoke(main, ["demo", str(path), "--scheduler", "serial", "--json"])
+    assert res.exit_code == 0, res.output
+    n = StudyStore(path, mode="r").read_neural("animalA").sizes["stimulus"]
+    assert demo_cli.example_study(str(path)) == {"seed": 0, "n_stimuli": n}
+    before = _tree(path)
+    small = synthetic.write_example_study
+
+    def broken(where, **kw):
+        small(where, **kw)  # a complete study beside PATH, then a failure before it is marked
+        raise ValueError("generator stopped")
+
+    monkeypatch.setattr(synthetic, "write_example_study", broken)
+    res = runner.invoke(main, ["demo", str(path), "--force", "--seed", "1", "--scheduler", "serial"])
+    assert res.exit_code == 1 and "cannot generate the example study: generator stopped" in res.stderr
+    assert _tree(path) == before and os.listdir(tmp_path) == ["demo.zarr"]
+    monkeypatch.setattr(synthetic, "write_example_study", small)
+    res = runner.invoke(main, ["demo", str(path), "--force", "--seed", "1", "--scheduler", "serial"])
+    assert res.exit_code == 0 and f"Rewriting the example study to {path}" in res.stdout, res.output
+    assert demo_cli.example_study(str(path)) == {"seed": 1, "n_stimuli": n} and os.listdir(tmp_path) == ["demo.zarr"]
+    assert StudyStore(path, mode="r").read_neural("animalA").attrs["seed"] == 1
+
+
+def test_demo_recognises_the_unmarked_study_of_an_older_demo(runner, tmp_path, monkeypatch):
+    """A store without the mark is the demo's only if it holds exactly the generator's sets (then it
+    is reused and marked); one changed value makes it a user's store."""
+    from neuroxr.cli import demo as demo_cli
+    from neuroxr.datasets.synthetic import write_example_study
+
+    _no_scores(monkeypatch)
+    n, path = demo_cli.DEMO_MIN_STIMULI, tmp_path / "old.zarr"  # the default generator, at its smallest
+    store = write_example_study(str(path), seed=3, n_stimuli=n)
+    fc = store.read_features("netB", "fc").load()
+    values = fc.values.copy()
+    values[0, 0] += 1e-9
+    store.write_features("netB", "fc", fc.copy(data=values))
+    res = runner.invoke(main, ["demo", str(path), "--force", "--scheduler", "serial"])
+    assert res.exit_code == 1 and "neuroxr demo did not write" in res.stderr
+    store.write_features("netB", "fc", fc)  # the generator's values again
+    res = runner.invoke(main, ["demo", str(path), "--scheduler", "serial"])
+    assert res.exit_code == 0 and "Reusing the example study" in res.stdout, res.output
+    assert json.loads((path / "zarr.json").read_text())["attributes"][demo_cli.DEMO_ATTR] == {"seed": 3, "n_stimuli": n}
+
+
+def test_demo_refuses_an_empty_path(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, ["demo", "", "--scheduler", "bogus"])
+    assert res.exit_code == 2 and "is empty" in res.stderr and res.stderr.count("\n") == 1
+    assert os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------- neuroxr score <metric>
@@ -397,6 +496,19 @@ def test_model_to_model_refuses_neural_only_options(runner, geometry_study, extr
     assert nx_entries.list_entries(geometry_study).query("kind == 'model_to_model'").empty
 
 
+def test_model_to_model_refuses_reps_without_max_n(runner, geometry_study):
+    """Without --max-n every rep is the same fit: --reps is refused (as the sweep and the inference
+    entries refuse it) before anything is written; with --max-n each rep draws a fresh subset."""
+    args = ["score", "model-to-model", geometry_study.url, "net.conv1", "net.fc", "--n-folds", "3"]
+    res = runner.invoke(main, [*args, "--reps", "3"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert "--reps 3 has no effect for model-to-model without --max-n" in res.stderr and "or add --max-n" in res.stderr
+    assert nx_entries.list_entries(geometry_study).query("kind == 'model_to_model'").empty
+    res = runner.invoke(main, [*args, "--reps", "2", "--max-n", "4", "--json"])
+    assert res.exit_code == 0, res.output
+    assert geometry_study.read_dataset(json.loads(res.stdout)["path"]).sizes["rep"] == 2
+
+
 @pytest.mark.parametrize("extra,params", [
     (["--regressor", "pls", "--n-components", "2"], {"regressor": "pls", "n_components": 2}),
     (["--fold-seed", "3"], {"fold_seed": 3}),
@@ -455,10 +567,10 @@ def test_n_components_needs_pls(runner, geometry_study):
 
 
 def test_demo_refuses_a_seed_the_existing_study_contradicts(runner, tmp_path, small_generator):
-    from neuroxr.datasets import synthetic
+    from neuroxr.cli.demo import _write_example
 
     path = tmp_path / "demo.zarr"
-    synthetic.write_example_study(str(path), seed=0)
+    _write_example(str(path), 0, None)
     res = runner.invoke(main, ["demo", str(path), "--seed", "1", "--reps", "1", "--scheduler", "serial"])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "generated with seed 0, not --seed 1; pass --force" in res.stderr and res.stderr.count("\n") == 1

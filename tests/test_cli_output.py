@@ -188,6 +188,17 @@ def test_every_error_is_one_line(runner, store, tmp_path, args):
     assert len(line) > len("Error: ") + 10 and "Error:  " not in line  # says what is wrong
 
 
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_a_closed_stdout_ends_quietly(store, extra):
+    """`neuroxr info STORE | head`: a reader that leaves early ends the command without an error
+    line or a traceback (Python's documented handling of BrokenPipeError, exit status 1)."""
+    proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "info", store.url, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command prints anything: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == ""
+
+
 def test_sweep_without_bokeh_advises_the_extra(runner, store, monkeypatch):
     import importlib
     from types import SimpleNamespace

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -135,6 +136,39 @@ def test_cli_sweep_refuses_unused_options_before_running(sweep_copy, tmp_path, m
     res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), *args])
     assert res.exit_code == 2 and option in res.output and "Traceback" not in res.output, res.output
     assert not called
+
+
+@pytest.mark.parametrize("table", ["", "FILE/t.csv", "/proc/self/neuroxr-t.csv"])
+def test_cli_sweep_checks_that_table_can_be_written_before_running(sweep_copy, tmp_path, monkeypatch, table):
+    """--table '' is refused (never taken for no table), and a FILE that cannot be written is
+    refused naming --table before the sweep runs."""
+    import importlib
+
+    if table.startswith("/proc/") and not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc")
+    run = importlib.import_module("neuroxr.sweep.run")
+    called = []
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
+    (tmp_path / "FILE").write_text("a file, not a folder\n")
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), "--scheduler", "serial",
+                                             "--table", table.replace("FILE", str(tmp_path / "FILE"))])
+    assert res.exit_code == 2 and "'--table'" in res.output and "Traceback" not in res.output, res.output
+    assert not called
+    why = {"": "is empty", "FILE/t.csv": "is a file, not a folder"}.get(table, "cannot write")
+    assert why in res.output, res.output
+
+
+def test_cli_sweep_table_check_writes_nothing(tmp_path):
+    """The up-front check of --table leaves an existing file as it was and creates none."""
+    from neuroxr.cli.sweep import _check_table, _table_files
+
+    kept = tmp_path / "t.csv"
+    kept.write_text("old,rows\n")
+    _check_table(str(kept))
+    assert kept.read_text() == "old,rows\n" and sorted(os.listdir(tmp_path)) == ["t.csv"]
+    assert _table_files(str(kept))[1:] == [str(tmp_path / "t.metrics.csv"), str(tmp_path / "t.inference.csv")]
 
 
 def test_cli_sweep_names_every_unused_flag_as_the_sweep_does(sweep_copy, tmp_path, monkeypatch):

@@ -53,6 +53,9 @@ class _Main(click.Group):
             raise
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
+            _quiet_stdout()
+            raise click.exceptions.Exit(1) from None
         except (NeuroxrError, OSError, ValueError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise click.ClickException(one_line(msg)) from None
@@ -61,6 +64,16 @@ class _Main(click.Group):
                 raise
             raise click.ClickException(f"internal error, {type(exc).__name__}: {one_line(exc)} "
                                        "(set NEUROXR_DEBUG=1 for the traceback and report it)") from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so that the flush at exit does not fail on the closed pipe
+    again (Python's documented handling of ``BrokenPipeError``; exit status 1)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no file descriptor (e.g. click's test runner)
+        pass
 
 
 class _OneLineUsage(click.ClickException):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import uuid
 from typing import Any
 
 import click
 
-from ._common import Output, main, output_options, records, report_validation
+from ._common import Output, main, not_empty, one_line, output_options, records, report_validation
 
-__all__ = ["demo", "DEMO_METRICS", "DEMO_METRIC_OPTIONS"]
+__all__ = ["demo", "example_study", "DEMO_ATTR", "DEMO_METRICS", "DEMO_METRIC_OPTIONS"]
+
+#: The root attribute that marks a store written by ``neuroxr demo``: ``{"seed", "n_stimuli"}`` of its
+#: example study. Only such a store is reused or rewritten (``--force``) by the demo.
+DEMO_ATTR = "neuroxr_demo"
 
 #: The metrics of the demo and their (small, fast) options.
 DEMO_METRICS = ("rsa", "shape", "cka", "dimensionality")
@@ -21,13 +28,14 @@ DEMO_METRIC_OPTIONS: dict[str, dict[str, Any]] = {"rsa": {"variant": "crsa", "re
 
 
 @main.command()
-@click.argument("path", default="neuroxr-demo.zarr", required=False)
+@click.argument("path", default="neuroxr-demo.zarr", required=False, callback=not_empty)
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed of the example study and its scores (default: the existing study's, else 0).")
 @click.option("--n-stimuli", type=click.IntRange(min=DEMO_MIN_STIMULI), default=None,
               help=f"Number of stimuli (default: the generator's 400; at least {DEMO_MIN_STIMULI}, its neuroids + latent dims + 1).")
 @click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True, help="Split-half repetitions per score.")
-@click.option("--force", is_flag=True, help="Rewrite the example study even if PATH already holds one.")
+@click.option("--force", is_flag=True,
+              help="Rewrite the example study even if PATH already holds one (never another study store).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, or 'serial' to run in this process (default: a local cluster).")
 @click.option("--inventory", is_flag=True, help="Also print what the store holds (as neuroxr info does), after the results.")
 @output_options
@@ -35,51 +43,54 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
          as_json: bool, quiet: bool) -> None:
     """Write the example study to PATH (default ./neuroxr-demo.zarr, or reuse it), score every
     direction and the geometry metrics (cRSA, shape, CKA, effective dimensionality) on a local Dask
-    cluster, and print the results. A re-run resumes: complete entries are not recomputed."""
+    cluster, and print the results. A re-run resumes: complete entries are not recomputed. PATH
+    must be new or hold an example study that the demo wrote."""
     from ..schemas import _store_entries, validate_store
     from ..store import StudyStore
+    from ..sweep.cluster import connect
+    from ..sweep.run import _is_serial
     from .info import print_summary, store_summary
 
     out = Output(as_json, quiet)
     where = os.path.abspath(path)
+    # every argument is checked before anything is written or replaced
+    address = scheduler is not None and not _is_serial(scheduler)
     exists = os.path.exists(os.path.join(path, "zarr.json"))
     if os.path.exists(path) and not exists:
         raise click.ClickException(f"{path!r} exists and is not a Zarr store; choose another PATH.")
-    if exists and force:
-        shutil.rmtree(path)
-        exists = False
-    if exists:
-        store = StudyStore(path)
-        out.echo(f"Reusing the example study in {where} (pass --force to rewrite it).")
-        if not store.neural_sets() or not store.models():
-            raise click.ClickException(f"{path!r} holds no complete example study; pass --force to rewrite it.")
-        first = store.read_neural(store.neural_sets()[0])
-        have = first.sizes["stimulus"]
-        had_seed = first.attrs.get("seed")  # the generator records its seed on every set
-        if seed is not None and had_seed is not None and int(had_seed) != seed:  # never a silently ignored option
-            raise click.ClickException(f"the example study in {path!r} was generated with seed {int(had_seed)}, not --seed {seed}; "
+    made = example_study(path) if exists else None
+    if exists and made is None:  # never the demo's sweep in, nor --force on, a store the demo did not write
+        raise click.ClickException(f"{path!r} is a study store that neuroxr demo did not write; the demo writes and "
+                                   "scores only its own example study: choose another PATH (a new folder).")
+    if made is not None and not force:
+        if seed is not None and seed != made["seed"]:  # never a silently ignored option
+            raise click.ClickException(f"the example study in {path!r} was generated with seed {made['seed']}, not --seed {seed}; "
                                        f"pass --force to rewrite it with seed {seed} (or drop --seed).")
-        seed = int(had_seed) if seed is None and had_seed is not None else seed
-        if n_stimuli is not None and n_stimuli != have:  # never a silently ignored option
-            raise click.ClickException(f"the example study in {path!r} has {have} stimuli, not --n-stimuli {n_stimuli}; "
-                                       f"pass --force to rewrite it with {n_stimuli}.")
-    else:
-        from ..datasets.synthetic import write_example_study
-
-        out.echo(f"Writing the example study to {where} ...")
-        seed = 0 if seed is None else seed
-        kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
-        try:
-            store = write_example_study(path, seed=seed, **kw)
-        except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
-            shutil.rmtree(path, ignore_errors=True)  # no half-written study left behind
-            raise click.ClickException(f"cannot generate the example study: {' '.join(str(exc).split())}") from None
-    seed = 0 if seed is None else seed
-    problems = validate_store(store)
-    if problems:
-        report_validation(store.url, problems, len(_store_entries(store)), Output(quiet=True))
-        raise click.ClickException(f"the example study in {where} breaks the schemas ({len(problems)} problem(s)); pass --force.")
-    table, metric_table = _demo_scores(store, reps=reps, seed=seed, scheduler=scheduler, progress=out.text)
+        if n_stimuli is not None and n_stimuli != made["n_stimuli"]:
+            raise click.ClickException(f"the example study in {path!r} has {made['n_stimuli']} stimuli, not --n-stimuli "
+                                       f"{n_stimuli}; pass --force to rewrite it with {n_stimuli}.")
+        seed = made["seed"]
+    # a scheduler address is checked and connected to (within dask's connect timeout) before writing
+    client, to_close = connect(scheduler, None, False, None) if address else (scheduler, [])
+    try:
+        if made is not None and not force:
+            out.echo(f"Reusing the example study in {where} (pass --force to rewrite it).")
+            if _read_mark(path) is None:  # an older demo's store: marked now (a read-only one is recognised again)
+                with contextlib.suppress(OSError):
+                    _mark(path, **made)
+            store = StudyStore(path)
+        else:
+            out.echo(f"{'Rewriting' if exists else 'Writing'} the example study to {where} ...")
+            seed = 0 if seed is None else seed
+            store = _write_example(path, seed, n_stimuli)
+        problems = validate_store(store)
+        if problems:
+            report_validation(store.url, problems, len(_store_entries(store)), Output(quiet=True))
+            raise click.ClickException(f"the example study in {where} breaks the schemas ({len(problems)} problem(s)); pass --force.")
+        table, metric_table = _demo_scores(store, reps=reps, seed=seed, scheduler=client, progress=out.text)
+    finally:
+        for thing in to_close:
+            thing.close()
     if out.as_json:
         obj: dict[str, Any] = {"store": where, "scores": records(table), "metrics": records(metric_table)}
         if inventory:
@@ -97,7 +108,110 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
         print_summary(store_summary(store))
 
 
-def _demo_scores(store: Any, reps: int, seed: int, scheduler: str | None, progress: bool) -> tuple[Any, Any]:
+def example_study(path: str) -> dict[str, int] | None:
+    """``{"seed", "n_stimuli"}`` of the example study that ``neuroxr demo`` wrote to the local store
+    ``path``, or ``None`` when the store holds anything else (reads only).
+
+    A store is the demo's when its root carries the mark :data:`DEMO_ATTR`, or (a store of an older
+    demo, written before the mark) when its neural and feature sets are exactly those of the
+    generator for the seed and stimulus count they record.
+    """
+    from ..store import StudyStore
+
+    mark = _read_mark(path)
+    if mark is not None:
+        return mark
+    try:
+        return _generated(StudyStore(path, mode="r"))
+    except Exception:  # anything unreadable or unexpected is not the example study
+        return None
+
+
+def _read_mark(path: str) -> dict[str, int] | None:
+    """The demo's mark (:data:`DEMO_ATTR`) in the root metadata of the local store ``path``, if any."""
+    try:
+        with open(os.path.join(path, "zarr.json"), encoding="utf-8") as fh:
+            mark = (json.load(fh).get("attributes") or {}).get(DEMO_ATTR)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(mark, dict) and isinstance(mark.get("seed"), int) and isinstance(mark.get("n_stimuli"), int):
+        return {"seed": mark["seed"], "n_stimuli": mark["n_stimuli"]}
+    return None
+
+
+def _generated(store: Any) -> dict[str, int] | None:
+    """``{"seed", "n_stimuli"}`` when the sets of ``store`` are exactly the example generator's
+    (:func:`neuroxr.datasets.synthetic.make_study` with its defaults: same names, ids and values)."""
+    from ..datasets.synthetic import make_study
+
+    names = store.neural_sets()
+    if not names:
+        return None
+    first = store.read_neural(names[0])
+    if not isinstance(first.attrs.get("seed"), int):  # the generator records its seed on every set
+        return None
+    made = {"seed": int(first.attrs["seed"]), "n_stimuli": int(first.sizes["stimulus"])}
+    study = make_study(**made)
+    layers = {m: sorted(store.layers(m)) for m in store.models()}
+    if sorted(names) != sorted(study.neural) or layers != {m: sorted(ls) for m, ls in study.features.items()}:
+        return None
+    pairs = [(store.read_neural(n), da) for n, da in study.neural.items()]
+    pairs += [(store.read_features(m, layer), da) for m, ls in study.features.items() for layer, da in ls.items()]
+    return made if all(_same_array(got, want) for got, want in pairs) else None
+
+
+def _same_array(got: Any, want: Any) -> bool:
+    """The same values and ids along every dim (NaN equal to NaN)."""
+    import numpy as np
+
+    want = want.transpose(*got.dims)
+    ids = [c for c in ("stimulus_id", "neuroid_id", "unit_id") if c in want.coords]
+    return got.shape == want.shape and all(np.array_equal(got[c].values, want[c].values) for c in ids) and \
+        bool(np.array_equal(got.values, want.values, equal_nan=True))
+
+
+def _mark(path: str, seed: int, n_stimuli: int) -> None:
+    """Mark the store at ``path`` as the demo's example study (a root attribute, :data:`DEMO_ATTR`)."""
+    import zarr
+
+    zarr.open_group(path, mode="r+").attrs[DEMO_ATTR] = {"seed": int(seed), "n_stimuli": int(n_stimuli)}
+
+
+def _write_example(path: str, seed: int, n_stimuli: int | None) -> Any:
+    """Write the example study beside ``path``, mark it, then put it in place of ``path`` (two
+    renames); the previous example study there is deleted only once the new one is complete. A
+    failed generation leaves ``path`` as it was and nothing beside it."""
+    from ..datasets import synthetic
+    from ..store import StudyStore
+
+    where = os.path.abspath(path)
+    parent, name = os.path.split(where)
+    os.makedirs(parent, exist_ok=True)
+    tag = uuid.uuid4().hex[:12]
+    new, old = (os.path.join(parent, f".{name}.{what}-{tag}") for what in ("new", "old"))
+    kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
+    try:
+        written = synthetic.write_example_study(new, seed=seed, **kw)
+        first = written.read_neural(written.neural_sets()[0])
+        _mark(new, seed, first.sizes["stimulus"])
+        if os.path.exists(where):
+            os.rename(where, old)
+            try:
+                os.rename(new, where)
+            except OSError:
+                os.rename(old, where)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(new, where)
+    except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
+        raise click.ClickException(f"cannot generate the example study: {one_line(exc)}") from None
+    finally:
+        shutil.rmtree(new, ignore_errors=True)  # no half-written study left behind
+    return StudyStore(path)
+
+
+def _demo_scores(store: Any, reps: int, seed: int, scheduler: Any, progress: bool) -> tuple[Any, Any]:
     """Every direction and the geometry metrics over the example study (one sweep), as two tables."""
     import contextlib
     import sys

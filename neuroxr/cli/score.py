@@ -30,7 +30,9 @@ def _score_options(direction: str) -> list[Any]:
     d = _MODEL_TO_MODEL_DEFAULTS if direction == "model-to-model" else _DIRECTION_DEFAULTS
     m2m = direction == "model-to-model"
     return [
-        click.option("--reps", type=click.IntRange(min=1), default=None, help=f"Repetitions of the random split halves (default {d['reps']})."),
+        click.option("--reps", type=click.IntRange(min=1), default=None,
+                     help=f"Repetitions of the random split halves (default {d['reps']})." if not m2m else
+                     f"Repetitions, each with a fresh --max-n subset of predictors (default {d['reps']}; more need --max-n)."),
         click.option("--seed", type=click.IntRange(min=0), default=None, help=f"Seed of the split-half generator (default {d['seed']})."),
         click.option("--regressor", type=click.Choice(["ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"]), default=None,
                      help=f"default {d['regressor']}"),
@@ -160,6 +162,11 @@ def _direction_command(direction: str) -> click.Command:
             if given:
                 raise click.UsageError(f"{', '.join(given)}: model-to-model has no neural repeats (no split halves, "
                                        "ceiling or reliability); drop them.")
+            if options["reps"] not in (None, 1) and options["max_n"] is None:  # as the sweep and inference refuse it
+                from ..errors import no_effect
+
+                raise click.UsageError(str(no_effect([f"--reps {options['reps']}"], "for model-to-model without --max-n",
+                                                     "without max_n every rep is the same fit", "add --max-n")))
         if options["n_components"] is not None and options["regressor"] != "pls":
             raise click.UsageError("--n-components is the number of PLS components: add --regressor pls, or drop it.")
         if options.pop("no_ceiling"):  # otherwise automatic: a ceiling when the neural data have repeats

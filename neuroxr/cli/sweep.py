@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, one_line, open_store_or_fail, records, storage_options, storage_options_for, to_json
+from ._common import Output, not_empty, one_line, open_store_or_fail, records, storage_options, storage_options_for, to_json
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -97,6 +97,32 @@ def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool 
         raise click.UsageError(str(exc)) from None
 
 
+def _table_files(table_path: str) -> list[str]:
+    """The CSV files of ``--table FILE``: the entry table, then the metric and inference tables
+    (``<root>.metrics<ext>``, ``<root>.inference<ext>``, written when they have rows)."""
+    root, ext = os.path.splitext(table_path)
+    return [table_path] + [f"{root}.{name}{ext or '.csv'}" for name in ("metrics", "inference")]
+
+
+def _check_table(table_path: str) -> None:
+    """A usage error naming ``--table`` unless its files can be written: checked before the sweep
+    runs (a file that did not exist is created and removed again)."""
+    folder = os.path.dirname(os.path.abspath(table_path))
+    if not os.path.isdir(folder):
+        why = "is a file, not a folder; choose" if os.path.exists(folder) else "does not exist; create it or choose"
+        raise click.BadParameter(f"the folder {folder!r} of {table_path!r} {why} another FILE.", param_hint="'--table'")
+    for path in _table_files(table_path):
+        existed = os.path.exists(path)
+        try:
+            with open(path, "a", encoding="utf-8"):
+                pass
+            if not existed:
+                os.remove(path)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {path!r} ({exc.strerror or type(exc).__name__}); choose another FILE.",
+                                     param_hint="'--table'") from None
+
+
 @click.command(name="sweep")
 @click.argument("store")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
@@ -112,7 +138,9 @@ def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool 
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print the result (counts, entry table, metric table, best layers) as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Print nothing but errors.")
-@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="Also write the per-entry table as CSV to this file.")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, callback=not_empty,
+              help="Also write the per-entry table as CSV to this file (metric and inference tables beside it, as "
+                   "FILE.metrics.csv and FILE.inference.csv).")
 @storage_options
 def sweep_command(store: str, config: str | None, scheduler: str | None, n_workers: int | None, backend: str | None,
                   overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None,
@@ -130,11 +158,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     from ..sweep.run import sweep
 
     Output(as_json, quiet)  # --quiet: no warnings on stderr (errors still go there)
-    if table_path:  # before the sweep runs, not after
-        folder = os.path.dirname(os.path.abspath(table_path))
-        if not os.path.isdir(folder):
-            raise click.BadParameter(f"the folder {folder!r} of {table_path!r} does not exist; create it or choose another FILE.",
-                                     param_hint="'--table'")
+    if table_path is not None:  # before the sweep runs, not after
+        _check_table(table_path)
     so = storage_options_for(store)
     st = open_store_or_fail(store, mode="a")  # a missing store is an error, never a new empty one
     try:
@@ -163,14 +188,15 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         }))
     elif not quiet:
         _print_text(result)
-    if table_path:
-        result.table.to_csv(table_path, index=False)
-        written = [table_path]
-        root, ext = os.path.splitext(table_path)
-        for name, extra in (("metrics", result.metric_table), ("inference", result.inference_table)):
-            if len(extra):
-                written.append(f"{root}.{name}{ext or '.csv'}")
-                extra.to_csv(written[-1], index=False)
+    if table_path is not None:
+        tables = zip(_table_files(table_path), (result.table, result.metric_table, result.inference_table))
+        written = [(path, tab) for i, (path, tab) in enumerate(tables) if i == 0 or len(tab)]  # the entry table always
+        for path, tab in written:
+            try:
+                tab.to_csv(path, index=False)
+            except OSError as exc:
+                raise click.ClickException(f"--table: cannot write {path!r} ({exc.strerror or exc}); the entries are in "
+                                           "the store: run the sweep again with another FILE.") from None
         if not (quiet or as_json):
-            for path in written:
+            for path, _ in written:
                 click.echo(f"Wrote {path}")

@@ -164,6 +164,27 @@ def test_corrupt_image_gives_a_one_line_error_naming_the_file(tmp_path):
         plan_extraction(net, ["not a file", "nor this"])
 
 
+def test_texts_are_said_not_guessed(tmp_path):
+    """texts=True tokenizes or refuses (strings that name image files were read as images without a
+    tokenizer: the CLI's --texts stored image activations under text ids); texts=False reads files."""
+    paths = [str(p) for p in save_images(tmp_path / "imgs", n=3)]
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    with pytest.raises(ExtractionError, match=r"^texts need a tokenizer or processor to become model input, and the model "
+                                              r"carries none: pass transform=<a Hugging Face tokenizer or processor>"):
+        extract_features(net, paths, tmp_path / "s.zarr", model_name="m", texts=True, progress=False)
+    assert not (tmp_path / "s.zarr").exists()
+    with pytest.raises(ExtractionError, match=r"texts need a tokenizer .* the preprocessing \(explicit transform\) has none"):
+        plan_extraction(net, paths, texts=True, transform=default_image_transform(8))
+    with pytest.raises(ExtractionError, match="texts=True needs stimuli as a list of strings, one text each; got PosixPath"):
+        plan_extraction(net, tmp_path / "imgs", texts=True)
+    with pytest.raises(ExtractionError, match="texts must be True, False or None"):
+        plan_extraction(net, paths, texts="no")
+    for texts in (False, None):  # image files (without a tokenizer None reads them as files too)
+        assert list(plan_extraction(net, paths, image_size=8, texts=texts).stimulus_ids) == ["im0", "im1", "im2"]
+    with pytest.raises(ExtractionError, match=r"image files do not exist, e.g. \['a dog'\]. If these are texts, pass texts=True"):
+        plan_extraction(net, ["a dog"], texts=False)
+
+
 def test_token_ids_are_never_cast_to_float():
     ids = torch.tensor([[2, 5, 3]])
     out = to_input({"input_ids": ids, "pixel_values": torch.zeros(1, 3, dtype=torch.float64)}, "cpu", torch.float32)

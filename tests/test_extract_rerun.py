@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
-from neuroxr.store import StudyStore  # noqa: E402
+from neuroxr.extract import ExtractionError, extract_features, plan_extraction  # noqa: E402
+from neuroxr.store import StoreError, StudyStore  # noqa: E402
 
 
 def small_cnn() -> nn.Sequential:
@@ -147,6 +148,67 @@ def test_cli_texts_with_a_blank_line_are_refused_not_renumbered(tmp_path, conten
     assert res.exit_code != 0 and len(lines) == 1, res.output
     assert lines[0].startswith("Error: Invalid value for '--texts'") and f"blank line(s), e.g. line {line}" in lines[0]
     assert not (tmp_path / "t.zarr").exists()
+
+
+def test_cli_texts_need_a_tokenizer_and_take_no_image_size(tmp_path):
+    """--texts always means texts: lines naming image files, with a model without a tokenizer, were
+    extracted as images under text ids (exit 0), and --image-size was accepted."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from neuroxr.cli import main
+
+    lines = []
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / f"im{i}.png")
+        lines.append(str(tmp_path / f"im{i}.png"))
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())\n")
+    (tmp_path / "texts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    base = ["extract", str(tmp_path / "t.zarr"), "--model", f"{tmp_path / 'm.py'}:build", "--model-name", "m",
+            "--texts", str(tmp_path / "texts.txt"), "--no-progress"]
+    res = CliRunner().invoke(main, [*base, "--image-size", "8"])
+    assert res.exit_code == 2 and "--image-size sizes images and has no effect with --texts; drop it." in res.output, res.output
+    res = CliRunner().invoke(main, base)
+    out = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(out) == 1, res.output
+    assert out[0].startswith("Error: Invalid value for '--texts': texts need a tokenizer or processor to become model input, "
+                             "and the model carries none: the --model factory must return a model that carries one")
+    assert not (tmp_path / "t.zarr").exists()
+
+
+def test_a_dry_run_or_a_refused_extraction_creates_no_store(tmp_path):
+    """A dry run writes nothing, and a call refused by its checks leaves no empty store behind (both
+    created the store before any check)."""
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    net, path = small_cnn(), tmp_path / "new.zarr"
+    assert extract_features(net, images(), path, model_name="m", dry_run=True, progress=False).layers
+    assert plan_extraction(net, images(), path, model_name="m").layers and not path.exists()
+    with pytest.raises(ExtractionError, match="the model has no module '99'"):
+        extract_features(net, images(), path, model_name="m", layers=["99"], progress=False)
+    with pytest.raises(StoreError, match="invalid model name .bad/name."):
+        extract_features(net, images(), path, model_name="bad/name", progress=False)
+    assert not path.exists()
+    (tmp_path / "empty").mkdir()  # an empty folder stays one
+    extract_features(net, images(), tmp_path / "empty", model_name="m", dry_run=True, progress=False)
+    assert os.listdir(tmp_path / "empty") == []
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())\n")
+    Path(tmp_path / "imgs").mkdir()
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / f"im{i}.png")
+    base = ["extract", str(path), "--model", f"{tmp_path / 'm.py'}:build", "--images", str(tmp_path / "imgs"), "--no-progress"]
+    for extra in (["--model-name", "m", "--dry-run"], ["--model-name", "m", "--layer", "99"], ["--model-name", "bad/name"]):
+        res = CliRunner().invoke(main, [*base, *extra])
+        assert res.exit_code == (0 if "--dry-run" in extra else 1), res.output
+        assert not path.exists(), extra
+    # a run that writes creates the store; a dry run on it reads it
+    extract_features(net, images(), path, model_name="m", layers=["3"], progress=False)
+    assert StudyStore(path, mode="r").models() == ["m"]
+    assert [lp.status for lp in plan_extraction(net, images(), path, model_name="m", layers=["3"]).layers] == ["complete"]
 
 
 def test_cli_texts_ids_follow_the_line_numbers(tmp_path):

@@ -159,6 +159,25 @@ def test_vit_with_its_image_processor(tmp_path, vit):
     assert "image_mean" in da.attrs["transform"]
 
 
+def test_strings_naming_files_with_a_tokenizer_say_what_they_are(tmp_path, bert, tokenizer):
+    """With a tokenizer at hand, strings that all name existing files are refused unless texts= says
+    which they are (a processor that reads images and texts tokenized image paths silently)."""
+    from PIL import Image
+
+    from neuroxr.extract import ExtractionError
+
+    paths = []
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / f"im{i}.png")
+        paths.append(str(tmp_path / f"im{i}.png"))
+    with pytest.raises(ExtractionError, match=r"^stimuli are strings that name existing files \(e.g. '.*im0.png'\), and the "
+                                              r"model has a tokenizer: pass texts=True .* or texts=False"):
+        plan_extraction(bert, paths, transform=tokenizer, layers=["encoder.layer.1"])
+    plan = plan_extraction(bert, paths, transform=tokenizer, layers=["encoder.layer.1"], texts=True)
+    assert list(plan.stimulus_ids) == ["stimulus0", "stimulus1", "stimulus2"] and plan.layers[0].pooling == "mean"
+    assert plan_extraction(bert, TEXTS, transform=tokenizer, layers=["encoder.layer.1"]).n_stimuli == len(TEXTS)
+
+
 def test_cli_extract_texts_with_the_models_tokenizer(tmp_path, bert, tokenizer):
     click_testing = pytest.importorskip("click.testing")
     from neuroxr.cli.extract import extract_command

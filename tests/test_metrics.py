@@ -226,6 +226,54 @@ def test_errors_name_what_to_do(study):
     assert set(metric_options("ersa")) >= {"rdm_method", "alpha", "test_size", "seed"}
 
 
+#: metric options the metric functions refuse, with what the one-line message says; none needs the data
+BAD_OPTIONS = [
+    ("cka", {"debiased": "no"}, "debiased must be True or False; got 'no'"),
+    ("shape", {"center_columns": "false"}, "center_columns must be True or False; got 'false'"),
+    ("shape", {"zero_pad": 0.0}, "zero_pad must be True or False; got 0.0"),
+    ("shape", {"alpha": 2}, r"The 'alpha' parameter of LinearMetric must be a float in the range \[0, 1\]. Got 2.0"),
+    ("shape", {"test_size": 1.5}, r"The 'test_size' parameter must be a float in \(0, 1\)"),
+    ("crsa", {"rdm_method": "bogus"}, "The 'rdm_method' parameter of crsa must be one of"),
+    ("crsa", {"reps": 0}, "reps must be an integer >= 1; got 0"),
+    ("crsa", {"reps": "3"}, "reps must be an integer >= 1; got '3'"),
+    ("crsa", {"noise_ceiling": "false"}, "noise_ceiling must be True, False or None"),
+    ("crsa", {"noise_ceiling": False, "seed": 4}, r"seed=4 has no effect with noise_ceiling=False"),
+    ("ersa", {"n_folds": 1}, "n_folds must be an integer >= 2; got 1"),
+    ("ersa", {"alpha": -1}, "alpha must be a finite non-negative number; got -1.0"),
+    ("ereg", {"n_components": 0}, "The 'n_components' parameter of ereg must be 'auto' or a positive int"),
+    ("brainscore", {"ceiling": "no"}, "ceiling must be True or False; got 'no'"),
+    ("brainscore", {"n_splits": 0}, "n_splits must be an integer >= 1; got 0"),
+]
+
+
+@pytest.mark.parametrize("kind, options, says", BAD_OPTIONS)
+def test_bad_metric_option_values_are_refused_before_any_work(study, monkeypatch, kind, options, says):
+    """Each metric option is checked by the metric's own checks before a set is read, in one line
+    naming the metric (a string is never read as a flag: debiased='no' computed the debiased CKA)."""
+    store, *_ = study
+    monkeypatch.setattr("neuroxr.entries.engine.read_set", lambda *a, **k: pytest.fail("a set was read"))
+    with pytest.raises(ValueError, match=rf"^metric '{kind}': .*{says}") as info:
+        nx.compute(store, kind, "net.l1", "monkeyA", params=options)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match=rf"^metric '{kind}': .*{says}"):
+        lookup(store, kind, "net.l1", "monkeyA", params=options)
+    assert list_entries(store).empty
+
+
+def test_metric_options_enter_the_key_in_one_spelling(study):
+    store, *_ = study
+    cka = nx.compute(store, "cka", "net.l1", "monkeyA", params={"debiased": True})
+    for same in (np.bool_(True), 1):
+        again = nx.compute(store, "cka", "net.l1", "monkeyA", params={"debiased": same})
+        assert again.path == cka.path and not again.computed
+    assert cka.provenance["params"]["debiased"] is True
+    crsa = nx.compute(store, "crsa", "net.l1", "monkeyA", params={"compare_method": "pearson"})
+    assert lookup(store, "crsa", "net.l1", "monkeyA", params={"compare_method": "corr"}) == crsa.path  # pearson's alias
+    shape = nx.compute(store, "shape", "net.l1", "monkeyA", params={"center_columns": False, "alpha": 0.5})
+    assert lookup(store, "shape", "net.l1", "monkeyA",
+                  params={"center_columns": np.bool_(False), "alpha": np.float32(0.5)}) == shape.path
+
+
 def _metric_ds(**attrs):
     base = {"metric": "cka", "source": "net.l1", "target": "monkeyA"}
     return xr.Dataset({"score": ((), 0.5)}, attrs={**base, **attrs})

@@ -71,6 +71,18 @@ def test_cli_metric_sweep(sweep_copy, tmp_path):
     assert lookup(path, "cka", "netA.layer3", "animalA") is None  # debiased=False was never computed
 
 
+def test_cli_metric_option_written_as_a_string_is_refused(sweep_copy, tmp_path):
+    """debiased: 'no' computed the debiased CKA (a third key beside false and true) and exited 0."""
+    path = sweep_copy("str.zarr")
+    yml = tmp_path / "c.yaml"
+    yml.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [forward, cka]\n"
+                   "metric_options: {cka: {debiased: 'no'}}\n")
+    line = _one_line_error(CliRunner().invoke(sweep_command, [str(path), str(yml), "--scheduler", "serial", "--no-progress"]))
+    assert line == (f"Error: {yml}: metric_options.cka: metric 'cka': debiased must be True or False; got 'no'. "
+                    "Pass debiased=True for the unbiased HSIC estimator (Song et al. 2012).")
+    assert lookup(path, "forward", "netA.layer3", "animalA") is None  # refused before any work
+
+
 def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
     import dask
 

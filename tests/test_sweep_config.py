@@ -96,6 +96,51 @@ def test_metric_config(sweep_base_store, sweep_copy):
         sweep(sweep_copy(), client="serial", directions=["shape"], metric_options={"shape": {"debiased": True}})
 
 
+@pytest.mark.parametrize("options, key, says", [
+    ({"cka": {"debiased": "no"}}, "cka", "metric 'cka': debiased must be True or False; got 'no'"),
+    ({"shape": {"center_columns": "false"}}, "shape", "metric 'shape': center_columns must be True or False; got 'false'"),
+    ({"shape": {"alpha": 2}}, "shape", r"metric 'shape': The 'alpha' parameter of LinearMetric must be a float in the range"),
+    ({"crsa": {"rdm_method": "bogus"}}, "crsa", "metric 'crsa': The 'rdm_method' parameter of crsa must be one of"),
+    ({"crsa": {"reps": 0}}, "crsa", "metric 'crsa': reps must be an integer >= 1; got 0"),
+    ({"crsa": {"noise_ceiling": False, "seed": 4}}, "crsa", "metric 'crsa': seed=4 has no effect with noise_ceiling=False"),
+    ({"ersa": {"n_folds": 1}}, "ersa", "metric 'ersa': n_folds must be an integer >= 2; got 1"),
+    ({"rsa": {"variant": "ersa", "alpha": -1}}, "rsa", "metric 'ersa': alpha must be a finite non-negative number"),
+    ({"rsa": {"variant": "crsa", "rdm_method": "cosine"}, "crsa": {"reps": "3"}}, "rsa/crsa", "metric 'crsa': reps must be"),
+])
+def test_metric_option_values_are_refused_before_any_work(sweep_copy, tmp_path, options, key, says):
+    """A metric option's type and value are checked up front by the metric's own checks, naming the key
+    (debiased: 'no' computed the debiased CKA; the others failed each entry after the directions ran)."""
+    with pytest.raises(SweepConfigError, match=rf"^metric_options.{key}: {says}") as info:
+        validate_config({"metric_options": options})
+    assert "\n" not in str(info.value)
+    path = sweep_copy()
+    metrics = [k for k in options if k != "rsa"] or ["rsa"]
+    with pytest.raises(SweepConfigError, match=rf"^metric_options.{key}: {says}"):
+        sweep(path, client="serial", models="netA", layers="layer3", neural="animalA", directions=["forward", *metrics],
+              metric_options=options)
+    assert nx.list_entries(path).empty  # the forward entry was computed before the metric entries failed
+    cfg = tmp_path / "c.yaml"
+    import yaml
+
+    cfg.write_text(yaml.safe_dump({"directions": ["forward", *metrics], "metric_options": options}))
+    with pytest.raises(SweepConfigError, match=rf"^{cfg}: metric_options.{key}: {says}"):
+        load_config(cfg)
+
+
+def test_metric_options_are_checked_as_compute_checks_them_and_spelled_once(sweep_base_store):
+    """The sweep's message is compute's, prefixed with the key; accepted values are keyed in one spelling."""
+    with pytest.raises(ValueError) as direct:
+        nx.compute(sweep_base_store, "cka", "netA.layer3", "animalA", params={"debiased": "false"})
+    with pytest.raises(SweepConfigError) as swept:
+        validate_config({"metric_options": {"cka": {"debiased": "false"}}})
+    assert str(swept.value) == f"metric_options.cka: {direct.value}"
+    cfg = validate_config({"metric_options": {"cka": {"debiased": 1}, "rsa": {"variant": "crsa", "compare_method": "corr"},
+                                              "shape": {"alpha": 1, "zero_pad": np.bool_(False)}}})
+    assert cfg["metric_options"] == {"cka": {"debiased": True}, "rsa": {"variant": "crsa", "compare_method": "pearson"},
+                                     "shape": {"alpha": 1.0, "zero_pad": False}}
+    assert type(cfg["metric_options"]["shape"]["zero_pad"]) is bool
+
+
 def test_sweep_argument_errors(sweep_copy):
     path = sweep_copy()
     with pytest.raises(SweepConfigError, match=r"unknown sweep arguments \['rep'\]"):

@@ -30,7 +30,7 @@ def make_extract_command() -> Any:
     @click.option("--device", default="cpu", show_default=True, help="A torch device available here: cpu, cuda, cuda:1, mps.")
     @click.option("--image-size", default=None, type=click.IntRange(min=1),
                   help="Images are resized and centre-cropped to this square size, then ImageNet-normalised "
-                       "(default 224; refused when the model carries its own preprocessing).")
+                       "(default 224; refused with --texts and when the model carries its own preprocessing).")
     @click.option("--pooling", type=click.Choice(["auto", "none", "mean", "cls", "last"]), default="auto", show_default=True,
                   help="Pooling over tokens of (batch, tokens, dim) outputs; auto: mean for texts, none for images "
                        "(mean, cls, last: refused when no extracted layer has such an output).")
@@ -61,12 +61,15 @@ def make_extract_command() -> Any:
 
         from ..errors import ExtractionError, StoreError
         from ..extract.models import check_device, load_model, load_weights
-        from ..extract.preprocess import DEFAULT_IMAGE_SIZE
+        from ..extract.preprocess import DEFAULT_IMAGE_SIZE, resolve_preprocessing
         from ..extract.run import extract_features
+        from ..extract.stimuli import require_tokenizer
 
         out_ = Output(as_json, quiet)
         if (images is None) == (texts is None):
             raise click.UsageError("pass exactly one of --images FOLDER or --texts FILE.")
+        if texts is not None and image_size is not None:
+            raise click.UsageError("--image-size sizes images and has no effect with --texts; drop it.")
         stimuli: Any = images
         ids = None
         if texts is not None:
@@ -96,6 +99,13 @@ def make_extract_command() -> Any:
                 load_weights(model, weights)
             except ExtractionError as exc:
                 raise click.BadParameter(one_line(exc), param_hint="'--weights'") from None
+        if texts is not None:  # texts are always texts: a model that cannot tokenize them is refused, never fed them as files
+            try:
+                require_tokenizer(resolve_preprocessing(model), "the --model factory must return a model that carries one "
+                                                                 "(e.g. set model.tokenizer = <a Hugging Face tokenizer>), "
+                                                                 "or pass --images FOLDER")
+            except ExtractionError as exc:
+                raise click.BadParameter(one_line(exc), param_hint="'--texts'") from None
         try:
             so = storage_options_for(store)
             target: Any = store
@@ -108,7 +118,7 @@ def make_extract_command() -> Any:
                 memory_limit=memory_limit, batch_size=batch_size, device=device,
                 image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
                 pooling=None if pooling == "none" else pooling,
-                reduction=red, overwrite=overwrite, dry_run=dry_run,
+                reduction=red, overwrite=overwrite, dry_run=dry_run, texts=texts is not None,
                 progress=progress and out_.text,  # a bar on a terminal, plain lines off one
             )
         except (ExtractionError, StoreError) as exc:

@@ -9,6 +9,7 @@ not parameters; ``dtype`` is, for the kinds that take it (float32 changes the nu
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -46,6 +47,9 @@ class Kind:
     revision : int
         Raised when a fix changes the kind's numbers (:data:`REVISIONS`); it enters the provenance,
         so an entry computed before the fix is never read back as current.
+    check : callable or None
+        ``check(params) -> params``: the values checked (one-line error) and spelled once, before
+        any data is read (the metrics: :func:`neuroxr.entries.metrics.check_params`).
     """
 
     name: str
@@ -55,13 +59,15 @@ class Kind:
     defaults: Mapping[str, Any]
     takes_dtype: bool = False
     revision: int = 0
+    check: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def pairwise(self) -> bool:
         return bool(self.target_kinds)
 
     def fill(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        """``params`` checked (one-line error naming an unknown parameter) with defaults filled."""
+        """``params`` checked (one-line error naming an unknown parameter or, with :attr:`check`, a
+        bad value) with defaults filled, each value in one spelling."""
         params = dict(params or {})
         bad = sorted(k for k in params if k not in self.defaults)
         if bad:
@@ -73,7 +79,7 @@ class Kind:
         for k, v in out.items():
             if isinstance(v, tuple):
                 out[k] = list(v)
-        return out
+        return out if self.check is None else self.check(out)
 
 
 #: parameters whose default is None but whose values are floats (``min_reliability=0`` is ``0.0``)
@@ -127,9 +133,11 @@ for _name in METRIC_KINDS:
     if _name == "dimensionality":
         KINDS[_name] = Kind(_name, "metrics", ("features", "neural"), (), {})
     elif _name == "brainscore":  # Brain-Score's protocol: a feature set on neural responses
-        KINDS[_name] = Kind(_name, "metrics", ("features",), ("neural",), _m.metric_options(_name))
+        KINDS[_name] = Kind(_name, "metrics", ("features",), ("neural",), _m.metric_options(_name),
+                            check=functools.partial(_m.check_params, _name))
     else:
-        KINDS[_name] = Kind(_name, "metrics", ("features",), ("features", "neural"), _m.metric_options(_name))
+        KINDS[_name] = Kind(_name, "metrics", ("features",), ("features", "neural"), _m.metric_options(_name),
+                            check=functools.partial(_m.check_params, _name))
 KINDS["gram"] = Kind("gram", "cache", ("features",), (), {})
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
-from ..errors import LayoutError
+from ..errors import LayoutError, ParameterError
 from ..geometry.inference import SHAPE_BOOT_DEFAULT
 from ..geometry.rsa import COMPARE_DEFAULT, _ereg
 from ..layouts import METRICS, SINGLE_SET_METRICS
@@ -47,6 +47,7 @@ __all__ = [
     "RSA_VARIANTS",
     "metric_kind",
     "metric_options",
+    "check_params",
     "metric_value",
     "METRIC_INFERENCE_KINDS",
     "metric_inference_options",
@@ -126,13 +127,53 @@ def _brainscore_defaults() -> dict[str, Any]:
     return {n: p.default for n, p in inspect.signature(brainscore).parameters.items() if n not in ("features", "neural")}
 
 
-def _check_options(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` checked against what ``kind`` accepts, with the defaults filled in."""
-    accepted = metric_options(kind)
-    bad = sorted(k for k in options if k not in accepted)
-    if bad:
-        raise LayoutError(f"metric {kind!r} takes no options {bad}; it accepts {sorted(accepted)}.")
-    return {**accepted, **options}
+def _param_checks() -> dict[str, Callable[..., dict[str, Any]]]:
+    """metric -> the parameter check its function runs before reading any data (keyword arguments:
+    the metric's options; returns them spelled once)."""
+    from ..geometry.dimensionality import _check_debiased
+    from ..geometry.rsa import check_crsa_params, check_ereg_params, check_ersa_params
+    from ..geometry.shape import check_split_distance_params
+    from ..predictivity.brainscore import check_brainscore_params
+
+    return {"crsa": check_crsa_params, "ersa": check_ersa_params, "ereg": check_ereg_params,
+            "shape": check_split_distance_params, "cka": lambda debiased: {"debiased": _check_debiased(debiased)},
+            "brainscore": check_brainscore_params}
+
+
+def check_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A metric entry's parameters checked by the metric function's own checks, before any data is read.
+
+    Every caller (:func:`neuroxr.compute`, ``neuroxr score``, a sweep's ``metric_options``) goes
+    through here (:meth:`neuroxr.entries.kinds.Kind.fill`), so they refuse the same values with the
+    same message, and the entry key holds each value in one spelling: a flag as a bool (a string
+    such as ``"no"`` is refused, never read as true), a comparison by its canonical name.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`neuroxr.layouts.METRICS`.
+    params : mapping
+        Every option of the metric (defaults filled in).
+
+    Returns
+    -------
+    dict
+        ``params`` spelled once.
+
+    Raises
+    ------
+    ParameterError, LayoutError
+        One line ``metric '<kind>': <the function's message naming the option>``.
+    """
+    check = _param_checks().get(kind)
+    if check is None:
+        return dict(params)
+    try:
+        checked = check(**params)
+    except (ParameterError, LayoutError) as exc:
+        msg = str(exc).removeprefix(f"{kind}: ")
+        raise type(exc)(f"metric {kind!r}: {msg}") from None
+    return {**params, **checked}
 
 
 def metric_value(ds: xr.Dataset, split: str = "test") -> float:

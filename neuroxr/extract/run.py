@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ExtractionError, no_effect
 from ..store import StudyStore, _check_name
+from ..store._zarr import local_root, read_json, zarr_store
 from ._common import torch_module
 from .identity import Identity
 from .models import check_device, input_dtype, run_pass
@@ -61,11 +62,12 @@ def _pooling_asked(pooling: Any) -> bool:
 
 
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
-             memory_limit: Any, batch_size: Any, pooling: Any, device: Any) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
+             memory_limit: Any, batch_size: Any, pooling: Any, device: Any,
+             texts: bool | None) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
     torch_module()
     check_device(device)
     prep = resolve_preprocessing(model, transform, image_size)
-    stim = as_stimuli(stimuli, stimulus_ids, prep)
+    stim = as_stimuli(stimuli, stimulus_ids, prep, texts)
     if stim.kind == "array" and not prep.explicit and image_size_given(image_size):
         raise no_effect([f"image_size={image_size!r}"], "on an array of stimuli", "fed to the model as is",
                         "pass transform= to transform each stimulus", error=ExtractionError)
@@ -96,11 +98,12 @@ def plan_extraction(
     unit_chunk: int = 4096,
     deduplicate: bool = True,
     overwrite: bool = False,
+    texts: bool | None = None,
 ) -> ExtractionPlan:
     """Dry run: every layer's output shape and bytes, and the passes that fit ``memory_limit``.
 
-    Runs the probe's two small batches (2, then 3 stimuli) through the model; writes nothing. The parameters
-    are those of :func:`extract_features`.
+    Runs the probe's two small batches (2, then 3 stimuli) through the model; writes nothing (a
+    store that does not exist yet is not created). The parameters are those of :func:`extract_features`.
 
     Returns
     -------
@@ -110,10 +113,10 @@ def plan_extraction(
         and pass; ``print(plan)`` shows the table.
     """
     torch = torch_module()
-    st = _open(store) if store is not None else None
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
-                                             memory_limit, batch_size, pooling, device)
+                                             memory_limit, batch_size, pooling, device, texts)
+    st = _existing(store) if store is not None else None
     was_training = model.training
     model.eval()
     try:
@@ -130,8 +133,27 @@ def plan_extraction(
         model.train(was_training)
 
 
-def _open(store: StudyStore | str | os.PathLike) -> StudyStore:
-    return store if isinstance(store, StudyStore) else StudyStore(store)
+def _existing(store: StudyStore | str | os.PathLike) -> StudyStore | None:
+    """The study store at ``store``, or ``None`` where there is none yet: it is created only when an
+    extraction writes (:func:`_open`), so a dry run, or a call refused by its checks, leaves nothing."""
+    if isinstance(store, StudyStore):
+        return store
+    url = os.fspath(store)
+    local = local_root(url)
+    if local is not None and not os.path.isfile(local) and not os.path.isfile(os.path.join(local, "zarr.json")):
+        return None  # no folder, or one that holds no Zarr group
+    if local is None:
+        try:
+            if read_json(zarr_store(url, True, None), "zarr.json") is None:
+                return None
+        except Exception:  # unreachable or malformed: StudyStore says why, in one line
+            pass
+    return StudyStore(url)
+
+
+def _open(store: StudyStore | str | os.PathLike, existing: StudyStore | None) -> StudyStore:
+    """The store to write to: ``existing``, else a new one at ``store``."""
+    return existing if existing is not None else StudyStore(store)
 
 
 def extract_features(
@@ -158,6 +180,7 @@ def extract_features(
     dry_run: bool = False,
     on_layer_complete: Callable[[str], None] | None = None,
     staging_dir: str | os.PathLike | None = None,
+    texts: bool | None = None,
 ) -> ExtractionResult | ExtractionPlan:
     """Extract a torch model's layer activations into ``features/<model_name>/<layer>``.
 
@@ -176,13 +199,14 @@ def extract_features(
         to ``device`` (in place). Hugging Face models get dict batches as keyword arguments.
     stimuli : folder, list of image paths, list of texts, array or tensor (N, ...), or torch Dataset
         A folder of images (files directly inside it, sorted by name; ``stimulus_id`` is the file
-        name without extension); a list of image files; a list of strings, which are texts when
-        the model has a tokenizer or processor (``transform=`` or the model's own); an in-memory
-        array (fed as is unless ``transform`` is given); or a map-style Dataset whose items are
-        tensors, PIL images, or tuples/lists whose first element is one. Floating and ``uint8``
-        inputs are cast to the dtype of the model's floating parameters; token ids never are.
+        name without extension); a list of image files; a list of strings, which are texts as
+        ``texts`` says; an in-memory array (fed as is unless ``transform`` is given); or a
+        map-style Dataset whose items are tensors, PIL images, or tuples/lists whose first element
+        is one. Floating and ``uint8`` inputs are cast to the dtype of the model's floating
+        parameters; token ids never are.
     store : StudyStore or str
-        The study store (or its URL).
+        The study store (or its URL); a path or URL that holds no store yet is created when the
+        first layer is written (never by a dry run or a call refused by its checks).
     model_name : str
         The ``<model>`` part of the entry path.
     layers : list of str, callable or None, default None
@@ -253,6 +277,12 @@ def extract_features(
         Local folder for the raw staging files of one pass (default: the system temp folder). It
         needs the uncompressed size of the pass's layers (``plan.layers[i].nbytes``) when there
         is more than one batch; the files are removed as each layer is rechunked into the store.
+    texts : bool or None, default None
+        Whether a list of strings ``stimuli`` holds texts. ``True``: texts, tokenized by the
+        tokenizer or processor (``transform=`` or the model's own; refused without one).
+        ``False``: image file paths. ``None``: texts when there is a tokenizer, image files
+        otherwise; strings that all name existing files are refused when there is a tokenizer
+        (say which with ``texts=``).
 
     Returns
     -------
@@ -278,12 +308,12 @@ def extract_features(
     >>> print(plan)                                                                      # doctest: +SKIP
     >>> extract_features(net, "images/", store, model_name="net", memory_limit="4GiB")   # doctest: +SKIP
     """
-    st = _open(store)
-    if not dry_run:
-        st._require_write()
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
-                                             memory_limit, batch_size, pooling, device)
+                                             memory_limit, batch_size, pooling, device, texts)
+    st = _existing(store)
+    if st is not None and not dry_run:
+        st._require_write()
     was_training = model.training
     model.eval()
     try:
@@ -297,7 +327,7 @@ def extract_features(
         )
         if dry_run:
             return plan
-        return _execute(model, stim, st, plan, prep, identity, device=device, progress=progress,
+        return _execute(model, stim, _open(store, st), plan, prep, identity, device=device, progress=progress,
                         on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir)
     finally:
         model.train(was_training)

@@ -157,25 +157,64 @@ def _is_text_list(stimuli: Any) -> bool:
     return isinstance(stimuli, (list, tuple)) and bool(stimuli) and all(isinstance(s, str) for s in stimuli)
 
 
-def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preprocessing) -> Stimuli:
-    """Wrap ``stimuli`` (see :func:`neuroxr.extract.extract_features`) for batch access."""
+def _is_file(s: str) -> bool:
+    try:
+        return Path(s).is_file()
+    except (OSError, ValueError):  # a text too long, or with a NUL, for a path
+        return False
+
+
+#: What a caller without a tokenizer does to extract texts (the Python API's wording).
+TOKENIZER_FIX = ("pass transform=<a Hugging Face tokenizer or processor>, or a model that carries one "
+                 "(a tokenizer or processor attribute)")
+
+
+def require_tokenizer(prep: Preprocessing, fix: str = TOKENIZER_FIX) -> None:
+    """The one rule of texts: they need a tokenizer or processor (``prep.tokenizer``); else a
+    one-line :class:`ExtractionError` ending with ``fix`` (what the caller passes instead)."""
+    if prep.tokenizer is None:
+        has = "the model carries none" if prep.source == "default" else f"the preprocessing ({prep.source}) has none"
+        raise ExtractionError(f"texts need a tokenizer or processor to become model input, and {has}: {fix}.")
+
+
+def _texts_or_files(stimuli: Any, prep: Preprocessing, texts: bool | None) -> bool:
+    """Whether ``stimuli`` are texts: ``texts`` when given (True: a list of strings, refused without a
+    tokenizer); ``None``: a list of strings with a tokenizer, refused when each is an existing file
+    (texts or image files? say which with texts=)."""
+    if texts is not None and not isinstance(texts, (bool, np.bool_)):
+        raise ExtractionError(f"texts must be True, False or None (automatic); got {texts!r}.")
+    if texts:
+        if not _is_text_list(stimuli):
+            raise ExtractionError(f"texts=True needs stimuli as a list of strings, one text each; got {type(stimuli).__name__}.")
+        require_tokenizer(prep)
+        return True
+    if texts is not None or not _is_text_list(stimuli) or prep.tokenizer is None:
+        return False
+    if all(_is_file(s) for s in stimuli):
+        raise ExtractionError(f"stimuli are strings that name existing files (e.g. {stimuli[0]!r}), and the model has a "
+                              f"tokenizer: pass texts=True to tokenize them as texts or texts=False to read them as image files.")
+    return True
+
+
+def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preprocessing, texts: bool | None = None) -> Stimuli:
+    """Wrap ``stimuli`` (see :func:`neuroxr.extract.extract_features`, also for ``texts``) for batch access."""
     torch = torch_module()
     if isinstance(stimuli, Stimuli):
         return stimuli
     if isinstance(stimuli, (list, tuple)) and not stimuli:
         raise ExtractionError("stimuli is an empty list; pass at least one stimulus.")
 
-    # texts: a list of strings when the model has a tokenizer or processor
-    if _is_text_list(stimuli) and prep.tokenizer is not None:
-        texts = list(stimuli)
-        ids = check_ids(stimulus_ids, len(texts), None)
-        n_tokens = max(prep.token_lengths(texts))
+    # texts: a list of strings, tokenized (texts=True, or a tokenizer and texts=None)
+    if _texts_or_files(stimuli, prep, texts):
+        items = list(stimuli)
+        ids = check_ids(stimulus_ids, len(items), None)
+        n_tokens = max(prep.token_lengths(items))
         tokenize = prep.tokenizer
 
         def load_texts(index: np.ndarray) -> Any:
-            return tokenize([texts[int(i)] for i in index], n_tokens)
+            return tokenize([items[int(i)] for i in index], n_tokens)
 
-        return Stimuli(len(texts), ids, load_texts, "text", n_tokens=n_tokens, source=texts)
+        return Stimuli(len(items), ids, load_texts, "text", n_tokens=n_tokens, source=items)
 
     # a folder of images, or a list of image files
     if isinstance(stimuli, (str, os.PathLike)) or (
@@ -186,8 +225,8 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise ExtractionError(
-                f"{len(missing)} image files do not exist, e.g. {missing[:3]}. If these are texts, the model "
-                f"needs a tokenizer: pass transform=<a Hugging Face tokenizer or processor>."
+                f"{len(missing)} image files do not exist, e.g. {missing[:3]}. If these are texts, pass texts=True; "
+                f"the model then needs a tokenizer: {TOKENIZER_FIX}."
             )
         ids = check_ids(stimulus_ids, len(files), [f.stem for f in files])
 

@@ -46,9 +46,7 @@ def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[n
         Indices into ``ids`` in canonical order (so ``X.isel(stimulus=train)`` is the same array
         whatever the input order); each side holds at least 3 stimuli.
     """
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ParameterError(f"The 'test_size' parameter must be a float in (0, 1). Got {test_size!r} instead.")
-    check_int(seed, "seed", 0, "The split is numpy.random.default_rng(seed).permutation; pass e.g. seed=0.")
+    check_split(test_size, seed)
     order = np.arange(int(ids)) if np.ndim(ids) == 0 else canonical_order(ids)
     n = order.size
     perm = np.random.default_rng(seed).permutation(n)
@@ -59,6 +57,16 @@ def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[n
             "use more stimuli or a test_size nearer 0.5."
         )
     return order[np.sort(perm[n_test:])], order[np.sort(perm[:n_test])]
+
+
+def check_split(test_size: Any, seed: Any) -> dict[str, Any]:
+    """The parameters of :func:`split_train_test` checked before any data is read (a one-line
+    :class:`~neuroxr.errors.ParameterError`): ``test_size`` a number in (0, 1), ``seed`` an int >= 0.
+    Returns them as ``{"test_size": float, "seed": int}``."""
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
+        raise ParameterError(f"The 'test_size' parameter must be a float in (0, 1). Got {test_size!r} instead.")
+    seed = check_int(seed, "seed", 0, "The split is numpy.random.default_rng(seed).permutation; pass e.g. seed=0.")
+    return {"test_size": float(test_size), "seed": seed}
 
 
 def _train_test(n_or_ids: Any, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

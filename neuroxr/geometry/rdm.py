@@ -80,6 +80,13 @@ def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.nd
     return h1[0], h2[0]
 
 
+def check_split_halves(seed: Any, reps: Any) -> dict[str, int]:
+    """The split-half draw's ``seed`` (int >= 0) and ``reps`` (int >= 1), checked before any data
+    is read (a one-line :class:`~neuroxr.errors.ParameterError`); returned as ints."""
+    return {"seed": check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0."),
+            "reps": check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.")}
+
+
 def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int = 0, reps: int = 1) -> xr.DataArray:
     """RDMs of split halves of the repeats, ``reps`` independent splits.
 
@@ -99,8 +106,7 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     xarray.DataArray, dims (rep, half, stimulus, stimulus_)
     """
     _check_option(method, _r.RDM_METHODS, "method", "split_half_rdms")
-    check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0.")
-    check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.")
+    check_split_halves(seed, reps)
     validate_neural(neural)
     _one_bin(neural, _label(neural, "neural"))
     _require_repeats(neural, "split_half_rdms")

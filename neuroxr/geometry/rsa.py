@@ -23,8 +23,18 @@ from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.ridge import oof_predict
 from ..layouts import validate_features
 from ..validation import check_alpha, check_int
-from ._common import _canonical, _canonical_any, _check_option, _ids, _label, _neural_mean, _score_ds, split_train_test
-from .rdm import _align_rdm, compare_rdms, rdm
+from ._common import (
+    _canonical,
+    _canonical_any,
+    _check_option,
+    _ids,
+    _label,
+    _neural_mean,
+    _score_ds,
+    check_split,
+    split_train_test,
+)
+from .rdm import _align_rdm, check_split_halves, compare_rdms, rdm
 from .rdm_ceiling import split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -67,18 +77,12 @@ def crsa(
     xarray.Dataset
         ``score`` (and ``ceiling``, ``ceiled_score``); attrs record every parameter.
     """
-    _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
-    compare_method = _r._normalize_compare_method(compare_method, "crsa")
-    if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
-        raise ParameterError(f"crsa: noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+    compare_method = check_crsa_params(rdm_method, compare_method, noise_ceiling, seed, reps)["compare_method"]
     if noise_ceiling is None:  # automatic: a ceiling when the neural data hold repeats
         noise_ceiling = isinstance(neural, xr.DataArray) and "repeat" in neural.dims and neural.sizes["repeat"] >= 2
-        why = ("without a noise ceiling, which noise_ceiling=None draws only for neural data with at least 2 repeats", "")
-    else:
-        why = ("with noise_ceiling=False", "keep the ceiling")
-    inert = [f"{k}={v!r}" for k, v, d in (("seed", seed, 0), ("reps", reps, 10)) if v != d]
-    if not noise_ceiling and inert:
-        raise no_effect(inert, why[0], "seed and reps draw the split halves of the ceiling", why[1], caller="crsa")
+        if not noise_ceiling:
+            _refuse_inert_ceiling(seed, reps, "without a noise ceiling, which noise_ceiling=None draws only for neural "
+                                              "data with at least 2 repeats", "")
     source, target = _label(features, "model"), _label(neural, "neural")
     features, neural = _canonical_any(features), _canonical_any(neural)
     model_rdm = rdm(features, rdm_method, backend=backend)
@@ -98,6 +102,36 @@ def crsa(
     return _score_ds(values, attrs)
 
 
+def _refuse_inert_ceiling(seed: Any, reps: Any, condition: str, instead: str) -> None:
+    """crsa's ``seed`` and ``reps`` away from their defaults when no ceiling is drawn: refused."""
+    inert = [f"{k}={v!r}" for k, v, d in (("seed", seed, 0), ("reps", reps, 10)) if v != d]
+    if inert:
+        raise no_effect(inert, condition, "seed and reps draw the split halves of the ceiling", instead, caller="crsa")
+
+
+def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, seed: Any, reps: Any) -> dict[str, Any]:
+    """:func:`crsa`'s parameters checked before any data is read (one-line :class:`~neuroxr.errors.ParameterError`).
+
+    ``noise_ceiling=False`` with a ceiling's ``seed`` or ``reps`` is refused here; with ``None``
+    the data decide whether a ceiling is drawn (:func:`crsa` refuses them then).
+
+    Returns
+    -------
+    dict
+        The parameters, the comparison by its canonical name (``"corr"`` -> ``"pearson"``), the
+        ceiling flag a bool (or None), ``seed`` and ``reps`` ints.
+    """
+    _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
+    compare_method = _r._normalize_compare_method(compare_method, "crsa")
+    if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
+        raise ParameterError(f"crsa: noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+    halves = check_split_halves(seed, reps)
+    if noise_ceiling is not None and not noise_ceiling:
+        _refuse_inert_ceiling(seed, reps, "with noise_ceiling=False", "keep the ceiling")
+    return {"rdm_method": rdm_method, "compare_method": compare_method,
+            "noise_ceiling": None if noise_ceiling is None else bool(noise_ceiling), **halves}
+
+
 def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features ``(n, p)``, trial-averaged responses ``(n, k)``, stimulus ids and neuroid ids, paired
     and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
@@ -111,10 +145,20 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.nda
     return np.asarray(f.values, dtype=np.float64), Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
 
 
-def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any) -> None:
+def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any) -> dict[str, Any]:
     """The ridge fit's parameters, checked before any data is read (the directions' one fold check)."""
-    check_alpha(alpha)
     check_fold_params(n_folds, fold_seed)
+    return {"alpha": check_alpha(alpha), "n_folds": int(n_folds), "fold_seed": int(fold_seed)}
+
+
+def check_ersa_params(rdm_method: Any, compare_method: Any, alpha: Any, n_folds: Any, fold_seed: Any,
+                      test_size: Any, seed: Any) -> dict[str, Any]:
+    """:func:`ersa`'s parameters checked before any data is read (one-line :class:`~neuroxr.errors.ParameterError`);
+    returned with the comparison by its canonical name and the numbers as floats and ints."""
+    _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "ersa")
+    compare_method = _r._normalize_compare_method(compare_method, "ersa")
+    return {"rdm_method": rdm_method, "compare_method": compare_method, **_check_ridge(alpha, n_folds, fold_seed),
+            **check_split(test_size, seed)}
 
 
 def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int, name: str) -> np.ndarray:
@@ -165,9 +209,7 @@ def ersa(
         ``train_score``, ``test_score``; ``split`` per stimulus (canonical order, coord
         ``stimulus_id``); attrs with all parameters.
     """
-    _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "ersa")
-    compare_method = _r._normalize_compare_method(compare_method, "ersa")
-    _check_ridge(alpha, n_folds, fold_seed)
+    compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
@@ -196,18 +238,29 @@ def projection_dim(n: int, p: int, n_components: Any = "auto", eps: Any = 0.1) -
     ``n_components``. One-line errors for bad values and for an ``eps`` that sizes nothing."""
     from sklearn.random_projection import johnson_lindenstrauss_min_dim
 
+    _check_projection(n_components, eps)
+    k = int(johnson_lindenstrauss_min_dim(n, eps=eps)) if n_components == "auto" else int(n_components)
+    return k, k < p
+
+
+def _check_projection(n_components: Any, eps: Any) -> dict[str, Any]:
+    """eReg's ``n_components`` ("auto" or an int >= 1) and ``eps`` (in (0, 1), read by "auto" only)."""
     if n_components != "auto" and (isinstance(eps, bool) or eps != 0.1):
         raise no_effect([f"eps={eps!r}"], f"with n_components={n_components!r}",
                         "it sets the Johnson-Lindenstrauss dimension of n_components='auto'", caller="ereg")
     if n_components == "auto":
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
             raise ParameterError(f"The 'eps' parameter of ereg must be a float in (0, 1). Got {eps!r} instead.")
-        k = int(johnson_lindenstrauss_min_dim(n, eps=eps))
-    elif isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0:
-        k = int(n_components)
-    else:
+    elif not (isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0):
         raise ParameterError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
-    return k, k < p
+    return {"n_components": n_components if n_components == "auto" else int(n_components), "eps": float(eps)}
+
+
+def check_ereg_params(n_components: Any, eps: Any, alpha: Any, n_folds: Any, fold_seed: Any, seed: Any) -> dict[str, Any]:
+    """:func:`ereg`'s parameters checked before any data is read (one-line :class:`~neuroxr.errors.ParameterError`).
+    Whether a non-default ``seed`` draws anything depends on the data (see :func:`ereg`)."""
+    return {**_check_projection(n_components, eps), **_check_ridge(alpha, n_folds, fold_seed),
+            "seed": check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)}
 
 
 def ereg(
@@ -265,11 +318,10 @@ def _ereg(
 
     from ..kernels.stats import pearson
 
-    _check_ridge(alpha, n_folds, fold_seed)
+    check_ereg_params(n_components, eps, alpha, n_folds, fold_seed, seed)
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)
-    check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)
     if not projected and seed != 0:
         if not refuse_inert_seed:
             seed = 0

@@ -22,8 +22,8 @@ from ..alignment import align
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
-from ..validation import real_array
-from ._common import _canonical, _check_option, _ids, _label, split_train_test
+from ..validation import check_bool, real_array
+from ._common import _canonical, _check_option, _ids, _label, check_split, split_train_test
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -140,10 +140,16 @@ class LinearMetric(_EstimatorAPI):
         self.zero_pad = zero_pad
         self.score_method = score_method
 
-    def _validate(self) -> None:
-        if not isinstance(self.alpha, (int, float, np.floating)) or not 0.0 <= float(self.alpha) <= 1.0:
-            raise ParameterError(f"The 'alpha' parameter of LinearMetric must be a float in the range [0, 1]. Got {self.alpha!r} instead.")
+    def _validate(self) -> dict[str, Any]:
+        """The parameters checked (one-line :class:`~neuroxr.errors.ParameterError`) and returned
+        spelled once: ``alpha`` a float, the flags bools (a string such as ``"false"`` is refused)."""
+        alpha = self.alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not 0.0 <= float(alpha) <= 1.0:
+            raise ParameterError(f"The 'alpha' parameter of LinearMetric must be a float in the range [0, 1]. Got {alpha!r} instead.")
+        flags = {k: bool(check_bool(getattr(self, k), k, f"Pass {k}=True or {k}=False (a LinearMetric option)."))
+                 for k in ("center_columns", "zero_pad")}
         _check_option(self.score_method, _s.SCORE_METHODS, "score_method", "LinearMetric")
+        return {"alpha": float(alpha), **flags, "score_method": self.score_method}
 
     @staticmethod
     def _names(X: Any, Y: Any) -> tuple[str, str]:
@@ -368,6 +374,14 @@ def _trial_averaged(A: Any) -> Any:
     return A
 
 
+def check_split_distance_params(test_size: Any, seed: Any, alpha: Any, center_columns: Any, zero_pad: Any,
+                                score_method: Any) -> dict[str, Any]:
+    """:func:`split_distance`'s parameters checked before any data is read (one-line
+    :class:`~neuroxr.errors.ParameterError`: the split's and :class:`LinearMetric`'s own checks);
+    returned spelled once (``alpha`` and ``test_size`` floats, the flags bools)."""
+    return {**check_split(test_size, seed), **LinearMetric(alpha, center_columns, zero_pad, score_method)._validate()}
+
+
 def split_distance(
     X: xr.DataArray,
     Y: xr.DataArray,
@@ -403,6 +417,7 @@ def split_distance(
     for arr, nm in ((X, "X"), (Y, "Y")):
         if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
             raise LayoutError(f"split_distance: {nm} must be a labeled DataArray (stimulus, unit); use LinearMetric for plain arrays.")
+    check_split_distance_params(test_size, seed, alpha, center_columns, zero_pad, score_method)
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     X, Y = align(_canonical(X), Y, names=("X", "Y"))
     ids = _ids(X)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -34,10 +35,11 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align, to_canonical
-from ..errors import LayoutError, no_effect
+from ..errors import LayoutError, ParameterError, no_effect
 from ..geometry._common import _label, _neural_mean, _one_bin
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
+from ..validation import check_bool, check_int
 from ._prepare import by_id, id_order
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
@@ -150,6 +152,28 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
     )
 
 
+def check_brainscore_params(n_components: Any, n_splits: Any, train_size: Any, stratify_by: Any, seed: Any,
+                            ceiling: Any, ceiling_mode: Any) -> dict[str, Any]:
+    """:func:`brainscore`'s parameters checked before any data is read (a one-line error naming the
+    parameter; the bounds that need the data, such as ``n_components`` at most the units, are
+    checked with it); returned spelled once (ints, ``train_size`` a float, ``ceiling`` a bool)."""
+    if ceiling_mode not in CEILING_MODES:
+        raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {ceiling_mode!r}.")
+    ceiling = bool(check_bool(ceiling, "ceiling", "Pass ceiling=False for the raw score only."))
+    if not ceiling and ceiling_mode != "ratio":
+        raise no_effect([f"ceiling_mode={ceiling_mode!r}"], "with ceiling=False",
+                        "score is NaN without a ceiling; raw is uncorrected", caller="brainscore")
+    if isinstance(train_size, bool) or not isinstance(train_size, numbers.Real) or not 0 < train_size < 1:
+        raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
+    if stratify_by is not None and not isinstance(stratify_by, str):
+        raise ParameterError(f"brainscore: stratify_by must be a stimulus coord name, 'auto' or None; got {stratify_by!r}.")
+    return {"n_components": check_int(n_components, "n_components", 1, "The PLS components, e.g. n_components=25."),
+            "n_splits": check_int(n_splits, "n_splits", 1, "The stimulus splits, e.g. n_splits=10."),
+            "train_size": float(train_size), "stratify_by": stratify_by,
+            "seed": check_int(seed, "seed", 0, "The random_state of the splits, e.g. seed=1.", 2**32 - 1),
+            "ceiling": ceiling, "ceiling_mode": ceiling_mode}
+
+
 def brainscore(
     features: xr.DataArray,
     neural: xr.DataArray,
@@ -196,13 +220,7 @@ def brainscore(
     """
     from sklearn.cross_decomposition import PLSRegression
 
-    if ceiling_mode not in CEILING_MODES:
-        raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {ceiling_mode!r}.")
-    if not ceiling and ceiling_mode != "ratio":
-        raise no_effect([f"ceiling_mode={ceiling_mode!r}"], "with ceiling=False",
-                        "score is NaN without a ceiling; raw is uncorrected", caller="brainscore")
-    if not 0 < train_size < 1:
-        raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
+    check_brainscore_params(n_components, n_splits, train_size, stratify_by, seed, ceiling, ceiling_mode)
     validate_features(features, name="features")
     validate_neural(neural, name="neural")
     _one_bin(neural, "neural", "brainscore")

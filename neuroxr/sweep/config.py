@@ -203,23 +203,28 @@ def metric_kind(name: str, metric_options: Mapping[str, Mapping[str, Any]] | Non
 def metric_params(kind: str, metric_options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
     """The options of metric entry group ``kind``: for the RSA variant that ``rsa`` stands for,
     ``metric_options["rsa"]`` (less ``variant``) updated with ``metric_options[kind]``; for any other,
-    ``metric_options[kind]``. Checked against what the metric accepts."""
-    from ..entries.metrics import _check_options
+    ``metric_options[kind]``. Checked by the metric's own checks (names, types and values, as
+    :func:`neuroxr.compute` checks them: :meth:`neuroxr.entries.kinds.Kind.fill`) and returned
+    spelled as the entry key holds them."""
+    from ..entries.kinds import get_kind
 
     opts = dict(metric_options or {})
     params: dict[str, Any] = {}
+    given = [kind] if opts.get(kind) else []
     if kind in RSA_VARIANTS and kind == metric_kind("rsa", opts):
         params.update({k: v for k, v in dict(opts.get("rsa") or {}).items() if k != "variant"})
+        given = ["rsa"] * bool(params) + given
     params.update(dict(opts.get(kind) or {}))
     try:
-        _check_options(kind, params)
+        filled = get_kind(kind).fill(params)
     except ValueError as exc:
-        raise SweepConfigError(f"metric_options: {exc}") from None
-    return params
+        raise SweepConfigError(f"metric_options.{'/'.join(given) or kind}: {exc}") from None
+    return {k: filled[k] for k in params}
 
 
 def check_metric_options(metric_options: Any) -> dict[str, dict[str, Any]]:
-    """``metric_options`` checked (known metrics, accepted options) and normalised to plain dicts."""
+    """``metric_options`` checked (known metrics; the options' names, types and values, see
+    :func:`metric_params`) and returned as plain dicts, each value spelled as the entry key holds it."""
     if metric_options is None:
         return {}
     if not isinstance(metric_options, Mapping) or not all(isinstance(v, Mapping) or v is None for v in metric_options.values()):
@@ -231,6 +236,10 @@ def check_metric_options(metric_options: Any) -> dict[str, dict[str, Any]]:
     metric_kind("rsa", out)  # checks the variant
     for kind in METRICS:
         metric_params(kind, out)
+    for key, opts in out.items():  # each key's options as its metric spells them (rsa's: its variant's)
+        kind = metric_kind(key, out)
+        spelled = metric_params(kind, {kind: {k: v for k, v in opts.items() if k != "variant"}})
+        out[key] = {k: v if k == "variant" else spelled[k] for k, v in opts.items()}
     return out
 
 

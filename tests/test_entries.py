@@ -438,8 +438,8 @@ def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):
     from neuroxr.entries import kinds
 
     st, f1, *_ = study
-    rev = kinds.KINDS["ereg"].revision  # 1 for the unit order, 2 for the low-rank ridge kernels
-    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 2
+    rev = kinds.KINDS["ereg"].revision  # 1 for the unit order, 2 for the low-rank ridge kernels, 3 for the principal axes
+    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 3
     monkeypatch.setitem(kinds.KINDS, "ereg", replace(kinds.KINDS["ereg"], revision=0))  # as before the fix
     old = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
     monkeypatch.undo()
@@ -467,9 +467,9 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     pls = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": "pls", "n_components": 3})
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
-    # forward's revision 3 (2, and the low-rank ridge kernels), and one more for fitting the targets
-    # in canonical id order (not for ridge)
-    assert pls.provenance["revision"] == est.provenance["revision"] == 4 and ridge.provenance["revision"] == 3
+    # forward's revision 4 (2, the low-rank ridge kernels and the principal axes), and one more for
+    # fitting the targets in canonical id order (not for ridge)
+    assert pls.provenance["revision"] == est.provenance["revision"] == 5 and ridge.provenance["revision"] == 4
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)

@@ -235,6 +235,14 @@ RIDGE_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_boots
                *TIME_KINDS)
 for _name in RIDGE_KINDS:
     REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
+#: The kinds fitting ridge on in-memory features through the shared kernels: where the rank bound
+#: fires, features of *nearly* low rank (small genuine axes below the Gram's resolution) lost those
+#: axes, and a float32 Gram of most features lost far more; the primal forms now run on the features'
+#: principal axes (docs/kernels.md, "Ridge precision"), so each is one more revision up (temporal
+#: generalisation's fits were already scikit-learn's SVD solution).
+PRINCIPAL_AXES_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg")
+for _name in PRINCIPAL_AXES_KINDS:
+    REVISIONS[_name] += 1
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
 

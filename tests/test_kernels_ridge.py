@@ -451,7 +451,8 @@ def test_well_regularised_full_rank_kernel_pays_no_eigendecomposition(monkeypatc
     X = 10.0 * rng.normal(size=(120, 150))
     folds = kfold_indices(120, 10, 0)
     assert not ridge_rank.rank_risk(centred_gram(X), 0.1)
-    monkeypatch.setattr(ridge_rank, "low_rank_factor", lambda *a: pytest.fail("eigendecomposition"))
+    monkeypatch.setattr(ridge_rank, "_centred", lambda *a: pytest.fail("eigendecomposition"))
+    monkeypatch.setattr(ridge_rank, "feature_factor", lambda *a: pytest.fail("principal axes"))
     S = oof_operator(X, folds, 0.1)
     from neuroxr.kernels import ridge
 
@@ -460,8 +461,9 @@ def test_well_regularised_full_rank_kernel_pays_no_eigendecomposition(monkeypatc
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_full_rank_kernel_past_the_trigger_is_unchanged(dtype, monkeypatch):
-    """Full-rank features where the trigger fires (small alpha): the eigendecomposition finds full
-    rank and the operator is bit-identical to the one with the trigger forced off."""
+    """Full-rank features where the trigger fires (small alpha, every axis far above it): the
+    eigenvalues find full rank (and, for the features, the Gram's form the more accurate) and the
+    operator is bit-identical to the one with the trigger forced off."""
     from neuroxr.kernels import ridge_rank
 
     rng = np.random.default_rng(5)
@@ -470,11 +472,12 @@ def test_full_rank_kernel_past_the_trigger_is_unchanged(dtype, monkeypatch):
     alpha = 1e-9 if dtype == "float64" else 1e-3
     K = centred_gram(X)
     assert ridge_rank.rank_risk(K, alpha)
-    calls = []
-    real = ridge_rank.low_rank_factor
-    monkeypatch.setattr(ridge_rank, "low_rank_factor", lambda *a: calls.append(1) or real(*a))
+    ranks = []
+    real = ridge_rank._numerical_rank
+    monkeypatch.setattr(ridge_rank, "_numerical_rank", lambda *a: ranks.append(real(*a)) or ranks[-1])
+    monkeypatch.setattr(ridge_rank, "feature_factor", lambda *a: pytest.fail("principal axes"))
     fired = {"features": oof_operator(X, folds, alpha), "gram": oof_operator_from_gram(K, folds, alpha)}
-    assert calls == [1, 1]  # full rank found, both times
+    assert ranks == [119, 119]  # full rank found, both times
     monkeypatch.setattr(ridge_rank, "rank_risk", lambda *a: False)
     for name, S in fired.items():
         ref = oof_operator(X, folds, alpha) if name == "features" else oof_operator_from_gram(K, folds, alpha)

@@ -43,6 +43,7 @@ __all__ = [
     "psd_pinv_solve",
     "colsum_prod",
     "centred_gram",
+    "centred_triangle",
     "sum_last",
     "matmul_into",
     "subtract_into",
@@ -270,6 +271,13 @@ def centred_gram(X: Any) -> Any:
     """``Xc Xc^T`` (n, n) of the column-centred ``X`` (n, p), a block of columns at a time (NumPy:
     ``syrk`` into one triangle, mirrored once)."""
     return _impl("centred_gram", X)(X)
+
+
+def centred_triangle(X: Any) -> Any:
+    """``R^T`` (n, n) of the QR factorisation ``Xc^T = Q R`` of the column-centred ``X`` (n, p),
+    ``p > n``: ``Xc`` rotated within the units onto ``n`` columns (``R^T R = Xc Xc^T`` without
+    forming it; Householder, backward stable), a block of columns at a time."""
+    return _impl("centred_triangle", X)(X)
 
 
 def submatrix(K: Any, rows: Any, cols: Any) -> Any:

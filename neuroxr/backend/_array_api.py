@@ -140,6 +140,21 @@ def centred_gram(X: Any, block_bytes: int = 32 * 2**20) -> Any:
     return K
 
 
+def centred_triangle(X: Any, block_bytes: int = 32 * 2**20) -> Any:
+    """``R^T`` (n, n) of the QR factorisation ``Xc^T = Q R`` of the column-centred ``X`` (n, p),
+    ``p > n``: ``R^T Q^T = Xc``, so ``R^T`` is ``Xc`` rotated within the units (same kernel, same
+    ridge fits). Blocks of columns one at a time (the ``R`` of ``[R; block^T]``): no full copy."""
+    xp = _xp(X)
+    n, p = X.shape
+    block = max(4 * int(n), block_bytes // (8 * max(1, int(n))))
+    R = None
+    for lo in range(0, p, block):
+        Xb = X[:, lo : lo + block]
+        A = _T(xp, Xb - xp.mean(Xb, axis=0, keepdims=True))
+        R = xp.linalg.qr(A if R is None else xp.concat([R, A], axis=0))[1]
+    return _T(xp, R)
+
+
 def submatrix(K: Any, rows: Any, cols: Any) -> Any:
     """``K[rows][:, cols]``, a copy."""
     xp = _xp(K)

@@ -113,6 +113,22 @@ def centred_gram(X: np.ndarray, block_bytes: int | None = None) -> np.ndarray:
     return C.T  # the same (exactly symmetric) matrix, C-contiguous
 
 
+def centred_triangle(X: np.ndarray, block_bytes: int | None = None) -> np.ndarray:
+    """``R^T`` (n, n) of the QR factorisation ``Xc^T = Q R`` of the column-centred ``X`` (n, p),
+    ``p > n``, as :func:`neuroxr.backend._array_api.centred_triangle`; LAPACK ``geqrf`` without
+    forming ``Q``, blocks of :data:`GRAM_BLOCK_BYTES` (at least ``4 n`` columns)."""
+    if X.dtype.char not in "fd" or X.ndim != 2:
+        return _array_api.centred_triangle(X, block_bytes or GRAM_BLOCK_BYTES)
+    n, p = (int(d) for d in X.shape)
+    block = max(4 * n, (block_bytes or GRAM_BLOCK_BYTES) // (X.itemsize * max(1, n)))
+    R = None
+    for lo in range(0, p, block):
+        Xb = X[:, lo : lo + block]
+        A = np.subtract(Xb, Xb.mean(axis=0, keepdims=True), order="C").T  # (b, n), Fortran-ordered
+        R = np.linalg.qr(A if R is None else np.concatenate([R, A], axis=0), mode="r")
+    return np.ascontiguousarray(R.T)
+
+
 def shifted_gram(K: np.ndarray, u: np.ndarray, a: np.ndarray | None = None, p: float = 1.0,
                  c: np.ndarray | None = None) -> np.ndarray:
     """``(u_i + u_j) + K_ij - a_i a_j / p + c_i c_j`` as one fresh matrix (two ``n x n`` arrays at most).

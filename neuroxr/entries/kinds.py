@@ -269,9 +269,15 @@ RANK_KINDS = ("forward", "inter_animal", "forward_bootstrap", "inter_animal_boot
 #: rounding of their null space); shape_bootstrap's interval corrects the resampling bias.
 OTHER_KINDS = (*(k for k in KINDS if k.endswith("_permutation")), *METRIC_KINDS, *METRIC_INFERENCE_KINDS,
                *DIRECTION_KINDS, *TIME_KINDS)
+#: The kinds fitting ridge on in-memory features through the shared kernels: where the rank bound
+#: fires, features of *nearly* low rank (small genuine axes below the Gram's resolution) lost those
+#: axes, and a float32 Gram of most features lost far more; the primal forms now run on the features'
+#: principal axes (docs/kernels.md, "Ridge precision"; temporal generalisation's fits were already
+#: scikit-learn's SVD solution).
+PRINCIPAL_AXES_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg")
 #: One revision up for each kind in any of them: a stop raises a kind once, however many of its fixes
 #: changed the kind's numbers.
-for _name in {*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS}:
+for _name in {*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}:
     REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)

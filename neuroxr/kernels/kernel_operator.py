@@ -15,7 +15,7 @@ from ..backend import get_namespace
 from . import ridge
 from .gram import GramStats
 from .ridge import FoldOperator, Folds, _check_alpha, _dual_fold_rows, _eye, fold_blocks
-from .ridge_rank import numerical_factor
+from .ridge_rank import gram_factor
 
 __all__ = ["KernelFoldOperator", "FOLD_OPERATORS", "oof_linear_operator_from_gram"]
 
@@ -70,19 +70,21 @@ class KernelFoldOperator:
 FOLD_OPERATORS = (FoldOperator, KernelFoldOperator)
 
 
-def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_features: int | None = None) -> Any:
+def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_features: int | None = None,
+                                  features: Any = None) -> Any:
     """:func:`~neuroxr.kernels.ridge.oof_operator_from_gram`, or, when a dense operator would exceed
     :data:`~neuroxr.kernels.ridge.DENSE_OPERATOR_BYTES`, a fold-by-fold operator: a
     :class:`KernelFoldOperator` for a full-rank kernel, a :class:`FoldOperator` on the kernel's
     low-rank factor when it is (structurally or numerically) of rank below the training size
-    (:func:`~neuroxr.kernels.ridge_rank.numerical_factor`)."""
+    (:func:`~neuroxr.kernels.ridge_rank.numerical_factor`), or on the in-memory ``features``'
+    principal axes where those are the more accurate (as in ``oof_operator_from_gram``)."""
     if isinstance(K, GramStats):
         n_features = K.n_units if n_features is None else n_features
         K = K.K
     n = int(K.shape[0])
     if ridge._dense_fits(n, getattr(K.dtype, "itemsize", 8)):
-        return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features)
-    L = numerical_factor(K, folds, alpha, n_features)
+        return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features, features=features)
+    L = gram_factor(K, folds, alpha, n_features, features)[0]
     if L is not None:
         return FoldOperator(L, folds, alpha)
     n_tr = min(n - len(te) for _, te in folds)

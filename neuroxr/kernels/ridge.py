@@ -41,7 +41,7 @@ from ..backend import (
 )
 from ..errors import LayoutError
 from .gram import GramStats
-from .ridge_rank import _T, _dtype_name, numerical_factor
+from .ridge_rank import _T, _dtype_name, feature_risk, gram_factor, primal_design
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_linear_operator", "FoldOperator", "operator_form",
            "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
@@ -99,8 +99,9 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         features than training stimuli (ridge) ``"dual"`` runs as ``"primal"`` and ``"hat"`` uses
         ``X`` as a low-rank factor of the kernel: a rank-deficient kernel would amplify the
         rounding errors of its null space by ``1 / alpha``; with more features than training
-        stimuli ``"primal"`` runs as ``"dual"`` for the same reason, and a kernel of numerical
-        rank below the training size runs on its low-rank factor (:func:`oof_operator_from_gram`).
+        stimuli ``"primal"`` runs as ``"dual"`` for the same reason. When the rank bound fires the
+        primal forms run on the features' principal axes, and so do the others where that is the
+        more accurate (:mod:`.ridge_rank`, :func:`oof_operator_from_gram`'s ``features``).
 
     Returns
     -------
@@ -119,14 +120,22 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         # the kernel of every fold is rank-deficient: its null space would amplify rounding errors
         # by 1/alpha in the dual and hat forms, so both use the features as a low-rank factor
         if form == "hat":
-            return _oof_operator_hat(None, folds, alpha, factor=X)
+            return _oof_operator_hat(None, folds, alpha, factor=primal_design(X, alpha))
         form = "primal"
     elif p > n_tr_min - 1 and alpha > 0 and form == "primal":
         form = "dual"  # the p x p systems are rank-deficient: the same errors, the other way round
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):
-        return oof_operator_from_gram(centred_gram(X), folds, alpha, form=form, n_features=p)
+        return oof_operator_from_gram(centred_gram(X), folds, alpha, form=form, n_features=p, features=X)
+    return _primal_operator(primal_design(X, alpha), folds, alpha)
+
+
+def _primal_operator(X: Any, folds: Folds, alpha: float) -> Any:
+    """The out-of-fold operator from one ``p x p`` system per fold (any ``p`` when ``X`` is a graded
+    factor, :func:`~neuroxr.kernels.ridge_rank.feature_factor`)."""
+    xp = get_namespace(X)
+    n = int(X.shape[0])
     Xc = X - xp.mean(X, axis=0, keepdims=True)
     G = xp.matmul(_T(xp, Xc), Xc)
     s = xp.sum(Xc, axis=0)
@@ -135,6 +144,12 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
         te = np.asarray(te)
         S[xp.asarray(te, device=getattr(X, "device", None)), :] = _primal_fold_rows(Xc, te, alpha, G, s)
     return S
+
+
+def _factor_operator(F: Any, folds: Folds, alpha: float, hat: bool = False) -> Any:
+    """The out-of-fold operator of ridge on a factor ``F`` of the kernel (``K = F F^T`` up to the
+    constant): the low-rank hat form (``hat``) or one primal system per fold."""
+    return _oof_operator_hat(None, folds, alpha, factor=F) if hat else _primal_operator(F, folds, alpha)
 
 
 def _primal_fold_rows(Xc: Any, te: np.ndarray, alpha: float, G: Any = None, s: Any = None) -> Any:
@@ -223,18 +238,19 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
 def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int | None = None) -> Any:
     """The out-of-fold operator of ridge on ``X`` in the form :func:`operator_form` picks: a dense
     ``(n, n)`` array (:func:`oof_operator`), a :class:`FoldOperator` or a
-    :class:`~neuroxr.kernels.kernel_operator.KernelFoldOperator`; each supports ``S @ Y``."""
+    :class:`~neuroxr.kernels.kernel_operator.KernelFoldOperator`; each supports ``S @ Y``. When the
+    rank bound fires the primal forms run on the features' principal axes, as in :func:`oof_operator`."""
     alpha = _check_alpha(alpha)
     xp = get_namespace(X)
     n, p = X.shape
     float64 = X.dtype == xp.float64
     form = operator_form(n, p, len(folds), alpha, float64, n_targets, 8 if float64 else 4)
     if form == "factored":
-        return FoldOperator(X, folds, alpha)
+        return FoldOperator(primal_design(X, alpha), folds, alpha)
     if form == "kernel_folds":  # fold by fold from the kernel, or its low-rank factor
         from .kernel_operator import oof_linear_operator_from_gram
 
-        return oof_linear_operator_from_gram(centred_gram(X), folds, alpha, n_features=p)
+        return oof_linear_operator_from_gram(centred_gram(X), folds, alpha, n_features=p, features=X)
     return oof_operator(X, folds, alpha)
 
 
@@ -256,7 +272,8 @@ class FoldOperator:
     Parameters
     ----------
     X : array, shape (n_stimuli, n_features)
-        ``n_features`` below every fold's training size minus one.
+        ``n_features`` below every fold's training size minus one, or principal axes of any
+        number where :func:`~neuroxr.kernels.ridge_rank.primal_first` picks them.
     folds, alpha
         As in :func:`oof_operator`.
     """
@@ -338,7 +355,8 @@ class FoldOperator:
         return self.apply(_eye(self.xp, self.shape[0], self.X))
 
 
-def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", n_features: int | None = None) -> Any:
+def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", n_features: int | None = None,
+                           features: Any = None) -> Any:
     """:func:`oof_operator` from a Gram matrix ``K = Xc Xc^T``.
 
     Parameters
@@ -360,6 +378,10 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
         low-rank hat form runs on ``L``, which matches scikit-learn's primal solution. Without
         (or with more features), a kernel whose *numerical* rank is that low is factorised alike
         when a free bound says its rounding could matter (:mod:`.ridge_rank`).
+    features : array, shape (n_stimuli, n_features), optional
+        The features behind ``K``, in memory: where the bound fires and the primal form on their
+        principal axes is the more accurate (:func:`~neuroxr.kernels.ridge_rank.gram_factor`), it
+        runs on them, whatever ``form`` (a Gram cannot resolve eigenvalues below ``eps max``).
 
     Returns
     -------
@@ -375,9 +397,9 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     if form == "hat" and not alpha > 0:
         raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
     n = int(K.shape[0])
-    L = numerical_factor(K, folds, alpha, n_features)
+    L, principal = gram_factor(K, folds, alpha, n_features, features)
     if L is not None:
-        return oof_operator(L, folds, alpha, form="hat" if form == "hat" else "primal")
+        return _factor_operator(L, folds, alpha, hat=form == "hat" and not principal)
     if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64 and _dense_fits(n)):
         return _oof_operator_hat(K, folds, alpha)
     return _dual_operator(K, folds, alpha)
@@ -467,7 +489,7 @@ def _oof_operator_hat(K: Any, folds: Folds, alpha: float, factor: Any = None) ->
     if not ok:
         del S, got
         if factor is not None:
-            return oof_operator(factor, folds, alpha, form="primal")
+            return _primal_operator(factor, folds, alpha)
         return _dual_operator(K, folds, alpha)
     return S
 
@@ -560,7 +582,7 @@ def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
     P : array, shape (n_stimuli, n_targets)
     """
     xp = get_namespace(X, Y)
-    if X.shape[1] < 4 * Y.shape[1] or X.shape[1] >= X.shape[0]:
+    if X.shape[1] < 4 * Y.shape[1] or X.shape[1] >= X.shape[0] or feature_risk(X, _check_alpha(alpha)):
         return xp.matmul(oof_operator(X, folds, alpha), Y)
     from .ridge_designs import oof_predict_designs
 

@@ -23,8 +23,10 @@ from ..backend import (
     spd_shift,
     spd_solve_right,
     subtract_into,
+    to_numpy,
 )
 from .ridge import _T, Folds, _check_alpha, _solve, fold_blocks, oof_operator
+from .ridge_rank import _dtype_name, eps_trace_risk, negligible_axes, principal_axes
 from .stats import pearson_from_sums
 
 __all__ = ["PreparedTargets", "prepare_targets", "oof_predict_designs", "oof_pearson_designs"]
@@ -81,7 +83,11 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
 
     Primal form with shared cross-products: ``D_d^T Y`` for every design in one product, each
     fold's training cross-products by down-dating (total minus the fold's test rows), and the
-    test predictions as ``Z_f B_f`` with ``Z_f = (D_test - mu) A_f^{-1}`` (``k x k`` solves).
+    test predictions as ``Z_f B_f`` with ``Z_f = (D_test - mu) A_f^{-1}`` (``k x k`` solves). A
+    design whose rank bound fires (:func:`~neuroxr.kernels.ridge_rank.eps_trace_risk` of its
+    centred sum of squares) runs on its principal axes, the negligible ones zeroed
+    (:mod:`.ridge_rank`; not with the complement of :func:`oof_pearson_designs`, whose design is
+    a combination of the designs as given).
 
     Parameters
     ----------
@@ -218,6 +224,13 @@ def _design_fold_blocks(
     idx = xp.asarray(order, device=dev)
     Dp = xp.take(D, idx, axis=1)
     Dp -= xp.mean(Dp, axis=1, keepdims=True)  # Dp is take()'s own copy
+    if complement is None and alpha > 0:  # rounding could cost the precision: principal axes
+        name = _dtype_name(xp, Dp.dtype)
+        for i, ss in enumerate(to_numpy(xp.sum(Dp * Dp, axis=(1, 2)))):
+            if eps_trace_risk(float(ss), alpha, name):
+                F = principal_axes(Dp[i, ...])
+                F[:, xp.asarray(np.flatnonzero(negligible_axes(F, alpha)), device=dev)] = 0.0  # dropped, shape kept
+                Dp[i, ...] = F
     if complement is not None:
         R, cols, w_ref, w_last = complement
         Rp, RCw = T.reference(R, w_ref)  # (n, K) and w_ref * training cross-products (folds, K, m)

@@ -13,6 +13,21 @@ when the cheap bound says the rounding may matter: :func:`rank_risk` compares ``
 (the diagonal, free) with ``alpha`` times :data:`RISK_TOLERANCE` (10x the precision target of the
 dtype), so a well-regularised kernel never pays it; :func:`numerical_factor` then reads the rank
 from the eigendecomposition and returns ``L`` only when it is below every fold's training size.
+
+A Gram cannot do better: its eigenvalues are known to about ``eps max(eigenvalue)`` only, so a
+kernel of *nearly* low rank (small but genuine eigenvalues below that level, e.g. features of rank
+18 plus a part ``1e-7`` their size, at scale ``1e4``) loses them, and its error is about that level
+over ``alpha``. Features in memory need no Gram for this: :func:`feature_factor` rotates the
+centred features onto their principal axes (``F = Xc V``, the thin SVD's ``U S``, from a
+Householder QR and the eigenvectors of the rotated design's own Gram). Ridge on ``F`` equals ridge
+on ``X``, and ``F``'s columns are graded by size, so a Cholesky factorisation of the primal fold
+systems is accurate relative to each column's own size, as scikit-learn's SVD solver is. Its one
+weakness is a fold's null space (more axes than training stimuli), which takes ``alpha`` only and
+amplifies the rounding of the axes it lies along (``eps sum(s_k^2) / alpha`` over the axes past
+the training size); the dual form's weakness is ``eps max(s^2) / s_(n_tr-1)^2``. With the
+features at hand, :func:`numerical_factor` runs whichever has the smaller of the two (measured:
+each predicts its form's error within about 15x; in float64 the form picked never exceeded
+``0.4 PRECISION`` over the tested families, docs/kernels.md "Ridge precision").
 """
 
 from __future__ import annotations
@@ -22,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace
+from ..backend import centred_triangle, get_namespace, to_numpy
 
-__all__ = ["rank_risk", "eps_trace_risk", "numerical_factor", "low_rank_factor", "PRECISION", "RISK_TOLERANCE"]
+__all__ = ["rank_risk", "eps_trace_risk", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
+           "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
 
 #: Relative precision of the out-of-fold predictions kept against scikit-learn's ``Ridge`` (float64
 #: data), by computing dtype.
@@ -35,9 +51,17 @@ PRECISION = {"float64": 1e-8, "float32": 1e-3}
 #: ``0.7 PRECISION`` whatever its rank.
 RISK_TOLERANCE = 10.0
 
+#: A principal axis whose squared size is at most ``NEGLIGIBLE * PRECISION * alpha`` moves the
+#: predictions by less than ``NEGLIGIBLE * PRECISION`` of the targets' size: it is dropped.
+NEGLIGIBLE = 1e-6
+
 
 def _dtype_name(xp: Any, dtype: Any) -> str:
     return "float32" if dtype == xp.float32 else "float64"
+
+
+def _eps(xp: Any, dtype: Any) -> float:
+    return float(np.finfo(_dtype_name(xp, dtype)).eps)
 
 
 def _T(xp: Any, a: Any) -> Any:
@@ -62,37 +86,157 @@ def eps_trace_risk(trace: float, alpha: float, dtype: str = "float64") -> bool:
     return alpha > 0 and float(np.finfo(dtype).eps) * trace > RISK_TOLERANCE * PRECISION[dtype] * alpha
 
 
-def low_rank_factor(K: Any, rank: int) -> Any:
-    """``L`` (n, r) with ``L L^T`` the doubly centred ``K`` truncated to its top ``r <= rank``
-    eigenvalues (those above the rounding level ``n eps max(eigenvalue)``)."""
+def feature_risk(X: Any, alpha: float, block_bytes: int = 32 * 2**20) -> bool:
+    """:func:`rank_risk` of in-memory features ``X`` (n, p) without their Gram: ``trace(K)`` is the
+    column-centred features' sum of squares (one pass, a block of columns at a time)."""
+    if not alpha > 0:
+        return False
+    xp = get_namespace(X)
+    n, p = (int(d) for d in X.shape)
+    block = max(1, block_bytes // (8 * max(1, n)))
+    trace = 0.0
+    for lo in range(0, p, block):
+        Xb = X[:, lo : lo + block]
+        Xb = Xb - xp.mean(Xb, axis=0, keepdims=True)
+        trace += float(xp.sum(Xb * Xb))
+    return eps_trace_risk(trace, alpha, _dtype_name(xp, X.dtype))
+
+
+def _centred(K: Any) -> Any:
+    """The doubly centred, symmetrised ``K``."""
     xp = get_namespace(K)
-    n = int(K.shape[0])
     Kc = K - xp.mean(K, axis=0, keepdims=True)
     Kc = Kc - xp.mean(Kc, axis=1, keepdims=True)
-    lam, U = xp.linalg.eigh((Kc + _T(xp, Kc)) / 2)
-    eps = float(np.finfo(_dtype_name(xp, K.dtype)).eps)
-    tol = n * eps * float(xp.max(xp.abs(lam)))
-    r = min(rank, int(xp.sum(xp.astype(lam > tol, xp.int64))))
+    return (Kc + _T(xp, Kc)) / 2
+
+
+def _numerical_rank(lam: Any, rank: int, eps: float) -> int:
+    """Eigenvalues above the rounding level ``n eps max(eigenvalue)``, at most ``rank``."""
+    xp = get_namespace(lam)
+    tol = int(lam.shape[0]) * eps * float(xp.max(xp.abs(lam)))
+    return min(rank, int(xp.sum(xp.astype(lam > tol, xp.int64))))
+
+
+def _truncated_factor(lam: Any, U: Any, rank: int, eps: float) -> Any:
+    """``U sqrt(lam)`` on the top ``r <= rank`` eigenvalues above ``n eps max(eigenvalue)``."""
+    xp = get_namespace(lam)
+    n = int(lam.shape[0])
+    r = _numerical_rank(lam, rank, eps)
     lam, U = lam[n - r :], U[:, n - r :]
     return U * xp.sqrt(lam)[None, :]
 
 
-def numerical_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_features: int | None = None) -> Any:
-    """A low-rank factor ``L`` (``K = L L^T`` up to the constant) when ridge on the Gram ``K``
-    should run on it, else ``None``.
+def low_rank_factor(K: Any, rank: int) -> Any:
+    """``L`` (n, r) with ``L L^T`` the doubly centred ``K`` truncated to its top ``r <= rank``
+    eigenvalues (those above the rounding level ``n eps max(eigenvalue)``)."""
+    xp = get_namespace(K)
+    lam, U = xp.linalg.eigh(_centred(K))
+    return _truncated_factor(lam, U, rank, _eps(xp, K.dtype))
+
+
+def primal_first(lam: Any, n_tr: int, alpha: float, eps: float) -> bool:
+    """Whether ridge on the principal axes (primal form) beats the Gram's dual form for a kernel
+    of eigenvalues ``lam`` (any order) and folds of at least ``n_tr`` training stimuli: the
+    primal's predicted error ``(eps sum(lam_k, k >= n_tr - 1) + m eps^2 lam_0) / alpha`` (the
+    ``m`` axes a fold's null space lies along, largest first, and their rounding) against the
+    dual's ``eps lam_0 / (lam_(n_tr-2) + alpha)`` (the smallest eigenvalue that a fold's training
+    kernel relies on). A predicted error above 1 (float32 at large feature scales: no form
+    resolves the problem) leaves the Gram path, whose truncation keeps the predictions bounded."""
+    s2 = np.sort(np.clip(to_numpy(lam).astype(np.float64), 0.0, None))[::-1]
+    k = max(0, n_tr - 1)
+    if k >= s2.shape[0]:
+        return True  # no null space in any fold
+    # the axes' own rounding (eps times the largest) counts along the null space too
+    null = (eps * float(np.sum(s2[k:])) + (s2.shape[0] - k) * eps * eps * float(s2[0])) / alpha
+    dual = eps * float(s2[0]) / (float(s2[max(0, k - 1)]) + alpha)
+    return null <= min(dual, 1.0)  # beyond 1 no form is right: the Gram path's truncation stays bounded
+
+
+def numerical_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_features: int | None = None,
+                     features: Any = None) -> Any:
+    """A factor ``L`` (``K = L L^T`` up to the constant) when ridge on the Gram ``K`` should run on
+    it (primal or low-rank hat form), else ``None``.
 
     Structurally (``n_features`` below every fold's training size minus one) always, as before;
-    else, when :func:`rank_risk` fires, the kernel is factorised and ``L`` returned if its
-    numerical rank is below every fold's training size minus one (a full-rank kernel continues
-    as it would have: the eigendecomposition is then the only extra cost).
+    else, when :func:`rank_risk` fires, the kernel is factorised (eigendecomposition). With the
+    ``features`` behind ``K`` in memory, their principal axes (:func:`feature_factor`) are
+    returned when the primal form on them has the smaller predicted error (:func:`primal_first`;
+    any number of axes). Otherwise, and from a Gram alone, the truncated eigendecomposition is
+    returned if its numerical rank is below every fold's training size minus one (a full-rank
+    kernel continues as it would have: the eigendecomposition is then the only extra cost).
     """
+    return gram_factor(K, folds, alpha, n_features, features)[0]
+
+
+def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_features: int | None = None,
+                features: Any = None) -> tuple[Any, bool]:
+    """:func:`numerical_factor` and whether it is the features' principal axes (then of any number of
+    columns, for the primal form only: the low-rank hat form's fold systems are ill-conditioned
+    where the axes are far above ``alpha``)."""
     if not alpha > 0:
-        return None
+        return None, False
+    xp = get_namespace(K)
     n = int(K.shape[0])
     n_tr = min(n - len(te) for _, te in folds)
     if n_features is not None and int(n_features) < n_tr - 1:
-        return low_rank_factor(K, int(n_features))
+        return low_rank_factor(K, int(n_features)), False
     if not rank_risk(K, alpha):
-        return None
-    L = low_rank_factor(K, n if n_features is None else min(int(n_features), n))
-    return L if int(L.shape[1]) < n_tr - 1 else None
+        return None, False
+    eps, rank = _eps(xp, K.dtype), n if n_features is None else min(int(n_features), n)
+    Kc = _centred(K)
+    if features is not None:  # the eigenvalues decide; the eigenvectors only for a low-rank factor
+        lam = xp.linalg.eigvalsh(Kc)
+        if primal_first(lam, n_tr, alpha, eps):
+            return feature_factor(features, alpha), True
+        if _numerical_rank(lam, rank, eps) >= n_tr - 1:
+            return None, False
+    lam, U = xp.linalg.eigh(Kc)
+    L = _truncated_factor(lam, U, rank, eps)
+    return (L if int(L.shape[1]) < n_tr - 1 else None), False
+
+
+def principal_axes(D: Any) -> Any:
+    """``D V`` for a design ``D`` (..., n, k) and ``V`` the eigenvectors of ``D^T D`` (largest first):
+    ``D`` rotated within its columns (the same ridge fits), its columns graded by size. Each
+    column is a product of ``D`` itself, accurate to ``eps ||D||`` even where ``D^T D``'s
+    eigenvalue is not resolved (a rotation among unresolved axes changes nothing)."""
+    xp = get_namespace(D)
+    G = xp.matmul(_T(xp, D), D)
+    _, V = xp.linalg.eigh((G + _T(xp, G)) / 2)
+    return xp.matmul(D, xp.flip(V, axis=-1))
+
+
+def negligible_axes(F: Any, alpha: float) -> np.ndarray:
+    """Mask (NumPy, over the last axis of ``F`` (..., n, r)) of the principal axes too small to
+    matter: of size at most ``eps`` times the largest (rounding) or squared size at most
+    :data:`NEGLIGIBLE` ``* PRECISION * alpha``."""
+    xp = get_namespace(F)
+    name = _dtype_name(xp, F.dtype)
+    size = to_numpy(xp.sqrt(xp.sum(F * F, axis=-2)))
+    tol = np.maximum(float(np.finfo(name).eps) * size.max(axis=-1, keepdims=True), (NEGLIGIBLE * PRECISION[name] * alpha) ** 0.5)
+    return size <= tol
+
+
+def primal_design(X: Any, alpha: float) -> Any:
+    """The design of a primal form on features ``X``: ``X`` itself, or its principal axes
+    (:func:`feature_factor`) when :func:`feature_risk` fires (``X^T X`` loses axes below
+    ``eps ||X||^2``; the graded axes' Gram does not)."""
+    return feature_factor(X, alpha) if feature_risk(X, alpha) else X
+
+
+def feature_factor(X: Any, alpha: float) -> Any:
+    """The centred features ``X`` (n, p) on their principal axes, ``F`` (n, r): ``F F^T = Xc Xc^T``
+    and ridge on ``F`` equals ridge on ``X`` (``F`` is the thin SVD's ``U S``, up to a rotation
+    among axes of equal size), negligible axes (:func:`negligible_axes`) dropped.
+
+    With more units than stimuli the units are first rotated onto ``n`` columns by a Householder QR
+    (:func:`~neuroxr.backend.centred_triangle`), then the design's own Gram (``p x p`` or ``n x n``)
+    gives the axes (:func:`principal_axes`).
+    """
+    xp = get_namespace(X)
+    n, p = (int(d) for d in X.shape)
+    D = centred_triangle(X) if p > n else X - xp.mean(X, axis=0, keepdims=True)
+    F = principal_axes(D)
+    del D
+    keep = np.flatnonzero(~negligible_axes(F, alpha))
+    return F if keep.shape[0] == F.shape[1] else xp.take(F, xp.asarray(keep, device=getattr(F, "device", None)), axis=1)

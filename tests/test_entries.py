@@ -312,6 +312,10 @@ def test_streaming_rule_and_options(study):
     f32 = compute(st, "model_to_model", "net.l1", "net.l2", dtype="float32")
     assert f32.provenance["params"]["dtype"] == "float32"
     assert f32.path != compute(st, "model_to_model", "net.l1", "net.l2").path
+    # float32 beyond its resolution (eps^2 trace(K) / alpha above 1e-3) is refused, nothing written
+    with pytest.raises(ParameterError, match=r"^dtype='float32' cannot resolve this ridge fit .*use dtype='float64'"):
+        compute(st, "forward", "net.l1", "mA", params={"alpha": 1e-12, "reps": 2}, dtype="float32")
+    assert compute(st, "forward", "net.l1", "mA", params={"alpha": 1e-12, "reps": 2}).computed  # float64 runs
 
 
 def test_errors_are_one_line_and_name_the_fix(study, tmp_path):

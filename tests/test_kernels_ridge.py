@@ -8,6 +8,7 @@ from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression, Ridge
 
 from neuroxr.backend import centred_gram
+from neuroxr.errors import ParameterError
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.kernels.ridge import (
     _cheapest_form,
@@ -411,13 +412,24 @@ def test_numerically_low_rank_kernel_matches_sklearn(scale, dtype):
     Xd = X.astype(dtype)
     K = centred_gram(Xd)
     stats = gram_dask(da.from_array(Xd, chunks=(X.shape[0], 50)), scheduler="sync")
-    got = {
-        "features": oof_operator(Xd, folds, 0.1),
-        "features dual": oof_operator(Xd, folds, 0.1, form="dual"),
-        "gram": oof_operator_from_gram(K, folds, 0.1),
-        "gram n_features": oof_operator_from_gram(K, folds, 0.1, n_features=X.shape[1]),
-        "streamed gram": oof_operator_from_gram(stats, folds, 0.1),
-    }
+    Xc = X - X.mean(axis=0)
+    if dtype == "float32" and np.finfo(np.float32).eps ** 2 * np.sum(Xc * Xc) / 0.1 > 1e-3:  # beyond float32's resolution
+        for form in ("auto", "dual"):
+            with pytest.raises(ParameterError, match="^dtype='float32' cannot resolve"):
+                oof_operator(Xd, folds, 0.1, form=form)
+        got = {}
+    else:
+        got = {
+            "features": oof_operator(Xd, folds, 0.1),
+            "features dual": oof_operator(Xd, folds, 0.1, form="dual"),
+        }
+    grams = {"gram": (K,), "gram n_features": (K, X.shape[1]), "streamed gram": (stats,)}
+    for name, args in grams.items():
+        if dtype == "float32":  # from a Gram alone float32 resolves the fit below the rank bound only
+            with pytest.raises(ParameterError, match="^dtype='float32' cannot resolve"):
+                oof_operator_from_gram(args[0], folds, 0.1, n_features=args[1] if len(args) > 1 else None)
+        else:
+            got[name] = oof_operator_from_gram(args[0], folds, 0.1, n_features=args[1] if len(args) > 1 else None)
     for name, S in got.items():
         assert S.dtype == np.dtype(dtype), name
         np.testing.assert_allclose(S.astype(np.float64) @ Y, ref, rtol=0, atol=tol, err_msg=name)
@@ -437,6 +449,12 @@ def test_forward_on_numerically_low_rank_features_matches_sklearn(scale, dtype):
     for chunks in (None, {"unit": 50}):
         F = nx.features(X, ids)
         F = F if chunks is None else F.chunk(chunks)
+        Xc = X - X.mean(axis=0)
+        in_memory_bound = np.finfo(np.float32).eps ** 2 * np.sum(Xc * Xc) / 0.1 > 1e-3
+        if dtype == "float32" and (chunks is not None or in_memory_bound):  # streamed: the Gram's float32 bound
+            with pytest.raises(ParameterError, match="^dtype='float32' cannot resolve"):
+                nx.forward(F, R, reps=1, noise_ceiling=False, dtype=dtype)
+            continue
         out = nx.forward(F, R, reps=1, noise_ceiling=False, keep_predictions=True, dtype=dtype)
         P = out.prediction.isel(rep=0).values
         np.testing.assert_allclose(P, ref, rtol=0, atol=_PRECISION[dtype] * np.abs(ref).max(), err_msg=str(chunks))
@@ -476,8 +494,13 @@ def test_full_rank_kernel_past_the_trigger_is_unchanged(dtype, monkeypatch):
     real = ridge_rank._numerical_rank
     monkeypatch.setattr(ridge_rank, "_numerical_rank", lambda *a: ranks.append(real(*a)) or ranks[-1])
     monkeypatch.setattr(ridge_rank, "feature_factor", lambda *a: pytest.fail("principal axes"))
-    fired = {"features": oof_operator(X, folds, alpha), "gram": oof_operator_from_gram(K, folds, alpha)}
-    assert ranks == [119, 119]  # full rank found, both times
+    fired = {"features": oof_operator(X, folds, alpha)}
+    if dtype == "float32":  # from a Gram alone float32 is refused past the trigger
+        with pytest.raises(ParameterError, match="^dtype='float32' cannot resolve"):
+            oof_operator_from_gram(K, folds, alpha)
+    else:
+        fired["gram"] = oof_operator_from_gram(K, folds, alpha)
+    assert ranks == [119] * len(fired)  # full rank found, every time
     monkeypatch.setattr(ridge_rank, "rank_risk", lambda *a: False)
     for name, S in fired.items():
         ref = oof_operator(X, folds, alpha) if name == "features" else oof_operator_from_gram(K, folds, alpha)

@@ -10,6 +10,7 @@ from sklearn.model_selection import PredefinedSplit, cross_val_predict
 
 from neuroxr.backend import _numpy as numpy_backend
 from neuroxr.backend import centred_gram, centred_triangle
+from neuroxr.errors import ParameterError
 from neuroxr.kernels import ridge, ridge_rank
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.kernels.ridge import oof_linear_operator, oof_operator, oof_predict, oof_predict_designs
@@ -133,3 +134,72 @@ def test_torch_matches_numpy_on_nearly_low_rank_features():
     ref = _sklearn_svd_oof(X, Y, folds)
     got = oof_operator(asarray(X, "torch", np.float64), folds, 0.1) @ torch.as_tensor(Y)
     _assert_close(got.numpy(), ref, "float64", "torch")
+
+
+_REFUSED = r"^dtype='float32' cannot resolve this ridge fit \(.+\): eps(\^2)? trace\(K\) / alpha = \S+ > \S+ .*use dtype='float64' .*or alpha >= \S+\.$"
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _trace(X):
+    Xc = np.asarray(X, dtype=np.float64) - np.mean(X, axis=0, dtype=np.float64)
+    return float(np.sum(Xc * Xc))
+
+
+def test_float32_beyond_its_resolution_is_refused_in_memory():
+    """In memory float32 resolves the fit where eps^2 trace(K) / alpha <= 1e-3 (docs/kernels.md):
+    beyond it every in-memory path refuses it (one line naming the ratio, the bound, what to do);
+    float64 on the same values is unaffected and within 1e-8 of scikit-learn."""
+    X, Y, folds = _power_law(1e4)
+    X32 = X.astype(np.float32)
+    assert _EPS32**2 * _trace(X32) / 0.1 > ridge_rank.FLOAT32_RESOLVED
+    calls = {f"oof_operator {form}": (lambda form=form: oof_operator(X32, folds, 0.1, form=form)) for form in ("auto", "primal", "dual", "hat")}
+    calls["oof_linear_operator"] = lambda: oof_linear_operator(X32, folds, 0.1, 4)
+    calls["oof_predict"] = lambda: oof_predict(X32, Y.astype(np.float32), folds, 0.1)
+    calls["oof_predict_designs"] = lambda: oof_predict_designs(X32[None], Y.astype(np.float32), folds, 0.1)
+    for _name, call in calls.items():
+        with pytest.raises(ParameterError, match=_REFUSED):
+            call()
+    _assert_close(oof_operator(X, folds, 0.1) @ Y, _sklearn_svd_oof(X, Y, folds), "float64", "float64")
+
+
+def test_float32_designs_as_given_use_the_gram_bound():
+    """The many-designs kernel with a complement (reverse, inter-animal) runs on the designs as
+    given, not on their principal axes: float32 is refused above the rank bound (eps trace(K) /
+    alpha > 1e-2), and within it matches float64."""
+    X, Y, folds = _power_law(1.0)
+    D = np.stack([X[:, :20], X[:, 20:40]]).astype(np.float32)
+    R = X[:, :20].astype(np.float32)
+    assert _EPS32 * _trace(D[0]) / 0.1 > ridge_rank.RISK_TOLERANCE * ridge_rank.PRECISION["float32"]
+    with pytest.raises(ParameterError, match=_REFUSED):
+        ridge.oof_pearson_designs(D, Y.astype(np.float32), folds, 0.1, with_target=[0, 1, 2], complement=(R, None, 2.0, -1.0))
+    small = 1e-3  # eps trace / alpha ~ 1e-7: within the bound
+    got = ridge.oof_pearson_designs(small * D, Y.astype(np.float32), folds, 0.1, with_target=[0, 1, 2],
+                                    complement=(small * R, None, 2.0, -1.0))[0]
+    ref = ridge.oof_pearson_designs(small * D.astype(np.float64), Y, folds, 0.1, with_target=[0, 1, 2],
+                                    complement=(small * R.astype(np.float64), None, 2.0, -1.0))[0]
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), ref, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_forward_float32_is_refused_beyond_its_resolution(lazy):
+    """The forward direction with dtype='float32', in memory (bound eps^2 trace(K) / alpha <= 1e-3)
+    and streamed (a lazy DataArray: from the Gram alone, bound eps trace(K) / alpha <= 1e-2):
+    refused beyond, within 1e-3 of scikit-learn's float64 fit on the same values within; float64 runs."""
+    import neuroxr as nx
+
+    beyond, within = (1.0, 1e-2) if lazy else (1e4, 1e2)
+    ids = np.array([f"s{i:03d}" for i in range(120)])  # sorted ids: the folds of kfold_indices
+    for scale in (beyond, within):
+        X, Y, folds = _power_law(scale)
+        X32 = X.astype(np.float32)
+        R = nx.neural(Y[:, :, None], ids)
+        F = nx.features(X32, ids)
+        F = F.chunk({"unit": 50}) if lazy else F
+        if scale == beyond:
+            with pytest.raises(ParameterError, match=_REFUSED):
+                nx.forward(F, R, reps=1, noise_ceiling=False, dtype="float32")
+            out = nx.forward(F, R, reps=1, noise_ceiling=False, keep_predictions=True)  # float64: runs
+            _assert_close(out.prediction.isel(rep=0).values, _sklearn_svd_oof(X32, Y, folds), "float64", "float64")
+            continue
+        out = nx.forward(F, R, reps=1, noise_ceiling=False, keep_predictions=True, dtype="float32")
+        _assert_close(out.prediction.isel(rep=0).values, _sklearn_svd_oof(X32, Y, folds), "float32", "float32")

@@ -26,7 +26,7 @@ from ..backend import (
     to_numpy,
 )
 from .ridge import _T, Folds, _check_alpha, _solve, fold_blocks, oof_operator
-from .ridge_rank import _dtype_name, eps_trace_risk, negligible_axes, principal_axes
+from .ridge_rank import _dtype_name, check_resolved, eps_trace_risk, negligible_axes, principal_axes
 from .stats import pearson_from_sums
 
 __all__ = ["PreparedTargets", "prepare_targets", "oof_predict_designs", "oof_pearson_designs"]
@@ -87,7 +87,9 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
     design whose rank bound fires (:func:`~neuroxr.kernels.ridge_rank.eps_trace_risk` of its
     centred sum of squares) runs on its principal axes, the negligible ones zeroed
     (:mod:`.ridge_rank`; not with the complement of :func:`oof_pearson_designs`, whose design is
-    a combination of the designs as given).
+    a combination of the designs as given). float32 designs beyond float32's resolution are
+    refused (:func:`~neuroxr.kernels.ridge_rank.check_resolved`; with the complement, the bound of
+    designs as given).
 
     Parameters
     ----------
@@ -224,9 +226,10 @@ def _design_fold_blocks(
     idx = xp.asarray(order, device=dev)
     Dp = xp.take(D, idx, axis=1)
     Dp -= xp.mean(Dp, axis=1, keepdims=True)  # Dp is take()'s own copy
+    name = _dtype_name(xp, Dp.dtype)
     if complement is None and alpha > 0:  # rounding could cost the precision: principal axes
-        name = _dtype_name(xp, Dp.dtype)
         for i, ss in enumerate(to_numpy(xp.sum(Dp * Dp, axis=(1, 2)))):
+            check_resolved(float(ss), alpha, name)  # float32 beyond its resolution: refused
             if eps_trace_risk(float(ss), alpha, name):
                 F = principal_axes(Dp[i, ...])
                 F[:, xp.asarray(np.flatnonzero(negligible_axes(F, alpha)), device=dev)] = 0.0  # dropped, shape kept
@@ -238,6 +241,9 @@ def _design_fold_blocks(
             cidx = xp.asarray(np.asarray(cols), device=dev)
             Rp, RCw = xp.take(Rp, cidx, axis=1), xp.take(RCw, cidx, axis=1)
         Dp = xp.concat([Dp, (w_ref * Rp + w_last * Dp[-1])[None, ...]], axis=0)
+        if name == "float32" and alpha > 0:  # designs as given: float32 resolves them below the rank bound only
+            for ss in to_numpy(xp.sum(Dp * Dp, axis=(1, 2))):
+                check_resolved(float(ss), alpha, name, gram=True)
     dd = Dp.shape[0]  # designs with the complement
     # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
     # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from ..backend import centred_triangle, get_namespace, to_numpy
+from ..errors import ParameterError
 
-__all__ = ["rank_risk", "eps_trace_risk", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
+__all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
            "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
 
 #: Relative precision of the out-of-fold predictions kept against scikit-learn's ``Ridge`` (float64
@@ -54,6 +55,34 @@ RISK_TOLERANCE = 10.0
 #: A principal axis whose squared size is at most ``NEGLIGIBLE * PRECISION * alpha`` moves the
 #: predictions by less than ``NEGLIGIBLE * PRECISION`` of the targets' size: it is dropped.
 NEGLIGIBLE = 1e-6
+
+
+#: float32 resolves a ridge fit (within ``1e-3`` of float64, docs/kernels.md "Ridge precision") on
+#: features in memory where ``eps^2 trace(K) / alpha`` is at most this; from a Gram (or designs
+#: combined as given) only where :func:`rank_risk` does not fire (``eps trace(K) / alpha <= 1e-2``).
+FLOAT32_RESOLVED = 1e-3
+
+
+def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -> None:
+    """Refuse (:class:`~neuroxr.errors.ParameterError`) a float32 ridge fit that float32 cannot
+    resolve, from the kernel's trace (free: the diagonal or the centred features' sum of squares).
+
+    Features in memory (principal axes) resolve it where ``eps^2 trace(K) / alpha <=``
+    :data:`FLOAT32_RESOLVED`; a Gram alone (``gram``: streamed features, or designs combined as
+    given) only below the rank bound, ``eps trace(K) / alpha <= RISK_TOLERANCE * PRECISION``.
+    Beyond, the out-of-fold predictions err by ``1e-3 ... 1`` relative. float64 and least squares
+    (``alpha = 0``) pass."""
+    if dtype != "float32" or not alpha > 0:
+        return
+    eps = float(np.finfo(np.float32).eps)
+    power, bound = (1, RISK_TOLERANCE * PRECISION["float32"]) if gram else (2, FLOAT32_RESOLVED)
+    ratio = eps**power * trace / alpha
+    if ratio > bound:
+        where = "from a Gram alone: streamed features, or designs as given" if gram else "features in memory"
+        raise ParameterError(
+            f"dtype='float32' cannot resolve this ridge fit ({where}): {'eps' if power == 1 else 'eps^2'} trace(K) / alpha = "
+            f"{ratio:.3g} > {bound:g} (trace(K) = {trace:.3g}, alpha = {alpha:g}); use dtype='float64' (the default) "
+            f"or alpha >= {eps**power * trace / bound:.3g}.")
 
 
 def _dtype_name(xp: Any, dtype: Any) -> str:
@@ -88,7 +117,8 @@ def eps_trace_risk(trace: float, alpha: float, dtype: str = "float64") -> bool:
 
 def feature_risk(X: Any, alpha: float, block_bytes: int = 32 * 2**20) -> bool:
     """:func:`rank_risk` of in-memory features ``X`` (n, p) without their Gram: ``trace(K)`` is the
-    column-centred features' sum of squares (one pass, a block of columns at a time)."""
+    column-centred features' sum of squares (one pass, a block of columns at a time). float32
+    features beyond float32's resolution are refused (:func:`check_resolved`)."""
     if not alpha > 0:
         return False
     xp = get_namespace(X)
@@ -99,7 +129,9 @@ def feature_risk(X: Any, alpha: float, block_bytes: int = 32 * 2**20) -> bool:
         Xb = X[:, lo : lo + block]
         Xb = Xb - xp.mean(Xb, axis=0, keepdims=True)
         trace += float(xp.sum(Xb * Xb))
-    return eps_trace_risk(trace, alpha, _dtype_name(xp, X.dtype))
+    name = _dtype_name(xp, X.dtype)
+    check_resolved(trace, alpha, name)
+    return eps_trace_risk(trace, alpha, name)
 
 
 def _centred(K: Any) -> Any:
@@ -172,15 +204,18 @@ def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_featur
                 features: Any = None) -> tuple[Any, bool]:
     """:func:`numerical_factor` and whether it is the features' principal axes (then of any number of
     columns, for the primal form only: the low-rank hat form's fold systems are ill-conditioned
-    where the axes are far above ``alpha``)."""
+    where the axes are far above ``alpha``). A float32 ``K`` beyond float32's resolution (in memory
+    with ``features``, else from the Gram alone) is refused (:func:`check_resolved`)."""
     if not alpha > 0:
         return None, False
     xp = get_namespace(K)
     n = int(K.shape[0])
     n_tr = min(n - len(te) for _, te in folds)
+    name, trace = _dtype_name(xp, K.dtype), float(xp.sum(xp.linalg.diagonal(K)))
+    check_resolved(trace, alpha, name, gram=features is None)  # float32 beyond its resolution: refused
     if n_features is not None and int(n_features) < n_tr - 1:
         return low_rank_factor(K, int(n_features)), False
-    if not rank_risk(K, alpha):
+    if not eps_trace_risk(trace, alpha, name):
         return None, False
     eps, rank = _eps(xp, K.dtype), n if n_features is None else min(int(n_features), n)
     Kc = _centred(K)

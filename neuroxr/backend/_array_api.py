@@ -210,8 +210,9 @@ def argsort(x: Any) -> Any:
 
 
 #: Ties up to rounding (docs/kernels.md, "Ties up to rounding"): neighbours of a sorted lane closer
-#: than this times the lane's largest magnitude are tied (2^16 ulps of it in float64).
-TIE_RTOL = 2.0**-36
+#: than this times the lane's largest magnitude are tied (256 ulps of it in float64, as
+#: ``kernels.stats.rounding_tol``).
+TIE_RTOL = 2.0**-44
 
 
 def tie_links(s: Any) -> Any:

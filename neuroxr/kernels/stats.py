@@ -12,7 +12,7 @@ and :func:`kendall_tau_a_sorted` share that sort. This module holds the one rank
 :mod:`neuroxr.backend`. Every function stays in its inputs' array namespace and device.
 
 Ties are values equal up to rounding (``neuroxr.backend.tie_links``: sorted neighbours at most
-``TIE_RTOL = 2^-36`` times the largest magnitude of their column apart), so the same data in
+``TIE_RTOL = 2^-44`` times the largest magnitude of their column apart), so the same data in
 another unit (spike counts or rates) gets the same ranks; docs/kernels.md, "Ties up to rounding".
 """
 

@@ -32,13 +32,14 @@ each predicts its form's error within about 15x; in float64 the form picked neve
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..backend import centred_triangle, get_namespace, to_numpy
-from ..errors import ParameterError
+from ..errors import NeuroxrWarning, ParameterError
 
 __all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
            "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
@@ -64,25 +65,31 @@ FLOAT32_RESOLVED = 1e-3
 
 
 def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -> None:
-    """Refuse (:class:`~neuroxr.errors.ParameterError`) a float32 ridge fit that float32 cannot
-    resolve, from the kernel's trace (free: the diagonal or the centred features' sum of squares).
+    """Refuse or flag a float32 ridge fit that float32 may not resolve, from the kernel's trace (free:
+    the diagonal or the centred features' sum of squares).
 
     Features in memory (principal axes) resolve it where ``eps^2 trace(K) / alpha <=``
-    :data:`FLOAT32_RESOLVED`; a Gram alone (``gram``: streamed features, or designs combined as
-    given) only below the rank bound, ``eps trace(K) / alpha <= RISK_TOLERANCE * PRECISION``.
-    Beyond, the out-of-fold predictions err by ``1e-3 ... 1`` relative. float64 and least squares
-    (``alpha = 0``) pass."""
+    :data:`FLOAT32_RESOLVED`; beyond, the out-of-fold predictions err by ``1e-3 ... 1`` relative:
+    refused (:class:`~neuroxr.errors.ParameterError`). From a Gram alone (``gram``: streamed
+    features, or designs combined as given) above the rank bound (``eps trace(K) / alpha >
+    RISK_TOLERANCE * PRECISION``) full-rank and exactly low-rank kernels still resolve, nearly
+    low-rank ones do not, and the trace cannot tell them apart: one
+    :class:`~neuroxr.errors.NeuroxrWarning`. float64 and least squares (``alpha = 0``) pass."""
     if dtype != "float32" or not alpha > 0:
         return
     eps = float(np.finfo(np.float32).eps)
     power, bound = (1, RISK_TOLERANCE * PRECISION["float32"]) if gram else (2, FLOAT32_RESOLVED)
     ratio = eps**power * trace / alpha
-    if ratio > bound:
-        where = "from a Gram alone: streamed features, or designs as given" if gram else "features in memory"
-        raise ParameterError(
-            f"dtype='float32' cannot resolve this ridge fit ({where}): {'eps' if power == 1 else 'eps^2'} trace(K) / alpha = "
-            f"{ratio:.3g} > {bound:g} (trace(K) = {trace:.3g}, alpha = {alpha:g}); use dtype='float64' (the default) "
-            f"or alpha >= {eps**power * trace / bound:.3g}.")
+    if not ratio > bound:
+        return
+    what = f"{'eps' if power == 1 else 'eps^2'} trace(K) / alpha = {ratio:.3g} > {bound:g} (trace(K) = {trace:.3g}, alpha = {alpha:g})"
+    if gram:
+        warnings.warn(f"dtype='float32' may not resolve this ridge fit from a Gram alone (streamed features, or designs "
+                      f"as given): {what}; features of nearly low rank then err by up to 1 relative. Use dtype='float64' "
+                      f"(the default) or a larger alpha.", NeuroxrWarning, stacklevel=4)
+        return
+    raise ParameterError(f"dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
+                         f"dtype='float64' (the default) or a larger alpha.")
 
 
 def _dtype_name(xp: Any, dtype: Any) -> str:
@@ -212,7 +219,7 @@ def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_featur
     n = int(K.shape[0])
     n_tr = min(n - len(te) for _, te in folds)
     name, trace = _dtype_name(xp, K.dtype), float(xp.sum(xp.linalg.diagonal(K)))
-    check_resolved(trace, alpha, name, gram=features is None)  # float32 beyond its resolution: refused
+    check_resolved(trace, alpha, name, gram=features is None)  # float32 beyond its resolution
     if n_features is not None and int(n_features) < n_tr - 1:
         return low_rank_factor(K, int(n_features)), False
     if not eps_trace_risk(trace, alpha, name):

@@ -164,9 +164,9 @@ def test_split_half_reliability_never_ranks_nan():
 
 def test_many_missing_patterns_share_their_common_stimuli(arrays, monkeypatch):
     """Beyond MAX_GROUPS patterns, the incomplete targets are fitted together on their common stimuli."""
-    from neuroxr.predictivity import _prepare
+    from neuroxr.predictivity import _groups
 
-    monkeypatch.setattr(_prepare, "MAX_GROUPS", 2)
+    monkeypatch.setattr(_groups, "MAX_GROUPS", 2)
     F, Y = arrays
     Yn = Y.copy()
     for j in (1, 2, 3):

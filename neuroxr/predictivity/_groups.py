@@ -1,0 +1,90 @@
+"""The directions' targets grouped by their pattern of usable stimuli (each group one sub-problem
+with its own folds and operator); re-exported by :mod:`neuroxr.predictivity._prepare`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import examples
+from ..kernels.folds import min_stimuli, stimulus_folds
+
+__all__ = ["MAX_GROUPS", "target_groups"]
+
+
+#: Most sub-problems (distinct patterns of missing stimuli) scored exactly, one operator each.
+MAX_GROUPS = 8
+
+
+def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | None = None,
+                  n_folds: int = 1, fold_seed: int = 0,
+                  bins: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Targets grouped by their pattern of usable stimuli: ``[(rows, cols), ...]``.
+
+    ``valid`` is ``(n_stimuli, n_targets)`` bool. Complete targets form one group (the common case:
+    a single group, no copies); each other pattern is its own sub-problem, exact per target. With
+    more than :data:`MAX_GROUPS` patterns (one design factorisation each), the incomplete targets
+    are scored together on the stimuli they all share, when that keeps at least half of them
+    (with a warning). A group with fewer usable stimuli than ``n_folds`` (or than 3) is left out (its targets
+    stay NaN) with a warning naming its targets (``ids``); when every group is, the folds' error.
+
+    ``bins`` (n_targets,), optional: the time bin of each target (the flattened ``neuroid x
+    time_bin`` targets of a time-resolved forward call). Each bin's targets are then grouped on
+    their own, as a call on that bin alone groups them (over the stimuli that bin keeps, with its
+    own :data:`MAX_GROUPS` limit), and groups of different bins with the same stimuli share one
+    operator: missing values in one bin never change another bin's groups.
+    """
+    groups = _pattern_groups(valid, name) if bins is None or valid.all() else _bin_groups(valid, name, bins)
+    small = [g for g in groups if int(g[0].sum()) < min_stimuli(n_folds)]
+    if not small:
+        return groups
+    if len(small) == len(groups):
+        stimulus_folds(min(int(g[0].sum()) for g in groups), n_folds, fold_seed, name)  # raises
+    cols = np.concatenate([c for _, c in small])
+    names = examples(ids[cols]) if ids is not None else f"{cols.size} targets"
+    warn(
+        f"{name}: {cols.size} targets have fewer usable stimuli ({max(int(g[0].sum()) for g in small)} at most) than "
+        f"{f'n_folds={n_folds}' if n_folds >= 3 else '3 (an r over 2 is always +-1)'} and are scored NaN: {names}. "
+        f"{'Use fewer folds to score them.' if n_folds >= 3 else 'They cannot be scored.'}"
+    )
+    return [g for g in groups if int(g[0].sum()) >= min_stimuli(n_folds)]
+
+
+def _bin_groups(valid: np.ndarray, name: str, bins: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`_pattern_groups` of each bin's targets over the stimuli that bin keeps, the groups
+    with the same stimuli merged across bins."""
+    merged: dict[bytes, tuple[np.ndarray, list[np.ndarray]]] = {}
+    for b in np.unique(bins):
+        cols = np.flatnonzero(bins == b)
+        kept = np.flatnonzero(valid[:, cols].any(axis=1))  # the stimuli a call on this bin keeps
+        parts = (_pattern_groups(valid[np.ix_(kept, cols)], f"{name} (time bin {b})") if kept.size
+                 else [(np.zeros(0, dtype=bool), np.arange(cols.size))])
+        for rows, c in parts:
+            full = np.zeros(valid.shape[0], dtype=bool)
+            full[kept[rows]] = True
+            merged.setdefault(full.tobytes(), (full, []))[1].append(cols[c])
+    return [(rows, np.sort(np.concatenate(cs))) for rows, cs in merged.values()]
+
+
+def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    complete = valid.all(axis=0)
+    if complete.all():
+        return [(np.ones(valid.shape[0], dtype=bool), np.arange(valid.shape[1]))]
+    groups = []
+    if complete.any():
+        groups.append((np.ones(valid.shape[0], dtype=bool), np.flatnonzero(complete)))
+    rest = np.flatnonzero(~complete)
+    patterns, inverse = np.unique(valid[:, rest].T, axis=0, return_inverse=True)
+    common = valid[:, rest].all(axis=1)
+    if len(patterns) > MAX_GROUPS and common.sum() >= valid.shape[0] / 2:
+        warn(
+            f"{name}: {len(rest)} targets miss {len(patterns)} different sets of stimuli; rather than one fit per "
+            f"set, they are scored together on the {int(common.sum())} of {valid.shape[0]} stimuli they all share "
+            f"(not each on its own stimuli)."
+        )
+        return groups + [(common, rest)]
+    for g, rows in enumerate(patterns):
+        groups.append((rows, rest[np.asarray(inverse).ravel() == g]))
+    return groups
+
+
+from ._prepare import warn  # noqa: E402  (last: that module re-exports this one's names)

@@ -7,6 +7,8 @@ the request), so ``except ValueError`` keeps working while ``except NeuroxrError
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,6 +69,18 @@ class DataNotFoundError(NeuroxrError, FileNotFoundError):
 
 class NeuroxrWarning(UserWarning):
     """Warnings about the data (excluded stimuli, constant targets, low reliability, ...)."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def external_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning, issued by the function calling this one, to the
+    first frame outside neuroxr (the user's call), however deep inside the package it is raised."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def examples(values: Sequence[Any], k: int = 5) -> str:

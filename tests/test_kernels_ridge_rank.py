@@ -208,3 +208,20 @@ def test_forward_float32_is_refused_beyond_its_resolution(lazy):
             continue
         out = nx.forward(F, R, reps=1, noise_ceiling=False, keep_predictions=True, dtype="float32")
         _assert_close(out.prediction.isel(rep=0).values, _sklearn_svd_oof(X32, Y, folds), "float32", "float32")
+
+
+def test_the_float32_warning_points_at_the_users_call():
+    """The warning past the Gram's bound is attributed to the caller's line, not to the kernel."""
+    import warnings
+
+    import neuroxr as nx
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    F = nx.features(1e3 * rng.normal(size=(30, 400)), ids)
+    R = nx.neural(rng.normal(size=(30, 3, 4)), ids)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nx.forward(F, R, gram=nx.geometry.gram(F), dtype="float32", alpha=1e-3)
+    flagged = [w for w in caught if "may not resolve" in str(w.message)]
+    assert flagged and all(w.filename == __file__ for w in flagged)

@@ -324,3 +324,13 @@ def test_pearson_of_a_column_constant_up_to_rounding_is_nan():
     sums = [a.sum(0), b.sum(0), (a * a).sum(0), (b * b).sum(0), (a * b).sum(0)]
     r = pearson_from_sums(n, *sums)
     assert np.isnan(r[0]) and np.isnan(r[2]) and r[1] == pytest.approx(pearsonr(a[:, 1], b[:, 1])[0], rel=1e-10)
+
+
+def test_pearson_of_float32_columns_with_a_large_baseline_is_not_constant():
+    """A two-pass centred float32 column resolves a spread far below sqrt(256 eps) of its values
+    (baseline 1000, spread 4): its r is scipy's on the same values, not NaN."""
+    rng = np.random.default_rng(0)
+    x = (1000 + 4 * rng.normal(size=200)).astype(np.float32)
+    y = (x + 2 * rng.normal(size=200)).astype(np.float32)
+    r = float(pearson(x[:, None], y[:, None])[0])
+    assert r == pytest.approx(pearsonr(x.astype(np.float64), y.astype(np.float64))[0], rel=1e-5)

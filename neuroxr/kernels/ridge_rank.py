@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import centred_triangle, get_namespace, to_numpy
-from ..errors import NeuroxrWarning, ParameterError
+from ..errors import NeuroxrWarning, ParameterError, external_stacklevel
 
 __all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
            "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
@@ -86,7 +86,7 @@ def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -
     if gram:
         warnings.warn(f"dtype='float32' may not resolve this ridge fit from a Gram alone (streamed features, or designs "
                       f"as given): {what}; features of nearly low rank then err by up to 1 relative. Use dtype='float64' "
-                      f"(the default) or a larger alpha.", NeuroxrWarning, stacklevel=4)
+                      f"(the default) or a larger alpha.", NeuroxrWarning, stacklevel=external_stacklevel())
         return
     raise ParameterError(f"dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
                          f"dtype='float64' (the default) or a larger alpha.")

@@ -193,11 +193,15 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
 
 def _pearson_centred(xp: Any, a: Any, b: Any, raw_a: Any, raw_b: Any, n: Any) -> Any:
     """Pearson of centred columns ``a``, ``b`` whose values had the sums of squares ``raw_a``,
-    ``raw_b``: NaN where either has no variance up to rounding (:func:`no_variance`) or, with ``n``
+    ``raw_b``: NaN where either has no variance up to rounding (:func:`no_variance` with the square
+    of :func:`rounding_tol`: a spread within 256 ulps of the values, as the two-pass centring
+    resolves it) or, with ``n``
     (valid rows per column), fewer than :data:`MIN_COMPLETE` rows."""
     num = colsum_prod(a, b)
     va, vb = colsum_prod(a, a), colsum_prod(b, b)
-    tol = rounding_tol(xp, a.dtype)
+    # centred by a second pass, a column's squares err by (its rounding x its size)^2, not by
+    # rounding x its squares as a one-pass or Gram-shift sum does: spread within 256 ulps of the values
+    tol = rounding_tol(xp, a.dtype) ** 2
     ok = ~(no_variance(va, raw_a, tol) | no_variance(vb, raw_b, tol))
     if n is not None:
         ok = ok & (n[..., 0, :] >= MIN_COMPLETE)

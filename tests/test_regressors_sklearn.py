@@ -174,13 +174,7 @@ def test_store_recomputes_for_a_pipeline_with_another_function(tmp_path):
 
     from neuroxr.entries import compute
 
-    rng = np.random.default_rng(0)
-    ids = [f"s{i:02d}" for i in range(30)]
-    X = rng.normal(size=(30, 4))
-    st = nx.open_store(tmp_path / "s.zarr")
-    st.write_features("net", "l1", nx.features(X, ids))
-    st.write_neural("mA", nx.neural((X @ rng.normal(size=(4, 3)))[:, :, None] + rng.normal(size=(30, 3, 2)), ids))
-    params = dict(reps=1, noise_ceiling=False)
+    st, params = _small_store(tmp_path)
     a = compute(st, "forward", "net.l1", "mA",
                 params={**params, "regressor": make_pipeline(FunctionTransformer(_scaler(1.0)), Ridge())})
     b = compute(st, "forward", "net.l1", "mA",

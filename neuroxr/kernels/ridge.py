@@ -146,12 +146,6 @@ def _primal_operator(X: Any, folds: Folds, alpha: float) -> Any:
     return S
 
 
-def _factor_operator(F: Any, folds: Folds, alpha: float, hat: bool = False) -> Any:
-    """The out-of-fold operator of ridge on a factor ``F`` of the kernel (``K = F F^T`` up to the
-    constant): the low-rank hat form (``hat``) or one primal system per fold."""
-    return _oof_operator_hat(None, folds, alpha, factor=F) if hat else _primal_operator(F, folds, alpha)
-
-
 def _primal_fold_rows(Xc: Any, te: np.ndarray, alpha: float, G: Any = None, s: Any = None) -> Any:
     """Rows ``S[te, :]`` of the out-of-fold operator from fold ``te``'s ``p x p`` system.
 
@@ -399,7 +393,8 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     n = int(K.shape[0])
     L, principal = gram_factor(K, folds, alpha, n_features, features)
     if L is not None:
-        return _factor_operator(L, folds, alpha, hat=form == "hat" and not principal)
+        # a factor of the kernel: the low-rank hat form, or one primal system per fold
+        return _oof_operator_hat(None, folds, alpha, factor=L) if form == "hat" and not principal else _primal_operator(L, folds, alpha)
     if form == "hat" or (form == "auto" and alpha > 0 and K.dtype == xp.float64 and _dense_fits(n)):
         return _oof_operator_hat(K, folds, alpha)
     return _dual_operator(K, folds, alpha)

@@ -622,3 +622,24 @@ def test_v4_slots_split_matches_reverse_pred_210325(v4_210325, images210325, tmp
     # with missing trials the balanced 'valid' halves are a different (documented) estimator
     valid = forward(f, b, reps=reps, seed=seed, split="valid")
     assert not np.allclose(valid.ev.mean("rep").values, ref["forward"])
+
+
+@needs_v4
+def test_cowley_animal_named_for_sessions_outside_the_table(tmp_path):
+    """A session outside the authors' table needs its monkey named: two such sessions once both got
+    animal "unknown", one label for neuroids of two animals."""
+    from neuroxr.datasets.cowley import load_cowley_v4
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "responses_avg_999999.npy", rng.poisson(3.0, size=(5, 12)).astype(float))
+    with pytest.raises(nx.ParameterError, match="animal="):
+        load_cowley_v4(tmp_path, "999999", "avg")
+    da = load_cowley_v4(tmp_path, "999999", "avg", animal="XY")
+    assert set(da.animal.values) == {"XY"}
+    assert da.neuroid_id.values[0] == "XY/999999/n01"
+    # published sessions keep the table's monkey; a contradicting one is refused
+    assert load_cowley_v4(V4, "210621", "avg", animal="RA").animal.values[0] == "RA"
+    with pytest.raises(nx.ParameterError, match="'RA'"):
+        load_cowley_v4(V4, "210621", "avg", animal="PE")
+    with pytest.raises(nx.ParameterError, match="animal"):
+        load_cowley_v4(V4, "210621", "avg", animal="a/b")

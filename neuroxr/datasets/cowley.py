@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from ..errors import DataNotFoundError, LayoutError
+from ..errors import DataNotFoundError, LayoutError, ParameterError
 from ..layouts import neural
 
 __all__ = [
@@ -92,6 +92,25 @@ COWLEY_SESSIONS: dict[str, CowleySession] = {
 }
 
 _IMAGE_RE = re.compile(r"(?:^|/)(image\d+)\.jpe?g$", re.IGNORECASE)
+
+
+def _session_animal(session: str, meta: CowleySession | None, animal: str | None) -> str:
+    """The session's animal: the authors' table's, or ``animal`` for a session outside it."""
+    if animal is not None and (not isinstance(animal, str) or not animal or "/" in animal):
+        raise ParameterError(f"load_cowley_v4: animal must be a non-empty id without '/'; got {animal!r}.")
+    if meta is None:
+        if animal is None:
+            raise ParameterError(
+                f"load_cowley_v4: session {session!r} is not in the authors' table "
+                f"({', '.join(sorted(COWLEY_SESSIONS))}); pass animal= to name its monkey."
+            )
+        return animal
+    if animal is not None and animal != meta.animal:
+        raise ParameterError(
+            f"load_cowley_v4: session {session!r} was recorded in monkey {meta.animal!r} (the authors' "
+            f"table); got animal={animal!r}. Leave animal unset for published sessions."
+        )
+    return meta.animal
 
 
 def _root(root: str | Path, what: str) -> Path:
@@ -241,6 +260,7 @@ def load_cowley_v4(
     root: str | Path,
     session: str = "210325",
     kind: Literal["raw", "avg"] = "raw",
+    animal: str | None = None,
 ) -> xr.DataArray:
     """Load one V4 session as a neural array ``stimulus x neuroid x repeat``.
 
@@ -253,6 +273,10 @@ def load_cowley_v4(
     kind : {"raw", "avg"}
         ``"raw"``: single trials, missing trials NaN. ``"avg"``: the authors' repeat-averaged
         responses, returned with a ``repeat`` dim of length 1.
+    animal : str, optional
+        The monkey's id. Known sessions take it from the authors' table (a different value is
+        refused); a session outside the table (a file laid out like the published ones) needs it:
+        neuroids of two animals must never share one label.
 
     Returns
     -------
@@ -274,10 +298,14 @@ def load_cowley_v4(
     ValueError
         When ``kind`` is unknown, or the array does not have the shape or NaN structure the
         authors describe (e.g. the axes were saved in another order).
+    ParameterError
+        When ``animal`` is missing for a session outside the authors' table, or contradicts it.
     """
     session = str(session)
     if kind not in ("raw", "avg"):
         raise LayoutError(f"load_cowley_v4: kind must be 'raw' or 'avg'; got {kind!r}.")
+    meta = COWLEY_SESSIONS.get(session)
+    animal = _session_animal(session, meta, animal)
     p = _root(root, "load_cowley_v4")
     path = p / f"responses_{kind}_{session}.npy"
     if not path.is_file():
@@ -294,7 +322,6 @@ def load_cowley_v4(
             f"load_cowley_v4: {path.name} has shape {arr.shape}; expected {want_ndim} axes "
             f"(neuron, image{', repeat' if kind == 'raw' else ''})."
         )
-    meta = COWLEY_SESSIONS.get(session)
     if meta is not None and arr.shape[:2] != (meta.n_neurons, meta.n_images):
         raise LayoutError(
             f"load_cowley_v4: {path.name} has shape {arr.shape}; the session's published files have "
@@ -317,7 +344,6 @@ def load_cowley_v4(
         stim_ids = _position_ids(session, n_images)
         stim_source = "position along the image axis (no images in this folder)"
 
-    animal = meta.animal if meta is not None else "unknown"
     neuroid_ids = [f"{animal}/{session}/n{i + 1:02d}" for i in range(n_neurons)]
     if kind == "raw":
         n_rep = cowley_repeat_counts(arr)

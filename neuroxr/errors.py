@@ -83,6 +83,15 @@ def external_stacklevel() -> int:
     return level
 
 
+def warn(msg: str, category: type[Warning] = NeuroxrWarning) -> None:
+    """Issue ``msg`` as a ``category`` warning attributed to the user's line: the first frame outside
+    neuroxr (:func:`external_stacklevel`), however deep inside the package, or on which path, it
+    is raised. Every warning neuroxr issues about the data goes through here."""
+    import warnings
+
+    warnings.warn(msg, category, stacklevel=external_stacklevel())
+
+
 def examples(values: Sequence[Any], k: int = 5) -> str:
     """A short printable list of the first ``k`` values (``[a, b, ... (3 more)]``) for messages."""
     values = [v.item() if isinstance(v, np.generic) else v for v in list(values)]

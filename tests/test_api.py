@@ -78,3 +78,48 @@ def test_no_shims_left():
     from neuroxr.predictivity import brainscore, brainscore_ceiling
 
     assert callable(brainscore) and callable(brainscore_ceiling)
+
+
+# ---------------------------------------------------------------- warnings point at the user's line
+def _warned_here(call) -> list[str]:
+    """The files each NeuroxrWarning of ``call()`` is attributed to."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    files = [w.filename for w in caught if issubclass(w.category, nx.NeuroxrWarning)]
+    assert files, "the call issued no NeuroxrWarning"
+    return files
+
+
+@pytest.mark.parametrize("case", ["cka", "store_cka", "store_dimensionality", "store_crsa", "compare_many",
+                                  "forward", "store_forward"])
+def test_warnings_point_at_the_callers_line(case, tmp_path):
+    """Every data warning names the user's line, whichever path (a direct call or the store's entry
+    engine) raises it: hand-counted stacklevels pointed inside neuroxr on the store's paths."""
+    import numpy as np
+    from conftest import latent_sets
+
+    f1, _, neu = latent_sets()
+    flat = nx.features(np.full((36, 4), 0.7), f1.stimulus_id.values, model="c", layer="k")  # constant units
+    vals = neu.values.copy()
+    vals[:, 0, :] = 1.0  # a constant neuroid
+    neu_const = neu.copy(data=vals)
+    rdm = nx.rdm(neu)
+    holed = rdm.copy(data=np.where(np.eye(36, k=1, dtype=bool) | np.eye(36, k=-1, dtype=bool), np.nan, rdm.values))
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_neural("mC", neu_const)
+    st.write_features("net", "l1", f1)
+    st.write_features("c", "k", flat)
+    calls = {
+        "cka": lambda: nx.cka(flat, f1),
+        "store_cka": lambda: nx.score(st, "cka", "c.k", "mA"),
+        "store_dimensionality": lambda: nx.score(st, "dimensionality", "c.k"),
+        "store_crsa": lambda: nx.score(st, "crsa", "c.k", "mA"),
+        "compare_many": lambda: nx.compare_rdms_many([nx.rdm(f1)], [holed]),
+        "forward": lambda: nx.forward(f1, neu_const, reps=2),
+        "store_forward": lambda: nx.score(st, "forward", "net.l1", "mC", reps=2),
+    }
+    assert set(_warned_here(calls[case])) == {__file__}

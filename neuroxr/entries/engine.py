@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
-from ..errors import LayoutError, NeuroxrWarning, ParameterError, StoreError
+from ..errors import LayoutError, ParameterError, StoreError, warn
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
@@ -374,8 +373,7 @@ def compute(
             raise StoreError(f"store {store.url!r}: entry {req.path!r} matches the request but is damaged ({damage}); "
                              f"compute it again (require_existing=False) to replace it.")
         if found is not None:  # never handed back: computed again, and the new copy replaces it
-            warnings.warn(f"store {store.url!r}: entry {req.path!r} is damaged ({damage}); computing it again.",
-                          NeuroxrWarning, stacklevel=2)
+            warn(f"store {store.url!r}: entry {req.path!r} is damaged ({damage}); computing it again.")
     if require_existing:
         raise _refuse(store, req)
     ds = _label(req, _run(req, _IO(store, backend), backend, options))

@@ -22,14 +22,13 @@ chosen so that four such chunks fit the budget. The model's own activations and 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import zarr
 
-from ..errors import ExtractionError, NeuroxrWarning
+from ..errors import ExtractionError, warn
 from ..sets import check_new_feature_sets
 from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
@@ -335,11 +334,8 @@ def build_plan(
             continue
         kept.append(name)
     if aliases:
-        warnings.warn(
-            f"left out {len(aliases)} module(s) that return an earlier module's tensor (in-place or pass-through): "
-            f"{sorted(aliases)[:5]}; list them in layers=[...] to store their own outputs.",
-            NeuroxrWarning, stacklevel=3,
-        )
+        warn(f"left out {len(aliases)} module(s) that return an earlier module's tensor (in-place or pass-through): "
+             f"{sorted(aliases)[:5]}; list them in layers=[...] to store their own outputs.")
     if not kept:
         raise ExtractionError(f"no layer of the model can be extracted; reasons: {skipped}.")
     kept.sort(key=lambda n: info[n].rank)

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import canonical_order, columns_as_rows, stimulus_ids, to_canonical
 from ..backend import to_numpy
-from ..errors import LayoutError, NeuroxrWarning, ParameterError
+from ..errors import LayoutError, ParameterError, warn
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
 from ..validation import check_int
@@ -144,11 +144,7 @@ def _neural_mean(neural: xr.DataArray, name: str = "neural") -> xr.DataArray:
     if bad.all():
         raise LayoutError(f"{name}: every neuroid lacks trials for some stimulus; no trial average can be formed.")
     if bad.any():
-        warnings.warn(
-            f"{name}: {int(bad.sum())} neuroids have no trial for some stimulus and are left out.",
-            NeuroxrWarning,
-            stacklevel=3,
-        )
+        warn(f"{name}: {int(bad.sum())} neuroids have no trial for some stimulus and are left out.")
         m = m.isel(neuroid=~bad)
     return m
 

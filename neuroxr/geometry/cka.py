@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ..backend import to_numpy
-from ..errors import NeuroxrWarning
+from ..errors import warn
 from ..kernels import gram as _g
 from ._common import RDM_DIMS, _canonical_any, _label, _one_bin
 from .dimensionality import _check_debiased, _named, warn_constant
@@ -25,11 +24,7 @@ def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.n
     rounding, :func:`~neuroxr.kernels.gram.constant_features`) of features, neural data or a Gram Dataset."""
     _one_bin(obj, name, "cka")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
-        warnings.warn(
-            f"cka: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.",
-            NeuroxrWarning,
-            stacklevel=3,
-        )
+        warn(f"cka: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _label(obj, name), row_pass=False)
     return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)
 
@@ -73,7 +68,7 @@ def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, 
     Ka, ia, ca = _centred_gram(a, "a")
     Kb, ib, cb = _centred_gram(b, "b")
     if ca or cb:
-        warn_constant(caller, [(_named(a, "a"), ca), (_named(b, "b"), cb)], "CKA", stacklevel=4)
+        warn_constant(caller, [(_named(a, "a"), ca), (_named(b, "b"), cb)], "CKA")
         Ka, Kb = (np.zeros_like(K) if c else K for K, c in ((Ka, ca), (Kb, cb)))
     if not np.array_equal(ia, ib):
         ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import xarray as xr
 
-from ..errors import NeuroxrWarning
+from ..errors import warn
 from ..kernels import gram as _g
 from ..validation import check_bool
 from ._common import _label, _one_bin
@@ -39,11 +38,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
     """
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
-        warnings.warn(
-            "effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.",
-            NeuroxrWarning,
-            stacklevel=2,
-        )
+        warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, _, _ = _stats_and_ids(obj, None, _label(obj, "obj"), row_pass=False)
     value = float(_g.effective_dimensionality(stats))
     if math.isnan(value):
@@ -51,7 +46,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
     return value
 
 
-def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str, stacklevel: int = 3) -> None:
+def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) -> None:
     """The one :class:`~neuroxr.errors.NeuroxrWarning` for a NaN ``what`` of ``caller``: names the
     inputs of ``(name, constant)`` with no variance across the stimuli, up to rounding
     (:func:`neuroxr.kernels.gram.constant_features`)."""
@@ -59,8 +54,8 @@ def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str, st
     who = " and ".join(const) or " or ".join(n for n, _ in inputs)
     why = ("constant features (no variance across the stimuli, up to rounding)" if const
            else "a degenerate Gram (no positive variance term)")
-    warnings.warn(f"{caller}: {who} {'has' if len(const) <= 1 else 'have'} {why}, so {what} is undefined: the result is "
-                  "NaN. Drop constant units / inputs first.", NeuroxrWarning, stacklevel=stacklevel)
+    warn(f"{caller}: {who} {'has' if len(const) <= 1 else 'have'} {why}, so {what} is undefined: the result is "
+                  "NaN. Drop constant units / inputs first.")
 
 
 def _named(obj: object, arg: str) -> str:

@@ -16,7 +16,6 @@ counted in one :class:`~neuroxr.errors.NeuroxrWarning`. The numerics live in
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, warn
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
 from ..validation import check_int, real_array
@@ -317,11 +316,9 @@ def _square_size(x: Any) -> int | None:
 
 # ============================================================================ comparisons
 def _nan_warning(caller: str, n_dropped: int, n_pairs: int) -> None:
-    warnings.warn(
+    warn(
         f"{caller}: {n_dropped} of {n_pairs} stimulus pairs have a NaN dissimilarity and are left out of the comparison "
         "(e.g. constant patterns or missing trials).",
-        NeuroxrWarning,
-        stacklevel=3,
     )
 
 

@@ -7,14 +7,13 @@ repeats. That step lives here, so every format pads, orders and reports errors t
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import LayoutError, NeuroxrWarning, examples, missing_ids_error
+from ..errors import LayoutError, examples, missing_ids_error, warn
 from ..layouts import missing_ids
 
 
@@ -173,12 +172,8 @@ def per_stimulus(table: Mapping[str, Any], stimulus: np.ndarray, ids: np.ndarray
             continue
         out[key] = groups[key].first().reindex(pd.Index(ids)).to_numpy()
     if varying:
-        warnings.warn(
-            f"{name}: {what}s {varying} vary within a stimulus (per-trial fields) and are left out; the neural "
-            f"layout keeps per-stimulus coords (and the repeat label) only.{' ' + hint if hint else ''}",
-            NeuroxrWarning,
-            stacklevel=3,
-        )
+        warn(f"{name}: {what}s {varying} vary within a stimulus (per-trial fields) and are left out; the neural "
+             f"layout keeps per-stimulus coords (and the repeat label) only.{' ' + hint if hint else ''}")
     return out
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..backend import get_namespace, pearson_vectors
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, NeuroxrWarning, warn
 from .rdm import _diag, check_option, upper_tri
 from .stats import SortedVector, kendall_tau_a_sorted, rank, spearman_sorted
 
@@ -86,11 +86,9 @@ def _drop_nan_pairs(xp: Any, va: Any, vb: Any, caller: str) -> tuple[Any, Any]:
     n_bad = int(xp.sum(xp.astype(bad, xp.int64)))
     if n_bad == 0:
         return va, vb
-    warnings.warn(
+    warn(
         f"{caller}: dropped {n_bad} of {int(va.shape[0])} dissimilarity pairs that are NaN in either RDM "
         "(as rsatoolbox and scipy nan_policy='omit'); the similarity uses the remaining pairs.",
-        NeuroxrWarning,
-        stacklevel=3,
     )
     keep = ~bad
     return va[keep], vb[keep]
@@ -196,11 +194,9 @@ def compare_rdms_many(A: Any, B: Any, method: str = "spearman") -> Any:
             warnings.simplefilter("always", NeuroxrWarning)
             vals = [[compare_rdms(VA[i, :], VB[j, :], method) for j in range(mb)] for i in range(ma)]
         if caught:
-            warnings.warn(
+            warn(
                 f"compare_rdms_many: {len(caught)} of {ma * mb} comparisons dropped dissimilarity pairs that are NaN "
                 "in either RDM (as rsatoolbox and scipy nan_policy='omit').",
-                NeuroxrWarning,
-                stacklevel=2,
             )
         return xp.asarray(vals, dtype=VA.dtype, device=dev)
     if method == "kendall":

@@ -26,12 +26,11 @@ comparisons of RDMs live in :mod:`neuroxr.kernels.compare` and are re-exported h
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 from ..backend import get_namespace, normalized_dissimilarity
 from ..backend import upper_tri as _upper_tri
-from ..errors import LayoutError, NeuroxrWarning, ParameterError
+from ..errors import LayoutError, ParameterError, warn
 from .gram import GramStats, gram
 from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation
 from .stats import rounding_tol
@@ -150,11 +149,10 @@ def _check_cancellation(xp: Any, stats: GramStats, method: str, centred: bool) -
     kappa = shift_cancellation(stats, centred)
     if kappa > ROW_PASS_KAPPA:
         eps = float(xp.finfo(stats.K.dtype if xp.isdtype(stats.K.dtype, "real floating") else xp.float64).eps)
-        warnings.warn(
+        warn(
             f"rdm: the Gram statistics have no row pass and their {method} terms cancel (kappa {kappa:.3g}): "
             f"the RDM may be off by about {min(kappa * eps, 1.0):.1g}. Compute the Gram from the features again "
-            "(neuroxr.geometry.gram, or kernels.gram.gram / gram_dask; after gram_chunks, kernels.gram_rows.with_row_pass).",
-            NeuroxrWarning, stacklevel=4)
+            "(neuroxr.geometry.gram, or kernels.gram.gram / gram_dask; after gram_chunks, kernels.gram_rows.with_row_pass).")
 
 
 def rdm(F: Any, method: str = "correlation") -> Any:

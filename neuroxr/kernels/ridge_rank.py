@@ -32,14 +32,13 @@ each predicts its form's error within about 15x; in float64 the form picked neve
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..backend import centred_triangle, get_namespace, to_numpy
-from ..errors import NeuroxrWarning, ParameterError, external_stacklevel
+from ..errors import ParameterError, warn
 
 __all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
            "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
@@ -84,9 +83,9 @@ def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -
         return
     what = f"{'eps' if power == 1 else 'eps^2'} trace(K) / alpha = {ratio:.3g} > {bound:g} (trace(K) = {trace:.3g}, alpha = {alpha:g})"
     if gram:
-        warnings.warn(f"dtype='float32' may not resolve this ridge fit from a Gram alone (streamed features, or designs "
+        warn(f"dtype='float32' may not resolve this ridge fit from a Gram alone (streamed features, or designs "
                       f"as given): {what}; features of nearly low rank then err by up to 1 relative. Use dtype='float64' "
-                      f"(the default) or a larger alpha.", NeuroxrWarning, stacklevel=external_stacklevel())
+             f"(the default) or a larger alpha.")
         return
     raise ParameterError(f"dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
                          f"dtype='float64' (the default) or a larger alpha.")

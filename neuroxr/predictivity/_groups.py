@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import examples
+from ..errors import examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
 
 __all__ = ["MAX_GROUPS", "target_groups"]
@@ -86,5 +86,3 @@ def _pattern_groups(valid: np.ndarray, name: str) -> list[tuple[np.ndarray, np.n
         groups.append((rows, rest[np.asarray(inverse).ravel() == g]))
     return groups
 
-
-from ._prepare import warn  # noqa: E402  (last: that module re-exports this one's names)

@@ -7,7 +7,6 @@ and refuses bad parameters with one line naming the argument and the fix.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,7 +15,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, NeuroxrWarning, ParameterError, examples, no_effect
+from ..errors import LayoutError, ParameterError, examples, no_effect, warn
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
@@ -33,25 +32,6 @@ from ..kernels.regressors import (
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..kernels.stats import column_squares, constant_columns, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
-
-
-def warn(msg: str, stacklevel: int = 4) -> None:
-    """A :class:`NeuroxrWarning` pointing at the first caller outside neuroxr (the user's call of a
-    direction, however many neuroxr frames, e.g. the BLAS-thread wrapper, lie between);
-    ``stacklevel`` is the fallback where frames cannot be inspected."""
-    import os
-    import sys
-
-    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    try:
-        frame, level = sys._getframe(1), 2
-        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
-            frame, level = frame.f_back, level + 1
-        if frame is not None:
-            stacklevel = level
-    except (AttributeError, ValueError):
-        pass
-    warnings.warn(msg, NeuroxrWarning, stacklevel=stacklevel)
 
 
 # ---------------------------------------------------------------------------- parameters

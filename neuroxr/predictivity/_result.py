@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._prepare import warn
+from ..errors import warn
 
 #: Targets whose mean ceiling is below this are counted in the low-reliability warning when no
 #: ``min_reliability`` is given.
@@ -131,7 +131,7 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
                 action = f" {int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked included=False."
             else:
                 action = ""
-            warn(f"{name}: " + "; ".join(parts) + f".{action}", stacklevel=5)
+            warn(f"{name}: " + "; ".join(parts) + f".{action}")
         ds["ceiling"].attrs.update(
             long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
         )
@@ -165,7 +165,7 @@ def included_targets(
         are judged; ``None`` when the scores have no ceiling.
     """
     if min_reliability is not None and shcs is None:
-        warn(f"{name}: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.", stacklevel=5)
+        warn(f"{name}: min_reliability={min_reliability:g} is ignored: these scores have no noise ceiling.")
     if min_reliability is None or shcs is None:
         return np.ones(k, dtype=bool)
     return reliable_targets(shcs() if callable(shcs) else shcs, float(min_reliability))

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError, NeuroxrWarning, examples
+from ..errors import LayoutError, examples, warn
 from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
@@ -158,7 +158,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
             seen.setdefault((str(w.message), w.category), []).append(t)
     for (msg, category), bins in seen.items():
         shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
-        warnings.warn(f"{msg} (time bins {shown})", category, stacklevel=3)
+        warn(f"{msg} (time bins {shown})", category)
     return stack_bins(out, first)
 
 
@@ -312,7 +312,7 @@ def temporal_generalization(
     if not keep.any():
         raise LayoutError("neural: no stimulus has a valid trial mean for any (neuroid, time bin); nothing to score.")
     if not keep.all():
-        prep.warn(f"neural: excluding {int((~keep).sum())} of {keep.size} stimuli without a valid trial mean for any "
+        warn(f"neural: excluding {int((~keep).sum())} of {keep.size} stimuli without a valid trial mean for any "
                   f"(neuroid, time bin), e.g. {examples(ids[~keep])}.")
         B, X, okB, D = B[keep], X[keep], okB[keep], None if D is None else D[keep]
     if not animal:
@@ -326,7 +326,7 @@ def temporal_generalization(
     few = partial & (counts < n_folds)
     r = np.full(partial.shape, np.nan)
     if partial.any():
-        prep.warn(f"neural: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
+        warn(f"neural: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
                   f"{int(partial.any(axis=(1, 2)).sum())} neuroids lack a valid trial mean (of the neuroid"
                   f"{', or of a source neuroid' if animal else ''}) on some stimuli at those bins; each is scored "
                   f"on the stimuli valid at both bins (folds drawn over those), the other targets are unaffected.")
@@ -343,7 +343,7 @@ def temporal_generalization(
             _partial_targets(r, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed, nids)
     if few.any():
         j, t1, t2 = np.nonzero(few)
-        prep.warn(f"neural: {int(few.sum())} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
+        warn(f"neural: {int(few.sum())} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
                   f"n_folds={n_folds} and are scored NaN: {examples(_labels(nids, j, t1, t2))}. Use fewer "
                   f"folds to score them.")
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
@@ -372,7 +372,7 @@ def _dead_bins(ok: np.ndarray, ids: np.ndarray, name: str, what: str) -> np.ndar
     rows = np.flatnonzero(dead.any(axis=1))
     if rows.size:
         named = [f"{ids[j]} (bins {', '.join(map(str, np.flatnonzero(dead[j])))})" for j in rows]
-        prep.warn(f"{name}: {rows.size} neuroids have no valid trial mean in some time bins: "
+        warn(f"{name}: {rows.size} neuroids have no valid trial mean in some time bins: "
                   f"{examples(named)}; {what}.")
     return dead
 
@@ -400,8 +400,8 @@ def _predictor_sets(X: np.ndarray, ids: np.ndarray) -> tuple[list[tuple[np.ndarr
         pairs = inverse == g
         if not P.any():  # no neuroid of A has data at both bins: nothing to fit
             empty = [(int(i) // nt, int(i) % nt) for i in np.flatnonzero(pairs)]
-            warnings.warn(f"source: no neuroid has a valid trial mean at both bins of the (train bin, test bin) "
-                          f"pairs {empty}; their targets are NaN.", NeuroxrWarning, stacklevel=4)
+            warn(f"source: no neuroid has a valid trial mean at both bins of the (train bin, test bin) "
+                 f"pairs {empty}; their targets are NaN.")
             D[:, pairs], none[pairs] = False, True  # no stimulus serves them: the pairs are dead
             continue
         f = np.isfinite(X[:, P]).all(axis=1)  # (n, nt)

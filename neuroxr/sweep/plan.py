@@ -341,7 +341,7 @@ def plan_sweep(
     if not out:
         raise SweepConfigError(f"the sweep has no entries: {'; '.join(dropped)}.")
     if dropped:
-        from ..predictivity._prepare import warn
+        from ..errors import warn
 
         warn(f"the sweep leaves out what it cannot pair or select: {'; '.join(dropped)}; "
              f"change the selection to score them, or drop them from it.")

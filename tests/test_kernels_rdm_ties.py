@@ -1,4 +1,5 @@
-"""Euclidean RDMs of integer features keep exact ties, as scipy's ``pdist``; other data as before."""
+"""Euclidean RDMs keep the ties of their distances: integer features exactly, as scipy's ``pdist``;
+other data through their squared distances equal up to rounding (``tie_squares``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from neuroxr.backend import asarray, to_numpy
 from neuroxr.kernels.gram import GramStats, combine, gram, gram_chunks, gram_dask
-from neuroxr.kernels.rdm import compare_rdms, exact_squares, rdm, rdm_from_gram, upper_tri
+from neuroxr.kernels.rdm import compare_rdms, exact_squares, rdm, rdm_from_gram, tie_squares, upper_tri
 
 METHODS = ["euclidean", "sqeuclidean"]
 
@@ -94,13 +95,75 @@ def test_rank_comparison_matches_rsatoolbox_on_integer_features():
         assert abs(compare_rdms(rdm(a, "sqeuclidean"), rdm(b, "sqeuclidean"), ours) - ref) < 1e-12
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_non_integer_features_are_unchanged(method):
+def test_non_integer_features_are_not_rounded():
+    """Squared distances as computed; Euclidean ones their square roots, tied squares made equal
+    (none in continuous data: then exactly the square roots)."""
     rng = np.random.default_rng(6)
     for F in (rng.standard_normal((30, 20)), _counts(7) + 0.5, np.where(_counts(8) > 0, _counts(8), np.nan)):
         s = gram(F)
         assert not s.integral
-        np.testing.assert_array_equal(to_numpy(rdm_from_gram(s, method)), _unrounded(s, method))
+        sq = _unrounded(s, "sqeuclidean")
+        np.testing.assert_array_equal(to_numpy(rdm_from_gram(s, "sqeuclidean")), sq)
+        np.testing.assert_array_equal(to_numpy(rdm_from_gram(s, "euclidean")), np.sqrt(tie_squares(sq)))
+    assert tie_squares(sq) is sq  # continuous data: nothing tied, nothing copied
+    np.testing.assert_array_equal(to_numpy(rdm_from_gram(gram(F), "euclidean")), _unrounded(gram(F), "euclidean"))
+
+
+def _clusters(seed, n=30, p=50):
+    """Stimuli in a few far-apart clusters, each a centre plus steps of 0.25 on some units: many
+    pairs at exactly equal distances, small against the largest; not integers (no exact squares)."""
+    rng = np.random.default_rng(seed)
+    C = rng.integers(0, 1000, size=(6, p)) * 0.25
+    return C[rng.integers(0, 6, n)] + rng.integers(0, 2, size=(n, p)) * 0.25
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)])
+def test_euclidean_ranks_keep_ties_of_small_distances(backend):
+    """A distance far below the largest carries the rounding of the largest squared norms through
+    its square root; its ties are kept through the squared distances (scipy on the exact data)."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    a, b = _clusters(0), _clusters(1)
+    va, vb = pdist(a), pdist(b)  # exact: dyadic values
+    assert len(np.unique(va)) < len(va) - 40  # many ties
+    Da, Db = (rdm(asarray(x, backend=backend), "euclidean") for x in (a, b))
+    ua = to_numpy(upper_tri(Da))
+    assert len(np.unique(ua)) == len(np.unique(va))
+    np.testing.assert_allclose(ua, va, rtol=1e-9)
+    got = compare_rdms(Da, Db, ["spearman", "kendall"])
+    assert abs(got["spearman"] - spearmanr(va, vb).statistic) < 1e-12
+    assert abs(got["kendall"] - _tau_a(va, vb)) < 1e-12
+    # the square roots of the Gram's squared distances parted the ties (before tie_squares)
+    ra = np.sqrt(_unrounded(gram(a), "sqeuclidean"))[np.triu_indices(30, 1)]
+    assert len(np.unique(ra)) > len(np.unique(va)) + 10
+
+
+def test_crsa_on_euclidean_rdms_matches_scipy_on_the_exact_distances():
+    import neuroxr as nx
+    from neuroxr import geometry as geo
+
+    F, N = _clusters(2), _clusters(3)
+    ids = [f"s{i:02d}" for i in range(30)]
+    feats = nx.features(F, ids)
+    resp = nx.neural(N[:, :, None], ids, [f"n{j}" for j in range(N.shape[1])])
+    va, vb = pdist(F), pdist(N)
+    for method, ref in (("spearman", spearmanr(vb, va).statistic), ("kendall", _tau_a(vb, va))):
+        got = float(geo.crsa(feats, resp, "euclidean", method)["score"])
+        assert abs(got - ref) < 1e-12
+
+
+def test_tie_squares_makes_tied_values_equal_and_keeps_the_rest():
+    D = squareform(pdist(_clusters(4), "sqeuclidean"))
+    big = D.max()
+    noisy = D + np.triu(np.random.default_rng(0).uniform(-1, 1, D.shape) * 2.0**-50 * big, 1)
+    noisy = np.triu(noisy, 1) + np.triu(noisy, 1).T
+    got = tie_squares(noisy)
+    np.testing.assert_array_equal(got, got.T)
+    np.testing.assert_array_equal(np.diagonal(got), 0.0)
+    np.testing.assert_allclose(got, D, rtol=0, atol=2.0**-48 * big)
+    # equal where the exact values are equal, apart where they differ
+    g, d = upper_tri(got), upper_tri(D)
+    np.testing.assert_array_equal(g[:, None] == g[None, :], d[:, None] == d[None, :])
 
 
 def test_integers_too_large_for_exact_squares_are_not_rounded():

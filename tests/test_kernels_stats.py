@@ -80,6 +80,24 @@ def test_constant_columns_count_rounding_not_scale(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_constant_columns_of_float32_decide_as_their_callers_in_float64(backend):
+    """Two-pass centred sums of a float32 column resolve far below the one-pass float32 tolerance:
+    a baseline of 1000 with a spread of 4 (scipy's relative spread 4e-3, under sqrt(256 eps) of
+    float32, 5.5e-3) varies, as its float64 copy does; a column constant up to its float32 rounding
+    stays constant."""
+    from scipy.stats import variation
+
+    rng = np.random.default_rng(0)
+    spread = (1000 + 4 * rng.normal(size=200)).astype(np.float32)
+    d = rng.uniform(1, 2, size=200).astype(np.float32)
+    rounded = np.float32(1000) / d * d  # 1000 but for float32 rounding
+    assert np.ptp(rounded) > 0 and 1e-3 < variation(spread.astype(np.float64)) < np.sqrt(256 * np.finfo(np.float32).eps)
+    a = np.stack([spread, rounded], axis=1)
+    for x in (a, a.astype(np.float64)):
+        np.testing.assert_array_equal(to_numpy(constant_columns(asarray(x, backend=_b(backend), dtype=x.dtype))), [False, True])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_nan_omit_uses_each_columns_complete_rows(backend):
     a, b = _columns(2, n=25, m=4, levels=5)
     rng = np.random.default_rng(3)

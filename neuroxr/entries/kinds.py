@@ -304,7 +304,11 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - an RSA entry comparing RDMs by ranks (``compare_method`` Spearman or Kendall), and a forward or
       inter-animal permutation entry with ``min_reliability`` (its targets judged by their split-half
       Spearman): ranks now tie values equal up to rounding (the kinds that always rank:
-      :data:`RANK_KINDS`).
+      :data:`RANK_KINDS`);
+    - an RSA entry with a Euclidean RDM: distances small against the largest carried the rounding of
+      the largest squared norms through their square root, so equal ones ranked apart; their squared
+      distances equal up to rounding are now made equal (:func:`neuroxr.kernels.rdm.tie_squares`;
+      Pearson and cosine comparisons move by rounding only, the ranks by the ties).
     """
     k = get_kind(kind)
     rev = k.revision
@@ -317,6 +321,8 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("euclidean", "sqeuclidean"):
         rev += 1
     if "rdm_method" in k.defaults and params.get("rdm_method") in ("correlation", "cosine"):
+        rev += 1
+    if "rdm_method" in k.defaults and params.get("rdm_method") == "euclidean":
         rev += 1
     if "compare_method" in k.defaults and params.get("compare_method") in ("spearman", "kendall"):
         rev += 1

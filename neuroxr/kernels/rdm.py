@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..backend import get_namespace, normalized_dissimilarity
+from ..backend import get_namespace, normalized_dissimilarity, tie_groups, tie_links
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, warn
 from .gram import GramStats, gram
@@ -40,6 +40,7 @@ __all__ = [
     "COMPARE_METHODS",
     "rdm_from_gram",
     "exact_squares",
+    "tie_squares",
     "rdm",
     "upper_tri",
     "n_from_n_pairs",
@@ -93,6 +94,45 @@ def exact_squares(stats: GramStats, dtype: Any) -> bool:
     return p * p * (2 * M) ** 2 * eps <= 2.0**-6
 
 
+def tie_squares(sq: Any) -> Any:
+    """Squared distances equal up to rounding made equal, so that their square roots are.
+
+    The values of the upper triangle that the one tie rule ties (``neuroxr.backend.tie_links``:
+    sorted neighbours at most ``TIE_RTOL`` times the largest squared distance apart) take their
+    group's smallest value. A squared distance from the centred Gram errs by rounding relative to
+    the largest one, which the rule covers; its square root ``d`` errs by that over ``2 d``, far
+    beyond the rule for distances small against the largest (docs/kernels.md, "Ties up to rounding").
+
+    Parameters
+    ----------
+    sq : array, shape (n, n)
+        Squared distances, symmetric with a zero diagonal.
+
+    Returns
+    -------
+    array, shape (n, n)
+        ``sq`` itself where no tied values differ; else a symmetric copy from its upper triangle.
+    """
+    xp = get_namespace(sq)
+    v = _upper_tri(sq)
+    if int(v.shape[0]) < 2:
+        return sq
+    s = xp.sort(v, stable=False)
+    links = tie_links(s)
+    if not bool(xp.any(links & (s[1:] != s[:-1]))):
+        return sq
+    dev = getattr(sq, "device", None)
+    starts = xp.nonzero(xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), ~links]))[0]
+    low = xp.take(xp.take(s, starts), tie_groups(links))  # each sorted value's group's smallest
+    moved = low != s
+    keys, vals = s[moved], low[moved]  # the values that move (sorted) and where to
+    flat = xp.reshape(sq, (-1,))
+    at = xp.clip(xp.searchsorted(keys, flat), 0, int(keys.shape[0]) - 1)
+    out = xp.reshape(xp.where(xp.take(keys, at) == flat, xp.take(vals, at), flat), sq.shape)
+    i = xp.arange(int(sq.shape[-1]), device=dev)
+    return xp.where(i[:, None] < i[None, :], out, xp.permute_dims(out, (1, 0)))  # symmetric: the upper triangle's
+
+
 def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
     """RDM of the stimuli from their :class:`GramStats`.
 
@@ -111,7 +151,9 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         from (the Gram's diagonal and row sums), not only when it is exactly 0
         (:func:`~neuroxr.kernels.stats.rounding_tol`, the one rule of "constant up to rounding").
         Euclidean and squared Euclidean RDMs of integer features are exact where
-        :func:`exact_squares` holds (ties kept, as scipy's ``pdist``). Correlation and cosine RDMs
+        :func:`exact_squares` holds (ties kept, as scipy's ``pdist``); other Euclidean RDMs are the
+        square roots of squared distances with their ties up to rounding made exact
+        (:func:`tie_squares`). Correlation and cosine RDMs
         from statistics whose shifted Gram cancels (:mod:`neuroxr.kernels.gram_rows`) and that lack
         the row pass (``gram_chunks``; a Gram Dataset written before it existed) warn
         (:class:`~neuroxr.errors.NeuroxrWarning`) with the precision lost.
@@ -133,10 +175,13 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
     K = _as_float(xp, stats.K)
     d = _diag(xp, K)
     sq = d[:, None] + d[None, :] - 2.0 * K
-    if exact_squares(stats, K.dtype):
+    exact = exact_squares(stats, K.dtype)
+    if exact:
         sq = xp.round(sq)  # integer features: the true squared distances are integers
     sq = _zero_diag(xp, xp.where(sq > 0, sq, xp.zeros_like(sq)))
-    return sq if method == "sqeuclidean" else xp.sqrt(sq)
+    if method == "sqeuclidean":
+        return sq
+    return xp.sqrt(sq if exact else tie_squares(sq))  # the square root would part ties of small distances
 
 
 def _as_float(xp: Any, M: Any) -> Any:

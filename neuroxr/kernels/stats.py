@@ -119,11 +119,18 @@ def constant_columns(a: Any) -> Any:
     """Columns of ``a`` (..., n_samples, n_columns) with no variance across the samples, up to
     rounding: :func:`no_variance` of their :func:`column_squares` (an all-NaN column counts as constant).
 
+    Decided in float64 whatever the precision of ``a``, as the directions load their targets: a
+    relative spread below ``sqrt(256 eps)`` of float64 (2.4e-7, about two float32 roundings) is
+    constant. In float32 the one-pass tolerance would call a spread below 5.5e-3 constant, which the
+    two-pass centring resolves (a baseline of 1000 with a spread of 4).
+
     Returns
     -------
     bool array, shape (..., n_columns)
     """
-    return no_variance(*column_squares(a), rounding_tol(get_namespace(a), a.dtype))
+    xp = get_namespace(a)
+    a = a if a.dtype == xp.float64 else xp.astype(a, xp.float64)
+    return no_variance(*column_squares(a), rounding_tol(xp, xp.float64))
 
 
 def _nan(xp: Any, like: Any) -> Any:

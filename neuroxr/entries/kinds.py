@@ -305,6 +305,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       inter-animal permutation entry with ``min_reliability`` (its targets judged by their split-half
       Spearman): ranks now tie values equal up to rounding (the kinds that always rank:
       :data:`RANK_KINDS`).
+    - a forward entry that streams (:func:`streams`) with ``dtype`` float32: its out-of-fold
+      operator was built from the float64 Gram cast to float32 (which lost the small eigenvalues:
+      power-law layers erred by up to ``0.6``), now in float64 (docs/kernels.md, "Ridge precision").
     """
     k = get_kind(kind)
     rev = k.revision
@@ -321,5 +324,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if "compare_method" in k.defaults and params.get("compare_method") in ("spearman", "kendall"):
         rev += 1
     if k.name in ("forward_permutation", "inter_animal_permutation") and params.get("min_reliability") is not None:
+        rev += 1
+    if streams(k.name, params) and params.get("dtype") == "float32":
         rev += 1
     return rev

@@ -308,7 +308,10 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - an RSA entry with a Euclidean RDM: distances small against the largest carried the rounding of
       the largest squared norms through their square root, so equal ones ranked apart; their squared
       distances equal up to rounding are now made equal (:func:`neuroxr.kernels.rdm.tie_squares`;
-      Pearson and cosine comparisons move by rounding only, the ranks by the ties).
+      Pearson and cosine comparisons move by rounding only, the ranks by the ties);
+    - a forward entry that streams (:func:`streams`) with ``dtype`` float32: its out-of-fold
+      operator was built from the float64 Gram cast to float32 (which lost the small eigenvalues:
+      power-law layers erred by up to ``0.6``), now in float64 (docs/kernels.md, "Ridge precision").
     """
     k = get_kind(kind)
     rev = k.revision
@@ -327,5 +330,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if "compare_method" in k.defaults and params.get("compare_method") in ("spearman", "kendall"):
         rev += 1
     if k.name in ("forward_permutation", "inter_animal_permutation") and params.get("min_reliability") is not None:
+        rev += 1
+    if streams(k.name, params) and params.get("dtype") == "float32":
         rev += 1
     return rev

@@ -52,8 +52,10 @@ class KernelFoldOperator:
         return self.apply(Y)
 
     def apply(self, Y: Any) -> Any:
-        """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order)."""
+        """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order), in the
+        kernel's dtype (float32 targets of a float64 kernel are cast)."""
         xp = self.xp
+        Y = Y if Y.dtype == self.dtype else xp.astype(Y, self.dtype)
         dev = getattr(self.K, "device", None)
         P = xp.empty((self.shape[0], int(Y.shape[1])), dtype=Y.dtype, device=dev)
         for _, te in self.folds:

@@ -270,12 +270,16 @@ class Regressor:
 
         ``n_features`` (e.g. ``GramStats.n_units``) lets a rank-deficient Gram (fewer features than
         stimuli) be factorised at its rank, for scikit-learn's precision (see
-        :func:`~neuroxr.kernels.ridge.oof_operator_from_gram`)."""
+        :func:`~neuroxr.kernels.ridge.oof_operator_from_gram`). The operator is built in float64
+        whatever :attr:`dtype` (a Gram has no principal axes to fall back on: float32 loses the
+        small eigenvalues a fit relies on; ``n x n``, whatever the number of features), then a
+        dense one is cast to :attr:`dtype` for its applications; a fold-by-fold one applies in
+        float64."""
         if isinstance(K, GramStats):
             n_features = K.n_units if n_features is None else n_features
             K = K.K
-        K = asarray(K, self.backend, self.dtype)
-        return oof_linear_operator_from_gram(K, self.folds, self._fold_alpha, n_features=n_features)
+        S = oof_linear_operator_from_gram(asarray(K, self.backend, np.float64), self.folds, self._fold_alpha, n_features=n_features)
+        return S if isinstance(S, FOLD_OPERATORS) else asarray(S, self.backend, self.dtype)
 
     def predict_blocks(self, X: np.ndarray | None, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
         """Out-of-fold predictions of each target block from one design.

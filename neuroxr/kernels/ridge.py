@@ -322,8 +322,10 @@ class FoldOperator:
         """``S @ Y`` for targets ``Y`` of shape (n_stimuli, n_targets) (stimulus order).
 
         Per block of target columns, each fold's cross-products ``Dp_f^T Yp_f`` once: their sum is
-        ``Dp^T Yp`` (``4 n p`` flops per column in all, not ``6``), the fold's rows read once."""
+        ``Dp^T Yp`` (``4 n p`` flops per column in all, not ``6``), the fold's rows read once; in the
+        operator's dtype (float32 targets of a float64 operator are cast)."""
         xp, (n, _), p = self.xp, self.shape, int(self.X.shape[1])
+        Y = Y if Y.dtype == self.dtype else xp.astype(Y, self.dtype)
         y_mean = xp.mean(Y, axis=0)
         Yc = Y - y_mean[None, :]
         ys = xp.sum(Yc, axis=0)

@@ -58,7 +58,7 @@ NEGLIGIBLE = 1e-6
 
 
 #: float32 resolves a ridge fit (within ``1e-3`` of float64, docs/kernels.md "Ridge precision") on
-#: features in memory where ``eps^2 trace(K) / alpha`` is at most this; from a Gram (or designs
+#: features in memory where ``eps^2 trace(K) / alpha`` is at most this; from a float32 Gram (or designs
 #: combined as given) only where :func:`rank_risk` does not fire (``eps trace(K) / alpha <= 1e-2``).
 FLOAT32_RESOLVED = 1e-3
 
@@ -69,11 +69,13 @@ def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -
 
     Features in memory (principal axes) resolve it where ``eps^2 trace(K) / alpha <=``
     :data:`FLOAT32_RESOLVED`; beyond, the out-of-fold predictions err by ``1e-3 ... 1`` relative:
-    refused (:class:`~neuroxr.errors.ParameterError`). From a Gram alone (``gram``: streamed
-    features, or designs combined as given) above the rank bound (``eps trace(K) / alpha >
-    RISK_TOLERANCE * PRECISION``) full-rank and exactly low-rank kernels still resolve, nearly
-    low-rank ones do not, and the trace cannot tell them apart: one
-    :class:`~neuroxr.errors.NeuroxrWarning`. float64 and least squares (``alpha = 0``) pass."""
+    refused (:class:`~neuroxr.errors.ParameterError`). From a float32 Gram alone (``gram``: one
+    given to the kernels in float32, or designs combined as given) above the rank bound
+    (``eps trace(K) / alpha > RISK_TOLERANCE * PRECISION``) full-rank and exactly low-rank kernels
+    still resolve, nearly low-rank ones do not, and the trace cannot tell them apart: one
+    :class:`~neuroxr.errors.NeuroxrWarning`. float64 and least squares (``alpha = 0``) pass; so
+    do the directions' streamed features and Grams, whose operator is built in float64 whatever
+    the dtype (:meth:`~neuroxr.kernels.regressors.Regressor.operator_from_gram`)."""
     if dtype != "float32" or not alpha > 0:
         return
     eps = float(np.finfo(np.float32).eps)
@@ -83,12 +85,13 @@ def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -
         return
     what = f"{'eps' if power == 1 else 'eps^2'} trace(K) / alpha = {ratio:.3g} > {bound:g} (trace(K) = {trace:.3g}, alpha = {alpha:g})"
     if gram:
-        warn(f"dtype='float32' may not resolve this ridge fit from a Gram alone (streamed features, or designs "
-                      f"as given): {what}; features of nearly low rank then err by up to 1 relative. Use dtype='float64' "
+        warn(f"dtype='float32' may not resolve this ridge fit from a Gram alone (a float32 Gram, or designs "
+             f"as given): {what}; features of nearly low rank then err by up to 1 relative. Use dtype='float64' "
              f"(the default) or a larger alpha.")
         return
     raise ParameterError(f"dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
-                         f"dtype='float64' (the default) or a larger alpha.")
+                         f"dtype='float64' (the default), a larger alpha, or pass the features lazily (chunked "
+                         f"along unit: their Gram is fitted in float64).")
 
 
 def _dtype_name(xp: Any, dtype: Any) -> str:
@@ -211,7 +214,7 @@ def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_featur
     """:func:`numerical_factor` and whether it is the features' principal axes (then of any number of
     columns, for the primal form only: the low-rank hat form's fold systems are ill-conditioned
     where the axes are far above ``alpha``). A float32 ``K`` beyond float32's resolution (in memory
-    with ``features``, else from the Gram alone) is refused (:func:`check_resolved`)."""
+    with ``features``, else from the Gram alone) is refused or flagged (:func:`check_resolved`)."""
     if not alpha > 0:
         return None, False
     xp = get_namespace(K)

@@ -90,8 +90,7 @@ def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -
              f"(the default) or a larger alpha.")
         return
     raise ParameterError(f"dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
-                         f"dtype='float64' (the default), a larger alpha, or pass the features lazily (chunked "
-                         f"along unit: their Gram is fitted in float64).")
+                         f"dtype='float64' (the default) or a larger alpha.")
 
 
 def _dtype_name(xp: Any, dtype: Any) -> str:

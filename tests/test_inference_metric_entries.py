@@ -162,6 +162,29 @@ def test_report_lists_metric_inference(sweep_copy, tmp_path):
     assert tab["p"].iloc[0] == pytest.approx(float(perm["p"]))
 
 
+def test_report_separates_metric_bootstraps_by_their_interval(sweep_copy):
+    """Bootstraps of one score that differ only in their interval (shape's method, a level) are rows
+    of their own, each with its interval named; the permutation test of the score joins each."""
+    from neuroxr.report.inference import metric_inference_table
+
+    path = sweep_copy()
+    boots = {m: compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=m)).dataset
+             for m in ("centred", "percentile", "basic")}
+    perm = compute(path, "shape_permutation", "netA.layer3", "animalA", params=dict(n_perm=9)).dataset
+    wide = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, level=0.8)).dataset
+    usual = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10)).dataset
+    tab = metric_inference_table(nx.open_store(path, mode="r"))
+    shape = tab[tab["metric"] == "shape"].set_index("interval")
+    assert sorted(shape.index) == ["basic", "centred", "percentile"] and shape["parameters"].is_unique
+    for m, ds in boots.items():
+        np.testing.assert_allclose(shape.loc[m, ["score_low", "score_high"]].astype(float), ds["score_ci"].values)
+        assert shape.loc[m, "p"] == pytest.approx(float(perm["p"]))
+    cka = tab[tab["metric"] == "cka"].set_index("parameters")
+    assert list(cka["interval"]) == ["percentile", "percentile"] and len(cka) == 2
+    np.testing.assert_allclose(cka.loc["level=0.8", ["score_low", "score_high"]].astype(float), wide["score_ci"].values)
+    np.testing.assert_allclose(cka.loc["defaults", ["score_low", "score_high"]].astype(float), usual["score_ci"].values)
+
+
 def test_info_lists_metric_inference_values(sweep_copy):
     from click.testing import CliRunner
 

@@ -4,9 +4,12 @@
 
 1. the names are resolved to :class:`neuroxr.sets.SetRef` (:func:`neuroxr.sets.resolve`), with the
    set kinds the entry kind accepts (:mod:`neuroxr.entries.kinds`);
-2. the parameters are checked and their defaults filled in; with the version tokens of the sets
-   read they form the provenance and its key (:mod:`neuroxr.entries.provenance`), which places
-   the entry at ``<stage>/<kind>/<source>__<target>/<key>`` (:mod:`neuroxr.entries.layout`);
+2. the parameters are checked and their defaults filled in, each in one spelling (one result, one
+   key: :meth:`neuroxr.entries.kinds.Kind.fill`; a direction's ``noise_ceiling=True`` is ``None``
+   where every neural input has repeats, cRSA's ``None`` the ceiling it resolves to); with the
+   version tokens of the sets read they form the provenance and its key
+   (:mod:`neuroxr.entries.provenance`), which places the entry at
+   ``<stage>/<kind>/<source>__<target>/<key>`` (:mod:`neuroxr.entries.layout`);
 3. a complete entry with the same provenance is read back if it is intact (a damaged one, with a
    lost variable or chunk, is computed again in its place, with a warning); otherwise the entry is
    computed and written beside any other entry of the pair (or, with ``require_existing=True``, the
@@ -142,16 +145,22 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         from ..predictivity.inference import check_options
 
         check_options(*DIRECTION_INFERENCE_KINDS[k.name], filled, caller=f"{k.name} entry")
-    if k.name == "crsa":
-        repeats = read_set(store, tgt, load=False).sizes.get("repeat") if tgt.kind == "neural" else None
-        filled = _m.resolve_ceiling(filled, tgt.kind, repeats)
     refs = [src] if tgt is None else [src, tgt]
+    if k.name == "crsa":
+        filled = _m.resolve_ceiling(filled, tgt.kind, _repeats(store, tgt) if tgt.kind == "neural" else None)
+    elif filled.get("noise_ceiling") is True and all(_repeats(store, r) >= 2 for r in refs if r.kind == "neural"):
+        filled["noise_ceiling"] = None  # what the automatic ceiling draws there: one key for one computation
     pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry, before any I/O
     inputs = {r.path: store.token(r.path) for r in refs}
     prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, entry_revision(k.name, filled),
                    _library_versions(k.name, filled))
     key = _p.key(prov)
     return _Request(k, src, tgt, filled, prov, key, f"{pair}/{key}")
+
+
+def _repeats(store: StudyStore, ref: SetRef) -> int:
+    """The repeats of a neural set (its ``repeat`` dim; metadata only, nothing loaded)."""
+    return int(read_set(store, ref, load=False).sizes.get("repeat", 1))
 
 
 def _library_versions(kind: str, params: Mapping[str, Any]) -> dict[str, str] | None:

@@ -18,7 +18,7 @@ from typing import Any
 import xarray as xr
 
 from .. import predictivity as _d
-from ..errors import LayoutError
+from ..errors import LayoutError, no_effect
 from ..kernels.regressors import fits_jointly
 from . import metrics as _m
 
@@ -49,7 +49,8 @@ class Kind:
         so an entry computed before the fix is never read back as current.
     check : callable or None
         ``check(params) -> params``: the values checked (one-line error) and spelled once, before
-        any data is read (the metrics: :func:`neuroxr.entries.metrics.check_params`).
+        any data is read (the metrics: :func:`neuroxr.entries.metrics.check_params`; their inference:
+        :func:`neuroxr.entries.metrics.check_inference_params`; model_to_model: ``reps`` without ``max_n``).
     """
 
     name: str
@@ -126,9 +127,21 @@ DIRECTION_FUNCTIONS: dict[str, Callable[..., xr.Dataset]] = {
 DIRECTION_KINDS = tuple(_DIRECTION_SETS)
 METRIC_KINDS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality", "brainscore")
 
+
+def _check_model_to_model(params: dict[str, Any]) -> dict[str, Any]:
+    """model_to_model's ``reps`` other than 1 without ``max_n`` refused (one-line ParameterError), as
+    ``neuroxr score model-to-model`` and its inference refuse it: every rep is then the same fit, so
+    its entry would differ from the one-rep entry by a key and copies only, never in a number."""
+    if params.get("max_n") is None and params.get("reps") != 1:
+        raise no_effect([f"reps={params['reps']!r}"], "for model_to_model without max_n",
+                        "without max_n every rep is the same fit", "add max_n", caller="model_to_model")
+    return params
+
+
 KINDS: dict[str, Kind] = {}
 for _name, (_s, _t) in _DIRECTION_SETS.items():
-    KINDS[_name] = Kind(_name, "scores", _s, _t, _direction_defaults(DIRECTION_FUNCTIONS[_name]), takes_dtype=True)
+    KINDS[_name] = Kind(_name, "scores", _s, _t, _direction_defaults(DIRECTION_FUNCTIONS[_name]), takes_dtype=True,
+                        check=_check_model_to_model if _name == "model_to_model" else None)
 for _name in METRIC_KINDS:
     if _name == "dimensionality":
         KINDS[_name] = Kind(_name, "metrics", ("features", "neural"), (), {})
@@ -213,7 +226,8 @@ for _name, _fn in TIME_KINDS.items():
 METRIC_INFERENCE_KINDS = dict(_m.METRIC_INFERENCE_KINDS)
 for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
     INFERENCE_KINDS[_name] = (_metric, _proc)
-    KINDS[_name] = Kind(_name, "inference", ("features",), ("features", "neural"), _m.metric_inference_options(_name))
+    KINDS[_name] = Kind(_name, "inference", ("features",), ("features", "neural"), _m.metric_inference_options(_name),
+                        check=functools.partial(_m.check_inference_params, _name))
 
 #: kind -> revision, for the kinds whose numbers a fix changed (absent: 0). Shape entries split by
 #: position in the stored order, crsa_permutation permuted a model RDM whose columns were not in

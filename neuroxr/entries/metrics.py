@@ -51,6 +51,7 @@ __all__ = [
     "metric_value",
     "METRIC_INFERENCE_KINDS",
     "metric_inference_options",
+    "check_inference_params",
     "compute_inference",
 ]
 
@@ -140,7 +141,7 @@ def _param_checks() -> dict[str, Callable[..., dict[str, Any]]]:
             "brainscore": check_brainscore_params}
 
 
-def check_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+def check_params(kind: str, params: Mapping[str, Any], caller: str | None = None) -> dict[str, Any]:
     """A metric entry's parameters checked by the metric function's own checks, before any data is read.
 
     Every caller (:func:`neuroxr.compute`, ``neuroxr score``, a sweep's ``metric_options``) goes
@@ -154,6 +155,8 @@ def check_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
         One of :data:`neuroxr.layouts.METRICS`.
     params : mapping
         Every option of the metric (defaults filled in).
+    caller : str, optional
+        What the message names (default ``metric '<kind>'``; an inference kind names itself).
 
     Returns
     -------
@@ -172,7 +175,7 @@ def check_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
         checked = check(**params)
     except (ParameterError, LayoutError) as exc:
         msg = str(exc).removeprefix(f"{kind}: ")
-        raise type(exc)(f"metric {kind!r}: {msg}") from None
+        raise type(exc)(f"{caller or f'metric {kind!r}'}: {msg}") from None
     return {**params, **checked}
 
 
@@ -325,6 +328,80 @@ def metric_inference_options(kind: str) -> dict[str, Any]:
     ``level`` (bootstrap; shape also ``method``, its interval) or ``n_perm``, ``seed`` (permutation)."""
     metric, procedure = METRIC_INFERENCE_KINDS[kind]
     return {**_METRIC_INFERENCE_BASE[metric], **_PROCEDURE_OPTIONS[procedure], **_KIND_OPTIONS.get(kind, {})}
+
+
+def _inference_compares() -> tuple[str, ...]:
+    """The comparisons the RSA resampling offers (:data:`neuroxr.geometry.inference.RSA_BOOT_METHODS`)
+    by their canonical names."""
+    from ..geometry.inference import RSA_BOOT_METHODS
+    from ..kernels.compare import _normalize_compare_method
+
+    return tuple(_normalize_compare_method(m, "rsa_bootstrap") for m in RSA_BOOT_METHODS)
+
+
+def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A metric inference entry's parameters checked before any data is read, each in one spelling.
+
+    The one check of every caller (:meth:`neuroxr.entries.kinds.Kind.fill`: a direct
+    :func:`neuroxr.compute`, ``neuroxr score``, a sweep): the metric's own options by the metric's
+    checks (:func:`check_params`; ``compare_method`` by its canonical name, so ``"corr"`` and
+    ``"pearson"`` key one entry, and only the comparisons the resampling offers:
+    Pearson, Spearman, cosine), then ``n_boot`` / ``n_perm`` (ints >= 1), ``seed`` (int >= 0),
+    ``level`` (in (0, 1)) and shape's interval ``method``.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`METRIC_INFERENCE_KINDS`.
+    params : mapping
+        Every parameter of the kind (defaults filled in, :func:`metric_inference_options`).
+
+    Returns
+    -------
+    dict
+        ``params`` spelled once.
+
+    Raises
+    ------
+    ParameterError, LayoutError
+        One line ``<kind>: <message naming the option>``.
+    """
+    from ..geometry.shape_inference import check_shape_boot_method
+    from ..kernels.compare import _normalize_compare_method
+    from ..kernels.resample import _check_level
+    from ..validation import check_int
+
+    metric, _ = METRIC_INFERENCE_KINDS[kind]
+    p = dict(params)
+    own = {k: p[k] for k in _METRIC_INFERENCE_BASE[metric]}
+    try:
+        if "compare_method" in own:  # the metrics' one alias table; only what the resampling offers
+            try:
+                own["compare_method"] = _normalize_compare_method(own["compare_method"], kind)
+            except ParameterError:
+                own["compare_method"] = None
+            if own["compare_method"] not in _inference_compares():
+                raise ParameterError(f"compare_method={p['compare_method']!r} is not offered by the resampled RSA; "
+                                     f"choose one of {_inference_compares()} ('corr' is Pearson).")
+        if metric == "ersa":  # the metric's split seed (named as the kind names it; ``seed`` draws the resamples)
+            own["seed"] = check_int(own.pop("split_seed"), "split_seed", 0, "The train / test split is "
+                                    "numpy.random.default_rng(split_seed).permutation; pass e.g. split_seed=0.")
+        for name, low, hint in (("n_boot", 1, "Pass the number of bootstrap resamples, e.g. n_boot=1000."),
+                                ("n_perm", 1, "Pass the number of permutations, e.g. n_perm=1000."),
+                                ("seed", 0, "It seeds numpy.random.default_rng([seed, stream]); pass e.g. seed=0.")):
+            if name in p:
+                p[name] = check_int(p[name], name, low, hint)
+        if "level" in p:
+            p["level"] = _check_level(p["level"])
+        if "method" in p:
+            p["method"] = check_shape_boot_method(p["method"])
+    except ParameterError as exc:
+        raise ParameterError(f"{kind}: {str(exc).removeprefix('shape_bootstrap: ')}") from None
+    checked = check_params(metric, {**metric_options(metric), **own}, caller=kind)  # the metric's own checks
+    if metric == "ersa":
+        checked["split_seed"] = checked.pop("seed")
+    p.update({k: checked[k] for k in _METRIC_INFERENCE_BASE[metric]})
+    return p
 
 
 def inference_params_of(metric: str, options: Mapping[str, Any], procedure: str, **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from ..errors import ParameterError
 from ..kernels import resample as rs
 from ._common import _one_bin
 
-__all__ = ["shape_bootstrap", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
+__all__ = ["shape_bootstrap", "check_shape_boot_method", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
 #: intervals of :func:`shape_bootstrap` (``method``) and its default (docs/inference.md, "Shape metrics")
 SHAPE_BOOT_METHODS = ("centred", "percentile", "basic")
@@ -52,6 +52,17 @@ def _weighted_rows(A: np.ndarray, w: np.ndarray, center: bool) -> np.ndarray:
     if center:
         Ak = Ak - (wk @ Ak) / wk.sum()
     return np.sqrt(wk)[:, None] * Ak
+
+
+def check_shape_boot_method(method: Any) -> str:
+    """:func:`shape_bootstrap`'s interval ``method`` checked (one-line :class:`~neuroxr.errors.ParameterError`;
+    ``"bca"`` refused with the reason), before any data is read."""
+    if method == "bca":
+        raise ParameterError("shape_bootstrap: method='bca' is not offered: resampled fit distances are biased low, often all "
+                             "below the estimate, which makes BCa's bias correction infinite; pass method='centred' or 'basic'.")
+    if method not in SHAPE_BOOT_METHODS:
+        raise ParameterError(f"The 'method' parameter must be one of {SHAPE_BOOT_METHODS}. Got {method!r} instead.")
+    return method
 
 
 def shape_bootstrap(
@@ -113,11 +124,7 @@ def shape_bootstrap(
     from .shape import LinearMetric
 
     rs._check_level(level)
-    if method == "bca":
-        raise ParameterError("shape_bootstrap: method='bca' is not offered: resampled fit distances are biased low, often all "
-                             "below the estimate, which makes BCa's bias correction infinite; pass method='centred' or 'basic'.")
-    if method not in SHAPE_BOOT_METHODS:
-        raise ParameterError(f"The 'method' parameter must be one of {SHAPE_BOOT_METHODS}. Got {method!r} instead.")
+    check_shape_boot_method(method)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     from .inference import _draws  # (that module re-exports this one's names)
 

@@ -114,36 +114,54 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
     return out
 
 
-METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score", "score_low", "score_high", "n_boot", "p",
-                            "n_perm"]
+METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score", "score_low", "score_high", "interval",
+                            "n_boot", "p", "n_perm"]
 METRIC_INFERENCE_NOTE = (
     "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
-    "percentile bootstrap interval over stimuli (shape: centred on the distance, since resampled fit distances are "
-    "biased low); p: one-sided permutation p-value (stimulus labels of one side permuted)."
+    "bootstrap interval over stimuli of the kind named by interval (percentile; shape: by default centred on the "
+    "distance, since resampled fit distances are biased low); p: one-sided permutation p-value (stimulus labels of "
+    "one side permuted). One row per parameter set; a bootstrap's level or interval away from its default is a row of "
+    "its own (in parameters), which the permutation test of the same score joins."
 )
 
 
+def _interval(kind: str, row: Any) -> str:
+    """The interval of a metric bootstrap entry: shape's ``method``, else the percentile interval."""
+    from ..entries import KINDS
+
+    return str(row.method) if "method" in KINDS[kind].defaults else "percentile"
+
+
 def metric_inference_table(store: StudyStore) -> pd.DataFrame:
-    """One row per (metric, source, target, metric parameters) with complete current metric
-    inference entries (crsa, ersa, cka, shape; stale ones left out): ``score``, its bootstrap
-    interval, ``p`` and ``parameters``."""
+    """One row per (metric, source, target, metric parameters, interval options) with complete
+    current metric inference entries (crsa, ersa, cka, shape; stale ones left out): ``score``, its
+    bootstrap interval and ``interval`` (its kind), ``p`` and ``parameters`` (a bootstrap's
+    ``level`` or ``method`` away from its default is a row of its own, as in :func:`inference_table`;
+    a permutation entry fills every bootstrap row of its score)."""
     from ..entries.metrics import METRIC_INFERENCE_KINDS
 
     entries = _current_entries(store, list(METRIC_INFERENCE_KINDS))
+    entries = entries.sort_values("kind", key=lambda k: k.str.endswith("_permutation"), kind="stable")  # bootstraps first
     rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    scores: dict[tuple[str, str, str, str], str] = {}  # row -> the score parameters it shows
     for e in entries.itertuples():
         metric, procedure = METRIC_INFERENCE_KINDS[e.kind]
-        row = rows.setdefault((metric, e.source, e.target, e.parameters),
-                              {"metric": metric, "source": e.source, "target": e.target, "parameters": e.parameters})
+        shown = e.parameters if not e.interval else e.interval if e.parameters == "defaults" else f"{e.parameters}, {e.interval}"
+        keys = [(metric, e.source, e.target, shown)]
+        if procedure == "permutation":  # the rows of the bootstraps of the same score, else its own
+            keys = [k for k, t in scores.items() if k[:3] == keys[0][:3] and t == e.parameters] or keys
         ds = store.read_dataset(e.path)
-        row["score"] = float(ds["score"])
-        if not _more_resamples(row, ds, procedure):
-            continue
-        if procedure == "bootstrap":
-            lo, hi = (float(v) for v in ds["score_ci"].values)
-            row.update(score_low=lo, score_high=hi, n_boot=int(ds.attrs["n_boot"]))
-        else:
-            row.update(p=float(ds["p"]), n_perm=int(ds.attrs["n_perm"]))
+        for key in keys:
+            scores.setdefault(key, e.parameters)
+            row = rows.setdefault(key, {"metric": metric, "source": e.source, "target": e.target, "parameters": key[3]})
+            row["score"] = float(ds["score"])
+            if not _more_resamples(row, ds, procedure):
+                continue
+            if procedure == "bootstrap":
+                lo, hi = (float(v) for v in ds["score_ci"].values)
+                row.update(score_low=lo, score_high=hi, interval=_interval(e.kind, e), n_boot=int(ds.attrs["n_boot"]))
+            else:
+                row.update(p=float(ds["p"]), n_perm=int(ds.attrs["n_perm"]))
     out = pd.DataFrame(list(rows.values()))
     for c in METRIC_INFERENCE_DISPLAY:
         if c not in out.columns:

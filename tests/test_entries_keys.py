@@ -1,0 +1,126 @@
+"""One result, one key (neuroxr.entries): every spelling of a parameter that computes the same
+numbers names one entry, and the options of every kind are checked before any data is read."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr import predictivity as d
+from neuroxr.entries import compute, engine
+from neuroxr.entries.kinds import KINDS, entry_revision
+from neuroxr.errors import LayoutError, ParameterError
+from neuroxr.kernels.compare import _COMPARE_ALIASES, _normalize_compare_method
+
+SRC, TGT = "netA.layer3", "animalA"
+RSA_INFERENCE = ("crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
+_N = {"n_boot": 5}, {"n_perm": 5}
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        yield
+
+
+def _few(kind: str) -> dict[str, int]:
+    return _N[0] if kind.endswith("_bootstrap") else _N[1]
+
+
+@pytest.fixture
+def unread(monkeypatch):
+    """No set may be read: a check that runs only once the data are read fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a set was read before the options were checked")
+
+    monkeypatch.setattr(engine, "read_set", refuse)
+
+
+# ---------------------------------------------------------------- comparison aliases
+@pytest.mark.parametrize("kind", [k for k, v in KINDS.items() if "compare_method" in v.defaults])
+def test_every_comparison_alias_fills_as_its_canonical_name(kind):
+    """Each kind with a ``compare_method`` keys an alias as its canonical name, at the same revision
+    (the revision's rank rule reads the canonical name)."""
+    for alias, name in _COMPARE_ALIASES.items():
+        try:
+            canonical = KINDS[kind].fill({"compare_method": name})
+        except ParameterError:  # a comparison the kind does not offer: refused in every spelling
+            with pytest.raises(ParameterError, match="compare_method"):
+                KINDS[kind].fill({"compare_method": alias})
+            continue
+        aliased = KINDS[kind].fill({"compare_method": alias})
+        assert aliased == canonical and aliased["compare_method"] == _normalize_compare_method(name, kind)
+        assert entry_revision(kind, aliased) == entry_revision(kind, canonical)
+
+
+@pytest.mark.parametrize("kind", RSA_INFERENCE)
+def test_metric_inference_with_an_alias_reuses_the_canonical_entry(sweep_copy, kind):
+    path = sweep_copy()
+    first = compute(path, kind, SRC, TGT, params={**_few(kind), "compare_method": "corr"})
+    again = compute(path, kind, SRC, TGT, params={**_few(kind), "compare_method": "pearson"})
+    assert first.computed and not again.computed and again.path == first.path
+    assert first.provenance["params"]["compare_method"] == "pearson"
+    assert again.provenance.get("revision") == first.provenance.get("revision")
+
+
+# ---------------------------------------------------------------- checks before any data is read
+@pytest.mark.parametrize(("kind", "params", "name"), [
+    ("crsa_bootstrap", {"seed": -1}, "seed"),
+    ("crsa_bootstrap", {"level": 1.5}, "level"),
+    ("crsa_bootstrap", {"rdm_method": "manhattan"}, "rdm_method"),
+    ("crsa_permutation", {"compare_method": "tau-a"}, "compare_method"),
+    ("ersa_bootstrap", {"compare_method": "kendall"}, "compare_method"),
+    ("ersa_permutation", {"alpha": -1.0}, "alpha"),
+    ("ersa_bootstrap", {"split_seed": -2}, "split_seed"),
+    ("cka_permutation", {"n_perm": 0}, "n_perm"),
+    ("cka_bootstrap", {"n_boot": 2.5}, "n_boot"),
+    ("shape_bootstrap", {"method": "bca"}, "method"),
+    ("shape_permutation", {"score_method": "cosine"}, "score_method"),
+])
+def test_direct_compute_checks_metric_inference_options_up_front(sweep_copy, unread, kind, params, name):
+    """A direct :func:`compute` runs the kind's check (the one a sweep runs) before reading any set:
+    one line, naming the option."""
+    path = sweep_copy()
+    with pytest.raises(ParameterError, match=name) as info:
+        compute(path, kind, SRC, TGT, params={**_few(kind), **params})
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{kind}: ")
+
+
+# ---------------------------------------------------------------- noise_ceiling and model-to-model reps
+@pytest.mark.parametrize(("kind", "params"), [("forward", {"reps": 2}), ("forward_bootstrap", {"reps": 2, "n_boot": 5})])
+def test_an_explicit_ceiling_where_the_automatic_one_is_drawn_is_one_entry(sweep_copy, kind, params):
+    """With repeats in every neural input, ``noise_ceiling=None`` draws the ceiling: ``True`` is the
+    same computation and names the same entry; ``False`` is another."""
+    path = sweep_copy()
+    auto = compute(path, kind, SRC, TGT, params=params)
+    given = compute(path, kind, SRC, TGT, params={**params, "noise_ceiling": True})
+    assert auto.computed and not given.computed and given.path == auto.path
+    assert given.provenance["params"]["noise_ceiling"] is None
+    if kind == "forward":  # the numbers the explicit ceiling computes
+        st = nx.open_store(path, mode="r")
+        F, R = (nx.read_set(st, nx.resolve(st, n)) for n in (SRC, TGT))
+        np.testing.assert_allclose(given.dataset["ev"], d.forward(F, R, reps=2, noise_ceiling=True)["ev"], rtol=1e-12)
+    assert compute(path, kind, SRC, TGT, params={**params, "noise_ceiling": False}).path != auto.path
+
+
+def test_an_explicit_ceiling_without_repeats_is_still_refused(sweep_copy):
+    """Where a neural input has one repeat the automatic ceiling is off: ``True`` is not merged
+    into ``None`` there, and the direction refuses it."""
+    path = sweep_copy()
+    st = nx.open_store(path)
+    st.write_neural("averaged", nx.read_set(st, nx.resolve(st, TGT)).isel(repeat=[0]))
+    with pytest.raises(LayoutError, match="noise_ceiling=True"):
+        compute(path, "forward", SRC, "averaged", params={"reps": 2, "noise_ceiling": True})
+
+
+def test_model_to_model_reps_without_max_n_is_refused():
+    """Without ``max_n`` every model-to-model rep is the same fit: ``reps`` other than 1 is refused
+    (as ``neuroxr score model-to-model`` refuses it), never keyed as another entry of the same numbers."""
+    with pytest.raises(ParameterError, match="reps=3 has no effect for model_to_model without max_n"):
+        KINDS["model_to_model"].fill({"reps": 3})
+    assert KINDS["model_to_model"].fill({"reps": 3, "max_n": 5})["reps"] == 3
+    assert KINDS["model_to_model"].fill({})["reps"] == 1

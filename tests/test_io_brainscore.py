@@ -283,3 +283,16 @@ def test_to_brainscore_score_of_time_resolved_scores_is_per_bin():
         assert s.attrs["ceiling"].values[t] == pytest.approx(np.median(shc[keep, :, t].mean(axis=1)))
     assert s.attrs["raw"].dims == ("split", "neuroid", "time_bin")
     np.testing.assert_allclose(s.attrs["raw"].values, ev.transpose(1, 0, 2))
+
+
+def test_duplicate_presentations_and_neuroids_name_the_real_argument():
+    values = np.arange(8.0).reshape(4, 2)
+    for rep, shown in ((["r0", "r0", "r1", "r0"], "'r0'"), ([0, 0, 1, 0], "0")):
+        da = _assembly(values, ["s0", "s0", "s0", "s1"], rep, ["n0", "n1"])
+        with pytest.raises(LayoutError, match=rf"1 trials repeat a \(stimulus_id, repetition\) pair, e\.g\. \[\('s0', {shown}\)\]"
+                           r".*pass repeat_coord=None to number") as err:
+            from_brainscore(da)
+        assert "\n" not in str(err.value) and "repetition=None" not in str(err.value)
+    da = _assembly(values, ["s0", "s0", "s1", "s1"], [0, 1, 0, 1], ["n0", "n0"])
+    with pytest.raises(LayoutError, match=r"assembly: coord 'neuroid_id' has 1 duplicate ids, e\.g\. \['n0'\]"):
+        from_brainscore(da)

@@ -151,3 +151,50 @@ def test_trials_of_an_nwbfile_built_in_memory_are_found_by_name(session):
     assert np.nansum(got.values) == direct.sum() and got.sizes["neuroid"] == len(spikes)
     with pytest.raises(LayoutError, match=r"no TimeIntervals table 'epochs'; found \['trials'\]"):
         from_nwb(nwb, WINDOW, intervals="epochs")
+
+
+def test_a_duplicated_trial_row_is_refused():
+    nwb = _in_memory([np.array([0.1, 1.1, 1.2])])
+    table = pd.DataFrame({"start_time": [0.0, 1.0, 0.0, np.nan, np.nan], "stimulus_id": ["a", "b", "a", "a", "a"]})
+    with pytest.raises(LayoutError, match=r"intervals: 1 presentations repeat .* stimulus 'a' at 0 s .*drop_duplicates") as err:
+        from_nwb(nwb, (0.0, 0.5), intervals=table)
+    assert "\n" not in str(err.value)
+    out = from_nwb(nwb, (0.0, 0.5), intervals=table.drop_duplicates())  # two NaN onsets are two missing trials, not copies
+    np.testing.assert_array_equal(out.values[:, 0, :], [[1.0, np.nan], [2.0, np.nan]])
+
+
+def _hand_count(spikes, starts, window, observed, invalid):
+    """Expected counts by a plain loop: NaN outside a unit's observation intervals or overlapping invalid times."""
+    out = np.full((len(starts), len(spikes)), np.nan)
+    for i, s in enumerate(starts):
+        lo, hi = s + window[0], s + window[1]
+        if any(lo < b and a < hi for a, b in invalid):
+            continue
+        for j, st in enumerate(spikes):
+            if any(a <= lo and hi <= b for a, b in observed[j]):
+                out[i, j] = sum(lo <= t < hi for t in st)
+    return out
+
+
+def test_windows_outside_obs_intervals_or_inside_invalid_times_are_missing_trials(tmp_path):
+    stim, starts = ["a", "a", "b", "b", "a", "b"], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    spikes = [np.array([0.1, 0.2, 1.1, 1.3, 2.2, 4.1]), np.array([0.1, 1.1, 2.1, 3.1, 3.2, 4.4, 5.1]), np.array([5.2, 0.3])]
+    observed = [[[0.0, 1.5], [3.9, 6.0]], [[0.0, 6.0]], [[0.0, 6.0]]]  # unit 0 was lost between 1.5 s and 3.9 s
+    invalid = [(2.9, 3.05)]  # overlaps the window of the trial at 3 s only
+    nwb = pynwb.NWBFile(session_description="toy", identifier="obs", session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    nwb.add_trial_column("stimulus_id", "which image was shown")
+    for s, t in zip(stim, starts):
+        nwb.add_trial(start_time=t, stop_time=t + 0.5, stimulus_id=s)
+    for st, obs in zip(spikes, observed):
+        nwb.add_unit(spike_times=st, obs_intervals=obs)
+    for a, b in invalid:
+        nwb.add_invalid_time_interval(start_time=a, stop_time=b)
+    with pynwb.NWBHDF5IO(str(tmp_path / "obs.nwb"), "w") as io:
+        io.write(nwb)
+    expected = _hand_count(spikes, starts, (0.0, 0.5), observed, invalid)
+    assert np.isnan(expected[2:4, 0]).all() and np.isnan(expected[3]).all() and not np.isnan(expected[4]).any()
+    for source in (nwb, tmp_path / "obs.nwb"):
+        out = from_nwb(source, (0.0, 0.5))
+        for i, s in enumerate(stim):  # trial i is repeat stim[:i].count(s) of its stimulus
+            got = out.isel(stimulus=out.stimulus_id.values.tolist().index(s), repeat=stim[:i].count(s)).values
+            np.testing.assert_array_equal(got, expected[i])

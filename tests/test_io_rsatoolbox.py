@@ -233,3 +233,34 @@ def test_stimulus_coords_attrs_and_name_survive_an_rsatoolbox_round_trip():
     assert "run" not in back.coords and back.category.values.tolist() == ["face", "body", "face"]
     _one_line_errors([(lambda: to_rsatoolbox(neural.assign_coords(repeat_=("stimulus", [1, 2, 3])), repeat="repeat_"),
                        r"neural: stimulus coord 'repeat_' has the name of the 'repeat_' descriptor")])
+
+
+def test_duplicate_trials_and_ids_are_named_where_they_come_from():
+    X = np.arange(6.0).reshape(3, 2)
+    runs = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "a", "b"], "run": ["r1", "r1", "r1"]})
+    chans = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "b", "c"]}, channel_descriptors={"name": ["c", "c"]})
+    _one_line_errors([
+        (lambda: from_rsatoolbox(runs, repeat="run"), r"1 trials repeat a \(stimulus, run\) pair, e\.g\. \[\('a', 'r1'\)\].*repeat=False"),
+        (lambda: from_rsatoolbox(chans), r"dataset: channel descriptor 'name' has 1 duplicate ids, e\.g\. \['c'\]; .*neuroid="),
+    ])
+
+
+def test_repeat_false_numbers_by_order_past_a_repeat_descriptor():
+    X = np.arange(6.0).reshape(3, 2)
+    ds = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "a", "b"], "repeat": [0, 0, 0]})
+    for kw in ({}, {"repeat": None}):  # the repeat descriptor is used by default: the advice must lead out
+        with pytest.raises(LayoutError, match=r"pass repeat=False to number repeats by presentation order"):
+            from_rsatoolbox(ds, **kw)
+    out = from_rsatoolbox(ds, repeat=False)
+    assert out.repeat.values.tolist() == [0, 1] and out.stimulus_id.values.tolist() == ["a", "b"]
+    np.testing.assert_array_equal(out.values[0], X[:2].T)
+    np.testing.assert_array_equal(out.values[1], np.c_[X[2], [np.nan, np.nan]])
+
+
+def test_an_rdm_descriptor_named_like_the_stimulus_ids_is_refused():
+    rdms = rsatoolbox.rdm.RDMs(np.arange(6.0).reshape(2, 3) + 1, dissimilarity_measure="correlation",
+                               pattern_descriptors={"stimulus_id": ["a", "b", "c"]}, rdm_descriptors={"stimulus_id": ["x", "y"]})
+    _one_line_errors([
+        (lambda: from_rsatoolbox_rdms(rdms), r"rdms: rdm descriptors \['stimulus_id'\] have the names .* rename them"),
+        (lambda: from_rsatoolbox_rdms(rdms[0]), r"rdm descriptors \['stimulus_id'\]"),
+    ])

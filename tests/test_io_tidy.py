@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 import neuroxr
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, NeuroxrWarning
 from neuroxr.io import from_dataframe, to_dataframe
 from neuroxr.layouts import validate_neural
 
@@ -209,3 +211,48 @@ def test_array_attrs_become_lists_so_tables_concatenate():
     raw.attrs = {"weights": np.arange(3.0)}  # a table made elsewhere
     assert len(to_dataframe([raw, raw.copy()])) == 2 * len(t)
     np.testing.assert_array_equal(from_dataframe(t).attrs["weights"], a.attrs["weights"])
+
+
+def test_a_time_resolved_table_is_refused_with_or_without_its_repeat_column():
+    """Dropping ``repeat`` from a time-resolved table must not read its bins as repeats."""
+    v = np.random.default_rng(7).normal(size=(3, 2, 2, 4))
+    timed = to_dataframe(neuroxr.neural(v, ["a", "b", "c"], ["n0", "n1"], time_bins=[(0, 10), (10, 20), (20, 30), (30, 40)]))
+    for df in (timed, timed.drop(columns="repeat"), timed.drop(columns=["repeat", "time_bin_end"])):
+        with pytest.raises(LayoutError, match=r"df: has time-bin columns \['time_bin_start'.*static tables only") as err:
+            from_dataframe(df)
+        assert "\n" not in str(err.value)
+
+
+def test_a_duplicate_triple_is_named_once_with_its_repeat_label():
+    df = pd.DataFrame({"stimulus_id": ["a"] * 4, "neuroid_id": ["n0"] * 4, "repeat": [0, 0, 1, 1], "value": [1.0, 2, 3, 4]})
+    with pytest.raises(LayoutError, match=r"2 rows repeat .* e\.g\. \[\('a', 0, 'n0'\), \('a', 1, 'n0'\)\];") as err:
+        from_dataframe(df)
+    assert "drop the column" not in str(err.value)
+
+
+def test_copied_presentations_without_repeat_labels_warn_once_with_a_count():
+    rng = np.random.default_rng(6)
+    t = pd.DataFrame([(f"s{i}", f"n{j}", rng.normal()) for i in range(5) for j in range(3)],
+                     columns=["stimulus_id", "neuroid_id", "value"])
+    with pytest.warns(NeuroxrWarning, match=r"df: 5 presentations are exact copies .*drop_duplicates") as rec:
+        out = from_dataframe(pd.concat([t, t], ignore_index=True))
+    assert len(rec) == 1 and out.sizes["repeat"] == 2
+    counts = t.assign(value=rng.integers(0, 3, size=len(t)).astype(float))  # equal spike counts happen by chance
+    labelled = pd.concat([t.assign(repeat=0), t.assign(repeat=1)], ignore_index=True)  # labelled repeats are kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_dataframe(pd.concat([counts, counts], ignore_index=True))
+        from_dataframe(labelled)
+
+
+def test_ids_and_repeat_labels_that_read_the_same_as_text_are_refused():
+    base = {"stimulus_id": ["s", "s"], "neuroid_id": ["a", "b"], "value": [1.0, 2.0]}
+    cases = [
+        (dict(base, neuroid_id=[1, "1"]), r"column 'neuroid_id' holds values of different types .* \[1, '1'\]"),
+        (dict(base, stimulus_id=[b"s0", "s0"]), r"column 'stimulus_id' holds values .* \[b's0', 's0'\]"),
+        (dict(base, neuroid_id=["a", "a"], repeat=[0, "0"]), r"repeat labels 'repeat' holds values .* \[0, '0'\]"),
+    ]
+    for columns, match in cases:
+        with pytest.raises(LayoutError, match=match) as err:
+            from_dataframe(pd.DataFrame(columns))
+        assert "\n" not in str(err.value)

@@ -27,8 +27,54 @@ def as_str(values: Any) -> np.ndarray:
     return arr.astype(str)
 
 
-def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labels: Any = None, fix: str = "") -> np.ndarray:
-    """Ids as a 1-D string array; a missing id (None, NaN) is an error, never the string ``"nan"``.
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _kind(value: Any) -> str:
+    return "str" if isinstance(value, str) else "bytes" if isinstance(value, bytes) else "other"
+
+
+def refuse_str_collisions(values: Any, strs: np.ndarray, *, name: str, what: str) -> None:
+    """Refuse values that differ but read the same as text (``1`` and ``"1"``, ``b"s0"`` and ``"s0"``).
+
+    neuroxr ids (and the repeat labels a store keeps) are strings, so such values would silently
+    merge into one id. Only an object array mixing strings, bytes and other values can collide.
+
+    Parameters
+    ----------
+    values : array-like, shape (n,)
+        The values as given.
+    strs : ndarray of str, shape (n,)
+        The same values as text (:func:`as_str`).
+    name, what : str
+        The input and the column/coord/descriptor holding the values, named in the error.
+
+    Raises
+    ------
+    LayoutError
+        Two distinct values share their text.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind != "O" or arr.ndim != 1:
+        return
+    kinds = np.array([_kind(v) for v in arr.tolist()])
+    if len(set(kinds.tolist())) < 2:
+        return
+    counts = pd.DataFrame({"text": strs, "kind": kinds}).groupby("text", sort=False)["kind"].nunique()
+    bad = counts.index[counts > 1].tolist()
+    if bad:
+        raise LayoutError(
+            f"{name}: {what} holds values of different types that read the same as text, e.g. "
+            f"{examples(pd.unique(arr[strs == bad[0]]).tolist())} ({len(bad)} such ids); ids and labels are strings, so "
+            f"they would merge: give the values one type first (.astype(str) if they are the same, else rename one)."
+        )
+
+
+def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labels: Any = None, fix: str = "",
+            unique: str = "") -> np.ndarray:
+    """Ids as a 1-D string array; a missing id (None, NaN) is an error, never the string ``"nan"``,
+    and so are ids that differ but read the same as text (:func:`refuse_str_collisions`).
 
     Parameters
     ----------
@@ -42,17 +88,57 @@ def ids_str(values: Any, *, name: str, what: str, where: str = "positions", labe
         The label of each entry (e.g. a table's index) to report instead of its position.
     fix : str
         What to do, appended to the error.
+    unique : str, optional
+        When given, the ids must be unique (a channel's or neuroid's own id); this is what to do
+        otherwise, appended to the error naming ``what``.
 
     Raises
     ------
     LayoutError
-        Some ids are missing.
+        Some ids are missing, collide as text or (with ``unique``) repeat.
     """
     pos = missing_ids(values)
     if pos.size:
         at = pos if labels is None else np.asarray(labels)[pos]
         raise missing_ids_error(f"{name}: {what}", at, fix or "give each an id or drop those entries first.", where)
-    return as_str(values)
+    out = as_str(values)
+    refuse_str_collisions(values, out, name=name, what=what)
+    if unique:
+        dup = pd.Index(out)
+        dup = pd.unique(out[dup.duplicated()])
+        if dup.size:
+            raise LayoutError(f"{name}: {what} has {dup.size} duplicate ids, e.g. {examples(dup.tolist())}; {unique}")
+    return out
+
+
+def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix: str) -> None:
+    """Warn once when presentations numbered by order are exact copies of another presentation of
+    the same stimulus (every neuroid's value equal, NaN included): a table appended to itself, a
+    row copied twice. Copies would be read as independent repeats and inflate the split-half
+    reliability. Presentations whose values are all integers (spike counts) are not checked: equal
+    counts happen by chance; nor are all-NaN presentations (missing trials).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_trials, n_neuroids)
+    codes : ndarray of int, shape (n_trials,)
+        The stimulus of each trial, as a position in ``ids``.
+    ids : array-like
+        The stimulus ids (for the message).
+    name, fix : str
+        The input, and what to do, named in the warning.
+    """
+    finite = np.isfinite(values)
+    checked = (finite & (values != np.round(values))).any(axis=1)
+    if not checked.any():
+        return
+    rows, stim = np.ascontiguousarray(values[checked]), np.asarray(codes)[checked]
+    copies = pd.Index([bytes(r) + int(c).to_bytes(8, "little") for r, c in zip(rows, stim)]).duplicated()  # bitwise
+    if copies.any():
+        first = np.asarray(ids)[stim[copies]]
+        warn(f"{name}: {int(copies.sum())} presentations are exact copies of another presentation of the same stimulus "
+             f"(every neuroid's value equal), e.g. stimuli {examples(pd.unique(first).tolist())}; they are read as "
+             f"repeats and would inflate the split-half reliability. {fix}")
 
 
 def stack_trials(
@@ -63,6 +149,8 @@ def stack_trials(
     name: str,
     stimulus_arg: str = "stimulus_id",
     repeat_arg: str = "repeat",
+    by_order: str = "",
+    copies: str | None = "",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Arrange trials ``(trial, neuroid)`` as ``(stimulus, neuroid, repeat)``, NaN-padded.
 
@@ -74,12 +162,19 @@ def stack_trials(
         Stimulus of each row; stimuli keep the order of their first appearance.
     repeat : array-like, shape (n_trials,), optional
         Repeat label of each row (``repetition``, a run, a session...). The ``repeat`` dim holds
-        the sorted distinct labels, so a stimulus lacking a label gets NaN there. Default: the
+        the sorted distinct labels, so a stimulus lacking a label gets NaN there. Labels of
+        different types that read the same as text (``0`` and ``"0"``) are an error. Default: the
         order of presentation within each stimulus (0, 1, ...).
     name : str
         The input, named in error messages.
     stimulus_arg, repeat_arg : str
-        How the caller names the stimulus and repeat arguments (for error messages).
+        How the caller names the stimulus and repeat fields (for error messages).
+    by_order : str
+        The caller's argument that numbers repeats by order, e.g. ``"repeat_coord=None"``.
+        Default ``"<repeat_arg>=None"``.
+    copies : str or None
+        Without ``repeat``: what to do about presentations that are exact copies of another
+        (:func:`warn_copies`, one warning); None skips the check (a caller with a better one).
 
     Returns
     -------
@@ -91,8 +186,8 @@ def stack_trials(
     Raises
     ------
     LayoutError
-        Wrong lengths, no trials, a missing stimulus id or repeat label, or two trials with the same
-        stimulus and repeat label.
+        Wrong lengths, no trials, a missing stimulus id or repeat label, ids or labels that collide
+        as text, or two trials with the same stimulus and repeat label.
     """
     values = np.asarray(values)
     if values.ndim != 2:
@@ -105,7 +200,11 @@ def stack_trials(
     if stim.shape != (n,):
         raise LayoutError(f"{name}: {stimulus_arg!r} needs one value per trial ({n}); got shape {stim.shape}.")
     codes, ids = pd.factorize(pd.Index(stim), sort=False)
+    values = values.astype(np.float64, copy=False)
     if repeat is None:
+        if copies is not None:
+            warn_copies(values, codes, ids, name, copies or f"Drop the copies, or give each presentation a "
+                        f"{repeat_arg!r} label to keep them.")
         rep_codes = pd.Series(codes).groupby(codes).cumcount().to_numpy()
         labels = np.arange(rep_codes.max() + 1 if n else 0)
     else:
@@ -116,17 +215,18 @@ def stack_trials(
         labels = np.asarray(labels)
         if (rep_codes < 0).any():
             raise LayoutError(f"{name}: {repeat_arg!r} holds missing values; give every trial a repeat label.")
+        refuse_str_collisions(labels, as_str(labels), name=name, what=f"repeat labels {repeat_arg!r}")
         pair = codes.astype(np.int64) * len(labels) + rep_codes
         dup = pd.Index(pair).duplicated()
         if dup.any():
-            bad = [(str(ids[p // len(labels)]), labels[p % len(labels)].item()) for p in pd.unique(pair[dup])]
+            bad = [(str(ids[p // len(labels)]), _py(labels[p % len(labels)])) for p in pd.unique(pair[dup])]
             raise LayoutError(
                 f"{name}: {int(dup.sum())} trials repeat a ({stimulus_arg}, {repeat_arg}) pair, e.g. "
                 f"{examples(bad)}. Give each presentation its own {repeat_arg!r} label, or pass "
-                f"{repeat_arg}=None to number repeats by presentation order."
+                f"{by_order or repeat_arg + '=None'} to number repeats by presentation order."
             )
     out = np.full((len(ids), values.shape[1], len(labels)), np.nan)
-    out[codes, :, rep_codes] = values.astype(np.float64, copy=False)
+    out[codes, :, rep_codes] = values
     return out, np.asarray(ids, dtype=str), labels
 
 

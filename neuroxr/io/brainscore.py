@@ -104,7 +104,8 @@ def from_brainscore(
     repeat_coord : str or None
         Presentation coord labelling the repeats. The default ``"repetition"`` is used when the
         assembly has it; otherwise (or with None) repeats are numbered by presentation order within
-        each stimulus. Any other name must be a presentation coord.
+        each stimulus (presentations that are exact copies of another give one warning). Any other
+        name must be a presentation coord.
     name : str
         Name of the result.
 
@@ -151,13 +152,16 @@ def from_brainscore(
     values = np.asarray(assembly.transpose("presentation", "neuroid").values)
     data, stim_ids, repeats = stack_trials(
         values, assembly[stimulus_coord].values, repeat, name="assembly",
-        stimulus_arg=stimulus_coord, repeat_arg=repeat_coord or "repetition",
+        stimulus_arg=stimulus_coord, repeat_arg=repeat_coord or "repetition", by_order="repeat_coord=None",
+        copies="Drop the copied presentations, or give the presentations a 'repetition' coord to keep them.",
     )
     k = assembly.sizes["neuroid"]
     if "neuroid_id" in assembly.coords:
-        neuroid_id = ids_str(assembly["neuroid_id"].values, name="assembly", what="coord 'neuroid_id'", where="neuroids")
+        neuroid_id = ids_str(assembly["neuroid_id"].values, name="assembly", what="coord 'neuroid_id'", where="neuroids",
+                             unique="give each neuroid its own id.")
     elif "neuroid" in assembly.coords and not isinstance(assembly.indexes.get("neuroid"), pd.MultiIndex):
-        neuroid_id = ids_str(assembly["neuroid"].values, name="assembly", what="coord 'neuroid'", where="neuroids")
+        neuroid_id = ids_str(assembly["neuroid"].values, name="assembly", what="coord 'neuroid'", where="neuroids",
+                             unique="give each neuroid its own id.")
     else:
         neuroid_id = np.array([f"neuroid{i}" for i in range(k)])
     coords = {

@@ -4,7 +4,9 @@ Reads the ``units`` table (spike times per unit) and a ``TimeIntervals`` table o
 presentations (``start_time`` plus a column naming the stimulus), and counts each unit's spikes in
 ``[start_time + t0, start_time + t1)`` for the window ``(t0, t1)`` the caller gives (seconds).
 Repeats are numbered by presentation order within each stimulus. A presentation without an onset
-(NaN ``start_time``) is a missing trial: NaN counts, never zero. ``pynwb`` is imported only here.
+(NaN ``start_time``) is a missing trial: NaN counts, never zero; so is a window outside a unit's
+``obs_intervals`` (NaN for that unit) or overlapping the file's ``invalid_times`` (NaN for every
+unit). ``pynwb`` is imported only here.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ BUILTIN_INTERVALS = ("trials", "epochs", "invalid_times")
 """The NWBFile's own TimeIntervals tables, attributes of the file as well as entries of ``intervals``."""
 
 
-def spike_counts(spike_times: Sequence[np.ndarray], starts: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+def spike_counts(
+    spike_times: Sequence[np.ndarray],
+    starts: np.ndarray,
+    window: tuple[float, float],
+    *,
+    observed: Sequence[Any] | None = None,
+    invalid: Any = None,
+) -> np.ndarray:
     """Spike counts of each unit in ``[start + t0, start + t1)`` for each presentation start.
 
     Parameters
@@ -40,20 +49,49 @@ def spike_counts(spike_times: Sequence[np.ndarray], starts: np.ndarray, window: 
         neuroxr's missing trial.
     window : (float, float)
         ``(t0, t1)`` relative to each onset, ``t0 < t1``.
+    observed : sequence of arrays (n_intervals_i, 2), length n_units, optional
+        Each unit's observation intervals ``[start, stop)`` (NWB ``units.obs_intervals``; None for a
+        unit observed throughout). A window not inside one of its unit's intervals is NaN for that
+        unit: the unit was not recorded then, so zero spikes would be a guess. Default: every unit
+        observed throughout.
+    invalid : array (n_intervals, 2), optional
+        Intervals ``[start, stop)`` of bad data (NWB ``invalid_times``); a window overlapping one is
+        NaN for every unit.
 
     Returns
     -------
     ndarray, shape (n_presentations, n_units), float64
-        NaN in the rows of presentations without a finite onset.
+        NaN in the rows of presentations without a finite onset or overlapping ``invalid``, and
+        where a unit was not observed.
     """
     t0, t1 = _window(window)
     starts = np.asarray(starts, dtype=float)
+    lo, hi = starts + t0, starts + t1
     out = np.empty((starts.shape[0], len(spike_times)))
     for j, st in enumerate(spike_times):
         st = np.sort(np.asarray(st, dtype=float))
-        out[:, j] = np.searchsorted(st, starts + t1, "left") - np.searchsorted(st, starts + t0, "left")
+        out[:, j] = np.searchsorted(st, hi, "left") - np.searchsorted(st, lo, "left")
+    if observed is not None:
+        if len(observed) != len(spike_times):
+            raise LayoutError(f"observed: needs one entry per unit ({len(spike_times)}); got {len(observed)}.")
+        for j, obs in enumerate(observed):
+            if obs is not None:
+                iv = _intervals_array(obs, f"observed[{j}]")
+                out[~((iv[:, 0] <= lo[:, None]) & (hi[:, None] <= iv[:, 1])).any(axis=1), j] = np.nan
+    if invalid is not None:
+        iv = _intervals_array(invalid, "invalid")
+        out[((lo[:, None] < iv[:, 1]) & (iv[:, 0] < hi[:, None])).any(axis=1)] = np.nan
     out[~np.isfinite(starts)] = np.nan
     return out
+
+
+def _intervals_array(intervals: Any, arg: str) -> np.ndarray:
+    iv = np.asarray(intervals, dtype=float)
+    if iv.size == 0:
+        return iv.reshape(0, 2)
+    if iv.ndim != 2 or iv.shape[1] != 2:
+        raise LayoutError(f"{arg}: expected intervals of shape (n, 2) (start, stop in seconds); got shape {iv.shape}.")
+    return iv
 
 
 def _window(window: Any) -> tuple[float, float]:
@@ -109,8 +147,18 @@ def _from_nwbfile(
                 f"intervals: the presentation table has no column {col!r}; found {list(map(str, table.columns))}. "
                 + ("Pass stimulus_column=<the column naming the stimulus>." if col == stimulus_column else "")
             )
-    ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
-            labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
+    sid = ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
+                  labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
+    onset = table["start_time"].to_numpy(dtype=float)
+    timed = pd.DataFrame({"stimulus": sid, "start": onset})[np.isfinite(onset)]
+    copies = timed.duplicated()
+    if copies.any():  # one stimulus shown twice at one instant: a duplicated trial row, not a second repeat
+        s, t = timed[copies.to_numpy()].iloc[0]
+        raise LayoutError(
+            f"intervals: {int(copies.sum())} presentations repeat another's stimulus and start_time, e.g. stimulus {s!r} "
+            f"at {t:g} s (a duplicated trial row); drop the copies, e.g. table.drop_duplicates(['start_time', "
+            f"{stimulus_column!r}])."
+        )
     table = table.sort_values("start_time", kind="stable")
     units = getattr(nwbfile, "units", None)
     if units is None or len(units) == 0:
@@ -118,16 +166,21 @@ def _from_nwbfile(
     udf = units.to_dataframe(index=True)  # electrodes as row indices, not nested tables
     if "spike_times" not in udf.columns:
         raise LayoutError("nwbfile: the units table has no 'spike_times' column.")
-    counts = spike_counts(list(udf["spike_times"]), table["start_time"].to_numpy(), (t0, t1))
+    observed = list(udf["obs_intervals"]) if "obs_intervals" in udf.columns else None
+    invalid_times = getattr(nwbfile, "invalid_times", None)
+    invalid = None if invalid_times is None else invalid_times.to_dataframe()[["start_time", "stop_time"]].to_numpy()
+    counts = spike_counts(list(udf["spike_times"]), table["start_time"].to_numpy(), (t0, t1), observed=observed,
+                          invalid=invalid)
     if rate:
         counts /= t1 - t0
     data, ids, labels = stack_trials(counts, table[stimulus_column].to_numpy(), None, name="intervals",
-                                     stimulus_arg=stimulus_column)
+                                     stimulus_arg=stimulus_column, copies=None)
     if neuroid_column is None:
         neuroid_id = as_str(udf.index.to_numpy())
     elif neuroid_column in udf.columns:
         neuroid_id = ids_str(udf[neuroid_column].to_numpy(), name="nwbfile", what=f"units column {neuroid_column!r}",
-                             where="units", labels=udf.index)
+                             where="units", labels=udf.index, unique="give each unit its own id, or pass "
+                             "neuroid_column=<another units column> (or None: the units' id).")
     else:
         raise LayoutError(f"neuroid_column: the units table has no column {neuroid_column!r}; found {list(map(str, udf.columns))}.")
     coords = {c: udf[c].to_numpy() for c in NEUROID_COLUMNS if c in udf.columns}
@@ -179,7 +232,10 @@ def from_nwb(
     -------
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
         Stimuli in order of first presentation, repeats in presentation order (NaN-padded; a
-        presentation with a NaN ``start_time`` sorts last and is a missing trial, NaN); the
+        presentation with a NaN ``start_time`` sorts last and is a missing trial, NaN; so is a
+        window outside a unit's ``obs_intervals``, for that unit, or overlapping the file's
+        ``invalid_times``, for every unit; two presentations of one stimulus at the same
+        ``start_time``, a duplicated row, are an error); the
         units' ``region`` / ``animal`` / ``subject`` columns become neuroid coords (``region``
         otherwise from the units' electrodes' ``location`` when each unit has one, ``animal``
         otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``units``, ``session_id``.

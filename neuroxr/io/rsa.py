@@ -56,7 +56,7 @@ def from_rsatoolbox(
     dataset: Any,
     *,
     stimulus: str | None = None,
-    repeat: str | None = None,
+    repeat: str | bool | None = None,
     neuroid: str | None = None,
     name: str | None = None,
 ) -> xr.DataArray:
@@ -69,11 +69,12 @@ def from_rsatoolbox(
     stimulus : str, optional
         Observation descriptor naming the stimulus. Default: the first of ``"stimulus_id"``,
         ``"stimulus"``, ``"conds"``, ``"condition"`` present.
-    repeat : str, optional
+    repeat : str or False, optional
         Observation descriptor numbering repeats (e.g. ``"run"``); its sorted values form the
         ``repeat`` dim. Default: the descriptor ``"repeat"`` when present (what
         :func:`to_rsatoolbox` writes, so the pair round-trips), else repeats are numbered by
-        observation order within each stimulus.
+        observation order within each stimulus. ``False`` numbers them by order whatever the
+        descriptors (a ``repeat`` descriptor is then ignored).
     neuroid : str, optional
         Channel descriptor holding the neuroid ids. Default: ``"neuroid_id"`` or ``"name"`` when
         present, else ``"neuroid0"...``. Other channel descriptors become neuroid coords.
@@ -104,19 +105,26 @@ def from_rsatoolbox(
                 f"pass stimulus=<the descriptor naming the stimulus>."
             )
     stim = _descriptor(obs, stimulus, n, "stimulus", "dataset.obs_descriptors")
+    if repeat is True:
+        raise LayoutError("repeat: pass the name of an observation descriptor, None (the default) or False (number by order).")
+    ignored = "repeat" if repeat is False else None  # the descriptor the caller declined as repeat labels
     if repeat is None and "repeat" in obs:
         repeat = "repeat"
+    repeat = repeat or None
     rep = None if repeat is None else _descriptor(obs, repeat, n, "repeat", "dataset.obs_descriptors")
-    data, ids, labels = stack_trials(X, stim, rep, name="dataset", stimulus_arg="stimulus", repeat_arg="repeat")
+    data, ids, labels = stack_trials(X, stim, rep, name="dataset", stimulus_arg=stimulus, repeat_arg=repeat or "repeat",
+                                     by_order="repeat=False", copies="Drop the copied observations, or give the "
+                                     "observations a repeat descriptor (repeat=<its name>) to keep them.")
     chans = dict(getattr(dataset, "channel_descriptors", None) or {})
     if neuroid is None:
         neuroid = next((c for c in ("neuroid_id", "name") if c in chans), None)
     neuroid_id = None
     if neuroid is not None:
         neuroid_id = ids_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"), name="dataset",
-                             what=f"channel descriptor {neuroid!r}", where="channels")
+                             what=f"channel descriptor {neuroid!r}", where="channels",
+                             unique="give each channel its own id, or pass neuroid=<another channel descriptor>.")
     coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
-    fields = [c for c, v in obs.items() if c not in (stimulus, repeat, "index") and np.shape(v) == (n,)]
+    fields = [c for c, v in obs.items() if c not in (stimulus, repeat, ignored, "index") and np.shape(v) == (n,)]
     stim_coords = per_stimulus(obs, as_str(stim), ids, fields, "dataset", "observation descriptor", strict=False,
                                hint="To label the repeats by one of them, pass repeat=<its name>.")
     desc = dict(getattr(dataset, "descriptors", None) or {})
@@ -204,9 +212,8 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
         pattern = next((p for p in (*_STIMULUS_DESCRIPTORS, "index") if p in desc), None)
     ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else ids_str(
         _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"), name="rdms",
-        what=f"pattern descriptor {pattern!r}", where="patterns")
-    if len(set(ids.tolist())) != n:
-        raise LayoutError(f"pattern: descriptor {pattern!r} repeats stimulus ids; pass a pattern descriptor with unique ids.")
+        what=f"pattern descriptor {pattern!r}", where="patterns",
+        unique="an RDM needs one row per stimulus: pass pattern=<a descriptor with unique ids>.")
     measure = getattr(rdms, "dissimilarity_measure", None)
     attrs: dict[str, Any] = {"dissimilarity_measure": str(measure)}
     method = {v: k for k, v in _MEASURES.items()}.get(str(measure))
@@ -214,8 +221,14 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
         attrs["method"] = method
     coords: dict[str, Any] = {"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)}
     descriptors = {str(k): np.asarray(v) for k, v in (rdms.rdm_descriptors or {}).items() if np.shape(v) == (m,)}
+    clash = [k for k in descriptors if k in (*RDM_DIMS, "stimulus_id", "stimulus_id_", *(("rdm",) if m > 1 else ()))]
+    if clash:
+        raise LayoutError(
+            f"rdms: rdm descriptors {clash} have the names of the RDM's own dims/coords (the stimulus ids); rename "
+            f"them first, e.g. rdms.rdm_descriptors['{clash[0]}_rdm'] = rdms.rdm_descriptors.pop({clash[0]!r})."
+        )
     if m == 1:  # a single RDM: its descriptors (but the index) become scalar coords
-        coords.update({k: v[0] for k, v in descriptors.items() if k != "index" and k not in RDM_DIMS})
+        coords.update({k: v[0] for k, v in descriptors.items() if k != "index"})
         return xr.DataArray(D[0], dims=RDM_DIMS, coords=coords, name=name, attrs=attrs)
     for key, v in descriptors.items():
         coords[key if key != "index" else "rdm"] = ("rdm", v)

@@ -20,7 +20,7 @@ import xarray as xr
 
 from ..errors import LayoutError
 from ..layouts import NEURAL_DIMS, NEURAL_TIME_DIMS, TIME_BIN_COORDS
-from ._trials import build_neural, examples, per_neuroid, per_stimulus, stack_trials
+from ._trials import _py, build_neural, examples, ids_str, per_neuroid, per_stimulus, stack_trials
 
 __all__ = ["from_dataframe", "to_dataframe"]
 
@@ -45,13 +45,16 @@ def from_dataframe(
     Parameters
     ----------
     df : pandas.DataFrame
-        One row per (presentation, neuroid).
+        One row per (presentation, neuroid): a static table (time-bin columns, as
+        :func:`to_dataframe` writes for a time-resolved array, are an error).
     stimulus, neuroid, value : str
         Columns holding the stimulus id, the neuroid id and the response.
     repeat : str or None
         Column holding the repeat label; its sorted values form the ``repeat`` dim. The default
         ``"repeat"`` is used when the table has it; otherwise (or with None) each (stimulus,
-        neuroid) pair's rows are numbered in table order. Any other name must be a column.
+        neuroid) pair's rows are numbered in table order (presentations that are exact copies of
+        another, e.g. a table appended to itself, give one warning). Any other name must be a column.
+        Labels (and ids) of different types that read the same as text (``0`` and ``"0"``) are an error.
     neuroid_columns : sequence of str, optional
         Columns that describe the neuroid (one value per neuroid) and become neuroid coords.
         Default: ``df.attrs["neuroid_columns"]`` (what :func:`to_dataframe` writes), else those of
@@ -70,6 +73,13 @@ def from_dataframe(
     """
     if not isinstance(df, pd.DataFrame):
         raise LayoutError(f"df: expected a pandas.DataFrame, got {type(df).__name__}.")
+    timed = [c for c in (*TIME_BIN_COORDS, "time_bin") if c in df.columns]
+    if timed:  # checked first: numbering rows by order (no repeat column) would read the bins as repeats
+        raise LayoutError(
+            f"df: has time-bin columns {timed}; from_dataframe reads static tables only (one row per trial and "
+            f"neuroid), not time-resolved ones. Keep one bin (df[df[{timed[0]!r}] == t].drop(columns={timed})) or "
+            f"average each trial's bins first."
+        )
     if repeat is not None and repeat != "repeat" and repeat not in df.columns:
         raise LayoutError(
             f"repeat: df has no column {repeat!r}; found {list(map(str, df.columns))}. Pass repeat=<one of them>, "
@@ -103,30 +113,34 @@ def from_dataframe(
     values = pd.to_numeric(df[value], errors="coerce")
     if values.isna().sum() > df[value].isna().sum():
         raise LayoutError(f"df: column {value!r} holds non-numeric values; convert them to numbers.")
-    nids = df[neuroid].astype(str).to_numpy()
+    sids = ids_str(df[stimulus].to_numpy(), name="df", what=f"column {stimulus!r}", where="rows", labels=df.index)
+    nids = ids_str(df[neuroid].to_numpy(), name="df", what=f"column {neuroid!r}", where="rows", labels=df.index)
     ncodes, neuroids = pd.factorize(nids, sort=False)
     # one trial per (stimulus, repeat): its key is the repeat label, or the row's rank in its pair
     if use_repeat:
         rep = df[repeat].to_numpy()
     else:
-        rep = pd.Series(np.arange(len(df))).groupby([df[stimulus].astype(str).to_numpy(), ncodes]).cumcount().to_numpy()
-    trial = pd.MultiIndex.from_arrays([df[stimulus].astype(str).to_numpy(), rep])
+        rep = pd.Series(np.arange(len(df))).groupby([sids, ncodes]).cumcount().to_numpy()
+    trial = pd.MultiIndex.from_arrays([sids, rep])
     tcodes, trials = pd.factorize(trial, sort=False)
     pair = tcodes.astype(np.int64) * len(neuroids) + ncodes
     dup = pd.Index(pair).duplicated()
     if dup.any():
-        bad = [(trials[p // len(neuroids)][0], neuroids[p % len(neuroids)]) for p in pd.unique(pair[dup])]
+        bad = [(*map(_py, trials[p // len(neuroids)]), str(neuroids[p % len(neuroids)])) for p in pd.unique(pair[dup])]
         raise LayoutError(
-            f"df: {int(dup.sum())} rows repeat a ({stimulus}, {repeat}, {neuroid}) triple, e.g. {examples(bad)}; "
-            f"give each presentation its own {repeat!r} label (or drop the column to number rows in order)."
+            f"df: {int(dup.sum())} rows repeat a ({stimulus}, {repeat}, {neuroid}) triple, e.g. {examples(bad)}; a row "
+            f"is one trial of one neuroid: give each presentation its own {repeat!r} label, or reduce a trial's rows "
+            f"(time bins, conditions) to one first."
         )
     table = np.full((len(trials), len(neuroids)), np.nan)
     table[tcodes, ncodes] = values.to_numpy(dtype=float)
-    stim = np.array([t[0] for t in trials], dtype=str)
-    reps = np.array([t[1] for t in trials])
-    data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat")
+    stim = np.asarray(trials.get_level_values(0), dtype=str)
+    reps = np.asarray(trials.get_level_values(1)) if use_repeat else None
+    data, ids, labels = stack_trials(table, stim, reps, name="df", stimulus_arg=stimulus, repeat_arg=repeat or "repeat",
+                                     copies="If the table holds copied rows, drop them (df.drop_duplicates()); to read "
+                                     "them as repeats, give the rows a 'repeat' column.")
     coords = per_neuroid(df, nids, list(neuroid_columns), "df") if neuroid_columns else {}
-    stim_coords = per_stimulus(df, df[stimulus].astype(str).to_numpy(), ids, list(stimulus_columns), "df", "column")
+    stim_coords = per_stimulus(df, sids, ids, list(stimulus_columns), "df", "column")
     attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
     return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, attrs=attrs,
                         neuroid_coords=coords, stimulus_coords=stim_coords)

@@ -9,7 +9,17 @@ from typing import Any
 
 import click
 
-from ._common import Output, not_empty, one_line, open_store_or_fail, records, storage_options, storage_options_for, to_json
+from ._common import (
+    KeysCommand,
+    Output,
+    not_empty,
+    one_line,
+    open_store_or_fail,
+    records,
+    storage_options,
+    storage_options_for,
+    to_json,
+)
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -123,7 +133,7 @@ def _check_table(table_path: str) -> None:
                                      param_hint="'--table'") from None
 
 
-@click.command(name="sweep")
+@click.command(name="sweep", cls=KeysCommand)
 @click.argument("store")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--scheduler", default=None,

@@ -91,3 +91,11 @@ def test_warnings_name_the_flags(runner, tmp_path):
     res = runner.invoke(main, ["score", "forward", store.url, "net.conv1", "monkeyA", "--reps", "3", "--n-folds", "2"])
     assert res.exit_code == 0, res.output
     assert "Pass --min-reliability to mark unreliable targets" in res.stderr and "min_reliability" not in res.stderr, res.stderr
+
+
+def test_an_unknown_region_lists_the_regions_of_each_set(runner, study):
+    study.write_neural("monkeyB", neural(np.ones((24, 2, 2)), [f"s{i:02d}" for i in range(24)]))  # no region coord
+    res = runner.invoke(main, ["score", "forward", study.url, "net.conv1", "monkeyA.PFC"])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert ("neural sets ['monkeyA', 'monkeyB'] (regions, named '<name>.<region>': monkeyA ['IT', 'V4'], "
+            "monkeyB (no 'region' coord))") in res.stderr, res.stderr

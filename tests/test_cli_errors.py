@@ -99,3 +99,10 @@ def test_an_unknown_region_lists_the_regions_of_each_set(runner, study):
     assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
     assert ("neural sets ['monkeyA', 'monkeyB'] (regions, named '<name>.<region>': monkeyA ['IT', 'V4'], "
             "monkeyB (no 'region' coord))") in res.stderr, res.stderr
+
+
+def test_a_flag_the_library_message_also_names_is_said_once():
+    from neuroxr.cli.extract import extract_command
+
+    assert flag_spelling("image_size=16 (--image-size) has no effect; pass overwrite=True (neuroxr extract --overwrite).",
+                         extract_command) == "--image-size 16 has no effect; pass --overwrite."

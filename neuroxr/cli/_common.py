@@ -101,6 +101,8 @@ _QUOTED_LIST = re.compile(r"\[('[a-z][a-z0-9_]*'(?:, '[a-z][a-z0-9_]*')*)\]")
 #: names joined by commas and "and"/"or" (two or more), or the names before "has/have no effect"
 _NAME_LIST = re.compile(_WORD + r"((?:(?:, | and | or |, and |, or )[a-z][a-z0-9_]*)+)(?![\w=(])")
 _SUBJECT = re.compile(r"(^|: )" + _WORD + r"(?= has no effect)")
+#: a flag followed by a parenthesis that gives it again (library messages that also name the flag)
+_AGAIN = re.compile(r"(--[a-z][a-z0-9-]*)((?: [^\s()]+)?) \((?:neuroxr [a-z-]+ )?\1(?: [^()]*)?\)")
 #: a lone name with an underscore (never a word of prose)
 _UNDERSCORED = re.compile(r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w=(])")
 
@@ -192,7 +194,8 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     message = _QUOTED_LIST.sub(quoted, message)
     message = _NAME_LIST.sub(listed, message)
     message = _SUBJECT.sub(lambda m: m.group(1) + (_flag(opts[m.group(2)]) if m.group(2) in opts else m.group(2)), message)
-    return _UNDERSCORED.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(1), message)
+    message = _UNDERSCORED.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(1), message)
+    return _AGAIN.sub(r"\1\2", message)
 
 
 def _quiet_stdout() -> None:

@@ -45,7 +45,7 @@ from .tasks import (
     spread_gram,
 )
 
-__all__ = ["SweepError", "check_cluster_options", "entry_params", "sweep"]
+__all__ = ["SchedulerLostError", "SweepError", "check_cluster_options", "entry_params", "sweep"]
 
 _GPU_BACKENDS = ("torch_cuda", "cupy")
 
@@ -66,6 +66,11 @@ class SweepError(_SweepErrorBase):
         super().__init__(message)
         self.failed = dict(failed)
         self.computed = list(computed)
+
+
+class SchedulerLostError(SweepError):
+    """The sweep's Dask scheduler went away mid-sweep (no entry's fault); every finished entry is
+    written and a re-run resumes."""
 
 
 def pair_path(entry: Entry) -> str:
@@ -454,7 +459,7 @@ class _Run:
             if not _lost_scheduler(exc):
                 raise
             rest = {e.key: "unfinished when the Dask scheduler went away" for e, _ in jobs if e.key not in finished}
-            raise SweepError(
+            raise SchedulerLostError(
                 f"lost the Dask scheduler at {address or client!r} after {len(finished)} of {len(jobs)} entries "
                 f"({_reason(exc)}); the {len(computed)} computed entries are written, and a re-run resumes "
                 f"with the entries still missing.",

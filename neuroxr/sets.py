@@ -22,6 +22,7 @@ Nothing else in neuroxr splits set names on dots.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "neural_ref",
     "resolve",
     "read_set",
+    "regions_by_set",
     "check_new_set",
     "check_new_feature_sets",
     "store_set_names",
@@ -161,12 +163,19 @@ def store_set_names(store: Any, regions: bool = False) -> dict[str, list[SetRef]
     return out
 
 
+def regions_by_set(store: Any, names: Sequence[str]) -> str:
+    """The regions of each neural set of ``names``, for messages: ``animalA ['IT', 'V4'], animalB
+    (no 'region' coord)``."""
+    return ", ".join(f"{n} {_regions(store, n)}" if _regions(store, n) else f"{n} (no 'region' coord)" for n in names)
+
+
 def _available(store: Any, kinds: tuple[str, ...]) -> str:
     parts = []
     if "features" in kinds:
         parts.append(f"feature sets {[r.name for r in _feature_sets(store)]}")
     if "neural" in kinds:
-        parts.append(f"neural sets {store.neural_sets()}")
+        sets = store.neural_sets()
+        parts.append(f"neural sets {sets}" + (f" (regions, named '<name>.<region>': {regions_by_set(store, sets)})" if sets else ""))
     return " and ".join(parts)
 
 

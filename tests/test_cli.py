@@ -412,14 +412,14 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
     (["score", "cka", "STORE", "net.conv9", "monkeyA"], "holds no feature set '<model>.<layer>' named 'net.conv9' (the source)"),
     (["score", "shape", "STORE", "net.conv1", "monkeyB"], "named 'monkeyB' (the target); it holds feature sets ['net.conv1', 'net.fc'] and neural sets ['monkeyA']"),
     (["score", "cka", "STORE", "net.conv1", "a__b"], "named 'a__b' (the target)"),
-    (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--alpha", "2"], "metric 'crsa' takes no options ['alpha']"),
+    (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--alpha", "2"], "metric 'crsa' takes no options [--alpha]"),
     (["score", "rsa", "STORE", "net.conv1", "net.fc", "--ceiling"], "ceiling needs a neural target"),
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "many"], "must be an integer or 'auto'"),
     # the metric's own checks, as compute and a sweep's metric_options run them: one line naming the metric
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "0"],
-     "Error: metric 'ereg': The 'n_components' parameter of ereg must be 'auto' or a positive int. Got 0 instead.\n"),
+     "Error: metric 'ereg': The '--n-components' parameter of ereg must be 'auto' or a positive int. Got 0 instead.\n"),
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "4", "--eps", "0.2"],
-     "Error: metric 'ereg': eps=0.2 has no effect with n_components=4"),
+     "Error: metric 'ereg': --eps 0.2 has no effect with --n-components 4"),
     (["score", "dimensionality", "STORE", "net.conv1", "monkeyA"], "Got unexpected extra argument (monkeyA)"),
     (["score", "cka", "STORE", "net.conv1"], "Missing argument 'TARGET'"),
 ])

@@ -158,3 +158,30 @@ def test_options_for_a_local_store_are_refused(runner, tmp_path, monkeypatch, ar
     assert res.stderr.count("\n") == 1 and "local store" in res.stderr
     assert ("--storage-profile" if "--storage-profile" in argv else "--storage-option") in res.stderr
     assert not (path / "metrics").exists()  # nothing computed
+
+
+def test_extract_dry_run_with_storage_options_creates_no_remote_store(runner, s3_server, tmp_path):
+    """``neuroxr extract s3://... -S ... --dry-run`` plans and writes nothing (the remote store is not
+    created, as a local one is not); a run that writes creates it, with the options."""
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    from neuroxr.errors import StoreError
+
+    options, log = s3_server
+    url = f"s3://bucket/{uuid.uuid4().hex[:8]}/new.zarr"
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())\n")
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / f"im{i}.png")
+    args = ["extract", url, "--model", f"{tmp_path / 'm.py'}:build", "--images", str(tmp_path / "imgs"), "--model-name", "m",
+            "--no-progress", "--image-size", "8", *[f"--storage-option={k}={v}" for k, v in options.items()]]
+    n_before = len(log.requests)
+    res = runner.invoke(main, [*args, "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert not [r for r in log.requests[n_before:] if r[0] in ("PUT", "POST", "DELETE")]  # nothing written
+    with pytest.raises(StoreError, match="no study store"):
+        StudyStore(url, mode="r", storage_options=options)
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert StudyStore(url, mode="r", storage_options=options).models() == ["m"]

@@ -293,9 +293,9 @@ def test_cli_refuses_image_size_and_pooling_that_have_no_effect(tmp_path):
         "def own():\n    m = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))\n    m.processor = default_image_transform(8)\n    return m\n\n"
         "def plain():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))\n")
     base = ["extract", str(tmp_path / "s.zarr"), "--images", str(tmp_path / "imgs"), "--model-name", "m", "--no-progress"]
-    for extra, says in ((["--model", f"{tmp_path / 'm.py'}:own", "--image-size", "16"], "image_size=16 (--image-size) has no effect"),
+    for extra, says in ((["--model", f"{tmp_path / 'm.py'}:own", "--image-size", "16"], "--image-size 16 has no effect"),
                         (["--model", f"{tmp_path / 'm.py'}:plain", "--image-size", "8", "--pooling", "cls"],
-                         "pooling='cls' (--pooling) pools outputs shaped (batch, tokens, dim)")):
+                         "--pooling cls pools outputs shaped (batch, tokens, dim)")):
         res = CliRunner().invoke(main, [*base, *extra])
         assert res.exit_code == 1 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
         assert "internal error" not in res.stderr and not (tmp_path / "s.zarr" / "features").exists()

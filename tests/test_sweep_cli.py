@@ -271,3 +271,20 @@ def test_cli_sweep_shows_its_inference(sweep_copy, tmp_path):
     assert sorted(r["key"] for r in out["inference_table"]) == sorted(direct["key"])
     assert {r["key"]: r["median_ev_low"] for r in out["inference_table"]} == pytest.approx(
         dict(zip(direct["key"], direct["median_ev_low"])))
+
+
+def test_errors_found_while_running_name_the_config_file(sweep_copy, tmp_path):
+    """A bad option found only while the sweep runs (brainscore's n_components above a layer's units)
+    names the config file, as its load-time errors do, and the entry."""
+    path = sweep_copy()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("directions: [brainscore]\nmodels: netA\nlayers: [layer3]\nneural: animalA\n"
+                   "metric_options: {brainscore: {n_components: 40, n_splits: 2}}\n")
+    res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.startswith(f"Error: {cfg}: 1 of 1 sweep entries failed") and "brainscore/netA.layer3__animalA" in res.output
+    assert res.output.count("\n") == 1, res.output
+    # a config key and a flag of the same check: each named as it was given
+    cfg.write_text("directions: [forward]\nmodels: netA\nneural: animalA\nn_workers: 2\n")
+    res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial"])
+    assert res.exit_code == 1 and res.output.startswith(f"Error: {cfg}: n_workers has no effect with --scheduler='serial'")

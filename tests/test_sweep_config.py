@@ -243,3 +243,25 @@ def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     with pytest.raises(SweepConfigError, match=said) as info:
         load_config(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"directions": ["model_to_model"], "min_reliability": 0.5}, r"min_reliability has no effect with the sweep's directions \['model_to_model'\]"),
+    ({"directions": ["cka"], "reps": 3}, r"reps has no effect when the sweep runs no direction \(only \['cka'\]\)"),
+    ({"directions": ["dimensionality"], "inference": {"bootstrap": 10}}, r"inference has no effect with the sweep's directions \['dimensionality'\]"),
+    ({"directions": ["forward"], "scheduler": "serial", "n_workers": 2}, r"n_workers has no effect with scheduler='serial'"),
+    ({"directions": ["forward"], "max_n": 3, "inference": {"bootstrap": 10}}, r"inference needs max_n=None"),
+])
+def test_load_config_refuses_what_the_sweep_refuses(sweep_base_store, tmp_path, config, message):
+    """load_config(path, store) runs the sweep's own checks (neuroxr.sweep.checks.check_plan): a config it
+    accepts is one the sweep accepts; its errors start with the file's path."""
+    import yaml
+
+    store = StudyStore(sweep_base_store, mode="r")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SweepConfigError, match=f"^{path}: {message}"):
+        load_config(path, store)
+    kwargs = {k: v for k, v in config.items() if k != "scheduler"}
+    with pytest.raises(SweepConfigError, match=message.replace("scheduler=", "client=")):  # the sweep's own refusal
+        sweep(store, client=config.get("scheduler", "serial"), progress=False, **kwargs)

@@ -49,6 +49,8 @@ def test_plan_errors_name_what_exists(sweep_base_store):
         plan_sweep(store, neural="animalC")
     with pytest.raises(SweepConfigError, match=r"regions \['PFC'\].*IT"):
         plan_sweep(store, regions=["PFC"])
+    with pytest.raises(SweepConfigError, match=r"choose from their regions: animalA \['IT', 'V4'\], animalB \['IT', 'V4'\] "):
+        plan_sweep(store, regions=["PFC"])  # the regions of each selected set
     with pytest.raises(SweepConfigError, match="unknown directions"):
         plan_sweep(store, directions=["sideways"])
     with pytest.raises(SweepConfigError, match="at least two neural sets"):

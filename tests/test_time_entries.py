@@ -93,7 +93,7 @@ def test_cli_temporal_generalization(tg_store):
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and "already in the store" in again.output and "3 x 3 time bins" in again.output
     bad = CliRunner().invoke(main, args[:-4] + ["--require-existing", "--fold-seed", "2"])
-    assert bad.exit_code != 0 and "fold_seed" in bad.output
+    assert bad.exit_code != 0 and "--fold-seed" in bad.output  # the flag, as the command line spells it
 
 
 def test_an_animal_against_itself_warns_as_inter_animal(tg_store):

@@ -6,9 +6,11 @@ bodies, so ``neuroxr --help`` and ``neuroxr --version`` stay fast.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable
@@ -16,7 +18,7 @@ from typing import Any
 
 import click
 
-__all__ = ["main", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
+__all__ = ["main", "CommandGroup", "KeysCommand", "flag_name", "flag_spelling", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
            "one_line", "storage_options", "current_storage_options", "storage_options_for", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
 
@@ -32,9 +34,30 @@ def _version() -> str:
     return __version__
 
 
-class _Main(click.Group):
+#: ``ctx.meta`` key (shared by nested contexts) of the command being run, for :func:`flag_spelling`
+_COMMAND = "neuroxr.command"
+
+
+class CommandGroup(click.Group):
+    """A group that records the subcommand it runs (``ctx.meta``), so that the top group's error
+    handler spells a failed command's parameters as its flags (:func:`flag_spelling`)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            ctx.meta[_COMMAND] = cmd
+        return name, cmd, rest
+
+
+class KeysCommand(click.Command):
+    """A command whose errors name the keys of the file it runs (``neuroxr sweep CONFIG``): left as
+    they are by :func:`flag_spelling`."""
+
+
+class _Main(CommandGroup):
     """The top group: any neuroxr error (or a bad file, value or key) becomes a one-line message
-    on stderr and exit status 1, never a traceback."""
+    on stderr and exit status 1, never a traceback, its parameter names spelled as the failed
+    command's flags (:func:`flag_spelling`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import NeuroxrError
@@ -47,9 +70,9 @@ class _Main(click.Group):
             raise
         except click.UsageError as exc:  # one line, no usage block; exit status 2 as click's
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            raise _OneLineUsage(one_line(exc.format_message()) + hint) from None
+            raise _OneLineUsage(flag_spelling(one_line(exc.format_message()), ctx.meta.get(_COMMAND)) + hint) from None
         except click.ClickException as exc:
-            exc.message = one_line(exc.message)
+            exc.message = flag_spelling(one_line(exc.message), ctx.meta.get(_COMMAND))
             raise
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -58,12 +81,121 @@ class _Main(click.Group):
             raise click.exceptions.Exit(1) from None
         except (NeuroxrError, OSError, ValueError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise click.ClickException(one_line(msg)) from None
+            raise click.ClickException(flag_spelling(one_line(msg), ctx.meta.get(_COMMAND))) from None
         except Exception as exc:  # a bug: still one line, the traceback on request
             if os.environ.get("NEUROXR_DEBUG"):
                 raise
             raise click.ClickException(f"internal error, {type(exc).__name__}: {one_line(exc)} "
                                        "(set NEUROXR_DEBUG=1 for the traceback and report it)") from None
+
+
+# ---------------------------------------------------------------------------- Python names -> flags
+_WORD = r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)"
+_LITERAL = r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False|None|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+#: ``name=value`` (a Python literal), with the ``pass`` or ``with`` before it when there is one
+_ASSIGN = re.compile(r"(\bpass |\bwith )?" + _WORD + "=" + _LITERAL)
+#: ``name=`` standing for the keyword itself ("pass min_reliability= to ...")
+_KEYWORD = re.compile(_WORD + r"=(?=[\s.,;)]|$)")
+#: a list of quoted names, as Python prints one: ``['alpha', 'n_folds']``
+_QUOTED_LIST = re.compile(r"\[('[a-z][a-z0-9_]*'(?:, '[a-z][a-z0-9_]*')*)\]")
+#: names joined by commas and "and"/"or" (two or more), or the names before "has/have no effect"
+_NAME_LIST = re.compile(_WORD + r"((?:(?:, | and | or |, and |, or )[a-z][a-z0-9_]*)+)(?![\w=(])")
+_SUBJECT = re.compile(r"(^|: )" + _WORD + r"(?= has no effect)")
+#: a flag followed by a parenthesis that gives it again (library messages that also name the flag)
+_AGAIN = re.compile(r"(--[a-z][a-z0-9-]*)((?: [^\s()]+)?) \((?:neuroxr [a-z-]+ )?\1(?: [^()]*)?\)")
+#: a lone name with an underscore (never a word of prose)
+_UNDERSCORED = re.compile(r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w=(])")
+
+
+def _long(opts: list[str]) -> str:
+    return max(opts, key=lambda o: (o.startswith("--"), len(o)))
+
+
+def _flag(opt: click.Option) -> str:
+    """How a parameter is named: its long flag (``--ceiling/--no-ceiling`` for a pair)."""
+    return _long(opt.opts) + (f"/{_long(opt.secondary_opts)}" if opt.secondary_opts else "")
+
+
+def flag_name(command: click.Command, name: str) -> str:
+    """The flag of ``command``'s parameter ``name`` (``noise_ceiling`` -> ``--no-ceiling``)."""
+    return _flag(next(p for p in command.params if p.name == name and isinstance(p, click.Option)))
+
+
+def _given_as(opt: click.Option, value: Any, text: str) -> str | None:
+    """``name=value`` as the flags that give it (``without --flag`` for what leaving the option out
+    gives; ``None`` where no flag gives it)."""
+    long, info = _long(opt.opts), opt.to_info_dict()  # the info dict resolves click's unset default and flag value
+    if value is None and info["default"] is None or opt.is_flag and not opt.secondary_opts and value is info["default"]:
+        return f"without {_flag(opt)}"
+    if opt.is_flag:
+        if opt.secondary_opts and isinstance(value, bool):
+            return long if value else _long(opt.secondary_opts)
+        return long if isinstance(value, bool) and value is info["flag_value"] else None
+    return f"{long} {'none' if value is None else value if isinstance(value, str) else text}"
+
+
+def flag_spelling(message: str, command: click.Command | None) -> str:
+    """``message`` (raised below a command) with the command's parameters spelled as its flags:
+    ``noise_ceiling=False`` -> ``--no-ceiling``, ``split='slots'`` -> ``--split slots``,
+    ``pass dtype=None`` -> ``leave out --dtype``, ``debiased=False`` -> ``without --debiased``,
+    ``stratify_by=None`` -> ``--stratify-by none``,
+    ``['reps']`` -> ``[--reps]``, ``min_reliability`` (or ``min_reliability=``) -> ``--min-reliability``.
+    Errors and warnings of a command are shown so.
+
+    The parameter names come from the command's options (their ``name`` and option strings);
+    names that are no option of ``command`` stay as they are, and a name without an underscore
+    is changed only where it names an option (``name=value``, a list of names, the subject of
+    "has no effect"), never in prose. The messages of a :class:`KeysCommand` are left as they are.
+
+    Parameters
+    ----------
+    message : str
+        One line raised by the library (Python spelling).
+    command : click.Command or None
+        The command that failed (``None``: the message as is).
+
+    Returns
+    -------
+    str
+    """
+    if command is None or isinstance(command, KeysCommand):
+        return message
+    opts = {p.name: p for p in command.params if isinstance(p, click.Option) and p.name and p.opts[0].startswith("-")}
+    if not opts:
+        return message
+
+    def assign(m: re.Match) -> str:
+        opt = opts.get(m.group(2))
+        if opt is None:
+            return m.group(0)
+        try:
+            value = ast.literal_eval(m.group(3))
+        except (ValueError, SyntaxError):
+            return m.group(0)
+        out = _given_as(opt, value, m.group(3))
+        if out is None:
+            return m.group(0)
+        if m.group(1) and out.startswith("without "):  # "pass x=None" -> "leave out --x"; "with x=False" -> "without --x"
+            return out if m.group(1) == "with " else f"leave out {out[8:]}"
+        return (m.group(1) or "") + out
+
+    def quoted(m: re.Match) -> str:
+        names = [n.strip("'") for n in m.group(1).split(", ")]
+        return f"[{', '.join(_flag(opts[n]) for n in names)}]" if all(n in opts for n in names) else m.group(0)
+
+    def listed(m: re.Match) -> str:
+        names = [m.group(1)] + re.split(r", and |, or |, | and | or ", m.group(2))[1:]
+        if not all(n in opts for n in names):
+            return m.group(0)
+        return re.sub(r"[a-z][a-z0-9_]*", lambda w: _flag(opts[w.group(0)]) if w.group(0) in opts else w.group(0), m.group(0))
+
+    message = _ASSIGN.sub(assign, message)
+    message = _KEYWORD.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(0), message)
+    message = _QUOTED_LIST.sub(quoted, message)
+    message = _NAME_LIST.sub(listed, message)
+    message = _SUBJECT.sub(lambda m: m.group(1) + (_flag(opts[m.group(2)]) if m.group(2) in opts else m.group(2)), message)
+    message = _UNDERSCORED.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(1), message)
+    return _AGAIN.sub(r"\1\2", message)
 
 
 def _quiet_stdout() -> None:
@@ -81,7 +213,8 @@ class _OneLineUsage(click.ClickException):
 
 
 def _show_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
-    click.echo(f"Warning: {one_line(message)}", err=True)
+    ctx = click.get_current_context(silent=True)  # the running command's: its parameters spelled as its flags
+    click.echo(f"Warning: {flag_spelling(one_line(message), ctx.command if ctx is not None else None)}", err=True)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -107,14 +107,8 @@ def make_extract_command() -> Any:
             except ExtractionError as exc:
                 raise click.BadParameter(one_line(exc), param_hint="'--texts'") from None
         try:
-            so = storage_options_for(store)
-            target: Any = store
-            if so is not None:  # a remote store with fsspec options: open it here with them
-                from ..store import StudyStore
-
-                target = StudyStore(store, storage_options=so)
-            out = extract_features(
-                model, stimuli, target, model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
+            out = extract_features(  # a remote store opened with the fsspec options; created only when a layer is written
+                model, stimuli, store, storage_options=storage_options_for(store), model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
                 memory_limit=memory_limit, batch_size=batch_size, device=device,
                 image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
                 pooling=None if pooling == "none" else pooling,

@@ -12,7 +12,17 @@ from typing import Any
 
 import click
 
-from ._common import Output, main, one_line, open_store_or_fail, output_options, progress_for, storage_options
+from ._common import (
+    CommandGroup,
+    Output,
+    flag_name,
+    main,
+    one_line,
+    open_store_or_fail,
+    output_options,
+    progress_for,
+    storage_options,
+)
 
 __all__ = ["score"]
 
@@ -22,7 +32,7 @@ _DIRECTION_DEFAULTS: dict[str, Any] = {"reps": 20, "seed": 0, "regressor": "ridg
                                        "n_folds": 10, "fold_seed": 0, "split": "valid", "min_reliability": None}
 _MODEL_TO_MODEL_DEFAULTS: dict[str, Any] = {**_DIRECTION_DEFAULTS, "reps": 1}
 #: options of the directions with neural data (split halves of the repeats) only
-_NEURAL_ONLY = ("split", "no_ceiling", "min_reliability")
+_NEURAL_ONLY = ("split", "noise_ceiling", "min_reliability")
 
 
 def _score_options(direction: str) -> list[Any]:
@@ -43,7 +53,8 @@ def _score_options(direction: str) -> list[Any]:
         click.option("--fold-seed", type=click.IntRange(min=0), default=None, help=f"Seed of the folds (default {d['fold_seed']})."),
         click.option("--max-n", type=click.IntRange(min=1), default=None, help="Fresh random subset of predictors every rep."),
         click.option("--split", type=click.Choice(["valid", "slots"]), default=None, hidden=m2m, help=f"Split-half mode (default {d['split']})."),
-        click.option("--no-ceiling", is_flag=True, default=None, hidden=m2m, help="Report r^2*100 without the split-half noise ceiling."),
+        click.option("--no-ceiling", "noise_ceiling", is_flag=True, flag_value=False, default=None, hidden=m2m,
+                     help="Report r^2*100 without the split-half noise ceiling (default: the ceiling where the target has repeats)."),
         click.option("--min-reliability", type=click.FloatRange(0, 1), default=None, hidden=m2m,
                      help="Mark targets whose split-half reliability is below this included=False (default: none marked)."),
         click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Precision of the kernels (default float64)."),
@@ -77,7 +88,7 @@ def _options(direction: str) -> Any:
     return add
 
 
-class _ScoreGroup(click.Group):
+class _ScoreGroup(CommandGroup):
     """``neuroxr score KIND ...``: the subcommands in the order they were added; ``_`` may stand for
     ``-``; an unknown KIND is refused with the accepted ones listed."""
 
@@ -158,7 +169,7 @@ def _direction_command(direction: str) -> click.Command:
         if (n_boot or n_perm) and options["max_n"] is not None:
             raise click.UsageError("--bootstrap/--permutations need a fixed design: drop --max-n.")
         if direction == "model-to-model":
-            given = [f"--{k.replace('_', '-')}" for k in _NEURAL_ONLY if options[k] not in (None, False)]
+            given = [flag_name(click.get_current_context().command, k) for k in _NEURAL_ONLY if options[k] is not None]
             if given:
                 raise click.UsageError(f"{', '.join(given)}: model-to-model has no neural repeats (no split halves, "
                                        "ceiling or reliability); drop them.")
@@ -169,8 +180,6 @@ def _direction_command(direction: str) -> click.Command:
                                                      "without max_n every rep is the same fit", "add --max-n")))
         if options["n_components"] is not None and options["regressor"] != "pls":
             raise click.UsageError("--n-components is the number of PLS components: add --regressor pls, or drop it.")
-        if options.pop("no_ceiling"):  # otherwise automatic: a ceiling when the neural data have repeats
-            options["noise_ceiling"] = False
         params: dict[str, Any] = {k: v for k, v in options.items() if v is not None}  # the others: the kind's defaults
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype,

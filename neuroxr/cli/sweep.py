@@ -9,7 +9,17 @@ from typing import Any
 
 import click
 
-from ._common import Output, not_empty, one_line, open_store_or_fail, records, storage_options, storage_options_for, to_json
+from ._common import (
+    KeysCommand,
+    Output,
+    not_empty,
+    one_line,
+    open_store_or_fail,
+    records,
+    storage_options,
+    storage_options_for,
+    to_json,
+)
 
 __all__ = ["sweep_command", "DASHBOARD_ADVICE"]
 
@@ -73,27 +83,38 @@ def _quiet_workers(quiet: bool) -> Any:
             os.environ["PYTHONWARNINGS"] = old
 
 
-def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool | None) -> None:
+def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool | None, config: str | None = None,
+                   given: Any = ("client", "n_workers", "gram_spread")) -> None:
     """Refuse options that the chosen scheduler would not use (the sweep's one check,
-    :func:`neuroxr.sweep.run.check_cluster_options`), as a usage error naming the flags.
+    :func:`neuroxr.sweep.run.check_cluster_options`), each named where it was given: a flag
+    (a usage error) or a key of the config file (an error starting with the file's path).
 
     Parameters
     ----------
     client : str or None
         The scheduler: ``None`` (a local cluster), ``"serial"``/``"synchronous"`` or an address.
     n_workers : int or None
-        ``--workers``: sizes the local cluster only.
+        ``--workers`` (or ``n_workers``): sizes the local cluster only.
     gram_spread : bool or None
-        ``--gram-spread/--no-gram-spread``: spreads a Gram across the workers of a cluster only.
+        ``--gram-spread/--no-gram-spread`` (or ``gram_spread``): spreads a Gram across the workers of a cluster only.
+    config : str, optional
+        The config file the others come from.
+    given : container of str
+        Which of ``client``, ``n_workers`` and ``gram_spread`` were given as flags (the others: config keys).
     """
     from ..errors import SweepConfigError
     from ..sweep.run import check_cluster_options
 
     flags = {"client": "--scheduler", "local": "leave out --scheduler", "n_workers": "--workers",
              "gram_spread": "--gram-spread" if gram_spread else "--no-gram-spread"}
+    keys = {"client": "scheduler", "local": "leave out scheduler", "n_workers": "n_workers", "gram_spread": "gram_spread"}
+    spelling = {k: flags[k] if (k if k != "local" else "client") in given else keys[k] for k in flags}
     try:
-        check_cluster_options(client, {"n_workers": n_workers, "gram_spread": gram_spread}, spelling=flags)
+        check_cluster_options(client, {"n_workers": n_workers, "gram_spread": gram_spread}, spelling=spelling)
     except SweepConfigError as exc:
+        values = {"client": client, "n_workers": n_workers, "gram_spread": gram_spread}
+        if config and any(v is not None and k not in given for k, v in values.items()):  # some from the file
+            raise click.ClickException(f"{config}: {one_line(exc)}") from None
         raise click.UsageError(str(exc)) from None
 
 
@@ -123,7 +144,7 @@ def _check_table(table_path: str) -> None:
                                      param_hint="'--table'") from None
 
 
-@click.command(name="sweep")
+@click.command(name="sweep", cls=KeysCommand)
 @click.argument("store")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--scheduler", default=None,
@@ -155,7 +176,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     """
     from ..errors import NeuroxrError
     from ..sweep.config import load_config, validate_config
-    from ..sweep.run import sweep
+    from ..sweep.run import SchedulerLostError, sweep
 
     Output(as_json, quiet)  # --quiet: no warnings on stderr (errors still go there)
     if table_path is not None:  # before the sweep runs, not after
@@ -171,13 +192,18 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)
-        _refuse_unused(client, n_workers, gram_spread)
+        given = [k for k, v in (("client", scheduler), ("n_workers", n_workers), ("gram_spread", gram_spread)) if v is not None]
+        _refuse_unused(client, cfg.get("n_workers"), cfg.get("gram_spread"), config, given)
         if so is not None:  # the workers open the store with the same options
             cfg["storage_options"] = {**so, **(cfg.get("storage_options") or {})}
+    except NeuroxrError as exc:  # load_config's errors start with the file's path
+        raise click.ClickException(one_line(exc)) from None
+    try:
         with contextlib.redirect_stdout(sys.stderr), _quiet_workers(quiet):  # progress on stderr, results on stdout
             result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
-    except NeuroxrError as exc:
-        raise click.ClickException(one_line(exc)) from None
+    except NeuroxrError as exc:  # found while running: named after the config file too, as its load-time errors
+        where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) else ""  # a lost scheduler: not the file's
+        raise click.ClickException(f"{where}{one_line(exc)}") from None
     if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
         click.echo(DASHBOARD_ADVICE, err=True)
     if as_json:

@@ -99,11 +99,13 @@ def plan_extraction(
     deduplicate: bool = True,
     overwrite: bool = False,
     texts: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ExtractionPlan:
     """Dry run: every layer's output shape and bytes, and the passes that fit ``memory_limit``.
 
     Runs the probe's two small batches (2, then 3 stimuli) through the model; writes nothing (a
-    store that does not exist yet is not created). The parameters are those of :func:`extract_features`.
+    store that does not exist yet is not created, local or remote: ``storage_options`` as in
+    :func:`extract_features`). The parameters are those of :func:`extract_features`.
 
     Returns
     -------
@@ -116,7 +118,7 @@ def plan_extraction(
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
-    st = _existing(store) if store is not None else None
+    st = _existing(store, storage_options) if store is not None else None
     was_training = model.training
     model.eval()
     try:
@@ -133,27 +135,35 @@ def plan_extraction(
         model.train(was_training)
 
 
-def _existing(store: StudyStore | str | os.PathLike) -> StudyStore | None:
-    """The study store at ``store``, or ``None`` where there is none yet: it is created only when an
-    extraction writes (:func:`_open`), so a dry run, or a call refused by its checks, leaves nothing."""
+def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> StudyStore | None:
+    """The study store at ``store`` (a URL opened with ``storage_options``), or ``None`` where there is
+    none yet: it is created only when an extraction writes (:func:`_open`), so a dry run, or a call
+    refused by its checks, leaves nothing, local or remote."""
     if isinstance(store, StudyStore):
+        if storage_options:
+            raise ExtractionError("storage_options opens a store given by its URL; the StudyStore passed as store "
+                                  "carries its own: pass its URL, or drop storage_options.")
         return store
     url = os.fspath(store)
     local = local_root(url)
+    if local is not None and storage_options:
+        raise ExtractionError(f"storage_options: fsspec options apply to remote stores (s3://, gs://, ...), not to the "
+                              f"local store {url!r}; drop them.")
     if local is not None and not os.path.isfile(local) and not os.path.isfile(os.path.join(local, "zarr.json")):
         return None  # no folder, or one that holds no Zarr group
     if local is None:
         try:
-            if read_json(zarr_store(url, True, None), "zarr.json") is None:
+            if read_json(zarr_store(url, True, storage_options), "zarr.json") is None:
                 return None
         except Exception:  # unreachable or malformed: StudyStore says why, in one line
             pass
-    return StudyStore(url)
+    return StudyStore(url, storage_options=storage_options)
 
 
-def _open(store: StudyStore | str | os.PathLike, existing: StudyStore | None) -> StudyStore:
-    """The store to write to: ``existing``, else a new one at ``store``."""
-    return existing if existing is not None else StudyStore(store)
+def _open(store: StudyStore | str | os.PathLike, existing: StudyStore | None,
+          storage_options: Mapping[str, Any] | None = None) -> StudyStore:
+    """The store to write to: ``existing``, else a new one at ``store`` (opened with ``storage_options``)."""
+    return existing if existing is not None else StudyStore(store, storage_options=storage_options)
 
 
 def extract_features(
@@ -181,6 +191,7 @@ def extract_features(
     on_layer_complete: Callable[[str], None] | None = None,
     staging_dir: str | os.PathLike | None = None,
     texts: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ExtractionResult | ExtractionPlan:
     """Extract a torch model's layer activations into ``features/<model_name>/<layer>``.
 
@@ -283,6 +294,10 @@ def extract_features(
         ``False``: image file paths. ``None``: texts when there is a tokenizer, image files
         otherwise; strings that all name existing files are refused when there is a tokenizer
         (say which with ``texts=``).
+    storage_options : mapping, optional
+        fsspec options of a remote ``store`` given by its URL (``s3://...``), e.g. ``endpoint_url``;
+        refused for a local store or a :class:`StudyStore` (which carries its own). The store is
+        opened with them, and created only when the first layer is written, as a local one.
 
     Returns
     -------
@@ -311,7 +326,7 @@ def extract_features(
     model_name = _check_name(model_name, "model")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
-    st = _existing(store)
+    st = _existing(store, storage_options)
     if st is not None and not dry_run:
         st._require_write()
     was_training = model.training
@@ -327,7 +342,7 @@ def extract_features(
         )
         if dry_run:
             return plan
-        return _execute(model, stim, _open(store, st), plan, prep, identity, device=device, progress=progress,
+        return _execute(model, stim, _open(store, st, storage_options), plan, prep, identity, device=device, progress=progress,
                         on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir)
     finally:
         model.train(was_training)

@@ -12,6 +12,7 @@ Modules
 -------
 config   accepted keys, the JSON schema of a config file, :func:`validate_config`, :func:`load_config`
 plan     :class:`Entry`, :func:`plan_sweep` (model / layer / neural set / region selection)
+checks   :func:`check_plan`: the plan's refusals, run by :func:`sweep` and by ``load_config(path, store)``
 tasks    worker tasks (one ``neuroxr.entries.compute`` call each), entry parameters and lookup
 cluster  embedded LocalCluster / LocalCUDACluster, connecting by address, worker settings
 gather   :class:`SweepResult`, :func:`gather`, :func:`gather_metrics`

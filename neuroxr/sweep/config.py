@@ -296,7 +296,11 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
         ``regions``, ``overwrite``, ``n_workers``, ``scheduler``, ``selection_seed``,
         ``metric_options`` and the score arguments of :data:`SCORE_KEYS`. ``None`` is ``{}``.
     store : StudyStore, optional
-        Also check that the models, layers, neural sets and regions exist in it.
+        Also check that the models, layers, neural sets and regions exist in it, and that every
+        option is read by some planned entry: the checks :func:`~neuroxr.sweep.sweep` runs before
+        anything (:func:`neuroxr.sweep.checks.check_plan`), so a configuration accepted here is one
+        the sweep accepts. Without it, the checks that need no store (values, ``inference``, the
+        cluster options with ``scheduler``).
 
     Returns
     -------
@@ -307,7 +311,8 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     Raises
     ------
     SweepConfigError
-        Unknown keys (listed with the accepted ones), values of the wrong type, or names not in the store.
+        Unknown keys (listed with the accepted ones), values of the wrong type, names not in the
+        store, or options that nothing would read.
     """
     if config is None:
         config = {}
@@ -320,18 +325,24 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     out = dict(config)
     if "directions" in out:
         out["directions"] = _normal_directions(out["directions"])
-    out.update(check_score_kwargs({k: v for k, v in out.items() if k in SCORE_KEYS}))
+    kw = check_score_kwargs({k: v for k, v in out.items() if k in SCORE_KEYS})
+    out.update(kw)
     if "metric_options" in out:
         out["metric_options"] = check_metric_options(out["metric_options"])
-    if store is not None:
+    from .inference import check_inference
+    from .run import check_cluster_options
+
+    inference = check_inference(out.get("inference"), kw)
+    check_cluster_options(out.get("scheduler"), out, spelling={"client": "scheduler", "local": "leave out scheduler"})
+    if store is not None:  # the sweep's own checks of its plan (the one place, neuroxr.sweep.checks)
         import warnings
 
-        from .plan import plan_sweep
+        from .checks import check_plan
 
         with warnings.catch_warnings():  # what the plan leaves out is said once, by the sweep that plans it
             warnings.simplefilter("ignore", NeuroxrWarning)
-            plan_sweep(store, out.get("models"), out.get("layers"), out.get("neural"),
-                       out.get("directions", ("forward", "reverse")), out.get("regions"), out.get("metric_options"))
+            check_plan(store, kw, out.get("metric_options"), inference, out.get("models"), out.get("layers"),
+                       out.get("neural"), out.get("directions", ("forward", "reverse")), out.get("regions"))
     return out
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 from ..errors import SweepConfigError, no_effect
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
-from ..sets import SetRef
+from ..sets import SetRef, regions_by_set
 from ..store import DATA_VAR, NAME_PATTERN, StudyStore
 from .config import SWEEP_METRICS, as_list, metric_kind
 from .names import ALL_REGIONS, layer_name, layer_ref, subset_name, subset_ref
@@ -294,10 +294,9 @@ def plan_sweep(
         if not each:
             absent = [r for r in wanted if r not in found_any]
             if absent:
-                all_regions = sorted({r for n in neural_list for r in (_region_values(store, n) or [])})
                 raise SweepConfigError(
-                    f"no selected neural set has regions {absent}; regions present: {all_regions} "
-                    f"(and {ALL_REGIONS!r} for whole sets)."
+                    f"no selected neural set has regions {absent}; choose from their regions: "
+                    f"{regions_by_set(store, neural_list)} (and {ALL_REGIONS!r} for whole sets)."
                 )
     pairs = [(m, l) for m in model_list for l in layer_map[m]]
     if any(d in dirs for d in ("forward", "reverse", "model_to_model") + METRICS) and not pairs:

@@ -29,16 +29,14 @@ from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
 from ..validation import check_int
 from ._util import ordered
-from .config import check_metric_options, check_score_kwargs, metric_params
+from .checks import check_plan
+from .config import check_metric_options, check_score_kwargs
 from .gather import SweepResult, gather, gather_metrics
-from .inference import check_inference, run_inference, takes_inference
+from .inference import check_inference, run_inference
 from .names import layer_name
-from .plan import DIRECTIONS, Entry, longest_first, plan_sweep, set_sizes
+from .plan import Entry, longest_first, set_sizes
 from .select import best_layers
 from .tasks import (
-    _TG,
-    _TG_DIRECTIONS,
-    _tg_applies,
     entry_lookup,
     entry_params,
     entry_task,
@@ -47,7 +45,7 @@ from .tasks import (
     spread_gram,
 )
 
-__all__ = ["SweepError", "check_cluster_options", "entry_params", "sweep"]
+__all__ = ["SchedulerLostError", "SweepError", "check_cluster_options", "entry_params", "sweep"]
 
 _GPU_BACKENDS = ("torch_cuda", "cupy")
 
@@ -68,6 +66,11 @@ class SweepError(_SweepErrorBase):
         super().__init__(message)
         self.failed = dict(failed)
         self.computed = list(computed)
+
+
+class SchedulerLostError(SweepError):
+    """The sweep's Dask scheduler went away mid-sweep (no entry's fault); every finished entry is
+    written and a re-run resumes."""
 
 
 def pair_path(entry: Entry) -> str:
@@ -282,15 +285,8 @@ def sweep(
         from .cluster import scheduler_address
 
         scheduler_address(client)
-    entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
-    if kw and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
-        raise no_effect(sorted(kw), f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",
-                        instead="add a direction", error=SweepConfigError)
-    metric_opts = {d: metric_params(d, metric_options) for d in ordered(e.direction for e in entries if e.is_metric)}
-    if inference and not any(takes_inference(e) for e in entries):
-        raise no_effect(["inference"], f"with the sweep's directions {ordered(e.direction for e in entries)}",
-                        "bootstrap and permutation entries exist for the directions and crsa, ersa, cka, shape",
-                        "add such a direction", error=SweepConfigError)
+    entries, metric_opts, params = check_plan(store, kw, metric_options, inference, models, layers, neural, directions,
+                                              regions)
     backend = kw.get("backend")
     if (serial or client is None) and backend is not None:
         from ..backend import BackendError, resolve_backend
@@ -299,8 +295,6 @@ def sweep(
             resolve_backend(backend)
         except BackendError as exc:
             raise SweepConfigError(str(exc)) from None
-    params = {e.key: entry_params(e, kw, metric_opts) for e in entries}
-    _refuse_untaken(store, kw, entries, params)
     paths: dict[str, str] = {}
     if not overwrite:
         for e in entries:
@@ -365,39 +359,6 @@ def sweep(
                        task_info=info, dataset=dataset, table=table, target_table=target_table,
                        best_layers=best_layers(target_table, seed=selection_seed),
                        metrics=metrics, metric_table=metric_table)
-
-
-def _refuse_untaken(store: StudyStore, kw: Mapping[str, Any], entries: Sequence[Entry],
-                    params: Mapping[str, Mapping[str, Any]]) -> None:
-    """One-line refusal of score arguments that no planned direction entry takes (its parameters,
-    :func:`entry_params`, leave them out or replace them: ``model_to_model`` takes no ceiling arguments,
-    and ``reps``/``seed`` only with ``max_n``), and of ``temporal_generalization`` when no planned
-    forward or inter_animal entry has time-resolved neural sets."""
-    from ..entries.kinds import KINDS
-
-    scored = [e for e in entries if not e.is_metric]
-    dirs = ordered(e.direction for e in scored)
-    taken = {k for e in scored for k, v in params[e.key].items() if k in kw and _same(v, kw[k])}
-    defaults = KINDS["forward"].defaults  # a sweep's score arguments default as the directions' (a config may write them out)
-    unused = [k for k in kw if k not in taken and k not in ("backend", _TG) and not (k in defaults and _same(kw[k], defaults[k]))]
-    if unused:
-        why = ("model_to_model takes no ceiling arguments, and one rep with the default seed unless max_n is given"
-               if "model_to_model" in dirs else "")
-        raise no_effect(unused, f"with the sweep's directions {dirs}", why, "add a direction that takes {it}",
-                        error=SweepConfigError)
-    if kw.get(_TG) and not any(_tg_applies(store, e, params[e.key]) for e in scored):
-        cond = (f"with the sweep's directions {dirs}" if not set(dirs) & set(_TG_DIRECTIONS) else
-                f"without a time-resolved neural set (a 'time_bin' dim) in the sweep's {' or '.join(_TG_DIRECTIONS)} entries")
-        raise no_effect([f"{_TG}=True"], cond, f"it fits across the time bins of {' and '.join(_TG_DIRECTIONS)} entries "
-                        "whose neural sets are time-resolved", "select such a direction and neural set",
-                        error=SweepConfigError)
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # values whose comparison is not one bool
-        return False
 
 
 _Job = tuple[Entry, dict[str, Any]]
@@ -498,7 +459,7 @@ class _Run:
             if not _lost_scheduler(exc):
                 raise
             rest = {e.key: "unfinished when the Dask scheduler went away" for e, _ in jobs if e.key not in finished}
-            raise SweepError(
+            raise SchedulerLostError(
                 f"lost the Dask scheduler at {address or client!r} after {len(finished)} of {len(jobs)} entries "
                 f"({_reason(exc)}); the {len(computed)} computed entries are written, and a re-run resumes "
                 f"with the entries still missing.",

@@ -1,0 +1,102 @@
+"""The checks of a sweep's plan: what :func:`~neuroxr.sweep.sweep` refuses before anything runs,
+and :func:`~neuroxr.sweep.config.validate_config` (``load_config(path, store)``) refuses the same
+way, so a configuration that loads is one the sweep accepts.
+
+They plan the entries (:func:`~neuroxr.sweep.plan.plan_sweep`) and refuse, in one line, options
+that no planned entry reads: score arguments when the sweep runs no direction (or none that takes
+them), ``inference`` without an entry that has inference entries, ``temporal_generalization``
+without a time-resolved neural set. Nothing is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import SweepConfigError, no_effect
+from ..store import StudyStore
+from ._util import ordered
+from .config import metric_params
+from .inference import takes_inference
+from .plan import DIRECTIONS, Entry, plan_sweep
+from .tasks import _TG, _TG_DIRECTIONS, _tg_applies, entry_params
+
+__all__ = ["check_plan"]
+
+
+def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping[str, Mapping[str, Any]] | None,
+               inference: Mapping[str, Any] | None, models: Any = None, layers: Any = None, neural: Any = None,
+               directions: Any = ("forward", "reverse"), regions: Any = None,
+               ) -> tuple[list[Entry], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Plan a sweep and refuse options that no planned entry reads.
+
+    Parameters
+    ----------
+    store : StudyStore
+    kw : mapping
+        The checked score arguments (:func:`~neuroxr.sweep.config.check_score_kwargs`).
+    metric_options : mapping or None
+        The checked metric options (:func:`~neuroxr.sweep.config.check_metric_options`).
+    inference : mapping or None
+        The checked ``inference`` option (:func:`~neuroxr.sweep.inference.check_inference`).
+    models, layers, neural, directions, regions
+        What to score (:func:`~neuroxr.sweep.plan.plan_sweep`).
+
+    Returns
+    -------
+    entries : list of Entry
+    metric_opts : dict
+        Metric entry group -> its options (as its entry key spells them), for the planned metrics.
+    params : dict
+        Entry key -> its engine parameters (:func:`~neuroxr.sweep.tasks.entry_params`).
+
+    Raises
+    ------
+    SweepConfigError
+        Names not in the store, or options no planned entry reads (one line naming them).
+    """
+    entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
+    if kw and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
+        raise no_effect(sorted(kw), f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",
+                        instead="add a direction", error=SweepConfigError)
+    metric_opts = {d: metric_params(d, metric_options) for d in ordered(e.direction for e in entries if e.is_metric)}
+    if inference and not any(takes_inference(e) for e in entries):
+        raise no_effect(["inference"], f"with the sweep's directions {ordered(e.direction for e in entries)}",
+                        "bootstrap and permutation entries exist for the directions and crsa, ersa, cka, shape",
+                        "add such a direction", error=SweepConfigError)
+    params = {e.key: entry_params(e, kw, metric_opts) for e in entries}
+    _refuse_untaken(store, kw, entries, params)
+    return entries, metric_opts, params
+
+
+def _refuse_untaken(store: StudyStore, kw: Mapping[str, Any], entries: Sequence[Entry],
+                    params: Mapping[str, Mapping[str, Any]]) -> None:
+    """One-line refusal of score arguments that no planned direction entry takes (its parameters,
+    :func:`entry_params`, leave them out or replace them: ``model_to_model`` takes no ceiling arguments,
+    and ``reps``/``seed`` only with ``max_n``), and of ``temporal_generalization`` when no planned
+    forward or inter_animal entry has time-resolved neural sets."""
+    from ..entries.kinds import KINDS
+
+    scored = [e for e in entries if not e.is_metric]
+    dirs = ordered(e.direction for e in scored)
+    taken = {k for e in scored for k, v in params[e.key].items() if k in kw and _same(v, kw[k])}
+    defaults = KINDS["forward"].defaults  # a sweep's score arguments default as the directions' (a config may write them out)
+    unused = [k for k in kw if k not in taken and k not in ("backend", _TG) and not (k in defaults and _same(kw[k], defaults[k]))]
+    if unused:
+        why = ("model_to_model takes no ceiling arguments, and one rep with the default seed unless max_n is given"
+               if "model_to_model" in dirs else "")
+        raise no_effect(unused, f"with the sweep's directions {dirs}", why, "add a direction that takes {it}",
+                        error=SweepConfigError)
+    if kw.get(_TG) and not any(_tg_applies(store, e, params[e.key]) for e in scored):
+        cond = (f"with the sweep's directions {dirs}" if not set(dirs) & set(_TG_DIRECTIONS) else
+                f"without a time-resolved neural set (a 'time_bin' dim) in the sweep's {' or '.join(_TG_DIRECTIONS)} entries")
+        raise no_effect([f"{_TG}=True"], cond, f"it fits across the time bins of {' and '.join(_TG_DIRECTIONS)} entries "
+                        "whose neural sets are time-resolved", "select such a direction and neural set",
+                        error=SweepConfigError)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # values whose comparison is not one bool
+        return False

@@ -198,3 +198,19 @@ def test_info_lists_metric_inference_values(sweep_copy):
     rows = {e["kind"]: e for e in json.loads(out.output)["inference"]}
     assert rows["cka_bootstrap"]["score"] == pytest.approx(float(boot["score"]))
     assert rows["cka_permutation"]["p"] == pytest.approx(float(perm["p"]))
+
+
+def test_sweep_checks_metric_inference_options_before_computing(sweep_copy):
+    """A metric option its inference entries refuse is refused before the sweep computes anything:
+    the metric entries were written first and the sweep failed only at their inference."""
+    from neuroxr.sweep import sweep
+
+    path = sweep_copy()
+    before = set(nx.list_entries(nx.open_store(path))["path"])
+    with pytest.raises(nx.ParameterError, match="crsa_bootstrap: compare_method='kendall'"):
+        sweep(path, models="netA", neural="animalA", directions=["crsa"], client="serial", progress=False,
+              metric_options={"crsa": {"compare_method": "kendall"}}, inference={"bootstrap": 5})
+    with pytest.raises(nx.LayoutError, match="debiased=False"):
+        sweep(path, models="netA", neural="animalA", directions=["cka"], client="serial", progress=False,
+              metric_options={"cka": {"debiased": True}}, inference={"permutations": 5})
+    assert set(nx.list_entries(nx.open_store(path))["path"]) == before

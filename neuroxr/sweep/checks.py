@@ -17,7 +17,7 @@ from ..errors import SweepConfigError, no_effect
 from ..store import StudyStore
 from ._util import ordered
 from .config import metric_params
-from .inference import takes_inference
+from .inference import metric_inference_requests, takes_inference
 from .plan import DIRECTIONS, Entry, plan_sweep
 from .tasks import _TG, _TG_DIRECTIONS, _tg_applies, entry_params
 
@@ -64,6 +64,13 @@ def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping
         raise no_effect(["inference"], f"with the sweep's directions {ordered(e.direction for e in entries)}",
                         "bootstrap and permutation entries exist for the directions and crsa, ersa, cka, shape",
                         "add such a direction", error=SweepConfigError)
+    if inference:  # the metrics' inference entries' options, before any entry is computed
+        from ..entries.metrics import check_inference_params, metric_inference_options
+
+        for metric in ordered(e.direction for e in entries if e.is_metric and takes_inference(e)):
+            for procedure, p in metric_inference_requests(metric, metric_opts.get(metric, {}), kw, inference):
+                kind = f"{metric}_{procedure}"
+                check_inference_params(kind, {**metric_inference_options(kind), **p})
     params = {e.key: entry_params(e, kw, metric_opts) for e in entries}
     _refuse_untaken(store, kw, entries, params)
     return entries, metric_opts, params

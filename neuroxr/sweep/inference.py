@@ -134,18 +134,28 @@ def takes_inference(entry: Entry) -> bool:
     return not entry.is_metric or entry.direction in _METRICS_WITH_INFERENCE
 
 
+def metric_inference_requests(metric: str, options: Mapping[str, Any], kw: Mapping[str, Any],
+                              inference: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The ``(procedure, parameters)`` of a metric entry's inference entries: its ``options``, the
+    sweep's ``seed`` and the ``inference`` settings (what :func:`run_inference` computes and the
+    sweep's checks check before any entry is computed)."""
+    from ..entries.metrics import inference_params_of
+
+    out = []
+    for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
+        if n:
+            extra = {"n_boot": n, "level": inference["level"]} if procedure == "bootstrap" else {"n_perm": n}
+            out.append((procedure, inference_params_of(metric, options, procedure, seed=kw.get("seed", 0), **extra)))
+    return out
+
+
 def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any],
                 overwrite: bool = False) -> dict[str, Any]:
     """The inference entries of one metric entry and their summary row."""
     from ..entries import compute
-    from ..entries.metrics import inference_params_of
 
     row = {**e.labels(), "key": e.key}
-    for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
-        if not n:
-            continue
-        extra = {"n_boot": n, "level": inference["level"]} if procedure == "bootstrap" else {"n_perm": n}
-        p = inference_params_of(e.direction, options, procedure, seed=kw.get("seed", 0), **extra)
+    for procedure, p in metric_inference_requests(e.direction, options, kw, inference):
         res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, overwrite=overwrite)
         ds = res.dataset
         row["score"] = float(ds["score"])

@@ -138,6 +138,20 @@ def test_crsa_score_and_ceiling():
     assert "ceiling" not in geo.crsa(F, R.isel(repeat=[0]))  # the automatic ceiling needs 2 repeats
 
 
+def test_crsa_ceiled_score_is_nan_for_a_ceiling_not_positive():
+    rng = np.random.default_rng(0)  # pure noise: the neural RDM's split halves disagree
+    F, R = features(rng.normal(size=(10, 3))), neural(rng.normal(size=(10, 2, 3)))
+    with pytest.warns(NeuroxrWarning, match="ceiled_score is NaN"):
+        ds = geo.crsa(F, R, compare_method="pearson")
+    halves = geo.split_half_rdms(R, "correlation", seed=0, reps=10)
+    r = [np.corrcoef(squareform(h[0], checks=False), squareform(h[1], checks=False))[0, 1] for h in halves.values]
+    assert float(ds["ceiling"]) == pytest.approx(np.mean([2 * x / (1 + x) for x in r]), rel=1e-10) and float(ds["ceiling"]) < 0
+    assert np.isnan(float(ds["ceiled_score"]))  # score / ceiling would flip the sign of the score
+    F, R = _data(T=6)  # a positive ceiling divides as before
+    ds = geo.crsa(F, R, "correlation", "spearman", reps=4, seed=3)
+    assert float(ds["ceiled_score"]) == float(ds["score"]) / float(ds["ceiling"])
+
+
 def test_rdm_noise_ceiling_nili_bounds():
     rng = np.random.default_rng(4)
     base = rng.random(45)

@@ -249,3 +249,25 @@ def test_a_pair_of_bins_without_any_predictor_is_nan():
         warnings.simplefilter("ignore", nx.NeuroxrWarning)
         rest = nx.temporal_generalization(A.isel(time_bin=[1, 2, 3], neuroid=[1, 2]), B.isel(time_bin=[1, 2, 3]), n_folds=5)
     np.testing.assert_allclose(r[:, 1:, 1:], rest["r"].values, rtol=1e-10)
+
+
+def test_the_diagonal_groups_each_bin_as_the_direction_with_many_patterns_over_the_bins():
+    """Each bin alone has 4 patterns of missing stimuli (within MAX_GROUPS), the training bins 12
+    over all test bins: the group limit is counted per (train bin, test bin) pair, so the diagonal
+    is still the direction's r per bin (no fallback to the stimuli the targets share)."""
+    rng = np.random.default_rng(5)
+    n, k, nt = 40, 12, 3
+    ids = [f"s{i:02d}" for i in range(n)]
+    X = rng.normal(size=(n, 4))
+    R = (X @ rng.normal(size=(4, k)))[:, :, None, None] + rng.normal(size=(n, k, 2, nt))
+    for j in range(k):
+        R[j, j, :, j % nt] = np.nan  # neuroid j lacks stimulus j at bin j % 3
+    F = nx.features(X, stimulus_id=ids)
+    B = nx.neural(R, stimulus_id=ids, time_bins=BINS[:nt])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        g = nx.temporal_generalization(F, B, n_folds=5)
+        d = nx.forward(F, B, noise_ceiling=False, n_folds=5, reps=1)
+    diag = np.stack([g.r.values[:, t, t] for t in range(nt)], axis=1)
+    np.testing.assert_allclose(diag, d.r.isel(rep=0).values, rtol=0, atol=1e-12)
+    assert not any("they all share" in str(w.message) for w in said)

@@ -289,9 +289,15 @@ OTHER_KINDS = (*(k for k in KINDS if k.endswith("_permutation")), *METRIC_KINDS,
 #: principal axes (docs/kernels.md, "Ridge precision"; temporal generalisation's fits were already
 #: scikit-learn's SVD solution).
 PRINCIPAL_AXES_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg")
+#: The bootstrap kinds, whose interval of a statistic with an undefined (NaN) resample is now NaN, as
+#: scipy.stats.bootstrap's (those resamples were left out; n_boot_undefined counts them), and whose
+#: resampled r over 2 distinct stimuli of a target is undefined (it was +-1); crsa, whose ceiled_score
+#: is NaN for a ceiling <= 0 (it divided by it); temporal generalisation, which counts the group limit
+#: of its targets' missing-stimulus patterns per (train bin, test bin) pair (the diagonal is the direction's r).
+UNDEFINED_RESAMPLE_KINDS = (*(k for k in KINDS if k.endswith("_bootstrap")), "crsa", *TIME_KINDS)
 #: One revision up for each kind in any of them: a stop raises a kind once, however many of its fixes
 #: changed the kind's numbers.
-for _name in {*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}:
+for _name in {*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS, *UNDEFINED_RESAMPLE_KINDS}:
     REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)

@@ -197,6 +197,7 @@ def rsa_bootstrap(
     over: str = "stimuli",
     indices: np.ndarray | None = None,
     noise_ceiling: bool = True,
+    nan_policy: str = "propagate",
 ) -> xr.Dataset:
     """Bootstrap of an RSA evaluation (mean over subjects of the model-vs-subject RDM comparison).
 
@@ -227,15 +228,20 @@ def rsa_bootstrap(
         ``over="both"`` draws the subjects with it). Refused with ``over="subjects"``.
     noise_ceiling : bool, default True
         Also bootstrap rsatoolbox's leave-one-subject-out noise ceiling (needs 2 subjects).
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        A resample with an undefined (NaN) comparison, e.g. too few distinct stimuli drawn: a NaN
+        interval (as ``scipy.stats.bootstrap``), or one from the defined resamples
+        (:data:`neuroxr.kernels.resample.NAN_POLICIES`); counted and warned about either way.
 
     Returns
     -------
     xarray.Dataset
         ``score`` (the evaluation), ``score_boot`` (boot), ``score_ci`` (bound); with the ceiling
-        ``noise_lower``, ``noise_upper`` and their ``_boot``, ``_ci``; ``boot_index`` when
-        stimuli are resampled.
+        ``noise_lower``, ``noise_upper`` and their ``_boot``, ``_ci``; ``n_boot_undefined`` (the
+        resamples whose score is undefined); ``boot_index`` when stimuli are resampled.
     """
     method = _method(method)
+    rs.check_nan_policy(nan_policy)
     if over not in ("stimuli", "subjects", "both"):
         raise ParameterError(f"The 'over' parameter must be one of ('stimuli', 'subjects', 'both'). Got {over!r} instead.")
     rs._check_level(level)
@@ -277,7 +283,8 @@ def rsa_bootstrap(
         if k != "score":
             out[k] = ((), float(full[k][0]))
         out[f"{k}_boot"] = (("boot",), v)
-        out[f"{k}_ci"] = (("bound",), rs.percentile_interval(v, level))
+        out[f"{k}_ci"] = (("bound",), rs.percentile_interval(v, level, nan_policy))
+    _undefined(out, boot, "rsa_bootstrap", nan_policy)
     coords: dict[str, Any] = {"bound": ["low", "high"]}
     if over != "subjects":
         out["boot_index"] = (("boot", "stimulus"), idx)
@@ -288,6 +295,16 @@ def rsa_bootstrap(
     attrs = {"method": method, "n_boot": int(len(next(iter(boot.values())))), "seed": int(seed), "level": float(level),
              "over": over, "n_subjects": int(S), "n_stimuli": int(n)}
     return xr.Dataset(out, coords=coords, attrs=attrs)
+
+
+def _undefined(out: dict[str, Any], boot: dict[str, np.ndarray], caller: str, nan_policy: str) -> None:
+    """``n_boot_undefined`` of the first statistic of ``boot`` into ``out``, and the one warning
+    (:func:`neuroxr.kernels.resample.warn_undefined`) naming every statistic with undefined resamples."""
+    counts = {k: int(rs.undefined_resamples(v)) for k, v in boot.items()}
+    first = next(iter(boot))
+    out["n_boot_undefined"] = ((), counts[first])
+    also = "; ".join(f"{c} of {boot[k].shape[0]} resamples have an undefined {k}" for k, c in counts.items() if c and k != first)
+    rs.warn_undefined(caller, np.asarray(counts[first]), boot[first].shape[0], first, nan_policy, also)
 
 
 def crsa_bootstrap(
@@ -367,19 +384,23 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
 
 def cka_bootstrap(
     a: Any, b: Any, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95, n_perm: int = 0,
+    nan_policy: str = "propagate",
 ) -> xr.Dataset:
     """Bootstrap over stimuli (and optionally a permutation null) of linear CKA (biased estimator).
 
     A resample's CKA is that of the resampled representations: the centred Grams restricted to
     the drawn stimuli (``K[idx][:, idx]``, centred again). The permutation null permutes the
-    stimulus labels of ``b``.
+    stimulus labels of ``b``. ``nan_policy``: as :func:`rsa_bootstrap` (a resample of a constant
+    representation has an undefined CKA).
 
     Returns
     -------
     xarray.Dataset
-        ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound); with ``n_perm`` also ``p`` and ``cka_null``.
+        ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound), ``n_boot_undefined``; with ``n_perm`` also
+        ``p`` and ``cka_null``.
     """
     rs._check_level(level)
+    rs.check_nan_policy(nan_policy)
     _one_bin(a, "a", "cka_bootstrap")
     _one_bin(b, "b", "cka_bootstrap")
     Ka, Kb, ia, _ = _paired_grams(a, b, "cka_bootstrap")
@@ -398,8 +419,9 @@ def cka_bootstrap(
         boot[lo : lo + step] = batch_cka(Ka[sel[:, :, None], sel[:, None, :]], Kb[sel[:, :, None], sel[:, None, :]])
     out: dict[str, Any] = {
         "cka": ((), float(linear_cka(Ka, Kb))), "cka_boot": (("boot",), boot),
-        "cka_ci": (("bound",), rs.percentile_interval(boot, level)), "boot_index": (("boot", "stimulus"), idx),
+        "cka_ci": (("bound",), rs.percentile_interval(boot, level, nan_policy)), "boot_index": (("boot", "stimulus"), idx),
     }
+    _undefined(out, {"cka": boot}, "cka_bootstrap", nan_policy)
     if n_perm:
         perms = rs.permutation_indices(n, n_perm, seed)
         null = np.array([linear_cka(Ka, Kb[np.ix_(p, p)]) for p in perms])

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order
 from ..backend import to_numpy
-from ..errors import ParameterError, no_effect
+from ..errors import ParameterError, no_effect, warn
 from ..kernels import rdm as _r
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.ridge import oof_predict
@@ -75,7 +75,8 @@ def crsa(
     Returns
     -------
     xarray.Dataset
-        ``score`` (and ``ceiling``, ``ceiled_score``); attrs record every parameter.
+        ``score`` (and ``ceiling``, ``ceiled_score``: NaN, with a warning, for a ceiling <= 0,
+        as the directions' EV); attrs record every parameter.
     """
     compare_method = check_crsa_params(rdm_method, compare_method, noise_ceiling, seed, reps)["compare_method"]
     if noise_ceiling is None:  # automatic: a ceiling when the neural data hold repeats
@@ -93,13 +94,25 @@ def crsa(
     if noise_ceiling:
         c = split_half_rdm_ceiling(neural, rdm_method, compare_method, seed=seed, reps=reps)
         values["ceiling"] = float(c["ceiling"])
-        values["ceiled_score"] = score / float(c["ceiling"])
+        values["ceiled_score"] = ceiled(score, float(c["ceiling"]), "crsa")
     attrs = {
         "direction": "crsa", "rdm_method": rdm_method, "compare_method": compare_method, "noise_ceiling": int(noise_ceiling),
         "seed": seed, "reps": reps, "n_stimuli": int(neural_rdm.sizes["stimulus"]),
         "source": source, "target": target,
     }
     return _score_ds(values, attrs)
+
+
+def ceiled(score: float, ceiling: float, caller: str) -> float:
+    """``score / ceiling``, NaN with one warning when the ceiling is not positive (split halves
+    that do not agree: dividing would flip the sign or blow up the score), as the directions'
+    EV is NaN for a ceiling <= 0."""
+    if ceiling > 0:
+        return score / ceiling
+    if np.isfinite(ceiling):
+        warn(f"{caller}: the split-half noise ceiling of the neural RDM is {ceiling:.3g} <= 0 (its halves do not agree); "
+             f"ceiled_score is NaN, as a direction's EV for a ceiling <= 0. Use more repeats or stimuli.")
+    return float("nan")
 
 
 def _refuse_inert_ceiling(seed: Any, reps: Any, condition: str, instead: str) -> None:

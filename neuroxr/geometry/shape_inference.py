@@ -79,6 +79,7 @@ def shape_bootstrap(
     method: str = SHAPE_BOOT_DEFAULT,
     indices: np.ndarray | None = None,
     n_perm: int = 0,
+    nan_policy: str = "propagate",
 ) -> xr.Dataset:
     """Bootstrap over stimuli (and optionally a permutation null) of a shape distance.
 
@@ -112,21 +113,26 @@ def shape_bootstrap(
         ``n_perm`` draws permutations with it).
     n_perm : int, default 0
         Permutations of the null (0: none).
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        As :func:`neuroxr.geometry.rsa_bootstrap`: an undefined resample distance makes the
+        interval NaN, or is left out (``"omit"``); counted and warned about either way.
 
     Returns
     -------
     xarray.Dataset
         ``distance`` (the full-sample fit distance), ``distance_boot`` (boot), ``distance_ci``
-        (bound; ``method``'s interval), ``distance_bias`` (``mean(distance_boot) - distance``),
-        ``boot_index`` (boot, stimulus); with ``n_perm`` also ``p`` and ``distance_null`` (perm).
+        (bound; ``method``'s interval), ``distance_bias`` (``mean(distance_boot) - distance``,
+        over the defined resamples), ``n_boot_undefined``, ``boot_index`` (boot, stimulus); with
+        ``n_perm`` also ``p`` and ``distance_null`` (perm).
     """
     from ..kernels import shape as _ks
     from .shape import LinearMetric
 
     rs._check_level(level)
+    rs.check_nan_policy(nan_policy)
     check_shape_boot_method(method)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
-    from .inference import _draws  # (that module re-exports this one's names)
+    from .inference import _draws, _undefined  # (that module re-exports this one's names)
 
     metric._validate()
     _one_bin(X, "X", "shape_bootstrap")
@@ -150,11 +156,12 @@ def shape_bootstrap(
         boot[b] = fit_distance(_weighted_rows(X, w, center_columns), _weighted_rows(Y, w, center_columns))
     d0 = float(metric.fit_distance(X, Y))
     interval = {"centred": rs.centred_interval, "basic": rs.basic_interval}.get(method)
-    ci = rs.percentile_interval(boot, level) if interval is None else interval(np.asarray(d0), boot, level)
+    ci = rs.percentile_interval(boot, level, nan_policy) if interval is None else interval(np.asarray(d0), boot, level, nan_policy)
     out: dict[str, Any] = {
         "distance": ((), d0), "distance_boot": (("boot",), boot), "distance_ci": (("bound",), ci),
         "distance_bias": ((), float(rs.bootstrap_bias(np.asarray(d0), boot))), "boot_index": (("boot", "stimulus"), idx),
     }
+    _undefined(out, {"distance": boot}, "shape_bootstrap", nan_policy)
     if n_perm:
         null = _shape_null(X, Y, metric, width, rs.permutation_indices(n, n_perm, seed))
         out["distance_null"] = (("perm",), null)

@@ -10,6 +10,12 @@ one product of the ``B x n`` count matrix with the stacked ``n x 5k`` columns
 (:func:`resampled_pearson`). A column scored on some of the stimuli only (a validity ``mask``)
 uses the weights restricted to its stimuli: the stacked columns are zero elsewhere and the
 total weight is ``W @ mask``, so every column still comes from the one product.
+
+Every bootstrap interval follows one rule for resamples whose statistic is undefined (NaN, e.g.
+fewer than 3 distinct stimuli drawn, or a ceiling <= 0): :data:`NAN_POLICIES`, applied by
+:func:`percentile_interval` and :func:`bca_interval` (hence :func:`basic_interval` and
+:func:`centred_interval`), counted by :func:`undefined_resamples` and reported by
+:func:`warn_undefined`.
 """
 
 from __future__ import annotations
@@ -20,8 +26,13 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ..errors import ParameterError
+from ..errors import ParameterError, warn
 from .stats import MIN_COMPLETE, centre_columns, pearson_from_sums
+
+#: What a bootstrap interval does with a resample whose statistic is undefined (NaN):
+#: ``"propagate"`` (default, as ``scipy.stats.bootstrap``): the interval is NaN; ``"omit"``: it is
+#: computed from the defined resamples only (conditional on the statistic being defined).
+NAN_POLICIES = ("propagate", "omit")
 
 __all__ = [
     "bootstrap_indices",
@@ -34,6 +45,10 @@ __all__ = [
     "centred_interval",
     "bootstrap_bias",
     "bca_interval",
+    "check_nan_policy",
+    "undefined_resamples",
+    "warn_undefined",
+    "NAN_POLICIES",
     "fdr_bh",
     "maxt_pvalues",
     "holm",
@@ -115,16 +130,18 @@ def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray, mask: np.ndar
     ndarray, shape (B, k)
         ``W = ones((1, n))`` gives the plain Pearson correlation of each column pair. Rows NaN in
         ``a`` or ``b`` are left out of their column as rows outside ``mask`` are; fewer than
-        :data:`~neuroxr.kernels.stats.MIN_COMPLETE` rows of non-zero weight: NaN.
+        :data:`~neuroxr.kernels.stats.MIN_COMPLETE` distinct rows of non-zero weight: NaN (a
+        resample drawing only 2 distinct rows of a column, however often, would give ``+-1``).
     """
     k = a.shape[1]
     valid = _complete(a, b, mask)
+    drawn = W > 0
     if valid is None:
         S = W @ _moments(a, b)
-        return _pearson_of_moments(S, W.sum(axis=1, keepdims=True), k)
-    total = W @ valid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _masked(_pearson_of_moments(S, W.sum(axis=1, keepdims=True), k), drawn.sum(axis=1, keepdims=True))
     with np.errstate(invalid="ignore", divide="ignore"):  # a column without complete rows: NaN
-        return _masked(_pearson_of_moments(W @ _moments(a, b, valid), total, k), total)
+        return _masked(_pearson_of_moments(W @ _moments(a, b, valid), W @ valid, k), drawn @ valid)
 
 
 def jackknife_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -158,9 +175,10 @@ def _complete(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> n
     return None if not bad.any() else (~bad).astype(float)
 
 
-def _masked(r: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """NaN where a column has fewer than :data:`~neuroxr.kernels.stats.MIN_COMPLETE` complete rows."""
-    return np.where(total >= MIN_COMPLETE, r, np.nan)
+def _masked(r: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """NaN where a column has fewer than :data:`~neuroxr.kernels.stats.MIN_COMPLETE` distinct
+    complete rows of non-zero weight (``distinct``, broadcast against ``r``)."""
+    return np.where(distinct >= MIN_COMPLETE, r, np.nan)
 
 
 def _check_level(level: float) -> float:
@@ -169,23 +187,89 @@ def _check_level(level: float) -> float:
     return float(level)
 
 
-def percentile_interval(boot: np.ndarray, level: float = 0.95) -> np.ndarray:
-    """Percentile interval over axis 0 of ``boot`` (NaN resamples ignored).
+def check_nan_policy(nan_policy: Any) -> str:
+    """``nan_policy`` checked against :data:`NAN_POLICIES` (one-line :class:`~neuroxr.errors.ParameterError`)."""
+    if not isinstance(nan_policy, str) or nan_policy not in NAN_POLICIES:
+        raise ParameterError(f"The 'nan_policy' parameter must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
+    return nan_policy
+
+
+def undefined_resamples(boot: np.ndarray) -> np.ndarray:
+    """Per trailing position of ``boot`` (B, ...), the number of resamples whose statistic is
+    undefined (not finite), shape ``boot.shape[1:]``."""
+    return np.sum(~np.isfinite(boot), axis=0)
+
+
+def _apply_policy(ci: np.ndarray, boot: np.ndarray, nan_policy: str) -> np.ndarray:
+    """The one rule of every bootstrap interval (:data:`NAN_POLICIES`): with ``"propagate"`` the
+    bounds ``ci`` (2, ...) are NaN wherever a resample of ``boot`` is undefined."""
+    if check_nan_policy(nan_policy) == "omit":
+        return ci
+    return np.where(undefined_resamples(boot)[None] > 0, np.nan, ci)
+
+
+def warn_undefined(caller: str, n_undefined: np.ndarray, n_boot: int, what: str, nan_policy: str,
+                   also: str = "") -> None:
+    """The one warning of a bootstrap with undefined resamples (none when every count is 0).
+
+    Parameters
+    ----------
+    caller : str
+        Prefix of the message (the function or input name).
+    n_undefined : ndarray of int
+        :func:`undefined_resamples` of the statistic (a scalar, or one count per target).
+    n_boot : int
+        Number of resamples.
+    what : str
+        The statistic (scalar counts, e.g. ``"score"``) or the targets (e.g. ``"neuroids"``).
+    nan_policy : {"propagate", "omit"}
+    also : str
+        A further clause (e.g. the medians' count), appended as given.
+    """
+    n_undefined = np.asarray(n_undefined)
+    if not n_undefined.any() and not also:
+        return
+    if n_undefined.ndim:
+        hit = int(np.sum(n_undefined > 0))
+        head = (f"{hit} {what} have resamples with an undefined statistic (up to {int(n_undefined.max())} of {n_boot})"
+                if hit else "")
+    else:
+        head = f"{int(n_undefined)} of {n_boot} resamples have an undefined {what}" if n_undefined else ""
+    their = "their intervals" if n_undefined.ndim else "its interval"
+    rule = (f"{their} NaN, as scipy.stats.bootstrap gives (nan_policy='omit' takes the defined resamples only)"
+            if nan_policy == "propagate" else
+            f"{their} from the defined resamples only (nan_policy='omit'), conditional on the statistic being defined")
+    counted = "; n_boot_undefined counts them" if head else ""
+    warn(f"{caller}: " + "; ".join(x for x in (head and f"{head}: {rule}{counted}", also) if x) + ".")
+
+
+def percentile_interval(boot: np.ndarray, level: float = 0.95, nan_policy: str = "propagate") -> np.ndarray:
+    """Percentile interval over axis 0 of ``boot``.
+
+    Parameters
+    ----------
+    boot : ndarray, shape (B, ...)
+        The statistic on each resample.
+    level : float, default 0.95
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        A position with an undefined (NaN) resample: NaN bounds (as ``scipy.stats.bootstrap``),
+        or (``"omit"``) the bounds of its defined resamples (:data:`NAN_POLICIES`).
 
     Returns
     -------
     ndarray, shape (2, ...)
-        Lower and upper bounds, ``nanquantile`` at ``(1 -+ level) / 2`` (linear interpolation,
+        Lower and upper bounds, the quantiles at ``(1 -+ level) / 2`` (linear interpolation,
         as ``scipy.stats.bootstrap(method="percentile")``).
     """
     level = _check_level(level)
     alpha = (1 - level) / 2
     with warnings.catch_warnings():  # a column without a finite resample (a target never scored): NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.stack([np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)])
+        ci = np.stack([np.nanquantile(boot, alpha, axis=0), np.nanquantile(boot, 1 - alpha, axis=0)])
+    return _apply_policy(ci, boot, nan_policy)
 
 
-def basic_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95) -> np.ndarray:
+def basic_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95, nan_policy: str = "propagate") -> np.ndarray:
     """Basic (reverse percentile) interval ``2 theta - (high, low)`` of the percentile bounds, as
     ``scipy.stats.bootstrap(method="basic")``: the percentile interval reflected about ``theta``,
     an interval for the quantity ``theta`` estimates when ``theta`` errs from it as ``boot`` errs
@@ -196,14 +280,16 @@ def basic_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95) -> 
     theta : ndarray, shape (...)
         The statistic on the full sample.
     boot : ndarray, shape (B, ...)
-        The statistic on each resample (NaN resamples ignored).
+        The statistic on each resample.
     level : float, default 0.95
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        As :func:`percentile_interval`.
 
     Returns
     -------
     ndarray, shape (2, ...)
     """
-    lo, hi = percentile_interval(boot, level)
+    lo, hi = percentile_interval(boot, level, nan_policy)
     return np.stack([2 * np.asarray(theta) - hi, 2 * np.asarray(theta) - lo])
 
 
@@ -215,7 +301,7 @@ def bootstrap_bias(theta: np.ndarray, boot: np.ndarray) -> np.ndarray:
         return np.nanmean(boot, axis=0) - np.asarray(theta)
 
 
-def centred_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95) -> np.ndarray:
+def centred_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95, nan_policy: str = "propagate") -> np.ndarray:
     """Percentile interval of the resamples centred on the estimate: the percentile bounds of
     ``boot - bias`` (:func:`bootstrap_bias`), i.e. ``theta + quantiles(boot - mean(boot))``. The
     spread of the resamples around ``theta``, without their bias (a statistic whose resamples are
@@ -227,15 +313,18 @@ def centred_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95) -
     boot : ndarray, shape (B, ...)
         As :func:`basic_interval`.
     level : float, default 0.95
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        As :func:`percentile_interval` (the bias is the mean of the defined resamples).
 
     Returns
     -------
     ndarray, shape (2, ...)
     """
-    return percentile_interval(boot, level) - bootstrap_bias(theta, boot)[None]
+    return percentile_interval(boot, level, nan_policy) - bootstrap_bias(theta, boot)[None]
 
 
-def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: float = 0.95) -> np.ndarray:
+def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: float = 0.95,
+                 nan_policy: str = "propagate") -> np.ndarray:
     """Bias-corrected and accelerated (BCa) interval (Efron 1987), as ``scipy.stats.bootstrap(method="BCa")``.
 
     Parameters
@@ -245,8 +334,12 @@ def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: f
     boot : ndarray, shape (B, ...)
         The statistic on each resample.
     jack : ndarray, shape (n, ...)
-        The statistic with each item left out (acceleration).
+        The statistic with each item left out (acceleration); NaN entries are not items of that
+        position (a target's jackknife is over its own stimuli) and are skipped.
     level : float, default 0.95
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        As :func:`percentile_interval`: with ``"omit"`` ``z0`` and the quantiles use the defined
+        resamples only.
 
     Returns
     -------
@@ -269,7 +362,7 @@ def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: f
             q = ndtr(z0 + (z0 + z) / (1 - acc * (z0 + z)))
             q = np.where(np.isfinite(q), q, np.nan)
             out.append(_nanquantile_per(boot, q))
-    return np.stack(out)
+    return _apply_policy(np.stack(out), boot, nan_policy)
 
 
 def _nanquantile_per(boot: np.ndarray, q: np.ndarray) -> np.ndarray:

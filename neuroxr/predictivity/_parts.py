@@ -28,7 +28,7 @@ from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, rank_pairs, spearman_brown
 from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
-from ._result import ev, included_targets
+from ._result import ev, included_targets, warn_hygiene
 
 INFERENCE_DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
 #: The target input's name when its DataArray has none, as the directions name it in their attrs and warnings.
@@ -184,6 +184,13 @@ class Parts:
         ``target_shc`` (Spearman-Brown corrected, per rep, as the directions store them)."""
         return included_targets(min_reliability, self.Y.shape[1], str(self.target.name or _TARGET_NAMES[self.direction]),
                                 None if self.P1 is None else self._shcs)
+
+    def warn_hygiene(self, ev: np.ndarray, included: np.ndarray, min_reliability: float | None) -> None:
+        """The direction's warning on its ceiled scores (:func:`~neuroxr.predictivity._result.warn_hygiene`)
+        for the EV ``ev`` (k,) (the mean over reps) and ``included``; none without a ceiling."""
+        if self.P1 is not None:
+            warn_hygiene(str(self.target.name or _TARGET_NAMES[self.direction]), self.dim, ev, self._shcs(), included,
+                         min_reliability)
 
     def _shcs(self) -> list[np.ndarray]:
         pairs = [(self.P1, self.P2)] + ([(self.s1, self.s2)] if self.s1 is not None else [])

@@ -114,24 +114,7 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
     shcs = [ds[key].values for key in ("target_shc", "prediction_shc") if key in ds] if "ceiling" in ds else None
     included = included_targets(min_reliability, ds.sizes[dim], name, shcs)
     if shcs is not None:
-        mean_ev = _nanmean_rows(ds["ev"].values)
-        over = int(np.sum(mean_ev > 100))
-        threshold = LOW_RELIABILITY if min_reliability is None else float(min_reliability)
-        reliable = included if min_reliability is not None else reliable_targets(shcs, threshold)
-        low = ~reliable & np.isfinite(mean_ev)  # all-NaN targets are reported elsewhere
-        parts = []
-        if over:
-            parts.append(f"{over} {dim}s have a ceiling-corrected EV above 100 % (the ceiling is underestimated)")
-        if low.any():
-            parts.append(f"{int(low.sum())} {dim}s have a split-half reliability below {threshold:g}")
-        if parts:
-            if min_reliability is None:
-                action = " Pass min_reliability= to mark unreliable targets included=False."
-            elif (~included).any():
-                action = f" {int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked included=False."
-            else:
-                action = ""
-            warn(f"{name}: " + "; ".join(parts) + f".{action}")
+        warn_hygiene(name, dim, _nanmean_rows(ds["ev"].values), shcs, included, min_reliability)
         ds["ceiling"].attrs.update(
             long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
         )
@@ -140,6 +123,31 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Data
     if min_reliability is not None:
         ds.attrs["min_reliability"] = float(min_reliability)
     return ds
+
+
+def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.ndarray], included: np.ndarray,
+                 min_reliability: float | None) -> None:
+    """The directions' one warning on ceiled scores (their bootstrap gives it too): targets with a
+    ceiling-corrected EV above 100 % (``mean_ev``, the mean over reps) and targets whose split-half
+    reliabilities ``shcs`` ((target, rep) arrays) fall below ``min_reliability`` (or, without it,
+    :data:`LOW_RELIABILITY`); ``included`` as :func:`included_targets` gives it."""
+    over = int(np.sum(mean_ev > 100))
+    threshold = LOW_RELIABILITY if min_reliability is None else float(min_reliability)
+    reliable = included if min_reliability is not None else reliable_targets(shcs, threshold)
+    low = ~reliable & np.isfinite(mean_ev)  # all-NaN targets are reported elsewhere
+    parts = []
+    if over:
+        parts.append(f"{over} {dim}s have a ceiling-corrected EV above 100 % (the ceiling is underestimated)")
+    if low.any():
+        parts.append(f"{int(low.sum())} {dim}s have a split-half reliability below {threshold:g}")
+    if parts:
+        if min_reliability is None:
+            action = " Pass min_reliability= to mark unreliable targets included=False."
+        elif (~included).any():
+            action = f" {int((~included).sum())} {dim}s with a reliability below min_reliability={threshold:g} are marked included=False."
+        else:
+            action = ""
+        warn(f"{name}: " + "; ".join(parts) + f".{action}")
 
 
 def included_targets(

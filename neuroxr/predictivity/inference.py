@@ -175,6 +175,7 @@ def bootstrap(
     method: str = "percentile",
     over: str = "stimuli",
     min_reliability: float | None = None,
+    nan_policy: str = "propagate",
     **kwargs: Any,
 ) -> xr.Dataset:
     """Bootstrap confidence intervals of a direction's scores.
@@ -204,6 +205,12 @@ def bootstrap(
     min_reliability : float, optional
         As in the directions: the medians over targets count only the ``included`` targets (every
         split-half reliability, on the full sample, at least this); ``over="targets"`` draws among them.
+    nan_policy : {"propagate", "omit"}, default "propagate"
+        A resample whose statistic is undefined (EV NaN: a ceiling <= 0 in every rep, or fewer
+        than 3 distinct stimuli of the target drawn): ``"propagate"`` makes the interval of that
+        target (or median) NaN, as ``scipy.stats.bootstrap``; ``"omit"`` computes it from the
+        defined resamples (conditional on the EV being defined). Either way ``n_boot_undefined``
+        counts them and one warning names how many targets have any.
     **kwargs
         The direction's parameters (``reps``, ``regressor``, ``alpha``, ``n_folds``, ``fold_seed``,
         ``noise_ceiling``, ``split``, ``backend``, ``dtype``).
@@ -217,8 +224,11 @@ def bootstrap(
         intervals ``ev_ci``, ``median_ev_ci``; with a ceiling also ``ceiling`` (mean over reps),
         ``ceiling_boot`` and ``ceiling_ci``, and ``median_ceiling`` (NaN-median over targets) with
         ``median_ceiling_boot``, ``median_ceiling_ci`` (resampled as ``median_ev``); ``boot_index`` (boot, stimulus) the drawn positions of
-        the canonical order (labeled by ``stimulus_id``) when stimuli are resampled. Attrs:
-        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over`` and
+        the canonical order (labeled by ``stimulus_id``) when stimuli are resampled, with
+        ``n_boot_undefined`` (target: resamples whose EV is undefined). A resample's median is the
+        NaN-median over the targets it defines (the point estimate's rule): ``median_ev_n_targets``
+        (boot) counts them. Attrs:
+        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over`` (``nan_policy`` when "omit") and
         (forward, inter-animal) the direction's counts of its targets' stimuli.
 
     Notes
@@ -234,10 +244,11 @@ def bootstrap(
         check_options(direction, "bootstrap", dict(kwargs, min_reliability=min_reliability), "bootstrap")
     if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
         return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,
-                                                                    method=method, over=over,
+                                                                    method=method, over=over, nan_policy=nan_policy,
                                                                     min_reliability=min_reliability))
     _check(method, "method", BOOT_METHODS)
     _check(over, "over", BOOT_OVER)
+    rs.check_nan_policy(nan_policy)
     if method == "bca" and over == "both":
         raise ParameterError("method='bca' needs one resampled axis; with over='both' pass method='percentile'.")
     rs._check_level(level)
@@ -247,6 +258,7 @@ def bootstrap(
     inc = parts.included(min_reliability)
     pos = np.flatnonzero(inc)  # the targets the medians count
     ev0, ceil0 = (v[0] for v in parts.scores())
+    parts.warn_hygiene(ev0, inc, min_reliability)  # the direction's warning on the same scores
     with _quiet():
         med0 = np.nanmedian(ev0[pos]) if np.isfinite(ev0[pos]).any() else np.nan
     dim = parts.dim
@@ -258,6 +270,16 @@ def bootstrap(
             medc0 = np.nanmedian(ceil0[pos])
         out["median_ceiling"] = ((), medc0)
     coords: dict[str, Any] = {**target_coords(parts.target, dim), "bound": ["low", "high"]}
+
+    def interval(theta: np.ndarray, boot: np.ndarray, jack: Any) -> np.ndarray:  # jack: a callable, for BCa only
+        if method == "bca":
+            return rs.bca_interval(np.asarray(theta), boot, jack(), level, nan_policy)
+        return rs.percentile_interval(boot, level, nan_policy)
+
+    def median(values: np.ndarray) -> np.ndarray:  # (boot, targets) -> NaN-median over each row's defined targets
+        with np.errstate(invalid="ignore"), _quiet():
+            return np.nanmedian(values, axis=1)
+
     if over != "stimuli":  # drawn over the included targets in the order of their ids, never their input order
         tid = parts.target.coords.get(f"{dim}_id")
         ranked = pos if tid is None else pos[canonical_order(np.asarray(tid.values)[pos])]
@@ -265,24 +287,13 @@ def bootstrap(
     else:
         tidx = None
     if over == "targets":
-        med_b = np.nanmedian(ev0[tidx], axis=1)
-        out["median_ev_boot"] = (("boot",), med_b)
-        if method == "bca":
-            jack = np.array([np.nanmedian(np.delete(ev0[pos], i)) for i in range(pos.size)])
-            ci = rs.bca_interval(np.asarray(med0), med_b, jack, level)
-        else:
-            ci = rs.percentile_interval(med_b, level)
-        out["median_ev_ci"] = (("bound",), ci)
-        if has_ceiling:
-            with _quiet():
-                medc_b = np.nanmedian(ceil0[tidx], axis=1)
-            out["median_ceiling_boot"] = (("boot",), medc_b)
-            if method == "bca":
-                with _quiet():
-                    jack_c = np.array([np.nanmedian(np.delete(ceil0[pos], i)) for i in range(pos.size)])
-                out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, jack_c, level))
-            else:
-                out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
+        ev_b = ceil_b = None
+        drawn_ev = ev0[tidx]
+        drawn_ceil = ceil0[tidx] if has_ceiling else None
+
+        def jack(i: int) -> np.ndarray:  # the median over targets, each included target left out
+            v = (ev0 if i == 0 else ceil0)[pos]
+            return median(np.stack([np.delete(v, t) for t in range(pos.size)]))
     else:
         idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))
@@ -291,41 +302,52 @@ def bootstrap(
         for lo in range(0, n_boot, step):
             W = rs.counts(idx[lo : lo + step], n)
             ev_b[lo : lo + step], ceil_b[lo : lo + step] = parts.scores(W)
-        with np.errstate(invalid="ignore"), _quiet():
-            med_b = np.nanmedian(ev_b[:, pos] if tidx is None else np.take_along_axis(ev_b, tidx, axis=1), axis=1)
-        out.update(ev_boot=(("boot", dim), ev_b), median_ev_boot=(("boot",), med_b))
-        if method == "bca":
-            ev_j, ceil_j = parts.scores(jackknife=True)
-            with _quiet():  # a stimulus left out moves only the targets scored on it
-                med_j = np.nanmedian(parts.left_in(ev_j, ev0)[:, pos], axis=1)
-            out["ev_ci"] = (("bound", dim), rs.bca_interval(ev0, ev_b, ev_j, level))
-            out["median_ev_ci"] = (("bound",), rs.bca_interval(np.asarray(med0), med_b, med_j, level))
-            if has_ceiling:
-                out["ceiling_ci"] = (("bound", dim), rs.bca_interval(ceil0, ceil_b, ceil_j, level))
-        else:
-            out["ev_ci"] = (("bound", dim), rs.percentile_interval(ev_b, level))
-            out["median_ev_ci"] = (("bound",), rs.percentile_interval(med_b, level))
-            if has_ceiling:
-                out["ceiling_ci"] = (("bound", dim), rs.percentile_interval(ceil_b, level))
+        drawn_ev = ev_b[:, pos] if tidx is None else np.take_along_axis(ev_b, tidx, axis=1)
+        drawn_ceil = ceil_b[:, pos] if tidx is None else np.take_along_axis(ceil_b, tidx, axis=1)
+        jk: dict[str, np.ndarray] = {}
+
+        def jackknife(i: int) -> np.ndarray:  # parts.scores(jackknife=True), computed once
+            if not jk:
+                jk["ev"], jk["ceiling"] = parts.scores(jackknife=True)
+            return jk["ev" if i == 0 else "ceiling"]
+
+        def jack(i: int) -> np.ndarray:  # the median over targets; a stimulus left out moves only the targets scored on it
+            return median(parts.left_in(jackknife(i), ev0 if i == 0 else ceil0)[:, pos])
+        out.update(ev_boot=(("boot", dim), ev_b), ev_ci=(("bound", dim), interval(ev0, ev_b, lambda: jackknife(0))),
+                   n_boot_undefined=((dim,), rs.undefined_resamples(ev_b)))
         if has_ceiling:
             out["ceiling_boot"] = (("boot", dim), ceil_b)
-            with np.errstate(invalid="ignore"), _quiet():
-                medc_b = np.nanmedian(ceil_b[:, pos] if tidx is None else np.take_along_axis(ceil_b, tidx, axis=1), axis=1)
-            out["median_ceiling_boot"] = (("boot",), medc_b)
-            if method == "bca":
-                with _quiet():
-                    medc_j = np.nanmedian(parts.left_in(ceil_j, ceil0)[:, pos], axis=1)
-                out["median_ceiling_ci"] = (("bound",), rs.bca_interval(np.asarray(medc0), medc_b, medc_j, level))
-            else:
-                out["median_ceiling_ci"] = (("bound",), rs.percentile_interval(medc_b, level))
+            out["ceiling_ci"] = (("bound", dim), interval(ceil0, ceil_b, lambda: jackknife(1)))
         out["boot_index"] = (("boot", "stimulus"), idx)
         coords["stimulus_id"] = ("stimulus", parts.stimulus_id)
+    med_b = median(drawn_ev)
+    out.update(median_ev_boot=(("boot",), med_b), median_ev_ci=(("bound",), interval(med0, med_b, lambda: jack(0))),
+               median_ev_n_targets=(("boot",), np.sum(np.isfinite(drawn_ev), axis=1)))
+    if has_ceiling:
+        medc_b = median(drawn_ceil)
+        out.update(median_ceiling_boot=(("boot",), medc_b),
+                   median_ceiling_ci=(("bound",), interval(medc0, medc_b, lambda: jack(1))))
+    _warn_undefined(parts, ev0, ev_b, med_b, int(n_boot), nan_policy)
     attrs = _attrs(parts, n_boot=int(n_boot), level=float(level), method=method, over=over,
-                   **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
+                   **({} if min_reliability is None else {"min_reliability": float(min_reliability)}),
+                   **({} if nan_policy == "propagate" else {"nan_policy": nan_policy}))
     ds = xr.Dataset(out, coords=coords, attrs=attrs)
     if "boot" in ds.dims:
         ds = ds.assign_coords(boot=np.arange(ds.sizes["boot"]))
     return parts.in_input_order(ds)
+
+
+def _warn_undefined(parts: Parts, ev0: np.ndarray, ev_b: np.ndarray | None, med_b: np.ndarray, n_boot: int,
+                    nan_policy: str) -> None:
+    """The one warning of :func:`bootstrap` for undefined resamples (:func:`~neuroxr.kernels.resample.warn_undefined`):
+    the targets scored on the full sample with some undefined EV resample (a ceiling undefined in
+    every rep leaves the EV undefined too), and the median's."""
+    n_ev = np.zeros(ev0.shape, dtype=int) if ev_b is None else rs.undefined_resamples(ev_b)
+    n_ev = np.where(np.isfinite(ev0), n_ev, 0)  # a target never scored has the direction's warning
+    n_med = int(rs.undefined_resamples(med_b))
+    also = f"the median over targets is undefined in {n_med} of {n_boot} resamples" if n_med else ""
+    name = str(parts.target.name or parts.dim)
+    rs.warn_undefined(f"{name}: bootstrap", n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
 
 
 class _quiet:

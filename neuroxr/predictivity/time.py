@@ -466,33 +466,31 @@ def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndar
                      X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int, nids: np.ndarray) -> None:
     """``r`` of the targets ``todo`` (neuroid, t1, t2), in place: each on the stimuli valid at both
     bins (``ok`` and, inter-animal, ``D`` of :func:`_valid_counts`; ``X`` holds the pairs'
-    predictors), the targets of one training bin grouped by those stimuli
-    (:func:`prep.target_groups` with ``n_folds``: one fit per group and fold, the forward
-    direction's limit and fallback for many patterns; a group with fewer stimuli than folds stays
-    NaN, with its warning)."""
-    for t1 in range(B.shape[2]):
-        js, t2s = np.nonzero(todo[:, t1, :])
-        if not js.size:
-            continue
-        valid = ok[:, js, t1] & ok[:, js, t2s]
+    predictors), the targets of one (train bin, test bin) pair grouped by those stimuli over the
+    stimuli the pair keeps (:func:`prep.target_groups` with ``n_folds``: one fit per group and
+    fold, the forward direction's :data:`~neuroxr.predictivity._groups.MAX_GROUPS` limit and
+    fallback counted per pair, so the diagonal pair ``(t, t)`` groups its targets as the
+    direction groups bin ``t``; a group with fewer stimuli than folds stays NaN, with its warning)."""
+    nt = B.shape[2]
+    for t1, t2 in zip(*np.nonzero(todo.any(axis=0))):
+        js = np.flatnonzero(todo[:, t1, t2])
+        both = ok[:, :, t1] & ok[:, :, t2]  # (n, k): every neuroid's valid stimuli at the pair
         if D is not None:
-            valid &= D[:, t1, t2s]
-        labels = np.array(_labels(nids, js, np.full_like(js, t1), t2s))
-        for rows, cols in prep.target_groups(valid, f"neural (train time bin {t1})", labels, n_folds, fold_seed):
-            S, J, T2 = np.flatnonzero(rows), js[cols], t2s[cols]
-            fit, inv = np.unique(J, return_inverse=True)  # each neuroid fitted once
-            inv = np.asarray(inv).ravel()
-            def fit_rows(tr, S=S, fit=fit, t1=t1):
-                return X[S[tr], :, t1] if animal else X[S[tr]], B[S[tr]][:, fit, t1]
+            both &= D[:, t1, t2, None]
+        kept = np.flatnonzero(both.any(axis=1))  # the stimuli the pair keeps (a call on bin t keeps, t1 = t2 = t)
+        labels = np.array(_labels(nids, js, np.full_like(js, t1), np.full_like(js, t2)))
+        name = f"neural (train time bin {t1}, test time bin {t2})" if nt > 1 else "neural"
+        for rows, cols in prep.target_groups(both[np.ix_(kept, js)], name, labels, n_folds, fold_seed):
+            S, J = kept[rows], js[cols]
 
-            if animal:  # fitted on A at t1, applied to A at each target's test bin
-                def apply(test, W, b, S=S, T2=T2, inv=inv):
-                    return np.einsum("spm,pm->sm", X[S[test]][:, :, T2], W[:, inv]) + b[inv]
-            else:
-                def apply(test, W, b, S=S, inv=inv):
-                    return (X[S[test]] @ W + b)[:, inv]
+            def fit_rows(tr, S=S, J=J, t1=t1):
+                return X[S[tr], :, t1] if animal else X[S[tr]], B[S[tr]][:, J, t1]
+
+            def apply(test, W, b, S=S, t2=t2):  # fitted at t1, applied to the design at t2 (inter-animal)
+                return (X[S[test]][:, :, t2] if animal else X[S[test]]) @ W + b
+
             P = _fold_predictions(S.size, stimulus_folds(S.size, n_folds, fold_seed, "source/neural"), alpha, fit_rows, apply)
-            r[J, t1, T2] = pearson(P, B[S][:, J, T2])
+            r[J, t1, t2] = pearson(P, B[S][:, J, t2])
 
 
 _TG_DIMS = ("time_bin_train", "time_bin_test")

@@ -1,0 +1,156 @@
+"""Bootstrap resamples whose statistic is undefined (NaN): the one interval rule of every
+bootstrap (``kernels.resample.NAN_POLICIES``), its counts and warning, and the distinct-row rule
+of the resampled Pearson correlation; references from scipy.stats.bootstrap on the same draws."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats as ss
+
+import neuroxr as nx
+from neuroxr.geometry.inference import cka_bootstrap
+from neuroxr.kernels import resample as rs
+from neuroxr.predictivity._parts import prepare
+from neuroxr.predictivity.inference import bootstrap
+
+N, SEED, NB = 20, 3, 200
+
+
+def _said(fn, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        out = fn(*args, **kwargs)
+    return out, [str(x.message) for x in w]
+
+
+@pytest.fixture(scope="module")
+def partial():
+    """Forward data whose neuroid 0 is usable on 5 of 20 stimuli only (many resamples draw < 3 of them)."""
+    rng = np.random.default_rng(11)
+    ids = np.array([f"s{i:02d}" for i in range(N)])
+    Fv = rng.normal(size=(N, 4))
+    R = (Fv @ rng.normal(size=(4, 3)))[:, :, None] + rng.normal(size=(N, 3, 4))
+    R[5:, 0] = np.nan
+    return nx.features(Fv, ids, name="net"), nx.neural(R, ids, name="b")
+
+
+# ---------------------------------------------------------------------------- the kernel
+def test_a_resample_drawing_two_distinct_rows_is_nan():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    W = np.array([[4.0, 2, 0, 0, 0, 0], [3.0, 2, 1, 0, 0, 0]])  # 2 distinct rows (6 draws), then 3
+    mask = np.ones((6, 2), dtype=bool)
+    mask[0, 1] = False  # column 1 sees rows 1, 2 of the second resample only
+    for m in (None, mask):
+        got = rs.resampled_pearson(W, a, b, m)
+        assert np.isnan(got[0]).all()  # an r over 2 distinct stimuli would be +-1
+        rows = np.repeat(np.arange(6), W[1].astype(int))
+        assert got[1, 0] == pytest.approx(ss.pearsonr(a[rows, 0], b[rows, 0])[0], abs=1e-12)
+    assert np.isnan(rs.resampled_pearson(W, a, b, mask)[1, 1])
+
+
+# ---------------------------------------------------------------------------- predictivity
+def _reference_ev(parts, j):
+    """scipy.stats.bootstrap's statistic for target ``j``: 100 r^2 of its stored columns on the
+    drawn rows of its own stimuli, NaN with fewer than 3 distinct of them."""
+    y, p = parts.Y[:, j], parts.P[:, j]
+
+    def stat(i):
+        i = i[np.isfinite(y[i]) & np.isfinite(p[i])]
+        if np.unique(i).size < 3:
+            return np.nan
+        return 100 * np.corrcoef(y[i], p[i])[0, 1] ** 2
+
+    return stat
+
+
+def test_forward_intervals_follow_scipy_with_undefined_resamples(partial):
+    F, B = partial
+    kw = dict(n_boot=NB, seed=SEED, noise_ceiling=False, n_folds=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parts = prepare("forward", F, B, seed=SEED, noise_ceiling=False, n_folds=3)
+    b, said = _said(bootstrap, "forward", F, B, **kw)
+    bca, _ = _said(bootstrap, "forward", F, B, method="bca", **kw)
+    assert np.array_equal(b.boot_index.values, np.random.default_rng([SEED, 0]).integers(0, N, (NB, N)))
+    for j in range(3):
+        stat = _reference_ev(parts, j)
+        hand = np.array([stat(i) for i in b.boot_index.values])
+        np.testing.assert_allclose(b.ev_boot.values[:, j], hand, atol=1e-9, equal_nan=True)
+        assert int(b.n_boot_undefined[j]) == int(np.isnan(hand).sum())
+        for method, ours in (("percentile", b), ("BCa", bca)):
+            with warnings.catch_warnings():  # scipy: "The BCa confidence interval cannot be calculated"
+                warnings.simplefilter("ignore")
+                ref = ss.bootstrap((np.arange(N),), stat, vectorized=False, n_resamples=NB, method=method,
+                                   rng=np.random.default_rng([SEED, 0]))
+            want = [ref.confidence_interval.low, ref.confidence_interval.high]
+            np.testing.assert_allclose(ours.ev_ci.values[:, j], want, rtol=1e-9, equal_nan=True)
+    assert b.n_boot_undefined.values[0] > 0 and np.isnan(b.ev_ci.values[:, 0]).all()  # scipy: NaN too
+    assert [m for m in said if "undefined statistic" in m] == [
+        m for m in said if m.startswith("b: bootstrap: 1 neuroids have resamples with an undefined statistic")]
+    # omit: the quantiles of the defined resamples, counted as before
+    o, _ = _said(bootstrap, "forward", F, B, nan_policy="omit", **kw)
+    hand = b.ev_boot.values[:, 0]
+    np.testing.assert_allclose(o.ev_ci.values[:, 0], np.quantile(hand[np.isfinite(hand)], [0.025, 0.975]), rtol=1e-12)
+    assert o.attrs["nan_policy"] == "omit" and "nan_policy" not in b.attrs
+    np.testing.assert_array_equal(o.n_boot_undefined.values, b.n_boot_undefined.values)
+
+
+def test_the_median_counts_the_targets_each_resample_defines(partial):
+    b, _ = _said(bootstrap, "forward", *partial, n_boot=NB, seed=SEED, noise_ceiling=False, n_folds=3)
+    ev = b.ev_boot.values
+    np.testing.assert_array_equal(b.median_ev_n_targets.values, np.isfinite(ev).sum(axis=1))
+    np.testing.assert_allclose(b.median_ev_boot.values, np.nanmedian(ev, axis=1), rtol=1e-15)
+    assert (b.median_ev_n_targets.values < 3).any() and np.isfinite(b.median_ev_ci.values).all()
+
+
+def test_bootstrap_gives_the_directions_reliability_warning():
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(40)]
+    Fv = rng.normal(size=(40, 5))
+    R = 0.25 * (Fv @ rng.normal(size=(5, 6)))[:, :, None] + 2.0 * rng.normal(size=(40, 6, 4))
+    F, B = nx.features(Fv, ids), nx.neural(R, ids)
+    _, direction = _said(nx.forward, F, B, seed=0, reps=3)
+    _, boot = _said(bootstrap, "forward", F, B, n_boot=50, seed=0, reps=3)
+    hygiene = [m for m in direction if "split-half reliability below" in m]
+    assert hygiene and hygiene[0] in boot
+
+
+# ---------------------------------------------------------------------------- geometry
+def test_cka_bootstrap_follows_scipy_with_undefined_resamples():
+    rng = np.random.default_rng(2)
+    n = 7
+    A = np.zeros((n, 3))
+    A[0] = rng.normal(size=3)  # a resample without stimulus 0 has a constant A: CKA undefined
+    Bm = rng.normal(size=(n, 4))
+
+    def cka(i):
+        K, L = A[i] @ A[i].T, Bm[i] @ Bm[i].T
+        H = np.eye(i.size) - 1.0 / i.size
+        K, L = H @ K @ H, H @ L @ H
+        den = np.sqrt(np.sum(K * K) * np.sum(L * L))
+        return np.sum(K * L) / den if den > 0 else np.nan
+
+    ids = [f"s{i}" for i in range(n)]
+    a, b = nx.features(A, ids, name="a"), nx.features(Bm, ids, name="b")
+    out, said = _said(cka_bootstrap, a, b, n_boot=NB, seed=SEED)
+    hand = np.array([cka(i) for i in out.boot_index.values])
+    np.testing.assert_allclose(out.cka_boot.values, hand, atol=1e-12, equal_nan=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ss.bootstrap((np.arange(n),), cka, vectorized=False, n_resamples=NB, method="percentile",
+                           rng=np.random.default_rng([SEED, 0]))
+    assert int(out.n_boot_undefined) == int(np.isnan(hand).sum()) > 0
+    np.testing.assert_allclose(out.cka_ci.values, [ref.confidence_interval.low, ref.confidence_interval.high], equal_nan=True)
+    assert np.isnan(out.cka_ci.values).all()
+    assert any(m.startswith(f"cka_bootstrap: {int(out.n_boot_undefined)} of {NB} resamples have an undefined cka") for m in said)
+    o, _ = _said(cka_bootstrap, a, b, n_boot=NB, seed=SEED, nan_policy="omit")
+    np.testing.assert_allclose(o.cka_ci.values, np.quantile(hand[np.isfinite(hand)], [0.025, 0.975]), rtol=1e-12)
+
+
+def test_nan_policy_is_checked():
+    with pytest.raises(nx.ParameterError, match="nan_policy"):
+        rs.percentile_interval(np.zeros((3, 2)), nan_policy="raise")

@@ -592,8 +592,9 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
         assert rev == entry.provenance.get("revision", 0) + stale, (kind, params)
         assert (lookup(st, kind, "net.l1", "net.l2", params=params) is None) == stale, (kind, params)
     new = compute(st, "crsa", "net.l1", "net.l2", params={"rdm_method": "euclidean"})
-    # crsa 1 (a stop), exact ties, its Spearman (ties up to rounding), ties of small Euclidean distances
-    assert new.computed and new.provenance["revision"] == 4
+    # crsa 1 (a stop), exact ties, its Spearman (ties up to rounding), ties of small Euclidean distances,
+    # a ceiling <= 0 (a stop)
+    assert new.computed and new.provenance["revision"] == 5
     ref = spearmanr(pdist(X, "euclidean"), pdist(Y, "euclidean")).statistic
     assert abs(float(new.dataset["score"]) - ref) < 1e-12
     assert compute(st, "gram", "net.l1").dataset.attrs["integral"] == 1
@@ -651,3 +652,16 @@ def test_one_value_spelled_two_ways_is_one_entry(study, kind, target, a, b):
     first = compute(st, kind, "net.l1", target, params={"reps": 2, **a} if kind == "forward" else a)
     again = compute(st, kind, "net.l1", target, params={"reps": 2, **b} if kind == "forward" else b)
     assert first.computed and not again.computed and again.path == first.path
+
+
+def test_each_stop_raises_the_kinds_its_fixes_changed():
+    """A kind whose numbers two stops' fixes changed is one revision up per stop (entries written by
+    the previous stop's code must be stale; one set of all stops' kinds raised the bootstraps once),
+    and once per stop however many of that stop's fixes changed it."""
+    from neuroxr.entries import kinds
+
+    assert kinds.raised_per_stop({"a": 1}, [("a", "a", "b"), ("a",)]) == {"a": 3, "b": 1}
+    for name, kind in kinds.KINDS.items():
+        n = sum(name in stop for stop in kinds.STOPS)
+        assert kind.revision == kinds.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
+    assert all(sum(k in stop for stop in kinds.STOPS) == 2 for k in ("forward_bootstrap", "cka_bootstrap", "crsa"))

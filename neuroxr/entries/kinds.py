@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -295,10 +295,24 @@ PRINCIPAL_AXES_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "e
 #: is NaN for a ceiling <= 0 (it divided by it); temporal generalisation, which counts the group limit
 #: of its targets' missing-stimulus patterns per (train bin, test bin) pair (the diagonal is the direction's r).
 UNDEFINED_RESAMPLE_KINDS = (*(k for k in KINDS if k.endswith("_bootstrap")), "crsa", *TIME_KINDS)
-#: One revision up for each kind in any of them: a stop raises a kind once, however many of its fixes
-#: changed the kind's numbers.
-for _name in {*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS, *UNDEFINED_RESAMPLE_KINDS}:
-    REVISIONS[_name] = REVISIONS.get(_name, 0) + 1
+#: The kinds each stop's fixes changed, one set per stop, oldest first.
+STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS})
+
+
+def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:
+    """``revisions`` with each kind one up per stop that changed it: once per stop however many of
+    its fixes did, and again at every later stop (entries written by an earlier stop's code are then
+    stale)."""
+    out = dict(revisions)
+    for stop in stops:
+        for name in set(stop):
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+#: The revisions before the per-stop raises.
+REVISIONS_BEFORE_STOPS = dict(REVISIONS)
+REVISIONS = raised_per_stop(REVISIONS_BEFORE_STOPS, STOPS)
 for _name, _rev in REVISIONS.items():
     KINDS[_name] = replace(KINDS[_name], revision=_rev)
 

@@ -111,7 +111,8 @@ def tie_squares(sq: Any) -> Any:
     Returns
     -------
     array, shape (n, n)
-        ``sq`` itself where no tied values differ; else a symmetric copy from its upper triangle.
+        ``sq`` itself where no tied values differ; else a copy with the values that move changed
+        in both triangles.
     """
     xp = get_namespace(sq)
     v = _upper_tri(sq)
@@ -126,11 +127,23 @@ def tie_squares(sq: Any) -> Any:
     low = xp.take(xp.take(s, starts), tie_groups(links))  # each sorted value's group's smallest
     moved = low != s
     keys, vals = s[moved], low[moved]  # the values that move (sorted) and where to
-    flat = xp.reshape(sq, (-1,))
-    at = xp.clip(xp.searchsorted(keys, flat), 0, int(keys.shape[0]) - 1)
-    out = xp.reshape(xp.where(xp.take(keys, at) == flat, xp.take(vals, at), flat), sq.shape)
-    i = xp.arange(int(sq.shape[-1]), device=dev)
-    return xp.where(i[:, None] < i[None, :], out, xp.permute_dims(out, (1, 0)))  # symmetric: the upper triangle's
+    at = xp.clip(xp.searchsorted(keys, v), 0, int(keys.shape[0]) - 1)
+    hit = xp.nonzero(xp.take(keys, at) == v)[0]  # their places in the triangle
+    i, j = _tri_rows_cols(xp, hit, int(sq.shape[-1]))
+    out = xp.asarray(sq, copy=True)
+    out[i, j] = out[j, i] = xp.take(vals, xp.take(at, hit))  # only the values that move, both triangles
+    return out
+
+
+def _tri_rows_cols(xp: Any, k: Any, n: int) -> tuple[Any, Any]:
+    """Rows and columns of positions ``k`` (int) of the row-major upper triangle (``i < j``) of an
+    ``n x n`` matrix: row ``i`` starts at ``i (2 n - i - 1) / 2`` (the float root, corrected by one)."""
+    kf = xp.astype(k, xp.float64)
+    i = xp.astype(xp.floor(((2 * n - 1) - xp.sqrt((2.0 * n - 1) ** 2 - 8 * kf)) / 2), xp.int64)
+    start = lambda r: r * (2 * n - r - 1) // 2  # noqa: E731
+    i = xp.where(start(i + 1) <= k, i + 1, i)
+    i = xp.where(start(i) > k, i - 1, i)
+    return i, k - start(i) + i + 1
 
 
 def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:

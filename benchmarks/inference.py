@@ -55,8 +55,9 @@ def bench_direction(direction: str, scale: float, reps: int, n_boot: int, n_perm
     t_plain = (t_plain + _timed(fn, src, tgt, reps=reps)[0]) / 2  # before and after: the machine may be shared
     total = t_parts + t_boot + t_perm
     p, m = parts.X.shape[1], parts.Y.shape[1]
-    form = permutation_form(n, p, len(parts.reg.folds), parts.reg.folds)
-    flops = n_perm * permutation_flops(n, p, m, len(parts.reg.folds), form)
+    folds = parts.groups[0].reg.folds  # complete data: one group, every target on every stimulus
+    form = permutation_form(n, p, len(folds), folds)
+    flops = n_perm * permutation_flops(n, p, m, len(folds), form)
     bound = n_perm * 2.0 * n * min(n, p) * m  # the one unavoidable product over stimuli per permutation
     return {"direction": direction, "plain": t_plain, "parts": t_parts, "boot": t_boot, "perm": t_perm,
             "total": total, "ratio": total / t_plain, "ratio_boot": (t_parts + t_boot) / t_plain,

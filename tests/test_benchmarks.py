@@ -1,0 +1,26 @@
+"""The benchmark scripts run against the library as it is (a tiny problem each; no timing is checked:
+speed is measured by the scripts themselves, benchmarks/RESULTS.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize("script, args", [
+    ("inference.py", ["--scale", "0.05", "--no-rsa", "--n-boot", "5", "--n-perm", "5", "--reps", "2"]),
+    ("time_bins.py", ["--scale", "0.05", "--bins", "3", "--reps", "2", "--repeats", "1"]),
+    ("geometry.py", ["--n", "40", "--p", "20", "--repeats", "1", "--out", "{tmp}/geometry.md"]),
+])
+def test_benchmark_script_runs(script, args, tmp_path):
+    """A script that no longer matches the library's internals (an attribute renamed under it) fails
+    here, not when someone next measures."""
+    cmd = [sys.executable, str(BENCH / script), *(a.format(tmp=tmp_path) for a in args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "|---" in done.stdout  # its table

@@ -140,3 +140,12 @@ def s3_server():
         pass
     yield options, log
     srv.stop()
+
+
+# --- the command line
+@pytest.fixture
+def runner():
+    """A click test runner for ``neuroxr.cli.main``."""
+    from click.testing import CliRunner
+
+    return CliRunner()

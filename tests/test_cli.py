@@ -9,18 +9,12 @@ import re
 import numpy as np
 import pytest
 import xarray as xr
-from click.testing import CliRunner
 
 import neuroxr
 from neuroxr import entries as nx_entries
 from neuroxr.cli import main
 from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import neuroxr
 from neuroxr.cli import main
@@ -14,11 +13,6 @@ from neuroxr.cli.score import score
 from neuroxr.errors import NeuroxrError
 from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import neuroxr
 from neuroxr import entries as nx_entries
@@ -18,11 +17,6 @@ from neuroxr.cli._common import Output, progress_for
 from neuroxr.errors import SweepError
 from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import uuid
 import click
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from neuroxr.cli import main
 from neuroxr.cli._common import load_storage_profile, parse_storage_option
@@ -20,11 +19,6 @@ STORE_COMMANDS = [["info"], ["validate"], ["report"], ["relative"], ["sweep"], [
                   ["score", "forward"], ["score", "reverse"], ["score", "inter-animal"], ["score", "model-to-model"],
                   ["score", "rsa"], ["score", "shape"], ["score", "cka"], ["score", "dimensionality"],
                   ["score", "brainscore"], ["score", "temporal-generalization"]]
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 def _write_study(store: StudyStore) -> StudyStore:

@@ -140,3 +140,28 @@ def test_brainscore_refuses_time_resolved_responses():
             call(A)
         assert "\n" not in str(e.value)
         call(A.isel(time_bin=0))
+
+
+def test_brainscore_warns_on_a_ceiling_not_positive():
+    """Pure-noise responses can have a negative internal consistency: Brain-Score's raw / ceiling is
+    kept (parity) but said, since the sign of the score then flips."""
+    import warnings
+
+    import neuroxr as nx
+
+    feats, _, X, _, ids, strata = _data(seed=0)
+    rng = np.random.default_rng(11)
+    for _ in range(40):  # a noise draw whose median split-half consistency is negative
+        R = rng.standard_normal((60, 8, 4))
+        _, _, ceil = _reference(X, R, strata, n_components=5)
+        if ceil < 0:
+            break
+    assert ceil < 0
+    neur = make_neural(R, ids, [f"n{j}" for j in range(8)]).assign_coords(object_name=("stimulus", strata))
+    with pytest.warns(nx.NeuroxrWarning, match="not positive"):
+        out = brainscore(feats, neur, n_components=5)
+    np.testing.assert_allclose(float(out["ceiling"]), ceil, rtol=1e-7)
+    np.testing.assert_allclose(float(out["score"]), float(out["raw"]) / ceil, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nx.NeuroxrWarning)
+        brainscore(*_data(seed=3)[:2], n_components=5)  # a positive ceiling: no warning

@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align, to_canonical
-from ..errors import LayoutError, ParameterError, no_effect
+from ..errors import LayoutError, ParameterError, no_effect, warn
 from ..geometry._common import _label, _neural_mean, _one_bin
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
@@ -261,6 +261,9 @@ def brainscore(
     if ceiling:
         c = brainscore_ceiling(neural, n_splits=n_splits, seed=seed)
         cval = float(c["ceiling"])
+        if not cval > 0:  # Brain-Score's formula kept (parity), but a sign flip must not pass unnoticed
+            warn(f"brainscore: the internal-consistency ceiling is {cval:.3g} (not positive): score = raw / ceiling "
+                 f"(Brain-Score's formula) is not a fraction of a reachable maximum here; read raw instead.")
         score = {"ratio": raw / cval, "squared_ratio": (raw / cval) ** 2, "r2_over_ceiling": raw**2 / cval}[ceiling_mode]
         data.update(ceiling=((), cval), ceiling_error=((), float(c["error"])), score=((), score),
                     consistency=(("split_half", "neuroid"), c["consistency"].values))

@@ -83,6 +83,7 @@ class Parts:
     order: np.ndarray | None = None
     mask: np.ndarray | None = None
     counts: dict[str, Any] = field(default_factory=dict)
+    _reliabilities: list[np.ndarray] | None = field(default=None, repr=False)  # _shcs, once computed
 
     def __post_init__(self) -> None:
         self.constant = np.zeros(self.Y.shape[1], dtype=bool)  # set by prepare()
@@ -153,10 +154,17 @@ class Parts:
         ev_cnt = np.zeros(r.shape)
         ceil_sum = np.zeros(r.shape)
         ceil_cnt = np.zeros(r.shape)
+        full = W is None and not jackknife
+        rel: list[list[np.ndarray]] = [[], []]  # the full sample's reliabilities per rep: _shcs's, kept
         for j in range(self.P1.shape[0]):  # means over the reps with a value, as the directions' mean("rep")
             ceil = np.where(self.constant, np.nan, spearman_brown(corr(self.P1[j], self.P2[j])))
+            if full:
+                rel[0].append(ceil[0])
             if self.s1 is not None:
-                ceil = ceil * spearman_brown(corr(self.s1[j], self.s2[j]))
+                target_rel = spearman_brown(corr(self.s1[j], self.s2[j]))
+                ceil = ceil * target_rel
+                if full:
+                    rel[1].append(target_rel[0])
             e = ev(r, ceil)
             fin = np.isfinite(e)
             ev_sum += np.where(fin, e, 0.0)
@@ -164,6 +172,9 @@ class Parts:
             fin = np.isfinite(ceil)
             ceil_sum += np.where(fin, ceil, 0.0)
             ceil_cnt += fin
+        if full and self._reliabilities is None:
+            with np.errstate(invalid="ignore"):
+                self._reliabilities = [np.where(self.constant[:, None], np.nan, np.stack(v, axis=1)) for v in rel if v]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), np.where(ceil_cnt > 0, ceil_sum / ceil_cnt, np.nan)
 
@@ -193,6 +204,8 @@ class Parts:
                          min_reliability)
 
     def _shcs(self) -> list[np.ndarray]:
+        if self._reliabilities is not None:  # from the full sample's scores
+            return self._reliabilities
         pairs = [(self.P1, self.P2)] + ([(self.s1, self.s2)] if self.s1 is not None else [])
         ones = np.ones((1, self.n))
         with np.errstate(invalid="ignore"):  # (target, rep) reliabilities, as the directions store them

@@ -124,3 +124,30 @@ def test_model_to_model_reps_without_max_n_is_refused():
         KINDS["model_to_model"].fill({"reps": 3})
     assert KINDS["model_to_model"].fill({"reps": 3, "max_n": 5})["reps"] == 3
     assert KINDS["model_to_model"].fill({})["reps"] == 1
+
+
+# ---------------------------------------------------------------- direction parameters
+def test_n_components_as_a_float_is_refused_as_the_other_int_parameters():
+    """``n_components=20.0`` is refused like ``reps=3.0`` (with ridge too), never keyed apart from 20."""
+    for kind in ("forward", "reverse", "inter_animal"):
+        with pytest.raises(ParameterError, match="n_components must be an integer"):
+            KINDS[kind].fill({"n_components": 20.0})
+        assert KINDS[kind].fill({"n_components": np.int64(20)}) == KINDS[kind].fill({})
+    with pytest.raises(ParameterError, match="n_components must be an integer"):
+        KINDS["model_to_model"].fill({"n_components": 20.0})
+
+
+@pytest.mark.parametrize(("kind", "params", "match"), [
+    ("forward", {"regressor": "Ridge"}, "'regressor' parameter"),
+    ("reverse", {"split": "VALID"}, "'split' parameter"),
+    ("inter_animal", {"seed": 0.0}, "seed must be an integer"),
+    ("forward", {"max_n": 10.0}, "max_n must be an integer"),
+    ("forward", {"alpha": True}, "alpha must be"),
+])
+def test_direction_parameters_are_checked_before_any_set_is_read(sweep_copy, unread, kind, params, match):
+    """A bad direction parameter is refused before the sets (or the Gram) are read, as the metrics'."""
+    st = nx.open_store(sweep_copy())
+    src, tgt = {"forward": ("netA.layer1", "animalA"), "reverse": ("animalA", "netA.layer1"),
+                "inter_animal": ("animalA", "animalB")}[kind]
+    with pytest.raises(ParameterError, match=match):
+        compute(st, kind, src, tgt, params=params)

@@ -337,3 +337,110 @@ def test_the_entry_functions_name_a_file_a_file(tmp_path):
     path.write_text("not a store")
     with pytest.raises(StoreError, match=r"it is a file, not a store folder"):
         nx.score(str(path), "forward", "net.l1", "mA")
+
+
+# ---------------------------------------------------------------- a cached store, call by call
+def test_each_call_on_a_cached_store_starts_from_fresh_documents(store):
+    """A long-lived cached store: within one session a document is read once; the next outermost
+    call (compute, lookup, sweep enter one) sees what another writer wrote since."""
+    store.write_features("net", "conv1", _features())
+    cached = StudyStore(store.url, cache=True)
+    with cached.session():
+        old = cached.token("features/net/conv1")
+        store.write_features("net", "conv1", _features(1))  # another writer (this object's cache does not see it)
+        with cached.session():  # a nested call shares the outer one's documents
+            assert cached.token("features/net/conv1") == old
+    with cached.session():
+        assert cached.token("features/net/conv1") == store.token("features/net/conv1") != old
+    held = StudyStore(store.url, cache=True).hold()  # a sweep's private twin keeps its documents
+    with held.session():
+        tok = held.token("features/net/conv1")
+    store.write_features("net", "conv1", _features(2))
+    with held.session():
+        assert held.token("features/net/conv1") == tok
+    assert cached.cached() is not cached and cached.cached()._docs == {}
+
+
+def test_compute_and_lookup_on_a_long_lived_cached_store_never_match_an_old_token(store):
+    """compute / lookup on a cached store kept across calls: a set rewritten by another writer since
+    its last call is computed again under its new token, never read back from the old entry."""
+    from neuroxr.entries import compute, lookup
+
+    store.write_features("net", "conv1", _features())
+    store.write_features("net", "conv2", _features(3, layer="conv2"))
+    cached = StudyStore(store.url, cache=True)
+    first = compute(cached, "cka", "net.conv1", "net.conv2")
+    store.write_features("net", "conv1", _features(1))  # another writer
+    assert lookup(cached, "cka", "net.conv1", "net.conv2") is None
+    again = compute(cached, "cka", "net.conv1", "net.conv2")
+    fresh = compute(StudyStore(store.url), "cka", "net.conv1", "net.conv2")
+    assert again.computed and again.path != first.path and again.path == fresh.path and not fresh.computed
+    assert float(again.dataset["score"]) == float(fresh.dataset["score"]) != float(first.dataset["score"])
+
+
+# ---------------------------------------------------------------- lazy reads and rewrites
+def test_a_lazy_read_held_across_a_rewrite_raises_instead_of_mispairing(store):
+    """A lazy read whose set was rewritten since (stimuli reversed) raises, never pairs the new
+    copy's rows with the old stimulus ids; a new read pairs them right."""
+    f = _features()
+    store.write_features("net", "conv1", f)
+    old = store.read_features("net", "conv1")
+    store.write_features("net", "conv1", f.isel(stimulus=slice(None, None, -1)))
+    with pytest.raises(StoreError, match="was rewritten since it was read lazily.*read it again"):
+        old.load()
+    new = store.read_features("net", "conv1")
+    assert list(new.stimulus_id.values) == list(f.stimulus_id.values[::-1])
+    np.testing.assert_array_equal(new.values, f.values[::-1])
+
+
+def test_a_lazy_read_pickles(store):
+    """The version check holds no store object: a lazy set still travels to Dask workers."""
+    import pickle
+
+    store.write_features("net", "conv1", _features())
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(store.read_features("net", "conv1"))).values,
+                                  _features().values)
+
+
+@pytest.fixture
+def in_place(monkeypatch):
+    """A memory:// store whose writes go in place (as an object-store set over 64 MiB)."""
+    from neuroxr.store import batch
+
+    monkeypatch.setattr(batch, "BATCH_BYTES", 0)
+    return StudyStore(f"memory://inplace-{uuid.uuid4().hex}/s.zarr")
+
+
+def test_an_object_store_set_rewritten_from_a_lazy_read_of_itself(in_place):
+    """A set rewritten in place from a lazy read of itself (z-scored): the new copy holds the z-scores
+    and the neural set its shift (the input is loaded before the old copy is moved aside), never NaN."""
+    f, r = _features(), _neural(dtype="float64")
+    in_place.write_features("net", "conv1", f)
+    in_place.write_neural("mA", r)
+    lazy = in_place.read_features("net", "conv1")
+    in_place.write_features("net", "conv1", (lazy - lazy.mean("stimulus")) / lazy.std("stimulus"))
+    x = f.values
+    np.testing.assert_allclose(in_place.read_features("net", "conv1").values, (x - x.mean(0)) / x.std(0), rtol=1e-12)
+    lz = in_place.read_neural("mA")
+    in_place.write_neural("mA", lz + 1)
+    np.testing.assert_array_equal(in_place.read_neural("mA").values, r.values + 1)  # the missing trial stays NaN
+    assert in_place.damaged() == []
+
+
+def test_an_object_store_self_rewrite_too_large_to_load_is_refused(in_place, monkeypatch):
+    """Beyond SELF_READ_BYTES the self-rewrite is refused in one line, nothing written; and a lazy read
+    of a copy moved aside that slips through raises, so the previous copy is put back (never NaN)."""
+    from neuroxr.store import previous
+
+    f = _features()
+    in_place.write_features("net", "conv1", f)
+    lazy = in_place.read_features("net", "conv1")
+    monkeypatch.setattr(previous, "SELF_READ_BYTES", 0)
+    with pytest.raises(StoreError, match="from a lazy read of itself .*nothing was written"):
+        in_place.write_features("net", "conv1", lazy * 2)
+    np.testing.assert_array_equal(in_place.read_features("net", "conv1").values, f.values)
+    monkeypatch.setattr(previous, "load_self_reads", lambda url, path, ds: ds)  # the guard of the reads alone
+    with pytest.raises(StoreError, match="deleted or being rewritten since it was read lazily"):
+        in_place.write_features("net", "conv1", lazy * 2)
+    np.testing.assert_array_equal(in_place.read_features("net", "conv1").values, f.values)
+    assert in_place.damaged() == []

@@ -46,15 +46,23 @@ def store(tmp_path):
     return st
 
 
-def test_merge_latest_record_and_tombstones():
-    docs = [{"records": {"a/x": [1, "complete", "t1"], "a/y": [5, "complete", "t2"], "b": [2, "pending", None]}},
-            {"records": {"a": [3, "deleted", None], "b": [4, "complete", "t3"], "a/x2": [6, "complete", "t4"]}}]
-    # a/x (1) is older than the tombstone of a (3): gone; a/y (5) and a/x2 (6) were written after it
-    assert inv.merge(docs) == {"a/y": {"state": "complete", "token": "t2", "t": 5},
+def test_merge_orders_records_per_writer_not_by_clocks():
+    """A deletion hides its own writer's earlier records only (by ``seq``, whatever the clocks); other
+    writers' records below it stay candidates marked ``deleted``; a rebuild's tombstone hides just
+    the records it read; across writers the latest time is the hint of the state."""
+    docs = [{"writer": "A", "records": {"a/x": [1, "complete", "t1", 1], "a/y": [5, "complete", "t2", 3],
+                                        "b": [2, "pending", None, 2]}},
+            {"writer": "B", "records": {"a/z": [0, "complete", "t0", 1], "a": [2**62, "deleted", None, 2],
+                                        "b": [4, "complete", "t3", 3], "a/x2": [6, "complete", "t4", 4]}}]
+    # B's deletion of a (its clock far ahead) hides B's own a/z (seq 1 < 2), not A's records nor B's later a/x2
+    assert inv.merge(docs) == {"a/x": {"state": "complete", "token": "t1", "t": 1, "deleted": True},
+                               "a/y": {"state": "complete", "token": "t2", "t": 5, "deleted": True},
                                "b": {"state": "complete", "token": "t3", "t": 4},
-                               "a/x2": {"state": "complete", "token": "t4", "t": 6}}
-    root = {"records": {"": [10, "deleted", None], "c": [10, "complete", "t5"]}}
-    assert inv.merge([*docs, root]) == {"c": {"state": "complete", "token": "t5", "t": 10}}
+                               "a/x2": {"state": "complete", "token": "t4", "t": 6, "deleted": True}}
+    root = {"writer": "R", "records": {"": [2**62, "deleted", None, 0, {"A": 2, "B": 4}], "c": [10, "complete", "t5", 1]}}
+    # the rebuild read A up to seq 2 and B up to seq 4: A's a/y (seq 3, made after it read) stays
+    assert inv.merge([*docs, root]) == {"a/y": {"state": "complete", "token": "t2", "t": 5, "deleted": True},
+                                        "c": {"state": "complete", "token": "t5", "t": 10}}
 
 
 def test_inventory_follows_writes(store):
@@ -137,3 +145,43 @@ def test_cached_store_reads_documents_once(store, monkeypatch):
     assert calls == ["neural/mA/zarr.json", "features/net/l1/zarr.json"]
     st.write_neural("mA", _neural(2))  # its own rewrite updates the cache
     assert st.token("neural/mA") == StudyStore(store.url, mode="r").token("neural/mA")
+
+
+def test_a_writer_whose_clock_runs_ahead_hides_nothing_written_after(store, monkeypatch):
+    """Another host (clock two minutes ahead) rebuilt the inventory and deleted a group: what this
+    host writes afterwards is listed all the same (records are ordered per writer, not by clocks)."""
+    ahead = time.time_ns() + 120 * 10**9
+    # another host's deletion of features/net, made before this host writes net/l3 (its clock is ahead)
+    _shard(store.url, "other~1~x", {"features/net": [ahead, "deleted", None, 1]})
+    real = time.time_ns
+    monkeypatch.setattr(inv.time, "time_ns", lambda: real() + 120 * 10**9)
+    store.rebuild_inventory()  # this process, its clock stepped two minutes ahead
+    monkeypatch.setattr(inv.time, "time_ns", real)
+    store.write_features("net", "l3", _feats(2).assign_attrs(depth_index=2))
+    store.write_neural("mB", _neural(2))
+    for st in (store, StudyStore(store.url, mode="r")):
+        assert st.inventory() == {"neural": ["mA", "mB"], "features": {"net": ["l1", "l2", "l3"]}}
+    assert StudyStore(store.url, mode="r").inventory_problems() == []
+
+
+def test_a_rebuild_hides_only_the_records_it_read(store):
+    """A rebuild's tombstone (another process's) that read no shard hides no record, whatever its time."""
+    _shard(store.url, "fold~1~x", {"": [2**62, "deleted", None, 0, {}], "neural/mA": [2**62, "complete",
+                                                                               store.token("neural/mA"), 1]})
+    st = StudyStore(store.url, mode="r")
+    assert st.inventory() == {"neural": ["mA"], "features": {"net": ["l1", "l2"]}}
+
+
+def test_another_writers_deletion_of_a_group_is_no_disagreement(store, monkeypatch):
+    """A group deleted by another writer while this writer's record still lists it: absent, not listed,
+    and no walk (its absence is expected)."""
+    _shard(store.url, "other~1~x", {"features/net/l2": [time.time_ns(), "deleted", None, 1]})
+    import shutil
+
+    shutil.rmtree(os.path.join(store.url, "features", "net", "l2"))
+
+    def no_walk(self):
+        raise AssertionError("walked the hierarchy")
+
+    monkeypatch.setattr(StudyStore, "_walk_groups", no_walk)
+    assert StudyStore(store.url, mode="r").layers("net") == ["l1"]

@@ -455,3 +455,22 @@ def test_temporal_generalization_and_inference_that_do_nothing_are_refused(sweep
     with pytest.raises(SweepConfigError, match=r"^inference has no effect with the sweep's directions \['dimensionality'\]"):
         sweep(path, directions="dimensionality", inference={"bootstrap": 2}, **{k: v for k, v in one.items() if k != "reps"})
     assert not list_entries(path)["path"].str.startswith(("scores/", "metrics/", "inference/")).any()
+
+
+def test_a_sweep_on_a_cached_store_sees_a_layer_rewritten_since_the_last_sweep(sweep_copy):
+    """sweep() given a cached store that earlier sweeps used: a layer rewritten by another writer in
+    between is computed again (never skipped on the old token) and the value is the new layer's."""
+    from neuroxr.entries import compute
+
+    path = sweep_copy()
+    cached = StudyStore(path, cache=True)
+    kw = dict(models=["netB"], layers=["fc"], neural=["animalA"], directions=("cka",), client="serial", progress=False)
+    first = sweep(cached, **kw)
+    other = StudyStore(path)
+    f = other.read_features("netB", "fc").load()
+    other.write_features("netB", "fc", np.tanh(3 * f).assign_attrs(f.attrs))
+    second = sweep(cached, **kw)
+    fresh = compute(StudyStore(path), "cka", "netB.fc", "animalA")
+    assert second.computed == first.computed == ["cka/netB.fc__animalA"] and not fresh.computed
+    assert float(second.metric_table["value"].iloc[0]) == float(fresh.dataset["score"])
+    assert float(second.metric_table["value"].iloc[0]) != float(first.metric_table["value"].iloc[0])

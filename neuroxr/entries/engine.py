@@ -204,9 +204,10 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
     version token and damaged entries (a lost variable or chunk) never match.
     """
     store = _open(store)
-    req = _prepare(store, kind, source, target, params, dtype)
-    found = _matching(store, req, read=False)
-    return req.path if found is not None and found.problem is None else None
+    with store.session():  # a cached store's outermost call reads the set tokens afresh
+        req = _prepare(store, kind, source, target, params, dtype)
+        found = _matching(store, req, read=False)
+        return req.path if found is not None and found.problem is None else None
 
 
 def _refuse(store: StudyStore, req: _Request) -> StoreError:
@@ -364,6 +365,14 @@ def compute(
     EntryResult
     """
     store = _open(store)
+    with store.session():  # a cached store's outermost call reads the set tokens afresh (never a stale match)
+        return _compute(store, kind, source, target, params, overwrite, require_existing, backend, dtype, options)
+
+
+def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | SetRef | None,
+             params: Mapping[str, Any] | None, overwrite: bool, require_existing: bool, backend: str | None,
+             dtype: Any, options: Mapping[str, Any] | None) -> EntryResult:
+    """:func:`compute` within one session of ``store``."""
     options = dict(options or {})
     bad = sorted(set(options) - set(RUN_OPTIONS))
     if bad:

@@ -50,7 +50,8 @@ class Kind:
     check : callable or None
         ``check(params) -> params``: the values checked (one-line error) and spelled once, before
         any data is read (the metrics: :func:`neuroxr.entries.metrics.check_params`; their inference:
-        :func:`neuroxr.entries.metrics.check_inference_params`; model_to_model: ``reps`` without ``max_n``).
+        :func:`neuroxr.entries.metrics.check_inference_params`; the directions: their own checks,
+        :func:`neuroxr.predictivity._prepare.check_params`).
     """
 
     name: str
@@ -128,6 +129,19 @@ DIRECTION_KINDS = tuple(_DIRECTION_SETS)
 METRIC_KINDS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality", "brainscore")
 
 
+def _check_direction(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A direction's parameters checked before any set is read, by the direction's own checks
+    (:func:`neuroxr.predictivity._prepare.check_params`; ``dtype`` and ``backend`` are checked when
+    it runs), and model_to_model's ``reps`` (:func:`_check_model_to_model`)."""
+    from ..predictivity._prepare import check_params
+
+    if name == "model_to_model":
+        check_params(**params, split="valid", noise_ceiling=False, ceiling_option=False, backend=None, dtype=None)
+        return _check_model_to_model(params)
+    check_params(**params, backend=None, dtype=None)
+    return params
+
+
 def _check_model_to_model(params: dict[str, Any]) -> dict[str, Any]:
     """model_to_model's ``reps`` other than 1 without ``max_n`` refused (one-line ParameterError), as
     ``neuroxr score model-to-model`` and its inference refuse it: every rep is then the same fit, so
@@ -141,7 +155,7 @@ def _check_model_to_model(params: dict[str, Any]) -> dict[str, Any]:
 KINDS: dict[str, Kind] = {}
 for _name, (_s, _t) in _DIRECTION_SETS.items():
     KINDS[_name] = Kind(_name, "scores", _s, _t, _direction_defaults(DIRECTION_FUNCTIONS[_name]), takes_dtype=True,
-                        check=_check_model_to_model if _name == "model_to_model" else None)
+                        check=functools.partial(_check_direction, _name))
 for _name in METRIC_KINDS:
     if _name == "dimensionality":
         KINDS[_name] = Kind(_name, "metrics", ("features", "neural"), (), {})

@@ -63,8 +63,8 @@ def check_params(
                 f"alphas must hold at least one finite positive penalty for regressor='ridgecv'; got {alphas!r}. "
                 f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
             )
-    if isinstance(regressor, str) and regressor == "pls":
-        check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
+    # an int whatever the regressor, as reps and seed: 20.0 is refused, never keyed apart from 20
+    check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
     check_options_used(regressor, alpha, alphas, n_components)
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
         raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")

@@ -203,13 +203,29 @@ class GuardedArray:
 
     ``lost``: block indices of chunks missing from the store (Zarr would read them as the fill
     value), of chunk shape ``chunks``; a read that touches one raises :class:`StoreError` ending in
-    ``fix``.
+    ``fix``. ``token``: the version token of the group when it was opened; with ``zstore`` and
+    ``locs`` (where its metadata document lies: the first of them that exists), every read then
+    reads the document again *after* the chunks and raises when the token changed or the group is
+    gone: the chunks may be another version's (read under this one's coords) or, for a copy deleted
+    by a rewrite on an object store, fill values. Picklable (no store object held).
     """
 
-    def __init__(self, var: xr.Variable, where: str, lost: Any = (), chunks: Any = None, fix: str = "") -> None:
+    def __init__(self, var: xr.Variable, where: str, lost: Any = (), chunks: Any = None, fix: str = "",
+                 token: str | None = None, zstore: Any = None, locs: tuple[str, ...] = ()) -> None:
         self.var, self.where = var, where
         self.shape, self.dtype, self.ndim = var.shape, var.dtype, var.ndim
         self.lost, self.chunks, self.fix = set(lost), tuple(chunks or var.shape), fix
+        self.token, self.zstore, self.locs = token, zstore, tuple(locs)
+
+    def _token_now(self) -> str | None:
+        """The version token of the complete group now (``None``: absent or incomplete)."""
+        doc = None
+        for loc in self.locs:
+            doc = read_json(self.zstore, f"{loc}/zarr.json")
+            if doc is not None:
+                break
+        attrs = (doc or {}).get("attributes", {})
+        return str(attrs[TOKEN_ATTR]) if attrs.get(COMPLETE_ATTR) and attrs.get(TOKEN_ATTR) else None
 
     def _lost_in(self, key: Any) -> tuple[int, ...] | None:
         """The first lost block that ``key`` (slices or integers per dimension) reads, else ``None``."""
@@ -235,6 +251,20 @@ class GuardedArray:
                 f"{self.where} cannot be read: its chunk {'/'.join(map(str, block)) or '(0-d)'} is missing from the "
                 f"store (lost data, it would read as NaN); {self.fix}"
             )
+        values = self._read(key)
+        if self.token is None or not self.locs:
+            return values
+        try:
+            now = self._token_now()  # after the chunks: they belong to this version if it still stands
+        except OSError as exc:
+            raise StoreError(f"{self.where} cannot be read ({os_message(exc)}).") from exc
+        if now == self.token:
+            return values
+        how = "deleted or being rewritten" if now is None else "rewritten"
+        raise StoreError(f"{self.where} was {how} since it was read lazily: its values may be another "
+                         f"version's, under this version's coords; read it again.")
+
+    def _read(self, key: Any) -> np.ndarray:
         try:
             return np.asarray(self.var[key].values)
         except Exception as exc:  # the codec or the file system: one line naming the entry

@@ -8,11 +8,21 @@ listing of ``.neuroxr/inventory/`` plus one read per document.
 Documents are **per writer**: each process appends to its own shard
 ``.neuroxr/inventory/<host>~<pid>~<uuid>.json`` (rewritten whole on each record; rotated, i.e.
 marked ``final``, after :data:`ROTATE` records), so concurrent writers (the workers of a sweep)
-never overwrite each other's records and no lock is needed. Readers merge the shards: per path the
-latest record wins, and a ``deleted`` record hides the path and everything below it that was
-recorded before. A writer records ``pending`` before it writes a group and ``complete`` (with the
-group's version token) after its completion marker, so a writer killed in between leaves a
-``pending`` record that readers check against the group itself.
+never overwrite each other's records and no lock is needed. A record is ``[time, state, token,
+seq]``: ``seq`` counts the records of its shard, so one writer's records are in the order it made
+them. A writer records ``pending`` before it writes a group and ``complete`` (with the group's
+version token) after its completion marker, so a writer killed in between leaves a ``pending``
+record that readers check against the group itself.
+
+Readers merge the shards (:func:`merge`) without trusting wall clocks across writers (hosts
+sharing an object store, or a clock stepped back, disagree on time): a ``deleted`` record hides
+the path and everything below it only among its **own** writer's earlier records (later ``seq``);
+a rebuild's tombstone of the root names, per shard, the last ``seq`` it read before its walk, and
+hides just those records. So no record written after a deletion or a rebuild could see it is ever
+hidden by it, whatever the clocks say. Records of other writers below a deletion stay listed as
+candidates marked ``deleted``: their group's absence is then expected, not a disagreement. Across
+writers the record with the latest time is only the hint of a path's state: every path is
+confirmed against its own group.
 
 The inventory is a hint that is checked, never trusted blindly: :class:`neuroxr.store.StudyStore`
 confirms every listed path against the group's own metadata document (cheap, and cached within a
@@ -30,7 +40,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ParameterError
@@ -44,7 +54,9 @@ PREFIX = f"{HIDDEN}/inventory/"
 ROTATE = 256
 #: final shards a writable reader tolerates before folding them into one
 COMPACT_AT = 16
-FORMAT = 1
+#: the format of the shards written (2: records carry their ``seq``); 1 is still read
+FORMAT = 2
+_READ_FORMATS = (1, 2)
 STATES = ("pending", "complete", "deleted")
 
 _HOST = socket.gethostname().replace("~", "-").replace("/", "-")
@@ -76,6 +88,7 @@ class Shard:
     def __init__(self) -> None:
         self.name = f"{_HOST}~{os.getpid()}~{uuid.uuid4().hex[:12]}"
         self.records: dict[str, list[Any]] = {}
+        self.seq = 0  # records made, in order (a clock-free order of this writer's records)
 
     @property
     def key(self) -> str:
@@ -99,7 +112,8 @@ def record(zstore: Any, store_id: str, path: str, state: str, token: str | None 
         raise ParameterError(f"state must be one of {STATES}; got {state!r}.")
     with _LOCK:  # the whole shard is rewritten: keep this process's writes in order
         shard = _shard(store_id)
-        shard.records[path] = [time.time_ns(), state, token]
+        shard.seq += 1
+        shard.records[path] = [time.time_ns(), state, token, shard.seq]
         if len(shard.records) >= ROTATE:
             _set(zstore, shard.key, shard.doc(final=True))
             _SHARDS[f"{store_id}|{os.getpid()}"] = Shard()
@@ -132,27 +146,65 @@ def read(zstore: Any) -> dict[str, dict[str, Any]] | None:
             doc = json.loads(buf.to_bytes())
         except ValueError:
             return None
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("records"), dict):
+        if not isinstance(doc, dict) or doc.get("format") not in _READ_FORMATS or not isinstance(doc.get("records"), dict):
             return None
         out[k] = doc
     return out or None
 
 
+def _seq(rec: Sequence[Any]) -> Any:
+    """The order of a record among its writer's (records before ``seq`` existed: their time)."""
+    return rec[3] if len(rec) > 3 else rec[0]
+
+
+def _seen(rec: Sequence[Any]) -> dict[str, Any] | None:
+    """The shards (writer -> last ``seq``) that a rebuild's tombstone read; ``None`` for a deletion."""
+    return rec[4] if rec[1] == "deleted" and len(rec) > 4 and isinstance(rec[4], dict) else None
+
+
+def _above(path: str) -> list[str]:
+    """``path`` and the groups above it, the root ``""`` included."""
+    parts = path.split("/") if path else []
+    return [""] + ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _writer(key: Any, doc: Mapping[str, Any]) -> str:
+    return str(doc.get("writer", key))
+
+
 def merge(docs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Merge shard documents: ``{path: {"state", "token", "t"}}`` of every path not deleted."""
-    latest: dict[str, list[Any]] = {}
-    for doc in docs:
+    """Merge shard documents: ``{path: {"state", "token", "t"[, "deleted"]}}`` of every path that a
+    record names and no deletion that saw it hides (see the module's docstring); ``deleted``: a
+    deletion of another writer (or an earlier one of its own) covers it, so its absence is expected."""
+    docs = list(docs)
+    removals: dict[str, list[tuple[str, Any]]] = {}  # path -> (writer, seq) of its deletions
+    rebuilds: dict[str, list[dict[str, Any]]] = {}  # path -> what the rebuilds' tombstones read
+    for i, doc in enumerate(docs):
         for path, rec in doc["records"].items():
+            if rec[1] == "deleted":
+                seen = _seen(rec)
+                if seen is None:
+                    removals.setdefault(path, []).append((_writer(i, doc), _seq(rec)))
+                else:
+                    rebuilds.setdefault(path, []).append(seen)
+    latest: dict[str, list[Any]] = {}
+    for i, doc in enumerate(docs):
+        w = _writer(i, doc)
+        for path, rec in doc["records"].items():
+            if rec[1] == "deleted":
+                continue
+            q, above = _seq(rec), _above(path)
+            if any(dw == w and dq > q for p in above for dw, dq in removals.get(p, ())):
+                continue  # its own writer deleted it afterwards
+            if any(w in seen and seen[w] >= q for p in above for seen in rebuilds.get(p, ())):
+                continue  # a rebuild read it before its walk: the walk's record replaces it
             if path not in latest or rec[0] > latest[path][0]:
                 latest[path] = rec
-    tombs = sorted((rec[0], path) for path, rec in latest.items() if rec[1] == "deleted")
     out = {}
-    for path, (t, state, token) in latest.items():
-        if state == "deleted":
-            continue
-        if any(tt > t and (not tp or path == tp or path.startswith(tp + "/")) for tt, tp in tombs):
-            continue
-        out[path] = {"state": state, "token": token, "t": t}
+    for path, rec in latest.items():
+        out[path] = {"state": rec[1], "token": rec[2], "t": rec[0]}
+        if any(p in removals for p in _above(path)):
+            out[path]["deleted"] = True
     return out
 
 
@@ -165,33 +217,49 @@ def _write_fold(zstore: Any, records: Mapping[str, list[Any]]) -> str:
 
 
 def compact(zstore: Any, docs: Mapping[str, Mapping[str, Any]]) -> None:
-    """Fold the final shards of ``docs`` into one new final shard, then delete them."""
+    """Fold the final shards of ``docs`` into one new final shard, then delete them: the paths
+    their merge lists (:func:`merge`), then, for paths it does not list, their deletions (ordered
+    before them, so they hide none of the fold's records) and the rebuilds' tombstones (what they
+    read joined)."""
     finals = {k: d for k, d in docs.items() if d.get("final")}
     if len(finals) < 2:
         return
-    latest: dict[str, list[Any]] = {}
+    records: dict[str, list[Any]] = {p: [r["t"], r["state"], r["token"], 1] for p, r in merge(finals.values()).items()}
     for d in finals.values():
         for path, rec in d["records"].items():
-            if path not in latest or rec[0] > latest[path][0]:
-                latest[path] = rec
-    _write_fold(zstore, latest)
+            seen = _seen(rec)
+            if rec[1] != "deleted" or (path in records and records[path][1] != "deleted"):
+                continue
+            if seen is None:
+                records.setdefault(path, [rec[0], "deleted", None, 0])
+            else:
+                old = records.get(path)
+                joined = dict(_seen(old) or {}) if old is not None else {}
+                for w, q in seen.items():
+                    joined[w] = max(joined.get(w, q), q)
+                records[path] = [rec[0], "deleted", None, 0, joined]
+    _write_fold(zstore, records)
     _delete(zstore, finals)
 
 
-def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]], started: int | None = None) -> None:
-    """Replace the inventory by the groups found by a walk, ``{path: (complete, token)}``, that
-    began at ``started`` (``time.time_ns()``; default now).
+def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]],
+            seen: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Replace the inventory by the groups found by a walk, ``{path: (complete, token)}``.
 
-    Writes one final shard holding the walk and a tombstone of the root (so older records no longer
-    count), then deletes the other shards that hold nothing newer than ``started`` (a shard written
-    to during the walk is kept: its newer records still count).
+    ``seen``: the shards read *before* the walk began (:func:`read`; default: read now). Writes one
+    final shard holding the walk and a tombstone of the root that names the last record it read of
+    each shard (those, and only those, no longer count: a record made since, whatever its writer's
+    clock, still does), then deletes the shards read that hold nothing newer.
     """
-    now = time.time_ns() if started is None else started  # records written since the walk began stay newer
-    old = read(zstore) or {}
-    recs = {p: [now, "complete" if complete else "pending", tok] for p, (complete, tok) in groups.items()}
-    recs[""] = [now, "deleted", None]  # the root's tombstone: every record older than the walk is superseded
+    seen = (read(zstore) or {}) if seen is None else seen
+    marks = {_writer(k, d): max((_seq(r) for r in d["records"].values()), default=-1) for k, d in seen.items()}
+    now = time.time_ns()
+    recs: dict[str, list[Any]] = {p: [now, "complete" if complete else "pending", tok, 1]
+                                  for p, (complete, tok) in groups.items()}
+    recs[""] = [now, "deleted", None, 0, marks]  # ordered before the walk's records: it hides none of them
     new = _write_fold(zstore, recs)
     own = {s.key for s in _SHARDS.values()}
-    stale = [k for k, d in old.items() if k != new and k not in own
-             and max((r[0] for r in d["records"].values()), default=0) < now]
+    after = read(zstore) or {}
+    stale = [k for k, d in after.items() if k != new and k not in own and k in seen
+             and max((_seq(r) for r in d["records"].values()), default=-1) <= marks[_writer(k, d)]]
     _delete(zstore, stale)

@@ -121,7 +121,7 @@ class Listing:
         for p, attrs in self._confirmed(cands).items():
             if attrs is not None:
                 out[p] = attrs
-            elif index[p]["state"] == "complete":
+            elif index[p]["state"] == "complete" and not index[p].get("deleted"):
                 self._disagrees()
                 return None
         return out
@@ -177,7 +177,7 @@ class Listing:
         for p, attrs in self._group_attrs_batch(cands).items():
             if attrs is not None and attrs.get(COMPLETE_ATTR, False):
                 complete[p] = attrs
-            elif index[p]["state"] == "complete":
+            elif index[p]["state"] == "complete" and not index[p].get("deleted"):
                 self._disagrees()
                 return None
             elif attrs is not None and (COMPLETE_ATTR in attrs or self._holds_arrays(p)):
@@ -196,9 +196,9 @@ class Listing:
         """Rebuild the inventory from a walk of the hierarchy (``neuroxr validate`` runs it); returns
         the number of groups of data recorded."""
         self._require_write()
-        started = time.time_ns()  # records written during the walk must stay newer than the rebuilt ones
+        seen = _inv.read(self._zstore) or {}  # read before the walk: records made since stay in force
         groups = {path: (complete, tok) for path, complete, tok in self._walk()}
-        _inv.rebuild(self._zstore, groups, started)
+        _inv.rebuild(self._zstore, groups, seen)
         self._index = None
         return len(groups)
 
@@ -219,7 +219,7 @@ class Listing:
                 out.append((p, "complete group missing from the inventory"))
             elif p in walked and rec["state"] == "complete" and rec["token"] != walked[p]:
                 out.append((p, "inventory records another version token"))
-            elif p not in walked and rec is not None and rec["state"] == "complete":
+            elif p not in walked and rec is not None and rec["state"] == "complete" and not rec.get("deleted"):
                 out.append((p, "inventory lists a group that is absent or incomplete"))
         return out
 

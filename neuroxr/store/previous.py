@@ -24,6 +24,11 @@ Recovery is for one process at a time, as writing is (one writer per store): a s
 opens the store, and so recovers, before its workers do, and a worker skips the journals of its
 live fellow writers.
 
+An input that lazily reads the entry being rewritten (``(x - x.mean()) / x.std()`` of a set read
+from the store) is loaded before the old copy is moved aside (:func:`load_self_reads`, at most
+:data:`SELF_READ_BYTES`; more is refused); any other lazy read of a copy moved aside or rewritten
+raises when it reads (:class:`neuroxr.store._zarr.GuardedArray` checks the version token).
+
 A first write (no complete old copy) costs nothing more: the listing that finds the old keys to
 delete is made anyway. ``id`` is ``<host>~<pid>~<time ns>~<uuid>``, so kept copies that no journal
 names (a writer killed while copying) are removed by the same rule.
@@ -37,18 +42,25 @@ import os
 import socket
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
+from ..errors import StoreError
 from ._zarr import COMPLETE_ATTR, HIDDEN, TOKEN_ATTR, read_json
 from .batch import delete_keys, keys_below, put_many
 from .lock import _owner_alive
 
+if TYPE_CHECKING:
+    import xarray as xr
+
 #: seconds after which the rewrite of a writer on another host counts as abandoned (its process
 #: cannot be checked from here): long, so a slow upload is never rolled back under its writer
 REWRITE_EXPIRY = 24 * 3600.0
+#: most bytes of a rewrite's input that lazily reads the entry rewritten, loaded before the old copy
+#: is moved aside (:func:`load_self_reads`; more is refused)
+SELF_READ_BYTES = 2**30
 
-__all__ = ["REWRITE_EXPIRY", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "kept_at"]
+__all__ = ["REWRITE_EXPIRY", "SELF_READ_BYTES", "load_self_reads", "journal_names", "keep", "drop", "restore", "abandon", "forget", "recover", "interrupted", "kept_at"]
 
 _HOST = socket.gethostname()
 _JOURNALS = f"{HIDDEN}/rewrites"
@@ -218,3 +230,30 @@ def interrupted(zstore: Any) -> list[tuple[str, str]]:
                               f"once that writer is gone (its process, on its host; from another host a day after "
                               f"it began)"))
     return out
+
+
+def _reads_group(data: Any, path: str) -> bool:
+    """Whether the dask array ``data`` reads the group ``path`` of a store (its graph holds a layer of
+    :meth:`neuroxr.store.StudyStore.read_dataset`, named ``neuroxr-<path>/<variable>-<token>``)."""
+    if not hasattr(data, "__dask_graph__"):
+        return False
+    graph = data.__dask_graph__()
+    names = graph.layers if hasattr(graph, "layers") else {k[0] if isinstance(k, tuple) else k for k in graph}
+    return any(str(n).startswith(f"neuroxr-{path}/") for n in names)
+
+
+def load_self_reads(url: str, path: str, ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its variables that lazily read the group ``path`` itself loaded (at most
+    :data:`SELF_READ_BYTES` in all; more is refused with a one-line :class:`StoreError`): a rewrite
+    in place moves the old copy aside before it writes, and the lazy read would find it gone."""
+    lazy = [n for n, v in ds.variables.items() if _reads_group(v.data, path)]
+    nbytes = sum(ds[n].nbytes for n in lazy)
+    if nbytes > SELF_READ_BYTES:
+        raise StoreError(
+            f"store {url!r}: cannot write {path!r} from a lazy read of itself ({nbytes / 2**20:.0f} MiB, more than "
+            f"SELF_READ_BYTES = {SELF_READ_BYTES // 2**20} MiB to load first): on an object store its old copy is "
+            f"moved aside before the new one is written; write the result under another name first, or load it "
+            f"(.load()); nothing was written.")
+    for name in lazy:
+        ds[name] = ds[name].load()
+    return ds

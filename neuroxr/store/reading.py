@@ -260,8 +260,12 @@ class Reading(Listing):
         fix = self._described(path)[1]
         for name, var in ds.data_vars.items():  # a lost chunk of a data variable raises when it is read
             chunks = var.encoding.get("chunks") or var.shape
+            # a set read from the store (not from memory): every read checks its version token afterwards
+            # (an entry's path is its provenance key: every complete copy of it holds the same numbers)
+            check = {} if mem is not None or not attrs.get(TOKEN_ATTR) or path.split("/")[0] not in ("neural", "features") \
+                else {"token": str(attrs[TOKEN_ATTR]), "zstore": self._zstore, "locs": tuple(dict.fromkeys((loc, path)))}
             guarded = GuardedArray(var.variable, f"{where} variable {name!r}", lost=map(chunk_index, lost.get(name, ())),
-                                   chunks=chunks, fix=f"{fix}.")
+                                   chunks=chunks, fix=f"{fix}.", **check)
             data = dask.array.from_array(
                 guarded, chunks=tuple(chunks),
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),

@@ -25,10 +25,11 @@ the rule there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -85,8 +86,9 @@ class StudyStore(Reading):
         (set tokens, entry provenance), the inventory, and the small groups (at most 64 MiB each:
         sets, Grams, entries) read from or written to an object store, in memory under their
         version token. Its own writes update the cache; writes of *other* processes to groups it
-        already read are not seen. Sweeps use it (the sets do not change during a sweep); leave it
-        off for a long-lived object that must see other processes' writes.
+        already read are not seen within one call: each outermost call (``compute``, ``lookup``,
+        ``sweep``) starts from fresh documents (:meth:`session`). Sweeps run on a held twin
+        (:meth:`cached`, :meth:`hold`): the sets do not change during a sweep.
     cache_bytes : int, optional
         With ``cache``, the most bytes of small groups kept in memory (default 256 MiB); the least
         recently used go first.
@@ -114,6 +116,7 @@ class StudyStore(Reading):
         self.mode = mode
         self.storage_options = dict(storage_options or {})
         self._cache = bool(cache)
+        self._held, self._calls = False, 0  # see hold() and session()
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
         self._known: set[str] = set()  # groups known to exist (object stores: require_group)
         self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
@@ -199,10 +202,33 @@ class StudyStore(Reading):
         return self._root_group
 
     def cached(self) -> StudyStore:
-        """A twin of this store with ``cache=True`` (same URL, mode and storage options)."""
-        if self._cache:
-            return self
+        """A new twin of this store with ``cache=True`` (same URL, mode and storage options) and an
+        empty cache: never this object, whose cache may hold documents from earlier calls."""
         return StudyStore(self.url, mode=self.mode, storage_options=self.storage_options, create=False, cache=True)
+
+    def hold(self) -> StudyStore:
+        """Keep this cached store's documents for its whole life (no call starts it afresh, see
+        :meth:`session`): for a twin private to one sweep, whose sets do not change. Returns ``self``."""
+        self._held = True
+        return self
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[StudyStore]:
+        """One call on this store (:func:`~neuroxr.entries.compute`, :func:`~neuroxr.entries.lookup`,
+        :func:`~neuroxr.sweep.sweep` enter it): the outermost call on a cached store that is not held
+        (:meth:`hold`) first drops the documents, inventory and damage it kept, so that a match is
+        never made on a version token older than the call; calls nested in it share what it reads.
+        The small groups it keeps stay: they are kept by version token, which names one content."""
+        if self._cache and not self._held and not self._calls:
+            self._docs.clear()
+            self._known.clear()
+            self._checked.clear()
+            self._index = None
+        self._calls += 1
+        try:
+            yield self
+        finally:
+            self._calls -= 1
 
     def __repr__(self) -> str:
         inv = self.inventory()
@@ -467,6 +493,8 @@ class StudyStore(Reading):
         if self._local is None and ds.nbytes <= batch.BATCH_BYTES:
             self._write_batched(path, ds, encoding)
             return
+        if self._local is None:  # written in place: the old copy is gone before xarray reads the input
+            ds = previous.load_self_reads(self.url, path, ds)
         url = self.begin_write(path)
         try:
             target = zarr_store(url, False, None) if self._local is not None else self._zstore

@@ -270,7 +270,9 @@ def sweep(
     metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store
         store = StudyStore(store, storage_options=storage_options, create=False)
-    store = store.cached()  # sets do not change during a sweep: read their tokens and metadata once
+    # a new twin whose cache lasts for this sweep only (the sets do not change during a sweep): its
+    # tokens and metadata are read once, afresh, never from the caller's cache of earlier calls
+    store = store.cached().hold()
     if storage_options is None and store.storage_options:  # workers open the store as it was opened here
         storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)

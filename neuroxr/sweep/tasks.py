@@ -166,7 +166,7 @@ def _open(url: Any, storage_options: Mapping[str, Any] | None, session: str | No
         for old in [k for k in _SESSIONS if k[0] != session]:  # an earlier sweep's store: never reused
             del _SESSIONS[old]
         _SESSIONS[key] = StudyStore(url, mode="a", storage_options=storage_options, cache=True,
-                                    cache_bytes=_worker_cache_bytes())
+                                    cache_bytes=_worker_cache_bytes()).hold()
     return _SESSIONS[key]
 
 

@@ -154,3 +154,61 @@ def test_cka_bootstrap_follows_scipy_with_undefined_resamples():
 def test_nan_policy_is_checked():
     with pytest.raises(nx.ParameterError, match="nan_policy"):
         rs.percentile_interval(np.zeros((3, 2)), nan_policy="raise")
+
+
+def test_compare_and_best_layer_follow_the_bootstraps_rule():
+    """compare's interval and p-value, and best_layer's interval, take the bootstraps' nan_policy:
+    a resample whose difference is undefined makes them NaN by default (it was NaN for the interval
+    but not for p, and NaN for "omit" bootstraps too), the defined resamples only with "omit"."""
+    import xarray as xr
+
+    from neuroxr.predictivity.inference import compare
+
+    rng = np.random.default_rng(0)
+    draws = {"a": rng.normal(1.0, 1, NB), "b": rng.normal(0.0, 1, NB)}
+    draws["a"][5] = np.nan  # every target of layer a undefined in resample 5
+
+    def boots(policy):
+        attrs = {"seed": 0, "n_boot": NB, "over": "targets", **({"nan_policy": policy} if policy else {})}
+        return {k: xr.Dataset({"median_ev": ((), float(np.nanmedian(v))), "median_ev_boot": (("boot",), v)}, attrs=attrs)
+                for k, v in draws.items()}
+
+    d = draws["a"] - draws["b"]
+    out, said = _said(compare, boots(None))
+    assert np.isnan(out["diff_ci"].values).all() and np.isnan(out["p"].values).all()
+    assert int(out["n_boot_undefined"].values[0]) == 1 and any("1 of" in m or "pairs" in m for m in said)
+    omit = compare(boots("omit"))
+    fin = d[np.isfinite(d)]
+    np.testing.assert_allclose(omit["diff_ci"].values[0], np.quantile(fin, [0.025, 0.975]))
+    ref = min(1.0, 2 * min((1 + np.sum(fin <= 0)) / (1 + fin.size), (1 + np.sum(fin >= 0)) / (1 + fin.size)))
+    assert float(omit["p"].values[0]) == pytest.approx(ref)
+    mixed = {**boots("omit"), "b": boots(None)["b"]}
+    with pytest.raises(nx.LayoutError, match="nan_policy"):
+        compare(mixed)
+
+
+def test_best_layer_follows_the_bootstraps_rule():
+    """best_layer's interval of the chosen layer's test median: NaN where a resample's test median
+    is undefined (default), from the defined resamples with "omit"; counted either way."""
+    import xarray as xr
+
+    from neuroxr.predictivity.inference import best_layer
+
+    rng = np.random.default_rng(2)
+    k, ids = 12, [f"n{j:02d}" for j in range(12)]
+
+    def boots(policy):
+        attrs = {"seed": 0, "n_boot": NB, "over": "stimuli", **({"nan_policy": policy} if policy else {})}
+        out = {}
+        for name, shift in (("l1", 10.0), ("l2", 0.0)):
+            evb = rng.normal(shift, 1, (NB, k))
+            evb[7] = np.nan  # resample 7 defines no target
+            out[name] = xr.Dataset({"ev": (("neuroid",), np.full(k, shift)), "ev_boot": (("boot", "neuroid"), evb)},
+                                   coords={"neuroid_id": ("neuroid", ids)}, attrs=attrs)
+        return out
+
+    out, _ = _said(best_layer, boots(None))
+    assert str(out["best"].values) == "l1" and np.isnan(out["test_ev_ci"].values).all()
+    assert int(out["n_boot_undefined"]) == 1
+    omit, _ = _said(best_layer, boots("omit"))
+    assert np.isfinite(omit["test_ev_ci"].values).all() and int(omit["n_boot_undefined"]) == 1

@@ -27,12 +27,14 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..errors import ParameterError, warn
-from .stats import MIN_COMPLETE, centre_columns, pearson_from_sums
+from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
+from .stats import NAN_POLICIES as _stats_nan_policies
 
-#: What a bootstrap interval does with a resample whose statistic is undefined (NaN):
-#: ``"propagate"`` (default, as ``scipy.stats.bootstrap``): the interval is NaN; ``"omit"``: it is
-#: computed from the defined resamples only (conditional on the statistic being defined).
-NAN_POLICIES = ("propagate", "omit")
+#: What a bootstrap interval does with a resample whose statistic is undefined (NaN), the
+#: correlations' ``nan_policy`` values (:data:`neuroxr.kernels.stats.NAN_POLICIES`): ``"propagate"``
+#: (default, as ``scipy.stats.bootstrap``): the interval is NaN; ``"omit"``: it is computed from the
+#: defined resamples only (conditional on the statistic being defined).
+NAN_POLICIES = _stats_nan_policies
 
 __all__ = [
     "bootstrap_indices",
@@ -187,13 +189,6 @@ def _check_level(level: float) -> float:
     return float(level)
 
 
-def check_nan_policy(nan_policy: Any) -> str:
-    """``nan_policy`` checked against :data:`NAN_POLICIES` (one-line :class:`~neuroxr.errors.ParameterError`)."""
-    if not isinstance(nan_policy, str) or nan_policy not in NAN_POLICIES:
-        raise ParameterError(f"The 'nan_policy' parameter must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
-    return nan_policy
-
-
 def undefined_resamples(boot: np.ndarray) -> np.ndarray:
     """Per trailing position of ``boot`` (B, ...), the number of resamples whose statistic is
     undefined (not finite), shape ``boot.shape[1:]``."""
@@ -236,7 +231,8 @@ def warn_undefined(caller: str, n_undefined: np.ndarray, n_boot: int, what: str,
     else:
         head = f"{int(n_undefined)} of {n_boot} resamples have an undefined {what}" if n_undefined else ""
     their = "their intervals" if n_undefined.ndim else "its interval"
-    rule = (f"{their} NaN, as scipy.stats.bootstrap gives (nan_policy='omit' takes the defined resamples only)"
+    rule = (f"{their} NaN, as scipy.stats.bootstrap gives (the Python functions' nan_policy='omit' takes the "
+            f"defined resamples only)"
             if nan_policy == "propagate" else
             f"{their} from the defined resamples only (nan_policy='omit'), conditional on the statistic being defined")
     counted = "; n_boot_undefined counts them" if head else ""
@@ -453,10 +449,11 @@ def _tie_floor(observed: np.ndarray) -> np.ndarray:
     return observed - 100 * np.finfo(np.float64).eps * np.abs(observed)
 
 
-def two_sided_pvalue(boot_diff: np.ndarray) -> np.ndarray:
+def two_sided_pvalue(boot_diff: np.ndarray, nan_policy: str = "propagate") -> np.ndarray:
     """Bootstrap p-value of a difference being 0: ``min(1, 2 min(P(d <= 0), P(d >= 0)))`` over axis 0,
-    each fraction counted as ``(1 + count) / (1 + B)``."""
+    each fraction counted as ``(1 + count) / (1 + B)`` over the defined resamples; an undefined
+    resample makes it NaN unless ``nan_policy="omit"`` (the intervals' rule, :data:`NAN_POLICIES`)."""
     B = np.sum(np.isfinite(boot_diff), axis=0)
     le = (1.0 + np.sum(boot_diff <= 0, axis=0)) / (1.0 + B)
     ge = (1.0 + np.sum(boot_diff >= 0, axis=0)) / (1.0 + B)
-    return np.minimum(1.0, 2 * np.minimum(le, ge))
+    return _apply_policy(np.minimum(1.0, 2 * np.minimum(le, ge))[None], boot_diff, nan_policy)[0]

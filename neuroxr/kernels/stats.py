@@ -37,7 +37,7 @@ from ..backend import (
     tie_pairs,
 )
 from ..backend import rank as _rank_last
-from ..errors import LayoutError
+from ..errors import ParameterError
 
 __all__ = [
     "NAN_POLICIES",
@@ -137,9 +137,13 @@ def _nan(xp: Any, like: Any) -> Any:
     return xp.asarray(float("nan"), dtype=like.dtype, device=getattr(like, "device", None))
 
 
-def _check_policy(nan_policy: str, caller: str) -> None:
-    if nan_policy not in NAN_POLICIES:
-        raise LayoutError(f"The 'nan_policy' parameter of {caller} must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
+def check_nan_policy(nan_policy: Any, caller: str | None = None) -> str:
+    """``nan_policy`` checked against :data:`NAN_POLICIES` (one-line :class:`~neuroxr.errors.ParameterError`;
+    the correlations' and the bootstrap intervals' one check)."""
+    if not isinstance(nan_policy, str) or nan_policy not in NAN_POLICIES:
+        of = f" of {caller}" if caller else ""
+        raise ParameterError(f"The 'nan_policy' parameter{of} must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
+    return nan_policy
 
 
 def pearson_from_sums(n: Any, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) -> Any:
@@ -186,7 +190,7 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
         gives NaN for exactly equal values only, and a number from rounding when their mean is
         inexact).
     """
-    _check_policy(nan_policy, "pearson")
+    check_nan_policy(nan_policy, "pearson")
     xp = get_namespace(a, b)
     if nan_policy == "omit":
         valid = ~(xp.isnan(a) | xp.isnan(b))
@@ -320,7 +324,7 @@ def spearman(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
     -------
     array, shape (n_columns,) (or (..., n_columns)); same namespace as the inputs.
     """
-    _check_policy(nan_policy, "spearman")
+    check_nan_policy(nan_policy, "spearman")
     xp = get_namespace(a, b)
     if nan_policy == "omit":
         valid = ~(xp.isnan(a) | xp.isnan(b))

@@ -493,25 +493,40 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
     -------
     xarray.Dataset over ``pair`` (``"A - B"``, every unordered pair in the given order)
         ``a``, ``b`` (names), ``diff`` (median EV of a minus that of b), ``diff_ci`` (pair, bound),
-        ``p`` (two-sided bootstrap p-value of ``diff = 0``) and ``p_adjusted``.
+        ``p`` (two-sided bootstrap p-value of ``diff = 0``) and ``p_adjusted``; ``n_boot_undefined``
+        (pair) counts the resamples whose difference is undefined, and the interval and ``p``
+        follow the bootstraps' ``nan_policy`` (NaN by default where any is).
     """
     _check(correction, "correction", ("holm", "fdr", "none"))
     _same_resamples(boots)
+    policy = _boots_policy(boots)
     names = list(boots)
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     diff = np.array([float(boots[a]["median_ev"]) - float(boots[b]["median_ev"]) for a, b in pairs])
     d_boot = np.stack([boots[a]["median_ev_boot"].values - boots[b]["median_ev_boot"].values for a, b in pairs], axis=1)
-    p = rs.two_sided_pvalue(d_boot)
+    p = rs.two_sided_pvalue(d_boot, policy)
     adj = rs.holm(p) if correction == "holm" else rs.fdr_bh(p) if correction == "fdr" else p
+    undefined = rs.undefined_resamples(d_boot)
+    rs.warn_undefined("compare", undefined, int(d_boot.shape[0]), "pairs", policy)
     return xr.Dataset(
         {
             "a": (("pair",), [a for a, _ in pairs]), "b": (("pair",), [b for _, b in pairs]),
-            "diff": (("pair",), diff), "diff_ci": (("pair", "bound"), rs.percentile_interval(d_boot, level).T),
-            "p": (("pair",), p), "p_adjusted": (("pair",), adj),
+            "diff": (("pair",), diff), "diff_ci": (("pair", "bound"), rs.percentile_interval(d_boot, level, policy).T),
+            "p": (("pair",), p), "p_adjusted": (("pair",), adj), "n_boot_undefined": (("pair",), undefined),
         },
         coords={"pair": [f"{a} - {b}" for a, b in pairs], "bound": ["low", "high"]},
-        attrs={"level": float(level), "correction": correction, "n_boot": int(d_boot.shape[0])},
+        attrs={"level": float(level), "correction": correction, "n_boot": int(d_boot.shape[0]),
+               **({} if policy == "propagate" else {"nan_policy": policy})},
     )
+
+
+def _boots_policy(boots: Mapping[str, xr.Dataset]) -> str:
+    """The bootstraps' one ``nan_policy`` (attr, absent: ``"propagate"``), which the statistics
+    derived from their resamples follow; bootstraps with different policies are refused."""
+    policies = {name: b.attrs.get("nan_policy", "propagate") for name, b in boots.items()}
+    if len(set(policies.values())) > 1:
+        raise LayoutError(f"boots: bootstrapped with different nan_policy {policies}; bootstrap every score with the same one.")
+    return next(iter(policies.values()))
 
 
 def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "best_layer", level: float = 0.95) -> xr.Dataset:
@@ -533,11 +548,13 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     xarray.Dataset
         ``best`` (the chosen layer), ``frequency`` (layer: fraction of resamples choosing it),
         ``test_ev`` (median over the test half of the chosen layer) with ``test_ev_ci`` (the
-        chosen-on-each-resample layer's test median, so the selection uncertainty is included).
+        chosen-on-each-resample layer's test median, so the selection uncertainty is included;
+        the bootstraps' ``nan_policy`` rule, ``n_boot_undefined`` its count).
     """
     from ..sweep.select import target_halves
 
     _same_resamples(boots)
+    policy = _boots_policy(boots)
     names = list(boots)
     first = boots[names[0]]
     dim = next(d for d in first["ev"].dims)
@@ -566,10 +583,12 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
         test_b = np.nanmedian(evb[choice, np.arange(evb.shape[1])][:, ~sel], axis=1)
         test0 = np.nanmedian(ev0[choose0, ~sel])
     freq = np.bincount(choice, minlength=len(names)) / choice.size
+    undefined = rs.undefined_resamples(test_b)
+    rs.warn_undefined("best_layer", undefined, int(test_b.shape[0]), "test median", policy)
     return xr.Dataset(
         {"best": ((), names[choose0]), "frequency": (("layer",), freq), "test_ev": ((), test0),
-         "test_ev_ci": (("bound",), rs.percentile_interval(test_b, level))},
+         "test_ev_ci": (("bound",), rs.percentile_interval(test_b, level, policy)), "n_boot_undefined": ((), undefined)},
         coords={"layer": names, "bound": ["low", "high"]},
         attrs={"seed": int(seed), "key": key, "level": float(level), "n_selection": int((sel & inc[choose0]).sum()),
-               "n_test": int((~sel & inc[choose0]).sum())},
+               "n_test": int((~sel & inc[choose0]).sum()), **({} if policy == "propagate" else {"nan_policy": policy})},
     )

@@ -140,8 +140,10 @@ def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray, mask: np.ndar
     drawn = W > 0
     if valid is None:
         S = W @ _moments(a, b)
+        distinct = drawn.sum(axis=1, keepdims=True)  # the same for every column
         with np.errstate(invalid="ignore", divide="ignore"):
-            return _masked(_pearson_of_moments(S, W.sum(axis=1, keepdims=True), k), drawn.sum(axis=1, keepdims=True))
+            r = _pearson_of_moments(S, W.sum(axis=1, keepdims=True), k)
+        return r if distinct.min() >= MIN_COMPLETE else _masked(r, distinct)
     with np.errstate(invalid="ignore", divide="ignore"):  # a column without complete rows: NaN
         return _masked(_pearson_of_moments(W @ _moments(a, b, valid), W @ valid, k), drawn @ valid)
 

@@ -501,3 +501,38 @@ def test_a_second_name_of_a_module_is_refused_naming_the_first(tmp_path):
     with pytest.raises(ExtractionError, match=r"layers: 'b' is another name of module 'a' .*pass layers=\['a'\]"):
         plan_extraction(Shared(), x, layers=["b"])
     assert [lp.module_name for lp in plan_extraction(Shared(), x, layers=["a"]).layers] == ["a"]
+
+
+class _Named(nn.Module):
+    """Two modules whose names read alike in the store (``"a b"``, ``"a:b"``: ``a_b``), and one module
+    called twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.d = nn.ModuleDict({"a b": nn.Linear(4, 4), "a:b": nn.Linear(4, 4)})
+        self.sh = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.sh(self.sh(self.d["a:b"](self.d["a b"](x))))
+
+
+def test_a_store_name_of_several_modules_is_refused_and_left_out_modules_are_said(tmp_path):
+    """layers=['d.a_b'] extracted the module met last of the two whose store names collide; a
+    default plan left out a module called twice without a word (in-place ones were said)."""
+    import warnings
+
+    import torch
+
+    import neuroxr as nx
+
+    torch.manual_seed(0)
+    model = _Named()
+    X = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    with pytest.raises(nx.ExtractionError, match="several modules"):
+        plan_extraction(model, X, layers=["d.a_b"])
+    assert [lp.module_name for lp in plan_extraction(model, X, layers=["d.a b"]).layers] == ["d.a b"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan_extraction(model, X)
+    said = [str(w.message) for w in caught if issubclass(w.category, nx.NeuroxrWarning)]
+    assert "sh" in plan.skipped and any("'sh'" in m and "left out 1 module" in m for m in said)

@@ -46,13 +46,18 @@ def select_modules(model: Any, layers: Any) -> tuple[list[str], str]:
     if isinstance(layers, str):
         layers = [layers]
     out = []
-    by_store_name = {layer_name(n): n for n in named}
+    by_store_name: dict[str, list[str]] = {}
+    for n in named:
+        by_store_name.setdefault(layer_name(n), []).append(n)
     for name in layers:
         name = str(name)
         if name in named:
             out.append(name)
         elif name in by_store_name:
-            out.append(by_store_name[name])
+            if len(by_store_name[name]) > 1:
+                raise ExtractionError(f"layers: {name!r} is the store name of several modules {by_store_name[name]}; "
+                                      f"pass the module's own name.")
+            out.append(by_store_name[name][0])
         elif (alias := _alias_of(model, named, name)) is not None:
             raise ExtractionError(
                 f"layers: {name!r} is another name of module {alias!r} (the same module object, registered twice), "

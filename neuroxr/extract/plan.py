@@ -336,6 +336,11 @@ def build_plan(
     if aliases:
         warn(f"left out {len(aliases)} module(s) that return an earlier module's tensor (in-place or pass-through): "
              f"{sorted(aliases)[:5]}; list them in layers=[...] to store their own outputs.")
+    others = {name: why for name, why in skipped.items() if name not in aliases}
+    if others and mode == "default":  # left out for what they return or how often they run: said, as the aliases
+        shown = "; ".join(f"{name or '<model>'!r}: {why}" for name, why in list(others.items())[:3])
+        warn(f"left out {len(others)} module(s) that cannot be stored as one layer: {shown}"
+             f"{' ...' if len(others) > 3 else ''} (plan.skipped lists them all).")
     if not kept:
         raise ExtractionError(f"no layer of the model can be extracted; reasons: {skipped}.")
     kept.sort(key=lambda n: info[n].rank)

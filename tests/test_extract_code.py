@@ -230,4 +230,4 @@ def test_a_layer_recorded_with_identity_version_1_is_checked_on_what_it_covers_t
         extract_features(net, x, store, model_name="m", layers=["fc"], progress=False)
     assert extract_features(net, x, store, overwrite=True, **kw).written == ["fc", "out"]
     assert extract_features(net, x, store, **kw).skipped == ["fc", "out"]
-    assert store.read_features("m", "fc").attrs["extraction_identity"]["version"] == 3
+    assert store.read_features("m", "fc").attrs["extraction_identity"]["version"] == 4

@@ -298,4 +298,4 @@ def test_a_layer_recorded_with_identity_version_2_is_checked_on_what_it_covers_t
         extract_features(model, x, store, model_name="m", layers=["0"], progress=False)
     assert extract_features(model, x, store, overwrite=True, **kw).written == ["0", "1"]
     assert extract_features(model, x, store, **kw).skipped == ["0", "1"]
-    assert store.read_features("m", "0").attrs["extraction_identity"]["version"] == 3
+    assert store.read_features("m", "0").attrs["extraction_identity"]["version"] == 4

@@ -369,7 +369,7 @@ def test_complete_layer_from_another_model_or_other_inputs_is_refused_not_skippe
     assert done.written == ["3"]
     assert extract_features(new_net, tmp_path / "imgs", store, **kw, **extra).skipped == ["3"]
     assert set(store.read_features("m", "3").attrs["extraction_identity"]) == {"version", "hash", "model",
-                                                                                 "preprocessing", "stimuli"}
+                                                                                 "preprocessing", "stimuli", "inputs"}
 
 
 def test_layer_without_a_recorded_identity_is_not_skipped(tmp_path):
@@ -536,3 +536,34 @@ def test_a_store_name_of_several_modules_is_refused_and_left_out_modules_are_sai
         plan = plan_extraction(model, X)
     said = [str(w.message) for w in caught if issubclass(w.category, nx.NeuroxrWarning)]
     assert "sh" in plan.skipped and any("'sh'" in m and "left out 1 module" in m for m in said)
+
+
+def test_a_transform_changed_for_a_later_stimulus_is_not_skipped(tmp_path):
+    """The preprocessing digest hashed the first 2 stimuli's model input only: a transform that makes
+    other input for the 6th stimulus alone was answered by the stored layer (0.11 off there). Every
+    stimulus's model input is recorded now (identity version 4)."""
+    import torch
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
+    X = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    ids = [f"im{i}" for i in range(8)]
+    store = StudyStore(tmp_path / "s.zarr")
+    kw = dict(model_name="m", layers=["1"], stimulus_ids=ids, progress=False, batch_size=3)
+
+    def plain(x):
+        return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+    def shifted(x):  # the same for every stimulus but the 6th
+        x = plain(x)
+        return x + 0.5 if bool(torch.isclose(x, plain(X[5])).all()) else x
+
+    extract_features(net, X, store, transform=plain, **kw)
+    assert extract_features(net, X, store, transform=plain, **kw).skipped == ["1"]
+    with pytest.raises(ExtractionError, match="other model input of some stimuli"):
+        extract_features(net, X, store, transform=shifted, **kw)
+    done = extract_features(net, X, store, transform=shifted, overwrite=True, **kw)
+    assert done.written == ["1"]
+    want = net(plain(X) + torch.as_tensor(np.eye(8, dtype=np.float32)[5][:, None] * 0.5)).detach().numpy()
+    np.testing.assert_allclose(store.read_features("m", "1").sel(stimulus=store.read_features("m", "1").stimulus_id == "im5").values[0],
+                               want[5], rtol=1e-6)

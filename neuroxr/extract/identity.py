@@ -2,7 +2,7 @@
 
 Every layer :func:`~neuroxr.extract.extract_features` writes records in its attrs ``extraction_identity``::
 
-    {"version": 3, "hash": "sha256",
+    {"version": 4, "hash": "sha256",
      "model": "<hex>",          # the module tree (names, classes, extra_repr), every parameter and
                                 # buffer (name, dtype, shape, bytes), the code it runs: its classes,
                                 # instance forwards and forward hooks (code.py), and the modules'
@@ -10,16 +10,19 @@ Every layer :func:`~neuroxr.extract.extract_features` writes records in its attr
                                 # (attrs.py)
      "preprocessing": "<hex>",  # the model input the preprocessing makes of the first (up to 2) stimuli
                                 # (and the revision of neuroxr's default transform where it is used)
-     "stimuli": "<hex>"}        # the stimuli's contents: image files' bytes, array values, texts;
+     "stimuli": "<hex>",        # the stimuli's contents: image files' bytes, array values, texts;
                                 # a torch Dataset's items as loaded
+     "inputs": "<hex>"}         # the model input of every stimulus, in order (hashed as the pass
+                                # loads it; a re-run that would skip a layer preprocesses every stimulus)
 
 A re-run compares them with this extraction's before it skips a complete layer
 (:func:`~neuroxr.extract.plan.check_compatible`): other weights under the same model name, another
 transform, other ``forward`` code, another ``self.scale``, or other pixels under the same stimulus
 ids are refused, never skipped. A layer recorded with an older version (:data:`UNCOVERED`: 1, whose
 model digest did not cover the code; 2, whose did not cover the attributes, the hooks' flags and
-the packages) is compared on what its version covers, and then refused all the same, as the rest
-cannot be checked. Digests are SHA-256 over the raw bytes (``hashlib``), so they do not depend on
+the packages; 3, which hashed the model input of the first stimuli only, so a transform changed for
+some stimuli went unseen) is compared on what its version covers, and then refused all the same,
+as the rest cannot be checked. Digests are SHA-256 over the raw bytes (``hashlib``), so they do not depend on
 the device, the batch size or the process; tensors on a GPU are copied to the CPU one at a time to
 be hashed. Each digest is computed once per call, when first needed; a Dataset's items are hashed
 as the first pass loads them.
@@ -43,14 +46,16 @@ from .code import code_parts
 IDENTITY_ATTR = "extraction_identity"
 """The attr of a written layer holding its identity."""
 
-IDENTITY_VERSION = 3
-"""3: the model digest covers the model's state, code (:mod:`~neuroxr.extract.code`), plain attributes,
+IDENTITY_VERSION = 4
+"""4: ``inputs``, the model input of every stimulus; 3: the model digest covers the model's state, code (:mod:`~neuroxr.extract.code`), plain attributes,
 hooks' flags and packages (:mod:`~neuroxr.extract.attrs`); 2: its state and code; 1: its state only."""
 
 UNCOVERED = {
     1: "the model's code (classes, forward, hooks)",
     2: "the model's plain attributes (a self.scale read by forward), its hooks' flags (with_kwargs, always_call) "
        "or the packages its code comes from",
+    3: "the model input of every stimulus (it hashed the first stimuli's only: a transform changed for some stimuli "
+       "went unseen)",
 }
 """What the model digest of each older identity version does not cover."""
 
@@ -60,6 +65,7 @@ KEYS = {
     "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli, or it is another "
                      "revision of the default transform)",
     "stimuli": "the stimuli's contents differ (same ids, other pixels, values or texts)",
+    "inputs": "the preprocessing makes other model input of some stimuli (the first ones alone cannot tell)",
 }
 """The digests of an identity and what a difference in each means."""
 
@@ -267,21 +273,28 @@ class Identity:
                 self._digests[key] = digest
             elif key == "stimuli":
                 self._digests[key] = _stimuli_digest(self._stim, None, self._batch_size)
+            elif key == "inputs":  # outside a pass: every stimulus preprocessed (no model)
+                loaded = BatchDigest()
+                for lo in range(0, self._stim.n, self._batch_size):
+                    loaded.update(self._stim.load(np.arange(lo, min(self._stim.n, lo + self._batch_size))))
+                self._digests[key] = loaded.hexdigest()
             else:
                 raise KeyError(key)
         return self._digests[key]
 
     def feeder(self) -> BatchDigest | None:
-        """A digest for a full pass to feed with its loaded batches, when the stimuli's digest is
-        made of them (a Dataset) and not known yet; ``None`` otherwise."""
-        if "stimuli" in self._digests or self._stim.source is not None:
+        """A digest for a full pass to feed with its loaded batches, when a digest made of them (the
+        model input of every stimulus; a Dataset's stimuli) is not known yet; ``None`` otherwise."""
+        if "inputs" in self._digests and ("stimuli" in self._digests or self._stim.source is not None):
             return None
         return BatchDigest()
 
     def fed(self, loaded: BatchDigest) -> None:
-        """Take the stimuli's digest from a :meth:`feeder` fed with every stimulus, in order."""
+        """Take the digests made of a :meth:`feeder` fed with every stimulus, in order."""
         if loaded.rows == self._stim.n:
-            self._digests["stimuli"] = _stimuli_digest(self._stim, loaded, self._batch_size)
+            self._digests.setdefault("inputs", loaded.hexdigest())
+            if self._stim.source is None and "stimuli" not in self._digests:
+                self._digests["stimuli"] = _stimuli_digest(self._stim, loaded, self._batch_size)
 
     def record(self) -> dict[str, Any]:
         """The ``extraction_identity`` attr of a layer written by this extraction."""
@@ -301,10 +314,12 @@ class Identity:
         version = stored.get("version")
         if version != IDENTITY_VERSION and version not in UNCOVERED:
             return None
-        differ = [key for key in KEYS
-                  if stored.get(key) != (self._model.model(version) if key == "model" else self[key])]
-        if "stimuli" in differ and "preprocessing" in differ:  # other stimuli make other input: say only that
-            differ.remove("preprocessing")
+        differ = [key for key in KEYS if (key in stored or version == IDENTITY_VERSION)  # an older one: what it has
+                  and stored.get(key) != (self._model.model(version) if key == "model" else self[key])]
+        if "stimuli" in differ:  # other stimuli make other input: say only that
+            differ = [key for key in differ if key not in ("preprocessing", "inputs")]
+        elif "preprocessing" in differ and "inputs" in differ:
+            differ.remove("inputs")
         return [KEYS[key] for key in differ]
 
 

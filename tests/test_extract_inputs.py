@@ -567,3 +567,20 @@ def test_a_transform_changed_for_a_later_stimulus_is_not_skipped(tmp_path):
     want = net(plain(X) + torch.as_tensor(np.eye(8, dtype=np.float32)[5][:, None] * 0.5)).detach().numpy()
     np.testing.assert_allclose(store.read_features("m", "1").sel(stimulus=store.read_features("m", "1").stimulus_id == "im5").values[0],
                                want[5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "F"])
+def test_images_wider_than_8_bits_are_refused_by_the_default_transform(mode, tmp_path):
+    """convert('RGB') clipped a 16-bit image to 255 and turned a float image in 0-1 black; the
+    default transform refuses them, naming the stimulus."""
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    values = np.arange(64, dtype=float).reshape(8, 8)
+    img = (Image.fromarray((values * 1000).astype(np.uint16)) if mode == "I;16"
+           else Image.fromarray((values / 64).astype(np.float32), mode="F"))
+    assert img.mode == mode
+    img.save(tmp_path / "imgs" / f"a0.{'png' if mode == 'I;16' else 'tiff'}")
+    net = nn.Sequential(nn.Flatten(), nn.Linear(8 * 8 * 3, 2))
+    with pytest.raises(ExtractionError, match=rf"stimulus 'a0': image mode '{mode}' holds more than 8 bits"):
+        extract_features(net, tmp_path / "imgs", tmp_path / "s.zarr", model_name="m", image_size=8, progress=False)

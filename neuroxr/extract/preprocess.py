@@ -30,6 +30,10 @@ from ._common import torch_module
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+#: PIL modes with more than 8 bits per value (32-bit integers, 16-bit integers, 32-bit floats), which
+#: ``Image.convert("RGB")`` clips to 0-255: refused by the default transform, never fed clipped.
+WIDE_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+
 DEFAULT_TRANSFORM_REVISION = 2
 """The revision of :func:`default_image_transform`'s arithmetic, in its description and in the
 preprocessing digest of what it makes (:func:`identity_tag`): 2 truncates the resized long side and
@@ -139,6 +143,11 @@ class _ImageTransform:
         torch = torch_module()
         from PIL import Image
 
+        if image.mode in WIDE_MODES:  # convert("RGB") clips them to 8 bits (a float image in 0-1 turns black)
+            raise ExtractionError(
+                f"image mode {image.mode!r} holds more than 8 bits per value, which the default transform would clip "
+                f"to 0-255; convert the images to 8-bit yourself (scaled to 0-255) or pass your own transform=."
+            )
         img = image.convert("RGB")
         if self.image_size is not None:
             h, w = self.image_size

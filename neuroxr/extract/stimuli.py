@@ -133,6 +133,8 @@ def _transformed(tf: Callable[[Any], Any], items: list[Any], ids: Any, prep: Pre
     for x, sid in zip(items, ids):
         try:
             out.append(tf(x))
+        except ExtractionError as exc:  # neuroxr's own transform refusing this stimulus: name it
+            raise ExtractionError(f"stimulus {str(sid)!r}: {exc}") from None
         except NeuroxrError:
             raise
         except Exception as exc:  # the transform's own code

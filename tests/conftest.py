@@ -149,3 +149,21 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+@pytest.fixture
+def geometry_study(tmp_path):
+    """A store with one animal (6 neuroids in regions IT and V4, 3 repeats) and two layers of one
+    model (``net.conv1`` sharing a latent with it, ``net.fc`` noise), 24 stimuli."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(1)
+    stim = [f"s{i:02d}" for i in range(24)]
+    latent = rng.normal(size=(24, 3))
+    store = StudyStore(tmp_path / "geo.zarr")
+    resp = (latent @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(24, 6, 3))
+    store.write_neural("monkeyA", neural(resp, stim, region=["IT"] * 4 + ["V4"] * 2))
+    store.write_features("net", "conv1", features(latent @ rng.normal(size=(3, 10)) + rng.normal(size=(24, 10)), stim))
+    store.write_features("net", "fc", features(rng.normal(size=(24, 5)), stim))
+    return store

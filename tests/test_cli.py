@@ -343,19 +343,6 @@ def test_demo_refuses_an_empty_path(runner, tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- neuroxr score <metric>
-@pytest.fixture
-def geometry_study(tmp_path):
-    rng = np.random.default_rng(1)
-    stim = [f"s{i:02d}" for i in range(24)]
-    latent = rng.normal(size=(24, 3))
-    store = StudyStore(tmp_path / "geo.zarr")
-    resp = (latent @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(24, 6, 3))
-    store.write_neural("monkeyA", neural(resp, stim, region=["IT"] * 4 + ["V4"] * 2))
-    store.write_features("net", "conv1", features(latent @ rng.normal(size=(3, 10)) + rng.normal(size=(24, 10)), stim))
-    store.write_features("net", "fc", features(rng.normal(size=(24, 5)), stim))
-    return store
-
-
 def _metric(store, kind, source, target=None, **params):
     """The entry the engine finds for these parameters (None -> fails loudly)."""
     return store.read_dataset(nx_entries.lookup(store, kind, source, target, params=params)).load()

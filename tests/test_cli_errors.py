@@ -15,18 +15,6 @@ from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
 
 
-@pytest.fixture
-def study(tmp_path):
-    rng = np.random.default_rng(1)
-    stim = [f"s{i:02d}" for i in range(24)]
-    latent = rng.normal(size=(24, 3))
-    store = StudyStore(tmp_path / "geo.zarr")
-    resp = (latent @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(24, 6, 3))
-    store.write_neural("monkeyA", neural(resp, stim, region=["IT"] * 4 + ["V4"] * 2))
-    store.write_features("net", "conv1", features(latent @ rng.normal(size=(3, 10)) + rng.normal(size=(24, 10)), stim))
-    return store
-
-
 @pytest.mark.parametrize("kind, message, want", [
     ("forward", "seed=3 has no effect without a noise ceiling (split, seed and min_reliability draw its halves); drop it.",
      "--seed 3 has no effect without a noise ceiling (--split, --seed and --min-reliability draw its halves); drop it."),
@@ -63,23 +51,23 @@ def test_flag_spelling(kind, message, want):
      "--ceiling-mode squared_ratio has no effect with --no-ceiling", "ceiling=False"),
     (["cka", "STORE", "net.conv1", "monkeyA", "--debiased", "--bootstrap", "5"], "score it without --debiased", "debiased=False"),
 ])
-def test_score_errors_name_the_flags(runner, study, args, flags, python):
-    res = runner.invoke(main, ["score", *[study.url if a == "STORE" else a for a in args]])
+def test_score_errors_name_the_flags(runner, geometry_study, args, flags, python):
+    res = runner.invoke(main, ["score", *[geometry_study.url if a == "STORE" else a for a in args]])
     assert res.exit_code in (1, 2) and "Traceback" not in res.output
     assert res.stderr.count("\n") == 1 and flags in res.stderr and python not in res.stderr, res.stderr
 
 
-def test_the_python_api_keeps_python_names(study):
+def test_the_python_api_keeps_python_names(geometry_study):
     with pytest.raises(NeuroxrError, match="min_reliability=0.5 has no effect without a noise ceiling"):
-        neuroxr.score(study, "forward", "net.conv1", "monkeyA", noise_ceiling=False, min_reliability=0.5)
+        neuroxr.score(geometry_study, "forward", "net.conv1", "monkeyA", noise_ceiling=False, min_reliability=0.5)
     with pytest.raises(NeuroxrError, match="pass stratify_by=None"):
-        neuroxr.score(study, "brainscore", "net.conv1", "monkeyA", stratify_by="bogus", n_components=3)
+        neuroxr.score(geometry_study, "brainscore", "net.conv1", "monkeyA", stratify_by="bogus", n_components=3)
 
 
 def test_warnings_name_the_flags(runner, tmp_path):
     rng = np.random.default_rng(0)
     stim = [f"s{i}" for i in range(8)]
-    store = StudyStore(tmp_path / "study.zarr")
+    store = StudyStore(tmp_path / "geometry_study.zarr")
     store.write_neural("monkeyA", neural(rng.normal(size=(8, 5, 2)), stim))
     store.write_features("net", "conv1", features(rng.normal(size=(8, 12)), stim))
     res = runner.invoke(main, ["score", "forward", store.url, "net.conv1", "monkeyA", "--reps", "3", "--n-folds", "2"])
@@ -87,9 +75,9 @@ def test_warnings_name_the_flags(runner, tmp_path):
     assert "Pass --min-reliability to mark unreliable targets" in res.stderr and "min_reliability" not in res.stderr, res.stderr
 
 
-def test_an_unknown_region_lists_the_regions_of_each_set(runner, study):
-    study.write_neural("monkeyB", neural(np.ones((24, 2, 2)), [f"s{i:02d}" for i in range(24)]))  # no region coord
-    res = runner.invoke(main, ["score", "forward", study.url, "net.conv1", "monkeyA.PFC"])
+def test_an_unknown_region_lists_the_regions_of_each_set(runner, geometry_study):
+    geometry_study.write_neural("monkeyB", neural(np.ones((24, 2, 2)), [f"s{i:02d}" for i in range(24)]))  # no region coord
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.PFC"])
     assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
     assert ("neural sets ['monkeyA', 'monkeyB'] (regions, named '<name>.<region>': monkeyA ['IT', 'V4'], "
             "monkeyB (no 'region' coord))") in res.stderr, res.stderr

@@ -227,12 +227,16 @@ def _stimuli_digest(stim: Any, loaded: BatchDigest | None, batch_size: int) -> s
     elif kind == "array":
         _update_array(h, stim.source)
     else:  # a Dataset: its items as loaded (and preprocessed)
-        if loaded is None:
-            loaded = BatchDigest()
-            for i in range(0, stim.n, batch_size):
-                loaded.update(stim.load(np.arange(i, min(i + batch_size, stim.n))))
-        _text(h, loaded.hexdigest())
+        _text(h, (loaded or _every_input(stim, batch_size)).hexdigest())
     return h.hexdigest()
+
+
+def _every_input(stim: Any, batch_size: int) -> BatchDigest:
+    """The model input of every stimulus, loaded ``batch_size`` at a time outside a pass, digested."""
+    loaded = BatchDigest()
+    for i in range(0, stim.n, batch_size):
+        loaded.update(stim.load(np.arange(i, min(i + batch_size, stim.n))))
+    return loaded
 
 
 class Identity:
@@ -256,6 +260,7 @@ class Identity:
         self._batch_size = int(batch_size)
         self._tag = preprocessing_tag
         self._digests: dict[str, str] = {}
+        self._loaded: BatchDigest | None = None  # every stimulus's model input, when loaded outside a pass
 
     def __getitem__(self, key: str) -> str:
         if key not in self._digests:
@@ -271,16 +276,19 @@ class Identity:
                     _text(h, digest)
                     digest = h.hexdigest()
                 self._digests[key] = digest
-            elif key == "stimuli":
-                self._digests[key] = _stimuli_digest(self._stim, None, self._batch_size)
+            elif key == "stimuli":  # a Dataset's: its items as loaded, the same load as "inputs"
+                self._digests[key] = _stimuli_digest(self._stim, self._every_input() if self._stim.source is None else None,
+                                                     self._batch_size)
             elif key == "inputs":  # outside a pass: every stimulus preprocessed (no model)
-                loaded = BatchDigest()
-                for lo in range(0, self._stim.n, self._batch_size):
-                    loaded.update(self._stim.load(np.arange(lo, min(self._stim.n, lo + self._batch_size))))
-                self._digests[key] = loaded.hexdigest()
+                self._digests[key] = self._every_input().hexdigest()
             else:
                 raise KeyError(key)
         return self._digests[key]
+
+    def _every_input(self) -> BatchDigest:
+        if self._loaded is None:
+            self._loaded = _every_input(self._stim, self._batch_size)
+        return self._loaded
 
     def feeder(self) -> BatchDigest | None:
         """A digest for a full pass to feed with its loaded batches, when a digest made of them (the

@@ -88,3 +88,11 @@ def test_a_flag_the_library_message_also_names_is_said_once():
 
     assert flag_spelling("image_size=16 (--image-size) has no effect; pass overwrite=True (neuroxr extract --overwrite).",
                          extract_command) == "--image-size 16 has no effect; pass --overwrite."
+
+
+def test_a_python_switch_is_not_spelled_as_an_option_that_takes_a_file():
+    from neuroxr.cli.extract import extract_command
+
+    message = "pass texts=True to tokenize them as texts or texts=False to read them as image files."
+    assert flag_spelling(message, extract_command) == message
+    assert flag_spelling("pass image_size=16", extract_command) == "pass --image-size 16"

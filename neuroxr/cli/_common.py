@@ -131,6 +131,8 @@ def _given_as(opt: click.Option, value: Any, text: str) -> str | None:
         if opt.secondary_opts and isinstance(value, bool):
             return long if value else _long(opt.secondary_opts)
         return long if isinstance(value, bool) and value is info["flag_value"] else None
+    if isinstance(value, bool) and not isinstance(opt.type, click.types.BoolParamType):
+        return None  # a Python switch the option does not take (``texts=True`` against ``--texts FILE``)
     return f"{long} {'none' if value is None else value if isinstance(value, str) else text}"
 
 
@@ -145,7 +147,9 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     The parameter names come from the command's options (their ``name`` and option strings);
     names that are no option of ``command`` stay as they are, and a name without an underscore
     is changed only where it names an option (``name=value``, a list of names, the subject of
-    "has no effect"), never in prose. The messages of a :class:`KeysCommand` are left as they are.
+    "has no effect"), never in prose; ``name=True`` / ``name=False`` stays as it is where the option
+    takes a value (``texts=True`` is no ``--texts FILE``). The messages of a :class:`KeysCommand`
+    are left as they are.
 
     Parameters
     ----------

@@ -237,11 +237,17 @@ def test_copied_presentations_without_repeat_labels_warn_once_with_a_count():
     with pytest.warns(NeuroxrWarning, match=r"df: 5 presentations are exact copies .*drop_duplicates") as rec:
         out = from_dataframe(pd.concat([t, t], ignore_index=True))
     assert len(rec) == 1 and out.sizes["repeat"] == 2
-    counts = t.assign(value=rng.integers(0, 3, size=len(t)).astype(float))  # equal spike counts happen by chance
+    counts = t.assign(value=rng.integers(1, 4, size=len(t)).astype(float))
+    with pytest.warns(NeuroxrWarning, match=r"df: 5 presentations are exact copies") as rec:  # a count table appended to itself
+        from_dataframe(pd.concat([counts, counts], ignore_index=True))
+    assert len(rec) == 1
     labelled = pd.concat([t.assign(repeat=0), t.assign(repeat=1)], ignore_index=True)  # labelled repeats are kept
+    by_chance = pd.concat([counts, counts[counts.stimulus_id == "s0"]], ignore_index=True)  # equal counts happen by chance
+    silent = counts.assign(value=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        from_dataframe(pd.concat([counts, counts], ignore_index=True))
+        from_dataframe(by_chance)
+        from_dataframe(pd.concat([silent, silent], ignore_index=True))  # all-zero presentations: nothing to tell apart
         from_dataframe(labelled)
 
 

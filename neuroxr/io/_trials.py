@@ -115,8 +115,9 @@ def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix:
     """Warn once when presentations numbered by order are exact copies of another presentation of
     the same stimulus (every neuroid's value equal, NaN included): a table appended to itself, a
     row copied twice. Copies would be read as independent repeats and inflate the split-half
-    reliability. Presentations whose values are all integers (spike counts) are not checked: equal
-    counts happen by chance; nor are all-NaN presentations (missing trials).
+    reliability. Presentations whose values are all integers (spike counts) warn only when every
+    one of them that is not all zero has a copy (a table appended to itself): a few equal counts
+    happen by chance. All-NaN presentations (missing trials) are not checked.
 
     Parameters
     ----------
@@ -129,11 +130,17 @@ def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix:
         The input, and what to do, named in the warning.
     """
     finite = np.isfinite(values)
-    checked = (finite & (values != np.round(values))).any(axis=1)
+    fractional = (finite & (values != np.round(values))).any(axis=1)
+    counts = ~fractional & (finite & (values != 0)).any(axis=1)  # integer-valued, not all zero or NaN
+    checked = fractional | counts
     if not checked.any():
         return
     rows, stim = np.ascontiguousarray(values[checked]), np.asarray(codes)[checked]
-    copies = pd.Index([bytes(r) + int(c).to_bytes(8, "little") for r, c in zip(rows, stim)]).duplicated()  # bitwise
+    keys = pd.Index([bytes(r) + int(c).to_bytes(8, "little") for r, c in zip(rows, stim)])  # bitwise
+    copies = keys.duplicated()
+    integer = counts[checked]
+    if integer.any() and 2 * int((copies & integer).sum()) < int(integer.sum()):  # counts equal by chance
+        copies &= ~integer
     if copies.any():
         first = np.asarray(ids)[stim[copies]]
         warn(f"{name}: {int(copies.sum())} presentations are exact copies of another presentation of the same stimulus "

@@ -207,3 +207,58 @@ def test_inference_entries_refuse_and_sweeps_drop_options_that_change_nothing(sw
                     progress=False, reps=2, min_reliability=0.2, inference={"permutations": 9})
     p = store.read_dataset(with_mr.inference_table.iloc[0]["permutation_path"]).attrs["parameters"]
     assert (p["reps"], p["min_reliability"]) == (2, 0.2)  # with min_reliability the halves choose the targets
+
+
+def test_sweep_and_report_count_the_undefined_resamples(tmp_path):
+    """On 5 stimuli some resamples draw fewer than 3 distinct ones: their statistic is undefined and
+    the interval NaN. The sweep's inference table, its text summary and the report's tables carry
+    n_boot_undefined next to the interval (the median EV's: resamples where every target's EV is NaN)."""
+    import pandas as pd
+
+    from neuroxr.cli.sweep import sweep_command
+    from neuroxr.report import write_report
+    from neuroxr.store import StudyStore
+    from neuroxr.sweep import sweep
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(5)]
+    X = rng.normal(size=(5, 4))
+    path = tmp_path / "few.zarr"
+    store = StudyStore(path)
+    store.write_features("net", "l1", nx.features(X, stimulus_id=ids))
+    store.write_neural("A", nx.neural(X[:, :3, None] + rng.normal(size=(5, 3, 4)), stimulus_id=ids))
+    res = sweep(path, models="net", neural="A", directions=["forward", "crsa", "cka"], client="serial", progress=False,
+                reps=1, n_folds=3, inference={"bootstrap": 30})
+    tab = res.inference_table.set_index("direction")
+    read = nx.open_store(path, mode="r")
+    ev_boot = read.read_dataset(tab.loc["forward", "bootstrap_path"])["ev_boot"].values  # (boot, neuroid)
+    assert tab.loc["forward", "n_boot_undefined"] == np.isnan(ev_boot).all(axis=1).sum() > 0
+    assert np.isnan(tab.loc["forward", ["median_ev_low", "median_ev_high", "ceiling_low", "ceiling_high"]].astype(float)).all()
+    for metric in ("crsa", "cka"):
+        ds = read.read_dataset(tab.loc[metric, "bootstrap_path"])
+        assert tab.loc[metric, "n_boot_undefined"] == np.isnan(ds["score_boot"].values).sum()
+        assert np.isnan(tab.loc[metric, "score_low"]) == (tab.loc[metric, "n_boot_undefined"] > 0)
+    assert tab.loc["crsa", "n_boot_undefined"] > 0 and tab.loc["cka", "n_boot_undefined"] == 0
+    # the report: a column in both inference tables (html, md and the csv files)
+    page = write_report(path, tmp_path / "rep", format="md", reliability=False, n_boot=20).read_text()
+    for section in ("## Inference: intervals", "## Inference of the metrics"):
+        part = page[page.index(section):]
+        header = next(line for line in part.splitlines() if line.startswith("| "))
+        assert "| n_boot | n_boot_undefined |" in header and "n_boot_undefined: of the n_boot resamples" in part
+    n_fwd = int(tab.loc["forward", "n_boot_undefined"])
+    assert f"| 30 | {n_fwd} |" in page
+    for name, rows in (("inference.csv", ["forward"]), ("metric_inference.csv", ["crsa", "cka"])):
+        csv = pd.read_csv(tmp_path / "rep" / name).set_index("direction" if name == "inference.csv" else "metric")
+        assert (csv.loc[rows, "n_boot_undefined"] == tab.loc[rows, "n_boot_undefined"]).all()
+    html = write_report(path, tmp_path / "rep_html", format="html", reliability=False, n_boot=20).read_text()
+    assert html.count("<th>n_boot_undefined</th>") == 2
+    # the sweep command's text summary names the count when there is one
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [net]\nneural: [A]\ndirections: [forward]\nreps: 1\nn_folds: 3\ninference: {bootstrap: 30}\n")
+    out = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert "n_boot_undefined: resamples with an undefined statistic" in out.output
+    # a count column with empty cells (a permutation-only row) shows integers
+    from neuroxr.report.write import _rows
+
+    assert _rows(pd.DataFrame({"n_boot": [30, None], "median_ev": [1.0, 2.0]}))["rows"] == [["30", "1.00"], ["", "2.00"]]

@@ -271,3 +271,41 @@ def test_the_diagonal_groups_each_bin_as_the_direction_with_many_patterns_over_t
     diag = np.stack([g.r.values[:, t, t] for t in range(nt)], axis=1)
     np.testing.assert_allclose(diag, d.r.isel(rep=0).values, rtol=0, atol=1e-12)
     assert not any("they all share" in str(w.message) for w in said)
+
+
+@pytest.mark.parametrize("case", ["exact", "shared"])
+def test_the_diagonal_groups_targets_with_too_few_stimuli_as_the_direction(case):
+    """A target with fewer usable stimuli than folds counts among its bin's patterns of missing
+    stimuli (and their shared stimuli) as in the direction: (exact) 9 patterns share 31 of 40
+    stimuli, but with the 10th target's 4 stimuli fewer than half are shared, so each pattern is
+    scored on its own stimuli; (shared) 8 patterns plus the 9th exceed MAX_GROUPS, and the 7
+    stimuli they share are fewer than the 8 folds: every incomplete target of the bin is NaN."""
+    rng = np.random.default_rng(1)
+    n, k, n_folds = (40, 11, 5) if case == "exact" else (14, 10, 8)
+    ids = [f"s{i:02d}" for i in range(n)]
+    X = rng.normal(size=(n, 4))
+    R = (X @ rng.normal(size=(4, k)))[:, :, None, None] + rng.normal(size=(n, k, 2, 2))
+    if case == "exact":
+        for j in range(9):
+            R[j, j, :, 0] = np.nan  # neuroid j lacks stimulus j at bin 0
+        R[4:, 9, :, 0] = np.nan  # neuroid 9 keeps 4 stimuli at bin 0
+    else:
+        for j in range(7):
+            R[7 + j, j, :, 0] = np.nan  # neuroid j lacks stimulus 7 + j at bin 0
+        R[7:9, 7, :, 0] = np.nan
+        R[7:, 8, :, 0] = np.nan  # neuroid 8 keeps 7 stimuli at bin 0
+    F = nx.features(X, stimulus_id=ids)
+    B = nx.neural(R, stimulus_id=ids, time_bins=BINS[:2])
+    g, said = _tg(F, B, n_folds=n_folds)
+    for t in range(2):
+        d = _quiet(nx.forward, F, B.isel(time_bin=t), noise_ceiling=False, n_folds=n_folds, reps=1)
+        np.testing.assert_allclose(g.r.values[:, t, t], d.r.isel(rep=0).values, rtol=0, atol=1e-12)
+    nan = np.isnan(g.r.values[:, 0, 0])
+    assert nan.sum() == (1 if case == "exact" else 9) and np.isfinite(g.r.values[:, 1, 1]).all()
+    assert sum("fewer usable stimuli" in m for m in said) == 1
+    # inter-animal: the same grouping of B's targets
+    A = nx.neural((X @ rng.normal(size=(4, 6)))[:, :, None, None] + rng.normal(size=(n, 6, 2, 2)), stimulus_id=ids,
+                  time_bins=BINS[:2], name="a")
+    ga = _quiet(nx.temporal_generalization, A, B, alpha=2.0, n_folds=n_folds)
+    ia = _quiet(nx.inter_animal, A, B, reps=1, alpha=2.0, n_folds=n_folds, noise_ceiling=False)
+    np.testing.assert_allclose(_diagonal(ga), ia.r.isel(rep=0).values, rtol=0, atol=1e-12)

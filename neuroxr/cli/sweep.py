@@ -58,7 +58,12 @@ def _print_text(result: Any) -> None:
         cols = [c for c in ("direction", "metric", "source", "target", "time_bin_start", "time_bin_end", "median_ev",
                             "median_ev_low", "median_ev_high", "median_p", "score", "score_low", "score_high", "p")
                 if c in it and it[c].notna().any()]
-        click.echo("\nInference (bootstrap interval over stimuli; one-sided permutation p):")
+        undefined = "n_boot_undefined" in it and bool((it["n_boot_undefined"].fillna(0) > 0).any())
+        if undefined:  # what makes an interval NaN
+            cols.append("n_boot_undefined")
+        click.echo("\nInference (bootstrap interval over stimuli; one-sided permutation p"
+                   + ("; n_boot_undefined: resamples with an undefined statistic, which make the interval NaN" if undefined
+                      else "") + "):")
         click.echo(it[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if len(result.best_layers):
         click.echo("\nBest layers (chosen on half of the targets, scored on the other half):")

@@ -309,8 +309,14 @@ PRINCIPAL_AXES_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "e
 #: is NaN for a ceiling <= 0 (it divided by it); temporal generalisation, which counts the group limit
 #: of its targets' missing-stimulus patterns per (train bin, test bin) pair (the diagonal is the direction's r).
 UNDEFINED_RESAMPLE_KINDS = (*(k for k in KINDS if k.endswith("_bootstrap")), "crsa", *TIME_KINDS)
+#: Temporal generalisation, whose targets with fewer usable stimuli than folds now count among their
+#: (train bin, test bin) pair's missing-stimulus patterns and shared stimuli, as the direction counts
+#: them on a bin (left out, they could turn the group limit's fallback on or off: the diagonal was off
+#: the direction's r).
+TG_FEW_TARGET_KINDS = (*TIME_KINDS,)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
-STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS})
+STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
+         {*TG_FEW_TARGET_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

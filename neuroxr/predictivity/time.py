@@ -30,12 +30,13 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError, examples, warn
-from ..kernels.folds import stimulus_folds
+from ..kernels.folds import min_stimuli, stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
+from ._groups import _pattern_groups
 
 __all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization",
            "validate_generalization"]
@@ -276,7 +277,7 @@ def temporal_generalization(
         predictors of a pair are A's neuroids with a valid trial at both bins: one without any in
         a bin is left out of that bin's pairs only (as the direction leaves it out of that bin).
         Attrs ``n_stimuli`` (stimuli some target keeps), ``n_excluded_stimuli`` (the others) and
-        ``n_partial_targets`` (scored targets on fewer than ``n_stimuli``) count them.
+        ``n_partial_targets`` (targets on fewer than ``n_stimuli``, as the directions count them) count them.
     """
     prep.check_params(reps=1, seed=0, split="valid", regressor="ridge", max_n=None, backend=None,
                       dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed)
@@ -323,8 +324,8 @@ def temporal_generalization(
     dead = dead[:, :, None] | dead[:, None, :] | no_predictor[None]
     complete = counts == B.shape[0]  # (neuroid, t1, t2) valid on every kept stimulus
     partial = ~complete & ~dead
-    few = partial & (counts < n_folds)
     r = np.full(partial.shape, np.nan)
+    unscored = np.zeros(partial.shape, dtype=bool)  # partial targets in a group with too few stimuli
     if partial.any():
         warn(f"neural: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
                   f"{int(partial.any(axis=(1, 2)).sum())} neuroids lack a valid trial mean (of the neuroid"
@@ -338,14 +339,15 @@ def temporal_generalization(
             folds = stimulus_folds(B.shape[0], n_folds, fold_seed, "source/neural")
             train = np.flatnonzero(done.any(axis=(0, 2)))
             r[done] = _generalize(Bf, np.nan_to_num(XP) if animal else XP, folds, alpha, animal, train)[done]
-        todo = partial & ~few & pairs
+        todo = partial & pairs
         if todo.any():
-            _partial_targets(r, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed, nids)
-    if few.any():
-        j, t1, t2 = np.nonzero(few)
-        warn(f"neural: {int(few.sum())} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
-                  f"n_folds={n_folds} and are scored NaN: {examples(_labels(nids, j, t1, t2))}. Use fewer "
-                  f"folds to score them.")
+            unscored |= _partial_targets(r, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed)
+    if unscored.any():  # one warning for every pair (the direction's, per bin)
+        j, t1, t2 = np.nonzero(unscored)
+        folds_ok = n_folds >= min_stimuli(n_folds)
+        warn(f"neural: {int(unscored.sum())} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
+             f"{f'n_folds={n_folds}' if folds_ok else f'{min_stimuli(n_folds)} (an r over 2 is always +-1)'} and are scored NaN: "
+             f"{examples(_labels(nids, j, t1, t2))}. {'Use fewer folds to score them.' if folds_ok else 'They cannot be scored.'}")
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))
@@ -463,25 +465,30 @@ def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: 
 
 
 def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndarray | None, B: np.ndarray,
-                     X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int, nids: np.ndarray) -> None:
+                     X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int) -> np.ndarray:
     """``r`` of the targets ``todo`` (neuroid, t1, t2), in place: each on the stimuli valid at both
     bins (``ok`` and, inter-animal, ``D`` of :func:`_valid_counts`; ``X`` holds the pairs'
     predictors), the targets of one (train bin, test bin) pair grouped by those stimuli over the
-    stimuli the pair keeps (:func:`prep.target_groups` with ``n_folds``: one fit per group and
-    fold, the forward direction's :data:`~neuroxr.predictivity._groups.MAX_GROUPS` limit and
-    fallback counted per pair, so the diagonal pair ``(t, t)`` groups its targets as the
-    direction groups bin ``t``; a group with fewer stimuli than folds stays NaN, with its warning)."""
+    stimuli the pair keeps (the directions' grouping, :func:`prep.target_groups`: one fit per group
+    and fold, the :data:`~neuroxr.predictivity._groups.MAX_GROUPS` limit and fallback counted per
+    pair over ALL its incomplete targets, those with fewer stimuli than folds included, so the
+    diagonal pair ``(t, t)`` groups its targets as the direction groups bin ``t``). Returns the
+    (neuroid, t1, t2) targets left NaN, in a group with fewer stimuli than
+    :func:`~neuroxr.kernels.folds.min_stimuli` (the caller warns once for every pair)."""
     nt = B.shape[2]
+    unscored = np.zeros(todo.shape, dtype=bool)
     for t1, t2 in zip(*np.nonzero(todo.any(axis=0))):
         js = np.flatnonzero(todo[:, t1, t2])
         both = ok[:, :, t1] & ok[:, :, t2]  # (n, k): every neuroid's valid stimuli at the pair
         if D is not None:
             both &= D[:, t1, t2, None]
         kept = np.flatnonzero(both.any(axis=1))  # the stimuli the pair keeps (a call on bin t keeps, t1 = t2 = t)
-        labels = np.array(_labels(nids, js, np.full_like(js, t1), np.full_like(js, t2)))
         name = f"neural (train time bin {t1}, test time bin {t2})" if nt > 1 else "neural"
-        for rows, cols in prep.target_groups(both[np.ix_(kept, js)], name, labels, n_folds, fold_seed):
+        for rows, cols in _pattern_groups(both[np.ix_(kept, js)], name):
             S, J = kept[rows], js[cols]
+            if S.size < min_stimuli(n_folds):  # NaN, as the direction leaves such a group
+                unscored[J, t1, t2] = True
+                continue
 
             def fit_rows(tr, S=S, J=J, t1=t1):
                 return X[S[tr], :, t1] if animal else X[S[tr]], B[S[tr]][:, J, t1]
@@ -491,6 +498,7 @@ def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndar
 
             P = _fold_predictions(S.size, stimulus_folds(S.size, n_folds, fold_seed, "source/neural"), alpha, fit_rows, apply)
             r[J, t1, t2] = pearson(P, B[S][:, J, t2])
+    return unscored
 
 
 _TG_DIMS = ("time_bin_train", "time_bin_test")

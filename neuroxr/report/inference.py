@@ -14,7 +14,7 @@ from ..entries.layout import LIST_COLUMNS
 from ..predictivity.inference import applicable_options
 from ..store import StudyStore
 from ..sweep._util import per_bin
-from ..sweep.inference import inference_summary
+from ..sweep.inference import inference_summary, metric_bootstrap_summary
 from .table import _choose, _parse, listed_parameters, parameter_text
 
 __all__ = ["inference_table", "inference_figures", "metric_inference_table", "INFERENCE_DISPLAY", "INFERENCE_NOTE",
@@ -22,10 +22,13 @@ __all__ = ["inference_table", "inference_figures", "metric_inference_table", "IN
 
 INFERENCE_DISPLAY = ["direction", "source", "target", "region", "time_bin_start", "time_bin_end", "parameters",
                      "median_ev", "median_ev_low", "median_ev_high",
-                     "n_boot", "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
+                     "n_boot", "n_boot_undefined", "median_p", "n_perm", "ceiling", "ceiling_low", "ceiling_high"]
 INFERENCE_NOTE = (
     "median_ev: median over targets of the EV; [median_ev_low, median_ev_high]: bootstrap interval over stimuli "
-    "(held-out predictions and split halves resampled together, the fit kept). median_p: one-sided permutation "
+    "(held-out predictions and split halves resampled together, the fit kept). n_boot_undefined: of the n_boot "
+    "resamples, those whose median EV is undefined (every target's EV NaN on it, e.g. fewer than 3 distinct stimuli "
+    "drawn); any makes the interval, and the ceiling's, NaN (nan_policy='propagate', as scipy.stats.bootstrap). "
+    "median_p: one-sided permutation "
     "p-value of the median r (stimulus labels of the targets permuted, the fit kept). ceiling: median noise ceiling "
     "over targets with its bootstrap interval; in the figures a shaded band where a model at the ceiling would fall "
     "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p < 0.05. Current entries only, one row per "
@@ -115,12 +118,14 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
 
 
 METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score", "score_low", "score_high", "interval",
-                            "n_boot", "p", "n_perm"]
+                            "n_boot", "n_boot_undefined", "p", "n_perm"]
 METRIC_INFERENCE_NOTE = (
     "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
     "bootstrap interval over stimuli of the kind named by interval (percentile; shape: by default centred on the "
     "distance, since resampled fit distances are biased low); p: one-sided permutation p-value (stimulus labels of "
-    "one side permuted). One row per parameter set; a bootstrap's level or interval away from its default is a row of "
+    "one side permuted). n_boot_undefined: of the n_boot resamples, those whose score is undefined (e.g. too few "
+    "distinct stimuli drawn); any makes the interval NaN (nan_policy='propagate', as scipy.stats.bootstrap). "
+    "One row per parameter set; a bootstrap's level or interval away from its default is a row of "
     "its own (in parameters), which the permutation test of the same score joins."
 )
 
@@ -158,8 +163,7 @@ def metric_inference_table(store: StudyStore) -> pd.DataFrame:
             if not _more_resamples(row, ds, procedure):
                 continue
             if procedure == "bootstrap":
-                lo, hi = (float(v) for v in ds["score_ci"].values)
-                row.update(score_low=lo, score_high=hi, interval=_interval(e.kind, e), n_boot=int(ds.attrs["n_boot"]))
+                row.update(metric_bootstrap_summary(ds), interval=_interval(e.kind, e), n_boot=int(ds.attrs["n_boot"]))
             else:
                 row.update(p=float(ds["p"]), n_perm=int(ds.attrs["n_perm"]))
     out = pd.DataFrame(list(rows.values()))

@@ -56,9 +56,11 @@ HEADLINE_NOTE = (
 )
 
 
-def _fmt(v: Any, p_value: bool = False) -> str:
+def _fmt(v: Any, p_value: bool = False, count: bool = False) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ""
+    if count and isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))  # a count in a column with empty cells is a float: 30, not 30.00
     if isinstance(v, (float, np.floating)):
         return f"{v:.3g}" if p_value else f"{v:.2f}"  # a p-value of 0.0476 is not "0.05"
     return str(v)
@@ -70,8 +72,9 @@ def _is_p(column: str) -> bool:
 
 def _rows(df: pd.DataFrame) -> dict[str, Any]:
     ps = [_is_p(str(c)) for c in df.columns]
+    counts = [str(c).startswith("n_") for c in df.columns]  # n_targets, n_boot, n_boot_undefined, ...
     return {"columns": list(df.columns),
-            "rows": [[_fmt(v, p) for v, p in zip(row, ps)] for row in df.itertuples(index=False)]}
+            "rows": [[_fmt(v, p, n) for v, p, n in zip(row, ps, counts)] for row in df.itertuples(index=False)]}
 
 
 def _display(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

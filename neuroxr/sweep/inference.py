@@ -15,13 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import SweepConfigError
+from ..kernels.resample import undefined_resamples
 from ._util import per_bin
 from .plan import Entry
 
-__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "takes_inference", "inference_summary"]
+__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "takes_inference", "inference_summary",
+           "metric_bootstrap_summary"]
 
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
@@ -80,8 +83,10 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
     -------
     pandas.DataFrame
         One row per direction entry: its labels, ``median_ev`` with ``median_ev_low`` /
-        ``median_ev_high`` (bootstrap) and ``median_r`` / ``median_p`` (permutations), and the
-        inference entries' store paths.
+        ``median_ev_high`` and ``n_boot_undefined`` (bootstrap) and ``median_r`` / ``median_p``
+        (permutations), and the inference entries' store paths (:func:`inference_summary`); a
+        metric entry's row: ``score``, ``score_low`` / ``score_high`` and ``n_boot_undefined``
+        (:func:`metric_bootstrap_summary`), ``p``.
     """
     from ..entries import compute
 
@@ -114,16 +119,28 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
 
 def inference_summary(ds: Any, procedure: str) -> dict[str, float]:
     """The summary of one bootstrap or permutation entry of a direction (one time bin): ``median_ev``
-    with ``median_ev_low`` / ``median_ev_high`` and, with a ceiling, ``ceiling`` with its interval
-    (bootstrap); ``median_r`` and ``median_p`` (permutations). The sweep's and the report's tables."""
+    with ``median_ev_low`` / ``median_ev_high``, ``n_boot_undefined`` (the resamples whose median
+    EV is undefined: every target's EV NaN on it; with the default ``nan_policy`` one makes the
+    interval NaN, and the ceiling's interval too, whose undefined resamples are among them) and,
+    with a ceiling, ``ceiling`` with its interval (bootstrap); ``median_r`` and ``median_p``
+    (permutations). The sweep's and the report's tables."""
     if procedure == "bootstrap":
         lo, hi = (float(v) for v in ds["median_ev_ci"].values)
-        out = dict(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi)
+        out = dict(median_ev=float(ds["median_ev"]), median_ev_low=lo, median_ev_high=hi,
+                   n_boot_undefined=int(undefined_resamples(np.asarray(ds["median_ev_boot"].values))))
         if "median_ceiling_ci" in ds:  # the noise ceiling's interval (bands in the plots)
             clo, chi = (float(v) for v in ds["median_ceiling_ci"].values)
             out.update(ceiling=float(ds["median_ceiling"]), ceiling_low=clo, ceiling_high=chi)
         return out
     return dict(median_r=float(ds["median_r"]), median_p=float(ds["median_p"]))
+
+
+def metric_bootstrap_summary(ds: Any) -> dict[str, float]:
+    """The interval of a metric's bootstrap entry: ``score_low`` / ``score_high`` and
+    ``n_boot_undefined`` (the entry's count of resamples whose score is undefined; with the default
+    ``nan_policy`` one makes the interval NaN). The sweep's and the report's tables."""
+    lo, hi = (float(v) for v in ds["score_ci"].values)
+    return dict(score_low=lo, score_high=hi, n_boot_undefined=int(ds["n_boot_undefined"]))
 
 
 _METRICS_WITH_INFERENCE = ("crsa", "ersa", "cka", "shape")
@@ -160,8 +177,7 @@ def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[st
         ds = res.dataset
         row["score"] = float(ds["score"])
         if procedure == "bootstrap":
-            lo, hi = (float(v) for v in ds["score_ci"].values)
-            row.update(score_low=lo, score_high=hi, bootstrap_path=res.path)
+            row.update(metric_bootstrap_summary(ds), bootstrap_path=res.path)
         else:
             row.update(p=float(ds["p"]), permutation_path=res.path)
     return row

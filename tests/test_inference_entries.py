@@ -258,6 +258,15 @@ def test_sweep_and_report_count_the_undefined_resamples(tmp_path):
     out = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
     assert out.exit_code == 0, out.output
     assert "n_boot_undefined: resamples with an undefined statistic" in out.output
+    # neuroxr score's bootstrap lines and --json: the count beside the NaN interval
+    for args, key in ((["forward", str(path), "net.l1", "A", "--reps", "1", "--n-folds", "3"], "forward"),
+                      (["rsa", str(path), "net.l1", "A"], "crsa")):
+        res = CliRunner().invoke(main, ["score", *args, "--bootstrap", "30"])
+        assert res.exit_code == 0, res.output
+        want = int(tab.loc[key, "n_boot_undefined"])
+        assert f"(30 resamples of the stimuli; {want} with an undefined statistic, so no interval)" in res.output, res.output
+        res = CliRunner().invoke(main, ["score", *args, "--bootstrap", "30", "--json"])
+        assert json.loads(res.output.strip().splitlines()[-1])["n_boot_undefined"] == want, res.output
     # a count column with empty cells (a permutation-only row) shows integers
     from neuroxr.report.write import _rows
 

@@ -203,14 +203,15 @@ def _direction_command(direction: str) -> click.Command:
                 got = inference_summary(ds, procedure)
                 at = f" at {cols['time_bin_start']:g}-{cols['time_bin_end']:g} ms" if cols else ""
                 if procedure == "bootstrap":
-                    lo, hi = got["median_ev_low"], got["median_ev_high"]
-                    summaries.append({**cols, "median_ev_ci": [lo, hi]})
-                    lines.append(f"{inf.path}{at}: median EV 95 % interval {lo:.2f}-{hi:.2f}% ({n} resamples of the stimuli)")
+                    lo, hi, bad = got["median_ev_low"], got["median_ev_high"], got["n_boot_undefined"]
+                    summaries.append({**cols, "median_ev_ci": [lo, hi], "n_boot_undefined": bad})
+                    lines.append(f"{inf.path}{at}: median EV 95 % interval {lo:.2f}-{hi:.2f}% ({n} resamples of the stimuli"
+                                 f"{_undefined(bad)})")
                 else:
                     summaries.append({**cols, "median_p": got["median_p"]})
                     lines.append(f"{inf.path}{at}: median r {got['median_r']:.3f}, permutation p = "
                                  f"{got['median_p']:.4g} ({n} permutations)")
-            if len(summaries) == 1 and len(summaries[0]) == 1:
+            if len(summaries) == 1 and "time_bin_start" not in summaries[0]:
                 stats.update(summaries[0])
             else:
                 stats[f"{procedure}_by_time_bin"] = summaries
@@ -481,17 +482,25 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
                       overwrite: bool, require_existing: bool) -> tuple[dict[str, Any], list[str]]:
     """The bootstrap / permutation entries of a metric (``<kind>_bootstrap``, ``<kind>_permutation``,
     from :func:`_inference_params`): their summary for ``--json`` and their lines."""
+    from ..sweep.inference import metric_bootstrap_summary
+
     stats: dict[str, Any] = {}
     lines: list[str] = []
     for procedure, n, p in inference:
         inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
         ds = inf.dataset
         if procedure == "bootstrap":
-            lo, hi = (float(v) for v in ds["score_ci"].values)
-            stats.update(score=float(ds["score"]), score_ci=[lo, hi], bootstrap_path=inf.path)
+            got = metric_bootstrap_summary(ds)
+            lo, hi, bad = got["score_low"], got["score_high"], got["n_boot_undefined"]
+            stats.update(score=float(ds["score"]), score_ci=[lo, hi], n_boot_undefined=bad, bootstrap_path=inf.path)
             lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f} on all stimuli, 95 % interval {lo:.4f}-{hi:.4f} "
-                         f"({n} resamples of the stimuli)")
+                         f"({n} resamples of the stimuli{_undefined(bad)})")
         else:
             stats.update(p=float(ds["p"]), permutation_path=inf.path)
             lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f}, permutation p = {float(ds['p']):.4g} ({n} permutations)")
     return stats, lines
+
+
+def _undefined(n: int) -> str:
+    """What a bootstrap line adds for its undefined resamples (they make the interval NaN)."""
+    return f"; {n} with an undefined statistic, so no interval" if n else ""

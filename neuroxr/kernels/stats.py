@@ -409,8 +409,10 @@ def _rank_block(x: np.ndarray, ramp: np.ndarray) -> np.ndarray:
 
 
 def spearman_brown(r: Any) -> Any:
-    """Spearman-Brown prophecy for doubling the data: ``2 r / (1 + r)``."""
-    return 2 * r / (1 + r)
+    """Spearman-Brown prophecy for doubling the data: ``2 r / (1 + r)`` (``-inf`` at ``r = -1``,
+    a reliability no ceiling takes)."""
+    with np.errstate(divide="ignore"):
+        return 2 * r / (1 + r)
 
 
 # ---------------------------------------------------------------------------- vectors, sorted once

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import re
+import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,8 @@ STORE_VERSION = 1
 DATA_VAR = "data"
 #: hidden folder of a local store: staging groups, swap journals, locks (never part of the hierarchy)
 HIDDEN = ".neuroxr"
+#: seconds a reader waits for a rewrite in progress (another writer's) before giving up on a group
+SWAP_WAIT = 10.0
 #: A name of a neural set, model, layer, direction, score source or target: starts with a letter or
 #: digit, then letters, digits, '.', '-' and single '_' (no '__', which separates source and
 #: target, and no trailing '_'). The same pattern is in ``schemas/store.schema.json``.
@@ -198,6 +201,16 @@ def unreachable_message(url: str, storage_options: Mapping[str, Any] | None, exc
             "and the credentials (key/secret, anon=true, a storage profile or the provider's environment).")
 
 
+def folder_id(folder: str) -> tuple[int, int] | None:
+    """Which folder lies at ``folder`` now, ``(inode, ctime)``; ``None`` when none does. A swap
+    renames another folder into place, so a read that began and ended with one identity read one copy."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_ino, st.st_ctime_ns
+
+
 class GuardedArray:
     """Array-like view of one stored variable whose read failures name the entry (for dask).
 
@@ -207,12 +220,20 @@ class GuardedArray:
     ``locs`` (where its metadata document lies: the first of them that exists), every read then
     reads the document again *after* the chunks and raises when the token changed or the group is
     gone: the chunks may be another version's (read under this one's coords) or, for a copy deleted
-    by a rewrite on an object store, fill values. Picklable (no store object held).
+    by a rewrite on an object store, fill values. ``same_key``: the group is an entry, whose path is
+    its provenance key, so another complete copy of it holds the same numbers: a read that met a
+    rewrite is read again from the new copy (waiting up to :data:`SWAP_WAIT` s while the group is
+    absent: between the two renames of a local swap, or during an object store's rewrite) and
+    confirmed by its token, instead of raising; a rewrite still unfinished then raises, asking to read
+    again. ``folder`` (an entry of a local store, in place of ``token``): the same, with the identity
+    of the entry's folder (:func:`folder_id`, taken before and after the read) in place of a read of
+    its document. Picklable (no store object held).
     """
 
     def __init__(self, var: xr.Variable, where: str, lost: Any = (), chunks: Any = None, fix: str = "",
-                 token: str | None = None, zstore: Any = None, locs: tuple[str, ...] = ()) -> None:
-        self.var, self.where = var, where
+                 token: str | None = None, zstore: Any = None, locs: tuple[str, ...] = (),
+                 same_key: bool = False, folder: str | None = None) -> None:
+        self.var, self.where, self.same_key, self.folder = var, where, same_key, folder
         self.shape, self.dtype, self.ndim = var.shape, var.dtype, var.ndim
         self.lost, self.chunks, self.fix = set(lost), tuple(chunks or var.shape), fix
         self.token, self.zstore, self.locs = token, zstore, tuple(locs)
@@ -251,18 +272,48 @@ class GuardedArray:
                 f"{self.where} cannot be read: its chunk {'/'.join(map(str, block)) or '(0-d)'} is missing from the "
                 f"store (lost data, it would read as NaN); {self.fix}"
             )
+        if self.folder is not None:
+            return self._read_in_place(key)
         values = self._read(key)
         if self.token is None or not self.locs:
             return values
-        try:
-            now = self._token_now()  # after the chunks: they belong to this version if it still stands
-        except OSError as exc:
-            raise StoreError(f"{self.where} cannot be read ({os_message(exc)}).") from exc
-        if now == self.token:
-            return values
-        how = "deleted or being rewritten" if now is None else "rewritten"
-        raise StoreError(f"{self.where} was {how} since it was read lazily: its values may be another "
-                         f"version's, under this version's coords; read it again.")
+        token, deadline = self.token, time.monotonic() + SWAP_WAIT
+        for _ in range(100):  # bounded: a group rewritten over and over under the reader gives up below
+            try:
+                now = self._token_now()  # after the chunks: they belong to this version if it still stands
+            except OSError as exc:
+                raise StoreError(f"{self.where} cannot be read ({os_message(exc)}).") from exc
+            if now == token:
+                return values
+            if not self.same_key:
+                how = "deleted or being rewritten" if now is None else "rewritten"
+                raise StoreError(f"{self.where} was {how} since it was read lazily: its values may be another "
+                                 f"version's, under this version's coords; read it again.")
+            if now is None:  # absent: the chunks may be fill values; wait for the new copy
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+                continue
+            token, values = now, self._read(key)  # another complete copy of the same key: read it there
+        raise StoreError(f"{self.where} is being rewritten by another process (it was absent or replaced while "
+                         f"read lazily, for more than {SWAP_WAIT:g} s); read it again.")
+
+    def _read_in_place(self, key: Any) -> np.ndarray:
+        """Read ``key`` from the local folder of an entry while no swap moves it (every chunk then comes
+        from one complete copy, the old or the new: same key, same numbers); wait while it is absent."""
+        deadline = time.monotonic() + SWAP_WAIT
+        for _ in range(1000):
+            before = folder_id(self.folder)  # type: ignore[arg-type]
+            if before is not None:
+                values = self._read(key)
+                if folder_id(self.folder) == before:  # type: ignore[arg-type]
+                    return values
+            elif time.monotonic() > deadline:
+                break
+            else:  # between the two renames of a swap: the chunks would read as fill values
+                time.sleep(0.02)
+        raise StoreError(f"{self.where} is being rewritten by another process (its folder was absent or replaced "
+                         f"while read lazily, for more than {SWAP_WAIT:g} s); read it again.")
 
     def _read(self, key: Any) -> np.ndarray:
         try:

@@ -28,8 +28,11 @@ The inventory is a hint that is checked, never trusted blindly: :class:`neuroxr.
 confirms every listed path against the group's own metadata document (cheap, and cached within a
 sweep), and when the inventory is missing, unreadable or disagrees with the groups it walks the
 hierarchy instead and (when writable) rebuilds the inventory (:func:`rebuild`, also run by
-``neuroxr validate``). Compaction folds final shards into one (a new final shard; the inputs are
-deleted afterwards, so two compactors at once lose nothing).
+``neuroxr validate``). Compaction folds final shards (and those of ended writers of this host) into
+one (a new final shard; the inputs are deleted afterwards, so two compactors at once lose nothing),
+leaving out candidates below a deletion whose group is gone. Neither compaction nor a rebuild ever
+deletes the shard of a live writer: it rewrites that shard whole on each record, and a record made
+between the read and the deletion would be lost.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ParameterError
-from ._zarr import HIDDEN
+from ._zarr import COMPLETE_ATTR, HIDDEN
+from .lock import _owner_alive
 
 __all__ = ["PREFIX", "ROTATE", "Shard", "read", "merge", "record", "rebuild", "compact"]
 
@@ -216,15 +220,53 @@ def _write_fold(zstore: Any, records: Mapping[str, list[Any]]) -> str:
     return fold.key
 
 
+def _gone(writer: str) -> bool:
+    """Whether the writer of a shard (``<host>~<pid>~<id>``) was a process of this host that has
+    ended: its shard is rewritten no more. Writers of other hosts cannot be told gone."""
+    parts = writer.split("~")
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
+        return False
+    return not _owner_alive({"host": socket.gethostname(), "pid": int(parts[1])})
+
+
+def _settled(key: str, doc: Mapping[str, Any]) -> bool:
+    """Whether no writer rewrites the shard ``doc`` any more (it is final, or its writer has ended),
+    so deleting it after reading it loses nothing. A live writer's shard is rewritten whole on each
+    record: deleting it could drop a record made between the read and the deletion."""
+    return bool(doc.get("final")) or _gone(_writer(key, doc))
+
+
+def _absent(zstore: Any, paths: Sequence[str], states: Mapping[str, str]) -> set[str]:
+    """The ``paths`` whose group is gone: no group document, or (recorded ``complete``) no complete one."""
+    from .batch import get_many
+
+    got = get_many(zstore, [f"{p}/zarr.json" for p in paths])
+    out = set()
+    for p in paths:
+        raw = got.get(f"{p}/zarr.json")
+        try:
+            attrs = (json.loads(raw) or {}).get("attributes") or {} if raw is not None else None
+        except (ValueError, AttributeError):
+            attrs = None
+        if attrs is None or (states[p] == "complete" and not attrs.get(COMPLETE_ATTR)):
+            out.add(p)
+    return out
+
+
 def compact(zstore: Any, docs: Mapping[str, Mapping[str, Any]]) -> None:
-    """Fold the final shards of ``docs`` into one new final shard, then delete them: the paths
-    their merge lists (:func:`merge`), then, for paths it does not list, their deletions (ordered
-    before them, so they hide none of the fold's records) and the rebuilds' tombstones (what they
-    read joined)."""
-    finals = {k: d for k, d in docs.items() if d.get("final")}
+    """Fold the settled shards of ``docs`` (final, or of a writer of this host that has ended) into
+    one new final shard, then delete them: the paths their merge lists (:func:`merge`), but for
+    candidates below another writer's deletion whose group is gone (read in one batch: the deletion
+    stands, so they would only cost a read per listing), then, for paths it does not list, their
+    deletions (ordered before them, so they hide none of the fold's records) and the rebuilds'
+    tombstones (what they read joined)."""
+    finals = {k: d for k, d in docs.items() if _settled(k, d)}
     if len(finals) < 2:
         return
-    records: dict[str, list[Any]] = {p: [r["t"], r["state"], r["token"], 1] for p, r in merge(finals.values()).items()}
+    merged = merge(finals.values())
+    flagged = [p for p, r in merged.items() if r.get("deleted")]
+    gone = _absent(zstore, flagged, {p: merged[p]["state"] for p in flagged}) if flagged else set()
+    records: dict[str, list[Any]] = {p: [r["t"], r["state"], r["token"], 1] for p, r in merged.items() if p not in gone}
     for d in finals.values():
         for path, rec in d["records"].items():
             seen = _seen(rec)
@@ -249,7 +291,10 @@ def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]],
     ``seen``: the shards read *before* the walk began (:func:`read`; default: read now). Writes one
     final shard holding the walk and a tombstone of the root that names the last record it read of
     each shard (those, and only those, no longer count: a record made since, whatever its writer's
-    clock, still does), then deletes the shards read that hold nothing newer.
+    clock, still does), then deletes the shards read that hold nothing newer and that no writer
+    rewrites any more (final, or of a writer of this host that has ended). A live writer's shard
+    stays, its records read hidden by the tombstone: deleting it could drop a record it made between
+    this read and the deletion (until its next record rewrote the shard).
     """
     seen = (read(zstore) or {}) if seen is None else seen
     marks = {_writer(k, d): max((_seq(r) for r in d["records"].values()), default=-1) for k, d in seen.items()}
@@ -258,8 +303,7 @@ def rebuild(zstore: Any, groups: Mapping[str, tuple[bool, str | None]],
                                   for p, (complete, tok) in groups.items()}
     recs[""] = [now, "deleted", None, 0, marks]  # ordered before the walk's records: it hides none of them
     new = _write_fold(zstore, recs)
-    own = {s.key for s in _SHARDS.values()}
     after = read(zstore) or {}
-    stale = [k for k, d in after.items() if k != new and k not in own and k in seen
+    stale = [k for k, d in after.items() if k != new and k in seen and _settled(k, d)
              and max((_seq(r) for r in d["records"].values()), default=-1) <= marks[_writer(k, d)]]
     _delete(zstore, stale)

@@ -12,6 +12,7 @@ a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 import warnings
@@ -22,15 +23,16 @@ import xarray as xr
 import zarr
 
 from ..errors import StoreError
-from . import atomic, batch, previous
-from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, list_keys, read_json
+from . import _zarr, atomic, batch, previous
+from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, list_keys, read_json
 from .integrity import chunk_index, group_damage, scan
 from .listing import Listing
 
 __all__ = ["Examined", "Reading"]
 
-#: seconds a reader waits for a swap in progress (another writer's) before calling an entry absent
-_SWAP_WAIT = 10.0
+
+def _token_of(doc: dict[str, Any] | None) -> Any:
+    return ((doc or {}).get("attributes") or {}).get(TOKEN_ATTR)
 
 
 class Examined:
@@ -53,6 +55,29 @@ class Examined:
         self._store, self._fetch = store, fetch
         self._mem: Any = None
         self._found: tuple[list[str], dict[str, list[str]]] | None = None
+        self.generation = 0  # times the group was read again after a rewrite met by this reading (:meth:`replaced`)
+        self.moved = False  # whether the last :meth:`replaced` found the group replaced
+
+    def replaced(self) -> bool:
+        """Whether the group was replaced since this reading (another process rewrote it under the same
+        key): its document now, read past a cache, names another version token or is absent (between
+        the two renames of a local swap). Then the group is read again (waiting for a swap in progress,
+        as :meth:`Reading.examine` does) and its damage found anew."""
+        st = self._store
+        if self.doc is None:
+            return False
+        try:
+            now = read_json(st._zstore, f"{self.loc}/zarr.json" if self.loc else "zarr.json")
+        except OSError:
+            now = None
+        if now is not None and _token_of(now) == _token_of(self.doc):
+            self.moved = False
+            return False
+        st._docs.pop(self.path, None)
+        self.loc, self.doc = st._located(self.path, st._read_doc)
+        self._mem, self._found, self.moved = None, None, True
+        self.generation += 1
+        return True
 
     @property
     def attrs(self) -> dict[str, Any] | None:
@@ -82,6 +107,8 @@ class Examined:
                 mem = self.batch() if self._fetch else self._mem
                 keys = None if mem is None else {f"{self.path}/{k}" for k in list_keys(mem)}
                 self._found = self._store._damage(self.loc, self.doc, keys)  # type: ignore[arg-type]
+                if self._found[0] and mem is None and self.generation < 3 and self.replaced():  # met a rewrite: not damage
+                    return self.damage
         return self._found
 
     @property
@@ -117,13 +144,13 @@ class Reading(Listing):
     def _located(self, path: str, read: Any) -> tuple[str, Any]:
         """``(where, read(where))``: ``where`` is ``path``, except for an entry of a local store caught
         between the two renames of a swap. Then a live writer's swap is waited for (at most
-        :data:`_SWAP_WAIT` s), a dead writer's swap is finished (it needs write access to the folder,
+        :data:`~neuroxr.store._zarr.SWAP_WAIT` s), a dead writer's swap is finished (it needs write access to the folder,
         not ``mode="a"``), and where it cannot be finished the dead writer's complete new copy is
         read where it lies (``.neuroxr/staging/<id>``): no wait, and the entry is never left out."""
         value = read(path)
         if value is not None or self._local is None or not atomic.has_journal(self._local, path):
             return path, value
-        deadline = time.monotonic() + _SWAP_WAIT
+        deadline = time.monotonic() + _zarr.SWAP_WAIT
         while atomic.has_journal(self._local, path):
             atomic.recover(self._local, path)  # takes the lock only if its writer is gone; never raises
             value = read(path)
@@ -214,26 +241,25 @@ class Reading(Listing):
         tok = None if attrs is None else attrs.get(TOKEN_ATTR)
         return str(tok) if tok else None
 
-    def read_dataset(self, path: str | Examined) -> xr.Dataset:
-        """Open the complete entry ``path`` lazily (dask-backed).
-
-        ``path`` may be a reading of it (:meth:`examine`): its document and damage are then not read
-        again. A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
-        recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
-        variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
-        """
-        found = path if isinstance(path, Examined) else self.examine(path, fetch=True)
-        path, loc, doc = found.path, found.loc, found.doc
-        attrs = found.attrs
+    def _opened(self, found: Examined) -> tuple[xr.Dataset, dict[str, Any], Any] | None:
+        """``(dataset, loaded coords, group in memory or None)`` of the reading ``found``; ``None``
+        when the open failed because the group was replaced meanwhile (``found`` is then read again)."""
+        path, loc, doc, attrs, gen = found.path, found.loc, found.doc, found.attrs, found.generation
         if attrs is None:
             why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
+            if found.moved:
+                why = "it was being rewritten by another process while it was read; read it again"
             raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
-        where = f"store {self.url!r}: entry {path!r}"
+        where, mem = f"store {self.url!r}: entry {path!r}", None
         try:
             mem = found.batch()  # written in one batch on an object store: read in one batch
             problems, lost = found.damage
+            if found.generation != gen:
+                return None  # the damage check met a rewrite and read the group again
             if len(problems) > len(lost):  # a recorded variable is gone
                 raise self._damage_error(path, problems[0])
+            folder = self._folder(loc)
+            before = None if folder is None else folder_id(folder)
             if mem is not None:
                 with warnings.catch_warnings():  # zarr flags consolidated metadata as outside the v3 specification
                     warnings.simplefilter("ignore", UserWarning)
@@ -252,7 +278,40 @@ class Reading(Listing):
         except StoreError:
             raise
         except Exception as exc:  # a damaged entry: name it in one line
+            if mem is None and found.replaced():
+                return None
             raise StoreError(f"{where} cannot be opened ({type(exc).__name__}: {exc}); rewrite it.") from exc
+        # a swap met while opening (metadata and coords may be another copy's, or fill values): again
+        if mem is None and folder is not None and (before is None or folder_id(folder) != before):
+            found.replaced()
+            return None
+        if mem is None and folder is None and found.replaced():
+            return None
+        return ds, coords, mem
+
+    def _folder(self, loc: str) -> str | None:
+        """The folder of the group ``loc`` on a local store (``None`` on an object store)."""
+        return None if self._local is None else os.path.join(self._local, *loc.split("/"))
+
+    def read_dataset(self, path: str | Examined) -> xr.Dataset:
+        """Open the complete entry ``path`` lazily (dask-backed).
+
+        ``path`` may be a reading of it (:meth:`examine`): its document and damage are then not read
+        again. A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
+        recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
+        variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
+        """
+        found = path if isinstance(path, Examined) else self.examine(path, fetch=True)
+        for _ in range(3):  # a rewrite under the same key met while opening: open the new copy
+            opened = self._opened(found)
+            if opened is not None:
+                break
+        else:
+            raise StoreError(f"store {self.url!r}: entry {found.path!r} is being rewritten by another process "
+                             f"(replaced while it was opened); read it again.")
+        ds, coords, mem = opened
+        path, loc, attrs, lost = found.path, found.loc, found.attrs, found.damage[1]
+        where = f"store {self.url!r}: entry {path!r}"
         ds = ds.assign_coords(coords)
         import dask.array
 
@@ -260,10 +319,16 @@ class Reading(Listing):
         fix = self._described(path)[1]
         for name, var in ds.data_vars.items():  # a lost chunk of a data variable raises when it is read
             chunks = var.encoding.get("chunks") or var.shape
-            # a set read from the store (not from memory): every read checks its version token afterwards
-            # (an entry's path is its provenance key: every complete copy of it holds the same numbers)
-            check = {} if mem is not None or not attrs.get(TOKEN_ATTR) or path.split("/")[0] not in ("neural", "features") \
-                else {"token": str(attrs[TOKEN_ATTR]), "zstore": self._zstore, "locs": tuple(dict.fromkeys((loc, path)))}
+            # read from the store (not from memory): every read checks the version token afterwards; an
+            # entry's path is its provenance key (every complete copy holds the same numbers), so a read
+            # that met a rewrite of it under the same key reads the new copy instead of raising
+            same_key = path.split("/")[0] not in ("neural", "features")
+            check: dict[str, Any] = {}
+            if mem is None and same_key and self._local is not None:
+                check = {"folder": self._folder(loc)}
+            elif mem is None and attrs.get(TOKEN_ATTR):
+                check = {"token": str(attrs[TOKEN_ATTR]), "zstore": self._zstore,
+                         "locs": tuple(dict.fromkeys((loc, path))), "same_key": same_key}
             guarded = GuardedArray(var.variable, f"{where} variable {name!r}", lost=map(chunk_index, lost.get(name, ())),
                                    chunks=chunks, fix=f"{fix}.", **check)
             data = dask.array.from_array(

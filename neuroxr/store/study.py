@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -117,6 +118,7 @@ class StudyStore(Reading):
         self.storage_options = dict(storage_options or {})
         self._cache = bool(cache)
         self._held, self._calls = False, 0  # see hold() and session()
+        self._session_lock = threading.Lock()  # threads sharing this object: one count of calls
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
         self._known: set[str] = set()  # groups known to exist (object stores: require_group)
         self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
@@ -218,17 +220,21 @@ class StudyStore(Reading):
         :func:`~neuroxr.sweep.sweep` enter it): the outermost call on a cached store that is not held
         (:meth:`hold`) first drops the documents, inventory and damage it kept, so that a match is
         never made on a version token older than the call; calls nested in it share what it reads.
-        The small groups it keeps stay: they are kept by version token, which names one content."""
-        if self._cache and not self._held and not self._calls:
-            self._docs.clear()
-            self._known.clear()
-            self._checked.clear()
-            self._index = None
-        self._calls += 1
+        The small groups it keeps stay: they are kept by version token, which names one content.
+        Thread-safe: threads sharing this object count their calls under one lock, so calls running
+        in several threads at once share what they read and the last to end leaves none counted."""
+        with self._session_lock:  # threads sharing this object: only the first call of none running clears
+            if self._cache and not self._held and not self._calls:
+                self._docs.clear()
+                self._known.clear()
+                self._checked.clear()
+                self._index = None
+            self._calls += 1
         try:
             yield self
         finally:
-            self._calls -= 1
+            with self._session_lock:
+                self._calls -= 1
 
     def __repr__(self) -> str:
         inv = self.inventory()

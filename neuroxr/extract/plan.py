@@ -34,7 +34,7 @@ from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
-from .reduce import REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes
+from .reduce import PCA_REVISION, REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes
 from .stimuli import Stimuli
 
 
@@ -445,7 +445,8 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
         if lp.reduction and lp.reduction["method"] == "pca":
             k = lp.reduction["n_components"]
             rows = -(-lp.reduction["fit_stimuli"] // lp.fit_batches)  # the largest part of array_split
-            need = lp.state_bytes + pca_fit_transient(lp.n_raw_units, k, rows) + rows * in_bytes
+            need = (lp.state_bytes + pca_fit_transient(lp.n_raw_units, k, rows, np.dtype(lp.raw_dtype).itemsize)
+                    + rows * in_bytes)
             if need > avail:
                 raise ExtractionError(
                     f"fitting PCA with n_components={k} on layer {lp.name!r} ({lp.n_raw_units} units) needs about "
@@ -481,7 +482,8 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
     Shape, stimulus ids, the module stored, dtype, reduction (for PCA also the partition of the fit
-    stimuli into ``partial_fit`` batches) and pooling are compared, then (with ``identity``) the digests
+    stimuli into ``partial_fit`` batches and the revision, :data:`~neuroxr.extract.reduce.PCA_REVISION`)
+    and pooling are compared, then (with ``identity``) the digests
     of the model, the preprocessing and the stimuli recorded in the layer's attrs
     ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
     checked and is refused too, and so is one recorded with an older identity version whose digests
@@ -521,6 +523,10 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
             f"extraction fits in {lp.fit_batches} (incremental PCA depends on that partition, set by batch_size and "
             f"memory_limit; None: not recorded)"
         )
+    if stored_spec == lp.reduction and lp.reduction and lp.reduction["method"] == "pca" \
+            and stored_red.get("revision", 1) != PCA_REVISION:
+        problems.append(f"its PCA is of revision {stored_red.get('revision', 1)}, this neuroxr's is {PCA_REVISION} "
+                        f"(fit stimuli drawn in stimulus id order, not by position; centred before projecting)")
     if g.attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")
     if not problems and identity is not None:

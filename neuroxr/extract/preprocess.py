@@ -12,6 +12,10 @@ Resolution order (:func:`resolve_preprocessing`):
 3. :func:`default_image_transform`: resize, centre crop and ImageNet normalisation, as
    torchvision's ``ImageClassification`` preset does.
 
+Images reach torchvision's and timm's transforms and Hugging Face image processors as RGB
+(:func:`rgb_image`, as those libraries' own image loaders convert them); texts are padded on the
+right whatever the tokenizer's ``padding_side``.
+
 The description (what was used, with its parameters) is written to every layer's attrs.
 """
 
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExtractionError, no_effect
-from ._common import torch_module
+from ._common import reason, torch_module
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -115,6 +119,40 @@ def _image_size(image_size: Any) -> tuple[int, int] | None:
     return size
 
 
+def rgb_image(image: Any, user: str) -> Any:
+    """The PIL ``image`` converted to RGB, as ``user`` (the preprocessing, named in the error) takes it.
+
+    Grayscale, palette, RGBA or CMYK images become 3-channel RGB, as torchvision's and timm's image
+    loaders make them. Modes of more than 8 bits per value (:data:`WIDE_MODES`) are refused, never
+    clipped to 0-255.
+    """
+    if image.mode in WIDE_MODES:  # convert("RGB") clips them to 8 bits (a float image in 0-1 turns black)
+        raise ExtractionError(
+            f"image mode {image.mode!r} holds more than 8 bits per value, which {user} would clip "
+            f"to 0-255; convert the images to 8-bit yourself (scaled to 0-255) or pass your own transform=."
+        )
+    return image.convert("RGB")
+
+
+class _RGBFirst:
+    """A torchvision or timm image transform fed RGB images (:func:`rgb_image`), as their own image
+    loaders feed them: a grayscale or RGBA image is converted, not refused by the transform's
+    3-channel normalisation, and a YCbCr or HSV one is not read as RGB. Array items (tensors) are
+    passed as they are."""
+
+    def __init__(self, transform: Callable[[Any], Any], user: str) -> None:
+        self.transform = transform
+        self.user = user
+
+    def __call__(self, image: Any) -> Any:
+        if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
+            image = rgb_image(image, self.user)
+        return self.transform(image)
+
+    def __repr__(self) -> str:
+        return f"convert('RGB'), then {self.transform!r}"
+
+
 class _ImageTransform:
     """:func:`default_image_transform`'s transform; :data:`DEFAULT_TRANSFORM_REVISION` names its arithmetic."""
 
@@ -143,12 +181,7 @@ class _ImageTransform:
         torch = torch_module()
         from PIL import Image
 
-        if image.mode in WIDE_MODES:  # convert("RGB") clips them to 8 bits (a float image in 0-1 turns black)
-            raise ExtractionError(
-                f"image mode {image.mode!r} holds more than 8 bits per value, which the default transform would clip "
-                f"to 0-255; convert the images to 8-bit yourself (scaled to 0-255) or pass your own transform=."
-            )
-        img = image.convert("RGB")
+        img = rgb_image(image, "the default transform")
         if self.image_size is not None:
             h, w = self.image_size
             rh, rw = self.resized_size(img.height, img.width)
@@ -228,8 +261,24 @@ def _is_hf(obj: Any, *class_names: str) -> bool:
 
 
 def _hf_text(tok: Any, call: Callable[..., Any]) -> tuple[Callable[..., dict[str, Any]], Callable[[list[str]], list[int]]]:
+    """``(tokenize, lengths)`` of a Hugging Face tokenizer (or processor) ``call``.
+
+    Texts are padded on the right whatever the tokenizer's ``padding_side``: left padding shifts
+    the position of every token of a shorter text, so its features would depend on the longest
+    text of the set (pooling reads the attention mask either way)."""
+
     def tokenize(texts: list[str], max_length: int) -> dict[str, Any]:
-        out = call(list(texts), padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+        side = getattr(tok, "padding_side", "right")  # set for the call (transformers < 4.45 has no padding_side=)
+        try:
+            tok.padding_side = "right"
+            out = call(list(texts), padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+        except Exception as exc:  # e.g. no padding token: texts of different lengths cannot be padded
+            raise ExtractionError(
+                f"the tokenizer {type(tok).__name__} fails on the texts ({reason(exc)}); fix the tokenizer passed as "
+                f"transform= (or the model's own), e.g. give it a padding token: tokenizer.pad_token = tokenizer.eos_token."
+            ) from exc
+        finally:
+            tok.padding_side = side
         return dict(out)
 
     def lengths(texts: list[str]) -> list[int]:
@@ -241,9 +290,27 @@ def _hf_text(tok: Any, call: Callable[..., Any]) -> tuple[Callable[..., dict[str
 
 def _hf_images(proc: Any) -> Callable[[list[Any]], dict[str, Any]]:
     def process(images: list[Any]) -> dict[str, Any]:
-        return dict(proc(images=[im.convert("RGB") for im in images], return_tensors="pt"))
+        return dict(proc(images=[rgb_image(im, "the image processor") for im in images], return_tensors="pt"))
 
     return process
+
+
+def _timm_transform(config: dict[str, Any]) -> Callable[[Any], Any]:
+    """``timm.data.create_transform(**config)`` for evaluation; a one-line error naming ``transform``
+    for keys ``create_transform`` does not take (a model's whole ``pretrained_cfg``), or ``is_training``
+    (random augmentation), or timm missing."""
+    try:
+        from timm.data import create_transform
+    except ImportError as exc:
+        raise ExtractionError(f"transform is a timm data config, which needs timm ({reason(exc)}); pip install timm.") from None
+    unknown = sorted(set(config) - set(inspect.signature(create_transform).parameters))
+    if unknown or config.get("is_training"):
+        what = f"keys {unknown} that timm.data.create_transform does not take" if unknown else "is_training=True"
+        raise ExtractionError(
+            f"transform: the timm data config has {what}; pass the data config for evaluation, "
+            f"timm.data.resolve_data_config(pretrained_cfg=model.pretrained_cfg), or transform=None for a timm model's own."
+        )
+    return create_transform(**{k: v for k, v in config.items() if k != "is_training"})
 
 
 def _from_object(obj: Any, explicit: bool) -> Preprocessing | None:
@@ -261,14 +328,12 @@ def _from_object(obj: Any, explicit: bool) -> Preprocessing | None:
     if _is_hf(obj, "ImageProcessingMixin", "BaseImageProcessor"):
         return Preprocessing("huggingface image processor", repr(obj), image_processor=_hf_images(obj), explicit=explicit)
     if isinstance(obj, dict) and {"input_size", "mean", "std"} <= set(obj):
-        from timm.data import create_transform
-
-        tf = create_transform(**obj)
+        tf = _RGBFirst(_timm_transform(obj), "the timm transform")
         return Preprocessing("timm data config", f"timm.data.create_transform({obj}) = {tf!r}", image=tf, explicit=explicit)
     transforms = getattr(obj, "transforms", None)
     if callable(transforms) and not callable(obj) and hasattr(obj, "meta"):  # a torchvision Weights member
-        tf = transforms()
         name = f"{type(obj).__name__}.{getattr(obj, 'name', '?')}"
+        tf = _RGBFirst(transforms(), f"{name}.transforms()")
         return Preprocessing("torchvision weights", f"{name}.transforms() = {tf!r}", image=tf, explicit=explicit)
     if callable(obj):
         desc = getattr(obj, "__qualname__", None) or repr(obj)
@@ -341,7 +406,7 @@ def resolve_preprocessing(model: Any, transform: Any = None,
         _unused_size(image_size, "the model's own preprocessing (timm data config)",
                      "pass transform= to replace the model's preprocessing")
         cfg = resolve_data_config({}, model=model)
-        tf = create_transform(**cfg)
+        tf = _RGBFirst(create_transform(**cfg), "the timm transform")
         return Preprocessing("timm data config", f"timm.data.resolve_data_config(model) = {cfg}: {tf!r}", image=tf)
     tf = default_image_transform(image_size)
     return Preprocessing("default", repr(tf), image=tf)

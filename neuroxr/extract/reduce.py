@@ -7,6 +7,9 @@ A layer with more than ``n_components`` units can be reduced as its batches stre
   fitting pass.
 - ``pca``: ``sklearn.decomposition.IncrementalPCA`` (Ross et al. 2008) fitted in a preliminary
   pass on ``fit_stimuli`` stimuli drawn with ``numpy.random.default_rng(seed)``.
+
+The fit stimuli are drawn from, and fed in, the order of their stimulus ids (:func:`fit_index`),
+not the order the stimuli are given in: the same stimuli in another order get the same features.
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ import numpy as np
 from ..errors import ExtractionError
 
 REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
+
+PCA_REVISION = 2
+"""The revision of the PCA reduction, recorded in a PCA-reduced layer's attrs ``reduction``
+(``revision``) and compared on a re-run: 2 draws the fit stimuli from, and feeds them in, the
+order of their ids (:func:`fit_index`), fits float64 outputs in float64 and centres before
+projecting (``(x - mean) @ W.T``); 1 (not recorded) drew them by position, so the same stimuli
+in another order got other features, and projected ``x @ W.T - mean @ W.T`` with a float32 offset,
+which lost digits to cancellation for outputs far from zero."""
 
 
 def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any] | None:
@@ -54,12 +65,20 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
     return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": int(seed)}
 
 
-def fit_index(spec: Mapping[str, Any], n: int) -> np.ndarray:
-    """Sorted indices of the stimuli a reduction is fitted on."""
+def fit_index(spec: Mapping[str, Any], ids: np.ndarray) -> np.ndarray:
+    """Indices (into ``ids``) of the stimuli a reduction is fitted on, in the order of their ids.
+
+    ``fit_stimuli`` of the stimuli sorted by id are drawn with ``default_rng(seed)`` (all of them
+    when ``fit_stimuli >= n``), so which stimuli are drawn, and the order ``IncrementalPCA`` sees
+    them in, depend on the ids, never on the order the stimuli are given in. For stimuli given
+    in id order this is the draw of earlier versions (positions drawn, then sorted).
+    """
+    ids = np.asarray(ids)
+    order = np.argsort(ids, kind="stable")
     m = spec["fit_stimuli"]
-    if m >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(spec["seed"]).choice(n, size=m, replace=False))
+    if m >= len(ids):
+        return order
+    return order[np.sort(np.random.default_rng(spec["seed"]).choice(len(ids), size=m, replace=False))]
 
 
 def fit_batches(m: int, b_fit: int) -> list[np.ndarray]:
@@ -90,7 +109,7 @@ class SRP:
 
 
 class PCA:
-    """An incrementally fitted PCA ``x -> (x - mean) @ W.T`` (float32)."""
+    """An incrementally fitted PCA ``x -> (x - mean) @ W.T`` (float32; float64 for float64 outputs)."""
 
     def __init__(self, k: int) -> None:
         from sklearn.decomposition import IncrementalPCA
@@ -100,27 +119,28 @@ class PCA:
         self.info: dict[str, Any] = {}
 
     def partial_fit(self, x: np.ndarray) -> None:
-        self._ipca.partial_fit(np.array(x, dtype=np.float32))
+        # float32 (a copy: sklearn may centre in place), float64 outputs kept float64
+        self._ipca.partial_fit(np.array(x, dtype=np.float64 if x.dtype == np.float64 else np.float32))
 
     def finish(self) -> None:
         ipca = self._ipca
-        self.components = np.ascontiguousarray(ipca.components_, dtype=np.float32)
-        self.offset = (ipca.mean_ @ ipca.components_.T).astype(np.float32)
+        dt = np.float64 if ipca.components_.dtype == np.float64 else np.float32  # the fit's dtype
+        self.components = np.ascontiguousarray(ipca.components_, dtype=dt)
+        self.mean = np.asarray(ipca.mean_, dtype=dt)
         self.info = {
+            "revision": PCA_REVISION,
             "estimator": "sklearn.decomposition.IncrementalPCA",
             "explained_variance_ratio": ipca.explained_variance_ratio_.astype(float).tolist(),
         }
         self._ipca = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        # (x - mean) @ W.T without a centred copy of x
-        y = x @ self.components.T
-        y -= self.offset
-        return y
+        # centred first (one copy of the batch, in the plan's budget): x @ W.T - mean @ W.T cancels digits
+        return np.subtract(x, self.mean, dtype=self.mean.dtype) @ self.components.T
 
     @property
     def nbytes(self) -> int:
-        return 0 if self.components is None else int(self.components.nbytes + self.offset.nbytes)
+        return 0 if self.components is None else int(self.components.nbytes + self.mean.nbytes)
 
 
 def reducer_state_bytes(method: str, p: int, k: int) -> int:
@@ -131,8 +151,9 @@ def reducer_state_bytes(method: str, p: int, k: int) -> int:
     return int(k * p * 8 + 2 * p * 8)  # IncrementalPCA holds float64 components, mean and variance
 
 
-def pca_fit_transient(p: int, k: int, rows: int) -> int:
-    """Bytes one ``IncrementalPCA.partial_fit`` call on ``rows`` rows holds besides the state."""
-    # a float32 copy, float64 column statistics, the stacked (k + rows) x p matrix (float64)
-    # and its SVD (U, Vt and LAPACK's copy of the input).
-    return int(rows * p * (4 + 16) + 3 * (k + rows + 1) * p * 8)
+def pca_fit_transient(p: int, k: int, rows: int, itemsize: int = 4) -> int:
+    """Bytes one ``IncrementalPCA.partial_fit`` call on ``rows`` rows of ``itemsize``-byte outputs holds
+    besides the state."""
+    # a float32 copy (float64 for float64 outputs), float64 column statistics, the stacked
+    # (k + rows) x p matrix (float64) and its SVD (U, Vt and LAPACK's copy of the input).
+    return int(rows * p * (max(4, itemsize) + 16) + 3 * (k + rows + 1) * p * 8)

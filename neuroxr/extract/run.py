@@ -264,7 +264,8 @@ def extract_features(
         layer with more than ``k`` units to ``k`` at write time. ``srp``: sparse random projection
         (``sklearn.random_projection.SparseRandomProjection``, seeded by ``s``); ``pca``:
         ``sklearn.decomposition.IncrementalPCA`` fitted on ``m`` stimuli drawn with
-        ``default_rng(s)`` (all stimuli by default) in a preliminary pass. Recorded in the entry
+        ``default_rng(s)`` from the stimuli sorted by id (all stimuli by default) in a preliminary
+        pass, so the order the stimuli are given in changes no stimulus's features. Recorded in the entry
         attrs ``reduction`` (with the fit stimulus ids and, for PCA, the explained variance ratio).
     dtype : numpy dtype, optional
         Stored dtype (default: the output dtype; float32 for reduced layers).
@@ -360,7 +361,7 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
     for count in sorted({lp.fit_batches for lp in pca_layers}):
         fitted = [lp for lp in pca_layers if lp.fit_batches == count]
         spec = fitted[0].reduction
-        index = fit_index(spec, plan.n_stimuli)
+        index = fit_index(spec, plan.stimulus_ids)  # in stimulus id order
         parts = np.array_split(index, count)
         for lp in fitted:
             pcas[lp.name] = PCA(spec["n_components"])
@@ -405,7 +406,7 @@ def _execute(
                 for lp in group:
                     red_attr = None
                     if lp.reduction is not None:
-                        fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.n_stimuli)]
+                        fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.stimulus_ids)]
                         red_attr = dict(lp.reduction, input_units=lp.n_raw_units, fit_stimulus_ids=fit_ids.tolist(),
                                         **reducers[lp.name].info)
                         if lp.reduction["method"] == "pca":

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ExtractionError, NeuroxrError, missing_ids_error
 from ..layouts import missing_ids
 from ._common import reason, torch_module
-from .preprocess import Preprocessing, default_image_transform
+from .preprocess import Preprocessing, default_image_transform, rgb_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -144,6 +144,8 @@ def _transformed(tf: Callable[[Any], Any], items: list[Any], ids: Any, prep: Pre
 
 def _images_to_batch(images: list[Any], ids: Any, prep: Preprocessing) -> Any:
     if prep.image_processor is not None:
+        # RGB first, each stimulus on its own: one the conversion refuses is named
+        images = _transformed(lambda im: rgb_image(im, "the image processor"), images, ids, prep, "a PIL image")
         try:
             return prep.image_processor(images)
         except NeuroxrError:

@@ -1,0 +1,87 @@
+"""Tests of neuroxr.extract's write-time reductions (PCA, sparse random projection) against
+scikit-learn fitted here, and their independence from the order the stimuli are given in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
+from neuroxr.store import StudyStore  # noqa: E402
+
+N = 24
+IDS = np.array([f"s{i:02d}" for i in range(N)])
+
+
+def net_and_stimuli(dtype=torch.float32, offset: float = 0.0):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(48, 40)).to(dtype).eval()
+    with torch.no_grad():
+        net[1].bias += offset
+    x = torch.randn(N, 3, 4, 4, generator=torch.Generator().manual_seed(1)).to(dtype)
+    with torch.no_grad():
+        return net, x, net(x).numpy().astype(np.float64)
+
+
+def extracted(tmp_path, net, x, ids, reduction, name, **kw):
+    """The reduced layer ``1`` as ``{stimulus_id: row}`` and its ``reduction`` attr."""
+    store = StudyStore(tmp_path / f"{name}.zarr")
+    extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(ids), reduction=reduction,
+                     progress=False, **kw)
+    da = store.read_features("m", "1")
+    return dict(zip(da.stimulus_id.values, da.values)), da.attrs["reduction"]
+
+
+@pytest.mark.parametrize("reduction, kw", [
+    ({"method": "pca", "n_components": 4, "fit_stimuli": 16, "seed": 0}, {}),  # a subset drawn
+    ({"method": "pca", "n_components": 4}, {"batch_size": 8, "memory_limit": "2MiB"}),  # 3 partial_fit parts
+    ({"method": "srp", "n_components": 8, "seed": 2}, {}),
+], ids=["pca-subset", "pca-parts", "srp"])
+def test_permuting_the_stimuli_changes_no_stimulus_features(tmp_path, reduction, kw):
+    """The fit stimuli were drawn (and fed to partial_fit) by position: another order, other features."""
+    net, x, _ = net_and_stimuli()
+    perm = np.random.default_rng(5).permutation(N)
+    a, red_a = extracted(tmp_path, net, x, IDS, reduction, "a", **kw)
+    b, red_b = extracted(tmp_path, net, x[perm], IDS[perm], reduction, "b", **kw)
+    np.testing.assert_allclose(np.stack([b[i] for i in IDS]), np.stack([a[i] for i in IDS]), rtol=1e-5, atol=1e-5)
+    assert red_a["fit_stimulus_ids"] == red_b["fit_stimulus_ids"]
+    if "batch_size" in kw:
+        assert red_a["fit_batches"] == 3
+    if reduction["method"] == "pca":
+        assert red_a["revision"] == 2 and red_a["fit_stimulus_ids"] == sorted(red_a["fit_stimulus_ids"])
+
+
+def test_pca_of_float64_outputs_far_from_zero_matches_sklearn(tmp_path):
+    """float64 outputs were fitted in float32 and projected as x @ W.T - (mean @ W.T in float32): 1e-2 off."""
+    from sklearn.decomposition import PCA
+
+    net, x, ref = net_and_stimuli(torch.float64, offset=1e4)
+    got, red = extracted(tmp_path, net, x, IDS, {"method": "pca", "n_components": 3}, "d")
+    expected = PCA(3, svd_solver="full").fit_transform(ref)
+    got = np.stack([got[i] for i in IDS])
+    signs = np.sign(np.sum(got * expected, axis=0))  # components are defined up to sign
+    np.testing.assert_allclose(got * signs, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(red["explained_variance_ratio"], PCA(3).fit(ref).explained_variance_ratio_, rtol=1e-6)
+
+
+def test_pca_layer_of_an_earlier_revision_is_refused_not_skipped(tmp_path):
+    import zarr
+
+    net, x, _ = net_and_stimuli()
+    red = {"method": "pca", "n_components": 4}
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(IDS), reduction=red, progress=False)
+    again = extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(IDS), reduction=red,
+                             progress=False)
+    assert again.skipped == ["1"]
+    group = zarr.open_group(store._zstore, path="features/m/1", mode="r+")
+    attrs = dict(group.attrs["reduction"])
+    del attrs["revision"]  # as neuroxr before PCA revision 2 wrote it
+    group.attrs["reduction"] = attrs
+    with pytest.raises(ExtractionError, match=r"is complete but its PCA is of revision 1, this neuroxr's is 2 "
+                                              r"\(fit stimuli drawn in stimulus id order"):
+        extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(IDS), reduction=red,
+                         progress=False)

@@ -65,6 +65,26 @@ def test_import_neuroxr_is_lazy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_every_module_imports_first():
+    """Each module of the package imports in an interpreter that has imported nothing of it before
+    (an import cycle fails only for the module imported first)."""
+    code = ("import importlib, pkgutil, sys, neuroxr\n"
+            "names = sorted(m.name for m in pkgutil.walk_packages(neuroxr.__path__, 'neuroxr.') if not m.name.endswith('__main__'))\n"
+            "bad = []\n"
+            "for name in names:\n"
+            "    for k in [k for k in sys.modules if k.split('.')[0] == 'neuroxr']:\n"
+            "        del sys.modules[k]\n"
+            "    try:\n"
+            "        importlib.import_module(name)\n"
+            "    except ModuleNotFoundError as exc:\n"
+            "        if exc.name.split('.')[0] not in ('cupy', 'torch'):\n"  # an optional backend's module
+            "            bad.append(f'{name}: {exc}')\n"
+            "    except Exception as exc:\n"
+            "        bad.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+            "assert len(names) > 100 and not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_no_shims_left():
     """The directions live in neuroxr.predictivity; geometry holds no store loops."""
     from pathlib import Path

@@ -603,3 +603,28 @@ def test_forward_with_the_fold_by_fold_dual_operator_equals_the_dense_one(monkey
     for ds in (got, streamed):
         for name in ("ev", "r", "target_shc", "prediction_shc"):
             np.testing.assert_allclose(ds[name].values, ref[name].values, rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("direction", ["reverse", "model_to_model"])
+def test_float32_fits_of_tiny_targets_keep_their_r(direction):
+    """float32 targets near 1e-12: the product of two float32 variances falls below the dtype's
+    range; r is scale-free and stays the float64 r, and the float32 entries are one revision up."""
+    from neuroxr.entries import kinds
+
+    rng = np.random.default_rng(0)
+    n, p, k = 40, 25, 8
+    lat = rng.normal(size=(n, 5))
+    F = lat @ rng.normal(size=(5, p)) + 0.5 * rng.normal(size=(n, p))
+    ids = [f"s{i:02d}" for i in range(n)]
+    if direction == "reverse":
+        src = nx.neural((lat @ rng.normal(size=(5, k)))[:, :, None] + rng.normal(size=(n, k, 4)), ids)
+        call = nx.reverse
+    else:
+        src = nx.features(lat @ rng.normal(size=(5, k)) + rng.normal(size=(n, k)), ids, model="a", layer="l")
+        call = nx.model_to_model
+    ref = call(src, nx.features(F, ids, model="net", layer="l1"), reps=1)["r"].values
+    for scale in (1e-12, 1e-14):
+        got = call(src, nx.features(F * scale, ids, model="net", layer="l1"), reps=1, dtype="float32")["r"].values
+        np.testing.assert_allclose(got, ref, atol=1e-5)
+    for kind in (direction, f"{direction}_bootstrap"):
+        assert kinds.entry_revision(kind, {"dtype": "float32"}) == kinds.entry_revision(kind, {"dtype": "float64"}) + 1

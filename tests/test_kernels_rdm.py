@@ -9,18 +9,10 @@ from scipy.stats import pearsonr, rankdata, spearmanr
 
 from neuroxr.backend import asarray, to_numpy
 from neuroxr.errors import NeuroxrWarning
+from neuroxr.kernels.compare import compare_rdms, compare_rdms_many, kendall_tau_a, rank_vectors
 from neuroxr.kernels.gram import gram, gram_chunks, gram_dask
 from neuroxr.kernels.gram_rows import needs_row_pass, with_row_pass
-from neuroxr.kernels.rdm import (
-    compare_rdms,
-    compare_rdms_many,
-    kendall_tau_a,
-    n_from_n_pairs,
-    rank_vectors,
-    rdm,
-    rdm_from_gram,
-    upper_tri,
-)
+from neuroxr.kernels.rdm import n_from_n_pairs, rdm, rdm_from_gram, upper_tri
 
 BACKENDS = ["numpy", pytest.param("torch", marks=pytest.mark.requires_torch)]
 

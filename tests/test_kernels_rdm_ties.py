@@ -11,8 +11,9 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import kendalltau, spearmanr
 
 from neuroxr.backend import asarray, to_numpy
+from neuroxr.kernels.compare import compare_rdms
 from neuroxr.kernels.gram import GramStats, combine, gram, gram_chunks, gram_dask
-from neuroxr.kernels.rdm import compare_rdms, exact_squares, rdm, rdm_from_gram, tie_squares, upper_tri
+from neuroxr.kernels.rdm import exact_squares, rdm, rdm_from_gram, tie_squares, upper_tri
 
 METHODS = ["euclidean", "sqeuclidean"]
 

@@ -352,3 +352,22 @@ def test_pearson_of_float32_columns_with_a_large_baseline_is_not_constant():
     y = (x + 2 * rng.normal(size=200)).astype(np.float32)
     r = float(pearson(x[:, None], y[:, None])[0])
     assert r == pytest.approx(pearsonr(x.astype(np.float64), y.astype(np.float64))[0], rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype, scale", [("float32", 1e-12), ("float32", 1e-16), ("float64", 1e-85)])
+def test_pearson_of_tiny_values_is_scale_free(backend, dtype, scale):
+    """The product of two variances falls below the dtype's range (float32 values near 1e-12): r is
+    still scipy's, not infinite or off by the subnormal product's rounding."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+    b[:, 0] += 2 * a[:, 0]
+    ref = np.array([pearsonr(a[:, j], b[:, j]).statistic for j in range(4)])
+    A, B = (asarray((x * scale).astype(dtype), backend=_b(backend), dtype=dtype) for x in (a, b))
+    assert str(A.dtype).endswith(dtype)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for r in (pearson(A, B), pearson(A, B, nan_policy="omit")):
+        np.testing.assert_allclose(to_numpy(r), ref, atol=tol)
+    n, sa, sb = a.shape[0], A.sum(0), B.sum(0)
+    r = pearson_from_sums(n, sa, sb, (A * A).sum(0), (B * B).sum(0), (A * B).sum(0))
+    np.testing.assert_allclose(to_numpy(r), ref, atol=tol * 10)

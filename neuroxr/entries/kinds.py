@@ -365,7 +365,11 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       Pearson and cosine comparisons move by rounding only, the ranks by the ties);
     - a forward entry that streams (:func:`streams`) with ``dtype`` float32: its out-of-fold
       operator was built from the float64 Gram cast to float32 (which lost the small eigenvalues:
-      power-law layers erred by up to ``0.6``), now in float64 (docs/kernels.md, "Ridge precision").
+      power-law layers erred by up to ``0.6``), now in float64 (docs/kernels.md, "Ridge precision");
+    - a direction's entry (and its inference) with ``dtype`` float32: the correlations' denominator
+      ``sqrt(var_a var_b)`` underflowed where the product of two float32 variances fell below the
+      dtype's range (values near 1e-12: r off by 0.05, or infinite); it is now
+      :func:`neuroxr.kernels.stats.root_product`.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -386,5 +390,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if k.name in ("forward_permutation", "inter_animal_permutation") and params.get("min_reliability") is not None:
         rev += 1
     if streams(k.name, params) and params.get("dtype") == "float32":
+        rev += 1
+    if (k.name in DIRECTION_KINDS or k.name in DIRECTION_INFERENCE_KINDS) and params.get("dtype") == "float32":
         rev += 1
     return rev

@@ -25,6 +25,7 @@ import xarray as xr
 from ..alignment import align
 from ..backend import to_numpy
 from ..errors import LayoutError, warn
+from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
 from ..validation import check_int, real_array
@@ -339,7 +340,7 @@ def _compare_vectors(va: np.ndarray, vb: np.ndarray, methods: Sequence[str]) -> 
         va, vb = va[ok], vb[ok]
     if va.size < 3:
         return {m: math.nan for m in methods}, dropped
-    return _r.compare_rdms(va, vb, list(methods)), dropped
+    return _c.compare_rdms(va, vb, list(methods)), dropped
 
 
 def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> float | xr.DataArray:
@@ -366,7 +367,7 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
         ``res.sel(comparison="kendall")``; a dim named ``method`` would clash with ``sel``'s own
         ``method`` argument). Pairs with a NaN in either RDM are left out (one warning).
     """
-    methods = _r.normalize_compare_methods(method, "compare_rdms")
+    methods = _c.normalize_compare_methods(method, "compare_rdms")
     a, b = _pair_inputs(a, b)
     b = _align_rdm(a, b, ("a", "b"))
     _check_stimuli(a.sizes["stimulus"], "compare_rdms", "a and b share")
@@ -434,7 +435,7 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
     xarray.DataArray, dims (rdm_a, rdm_b)
         Pairs with a NaN in either RDM are left out of that comparison (one warning in all).
     """
-    method = _r._normalize_compare_method(method, "compare_rdms_many")
+    method = _c._normalize_compare_method(method, "compare_rdms_many")
     ids, ref_name = _labeled_ids(("a", a), ("b", b))
     A = _stack_rdms(a, "a", ids, ref_name)
     ref = A.isel({A.dims[0]: 0})
@@ -452,7 +453,7 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
                 M[i, j], dropped = res[method], dropped + d
         _nan_warning("compare_rdms_many", dropped, VA.shape[1] * VA.shape[0] * VB.shape[0])
     else:
-        M = to_numpy(_r.compare_rdms_many(VA, VB, method))
+        M = to_numpy(_c.compare_rdms_many(VA, VB, method))
     return xr.DataArray(
         M,
         dims=("rdm_a", "rdm_b"),

@@ -12,6 +12,7 @@ import xarray as xr
 
 from ..backend import to_numpy
 from ..errors import LayoutError
+from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import real_array
@@ -25,7 +26,7 @@ def _nan_rank(V: np.ndarray) -> np.ndarray:
     out = np.full(V.shape, np.nan)
     for i, v in enumerate(V):
         ok = ~np.isnan(v)
-        out[i, ok] = to_numpy(_r.rank_vectors(v[ok]))
+        out[i, ok] = to_numpy(_c.rank_vectors(v[ok]))
     return out
 
 
@@ -41,7 +42,7 @@ def _pool(V: np.ndarray, method: str) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pairs stay NaN
         if method in ("spearman", "kendall"):
-            return mean(_nan_rank(V) if has_nan else to_numpy(_r.rank_vectors(V)), axis=0)
+            return mean(_nan_rank(V) if has_nan else to_numpy(_c.rank_vectors(V)), axis=0)
         if method == "pearson":
             V = V - mean(V, axis=1, keepdims=True)
             scale = np.sqrt(mean(V * V, axis=1, keepdims=True))
@@ -70,7 +71,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
         ``lower``, ``upper`` (scalars, means over subjects) and ``lower_per_subject``,
         ``upper_per_subject`` (subject).
     """
-    method = _r._normalize_compare_method(method, "rdm_noise_ceiling")
+    method = _c._normalize_compare_method(method, "rdm_noise_ceiling")
     if isinstance(rdms, np.ndarray):
         R = real_array(rdms, "rdms", "a stack of RDMs")
         if R.ndim == 3:
@@ -88,9 +89,9 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
         raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
     _check_stimuli(_r.n_from_n_pairs(V.shape[1]), "rdm_noise_ceiling", "the RDMs hold")
     if not np.isnan(V).any():
-        upper = to_numpy(_r.compare_rdms_many(V, _pool(V, method)[None, :], method))[:, 0]
+        upper = to_numpy(_c.compare_rdms_many(V, _pool(V, method)[None, :], method))[:, 0]
         lower = np.array(
-            [float(to_numpy(_r.compare_rdms_many(V[i : i + 1], _pool(np.delete(V, i, 0), method)[None, :], method))[0, 0]) for i in range(m)]
+            [float(to_numpy(_c.compare_rdms_many(V[i : i + 1], _pool(np.delete(V, i, 0), method)[None, :], method))[0, 0]) for i in range(m)]
         )
     else:
         full = _pool(V, method)
@@ -143,7 +144,7 @@ def split_half_rdm_ceiling(
     xarray.Dataset
         ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters.
     """
-    compare_method = _r._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
+    compare_method = _c._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
     H = split_half_rdms(neural, rdm_method, seed=seed, reps=reps)
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0

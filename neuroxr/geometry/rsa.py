@@ -18,6 +18,7 @@ import xarray as xr
 from ..alignment import align, canonical_order
 from ..backend import to_numpy
 from ..errors import ParameterError, no_effect, warn
+from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.ridge import oof_predict
@@ -135,7 +136,7 @@ def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, 
         ceiling flag a bool (or None), ``seed`` and ``reps`` ints.
     """
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
-    compare_method = _r._normalize_compare_method(compare_method, "crsa")
+    compare_method = _c._normalize_compare_method(compare_method, "crsa")
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
         raise ParameterError(f"crsa: noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
     halves = check_split_halves(seed, reps)
@@ -169,7 +170,7 @@ def check_ersa_params(rdm_method: Any, compare_method: Any, alpha: Any, n_folds:
     """:func:`ersa`'s parameters checked before any data is read (one-line :class:`~neuroxr.errors.ParameterError`);
     returned with the comparison by its canonical name and the numbers as floats and ints."""
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "ersa")
-    compare_method = _r._normalize_compare_method(compare_method, "ersa")
+    compare_method = _c._normalize_compare_method(compare_method, "ersa")
     return {"rdm_method": rdm_method, "compare_method": compare_method, **_check_ridge(alpha, n_folds, fold_seed),
             **check_split(test_size, seed)}
 

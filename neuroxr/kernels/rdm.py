@@ -37,18 +37,12 @@ from .stats import rounding_tol
 
 __all__ = [
     "RDM_METHODS",
-    "COMPARE_METHODS",
     "rdm_from_gram",
     "exact_squares",
     "tie_squares",
     "rdm",
     "upper_tri",
     "n_from_n_pairs",
-    "rank_vectors",
-    "compare_rdms",
-    "compare_rdms_many",
-    "kendall_tau_a",
-    "normalize_compare_methods",
     "check_option",
 ]
 
@@ -241,15 +235,3 @@ def upper_tri(D: Any) -> Any:
     if len(D.shape) not in (2, 3) or D.shape[-1] != D.shape[-2]:
         raise LayoutError(f"upper_tri: expected (n, n) or (m, n, n) RDMs; got shape {tuple(D.shape)}.")
     return _upper_tri(D)
-
-
-# the comparisons, importable from here as before the split
-from .compare import (  # noqa: E402
-    COMPARE_METHODS,
-    compare_rdms,
-    compare_rdms_many,
-    kendall_tau_a,
-    normalize_compare_methods,
-    rank_vectors,
-)
-from .compare import _normalize_compare_method as _normalize_compare_method  # noqa: E402  (used by geometry)

@@ -43,6 +43,7 @@ __all__ = [
     "NAN_POLICIES",
     "ROUNDING_EPS",
     "rounding_tol",
+    "root_product",
     "no_variance",
     "column_squares",
     "constant_columns",
@@ -166,10 +167,21 @@ def pearson_from_sums(n: Any, sa: Any, sb: Any, saa: Any, sbb: Any, sab: Any) ->
     cov = sab - sa * sb / n
     va = saa - sa * sa / n
     vb = sbb - sb * sb / n
-    den = va * vb
     tol = rounding_tol(xp, cov.dtype)
     ok = ~(no_variance(va, saa, tol) | no_variance(vb, sbb, tol))
-    return xp.where(ok, cov / xp.sqrt(xp.where(ok, den, xp.ones_like(den))), _nan(xp, cov))
+    one = xp.ones_like(va)
+    return xp.where(ok, cov / root_product(xp, xp.where(ok, va, one), xp.where(ok, vb, one)), _nan(xp, cov))
+
+
+def root_product(xp: Any, a: Any, b: Any) -> Any:
+    """``sqrt(a b)`` of non-negative arrays (namespace ``xp``), without the product's underflow or
+    overflow: ``sqrt(a) sqrt(b)`` where ``a b`` is not a normal number of the dtype (float32
+    variances of values near 1e-12 multiply to below its range), bit-equal to ``sqrt(a b)``
+    elsewhere. The denominators of the correlations here."""
+    prod = a * b
+    info = xp.finfo(prod.dtype)
+    normal = (prod >= info.smallest_normal) & (prod <= info.max)
+    return xp.where(normal, xp.sqrt(prod), xp.sqrt(a) * xp.sqrt(b))
 
 
 def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
@@ -216,7 +228,7 @@ def _pearson_centred(xp: Any, a: Any, b: Any, raw_a: Any, raw_b: Any, n: Any) ->
     ok = ~(no_variance(va, raw_a, tol) | no_variance(vb, raw_b, tol))
     if n is not None:
         ok = ok & (n[..., 0, :] >= MIN_COMPLETE)
-    den = xp.sqrt(va * vb)
+    den = root_product(xp, va, vb)
     return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), _nan(xp, num))
 
 

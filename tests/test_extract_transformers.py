@@ -159,6 +159,34 @@ def test_vit_with_its_image_processor(tmp_path, vit):
     assert "image_mean" in da.attrs["transform"]
 
 
+def test_image_files_without_a_transform_warn_that_a_hugging_face_model_gets_the_default(tmp_path, vit):
+    """A Hugging Face model carries no image processor: image files get the default ImageNet
+    transform, said once with the way to the checkpoint's own; a transform given, or tensors fed as
+    they are, say nothing."""
+    import warnings
+
+    from PIL import Image
+
+    from neuroxr.errors import NeuroxrWarning
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, size=(20, 20, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+    store = StudyStore(tmp_path / "s.zarr")
+    with pytest.warns(NeuroxrWarning, match=r"Hugging Face ViTModel without transform=.*default ImageNet transform.*"
+                                            r"AutoImageProcessor\.from_pretrained") as rec:
+        extract_features(vit, folder, store, model_name="v", layers=["layernorm"], image_size=16, progress=False)
+    assert sum("Hugging Face" in str(w.message) for w in rec) == 1
+    proc = transformers.ViTImageProcessor(size={"height": 16, "width": 16})
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*Hugging Face", category=NeuroxrWarning)
+        extract_features(vit, folder, store, model_name="p", layers=["layernorm"], transform=proc, progress=False)
+        extract_features(vit, x, store, model_name="t", layers=["layernorm"], progress=False)
+
+
 def test_strings_naming_files_with_a_tokenizer_say_what_they_are(tmp_path, bert, tokenizer):
     """With a tokenizer at hand, strings that all name existing files are refused unless texts= says
     which they are (a processor that reads images and texts tokenized image paths silently)."""

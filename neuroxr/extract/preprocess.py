@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, no_effect
+from ..errors import ExtractionError, no_effect, warn
 from ._common import reason, torch_module
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -410,3 +410,15 @@ def resolve_preprocessing(model: Any, transform: Any = None,
         return Preprocessing("timm data config", f"timm.data.resolve_data_config(model) = {cfg}: {tf!r}", image=tf)
     tf = default_image_transform(image_size)
     return Preprocessing("default", repr(tf), image=tf)
+
+
+def warn_default_for_hf(model: Any, prep: Preprocessing, stimuli_kind: str) -> None:
+    """Warn when image files reach a Hugging Face model through :func:`default_image_transform`: the
+    model carries no preprocessing, and its checkpoint's image processor (a ViT's mean and std of
+    0.5, CLIP's own) may differ from ImageNet's; the extraction goes on with the default."""
+    if prep.source != "default" or stimuli_kind not in ("folder", "files") or not type(model).__module__.startswith("transformers"):
+        return
+    name = getattr(getattr(model, "config", None), "_name_or_path", "") or "<its checkpoint>"
+    warn(f"model is a Hugging Face {type(model).__name__} without transform=: its images get the default ImageNet "
+         f"transform ({prep.description}), which may not be its checkpoint's preprocessing; pass "
+         f"transform=AutoImageProcessor.from_pretrained({name!r}) to use the checkpoint's own.")

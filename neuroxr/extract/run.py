@@ -23,7 +23,15 @@ from ._common import torch_module
 from .identity import Identity
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
-from .preprocess import DEFAULT_IMAGE_SIZE, Preprocessing, identity_tag, image_size_given, resolve_preprocessing, transform_used
+from .preprocess import (
+    DEFAULT_IMAGE_SIZE,
+    Preprocessing,
+    identity_tag,
+    image_size_given,
+    resolve_preprocessing,
+    transform_used,
+    warn_default_for_hf,
+)
 from .reduce import PCA, SRP, fit_index, reduction_spec
 from .stimuli import Stimuli, as_stimuli
 from .write import LayerWriter, activations
@@ -68,6 +76,7 @@ def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_
     check_device(device)
     prep = resolve_preprocessing(model, transform, image_size)
     stim = as_stimuli(stimuli, stimulus_ids, prep, texts)
+    warn_default_for_hf(model, prep, stim.kind)
     if stim.kind == "array" and not prep.explicit and image_size_given(image_size):
         raise no_effect([f"image_size={image_size!r}"], "on an array of stimuli", "fed to the model as is",
                         "pass transform= to transform each stimulus", error=ExtractionError)

@@ -244,3 +244,25 @@ def test_cli_extract_texts_with_the_models_tokenizer(tmp_path, bert, tokenizer):
     np.testing.assert_allclose(da.values, ref, rtol=1e-4, atol=1e-5)
     both = runner.invoke(extract_command, args + ["--images", str(tmp_path)])
     assert both.exit_code != 0 and "exactly one of --images" in both.output
+
+
+def test_texts_longer_than_the_tokenizer_or_the_model_takes_are_refused_not_truncated(tmp_path, bert):
+    """A tokenizer's model_max_length truncated longer texts silently (the features were a shorter
+    text's); the model's position embeddings failed inside its forward. Both are refused up front,
+    naming the texts, their token counts and the limit."""
+    from neuroxr.errors import ExtractionError
+
+    short = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(VOCAB)}, model_max_length=6)
+    texts = ["the cat sat on the mat", "a dog", "the dog"]  # 8, 4 and 4 tokens with [CLS] and [SEP]
+    with pytest.raises(ExtractionError, match=r"1 texts have more tokens than the tokenizer's model_max_length \(6\), "
+                                              r"e\.g\. stimuli \['t0 \(8 tokens\)'\]; they are not truncated") as err:
+        extract_features(bert, texts, StudyStore(tmp_path / "a.zarr"), model_name="b", transform=short,
+                         stimulus_ids=["t0", "t1", "t2"], progress=False)
+    assert "\n" not in str(err.value)
+    wide = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(VOCAB)})  # no model_max_length
+    with pytest.raises(ExtractionError, match=r"the model's config\.max_position_embeddings \(32\)"):
+        extract_features(bert, [" ".join(["cat"] * 40), "dog"], StudyStore(tmp_path / "b.zarr"), model_name="b",
+                         transform=wide, progress=False)
+    store = StudyStore(tmp_path / "c.zarr")  # within both limits: extracted
+    extract_features(bert, texts[1:], store, model_name="b", transform=short, layers=["pooler"], progress=False)
+    assert store.read_features("b", "pooler").sizes["stimulus"] == 2

@@ -228,6 +228,10 @@ class Preprocessing:
         ``f(list of str, max_length) -> dict of tensors`` for text; ``None`` when the model takes no text.
     explicit : bool
         Whether the user passed it (``transform=``).
+    max_tokens : int or None
+        The most tokens a text may have (the tokenizer's ``model_max_length``, the model's
+        position embeddings), with what sets it in ``max_tokens_by``: longer texts are refused,
+        never truncated.
     """
 
     source: str
@@ -237,6 +241,8 @@ class Preprocessing:
     tokenizer: Callable[..., dict[str, Any]] | None = None
     token_lengths: Callable[[list[str]], list[int]] | None = None
     explicit: bool = False
+    max_tokens: int | None = None
+    max_tokens_by: str = ""
 
 
 def transform_used(prep: Preprocessing, kind: str) -> bool:
@@ -282,10 +288,29 @@ def _hf_text(tok: Any, call: Callable[..., Any]) -> tuple[Callable[..., dict[str
         return dict(out)
 
     def lengths(texts: list[str]) -> list[int]:
-        enc = call(list(texts), truncation=True)
+        enc = call(list(texts), truncation=False)  # a text longer than the limit is refused, not cut
         return [len(ids) for ids in enc["input_ids"]]
 
     return tokenize, lengths
+
+
+def _token_limit(tok: Any, model: Any = None) -> dict[str, Any]:
+    """``max_tokens`` / ``max_tokens_by`` of :class:`Preprocessing`: the tokenizer's
+    ``model_max_length`` (tokenizers without one say 1e30) and, with ``model``, its config's
+    ``max_position_embeddings`` / ``n_positions``, the smaller; ``{}`` where neither is known."""
+    found = []
+    if tok is not None and isinstance(getattr(tok, "model_max_length", None), int) and tok.model_max_length < 10**9:
+        found.append((tok.model_max_length, f"the tokenizer's model_max_length ({tok.model_max_length})"))
+    config = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            found.append((value, f"the model's config.{key} ({value})"))
+            break
+    if not found:
+        return {}
+    limit, by = min(found)
+    return {"max_tokens": limit, "max_tokens_by": by}
 
 
 def _hf_images(proc: Any) -> Callable[[list[Any]], dict[str, Any]]:
@@ -320,11 +345,12 @@ def _from_object(obj: Any, explicit: bool) -> Preprocessing | None:
         img = getattr(obj, "image_processor", None)
         text = _hf_text(tok, lambda t, **kw: obj(text=t, **kw)) if tok is not None else (None, None)
         return Preprocessing("huggingface processor", repr(obj), image_processor=_hf_images(img) if img is not None else None,
-                             tokenizer=text[0], token_lengths=text[1], explicit=explicit)
+                             tokenizer=text[0], token_lengths=text[1], explicit=explicit, **_token_limit(tok))
     if _is_hf(obj, "PreTrainedTokenizerBase"):
         tokenize, lengths = _hf_text(obj, obj)
         desc = f"{type(obj).__name__}(name_or_path={obj.name_or_path!r}, vocab_size={obj.vocab_size})"
-        return Preprocessing("huggingface tokenizer", desc, tokenizer=tokenize, token_lengths=lengths, explicit=explicit)
+        return Preprocessing("huggingface tokenizer", desc, tokenizer=tokenize, token_lengths=lengths, explicit=explicit,
+                             **_token_limit(obj))
     if _is_hf(obj, "ImageProcessingMixin", "BaseImageProcessor"):
         return Preprocessing("huggingface image processor", repr(obj), image_processor=_hf_images(obj), explicit=explicit)
     if isinstance(obj, dict) and {"input_size", "mean", "std"} <= set(obj):
@@ -339,6 +365,14 @@ def _from_object(obj: Any, explicit: bool) -> Preprocessing | None:
         desc = getattr(obj, "__qualname__", None) or repr(obj)
         return Preprocessing("explicit transform", desc, image=obj, explicit=explicit)
     return None
+
+
+def _model_limit(prep: Preprocessing, model: Any) -> Preprocessing:
+    """``prep`` with its ``max_tokens`` lowered to the model's position embeddings (texts only)."""
+    limit = _token_limit(None, model) if prep.tokenizer is not None else {}
+    if limit and (prep.max_tokens is None or limit["max_tokens"] < prep.max_tokens):
+        prep.max_tokens, prep.max_tokens_by = limit["max_tokens"], limit["max_tokens_by"]
+    return prep
 
 
 def _unused_size(image_size: Any, by: str, fix: str) -> None:
@@ -390,7 +424,7 @@ def resolve_preprocessing(model: Any, transform: Any = None,
                 f"weights enum member, a timm data config dict, or a Hugging Face tokenizer/processor."
             )
         _unused_size(image_size, "the transform given (transform=)", "build the transform with that size")
-        return prep
+        return _model_limit(prep, model)
     for attr in ("processor", "tokenizer", "image_processor"):
         obj = getattr(model, attr, None)
         if _carried_preprocessing(model, attr, obj):
@@ -399,7 +433,7 @@ def resolve_preprocessing(model: Any, transform: Any = None,
                 _unused_size(image_size, f"the model's own preprocessing (model.{attr})",
                              "pass transform= to replace the model's preprocessing")
                 prep.description = f"model.{attr}: {prep.description}"
-                return prep
+                return _model_limit(prep, model)
     if getattr(model, "pretrained_cfg", None) is not None and type(model).__module__.startswith("timm"):
         from timm.data import create_transform, resolve_data_config
 

@@ -212,7 +212,15 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
     if _texts_or_files(stimuli, prep, texts):
         items = list(stimuli)
         ids = check_ids(stimulus_ids, len(items), None)
-        n_tokens = max(prep.token_lengths(items))
+        counts = np.asarray(prep.token_lengths(items))
+        n_tokens = int(counts.max())
+        if prep.max_tokens is not None and n_tokens > prep.max_tokens:
+            long = np.flatnonzero(counts > prep.max_tokens)
+            raise ExtractionError(
+                f"{long.size} texts have more tokens than {prep.max_tokens_by}, e.g. stimuli "
+                f"{[f'{ids[i]} ({counts[i]} tokens)' for i in long[:3]]}; they are not truncated (the features would be "
+                f"those of a shorter text): shorten them, or pass a model and tokenizer that take {n_tokens} tokens."
+            )
         tokenize = prep.tokenizer
 
         def load_texts(index: np.ndarray) -> Any:

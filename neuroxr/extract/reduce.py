@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..alignment import canonical_order
 from ..errors import ExtractionError
 
 REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
@@ -68,13 +69,13 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
 def fit_index(spec: Mapping[str, Any], ids: np.ndarray) -> np.ndarray:
     """Indices (into ``ids``) of the stimuli a reduction is fitted on, in the order of their ids.
 
-    ``fit_stimuli`` of the stimuli sorted by id are drawn with ``default_rng(seed)`` (all of them
+    ``fit_stimuli`` of the stimuli in canonical order (:func:`~neuroxr.alignment.canonical_order`, sorted
+    by id, as the directions order them) are drawn with ``default_rng(seed)`` (all of them
     when ``fit_stimuli >= n``), so which stimuli are drawn, and the order ``IncrementalPCA`` sees
     them in, depend on the ids, never on the order the stimuli are given in. For stimuli given
     in id order this is the draw of earlier versions (positions drawn, then sorted).
     """
-    ids = np.asarray(ids)
-    order = np.argsort(ids, kind="stable")
+    order = canonical_order(ids)
     m = spec["fit_stimuli"]
     if m >= len(ids):
         return order

@@ -68,7 +68,7 @@ FEATURE_OPTIONAL_COORDS = {
 
 from .errors import LayoutError, missing_ids_error  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
-from .validation import check_mapping, real_array  # noqa: E402
+from .validation import check_mapping, real_array, refuse_inf, refuse_nonfinite  # noqa: E402
 
 
 def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
@@ -280,7 +280,8 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
         How the array is named in error messages.
     check_values : bool
         Check the values (no infinities, float dtype). Skipped for dask-backed arrays, whose
-        values are only checked when computed.
+        values are checked, with the same message, where the analyses compute them
+        (:func:`neuroxr.validation.check_computed`).
 
     Returns
     -------
@@ -297,19 +298,8 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     if timed:
         _check_time_bins(da, name)
     if check_values and not _is_lazy(da):
-        v = np.asarray(da.values)
-        if v.dtype.kind == "f" and np.isinf(v).any():
-            raise LayoutError(
-                f"{name}: holds {int(np.isinf(v).sum())} infinite values; missing trials must be NaN, "
-                f"not inf. Replace them with NaN."
-            )
+        refuse_inf(da.values, name)
     return da
-
-
-def _all_finite(v: np.ndarray, block_bytes: int = 4 * 2**20) -> bool:
-    """Whether every value is finite, a block of rows at a time (no array-sized mask)."""
-    rows = max(1, block_bytes // max(1, v.itemsize * int(np.prod(v.shape[1:], dtype=np.int64))))
-    return all(bool(np.isfinite(v[lo : lo + rows]).all()) for lo in range(0, v.shape[0], rows))
 
 
 def validate_features(da: xr.DataArray, name: str = "features", check_values: bool = True) -> xr.DataArray:
@@ -321,7 +311,8 @@ def validate_features(da: xr.DataArray, name: str = "features", check_values: bo
     name : str
         How the array is named in error messages.
     check_values : bool
-        Check that every value is finite (skipped for dask-backed arrays).
+        Check that every value is finite (dask-backed arrays: where the analyses compute their
+        values or their Gram's chunks, with the same message).
 
     Raises
     ------
@@ -330,14 +321,7 @@ def validate_features(da: xr.DataArray, name: str = "features", check_values: bo
     """
     _check_layout(da, FEATURE_DIMS, "unit", FEATURE_OPTIONAL_COORDS, "fiub", name)
     if check_values and not _is_lazy(da):
-        v = np.asarray(da.values)
-        if v.dtype.kind == "f" and not _all_finite(v):
-            bad = ~np.isfinite(v)
-            units = np.asarray(da.unit_id.values)[bad.any(axis=0)]
-            raise LayoutError(
-                f"{name}: holds {int(bad.sum())} non-finite values (NaN or inf) in {len(units)} units, "
-                f"e.g. {_examples(units)}. Features must be finite: drop or impute those units."
-            )
+        refuse_nonfinite(da.values, da.unit_id.values, name, unit_axis=da.dims.index("unit"))
     return da
 
 

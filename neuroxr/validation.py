@@ -1,7 +1,10 @@
 """Checks of common parameters, each a one-line :class:`~neuroxr.errors.ParameterError` naming the
 argument, its allowed range and what to pass (scikit-learn's ``validate_params`` style), and the
 one check that an array-like holds real numbers (:func:`real_array`, a
-:class:`~neuroxr.errors.LayoutError`)."""
+:class:`~neuroxr.errors.LayoutError`), and the one refusal of non-finite values of neural responses
+(:func:`refuse_inf`) and model features (:func:`refuse_nonfinite`): called on in-memory arrays when
+they are validated, and on lazy (dask-backed) arrays where their values are computed
+(:func:`check_computed`), so both refuse with the same message."""
 
 from __future__ import annotations
 
@@ -11,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LayoutError, ParameterError
+from .errors import LayoutError, ParameterError, examples
 
-__all__ = ["check_int", "check_alpha", "check_min_reliability", "check_bool", "check_mapping", "real_array"]
+__all__ = ["check_int", "check_alpha", "check_min_reliability", "check_bool", "check_mapping", "real_array",
+           "refuse_inf", "refuse_nonfinite", "nonfinite_features_error", "check_computed", "compute_refusing_inf",
+           "lazy_nonfinite_error"]
 
 
 def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int | None = None) -> int:
@@ -90,3 +95,73 @@ def real_array(x: Any, name: str, expected: str, dtype: Any = np.float64) -> np.
     if arr.dtype.kind not in "biuf":
         raise LayoutError(f"{name}: expected {expected} of real numbers; got {type(x).__name__} of dtype {arr.dtype}.")
     return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def _inf_error(n_values: int, name: str) -> LayoutError:
+    return LayoutError(f"{name}: holds {int(n_values)} infinite values; missing trials must be NaN, not inf. "
+                       "Replace them with NaN.")
+
+
+def refuse_inf(v: Any, name: str) -> None:
+    """A one-line :class:`~neuroxr.errors.LayoutError` when neural responses ``v`` (any shape) hold
+    inf; NaN is a missing trial and passes."""
+    v = np.asarray(v)
+    if v.dtype.kind == "f" and np.isinf(v).any():
+        raise _inf_error(int(np.isinf(v).sum()), name)
+
+
+def compute_refusing_inf(result: Any, neural: Any, name: str) -> Any:
+    """The lazy ``result`` (e.g. the trial means of the lazy neural responses ``neural``, an
+    ``xarray.DataArray``) computed, with :func:`refuse_inf`'s refusal of ``neural``'s inf: their
+    count is reduced in the same ``dask.compute``, which reads each chunk of ``neural`` once."""
+    import dask
+
+    out, n_inf = dask.compute(result, np.isinf(neural.data).sum())
+    if int(n_inf):
+        raise _inf_error(int(n_inf), name)
+    return out
+
+
+def nonfinite_features_error(n_values: int, units: Any, name: str) -> LayoutError:
+    """The refusal of features holding ``n_values`` NaN or inf values in the units ``units`` (ids)."""
+    return LayoutError(f"{name}: holds {int(n_values)} non-finite values (NaN or inf) in {len(units)} units, "
+                       f"e.g. {examples(units)}. Features must be finite: drop or impute those units.")
+
+
+def lazy_nonfinite_error(darr: Any, unit_ids: Any, name: str) -> LayoutError:
+    """:func:`nonfinite_features_error` of lazy features ``darr`` (a dask array, shape (n_stimuli,
+    n_units)) found to hold NaN or inf, counted over all of them (one more read: the error path only)."""
+    import dask.array as dska
+
+    per_unit = np.asarray((~dska.isfinite(darr)).sum(axis=0).compute())
+    ids = np.arange(per_unit.size) if unit_ids is None else np.asarray(unit_ids)
+    return nonfinite_features_error(int(per_unit.sum()), ids[per_unit > 0], name)
+
+
+def _all_finite(v: np.ndarray, block_bytes: int = 4 * 2**20) -> bool:
+    """Whether every value is finite, a block of rows at a time (no array-sized mask)."""
+    rows = max(1, block_bytes // max(1, v.itemsize * int(np.prod(v.shape[1:], dtype=np.int64))))
+    return all(bool(np.isfinite(v[lo : lo + rows]).all()) for lo in range(0, v.shape[0], rows))
+
+
+def refuse_nonfinite(v: Any, unit_ids: Any, name: str, unit_axis: int = 1) -> None:
+    """:func:`nonfinite_features_error` raised when features ``v`` (units on ``unit_axis``, ids
+    ``unit_ids``) hold NaN or inf; one pass over ``v`` when they are finite."""
+    v = np.asarray(v)
+    if v.dtype.kind != "f" or _all_finite(v):
+        return
+    bad = ~np.isfinite(v)
+    per_unit = bad.any(axis=tuple(i for i in range(v.ndim) if i != unit_axis % v.ndim))
+    raise nonfinite_features_error(int(bad.sum()), np.asarray(unit_ids)[per_unit], name)
+
+
+def check_computed(da: Any, v: Any, name: str) -> Any:
+    """``v``, the computed values of ``da`` (an ``xarray.DataArray`` in the neural or the feature
+    layout, e.g. read lazily from a store), refused as the in-memory array is when validated:
+    features (a ``unit`` dim) holding NaN or inf, neural responses holding inf
+    (:func:`refuse_inf`, :func:`refuse_nonfinite`). One pass over ``v``, no read of ``da``."""
+    if "unit" in da.dims:
+        refuse_nonfinite(v, da["unit_id"].values, name, unit_axis=da.dims.index("unit"))
+    else:
+        refuse_inf(v, name)
+    return v

@@ -20,7 +20,7 @@ from ..backend import to_numpy
 from ..errors import LayoutError, ParameterError, warn
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
-from ..validation import check_int
+from ..validation import check_int, compute_refusing_inf
 
 __all__ = ["RDM_DIMS", "canonical_order", "split_train_test"]
 
@@ -139,7 +139,7 @@ def _neural_mean(neural: xr.DataArray, name: str = "neural") -> xr.DataArray:
         warnings.simplefilter("ignore", RuntimeWarning)
         # averaged in float64 (float16 / float32 repeats rounded before the analyses' float64 otherwise)
         m = neural.astype(np.float64).mean("repeat", skipna=True)
-    m = m.compute() if _is_dask(m) else m
+    m = compute_refusing_inf(m, neural, name) if _is_dask(m) else m  # lazy inf refused as validate_neural does
     bad = np.isnan(m.values).any(axis=0)
     if bad.all():
         raise LayoutError(f"{name}: every neuroid lacks trials for some stimulus; no trial average can be formed.")

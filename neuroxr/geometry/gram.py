@@ -72,7 +72,8 @@ def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "fl
     ``row_pass=False`` for callers of ``K`` only."""
     validate_features(features, name=_label(features, "features"))
     if _is_dask(features):
-        return _g.gram_dask(features.data, backend=backend, dtype=dtype, row_pass=row_pass, **compute_kwargs)
+        return _g.gram_dask(features.data, backend=backend, dtype=dtype, row_pass=row_pass,
+                            unit_ids=features.unit_id.values, name=_label(features, "features"), **compute_kwargs)
     return _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size, row_pass=row_pass)
 
 

@@ -23,7 +23,7 @@ from ..kernels import rdm as _r
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.ridge import oof_predict
 from ..layouts import validate_features
-from ..validation import check_alpha, check_int
+from ..validation import check_alpha, check_computed, check_int
 from ._common import (
     _canonical,
     _canonical_any,
@@ -149,14 +149,15 @@ def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, 
 def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features ``(n, p)``, trial-averaged responses ``(n, k)``, stimulus ids and neuroid ids, paired
     and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
-    validate_features(features, name=_label(features, "features"))
+    fname = _label(features, "features")
+    validate_features(features, name=fname)
     m = _canonical(_neural_mean(neural, name=_label(neural, "neural")))
     m, f = align(m, features, names=("neural", "features"))
     units = canonical_order(f["unit_id"].values)  # sorted unit ids: eReg's projection draws over these positions
     if not np.array_equal(units, np.arange(units.size)):
         f = f.isel(unit=units)
     Y = np.asarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
-    return np.asarray(f.values, dtype=np.float64), Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
+    return check_computed(f, np.asarray(f.values, dtype=np.float64), fname), Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
 
 
 def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from typing import Any
 
 from ..backend import get_namespace, gram_matrix
 from ..errors import LayoutError
+from ..validation import nonfinite_features_error
 from . import gram_rows as _rows
 from .gram_rows import row_centered_gram, row_centered_shift, uncentered_gram, uncentered_shift
 
@@ -99,6 +100,10 @@ class GramStats:
         With ``Kr``: the row sums of ``F - r 1^T``.
     r : array, shape (n,), optional
         With ``Kr``: the reference, the row means ``a / p + mu`` of the first pass.
+    nonfinite : tuple, optional
+        ``(n_values, units)`` where ``F`` holds NaN or inf: their number and the positions of the
+        units holding them (NumPy ints); None where every value is finite. Found within each
+        chunk from its column means (a chunk's values are scanned only when a mean is not finite).
     """
 
     K: Any
@@ -111,6 +116,7 @@ class GramStats:
     Kr: Any = None
     ar: Any = None
     r: Any = None
+    nonfinite: Any = None
 
     @property
     def integral(self) -> bool:
@@ -141,6 +147,31 @@ def _integral(xp: Any, F: Any) -> float:
     return max(abs(float(xp.max(F))), abs(float(xp.min(F))))  # in Python floats: abs of a signed int's minimum overflows
 
 
+def _nonfinite(xp: Any, F: Any, m: Any) -> Any:
+    """A chunk's ``nonfinite`` (:class:`GramStats`) from its column means ``m``: None where they are
+    finite (no scan of the chunk), else the NaN/inf values' count and their units' positions."""
+    if bool(xp.all(xp.isfinite(m))):
+        return None
+    import numpy as np
+
+    from ..backend import to_numpy
+
+    bad = ~xp.isfinite(F)
+    n = int(xp.sum(xp.astype(bad, xp.int64)))
+    return (n, np.flatnonzero(to_numpy(xp.any(bad, axis=0)))) if n else None  # n == 0: the means overflowed
+
+
+def _joined(s1: GramStats, s2: GramStats) -> dict[str, Any]:
+    """The ``max_abs`` of two chunks together (inf, not integral, when their Grams were computed in
+    different precisions: the exactness bound holds for one ``eps``) and their ``nonfinite`` (the
+    second chunk's units follow the first's)."""
+    import numpy as np
+
+    bad = [b for b in (s1.nonfinite, s2.nonfinite and (s2.nonfinite[0], s2.nonfinite[1] + s1.n_units)) if b]
+    return {"max_abs": max(s1.max_abs, s2.max_abs) if s1.K.dtype == s2.K.dtype else math.inf,
+            "nonfinite": (sum(b[0] for b in bad), np.concatenate([b[1] for b in bad])) if bad else None}
+
+
 def gram_partial(F: Any) -> GramStats:
     """:class:`GramStats` of one chunk of whole columns ``F`` (``n x p_chunk``).
 
@@ -160,13 +191,7 @@ def gram_partial(F: Any) -> GramStats:
     a, v = av[:, 0], av[:, 1]
     mu = float(xp.mean(m))
     m2 = float(xp.sum((m - mu) ** 2))
-    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, max_abs=max_abs)
-
-
-def _exactness(s1: GramStats, s2: GramStats) -> dict[str, Any]:
-    """The ``max_abs`` of two chunks together (inf, not integral, when their Grams were computed in
-    different precisions: the exactness bound holds for one ``eps``)."""
-    return {"max_abs": max(s1.max_abs, s2.max_abs) if s1.K.dtype == s2.K.dtype else math.inf}
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, max_abs=max_abs, nonfinite=_nonfinite(xp, F, m))
 
 
 def combine(s1: GramStats, s2: GramStats) -> GramStats:
@@ -181,7 +206,7 @@ def combine(s1: GramStats, s2: GramStats) -> GramStats:
     delta = s2.mu - s1.mu
     mu = s1.mu + delta * s2.n_units / p
     m2 = s1.m2 + s2.m2 + delta * delta * s1.n_units * s2.n_units / p
-    return GramStats(K=s1.K + s2.K, a=s1.a + s2.a, v=s1.v + s2.v, n_units=p, mu=mu, m2=m2, **_exactness(s1, s2))
+    return GramStats(K=s1.K + s2.K, a=s1.a + s2.a, v=s1.v + s2.v, n_units=p, mu=mu, m2=m2, **_joined(s1, s2))
 
 
 def combine_many(parts: Iterable[GramStats]) -> GramStats:
@@ -268,7 +293,7 @@ def _accumulate(acc: Any, s: Any) -> Any:
     delta = s.mu - acc.mu
     mu = acc.mu + delta * s.n_units / p
     m2 = acc.m2 + s.m2 + delta * delta * acc.n_units * s.n_units / p
-    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, **_exactness(acc, s))
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, **_joined(acc, s))
 
 
 # Blocks of the reduction tree: each unit chunk's partial statistics, boxed in a (1, 1) object array
@@ -404,6 +429,8 @@ def gram_dask(
     dtype: Any = None,
     compute: bool = True,
     row_pass: bool = True,
+    unit_ids: Any = None,
+    name: str = "features",
     **compute_kwargs: Any,
 ) -> Any:
     """:class:`GramStats` of a dask array, reduced over its unit chunks.
@@ -433,12 +460,23 @@ def gram_dask(
         larger graph: the first pass only (the row pass depends on its values).
     row_pass : bool, default True
         Add the row pass where it is needed; False for callers that use ``K`` only.
+    unit_ids : array-like, optional
+        The units' ids, to name those holding NaN or inf (default their positions).
+    name : str, default "features"
+        How the features are named in that refusal.
     **compute_kwargs
         Passed to ``dask.compute`` (e.g. ``scheduler="threads"``).
 
     Returns
     -------
     GramStats or dask.delayed.Delayed
+
+    Raises
+    ------
+    LayoutError
+        Features holding NaN or inf (lazy features are not checked value by value when they are
+        validated): the message of the in-memory check
+        (:func:`~neuroxr.validation.nonfinite_features_error`), counted within the chunk tasks.
     """
     import dask
 
@@ -457,7 +495,7 @@ def gram_dask(
     res = reduce()
     if not compute:
         return res
-    res = _finite(res)
+    res = _finite(res, unit_ids, name)
     if row_pass and _rows.needs_row_pass(res):
         from ..backend import to_numpy
 
@@ -467,13 +505,15 @@ def gram_dask(
     return res
 
 
-def _finite(stats: GramStats) -> GramStats:
-    """``stats``, or a one-line error when lazy features held NaN or inf (never a NaN Gram passed on:
-    lazy features are not checked value by value when they are validated)."""
+def _finite(stats: GramStats, unit_ids: Any = None, name: str = "features") -> GramStats:
+    """``stats``, or a one-line error when lazy features held NaN or inf (never a NaN Gram passed on)."""
+    if stats.nonfinite is not None:
+        n, pos = stats.nonfinite
+        raise nonfinite_features_error(n, pos if unit_ids is None else [unit_ids[i] for i in pos], name)
     xp = get_namespace(stats.K)
     if not bool(xp.all(xp.isfinite(stats.K))):
-        raise LayoutError("features: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a "
-                          "chunk missing from the store. Re-extract the layer or drop the bad units.")
+        raise LayoutError(f"{name}: the Gram of the features is not finite: values too large for its products; "
+                          "rescale the features.")
     return stats
 
 

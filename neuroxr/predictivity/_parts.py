@@ -419,7 +419,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
     neural_a, neural_b, order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
-    RA, RB = prep.load(neural_a), prep.load(neural_b)
+    RA, RB = prep.load(neural_a, "neural_a"), prep.load(neural_b, "neural_b")
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
     ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")  # all-NaN targets: NaN, as in the direction
     RA = prep.take(RA, None, ok_a)

@@ -31,7 +31,7 @@ from ..kernels.regressors import (
 )
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..kernels.stats import column_squares, constant_columns, no_variance, rounding_tol
-from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
+from ..validation import check_alpha, check_bool, check_computed, check_int, check_min_reliability, real_array
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -219,20 +219,19 @@ def is_lazy(da: xr.DataArray) -> bool:
     return hasattr(da.data, "dask")
 
 
-def load(da: xr.DataArray) -> np.ndarray:
-    return np.asarray(da.values, dtype=np.float64)
+def load(da: xr.DataArray, name: str | None = None) -> np.ndarray:
+    """The values of ``da`` as float64; a lazy array's computed values are refused as the in-memory
+    array is when validated (:func:`~neuroxr.validation.check_computed`: features NaN/inf, neural
+    inf), named ``name`` (default ``"features"`` or ``"neural"`` by the layout)."""
+    v = np.asarray(da.values, dtype=np.float64)
+    if is_lazy(da):
+        check_computed(da, v, name or ("features" if "unit" in da.dims else "neural"))
+    return v
 
 
 def load_features(da: xr.DataArray, name: str) -> np.ndarray:
-    """Feature values as float64; a lazy array is checked once computed (NaN, missing chunks)."""
-    F = load(da)
-    if is_lazy(da) and not np.isfinite(F).all():
-        bad = ~np.isfinite(F).all(axis=0)
-        raise LayoutError(
-            f"{name}: the lazy features hold non-finite values (NaN or inf) in {int(bad.sum())} units, e.g. "
-            f"{examples(da.unit_id.values[bad])}; a chunk may be missing from the store. Re-extract or drop them."
-        )
-    return F
+    """Feature values as float64 (:func:`load`: a lazy array is checked once computed)."""
+    return load(da, name)
 
 
 def neuroid_nan(R: np.ndarray, every: bool = False) -> np.ndarray:
@@ -326,7 +325,8 @@ def bin_counts(keep: np.ndarray, valid: np.ndarray, bins: np.ndarray, labels: It
     return {key: [c[key] for c in per] for key in per[0]} if per else {}
 
 
-def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
+                   folds: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per-target usable stimuli of a neural target: ``(keep, valid)``.
 
     ``valid[s, j]``: neuroid ``j`` has ``need`` valid repeats at stimulus ``s``. A stimulus missing
@@ -346,7 +346,7 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> tupl
         warn(
             f"{name}: {int(partial.sum())} neuroids lack {need} valid repeat(s) on some stimuli "
             f"({int((~valid[keep][:, partial]).sum())} stimulus-neuroid pairs); each is scored on its own "
-            f"stimuli (folds drawn over those), the other neuroids are unaffected."
+            f"stimuli{' (folds drawn over those)' if folds else ''}, the other neuroids are unaffected."
         )
     return keep, valid[keep]
 
@@ -457,7 +457,7 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     n = features.sizes["stimulus"]
     n_units = stats = None
     if gram is None:
-        stats = gram_dask(features.data, dtype="float64", row_pass=False)  # features are already in canonical order (float64 as in memory)
+        stats = gram_dask(features.data, dtype="float64", row_pass=False, unit_ids=features.unit_id.values)  # features are already in canonical order (float64 as in memory)
         K, order = stats.K, np.arange(n)
     elif isinstance(gram, xr.Dataset):  # a labeled Gram (neuroxr.geometry.gram): paired by stimulus_id
         if "K" not in gram or "stimulus_id" not in gram.coords:

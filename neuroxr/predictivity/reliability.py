@@ -27,7 +27,10 @@ def split_half_reliability(
     reverse_pred, so their ``target_shc`` comes from other splits of the same kind and equals this
     only in distribution), each half NaN-averaged, and the two half means are correlated across
     stimuli. Each neuroid uses its complete pairs: a stimulus where a half has no valid trial is
-    left out for that neuroid only (never ranked as NaN).
+    left out for that neuroid only (never ranked as NaN). Stimuli without 2 valid repeats are
+    counted and warned about as the directions count their targets' stimuli
+    (:func:`neuroxr.predictivity._prepare.target_stimuli`): for every neuroid (excluded) or for some
+    (partial neuroids); the numbers are those of each neuroid's complete pairs either way.
 
     Parameters
     ----------
@@ -43,7 +46,11 @@ def split_half_reliability(
     Returns
     -------
     xarray.Dataset, dims (neuroid, rep)
-        ``reliability`` (Spearman-Brown corrected) and ``r_half`` (uncorrected).
+        ``reliability`` (Spearman-Brown corrected) and ``r_half`` (uncorrected). Attrs ``reps``,
+        ``seed``, ``split``, ``method`` and the directions' counts: ``n_stimuli`` (stimuli some
+        neuroid has 2 valid repeats on), ``n_excluded_stimuli`` (the others) and
+        ``n_partial_targets`` (neuroids with 2 valid repeats on fewer than ``n_stimuli``; all-NaN
+        neuroids, whose reliability is NaN, are not counted). Time-resolved: lists, one int per bin.
     """
     if has_time(neural):  # per bin, the same split-half draws for every bin
         from .time import by_bins
@@ -62,6 +69,8 @@ def split_half_reliability(
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")
     R = prep.take(R, None, ok)
+    # a stimulus with fewer than 2 valid repeats is never a complete pair of half means: counted, not dropped
+    counts = prep.target_counts(*prep.target_stimuli(R, "neural", neural.stimulus_id.values, 2, folds=False))
     rng = np.random.default_rng(seed)
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
     r = split_half_r(SplitHalves(R, split), perms, spearman if method == "spearman" else pearson)  # (neuroid, rep)
@@ -69,5 +78,6 @@ def split_half_reliability(
         {"reliability": (("neuroid", "rep"), prep.expand(spearman_brown(r), ok)),
          "r_half": (("neuroid", "rep"), prep.expand(r, ok))},
         coords={**target_coords(neural, "neuroid"), "rep": np.arange(reps)},
-        attrs={"reps": int(reps), "seed": int(seed), "split": split, "method": method, "neuroxr_version": version()},
+        attrs={"reps": int(reps), "seed": int(seed), "split": split, "method": method, **counts,
+               "neuroxr_version": version()},
     )

@@ -28,11 +28,11 @@ from ..backend import (
     thread_map,
     with_blas_threads,
 )
-from ..errors import LayoutError
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import constant_columns, pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
+from ..validation import lazy_nonfinite_error
 from . import _prepare as prep
 from ._result import common_attrs, dataset, ev
 
@@ -121,8 +121,8 @@ def reverse(
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     out, preds = _from_neural_predictor(
-        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None
-    )
+        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
+        features.unit_id.values    )
     if lazy:  # the lazy targets' constant units, found as their chunks were read
         prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const)
     attrs = common_attrs(
@@ -200,7 +200,7 @@ def inter_animal(
     # fit (pls, an estimator), B's in canonical id order
     neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
-    RA, RB = prep.load(neural_a), prep.load(neural_b)
+    RA, RB = prep.load(neural_a, "neural_a"), prep.load(neural_b, "neural_b")
     prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values)
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
     ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
@@ -259,6 +259,7 @@ def _from_neural_predictor(
     progress: Any,
     keep: np.ndarray | None = None,
     constant: np.ndarray | None = None,
+    unit_ids: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
 
@@ -301,7 +302,7 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, Y, (keep, constant), reps, perms_a, ceiling, target_R is not None, out, progress,
+        _score_from_slot_kernels(reg, Rp, Y, (keep, constant, unit_ids), reps, perms_a, ceiling, target_R is not None, out, progress,
                                  direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
@@ -345,7 +346,7 @@ def _from_neural_predictor(
     with one_blas_thread() if beside else contextlib.nullcontext():
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
-        for lo, hi, Yc in _unit_chunks(Y, keep, constant):
+        for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids):
             done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
@@ -567,9 +568,11 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) ->
             yield h1[j], h2[j]
 
 
-def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = None) -> Iterable[tuple[int, int, np.ndarray]]:
+def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = None,
+                 unit_ids: Any = None) -> Iterable[tuple[int, int, np.ndarray]]:
     """(start, stop, block) over the unit chunks of a lazy array (``constant``: their constant
-    columns, :func:`~neuroxr.kernels.stats.constant_columns`, written as read), or the whole in-memory array."""
+    columns, :func:`~neuroxr.kernels.stats.constant_columns`, written as read; NaN/inf refused as
+    in memory, naming ``unit_ids``), or the whole in-memory array."""
     if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
         step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
         for lo in range(0, Y.shape[1], step):
@@ -578,13 +581,10 @@ def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = 
     start = 0
     for size in Y.chunks[1]:
         block = np.asarray(Y[:, start : start + size].compute(), dtype=np.float64)
+        if not np.isfinite(block).all():  # every stimulus, every chunk counted, as the in-memory check does
+            raise lazy_nonfinite_error(Y, unit_ids, "features")
         if keep is not None:
             block = block[keep]
-        if not np.isfinite(block).all():
-            raise LayoutError(
-                f"features: non-finite values (NaN or inf) in the unit chunk starting at unit {start}; a chunk may "
-                f"be missing from the store. Features must be finite: re-extract or drop those units."
-            )
         if constant is not None:
             constant[start : start + size] = constant_columns(block)
         yield start, start + size, block

@@ -63,8 +63,9 @@ _POSITIONS = ("boot_index",)
 def stack_bins(results: list[xr.Dataset], bins: xr.DataArray) -> xr.Dataset:
     """Per-bin score datasets joined along a last dim ``time_bin`` carrying ``bins``' time coords.
 
-    An attr equal in every bin stays a scalar; one that differs (e.g. ``n_stimuli`` when a bin
-    lacks stimuli) becomes a list with one value per bin. Variables over ``stimulus`` (predictions,
+    The stimulus counts (:data:`~neuroxr.predictivity._prepare.TARGET_COUNTS`: ``n_stimuli``,
+    ``n_excluded_stimuli``, ``n_partial_targets``) are always lists with one int per bin; any other
+    attr equal in every bin stays a scalar, one that differs becomes a list. Variables over ``stimulus`` (predictions,
     a bootstrap's ``boot_index``) are paired by ``stimulus_id``: when the bins keep different
     stimuli, the result has every stimulus some bin kept (canonical order) and NaN where a bin
     lacks one (see :func:`_on_common_stimuli`).
@@ -74,7 +75,7 @@ def stack_bins(results: list[xr.Dataset], bins: xr.DataArray) -> xr.Dataset:
     attrs = dict(results[0].attrs)
     for key in attrs:
         values = [r.attrs.get(key) for r in results]
-        if any(not _same_attr(v, values[0]) for v in values[1:]):
+        if key in prep.TARGET_COUNTS or any(not _same_attr(v, values[0]) for v in values[1:]):
             attrs[key] = values
     ds.attrs = attrs
     return ds.assign_coords(_bin_coords(bins)).transpose(..., "time_bin")
@@ -299,7 +300,7 @@ def temporal_generalization(
     nids = np.asarray(neural.neuroid_id.values)
     nt = B.shape[2]
     if animal:  # as inter-animal: a target neuroid among the predictors with its own responses
-        RA = prep.load(source)
+        RA = prep.load(source, "source")
         prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, nids)
         used = prep.nan_neuroids(RA.reshape(RA.shape[0], RA.shape[1], -1), source.neuroid_id.values, "source",
                                  predictor=True)

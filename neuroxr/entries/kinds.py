@@ -314,9 +314,15 @@ UNDEFINED_RESAMPLE_KINDS = (*(k for k in KINDS if k.endswith("_bootstrap")), "cr
 #: them on a bin (left out, they could turn the group limit's fallback on or off: the diagonal was off
 #: the direction's r).
 TG_FEW_TARGET_KINDS = (*TIME_KINDS,)
+#: crsa and Brain-Score, whose split-half ceilings now halve each (stimulus, neuroid)'s valid repeats
+#: (split="valid"; the halves of slots left neuroids out per rep, or made the ceiling NaN, with
+#: unequal repeat counts) and whose score uses the ceiling's neuroids (2 valid repeats on every
+#: stimulus): a neuroid with one trial on a stimulus was in the score but not in its ceiling.
+#: Equal on complete data.
+GEOMETRY_MISSING_KINDS = ("crsa", "brainscore")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
-         {*TG_FEW_TARGET_KINDS})
+         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

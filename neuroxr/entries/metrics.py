@@ -38,6 +38,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..errors import LayoutError, ParameterError
+from ..geometry._common import _drop_unusable, _without
 from ..geometry.inference import SHAPE_BOOT_DEFAULT
 from ..geometry.rsa import COMPARE_DEFAULT, _ereg
 from ..layouts import METRICS, SINGLE_SET_METRICS
@@ -263,20 +264,30 @@ def compute_shape(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.
     entries of one pair share the split whatever the stored stimulus order.
     """
     p = dict(params)
-    Y = averaged_as_features(io.read(tgt)) if tgt.kind == "neural" else io.read(tgt)
-    ds = _geo.split_distance(io.read(src), Y, **p)
+    ds = _geo.split_distance(io.read(src), io.read(tgt), **p)  # averages neural targets as averaged_as_features
     return ds.rename({"distance": "score"})
 
 
 def compute_cka(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
     """Linear CKA (:func:`neuroxr.geometry.cka`): feature sets through their cached Grams."""
     debiased = bool(params["debiased"])
-    a = io.gram(src)
-    b = averaged_as_features(io.read(tgt)) if tgt.kind == "neural" else io.gram(tgt)
+    if tgt.kind == "neural":
+        a, b, counts = _cka_inputs(lambda: io.gram(src), lambda: io.read(src), io.read(tgt), "cka")
+    else:
+        a, b, counts = io.gram(src), io.gram(tgt), {}
     value = _geo.cka(a, b, debiased=debiased)
     return xr.Dataset({"score": ((), float(value))},
-                      attrs={"debiased": int(debiased), "n_stimuli": int(a.sizes["stimulus"]),
+                      attrs={"debiased": int(debiased), "n_stimuli": int(b.sizes["stimulus"]), **counts,
                              "reference": "Kornblith et al. 2019"})
+
+
+def _cka_inputs(gram: Callable[[], Any], features: Callable[[], Any], neural: xr.DataArray,
+                caller: str) -> tuple[Any, xr.DataArray, dict[str, int]]:
+    """A CKA entry's source (``gram()``, or ``features()`` without the dropped stimuli) and
+    trial-averaged neural target, without the stimuli that have no trial in any neuroid (crsa's
+    rule, dropped from both), and the counts of what was dropped."""
+    (neural,), counts, dropped = _drop_unusable([(neural, str(neural.name or "neural"))], caller, paired=True)
+    return (_without(features(), dropped) if dropped.size else gram()), averaged_as_features(neural), counts
 
 
 def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
@@ -287,9 +298,10 @@ def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: An
     else:
         obj = averaged_as_features(io.read(src))
         n_units, n_stim = int(obj.sizes["unit"]), int(obj.sizes["stimulus"])
+    counts = {k: int(obj.attrs[k]) for k in ("n_excluded_stimuli", "n_excluded_neuroids") if k in obj.attrs}
     value = _geo.effective_dimensionality(obj)
     return xr.Dataset({"score": ((), float(value))},
-                      attrs={"n_units": n_units, "n_stimuli": n_stim,
+                      attrs={"n_units": n_units, "n_stimuli": n_stim, **counts,
                              "definition": "(sum lambda)^2 / sum lambda^2 of the covariance eigenvalues"})
 
 
@@ -447,7 +459,8 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         if boot:
             ds = gi.crsa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], noise_ceiling=False, **rest)
         else:
-            ds = gi.rsa_permutation(_geo.rdm(source, rest["rdm_method"]), _geo.rdm(target, rest["rdm_method"]),
+            (target,), _, dropped = _drop_unusable([(target, "target")], "crsa_permutation", paired=True)  # crsa's rule
+            ds = gi.rsa_permutation(_without(_geo.rdm(source, rest["rdm_method"]), dropped), _geo.rdm(target, rest["rdm_method"]),
                                     method=rest["compare_method"], n_perm=p["n_perm"], seed=p["seed"])
             ds.attrs["rdm_method"] = rest["rdm_method"]
     elif metric == "ersa":
@@ -457,16 +470,16 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
             ds = gi.ersa_bootstrap(source, target, n_boot=1, seed=p["seed"], n_perm=p["n_perm"], **rest)
             ds = ds[["score", "p", "score_null"]]
     elif metric == "cka":
-        a = source
-        b = averaged_as_features(target) if "neuroid" in target.dims else target
+        a, b = source, target
+        if "neuroid" in target.dims:
+            a, b, _ = _cka_inputs(lambda: source, lambda: source, target, "cka_bootstrap")
         ds = gi.cka_bootstrap(a, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
                               n_perm=0 if boot else p["n_perm"])
         ds = ds.rename({v: v.replace("cka", "score") for v in ds.data_vars if v.startswith("cka")})
         if not boot:
             ds = ds[["score", "p", "score_null"]]
-    else:
-        b = averaged_as_features(target) if "neuroid" in target.dims else target
-        ds = gi.shape_bootstrap(source, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
+    else:  # shape_bootstrap averages a neural target as averaged_as_features
+        ds = gi.shape_bootstrap(source, target, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
                                 n_perm=0 if boot else p["n_perm"], **rest)
         ds = ds.rename({v: v.replace("distance", "score") for v in ds.data_vars if v.startswith("distance")})
         if not boot:

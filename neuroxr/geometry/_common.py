@@ -129,23 +129,119 @@ def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
         )
 
 
-def _neural_mean(neural: xr.DataArray, name: str = "neural") -> xr.DataArray:
-    """NaN-mean over repeats as a ``stimulus x neuroid`` array; neuroids without data on some stimulus dropped.
+def _usable(neural: xr.DataArray, name: str = "neural", min_valid: int = 1,
+            caller: str | None = None, paired: bool = False) -> tuple[xr.DataArray, dict[str, int], np.ndarray]:
+    """The stimuli and neuroids of ``neural`` that a geometry metric can use, the directions' rule.
+
+    A (stimulus, neuroid) is usable with ``min_valid`` valid (non-NaN) repeats: 1 for a trial
+    average, 2 for a split-half ceiling (a trial in both halves). A stimulus usable for no neuroid
+    is dropped (as the directions drop it); then a neuroid not usable on every remaining stimulus is
+    dropped (a geometry compares the stimuli over one set of neuroids). One
+    :class:`~neuroxr.errors.NeuroxrWarning` names and counts what is dropped.
+
+    Parameters
+    ----------
+    neural : DataArray (stimulus, neuroid, repeat)
+    name : str
+        The argument named in the warning and errors.
+    min_valid : {1, 2}, default 1
+    caller : str, optional
+        Prefix of the messages.
+    paired : bool, default False
+        Whether the caller drops the stimuli from another input too (the warning says so).
+
+    Returns
+    -------
+    (neural, counts, dropped_ids)
+        ``neural`` without the dropped stimuli and neuroids (the same object when none is dropped),
+        ``{"n_excluded_stimuli": int, "n_excluded_neuroids": int}`` and the dropped stimulus ids
+        (pair the other input of a metric by dropping them there: :func:`_without`).
+    """
+    where = f"{caller}: " if caller else ""
+    need = "a trial" if min_valid == 1 else f"{min_valid} trials (a split-half ceiling needs a trial in both halves)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
+    ok = np.asarray(count.values) >= min_valid
+    sids, nids = _ids(neural), np.asarray(neural["neuroid_id"].values).astype(str)
+    stim_bad = ~ok.any(axis=1)
+    fix = "" if min_valid == 1 else " or score without a ceiling (noise_ceiling=False / ceiling=False)"
+    if stim_bad.all():
+        raise LayoutError(f"{where}{name}: no stimulus has {need} in any neuroid (dim 'repeat'); pass responses with "
+                          f"trials{fix}.")
+    neu_bad = ~ok[~stim_bad].all(axis=0)
+    if neu_bad.all():
+        j = 0
+        i = int(np.flatnonzero(~ok[~stim_bad][:, j])[0])
+        raise LayoutError(
+            f"{where}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {nids[j]!r} at stimulus "
+            f"{sids[~stim_bad][i]!r}; dim 'repeat'), so no neuroid spans all stimuli; select the stimuli they share "
+            f"(neural.sel(stimulus=...)){fix}."
+        )
+    counts = {"n_excluded_stimuli": int(stim_bad.sum()), "n_excluded_neuroids": int(neu_bad.sum())}
+    if stim_bad.any() or neu_bad.any():
+        parts = []
+        if stim_bad.any():
+            parts.append(f"{counts['n_excluded_stimuli']} stimuli without {need.split(' (')[0]} in any neuroid "
+                         f"(e.g. {', '.join(repr(str(x)) for x in sids[stim_bad][:3])}{'; also dropped from the other input' if paired else ''})")
+        if neu_bad.any():
+            parts.append(f"{counts['n_excluded_neuroids']} neuroids lacking {need.split(' (')[0]} for some stimulus "
+                         f"(e.g. {', '.join(repr(str(x)) for x in nids[neu_bad][:3])})")
+        warn(f"{where}{name}: " + " and ".join(parts) + " are left out.")
+        neural = neural.isel(stimulus=np.flatnonzero(~stim_bad), neuroid=np.flatnonzero(~neu_bad))
+    return neural, counts, sids[stim_bad]
+
+
+def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str, min_valid: int = 1,
+                   paired: bool = False) -> tuple[list[Any], dict[str, int], np.ndarray]:
+    """Several inputs of one metric, each neural one (``(stimulus, neuroid, repeat)``) reduced to
+    what :func:`_usable` keeps, and the stimuli dropped from any of them dropped from all (by id,
+    :func:`_without`; Gram Datasets are left to the caller, and so is another input not given when
+    ``paired``). Returns the inputs, the counts summed over the neural inputs and the dropped
+    stimulus ids."""
+    out, counts, dropped = [], {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, []
+    for obj, name in inputs:
+        if isinstance(obj, xr.DataArray) and "repeat" in obj.dims and "time_bin" not in obj.dims:  # callers refuse bins
+            validate_neural(obj, name=name)
+            obj, c, ids = _usable(obj, name, min_valid, caller, paired=paired or len(inputs) > 1)
+            counts["n_excluded_neuroids"] += c["n_excluded_neuroids"]
+            dropped.extend(ids)
+        out.append(obj)
+    dropped_ids = np.unique(np.asarray(dropped, dtype=str))
+    counts["n_excluded_stimuli"] = int(dropped_ids.size)
+    return [o if isinstance(o, xr.Dataset) else _without(o, dropped_ids) for o in out], counts, dropped_ids
+
+
+def _without(obj: Any, ids: Any) -> Any:
+    """``obj`` (a labeled DataArray or Dataset with a ``stimulus`` dim, RDMs and Grams on both
+    stimulus dims) without the stimuli ``ids`` (the ones :func:`_usable` dropped from the other
+    input), so that the two are then paired by ``stimulus_id``; ``obj`` itself when none is there."""
+    if len(ids) == 0 or not isinstance(obj, (xr.DataArray, xr.Dataset)):
+        return obj
+    sel = {}
+    for dim, coord in (("stimulus", "stimulus_id"), ("stimulus_", "stimulus_id_")):
+        if dim in obj.dims and coord in obj.coords:
+            keep = ~np.isin(np.asarray(obj[coord].values).astype(str), np.asarray(ids).astype(str))
+            if not keep.all():
+                sel[dim] = np.flatnonzero(keep)
+    return obj.isel(sel) if sel else obj
+
+
+def _neural_mean(neural: xr.DataArray, name: str = "neural", min_valid: int = 1) -> xr.DataArray:
+    """NaN-mean over repeats as a ``stimulus x neuroid`` array, over the stimuli and neuroids that
+    :func:`_usable` keeps (dropped with one warning); attrs ``n_excluded_stimuli`` and
+    ``n_excluded_neuroids`` count them.
 
     Time-resolved responses (a ``time_bin`` dim) are refused (:func:`_one_bin`)."""
     validate_neural(neural, name=name)
     _one_bin(neural, name)
+    neural, counts, _ = _usable(neural, name, min_valid)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         # averaged in float64 (float16 / float32 repeats rounded before the analyses' float64 otherwise)
         m = neural.astype(np.float64).mean("repeat", skipna=True)
     m = compute_refusing_inf(m, neural, name) if _is_dask(m) else m  # lazy inf refused as validate_neural does
-    bad = np.isnan(m.values).any(axis=0)
-    if bad.all():
-        raise LayoutError(f"{name}: every neuroid lacks trials for some stimulus; no trial average can be formed.")
-    if bad.any():
-        warn(f"{name}: {int(bad.sum())} neuroids have no trial for some stimulus and are left out.")
-        m = m.isel(neuroid=~bad)
+    m.attrs.update(counts)
     return m
 
 

@@ -11,7 +11,7 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import warn
 from ..kernels import gram as _g
-from ._common import RDM_DIMS, _canonical_any, _label, _one_bin
+from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _label, _one_bin
 from .dimensionality import _check_debiased, _named, warn_constant
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
@@ -29,6 +29,15 @@ def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.n
     return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)
 
 
+def _without_centred(K: np.ndarray, ids: np.ndarray, constant: bool, dropped: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A centred Gram (of a Gram Dataset) without the stimuli ``dropped`` from the other input,
+    centred again over the stimuli kept (``H K[S, S] H``, the Gram of the column-centred subset)."""
+    keep = ~np.isin(ids, dropped)
+    if keep.all():
+        return K, ids, constant
+    return np.asarray(to_numpy(_g.double_center(K[np.ix_(keep, keep)]))), ids[keep], constant
+
+
 def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bool = False) -> float:
     """Linear CKA between two labeled representations, paired by ``stimulus_id``.
 
@@ -38,8 +47,9 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
     Parameters
     ----------
     a, b : features DataArray (stimulus, unit), neural DataArray (stimulus, neuroid, repeat) or Gram Dataset
-        Neural data is trial-averaged for you (NaN-mean over repeats; neuroids lacking a stimulus
-        are dropped), with a :class:`~neuroxr.errors.NeuroxrWarning` saying so.
+        Neural data is trial-averaged for you (NaN-mean over repeats), with a
+        :class:`~neuroxr.errors.NeuroxrWarning` saying so; stimuli without a trial in any neuroid
+        are dropped from both inputs, then neuroids lacking a trial for some stimulus (one warning).
     debiased : bool, default False
         A bool (a string such as ``"no"`` is refused).
 
@@ -65,8 +75,9 @@ def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, 
     whether each is constant; a ``LayoutError`` when the two do not hold the same stimuli. The Gram
     of an input constant up to rounding is zero, as an exactly constant one's (every CKA of it NaN),
     with the warning (:func:`~neuroxr.geometry.dimensionality.warn_constant`) naming it."""
-    Ka, ia, ca = _centred_gram(a, "a")
-    Kb, ib, cb = _centred_gram(b, "b")
+    (a, b), _, dropped = _drop_unusable([(a, "a"), (b, "b")], caller)
+    Ka, ia, ca = _without_centred(*_centred_gram(a, "a"), dropped)
+    Kb, ib, cb = _without_centred(*_centred_gram(b, "b"), dropped)
     if ca or cb:
         warn_constant(caller, [(_named(a, "a"), ca), (_named(b, "b"), cb)], "CKA")
         Ka, Kb = (np.zeros_like(K) if c else K for K, c in ((Ka, ca), (Kb, cb)))

@@ -29,7 +29,7 @@ from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any, _ids, _one_bin
+from ._common import _canonical_any, _drop_unusable, _ids, _one_bin, _without
 from .cka import _paired_grams
 from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _stack_rdms, as_rdm, rdm
 from .rsa import COMPARE_DEFAULT
@@ -324,10 +324,13 @@ def crsa_bootstrap(
     _one_bin(features, "features", "crsa_bootstrap")
     for i, x in enumerate(sets):
         _one_bin(x, "neural" if len(sets) == 1 else f"neural[{i}]", "crsa_bootstrap")
-    model = rdm(features, rdm_method)
-    data = [rdm(x, rdm_method) for x in sets]
+    # stimuli without a trial in any neuroid of a set are dropped from every RDM (crsa's rule)
+    sets, counts, dropped = _drop_unusable([(x, "neural" if len(sets) == 1 else f"neural[{i}]") for i, x in enumerate(sets)],
+                                           "crsa_bootstrap", paired=True)
+    model = _without(rdm(features, rdm_method), dropped)
+    data = [_without(rdm(x, rdm_method), dropped) for x in sets]
     out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
-    out.attrs["rdm_method"] = rdm_method
+    out.attrs.update(rdm_method=rdm_method, **counts)
     return out
 
 
@@ -460,6 +463,7 @@ def ersa_bootstrap(
 
     check_alpha(alpha)
     _one_bin(neural, "neural", "ersa_bootstrap")
+    (neural, features), counts, _ = _drop_unusable([(neural, "neural"), (features, "features")], "ersa_bootstrap")
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, split_seed)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
@@ -475,7 +479,7 @@ def ersa_bootstrap(
         out["p"] = perm["p"]
         out["score_null"] = perm["score_null"]
     out.attrs.update(seed=seed, rdm_method=rdm_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
-                     n_test=int(te.size), n_perm=int(n_perm))
+                     n_test=int(te.size), n_perm=int(n_perm), **counts)
     return out
 
 

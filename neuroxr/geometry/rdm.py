@@ -29,7 +29,18 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
 from ..validation import check_int, real_array
-from ._common import RDM_DIMS, _check_option, _columns_as_rows, _ids, _is_dask, _label, _one_bin, _rdm_da, _require_repeats
+from ._common import (
+    RDM_DIMS,
+    _check_option,
+    _columns_as_rows,
+    _ids,
+    _is_dask,
+    _label,
+    _one_bin,
+    _rdm_da,
+    _require_repeats,
+    _usable,
+)
 from .gram import _stats_and_ids
 
 __all__ = [
@@ -49,8 +60,9 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
     ----------
     obj : DataArray or Dataset
         Features ``(stimulus, unit)`` (dask-backed ones stream their unit chunks), neural data
-        ``(stimulus, neuroid, repeat)`` (trial-averaged with a NaN-mean first; neuroids lacking
-        any stimulus are dropped with a warning), or a Gram Dataset from :func:`gram`.
+        ``(stimulus, neuroid, repeat)`` (trial-averaged with a NaN-mean first; stimuli without a
+        trial in any neuroid, then neuroids lacking a trial for some stimulus, are dropped with one
+        warning and counted in the attrs), or a Gram Dataset from :func:`gram`.
         Time-resolved responses (a ``time_bin`` dim) are refused: select one bin first.
     method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
         ``correlation`` = 1 - Pearson across units; see :mod:`neuroxr.kernels.rdm`.
@@ -60,23 +72,31 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
     -------
     xarray.DataArray, dims (stimulus, stimulus_)
         In the input's stimulus order; coords ``stimulus_id`` / ``stimulus_id_``; attrs
-        ``method``, ``source``, ``label``.
+        ``method``, ``source``, ``label`` (neural data: also ``n_excluded_stimuli``,
+        ``n_excluded_neuroids``).
     """
     _check_option(method, _r.RDM_METHODS, "method", "rdm")
+    counts = {}
+    if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
+        validate_neural(obj, name=_label(obj, "obj"))
+        _one_bin(obj, _label(obj, "obj"))
+        obj, counts, _ = _usable(obj, _label(obj, "obj"))
     # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument
     stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "obj"))
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
     D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
-    return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": _label(obj, kind)})
+    return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": _label(obj, kind), **counts})
 
 
 def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two split-half NaN-means ``(n, k)``: one permutation of the repeats, first ceil(T/2) vs the rest
-    (the directions' ``split="slots"`` halves, from :mod:`neuroxr.kernels.splits`)."""
+    """Two split-half NaN-means ``(n, k)``: one permutation of the repeats; each (stimulus, neuroid)'s
+    valid repeats in that order, first ceil(v/2) vs the rest (the directions' default
+    ``split="valid"`` halves, from :mod:`neuroxr.kernels.splits`; first ceil(T/2) slots vs the rest
+    on complete data)."""
     from ..kernels.splits import draw_permutation, split_means
 
-    R = np.asarray(neural.values, dtype=np.float64)
-    h1, h2 = split_means(R, draw_permutation(rng, R.shape[2])[None], "slots")
+    R = np.asarray(neural.transpose("stimulus", "neuroid", "repeat").values, dtype=np.float64)
+    h1, h2 = split_means(R, draw_permutation(rng, R.shape[2])[None], "valid")
     return h1[0], h2[0]
 
 
@@ -91,8 +111,11 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     """RDMs of split halves of the repeats, ``reps`` independent splits.
 
     Each rep permutes the repeat axis with ``numpy.random.default_rng(seed)`` (one Generator for
-    all reps) and NaN-averages the first ``ceil(T/2)`` and the remaining repeats. Neuroids lacking
-    a stimulus in either half are left out of that rep's two RDMs.
+    all reps); each (stimulus, neuroid)'s valid (non-NaN) repeats, in that order, are halved: the
+    first ``ceil(v / 2)`` against the rest (the directions' ``split="valid"``; on complete data the
+    first ``ceil(T / 2)`` repeats against the rest). A (stimulus, neuroid) needs 2 valid repeats:
+    stimuli without them in any neuroid, then neuroids lacking them on some stimulus, are left out
+    (one warning; counted in the attrs), so every rep's two RDMs use the same stimuli and neuroids.
 
     Parameters
     ----------
@@ -104,6 +127,7 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     Returns
     -------
     xarray.DataArray, dims (rep, half, stimulus, stimulus_)
+        attrs ``method``, ``seed``, ``n_excluded_stimuli``, ``n_excluded_neuroids``.
     """
     _check_option(method, _r.RDM_METHODS, "method", "split_half_rdms")
     check_split_halves(seed, reps)
@@ -111,21 +135,18 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     _one_bin(neural, _label(neural, "neural"))
     _require_repeats(neural, "split_half_rdms")
     neural = neural.compute() if _is_dask(neural) else neural
+    neural, counts, _ = _usable(neural, _label(neural, "neural"), 2, "split_half_rdms")
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(reps):
-        h1, h2 = _split_halves(neural, rng)
-        ok = ~(np.isnan(h1).any(0) | np.isnan(h2).any(0))
-        if not ok.any():
-            raise LayoutError("split_half_rdms: no neuroid has a trial for every stimulus in both halves.")
-        out.append([to_numpy(_r.rdm(h[:, ok], method)) for h in (h1, h2)])
+    for _ in range(reps):  # 2 valid repeats everywhere: no half is empty
+        out.append([to_numpy(_r.rdm(h, method)) for h in _split_halves(neural, rng)])
     ids = _ids(neural)
     return xr.DataArray(
         np.asarray(out),
         dims=("rep", "half", *RDM_DIMS),
         coords={"rep": np.arange(reps), "half": [1, 2], "stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
         name="split_half_rdms",
-        attrs={"method": method, "seed": seed},
+        attrs={"method": method, "seed": seed, **counts},
     )
 
 
@@ -142,6 +163,8 @@ def _square(x: Any, name: str) -> np.ndarray:
     """A square RDM from a square one (checked: :func:`_check_square`) or a condensed upper-triangle
     vector (scipy's squareform order); text or complex values are refused."""
     x = real_array(x, name, _RDM_FORM)
+    if x.ndim in (1, 2):
+        _refuse_inf(x, name)
     if x.ndim == 2 and x.shape[0] == x.shape[1]:
         _check_square(x, name)
         return x
@@ -190,6 +213,30 @@ def _check_square(D: np.ndarray, name: str, block: int = 2**22) -> None:
                           f"(e.g. [{bad[0]}, {bad[0]}] = {diag[bad[0]]:.6g}); pass dissimilarities with zeros on the diagonal.")
 
 
+def _refuse_inf(D: Any, name: str) -> None:
+    """One-line :class:`LayoutError` when the RDM (square ``(n, n)``), the stack of RDMs ``(m, n, n)``
+    or the condensed RDMs ``(P,)`` / ``(m, P)`` ``D`` hold an infinite value: a comparison would rank
+    it as the largest dissimilarity (or make Pearson NaN), as infinite features and responses are
+    refused. NaN is a missing pair (the NaN rule)."""
+    V = np.asarray(D.values if isinstance(D, xr.DataArray) else D)
+    if not np.issubdtype(V.dtype, np.floating):
+        return
+    inf = np.isinf(V)
+    if not inf.any():
+        return
+    at = np.argwhere(inf)[0]
+    if V.ndim >= 2 and V.shape[-1] == V.shape[-2]:
+        where = f"[{', '.join(map(str, at))}] = {V[tuple(at)]}"
+    else:  # condensed: the pair (i, j) of scipy's squareform order
+        try:
+            i, j = (x[at[-1]] for x in np.triu_indices(_r.n_from_n_pairs(V.shape[-1]), 1))
+            where = f"pair ({i}, {j}) = {V[tuple(at)]}"
+        except LayoutError:  # not a condensed RDM: refused by the caller's shape check after this
+            where = f"value {tuple(int(a) for a in at)} = {V[tuple(at)]}"
+    raise LayoutError(f"{name}: the RDM holds {int(inf.sum())} infinite values (e.g. {where}); dissimilarities must be "
+                      "finite: replace them with NaN (a missing pair, left out of comparisons) or fix their computation.")
+
+
 def _rsatoolbox_rdms(x: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Square RDMs ``(m, n, n)`` and the ``stimulus_id`` pattern descriptor (or None) of rsatoolbox ``RDMs``."""
     V = real_array(x.get_vectors(), name, _RDM_FORM)
@@ -220,6 +267,7 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
     if isinstance(x, xr.DataArray):
         if tuple(x.dims[-2:]) != RDM_DIMS:
             raise LayoutError(f"{name}: an RDM needs dims {RDM_DIMS} (last two); found {x.dims}.")
+        _refuse_inf(x, name)
         return _columns_as_rows(x, name)
     ids = None
     if _is_rsatoolbox(x):
@@ -397,6 +445,7 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "")
     Labeled RDMs are paired by their ids whatever their order.
     """
     if isinstance(x, xr.DataArray) and x.ndim == 3:
+        _refuse_inf(x, name)
         return _columns_as_rows(x, name)
     if _is_rsatoolbox(x):
         D, rids = _rsatoolbox_rdms(x, name)

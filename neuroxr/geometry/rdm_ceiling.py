@@ -16,7 +16,7 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import real_array
-from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _stack_rdms, split_half_rdms
+from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _stack_rdms, split_half_rdms
 
 __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
 
@@ -74,6 +74,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     method = _c._normalize_compare_method(method, "rdm_noise_ceiling")
     if isinstance(rdms, np.ndarray):
         R = real_array(rdms, "rdms", "a stack of RDMs")
+        _refuse_inf(R, "rdms")
         if R.ndim == 3:
             for i, D in enumerate(R):
                 _check_square(D, f"rdms[{i}]")
@@ -128,7 +129,10 @@ def split_half_rdm_ceiling(
 
     Per rep: RDM of half 1 vs RDM of half 2 (``compare_method``, on the pairs finite in both),
     Spearman-Brown corrected (``2 r / (1 + r)``) to the full number of repeats when
-    ``spearman_brown``; the ceiling is the NaN-mean over reps.
+    ``spearman_brown``; the ceiling is the NaN-mean over reps. The halves are those of
+    :func:`~neuroxr.geometry.split_half_rdms`: each (stimulus, neuroid)'s valid repeats halved
+    (the directions' ``split="valid"``), over the stimuli and neuroids with 2 valid repeats
+    (the others left out with one warning and counted).
 
     Parameters
     ----------
@@ -142,7 +146,8 @@ def split_half_rdm_ceiling(
     Returns
     -------
     xarray.Dataset
-        ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters.
+        ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters,
+        ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
     compare_method = _c._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
     H = split_half_rdms(neural, rdm_method, seed=seed, reps=reps)
@@ -159,5 +164,6 @@ def split_half_rdm_ceiling(
         {"ceiling": ((), float(np.nanmean(r)) if np.isfinite(r).any() else math.nan), "ceiling_per_rep": (("rep",), r)},
         coords={"rep": np.arange(reps)},
         attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "reps": reps,
-               "spearman_brown": int(spearman_brown)},
+               "spearman_brown": int(spearman_brown),
+               **{k: H.attrs[k] for k in ("n_excluded_stimuli", "n_excluded_neuroids")}},
     )

@@ -28,10 +28,13 @@ from ._common import (
     _canonical,
     _canonical_any,
     _check_option,
+    _drop_unusable,
     _ids,
     _label,
     _neural_mean,
+    _require_repeats,
     _score_ds,
+    _without,
     check_split,
     split_train_test,
 )
@@ -60,7 +63,10 @@ def crsa(
     ----------
     features : features DataArray (stimulus, unit) or a Gram Dataset
     neural : DataArray (stimulus, neuroid, repeat)
-        Paired with ``features`` by ``stimulus_id``.
+        Paired with ``features`` by ``stimulus_id``. A (stimulus, neuroid) needs a valid trial (2
+        with a ceiling, one in each half); stimuli without them in any neuroid are dropped from
+        both inputs, then neuroids lacking them on some stimulus, with one warning, so that the
+        score and its ceiling use the same stimuli and neuroids (counted in the attrs).
     rdm_method : {"correlation", "cosine", "euclidean", "sqeuclidean"}, default "correlation"
     compare_method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
     noise_ceiling : bool or None, default None
@@ -77,7 +83,8 @@ def crsa(
     -------
     xarray.Dataset
         ``score`` (and ``ceiling``, ``ceiled_score``: NaN, with a warning, for a ceiling <= 0,
-        as the directions' EV); attrs record every parameter.
+        as the directions' EV); attrs record every parameter, ``n_stimuli``,
+        ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
     compare_method = check_crsa_params(rdm_method, compare_method, noise_ceiling, seed, reps)["compare_method"]
     if noise_ceiling is None:  # automatic: a ceiling when the neural data hold repeats
@@ -87,7 +94,11 @@ def crsa(
                                               "data with at least 2 repeats", "")
     source, target = _label(features, "model"), _label(neural, "neural")
     features, neural = _canonical_any(features), _canonical_any(neural)
-    model_rdm = rdm(features, rdm_method, backend=backend)
+    # one set of stimuli and neuroids for the score and its ceiling (2 valid repeats with a ceiling)
+    if noise_ceiling and isinstance(neural, xr.DataArray) and "repeat" in neural.dims:
+        _require_repeats(neural, "split_half_rdms")
+    (neural,), counts, dropped = _drop_unusable([(neural, target)], "crsa", 2 if noise_ceiling else 1, paired=True)
+    model_rdm = _without(rdm(features, rdm_method, backend=backend), dropped)
     neural_rdm = rdm(neural, rdm_method, backend=backend)
     model_rdm = _align_rdm(neural_rdm, model_rdm, ("neural", "features"))  # a pairing error names the arguments
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
@@ -98,7 +109,7 @@ def crsa(
         values["ceiled_score"] = ceiled(score, float(c["ceiling"]), "crsa")
     attrs = {
         "direction": "crsa", "rdm_method": rdm_method, "compare_method": compare_method, "noise_ceiling": int(noise_ceiling),
-        "seed": seed, "reps": reps, "n_stimuli": int(neural_rdm.sizes["stimulus"]),
+        "seed": seed, "reps": reps, "n_stimuli": int(neural_rdm.sizes["stimulus"]), **counts,
         "source": source, "target": target,
     }
     return _score_ds(values, attrs)
@@ -225,6 +236,8 @@ def ersa(
         ``stimulus_id``); attrs with all parameters.
     """
     compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]
+    source, target = _label(features, "model"), _label(neural, "neural")
+    (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ersa")
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
@@ -238,7 +251,7 @@ def ersa(
     attrs = {
         "direction": "ersa", "rdm_method": rdm_method, "compare_method": compare_method, "regressor": "ridge",
         "alpha": alpha, "n_folds": n_folds, "fold_seed": fold_seed, "test_size": test_size, "seed": seed,
-        "n_train": int(tr.size), "n_test": int(te.size), "source": _label(features, "model"), "target": _label(neural, "neural"),
+        "n_train": int(tr.size), "n_test": int(te.size), **counts, "source": source, "target": target,
     }
     return _score_ds(
         {"train_score": s_tr, "test_score": s_te, "split": (("stimulus",), split.astype(str))},
@@ -334,6 +347,8 @@ def _ereg(
     from ..kernels.stats import pearson
 
     check_ereg_params(n_components, eps, alpha, n_folds, fold_seed, seed)
+    source, target = _label(features, "model"), _label(neural, "neural")
+    (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ereg")
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)
@@ -352,6 +367,6 @@ def _ereg(
     attrs = {
         "direction": "ereg", "n_components": int(k if projected else p), "projected": int(projected), "eps": eps,
         "alpha": alpha, "n_folds": n_folds, "fold_seed": fold_seed, "seed": seed, "n_units": int(p),
-        "source": _label(features, "model"), "target": _label(neural, "neural"),
+        "n_stimuli": int(n), **counts, "source": source, "target": target,
     }
     return _score_ds({"r": (("neuroid",), r), "score": float(np.nanmean(r))}, attrs, coords={"neuroid_id": ("neuroid", keep_ids)})

@@ -23,7 +23,7 @@ from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
 from ..validation import check_bool, real_array
-from ._common import _canonical, _check_option, _ids, _label, check_split, split_train_test
+from ._common import _canonical, _check_option, _drop_unusable, _ids, _label, check_split, split_train_test
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -418,6 +418,7 @@ def split_distance(
         if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
             raise LayoutError(f"split_distance: {nm} must be a labeled DataArray (stimulus, unit); use LinearMetric for plain arrays.")
     check_split_distance_params(test_size, seed, alpha, center_columns, zero_pad, score_method)
+    (X, Y), counts, _ = _drop_unusable([(X, "X"), (Y, "Y")], "split_distance")  # crsa's rule for missing trials
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     X, Y = align(_canonical(X), Y, names=("X", "Y"))
     ids = _ids(X)
@@ -433,7 +434,7 @@ def split_distance(
         coords={"split": ["train", "test"], "stimulus_id": ("stimulus", ids)},
         attrs={"alpha": float(alpha), "center_columns": int(center_columns), "zero_pad": int(zero_pad),
                "score_method": score_method, "test_size": test_size, "seed": seed, "n_train": int(tr.size),
-               "n_test": int(te.size), "lower_is_better": 1, "reference": "Williams et al. 2021"},
+               "n_test": int(te.size), **counts, "lower_is_better": 1, "reference": "Williams et al. 2021"},
     )
 
 

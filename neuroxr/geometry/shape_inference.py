@@ -24,9 +24,10 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     """Two representations as float arrays in the canonical stimulus order (DataArrays paired by
     ``stimulus_id``; neural responses averaged over repeats), with their ids."""
     from ..alignment import align
-    from ._common import _canonical
+    from ._common import _canonical, _drop_unusable
     from .shape import _trial_averaged
 
+    (X, Y), _, _ = _drop_unusable([(X, "X"), (Y, "Y")], "shape")  # crsa's rule for missing trials
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
         X = _canonical(X)

@@ -36,7 +36,8 @@ import xarray as xr
 
 from ..alignment import align, to_canonical
 from ..errors import LayoutError, ParameterError, no_effect, warn
-from ..geometry._common import _label, _neural_mean, _one_bin
+from ..geometry._common import _drop_unusable, _label, _neural_mean, _one_bin, _usable
+from ..kernels.splits import split_means
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
 from ..validation import check_bool, check_int
@@ -110,7 +111,12 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
     Parameters
     ----------
     neural : DataArray (stimulus, neuroid, repeat)
-        At least 2 repeats; missing trials (NaN) are skipped in the half averages.
+        At least 2 repeats. Missing trials (NaN): each (stimulus, neuroid)'s valid repeats are
+        halved in the split's order (the first ``ceil(v / 2)`` against the rest, the directions'
+        ``split="valid"``; Brain-Score's halves on complete rows), so a (stimulus, neuroid) needs
+        2 valid repeats: stimuli without them in any neuroid, then neuroids lacking them on some
+        stimulus, are left out with one warning (attrs ``n_excluded_stimuli``,
+        ``n_excluded_neuroids``).
     n_splits : int, default 10
     seed : int, default 1
         ``random_state`` of the ``ShuffleSplit`` over repetition indices.
@@ -132,13 +138,17 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
             "least 2 repetitions per stimulus. Pass data with repeats, or ceiling=False."
         )
     neural = to_canonical(neural).transpose("stimulus", "neuroid", "repeat")
+    neural, counts, _ = _usable(neural, "neural", 2, "brainscore_ceiling")
     V = np.asarray(neural.values, dtype=np.float64)
     splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
+    # ShuffleSplit's permutation is (test, train) with ceil(T/2) test repeats: as split="valid" reads
+    # it, complete rows get Brain-Score's halves and each row's valid repeats are halved in that order
+    perms = np.stack([np.concatenate([te, tr]) for tr, te in splitter.split(np.zeros(n_rep))])
+    H1, H2 = split_means(V, perms, "valid")
     cons = np.empty((n_splits, V.shape[1]))
     with np.errstate(invalid="ignore"), _quiet():
-        for s, (h1, h2) in enumerate(splitter.split(np.zeros(n_rep))):
-            r = pearson(np.nanmean(V[:, :, h1], axis=2), np.nanmean(V[:, :, h2], axis=2))
-            cons[s] = spearman_brown(r)
+        for s in range(n_splits):
+            cons[s] = spearman_brown(pearson(np.asarray(H2[s]), np.asarray(H1[s])))
     per_split = np.nanmedian(cons, axis=1)
     return xr.Dataset(
         {
@@ -148,7 +158,7 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
             "consistency": (("split", "neuroid"), cons),
         },
         coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(neural.coords["neuroid_id"].values).astype(str))},
-        attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", "reference": REFERENCE},
+        attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", **counts, "reference": REFERENCE},
     )
 
 
@@ -192,7 +202,11 @@ def brainscore(
     features : DataArray (stimulus, unit)
         Model features; paired with ``neural`` by ``stimulus_id``.
     neural : DataArray (stimulus, neuroid, repeat)
-        Responses; the regression target is the trial average (neuroids lacking a stimulus are dropped).
+        Responses; the regression target is the trial average. A (stimulus, neuroid) needs a valid
+        trial (2 with ``ceiling``, one in each half): stimuli without them in any neuroid are
+        dropped from both inputs, then neuroids lacking them on some stimulus, with one warning, so
+        that ``raw`` and ``ceiling`` use the same stimuli and neuroids (attrs ``n_excluded_stimuli``,
+        ``n_excluded_neuroids``).
     n_components : int, default 25
         PLS components (``PLSRegression(n_components, scale=False)``); at most the number of units.
     n_splits : int, default 10
@@ -216,7 +230,8 @@ def brainscore(
         Scalars ``raw``, ``error`` (SEM of raw over splits, Brain-Score's ``error``),
         ``ceiling``, ``ceiling_error``, ``score``; ``raw_split`` (split,), ``r`` (split, neuroid)
         held-out Pearson r per neuroid, ``consistency`` (split_half, neuroid); coords
-        ``neuroid_id``; attrs with every parameter and ``reference``.
+        ``neuroid_id``; attrs with every parameter, ``n_stimuli``, ``n_excluded_stimuli``,
+        ``n_excluded_neuroids`` and ``reference``.
     """
     from sklearn.cross_decomposition import PLSRegression
 
@@ -224,11 +239,11 @@ def brainscore(
     validate_features(features, name="features")
     validate_neural(neural, name="neural")
     _one_bin(neural, "neural", "brainscore")
+    # one set of stimuli and neuroids for raw and ceiling (2 valid repeats with a ceiling, as the directions)
+    min_valid = 2 if ceiling and neural.sizes["repeat"] >= 2 else 1  # one repeat: the ceiling says what it needs
+    (neural, features), counts, _ = _drop_unusable([(neural, "neural"), (features, "features")], "brainscore", min_valid)
     features, neural = align(to_canonical(features), neural, names=("features", "neural"))
     Y = _neural_mean(neural)
-    if Y.sizes["neuroid"] != neural.sizes["neuroid"]:  # the ceiling uses the neuroids kept (by id, not position)
-        kept = np.isin(np.asarray(neural.neuroid_id.values).astype(str), np.asarray(Y.neuroid_id.values).astype(str))
-        neural = neural.isel(neuroid=np.flatnonzero(kept))
     # PLS components past the features' rank fit rounding errors, which depend on the column order:
     # the units in canonical id order too (as the neuroids below)
     features, _ = by_id(features, "unit")
@@ -261,7 +276,11 @@ def brainscore(
     if ceiling:
         c = brainscore_ceiling(neural, n_splits=n_splits, seed=seed)
         cval = float(c["ceiling"])
-        if not cval > 0:  # Brain-Score's formula kept (parity), but a sign flip must not pass unnoticed
+        if math.isnan(cval):
+            n_nan = int(np.isnan(c["ceiling_split"].values).sum())
+            warn(f"brainscore: the internal-consistency ceiling is NaN: in {n_nan} of {n_splits} repetition splits every "
+                 "neuroid's split-half r is undefined (halves constant across stimuli); score is NaN; read raw instead.")
+        elif not cval > 0:  # Brain-Score's formula kept (parity), but a sign flip must not pass unnoticed
             warn(f"brainscore: the internal-consistency ceiling is {cval:.3g} (not positive): score = raw / ceiling "
                  f"(Brain-Score's formula) is not a fraction of a reachable maximum here; read raw instead.")
         score = {"ratio": raw / cval, "squared_ratio": (raw / cval) ** 2, "r2_over_ceiling": raw**2 / cval}[ceiling_mode]
@@ -278,6 +297,6 @@ def brainscore(
         attrs={"protocol": "brainscore", "regression": f"PLSRegression(n_components={n_components}, scale=False)",
                "n_components": n_components, "n_splits": n_splits, "train_size": train_size,
                "stratify_by": "" if strata is None else ("object_name" if stratify_by == _AUTO else str(stratify_by)),
-               "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]),
+               "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]), **counts,
                "source": _label(features, "features"), "reference": REFERENCE, "neuroxr_version": __version__},
     )

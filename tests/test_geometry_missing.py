@@ -1,0 +1,279 @@
+"""Missing values in the geometry metrics and Brain-Score: infinite RDM values, ragged repeats,
+one neuroid set for a score and its ceiling, stimuli without trials, and their counts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import stats
+from scipy.spatial.distance import pdist, squareform
+
+import neuroxr as nx
+from neuroxr import LayoutError
+from neuroxr import geometry as geo
+from neuroxr.errors import NeuroxrWarning
+from neuroxr.geometry.inference import rsa_bootstrap, rsa_permutation
+from neuroxr.predictivity import brainscore, brainscore_ceiling
+
+N, K, T, P = 30, 6, 4, 8
+SID = [f"s{i:02d}" for i in range(N)]
+NID = [f"n{j}" for j in range(K)]
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((N, P))
+    R = (F @ rng.standard_normal((P, K)))[:, :, None] + 2.0 * rng.standard_normal((N, K, T))
+    return F, R
+
+
+def _feats(F, keep=slice(None)):
+    return nx.features(F[keep], np.asarray(SID)[keep], [f"u{i}" for i in range(P)], model="m", layer="l")
+
+
+def _neural(R, keep=slice(None), neuroids=slice(None)):
+    return nx.neural(R[keep][:, neuroids], np.asarray(SID)[keep], np.asarray(NID)[neuroids])
+
+
+def _ragged(R):
+    R = R.copy()
+    R[::3, :, 3] = np.nan  # some stimuli have 3 repeats, some 2 (NaN-padded, docs/io.md)
+    R[::5, :, 2:] = np.nan
+    return R
+
+
+def _ut(D):
+    return D[np.triu_indices(D.shape[0], 1)]
+
+
+# ---------------------------------------------------------------- F1: infinite dissimilarities
+def _rdms(value):
+    rng = np.random.default_rng(1)
+    A = squareform(pdist(rng.standard_normal((10, 4)), "correlation"))
+    D = squareform(pdist(rng.standard_normal((10, 4)), "correlation"))
+    D[2, 5] = D[5, 2] = value
+    return A, D
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+@pytest.mark.parametrize("call", [
+    lambda A, D: geo.compare_rdms(A, D, "spearman"),
+    lambda A, D: geo.compare_rdms(A, D, ["pearson", "spearman"]),
+    lambda A, D: geo.compare_rdms(A, _ut(D)),
+    lambda A, D: geo.compare_rdms(A, geo.as_rdm(A, "b").copy(data=D)),
+    lambda A, D: geo.compare_rdms_many(A, np.stack([D, A])),
+    lambda A, D: geo.compare_rdms_many([A], xr.concat([geo.as_rdm(A, "x").copy(data=D)], "rdm")),
+    lambda A, D: geo.rdm_noise_ceiling(np.stack([A, D, A])),
+    lambda A, D: geo.rdm_noise_ceiling(np.stack([_ut(A), _ut(D)])),
+    lambda A, D: geo.rdm_noise_ceiling([A, D]),
+    lambda A, D: rsa_bootstrap(A, [D, A], n_boot=5),
+    lambda A, D: rsa_permutation(A, D, n_perm=5),
+])
+def test_an_infinite_dissimilarity_is_refused_naming_the_rdm(call, value):
+    """inf in an RDM would be ranked as the largest value (Spearman) or make Pearson NaN: refused in
+    one line naming the RDM, a pair and the fix, as infinite features and responses are."""
+    A, D = _rdms(value)
+    with pytest.raises(LayoutError, match=r"infinite values \(e\.g\. (\[2, 5\]|\[\d+, 2, 5\]|pair \(2, 5\)) = -?inf\).*NaN") as e:
+        call(A, D)
+    assert "\n" not in str(e.value)
+
+
+def test_nan_dissimilarity_is_still_a_missing_pair():
+    A, D = _rdms(np.nan)
+    ok = ~np.isnan(_ut(D))
+    with pytest.warns(NeuroxrWarning, match="1 of 45 stimulus pairs"):
+        got = geo.compare_rdms(A, D, "spearman")
+    assert got == pytest.approx(stats.spearmanr(_ut(A)[ok], _ut(D)[ok])[0], abs=1e-12)
+
+
+# ---------------------------------------------------------------- F4: ragged repeats
+def _split_half_reference(R, seed, reps, compare=lambda a, b: stats.spearmanr(a, b)[0]):
+    """The split-half RDM ceiling by hand: per rep one permutation of the repeat slots; each
+    (stimulus, neuroid)'s valid repeats in that order, the first ceil(v/2) against the rest."""
+    rng = np.random.default_rng(seed)
+    r = []
+    for _ in range(reps):
+        perm = rng.permutation(R.shape[2])
+        H = np.empty((2, *R.shape[:2]))
+        for i in range(R.shape[0]):
+            for j in range(R.shape[1]):
+                v = R[i, j, perm][~np.isnan(R[i, j, perm])]
+                h = (v.size + 1) // 2
+                H[0, i, j], H[1, i, j] = v[:h].mean(), v[h:].mean()
+        c = compare(pdist(H[0], "correlation"), pdist(H[1], "correlation"))
+        r.append(2 * c / (1 + c))
+    return float(np.mean(r))
+
+
+def test_ragged_repeats_score_crsa_with_its_ceiling():
+    """NaN-padded repeats (2 or 3 of 4) used to refuse crsa's ceiling ("no neuroid has a trial for
+    every stimulus in both halves"): each row's valid repeats are split in halves, as the directions'
+    default split="valid"."""
+    F, R = _data()
+    R = _ragged(R)
+    ds = geo.crsa(_feats(F), _neural(R), reps=3, seed=2)
+    ref_score = stats.spearmanr(pdist(F, "correlation"), pdist(np.nanmean(R, axis=2), "correlation"))[0]
+    ref_ceiling = _split_half_reference(R, 2, 3)
+    assert float(ds.score) == pytest.approx(ref_score, abs=1e-10)
+    assert float(ds.ceiling) == pytest.approx(ref_ceiling, abs=1e-10)
+    assert float(ds.ceiled_score) == pytest.approx(ref_score / ref_ceiling, abs=1e-10)
+    assert ds.attrs["n_excluded_stimuli"] == 0 and ds.attrs["n_excluded_neuroids"] == 0
+    c = geo.split_half_rdm_ceiling(_neural(R), compare_method="pearson", seed=0, reps=4)
+    assert float(c.ceiling) == pytest.approx(_split_half_reference(R, 0, 4, lambda a, b: stats.pearsonr(a, b)[0]), abs=1e-10)
+
+
+def test_split_half_rdms_match_the_complete_data_halves():
+    """On complete data the valid split is the first ceil(T/2) permuted repeats against the rest."""
+    _, R = _data()
+    H = geo.split_half_rdms(_neural(R), seed=5, reps=2)
+    rng = np.random.default_rng(5)
+    for rep in range(2):
+        perm = rng.permutation(T)
+        for half, sl in ((0, perm[:2]), (1, perm[2:])):
+            np.testing.assert_allclose(H.values[rep, half], squareform(pdist(R[:, :, sl].mean(2), "correlation")), atol=1e-12)
+
+
+def _brainscore_ceiling_reference(R, n_splits, seed):
+    """Brain-Score's internal consistency by hand: ShuffleSplit of the repetitions (test = the first
+    ceil(T/2) of its permutation); a row's valid repeats in that order, the first ceil(v/2) against the rest."""
+    from sklearn.model_selection import ShuffleSplit
+
+    per = []
+    for tr, te in ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed).split(np.zeros(R.shape[2])):
+        order = np.concatenate([te, tr])
+        H = np.empty((2, *R.shape[:2]))
+        for i in range(R.shape[0]):
+            for j in range(R.shape[1]):
+                v = R[i, j, order][~np.isnan(R[i, j, order])]
+                h = (v.size + 1) // 2
+                H[0, i, j], H[1, i, j] = v[:h].mean(), v[h:].mean()
+        r = np.array([stats.pearsonr(H[0][:, j], H[1][:, j])[0] for j in range(R.shape[1])])
+        per.append(np.median(2 * r / (1 + r)))
+    return float(np.mean(per))
+
+
+def test_ragged_repeats_give_brainscore_a_ceiling():
+    """The halves of repetition slots left a half empty for a stimulus (ceiling NaN in 2 of 3 splits)."""
+    _, R = _data()
+    R = _ragged(R)
+    c = brainscore_ceiling(_neural(R), n_splits=3)
+    assert float(c.ceiling) == pytest.approx(_brainscore_ceiling_reference(R, 3, 1), abs=1e-10)
+    _, Rc = _data()
+    assert float(brainscore_ceiling(_neural(Rc), n_splits=3).ceiling) == pytest.approx(_brainscore_ceiling_reference(Rc, 3, 1), abs=1e-12)
+
+
+# ---------------------------------------------------------------- F5: one neuroid set for score and ceiling
+def test_crsa_scores_and_ceils_the_same_neuroids():
+    """A neuroid with one valid repeat on some stimuli cannot enter the ceiling: it is left out of the
+    score too (counted, one warning), so ceiled_score is one set over the same set."""
+    F, R = _data()
+    R[0:5, 0, 1:] = np.nan
+    with pytest.warns(NeuroxrWarning, match=r"crsa: .*1 neuroids lacking 2 trials for some stimulus \(e\.g\. 'n0'\)"):
+        ds = geo.crsa(_feats(F), _neural(R), reps=3)
+    ref = stats.spearmanr(pdist(F, "correlation"), pdist(R[:, 1:].mean(2), "correlation"))[0]
+    assert float(ds.score) == pytest.approx(ref, abs=1e-10)
+    assert float(ds.ceiling) == pytest.approx(_split_half_reference(R[:, 1:], 0, 3), abs=1e-10)
+    assert ds.attrs["n_excluded_neuroids"] == 1 and ds.attrs["n_stimuli"] == N
+    # without a ceiling the neuroid has a trial mean on every stimulus and is scored
+    free = geo.crsa(_feats(F), _neural(R), noise_ceiling=False)
+    assert float(free.score) == pytest.approx(
+        stats.spearmanr(pdist(F, "correlation"), pdist(np.nanmean(R, 2), "correlation"))[0], abs=1e-10)
+    assert free.attrs["n_excluded_neuroids"] == 0
+    with pytest.warns(NeuroxrWarning, match="1 neuroids"):
+        c = geo.split_half_rdm_ceiling(_neural(R), reps=3)
+    assert c.attrs["n_excluded_neuroids"] == 1 and float(c.ceiling) == pytest.approx(float(ds.ceiling), abs=1e-12)
+
+
+def test_brainscore_raw_and_ceiling_use_the_same_neuroids():
+    F, R = _data()
+    R[0:5, 0, 1:] = np.nan
+    with pytest.warns(NeuroxrWarning, match=r"brainscore: .*1 neuroids lacking 2 trials"):
+        got = brainscore(_feats(F), _neural(R), n_components=5, n_splits=3)
+    ref = brainscore(_feats(F), _neural(R, neuroids=slice(1, None)), n_components=5, n_splits=3)
+    assert list(got.neuroid_id.values) == NID[1:]
+    assert float(got.raw) == pytest.approx(float(ref.raw), abs=1e-12)
+    assert float(got.ceiling) == pytest.approx(_brainscore_ceiling_reference(R[:, 1:], 3, 1), abs=1e-10)
+    assert got.attrs["n_excluded_neuroids"] == 1
+    raw_only = brainscore(_feats(F), _neural(R), n_components=5, n_splits=3, ceiling=False)
+    assert raw_only.sizes["neuroid"] == K and raw_only.attrs["n_excluded_neuroids"] == 0
+
+
+# ---------------------------------------------------------------- F6 / F7: a stimulus without trials
+def _cka_reference(X, Y):
+    X, Y = X - X.mean(0), Y - Y.mean(0)
+    return np.linalg.norm(X.T @ Y) ** 2 / (np.linalg.norm(X.T @ X) * np.linalg.norm(Y.T @ Y))
+
+
+def test_a_stimulus_without_trials_is_dropped_and_counted():
+    """All trials of s03 missing: the directions drop the stimulus; every geometry metric refused
+    ("every neuroid lacks trials for some stimulus"). It is now dropped from both inputs (paired by
+    stimulus_id), with one warning, and counted."""
+    F, R = _data()
+    R[3] = np.nan
+    keep = np.arange(N) != 3
+    f, b = _feats(F), _neural(R)
+    Rk, Fk = R[keep], F[keep]
+    with pytest.warns(NeuroxrWarning, match=r"1 stimuli without 2 trials in any neuroid \(e\.g\. 's03'; also dropped"):
+        ds = geo.crsa(f, b, reps=2)
+    assert float(ds.score) == pytest.approx(stats.spearmanr(pdist(Fk, "correlation"), pdist(Rk.mean(2), "correlation"))[0], abs=1e-10)
+    assert float(ds.ceiling) == pytest.approx(_split_half_reference(Rk, 0, 2), abs=1e-10)
+    assert (ds.attrs["n_stimuli"], ds.attrs["n_excluded_stimuli"], ds.attrs["n_excluded_neuroids"]) == (N - 1, 1, 0)
+    with pytest.warns(NeuroxrWarning, match="1 stimuli"):
+        assert geo.cka(f, b) == pytest.approx(_cka_reference(Fk, Rk.mean(2)), abs=1e-10)
+        assert geo.cka(geo.gram(f), b) == pytest.approx(_cka_reference(Fk, Rk.mean(2)), abs=1e-10)
+        D = geo.rdm(b)
+    np.testing.assert_allclose(D.values, squareform(pdist(Rk.mean(2), "correlation")), atol=1e-12)
+    assert D.attrs["n_excluded_stimuli"] == 1
+    fk, bk = _feats(F, keep), _neural(R, keep)
+    with pytest.warns(NeuroxrWarning, match="1 stimuli"):
+        pairs = [(geo.ersa(f, b), geo.ersa(fk, bk), ("train_score", "test_score")),
+                 (geo.ereg(f, b, n_components=4), geo.ereg(fk, bk, n_components=4), ("score",)),
+                 (geo.split_distance(f, b), geo.split_distance(fk, bk), ("distance",)),
+                 (brainscore(f, b, n_components=5, n_splits=3), brainscore(fk, bk, n_components=5, n_splits=3), ("raw", "ceiling"))]
+        dim = geo.effective_dimensionality(b)
+    for got, ref, names in pairs:
+        for v in names:
+            np.testing.assert_allclose(got[v].values, ref[v].values, atol=1e-12)
+        assert got.attrs["n_excluded_stimuli"] == 1
+    ev = np.linalg.eigvalsh(np.cov(Rk.mean(2), rowvar=False))
+    assert dim == pytest.approx(ev.sum() ** 2 / (ev**2).sum(), rel=1e-10)
+
+
+def test_no_usable_neuroid_names_the_dim_and_the_fix():
+    _, R = _data()
+    for j in range(K):  # neuroid j has one trial of stimulus j: none has 2 trials everywhere
+        R[j, j, 1:] = np.nan
+    with pytest.raises(LayoutError, match=r"split_half_rdms: neural: every neuroid lacks 2 trials .*dim 'repeat'.*noise_ceiling=False") as e:
+        geo.split_half_rdm_ceiling(_neural(R))
+    assert "\n" not in str(e.value)
+    R[:, :, 1:] = np.nan
+    with pytest.raises(LayoutError, match=r"no stimulus has 2 trials .* in any neuroid \(dim 'repeat'\)"):
+        geo.split_half_rdms(_neural(R))
+
+
+def test_metric_entries_store_the_counts(tmp_path):
+    """Stored crsa / brainscore / cka / dimensionality entries of ragged data with a stimulus without
+    trials score (crsa refused the ragged data) and carry the counts."""
+    from neuroxr.store import StudyStore
+
+    F, R = _data()
+    R = _ragged(R)
+    R[3] = np.nan
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_features("m", "l", _feats(F))
+    store.write_neural("mk", _neural(R))
+    keep = np.arange(N) != 3
+    with pytest.warns(NeuroxrWarning, match="1 stimuli"):
+        crsa = nx.score(store, "crsa", "m.l", "mk", reps=2)
+        ref = geo.crsa(_feats(F, keep), _neural(R, keep), reps=2)
+        cka = nx.score(store, "cka", "m.l", "mk")
+        dim = nx.score(store, "dimensionality", "mk", None)
+    for v in ("score", "ceiling"):
+        assert float(crsa[v]) == pytest.approx(float(ref[v]), abs=1e-12)
+    assert float(cka["score"]) == pytest.approx(_cka_reference(F[keep], np.nanmean(R[keep], 2)), abs=1e-10)
+    for ds in (crsa, cka, dim):
+        assert ds.attrs["n_excluded_stimuli"] == 1 and ds.attrs["n_excluded_neuroids"] == 0
+    assert not math.isnan(float(crsa["ceiled_score"]))

@@ -86,8 +86,8 @@ def _check_inference_entries(entries: Sequence[Entry], kw: Mapping[str, Any], in
         dirs = ordered(e.direction for e in entries)
         cond = ("without inference.bootstrap (permutation entries take none of them)" if not inference["bootstrap"]
                 else f"with the sweep's directions {dirs}, which have no direction bootstrap entry")
-        raise no_effect(unread, cond, "level sets the bootstrap intervals; method and over the directions' (the metrics' "
-                        "bootstraps resample the stimuli, shape's interval centred)", error=SweepConfigError)
+        raise no_effect(unread, cond, "level sets the bootstrap intervals, method and over the directions' only; the "
+                        "metrics' bootstraps resample the stimuli, shape's with a centred interval", error=SweepConfigError)
     for metric in ordered(e.direction for e in entries if e.is_metric and takes_inference(e)):
         for procedure, p in metric_inference_requests(metric, metric_opts.get(metric, {}), kw, inference):
             get_kind(f"{metric}_{procedure}").fill(p)

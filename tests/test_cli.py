@@ -547,6 +547,21 @@ def test_metric_inference_options_are_refused_before_anything_is_computed(runner
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 
+@pytest.mark.parametrize(("kind", "metric_args"), [("cka", []), ("shape", ["--seed", "2"]), ("rsa", ["--seed", "2", "--reps", "3"])])
+def test_metric_resample_seed_reaches_the_inference_entries(runner, geometry_study, kind, metric_args):
+    """--resample-seed seeds the --bootstrap / --permutations entries of a metric (the sweep's seed
+    there); the metric's own --seed stays the metric's."""
+    args = ["score", kind, geometry_study.url, "net.conv1", "monkeyA", *metric_args, "--resample-seed", "3",
+            "--bootstrap", "4", "--permutations", "4", "--json"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    name = "crsa" if kind == "rsa" else kind
+    for procedure, n in (("bootstrap", "n_boot"), ("permutation", "n_perm")):
+        want = nx_entries.lookup(geometry_study, f"{name}_{procedure}", "net.conv1", "monkeyA", params={n: 4, "seed": 3})
+        assert obj[f"{procedure}_path"] == want
+
+
 def test_n_components_needs_pls(runner, geometry_study):
     res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.IT", "--n-components", "2"])
     assert res.exit_code == 2 and "--n-components" in res.output and "--regressor pls" in res.output

@@ -50,6 +50,10 @@ def test_flag_spelling(kind, message, want):
     (["brainscore", "STORE", "net.conv1", "monkeyA", "--no-ceiling", "--ceiling-mode", "squared_ratio"],
      "--ceiling-mode squared_ratio has no effect with --no-ceiling", "ceiling=False"),
     (["cka", "STORE", "net.conv1", "monkeyA", "--debiased", "--bootstrap", "5"], "score it without --debiased", "debiased=False"),
+    (["rsa", "STORE", "net.conv1", "net.fc", "--seed", "3"], "--seed 3 has no effect without a noise ceiling: the target "
+     "'net.fc' is a feature set", "seed="),
+    (["cka", "STORE", "net.conv1", "monkeyA", "--resample-seed", "3"],
+     "--resample-seed 3 has no effect without --bootstrap or --permutations", "resample_seed"),
 ])
 def test_score_errors_name_the_flags(runner, geometry_study, args, flags, python):
     res = runner.invoke(main, ["score", *[geometry_study.url if a == "STORE" else a for a in args]])

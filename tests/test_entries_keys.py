@@ -151,3 +151,58 @@ def test_direction_parameters_are_checked_before_any_set_is_read(sweep_copy, unr
                 "inter_animal": ("animalA", "animalB")}[kind]
     with pytest.raises(ParameterError, match=match):
         compute(st, kind, src, tgt, params=params)
+
+
+# ---------------------------------------------------------------- crsa's ceiling options without a ceiling
+def test_crsa_ceiling_options_without_a_ceiling_are_refused_as_crsa_refuses_them(sweep_copy):
+    """A direct request for crsa with ``seed``/``reps`` where the automatic ceiling is not drawn (a
+    feature-set target, or neural data with one repeat) is refused, as :func:`neuroxr.crsa` refuses
+    it, never answered with the default entry; their defaults, spelled out, name the default entry."""
+    path = sweep_copy()
+    st = nx.open_store(path)
+    resp = nx.read_set(st, nx.resolve(st, TGT))
+    st.write_neural("averaged", resp.mean("repeat", skipna=True, keepdims=True).assign_attrs(resp.attrs))
+    for target, what in (("netB.fc", "is a feature set"), ("averaged", "is neural data with 1 repeat")):
+        default = compute(path, "crsa", SRC, target)
+        assert compute(path, "crsa", SRC, target, params={"seed": 0, "reps": 10}).path == default.path
+        for params, named in (({"seed": 3}, "seed=3 has"), ({"seed": 3, "reps": 7}, "seed=3 and reps=7 have")):
+            with pytest.raises(ParameterError, match=rf"^metric 'crsa': {named} no effect without a noise ceiling: the target "
+                                                     rf"'{target}' {what}"):
+                compute(path, "crsa", SRC, target, params=params)
+        with pytest.raises(ParameterError, match="reps=7 has no effect without a noise ceiling"):
+            nx.score(path, "rsa", SRC, target, reps=7)
+    # with repeats the ceiling is drawn: the options make another entry
+    assert compute(path, "crsa", SRC, TGT, params={"seed": 3, "reps": 2}).provenance["params"]["seed"] == 3
+
+
+# ---------------------------------------------------------------- directions' inference and temporal generalisation
+@pytest.mark.parametrize(("kind", "params", "match"), [
+    ("forward_bootstrap", {"alpha": -1.0}, "alpha"),
+    ("forward_bootstrap", {"over": "both", "method": "bca"}, "method='bca' needs one resampled axis"),
+    ("reverse_bootstrap", {"level": 1.5}, "level must be a number in"),
+    ("inter_animal_bootstrap", {"over": "neuroids"}, "'over' parameter must be one of"),
+    ("forward_bootstrap", {"n_boot": 0}, "n_boot must be a positive integer"),
+    ("forward_permutation", {"n_perm": 2.5}, "n_perm must be a positive integer"),
+    ("forward_permutation", {"n_folds": 1}, "n_folds"),
+    ("model_to_model_bootstrap", {"regressor": "bogus"}, "regressor"),
+    ("temporal_generalization", {"n_folds": 10.0}, "n_folds"),
+    ("temporal_generalization", {"alpha": -1.0}, "alpha"),
+])
+def test_direction_inference_and_time_kinds_are_checked_before_any_set_is_read(sweep_copy, unread, kind, params, match):
+    """The directions' bootstrap / permutation kinds and temporal generalisation check their
+    parameters (the functions' own checks) before any set is read: one line naming the kind."""
+    path = sweep_copy()
+    src, tgt = {"model_to_model": ("netA.layer3", "netB.fc"), "reverse": (TGT, SRC),
+                "inter_animal": (TGT, "animalB")}.get(kind.rsplit("_", 1)[0], (SRC, TGT))
+    extra = _few(kind) if kind.endswith(("_bootstrap", "_permutation")) else {}
+    with pytest.raises(ParameterError, match=match) as info:
+        compute(path, kind, src, tgt, params={**extra, **params})
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{kind} entry: ")
+
+
+def test_direction_inference_keeps_its_inert_option_message():
+    """The inert options of a direction's inference (here a permutation test's reps without
+    min_reliability) are refused by the kind's check with the message they had."""
+    with pytest.raises(ParameterError, match=r"^forward_permutation entry: reps=3 has no effect in a permutation test"):
+        KINDS["forward_permutation"].fill({"reps": 3})
+    assert KINDS["forward_bootstrap"].fill({"seed": 3})["seed"] == 3  # the resamples' seed is never inert

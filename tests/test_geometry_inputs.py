@@ -55,6 +55,27 @@ def test_ereg_refuses_parameters_that_change_nothing():
     assert geo.ereg(F, R, n_components=19, seed=5).attrs["projected"] == 1
 
 
+def test_ereg_refuses_an_eps_that_sizes_no_projection():
+    """``eps`` sizes the projection of ``n_components='auto'``: where that dimension is not below
+    the units (no projection) it is refused as ``seed`` is; with a projection it is taken. An
+    ereg entry keeps it in its key and runs the default, as it does a seed (one option set for a
+    sweep's layers of every width)."""
+    from neuroxr.geometry.rsa import _ereg
+
+    F, R = _data(p=20)
+    with pytest.raises(ParameterError, match=r"^ereg: eps=0.9 has no effect without a random projection, which "
+                                             r"n_components='auto' draws only when its Johnson-Lindenstrauss dimension \(\d+ for 40 stimuli\) "
+                                             r"is below the number of units \(20\); drop it\.$"):
+        geo.ereg(F, R, eps=0.9)
+    with pytest.raises(ParameterError, match=r"^ereg: seed=5 and eps=0.9 have no effect without a random projection"):
+        geo.ereg(F, R, eps=0.9, seed=5)
+    assert geo.ereg(F, R, eps=0.1).attrs["projected"] == 0  # the default, spelled out
+    entry = _ereg(F, R, "auto", 0.9, 0.1, 10, 0, 5, refuse_inert=False)
+    np.testing.assert_array_equal(entry["r"].values, geo.ereg(F, R)["r"].values)
+    wide, _ = _data(p=100)  # 'auto' at eps=0.9 draws ~91 dimensions of 100 units
+    assert geo.ereg(wide, R, eps=0.9).attrs["projected"] == 1
+
+
 # ---------------------------------------------------------------------------- cRSA's automatic ceiling
 def test_crsa_ceiling_is_automatic_as_in_the_store(tmp_path):
     """``noise_ceiling=None`` (the default, as the directions and the store's crsa entries): a

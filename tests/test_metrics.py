@@ -107,9 +107,12 @@ def test_crsa_options_region_subset_and_feature_target(study):
     with pytest.raises(LayoutError, match="ceiling needs a neural target"):
         score_metric(store, "crsa", "net.l2", "net.l1", noise_ceiling=True)
     # the automatic ceiling is off for a feature-set target: its seed and reps change nothing, so they
-    # take their defaults and name the same entry; turned off explicitly, they are refused
-    path = nx.compute(store, "crsa", "net.l1", "net.l2")
-    assert nx.compute(store, "crsa", "net.l1", "net.l2", params={"reps": 3, "seed": 2}) == path
+    # are refused, as crsa refuses them (their defaults, spelled out, name the default entry)
+    path = nx.compute(store, "crsa", "net.l1", "net.l2").path
+    assert nx.compute(store, "crsa", "net.l1", "net.l2", params={"reps": 10, "seed": 0}).path == path
+    with pytest.raises(ParameterError, match=r"^metric 'crsa': seed=2 and reps=3 have no effect without a noise ceiling: the "
+                       r"target 'net.l2' is a feature set, and the automatic ceiling is drawn only for a neural target"):
+        nx.compute(store, "crsa", "net.l1", "net.l2", params={"reps": 3, "seed": 2})
     with pytest.raises(ParameterError, match=r"^crsa: seed=2 and reps=3 have no effect with noise_ceiling=False \(seed and reps draw the split halves of the ceiling\)"):
         geo.crsa(f1, f2, noise_ceiling=False, reps=3, seed=2)
 

@@ -251,6 +251,16 @@ def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     ({"directions": ["dimensionality"], "inference": {"bootstrap": 10}}, r"inference has no effect with the sweep's directions \['dimensionality'\]"),
     ({"directions": ["forward"], "scheduler": "serial", "n_workers": 2}, r"n_workers has no effect with scheduler='serial'"),
     ({"directions": ["forward"], "max_n": 3, "inference": {"bootstrap": 10}}, r"inference needs max_n=None"),
+    ({"directions": ["forward"], "temporal_generalization": True, "dtype": "float32"},
+     r"temporal_generalization computes in float64 only; it needs dtype 'float64', got 'float32' \(drop temporal_generalization or the dtype\)"),
+    ({"directions": ["shape"], "inference": {"bootstrap": 10, "over": "targets"}},
+     r"over='targets' has no effect with the sweep's directions \['shape'\], which have no direction bootstrap entry"),
+    ({"directions": ["crsa"], "inference": {"bootstrap": 10, "method": "bca", "over": "both"}},
+     r"method='bca' and over='both' have no effect with the sweep's directions \['crsa'\]"),
+    ({"directions": ["forward"], "inference": {"permutations": 10, "level": 0.5}},
+     r"level=0.5 has no effect without inference.bootstrap \(permutation entries take none of them\)"),
+    ({"directions": ["cka"], "seed": 3, "reps": 2, "inference": {"permutations": 10}},
+     r"reps has no effect when the sweep runs no direction \(only \['cka'\]\)"),
 ])
 def test_load_config_refuses_what_the_sweep_refuses(sweep_base_store, tmp_path, config, message):
     """load_config(path, store) runs the sweep's own checks (neuroxr.sweep.checks.check_plan): a config it
@@ -265,3 +275,33 @@ def test_load_config_refuses_what_the_sweep_refuses(sweep_base_store, tmp_path, 
     kwargs = {k: v for k, v in config.items() if k != "scheduler"}
     with pytest.raises(SweepConfigError, match=message.replace("scheduler=", "client=")):  # the sweep's own refusal
         sweep(store, client=config.get("scheduler", "serial"), progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("config", [
+    {"directions": ["cka"], "seed": 3, "inference": {"permutations": 10}},  # the metrics' inference takes the seed
+    {"directions": ["shape"], "inference": {"bootstrap": 10, "method": "percentile", "over": "stimuli", "level": 0.9}},
+    {"directions": ["forward", "shape"], "inference": {"bootstrap": 10, "method": "bca", "over": "targets"}},
+    {"directions": ["forward"], "inference": {"permutations": 10, "level": 0.95}},  # the default, written out
+])
+def test_load_config_accepts_inference_keys_a_planned_entry_reads(sweep_base_store, tmp_path, config):
+    """``seed`` with only metrics when their inference entries take it; ``level`` with a bootstrap;
+    ``method`` / ``over`` with a direction's bootstrap (docs/inference.md: the directions'); any
+    of them at its default."""
+    import yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert load_config(path, StudyStore(sweep_base_store, mode="r"))["inference"] == config["inference"]
+
+
+def test_sweep_checks_direction_inference_options_before_computing(sweep_copy):
+    """A direction's bootstrap option its kind refuses (bca over both) is refused before any entry
+    is computed, as the metrics' inference options are."""
+    from neuroxr.entries import list_entries
+    from neuroxr.errors import ParameterError
+
+    path = sweep_copy()
+    with pytest.raises(ParameterError, match=r"^forward_bootstrap entry: method='bca' needs one resampled axis"):
+        sweep(path, models="netA", layers={"netA": ["layer3"]}, neural="animalA", directions=["forward"], reps=1,
+              client="serial", progress=False, inference={"bootstrap": 5, "method": "bca", "over": "both"})
+    assert list_entries(StudyStore(path, mode="r")).empty

@@ -115,3 +115,42 @@ def test_options_of_nothing_the_sweep_runs_are_refused(sweep_copy):
     with pytest.raises(SweepConfigError, match=r"^reps and seed have no effect when the sweep runs no direction .*; drop them or add"):
         sweep(path, directions=["cka"], reps=5, seed=2, client="serial", progress=False)
     assert list_entries(StudyStore(path, mode="r")).query("kind != 'gram'").empty  # nothing computed
+
+
+def test_crsa_options_serve_targets_without_a_ceiling(sweep_copy):
+    """One crsa option set serves the sweep's targets with and without a ceiling: where none is
+    drawn (neural data with one repeat) the sweep leaves seed and reps out (a direct request with
+    them is refused), so that target's entry is the default one."""
+    import neuroxr as nx
+    from neuroxr import geometry as geo
+    from neuroxr.entries import compute
+
+    path = sweep_copy()
+    st = nx.open_store(path)
+    resp = nx.read_set(st, nx.resolve(st, "animalA"))
+    st.write_neural("averaged", resp.mean("repeat", skipna=True, keepdims=True).assign_attrs(resp.attrs))
+    res = sweep(path, client="serial", progress=False, models="netA", layers={"netA": ["layer3"]}, neural=["animalA", "averaged"],
+                regions=["all"], directions=["rsa"], metric_options={"rsa": {"seed": 3, "reps": 2}})
+    rows = res.metric_table.set_index("key")
+    store = StudyStore(path, mode="r")
+    with_ceiling = store.read_dataset(rows.at["crsa/netA.layer3__animalA", "path"]).attrs["neuroxr_provenance"]["params"]
+    assert (with_ceiling["seed"], with_ceiling["reps"], with_ceiling["noise_ceiling"]) == (3, 2, True)
+    assert rows.at["crsa/netA.layer3__averaged", "path"] == compute(path, "crsa", "netA.layer3", "averaged").path
+    feats = store.read_features("netA", "layer3").load()
+    assert float(res.metrics["value"].sel(metric="crsa", model="netA", layer="layer3", neural="averaged", region="all")) == \
+        pytest.approx(float(geo.crsa(feats, nx.read_set(st, nx.resolve(st, "averaged")))["score"]), rel=1e-10)
+    again = sweep(path, client="serial", progress=False, models="netA", layers={"netA": ["layer3"]}, neural=["animalA", "averaged"],
+                  regions=["all"], directions=["rsa"], metric_options={"rsa": {"seed": 3, "reps": 2}})
+    assert not again.computed  # the lookups find both entries
+
+
+def test_a_metrics_only_sweep_seeds_the_metrics_inference(sweep_copy):
+    """``seed`` in a sweep of metrics with inference draws their resamples (as in a mixed sweep),
+    so it is taken, not refused as reaching no direction."""
+    from neuroxr.entries import compute
+
+    path = sweep_copy()
+    res = sweep(path, client="serial", progress=False, models="netB", layers={"netB": ["fc"]}, neural="animalA", regions=["all"],
+                directions=["cka"], seed=3, inference={"permutations": 5})
+    row = res.inference_table.iloc[0]
+    assert row["permutation_path"] == compute(path, "cka_permutation", "netB.fc", "animalA", params={"n_perm": 5, "seed": 3}).path

@@ -75,6 +75,9 @@ _METRIC_BOOT = click.option("--bootstrap", "n_boot", type=click.IntRange(min=0),
 _METRIC_PERM = click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
                             help="Also write a permutation-test entry (N permutations): one-sided p-value (crsa, ersa, cka, shape).")
 
+_METRIC_RESAMPLE_SEED = click.option("--resample-seed", type=click.IntRange(min=0), default=None,
+                                     help="Seed of the --bootstrap resamples and --permutations (default 0; the sweep's seed).")
+
 _DIRECTION_COMMANDS = ("forward", "reverse", "inter-animal", "model-to-model")
 _METRIC_COMMANDS = ("rsa", "shape", "cka", "dimensionality", "brainscore")
 _TIME_COMMANDS = ("temporal-generalization",)
@@ -271,14 +274,19 @@ def _metric_line(path: str, ds: Any, existed: bool) -> str:
 
 
 def _run_metric(store: str, metric: str, source: str, target: str | None, overwrite: bool, require_existing: bool,
-                params: dict[str, Any], out: Output, n_boot: int = 0, n_perm: int = 0) -> None:
+                params: dict[str, Any], out: Output, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None) -> None:
     from ..entries import metric_kind, metric_value
 
     params = dict(params)
     kind = metric_kind(metric, params.pop("variant", None))
     if (n_boot or n_perm) and kind not in ("crsa", "ersa", "cka", "shape"):
         raise click.UsageError(f"--bootstrap/--permutations: no inference entries for {kind}; use crsa, ersa, cka or shape.")
-    inference = _inference_params(kind, params, n_boot, n_perm)  # refused before anything is computed
+    if resample_seed and not (n_boot or n_perm):  # 0 is the default: it names the same entries
+        from ..errors import no_effect
+
+        raise click.UsageError(str(no_effect([f"--resample-seed {resample_seed}"], "without --bootstrap or --permutations",
+                                             "it draws their resamples", "add one of them")))
+    inference = _inference_params(kind, params, n_boot, n_perm, resample_seed)  # refused before anything is computed
     res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
     ds = res.dataset
     split = "split" in ds["score"].dims
@@ -311,13 +319,15 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @click.option("--eps", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, help="Johnson-Lindenstrauss distortion for 'auto' (ereg; default 0.1).")
 @_METRIC_BOOT
 @_METRIC_PERM
+@_METRIC_RESAMPLE_SEED
 @_OVERWRITE
 @_REQUIRE
 @storage_options
 @output_options
 @click.pass_context
 def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, variant: str, overwrite: bool,
-                      require_existing: bool, as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, **_: Any) -> None:
+                      require_existing: bool, as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0,
+                      resample_seed: int | None = None, **_: Any) -> None:
     """RSA between the feature set SOURCE (MODEL.LAYER) and TARGET (neural set NAME[.REGION] or
     MODEL.LAYER) in STORE; writes metrics/<variant>/SOURCE__TARGET/<key>.
 
@@ -331,7 +341,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
         except ValueError:
             raise click.BadParameter(f"must be an integer or 'auto'; got {params['n_components']!r}.", param_hint="--n-components") from None
     _run_metric(store, "rsa", source, target, overwrite, require_existing, {"variant": variant, **params}, Output(as_json, quiet),
-                n_boot=n_boot, n_perm=n_perm)
+                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed)
 
 
 @score.command(name="shape")
@@ -346,19 +356,21 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the train/test split (the split of ersa).")
 @_METRIC_BOOT
 @_METRIC_PERM
+@_METRIC_RESAMPLE_SEED
 @_OVERWRITE
 @_REQUIRE
 @storage_options
 @output_options
 def score_shape_command(store: str, source: str, target: str, alpha: float, center_columns: bool, zero_pad: bool,
                         score_method: str, test_size: float, seed: int, overwrite: bool, require_existing: bool,
-                        as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0) -> None:
+                        as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None) -> None:
     """Shape-metric distance (LinearMetric) between the feature set SOURCE and TARGET (neural set or
     feature set) in STORE, fitted on train stimuli and reported on train and test; writes
     metrics/shape/SOURCE__TARGET/<key>."""
     _run_metric(store, "shape", source, target, overwrite, require_existing,
                 dict(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method,
-                     test_size=test_size, seed=seed), Output(as_json, quiet), n_boot=n_boot, n_perm=n_perm)
+                     test_size=test_size, seed=seed), Output(as_json, quiet), n_boot=n_boot, n_perm=n_perm,
+                resample_seed=resample_seed)
 
 
 @score.command(name="cka")
@@ -368,16 +380,17 @@ def score_shape_command(store: str, source: str, target: str, alpha: float, cent
 @click.option("--debiased", is_flag=True, help="The debiased CKA estimator.")
 @_METRIC_BOOT
 @_METRIC_PERM
+@_METRIC_RESAMPLE_SEED
 @_OVERWRITE
 @_REQUIRE
 @storage_options
 @output_options
 def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool,
-                      as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0) -> None:
+                      as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None) -> None:
     """Linear CKA between the feature set SOURCE and TARGET (neural set or feature set) in STORE;
     writes metrics/cka/SOURCE__TARGET/<key>."""
     _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased}, Output(as_json, quiet),
-                n_boot=n_boot, n_perm=n_perm)
+                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed)
 
 
 @score.command(name="dimensionality")
@@ -462,17 +475,20 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
              f"at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
 
 
-def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int) -> list[tuple[str, int, dict[str, Any]]]:
+def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int,
+                      seed: int | None = None) -> list[tuple[str, int, dict[str, Any]]]:
     """``(procedure, n, parameters)`` of the bootstrap / permutation entries asked for, with the
-    metric's options; options they cannot take are a usage error (checked before any computation)."""
+    metric's options and the resampling ``seed`` (``--resample-seed``; the metric's own ``--seed``
+    is not theirs); options they cannot take are a usage error (checked before any computation)."""
     from ..entries.metrics import inference_params_of
 
     out = []
     for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
         if not n:
             continue
+        extra = {opt: n, **({} if seed is None else {"seed": seed})}
         try:
-            out.append((procedure, n, inference_params_of(kind, params, procedure, **{opt: n})))
+            out.append((procedure, n, inference_params_of(kind, params, procedure, **extra)))
         except ValueError as exc:
             raise click.UsageError(one_line(exc)) from None
     return out

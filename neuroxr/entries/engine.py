@@ -43,7 +43,6 @@ from . import provenance as _p
 from .gram import compute_gram, streamed_features
 from .kinds import (
     DIRECTION_FUNCTIONS,
-    DIRECTION_INFERENCE_KINDS,
     TIME_KINDS,
     Kind,
     entry_revision,
@@ -141,13 +140,9 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
         filled["dtype"] = _dtype_name(dtype)
     elif dtype is not None and _dtype_name(dtype) != "float64":
         raise LayoutError(f"dtype={dtype!r}: {k.name!r} computes in float64 only; pass dtype=None.")
-    if k.name in DIRECTION_INFERENCE_KINDS:  # options that cannot change its numbers are refused before any lookup
-        from ..predictivity.inference import check_options
-
-        check_options(*DIRECTION_INFERENCE_KINDS[k.name], filled, caller=f"{k.name} entry")
     refs = [src] if tgt is None else [src, tgt]
     if k.name == "crsa":
-        filled = _m.resolve_ceiling(filled, tgt.kind, _repeats(store, tgt) if tgt.kind == "neural" else None)
+        filled = _m.resolve_ceiling(filled, tgt.kind, _repeats(store, tgt) if tgt.kind == "neural" else None, tgt.name)
     elif filled.get("noise_ceiling") is True and all(_repeats(store, r) >= 2 for r in refs if r.kind == "neural"):
         filled["noise_ceiling"] = None  # what the automatic ceiling draws there: one key for one computation
     pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry, before any I/O

@@ -51,7 +51,9 @@ class Kind:
         ``check(params) -> params``: the values checked (one-line error) and spelled once, before
         any data is read (the metrics: :func:`neuroxr.entries.metrics.check_params`; their inference:
         :func:`neuroxr.entries.metrics.check_inference_params`; the directions: their own checks,
-        :func:`neuroxr.predictivity._prepare.check_params`).
+        :func:`neuroxr.predictivity._prepare.check_params`; their inference: those and the
+        procedure's, :func:`neuroxr.predictivity.inference.check_procedure_options`; temporal
+        generalisation: :func:`neuroxr.predictivity.time.check_generalization_params`).
     """
 
     name: str
@@ -212,11 +214,37 @@ _INFERENCE_OPTIONS = {
     "bootstrap": {"n_boot": 1000, "level": 0.95, "method": "percentile", "over": "stimuli"},
     "permutation": {"n_perm": 1000},
 }
+
+
+def _check_direction_inference(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A direction's bootstrap or permutation entry checked before any set is read: options that
+    cannot change its numbers (:func:`neuroxr.predictivity.inference.check_options`), the
+    direction's parameters as its inference checks them (``seed`` is never inert: it draws the
+    resamples; ``dtype`` and ``backend`` are checked when it runs), and the procedure's own
+    (:func:`neuroxr.predictivity.inference.check_procedure_options`). One line, ``<kind> entry: ...``."""
+    from ..errors import ParameterError
+    from ..predictivity._prepare import check_params
+    from ..predictivity.inference import check_options, check_procedure_options
+
+    direction, procedure = DIRECTION_INFERENCE_KINDS[name]
+    caller = f"{name} entry"
+    check_options(direction, procedure, params, caller=caller)
+    own = _INFERENCE_OPTIONS[procedure]
+    try:
+        check_params(**{"split": "valid", **{k: v for k, v in params.items() if k not in own}}, max_n=None, backend=None,
+                     dtype=None, seed_drawn=True)
+        check_procedure_options(procedure, **{k: params[k] for k in own})
+    except ParameterError as exc:
+        raise ParameterError(f"{caller}: {exc}") from None
+    return params
+
+
 for _name, (_dir, _proc) in INFERENCE_KINDS.items():
     _s, _t = _DIRECTION_SETS[_dir]
     _defaults = {k: v for k, v in _direction_defaults(DIRECTION_FUNCTIONS[_dir]).items()
                  if k != "max_n"}
-    KINDS[_name] = Kind(_name, "inference", _s, _t, {**_defaults, **_INFERENCE_OPTIONS[_proc]}, takes_dtype=True)
+    KINDS[_name] = Kind(_name, "inference", _s, _t, {**_defaults, **_INFERENCE_OPTIONS[_proc]}, takes_dtype=True,
+                        check=functools.partial(_check_direction_inference, _name))
 
 
 def inference_kind(direction: str, procedure: str) -> str:
@@ -232,8 +260,24 @@ def inference_kind(direction: str, procedure: str) -> str:
 #: ``(neuroid, time_bin_train, time_bin_test)``. The source is a feature set (model -> brain) or a
 #: time-resolved neural set (inter-animal); the target a time-resolved neural set.
 TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _d.temporal_generalization}
+
+
+def _check_time_kind(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Temporal generalisation's parameters checked before any set is read, by its own check
+    (:func:`neuroxr.predictivity.time.check_generalization_params`)."""
+    from ..errors import ParameterError
+    from ..predictivity.time import check_generalization_params
+
+    try:
+        check_generalization_params(**params)
+    except ParameterError as exc:
+        raise ParameterError(f"{name} entry: {exc}") from None
+    return params
+
+
 for _name, _fn in TIME_KINDS.items():
-    KINDS[_name] = Kind(_name, "scores", ("features", "neural"), ("neural",), _direction_defaults(_fn))
+    KINDS[_name] = Kind(_name, "scores", ("features", "neural"), ("neural",), _direction_defaults(_fn),
+                        check=functools.partial(_check_time_kind, _name))
 
 # --- inference kinds of the metrics (issue 16): crsa / ersa / cka / shape bootstrap and permutation
 #: metric inference kind -> (metric, procedure); also in INFERENCE_KINDS (the engine runs them as inference)

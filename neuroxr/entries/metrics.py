@@ -215,16 +215,35 @@ def features_as_neural(features: xr.DataArray) -> xr.DataArray:
     return da
 
 
-def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int | None) -> dict[str, Any]:
+def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int | None, target: str = "") -> dict[str, Any]:
     """cRSA's ``noise_ceiling=None`` made explicit: a ceiling when the target is neural with >= 2 repeats.
-    Without one, the ceiling's ``seed`` and ``reps`` take their defaults: they change no number, so
-    the entries of feature-set targets are one whatever a sweep passes for its neural targets."""
+
+    Without one, a ``seed`` or ``reps`` other than its default is refused (one-line
+    :class:`~neuroxr.errors.ParameterError`), as :func:`neuroxr.geometry.crsa` refuses it: they
+    draw the ceiling's split halves, so they would change no number. A sweep sharing one crsa
+    option set across targets with and without a ceiling leaves them out for the latter itself
+    (:mod:`neuroxr.sweep.tasks`).
+    """
+    from ..geometry.rsa import _refuse_inert_ceiling
+
     out = dict(params)
     if out.get("noise_ceiling") is None:
-        out["noise_ceiling"] = bool(target_kind == "neural" and (n_repeats or 0) >= 2)
+        out["noise_ceiling"] = draws_ceiling(target_kind, n_repeats)
         if not out["noise_ceiling"]:
-            out.update({k: metric_options("crsa")[k] for k in ("seed", "reps") if k in out})
+            what = "a feature set" if target_kind != "neural" else f"neural data with {n_repeats or 1} repeat"
+            try:
+                _refuse_inert_ceiling(out.get("seed", 0), out.get("reps", 10),
+                                      f"without a noise ceiling: the target {repr(target) + ' ' if target else ''}is {what}, "
+                                      "and the automatic ceiling is drawn only for a neural target with at least 2 repeats", "")
+            except ParameterError as exc:
+                raise ParameterError(f"metric 'crsa': {str(exc).removeprefix('crsa: ')}") from None
     return out
+
+
+def draws_ceiling(target_kind: str, n_repeats: int | None) -> bool:
+    """Whether cRSA's automatic ceiling (``noise_ceiling=None``) is drawn for a target: a neural
+    set (or region subset) with at least 2 repeats."""
+    return bool(target_kind == "neural" and (n_repeats or 0) >= 2)
 
 
 def _split_score(train: float, test: float) -> tuple[tuple[str], np.ndarray]:
@@ -246,8 +265,8 @@ def compute_rsa(kind: str, src: Any, tgt: Any, params: Mapping[str, Any], io: An
         return _geo.crsa(io.gram(src), b, backend=io.backend, **params)
     b = io.read(tgt) if tgt.kind == "neural" else features_as_neural(io.read(tgt))
     a = io.read(src)
-    if kind == "ereg":  # a seed that draws nothing (no projection) runs as the default; the key keeps it
-        return _ereg(a, b, **params, refuse_inert_seed=False)
+    if kind == "ereg":  # a seed or eps that draws nothing (no projection) runs as the default; the key keeps it
+        return _ereg(a, b, **params, refuse_inert=False)
     ds = _RSA_FUNCTIONS[kind](a, b, **params)
     if kind == "ersa":
         ds = ds.rename({"split": "stimulus_split"})

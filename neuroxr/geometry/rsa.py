@@ -322,26 +322,26 @@ def ereg(
     alpha : float, default 0.1
     n_folds, fold_seed : int, default 10, 0
     seed : int, default 0
-        ``random_state`` of the projection (a draw over units, not stimuli); a non-default seed
-        is refused when no projection is drawn.
+        ``random_state`` of the projection (a draw over units, not stimuli). A non-default seed,
+        or a non-default ``eps``, is refused when no projection is drawn.
 
     Returns
     -------
     xarray.Dataset
         ``r`` (neuroid), ``score`` = mean ``r``; attrs with the parameters and the dimension used.
     """
-    return _ereg(features, neural, n_components, eps, alpha, n_folds, fold_seed, seed, refuse_inert_seed=True)
+    return _ereg(features, neural, n_components, eps, alpha, n_folds, fold_seed, seed, refuse_inert=True)
 
 
 def _ereg(
     features: xr.DataArray, neural: xr.DataArray, n_components: int | str, eps: float, alpha: float,
-    n_folds: int, fold_seed: int, seed: int, *, refuse_inert_seed: bool,
+    n_folds: int, fold_seed: int, seed: int, *, refuse_inert: bool,
 ) -> xr.Dataset:
-    """:func:`ereg` with its one rule for a seed that draws nothing: refused
-    (``refuse_inert_seed=True``, the public function) or run as the default seed 0
-    (``refuse_inert_seed=False``: an ``ereg`` entry, which keeps the requested seed in its key so
-    one seed serves a sweep's layers of every width; the attrs say ``projected = 0``, ``seed = 0``).
-    The seed is checked either way."""
+    """:func:`ereg` with its one rule for a seed, or an ``eps`` of ``n_components="auto"``, that
+    draws nothing (no projection): refused (``refuse_inert=True``, the public function) or run as
+    the default seed 0 (``refuse_inert=False``: an ``ereg`` entry, which keeps the requested seed
+    and eps in its key so one option set serves a sweep's layers of every width; the attrs say
+    ``projected = 0``, ``seed = 0``). They are checked either way."""
     from sklearn.random_projection import SparseRandomProjection
 
     from ..kernels.stats import pearson
@@ -352,13 +352,15 @@ def _ereg(
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)
-    if not projected and seed != 0:
-        if not refuse_inert_seed:
+    # eps other than 0.1 with an int n_components is refused by projection_dim; with "auto" it sizes a projection
+    inert = [f"{name}={v!r}" for name, v, d in (("seed", seed, 0), ("eps", eps, 0.1)) if v != d] if not projected else []
+    if inert:
+        if not refuse_inert:
             seed = 0
         else:
             when = (f"n_components='auto' draws only when its Johnson-Lindenstrauss dimension ({k} for {n} stimuli) is "
                     f"below the number of units ({p})" if n_components == "auto" else f"n_components={k} draws only below the {p} units")
-            raise no_effect([f"seed={seed!r}"], f"without a random projection, which {when}", caller="ereg")
+            raise no_effect(inert, f"without a random projection, which {when}", caller="ereg")
     if projected:
         X = SparseRandomProjection(n_components=k, random_state=seed).fit_transform(X)
         X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)

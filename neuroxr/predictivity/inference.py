@@ -43,7 +43,7 @@ from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
 
 __all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "applicable_options", "check_options",
-           "BOOT_OVER", "BOOT_METHODS"]
+           "check_procedure_options", "BOOT_OVER", "BOOT_METHODS"]
 
 BOOT_OVER = ("stimuli", "targets", "both")
 BOOT_METHODS = ("percentile", "bca")
@@ -131,6 +131,23 @@ def check_options(direction: str, procedure: str, options: Mapping[str, Any], ca
         instead = "give min_reliability too (the halves then choose the targets the medians count)" \
             if direction != "model_to_model" else ""
         raise no_effect(given, condition, why, instead, caller)
+
+
+def check_procedure_options(procedure: str, *, n_boot: Any = 1000, level: Any = 0.95, method: Any = "percentile",
+                            over: Any = "stimuli", nan_policy: Any = "propagate", n_perm: Any = 1000) -> None:
+    """The options of :func:`bootstrap` (``n_boot``, ``level``, ``method``, ``over``, ``nan_policy``)
+    or :func:`permutation_test` (``n_perm``) checked before any data is read (one-line
+    :class:`~neuroxr.errors.ParameterError`; the store's inference entries check them so too)."""
+    if procedure == "permutation":
+        rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
+        return
+    _check(method, "method", BOOT_METHODS)
+    _check(over, "over", BOOT_OVER)
+    rs.check_nan_policy(nan_policy)
+    if method == "bca" and over == "both":
+        raise ParameterError("method='bca' needs one resampled axis; with over='both' pass method='percentile'.")
+    rs._check_level(level)
+    rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -246,13 +263,7 @@ def bootstrap(
         return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,
                                                                     method=method, over=over, nan_policy=nan_policy,
                                                                     min_reliability=min_reliability))
-    _check(method, "method", BOOT_METHODS)
-    _check(over, "over", BOOT_OVER)
-    rs.check_nan_policy(nan_policy)
-    if method == "bca" and over == "both":
-        raise ParameterError("method='bca' needs one resampled axis; with over='both' pass method='percentile'.")
-    rs._check_level(level)
-    rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
+    check_procedure_options("bootstrap", n_boot=n_boot, level=level, method=method, over=over, nan_policy=nan_policy)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability)
     n, k = parts.Y.shape
     inc = parts.included(min_reliability)
@@ -425,7 +436,7 @@ def permutation_test(
         return _per_bin(permutation_test, direction, source, target, dict(kwargs, n_perm=n_perm, seed=seed,
                                                                            keep_null=keep_null,
                                                                            min_reliability=min_reliability))
-    rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
+    check_procedure_options("permutation", n_perm=n_perm)
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, halves=min_reliability is not None)
     included = parts.included(min_reliability)

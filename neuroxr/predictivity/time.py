@@ -237,6 +237,13 @@ def _trial_means(da: xr.DataArray, values: np.ndarray) -> np.ndarray:
     return M.reshape(da.sizes["stimulus"], da.sizes["neuroid"], da.sizes["time_bin"])
 
 
+def check_generalization_params(alpha: Any, n_folds: Any, fold_seed: Any) -> None:
+    """:func:`temporal_generalization`'s parameters checked before any data is read (one-line
+    :class:`~neuroxr.errors.ParameterError`, as the directions check them)."""
+    prep.check_params(reps=1, seed=0, split="valid", regressor="ridge", max_n=None, backend=None,
+                      dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed)
+
+
 def temporal_generalization(
     source: xr.DataArray,
     neural: xr.DataArray,
@@ -280,8 +287,7 @@ def temporal_generalization(
         Attrs ``n_stimuli`` (stimuli some target keeps), ``n_excluded_stimuli`` (the others) and
         ``n_partial_targets`` (targets on fewer than ``n_stimuli``, as the directions count them) count them.
     """
-    prep.check_params(reps=1, seed=0, split="valid", regressor="ridge", max_n=None, backend=None,
-                      dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed)
+    check_generalization_params(alpha, n_folds, fold_seed)
     if not has_time(neural):
         raise LayoutError("neural: temporal generalisation needs a 'time_bin' dim; build it with nx.neural(..., time_bins=...).")
     neural = validate_neural(neural, name="neural")

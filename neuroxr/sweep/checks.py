@@ -17,7 +17,7 @@ from ..errors import SweepConfigError, no_effect
 from ..store import StudyStore
 from ._util import ordered
 from .config import metric_params
-from .inference import metric_inference_requests, takes_inference
+from .inference import direction_inference_params, metric_inference_requests, takes_inference, unread_inference_keys
 from .plan import DIRECTIONS, Entry, plan_sweep
 from .tasks import _TG, _TG_DIRECTIONS, _tg_applies, entry_params
 
@@ -56,37 +56,60 @@ def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping
         Names not in the store, or options no planned entry reads (one line naming them).
     """
     entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
-    if kw and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
-        raise no_effect(sorted(kw), f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",
+    # the metrics' bootstrap and permutation entries take the sweep's seed (it draws their resamples)
+    resample_seed = {"seed"} if inference and any(e.is_metric and takes_inference(e) for e in entries) else set()
+    untaken = sorted(k for k in kw if k not in resample_seed)
+    if untaken and not any(e.direction in DIRECTIONS for e in entries):  # score arguments nothing reads
+        raise no_effect(untaken, f"when the sweep runs no direction (only {ordered(e.direction for e in entries)})",
                         instead="add a direction", error=SweepConfigError)
     metric_opts = {d: metric_params(d, metric_options) for d in ordered(e.direction for e in entries if e.is_metric)}
     if inference and not any(takes_inference(e) for e in entries):
         raise no_effect(["inference"], f"with the sweep's directions {ordered(e.direction for e in entries)}",
                         "bootstrap and permutation entries exist for the directions and crsa, ersa, cka, shape",
                         "add such a direction", error=SweepConfigError)
-    if inference:  # the metrics' inference entries' options, before any entry is computed
-        from ..entries.metrics import check_inference_params, metric_inference_options
-
-        for metric in ordered(e.direction for e in entries if e.is_metric and takes_inference(e)):
-            for procedure, p in metric_inference_requests(metric, metric_opts.get(metric, {}), kw, inference):
-                kind = f"{metric}_{procedure}"
-                check_inference_params(kind, {**metric_inference_options(kind), **p})
+    if inference:
+        _check_inference_entries(entries, kw, inference, metric_opts)
     params = {e.key: entry_params(e, kw, metric_opts) for e in entries}
-    _refuse_untaken(store, kw, entries, params)
+    _refuse_untaken(store, kw, entries, params, resample_seed)
     return entries, metric_opts, params
 
 
+def _check_inference_entries(entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any],
+                             metric_opts: Mapping[str, Mapping[str, Any]]) -> None:
+    """The ``inference`` keys no planned inference entry reads refused (one line,
+    :func:`~neuroxr.sweep.inference.unread_inference_keys`), then the parameters of every planned
+    inference entry checked by its kind's check, before any entry is computed."""
+    from ..entries.kinds import get_kind
+
+    unread = unread_inference_keys(inference, entries)
+    if unread:
+        dirs = ordered(e.direction for e in entries)
+        cond = ("without inference.bootstrap (permutation entries take none of them)" if not inference["bootstrap"]
+                else f"with the sweep's directions {dirs}, which have no direction bootstrap entry")
+        raise no_effect(unread, cond, "level sets the bootstrap intervals, method and over the directions' only; the "
+                        "metrics' bootstraps resample the stimuli, shape's with a centred interval", error=SweepConfigError)
+    for metric in ordered(e.direction for e in entries if e.is_metric and takes_inference(e)):
+        for procedure, p in metric_inference_requests(metric, metric_opts.get(metric, {}), kw, inference):
+            get_kind(f"{metric}_{procedure}").fill(p)
+    for direction in ordered(e.direction for e in entries if not e.is_metric):
+        for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
+            if n:
+                get_kind(f"{direction}_{procedure}").fill({k: v for k, v in direction_inference_params(
+                    kw, inference, procedure, direction).items() if k != "dtype"})
+
+
 def _refuse_untaken(store: StudyStore, kw: Mapping[str, Any], entries: Sequence[Entry],
-                    params: Mapping[str, Mapping[str, Any]]) -> None:
+                    params: Mapping[str, Mapping[str, Any]], also_taken: set[str] = frozenset()) -> None:
     """One-line refusal of score arguments that no planned direction entry takes (its parameters,
     :func:`entry_params`, leave them out or replace them: ``model_to_model`` takes no ceiling arguments,
-    and ``reps``/``seed`` only with ``max_n``), and of ``temporal_generalization`` when no planned
+    and ``reps``/``seed`` only with ``max_n``) and that are not in ``also_taken`` (``seed`` where the
+    metrics' inference entries take it), and of ``temporal_generalization`` when no planned
     forward or inter_animal entry has time-resolved neural sets."""
     from ..entries.kinds import KINDS
 
     scored = [e for e in entries if not e.is_metric]
     dirs = ordered(e.direction for e in scored)
-    taken = {k for e in scored for k, v in params[e.key].items() if k in kw and _same(v, kw[k])}
+    taken = {k for e in scored for k, v in params[e.key].items() if k in kw and _same(v, kw[k])} | set(also_taken)
     defaults = KINDS["forward"].defaults  # a sweep's score arguments default as the directions' (a config may write them out)
     unused = [k for k in kw if k not in taken and k not in ("backend", _TG) and not (k in defaults and _same(kw[k], defaults[k]))]
     if unused:

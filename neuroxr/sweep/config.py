@@ -264,6 +264,9 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
             out["dtype"] = str(resolve_dtype(out["dtype"]))
         except Exception as exc:
             raise SweepConfigError(f"dtype must be {_CONFIG_TYPES['dtype']}; got {out['dtype']!r}.") from exc
+        if out.get("temporal_generalization") and out["dtype"] != "float64":  # as a direct request refuses it
+            raise SweepConfigError(f"temporal_generalization computes in float64 only; it needs dtype 'float64', got "
+                                   f"{out['dtype']!r} (drop temporal_generalization or the dtype).")
     from ..entries.kinds import get_kind
     from ..predictivity._prepare import check_params
 

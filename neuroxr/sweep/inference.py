@@ -23,8 +23,8 @@ from ..kernels.resample import undefined_resamples
 from ._util import per_bin
 from .plan import Entry
 
-__all__ = ["INFERENCE_KEYS", "check_inference", "run_inference", "takes_inference", "inference_summary",
-           "metric_bootstrap_summary"]
+__all__ = ["INFERENCE_KEYS", "check_inference", "direction_inference_params", "run_inference", "takes_inference",
+           "inference_summary", "metric_bootstrap_summary", "unread_inference_keys"]
 
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
@@ -55,7 +55,20 @@ def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] |
     return out
 
 
-def _params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str, direction: str) -> dict[str, Any]:
+def unread_inference_keys(inference: Mapping[str, Any], entries: Sequence[Entry]) -> list[str]:
+    """The keys of ``inference`` (checked, :func:`check_inference`) set away from their defaults
+    that no planned entry reads, as ``"key=value"``: ``level`` without a bootstrap entry, ``method``
+    and ``over`` without a direction's bootstrap entry (the metrics' bootstraps resample the
+    stimuli; shape's interval is centred, the others' percentile)."""
+    boot = bool(inference["bootstrap"])
+    readers = {"level": boot and any(takes_inference(e) for e in entries),
+               "method": boot and any(not e.is_metric for e in entries)}
+    readers["over"] = readers["method"]
+    return [f"{k}={inference[k]!r}" for k, read in readers.items() if not read and inference[k] != INFERENCE_KEYS[k]]
+
+
+def direction_inference_params(kw: Mapping[str, Any], inference: Mapping[str, Any], procedure: str,
+                               direction: str) -> dict[str, Any]:
     """The entry's parameters: the score arguments that can change its numbers (model_to_model has no
     ceiling arguments; a permutation test takes reps, split and noise_ceiling only with
     min_reliability) and the procedure's own."""
@@ -102,7 +115,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
             if not n:
                 continue
-            p = _params(kw, inference, procedure, e.direction)
+            p = direction_inference_params(kw, inference, procedure, e.direction)
             dtype = p.pop("dtype", None)
             res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
                           backend=kw.get("backend"), overwrite=overwrite)

@@ -69,12 +69,28 @@ def entry_params(entry: Entry, score_kwargs: Mapping[str, Any], metric_options: 
     return out
 
 
-def _request(entry: Entry, params: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Positional and keyword arguments of :func:`neuroxr.entries.compute` / ``lookup`` for the entry."""
+def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword arguments of :func:`neuroxr.entries.compute` / ``lookup`` for the entry.
+
+    A sweep's crsa options serve every target: where the automatic ceiling is not drawn (a feature
+    set, or neural data with one repeat) its ``seed`` and ``reps`` are left out, which the engine
+    refuses from a direct request (they would change no number)."""
     p = dict(params)
     p.pop(_TG, None)
     dtype = p.pop("dtype", None)
+    if entry.direction == "crsa" and p.get("noise_ceiling") is None and not _draws_ceiling(store, entry.target_ref):
+        for k in ("seed", "reps"):
+            p.pop(k, None)
     return (entry.direction, entry.source_ref, entry.target_ref), {"params": p, "dtype": dtype}
+
+
+def _draws_ceiling(store: Any, ref: Any) -> bool:
+    """Whether crsa's automatic ceiling is drawn for the target ``ref`` (its repeats: metadata only)."""
+    from ..entries.metrics import draws_ceiling
+    from ..sets import read_set
+
+    n = int(read_set(store, ref, load=False).sizes.get("repeat", 1)) if ref.kind == "neural" else None
+    return draws_ceiling(ref.kind, n)
 
 
 def entry_lookup(store: Any, entry: Entry, params: Mapping[str, Any]) -> str | None:
@@ -82,7 +98,7 @@ def entry_lookup(store: Any, entry: Entry, params: Mapping[str, Any]) -> str | N
     (:func:`neuroxr.entries.lookup`)."""
     from ..entries import lookup
 
-    args, kw = _request(entry, params)
+    args, kw = _request(store, entry, params)
     path = lookup(store, *args, **kw)
     if path is not None and _tg_applies(store, entry, params):  # complete only with its temporal generalisation
         return path if lookup(store, _TG, entry.source_ref, entry.target_ref, params=params[_TG]) else None
@@ -249,7 +265,7 @@ def entry_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry
         if path is not None:
             return {"key": entry.key, "status": "skipped", "path": path, "seconds": 0.0, "peak_rss_mb": _peak_rss_mb()}
     _injected(entry.key)
-    args, kw = _request(entry, params)
+    args, kw = _request(store, entry, params)
     with _TaskEnv(blas_threads):
         res = compute(store, *args, overwrite=overwrite, backend=backend, **kw)
         tg = _tg_applies(store, entry, params) and compute(store, _TG, entry.source_ref, entry.target_ref,

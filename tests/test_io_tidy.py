@@ -244,9 +244,14 @@ def test_copied_presentations_without_repeat_labels_warn_once_with_a_count():
     labelled = pd.concat([t.assign(repeat=0), t.assign(repeat=1)], ignore_index=True)  # labelled repeats are kept
     by_chance = pd.concat([counts, counts[counts.stimulus_id == "s0"]], ignore_index=True)  # equal counts happen by chance
     silent = counts.assign(value=0.0)
+    one = pd.DataFrame([(f"s{i}", "n0", float(rng.poisson(2.0))) for _ in range(20) for i in range(30)],
+                       columns=["stimulus_id", "neuroid_id", "value"])  # one neuroid: most counts repeat by chance
+    with pytest.warns(NeuroxrWarning, match=r"df: 1200 presentations are exact copies"):  # appended to itself 3 times
+        from_dataframe(pd.concat([one] * 3, ignore_index=True))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from_dataframe(by_chance)
+        from_dataframe(one)
         from_dataframe(pd.concat([silent, silent], ignore_index=True))  # all-zero presentations: nothing to tell apart
         from_dataframe(labelled)
 

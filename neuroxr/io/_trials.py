@@ -115,9 +115,11 @@ def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix:
     """Warn once when presentations numbered by order are exact copies of another presentation of
     the same stimulus (every neuroid's value equal, NaN included): a table appended to itself, a
     row copied twice. Copies would be read as independent repeats and inflate the split-half
-    reliability. Presentations whose values are all integers (spike counts) warn only when every
-    one of them that is not all zero has a copy (a table appended to itself): a few equal counts
-    happen by chance. All-NaN presentations (missing trials) are not checked.
+    reliability. Presentations holding a non-integer value warn on any copy. Integer-valued ones
+    (spike counts, where a few neuroids' counts are often equal by chance) warn only for a table
+    appended to itself: every stimulus's presentations, in order, are one block repeated (the
+    later ones repeat the earlier ones row for row), and not all are zero. All-NaN presentations
+    (missing trials) are not checked.
 
     Parameters
     ----------
@@ -131,21 +133,38 @@ def warn_copies(values: np.ndarray, codes: np.ndarray, ids: Any, name: str, fix:
     """
     finite = np.isfinite(values)
     fractional = (finite & (values != np.round(values))).any(axis=1)
-    counts = ~fractional & (finite & (values != 0)).any(axis=1)  # integer-valued, not all zero or NaN
-    checked = fractional | counts
-    if not checked.any():
-        return
-    rows, stim = np.ascontiguousarray(values[checked]), np.asarray(codes)[checked]
-    keys = pd.Index([bytes(r) + int(c).to_bytes(8, "little") for r, c in zip(rows, stim)])  # bitwise
-    copies = keys.duplicated()
-    integer = counts[checked]
-    if integer.any() and 2 * int((copies & integer).sum()) < int(integer.sum()):  # counts equal by chance
-        copies &= ~integer
-    if copies.any():
-        first = np.asarray(ids)[stim[copies]]
-        warn(f"{name}: {int(copies.sum())} presentations are exact copies of another presentation of the same stimulus "
+    integer = ~fractional & finite.any(axis=1)
+    codes = np.asarray(codes)
+    n_copies, hit = 0, []
+    if fractional.any():
+        rows, stim = np.ascontiguousarray(values[fractional]), codes[fractional]
+        copies = pd.Index([bytes(r) + int(c).to_bytes(8, "little") for r, c in zip(rows, stim)]).duplicated()  # bitwise
+        n_copies, hit = int(copies.sum()), stim[copies].tolist()
+    if integer.any() and (finite[integer] & (values[integer] != 0)).any():
+        repeated = _repeated_blocks(values[integer], codes[integer])
+        if repeated is not None:
+            n_copies, hit = n_copies + sum(repeated.values()), hit + list(repeated)
+    if n_copies:
+        first = np.asarray(ids)[np.asarray(hit, dtype=int)]
+        warn(f"{name}: {n_copies} presentations are exact copies of another presentation of the same stimulus "
              f"(every neuroid's value equal), e.g. stimuli {examples(pd.unique(first).tolist())}; they are read as "
              f"repeats and would inflate the split-half reliability. {fix}")
+
+
+def _repeated_blocks(rows: np.ndarray, stim: np.ndarray) -> dict[int, int] | None:
+    """``{stimulus: copies}`` when every stimulus's rows (in order) are one block repeated ``j >= 2``
+    times (``copies = rows - rows / j``), else ``None``."""
+    order = np.argsort(stim, kind="stable")
+    cut = np.flatnonzero(np.diff(stim[order])) + 1
+    out = {}
+    for idx in np.split(order, cut):
+        block, c = rows[idx], idx.size
+        size = next((c // j for j in range(c, 1, -1) if c % j == 0  # the smallest block that repeats
+                     and np.array_equal(block, np.tile(block[: c // j], (j, 1)), equal_nan=True)), None)
+        if size is None:
+            return None
+        out[int(stim[idx[0]])] = c - size
+    return out
 
 
 def stack_trials(

@@ -315,7 +315,7 @@ def _token_limit(tok: Any, model: Any = None) -> dict[str, Any]:
 
 def _hf_images(proc: Any) -> Callable[[list[Any]], dict[str, Any]]:
     def process(images: list[Any]) -> dict[str, Any]:
-        return dict(proc(images=[rgb_image(im, "the image processor") for im in images], return_tensors="pt"))
+        return dict(proc(images=list(images), return_tensors="pt"))  # RGB already (the loader converts each, named)
 
     return process
 

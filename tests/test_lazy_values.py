@@ -56,7 +56,12 @@ CALLS = {
     "cka": lambda f, b: nx.cka(f, b),
     "ersa": lambda f, b: nx.ersa(f, b),
     "ereg": lambda f, b: nx.ereg(f, b),
+    "brainscore_ceiling": lambda f, b: nx.predictivity.brainscore_ceiling(b, n_splits=2),
+    "split_half_rdms": lambda f, b: geo.split_half_rdms(b),
+    "split_half_rdm_ceiling": lambda f, b: geo.split_half_rdm_ceiling(b),
 }
+#: The calls that read no features.
+NEURAL_ONLY = {"split_half_reliability", "brainscore_ceiling", "split_half_rdms", "split_half_rdm_ceiling"}
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
@@ -68,7 +73,7 @@ def test_lazy_neural_with_inf_is_refused_as_in_memory(name):
     assert _message(CALLS[name], _features(F), lazy) == eager
 
 
-@pytest.mark.parametrize("name", sorted(set(CALLS) - {"split_half_reliability"}))
+@pytest.mark.parametrize("name", sorted(set(CALLS) - NEURAL_ONLY))
 def test_lazy_features_with_nan_or_inf_are_refused_as_in_memory(name):
     F, R = _data()
     F[3, 0], F[5, 6], F[7, 6] = np.nan, np.inf, -np.inf
@@ -170,3 +175,22 @@ def test_time_resolved_counts_are_one_int_per_bin():
     for name in ("forward", "split_half_reliability"):  # the same value in two bins: a list still
         assert {k: results[name].attrs[k] for k in want} == want, name
     assert results["reverse"].attrs["n_excluded_stimuli"] == [0, 0, 1]  # a predictor stimulus dropped in bin 2
+
+
+def test_split_half_reliability_of_a_bin_without_repeats_is_nan_and_counted():
+    """A time bin where no stimulus has 2 valid repeats: that bin's reliabilities are NaN and its
+    n_stimuli 0 (as the directions leave such a bin); the other bins are those of a call on them alone."""
+    _, R = _data()
+    Rt = np.stack([R, R[::-1], R[:, ::-1]], axis=-1)
+    Rt[:, :, 1:, 0] = np.nan  # bin 0: one valid trial per stimulus
+    b = nx.neural(Rt, SID, NID, time_bins=[(0, 10), (10, 20), (20, 30)])
+    with pytest.warns(nx.NeuroxrWarning, match="excluding 24 of 24 stimuli with fewer than 2 valid repeat"):
+        out = nx.split_half_reliability(b, reps=2)
+    assert np.isnan(out.reliability.isel(time_bin=0).values).all()
+    assert (out.attrs["n_stimuli"], out.attrs["n_excluded_stimuli"]) == ([0, 24, 24], [24, 0, 0])
+    for t in (1, 2):
+        alone = nx.split_half_reliability(b.isel(time_bin=t), reps=2)
+        np.testing.assert_array_equal(out.reliability.isel(time_bin=t).values, alone.reliability.values)
+    with pytest.warns(nx.NeuroxrWarning, match="excluding 24 of 24"):  # untimed: NaN, not an error
+        one = nx.split_half_reliability(b.isel(time_bin=0), reps=2)
+    assert np.isnan(one.reliability.values).all() and one.attrs["n_stimuli"] == 0

@@ -28,7 +28,7 @@ from ..errors import LayoutError, warn
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
-from ..validation import check_int, real_array
+from ..validation import check_computed, check_int, real_array
 from ._common import (
     RDM_DIMS,
     _check_option,
@@ -134,7 +134,9 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     validate_neural(neural)
     _one_bin(neural, _label(neural, "neural"))
     _require_repeats(neural, "split_half_rdms")
-    neural = neural.compute() if _is_dask(neural) else neural
+    if _is_dask(neural):  # lazy inf refused as validate_neural refuses it in memory
+        neural = neural.compute()
+        check_computed(neural, neural.values, "neural")
     neural, counts, _ = _usable(neural, _label(neural, "neural"), 2, "split_half_rdms")
     rng = np.random.default_rng(seed)
     out = []

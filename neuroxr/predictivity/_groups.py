@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import examples, warn
 from ..kernels.folds import min_stimuli, stimulus_folds
 
-__all__ = ["MAX_GROUPS", "target_groups"]
+__all__ = ["MAX_GROUPS", "scored_groups", "target_groups", "warn_unscored"]
 
 
 #: Most sub-problems (distinct patterns of missing stimuli) scored exactly, one operator each.
@@ -34,19 +34,35 @@ def target_groups(valid: np.ndarray, name: str = "neural", ids: np.ndarray | Non
     operator: missing values in one bin never change another bin's groups.
     """
     groups = _pattern_groups(valid, name) if bins is None or valid.all() else _bin_groups(valid, name, bins)
-    small = [g for g in groups if int(g[0].sum()) < min_stimuli(n_folds)]
+    groups, small = scored_groups(groups, n_folds)
     if not small:
         return groups
-    if len(small) == len(groups):
-        stimulus_folds(min(int(g[0].sum()) for g in groups), n_folds, fold_seed, name)  # raises
+    if not groups:
+        stimulus_folds(min(int(g[0].sum()) for g in small), n_folds, fold_seed, name)  # raises
     cols = np.concatenate([c for _, c in small])
-    names = examples(ids[cols]) if ids is not None else f"{cols.size} targets"
+    warn_unscored(name, cols.size, max(int(g[0].sum()) for g in small),
+                  examples(ids[cols]) if ids is not None else f"{cols.size} targets", n_folds)
+    return groups
+
+
+def scored_groups(groups: list[tuple[np.ndarray, np.ndarray]],
+                  n_folds: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]:
+    """``(scored, small)``: the groups ``[(rows, cols), ...]`` with at least
+    :func:`~neuroxr.kernels.folds.min_stimuli` usable stimuli, and the others (their targets stay
+    NaN; :func:`warn_unscored`), each in the order given."""
+    need = min_stimuli(n_folds)
+    return [g for g in groups if int(g[0].sum()) >= need], [g for g in groups if int(g[0].sum()) < need]
+
+
+def warn_unscored(name: str, n_targets: int, most: int, names: str, n_folds: int, what: str = "targets") -> None:
+    """The one warning for the ``n_targets`` targets (``names``) of :func:`scored_groups`' small
+    groups (``most`` usable stimuli at most), scored NaN."""
+    folds_ok = n_folds >= min_stimuli(n_folds)
     warn(
-        f"{name}: {cols.size} targets have fewer usable stimuli ({max(int(g[0].sum()) for g in small)} at most) than "
-        f"{f'n_folds={n_folds}' if n_folds >= 3 else '3 (an r over 2 is always +-1)'} and are scored NaN: {names}. "
-        f"{'Use fewer folds to score them.' if n_folds >= 3 else 'They cannot be scored.'}"
+        f"{name}: {n_targets} {what} have fewer usable stimuli ({most} at most) than "
+        f"{f'n_folds={n_folds}' if folds_ok else f'{min_stimuli(n_folds)} (an r over 2 is always +-1)'} and are "
+        f"scored NaN: {names}. {'Use fewer folds to score them.' if folds_ok else 'They cannot be scored.'}"
     )
-    return [g for g in groups if int(g[0].sum()) >= min_stimuli(n_folds)]
 
 
 def _bin_groups(valid: np.ndarray, name: str, bins: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

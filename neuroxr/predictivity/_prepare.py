@@ -326,15 +326,16 @@ def bin_counts(keep: np.ndarray, valid: np.ndarray, bins: np.ndarray, labels: It
 
 
 def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
-                   folds: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                   folds: bool = True, raise_empty: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per-target usable stimuli of a neural target: ``(keep, valid)``.
 
     ``valid[s, j]``: neuroid ``j`` has ``need`` valid repeats at stimulus ``s``. A stimulus missing
     for every target is dropped (``keep`` False, with the warning that counts them); a stimulus
-    missing for some targets is dropped for those targets only.
+    missing for some targets is dropped for those targets only. No stimulus kept: a
+    :class:`LayoutError`, or with ``raise_empty=False`` the warning and an all-False ``keep``.
     """
     keep, valid = usable_stimuli(R, need)
-    if not keep.any():
+    if raise_empty and not keep.any():
         raise LayoutError(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid; nothing to score.")
     if not keep.all():
         warn(

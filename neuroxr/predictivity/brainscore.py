@@ -40,7 +40,7 @@ from ..geometry._common import _drop_unusable, _label, _neural_mean, _one_bin, _
 from ..kernels.splits import split_means
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
-from ..validation import check_bool, check_int
+from ..validation import check_bool, check_computed, check_int
 from ._prepare import by_id, id_order
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
@@ -139,7 +139,7 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
         )
     neural = to_canonical(neural).transpose("stimulus", "neuroid", "repeat")
     neural, counts, _ = _usable(neural, "neural", 2, "brainscore_ceiling")
-    V = np.asarray(neural.values, dtype=np.float64)
+    V = check_computed(neural, np.asarray(neural.values, dtype=np.float64), "neural")  # lazy inf refused
     splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
     # ShuffleSplit's permutation is (test, train) with ceil(T/2) test repeats: as split="valid" reads
     # it, complete rows get Brain-Score's halves and each row's valid repeats are halved in that order

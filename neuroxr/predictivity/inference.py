@@ -41,6 +41,7 @@ from ..kernels import resample as rs
 from ..validation import check_min_reliability
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
+from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN says it
 
 __all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "applicable_options", "check_options",
            "check_procedure_options", "BOOT_OVER", "BOOT_METHODS"]
@@ -359,20 +360,6 @@ def _warn_undefined(parts: Parts, ev0: np.ndarray, ev_b: np.ndarray | None, med_
     also = f"the median over targets is undefined in {n_med} of {n_boot} resamples" if n_med else ""
     name = str(parts.target.name or parts.dim)
     rs.warn_undefined(f"{name}: bootstrap", n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
-
-
-class _quiet:
-    """Silence the all-NaN slice warnings of nanmedian inside a block."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._ctx.__exit__(*exc)
 
 
 def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:

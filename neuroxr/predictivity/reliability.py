@@ -30,7 +30,9 @@ def split_half_reliability(
     left out for that neuroid only (never ranked as NaN). Stimuli without 2 valid repeats are
     counted and warned about as the directions count their targets' stimuli
     (:func:`neuroxr.predictivity._prepare.target_stimuli`): for every neuroid (excluded) or for some
-    (partial neuroids); the numbers are those of each neuroid's complete pairs either way.
+    (partial neuroids); the numbers are those of each neuroid's complete pairs either way. Without
+    any stimulus with 2 valid repeats (in a time bin), every reliability (of that bin) is NaN and
+    ``n_stimuli`` 0, with the warning.
 
     Parameters
     ----------
@@ -69,11 +71,16 @@ def split_half_reliability(
     R = prep.load(neural)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")
     R = prep.take(R, None, ok)
-    # a stimulus with fewer than 2 valid repeats is never a complete pair of half means: counted, not dropped
-    counts = prep.target_counts(*prep.target_stimuli(R, "neural", neural.stimulus_id.values, 2, folds=False))
+    # a stimulus with fewer than 2 valid repeats is never a complete pair of half means: counted, not
+    # dropped; none with 2 (e.g. one time bin): every reliability is NaN, n_stimuli 0
+    counts = prep.target_counts(*prep.target_stimuli(R, "neural", neural.stimulus_id.values, 2, folds=False,
+                                                     raise_empty=False))
     rng = np.random.default_rng(seed)
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
-    r = split_half_r(SplitHalves(R, split), perms, spearman if method == "spearman" else pearson)  # (neuroid, rep)
+    if counts["n_stimuli"]:
+        r = split_half_r(SplitHalves(R, split), perms, spearman if method == "spearman" else pearson)  # (neuroid, rep)
+    else:  # no complete pair anywhere: nothing to correlate
+        r = np.full((R.shape[1], reps), np.nan)
     return xr.Dataset(
         {"reliability": (("neuroid", "rep"), prep.expand(spearman_brown(r), ok)),
          "r_half": (("neuroid", "rep"), prep.expand(r, ok))},

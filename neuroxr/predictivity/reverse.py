@@ -122,7 +122,7 @@ def reverse(
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     out, preds = _from_neural_predictor(
         "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
-        features.unit_id.values    )
+        features.unit_id.values)
     if lazy:  # the lazy targets' constant units, found as their chunks were read
         prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const)
     attrs = common_attrs(

@@ -30,13 +30,13 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
 from ..errors import LayoutError, examples, warn
-from ..kernels.folds import min_stimuli, stimulus_folds
+from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
-from ._groups import _pattern_groups
+from ._groups import _pattern_groups, scored_groups, warn_unscored
 
 __all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization",
            "validate_generalization"]
@@ -333,6 +333,7 @@ def temporal_generalization(
     partial = ~complete & ~dead
     r = np.full(partial.shape, np.nan)
     unscored = np.zeros(partial.shape, dtype=bool)  # partial targets in a group with too few stimuli
+    most = 0  # the most stimuli of such a group
     if partial.any():
         warn(f"neural: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
                   f"{int(partial.any(axis=(1, 2)).sum())} neuroids lack a valid trial mean (of the neuroid"
@@ -348,13 +349,10 @@ def temporal_generalization(
             r[done] = _generalize(Bf, np.nan_to_num(XP) if animal else XP, folds, alpha, animal, train)[done]
         todo = partial & pairs
         if todo.any():
-            unscored |= _partial_targets(r, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed)
+            most = max(most, _partial_targets(r, unscored, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed))
     if unscored.any():  # one warning for every pair (the direction's, per bin)
-        j, t1, t2 = np.nonzero(unscored)
-        folds_ok = n_folds >= min_stimuli(n_folds)
-        warn(f"neural: {int(unscored.sum())} (neuroid, train bin, test bin) targets have fewer usable stimuli than "
-             f"{f'n_folds={n_folds}' if folds_ok else f'{min_stimuli(n_folds)} (an r over 2 is always +-1)'} and are scored NaN: "
-             f"{examples(_labels(nids, j, t1, t2))}. {'Use fewer folds to score them.' if folds_ok else 'They cannot be scored.'}")
+        warn_unscored("neural", int(unscored.sum()), most, examples(_labels(nids, *np.nonzero(unscored))), n_folds,
+                      "(neuroid, train bin, test bin) targets")
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))
@@ -471,19 +469,19 @@ def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: 
     return r
 
 
-def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndarray | None, B: np.ndarray,
-                     X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int) -> np.ndarray:
+def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndarray | None,
+                     B: np.ndarray, X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int) -> int:
     """``r`` of the targets ``todo`` (neuroid, t1, t2), in place: each on the stimuli valid at both
     bins (``ok`` and, inter-animal, ``D`` of :func:`_valid_counts`; ``X`` holds the pairs'
     predictors), the targets of one (train bin, test bin) pair grouped by those stimuli over the
     stimuli the pair keeps (the directions' grouping, :func:`prep.target_groups`: one fit per group
     and fold, the :data:`~neuroxr.predictivity._groups.MAX_GROUPS` limit and fallback counted per
     pair over ALL its incomplete targets, those with fewer stimuli than folds included, so the
-    diagonal pair ``(t, t)`` groups its targets as the direction groups bin ``t``). Returns the
-    (neuroid, t1, t2) targets left NaN, in a group with fewer stimuli than
-    :func:`~neuroxr.kernels.folds.min_stimuli` (the caller warns once for every pair)."""
+    diagonal pair ``(t, t)`` groups its targets as the direction groups bin ``t``). The targets of
+    the groups :func:`~neuroxr.predictivity._groups.scored_groups` leaves out are marked in
+    ``unscored`` (the caller warns once for every pair); returns their groups' most stimuli (0: none)."""
     nt = B.shape[2]
-    unscored = np.zeros(todo.shape, dtype=bool)
+    most = 0
     for t1, t2 in zip(*np.nonzero(todo.any(axis=0))):
         js = np.flatnonzero(todo[:, t1, t2])
         both = ok[:, :, t1] & ok[:, :, t2]  # (n, k): every neuroid's valid stimuli at the pair
@@ -491,11 +489,12 @@ def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndar
             both &= D[:, t1, t2, None]
         kept = np.flatnonzero(both.any(axis=1))  # the stimuli the pair keeps (a call on bin t keeps, t1 = t2 = t)
         name = f"neural (train time bin {t1}, test time bin {t2})" if nt > 1 else "neural"
-        for rows, cols in _pattern_groups(both[np.ix_(kept, js)], name):
+        groups, small = scored_groups(_pattern_groups(both[np.ix_(kept, js)], name), n_folds)
+        for rows, cols in small:  # NaN, as the direction leaves such a group
+            unscored[js[cols], t1, t2] = True
+            most = max(most, int(rows.sum()))
+        for rows, cols in groups:
             S, J = kept[rows], js[cols]
-            if S.size < min_stimuli(n_folds):  # NaN, as the direction leaves such a group
-                unscored[J, t1, t2] = True
-                continue
 
             def fit_rows(tr, S=S, J=J, t1=t1):
                 return X[S[tr], :, t1] if animal else X[S[tr]], B[S[tr]][:, J, t1]
@@ -505,7 +504,7 @@ def _partial_targets(r: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndar
 
             P = _fold_predictions(S.size, stimulus_folds(S.size, n_folds, fold_seed, "source/neural"), alpha, fit_rows, apply)
             r[J, t1, t2] = pearson(P, B[S][:, J, t2])
-    return unscored
+    return most
 
 
 _TG_DIMS = ("time_bin_train", "time_bin_test")

@@ -371,3 +371,15 @@ def test_pearson_of_tiny_values_is_scale_free(backend, dtype, scale):
     n, sa, sb = a.shape[0], A.sum(0), B.sum(0)
     r = pearson_from_sums(n, sa, sb, (A * A).sum(0), (B * B).sum(0), (A * B).sum(0))
     np.testing.assert_allclose(to_numpy(r), ref, atol=tol * 10)
+
+
+def test_spearman_omit_of_a_column_without_complete_pairs_is_nan_without_a_warning():
+    import warnings
+
+    a = np.random.default_rng(1).normal(size=(10, 3))
+    b = a + 0.1
+    a[:, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = to_numpy(spearman(a, b, nan_policy="omit"))
+    assert np.isnan(r[1]) and np.allclose(r[[0, 2]], [spearmanr(a[:, j], b[:, j]).statistic for j in (0, 2)])

@@ -305,7 +305,8 @@ def _rank_complete(xp: Any, x: Any, valid: Any) -> Any:
     """Ranks along axis -2 among the ``valid`` entries of each column (others get ranks above them)."""
     lo = xp.min(xp.where(valid, x, xp.full_like(x, math.inf)), axis=-2, keepdims=True)
     hi = xp.max(xp.where(valid, x, xp.full_like(x, -math.inf)), axis=-2, keepdims=True)
-    fill = hi + xp.abs(hi - lo) + 1.0  # above every valid value of its column
+    with np.errstate(invalid="ignore"):  # an all-invalid column: -inf + inf, replaced below
+        fill = hi + xp.abs(hi - lo) + 1.0  # above every valid value of its column
     fill = xp.where(xp.isfinite(fill), fill, xp.zeros_like(fill))  # all-invalid column: any value
     return rank(xp.where(valid, x, fill), axis=-2)
 

@@ -4,6 +4,7 @@ one neuroid set for a score and its ceiling, stimuli without trials, and their c
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -277,3 +278,62 @@ def test_metric_entries_store_the_counts(tmp_path):
     for ds in (crsa, cka, dim):
         assert ds.attrs["n_excluded_stimuli"] == 1 and ds.attrs["n_excluded_neuroids"] == 0
     assert not math.isnan(float(crsa["ceiled_score"]))
+
+
+# ---------------------------------------------------------------- review 15: merged drops, one check per input
+def test_neuroids_are_judged_on_the_stimuli_kept_in_every_input():
+    """Neuroid a0 lacks only s05, which b has no trial on (dropped from both): a0 is kept; a1 lacks
+    s07, which both keep: a1 is dropped. The stimuli are merged across inputs before the neuroids."""
+    rng = np.random.default_rng(3)
+    RA, RB = rng.standard_normal((N, K, T)), rng.standard_normal((N, K, T))
+    RA[5, 0, :] = np.nan
+    RA[7, 1, :] = np.nan
+    RB[5] = np.nan
+    a = nx.neural(RA, SID, [f"a{j}" for j in range(K)])
+    b = nx.neural(RB, SID, [f"b{j}" for j in range(K)])
+    keep = np.arange(N) != 5
+    ma, mb = RA[keep][:, [0, *range(2, K)]].mean(2), RB[keep].mean(2)
+    with pytest.warns(NeuroxrWarning) as rec:
+        got = geo.cka(a, b)
+        ds = geo.split_distance(a, b)
+    assert got == pytest.approx(_cka_reference(ma, mb), abs=1e-12)
+    messages = [str(w.message) for w in rec]
+    assert not any("'a0'" in m for m in messages) and any("1 neuroids lacking a trial for some stimulus (e.g. 'a1')" in m
+                                                          for m in messages)
+    assert (ds.attrs["n_excluded_stimuli"], ds.attrs["n_excluded_neuroids"]) == (1, 1)
+
+
+class _Reads:
+    """A NumPy array that counts the values read from it (dask reads it chunk by chunk)."""
+
+    def __init__(self, values):
+        self.values, self.shape, self.dtype, self.ndim, self.read = values, values.shape, values.dtype, values.ndim, 0
+
+    def __getitem__(self, key):
+        out = self.values[key]
+        self.read += out.size
+        return out
+
+
+@pytest.mark.parametrize("call, passes", [
+    (lambda f, b: geo.cka(f, b), 1),
+    (lambda f, b: geo.crsa(f, b, noise_ceiling=False), 1),
+    (lambda f, b: geo.rdm(b), 1),
+    (lambda f, b: geo.effective_dimensionality(b), 1),
+    (lambda f, b: geo.crsa(f, b, reps=2), 2),  # the split halves read the responses once more
+])
+def test_lazy_responses_are_read_once_for_counts_means_and_inf(call, passes):
+    """The valid-repeat counts, the trial means and the refusal of inf share one read of each chunk
+    (they were one read more), with the numbers of the in-memory responses."""
+    import dask.array as dska
+
+    F, R = _data()
+    R[3, 0, 1:] = np.nan
+    src = _Reads(R)
+    lazy = _neural(R).copy(data=dska.from_array(src, chunks=(12, 3, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got, ref = call(_feats(F), lazy), call(_feats(F), _neural(R))
+    assert src.read == passes * R.size
+    for x, y in ([(got[v], ref[v]) for v in got.data_vars] if isinstance(got, xr.Dataset) else [(got, ref)]):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

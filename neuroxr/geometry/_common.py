@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..backend import to_numpy
 from ..errors import LayoutError, ParameterError, warn
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
-from ..validation import check_int, compute_refusing_inf
+from ..validation import _all_finite, check_int, compute_refusing_inf, refuse_inf
 
 __all__ = ["RDM_DIMS", "canonical_order", "split_train_test"]
 
@@ -137,7 +138,8 @@ def _usable(neural: xr.DataArray, name: str = "neural", min_valid: int = 1,
     average, 2 for a split-half ceiling (a trial in both halves). A stimulus usable for no neuroid
     is dropped (as the directions drop it); then a neuroid not usable on every remaining stimulus is
     dropped (a geometry compares the stimuli over one set of neuroids). One
-    :class:`~neuroxr.errors.NeuroxrWarning` names and counts what is dropped.
+    :class:`~neuroxr.errors.NeuroxrWarning` names and counts what is dropped. An input that
+    :func:`_drop_unusable` returned in this call is not checked again.
 
     Parameters
     ----------
@@ -157,59 +159,153 @@ def _usable(neural: xr.DataArray, name: str = "neural", min_valid: int = 1,
         ``{"n_excluded_stimuli": int, "n_excluded_neuroids": int}`` and the dropped stimulus ids
         (pair the other input of a metric by dropping them there: :func:`_without`).
     """
-    where = f"{caller}: " if caller else ""
-    need = "a trial" if min_valid == 1 else f"{min_valid} trials (a split-half ceiling needs a trial in both halves)"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
-    ok = np.asarray(count.values) >= min_valid
-    sids, nids = _ids(neural), np.asarray(neural["neuroid_id"].values).astype(str)
+    if _checked(neural, min_valid) is not None:
+        return neural, {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, np.empty(0, dtype=str)
+    ok, _ = _valid(neural, name, min_valid, caller, first=False)
+    sids = _ids(neural)
     stim_bad = ~ok.any(axis=1)
-    fix = "" if min_valid == 1 else " or score without a ceiling (noise_ceiling=False / ceiling=False)"
-    if stim_bad.all():
-        raise LayoutError(f"{where}{name}: no stimulus has {need} in any neuroid (dim 'repeat'); pass responses with "
-                          f"trials{fix}.")
-    neu_bad = ~ok[~stim_bad].all(axis=0)
-    if neu_bad.all():
-        j = 0
-        i = int(np.flatnonzero(~ok[~stim_bad][:, j])[0])
-        raise LayoutError(
-            f"{where}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {nids[j]!r} at stimulus "
-            f"{sids[~stim_bad][i]!r}; dim 'repeat'), so no neuroid spans all stimuli; select the stimuli they share "
-            f"(neural.sel(stimulus=...)){fix}."
-        )
+    neu_bad = _judge(ok, sids, neural, name, min_valid, caller, paired, stim_bad)
     counts = {"n_excluded_stimuli": int(stim_bad.sum()), "n_excluded_neuroids": int(neu_bad.sum())}
     if stim_bad.any() or neu_bad.any():
-        parts = []
-        if stim_bad.any():
-            parts.append(f"{counts['n_excluded_stimuli']} stimuli without {need.split(' (')[0]} in any neuroid "
-                         f"(e.g. {', '.join(repr(str(x)) for x in sids[stim_bad][:3])}{'; also dropped from the other input' if paired else ''})")
-        if neu_bad.any():
-            parts.append(f"{counts['n_excluded_neuroids']} neuroids lacking {need.split(' (')[0]} for some stimulus "
-                         f"(e.g. {', '.join(repr(str(x)) for x in nids[neu_bad][:3])})")
-        warn(f"{where}{name}: " + " and ".join(parts) + " are left out.")
         neural = neural.isel(stimulus=np.flatnonzero(~stim_bad), neuroid=np.flatnonzero(~neu_bad))
     return neural, counts, sids[stim_bad]
 
 
-def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str, min_valid: int = 1,
+def _need(min_valid: int) -> tuple[str, str]:
+    """What a (stimulus, neuroid) needs with ``min_valid`` and the fix the errors add for a ceiling."""
+    if min_valid == 1:
+        return "a trial", ""
+    return (f"{min_valid} trials (a split-half ceiling needs a trial in both halves)",
+            " or score without a ceiling (noise_ceiling=False / ceiling=False)")
+
+
+def _trial_mean(neural: xr.DataArray) -> xr.DataArray:
+    """The NaN-mean over repeats (lazy for dask-backed responses), in float64 (float16 / float32
+    repeats rounded before the analyses' float64 otherwise)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return neural.astype(np.float64).mean("repeat", skipna=True)
+
+
+def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
+           first: bool) -> tuple[np.ndarray, xr.DataArray | None]:
+    """Which (stimulus, neuroid) hold ``min_valid`` valid repeats (bool, stimulus x neuroid), a
+    one-line ``LayoutError`` when no stimulus does. ``first`` (the values not checked yet): inf
+    refused as :func:`~neuroxr.layouts.validate_neural` does, and dask-backed responses' trial
+    means (:func:`_trial_mean`) computed with the counts, from one read of the chunks."""
+    mean = None
+    if not _is_dask(neural) and _all_finite(v := np.asarray(neural.values)):  # no NaN: every repeat valid
+        ok = np.full((neural.sizes["stimulus"], neural.sizes["neuroid"]), neural.sizes["repeat"] >= min_valid)
+    else:
+        if first and not _is_dask(neural):
+            refuse_inf(v, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
+            if first and _is_dask(neural):  # named by its label, as _neural_mean named it (and the constructor does)
+                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, _label(neural, name))
+        ok = np.asarray(count.values) >= min_valid
+    if not ok.any():
+        need, fix = _need(min_valid)
+        raise LayoutError(f"{caller + ': ' if caller else ''}{name}: no stimulus has {need} in any neuroid "
+                          f"(dim 'repeat'); pass responses with trials{fix}.")
+    return ok, mean
+
+
+def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, min_valid: int,
+           caller: str | None, paired: bool, stim_bad: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """The neuroids of ``neural`` (``ok`` from :func:`_valid`) not usable on every stimulus of
+    ``rows`` (bool; default: those not in ``stim_bad``, its own unusable stimuli), with the one
+    warning on its dropped stimuli and neuroids; a ``LayoutError`` when that is every neuroid."""
+    where, (need, fix) = f"{caller}: " if caller else "", _need(min_valid)
+    rows = ~stim_bad if rows is None else rows
+    nids = np.asarray(neural["neuroid_id"].values).astype(str)
+    neu_bad = ~ok[rows].all(axis=0)
+    if neu_bad.all():
+        i = int(np.flatnonzero(~ok[rows][:, 0])[0])
+        raise LayoutError(
+            f"{where}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {nids[0]!r} at stimulus "
+            f"{sids[rows][i]!r}; dim 'repeat'), so no neuroid spans all stimuli; select the stimuli they share "
+            f"(neural.sel(stimulus=...)){fix}."
+        )
+    if stim_bad.any() or neu_bad.any():
+        parts = []
+        if stim_bad.any():
+            parts.append(f"{int(stim_bad.sum())} stimuli without {need.split(' (')[0]} in any neuroid "
+                         f"(e.g. {', '.join(repr(str(x)) for x in sids[stim_bad][:3])}{'; also dropped from the other input' if paired else ''})")
+        if neu_bad.any():
+            parts.append(f"{int(neu_bad.sum())} neuroids lacking {need.split(' (')[0]} for some stimulus "
+                         f"(e.g. {', '.join(repr(str(x)) for x in nids[neu_bad][:3])})")
+        warn(f"{where}{name}: " + " and ".join(parts) + " are left out.")
+    return neu_bad
+
+
+# Inputs that _drop_unusable returned, checked: id -> (weak reference, min_valid, dask trial means or None).
+# Each is a shallow copy made in the call (never the caller's object), so the record ends with it.
+_CHECKED: dict[int, tuple[weakref.ref, int, xr.DataArray | None]] = {}
+
+
+def _mark(neural: xr.DataArray, min_valid: int, mean: xr.DataArray | None) -> xr.DataArray:
+    """A shallow copy of ``neural`` (no data copied) recorded in :data:`_CHECKED`."""
+    neural = neural.copy(deep=False)
+    key = id(neural)
+    _CHECKED[key] = (weakref.ref(neural, lambda _, key=key: _CHECKED.pop(key, None)), min_valid, mean)
+    return neural
+
+
+def _checked(neural: Any, min_valid: int = 1) -> tuple[weakref.ref, int, xr.DataArray | None] | None:
+    """The record of ``neural`` when :func:`_drop_unusable` returned it with at least ``min_valid``."""
+    rec = _CHECKED.get(id(neural))
+    return rec if rec is not None and rec[0]() is neural and rec[1] >= min_valid else None
+
+
+def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_valid: int = 1,
                    paired: bool = False) -> tuple[list[Any], dict[str, int], np.ndarray]:
-    """Several inputs of one metric, each neural one (``(stimulus, neuroid, repeat)``) reduced to
-    what :func:`_usable` keeps, and the stimuli dropped from any of them dropped from all (by id,
+    """Several inputs of one metric, the stimuli and neuroids that :func:`_usable`'s rule keeps.
+
+    Each neural input (``(stimulus, neuroid, repeat)``) is validated and its valid repeats counted
+    once; the stimuli no neuroid of some neural input can use are dropped from every input (by id,
     :func:`_without`; Gram Datasets are left to the caller, and so is another input not given when
-    ``paired``). Returns the inputs, the counts summed over the neural inputs and the dropped
-    stimulus ids."""
-    out, counts, dropped = [], {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, []
-    for obj, name in inputs:
+    ``paired``); then each neural input's neuroids are judged on the stimuli that remain. The neural
+    inputs returned are recorded as checked, so that :func:`_usable`, :func:`_neural_mean` and
+    :func:`~neuroxr.geometry.rdm` do not check them again in the same call (dask-backed ones with
+    their trial means, read with the counts).
+
+    Returns
+    -------
+    (inputs, counts, dropped_ids)
+        The inputs, ``n_excluded_stimuli`` (the dropped stimuli) and ``n_excluded_neuroids``
+        (summed over the neural inputs), and the dropped stimulus ids.
+    """
+    paired = paired or len(inputs) > 1
+    seen: dict[int, tuple[np.ndarray | None, xr.DataArray | None, int]] = {}
+    for i, (obj, name) in enumerate(inputs):
         if isinstance(obj, xr.DataArray) and "repeat" in obj.dims and "time_bin" not in obj.dims:  # callers refuse bins
-            validate_neural(obj, name=name)
-            obj, c, ids = _usable(obj, name, min_valid, caller, paired=paired or len(inputs) > 1)
-            counts["n_excluded_neuroids"] += c["n_excluded_neuroids"]
-            dropped.extend(ids)
-        out.append(obj)
-    dropped_ids = np.unique(np.asarray(dropped, dtype=str))
-    counts["n_excluded_stimuli"] = int(dropped_ids.size)
-    return [o if isinstance(o, xr.Dataset) else _without(o, dropped_ids) for o in out], counts, dropped_ids
+            rec = _checked(obj, min_valid)
+            if rec is not None:
+                seen[i] = (None, rec[2], rec[1])
+            else:
+                validate_neural(obj, name=name, check_values=False)  # the values: in _valid, with the counts
+                seen[i] = (*_valid(obj, name, min_valid, caller, first=True), min_valid)
+    own = {i: ~ok.any(axis=1) for i, (ok, _, _) in seen.items() if ok is not None}
+    dropped_ids = np.unique(np.concatenate([np.empty(0, dtype=str)] + [_ids(inputs[i][0])[b] for i, b in own.items()]))
+    counts = {"n_excluded_stimuli": int(dropped_ids.size), "n_excluded_neuroids": 0}
+    out = []
+    for i, (obj, name) in enumerate(inputs):
+        if i not in seen:
+            out.append(obj if isinstance(obj, xr.Dataset) else _without(obj, dropped_ids))
+            continue
+        ok, mean, level = seen[i]
+        sids = _ids(obj)
+        rows = ~np.isin(sids, dropped_ids)
+        neu_bad = np.zeros(obj.sizes["neuroid"], bool) if ok is None else \
+            _judge(ok, sids, obj, name, min_valid, caller, paired, own[i], rows)
+        counts["n_excluded_neuroids"] += int(neu_bad.sum())
+        if not rows.all() or neu_bad.any():
+            sel = {"stimulus": np.flatnonzero(rows), "neuroid": np.flatnonzero(~neu_bad)}
+            obj, mean = obj.isel(sel), None if mean is None else mean.isel(sel)
+        out.append(_mark(obj, level, mean))
+    return out, counts, dropped_ids
 
 
 def _without(obj: Any, ids: Any) -> Any:
@@ -230,17 +326,20 @@ def _without(obj: Any, ids: Any) -> Any:
 def _neural_mean(neural: xr.DataArray, name: str = "neural", min_valid: int = 1) -> xr.DataArray:
     """NaN-mean over repeats as a ``stimulus x neuroid`` array, over the stimuli and neuroids that
     :func:`_usable` keeps (dropped with one warning); attrs ``n_excluded_stimuli`` and
-    ``n_excluded_neuroids`` count them.
+    ``n_excluded_neuroids`` count them. An input :func:`_drop_unusable` returned is not checked again.
 
     Time-resolved responses (a ``time_bin`` dim) are refused (:func:`_one_bin`)."""
-    validate_neural(neural, name=name)
-    _one_bin(neural, name)
-    neural, counts, _ = _usable(neural, name, min_valid)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        # averaged in float64 (float16 / float32 repeats rounded before the analyses' float64 otherwise)
-        m = neural.astype(np.float64).mean("repeat", skipna=True)
-    m = compute_refusing_inf(m, neural, name) if _is_dask(m) else m  # lazy inf refused as validate_neural does
+    counts = {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}
+    if _checked(neural, min_valid) is None:
+        validate_neural(neural, name=name, check_values=False)  # the values: once, in _drop_unusable
+        _one_bin(neural, name)
+        (neural,), counts, _ = _drop_unusable([(neural, name)], None, min_valid)
+    mean = _checked(neural, min_valid)[2]
+    if mean is not None:  # dask: computed with the counts and the refusal of inf
+        m = mean.copy(deep=False)
+    else:
+        m = _trial_mean(neural)
+        m = compute_refusing_inf(m, neural, name) if _is_dask(m) else m  # lazy inf refused as validate_neural does
     m.attrs.update(counts)
     return m
 

@@ -33,6 +33,7 @@ from ._common import (
     RDM_DIMS,
     _check_option,
     _columns_as_rows,
+    _drop_unusable,
     _ids,
     _is_dask,
     _label,
@@ -78,9 +79,9 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
     _check_option(method, _r.RDM_METHODS, "method", "rdm")
     counts = {}
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
-        validate_neural(obj, name=_label(obj, "obj"))
+        validate_neural(obj, name=_label(obj, "obj"), check_values=False)  # the values: once, in _drop_unusable
         _one_bin(obj, _label(obj, "obj"))
-        obj, counts, _ = _usable(obj, _label(obj, "obj"))
+        (obj,), counts, _ = _drop_unusable([(obj, _label(obj, "obj"))], None)
     # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument
     stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "obj"))
     # a Gram computed here is not seen by the caller: the RDM may take over its memory

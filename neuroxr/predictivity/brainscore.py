@@ -237,11 +237,13 @@ def brainscore(
 
     check_brainscore_params(n_components, n_splits, train_size, stratify_by, seed, ceiling, ceiling_mode)
     validate_features(features, name="features")
-    validate_neural(neural, name="neural")
+    validate_neural(neural, name="neural", check_values=False)  # the values: once, in _drop_unusable
     _one_bin(neural, "neural", "brainscore")
-    # one set of stimuli and neuroids for raw and ceiling (2 valid repeats with a ceiling, as the directions)
+    # one set of stimuli and neuroids for raw and ceiling (2 valid repeats with a ceiling, as the directions);
+    # in canonical order, as align leaves it below, so that _neural_mean does not check it again
     min_valid = 2 if ceiling and neural.sizes["repeat"] >= 2 else 1  # one repeat: the ceiling says what it needs
-    (neural, features), counts, _ = _drop_unusable([(neural, "neural"), (features, "features")], "brainscore", min_valid)
+    (neural, features), counts, _ = _drop_unusable([(to_canonical(neural), "neural"), (features, "features")],
+                                                   "brainscore", min_valid)
     features, neural = align(to_canonical(features), neural, names=("features", "neural"))
     Y = _neural_mean(neural)
     # PLS components past the features' rank fit rounding errors, which depend on the column order:

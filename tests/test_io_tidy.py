@@ -248,6 +248,10 @@ def test_copied_presentations_without_repeat_labels_warn_once_with_a_count():
                        columns=["stimulus_id", "neuroid_id", "value"])  # one neuroid: most counts repeat by chance
     with pytest.warns(NeuroxrWarning, match=r"df: 1200 presentations are exact copies"):  # appended to itself 3 times
         from_dataframe(pd.concat([one] * 3, ignore_index=True))
+    low = pd.DataFrame([(f"s{i}", "n0", float(rng.poisson(0.3))) for _ in range(2) for i in range(30)],
+                       columns=["stimulus_id", "neuroid_id", "value"])  # blocks of equal counts by chance: [0, 0]
+    with pytest.warns(NeuroxrWarning, match=r"df: 60 presentations are exact copies"):  # as many as were appended
+        from_dataframe(pd.concat([low, low], ignore_index=True))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from_dataframe(by_chance)

@@ -159,7 +159,7 @@ def _repeated_blocks(rows: np.ndarray, stim: np.ndarray) -> dict[int, int] | Non
     out = {}
     for idx in np.split(order, cut):
         block, c = rows[idx], idx.size
-        size = next((c // j for j in range(c, 1, -1) if c % j == 0  # the smallest block that repeats
+        size = next((c // j for j in range(2, c + 1) if c % j == 0  # the largest block that repeats: the table's
                      and np.array_equal(block, np.tile(block[: c // j], (j, 1)), equal_nan=True)), None)
         if size is None:
             return None

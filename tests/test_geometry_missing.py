@@ -255,6 +255,31 @@ def test_no_usable_neuroid_names_the_dim_and_the_fix():
         geo.split_half_rdms(_neural(R))
 
 
+def test_crsa_inference_scores_the_neuroids_of_crsa(tmp_path):
+    """crsa's bootstrap and permutation (functions and entries) resample the score crsa's default
+    reports: a neuroid with one valid repeat on some stimuli is left out of all of them."""
+    from neuroxr.geometry.inference import crsa_bootstrap
+    from neuroxr.store import StudyStore
+
+    F, R = _data()
+    R[0:5, 0, 1:] = np.nan
+    ref = stats.spearmanr(pdist(F, "correlation"), pdist(R[:, 1:].mean(2), "correlation"))[0]
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_features("m", "l", _feats(F))
+    store.write_neural("mk", _neural(R))
+    with pytest.warns(NeuroxrWarning, match="1 neuroids"):
+        crsa = nx.score(store, "crsa", "m.l", "mk", reps=2)
+        boot = crsa_bootstrap(_feats(F), _neural(R), n_boot=5)
+        stored = [nx.score(store, kind, "m.l", "mk", **p) for kind, p in
+                  (("crsa_bootstrap", {"n_boot": 5}), ("crsa_permutation", {"n_perm": 5}))]
+    for ds in (crsa, boot, *stored):
+        assert float(ds["score"]) == pytest.approx(ref, abs=1e-10)
+    assert boot.attrs["n_excluded_neuroids"] == 1
+    one = crsa_bootstrap(_feats(F), _neural(R[:, :, :1]), n_boot=5)  # one repeat: no ceiling, every neuroid
+    assert float(one["score"]) == pytest.approx(
+        stats.spearmanr(pdist(F, "correlation"), pdist(R[:, :, 0], "correlation"))[0], abs=1e-10)
+
+
 def test_metric_entries_store_the_counts(tmp_path):
     """Stored crsa / brainscore / cka / dimensionality entries of ragged data with a stimulus without
     trials score (crsa refused the ragged data) and carry the counts."""

@@ -362,8 +362,9 @@ TG_FEW_TARGET_KINDS = (*TIME_KINDS,)
 #: (split="valid"; the halves of slots left neuroids out per rep, or made the ceiling NaN, with
 #: unequal repeat counts) and whose score uses the ceiling's neuroids (2 valid repeats on every
 #: stimulus): a neuroid with one trial on a stimulus was in the score but not in its ceiling.
-#: Equal on complete data.
-GEOMETRY_MISSING_KINDS = ("crsa", "brainscore")
+#: crsa's bootstrap and permutation entries score the same neuroids as crsa's default. Equal on
+#: complete data.
+GEOMETRY_MISSING_KINDS = ("crsa", "brainscore", "crsa_bootstrap", "crsa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS})

@@ -40,7 +40,7 @@ from .. import geometry as _geo
 from ..errors import LayoutError, ParameterError
 from ..geometry._common import _drop_unusable, _without
 from ..geometry.inference import SHAPE_BOOT_DEFAULT
-from ..geometry.rsa import COMPARE_DEFAULT, _ereg
+from ..geometry.rsa import COMPARE_DEFAULT, _ereg, draws_ceiling
 from ..layouts import METRICS, SINGLE_SET_METRICS
 
 __all__ = [
@@ -228,7 +228,7 @@ def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int 
 
     out = dict(params)
     if out.get("noise_ceiling") is None:
-        out["noise_ceiling"] = draws_ceiling(target_kind, n_repeats)
+        out["noise_ceiling"] = draws_ceiling(n_repeats=n_repeats if target_kind == "neural" else None)
         if not out["noise_ceiling"]:
             what = "a feature set" if target_kind != "neural" else f"neural data with {n_repeats or 1} repeat"
             try:
@@ -238,12 +238,6 @@ def resolve_ceiling(params: Mapping[str, Any], target_kind: str, n_repeats: int 
             except ParameterError as exc:
                 raise ParameterError(f"metric 'crsa': {str(exc).removeprefix('crsa: ')}") from None
     return out
-
-
-def draws_ceiling(target_kind: str, n_repeats: int | None) -> bool:
-    """Whether cRSA's automatic ceiling (``noise_ceiling=None``) is drawn for a target: a neural
-    set (or region subset) with at least 2 repeats."""
-    return bool(target_kind == "neural" and (n_repeats or 0) >= 2)
 
 
 def _split_score(train: float, test: float) -> tuple[tuple[str], np.ndarray]:
@@ -478,7 +472,8 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         if boot:
             ds = gi.crsa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], noise_ceiling=False, **rest)
         else:
-            (target,), _, dropped = _drop_unusable([(target, "target")], "crsa_permutation", paired=True)  # crsa's rule
+            (target,), _, dropped = _drop_unusable([(target, "target")], "crsa_permutation", 2 if draws_ceiling(target) else 1,
+                                                   paired=True)  # crsa's rule (its default's neuroids)
             ds = gi.rsa_permutation(_without(_geo.rdm(source, rest["rdm_method"]), dropped), _geo.rdm(target, rest["rdm_method"]),
                                     method=rest["compare_method"], n_perm=p["n_perm"], seed=p["seed"])
             ds.attrs["rdm_method"] = rest["rdm_method"]

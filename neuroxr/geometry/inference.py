@@ -32,7 +32,7 @@ from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _one_bin, _without
 from .cka import _paired_grams
 from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _stack_rdms, as_rdm, rdm
-from .rsa import COMPARE_DEFAULT
+from .rsa import COMPARE_DEFAULT, draws_ceiling
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
            "RSA_BOOT_METHODS", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
@@ -319,14 +319,18 @@ def crsa_bootstrap(
     neural set in ``neural`` (one DataArray, or a list of them: one subject / animal each, labeled by its name for ``over``).
 
     ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...).
+    The neuroids are those :func:`~neuroxr.geometry.crsa`'s default scores: with 2 valid repeats on
+    every kept stimulus where every set holds repeats (:func:`~neuroxr.geometry.rsa.draws_ceiling`).
     """
     sets = neural if isinstance(neural, (list, tuple)) else [neural]
     _one_bin(features, "features", "crsa_bootstrap")
     for i, x in enumerate(sets):
         _one_bin(x, "neural" if len(sets) == 1 else f"neural[{i}]", "crsa_bootstrap")
-    # stimuli without a trial in any neuroid of a set are dropped from every RDM (crsa's rule)
+    # crsa's rule: stimuli without a trial in any neuroid of a set are dropped from every RDM, and the
+    # neuroids are those crsa's default scores (2 valid repeats where it draws a ceiling)
+    min_valid = 2 if all(draws_ceiling(x) for x in sets) else 1
     sets, counts, dropped = _drop_unusable([(x, "neural" if len(sets) == 1 else f"neural[{i}]") for i, x in enumerate(sets)],
-                                           "crsa_bootstrap", paired=True)
+                                           "crsa_bootstrap", min_valid, paired=True)
     model = _without(rdm(features, rdm_method), dropped)
     data = [_without(rdm(x, rdm_method), dropped) for x in sets]
     out = rsa_bootstrap(model, data, method=compare_method, **kwargs)

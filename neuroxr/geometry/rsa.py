@@ -88,7 +88,7 @@ def crsa(
     """
     compare_method = check_crsa_params(rdm_method, compare_method, noise_ceiling, seed, reps)["compare_method"]
     if noise_ceiling is None:  # automatic: a ceiling when the neural data hold repeats
-        noise_ceiling = isinstance(neural, xr.DataArray) and "repeat" in neural.dims and neural.sizes["repeat"] >= 2
+        noise_ceiling = draws_ceiling(neural)
         if not noise_ceiling:
             _refuse_inert_ceiling(seed, reps, "without a noise ceiling, which noise_ceiling=None draws only for neural "
                                               "data with at least 2 repeats", "")
@@ -113,6 +113,17 @@ def crsa(
         "source": source, "target": target,
     }
     return _score_ds(values, attrs)
+
+
+def draws_ceiling(neural: Any = None, *, n_repeats: int | None = None) -> bool:
+    """Whether :func:`crsa`'s default (``noise_ceiling=None``) draws a split-half ceiling: for neural
+    data with at least 2 repeats (``neural`` itself, or a neural target's ``n_repeats`` read from
+    its metadata; ``None`` for a feature set). Its score then uses the neuroids with 2 valid
+    repeats on every kept stimulus, and so do the crsa bootstrap and permutation entries (one set of
+    neuroids for a score, its ceiling and its inference)."""
+    if neural is not None:
+        n_repeats = neural.sizes["repeat"] if isinstance(neural, xr.DataArray) and "repeat" in neural.dims else None
+    return (n_repeats or 0) >= 2
 
 
 def ceiled(score: float, ceiling: float, caller: str) -> float:

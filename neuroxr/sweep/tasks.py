@@ -86,11 +86,11 @@ def _request(store: Any, entry: Entry, params: Mapping[str, Any]) -> tuple[tuple
 
 def _draws_ceiling(store: Any, ref: Any) -> bool:
     """Whether crsa's automatic ceiling is drawn for the target ``ref`` (its repeats: metadata only)."""
-    from ..entries.metrics import draws_ceiling
+    from ..geometry.rsa import draws_ceiling
     from ..sets import read_set
 
     n = int(read_set(store, ref, load=False).sizes.get("repeat", 1)) if ref.kind == "neural" else None
-    return draws_ceiling(ref.kind, n)
+    return draws_ceiling(n_repeats=n)
 
 
 def entry_lookup(store: Any, entry: Entry, params: Mapping[str, Any]) -> str | None:

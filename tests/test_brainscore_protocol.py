@@ -99,6 +99,17 @@ def test_brainscore_errors():
         brainscore(feats, avg, n_components=5)
     ds = brainscore(feats, avg, n_components=5, ceiling=False)
     assert math.isnan(float(ds["score"])) and np.isfinite(float(ds["raw"]))
+    few = feats.isel(stimulus=slice(0, 10))  # 9 training stimuli per split, 30 units: PLS takes at most 9 components
+    few_neur = neur.sel(stimulus=neur.stimulus_id.isin(few.stimulus_id))
+    with pytest.raises(LayoutError, match=r"n_components=25 but the training splits hold 9 stimuli \(train_size=0\.9 "
+                                          r"of 10 on dim 'stimulus'\); pass n_components of at most 9\.") as err:
+        brainscore(few, few_neur, ceiling=False, stratify_by=None)
+    assert "\n" not in str(err.value)
+    with pytest.raises(LayoutError, match=r"10 stimuli cannot be split stratified by their labels \(stratify_by\) with "
+                                          r"train_size=0\.9 \(.*least populated class.*\); pass more stimuli or another "
+                                          r"train_size, or stratify_by=None\.") as err:
+        brainscore(few, few_neur, n_components=5, ceiling=False)  # 'obj3' has one stimulus of 10
+    assert "\n" not in str(err.value)
     assert isinstance(ds, xr.Dataset)
     with pytest.raises(ParameterError, match=r"ceiling_mode='squared_ratio' has no effect with ceiling=False"):
         brainscore(feats, avg, n_components=5, ceiling=False, ceiling_mode="squared_ratio")

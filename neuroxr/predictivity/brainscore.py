@@ -102,7 +102,12 @@ def brainscore_splits(
     kw = dict(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
     splitter = StratifiedShuffleSplit(**kw) if strata is not None else ShuffleSplit(**kw)
     args = (np.zeros(n_stimuli),) + ((np.asarray(strata),) if strata is not None else ())
-    return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(*args)]
+    try:
+        return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(*args)]
+    except ValueError as exc:  # scikit-learn's: a class too small to stratify, a train_size leaving no test stimulus
+        how, alt = ("stratified by their labels (stratify_by) ", ", or stratify_by=None") if strata is not None else ("", "")
+        raise LayoutError(f"brainscore: {n_stimuli} stimuli cannot be split {how}with train_size={train_size} "
+                          f"({' '.join(str(exc).split())}); pass more stimuli or another train_size{alt}.") from None
 
 
 def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) -> xr.Dataset:
@@ -258,6 +263,12 @@ def brainscore(
         )
     strata = _strat_values(neural, features, stratify_by)
     splits = brainscore_splits(X.shape[0], strata, n_splits, train_size, seed)
+    n_train = min(len(tr) for tr, _ in splits)
+    if n_components > n_train:  # PLS takes at most as many components as training stimuli
+        raise LayoutError(
+            f"brainscore: n_components={n_components} but the training splits hold {n_train} stimuli (train_size="
+            f"{train_size} of {X.shape[0]} on dim 'stimulus'); pass n_components of at most {n_train}."
+        )
     r = np.empty((n_splits, Yv.shape[1]))
     # PLS fits the neuroids jointly (NIPALS starts from the first): in canonical id order, by id
     order = id_order(Y, "neuroid")

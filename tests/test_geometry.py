@@ -52,7 +52,7 @@ def test_rdm_of_neural_drops_neuroids_without_data():
     F, R = _data()
     R = R.copy()
     R[3, 2, :] = np.nan
-    with pytest.warns(NeuroxrWarning, match="1 neuroids"):
+    with pytest.warns(NeuroxrWarning, match="1 of 10 neuroids"):
         D = geo.rdm(R)
     ref = squareform(pdist(np.delete(R.mean("repeat").values, 2, axis=1), "correlation"))
     np.testing.assert_allclose(D.values, ref, atol=1e-12)

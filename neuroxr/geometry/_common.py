@@ -231,10 +231,10 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
     if stim_bad.any() or neu_bad.any():
         parts = []
         if stim_bad.any():
-            parts.append(f"{int(stim_bad.sum())} stimuli without {need.split(' (')[0]} in any neuroid "
+            parts.append(f"{int(stim_bad.sum())} of {stim_bad.size} stimuli without {need.split(' (')[0]} in any neuroid "
                          f"(e.g. {', '.join(repr(str(x)) for x in sids[stim_bad][:3])}{'; also dropped from the other input' if paired else ''})")
         if neu_bad.any():
-            parts.append(f"{int(neu_bad.sum())} neuroids lacking {need.split(' (')[0]} for some stimulus "
+            parts.append(f"{int(neu_bad.sum())} of {neu_bad.size} neuroids lacking {need.split(' (')[0]} for some stimulus "
                          f"(e.g. {', '.join(repr(str(x)) for x in nids[neu_bad][:3])})")
         warn(f"{where}{name}: " + " and ".join(parts) + " are left out.")
     return neu_bad

@@ -614,3 +614,114 @@ def test_p_values_are_not_rounded_across_the_threshold():
 
     got = _rows(pd.DataFrame({"median_ev": [12.3456], "median_p": [0.0476], "p": [0.0244], "p_maxt": [0.5]}))
     assert got["rows"] == [["12.35", "0.0476", "0.0244", "0.5"]]
+
+
+# ------------------------------------------------------------ what entries dropped for missing trials
+def _md_table(text, column):
+    """The rows (dicts) of the Markdown table whose header names ``column``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| ") and f" {column} |" in line)
+    cols = [c.strip() for c in lines[start].strip().strip("|").split(" | ")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(cols, [c.strip() for c in line.strip().strip("|").split(" | ")])))
+    return rows
+
+
+def _html_table(text, column):
+    """The rows (dicts) of the HTML table whose header names ``column``."""
+    table = next(t for t in re.findall(r"<table>.*?</table>", text, flags=re.S) if f"<th>{column}</th>" in t)
+    cols = re.findall(r"<th>(.*?)</th>", table)
+    return [dict(zip(cols, re.findall(r"<td>(.*?)</td>", row, flags=re.S)))
+            for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], flags=re.S)]
+
+
+def _cell(attrs, name):
+    """What a table shows of an entry's count: the integer, empty when the entry has none."""
+    return str(int(attrs[name])) if name in attrs else ""
+
+
+def test_tables_count_what_entries_dropped_for_missing_trials(tmp_path):
+    """A stimulus without trials and a neuroid with one valid repeat on a stimulus: the sweep's tables
+    and the report's (csv, Markdown, HTML) show each entry's n_excluded_stimuli / n_excluded_neuroids
+    as integers, equal to its attrs, and an empty cell where an entry has none (a feature set's
+    dimensionality)."""
+    from conftest import latent_sets
+
+    f1, _, neu = latent_sets(seed=3, n_stimuli=30, n_neuroids=8)
+    neu = neu.copy(data=neu.values.copy())
+    neu.values[5] = np.nan  # s05: no trial in any neuroid
+    neu.values[10, 3, 1:] = np.nan  # n3: one valid repeat on s10
+    path = tmp_path / "s.zarr"
+    store = StudyStore(path)
+    store.write_features("net", "l1", f1)
+    store.write_neural("mk", neu)
+    res = _quiet_sweep(path, directions=["forward", "reverse", "rsa", "cka", "dimensionality"], reps=2)
+    assert len(res.table) == 2 and len(res.metric_table) == 4  # crsa, cka, two dimensionalities
+    for r in res.table.itertuples():  # forward drops s05; reverse also s10 (its predictors' halves)
+        attrs = store.read_dataset(r.path).attrs
+        assert r.n_excluded_stimuli == attrs["n_excluded_stimuli"] == {"forward": 1, "reverse": 2}[r.direction]
+    assert str(res.table["n_excluded_stimuli"].dtype) == "Int64"
+    mt = res.metric_table.set_index("metric", drop=False)
+    for r in res.metric_table.itertuples():
+        attrs = store.read_dataset(r.path).attrs
+        for name in ("n_excluded_stimuli", "n_excluded_neuroids"):
+            got = getattr(r, name)
+            assert (got is pd.NA and name not in attrs) or got == attrs[name], (r.key, name)
+    assert mt.at["crsa", "n_excluded_stimuli"] == 1 and mt.at["crsa", "n_excluded_neuroids"] == 1  # the ceiling's 2 repeats
+    assert mt.at["cka", "n_excluded_stimuli"] == 1 and mt.at["cka", "n_excluded_neuroids"] == 0
+    assert res.metric_table["n_excluded_neuroids"].isna().sum() == 1  # the layer's dimensionality has no count
+    # the report: scores.csv, metrics.csv and both pages
+    pages = {fmt: write_report(path, tmp_path / fmt, fmt, reliability=False) for fmt in ("md", "html")}
+    out = pages["md"].parent
+    scores, metrics = pd.read_csv(out / "scores.csv"), pd.read_csv(out / "metrics.csv")
+    rows = {"scores": {r["path"]: r for r in scores.to_dict("records")},
+            "metrics": {r["path"]: r for r in metrics.to_dict("records")}}
+    text = {fmt: p.read_text(encoding="utf-8") for fmt, p in pages.items()}
+    for tab, names, only in (("scores", ["n_excluded_stimuli"], "n_excluded"),  # a column only that table has
+                             ("metrics", ["n_excluded_stimuli", "n_excluded_neuroids"], "n_excluded_neuroids")):
+        shown = {"md": _md_table(text["md"], only), "html": _html_table(text["html"], only)}
+        for path_, row in rows[tab].items():
+            attrs = store.read_dataset(path_).attrs
+            for name in names:
+                cell = _cell(attrs, name)
+                csv = row[name]
+                assert (cell == "" and np.isnan(csv)) or (csv == int(cell)), (path_, name)
+                # the page's row of the entry
+                for fmt in ("md", "html"):
+                    page_rows = [r for r in shown[fmt] if r["source"] == row["source"]
+                                 and r.get("target", "") == ("" if pd.isna(row["target"]) else row["target"])
+                                 and r.get("direction", r.get("metric")) == row.get("direction", row.get("metric"))]
+                    assert len(page_rows) == 1 and page_rows[0][name] == cell, (fmt, path_, name)
+        csv_text = (out / f"{tab}.csv").read_text()
+        header = csv_text.splitlines()[0].split(",")
+        for line in csv_text.splitlines()[1:]:
+            for name in names:  # integers in the file, never "1.0"
+                assert "." not in line.split(",")[header.index(name)]
+    assert "n_excluded_stimuli: the stimuli on which no target" in text["md"]
+    assert "n_excluded_neuroids: what the entry dropped" in text["html"]
+
+
+def test_a_time_resolved_entry_shows_its_largest_count_over_the_bins():
+    """The report's row pools a time-resolved entry's bins: n_excluded_stimuli is the largest of the
+    per-bin counts; the sweep's row of a bin shows that bin's; an entry without the count gives None."""
+    import warnings
+
+    from conftest import time_sets
+
+    from neuroxr.report.table import ev_summary
+    from neuroxr.sweep._util import excluded_counts
+
+    F, A, _ = time_sets()
+    A = A.copy(data=A.values.copy())
+    A.values[3, :, :, 2] = np.nan  # a stimulus without trials in the last bin
+    A.values[7, :, :, 1:] = np.nan  # and one in the last two
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        ds = nx.forward(F, A, reps=2)
+    assert list(ds.attrs["n_excluded_stimuli"]) == [0, 1, 2]
+    assert ev_summary(ds)["n_excluded_stimuli"] == 2
+    assert [excluded_counts(ds.attrs, ["n_excluded_stimuli"], t)["n_excluded_stimuli"] for t in range(3)] == [0, 1, 2]
+    assert excluded_counts({}, ["n_excluded_stimuli"]) == {"n_excluded_stimuli": None}

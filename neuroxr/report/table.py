@@ -30,7 +30,7 @@ from ..entries.layout import LIST_COLUMNS, list_entries
 from ..errors import LayoutError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
-from ..sweep._util import included_summary
+from ..sweep._util import EXCLUDED_COUNTS, as_counts, excluded_counts, included_summary
 
 __all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "figure_entries",
            "ev_summary", "entry_parameters", "parameter_text", "selection_notes", "TABLE_COLUMNS", "METRIC_COLUMNS"]
@@ -38,7 +38,7 @@ __all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "st
 #: columns of :func:`score_table`, in order
 TABLE_COLUMNS = [
     "direction", "source", "target", "model", "layer", "neural", "region", "target_kind",
-    "n_targets", "n_excluded", "n_all", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed",
+    "n_targets", "n_excluded", "n_all", "n_excluded_stimuli", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "regressor", "seed",
     "parameters", "current", "in_figures", "path", "error",
 ]
 
@@ -107,7 +107,8 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     ``min_reliability`` of the entry; every target when the entry has no ``included``) count, as
     in :func:`neuroxr.sweep.gather` and :func:`neuroxr.sweep.best_layers`. A time-resolved entry
     pools its (target, time bin) values, and every count (``n_targets``, ``n_excluded``,
-    ``n_all``) is then of (target, time bin) pairs.
+    ``n_all``) is then of (target, time bin) pairs; its ``n_excluded_stimuli`` is the largest
+    over the bins.
 
     Parameters
     ----------
@@ -119,7 +120,9 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     dict
         ``target_kind`` (the target dim), ``n_targets`` (included targets with a finite EV: the
         sweep's ``n_targets``), ``n_excluded`` (targets with ``included`` false), ``n_all`` (every
-        target; time-resolved: (target, time bin) pairs, so ``n_targets + n_excluded <= n_all``), ``reps``, ``median_ev`` and ``mean_ev`` (the sweep's ``median_ev``/``mean_ev``;
+        target; time-resolved: (target, time bin) pairs, so ``n_targets + n_excluded <= n_all``),
+        ``n_excluded_stimuli`` (the entry's count of stimuli without a valid trial in any target,
+        left out of its score; None when the entry predates the count), ``reps``, ``median_ev`` and ``mean_ev`` (the sweep's ``median_ev``/``mean_ev``;
         NaN when no target counts), ``q25_ev``, ``q75_ev``, ``regressor``, ``seed``.
 
     Raises
@@ -141,6 +144,7 @@ def ev_summary(ds: xr.Dataset) -> dict[str, Any]:
     n_excluded = int((~inc).sum())
     return {
         "target_kind": tdim, **included_summary(values, inc), "n_excluded": n_excluded, "n_all": int(values.size),
+        **excluded_counts(ds.attrs, ["n_excluded_stimuli"]),
         "reps": int(ds.sizes.get("rep", 1)),
         "q25_ev": float(q25), "q75_ev": float(q75),
         "regressor": ds.attrs.get("regressor"), "seed": ds.attrs.get("seed"),
@@ -387,7 +391,7 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
         e = _parse(store, direction, source, target, attrs)
         row.update(model=e.model, layer=e.layer, neural=e.neural, region=e.region)
         rows.append(row)
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table = as_counts(pd.DataFrame(rows, columns=TABLE_COLUMNS), ["n_excluded_stimuli"])
     timed = {(d, src, t) for d, src, t, p in zip(table["direction"], table["source"], table["target"], table["path"])
              if p in timed_paths}
     table["in_figures"] = _choose(table, lambda r: _score_group(r, timed), ["direction", "source", "target"])
@@ -456,8 +460,8 @@ def stack_layers(scores: Sequence[xr.Dataset], layers: Sequence[str]) -> xr.Data
 
 
 #: columns of :func:`metric_table`, in order
-METRIC_COLUMNS = ["metric", "source", "target", "model", "layer", "value", "train_value", "lower_is_better",
-                  "parameters", "current", "in_figures", "path", "error"]
+METRIC_COLUMNS = ["metric", "source", "target", "model", "layer", "value", "train_value", *EXCLUDED_COUNTS,
+                  "lower_is_better", "parameters", "current", "in_figures", "path", "error"]
 
 
 def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, dict[str, xr.Dataset]]:
@@ -469,7 +473,9 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
         One row per entry, current entries first, with the columns :data:`METRIC_COLUMNS`;
         ``value`` is the test split where the entry has a train/test split
         (:func:`neuroxr.entries.metric_value`), ``train_value`` the train split (else NaN);
-        ``model``/``layer`` name the source when it is a feature set; ``parameters``,
+        ``model``/``layer`` name the source when it is a feature set; ``n_excluded_stimuli`` /
+        ``n_excluded_neuroids`` the entry's counts of what it dropped for missing trials (empty
+        where it has none: written before the counts existed); ``parameters``,
         ``current`` and ``in_figures`` as in :func:`score_table` (a comparison: the layers of one
         model for one metric).
     datasets : dict
@@ -493,11 +499,12 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
             if "split" in ds["score"].dims and "train" in ds["split"]:
                 row["train_value"] = metric_value(ds, "train")
             row["lower_is_better"] = bool(ds.attrs.get("lower_is_better", ent.kind == "shape"))
+            row.update(excluded_counts(ds.attrs, EXCLUDED_COUNTS))
             out[ent.path] = ds
         except Exception as exc:  # one bad entry must not stop the report
             row["error"] = f"{type(exc).__name__}: {exc}"
         rows.append(row)
-    table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    table = as_counts(pd.DataFrame(rows, columns=METRIC_COLUMNS), EXCLUDED_COUNTS)
     table["in_figures"] = _choose(table, _metric_group, ["metric", "source", "target"])
     return table, out
 

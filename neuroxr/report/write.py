@@ -29,14 +29,18 @@ FORMATS = ("html", "md")
 FIGURE_FORMATS = ("png", "pdf")
 TEMPLATES = Path(__file__).parent / "templates"
 
-_SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "n_excluded", "reps", "median_ev",
-                  "mean_ev", "q25_ev", "q75_ev", "parameters", "status", "in_figures", "error"]
-_METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "parameters", "status", "in_figures", "error"]
+_SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "n_excluded",
+                  "n_excluded_stimuli", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "parameters", "status",
+                  "in_figures", "error"]
+_METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "n_excluded_stimuli", "n_excluded_neuroids",
+                   "parameters", "status", "in_figures", "error"]
 DEFINITIONS = (
     "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; "
     "statistics are over the included targets (those an entry's min_reliability keeps), as in a sweep's table. "
     "n_targets counts the included targets with a finite EV, n_excluded those below min_reliability (a time-resolved "
-    "entry counts (target, time bin) pairs), reps the random split halves. parameters: those differing from the defaults. status: stale when an input set was rewritten since "
+    "entry counts (target, time bin) pairs). n_excluded_stimuli: the stimuli on which no target has the valid trials "
+    "its score needs, left out of the entry's score (the largest over the bins of a time-resolved entry; empty for an entry written "
+    "before the count existed). reps the random split halves. parameters: those differing from the defaults. status: stale when an input set was rewritten since "
     "the entry was computed (or it is of an older revision). in_figures: the entry the headline and figures use."
 )
 SELECTION_NOTE = (
@@ -56,8 +60,16 @@ HEADLINE_NOTE = (
 )
 
 
+METRIC_NOTE = (
+    "value: the test split where the metric has a train/test split; shape is a distance (lower = more similar). "
+    "n_excluded_stimuli, n_excluded_neuroids: what the entry dropped for missing trials, the stimuli no neuroid has "
+    "a valid trial on (2 valid repeats where the metric splits the repeats), then the neuroids lacking one on some "
+    "remaining stimulus (empty for an entry written before the counts existed, or without a neural input)."
+)
+
+
 def _fmt(v: Any, p_value: bool = False, count: bool = False) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):  # pd.NA: an empty Int64 cell
         return ""
     if count and isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))  # a count in a column with empty cells is a float: 30, not 30.00
@@ -219,6 +231,7 @@ def write_report(
         "definitions": DEFINITIONS,
         "scores": _rows(display),
         "metrics": _rows(mdisplay),
+        "metric_note": METRIC_NOTE,
         "parameters": _rows(params),
         "versions": _rows(versions),
         "figures": rendered,

@@ -54,3 +54,30 @@ def per_bin(ds: Any) -> list[tuple[dict[str, float], Any]]:
     if "time_bin" not in ds.dims:
         return [({}, ds)]
     return [({c: float(ds[c].values[t]) for c in TIME_COLUMNS}, ds.isel(time_bin=t)) for t in range(ds.sizes["time_bin"])]
+
+
+#: Attrs of an entry counting what it dropped for missing trials: a direction's stimuli without a
+#: valid trial in any target; a geometry metric's stimuli and neuroids (docs/sweep.md, "Tables").
+EXCLUDED_COUNTS = ("n_excluded_stimuli", "n_excluded_neuroids")
+
+
+def excluded_counts(attrs: Any, names: Iterable[str], time_bin: int | None = None) -> dict[str, Any]:
+    """The counts ``names`` (of :data:`EXCLUDED_COUNTS`) of an entry's ``attrs`` as table cells.
+
+    A time-resolved entry holds one count per bin: ``time_bin`` picks that bin's, else the largest
+    over the bins (what a row pooling the bins shows). An entry written before the count existed
+    lacks it: ``None`` (an empty cell, never 0); the tables hold the column as pandas ``Int64``.
+    """
+    out: dict[str, Any] = {}
+    for name in names:
+        v = attrs.get(name)
+        if isinstance(v, (list, tuple, np.ndarray)):
+            v = list(v)[time_bin] if time_bin is not None else max(list(v), default=None)
+        out[name] = None if v is None else int(v)
+    return out
+
+
+def as_counts(table: Any, names: Iterable[str]) -> Any:
+    """``table`` (a pandas DataFrame) with the columns ``names`` as ``Int64``: integers, and an empty
+    cell (``<NA>``; empty in CSV, null in JSON) where an entry lacks the count."""
+    return table.astype({n: "Int64" for n in names if n in table.columns})

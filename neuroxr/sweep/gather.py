@@ -25,7 +25,18 @@ import pandas as pd
 import xarray as xr
 
 from ..store import StudyStore
-from ._util import TIME_COLUMNS, included_summary, nanmean, nanmedian, nanstd, ordered, per_bin
+from ._util import (
+    EXCLUDED_COUNTS,
+    TIME_COLUMNS,
+    as_counts,
+    excluded_counts,
+    included_summary,
+    nanmean,
+    nanmedian,
+    nanstd,
+    ordered,
+    per_bin,
+)
 from .plan import Entry
 from .tasks import entry_lookup, entry_params
 
@@ -55,6 +66,7 @@ class SweepResult:
         See :func:`gather`.
     table : pandas.DataFrame
         One row per entry: its labels, ``key``, ``path`` (its store entry), ``n_targets``,
+        ``n_excluded_stimuli`` (stimuli left out for want of a valid trial; see :func:`gather`),
         ``median_ev``, ``mean_ev`` (over included targets) and the parameter columns
         :data:`PARAM_COLUMNS` (``reps``, ``seed``, ``regressor``, ...).
     target_table : pandas.DataFrame
@@ -66,7 +78,8 @@ class SweepResult:
         The metric entries (RSA, shape, CKA, dimensionality) over metric x model x layer x neural
         x region; see :func:`gather_metrics`. Empty when the sweep names no metric.
     metric_table : pandas.DataFrame
-        One row per metric entry: its labels, ``value``, ``train_value``, ``ceiling`` and one column
+        One row per metric entry: its labels, ``value``, ``train_value``, ``ceiling``,
+        ``n_excluded_stimuli`` / ``n_excluded_neuroids`` (dropped for missing trials) and one column
         per option of the metrics (``reps``, ``alpha``, ``debiased``, ...).
     inference_table : pandas.DataFrame
         One row per direction entry when the sweep asked for ``inference``: the median EV
@@ -102,7 +115,7 @@ PARAM_COLUMNS = ["reps", "seed", "regressor", "alpha", "n_components", "alphas",
 
 #: Columns of :attr:`SweepResult.metric_table` before the metrics' parameter columns.
 METRIC_TABLE_COLUMNS = ["metric", "source", "target", "model", "layer", "neural", "region", "key", "path", "value",
-                        "train_value", "ceiling"]
+                        "train_value", "ceiling", *EXCLUDED_COUNTS]
 
 
 def _plain(v: Any) -> Any:
@@ -189,9 +202,12 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
 
         Variables of directions that the sweep did not score are absent.
     table : pandas.DataFrame
-        One row per entry: labels, ``key``, ``path``, ``n_targets``, ``median_ev``, ``mean_ev``
-        (over the included targets) and the parameters :data:`PARAM_COLUMNS` from the entry's
-        provenance (None where an entry lacks one).
+        One row per entry: labels, ``key``, ``path``, ``n_targets``, ``n_excluded_stimuli``,
+        ``median_ev``, ``mean_ev`` (over the included targets) and the parameters
+        :data:`PARAM_COLUMNS` from the entry's provenance (None where an entry lacks one).
+        ``n_excluded_stimuli`` is the entry's attr (the stimuli on which no target has the valid
+        trials its score needs; a time-resolved entry's row: that bin's count), an ``Int64`` column
+        empty for entries written before the count existed.
     target_table : pandas.DataFrame
         One row per entry x target.
     """
@@ -205,18 +221,21 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
         if "time_bin" not in ds_all.dims:
             loaded.append((e, ds_all))
         timed = timed or "time_bin" in ds_all.dims
-        for when, ds in per_bin(ds_all):
-            _rows(e, path, ds, when, rows, trows)
+        for t, (when, ds) in enumerate(per_bin(ds_all)):
+            _rows(e, path, ds, when, rows, trows, t if when else None)
     cols = list(Entry("x", "x", "x").labels()) + (list(TIME_COLUMNS) if timed else [])
-    table = pd.DataFrame(rows, columns=cols + ["key", "path", "n_targets", "median_ev", "mean_ev", *PARAM_COLUMNS])
+    table = pd.DataFrame(rows, columns=cols + ["key", "path", "n_targets", "n_excluded_stimuli", "median_ev", "mean_ev",
+                                               *PARAM_COLUMNS])
+    table = as_counts(table, ["n_excluded_stimuli"])
     target_table = (pd.concat(trows, ignore_index=True) if trows else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r", "included"]))
     return _dataset(store, entries, loaded), table, target_table
 
 
 
 
-def _rows(e: Entry, path: str | None, ds: xr.Dataset, when: dict[str, float], rows: list, trows: list) -> None:
-    """The table row and the per-target rows of one (static, or one bin of a time-resolved) entry."""
+def _rows(e: Entry, path: str | None, ds: xr.Dataset, when: dict[str, float], rows: list, trows: list,
+          time_bin: int | None = None) -> None:
+    """The table row and the per-target rows of one (static, or bin ``time_bin`` of a time-resolved) entry."""
     tdim = "neuroid" if "neuroid" in ds.dims else "unit"
     ev = np.asarray(ds["ev"].transpose(tdim, "rep").values, dtype=float)
     ev_t = nanmean(ev, axis=1)
@@ -226,7 +245,8 @@ def _rows(e: Entry, path: str | None, ds: xr.Dataset, when: dict[str, float], ro
     prov = _params(ds)
     params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
     params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
-    rows.append({**labels, "key": e.key, "path": path, **included_summary(ev_t, inc), **params})
+    rows.append({**labels, "key": e.key, "path": path, **included_summary(ev_t, inc),
+                 **excluded_counts(ds.attrs, ["n_excluded_stimuli"], time_bin), **params})
     ids = np.asarray(ds[f"{tdim}_id"].values).astype(str)
     trows.append(pd.DataFrame({**{k: [v] * len(ids) for k, v in labels.items()}, "target_kind": tdim,
                                "target_id": ids, "ev": ev_t, "ev_sd": nanstd(ev, axis=1), "r": r_t,
@@ -352,7 +372,10 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
 
         Variables of metrics that the sweep did not compute are absent.
     table : pandas.DataFrame
-        One row per complete entry: columns :data:`METRIC_TABLE_COLUMNS`, then one column per
+        One row per complete entry: columns :data:`METRIC_TABLE_COLUMNS` (``n_excluded_stimuli``,
+        ``n_excluded_neuroids``: the entry's attrs, what it dropped for missing trials; ``Int64``,
+        empty where an entry lacks them: written before the counts existed, or a feature set's
+        dimensionality), then one column per
         option of the metrics (the ``params`` of each entry's provenance; None where a metric lacks it;
         an option named like a fixed column gets the suffix ``_option``).
     """
@@ -368,9 +391,10 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
                      "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key, "path": path,
                      "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else np.nan,
                      "ceiling": float(ds["ceiling"]) if "ceiling" in ds else np.nan,
+                     **excluded_counts(ds.attrs, EXCLUDED_COUNTS),
                      **{_param_column(k): _plain(v) for k, v in _params(ds).items()}})
     params = ordered(k for r in rows for k in r if k not in METRIC_TABLE_COLUMNS)
-    table = pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS + params)
+    table = as_counts(pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS + params), EXCLUDED_COUNTS)
     pair = [e for e in entries if e.direction != "dimensionality"]
     layer_e = [e for e in entries if e.model is not None]
     models, layers = ordered(e.model for e in layer_e), ordered(e.layer for e in layer_e)

@@ -23,6 +23,15 @@ def small_features(seed=0, n=8, p=12):
     return features(rng.normal(size=(n, p)), [f"img{i}" for i in range(n)], model="net", layer="fc")
 
 
+# --- features and responses sharing a linear map (arrays, for the missing-value tests)
+def linear_arrays(seed=0, n=30, k=6, t=4, p=8):
+    """``(F, R)``: features ``(n, p)`` and responses ``(n, k, t)`` = ``F W`` plus noise of sd 2."""
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((n, p))
+    R = (F @ rng.standard_normal((p, k)))[:, :, None] + 2.0 * rng.standard_normal((n, k, t))
+    return F, R
+
+
 # --- values constant up to rounding
 def near_constant(n: int, value: float = 0.1) -> np.ndarray:
     """(n,) ``value + (0.3 i - 0.3 i)`` computed as ``i * 0.1 * 3 - i * 0.3``: constant but for

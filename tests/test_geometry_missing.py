@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import linear_arrays
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
@@ -25,10 +26,7 @@ NID = [f"n{j}" for j in range(K)]
 
 
 def _data(seed=0):
-    rng = np.random.default_rng(seed)
-    F = rng.standard_normal((N, P))
-    R = (F @ rng.standard_normal((P, K)))[:, :, None] + 2.0 * rng.standard_normal((N, K, T))
-    return F, R
+    return linear_arrays(seed, N, K, T, P)
 
 
 def _feats(F, keep=slice(None)):

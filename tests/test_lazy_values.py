@@ -9,6 +9,7 @@ import warnings
 import dask.array as da
 import numpy as np
 import pytest
+from conftest import linear_arrays
 
 import neuroxr as nx
 from neuroxr import geometry as geo
@@ -21,10 +22,7 @@ NID = [f"n{j}" for j in range(K)]
 
 
 def _data(seed=0):
-    rng = np.random.default_rng(seed)
-    F = rng.standard_normal((N, P))
-    R = (F @ rng.standard_normal((P, K)))[:, :, None] + 2.0 * rng.standard_normal((N, K, T))
-    return F, R
+    return linear_arrays(seed, N, K, T, P)
 
 
 def _neural(R):

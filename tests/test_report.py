@@ -643,7 +643,7 @@ def _cell(attrs, name):
     return str(int(attrs[name])) if name in attrs else ""
 
 
-def test_tables_count_what_entries_dropped_for_missing_trials(tmp_path):
+def test_tables_count_what_entries_dropped_for_missing_trials(tmp_path, capsys):
     """A stimulus without trials and a neuroid with one valid repeat on a stimulus: the sweep's tables
     and the report's (csv, Markdown, HTML) show each entry's n_excluded_stimuli / n_excluded_neuroids
     as integers, equal to its attrs, and an empty cell where an entry has none (a feature set's
@@ -673,6 +673,16 @@ def test_tables_count_what_entries_dropped_for_missing_trials(tmp_path):
     assert mt.at["crsa", "n_excluded_stimuli"] == 1 and mt.at["crsa", "n_excluded_neuroids"] == 1  # the ceiling's 2 repeats
     assert mt.at["cka", "n_excluded_stimuli"] == 1 and mt.at["cka", "n_excluded_neuroids"] == 0
     assert res.metric_table["n_excluded_neuroids"].isna().sum() == 1  # the layer's dimensionality has no count
+    # neuroxr sweep's printed summary shows the counts (they are above 0 here)
+    from neuroxr.cli.sweep import _print_text
+
+    capsys.readouterr()
+    _print_text(res)
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    assert "n_excluded_stimuli" in lines[1] and "left out for missing trials" in printed, printed
+    metric_header = lines[lines.index("Metrics (value: the test split where there is one):") + 1]
+    assert metric_header.split()[-2:] == ["n_excluded_stimuli", "n_excluded_neuroids"], printed
     # the report: scores.csv, metrics.csv and both pages
     pages = {fmt: write_report(path, tmp_path / fmt, fmt, reliability=False) for fmt in ("md", "html")}
     out = pages["md"].parent

@@ -41,18 +41,27 @@ def _fmt(v: Any) -> Any:
     return f"{v:.4f}" if isinstance(v, float) else v
 
 
+def _dropped(table: Any, names: list[str]) -> list[str]:
+    """The count columns of ``names`` that ``table`` holds with some count above 0 (shown only then)."""
+    return [c for c in names if c in table and bool((table[c].fillna(0) > 0).any())]
+
+
 def _print_text(result: Any) -> None:
     click.echo(f"{len(result.entries)} entries: {len(result.computed)} computed, {len(result.skipped)} already in the store "
                f"({result.seconds:.1f} s).")
-    cols = ["direction", "source", "target", "n_targets", "median_ev", "reps", "regressor"]
+    dropped = _dropped(result.table, ["n_excluded_stimuli"])
+    counts = _dropped(result.metric_table, ["n_excluded_stimuli", "n_excluded_neuroids"])
+    cols = ["direction", "source", "target", "n_targets", *dropped, "median_ev", "reps", "regressor"]
     if len(result.table):
         click.echo(result.table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if len(result.metric_table):
-        mt = result.metric_table[["metric", "source", "target", "value", "train_value"]].copy()
+        mt = result.metric_table[["metric", "source", "target", "value", "train_value", *counts]].copy()
         for c in ("target", "value", "train_value"):
             mt[c] = mt[c].map(_fmt)
         click.echo("\nMetrics (value: the test split where there is one):")
         click.echo(mt.to_string(index=False))
+    if dropped or counts:
+        click.echo("(n_excluded_stimuli / n_excluded_neuroids: left out for missing trials, as the entries count them)")
     if len(result.inference_table):
         it = result.inference_table
         cols = [c for c in ("direction", "metric", "source", "target", "time_bin_start", "time_bin_end", "median_ev",

@@ -42,7 +42,8 @@ def _fmt(v: Any) -> Any:
 
 
 def _dropped(table: Any, names: list[str]) -> list[str]:
-    """The count columns of ``names`` that ``table`` holds with some count above 0 (shown only then)."""
+    """The count columns of ``names`` that ``table`` holds with some count above 0 (shown only then:
+    dropped stimuli / neuroids, undefined resamples)."""
     return [c for c in names if c in table and bool((table[c].fillna(0) > 0).any())]
 
 
@@ -67,9 +68,8 @@ def _print_text(result: Any) -> None:
         cols = [c for c in ("direction", "metric", "source", "target", "time_bin_start", "time_bin_end", "median_ev",
                             "median_ev_low", "median_ev_high", "median_p", "score", "score_low", "score_high", "p")
                 if c in it and it[c].notna().any()]
-        undefined = "n_boot_undefined" in it and bool((it["n_boot_undefined"].fillna(0) > 0).any())
-        if undefined:  # what makes an interval NaN
-            cols.append("n_boot_undefined")
+        undefined = _dropped(it, ["n_boot_undefined"])  # what makes an interval NaN
+        cols += undefined
         click.echo("\nInference (bootstrap interval over stimuli; one-sided permutation p"
                    + ("; n_boot_undefined: resamples with an undefined statistic, which make the interval NaN" if undefined
                       else "") + "):")

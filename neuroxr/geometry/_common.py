@@ -334,12 +334,8 @@ def _neural_mean(neural: xr.DataArray, name: str = "neural", min_valid: int = 1)
         validate_neural(neural, name=name, check_values=False)  # the values: once, in _drop_unusable
         _one_bin(neural, name)
         (neural,), counts, _ = _drop_unusable([(neural, name)], None, min_valid)
-    mean = _checked(neural, min_valid)[2]
-    if mean is not None:  # dask: computed with the counts and the refusal of inf
-        m = mean.copy(deep=False)
-    else:
-        m = _trial_mean(neural)
-        m = compute_refusing_inf(m, neural, name) if _is_dask(m) else m  # lazy inf refused as validate_neural does
+    mean = _checked(neural, min_valid)[2]  # dask: computed with the counts and the refusal of inf
+    m = _trial_mean(neural) if mean is None else mean.copy(deep=False)
     m.attrs.update(counts)
     return m
 

@@ -326,6 +326,13 @@ def test_neuroids_are_judged_on_the_stimuli_kept_in_every_input():
     assert (ds.attrs["n_excluded_stimuli"], ds.attrs["n_excluded_neuroids"]) == (1, 1)
 
 
+def _bootstrap(metric, f, b):
+    """``neuroxr.geometry.inference.<metric>_bootstrap`` of ``f`` and ``b``, 3 resamples."""
+    from neuroxr.geometry import inference as gi
+
+    return getattr(gi, f"{metric}_bootstrap")(f, b, n_boot=3)
+
+
 class _Reads:
     """A NumPy array that counts the values read from it (dask reads it chunk by chunk)."""
 
@@ -338,25 +345,38 @@ class _Reads:
         return out
 
 
+@pytest.mark.parametrize("shuffled", [False, True])
 @pytest.mark.parametrize("call, passes", [
     (lambda f, b: geo.cka(f, b), 1),
     (lambda f, b: geo.crsa(f, b, noise_ceiling=False), 1),
     (lambda f, b: geo.rdm(b), 1),
     (lambda f, b: geo.effective_dimensionality(b), 1),
     (lambda f, b: geo.crsa(f, b, reps=2), 2),  # the split halves read the responses once more
+    (lambda f, b: geo.ersa(f, b, n_folds=3), 1),
+    (lambda f, b: geo.ereg(f, b, n_folds=3), 1),
+    (lambda f, b: geo.split_distance(f, b), 1),
+    (lambda f, b: geo.anchor_weights(f, b), 1),
+    (lambda f, b: _bootstrap("crsa", f, b), 1),
+    (lambda f, b: _bootstrap("ersa", f, b), 1),
+    (lambda f, b: _bootstrap("cka", f, b), 1),
+    (lambda f, b: _bootstrap("shape", f, b), 1),
+    (lambda f, b: brainscore(f, b, ceiling=False, n_components=2, n_splits=2), 1),
 ])
-def test_lazy_responses_are_read_once_for_counts_means_and_inf(call, passes):
+def test_lazy_responses_are_read_once_for_counts_means_and_inf(call, passes, shuffled):
     """The valid-repeat counts, the trial means and the refusal of inf share one read of each chunk
-    (they were one read more), with the numbers of the in-memory responses."""
+    (they were one read more), with the numbers of the in-memory responses: every metric passes the
+    responses it checked on, also where it reorders them (``shuffled``: the stimuli stored out of
+    canonical order, which cka and its bootstrap sort and anchor_weights pairs with the features)."""
     import dask.array as dska
 
     F, R = _data()
     R[3, 0, 1:] = np.nan
-    src = _Reads(R)
-    lazy = _neural(R).copy(data=dska.from_array(src, chunks=(12, 3, 4)))
+    keep = np.random.default_rng(0).permutation(N) if shuffled else slice(None)
+    src = _Reads(R[keep])
+    lazy = _neural(R, keep).copy(data=dska.from_array(src, chunks=(12, 3, 4)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        got, ref = call(_feats(F), lazy), call(_feats(F), _neural(R))
+        got, ref = call(_feats(F), lazy), call(_feats(F), _neural(R, keep))
     assert src.read == passes * R.size
     for x, y in ([(got[v], ref[v]) for v in got.data_vars] if isinstance(got, xr.Dataset) else [(got, ref)]):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

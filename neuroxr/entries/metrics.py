@@ -38,8 +38,9 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..errors import LayoutError, ParameterError
-from ..geometry._common import _drop_unusable, _without
+from ..geometry._common import _Checked, _drop_unusable, _plain, _without
 from ..geometry.inference import SHAPE_BOOT_DEFAULT
+from ..geometry.rdm import _rdm
 from ..geometry.rsa import COMPARE_DEFAULT, _ereg, draws_ceiling
 from ..layouts import METRICS, SINGLE_SET_METRICS
 
@@ -200,10 +201,16 @@ def metric_value(ds: xr.Dataset, split: str = "test") -> float:
 def averaged_as_features(neural: xr.DataArray) -> xr.DataArray:
     """Trial-averaged neural responses (NaN-mean over repeats, as :func:`neuroxr.geometry.rdm`
     averages them) in the feature layout ``stimulus x unit``."""
-    m = _geo._neural_mean(neural, name=str(neural.name or "neural")).transpose("stimulus", "neuroid")
+    return _averaged_as_features(neural)
+
+
+def _averaged_as_features(neural: xr.DataArray | _Checked) -> xr.DataArray:
+    """:func:`averaged_as_features`, also of responses a metric checked in this call (a
+    :class:`~neuroxr.geometry._common._Checked`: not checked again)."""
+    m = _geo._neural_mean(neural, name=str(_plain(neural).name or "neural")).transpose("stimulus", "neuroid")
     extra = [c for c in m.coords if c not in ("stimulus_id", "neuroid_id") and m.coords[c].dims != ("stimulus",)]
     m = m.drop_vars(extra).rename({"neuroid": "unit", "neuroid_id": "unit_id"})
-    m.name = neural.name
+    m.name = _plain(neural).name
     return m
 
 
@@ -300,7 +307,7 @@ def _cka_inputs(gram: Callable[[], Any], features: Callable[[], Any], neural: xr
     trial-averaged neural target, without the stimuli that have no trial in any neuroid (crsa's
     rule, dropped from both), and the counts of what was dropped."""
     (neural,), counts, dropped = _drop_unusable([(neural, str(neural.name or "neural"))], caller, paired=True)
-    return (_without(features(), dropped) if dropped.size else gram()), averaged_as_features(neural), counts
+    return (_without(features(), dropped) if dropped.size else gram()), _averaged_as_features(neural), counts
 
 
 def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
@@ -474,7 +481,7 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         else:
             (target,), _, dropped = _drop_unusable([(target, "target")], "crsa_permutation", 2 if draws_ceiling(target) else 1,
                                                    paired=True)  # crsa's rule (its default's neuroids)
-            ds = gi.rsa_permutation(_without(_geo.rdm(source, rest["rdm_method"]), dropped), _geo.rdm(target, rest["rdm_method"]),
+            ds = gi.rsa_permutation(_without(_geo.rdm(source, rest["rdm_method"]), dropped), _rdm(target, rest["rdm_method"], None),
                                     method=rest["compare_method"], n_perm=p["n_perm"], seed=p["seed"])
             ds.attrs["rdm_method"] = rest["rdm_method"]
     elif metric == "ersa":

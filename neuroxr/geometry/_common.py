@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numbers
 import warnings
-import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from ..alignment import canonical_order, columns_as_rows, stimulus_ids, to_canonical
+from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
 from ..backend import to_numpy
 from ..errors import LayoutError, ParameterError, warn
 from ..kernels import rdm as _r
@@ -88,10 +89,64 @@ def _is_dask(da: Any) -> bool:
 
 
 _ids = stimulus_ids
-_canonical = _canonical_any = to_canonical  # the one canonical order lives in neuroxr.layouts
+_canonical = to_canonical  # the one canonical order lives in neuroxr.layouts
+
+
+@dataclass(frozen=True, eq=False)
+class _Checked:
+    """Neural responses ``(stimulus, neuroid, repeat)`` that :func:`_drop_unusable` checked in this call.
+
+    Every (stimulus, neuroid) of ``neural`` holds ``min_valid`` valid repeats and no value is
+    infinite; ``mean`` holds the trial means of dask-backed responses, read with the counts
+    (``None`` in memory). A metric passes it on to :func:`_neural_mean`, :func:`_usable`,
+    :func:`_drop_unusable` and :func:`~neuroxr.geometry.rdm._rdm`, which do not check it again.
+    """
+
+    neural: xr.DataArray
+    min_valid: int
+    mean: xr.DataArray | None = None
+
+    def isel(self, **indexers: Any) -> _Checked:
+        """The record of ``neural.isel(**indexers)`` (stimulus / neuroid; a subset stays checked)."""
+        return _Checked(self.neural.isel(indexers), self.min_valid, None if self.mean is None else self.mean.isel(indexers))
+
+
+def _plain(obj: Any) -> Any:
+    """The DataArray of a :class:`_Checked` input; any other input as given."""
+    return obj.neural if isinstance(obj, _Checked) else obj
+
+
+def _is_neural(obj: Any) -> bool:
+    """Whether ``obj`` is neural responses (a DataArray with a ``repeat`` dim), checked or not."""
+    obj = _plain(obj)
+    return isinstance(obj, xr.DataArray) and "repeat" in obj.dims
+
+
+def _checked_at(obj: Any, min_valid: int) -> bool:
+    """Whether ``obj`` was checked in this call with at least ``min_valid`` valid repeats."""
+    return isinstance(obj, _Checked) and obj.min_valid >= min_valid
+
+
+def _canonical_any(obj: Any) -> Any:
+    """:func:`~neuroxr.alignment.to_canonical` of any input, a :class:`_Checked` one with its trial means."""
+    if not isinstance(obj, _Checked):
+        return to_canonical(obj)
+    order = canonical_order(_ids(obj.neural))
+    return obj if np.array_equal(order, np.arange(order.size)) else obj.isel(stimulus=order)
+
+
+def _align(a: xr.DataArray, b: Any, names: tuple[str, str]) -> tuple[xr.DataArray, Any]:
+    """:func:`~neuroxr.alignment.align` of ``a`` and ``b``, a :class:`_Checked` ``b`` reordered with its trial means."""
+    a, aligned = align(a, _plain(b), names=names)
+    if not isinstance(b, _Checked):
+        return a, aligned
+    if aligned is b.neural:
+        return a, b
+    return a, b.isel(stimulus=pd.Index(_ids(b.neural)).get_indexer(_ids(a)))
 
 
 def _label(da: Any, default: str) -> str:
+    da = _plain(da)
     if isinstance(da, (xr.DataArray, xr.Dataset)):
         def scalar(key: str) -> Any:
             if key in da.coords and da.coords[key].ndim == 0:
@@ -122,6 +177,7 @@ def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
     The geometry metrics and Brain-Score's score compare static responses; a time-resolved array
     must not be averaged or flattened over its bins behind the caller's back.
     """
+    obj = _plain(obj)
     if isinstance(obj, (xr.DataArray, xr.Dataset)) and "time_bin" in obj.dims:
         where = f"{caller}: " if caller else ""
         raise LayoutError(
@@ -130,7 +186,7 @@ def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
         )
 
 
-def _usable(neural: xr.DataArray, name: str = "neural", min_valid: int = 1,
+def _usable(neural: xr.DataArray | _Checked, name: str = "neural", min_valid: int = 1,
             caller: str | None = None, paired: bool = False) -> tuple[xr.DataArray, dict[str, int], np.ndarray]:
     """The stimuli and neuroids of ``neural`` that a geometry metric can use, the directions' rule.
 
@@ -139,11 +195,11 @@ def _usable(neural: xr.DataArray, name: str = "neural", min_valid: int = 1,
     is dropped (as the directions drop it); then a neuroid not usable on every remaining stimulus is
     dropped (a geometry compares the stimuli over one set of neuroids). One
     :class:`~neuroxr.errors.NeuroxrWarning` names and counts what is dropped. An input that
-    :func:`_drop_unusable` returned in this call is not checked again.
+    :func:`_drop_unusable` returned in this call (a :class:`_Checked`) is not checked again.
 
     Parameters
     ----------
-    neural : DataArray (stimulus, neuroid, repeat)
+    neural : DataArray (stimulus, neuroid, repeat) or _Checked
     name : str
         The argument named in the warning and errors.
     min_valid : {1, 2}, default 1
@@ -159,8 +215,9 @@ def _usable(neural: xr.DataArray, name: str = "neural", min_valid: int = 1,
         ``{"n_excluded_stimuli": int, "n_excluded_neuroids": int}`` and the dropped stimulus ids
         (pair the other input of a metric by dropping them there: :func:`_without`).
     """
-    if _checked(neural, min_valid) is not None:
-        return neural, {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, np.empty(0, dtype=str)
+    if _checked_at(neural, min_valid):
+        return neural.neural, {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, np.empty(0, dtype=str)
+    neural = _plain(neural)
     ok, _ = _valid(neural, name, min_valid, caller, first=False)
     sids = _ids(neural)
     stim_bad = ~ok.any(axis=1)
@@ -240,25 +297,6 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
     return neu_bad
 
 
-# Inputs that _drop_unusable returned, checked: id -> (weak reference, min_valid, dask trial means or None).
-# Each is a shallow copy made in the call (never the caller's object), so the record ends with it.
-_CHECKED: dict[int, tuple[weakref.ref, int, xr.DataArray | None]] = {}
-
-
-def _mark(neural: xr.DataArray, min_valid: int, mean: xr.DataArray | None) -> xr.DataArray:
-    """A shallow copy of ``neural`` (no data copied) recorded in :data:`_CHECKED`."""
-    neural = neural.copy(deep=False)
-    key = id(neural)
-    _CHECKED[key] = (weakref.ref(neural, lambda _, key=key: _CHECKED.pop(key, None)), min_valid, mean)
-    return neural
-
-
-def _checked(neural: Any, min_valid: int = 1) -> tuple[weakref.ref, int, xr.DataArray | None] | None:
-    """The record of ``neural`` when :func:`_drop_unusable` returned it with at least ``min_valid``."""
-    rec = _CHECKED.get(id(neural))
-    return rec if rec is not None and rec[0]() is neural and rec[1] >= min_valid else None
-
-
 def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_valid: int = 1,
                    paired: bool = False) -> tuple[list[Any], dict[str, int], np.ndarray]:
     """Several inputs of one metric, the stimuli and neuroids that :func:`_usable`'s rule keeps.
@@ -266,32 +304,33 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
     Each neural input (``(stimulus, neuroid, repeat)``) is validated and its valid repeats counted
     once; the stimuli no neuroid of some neural input can use are dropped from every input (by id,
     :func:`_without`; Gram Datasets are left to the caller, and so is another input not given when
-    ``paired``); then each neural input's neuroids are judged on the stimuli that remain. The neural
-    inputs returned are recorded as checked, so that :func:`_usable`, :func:`_neural_mean` and
-    :func:`~neuroxr.geometry.rdm` do not check them again in the same call (dask-backed ones with
-    their trial means, read with the counts).
+    ``paired``); then each neural input's neuroids are judged on the stimuli that remain. A
+    :class:`_Checked` input checked with at least ``min_valid`` is not checked again.
 
     Returns
     -------
     (inputs, counts, dropped_ids)
-        The inputs, ``n_excluded_stimuli`` (the dropped stimuli) and ``n_excluded_neuroids``
-        (summed over the neural inputs), and the dropped stimulus ids.
+        The inputs, each neural one as a :class:`_Checked` (pass it on, so that :func:`_usable`,
+        :func:`_neural_mean` and :func:`~neuroxr.geometry.rdm._rdm` do not check it again in the
+        call; dask-backed ones with their trial means, read with the counts);
+        ``n_excluded_stimuli`` (the dropped stimuli) and ``n_excluded_neuroids`` (summed over the
+        neural inputs), and the dropped stimulus ids.
     """
     paired = paired or len(inputs) > 1
     seen: dict[int, tuple[np.ndarray | None, xr.DataArray | None, int]] = {}
     for i, (obj, name) in enumerate(inputs):
-        if isinstance(obj, xr.DataArray) and "repeat" in obj.dims and "time_bin" not in obj.dims:  # callers refuse bins
-            rec = _checked(obj, min_valid)
-            if rec is not None:
-                seen[i] = (None, rec[2], rec[1])
-            else:
-                validate_neural(obj, name=name, check_values=False)  # the values: in _valid, with the counts
-                seen[i] = (*_valid(obj, name, min_valid, caller, first=True), min_valid)
+        da = _plain(obj)
+        if _checked_at(obj, min_valid):
+            seen[i] = (None, obj.mean, obj.min_valid)
+        elif _is_neural(da) and "time_bin" not in da.dims:  # callers refuse bins
+            validate_neural(da, name=name, check_values=False)  # the values: in _valid, with the counts
+            seen[i] = (*_valid(da, name, min_valid, caller, first=True), min_valid)
     own = {i: ~ok.any(axis=1) for i, (ok, _, _) in seen.items() if ok is not None}
-    dropped_ids = np.unique(np.concatenate([np.empty(0, dtype=str)] + [_ids(inputs[i][0])[b] for i, b in own.items()]))
+    dropped_ids = np.unique(np.concatenate([np.empty(0, dtype=str)] + [_ids(_plain(inputs[i][0]))[b] for i, b in own.items()]))
     counts = {"n_excluded_stimuli": int(dropped_ids.size), "n_excluded_neuroids": 0}
     out = []
     for i, (obj, name) in enumerate(inputs):
+        obj = _plain(obj)
         if i not in seen:
             out.append(obj if isinstance(obj, xr.Dataset) else _without(obj, dropped_ids))
             continue
@@ -304,7 +343,7 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
         if not rows.all() or neu_bad.any():
             sel = {"stimulus": np.flatnonzero(rows), "neuroid": np.flatnonzero(~neu_bad)}
             obj, mean = obj.isel(sel), None if mean is None else mean.isel(sel)
-        out.append(_mark(obj, level, mean))
+        out.append(_Checked(obj, level, mean))
     return out, counts, dropped_ids
 
 
@@ -323,19 +362,21 @@ def _without(obj: Any, ids: Any) -> Any:
     return obj.isel(sel) if sel else obj
 
 
-def _neural_mean(neural: xr.DataArray, name: str = "neural", min_valid: int = 1) -> xr.DataArray:
+def _neural_mean(neural: xr.DataArray | _Checked, name: str = "neural", min_valid: int = 1) -> xr.DataArray:
     """NaN-mean over repeats as a ``stimulus x neuroid`` array, over the stimuli and neuroids that
     :func:`_usable` keeps (dropped with one warning); attrs ``n_excluded_stimuli`` and
-    ``n_excluded_neuroids`` count them. An input :func:`_drop_unusable` returned is not checked again.
+    ``n_excluded_neuroids`` count them. An input :func:`_drop_unusable` returned (a
+    :class:`_Checked`) is not checked again.
 
     Time-resolved responses (a ``time_bin`` dim) are refused (:func:`_one_bin`)."""
     counts = {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}
-    if _checked(neural, min_valid) is None:
+    if not _checked_at(neural, min_valid):
+        neural = _plain(neural)
         validate_neural(neural, name=name, check_values=False)  # the values: once, in _drop_unusable
         _one_bin(neural, name)
         (neural,), counts, _ = _drop_unusable([(neural, name)], None, min_valid)
-    mean = _checked(neural, min_valid)[2]  # dask: computed with the counts and the refusal of inf
-    m = _trial_mean(neural) if mean is None else mean.copy(deep=False)
+    # dask: the means computed with the counts and the refusal of inf
+    m = _trial_mean(neural.neural) if neural.mean is None else neural.mean.copy(deep=False)
     m.attrs.update(counts)
     return m
 

@@ -11,7 +11,7 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import warn
 from ..kernels import gram as _g
-from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _label, _one_bin
+from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _label, _one_bin
 from .dimensionality import _check_debiased, _named, warn_constant
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
@@ -21,9 +21,10 @@ __all__ = ["cka"]
 
 def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
     """Column-centred Gram ``(n, n)``, stimulus ids and whether the features are constant (up to
-    rounding, :func:`~neuroxr.kernels.gram.constant_features`) of features, neural data or a Gram Dataset."""
+    rounding, :func:`~neuroxr.kernels.gram.constant_features`) of features, neural data (as
+    :func:`~neuroxr.geometry._common._drop_unusable` returned them) or a Gram Dataset."""
     _one_bin(obj, name, "cka")
-    if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
+    if _is_neural(obj):
         warn(f"cka: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _label(obj, name), row_pass=False)
     return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)

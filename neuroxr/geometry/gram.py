@@ -15,7 +15,7 @@ from ..backend import asarray, get_namespace, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..layouts import validate_features
-from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _label, _neural_mean, _one_bin
+from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _is_neural, _label, _neural_mean, _one_bin
 
 __all__ = ["gram", "gram_stats", "stats_attrs", "stats_variables"]
 
@@ -133,24 +133,24 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
     Neural data ``(stimulus, neuroid, repeat)`` is NaN-averaged over repeats first (neuroids that
     lack a stimulus are dropped with a :class:`~neuroxr.errors.NeuroxrWarning`); time-resolved
     data (a ``time_bin`` dim) is refused with a ``LayoutError``, once on each path (neural data
-    by :func:`~neuroxr.geometry._common._neural_mean`).
+    by :func:`~neuroxr.geometry._common._neural_mean`). Neural data a metric checked in this call
+    (a :class:`~neuroxr.geometry._common._Checked`) is not checked again.
     """
-    if not (isinstance(obj, xr.DataArray) and "repeat" in obj.dims):
-        _one_bin(obj, name)
+    if _is_neural(obj):
+        m = _neural_mean(obj, name=name)
+        F = m.transpose("stimulus", "neuroid").values
+        return _g.gram(asarray(F, backend=backend), row_pass=row_pass), _ids(m), "neural"
+    _one_bin(obj, name)
     if isinstance(obj, xr.Dataset):
         obj = _columns_as_rows(obj, name)  # a Gram reordered on one axis stays paired
         return gram_stats(obj, backend=backend), _ids(obj), "gram"
     if isinstance(obj, xr.DataArray):
-        if "neuroid" in obj.dims and "repeat" not in obj.dims:
+        if "neuroid" in obj.dims:  # neural data without its repeat dim
             raise LayoutError(
                 f"{name}: dims {tuple(obj.dims)} are neither features (stimulus, unit) nor neural data (stimulus, neuroid, "
                 "repeat); give trial-averaged responses their repeat dim (da.expand_dims('repeat', axis=-1) or "
                 "nx.neural(da)), or pass them as features (nx.features)."
             )
-        if "repeat" in obj.dims:
-            m = _neural_mean(obj, name=name)
-            F = m.transpose("stimulus", "neuroid").values
-            return _g.gram(asarray(F, backend=backend), row_pass=row_pass), _ids(m), "neural"
         return _feature_stats(obj, backend, row_pass=row_pass), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
     raise LayoutError(
         f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "

@@ -29,9 +29,9 @@ from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any, _drop_unusable, _ids, _one_bin, _without
+from ._common import _canonical_any, _drop_unusable, _ids, _one_bin, _plain, _without
 from .cka import _paired_grams
-from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _stack_rdms, as_rdm, rdm
+from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _stack_rdms, as_rdm, rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
@@ -332,7 +332,7 @@ def crsa_bootstrap(
     sets, counts, dropped = _drop_unusable([(x, "neural" if len(sets) == 1 else f"neural[{i}]") for i, x in enumerate(sets)],
                                            "crsa_bootstrap", min_valid, paired=True)
     model = _without(rdm(features, rdm_method), dropped)
-    data = [_without(rdm(x, rdm_method), dropped) for x in sets]
+    data = [_without(_rdm(x, rdm_method, None), dropped) for x in sets]  # checked above: not checked again
     out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
     out.attrs.update(rdm_method=rdm_method, **counts)
     return out
@@ -468,7 +468,7 @@ def ersa_bootstrap(
     check_alpha(alpha)
     _one_bin(neural, "neural", "ersa_bootstrap")
     (neural, features), counts, _ = _drop_unusable([(neural, "neural"), (features, "features")], "ersa_bootstrap")
-    X, Y, ids, _ = _paired_arrays(features, neural)
+    X, Y, ids, _ = _paired_arrays(_plain(features), neural)
     tr, te = split_train_test(X.shape[0], test_size, split_seed)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
     te_ids = np.asarray(ids)[te]

@@ -32,12 +32,15 @@ from ..validation import check_computed, check_int, real_array
 from ._common import (
     RDM_DIMS,
     _check_option,
+    _Checked,
     _columns_as_rows,
     _drop_unusable,
     _ids,
     _is_dask,
+    _is_neural,
     _label,
     _one_bin,
+    _plain,
     _rdm_da,
     _require_repeats,
     _usable,
@@ -76,10 +79,17 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         ``method``, ``source``, ``label`` (neural data: also ``n_excluded_stimuli``,
         ``n_excluded_neuroids``).
     """
+    return _rdm(obj, method, backend)
+
+
+def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | None) -> xr.DataArray:
+    """:func:`rdm`, also of neural responses a metric checked in this call (a
+    :class:`~neuroxr.geometry._common._Checked`: not checked again, a dask-backed one's trial means
+    not read again)."""
     _check_option(method, _r.RDM_METHODS, "method", "rdm")
     counts = {}
-    if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
-        validate_neural(obj, name=_label(obj, "obj"), check_values=False)  # the values: once, in _drop_unusable
+    if _is_neural(obj):
+        validate_neural(_plain(obj), name=_label(obj, "obj"), check_values=False)  # the values: once, in _drop_unusable
         _one_bin(obj, _label(obj, "obj"))
         (obj,), counts, _ = _drop_unusable([(obj, _label(obj, "obj"))], None)
     # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument
@@ -130,15 +140,22 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     xarray.DataArray, dims (rep, half, stimulus, stimulus_)
         attrs ``method``, ``seed``, ``n_excluded_stimuli``, ``n_excluded_neuroids``.
     """
+    return _split_half_rdms(neural, method, seed, reps)
+
+
+def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, reps: int) -> xr.DataArray:
+    """:func:`split_half_rdms`, also of responses a metric checked in this call (a
+    :class:`~neuroxr.geometry._common._Checked`: its valid repeats not counted again in memory)."""
     _check_option(method, _r.RDM_METHODS, "method", "split_half_rdms")
     check_split_halves(seed, reps)
+    checked, neural = neural, _plain(neural)
     validate_neural(neural)
     _one_bin(neural, _label(neural, "neural"))
     _require_repeats(neural, "split_half_rdms")
     if _is_dask(neural):  # lazy inf refused as validate_neural refuses it in memory
-        neural = neural.compute()
+        checked = neural = neural.compute()  # the values in memory, counted again there
         check_computed(neural, neural.values, "neural")
-    neural, counts, _ = _usable(neural, _label(neural, "neural"), 2, "split_half_rdms")
+    neural, counts, _ = _usable(checked, _label(neural, "neural"), 2, "split_half_rdms")
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(reps):  # 2 valid repeats everywhere: no half is empty

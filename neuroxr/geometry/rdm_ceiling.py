@@ -16,7 +16,8 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import real_array
-from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _stack_rdms, split_half_rdms
+from ._common import _Checked
+from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms, _stack_rdms
 
 __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
 
@@ -149,8 +150,15 @@ def split_half_rdm_ceiling(
         ``ceiling`` (scalar) and ``ceiling_per_rep`` (rep), attrs with all parameters,
         ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
+    return _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, spearman_brown)
+
+
+def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, compare_method: str, seed: int, reps: int,
+                            spearman_brown: bool = True) -> xr.Dataset:
+    """:func:`split_half_rdm_ceiling`, also of responses a metric checked in this call (a
+    :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`)."""
     compare_method = _c._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
-    H = split_half_rdms(neural, rdm_method, seed=seed, reps=reps)
+    H = _split_half_rdms(neural, rdm_method, seed, reps)
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0
     for i in range(reps):

@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..alignment import align
 from ..errors import LayoutError, examples
 from ..layouts import validate_features
-from ._common import _drop_unusable, _ids, _neural_mean
+from ._common import _align, _drop_unusable, _ids, _neural_mean
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]
 
@@ -184,7 +183,7 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     if "repeat" not in neural.dims:
         neural = neural.expand_dims("repeat", axis=-1)
     (neural, relative), _, _ = _drop_unusable([(neural, "neural"), (relative, "relative")], "anchor_weights")
-    relative, neural = align(relative, neural, names=("relative", "neural"))
+    relative, neural = _align(relative, neural, names=("relative", "neural"))
     Y = _neural_mean(neural).transpose("stimulus", "neuroid")
     X = np.asarray(relative.transpose("stimulus", "unit").values, dtype=np.float64)
     Xc = X - X.mean(axis=0)

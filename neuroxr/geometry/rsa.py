@@ -28,18 +28,20 @@ from ._common import (
     _canonical,
     _canonical_any,
     _check_option,
+    _Checked,
     _drop_unusable,
     _ids,
     _label,
     _neural_mean,
+    _plain,
     _require_repeats,
     _score_ds,
     _without,
     check_split,
     split_train_test,
 )
-from .rdm import _align_rdm, check_split_halves, compare_rdms, rdm
-from .rdm_ceiling import split_half_rdm_ceiling
+from .rdm import _align_rdm, _rdm, check_split_halves, compare_rdms, rdm
+from .rdm_ceiling import _split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
 COMPARE_DEFAULT = "spearman"
@@ -99,12 +101,12 @@ def crsa(
         _require_repeats(neural, "split_half_rdms")
     (neural,), counts, dropped = _drop_unusable([(neural, target)], "crsa", 2 if noise_ceiling else 1, paired=True)
     model_rdm = _without(rdm(features, rdm_method, backend=backend), dropped)
-    neural_rdm = rdm(neural, rdm_method, backend=backend)
+    neural_rdm = _rdm(neural, rdm_method, backend)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, ("neural", "features"))  # a pairing error names the arguments
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:
-        c = split_half_rdm_ceiling(neural, rdm_method, compare_method, seed=seed, reps=reps)
+        c = _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps)
         values["ceiling"] = float(c["ceiling"])
         values["ceiled_score"] = ceiled(score, float(c["ceiling"]), "crsa")
     attrs = {
@@ -168,9 +170,10 @@ def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, 
             "noise_ceiling": None if noise_ceiling is None else bool(noise_ceiling), **halves}
 
 
-def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Features ``(n, p)``, trial-averaged responses ``(n, k)``, stimulus ids and neuroid ids, paired
-    and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
+def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features ``(n, p)``, trial-averaged responses ``(n, k)`` (of ``neural`` as
+    :func:`~neuroxr.geometry._common._drop_unusable` returned it), stimulus ids and neuroid ids,
+    paired and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
     fname = _label(features, "features")
     validate_features(features, name=fname)
     m = _canonical(_neural_mean(neural, name=_label(neural, "neural")))
@@ -249,7 +252,7 @@ def ersa(
     compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]
     source, target = _label(features, "model"), _label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ersa")
-    X, Y, ids, _ = _paired_arrays(features, neural)
+    X, Y, ids, _ = _paired_arrays(_plain(features), neural)
     tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
     # ridge solver (its second fold, te -> tr, is not used)
@@ -360,7 +363,7 @@ def _ereg(
     check_ereg_params(n_components, eps, alpha, n_folds, fold_seed, seed)
     source, target = _label(features, "model"), _label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ereg")
-    X, Y, _, keep_ids = _paired_arrays(features, neural)
+    X, Y, _, keep_ids = _paired_arrays(_plain(features), neural)
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)
     # eps other than 0.1 with an int n_components is refused by projection_dim; with "auto" it sizes a projection

@@ -23,7 +23,7 @@ from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
 from ..validation import check_bool, real_array
-from ._common import _canonical, _check_option, _drop_unusable, _ids, _label, check_split, split_train_test
+from ._common import _canonical, _check_option, _drop_unusable, _ids, _is_neural, _label, check_split, split_train_test
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -364,13 +364,13 @@ def pairwise_distances(
 
 
 def _trial_averaged(A: Any) -> Any:
-    """Neural responses ``(stimulus, neuroid, repeat)`` as their trial average in the feature layout
-    (the one average of the ``shape`` entries, :func:`neuroxr.entries.metrics.averaged_as_features`);
-    other inputs as given."""
-    if isinstance(A, xr.DataArray) and "repeat" in A.dims:
-        from ..entries.metrics import averaged_as_features
+    """Neural responses ``(stimulus, neuroid, repeat)``, as :func:`~neuroxr.geometry._common._drop_unusable`
+    returned them, as their trial average in the feature layout (the one average of the ``shape``
+    entries, :func:`neuroxr.entries.metrics.averaged_as_features`); other inputs as given."""
+    if _is_neural(A):
+        from ..entries.metrics import _averaged_as_features
 
-        return averaged_as_features(A)
+        return _averaged_as_features(A)
     return A
 
 

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align, to_canonical
+from ..alignment import to_canonical
 from ..errors import LayoutError, ParameterError, no_effect, warn
-from ..geometry._common import _drop_unusable, _label, _neural_mean, _one_bin, _usable
+from ..geometry._common import _align, _drop_unusable, _label, _neural_mean, _one_bin, _plain, _usable
 from ..kernels.splits import split_means
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
@@ -245,12 +245,13 @@ def brainscore(
     validate_neural(neural, name="neural", check_values=False)  # the values: once, in _drop_unusable
     _one_bin(neural, "neural", "brainscore")
     # one set of stimuli and neuroids for raw and ceiling (2 valid repeats with a ceiling, as the directions);
-    # in canonical order, as align leaves it below, so that _neural_mean does not check it again
+    # in canonical order, the features' order after _align below
     min_valid = 2 if ceiling and neural.sizes["repeat"] >= 2 else 1  # one repeat: the ceiling says what it needs
     (neural, features), counts, _ = _drop_unusable([(to_canonical(neural), "neural"), (features, "features")],
                                                    "brainscore", min_valid)
-    features, neural = align(to_canonical(features), neural, names=("features", "neural"))
-    Y = _neural_mean(neural)
+    features, neural = _align(to_canonical(features), neural, names=("features", "neural"))
+    Y = _neural_mean(neural)  # checked above: not checked (a dask-backed one read) again
+    neural = _plain(neural)
     # PLS components past the features' rank fit rounding errors, which depend on the column order:
     # the units in canonical id order too (as the neuroids below)
     features, _ = by_id(features, "unit")

@@ -29,9 +29,9 @@ from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any, _drop_unusable, _ids, _one_bin, _without
+from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _without
 from .cka import _paired_grams
-from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _stack_rdms, as_rdm, rdm
+from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _stack_rdms, as_rdm, rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
@@ -331,7 +331,7 @@ def crsa_bootstrap(
     min_valid = 2 if all(draws_ceiling(x) for x in sets) else 1
     sets, counts, dropped = _drop_unusable([(x, "neural" if len(sets) == 1 else f"neural[{i}]") for i, x in enumerate(sets)],
                                            "crsa_bootstrap", min_valid, paired=True)
-    model = _without(rdm(features, rdm_method), dropped)
+    model = _without(_rdm(features, rdm_method, None, _named(features, "features")), dropped)
     data = [_without(rdm(x, rdm_method), dropped) for x in sets]
     out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
     out.attrs.update(rdm_method=rdm_method, **counts)

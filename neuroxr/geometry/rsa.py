@@ -31,6 +31,7 @@ from ._common import (
     _drop_unusable,
     _ids,
     _label,
+    _named,
     _neural_mean,
     _require_repeats,
     _score_ds,
@@ -38,7 +39,7 @@ from ._common import (
     check_split,
     split_train_test,
 )
-from .rdm import _align_rdm, check_split_halves, compare_rdms, rdm
+from .rdm import _align_rdm, _rdm, check_split_halves, compare_rdms
 from .rdm_ceiling import split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -97,9 +98,10 @@ def crsa(
     # one set of stimuli and neuroids for the score and its ceiling (2 valid repeats with a ceiling)
     if noise_ceiling and isinstance(neural, xr.DataArray) and "repeat" in neural.dims:
         _require_repeats(neural, "split_half_rdms")
-    (neural,), counts, dropped = _drop_unusable([(neural, target)], "crsa", 2 if noise_ceiling else 1, paired=True)
-    model_rdm = _without(rdm(features, rdm_method, backend=backend), dropped)
-    neural_rdm = rdm(neural, rdm_method, backend=backend)
+    (neural,), counts, dropped = _drop_unusable([(neural, _named(neural, "neural"))], "crsa", 2 if noise_ceiling else 1,
+                                                paired=True)
+    model_rdm = _without(_rdm(features, rdm_method, backend, _named(features, "features")), dropped)
+    neural_rdm = _rdm(neural, rdm_method, backend, _named(neural, "neural"))
     model_rdm = _align_rdm(neural_rdm, model_rdm, ("neural", "features"))  # a pairing error names the arguments
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
     values: dict[str, Any] = {"score": score}
@@ -171,9 +173,9 @@ def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, 
 def _paired_arrays(features: xr.DataArray, neural: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features ``(n, p)``, trial-averaged responses ``(n, k)``, stimulus ids and neuroid ids, paired
     and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
-    fname = _label(features, "features")
+    fname = _named(features, "features")
     validate_features(features, name=fname)
-    m = _canonical(_neural_mean(neural, name=_label(neural, "neural")))
+    m = _canonical(_neural_mean(neural, name=_named(neural, "neural")))
     m, f = align(m, features, names=("neural", "features"))
     units = canonical_order(f["unit_id"].values)  # sorted unit ids: eReg's projection draws over these positions
     if not np.array_equal(units, np.arange(units.size)):
@@ -248,7 +250,8 @@ def ersa(
     """
     compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]
     source, target = _label(features, "model"), _label(neural, "neural")
-    (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ersa")
+    (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
+                                                   "ersa")
     X, Y, ids, _ = _paired_arrays(features, neural)
     tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
@@ -359,7 +362,8 @@ def _ereg(
 
     check_ereg_params(n_components, eps, alpha, n_folds, fold_seed, seed)
     source, target = _label(features, "model"), _label(neural, "neural")
-    (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ereg")
+    (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
+                                                   "ereg")
     X, Y, _, keep_ids = _paired_arrays(features, neural)
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)

@@ -96,7 +96,8 @@ def align(
     a, b : xarray.DataArray
         Arrays with a ``stimulus`` dim and a ``stimulus_id`` coord.
     names : (str, str)
-        Names of ``a`` and ``b`` used in error messages.
+        Names of ``a`` and ``b`` used in error messages (an argument, optionally followed by the
+        array's label in parentheses: ``"neural (V4)"``; the code suggested uses the argument).
 
     Returns
     -------
@@ -124,9 +125,10 @@ def align(
             parts.append(f"{len(only_a)} stimulus ids of {names[0]} are missing in {names[1]}, e.g. {_examples(only_a)}")
         if len(only_b):
             parts.append(f"{len(only_b)} stimulus ids of {names[1]} are missing in {names[0]}, e.g. {_examples(only_b)}")
+        va, vb = (nm.split(" (", 1)[0] for nm in names)  # the arguments of "neural (V4)"-style names, as code
         raise LayoutError(
             "Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
-            f"{names[1]}.isel(stimulus={names[1]}.stimulus_id.isin({names[0]}.stimulus_id))."
+            f"{vb}.isel(stimulus={vb}.stimulus_id.isin({va}.stimulus_id))."
         )
     order = ib.get_indexer(ia)
     return a, b.isel(stimulus=order)

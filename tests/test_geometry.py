@@ -467,7 +467,7 @@ def test_an_rdm_or_gram_with_columns_in_another_order_is_paired_by_id():
 
 
 @pytest.mark.parametrize("call, who", [
-    (lambda F, R: geo.rdm(R), "neural"),
+    (lambda F, R: geo.rdm(R), "obj"),
     (lambda F, R: geo.crsa(F, R, reps=2), "neural"),
     (lambda F, R: geo.ersa(F, R), "neural"),
     (lambda F, R: geo.ereg(F, R, n_components=3), "neural"),

@@ -103,14 +103,15 @@ def test_crsa_ceiling_is_automatic_as_in_the_store(tmp_path):
 
 
 # ---------------------------------------------------------------------------- trial-averaged inputs
-@pytest.mark.parametrize("call", [
-    lambda F, M: geo.cka(F, M), lambda F, M: geo.rdm(M), lambda F, M: geo.crsa(F, M),
-    lambda F, M: geo.effective_dimensionality(M),
+@pytest.mark.parametrize("call, who", [
+    (lambda F, M: geo.cka(F, M), r"b \(neural\)"), (lambda F, M: geo.rdm(M), r"obj \(neural\)"),
+    (lambda F, M: geo.crsa(F, M), "neural"), (lambda F, M: geo.effective_dimensionality(M), r"obj \(neural\)"),
 ], ids=["cka", "rdm", "crsa", "effective_dimensionality"])
-def test_stimulus_by_neuroid_responses_are_refused_with_the_fix(call):
+def test_stimulus_by_neuroid_responses_are_refused_with_the_fix(call, who):
+    """Named by the argument, with the array's own name ("neural", from nx.neural) where it differs."""
     F, R = _data()
     M = R.mean("repeat")  # (stimulus, neuroid): neither layout
-    with pytest.raises(LayoutError, match=r"^neural: dims \('stimulus', 'neuroid'\) are neither features \(stimulus, unit\) nor "
+    with pytest.raises(LayoutError, match=rf"^{who}: dims \('stimulus', 'neuroid'\) are neither features \(stimulus, unit\) nor "
                                           r"neural data \(stimulus, neuroid, repeat\); .*expand_dims\('repeat', axis=-1\).*nx\.features") as e:
         call(F, M)
     assert "\n" not in str(e.value)

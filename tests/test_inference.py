@@ -155,7 +155,7 @@ def test_min_reliability_without_a_ceiling_warns_as_the_directions(study):
     with pytest.warns(nx.NeuroxrWarning) as rec:
         ref = nx.forward(F, R, reps=1, min_reliability=0.5)
     said = [str(w.message) for w in rec if "min_reliability" in str(w.message)]
-    assert said == [f"{R.name}: min_reliability=0.5 is ignored: these scores have no noise ceiling."]
+    assert said == [f"neural ({R.name}): min_reliability=0.5 is ignored: these scores have no noise ceiling."]
     for fn in (lambda: bootstrap("forward", F, R, n_boot=5, reps=1, min_reliability=0.5),
                lambda: permutation_test("forward", F, R, n_perm=5, reps=1, min_reliability=0.5)):
         with pytest.warns(nx.NeuroxrWarning) as rec:

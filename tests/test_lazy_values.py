@@ -66,9 +66,11 @@ NEURAL_ONLY = {"split_half_reliability", "brainscore_ceiling", "split_half_rdms"
 def test_lazy_neural_with_inf_is_refused_as_in_memory(name):
     F, R = _data()
     R[3, 0, 1] = np.inf
-    eager = _message(nx.neural, R, SID, NID)
+    eager = _message(CALLS[name], _features(F), _neural(np.where(np.isinf(R), 0.0, R)).copy(data=R))  # checked by the analysis
     lazy = _lazy(_neural(np.where(np.isinf(R), 0.0, R)), R, (12, 3, 4))
     assert _message(CALLS[name], _features(F), lazy) == eager
+    # the constructor's refusal, naming the analysis's argument (cka's b)
+    assert eager.split(": ", 1)[1] == _message(nx.neural, R, SID, NID).split(": ", 1)[1]
 
 
 @pytest.mark.parametrize("name", sorted(set(CALLS) - NEURAL_ONLY))
@@ -81,12 +83,12 @@ def test_lazy_features_with_nan_or_inf_are_refused_as_in_memory(name):
     assert "holds 3 non-finite values (NaN or inf) in 2 units, e.g. ['u0', 'u6']" in eager
 
 
-@pytest.mark.parametrize("fn", [geo.gram, geo.effective_dimensionality, lambda f: geo.rdm(f)])
-def test_lazy_features_in_every_gram_path(fn):
+@pytest.mark.parametrize("fn, who", [(geo.gram, "features"), (geo.effective_dimensionality, "obj"), (lambda f: geo.rdm(f), "obj")])
+def test_lazy_features_in_every_gram_path(fn, who):
     F, _ = _data()
     F[2, 7] = np.nan
     lazy = _lazy(_features(np.nan_to_num(F)), F, (N, 3))
-    with pytest.raises(LayoutError, match=r"^m/l: holds 1 non-finite values \(NaN or inf\) in 1 units, e.g. \['u7'\]"):
+    with pytest.raises(LayoutError, match=rf"^{who} \(m/l\): holds 1 non-finite values \(NaN or inf\) in 1 units, e.g. \['u7'\]"):
         fn(lazy)
 
 

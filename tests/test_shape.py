@@ -172,7 +172,7 @@ def test_nan_is_refused_naming_the_array():
     Y[2, 1] = 0.0
     labeled = features(Y, stimulus_id=ids, model="net", layer="l2").copy()
     labeled[2, 1] = np.nan  # e.g. after a computation on a valid layer
-    with pytest.raises(LayoutError, match=r"LinearMetric: net/l2 holds 1 NaN or infinite values"):
+    with pytest.raises(LayoutError, match=r"LinearMetric: Y \(net/l2\) holds 1 NaN or infinite values"):
         LinearMetric().fit(features(X, stimulus_id=ids, model="net", layer="l1"), labeled)
 
 
@@ -347,7 +347,7 @@ def test_alpha0_refuses_held_out_stimuli_outside_the_training_span():
     ref = netrep.LinearMetric(alpha=0.0).fit_score(X[:k], Y[:k])
     assert m.distance(X[:k][::-1], Y[:k][::-1]) == pytest.approx(ref, abs=1e-6)
     ids = np.array([f"s{i:02d}" for i in range(X.shape[0])])
-    with pytest.raises(ParameterError, match=r"alpha=0 .* net/l1 has 30 units, its 12 training stimuli span 11"):
+    with pytest.raises(ParameterError, match=r"alpha=0 .* X \(net/l1\) has 30 units, its 12 training stimuli span 11"):
         split_distance(features(X, stimulus_id=ids, model="net", layer="l1"), features(Y, stimulus_id=ids), alpha=0.0)
     with pytest.raises(ParameterError, match=r"alpha=0 .* has 30 units"):
         pairwise_distances([X[:k], Y[:k]], [X[k:], Y[k:]], alpha=0.0, scheduler="sync")

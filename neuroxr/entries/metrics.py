@@ -38,7 +38,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..errors import LayoutError, ParameterError
-from ..geometry._common import _Checked, _drop_unusable, _plain, _without
+from ..geometry._common import _Checked, _drop_unusable, _named, _plain, _without
 from ..geometry.inference import SHAPE_BOOT_DEFAULT
 from ..geometry.rdm import _rdm
 from ..geometry.rsa import COMPARE_DEFAULT, _ereg, draws_ceiling
@@ -198,16 +198,17 @@ def metric_value(ds: xr.Dataset, split: str = "test") -> float:
 
 
 # ============================================================================ inputs
-def averaged_as_features(neural: xr.DataArray) -> xr.DataArray:
+def averaged_as_features(neural: xr.DataArray, arg: str = "neural") -> xr.DataArray:
     """Trial-averaged neural responses (NaN-mean over repeats, as :func:`neuroxr.geometry.rdm`
-    averages them) in the feature layout ``stimulus x unit``."""
-    return _averaged_as_features(neural)
+    averages them) in the feature layout ``stimulus x unit``; the warnings name them as the
+    argument ``arg`` of the function the entry computes, with their label (``"obj (V4)"``)."""
+    return _averaged_as_features(neural, arg)
 
 
-def _averaged_as_features(neural: xr.DataArray | _Checked) -> xr.DataArray:
+def _averaged_as_features(neural: xr.DataArray | _Checked, arg: str) -> xr.DataArray:
     """:func:`averaged_as_features`, also of responses a metric checked in this call (a
     :class:`~neuroxr.geometry._common._Checked`: not checked again)."""
-    m = _geo._neural_mean(neural, name=str(_plain(neural).name or "neural")).transpose("stimulus", "neuroid")
+    m = _geo._neural_mean(neural, name=_named(neural, arg)).transpose("stimulus", "neuroid")
     extra = [c for c in m.coords if c not in ("stimulus_id", "neuroid_id") and m.coords[c].dims != ("stimulus",)]
     m = m.drop_vars(extra).rename({"neuroid": "unit", "neuroid_id": "unit_id"})
     m.name = _plain(neural).name
@@ -306,8 +307,8 @@ def _cka_inputs(gram: Callable[[], Any], features: Callable[[], Any], neural: xr
     """A CKA entry's source (``gram()``, or ``features()`` without the dropped stimuli) and
     trial-averaged neural target, without the stimuli that have no trial in any neuroid (crsa's
     rule, dropped from both), and the counts of what was dropped."""
-    (neural,), counts, dropped = _drop_unusable([(neural, str(neural.name or "neural"))], caller, paired=True)
-    return (_without(features(), dropped) if dropped.size else gram()), _averaged_as_features(neural), counts
+    (neural,), counts, dropped = _drop_unusable([(neural, _named(neural, "b"))], caller, paired=True)  # cka's argument
+    return (_without(features(), dropped) if dropped.size else gram()), _averaged_as_features(neural, "b"), counts
 
 
 def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Dataset:
@@ -316,7 +317,7 @@ def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: An
         obj: xr.DataArray | xr.Dataset = io.gram(src)
         n_units, n_stim = int(obj.attrs["n_units"]), int(obj.sizes["stimulus"])
     else:
-        obj = averaged_as_features(io.read(src))
+        obj = averaged_as_features(io.read(src), "obj")  # effective_dimensionality's argument
         n_units, n_stim = int(obj.sizes["unit"]), int(obj.sizes["stimulus"])
     counts = {k: int(obj.attrs[k]) for k in ("n_excluded_stimuli", "n_excluded_neuroids") if k in obj.attrs}
     value = _geo.effective_dimensionality(obj)
@@ -479,9 +480,11 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         if boot:
             ds = gi.crsa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], noise_ceiling=False, **rest)
         else:
-            (target,), _, dropped = _drop_unusable([(target, "target")], "crsa_permutation", 2 if draws_ceiling(target) else 1,
+            (target,), _, dropped = _drop_unusable([(target, _named(target, "neural"))], "crsa_permutation",
+                                                   2 if draws_ceiling(target) else 1,
                                                    paired=True)  # crsa's rule (its default's neuroids)
-            ds = gi.rsa_permutation(_without(_geo.rdm(source, rest["rdm_method"]), dropped), _rdm(target, rest["rdm_method"], None),
+            model = _rdm(source, rest["rdm_method"], None, _named(source, "features"))
+            ds = gi.rsa_permutation(_without(model, dropped), _rdm(target, rest["rdm_method"], None, _named(target, "neural")),
                                     method=rest["compare_method"], n_perm=p["n_perm"], seed=p["seed"])
             ds.attrs["rdm_method"] = rest["rdm_method"]
     elif metric == "ersa":

@@ -161,6 +161,19 @@ def _label(da: Any, default: str) -> str:
     return default
 
 
+def _named(obj: Any, arg: str) -> str:
+    """How a message names an input: the argument of the public function the user called and, when
+    the input has a label of its own (:func:`_label`) that differs, that label in parentheses:
+    ``"a (alexnet/conv1)"``, ``"neural (V4)"``, ``"neural"``."""
+    label = _label(obj, arg)
+    return arg if label == arg else f"{arg} ({label})"
+
+
+def _arg(name: str) -> str:
+    """The argument part of a :func:`_named` name (``"neural (V4)"`` -> ``"neural"``), for code in messages."""
+    return name.split(" (", 1)[0]
+
+
 def _rdm_da(D: Any, ids: np.ndarray, name: str, attrs: Mapping[str, Any]) -> xr.DataArray:
     return xr.DataArray(
         to_numpy(D),
@@ -182,7 +195,7 @@ def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
         where = f"{caller}: " if caller else ""
         raise LayoutError(
             f"{where}{name} is time-resolved (dim 'time_bin', {obj.sizes['time_bin']} bins) but one time bin is expected; "
-            f"select one first, e.g. {name}.isel(time_bin=0)."
+            f"select one first, e.g. {_arg(name)}.isel(time_bin=0)."
         )
 
 
@@ -259,8 +272,8 @@ def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
-            if first and _is_dask(neural):  # named by its label, as _neural_mean named it (and the constructor does)
-                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, _label(neural, name))
+            if first and _is_dask(neural):  # named as the in-memory path names it (refuse_inf above)
+                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, name)
         ok = np.asarray(count.values) >= min_valid
     if not ok.any():
         need, fix = _need(min_valid)
@@ -283,7 +296,7 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
         raise LayoutError(
             f"{where}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {nids[0]!r} at stimulus "
             f"{sids[rows][i]!r}; dim 'repeat'), so no neuroid spans all stimuli; select the stimuli they share "
-            f"(neural.sel(stimulus=...)){fix}."
+            f"({_arg(name)}.sel(stimulus=...)){fix}."
         )
     if stim_bad.any() or neu_bad.any():
         parts = []

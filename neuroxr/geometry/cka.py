@@ -11,8 +11,8 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import warn
 from ..kernels import gram as _g
-from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _label, _one_bin
-from .dimensionality import _check_debiased, _named, warn_constant
+from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _named, _one_bin
+from .dimensionality import _check_debiased, warn_constant
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
 
@@ -26,7 +26,7 @@ def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.n
     _one_bin(obj, name, "cka")
     if _is_neural(obj):
         warn(f"cka: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
-    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _label(obj, name), row_pass=False)
+    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _named(obj, name), row_pass=False)
     return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)
 
 

@@ -10,7 +10,7 @@ import xarray as xr
 from ..errors import warn
 from ..kernels import gram as _g
 from ..validation import check_bool
-from ._common import _label, _one_bin
+from ._common import _named, _one_bin
 from .gram import _stats_and_ids
 
 __all__ = ["effective_dimensionality"]
@@ -39,7 +39,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
-    stats, _, _ = _stats_and_ids(obj, None, _label(obj, "obj"), row_pass=False)
+    stats, _, _ = _stats_and_ids(obj, None, _named(obj, "obj"), row_pass=False)
     value = float(_g.effective_dimensionality(stats))
     if math.isnan(value):
         warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")
@@ -56,12 +56,6 @@ def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) ->
            else "a degenerate Gram (no positive variance term)")
     warn(f"{caller}: {who} {'has' if len(const) <= 1 else 'have'} {why}, so {what} is undefined: the result is "
                   "NaN. Drop constant units / inputs first.")
-
-
-def _named(obj: object, arg: str) -> str:
-    """The argument name and, when it has one, the input's own label: ``"a (alexnet.conv1)"``."""
-    label = _label(obj, arg)
-    return arg if label == arg else f"{arg} ({label})"
 
 
 def _check_debiased(debiased: object) -> bool:

@@ -15,7 +15,7 @@ from ..backend import asarray, get_namespace, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..layouts import validate_features
-from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _is_neural, _label, _neural_mean, _one_bin
+from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _is_neural, _named, _neural_mean, _one_bin
 
 __all__ = ["gram", "gram_stats", "stats_attrs", "stats_variables"]
 
@@ -66,14 +66,16 @@ def gram(
 
 
 def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "float64", chunk_size: int | None = None,
-                   row_pass: bool = True, **compute_kwargs: Any) -> _g.GramStats:
+                   row_pass: bool = True, name: str | None = None, **compute_kwargs: Any) -> _g.GramStats:
     """:class:`~neuroxr.kernels.gram.GramStats` of a feature array, checked (:func:`gram`'s
     statistics before they are labeled; a dask-backed array reduced over its unit chunks);
-    ``row_pass=False`` for callers of ``K`` only."""
-    validate_features(features, name=_label(features, "features"))
+    ``row_pass=False`` for callers of ``K`` only; ``name`` names it in the errors (default:
+    :func:`gram`'s argument, ``features``)."""
+    name = name or _named(features, "features")
+    validate_features(features, name=name)
     if _is_dask(features):
         return _g.gram_dask(features.data, backend=backend, dtype=dtype, row_pass=row_pass,
-                            unit_ids=features.unit_id.values, name=_label(features, "features"), **compute_kwargs)
+                            unit_ids=features.unit_id.values, name=name, **compute_kwargs)
     return _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size, row_pass=row_pass)
 
 
@@ -151,7 +153,7 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
                 "repeat); give trial-averaged responses their repeat dim (da.expand_dims('repeat', axis=-1) or "
                 "nx.neural(da)), or pass them as features (nx.features)."
             )
-        return _feature_stats(obj, backend, row_pass=row_pass), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
+        return _feature_stats(obj, backend, row_pass=row_pass, name=name), _ids(obj), "features"  # the statistics in hand, not via a Gram Dataset
     raise LayoutError(
         f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
         f"got {type(obj).__name__}."

@@ -29,9 +29,9 @@ from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any, _drop_unusable, _ids, _one_bin, _plain, _without
+from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without
 from .cka import _paired_grams
-from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _stack_rdms, as_rdm, rdm
+from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _stack_rdms, as_rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
@@ -329,10 +329,12 @@ def crsa_bootstrap(
     # crsa's rule: stimuli without a trial in any neuroid of a set are dropped from every RDM, and the
     # neuroids are those crsa's default scores (2 valid repeats where it draws a ceiling)
     min_valid = 2 if all(draws_ceiling(x) for x in sets) else 1
-    sets, counts, dropped = _drop_unusable([(x, "neural" if len(sets) == 1 else f"neural[{i}]") for i, x in enumerate(sets)],
-                                           "crsa_bootstrap", min_valid, paired=True)
-    model = _without(rdm(features, rdm_method), dropped)
-    data = [_without(_rdm(x, rdm_method, None), dropped) for x in sets]  # checked above: not checked again
+    args = ["neural" if len(sets) == 1 else f"neural[{i}]" for i in range(len(sets))]
+    sets, counts, dropped = _drop_unusable([(x, _named(x, a)) for x, a in zip(sets, args)], "crsa_bootstrap", min_valid,
+                                           paired=True)
+    model = _without(_rdm(features, rdm_method, None, _named(features, "features")), dropped)
+    # checked above: not checked again
+    data = [_without(_rdm(x, rdm_method, None, _named(x, a)), dropped) for x, a in zip(sets, args)]
     out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
     out.attrs.update(rdm_method=rdm_method, **counts)
     return out

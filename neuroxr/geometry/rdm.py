@@ -39,6 +39,7 @@ from ._common import (
     _is_dask,
     _is_neural,
     _label,
+    _named,
     _one_bin,
     _plain,
     _rdm_da,
@@ -79,21 +80,22 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         ``method``, ``source``, ``label`` (neural data: also ``n_excluded_stimuli``,
         ``n_excluded_neuroids``).
     """
-    return _rdm(obj, method, backend)
+    return _rdm(obj, method, backend, _named(obj, "obj"))
 
 
-def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | None) -> xr.DataArray:
-    """:func:`rdm`, also of neural responses a metric checked in this call (a
-    :class:`~neuroxr.geometry._common._Checked`: not checked again, a dask-backed one's trial means
-    not read again)."""
+def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | None, name: str) -> xr.DataArray:
+    """:func:`rdm` of ``obj``, named ``name`` in its messages: the argument of the public function
+    called (:func:`~neuroxr.geometry._common._named`), e.g. ``"features (net/l1)"`` from crsa; also of
+    neural responses a metric checked in this call (a :class:`~neuroxr.geometry._common._Checked`:
+    not checked again, a dask-backed one's trial means not read again)."""
     _check_option(method, _r.RDM_METHODS, "method", "rdm")
     counts = {}
     if _is_neural(obj):
-        validate_neural(_plain(obj), name=_label(obj, "obj"), check_values=False)  # the values: once, in _drop_unusable
-        _one_bin(obj, _label(obj, "obj"))
-        (obj,), counts, _ = _drop_unusable([(obj, _label(obj, "obj"))], None)
+        validate_neural(_plain(obj), name=name, check_values=False)  # the values: once, in _drop_unusable
+        _one_bin(obj, name)
+        (obj,), counts, _ = _drop_unusable([(obj, name)], None)
     # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument
-    stats, ids, kind = _stats_and_ids(obj, backend, _label(obj, "obj"))
+    stats, ids, kind = _stats_and_ids(obj, backend, name)
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
     D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
     return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": _label(obj, kind), **counts})
@@ -150,12 +152,12 @@ def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, re
     check_split_halves(seed, reps)
     checked, neural = neural, _plain(neural)
     validate_neural(neural)
-    _one_bin(neural, _label(neural, "neural"))
+    _one_bin(neural, _named(neural, "neural"))
     _require_repeats(neural, "split_half_rdms")
     if _is_dask(neural):  # lazy inf refused as validate_neural refuses it in memory
         checked = neural = neural.compute()  # the values in memory, counted again there
         check_computed(neural, neural.values, "neural")
-    neural, counts, _ = _usable(checked, _label(neural, "neural"), 2, "split_half_rdms")
+    neural, counts, _ = _usable(checked, _named(neural, "neural"), 2, "split_half_rdms")
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(reps):  # 2 valid repeats everywhere: no half is empty

@@ -32,6 +32,7 @@ from ._common import (
     _drop_unusable,
     _ids,
     _label,
+    _named,
     _neural_mean,
     _plain,
     _require_repeats,
@@ -40,7 +41,7 @@ from ._common import (
     check_split,
     split_train_test,
 )
-from .rdm import _align_rdm, _rdm, check_split_halves, compare_rdms, rdm
+from .rdm import _align_rdm, _rdm, check_split_halves, compare_rdms
 from .rdm_ceiling import _split_half_rdm_ceiling
 
 #: How cRSA and eRSA compare RDMs unless told (their bootstraps and store entries take it too).
@@ -99,9 +100,10 @@ def crsa(
     # one set of stimuli and neuroids for the score and its ceiling (2 valid repeats with a ceiling)
     if noise_ceiling and isinstance(neural, xr.DataArray) and "repeat" in neural.dims:
         _require_repeats(neural, "split_half_rdms")
-    (neural,), counts, dropped = _drop_unusable([(neural, target)], "crsa", 2 if noise_ceiling else 1, paired=True)
-    model_rdm = _without(rdm(features, rdm_method, backend=backend), dropped)
-    neural_rdm = _rdm(neural, rdm_method, backend)  # checked above: not checked again
+    (neural,), counts, dropped = _drop_unusable([(neural, _named(neural, "neural"))], "crsa", 2 if noise_ceiling else 1,
+                                                paired=True)
+    model_rdm = _without(_rdm(features, rdm_method, backend, _named(features, "features")), dropped)
+    neural_rdm = _rdm(neural, rdm_method, backend, _named(neural, "neural"))  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, ("neural", "features"))  # a pairing error names the arguments
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
     values: dict[str, Any] = {"score": score}
@@ -174,9 +176,9 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked) -> t
     """Features ``(n, p)``, trial-averaged responses ``(n, k)`` (of ``neural`` as
     :func:`~neuroxr.geometry._common._drop_unusable` returned it), stimulus ids and neuroid ids,
     paired and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
-    fname = _label(features, "features")
+    fname = _named(features, "features")
     validate_features(features, name=fname)
-    m = _canonical(_neural_mean(neural, name=_label(neural, "neural")))
+    m = _canonical(_neural_mean(neural, name=_named(neural, "neural")))
     m, f = align(m, features, names=("neural", "features"))
     units = canonical_order(f["unit_id"].values)  # sorted unit ids: eReg's projection draws over these positions
     if not np.array_equal(units, np.arange(units.size)):
@@ -251,7 +253,8 @@ def ersa(
     """
     compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]
     source, target = _label(features, "model"), _label(neural, "neural")
-    (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ersa")
+    (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
+                                                   "ersa")
     X, Y, ids, _ = _paired_arrays(_plain(features), neural)
     tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
@@ -362,7 +365,8 @@ def _ereg(
 
     check_ereg_params(n_components, eps, alpha, n_folds, fold_seed, seed)
     source, target = _label(features, "model"), _label(neural, "neural")
-    (neural, features), counts, _ = _drop_unusable([(neural, target), (features, source)], "ereg")
+    (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
+                                                   "ereg")
     X, Y, _, keep_ids = _paired_arrays(_plain(features), neural)
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)

@@ -23,7 +23,7 @@ from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
 from ..validation import check_bool, real_array
-from ._common import _canonical, _check_option, _drop_unusable, _ids, _is_neural, _label, check_split, split_train_test
+from ._common import _canonical, _check_option, _drop_unusable, _ids, _is_neural, _label, _named, check_split, split_train_test
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -153,8 +153,7 @@ class LinearMetric(_EstimatorAPI):
 
     @staticmethod
     def _names(X: Any, Y: Any) -> tuple[str, str]:
-        names = (_label(X, "X"), _label(Y, "Y"))
-        return ("X", "Y") if names[0] == names[1] else names
+        return _named(X, "X"), _named(Y, "Y")
 
     @staticmethod
     def _arrays(X: Any, Y: Any) -> tuple[Any, Any]:
@@ -253,26 +252,30 @@ class LinearMetric(_EstimatorAPI):
         return -self.distance(X, Y)
 
 
-def _as_network_list(data: Any) -> tuple[list[Any], list[str], np.ndarray | None]:
+def _as_network_list(data: Any, arg: str) -> tuple[list[Any], list[str], np.ndarray | None]:
+    """The networks of ``data`` (a list or dict), their names (the dict keys, else their labels) and
+    stimulus ids; the messages name each as an item of the argument ``arg`` (``train_data[0] (net/l1)``)."""
     if isinstance(data, Mapping):
         names, items = [str(k) for k in data], list(data.values())
+        shown = [f"{arg}[{k!r}]" for k in data]
     else:
         items = list(data)
         names = [_label(it, f"network{i}") for i, it in enumerate(items)]
+        shown = [_named(it, f"{arg}[{i}]") for i, it in enumerate(items)]
     if len(set(names)) < len(names):
         names = [f"{nm}#{i}" for i, nm in enumerate(names)]
     ids = None
     if items and all(isinstance(it, xr.DataArray) for it in items):
         ref = _canonical(items[0])
-        items = [ref] + [align(ref, it, names=(names[0], names[i]))[1] for i, it in enumerate(items[1:], 1)]
+        items = [ref] + [align(ref, it, names=(shown[0], shown[i]))[1] for i, it in enumerate(items[1:], 1)]
         ids = _ids(ref)
         items = [np.asarray(it.values, dtype=np.float64) for it in items]
     else:
         items = [it.values if isinstance(it, xr.DataArray) else it for it in items]
-    for nm, it in zip(names, items):
+    for nm, it in zip(shown, items):
         if isinstance(it, np.ndarray):
             _check_finite(it, nm)
-    rows = {nm: int(np.shape(it)[0]) for nm, it in zip(names, items) if len(np.shape(it)) >= 1}
+    rows = {nm: int(np.shape(it)[0]) for nm, it in zip(shown, items) if len(np.shape(it)) >= 1}
     if len(set(rows.values())) > 1:
         raise LayoutError(f"the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
                           "same stimuli (labeled DataArrays are paired by stimulus_id).")
@@ -316,10 +319,10 @@ def pairwise_distances(
 
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric._validate()
-    Xs, names, _ = _as_network_list(train_data)
+    Xs, names, _ = _as_network_list(train_data, "train_data")
     Ts = None
     if test_data is not None:
-        Ts, _, _ = _as_network_list(test_data)
+        Ts, _, _ = _as_network_list(test_data, "test_data")
         if len(Ts) != len(Xs):
             raise LayoutError(f"pairwise_distances: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
     m = len(Xs)
@@ -370,7 +373,7 @@ def _trial_averaged(A: Any) -> Any:
     if _is_neural(A):
         from ..entries.metrics import _averaged_as_features
 
-        return _averaged_as_features(A)
+        return _averaged_as_features(A, "neural")
     return A
 
 
@@ -453,7 +456,7 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
     xarray.DataArray, dims (stimulus, unit)
         ``stimulus_id`` from the inputs when they are labeled (canonical order).
     """
-    Xs, names, ids = _as_network_list(data)
+    Xs, names, ids = _as_network_list(data, "data")
     M = to_numpy(_s.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))
     n, p = M.shape
     ids = ids if ids is not None else np.array([f"stimulus{i}" for i in range(n)])

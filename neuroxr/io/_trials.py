@@ -313,18 +313,20 @@ def build_neural(
     repeats: np.ndarray,
     *,
     name: str,
+    arg: str,
     attrs: Mapping[str, Any] | None = None,
     neuroid_coords: Mapping[str, Any] | None = None,
     stimulus_coords: Mapping[str, Any] | None = None,
 ) -> Any:
-    """A validated neural array with a ``repeat`` coord and any extra coords on ``neuroid`` and ``stimulus``.
+    """A validated neural array named ``name`` with a ``repeat`` coord and any extra coords on
+    ``neuroid`` and ``stimulus``; its errors name the input it is read from, the argument ``arg``.
 
     Extra coords are attached after :func:`neuroxr.layouts.neural` so that names such as ``name``
     cannot collide with its keyword arguments; reserved names are skipped.
     """
     from ..layouts import neural, validate_neural
 
-    da = neural(data, stimulus_id, neuroid_id, name=name, attrs=attrs)
+    da = neural(data, stimulus_id, neuroid_id, name=arg, attrs=attrs)
     labels = np.asarray(repeats)
     if labels.dtype.kind == "O" and all(isinstance(v, str) for v in labels.tolist()):
         labels = labels.astype(str)
@@ -334,11 +336,11 @@ def build_neural(
             if key in _RESERVED:
                 continue
             if str(key) in extra:
-                raise LayoutError(f"{name}: {key!r} names both a neuroid and a stimulus field; rename one of them.")
+                raise LayoutError(f"{arg}: {key!r} names both a neuroid and a stimulus field; rename one of them.")
             v = np.asarray(values)
             if v.shape != (da.sizes[dim],):
-                raise LayoutError(f"{name}: {dim} coord {key!r} has shape {v.shape}; expected ({da.sizes[dim]},).")
+                raise LayoutError(f"{arg}: {dim} coord {key!r} has shape {v.shape}; expected ({da.sizes[dim]},).")
             if v.dtype.kind in "OS" and all(isinstance(x, (str, bytes)) for x in v.tolist()):
                 v = as_str(v)
             extra[str(key)] = (dim, v)
-    return validate_neural(da.assign_coords(repeat=labels, **extra), name=name)
+    return validate_neural(da.assign_coords(repeat=labels, **extra).rename(name), name=arg)

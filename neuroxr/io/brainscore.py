@@ -175,8 +175,8 @@ def from_brainscore(
                                stim_ids, per_trial, "assembly", "presentation coord", strict=False,
                                hint="To label the repeats by one of them, pass repeat_coord=<its name>.")
     attrs = _simple_attrs(dict(assembly.attrs)) | info
-    return build_neural(data, stim_ids, neuroid_id, repeats, name=name, attrs=attrs, neuroid_coords=coords,
-                        stimulus_coords=stim_coords)
+    return build_neural(data, stim_ids, neuroid_id, repeats, name=name, arg="assembly", attrs=attrs,
+                        neuroid_coords=coords, stimulus_coords=stim_coords)
 
 
 def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: str | None, name: str) -> xr.DataArray:
@@ -199,7 +199,7 @@ def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: st
     da = xr.concat(per_bin, dim="time_bin", coords="minimal", compat="override", combine_attrs="override")
     da = da.transpose("stimulus", "neuroid", "repeat", "time_bin")
     da = da.assign_coords(time_bin_start=("time_bin", starts), time_bin_end=("time_bin", ends))
-    return validate_neural(da.rename(name), name=name)
+    return validate_neural(da.rename(name), name="assembly")
 
 
 def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataArray:

@@ -193,7 +193,7 @@ def _from_nwbfile(
         coords["animal"] = np.full(len(udf), str(subject.subject_id))
     attrs = {"window_start": t0, "window_end": t1, "units": "spikes/s" if rate else "spikes",
              "session_id": str(getattr(nwbfile, "session_id", None) or getattr(nwbfile, "identifier", ""))}
-    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords)
+    return build_neural(data, ids, neuroid_id, labels, name=name, arg="nwbfile", attrs=attrs, neuroid_coords=coords)
 
 
 def from_nwb(

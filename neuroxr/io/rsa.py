@@ -132,8 +132,8 @@ def from_rsatoolbox(
         name = str(desc["name"]) if isinstance(desc.get("name"), (str, np.str_)) else "neural"
     attrs = {key: v.item() if isinstance(v, np.generic) else v for key, v in desc.items()
              if key != "name" and isinstance(v, (str, int, float, np.str_, np.integer, np.floating, np.bool_))}
-    return build_neural(data, ids, neuroid_id, labels, name=name, attrs=attrs, neuroid_coords=coords,
-                        stimulus_coords=stim_coords)
+    return build_neural(data, ids, neuroid_id, labels, name=name, arg="dataset", attrs=attrs,
+                        neuroid_coords=coords, stimulus_coords=stim_coords)
 
 
 def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: str = "repeat") -> Any:

@@ -142,7 +142,7 @@ def from_dataframe(
     coords = per_neuroid(df, nids, list(neuroid_columns), "df") if neuroid_columns else {}
     stim_coords = per_stimulus(df, sids, ids, list(stimulus_columns), "df", "column")
     attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
-    return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, attrs=attrs,
+    return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,
                         neuroid_coords=coords, stimulus_coords=stim_coords)
 
 

@@ -92,6 +92,14 @@ class Parts:
     def n(self) -> int:
         return self.Y.shape[0]
 
+    @property
+    def target_name(self) -> str:
+        """The target input as the warnings name it: the direction's argument, with its label
+        (``"neural (V4)"``, :func:`~neuroxr.geometry._common._named`)."""
+        from ..geometry._common import _named
+
+        return _named(self.target, _TARGET_NAMES[self.direction])
+
     def predict(self, Y: np.ndarray, group: Group | None = None) -> np.ndarray:
         """Out-of-fold predictions of targets ``Y`` (n, m) from the fixed design (of ``group``'s
         stimuli, ``Y`` then on those rows; default the first group): ``S Y`` (``n^2 m`` flops), or
@@ -193,14 +201,14 @@ class Parts:
         (:func:`~neuroxr.predictivity._result.included_targets`, with its warning when there is no
         ceiling) on the split-half reliabilities ``prediction_shc`` and, forward and inter-animal,
         ``target_shc`` (Spearman-Brown corrected, per rep, as the directions store them)."""
-        return included_targets(min_reliability, self.Y.shape[1], str(self.target.name or _TARGET_NAMES[self.direction]),
+        return included_targets(min_reliability, self.Y.shape[1], self.target_name,
                                 None if self.P1 is None else self._shcs)
 
     def warn_hygiene(self, ev: np.ndarray, included: np.ndarray, min_reliability: float | None) -> None:
         """The direction's warning on its ceiled scores (:func:`~neuroxr.predictivity._result.warn_hygiene`)
         for the EV ``ev`` (k,) (the mean over reps) and ``included``; none without a ceiling."""
         if self.P1 is not None:
-            warn_hygiene(str(self.target.name or _TARGET_NAMES[self.direction]), self.dim, ev, self._shcs(), included,
+            warn_hygiene(self.target_name, self.dim, ev, self._shcs(), included,
                          min_reliability)
 
     def _shcs(self) -> list[np.ndarray]:

@@ -73,12 +73,18 @@ def dataset(
     predictions: np.ndarray | None = None,
     stimulus_id: np.ndarray | None = None,
     min_reliability: float | None = None,
+    *,
+    arg: str,
 ) -> xr.Dataset:
     """The score dataset over ``(dim, rep)``, with the ceiling-hygiene variables and warnings.
 
     Predictions (``rep x stimulus x dim``) come in the canonical stimulus order, labeled by
-    ``stimulus_id``; the target dim keeps the order of the target input.
+    ``stimulus_id``; the target dim keeps the order of the target input. ``arg``: the direction's
+    argument holding ``target`` (``"neural"``), named in the warnings (with ``target``'s label:
+    :func:`~neuroxr.geometry._common._named`).
     """
+    from ..geometry._common import _named
+
     reps = next(iter(variables.values())).shape[1]
     variables = dict(variables)
     ceiling = _ceiling(variables)
@@ -93,7 +99,7 @@ def dataset(
         ds["prediction"] = (("rep", "stimulus", dim), predictions)
         ds = ds.assign_coords(stimulus_id=("stimulus", stimulus_id))
     ds["ev"].attrs.update(units="percent", long_name="noise-corrected explained variance")
-    return _hygiene(ds, dim, min_reliability)
+    return _hygiene(ds, dim, min_reliability, _named(target, arg))
 
 
 def _ceiling(variables: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -107,9 +113,9 @@ def _ceiling(variables: dict[str, np.ndarray]) -> np.ndarray | None:
     return out
 
 
-def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None) -> xr.Dataset:
-    """Add ``included`` and warn about ceiling-corrected EV above 100 % or unreliable targets."""
-    name = ds.attrs.get("target", dim)
+def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None, name: str) -> xr.Dataset:
+    """Add ``included`` and warn about ceiling-corrected EV above 100 % or unreliable targets
+    (the warnings name the target input ``name``)."""
     # every reliability the ceiling multiplies is judged (two negative ones would make a positive product)
     shcs = [ds[key].values for key in ("target_shc", "prediction_shc") if key in ds] if "ceiling" in ds else None
     included = included_targets(min_reliability, ds.sizes[dim], name, shcs)

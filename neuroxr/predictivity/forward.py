@@ -238,7 +238,7 @@ def _forward(
     )
     full = {name: prep.expand(v, ok) for name, v in prep.nan_targets(out, const).items()}
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    ds = dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability)
+    ds = dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability, arg="neural")
     return prep.in_input_order(ds, "neuroid", targets_order)
 
 

@@ -358,8 +358,7 @@ def _warn_undefined(parts: Parts, ev0: np.ndarray, ev_b: np.ndarray | None, med_
     n_ev = np.where(np.isfinite(ev0), n_ev, 0)  # a target never scored has the direction's warning
     n_med = int(rs.undefined_resamples(med_b))
     also = f"the median over targets is undefined in {n_med} of {n_boot} resamples" if n_med else ""
-    name = str(parts.target.name or parts.dim)
-    rs.warn_undefined(f"{name}: bootstrap", n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
+    rs.warn_undefined(f"{parts.target_name}: bootstrap", n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
 
 
 def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:

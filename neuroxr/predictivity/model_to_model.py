@@ -94,5 +94,6 @@ def model_to_model(
         noise_ceiling=False, n_stimuli=int(n), n_units=int(FA.shape[1]),
     )
     stim = features_a.stimulus_id.values if preds is not None else None
-    return prep.in_input_order(dataset(features_b, "unit", prep.nan_targets(out, const), attrs, preds, stim), "unit",
+    return prep.in_input_order(dataset(features_b, "unit", prep.nan_targets(out, const), attrs, preds, stim,
+                                       arg="features_b"), "unit",
                                targets_order)

@@ -133,7 +133,7 @@ def reverse(
         n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok.sum()), note=note,
     )
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    ds = dataset(features, "unit", prep.nan_targets(out, const), attrs, preds, stim, min_reliability)
+    ds = dataset(features, "unit", prep.nan_targets(out, const), attrs, preds, stim, min_reliability, arg="features")
     return prep.in_input_order(ds, "unit", targets_order)
 
 
@@ -239,7 +239,8 @@ def inter_animal(
     )
     full = {name: prep.expand(v, ok_b) for name, v in prep.nan_targets(out, const).items()}
     stim = ids[keep] if preds is not None else None
-    ds = dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability)
+    ds = dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability,
+                 arg="neural_b")
     return prep.in_input_order(ds, "neuroid", targets_order)
 
 

@@ -1,0 +1,148 @@
+"""Messages about inputs name them by the argument of the public function called, followed by the
+input's own label in parentheses where it has one that differs (``neural (V4)``, ``features (net/l1)``),
+never by the label alone or by an internal name; code suggested in a message uses the argument."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import neuroxr as nx
+from neuroxr import geometry as geo
+from neuroxr.errors import LayoutError, NeuroxrWarning
+from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap
+from neuroxr.predictivity.inference import bootstrap
+
+N, K, T, P = 30, 6, 4, 8
+SID = [f"s{i:02d}" for i in range(N)]
+
+
+def _neural(seed=0, name="V4", nan=False, inf=False, lazy=False):
+    """Responses named ``name`` (pure noise: unreliable); ``nan``: s00 without trials and n1 without
+    a trial on s03; ``inf``: stimulus s01 infinite (past the constructor's check); ``lazy``: dask-backed."""
+    R = np.random.default_rng(seed).standard_normal((N, K, T))
+    if nan:
+        R[0], R[3, 1] = np.nan, np.nan
+    da = nx.neural(R, SID, [f"n{j}" for j in range(K)], name=name)
+    if inf:
+        da = da.copy(data=np.where(np.arange(N)[:, None, None] == 1, np.inf, R))
+    if lazy:
+        import dask.array as dska
+
+        da = da.copy(data=dska.from_array(da.values, chunks=(10, 3, T)))
+    return da
+
+
+def _features(seed=1, layer="l1", nan=False, stim=SID):
+    X = np.random.default_rng(seed).standard_normal((len(stim), P))
+    da = nx.features(X, stim, model="net", layer=layer)
+    if nan:  # one value (past the constructor's check)
+        X = X.copy()
+        X[0, 0] = np.nan
+        da = da.copy(data=X)
+    return da
+
+
+def _ragged():
+    """Responses where each neuroid lacks its trials on a different stimulus: no neuroid spans them all."""
+    R = np.random.default_rng(2).standard_normal((N, K, T))
+    for j in range(K):
+        R[j, j] = np.nan
+    return nx.neural(R, SID, [f"n{j}" for j in range(K)], name="V4")
+
+
+def _time_neural():
+    R = np.random.default_rng(3).standard_normal((N, K, T, 2))
+    return nx.neural(R, SID, [f"n{j}" for j in range(K)], name="V4", time_bins=[(0, 50), (50, 100)])
+
+
+def _df_with_inf():
+    return pd.DataFrame({"stimulus_id": ["a", "a", "b", "b", "c", "c"], "neuroid_id": ["n"] * 6,
+                         "value": [1.0, np.inf, 2.0, 3.0, 4.0, 5.0]})
+
+
+WARNINGS = {  # call -> the start of the message that names the input
+    "rdm": (lambda: geo.rdm(_neural(nan=True)), r"obj \(V4\): 1 of 30 stimuli"),
+    "split_half_rdms": (lambda: geo.split_half_rdms(_neural(nan=True)), r"split_half_rdms: neural \(V4\): 1 of 30"),
+    "crsa": (lambda: geo.crsa(_features(), _neural(nan=True)), r"crsa: neural \(V4\): 1 of 30"),
+    "ersa": (lambda: geo.ersa(_features(), _neural(nan=True)), r"ersa: neural \(V4\): 1 of 30"),
+    "ereg": (lambda: geo.ereg(_features(), _neural(nan=True)), r"ereg: neural \(V4\): 1 of 30"),
+    "effective_dimensionality": (lambda: geo.effective_dimensionality(_neural(nan=True)), r"obj \(V4\): 1 of 30"),
+    # the directions' ceiling hygiene (noise: split-half reliabilities below 0.1)
+    "forward": (lambda: nx.forward(_features(), _neural(), reps=2), r"neural \(V4\): \d+ neuroids have"),
+    "reverse": (lambda: nx.reverse(_neural(), _features(), reps=2), r"features \(net/l1\): \d+ units have"),
+    "inter_animal": (lambda: nx.inter_animal(_neural(name="A"), _neural(4, name="B"), reps=2),
+                     r"neural_b \(B\): \d+ neuroids have"),
+    "bootstrap": (lambda: bootstrap("forward", _features(), _neural(), n_boot=5, reps=2),
+                  r"neural \(V4\): \d+ neuroids have"),
+    "bootstrap undefined": (lambda: bootstrap("reverse", _neural(), _features(), n_boot=5, reps=2),
+                            r"features \(net/l1\): bootstrap: \d+ units have resamples with an undefined"),
+}
+
+ERRORS = {
+    "rdm features": (lambda: geo.rdm(_features(nan=True)), r"obj \(net/l1\): holds 1 non-finite"),
+    "rdm neural": (lambda: geo.rdm(_neural(inf=True)), r"obj \(V4\): holds \d+ infinite"),
+    "gram": (lambda: geo.gram(_features(nan=True)), r"features \(net/l1\): holds 1 non-finite"),
+    "effective_dimensionality": (lambda: geo.effective_dimensionality(_features(nan=True)), r"obj \(net/l1\): holds"),
+    "crsa features": (lambda: geo.crsa(_features(nan=True), _neural()), r"features \(net/l1\): holds 1 non-finite"),
+    "crsa neural": (lambda: geo.crsa(_features(), _neural(inf=True)), r"neural \(V4\): holds \d+ infinite"),
+    "crsa lazy neural": (lambda: geo.crsa(_features(), _neural(inf=True, lazy=True)), r"neural \(V4\): holds \d+ infinite"),
+    "ereg": (lambda: geo.ereg(_features(nan=True), _neural()), r"features \(net/l1\): holds 1 non-finite"),
+    "cka": (lambda: geo.cka(_features(nan=True), _neural()), r"a \(net/l1\): holds 1 non-finite"),
+    "cka_bootstrap": (lambda: cka_bootstrap(_features(nan=True), _neural(), n_boot=5), r"a \(net/l1\): holds 1 non-finite"),
+    "crsa_bootstrap": (lambda: crsa_bootstrap(_features(nan=True), _neural(), n_boot=5), r"features \(net/l1\): holds"),
+    "LinearMetric": (lambda: geo.LinearMetric().fit(_features(nan=True), _features(2, "l2")),
+                     r"LinearMetric: X \(net/l1\) holds 1 NaN"),
+    "pairwise_distances": (lambda: geo.pairwise_distances([_features(nan=True), _features(2, "l2")]),
+                           r"LinearMetric: train_data\[0\] \(net/l1\) holds 1 NaN"),
+    "from_dataframe": (lambda: nx.io.from_dataframe(_df_with_inf(), repeat=None, name="V4"), r"df: holds 1 infinite"),
+    # code in the messages: the argument, never the label
+    "cka ragged": (lambda: geo.cka(_features(), _ragged()), r"cka: b: every neuroid lacks .*\(b\.sel\(stimulus=\.\.\.\)\)"),
+    "rdm ragged": (lambda: geo.rdm(_ragged()), r"obj \(V4\): every neuroid lacks .*\(obj\.sel\(stimulus=\.\.\.\)\)"),
+    "rdm time": (lambda: geo.rdm(_time_neural()), r"obj \(V4\) is time-resolved .*obj\.isel\(time_bin=0\)"),
+    "LinearMetric pairing": (lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
+                             r"Cannot pair .* stimulus ids of X \(net/l1\) are missing in Y \(net/l2\).*"
+                             r"Y\.isel\(stimulus=Y\.stimulus_id\.isin\(X\.stimulus_id\)\)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WARNINGS))
+def test_warnings_name_the_argument(name):
+    call, start = WARNINGS[name]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        call()
+    messages = [str(w.message) for w in rec if issubclass(w.category, NeuroxrWarning)]
+    assert any(re.match(start, m) for m in messages), messages
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_errors_name_the_argument(name):
+    call, start = ERRORS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(LayoutError, match="^" + start) as e:
+            call()
+    assert "\n" not in str(e.value)
+
+
+def test_stored_entries_name_the_argument_of_the_function_they_compute(tmp_path):
+    """A store's sets are named by the argument of the metric an entry computes, with the set's name."""
+    from neuroxr.store import StudyStore
+
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_features("net", "l1", _features())
+    R = np.random.default_rng(5).standard_normal((N, K, T))
+    R[0] = np.nan  # s00 without trials: dropped, with a warning
+    store.write_neural("mk", nx.neural(R, SID, [f"n{j}" for j in range(K)]))
+    expected = {"crsa": r"^crsa: neural \(mk\): 1 of 30", "cka": r"^cka: b \(mk\): 1 of 30",
+                "crsa_permutation": r"^crsa_permutation: neural \(mk\): 1 of 30"}
+    for kind, start in expected.items():
+        with pytest.warns(NeuroxrWarning, match=start):
+            nx.score(store, kind, "net.l1", "mk", **({"n_perm": 5} if kind.endswith("permutation") else {}))
+    with pytest.warns(NeuroxrWarning, match=r"^obj \(mk\): 1 of 30"):
+        nx.score(store, "dimensionality", "mk", None)

@@ -1,5 +1,6 @@
 """Tests of neuroxr.extract's write-time reductions (PCA, sparse random projection) against
-scikit-learn fitted here, and their independence from the order the stimuli are given in."""
+scikit-learn fitted here, and their independence from the order the stimuli are given in; and of
+the warning where float32 storage of float64 outputs far from zero keeps few of their digits."""
 
 from __future__ import annotations
 
@@ -85,3 +86,52 @@ def test_pca_layer_of_an_earlier_revision_is_refused_not_skipped(tmp_path):
                                               r"\(fit stimuli drawn in stimulus id order"):
         extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(IDS), reduction=red,
                          progress=False)
+
+
+# ---------------------------------------------------------------------------- float32 storage far from zero
+def _stored(tmp_path, name, net, x, **kw):
+    """Layer ``1`` extracted into a fresh store, and the messages of the offset warnings."""
+    import warnings
+
+    store = StudyStore(tmp_path / f"{name}.zarr")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(IDS), progress=False, **kw)
+    return store.read_features("m", "1").values, [str(m.message) for m in w if "significant digits" in str(m.message)]
+
+
+def _n_flagged(values):
+    """Columns with eps_32 |mean| / std > 1e-3, from numpy."""
+    return int(np.sum(np.finfo(np.float32).eps * np.abs(values.mean(axis=0)) / values.std(axis=0) > 1e-3))
+
+
+@pytest.mark.parametrize("batch_size", [64, 8], ids=["one-batch", "staged"])
+def test_float64_outputs_stored_as_float32_far_from_zero_warn_with_the_values_unchanged(tmp_path, batch_size):
+    net, x, ref = net_and_stimuli(torch.float64, offset=1e5)
+    got, msgs = _stored(tmp_path, "far", net, x, dtype="float32", batch_size=batch_size, memory_limit="64MiB")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, ref.astype(np.float32))  # stored as before
+    assert msgs == ["layer '1': 40 of 40 units have |mean| / std above 8.4e+03 across the stimuli (eps_32 |mean| / std "
+                    "> 0.001); stored as float32 they keep fewer than about 3 significant digits of their variation. To "
+                    "keep them, pass dtype='float64' to store them in full."]
+    assert _stored(tmp_path, "full", net, x, dtype="float64", batch_size=batch_size)[1] == []
+
+
+@pytest.mark.parametrize("offset", [0.0, 10.0])
+def test_ordinary_float64_outputs_stored_as_float32_give_no_warning(tmp_path, offset):
+    net, x, _ = net_and_stimuli(torch.float64, offset=offset)
+    assert _stored(tmp_path, "o", net, x, dtype="float32")[1] == []
+
+
+def test_float32_outputs_far_from_zero_are_stored_without_a_cast_or_a_warning(tmp_path):
+    net, x, _ = net_and_stimuli(torch.float32, offset=1e5)  # the model's own float32: nothing lost by storing
+    assert _stored(tmp_path, "o", net, x)[1] == []
+
+
+def test_sparse_projection_of_float64_outputs_far_from_zero_warns(tmp_path):
+    """SRP's float32 output (the default for reduced layers) of float64 outputs is a float32 cast too."""
+    net, x, _ = net_and_stimuli(torch.float64, offset=1e5)
+    got, msgs = _stored(tmp_path, "srp", net, x, reduction={"method": "srp", "n_components": 8, "seed": 2})
+    k = _n_flagged(got.astype(np.float64))
+    assert got.dtype == np.float32 and k > 0
+    assert len(msgs) == 1 and msgs[0].startswith(f"layer '1': {k} of 8 units have |mean| / std above")

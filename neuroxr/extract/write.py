@@ -23,6 +23,7 @@ import xarray as xr
 import zarr
 
 from ..errors import ExtractionError
+from ..kernels.offsets import offset_count, warn_offsets
 from ..store import DATA_VAR, StudyStore, _jsonable
 from ..store._zarr import checksummed, chunk_codecs, zarr_store
 from ._common import CHUNKS_PER_WRITE, RESERVE_BYTES, torch_module
@@ -81,6 +82,10 @@ class LayerWriter:
         self.dtype = np.dtype(lp.dtype)
         self.largest = 0
         n, q = plan.n_stimuli, lp.n_units
+        # wider outputs stored as float32: the units float32 rounds past use, counted on whole columns
+        # (the one batch of every stimulus, or the staged columns as they are rechunked)
+        self.narrowed = np.dtype(lp.raw_dtype).itemsize > 4 and self.dtype == np.float32
+        self.n_offset = 0
         self.url: str | None = store.begin_write(self.path)  # the previous copy stays readable (kept aside: object stores)
         self.staging: str | None = None
         try:
@@ -104,6 +109,8 @@ class LayerWriter:
         """Store the batch ``output`` (rows ``start:start + len(ids)``); called inside the module's hook."""
         x = activations(self.lp, output, mask, len(ids))
         y = self.reducer(x) if self.reducer is not None else x
+        if self.narrowed and self.staging is None:  # direct: the one batch holds every stimulus
+            self.n_offset = offset_count(y)
         y = y.astype(self.dtype, copy=False)
         self.largest = max(self.largest, x.nbytes, y.nbytes)
         if not np.isfinite(np.sum(y, dtype=np.float64)):
@@ -149,6 +156,8 @@ class LayerWriter:
                 out[...] = staged[:, j0:j1]
                 del staged  # unmap: only one chunk's pages are mapped at a time
                 self.target[:, j0:j1] = out
+                if self.narrowed:
+                    self.n_offset += offset_count(out)
             del block, out
             os.remove(self.staging)
             self.staging = None
@@ -157,6 +166,8 @@ class LayerWriter:
         url, self.url = self.url, None
         self.store.commit_write(self.path, url)
         self.store.invalidate(self.gram_path)  # the cached Gram was of the previous copy
+        if self.narrowed:
+            warn_offsets(f"layer {self.lp.name!r}", self.n_offset, "units", "store", n_columns=self.shape[1])
 
     def discard(self) -> None:
         """Drop the staged entry and the staging file; the previous copy of the layer stays as it was."""

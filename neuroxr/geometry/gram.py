@@ -14,6 +14,8 @@ import xarray as xr
 from ..backend import asarray, get_namespace, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
+from ..kernels.gram_measures import variance_totals
+from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
 from ..layouts import validate_features
 from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _is_neural, _named, _neural_mean, _one_bin
 
@@ -74,9 +76,14 @@ def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "fl
     name = name or _named(features, "features")
     validate_features(features, name=name)
     if _is_dask(features):
-        return _g.gram_dask(features.data, backend=backend, dtype=dtype, row_pass=row_pass,
-                            unit_ids=features.unit_id.values, name=name, **compute_kwargs)
-    return _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size, row_pass=row_pass)
+        stats = _g.gram_dask(features.data, backend=backend, dtype=dtype, row_pass=row_pass,
+                             unit_ids=features.unit_id.values, name=name, **compute_kwargs)
+    else:
+        stats = _g.gram(asarray(features.values, backend=backend, dtype=dtype), chunk_size=chunk_size, row_pass=row_pass)
+    cause = float32_cause(features, dtype)
+    if cause is not None:  # from the statistics' totals: no read of the features
+        warn_offsets(name, offset_columns(*variance_totals(stats)), "units", cause)
+    return stats
 
 
 def stats_variables(stats: _g.GramStats) -> dict[str, Any]:

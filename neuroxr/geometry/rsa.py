@@ -21,6 +21,7 @@ from ..errors import ParameterError, no_effect, warn
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.folds import check_fold_params, stimulus_folds
+from ..kernels.offsets import float32_cause, warn_offset_columns
 from ..kernels.ridge import oof_predict
 from ..layouts import validate_features
 from ..validation import check_alpha, check_computed, check_int
@@ -184,7 +185,9 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked) -> t
     if not np.array_equal(units, np.arange(units.size)):
         f = f.isel(unit=units)
     Y = np.asarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
-    return check_computed(f, np.asarray(f.values, dtype=np.float64), fname), Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
+    X = check_computed(f, np.asarray(f.values, dtype=np.float64), fname)
+    warn_offset_columns(X, fname, "units", float32_cause(f))  # fitted in float64: float32 inputs only
+    return X, Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
 
 
 def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any) -> dict[str, Any]:

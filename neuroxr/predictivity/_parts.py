@@ -281,7 +281,8 @@ def prepare(
     # the targets constant up to rounding (all-NaN ones aside) score NaN, with the direction's warning
     live = ~np.isnan(parts.Y).all(axis=0)
     parts.constant[live] = prep.warn_constant_targets(parts.Y[:, live], parts.target[f"{parts.dim}_id"].values[live],
-                                                      _TARGET_NAMES[direction], f"{parts.dim}s")
+                                                      _TARGET_NAMES[direction], f"{parts.dim}s",
+                                                      cause=prep.float32_cause(parts.target, opts["dtype"]))
     return parts
 
 
@@ -357,7 +358,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
                                       prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     F = prep.take(prep.load_features(features, "features"), keep)
-    prep.check_design(F, "features")
+    prep.check_design(F, "features", prep.float32_cause(features, opts["dtype"]))
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None)
@@ -406,7 +407,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     n, _, T = R.shape
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts)
     X = nanmean_repeats(R)
-    prep.check_design(X, "neural (predictor)")
+    prep.check_design(X, "neural (predictor)", prep.float32_cause(neural, opts["dtype"]), "neuroids")
     S = _operator(reg, X)
     P = reg.predict_designs([X], F)[0] if reg.shared and S is None else reg.predict_blocks(X, [F], S=S)[0]
     P1 = P2 = None
@@ -440,7 +441,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     keep[keep_a] = keep_b
     n, _, T = RA.shape
     X = nanmean_repeats(RA)
-    prep.check_design(X, "neural_a (predictor)")
+    prep.check_design(X, "neural_a (predictor)", prep.float32_cause(neural_a, opts["dtype"]), "neuroids")
     groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: _operator(reg, prep.take(X, rows)))
     Y = _masked(nanmean_repeats(RB), mask)
@@ -478,7 +479,7 @@ def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts,
     features_a, features_b, order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
     X = prep.load_features(features_a, "features_a")
     Y = prep.load_features(features_b, "features_b")
-    prep.check_design(X, "features_a")
+    prep.check_design(X, "features_a", prep.float32_cause(features_a, opts["dtype"]))
     reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts)
     S = reg.operator(X) if reg.shared else None
     P = reg.predict_blocks(X, [Y], S=S)[0]

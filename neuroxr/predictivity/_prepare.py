@@ -17,6 +17,7 @@ from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, ParameterError, examples, no_effect, warn
 from ..kernels.folds import check_fold_params, stimulus_folds
+from ..kernels.offsets import float32_cause, offset_columns, warn_offset_columns, warn_offsets
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
     DEFAULT_N_COMPONENTS,
@@ -29,8 +30,8 @@ from ..kernels.regressors import (
     shares_operator,
     with_regressor,
 )
-from ..kernels.splits import SPLIT_MODES, valid_counts
-from ..kernels.stats import column_squares, constant_columns, no_variance, rounding_tol
+from ..kernels.splits import SPLIT_MODES, nanmean_repeats, valid_counts
+from ..kernels.stats import column_squares, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_computed, check_int, check_min_reliability, real_array
 
 
@@ -378,17 +379,31 @@ def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarr
     return (X[:, lo : lo + step] for lo in range(0, X.shape[1], step))
 
 
-def check_design(X: np.ndarray, name: str) -> None:
+def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str = "units") -> None:
     """A :class:`LayoutError` when the design ``X`` (n, p) has no variance across the stimuli, up
     to rounding: the rule of :func:`~neuroxr.kernels.stats.no_variance` on its centred and uncentred
     squares summed over the columns (a block of columns at a time), as the streamed forward
-    direction decides it from the Gram (:func:`gram_matrix`)."""
+    direction decides it from the Gram (:func:`gram_matrix`). With a ``cause``
+    (:func:`float32_cause`), the same sums flag the columns ``what`` whose float32 rounding costs
+    their variation its digits (:func:`~neuroxr.kernels.offsets.warn_offsets`)."""
     centred = raw = 0.0
+    offset = []
     for B in _column_blocks(X):
         c, r = column_squares(B)
         centred, raw = centred + float(c.sum()), raw + float(r.sum())
+        if cause is not None:
+            offset.append(offset_columns(c, r))
     if no_variance(centred, raw, rounding_tol(np, X.dtype)):
         design_error(name)
+    if cause is not None:
+        warn_offsets(name, np.concatenate(offset), what, cause)
+
+
+def warn_offset_predictors(R: np.ndarray, name: str, cause: str | None) -> None:
+    """:func:`~neuroxr.kernels.offsets.warn_offset_columns` of neural predictors ``R`` (n, k,
+    repeats; their trial means, computed only where a ``cause`` asks for the check)."""
+    if cause is not None:
+        warn_offset_columns(nanmean_repeats(R), name, "neuroids", cause)
 
 
 def design_error(name: str) -> None:
@@ -399,12 +414,25 @@ def design_error(name: str) -> None:
 
 
 def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what: str,
-                          const: np.ndarray | None = None) -> np.ndarray:
+                          const: np.ndarray | None = None, cause: str | None = None,
+                          offset: np.ndarray | None = None) -> np.ndarray:
     """(m,) bool: the targets (columns of ``Y``, NaN: missing) constant across their stimuli up to
     rounding (:func:`~neuroxr.kernels.stats.constant_columns`; all-NaN ones too; ``const``: found
-    already), with a warning naming them; the directions score them NaN (:func:`nan_targets`)."""
-    if const is None:
-        const = np.concatenate([constant_columns(B) for B in _column_blocks(Y)] or [np.zeros(0, dtype=bool)])
+    already), with a warning naming them; the directions score them NaN (:func:`nan_targets`).
+    With a ``cause`` (:func:`float32_cause`), the same sums flag the targets whose float32 rounding
+    costs their variation its digits (``offset``: flagged already, with ``const``), with
+    :func:`~neuroxr.kernels.offsets.warn_offsets`."""
+    if const is None:  # constant_columns (decided in float64), and the offsets from the same sums
+        const, offset = np.zeros(Y.shape[1], dtype=bool), np.zeros(Y.shape[1], dtype=bool)
+        lo = 0
+        for B in _column_blocks(Y):
+            c, r = column_squares(B if B.dtype == np.float64 else B.astype(np.float64))
+            const[lo : lo + B.shape[1]] = no_variance(c, r, rounding_tol(np, np.float64))
+            if cause is not None:
+                offset[lo : lo + B.shape[1]] = offset_columns(c, r)
+            lo += B.shape[1]
+    if cause is not None and offset is not None:
+        warn_offsets(name, offset, what, cause)
     if const.any():
         warn(
             f"{name}: {int(const.sum())} {what} are constant across stimuli (up to rounding): {examples(ids[const])}. "
@@ -454,6 +482,7 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     from ..backend import to_numpy
     from ..geometry.gram import gram_stats
     from ..kernels.gram import GramStats, constant_features, gram_dask
+    from ..kernels.gram_measures import variance_totals
 
     n = features.sizes["stimulus"]
     n_units = stats = None
@@ -488,6 +517,8 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
         check_gram(features, np.diagonal(K)[order], n_units, rtol=1e-6 if exact else 1e-3)
     idx = order[keep]
     K = K[np.ix_(idx, idx)]
+    if stats is not None and float32_cause(features) is not None:  # the Gram's totals: no read of the features
+        warn_offsets("features", offset_columns(*variance_totals(stats, rows=idx)), "units", "float32")
     return K, constant_features(K) if stats is None else constant_features(stats, rows=idx)
 
 

@@ -204,9 +204,9 @@ def _forward(
             prep.design_error("features")
     else:
         F, K = prep.take(prep.load_features(features, "features"), keep), None
-        prep.check_design(F, "features")
+        prep.check_design(F, "features", prep.float32_cause(features, dtype))
     mean_all = nanmean_repeats(R)  # the trial means, once
-    const = prep.warn_constant_targets(mean_all, nids[ok], "neural", "neuroids")
+    const = prep.warn_constant_targets(mean_all, nids[ok], "neural", "neuroids", cause=prep.float32_cause(neural, dtype))
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None

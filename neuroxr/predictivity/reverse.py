@@ -28,9 +28,10 @@ from ..backend import (
     thread_map,
     with_blas_threads,
 )
+from ..kernels.offsets import offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
-from ..kernels.stats import constant_columns, pearson, spearman_brown
+from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from ..validation import lazy_nonfinite_error
 from . import _prepare as prep
@@ -112,19 +113,23 @@ def reverse(
     R = prep.take(R, None, ok)
     keep = prep.predictor_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
+    prep.warn_offset_predictors(R, "neural", prep.float32_cause(neural, dtype))
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
     lazy = prep.is_lazy(features) and not fits_jointly(regressor)
     F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features), keep), None)
-    const = np.zeros(F.shape[1], dtype=bool) if lazy else prep.warn_constant_targets(F, features.unit_id.values, "features", "units")
+    cause = prep.float32_cause(features, dtype)
+    const = (np.zeros(F.shape[1], dtype=bool) if lazy else
+             prep.warn_constant_targets(F, features.unit_id.values, "features", "units", cause=cause))
+    offset = np.zeros(F.shape[1], dtype=bool) if lazy and cause is not None else None
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     out, preds = _from_neural_predictor(
         "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
-        features.unit_id.values)
-    if lazy:  # the lazy targets' constant units, found as their chunks were read
-        prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const)
+        features.unit_id.values, offset)
+    if lazy:  # the lazy targets' constant units (and float32 offsets), found as their chunks were read
+        prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const, cause, offset)
     attrs = common_attrs(
         "reverse", neural.name or "neural", features.name or "features",
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
@@ -213,8 +218,10 @@ def inter_animal(
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
+    prep.warn_offset_predictors(RA, "neural_a", prep.float32_cause(neural_a, dtype))
     mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
-    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids")
+    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids",
+                                       cause=prep.float32_cause(neural_b, dtype))
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
@@ -261,12 +268,14 @@ def _from_neural_predictor(
     keep: np.ndarray | None = None,
     constant: np.ndarray | None = None,
     unit_ids: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
 
     ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
     loaded and scored one at a time (same designs, same splits for every chunk); ``constant``
-    (m,) bool, for a lazy ``Y``: filled with its constant targets as the chunks are read.
+    (m,) bool, for a lazy ``Y``: filled with its constant targets as the chunks are read; ``offset``
+    likewise with the targets that float32 rounds past use (:func:`~neuroxr.kernels.offsets.offset_columns`).
     """
     n, k, T = Rp.shape
     m = Y.shape[1]
@@ -303,7 +312,7 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, Y, (keep, constant, unit_ids), reps, perms_a, ceiling, target_R is not None, out, progress,
+        _score_from_slot_kernels(reg, Rp, Y, (keep, constant, unit_ids, offset), reps, perms_a, ceiling, target_R is not None, out, progress,
                                  direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
@@ -347,7 +356,7 @@ def _from_neural_predictor(
     with one_blas_thread() if beside else contextlib.nullcontext():
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
-        for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids):
+        for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids, offset):
             done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
@@ -570,10 +579,11 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) ->
 
 
 def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = None,
-                 unit_ids: Any = None) -> Iterable[tuple[int, int, np.ndarray]]:
+                 unit_ids: Any = None, offset: np.ndarray | None = None) -> Iterable[tuple[int, int, np.ndarray]]:
     """(start, stop, block) over the unit chunks of a lazy array (``constant``: their constant
-    columns, :func:`~neuroxr.kernels.stats.constant_columns`, written as read; NaN/inf refused as
-    in memory, naming ``unit_ids``), or the whole in-memory array."""
+    columns, :func:`~neuroxr.kernels.stats.constant_columns`, and ``offset``: those float32 rounds
+    past use, :func:`~neuroxr.kernels.offsets.offset_columns`, from the same sums, written as read;
+    NaN/inf refused as in memory, naming ``unit_ids``), or the whole in-memory array."""
     if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
         step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
         for lo in range(0, Y.shape[1], step):
@@ -587,7 +597,10 @@ def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = 
         if keep is not None:
             block = block[keep]
         if constant is not None:
-            constant[start : start + size] = constant_columns(block)
+            c, r = column_squares(block)
+            constant[start : start + size] = no_variance(c, r, rounding_tol(np, np.float64))
+            if offset is not None:
+                offset[start : start + size] = offset_columns(c, r)
         yield start, start + size, block
         start += size
 

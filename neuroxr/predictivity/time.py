@@ -324,7 +324,7 @@ def temporal_generalization(
                   f"(neuroid, time bin), e.g. {examples(ids[~keep])}.")
         B, X, okB, D = B[keep], X[keep], okB[keep], None if D is None else D[keep]
     if not animal:
-        prep.check_design(X, "source")
+        prep.check_design(X, "source", prep.float32_cause(source, "float64"))  # fitted in float64
     # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the
     # directions leave an all-NaN neuroid); the other incomplete targets are scored on their stimuli
     dead = _dead_bins(okB, nids, "neural", "their targets with that bin (as train or test bin) are NaN")

@@ -489,6 +489,25 @@ def test_geometry_refuses_time_resolved_responses(call, who):
         call(F, A.isel(time_bin=0))  # one bin: computed
 
 
+@pytest.mark.parametrize("call, who", [
+    (lambda F, R: geo.rdm(R), "obj"),
+    (lambda F, R: geo.crsa(F, R, reps=2), "neural"),
+    (lambda F, R: geo.cka(F, R), "cka: b"),
+    (lambda F, R: geo.effective_dimensionality(R), "effective_dimensionality: obj"),
+])
+def test_geometry_refusing_one_time_bin_says_to_drop_the_dim(call, who):
+    """A time-resolved array of one bin: the message says to drop the dim (it said "1 bins but one
+    time bin is expected")."""
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    arg = who.rsplit(" ", 1)[-1]
+    with pytest.raises(LayoutError, match=rf"^{who}\b.*time-resolved \(dim 'time_bin', 1 bin\) but static responses "
+                       rf"\(no 'time_bin' dim\) are expected; drop the dim with {arg}\.isel\(time_bin=0\)") as e:
+        call(F, A.isel(time_bin=[0]))
+    assert "\n" not in str(e.value)
+
+
 def _rdm_pair(n=30, p=8, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, p))

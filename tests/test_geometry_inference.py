@@ -444,6 +444,28 @@ def test_inference_refuses_time_resolved_responses(call, who):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("call, bad, accepts", [
+    (lambda F, R: crsa_bootstrap(F, R, reps=2), "^crsa_bootstrap takes no option 'reps'; ", ("compare_method", "n_boot", "over")),
+    (lambda F, R: crsa_bootstrap(F, R, method="corr"), "^crsa_bootstrap takes no option 'method'; ", ("compare_method",)),
+    (lambda F, R: ersa_bootstrap(F, R, n_folds=5, reps=1), "^ersa_bootstrap takes no options 'n_folds', 'reps'; ",
+     ("alpha", "split_seed", "n_boot", "nan_policy")),
+    (lambda F, R: ersa_bootstrap(F, R, noise_ceiling=False), "^ersa_bootstrap takes no option 'noise_ceiling'; ", ("n_perm",)),
+])
+def test_rsa_bootstraps_refuse_unknown_options(call, bad, accepts):
+    """An option neither crsa_bootstrap / ersa_bootstrap nor the rsa_bootstrap they call takes: one
+    line naming the function, the option and the accepted ones (it was Python's TypeError naming
+    rsa_bootstrap)."""
+    from conftest import time_sets
+
+    F, A, _ = time_sets()
+    with pytest.raises(ParameterError, match=bad) as e:
+        call(F, A.isel(time_bin=0))
+    msg = str(e.value)
+    accepted = msg.split("it accepts ", 1)[1].split(" (")[0].rstrip(".").split(", ")
+    assert "\n" not in msg and set(accepts) <= set(accepted)
+    assert "method" not in accepted  # they set rsa_bootstrap's method (from compare_method)
+
+
 # ---------------------------------------------------------------------------- given draws, subject order
 def test_bootstrap_indices_are_checked_and_set_n_boot(rdms):
     """``indices`` set the resamples: a different ``n_boot``, an unused ``seed``, ``over='subjects'``

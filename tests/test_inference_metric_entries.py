@@ -100,6 +100,32 @@ def test_metric_permutation_entries(sweep_copy):
     assert cka["score_null"].shape == (9,)
 
 
+def test_rsa_inference_entries_of_an_all_nan_rdm_are_nan(tmp_path):
+    """A one-unit layer (its correlation RDM all NaN): the crsa / ersa inference entries are NaN as the
+    crsa entry is (the permutation entries held score 0 and p 1, the Spearman ones crashed), one
+    revision up (kinds.ALL_NAN_RDM_KINDS)."""
+    from neuroxr.entries import kinds
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(24)]
+    path = tmp_path / "s.zarr"
+    store = nx.open_store(path)
+    store.write_features("m", "u1", nx.features(rng.normal(size=(24, 1)), ids))
+    store.write_features("m", "u8", nx.features(rng.normal(size=(24, 8)), ids))
+    store.write_neural("a", nx.neural(rng.normal(size=(24, 4, 3)), ids))
+    store.write_neural("one", nx.neural(rng.normal(size=(24, 1, 3)), ids))  # eRSA: one neuroid, one predicted column
+    assert np.isnan(float(compute(path, "crsa", "m.u1", "a").dataset["score"]))
+    assert np.isnan(float(compute(path, "ersa", "m.u8", "one").dataset["test_score"]))
+    assert any(set(kinds.ALL_NAN_RDM_KINDS) <= set(stop) for stop in kinds.STOPS)
+    for kind in kinds.ALL_NAN_RDM_KINDS:
+        for method in ("corr", "spearman"):
+            n = dict(n_boot=10) if kind.endswith("bootstrap") else dict(n_perm=9)
+            pair = ("m.u1", "a") if kind.startswith("crsa") else ("m.u8", "one")
+            ds = compute(path, kind, *pair, params=dict(compare_method=method, **n)).dataset
+            assert np.isnan(float(ds["score"])), (kind, method)
+            assert np.isnan(ds["score_ci" if "n_boot" in n else "p"].values).all(), (kind, method)
+
+
 def test_cli_metric_bootstrap(sweep_copy):
     path = str(sweep_copy())
     res = CliRunner().invoke(main, ["score", "shape", path, "netA.layer3", "animalA", "--bootstrap", "8",

@@ -11,7 +11,7 @@ import pytest
 import scipy.stats as ss
 
 import neuroxr as nx
-from neuroxr.geometry.inference import cka_bootstrap
+from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, ersa_bootstrap, rsa_bootstrap, rsa_permutation
 from neuroxr.kernels import resample as rs
 from neuroxr.predictivity._parts import prepare
 from neuroxr.predictivity.inference import bootstrap
@@ -149,6 +149,79 @@ def test_cka_bootstrap_follows_scipy_with_undefined_resamples():
     assert any(m.startswith(f"cka_bootstrap: {int(out.n_boot_undefined)} of {NB} resamples have an undefined cka") for m in said)
     o, _ = _said(cka_bootstrap, a, b, n_boot=NB, seed=SEED, nan_policy="omit")
     np.testing.assert_allclose(o.cka_ci.values, np.quantile(hand[np.isfinite(hand)], [0.025, 0.975]), rtol=1e-12)
+
+
+def _nan_rdm_inputs():
+    """Features of 8 units, a 1-unit layer and neural sets of 5 and 1 neuroid(s): a correlation RDM of
+    one unit or neuroid is all NaN (the dissimilarity of two scalars is undefined)."""
+    rng = np.random.default_rng(4)
+    ids = [f"s{i:02d}" for i in range(N)]
+    return (nx.features(rng.normal(size=(N, 8)), ids, name="f"), nx.features(rng.normal(size=(N, 1)), ids, name="f1"),
+            nx.neural(rng.normal(size=(N, 5, 4)), ids, name="r"), nx.neural(rng.normal(size=(N, 1, 4)), ids, name="r1"))
+
+
+@pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
+@pytest.mark.parametrize("case", ["one neuroid", "one unit", "ersa one neuroid"])
+def test_rsa_bootstrap_of_an_all_nan_rdm_is_nan_as_crsa(case, method):
+    """An all-NaN RDM (it crashed the Spearman bootstrap in the ranking, and gave NumPy warnings
+    otherwise): the score is crsa's / compare_rdms's NaN, every resample is undefined and counted,
+    the interval NaN under either nan_policy, with the NaN-pair warning and the undefined-resample one."""
+    f, f1, r, r1 = _nan_rdm_inputs()
+    feats, neural = (f1, r) if case == "one unit" else (f, r1)
+    for policy in ("propagate", "omit"):
+        if case.startswith("ersa"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = float(nx.ersa(feats, neural, compare_method=method if method != "corr" else "pearson").test_score)
+            out, said = _said(ersa_bootstrap, feats, neural, compare_method=method, n_boot=NB, n_perm=9, nan_policy=policy)
+            assert np.isnan(out.p.values) and np.isnan(out.score_null.values).all()
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = float(nx.crsa(feats, neural, compare_method=method if method != "corr" else "pearson",
+                                     noise_ceiling=False).score)
+            out, said = _said(crsa_bootstrap, feats, neural, compare_method=method, n_boot=NB, nan_policy=policy)
+        assert np.isnan(want) and np.isnan(float(out.score))
+        assert np.isnan(out.score_boot.values).all() and np.isnan(out.score_ci.values).all()
+        assert int(out.n_boot_undefined) == NB
+        assert any(f"{NB} of {NB} resamples have an undefined score" in m for m in said), said
+        assert any("stimulus pairs have a NaN dissimilarity" in m for m in said), said
+        assert not [m for m in said if "encountered" in m or "empty" in m], said  # no NumPy warnings
+
+
+@pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
+def test_rsa_permutation_of_an_all_nan_rdm_is_nan_as_compare_rdms(method):
+    """A Mantel test of an all-NaN model RDM: score and p NaN, compare_rdms's NaN (it gave score 0.0
+    and p 1.0 with NumPy warnings, and crashed with Spearman), with compare_rdms's NaN-pair warning."""
+    f, f1, r, _ = _nan_rdm_inputs()
+    model, data = nx.rdm(f1), nx.rdm(r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(nx.compare_rdms(model, data, method=method if method != "corr" else "pearson"))
+    out, said = _said(rsa_permutation, model, [data], method=method, n_perm=19)
+    assert np.isnan(float(out.score)) and np.isnan(float(out.p)) and np.isnan(out.score_null.values).all()
+    assert [m for m in said if m.startswith("rsa_permutation: 190 of 190 stimulus pairs have a NaN")], said
+    assert not [m for m in said if "encountered" in m or "empty" in m], said
+
+
+def test_rsa_inference_with_fewer_than_3_complete_pairs_is_nan_as_compare_rdms():
+    """2 complete pairs: compare_rdms's NaN (a correlation of 2 pairs is +-1), not +-1."""
+    from neuroxr.geometry.rdm import as_rdm
+
+    rng = np.random.default_rng(5)
+    ids = [f"s{i}" for i in range(5)]
+    A = np.full((5, 5), np.nan)
+    np.fill_diagonal(A, 0)
+    A[0, 1] = A[1, 0] = 1.0
+    A[0, 2] = A[2, 0] = 2.0
+    model, data = as_rdm(A, stimulus_id=ids), nx.rdm(nx.features(rng.normal(size=(5, 4)), ids))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(nx.compare_rdms(model, data, method="pearson"))
+        boot = rsa_bootstrap(model, [data], n_boot=20)
+        perm = rsa_permutation(model, [data], n_perm=19)
+    assert np.isnan(float(boot.score)) and np.isnan(boot.score_boot.values).all() and int(boot.n_boot_undefined) == 20
+    assert np.isnan(float(perm.score)) and np.isnan(float(perm.p))
 
 
 def test_nan_policy_is_checked():

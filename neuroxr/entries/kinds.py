@@ -365,9 +365,14 @@ TG_FEW_TARGET_KINDS = (*TIME_KINDS,)
 #: crsa's bootstrap and permutation entries score the same neuroids as crsa's default. Equal on
 #: complete data.
 GEOMETRY_MISSING_KINDS = ("crsa", "brainscore", "crsa_bootstrap", "crsa_permutation")
+#: The RSA inference kinds, whose comparisons with fewer than 3 complete RDM pairs (an all-NaN RDM: the
+#: correlation RDM of one unit or neuroid, or of a constant layer) are now NaN as compare_rdms's: the
+#: permutation entries held score 0.0 and p 1.0 (Pearson and cosine; Spearman crashed), the bootstraps'
+#: score and resamples of 1 or 2 complete pairs +-1.
+ALL_NAN_RDM_KINDS = ("crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
-         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS})
+         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS}, {*ALL_NAN_RDM_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -192,11 +192,12 @@ def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
     """
     obj = _plain(obj)
     if isinstance(obj, (xr.DataArray, xr.Dataset)) and "time_bin" in obj.dims:
-        where = f"{caller}: " if caller else ""
-        raise LayoutError(
-            f"{where}{name} is time-resolved (dim 'time_bin', {obj.sizes['time_bin']} bins) but one time bin is expected; "
-            f"select one first, e.g. {_arg(name)}.isel(time_bin=0)."
-        )
+        where, k, arg = f"{caller}: " if caller else "", obj.sizes["time_bin"], _arg(name)
+        what = (f"{k} bins) but static responses (no 'time_bin' dim) are expected; select one bin, e.g. "
+                f"{arg}.isel(time_bin=0), and score the bins one at a time" if k > 1 else
+                f"1 bin) but static responses (no 'time_bin' dim) are expected; drop the dim with {arg}.isel(time_bin=0), "
+                "or pass the responses without time_bins")
+        raise LayoutError(f"{where}{name} is time-resolved (dim 'time_bin', {what}.")
 
 
 def _usable(neural: xr.DataArray | _Checked, name: str = "neural", min_valid: int = 1,

@@ -18,6 +18,7 @@ Resamples are drawn on positions of the canonical stimulus order with
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation
 
 RSA_BOOT_METHODS = ("corr", "cosine", "spearman")
 _BATCH = 256
+_MIN_PAIRS = 3  # complete pairs a comparison needs (compare_rdms's rule: a correlation of 2 pairs is +-1)
 
 
 def _method(method: str) -> str:
@@ -101,7 +103,9 @@ def _model_and_data(model_rdm: Any, data_rdms: Any) -> tuple[xr.DataArray, xr.Da
 
 def _vector(v: np.ndarray, method: str) -> np.ndarray:
     """An RDM's upper-triangle vector prepared for ``method``: ranked for ``"spearman"``."""
-    return np.asarray(rank(v[:, None], axis=0))[:, 0] if method == "spearman" else np.asarray(v, dtype=float)
+    if method != "spearman" or v.size == 0:
+        return np.asarray(v, dtype=float)
+    return np.asarray(rank(v[:, None], axis=0))[:, 0]
 
 
 def _prepared_rdms(model: xr.DataArray, stack: xr.DataArray, method: str,
@@ -111,7 +115,8 @@ def _prepared_rdms(model: xr.DataArray, stack: xr.DataArray, method: str,
 
     NaN rule: a pair NaN in any of the RDMs is left out of every comparison (weight 0, value 0) and
     the dropped pairs are counted in one warning; with NaN at the same pairs in every RDM (what
-    rsatoolbox accepts) this is rsatoolbox's evaluation.
+    rsatoolbox accepts) this is rsatoolbox's evaluation. Fewer than 3 complete pairs leave none
+    (``W`` all 0: every comparison NaN, as :func:`~neuroxr.geometry.compare_rdms` gives).
     """
     A = np.asarray(model.values, dtype=float)
     Bs = np.asarray(stack.values, dtype=float)
@@ -122,6 +127,8 @@ def _prepared_rdms(model: xr.DataArray, stack: xr.DataArray, method: str,
     W = None
     if not keep.all():
         _nan_warning(caller, int(keep.size - keep.sum()), int(keep.size))
+        if keep.sum() < _MIN_PAIRS:  # compare_rdms's rule: no comparison (every resample NaN)
+            keep[:] = False
         W = np.zeros((n, n))
         W[iu] = keep
         W = W + W.T
@@ -153,12 +160,13 @@ class _Moments:
             self.N = _qform(C, W)
         mats = [a] + list(bs)  # index 0: model, 1..S: subjects
         m = len(mats)
-        mean = np.stack([_qform(C, M) / self.N for M in mats], axis=1) if centred else np.zeros((C.shape[0], m))
         pairs = [(0, j) for j in range(m)] + ([(i, j) for i in range(1, m) for j in range(i, m)] if ceiling else [(j, j) for j in range(1, m)])
         self.cov: dict[tuple[int, int], np.ndarray] = {}
-        for i, j in pairs:
-            e = _qform(C, mats[i] * mats[j]) / self.N
-            self.cov[(i, j)] = self.cov[(j, i)] = e - mean[:, i] * mean[:, j]
+        with np.errstate(invalid="ignore", divide="ignore"):  # no complete pair drawn (N = 0): NaN
+            mean = np.stack([_qform(C, M) / self.N for M in mats], axis=1) if centred else np.zeros((C.shape[0], m))
+            for i, j in pairs:
+                e = _qform(C, mats[i] * mats[j]) / self.N
+                self.cov[(i, j)] = self.cov[(j, i)] = e - mean[:, i] * mean[:, j]
 
     def corr(self, i: int, j: int) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -307,6 +315,17 @@ def _undefined(out: dict[str, Any], boot: dict[str, np.ndarray], caller: str, na
     rs.warn_undefined(caller, np.asarray(counts[first]), boot[first].shape[0], first, nan_policy, also)
 
 
+def _check_kwargs(kwargs: dict[str, Any], caller: str, own: Sequence[str], taken: Sequence[str] = ("method",)) -> None:
+    """One-line :class:`ParameterError` for an option of ``caller`` that neither it (``own``) nor
+    :func:`rsa_bootstrap` (less ``taken``, which ``caller`` sets itself) accepts."""
+    passed = [k for k, p in inspect.signature(rsa_bootstrap).parameters.items() if p.kind is p.KEYWORD_ONLY and k not in taken]
+    bad = [k for k in kwargs if k not in passed]
+    if bad:
+        hint = " (compare_method is the RDM comparison)" if "method" in bad else ""
+        raise ParameterError(f"{caller} takes no option{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
+                             f"it accepts {', '.join([*own, *passed])}{hint}.")
+
+
 def crsa_bootstrap(
     features: Any,
     neural: Any,
@@ -318,10 +337,12 @@ def crsa_bootstrap(
     """:func:`rsa_bootstrap` of classical RSA: the RDM of ``features`` against the RDM of each
     neural set in ``neural`` (one DataArray, or a list of them: one subject / animal each, labeled by its name for ``over``).
 
-    ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...).
+    ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...;
+    not ``method``: ``compare_method`` is the comparison); any other is refused.
     The neuroids are those :func:`~neuroxr.geometry.crsa`'s default scores: with 2 valid repeats on
     every kept stimulus where every set holds repeats (:func:`~neuroxr.geometry.rsa.draws_ceiling`).
     """
+    _check_kwargs(kwargs, "crsa_bootstrap", ("rdm_method", "compare_method"))
     sets = neural if isinstance(neural, (list, tuple)) else [neural]
     _one_bin(features, "features", "crsa_bootstrap")
     for i, x in enumerate(sets):
@@ -343,7 +364,9 @@ def crsa_bootstrap(
 def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_perm: int = 1000, seed: int = 0) -> xr.Dataset:
     """Permutation (Mantel) test of an RSA evaluation: the stimulus labels of the model RDM are
     permuted (rows and columns together, ``default_rng([seed, 2])`` on canonical positions).
-    ``model_rdm`` and ``data_rdms`` are those of :func:`rsa_bootstrap` (paired the same way).
+    ``model_rdm`` and ``data_rdms`` are those of :func:`rsa_bootstrap` (paired the same way), and
+    so is the NaN rule: with fewer than 3 complete pairs (e.g. an all-NaN RDM: a correlation RDM of
+    one unit) ``score`` and ``p`` are NaN, as :func:`~neuroxr.geometry.compare_rdms` gives.
 
     Returns
     -------
@@ -365,7 +388,8 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
         V = np.stack([_vector(v, method) for v in V]) if prepare else V
         if method != "cosine":
             V = V - V.mean(axis=1, keepdims=True)
-        return V / np.linalg.norm(V, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant RDM: NaN, as compare_rdms gives
+            return V / np.linalg.norm(V, axis=1, keepdims=True)
 
     if complete_b.all() and not np.isnan(A[iu]).any():  # no NaN: prepare once, permute the prepared model
         ub, a = unit(vb), np.zeros((n, n))
@@ -380,6 +404,8 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
         def score(M: np.ndarray) -> float:
             v = M[iu]
             keep = complete_b & ~np.isnan(v)
+            if keep.sum() < _MIN_PAIRS:  # compare_rdms's rule: NaN (and so p)
+                return np.nan
             return float(np.mean(unit(vb[:, keep]) @ unit(v[keep][None])[0]))
 
         keep = complete_b & ~np.isnan(A[iu])
@@ -458,8 +484,8 @@ def ersa_bootstrap(
     of the canonical order with ``split_seed`` and ``test_size``; ridge ``alpha`` on the training
     stimuli); the RDM of its test predictions and the neural RDM of the test stimuli are then
     resampled together over test stimuli (:func:`rsa_bootstrap`, ``kwargs``: ``n_boot``, ``seed``,
-    ``level``). With ``n_perm`` the result also holds ``p`` and ``score_null`` of
-    :func:`rsa_permutation` on the same two RDMs.
+    ``level``, ``indices``, ``over``, ``nan_policy``; any other is refused). With ``n_perm`` the
+    result also holds ``p`` and ``score_null`` of :func:`rsa_permutation` on the same two RDMs.
     """
     from ..backend import to_numpy
     from ..kernels import rdm as _kr
@@ -467,6 +493,8 @@ def ersa_bootstrap(
     from ._common import split_train_test
     from .rsa import _paired_arrays
 
+    _check_kwargs(kwargs, "ersa_bootstrap", ("rdm_method", "compare_method", "alpha", "test_size", "split_seed", "n_perm"),
+                  ("method", "noise_ceiling"))
     check_alpha(alpha)
     _one_bin(neural, "neural", "ersa_bootstrap")
     (neural, features), counts, _ = _drop_unusable([(neural, "neural"), (features, "features")], "ersa_bootstrap")

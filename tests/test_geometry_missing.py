@@ -361,6 +361,10 @@ class _Reads:
     (lambda f, b: _bootstrap("cka", f, b), 1),
     (lambda f, b: _bootstrap("shape", f, b), 1),
     (lambda f, b: brainscore(f, b, ceiling=False, n_components=2, n_splits=2), 1),
+    (lambda f, b: brainscore(f, b, n_components=2, n_splits=2), 2),  # the split halves read the responses once more
+    (lambda f, b: brainscore_ceiling(b, n_splits=2), 1),  # alone: read into memory once, then counted there
+    (lambda f, b: geo.split_half_rdms(b, reps=2), 1),
+    (lambda f, b: geo.split_half_rdm_ceiling(b, reps=2), 1),
 ])
 def test_lazy_responses_are_read_once_for_counts_means_and_inf(call, passes, shuffled):
     """The valid-repeat counts, the trial means and the refusal of inf share one read of each chunk

@@ -245,7 +245,7 @@ def test_no_usable_neuroid_names_the_dim_and_the_fix():
     _, R = _data()
     for j in range(K):  # neuroid j has one trial of stimulus j: none has 2 trials everywhere
         R[j, j, 1:] = np.nan
-    with pytest.raises(LayoutError, match=r"split_half_rdms: neural: every neuroid lacks 2 trials .*dim 'repeat'.*noise_ceiling=False") as e:
+    with pytest.raises(LayoutError, match=r"split_half_rdm_ceiling: neural: every neuroid lacks 2 trials .*dim 'repeat'.*noise_ceiling=False") as e:
         geo.split_half_rdm_ceiling(_neural(R))
     assert "\n" not in str(e.value)
     R[:, :, 1:] = np.nan

@@ -44,6 +44,7 @@ from ..geometry._common import (
     _drop_unusable,
     _is_dask,
     _label,
+    _named,
     _neural_mean,
     _one_bin,
     _plain,
@@ -145,7 +146,7 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
         (split,), ``consistency`` (split, neuroid): Spearman-Brown corrected split-half r.
     """
     validate_neural(neural, name="neural", check_values=False)
-    _one_bin(neural, "neural", "brainscore_ceiling")
+    _one_bin(neural, _named(neural, "neural"), "brainscore_ceiling")
     _need_repeats(neural, "brainscore_ceiling")
     if _is_dask(neural):  # every value is needed in memory: read once, then counted and checked there
         neural = neural.compute()
@@ -158,7 +159,7 @@ def _need_repeats(neural: xr.DataArray, caller: str) -> None:
     n_rep = neural.sizes["repeat"]
     if n_rep < 2:
         raise LayoutError(
-            f"{caller}: neural has {n_rep} repeat on dim 'repeat'; the internal-consistency ceiling needs at "
+            f"{caller}: {_named(neural, 'neural')} has {n_rep} repeat on dim 'repeat'; the internal-consistency ceiling needs at "
             "least 2 repetitions per stimulus. Pass data with repeats, or ceiling=False."
         )
 
@@ -169,12 +170,12 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
     repeats not counted, its values not checked again; a dask-backed one read once, for the halves)."""
     from sklearn.model_selection import ShuffleSplit
 
-    checked = _checked_at(neural, 2)
-    neural, counts, _ = _usable(_canonical_any(neural), "neural", 2, caller)
+    checked, name = _checked_at(neural, 2), _named(neural, "neural")
+    neural, counts, _ = _usable(_canonical_any(neural), name, 2, caller)
     neural = neural.transpose("stimulus", "neuroid", "repeat")
     V = np.asarray(neural.values, dtype=np.float64)
     if not checked:
-        check_computed(neural, V, "neural")  # inf refused
+        check_computed(neural, V, name)  # inf refused
     n_rep = neural.sizes["repeat"]
     splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
     # ShuffleSplit's permutation is (test, train) with ceil(T/2) test repeats: as split="valid" reads
@@ -274,13 +275,13 @@ def brainscore(
     check_brainscore_params(n_components, n_splits, train_size, stratify_by, seed, ceiling, ceiling_mode)
     validate_features(features, name="features")
     validate_neural(neural, name="neural", check_values=False)  # the values: once, in _drop_unusable
-    _one_bin(neural, "neural", "brainscore")
+    _one_bin(neural, _named(neural, "neural"), "brainscore")
     if ceiling:
         _need_repeats(neural, "brainscore")
     # one set of stimuli and neuroids for raw and ceiling (2 valid repeats with a ceiling, as the directions);
     # in canonical order, the features' order after _align below
-    (neural, features), counts, _ = _drop_unusable([(to_canonical(neural), "neural"), (features, "features")],
-                                                   "brainscore", 2 if ceiling else 1)
+    (neural, features), counts, _ = _drop_unusable([(to_canonical(neural), _named(neural, "neural")),
+                                                    (features, _named(features, "features"))], "brainscore", 2 if ceiling else 1)
     features, checked = _align(to_canonical(features), neural, names=("features", "neural"))
     Y = _neural_mean(checked)  # checked above: not checked (a dask-backed one read) again
     neural = _plain(checked)

@@ -468,13 +468,16 @@ def test_an_rdm_or_gram_with_columns_in_another_order_is_paired_by_id():
 
 @pytest.mark.parametrize("call, who", [
     (lambda F, R: geo.rdm(R), "obj"),
-    (lambda F, R: geo.crsa(F, R, reps=2), "neural"),
-    (lambda F, R: geo.ersa(F, R), "neural"),
-    (lambda F, R: geo.ereg(F, R, n_components=3), "neural"),
+    (lambda F, R: geo.crsa(F, R, reps=2), "crsa: neural"),
+    (lambda F, R: geo.ersa(F, R), "ersa: neural"),
+    (lambda F, R: geo.ereg(F, R, n_components=3), "ereg: neural"),
     (lambda F, R: geo.cka(F, R), "cka: b"),
     (lambda F, R: geo.cka(R, F, debiased=True), "cka: a"),
     (lambda F, R: geo.effective_dimensionality(R), "effective_dimensionality: obj"),
-    (lambda F, R: geo.split_half_rdm_ceiling(R, reps=2), "neural"),
+    (lambda F, R: geo.split_half_rdm_ceiling(R, reps=2), "split_half_rdm_ceiling: neural"),
+    (lambda F, R: geo.split_half_rdms(R, reps=2), "split_half_rdms: neural"),
+    (lambda F, R: geo.split_distance(F, R), "split_distance: Y"),
+    (lambda F, R: geo.anchor_weights(geo.relative_features(F, list(F.stimulus_id.values[:4])), R), "anchor_weights: neural"),
 ])
 def test_geometry_refuses_time_resolved_responses(call, who):
     """Time-resolved responses (stimulus, neuroid, repeat, time_bin): a one-line LayoutError naming the

@@ -429,13 +429,14 @@ def test_compare_rdms_many_mixed_inputs_take_the_first_labeled_order():
 
 @pytest.mark.parametrize("call, who", [
     (lambda F, R: crsa_bootstrap(F, R, n_boot=5), "crsa_bootstrap: neural"),
-    (lambda F, R: crsa_bootstrap(F, [R.isel(time_bin=0), R], n_boot=5), r"crsa_bootstrap: neural\[1\]"),
-    (lambda F, R: cka_bootstrap(F, R, n_boot=5), "cka_bootstrap: b"),
-    (lambda F, R: cka_bootstrap(R, F, n_boot=5), "cka_bootstrap: a"),
+    (lambda F, R: crsa_bootstrap(F, [R.isel(time_bin=0), R], n_boot=5), r"crsa_bootstrap: neural\[1\] \(neural\)"),
+    (lambda F, R: cka_bootstrap(F, R, n_boot=5), r"cka_bootstrap: b \(neural\)"),
+    (lambda F, R: cka_bootstrap(R, F, n_boot=5), r"cka_bootstrap: a \(neural\)"),
     (lambda F, R: ersa_bootstrap(F, R, n_boot=5), "ersa_bootstrap: neural"),
-    (lambda F, R: shape_bootstrap(F, R, n_boot=5), "shape_bootstrap: Y"),
+    (lambda F, R: shape_bootstrap(F, R, n_boot=5), r"shape_bootstrap: Y \(neural\)"),
 ])
 def test_inference_refuses_time_resolved_responses(call, who):
+    """Named by the function called and its argument, with the array's own name ("neural") where it differs."""
     from conftest import time_sets
 
     F, A, _ = time_sets()

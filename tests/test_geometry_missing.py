@@ -245,7 +245,7 @@ def test_no_usable_neuroid_names_the_dim_and_the_fix():
     _, R = _data()
     for j in range(K):  # neuroid j has one trial of stimulus j: none has 2 trials everywhere
         R[j, j, 1:] = np.nan
-    with pytest.raises(LayoutError, match=r"split_half_rdms: neural: every neuroid lacks 2 trials .*dim 'repeat'.*noise_ceiling=False") as e:
+    with pytest.raises(LayoutError, match=r"split_half_rdm_ceiling: neural: every neuroid lacks 2 trials .*dim 'repeat'.*noise_ceiling=False") as e:
         geo.split_half_rdm_ceiling(_neural(R))
     assert "\n" not in str(e.value)
     R[:, :, 1:] = np.nan
@@ -361,6 +361,10 @@ class _Reads:
     (lambda f, b: _bootstrap("cka", f, b), 1),
     (lambda f, b: _bootstrap("shape", f, b), 1),
     (lambda f, b: brainscore(f, b, ceiling=False, n_components=2, n_splits=2), 1),
+    (lambda f, b: brainscore(f, b, n_components=2, n_splits=2), 2),  # the split halves read the responses once more
+    (lambda f, b: brainscore_ceiling(b, n_splits=2), 1),  # alone: read into memory once, then counted there
+    (lambda f, b: geo.split_half_rdms(b, reps=2), 1),
+    (lambda f, b: geo.split_half_rdm_ceiling(b, reps=2), 1),
 ])
 def test_lazy_responses_are_read_once_for_counts_means_and_inf(call, passes, shuffled):
     """The valid-repeat counts, the trial means and the refusal of inf share one read of each chunk

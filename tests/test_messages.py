@@ -13,8 +13,9 @@ import pytest
 
 import neuroxr as nx
 from neuroxr import geometry as geo
-from neuroxr.errors import LayoutError, NeuroxrWarning
-from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap
+from neuroxr.errors import LayoutError, NeuroxrWarning, ParameterError
+from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, ersa_bootstrap, shape_bootstrap
+from neuroxr.predictivity import brainscore, brainscore_ceiling
 from neuroxr.predictivity.inference import bootstrap
 
 N, K, T, P = 30, 6, 4, 8
@@ -72,6 +73,18 @@ WARNINGS = {  # call -> the start of the message that names the input
     "ersa": (lambda: geo.ersa(_features(), _neural(nan=True)), r"ersa: neural \(V4\): 1 of 30"),
     "ereg": (lambda: geo.ereg(_features(), _neural(nan=True)), r"ereg: neural \(V4\): 1 of 30"),
     "effective_dimensionality": (lambda: geo.effective_dimensionality(_neural(nan=True)), r"obj \(V4\): 1 of 30"),
+    "cka": (lambda: geo.cka(_features(), _neural(nan=True)), r"cka: b \(V4\): 1 of 30"),
+    "cka averaged": (lambda: geo.cka(_features(), _neural()), r"cka: b \(V4\) is neural data"),
+    "cka_bootstrap": (lambda: cka_bootstrap(_features(), _neural(nan=True), n_boot=5), r"cka_bootstrap: b \(V4\): 1 of 30"),
+    "cka_bootstrap averaged": (lambda: cka_bootstrap(_features(), _neural(), n_boot=5), r"cka_bootstrap: b \(V4\) is neural data"),
+    "shape_bootstrap": (lambda: shape_bootstrap(_features(), _neural(nan=True), n_boot=5), r"shape_bootstrap: Y \(V4\): 1 of 30"),
+    "split_distance": (lambda: geo.split_distance(_features(), _neural(nan=True)), r"split_distance: Y \(V4\): 1 of 30"),
+    "split_half_rdm_ceiling": (lambda: geo.split_half_rdm_ceiling(_neural(nan=True)), r"split_half_rdm_ceiling: neural \(V4\): 1 of 30"),
+    "ersa_bootstrap": (lambda: ersa_bootstrap(_features(), _neural(nan=True), n_boot=5), r"ersa_bootstrap: neural \(V4\): 1 of 30"),
+    "anchor_weights": (lambda: geo.anchor_weights(geo.relative_features(_features(), SID[:5]), _neural(nan=True)),
+                       r"anchor_weights: neural \(V4\): 1 of 30"),
+    "brainscore": (lambda: brainscore(_features(), _neural(nan=True), n_components=2, n_splits=2), r"brainscore: neural \(V4\): 1 of 30"),
+    "brainscore_ceiling": (lambda: brainscore_ceiling(_neural(nan=True), n_splits=2), r"brainscore_ceiling: neural \(V4\): 1 of 30"),
     # the directions' ceiling hygiene (noise: split-half reliabilities below 0.1)
     "forward": (lambda: nx.forward(_features(), _neural(), reps=2), r"neural \(V4\): \d+ neuroids have"),
     "reverse": (lambda: nx.reverse(_neural(), _features(), reps=2), r"features \(net/l1\): \d+ units have"),
@@ -98,10 +111,22 @@ ERRORS = {
     "LinearMetric": (lambda: geo.LinearMetric().fit(_features(nan=True), _features(2, "l2")),
                      r"LinearMetric: X \(net/l1\) holds 1 NaN"),
     "pairwise_distances": (lambda: geo.pairwise_distances([_features(nan=True), _features(2, "l2")]),
-                           r"LinearMetric: train_data\[0\] \(net/l1\) holds 1 NaN"),
+                           r"pairwise_distances: train_data\[0\] \(net/l1\) holds 1 NaN.*\(e\.g\. train_data\[0\]\.dropna"),
     "from_dataframe": (lambda: nx.io.from_dataframe(_df_with_inf(), repeat=None, name="V4"), r"df: holds 1 infinite"),
+    "procrustes_average": (lambda: geo.procrustes_average([_features(nan=True), _features(2, "l2")]),
+                           r"procrustes_average: data\[0\] \(net/l1\) holds 1 NaN"),
+    "split_distance": (lambda: geo.split_distance(_features(nan=True), _neural()), r"split_distance: X \(net/l1\) holds 1 NaN"),
+    "cka_bootstrap time": (lambda: cka_bootstrap(_features(), _time_neural(), n_boot=5), r"cka_bootstrap: b \(V4\) is time-resolved"),
+    # a ceiling without repeats: named by the function called, not by the ceiling it computes
+    "brainscore one repeat": (lambda: brainscore(_features(), _neural().isel(repeat=[0]), n_components=2, n_splits=2),
+                              r"brainscore: neural \(V4\) has 1 repeat"),
+    "crsa one repeat": (lambda: geo.crsa(_features(), _neural().isel(repeat=[0]), noise_ceiling=True),
+                        r"crsa: neural \(V4\) has 1 repeat .*, or noise_ceiling=False\.$"),
+    "split_half_rdm_ceiling one repeat": (lambda: geo.split_half_rdm_ceiling(_neural().isel(repeat=[0])),
+                                          r"split_half_rdm_ceiling: neural \(V4\) has 1 repeat .*with repeats\.$"),
     # code in the messages: the argument, never the label
-    "cka ragged": (lambda: geo.cka(_features(), _ragged()), r"cka: b: every neuroid lacks .*\(b\.sel\(stimulus=\.\.\.\)\)"),
+    "cka ragged": (lambda: geo.cka(_features(), _ragged()),
+                   r"cka: b \(V4\): every neuroid lacks .*neuroid 'n0' at stimulus 's00'.*\(b\.sel\(stimulus=\.\.\.\)\)"),
     "rdm ragged": (lambda: geo.rdm(_ragged()), r"obj \(V4\): every neuroid lacks .*\(obj\.sel\(stimulus=\.\.\.\)\)"),
     "rdm time": (lambda: geo.rdm(_time_neural()), r"obj \(V4\) is time-resolved .*obj\.isel\(time_bin=0\)"),
     "LinearMetric pairing": (lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
@@ -128,6 +153,25 @@ def test_errors_name_the_argument(name):
         with pytest.raises(LayoutError, match="^" + start) as e:
             call()
     assert "\n" not in str(e.value)
+
+
+def test_messages_of_shared_helpers_start_with_the_function_called():
+    """Helpers that several public functions share (a ceiling, the Grams of CKA, the checks of the shape
+    metric) name the function the user called, and its own argument, in every message."""
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        for call in (lambda: cka_bootstrap(_features(), _neural(nan=True), n_boot=5),
+                     lambda: shape_bootstrap(_features(), _neural(nan=True), n_boot=5),
+                     lambda: geo.split_half_rdm_ceiling(_neural(nan=True))):
+            rec.clear()
+            call()
+            messages = [str(w.message) for w in rec if issubclass(w.category, NeuroxrWarning)]
+            assert messages and all(m.startswith(messages[0].split(":")[0] + ": ") for m in messages), messages
+            assert messages[0].split(":")[0] in ("cka_bootstrap", "shape_bootstrap", "split_half_rdm_ceiling")
+    with pytest.raises(ParameterError, match=r"^shape_bootstrap: X \(net/l1\) holds 1 NaN or infinite"):
+        shape_bootstrap(_features(nan=True), _neural(), n_boot=5)
+    with pytest.raises(ParameterError, match=r"'rdm_method' parameter of split_half_rdm_ceiling"):
+        geo.split_half_rdm_ceiling(_neural(), rdm_method="bad")
 
 
 def test_stored_entries_name_the_argument_of_the_function_they_compute(tmp_path):

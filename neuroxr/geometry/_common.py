@@ -295,8 +295,8 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
     if neu_bad.all():
         i = int(np.flatnonzero(~ok[rows][:, 0])[0])
         raise LayoutError(
-            f"{where}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {nids[0]!r} at stimulus "
-            f"{sids[rows][i]!r}; dim 'repeat'), so no neuroid spans all stimuli; select the stimuli they share "
+            f"{where}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {str(nids[0])!r} at stimulus "
+            f"{str(sids[rows][i])!r}; dim 'repeat'), so no neuroid spans all stimuli; select the stimuli they share "
             f"({_arg(name)}.sel(stimulus=...)){fix}."
         )
     if stim_bad.any() or neu_bad.any():
@@ -336,7 +336,8 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
         da = _plain(obj)
         if _checked_at(obj, min_valid):
             seen[i] = (None, obj.mean, obj.min_valid)
-        elif _is_neural(da) and "time_bin" not in da.dims:  # callers refuse bins
+        elif _is_neural(da):
+            _one_bin(da, name, caller)  # one time bin, named by the function called
             validate_neural(da, name=name, check_values=False)  # the values: in _valid, with the counts
             seen[i] = (*_valid(da, name, min_valid, caller, first=True), min_valid)
     own = {i: ~ok.any(axis=1) for i, (ok, _, _) in seen.items() if ok is not None}
@@ -395,11 +396,12 @@ def _neural_mean(neural: xr.DataArray | _Checked, name: str = "neural", min_vali
     return m
 
 
-def _require_repeats(neural: xr.DataArray, what: str) -> None:
+def _require_repeats(neural: xr.DataArray, name: str, caller: str, fix: str = "") -> None:
+    """A one-line ``LayoutError`` (``caller: name ...``, then ``fix``) for responses without 2 repeats."""
     if neural.sizes["repeat"] < 2:
         raise LayoutError(
-            f"{what}: the neural data has {neural.sizes['repeat']} repeat (trial-averaged data); a split-half "
-            "noise ceiling needs at least 2 repeats per stimulus. Pass data with repeats, or noise_ceiling=False (crsa)."
+            f"{caller}: {name} has {neural.sizes['repeat']} repeat on dim 'repeat' (trial-averaged data); a split-half "
+            f"noise ceiling needs at least 2 repeats per stimulus. Pass responses with repeats{fix}."
         )
 
 

@@ -19,14 +19,16 @@ from .rdm import _align_rdm
 __all__ = ["cka"]
 
 
-def _centred_gram(obj: Any, name: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
     """Column-centred Gram ``(n, n)``, stimulus ids and whether the features are constant (up to
     rounding, :func:`~neuroxr.kernels.gram.constant_features`) of features, neural data (as
-    :func:`~neuroxr.geometry._common._drop_unusable` returned them) or a Gram Dataset."""
-    _one_bin(obj, name, "cka")
+    :func:`~neuroxr.geometry._common._drop_unusable` returned them) or a Gram Dataset; ``caller``
+    (the public function called) prefixes the messages."""
+    shown = _named(obj, name)
+    _one_bin(obj, shown, caller)
     if _is_neural(obj):
-        warn(f"cka: {name} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
-    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, _named(obj, name), row_pass=False)
+        warn(f"{caller}: {shown} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
+    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, shown, row_pass=False)
     return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)
 
 
@@ -76,9 +78,9 @@ def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, 
     whether each is constant; a ``LayoutError`` when the two do not hold the same stimuli. The Gram
     of an input constant up to rounding is zero, as an exactly constant one's (every CKA of it NaN),
     with the warning (:func:`~neuroxr.geometry.dimensionality.warn_constant`) naming it."""
-    (a, b), _, dropped = _drop_unusable([(a, "a"), (b, "b")], caller)
-    Ka, ia, ca = _without_centred(*_centred_gram(a, "a"), dropped)
-    Kb, ib, cb = _without_centred(*_centred_gram(b, "b"), dropped)
+    (a, b), _, dropped = _drop_unusable([(a, _named(a, "a")), (b, _named(b, "b"))], caller)
+    Ka, ia, ca = _without_centred(*_centred_gram(a, "a", caller), dropped)
+    Kb, ib, cb = _without_centred(*_centred_gram(b, "b", caller), dropped)
     if ca or cb:
         warn_constant(caller, [(_named(a, "a"), ca), (_named(b, "b"), cb)], "CKA")
         Ka, Kb = (np.zeros_like(K) if c else K for K, c in ((Ka, ca), (Kb, cb)))

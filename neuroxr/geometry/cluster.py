@@ -172,7 +172,7 @@ def procrustes_kmeans(
         first replaced by ``U S`` of their (centred) SVD (same distances), so the centroids'
         ``unit`` axis is ``dim0...``, at most ``max(n_stimuli, narrowest widths)`` wide.
     """
-    items, names, ids = _as_network_list(Xs, "Xs")
+    items, names, ids = _as_network_list(Xs, "Xs", "procrustes_kmeans")
     m = len(items)
     _check_n_clusters(n_clusters, m, "procrustes_kmeans")
     if score_method not in _s.SCORE_METHODS:

@@ -344,9 +344,9 @@ def crsa_bootstrap(
     """
     _check_kwargs(kwargs, "crsa_bootstrap", ("rdm_method", "compare_method"))
     sets = neural if isinstance(neural, (list, tuple)) else [neural]
-    _one_bin(features, "features", "crsa_bootstrap")
+    _one_bin(features, _named(features, "features"), "crsa_bootstrap")
     for i, x in enumerate(sets):
-        _one_bin(x, "neural" if len(sets) == 1 else f"neural[{i}]", "crsa_bootstrap")
+        _one_bin(x, _named(x, "neural" if len(sets) == 1 else f"neural[{i}]"), "crsa_bootstrap")
     # crsa's rule: stimuli without a trial in any neuroid of a set are dropped from every RDM, and the
     # neuroids are those crsa's default scores (2 valid repeats where it draws a ceiling)
     min_valid = 2 if all(draws_ceiling(x) for x in sets) else 1
@@ -436,8 +436,8 @@ def cka_bootstrap(
     """
     rs._check_level(level)
     rs.check_nan_policy(nan_policy)
-    _one_bin(a, "a", "cka_bootstrap")
-    _one_bin(b, "b", "cka_bootstrap")
+    _one_bin(a, _named(a, "a"), "cka_bootstrap")
+    _one_bin(b, _named(b, "b"), "cka_bootstrap")
     Ka, Kb, ia, _ = _paired_grams(a, b, "cka_bootstrap")
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed)
@@ -496,8 +496,9 @@ def ersa_bootstrap(
     _check_kwargs(kwargs, "ersa_bootstrap", ("rdm_method", "compare_method", "alpha", "test_size", "split_seed", "n_perm"),
                   ("method", "noise_ceiling"))
     check_alpha(alpha)
-    _one_bin(neural, "neural", "ersa_bootstrap")
-    (neural, features), counts, _ = _drop_unusable([(neural, "neural"), (features, "features")], "ersa_bootstrap")
+    _one_bin(neural, _named(neural, "neural"), "ersa_bootstrap")
+    (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
+                                                   "ersa_bootstrap")
     X, Y, ids, _ = _paired_arrays(_plain(features), neural)
     tr, te = split_train_test(X.shape[0], test_size, split_seed)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]

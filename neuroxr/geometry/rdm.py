@@ -145,19 +145,25 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     return _split_half_rdms(neural, method, seed, reps)
 
 
-def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, reps: int) -> xr.DataArray:
+def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, reps: int,
+                     caller: str = "split_half_rdms", method_arg: str = "method") -> xr.DataArray:
     """:func:`split_half_rdms`, also of responses a metric checked in this call (a
-    :class:`~neuroxr.geometry._common._Checked`: its valid repeats not counted again in memory)."""
-    _check_option(method, _r.RDM_METHODS, "method", "split_half_rdms")
+    :class:`~neuroxr.geometry._common._Checked`: its valid repeats not counted again in memory);
+    the messages start with ``caller``, the public function called (its RDM method argument ``method_arg``)."""
+    _check_option(method, _r.RDM_METHODS, method_arg, caller)
     check_split_halves(seed, reps)
     checked, neural = neural, _plain(neural)
-    validate_neural(neural)
-    _one_bin(neural, _named(neural, "neural"))
-    _require_repeats(neural, "split_half_rdms")
-    if _is_dask(neural):  # lazy inf refused as validate_neural refuses it in memory
-        checked = neural = neural.compute()  # the values in memory, counted again there
-        check_computed(neural, neural.values, "neural")
-    neural, counts, _ = _usable(checked, _named(neural, "neural"), 2, "split_half_rdms")
+    name = _named(neural, "neural")
+    fresh = not isinstance(checked, _Checked)  # a checked input: its values not checked again
+    validate_neural(neural, name=name, check_values=fresh)
+    _one_bin(neural, name, caller)
+    _require_repeats(neural, name, caller, ", or noise_ceiling=False" if caller == "crsa" else "")
+    if _is_dask(neural):  # the values in memory (a fresh input's inf refused as validate_neural refuses it there)
+        neural = neural.compute()
+        if fresh:
+            check_computed(neural, neural.values, name)
+        checked = neural if fresh else _Checked(neural, checked.min_valid)
+    neural, counts, _ = _usable(checked, name, 2, caller)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(reps):  # 2 valid repeats everywhere: no half is empty

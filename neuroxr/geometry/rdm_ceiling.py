@@ -154,18 +154,19 @@ def split_half_rdm_ceiling(
 
 
 def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, compare_method: str, seed: int, reps: int,
-                            spearman_brown: bool = True) -> xr.Dataset:
+                            spearman_brown: bool = True, caller: str = "split_half_rdm_ceiling") -> xr.Dataset:
     """:func:`split_half_rdm_ceiling`, also of responses a metric checked in this call (a
-    :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`)."""
-    compare_method = _c._normalize_compare_method(compare_method, "split_half_rdm_ceiling")
-    H = _split_half_rdms(neural, rdm_method, seed, reps)
+    :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`);
+    the messages start with ``caller``, the public function called."""
+    compare_method = _c._normalize_compare_method(compare_method, caller)
+    H = _split_half_rdms(neural, rdm_method, seed, reps, caller, "rdm_method")
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0
     for i in range(reps):
         res, d = _compare_vectors(V[i, 0], V[i, 1], (compare_method,))
         r[i], dropped = res[compare_method], dropped + d
     if dropped:
-        _nan_warning("split_half_rdm_ceiling", dropped, V[:, 0].size)
+        _nan_warning(caller, dropped, V[:, 0].size)
     if spearman_brown:
         r = _spearman_brown(r)
     return xr.Dataset(

@@ -24,7 +24,7 @@ import xarray as xr
 
 from ..errors import LayoutError, examples
 from ..layouts import validate_features
-from ._common import _align, _drop_unusable, _ids, _neural_mean
+from ._common import _align, _drop_unusable, _ids, _named, _neural_mean
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]
 
@@ -182,7 +182,8 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     validate_features(relative, name="relative")
     if "repeat" not in neural.dims:
         neural = neural.expand_dims("repeat", axis=-1)
-    (neural, relative), _, _ = _drop_unusable([(neural, "neural"), (relative, "relative")], "anchor_weights")
+    (neural, relative), _, _ = _drop_unusable([(neural, _named(neural, "neural")), (relative, _named(relative, "relative"))],
+                                              "anchor_weights")
     relative, neural = _align(relative, neural, names=("relative", "neural"))
     Y = _neural_mean(neural).transpose("stimulus", "neuroid")
     X = np.asarray(relative.transpose("stimulus", "unit").values, dtype=np.float64)

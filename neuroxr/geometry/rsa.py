@@ -100,7 +100,7 @@ def crsa(
     features, neural = _canonical_any(features), _canonical_any(neural)
     # one set of stimuli and neuroids for the score and its ceiling (2 valid repeats with a ceiling)
     if noise_ceiling and isinstance(neural, xr.DataArray) and "repeat" in neural.dims:
-        _require_repeats(neural, "split_half_rdms")
+        _require_repeats(neural, _named(neural, "neural"), "crsa", ", or noise_ceiling=False")
     (neural,), counts, dropped = _drop_unusable([(neural, _named(neural, "neural"))], "crsa", 2 if noise_ceiling else 1,
                                                 paired=True)
     model_rdm = _without(_rdm(features, rdm_method, backend, _named(features, "features")), dropped)
@@ -109,7 +109,7 @@ def crsa(
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:
-        c = _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps)
+        c = _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, caller="crsa")
         values["ceiling"] = float(c["ceiling"])
         values["ceiled_score"] = ceiled(score, float(c["ceiling"]), "crsa")
     attrs = {

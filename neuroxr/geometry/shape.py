@@ -23,7 +23,18 @@ from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
 from ..validation import check_bool, real_array
-from ._common import _canonical, _check_option, _drop_unusable, _ids, _is_neural, _label, _named, check_split, split_train_test
+from ._common import (
+    _arg,
+    _canonical,
+    _check_option,
+    _drop_unusable,
+    _ids,
+    _is_neural,
+    _label,
+    _named,
+    check_split,
+    split_train_test,
+)
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -31,17 +42,19 @@ __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_di
 OUTSIDE_SPAN_RTOL = 1e-6
 
 
-def _check_finite(M: Any, name: str) -> None:
+def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
+    """A one-line ``LayoutError`` (``caller: name ...``, ``caller`` the public function called) for a
+    representation ``M`` that is not a finite, real (stimulus, unit) array."""
     xp = get_namespace(M)
     if M.ndim != 2 or 0 in M.shape:
-        raise LayoutError(f"LinearMetric: {name} has shape {tuple(M.shape)}; it needs at least one stimulus (rows) and one unit.")
+        raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}; it needs at least one stimulus (rows) and one unit.")
     if not xp.isdtype(M.dtype, ("real floating", "integral")):  # torch / CuPy arrays (NumPy: real_array)
-        raise LayoutError(f"LinearMetric: {name}: expected a (stimulus, unit) array of real numbers; got dtype {M.dtype}.")
+        raise LayoutError(f"{caller}: {name}: expected a (stimulus, unit) array of real numbers; got dtype {M.dtype}.")
     bad = int(xp.sum(xp.astype(~xp.isfinite(M), xp.int64))) if xp.isdtype(M.dtype, "real floating") else 0
     if bad:
         raise LayoutError(
-            f"LinearMetric: {name} holds {bad} NaN or infinite values; the shape metric needs complete, finite data. "
-            "Drop or impute the stimuli / units with them first (e.g. X.dropna('unit'))."
+            f"{caller}: {name} holds {bad} NaN or infinite values; the shape metric needs complete, finite data. "
+            f"Drop or impute the stimuli / units with them first (e.g. {_arg(name)}.dropna('unit'))."
         )
 
 
@@ -252,9 +265,10 @@ class LinearMetric(_EstimatorAPI):
         return -self.distance(X, Y)
 
 
-def _as_network_list(data: Any, arg: str) -> tuple[list[Any], list[str], np.ndarray | None]:
+def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[str], np.ndarray | None]:
     """The networks of ``data`` (a list or dict), their names (the dict keys, else their labels) and
-    stimulus ids; the messages name each as an item of the argument ``arg`` (``train_data[0] (net/l1)``)."""
+    stimulus ids; the messages start with ``caller`` (the public function called) and name each
+    network as an item of its argument ``arg`` (``train_data[0] (net/l1)``)."""
     if isinstance(data, Mapping):
         names, items = [str(k) for k in data], list(data.values())
         shown = [f"{arg}[{k!r}]" for k in data]
@@ -274,10 +288,10 @@ def _as_network_list(data: Any, arg: str) -> tuple[list[Any], list[str], np.ndar
         items = [it.values if isinstance(it, xr.DataArray) else it for it in items]
     for nm, it in zip(shown, items):
         if isinstance(it, np.ndarray):
-            _check_finite(it, nm)
+            _check_finite(it, nm, caller)
     rows = {nm: int(np.shape(it)[0]) for nm, it in zip(shown, items) if len(np.shape(it)) >= 1}
     if len(set(rows.values())) > 1:
-        raise LayoutError(f"the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
+        raise LayoutError(f"{caller}: the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
                           "same stimuli (labeled DataArrays are paired by stimulus_id).")
     return items, names, ids
 
@@ -319,10 +333,10 @@ def pairwise_distances(
 
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric._validate()
-    Xs, names, _ = _as_network_list(train_data, "train_data")
+    Xs, names, _ = _as_network_list(train_data, "train_data", "pairwise_distances")
     Ts = None
     if test_data is not None:
-        Ts, _, _ = _as_network_list(test_data, "test_data")
+        Ts, _, _ = _as_network_list(test_data, "test_data", "pairwise_distances")
         if len(Ts) != len(Xs):
             raise LayoutError(f"pairwise_distances: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
     m = len(Xs)
@@ -421,9 +435,13 @@ def split_distance(
         if not isinstance(arr, xr.DataArray) or "stimulus" not in arr.dims:
             raise LayoutError(f"split_distance: {nm} must be a labeled DataArray (stimulus, unit); use LinearMetric for plain arrays.")
     check_split_distance_params(test_size, seed, alpha, center_columns, zero_pad, score_method)
-    (X, Y), counts, _ = _drop_unusable([(X, "X"), (Y, "Y")], "split_distance")  # crsa's rule for missing trials
+    names = _named(X, "X"), _named(Y, "Y")
+    (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "split_distance")  # crsa's rule for missing trials
     X, Y = _trial_averaged(X), _trial_averaged(Y)
-    X, Y = align(_canonical(X), Y, names=("X", "Y"))
+    X, Y = align(_canonical(X), Y, names=names)
+    X, Y = X.compute(), Y.compute()  # read once (the fit and the distances read them again), checked as split_distance's
+    for A, name in ((X, names[0]), (Y, names[1])):
+        _check_finite(A.values, name, "split_distance")
     ids = _ids(X)
     tr, te = split_train_test(ids, test_size, seed)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
@@ -456,7 +474,7 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
     xarray.DataArray, dims (stimulus, unit)
         ``stimulus_id`` from the inputs when they are labeled (canonical order).
     """
-    Xs, names, ids = _as_network_list(data, "data")
+    Xs, names, ids = _as_network_list(data, "data", "procrustes_average")
     M = to_numpy(_s.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))
     n, p = M.shape
     ids = ids if ids is not None else np.array([f"stimulus{i}" for i in range(n)])

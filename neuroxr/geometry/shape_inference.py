@@ -11,7 +11,7 @@ import xarray as xr
 
 from ..errors import ParameterError
 from ..kernels import resample as rs
-from ._common import _one_bin
+from ._common import _named, _one_bin
 
 __all__ = ["shape_bootstrap", "check_shape_boot_method", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
@@ -22,16 +22,18 @@ SHAPE_BOOT_DEFAULT = "centred"
 
 def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Two representations as float arrays in the canonical stimulus order (DataArrays paired by
-    ``stimulus_id``; neural responses averaged over repeats), with their ids."""
+    ``stimulus_id``; neural responses averaged over repeats), with their ids; the messages name
+    them as :func:`shape_bootstrap`'s arguments."""
     from ..alignment import align
     from ._common import _canonical, _drop_unusable
     from .shape import _trial_averaged
 
-    (X, Y), _, _ = _drop_unusable([(X, "X"), (Y, "Y")], "shape")  # crsa's rule for missing trials
+    names = _named(X, "X"), _named(Y, "Y")
+    (X, Y), _, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "shape_bootstrap")  # crsa's rule for missing trials
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
         X = _canonical(X)
-        X, Y = align(X, Y, names=("X", "Y"))
+        X, Y = align(X, Y, names=names)
         ids = np.asarray(X["stimulus_id"].values).astype(str)
         X = X.transpose("stimulus", ...).values
         Y = Y.transpose("stimulus", ...).values
@@ -39,9 +41,12 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         ids = None
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise ParameterError(f"X and Y must be (stimulus, unit) representations of the same stimuli; got shapes {X.shape} and {Y.shape}.")
-    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-        raise ParameterError("X, Y: the shape metric needs complete data (NaN along 'stimulus' or 'unit'); drop or impute them first.")
+        raise ParameterError(f"shape_bootstrap: X and Y must be (stimulus, unit) representations of the same stimuli; "
+                             f"got shapes {X.shape} and {Y.shape}.")
+    for A, name in ((X, names[0]), (Y, names[1])):
+        if bad := int((~np.isfinite(A)).sum()):
+            raise ParameterError(f"shape_bootstrap: {name} holds {bad} NaN or infinite values; the shape metric needs "
+                                 "complete data; drop or impute the stimuli / units with them first.")
     return X, Y, ids
 
 
@@ -136,8 +141,8 @@ def shape_bootstrap(
     from .inference import _draws, _undefined  # (that module re-exports this one's names)
 
     metric._validate()
-    _one_bin(X, "X", "shape_bootstrap")
-    _one_bin(Y, "Y", "shape_bootstrap")
+    _one_bin(X, _named(X, "X"), "shape_bootstrap")
+    _one_bin(Y, _named(Y, "Y"), "shape_bootstrap")
     X, Y, ids = _shape_arrays(X, Y)
     X, Y = (np.zeros_like(A) if center_columns and not _ks.centre(A, A.mean(axis=0)).any() else A for A in (X, Y))  # as LinearMetric
     n = X.shape[0]

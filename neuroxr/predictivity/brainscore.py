@@ -36,7 +36,20 @@ import xarray as xr
 
 from ..alignment import to_canonical
 from ..errors import LayoutError, ParameterError, no_effect, warn
-from ..geometry._common import _align, _drop_unusable, _label, _neural_mean, _one_bin, _plain, _usable
+from ..geometry._common import (
+    _align,
+    _canonical_any,
+    _Checked,
+    _checked_at,
+    _drop_unusable,
+    _is_dask,
+    _label,
+    _named,
+    _neural_mean,
+    _one_bin,
+    _plain,
+    _usable,
+)
 from ..kernels.splits import split_means
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
@@ -132,19 +145,38 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
         ``ceiling`` (scalar, mean over splits), ``error`` (SEM over splits), ``ceiling_split``
         (split,), ``consistency`` (split, neuroid): Spearman-Brown corrected split-half r.
     """
-    from sklearn.model_selection import ShuffleSplit
-
+    validate_neural(neural, name="neural", check_values=False)
+    _one_bin(neural, _named(neural, "neural"), "brainscore_ceiling")
+    _need_repeats(neural, "brainscore_ceiling")
+    if _is_dask(neural):  # every value is needed in memory: read once, then counted and checked there
+        neural = neural.compute()
     validate_neural(neural, name="neural")
-    _one_bin(neural, "neural", "brainscore_ceiling")
+    return _ceiling(neural, n_splits, seed, "brainscore_ceiling")
+
+
+def _need_repeats(neural: xr.DataArray, caller: str) -> None:
+    """A one-line ``LayoutError`` (prefixed ``caller``) for responses without 2 repeats."""
     n_rep = neural.sizes["repeat"]
     if n_rep < 2:
         raise LayoutError(
-            f"brainscore_ceiling: neural has {n_rep} repeat on dim 'repeat'; the internal-consistency ceiling needs at "
+            f"{caller}: {_named(neural, 'neural')} has {n_rep} repeat on dim 'repeat'; the internal-consistency ceiling needs at "
             "least 2 repetitions per stimulus. Pass data with repeats, or ceiling=False."
         )
-    neural = to_canonical(neural).transpose("stimulus", "neuroid", "repeat")
-    neural, counts, _ = _usable(neural, "neural", 2, "brainscore_ceiling")
-    V = check_computed(neural, np.asarray(neural.values, dtype=np.float64), "neural")  # lazy inf refused
+
+
+def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: str) -> xr.Dataset:
+    """:func:`brainscore_ceiling` of responses with 2 repeats, also of responses a metric checked in
+    this call with 2 valid repeats (a :class:`~neuroxr.geometry._common._Checked`: its valid
+    repeats not counted, its values not checked again; a dask-backed one read once, for the halves)."""
+    from sklearn.model_selection import ShuffleSplit
+
+    checked, name = _checked_at(neural, 2), _named(neural, "neural")
+    neural, counts, _ = _usable(_canonical_any(neural), name, 2, caller)
+    neural = neural.transpose("stimulus", "neuroid", "repeat")
+    V = np.asarray(neural.values, dtype=np.float64)
+    if not checked:
+        check_computed(neural, V, name)  # inf refused
+    n_rep = neural.sizes["repeat"]
     splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
     # ShuffleSplit's permutation is (test, train) with ceil(T/2) test repeats: as split="valid" reads
     # it, complete rows get Brain-Score's halves and each row's valid repeats are halved in that order
@@ -243,15 +275,16 @@ def brainscore(
     check_brainscore_params(n_components, n_splits, train_size, stratify_by, seed, ceiling, ceiling_mode)
     validate_features(features, name="features")
     validate_neural(neural, name="neural", check_values=False)  # the values: once, in _drop_unusable
-    _one_bin(neural, "neural", "brainscore")
+    _one_bin(neural, _named(neural, "neural"), "brainscore")
+    if ceiling:
+        _need_repeats(neural, "brainscore")
     # one set of stimuli and neuroids for raw and ceiling (2 valid repeats with a ceiling, as the directions);
     # in canonical order, the features' order after _align below
-    min_valid = 2 if ceiling and neural.sizes["repeat"] >= 2 else 1  # one repeat: the ceiling says what it needs
-    (neural, features), counts, _ = _drop_unusable([(to_canonical(neural), "neural"), (features, "features")],
-                                                   "brainscore", min_valid)
-    features, neural = _align(to_canonical(features), neural, names=("features", "neural"))
-    Y = _neural_mean(neural)  # checked above: not checked (a dask-backed one read) again
-    neural = _plain(neural)
+    (neural, features), counts, _ = _drop_unusable([(to_canonical(neural), _named(neural, "neural")),
+                                                    (features, _named(features, "features"))], "brainscore", 2 if ceiling else 1)
+    features, checked = _align(to_canonical(features), neural, names=("features", "neural"))
+    Y = _neural_mean(checked)  # checked above: not checked (a dask-backed one read) again
+    neural = _plain(checked)
     # PLS components past the features' rank fit rounding errors, which depend on the column order:
     # the units in canonical id order too (as the neuroids below)
     features, _ = by_id(features, "unit")
@@ -288,7 +321,7 @@ def brainscore(
         "r": (("split", "neuroid"), r),
     }
     if ceiling:
-        c = brainscore_ceiling(neural, n_splits=n_splits, seed=seed)
+        c = _ceiling(checked, n_splits, seed, "brainscore")  # not checked (a dask-backed one read once more for its halves)
         cval = float(c["ceiling"])
         if math.isnan(cval):
             n_nan = int(np.isnan(c["ceiling_split"].values).sum())

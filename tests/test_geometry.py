@@ -494,7 +494,7 @@ def test_geometry_refuses_time_resolved_responses(call, who):
 
 @pytest.mark.parametrize("call, who", [
     (lambda F, R: geo.rdm(R), "obj"),
-    (lambda F, R: geo.crsa(F, R, reps=2), "neural"),
+    (lambda F, R: geo.crsa(F, R, reps=2), "crsa: neural"),
     (lambda F, R: geo.cka(F, R), "cka: b"),
     (lambda F, R: geo.effective_dimensionality(R), "effective_dimensionality: obj"),
 ])

@@ -51,7 +51,7 @@ def _drawn(name: str, b: xr.Dataset) -> tuple[str, np.ndarray | None, np.ndarray
     """The target dim of ``boots[name]``, its ids as strings (None without a ``<dim>_id`` coord) and
     its ``included`` mask (every target when absent)."""
     if "ev" not in b or b["ev"].ndim != 1:
-        raise LayoutError(f"boots[{name!r}] has no per-target 'ev' (one target dim), so the targets its resamples "
+        raise LayoutError(f"compare: boots[{name!r}] has no per-target 'ev' (one target dim), so the targets its resamples "
                           f"draw cannot be paired; pass the results of bootstrap() as they are.")
     dim = b["ev"].dims[0]
     ids = np.asarray(b[f"{dim}_id"].values).astype(str) if f"{dim}_id" in b.coords else None
@@ -74,7 +74,7 @@ def same_targets(boots: Mapping[str, xr.Dataset]) -> None:
     dim0, ids0, inc0 = _drawn(names[0], first)
     for name in names[1:]:
         dim, ids, inc = _drawn(name, boots[name])
-        head = f"boots[{name!r}]: its resampled targets (dim {dim!r})"
+        head = f"compare: boots[{name!r}]: its resampled targets (dim {dim!r})"
         if dim != dim0:
             raise LayoutError(f"{head} are not boots[{names[0]!r}]'s (dim {dim0!r}); {fix}")
         if (ids is None) != (ids0 is None):

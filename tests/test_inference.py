@@ -428,6 +428,35 @@ def test_paired_comparison_and_best_layer(study):
         compare({"a": boots["true"], "b": bootstrap("forward", study.features["m"]["true"], R, n_boot=50, reps=2)})
 
 
+@pytest.mark.parametrize("over", ["targets", "both"])
+def test_compare_pairs_resampled_targets_by_id(study, over):
+    """Resamples of targets are paired by the included targets' ids: other included sets (a
+    min_reliability that keeps other neuroids per layer) or other targets (another animal) are
+    refused; the same targets in another input order compare as in the first."""
+    R, (F1, F2) = study.neural["a"], (study.features["m"]["true"], study.features["other"]["mixed"])
+
+    def boot(F, target, **kw):
+        return bootstrap("forward", F, target, n_boot=40, reps=2, over=over, **kw)
+
+    a, b = boot(F1, R, min_reliability=0.8), boot(F2, R, min_reliability=0.8)
+    assert (a["included"].values != b["included"].values).any()  # the case: each layer keeps other neuroids
+    with pytest.raises(LayoutError, match=r"boots\['b'\]: its resampled targets \(dim 'neuroid'\) differ .* by id"):
+        compare({"a": a, "b": b})
+    other = R.assign_coords(neuroid_id=("neuroid", [f"b_{i}" for i in R["neuroid_id"].values]))  # another animal
+    with pytest.raises(LayoutError, match=r"by id: 12 included against 12, 12 only here"):
+        compare({"a": boot(F1, R), "b": boot(F2, other)})
+    with pytest.raises(LayoutError, match="only in boots"):
+        compare({"a": boot(F1, R), "b": boot(F2, R.isel(neuroid=slice(0, 10)))})
+    with pytest.raises(LayoutError, match=r"boots\['b'\] has no per-target 'ev'"):
+        compare({"a": boot(F1, R), "b": boot(F2, R).drop_vars("ev")})
+    rev = R.isel(neuroid=np.arange(R.sizes["neuroid"])[::-1])
+    ref = compare({"a": boot(F1, R), "b": boot(F2, R)})
+    xr.testing.assert_allclose(compare({"a": boot(F1, R), "b": boot(F2, rev)}), ref)
+    # over stimuli alone each median counts its own included targets, on the same stimulus draws
+    s = [bootstrap("forward", F, R, n_boot=40, reps=2, min_reliability=0.8) for F in (F1, F2)]
+    assert np.isfinite(compare({"a": s[0], "b": s[1]})["p"].values).all()
+
+
 def test_best_layer_counts_the_included_targets_only(study):
     R = study.neural["a"]
     boots = {name: bootstrap("forward", study.features[m][name], R, n_boot=60, reps=3, min_reliability=0.6)

@@ -139,7 +139,7 @@ def _check_plots(tab):
     line = ax.lines[0]
     np.testing.assert_allclose(line.get_ydata(), fwd["median_ev"].to_numpy(float))
     stars = [ln for ln in ax.lines if ln.get_marker() == "*"]
-    assert len(stars) == 1 and len(stars[0].get_xdata()) == int((fwd["median_p"] < 0.1).sum())
+    assert len(stars) == 1 and len(stars[0].get_xdata()) == int((fwd["median_p"] <= 0.1).sum())
     fig = forward_vs_reverse_ci(tab, alpha=0.1)
     from matplotlib.collections import PathCollection
 

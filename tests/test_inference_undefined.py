@@ -243,7 +243,9 @@ def test_compare_and_best_layer_follow_the_bootstraps_rule():
 
     def boots(policy):
         attrs = {"seed": 0, "n_boot": NB, "over": "targets", **({"nan_policy": policy} if policy else {})}
-        return {k: xr.Dataset({"median_ev": ((), float(np.nanmedian(v))), "median_ev_boot": (("boot",), v)}, attrs=attrs)
+        targets = {"ev": (("neuroid",), np.zeros(3))}  # the same targets, all included
+        return {k: xr.Dataset({"median_ev": ((), float(np.nanmedian(v))), "median_ev_boot": (("boot",), v), **targets},
+                              coords={"neuroid_id": ("neuroid", ["n0", "n1", "n2"])}, attrs=attrs)
                 for k, v in draws.items()}
 
     d = draws["a"] - draws["b"]

@@ -482,3 +482,23 @@ def test_inference_plots_draw_ceiling_bands():
     ax = plot.forward_vs_reverse_ci(tab).axes[0]
     labels = [p.get_label() for p in ax.patches]
     assert "forward noise ceiling" in labels and "reverse noise ceiling" in labels
+
+
+def test_inference_plots_mark_a_p_value_of_exact_size_alpha():
+    """With p = (1 + b) / (1 + n_perm) the test of size alpha rejects at p <= alpha: a p-value
+    equal to alpha is marked (a star; a filled point), one just above is not."""
+    from neuroxr.kernels import resample as rs
+
+    null = np.arange(99, dtype=float)[:, None]  # n_perm = 99
+    p_at = float(rs.permutation_pvalues(np.array([94.5]), null)[0])  # b = 4: p = 5 / 100
+    p_above = float(rs.permutation_pvalues(np.array([93.5]), null)[0])  # b = 5
+    assert p_at == 0.05 < p_above  # the case: a p-value equal to alpha
+    tab = _inference_table(ceiling=False)
+    tab["median_p"] = [p_at, p_above, p_at, p_at, p_at, p_above]
+    ax = plot.layer_profile_ci(tab, direction="forward", alpha=0.05).axes[0]
+    stars = [ln for ln in ax.lines if ln.get_marker() == "*"]
+    assert len(stars) == 1
+    np.testing.assert_array_equal(stars[0].get_xdata(), [0, 2])
+    ax = plot.forward_vs_reverse_ci(tab, alpha=0.05).axes[0]
+    filled = next(c for c in ax.collections if isinstance(c, PathCollection) and c.get_label().startswith("both p"))
+    np.testing.assert_allclose(filled.get_offsets()[:, 0], [20.0])  # l1: both at alpha; l2 forward, l3 reverse above

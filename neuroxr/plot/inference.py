@@ -46,9 +46,10 @@ def ceiling_band(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _significant(rows: pd.DataFrame, alpha: float) -> np.ndarray:
+    """``median_p <= alpha``: with ``p = (1 + b) / (1 + n_perm)`` the test of exact size ``alpha``."""
     if "median_p" not in rows:
         return np.zeros(len(rows), dtype=bool)
-    return np.asarray(rows["median_p"].astype(float) < alpha)
+    return np.asarray(rows["median_p"].astype(float) <= alpha)
 
 
 def layer_profile_ci(
@@ -64,7 +65,7 @@ def layer_profile_ci(
     """Median EV per layer with its bootstrap interval, one line per (model, neural set, region).
 
     Layers are drawn in the table's order (a sweep lists them in depth order) unless ``layers``
-    gives it; a star above a point marks a permutation p-value of the median below ``alpha``.
+    gives it; a star above a point marks a permutation p-value of the median at most ``alpha``.
     With ``ceiling`` and the table's ``ceiling``, ``ceiling_low``, ``ceiling_high`` columns, a
     shaded band per line shows where a model at the noise ceiling would fall (:func:`ceiling_band`:
     100 % with the ceiling's bootstrap uncertainty carried into EV units).
@@ -110,7 +111,7 @@ def layer_profile_ci(
     a.set_xticks(np.arange(len(order)), order, rotation=30 if max(map(len, order)) > 6 else 0)
     a.set_xlabel("layer")
     a.set_ylabel(f"{direction} median EV (%)")
-    a.set_title(f"{direction}: median EV, bootstrap interval; * permutation p < {alpha:g}")
+    a.set_title(f"{direction}: median EV, bootstrap interval; * permutation p <= {alpha:g}")
     a.legend(fontsize="small")
     return fig
 
@@ -120,7 +121,7 @@ def forward_vs_reverse_ci(
     ceiling: bool = True,
 ) -> Figure:
     """Forward against reverse median EV per (model, layer, neural set, region), with the bootstrap
-    intervals of both as error bars; filled markers where both permutation p-values are below
+    intervals of both as error bars; filled markers where both permutation p-values are at most
     ``alpha`` (hollow otherwise). With ``ceiling``, shaded spans show where a model at the noise
     ceiling would fall on each axis (:func:`ceiling_band`, the union over the plotted rows).
 
@@ -143,7 +144,7 @@ def forward_vs_reverse_ci(
     yerr = np.abs(np.stack([ry - r["median_ev_low"].to_numpy(float), r["median_ev_high"].to_numpy(float) - ry]))
     a.errorbar(fx, ry, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
     sig = _significant(f.reset_index(), alpha) & _significant(r.reset_index(), alpha)
-    a.scatter(fx[sig], ry[sig], color="C2", zorder=2, label=f"both p < {alpha:g}")
+    a.scatter(fx[sig], ry[sig], color="C2", zorder=2, label=f"both p <= {alpha:g}")
     a.scatter(fx[~sig], ry[~sig], facecolors="none", edgecolors="C2", zorder=2, label="not both significant")
     if annotate or (annotate is None and len(both) <= 12):
         for x, y, lab in zip(fx, ry, both):

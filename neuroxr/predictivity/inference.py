@@ -39,6 +39,7 @@ from ..alignment import canonical_order
 from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
 from ..validation import check_min_reliability
+from ._paired import boots_policy, same_resamples, same_targets
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
 from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN says it
@@ -447,33 +448,6 @@ def permutation_test(
     return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 
 
-def _same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
-    names = list(boots)
-    if len(names) < 2:
-        raise ParameterError(f"boots must hold at least two bootstrap results; got {len(names)}.")
-    first = boots[names[0]]
-    for name in names:
-        if "time_bin" in boots[name].dims:
-            raise LayoutError(
-                f"boots[{name!r}] is time-resolved (dim 'time_bin'); compare one bin at a time, e.g. "
-                f"{{k: b.isel(time_bin=t) for k, b in boots.items()}}."
-            )
-    for name in names[1:]:
-        b = boots[name]
-        for key in ("seed", "n_boot", "over"):
-            if b.attrs.get(key) != first.attrs.get(key):
-                raise LayoutError(
-                    f"boots[{name!r}]: {key}={b.attrs.get(key)!r} but boots[{names[0]!r}] has {first.attrs.get(key)!r}; "
-                    f"bootstrap every score with the same seed, n_boot and over so their resamples are paired."
-                )
-        for key in ("boot_index", "stimulus_id"):
-            if (key in first) != (key in b) or (key in first and not np.array_equal(first[key].values, b[key].values)):
-                raise LayoutError(
-                    f"boots[{name!r}]: its resamples (dim 'boot') differ from boots[{names[0]!r}]'s; bootstrap "
-                    f"every score with the same seed, n_boot and stimuli."
-                )
-
-
 def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction: str = "holm") -> xr.Dataset:
     """Paired comparisons of the median EV of several scores on the same resamples.
 
@@ -481,7 +455,12 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
     ----------
     boots : mapping name -> Dataset
         :func:`bootstrap` results of two or more layers, models or directions with the same
-        stimuli, ``seed`` and ``n_boot`` (hence the same resamples).
+        stimuli, ``seed``, ``n_boot`` and ``over`` (hence the same resamples). Over stimuli each
+        median counts its own included targets; with ``over="targets"`` or ``"both"`` every
+        result must include the same targets by id (the same ``<dim>_id`` where ``included``: a
+        :class:`~neuroxr.errors.LayoutError` otherwise, e.g. for another animal's neuroids or a
+        ``min_reliability`` that keeps other targets per layer), so each resample draws the same
+        targets in every score.
     level : float, default 0.95
     correction : {"holm", "fdr", "none"}, default "holm"
         Multiple-comparison correction of the pairwise p-values.
@@ -495,8 +474,9 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
         follow the bootstraps' ``nan_policy`` (NaN by default where any is).
     """
     _check(correction, "correction", ("holm", "fdr", "none"))
-    _same_resamples(boots)
-    policy = _boots_policy(boots)
+    same_resamples(boots)
+    same_targets(boots)
+    policy = boots_policy(boots)
     names = list(boots)
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     diff = np.array([float(boots[a]["median_ev"]) - float(boots[b]["median_ev"]) for a, b in pairs])
@@ -515,15 +495,6 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
         attrs={"level": float(level), "correction": correction, "n_boot": int(d_boot.shape[0]),
                **({} if policy == "propagate" else {"nan_policy": policy})},
     )
-
-
-def _boots_policy(boots: Mapping[str, xr.Dataset]) -> str:
-    """The bootstraps' one ``nan_policy`` (attr, absent: ``"propagate"``), which the statistics
-    derived from their resamples follow; bootstraps with different policies are refused."""
-    policies = {name: b.attrs.get("nan_policy", "propagate") for name, b in boots.items()}
-    if len(set(policies.values())) > 1:
-        raise LayoutError(f"boots: bootstrapped with different nan_policy {policies}; bootstrap every score with the same one.")
-    return next(iter(policies.values()))
 
 
 def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "best_layer", level: float = 0.95) -> xr.Dataset:
@@ -550,8 +521,8 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     """
     from ..sweep.select import target_halves
 
-    _same_resamples(boots)
-    policy = _boots_policy(boots)
+    same_resamples(boots)
+    policy = boots_policy(boots)
     names = list(boots)
     first = boots[names[0]]
     dim = next(d for d in first["ev"].dims)

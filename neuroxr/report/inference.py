@@ -31,7 +31,7 @@ INFERENCE_NOTE = (
     "median_p: one-sided permutation "
     "p-value of the median r (stimulus labels of the targets permuted, the fit kept). ceiling: median noise ceiling "
     "over targets with its bootstrap interval; in the figures a shaded band where a model at the ceiling would fall "
-    "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p < 0.05. Current entries only, one row per "
+    "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p <= 0.05. Current entries only, one row per "
     "parameter set (parameters: those of the score that differ from the defaults; of several resample counts, the "
     "largest); the figures draw one set per direction and model, the one most rows hold."
 )

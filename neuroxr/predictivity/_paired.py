@@ -1,0 +1,103 @@
+"""Checks that several bootstrap results share their resamples, so :func:`~neuroxr.predictivity.inference.compare`
+and :func:`~neuroxr.predictivity.inference.best_layer` may pair them resample by resample.
+
+Resamples are paired by id, never by position: stimuli by the drawn positions of the canonical
+``stimulus_id`` order (``boot_index``), targets (``over="targets"`` or ``"both"``) by the included
+targets' ids, among which each resample draws in the order of their ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LayoutError, ParameterError, examples
+
+__all__ = ["same_resamples", "same_targets", "boots_policy"]
+
+
+def same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
+    """One-line error unless ``boots`` holds two or more static bootstraps with the same ``seed``,
+    ``n_boot``, ``over`` and stimulus draws (``boot_index``, ``stimulus_id``)."""
+    names = list(boots)
+    if len(names) < 2:
+        raise ParameterError(f"boots must hold at least two bootstrap results; got {len(names)}.")
+    first = boots[names[0]]
+    for name in names:
+        if "time_bin" in boots[name].dims:
+            raise LayoutError(
+                f"boots[{name!r}] is time-resolved (dim 'time_bin'); compare one bin at a time, e.g. "
+                f"{{k: b.isel(time_bin=t) for k, b in boots.items()}}."
+            )
+    for name in names[1:]:
+        b = boots[name]
+        for key in ("seed", "n_boot", "over"):
+            if b.attrs.get(key) != first.attrs.get(key):
+                raise LayoutError(
+                    f"boots[{name!r}]: {key}={b.attrs.get(key)!r} but boots[{names[0]!r}] has {first.attrs.get(key)!r}; "
+                    f"bootstrap every score with the same seed, n_boot and over so their resamples are paired."
+                )
+        for key in ("boot_index", "stimulus_id"):
+            if (key in first) != (key in b) or (key in first and not np.array_equal(first[key].values, b[key].values)):
+                raise LayoutError(
+                    f"boots[{name!r}]: its resamples (dim 'boot') differ from boots[{names[0]!r}]'s; bootstrap "
+                    f"every score with the same seed, n_boot and stimuli."
+                )
+
+
+def _drawn(name: str, b: xr.Dataset) -> tuple[str, np.ndarray | None, np.ndarray]:
+    """The target dim of ``boots[name]``, its ids as strings (None without a ``<dim>_id`` coord) and
+    its ``included`` mask (every target when absent)."""
+    if "ev" not in b or b["ev"].ndim != 1:
+        raise LayoutError(f"compare: boots[{name!r}] has no per-target 'ev' (one target dim), so the targets its resamples "
+                          f"draw cannot be paired; pass the results of bootstrap() as they are.")
+    dim = b["ev"].dims[0]
+    ids = np.asarray(b[f"{dim}_id"].values).astype(str) if f"{dim}_id" in b.coords else None
+    inc = np.asarray(b["included"].values, dtype=bool) if "included" in b else np.ones(b.sizes[dim], dtype=bool)
+    return dim, ids, inc
+
+
+def same_targets(boots: Mapping[str, xr.Dataset]) -> None:
+    """With resamples of targets (``over="targets"`` or ``"both"``): one-line :class:`LayoutError`
+    unless every bootstrap includes the same targets by id (the same dim, the same set of ``<dim>_id``
+    where ``included``), so each resample draws the same targets in every score. Without ids
+    (positions only) the targets must agree by position. Nothing to check over stimuli alone."""
+    names = list(boots)
+    first = boots[names[0]]
+    if first.attrs.get("over") not in ("targets", "both"):
+        return
+    fix = ("with over='targets' or 'both' each resample draws among the included targets by id, so bootstrap "
+           "every score on the same targets with the same included ones (e.g. select the targets every score "
+           "includes and drop min_reliability), or bootstrap over='stimuli'.")
+    dim0, ids0, inc0 = _drawn(names[0], first)
+    for name in names[1:]:
+        dim, ids, inc = _drawn(name, boots[name])
+        head = f"compare: boots[{name!r}]: its resampled targets (dim {dim!r})"
+        if dim != dim0:
+            raise LayoutError(f"{head} are not boots[{names[0]!r}]'s (dim {dim0!r}); {fix}")
+        if (ids is None) != (ids0 is None):
+            raise LayoutError(f"{head} {'lack' if ids is None else 'have'} ids ({dim}_id) but boots[{names[0]!r}]'s "
+                              f"{'have' if ids is None else 'lack'} them; {fix}")
+        if ids is None:  # positions only: the same count and the same included positions
+            same = inc.size == inc0.size and np.array_equal(inc, inc0)
+            if not same:
+                raise LayoutError(f"{head} differ by position from boots[{names[0]!r}]'s ({int(inc.sum())} of "
+                                  f"{inc.size} included against {int(inc0.sum())} of {inc0.size}); {fix}")
+            continue
+        a, b = set(ids0[inc0]), set(ids[inc])
+        if a != b:
+            diff = [f"{len(only)} {where} {examples(only, 3)}" for only, where in
+                    ((sorted(b - a), "only here"), (sorted(a - b), f"only in boots[{names[0]!r}]")) if only]
+            raise LayoutError(f"{head} differ from boots[{names[0]!r}]'s by id: {len(b)} included against {len(a)}, "
+                              f"{', '.join(diff)}; {fix}")
+
+
+def boots_policy(boots: Mapping[str, xr.Dataset]) -> str:
+    """The bootstraps' one ``nan_policy`` (attr, absent: ``"propagate"``), which the statistics
+    derived from their resamples follow; bootstraps with different policies are refused."""
+    policies = {name: b.attrs.get("nan_policy", "propagate") for name, b in boots.items()}
+    if len(set(policies.values())) > 1:
+        raise LayoutError(f"boots: bootstrapped with different nan_policy {policies}; bootstrap every score with the same one.")
+    return next(iter(policies.values()))

@@ -477,6 +477,20 @@ def test_best_layer_counts_the_included_targets_only(study):
         best_layer(nan)
 
 
+def test_best_layer_pairs_targets_by_id(study):
+    """best_layer pairs each layer's targets by id: the same targets in another order choose and score
+    as in the first; a result without ids beside one with ids, or other ids, is refused."""
+    R, (F1, F2) = study.neural["a"], (study.features["other"]["mixed"], study.features["m"]["true"])
+    rev = R.isel(neuroid=np.arange(R.sizes["neuroid"])[::-1])
+    b1, b2 = (bootstrap("forward", F, R, n_boot=30, reps=2) for F in (F1, F2))
+    ref = best_layer({"a": b1, "b": b2})
+    xr.testing.assert_allclose(best_layer({"a": b1, "b": bootstrap("forward", F2, rev, n_boot=30, reps=2)}), ref, rtol=1e-10)
+    with pytest.raises(LayoutError, match=r"best_layer: boots\['b'\]: its targets \(dim 'neuroid'\) lack ids"):
+        best_layer({"a": b1, "b": b2.drop_vars("neuroid_id")})
+    with pytest.raises(LayoutError, match=r"differ from boots\['a'\]'s by id \(10 against 12"):
+        best_layer({"a": b1, "b": bootstrap("forward", F2, R.isel(neuroid=slice(0, 10)), n_boot=30, reps=2)})
+
+
 def test_time_resolved_bootstraps_are_compared_one_bin_at_a_time():
     from conftest import time_sets
 

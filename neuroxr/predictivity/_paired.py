@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError, ParameterError, examples
 
-__all__ = ["same_resamples", "same_targets", "boots_policy"]
+__all__ = ["same_resamples", "same_targets", "aligned_targets", "boots_policy"]
 
 
 def same_resamples(boots: Mapping[str, xr.Dataset]) -> None:
@@ -92,6 +93,35 @@ def same_targets(boots: Mapping[str, xr.Dataset]) -> None:
                     ((sorted(b - a), "only here"), (sorted(a - b), f"only in boots[{names[0]!r}]")) if only]
             raise LayoutError(f"{head} differ from boots[{names[0]!r}]'s by id: {len(b)} included against {len(a)}, "
                               f"{', '.join(diff)}; {fix}")
+
+
+def aligned_targets(boots: Mapping[str, xr.Dataset], dim: str, caller: str) -> dict[str, xr.Dataset]:
+    """``boots`` with every result's targets (dim ``dim``) in the first's order of ``<dim>_id``, so
+    per-target arrays pair by id; one-line :class:`LayoutError` unless all hold the same ids (or all
+    lack ids and hold as many targets, then paired by position)."""
+    names, key = list(boots), f"{dim}_id"
+    first = boots[names[0]]
+    ids0 = np.asarray(first[key].values).astype(str) if key in first.coords else None
+    out = {names[0]: first}
+    for name in names[1:]:
+        b = boots[name]
+        ids = np.asarray(b[key].values).astype(str) if key in b.coords else None
+        head = f"{caller}: boots[{name!r}]: its targets (dim {dim!r})"
+        if (ids is None) != (ids0 is None):
+            raise LayoutError(f"{head} {'lack' if ids is None else 'have'} ids ({key}) but boots[{names[0]!r}]'s "
+                              f"{'have' if ids is None else 'lack'} them; pass the results of bootstrap() as they are.")
+        if ids is None:
+            if b.sizes[dim] != first.sizes[dim]:
+                raise LayoutError(f"{head}: {b.sizes[dim]} against {first.sizes[dim]} in boots[{names[0]!r}]; "
+                                  f"compare layers on the same targets.")
+        elif ids.size != ids0.size or set(ids) != set(ids0):
+            diff = sorted(set(ids) ^ set(ids0))
+            raise LayoutError(f"{head} differ from boots[{names[0]!r}]'s by id ({ids.size} against {ids0.size}, "
+                              f"{len(diff)} in one only, e.g. {examples(diff, 3)}); compare layers on the same targets.")
+        else:
+            b = b.isel({dim: pd.Index(ids).get_indexer(ids0)})  # the first's order: paired by id
+        out[name] = b
+    return out
 
 
 def boots_policy(boots: Mapping[str, xr.Dataset]) -> str:

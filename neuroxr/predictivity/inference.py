@@ -39,7 +39,7 @@ from ..alignment import canonical_order
 from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
 from ..validation import check_min_reliability
-from ._paired import boots_policy, same_resamples, same_targets
+from ._paired import aligned_targets, boots_policy, same_resamples, same_targets
 from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
 from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN says it
@@ -508,8 +508,8 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     Parameters
     ----------
     boots : mapping layer -> Dataset
-        :func:`bootstrap` results (``over="stimuli"``) of the same targets on the same resamples,
-        in depth order.
+        :func:`bootstrap` results (``over="stimuli"``) of the same targets (paired by ``<dim>_id``, in
+        any order) on the same resamples, in depth order.
 
     Returns
     -------
@@ -526,11 +526,8 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     names = list(boots)
     first = boots[names[0]]
     dim = next(d for d in first["ev"].dims)
+    boots = aligned_targets(boots, dim, "best_layer")  # per-target arrays paired by id
     ids = first[f"{dim}_id"].values if f"{dim}_id" in first.coords else np.arange(first.sizes[dim]).astype(str)
-    for name in names[1:]:
-        other = boots[name]
-        if f"{dim}_id" in other.coords and not np.array_equal(other[f"{dim}_id"].values, ids):
-            raise LayoutError(f"boots[{name!r}]: its targets (dim {dim!r}) differ from the first's; compare layers on the same targets.")
     if "ev_boot" not in first:
         raise ParameterError("best_layer needs bootstraps over stimuli (over='stimuli'); got resamples of targets only.")
     sel = target_halves(ids, key, seed)

@@ -135,3 +135,74 @@ def test_sparse_projection_of_float64_outputs_far_from_zero_warns(tmp_path):
     k = _n_flagged(got.astype(np.float64))
     assert got.dtype == np.float32 and k > 0
     assert len(msgs) == 1 and msgs[0].startswith(f"layer '1': {k} of 8 units have |mean| / std above")
+
+
+# ---------------------------------------------------------------------------- SRP stored as float64
+def _srp_reference(p: int, k: int, seed: int, dtype):
+    """scikit-learn's sparse components (k x p) of ``seed``, drawn for ``dtype`` inputs."""
+    import scipy.sparse as sp
+    from sklearn.random_projection import SparseRandomProjection
+
+    return SparseRandomProjection(k, random_state=seed).fit(sp.csr_matrix((N, p), dtype=dtype)).components_
+
+
+def test_srp_draws_one_matrix_for_float32_and_float64_storage():
+    from neuroxr.extract.reduce import SRP
+
+    c32, c64 = SRP(40, 8, N, 2, "float32").components, SRP(40, 8, N, 2, "float64").components
+    assert c32.dtype == np.float32 and c64.dtype == np.float64
+    np.testing.assert_array_equal(c64.toarray(), _srp_reference(40, 8, 2, np.float64).toarray())
+    np.testing.assert_array_equal(c32.toarray(), c64.toarray().astype(np.float32))  # the same draw, rounded
+    assert (c64.toarray() != 0).sum() == c64.nnz > 0
+
+
+@pytest.mark.parametrize("model_dtype", [torch.float64, torch.float32], ids=["float64-model", "float32-model"])
+def test_srp_stored_as_float64_is_computed_in_float64(tmp_path, model_dtype):
+    """A layer stored as float64 held float32 values (float32 components, float32 output)."""
+    net, x, ref = net_and_stimuli(model_dtype, offset=3.0)
+    red = {"method": "srp", "n_components": 8, "seed": 2}
+    got, attrs = extracted(tmp_path, net, x, IDS, red, "f64", dtype="float64")
+    got = np.stack([got[i] for i in IDS])
+    expected = ref @ _srp_reference(40, 8, 2, np.float64).toarray().T  # X @ R in float64
+    assert got.dtype == np.float64 and attrs["revision"] == 2
+    assert not np.array_equal(got, got.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+def test_srp_stored_as_float32_keeps_its_float32_projection(tmp_path):
+    net, x, ref = net_and_stimuli(torch.float64, offset=3.0)
+    got, attrs = extracted(tmp_path, net, x, IDS, {"method": "srp", "n_components": 8, "seed": 2}, "f32")
+    c32 = _srp_reference(40, 8, 2, np.float32)
+    assert attrs["revision"] == 2
+    np.testing.assert_array_equal(np.stack([got[i] for i in IDS]), np.asarray((c32 @ ref.T).T, dtype=np.float32))
+
+
+def test_srp_layer_stored_as_float64_of_revision_1_is_refused_not_skipped(tmp_path):
+    import zarr
+
+    net, x, ref = net_and_stimuli(torch.float64)
+    store = StudyStore(tmp_path / "s.zarr")
+
+    def run(dtype, **kw):
+        return extract_features(net, x, store, model_name=dtype, layers=["1"], stimulus_ids=list(IDS), dtype=dtype,
+                                reduction={"method": "srp", "n_components": 8, "seed": 2}, progress=False, **kw)
+
+    def as_revision_1(dtype):  # as neuroxr before SRP revision 2 wrote it (no revision)
+        group = zarr.open_group(store._zstore, path=f"features/{dtype}/1", mode="r+")
+        attrs = dict(group.attrs["reduction"])
+        del attrs["revision"]
+        group.attrs["reduction"] = attrs
+
+    for dtype in ("float64", "float32"):
+        run(dtype)
+        assert run(dtype).skipped == ["1"]
+        as_revision_1(dtype)
+    with pytest.raises(ExtractionError, match=r"is complete but its sparse random projection is of revision 1, this "
+                                              r"neuroxr's is 2 \(a layer stored as float64.*overwrite=True"):
+        run("float64")
+    assert run("float32").skipped == ["1"]  # float32 layers are the same under both revisions, bit for bit
+    assert run("float64", overwrite=True).written == ["1"]
+    redone = store.read_features("float64", "1")
+    assert redone.attrs["reduction"]["revision"] == 2
+    expected = ref @ _srp_reference(40, 8, 2, np.float64).toarray().T
+    np.testing.assert_allclose(redone.values, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())

@@ -9,7 +9,8 @@ and ``q`` stored units (``q = p`` unless reduced) is counted as::
     in_flight(b) = b * (input_bytes + o * raw_itemsize + 2 * q * itemsize)  # input, activations,
                                                                            # stored values, encoded chunks
                  + b * p * raw_itemsize    (pooled layers: the pooled copy)
-                 + b * p * raw_itemsize    (reduced layers: the projection's copy)
+                 + b * p * raw_itemsize    (reduced layers: the projection's copy; 8 bytes a unit where
+                                            SRP widens to float64, for layers stored as float64)
     state        = reducer parameters of every reduced layer of the group (PCA: k x p, SRP: sparse k x p)
 
 plus a fixed reserve of ``RESERVE_BYTES`` (256 KiB) for Zarr's per-chunk bookkeeping. Layers are
@@ -34,7 +35,7 @@ from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
-from .reduce import PCA_REVISION, REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes
+from .reduce import PCA_REVISION, REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes, srp_revision_problem
 from .stimuli import Stimuli
 
 
@@ -155,7 +156,9 @@ class LayerPlan:
         it = np.dtype(self.raw_dtype).itemsize
         raw = int(np.prod(self.output_shape)) * it
         out = self.n_units * np.dtype(self.dtype).itemsize
-        extra = (self.n_raw_units * it if self.pooling else 0) + (self.n_raw_units * it if self.reduction else 0)
+        # the projection's copy: widened to float64 where SRP computes in float64 (stored as float64)
+        proj = max(it, 8) if self.reduction and self.reduction["method"] == "srp" and self.dtype == "float64" else it
+        extra = (self.n_raw_units * it if self.pooling else 0) + (self.n_raw_units * proj if self.reduction else 0)
         return int(b * (self.input_bytes + raw + 2 * out + extra))
 
 
@@ -384,7 +387,7 @@ def build_plan(
             nbytes=int(n * q * out_dtype.itemsize), raw_nbytes=int(n * p * (store_dtype or raw_dtype).itemsize),
             depth_index=rec.rank, relative_depth=float(min(max(rel, 0.0), 1.0)), pooling=pool, reduction=red,
         )
-        lp.state_bytes = reducer_state_bytes(red["method"], p, q) if red else 0
+        lp.state_bytes = reducer_state_bytes(red["method"], p, q, out_dtype.itemsize) if red else 0
         lp.input_bytes = in_bytes
         lp.unit_chunk = _unit_chunk(n, q, out_dtype.itemsize, avail, unit_chunk)
         if 4 * n * out_dtype.itemsize > avail:
@@ -482,7 +485,8 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
     Shape, stimulus ids, the module stored, dtype, reduction (for PCA also the partition of the fit
-    stimuli into ``partial_fit`` batches and the revision, :data:`~neuroxr.extract.reduce.PCA_REVISION`)
+    stimuli into ``partial_fit`` batches and the revision, :data:`~neuroxr.extract.reduce.PCA_REVISION`;
+    for SRP stored as float64 the revision, :data:`~neuroxr.extract.reduce.SRP_REVISION`)
     and pooling are compared, then (with ``identity``) the digests
     of the model, the preprocessing and the stimuli recorded in the layer's attrs
     ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
@@ -527,6 +531,9 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
             and stored_red.get("revision", 1) != PCA_REVISION:
         problems.append(f"its PCA is of revision {stored_red.get('revision', 1)}, this neuroxr's is {PCA_REVISION} "
                         f"(fit stimuli drawn in stimulus id order, not by position; centred before projecting)")
+    if stored_spec == lp.reduction and lp.reduction and lp.reduction["method"] == "srp" \
+            and (problem := srp_revision_problem(stored_red, lp.dtype)):
+        problems.append(problem)
     if g.attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")
     if not problems and identity is not None:

@@ -33,6 +33,13 @@ projecting (``(x - mean) @ W.T``); 1 (not recorded) drew them by position, so th
 in another order got other features, and projected ``x @ W.T - mean @ W.T`` with a float32 offset,
 which lost digits to cancellation for outputs far from zero."""
 
+SRP_REVISION = 2
+"""The revision of the sparse random projection, recorded in an SRP-reduced layer's attrs
+``reduction`` (``revision``): 2 projects a layer stored as float64 in float64, with scikit-learn's
+components as drawn (float64); 1 (not recorded) projected with the components rounded to float32
+and rounded the output to float32, so a float64 layer held float32 values. A layer stored as
+float32 or float16 is the same under both, bit for bit (:func:`srp_revision_problem`)."""
+
 
 def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any] | None:
     """The validated reduction dict (``None`` for no reduction) for ``n`` stimuli."""
@@ -66,6 +73,16 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
     return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": int(seed)}
 
 
+def srp_revision_problem(stored: Mapping[str, Any], dtype: str) -> str | None:
+    """Why a stored SRP layer (its ``reduction`` attr ``stored``; stored as ``dtype``) holds other
+    values than this revision writes, ``None`` if it does not: revision 1 differs for float64 layers only."""
+    revision = stored.get("revision", 1)
+    if revision == SRP_REVISION or np.dtype(dtype) != np.float64:
+        return None
+    return (f"its sparse random projection is of revision {revision}, this neuroxr's is {SRP_REVISION} (a layer "
+            f"stored as float64 is projected in float64; revision 1 rounded it to float32)")
+
+
 def fit_index(spec: Mapping[str, Any], ids: np.ndarray) -> np.ndarray:
     """Indices (into ``ids``) of the stimuli a reduction is fitted on, in the order of their ids.
 
@@ -89,19 +106,28 @@ def fit_batches(m: int, b_fit: int) -> list[np.ndarray]:
 
 
 class SRP:
-    """A sparse random projection ``x -> x @ C.T`` (C: sparse ``k x p``, float32)."""
+    """A sparse random projection ``x -> x @ C.T`` (C: sparse ``k x p``).
 
-    def __init__(self, p: int, k: int, n_fit: int, seed: int) -> None:
+    Computed in float64 (C as scikit-learn draws it) for a layer stored as float64 (``dtype``),
+    otherwise with C rounded to float32 and a float32 output (:data:`SRP_REVISION`). The draw
+    depends only on ``p``, ``k`` and ``seed``: the float32 C is the float64 one rounded.
+    """
+
+    def __init__(self, p: int, k: int, n_fit: int, seed: int, dtype: Any = np.float32) -> None:
         import scipy.sparse as sp
         from sklearn.random_projection import SparseRandomProjection
 
+        self.dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
         est = SparseRandomProjection(n_components=k, random_state=seed, dense_output=False)
-        est.fit(sp.csr_matrix((n_fit, p), dtype=np.float32))  # SRP only needs the shape
-        self.components = sp.csr_matrix(est.components_, dtype=np.float32)
-        self.info = {"estimator": "sklearn.random_projection.SparseRandomProjection", "density": float(est.density_)}
+        est.fit(sp.csr_matrix((n_fit, p), dtype=self.dtype))  # SRP only needs the shape; C takes this dtype
+        self.components = sp.csr_matrix(est.components_, dtype=self.dtype)
+        self.info = {"revision": SRP_REVISION, "estimator": "sklearn.random_projection.SparseRandomProjection",
+                     "density": float(est.density_)}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray((self.components @ x.T).T, dtype=np.float32)
+        if self.dtype == np.float64:  # float32 (or float16) outputs stored as float64: widened first
+            x = np.asarray(x, dtype=np.float64)
+        return np.asarray((self.components @ x.T).T, dtype=self.dtype)
 
     @property
     def nbytes(self) -> int:
@@ -144,11 +170,12 @@ class PCA:
         return 0 if self.components is None else int(self.components.nbytes + self.mean.nbytes)
 
 
-def reducer_state_bytes(method: str, p: int, k: int) -> int:
-    """Bytes of a fitted reducer's parameters for ``p`` input and ``k`` output units."""
+def reducer_state_bytes(method: str, p: int, k: int, itemsize: int = 4) -> int:
+    """Bytes of a fitted reducer's parameters for ``p`` input and ``k`` output units (``itemsize``:
+    of the stored dtype, which sets the dtype of SRP's components)."""
     if method == "srp":
         nnz = k * math.sqrt(p) * 1.25  # density 1/sqrt(p), with a margin for the draw
-        return int(nnz * 8 + (k + 1) * 8)
+        return int(nnz * (8 if itemsize == 8 else 4) + nnz * 4 + (k + 1) * 8)  # values, int32 indices, indptr
     return int(k * p * 8 + 2 * p * 8)  # IncrementalPCA holds float64 components, mean and variance
 
 

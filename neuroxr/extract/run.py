@@ -277,7 +277,8 @@ def extract_features(
         pass, so the order the stimuli are given in changes no stimulus's features. Recorded in the entry
         attrs ``reduction`` (with the fit stimulus ids and, for PCA, the explained variance ratio).
     dtype : numpy dtype, optional
-        Stored dtype (default: the output dtype; float32 for reduced layers).
+        Stored dtype (default: the output dtype; float32 for reduced layers). A sparse random projection
+        stored as float64 is computed in float64.
     unit_chunk : int, default 4096
         Largest number of units per stored chunk (lowered to fit the memory budget).
     deduplicate : bool, default True
@@ -409,7 +410,8 @@ def _execute(
             n_passes += len({by_name[n].fit_batches for n in reducers})
             for lp in group:  # SRP needs only the shape
                 if lp.reduction and lp.reduction["method"] == "srp":
-                    reducers[lp.name] = SRP(lp.n_raw_units, lp.n_units, lp.reduction["fit_stimuli"], lp.reduction["seed"])
+                    reducers[lp.name] = SRP(lp.n_raw_units, lp.n_units, lp.reduction["fit_stimuli"], lp.reduction["seed"],
+                                            lp.dtype)
             writers: dict[str, LayerWriter] = {}
             try:
                 for lp in group:

@@ -83,6 +83,31 @@ def test_cli_score_brainscore(study):
     assert bad.exit_code == 2
 
 
+def test_an_entry_of_too_few_held_out_stimuli_is_refused_and_the_kind_raised(tmp_path):
+    """20 stimuli at train_size=0.9 hold out 2 per split (every held-out r +-1): the entry, nx.score
+    and ``neuroxr score brainscore`` refuse it in one line (the flag spelled as the command's), a
+    smaller train_size computes it; brainscore is one revision up at the stop that refuses it."""
+    from neuroxr.entries import kinds
+
+    f1, _, neu = latent_sets(0, 20, 6)
+    st = nx.open_store(tmp_path / "s.zarr")
+    st.write_neural("mA", neu)
+    st.write_features("net", "l1", f1)
+    with pytest.raises(LayoutError, match=r"^brainscore: 20 stimuli .* leave 2 test stimuli per split;"):
+        nx.score(st, "brainscore", "net.l1", "mA", n_components=2)
+    args = ["score", "brainscore", str(st.url), "net.l1", "mA", "--n-components", "2"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "20 stimuli on dim 'stimulus' with --train-size 0.9 leave 2 test stimuli" in lines[0], res.stderr
+    assert lines[0].endswith("Pass at least 21 stimuli, or --train-size 0.89 (the largest that holds out 3).") and "train_size" not in lines[0]
+    res = CliRunner().invoke(main, [*args, "--train-size", "0.89", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["raw"] == pytest.approx(float(brainscore(f1, neu, n_components=2, train_size=0.89)["raw"]),
+                                                         rel=1e-12)
+    assert set(kinds.BRAINSCORE_FEW_KINDS) <= kinds.STOPS[-1] and set(kinds.ALL_NAN_RDM_KINDS) <= kinds.STOPS[-1]
+
+
 def test_sweep_gathers_brainscore_in_the_metric_table(study):
     st, f1, f2, neu = study
     res = nx.sweep(st, directions=["cka", "brainscore"], metric_options={"brainscore": {"n_components": 2}},

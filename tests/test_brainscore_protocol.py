@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -176,3 +177,66 @@ def test_brainscore_warns_on_a_ceiling_not_positive():
     with warnings.catch_warnings():
         warnings.simplefilter("error", nx.NeuroxrWarning)
         brainscore(*_data(seed=3)[:2], n_components=5)  # a positive ceiling: no warning
+
+
+def test_brainscore_refuses_a_dead_layer_as_the_directions():
+    """Features constant across the stimuli: the directions' one-line LayoutError (prefixed
+    brainscore), not scipy's SVD error from inside PLS."""
+    import neuroxr as nx
+
+    feats, neur, *_ = _data(objects=False)
+    dead = feats.copy(data=np.full(feats.shape, 3.0))
+    with pytest.raises(LayoutError) as fwd:
+        nx.forward(dead, neur, reps=2)
+    with pytest.raises(LayoutError, match=r"^brainscore: features \(m/l\): ") as err:
+        brainscore(dead, neur, n_components=3)
+    assert "\n" not in str(err.value)
+    assert str(err.value).endswith(str(fwd.value).split(": ", 1)[1])  # the rule's message, one place
+
+
+@pytest.mark.parametrize("n", [10, 11, 20])
+def test_brainscore_refuses_test_splits_of_fewer_than_3_stimuli(n):
+    """At train_size=0.9, 11 to 20 stimuli hold out 2 per split (every held-out r +-1), 10 or fewer
+    hold out 1 (r undefined): refused in one line naming the count, the test size and the fewest
+    stimuli / largest train_size that hold out 3, both of which then run."""
+    feats, neur, X, R, ids, strata = _data(n=40, objects=False)
+    few_ids = ids[:n]
+    few, few_neur = feats.sel(stimulus=feats.stimulus_id.isin(few_ids)), neur.sel(stimulus=neur.stimulus_id.isin(few_ids))
+    n_test = len(next(ShuffleSplit(n_splits=1, train_size=0.9, random_state=1).split(np.zeros(n)))[1])
+    assert n_test < 3
+    need = next(m for m in range(n, 100) if len(next(ShuffleSplit(1, train_size=0.9, random_state=1).split(np.zeros(m)))[1]) >= 3)
+    with pytest.raises(LayoutError, match=rf"^brainscore: {n} stimuli on dim 'stimulus' with train_size=0\.9 leave {n_test} "
+                                          rf"test stimul.* needs at least 3 .*Pass at least {need} stimuli, or "
+                                          r"train_size=(0\.\d+) \(the largest that holds out 3\)\.$") as err:
+        brainscore(few, few_neur, n_components=3, n_splits=2)
+    assert "\n" not in str(err.value)
+    ts = float(re.search(r"train_size=(0\.\d+) \(the largest", str(err.value)).group(1))
+    assert len(next(ShuffleSplit(1, train_size=ts, random_state=1).split(np.zeros(n)))[1]) == 3
+    assert len(next(ShuffleSplit(1, train_size=ts + 0.01, random_state=1).split(np.zeros(n)))[1]) < 3
+    ok = brainscore(few, few_neur, n_components=3, n_splits=2, train_size=ts)  # the suggestions run
+    assert np.isfinite(float(ok["raw"])) and (np.abs(ok["r"].values) < 1 - 1e-9).any()
+    more = ids[:need]
+    brainscore(feats.sel(stimulus=feats.stimulus_id.isin(more)), neur.sel(stimulus=neur.stimulus_id.isin(more)),
+               n_components=3, n_splits=2)
+
+
+@pytest.mark.parametrize("k", [2, 8])
+def test_a_neuroid_with_constant_trial_means_is_nan_in_the_consistency(k):
+    """Trial means equal across the stimuli, noisy trials: the halves are 2c - h and h (r = -1,
+    Spearman-Brown -inf or about 1e16). The directions' constant-target rule: NaN r and consistency,
+    with their warning; the ceiling is the other neuroids' (with 2 neuroids it was -inf)."""
+    import neuroxr as nx
+
+    feats, _, X, R, ids, strata = _data(k=k, objects=False, seed=2)
+    R = R.copy()
+    R[:, 0, :] += 5.0 - R[:, 0, :].mean(axis=1, keepdims=True)
+    neur = make_neural(R, ids, [f"n{j}" for j in range(k)])
+    with pytest.warns(nx.NeuroxrWarning, match=r"^brainscore: neural: 1 neuroids are constant across stimuli .*\['n0'\]"):
+        ds = brainscore(feats, neur, n_components=5)
+    assert np.isnan(ds["consistency"].values[:, 0]).all() and np.isnan(ds["r"].values[:, 0]).all()
+    others = brainscore(feats, neur.isel(neuroid=slice(1, None)), n_components=5)
+    np.testing.assert_allclose(ds["consistency"].values[:, 1:], others["consistency"].values, rtol=1e-12)
+    assert float(ds["ceiling"]) == pytest.approx(_reference(X, R[:, 1:], None, n_components=5)[2], rel=1e-7)
+    with pytest.warns(nx.NeuroxrWarning, match=r"^brainscore_ceiling: neural: 1 neuroids are constant"):
+        c = brainscore_ceiling(neur)
+    np.testing.assert_allclose(c["consistency"].values, ds["consistency"].values, rtol=1e-12)

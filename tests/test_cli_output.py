@@ -231,7 +231,7 @@ def _strict(text):
 def test_json_is_strict_with_nan_values(runner, store):
     """A brainscore without a ceiling has a NaN ceiling and score: --json prints null, never NaN."""
     res = runner.invoke(main, ["score", "brainscore", store.url, "net.l1", "mA", "--n-components", "2", "--n-splits", "2",
-                               "--no-ceiling", "--json"])
+                               "--train-size", "0.8", "--no-ceiling", "--json"])  # 16 stimuli: 4 held out
     assert res.exit_code == 0, res.output
     obj = _strict(res.stdout)
     assert obj["ceiling"] is None

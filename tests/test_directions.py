@@ -376,6 +376,25 @@ def test_split_half_reliability(problem):
     assert np.all(ds.reliability.values <= 1)
 
 
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_split_half_reliability_of_constant_trial_means_is_nan_as_forward(problem, method):
+    """Trial means equal across the stimuli, noisy trials: the halves are 2c - h and h, exactly
+    anti-correlated (Spearman-Brown -inf). forward's constant-target rule: NaN, with its warning."""
+    R = problem["R"].copy()
+    R[:, 0, :] += 5.0 - np.nanmean(R[:, 0, :], axis=1, keepdims=True)  # (some trials missing)
+    neur = nx.neural(R)
+    with pytest.warns(UserWarning) as fw:
+        fwd = d.forward(nx.features(problem["F"]), neur, reps=2)
+    assert np.isnan(fwd.target_shc.values[0]).all()
+    want = next(str(w.message) for w in fw if "constant across stimuli" in str(w.message))
+    with pytest.warns(UserWarning) as rw:
+        ds = d.split_half_reliability(neur, reps=3, method=method)
+    assert want in [str(w.message) for w in rw]
+    assert np.isnan(ds.reliability.values[0]).all() and np.isnan(ds.r_half.values[0]).all()
+    others = d.split_half_reliability(neur.isel(neuroid=slice(1, None)), reps=3, method=method)
+    np.testing.assert_array_equal(ds.reliability.values[1:], others.reliability.values)
+
+
 # --- more predictor neuroids than stimuli: designs' kernels from the repeats' pairwise kernels (issue 17)
 @pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
 def test_dual_regime_slot_kernels_parity(seeded_reverse_pred, tmp_path, direction, monkeypatch):

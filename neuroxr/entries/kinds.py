@@ -370,9 +370,13 @@ GEOMETRY_MISSING_KINDS = ("crsa", "brainscore", "crsa_bootstrap", "crsa_permutat
 #: permutation entries held score 0.0 and p 1.0 (Pearson and cosine; Spearman crashed), the bootstraps'
 #: score and resamples of 1 or 2 complete pairs +-1.
 ALL_NAN_RDM_KINDS = ("crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
+#: Brain-Score, which now refuses splits holding out fewer than 3 stimuli (11 to 20 stimuli at
+#: train_size=0.9: every held-out r was +-1; 10 or fewer: NaN) and scores a neuroid whose trial means
+#: are constant across stimuli NaN in its consistency (its halves gave r = -1: -inf, or about 1e16).
+BRAINSCORE_FEW_KINDS = ("brainscore",)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
-         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS}, {*ALL_NAN_RDM_KINDS})
+         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS}, {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -50,11 +50,11 @@ from ..geometry._common import (
     _plain,
     _usable,
 )
-from ..kernels.splits import split_means
+from ..kernels.splits import nanmean_repeats, split_means
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import validate_features, validate_neural
 from ..validation import check_bool, check_computed, check_int
-from ._prepare import by_id, id_order
+from ._prepare import by_id, check_design, id_order, warn_constant_targets
 
 __all__ = ["brainscore", "brainscore_ceiling", "brainscore_splits", "CEILING_MODES", "REFERENCE"]
 
@@ -143,7 +143,9 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
     -------
     xarray.Dataset
         ``ceiling`` (scalar, mean over splits), ``error`` (SEM over splits), ``ceiling_split``
-        (split,), ``consistency`` (split, neuroid): Spearman-Brown corrected split-half r.
+        (split,), ``consistency`` (split, neuroid): Spearman-Brown corrected split-half r; NaN for a
+        neuroid whose trial means are constant across the stimuli (up to rounding; its halves are
+        exactly anti-correlated, Spearman-Brown -inf), with the directions' warning.
     """
     validate_neural(neural, name="neural", check_values=False)
     _one_bin(neural, _named(neural, "neural"), "brainscore_ceiling")
@@ -164,10 +166,13 @@ def _need_repeats(neural: xr.DataArray, caller: str) -> None:
         )
 
 
-def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: str) -> xr.Dataset:
+def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: str,
+             const: np.ndarray | None = None) -> xr.Dataset:
     """:func:`brainscore_ceiling` of responses with 2 repeats, also of responses a metric checked in
     this call with 2 valid repeats (a :class:`~neuroxr.geometry._common._Checked`: its valid
-    repeats not counted, its values not checked again; a dask-backed one read once, for the halves)."""
+    repeats not counted, its values not checked again; a dask-backed one read once, for the halves).
+    ``const``: the neuroids whose trial means are constant across the stimuli, found (and warned
+    about) by the caller; else found here, with the directions' warning."""
     from sklearn.model_selection import ShuffleSplit
 
     checked, name = _checked_at(neural, 2), _named(neural, "neural")
@@ -176,6 +181,9 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
     V = np.asarray(neural.values, dtype=np.float64)
     if not checked:
         check_computed(neural, V, name)  # inf refused
+    if const is None:  # the directions' constant-target rule: halves of such a neuroid are anti-correlated noise
+        const = warn_constant_targets(nanmean_repeats(V), np.asarray(neural.coords["neuroid_id"].values), f"{caller}: {name}",
+                                      "neuroids")
     n_rep = neural.sizes["repeat"]
     splitter = ShuffleSplit(n_splits=n_splits, train_size=0.5, test_size=None, random_state=seed)
     # ShuffleSplit's permutation is (test, train) with ceil(T/2) test repeats: as split="valid" reads
@@ -186,6 +194,7 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
     with np.errstate(invalid="ignore"), _quiet():
         for s in range(n_splits):
             cons[s] = spearman_brown(pearson(np.asarray(H2[s]), np.asarray(H1[s])))
+    cons[:, const] = np.nan  # their halves (2c - h and h) gave r = -1, Spearman-Brown -inf
     per_split = np.nanmedian(cons, axis=1)
     return xr.Dataset(
         {
@@ -196,6 +205,30 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
         },
         coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(neural.coords["neuroid_id"].values).astype(str))},
         attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", **counts, "reference": REFERENCE},
+    )
+
+
+#: Fewest held-out stimuli per split: a Pearson r over 2 is +-1, over 1 undefined (the directions' rule).
+MIN_TEST = 3
+
+
+def _check_test_size(n_test: int, n: int, train_size: float, n_components: int) -> None:
+    """A one-line ``LayoutError`` when the splits hold out fewer than :data:`MIN_TEST` of the ``n``
+    stimuli, naming the fewest stimuli that ``train_size`` needs and the largest ``train_size`` (in
+    hundredths, with at least ``n_components`` training stimuli) that ``n`` allows."""
+    if n_test >= MIN_TEST:
+        return
+    # scikit-learn's ShuffleSplit: floor(train_size * n) training stimuli, the rest held out; that
+    # is more than m (1 - train_size), less than one above: 3 held out once m (1 - train_size) > 2
+    need = next(m for m in range(max(n, int((MIN_TEST - 1) / (1 - train_size))), 2**62)
+                if m - math.floor(train_size * m) >= MIN_TEST)
+    fits = [k / 100 for k in range(99, 0, -1)
+            if n - math.floor(k / 100 * n) >= MIN_TEST and math.floor(k / 100 * n) >= n_components]
+    alt = f", or train_size={fits[0]} (the largest that holds out {MIN_TEST})" if fits else ""
+    raise LayoutError(
+        f"brainscore: {n} stimuli on dim 'stimulus' with train_size={train_size} leave {n_test} test stimul{'us' if n_test == 1 else 'i'} per split; "
+        f"a held-out Pearson r needs at least {MIN_TEST} (over 2 it is +-1, over 1 undefined). "
+        f"Pass at least {need} stimuli{alt}."
     )
 
 
@@ -237,17 +270,21 @@ def brainscore(
     Parameters
     ----------
     features : DataArray (stimulus, unit)
-        Model features; paired with ``neural`` by ``stimulus_id``.
+        Model features; paired with ``neural`` by ``stimulus_id``. Features with no variance across
+        the stimuli (a dead layer) are refused as by the directions (a one-line ``LayoutError``).
     neural : DataArray (stimulus, neuroid, repeat)
         Responses; the regression target is the trial average. A (stimulus, neuroid) needs a valid
         trial (2 with ``ceiling``, one in each half): stimuli without them in any neuroid are
         dropped from both inputs, then neuroids lacking them on some stimulus, with one warning, so
         that ``raw`` and ``ceiling`` use the same stimuli and neuroids (attrs ``n_excluded_stimuli``,
-        ``n_excluded_neuroids``).
+        ``n_excluded_neuroids``). A neuroid whose trial means are constant across the stimuli (up to
+        rounding) has NaN ``r`` and ``consistency``, with the directions' warning.
     n_components : int, default 25
         PLS components (``PLSRegression(n_components, scale=False)``); at most the number of units.
     n_splits : int, default 10
     train_size : float, default 0.9
+        Must hold out at least 3 stimuli per split (``n - floor(train_size n)``; 21 stimuli at 0.9):
+        a held-out r over 2 is +-1, over 1 undefined, so fewer is a ``LayoutError``.
     stratify_by : str or None, default "auto"
         Stimulus coord to stratify the splits by; ``"auto"`` uses ``object_name`` when present
         (Brain-Score's default), None never stratifies.
@@ -274,8 +311,9 @@ def brainscore(
 
     check_brainscore_params(n_components, n_splits, train_size, stratify_by, seed, ceiling, ceiling_mode)
     validate_features(features, name="features")
+    fname, nname = _named(features, "features"), _named(neural, "neural")
     validate_neural(neural, name="neural", check_values=False)  # the values: once, in _drop_unusable
-    _one_bin(neural, _named(neural, "neural"), "brainscore")
+    _one_bin(neural, nname, "brainscore")
     if ceiling:
         _need_repeats(neural, "brainscore")
     # one set of stimuli and neuroids for raw and ceiling (2 valid repeats with a ceiling, as the directions);
@@ -290,6 +328,7 @@ def brainscore(
     features, _ = by_id(features, "unit")
     X = np.asarray(features.transpose("stimulus", "unit").values, dtype=np.float64)
     Yv = np.asarray(Y.transpose("stimulus", "neuroid").values, dtype=np.float64)
+    check_design(X, f"brainscore: {fname}")  # a dead layer: the directions' one-line refusal (not scipy's SVD error)
     if not 1 <= n_components <= X.shape[1]:
         raise LayoutError(
             f"brainscore: n_components={n_components} but features has {X.shape[1]} units on dim 'unit'; "
@@ -303,6 +342,9 @@ def brainscore(
             f"brainscore: n_components={n_components} but the training splits hold {n_train} stimuli (train_size="
             f"{train_size} of {X.shape[0]} on dim 'stimulus'); pass n_components of at most {n_train}."
         )
+    _check_test_size(min(len(te) for _, te in splits), X.shape[0], train_size, n_components)
+    # the directions' constant-target rule: constant trial means score NaN (r and consistency), said once
+    const = warn_constant_targets(Yv, np.asarray(Y.coords["neuroid_id"].values).astype(str), f"brainscore: {nname}", "neuroids")
     r = np.empty((n_splits, Yv.shape[1]))
     # PLS fits the neuroids jointly (NIPALS starts from the first): in canonical id order, by id
     order = id_order(Y, "neuroid")
@@ -312,6 +354,7 @@ def brainscore(
         for s, (tr, te) in enumerate(splits):
             pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Y_by_id[tr])
             r[s] = pearson(pls.predict(X[te])[:, back], Yv[te])
+        r[:, const] = np.nan
         per_split = np.nanmedian(r, axis=1)
     raw = float(per_split.mean())
     data: dict[str, Any] = {
@@ -321,7 +364,7 @@ def brainscore(
         "r": (("split", "neuroid"), r),
     }
     if ceiling:
-        c = _ceiling(checked, n_splits, seed, "brainscore")  # not checked (a dask-backed one read once more for its halves)
+        c = _ceiling(checked, n_splits, seed, "brainscore", const)  # not checked (a dask-backed one read once more for its halves)
         cval = float(c["ceiling"])
         if math.isnan(cval):
             n_nan = int(np.isnan(c["ceiling_split"].values).sum())

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LayoutError
-from ..kernels.splits import SplitHalves, draw_permutation, split_half_r
+from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import has_time, validate_neural
 from . import _prepare as prep
@@ -32,7 +32,10 @@ def split_half_reliability(
     (:func:`neuroxr.predictivity._prepare.target_stimuli`): for every neuroid (excluded) or for some
     (partial neuroids); the numbers are those of each neuroid's complete pairs either way. Without
     any stimulus with 2 valid repeats (in a time bin), every reliability (of that bin) is NaN and
-    ``n_stimuli`` 0, with the warning.
+    ``n_stimuli`` 0, with the warning. A neuroid whose trial means are constant across those
+    stimuli (up to rounding) is NaN (``reliability`` and ``r_half``), with the directions' warning,
+    as :func:`~neuroxr.predictivity.forward` scores it (its halves would be exactly anti-correlated
+    noise: Spearman-Brown of -1 is -inf).
 
     Parameters
     ----------
@@ -73,12 +76,17 @@ def split_half_reliability(
     R = prep.take(R, None, ok)
     # a stimulus with fewer than 2 valid repeats is never a complete pair of half means: counted, not
     # dropped; none with 2 (e.g. one time bin): every reliability is NaN, n_stimuli 0
-    counts = prep.target_counts(*prep.target_stimuli(R, "neural", neural.stimulus_id.values, 2, folds=False,
-                                                     raise_empty=False))
+    keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, 2, folds=False, raise_empty=False)
+    counts = prep.target_counts(keep, valid)
     rng = np.random.default_rng(seed)
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
     if counts["n_stimuli"]:
         r = split_half_r(SplitHalves(R, split), perms, spearman if method == "spearman" else pearson)  # (neuroid, rep)
+        # forward's constant-target rule (its trial means over the same stimuli): NaN, with its warning;
+        # the halves of such a neuroid are 2c - h and h, r = -1 and Spearman-Brown -inf
+        const = prep.warn_constant_targets(nanmean_repeats(prep.take(R, keep)), neural.neuroid_id.values[ok], "neural",
+                                           "neuroids")
+        r[const] = np.nan
     else:  # no complete pair anywhere: nothing to correlate
         r = np.full((R.shape[1], reps), np.nan)
     return xr.Dataset(

@@ -370,9 +370,13 @@ GEOMETRY_MISSING_KINDS = ("crsa", "brainscore", "crsa_bootstrap", "crsa_permutat
 #: permutation entries held score 0.0 and p 1.0 (Pearson and cosine; Spearman crashed), the bootstraps'
 #: score and resamples of 1 or 2 complete pairs +-1.
 ALL_NAN_RDM_KINDS = ("crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
+#: The ridge metrics, which now refuse features without variance across the stimuli (a dead layer;
+#: eRSA's also on its training stimuli) as the directions refuse such a design: eReg's r was an
+#: artefact of intercept-only predictions (near -0.6), eRSA's train_score finite; same stop.
+CONSTANT_DESIGN_METRIC_KINDS = ("ereg", "ersa", "ersa_bootstrap", "ersa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
-         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS}, {*ALL_NAN_RDM_KINDS})
+         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS}, {*ALL_NAN_RDM_KINDS, *CONSTANT_DESIGN_METRIC_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -453,8 +453,9 @@ def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):
     from neuroxr.entries import kinds
 
     st, f1, *_ = study
-    rev = kinds.KINDS["ereg"].revision  # 1 the unit order, 2 the low-rank ridge kernels, 3 float64 trial means
-    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 3
+    # 1 the unit order, 2 the low-rank ridge kernels, 3 float64 trial means, 4 constant features refused
+    rev = kinds.KINDS["ereg"].revision
+    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 4
     monkeypatch.setitem(kinds.KINDS, "ereg", replace(kinds.KINDS["ereg"], revision=0))  # as before the fix
     old = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
     monkeypatch.undo()

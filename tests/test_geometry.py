@@ -467,7 +467,7 @@ def test_an_rdm_or_gram_with_columns_in_another_order_is_paired_by_id():
 
 
 @pytest.mark.parametrize("call, who", [
-    (lambda F, R: geo.rdm(R), "obj"),
+    (lambda F, R: geo.rdm(R), "rdm: obj"),
     (lambda F, R: geo.crsa(F, R, reps=2), "crsa: neural"),
     (lambda F, R: geo.ersa(F, R), "ersa: neural"),
     (lambda F, R: geo.ereg(F, R, n_components=3), "ereg: neural"),
@@ -493,7 +493,7 @@ def test_geometry_refuses_time_resolved_responses(call, who):
 
 
 @pytest.mark.parametrize("call, who", [
-    (lambda F, R: geo.rdm(R), "obj"),
+    (lambda F, R: geo.rdm(R), "rdm: obj"),
     (lambda F, R: geo.crsa(F, R, reps=2), "crsa: neural"),
     (lambda F, R: geo.cka(F, R), "cka: b"),
     (lambda F, R: geo.effective_dimensionality(R), "effective_dimensionality: obj"),

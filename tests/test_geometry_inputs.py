@@ -104,8 +104,8 @@ def test_crsa_ceiling_is_automatic_as_in_the_store(tmp_path):
 
 # ---------------------------------------------------------------------------- trial-averaged inputs
 @pytest.mark.parametrize("call, who", [
-    (lambda F, M: geo.cka(F, M), r"b \(neural\)"), (lambda F, M: geo.rdm(M), r"obj \(neural\)"),
-    (lambda F, M: geo.crsa(F, M), "neural"), (lambda F, M: geo.effective_dimensionality(M), r"obj \(neural\)"),
+    (lambda F, M: geo.cka(F, M), r"b \(neural\)"), (lambda F, M: geo.rdm(M), r"rdm: obj \(neural\)"),
+    (lambda F, M: geo.crsa(F, M), "neural"), (lambda F, M: geo.effective_dimensionality(M), r"effective_dimensionality: obj \(neural\)"),
 ], ids=["cka", "rdm", "crsa", "effective_dimensionality"])
 def test_stimulus_by_neuroid_responses_are_refused_with_the_fix(call, who):
     """Named by the argument, with the array's own name ("neural", from nx.neural) where it differs."""
@@ -200,3 +200,45 @@ def test_crsa_pairing_error_names_its_arguments():
         nx.crsa(f.isel(stimulus=slice(0, 15)), r)
     with pytest.raises(LayoutError, match=r"stimulus ids of features are missing in neural"):
         nx.crsa(f, r.isel(stimulus=slice(5, 20)))
+
+
+# ---------------------------------------------------------------------------- constant features
+@pytest.mark.parametrize("call", ["ereg", "ersa", "ersa_bootstrap"])
+def test_ridge_metrics_refuse_constant_features_as_the_directions_do(call):
+    """A dead layer (every unit constant across the stimuli): eReg gave r near -0.6 per neuroid
+    (intercept-only out-of-fold predictions) and eRSA a finite train_score; now the directions'
+    one-line refusal of such a design, starting with the function called."""
+    from neuroxr.geometry.inference import ersa_bootstrap
+
+    F, R = _data()
+    dead = F.copy(data=np.full(F.shape, 3.0))
+    with pytest.raises(LayoutError, match=r"^forward: |^features") as fwd:
+        nx.forward(dead, R, reps=2)
+    rule = str(fwd.value).split("every predictor column", 1)[1]
+    fn = {"ereg": geo.ereg, "ersa": geo.ersa, "ersa_bootstrap": lambda f, r: ersa_bootstrap(f, r, n_boot=5)}[call]
+    with pytest.raises(LayoutError, match=rf"^{call}: features \(net/l1\): every predictor column") as e:
+        fn(dead, R)
+    assert str(e.value).endswith(rule) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("call", ["ersa", "ersa_bootstrap"])
+def test_ersa_refuses_features_constant_on_its_training_stimuli(call):
+    """Features that vary only on the test stimuli: every fit of eRSA sees a constant design."""
+    from neuroxr.geometry._common import split_train_test
+    from neuroxr.geometry.inference import ersa_bootstrap
+
+    F, R = _data()
+    tr, _ = split_train_test(F.stimulus_id.values, 0.5, 0)
+    X = np.random.default_rng(1).standard_normal(F.shape)
+    X[tr] = 1.0
+    fn = {"ersa": geo.ersa, "ersa_bootstrap": lambda f, r: ersa_bootstrap(f, r, n_boot=5)}[call]
+    with pytest.raises(LayoutError, match=rf"^{call}: features \(net/l1\) \(training stimuli\): every predictor column"):
+        fn(F.copy(data=X), R)
+    fn(F, R)  # varying features are scored
+
+
+def test_constant_design_kinds_are_one_revision_up_at_this_stop():
+    """Stored ereg / ersa entries of a dead layer held artefacts: their kinds are in the last stop."""
+    from neuroxr.entries import kinds
+
+    assert set(kinds.CONSTANT_DESIGN_METRIC_KINDS) <= set(kinds.STOPS[-1])

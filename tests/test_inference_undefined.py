@@ -287,3 +287,25 @@ def test_best_layer_follows_the_bootstraps_rule():
     assert int(out["n_boot_undefined"]) == 1
     omit, _ = _said(best_layer, boots("omit"))
     assert np.isfinite(omit["test_ev_ci"].values).all() and int(omit["n_boot_undefined"]) == 1
+
+
+@pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
+def test_rsa_resamples_of_fewer_than_3_distinct_pairs_are_nan_whatever_the_method(method):
+    """A resample drawing 2 distinct stimuli compares one pair (however often drawn): NaN, as
+    compare_rdms gives for fewer than 3 pairs, counted in n_boot_undefined (cosine read 1.0); a
+    resample of 4 distinct stimuli drawn equally often is compare_rdms of their sub-RDM."""
+    f, _, r, _ = _nan_rdm_inputs()
+    idx = np.zeros((4, N), dtype=int)
+    idx[0, 1:] = 1  # stimuli 0 and 1
+    idx[1, ::2] = 7  # stimuli 7 and 0
+    idx[2] = np.repeat([0, 2, 5, 9], N // 4)  # 4 distinct stimuli, equal counts: 6 pairs of equal weight
+    idx[3, :] = 4  # one stimulus: no pair
+    out, said = _said(crsa_bootstrap, f, r, compare_method=method, indices=idx)
+    boot = out.score_boot.values
+    assert np.isnan(boot[[0, 1, 3]]).all() and int(out.n_boot_undefined) == 3
+    sub = [0, 2, 5, 9]
+    name = "pearson" if method == "corr" else method
+    model, data = nx.rdm(f).isel(stimulus=sub, stimulus_=sub), nx.rdm(r).isel(stimulus=sub, stimulus_=sub)
+    if method != "spearman":  # the bootstrap ranks once on the full sample (docs/inference.md)
+        assert boot[2] == pytest.approx(float(nx.compare_rdms(model, data, method=name)), abs=1e-12)
+    assert [m for m in said if m.startswith("crsa_bootstrap: 3 of 4 resamples have an undefined score")], said

@@ -67,12 +67,12 @@ def _df_with_inf():
 
 
 WARNINGS = {  # call -> the start of the message that names the input
-    "rdm": (lambda: geo.rdm(_neural(nan=True)), r"obj \(V4\): 1 of 30 stimuli"),
+    "rdm": (lambda: geo.rdm(_neural(nan=True)), r"rdm: obj \(V4\): 1 of 30 stimuli"),
     "split_half_rdms": (lambda: geo.split_half_rdms(_neural(nan=True)), r"split_half_rdms: neural \(V4\): 1 of 30"),
     "crsa": (lambda: geo.crsa(_features(), _neural(nan=True)), r"crsa: neural \(V4\): 1 of 30"),
     "ersa": (lambda: geo.ersa(_features(), _neural(nan=True)), r"ersa: neural \(V4\): 1 of 30"),
     "ereg": (lambda: geo.ereg(_features(), _neural(nan=True)), r"ereg: neural \(V4\): 1 of 30"),
-    "effective_dimensionality": (lambda: geo.effective_dimensionality(_neural(nan=True)), r"obj \(V4\): 1 of 30"),
+    "effective_dimensionality": (lambda: geo.effective_dimensionality(_neural(nan=True)), r"effective_dimensionality: obj \(V4\): 1 of 30"),
     "cka": (lambda: geo.cka(_features(), _neural(nan=True)), r"cka: b \(V4\): 1 of 30"),
     "cka averaged": (lambda: geo.cka(_features(), _neural()), r"cka: b \(V4\) is neural data"),
     "cka_bootstrap": (lambda: cka_bootstrap(_features(), _neural(nan=True), n_boot=5), r"cka_bootstrap: b \(V4\): 1 of 30"),
@@ -97,10 +97,22 @@ WARNINGS = {  # call -> the start of the message that names the input
 }
 
 ERRORS = {
-    "rdm features": (lambda: geo.rdm(_features(nan=True)), r"obj \(net/l1\): holds 1 non-finite"),
-    "rdm neural": (lambda: geo.rdm(_neural(inf=True)), r"obj \(V4\): holds \d+ infinite"),
-    "gram": (lambda: geo.gram(_features(nan=True)), r"features \(net/l1\): holds 1 non-finite"),
-    "effective_dimensionality": (lambda: geo.effective_dimensionality(_features(nan=True)), r"obj \(net/l1\): holds"),
+    "rdm features": (lambda: geo.rdm(_features(nan=True)), r"rdm: obj \(net/l1\): holds 1 non-finite"),
+    "rdm neural": (lambda: geo.rdm(_neural(inf=True)), r"rdm: obj \(V4\): holds \d+ infinite"),
+    "gram": (lambda: geo.gram(_features(nan=True)), r"gram: features \(net/l1\): holds 1 non-finite"),
+    "gram neural": (lambda: geo.gram(_neural()), r"gram: features \(V4\): dims"),
+    "effective_dimensionality": (lambda: geo.effective_dimensionality(_features(nan=True)),
+                                 r"effective_dimensionality: obj \(net/l1\): holds"),
+    "anchor_weights relative": (lambda: geo.anchor_weights(_features().rename(unit="neuroid"), _neural()),
+                                r"anchor_weights: relative \(net/l1\): dims"),
+    "anchor_weights neural": (lambda: geo.anchor_weights(_features(), _features().expand_dims("repeat", axis=-1)),
+                              r"anchor_weights: neural \(net/l1\): dims"),
+    "split_half_rdm_ceiling ragged": (lambda: geo.split_half_rdm_ceiling(_ragged()),
+                                      r"split_half_rdm_ceiling: neural \(V4\): every neuroid lacks 2 trials .*\.\)\)\.$"),
+    "crsa ragged": (lambda: geo.crsa(_features(), _ragged()),
+                    r"crsa: neural \(V4\): every neuroid lacks 2 trials .* or score without a ceiling \(noise_ceiling=False\)\.$"),
+    "brainscore ragged": (lambda: brainscore(_features(), _ragged(), n_components=2, n_splits=2),
+                          r"brainscore: neural \(V4\): every neuroid lacks 2 trials .* \(ceiling=False\)\.$"),
     "crsa features": (lambda: geo.crsa(_features(nan=True), _neural()), r"features \(net/l1\): holds 1 non-finite"),
     "crsa neural": (lambda: geo.crsa(_features(), _neural(inf=True)), r"neural \(V4\): holds \d+ infinite"),
     "crsa lazy neural": (lambda: geo.crsa(_features(), _neural(inf=True, lazy=True)), r"neural \(V4\): holds \d+ infinite"),
@@ -127,8 +139,8 @@ ERRORS = {
     # code in the messages: the argument, never the label
     "cka ragged": (lambda: geo.cka(_features(), _ragged()),
                    r"cka: b \(V4\): every neuroid lacks .*neuroid 'n0' at stimulus 's00'.*\(b\.sel\(stimulus=\.\.\.\)\)"),
-    "rdm ragged": (lambda: geo.rdm(_ragged()), r"obj \(V4\): every neuroid lacks .*\(obj\.sel\(stimulus=\.\.\.\)\)"),
-    "rdm time": (lambda: geo.rdm(_time_neural()), r"obj \(V4\) is time-resolved .*obj\.isel\(time_bin=0\)"),
+    "rdm ragged": (lambda: geo.rdm(_ragged()), r"rdm: obj \(V4\): every neuroid lacks .*\(obj\.sel\(stimulus=\.\.\.\)\)"),
+    "rdm time": (lambda: geo.rdm(_time_neural()), r"rdm: obj \(V4\) is time-resolved .*obj\.isel\(time_bin=0\)"),
     "LinearMetric pairing": (lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
                              r"Cannot pair .* stimulus ids of X \(net/l1\) are missing in Y \(net/l2\).*"
                              r"Y\.isel\(stimulus=Y\.stimulus_id\.isin\(X\.stimulus_id\)\)"),
@@ -188,5 +200,23 @@ def test_stored_entries_name_the_argument_of_the_function_they_compute(tmp_path)
     for kind, start in expected.items():
         with pytest.warns(NeuroxrWarning, match=start):
             nx.score(store, kind, "net.l1", "mk", **({"n_perm": 5} if kind.endswith("permutation") else {}))
-    with pytest.warns(NeuroxrWarning, match=r"^obj \(mk\): 1 of 30"):
+    with pytest.warns(NeuroxrWarning, match=r"^effective_dimensionality: obj \(mk\): 1 of 30"):
         nx.score(store, "dimensionality", "mk", None)
+
+
+@pytest.mark.parametrize("fn", [crsa_bootstrap, ersa_bootstrap])
+def test_rsa_bootstraps_speak_as_the_function_called(fn):
+    """crsa_bootstrap / ersa_bootstrap run rsa_bootstrap (and rsa_permutation) on their RDMs: every
+    message starts with the function the user called and names its compare_method (they said
+    ``rsa_bootstrap: ...``, ``rsa_permutation: ...`` and ``The 'method' parameter``)."""
+    one = _neural(name="V4").isel(neuroid=[0])  # one neuroid: an all-NaN correlation RDM
+    extra = {"n_perm": 5} if fn is ersa_bootstrap else {}
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        fn(_features(), one, n_boot=5, **extra)
+    messages = [str(w.message) for w in rec if issubclass(w.category, NeuroxrWarning)]
+    assert len(messages) >= 2 and all(m.startswith(f"{fn.__name__}: ") for m in messages), messages
+    with pytest.raises(ParameterError, match=rf"^The 'compare_method' parameter of {fn.__name__} must be one of"):
+        fn(_features(), _neural(), compare_method="kendall", n_boot=5)
+    with pytest.raises(ParameterError, match=rf"^{fn.__name__}: indices must be"):
+        fn(_features(), _neural(), indices=np.zeros((2, 3), dtype=int))

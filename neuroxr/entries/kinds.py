@@ -374,9 +374,14 @@ ALL_NAN_RDM_KINDS = ("crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "er
 #: train_size=0.9: every held-out r was +-1; 10 or fewer: NaN) and scores a neuroid whose trial means
 #: are constant across stimuli NaN in its consistency (its halves gave r = -1: -inf, or about 1e16).
 BRAINSCORE_FEW_KINDS = ("brainscore",)
+#: The ridge metrics, which now refuse features without variance across the stimuli (a dead layer;
+#: eRSA's also on its training stimuli) as the directions refuse such a design: eReg's r was an
+#: artefact of intercept-only predictions (near -0.6), eRSA's train_score finite; same stop.
+CONSTANT_DESIGN_METRIC_KINDS = ("ereg", "ersa", "ersa_bootstrap", "ersa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
-         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS}, {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS})
+         {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
+         {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

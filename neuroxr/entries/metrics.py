@@ -198,17 +198,19 @@ def metric_value(ds: xr.Dataset, split: str = "test") -> float:
 
 
 # ============================================================================ inputs
-def averaged_as_features(neural: xr.DataArray, arg: str = "neural") -> xr.DataArray:
+def averaged_as_features(neural: xr.DataArray, arg: str = "neural", caller: str | None = None) -> xr.DataArray:
     """Trial-averaged neural responses (NaN-mean over repeats, as :func:`neuroxr.geometry.rdm`
     averages them) in the feature layout ``stimulus x unit``; the warnings name them as the
-    argument ``arg`` of the function the entry computes, with their label (``"obj (V4)"``)."""
-    return _averaged_as_features(neural, arg)
+    argument ``arg`` of the function the entry computes, with their label (``"obj (V4)"``), after
+    that function's name ``caller`` where given (``"effective_dimensionality: obj (V4)"``)."""
+    return _averaged_as_features(neural, arg, caller)
 
 
-def _averaged_as_features(neural: xr.DataArray | _Checked, arg: str) -> xr.DataArray:
+def _averaged_as_features(neural: xr.DataArray | _Checked, arg: str, caller: str | None = None) -> xr.DataArray:
     """:func:`averaged_as_features`, also of responses a metric checked in this call (a
     :class:`~neuroxr.geometry._common._Checked`: not checked again)."""
-    m = _geo._neural_mean(neural, name=_named(neural, arg)).transpose("stimulus", "neuroid")
+    name = _named(neural, arg) if caller is None else f"{caller}: {_named(neural, arg)}"
+    m = _geo._neural_mean(neural, name=name).transpose("stimulus", "neuroid")
     extra = [c for c in m.coords if c not in ("stimulus_id", "neuroid_id") and m.coords[c].dims != ("stimulus",)]
     m = m.drop_vars(extra).rename({"neuroid": "unit", "neuroid_id": "unit_id"})
     m.name = _plain(neural).name
@@ -317,7 +319,7 @@ def compute_dimensionality(src: Any, tgt: Any, params: Mapping[str, Any], io: An
         obj: xr.DataArray | xr.Dataset = io.gram(src)
         n_units, n_stim = int(obj.attrs["n_units"]), int(obj.sizes["stimulus"])
     else:
-        obj = averaged_as_features(io.read(src), "obj")  # effective_dimensionality's argument
+        obj = averaged_as_features(io.read(src), "obj", "effective_dimensionality")  # the function the entry computes
         n_units, n_stim = int(obj.sizes["unit"]), int(obj.sizes["stimulus"])
     counts = {k: int(obj.attrs[k]) for k in ("n_excluded_stimuli", "n_excluded_neuroids") if k in obj.attrs}
     value = _geo.effective_dimensionality(obj)
@@ -484,14 +486,14 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
                                                    2 if draws_ceiling(target) else 1,
                                                    paired=True)  # crsa's rule (its default's neuroids)
             model = _rdm(source, rest["rdm_method"], None, _named(source, "features"))
-            ds = gi.rsa_permutation(_without(model, dropped), _rdm(target, rest["rdm_method"], None, _named(target, "neural")),
-                                    method=rest["compare_method"], n_perm=p["n_perm"], seed=p["seed"])
+            ds = gi._rsa_permutation(_without(model, dropped), _rdm(target, rest["rdm_method"], None, _named(target, "neural")),
+                                     "crsa_permutation", "compare_method", rest["compare_method"], p["n_perm"], p["seed"])
             ds.attrs["rdm_method"] = rest["rdm_method"]
     elif metric == "ersa":
         if boot:
             ds = gi.ersa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], **rest)
         else:
-            ds = gi.ersa_bootstrap(source, target, n_boot=1, seed=p["seed"], n_perm=p["n_perm"], **rest)
+            ds = gi._ersa_bootstrap("ersa_permutation", source, target, n_boot=1, seed=p["seed"], n_perm=p["n_perm"], **rest)
             ds = ds[["score", "p", "score_null"]]
     elif metric == "cka":
         a, b = source, target

@@ -170,8 +170,9 @@ def _named(obj: Any, arg: str) -> str:
 
 
 def _arg(name: str) -> str:
-    """The argument part of a :func:`_named` name (``"neural (V4)"`` -> ``"neural"``), for code in messages."""
-    return name.split(" (", 1)[0]
+    """The argument part of a :func:`_named` name (``"neural (V4)"`` -> ``"neural"``), for code in
+    messages; also of one that starts with its function (``"rdm: obj (V4)"`` -> ``"obj"``)."""
+    return name.split(" (", 1)[0].rsplit(": ", 1)[-1]
 
 
 def _rdm_da(D: Any, ids: np.ndarray, name: str, attrs: Mapping[str, Any]) -> xr.DataArray:
@@ -242,12 +243,18 @@ def _usable(neural: xr.DataArray | _Checked, name: str = "neural", min_valid: in
     return neural, counts, sids[stim_bad]
 
 
-def _need(min_valid: int) -> tuple[str, str]:
-    """What a (stimulus, neuroid) needs with ``min_valid`` and the fix the errors add for a ceiling."""
+#: The option of a function that scores without the ceiling its 2 trials are for.
+_NO_CEILING = {"crsa": "noise_ceiling=False", "brainscore": "ceiling=False"}
+
+
+def _need(min_valid: int, caller: str | None = None) -> tuple[str, str]:
+    """What a (stimulus, neuroid) needs with ``min_valid`` and the fix the errors add for a ceiling:
+    ``caller``'s option that scores without it, where it has one (a ceiling itself has none)."""
     if min_valid == 1:
         return "a trial", ""
+    option = _NO_CEILING.get(caller or "")
     return (f"{min_valid} trials (a split-half ceiling needs a trial in both halves)",
-            " or score without a ceiling (noise_ceiling=False / ceiling=False)")
+            f" or score without a ceiling ({option})" if option else "")
 
 
 def _trial_mean(neural: xr.DataArray) -> xr.DataArray:
@@ -277,7 +284,7 @@ def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
                 count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, name)
         ok = np.asarray(count.values) >= min_valid
     if not ok.any():
-        need, fix = _need(min_valid)
+        need, fix = _need(min_valid, caller)
         raise LayoutError(f"{caller + ': ' if caller else ''}{name}: no stimulus has {need} in any neuroid "
                           f"(dim 'repeat'); pass responses with trials{fix}.")
     return ok, mean
@@ -288,7 +295,7 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
     """The neuroids of ``neural`` (``ok`` from :func:`_valid`) not usable on every stimulus of
     ``rows`` (bool; default: those not in ``stim_bad``, its own unusable stimuli), with the one
     warning on its dropped stimuli and neuroids; a ``LayoutError`` when that is every neuroid."""
-    where, (need, fix) = f"{caller}: " if caller else "", _need(min_valid)
+    where, (need, fix) = f"{caller}: " if caller else "", _need(min_valid, caller)
     rows = ~stim_bad if rows is None else rows
     nids = np.asarray(neural["neuroid_id"].values).astype(str)
     neu_bad = ~ok[rows].all(axis=0)
@@ -338,7 +345,8 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
             seen[i] = (None, obj.mean, obj.min_valid)
         elif _is_neural(da):
             _one_bin(da, name, caller)  # one time bin, named by the function called
-            validate_neural(da, name=name, check_values=False)  # the values: in _valid, with the counts
+            # the values: in _valid, with the counts
+            validate_neural(da, name=f"{caller}: {name}" if caller else name, check_values=False)
             seen[i] = (*_valid(da, name, min_valid, caller, first=True), min_valid)
     own = {i: ~ok.any(axis=1) for i, (ok, _, _) in seen.items() if ok is not None}
     dropped_ids = np.unique(np.concatenate([np.empty(0, dtype=str)] + [_ids(_plain(inputs[i][0]))[b] for i, b in own.items()]))

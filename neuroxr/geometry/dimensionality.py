@@ -39,7 +39,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
-    stats, _, _ = _stats_and_ids(obj, None, _named(obj, "obj"), row_pass=False)
+    stats, _, _ = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
     value = float(_g.effective_dimensionality(stats))
     if math.isnan(value):
         warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")

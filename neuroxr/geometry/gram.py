@@ -54,7 +54,7 @@ def gram(
         it (stimuli with large offsets, :mod:`neuroxr.kernels.gram_rows`), also the row pass:
         ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus).
     """
-    stats = _feature_stats(features, backend, dtype, chunk_size, **compute_kwargs)
+    stats = _feature_stats(features, backend, dtype, chunk_size, name="gram: " + _named(features, "features"), **compute_kwargs)
     ids = _ids(features)
     ds = xr.Dataset(
         stats_variables(stats),

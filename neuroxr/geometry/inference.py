@@ -43,10 +43,11 @@ _BATCH = 256
 _MIN_PAIRS = 3  # complete pairs a comparison needs (compare_rdms's rule: a correlation of 2 pairs is +-1)
 
 
-def _method(method: str) -> str:
+def _method(method: str, caller: str, param: str = "method") -> str:
+    """``method`` (``param`` of ``caller``) by its rsatoolbox name, or a one-line ParameterError."""
     m = {"pearson": "corr", "correlation": "corr"}.get(method, method)
     if m not in RSA_BOOT_METHODS:
-        raise ParameterError(f"The 'method' parameter must be one of {RSA_BOOT_METHODS}. Got {method!r} instead.")
+        raise ParameterError(f"The {param!r} parameter of {caller} must be one of {RSA_BOOT_METHODS}. Got {method!r} instead.")
     return m
 
 
@@ -153,11 +154,18 @@ class _Moments:
 
     def __init__(self, C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool,
                  W: np.ndarray | None = None) -> None:
+        drawn = (C > 0).astype(float)
         if W is None:  # every pair of distinct draws
             tot = C.sum(axis=1)
             self.N = 0.5 * (tot**2 - (C**2).sum(axis=1))
+            k = drawn.sum(axis=1)
+            distinct = 0.5 * k * (k - 1)
         else:  # the complete pairs among them
             self.N = _qform(C, W)
+            distinct = _qform(drawn, W)
+        # compare_rdms's rule: fewer than 3 distinct complete pairs compare nothing (NaN; a cosine of
+        # one pair drawn many times is 1), whatever their draw counts
+        self.N = np.where(distinct < _MIN_PAIRS, np.nan, self.N)
         mats = [a] + list(bs)  # index 0: model, 1..S: subjects
         m = len(mats)
         pairs = [(0, j) for j in range(m)] + ([(i, j) for i in range(1, m) for j in range(i, m)] if ceiling else [(j, j) for j in range(1, m)])
@@ -237,7 +245,9 @@ def rsa_bootstrap(
     noise_ceiling : bool, default True
         Also bootstrap rsatoolbox's leave-one-subject-out noise ceiling (needs 2 subjects).
     nan_policy : {"propagate", "omit"}, default "propagate"
-        A resample with an undefined (NaN) comparison, e.g. too few distinct stimuli drawn: a NaN
+        A resample with an undefined (NaN) comparison, e.g. too few distinct stimuli drawn (fewer
+        than 3 distinct complete pairs, :func:`~neuroxr.geometry.compare_rdms`'s rule, whatever
+        the method): a NaN
         interval (as ``scipy.stats.bootstrap``), or one from the defined resamples
         (:data:`neuroxr.kernels.resample.NAN_POLICIES`); counted and warned about either way.
 
@@ -248,33 +258,46 @@ def rsa_bootstrap(
         ``noise_lower``, ``noise_upper`` and their ``_boot``, ``_ci``; ``n_boot_undefined`` (the
         resamples whose score is undefined); ``boot_index`` when stimuli are resampled.
     """
-    method = _method(method)
+    return _rsa_bootstrap(model_rdm, data_rdms, "rsa_bootstrap", "method", method=method, n_boot=n_boot, seed=seed, level=level,
+                          over=over, indices=indices, noise_ceiling=noise_ceiling, nan_policy=nan_policy)
+
+
+def _rsa_bootstrap(
+    model_rdm: Any, data_rdms: Any, caller: str, param: str, *, method: str = "corr", n_boot: int | None = None,
+    seed: int = 0, level: float = 0.95, over: str = "stimuli", indices: np.ndarray | None = None,
+    noise_ceiling: bool = True, nan_policy: str = "propagate",
+) -> xr.Dataset:
+    """:func:`rsa_bootstrap`, its messages starting with ``caller``, the public function called
+    (``param``: the argument that gives ``method``, ``compare_method`` in crsa's and ersa's)."""
+    method = _method(method, caller, param)
     rs.check_nan_policy(nan_policy)
     if over not in ("stimuli", "subjects", "both"):
-        raise ParameterError(f"The 'over' parameter must be one of ('stimuli', 'subjects', 'both'). Got {over!r} instead.")
+        raise ParameterError(f"The 'over' parameter of {caller} must be one of ('stimuli', 'subjects', 'both'). "
+                             f"Got {over!r} instead.")
     rs._check_level(level)
     if over == "subjects" and indices is not None:
         raise no_effect(["indices"], "with over='subjects'", "its rows are stimulus draws; subjects are drawn with seed",
-                        "pass over='both' to resample the stimuli too", caller="rsa_bootstrap")
+                        "pass over='both' to resample the stimuli too", caller=caller)
     a_da, stack = _model_and_data(model_rdm, data_rdms)
     a_da, stack = _canonical_any(a_da), _canonical_any(stack)
     order = _subject_order(data_rdms)
     if order is not None and not np.array_equal(order, np.arange(order.size)):  # draws over subjects by label
         stack = stack.isel({stack.dims[0]: order})
     a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"))
-    a, bs, W = _prepared_rdms(a_da, stack, method, "rsa_bootstrap")
+    a, bs, W = _prepared_rdms(a_da, stack, method, caller)
     S, n = bs.shape[0], a.shape[0]
     ceiling = bool(noise_ceiling) and S >= 2
     centred = method != "cosine"
     full = _evaluate(np.ones((1, n)), a, bs, centred, ceiling, W)
     if over == "subjects":
         if S < 2:
-            raise ParameterError("over='subjects' needs at least 2 data RDMs; pass one RDM per subject or over='stimuli'.")
+            raise ParameterError(f"{caller}: over='subjects' needs at least 2 {'neural sets' if caller == 'crsa_bootstrap' else 'data RDMs'}; "
+                                 "pass one per subject or over='stimuli'.")
         sc = rs.counts(rs.bootstrap_indices(S, 1000 if n_boot is None else n_boot, seed, stream=1), S)
         score_b = (sc * full["score"]).sum(axis=1) / S
         boot = {"score": score_b}
     else:
-        idx = _draws(indices, n, n_boot, seed, over == "both", "rsa_bootstrap")
+        idx = _draws(indices, n, n_boot, seed, over == "both", caller)
         parts: dict[str, list[np.ndarray]] = {}
         for lo in range(0, idx.shape[0], _BATCH):
             res = _evaluate(rs.counts(idx[lo : lo + _BATCH], n), a, bs, centred, ceiling, W)
@@ -292,7 +315,7 @@ def rsa_bootstrap(
             out[k] = ((), float(full[k][0]))
         out[f"{k}_boot"] = (("boot",), v)
         out[f"{k}_ci"] = (("bound",), rs.percentile_interval(v, level, nan_policy))
-    _undefined(out, boot, "rsa_bootstrap", nan_policy)
+    _undefined(out, boot, caller, nan_policy)
     coords: dict[str, Any] = {"bound": ["low", "high"]}
     if over != "subjects":
         out["boot_index"] = (("boot", "stimulus"), idx)
@@ -356,7 +379,7 @@ def crsa_bootstrap(
     model = _without(_rdm(features, rdm_method, None, _named(features, "features")), dropped)
     # checked above: not checked again
     data = [_without(_rdm(x, rdm_method, None, _named(x, a)), dropped) for x, a in zip(sets, args)]
-    out = rsa_bootstrap(model, data, method=compare_method, **kwargs)
+    out = _rsa_bootstrap(model, data, "crsa_bootstrap", "compare_method", method=compare_method, **kwargs)
     out.attrs.update(rdm_method=rdm_method, **counts)
     return out
 
@@ -374,7 +397,13 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
         ``score`` (mean over subjects), ``p`` (one-sided, ``(1 + #{null >= score}) / (1 + n_perm)``)
         and ``score_null`` (perm).
     """
-    method = _method(method)
+    return _rsa_permutation(model_rdm, data_rdms, "rsa_permutation", "method", method, n_perm, seed)
+
+
+def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, method: str, n_perm: int,
+                     seed: int) -> xr.Dataset:
+    """:func:`rsa_permutation`, its messages starting with ``caller`` (``param`` gives ``method``)."""
+    method = _method(method, caller, param)
     a_da, stack = _model_and_data(model_rdm, data_rdms)
     a_da = _canonical_any(a_da)
     stack = xr.concat([_align_rdm(a_da, stack.isel(rdm=i), ("model_rdm", "data_rdms")) for i in range(stack.sizes["rdm"])], "rdm")
@@ -409,7 +438,7 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
             return float(np.mean(unit(vb[:, keep]) @ unit(v[keep][None])[0]))
 
         keep = complete_b & ~np.isnan(A[iu])
-        _nan_warning("rsa_permutation", int(keep.size - keep.sum()), int(keep.size))
+        _nan_warning(caller, int(keep.size - keep.sum()), int(keep.size))
     obs = score(a)
     null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed)])
     p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
@@ -487,20 +516,29 @@ def ersa_bootstrap(
     ``level``, ``indices``, ``over``, ``nan_policy``; any other is refused). With ``n_perm`` the
     result also holds ``p`` and ``score_null`` of :func:`rsa_permutation` on the same two RDMs.
     """
+    return _ersa_bootstrap("ersa_bootstrap", features, neural, rdm_method=rdm_method, compare_method=compare_method,
+                           alpha=alpha, test_size=test_size, split_seed=split_seed, n_perm=n_perm, **kwargs)
+
+
+def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str, compare_method: str, alpha: float,
+                    test_size: float, split_seed: int, n_perm: int, **kwargs: Any) -> xr.Dataset:
+    """:func:`ersa_bootstrap`, its messages starting with ``caller`` (the function called, or the
+    ``ersa_permutation`` entry that runs it)."""
     from ..backend import to_numpy
     from ..kernels import rdm as _kr
     from ..kernels.ridge import oof_predict
     from ._common import split_train_test
-    from .rsa import _paired_arrays
+    from .rsa import _paired_arrays, check_design
 
-    _check_kwargs(kwargs, "ersa_bootstrap", ("rdm_method", "compare_method", "alpha", "test_size", "split_seed", "n_perm"),
+    _check_kwargs(kwargs, caller, ("rdm_method", "compare_method", "alpha", "test_size", "split_seed", "n_perm"),
                   ("method", "noise_ceiling"))
     check_alpha(alpha)
-    _one_bin(neural, _named(neural, "neural"), "ersa_bootstrap")
+    _one_bin(neural, _named(neural, "neural"), caller)
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
-                                                   "ersa_bootstrap")
-    X, Y, ids, _ = _paired_arrays(_plain(features), neural)
+                                                   caller)
+    X, Y, ids, _ = _paired_arrays(_plain(features), neural, caller)
     tr, te = split_train_test(X.shape[0], test_size, split_seed)
+    check_design(X[tr], f"{caller}: {_named(features, 'features')} (training stimuli)")  # as ersa
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
     te_ids = np.asarray(ids)[te]
     model = as_rdm(np.asarray(to_numpy(_kr.rdm(P_te, rdm_method))), "ersa predictions", te_ids)
@@ -508,9 +546,9 @@ def ersa_bootstrap(
     seed = int(kwargs.get("seed", 0))
     if n_perm and kwargs.get("indices") is not None:  # the seed draws the permutations only
         kwargs = {k: v for k, v in kwargs.items() if k != "seed"}
-    out = rsa_bootstrap(model, data, method=compare_method, noise_ceiling=False, **kwargs)
+    out = _rsa_bootstrap(model, data, caller, "compare_method", method=compare_method, noise_ceiling=False, **kwargs)
     if n_perm:
-        perm = rsa_permutation(model, data, method=compare_method, n_perm=n_perm, seed=seed)
+        perm = _rsa_permutation(model, data, caller, "compare_method", compare_method, n_perm, seed)
         out["p"] = perm["p"]
         out["score_null"] = perm["score_null"]
     out.attrs.update(seed=seed, rdm_method=rdm_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),

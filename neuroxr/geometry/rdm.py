@@ -80,7 +80,7 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         ``method``, ``source``, ``label`` (neural data: also ``n_excluded_stimuli``,
         ``n_excluded_neuroids``).
     """
-    return _rdm(obj, method, backend, _named(obj, "obj"))
+    return _rdm(obj, method, backend, "rdm: " + _named(obj, "obj"))  # its messages start with the function
 
 
 def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | None, name: str) -> xr.DataArray:

@@ -179,7 +179,7 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     """
     if not float(alpha) > 0:
         raise LayoutError(f"anchor_weights: alpha must be > 0 (ridge penalty); got {alpha!r}.")
-    validate_features(relative, name="relative")
+    validate_features(relative, name="anchor_weights: " + _named(relative, "relative"))
     if "repeat" not in neural.dims:
         neural = neural.expand_dims("repeat", axis=-1)
     (neural, relative), _, _ = _drop_unusable([(neural, _named(neural, "neural")), (relative, _named(relative, "relative"))],

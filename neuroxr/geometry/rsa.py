@@ -173,10 +173,14 @@ def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, 
             "noise_ceiling": None if noise_ceiling is None else bool(noise_ceiling), **halves}
 
 
-def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked,
+                   caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features ``(n, p)``, trial-averaged responses ``(n, k)`` (of ``neural`` as
     :func:`~neuroxr.geometry._common._drop_unusable` returned it), stimulus ids and neuroid ids,
-    paired and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``)."""
+    paired and in canonical order (stimuli by ``stimulus_id``, units by ``unit_id``). Features
+    without variance across the stimuli (a dead layer) are refused as the directions refuse such a
+    design (:func:`check_design`, one-line ``LayoutError`` starting with ``caller``): a ridge fit
+    of them predicts the training means, whose out-of-fold correlations are an artefact."""
     fname = _named(features, "features")
     validate_features(features, name=fname)
     m = _canonical(_neural_mean(neural, name=_named(neural, "neural")))
@@ -187,7 +191,16 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked) -> t
     Y = np.asarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
     X = check_computed(f, np.asarray(f.values, dtype=np.float64), fname)
     warn_offset_columns(X, fname, "units", float32_cause(f))  # fitted in float64: float32 inputs only
+    check_design(X, f"{caller}: {fname}")
     return X, Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
+
+
+def check_design(X: np.ndarray, name: str) -> None:
+    """The directions' refusal of a design without variance across the stimuli, up to rounding
+    (:func:`neuroxr.predictivity._prepare.check_design`: one rule for every ridge fit)."""
+    from ..predictivity._prepare import check_design as _check_design  # imported here: predictivity imports geometry
+
+    _check_design(X, name)
 
 
 def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any) -> dict[str, Any]:
@@ -258,8 +271,9 @@ def ersa(
     source, target = _label(features, "model"), _label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ersa")
-    X, Y, ids, _ = _paired_arrays(_plain(features), neural)
+    X, Y, ids, _ = _paired_arrays(_plain(features), neural, "ersa")
     tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
+    check_design(X[tr], f"ersa: {_named(features, 'features')} (training stimuli)")  # the design of every fit
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
     # ridge solver (its second fold, te -> tr, is not used)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
@@ -370,7 +384,7 @@ def _ereg(
     source, target = _label(features, "model"), _label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ereg")
-    X, Y, _, keep_ids = _paired_arrays(_plain(features), neural)
+    X, Y, _, keep_ids = _paired_arrays(_plain(features), neural, "ereg")
     n, p = X.shape
     k, projected = projection_dim(n, p, n_components, eps)
     # eps other than 0.1 with an int n_components is refused by projection_dim; with "auto" it sizes a projection

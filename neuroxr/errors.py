@@ -92,6 +92,12 @@ def warn(msg: str, category: type[Warning] = NeuroxrWarning) -> None:
     warnings.warn(msg, category, stacklevel=external_stacklevel())
 
 
+def code_name(name: str) -> str:
+    """The argument part of an input's name in a message (``"neural (V4)"``, ``"rdm: obj (V4)"`` ->
+    ``"neural"``, ``"obj"``), for code the message suggests."""
+    return name.split(" (", 1)[0].rsplit(": ", 1)[-1]
+
+
 def examples(values: Sequence[Any], k: int = 5) -> str:
     """A short printable list of the first ``k`` values (``[a, b, ... (3 more)]``) for messages."""
     values = [v.item() if isinstance(v, np.generic) else v for v in list(values)]

@@ -66,7 +66,7 @@ FEATURE_OPTIONAL_COORDS = {
 }
 
 
-from .errors import LayoutError, missing_ids_error  # noqa: E402
+from .errors import LayoutError, code_name, missing_ids_error  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
 from .validation import check_mapping, real_array, refuse_inf, refuse_nonfinite  # noqa: E402
 
@@ -222,7 +222,7 @@ def _check_layout(da: Any, dims: tuple[str, ...], target: str, optional: Any, ki
     _check_optional_coords(da, optional, name)
     if da.dtype.kind not in kinds:
         raise LayoutError(f"{name}: values must be numeric; found dtype {da.dtype}. Convert them first, e.g. "
-                          f"{name}.astype('float64').")
+                          f"{code_name(name)}.astype('float64').")
     for d in dims:
         if da.sizes[d] == 0:
             raise LayoutError(f"{name}: dim {d!r} is empty; it needs at least one entry.")

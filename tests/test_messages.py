@@ -220,3 +220,13 @@ def test_rsa_bootstraps_speak_as_the_function_called(fn):
         fn(_features(), _neural(), compare_method="kendall", n_boot=5)
     with pytest.raises(ParameterError, match=rf"^{fn.__name__}: indices must be"):
         fn(_features(), _neural(), indices=np.zeros((2, 3), dtype=int))
+
+
+@pytest.mark.parametrize("call", [lambda F: geo.crsa(F, _neural()), lambda F: nx.forward(F, _neural(), reps=1)])
+def test_suggested_code_of_a_labelled_input_uses_its_argument(call):
+    """A non-numeric labelled input: the suggested conversion is code the user can run
+    (``features.astype(...)``), not the message's name with its label (``features (net/l1).astype``)."""
+    F = _features().astype(object)
+    with pytest.raises(LayoutError, match=r"^(crsa: )?features( \(net/l1\))?: values must be numeric") as e:
+        call(F)
+    assert "e.g. features.astype('float64')" in str(e.value)

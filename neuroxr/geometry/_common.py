@@ -20,6 +20,7 @@ import xarray as xr
 from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
 from ..backend import to_numpy
 from ..errors import LayoutError, ParameterError, warn
+from ..errors import code_name as _arg  # the argument part of a _named name, for code in messages
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
 from ..validation import _all_finite, check_int, compute_refusing_inf, refuse_inf
@@ -167,12 +168,6 @@ def _named(obj: Any, arg: str) -> str:
     ``"a (alexnet/conv1)"``, ``"neural (V4)"``, ``"neural"``."""
     label = _label(obj, arg)
     return arg if label == arg else f"{arg} ({label})"
-
-
-def _arg(name: str) -> str:
-    """The argument part of a :func:`_named` name (``"neural (V4)"`` -> ``"neural"``), for code in
-    messages; also of one that starts with its function (``"rdm: obj (V4)"`` -> ``"obj"``)."""
-    return name.split(" (", 1)[0].rsplit(": ", 1)[-1]
 
 
 def _rdm_da(D: Any, ids: np.ndarray, name: str, attrs: Mapping[str, Any]) -> xr.DataArray:

@@ -82,6 +82,8 @@ def test_require_existing_names_each_differing_parameter(study):
     compute(st, "forward", "net.l1", "mA", params={"reps": 2})
     with pytest.raises(StoreError, match=r"differs in regressor: 'ridge' \(existing\) != 'linear' \(asked\); reps: 2 \(existing\) != 7 \(asked\)"):
         compute(st, "forward", "net.l1", "mA", params={"reps": 7, "regressor": "linear"}, require_existing=True)
+    with pytest.raises(StoreError, match=r"\(asked\)\. Ask with the existing parameters, or compute a new entry"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 7}, require_existing=True)
     with pytest.raises(StoreError, match="holds no entry cka net.l1 -> mA"):
         nx.score(st, "cka", "net.l1", "mA", require_existing=True)
     assert len(list_entries(st).query("kind == 'forward'")) == 1
@@ -409,8 +411,18 @@ def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
     assert "revision" not in old.provenance and list_entries(st).query("kind == 'shape'").current.all()
     monkeypatch.setitem(kinds.KINDS, "shape", replace(kinds.KINDS["shape"], revision=1))
     assert lookup(st, "shape", "net.l1", "mA") is None
-    with pytest.raises(StoreError, match=r"revision: 0 \(existing\) != 1 \(asked\): computed before a fix"):
+    # only the revision differs: no parameters reach the old entry, so the refusal says to recompute
+    with pytest.raises(StoreError) as info:
         compute(st, "shape", "net.l1", "mA", require_existing=True)
+    msg = str(info.value)
+    assert (f"{old.path} was computed by an earlier release of neuroxr (revision 0; this release computes revision 1 "
+            "after a fix that changed this kind's numbers) and must be recomputed. No parameters reach it: compute the "
+            "entry anew (require_existing=False; on the command line, leave out --require-existing).") in msg
+    assert "Ask with the existing parameters" not in msg and msg.count("\n") == 0
+    # the revision and a parameter: each named, and asking with the old parameters would not reach it either
+    with pytest.raises(StoreError, match=r"differs in revision: 0 \(existing\) != 1 \(asked\): computed before a fix"
+                                         r".*alpha: .*No parameters reach it"):
+        compute(st, "shape", "net.l1", "mA", params={"alpha": 0.5}, require_existing=True)
     new = compute(st, "shape", "net.l1", "mA")
     assert new.computed and new.path != old.path and new.provenance["revision"] == 1
     rows = list_entries(st).query("kind == 'shape'").set_index("path")

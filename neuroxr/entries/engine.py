@@ -206,22 +206,36 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
 
 
 def _refuse(store: StudyStore, req: _Request) -> StoreError:
+    """The refusal of ``require_existing=True``: each complete entry of the pair and how it differs. The
+    advice to ask with an entry's parameters only where that reaches it (it differs in parameters
+    only); an entry of an older revision (or other inputs or packages) no request reaches."""
     pair = _l.pair_path(req.kind.stage, req.kind.name, req.source, req.target)
     what = f"{req.kind.name} {req.source.name}" + ("" if req.target is None else f" -> {req.target.name}")
-    lines = []
+    lines, reachable = [], False
     for e in _l.iter_entries(store):
         if e["path"].rpartition("/")[0] != pair and e["path"] != pair:
             continue
         if e["legacy"] or not e["provenance"]:
             lines.append(f"{e['path']} was written by neuroxr 0.1.0 (no provenance)")
         elif e["complete"]:
-            lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, e["provenance"])))
+            found = dict(e["provenance"])
+            reachable |= _without(found, "params") == _without(req.provenance, "params")
+            if _without(found, "revision") == _without(req.provenance, "revision"):  # nothing but the revision
+                lines.append(f"{e['path']} was computed by an earlier release of neuroxr (revision "
+                             f"{found.get('revision', 0)}; this release computes revision {req.provenance.get('revision', 0)} "
+                             f"after a fix that changed this kind's numbers) and must be recomputed")
+            else:
+                lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, found)))
     if not lines:
         return StoreError(f"store {store.url!r} holds no entry {what}; compute it (require_existing=False).")
-    return StoreError(
-        f"store {store.url!r}: no entry {what} matches the request: " + " | ".join(lines)
-        + ". Ask with the existing parameters, or compute a new entry (require_existing=False)."
-    )
+    advice = ("Ask with the existing parameters, or compute a new entry (require_existing=False)." if reachable else
+              f"No parameters reach {'it' if len(lines) == 1 else 'them'}: compute the entry anew (require_existing=False; "
+              f"on the command line, leave out --require-existing).")
+    return StoreError(f"store {store.url!r}: no entry {what} matches the request: " + " | ".join(lines) + ". " + advice)
+
+
+def _without(provenance: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in provenance.items() if k != key}
 
 
 def _versions() -> dict[str, str]:

@@ -199,7 +199,9 @@ def test_metric_and_provenance_tables(demo, tmp_path):
     assert metrics["in_figures"].all() and (metrics["parameters"] == "defaults").all()
     page = write_report(demo, tmp_path, reliability=False).read_text()
     for path in list(score_table(demo)[0].path) + list(metrics.path):
-        assert path in page  # every entry's parameters are listed
+        assert path in page  # every entry's parameters are listed, with its status
+        line, = [line for line in page.split("<tr>") if f"<td>{path}</td>" in line]
+        assert "<td>current</td>" in line
     import numpy
 
     assert f"<td>{numpy.__version__}</td>" in page
@@ -532,6 +534,14 @@ def test_report_never_draws_stale_entries(sweep_copy, tmp_path):
             "since, or an older revision); not drawn, no current entry (compute again): netA.layer3 -> animalA.") in page
     assert page.count("| stale |  |") == 3
     assert "layers_forward_netA__animalA.png" not in page  # one current layer: no profile
+    # the parameters table says which entry is stale, as the score table does: layer1's stale entry
+    # and the current one have the same parameters and versions
+    assert "| path | kind | status | parameters | versions |" in page
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.split("|")[1:-1]] for line in page.splitlines()
+                                              if line.startswith("| scores/"))}
+    assert {p: r[1] for p, r in rows.items()} == {r.path: "current" if r.current else "stale" for r in table.itertuples()}
+    (new,), (old,) = again.table["path"], table.loc[(table["layer"] == "layer1") & ~table["current"], "path"]
+    assert rows[new][2:] == rows[old][2:] and (rows[new][1], rows[old][1]) == ("current", "stale")
 
 
 def test_report_parameters_table_shows_each_entry_its_own(sweep_copy, tmp_path):

@@ -34,6 +34,8 @@ _SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_t
                   "in_figures", "error"]
 _METRIC_DISPLAY = ["metric", "source", "target", "value", "train_value", "n_excluded_stimuli", "n_excluded_neuroids",
                    "parameters", "status", "in_figures", "error"]
+#: the parameters table: stale and current entries of one comparison may share parameters and versions
+_PARAMETER_DISPLAY = ["path", "kind", "status", "parameters", "versions"]
 DEFINITIONS = (
     "EV: noise-corrected explained variance in percent per target (neuroid or model unit), averaged over reps; "
     "statistics are over the included targets (those an entry's min_reliability keeps), as in a sweep's table. "
@@ -90,10 +92,12 @@ def _rows(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def _display(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The page's view of a score or metric table: ``status`` (current/stale), ``in_figures``
-    (yes/empty); ``error`` only when some entry has one."""
-    t = table.assign(status=np.where(table["current"].astype(bool), "current", "stale"),
-                     in_figures=np.where(table["in_figures"].astype(bool), "yes", ""))
+    """The page's view of a score, metric or parameters table: ``status`` (current/stale) from
+    ``current``, ``in_figures`` (yes/empty) where the table has it; ``error`` only when some entry
+    has one."""
+    t = table.assign(status=np.where(table["current"].astype(bool), "current", "stale"))
+    if "in_figures" in t:
+        t = t.assign(in_figures=np.where(t["in_figures"].astype(bool), "yes", ""))
     return t[[c for c in columns if c != "error" or (t["error"] != "").any()]]
 
 
@@ -183,6 +187,8 @@ def write_report(
     best.to_csv(out / "headline.csv", index=False)
     readable = {path: store.read_dataset(path) for path in table.loc[table["error"] == "", "path"]}  # attrs only
     params, versions = provenance_table({**readable, **metric_ds})
+    current = {**dict(zip(table["path"], table["current"])), **dict(zip(metrics["path"], metrics["current"]))}
+    params = params.assign(current=[bool(current[p]) for p in params["path"]])  # every path is a row of the two
 
     from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, inference_figures, inference_table
 
@@ -232,7 +238,7 @@ def write_report(
         "scores": _rows(display),
         "metrics": _rows(mdisplay),
         "metric_note": METRIC_NOTE,
-        "parameters": _rows(params),
+        "parameters": _rows(_display(params, _PARAMETER_DISPLAY)),
         "versions": _rows(versions),
         "figures": rendered,
         "notes": notes,

@@ -195,14 +195,11 @@ def test_a_closed_stdout_ends_quietly(store, extra):
 
 def test_sweep_without_bokeh_advises_the_extra(runner, store, monkeypatch):
     import importlib
-    from types import SimpleNamespace
-
-    import pandas as pd
+    from neuroxr.sweep import SweepResult
 
     cli_sweep = importlib.import_module("neuroxr.cli.sweep")
     run = importlib.import_module("neuroxr.sweep.run")
-    empty = SimpleNamespace(entries=[], computed=[], skipped=[], seconds=0.0, table=pd.DataFrame(),
-                            metric_table=pd.DataFrame(), best_layers=pd.DataFrame(), inference_table=pd.DataFrame())
+    empty = SweepResult(entries=[], computed=[], skipped=[], failed={}, seconds=0.0)
     monkeypatch.setattr(run, "sweep", lambda *a, **k: empty)
     monkeypatch.setattr(cli_sweep, "_has_bokeh", lambda: False)
     res = runner.invoke(main, ["sweep", store.url])

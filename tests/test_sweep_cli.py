@@ -262,6 +262,9 @@ def test_cli_sweep_shows_its_inference(sweep_copy, tmp_path):
                                         "--table", str(tmp_path / "t.csv")])
     assert res.exit_code == 0, res.output
     assert "Inference (bootstrap interval over stimuli" in res.output
+    # the summary counts the inference entries too (a bootstrap and a permutation entry per direction entry)
+    assert "2 entries: 2 computed, 0 already in the store (" in res.output
+    assert "; 4 inference entries: 4 computed, 0 already in the store." in res.output
     direct = sweep(path, models=["netA"], layers=["layer1", "layer3"], neural=["animalA"], directions=["forward"], reps=2,
                    inference={"bootstrap": 10, "permutations": 9}, client="serial", progress=False).inference_table
     written = pd.read_csv(tmp_path / "t.inference.csv")
@@ -269,6 +272,8 @@ def test_cli_sweep_shows_its_inference(sweep_copy, tmp_path):
                                   direct[["key", "median_ev", "median_p"]].sort_values("key").reset_index(drop=True))
     out = json.loads(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--json"]).output)
     assert sorted(r["key"] for r in out["inference_table"]) == sorted(direct["key"])
+    assert out["computed"] == out["inference_computed"] == []
+    assert sorted(out["inference_skipped"]) == sorted([*direct["bootstrap_path"], *direct["permutation_path"]])
     assert {r["key"]: r["median_ev_low"] for r in out["inference_table"]} == pytest.approx(
         dict(zip(direct["key"], direct["median_ev_low"])))
 

@@ -182,6 +182,39 @@ def test_overwrite_recomputes_inference_entries(sweep_copy):
     assert all(after[k] > before[k] for k in before)
 
 
+def test_sweep_counts_the_inference_entries_it_computes(sweep_copy, monkeypatch):
+    """Inference entries are counted by the rule of the score entries: computed by this run, or read
+    back. A re-run reads every one back; after a fix (a raised revision) the stale ones are computed
+    again and counted, while the score entries are read back."""
+    from dataclasses import replace
+
+    from neuroxr.entries import kinds
+
+    path = sweep_copy()
+    kw = dict(models=["netA"], layers=["layer3"], neural=["animalA"], directions=["forward", "cka"], reps=2,
+              progress=False, inference={"bootstrap": 3, "permutations": 3})
+    stale = ("forward_bootstrap", "cka_permutation")
+    for kind in stale:  # as before a fix of these kinds
+        monkeypatch.setitem(kinds.KINDS, kind, replace(kinds.KINDS[kind], revision=kinds.KINDS[kind].revision - 1))
+    first = sweep(path, client="serial", **kw)
+    paths = [*first.inference_table["bootstrap_path"], *first.inference_table["permutation_path"]]
+    assert len(first.computed) == 2 and sorted(first.inference_computed) == sorted(paths) and len(paths) == 4
+    assert first.inference_skipped == []
+    again = sweep(path, client="serial", **kw)
+    assert again.computed == again.inference_computed == [] and sorted(again.inference_skipped) == sorted(paths)
+    assert again.summary().endswith("2 entries: 0 computed, 2 already in the store "
+                                    f"({again.seconds:.1f} s); 4 inference entries: 0 computed, 4 already in the store.")
+    monkeypatch.undo()  # the fixed release: the two kinds' entries are stale
+    fixed = sweep(path, client="serial", **kw)
+    assert fixed.computed == [] and len(fixed.skipped) == 2
+    new = {p.split("/")[1]: p for p in fixed.inference_computed}
+    assert sorted(new) == sorted(stale) and not set(new.values()) & set(paths)
+    assert sorted(fixed.inference_skipped) == sorted(p for p in paths if p.split("/")[1] not in stale)
+    assert "; 4 inference entries: 2 computed, 2 already in the store." in fixed.summary()
+    current = list_entries(path).set_index("path")["current"]
+    assert current[list(new.values())].all() and not current[[p for p in paths if p.split("/")[1] in stale]].any()
+
+
 # ------------------------------------------------------------------------------ gathered result
 def test_dataset_and_tables(reference):
     ds, table, tt = reference.dataset, reference.table, reference.target_table

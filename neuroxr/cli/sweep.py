@@ -48,8 +48,7 @@ def _dropped(table: Any, names: list[str]) -> list[str]:
 
 
 def _print_text(result: Any) -> None:
-    click.echo(f"{len(result.entries)} entries: {len(result.computed)} computed, {len(result.skipped)} already in the store "
-               f"({result.seconds:.1f} s).")
+    click.echo(result.summary())
     dropped = _dropped(result.table, ["n_excluded_stimuli"])
     counts = _dropped(result.metric_table, ["n_excluded_stimuli", "n_excluded_neuroids"])
     cols = ["direction", "source", "target", "n_targets", *dropped, "median_ev", "reps", "regressor"]
@@ -223,6 +222,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     if as_json:
         click.echo(to_json({
             "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped,
+            "inference_computed": result.inference_computed, "inference_skipped": result.inference_skipped,
             "seconds": result.seconds, "table": records(result.table), "metric_table": records(result.metric_table),
             "best_layers": records(result.best_layers), "inference_table": records(result.inference_table),
         }))

@@ -59,7 +59,13 @@ class SweepResult:
     failed : dict[str, str]
         Keys of entries whose task failed (only with ``on_error="warn"``) and the error.
     seconds : float
-        Wall-clock time of the task phase.
+        Wall-clock time of the task phase (the inference entries are computed after it).
+    inference_computed : list of str
+        Store paths of the inference entries (bootstrap, permutation; ``inference``) this run
+        computed and wrote: new ones, and those whose stored entry no longer matches (an older
+        revision, rewritten input sets) or was replaced (``overwrite``).
+    inference_skipped : list of str
+        Store paths of the inference entries read back: a complete stored entry matched.
     task_info : dict[str, dict]
         Per computed entry: ``seconds`` on the worker and the worker's ``peak_rss_mb``.
     dataset : xarray.Dataset
@@ -99,12 +105,29 @@ class SweepResult:
     metrics: xr.Dataset = field(default_factory=xr.Dataset)
     metric_table: pd.DataFrame = field(default_factory=pd.DataFrame)
     inference_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    inference_computed: list[str] = field(default_factory=list)
+    inference_skipped: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
+        n_inf = len(self.inference_computed) + len(self.inference_skipped)
+        inf = (f"; {n_inf} inference entries: {len(self.inference_computed)} computed, "
+               f"{len(self.inference_skipped)} skipped" if n_inf else "")
         return (
             f"<SweepResult {len(self.entries)} entries: {len(self.computed)} computed, {len(self.skipped)} skipped, "
-            f"{len(self.failed)} failed; {self.seconds:.1f} s>"
+            f"{len(self.failed)} failed; {self.seconds:.1f} s{inf}>"
         )
+
+    def summary(self) -> str:
+        """One line: the entries computed and read back, then (when the sweep asked for
+        ``inference``) the inference entries, counted by the same rule: computed by this run, or a
+        matching complete entry read back from the store."""
+        line = (f"{len(self.entries)} entries: {len(self.computed)} computed, {len(self.skipped)} already in the store"
+                + (f", {len(self.failed)} failed" if self.failed else "") + f" ({self.seconds:.1f} s)")
+        n_inf = len(self.inference_computed) + len(self.inference_skipped)
+        if n_inf:
+            line += (f"; {n_inf} inference entries: {len(self.inference_computed)} computed, "
+                     f"{len(self.inference_skipped)} already in the store")
+        return line + "."
 
 
 #: Parameter columns of :attr:`SweepResult.table` (from each score entry's provenance; None where

@@ -83,7 +83,8 @@ def direction_inference_params(kw: Mapping[str, Any], inference: Mapping[str, An
 
 
 def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any] | None,
-                  metric_options: Mapping[str, Mapping[str, Any]] | None = None, overwrite: bool = False) -> pd.DataFrame:
+                  metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+                  overwrite: bool = False) -> tuple[pd.DataFrame, dict[str, bool]]:
     """Compute (or read back) the inference entries of the sweep's direction and metric entries.
 
     Metric entries of ``crsa``, ``ersa``, ``cka`` and ``shape`` get ``<metric>_bootstrap`` /
@@ -94,22 +95,27 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
 
     Returns
     -------
-    pandas.DataFrame
+    table : pandas.DataFrame
         One row per direction entry: its labels, ``median_ev`` with ``median_ev_low`` /
         ``median_ev_high`` and ``n_boot_undefined`` (bootstrap) and ``median_r`` / ``median_p``
         (permutations), and the inference entries' store paths (:func:`inference_summary`); a
         metric entry's row: ``score``, ``score_low`` / ``score_high`` and ``n_boot_undefined``
         (:func:`metric_bootstrap_summary`), ``p``.
+    computed : dict[str, bool]
+        Store path of every inference entry -> whether this call computed it (``False``: a
+        matching entry was read back), as :attr:`neuroxr.entries.EntryResult.computed` says.
     """
     from ..entries import compute
 
     if not inference:
-        return pd.DataFrame()
-    rows = []
+        return pd.DataFrame(), {}
+    rows: list[dict[str, Any]] = []
+    computed: dict[str, bool] = {}
     for e in entries:
         if e.is_metric:
             if takes_inference(e):
-                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference, overwrite))
+                rows.append(_metric_row(store, e, (metric_options or {}).get(e.direction, {}), kw, inference, overwrite,
+                                        computed))
             continue
         found = {}
         for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
@@ -120,6 +126,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, dtype=dtype,
                           backend=kw.get("backend"), overwrite=overwrite)
             found[procedure] = res
+            computed[res.path] = res.computed
         # a time-resolved entry (a time_bin dim) gives one row per bin, as the score tables do
         split = {procedure: per_bin(res.dataset) for procedure, res in found.items()}
         for t in range(len(next(iter(split.values()))) if split else 1):
@@ -127,7 +134,7 @@ def run_inference(store: Any, entries: Sequence[Entry], kw: Mapping[str, Any], i
             for procedure, bins in split.items():
                 row.update(inference_summary(bins[t][1], procedure), **{f"{procedure}_path": found[procedure].path})
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), computed
 
 
 def inference_summary(ds: Any, procedure: str) -> dict[str, float]:
@@ -180,13 +187,16 @@ def metric_inference_requests(metric: str, options: Mapping[str, Any], kw: Mappi
 
 
 def _metric_row(store: Any, e: Entry, options: Mapping[str, Any], kw: Mapping[str, Any], inference: Mapping[str, Any],
-                overwrite: bool = False) -> dict[str, Any]:
-    """The inference entries of one metric entry and their summary row."""
+                overwrite: bool = False, computed: dict[str, bool] | None = None) -> dict[str, Any]:
+    """The inference entries of one metric entry and their summary row (``computed``: each entry's
+    path -> whether it was computed now, filled in)."""
     from ..entries import compute
 
     row = {**e.labels(), "key": e.key}
     for procedure, p in metric_inference_requests(e.direction, options, kw, inference):
         res = compute(store, f"{e.direction}_{procedure}", e.source_ref, e.target_ref, params=p, overwrite=overwrite)
+        if computed is not None:
+            computed[res.path] = res.computed
         ds = res.dataset
         row["score"] = float(ds["score"])
         if procedure == "bootstrap":

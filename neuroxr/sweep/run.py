@@ -355,10 +355,11 @@ def sweep(
     dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw)
     metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
                                            metric_options=metric_opts)
-    inference_table = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
-                                    metric_options=metric_opts, overwrite=overwrite)
+    inference_table, inferred = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
+                                              metric_options=metric_opts, overwrite=overwrite)
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
-                       task_info=info, dataset=dataset, table=table, target_table=target_table,
+                       inference_computed=[p for p, new in inferred.items() if new],
+                       inference_skipped=[p for p, new in inferred.items() if not new], task_info=info, dataset=dataset, table=table, target_table=target_table,
                        best_layers=best_layers(target_table, seed=selection_seed),
                        metrics=metrics, metric_table=metric_table)
 

@@ -195,6 +195,7 @@ def test_a_closed_stdout_ends_quietly(store, extra):
 
 def test_sweep_without_bokeh_advises_the_extra(runner, store, monkeypatch):
     import importlib
+
     from neuroxr.sweep import SweepResult
 
     cli_sweep = importlib.import_module("neuroxr.cli.sweep")

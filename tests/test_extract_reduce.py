@@ -52,7 +52,7 @@ def test_permuting_the_stimuli_changes_no_stimulus_features(tmp_path, reduction,
     if "batch_size" in kw:
         assert red_a["fit_batches"] == 3
     if reduction["method"] == "pca":
-        assert red_a["revision"] == 2 and red_a["fit_stimulus_ids"] == sorted(red_a["fit_stimulus_ids"])
+        assert red_a["revision"] == 3 and red_a["fit_stimulus_ids"] == sorted(red_a["fit_stimulus_ids"])
 
 
 def test_pca_of_float64_outputs_far_from_zero_matches_sklearn(tmp_path):
@@ -82,7 +82,7 @@ def test_pca_layer_of_an_earlier_revision_is_refused_not_skipped(tmp_path):
     attrs = dict(group.attrs["reduction"])
     del attrs["revision"]  # as neuroxr before PCA revision 2 wrote it
     group.attrs["reduction"] = attrs
-    with pytest.raises(ExtractionError, match=r"is complete but its PCA is of revision 1, this neuroxr's is 2 "
+    with pytest.raises(ExtractionError, match=r"is complete but its PCA is of revision 1, this neuroxr's is 3 "
                                               r"\(fit stimuli drawn in stimulus id order"):
         extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(IDS), reduction=red,
                          progress=False)
@@ -206,3 +206,84 @@ def test_srp_layer_stored_as_float64_of_revision_1_is_refused_not_skipped(tmp_pa
     assert redone.attrs["reduction"]["revision"] == 2
     expected = ref @ _srp_reference(40, 8, 2, np.float64).toarray().T
     np.testing.assert_allclose(redone.values, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+# ---------------------------------------------------------------------------- PCA stored as float64
+def _ipca_reference(outputs: np.ndarray, k: int, parts: int, dtype):
+    """scikit-learn's IncrementalPCA fitted in ``dtype`` on ``parts`` consecutive parts of ``outputs``
+    (rows in id order, as extraction feeds them), and ``(outputs - mean) @ W.T`` in ``dtype`` (the mean,
+    which scikit-learn keeps in float64, rounded to it)."""
+    from sklearn.decomposition import IncrementalPCA
+
+    x = outputs.astype(dtype)
+    ipca = IncrementalPCA(k)
+    for rows in np.array_split(np.arange(len(x)), parts):
+        ipca.partial_fit(x[rows])
+    assert ipca.components_.dtype == dtype
+    return (x - ipca.mean_.astype(dtype)) @ ipca.components_.T, ipca.explained_variance_ratio_
+
+
+@pytest.mark.parametrize("kw, parts", [({}, 1), ({"batch_size": 8, "memory_limit": "2MiB"}, 3)], ids=["one", "parts"])
+@pytest.mark.parametrize("model_dtype", [torch.float32, torch.float64], ids=["float32-model", "float64-model"])
+def test_pca_stored_as_float64_is_fitted_and_projected_in_float64(tmp_path, model_dtype, kw, parts):
+    """float32 outputs stored as float64 were fitted and projected in float32: float32 values in a float64 layer."""
+    net, x, ref = net_and_stimuli(model_dtype, offset=3.0)
+    got, attrs = extracted(tmp_path, net, x, IDS, {"method": "pca", "n_components": 4}, "f64", dtype="float64", **kw)
+    got = np.stack([got[i] for i in IDS])
+    expected, ratio = _ipca_reference(ref, 4, parts, np.float64)
+    assert got.dtype == np.float64 and attrs["revision"] == 3 and attrs["fit_batches"] == parts
+    assert not np.array_equal(got, got.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+    np.testing.assert_allclose(attrs["explained_variance_ratio"], ratio, rtol=1e-10)
+
+
+def test_pca_of_float32_outputs_stored_as_float32_keeps_its_float32_fit(tmp_path):
+    net, x, ref = net_and_stimuli(torch.float32, offset=3.0)
+    got, attrs = extracted(tmp_path, net, x, IDS, {"method": "pca", "n_components": 4}, "f32")
+    expected, _ = _ipca_reference(ref, 4, 1, np.float32)
+    assert attrs["revision"] == 3
+    np.testing.assert_array_equal(np.stack([got[i] for i in IDS]), expected)
+
+
+def test_a_pca_layer_stored_as_float64_plans_its_widened_copy():
+    """The projection's float64 copy of float32 outputs was counted at 4 bytes a unit (SRP's at 8)."""
+    from neuroxr.extract import plan_extraction
+
+    net, x, _ = net_and_stimuli(torch.float32)
+    per = {(method, dtype): plan_extraction(net, x, layers=["1"], dtype=dtype,
+                                            reduction={"method": method, "n_components": 4}).layers[0].in_flight(1)
+           for method in ("pca", "srp") for dtype in ("float32", "float64")}
+    for method in ("pca", "srp"):  # 2 stored copies of 4 units and the 40-unit copy, 4 bytes wider a value
+        assert per[method, "float64"] - per[method, "float32"] == 2 * 4 * 4 + 40 * 4
+
+
+def test_pca_layer_stored_as_float64_of_revision_2_is_refused_where_its_values_change(tmp_path):
+    import zarr
+
+    store = StudyStore(tmp_path / "s.zarr")
+    nets = {torch.float32: net_and_stimuli(torch.float32), torch.float64: net_and_stimuli(torch.float64)}
+
+    def run(name, model_dtype, dtype, **kw):
+        net, x, _ = nets[model_dtype]
+        return extract_features(net, x, store, model_name=name, layers=["1"], stimulus_ids=list(IDS), dtype=dtype,
+                                reduction={"method": "pca", "n_components": 4}, progress=False, **kw)
+
+    cases = {"f32-f64": (torch.float32, "float64"), "f32-f32": (torch.float32, "float32"),
+             "f64-f64": (torch.float64, "float64")}
+    for name, (model_dtype, dtype) in cases.items():
+        run(name, model_dtype, dtype)
+        assert run(name, model_dtype, dtype).skipped == ["1"]
+        group = zarr.open_group(store._zstore, path=f"features/{name}/1", mode="r+")
+        group.attrs["reduction"] = dict(group.attrs["reduction"], revision=2)  # as PCA revision 2 wrote it
+    with pytest.raises(ExtractionError, match=r"is complete but its PCA is of revision 2, this neuroxr's is 3 \(a layer "
+                                              r"stored as float64 is fitted and projected in float64; revision 2 did so "
+                                              r"in its outputs' dtype, float32\).*overwrite=True"):
+        run("f32-f64", torch.float32, "float64")
+    # float32 layers and float64 layers of float64 outputs are the same under both revisions, bit for bit
+    assert run("f32-f32", torch.float32, "float32").skipped == ["1"]
+    assert run("f64-f64", torch.float64, "float64").skipped == ["1"]
+    assert run("f32-f64", torch.float32, "float64", overwrite=True).written == ["1"]
+    redone = store.read_features("f32-f64", "1")
+    expected, _ = _ipca_reference(nets[torch.float32][2], 4, 1, np.float64)
+    assert redone.attrs["reduction"]["revision"] == 3
+    np.testing.assert_allclose(redone.values, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())

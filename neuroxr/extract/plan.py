@@ -10,7 +10,7 @@ and ``q`` stored units (``q = p`` unless reduced) is counted as::
                                                                            # stored values, encoded chunks
                  + b * p * raw_itemsize    (pooled layers: the pooled copy)
                  + b * p * raw_itemsize    (reduced layers: the projection's copy; 8 bytes a unit where
-                                            SRP widens to float64, for layers stored as float64)
+                                            the outputs are widened to float64, for layers stored as float64)
     state        = reducer parameters of every reduced layer of the group (PCA: k x p, SRP: sparse k x p)
 
 plus a fixed reserve of ``RESERVE_BYTES`` (256 KiB) for Zarr's per-chunk bookkeeping. Layers are
@@ -35,7 +35,7 @@ from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
-from .reduce import PCA_REVISION, REDUCTION_KEYS, fit_batches, pca_fit_transient, reducer_state_bytes, srp_revision_problem
+from .reduce import REDUCTION_KEYS, fit_batches, pca_fit_transient, reduced_dtype, reducer_state_bytes, revision_problem
 from .stimuli import Stimuli
 
 
@@ -156,8 +156,8 @@ class LayerPlan:
         it = np.dtype(self.raw_dtype).itemsize
         raw = int(np.prod(self.output_shape)) * it
         out = self.n_units * np.dtype(self.dtype).itemsize
-        # the projection's copy: widened to float64 where SRP computes in float64 (stored as float64)
-        proj = max(it, 8) if self.reduction and self.reduction["method"] == "srp" and self.dtype == "float64" else it
+        # the projection's copy: widened to float64 where a reduction computes in float64 (stored as float64)
+        proj = reduced_dtype(self.raw_dtype, self.dtype).itemsize if self.reduction else it
         extra = (self.n_raw_units * it if self.pooling else 0) + (self.n_raw_units * proj if self.reduction else 0)
         return int(b * (self.input_bytes + raw + 2 * out + extra))
 
@@ -448,7 +448,7 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
         if lp.reduction and lp.reduction["method"] == "pca":
             k = lp.reduction["n_components"]
             rows = -(-lp.reduction["fit_stimuli"] // lp.fit_batches)  # the largest part of array_split
-            need = (lp.state_bytes + pca_fit_transient(lp.n_raw_units, k, rows, np.dtype(lp.raw_dtype).itemsize)
+            need = (lp.state_bytes + pca_fit_transient(lp.n_raw_units, k, rows, reduced_dtype(lp.raw_dtype, lp.dtype).itemsize)
                     + rows * in_bytes)
             if need > avail:
                 raise ExtractionError(
@@ -485,8 +485,8 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
     Shape, stimulus ids, the module stored, dtype, reduction (for PCA also the partition of the fit
-    stimuli into ``partial_fit`` batches and the revision, :data:`~neuroxr.extract.reduce.PCA_REVISION`;
-    for SRP stored as float64 the revision, :data:`~neuroxr.extract.reduce.SRP_REVISION`)
+    stimuli into ``partial_fit`` batches) and the revision of a reduction where it changed the stored
+    values (:func:`~neuroxr.extract.reduce.revision_problem`)
     and pooling are compared, then (with ``identity``) the digests
     of the model, the preprocessing and the stimuli recorded in the layer's attrs
     ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
@@ -527,12 +527,8 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
             f"extraction fits in {lp.fit_batches} (incremental PCA depends on that partition, set by batch_size and "
             f"memory_limit; None: not recorded)"
         )
-    if stored_spec == lp.reduction and lp.reduction and lp.reduction["method"] == "pca" \
-            and stored_red.get("revision", 1) != PCA_REVISION:
-        problems.append(f"its PCA is of revision {stored_red.get('revision', 1)}, this neuroxr's is {PCA_REVISION} "
-                        f"(fit stimuli drawn in stimulus id order, not by position; centred before projecting)")
-    if stored_spec == lp.reduction and lp.reduction and lp.reduction["method"] == "srp" \
-            and (problem := srp_revision_problem(stored_red, lp.dtype)):
+    if stored_spec == lp.reduction and lp.reduction \
+            and (problem := revision_problem(stored_red, lp.dtype, g.attrs.get("source_dtype"))):
         problems.append(problem)
     if g.attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")

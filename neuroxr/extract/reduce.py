@@ -25,20 +25,23 @@ from ..errors import ExtractionError
 
 REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
 
-PCA_REVISION = 2
+PCA_REVISION = 3
 """The revision of the PCA reduction, recorded in a PCA-reduced layer's attrs ``reduction``
-(``revision``) and compared on a re-run: 2 draws the fit stimuli from, and feeds them in, the
-order of their ids (:func:`fit_index`), fits float64 outputs in float64 and centres before
-projecting (``(x - mean) @ W.T``); 1 (not recorded) drew them by position, so the same stimuli
-in another order got other features, and projected ``x @ W.T - mean @ W.T`` with a float32 offset,
-which lost digits to cancellation for outputs far from zero."""
+(``revision``) and compared on a re-run (:func:`revision_problem`): 3 fits and projects a layer
+stored as float64 in float64 (:func:`reduced_dtype`); 2 did so in the outputs' dtype (float32 for a
+float32 model), so a float64 layer of float32 outputs held float32 values; other layers are the same
+under 2 and 3, bit for bit. 2 draws the fit stimuli from, and feeds them in, the order of their ids
+(:func:`fit_index`), fits float64 outputs in float64 and centres before projecting
+(``(x - mean) @ W.T``); 1 (not recorded) drew them by position, so the same stimuli in another order
+got other features, and projected ``x @ W.T - mean @ W.T`` with a float32 offset, which lost digits
+to cancellation for outputs far from zero."""
 
 SRP_REVISION = 2
 """The revision of the sparse random projection, recorded in an SRP-reduced layer's attrs
 ``reduction`` (``revision``): 2 projects a layer stored as float64 in float64, with scikit-learn's
 components as drawn (float64); 1 (not recorded) projected with the components rounded to float32
 and rounded the output to float32, so a float64 layer held float32 values. A layer stored as
-float32 or float16 is the same under both, bit for bit (:func:`srp_revision_problem`)."""
+float32 or float16 is the same under both, bit for bit (:func:`revision_problem`)."""
 
 
 def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any] | None:
@@ -73,14 +76,37 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
     return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": int(seed)}
 
 
-def srp_revision_problem(stored: Mapping[str, Any], dtype: str) -> str | None:
-    """Why a stored SRP layer (its ``reduction`` attr ``stored``; stored as ``dtype``) holds other
-    values than this revision writes, ``None`` if it does not: revision 1 differs for float64 layers only."""
+def reduced_dtype(outputs: Any, dtype: Any) -> np.dtype:
+    """The dtype a reduction takes outputs of dtype ``outputs`` in, for a layer stored as ``dtype``.
+
+    The one rule of both reductions: a layer stored as float64 is fitted and projected in float64,
+    its outputs widened first (:data:`SRP_REVISION` 2, :data:`PCA_REVISION` 3); otherwise the
+    outputs are taken as they come (each reduction then rounds as before).
+    """
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(outputs)
+
+
+def revision_problem(stored: Mapping[str, Any], dtype: str, source_dtype: Any) -> str | None:
+    """Why a stored reduced layer (its ``reduction`` attr ``stored``, stored as ``dtype`` from outputs
+    of ``source_dtype``, its attr) holds other values than this revision writes, ``None`` if it does not.
+
+    SRP revision 1 differs for float64 layers; PCA revision 1 for every layer, revision 2 for float64
+    layers of outputs other than float64 (``None``: not recorded), fitted and projected in their dtype.
+    """
     revision = stored.get("revision", 1)
-    if revision == SRP_REVISION or np.dtype(dtype) != np.float64:
+    wide = np.dtype(dtype) == np.float64
+    if stored.get("method") == "srp":
+        if revision == SRP_REVISION or not wide:
+            return None
+        return (f"its sparse random projection is of revision {revision}, this neuroxr's is {SRP_REVISION} (a layer "
+                f"stored as float64 is projected in float64; revision 1 rounded it to float32)")
+    if revision == 1:
+        return (f"its PCA is of revision 1, this neuroxr's is {PCA_REVISION} (fit stimuli drawn in stimulus id "
+                f"order, not by position; centred before projecting)")
+    if revision == PCA_REVISION or not wide or source_dtype == "float64":
         return None
-    return (f"its sparse random projection is of revision {revision}, this neuroxr's is {SRP_REVISION} (a layer "
-            f"stored as float64 is projected in float64; revision 1 rounded it to float32)")
+    return (f"its PCA is of revision {revision}, this neuroxr's is {PCA_REVISION} (a layer stored as float64 is "
+            f"fitted and projected in float64; revision {revision} did so in its outputs' dtype, {source_dtype})")
 
 
 def fit_index(spec: Mapping[str, Any], ids: np.ndarray) -> np.ndarray:
@@ -125,8 +151,7 @@ class SRP:
                      "density": float(est.density_)}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.dtype == np.float64:  # float32 (or float16) outputs stored as float64: widened first
-            x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=reduced_dtype(x.dtype, self.dtype))  # widened where stored as float64
         return np.asarray((self.components @ x.T).T, dtype=self.dtype)
 
     @property
@@ -136,18 +161,24 @@ class SRP:
 
 
 class PCA:
-    """An incrementally fitted PCA ``x -> (x - mean) @ W.T`` (float32; float64 for float64 outputs)."""
+    """An incrementally fitted PCA ``x -> (x - mean) @ W.T``.
 
-    def __init__(self, k: int) -> None:
+    Fitted and projected in float64 for float64 outputs or a layer stored as float64 (``dtype``;
+    outputs widened first, :func:`reduced_dtype`), otherwise in float32 (:data:`PCA_REVISION`).
+    """
+
+    def __init__(self, k: int, dtype: Any = np.float32) -> None:
         from sklearn.decomposition import IncrementalPCA
 
+        self.dtype = np.dtype(dtype)
         self._ipca: Any = IncrementalPCA(n_components=k)
         self.components: np.ndarray | None = None
         self.info: dict[str, Any] = {}
 
     def partial_fit(self, x: np.ndarray) -> None:
-        # float32 (a copy: sklearn may centre in place), float64 outputs kept float64
-        self._ipca.partial_fit(np.array(x, dtype=np.float64 if x.dtype == np.float64 else np.float32))
+        # one copy (sklearn may centre in place): float64 (outputs or storage) or float32
+        wide = reduced_dtype(x.dtype, self.dtype) == np.float64
+        self._ipca.partial_fit(np.array(x, dtype=np.float64 if wide else np.float32))
 
     def finish(self) -> None:
         ipca = self._ipca
@@ -162,7 +193,8 @@ class PCA:
         self._ipca = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        # centred first (one copy of the batch, in the plan's budget): x @ W.T - mean @ W.T cancels digits
+        # centred first (one copy of the batch in the fit's dtype, widened by the subtraction where
+        # stored as float64: in the plan's budget); x @ W.T - mean @ W.T cancels digits
         return np.subtract(x, self.mean, dtype=self.mean.dtype) @ self.components.T
 
     @property
@@ -180,8 +212,8 @@ def reducer_state_bytes(method: str, p: int, k: int, itemsize: int = 4) -> int:
 
 
 def pca_fit_transient(p: int, k: int, rows: int, itemsize: int = 4) -> int:
-    """Bytes one ``IncrementalPCA.partial_fit`` call on ``rows`` rows of ``itemsize``-byte outputs holds
-    besides the state."""
-    # a float32 copy (float64 for float64 outputs), float64 column statistics, the stacked
+    """Bytes one ``IncrementalPCA.partial_fit`` call on ``rows`` rows holds besides the state
+    (``itemsize``: of the outputs as fitted, 8 where widened for float64 storage)."""
+    # a float32 copy (float64 for float64 outputs or storage), float64 column statistics, the stacked
     # (k + rows) x p matrix (float64) and its SVD (U, Vt and LAPACK's copy of the input).
     return int(rows * p * (max(4, itemsize) + 16) + 3 * (k + rows + 1) * p * 8)

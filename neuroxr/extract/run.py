@@ -277,8 +277,8 @@ def extract_features(
         pass, so the order the stimuli are given in changes no stimulus's features. Recorded in the entry
         attrs ``reduction`` (with the fit stimulus ids and, for PCA, the explained variance ratio).
     dtype : numpy dtype, optional
-        Stored dtype (default: the output dtype; float32 for reduced layers). A sparse random projection
-        stored as float64 is computed in float64.
+        Stored dtype (default: the output dtype; float32 for reduced layers). A reduced layer stored as
+        float64 is fitted and projected in float64 (the outputs widened first).
     unit_chunk : int, default 4096
         Largest number of units per stored chunk (lowered to fit the memory budget).
     deduplicate : bool, default True
@@ -374,7 +374,7 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
         index = fit_index(spec, plan.stimulus_ids)  # in stimulus id order
         parts = np.array_split(index, count)
         for lp in fitted:
-            pcas[lp.name] = PCA(spec["n_components"])
+            pcas[lp.name] = PCA(spec["n_components"], lp.dtype)
 
         def fitter(lp: Any) -> Callable:
             def fn(start: int, output: Any, ids: np.ndarray, mask: Any) -> None:

@@ -220,7 +220,8 @@ def _refuse(store: StudyStore, req: _Request) -> StoreError:
         elif e["complete"]:
             found = dict(e["provenance"])
             reachable |= _without(found, "params") == _without(req.provenance, "params")
-            if _without(found, "revision") == _without(req.provenance, "revision"):  # nothing but the revision
+            if (found.get("revision") != req.provenance.get("revision")
+                    and _without(found, "revision") == _without(req.provenance, "revision")):  # nothing but the revision
                 lines.append(f"{e['path']} was computed by an earlier release of neuroxr (revision "
                              f"{found.get('revision', 0)}; this release computes revision {req.provenance.get('revision', 0)} "
                              f"after a fix that changed this kind's numbers) and must be recomputed")

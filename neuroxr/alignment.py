@@ -88,6 +88,7 @@ def align(
     a: xr.DataArray,
     b: xr.DataArray,
     names: tuple[str, str] = ("a", "b"),
+    caller: str | None = None,
 ) -> tuple[xr.DataArray, xr.DataArray]:
     """Pair two labeled arrays by ``stimulus_id``, reordering ``b`` to ``a``'s stimulus order.
 
@@ -98,6 +99,9 @@ def align(
     names : (str, str)
         Names of ``a`` and ``b`` used in error messages (an argument, optionally followed by the
         array's label in parentheses: ``"neural (V4)"``; the code suggested uses the argument).
+    caller : str, optional
+        The public function the user called; its name starts every message (``"crsa: Cannot pair
+        by stimulus_id: ..."``). The directions leave it out (their messages name the inputs only).
 
     Returns
     -------
@@ -110,10 +114,11 @@ def align(
         When the two objects do not hold the same set of stimulus ids; the message says how many
         ids are missing on each side and shows a few.
     """
+    where = f"{caller}: " if caller else ""
     for da, nm in ((a, names[0]), (b, names[1])):
         if "stimulus" not in da.dims:
-            raise LayoutError(f"{nm}: has no 'stimulus' dim (dims {tuple(da.dims)}); cannot pair by stimulus_id.")
-        _check_ids(da, "stimulus_id", "stimulus", nm)
+            raise LayoutError(f"{where}{nm}: has no 'stimulus' dim (dims {tuple(da.dims)}); cannot pair by stimulus_id.")
+        _check_ids(da, "stimulus_id", "stimulus", where + nm)
     ia, ib = pd.Index(stimulus_ids(a)), pd.Index(stimulus_ids(b))
     if ia.equals(ib):
         return a, b
@@ -127,7 +132,7 @@ def align(
             parts.append(f"{len(only_b)} stimulus ids of {names[1]} are missing in {names[0]}, e.g. {_examples(only_b)}")
         va, vb = (nm.split(" (", 1)[0] for nm in names)  # the arguments of "neural (V4)"-style names, as code
         raise LayoutError(
-            "Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
+            f"{where}Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
             f"{vb}.isel(stimulus={vb}.stimulus_id.isin({va}.stimulus_id))."
         )
     order = ib.get_indexer(ia)

@@ -313,9 +313,9 @@ def test_cka_bootstrap_refuses_unpaired_stimuli():
     rng = np.random.default_rng(1)
     ids = [f"s{i:02d}" for i in range(30)]
     a = nx.features(rng.normal(size=(30, 4)), stimulus_id=ids)
-    with pytest.raises(LayoutError, match="Cannot pair by stimulus_id: 10 stimulus ids of a are missing in b"):
+    with pytest.raises(LayoutError, match=r"^cka_bootstrap: Cannot pair by stimulus_id: 10 stimulus ids of a \(features\) are missing in b \(features\)"):
         cka_bootstrap(a, a.isel(stimulus=slice(0, 20)), n_boot=5)
-    with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
+    with pytest.raises(LayoutError, match="^cka_bootstrap: Cannot pair by stimulus_id"):
         cka_bootstrap(a, nx.features(rng.normal(size=(30, 4)), stimulus_id=[f"t{i}" for i in range(30)]), n_boot=5)
 
 

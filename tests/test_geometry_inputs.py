@@ -104,8 +104,8 @@ def test_crsa_ceiling_is_automatic_as_in_the_store(tmp_path):
 
 # ---------------------------------------------------------------------------- trial-averaged inputs
 @pytest.mark.parametrize("call, who", [
-    (lambda F, M: geo.cka(F, M), r"b \(neural\)"), (lambda F, M: geo.rdm(M), r"rdm: obj \(neural\)"),
-    (lambda F, M: geo.crsa(F, M), "neural"), (lambda F, M: geo.effective_dimensionality(M), r"effective_dimensionality: obj \(neural\)"),
+    (lambda F, M: geo.cka(F, M), r"cka: b \(neural\)"), (lambda F, M: geo.rdm(M), r"rdm: obj \(neural\)"),
+    (lambda F, M: geo.crsa(F, M), "crsa: neural"), (lambda F, M: geo.effective_dimensionality(M), r"effective_dimensionality: obj \(neural\)"),
 ], ids=["cka", "rdm", "crsa", "effective_dimensionality"])
 def test_stimulus_by_neuroid_responses_are_refused_with_the_fix(call, who):
     """Named by the argument, with the array's own name ("neural", from nx.neural) where it differs."""
@@ -196,9 +196,9 @@ def test_bool_neural_responses_are_refused_with_the_conversion():
 
 def test_crsa_pairing_error_names_its_arguments():
     f, r = _data(n=20)
-    with pytest.raises(LayoutError, match=r"stimulus ids of neural are missing in features"):
+    with pytest.raises(LayoutError, match=r"^crsa: Cannot pair .* stimulus ids of neural are missing in features \(net/l1\)"):
         nx.crsa(f.isel(stimulus=slice(0, 15)), r)
-    with pytest.raises(LayoutError, match=r"stimulus ids of features are missing in neural"):
+    with pytest.raises(LayoutError, match=r"^crsa: Cannot pair .* stimulus ids of features \(net/l1\) are missing in neural,"):
         nx.crsa(f, r.isel(stimulus=slice(5, 20)))
 
 

@@ -14,7 +14,7 @@ import pytest
 import neuroxr as nx
 from neuroxr import geometry as geo
 from neuroxr.errors import LayoutError, NeuroxrWarning, ParameterError
-from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, ersa_bootstrap, shape_bootstrap
+from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, ersa_bootstrap, rsa_bootstrap, shape_bootstrap
 from neuroxr.predictivity import brainscore, brainscore_ceiling
 from neuroxr.predictivity.inference import bootstrap
 
@@ -22,15 +22,15 @@ N, K, T, P = 30, 6, 4, 8
 SID = [f"s{i:02d}" for i in range(N)]
 
 
-def _neural(seed=0, name="V4", nan=False, inf=False, lazy=False):
-    """Responses named ``name`` (pure noise: unreliable); ``nan``: s00 without trials and n1 without
-    a trial on s03; ``inf``: stimulus s01 infinite (past the constructor's check); ``lazy``: dask-backed."""
-    R = np.random.default_rng(seed).standard_normal((N, K, T))
+def _neural(seed=0, name="V4", nan=False, inf=False, lazy=False, stim=SID):
+    """Responses named ``name`` (pure noise: unreliable) on stimuli ``stim``; ``nan``: s00 without trials
+    and n1 without a trial on s03; ``inf``: stimulus s01 infinite (past the constructor's check); ``lazy``: dask-backed."""
+    R = np.random.default_rng(seed).standard_normal((len(stim), K, T))
     if nan:
         R[0], R[3, 1] = np.nan, np.nan
-    da = nx.neural(R, SID, [f"n{j}" for j in range(K)], name=name)
+    da = nx.neural(R, list(stim), [f"n{j}" for j in range(K)], name=name)
     if inf:
-        da = da.copy(data=np.where(np.arange(N)[:, None, None] == 1, np.inf, R))
+        da = da.copy(data=np.where(np.arange(len(stim))[:, None, None] == 1, np.inf, R))
     if lazy:
         import dask.array as dska
 
@@ -113,13 +113,25 @@ ERRORS = {
                     r"crsa: neural \(V4\): every neuroid lacks 2 trials .* or score without a ceiling \(noise_ceiling=False\)\.$"),
     "brainscore ragged": (lambda: brainscore(_features(), _ragged(), n_components=2, n_splits=2),
                           r"brainscore: neural \(V4\): every neuroid lacks 2 trials .* \(ceiling=False\)\.$"),
-    "crsa features": (lambda: geo.crsa(_features(nan=True), _neural()), r"features \(net/l1\): holds 1 non-finite"),
-    "crsa neural": (lambda: geo.crsa(_features(), _neural(inf=True)), r"neural \(V4\): holds \d+ infinite"),
-    "crsa lazy neural": (lambda: geo.crsa(_features(), _neural(inf=True, lazy=True)), r"neural \(V4\): holds \d+ infinite"),
-    "ereg": (lambda: geo.ereg(_features(nan=True), _neural()), r"features \(net/l1\): holds 1 non-finite"),
-    "cka": (lambda: geo.cka(_features(nan=True), _neural()), r"a \(net/l1\): holds 1 non-finite"),
-    "cka_bootstrap": (lambda: cka_bootstrap(_features(nan=True), _neural(), n_boot=5), r"a \(net/l1\): holds 1 non-finite"),
-    "crsa_bootstrap": (lambda: crsa_bootstrap(_features(nan=True), _neural(), n_boot=5), r"features \(net/l1\): holds"),
+    "crsa features": (lambda: geo.crsa(_features(nan=True), _neural()), r"crsa: features \(net/l1\): holds 1 non-finite"),
+    "crsa neural": (lambda: geo.crsa(_features(), _neural(inf=True)), r"crsa: neural \(V4\): holds \d+ infinite"),
+    "crsa lazy neural": (lambda: geo.crsa(_features(), _neural(inf=True, lazy=True)), r"crsa: neural \(V4\): holds \d+ infinite"),
+    "crsa averaged": (lambda: geo.crsa(_features(), _neural().mean("repeat")), r"crsa: neural \(V4\): dims \('stimulus', 'neuroid'\)"),
+    "ersa neural": (lambda: geo.ersa(_features(), _neural(inf=True)), r"ersa: neural \(V4\): holds \d+ infinite"),
+    "ersa averaged": (lambda: geo.ersa(_features(), _neural().mean("repeat")), r"ersa: neural \(V4\): dims"),
+    "ereg": (lambda: geo.ereg(_features(nan=True), _neural()), r"ereg: features \(net/l1\): holds 1 non-finite"),
+    "ereg averaged": (lambda: geo.ereg(_features(), _neural().mean("repeat")), r"ereg: neural \(V4\): dims"),
+    "cka": (lambda: geo.cka(_features(nan=True), _neural()), r"cka: a \(net/l1\): holds 1 non-finite"),
+    "cka neural": (lambda: geo.cka(_features(), _neural(inf=True)), r"cka: b \(V4\): holds \d+ infinite"),
+    "cka_bootstrap": (lambda: cka_bootstrap(_features(nan=True), _neural(), n_boot=5), r"cka_bootstrap: a \(net/l1\): holds 1 non-finite"),
+    "cka_bootstrap averaged": (lambda: cka_bootstrap(_features(), _neural().mean("repeat"), n_boot=5),
+                               r"cka_bootstrap: b \(V4\): dims \('stimulus', 'neuroid'\)"),
+    "crsa_bootstrap": (lambda: crsa_bootstrap(_features(nan=True), _neural(), n_boot=5), r"crsa_bootstrap: features \(net/l1\): holds"),
+    "crsa_bootstrap neural": (lambda: crsa_bootstrap(_features(), _neural(inf=True), n_boot=5),
+                              r"crsa_bootstrap: neural \(V4\): holds \d+ infinite"),
+    "crsa_bootstrap averaged": (lambda: crsa_bootstrap(_features(), _neural().mean("repeat"), n_boot=5),
+                                r"crsa_bootstrap: neural \(V4\): dims"),
+    "ersa_bootstrap": (lambda: ersa_bootstrap(_features(nan=True), _neural(), n_boot=5), r"ersa_bootstrap: features \(net/l1\): holds"),
     "LinearMetric": (lambda: geo.LinearMetric().fit(_features(nan=True), _features(2, "l2")),
                      r"LinearMetric: X \(net/l1\) holds 1 NaN"),
     "pairwise_distances": (lambda: geo.pairwise_distances([_features(nan=True), _features(2, "l2")]),
@@ -141,6 +153,30 @@ ERRORS = {
                    r"cka: b \(V4\): every neuroid lacks .*neuroid 'n0' at stimulus 's00'.*\(b\.sel\(stimulus=\.\.\.\)\)"),
     "rdm ragged": (lambda: geo.rdm(_ragged()), r"rdm: obj \(V4\): every neuroid lacks .*\(obj\.sel\(stimulus=\.\.\.\)\)"),
     "rdm time": (lambda: geo.rdm(_time_neural()), r"rdm: obj \(V4\) is time-resolved .*obj\.isel\(time_bin=0\)"),
+    # pairing by stimulus_id (neuroxr.alignment.align): the function called, then its arguments; the code
+    # suggested selects the stimuli of `sel` that `of` holds
+    **{f"{name} pairing": (call, rf"{name}: Cannot pair by stimulus_id: 10 stimulus ids of {a} are missing in {b}, .*"
+                                 rf"e\.g\. {sel}\.isel\(stimulus={sel}\.stimulus_id\.isin\({of}\.stimulus_id\)\)\.$")
+       for name, call, a, b, sel, of in [
+           ("crsa", lambda: geo.crsa(_features(), _neural(stim=SID[:20])), r"features \(net/l1\)", r"neural \(V4\)",
+            "features", "neural"),
+           ("ersa", lambda: geo.ersa(_features(), _neural(stim=SID[:20])), r"features \(net/l1\)", r"neural \(V4\)",
+            "features", "neural"),
+           ("ereg", lambda: geo.ereg(_features(), _neural(stim=SID[:20])), r"features \(net/l1\)", r"neural \(V4\)",
+            "features", "neural"),
+           ("cka", lambda: geo.cka(_features(), _neural(stim=SID[:20])), r"a \(net/l1\)", r"b \(V4\)", "b", "a"),
+           ("cka_bootstrap", lambda: cka_bootstrap(_features(), _neural(stim=SID[:20]), n_boot=5), r"a \(net/l1\)",
+            r"b \(V4\)", "b", "a"),
+           ("crsa_bootstrap", lambda: crsa_bootstrap(_features(), _neural(stim=SID[:20]), n_boot=5), r"features \(net/l1\)",
+            r"neural \(V4\)", "neural", "features"),
+           ("ersa_bootstrap", lambda: ersa_bootstrap(_features(), _neural(stim=SID[:20]), n_boot=5), r"features \(net/l1\)",
+            r"neural \(V4\)", "features", "neural"),
+           ("anchor_weights", lambda: geo.anchor_weights(geo.relative_features(_features(), SID[:5]), _neural(stim=SID[:20])),
+            r"relative \(net/l1_relative\)", r"neural \(V4\)", "neural", "relative"),
+           ("compare_rdms", lambda: geo.compare_rdms(geo.rdm(_features()), geo.rdm(_features(stim=SID[:20]))), "a", "b", "b", "a"),
+           ("rsa_bootstrap", lambda: rsa_bootstrap(geo.rdm(_features()), geo.rdm(_features(stim=SID[:20])), n_boot=5),
+            "model_rdm", "data_rdms", "model_rdm", "data_rdms"),
+       ]},
     "LinearMetric pairing": (lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
                              r"Cannot pair .* stimulus ids of X \(net/l1\) are missing in Y \(net/l2\).*"
                              r"Y\.isel\(stimulus=Y\.stimulus_id\.isin\(X\.stimulus_id\)\)"),

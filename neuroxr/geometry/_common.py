@@ -136,9 +136,10 @@ def _canonical_any(obj: Any) -> Any:
     return obj if np.array_equal(order, np.arange(order.size)) else obj.isel(stimulus=order)
 
 
-def _align(a: xr.DataArray, b: Any, names: tuple[str, str]) -> tuple[xr.DataArray, Any]:
-    """:func:`~neuroxr.alignment.align` of ``a`` and ``b``, a :class:`_Checked` ``b`` reordered with its trial means."""
-    a, aligned = align(a, _plain(b), names=names)
+def _align(a: xr.DataArray, b: Any, names: tuple[str, str], caller: str | None = None) -> tuple[xr.DataArray, Any]:
+    """:func:`~neuroxr.alignment.align` of ``a`` and ``b`` (messages starting with ``caller``), a
+    :class:`_Checked` ``b`` reordered with its trial means."""
+    a, aligned = align(a, _plain(b), names=names, caller=caller)
     if not isinstance(b, _Checked):
         return a, aligned
     if aligned is b.neural:
@@ -266,17 +267,17 @@ def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
     one-line ``LayoutError`` when no stimulus does. ``first`` (the values not checked yet): inf
     refused as :func:`~neuroxr.layouts.validate_neural` does, and dask-backed responses' trial
     means (:func:`_trial_mean`) computed with the counts, from one read of the chunks."""
-    mean = None
+    mean, shown = None, f"{caller}: {name}" if caller else name
     if not _is_dask(neural) and _all_finite(v := np.asarray(neural.values)):  # no NaN: every repeat valid
         ok = np.full((neural.sizes["stimulus"], neural.sizes["neuroid"]), neural.sizes["repeat"] >= min_valid)
     else:
         if first and not _is_dask(neural):
-            refuse_inf(v, name)
+            refuse_inf(v, shown)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
             if first and _is_dask(neural):  # named as the in-memory path names it (refuse_inf above)
-                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, name)
+                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, shown)
         ok = np.asarray(count.values) >= min_valid
     if not ok.any():
         need, fix = _need(min_valid, caller)

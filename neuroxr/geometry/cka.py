@@ -28,7 +28,7 @@ def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) 
     _one_bin(obj, shown, caller)
     if _is_neural(obj):
         warn(f"{caller}: {shown} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
-    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, shown, row_pass=False)
+    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, f"{caller}: {shown}", row_pass=False)
     return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)
 
 
@@ -78,14 +78,15 @@ def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, 
     whether each is constant; a ``LayoutError`` when the two do not hold the same stimuli. The Gram
     of an input constant up to rounding is zero, as an exactly constant one's (every CKA of it NaN),
     with the warning (:func:`~neuroxr.geometry.dimensionality.warn_constant`) naming it."""
-    (a, b), _, dropped = _drop_unusable([(a, _named(a, "a")), (b, _named(b, "b"))], caller)
+    na, nb = _named(a, "a"), _named(b, "b")
+    (a, b), _, dropped = _drop_unusable([(a, na), (b, nb)], caller)
     Ka, ia, ca = _without_centred(*_centred_gram(a, "a", caller), dropped)
     Kb, ib, cb = _without_centred(*_centred_gram(b, "b", caller), dropped)
     if ca or cb:
-        warn_constant(caller, [(_named(a, "a"), ca), (_named(b, "b"), cb)], "CKA")
+        warn_constant(caller, [(na, ca), (nb, cb)], "CKA")
         Ka, Kb = (np.zeros_like(K) if c else K for K, c in ((Ka, ca), (Kb, cb)))
     if not np.array_equal(ia, ib):
         ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})
         other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
-        Kb = np.asarray(_align_rdm(ref, other, ("a", "b")).values)
+        Kb = np.asarray(_align_rdm(ref, other, (na, nb), caller).values)
     return Ka, Kb, ia, (ca, cb)

@@ -89,17 +89,17 @@ def _subject_order(data_rdms: Any) -> np.ndarray | None:
     return np.argsort(np.asarray(labels).astype(str), kind="stable")
 
 
-def _model_and_data(model_rdm: Any, data_rdms: Any) -> tuple[xr.DataArray, xr.DataArray]:
+def _model_and_data(model_rdm: Any, data_rdms: Any, caller: str) -> tuple[xr.DataArray, xr.DataArray]:
     """The model RDM and the stack of data RDMs as labeled arrays, before any reordering.
 
     An unlabeled RDM (NumPy, rsatoolbox ``RDMs`` without ``stimulus_id``) lists the stimuli in the
     order of the first labeled RDM **as given**, the model RDM first, then the data RDMs (as
     :func:`neuroxr.geometry.compare_rdms` pairs them); labeled RDMs are paired by their ids. All
-    unlabeled: positions, the same for all.
+    unlabeled: positions, the same for all. A pairing error starts with ``caller``.
     """
     ids, ref = _labeled_ids(("model_rdm", model_rdm), ("data_rdms", data_rdms))
     model = _as_rdm_in(model_rdm, "model_rdm", ids, ref)
-    return model, _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm")
+    return model, _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm", caller=caller)
 
 
 def _vector(v: np.ndarray, method: str) -> np.ndarray:
@@ -278,12 +278,12 @@ def _rsa_bootstrap(
     if over == "subjects" and indices is not None:
         raise no_effect(["indices"], "with over='subjects'", "its rows are stimulus draws; subjects are drawn with seed",
                         "pass over='both' to resample the stimuli too", caller=caller)
-    a_da, stack = _model_and_data(model_rdm, data_rdms)
+    a_da, stack = _model_and_data(model_rdm, data_rdms, caller)
     a_da, stack = _canonical_any(a_da), _canonical_any(stack)
     order = _subject_order(data_rdms)
     if order is not None and not np.array_equal(order, np.arange(order.size)):  # draws over subjects by label
         stack = stack.isel({stack.dims[0]: order})
-    a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"))
+    a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"), caller)
     a, bs, W = _prepared_rdms(a_da, stack, method, caller)
     S, n = bs.shape[0], a.shape[0]
     ceiling = bool(noise_ceiling) and S >= 2
@@ -365,21 +365,24 @@ def crsa_bootstrap(
     The neuroids are those :func:`~neuroxr.geometry.crsa`'s default scores: with 2 valid repeats on
     every kept stimulus where every set holds repeats (:func:`~neuroxr.geometry.rsa.draws_ceiling`).
     """
-    _check_kwargs(kwargs, "crsa_bootstrap", ("rdm_method", "compare_method"))
+    caller = "crsa_bootstrap"
+    _check_kwargs(kwargs, caller, ("rdm_method", "compare_method"))
     sets = neural if isinstance(neural, (list, tuple)) else [neural]
-    _one_bin(features, _named(features, "features"), "crsa_bootstrap")
-    for i, x in enumerate(sets):
-        _one_bin(x, _named(x, "neural" if len(sets) == 1 else f"neural[{i}]"), "crsa_bootstrap")
+    args = ["neural" if len(sets) == 1 else f"neural[{i}]" for i in range(len(sets))]
+    fname, names = _named(features, "features"), [_named(x, a) for x, a in zip(sets, args)]
+    _one_bin(features, fname, caller)
+    for x, nm in zip(sets, names):
+        _one_bin(x, nm, caller)
     # crsa's rule: stimuli without a trial in any neuroid of a set are dropped from every RDM, and the
     # neuroids are those crsa's default scores (2 valid repeats where it draws a ceiling)
     min_valid = 2 if all(draws_ceiling(x) for x in sets) else 1
-    args = ["neural" if len(sets) == 1 else f"neural[{i}]" for i in range(len(sets))]
-    sets, counts, dropped = _drop_unusable([(x, _named(x, a)) for x, a in zip(sets, args)], "crsa_bootstrap", min_valid,
-                                           paired=True)
-    model = _without(_rdm(features, rdm_method, None, _named(features, "features")), dropped)
-    # checked above: not checked again
-    data = [_without(_rdm(x, rdm_method, None, _named(x, a)), dropped) for x, a in zip(sets, args)]
-    out = _rsa_bootstrap(model, data, "crsa_bootstrap", "compare_method", method=compare_method, **kwargs)
+    sets, counts, dropped = _drop_unusable(list(zip(sets, names)), caller, min_valid, paired=True)
+    model = _without(_rdm(features, rdm_method, None, f"{caller}: {fname}"), dropped)
+    # checked above: not checked again; each paired with the features here, so that a pairing error
+    # names crsa_bootstrap's arguments (rsa_bootstrap's would name its own)
+    data = [_align_rdm(model, _without(_rdm(x, rdm_method, None, f"{caller}: {nm}"), dropped), (fname, nm), caller)
+            for x, nm in zip(sets, names)]
+    out = _rsa_bootstrap(model, data, caller, "compare_method", method=compare_method, **kwargs)
     out.attrs.update(rdm_method=rdm_method, **counts)
     return out
 
@@ -404,9 +407,10 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
                      seed: int) -> xr.Dataset:
     """:func:`rsa_permutation`, its messages starting with ``caller`` (``param`` gives ``method``)."""
     method = _method(method, caller, param)
-    a_da, stack = _model_and_data(model_rdm, data_rdms)
+    a_da, stack = _model_and_data(model_rdm, data_rdms, caller)
     a_da = _canonical_any(a_da)
-    stack = xr.concat([_align_rdm(a_da, stack.isel(rdm=i), ("model_rdm", "data_rdms")) for i in range(stack.sizes["rdm"])], "rdm")
+    stack = xr.concat([_align_rdm(a_da, stack.isel(rdm=i), ("model_rdm", "data_rdms"), caller) for i in range(stack.sizes["rdm"])],
+                      "rdm")
     n = a_da.shape[0]
     iu = np.triu_indices(n, 1)
     A = np.asarray(a_da.values, dtype=float)

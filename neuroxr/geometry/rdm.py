@@ -321,12 +321,15 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
     return _rdm_da(D, ids, name, {"label": name})
 
 
-def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str]) -> xr.DataArray:
+def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str], caller: str | None = None) -> xr.DataArray:
+    """``other`` (an RDM or a stack) paired with the RDM ``ref`` by ``stimulus_id`` on both axes;
+    the messages name them ``names`` and start with ``caller``, the public function called."""
+    where = f"{caller}: " if caller else ""
     for d, nm in ((ref, names[0]), (other, names[1])):
         if tuple(d.dims[-2:]) != RDM_DIMS:
-            raise LayoutError(f"{nm}: an RDM needs dims {RDM_DIMS} (last two); found {d.dims}.")
-    _, o = align(ref, other, names=names)
-    return _columns_as_rows(o, names[1])  # no reindexing copy when already paired
+            raise LayoutError(f"{where}{nm}: an RDM needs dims {RDM_DIMS} (last two); found {d.dims}.")
+    _, o = align(ref, other, names=names, caller=caller)
+    return _columns_as_rows(o, where + names[1])  # no reindexing copy when already paired
 
 
 def _own_ids(x: Any) -> np.ndarray | None:
@@ -445,7 +448,7 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
     """
     methods = _c.normalize_compare_methods(method, "compare_rdms")
     a, b = _pair_inputs(a, b)
-    b = _align_rdm(a, b, ("a", "b"))
+    b = _align_rdm(a, b, ("a", "b"), "compare_rdms")
     _check_stimuli(a.sizes["stimulus"], "compare_rdms", "a and b share")
     va = np.asarray(to_numpy(_r.upper_tri(np.asarray(a.values, dtype=np.float64))))
     vb = np.asarray(to_numpy(_r.upper_tri(np.asarray(b.values, dtype=np.float64))))
@@ -464,13 +467,13 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
     )
 
 
-def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "") -> xr.DataArray:
+def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "", caller: str | None = None) -> xr.DataArray:
     """A stack ``(rdm, stimulus, stimulus_)`` of RDMs paired by ``stimulus_id`` to the first one.
 
     Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without a
     ``stimulus_id`` descriptor) take ``ids``, the order of the labeled RDM ``ref``, as their
     stimulus order; without ``ids``, the order of the first labeled RDM of ``x`` (else positions).
-    Labeled RDMs are paired by their ids whatever their order.
+    Labeled RDMs are paired by their ids whatever their order (a pairing error starts with ``caller``).
     """
     if isinstance(x, xr.DataArray) and x.ndim == 3:
         _refuse_inf(x, name)
@@ -489,7 +492,7 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "")
         ids, ref = _labeled_ids((name, items))
     items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref) for i, it in enumerate(items)]
     ref_rdm = items[0]
-    rows = [ref_rdm] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]")) for i, it in enumerate(items[1:], 1)]
+    rows = [ref_rdm] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]"), caller) for i, it in enumerate(items[1:], 1)]
     labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
     if len(set(labels)) < len(labels):
         labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]
@@ -514,10 +517,10 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
     """
     method = _c._normalize_compare_method(method, "compare_rdms_many")
     ids, ref_name = _labeled_ids(("a", a), ("b", b))
-    A = _stack_rdms(a, "a", ids, ref_name)
+    A = _stack_rdms(a, "a", ids, ref_name, "compare_rdms_many")
     ref = A.isel({A.dims[0]: 0})
-    B = _stack_rdms(b, "b", _ids(ref), ref_name or "a[0]")
-    B = _align_rdm(ref, B.transpose(B.dims[0], *RDM_DIMS), ("a", "b"))
+    B = _stack_rdms(b, "b", _ids(ref), ref_name or "a[0]", "compare_rdms_many")
+    B = _align_rdm(ref, B.transpose(B.dims[0], *RDM_DIMS), ("a", "b"), "compare_rdms_many")
     _check_stimuli(ref.sizes["stimulus"], "compare_rdms_many", "a and b share")
     VA = np.asarray(to_numpy(_r.upper_tri(np.asarray(A.values, dtype=np.float64))))
     VB = np.asarray(to_numpy(_r.upper_tri(np.asarray(B.values, dtype=np.float64))))

@@ -82,7 +82,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
         V = R if R.ndim == 2 else to_numpy(_r.upper_tri(R))
         labels = np.arange(V.shape[0])
     else:
-        S = _stack_rdms(rdms, "rdms")
+        S = _stack_rdms(rdms, "rdms", caller="rdm_noise_ceiling")
         V = to_numpy(_r.upper_tri(np.asarray(S.values, dtype=np.float64)))
         labels = S[S.dims[0]].values
     V = np.asarray(V)

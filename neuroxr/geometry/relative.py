@@ -184,7 +184,8 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
         neural = neural.expand_dims("repeat", axis=-1)
     (neural, relative), _, _ = _drop_unusable([(neural, _named(neural, "neural")), (relative, _named(relative, "relative"))],
                                               "anchor_weights")
-    relative, neural = _align(relative, neural, names=("relative", "neural"))
+    relative, neural = _align(relative, neural, names=(_named(relative, "relative"), _named(neural, "neural")),
+                              caller="anchor_weights")
     Y = _neural_mean(neural).transpose("stimulus", "neuroid")
     X = np.asarray(relative.transpose("stimulus", "unit").values, dtype=np.float64)
     Xc = X - X.mean(axis=0)

@@ -97,15 +97,15 @@ def crsa(
             _refuse_inert_ceiling(seed, reps, "without a noise ceiling, which noise_ceiling=None draws only for neural "
                                               "data with at least 2 repeats", "")
     source, target = _label(features, "model"), _label(neural, "neural")
+    fname, nname = _named(features, "features"), _named(neural, "neural")
     features, neural = _canonical_any(features), _canonical_any(neural)
     # one set of stimuli and neuroids for the score and its ceiling (2 valid repeats with a ceiling)
     if noise_ceiling and isinstance(neural, xr.DataArray) and "repeat" in neural.dims:
-        _require_repeats(neural, _named(neural, "neural"), "crsa", ", or noise_ceiling=False")
-    (neural,), counts, dropped = _drop_unusable([(neural, _named(neural, "neural"))], "crsa", 2 if noise_ceiling else 1,
-                                                paired=True)
-    model_rdm = _without(_rdm(features, rdm_method, backend, _named(features, "features")), dropped)
-    neural_rdm = _rdm(neural, rdm_method, backend, _named(neural, "neural"))  # checked above: not checked again
-    model_rdm = _align_rdm(neural_rdm, model_rdm, ("neural", "features"))  # a pairing error names the arguments
+        _require_repeats(neural, nname, "crsa", ", or noise_ceiling=False")
+    (neural,), counts, dropped = _drop_unusable([(neural, nname)], "crsa", 2 if noise_ceiling else 1, paired=True)
+    model_rdm = _without(_rdm(features, rdm_method, backend, "crsa: " + fname), dropped)
+    neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
+    model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments
     score = compare_rdms(neural_rdm, model_rdm, compare_method)
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:
@@ -181,16 +181,16 @@ def _paired_arrays(features: xr.DataArray, neural: xr.DataArray | _Checked,
     without variance across the stimuli (a dead layer) are refused as the directions refuse such a
     design (:func:`check_design`, one-line ``LayoutError`` starting with ``caller``): a ridge fit
     of them predicts the training means, whose out-of-fold correlations are an artefact."""
-    fname = _named(features, "features")
-    validate_features(features, name=fname)
-    m = _canonical(_neural_mean(neural, name=_named(neural, "neural")))
-    m, f = align(m, features, names=("neural", "features"))
+    fname, nname = _named(features, "features"), _named(neural, "neural")
+    validate_features(features, name=f"{caller}: {fname}")
+    m = _canonical(_neural_mean(neural, name=f"{caller}: {nname}"))
+    m, f = align(m, features, names=(nname, fname), caller=caller)
     units = canonical_order(f["unit_id"].values)  # sorted unit ids: eReg's projection draws over these positions
     if not np.array_equal(units, np.arange(units.size)):
         f = f.isel(unit=units)
     Y = np.asarray(m.transpose("stimulus", "neuroid").values, dtype=np.float64)
-    X = check_computed(f, np.asarray(f.values, dtype=np.float64), fname)
-    warn_offset_columns(X, fname, "units", float32_cause(f))  # fitted in float64: float32 inputs only
+    X = check_computed(f, np.asarray(f.values, dtype=np.float64), f"{caller}: {fname}")
+    warn_offset_columns(X, f"{caller}: {fname}", "units", float32_cause(f))  # fitted in float64: float32 inputs only
     check_design(X, f"{caller}: {fname}")
     return X, Y, _ids(m), np.asarray(m["neuroid_id"].values).astype(str)
 

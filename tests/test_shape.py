@@ -11,7 +11,7 @@ from scipy.linalg import orthogonal_procrustes, subspace_angles
 from sklearn.exceptions import NotFittedError
 
 from neuroxr import features
-from neuroxr.errors import LayoutError
+from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.geometry import LinearMetric, pairwise_distances, procrustes_average
 from neuroxr.kernels.gram import gram
 from neuroxr.kernels.shape import shape_distance_from_gram
@@ -353,3 +353,99 @@ def test_alpha0_refuses_held_out_stimuli_outside_the_training_span():
         pairwise_distances([X[:k], Y[:k]], [X[k:], Y[k:]], alpha=0.0, scheduler="sync")
     # fewer units than training stimuli: defined, no refusal
     assert math.isfinite(LinearMetric(alpha=0.0).fit(X[:k, :5], Y[:k, :5]).distance(X[k:, :5], Y[k:, :5]))
+
+
+def _unreduced(X, Y, Xs, Ys, alpha, center, zero_pad, score_method):
+    """Distance of rows ``(Xs, Ys)`` under a fit on ``(X, Y)`` with no reduction: the full
+    ``p x p`` whitening and SVD (kernels.shape.whiten / fit_alignment on the ``p``-wide data)."""
+    from neuroxr.kernels.shape import centre, fit_alignment, shape_score, whiten
+
+    width = max(X.shape[1], Y.shape[1]) if zero_pad and X.shape[1] != Y.shape[1] else None
+    mx, my = (A.mean(0) if center else np.zeros(A.shape[1]) for A in (X, Y))
+    (Xw, Zx), (Yw, Zy) = whiten(centre(X, mx), alpha, width), whiten(centre(Y, my), alpha, width)
+    Wx, Wy = fit_alignment(Xw, Zx, Yw, Zy, zero_pad)
+    return shape_score(centre(Xs, mx) @ Wx, centre(Ys, my) @ Wy, score_method)
+
+
+def _same_distance(got, ref, score_method):
+    """Equal to rounding: angles through their cosines (an angle near 0 is acos's rounding, ~1e-8)."""
+    if score_method == "angular":
+        assert math.cos(got) == pytest.approx(math.cos(ref), abs=1e-11)
+    assert got == pytest.approx(ref, rel=1e-10, abs=1e-10 if score_method == "euclidean" else 1e-7)
+
+
+@pytest.mark.parametrize("units", [(30, 6), (30, 25), (8, 30), (40, 40)])
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("center, zero_pad", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("score_method", ["angular", "euclidean"])
+def test_wide_representations_give_the_unreduced_distances(units, alpha, center, zero_pad, score_method):
+    """More units than training stimuli: the fit in the training rows' span gives the full
+    computation's distances (and netrep's on the training data) for every option, on the training
+    rows, on held-out rows with parts outside the span, and on rows inside it."""
+    netrep = pytest.importorskip("netrep.metrics")
+    px, py = units
+    if not zero_pad:
+        px = py = max(units)
+    X, Y, k = _null_space_pair(n=24, px=px, py=py, seed=40 + px + py)
+    est = LinearMetric(alpha=alpha, center_columns=center, zero_pad=zero_pad, score_method=score_method)
+    ref = netrep.LinearMetric(alpha=alpha, center_columns=center, zero_pad=zero_pad, score_method=score_method)
+    _same_distance(est.fit_distance(X, Y), _unreduced(X, Y, X, Y, alpha, center, zero_pad, score_method), score_method)
+    _same_distance(est.fit_distance(X, Y), ref.fit_score(X, Y), score_method)
+    est.fit(X[:k], Y[:k])
+    mixed = np.random.default_rng(41).standard_normal((5, k))  # rows inside the training span
+    inside = [(A[:k].mean(0) if center else 0) + mixed @ (A[:k] - (A[:k].mean(0) if center else 0)) for A in (X, Y)]
+    for held_out, rows in ((False, (X[:k], Y[:k])), (False, inside), (True, (X[k:], Y[k:]))):
+        want = _unreduced(X[:k], Y[:k], *rows, alpha, center, zero_pad, score_method)
+        if alpha == 0.0 and held_out:  # parts outside the span: refused at alpha = 0, as before
+            with pytest.raises(ParameterError, match="alpha=0"):
+                est.distance(*rows)
+            continue
+        _same_distance(est.distance(*rows), want, score_method)
+
+
+def test_wide_fits_decompose_no_unit_by_unit_matrix(monkeypatch):
+    """200 and 150 units, 12 training stimuli: every eigen- or singular value decomposition in a fit,
+    held-out scoring, pairwise_distances, split_distance and shape_bootstrap is at most 24 wide
+    (the data's own rows), none 150 x 200: the cost grows as n^2 p, not p^3."""
+    from neuroxr.geometry import split_distance
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    X, Y, k = _null_space_pair(n=24, px=200, py=150, seed=43)
+    widths = []
+    for name in ("eigh", "eigvalsh", "svd"):
+        orig = getattr(np.linalg, name)
+        monkeypatch.setattr(np.linalg, name, lambda a, *args, _f=orig, **kw: widths.append(min(np.shape(a)[-2:])) or _f(a, *args, **kw))
+    ids = np.array([f"s{i:02d}" for i in range(24)])
+    for alpha in (0.5, 1.0):
+        LinearMetric(alpha=alpha).fit(X[:k], Y[:k]).distance(X[k:], Y[k:])
+        pairwise_distances([X[:k], Y[:k]], [X[k:], Y[k:]], alpha=alpha, scheduler="sync")
+        split_distance(features(X, stimulus_id=ids), features(Y, stimulus_id=ids), alpha=alpha)
+        shape_bootstrap(X, Y, alpha=alpha, n_boot=2, n_perm=2)
+    assert widths and max(widths) <= 24
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+def test_wide_fit_keeps_the_full_alignment_maps(alpha):
+    """``Wx_``, ``Wy_`` of a wide fit (built on first use) score as transform does: ``(X - mx_) Wx_``,
+    ``p_x + p_y - r`` wide as the unreduced maps."""
+    from neuroxr.kernels.shape import shape_score
+
+    X, Y, k = _null_space_pair(n=24, px=30, py=20, seed=44)
+    est = LinearMetric(alpha=alpha, score_method="euclidean").fit(X[:k], Y[:k])
+    tX, tY = (X[k:] - est.mx_) @ est.Wx_, (Y[k:] - est.my_) @ est.Wy_
+    r = X.shape[1] + Y.shape[1] - est.Wx_.shape[1]
+    assert r == np.linalg.matrix_rank(X[:k] - est.mx_) == 11  # paired: the training spans' common rank
+    assert shape_score(tX, tY, "euclidean") == pytest.approx(est.distance(X[k:], Y[k:]), rel=1e-10)
+    assert shape_score(tX, tY, "euclidean") == pytest.approx(_unreduced(X[:k], Y[:k], X[k:], Y[k:], alpha, True, True, "euclidean"),
+                                                             rel=1e-10)
+
+
+def test_wide_torch_arrays_give_the_numpy_answer():
+    torch = pytest.importorskip("torch")
+    X, Y, k = _null_space_pair(n=24, px=30, py=20, seed=45)
+    for alpha in (0.0, 0.5):
+        ref = LinearMetric(alpha=alpha).fit(X[:k], Y[:k])
+        got = LinearMetric(alpha=alpha).fit(torch.tensor(X[:k]), torch.tensor(Y[:k]))
+        assert got.distance(torch.tensor(X[:k]), torch.tensor(Y[:k])) == pytest.approx(ref.distance(X[:k], Y[:k]), abs=1e-7)
+        if alpha:
+            assert got.distance(torch.tensor(X[k:]), torch.tensor(Y[k:])) == pytest.approx(ref.distance(X[k:], Y[k:]), rel=1e-10)

@@ -120,7 +120,9 @@ class LinearMetric(_EstimatorAPI):
         Training column means.
     Wx_, Wy_ : array, shapes (p_x, p), (p_y, p)
         Alignment maps: ``tX = (X - mx_) Wx_``; ``p = max(p_x, p_y)`` unless the training data have a
-        null space (:func:`neuroxr.kernels.shape.fit_alignment`), then ``p_x + p_y - r``.
+        null space (:func:`neuroxr.kernels.shape.fit_alignment`), then ``p_x + p_y - r``. For wide
+        training data (more units than training stimuli) they are built on first access (``p x p``
+        memory); the fit and :meth:`transform` use their factored form (see Notes).
     span_x_, span_y_ : array (p_x, r_x), (p_y, r_y), or None
         ``alpha = 0`` only: orthonormal bases of the span of the (whitened) training rows where they
         do not span every unit (else None); data scored with components outside them are refused.
@@ -139,6 +141,10 @@ class LinearMetric(_EstimatorAPI):
     from these only there. With ``alpha = 0`` the whitening of the null space is undefined
     (every invertible map of it is allowed): such held-out stimuli are refused with a
     :class:`~neuroxr.errors.ParameterError`. Training distances are netrep's in every case.
+
+    Wide data: with more units than training stimuli the fit works in an orthonormal basis of the
+    training rows' span (:func:`neuroxr.kernels.shape.fit_parts`): ``O(n^2 p)`` time and
+    ``O(n p)`` memory instead of ``O(p^3)`` and ``O(p^2)``, the same distances to rounding.
 
     Cross-validation: pass the two representations as ``X`` and ``y``, row-paired (same stimuli
     in the same order), e.g. ``sklearn.model_selection.cross_validate(LinearMetric(), X, Y, cv=5)``;
@@ -188,30 +194,73 @@ class LinearMetric(_EstimatorAPI):
         _check_finite(Y, names[1])
         return X, Y
 
-    def partial_fit(self, X: Any, n_columns: int | None = None) -> tuple[Any, Any, Any]:
-        """Per-representation part of the fit, reusable across pairs: ``(mean, Xw, Z)``.
+    def partial_fit(self, X: Any, n_columns: int | None = None) -> _s.PartialFit:
+        """Per-representation part of the fit, reusable across pairs: ``(mean, Xw, whitening)``
+        (:func:`neuroxr.kernels.shape.fit_parts`; reduced to the training rows' span when wide).
 
         ``n_columns``: the width both representations are zero-padded to (``max(p_x, p_y)``, see
         :meth:`pad_width`); ``None`` for equal widths."""
         self._validate()
-        return _s.partial_fit(X, float(self.alpha), self.center_columns, n_columns=n_columns)
+        return _s.fit_parts(X, float(self.alpha), self.center_columns, n_columns=n_columns)
 
     def pad_width(self, p_x: int, p_y: int) -> int | None:
         """Width the partial fits of a ``p_x``- and a ``p_y``-column pair use (``None``: their own)."""
         return max(int(p_x), int(p_y)) if self.zero_pad and int(p_x) != int(p_y) else None
 
-    def finalize_fit(self, cache_X: tuple[Any, Any, Any], cache_Y: tuple[Any, Any, Any]) -> LinearMetric:
+    def finalize_fit(self, cache_X: _s.PartialFit, cache_Y: _s.PartialFit) -> LinearMetric:
         """Finish the fit from two :meth:`partial_fit` results."""
-        self.mx_, Xw, Zx = cache_X
-        self.my_, Yw, Zy = cache_Y
-        self.Wx_, self.Wy_ = _s.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=self.zero_pad)
+        self.mx_, Xw, wx = cache_X
+        self.my_, Yw, wy = cache_Y
+        xp = get_namespace(Xw, Yw)
+        units = (int(self.mx_.shape[0]), int(self.my_.shape[0]))
+        U, Vh, r = _s.pairing(Xw, Yw, units, zero_pad=self.zero_pad)
+        V = _s._t(xp, Vh)
+        self._maps = (wx, xp.matmul(wx.Z, U), wy, xp.matmul(wy.Z, V), r)
+        self._wide = wx.basis is not None or wy.basis is not None
+        self._train = (xp.matmul(Xw, U), xp.matmul(Yw, V)) if self._wide else None
+        self._Wx = self._Wy = None
+        if not self._wide:
+            self._Wx, self._Wy = _s._maps(self._maps[1], self._maps[3], r)
         self.span_x_ = self.span_y_ = None
         self.n_train_ = int(Xw.shape[0])
         if float(self.alpha) == 0.0:  # full whitening: undefined outside the training span
-            Qx, Qy = _s.row_span(Xw), _s.row_span(Yw)
-            self.span_x_ = Qx if int(Qx.shape[1]) < int(Xw.shape[1]) else None
-            self.span_y_ = Qy if int(Qy.shape[1]) < int(Yw.shape[1]) else None
+            spans = []
+            for Aw, w, p in ((Xw, wx, units[0]), (Yw, wy, units[1])):
+                Q = _s.row_span(Aw, n_units=p)
+                spans.append(None if int(Q.shape[1]) >= p else Q if w.basis is None else xp.matmul(w.basis, Q))
+            self.span_x_, self.span_y_ = spans
         return self
+
+    def _full_maps(self) -> None:
+        """``Wx_``, ``Wy_`` of a wide fit: the factored maps with an explicit basis of the directions
+        outside the training span (whitened by ``beta``, unpaired); ``p x p`` memory."""
+        (wx, Ax, wy, Ay, r), xp = self._maps, get_namespace(self._maps[1])
+        own = []
+        for w, A in ((wx, Ax), (wy, Ay)):
+            if w.basis is None:
+                own.append(A)
+                continue
+            Qf, _ = xp.linalg.qr(w.basis, mode="complete")
+            own.append(xp.concat([xp.matmul(w.basis, A), w.beta * Qf[:, int(w.basis.shape[1]):]], axis=1))
+        self._Wx, self._Wy = _s._maps(own[0], own[1], r)
+
+    @property
+    def Wx_(self) -> Any:  # noqa: N802 (netrep's attribute name)
+        """Alignment map of ``X`` (see the class's attributes); built on first use for wide data."""
+        if "_maps" not in vars(self):
+            raise AttributeError("Wx_")
+        if self._Wx is None:
+            self._full_maps()
+        return self._Wx
+
+    @property
+    def Wy_(self) -> Any:  # noqa: N802
+        """Alignment map of ``Y`` (see the class's attributes); built on first use for wide data."""
+        if "_maps" not in vars(self):
+            raise AttributeError("Wy_")
+        if self._Wy is None:
+            self._full_maps()
+        return self._Wy
 
     def _check_span(self, X: Any, span: Any, name: str) -> None:
         """At ``alpha = 0``: refuse rows (centred) with components outside the training span ``span``."""
@@ -236,8 +285,10 @@ class LinearMetric(_EstimatorAPI):
         return self.finalize_fit(self.partial_fit(X, width), self.partial_fit(Y, width))
 
     def transform(self, X: Any, Y: Any) -> tuple[Any, Any]:
-        """Aligned ``(tX, tY)``, each (n, max(p_x, p_y))."""
-        if not hasattr(self, "Wx_"):
+        """Aligned ``(tX, tY)``, each ``(n, p_x + p_y - r)`` (the fitted maps' width, see ``Wx_``);
+        for a wide fit ``(n, k_x + k_y - r + w)``: the training span's ``k`` coordinates and one
+        column per wide representation for the rows' parts outside it (the same norms and pairing)."""
+        if "_maps" not in vars(self):
             from sklearn.exceptions import NotFittedError  # scikit-learn's convention; imported only here
 
             raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
@@ -246,7 +297,11 @@ class LinearMetric(_EstimatorAPI):
         Xc, Yc = _s.centre(X, self.mx_), _s.centre(Y, self.my_)  # (constant up to rounding: zero)
         self._check_span(Xc, getattr(self, "span_x_", None), names[0])
         self._check_span(Yc, getattr(self, "span_y_", None), names[1])
-        return Xc @ self.Wx_, Yc @ self.Wy_
+        if not self._wide:
+            return Xc @ self.Wx_, Yc @ self.Wy_
+        wx, Ax, wy, Ay, r = self._maps
+        (Px, ex), (Py, ey) = _s.project(Xc, wx, Ax), _s.project(Yc, wy, Ay)
+        return _s.aligned(Px, Py, r, ex, ey)
 
     def distance(self, X: Any, Y: Any) -> float:
         """Distance (``score_method``; lower = more similar) between ``X`` and ``Y`` under the fitted alignment."""
@@ -255,7 +310,14 @@ class LinearMetric(_EstimatorAPI):
 
     def fit_distance(self, X: Any, Y: Any) -> float:
         """Fit on ``(X, Y)`` and return the distance of the same data (netrep's ``fit_score``)."""
-        return self.fit(X, Y).distance(X, Y)
+        return self.fit(X, Y)._training_distance(X, Y)
+
+    def _training_distance(self, X: Any, Y: Any) -> float:
+        """:meth:`distance` of the data the fit was made on (``X``, ``Y``); for a wide fit (``alpha > 0``)
+        from the whitened training coordinates kept by the fit, without projecting ``X``, ``Y`` again."""
+        if not self._wide or float(self.alpha) == 0.0:  # (alpha = 0: the span check runs on them)
+            return self.distance(X, Y)
+        return _s.shape_score(*_s.aligned(*self._train, self._maps[4]), self.score_method)
 
     def score(self, X: Any, Y: Any) -> float:
         """Negative distance ``-distance(X, Y)``: higher is better, as scikit-learn's ``score``.
@@ -351,7 +413,7 @@ def pairwise_distances(
     def pair(ci: Any, cj: Any, i: int, j: int) -> tuple[float, float]:
         est = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
         est.finalize_fit(ci, cj)
-        tr = est.distance(Xs[i], Xs[j])
+        tr = est._training_distance(Xs[i], Xs[j])
         te = est.distance(Ts[i], Ts[j]) if Ts is not None else math.nan
         return tr, te
 
@@ -446,7 +508,7 @@ def split_distance(
     tr, te = split_train_test(ids, test_size, seed)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric.fit(X.isel(stimulus=tr), Y.isel(stimulus=tr))
-    d_tr = metric.distance(X.isel(stimulus=tr), Y.isel(stimulus=tr))
+    d_tr = metric._training_distance(X.isel(stimulus=tr), Y.isel(stimulus=tr))
     d_te = metric.distance(X.isel(stimulus=te), Y.isel(stimulus=te))
     split = np.full(ids.size, "train", dtype=object)
     split[te] = "test"

@@ -35,12 +35,19 @@ Fitted on the same data they score, both depend on each representation only thro
 column-centred Gram ``K = Xc Xc^T``: :func:`shape_distance_from_gram` computes the distance from
 two Grams (one ``n x n`` eigendecomposition each), which is what pairwise distances between many
 large layers use.
+
+Wide data (more units ``p`` than training stimuli ``n``, typical of DNN layers): :func:`fit_parts`
+replaces the centred ``X`` by ``n`` coordinates in an orthonormal basis ``Q`` of its rows' span
+(:func:`row_basis`) and whitens there, counting the other ``p - n`` directions as null (the
+whitening is ``Q Z Q^T + beta (I - Q Q^T)``); held-out rows are projected on ``Q``, their part
+outside it whitened by ``beta`` and unpaired (:func:`project`, :func:`aligned`). Same distances, to
+rounding, at ``O(n^2 p)`` instead of ``O(p^3)`` time and ``O(n p)`` instead of ``O(p^2)`` memory.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..backend import colsum_prod, get_namespace
 from ..errors import LayoutError
@@ -51,9 +58,15 @@ __all__ = [
     "null_rtol",
     "whiten",
     "centre",
+    "row_basis",
+    "Whitening",
+    "PartialFit",
+    "fit_parts",
     "partial_fit",
     "row_span",
+    "pairing",
     "fit_alignment",
+    "aligned",
     "angular_distance",
     "euclidean_distance",
     "shape_score",
@@ -95,7 +108,28 @@ def _variance_scale(xp: Any, lam: Any, alpha: float, extra_zeros: int) -> float:
     return math.sqrt(total / new_var)
 
 
-def whiten(X: Any, alpha: float, n_columns: int | None = None) -> tuple[Any, Any]:
+def _whiten(X: Any, alpha: float, n_columns: int | None, n_units: int | None) -> tuple[Any, Any, float]:
+    """:func:`whiten`, and ``beta``: its factor on the directions without variance (``c alpha``; 1 when
+    ``alpha > 1 - 1e-7``), including the ``n_units - k`` ones outside ``X``'s ``k`` coordinates."""
+    xp = get_namespace(X)
+    k = int(X.shape[1])
+    p = k if n_units is None else int(n_units)
+    if alpha > 1.0 - NETREP_EIG_FLOOR:
+        return X, _eye(xp, k, X), 1.0
+    C = xp.matmul(_t(xp, X), X)
+    lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
+    null = lam <= max(float(xp.max(lam)), 0.0) * null_rtol(X.shape[0], p, X)  # no variance: rounding
+    lam = xp.where(null, xp.zeros_like(lam), lam)
+    lam_c = xp.where(lam > NETREP_EIG_FLOOR, lam, xp.full_like(lam, NETREP_EIG_FLOOR))
+    extra = (p - k) + max(0, (p if n_columns is None else int(n_columns)) - p)
+    scale = _variance_scale(xp, lam, alpha, extra)
+    d = xp.where(null, xp.full_like(lam, alpha), alpha + (1.0 - alpha) / xp.sqrt(lam_c))
+    d = d * scale
+    Z = xp.matmul(V * d[None, :], _t(xp, V))
+    return xp.matmul(X, Z), Z, alpha * scale
+
+
+def whiten(X: Any, alpha: float, n_columns: int | None = None, n_units: int | None = None) -> tuple[Any, Any]:
     """Partial whitening ``Xw = X Z`` with ``Z = c (alpha I + (1 - alpha) (X^T X)^(-1/2))``: netrep's
     ``whiten(X, alpha, preserve_variance=True)``.
 
@@ -109,33 +143,26 @@ def whiten(X: Any, alpha: float, n_columns: int | None = None) -> tuple[Any, Any
 
     Parameters
     ----------
-    X : array, shape (n, p)
+    X : array, shape (n, k)
         (Centred) representation.
     alpha : float in [0, 1]
         1: no whitening; 0: full whitening.
     n_columns : int, optional
-        Width the representation is zero-padded to before alignment (default ``p``); each padded
-        column counts in ``c`` as netrep, which pads before whitening, counts it.
+        Width the representation is zero-padded to before alignment (default its ``n_units``);
+        each padded column counts in ``c`` as netrep, which pads before whitening, counts it.
+    n_units : int, optional
+        ``X``'s own width when its ``k`` columns are coordinates in an orthonormal basis of a
+        subspace holding its rows (:func:`row_basis`); default ``k``. The other ``n_units - k``
+        directions count as null ones (in :func:`null_rtol` and ``c``): ``Z`` is then the
+        whitening of the ``n_units``-wide data restricted to the basis, the same distances.
 
     Returns
     -------
-    Xw : array, shape (n, p)
-    Z : array, shape (p, p)
+    Xw : array, shape (n, k)
+    Z : array, shape (k, k)
     """
-    xp = get_namespace(X)
-    p = int(X.shape[1])
-    if alpha > 1.0 - NETREP_EIG_FLOOR:
-        return X, _eye(xp, p, X)
-    C = xp.matmul(_t(xp, X), X)
-    lam, V = xp.linalg.eigh((C + _t(xp, C)) / 2)
-    null = lam <= max(float(xp.max(lam)), 0.0) * null_rtol(X.shape[0], p, X)  # no variance: rounding
-    lam = xp.where(null, xp.zeros_like(lam), lam)
-    lam_c = xp.where(lam > NETREP_EIG_FLOOR, lam, xp.full_like(lam, NETREP_EIG_FLOOR))
-    extra = max(0, (p if n_columns is None else int(n_columns)) - p)
-    d = xp.where(null, xp.full_like(lam, alpha), alpha + (1.0 - alpha) / xp.sqrt(lam_c))
-    d = d * _variance_scale(xp, lam, alpha, extra)
-    Z = xp.matmul(V * d[None, :], _t(xp, V))
-    return xp.matmul(X, Z), Z
+    Xw, Z, _ = _whiten(X, alpha, n_columns, n_units)
+    return Xw, Z
 
 
 def centre(X: Any, mx: Any) -> Any:
@@ -148,8 +175,48 @@ def centre(X: Any, mx: Any) -> Any:
     return xp.zeros_like(Xc) if no_variance(centred, raw, rounding_tol(xp, X.dtype)) else Xc
 
 
-def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: int | None = None) -> tuple[Any, Any, Any]:
-    """What a fit needs of one representation, computed once: ``(mean, Xw, Z)``.
+def row_basis(X: Any) -> tuple[Any, Any]:
+    """``(Q, Xr)``: an orthonormal basis ``Q`` (``p x n``) of a space holding the rows of ``X``
+    (``n x p``, ``p > n``) and ``Xr = X Q`` (``n x n``, the same Gram ``X X^T``), from the QR of
+    ``X^T`` (``Xr = R^T``); ``(None, X)`` when ``p <= n``."""
+    xp = get_namespace(X)
+    if int(X.shape[1]) <= int(X.shape[0]):
+        return None, X
+    Q, R = xp.linalg.qr(_t(xp, X))
+    return Q, _t(xp, R)
+
+
+class Whitening(NamedTuple):
+    """A partial fit's whitening, factored: ``Z_full = Q Z Q^T + beta (I - Q Q^T)`` (``Q = basis``);
+    without a basis ``Z`` is the whitening itself."""
+
+    Z: Any
+    """(k, k): the whitening in the basis's coordinates."""
+    basis: Any
+    """(p, k) orthonormal, holding the training rows (wide data: ``p`` units above ``n`` stimuli), or None."""
+    beta: float
+    """The whitening of the directions outside the basis (no training variance: ``c alpha``, or 1)."""
+
+
+class PartialFit(NamedTuple):
+    """What a fit needs of one representation (:func:`fit_parts`)."""
+
+    mean: Any
+    """(p,) column means (zeros without centring)."""
+    Xw: Any
+    """(n, k) centred, partially whitened data, in the basis's coordinates when there is one."""
+    whitening: Whitening
+
+
+def fit_parts(X: Any, alpha: float, center_columns: bool = True, n_columns: int | None = None,
+              n_units: int | None = None) -> PartialFit:
+    """One representation's part of a fit, computed once, reduced when it is wide.
+
+    With more units than stimuli (``p > n``) the metric depends on ``X`` only through its rows'
+    span: ``X`` is replaced by ``n`` coordinates in an orthonormal basis of it (:func:`row_basis`)
+    and whitened there, the other ``p - n`` directions counted as null ones (``n_units``), so the
+    cost is ``O(n^2 p)`` instead of ``O(p^3)``. Every distance is the same (to rounding): on the
+    basis the whitening is the full one's; outside it, held-out rows are whitened by ``beta``.
 
     Parameters
     ----------
@@ -158,20 +225,49 @@ def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: in
     center_columns : bool
     n_columns : int, optional
         Width both representations are zero-padded to (``max(p_x, p_y)``); see :func:`whiten`.
+    n_units : int, optional
+        ``X``'s width when its columns are already coordinates in a basis (see :func:`whiten`).
+
+    Returns
+    -------
+    PartialFit
+        ``(mean, Xw, whitening)``.
+    """
+    xp = get_namespace(X)
+    mx = xp.mean(X, axis=0) if center_columns else xp.zeros_like(X[0, :])
+    Q, Xr = row_basis(centre(X, mx))
+    units = int(X.shape[1]) if n_units is None else int(n_units)
+    Xw, Z, beta = _whiten(Xr, alpha, n_columns, units)
+    return PartialFit(mx, Xw, Whitening(Z, Q, beta))
+
+
+def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: int | None = None,
+                n_units: int | None = None) -> tuple[Any, Any, Any]:
+    """What a fit of ``X`` by itself needs, computed once: ``(mean, Xw, Z)`` with ``(X - mean) Z = Xw``.
+
+    Parameters
+    ----------
+    X : array, shape (n, p)
+    alpha : float in [0, 1]
+    center_columns : bool
+    n_columns : int, optional
+        Width both representations are zero-padded to (``max(p_x, p_y)``); see :func:`whiten`.
+    n_units : int, optional
+        See :func:`fit_parts`.
 
     Returns
     -------
     mx : array, shape (p,)
         Column means (zeros when ``center_columns`` is False).
-    Xw : array, shape (n, p)
-        Centred (:func:`centre`), partially whitened representation.
-    Z : array, shape (p, p)
-        Whitening matrix.
+    Xw : array, shape (n, k)
+        Centred (:func:`centre`), partially whitened representation; ``k = p``, or ``n`` coordinates
+        in a basis of its rows' span when ``p > n`` (:func:`fit_parts`).
+    Z : array, shape (p, k)
+        Whitening matrix (``p > n``: restricted to the rows' span, in the basis's coordinates; it
+        maps the fitted rows, not rows outside their span: :func:`fit_parts` keeps what those need).
     """
-    xp = get_namespace(X)
-    mx = xp.mean(X, axis=0) if center_columns else xp.zeros_like(X[0, :])
-    Xw, Z = whiten(centre(X, mx), alpha, n_columns=n_columns)
-    return mx, Xw, Z
+    mx, Xw, w = fit_parts(X, alpha, center_columns, n_columns, n_units)
+    return mx, Xw, (w.Z if w.basis is None else get_namespace(X).matmul(w.basis, w.Z))
 
 
 def _zeros(xp: Any, rows: int, cols: int, like: Any) -> Any:
@@ -185,33 +281,11 @@ def _pad_cols(xp: Any, M: Any, p: int) -> Any:
     return xp.concat([M, _zeros(xp, int(M.shape[0]), extra, M)], axis=1)
 
 
-def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> tuple[Any, Any]:
-    """Alignment maps ``(Wx, Wy)`` such that ``tX = (X - mx) Wx`` and ``tY = (Y - my) Wy``.
-
-    ``U S V^T = svd(Xw^T Yw)`` (full ``U``, ``V``); the ``r`` singular values above
-    ``max(S) max(p_x, p_y) eps`` pair ``U_r`` with ``V_r``. The other directions (the training
-    data's null spaces, where every rotation is optimal) get separate columns,
-    ``Wx = Zx [U_r, U_rest, 0]`` and ``Wy = Zy [V_r, 0, V_rest]``: the aligned inner product is
-    that of the partial isometry ``V_r U_r^T`` (the mean over all optimal rotations), the norms
-    are kept. Without a null space (``r = min(p_x, p_y)``, e.g. more training stimuli than units)
-    this is netrep's zero-padded alignment, ``max(p_x, p_y)`` columns wide.
-
-    Parameters
-    ----------
-    Xw, Yw : array, shapes (n, p_x), (n, p_y)
-        Outputs of :func:`partial_fit`.
-    Zx, Zy : array, shapes (p_x, p_x), (p_y, p_y)
-        Whitening matrices from :func:`partial_fit`.
-    zero_pad : bool
-        Pad the narrower representation with zero columns; if False, ``p_x`` must equal ``p_y``.
-
-    Returns
-    -------
-    Wx : array, shape (p_x, p_x + p_y - r)
-    Wy : array, shape (p_y, p_x + p_y - r)
-    """
+def pairing(Xw: Any, Yw: Any, n_units: tuple[int, int], zero_pad: bool = True) -> tuple[Any, Any, int]:
+    """``(U, Vh, r)``: the full SVD ``U S Vh = svd(Xw^T Yw)`` and the number ``r`` of singular values
+    above ``max(S) max(p_x, p_y) eps``, ``n_units = (p_x, p_y)`` the representations' own widths."""
     xp = get_namespace(Xw, Yw)
-    px, py = int(Xw.shape[1]), int(Yw.shape[1])
+    px, py = int(n_units[0]), int(n_units[1])
     if px != py and not zero_pad:
         raise LayoutError(
             f"the representations have {px} and {py} columns; set zero_pad=True to pad the narrower one "
@@ -220,20 +294,85 @@ def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True) -> 
     U, S, Vh = xp.linalg.svd(xp.matmul(_t(xp, Xw), Yw), full_matrices=True)
     top = float(S[0]) if int(S.shape[0]) else 0.0
     r = int(xp.sum(xp.astype(S > top * max(px, py) * float(xp.finfo(S.dtype).eps), xp.int64))) if top > 0 else 0
-    ZyV = xp.matmul(Zy, _t(xp, Vh))
-    Wx = _pad_cols(xp, xp.matmul(Zx, U), px + py - r)  # [Zx U_r, Zx U_rest, 0]
-    Wy = xp.concat([ZyV[:, :r], _zeros(xp, py, px - r, ZyV), ZyV[:, r:]], axis=1)  # [Zy V_r, 0, Zy V_rest]
+    return U, Vh, r
+
+
+def _maps(Ax: Any, Ay: Any, r: int) -> tuple[Any, Any]:
+    """``[Ax_r, Ax_rest, 0]`` and ``[Ay_r, 0, Ay_rest]``: the first ``r`` columns paired."""
+    xp = get_namespace(Ax, Ay)
+    kx, ky = int(Ax.shape[1]), int(Ay.shape[1])
+    Wx = _pad_cols(xp, Ax, kx + ky - r)
+    Wy = xp.concat([Ay[:, :r], _zeros(xp, int(Ay.shape[0]), kx - r, Ay), Ay[:, r:]], axis=1)
     return Wx, Wy
 
 
-def row_span(X: Any) -> Any:
-    """Orthonormal basis ``(p, r)`` of the span of the rows of ``X`` (shape ``(n, p)``): the right
+def fit_alignment(Xw: Any, Zx: Any, Yw: Any, Zy: Any, zero_pad: bool = True,
+                  n_units: tuple[int, int] | None = None) -> tuple[Any, Any]:
+    """Alignment maps ``(Wx, Wy)`` such that ``tX = (X - mx) Wx`` and ``tY = (Y - my) Wy``.
+
+    ``U S V^T = svd(Xw^T Yw)`` (full ``U``, ``V``); the ``r`` singular values above
+    ``max(S) max(p_x, p_y) eps`` pair ``U_r`` with ``V_r`` (:func:`pairing`). The other directions
+    (the training data's null spaces, where every rotation is optimal) get separate columns,
+    ``Wx = Zx [U_r, U_rest, 0]`` and ``Wy = Zy [V_r, 0, V_rest]``: the aligned inner product is
+    that of the partial isometry ``V_r U_r^T`` (the mean over all optimal rotations), the norms
+    are kept. Without a null space (``r = min(p_x, p_y)``, e.g. more training stimuli than units)
+    this is netrep's zero-padded alignment, ``max(p_x, p_y)`` columns wide.
+
+    Parameters
+    ----------
+    Xw, Yw : array, shapes (n, k_x), (n, k_y)
+        Outputs of :func:`partial_fit`.
+    Zx, Zy : array, shapes (p_x, k_x), (p_y, k_y)
+        Whitening matrices from :func:`partial_fit` (``k = p``, or the reduced width of wide data:
+        the maps then align the fitted rows, not rows outside their span).
+    zero_pad : bool
+        Pad the narrower representation with zero columns; if False, ``p_x`` must equal ``p_y``.
+    n_units : (int, int), optional
+        The representations' widths ``(p_x, p_y)``, for data given in coordinates of a basis
+        (:func:`partial_fit`'s ``n_units``); default the rows of ``Zx``, ``Zy``.
+
+    Returns
+    -------
+    Wx : array, shape (p_x, k_x + k_y - r)
+    Wy : array, shape (p_y, k_x + k_y - r)
+    """
+    xp = get_namespace(Xw, Yw)
+    units = (int(Zx.shape[0]), int(Zy.shape[0])) if n_units is None else n_units
+    U, Vh, r = pairing(Xw, Yw, units, zero_pad)
+    return _maps(xp.matmul(Zx, U), xp.matmul(Zy, _t(xp, Vh)), r)
+
+
+def project(Xc: Any, whitening: Whitening, A: Any) -> tuple[Any, Any]:
+    """Centred rows ``Xc`` (``m x p``) under a fitted map ``A`` (``k x k``) of ``whitening``'s
+    coordinates: ``(Xc Q A, e)`` with ``e`` the norms of their whitened parts outside the basis
+    (``beta ||Xc - Xc Q Q^T||`` per row), None without a basis (then ``Xc A``)."""
+    xp = get_namespace(Xc)
+    Q = whitening.basis
+    if Q is None:
+        return xp.matmul(Xc, A), None
+    C = xp.matmul(Xc, Q)
+    R = Xc - xp.matmul(C, _t(xp, Q))
+    return xp.matmul(C, A), whitening.beta * xp.sqrt(xp.sum(R * R, axis=1))
+
+
+def aligned(Px: Any, Py: Any, r: int, ex: Any = None, ey: Any = None) -> tuple[Any, Any]:
+    """Aligned ``(tX, tY)`` from :func:`project`'s outputs: ``tX = [Px_r, Px_rest, ex, 0]``,
+    ``tY = [Py_r, 0, Py_rest, ey]`` (only the first ``r`` columns paired; ``ex``/``ey`` left out when None)."""
+    xp = get_namespace(Px, Py)
+    Ex = Px[:, r:] if ex is None else xp.concat([Px[:, r:], ex[:, None]], axis=1)
+    Ey = Py[:, r:] if ey is None else xp.concat([Py[:, r:], ey[:, None]], axis=1)
+    return _maps(xp.concat([Px[:, :r], Ex], axis=1), xp.concat([Py[:, :r], Ey], axis=1), r)
+
+
+def row_span(X: Any, n_units: int | None = None) -> Any:
+    """Orthonormal basis ``(k, r)`` of the span of the rows of ``X`` (shape ``(n, k)``): the right
     singular vectors whose singular values exceed ``sqrt(null_rtol)`` times the largest (the
-    directions :func:`whiten` does not count as null)."""
+    directions :func:`whiten` does not count as null; ``n_units`` as there)."""
     xp = get_namespace(X)
     _, s, Vh = xp.linalg.svd(X, full_matrices=False)
     top = float(s[0]) if int(s.shape[0]) else 0.0
-    keep = s > top * math.sqrt(null_rtol(X.shape[0], X.shape[1], X)) if top > 0 else s < 0
+    p = int(X.shape[1]) if n_units is None else int(n_units)
+    keep = s > top * math.sqrt(null_rtol(X.shape[0], p, X)) if top > 0 else s < 0
     return _t(xp, Vh[keep, :])
 
 

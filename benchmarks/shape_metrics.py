@@ -1,0 +1,114 @@
+"""Benchmark of the shape metrics (``LinearMetric``, Williams et al. 2021) on wide layers: more units than stimuli.
+
+Per size ``n x p`` (stimuli x units) two layers are compared, ``X`` (``n x p``) and ``Y``
+(``n x p/2``), sharing 8 latent dimensions (plus noise), as a user calls the library:
+
+- ``split_distance``: fit on half the stimuli, training and held-out distances;
+- ``fit_distance``: ``LinearMetric(alpha).fit_distance(X, Y)`` on every stimulus;
+- ``shape_bootstrap``: ``--n-boot`` resamples (each one fit on ~0.63 n stimuli), no permutations.
+
+Each measurement runs in its own subprocess with a time limit (``--timeout``): a run that exceeds
+it is reported as ``> limit``. The distances are printed so that two runs (e.g. the library before
+and after a change, through ``PYTHONPATH``) can be checked to agree.
+
+Usage::
+
+    python benchmarks/shape_metrics.py                       # 12x3000 12x12000 92x4096 500x20000
+    python benchmarks/shape_metrics.py --sizes 92x4096 --alpha 0.5 --n-boot 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+OPS = ("split_distance", "fit_distance", "shape_bootstrap")
+SIZES = ("12x3000", "12x12000", "92x4096", "500x20000")
+
+
+def _problem(n: int, p: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, 8))
+    X = Z @ rng.standard_normal((8, p)) + rng.standard_normal((n, p))
+    Y = Z @ rng.standard_normal((8, p // 2)) + rng.standard_normal((n, p // 2))
+    return X, Y
+
+
+def worker(op: str, n: int, p: int, alpha: float, n_boot: int) -> dict:
+    """One timed call (inputs built and the library imported first); its time and distances."""
+    import warnings
+
+    import numpy as np
+
+    import neuroxr as nx
+    from neuroxr.geometry import LinearMetric, split_distance
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    warnings.simplefilter("ignore")
+    X, Y = _problem(n, p)
+    ids = np.array([f"s{i:05d}" for i in range(n)])
+    fx, fy = nx.features(X, stimulus_id=ids, layer="x"), nx.features(Y, stimulus_id=ids, layer="y")
+    t = time.perf_counter()
+    if op == "split_distance":
+        out = [float(v) for v in split_distance(fx, fy, alpha=alpha).distance.values]
+    elif op == "fit_distance":
+        out = [float(LinearMetric(alpha=alpha).fit_distance(X, Y))]
+    else:
+        b = shape_bootstrap(fx, fy, alpha=alpha, n_boot=n_boot)
+        out = [float(b.distance), *map(float, b.distance_boot.values)]
+    return {"seconds": time.perf_counter() - t, "distances": out}
+
+
+def measure(op: str, n: int, p: int, alpha: float, n_boot: int, timeout: float) -> dict | None:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", op, f"{n}x{p}", "--alpha", str(alpha), "--n-boot", str(n_boot)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", nargs="+", default=list(SIZES), help="n x p (stimuli x units of X; Y has p/2)")
+    ap.add_argument("--ops", nargs="+", default=list(OPS), choices=OPS)
+    ap.add_argument("--alpha", type=float, default=1.0)
+    ap.add_argument("--n-boot", type=int, default=10)
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
+    ap.add_argument("--worker", nargs=2, metavar=("OP", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    args = ap.parse_args()
+    if args.worker:
+        n, p = map(int, args.worker[1].split("x"))
+        print(json.dumps(worker(args.worker[0], n, p, args.alpha, args.n_boot)))
+        return
+    import neuroxr
+
+    lines = [f"neuroxr from {os.path.dirname(neuroxr.__file__)}; alpha={args.alpha}, n_boot={args.n_boot}, "
+             f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}",
+             "", "| stimuli x units (X; Y half) | call | time (s) | distances |", "|---|---|---:|---|"]
+    for line in lines:
+        print(line, flush=True)
+    for size in args.sizes:
+        n, p = map(int, size.split("x"))
+        for op in args.ops:
+            res = measure(op, n, p, args.alpha, args.n_boot, args.timeout)
+            cell = f"> {args.timeout:.0f}" if res is None else f"{res['seconds']:.2f}"
+            dist = "" if res is None else ", ".join(f"{d:.10f}" for d in res["distances"][:3])
+            lines.append(f"| {n} x {p} | {op} | {cell} | {dist} |")
+            print(lines[-1], flush=True)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

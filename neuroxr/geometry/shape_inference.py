@@ -150,16 +150,19 @@ def shape_bootstrap(
     a = float(alpha)
     idx = _draws(indices, n, n_boot, seed, bool(n_perm), "shape_bootstrap")
 
+    units = (X.shape[1], Y.shape[1])
+    (_, Xq), (_, Yq) = _ks.row_basis(X), _ks.row_basis(Y)  # wide: every resample's rows in n coordinates
+
     def fit_distance(Xr: np.ndarray, Yr: np.ndarray) -> float:  # rows already centred (or not centred at all)
-        mx, Xw, Zx = _ks.partial_fit(Xr, a, False, n_columns=width)
-        my, Yw, Zy = _ks.partial_fit(Yr, a, False, n_columns=width)
-        Wx, Wy = _ks.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=zero_pad)
+        mx, Xw, Zx = _ks.partial_fit(Xr, a, False, n_columns=width, n_units=units[0])
+        my, Yw, Zy = _ks.partial_fit(Yr, a, False, n_columns=width, n_units=units[1])
+        Wx, Wy = _ks.fit_alignment(Xw, Zx, Yw, Zy, zero_pad=zero_pad, n_units=units)
         return _ks.shape_score(Xr @ Wx, Yr @ Wy, score_method)
 
     boot = np.empty(idx.shape[0])
     for b in range(idx.shape[0]):
         w = np.bincount(idx[b], minlength=n).astype(float)
-        boot[b] = fit_distance(_weighted_rows(X, w, center_columns), _weighted_rows(Y, w, center_columns))
+        boot[b] = fit_distance(_weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns))
     d0 = float(metric.fit_distance(X, Y))
     interval = {"centred": rs.centred_interval, "basic": rs.basic_interval}.get(method)
     ci = rs.percentile_interval(boot, level, nan_policy) if interval is None else interval(np.asarray(d0), boot, level, nan_policy)

@@ -142,7 +142,7 @@ def test_temporal_generalization_warns_for_its_features_source():
 def test_encoding_rsa_warns_for_float32_features(fn):
     f, r = _arrays(1e5, np.float32)
     got, msgs = _offset_warnings(getattr(nx, fn), f, r)
-    assert len(msgs) == 1 and msgs[0].startswith("features (m/l): 6 of 6 units"), msgs  # with its label
+    assert len(msgs) == 1 and msgs[0].startswith(f"{fn}: features (m/l): 6 of 6 units"), msgs  # with its label
     want = getattr(nx, fn)(f.astype(np.float64), r)
     for v in got.data_vars:
         np.testing.assert_array_equal(got[v].values, want[v].values)

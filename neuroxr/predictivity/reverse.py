@@ -30,6 +30,7 @@ from ..backend import (
 )
 from ..kernels.offsets import offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
+from ..kernels.slot_kernels import SlotKernels
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
@@ -513,27 +514,8 @@ def _score_from_slot_kernels(
     computed once) every design's Gram is ``(1 / c^2) sum_{s, t in half} K_st``: per rep no product
     over the predictors remains, only the operator and its application to the targets.
     """
-    from ..backend import gram_matrix
-
     n, k, T = Rp.shape
-    slots = [Rp[:, :, s] - Rp[:, :, s].mean(axis=0) for s in range(T)]  # T centred (n, k) copies, freed below
-    Ks = {}
-    for s in range(T):
-        Ks[s, s] = gram_matrix(slots[s])
-        for t in range(s + 1, T):
-            Ks[s, t] = slots[s] @ slots[t].T
-    del slots
-
-    def kernel(idx: np.ndarray) -> np.ndarray:
-        idx = sorted(int(i) for i in idx)
-        K = np.zeros((n, n))
-        for a, s in enumerate(idx):
-            K += Ks[s, s]
-            for t in idx[a + 1 :]:
-                K += Ks[s, t]
-                K += Ks[s, t].T
-        K /= len(idx) ** 2
-        return K
+    kernel = SlotKernels(Rp).gram
 
     first = (T + 1) // 2
     # complete trials: reps that share a split (the set of half 1's slots, or its swap) share its

@@ -1,0 +1,41 @@
+"""The repeats' pairwise slot kernels, and the Gram of any mean of repeat slots from them.
+
+A design that is the mean of repeat slots ``idx`` of responses ``R`` (``n x k x T``, columns of
+each slot centred) has the Gram ``(1 / c^2) sum_{s, t in idx} K_st`` with ``K_st = Rc_s Rc_t^T``:
+the ``T (T + 1) / 2`` products are computed once, and no product over the ``k`` predictors remains
+per design (reverse predictivity's dual regime).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import gram_matrix
+
+__all__ = ["SlotKernels"]
+
+
+class SlotKernels:
+    """Pairwise kernels ``K_st`` (``s <= t``) of the centred slots of ``R`` (``n x k x T``, complete)."""
+
+    def __init__(self, R: np.ndarray) -> None:
+        n, _, T = R.shape
+        self.n = n
+        slots = [R[:, :, s] - R[:, :, s].mean(axis=0) for s in range(T)]  # T centred (n, k) copies, freed below
+        self._K: dict[tuple[int, int], np.ndarray] = {}
+        for s in range(T):
+            self._K[s, s] = gram_matrix(slots[s])
+            for t in range(s + 1, T):
+                self._K[s, t] = slots[s] @ slots[t].T
+
+    def gram(self, idx: np.ndarray) -> np.ndarray:
+        """The Gram ``(n, n)`` of the mean of the slots ``idx`` (columns centred)."""
+        idx = sorted(int(i) for i in idx)
+        K = np.zeros((self.n, self.n))
+        for a, s in enumerate(idx):
+            K += self._K[s, s]
+            for t in idx[a + 1 :]:
+                K += self._K[s, t]
+                K += self._K[s, t].T
+        K /= len(idx) ** 2
+        return K

@@ -69,31 +69,27 @@ def float32_cause(values: Any, dtype: Any = "float64") -> str | None:
     return "dtype" if resolve_dtype(dtype) == np.float32 else None
 
 
+def _flagged(X: Any, block_bytes: int) -> np.ndarray:
+    """:func:`offset_columns` of every column of ``X`` (n, m; NaN: missing) from their
+    :func:`~neuroxr.kernels.stats.column_squares` in float64, a copy of a block of columns (about
+    ``block_bytes``) at a time."""
+    step = max(1, int(block_bytes) // (8 * max(1, int(X.shape[0]))))
+    flags = [offset_columns(*column_squares(np.asarray(X[:, lo : lo + step], dtype=np.float64)))
+             for lo in range(0, int(X.shape[1]), step)]
+    return np.concatenate(flags or [np.zeros(0, dtype=bool)])
+
+
 def offset_count(y: np.ndarray, block_bytes: int = 2**20) -> int:
-    """How many columns of ``y`` (n, m: every row of them, finite) :func:`offset_columns` flags,
-    from their two-pass sums in float64, a copy of a block of columns (about ``block_bytes``) at a time."""
-    n, m = (int(d) for d in y.shape)
-    step = max(1, int(block_bytes) // (8 * max(1, n)))
-    count = 0
-    for lo in range(0, m, step):
-        yb = y[:, lo : lo + step].astype(np.float64)  # a copy, centred in place
-        mean = yb.mean(axis=0)
-        yb -= mean
-        centred = np.einsum("ij,ij->j", yb, yb)
-        count += int(offset_columns(centred, centred + n * mean * mean).sum())
-    return count
+    """How many columns of ``y`` (n, m) :func:`offset_columns` flags (a block of columns at a time)."""
+    return int(_flagged(y, block_bytes).sum())
 
 
 def warn_offset_columns(X: np.ndarray, name: str, what: str, cause: str | None, block_bytes: int = 2**23) -> None:
     """:func:`warn_offsets` of the columns ``what`` of ``X`` (n, m; NaN: missing) where a ``cause``
     (:func:`float32_cause`) rounds them to float32: one pass over ``X``, a block of columns at a
     time, only then; for inputs that no other check reads column by column."""
-    if cause is None:
-        return
-    step = max(1, int(block_bytes) // (8 * max(1, int(X.shape[0]))))
-    flags = [offset_columns(*column_squares(np.asarray(X[:, lo : lo + step], dtype=np.float64)))
-             for lo in range(0, int(X.shape[1]), step)]
-    warn_offsets(name, np.concatenate(flags or [np.zeros(0, dtype=bool)]), what, cause)
+    if cause is not None:
+        warn_offsets(name, _flagged(X, block_bytes), what, cause)
 
 
 def warn_offsets(name: str, flagged: Any, what: str, cause: str, n_columns: int | None = None) -> None:

@@ -247,13 +247,8 @@ def partial_fit(X: Any, alpha: float, center_columns: bool = True, n_columns: in
 
     Parameters
     ----------
-    X : array, shape (n, p)
-    alpha : float in [0, 1]
-    center_columns : bool
-    n_columns : int, optional
-        Width both representations are zero-padded to (``max(p_x, p_y)``); see :func:`whiten`.
-    n_units : int, optional
-        See :func:`fit_parts`.
+    X, alpha, center_columns, n_columns, n_units
+        As in :func:`fit_parts`.
 
     Returns
     -------

@@ -146,3 +146,29 @@ def test_encoding_rsa_warns_for_float32_features(fn):
     want = getattr(nx, fn)(f.astype(np.float64), r)
     for v in got.data_vars:
         np.testing.assert_array_equal(got[v].values, want[v].values)
+
+
+@pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
+def test_neural_predictor_offset_check_reads_the_directions_trial_means(monkeypatch, direction):
+    """The float32 check of neural predictors uses the trial means the direction computes anyway:
+    one pass over the predictor's trials, the warning unchanged."""
+    import importlib
+
+    from neuroxr.kernels.splits import nanmean_repeats
+
+    f, r = _arrays(0.0, np.float64)
+    r32 = (r + 1e5).astype(np.float32)
+    shapes = []
+
+    def counted(R):
+        shapes.append(tuple(R.shape))
+        return nanmean_repeats(R)
+
+    for mod in ("neuroxr.predictivity.reverse", "neuroxr.predictivity._prepare"):
+        monkeypatch.setattr(importlib.import_module(mod), "nanmean_repeats", counted, raising=False)
+    # inter_animal's targets have one neuroid more: only the predictor's passes have its shape
+    target = f if direction == "reverse" else nx.neural(np.concatenate([r.values, r.values[:, :1]], axis=1), SID,
+                                                       NID + ["extra"])
+    _, msgs = _offset_warnings(getattr(nx, direction), r32, target, reps=1, noise_ceiling=False)
+    assert len(msgs) == 1 and msgs[0].startswith(f"{'neural' if direction == 'reverse' else 'neural_a'}: 5 of 5 neuroids")
+    assert shapes.count((N, K, T)) == 1, shapes

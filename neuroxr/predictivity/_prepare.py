@@ -17,7 +17,7 @@ from ..alignment import align, canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, ParameterError, examples, no_effect, warn
 from ..kernels.folds import check_fold_params, stimulus_folds
-from ..kernels.offsets import float32_cause, offset_columns, warn_offset_columns, warn_offsets
+from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
     DEFAULT_N_COMPONENTS,
@@ -30,7 +30,7 @@ from ..kernels.regressors import (
     shares_operator,
     with_regressor,
 )
-from ..kernels.splits import SPLIT_MODES, nanmean_repeats, valid_counts
+from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..kernels.stats import column_squares, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_computed, check_int, check_min_reliability, real_array
 
@@ -397,13 +397,6 @@ def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str =
         design_error(name)
     if cause is not None:
         warn_offsets(name, np.concatenate(offset), what, cause)
-
-
-def warn_offset_predictors(R: np.ndarray, name: str, cause: str | None) -> None:
-    """:func:`~neuroxr.kernels.offsets.warn_offset_columns` of neural predictors ``R`` (n, k,
-    repeats; their trial means, computed only where a ``cause`` asks for the check)."""
-    if cause is not None:
-        warn_offset_columns(nanmean_repeats(R), name, "neuroids", cause)
 
 
 def design_error(name: str) -> None:

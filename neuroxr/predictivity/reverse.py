@@ -28,7 +28,7 @@ from ..backend import (
     thread_map,
     with_blas_threads,
 )
-from ..kernels.offsets import offset_columns
+from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.slot_kernels import SlotKernels
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
@@ -114,7 +114,8 @@ def reverse(
     R = prep.take(R, None, ok)
     keep = prep.predictor_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
-    prep.warn_offset_predictors(R, "neural", prep.float32_cause(neural, dtype))
+    mean = nanmean_repeats(R)  # the trial means, once: the designs' and the float32 offset check's
+    warn_offset_columns(mean, "neural", "neuroids", prep.float32_cause(neural, dtype))
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
@@ -127,7 +128,7 @@ def reverse(
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype))
     out, preds = _from_neural_predictor(
-        "reverse", R, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
+        "reverse", R, mean, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
         features.unit_id.values, offset)
     if lazy:  # the lazy targets' constant units (and float32 offsets), found as their chunks were read
         prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const, cause, offset)
@@ -219,7 +220,8 @@ def inter_animal(
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
-    prep.warn_offset_predictors(RA, "neural_a", prep.float32_cause(neural_a, dtype))
+    mean_a = nanmean_repeats(RA)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
+    warn_offset_columns(mean_a, "neural_a", "neuroids", prep.float32_cause(neural_a, dtype))
     mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
     const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids",
                                        cause=prep.float32_cause(neural_b, dtype))
@@ -231,7 +233,7 @@ def inter_animal(
         reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
-            "inter_animal", prep.take(RA, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,
+            "inter_animal", prep.take(RA, rows), prep.take(mean_a, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,
             RBg if ceiling else None, keep_predictions, progress if g == 0 else False,
         )
         for name, v in res.items():
@@ -256,6 +258,7 @@ def inter_animal(
 def _from_neural_predictor(
     direction: str,
     Rp: np.ndarray,
+    mean_p: np.ndarray,
     Y: Any,
     reg: Regressor,
     reps: int,
@@ -273,6 +276,8 @@ def _from_neural_predictor(
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
 
+    ``mean_p`` (n, k): the trial means of the predictor ``Rp`` (:func:`nanmean_repeats`), which the
+    caller computes once (its float32 offset check reads them too).
     ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
     loaded and scored one at a time (same designs, same splits for every chunk); ``constant``
     (m,) bool, for a lazy ``Y``: filled with its constant targets as the chunks are read; ``offset``
@@ -298,7 +303,6 @@ def _from_neural_predictor(
             halves = SplitHalves(target_R, split, copy=copy)
             out["target_shc"][:] = spearman_brown(split_half_r(halves, np.stack(perms_b), block_bytes=_RANK_BYTES))
 
-    mean_p = nanmean_repeats(Rp)
     slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
     # (computed per rep, so only one rep's halves are held at a time)

@@ -18,12 +18,14 @@ from neuroxr.layouts import neural as make_neural
 from neuroxr.predictivity.brainscore import brainscore, brainscore_ceiling
 
 
-def _data(n=60, p=30, k=8, reps=4, seed=0, objects=True):
+def _data(n=60, p=30, k=8, reps=4, seed=0, objects=True, rank=None, scale=1.0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, p))
+    if rank is not None:  # features of that rank (centred: also at most n - 1)
+        X = X[:, :rank] @ np.random.default_rng(seed + 1).standard_normal((rank, p))
     W = rng.standard_normal((p, k))
     signal = X @ W / np.sqrt(p)
-    R = signal[:, :, None] + 0.8 * rng.standard_normal((n, k, reps))
+    R = scale * (signal[:, :, None] + 0.8 * rng.standard_normal((n, k, reps)))
     ids = [f"img{i:03d}" for i in range(n)]
     obj = {"object_name": [f"obj{i % 4}" for i in range(n)]} if objects else {}
     perm = rng.permutation(n)  # stored out of id order: draws must not depend on it
@@ -240,3 +242,51 @@ def test_a_neuroid_with_constant_trial_means_is_nan_in_the_consistency(k):
     with pytest.warns(nx.NeuroxrWarning, match=r"^brainscore_ceiling: neural: 1 neuroids are constant"):
         c = brainscore_ceiling(neur)
     np.testing.assert_allclose(c["consistency"].values, ds["consistency"].values, rtol=1e-12)
+
+
+
+def _training_fits(X, R, strata, n_components):
+    """Per Brain-Score training split: numpy's rank of the centred features and the components
+    scikit-learn's PLS fits (it stops where the targets' residual vanishes)."""
+    kw = dict(n_splits=10, train_size=0.9, test_size=None, random_state=1)
+    out = []
+    for tr, _ in StratifiedShuffleSplit(**kw).split(np.zeros(len(X)), strata):
+        pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], R[tr].mean(axis=2))
+        out.append((np.linalg.matrix_rank(X[tr] - X[tr].mean(axis=0)), len(pls.n_iter_)))
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:y residual is constant")  # scikit-learn's stop, in the reference
+@pytest.mark.parametrize("shape, n_components, short", [
+    (dict(rank=5), 8, True),  # low-rank features
+    # more units than stimuli, n_components = n_train (rank n_train - 1), responses at firing-rate scale
+    (dict(n=40, p=200, scale=50.0), 36, True),
+    (dict(), 25, False),  # full rank
+    (dict(n=40, p=200), 25, False),  # Brain-Score's shapes: many units, n_components below n_train - 1
+])
+def test_pls_components_past_the_training_rank_warn_and_keep_brainscores_numbers(shape, n_components, short):
+    """PLS components fitted past the rank of the centred training features fit rounding errors:
+    Brain-Score's numbers are kept (scikit-learn's PLS), with one warning naming the rank."""
+    import warnings
+
+    import neuroxr as nx
+
+    feats, neur, X, R, ids, strata = _data(**shape)
+    X = X[:, np.argsort(feats["unit_id"].values.astype(str))]  # the units in canonical id order, as fitted
+    fits = _training_fits(X, R, strata, n_components)
+    past = [rank for rank, fitted in fits if fitted > rank]
+    assert bool(past) == short
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        ds = brainscore(feats, neur, n_components=n_components)
+    msgs = [str(x.message) for x in w if issubclass(x.category, nx.NeuroxrWarning)]
+    if short:
+        lo, hi = min(past), max(past)
+        assert len(msgs) == 1 and re.fullmatch(
+            rf"brainscore: features \(m/l\): n_components={n_components} exceeds the rank of the centred features on the "
+            rf"training stimuli of {len(past)} of 10 splits \(rank {lo}{'' if lo == hi else f' to {hi}'}\); .* "
+            rf"pass n_components={lo} or fewer\.", msgs[0]), msgs
+    else:
+        assert msgs == []
+    raw, _, _ = _reference(X, R, strata, n_components)
+    np.testing.assert_allclose(float(ds["raw"]), raw, rtol=1e-7, atol=1e-9)

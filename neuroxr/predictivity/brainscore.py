@@ -208,6 +208,41 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
     )
 
 
+#: Columns of the rank sketch beyond ``n_components`` (:func:`_training_ranks`).
+RANK_OVERSAMPLE = 10
+
+
+def _training_ranks(X: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], n_components: int) -> np.ndarray:
+    """Per split, the rank of the centred features ``X`` (n, p) on its training stimuli (what PLS
+    centres and fits), exact up to ``n_components + RANK_OVERSAMPLE`` and capped there: numpy's
+    ``matrix_rank`` rule (singular values above ``max(n_train, p) eps`` times the largest) on a
+    seeded Gaussian sketch ``X Omega`` of that many columns (``X`` itself when it has no more),
+    whose rank is ``min(rank(X), columns)``: one product for every split, no SVD of the features."""
+    p, k = X.shape[1], n_components + RANK_OVERSAMPLE
+    S = X if p <= k else X @ np.random.default_rng(0).standard_normal((p, k))
+    ranks = []
+    for tr, _ in splits:
+        sv = np.linalg.svd(S[tr] - S[tr].mean(axis=0), compute_uv=False)
+        ranks.append(int(np.sum(sv > sv[0] * max(len(tr), p) * np.finfo(np.float64).eps)))
+    return np.array(ranks)
+
+
+def _warn_rank(ranks: np.ndarray, fitted: np.ndarray, n_components: int, fname: str) -> None:
+    """One warning when PLS fitted more components than the features' rank on some split's
+    training stimuli (``ranks``, :func:`_training_ranks`; ``fitted``, the components scikit-learn
+    fitted per split, fewer than ``n_components`` where the targets' residual vanished first): the
+    components past the rank fit rounding errors, and raw with them (Brain-Score's numbers, kept;
+    e.g. ``n_components=n_train`` with more units than stimuli, rank ``n_train - 1``)."""
+    short = ranks[fitted > ranks]
+    if not short.size:
+        return
+    lo, hi = int(short.min()), int(short.max())
+    fix = f"pass n_components={lo} or fewer" if lo else "pass features that vary across the training stimuli"
+    warn(f"brainscore: {fname}: n_components={n_components} exceeds the rank of the centred features on the training stimuli "
+         f"of {short.size} of {len(ranks)} splits (rank {lo}{'' if lo == hi else f' to {hi}'}); the components fitted past it "
+         f"fit rounding errors and raw depends on them (Brain-Score's numbers, kept). To fit none, {fix}.")
+
+
 #: Fewest held-out stimuli per split: a Pearson r over 2 is +-1, over 1 undefined (the directions' rule).
 MIN_TEST = 3
 
@@ -281,6 +316,10 @@ def brainscore(
         rounding) has NaN ``r`` and ``consistency``, with the directions' warning.
     n_components : int, default 25
         PLS components (``PLSRegression(n_components, scale=False)``); at most the number of units.
+        Above the rank of the centred features on a split's training stimuli (e.g. ``n_train``
+        with more units than stimuli, whose rank is ``n_train - 1``) the components past it that
+        scikit-learn fits (it stops where the targets' residual vanishes) fit rounding errors:
+        Brain-Score's numbers are kept, with a warning naming the rank.
     n_splits : int, default 10
     train_size : float, default 0.9
         Must hold out at least 3 stimuli per split (``n - floor(train_size n)``; 21 stimuli at 0.9):
@@ -343,6 +382,7 @@ def brainscore(
             f"{train_size} of {X.shape[0]} on dim 'stimulus'); pass n_components of at most {n_train}."
         )
     _check_test_size(min(len(te) for _, te in splits), X.shape[0], train_size, n_components)
+    ranks = _training_ranks(X, splits, n_components)
     # the directions' constant-target rule: constant trial means score NaN (r and consistency), said once
     const = warn_constant_targets(Yv, np.asarray(Y.coords["neuroid_id"].values).astype(str), f"brainscore: {nname}", "neuroids")
     r = np.empty((n_splits, Yv.shape[1]))
@@ -350,12 +390,15 @@ def brainscore(
     order = id_order(Y, "neuroid")
     back = np.argsort(order)
     Y_by_id = Yv[:, order]  # once, not per split
+    fitted = np.empty(n_splits, dtype=int)
     with _quiet():
         for s, (tr, te) in enumerate(splits):
             pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Y_by_id[tr])
+            fitted[s] = len(pls.n_iter_)  # scikit-learn stops where the targets' residual vanished
             r[s] = pearson(pls.predict(X[te])[:, back], Yv[te])
         r[:, const] = np.nan
         per_split = np.nanmedian(r, axis=1)
+    _warn_rank(ranks, fitted, n_components, fname)
     raw = float(per_split.mean())
     data: dict[str, Any] = {
         "raw": ((), raw),

@@ -36,7 +36,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from .errors import LayoutError, ParameterError
+from .errors import LayoutError, ParameterError, warn
 from .layouts import validate_features, validate_metric, validate_neural, validate_scores
 from .store import DATA_VAR, StoreError, StudyStore, _jsonable
 
@@ -389,7 +389,11 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
 
     Checks the group hierarchy and names (``store.schema.json``), that every entry's write
     finished, and that every complete entry follows its layout (the package validators and the
-    JSON Schemas).
+    JSON Schemas). A feature layer reduced by an earlier revision that a re-run of extraction
+    refuses (:func:`~neuroxr.extract.reduce.stored_revision_problem`: its values are less precise
+    than this neuroxr computes them, or differ) is no violation, as an entry of an older revision
+    is none: it is valid, and what was computed on it is right for its values; each such layer is
+    one ``NeuroxrWarning`` naming it, its reduction's revision and how to recompute it.
 
     Parameters
     ----------
@@ -404,9 +408,23 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
         One line per violation, each starting with the entry path, e.g.
         ``"scores/forward/alexnet.conv3__V4: the entry's write did not finish ..."``.
     """
+    problems, earlier = _check_store(store, values=values)
+    for note in earlier:
+        warn(note)
+    return problems
+
+
+def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str]]:
+    """:func:`validate_store`'s violations, and its notes of layers reduced by an earlier revision
+    (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`), without warning."""
+    from .extract.reduce import stored_revision_problem
+
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
     descriptor = describe_store(store, values=values)
+    earlier = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
+               if "array" in entry and (note := stored_revision_problem(
+                   f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]
 
     from .entries.kinds import TIME_KINDS
     from .predictivity.time import validate_generalization
@@ -461,4 +479,4 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
             out.append(message)
     # damage a reader would not notice (lost metadata documents, lost chunks, missing variables)
     out.extend(f"{path}: damaged: {problem}; recompute or rewrite it" for path, problem in store.damaged(values=values))
-    return out
+    return out, earlier

@@ -245,16 +245,38 @@ def test_pca_of_float32_outputs_stored_as_float32_keeps_its_float32_fit(tmp_path
     np.testing.assert_array_equal(np.stack([got[i] for i in IDS]), expected)
 
 
-def test_a_pca_layer_stored_as_float64_plans_its_widened_copy():
-    """The projection's float64 copy of float32 outputs was counted at 4 bytes a unit (SRP's at 8)."""
-    from neuroxr.extract import plan_extraction
+@pytest.mark.parametrize("method", ["pca", "srp"])
+@pytest.mark.parametrize("dtype", [None, "float16", "float64"], ids=["default", "f16", "f64"])
+@pytest.mark.parametrize("model_dtype", [torch.float16, torch.float32, torch.float64], ids=["m16", "m32", "m64"])
+def test_the_plan_counts_the_copies_the_projection_makes(model_dtype, dtype, method):
+    """The projection's copy was counted at the outputs' width: float16 outputs (copied to float32), SRP's copy
+    of the transpose for scipy's product (a float64 layer of float32 outputs holds 16 bytes a unit) went uncounted."""
+    import tracemalloc
+    from dataclasses import replace
 
-    net, x, _ = net_and_stimuli(torch.float32)
-    per = {(method, dtype): plan_extraction(net, x, layers=["1"], dtype=dtype,
-                                            reduction={"method": method, "n_components": 4}).layers[0].in_flight(1)
-           for method in ("pca", "srp") for dtype in ("float32", "float64")}
-    for method in ("pca", "srp"):  # 2 stored copies of 4 units and the 40-unit copy, 4 bytes wider a value
-        assert per[method, "float64"] - per[method, "float32"] == 2 * 4 * 4 + 40 * 4
+    from neuroxr.extract import plan_extraction
+    from neuroxr.extract.reduce import PCA, SRP
+
+    torch.manual_seed(0)
+    p, k = 8000, 4
+    net = nn.Sequential(nn.Flatten(), nn.Linear(48, p)).to(model_dtype).eval()
+    x = torch.randn(N, 3, 4, 4).to(model_dtype)
+    lp = plan_extraction(net, x, layers=["1"], dtype=dtype, reduction={"method": method, "n_components": k}).layers[0]
+    counted = lp.in_flight(N) - replace(lp, reduction=None).in_flight(N)  # the projection's copies of N stimuli
+    with torch.no_grad():
+        outputs = net(x).numpy()
+    if method == "pca":
+        reducer = PCA(k, lp.dtype)
+        reducer.partial_fit(outputs)
+        reducer.finish()
+    else:
+        reducer = SRP(p, k, N, 0, lp.dtype)
+    tracemalloc.start()
+    reducer(outputs)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    slack = 2 * N * k * 8 + 2 * 8 * np.getbufsize() + 4096  # the (N, k) result; numpy's buffers of PCA's subtraction
+    assert counted <= peak <= counted + slack
 
 
 def test_pca_layer_stored_as_float64_of_revision_2_is_refused_where_its_values_change(tmp_path):
@@ -287,3 +309,104 @@ def test_pca_layer_stored_as_float64_of_revision_2_is_refused_where_its_values_c
     expected, _ = _ipca_reference(nets[torch.float32][2], 4, 1, np.float64)
     assert redone.attrs["reduction"]["revision"] == 3
     np.testing.assert_allclose(redone.values, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+
+
+# ---------------------------------------------------------------------------- info and validate
+def test_info_and_validate_flag_exactly_the_layers_a_rerun_refuses_for_their_revision(tmp_path, runner):
+    """A float64 layer of an earlier revision (float32 values) went unnoticed until extraction was run again."""
+    import json
+    import warnings
+
+    import zarr
+
+    from neuroxr.cli import main, store_summary
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.schemas import validate_store
+
+    store = StudyStore(tmp_path / "s.zarr")
+    nets = {torch.float32: net_and_stimuli(torch.float32), torch.float64: net_and_stimuli(torch.float64)}
+    cases = {  # model name: model dtype, stored dtype, method, the revision written into its attrs (None: current)
+        "srp64-r1": (torch.float64, "float64", "srp", 1), "srp32-r1": (torch.float64, "float32", "srp", 1),
+        "pca64-r2": (torch.float32, "float64", "pca", 2), "pca32-r2": (torch.float32, "float32", "pca", 2),
+        "pca64-f64-r2": (torch.float64, "float64", "pca", 2), "srp64": (torch.float64, "float64", "srp", None),
+        "pca64": (torch.float32, "float64", "pca", None),
+    }
+
+    def run(name, **kw):
+        model_dtype, dtype, method, _ = cases[name]
+        net, x, _ = nets[model_dtype]
+        return extract_features(net, x, store, model_name=name, layers=["1"], stimulus_ids=list(IDS), dtype=dtype,
+                                reduction={"method": method, "n_components": 4}, progress=False, **kw)
+
+    for name, (_, _, _, revision) in cases.items():
+        run(name)
+        if revision is not None:  # as that revision wrote it (revision 1 recorded none)
+            group = zarr.open_group(store._zstore, path=f"features/{name}/1", mode="r+")
+            attrs = {k: v for k, v in group.attrs["reduction"].items() if k != "revision"}
+            group.attrs["reduction"] = attrs if revision == 1 else dict(attrs, revision=revision)
+    refused = set()
+    for name in cases:  # the layers a re-run refuses for their revision: the ones to flag
+        try:
+            assert run(name).skipped == ["1"]
+        except ExtractionError as exc:
+            assert "revision" in str(exc)
+            refused.add(f"features/{name}/1")
+    assert refused == {"features/srp64-r1/1", "features/pca64-r2/1"}
+
+    summary = store_summary(store)
+    flagged = {e["path"]: e["problem"] for e in summary["earlier_revision"]}
+    assert set(flagged) == refused
+    srp = flagged["features/srp64-r1/1"]
+    assert srp.startswith("features/srp64-r1/1: its sparse random projection is of revision 1, this neuroxr's is 2")
+    assert "model_name='srp64-r1', layers=['1'], overwrite=True" in srp and "--model-name srp64-r1 --layer 1 --overwrite" in srp
+    assert "its PCA is of revision 2, this neuroxr's is 3" in flagged["features/pca64-r2/1"]
+    res = runner.invoke(main, ["info", store.url])
+    assert res.exit_code == 0 and "Layers reduced by an earlier revision (2)" in res.output
+    assert f"  {srp}" in res.output.splitlines()
+
+    with warnings.catch_warnings(record=True) as caught:  # the Python API: valid, one warning a layer
+        warnings.simplefilter("always")
+        assert validate_store(store) == []
+    assert sorted(str(w.message) for w in caught if w.category is NeuroxrWarning) == sorted(flagged.values())
+    res = runner.invoke(main, ["validate", store.url])  # a warning, as an entry of an older revision: status 0
+    assert res.exit_code == 0, res.output
+    assert "valid study store" in res.stdout and f"Warning: {srp}" in res.stderr.splitlines()
+    res = runner.invoke(main, ["validate", "--json", store.url])
+    assert res.exit_code == 0 and sorted(json.loads(res.stdout)["earlier_revision"]) == sorted(flagged.values())
+    res = runner.invoke(main, ["validate", "-q", store.url])
+    assert res.exit_code == 0 and res.output == ""
+
+    assert run("srp64-r1", overwrite=True).written == ["1"]  # recomputed: no longer flagged
+    assert [e["path"] for e in store_summary(store)["earlier_revision"]] == ["features/pca64-r2/1"]
+
+
+def test_counting_the_float16_copy_in_full_keeps_the_pca_fit_partition(tmp_path, monkeypatch):
+    """The copy counted in full lowers a float16 layer's batch below a size that changes its fit partition:
+    a re-run over the layer written before must be skipped (not refused for its fit_batches), with the same features."""
+    from neuroxr.extract import RESERVE_BYTES, plan_extraction
+    from neuroxr.extract import plan as plan_module
+    from neuroxr.extract.reduce import reduced_dtype
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 40)).to(torch.float16).eval()  # (tokens, 40) per stimulus, pooled
+    n = 116
+    x = torch.randn(n, 50, 1).to(torch.float16)
+    ids = [f"t{i:03d}" for i in range(n)]
+    kw = dict(layers=["0"], pooling="mean", stimulus_ids=ids, batch_size=128, reduction={"method": "pca", "n_components": 4})
+    lp = plan_extraction(net, x, **kw).layers[0]
+    limit = RESERVE_BYTES + lp.state_bytes + 60 * lp.in_flight(1, partition=True)  # 60 stimuli as counted before
+    store = StudyStore(tmp_path / "s.zarr")
+    with monkeypatch.context() as m:  # as the plan counted the copy before: at the outputs' width, 2 bytes a unit
+        m.setattr(plan_module, "projection_copy_bytes", lambda method, outputs, dtype: reduced_dtype(outputs, dtype).itemsize)
+        before = plan_extraction(net, x, memory_limit=limit, **kw).layers[0]
+        extract_features(net, x, store, model_name="m", memory_limit=limit, progress=False, **kw)
+    written = store.read_features("m", "0")
+    now = plan_extraction(net, x, memory_limit=limit, **kw).layers[0]
+    assert before.batch_size == 60 and now.batch_size < 60  # the pass: counted in full, within the budget
+    assert now.in_flight_bytes + now.state_bytes + RESERVE_BYTES <= limit
+    assert written.attrs["reduction"]["fit_batches"] == now.fit_batches == 1  # as fitted before (not 116 // 58 parts)
+    assert len(np.array_split(np.arange(n), n // now.batch_size)) != now.fit_batches  # the pass's batch would change it
+    assert extract_features(net, x, store, model_name="m", memory_limit=limit, progress=False, **kw).skipped == ["0"]
+    fresh = StudyStore(tmp_path / "fresh.zarr")
+    extract_features(net, x, fresh, model_name="m", memory_limit=limit, progress=False, **kw)
+    np.testing.assert_array_equal(fresh.read_features("m", "0").values, written.values)  # the same features

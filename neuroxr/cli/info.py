@@ -80,21 +80,26 @@ def store_summary(store: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...]}``;
+        ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...],
+        "earlier_revision": [...], "damaged": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
         entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (older revision)``, ``legacy (0.1.0)``)
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
         mean over its included targets of the rep-mean EV, as a sweep's table; None when no target
         is included), a metric entry its ``value`` (the test value when it has a train/test split)
         and ``train_value``. An entry that cannot be read keeps its row with None values and its
-        ``error`` (one with lost chunks is also listed under ``damaged``).
+        ``error`` (one with lost chunks is also listed under ``damaged``). ``earlier_revision`` lists the
+        feature layers reduced by an earlier revision that a re-run of extraction refuses
+        (:func:`~neuroxr.extract.reduce.stored_revision_problem`), each as ``{"path", "problem"}``.
     """
     from ..entries import list_entries
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
+    from ..extract.reduce import stored_revision_problem
     from ..report.table import listed_parameters  # the parameters as the report shows them
     from ..schemas import _store_entries
 
-    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": []}
+    out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": [],
+                           "earlier_revision": []}
     # a summary must not stop at one bad entry: unreadable ones show their error instead
     for name in store.neural_sets():
         try:
@@ -110,6 +115,9 @@ def store_summary(store: Any) -> dict[str, Any]:
                 da = store.read_features(model, layer)
                 chunk = da.chunks[1][0] if da.chunks is not None else da.sizes.get("unit", 0)
                 entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "unit_chunk": int(chunk)}
+                path = f"features/{model}/{layer}"
+                if (problem := stored_revision_problem(path, da.attrs, da.dtype)) is not None:
+                    out["earlier_revision"].append({"path": path, "problem": problem})
             except Exception as exc:
                 entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})
@@ -195,6 +203,11 @@ def print_summary(summary: dict[str, Any]) -> None:
     echo(f"\nIncomplete entries ({len(summary['incomplete'])})")
     for path in summary["incomplete"]:
         echo(f"  {path}  (write did not finish; rewrite or delete it)")
+    earlier = summary.get("earlier_revision", [])
+    if earlier:
+        echo(f"\nLayers reduced by an earlier revision ({len(earlier)})")
+        for d in earlier:
+            echo(f"  {d['problem']}")
     damaged = summary.get("damaged", [])
     if damaged:
         echo(f"\nDamaged entries ({len(damaged)}): a score or sweep asking for one computes it again; rewrite a damaged set")

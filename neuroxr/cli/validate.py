@@ -22,20 +22,28 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     Reports unfinished writes, bad names, unknown groups and entries that break their layout;
     exits with status 1 when anything is wrong. Also compares the store's inventory (the document
     listings read instead of walking the store) with its groups and names where they disagree (a
-    note, not an error: listings then walk the store); --rebuild-inventory rewrites it.
+    note, not an error: listings then walk the store); --rebuild-inventory rewrites it. A feature
+    layer reduced by an earlier revision, which a re-run of extraction refuses, is a warning, not an
+    error (its values are less precise than they would be now, and what was computed on them is right
+    for them): it names the layer and how to recompute it (neuroxr extract --overwrite).
     """
-    from ..schemas import _store_entries, validate_store
+    from ..errors import warn
+    from ..schemas import _check_store, _store_entries
 
     out = Output(as_json, quiet)
     st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
-    problems = validate_store(st, values=values)
+    problems, earlier = _check_store(st, values=values)
     n = len(_store_entries(st))
     if rebuild_inventory:
         rebuilt = st.rebuild_inventory()
         out.echo(f"{st.url}: inventory rebuilt ({rebuilt} groups of data).")
     inventory = [f"{path}: {why}" for path, why in st.inventory_problems()]
     obj = {"url": st.url, "valid": not problems, "entries": n, "problems": problems}
+    if earlier:
+        obj["earlier_revision"] = earlier
     out.json({**obj, "inventory": inventory} if inventory else obj)
+    for note in earlier:  # a warning line each (none with --quiet), as validate_store warns
+        warn(note)
     for line in inventory[:10]:
         out.echo(f"note: inventory: {line}", err=True)
     if len(inventory) > 10:

@@ -9,8 +9,11 @@ and ``q`` stored units (``q = p`` unless reduced) is counted as::
     in_flight(b) = b * (input_bytes + o * raw_itemsize + 2 * q * itemsize)  # input, activations,
                                                                            # stored values, encoded chunks
                  + b * p * raw_itemsize    (pooled layers: the pooled copy)
-                 + b * p * raw_itemsize    (reduced layers: the projection's copy; 8 bytes a unit where
-                                            the outputs are widened to float64, for layers stored as float64)
+                 + b * p * copy_bytes      (reduced layers: the projection's copies of the batch,
+                                            ``reduce.projection_copy_bytes``: PCA one centred copy, float32
+                                            at least (float16 outputs) and float64 for layers stored as
+                                            float64; SRP the widened outputs, scipy's copy of their
+                                            transpose and its float32 cast for float16 outputs)
     state        = reducer parameters of every reduced layer of the group (PCA: k x p, SRP: sparse k x p)
 
 plus a fixed reserve of ``RESERVE_BYTES`` (256 KiB) for Zarr's per-chunk bookkeeping. Layers are
@@ -19,6 +22,14 @@ written from inside their hook, one at a time, so a group fits the budget when
 rechunked one stored chunk (``n_stimuli x unit_chunk`` values) at a time, with ``unit_chunk``
 chosen so that four such chunks fit the budget. The model's own activations and parameters
 (held by torch) are not part of the budget.
+
+A PCA layer's fit partition (``fit_batches``) follows from its own batch size as the plan counted it
+before the projection's copies were counted in full (at the width of the outputs as the reduction
+takes them, ``reduce.reduced_dtype``: 2 bytes a unit for float16 outputs, where PCA copies 4): the
+partition sets the fitted components, so the same arguments keep the same partition, hence the
+same features, and a re-run over a layer written before is not refused for a partition that only
+the plan's arithmetic changed. The fit itself is checked against the budget on its own
+(``reduce.pca_fit_transient``).
 """
 
 from __future__ import annotations
@@ -35,7 +46,15 @@ from ..store import DATA_VAR, StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
-from .reduce import REDUCTION_KEYS, fit_batches, pca_fit_transient, reduced_dtype, reducer_state_bytes, revision_problem
+from .reduce import (
+    REDUCTION_KEYS,
+    fit_batches,
+    pca_fit_transient,
+    projection_copy_bytes,
+    reduced_dtype,
+    reducer_state_bytes,
+    revision_problem,
+)
 from .stimuli import Stimuli
 
 
@@ -122,8 +141,9 @@ class LayerPlan:
     fit_batches : int
         PCA only: the number of consecutive parts (``numpy.array_split``) of the fit stimuli fed to
         ``IncrementalPCA.partial_fit``; it follows from ``fit_stimuli``, ``n_components`` and the
-        layer's own batch size (``batch_size`` capped by ``memory_limit``), and the fitted
-        components depend on it (0 without PCA).
+        layer's own batch size (``batch_size`` capped by ``memory_limit``, with the projection's copy
+        counted at the width of the outputs as the reduction takes them: ``in_flight(b, partition=True)``,
+        see the module docstring), and the fitted components depend on it (0 without PCA).
     status : str
         ``"todo"`` or ``"complete"`` (already in the store).
     """
@@ -151,14 +171,17 @@ class LayerPlan:
     fit_batches: int = 0
     status: str = "todo"
 
-    def in_flight(self, b: int) -> int:
-        """Bytes held for a batch of ``b`` stimuli (see the module docstring)."""
+    def in_flight(self, b: int, partition: bool = False) -> int:
+        """Bytes held for a batch of ``b`` stimuli (see the module docstring); ``partition``: as counted
+        for the PCA fit partition, the projection's copy at the width the reduction takes the outputs in."""
         it = np.dtype(self.raw_dtype).itemsize
         raw = int(np.prod(self.output_shape)) * it
         out = self.n_units * np.dtype(self.dtype).itemsize
-        # the projection's copy: widened to float64 where a reduction computes in float64 (stored as float64)
-        proj = reduced_dtype(self.raw_dtype, self.dtype).itemsize if self.reduction else it
-        extra = (self.n_raw_units * it if self.pooling else 0) + (self.n_raw_units * proj if self.reduction else 0)
+        proj = 0
+        if self.reduction:
+            proj = (reduced_dtype(self.raw_dtype, self.dtype).itemsize if partition
+                    else projection_copy_bytes(self.reduction["method"], self.raw_dtype, self.dtype))
+        extra = (self.n_raw_units * it if self.pooling else 0) + self.n_raw_units * proj
         return int(b * (self.input_bytes + raw + 2 * out + extra))
 
 
@@ -404,8 +427,8 @@ def build_plan(
                               f"layer has one (per-stimulus output shapes: {shapes}{', ...' if len(plans) > 5 else ''}); "
                               "drop pooling, or extract layers with token outputs (layers=, --layer).")
     for lp in plans:  # the PCA fit partition follows from the layer's own batch size, not from its pass
-        if lp.reduction and lp.reduction["method"] == "pca":
-            b_fit = max(_own_batch_size(lp, avail, batch_size, n), lp.reduction["n_components"])
+        if lp.reduction and lp.reduction["method"] == "pca":  # as counted for the partition (module docstring)
+            b_fit = max(_own_batch_size(lp, avail, batch_size, n, partition=True), lp.reduction["n_components"])
             lp.fit_batches = len(fit_batches(lp.reduction["fit_stimuli"], b_fit))
     if store is not None:
         for lp in plans:
@@ -422,9 +445,10 @@ def build_plan(
     )
 
 
-def _own_batch_size(lp: LayerPlan, avail: int, batch_size: int, n: int) -> int:
-    """Stimuli per batch for ``lp`` alone: ``batch_size`` capped by the budget and ``n`` (0: not one fits)."""
-    b = (avail - lp.state_bytes) // lp.in_flight(1) if avail > lp.state_bytes else 0
+def _own_batch_size(lp: LayerPlan, avail: int, batch_size: int, n: int, partition: bool = False) -> int:
+    """Stimuli per batch for ``lp`` alone: ``batch_size`` capped by the budget and ``n`` (0: not one fits;
+    ``partition``: as counted for the PCA fit partition, :meth:`LayerPlan.in_flight`)."""
+    b = (avail - lp.state_bytes) // lp.in_flight(1, partition) if avail > lp.state_bytes else 0
     return int(min(batch_size, b, n))
 
 

@@ -109,6 +109,24 @@ def revision_problem(stored: Mapping[str, Any], dtype: str, source_dtype: Any) -
             f"fitted and projected in float64; revision {revision} did so in its outputs' dtype, {source_dtype})")
 
 
+def stored_revision_problem(path: str, attrs: Mapping[str, Any], dtype: Any) -> str | None:
+    """What ``neuroxr info`` and ``neuroxr validate`` say of the stored layer ``path``
+    (``features/<model>/<layer>``, its attrs ``attrs`` and stored ``dtype``) that a re-run of extraction
+    refuses for the revision of its reduction (:func:`revision_problem`, the one rule), with how to
+    recompute it; ``None`` for a layer not reduced, or reduced as this revision reduces it."""
+    stored = attrs.get("reduction")
+    if not isinstance(stored, Mapping) or stored.get("method") not in ("srp", "pca"):  # not reduced by extraction
+        return None
+    problem = revision_problem(stored, str(np.dtype(dtype)), attrs.get("source_dtype"))
+    if problem is None:
+        return None
+    parts = path.split("/")
+    model, module = parts[1] if len(parts) == 3 else "...", attrs.get("module_name", parts[-1])
+    return (f"{path}: {problem}; a re-run of extraction refuses it (entries computed on it are right for the values "
+            f"it stores). Recompute it with extract_features(..., model_name={model!r}, layers=[{module!r}], "
+            f"overwrite=True) (neuroxr extract ... --model-name {model} --layer {module} --overwrite)")
+
+
 def fit_index(spec: Mapping[str, Any], ids: np.ndarray) -> np.ndarray:
     """Indices (into ``ids``) of the stimuli a reduction is fitted on, in the order of their ids.
 
@@ -209,6 +227,22 @@ def reducer_state_bytes(method: str, p: int, k: int, itemsize: int = 4) -> int:
         nnz = k * math.sqrt(p) * 1.25  # density 1/sqrt(p), with a margin for the draw
         return int(nnz * (8 if itemsize == 8 else 4) + nnz * 4 + (k + 1) * 8)  # values, int32 indices, indptr
     return int(k * p * 8 + 2 * p * 8)  # IncrementalPCA holds float64 components, mean and variance
+
+
+def projection_copy_bytes(method: str, outputs: Any, dtype: Any) -> int:
+    """Bytes a unit of one stimulus of the copies a reducer's call holds at once, for outputs of dtype
+    ``outputs`` and a layer stored as ``dtype``.
+
+    PCA centres a copy in its fit's dtype (:func:`reduced_dtype`, float32 at least: float16 outputs
+    are fitted and projected in float32). SRP holds the outputs widened to float64 (stored as float64),
+    scipy's contiguous copy of their transpose for the sparse product, and (float16 outputs) that
+    copy cast to the float32 of the components.
+    """
+    taken = reduced_dtype(outputs, dtype)
+    if method == "pca":
+        return max(4, taken.itemsize)
+    widened = taken.itemsize if taken != np.dtype(outputs) else 0
+    return widened + taken.itemsize + (4 if taken.itemsize < 4 else 0)
 
 
 def pca_fit_transient(p: int, k: int, rows: int, itemsize: int = 4) -> int:

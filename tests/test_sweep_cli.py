@@ -106,6 +106,17 @@ def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
         pytest.skip("CuPy and a GPU are present")
 
 
+def test_cli_unknown_backend_is_refused_at_its_flag(sweep_copy, tmp_path):
+    """--backend is a flag's value: an unknown one is a usage error naming --backend, not the config file's."""
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--backend", "nonsense", "--scheduler", "serial"])
+    assert res.exit_code == 2 and "'--backend'" in res.output and "nonsense" in res.output, res.output
+    assert "sweep.yaml" not in res.output
+    assert lookup(StudyStore(path), "forward", "netA.layer1", "animalA", params={"reps": 2}) is None
+
+
 @pytest.mark.parametrize("flag, config, expected", [
     ([], "", None), (["--gram-spread"], "", True), (["--no-gram-spread"], "", False),
     ([], "gram_spread: true\n", True), (["--no-gram-spread"], "gram_spread: true\n", False),

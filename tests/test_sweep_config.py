@@ -207,6 +207,23 @@ def test_values_the_schema_cannot_refuse_are_refused_up_front(tmp_path, text, ke
         load_config(path)
 
 
+@pytest.mark.parametrize("text,message", [
+    ("inference: {bootstrap: 10, lvl: 0.9}", "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
+                                             "'level', 'method', 'over']."),
+    ("inference: {bootstrap: 10, method: bcaa}", "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
+    ("inference: {bootstrap: 10, over: all}", "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
+    ("inference: {bootstrap: 10, level: 1.5}", "inference.level must be a number in (0, 1); got 1.5."),
+    ("inference: {bootstrap: -1}", "inference.bootstrap must be an integer >= 0 (0: none); got -1."),
+])
+def test_inference_keys_are_refused_by_name(tmp_path, text, message):
+    """An unknown or bad key of ``inference`` is named in the one-line error (not only the whole mapping)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(SweepConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
 def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\xff\xfe bad\n")

@@ -163,7 +163,8 @@ def _check_table(table_path: str) -> None:
 @click.option("--scheduler", default=None,
               help="Address of an existing Dask scheduler (tcp://host:8786), or 'serial' (default: a local cluster sized to this machine).")
 @click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None, help="Workers of the local cluster (default: one per core).")
-@click.option("--backend", default=None, help="Array backend of the scores (numpy, torch, torch_cuda, cupy); overrides the config.")
+@click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None,
+              help="Array backend of the scores; overrides the config's backend.")
 @click.option("--overwrite", is_flag=True, default=False, help="Recompute entries that are already in the store.")
 @click.option("--gram-spread/--no-gram-spread", "gram_spread", default=None,
               help="Reduce each layer's Gram across all workers (or never); default: automatic (layers larger than a "

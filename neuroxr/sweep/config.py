@@ -140,11 +140,33 @@ def _validator() -> Any:
     return jsonschema.validators.extend(base, type_checker=checker)(CONFIG_SCHEMA)
 
 
+#: What each key of ``inference`` must be, for the one-line messages.
+_INFERENCE_TYPES: dict[str, str] = {
+    "bootstrap": "an integer >= 0 (0: none)", "permutations": "an integer >= 0 (0: none)",
+    "level": "a number in (0, 1)", "method": "one of ['percentile', 'bca']", "over": "one of ['stimuli', 'targets', 'both']",
+}
+
+
+def _check_inference_schema(inference: Mapping[str, Any]) -> None:
+    """The first key of an ``inference`` mapping that breaks its schema, as one line naming it
+    (an unknown key: with the accepted ones)."""
+    schema = CONFIG_SCHEMA["properties"]["inference"]["anyOf"][1]
+    unknown = sorted(str(k) for k in inference if k not in schema["properties"])
+    if unknown:
+        raise SweepConfigError(f"inference takes no keys {unknown}; accepted keys: {list(schema['properties'])}.")
+    errors = sorted(_validator().evolve(schema=schema).iter_errors(dict(inference)), key=lambda e: list(e.absolute_path))
+    if errors and errors[0].absolute_path:
+        sub = str(errors[0].absolute_path[0])
+        raise SweepConfigError(f"inference.{sub} must be {_INFERENCE_TYPES[sub]}; got {inference[sub]!r}.")
+
+
 def _check_schema(config: Mapping[str, Any]) -> None:
     """The first key of ``config`` that breaks :data:`CONFIG_SCHEMA`, as one line."""
     errors = sorted(_validator().iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
     if errors:
         key = str(errors[0].absolute_path[0]) if errors[0].absolute_path else None
+        if key == "inference" and isinstance(config[key], Mapping):
+            _check_inference_schema(config[key])
         if key in _CONFIG_TYPES:
             raise SweepConfigError(f"{key} must be {_CONFIG_TYPES[key]}; got {config[key]!r}.")
         raise SweepConfigError(f"invalid sweep configuration: {errors[0].message}.")

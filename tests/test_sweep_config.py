@@ -224,6 +224,21 @@ def test_inference_keys_are_refused_by_name(tmp_path, text, message):
     assert str(info.value) == f"{path}: {message}"
 
 
+def test_memory_limit_key_is_the_sweeps():
+    """memory_limit is a config key (the sweep's keyword): a value dask reads is kept, one it cannot
+    read is refused naming it, by the config and by sweep() (one check)."""
+    from neuroxr.sweep.run import check_cluster_options
+
+    assert "memory_limit" in SWEEP_KEYS
+    for value in ("2GiB", "auto", 2**31, 0.5):
+        assert validate_config({"memory_limit": value})["memory_limit"] == value
+    for value in ("lots", -1, [1]):
+        with pytest.raises(SweepConfigError, match="memory_limit must be a memory size per worker"):
+            validate_config({"memory_limit": value})
+    with pytest.raises(SweepConfigError, match=r"^memory_limit must be a memory size per worker .*; got 'lots'\.$"):
+        check_cluster_options(None, {"memory_limit": "lots"})
+
+
 def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\xff\xfe bad\n")

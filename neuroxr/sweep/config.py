@@ -38,7 +38,7 @@ SCORE_KEYS = (
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
 SWEEP_KEYS = (
     "models", "layers", "neural", "directions", "regions", "overwrite", "n_workers", "scheduler",
-    "selection_seed", "metric_options", "inference", "gram_spread",
+    "selection_seed", "metric_options", "inference", "gram_spread", "memory_limit",
 ) + SCORE_KEYS
 #: Metrics a sweep's ``directions`` may name besides the four directions (``rsa`` is the variant
 #: ``metric_options["rsa"]["variant"]``, default ``crsa``).
@@ -74,6 +74,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "bootstrap": _int(0), "permutations": _int(0), "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]}}}]},
         "gram_spread": {"anyOf": [_NULL, {"type": "boolean"}]},
+        "memory_limit": {"anyOf": [_NULL, _NAME, {"type": "number", "exclusiveMinimum": 0}]},  # read by dask (run.py)
         "reps": _int(1),
         "seed": _int(0),
         "regressor": {"enum": list(REGRESSORS)},
@@ -107,6 +108,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: stimuli|targets|both)",
     "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "
                    "quarter of a worker's memory)",
+    "memory_limit": "a memory size per worker of the embedded local cluster such as '2GiB', a number of bytes, or 'auto'",
     "reps": "an integer >= 1",
     "seed": "an integer >= 0",
     "regressor": f"one of {REGRESSORS}",
@@ -318,7 +320,7 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     ----------
     config : mapping or None
         As read from a YAML file: ``models``, ``layers``, ``neural``, ``directions``,
-        ``regions``, ``overwrite``, ``n_workers``, ``scheduler``, ``selection_seed``,
+        ``regions``, ``overwrite``, ``n_workers``, ``memory_limit``, ``scheduler``, ``selection_seed``,
         ``metric_options`` and the score arguments of :data:`SCORE_KEYS`. ``None`` is ``{}``.
     store : StudyStore, optional
         Also check that the models, layers, neural sets and regions exist in it, and that every

@@ -116,3 +116,36 @@ def test_bootstrap_options_without_bootstrap_are_refused(runner, geometry_study,
     assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
     assert f"{flags} set" in res.stderr and "add --bootstrap N" in res.stderr
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
+
+
+#: command -> the entry kinds it writes
+_COMMAND_KINDS = {"forward": ("forward",), "reverse": ("reverse",), "inter-animal": ("inter_animal",),
+                  "model-to-model": ("model_to_model",), "rsa": ("crsa", "ersa", "ereg"), "shape": ("shape",), "cka": ("cka",),
+                  "dimensionality": ("dimensionality",), "brainscore": ("brainscore",),
+                  "temporal-generalization": ("temporal_generalization",)}
+
+
+@pytest.mark.parametrize("command", list(_COMMAND_KINDS))
+def test_every_parameter_of_a_kind_is_an_option_with_its_default(command):
+    """Each parameter of the kinds a score command writes is one of its options (same name), whose
+    default (or, for an option passed only when given, the default its help names) is the kind's; so
+    are the parameters of the bootstrap and permutation entries it writes (a metric's resampling seed
+    is --resample-seed, eRSA's split seed its --seed)."""
+    from neuroxr.entries import KINDS
+    from neuroxr.entries.kinds import METRIC_KINDS
+
+    cmd = main.commands["score"].commands[command]
+    options = {p.name: p for p in cmd.params if isinstance(p, click.Option)}
+    for kind in _COMMAND_KINDS[command]:
+        for name, default in KINDS[kind].defaults.items():
+            assert name in options, (command, kind, name)
+            given = options[name].to_info_dict()["default"]
+            if given is not None:  # an explicit default: the kind's
+                assert given == default, (command, name, given, default)
+            elif default is not None:  # left out, not passed: the kind's default, as the help says
+                shown = ",".join(f"{a:g}" for a in default) if isinstance(default, tuple) else default
+                assert f"default {shown}" in options[name].help, (command, name, options[name].help)
+    for kind in (f"{k}_{p}" for k in _COMMAND_KINDS[command] for p in ("bootstrap", "permutation")):
+        if kind in KINDS:
+            seed = {"seed": "resample_seed", "split_seed": "seed"} if kind.rsplit("_", 1)[0] in METRIC_KINDS else {}
+            assert {seed.get(n, n) for n in KINDS[kind].defaults} <= set(options), kind

@@ -106,6 +106,17 @@ def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
         pytest.skip("CuPy and a GPU are present")
 
 
+def test_cli_unknown_backend_is_refused_at_its_flag(sweep_copy, tmp_path):
+    """--backend is a flag's value: an unknown one is a usage error naming --backend, not the config file's."""
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--backend", "nonsense", "--scheduler", "serial"])
+    assert res.exit_code == 2 and "'--backend'" in res.output and "nonsense" in res.output, res.output
+    assert "sweep.yaml" not in res.output
+    assert lookup(StudyStore(path), "forward", "netA.layer1", "animalA", params={"reps": 2}) is None
+
+
 @pytest.mark.parametrize("flag, config, expected", [
     ([], "", None), (["--gram-spread"], "", True), (["--no-gram-spread"], "", False),
     ([], "gram_spread: true\n", True), (["--no-gram-spread"], "gram_spread: true\n", False),
@@ -130,6 +141,55 @@ def test_cli_gram_spread(sweep_copy, tmp_path, monkeypatch, flag, config, expect
     res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), *flag])  # a local cluster (the sweep is faked)
     assert isinstance(res.exception, _Stop)
     assert seen.get("gram_spread") is expected
+
+
+@pytest.mark.parametrize("flag, config, expected", [
+    ([], "", None), (["--memory-limit", "2GiB"], "", "2GiB"), ([], "memory_limit: 3GiB\n", "3GiB"),
+    (["--memory-limit", "auto"], "memory_limit: 3GiB\n", "auto"),
+])
+def test_cli_memory_limit_reaches_the_sweep(sweep_copy, tmp_path, monkeypatch, flag, config, expected):
+    """--memory-limit (or the config's memory_limit) is the sweep's memory_limit; the flag overrides the key."""
+    import importlib
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def fake(store, client=None, progress=True, **kw):
+        seen.update(kw)
+        raise _Stop
+
+    monkeypatch.setattr(run, "sweep", fake)
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [forward]\n" + config)
+    res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), *flag])  # a local cluster (the sweep is faked)
+    assert isinstance(res.exception, _Stop), res.output
+    assert seen.get("memory_limit") == expected
+
+
+@pytest.mark.parametrize("flag, config, message", [
+    (["--memory-limit", "lots"], "", "--memory-limit must be a memory size per worker such as '2GiB'"),
+    ([], "memory_limit: lots\n", "sweep.yaml: memory_limit must be a memory size per worker such as '2GiB'"),
+    (["--scheduler", "serial", "--memory-limit", "2GiB"], "", "--memory-limit has no effect with --scheduler='serial'"),
+    (["--scheduler", "serial"], "memory_limit: 2GiB\n", "sweep.yaml: memory_limit has no effect with --scheduler='serial'"),
+])
+def test_cli_memory_limit_is_checked_before_running(sweep_copy, tmp_path, monkeypatch, flag, config, message):
+    """A memory limit dask cannot read, or one that no embedded cluster would use, is refused in one
+    line naming it where it was given, before the sweep runs."""
+    import importlib
+
+    from neuroxr.cli import main
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    called = []
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [forward]\n" + config)
+    res = CliRunner().invoke(main, ["sweep", str(sweep_copy()), str(cfg), *flag])
+    assert res.exit_code in (1, 2) and message in res.output and not called, res.output
+    assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
 
 
 @pytest.mark.parametrize("args, option", [

@@ -207,6 +207,38 @@ def test_values_the_schema_cannot_refuse_are_refused_up_front(tmp_path, text, ke
         load_config(path)
 
 
+@pytest.mark.parametrize("text,message", [
+    ("inference: {bootstrap: 10, lvl: 0.9}", "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
+                                             "'level', 'method', 'over']."),
+    ("inference: {bootstrap: 10, method: bcaa}", "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
+    ("inference: {bootstrap: 10, over: all}", "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
+    ("inference: {bootstrap: 10, level: 1.5}", "inference.level must be a number in (0, 1); got 1.5."),
+    ("inference: {bootstrap: -1}", "inference.bootstrap must be an integer >= 0 (0: none); got -1."),
+])
+def test_inference_keys_are_refused_by_name(tmp_path, text, message):
+    """An unknown or bad key of ``inference`` is named in the one-line error (not only the whole mapping)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(SweepConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_memory_limit_key_is_the_sweeps():
+    """memory_limit is a config key (the sweep's keyword): a value dask reads is kept, one it cannot
+    read is refused naming it, by the config and by sweep() (one check)."""
+    from neuroxr.sweep.run import check_cluster_options
+
+    assert "memory_limit" in SWEEP_KEYS
+    for value in ("2GiB", "auto", 2**31, 0.5):
+        assert validate_config({"memory_limit": value})["memory_limit"] == value
+    for value in ("lots", -1, [1]):
+        with pytest.raises(SweepConfigError, match="memory_limit must be a memory size per worker"):
+            validate_config({"memory_limit": value})
+    with pytest.raises(SweepConfigError, match=r"^memory_limit must be a memory size per worker .*; got 'lots'\.$"):
+        check_cluster_options(None, {"memory_limit": "lots"})
+
+
 def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\xff\xfe bad\n")

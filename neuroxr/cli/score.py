@@ -29,8 +29,15 @@ __all__ = ["score"]
 #: the defaults of the direction kinds (``neuroxr.entries.KINDS[kind].defaults``) shown in the help; an option
 #: not given is not passed, so the kind's default applies (tests check this table against the kinds)
 _DIRECTION_DEFAULTS: dict[str, Any] = {"reps": 20, "seed": 0, "regressor": "ridge", "alpha": 0.1, "n_components": 20,
-                                       "n_folds": 10, "fold_seed": 0, "split": "valid", "min_reliability": None}
+                                       "alphas": (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3, 1e4, 1e5), "n_folds": 10,
+                                       "fold_seed": 0, "split": "valid", "min_reliability": None}
 _MODEL_TO_MODEL_DEFAULTS: dict[str, Any] = {**_DIRECTION_DEFAULTS, "reps": 1}
+#: the regressors named by ``--regressor`` (``neuroxr.kernels.regressors.REGRESSORS``, the sweep's; a test checks it)
+_REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate")
+#: the defaults of a ``--bootstrap`` entry's own options (``KINDS["<direction>_bootstrap"].defaults``, the sweep's
+#: ``inference`` keys; a test checks them); ``shape``'s interval (``shape_bootstrap``'s ``method``) is its own
+_BOOT_DEFAULTS: dict[str, Any] = {"level": 0.95, "method": "percentile", "over": "stimuli"}
+_SHAPE_BOOT_DEFAULT = "centred"
 #: options of the directions with neural data (split halves of the repeats) only
 _NEURAL_ONLY = ("split", "noise_ceiling", "min_reliability")
 
@@ -44,11 +51,12 @@ def _score_options(direction: str) -> list[Any]:
                      help=f"Repetitions of the random split halves (default {d['reps']})." if not m2m else
                      f"Repetitions, each with a fresh --max-n subset of predictors (default {d['reps']}; more need --max-n)."),
         click.option("--seed", type=click.IntRange(min=0), default=None, help=f"Seed of the split-half generator (default {d['seed']})."),
-        click.option("--regressor", type=click.Choice(["ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv"]), default=None,
-                     help=f"default {d['regressor']}"),
+        click.option("--regressor", type=click.Choice(_REGRESSORS), default=None, help=f"default {d['regressor']}"),
         click.option("--alpha", type=float, default=None, help=f"Penalty of ridge/lasso/elasticnet (default {d['alpha']})."),
         click.option("--n-components", type=click.IntRange(min=1), default=None,
                      help=f"PLS components (--regressor pls; default {d['n_components']})."),
+        click.option("--alphas", type=str, default=None, callback=_alphas, metavar="A,B,...",
+                     help=f"Penalties of --regressor ridgecv, separated by commas (default {','.join(f'{a:g}' for a in d['alphas'])})."),
         click.option("--n-folds", type=click.IntRange(min=2), default=None, help=f"Folds of the out-of-fold predictions (default {d['n_folds']})."),
         click.option("--fold-seed", type=click.IntRange(min=0), default=None, help=f"Seed of the folds (default {d['fold_seed']})."),
         click.option("--max-n", type=click.IntRange(min=1), default=None, help="Fresh random subset of predictors every rep."),
@@ -60,10 +68,37 @@ def _score_options(direction: str) -> list[Any]:
         click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Precision of the kernels (default float64)."),
         click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None, help="Array backend of the ridge kernels."),
         click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Also write a bootstrap entry (N resamples of the stimuli): 95 % interval of the median EV."),
+                     help="Also write a bootstrap entry (N resamples): an interval of the median EV (--level, --boot-method, --boot-over)."),
         click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Also write a permutation-test entry (N permutations): p-value of the median r."),
+        _LEVEL,
+        click.option("--boot-method", "method", type=click.Choice(["percentile", "bca"]), default=None,
+                     help=f"Interval of the --bootstrap entry (default {_BOOT_DEFAULTS['method']})."),
+        click.option("--boot-over", "over", type=click.Choice(["stimuli", "targets", "both"]), default=None,
+                     help=f"What the --bootstrap entry resamples (default {_BOOT_DEFAULTS['over']})."),
     ]
+
+
+def _alphas(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
+    """``--alphas 0.1,1,10`` -> ``[0.1, 1.0, 10.0]`` (their values are checked by the direction)."""
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: write the penalties separated by commas, e.g. 0.1,1,10.") from None
+
+
+def _boot_options(given: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    """The ``--bootstrap`` entry's own options given (``--level``, ``--boot-method``, ``--boot-over``);
+    given without ``--bootstrap`` they are refused (a usage error), never ignored."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and not n_boot:
+        flags = {"level": "--level", "method": "--boot-method", "over": "--boot-over"}
+        names = " and ".join(flags[k] for k in given)
+        raise click.UsageError(f"{names} set{'s' if len(given) == 1 else ''} the --bootstrap entry; add --bootstrap N or "
+                               f"drop {names}.")
+    return given
 
 
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Recompute even if a matching entry exists.")
@@ -71,9 +106,14 @@ _REQUIRE = click.option("--require-existing", is_flag=True,
                         help="Only read a matching existing entry; refuse (naming the differing parameters) otherwise.")
 
 _METRIC_BOOT = click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=0, show_default=True,
-                            help="Also write a bootstrap entry (N resamples of the stimuli): 95 % interval (crsa, ersa, cka, shape).")
+                            help="Also write a bootstrap entry (N resamples of the stimuli): an interval at --level (crsa, ersa, cka, shape).")
 _METRIC_PERM = click.option("--permutations", "n_perm", type=click.IntRange(min=0), default=0, show_default=True,
                             help="Also write a permutation-test entry (N permutations): one-sided p-value (crsa, ersa, cka, shape).")
+
+_LEVEL = click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                      help=f"Confidence level of the --bootstrap interval (default {_BOOT_DEFAULTS['level']}).")
+_SHAPE_BOOT_METHOD = click.option("--boot-method", "method", type=click.Choice(["centred", "percentile", "basic"]), default=None,
+                                  help=f"Interval of the --bootstrap entry (default {_SHAPE_BOOT_DEFAULT}).")
 
 _METRIC_RESAMPLE_SEED = click.option("--resample-seed", type=click.IntRange(min=0), default=None,
                                      help="Seed of the --bootstrap resamples and --permutations (default 0; the sweep's seed).")
@@ -169,6 +209,7 @@ def _direction_command(direction: str) -> click.Command:
     def run(store: str, source: str, target: str, dtype: str | None, backend: str | None, n_boot: int, n_perm: int,
             overwrite: bool, require_existing: bool, as_json: bool, quiet: bool, **options: Any) -> None:
         out = Output(as_json, quiet)
+        boot = _boot_options({k: options.pop(k) for k in _BOOT_DEFAULTS}, n_boot)
         if (n_boot or n_perm) and options["max_n"] is not None:
             raise click.UsageError("--bootstrap/--permutations need a fixed design: drop --max-n.")
         if direction == "model-to-model":
@@ -198,7 +239,8 @@ def _direction_command(direction: str) -> click.Command:
             if not n:
                 continue
             taken = applicable_options(direction.replace("-", "_"), procedure, inference_params)  # e.g. no reps for a permutation test
-            inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**taken, opt: n}, overwrite=overwrite,
+            own = {opt: n, **(boot if procedure == "bootstrap" else {})}
+            inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**taken, **own}, overwrite=overwrite,
                        require_existing=require_existing, backend=backend, dtype=dtype)
             stats[f"{procedure}_path"] = inf.path
             summaries = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables
@@ -208,8 +250,8 @@ def _direction_command(direction: str) -> click.Command:
                 if procedure == "bootstrap":
                     lo, hi, bad = got["median_ev_low"], got["median_ev_high"], got["n_boot_undefined"]
                     summaries.append({**cols, "median_ev_ci": [lo, hi], "n_boot_undefined": bad})
-                    lines.append(f"{inf.path}{at}: median EV 95 % interval {lo:.2f}-{hi:.2f}% ({n} resamples of the stimuli"
-                                 f"{_undefined(bad)})")
+                    lines.append(f"{inf.path}{at}: median EV {_percent(own)} interval {lo:.2f}-{hi:.2f}% ({n} resamples of "
+                                 f"the {_RESAMPLED[own.get('over', _BOOT_DEFAULTS['over'])]}{_undefined(bad)})")
                 else:
                     summaries.append({**cols, "median_p": got["median_p"]})
                     lines.append(f"{inf.path}{at}: median r {got['median_r']:.3f}, permutation p = "
@@ -274,11 +316,13 @@ def _metric_line(path: str, ds: Any, existed: bool) -> str:
 
 
 def _run_metric(store: str, metric: str, source: str, target: str | None, overwrite: bool, require_existing: bool,
-                params: dict[str, Any], out: Output, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None) -> None:
+                params: dict[str, Any], out: Output, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None,
+                boot: dict[str, Any] | None = None) -> None:
     from ..entries import metric_kind, metric_value
 
     params = dict(params)
     kind = metric_kind(metric, params.pop("variant", None))
+    boot = _boot_options(boot or {}, n_boot)  # --level (and shape's --boot-method): the bootstrap entry's
     if (n_boot or n_perm) and kind not in ("crsa", "ersa", "cka", "shape"):
         raise click.UsageError(f"--bootstrap/--permutations: no inference entries for {kind}; use crsa, ersa, cka or shape.")
     if resample_seed and not (n_boot or n_perm):  # 0 is the default: it names the same entries
@@ -286,7 +330,7 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 
         raise click.UsageError(str(no_effect([f"--resample-seed {resample_seed}"], "without --bootstrap or --permutations",
                                              "it draws their resamples", "add one of them")))
-    inference = _inference_params(kind, params, n_boot, n_perm, resample_seed)  # refused before anything is computed
+    inference = _inference_params(kind, params, n_boot, n_perm, resample_seed, boot)  # refused before anything is computed
     res = _run(store, kind, source, target, params, overwrite=overwrite, require_existing=require_existing)
     ds = res.dataset
     split = "split" in ds["score"].dims
@@ -320,6 +364,7 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @_METRIC_BOOT
 @_METRIC_PERM
 @_METRIC_RESAMPLE_SEED
+@_LEVEL
 @_OVERWRITE
 @_REQUIRE
 @storage_options
@@ -327,7 +372,7 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 @click.pass_context
 def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, variant: str, overwrite: bool,
                       require_existing: bool, as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0,
-                      resample_seed: int | None = None, **_: Any) -> None:
+                      resample_seed: int | None = None, level: float | None = None, **_: Any) -> None:
     """RSA between the feature set SOURCE (MODEL.LAYER) and TARGET (neural set NAME[.REGION] or
     MODEL.LAYER) in STORE; writes metrics/<variant>/SOURCE__TARGET/<key>.
 
@@ -341,7 +386,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
         except ValueError:
             raise click.BadParameter(f"must be an integer or 'auto'; got {params['n_components']!r}.", param_hint="--n-components") from None
     _run_metric(store, "rsa", source, target, overwrite, require_existing, {"variant": variant, **params}, Output(as_json, quiet),
-                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed)
+                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed, boot={"level": level})
 
 
 @score.command(name="shape")
@@ -357,20 +402,23 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @_METRIC_BOOT
 @_METRIC_PERM
 @_METRIC_RESAMPLE_SEED
+@_LEVEL
+@_SHAPE_BOOT_METHOD
 @_OVERWRITE
 @_REQUIRE
 @storage_options
 @output_options
 def score_shape_command(store: str, source: str, target: str, alpha: float, center_columns: bool, zero_pad: bool,
                         score_method: str, test_size: float, seed: int, overwrite: bool, require_existing: bool,
-                        as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None) -> None:
+                        as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None,
+                        level: float | None = None, method: str | None = None) -> None:
     """Shape-metric distance (LinearMetric) between the feature set SOURCE and TARGET (neural set or
     feature set) in STORE, fitted on train stimuli and reported on train and test; writes
     metrics/shape/SOURCE__TARGET/<key>."""
     _run_metric(store, "shape", source, target, overwrite, require_existing,
                 dict(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method,
                      test_size=test_size, seed=seed), Output(as_json, quiet), n_boot=n_boot, n_perm=n_perm,
-                resample_seed=resample_seed)
+                resample_seed=resample_seed, boot={"level": level, "method": method})
 
 
 @score.command(name="cka")
@@ -381,16 +429,18 @@ def score_shape_command(store: str, source: str, target: str, alpha: float, cent
 @_METRIC_BOOT
 @_METRIC_PERM
 @_METRIC_RESAMPLE_SEED
+@_LEVEL
 @_OVERWRITE
 @_REQUIRE
 @storage_options
 @output_options
 def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool,
-                      as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None) -> None:
+                      as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None,
+                      level: float | None = None) -> None:
     """Linear CKA between the feature set SOURCE and TARGET (neural set or feature set) in STORE;
     writes metrics/cka/SOURCE__TARGET/<key>."""
     _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased}, Output(as_json, quiet),
-                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed)
+                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed, boot={"level": level})
 
 
 @score.command(name="dimensionality")
@@ -475,18 +525,19 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
              f"at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
 
 
-def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int,
-                      seed: int | None = None) -> list[tuple[str, int, dict[str, Any]]]:
+def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int, seed: int | None = None,
+                      boot: dict[str, Any] | None = None) -> list[tuple[str, int, dict[str, Any]]]:
     """``(procedure, n, parameters)`` of the bootstrap / permutation entries asked for, with the
-    metric's options and the resampling ``seed`` (``--resample-seed``; the metric's own ``--seed``
-    is not theirs); options they cannot take are a usage error (checked before any computation)."""
+    metric's options, the resampling ``seed`` (``--resample-seed``; the metric's own ``--seed``
+    is not theirs) and the bootstrap's ``boot`` options (``--level``, shape's ``--boot-method``);
+    options they cannot take are a usage error (checked before any computation)."""
     from ..entries.metrics import inference_params_of
 
     out = []
     for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
         if not n:
             continue
-        extra = {opt: n, **({} if seed is None else {"seed": seed})}
+        extra = {opt: n, **({} if seed is None else {"seed": seed}), **(boot or {} if procedure == "bootstrap" else {})}
         try:
             out.append((procedure, n, inference_params_of(kind, params, procedure, **extra)))
         except ValueError as exc:
@@ -509,12 +560,21 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
             got = metric_bootstrap_summary(ds)
             lo, hi, bad = got["score_low"], got["score_high"], got["n_boot_undefined"]
             stats.update(score=float(ds["score"]), score_ci=[lo, hi], n_boot_undefined=bad, bootstrap_path=inf.path)
-            lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f} on all stimuli, 95 % interval {lo:.4f}-{hi:.4f} "
+            lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f} on all stimuli, {_percent(p)} interval {lo:.4f}-{hi:.4f} "
                          f"({n} resamples of the stimuli{_undefined(bad)})")
         else:
             stats.update(p=float(ds["p"]), permutation_path=inf.path)
             lines.append(f"{inf.path}: {kind} {float(ds['score']):.4f}, permutation p = {float(ds['p']):.4g} ({n} permutations)")
     return stats, lines
+
+
+#: what a direction's bootstrap resamples (``over``), as its line says it
+_RESAMPLED = {"stimuli": "stimuli", "targets": "targets", "both": "stimuli and targets"}
+
+
+def _percent(params: dict[str, Any]) -> str:
+    """A bootstrap entry's interval level as its line says it (``95 %``)."""
+    return f"{100 * params.get('level', _BOOT_DEFAULTS['level']):g} %"
 
 
 def _undefined(n: int) -> str:

@@ -97,7 +97,7 @@ def _quiet_workers(quiet: bool) -> Any:
 
 
 def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool | None, config: str | None = None,
-                   given: Any = ("client", "n_workers", "gram_spread")) -> None:
+                   given: Any = ("client", "n_workers", "gram_spread", "memory_limit"), memory_limit: Any = None) -> None:
     """Refuse options that the chosen scheduler would not use (the sweep's one check,
     :func:`neuroxr.sweep.run.check_cluster_options`), each named where it was given: a flag
     (a usage error) or a key of the config file (an error starting with the file's path).
@@ -113,19 +113,23 @@ def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool 
     config : str, optional
         The config file the others come from.
     given : container of str
-        Which of ``client``, ``n_workers`` and ``gram_spread`` were given as flags (the others: config keys).
+        Which of ``client``, ``n_workers``, ``gram_spread`` and ``memory_limit`` were given as flags (the
+        others: config keys).
+    memory_limit : str, number or None
+        ``--memory-limit`` (or ``memory_limit``): sizes the local cluster's workers only.
     """
     from ..errors import SweepConfigError
     from ..sweep.run import check_cluster_options
 
     flags = {"client": "--scheduler", "local": "leave out --scheduler", "n_workers": "--workers",
-             "gram_spread": "--gram-spread" if gram_spread else "--no-gram-spread"}
-    keys = {"client": "scheduler", "local": "leave out scheduler", "n_workers": "n_workers", "gram_spread": "gram_spread"}
+             "gram_spread": "--gram-spread" if gram_spread else "--no-gram-spread", "memory_limit": "--memory-limit"}
+    keys = {"client": "scheduler", "local": "leave out scheduler", "n_workers": "n_workers", "gram_spread": "gram_spread",
+            "memory_limit": "memory_limit"}
     spelling = {k: flags[k] if (k if k != "local" else "client") in given else keys[k] for k in flags}
+    values = {"client": client, "n_workers": n_workers, "gram_spread": gram_spread, "memory_limit": memory_limit}
     try:
-        check_cluster_options(client, {"n_workers": n_workers, "gram_spread": gram_spread}, spelling=spelling)
+        check_cluster_options(client, {k: v for k, v in values.items() if k != "client"}, spelling=spelling)
     except SweepConfigError as exc:
-        values = {"client": client, "n_workers": n_workers, "gram_spread": gram_spread}
         if config and any(v is not None and k not in given for k, v in values.items()):  # some from the file
             raise click.ClickException(f"{config}: {one_line(exc)}") from None
         raise click.UsageError(str(exc)) from None
@@ -163,7 +167,11 @@ def _check_table(table_path: str) -> None:
 @click.option("--scheduler", default=None,
               help="Address of an existing Dask scheduler (tcp://host:8786), or 'serial' (default: a local cluster sized to this machine).")
 @click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None, help="Workers of the local cluster (default: one per core).")
-@click.option("--backend", default=None, help="Array backend of the scores (numpy, torch, torch_cuda, cupy); overrides the config.")
+@click.option("--memory-limit", default=None, callback=not_empty,
+              help="Memory limit per worker of the local cluster, e.g. 2GiB (default: dask's 'auto', the machine's "
+                   "memory shared by the workers); overrides the config's memory_limit.")
+@click.option("--backend", type=click.Choice(["numpy", "torch", "torch_cuda", "cupy"]), default=None,
+              help="Array backend of the scores; overrides the config's backend.")
 @click.option("--overwrite", is_flag=True, default=False, help="Recompute entries that are already in the store.")
 @click.option("--gram-spread/--no-gram-spread", "gram_spread", default=None,
               help="Reduce each layer's Gram across all workers (or never); default: automatic (layers larger than a "
@@ -178,7 +186,7 @@ def _check_table(table_path: str) -> None:
 @storage_options
 def sweep_command(store: str, config: str | None, scheduler: str | None, n_workers: int | None, backend: str | None,
                   overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None,
-                  gram_spread: bool | None = None) -> None:
+                  gram_spread: bool | None = None, memory_limit: str | None = None) -> None:
     """Score every selected model x layer x neural set x region x direction of STORE on Dask.
 
     CONFIG is a YAML file with the sweep's arguments (models, layers, neural, directions,
@@ -199,14 +207,15 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     try:
         cfg = load_config(config, st) if config else validate_config({}, st)
         for key, value in (("scheduler", scheduler), ("n_workers", n_workers), ("backend", backend),
-                           ("gram_spread", gram_spread)):
+                           ("gram_spread", gram_spread), ("memory_limit", memory_limit)):
             if value is not None:
                 cfg[key] = value
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)
-        given = [k for k, v in (("client", scheduler), ("n_workers", n_workers), ("gram_spread", gram_spread)) if v is not None]
-        _refuse_unused(client, cfg.get("n_workers"), cfg.get("gram_spread"), config, given)
+        given = [k for k, v in (("client", scheduler), ("n_workers", n_workers), ("gram_spread", gram_spread),
+                                ("memory_limit", memory_limit)) if v is not None]
+        _refuse_unused(client, cfg.get("n_workers"), cfg.get("gram_spread"), config, given, cfg.get("memory_limit"))
         if so is not None:  # the workers open the store with the same options
             cfg["storage_options"] = {**so, **(cfg.get("storage_options") or {})}
     except NeuroxrError as exc:  # load_config's errors start with the file's path

@@ -38,7 +38,7 @@ SCORE_KEYS = (
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
 SWEEP_KEYS = (
     "models", "layers", "neural", "directions", "regions", "overwrite", "n_workers", "scheduler",
-    "selection_seed", "metric_options", "inference", "gram_spread",
+    "selection_seed", "metric_options", "inference", "gram_spread", "memory_limit",
 ) + SCORE_KEYS
 #: Metrics a sweep's ``directions`` may name besides the four directions (``rsa`` is the variant
 #: ``metric_options["rsa"]["variant"]``, default ``crsa``).
@@ -74,6 +74,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "bootstrap": _int(0), "permutations": _int(0), "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]}}}]},
         "gram_spread": {"anyOf": [_NULL, {"type": "boolean"}]},
+        "memory_limit": {"anyOf": [_NULL, _NAME, {"type": "number", "exclusiveMinimum": 0}]},  # read by dask (run.py)
         "reps": _int(1),
         "seed": _int(0),
         "regressor": {"enum": list(REGRESSORS)},
@@ -107,6 +108,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: stimuli|targets|both)",
     "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "
                    "quarter of a worker's memory)",
+    "memory_limit": "a memory size per worker of the embedded local cluster such as '2GiB', a number of bytes, or 'auto'",
     "reps": "an integer >= 1",
     "seed": "an integer >= 0",
     "regressor": f"one of {REGRESSORS}",
@@ -140,11 +142,33 @@ def _validator() -> Any:
     return jsonschema.validators.extend(base, type_checker=checker)(CONFIG_SCHEMA)
 
 
+#: What each key of ``inference`` must be, for the one-line messages.
+_INFERENCE_TYPES: dict[str, str] = {
+    "bootstrap": "an integer >= 0 (0: none)", "permutations": "an integer >= 0 (0: none)",
+    "level": "a number in (0, 1)", "method": "one of ['percentile', 'bca']", "over": "one of ['stimuli', 'targets', 'both']",
+}
+
+
+def _check_inference_schema(inference: Mapping[str, Any]) -> None:
+    """The first key of an ``inference`` mapping that breaks its schema, as one line naming it
+    (an unknown key: with the accepted ones)."""
+    schema = CONFIG_SCHEMA["properties"]["inference"]["anyOf"][1]
+    unknown = sorted(str(k) for k in inference if k not in schema["properties"])
+    if unknown:
+        raise SweepConfigError(f"inference takes no keys {unknown}; accepted keys: {list(schema['properties'])}.")
+    errors = sorted(_validator().evolve(schema=schema).iter_errors(dict(inference)), key=lambda e: list(e.absolute_path))
+    if errors and errors[0].absolute_path:
+        sub = str(errors[0].absolute_path[0])
+        raise SweepConfigError(f"inference.{sub} must be {_INFERENCE_TYPES[sub]}; got {inference[sub]!r}.")
+
+
 def _check_schema(config: Mapping[str, Any]) -> None:
     """The first key of ``config`` that breaks :data:`CONFIG_SCHEMA`, as one line."""
     errors = sorted(_validator().iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
     if errors:
         key = str(errors[0].absolute_path[0]) if errors[0].absolute_path else None
+        if key == "inference" and isinstance(config[key], Mapping):
+            _check_inference_schema(config[key])
         if key in _CONFIG_TYPES:
             raise SweepConfigError(f"{key} must be {_CONFIG_TYPES[key]}; got {config[key]!r}.")
         raise SweepConfigError(f"invalid sweep configuration: {errors[0].message}.")
@@ -296,7 +320,7 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     ----------
     config : mapping or None
         As read from a YAML file: ``models``, ``layers``, ``neural``, ``directions``,
-        ``regions``, ``overwrite``, ``n_workers``, ``scheduler``, ``selection_seed``,
+        ``regions``, ``overwrite``, ``n_workers``, ``memory_limit``, ``scheduler``, ``selection_seed``,
         ``metric_options`` and the score arguments of :data:`SCORE_KEYS`. ``None`` is ``{}``.
     store : StudyStore, optional
         Also check that the models, layers, neural sets and regions exist in it, and that every

@@ -154,6 +154,7 @@ def check_cluster_options(client: Any, options: Mapping[str, Any], spelling: Map
         ``sweep``'s keywords.
     """
     sp = {**_KEYWORDS, **(spelling or {})}
+    _check_memory_limit(options.get("memory_limit"), sp["memory_limit"])
     serial = _is_serial(client)
     unused = [k for k in ("n_workers", "memory_limit") if options.get(k) is not None and client is not None]
     unused += ["gram_spread"] if serial and options.get("gram_spread") is not None else []
@@ -163,6 +164,22 @@ def check_cluster_options(client: Any, options: Mapping[str, Any], spelling: Map
            f"{'it sizes' if len(unused) == 1 else 'they size'} the embedded local cluster, not the workers of the scheduler at {client!r}")
     raise no_effect([sp[k] for k in unused], f"with {sp['client']}={client!r}", why,
                     f"{sp['local']} (the embedded local cluster)", error=SweepConfigError)
+
+
+def _check_memory_limit(memory_limit: Any, name: str = "memory_limit") -> None:
+    """A worker memory limit dask cannot read (``"2GiB"``, a number of bytes, a fraction of the
+    machine's memory, ``"auto"``) refused in one line naming it, before any cluster starts."""
+    if memory_limit is None:
+        return
+    from .cluster import _limit_bytes
+
+    try:
+        ok = not isinstance(memory_limit, bool) and (_limit_bytes(memory_limit) or 0) >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise SweepConfigError(f"{name} must be a memory size per worker such as '2GiB', a number of bytes, or 'auto'; "
+                               f"got {memory_limit!r}.")
 
 
 def sweep(

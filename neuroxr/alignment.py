@@ -101,7 +101,7 @@ def align(
         array's label in parentheses: ``"neural (V4)"``; the code suggested uses the argument).
     caller : str, optional
         The public function the user called; its name starts every message (``"crsa: Cannot pair
-        by stimulus_id: ..."``). The directions leave it out (their messages name the inputs only).
+        by stimulus_id: ..."``; ``"forward: ..."``, ``"bootstrap: ..."`` from the directions and their inference).
 
     Returns
     -------

@@ -361,7 +361,7 @@ def test_compare_rdms_accepts_numpy_rdms():
     assert geo.compare_rdms(squareform(a.values, checks=False), b) == pytest.approx(ref, rel=1e-12)
     with pytest.raises(LayoutError, match="n \\(n - 1\\) / 2"):
         geo.compare_rdms(a, np.ones(7))
-    with pytest.raises(LayoutError, match="b: an RDM without stimulus ids has 5 stimuli but a has 24"):
+    with pytest.raises(LayoutError, match=r"^compare_rdms: b: an RDM without stimulus ids has 5 stimuli but a \(net/l1\) has 24"):
         geo.compare_rdms(a, b.values[:5, :5])
 
 
@@ -522,11 +522,11 @@ def test_a_square_array_is_checked_as_an_rdm_where_it_enters():
     D = squareform(pdist(X, "correlation"))
     assert geo.compare_rdms(r, D) == pytest.approx(spearmanr(squareform(D), squareform(r.values, checks=False))[0])
     for bad, msg in [
-        (np.corrcoef(X), r"^b: looks like a similarity matrix .*; an RDM holds dissimilarities: pass 1 - similarity\.$"),
-        (rng.standard_normal((30, 30)), r"^b: an RDM is symmetric, but \d+ of its 435 pairs differ from their mirror"),
-        (D + np.eye(30) * 0.5 * D.min(where=D > 0, initial=1), r"^b: an RDM has a zero diagonal, but 30 of its 30"),
-        (np.ones(435) * 1j, r"^b: expected an RDM .* of real numbers; got ndarray of dtype complex128\.$"),
-        (np.array(["a"] * 435), r"^b: expected an RDM .* of real numbers; got ndarray of dtype <U1\.$"),
+        (np.corrcoef(X), r"^compare_rdms: b: looks like a similarity matrix .*; an RDM holds dissimilarities: pass 1 - similarity\.$"),
+        (rng.standard_normal((30, 30)), r"^compare_rdms: b: an RDM is symmetric, but \d+ of its 435 pairs differ from their mirror"),
+        (D + np.eye(30) * 0.5 * D.min(where=D > 0, initial=1), r"^compare_rdms: b: an RDM has a zero diagonal, but 30 of its 30"),
+        (np.ones(435) * 1j, r"^compare_rdms: b: expected an RDM .* of real numbers; got ndarray of dtype complex128\.$"),
+        (np.array(["a"] * 435), r"^compare_rdms: b: expected an RDM .* of real numbers; got ndarray of dtype <U1\.$"),
     ]:
         with pytest.raises(LayoutError, match=msg):
             geo.compare_rdms(r, bad)

@@ -155,12 +155,13 @@ def test_min_reliability_without_a_ceiling_warns_as_the_directions(study):
     with pytest.warns(nx.NeuroxrWarning) as rec:
         ref = nx.forward(F, R, reps=1, min_reliability=0.5)
     said = [str(w.message) for w in rec if "min_reliability" in str(w.message)]
-    assert said == [f"neural ({R.name}): min_reliability=0.5 is ignored: these scores have no noise ceiling."]
-    for fn in (lambda: bootstrap("forward", F, R, n_boot=5, reps=1, min_reliability=0.5),
-               lambda: permutation_test("forward", F, R, n_perm=5, reps=1, min_reliability=0.5)):
+    assert said == [f"forward: neural ({R.name}): min_reliability=0.5 is ignored: these scores have no noise ceiling."]
+    for name, fn in (("bootstrap", lambda: bootstrap("forward", F, R, n_boot=5, reps=1, min_reliability=0.5)),
+                     ("permutation_test", lambda: permutation_test("forward", F, R, n_perm=5, reps=1, min_reliability=0.5))):
         with pytest.warns(nx.NeuroxrWarning) as rec:
-            out = fn()
-        assert [str(w.message) for w in rec if "min_reliability" in str(w.message)] == said
+            out = fn()  # the same warning, from the function called
+        assert [str(w.message) for w in rec if "min_reliability" in str(w.message)] == [
+            m.replace("forward: ", f"{name}: ", 1) for m in said]
         np.testing.assert_array_equal(out["included"].values, ref.included.values)
 
 
@@ -201,7 +202,7 @@ def test_targets_constant_up_to_rounding_are_nan_as_in_the_directions(study):
     F, R = study.features["m"]["true"], study.neural["a"].copy()
     R[:, 0, :] = near_constant(R.sizes["stimulus"])[:, None]
     fwd = nx.forward(F, R, reps=3)
-    with pytest.warns(nx.NeuroxrWarning, match=r"neural: 1 neuroids are constant across stimuli \(up to rounding\)"):
+    with pytest.warns(nx.NeuroxrWarning, match=r"^bootstrap: neural \(a\): 1 neuroids are constant across stimuli \(up to rounding\)"):
         b = bootstrap("forward", F, R, n_boot=10, reps=3)
     np.testing.assert_allclose(b["ev"], fwd.ev.mean("rep"), atol=1e-9)  # NaN where the direction's is
     assert np.isnan(b["ev"][0]) and np.isnan(b["ceiling"][0]) and np.isnan(b["ev_boot"][:, 0]).all()

@@ -71,7 +71,7 @@ def test_float32_features_far_from_zero_warn_and_score_as_their_float64_values()
     f, r = _arrays(1e5, np.float32)
     f64 = f.astype(np.float64)  # the same (rounded) values
     got, msgs = _offset_warnings(nx.forward, f, r, reps=2)
-    assert msgs == [f"features: 6 of 6 units have |mean| / std above {OFFSET_RATIO:.2g} across the stimuli "
+    assert msgs == [f"forward: features (m/l): 6 of 6 units have |mean| / std above {OFFSET_RATIO:.2g} across the stimuli "
                     "(eps_32 |mean| / std > 0.001); as float32 values they kept fewer than about 3 significant digits "
                     "of their variation, lost before the analysis. To keep them, store them as float64, or centre each "
                     "column (subtract its mean) before converting to float32."]
@@ -79,7 +79,7 @@ def test_float32_features_far_from_zero_warn_and_score_as_their_float64_values()
     assert none == []
     np.testing.assert_array_equal(got["r"].values, want["r"].values)
     got, msgs = _offset_warnings(nx.reverse, r, f, reps=2)  # features as targets
-    assert len(msgs) == 1 and msgs[0].startswith("features: 6 of 6 units")
+    assert len(msgs) == 1 and msgs[0].startswith("reverse: features (m/l): 6 of 6 units")
     np.testing.assert_array_equal(got["r"].values, nx.reverse(r, f64, reps=2)["r"].values)
 
 
@@ -89,7 +89,8 @@ def test_only_the_columns_past_the_bound_are_counted():
     v[:, :2] += 1e5
     f = f.copy(data=v.astype(np.float32))
     _, msgs = _offset_warnings(nx.model_to_model, f, f, reps=1)
-    assert [m.split(" have")[0] for m in msgs] == ["features_a: 2 of 6 units", "features_b: 2 of 6 units"]
+    assert [m.split(" have")[0] for m in msgs] == ["model_to_model: features_a (m/l): 2 of 6 units",
+                                                   "model_to_model: features_b (m/l): 2 of 6 units"]
 
 
 def test_dtype_float32_warns_that_it_rounds_before_centring():
@@ -104,11 +105,11 @@ def test_neural_responses_far_from_zero_warn_as_targets_and_predictors():
     f, r = _arrays(0.0, np.float64)
     r32 = (r + 1e5).astype(np.float32)
     _, msgs = _offset_warnings(nx.forward, f, r32, reps=1, noise_ceiling=False)
-    assert len(msgs) == 1 and msgs[0].startswith("neural: 5 of 5 neuroids have |mean| / std above")
+    assert len(msgs) == 1 and msgs[0].startswith("forward: neural: 5 of 5 neuroids have |mean| / std above")
     _, msgs = _offset_warnings(nx.reverse, r32, f, reps=1, noise_ceiling=False)
-    assert len(msgs) == 1 and msgs[0].startswith("neural: 5 of 5 neuroids")
+    assert len(msgs) == 1 and msgs[0].startswith("reverse: neural: 5 of 5 neuroids")
     _, msgs = _offset_warnings(nx.inter_animal, r32, r32, reps=1, noise_ceiling=False)
-    assert sorted(m.split(":")[0] for m in msgs) == ["neural_a", "neural_b"]
+    assert sorted(m.split(": 5 of")[0] for m in msgs) == ["inter_animal: neural_a (neural)", "inter_animal: neural_b (neural)"]
 
 
 def test_lazy_float32_features_warn_from_the_sums_already_read():
@@ -117,7 +118,7 @@ def test_lazy_float32_features_warn_from_the_sums_already_read():
     f, r = _arrays(1e5, np.float32)
     lazy = f.copy(data=da.from_array(f.values, chunks=(N, 2)))
     got, msgs = _offset_warnings(nx.reverse, r, lazy, reps=1)
-    assert len(msgs) == 1 and msgs[0].startswith("features: 6 of 6 units")
+    assert len(msgs) == 1 and msgs[0].startswith("reverse: features (m/l): 6 of 6 units")
     np.testing.assert_array_equal(got["r"].values, nx.reverse(r, f.astype(np.float64), reps=1)["r"].values)
     for call in (lambda: nx.forward(lazy, r, reps=1), lambda: nx.rdm(f), lambda: nx.rdm(lazy), lambda: nx.cka(f, r)):
         _, msgs = _offset_warnings(call)
@@ -127,7 +128,7 @@ def test_lazy_float32_features_warn_from_the_sums_already_read():
 def test_inference_warns_as_the_direction_does():
     f, r = _arrays(1e5, np.float32)
     _, msgs = _offset_warnings(nx.predictivity.inference.bootstrap, "forward", f, r, n_boot=2, reps=1)
-    assert len(msgs) == 1 and msgs[0].startswith("features: 6 of 6 units")
+    assert len(msgs) == 1 and msgs[0].startswith("bootstrap: features (m/l): 6 of 6 units")
 
 
 def test_temporal_generalization_warns_for_its_features_source():
@@ -135,7 +136,7 @@ def test_temporal_generalization_warns_for_its_features_source():
     bins = [(0, 10), (10, 20)]
     timed = nx.neural(np.stack([r.values, r.values[::-1]], axis=-1), SID, NID, time_bins=bins)
     _, msgs = _offset_warnings(nx.temporal_generalization, f, timed)
-    assert len(msgs) == 1 and msgs[0].startswith("source: 6 of 6 units")
+    assert len(msgs) == 1 and msgs[0].startswith("temporal_generalization: source (m/l): 6 of 6 units")
 
 
 @pytest.mark.parametrize("fn", ["ersa", "ereg"])
@@ -170,5 +171,5 @@ def test_neural_predictor_offset_check_reads_the_directions_trial_means(monkeypa
     target = f if direction == "reverse" else nx.neural(np.concatenate([r.values, r.values[:, :1]], axis=1), SID,
                                                        NID + ["extra"])
     _, msgs = _offset_warnings(getattr(nx, direction), r32, target, reps=1, noise_ceiling=False)
-    assert len(msgs) == 1 and msgs[0].startswith(f"{'neural' if direction == 'reverse' else 'neural_a'}: 5 of 5 neuroids")
+    assert len(msgs) == 1 and msgs[0].startswith(f"{direction}: {'neural' if direction == 'reverse' else 'neural_a (neural)'}: 5 of 5 neuroids")
     assert shapes.count((N, K, T)) == 1, shapes

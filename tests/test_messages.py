@@ -15,8 +15,8 @@ import neuroxr as nx
 from neuroxr import geometry as geo
 from neuroxr.errors import LayoutError, NeuroxrWarning, ParameterError
 from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, ersa_bootstrap, rsa_bootstrap, shape_bootstrap
-from neuroxr.predictivity import brainscore, brainscore_ceiling
-from neuroxr.predictivity.inference import bootstrap
+from neuroxr.predictivity import brainscore, brainscore_ceiling, temporal_generalization
+from neuroxr.predictivity.inference import bootstrap, permutation_test
 
 N, K, T, P = 30, 6, 4, 8
 SID = [f"s{i:02d}" for i in range(N)]
@@ -56,9 +56,24 @@ def _ragged():
     return nx.neural(R, SID, [f"n{j}" for j in range(K)], name="V4")
 
 
-def _time_neural():
+def _time_neural(name="V4", nan=False, bins=((0, 50), (50, 100))):
+    """Time-resolved responses; ``nan``: s00 without trials in every bin."""
     R = np.random.default_rng(3).standard_normal((N, K, T, 2))
-    return nx.neural(R, SID, [f"n{j}" for j in range(K)], name="V4", time_bins=[(0, 50), (50, 100)])
+    if nan:
+        R[0] = np.nan
+    return nx.neural(R, SID, [f"n{j}" for j in range(K)], name=name, time_bins=list(bins))
+
+
+def _constant_unit(seed=2, layer="l2"):
+    """Features whose first unit is constant across stimuli."""
+    F = _features(seed, layer)
+    return F.copy(data=np.where(np.arange(P) == 0, 1.0, F.values))
+
+
+def _constant_neuroid(name="V4"):
+    """Responses whose neuroid n0 has the same trials at every stimulus."""
+    da = _neural(name=name)
+    return da.copy(data=np.where((np.arange(K) == 0)[None, :, None], np.arange(T, dtype=float), da.values))
 
 
 def _df_with_inf():
@@ -85,15 +100,48 @@ WARNINGS = {  # call -> the start of the message that names the input
                        r"anchor_weights: neural \(V4\): 1 of 30"),
     "brainscore": (lambda: brainscore(_features(), _neural(nan=True), n_components=2, n_splits=2), r"brainscore: neural \(V4\): 1 of 30"),
     "brainscore_ceiling": (lambda: brainscore_ceiling(_neural(nan=True), n_splits=2), r"brainscore_ceiling: neural \(V4\): 1 of 30"),
-    # the directions' ceiling hygiene (noise: split-half reliabilities below 0.1)
-    "forward": (lambda: nx.forward(_features(), _neural(), reps=2), r"neural \(V4\): \d+ neuroids have"),
-    "reverse": (lambda: nx.reverse(_neural(), _features(), reps=2), r"features \(net/l1\): \d+ units have"),
+    # the directions' ceiling hygiene (noise: split-half reliabilities below 0.1): the function called first
+    "forward": (lambda: nx.forward(_features(), _neural(), reps=2), r"forward: neural \(V4\): \d+ neuroids have"),
+    "reverse": (lambda: nx.reverse(_neural(), _features(), reps=2), r"reverse: features \(net/l1\): \d+ units have"),
     "inter_animal": (lambda: nx.inter_animal(_neural(name="A"), _neural(4, name="B"), reps=2),
-                     r"neural_b \(B\): \d+ neuroids have"),
+                     r"inter_animal: neural_b \(B\): \d+ neuroids have"),
     "bootstrap": (lambda: bootstrap("forward", _features(), _neural(), n_boot=5, reps=2),
-                  r"neural \(V4\): \d+ neuroids have"),
+                  r"bootstrap: neural \(V4\): \d+ neuroids have"),
     "bootstrap undefined": (lambda: bootstrap("reverse", _neural(), _features(), n_boot=5, reps=2),
-                            r"features \(net/l1\): bootstrap: \d+ units have resamples with an undefined"),
+                            r"bootstrap: features \(net/l1\): \d+ units have resamples with an undefined"),
+    # the directions' data warnings: the function called, the argument and the set's label
+    "forward missing": (lambda: nx.forward(_features(), _neural(nan=True), reps=2),
+                        r"forward: neural \(V4\): excluding 1 of 30 stimuli"),
+    "forward partial": (lambda: nx.forward(_features(), _neural(nan=True), reps=2),
+                        r"forward: neural \(V4\): 1 neuroids lack 2 valid repeat"),
+    "forward float32": (lambda: nx.forward(_features() + 1e6, _neural(), reps=2, dtype="float32"),
+                        r"forward: features \(net/l1\): 8 of 8 units have \|mean\| / std"),
+    "forward constant": (lambda: nx.forward(_features(), _constant_neuroid(), reps=2),
+                         r"forward: neural \(V4\): 1 neuroids are constant"),
+    "forward time": (lambda: nx.forward(_features(), _time_neural(nan=True), reps=2),
+                     r"forward: neural \(V4\): excluding 1 of 30 stimuli"),
+    "reverse missing": (lambda: nx.reverse(_neural(nan=True), _features(), reps=2),
+                        r"reverse: neural \(V4\): excluding 2 of 30 stimuli where a predictor"),
+    "reverse constant": (lambda: nx.reverse(_neural(), _constant_unit(1, "l1"), reps=2),
+                         r"reverse: features \(net/l1\): 1 units are constant"),
+    "reverse time": (lambda: nx.reverse(_time_neural(nan=True), _features(), reps=2),
+                     r"reverse: neural \(V4\): excluding 1 of 30 stimuli .*\(time bins 0, 1\)$"),
+    "inter_animal missing": (lambda: nx.inter_animal(_neural(name="A", nan=True), _neural(4, name="B"), reps=2),
+                             r"inter_animal: neural_a \(A\): excluding 2 of 30 stimuli"),
+    "inter_animal shared": (lambda: nx.inter_animal(_neural(name="A"), _neural(name="B"), reps=2),
+                            r"inter_animal: neural_b \(B\): 6 neuroids are also predictors in neural_a \(A\)"),
+    "model_to_model constant": (lambda: nx.model_to_model(_features(), _constant_unit()),
+                                r"model_to_model: features_b \(net/l2\): 1 units are constant"),
+    "bootstrap missing": (lambda: bootstrap("forward", _features(), _neural(nan=True), n_boot=5, reps=2),
+                          r"bootstrap: neural \(V4\): excluding 1 of 30 stimuli"),
+    "bootstrap constant": (lambda: bootstrap("forward", _features(), _constant_neuroid(), n_boot=5, reps=2),
+                           r"bootstrap: neural \(V4\): 1 neuroids are constant"),
+    "bootstrap time": (lambda: bootstrap("forward", _features(), _time_neural(nan=True), n_boot=5, reps=2),
+                       r"bootstrap: neural \(V4\): excluding 1 of 30 stimuli"),
+    "permutation_test": (lambda: permutation_test("reverse", _neural(nan=True), _features(), n_perm=5),
+                         r"permutation_test: neural \(V4\): excluding 2 of 30 stimuli"),
+    "split_half_reliability": (lambda: nx.split_half_reliability(_neural(nan=True)),
+                               r"split_half_reliability: neural \(V4\): excluding 1 of 30 stimuli"),
 }
 
 ERRORS = {
@@ -173,13 +221,61 @@ ERRORS = {
             r"neural \(V4\)", "features", "neural"),
            ("anchor_weights", lambda: geo.anchor_weights(geo.relative_features(_features(), SID[:5]), _neural(stim=SID[:20])),
             r"relative \(net/l1_relative\)", r"neural \(V4\)", "neural", "relative"),
-           ("compare_rdms", lambda: geo.compare_rdms(geo.rdm(_features()), geo.rdm(_features(stim=SID[:20]))), "a", "b", "b", "a"),
+           ("compare_rdms", lambda: geo.compare_rdms(geo.rdm(_features()), geo.rdm(_features(2, "l2", stim=SID[:20]))),
+            r"a \(net/l1\)", r"b \(net/l2\)", "b", "a"),
            ("rsa_bootstrap", lambda: rsa_bootstrap(geo.rdm(_features()), geo.rdm(_features(stim=SID[:20])), n_boot=5),
             "model_rdm", "data_rdms", "model_rdm", "data_rdms"),
+           ("LinearMetric", lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
+            r"X \(net/l1\)", r"Y \(net/l2\)", "Y", "X"),
+           ("split_distance", lambda: geo.split_distance(_features(), _features(2, "l2", stim=SID[:20])),
+            r"X \(net/l1\)", r"Y \(net/l2\)", "Y", "X"),
+           # the directions and their inference: the function called, the direction's arguments
+           ("forward", lambda: nx.forward(_features(), _neural(stim=SID[:20])), r"features \(net/l1\)", r"neural \(V4\)",
+            "neural", "features"),
+           ("reverse", lambda: nx.reverse(_neural(), _features(stim=SID[:20])), r"neural \(V4\)", r"features \(net/l1\)",
+            "features", "neural"),
+           ("inter_animal", lambda: nx.inter_animal(_neural(name="A"), _neural(name="B", stim=SID[:20])), r"neural_a \(A\)",
+            r"neural_b \(B\)", "neural_b", "neural_a"),
+           ("model_to_model", lambda: nx.model_to_model(_features(), _features(2, "l2", stim=SID[:20])),
+            r"features_a \(net/l1\)", r"features_b \(net/l2\)", "features_b", "features_a"),
+           ("bootstrap", lambda: bootstrap("forward", _features(), _neural(stim=SID[:20]), n_boot=5),
+            r"features \(net/l1\)", r"neural \(V4\)", "neural", "features"),
+           ("permutation_test", lambda: permutation_test("inter_animal", _neural(name="A"), _neural(name="B", stim=SID[:20]),
+                                                         n_perm=5), r"neural_a \(A\)", r"neural_b \(B\)", "neural_b", "neural_a"),
        ]},
-    "LinearMetric pairing": (lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
-                             r"Cannot pair .* stimulus ids of X \(net/l1\) are missing in Y \(net/l2\).*"
-                             r"Y\.isel\(stimulus=Y\.stimulus_id\.isin\(X\.stimulus_id\)\)"),
+    # the directions' input errors: the function called, then the argument with its label
+    "forward one repeat": (lambda: nx.forward(_features(), _neural().isel(repeat=[0]), noise_ceiling=True),
+                           r"forward: noise_ceiling=True: neural \(V4\) has one repeat"),
+    "forward constant design": (lambda: nx.forward(_features() * 0, _neural()),
+                                r"forward: features \(net/l1\): every predictor column is constant"),
+    "forward gram": (lambda: nx.forward(_features(), _neural(), gram=np.eye(3)), r"forward: gram: has shape \(3, 3\)"),
+    "forward averaged": (lambda: nx.forward(_features(), _neural().mean("repeat")), r"forward: neural \(V4\): dims"),
+    "reverse constant design": (lambda: nx.reverse(_neural() * 0, _features()),
+                                r"reverse: neural \(V4\): every predictor column is constant"),
+    "reverse features": (lambda: nx.reverse(_neural(), _features(nan=True)), r"reverse: features \(net/l1\): holds 1 non-finite"),
+    "inter_animal bins": (lambda: nx.inter_animal(_time_neural("A"), _time_neural("B", bins=((0, 50), (60, 100)))),
+                          r"inter_animal: neural_a \(A\), neural_b \(B\): their time bins differ .*neural_b\.sel\(time_bin"),
+    "model_to_model features": (lambda: nx.model_to_model(_features(nan=True), _features(2, "l2")),
+                                r"model_to_model: features_a \(net/l1\): holds 1 non-finite"),
+    "bootstrap features": (lambda: bootstrap("reverse", _neural(), _features(nan=True), n_boot=5),
+                           r"bootstrap: features \(net/l1\): holds 1 non-finite"),
+    "bootstrap bins": (lambda: bootstrap("inter_animal", _time_neural("A"), _time_neural("B", bins=((0, 50), (60, 100))),
+                                         n_boot=5), r"bootstrap: neural_a \(A\), neural_b \(B\): their time bins differ"),
+    "split_half_reliability one repeat": (lambda: nx.split_half_reliability(_neural().isel(repeat=[0])),
+                                          r"split_half_reliability: neural \(V4\): has 1 repeat"),
+    "temporal_generalization static": (lambda: temporal_generalization(_features(), _neural()),
+                                       r"temporal_generalization: neural \(V4\): temporal generalisation needs"),
+    # compare_rdms's checks of each RDM: the function called, the argument and the RDM's label; the code
+    # suggested uses the argument
+    "compare_rdms unlabeled": (lambda: geo.compare_rdms(1 - np.eye(3), geo.rdm(_features())),
+                               r"compare_rdms: a: an RDM without stimulus ids has 3 stimuli but b \(net/l1\) has 30; "
+                               r".*geometry\.as_rdm\(a, stimulus_id=\.\.\.\)"),
+    "compare_rdms asymmetric": (lambda: geo.compare_rdms(np.array([[0, 1, 2], [1, 0, 3], [5, 3, 0.0]]), np.ones((3, 3))),
+                                r"compare_rdms: a: an RDM is symmetric"),
+    "compare_rdms dims": (lambda: geo.compare_rdms(geo.rdm(_features()), geo.rdm(_features()).rename(stimulus="x")),
+                          r"compare_rdms: b \(net/l1\): an RDM needs dims"),
+    "compare_rdms infinite": (lambda: geo.compare_rdms(geo.rdm(_features()).copy(data=np.full((N, N), np.inf)), np.ones((N, N))),
+                              r"compare_rdms: a \(net/l1\): the RDM holds"),
 }
 
 
@@ -258,11 +354,33 @@ def test_rsa_bootstraps_speak_as_the_function_called(fn):
         fn(_features(), _neural(), indices=np.zeros((2, 3), dtype=int))
 
 
-@pytest.mark.parametrize("call", [lambda F: geo.crsa(F, _neural()), lambda F: nx.forward(F, _neural(), reps=1)])
-def test_suggested_code_of_a_labelled_input_uses_its_argument(call):
+@pytest.mark.parametrize("fn, call", [("crsa", lambda F: geo.crsa(F, _neural())),
+                                      ("forward", lambda F: nx.forward(F, _neural(), reps=1))])
+def test_suggested_code_of_a_labelled_input_uses_its_argument(fn, call):
     """A non-numeric labelled input: the suggested conversion is code the user can run
     (``features.astype(...)``), not the message's name with its label (``features (net/l1).astype``)."""
     F = _features().astype(object)
-    with pytest.raises(LayoutError, match=r"^(crsa: )?features( \(net/l1\))?: values must be numeric") as e:
+    with pytest.raises(LayoutError, match=rf"^{fn}: features \(net/l1\): values must be numeric") as e:
         call(F)
     assert "e.g. features.astype('float64')" in str(e.value)
+
+
+def test_direction_warnings_name_each_set_of_a_sweep(tmp_path):
+    """A sweep over two neural sets: each direction's data warning starts with the direction and names
+    the set it is about (``forward: neural (V4): ...``), so the sets' warnings are told apart."""
+    from neuroxr.store import StudyStore
+
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_features("net", "l1", _features())
+    for i, name in enumerate(["V4", "IT"]):
+        R = np.random.default_rng(5 + i).standard_normal((N, K, T))
+        R[i] = np.nan  # s00 (V4) or s01 (IT) without trials: dropped, with a warning
+        store.write_neural(name, nx.neural(R, SID, [f"n{j}" for j in range(K)]))
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        nx.sweep(store, directions=("forward", "reverse"), client="serial", progress=False, reps=2)
+    messages = [str(w.message) for w in rec if issubclass(w.category, NeuroxrWarning)]
+    for direction in ("forward", "reverse"):
+        for name, sid in (("V4", "s00"), ("IT", "s01")):
+            assert any(m.startswith(f"{direction}: neural ({name}): excluding 1 of 30 stimuli") and f"['{sid}']" in m
+                       for m in messages), (direction, name, messages)

@@ -150,7 +150,7 @@ def test_brainscore_ignores_the_unit_order_of_low_rank_features(data):
 @pytest.mark.parametrize("kw", [{"regressor": "pls", "n_components": 3}, {"max_n": 4}, {"regressor": "lasso"}])
 def test_gram_with_a_fit_of_the_feature_values_is_refused(data, kw):
     G = nx.geometry.gram(data["F"])
-    with pytest.raises(nx.errors.ParameterError, match=r"^gram has no effect with .*; drop it"):
+    with pytest.raises(nx.errors.ParameterError, match=r"^forward: gram has no effect with .*; drop it"):
         pv.forward(data["F"], data["A"], reps=1, gram=G, **kw)
 
 
@@ -160,10 +160,10 @@ def test_a_gram_of_other_features_is_refused(data):
     F, A = data["F"], data["A"]
     other = F.copy(data=np.random.default_rng(0).normal(size=F.shape))  # same stimulus ids and units
     for G in (nx.geometry.gram(other), gram_stats(nx.geometry.gram(other)), gram_stats(nx.geometry.gram(other)).K):
-        with pytest.raises(nx.errors.LayoutError, match=r"^gram: its diagonal .* compute it from these features"):
+        with pytest.raises(nx.errors.LayoutError, match=r"^forward: gram: its diagonal .* compute it from these features"):
             pv.forward(F, A, reps=1, gram=G)
     wider = nx.features(np.random.default_rng(1).normal(size=(F.sizes["stimulus"], 20)), F.stimulus_id.values)
-    with pytest.raises(nx.errors.LayoutError, match=r"^gram: it was computed from 20 units but the features have 12"):
+    with pytest.raises(nx.errors.LayoutError, match=r"^forward: gram: it was computed from 20 units but the features have 12"):
         pv.forward(F.chunk({"unit": 4}), A, reps=1, gram=gram_stats(nx.geometry.gram(wider)))
     # the Gram of these features, labeled, as stats, or as an array, and in float32, is accepted
     G = nx.geometry.gram(F)

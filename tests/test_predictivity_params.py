@@ -101,9 +101,9 @@ def test_model_to_model_and_reliability_check_parameters(small):
 
 def test_plain_arrays_are_refused_naming_the_constructor(small):
     F, R = small
-    with pytest.raises(LayoutError, match=r"^features: expected an xarray.DataArray, got ndarray; .*nx\.features\("):
+    with pytest.raises(LayoutError, match=r"^forward: features: expected an xarray.DataArray, got ndarray; .*nx\.features\("):
         pv.forward(F.values, R)
-    with pytest.raises(LayoutError, match=r"^neural: expected an xarray.DataArray, got ndarray; .*nx\.neural\("):
+    with pytest.raises(LayoutError, match=r"^reverse: neural: expected an xarray.DataArray, got ndarray; .*nx\.neural\("):
         pv.reverse(R.values, F)
 
 
@@ -123,7 +123,7 @@ def test_lazy_features_with_nan_name_the_cause(small):
     values = F.values.copy()
     values[3, 2] = np.nan  # e.g. a chunk missing from the store, read back as NaN
     lazy = F.copy(data=da.from_array(values, chunks=(values.shape[0], 3)))
-    said = r"^features: holds 1 non-finite values \(NaN or inf\) in 1 units, e.g. \[.unit2.\]"  # as in memory
+    said = r"^(forward|reverse): features( \(\w+\))?: holds 1 non-finite values \(NaN or inf\) in 1 units, e.g. \[.unit2.\]"  # as in memory
     with pytest.raises(LayoutError, match=said):
         pv.forward(lazy, R, reps=1)  # streamed through the Gram
     with pytest.raises(LayoutError, match=said):
@@ -221,10 +221,10 @@ def test_keep_predictions_must_be_a_bool():
 
 
 @pytest.mark.parametrize("gram, message", [
-    ("bogus", r"^gram: expected a Gram Dataset .*, GramStats or an \(40, 40\) array of real numbers; got str of dtype <U5\.$"),
-    (np.ones((40, 40)) * 1j, r"^gram: expected .* of real numbers; got ndarray of dtype complex128\.$"),
-    ([[1.0, 2.0], [3.0]], r"^gram: expected .* of real numbers; got a ragged list"),
-    (np.eye(3), r"^gram: has shape \(3, 3\); the features have 40 stimuli"),
+    ("bogus", r"^forward: gram: expected a Gram Dataset .*, GramStats or an \(40, 40\) array of real numbers; got str of dtype <U5\.$"),
+    (np.ones((40, 40)) * 1j, r"^forward: gram: expected .* of real numbers; got ndarray of dtype complex128\.$"),
+    ([[1.0, 2.0], [3.0]], r"^forward: gram: expected .* of real numbers; got a ragged list"),
+    (np.eye(3), r"^forward: gram: has shape \(3, 3\); the features have 40 stimuli"),
 ])
 def test_a_gram_that_is_no_gram_is_refused_in_one_line(small, gram, message):
     F, R = small

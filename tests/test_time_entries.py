@@ -102,9 +102,11 @@ def test_an_animal_against_itself_warns_as_inter_animal(tg_store):
     from neuroxr.errors import NeuroxrWarning
 
     store, F, A, B = tg_store
-    with pytest.warns(NeuroxrWarning, match=r"neural_b: 5 neuroids are also predictors .* predicted from itself"):
+    with pytest.warns(NeuroxrWarning, match=r"^temporal_generalization: neural \(animalA\): 5 neuroids are also predictors in "
+                                                   r"source \(animalA\) .* predicted from itself"):
         compute(store, "temporal_generalization", "animalA", "animalA")
-    with pytest.warns(NeuroxrWarning, match=r"neural_b: 5 neuroids are also predictors"):  # the function itself
+    with pytest.warns(NeuroxrWarning, match=r"^temporal_generalization: neural( \(\w+\))?: 5 neuroids are also "
+                                                   r"predictors"):  # the function itself
         nx.temporal_generalization(A, A, n_folds=5)
     with warnings.catch_warnings():
         warnings.simplefilter("error", NeuroxrWarning)
@@ -113,7 +115,8 @@ def test_an_animal_against_itself_warns_as_inter_animal(tg_store):
     res = CliRunner().invoke(main, ["score", "temporal-generalization", store.url, "animalB", "animalB"])
     assert res.exit_code == 0, res.output
     [line] = res.stderr.strip().splitlines()
-    assert line.startswith("Warning: neural_b: 4 neuroids are also predictors") and "predicted from itself" in line
+    assert line.startswith("Warning: temporal_generalization: neural (animalB): 4 neuroids are also predictors in "
+                           "source (animalB)") and "predicted from itself" in line
 
 
 def test_sweep_option(tg_store):

@@ -68,7 +68,8 @@ def test_a_missing_trial_mean_drops_the_stimulus_only_for_the_targets_it_touches
     partial = np.zeros((4, 4, 4), dtype=bool)
     partial[2, 1, :] = partial[2, :, 1] = True
     assert g.attrs["n_partial_targets"] == 7 and (g.attrs["n_stimuli"], g.attrs["n_excluded_stimuli"]) == (40, 0)
-    assert len(said) == 1 and said[0].startswith("neural: 7 (neuroid, train bin, test bin) targets of 1 neuroids")
+    assert len(said) == 1 and said[0].startswith(
+        "temporal_generalization: neural (monkey): 7 (neuroid, train bin, test bin) targets of 1 neuroids")
     # every other target is the complete-data call's (the missing trial of neuroid 0 changes its mean only)
     np.testing.assert_allclose(g["r"].values[[1, 3]], clean["r"].values[[1, 3]], atol=1e-12)
     np.testing.assert_allclose(g["r"].values[2][~partial[2]], clean["r"].values[2][~partial[2]], atol=1e-12)
@@ -218,7 +219,7 @@ def test_a_predictor_without_data_in_a_bin_is_left_out_of_that_bins_pairs():
     RA[6, 1, :, 0] = np.nan  # ... and a missing mean at bin 0: touches the pairs with bin 0 that use it
     g, said = _tg(_neural(RA, ids, "a"), _neural(RB, ids, "b"), alpha=2.0, n_folds=4)
     assert np.isfinite(g["r"].values).all()
-    named = [m for m in said if m.startswith("source: 1 neuroids have no valid trial mean")]
+    named = [m for m in said if m.startswith("temporal_generalization: source (a): 1 neuroids have no valid trial mean")]
     assert len(named) == 1 and "neuroid1 (bins 2)" in named[0]
     # the pairs with bin 2 use predictors 0, 2, 3, 4 and every stimulus: the call without predictor 1
     without = _quiet(nx.temporal_generalization, _neural(np.delete(RA, 1, axis=1), ids, "a"), _neural(RB, ids, "b"),

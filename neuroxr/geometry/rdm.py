@@ -292,6 +292,12 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
     -------
     xarray.DataArray, dims (stimulus, stimulus_)
     """
+    return _as_rdm(x, name, stimulus_id)
+
+
+def _as_rdm(x: Any, name: str, stimulus_id: Any = None, label: str | None = None) -> xr.DataArray:
+    """:func:`as_rdm`, its messages naming the RDM ``name`` (``"compare_rdms: a (net/l1)"``) and an
+    unlabeled RDM labeled ``label`` (default ``name``: the RDM's label is never a message's name)."""
     if isinstance(x, xr.DataArray):
         if tuple(x.dims[-2:]) != RDM_DIMS:
             raise LayoutError(f"{name}: an RDM needs dims {RDM_DIMS} (last two); found {x.dims}.")
@@ -318,7 +324,8 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
         ids = np.arange(n).astype(str) if stimulus_id is None else np.asarray(stimulus_id).astype(str)
     if ids.shape != (n,):
         raise LayoutError(f"{name}: {n} stimuli in the RDM but {ids.size} stimulus ids; give one id per row.")
-    return _rdm_da(D, ids, name, {"label": name})
+    label = name if label is None else label
+    return _rdm_da(D, ids, label, {"label": label})
 
 
 def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str], caller: str | None = None) -> xr.DataArray:
@@ -357,24 +364,35 @@ def _labeled_ids(*named: tuple[str, Any]) -> tuple[np.ndarray | None, str]:
     return None, ""
 
 
-def _as_rdm_in(x: Any, name: str, ids: np.ndarray | None, ref: str) -> xr.DataArray:
+def _as_rdm_in(x: Any, name: str, ids: np.ndarray | None, ref: str, shown: str | None = None) -> xr.DataArray:
     """One RDM as a labeled array: by its own ids when it has them, else in the order ``ids`` of the
-    labeled RDM ``ref`` (positions when ``ids`` is None); a size mismatch is refused."""
+    labeled RDM ``ref`` (positions when ``ids`` is None); a size mismatch is refused. ``shown``: the
+    RDM as the messages name it (default ``name``, which labels an unlabeled RDM)."""
+    shown = name if shown is None else shown
     if ids is None or _own_ids(x) is not None or isinstance(x, xr.DataArray):
-        return as_rdm(x, name)
+        return _as_rdm(x, shown, label=name)
     n = _square_size(x)
     if n is not None and n != ids.size:
         raise LayoutError(
-            f"{name}: an RDM without stimulus ids has {n} stimuli but {ref} has {ids.size}; an unlabeled "
+            f"{shown}: an RDM without stimulus ids has {n} stimuli but {ref} has {ids.size}; an unlabeled "
             f"RDM must list the stimuli of {ref} in its order (or label it: geometry.as_rdm({name}, stimulus_id=...))."
         )
-    return as_rdm(x, name, stimulus_id=ids)
+    return _as_rdm(x, shown, stimulus_id=ids, label=name)
 
 
-def _pair_inputs(a: Any, b: Any) -> tuple[xr.DataArray, xr.DataArray]:
-    """Two RDMs as labeled arrays; an unlabeled one is taken in the stimulus order of the labeled one."""
-    ids, ref = _labeled_ids(("a", a), ("b", b))
-    return _as_rdm_in(a, "a", ids, ref), _as_rdm_in(b, "b", ids, ref)
+def _rdm_named(x: Any, arg: str) -> str:
+    """How a message names the RDM ``x`` given as argument ``arg``: with its label in parentheses
+    where it has one that differs (its attr ``label``, e.g. ``"a (net/l1)"``; :func:`_named`)."""
+    label = x.attrs.get("label") if isinstance(x, xr.DataArray) else None
+    return _named(x, arg) if label is None else arg if str(label) == arg else f"{arg} ({label})"
+
+
+def _pair_inputs(a: Any, b: Any, caller: str) -> tuple[xr.DataArray, xr.DataArray, tuple[str, str]]:
+    """Two RDMs as labeled arrays (an unlabeled one taken in the stimulus order of the labeled one)
+    and their names in messages (:func:`_rdm_named`), which start with ``caller``."""
+    (na, nb) = names = _rdm_named(a, "a"), _rdm_named(b, "b")
+    ids, ref = _labeled_ids((na, a), (nb, b))
+    return (_as_rdm_in(a, "a", ids, ref, f"{caller}: {na}"), _as_rdm_in(b, "b", ids, ref, f"{caller}: {nb}"), names)
 
 
 def _square_size(x: Any) -> int | None:
@@ -447,8 +465,8 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
         ``method`` argument). Pairs with a NaN in either RDM are left out (one warning).
     """
     methods = _c.normalize_compare_methods(method, "compare_rdms")
-    a, b = _pair_inputs(a, b)
-    b = _align_rdm(a, b, ("a", "b"), "compare_rdms")
+    a, b, names = _pair_inputs(a, b, "compare_rdms")
+    b = _align_rdm(a, b, names, "compare_rdms")
     _check_stimuli(a.sizes["stimulus"], "compare_rdms", "a and b share")
     va = np.asarray(to_numpy(_r.upper_tri(np.asarray(a.values, dtype=np.float64))))
     vb = np.asarray(to_numpy(_r.upper_tri(np.asarray(b.values, dtype=np.float64))))

@@ -178,7 +178,7 @@ class LinearMetric(_EstimatorAPI):
     def _arrays(X: Any, Y: Any) -> tuple[Any, Any]:
         names = LinearMetric._names(X, Y)
         if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
-            X, Y = align(X, Y, names=names)
+            X, Y = align(X, Y, names=names, caller="LinearMetric")
         X = X.values if isinstance(X, xr.DataArray) else X
         Y = Y.values if isinstance(Y, xr.DataArray) else Y
         if isinstance(X, np.ndarray) or not hasattr(X, "shape"):
@@ -343,7 +343,7 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
     ids = None
     if items and all(isinstance(it, xr.DataArray) for it in items):
         ref = _canonical(items[0])
-        items = [ref] + [align(ref, it, names=(shown[0], shown[i]))[1] for i, it in enumerate(items[1:], 1)]
+        items = [ref] + [align(ref, it, names=(shown[0], shown[i]), caller=caller)[1] for i, it in enumerate(items[1:], 1)]
         ids = _ids(ref)
         items = [np.asarray(it.values, dtype=np.float64) for it in items]
     else:
@@ -500,7 +500,7 @@ def split_distance(
     names = _named(X, "X"), _named(Y, "Y")
     (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "split_distance")  # crsa's rule for missing trials
     X, Y = _trial_averaged(X), _trial_averaged(Y)
-    X, Y = align(_canonical(X), Y, names=names)
+    X, Y = align(_canonical(X), Y, names=names, caller="split_distance")
     X, Y = X.compute(), Y.compute()  # read once (the fit and the distances read them again), checked as split_distance's
     for A, name in ((X, names[0]), (Y, names[1])):
         _check_finite(A.values, name, "split_distance")

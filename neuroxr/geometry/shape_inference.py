@@ -33,7 +33,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
         X = _canonical(X)
-        X, Y = align(X, Y, names=names)
+        X, Y = align(X, Y, names=names, caller="shape_bootstrap")
         ids = np.asarray(X["stimulus_id"].values).astype(str)
         X = X.transpose("stimulus", ...).values
         Y = Y.transpose("stimulus", ...).values

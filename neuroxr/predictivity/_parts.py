@@ -31,8 +31,11 @@ from . import _prepare as prep
 from ._result import ev, included_targets, warn_hygiene
 
 INFERENCE_DIRECTIONS = ("forward", "reverse", "inter_animal", "model_to_model")
+#: The direction's arguments (source, target), as the messages of its inference name its inputs.
+ARG_NAMES = {"forward": ("features", "neural"), "reverse": ("neural", "features"), "inter_animal": ("neural_a", "neural_b"),
+             "model_to_model": ("features_a", "features_b")}
 #: The target input's name when its DataArray has none, as the directions name it in their attrs and warnings.
-_TARGET_NAMES = {"forward": "neural", "reverse": "features", "inter_animal": "neural_b", "model_to_model": "features_b"}
+_TARGET_NAMES = {d: names[1] for d, names in ARG_NAMES.items()}
 
 
 @dataclass
@@ -59,7 +62,8 @@ class Parts:
     regressor and operator (:class:`Group`; reverse and model-to-model: one group, every target on
     every stimulus, :func:`_whole`). A joint fit (``pls``, an estimator) holds its targets,
     ``target`` included, in canonical id order; ``order`` (``None``: the input's) is that order,
-    which :meth:`in_input_order` undoes on a result.
+    which :meth:`in_input_order` undoes on a result. ``caller``: the public function called (its
+    name starts the messages, :attr:`target_name`).
 
     ``mask`` (n, k) bool: the stimuli each target is scored on (``None``: all), the stored
     columns NaN outside it; ``counts``: the attrs the direction reports of its targets' stimuli
@@ -84,6 +88,7 @@ class Parts:
     mask: np.ndarray | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     _reliabilities: list[np.ndarray] | None = field(default=None, repr=False)  # _shcs, once computed
+    caller: str = ""
 
     def __post_init__(self) -> None:
         self.constant = np.zeros(self.Y.shape[1], dtype=bool)  # set by prepare()
@@ -94,11 +99,9 @@ class Parts:
 
     @property
     def target_name(self) -> str:
-        """The target input as the warnings name it: the direction's argument, with its label
-        (``"neural (V4)"``, :func:`~neuroxr.geometry._common._named`)."""
-        from ..geometry._common import _named
-
-        return _named(self.target, _TARGET_NAMES[self.direction])
+        """The target input as the warnings name it: the function called, then the direction's
+        argument with its label (``"bootstrap: neural (V4)"``, :func:`~neuroxr.predictivity._prepare.named`)."""
+        return prep.named(self.caller, self.target, _TARGET_NAMES[self.direction])
 
     def predict(self, Y: np.ndarray, group: Group | None = None) -> np.ndarray:
         """Out-of-fold predictions of targets ``Y`` (n, m) from the fixed design (of ``group``'s
@@ -249,6 +252,7 @@ def prepare(
     dtype: Any = "float64",
     min_reliability: float | None = None,
     halves: bool = True,
+    caller: str = "",
 ) -> Parts:
     """The :class:`Parts` of ``direction(source, target, ...)`` (same folds, splits and numbers:
     ``Parts.scores()`` equals the direction's ``ev.mean("rep")``).
@@ -258,7 +262,9 @@ def prepare(
     permutations with it. ``min_reliability`` is only checked here (the caller applies it:
     :meth:`Parts.included`). ``halves=False``: the caller, not the user, turns the ceiling off (a
     permutation test's statistic has none): no split halves are drawn, and the ceiling options are
-    checked as the user gave them, against the user's ``noise_ceiling``.
+    checked as the user gave them, against the user's ``noise_ceiling``. ``caller``: the public
+    function called, whose name starts the messages about the inputs (named by the direction's
+    arguments :data:`ARG_NAMES` and their labels).
     """
     if direction not in INFERENCE_DIRECTIONS:
         raise ParameterError(
@@ -273,32 +279,34 @@ def prepare(
                   noise_ceiling=noise_ceiling, split=split)
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     if direction == "model_to_model":
-        parts = _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params)
+        parts = _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params, caller)
     else:
         fn = {"forward": _forward, "reverse": _reverse, "inter_animal": _inter_animal}[direction]
         parts = fn(source, target, reps, seed, regressor, n_folds, fold_seed, noise_ceiling if halves else False, split,
-                   opts, params)
+                   opts, params, caller)
+    parts.caller = caller
     # the targets constant up to rounding (all-NaN ones aside) score NaN, with the direction's warning
     live = ~np.isnan(parts.Y).all(axis=0)
     parts.constant[live] = prep.warn_constant_targets(parts.Y[:, live], parts.target[f"{parts.dim}_id"].values[live],
-                                                      _TARGET_NAMES[direction], f"{parts.dim}s",
+                                                      parts.target_name, f"{parts.dim}s",
                                                       cause=prep.float32_cause(parts.target, opts["dtype"]))
     return parts
 
 
 def _groups(direction: str, valid: np.ndarray, ok: np.ndarray, ids: np.ndarray, n_folds: int, fold_seed: int,
-            regressor: Any, opts: dict[str, Any], operator: Any) -> tuple[list[Group], np.ndarray | None]:
+            regressor: Any, opts: dict[str, Any], operator: Any, name: str, caller: str) -> tuple[list[Group], np.ndarray | None]:
     """The targets grouped by their usable stimuli ``valid`` (n, k_ok: the targets ``ok``, those
     with a valid trial) as the directions group them (:func:`~neuroxr.predictivity._prepare.target_groups`,
-    with its warnings), each with its regressor (:func:`~neuroxr.predictivity._prepare.fold_regressor`)
+    with its warnings, naming the targets ``name``), each with its regressor
+    (:func:`~neuroxr.predictivity._prepare.fold_regressor`, its error starting with ``caller``)
     and ``operator(reg, rows)``; and the mask of :class:`Parts` over all ``k`` targets (``None``: one
     group of every target on every stimulus). All-NaN targets are in no group: NaN, as the
     directions score them."""
     mask = np.zeros((valid.shape[0], ok.size), dtype=bool)
     groups = []
-    for rows, cols in prep.target_groups(valid, _TARGET_NAMES[direction], ids[ok], n_folds, fold_seed):
+    for rows, cols in prep.target_groups(valid, name, ids[ok], n_folds, fold_seed):
         cols = np.flatnonzero(ok)[cols]
-        reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts)
+        reg = prep.fold_regressor(direction, int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         groups.append(Group(rows, cols, reg, operator(reg, rows)))
         mask[np.ix_(rows, cols)] = True
     return groups, None if mask.all() else mask
@@ -346,22 +354,24 @@ def _ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return tuple(np.asarray(x) for x in rank_pairs(a, b))
 
 
-def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
-    features = validate_features(features, name="features")
-    neural = validate_neural(neural, name="neural")
-    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
-    features, neural, _ = prep.pair(features, neural, ("features", "neural"))
+def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
+             caller) -> Parts:
+    fname, nname = prep.named(caller, features, "features"), prep.named(caller, neural, "neural")
+    features = validate_features(features, name=fname)
+    neural = validate_neural(neural, name=nname)
+    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
+    features, neural, _ = prep.pair(features, neural, ("features", "neural"), caller)
     features, neural, order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)
-    R = prep.load(neural)
-    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")  # all-NaN targets: NaN, as in the direction
-    keep, valid = prep.target_stimuli(prep.take(R, None, ok), "neural", neural.stimulus_id.values,
+    R = prep.load(neural, nname)
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname)  # all-NaN targets: NaN, as in the direction
+    keep, valid = prep.target_stimuli(prep.take(R, None, ok), nname, neural.stimulus_id.values,
                                       prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
-    F = prep.take(prep.load_features(features, "features"), keep)
-    prep.check_design(F, "features", prep.float32_cause(features, opts["dtype"]))
+    F = prep.take(prep.load_features(features, fname), keep)
+    prep.check_design(F, fname, prep.float32_cause(features, opts["dtype"]))
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
-                           lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None)
+                           lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None, nname, caller)
     Y = _masked(nanmean_repeats(R), mask)
     P = _per_group(groups, mask, lambda g: g.reg.predict_blocks(prep.take(F, g.rows), [_sub(Y, g)], S=g.S)[0])
     P1 = P2 = s1 = s2 = None
@@ -392,22 +402,24 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
                  prep.target_counts(keep, valid))
 
 
-def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
-    neural = validate_neural(neural, name="neural")
-    features = validate_features(features, name="features")
-    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
-    neural, features, _ = prep.pair(neural, features, ("neural", "features"))
+def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
+             caller) -> Parts:
+    nname, fname = prep.named(caller, neural, "neural"), prep.named(caller, features, "features")
+    neural = validate_neural(neural, name=nname)
+    features = validate_features(features, name=fname)
+    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
+    neural, features, _ = prep.pair(neural, features, ("neural", "features"), caller)
     neural, features, order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
-    R = prep.load(neural)
-    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
+    R = prep.load(neural, nname)
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True)
     R = prep.take(R, None, ok)
-    keep = prep.predictor_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
-    F = prep.take(prep.load(features), keep)
+    F = prep.take(prep.load(features, fname), keep)
     n, _, T = R.shape
-    reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts)
+    reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts, caller)
     X = nanmean_repeats(R)
-    prep.check_design(X, "neural (predictor)", prep.float32_cause(neural, opts["dtype"]), "neuroids")
+    prep.check_design(X, nname, prep.float32_cause(neural, opts["dtype"]), "neuroids")
     S = _operator(reg, X)
     P = reg.predict_designs([X], F)[0] if reg.shared and S is None else reg.predict_blocks(X, [F], S=S)[0]
     P1 = P2 = None
@@ -421,29 +433,31 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, _whole(F, reg, S), params, order)
 
 
-def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params) -> Parts:
-    neural_a = validate_neural(neural_a, name="neural_a")
-    neural_b = validate_neural(neural_b, name="neural_b")
-    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)])
-    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
+def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
+                  caller) -> Parts:
+    aname, bname = prep.named(caller, neural_a, "neural_a"), prep.named(caller, neural_b, "neural_b")
+    neural_a = validate_neural(neural_a, name=aname)
+    neural_b = validate_neural(neural_b, name=bname)
+    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)], caller)
+    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"), caller)
     neural_a, neural_b, order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
-    RA, RB = prep.load(neural_a, "neural_a"), prep.load(neural_b, "neural_b")
-    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
-    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")  # all-NaN targets: NaN, as in the direction
+    RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
+    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, aname, predictor=True)
+    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, bname)  # all-NaN targets: NaN, as in the direction
     RA = prep.take(RA, None, ok_a)
     need = prep.needed_repeats(ceiling, split)
-    keep_a = prep.predictor_stimuli(RA, "neural_a", ids, need)
+    keep_a = prep.predictor_stimuli(RA, aname, ids, need)
     RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
-    keep_b, valid = prep.target_stimuli(prep.take(RB, None, ok_b), "neural_b", ids[keep_a], need)
+    keep_b, valid = prep.target_stimuli(prep.take(RB, None, ok_b), bname, ids[keep_a], need)
     RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, _, T = RA.shape
     X = nanmean_repeats(RA)
-    prep.check_design(X, "neural_a (predictor)", prep.float32_cause(neural_a, opts["dtype"]), "neuroids")
+    prep.check_design(X, aname, prep.float32_cause(neural_a, opts["dtype"]), "neuroids")
     groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
-                           lambda reg, rows: _operator(reg, prep.take(X, rows)))
+                           lambda reg, rows: _operator(reg, prep.take(X, rows)), bname, caller)
     Y = _masked(nanmean_repeats(RB), mask)
 
     def predictions(g: Group) -> np.ndarray:
@@ -472,15 +486,16 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
                  prep.target_counts(keep, valid))
 
 
-def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params) -> Parts:
-    features_a = validate_features(features_a, name="features_a")
-    features_b = validate_features(features_b, name="features_b")
-    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
+def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params, caller) -> Parts:
+    aname, bname = prep.named(caller, features_a, "features_a"), prep.named(caller, features_b, "features_b")
+    features_a = validate_features(features_a, name=aname)
+    features_b = validate_features(features_b, name=bname)
+    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"), caller)
     features_a, features_b, order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
-    X = prep.load_features(features_a, "features_a")
-    Y = prep.load_features(features_b, "features_b")
-    prep.check_design(X, "features_a", prep.float32_cause(features_a, opts["dtype"]))
-    reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts)
+    X = prep.load_features(features_a, aname)
+    Y = prep.load_features(features_b, bname)
+    prep.check_design(X, aname, prep.float32_cause(features_a, opts["dtype"]))
+    reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts, caller)
     S = reg.operator(X) if reg.shared else None
     P = reg.predict_blocks(X, [Y], S=S)[0]
     params = dict(params, noise_ceiling=False)

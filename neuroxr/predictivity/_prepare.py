@@ -7,6 +7,7 @@ and refuses bad parameters with one line naming the argument and the fix.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -100,28 +101,31 @@ def check_ceiling_options(
                         "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "")
 
 
-def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]]) -> tuple[bool, str | None]:
+def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]],
+                    caller: str = "") -> tuple[bool, str | None]:
     """Whether to estimate the split-half ceiling, and a note for the attrs when it is skipped.
 
     ``None`` (the default) means: with a ceiling when every neural input has at least 2 repeats.
     Trial-averaged data (``repeat`` of length 1) score without a ceiling; asking for one
     explicitly (``True``) is refused, as ``crsa`` refuses it (an option that cannot be honoured is
-    never ignored).
+    never ignored), in a message starting with ``caller`` and naming the inputs by their argument
+    and label (:func:`named`); the note names them by their argument.
     """
     if noise_ceiling is not None and not noise_ceiling:
         return False, None
-    single = [name for name, da in arrays if da.sizes["repeat"] < 2]
+    single = [(name, da) for name, da in arrays if da.sizes["repeat"] < 2]
     if not single:
         return True, None
     note = (
-        f"{', '.join(single)}: one repeat per stimulus (trial-averaged); no split-half noise ceiling can be "
-        f"estimated, so ev is the raw r^2 * 100."
+        f"{', '.join(name for name, _ in single)}: one repeat per stimulus (trial-averaged); no split-half noise "
+        f"ceiling can be estimated, so ev is the raw r^2 * 100."
     )
     if noise_ceiling:
+        shown = ", ".join(named("", da, name) for name, da in single)
         raise LayoutError(
-            f"noise_ceiling=True: {', '.join(single)} has one repeat per stimulus (trial-averaged, dim 'repeat'); a "
-            f"split-half noise ceiling needs at least 2 repeats. Pass data with repeats, or noise_ceiling=None "
-            f"(automatic) or False."
+            f"{caller + ': ' if caller else ''}noise_ceiling=True: {shown} has one repeat per stimulus (trial-averaged, "
+            f"dim 'repeat'); a split-half noise ceiling needs at least 2 repeats. Pass data with repeats, or "
+            f"noise_ceiling=None (automatic) or False."
         )
     return False, note
 
@@ -197,18 +201,52 @@ def progress_iter(reps: int, progress: bool | Callable[[Iterable[int]], Iterable
     return range(reps)
 
 
+class RepProgress:
+    """Progress in reps while the work runs per distinct split: draw ``j`` completes the reps
+    ``inverse == j``."""
+
+    def __init__(self, reps: int, inverse: np.ndarray, progress: Any, desc: str) -> None:
+        self._it = iter(progress_iter(reps, progress, desc))
+        self._counts = np.bincount(np.asarray(inverse, dtype=int), minlength=1)
+        self._lock = threading.Lock()  # draws may finish on several threads
+
+    def draw(self, j: int) -> None:
+        with self._lock:
+            for _ in range(int(self._counts[j]) if j < len(self._counts) else 0):
+                next(self._it, None)
+
+    def close(self) -> None:
+        """Every rep done (the rest of the reps, e.g. without a ceiling, all the mean's)."""
+        with self._lock:
+            for _ in self._it:
+                pass
+
+
 # ---------------------------------------------------------------------------- labeled inputs
-def pair(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str]) -> tuple[xr.DataArray, xr.DataArray, np.ndarray]:
+def named(caller: str, da: Any, arg: str) -> str:
+    """How a direction's messages name its input ``da``, the argument ``arg`` of the public function
+    ``caller`` the user called (a direction, its inference, ...): ``"forward: neural (V4)"``, the
+    label in parentheses where it has one that differs (:func:`~neuroxr.geometry._common._named`);
+    without ``caller``, ``"neural (V4)"``."""
+    from ..geometry._common import _named
+
+    return f"{caller}: {_named(da, arg)}" if caller else _named(da, arg)
+
+
+def pair(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str],
+         caller: str | None = None) -> tuple[xr.DataArray, xr.DataArray, np.ndarray]:
     """Put ``a`` in the canonical stimulus order (sorted ``stimulus_id``) and pair ``b`` with it.
 
     Returns ``(a_sorted, b_aligned, order)`` with ``a_sorted = a.isel(stimulus=order)``. Every fold
     and split half is drawn over positions of this order, so permuting the stimuli of the inputs
-    gives identical numbers.
+    gives identical numbers. The errors start with ``caller`` and name the inputs by their
+    arguments ``names`` and labels (:func:`named`; :func:`~neuroxr.alignment.align`).
     """
+    names = (named("", a, names[0]), named("", b, names[1]))
     order = canonical_order(stimulus_ids(a))
     if not np.array_equal(order, np.arange(order.size)):
         a = a.isel(stimulus=order)
-    a, b = align(a, b, names=names)
+    a, b = align(a, b, names=names, caller=caller)
     return a, b, order
 
 
@@ -256,15 +294,17 @@ def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = Fa
     return ok
 
 
-def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, ids_b: np.ndarray) -> None:
+def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, ids_b: np.ndarray,
+                           names: tuple[str, str] = ("neural_a", "neural_b")) -> None:
     """Warn when target neuroids of ``neural_b`` are also predictors in ``neural_a`` with the same
-    responses (e.g. an animal against itself): each such target is among its own predictors."""
+    responses (e.g. an animal against itself): each such target is among its own predictors.
+    ``names``: the two inputs as the message names them (:func:`named`; the first with the caller)."""
     common, ia, ib = np.intersect1d(np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str), return_indices=True)
     if not common.size:
         return
     same = [c for c, i, j in zip(common, ia, ib) if np.array_equal(RA[:, i], RB[:, j], equal_nan=True)]
     if same:
-        warn(f"neural_b: {len(same)} neuroids are also predictors in neural_a with the same responses, e.g. "
+        warn(f"{names[1]}: {len(same)} neuroids are also predictors in {names[0]} with the same responses, e.g. "
              f"{examples(same)}; each is predicted from itself, so its score is not an inter-animal score. "
              f"Pass two animals (or two disjoint sets of neuroids).")
 
@@ -366,12 +406,14 @@ def regressor_options(alpha: float, n_components: int, alphas: Iterable[float], 
 
 
 def fold_regressor(direction: str, n: int, regressor: Any, n_folds: int, fold_seed: int,
-                   opts: dict[str, Any]) -> Regressor:
+                   opts: dict[str, Any], caller: str = "") -> Regressor:
     """The regressor of ``direction`` on ``n`` stimuli (a group's of targets sharing their usable
     stimuli, or every kept one): its folds drawn over them with the call's ``n_folds`` and
-    ``fold_seed`` (too few stimuli: the folds' error, naming the direction's inputs
-    :data:`FOLD_NAMES`) and the call's options ``opts`` (:func:`regressor_options`)."""
-    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, FOLD_NAMES[direction]), **opts)
+    ``fold_seed`` (too few stimuli: the folds' error, starting with the function called
+    ``caller`` and naming the direction's inputs :data:`FOLD_NAMES`) and the call's options
+    ``opts`` (:func:`regressor_options`)."""
+    name = f"{caller}: {FOLD_NAMES[direction]}" if caller else FOLD_NAMES[direction]
+    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, name), **opts)
 
 
 def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarray]:
@@ -466,12 +508,14 @@ def expand_pred(preds: np.ndarray | None, ok: np.ndarray) -> np.ndarray | None:
     return full
 
 
-def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, bool]:
+def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.ndarray,
+                caller: str = "", name: str = "features") -> tuple[np.ndarray, bool]:
     """The column-centred Gram of the features (given in the features' own stimulus order, or
     reduced over unit chunks), in the canonical order, kept stimuli only, and whether the features
     are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`, as
     :func:`check_design` decides it in memory; a bare Gram array: when its trace is not positive).
-    A given ``gram`` is checked against the features (:func:`check_gram`)."""
+    A given ``gram`` is checked against the features (:func:`check_gram`). The messages start with
+    the function called, ``caller``, and name the features ``name`` (:func:`named`, with the caller)."""
     from ..backend import to_numpy
     from ..geometry.gram import gram_stats
     from ..kernels.gram import GramStats, constant_features, gram_dask
@@ -479,15 +523,17 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
 
     n = features.sizes["stimulus"]
     n_units = stats = None
+    arg = f"{caller}: gram" if caller else "gram"
     if gram is None:
-        stats = gram_dask(features.data, dtype="float64", row_pass=False, unit_ids=features.unit_id.values)  # features are already in canonical order (float64 as in memory)
+        # the features are already in canonical order (float64 as in memory)
+        stats = gram_dask(features.data, dtype="float64", row_pass=False, unit_ids=features.unit_id.values, name=name)
         K, order = stats.K, np.arange(n)
     elif isinstance(gram, xr.Dataset):  # a labeled Gram (neuroxr.geometry.gram): paired by stimulus_id
         if "K" not in gram or "stimulus_id" not in gram.coords:
-            raise LayoutError("gram: a Gram Dataset needs a variable 'K' and stimulus_id coords (neuroxr.geometry.gram).")
+            raise LayoutError(f"{arg}: a Gram Dataset needs a variable 'K' and stimulus_id coords (neuroxr.geometry.gram).")
         g = to_canonical(gram)
         if not np.array_equal(stimulus_ids(g), stimulus_ids(features)):
-            raise LayoutError("gram: its stimulus ids are not the features'; compute it from these features "
+            raise LayoutError(f"{arg}: its stimulus ids are not the features'; compute it from these features "
                               "(neuroxr.geometry.gram(features)).")
         K, order, n_units = g["K"].values, np.arange(n), g.attrs.get("n_units")
         if {"a", "v"} <= set(g) and {"n_units", "mu", "m2"} <= set(g.attrs):
@@ -495,38 +541,38 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     else:
         K, n_units = (gram.K, gram.n_units) if isinstance(gram, GramStats) else (gram, None)
         stats = gram if isinstance(gram, GramStats) else None
-    K = real_array(to_numpy(K) if hasattr(K, "shape") else K, "gram",
+    K = real_array(to_numpy(K) if hasattr(K, "shape") else K, arg,
                    f"a Gram Dataset (neuroxr.geometry.gram(features)), GramStats or an ({n}, {n}) array", dtype=None)
     exact = K.dtype == np.float64
     K = K.astype(np.float64, copy=False)
     if K.shape != (n, n):
-        raise LayoutError(f"gram: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
+        raise LayoutError(f"{arg}: has shape {K.shape}; the features have {n} stimuli, so it must be ({n}, {n}).")
     if not np.isfinite(K).all():
         raise LayoutError(
-            "features: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a chunk "
+            f"{name}: the Gram of the (lazy) features is not finite: the features hold NaN/inf or a chunk "
             "missing from the store. Re-extract the layer or drop the bad units."
         )
     if gram is not None:
-        check_gram(features, np.diagonal(K)[order], n_units, rtol=1e-6 if exact else 1e-3)
+        check_gram(features, np.diagonal(K)[order], n_units, rtol=1e-6 if exact else 1e-3, name=arg)
     idx = order[keep]
     K = K[np.ix_(idx, idx)]
     if stats is not None and float32_cause(features) is not None:  # the Gram's totals: no read of the features
-        warn_offsets("features", offset_columns(*variance_totals(stats, rows=idx)), "units", "float32")
+        warn_offsets(name, offset_columns(*variance_totals(stats, rows=idx)), "units", "float32")
     return K, constant_features(K) if stats is None else constant_features(stats, rows=idx)
 
 
 def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rtol: float = 1e-6,
-               block_bytes: int = 64 * 2**20) -> None:
+               block_bytes: int = 64 * 2**20, name: str = "gram") -> None:
     """One-line :class:`~neuroxr.errors.LayoutError` unless a given Gram belongs to ``features``:
     its unit count (``n_units``, where the Gram records it) is theirs and, for in-memory features,
     its diagonal ``diag`` (canonical stimulus order) is their column-centred rows' sums of squares
     within ``rtol`` of its largest value (one pass over the features, ``block_bytes`` of units at
     a time). Lazy features are checked by their unit count only: reading them would undo what a
-    precomputed Gram saves."""
+    precomputed Gram saves. ``name``: the Gram as the messages name it (``"forward: gram"``)."""
     p = int(features.sizes["unit"])
     fix = "compute it from these features (neuroxr.geometry.gram(features))"
     if n_units is not None and int(n_units) != p:
-        raise LayoutError(f"gram: it was computed from {int(n_units)} units but the features have {p}; {fix}.")
+        raise LayoutError(f"{name}: it was computed from {int(n_units)} units but the features have {p}; {fix}.")
     if is_lazy(features):
         return
     F = np.asarray(features.transpose("stimulus", "unit").values)
@@ -541,7 +587,7 @@ def check_gram(features: xr.DataArray, diag: np.ndarray, n_units: Any = None, rt
     worst = float(np.max(np.abs(ss - diag), initial=0.0))
     if worst > rtol * scale:
         raise LayoutError(
-            f"gram: its diagonal is not the column-centred features' row sums of squares (off by up to "
+            f"{name}: its diagonal is not the column-centred features' row sums of squares (off by up to "
             f"{worst / scale:.2g} of the largest), so it was computed from other features; {fix}."
         )
 

@@ -74,17 +74,15 @@ def dataset(
     stimulus_id: np.ndarray | None = None,
     min_reliability: float | None = None,
     *,
-    arg: str,
+    name: str,
 ) -> xr.Dataset:
     """The score dataset over ``(dim, rep)``, with the ceiling-hygiene variables and warnings.
 
     Predictions (``rep x stimulus x dim``) come in the canonical stimulus order, labeled by
-    ``stimulus_id``; the target dim keeps the order of the target input. ``arg``: the direction's
-    argument holding ``target`` (``"neural"``), named in the warnings (with ``target``'s label:
-    :func:`~neuroxr.geometry._common._named`).
+    ``stimulus_id``; the target dim keeps the order of the target input. ``name``: ``target`` as
+    the warnings name it, after the function called (``"forward: neural (V4)"``,
+    :func:`~neuroxr.predictivity._prepare.named`).
     """
-    from ..geometry._common import _named
-
     reps = next(iter(variables.values())).shape[1]
     variables = dict(variables)
     ceiling = _ceiling(variables)
@@ -99,7 +97,7 @@ def dataset(
         ds["prediction"] = (("rep", "stimulus", dim), predictions)
         ds = ds.assign_coords(stimulus_id=("stimulus", stimulus_id))
     ds["ev"].attrs.update(units="percent", long_name="noise-corrected explained variance")
-    return _hygiene(ds, dim, min_reliability, _named(target, arg))
+    return _hygiene(ds, dim, min_reliability, name)
 
 
 def _ceiling(variables: dict[str, np.ndarray]) -> np.ndarray | None:

@@ -155,7 +155,7 @@ def forward(
 
         args = {k: v for k, v in locals().items() if k not in ("forward_bins", "by_bins")}
         if fits_jointly(regressor):  # a joint fit (PLS, an estimator) would mix the bins: one call per bin
-            return by_bins(forward, args, ("neural",))
+            return by_bins(forward, args, ("neural",), "forward")
         return forward_bins(_forward, args)
     return _forward(**locals())
 
@@ -171,7 +171,10 @@ def _forward(
     bin, so each bin's targets are grouped by their missing stimuli as a call on that bin alone
     groups them (:func:`neuroxr.predictivity._prepare.target_groups`) and the stimulus counts
     (``n_stimuli``, ``n_excluded_stimuli``, ``n_partial_targets``) are lists over the sorted bins,
-    each as that call counts them (:func:`neuroxr.predictivity._prepare.bin_counts`)."""
+    each as that call counts them (:func:`neuroxr.predictivity._prepare.bin_counts`). Its messages
+    start with ``forward`` and name the inputs by their arguments and labels
+    (:func:`neuroxr.predictivity._prepare.named`)."""
+    caller = "forward"
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
@@ -181,39 +184,40 @@ def _forward(
     if gram is not None and not (shared and max_n is None):
         raise no_effect(["gram"], f"with max_n={max_n!r}" if shared else with_regressor(regressor),
                         "a precomputed Gram serves ridge and linear on every unit",
-                        "leave max_n unset" if shared else "pass regressor='ridge' or 'linear'")
-    features = validate_features(features, name="features")
-    neural = validate_neural(neural, name="neural")
-    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
-    features, neural, order = prep.pair(features, neural, ("features", "neural"))
+                        "leave max_n unset" if shared else "pass regressor='ridge' or 'linear'", caller)
+    fname, nname = prep.named(caller, features, "features"), prep.named(caller, neural, "neural")
+    features = validate_features(features, name=fname)
+    neural = validate_neural(neural, name=nname)
+    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
+    features, neural, order = prep.pair(features, neural, ("features", "neural"), caller)
     # by id, never by position: a joint fit (pls, an estimator) sees the neuroids, a fit that is not
     # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order
     features, neural, targets_order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)  # joint fits: never with bins
     unit_order = prep.id_order(features, "unit") if max_n is not None else None
     nids = neural.neuroid_id.values
-    R = prep.load(neural)
-    ok = prep.nan_neuroids(R, nids, "neural")
+    R = prep.load(neural, nname)
+    ok = prep.nan_neuroids(R, nids, nname)
     R = prep.take(R, None, ok)
-    keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    keep, valid = prep.target_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     n, k, _ = R.shape
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
-        F, (K, const) = None, prep.gram_matrix(features, gram, order, keep)
+        F, (K, const) = None, prep.gram_matrix(features, gram, order, keep, caller, fname)
         if const:
-            prep.design_error("features")
+            prep.design_error(fname)
     else:
-        F, K = prep.take(prep.load_features(features, "features"), keep), None
-        prep.check_design(F, "features", prep.float32_cause(features, dtype))
+        F, K = prep.take(prep.load_features(features, fname), keep), None
+        prep.check_design(F, fname, prep.float32_cause(features, dtype))
     mean_all = nanmean_repeats(R)  # the trial means, once
-    const = prep.warn_constant_targets(mean_all, nids[ok], "neural", "neuroids", cause=prep.float32_cause(neural, dtype))
+    const = prep.warn_constant_targets(mean_all, nids[ok], nname, "neuroids", cause=prep.float32_cause(neural, dtype))
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
-    groups = prep.target_groups(valid, "neural", nids[ok], n_folds, fold_seed, None if bins is None else bins[ok])
+    groups = prep.target_groups(valid, nname, nids[ok], n_folds, fold_seed, None if bins is None else bins[ok])
     for g, (rows, cols) in enumerate(groups):
-        reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts)
+        reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         Fg = None if F is None else prep.take(F, rows)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
         mean_g = mean_all if (rows.all() and cols.size == k) else mean_all[np.ix_(rows, cols)]
@@ -238,7 +242,7 @@ def _forward(
     )
     full = {name: prep.expand(v, ok) for name, v in prep.nan_targets(out, const).items()}
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    ds = dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability, arg="neural")
+    ds = dataset(neural, "neuroid", full, attrs, prep.expand_pred(preds, ok), stim, min_reliability, name=nname)
     return prep.in_input_order(ds, "neuroid", targets_order)
 
 

@@ -28,6 +28,7 @@ seed, identical on every backend.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,7 +41,7 @@ from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
 from ..validation import check_min_reliability
 from ._paired import aligned_targets, boots_policy, same_resamples, same_targets
-from ._parts import INFERENCE_DIRECTIONS, Parts, prepare
+from ._parts import ARG_NAMES, INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
 from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN says it
 
@@ -67,12 +68,15 @@ def _timed(source: Any, target: Any) -> bool:
 
 
 def _per_bin(fn: Any, direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> xr.Dataset:
-    """``fn`` on each time bin's slice (:func:`neuroxr.predictivity.time.by_bins`), stacked along ``time_bin``."""
+    """``fn`` on each time bin's slice (:func:`neuroxr.predictivity.time.by_bins`), stacked along
+    ``time_bin``; the messages name ``fn`` and the inputs by the direction's arguments."""
     from functools import partial
 
     from .time import by_bins
 
-    return by_bins(partial(fn, direction, **kwargs), {"source": source, "target": target}, ("source", "target"))
+    names = dict(zip(("source", "target"), ARG_NAMES.get(direction, ("source", "target"))))
+    return by_bins(partial(fn, direction, **kwargs), {"source": source, "target": target}, ("source", "target"),
+                   fn.__name__, names)
 
 
 #: The options that draw and judge a ceiling's split halves, with the directions' defaults.
@@ -162,25 +166,29 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min_reliability: float | None,
-           halves: bool = True) -> Parts:
+           caller: str, halves: bool = True) -> Parts:
     """The :class:`Parts` of the call (``source`` itself when it is one), its parameters checked as
-    the direction checks them; ``halves``: as :func:`prepare`'s."""
+    the direction checks them; ``halves``: as :func:`prepare`'s; ``caller``: the public function
+    called, whose name starts the messages (those of a given ``Parts`` too)."""
     if isinstance(source, Parts):
         extra = sorted(k for k in kwargs if k != "seed")
         if extra:
             raise ParameterError(f"{extra}: the Parts given as source were prepared with their own options; drop "
                                  f"{'it' if len(extra) == 1 else 'them'} or pass the direction's inputs instead.")
         check_min_reliability(min_reliability)
+        source = copy.copy(source)  # the given Parts unchanged: its messages name this call
+        source.caller = caller
         return source
     _check(direction, "direction", INFERENCE_DIRECTIONS)
-    accepted = [k for k in inspect.signature(prepare).parameters if k not in ("direction", "source", "target", "halves")]
+    accepted = [k for k in inspect.signature(prepare).parameters
+                if k not in ("direction", "source", "target", "halves", "caller")]
     bad = sorted(set(kwargs) - set(accepted))
     if bad:
         raise ParameterError(
             f"{direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
             f"subsets); it accepts {accepted}."
         )
-    return prepare(direction, source, target, **kwargs, min_reliability=min_reliability, halves=halves)
+    return prepare(direction, source, target, **kwargs, min_reliability=min_reliability, halves=halves, caller=caller)
 
 
 def bootstrap(
@@ -266,7 +274,7 @@ def bootstrap(
                                                                     method=method, over=over, nan_policy=nan_policy,
                                                                     min_reliability=min_reliability))
     check_procedure_options("bootstrap", n_boot=n_boot, level=level, method=method, over=over, nan_policy=nan_policy)
-    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability)
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
     n, k = parts.Y.shape
     inc = parts.included(min_reliability)
     pos = np.flatnonzero(inc)  # the targets the medians count
@@ -359,7 +367,7 @@ def _warn_undefined(parts: Parts, ev0: np.ndarray, ev_b: np.ndarray | None, med_
     n_ev = np.where(np.isfinite(ev0), n_ev, 0)  # a target never scored has the direction's warning
     n_med = int(rs.undefined_resamples(med_b))
     also = f"the median over targets is undefined in {n_med} of {n_boot} resamples" if n_med else ""
-    rs.warn_undefined(f"{parts.target_name}: bootstrap", n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
+    rs.warn_undefined(parts.target_name, n_ev, n_boot, f"{parts.dim}s", nan_policy, also)
 
 
 def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:
@@ -425,7 +433,8 @@ def permutation_test(
                                                                            min_reliability=min_reliability))
     check_procedure_options("permutation", n_perm=n_perm)
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
-    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, halves=min_reliability is not None)
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "permutation_test",
+                   halves=min_reliability is not None)
     included = parts.included(min_reliability)
     pos = np.flatnonzero(included)
     # each group of targets permuted within its own stimuli (the permutation each draw induces there)

@@ -56,19 +56,21 @@ def model_to_model(
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, n_components=n_components,
         noise_ceiling=False, ceiling_option=False, keep_predictions=keep_predictions, progress=progress,
     )
-    features_a = validate_features(features_a, name="features_a")
-    features_b = validate_features(features_b, name="features_b")
-    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"))
+    caller = "model_to_model"  # the messages start with it and name the inputs with their labels
+    aname, bname = prep.named(caller, features_a, "features_a"), prep.named(caller, features_b, "features_b")
+    features_a = validate_features(features_a, name=aname)
+    features_b = validate_features(features_b, name=bname)
+    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"), caller)
     # by id, never by position: A's units for a fit other than ridge/linear, B's for a joint fit
     # (pls, an estimator), in canonical id order; max_n's subsets are drawn over A's in that order
     features_a, features_b, targets_order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
     unit_order = prep.id_order(features_a, "unit") if max_n is not None else None
-    FA, FB = prep.load_features(features_a, "features_a"), prep.load_features(features_b, "features_b")
+    FA, FB = prep.load_features(features_a, aname), prep.load_features(features_b, bname)
     n = FA.shape[0]
     reg = prep.fold_regressor("model_to_model", n, regressor, n_folds, fold_seed,
-                              prep.regressor_options(alpha, n_components, alphas, backend, dtype))
-    prep.check_design(FA, "features_a", prep.float32_cause(features_a, dtype))
-    const = prep.warn_constant_targets(FB, features_b.unit_id.values, "features_b", "units",
+                              prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller)
+    prep.check_design(FA, aname, prep.float32_cause(features_a, dtype))
+    const = prep.warn_constant_targets(FB, features_b.unit_id.values, bname, "units",
                                        cause=prep.float32_cause(features_b, dtype))
     sub_rng = np.random.default_rng([seed, 1])
     m = FB.shape[1]
@@ -96,5 +98,5 @@ def model_to_model(
     )
     stim = features_a.stimulus_id.values if preds is not None else None
     return prep.in_input_order(dataset(features_b, "unit", prep.nan_targets(out, const), attrs, preds, stim,
-                                       arg="features_b"), "unit",
+                                       name=bname), "unit",
                                targets_order)

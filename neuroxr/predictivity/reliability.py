@@ -61,22 +61,23 @@ def split_half_reliability(
         from .time import by_bins
 
         return by_bins(split_half_reliability, dict(neural=neural, reps=reps, seed=seed, split=split, method=method),
-                       ("neural",))
+                       ("neural",), "split_half_reliability")
     if method not in METHODS:
         raise prep.ParameterError(f"The 'method' parameter must be one of {METHODS}. Got {method!r} instead.")
     prep.check_params(reps=reps, seed=seed, split=split, regressor="ridge", max_n=None, backend=None, dtype="float64")
-    neural = prep.sort_stimuli(validate_neural(neural, name="neural"))
+    name = prep.named("split_half_reliability", neural, "neural")  # how the messages name the input
+    neural = prep.sort_stimuli(validate_neural(neural, name=name))
     if neural.sizes["repeat"] < 2:
         raise LayoutError(
-            f"neural: has {neural.sizes['repeat']} repeat per stimulus; a split-half reliability needs at least 2. "
+            f"{name}: has {neural.sizes['repeat']} repeat per stimulus; a split-half reliability needs at least 2. "
             f"Pass the single-trial responses (dim 'repeat'), not their average."
         )
-    R = prep.load(neural)
-    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural")
+    R = prep.load(neural, name)
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, name)
     R = prep.take(R, None, ok)
     # a stimulus with fewer than 2 valid repeats is never a complete pair of half means: counted, not
     # dropped; none with 2 (e.g. one time bin): every reliability is NaN, n_stimuli 0
-    keep, valid = prep.target_stimuli(R, "neural", neural.stimulus_id.values, 2, folds=False, raise_empty=False)
+    keep, valid = prep.target_stimuli(R, name, neural.stimulus_id.values, 2, folds=False, raise_empty=False)
     counts = prep.target_counts(keep, valid)
     rng = np.random.default_rng(seed)
     perms = np.stack([draw_permutation(rng, R.shape[2]) for _ in range(reps)])
@@ -84,7 +85,7 @@ def split_half_reliability(
         r = split_half_r(SplitHalves(R, split), perms, spearman if method == "spearman" else pearson)  # (neuroid, rep)
         # forward's constant-target rule (its trial means over the same stimuli): NaN, with its warning;
         # the halves of such a neuroid are 2c - h and h, r = -1 and Spearman-Brown -inf
-        const = prep.warn_constant_targets(nanmean_repeats(prep.take(R, keep)), neural.neuroid_id.values[ok], "neural",
+        const = prep.warn_constant_targets(nanmean_repeats(prep.take(R, keep)), neural.neuroid_id.values[ok], name,
                                            "neuroids")
         r[const] = np.nan
     else:  # no complete pair anywhere: nothing to correlate

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -96,42 +95,43 @@ def reverse(
     if has_time(neural):
         from .time import by_bins
 
-        return by_bins(reverse, {k: v for k, v in locals().items() if k != "by_bins"}, ("neural",))
+        return by_bins(reverse, {k: v for k, v in locals().items() if k != "by_bins"}, ("neural",), "reverse")
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
     )
-    neural = validate_neural(neural, name="neural")
-    features = validate_features(features, name="features")
-    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)])
-    neural, features, _ = prep.pair(neural, features, ("neural", "features"))
+    caller, nname, fname = "reverse", prep.named("reverse", neural, "neural"), prep.named("reverse", features, "features")
+    neural = validate_neural(neural, name=nname)
+    features = validate_features(features, name=fname)
+    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
+    neural, features, _ = prep.pair(neural, features, ("neural", "features"), caller)
     # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns) and,
     # for a joint fit (pls, an estimator), the target units in canonical id order
     neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
-    R = prep.load(neural)
-    ok = prep.nan_neuroids(R, neural.neuroid_id.values, "neural", predictor=True)
+    R = prep.load(neural, nname)
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True)
     R = prep.take(R, None, ok)
-    keep = prep.predictor_stimuli(R, "neural", neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     mean = nanmean_repeats(R)  # the trial means, once: the designs' and the float32 offset check's
-    warn_offset_columns(mean, "neural", "neuroids", prep.float32_cause(neural, dtype))
+    warn_offset_columns(mean, nname, "neuroids", prep.float32_cause(neural, dtype))
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
     lazy = prep.is_lazy(features) and not fits_jointly(regressor)
-    F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features), keep), None)
+    F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features, fname), keep), None)
     cause = prep.float32_cause(features, dtype)
     const = (np.zeros(F.shape[1], dtype=bool) if lazy else
-             prep.warn_constant_targets(F, features.unit_id.values, "features", "units", cause=cause))
+             prep.warn_constant_targets(F, features.unit_id.values, fname, "units", cause=cause))
     offset = np.zeros(F.shape[1], dtype=bool) if lazy and cause is not None else None
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed,
-                              prep.regressor_options(alpha, n_components, alphas, backend, dtype))
+                              prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller)
     out, preds = _from_neural_predictor(
         "reverse", R, mean, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
-        features.unit_id.values, offset)
+        features.unit_id.values, offset, (nname, fname))
     if lazy:  # the lazy targets' constant units (and float32 offsets), found as their chunks were read
-        prep.warn_constant_targets(None, features.unit_id.values, "features", "units", const, cause, offset)
+        prep.warn_constant_targets(None, features.unit_id.values, fname, "units", const, cause, offset)
     attrs = common_attrs(
         "reverse", neural.name or "neural", features.name or "features",
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
@@ -140,7 +140,7 @@ def reverse(
         n_excluded_stimuli=int((~keep).sum()), n_predictors=int(ok.sum()), note=note,
     )
     stim = neural.stimulus_id.values[keep] if preds is not None else None
-    ds = dataset(features, "unit", prep.nan_targets(out, const), attrs, preds, stim, min_reliability, arg="features")
+    ds = dataset(features, "unit", prep.nan_targets(out, const), attrs, preds, stim, min_reliability, name=fname)
     return prep.in_input_order(ds, "unit", targets_order)
 
 
@@ -193,48 +193,52 @@ def inter_animal(
     if has_time(neural_a) or has_time(neural_b):
         from .time import by_bins
 
-        return by_bins(inter_animal, {k: v for k, v in locals().items() if k != "by_bins"}, ("neural_a", "neural_b"))
+        args = {k: v for k, v in locals().items() if k != "by_bins"}
+        return by_bins(inter_animal, args, ("neural_a", "neural_b"), "inter_animal")
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
     )
-    neural_a = validate_neural(neural_a, name="neural_a")
-    neural_b = validate_neural(neural_b, name="neural_b")
-    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)])
-    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"))
+    caller = "inter_animal"  # the messages start with it and name the inputs with their labels (prep.named)
+    aname, bname = prep.named(caller, neural_a, "neural_a"), prep.named(caller, neural_b, "neural_b")
+    neural_a = validate_neural(neural_a, name=aname)
+    neural_b = validate_neural(neural_b, name=bname)
+    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)], caller)
+    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"), caller)
     # by id, never by position: A's neuroids (max_n's subsets, the fits' columns) and, for a joint
     # fit (pls, an estimator), B's in canonical id order
     neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
-    RA, RB = prep.load(neural_a, "neural_a"), prep.load(neural_b, "neural_b")
-    prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values)
-    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, "neural_a", predictor=True)
-    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, "neural_b")
+    RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
+    prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values,
+                                (prep.named("", neural_a, "neural_a"), bname))
+    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, aname, predictor=True)
+    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, bname)
     RA, RB = prep.take(RA, None, ok_a), prep.take(RB, None, ok_b)
     need = prep.needed_repeats(ceiling, split)
-    keep_a = prep.predictor_stimuli(RA, "neural_a", ids, need)
+    keep_a = prep.predictor_stimuli(RA, aname, ids, need)
     RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
-    keep_b, valid = prep.target_stimuli(RB, "neural_b", ids[keep_a], need)
+    keep_b, valid = prep.target_stimuli(RB, bname, ids[keep_a], need)
     RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
     mean_a = nanmean_repeats(RA)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
-    warn_offset_columns(mean_a, "neural_a", "neuroids", prep.float32_cause(neural_a, dtype))
+    warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a, dtype))
     mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
-    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], "neural_b", "neuroids",
+    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], bname, "neuroids",
                                        cause=prep.float32_cause(neural_b, dtype))
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None
-    groups = prep.target_groups(valid, "neural_b", neural_b.neuroid_id.values[ok_b], n_folds, fold_seed)
+    groups = prep.target_groups(valid, bname, neural_b.neuroid_id.values[ok_b], n_folds, fold_seed)
     for g, (rows, cols) in enumerate(groups):
-        reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts)
+        reg = prep.fold_regressor("inter_animal", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
             "inter_animal", prep.take(RA, rows), prep.take(mean_a, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,
-            RBg if ceiling else None, keep_predictions, progress if g == 0 else False,
+            RBg if ceiling else None, keep_predictions, progress if g == 0 else False, shown=(aname, bname),
         )
         for name, v in res.items():
             out.setdefault(name, np.full((kb, reps), np.nan))[cols] = v
@@ -249,8 +253,7 @@ def inter_animal(
     )
     full = {name: prep.expand(v, ok_b) for name, v in prep.nan_targets(out, const).items()}
     stim = ids[keep] if preds is not None else None
-    ds = dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability,
-                 arg="neural_b")
+    ds = dataset(neural_b, "neuroid", full, attrs, prep.expand_pred(preds, ok_b), stim, min_reliability, name=bname)
     return prep.in_input_order(ds, "neuroid", targets_order)
 
 
@@ -273,8 +276,10 @@ def _from_neural_predictor(
     constant: np.ndarray | None = None,
     unit_ids: np.ndarray | None = None,
     offset: np.ndarray | None = None,
+    shown: tuple[str, str] = ("neural", "features"),
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B).
+    """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B);
+    ``shown``: the predictor and the targets as the messages name them (after the function called).
 
     ``mean_p`` (n, k): the trial means of the predictor ``Rp`` (:func:`nanmean_repeats`), which the
     caller computes once (its float32 offset check reads them too).
@@ -317,8 +322,8 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, Y, (keep, constant, unit_ids, offset), reps, perms_a, ceiling, target_R is not None, out, progress,
-                                 direction)
+        _score_from_slot_kernels(reg, Rp, Y, (keep, constant, unit_ids, offset, shown[1]), reps, perms_a, ceiling,
+                                 target_R is not None, out, progress, direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
@@ -327,7 +332,7 @@ def _from_neural_predictor(
     dest = {"prediction_shc": np.full((m, len(draws)), np.nan)} if share else out
     n_draws = len(draws) if share else reps
 
-    def run(Yc: Any, lo: int, hi: int, done: _RepProgress, group: int, batch: int, P: Any, r_mean: Any,
+    def run(Yc: Any, lo: int, hi: int, done: prep.RepProgress, group: int, batch: int, P: Any, r_mean: Any,
             idx: range) -> tuple[Any, Any]:
         """Draws ``idx`` in turn against targets ``lo:hi``, ``group`` draws per fit (their halves
         ``batch`` at a time); P, r_mean: the mean design's so far."""
@@ -337,7 +342,7 @@ def _from_neural_predictor(
             chunk = idx[g : g + group]
             hs = [next(split_halves) for _ in chunk] if ceiling else [(None, None)] * len(chunk)
             if len(chunk) > 1 and r_mean is not None and not any(np.isnan(h).any() for pair in hs for h in pair):
-                _score_draw_group(reg, hs, Yc, dest, lo, hi, chunk)
+                _score_draw_group(reg, hs, Yc, dest, lo, hi, chunk, shown[0])
                 for i in chunk:
                     done.draw(i)
                 continue
@@ -349,7 +354,7 @@ def _from_neural_predictor(
                     designs += [h1 if c is None else h1[:, c], h2 if c is None else h2[:, c]]
                 if designs:
                     P, r_mean = _score_designs(reg, designs, Yc, fresh, ceiling, halves, mean_p, c, T,
-                                               preds is not None, dest, lo, hi, i, P, r_mean)
+                                               preds is not None, dest, lo, hi, i, P, r_mean, shown[0])
                 if not share:
                     _finish_rep(out, lo, hi, i, r_mean, ceiling, target_R is not None)
                     if preds is not None:
@@ -361,8 +366,8 @@ def _from_neural_predictor(
     with one_blas_thread() if beside else contextlib.nullcontext():
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
-        for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids, offset):
-            done = _RepProgress(reps, inverse, progress if lo == 0 else False, direction)
+        for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids, offset, shown[1]):
+            done = prep.RepProgress(reps, inverse, progress if lo == 0 else False, direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
             P, r_mean = run(Yc, lo, hi, done, 1, rep_batch, None, None, range(min(1, n_draws)))
@@ -388,27 +393,6 @@ def _from_neural_predictor(
     return out, preds
 
 
-class _RepProgress:
-    """Progress in reps while the work runs per distinct split: draw ``j`` completes the reps
-    ``inverse == j``."""
-
-    def __init__(self, reps: int, inverse: np.ndarray, progress: Any, desc: str) -> None:
-        self._it = iter(prep.progress_iter(reps, progress, desc))
-        self._counts = np.bincount(np.asarray(inverse, dtype=int), minlength=1)
-        self._lock = threading.Lock()  # draws may finish on several threads
-
-    def draw(self, j: int) -> None:
-        with self._lock:
-            for _ in range(int(self._counts[j]) if j < len(self._counts) else 0):
-                next(self._it, None)
-
-    def close(self) -> None:
-        """Every rep done (the rest of the reps, e.g. without a ceiling, all the mean's)."""
-        with self._lock:
-            for _ in self._it:
-                pass
-
-
 _GROUP_WORK = 32 * 2**20  # draws whose designs are smaller (n k (k + m)) are fitted several at a time
 _GROUP_BYTES = 2**20  # ... a stack of their halves of at most this size (the fit holds a few copies)
 
@@ -422,12 +406,12 @@ def _draw_group(n: int, k: int, m: int) -> int:
 
 
 def _score_draw_group(reg: Regressor, hs: list[tuple[np.ndarray, np.ndarray]], Yc: np.ndarray,
-                      out: dict[str, np.ndarray], lo: int, hi: int, chunk: list[int]) -> None:
+                      out: dict[str, np.ndarray], lo: int, hi: int, chunk: list[int], name: str) -> None:
     """SB(r(P1, P2)) of several draws' split halves ``hs`` in one stack of designs (both halves
-    explicit: the complement shortcut serves one pair)."""
+    explicit: the complement shortcut serves one pair); ``name``: the predictor, in messages."""
     designs = [h for pair in hs for h in pair]
     for D in designs:
-        prep.check_design(D, "neural (predictor)")
+        prep.check_design(D, name)
     _, r_p = reg.pearson_designs(designs, Yc, pairs=[(2 * j, 2 * j + 1) for j in range(len(hs))], with_target=[])
     for j, i in enumerate(chunk):
         out["prediction_shc"][lo:hi, i] = spearman_brown(r_p[j])
@@ -457,13 +441,13 @@ def _finish_rep(out: dict[str, np.ndarray], lo: int, hi: int, i: Any, r_mean: np
 def _score_designs(
     reg: Regressor, designs: list[np.ndarray], Yc: np.ndarray, fresh: bool, ceiling: bool, halves: Any,
     mean_p: np.ndarray, c: np.ndarray | None, T: int, materialise: bool, out: dict[str, np.ndarray],
-    lo: int, hi: int, i: int, P: Any, r_mean: Any,
+    lo: int, hi: int, i: int, P: Any, r_mean: Any, name: str,
 ) -> tuple[Any, Any]:
-    """One rep's designs against a block of targets: the mean's r (when fresh) and the halves' SB(r(P1, P2))."""
+    """One rep's designs against targets: the mean's r (when fresh), the halves' SB(r(P1, P2)); ``name``: the predictor."""
     has_nan = any(np.isnan(D).any() for D in designs)
     if not has_nan:
         for D in designs:
-            prep.check_design(D, "neural (predictor)")
+            prep.check_design(D, name)
     if reg.shared and not has_nan and not materialise:
         # correlations reduced fold by fold: no prediction is materialised
         pairs = [(len(designs) - 2, len(designs) - 1)] if ceiling else []
@@ -507,7 +491,7 @@ def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | No
 
 
 def _score_from_slot_kernels(
-    reg: Regressor, Rp: np.ndarray, Y: Any, chunks: tuple[Any, Any], reps: int, perms: list[np.ndarray],
+    reg: Regressor, Rp: np.ndarray, Y: Any, chunks: tuple[Any, ...], reps: int, perms: list[np.ndarray],
     ceiling: bool, has_target_shc: bool, out: dict[str, np.ndarray], progress: Any, direction: str,
 ) -> None:
     """The dual regime (more predictor neuroids than stimuli) from shared kernels.
@@ -536,7 +520,7 @@ def _score_from_slot_kernels(
         del P
         made = []
         shc = np.empty((hi - lo, len(draws)))
-        done = _RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
+        done = prep.RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
         for j in range(len(draws)):
             if ops is not None:
                 S1, S2 = ops[j]
@@ -565,11 +549,12 @@ def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) ->
 
 
 def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = None,
-                 unit_ids: Any = None, offset: np.ndarray | None = None) -> Iterable[tuple[int, int, np.ndarray]]:
+                 unit_ids: Any = None, offset: np.ndarray | None = None,
+                 name: str = "features") -> Iterable[tuple[int, int, np.ndarray]]:
     """(start, stop, block) over the unit chunks of a lazy array (``constant``: their constant
     columns, :func:`~neuroxr.kernels.stats.constant_columns`, and ``offset``: those float32 rounds
     past use, :func:`~neuroxr.kernels.offsets.offset_columns`, from the same sums, written as read;
-    NaN/inf refused as in memory, naming ``unit_ids``), or the whole in-memory array."""
+    NaN/inf refused as in memory, naming ``name`` and ``unit_ids``), or the whole in-memory array."""
     if not hasattr(Y, "dask"):  # in memory: blocks of at most _TARGET_BLOCK_BYTES (peak memory)
         step = max(1, int(_TARGET_BLOCK_BYTES // (8 * max(1, Y.shape[0]))))
         for lo in range(0, Y.shape[1], step):
@@ -579,7 +564,7 @@ def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = 
     for size in Y.chunks[1]:
         block = np.asarray(Y[:, start : start + size].compute(), dtype=np.float64)
         if not np.isfinite(block).all():  # every stimulus, every chunk counted, as the in-memory check does
-            raise lazy_nonfinite_error(Y, unit_ids, "features")
+            raise lazy_nonfinite_error(Y, unit_ids, name)
         if keep is not None:
             block = block[keep]
         if constant is not None:

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError, examples, warn
+from ..errors import LayoutError, code_name, examples, warn
 from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
@@ -128,28 +128,37 @@ def _same_attr(a: Any, b: Any) -> bool:
         return a is b
 
 
-def _same_bins(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+def _same_bins(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str] = ("neural_a", "neural_b"),
+               caller: str = "") -> xr.DataArray:
     """``b`` with its time bins in ``a``'s order (bins are paired by their start and end, not by
-    position); a one-line :class:`~neuroxr.errors.LayoutError` when the two hold other bins."""
+    position); a one-line :class:`~neuroxr.errors.LayoutError` when the two hold other bins, starting
+    with the function called ``caller`` and naming the inputs ``names`` (argument and label)."""
     key_a, key_b = ([tuple(map(float, t)) for t in zip(*(x.coords[c].values for c in TIME_BIN_COORDS))] for x in (a, b))
     if len(key_a) != len(key_b) or sorted(key_a) != sorted(key_b) or len(set(key_b)) != len(key_b):
         raise LayoutError(
-            "neural_a, neural_b: their time bins differ (time_bin_start/time_bin_end); select the common bins "
-            "first, e.g. b.sel(time_bin=...) so both hold the same bins."
+            f"{caller + ': ' if caller else ''}{names[0]}, {names[1]}: their time bins differ (time_bin_start/"
+            f"time_bin_end); select the common bins first, e.g. {code_name(names[1])}.sel(time_bin=...) so both hold "
+            f"the same bins."
         )
     pos = {k: i for i, k in enumerate(key_b)}
     return b if key_a == key_b else b.isel(time_bin=[pos[k] for k in key_a])
 
 
-def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[str, ...]) -> xr.Dataset:
+def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[str, ...], caller: str = "",
+            names: dict[str, str] | None = None) -> xr.Dataset:
     """Call direction ``fn`` on each bin's slice of the time-resolved inputs named in ``timed``.
 
     The inputs without ``time_bin`` are shared by every bin. Folds and split-half draws depend only
-    on the seeds and sizes, so every bin gets the same ones.
+    on the seeds and sizes, so every bin gets the same ones. The messages start with the public
+    function called, ``caller``, and name each input by its argument (``names``: the argument of
+    each key of ``args``, where it differs) and label.
     """
-    arrays = {k: validate_neural(args[k], name=k, check_values=False) for k in timed if has_time(args[k])}
-    first = next(iter(arrays.values()))
-    arrays = {k: v if v is first else _same_bins(first, v) for k, v in arrays.items()}
+    shown = {k: prep.named("", args[k], (names or {}).get(k, k)) for k in timed}
+    arrays = {k: validate_neural(args[k], name=f"{caller}: {shown[k]}" if caller else shown[k], check_values=False)
+              for k in timed if has_time(args[k])}
+    first_key = next(iter(arrays))
+    first = arrays[first_key]
+    arrays = {k: v if v is first else _same_bins(first, v, (shown[first_key], shown[k]), caller) for k, v in arrays.items()}
     rest = {k: v for k, v in args.items() if k not in arrays}
     out, seen = [], {}
     for t in range(first.sizes["time_bin"]):
@@ -172,7 +181,7 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
     each bin's targets by their missing stimuli as a call on that bin alone would.
     """
     # the layout and time coords here; the values are checked once, by forward, on the flat copy
-    neural = validate_neural(args["neural"], name="neural", check_values=False)
+    neural = validate_neural(args["neural"], name=prep.named("forward", args["neural"], "neural"), check_values=False)
     k, nt = neural.sizes["neuroid"], neural.sizes["time_bin"]
     ids = np.asarray(neural.neuroid_id.values).astype(str)
     flat_ids = np.char.add(np.repeat(ids, nt), np.tile(np.array([f"{_SEP}{t}" for t in range(nt)]), k))
@@ -288,46 +297,50 @@ def temporal_generalization(
         ``n_partial_targets`` (targets on fewer than ``n_stimuli``, as the directions count them) count them.
     """
     check_generalization_params(alpha, n_folds, fold_seed)
+    caller = "temporal_generalization"  # the messages start with it and name the inputs with their labels
+    nname, sname = prep.named(caller, neural, "neural"), prep.named(caller, source, "source")
     if not has_time(neural):
-        raise LayoutError("neural: temporal generalisation needs a 'time_bin' dim; build it with nx.neural(..., time_bins=...).")
-    neural = validate_neural(neural, name="neural")
+        raise LayoutError(f"{nname}: temporal generalisation needs a 'time_bin' dim; build it with "
+                          f"nx.neural(..., time_bins=...).")
+    neural = validate_neural(neural, name=nname)
     animal = isinstance(source, xr.DataArray) and "neuroid" in source.dims
     if animal:
         if not has_time(source):
-            raise LayoutError("source: neural responses without 'time_bin'; inter-animal generalisation needs both animals time-resolved.")
-        source = validate_neural(source, name="source")
-        source = _same_bins(neural, source)
+            raise LayoutError(f"{sname}: neural responses without 'time_bin'; inter-animal generalisation needs both "
+                              f"animals time-resolved.")
+        source = validate_neural(source, name=sname)
+        source = _same_bins(neural, source, (prep.named("", neural, "neural"), prep.named("", source, "source")), caller)
     else:
-        source = validate_features(source, name="source")
-    neural, source, _ = prep.pair(neural, source, ("neural", "source"))
-    RB = prep.load(neural)
+        source = validate_features(source, name=sname)
+    neural, source, _ = prep.pair(neural, source, ("neural", "source"), caller)
+    RB = prep.load(neural, nname)
     B = _trial_means(neural, RB)  # (n, k, nt)
     okB = np.isfinite(B)
     nids = np.asarray(neural.neuroid_id.values)
     nt = B.shape[2]
     if animal:  # as inter-animal: a target neuroid among the predictors with its own responses
-        RA = prep.load(source, "source")
-        prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, nids)
-        used = prep.nan_neuroids(RA.reshape(RA.shape[0], RA.shape[1], -1), source.neuroid_id.values, "source",
+        RA = prep.load(source, sname)
+        prep.warn_shared_recordings(RA, RB, source.neuroid_id.values, nids, (prep.named("", source, "source"), nname))
+        used = prep.nan_neuroids(RA.reshape(RA.shape[0], RA.shape[1], -1), source.neuroid_id.values, sname,
                                  predictor=True)
         X = _trial_means(source, RA)[:, used]  # (n, ka, nt)
-        sets, D, no_predictor = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used])
+        sets, D, no_predictor = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used], sname)
     else:
-        X = prep.load_features(source, "source")
+        X = prep.load_features(source, sname)
         sets, D, no_predictor = [(None, np.ones((nt, nt), dtype=bool))], None, np.zeros((nt, nt), dtype=bool)
     counts, keep = _valid_counts(okB, D)
     ids = stimulus_ids(neural)
     if not keep.any():
-        raise LayoutError("neural: no stimulus has a valid trial mean for any (neuroid, time bin); nothing to score.")
+        raise LayoutError(f"{nname}: no stimulus has a valid trial mean for any (neuroid, time bin); nothing to score.")
     if not keep.all():
-        warn(f"neural: excluding {int((~keep).sum())} of {keep.size} stimuli without a valid trial mean for any "
+        warn(f"{nname}: excluding {int((~keep).sum())} of {keep.size} stimuli without a valid trial mean for any "
                   f"(neuroid, time bin), e.g. {examples(ids[~keep])}.")
         B, X, okB, D = B[keep], X[keep], okB[keep], None if D is None else D[keep]
     if not animal:
-        prep.check_design(X, "source", prep.float32_cause(source, "float64"))  # fitted in float64
+        prep.check_design(X, sname, prep.float32_cause(source, "float64"))  # fitted in float64
     # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the
     # directions leave an all-NaN neuroid); the other incomplete targets are scored on their stimuli
-    dead = _dead_bins(okB, nids, "neural", "their targets with that bin (as train or test bin) are NaN")
+    dead = _dead_bins(okB, nids, nname, "their targets with that bin (as train or test bin) are NaN")
     dead = dead[:, :, None] | dead[:, None, :] | no_predictor[None]
     complete = counts == B.shape[0]  # (neuroid, t1, t2) valid on every kept stimulus
     partial = ~complete & ~dead
@@ -335,7 +348,7 @@ def temporal_generalization(
     unscored = np.zeros(partial.shape, dtype=bool)  # partial targets in a group with too few stimuli
     most = 0  # the most stimuli of such a group
     if partial.any():
-        warn(f"neural: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
+        warn(f"{nname}: {int(partial.sum())} (neuroid, train bin, test bin) targets of "
                   f"{int(partial.any(axis=(1, 2)).sum())} neuroids lack a valid trial mean (of the neuroid"
                   f"{', or of a source neuroid' if animal else ''}) on some stimuli at those bins; each is scored "
                   f"on the stimuli valid at both bins (folds drawn over those), the other targets are unaffected.")
@@ -344,14 +357,14 @@ def temporal_generalization(
         XP = X if P is None else X[:, P]
         done = complete & pairs
         if done.any():
-            folds = stimulus_folds(B.shape[0], n_folds, fold_seed, "source/neural")
+            folds = stimulus_folds(B.shape[0], n_folds, fold_seed, f"{caller}: source/neural")
             train = np.flatnonzero(done.any(axis=(0, 2)))
             r[done] = _generalize(Bf, np.nan_to_num(XP) if animal else XP, folds, alpha, animal, train)[done]
         todo = partial & pairs
         if todo.any():
-            most = max(most, _partial_targets(r, unscored, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed))
+            most = max(most, _partial_targets(r, unscored, todo, okB, D, B, XP, alpha, animal, n_folds, fold_seed, nname))
     if unscored.any():  # one warning for every pair (the direction's, per bin)
-        warn_unscored("neural", int(unscored.sum()), most, examples(_labels(nids, *np.nonzero(unscored))), n_folds,
+        warn_unscored(nname, int(unscored.sum()), most, examples(_labels(nids, *np.nonzero(unscored))), n_folds,
                       "(neuroid, train bin, test bin) targets")
     coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
     for which in ("train", "test"):
@@ -384,17 +397,18 @@ def _dead_bins(ok: np.ndarray, ids: np.ndarray, name: str, what: str) -> np.ndar
     return dead
 
 
-def _predictor_sets(X: np.ndarray, ids: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+def _predictor_sets(X: np.ndarray, ids: np.ndarray, name: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
     """The predictors of each (t1, t2) pair from A's trial means ``X`` (n, ka, nt): A's neuroids with
     a valid trial mean at both bins (the inter-animal direction leaves a neuroid without any at a bin
     out of that bin's predictor). Returns ``[(predictors (ka,), pairs (nt, nt)), ...]``, one per
     distinct set, and ``D`` (n, nt, nt): the stimuli where each pair's predictors all have a mean at
     both bins (a predictor's missing mean touches every target of the pair), and the (nt, nt) pairs
-    without any predictor (their targets are NaN, never an intercept's ``r``)."""
-    live = ~_dead_bins(np.isfinite(X), ids, "source", "each is left out of the predictors of the (train bin, "
+    without any predictor (their targets are NaN, never an intercept's ``r``). ``name``: the
+    source as the messages name it."""
+    live = ~_dead_bins(np.isfinite(X), ids, name, "each is left out of the predictors of the (train bin, "
                       "test bin) pairs with that bin")
     if not live.any(axis=0).all():
-        raise LayoutError(f"source: no neuroid has a valid trial mean in time bins "
+        raise LayoutError(f"{name}: no neuroid has a valid trial mean in time bins "
                           f"{np.flatnonzero(~live.any(axis=0)).tolist()}; select the other bins of both animals.")
     n, ka, nt = X.shape
     per_pair = (live[:, :, None] & live[:, None, :]).reshape(ka, -1).T  # (nt * nt, ka)
@@ -407,7 +421,7 @@ def _predictor_sets(X: np.ndarray, ids: np.ndarray) -> tuple[list[tuple[np.ndarr
         pairs = inverse == g
         if not P.any():  # no neuroid of A has data at both bins: nothing to fit
             empty = [(int(i) // nt, int(i) % nt) for i in np.flatnonzero(pairs)]
-            warn(f"source: no neuroid has a valid trial mean at both bins of the (train bin, test bin) "
+            warn(f"{name}: no neuroid has a valid trial mean at both bins of the (train bin, test bin) "
                  f"pairs {empty}; their targets are NaN.")
             D[:, pairs], none[pairs] = False, True  # no stimulus serves them: the pairs are dead
             continue
@@ -470,7 +484,8 @@ def _generalize(B: np.ndarray, X: np.ndarray, folds: Any, alpha: float, animal: 
 
 
 def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: np.ndarray, D: np.ndarray | None,
-                     B: np.ndarray, X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int) -> int:
+                     B: np.ndarray, X: np.ndarray, alpha: float, animal: bool, n_folds: int, fold_seed: int,
+                     name: str = "neural") -> int:
     """``r`` of the targets ``todo`` (neuroid, t1, t2), in place: each on the stimuli valid at both
     bins (``ok`` and, inter-animal, ``D`` of :func:`_valid_counts`; ``X`` holds the pairs'
     predictors), the targets of one (train bin, test bin) pair grouped by those stimuli over the
@@ -479,7 +494,8 @@ def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: 
     pair over ALL its incomplete targets, those with fewer stimuli than folds included, so the
     diagonal pair ``(t, t)`` groups its targets as the direction groups bin ``t``). The targets of
     the groups :func:`~neuroxr.predictivity._groups.scored_groups` leaves out are marked in
-    ``unscored`` (the caller warns once for every pair); returns their groups' most stimuli (0: none)."""
+    ``unscored`` (the caller warns once for every pair); returns their groups' most stimuli (0: none).
+    ``name``: the responses as the messages name them (after the function called)."""
     nt = B.shape[2]
     most = 0
     for t1, t2 in zip(*np.nonzero(todo.any(axis=0))):
@@ -488,8 +504,8 @@ def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: 
         if D is not None:
             both &= D[:, t1, t2, None]
         kept = np.flatnonzero(both.any(axis=1))  # the stimuli the pair keeps (a call on bin t keeps, t1 = t2 = t)
-        name = f"neural (train time bin {t1}, test time bin {t2})" if nt > 1 else "neural"
-        groups, small = scored_groups(_pattern_groups(both[np.ix_(kept, js)], name), n_folds)
+        shown = f"{name} (train time bin {t1}, test time bin {t2})" if nt > 1 else name
+        groups, small = scored_groups(_pattern_groups(both[np.ix_(kept, js)], shown), n_folds)
         for rows, cols in small:  # NaN, as the direction leaves such a group
             unscored[js[cols], t1, t2] = True
             most = max(most, int(rows.sum()))
@@ -502,7 +518,8 @@ def _partial_targets(r: np.ndarray, unscored: np.ndarray, todo: np.ndarray, ok: 
             def apply(test, W, b, S=S, t2=t2):  # fitted at t1, applied to the design at t2 (inter-animal)
                 return (X[S[test]][:, :, t2] if animal else X[S[test]]) @ W + b
 
-            P = _fold_predictions(S.size, stimulus_folds(S.size, n_folds, fold_seed, "source/neural"), alpha, fit_rows, apply)
+            P = _fold_predictions(S.size, stimulus_folds(S.size, n_folds, fold_seed,
+                                                                        "temporal_generalization: source/neural"), alpha, fit_rows, apply)
             r[J, t1, t2] = pearson(P, B[S][:, J, t2])
     return most
 

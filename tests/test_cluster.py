@@ -164,3 +164,16 @@ def test_procrustes_kmeans_of_named_networks_ignores_their_order():
         assert a.attrs["init"] == b.attrs["init"]
         la, lb = dict(zip(a.network.values, a.label.values)), dict(zip(b.network.values, b.label.values))
         assert la == lb
+
+
+def test_procrustes_kmeans_of_named_networks_gives_the_same_centroids_in_any_order():
+    """Each centroid averages its members in name order (the Procrustes average depends on the order
+    of its inputs), so a dict in another order gives the same distances and objective, not only the
+    same seeds and labels."""
+    rng = np.random.default_rng(0)
+    named = {f"n{i}": rng.normal(size=(20, 4)) + (i % 2) * rng.normal(size=(20, 4)) * 3 for i in range(6)}
+    rev = dict(reversed(list(named.items())))
+    a, b = procrustes_kmeans(named, 2, random_state=3), procrustes_kmeans(rev, 2, random_state=3)
+    np.testing.assert_array_equal(a.label.values, b.label.sel(network=a.network).values)
+    np.testing.assert_allclose(b.distance.sel(network=a.network).values, a.distance.values, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(float(b.objective), float(a.objective), rtol=1e-12)

@@ -337,3 +337,16 @@ def test_sweep_checks_direction_inference_options_before_computing(sweep_copy):
         sweep(path, models="netA", layers={"netA": ["layer3"]}, neural="animalA", directions=["forward"], reps=1,
               client="serial", progress=False, inference={"bootstrap": 5, "method": "bca", "over": "both"})
     assert list_entries(StudyStore(path, mode="r")).empty
+
+
+def test_load_config_names_the_file_in_the_plans_entry_checks(tmp_path, sweep_base_store):
+    """An inference entry's own check (run on the plan by load_config with a store) names the file too,
+    keeping its class: neuroxr sweep STORE CONFIG names the config file in every error."""
+    from neuroxr.errors import ParameterError
+
+    store = StudyStore(sweep_base_store, mode="r")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [netA]\nlayers: {netA: [layer3]}\nneural: [animalA]\ndirections: [forward]\n"
+                   "inference: {bootstrap: 5, method: bca, over: both}\n")
+    with pytest.raises(ParameterError, match=rf"^{cfg}: forward_bootstrap entry: method='bca' needs one resampled axis"):
+        load_config(cfg, store)

@@ -151,8 +151,9 @@ def procrustes_kmeans(
     max_iter : int, default 100
     random_state : int, numpy.random.RandomState or None
         Seeds the k-means++ draws (netrep's convention). Named networks (dict keys, labeled
-        DataArrays) are drawn in the order of their names, so their order in ``Xs`` changes
-        nothing; unnamed ones in their order in ``Xs``, as netrep draws them.
+        DataArrays) are drawn, and averaged into each centroid, in the order of their names, so
+        their order in ``Xs`` changes nothing; unnamed ones in their order in ``Xs``, as netrep
+        draws and averages them.
     init : sequence of int or str, optional
         Seed networks (indices or names), one per cluster, instead of k-means++.
     center_columns : bool, default True
@@ -185,9 +186,11 @@ def procrustes_kmeans(
     D, _ = _distance_matrix(dist_matrix, names, "procrustes_kmeans")
     if D.shape[0] != m:
         raise LayoutError(f"procrustes_kmeans: dist_matrix is {D.shape[0]} x {D.shape[0]} for {m} networks; pass one row per network.")
+    # named networks in name order (the draws, each centroid's members), so their order in Xs changes nothing
+    order = np.arange(m) if _positional(names) else np.argsort(np.asarray(names, dtype=str), kind="stable")
+    rank = np.empty(m, dtype=np.int64)
+    rank[order] = np.arange(m)
     if init is None:
-        # named networks draw in name order, so the same networks in another order draw the same seeds
-        order = np.arange(m) if _positional(names) else np.argsort(np.asarray(names, dtype=str), kind="stable")
         seeds = order[kmeans_plusplus_init(D[np.ix_(order, order)], n_clusters, random_state)]
     else:
         pos = {nm: i for i, nm in enumerate(names)}
@@ -207,7 +210,8 @@ def procrustes_kmeans(
     for it in range(1, max_iter + 1):
         n_iter = it
         for k in range(n_clusters):
-            members = [pad[j] for j in np.flatnonzero(labels == k)]
+            idx = np.flatnonzero(labels == k)
+            members = [pad[j] for j in idx[np.argsort(rank[idx], kind="stable")]]  # the average follows its members' order
             if members:
                 centroids[k] = np.asarray(to_numpy(_s.procrustes_average(members, center_columns=center_columns)))
         for k, C in enumerate(centroids):

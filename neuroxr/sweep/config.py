@@ -19,7 +19,7 @@ import numpy as np
 
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
-from ..errors import NeuroxrWarning, ParameterError, SweepConfigError
+from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
@@ -454,7 +454,8 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
     ------
     SweepConfigError
         The file cannot be read, is not UTF-8 YAML, or fails :func:`validate_config` (the message starts
-        with the file's path).
+        with the file's path; a check of the plan that an entry kind makes keeps its own class, e.g.
+        ``ParameterError``, with the path too).
     """
     import yaml
 
@@ -472,5 +473,5 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
         raise SweepConfigError(f"{os.fspath(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from exc
     try:
         return validate_config(config or {}, store)
-    except SweepConfigError as exc:
-        raise SweepConfigError(f"{os.fspath(path)}: {exc}") from None
+    except NeuroxrError as exc:  # also the plan's checks by an entry kind's own (a ParameterError): keep the class
+        raise type(exc)(f"{os.fspath(path)}: {exc}") from None

@@ -69,7 +69,7 @@ _LAZY: dict[str, str] = {
 
 
 #: submodules reachable as attributes (``nx.entries.lookup``) without an explicit import
-_SUBMODULES = ("alignment", "backend", "cli", "datasets", "entries", "extract", "geometry", "io", "kernels", "layouts",
+_SUBMODULES = ("alignment", "attrs", "backend", "cli", "datasets", "entries", "extract", "geometry", "io", "kernels", "layouts",
                "plot", "predictivity", "report", "schemas", "sets", "store")
 
 

@@ -36,6 +36,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
+from .attrs import decode_attrs
 from .errors import LayoutError, ParameterError, warn
 from .layouts import validate_features, validate_metric, validate_neural, validate_scores
 from .store import DATA_VAR, StoreError, StudyStore, _jsonable
@@ -157,7 +158,7 @@ def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> d
     -------
     dict
         ``type`` ("DataArray"/"Dataset"), ``dims`` (in order), ``sizes``, ``coords`` (name ->
-        ``{"dims", "dtype", "kind", "size", "unique"}``), ``attrs``; for a DataArray also
+        ``{"dims", "dtype", "kind", "size", "unique"}``), ``attrs`` (decoded: :func:`neuroxr.attrs.decode_attrs`); for a DataArray also
         ``name``, ``dtype``, ``kind``, ``lazy`` and optionally ``values``; for a Dataset
         ``data_vars`` (name -> variable descriptor). ``kind`` is one of float, int, uint, bool,
         complex, string, bytes, object, datetime, timedelta, other.
@@ -179,7 +180,7 @@ def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> d
             lazy=lazy,
         )
         out["coords"] = coords
-        out["attrs"] = _jsonable(dict(obj.attrs))
+        out["attrs"] = _jsonable(decode_attrs(obj.attrs))
         if values or (values is None and not lazy):
             out["values"] = _values_summary(obj)
     else:
@@ -187,7 +188,7 @@ def describe(obj: xr.DataArray | xr.Dataset, *, values: bool | None = None) -> d
             str(n): _describe_variable(v.variable, load=not _is_lazy(v)) for n, v in obj.data_vars.items()
         }
         out["coords"] = coords
-        out["attrs"] = _jsonable(dict(obj.attrs))
+        out["attrs"] = _jsonable(decode_attrs(obj.attrs))
     return out
 
 

@@ -12,6 +12,7 @@ import xarray as xr
 
 import neuroxr
 from neuroxr import entries as nx_entries
+from neuroxr.attrs import decoded
 from neuroxr.cli import main
 from neuroxr.layouts import features, neural
 from neuroxr.store import StudyStore
@@ -361,13 +362,13 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
     res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA.IT", "--variant", "ersa", "--alpha", "1", "--n-folds", "3"])
     assert res.exit_code == 0, res.output
     ds = _metric(geometry_study, "ersa", "net.conv1", "monkeyA.IT", alpha=1.0, n_folds=3)
-    assert ds.attrs["parameters"]["alpha"] == 1.0 and ds.attrs["parameters"]["n_folds"] == 3
+    assert ds.pipe(decoded).attrs["parameters"]["alpha"] == 1.0 and ds.pipe(decoded).attrs["parameters"]["n_folds"] == 3
     assert "ersa train " in res.output and ", test " in res.output
     res = runner.invoke(main, ["score", "rsa", url, "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "4", "--n-folds", "3"])
     assert res.exit_code == 0 and "mean r over 6 neuroids" in res.output, res.output
     res = runner.invoke(main, ["score", "shape", url, "net.conv1", "monkeyA", "--alpha", "0.5", "--seed", "2"])
     assert res.exit_code == 0 and "lower = more similar" in res.output, res.output
-    assert _metric(geometry_study, "shape", "net.conv1", "monkeyA", alpha=0.5, seed=2).attrs["parameters"]["seed"] == 2
+    assert _metric(geometry_study, "shape", "net.conv1", "monkeyA", alpha=0.5, seed=2).pipe(decoded).attrs["parameters"]["seed"] == 2
     res = runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased"])
     assert res.exit_code == 0, res.output
     assert float(_metric(geometry_study, "cka", "net.conv1", "net.fc", debiased=True)["score"]) == pytest.approx(

@@ -11,6 +11,7 @@ from conftest import latent_sets
 import neuroxr as nx
 from neuroxr import geometry as geo
 from neuroxr import predictivity as d
+from neuroxr.attrs import decoded
 from neuroxr.entries import compute, layout, list_entries, lookup
 from neuroxr.errors import LayoutError, ParameterError, StoreError
 from neuroxr.sets import feature_ref, neural_ref
@@ -103,7 +104,7 @@ def test_metric_parameter_changes_never_return_the_old_value(study, kind, first,
     v2 = nx.metric_value(ds)
     assert v1 != pytest.approx(v2)
     for k, v in second.items():
-        assert ds.attrs["parameters"][k] == v
+        assert ds.pipe(decoded).attrs["parameters"][k] == v
     if reference is not None:
         assert v2 == pytest.approx(reference(f1, neu, second), rel=1e-9)
         assert v1 == pytest.approx(reference(f1, neu, first), rel=1e-9)

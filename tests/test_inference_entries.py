@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import neuroxr as nx
+from neuroxr.attrs import decoded
 from neuroxr.cli import main
 from neuroxr.entries import compute
 from neuroxr.errors import LayoutError
@@ -103,7 +104,7 @@ def test_sweep_inference_takes_the_score_arguments(sweep_copy):
     res = sweep(path, inference={"bootstrap": 20, "permutations": 9}, **kw)
     row = res.inference_table.iloc[0]
     boot = nx.open_store(path).read_dataset(row["bootstrap_path"])
-    assert boot.attrs["parameters"]["n_components"] == 2 and boot.attrs["parameters"]["min_reliability"] == 0.5
+    assert boot.pipe(decoded).attrs["parameters"]["n_components"] == 2 and boot.pipe(decoded).attrs["parameters"]["min_reliability"] == 0.5
     score = nx.open_store(path).read_dataset(res.table.iloc[0]["path"])
     inc = score["included"].values
     assert 0 < inc.sum() < inc.size
@@ -127,7 +128,7 @@ def test_sweep_inference_of_model_to_model_with_min_reliability(sweep_copy):
     tab = res.inference_table
     mm = tab[tab["direction"] == "model_to_model"]
     assert len(mm) and mm["median_ev"].notna().all()
-    assert all("min_reliability" not in nx.open_store(path).read_dataset(p).attrs["parameters"] for p in mm["bootstrap_path"])
+    assert all("min_reliability" not in nx.open_store(path).read_dataset(p).pipe(decoded).attrs["parameters"] for p in mm["bootstrap_path"])
 
 
 def _check_plots(tab):
@@ -194,18 +195,18 @@ def test_inference_entries_refuse_and_sweeps_drop_options_that_change_nothing(sw
     tab = res.inference_table
     store = nx.open_store(path)
     fwd = tab[tab["direction"] == "forward"].iloc[0]
-    assert store.read_dataset(fwd["bootstrap_path"]).attrs["parameters"]["reps"] == 2
+    assert store.read_dataset(fwd["bootstrap_path"]).pipe(decoded).attrs["parameters"]["reps"] == 2
     perm = compute(path, "forward_permutation", "netA.layer3", "animalA", params=dict(n_perm=9))
     assert not perm.computed and perm.path == fwd["permutation_path"]
     mixed = sweep(path, models=["netA", "netB"], layers=["layer3", "fc"], neural="animalA",
                   directions=["model_to_model", "forward"], client="serial",
                   progress=False, reps=2, inference={"bootstrap": 5, "permutations": 9}).inference_table
     mm = mixed[mixed["direction"] == "model_to_model"]  # reps applies to forward, not to model_to_model
-    assert len(mm) and all(store.read_dataset(p).attrs["parameters"]["reps"] == 1
+    assert len(mm) and all(store.read_dataset(p).pipe(decoded).attrs["parameters"]["reps"] == 1
                            for p in [*mm["bootstrap_path"], *mm["permutation_path"]])
     with_mr = sweep(path, models="netA", layers="layer3", neural="animalA", directions=["forward"], client="serial",
                     progress=False, reps=2, min_reliability=0.2, inference={"permutations": 9})
-    p = store.read_dataset(with_mr.inference_table.iloc[0]["permutation_path"]).attrs["parameters"]
+    p = store.read_dataset(with_mr.inference_table.iloc[0]["permutation_path"]).pipe(decoded).attrs["parameters"]
     assert (p["reps"], p["min_reliability"]) == (2, 0.2)  # with min_reliability the halves choose the targets
 
 

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import neuroxr as nx
+from neuroxr.attrs import decoded
 from neuroxr.cli import main
 from neuroxr.entries import compute
 from neuroxr.entries.kinds import INFERENCE_KINDS, KINDS, METRIC_INFERENCE_KINDS
@@ -56,7 +57,7 @@ def test_metric_bootstrap_entries_equal_the_geometry_functions(sweep_copy):
                                                                    n_boot=10)["cka_boot"])
     ersa = compute(path, "ersa_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10)).dataset
     lo, hi = ersa["score_ci"].values
-    assert lo <= hi and ersa.attrs["neuroxr_provenance"]["params"]["n_boot"] == 10
+    assert lo <= hi and ersa.pipe(decoded).attrs["neuroxr_provenance"]["params"]["n_boot"] == 10
 
 
 def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
@@ -72,7 +73,7 @@ def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
     boot, d = ds["score_boot"].values, float(ds["score"])
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - d)
     np.testing.assert_allclose(ds["score_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))
-    assert ds.attrs["method"] == "centred" and ds.attrs["neuroxr_provenance"]["revision"] == 3
+    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 3
     for method in ("percentile", "basic"):
         other = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=method))
         assert other.computed and other.path != res.path
@@ -170,7 +171,7 @@ def test_sweep_metric_inference_takes_the_metric_options(sweep_copy):
     paths = res.inference_table["bootstrap_path"]
     assert len(paths) and all(p.startswith("inference/shape_bootstrap") for p in paths)
     for p in paths:
-        assert nx.open_store(path).read_dataset(p).attrs["neuroxr_provenance"]["params"]["alpha"] == 0.5
+        assert nx.open_store(path).read_dataset(p).pipe(decoded).attrs["neuroxr_provenance"]["params"]["alpha"] == 0.5
 
 
 def test_report_lists_metric_inference(sweep_copy, tmp_path):

@@ -12,6 +12,7 @@ from conftest import latent_sets
 
 import neuroxr as nx
 from neuroxr import geometry as geo
+from neuroxr.attrs import decode_attrs, decoded
 from neuroxr.entries import list_entries, lookup, metric_kind, metric_options, metric_value, score, score_metric
 from neuroxr.errors import ParameterError
 from neuroxr.layouts import LayoutError, features, validate_metric
@@ -84,7 +85,7 @@ def test_crsa_equals_geometry_and_round_trips(study):
     assert "gram" in set(list_entries(store).kind)  # computed through the store's cached Gram
     back = store.read_dataset(path).load()
     xr.testing.assert_allclose(back, ds)
-    a = back.attrs
+    a = decode_attrs(back.attrs)
     assert (a["metric"], a["source"], a["target"]) == ("crsa", "net.l1", "monkeyA")
     assert (a["source_model"], a["source_layer"], a["target_neural"]) == ("net", "l1", "monkeyA")
     assert a["parameters"] == {"rdm_method": "correlation", "compare_method": "spearman", "noise_ceiling": True, "seed": 0, "reps": 10}
@@ -102,7 +103,7 @@ def test_crsa_options_region_subset_and_feature_target(study):
     assert ds.attrs["target_region"] == "IT" and ds.attrs["target_neural"] == "monkeyA"
     # a feature-set target: no ceiling (it has no repeats)
     ds = score_metric(store, "crsa", "net.l1", "net.l2")
-    assert "ceiling" not in ds and ds.attrs["parameters"]["noise_ceiling"] is False
+    assert "ceiling" not in ds and ds.pipe(decoded).attrs["parameters"]["noise_ceiling"] is False
     np.testing.assert_allclose(float(ds["score"]), float(geo.crsa(f1, f2, noise_ceiling=False)["score"]), rtol=1e-10)
     with pytest.raises(LayoutError, match="ceiling needs a neural target"):
         score_metric(store, "crsa", "net.l2", "net.l1", noise_ceiling=True)
@@ -149,7 +150,7 @@ def test_shape_fits_on_train_and_reports_both(study):
     np.testing.assert_allclose(ds["score"].sel(split="train"), distance(X.values[tr], Y.values[tr]), rtol=1e-8)
     np.testing.assert_allclose(ds["score"].sel(split="test"), distance(X.values[te], Y.values[te]), rtol=1e-8)
     assert (ds["stimulus_split"].values == "test").sum() == N_STIM // 2
-    assert ds.attrs["lower_is_better"] == 1 and ds.attrs["parameters"]["alpha"] == 0.5
+    assert ds.attrs["lower_is_better"] == 1 and ds.pipe(decoded).attrs["parameters"]["alpha"] == 0.5
 
 
 def test_cka_and_dimensionality_equal_geometry(study):

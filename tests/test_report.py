@@ -20,6 +20,7 @@ import xarray as xr  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 import neuroxr as nx  # noqa: E402
+from neuroxr.attrs import decoded  # noqa: E402
 from neuroxr.cli.report import report_command  # noqa: E402
 from neuroxr.datasets.synthetic import write_example_study  # noqa: E402
 from neuroxr.entries import score_metric  # noqa: E402
@@ -553,7 +554,7 @@ def test_report_parameters_table_shows_each_entry_its_own(sweep_copy, tmp_path):
     assert len(rows) == 3
     for line in rows:
         entry = line.split("|")[1].strip()
-        params = store.read_dataset(entry).attrs["neuroxr_provenance"]["params"]
+        params = store.read_dataset(entry).pipe(decoded).attrs["neuroxr_provenance"]["params"]
         assert f"reps={params['reps']}," in line and f"seed={params['seed']}," in line
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from neuroxr.attrs import decoded, storable
 from neuroxr.layouts import features, neural
 from neuroxr.store import COMPLETE_ATTR, StoreError, StudyStore, open_store
 
@@ -97,7 +98,17 @@ def test_dataset_round_trip(store):
     ds = _scores()
     store.write_dataset(SCORE, ds)
     assert store.is_complete(SCORE) and store.token(SCORE)
-    xr.testing.assert_identical(store.read_dataset(SCORE).load(), ds)
+    back = store.read_dataset(SCORE).load()
+    xr.testing.assert_identical(decoded(back), ds)  # handed out storable (neuroxr.attrs), decoded: as written
+    assert back.attrs["params"] == '{"alpha":0.1,"n_folds":10}' and store.group_attrs(SCORE)["params"] == ds.attrs["params"]
+
+
+def test_a_storable_dataset_is_stored_decoded(store):
+    """The store holds JSON objects whether it is given a result as handed out (attrs encoded) or not."""
+    ds = _scores()
+    store.write_dataset(SCORE, storable(ds))
+    assert store.group_attrs(SCORE)["params"] == {"n_folds": 10, "alpha": 0.1}
+    xr.testing.assert_identical(store.read_dataset(SCORE).load(), storable(ds))
 
 
 def test_reads_are_lazy(store):
@@ -176,7 +187,7 @@ def test_crash_before_swap_leaves_no_entry(store, monkeypatch):
         store.read_dataset(SCORE)
     store.write_dataset(SCORE, _scores(seed=3))
     assert store.entries() == [("scores", SCORE, True)]
-    xr.testing.assert_identical(store.read_dataset(SCORE).load(), _scores(seed=3))
+    xr.testing.assert_identical(decoded(store.read_dataset(SCORE).load()), _scores(seed=3))
 
 
 def test_crash_during_overwrite_keeps_the_old_entry(store, monkeypatch):
@@ -272,7 +283,7 @@ def test_fsspec_memory_url():
     s.write_dataset(SCORE, _scores())
     again = open_store(url, mode="r")
     assert again.inventory()["features"] == {"net": ["conv1"]}
-    xr.testing.assert_identical(again.read_dataset(SCORE).load(), _scores())
+    xr.testing.assert_identical(decoded(again.read_dataset(SCORE).load()), _scores())
 
 
 # ---------------------------------------------------------------------------- entries are groups

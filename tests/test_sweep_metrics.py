@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from neuroxr.attrs import decoded
 from neuroxr.entries import list_entries
 from neuroxr.store import StudyStore
 from neuroxr.sweep import sweep
@@ -64,7 +65,7 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     assert float(ms["ceiling"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["ceiling"]), rel=1e-10)
     rows = mt.set_index("key")
     shape = store.read_dataset(rows.at["shape/netA.layer3__animalA.IT", "path"]).load()
-    assert shape.attrs["parameters"]["alpha"] == 0.5
+    assert shape.pipe(decoded).attrs["parameters"]["alpha"] == 0.5
     assert float(ms["train_value"].sel(metric="shape", **cell)) == float(shape["score"].sel(split="train"))
     assert np.isnan(float(ms["train_value"].sel(metric="cka", **cell)))
     assert float(ms["dimensionality"].sel(model="netB", layer="fc")) == pytest.approx(
@@ -77,7 +78,7 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     assert rows.at["shape/netA.layer3__animalA.IT", "alpha"] == 0.5
     assert rows.at["crsa/netA.layer3__animalA.IT", "reps"] == 2
     assert rows.at["crsa/netA.layer3__animalA.IT", "noise_ceiling"] == store.read_dataset(
-        rows.at["crsa/netA.layer3__animalA.IT", "path"]).attrs["neuroxr_provenance"]["params"]["noise_ceiling"]
+        rows.at["crsa/netA.layer3__animalA.IT", "path"]).pipe(decoded).attrs["neuroxr_provenance"]["params"]["noise_ceiling"]
     assert rows.loc[rows.metric == "cka", "reps"].isna().all()
 
 
@@ -133,7 +134,7 @@ def test_crsa_options_serve_targets_without_a_ceiling(sweep_copy):
                 regions=["all"], directions=["rsa"], metric_options={"rsa": {"seed": 3, "reps": 2}})
     rows = res.metric_table.set_index("key")
     store = StudyStore(path, mode="r")
-    with_ceiling = store.read_dataset(rows.at["crsa/netA.layer3__animalA", "path"]).attrs["neuroxr_provenance"]["params"]
+    with_ceiling = store.read_dataset(rows.at["crsa/netA.layer3__animalA", "path"]).pipe(decoded).attrs["neuroxr_provenance"]["params"]
     assert (with_ceiling["seed"], with_ceiling["reps"], with_ceiling["noise_ceiling"]) == (3, 2, True)
     assert rows.at["crsa/netA.layer3__averaged", "path"] == compute(path, "crsa", "netA.layer3", "averaged").path
     feats = store.read_features("netA", "layer3").load()

@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from neuroxr import predictivity as directions
+from neuroxr.attrs import decoded
 from neuroxr.entries import list_entries, reads_gram, streams
 from neuroxr.store import StudyStore
 from neuroxr.sweep import ALL_REGIONS, PARAM_COLUMNS, SweepConfigError, SweepError, plan_sweep, sweep, target_halves
@@ -290,7 +291,7 @@ def test_tables_carry_parameter_columns(reference):
     assert (table.loc[table.direction == "model_to_model", "seed"] == 0).all()
     # and what each entry recorded in its provenance (the table's source)
     for _, row in table.sample(5, random_state=0).iterrows():
-        prov = _entry(reference, row.key).attrs["neuroxr_provenance"]["params"]
+        prov = _entry(reference, row.key).pipe(decoded).attrs["neuroxr_provenance"]["params"]
         for k in ("reps", "seed", "regressor", "alpha", "n_folds", "dtype"):
             assert row[k] == prov.get(k), (row.key, k)
     assert (table.loc[table.direction == "model_to_model", "split"].isna()).all()  # it takes no ceiling

@@ -14,6 +14,7 @@ from conftest import TIME_BINS
 from conftest import time_sets as _sets
 
 import neuroxr as nx
+from neuroxr.attrs import decoded
 from neuroxr.cli import main
 from neuroxr.entries import compute, list_entries
 from neuroxr.errors import LayoutError, StoreError, SweepConfigError
@@ -42,7 +43,7 @@ def test_entry_round_trip_forward_and_inter_animal(tg_store):
         assert res.computed and res.path.startswith(f"scores/temporal_generalization/{source}__animalB/")
         back = store.read_dataset(res.path).load()
         assert back["r"].dims == ("neuroid", "time_bin_train", "time_bin_test")
-        assert back.attrs["direction"] == direction and back.attrs["neuroxr_provenance"]["params"]["alpha"] == 0.5
+        assert back.attrs["direction"] == direction and back.pipe(decoded).attrs["neuroxr_provenance"]["params"]["alpha"] == 0.5
         _same(back, nx.temporal_generalization(src, B, alpha=0.5, n_folds=4))
         # asked again with the same parameters: read back, not recomputed
         again = compute(store, "temporal_generalization", source, "animalB", params={"alpha": 0.5, "n_folds": 4})

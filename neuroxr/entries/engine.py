@@ -25,13 +25,14 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
+from ..attrs import storable
 from ..errors import LayoutError, ParameterError, StoreError, warn
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
@@ -67,7 +68,8 @@ class EntryResult:
     path : str
         The entry's store path (``.../<key>``).
     dataset : xarray.Dataset
-        The entry (in memory).
+        The entry (in memory), its attrs storable (:func:`neuroxr.attrs.storable`: dicts such as
+        ``parameters`` as JSON text, :func:`neuroxr.attrs.decode_attrs` gives them back).
     computed : bool
         ``True`` when computed now, ``False`` when a matching entry was read back.
     provenance : dict
@@ -376,7 +378,9 @@ def compute(
     """
     store = _open(store)
     with store.session():  # a cached store's outermost call reads the set tokens afresh (never a stale match)
-        return _compute(store, kind, source, target, params, overwrite, require_existing, backend, dtype, options)
+        res = _compute(store, kind, source, target, params, overwrite, require_existing, backend, dtype, options)
+    # handed out storable (attrs netCDF takes; neuroxr.attrs.decode_attrs gives the dicts back)
+    return replace(res, dataset=storable(res.dataset))
 
 
 def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | SetRef | None,

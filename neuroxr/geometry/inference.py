@@ -324,7 +324,7 @@ def _rsa_bootstrap(
         out["noise_lower"] = ((), float(full["noise_lower"][0]))
         out["noise_upper"] = ((), float(full["noise_upper"][0]))
     attrs = {"method": method, "n_boot": int(len(next(iter(boot.values())))), "seed": int(seed), "level": float(level),
-             "over": over, "n_subjects": int(S), "n_stimuli": int(n)}
+             "over": over, "noise_ceiling": int(ceiling), "nan_policy": nan_policy, "n_subjects": int(S), "n_stimuli": int(n)}
     return xr.Dataset(out, coords=coords, attrs=attrs)
 
 
@@ -383,7 +383,7 @@ def crsa_bootstrap(
     data = [_align_rdm(model, _without(_rdm(x, rdm_method, None, f"{caller}: {nm}"), dropped), (fname, nm), caller)
             for x, nm in zip(sets, names)]
     out = _rsa_bootstrap(model, data, caller, "compare_method", method=compare_method, **kwargs)
-    out.attrs.update(rdm_method=rdm_method, **counts)
+    out.attrs.update(rdm_method=rdm_method, compare_method=compare_method, **counts)
     return out
 
 
@@ -496,7 +496,8 @@ def cka_bootstrap(
         out["cka_null"] = (("perm",), null)
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([out["cka"][1]]), null[:, None])[0]))
     return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},
-                      attrs={"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "n_perm": int(n_perm)})
+                      attrs={"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "n_perm": int(n_perm),
+                             "nan_policy": nan_policy})
 
 
 def ersa_bootstrap(
@@ -555,7 +556,7 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
         perm = _rsa_permutation(model, data, caller, "compare_method", compare_method, n_perm, seed)
         out["p"] = perm["p"]
         out["score_null"] = perm["score_null"]
-    out.attrs.update(seed=seed, rdm_method=rdm_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
+    out.attrs.update(seed=seed, rdm_method=rdm_method, compare_method=compare_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
                      n_test=int(te.size), n_perm=int(n_perm), **counts)
     return out
 

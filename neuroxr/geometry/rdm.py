@@ -140,7 +140,7 @@ def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int
     Returns
     -------
     xarray.DataArray, dims (rep, half, stimulus, stimulus_)
-        attrs ``method``, ``seed``, ``n_excluded_stimuli``, ``n_excluded_neuroids``.
+        attrs ``method``, ``seed``, ``reps``, ``n_excluded_stimuli``, ``n_excluded_neuroids``.
     """
     return _split_half_rdms(neural, method, seed, reps)
 
@@ -174,7 +174,7 @@ def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, re
         dims=("rep", "half", *RDM_DIMS),
         coords={"rep": np.arange(reps), "half": [1, 2], "stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
         name="split_half_rdms",
-        attrs={"method": method, "seed": seed, **counts},
+        attrs={"method": method, "seed": seed, "reps": int(reps), **counts},
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align
+from ..attrs import encode_attrs
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
@@ -545,5 +546,6 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
         dims=("stimulus", "unit"),
         coords={"stimulus_id": ("stimulus", ids), "unit_id": ("unit", np.array([f"dim{i}" for i in range(p)]))},
         name="procrustes_average",
-        attrs={"networks": list(names)},
+        attrs=encode_attrs({"networks": list(names), "center_columns": int(center_columns), "max_iter": int(max_iter),
+                            "tol": float(tol)}),
     )

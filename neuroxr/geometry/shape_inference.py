@@ -181,7 +181,7 @@ def shape_bootstrap(
         coords["stimulus_id"] = ("stimulus", ids)
     attrs = {"alpha": a, "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method,
              "n_boot": int(idx.shape[0]), "seed": int(seed), "level": float(level), "method": method, "n_perm": int(n_perm),
-             "n_stimuli": int(n), "lower_is_better": 1, "reference": "Williams et al. 2021"}
+             "nan_policy": nan_policy, "n_stimuli": int(n), "lower_is_better": 1, "reference": "Williams et al. 2021"}
     return xr.Dataset(out, coords=coords, attrs=attrs)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..attrs import encode_attrs
 from ..errors import warn
 
 #: Targets whose mean ceiling is below this are counted in the low-reliability warning when no
@@ -91,7 +92,7 @@ def dataset(
     ds = xr.Dataset(
         {name: ((dim, "rep"), v) for name, v in variables.items()},
         coords={**target_coords(target, dim), "rep": np.arange(reps)},
-        attrs={k: v for k, v in attrs.items() if v is not None} | {"neuroxr_version": version()},
+        attrs=encode_attrs({k: v for k, v in attrs.items() if v is not None} | {"neuroxr_version": version()}),
     )
     if predictions is not None:
         ds["prediction"] = (("rep", "stimulus", dim), predictions)

@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import canonical_order
+from ..attrs import encode_attrs
 from ..errors import LayoutError, ParameterError, no_effect
 from ..kernels import resample as rs
 from ..validation import check_min_reliability
@@ -376,8 +377,8 @@ def _attrs(parts: Parts, **extra: Any) -> dict[str, Any]:
     p = dict(parts.params)
     p["regressor"] = regressor_label(p["regressor"])
     p["noise_ceiling"] = parts.P1 is not None
-    return {"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n), **parts.counts,
-            "stimulus_order": "sorted stimulus_id", "neuroxr_version": version()}
+    return encode_attrs({"direction": parts.direction, **p, **extra, "n_stimuli": int(parts.n), **parts.counts,
+                         "stimulus_order": "sorted stimulus_id", "neuroxr_version": version()})
 
 
 def permutation_test(
@@ -453,7 +454,7 @@ def permutation_test(
     if keep_null:
         out["r_null"] = (("perm", dim), null)
     attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
-    attrs["noise_ceiling"] = False  # the statistic r carries no ceiling; the halves only chose the targets
+    attrs["noise_ceiling"] = 0  # the statistic r carries no ceiling; the halves only chose the targets
     return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..attrs import decode_attrs
 from ..entries.kinds import DIRECTION_KINDS as DIRECTIONS
 from ..entries.layout import LIST_COLUMNS, list_entries
 from ..errors import LayoutError
@@ -528,7 +529,7 @@ def provenance_table(datasets: dict[str, xr.Dataset]) -> tuple[pd.DataFrame, pd.
     """
     rows, seen = [], {}
     for path, ds in datasets.items():
-        attrs = ds.attrs
+        attrs = decode_attrs(ds.attrs)
         prov = attrs.get("neuroxr_provenance") if isinstance(attrs.get("neuroxr_provenance"), dict) else {}
         params = attrs.get("parameters") if isinstance(attrs.get("parameters"), dict) else prov.get("params", {})
         versions = attrs.get("versions") if isinstance(attrs.get("versions"), dict) else {}

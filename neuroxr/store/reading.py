@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ..attrs import storable
 from ..errors import StoreError
 from . import _zarr, atomic, batch, previous
 from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, list_keys, read_json
@@ -300,6 +301,8 @@ class Reading(Listing):
         again. A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
         recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
         variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
+        An entry's attrs come storable (:func:`neuroxr.attrs.storable`; ``decode_attrs`` gives the dicts
+        back); a set's (``neural/``, ``features/``) and the cache's as stored.
         """
         found = path if isinstance(path, Examined) else self.examine(path, fetch=True)
         for _ in range(3):  # a rewrite under the same key met while opening: open the new copy
@@ -336,7 +339,8 @@ class Reading(Listing):
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
             )
             ds[name] = var.copy(data=data)
-        return ds
+        # an entry (a result) is handed out storable; a set keeps its attrs as the store holds them
+        return ds if path.split("/")[0] in ("neural", "features", "cache") else storable(ds)
 
     # ------------------------------------------------------------------ integrity
     def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:

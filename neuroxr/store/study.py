@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ..attrs import decode_attrs
 from ..errors import ParameterError, StoreError
 from ..layouts import validate_features, validate_neural
 from . import atomic, batch, previous
@@ -481,14 +482,16 @@ class StudyStore(Reading):
         """Write ``ds`` as the entry ``path``; the previous copy stays readable until the new one is complete.
 
         Raises :class:`StoreError` (one line) on a full disk or a read-only store; the old entry survives.
+        Attrs encoded by :func:`neuroxr.attrs.storable` (a result as handed out) are stored decoded:
+        the store holds JSON objects, whichever form it was given.
         """
         self._require_write()
         ds = ds.copy(deep=False)
-        ds.attrs = _jsonable({k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS})
+        ds.attrs = _jsonable({k: v for k, v in decode_attrs(ds.attrs).items() if k not in STORE_ATTRS})
         for name in list(ds.variables):
             if ds[name].dtype.kind in "UT":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
                 ds[name] = ds[name].copy(data=np.asarray(ds[name].values, dtype=object))
-            ds[name].attrs = _jsonable(dict(ds[name].attrs))
+            ds[name].attrs = _jsonable(decode_attrs(ds[name].attrs))
             # xarray refuses to re-encode variables that carry a previous zarr encoding
             ds[name].encoding = {}
         encoding = checksummed(encoding, ds.variables)  # a changed chunk fails to decode, never reads as numbers

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..attrs import encode_attrs
 from ..store import StudyStore
 from ._util import (
     EXCLUDED_COUNTS,
@@ -185,9 +186,11 @@ def _included(ds: xr.Dataset, tdim: str) -> np.ndarray:
 
 
 def _params(ds: xr.Dataset) -> dict[str, Any]:
+    from ..attrs import decode_attrs
     from ..entries.provenance import PROVENANCE_ATTR
 
-    return dict((ds.attrs.get(PROVENANCE_ATTR) or {}).get("params") or ds.attrs.get("parameters") or {})
+    attrs = decode_attrs(ds.attrs)
+    return dict((attrs.get(PROVENANCE_ATTR) or {}).get("params") or attrs.get("parameters") or {})
 
 
 def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, str] | None = None,
@@ -224,6 +227,8 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
         - ``model_to_model_ev`` (model, layer, target_model, target_layer): median over target units.
 
         Variables of directions that the sweep did not score are absent.
+        Attrs: ``store`` and the parameters every entry read shares (``reps``, ``seed``, ...;
+        :func:`neuroxr.attrs.decode_attrs` decodes those held as JSON).
     table : pandas.DataFrame
         One row per entry: labels, ``key``, ``path``, ``n_targets``, ``n_excluded_stimuli``,
         ``median_ev``, ``mean_ev`` (over the included targets) and the parameters
@@ -237,10 +242,11 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     rows, trows = [], []
     loaded: list[tuple[Entry, xr.Dataset]] = []
     located = _locate(store, entries, paths, score_kwargs, None)
-    timed = False
+    timed, read = False, []
     for e, path, ds_all in zip(entries, located, _read_all(store, located)):
         if ds_all is None:
             continue
+        read.append(ds_all)
         if "time_bin" not in ds_all.dims:
             loaded.append((e, ds_all))
         timed = timed or "time_bin" in ds_all.dims
@@ -251,7 +257,16 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
                                                *PARAM_COLUMNS])
     table = as_counts(table, ["n_excluded_stimuli"])
     target_table = (pd.concat(trows, ignore_index=True) if trows else pd.DataFrame(columns=cols + ["target_kind", "target_id", "ev", "ev_sd", "r", "included"]))
-    return _dataset(store, entries, loaded), table, target_table
+    return _with_shared_params(_dataset(store, entries, loaded), read), table, target_table
+
+
+def _with_shared_params(ds: xr.Dataset, read: Sequence[xr.Dataset]) -> xr.Dataset:
+    """``ds`` with the parameters that every entry in ``read`` shares as attrs (the tables give each
+    entry's own), storable (:func:`neuroxr.attrs.encode_attrs`)."""
+    params = [_params(r) for r in read]
+    shared = {k: v for k, v in (params[0] if params else {}).items() if all(k in p and p[k] == v for p in params[1:])}
+    ds.attrs = encode_attrs({**shared, **ds.attrs})
+    return ds
 
 
 
@@ -405,10 +420,11 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     from ..entries import metric_value
 
     located = _locate(store, entries, paths, None, metric_options)
-    rows = []
+    rows, read = [], []
     for e, path, ds in zip(entries, located, _read_all(store, located)):
         if ds is None:
             continue
+        read.append(ds)
         split = "split" in ds["score"].dims
         rows.append({"metric": e.direction, "source": e.source, "target": e.target or None, "model": e.model,
                      "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key, "path": path,
@@ -463,4 +479,4 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
         ds["neural_dimensionality"] = (("neural", "region"), arr,
                                        {"long_name": "effective dimensionality of the trial-averaged responses"})
     ds.attrs["store"] = store.url
-    return ds, table
+    return _with_shared_params(ds, read), table

@@ -1,0 +1,232 @@
+"""Labeled out: every public analysis returns xarray results that record their parameters, go to
+netCDF and Zarr as they are, and do not depend on the order of the stimuli (neuroxr.attrs)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import neuroxr as nx
+from neuroxr.attrs import JSON_ATTRS, decode_attrs, decoded, encode_attrs, storable
+from neuroxr.datasets.synthetic import LayerSpec, make_study, write_example_study
+from neuroxr.geometry import inference as gi
+from neuroxr.geometry import shape_inference as si
+from neuroxr.geometry import split_distance, split_half_rdms
+from neuroxr.predictivity import brainscore, brainscore_ceiling
+from neuroxr.predictivity import inference as pi
+
+MODELS = {"m": (LayerSpec("l1", 16, 1.0, 0), LayerSpec("l2", 12, 0.5, 4))}
+STUDY = dict(seed=1, n_stimuli=30, animals={"A": 6, "B": 5}, n_repeats=(4, 4), models=MODELS, true_model="m",
+             true_layer="l1", n_latent=6)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    st = make_study(**STUDY)
+    return st.features["m"]["l1"], st.features["m"]["l2"], st.neural["A"], st.neural["B"]
+
+
+def _bins(n: xr.DataArray) -> xr.DataArray:
+    x = xr.concat([n, n * 1.1 + 0.01], dim="time_bin").transpose("stimulus", "neuroid", "repeat", "time_bin")
+    return x.assign_coords(time_bin_start=("time_bin", [0, 10]), time_bin_end=("time_bin", [10, 20]))
+
+
+def _boots(f, f2, a):
+    return {"l1": pi.bootstrap("forward", f, a, n_boot=10, reps=2), "l2": pi.bootstrap("forward", f2, a, n_boot=10, reps=2)}
+
+
+# name -> (call on (features, features 2, neural A, neural B, **params), parameters passed away from their defaults)
+ANALYSES = {
+    "forward": (lambda f, f2, a, b, **k: nx.forward(f, a, **k),
+                dict(reps=2, seed=4, alpha=0.5, n_folds=5, fold_seed=2, max_n=10, split="slots", min_reliability=0.05)),
+    "reverse": (lambda f, f2, a, b, **k: nx.reverse(a, f, **k), dict(reps=2, seed=4, alpha=0.5, n_folds=5, max_n=4)),
+    "inter_animal": (lambda f, f2, a, b, **k: nx.inter_animal(a, b, **k), dict(reps=2, seed=4, alpha=0.5, split="slots")),
+    "model_to_model": (lambda f, f2, a, b, **k: nx.model_to_model(f, f2, **k), dict(reps=2, max_n=8, seed=3, alpha=0.3)),
+    "forward_time": (lambda f, f2, a, b, **k: nx.forward(f, _bins(a), **k), dict(reps=2, seed=1, alpha=0.5)),
+    "split_half_reliability": (lambda f, f2, a, b, **k: nx.split_half_reliability(a, **k),
+                               dict(reps=2, seed=2, split="slots", method="pearson")),
+    "bootstrap": (lambda f, f2, a, b, **k: pi.bootstrap("forward", f, a, **k),
+                  dict(n_boot=10, seed=3, level=0.9, method="bca", reps=2, alpha=0.5)),
+    "permutation_test": (lambda f, f2, a, b, **k: pi.permutation_test("forward", f, a, **k), dict(n_perm=8, seed=3, alpha=0.5)),
+    "compare": (lambda f, f2, a, b, **k: pi.compare(_boots(f, f2, a), **k), dict(level=0.9, correction="fdr")),
+    "best_layer": (lambda f, f2, a, b, **k: pi.best_layer(_boots(f, f2, a), **k), dict(seed=3, level=0.9)),
+    "brainscore": (lambda f, f2, a, b, **k: brainscore(f, a, **k), dict(n_components=4, n_splits=3, train_size=0.8, seed=4)),
+    "brainscore_ceiling": (lambda f, f2, a, b, **k: brainscore_ceiling(a, **k), dict(n_splits=3, seed=4)),
+    "temporal_generalization": (lambda f, f2, a, b, **k: nx.temporal_generalization(_bins(b), _bins(a), **k),
+                                dict(alpha=0.5, n_folds=5, fold_seed=2)),
+    "rdm": (lambda f, f2, a, b, **k: nx.rdm(f, **k), dict(method="euclidean")),
+    "split_half_rdms": (lambda f, f2, a, b, **k: split_half_rdms(a, **k), dict(method="euclidean", seed=3, reps=2)),
+    "compare_rdms_many": (lambda f, f2, a, b, **k: nx.compare_rdms_many(nx.rdm(f), xr.concat([nx.rdm(a), nx.rdm(b)], "rdm"), **k),
+                          dict(method="pearson")),
+    "rdm_noise_ceiling": (lambda f, f2, a, b, **k: nx.rdm_noise_ceiling(xr.concat([nx.rdm(a), nx.rdm(b)], "subject"), **k),
+                          dict(method="pearson")),
+    "split_half_rdm_ceiling": (lambda f, f2, a, b, **k: nx.split_half_rdm_ceiling(a, **k),
+                               dict(rdm_method="euclidean", compare_method="pearson", seed=3, reps=2, spearman_brown=False)),
+    "crsa": (lambda f, f2, a, b, **k: nx.crsa(f, a, **k), dict(rdm_method="euclidean", compare_method="pearson", seed=3, reps=2)),
+    "ersa": (lambda f, f2, a, b, **k: nx.ersa(f, a, **k),
+             dict(rdm_method="euclidean", compare_method="pearson", alpha=0.5, n_folds=4, fold_seed=2, test_size=0.4, seed=3)),
+    "ereg": (lambda f, f2, a, b, **k: nx.ereg(f, a, **k), dict(n_components=4, alpha=0.5, n_folds=4, fold_seed=2, seed=3)),
+    "rsa_bootstrap": (lambda f, f2, a, b, **k: gi.rsa_bootstrap(nx.rdm(f), [nx.rdm(a), nx.rdm(b)], **k),
+                      dict(method="spearman", n_boot=10, seed=3, level=0.9, noise_ceiling=False, nan_policy="omit")),
+    "crsa_bootstrap": (lambda f, f2, a, b, **k: gi.crsa_bootstrap(f, a, **k),
+                       dict(rdm_method="euclidean", compare_method="pearson", n_boot=10, seed=3, level=0.9)),
+    "rsa_permutation": (lambda f, f2, a, b, **k: gi.rsa_permutation(nx.rdm(f), nx.rdm(a), **k),
+                        dict(method="spearman", n_perm=10, seed=3)),
+    "cka_bootstrap": (lambda f, f2, a, b, **k: gi.cka_bootstrap(f, a, **k),
+                      dict(n_boot=10, seed=3, level=0.9, n_perm=5, nan_policy="omit")),
+    "ersa_bootstrap": (lambda f, f2, a, b, **k: gi.ersa_bootstrap(f, a, **k),
+                       dict(rdm_method="euclidean", compare_method="pearson", alpha=0.5, test_size=0.4, split_seed=2,
+                            n_boot=10, seed=3, n_perm=4)),
+    "split_distance": (lambda f, f2, a, b, **k: split_distance(f, f2, **k),
+                       dict(test_size=0.4, seed=3, alpha=0.5, center_columns=False, score_method="euclidean")),
+    "shape_bootstrap": (lambda f, f2, a, b, **k: si.shape_bootstrap(f, f2, **k),
+                        dict(alpha=0.5, n_boot=10, seed=3, level=0.9, n_perm=4, nan_policy="omit")),
+    "pairwise_distances": (lambda f, f2, a, b, **k: nx.pairwise_distances({"a": f, "b": f2}, **k),
+                           dict(alpha=0.5, score_method="euclidean")),
+    "procrustes_average": (lambda f, f2, a, b, **k: nx.procrustes_average({"a": f, "b": f2}, **k),
+                           dict(center_columns=False, max_iter=5, tol=1e-6)),
+}
+
+#: Parameters a result shows by its shape or under another name, not as an attr of their own.
+SHOWN_OTHERWISE = {("permutation_test", "keep_null")}
+
+
+def _run(name, f, f2, a, b):
+    fn, params = ANALYSES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(f, f2, a, b, **params)
+
+
+@pytest.fixture(scope="module")
+def results(sets):
+    return {name: _run(name, *sets) for name in ANALYSES}
+
+
+def _plain(v):
+    """An attr value as netCDF and Zarr both give it back (numbers and lists of numbers)."""
+    return np.asarray(v).tolist() if isinstance(v, (np.ndarray, np.generic, list, tuple, int, float)) else v
+
+
+def _same(a: xr.Dataset | xr.DataArray, b: xr.Dataset | xr.DataArray) -> None:
+    xr.testing.assert_allclose(a, b)
+    for name in [None, *(a.variables if isinstance(a, xr.Dataset) else ())]:
+        x, y = (a.attrs, b.attrs) if name is None else (a[name].attrs, b[name].attrs)
+        assert set(x) == set(y) and all(_plain(x[k]) == _plain(y[k]) for k in x if x[k] == x[k]), name
+
+
+def _round_trip(obj, tmp_path):
+    ds = obj if isinstance(obj, xr.Dataset) else obj.to_dataset(name=obj.name)
+    ds.to_netcdf(tmp_path / "r.nc", engine="scipy")  # the engine of the test environment (netCDF3)
+    _same(ds, xr.load_dataset(tmp_path / "r.nc", engine="scipy"))
+    ds.to_zarr(tmp_path / "r.zarr", mode="w")
+    _same(ds, xr.open_zarr(tmp_path / "r.zarr").load())
+
+
+# ------------------------------------------------------------------------- the analyses
+@pytest.mark.parametrize("name", ANALYSES)
+def test_result_round_trips_through_netcdf_and_zarr(results, name, tmp_path):
+    _round_trip(results[name], tmp_path)
+
+
+@pytest.mark.parametrize("name", ANALYSES)
+def test_result_records_every_parameter_passed(results, name):
+    attrs = decode_attrs(results[name].attrs)
+    for k, v in ANALYSES[name][1].items():
+        if (name, k) in SHOWN_OTHERWISE:
+            continue
+        got = attrs.get(k, "<absent>")
+        want = int(v) if isinstance(v, bool) else v
+        assert got == want or _plain(got) == _plain(want), (k, got, v)
+
+
+def _by_id(obj):
+    """``obj`` with every stimulus dim sorted by its ids (a result that follows the input order)."""
+    for dim, coord in (("stimulus", "stimulus_id"), ("stimulus_", "stimulus_id_")):
+        if dim in obj.dims and coord in obj.coords:
+            obj = obj.isel({dim: np.argsort(obj[coord].values, kind="stable")})
+    return obj
+
+
+@pytest.mark.parametrize("name", ANALYSES)
+def test_result_does_not_depend_on_the_stimulus_order(sets, results, name):
+    order = np.random.default_rng(5).permutation(sets[0].sizes["stimulus"])
+    again = _run(name, *(x.isel(stimulus=order) for x in sets))
+    xr.testing.assert_allclose(_by_id(results[name]), _by_id(again))
+    assert results[name].attrs == again.attrs
+
+
+def test_directions_and_geometry_spell_switches_alike(results):
+    """One convention for flags (0 / 1), whichever module made the result."""
+    assert results["forward"].attrs["noise_ceiling"] == 1 and type(results["forward"].attrs["noise_ceiling"]) is int
+    assert type(results["forward"].attrs["streamed"]) is int and type(results["crsa"].attrs["noise_ceiling"]) is int
+    assert results["permutation_test"].attrs["noise_ceiling"] == 0
+
+
+# ------------------------------------------------------------------------- store entries and sweeps
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("labeled") / "s.zarr"
+    write_example_study(path, **STUDY)
+    return nx.open_store(path)
+
+
+ENTRIES = {
+    "forward": ("m.l1", "A", dict(reps=2, seed=3, max_n=10)),
+    "forward_bootstrap": ("m.l1", "A", dict(reps=2, n_boot=10)),
+    "crsa": ("m.l1", "A", dict(rdm_method="euclidean", reps=2)),
+    "cka": ("m.l1", "A", dict(debiased=True)),
+    "shape": ("m.l1", "m.l2", dict(alpha=0.5)),
+    "dimensionality": ("m.l1", None, {}),
+}
+
+
+@pytest.mark.parametrize("kind", ENTRIES)
+def test_store_entries_round_trip_and_decode_to_what_the_store_holds(store, kind, tmp_path):
+    source, target, params = ENTRIES[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = nx.score(store, kind, source, target, **params)  # computed
+        again = nx.score(store, kind, source, target, **params)  # read back
+    path = nx.lookup(store, kind, source, target, params=params)
+    held = store.group_attrs(path)  # the store's own attrs: JSON objects, as every store version holds them
+    for ds in (first, again, store.read_dataset(path).load()):
+        _round_trip(ds, tmp_path)
+        attrs = decode_attrs(ds.attrs)
+        assert attrs["neuroxr_provenance"] == held["neuroxr_provenance"] and attrs["parameters"] == held["parameters"]
+        assert all(attrs["parameters"][k] == v for k, v in params.items())
+
+
+def test_sweep_results_record_the_shared_parameters_and_round_trip(store, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = nx.sweep(store, client="serial", progress=False, directions=["forward", "crsa"], reps=2, seed=5)
+    attrs = decode_attrs(res.dataset.attrs)
+    assert (attrs["reps"], attrs["seed"], attrs["max_n"]) == (2, 5, None)
+    assert decode_attrs(res.metrics.attrs)["rdm_method"] == "correlation"
+    for ds in (res.dataset, res.metrics):
+        _round_trip(ds, tmp_path)
+
+
+# ------------------------------------------------------------------------- neuroxr.attrs
+def test_encode_attrs_keeps_what_netcdf_holds_and_decode_gives_the_rest_back():
+    raw = {"p": {"a": None, "b": [1, 2]}, "flag": np.bool_(True), "none": None, "names": ["a", "b"], "x": [1.0, 2.0],
+           "i": np.int64(3), "empty": [], "s": "t"}
+    enc = encode_attrs(raw)
+    assert (enc["flag"], enc["i"], enc["x"], enc["s"]) == (1, 3, [1.0, 2.0], "t")
+    assert set(json.loads(enc[JSON_ATTRS])) == {"p", "none", "names", "empty"}
+    assert encode_attrs(enc) == enc  # twice: the same
+    assert decode_attrs(enc) == {**raw, "flag": 1, "i": 3}
+    assert decode_attrs({"p": {"a": 1}}) == {"p": {"a": 1}}  # never encoded: as it is
+
+
+def test_storable_encodes_the_variables_attrs_too(tmp_path):
+    ds = xr.Dataset({"v": ("x", [1.0, 2.0], {"d": {"a": 1}})}, attrs={"n": None})
+    storable(ds).to_netcdf(tmp_path / "v.nc", engine="scipy")
+    back = decoded(xr.load_dataset(tmp_path / "v.nc", engine="scipy"))
+    assert back.attrs == {"n": None} and back["v"].attrs == {"d": {"a": 1}}
+    assert ds.attrs == {"n": None} and ds["v"].attrs == {"d": {"a": 1}}  # the input is left as it was

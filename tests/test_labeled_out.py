@@ -144,6 +144,23 @@ def test_result_records_every_parameter_passed(results, name):
         assert got == want or _plain(got) == _plain(want), (k, got, v)
 
 
+#: The inputs each result names (attrs ``source`` / ``target``: an input's model/layer, else its name).
+LABELS = {
+    "forward": ("m/l1", "A"), "reverse": ("A", "m/l1"), "inter_animal": ("A", "B"), "model_to_model": ("m/l1", "m/l2"),
+    "forward_time": ("m/l1", "A"), "split_half_reliability": ("A", None), "bootstrap": ("m/l1", "A"),
+    "permutation_test": ("m/l1", "A"), "brainscore": ("m/l1", "A"), "brainscore_ceiling": ("A", None),
+    "temporal_generalization": ("B", "A"), "split_half_rdm_ceiling": ("A", None), "crsa": ("m/l1", "A"),
+    "ersa": ("m/l1", "A"), "ereg": ("m/l1", "A"), "crsa_bootstrap": ("m/l1", "A"), "cka_bootstrap": ("m/l1", "A"),
+    "ersa_bootstrap": ("m/l1", "A"), "split_distance": ("m/l1", "m/l2"), "shape_bootstrap": ("m/l1", "m/l2"),
+}
+
+
+@pytest.mark.parametrize("name", LABELS)
+def test_result_names_its_inputs(results, name):
+    attrs = results[name].attrs
+    assert (attrs.get("source"), attrs.get("target")) == LABELS[name]
+
+
 def _by_id(obj):
     """``obj`` with every stimulus dim sorted by its ids (a result that follows the input order)."""
     for dim, coord in (("stimulus", "stimulus_id"), ("stimulus_", "stimulus_id_")):
@@ -208,6 +225,7 @@ def test_sweep_results_record_the_shared_parameters_and_round_trip(store, tmp_pa
     attrs = decode_attrs(res.dataset.attrs)
     assert (attrs["reps"], attrs["seed"], attrs["max_n"]) == (2, 5, None)
     assert decode_attrs(res.metrics.attrs)["rdm_method"] == "correlation"
+    assert list(res.dataset["neuroid_id"].values) == list(res.dataset["neuroid"].values)  # the scores' name too
     for ds in (res.dataset, res.metrics):
         _round_trip(ds, tmp_path)
 

@@ -88,6 +88,19 @@ def test_forward_bins_equal_loop(nan):
     _assert_loop_equal(ds, loop, names)
 
 
+def test_time_resolved_results_name_target_coords_as_the_static_direction():
+    """A target coord named like a score variable (a ground-truth ``reliability``) is renamed alike
+    by the static forward, the time-resolved one and temporal generalisation."""
+    F, R = _data()
+    R = R.assign_coords(reliability=("neuroid", np.linspace(0.1, 0.9, R.sizes["neuroid"])))
+    static = _quiet(nx.forward, F, bin_slice(R, 0), reps=2)
+    target = {name for name, c in static.coords.items() if c.dims == ("neuroid",)}
+    assert "reliability_coord" in target and "reliability" not in static.coords
+    for ds in (_quiet(nx.forward, F, R, reps=2), _quiet(nx.temporal_generalization, F, R)):
+        assert {name for name, c in ds.coords.items() if c.dims == ("neuroid",)} == target
+        np.testing.assert_array_equal(ds["reliability_coord"].values, R["reliability"].values)
+
+
 @pytest.mark.parametrize("max_groups", [None, 2])
 def test_forward_bins_group_missing_stimuli_bin_by_bin(monkeypatch, max_groups):
     """Missing trials on different stimuli in different bins: more patterns of missing stimuli over

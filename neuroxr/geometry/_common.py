@@ -163,6 +163,12 @@ def _label(da: Any, default: str) -> str:
     return default
 
 
+def input_labels(**inputs: Any) -> dict[str, str]:
+    """The attrs naming a result's inputs, ``{"source": "alexnet/conv1", "target": "V4"}``: each
+    input's :func:`_label`, else its key (the attrs the directions and cRSA give too)."""
+    return {key: _label(obj, key) for key, obj in inputs.items()}
+
+
 def _named(obj: Any, arg: str) -> str:
     """How a message names an input: the argument of the public function the user called and, when
     the input has a label of its own (:func:`_label`) that differs, that label in parentheses:

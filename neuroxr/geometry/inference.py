@@ -30,7 +30,7 @@ from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
 from ..kernels.stats import rank
 from ..validation import check_alpha
-from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without
+from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
 from .cka import _paired_grams
 from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _stack_rdms, as_rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
@@ -383,7 +383,8 @@ def crsa_bootstrap(
     data = [_align_rdm(model, _without(_rdm(x, rdm_method, None, f"{caller}: {nm}"), dropped), (fname, nm), caller)
             for x, nm in zip(sets, names)]
     out = _rsa_bootstrap(model, data, caller, "compare_method", method=compare_method, **kwargs)
-    out.attrs.update(rdm_method=rdm_method, compare_method=compare_method, **counts)
+    out.attrs.update(rdm_method=rdm_method, compare_method=compare_method, **counts,
+                     **input_labels(source=features, target=neural))
     return out
 
 
@@ -497,7 +498,7 @@ def cka_bootstrap(
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([out["cka"][1]]), null[:, None])[0]))
     return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},
                       attrs={"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "n_perm": int(n_perm),
-                             "nan_policy": nan_policy})
+                             "nan_policy": nan_policy, **input_labels(source=a, target=b)})
 
 
 def ersa_bootstrap(
@@ -557,7 +558,7 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
         out["p"] = perm["p"]
         out["score_null"] = perm["score_null"]
     out.attrs.update(seed=seed, rdm_method=rdm_method, compare_method=compare_method, alpha=float(alpha), test_size=float(test_size), split_seed=int(split_seed),
-                     n_test=int(te.size), n_perm=int(n_perm), **counts)
+                     n_test=int(te.size), n_perm=int(n_perm), **counts, **input_labels(source=features, target=neural))
     return out
 
 

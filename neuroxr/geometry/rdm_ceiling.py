@@ -16,7 +16,7 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import real_array
-from ._common import _Checked
+from ._common import _Checked, input_labels
 from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms, _stack_rdms
 
 __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
@@ -173,6 +173,6 @@ def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, co
         {"ceiling": ((), float(np.nanmean(r)) if np.isfinite(r).any() else math.nan), "ceiling_per_rep": (("rep",), r)},
         coords={"rep": np.arange(reps)},
         attrs={"rdm_method": rdm_method, "compare_method": compare_method, "seed": seed, "reps": reps,
-               "spearman_brown": int(spearman_brown),
+               "spearman_brown": int(spearman_brown), **input_labels(source=neural),
                **{k: H.attrs[k] for k in ("n_excluded_stimuli", "n_excluded_neuroids")}},
     )

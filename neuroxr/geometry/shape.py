@@ -34,6 +34,7 @@ from ._common import (
     _label,
     _named,
     check_split,
+    input_labels,
     split_train_test,
 )
 
@@ -518,7 +519,8 @@ def split_distance(
         coords={"split": ["train", "test"], "stimulus_id": ("stimulus", ids)},
         attrs={"alpha": float(alpha), "center_columns": int(center_columns), "zero_pad": int(zero_pad),
                "score_method": score_method, "test_size": test_size, "seed": seed, "n_train": int(tr.size),
-               "n_test": int(te.size), **counts, "lower_is_better": 1, "reference": "Williams et al. 2021"},
+               "n_test": int(te.size), **counts, "lower_is_better": 1, "reference": "Williams et al. 2021",
+               **input_labels(source=X, target=Y)},
     )
 
 

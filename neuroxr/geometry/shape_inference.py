@@ -11,7 +11,7 @@ import xarray as xr
 
 from ..errors import ParameterError
 from ..kernels import resample as rs
-from ._common import _named, _one_bin
+from ._common import _named, _one_bin, input_labels
 
 __all__ = ["shape_bootstrap", "check_shape_boot_method", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
@@ -143,6 +143,7 @@ def shape_bootstrap(
     metric._validate()
     _one_bin(X, _named(X, "X"), "shape_bootstrap")
     _one_bin(Y, _named(Y, "Y"), "shape_bootstrap")
+    labels = input_labels(source=X, target=Y)
     X, Y, ids = _shape_arrays(X, Y)
     X, Y = (np.zeros_like(A) if center_columns and not _ks.centre(A, A.mean(axis=0)).any() else A for A in (X, Y))  # as LinearMetric
     n = X.shape[0]
@@ -181,7 +182,7 @@ def shape_bootstrap(
         coords["stimulus_id"] = ("stimulus", ids)
     attrs = {"alpha": a, "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method,
              "n_boot": int(idx.shape[0]), "seed": int(seed), "level": float(level), "method": method, "n_perm": int(n_perm),
-             "nan_policy": nan_policy, "n_stimuli": int(n), "lower_is_better": 1, "reference": "Williams et al. 2021"}
+             "nan_policy": nan_policy, "n_stimuli": int(n), "lower_is_better": 1, "reference": "Williams et al. 2021", **labels}
     return xr.Dataset(out, coords=coords, attrs=attrs)
 
 

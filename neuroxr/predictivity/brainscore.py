@@ -204,7 +204,8 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
             "consistency": (("split", "neuroid"), cons),
         },
         coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(neural.coords["neuroid_id"].values).astype(str))},
-        attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", **counts, "reference": REFERENCE},
+        attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", **counts, "reference": REFERENCE,
+               "source": _label(neural, "neural")},
     )
 
 
@@ -431,5 +432,6 @@ def brainscore(
                "n_components": n_components, "n_splits": n_splits, "train_size": train_size,
                "stratify_by": "" if strata is None else ("object_name" if stratify_by == _AUTO else str(stratify_by)),
                "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]), **counts,
-               "source": _label(features, "features"), "reference": REFERENCE, "neuroxr_version": __version__},
+               "source": _label(features, "features"), "target": _label(neural, "neural"), "reference": REFERENCE,
+               "neuroxr_version": __version__},
     )

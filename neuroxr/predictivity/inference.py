@@ -39,6 +39,7 @@ import xarray as xr
 from ..alignment import canonical_order
 from ..attrs import encode_attrs
 from ..errors import LayoutError, ParameterError, no_effect
+from ..geometry._common import input_labels
 from ..kernels import resample as rs
 from ..validation import check_min_reliability
 from ._paired import aligned_targets, boots_policy, same_resamples, same_targets
@@ -350,7 +351,7 @@ def bootstrap(
         out.update(median_ceiling_boot=(("boot",), medc_b),
                    median_ceiling_ci=(("bound",), interval(medc0, medc_b, lambda: jack(1))))
     _warn_undefined(parts, ev0, ev_b, med_b, int(n_boot), nan_policy)
-    attrs = _attrs(parts, n_boot=int(n_boot), level=float(level), method=method, over=over,
+    attrs = _attrs(parts, **input_labels(source=source, target=target), n_boot=int(n_boot), level=float(level), method=method, over=over,
                    **({} if min_reliability is None else {"min_reliability": float(min_reliability)}),
                    **({} if nan_policy == "propagate" else {"nan_policy": nan_policy}))
     ds = xr.Dataset(out, coords=coords, attrs=attrs)
@@ -453,7 +454,7 @@ def permutation_test(
     out["included"] = ((dim,), included)
     if keep_null:
         out["r_null"] = (("perm", dim), null)
-    attrs = _attrs(parts, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
+    attrs = _attrs(parts, **input_labels(source=source, target=target), n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
     attrs["noise_ceiling"] = 0  # the statistic r carries no ceiling; the halves only chose the targets
     return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LayoutError
+from ..geometry._common import input_labels
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman, spearman_brown
 from ..layouts import has_time, validate_neural
@@ -95,5 +96,5 @@ def split_half_reliability(
          "r_half": (("neuroid", "rep"), prep.expand(r, ok))},
         coords={**target_coords(neural, "neuroid"), "rep": np.arange(reps)},
         attrs={"reps": int(reps), "seed": int(seed), "split": split, "method": method, **counts,
-               "neuroxr_version": version()},
+               **input_labels(source=neural), "neuroxr_version": version()},
     )

@@ -37,6 +37,7 @@ from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from . import _prepare as prep
 from ._groups import _pattern_groups, scored_groups, warn_unscored
+from ._result import target_coords
 
 __all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "temporal_generalization",
            "validate_generalization"]
@@ -210,7 +211,7 @@ def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Data
     # each bin's targets grouped by their missing stimuli on their own (as a call on that bin)
     ds = fn(**{**args, "neural": flat}, bins=np.tile(np.arange(nt), k))
     ds = ds.drop_vars("neuroid_id")
-    keep = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
+    keep = target_coords(neural, "neuroid")  # named as the static forward names them
     per_bin = [ds.isel(neuroid=slice(t, None, nt)).assign_coords(keep) for t in range(nt)]
     # each bin's counts of its stimuli, as forward on that bin alone reports them: the one call
     # reports them per bin, as lists over the bins (the responses are read once)
@@ -366,7 +367,7 @@ def temporal_generalization(
     if unscored.any():  # one warning for every pair (the direction's, per bin)
         warn_unscored(nname, int(unscored.sum()), most, examples(_labels(nids, *np.nonzero(unscored))), n_folds,
                       "(neuroid, train bin, test bin) targets")
-    coords = {name: c.variable for name, c in neural.coords.items() if c.dims == ("neuroid",)}
+    coords = target_coords(neural, "neuroid")  # the directions' one rule
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))
     ds = xr.Dataset({"r": (("neuroid", "time_bin_train", "time_bin_test"), r)}, coords=coords)

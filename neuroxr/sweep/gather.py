@@ -219,7 +219,8 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
         - ``ev_mean``, ``n_targets``: mean over targets, number of targets;
         - ``ev_rep`` (..., rep): median over targets per rep (the spread over reps);
         - ``forward_ev`` (model, layer, neural, region, neuroid): rep-mean EV per neuroid
-          (``neuroid`` = union of the neural sets' ``neuroid_id``; NaN outside a set or region);
+          (``neuroid`` = union of the neural sets' ``neuroid_id``, also coord ``neuroid_id`` as in
+          the scores, ``unit_id`` likewise; NaN outside a set or region);
         - ``reverse_ev`` (model, layer, neural, region, unit): rep-mean EV per unit (``unit`` =
           union of the layers' ``unit_id``);
         - ``inter_animal_ev`` (source_neural, neural, region) and
@@ -373,6 +374,9 @@ def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Ent
             vt = vt[_included(s, "unit")]
             arr[models.index(e.model), layers.index(e.layer), tm.index(e.target_model), tl.index(e.target_layer)] = nanmedian(vt)
         ds["model_to_model_ev"] = (("model", "layer", "target_model", "target_layer"), arr, {"units": "percent"})
+    for tdim in ("neuroid", "unit"):  # the targets' ids under the name the scores give them too
+        if tdim in ds.coords:
+            ds = ds.assign_coords({f"{tdim}_id": (tdim, ds[tdim].values)})
     ds.attrs["store"] = store.url
     return ds
 

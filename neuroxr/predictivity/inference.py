@@ -257,7 +257,7 @@ def bootstrap(
         ``n_boot_undefined`` (target: resamples whose EV is undefined). A resample's median is the
         NaN-median over the targets it defines (the point estimate's rule): ``median_ev_n_targets``
         (boot) counts them. Attrs:
-        the direction's parameters, ``n_boot``, ``seed``, ``level``, ``method``, ``over`` (``nan_policy`` when "omit") and
+        the direction's parameters, ``source`` / ``target`` (the inputs' labels), ``n_boot``, ``seed``, ``level``, ``method``, ``over`` (``nan_policy`` when "omit") and
         (forward, inter-animal) the direction's counts of its targets' stimuli.
 
     Notes

@@ -532,7 +532,7 @@ def test_a_square_array_is_checked_as_an_rdm_where_it_enters():
             geo.compare_rdms(r, bad)
     with pytest.raises(LayoutError, match="similarity matrix"):
         geo.as_rdm(np.corrcoef(X), "model")
-    with pytest.raises(LayoutError, match=r"^rdms\[1\]: an RDM is symmetric"):
+    with pytest.raises(LayoutError, match=r"^rdm_noise_ceiling: rdms\[1\]: an RDM is symmetric"):
         geo.rdm_noise_ceiling(np.stack([D, D + np.triu(np.ones((30, 30)), 1)]))
     # rounding is not asymmetry; NaN at mirrored pairs and on the diagonal is missing, not wrong
     E = D * (1 + 1e-12 * np.triu(np.ones((30, 30)), 1))

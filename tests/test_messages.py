@@ -48,6 +48,12 @@ def _features(seed=1, layer="l1", nan=False, stim=SID):
     return da
 
 
+def _rdm():
+    """A NumPy RDM of ``N`` stimuli (Euclidean distances of random patterns)."""
+    X = np.random.default_rng(3).standard_normal((N, 4))
+    return np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+
+
 def _ragged():
     """Responses where each neuroid lacks its trials on a different stimulus: no neuroid spans them all."""
     R = np.random.default_rng(2).standard_normal((N, K, T))
@@ -276,6 +282,39 @@ ERRORS = {
                           r"compare_rdms: b \(net/l1\): an RDM needs dims"),
     "compare_rdms infinite": (lambda: geo.compare_rdms(geo.rdm(_features()).copy(data=np.full((N, N), np.inf)), np.ones((N, N))),
                               r"compare_rdms: a \(net/l1\): the RDM holds"),
+    # the RDM checks of the functions of many RDMs: the function called, the argument and the RDM's position
+    "rdm_noise_ceiling asymmetric": (lambda: geo.rdm_noise_ceiling(np.stack([_rdm(), _rdm() + np.triu(np.ones((N, N)), 1)])),
+                                     r"rdm_noise_ceiling: rdms\[1\]: an RDM is symmetric"),
+    "rdm_noise_ceiling list": (lambda: geo.rdm_noise_ceiling([_rdm(), _rdm() + np.triu(np.ones((N, N)), 1)]),
+                               r"rdm_noise_ceiling: rdms\[1\]: an RDM is symmetric"),
+    "rdm_noise_ceiling infinite": (lambda: geo.rdm_noise_ceiling(np.stack([_rdm(), np.where(np.eye(N), 0, np.inf)])),
+                                   r"rdm_noise_ceiling: rdms: the RDM holds"),
+    "rdm_noise_ceiling empty": (lambda: geo.rdm_noise_ceiling([]), r"rdm_noise_ceiling: rdms: no RDMs given"),
+    "compare_rdms_many asymmetric": (lambda: geo.compare_rdms_many([_rdm()], [_rdm(), _rdm() + np.triu(np.ones((N, N)), 1)]),
+                                     r"compare_rdms_many: b\[1\]: an RDM is symmetric"),
+    "compare_rdms_many infinite": (lambda: geo.compare_rdms_many(geo.rdm(_features()).copy(data=np.full((N, N), np.inf))
+                                                                 .expand_dims("rdm"), [_rdm()]), r"compare_rdms_many: a: the RDM holds"),
+    "rsa_bootstrap model": (lambda: rsa_bootstrap(_rdm() + np.triu(np.ones((N, N)), 1), [_rdm(), _rdm()], n_boot=5),
+                            r"rsa_bootstrap: model_rdm: an RDM is symmetric"),
+    "rsa_bootstrap labeled model": (lambda: rsa_bootstrap(geo.rdm(_features()).rename(stimulus="x"), [_rdm(), _rdm()], n_boot=5),
+                                    r"rsa_bootstrap: model_rdm \(net/l1\): an RDM needs dims"),
+    "rsa_bootstrap data": (lambda: rsa_bootstrap(_rdm(), np.stack([_rdm(), np.where(np.eye(N), 0, np.inf)]), n_boot=5),
+                           r"rsa_bootstrap: data_rdms\[1\]: the RDM holds"),
+    # the ceilings' inf refusal, in memory and lazy (read where the values are computed): the function called
+    **{f"{name} infinite{' lazy' if lazy else ''}": (lambda call=call, lazy=lazy: call(_neural(inf=True, lazy=lazy)),
+                                                        rf"{name}: neural \(V4\): holds \d+ infinite")
+       for name, call in [("brainscore_ceiling", lambda R: brainscore_ceiling(R, n_splits=2)),
+                          ("split_half_rdms", geo.split_half_rdms), ("split_half_rdm_ceiling", geo.split_half_rdm_ceiling)]
+       for lazy in (False, True)},
+    "brainscore_ceiling averaged": (lambda: brainscore_ceiling(_neural().mean("repeat")), r"brainscore_ceiling: neural \(V4\): dims"),
+    "split_half_rdms averaged": (lambda: geo.split_half_rdms(_neural().mean("repeat")), r"split_half_rdms: neural \(V4\): dims"),
+    # brainscore's own input checks and pairing: the function called, then the argument with its label
+    "brainscore features": (lambda: brainscore(_features().rename(unit="u"), _neural(), n_components=2, n_splits=2),
+                            r"brainscore: features \(net/l1\): dims"),
+    "brainscore averaged": (lambda: brainscore(_features(), _neural().mean("repeat"), n_components=2, n_splits=2),
+                            r"brainscore: neural \(V4\): dims"),
+    "brainscore pairing": (lambda: brainscore(_features(), _neural(stim=SID[:20]), n_components=2, n_splits=2),
+                           r"brainscore: Cannot pair by stimulus_id: 10 stimulus ids of features \(net/l1\) are missing in neural \(V4\)"),
 }
 
 

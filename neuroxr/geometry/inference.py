@@ -32,7 +32,7 @@ from ..kernels.stats import rank
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without
 from .cka import _paired_grams
-from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _stack_rdms, as_rdm
+from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
@@ -98,7 +98,7 @@ def _model_and_data(model_rdm: Any, data_rdms: Any, caller: str) -> tuple[xr.Dat
     unlabeled: positions, the same for all. A pairing error starts with ``caller``.
     """
     ids, ref = _labeled_ids(("model_rdm", model_rdm), ("data_rdms", data_rdms))
-    model = _as_rdm_in(model_rdm, "model_rdm", ids, ref)
+    model = _as_rdm_in(model_rdm, "model_rdm", ids, ref, f"{caller}: {_rdm_named(model_rdm, 'model_rdm')}")
     return model, _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm", caller=caller)
 
 

@@ -74,11 +74,11 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     """
     method = _c._normalize_compare_method(method, "rdm_noise_ceiling")
     if isinstance(rdms, np.ndarray):
-        R = real_array(rdms, "rdms", "a stack of RDMs")
-        _refuse_inf(R, "rdms")
+        R = real_array(rdms, "rdm_noise_ceiling: rdms", "a stack of RDMs")
+        _refuse_inf(R, "rdm_noise_ceiling: rdms")
         if R.ndim == 3:
             for i, D in enumerate(R):
-                _check_square(D, f"rdms[{i}]")
+                _check_square(D, f"rdm_noise_ceiling: rdms[{i}]")
         V = R if R.ndim == 2 else to_numpy(_r.upper_tri(R))
         labels = np.arange(V.shape[0])
     else:

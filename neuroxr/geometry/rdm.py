@@ -113,11 +113,12 @@ def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.nd
     return h1[0], h2[0]
 
 
-def check_split_halves(seed: Any, reps: Any) -> dict[str, int]:
+def check_split_halves(seed: Any, reps: Any, caller: str = "") -> dict[str, int]:
     """The split-half draw's ``seed`` (int >= 0) and ``reps`` (int >= 1), checked before any data
-    is read (a one-line :class:`~neuroxr.errors.ParameterError`); returned as ints."""
-    return {"seed": check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0."),
-            "reps": check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.")}
+    is read (a one-line :class:`~neuroxr.errors.ParameterError` starting with ``caller``); returned as ints."""
+    return {"seed": check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0.",
+                              caller=caller),
+            "reps": check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.", caller=caller)}
 
 
 def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int = 0, reps: int = 1) -> xr.DataArray:
@@ -151,7 +152,7 @@ def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, re
     :class:`~neuroxr.geometry._common._Checked`: its valid repeats not counted again in memory);
     the messages start with ``caller``, the public function called (its RDM method argument ``method_arg``)."""
     _check_option(method, _r.RDM_METHODS, method_arg, caller)
-    check_split_halves(seed, reps)
+    check_split_halves(seed, reps, caller)
     checked, neural = neural, _plain(neural)
     name = _named(neural, "neural")
     fresh = not isinstance(checked, _Checked)  # a checked input: its values not checked again

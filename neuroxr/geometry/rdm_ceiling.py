@@ -158,7 +158,7 @@ def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, co
     """:func:`split_half_rdm_ceiling`, also of responses a metric checked in this call (a
     :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`);
     the messages start with ``caller``, the public function called."""
-    compare_method = _c._normalize_compare_method(compare_method, caller)
+    compare_method = _c._normalize_compare_method(compare_method, caller, "compare_method")
     H = _split_half_rdms(neural, rdm_method, seed, reps, caller, "rdm_method")
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0

@@ -147,6 +147,8 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
         neuroid whose trial means are constant across the stimuli (up to rounding; its halves are
         exactly anti-correlated, Spearman-Brown -inf), with the directions' warning.
     """
+    check_int(n_splits, "n_splits", 1, "The repetition splits, e.g. n_splits=10.", caller="brainscore_ceiling")
+    check_int(seed, "seed", 0, "The random_state of the repetition splits, e.g. seed=1.", 2**32 - 1, "brainscore_ceiling")
     shown = f"brainscore_ceiling: {_named(neural, 'neural')}"  # messages start with the function called
     validate_neural(neural, name=shown, check_values=False)
     _one_bin(neural, _named(neural, "neural"), "brainscore_ceiling")
@@ -289,7 +291,7 @@ def check_brainscore_params(n_components: Any, n_splits: Any, train_size: Any, s
     checked with it); returned spelled once (ints, ``train_size`` a float, ``ceiling`` a bool)."""
     if ceiling_mode not in CEILING_MODES:
         raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {ceiling_mode!r}.")
-    ceiling = bool(check_bool(ceiling, "ceiling", "Pass ceiling=False for the raw score only."))
+    ceiling = bool(check_bool(ceiling, "ceiling", "Pass ceiling=False for the raw score only.", caller="brainscore"))
     if not ceiling and ceiling_mode != "ratio":
         raise no_effect([f"ceiling_mode={ceiling_mode!r}"], "with ceiling=False",
                         "score is NaN without a ceiling; raw is uncorrected", caller="brainscore")
@@ -297,10 +299,11 @@ def check_brainscore_params(n_components: Any, n_splits: Any, train_size: Any, s
         raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
     if stratify_by is not None and not isinstance(stratify_by, str):
         raise ParameterError(f"brainscore: stratify_by must be a stimulus coord name, 'auto' or None; got {stratify_by!r}.")
-    return {"n_components": check_int(n_components, "n_components", 1, "The PLS components, e.g. n_components=25."),
-            "n_splits": check_int(n_splits, "n_splits", 1, "The stimulus splits, e.g. n_splits=10."),
+    return {"n_components": check_int(n_components, "n_components", 1, "The PLS components, e.g. n_components=25.",
+                                      caller="brainscore"),
+            "n_splits": check_int(n_splits, "n_splits", 1, "The stimulus splits, e.g. n_splits=10.", caller="brainscore"),
             "train_size": float(train_size), "stratify_by": stratify_by,
-            "seed": check_int(seed, "seed", 0, "The random_state of the splits, e.g. seed=1.", 2**32 - 1),
+            "seed": check_int(seed, "seed", 0, "The random_state of the splits, e.g. seed=1.", 2**32 - 1, "brainscore"),
             "ceiling": ceiling, "ceiling_mode": ceiling_mode}
 
 

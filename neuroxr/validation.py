@@ -1,5 +1,6 @@
 """Checks of common parameters, each a one-line :class:`~neuroxr.errors.ParameterError` naming the
-argument, its allowed range and what to pass (scikit-learn's ``validate_params`` style), and the
+argument, its allowed range and what to pass, after the public function called where given
+(``"forward: reps must be an integer >= 1; got 0. ..."``, the form of every parameter error), and the
 one check that an array-like holds real numbers (:func:`real_array`, a
 :class:`~neuroxr.errors.LayoutError`), and the one refusal of non-finite values of neural responses
 (:func:`refuse_inf`) and model features (:func:`refuse_nonfinite`): called on in-memory arrays when
@@ -21,7 +22,12 @@ __all__ = ["check_int", "check_alpha", "check_min_reliability", "check_bool", "c
            "lazy_nonfinite_error"]
 
 
-def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int | None = None) -> int:
+def _where(caller: str | None) -> str:
+    """The start of a parameter error of the public function ``caller`` (``"forward: "``; none without it)."""
+    return f"{caller}: " if caller else ""
+
+
+def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int | None = None, caller: str = "") -> int:
     """``value`` as an int, or a one-line :class:`ParameterError` naming ``name``, its range and ``hint``.
 
     Parameters
@@ -34,38 +40,42 @@ def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int 
         The inclusive range (``maximum=None``: unbounded).
     hint : str, default ""
         What to pass instead, appended to the message.
+    caller : str, default ""
+        The public function called, which starts the message (``"forward: reps must be ..."``).
     """
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum
             or (maximum is not None and int(value) > maximum)):
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ParameterError(f"{name} must be an integer {bound}; got {value!r}. {hint}".rstrip())
+        raise ParameterError(f"{_where(caller)}{name} must be an integer {bound}; got {value!r}. {hint}".rstrip())
     return int(value)
 
 
-def check_alpha(alpha: Any, name: str = "alpha") -> float:
-    """A ridge penalty as a float, or a one-line :class:`ParameterError` (finite, >= 0)."""
+def check_alpha(alpha: Any, name: str = "alpha", caller: str = "") -> float:
+    """A ridge penalty as a float, or a one-line :class:`ParameterError` (finite, >= 0) starting with ``caller``."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < float("inf"):
-        raise ParameterError(f"{name} must be a finite non-negative number; got {alpha!r}. Pass e.g. {name}=0.1.")
+        raise ParameterError(f"{_where(caller)}{name} must be a finite non-negative number; got {alpha!r}. Pass e.g. {name}=0.1.")
     return float(alpha)
 
 
-def check_min_reliability(value: Any) -> float | None:
-    """``min_reliability`` as a float in [0, 1], or ``None``; else a one-line :class:`ParameterError`."""
+def check_min_reliability(value: Any, caller: str = "") -> float | None:
+    """``min_reliability`` as a float in [0, 1], or ``None``; else a one-line :class:`ParameterError`
+    starting with ``caller``."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1):
-        raise ParameterError(f"min_reliability must be a number in [0, 1] or None; got {value!r}.")
+        raise ParameterError(f"{_where(caller)}min_reliability must be a number in [0, 1] or None; got {value!r}.")
     return None if value is None else float(value)
 
 
-def check_bool(value: Any, name: str, hint: str = "", allow_callable: bool = False) -> bool | Callable[..., Any]:
+def check_bool(value: Any, name: str, hint: str = "", allow_callable: bool = False,
+               caller: str = "") -> bool | Callable[..., Any]:
     """``value`` if it is a bool (``numpy.bool_`` too; a callable as well with ``allow_callable``),
-    else a one-line :class:`ParameterError` naming ``name`` (a string such as ``"no"`` is never
-    taken as true)."""
+    else a one-line :class:`ParameterError` starting with ``caller`` and naming ``name`` (a string
+    such as ``"no"`` is never taken as true)."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if allow_callable and callable(value):
         return value
     what = "True, False or a callable" if allow_callable else "True or False"
-    raise ParameterError(f"{name} must be {what}; got {value!r}. {hint}".rstrip())
+    raise ParameterError(f"{_where(caller)}{name} must be {what}; got {value!r}. {hint}".rstrip())
 
 
 def check_mapping(value: Any, name: str, caller: str = "") -> dict[str, Any]:
@@ -73,7 +83,7 @@ def check_mapping(value: Any, name: str, caller: str = "") -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ParameterError(f"{caller + ': ' if caller else ''}{name} must be a mapping (a dict of name: value) or None; "
+        raise ParameterError(f"{_where(caller)}{name} must be a mapping (a dict of name: value) or None; "
                              f"got {type(value).__name__} {value!r}. Pass e.g. {name}={{'session': 1}}.")
     return dict(value)
 

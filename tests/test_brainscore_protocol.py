@@ -257,16 +257,20 @@ def _training_fits(X, R, strata, n_components):
 
 
 @pytest.mark.filterwarnings("ignore:y residual is constant")  # scikit-learn's stop, in the reference
-@pytest.mark.parametrize("shape, n_components, short", [
-    (dict(rank=5), 8, True),  # low-rank features
+@pytest.mark.parametrize("shape, n_components, short, stop", [
+    (dict(rank=5), 8, True, False),  # low-rank features
     # more units than stimuli, n_components = n_train (rank n_train - 1), responses at firing-rate scale
-    (dict(n=40, p=200, scale=50.0), 36, True),
-    (dict(), 25, False),  # full rank
-    (dict(n=40, p=200), 25, False),  # Brain-Score's shapes: many units, n_components below n_train - 1
+    (dict(n=40, p=200, scale=50.0), 36, True, False),
+    # the same at unit scale: scikit-learn's PLS stops at the rank, the targets' residual vanished there
+    (dict(n=40, p=200), 36, False, True),
+    (dict(), 25, False, False),  # full rank
+    (dict(n=40, p=200), 25, False, False),  # Brain-Score's shapes: many units, n_components below n_train - 1
 ])
-def test_pls_components_past_the_training_rank_warn_and_keep_brainscores_numbers(shape, n_components, short):
+def test_pls_components_past_the_training_rank_warn_and_keep_brainscores_numbers(shape, n_components, short, stop):
     """PLS components fitted past the rank of the centred training features fit rounding errors:
-    Brain-Score's numbers are kept (scikit-learn's PLS), with one warning naming the rank."""
+    Brain-Score's numbers are kept (scikit-learn's PLS), with one warning naming the rank; where
+    scikit-learn stops before n_components (its own "y residual is constant" warning), the same
+    warning says so and scikit-learn's never reaches the user."""
     import warnings
 
     import neuroxr as nx
@@ -275,10 +279,12 @@ def test_pls_components_past_the_training_rank_warn_and_keep_brainscores_numbers
     X = X[:, np.argsort(feats["unit_id"].values.astype(str))]  # the units in canonical id order, as fitted
     fits = _training_fits(X, R, strata, n_components)
     past = [rank for rank, fitted in fits if fitted > rank]
-    assert bool(past) == short
+    stopped = [fitted for _, fitted in fits if fitted < n_components]
+    assert (bool(past), bool(stopped)) == (short, stop)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         ds = brainscore(feats, neur, n_components=n_components)
+    assert [str(x.message) for x in w if not issubclass(x.category, nx.NeuroxrWarning)] == []
     msgs = [str(x.message) for x in w if issubclass(x.category, nx.NeuroxrWarning)]
     if short:
         lo, hi = min(past), max(past)
@@ -286,6 +292,12 @@ def test_pls_components_past_the_training_rank_warn_and_keep_brainscores_numbers
             rf"brainscore: features \(m/l\): n_components={n_components} exceeds the rank of the centred features on the "
             rf"training stimuli of {len(past)} of 10 splits \(rank {lo}{'' if lo == hi else f' to {hi}'}\); .* "
             rf"pass n_components={lo} or fewer\.", msgs[0]), msgs
+    elif stop:
+        lo, hi = min(stopped), max(stopped)
+        assert len(msgs) == 1 and re.fullmatch(
+            rf"brainscore: features \(m/l\): n_components={n_components}: scikit-learn's PLS stopped at "
+            rf"{lo}{'' if lo == hi else f' to {hi}'} components on {len(stopped)} of 10 splits, .*'y residual is constant'\)\. "
+            rf"To fit the same components on every split, pass n_components={lo} or fewer\.", msgs[0]), msgs
     else:
         assert msgs == []
     raw, _, _ = _reference(X, R, strata, n_components)

@@ -399,7 +399,7 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "many"], "must be an integer or 'auto'"),
     # the metric's own checks, as compute and a sweep's metric_options run them: one line naming the metric
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "0"],
-     "Error: metric 'ereg': The '--n-components' parameter of ereg must be 'auto' or a positive int. Got 0 instead.\n"),
+     "Error: metric 'ereg': --n-components must be 'auto' or a positive int; got 0.\n"),
     (["score", "rsa", "STORE", "net.conv1", "monkeyA", "--variant", "ereg", "--n-components", "4", "--eps", "0.2"],
      "Error: metric 'ereg': --eps 0.2 has no effect with --n-components 4"),
     (["score", "dimensionality", "STORE", "net.conv1", "monkeyA"], "Got unexpected extra argument (monkeyA)"),

@@ -356,9 +356,9 @@ def test_mismatched_stimuli(problem):
 
 def test_bad_options(problem):
     feats, neu = nx.features(problem["F"]), nx.neural(problem["R"])
-    with pytest.raises(ValueError, match="'regressor' parameter must be one of"):
+    with pytest.raises(ValueError, match="^forward: regressor must be one of"):
         d.forward(feats, neu, regressor="svm")
-    with pytest.raises(ValueError, match="'split' parameter must be one of"):
+    with pytest.raises(ValueError, match=r"^forward: split must be one of \('valid', 'slots'\); got 'odd'\.$"):
         d.forward(feats, neu, split="odd")
 
 

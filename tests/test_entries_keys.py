@@ -138,8 +138,8 @@ def test_n_components_as_a_float_is_refused_as_the_other_int_parameters():
 
 
 @pytest.mark.parametrize(("kind", "params", "match"), [
-    ("forward", {"regressor": "Ridge"}, "'regressor' parameter"),
-    ("reverse", {"split": "VALID"}, "'split' parameter"),
+    ("forward", {"regressor": "Ridge"}, "regressor must be one of"),
+    ("reverse", {"split": "VALID"}, "split must be one of"),
     ("inter_animal", {"seed": 0.0}, "seed must be an integer"),
     ("forward", {"max_n": 10.0}, "max_n must be an integer"),
     ("forward", {"alpha": True}, "alpha must be"),
@@ -180,7 +180,7 @@ def test_crsa_ceiling_options_without_a_ceiling_are_refused_as_crsa_refuses_them
     ("forward_bootstrap", {"alpha": -1.0}, "alpha"),
     ("forward_bootstrap", {"over": "both", "method": "bca"}, "method='bca' needs one resampled axis"),
     ("reverse_bootstrap", {"level": 1.5}, "level must be a number in"),
-    ("inter_animal_bootstrap", {"over": "neuroids"}, "'over' parameter must be one of"),
+    ("inter_animal_bootstrap", {"over": "neuroids"}, "over must be one of"),
     ("forward_bootstrap", {"n_boot": 0}, "n_boot must be a positive integer"),
     ("forward_permutation", {"n_perm": 2.5}, "n_perm must be a positive integer"),
     ("forward_permutation", {"n_folds": 1}, "n_folds"),

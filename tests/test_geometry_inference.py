@@ -195,7 +195,7 @@ def test_shape_bootstrap_bad_input():
         shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), alpha=2.0)
     with pytest.raises(ParameterError, match=r"^shape_bootstrap: method='bca' is not offered: .*infinite; pass method='centred'"):
         shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), method="bca")
-    with pytest.raises(ParameterError, match=r"'method' parameter must be one of \('centred', 'percentile', 'basic'\)"):
+    with pytest.raises(ParameterError, match=r"^shape_bootstrap: method must be one of \('centred', 'percentile', 'basic'\)"):
         shape_bootstrap(np.ones((5, 2)), np.ones((5, 2)), method="BCa")
 
 

@@ -335,12 +335,12 @@ def test_ceiling_options_are_checked_as_the_user_gave_them(study):
     assert parts.P1 is None and parts.params["seed"] == 3 and parts.params["split"] == "slots"
     p = permutation_test("forward", F, R, n_perm=5, seed=3)
     assert (p.attrs["seed"], p.attrs["noise_ceiling"]) == (3, False)
-    with pytest.raises(ParameterError, match=r"^The 'split' parameter must be one of"):
+    with pytest.raises(ParameterError, match=r"^permutation_test: split must be one of"):
         permutation_test("forward", F, R, n_perm=5, split="halves", min_reliability=0.1)
     assert bootstrap("forward", F, R, n_boot=5, reps=1, noise_ceiling=False, seed=3).attrs["seed"] == 3
-    for fn in (lambda **kw: bootstrap("forward", F, R, n_boot=5, reps=1, **kw),
-               lambda **kw: permutation_test("forward", F, R, n_perm=5, reps=1, **kw)):
-        with pytest.raises(ParameterError, match=r"^min_reliability=0.5 has no effect without a noise ceiling"):
+    for name, fn in (("bootstrap", lambda **kw: bootstrap("forward", F, R, n_boot=5, reps=1, **kw)),
+                     ("permutation_test", lambda **kw: permutation_test("forward", F, R, n_perm=5, reps=1, **kw))):
+        with pytest.raises(ParameterError, match=rf"^{name}: min_reliability=0.5 has no effect without a noise ceiling"):
             fn(noise_ceiling=False, min_reliability=0.5)  # as the directions refuse it
 
 
@@ -387,7 +387,7 @@ def test_model_to_model_inference_refuses_ceiling_options():
 def test_prepared_parts_refuse_the_direction_options(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     parts = prepare("forward", F, R, reps=2)
-    with pytest.raises(ParameterError, match=r"^\['alpha'\]: the Parts given as source were prepared"):
+    with pytest.raises(ParameterError, match=r"^bootstrap: \['alpha'\]: the Parts given as source were prepared"):
         bootstrap("forward", parts, None, n_boot=5, alpha=3.0)
 
 

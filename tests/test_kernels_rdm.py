@@ -63,7 +63,7 @@ def test_rdm_matches_rsatoolbox_calc_rdm():
 
 
 def test_rdm_method_is_validated():
-    with pytest.raises(ValueError, match=r"The 'method' parameter of rdm must be one of \{'correlation', 'cosine', 'euclidean', 'sqeuclidean'\}. Got 'manhattan' instead."):
+    with pytest.raises(ValueError, match=r"^rdm: method must be one of \('correlation', 'cosine', 'euclidean', 'sqeuclidean'\); got 'manhattan'\.$"):
         rdm(np.ones((3, 3)), "manhattan")
 
 
@@ -162,7 +162,7 @@ def test_compare_matches_rsatoolbox_compare():
 
 
 def test_compare_validation_messages():
-    with pytest.raises(ValueError, match=r"must be one of \{'pearson', 'spearman', 'kendall', 'cosine'\}. Got 'tau-b' instead"):
+    with pytest.raises(ValueError, match=r"method must be one of \('pearson', 'spearman', 'kendall', 'cosine'\); got 'tau-b'\.$"):
         compare_rdms(np.ones(3), np.ones(3), "tau-b")
     with pytest.raises(ValueError, match="same stimuli"):
         compare_rdms_many(np.ones((1, 3)), np.ones((1, 6)))
@@ -239,7 +239,7 @@ def test_compare_rdms_several_methods_in_one_call(levels):
         assert float(compare_rdms_many(A, B, m)[0, 0]) == pytest.approx(v, rel=1e-12, abs=1e-15)
     with pytest.raises(ValueError, match="empty"):
         compare_rdms(A, B, [])
-    with pytest.raises(ValueError, match="Got 'tau-b' instead"):
+    with pytest.raises(ValueError, match="got 'tau-b'"):
         compare_rdms(A, B, ["pearson", "tau-b"])
 
 

@@ -95,7 +95,7 @@ def test_torch_backend_gives_the_numpy_predictions(data):
 
 
 def test_unknown_regressor_is_refused(data):
-    with pytest.raises(ValueError, match="'regressor' parameter"):
+    with pytest.raises(ValueError, match="^regressor must be one of"):
         Regressor("svr", data[2])
 
 

@@ -95,7 +95,7 @@ def test_nanmean_and_valid_counts(backend):
 
 
 def test_split_mode_is_validated():
-    with pytest.raises(ValueError, match="'split' parameter"):
+    with pytest.raises(ValueError, match="^SplitHalves: mode must be one of"):
         SplitHalves(_responses(8), "halves")
 
 

@@ -48,6 +48,12 @@ def _features(seed=1, layer="l1", nan=False, stim=SID):
     return da
 
 
+def _rdm():
+    """A NumPy RDM of ``N`` stimuli (Euclidean distances of random patterns)."""
+    X = np.random.default_rng(3).standard_normal((N, 4))
+    return np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+
+
 def _ragged():
     """Responses where each neuroid lacks its trials on a different stimulus: no neuroid spans them all."""
     R = np.random.default_rng(2).standard_normal((N, K, T))
@@ -276,7 +282,113 @@ ERRORS = {
                           r"compare_rdms: b \(net/l1\): an RDM needs dims"),
     "compare_rdms infinite": (lambda: geo.compare_rdms(geo.rdm(_features()).copy(data=np.full((N, N), np.inf)), np.ones((N, N))),
                               r"compare_rdms: a \(net/l1\): the RDM holds"),
+    # the RDM checks of the functions of many RDMs: the function called, the argument and the RDM's position
+    "rdm_noise_ceiling asymmetric": (lambda: geo.rdm_noise_ceiling(np.stack([_rdm(), _rdm() + np.triu(np.ones((N, N)), 1)])),
+                                     r"rdm_noise_ceiling: rdms\[1\]: an RDM is symmetric"),
+    "rdm_noise_ceiling list": (lambda: geo.rdm_noise_ceiling([_rdm(), _rdm() + np.triu(np.ones((N, N)), 1)]),
+                               r"rdm_noise_ceiling: rdms\[1\]: an RDM is symmetric"),
+    "rdm_noise_ceiling infinite": (lambda: geo.rdm_noise_ceiling(np.stack([_rdm(), np.where(np.eye(N), 0, np.inf)])),
+                                   r"rdm_noise_ceiling: rdms: the RDM holds"),
+    "rdm_noise_ceiling empty": (lambda: geo.rdm_noise_ceiling([]), r"rdm_noise_ceiling: rdms: no RDMs given"),
+    "compare_rdms_many asymmetric": (lambda: geo.compare_rdms_many([_rdm()], [_rdm(), _rdm() + np.triu(np.ones((N, N)), 1)]),
+                                     r"compare_rdms_many: b\[1\]: an RDM is symmetric"),
+    "compare_rdms_many infinite": (lambda: geo.compare_rdms_many(geo.rdm(_features()).copy(data=np.full((N, N), np.inf))
+                                                                 .expand_dims("rdm"), [_rdm()]), r"compare_rdms_many: a: the RDM holds"),
+    "rsa_bootstrap model": (lambda: rsa_bootstrap(_rdm() + np.triu(np.ones((N, N)), 1), [_rdm(), _rdm()], n_boot=5),
+                            r"rsa_bootstrap: model_rdm: an RDM is symmetric"),
+    "rsa_bootstrap labeled model": (lambda: rsa_bootstrap(geo.rdm(_features()).rename(stimulus="x"), [_rdm(), _rdm()], n_boot=5),
+                                    r"rsa_bootstrap: model_rdm \(net/l1\): an RDM needs dims"),
+    "rsa_bootstrap data": (lambda: rsa_bootstrap(_rdm(), np.stack([_rdm(), np.where(np.eye(N), 0, np.inf)]), n_boot=5),
+                           r"rsa_bootstrap: data_rdms\[1\]: the RDM holds"),
+    # the ceilings' inf refusal, in memory and lazy (read where the values are computed): the function called
+    **{f"{name} infinite{' lazy' if lazy else ''}": (lambda call=call, lazy=lazy: call(_neural(inf=True, lazy=lazy)),
+                                                        rf"{name}: neural \(V4\): holds \d+ infinite")
+       for name, call in [("brainscore_ceiling", lambda R: brainscore_ceiling(R, n_splits=2)),
+                          ("split_half_rdms", geo.split_half_rdms), ("split_half_rdm_ceiling", geo.split_half_rdm_ceiling)]
+       for lazy in (False, True)},
+    "brainscore_ceiling averaged": (lambda: brainscore_ceiling(_neural().mean("repeat")), r"brainscore_ceiling: neural \(V4\): dims"),
+    "split_half_rdms averaged": (lambda: geo.split_half_rdms(_neural().mean("repeat")), r"split_half_rdms: neural \(V4\): dims"),
+    # brainscore's own input checks and pairing: the function called, then the argument with its label
+    "brainscore features": (lambda: brainscore(_features().rename(unit="u"), _neural(), n_components=2, n_splits=2),
+                            r"brainscore: features \(net/l1\): dims"),
+    "brainscore averaged": (lambda: brainscore(_features(), _neural().mean("repeat"), n_components=2, n_splits=2),
+                            r"brainscore: neural \(V4\): dims"),
+    "brainscore pairing": (lambda: brainscore(_features(), _neural(stim=SID[:20]), n_components=2, n_splits=2),
+                           r"brainscore: Cannot pair by stimulus_id: 10 stimulus ids of features \(net/l1\) are missing in neural \(V4\)"),
 }
+
+
+#: A bad parameter of a public function: ``(call, function, parameter)``; the one-line error reads
+#: ``"<function>: <parameter> must ..."`` (or ``"<function>: <parameter>=... has no effect ..."``).
+PARAMETERS = {
+    # the directions' checks (check_params) and those of their inference
+    "forward split": (lambda: nx.forward(_features(), _neural(), split="x"), "forward", "split"),
+    "forward reps": (lambda: nx.forward(_features(), _neural(), reps=0), "forward", "reps"),
+    "forward regressor": (lambda: nx.forward(_features(), _neural(), regressor="svm"), "forward", "regressor"),
+    "forward backend": (lambda: nx.forward(_features(), _neural(), backend="x"), "forward", "backend="),
+    "forward dtype": (lambda: nx.forward(_features(), _neural(), dtype="x"), "forward", "dtype="),
+    "forward inert": (lambda: nx.forward(_features(), _neural(), regressor="linear", alpha=2.0), "forward", "alpha"),
+    "reverse seed": (lambda: nx.reverse(_neural(), _features(), seed=-1), "reverse", "seed"),
+    "inter_animal alpha": (lambda: nx.inter_animal(_neural(), _neural(4), alpha=-1), "inter_animal", "alpha"),
+    "model_to_model n_folds": (lambda: nx.model_to_model(_features(), _features(2), n_folds=1), "model_to_model", "n_folds"),
+    "split_half_reliability method": (lambda: nx.split_half_reliability(_neural(), method="x"), "split_half_reliability", "method"),
+    "split_half_reliability reps": (lambda: nx.split_half_reliability(_neural(), reps=0), "split_half_reliability", "reps"),
+    "temporal_generalization alpha": (lambda: temporal_generalization(_time_neural(), _time_neural("IT"), alpha=-1),
+                                      "temporal_generalization", "alpha"),
+    "bootstrap over": (lambda: bootstrap("forward", _features(), _neural(), over="x"), "bootstrap", "over"),
+    "bootstrap level": (lambda: bootstrap("forward", _features(), _neural(), level=2), "bootstrap", "level"),
+    "bootstrap min_reliability": (lambda: bootstrap("forward", _features(), _neural(), min_reliability=2), "bootstrap",
+                                  "min_reliability"),
+    "permutation_test n_perm": (lambda: permutation_test("forward", _features(), _neural(), n_perm=0), "permutation_test", "n_perm"),
+    "permutation_test split": (lambda: permutation_test("forward", _features(), _neural(), split="x", min_reliability=0.1),
+                               "permutation_test", "split"),
+    # Brain-Score
+    "brainscore n_splits": (lambda: brainscore(_features(), _neural(), n_splits=0), "brainscore", "n_splits"),
+    "brainscore ceiling": (lambda: brainscore(_features(), _neural(), ceiling="no"), "brainscore", "ceiling"),
+    "brainscore_ceiling n_splits": (lambda: brainscore_ceiling(_neural(), n_splits=0), "brainscore_ceiling", "n_splits"),
+    "brainscore_ceiling seed": (lambda: brainscore_ceiling(_neural(), seed=-1), "brainscore_ceiling", "seed"),
+    # the geometry
+    "rdm method": (lambda: geo.rdm(_features(), method="x"), "rdm", "method"),
+    "split_half_rdms seed": (lambda: geo.split_half_rdms(_neural(), seed=-1), "split_half_rdms", "seed"),
+    "split_half_rdm_ceiling compare_method": (lambda: geo.split_half_rdm_ceiling(_neural(), compare_method="x"),
+                                               "split_half_rdm_ceiling", "compare_method"),
+    "crsa reps": (lambda: geo.crsa(_features(), _neural(), reps=0), "crsa", "reps"),
+    "crsa compare_method": (lambda: geo.crsa(_features(), _neural(), compare_method="x"), "crsa", "compare_method"),
+    "ersa n_folds": (lambda: geo.ersa(_features(), _neural(), n_folds=1), "ersa", "n_folds"),
+    "ersa seed": (lambda: geo.ersa(_features(), _neural(), seed=-1), "ersa", "seed"),
+    "ereg alpha": (lambda: geo.ereg(_features(), _neural(), alpha=-1), "ereg", "alpha"),
+    "ereg seed": (lambda: geo.ereg(_features(), _neural(), seed=-1), "ereg", "seed"),
+    "cka debiased": (lambda: geo.cka(_features(), _features(2), debiased="no"), "cka", "debiased"),
+    "split_train_test": (lambda: geo.split_train_test(SID, test_size=2), "split_train_test", "test_size"),
+    "LinearMetric alpha": (lambda: geo.LinearMetric(alpha=2).fit(_features(), _features(2)), "LinearMetric", "alpha"),
+    "split_distance alpha": (lambda: geo.split_distance(_features(), _features(2), alpha=2), "split_distance", "alpha"),
+    "split_distance zero_pad": (lambda: geo.split_distance(_features(), _features(2), zero_pad="no"), "split_distance", "zero_pad"),
+    "pairwise_distances score_method": (lambda: geo.pairwise_distances([_features(), _features(2)], score_method="x"),
+                                        "pairwise_distances", "score_method"),
+    "rsa_bootstrap n_boot": (lambda: rsa_bootstrap(_rdm(), [_rdm()], n_boot=0), "rsa_bootstrap", "n_boot"),
+    "rsa_bootstrap nan_policy": (lambda: rsa_bootstrap(_rdm(), [_rdm()], nan_policy="x"), "rsa_bootstrap", "nan_policy"),
+    "cka_bootstrap level": (lambda: cka_bootstrap(_features(), _features(2), level=2), "cka_bootstrap", "level"),
+    "cka_bootstrap n_boot": (lambda: cka_bootstrap(_features(), _features(2), n_boot=0), "cka_bootstrap", "n_boot"),
+    "ersa_bootstrap split_seed": (lambda: ersa_bootstrap(_features(), _neural(), split_seed=-1), "ersa_bootstrap", "split_seed"),
+    "ersa_bootstrap alpha": (lambda: ersa_bootstrap(_features(), _neural(), alpha=-1), "ersa_bootstrap", "alpha"),
+    "shape_bootstrap level": (lambda: shape_bootstrap(_features(), _features(2), level=2), "shape_bootstrap", "level"),
+    "shape_bootstrap alpha": (lambda: shape_bootstrap(_features(), _features(2), alpha=2), "shape_bootstrap", "alpha"),
+    "shape_bootstrap n_perm": (lambda: shape_bootstrap(_features(), _features(2), n_boot=5, n_perm=-1), "shape_bootstrap", "n_perm"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+def test_parameter_errors_start_with_the_function_called(name):
+    """One form for every parameter error: the function called, then the argument (as the messages
+    about inputs start with the function called), whichever shared check refuses it."""
+    from neuroxr.errors import NeuroxrError
+
+    call, fn, param = PARAMETERS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NeuroxrError) as e:
+            call()
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"{fn}: {param}"), str(e.value)
 
 
 @pytest.mark.parametrize("name", sorted(WARNINGS))
@@ -314,7 +426,7 @@ def test_messages_of_shared_helpers_start_with_the_function_called():
             assert messages[0].split(":")[0] in ("cka_bootstrap", "shape_bootstrap", "split_half_rdm_ceiling")
     with pytest.raises(ParameterError, match=r"^shape_bootstrap: X \(net/l1\) holds 1 NaN or infinite"):
         shape_bootstrap(_features(nan=True), _neural(), n_boot=5)
-    with pytest.raises(ParameterError, match=r"'rdm_method' parameter of split_half_rdm_ceiling"):
+    with pytest.raises(ParameterError, match=r"^split_half_rdm_ceiling: rdm_method must be one of"):
         geo.split_half_rdm_ceiling(_neural(), rdm_method="bad")
 
 
@@ -348,7 +460,7 @@ def test_rsa_bootstraps_speak_as_the_function_called(fn):
         fn(_features(), one, n_boot=5, **extra)
     messages = [str(w.message) for w in rec if issubclass(w.category, NeuroxrWarning)]
     assert len(messages) >= 2 and all(m.startswith(f"{fn.__name__}: ") for m in messages), messages
-    with pytest.raises(ParameterError, match=rf"^The 'compare_method' parameter of {fn.__name__} must be one of"):
+    with pytest.raises(ParameterError, match=rf"^{fn.__name__}: compare_method must be one of"):
         fn(_features(), _neural(), compare_method="kendall", n_boot=5)
     with pytest.raises(ParameterError, match=rf"^{fn.__name__}: indices must be"):
         fn(_features(), _neural(), indices=np.zeros((2, 3), dtype=int))

@@ -27,25 +27,25 @@ def small():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(seed=None), r"^seed must be an integer >= 0; got None\. .*seed=0"),
-        (dict(reps=2.5), r"^reps must be an integer >= 1; got 2\.5"),
-        (dict(reps=0), r"^reps must be an integer >= 1"),
-        (dict(regressor="ridgecv", alphas=[]), r"^alphas must hold at least one finite positive penalty for regressor='ridgecv'"),
-        (dict(regressor="ridgecv", alphas=[0.1, np.inf]), r"^alphas must hold at least one finite positive penalty"),
-        (dict(alpha=np.inf), r"^alpha must be a finite non-negative number; got inf"),
-        (dict(fold_seed=2**33), r"^fold_seed must be an integer in \[0, 4294967295\]"),
-        (dict(regressor="pls", n_components=0), r"^n_components must be an integer >= 1"),
-        (dict(regressor="pls", n_components=2.5), r"^n_components must be an integer >= 1"),
-        (dict(regressor="svm"), r"'regressor' parameter must be one of"),
-        (dict(split="odd"), r"'split' parameter must be one of"),
-        (dict(max_n=0), r"^max_n must be an integer >= 1"),
-        (dict(alpha=-1.0), r"^alpha must be a finite non-negative number"),
-        (dict(n_folds=1), r"^n_folds must be an integer >= 2"),
-        (dict(noise_ceiling="yes"), r"^noise_ceiling must be True, False or None"),
-        (dict(min_reliability=2), r"^min_reliability must be a number in \[0, 1\]"),
-        (dict(progress=3), r"^progress must be True, False or a callable; got 3\. Pass progress=True"),
-        (dict(progress="no"), r"^progress must be True, False or a callable; got 'no'"),
-        (dict(keep_predictions="x"), r"^keep_predictions must be True or False; got 'x'"),
+        (dict(seed=None), r"seed must be an integer >= 0; got None\. .*seed=0"),
+        (dict(reps=2.5), r"reps must be an integer >= 1; got 2\.5"),
+        (dict(reps=0), r"reps must be an integer >= 1"),
+        (dict(regressor="ridgecv", alphas=[]), r"alphas must hold at least one finite positive penalty for regressor='ridgecv'"),
+        (dict(regressor="ridgecv", alphas=[0.1, np.inf]), r"alphas must hold at least one finite positive penalty"),
+        (dict(alpha=np.inf), r"alpha must be a finite non-negative number; got inf"),
+        (dict(fold_seed=2**33), r"fold_seed must be an integer in \[0, 4294967295\]"),
+        (dict(regressor="pls", n_components=0), r"n_components must be an integer >= 1"),
+        (dict(regressor="pls", n_components=2.5), r"n_components must be an integer >= 1"),
+        (dict(regressor="svm"), r"regressor must be one of"),
+        (dict(split="odd"), r"split must be one of"),
+        (dict(max_n=0), r"max_n must be an integer >= 1"),
+        (dict(alpha=-1.0), r"alpha must be a finite non-negative number"),
+        (dict(n_folds=1), r"n_folds must be an integer >= 2"),
+        (dict(noise_ceiling="yes"), r"noise_ceiling must be True, False or None"),
+        (dict(min_reliability=2), r"min_reliability must be a number in \[0, 1\]"),
+        (dict(progress=3), r"progress must be True, False or a callable; got 3\. Pass progress=True"),
+        (dict(progress="no"), r"progress must be True, False or a callable; got 'no'"),
+        (dict(keep_predictions="x"), r"keep_predictions must be True or False; got 'x'"),
     ],
 )
 @pytest.mark.parametrize("direction", ["forward", "reverse", "inter_animal"])
@@ -53,22 +53,22 @@ def test_bad_parameters_one_line(small, direction, kwargs, message):
     F, R = small
     call = {"forward": lambda: pv.forward(F, R, **kwargs), "reverse": lambda: pv.reverse(R, F, **kwargs),
             "inter_animal": lambda: pv.inter_animal(R, R, **kwargs)}[direction]
-    with pytest.raises(NeuroxrError, match=message) as info:
+    with pytest.raises(NeuroxrError, match=f"^{direction}: {message}") as info:  # the function called, first
         call()
     assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
 
 
 def test_model_to_model_checks_its_flags(small):
     F, _ = small
-    with pytest.raises(NeuroxrError, match=r"^keep_predictions must be True or False; got 'x'"):
+    with pytest.raises(NeuroxrError, match=r"^model_to_model: keep_predictions must be True or False; got 'x'"):
         pv.model_to_model(F, F, keep_predictions="x")
-    with pytest.raises(NeuroxrError, match=r"^progress must be True, False or a callable; got 3"):
+    with pytest.raises(NeuroxrError, match=r"^model_to_model: progress must be True, False or a callable; got 3"):
         pv.model_to_model(F, F, progress=3)
 
 
 def test_a_dtype_that_is_no_dtype_is_a_neuroxr_error(small):
     F, R = small
-    with pytest.raises(NeuroxrError, match=r"^dtype='floatx' is not a dtype; use 'float32' or 'float64'"):
+    with pytest.raises(NeuroxrError, match=r"^forward: dtype='floatx' is not a dtype; use 'float32' or 'float64'"):
         pv.forward(F, R, dtype="floatx")
 
 
@@ -89,11 +89,11 @@ def test_a_one_value_ridgecv_grid_is_that_ridge(small):
 
 def test_model_to_model_and_reliability_check_parameters(small):
     F, R = small
-    with pytest.raises(NeuroxrError, match="^seed must be an integer"):
+    with pytest.raises(NeuroxrError, match="^model_to_model: seed must be an integer"):
         pv.model_to_model(F, F, seed=None)
-    with pytest.raises(NeuroxrError, match="^reps must be an integer"):
+    with pytest.raises(NeuroxrError, match="^split_half_reliability: reps must be an integer"):
         pv.split_half_reliability(R, reps=1.5)
-    with pytest.raises(NeuroxrError, match="'method' parameter must be one of"):
+    with pytest.raises(NeuroxrError, match=r"^split_half_reliability: method must be one of \('spearman', 'pearson'\); got 'kendall'\.$"):
         pv.split_half_reliability(R, method="kendall")
     with pytest.raises(LayoutError, match="at least 2"):
         pv.split_half_reliability(R.isel(repeat=[0]))
@@ -168,7 +168,7 @@ def test_reverse_ceiling_is_the_prediction_reliability(small):
     np.testing.assert_allclose(ds.ceiling.values, ds.prediction_shc.values)
     # without a ceiling min_reliability judges nothing: refused when the ceiling is turned off, a warning
     # when the automatic ceiling is off for these data (one repeat: trial-averaged)
-    with pytest.raises(ParameterError, match=r"^min_reliability=0.5 has no effect without a noise ceiling"):
+    with pytest.raises(ParameterError, match=r"^forward: min_reliability=0.5 has no effect without a noise ceiling"):
         pv.forward(F, R, reps=1, noise_ceiling=False, min_reliability=0.5)
     with pytest.warns(NeuroxrWarning, match="min_reliability=0.5 is ignored"):
         raw = pv.forward(F, R.isel(repeat=[0]), reps=1, min_reliability=0.5)
@@ -176,22 +176,22 @@ def test_reverse_ceiling_is_the_prediction_reliability(small):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(regressor="linear", alpha=1.0), r"^alpha has no effect with regressor='linear' \(alpha is the penalty of ridge"),
-    (dict(regressor="ridgecv", alpha=2.0), r"^alpha has no effect with regressor='ridgecv'"),
-    (dict(regressor="ridge", alphas=(1.0, 10.0)), r"^alphas has no effect with regressor='ridge'"),
-    (dict(regressor="ridge", n_components=5), r"^n_components has no effect with regressor='ridge'"),
-    (dict(regressor="pls", alpha=3.0, alphas=(1.0,)), r"^alpha and alphas have no effect with regressor='pls'"),
-    (dict(regressor="pls", dtype="float32"), r"^dtype='float32' has no effect with regressor='pls'"),
-    (dict(regressor="univariate", dtype="float32"), r"^dtype='float32' has no effect"),
-    (dict(noise_ceiling=False, split="slots"), r"^split='slots' has no effect without a noise ceiling"),
-    (dict(noise_ceiling=False, seed=3), r"^seed=3 has no effect without a noise ceiling"),
+    (dict(regressor="linear", alpha=1.0), r"^forward: alpha has no effect with regressor='linear' \(alpha is the penalty of ridge"),
+    (dict(regressor="ridgecv", alpha=2.0), r"^forward: alpha has no effect with regressor='ridgecv'"),
+    (dict(regressor="ridge", alphas=(1.0, 10.0)), r"^forward: alphas has no effect with regressor='ridge'"),
+    (dict(regressor="ridge", n_components=5), r"^forward: n_components has no effect with regressor='ridge'"),
+    (dict(regressor="pls", alpha=3.0, alphas=(1.0,)), r"^forward: alpha and alphas have no effect with regressor='pls'"),
+    (dict(regressor="pls", dtype="float32"), r"^forward: dtype='float32' has no effect with regressor='pls'"),
+    (dict(regressor="univariate", dtype="float32"), r"^forward: dtype='float32' has no effect"),
+    (dict(noise_ceiling=False, split="slots"), r"^forward: split='slots' has no effect without a noise ceiling"),
+    (dict(noise_ceiling=False, seed=3), r"^forward: seed=3 has no effect without a noise ceiling"),
     # one wording for every such refusal (neuroxr.errors.no_effect)
     (dict(noise_ceiling=False, split="slots", seed=3),
-     r"^split='slots' and seed=3 have no effect without a noise ceiling \(.*\); drop them or keep the ceiling\.$"),
+     r"^forward: split='slots' and seed=3 have no effect without a noise ceiling \(.*\); drop them or keep the ceiling\.$"),
     (dict(regressor="pls", alpha=3.0, alphas=(1.0,), n_components=3),
-     r"^alpha and alphas have no effect with regressor='pls' \(.*\); drop them or choose a regressor that reads them\.$"),
+     r"^forward: alpha and alphas have no effect with regressor='pls' \(.*\); drop them or choose a regressor that reads them\.$"),
     (dict(regressor="univariate", dtype="float32"),
-     r"^dtype='float32' has no effect with regressor='univariate' \(it fits in float64; .*\); drop it\.$"),
+     r"^forward: dtype='float32' has no effect with regressor='univariate' \(it fits in float64; .*\); drop it\.$"),
 ])
 def test_options_that_change_nothing_are_refused(small, kwargs, message):
     """An option set away from its default that the call would ignore is an error, never a new entry
@@ -201,11 +201,11 @@ def test_options_that_change_nothing_are_refused(small, kwargs, message):
         pv.forward(F, R, reps=1, **kwargs)
     pv.forward(F, R, reps=1, regressor="linear", alpha=0.1, n_components=20)  # the defaults, spelled out
     pv.forward(F, R, reps=2, noise_ceiling=False, seed=3, max_n=4)  # the seed draws max_n's subsets
-    with pytest.raises(ParameterError, match=r"^seed=2 has no effect without a noise ceiling"):
+    with pytest.raises(ParameterError, match=r"^model_to_model: seed=2 has no effect without a noise ceiling"):
         pv.model_to_model(F, F, seed=2)
     from sklearn.linear_model import Ridge
 
-    with pytest.raises(ParameterError, match=r"^alpha has no effect with an estimator object as regressor"):
+    with pytest.raises(ParameterError, match=r"^forward: alpha has no effect with an estimator object as regressor"):
         pv.forward(F, R, reps=1, regressor=Ridge(1.0), alpha=1.0)
 
 

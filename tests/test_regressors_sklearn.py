@@ -118,9 +118,9 @@ def test_estimator_identity_is_canonical():
 
 
 def test_bad_regressor_is_one_line(data):
-    with pytest.raises(ParameterError, match="'regressor' parameter must be one of .* or a scikit-learn estimator"):
+    with pytest.raises(ParameterError, match="^forward: regressor must be one of .* or a scikit-learn estimator"):
         pv.forward(nx.features(data["F"]), nx.neural(data["R"]), regressor=object())
-    with pytest.raises(ParameterError, match="'regressor'"):
+    with pytest.raises(ParameterError, match="^forward: regressor must be one of"):
         pv.forward(nx.features(data["F"]), nx.neural(data["R"]), regressor="knn")
 
 

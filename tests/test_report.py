@@ -281,9 +281,9 @@ def test_write_report_of_a_store_without_scores(tmp_path):
 
 
 def test_write_report_rejects_unknown_format(demo, tmp_path):
-    with pytest.raises(ParameterError, match="'format'"):
+    with pytest.raises(ParameterError, match=r"^write_report: format must be one of \('html', 'md'\); got 'pdf'\.$"):
         write_report(demo, tmp_path, format="pdf")
-    with pytest.raises(ParameterError, match="'figures'"):
+    with pytest.raises(ParameterError, match="^write_report: figures must be one of"):
         write_report(demo, tmp_path, figures="svg")
 
 

@@ -105,9 +105,9 @@ def test_transform_and_validation():
     m = LinearMetric().fit(X, Y)
     tX, tY = m.transform(X, Y)
     assert tX.shape == tY.shape == (20, 5)
-    with pytest.raises(ValueError, match=r"The 'alpha' parameter of LinearMetric must be a float in the range \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^LinearMetric: alpha must be a float in \[0, 1\]"):
         LinearMetric(alpha=1.5).fit(X, Y)
-    with pytest.raises(ValueError, match=r"The 'score_method' parameter of LinearMetric must be one of \{'angular', 'euclidean'\}"):
+    with pytest.raises(ValueError, match=r"^LinearMetric: score_method must be one of \('angular', 'euclidean'\)"):
         LinearMetric(score_method="cosine").fit(X, Y)
     with pytest.raises(ValueError, match="zero_pad=True"):
         LinearMetric(zero_pad=False).fit(X, Y)

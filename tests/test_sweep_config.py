@@ -99,8 +99,8 @@ def test_metric_config(sweep_base_store, sweep_copy):
 @pytest.mark.parametrize("options, key, says", [
     ({"cka": {"debiased": "no"}}, "cka", "metric 'cka': debiased must be True or False; got 'no'"),
     ({"shape": {"center_columns": "false"}}, "shape", "metric 'shape': center_columns must be True or False; got 'false'"),
-    ({"shape": {"alpha": 2}}, "shape", r"metric 'shape': The 'alpha' parameter of LinearMetric must be a float in the range"),
-    ({"crsa": {"rdm_method": "bogus"}}, "crsa", "metric 'crsa': The 'rdm_method' parameter of crsa must be one of"),
+    ({"shape": {"alpha": 2}}, "shape", r"metric 'shape': alpha must be a float in \[0, 1\]"),
+    ({"crsa": {"rdm_method": "bogus"}}, "crsa", "metric 'crsa': rdm_method must be one of"),
     ({"crsa": {"reps": 0}}, "crsa", "metric 'crsa': reps must be an integer >= 1; got 0"),
     ({"crsa": {"noise_ceiling": False, "seed": 4}}, "crsa", "metric 'crsa': seed=4 has no effect with noise_ceiling=False"),
     ({"ersa": {"n_folds": 1}}, "ersa", "metric 'ersa': n_folds must be an integer >= 2; got 1"),

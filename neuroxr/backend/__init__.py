@@ -126,12 +126,13 @@ def use_backend(name: str) -> Iterator[str]:
         set_backend(old)
 
 
-def resolve_backend(name: str | None) -> str:
-    """Check a backend name (``None`` means the global default) and that it can run here."""
+def resolve_backend(name: str | None, caller: str = "") -> str:
+    """Check a backend name (``None`` means the global default) and that it can run here; an unknown
+    name is refused in a message starting with ``caller``, the public function called."""
     if name is None:
         return _current
     if name not in BACKENDS:
-        raise BackendError(f"backend={name!r} is not known; choose one of {BACKENDS}.")
+        raise BackendError(f"{caller + ': ' if caller else ''}backend={name!r} is not known; choose one of {BACKENDS}.")
     if name in ("torch", "torch_cuda"):
         try:
             torch = importlib.import_module("torch")
@@ -162,14 +163,16 @@ def get_namespace(*arrays: Any) -> Any:
     return array_namespace(*arrays)
 
 
-def resolve_dtype(dtype: Any) -> np.dtype:
-    """``"float32"``/``"float64"`` (or numpy dtypes) as a numpy dtype; other dtypes are refused."""
+def resolve_dtype(dtype: Any, caller: str = "") -> np.dtype:
+    """``"float32"``/``"float64"`` (or numpy dtypes) as a numpy dtype; other dtypes are refused (the
+    message starting with ``caller``, the public function called)."""
+    where = f"{caller}: " if caller else ""
     try:
         dt = np.dtype(dtype if dtype is not None else np.float64)
     except TypeError:
-        raise BackendError(f"dtype={dtype!r} is not a dtype; use 'float32' or 'float64'.") from None
+        raise BackendError(f"{where}dtype={dtype!r} is not a dtype; use 'float32' or 'float64'.") from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise BackendError(f"dtype={dtype!r} is not supported; use 'float32' or 'float64'.")
+        raise BackendError(f"{where}dtype={dtype!r} is not supported; use 'float32' or 'float64'.")
     return dt
 
 

@@ -139,8 +139,13 @@ def _param_checks() -> dict[str, Callable[..., dict[str, Any]]]:
     from ..predictivity.brainscore import check_brainscore_params
 
     return {"crsa": check_crsa_params, "ersa": check_ersa_params, "ereg": check_ereg_params,
-            "shape": check_split_distance_params, "cka": lambda debiased: {"debiased": _check_debiased(debiased)},
+            "shape": check_split_distance_params, "cka": lambda debiased: {"debiased": _check_debiased(debiased, "cka")},
             "brainscore": check_brainscore_params}
+
+
+#: The function a metric's parameter check speaks as, where its name is not the metric's (its
+#: messages start with it; an entry's message names the metric instead).
+_CHECK_SPEAKS_AS = {"shape": "split_distance"}
 
 
 def check_params(kind: str, params: Mapping[str, Any], caller: str | None = None) -> dict[str, Any]:
@@ -176,7 +181,7 @@ def check_params(kind: str, params: Mapping[str, Any], caller: str | None = None
     try:
         checked = check(**params)
     except (ParameterError, LayoutError) as exc:
-        msg = str(exc).removeprefix(f"{kind}: ")
+        msg = str(exc).removeprefix(f"{_CHECK_SPEAKS_AS.get(kind, kind)}: ")
         raise type(exc)(f"{caller or f'metric {kind!r}'}: {msg}") from None
     return {**params, **checked}
 
@@ -412,7 +417,7 @@ def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, An
     try:
         if "compare_method" in own:  # the metrics' one alias table; only what the resampling offers
             try:
-                own["compare_method"] = _normalize_compare_method(own["compare_method"], kind)
+                own["compare_method"] = _normalize_compare_method(own["compare_method"], kind, "compare_method")
             except ParameterError:
                 own["compare_method"] = None
             if own["compare_method"] not in _inference_compares():

@@ -49,7 +49,7 @@ def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[n
         Indices into ``ids`` in canonical order (so ``X.isel(stimulus=train)`` is the same array
         whatever the input order); each side holds at least 3 stimuli.
     """
-    check_split(test_size, seed)
+    check_split(test_size, seed, "split_train_test")
     order = np.arange(int(ids)) if np.ndim(ids) == 0 else canonical_order(ids)
     n = order.size
     perm = np.random.default_rng(seed).permutation(n)
@@ -62,13 +62,15 @@ def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[n
     return order[np.sort(perm[n_test:])], order[np.sort(perm[:n_test])]
 
 
-def check_split(test_size: Any, seed: Any) -> dict[str, Any]:
+def check_split(test_size: Any, seed: Any, caller: str = "", seed_name: str = "seed") -> dict[str, Any]:
     """The parameters of :func:`split_train_test` checked before any data is read (a one-line
-    :class:`~neuroxr.errors.ParameterError`): ``test_size`` a number in (0, 1), ``seed`` an int >= 0.
+    :class:`~neuroxr.errors.ParameterError` starting with ``caller``, the public function called):
+    ``test_size`` a number in (0, 1), ``seed`` (the caller's argument ``seed_name``) an int >= 0.
     Returns them as ``{"test_size": float, "seed": int}``."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ParameterError(f"The 'test_size' parameter must be a float in (0, 1). Got {test_size!r} instead.")
-    seed = check_int(seed, "seed", 0, "The split is numpy.random.default_rng(seed).permutation; pass e.g. seed=0.")
+        raise ParameterError(f"{caller + ': ' if caller else ''}test_size must be a float in (0, 1); got {test_size!r}.")
+    seed = check_int(seed, seed_name, 0, f"The split is numpy.random.default_rng({seed_name}).permutation; pass e.g. "
+                     f"{seed_name}=0.", caller=caller)
     return {"test_size": float(test_size), "seed": seed}
 
 

@@ -65,7 +65,7 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
         a :class:`~neuroxr.errors.NeuroxrWarning` naming it. Fewer than 3 shared stimuli (4 when
         debiased) are refused: with 2, every CKA is 1.
     """
-    debiased = _check_debiased(debiased)
+    debiased = _check_debiased(debiased, "cka")
     Ka, Kb, _, const = _paired_grams(a, b, "cka")
     value = float(_g.linear_cka(Ka, Kb, debiased=debiased))
     if math.isnan(value) and not any(const):

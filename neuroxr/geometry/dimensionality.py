@@ -58,5 +58,6 @@ def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) ->
                   "NaN. Drop constant units / inputs first.")
 
 
-def _check_debiased(debiased: object) -> bool:
-    return bool(check_bool(debiased, "debiased", "Pass debiased=True for the unbiased HSIC estimator (Song et al. 2012)."))
+def _check_debiased(debiased: object, caller: str = "") -> bool:
+    return bool(check_bool(debiased, "debiased", "Pass debiased=True for the unbiased HSIC estimator (Song et al. 2012).",
+                           caller=caller))

@@ -32,7 +32,7 @@ from ..kernels.stats import rank
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
 from .cka import _paired_grams
-from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _stack_rdms, as_rdm
+from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
@@ -47,7 +47,7 @@ def _method(method: str, caller: str, param: str = "method") -> str:
     """``method`` (``param`` of ``caller``) by its rsatoolbox name, or a one-line ParameterError."""
     m = {"pearson": "corr", "correlation": "corr"}.get(method, method)
     if m not in RSA_BOOT_METHODS:
-        raise ParameterError(f"The {param!r} parameter of {caller} must be one of {RSA_BOOT_METHODS}. Got {method!r} instead.")
+        raise ParameterError(f"{caller}: {param} must be one of {RSA_BOOT_METHODS}; got {method!r}.")
     return m
 
 
@@ -57,7 +57,7 @@ def _draws(indices: Any, n: int, n_boot: int | None, seed: int, seed_used: bool,
     ``indices``, ``n_boot`` must equal its rows and ``seed`` is refused unless something else draws
     with it (``seed_used``)."""
     if indices is None:
-        return rs.bootstrap_indices(n, 1000 if n_boot is None else n_boot, seed)
+        return rs.bootstrap_indices(n, 1000 if n_boot is None else n_boot, seed, caller=caller)
     idx = np.asarray(indices)
     what = f"an int array (n_boot, {n}) of positions 0..{n - 1} of the canonical stimulus order (one row per resample)"
     if idx.ndim != 2 or idx.shape[0] < 1 or idx.shape[1] != n or idx.dtype.kind not in "iu":
@@ -98,7 +98,7 @@ def _model_and_data(model_rdm: Any, data_rdms: Any, caller: str) -> tuple[xr.Dat
     unlabeled: positions, the same for all. A pairing error starts with ``caller``.
     """
     ids, ref = _labeled_ids(("model_rdm", model_rdm), ("data_rdms", data_rdms))
-    model = _as_rdm_in(model_rdm, "model_rdm", ids, ref)
+    model = _as_rdm_in(model_rdm, "model_rdm", ids, ref, f"{caller}: {_rdm_named(model_rdm, 'model_rdm')}")
     return model, _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm", caller=caller)
 
 
@@ -270,11 +270,10 @@ def _rsa_bootstrap(
     """:func:`rsa_bootstrap`, its messages starting with ``caller``, the public function called
     (``param``: the argument that gives ``method``, ``compare_method`` in crsa's and ersa's)."""
     method = _method(method, caller, param)
-    rs.check_nan_policy(nan_policy)
+    rs.check_nan_policy(nan_policy, caller)
     if over not in ("stimuli", "subjects", "both"):
-        raise ParameterError(f"The 'over' parameter of {caller} must be one of ('stimuli', 'subjects', 'both'). "
-                             f"Got {over!r} instead.")
-    rs._check_level(level)
+        raise ParameterError(f"{caller}: over must be one of ('stimuli', 'subjects', 'both'); got {over!r}.")
+    rs._check_level(level, caller)
     if over == "subjects" and indices is not None:
         raise no_effect(["indices"], "with over='subjects'", "its rows are stimulus draws; subjects are drawn with seed",
                         "pass over='both' to resample the stimuli too", caller=caller)
@@ -293,7 +292,7 @@ def _rsa_bootstrap(
         if S < 2:
             raise ParameterError(f"{caller}: over='subjects' needs at least 2 {'neural sets' if caller == 'crsa_bootstrap' else 'data RDMs'}; "
                                  "pass one per subject or over='stimuli'.")
-        sc = rs.counts(rs.bootstrap_indices(S, 1000 if n_boot is None else n_boot, seed, stream=1), S)
+        sc = rs.counts(rs.bootstrap_indices(S, 1000 if n_boot is None else n_boot, seed, stream=1, caller=caller), S)
         score_b = (sc * full["score"]).sum(axis=1) / S
         boot = {"score": score_b}
     else:
@@ -445,7 +444,7 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
         keep = complete_b & ~np.isnan(A[iu])
         _nan_warning(caller, int(keep.size - keep.sum()), int(keep.size))
     obs = score(a)
-    null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed)])
+    null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed, caller)])
     p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
     return xr.Dataset({"score": ((), obs), "p": ((), p), "score_null": (("perm",), null)},
                       attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed)})
@@ -468,13 +467,13 @@ def cka_bootstrap(
         ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound), ``n_boot_undefined``; with ``n_perm`` also
         ``p`` and ``cka_null``.
     """
-    rs._check_level(level)
-    rs.check_nan_policy(nan_policy)
+    rs._check_level(level, "cka_bootstrap")
+    rs.check_nan_policy(nan_policy, "cka_bootstrap")
     _one_bin(a, _named(a, "a"), "cka_bootstrap")
     _one_bin(b, _named(b, "b"), "cka_bootstrap")
     Ka, Kb, ia, _ = _paired_grams(a, b, "cka_bootstrap")
     n = Ka.shape[0]
-    idx = rs.bootstrap_indices(n, n_boot, seed)
+    idx = rs.bootstrap_indices(n, n_boot, seed, caller="cka_bootstrap")
 
     def batch_cka(K: np.ndarray, L: np.ndarray) -> np.ndarray:
         Kc, Lc = double_center(K), double_center(L)
@@ -492,7 +491,7 @@ def cka_bootstrap(
     }
     _undefined(out, {"cka": boot}, "cka_bootstrap", nan_policy)
     if n_perm:
-        perms = rs.permutation_indices(n, n_perm, seed)
+        perms = rs.permutation_indices(n, n_perm, seed, "cka_bootstrap")
         null = np.array([linear_cka(Ka, Kb[np.ix_(p, p)]) for p in perms])
         out["cka_null"] = (("perm",), null)
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([out["cka"][1]]), null[:, None])[0]))
@@ -533,12 +532,13 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
     from ..backend import to_numpy
     from ..kernels import rdm as _kr
     from ..kernels.ridge import oof_predict
-    from ._common import split_train_test
+    from ._common import check_split, split_train_test
     from .rsa import _paired_arrays, check_design
 
     _check_kwargs(kwargs, caller, ("rdm_method", "compare_method", "alpha", "test_size", "split_seed", "n_perm"),
                   ("method", "noise_ceiling"))
-    check_alpha(alpha)
+    check_alpha(alpha, caller=caller)
+    check_split(test_size, split_seed, caller, "split_seed")
     _one_bin(neural, _named(neural, "neural"), caller)
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    caller)

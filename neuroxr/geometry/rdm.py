@@ -113,11 +113,12 @@ def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.nd
     return h1[0], h2[0]
 
 
-def check_split_halves(seed: Any, reps: Any) -> dict[str, int]:
+def check_split_halves(seed: Any, reps: Any, caller: str = "") -> dict[str, int]:
     """The split-half draw's ``seed`` (int >= 0) and ``reps`` (int >= 1), checked before any data
-    is read (a one-line :class:`~neuroxr.errors.ParameterError`); returned as ints."""
-    return {"seed": check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0."),
-            "reps": check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.")}
+    is read (a one-line :class:`~neuroxr.errors.ParameterError` starting with ``caller``); returned as ints."""
+    return {"seed": check_int(seed, "seed", 0, "The repeat permutations come from numpy.random.default_rng(seed); pass e.g. seed=0.",
+                              caller=caller),
+            "reps": check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=10.", caller=caller)}
 
 
 def split_half_rdms(neural: xr.DataArray, method: str = "correlation", seed: int = 0, reps: int = 1) -> xr.DataArray:
@@ -151,17 +152,17 @@ def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, re
     :class:`~neuroxr.geometry._common._Checked`: its valid repeats not counted again in memory);
     the messages start with ``caller``, the public function called (its RDM method argument ``method_arg``)."""
     _check_option(method, _r.RDM_METHODS, method_arg, caller)
-    check_split_halves(seed, reps)
+    check_split_halves(seed, reps, caller)
     checked, neural = neural, _plain(neural)
     name = _named(neural, "neural")
     fresh = not isinstance(checked, _Checked)  # a checked input: its values not checked again
-    validate_neural(neural, name=name, check_values=fresh)
+    validate_neural(neural, name=f"{caller}: {name}", check_values=fresh)
     _one_bin(neural, name, caller)
     _require_repeats(neural, name, caller, ", or noise_ceiling=False" if caller == "crsa" else "")
     if _is_dask(neural):  # the values in memory (a fresh input's inf refused as validate_neural refuses it there)
         neural = neural.compute()
         if fresh:
-            check_computed(neural, neural.values, name)
+            check_computed(neural, neural.values, f"{caller}: {name}")
         checked = neural if fresh else _Checked(neural, checked.min_valid)
     neural, counts, _ = _usable(checked, name, 2, caller)
     rng = np.random.default_rng(seed)
@@ -491,24 +492,25 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without a
     ``stimulus_id`` descriptor) take ``ids``, the order of the labeled RDM ``ref``, as their
     stimulus order; without ``ids``, the order of the first labeled RDM of ``x`` (else positions).
-    Labeled RDMs are paired by their ids whatever their order (a pairing error starts with ``caller``).
+    Labeled RDMs are paired by their ids whatever their order (the messages start with ``caller``).
     """
+    where = f"{caller}: " if caller else ""
     if isinstance(x, xr.DataArray) and x.ndim == 3:
-        _refuse_inf(x, name)
-        return _columns_as_rows(x, name)
+        _refuse_inf(x, where + name)
+        return _columns_as_rows(x, where + name)
     if _is_rsatoolbox(x):
-        D, rids = _rsatoolbox_rdms(x, name)
-        x = list(D) if rids is None else [as_rdm(d, name, rids) for d in D]
+        D, rids = _rsatoolbox_rdms(x, where + name)
+        x = list(D) if rids is None else [_as_rdm(d, where + name, rids, label=name) for d in D]
     elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1]):
         x = list(x)
     if isinstance(x, (xr.DataArray, np.ndarray)):
         x = [x]
     items = list(x)
     if not items:
-        raise LayoutError(f"{name}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
+        raise LayoutError(f"{where}{name}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
     if ids is None:
         ids, ref = _labeled_ids((name, items))
-    items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref) for i, it in enumerate(items)]
+    items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref, f"{where}{name}[{i}]") for i, it in enumerate(items)]
     ref_rdm = items[0]
     rows = [ref_rdm] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]"), caller) for i, it in enumerate(items[1:], 1)]
     labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]

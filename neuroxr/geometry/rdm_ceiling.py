@@ -74,11 +74,11 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     """
     method = _c._normalize_compare_method(method, "rdm_noise_ceiling")
     if isinstance(rdms, np.ndarray):
-        R = real_array(rdms, "rdms", "a stack of RDMs")
-        _refuse_inf(R, "rdms")
+        R = real_array(rdms, "rdm_noise_ceiling: rdms", "a stack of RDMs")
+        _refuse_inf(R, "rdm_noise_ceiling: rdms")
         if R.ndim == 3:
             for i, D in enumerate(R):
-                _check_square(D, f"rdms[{i}]")
+                _check_square(D, f"rdm_noise_ceiling: rdms[{i}]")
         V = R if R.ndim == 2 else to_numpy(_r.upper_tri(R))
         labels = np.arange(V.shape[0])
     else:
@@ -158,7 +158,7 @@ def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, co
     """:func:`split_half_rdm_ceiling`, also of responses a metric checked in this call (a
     :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`);
     the messages start with ``caller``, the public function called."""
-    compare_method = _c._normalize_compare_method(compare_method, caller)
+    compare_method = _c._normalize_compare_method(compare_method, caller, "compare_method")
     H = _split_half_rdms(neural, rdm_method, seed, reps, caller, "rdm_method")
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0

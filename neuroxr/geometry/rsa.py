@@ -163,10 +163,10 @@ def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, 
         ceiling flag a bool (or None), ``seed`` and ``reps`` ints.
     """
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
-    compare_method = _c._normalize_compare_method(compare_method, "crsa")
+    compare_method = _c._normalize_compare_method(compare_method, "crsa", "compare_method")
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
         raise ParameterError(f"crsa: noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
-    halves = check_split_halves(seed, reps)
+    halves = check_split_halves(seed, reps, "crsa")
     if noise_ceiling is not None and not noise_ceiling:
         _refuse_inert_ceiling(seed, reps, "with noise_ceiling=False", "keep the ceiling")
     return {"rdm_method": rdm_method, "compare_method": compare_method,
@@ -203,10 +203,11 @@ def check_design(X: np.ndarray, name: str) -> None:
     _check_design(X, name)
 
 
-def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any) -> dict[str, Any]:
-    """The ridge fit's parameters, checked before any data is read (the directions' one fold check)."""
-    check_fold_params(n_folds, fold_seed)
-    return {"alpha": check_alpha(alpha), "n_folds": int(n_folds), "fold_seed": int(fold_seed)}
+def _check_ridge(alpha: Any, n_folds: Any, fold_seed: Any, caller: str) -> dict[str, Any]:
+    """The ridge fit's parameters, checked before any data is read (the directions' one fold check;
+    the messages start with ``caller``)."""
+    check_fold_params(n_folds, fold_seed, caller)
+    return {"alpha": check_alpha(alpha, caller=caller), "n_folds": int(n_folds), "fold_seed": int(fold_seed)}
 
 
 def check_ersa_params(rdm_method: Any, compare_method: Any, alpha: Any, n_folds: Any, fold_seed: Any,
@@ -214,9 +215,9 @@ def check_ersa_params(rdm_method: Any, compare_method: Any, alpha: Any, n_folds:
     """:func:`ersa`'s parameters checked before any data is read (one-line :class:`~neuroxr.errors.ParameterError`);
     returned with the comparison by its canonical name and the numbers as floats and ints."""
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "ersa")
-    compare_method = _c._normalize_compare_method(compare_method, "ersa")
-    return {"rdm_method": rdm_method, "compare_method": compare_method, **_check_ridge(alpha, n_folds, fold_seed),
-            **check_split(test_size, seed)}
+    compare_method = _c._normalize_compare_method(compare_method, "ersa", "compare_method")
+    return {"rdm_method": rdm_method, "compare_method": compare_method, **_check_ridge(alpha, n_folds, fold_seed, "ersa"),
+            **check_split(test_size, seed, "ersa")}
 
 
 def _oof(X: np.ndarray, Y: np.ndarray, alpha: float, n_folds: int, fold_seed: int, name: str) -> np.ndarray:
@@ -312,17 +313,17 @@ def _check_projection(n_components: Any, eps: Any) -> dict[str, Any]:
                         "it sets the Johnson-Lindenstrauss dimension of n_components='auto'", caller="ereg")
     if n_components == "auto":
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
-            raise ParameterError(f"The 'eps' parameter of ereg must be a float in (0, 1). Got {eps!r} instead.")
+            raise ParameterError(f"ereg: eps must be a float in (0, 1); got {eps!r}.")
     elif not (isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0):
-        raise ParameterError(f"The 'n_components' parameter of ereg must be 'auto' or a positive int. Got {n_components!r} instead.")
+        raise ParameterError(f"ereg: n_components must be 'auto' or a positive int; got {n_components!r}.")
     return {"n_components": n_components if n_components == "auto" else int(n_components), "eps": float(eps)}
 
 
 def check_ereg_params(n_components: Any, eps: Any, alpha: Any, n_folds: Any, fold_seed: Any, seed: Any) -> dict[str, Any]:
     """:func:`ereg`'s parameters checked before any data is read (one-line :class:`~neuroxr.errors.ParameterError`).
     Whether a non-default ``seed`` draws anything depends on the data (see :func:`ereg`)."""
-    return {**_check_projection(n_components, eps), **_check_ridge(alpha, n_folds, fold_seed),
-            "seed": check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1)}
+    return {**_check_projection(n_components, eps), **_check_ridge(alpha, n_folds, fold_seed, "ereg"),
+            "seed": check_int(seed, "seed", 0, "The projection's random_state; pass e.g. seed=0.", 2**32 - 1, "ereg")}
 
 
 def ereg(

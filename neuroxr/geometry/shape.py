@@ -161,15 +161,16 @@ class LinearMetric(_EstimatorAPI):
         self.zero_pad = zero_pad
         self.score_method = score_method
 
-    def _validate(self) -> dict[str, Any]:
-        """The parameters checked (one-line :class:`~neuroxr.errors.ParameterError`) and returned
-        spelled once: ``alpha`` a float, the flags bools (a string such as ``"false"`` is refused)."""
+    def _validate(self, caller: str = "LinearMetric") -> dict[str, Any]:
+        """The parameters checked (one-line :class:`~neuroxr.errors.ParameterError` starting with
+        ``caller``, the public function called) and returned spelled once: ``alpha`` a float, the
+        flags bools (a string such as ``"false"`` is refused)."""
         alpha = self.alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not 0.0 <= float(alpha) <= 1.0:
-            raise ParameterError(f"The 'alpha' parameter of LinearMetric must be a float in the range [0, 1]. Got {alpha!r} instead.")
-        flags = {k: bool(check_bool(getattr(self, k), k, f"Pass {k}=True or {k}=False (a LinearMetric option)."))
+            raise ParameterError(f"{caller}: alpha must be a float in [0, 1]; got {alpha!r}.")
+        flags = {k: bool(check_bool(getattr(self, k), k, f"Pass {k}=True or {k}=False (a LinearMetric option).", caller=caller))
                  for k in ("center_columns", "zero_pad")}
-        _check_option(self.score_method, _s.SCORE_METHODS, "score_method", "LinearMetric")
+        _check_option(self.score_method, _s.SCORE_METHODS, "score_method", caller)
         return {"alpha": float(alpha), **flags, "score_method": self.score_method}
 
     @staticmethod
@@ -396,7 +397,7 @@ def pairwise_distances(
     import dask
 
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
-    metric._validate()
+    metric._validate("pairwise_distances")
     Xs, names, _ = _as_network_list(train_data, "train_data", "pairwise_distances")
     Ts = None
     if test_data is not None:
@@ -460,7 +461,8 @@ def check_split_distance_params(test_size: Any, seed: Any, alpha: Any, center_co
     """:func:`split_distance`'s parameters checked before any data is read (one-line
     :class:`~neuroxr.errors.ParameterError`: the split's and :class:`LinearMetric`'s own checks);
     returned spelled once (``alpha`` and ``test_size`` floats, the flags bools)."""
-    return {**check_split(test_size, seed), **LinearMetric(alpha, center_columns, zero_pad, score_method)._validate()}
+    return {**check_split(test_size, seed, "split_distance"),
+            **LinearMetric(alpha, center_columns, zero_pad, score_method)._validate("split_distance")}
 
 
 def split_distance(

@@ -67,7 +67,7 @@ def check_shape_boot_method(method: Any) -> str:
         raise ParameterError("shape_bootstrap: method='bca' is not offered: resampled fit distances are biased low, often all "
                              "below the estimate, which makes BCa's bias correction infinite; pass method='centred' or 'basic'.")
     if method not in SHAPE_BOOT_METHODS:
-        raise ParameterError(f"The 'method' parameter must be one of {SHAPE_BOOT_METHODS}. Got {method!r} instead.")
+        raise ParameterError(f"shape_bootstrap: method must be one of {SHAPE_BOOT_METHODS}; got {method!r}.")
     return method
 
 
@@ -134,13 +134,13 @@ def shape_bootstrap(
     from ..kernels import shape as _ks
     from .shape import LinearMetric
 
-    rs._check_level(level)
-    rs.check_nan_policy(nan_policy)
+    rs._check_level(level, "shape_bootstrap")
+    rs.check_nan_policy(nan_policy, "shape_bootstrap")
     check_shape_boot_method(method)
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     from .inference import _draws, _undefined  # (that module re-exports this one's names)
 
-    metric._validate()
+    metric._validate("shape_bootstrap")
     _one_bin(X, _named(X, "X"), "shape_bootstrap")
     _one_bin(Y, _named(Y, "Y"), "shape_bootstrap")
     labels = input_labels(source=X, target=Y)
@@ -173,7 +173,7 @@ def shape_bootstrap(
     }
     _undefined(out, {"distance": boot}, "shape_bootstrap", nan_policy)
     if n_perm:
-        null = _shape_null(X, Y, metric, width, rs.permutation_indices(n, n_perm, seed))
+        null = _shape_null(X, Y, metric, width, rs.permutation_indices(n, n_perm, seed, "shape_bootstrap"))
         out["distance_null"] = (("perm",), null)
         # a smaller distance is more extreme: the one permutation p-value rule on the negated distances
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([-d0]), -null[:, None])[0]))

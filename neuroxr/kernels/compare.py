@@ -40,10 +40,11 @@ COMPARE_METHODS = ("pearson", "spearman", "kendall", "cosine")
 _COMPARE_ALIASES = {"corr": "pearson", "tau-a": "kendall", "kendall_tau_a": "kendall", "tau_a": "kendall"}
 
 
-def _normalize_compare_method(method: Any, caller: str) -> str:
+def _normalize_compare_method(method: Any, caller: str, param: str = "method") -> str:
+    """``method`` (``caller``'s argument ``param``) by its canonical name, or the one-line parameter error."""
     if isinstance(method, str) and method in _COMPARE_ALIASES:
         method = _COMPARE_ALIASES[method]
-    return check_option(method, COMPARE_METHODS, "method", caller)
+    return check_option(method, COMPARE_METHODS, param, caller)
 
 
 def normalize_compare_methods(method: str | Sequence[str], caller: str) -> tuple[str, ...]:

@@ -55,11 +55,12 @@ def kfold_indices(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.nda
 MIN_STIMULI = 3
 
 
-def check_fold_params(n_folds: Any, fold_seed: Any) -> None:
-    """One-line :class:`~neuroxr.errors.ParameterError` for a bad ``n_folds`` or ``fold_seed``: the one
-    check of the fold parameters of the directions and of the geometry's ridge fits."""
-    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.")
-    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1)
+def check_fold_params(n_folds: Any, fold_seed: Any, caller: str = "") -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` (starting with ``caller``) for a bad ``n_folds``
+    or ``fold_seed``: the one check of the fold parameters of the directions and of the geometry's ridge fits."""
+    check_int(n_folds, "n_folds", 2, "Pass e.g. n_folds=10.", caller=caller)
+    check_int(fold_seed, "fold_seed", 0, "The folds are a RandomState(fold_seed) shuffle; pass e.g. fold_seed=0.", 2**32 - 1,
+              caller=caller)
 
 
 def stimulus_folds(n: int, n_folds: int, fold_seed: int, name: str) -> list[tuple[np.ndarray, np.ndarray]]:

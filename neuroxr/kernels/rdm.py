@@ -50,13 +50,10 @@ RDM_METHODS = ("correlation", "cosine", "euclidean", "sqeuclidean")
 
 
 def check_option(value: Any, allowed: tuple[str, ...], param: str, caller: str) -> str:
-    """Raise the sklearn-style error (a :class:`~neuroxr.errors.ParameterError`, a ``ValueError``)
-    when ``value`` is not one of ``allowed``."""
+    """``value``, or the one-line parameter error (a :class:`~neuroxr.errors.ParameterError`, a
+    ``ValueError``) starting with ``caller``, the public function called, when it is not one of ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
-        raise ParameterError(
-            f"The {param!r} parameter of {caller} must be one of {{{', '.join(repr(a) for a in allowed)}}}. "
-            f"Got {value!r} instead."
-        )
+        raise ParameterError(f"{caller + ': ' if caller else ''}{param} must be one of {tuple(allowed)}; got {value!r}.")
     return value
 
 

@@ -88,24 +88,25 @@ def shares_operator(regressor: Any) -> bool:
     return isinstance(regressor, str) and regressor in ("ridge", "linear")
 
 
-def check_regressor(regressor: Any) -> None:
-    """One-line :class:`~neuroxr.errors.ParameterError` unless ``regressor`` is a name of
-    :data:`REGRESSORS` or an estimator instance with ``fit`` and ``predict`` that scikit-learn does
-    not mark as a classifier or a clusterer (an estimator class is refused: pass an instance)."""
+def check_regressor(regressor: Any, caller: str = "") -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` (starting with ``caller``) unless ``regressor``
+    is a name of :data:`REGRESSORS` or an estimator instance with ``fit`` and ``predict`` that
+    scikit-learn does not mark as a classifier or a clusterer (an estimator class is refused: pass an instance)."""
+    where = f"{caller}: " if caller else ""
     if isinstance(regressor, type):
-        raise ParameterError(f"The 'regressor' parameter must be an estimator instance, not the class "
+        raise ParameterError(f"{where}regressor must be an estimator instance, not the class "
                              f"{regressor.__name__}; pass an instance, e.g. {regressor.__name__}().")
     if is_estimator(regressor):
         kind = _estimator_type(regressor)
         if kind in ("classifier", "clusterer"):
-            raise ParameterError(f"The 'regressor' parameter must be a regressor; {type(regressor).__name__} is a "
+            raise ParameterError(f"{where}regressor must be a regressor; {type(regressor).__name__} is a "
                                  f"scikit-learn {kind}, whose predictions are labels. Pass a regressor, e.g. Ridge().")
         return
     if isinstance(regressor, str) and regressor in REGRESSORS:
         return
     raise ParameterError(
-        f"The 'regressor' parameter must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
-        f"predict, e.g. make_pipeline(PCA(5), LinearRegression())). Got {regressor!r} instead."
+        f"{where}regressor must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
+        f"predict, e.g. make_pipeline(PCA(5), LinearRegression())); got {regressor!r}."
     )
 
 
@@ -124,11 +125,12 @@ def _estimator_type(est: Any) -> str | None:
 
 
 def check_options_used(
-    regressor: Any, alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_components: Any = DEFAULT_N_COMPONENTS
+    regressor: Any, alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_components: Any = DEFAULT_N_COMPONENTS,
+    caller: str = "",
 ) -> None:
-    """One-line :class:`~neuroxr.errors.ParameterError` for ``alpha``, ``alphas`` or ``n_components``
-    set away from its default while ``regressor`` does not read it (e.g. ``alpha`` with ``ridgecv``,
-    which picks its own penalty): such an option would be silently ignored."""
+    """One-line :class:`~neuroxr.errors.ParameterError` (starting with ``caller``) for ``alpha``,
+    ``alphas`` or ``n_components`` set away from its default while ``regressor`` does not read it
+    (e.g. ``alpha`` with ``ridgecv``, which picks its own penalty): such an option would be silently ignored."""
     try:
         grid_changed = not np.array_equal(np.asarray(list(alphas), dtype=float), np.asarray(DEFAULT_RIDGECV_ALPHAS))
     except (TypeError, ValueError):
@@ -139,7 +141,7 @@ def check_options_used(
     unused = [k for k, c in changed.items() if c and k not in reads]
     if unused:
         raise no_effect(unused, with_regressor(regressor), "; ".join(f"{k} is {_WHAT[k]}" for k in unused),
-                        "choose a regressor that reads {it}")
+                        "choose a regressor that reads {it}", caller)
 
 
 def with_regressor(regressor: Any) -> str:

@@ -57,13 +57,13 @@ __all__ = [
 ]
 
 
-def _positive(value: Any, name: str, hint: str) -> int:
+def _positive(value: Any, name: str, hint: str, caller: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise ParameterError(f"{name} must be a positive integer; got {value!r}. {hint}")
+        raise ParameterError(f"{caller + ': ' if caller else ''}{name} must be a positive integer; got {value!r}. {hint}")
     return int(value)
 
 
-def bootstrap_indices(n: int, n_boot: int, seed: int, stream: int = 0) -> np.ndarray:
+def bootstrap_indices(n: int, n_boot: int, seed: int, stream: int = 0, caller: str = "") -> np.ndarray:
     """Bootstrap draws (with replacement) of ``n`` positions of the canonical order.
 
     Parameters
@@ -76,19 +76,22 @@ def bootstrap_indices(n: int, n_boot: int, seed: int, stream: int = 0) -> np.nda
         Seed; the generator is ``numpy.random.default_rng([seed, stream])``.
     stream : int, default 0
         Independent stream (0: stimuli, 1: targets, 2: permutations).
+    caller : str, default ""
+        The public function called, which starts the message refusing ``n_boot``.
 
     Returns
     -------
     ndarray of int, shape (n_boot, n)
     """
-    _positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
+    _positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", caller)
     return np.random.default_rng([int(seed), stream]).integers(0, n, size=(int(n_boot), int(n)))
 
 
-def permutation_indices(n: int, n_perm: int, seed: int) -> np.ndarray:
+def permutation_indices(n: int, n_perm: int, seed: int, caller: str = "") -> np.ndarray:
     """Permutations of ``n`` positions of the canonical order, shape ``(n_perm, n)``
-    (``numpy.random.default_rng([seed, 2]).permutation`` per row)."""
-    _positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
+    (``numpy.random.default_rng([seed, 2]).permutation`` per row); a bad ``n_perm`` is refused in a
+    message starting with ``caller``."""
+    _positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.", caller)
     rng = np.random.default_rng([int(seed), 2])
     return np.stack([rng.permutation(n) for _ in range(int(n_perm))])
 
@@ -185,9 +188,9 @@ def _masked(r: np.ndarray, distinct: np.ndarray) -> np.ndarray:
     return np.where(distinct >= MIN_COMPLETE, r, np.nan)
 
 
-def _check_level(level: float) -> float:
+def _check_level(level: float, caller: str = "") -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
-        raise ParameterError(f"level must be a number in (0, 1); got {level!r}. Pass e.g. level=0.95.")
+        raise ParameterError(f"{caller + ': ' if caller else ''}level must be a number in (0, 1); got {level!r}. Pass e.g. level=0.95.")
     return float(level)
 
 

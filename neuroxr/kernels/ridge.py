@@ -112,7 +112,7 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     xp = get_namespace(X)
     n, p = X.shape
     if form not in ("auto", "hat", "primal", "dual"):
-        raise LayoutError(f"The 'form' parameter must be one of ('auto', 'hat', 'primal', 'dual'). Got {form!r} instead.")
+        raise LayoutError(f"oof_operator: form must be one of ('auto', 'hat', 'primal', 'dual'); got {form!r}.")
     if form == "hat" and not alpha > 0:
         raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
     n_tr_min = min(n - len(te) for _, te in folds)
@@ -389,7 +389,7 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     alpha = _check_alpha(alpha)
     xp = get_namespace(K)
     if form not in ("auto", "hat", "dual"):
-        raise LayoutError(f"The 'form' parameter must be one of ('auto', 'hat', 'dual'). Got {form!r} instead.")
+        raise LayoutError(f"oof_operator_from_gram: form must be one of ('auto', 'hat', 'dual'); got {form!r}.")
     if form == "hat" and not alpha > 0:
         raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
     n = int(K.shape[0])

@@ -396,7 +396,7 @@ def shape_score(tX: Any, tY: Any, score_method: str = "angular") -> float:
     if score_method == "euclidean":
         return euclidean_distance(tX, tY)
     raise LayoutError(
-        f"The 'score_method' parameter of shape_score must be one of {{'angular', 'euclidean'}}. Got {score_method!r} instead."
+        f"shape_score: score_method must be one of ('angular', 'euclidean'); got {score_method!r}."
     )
 
 
@@ -466,7 +466,7 @@ def shape_distance_from_gram(
         raise LayoutError(f"shape_distance_from_gram: alpha must lie in [0, 1]; got {alpha}.")
     if score_method not in SCORE_METHODS:
         raise LayoutError(
-            f"The 'score_method' parameter of shape_distance_from_gram must be one of {{'angular', 'euclidean'}}. Got {score_method!r} instead."
+            f"shape_distance_from_gram: score_method must be one of ('angular', 'euclidean'); got {score_method!r}."
         )
     xp = get_namespace(Kx, Ky)
     width = None if n_units is None else max(int(n_units[0]), int(n_units[1]))

@@ -150,7 +150,7 @@ class SplitHalves:
 
     def __init__(self, R: Any, mode: str = "valid", copy: bool = True) -> None:
         if mode not in SPLIT_MODES:
-            raise LayoutError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {mode!r} instead.")
+            raise LayoutError(f"SplitHalves: mode must be one of {SPLIT_MODES}; got {mode!r}.")
         if len(R.shape) != 3:
             raise LayoutError(f"SplitHalves: responses must be 3-D (stimulus, neuroid, repeat); got shape {tuple(R.shape)}.")
         xp = get_namespace(R)

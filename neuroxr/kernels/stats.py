@@ -140,10 +140,9 @@ def _nan(xp: Any, like: Any) -> Any:
 
 def check_nan_policy(nan_policy: Any, caller: str | None = None) -> str:
     """``nan_policy`` checked against :data:`NAN_POLICIES` (one-line :class:`~neuroxr.errors.ParameterError`;
-    the correlations' and the bootstrap intervals' one check)."""
+    the correlations' and the bootstrap intervals' one check, starting with ``caller``, the function called)."""
     if not isinstance(nan_policy, str) or nan_policy not in NAN_POLICIES:
-        of = f" of {caller}" if caller else ""
-        raise ParameterError(f"The 'nan_policy' parameter{of} must be one of {NAN_POLICIES}. Got {nan_policy!r} instead.")
+        raise ParameterError(f"{caller + ': ' if caller else ''}nan_policy must be one of {NAN_POLICIES}; got {nan_policy!r}.")
     return nan_policy
 
 

@@ -34,9 +34,9 @@ def _one_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tu
     return fig, axes[0, 0]
 
 
-def _check_stat(stat: str) -> str:
+def _check_stat(stat: str, caller: str) -> str:
     if stat not in _STATS:
-        raise LayoutError(f"The 'stat' parameter must be one of {_STATS}. Got {stat!r} instead.")
+        raise LayoutError(f"{caller}: stat must be one of {_STATS}; got {stat!r}.")
     return stat
 
 

@@ -239,7 +239,7 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
         The coordinates, with the coords of the first dim of ``dist`` and ``component`` = [0, 1].
     """
     if method not in ("mds", "classical"):
-        raise LayoutError(f"The 'method' parameter must be one of ('mds', 'classical'). Got {method!r} instead.")
+        raise LayoutError(f"embed: method must be one of ('mds', 'classical'); got {method!r}.")
     dist = _square(dist, "embed")
     D = np.asarray(dist.values, dtype=float)
     if not np.isfinite(D).all():

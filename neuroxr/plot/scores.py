@@ -97,7 +97,7 @@ def forward_vs_reverse(
     >>> rev = {m: reverse(neural, store.read_features(m, "fc")) for m in models}      # doctest: +SKIP
     >>> forward_vs_reverse(fwd, rev).savefig("fwd_rev.png")                         # doctest: +SKIP
     """
-    _check_stat(stat)
+    _check_stat(stat, "forward_vs_reverse")
     fmap, rmap = _as_mapping(forward), _as_mapping(reverse)
     if (fmap is None) != (rmap is None):
         raise LayoutError(
@@ -333,7 +333,7 @@ def layer_profile(
     matplotlib.figure.Figure
         One Axes per panel; each line is a ``Line2D`` with the group label.
     """
-    _check_stat(stat)
+    _check_stat(stat, "layer_profile")
     mapping = _as_mapping(scores)
     if mapping is not None:
         if not mapping:

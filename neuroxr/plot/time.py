@@ -125,7 +125,7 @@ def score_vs_time(
     -------
     matplotlib.figure.Figure
     """
-    _check_stat(stat)
+    _check_stat(stat, "score_vs_time")
     if not 0 < interval < 1:
         raise LayoutError(f"interval must lie in (0, 1); got {interval!r}.")
     fig, ax = _one_axes(ax, figsize=(6.0, 3.8))
@@ -219,7 +219,7 @@ def temporal_generalization_heatmap(
         unequal widths are drawn at their widths, a gap between bins is an empty cell, overlapping
         bins (sliding windows) meet at the middle of their overlap.
     """
-    _check_stat(stat)
+    _check_stat(stat, "temporal_generalization_heatmap")
     da = result[variable] if isinstance(result, xr.Dataset) else result
     for d in ("time_bin_train", "time_bin_test"):
         _centres(da, d)  # the bins' coords are there

@@ -273,7 +273,7 @@ def prepare(
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=None, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling, n_components=n_components,
-        min_reliability=min_reliability, seed_drawn=True,
+        min_reliability=min_reliability, seed_drawn=True, caller=caller,
     )
     params = dict(reps=reps, seed=int(seed), regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
                   noise_ceiling=noise_ceiling, split=split)

@@ -42,47 +42,51 @@ def check_params(
     alpha: Any = DEFAULT_ALPHA, alphas: Any = DEFAULT_RIDGECV_ALPHAS, n_folds: Any = 10, fold_seed: Any = 0,
     noise_ceiling: Any = None, min_reliability: Any = None, n_components: Any = DEFAULT_N_COMPONENTS,
     ceiling_option: bool = True, seed_drawn: bool = False, keep_predictions: Any = False, progress: Any = False,
+    caller: str = "",
 ) -> None:
     """One-line errors for every bad parameter of a direction, naming the argument and the fix,
     and for an option set away from its default that changes nothing (``ceiling_option=False``:
     a direction without a noise ceiling; ``seed_drawn``: as :func:`check_ceiling_options`);
-    ``keep_predictions`` a bool, ``progress`` a bool or a callable (:func:`check_progress`)."""
-    check_bool(keep_predictions, "keep_predictions", "Pass keep_predictions=True to return the out-of-fold predictions.")
-    check_progress(progress)
-    check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.")
-    check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.")
-    check_fold_params(n_folds, fold_seed)
+    ``keep_predictions`` a bool, ``progress`` a bool or a callable (:func:`check_progress`). The
+    messages start with ``caller``, the public function called (``"forward: reps must be ..."``)."""
+    where = f"{caller}: " if caller else ""
+    check_bool(keep_predictions, "keep_predictions", "Pass keep_predictions=True to return the out-of-fold predictions.",
+               caller=caller)
+    check_progress(progress, caller)
+    check_int(reps, "reps", 1, "Pass the number of split-half repetitions, e.g. reps=20.", caller=caller)
+    check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.", caller=caller)
+    check_fold_params(n_folds, fold_seed, caller)
     if split not in SPLIT_MODES:
-        raise ParameterError(f"The 'split' parameter must be one of {SPLIT_MODES}. Got {split!r} instead.")
-    check_regressor(regressor)
+        raise ParameterError(f"{where}split must be one of {SPLIT_MODES}; got {split!r}.")
+    check_regressor(regressor, caller)
     if max_n is not None:
-        check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.")
-    check_alpha(alpha)
+        check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.", caller=caller)
+    check_alpha(alpha, caller=caller)
     if isinstance(regressor, str) and regressor == "ridgecv":
         grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
         if grid.ndim != 1 or grid.size == 0 or not np.all((grid > 0) & np.isfinite(grid)):
             raise ParameterError(
-                f"alphas must hold at least one finite positive penalty for regressor='ridgecv'; got {alphas!r}. "
+                f"{where}alphas must hold at least one finite positive penalty for regressor='ridgecv'; got {alphas!r}. "
                 f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
             )
     # an int whatever the regressor, as reps and seed: 20.0 is refused, never keyed apart from 20
-    check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.")
-    check_options_used(regressor, alpha, alphas, n_components)
+    check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.", caller=caller)
+    check_options_used(regressor, alpha, alphas, n_components, caller)
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
-        raise ParameterError(f"noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
-    check_min_reliability(min_reliability)
+        raise ParameterError(f"{where}noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+    check_min_reliability(min_reliability, caller)
     check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
-                          keep=ceiling_option, seed_drawn=seed_drawn)
-    if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype) != np.float64:
+                          keep=ceiling_option, seed_drawn=seed_drawn, caller=caller)
+    if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype, caller) != np.float64:
         raise no_effect(["dtype='float32'"], with_regressor(regressor),
-                        "it fits in float64; float32 applies to ridge and linear")
-    resolve_backend(backend)
-    resolve_dtype(dtype)
+                        "it fits in float64; float32 applies to ridge and linear", caller=caller)
+    resolve_backend(backend, caller)
+    resolve_dtype(dtype, caller)
 
 
 def check_ceiling_options(
     noise_ceiling: Any, *, split: Any = "valid", seed: Any = 0, max_n: Any = None, min_reliability: Any = None,
-    keep: bool = True, seed_drawn: bool = False,
+    keep: bool = True, seed_drawn: bool = False, caller: str = "",
 ) -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` for an option that ``noise_ceiling=False``
     (explicit; model-to-model always, ``keep=False``) makes inert: ``split`` and ``min_reliability``
@@ -98,7 +102,7 @@ def check_ceiling_options(
         inert += [f"seed={seed!r}"]
     if inert:
         raise no_effect(inert, "without a noise ceiling", "split, seed and min_reliability draw and judge its split "
-                        "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "")
+                        "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "", caller)
 
 
 def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]],
@@ -182,11 +186,11 @@ def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dat
     return ds if order is None else ds.isel({dim: np.argsort(order)})
 
 
-def check_progress(progress: Any) -> None:
-    """One-line :class:`~neuroxr.errors.ParameterError` unless ``progress`` is a bool or a callable
-    that wraps the iterable of reps (e.g. ``tqdm.tqdm``)."""
+def check_progress(progress: Any, caller: str = "") -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` (starting with ``caller``) unless ``progress``
+    is a bool or a callable that wraps the iterable of reps (e.g. ``tqdm.tqdm``)."""
     check_bool(progress, "progress", "Pass progress=True for a tqdm bar, or a callable wrapping the reps' iterable "
-               "(e.g. tqdm.tqdm).", allow_callable=True)
+               "(e.g. tqdm.tqdm).", allow_callable=True, caller=caller)
 
 
 def progress_iter(reps: int, progress: bool | Callable[[Iterable[int]], Iterable[int]], desc: str) -> Iterable[int]:

@@ -147,12 +147,15 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
         neuroid whose trial means are constant across the stimuli (up to rounding; its halves are
         exactly anti-correlated, Spearman-Brown -inf), with the directions' warning.
     """
-    validate_neural(neural, name="neural", check_values=False)
+    check_int(n_splits, "n_splits", 1, "The repetition splits, e.g. n_splits=10.", caller="brainscore_ceiling")
+    check_int(seed, "seed", 0, "The random_state of the repetition splits, e.g. seed=1.", 2**32 - 1, "brainscore_ceiling")
+    shown = f"brainscore_ceiling: {_named(neural, 'neural')}"  # messages start with the function called
+    validate_neural(neural, name=shown, check_values=False)
     _one_bin(neural, _named(neural, "neural"), "brainscore_ceiling")
     _need_repeats(neural, "brainscore_ceiling")
     if _is_dask(neural):  # every value is needed in memory: read once, then counted and checked there
         neural = neural.compute()
-    validate_neural(neural, name="neural")
+    validate_neural(neural, name=shown)
     return _ceiling(neural, n_splits, seed, "brainscore_ceiling")
 
 
@@ -180,7 +183,7 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
     neural = neural.transpose("stimulus", "neuroid", "repeat")
     V = np.asarray(neural.values, dtype=np.float64)
     if not checked:
-        check_computed(neural, V, name)  # inf refused
+        check_computed(neural, V, f"{caller}: {name}")  # inf refused
     if const is None:  # the directions' constant-target rule: halves of such a neuroid are anti-correlated noise
         const = warn_constant_targets(nanmean_repeats(V), np.asarray(neural.coords["neuroid_id"].values), f"{caller}: {name}",
                                       "neuroids")
@@ -229,19 +232,33 @@ def _training_ranks(X: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], 
 
 
 def _warn_rank(ranks: np.ndarray, fitted: np.ndarray, n_components: int, fname: str) -> None:
-    """One warning when PLS fitted more components than the features' rank on some split's
-    training stimuli (``ranks``, :func:`_training_ranks`; ``fitted``, the components scikit-learn
-    fitted per split, fewer than ``n_components`` where the targets' residual vanished first): the
-    components past the rank fit rounding errors, and raw with them (Brain-Score's numbers, kept;
-    e.g. ``n_components=n_train`` with more units than stimuli, rank ``n_train - 1``)."""
-    short = ranks[fitted > ranks]
-    if not short.size:
+    """One warning when, on some split's training stimuli, PLS fitted more components than the
+    features' rank (``ranks``, :func:`_training_ranks`; ``fitted``, the components scikit-learn fitted
+    per split) or stopped before ``n_components`` where the targets' residual vanished (scikit-learn's
+    own ``"y residual is constant"`` warning, silenced for this one: e.g. ``n_components=n_train``
+    with more units than stimuli stops at the rank ``n_train - 1`` on some splits and fits past it on
+    the others). The components past the rank fit rounding errors, and raw with them (Brain-Score's
+    numbers, kept)."""
+    past, stopped = fitted > ranks, fitted < n_components
+    if not (past.any() or stopped.any()):
         return
-    lo, hi = int(short.min()), int(short.max())
-    fix = f"pass n_components={lo} or fewer" if lo else "pass features that vary across the training stimuli"
-    warn(f"brainscore: {fname}: n_components={n_components} exceeds the rank of the centred features on the training stimuli "
-         f"of {short.size} of {len(ranks)} splits (rank {lo}{'' if lo == hi else f' to {hi}'}); the components fitted past it "
-         f"fit rounding errors and raw depends on them (Brain-Score's numbers, kept). To fit none, {fix}.")
+
+    def span(v: np.ndarray) -> str:
+        return f"{int(v.min())}" if v.min() == v.max() else f"{int(v.min())} to {int(v.max())}"
+
+    n, parts = len(ranks), []
+    if past.any():
+        parts.append(f"exceeds the rank of the centred features on the training stimuli of {int(past.sum())} of {n} splits "
+                     f"(rank {span(ranks[past])}); the components fitted past it fit rounding errors and raw depends on "
+                     "them (Brain-Score's numbers, kept)")
+    if stopped.any():
+        parts.append(f"scikit-learn's PLS stopped at {span(fitted[stopped])} components on {int(stopped.sum())} of {n} "
+                     "splits, where the targets' residual on the training stimuli vanished (its 'y residual is constant')")
+    lo = int(min(np.concatenate([ranks[past], fitted[stopped]])))
+    fix = (f"pass n_components={lo} or fewer" if lo else
+           "pass features that vary across the training stimuli" if past.any() else "pass responses that vary across the stimuli")
+    what = "To fit none" if past.any() else "To fit the same components on every split"
+    warn(f"brainscore: {fname}: n_components={n_components}{' ' if past.any() else ': '}" + "; ".join(parts) + f". {what}, {fix}.")
 
 
 #: Fewest held-out stimuli per split: a Pearson r over 2 is +-1, over 1 undefined (the directions' rule).
@@ -275,7 +292,7 @@ def check_brainscore_params(n_components: Any, n_splits: Any, train_size: Any, s
     checked with it); returned spelled once (ints, ``train_size`` a float, ``ceiling`` a bool)."""
     if ceiling_mode not in CEILING_MODES:
         raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {ceiling_mode!r}.")
-    ceiling = bool(check_bool(ceiling, "ceiling", "Pass ceiling=False for the raw score only."))
+    ceiling = bool(check_bool(ceiling, "ceiling", "Pass ceiling=False for the raw score only.", caller="brainscore"))
     if not ceiling and ceiling_mode != "ratio":
         raise no_effect([f"ceiling_mode={ceiling_mode!r}"], "with ceiling=False",
                         "score is NaN without a ceiling; raw is uncorrected", caller="brainscore")
@@ -283,10 +300,11 @@ def check_brainscore_params(n_components: Any, n_splits: Any, train_size: Any, s
         raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
     if stratify_by is not None and not isinstance(stratify_by, str):
         raise ParameterError(f"brainscore: stratify_by must be a stimulus coord name, 'auto' or None; got {stratify_by!r}.")
-    return {"n_components": check_int(n_components, "n_components", 1, "The PLS components, e.g. n_components=25."),
-            "n_splits": check_int(n_splits, "n_splits", 1, "The stimulus splits, e.g. n_splits=10."),
+    return {"n_components": check_int(n_components, "n_components", 1, "The PLS components, e.g. n_components=25.",
+                                      caller="brainscore"),
+            "n_splits": check_int(n_splits, "n_splits", 1, "The stimulus splits, e.g. n_splits=10.", caller="brainscore"),
             "train_size": float(train_size), "stratify_by": stratify_by,
-            "seed": check_int(seed, "seed", 0, "The random_state of the splits, e.g. seed=1.", 2**32 - 1),
+            "seed": check_int(seed, "seed", 0, "The random_state of the splits, e.g. seed=1.", 2**32 - 1, "brainscore"),
             "ceiling": ceiling, "ceiling_mode": ceiling_mode}
 
 
@@ -350,9 +368,9 @@ def brainscore(
     from sklearn.cross_decomposition import PLSRegression
 
     check_brainscore_params(n_components, n_splits, train_size, stratify_by, seed, ceiling, ceiling_mode)
-    validate_features(features, name="features")
     fname, nname = _named(features, "features"), _named(neural, "neural")
-    validate_neural(neural, name="neural", check_values=False)  # the values: once, in _drop_unusable
+    validate_features(features, name=f"brainscore: {fname}")
+    validate_neural(neural, name=f"brainscore: {nname}", check_values=False)  # the values: once, in _drop_unusable
     _one_bin(neural, nname, "brainscore")
     if ceiling:
         _need_repeats(neural, "brainscore")
@@ -360,7 +378,7 @@ def brainscore(
     # in canonical order, the features' order after _align below
     (neural, features), counts, _ = _drop_unusable([(to_canonical(neural), _named(neural, "neural")),
                                                     (features, _named(features, "features"))], "brainscore", 2 if ceiling else 1)
-    features, checked = _align(to_canonical(features), neural, names=("features", "neural"))
+    features, checked = _align(to_canonical(features), neural, names=(fname, nname), caller="brainscore")
     Y = _neural_mean(checked)  # checked above: not checked (a dask-backed one read) again
     neural = _plain(checked)
     # PLS components past the features' rank fit rounding errors, which depend on the column order:
@@ -392,7 +410,8 @@ def brainscore(
     back = np.argsort(order)
     Y_by_id = Yv[:, order]  # once, not per split
     fitted = np.empty(n_splits, dtype=int)
-    with _quiet():
+    with _quiet(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "y residual is constant", UserWarning)  # said by _warn_rank, in the project's form
         for s, (tr, te) in enumerate(splits):
             pls = PLSRegression(n_components=n_components, scale=False).fit(X[tr], Y_by_id[tr])
             fitted[s] = len(pls.n_iter_)  # scikit-learn stops where the targets' residual vanished

@@ -179,6 +179,7 @@ def _forward(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
+        caller="forward",
     )
     shared = shares_operator(regressor)
     if gram is not None and not (shared and max_n is None):

@@ -57,9 +57,9 @@ _BOOT_BYTES = 512 * 2**20  # bound on the resampled sums of one batch (B x 5k pe
 _PERM_BYTES = 256 * 2**20  # permuted targets held at once
 
 
-def _check(value: Any, name: str, options: Sequence[str]) -> str:
+def _check(value: Any, name: str, options: Sequence[str], caller: str = "") -> str:
     if value not in options:
-        raise ParameterError(f"The '{name}' parameter must be one of {tuple(options)}. Got {value!r} instead.")
+        raise ParameterError(f"{caller + ': ' if caller else ''}{name} must be one of {tuple(options)}; got {value!r}.")
     return value
 
 
@@ -142,20 +142,23 @@ def check_options(direction: str, procedure: str, options: Mapping[str, Any], ca
 
 
 def check_procedure_options(procedure: str, *, n_boot: Any = 1000, level: Any = 0.95, method: Any = "percentile",
-                            over: Any = "stimuli", nan_policy: Any = "propagate", n_perm: Any = 1000) -> None:
+                            over: Any = "stimuli", nan_policy: Any = "propagate", n_perm: Any = 1000,
+                            caller: str = "") -> None:
     """The options of :func:`bootstrap` (``n_boot``, ``level``, ``method``, ``over``, ``nan_policy``)
     or :func:`permutation_test` (``n_perm``) checked before any data is read (one-line
-    :class:`~neuroxr.errors.ParameterError`; the store's inference entries check them so too)."""
+    :class:`~neuroxr.errors.ParameterError` starting with ``caller``; the store's inference entries
+    check them so too)."""
     if procedure == "permutation":
-        rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.")
+        rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.", caller)
         return
-    _check(method, "method", BOOT_METHODS)
-    _check(over, "over", BOOT_OVER)
-    rs.check_nan_policy(nan_policy)
+    _check(method, "method", BOOT_METHODS, caller)
+    _check(over, "over", BOOT_OVER, caller)
+    rs.check_nan_policy(nan_policy, caller)
     if method == "bca" and over == "both":
-        raise ParameterError("method='bca' needs one resampled axis; with over='both' pass method='percentile'.")
-    rs._check_level(level)
-    rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.")
+        raise ParameterError(f"{caller + ': ' if caller else ''}method='bca' needs one resampled axis; with over='both' "
+                             "pass method='percentile'.")
+    rs._check_level(level, caller)
+    rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", caller)
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -175,9 +178,9 @@ def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min
     if isinstance(source, Parts):
         extra = sorted(k for k in kwargs if k != "seed")
         if extra:
-            raise ParameterError(f"{extra}: the Parts given as source were prepared with their own options; drop "
+            raise ParameterError(f"{caller}: {extra}: the Parts given as source were prepared with their own options; drop "
                                  f"{'it' if len(extra) == 1 else 'them'} or pass the direction's inputs instead.")
-        check_min_reliability(min_reliability)
+        check_min_reliability(min_reliability, caller)
         source = copy.copy(source)  # the given Parts unchanged: its messages name this call
         source.caller = caller
         return source
@@ -275,7 +278,8 @@ def bootstrap(
         return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,
                                                                     method=method, over=over, nan_policy=nan_policy,
                                                                     min_reliability=min_reliability))
-    check_procedure_options("bootstrap", n_boot=n_boot, level=level, method=method, over=over, nan_policy=nan_policy)
+    check_procedure_options("bootstrap", n_boot=n_boot, level=level, method=method, over=over, nan_policy=nan_policy,
+                            caller="bootstrap")
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
     n, k = parts.Y.shape
     inc = parts.included(min_reliability)
@@ -433,7 +437,7 @@ def permutation_test(
         return _per_bin(permutation_test, direction, source, target, dict(kwargs, n_perm=n_perm, seed=seed,
                                                                            keep_null=keep_null,
                                                                            min_reliability=min_reliability))
-    check_procedure_options("permutation", n_perm=n_perm)
+    check_procedure_options("permutation", n_perm=n_perm, caller="permutation_test")
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "permutation_test",
                    halves=min_reliability is not None)
@@ -484,7 +488,7 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
         (pair) counts the resamples whose difference is undefined, and the interval and ``p``
         follow the bootstraps' ``nan_policy`` (NaN by default where any is).
     """
-    _check(correction, "correction", ("holm", "fdr", "none"))
+    _check(correction, "correction", ("holm", "fdr", "none"), "compare")
     same_resamples(boots)
     same_targets(boots)
     policy = boots_policy(boots)
@@ -540,7 +544,7 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     boots = aligned_targets(boots, dim, "best_layer")  # per-target arrays paired by id
     ids = first[f"{dim}_id"].values if f"{dim}_id" in first.coords else np.arange(first.sizes[dim]).astype(str)
     if "ev_boot" not in first:
-        raise ParameterError("best_layer needs bootstraps over stimuli (over='stimuli'); got resamples of targets only.")
+        raise ParameterError("best_layer: needs bootstraps over stimuli (over='stimuli'); got resamples of targets only.")
     sel = target_halves(ids, key, seed)
     # targets a layer's bootstrap marks included=False (min_reliability) count in no median, as in sweep.best_layers
     inc = np.stack([np.asarray(boots[m]["included"].values, dtype=bool) if "included" in boots[m]

@@ -55,6 +55,7 @@ def model_to_model(
         reps=reps, seed=seed, split="valid", regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, n_components=n_components,
         noise_ceiling=False, ceiling_option=False, keep_predictions=keep_predictions, progress=progress,
+        caller="model_to_model",
     )
     caller = "model_to_model"  # the messages start with it and name the inputs with their labels
     aname, bname = prep.named(caller, features_a, "features_a"), prep.named(caller, features_b, "features_b")

@@ -64,8 +64,9 @@ def split_half_reliability(
         return by_bins(split_half_reliability, dict(neural=neural, reps=reps, seed=seed, split=split, method=method),
                        ("neural",), "split_half_reliability")
     if method not in METHODS:
-        raise prep.ParameterError(f"The 'method' parameter must be one of {METHODS}. Got {method!r} instead.")
-    prep.check_params(reps=reps, seed=seed, split=split, regressor="ridge", max_n=None, backend=None, dtype="float64")
+        raise prep.ParameterError(f"split_half_reliability: method must be one of {METHODS}; got {method!r}.")
+    prep.check_params(reps=reps, seed=seed, split=split, regressor="ridge", max_n=None, backend=None, dtype="float64",
+                      caller="split_half_reliability")
     name = prep.named("split_half_reliability", neural, "neural")  # how the messages name the input
     neural = prep.sort_stimuli(validate_neural(neural, name=name))
     if neural.sizes["repeat"] < 2:

@@ -100,6 +100,7 @@ def reverse(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
+        caller="reverse",
     )
     caller, nname, fname = "reverse", prep.named("reverse", neural, "neural"), prep.named("reverse", features, "features")
     neural = validate_neural(neural, name=nname)
@@ -199,6 +200,7 @@ def inter_animal(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling,
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
+        caller="inter_animal",
     )
     caller = "inter_animal"  # the messages start with it and name the inputs with their labels (prep.named)
     aname, bname = prep.named(caller, neural_a, "neural_a"), prep.named(caller, neural_b, "neural_b")

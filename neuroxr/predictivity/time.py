@@ -247,11 +247,11 @@ def _trial_means(da: xr.DataArray, values: np.ndarray) -> np.ndarray:
     return M.reshape(da.sizes["stimulus"], da.sizes["neuroid"], da.sizes["time_bin"])
 
 
-def check_generalization_params(alpha: Any, n_folds: Any, fold_seed: Any) -> None:
+def check_generalization_params(alpha: Any, n_folds: Any, fold_seed: Any, caller: str = "") -> None:
     """:func:`temporal_generalization`'s parameters checked before any data is read (one-line
-    :class:`~neuroxr.errors.ParameterError`, as the directions check them)."""
+    :class:`~neuroxr.errors.ParameterError` starting with ``caller``, as the directions check them)."""
     prep.check_params(reps=1, seed=0, split="valid", regressor="ridge", max_n=None, backend=None,
-                      dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed)
+                      dtype="float64", alpha=alpha, n_folds=n_folds, fold_seed=fold_seed, caller=caller)
 
 
 def temporal_generalization(
@@ -297,7 +297,7 @@ def temporal_generalization(
         Attrs ``n_stimuli`` (stimuli some target keeps), ``n_excluded_stimuli`` (the others) and
         ``n_partial_targets`` (targets on fewer than ``n_stimuli``, as the directions count them) count them.
     """
-    check_generalization_params(alpha, n_folds, fold_seed)
+    check_generalization_params(alpha, n_folds, fold_seed, "temporal_generalization")
     caller = "temporal_generalization"  # the messages start with it and name the inputs with their labels
     nname, sname = prep.named(caller, neural, "neural"), prep.named(caller, source, "source")
     if not has_time(neural):

@@ -167,9 +167,9 @@ def write_report(
         ``metrics.csv`` and ``headline.csv`` lie next to it.
     """
     if format not in FORMATS:
-        raise ParameterError(f"The 'format' parameter must be one of {FORMATS}. Got {format!r} instead.")
+        raise ParameterError(f"write_report: format must be one of {FORMATS}; got {format!r}.")
     if figures is not None and figures not in FIGURE_FORMATS:
-        raise ParameterError(f"The 'figures' parameter must be one of {FIGURE_FORMATS} or None. Got {figures!r} instead.")
+        raise ParameterError(f"write_report: figures must be one of {FIGURE_FORMATS} or None; got {figures!r}.")
     # one read of each document, listing and damage check for the report's life (it writes nothing)
     store = open_store(store).cached()
     out = Path(out_dir)

@@ -117,38 +117,8 @@ def test_cli_unknown_backend_is_refused_at_its_flag(sweep_copy, tmp_path):
     assert lookup(StudyStore(path), "forward", "netA.layer1", "animalA", params={"reps": 2}) is None
 
 
-@pytest.mark.parametrize("flag, config, expected", [
-    ([], "", None), (["--gram-spread"], "", True), (["--no-gram-spread"], "", False),
-    ([], "gram_spread: true\n", True), (["--no-gram-spread"], "gram_spread: true\n", False),
-])
-def test_cli_gram_spread(sweep_copy, tmp_path, monkeypatch, flag, config, expected):
-    import importlib
-
-    run = importlib.import_module("neuroxr.sweep.run")
-
-    seen = {}
-
-    class _Stop(Exception):
-        pass
-
-    def fake(store, client=None, progress=True, **kw):
-        seen.update(kw)
-        raise _Stop
-
-    monkeypatch.setattr(run, "sweep", fake)
-    cfg = tmp_path / "sweep.yaml"
-    cfg.write_text("directions: [forward]\n" + config)
-    res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), *flag])  # a local cluster (the sweep is faked)
-    assert isinstance(res.exception, _Stop)
-    assert seen.get("gram_spread") is expected
-
-
-@pytest.mark.parametrize("flag, config, expected", [
-    ([], "", None), (["--memory-limit", "2GiB"], "", "2GiB"), ([], "memory_limit: 3GiB\n", "3GiB"),
-    (["--memory-limit", "auto"], "memory_limit: 3GiB\n", "auto"),
-])
-def test_cli_memory_limit_reaches_the_sweep(sweep_copy, tmp_path, monkeypatch, flag, config, expected):
-    """--memory-limit (or the config's memory_limit) is the sweep's memory_limit; the flag overrides the key."""
+def _faked_sweep_kwargs(sweep_copy, tmp_path, monkeypatch, flag, config):
+    """The keyword arguments ``neuroxr sweep`` hands to the sweep (faked) for ``flag`` and a config's ``config``."""
     import importlib
 
     run = importlib.import_module("neuroxr.sweep.run")
@@ -166,7 +136,24 @@ def test_cli_memory_limit_reaches_the_sweep(sweep_copy, tmp_path, monkeypatch, f
     cfg.write_text("directions: [forward]\n" + config)
     res = CliRunner().invoke(sweep_command, [str(sweep_copy()), str(cfg), *flag])  # a local cluster (the sweep is faked)
     assert isinstance(res.exception, _Stop), res.output
-    assert seen.get("memory_limit") == expected
+    return seen
+
+
+@pytest.mark.parametrize("flag, config, expected", [
+    ([], "", None), (["--gram-spread"], "", True), (["--no-gram-spread"], "", False),
+    ([], "gram_spread: true\n", True), (["--no-gram-spread"], "gram_spread: true\n", False),
+])
+def test_cli_gram_spread(sweep_copy, tmp_path, monkeypatch, flag, config, expected):
+    assert _faked_sweep_kwargs(sweep_copy, tmp_path, monkeypatch, flag, config).get("gram_spread") is expected
+
+
+@pytest.mark.parametrize("flag, config, expected", [
+    ([], "", None), (["--memory-limit", "2GiB"], "", "2GiB"), ([], "memory_limit: 3GiB\n", "3GiB"),
+    (["--memory-limit", "auto"], "memory_limit: 3GiB\n", "auto"),
+])
+def test_cli_memory_limit_reaches_the_sweep(sweep_copy, tmp_path, monkeypatch, flag, config, expected):
+    """--memory-limit (or the config's memory_limit) is the sweep's memory_limit; the flag overrides the key."""
+    assert _faked_sweep_kwargs(sweep_copy, tmp_path, monkeypatch, flag, config).get("memory_limit") == expected
 
 
 @pytest.mark.parametrize("flag, config, message", [

@@ -74,6 +74,19 @@ def test_alphas_that_are_no_numbers_are_refused_naming_the_option(runner, geomet
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 
+def test_alphas_out_of_range_are_refused_in_the_flags_spelling(runner, geometry_study):
+    """A penalty <= 0 is refused by the direction's check; its advice is spelled as the flag takes it
+    (it said ``Pass e.g. alphas=(0.1, 1.0, 10.0)``, the Python spelling)."""
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.conv1", "monkeyA", "--regressor", "ridgecv",
+                               "--alphas", "0.5,-1"])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert "Pass e.g. --alphas 0.1,1,10." in res.stderr and "alphas=(" not in res.stderr, res.stderr
+    from neuroxr.cli._common import flag_spelling
+
+    score = main.commands["score"].commands["forward"]
+    assert flag_spelling("pass alphas=[1, 2.5e-3] or alpha=2", score) == "pass --alphas 1,0.0025 or --alpha 2"
+
+
 def test_direction_bootstrap_options_reach_the_entry(runner, geometry_study):
     """--level, --boot-method and --boot-over set the direction's bootstrap entry, as a sweep's
     ``inference: {level, method, over}`` and the API's parameters of the same names."""

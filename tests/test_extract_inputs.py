@@ -584,3 +584,57 @@ def test_images_wider_than_8_bits_are_refused_by_the_default_transform(mode, tmp
     net = nn.Sequential(nn.Flatten(), nn.Linear(8 * 8 * 3, 2))
     with pytest.raises(ExtractionError, match=rf"stimulus 'a0': image mode '{mode}' holds more than 8 bits"):
         extract_features(net, tmp_path / "imgs", tmp_path / "s.zarr", model_name="m", image_size=8, progress=False)
+
+
+def test_cli_extract_options_are_extract_features(tmp_path):
+    """--dtype, --unit-chunk, --flatten/--no-flatten, --deduplicate/--no-deduplicate and --staging-dir are
+    extract_features's keywords (defaults from its signature): the command stores what the API stores."""
+    import inspect
+    import json
+    import runpy
+
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+    from neuroxr.cli.extract import DEFAULTS
+    from neuroxr.extract import extract_features
+
+    sig = inspect.signature(extract_features).parameters
+    assert DEFAULTS == {k: sig[k].default for k in DEFAULTS} and sig["dtype"].default is None
+    save_images(tmp_path / "imgs", n=3, size=(8, 8))
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(72, 5), nn.ReLU(inplace=True))\n")
+    (tmp_path / "stage").mkdir()
+    base = ["extract", "--model", f"{tmp_path / 'm.py'}:build", "--images", str(tmp_path / "imgs"), "--image-size", "8",
+            "--model-name", "m", "--no-progress", "--json"]
+    for i, (flags, kw) in enumerate([
+        (["--dtype", "float16", "--unit-chunk", "7", "--staging-dir", str(tmp_path / "stage")],
+         dict(dtype="float16", unit_chunk=7, staging_dir=tmp_path / "stage")),
+        (["--no-flatten", "--no-deduplicate"], dict(flatten=False, deduplicate=False)),
+    ]):
+        res = CliRunner().invoke(main, [base[0], str(tmp_path / f"cli{i}.zarr"), *base[1:], *flags])
+        assert res.exit_code == 0, res.output
+        written = json.loads(res.stdout)["written"]
+        build = runpy.run_path(str(tmp_path / "m.py"))["build"]
+        api = extract_features(build(), tmp_path / "imgs", tmp_path / f"api{i}.zarr", model_name="m", image_size=8,
+                               progress=False, **kw)
+        assert written == list(api.written)
+        cli, ref = StudyStore(tmp_path / f"cli{i}.zarr", mode="r"), StudyStore(tmp_path / f"api{i}.zarr", mode="r")
+        for layer in written:
+            a, b = cli.read_features("m", layer), ref.read_features("m", layer)
+            assert a.dtype == b.dtype and a.data.chunks == b.data.chunks
+            np.testing.assert_array_equal(a.values, b.values)
+        if i == 0:
+            assert cli.read_features("m", written[0]).dtype == np.float16
+            assert max(cli.read_features("m", written[0]).data.chunks[1]) == 7
+        else:  # the conv's (2, 6, 6) outputs are not stored unflattened; the in-place ReLU is kept
+            assert "0" not in written and "3" in written
+    res = CliRunner().invoke(main, [base[0], str(tmp_path / "d.zarr"), *base[1:]])
+    assert res.exit_code == 0 and "3" not in json.loads(res.stdout)["written"]  # deduplicated by default
+    for flags, says in ((["--layer", "2", "--no-deduplicate"], "--no-deduplicate acts on the default selection"),
+                        (["--dry-run", "--staging-dir", str(tmp_path / "stage")], "--staging-dir holds the files"),
+                        (["--dtype", "int8"], "Invalid value for '--dtype'"), (["--unit-chunk", "0"], "'--unit-chunk'")):
+        res = CliRunner().invoke(main, [base[0], str(tmp_path / "e.zarr"), *base[1:], *flags])
+        assert res.exit_code == 2 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
+        assert not (tmp_path / "e.zarr").exists()

@@ -327,6 +327,40 @@ def test_report_command_default_folder(demo, tmp_path, monkeypatch):
     assert (tmp_path / "study-report" / "headline.pdf").exists()
 
 
+def test_report_command_options_are_write_reports(demo, tmp_path, monkeypatch):
+    """--reliability-reps, --n-boot and --dpi are write_report's keywords (defaults from its signature)."""
+    import inspect
+
+    import neuroxr.report
+    from neuroxr.cli.report import DEFAULTS
+
+    sig = inspect.signature(neuroxr.report.write_report).parameters
+    assert DEFAULTS == {k: sig[k].default for k in DEFAULTS}
+    seen, real = [], neuroxr.report.write_report
+
+    def spy(*args, **kw):
+        seen.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(neuroxr.report, "write_report", spy)
+    out = tmp_path / "r"
+    result = CliRunner().invoke(report_command, [demo.url, "--out", str(out), "--reliability-reps", "2", "--n-boot", "40",
+                                                 "--dpi", "30", "--figures", "png"])
+    assert result.exit_code == 0, result.output
+    assert {k: seen[-1][k] for k in DEFAULTS} == {"reliability_reps": 2, "seed": 0, "n_boot": 40, "dpi": 30}
+    assert "(40 resamples)" in (out / "report.html").read_text()
+    from PIL import Image
+
+    with Image.open(out / "headline.png") as small:  # 30 dpi: 0.3 of the default's pixels a side
+        assert small.info["dpi"][0] == pytest.approx(30, abs=0.5)
+    result = CliRunner().invoke(report_command, [demo.url, "--out", str(tmp_path / "d"), "--no-reliability"])
+    assert result.exit_code == 0 and {k: seen[-1][k] for k in DEFAULTS} == DEFAULTS
+    for flags, says in ((["--n-boot", "0"], "'--n-boot'"), (["--dpi", "0"], "'--dpi'"), (["--reliability-reps", "0"],
+                        "'--reliability-reps'"), (["--no-reliability", "--reliability-reps", "3"], "no effect with --no-reliability")):
+        result = CliRunner().invoke(report_command, [demo.url, "--out", str(tmp_path / "e"), *flags])
+        assert result.exit_code == 2 and says in result.output and not (tmp_path / "e").exists(), result.output
+
+
 def test_report_command_errors(tmp_path, demo):
     result = CliRunner().invoke(report_command, [str(tmp_path / "missing.zarr")])
     assert result.exit_code != 0

@@ -340,3 +340,60 @@ def test_errors_found_while_running_name_the_config_file(sweep_copy, tmp_path):
     cfg.write_text("directions: [forward]\nmodels: netA\nneural: animalA\nn_workers: 2\n")
     res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial"])
     assert res.exit_code == 1 and res.output.startswith(f"Error: {cfg}: n_workers has no effect with --scheduler='serial'")
+
+
+@pytest.mark.parametrize("flag, config, expected", [
+    ([], "", {}), (["--on-error", "warn"], "", {"on_error": "warn"}), ([], "on_error: warn\n", {"on_error": "warn"}),
+    (["--on-error", "raise"], "on_error: warn\n", {"on_error": "raise"}), (["--blas-threads", "4"], "", {"blas_threads": 4}),
+    ([], "blas_threads: 2\n", {"blas_threads": 2}), (["--blas-threads", "none"], "blas_threads: 2\n", {"blas_threads": None}),
+    (["--blas-threads", "3"], "blas_threads: null\n", {"blas_threads": 3}),
+])
+def test_cli_on_error_and_blas_threads_reach_the_sweep(sweep_copy, tmp_path, monkeypatch, flag, config, expected):
+    """--on-error / --blas-threads (or the config's on_error / blas_threads) are the sweep's; the flag overrides
+    the key; neither given: the sweep's own defaults (on_error='raise', blas_threads=1)."""
+    seen = _faked_sweep_kwargs(sweep_copy, tmp_path, monkeypatch, flag, config)
+    assert {k: seen[k] for k in ("on_error", "blas_threads") if k in seen} == expected
+
+
+@pytest.mark.parametrize("flag, config, message", [
+    (["--blas-threads", "0"], "", "Invalid value for '--blas-threads': must be an integer >= 1, or none"),
+    (["--blas-threads", "two"], "", "Invalid value for '--blas-threads'"),
+    (["--on-error", "ignore"], "", "Invalid value for '--on-error'"),
+    ([], "blas_threads: 0\n", "sweep.yaml: blas_threads must be an integer >= 1 (BLAS/OpenMP threads inside each task) or "
+                              "null (left alone); got 0."),
+    ([], "on_error: ignore\n", "sweep.yaml: on_error must be 'raise' (stop with the failed entries named) or 'warn'"),
+])
+def test_cli_on_error_and_blas_threads_are_checked_before_running(sweep_copy, tmp_path, monkeypatch, flag, config, message):
+    import importlib
+
+    from neuroxr.cli import main
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    called = []
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [forward]\n" + config)
+    res = CliRunner().invoke(main, ["sweep", str(sweep_copy()), str(cfg), *flag])
+    assert res.exit_code in (1, 2) and message in res.output and not called, res.output
+    assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
+
+
+def test_cli_on_error_warn_keeps_going(sweep_copy, tmp_path, monkeypatch):
+    """A failed entry stops a CLI sweep (exit 1, as sweep()'s on_error='raise'); with --on-error warn it is
+    named in a warning (--json: in "failed") and the other entries are printed."""
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(CONFIG)
+    monkeypatch.setenv("NEUROXR_SWEEP_FAIL", "forward/netA.layer1__*")
+    args = [str(path), str(cfg), "--scheduler", "serial", "--no-progress"]
+    res = CliRunner().invoke(sweep_command, args)
+    assert res.exit_code == 1 and "1 of 2 sweep entries failed" in res.output
+    res = CliRunner().invoke(sweep_command, [*args, "--on-error", "warn"])
+    assert res.exit_code == 0, res.output
+    assert "Warning: sweep entry forward/netA.layer1__animalA failed (" in res.output and "injected failure" in res.output
+    assert "2 entries: 0 computed, 1 already in the store, 1 failed" in res.output  # layer3: by the first run
+    cfg.write_text(CONFIG + "on_error: warn\n")
+    res = CliRunner().invoke(sweep_command, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert list(out["failed"]) == ["forward/netA.layer1__animalA"] and len(out["skipped"]) == 1

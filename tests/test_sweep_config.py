@@ -149,12 +149,14 @@ def test_sweep_argument_errors(sweep_copy):
         sweep(path, client="serial", backend="torch_cuda", directions="forward", models="netA", layers="layer3")
     with pytest.raises(SweepConfigError, match="workers cannot open it"):
         sweep(StudyStore("memory://sweep-test.zarr"), client="tcp://127.0.0.1:1")
-    with pytest.raises(SweepConfigError, match="on_error"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: on_error must be 'raise' or 'warn'; got 'ignore'\.$"):
         sweep(path, client="serial", on_error="ignore")
+    with pytest.raises(NeuroxrError, match=r"^sweep: blas_threads must be an integer >= 1; got 0\. "):
+        sweep(path, client="serial", blas_threads=0)
     with pytest.raises(SweepConfigError, match="alpha must be a finite number >= 0; got -1"):
         sweep(path, client="serial", alpha=-1)
     # refused before any entry is computed
-    with pytest.raises(NeuroxrError, match=r"selection_seed must be an integer >= 0; got -1"):
+    with pytest.raises(NeuroxrError, match=r"^sweep: selection_seed must be an integer >= 0; got -1\. "):
         sweep(path, client="serial", selection_seed=-1)
     with pytest.raises(SweepConfigError, match=r"^n_workers and gram_spread have no effect with client='serial' \(the run stays"):
         sweep(path, client="serial", n_workers=7, gram_spread=True)
@@ -163,6 +165,17 @@ def test_sweep_argument_errors(sweep_copy):
     assert nx.list_entries(path).empty
     with pytest.raises(SweepConfigError, match="selection_seed must be an integer >= 0"):
         validate_config({"selection_seed": -1})
+
+
+def test_run_options_are_config_keys():
+    """on_error and blas_threads, sweep()'s run options, are keys of a config file (checked by its schema)."""
+    cfg = validate_config({"on_error": "warn", "blas_threads": None})
+    assert cfg == {"on_error": "warn", "blas_threads": None}
+    assert validate_config({"blas_threads": 4})["blas_threads"] == 4
+    for bad, message in (({"on_error": "ignore"}, "on_error must be 'raise'"), ({"blas_threads": 0}, "blas_threads must be"),
+                         ({"blas_threads": 1.5}, "blas_threads must be"), ({"blas_threads": True}, "blas_threads must be")):
+        with pytest.raises(SweepConfigError, match=message):
+            validate_config(bad)
 
 
 def test_load_config_yaml(tmp_path, sweep_base_store):

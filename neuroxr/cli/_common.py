@@ -91,7 +91,10 @@ class _Main(CommandGroup):
 
 # ---------------------------------------------------------------------------- Python names -> flags
 _WORD = r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)"
-_LITERAL = r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False|None|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+#: a Python literal of a message: a string, True/False/None, a number, or a tuple / list of numbers (``(0.1, 1.0)``)
+_LITERAL = (r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False|None|" + _NUMBER
+            + rf"|\((?:{_NUMBER}, )*{_NUMBER},?\)|\[(?:{_NUMBER}, )*{_NUMBER}\])")
 #: ``name=value`` (a Python literal), with the ``pass`` or ``with`` before it when there is one
 _ASSIGN = re.compile(r"(\bpass |\bwith )?" + _WORD + "=" + _LITERAL)
 #: ``name=`` standing for the keyword itself ("pass min_reliability= to ...")
@@ -133,6 +136,8 @@ def _given_as(opt: click.Option, value: Any, text: str) -> str | None:
         return long if isinstance(value, bool) and value is info["flag_value"] else None
     if isinstance(value, bool) and not isinstance(opt.type, click.types.BoolParamType):
         return None  # a Python switch the option does not take (``texts=True`` against ``--texts FILE``)
+    if isinstance(value, (tuple, list)):  # numbers as an option given them separated by commas (metavar A,B,...)
+        return f"{long} {','.join(f'{v:g}' for v in value)}" if "," in (opt.metavar or "") else None
     return f"{long} {'none' if value is None else value if isinstance(value, str) else text}"
 
 
@@ -140,7 +145,8 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     """``message`` (raised below a command) with the command's parameters spelled as its flags:
     ``noise_ceiling=False`` -> ``--no-ceiling``, ``split='slots'`` -> ``--split slots``,
     ``pass dtype=None`` -> ``leave out --dtype``, ``debiased=False`` -> ``without --debiased``,
-    ``stratify_by=None`` -> ``--stratify-by none``,
+    ``stratify_by=None`` -> ``--stratify-by none``, ``alphas=(0.1, 1.0, 10.0)`` -> ``--alphas 0.1,1,10`` (an
+    option whose metavar lists values separated by commas),
     ``['reps']`` -> ``[--reps]``, ``min_reliability`` (or ``min_reliability=``) -> ``--min-reliability``.
     Errors and warnings of a command are shown so.
 

@@ -8,6 +8,11 @@ import click
 
 from ._common import Output, one_line, output_options, storage_options, storage_options_for
 
+#: ``--dtype``'s choices: the floating dtypes a layer may be stored as (``neuroxr.extract.plan.storage_dtype``)
+STORED_DTYPES = ("float16", "float32", "float64")
+#: defaults of the options that are ``extract_features``'s keywords of the same names (a test compares them)
+DEFAULTS: dict[str, Any] = {"unit_chunk": 4096, "flatten": True, "deduplicate": True}
+
 
 def make_extract_command() -> Any:
     """Build the ``extract`` click command (torch and the extraction modules are imported when it runs)."""
@@ -40,6 +45,18 @@ def make_extract_command() -> Any:
     @click.option("--fit-stimuli", type=click.IntRange(min=1), default=None,
                   help="Stimuli the reduction is fitted on (default: all; needs --reduction).")
     @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the reduction (needs --reduction).")
+    @click.option("--dtype", type=click.Choice(STORED_DTYPES), default=None,
+                  help="Stored dtype (default: the layer's own floating dtype; float32 for reduced layers).")
+    @click.option("--unit-chunk", type=click.IntRange(min=1), default=DEFAULTS["unit_chunk"], show_default=True,
+                  help="Largest number of units per stored chunk (lowered to fit --memory-limit).")
+    @click.option("--flatten/--no-flatten", default=DEFAULTS["flatten"], show_default=True,
+                  help="Flatten each output to (stimulus, unit) (channel, y, x or token coords on unit); --no-flatten "
+                       "stores only outputs that already are (batch, units) or pooled tokens.")
+    @click.option("--deduplicate/--no-deduplicate", default=DEFAULTS["deduplicate"], show_default=True,
+                  help="Leave modules that return an earlier module's very output (in-place activations, Identity, "
+                       "Dropout) out of the default selection (without --layer).")
+    @click.option("--staging-dir", type=click.Path(exists=True, file_okay=False), default=None,
+                  help="Local folder for the raw staging files of a pass (default: the system temp folder).")
     @click.option("--overwrite", is_flag=True, help="Recompute layers that are already complete.")
     @click.option("--dry-run", is_flag=True, help="Print the plan (shapes, bytes, passes) and write nothing.")
     @click.option("--progress/--no-progress", default=True, show_default=True,
@@ -50,7 +67,8 @@ def make_extract_command() -> Any:
         store: str, model_spec: str, weights: str | None, images: str | None, texts: str | None, model_name: str, layers: tuple[str, ...],
         memory_limit: str, batch_size: int, device: str, image_size: int | None, pooling: str, reduction: str,
         n_components: int | None, fit_stimuli: int | None, seed: int, overwrite: bool, dry_run: bool, progress: bool,
-        as_json: bool, quiet: bool,
+        as_json: bool, quiet: bool, dtype: str | None = None, unit_chunk: int = DEFAULTS["unit_chunk"],
+        flatten: bool = DEFAULTS["flatten"], deduplicate: bool = DEFAULTS["deduplicate"], staging_dir: str | None = None,
     ) -> None:
         """Extract a torch model's layer activations for a folder of images (or texts) into the study STORE.
 
@@ -70,6 +88,11 @@ def make_extract_command() -> Any:
             raise click.UsageError("pass exactly one of --images FOLDER or --texts FILE.")
         if texts is not None and image_size is not None:
             raise click.UsageError("--image-size sizes images and has no effect with --texts; drop it.")
+        if layers and deduplicate != DEFAULTS["deduplicate"]:  # the named layers are stored, each with its own output
+            raise click.UsageError("--no-deduplicate acts on the default selection of layers and has no effect with "
+                                   "--layer; drop one of them.")
+        if dry_run and staging_dir is not None:
+            raise click.UsageError("--staging-dir holds the files of a pass and has no effect with --dry-run; drop it.")
         stimuli: Any = images
         ids = None
         if texts is not None:
@@ -112,7 +135,8 @@ def make_extract_command() -> Any:
                 memory_limit=memory_limit, batch_size=batch_size, device=device,
                 image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
                 pooling=None if pooling == "none" else pooling,
-                reduction=red, overwrite=overwrite, dry_run=dry_run, texts=texts is not None,
+                reduction=red, overwrite=overwrite, dry_run=dry_run, texts=texts is not None, dtype=dtype,
+                unit_chunk=unit_chunk, flatten=flatten, deduplicate=deduplicate, staging_dir=staging_dir,
                 progress=progress and out_.text,  # a bar on a terminal, plain lines off one
             )
         except (ExtractionError, StoreError) as exc:

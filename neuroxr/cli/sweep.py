@@ -161,6 +161,23 @@ def _check_table(table_path: str) -> None:
                                      param_hint="'--table'") from None
 
 
+#: ``--blas-threads none``: the sweep's ``blas_threads=None`` (threads left alone); a flag value, not given as None
+_LEAVE_ALONE = "none"
+
+
+def _blas_threads(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    """``--blas-threads N`` -> ``N`` (an integer >= 1), ``--blas-threads none`` -> ``"none"`` (the sweep's ``None``)."""
+    if value is None or value.strip().lower() == _LEAVE_ALONE:
+        return None if value is None else _LEAVE_ALONE
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"must be an integer >= 1, or none to leave the threads alone; got {value!r}.")
+    return n
+
+
 @click.command(name="sweep", cls=KeysCommand)
 @click.argument("store")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
@@ -176,6 +193,12 @@ def _check_table(table_path: str) -> None:
 @click.option("--gram-spread/--no-gram-spread", "gram_spread", default=None,
               help="Reduce each layer's Gram across all workers (or never); default: automatic (layers larger than a "
                    "quarter of a worker's memory), or the config's gram_spread.")
+@click.option("--on-error", type=click.Choice(["raise", "warn"]), default=None,
+              help="raise (default): after every task has finished, stop with the failed entries named (exit status 1); "
+                   "warn: name them in warnings and print the result (their cells empty). Overrides the config's on_error.")
+@click.option("--blas-threads", default=None, callback=_blas_threads, metavar="N|none",
+              help="BLAS/OpenMP threads inside each task (default 1, so that workers do not oversubscribe the cores); "
+                   "none leaves them alone. Overrides the config's blas_threads.")
 @click.option("--no-progress", is_flag=True, default=False, help="Do not show progress.")
 @click.option("--json", "as_json", is_flag=True, default=False,
               help="Print the result (counts, entry table, metric table, best layers) as one JSON object.")
@@ -186,11 +209,12 @@ def _check_table(table_path: str) -> None:
 @storage_options
 def sweep_command(store: str, config: str | None, scheduler: str | None, n_workers: int | None, backend: str | None,
                   overwrite: bool, no_progress: bool, as_json: bool, quiet: bool, table_path: str | None,
-                  gram_spread: bool | None = None, memory_limit: str | None = None) -> None:
+                  gram_spread: bool | None = None, memory_limit: str | None = None, on_error: str | None = None,
+                  blas_threads: int | str | None = None) -> None:
     """Score every selected model x layer x neural set x region x direction of STORE on Dask.
 
     CONFIG is a YAML file with the sweep's arguments (models, layers, neural, directions,
-    regions, reps, seed, regressor, metric_options, ...); directions may include the metrics
+    regions, reps, seed, regressor, metric_options, on_error, blas_threads, ...); directions may include the metrics
     rsa, crsa, ersa, ereg, shape, cka and dimensionality. Finished entries are written as they
     complete; re-running resumes where a killed sweep (or a lost scheduler) stopped. Progress is a
     bar on a terminal and a plain line otherwise.
@@ -207,9 +231,10 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     try:
         cfg = load_config(config, st) if config else validate_config({}, st)
         for key, value in (("scheduler", scheduler), ("n_workers", n_workers), ("backend", backend),
-                           ("gram_spread", gram_spread), ("memory_limit", memory_limit)):
+                           ("gram_spread", gram_spread), ("memory_limit", memory_limit), ("on_error", on_error),
+                           ("blas_threads", blas_threads)):
             if value is not None:
-                cfg[key] = value
+                cfg[key] = None if value == _LEAVE_ALONE else value
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)
@@ -228,9 +253,13 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         raise click.ClickException(f"{where}{one_line(exc)}") from None
     if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
         click.echo(DASHBOARD_ADVICE, err=True)
+    if result.failed and not (quiet or as_json):  # on_error: warn (raise stopped above); --json lists them in "failed"
+        for key, why in result.failed.items():
+            click.echo(f"Warning: sweep entry {key} failed ({one_line(why)}); its cells are empty, and a re-run computes it.",
+                       err=True)
     if as_json:
         click.echo(to_json({
-            "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped,
+            "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped, "failed": result.failed,
             "inference_computed": result.inference_computed, "inference_skipped": result.inference_skipped,
             "seconds": result.seconds, "table": records(result.table), "metric_table": records(result.metric_table),
             "best_layers": records(result.best_layers), "inference_table": records(result.inference_table),

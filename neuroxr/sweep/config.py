@@ -38,7 +38,7 @@ SCORE_KEYS = (
 #: Keys of a sweep configuration (YAML file or keyword arguments of :func:`neuroxr.sweep.sweep`).
 SWEEP_KEYS = (
     "models", "layers", "neural", "directions", "regions", "overwrite", "n_workers", "scheduler",
-    "selection_seed", "metric_options", "inference", "gram_spread", "memory_limit",
+    "selection_seed", "metric_options", "inference", "gram_spread", "memory_limit", "on_error", "blas_threads",
 ) + SCORE_KEYS
 #: Metrics a sweep's ``directions`` may name besides the four directions (``rsa`` is the variant
 #: ``metric_options["rsa"]["variant"]``, default ``crsa``).
@@ -75,6 +75,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]}}}]},
         "gram_spread": {"anyOf": [_NULL, {"type": "boolean"}]},
         "memory_limit": {"anyOf": [_NULL, _NAME, {"type": "number", "exclusiveMinimum": 0}]},  # read by dask (run.py)
+        "on_error": {"enum": ["raise", "warn"]},
+        "blas_threads": {"anyOf": [_NULL, _int(1)]},
         "reps": _int(1),
         "seed": _int(0),
         "regressor": {"enum": list(REGRESSORS)},
@@ -109,6 +111,8 @@ _CONFIG_TYPES: dict[str, str] = {
     "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "
                    "quarter of a worker's memory)",
     "memory_limit": "a memory size per worker of the embedded local cluster such as '2GiB', a number of bytes, or 'auto'",
+    "on_error": "'raise' (stop with the failed entries named) or 'warn' (return them in the result's failed)",
+    "blas_threads": "an integer >= 1 (BLAS/OpenMP threads inside each task) or null (left alone)",
     "reps": "an integer >= 1",
     "seed": "an integer >= 0",
     "regressor": f"one of {REGRESSORS}",
@@ -321,7 +325,7 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     config : mapping or None
         As read from a YAML file: ``models``, ``layers``, ``neural``, ``directions``,
         ``regions``, ``overwrite``, ``n_workers``, ``memory_limit``, ``scheduler``, ``selection_seed``,
-        ``metric_options`` and the score arguments of :data:`SCORE_KEYS`. ``None`` is ``{}``.
+        ``on_error``, ``blas_threads``, ``metric_options``, ``inference`` and the score arguments of :data:`SCORE_KEYS`. ``None`` is ``{}``.
     store : StudyStore, optional
         Also check that the models, layers, neural sets and regions exist in it, and that every
         option is read by some planned entry: the checks :func:`~neuroxr.sweep.sweep` runs before

@@ -182,6 +182,17 @@ def _check_memory_limit(memory_limit: Any, name: str = "memory_limit") -> None:
                                f"got {memory_limit!r}.")
 
 
+def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any) -> None:
+    """The sweep's own run options refused in one line starting with ``sweep:`` (design.md, section 1)."""
+    if not isinstance(on_error, str) or on_error not in ("raise", "warn"):
+        raise SweepConfigError(f"sweep: on_error must be 'raise' or 'warn'; got {on_error!r}.")
+    if blas_threads is not None:
+        check_int(blas_threads, "blas_threads", 1, "Pass the BLAS threads of each task, e.g. blas_threads=1, or None "
+                  "to leave them alone.", caller="sweep")
+    check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.",
+              caller="sweep")
+
+
 def sweep(
     store: StudyStore | str | os.PathLike,
     models: str | Sequence[str] | None = None,
@@ -279,11 +290,9 @@ def sweep(
     >>> res = sweep("study.zarr", directions=["forward", "reverse"], regions="each", reps=10)
     >>> res.best_layers                                                    # doctest: +SKIP
     """
-    if on_error not in ("raise", "warn"):
-        raise SweepConfigError(f"on_error must be 'raise' or 'warn'; got {on_error!r}.")
+    check_run_options(on_error, blas_threads, selection_seed)
     kw = check_score_kwargs(score_kwargs)
     inference = check_inference(inference, kw)
-    check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.")
     metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store
         store = StudyStore(store, storage_options=storage_options, create=False)

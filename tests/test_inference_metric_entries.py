@@ -174,6 +174,50 @@ def test_sweep_metric_inference_takes_the_metric_options(sweep_copy):
         assert nx.open_store(path).read_dataset(p).pipe(decoded).attrs["neuroxr_provenance"]["params"]["alpha"] == 0.5
 
 
+def test_sweep_shape_bootstrap_takes_its_interval_method(sweep_copy, tmp_path):
+    """inference.shape_method is shape_bootstrap's method: the sweep's entry is the one the API asks for
+    with that method (require_existing=True), holding shape_bootstrap's interval; the default method's
+    entry is the one a request without method finds (its key unchanged)."""
+    from neuroxr.sweep import load_config, sweep
+
+    path = sweep_copy()
+    kw = dict(models="netA", layers=["layer3"], neural="animalA", directions=["shape", "cka"], client="serial",
+              progress=False, metric_options={"shape": {"alpha": 0.5}})
+    res = sweep(path, inference={"bootstrap": 10, "shape_method": "basic"}, **kw)
+    row = res.inference_table.set_index("direction").loc["shape"]
+    got = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, alpha=0.5, method="basic"),
+                  require_existing=True)
+    assert got.path == row["bootstrap_path"] and not got.computed
+    F = nx.open_store(path).read_features("netA", "layer3")
+    R = nx.open_store(path).read_neural("animalA")
+    np.testing.assert_allclose(got.dataset["score_ci"].values,
+                               gi.shape_bootstrap(F, R, alpha=0.5, n_boot=10, method="basic")["distance_ci"].values)
+    with pytest.raises(nx.StoreError):  # the default (centred) entry was not computed by it
+        compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, alpha=0.5), require_existing=True)
+    cka = res.inference_table.set_index("direction").loc["cka", "bootstrap_path"]  # other metrics: no method
+    assert cka == compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10), require_existing=True).path
+    default = sweep(path, inference={"bootstrap": 10}, **kw).inference_table.set_index("direction").loc["shape"]
+    assert default["bootstrap_path"] == compute(path, "shape_bootstrap", "netA.layer3", "animalA",
+                                                params=dict(n_boot=10, alpha=0.5), require_existing=True).path
+    # a config key, checked and refused where no shape bootstrap entry reads it
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("directions: [shape]\ninference: {bootstrap: 5, shape_method: percentile}\n")
+    assert load_config(cfg, nx.open_store(path))["inference"]["shape_method"] == "percentile"
+    for text, message in (("directions: [shape]\ninference: {bootstrap: 5, shape_method: bca}\n",
+                           "inference.shape_method must be one of ['centred', 'percentile', 'basic']"),
+                          ("directions: [cka, forward]\ninference: {bootstrap: 5, shape_method: basic}\n",
+                           "shape_method='basic' has no effect with the sweep's directions ['cka', 'forward'], "
+                           "which have no shape bootstrap entry"),
+                          ("directions: [shape]\ninference: {permutations: 5, shape_method: basic}\n",
+                           "shape_method='basic' has no effect without inference.bootstrap")):
+        cfg.write_text(text)
+        with pytest.raises(nx.NeuroxrError) as info:
+            load_config(cfg, nx.open_store(path))
+        assert str(info.value).startswith(f"{cfg}: {message}"), str(info.value)
+    with pytest.raises(nx.NeuroxrError, match=r"inference.shape_method must be one of"):
+        sweep(path, inference={"bootstrap": 10, "shape_method": "bca"}, **kw)
+
+
 def test_report_lists_metric_inference(sweep_copy, tmp_path):
     import pandas as pd
 

@@ -222,7 +222,7 @@ def test_values_the_schema_cannot_refuse_are_refused_up_front(tmp_path, text, ke
 
 @pytest.mark.parametrize("text,message", [
     ("inference: {bootstrap: 10, lvl: 0.9}", "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
-                                             "'level', 'method', 'over']."),
+                                             "'level', 'method', 'over', 'shape_method']."),
     ("inference: {bootstrap: 10, method: bcaa}", "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
     ("inference: {bootstrap: 10, over: all}", "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
     ("inference: {bootstrap: 10, level: 1.5}", "inference.level must be a number in (0, 1); got 1.5."),

@@ -84,10 +84,14 @@ def _check_inference_entries(entries: Sequence[Entry], kw: Mapping[str, Any], in
     unread = unread_inference_keys(inference, entries)
     if unread:
         dirs = ordered(e.direction for e in entries)
+        shape_only = all(u.startswith("shape_method=") for u in unread)
+        lacks = "shape" if shape_only else "direction" if not any(u.startswith("shape_method=") for u in unread) \
+            else "direction or shape"
         cond = ("without inference.bootstrap (permutation entries take none of them)" if not inference["bootstrap"]
-                else f"with the sweep's directions {dirs}, which have no direction bootstrap entry")
-        raise no_effect(unread, cond, "level sets the bootstrap intervals, method and over the directions' only; the "
-                        "metrics' bootstraps resample the stimuli, shape's with a centred interval", error=SweepConfigError)
+                else f"with the sweep's directions {dirs}, which have no {lacks} bootstrap entry")
+        raise no_effect(unread, cond, "level sets the bootstrap intervals, method and over the directions' only, "
+                        "shape_method the shape metric's; the other metrics' bootstraps resample the stimuli with a "
+                        "percentile interval", error=SweepConfigError)
     for metric in ordered(e.direction for e in entries if e.is_metric and takes_inference(e)):
         for procedure, p in metric_inference_requests(metric, metric_opts.get(metric, {}), kw, inference):
             get_kind(f"{metric}_{procedure}").fill(p)

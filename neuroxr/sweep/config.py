@@ -20,6 +20,7 @@ import numpy as np
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError
+from ..geometry.shape_inference import SHAPE_BOOT_METHODS
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
@@ -72,7 +73,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "metric_options": {"anyOf": [_NULL, {"type": "object", "additionalProperties": {"anyOf": [_NULL, {"type": "object"}]}}]},
         "inference": {"anyOf": [_NULL, {"type": "object", "additionalProperties": False, "properties": {
             "bootstrap": _int(0), "permutations": _int(0), "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-            "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]}}}]},
+            "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]},
+            "shape_method": {"enum": list(SHAPE_BOOT_METHODS)}}}]},
         "gram_spread": {"anyOf": [_NULL, {"type": "boolean"}]},
         "memory_limit": {"anyOf": [_NULL, _NAME, {"type": "number", "exclusiveMinimum": 0}]},  # read by dask (run.py)
         "on_error": {"enum": ["raise", "warn"]},
@@ -107,7 +109,8 @@ _CONFIG_TYPES: dict[str, str] = {
     "scheduler": "a scheduler address such as 'tcp://host:8786', or 'serial'",
     "selection_seed": "an integer >= 0",
     "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
-    "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: stimuli|targets|both)",
+    "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: "
+                 "stimuli|targets|both, shape_method: centred|percentile|basic)",
     "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "
                    "quarter of a worker's memory)",
     "memory_limit": "a memory size per worker of the embedded local cluster such as '2GiB', a number of bytes, or 'auto'",
@@ -150,6 +153,7 @@ def _validator() -> Any:
 _INFERENCE_TYPES: dict[str, str] = {
     "bootstrap": "an integer >= 0 (0: none)", "permutations": "an integer >= 0 (0: none)",
     "level": "a number in (0, 1)", "method": "one of ['percentile', 'bca']", "over": "one of ['stimuli', 'targets', 'both']",
+    "shape_method": f"one of {list(SHAPE_BOOT_METHODS)} (the shape metric's bootstrap interval)",
 }
 
 

@@ -6,7 +6,7 @@ engine (:func:`neuroxr.entries.compute`, kinds ``<direction>_bootstrap`` and
 ``<direction>_permutation``), with the sweep's score arguments that can change their numbers
 (:func:`neuroxr.predictivity.inference.applicable_options`); every crsa / ersa / cka / shape
 metric entry gets ``<metric>_bootstrap`` / ``<metric>_permutation`` entries with the metric's
-options. They are computed in the sweep's process, one after another; matching entries are read
+options (shape's bootstrap also ``inference.shape_method``, its interval). They are computed in the sweep's process, one after another; matching entries are read
 back, so a re-run resumes.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SweepConfigError
+from ..geometry.shape_inference import SHAPE_BOOT_DEFAULT, SHAPE_BOOT_METHODS
 from ..kernels.resample import undefined_resamples
 from ._util import per_bin
 from .plan import Entry
@@ -26,8 +27,10 @@ from .plan import Entry
 __all__ = ["INFERENCE_KEYS", "check_inference", "direction_inference_params", "run_inference", "takes_inference",
            "inference_summary", "metric_bootstrap_summary", "unread_inference_keys"]
 
-#: keys of a sweep's ``inference`` mapping and their defaults
-INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli"}
+#: keys of a sweep's ``inference`` mapping and their defaults: ``method`` and ``over`` are the directions'
+#: bootstrap entries', ``shape_method`` the shape metric's (``shape_bootstrap``'s ``method``)
+INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli",
+                  "shape_method": SHAPE_BOOT_DEFAULT}
 #: score arguments an inference entry does not take
 _NOT_TAKEN = ("max_n", "backend", "temporal_generalization")
 
@@ -49,6 +52,9 @@ def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] |
         v = out[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise SweepConfigError(f"inference.{k} must be an integer >= 0 (0: none); got {v!r}.")
+    if out["shape_method"] not in SHAPE_BOOT_METHODS:
+        raise SweepConfigError(f"inference.shape_method must be one of {list(SHAPE_BOOT_METHODS)} (the shape metric's "
+                               f"bootstrap interval); got {out['shape_method']!r}.")
     if not out["bootstrap"] and not out["permutations"]:
         raise SweepConfigError("inference asks for no entries (bootstrap and permutations are both 0); give "
                                "inference.bootstrap or inference.permutations > 0, or drop inference.")
@@ -59,11 +65,12 @@ def unread_inference_keys(inference: Mapping[str, Any], entries: Sequence[Entry]
     """The keys of ``inference`` (checked, :func:`check_inference`) set away from their defaults
     that no planned entry reads, as ``"key=value"``: ``level`` without a bootstrap entry, ``method``
     and ``over`` without a direction's bootstrap entry (the metrics' bootstraps resample the
-    stimuli; shape's interval is centred, the others' percentile)."""
+    stimuli, with a percentile interval), ``shape_method`` without a shape bootstrap entry."""
     boot = bool(inference["bootstrap"])
     readers = {"level": boot and any(takes_inference(e) for e in entries),
                "method": boot and any(not e.is_metric for e in entries)}
     readers["over"] = readers["method"]
+    readers["shape_method"] = boot and any(e.is_metric and e.direction == "shape" for e in entries)
     return [f"{k}={inference[k]!r}" for k, read in readers.items() if not read and inference[k] != INFERENCE_KEYS[k]]
 
 
@@ -181,7 +188,9 @@ def metric_inference_requests(metric: str, options: Mapping[str, Any], kw: Mappi
     out = []
     for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
         if n:
-            extra = {"n_boot": n, "level": inference["level"]} if procedure == "bootstrap" else {"n_perm": n}
+            # shape's interval method: the kind's "method" (other metric bootstraps take none: dropped)
+            extra = ({"n_boot": n, "level": inference["level"], "method": inference.get("shape_method", SHAPE_BOOT_DEFAULT)}
+                     if procedure == "bootstrap" else {"n_perm": n})
             out.append((procedure, inference_params_of(metric, options, procedure, seed=kw.get("seed", 0), **extra)))
     return out
 

@@ -389,7 +389,7 @@ def brainscore(
     check_design(X, f"brainscore: {fname}")  # a dead layer: the directions' one-line refusal (not scipy's SVD error)
     if not 1 <= n_components <= X.shape[1]:
         raise LayoutError(
-            f"brainscore: n_components={n_components} but features has {X.shape[1]} units on dim 'unit'; "
+            f"brainscore: n_components={n_components} but {fname} has {X.shape[1]} units on dim 'unit'; "
             "pass n_components between 1 and the number of units."
         )
     strata = _strat_values(neural, features, stratify_by)

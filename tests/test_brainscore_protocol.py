@@ -12,6 +12,7 @@ import xarray as xr
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
+from neuroxr.attrs import decoded
 from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.layouts import features as make_features
 from neuroxr.layouts import neural as make_neural
@@ -67,7 +68,7 @@ def test_brainscore_matches_reference(objects):
     np.testing.assert_allclose(float(ds["error"]), err, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(float(ds["ceiling"]), ceil, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(float(ds["score"]), raw / ceil, rtol=1e-7)
-    assert ds.attrs["stratify_by"] == ("object_name" if objects else "")
+    assert decoded(ds).attrs["stratify_by"] == ("object_name" if objects else None)
     assert ds["r"].dims == ("split", "neuroid") and list(ds["neuroid_id"].values) == [f"n{j}" for j in range(8)]
 
 
@@ -116,6 +117,18 @@ def test_brainscore_errors():
     assert isinstance(ds, xr.Dataset)
     with pytest.raises(ParameterError, match=r"ceiling_mode='squared_ratio' has no effect with ceiling=False"):
         brainscore(feats, avg, n_components=5, ceiling=False, ceiling_mode="squared_ratio")
+
+
+@pytest.mark.parametrize("stratify_by, recorded", [(None, None), ("auto", "object_name"), ("object_name", "object_name")])
+def test_stratify_by_attr_records_the_stratification_and_is_storable(tmp_path, stratify_by, recorded):
+    """The attr is the coord the splits were stratified by, None (the attrs' JSON text) when they were not,
+    never the empty string; the result goes to netCDF3 as it is and reads back the same."""
+    feats, neur, *_ = _data(n=40)
+    ds = brainscore(feats, neur, n_components=3, n_splits=2, stratify_by=stratify_by)
+    assert decoded(ds).attrs["stratify_by"] == recorded
+    ds.to_netcdf(tmp_path / "bs.nc", format="NETCDF3_64BIT", engine="scipy")
+    with xr.open_dataset(tmp_path / "bs.nc", engine="scipy") as back:
+        assert decoded(back).attrs["stratify_by"] == recorded
 
 
 def test_brainscore_does_not_depend_on_storage_order():

@@ -312,6 +312,18 @@ def test_bad_parameters_raise_one_line(study):
         permutation_test("reverse", R, F, n_perm=5, keep_predictions=True)
 
 
+
+@pytest.mark.parametrize("name", ["percentile_interval", "basic_interval", "centred_interval", "bca_interval"])
+def test_interval_kernels_name_themselves_in_a_bad_level(name):
+    """Called directly, an interval kernel refuses a bad level under its own name (the labeled
+    functions check ``level`` first, under theirs)."""
+    boot, theta = np.random.default_rng(0).standard_normal((20, 3)), np.zeros(3)
+    args = {"percentile_interval": (boot,), "basic_interval": (theta, boot), "centred_interval": (theta, boot),
+            "bca_interval": (theta, boot, boot[:10])}[name]
+    with pytest.raises(ParameterError, match=rf"^{name}: level must be a number in \(0, 1\); got 95\."):
+        getattr(rs, name)(*args, 95)
+
+
 # ---------------------------------------------------------------------------- permutations
 def test_permutation_null_is_the_operator_on_permuted_targets(study):
     F, R = study.features["m"]["true"], study.neural["a"]

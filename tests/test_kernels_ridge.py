@@ -12,11 +12,15 @@ from sklearn.linear_model import LinearRegression, Ridge
 from neuroxr.backend import centred_gram
 from neuroxr.errors import NeuroxrWarning, ParameterError
 from neuroxr.kernels.folds import kfold_indices
+from neuroxr.kernels.kernel_operator import KernelFoldOperator, oof_linear_operator_from_gram
 from neuroxr.kernels.ridge import (
+    FoldOperator,
     _cheapest_form,
+    oof_linear_operator,
     oof_operator,
     oof_operator_from_gram,
     oof_pearson_designs,
+    oof_predict,
     oof_predict_designs,
 )
 from neuroxr.kernels.stats import pearson, rank
@@ -61,15 +65,38 @@ def test_hat_form_from_any_constant_centred_gram(data):
 
 
 def test_hat_form_needs_a_penalty(data):
-    with pytest.raises(ValueError, match="alpha > 0"):
+    with pytest.raises(ValueError, match="^oof_operator: form='hat' needs alpha > 0"):
         oof_operator(data["X_tall"], data["folds"], 0.0, form="hat")
-    with pytest.raises(ValueError, match="alpha > 0"):
+    with pytest.raises(ValueError, match="^oof_operator_from_gram: form='hat' needs alpha > 0"):
         oof_operator_from_gram(data["X_tall"] @ data["X_tall"].T, data["folds"], 0.0, form="hat")
     with pytest.raises(ValueError, match="^oof_operator: form must be one of"):
         oof_operator(data["X_tall"], data["folds"], 0.1, form="qr")
     # least squares never picks the hat form
     assert _cheapest_form(2560, 2048, 10, 0.0, True) != "hat"
     assert _cheapest_form(2560, 2048, 10, 0.1, False) != "hat"
+
+
+@pytest.mark.parametrize("alpha", [-1, np.nan, np.inf, "x"])
+def test_bad_alpha_names_the_kernel_called(data, alpha):
+    """Each public ridge kernel refuses a bad penalty as the directions do, under its own name (also
+    where it hands the penalty to another kernel first, e.g. oof_predict with few features)."""
+    X, Y, folds = data["X_tall"], data["Y"], data["folds"]
+    K = centred_gram(X)
+    calls = [
+        ("oof_predict", lambda: oof_predict(X, Y, folds, alpha)),
+        ("oof_predict", lambda: oof_predict(X[:, :2], Y, folds, alpha)),
+        ("oof_operator", lambda: oof_operator(X, folds, alpha)),
+        ("oof_operator_from_gram", lambda: oof_operator_from_gram(K, folds, alpha)),
+        ("oof_linear_operator", lambda: oof_linear_operator(X, folds, alpha)),
+        ("oof_linear_operator_from_gram", lambda: oof_linear_operator_from_gram(K, folds, alpha)),
+        ("FoldOperator", lambda: FoldOperator(X, folds, alpha)),
+        ("KernelFoldOperator", lambda: KernelFoldOperator(K, folds, alpha)),
+        ("oof_predict_designs", lambda: oof_predict_designs(X[None], Y, folds, alpha)),
+        ("oof_pearson_designs", lambda: oof_pearson_designs(X[None], Y, folds, alpha)),
+    ]
+    for name, call in calls:
+        with pytest.raises(ParameterError, match=rf"^{name}: alpha must be a finite non-negative number; got "):
+            call()
 
 
 def test_cheapest_form_follows_the_shapes():

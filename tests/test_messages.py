@@ -15,8 +15,10 @@ import neuroxr as nx
 from neuroxr import geometry as geo
 from neuroxr.errors import LayoutError, NeuroxrWarning, ParameterError
 from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, ersa_bootstrap, rsa_bootstrap, shape_bootstrap
+from neuroxr.kernels.folds import kfold_indices
+from neuroxr.kernels.ridge import oof_predict
 from neuroxr.predictivity import brainscore, brainscore_ceiling, temporal_generalization
-from neuroxr.predictivity.inference import bootstrap, permutation_test
+from neuroxr.predictivity.inference import best_layer, bootstrap, compare, permutation_test
 
 N, K, T, P = 30, 6, 4, 8
 SID = [f"s{i:02d}" for i in range(N)]
@@ -46,6 +48,11 @@ def _features(seed=1, layer="l1", nan=False, stim=SID):
         X[0, 0] = np.nan
         da = da.copy(data=X)
     return da
+
+
+def _boot(seed):
+    """A small forward bootstrap over stimuli, the same resamples for every ``seed`` of the features."""
+    return bootstrap("forward", _features(seed), _neural(), n_boot=5, reps=2)
 
 
 def _rdm():
@@ -313,6 +320,8 @@ ERRORS = {
                             r"brainscore: features \(net/l1\): dims"),
     "brainscore averaged": (lambda: brainscore(_features(), _neural().mean("repeat"), n_components=2, n_splits=2),
                             r"brainscore: neural \(V4\): dims"),
+    "brainscore n_components": (lambda: brainscore(_features(), _neural(), n_components=999, n_splits=2),
+                                r"brainscore: n_components=999 but features \(net/l1\) has 8 units on dim 'unit'"),
     "brainscore pairing": (lambda: brainscore(_features(), _neural(stim=SID[:20]), n_components=2, n_splits=2),
                            r"brainscore: Cannot pair by stimulus_id: 10 stimulus ids of features \(net/l1\) are missing in neural \(V4\)"),
 }
@@ -342,6 +351,11 @@ PARAMETERS = {
     "permutation_test n_perm": (lambda: permutation_test("forward", _features(), _neural(), n_perm=0), "permutation_test", "n_perm"),
     "permutation_test split": (lambda: permutation_test("forward", _features(), _neural(), split="x", min_reliability=0.1),
                                "permutation_test", "split"),
+    "compare level": (lambda: compare({"a": _boot(1), "b": _boot(2)}, level=2), "compare", "level"),
+    "best_layer level": (lambda: best_layer({"a": _boot(1), "b": _boot(2)}, level=2), "best_layer", "level"),
+    # a public kernel called directly (the labeled functions check the parameter first, under their names)
+    "oof_predict alpha": (lambda: oof_predict(np.ones((N, 2)), np.ones((N, 1)), kfold_indices(N, 5, 0), alpha=-1),
+                          "oof_predict", "alpha"),
     # Brain-Score
     "brainscore n_splits": (lambda: brainscore(_features(), _neural(), n_splits=0), "brainscore", "n_splits"),
     "brainscore ceiling": (lambda: brainscore(_features(), _neural(), ceiling="no"), "brainscore", "ceiling"),

@@ -627,6 +627,34 @@ def test_inference_tables_keep_parameter_sets_apart_and_leave_stale_entries_out(
     assert inference_table(StudyStore(path, mode="r")).empty and metric_inference_table(StudyStore(path, mode="r")).empty
 
 
+def test_every_csv_writes_its_counts_as_integers(tmp_path):
+    """A permutation test beside a bootstrap-only row leaves n_perm empty there: every CSV the report
+    writes keeps its counts (n_*, reps) and seed integers (5, never 5.0) and the empty cell empty."""
+    from neuroxr.entries import compute
+
+    path = tmp_path / "s.zarr"
+    store = write_example_study(path, seed=0, n_stimuli=40, animals={"animalA": 8}, n_repeats=(4,),
+                                models={"netA": MODELS["netA"][::2]}, n_latent=6)
+    nx.score(store, "forward", "netA.layer3", "animalA", reps=2)
+    for layer in ("layer1", "layer3"):
+        compute(path, "forward_bootstrap", f"netA.{layer}", "animalA", params=dict(n_boot=5, reps=2))
+        compute(path, "cka_bootstrap", f"netA.{layer}", "animalA", params=dict(n_boot=5))
+    compute(path, "forward_permutation", "netA.layer3", "animalA", params=dict(n_perm=5))
+    compute(path, "cka_permutation", "netA.layer3", "animalA", params=dict(n_perm=5))
+    out = write_report(path, tmp_path / "r", "md", reliability=False).parent
+    written = sorted(p.name for p in out.glob("*.csv"))
+    assert written == ["headline.csv", "inference.csv", "metric_inference.csv", "metrics.csv", "scores.csv"]
+    for name in written:
+        as_text, parsed = pd.read_csv(out / name, dtype=str, keep_default_na=False), pd.read_csv(out / name)
+        counts = [c for c in as_text.columns if c.startswith("n_") or c in ("reps", "seed")]
+        for c in counts:
+            assert as_text[c].str.fullmatch(r"\d*").all(), (name, c, list(as_text[c]))
+            assert (parsed[c].dropna() % 1 == 0).all()
+    for name in ("inference.csv", "metric_inference.csv"):
+        t = pd.read_csv(out / name, dtype=str, keep_default_na=False)
+        assert sorted(t["n_perm"]) == ["", "5"] and set(t["n_boot"]) == {"5"}, name
+
+
 def test_ev_summary_of_a_time_resolved_entry_counts_target_bin_pairs():
     """A time-resolved entry pools its (target, time bin) values: n_targets, n_excluded and n_all all
     count (target, time bin) pairs."""

@@ -42,7 +42,7 @@ class KernelFoldOperator:
     one_pass = True
 
     def __init__(self, K: Any, folds: Folds, alpha: float = 0.1) -> None:
-        self.K, self.folds, self.alpha = K, folds, _check_alpha(alpha)
+        self.K, self.folds, self.alpha = K, folds, _check_alpha(alpha, "KernelFoldOperator")
         self.xp = get_namespace(K)
         n = int(K.shape[0])
         self.shape, self.dtype = (n, n), K.dtype
@@ -83,6 +83,7 @@ def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_fe
     if isinstance(K, GramStats):
         n_features = K.n_units if n_features is None else n_features
         K = K.K
+    alpha = _check_alpha(alpha, "oof_linear_operator_from_gram")
     n = int(K.shape[0])
     if ridge._dense_fits(n, getattr(K.dtype, "itemsize", 8)):
         return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features, features=features)

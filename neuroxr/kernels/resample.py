@@ -262,7 +262,7 @@ def percentile_interval(boot: np.ndarray, level: float = 0.95, nan_policy: str =
         Lower and upper bounds, the quantiles at ``(1 -+ level) / 2`` (linear interpolation,
         as ``scipy.stats.bootstrap(method="percentile")``).
     """
-    level = _check_level(level)
+    level = _check_level(level, "percentile_interval")
     alpha = (1 - level) / 2
     with warnings.catch_warnings():  # a column without a finite resample (a target never scored): NaN
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -290,7 +290,7 @@ def basic_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95, nan
     -------
     ndarray, shape (2, ...)
     """
-    lo, hi = percentile_interval(boot, level, nan_policy)
+    lo, hi = percentile_interval(boot, _check_level(level, "basic_interval"), nan_policy)
     return np.stack([2 * np.asarray(theta) - hi, 2 * np.asarray(theta) - lo])
 
 
@@ -321,7 +321,7 @@ def centred_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95, n
     -------
     ndarray, shape (2, ...)
     """
-    return percentile_interval(boot, level, nan_policy) - bootstrap_bias(theta, boot)[None]
+    return percentile_interval(boot, _check_level(level, "centred_interval"), nan_policy) - bootstrap_bias(theta, boot)[None]
 
 
 def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: float = 0.95,
@@ -349,7 +349,7 @@ def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: f
         ``d = mean(jack) - jack``; the bounds are the percentiles
         ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` of ``boot`` for ``z = Phi^-1((1 -+ level) / 2)``.
     """
-    level = _check_level(level)
+    level = _check_level(level, "bca_interval")
     alpha = (1 - level) / 2
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a column without a finite value: NaN

@@ -40,6 +40,7 @@ from ..backend import (
     subtract_into,
 )
 from ..errors import LayoutError
+from ..validation import check_alpha
 from .gram import GramStats
 from .ridge_rank import _T, _dtype_name, feature_risk, gram_factor, primal_design
 
@@ -73,11 +74,14 @@ def _solve(A: Any, B: Any, alpha: float) -> Any:
     return spd_solve(A, B) if alpha > 0 else psd_pinv_solve(A, B)
 
 
-def _check_alpha(alpha: float) -> float:
-    alpha = float(alpha)
-    if not alpha >= 0:
-        raise LayoutError(f"alpha must be >= 0; got {alpha!r}.")
-    return alpha
+def _check_alpha(alpha: Any, caller: str) -> float:
+    """``alpha`` as a float, or the one :func:`~neuroxr.validation.check_alpha` refusal starting with
+    ``caller``, the public kernel called (a NumPy or 0-d array scalar counts as its value)."""
+    try:
+        alpha = alpha if isinstance(alpha, bool) else float(alpha)
+    except (TypeError, ValueError):
+        pass  # refused below, as given
+    return check_alpha(alpha, caller=caller)
 
 
 def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -> Any:
@@ -108,13 +112,13 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     S : array, shape (n_stimuli, n_stimuli)
         ``S[test_f, train_f]`` holds fold ``f``'s predictor (intercept included); ``S[test_f, test_f] = 0``.
     """
-    alpha = _check_alpha(alpha)
+    alpha = _check_alpha(alpha, "oof_operator")
     xp = get_namespace(X)
     n, p = X.shape
     if form not in ("auto", "hat", "primal", "dual"):
         raise LayoutError(f"oof_operator: form must be one of ('auto', 'hat', 'primal', 'dual'); got {form!r}.")
     if form == "hat" and not alpha > 0:
-        raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
+        raise LayoutError("oof_operator: form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
     n_tr_min = min(n - len(te) for _, te in folds)
     if p < n_tr_min - 1 and alpha > 0:
         # the kernel of every fold is rank-deficient: its null space would amplify rounding errors
@@ -234,7 +238,7 @@ def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int
     ``(n, n)`` array (:func:`oof_operator`), a :class:`FoldOperator` or a
     :class:`~neuroxr.kernels.kernel_operator.KernelFoldOperator`; each supports ``S @ Y``. When the
     rank bound fires the primal forms run on the features' principal axes, as in :func:`oof_operator`."""
-    alpha = _check_alpha(alpha)
+    alpha = _check_alpha(alpha, "oof_linear_operator")
     xp = get_namespace(X)
     n, p = X.shape
     float64 = X.dtype == xp.float64
@@ -273,7 +277,7 @@ class FoldOperator:
     """
 
     def __init__(self, X: Any, folds: Folds, alpha: float = 0.1) -> None:
-        alpha = _check_alpha(alpha)
+        alpha = _check_alpha(alpha, "FoldOperator")
         xp = get_namespace(X)
         n, p = X.shape
         self.xp, self.shape, self.dtype = xp, (n, n), X.dtype
@@ -386,12 +390,12 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     if isinstance(K, GramStats):
         n_features = K.n_units if n_features is None else n_features
         K = K.K
-    alpha = _check_alpha(alpha)
+    alpha = _check_alpha(alpha, "oof_operator_from_gram")
     xp = get_namespace(K)
     if form not in ("auto", "hat", "dual"):
         raise LayoutError(f"oof_operator_from_gram: form must be one of ('auto', 'hat', 'dual'); got {form!r}.")
     if form == "hat" and not alpha > 0:
-        raise LayoutError("form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
+        raise LayoutError("oof_operator_from_gram: form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
     n = int(K.shape[0])
     L, principal = gram_factor(K, folds, alpha, n_features, features)
     if L is not None:
@@ -578,8 +582,9 @@ def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
     -------
     P : array, shape (n_stimuli, n_targets)
     """
+    alpha = _check_alpha(alpha, "oof_predict")
     xp = get_namespace(X, Y)
-    if X.shape[1] < 4 * Y.shape[1] or X.shape[1] >= X.shape[0] or feature_risk(X, _check_alpha(alpha)):
+    if X.shape[1] < 4 * Y.shape[1] or X.shape[1] >= X.shape[0] or feature_risk(X, alpha):
         return xp.matmul(oof_operator(X, folds, alpha), Y)
     from .ridge_designs import oof_predict_designs
 

@@ -105,7 +105,7 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
     -------
     P : array, shape (n_designs, n_stimuli, n_targets)
     """
-    alpha = _check_alpha(alpha)
+    alpha = _check_alpha(alpha, "oof_predict_designs")
     xp = get_namespace(D)
     d, n, k = D.shape
     if k >= min(n - len(te) for _, te in folds):  # more predictors than training stimuli
@@ -160,7 +160,7 @@ def oof_pearson_designs(
     r_pairs : array, shape (len(pairs), n_targets)
         ``pearson(P_i, P_j)`` per pair.
     """
-    alpha = _check_alpha(alpha)
+    alpha = _check_alpha(alpha, "oof_pearson_designs")
     xp = get_namespace(D)
     d, n, k = D.shape
     small = k < min(n - len(te) for _, te in folds)

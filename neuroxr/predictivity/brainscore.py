@@ -35,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import to_canonical
+from ..attrs import encode_attrs
 from ..errors import LayoutError, ParameterError, no_effect, warn
 from ..geometry._common import (
     _align,
@@ -345,7 +346,8 @@ def brainscore(
         a held-out r over 2 is +-1, over 1 undefined, so fewer is a ``LayoutError``.
     stratify_by : str or None, default "auto"
         Stimulus coord to stratify the splits by; ``"auto"`` uses ``object_name`` when present
-        (Brain-Score's default), None never stratifies.
+        (Brain-Score's default), None never stratifies. The attr ``stratify_by`` is the coord the
+        splits were stratified by, or None (JSON text, :func:`neuroxr.attrs.decoded`) when they were not.
     seed : int, default 1
         ``random_state`` of the stimulus splits and of the repetition splits.
     ceiling : bool, default True
@@ -389,7 +391,7 @@ def brainscore(
     check_design(X, f"brainscore: {fname}")  # a dead layer: the directions' one-line refusal (not scipy's SVD error)
     if not 1 <= n_components <= X.shape[1]:
         raise LayoutError(
-            f"brainscore: n_components={n_components} but features has {X.shape[1]} units on dim 'unit'; "
+            f"brainscore: n_components={n_components} but {fname} has {X.shape[1]} units on dim 'unit'; "
             "pass n_components between 1 and the number of units."
         )
     strata = _strat_values(neural, features, stratify_by)
@@ -447,10 +449,11 @@ def brainscore(
         data,
         coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(Y.coords["neuroid_id"].values).astype(str)),
                 **({"split_half": np.arange(n_splits)} if ceiling else {})},
-        attrs={"protocol": "brainscore", "regression": f"PLSRegression(n_components={n_components}, scale=False)",
-               "n_components": n_components, "n_splits": n_splits, "train_size": train_size,
-               "stratify_by": "" if strata is None else ("object_name" if stratify_by == _AUTO else str(stratify_by)),
-               "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]), **counts,
-               "source": _label(features, "features"), "target": _label(neural, "neural"), "reference": REFERENCE,
-               "neuroxr_version": __version__},
+        attrs=encode_attrs({"protocol": "brainscore", "regression": f"PLSRegression(n_components={n_components}, scale=False)",
+                           "n_components": n_components, "n_splits": n_splits, "train_size": train_size,
+                           # the coord the splits were stratified by; None (JSON text) when they were not
+                           "stratify_by": None if strata is None else ("object_name" if stratify_by == _AUTO else str(stratify_by)),
+                           "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]), **counts,
+                           "source": _label(features, "features"), "target": _label(neural, "neural"), "reference": REFERENCE,
+                           "neuroxr_version": __version__}),
     )

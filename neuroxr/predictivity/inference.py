@@ -489,6 +489,7 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
         follow the bootstraps' ``nan_policy`` (NaN by default where any is).
     """
     _check(correction, "correction", ("holm", "fdr", "none"), "compare")
+    rs._check_level(level, "compare")
     same_resamples(boots)
     same_targets(boots)
     policy = boots_policy(boots)
@@ -536,6 +537,7 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     """
     from ..sweep.select import target_halves
 
+    rs._check_level(level, "best_layer")
     same_resamples(boots)
     policy = boots_policy(boots)
     names = list(boots)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import ParameterError
 from ..store import StudyStore
+from ..sweep._util import as_counts
 from . import figures as F
 from .headline import headline, target_table
 from .table import metric_table, open_store, provenance_table, score_table, selection_notes
@@ -84,9 +85,21 @@ def _is_p(column: str) -> bool:
     return column == "p" or column.endswith("_p") or column.startswith("p_")
 
 
+def _is_count(column: str) -> bool:
+    """The integer columns of the report's tables: the counts (``n_targets``, ``n_boot``, ``n_perm``, ...,
+    ``reps``) and ``seed``; integers on the page and in every CSV, even in a column with empty cells."""
+    return column.startswith("n_") or column in ("reps", "seed")
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    """``table`` as CSV at ``path``, its integer columns (:func:`_is_count`) as integers (``5``, not ``5.0``) and
+    an empty cell where a row lacks the count (:func:`~neuroxr.sweep._util.as_counts`, as the sweep's tables)."""
+    as_counts(table, [c for c in table.columns if _is_count(str(c))]).to_csv(path, index=False)
+
+
 def _rows(df: pd.DataFrame) -> dict[str, Any]:
     ps = [_is_p(str(c)) for c in df.columns]
-    counts = [str(c).startswith("n_") for c in df.columns]  # n_targets, n_boot, n_boot_undefined, ...
+    counts = [_is_count(str(c)) for c in df.columns]
     return {"columns": list(df.columns),
             "rows": [[_fmt(v, p, n) for v, p, n in zip(row, ps, counts)] for row in df.itertuples(index=False)]}
 
@@ -164,7 +177,8 @@ def write_report(
     -------
     pathlib.Path
         The page (``out_dir/report.html`` or ``out_dir/report.md``). ``scores.csv``,
-        ``metrics.csv`` and ``headline.csv`` lie next to it.
+        ``metrics.csv``, ``headline.csv`` (and ``inference.csv`` / ``metric_inference.csv`` with
+        inference entries) lie next to it, their counts as integers (empty cells where a row lacks one).
     """
     if format not in FORMATS:
         raise ParameterError(f"write_report: format must be one of {FORMATS}; got {format!r}.")
@@ -182,9 +196,9 @@ def write_report(
                                  index=table.index, dtype=bool)]
     metrics, metric_ds = metric_table(store)
     best = headline(target_table(static, scores), seed=seed, n_boot=n_boot)
-    table.to_csv(out / "scores.csv", index=False)
-    metrics.to_csv(out / "metrics.csv", index=False)
-    best.to_csv(out / "headline.csv", index=False)
+    _write_csv(table, out / "scores.csv")
+    _write_csv(metrics, out / "metrics.csv")
+    _write_csv(best, out / "headline.csv")
     readable = {path: store.read_dataset(path) for path in table.loc[table["error"] == "", "path"]}  # attrs only
     params, versions = provenance_table({**readable, **metric_ds})
     current = {**dict(zip(table["path"], table["current"])), **dict(zip(metrics["path"], metrics["current"]))}
@@ -194,13 +208,13 @@ def write_report(
 
     inference = inference_table(store)
     if len(inference):
-        inference.to_csv(out / "inference.csv", index=False)
+        _write_csv(inference, out / "inference.csv")
     from ..plot.time import temporal_generalization_figures
     from .inference import METRIC_INFERENCE_NOTE, metric_inference_table
 
     metric_inference = metric_inference_table(store)
     if len(metric_inference):
-        metric_inference.to_csv(out / "metric_inference.csv", index=False)
+        _write_csv(metric_inference, out / "metric_inference.csv")
     sections: dict[str, F.Figures] = {
         "inference": inference_figures(inference, store),
         "headline": F.headline_figures(best),

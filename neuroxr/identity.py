@@ -15,12 +15,13 @@ numbers never share one. Nothing depends on an object's address. What is recorde
   ``python==<version>``); from a local or editable module or ``__main__``: a hash (``code``) of
   what the class defines (its functions by content as below, its other attributes by identity);
 - a Python function: its import path *and its content*: a hash of its code (bytecode, constants
-  and names, nested functions included), its defaults, the values its closure captured and every
-  global it names (``globals``: data, functions, classes, callable objects and modules, each by
-  identity, recursively); a function of an installed distribution records its ``package``
-  instead of the globals it names; a module by its distribution, or, for a local one, the digest
-  of its file and the attributes the function names of it (:mod:`neuroxr._packages`); builtins
-  and ufuncs by their path (and package); a builtin method by its path and the object it is bound to;
+  and names, nested functions included; a set literal by its sorted items), its defaults, the
+  values its closure captured and every global it names (``globals``: data, functions, classes,
+  callable objects and modules, each by identity, recursively); a function of an installed
+  distribution records its ``package`` instead of the globals it names; a module by its
+  distribution, or, for a local one, the digest of its file and the attributes the function
+  names of it (:mod:`neuroxr._packages`); builtins and ufuncs by their path (and package); a
+  builtin method by its path and the object it is bound to;
 - a torch tensor by dtype, shape and a SHA-256 of its values; a pandas object by its class, dtypes,
   shape and a SHA-256 of ``pandas.util.hash_pandas_object`` of its values and index (and of its
   columns); a ``numpy.random.RandomState``, ``Generator`` or bit generator by its state.
@@ -102,10 +103,25 @@ def _code_hash(code: types.CodeType) -> str:
             if isinstance(k, types.CodeType):
                 feed(k)
             else:
-                h.update(repr(k).encode())
+                h.update(_const_repr(k).encode())
 
     feed(code)
     return h.hexdigest()[:16]
+
+
+def _const_repr(k: Any) -> str:
+    """``repr`` of a code constant, a frozenset's items sorted (``x in {"a", "b"}`` compiles to one,
+    whose order varies with ``PYTHONHASHSEED``), also inside a tuple; any other constant as ``repr``."""
+    if isinstance(k, frozenset):
+        return "frozenset({" + ", ".join(sorted(map(_const_repr, k))) + "})" if k else "frozenset()"
+    if isinstance(k, tuple) and _holds_frozenset(k):
+        items = [_const_repr(x) for x in k]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return repr(k)
+
+
+def _holds_frozenset(k: tuple) -> bool:
+    return any(isinstance(x, frozenset) or (isinstance(x, tuple) and _holds_frozenset(x)) for x in k)
 
 
 def _global_names(code: types.CodeType) -> set[str]:

@@ -100,6 +100,22 @@ def test_the_same_code_gives_the_same_digest_in_every_call_and_process(tmp_path)
             assert (out == model_digest(net)) is same, folder
 
 
+def test_a_model_file_spec_gives_one_digest_wherever_the_file_lies(tmp_path):
+    """``load_model("path/file.py:factory")`` names the module by the file's content, not its path nor
+    ``hash()`` (which varies with PYTHONHASHSEED): a re-run in another process, or of the project
+    moved elsewhere, skips the layers it wrote; another file content is another model."""
+    from neuroxr.extract.models import load_model
+
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    for folder, inner in (("a", "self.fc(x)"), ("b", "self.fc(x)"), ("c", "self.fc(x) * 2")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "netmod.py").write_text(NET.format(inner=inner))
+    a, b, c = (load_model(f"{tmp_path / f / 'netmod.py'}:Net") for f in "abc")
+    assert model_digest(a) == model_digest(b) != model_digest(c)
+    extract_features(a, x, store, model_name="m", layers=["out"], progress=False)
+    assert extract_features(b, x, store, model_name="m", layers=["out"], progress=False).skipped == ["out"]
+
+
 def test_an_instance_forward_or_a_forward_hook_changes_the_digest(tmp_path):
     net = load_net(tmp_path / "netmod.py")
     base = model_digest(net)

@@ -8,6 +8,7 @@ estimator's identity.
 from __future__ import annotations
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -232,6 +233,27 @@ def test_a_functions_identity_covers_what_it_calls():
     assert regressor_identity(FunctionTransformer(ns["f"])) != before
     called = regressor_identity(ns["f"])["globals"]["check_array"]
     assert called["package"] == f"scikit-learn=={version('scikit-learn')}" and "globals" not in called
+
+
+
+def test_a_functions_identity_does_not_depend_on_a_set_literals_order():
+    """``x in {...}`` compiles to a frozenset constant whose iteration order varies between processes
+    (``PYTHONHASHSEED``): two functions differing only in that order have one identity; other
+    members do not."""
+    from neuroxr.identity import identity
+
+    def f(x):
+        return x in {1, 9}, (x, {17, 9, 1})
+
+    def consts(*orders):
+        it = iter(orders)
+        return tuple(frozenset(next(it)) if isinstance(c, frozenset) else c for c in f.__code__.co_consts)
+
+    g, h, k = (types.FunctionType(f.__code__.replace(co_consts=consts(*o)), f.__globals__, "f")
+               for o in (([1, 9], [1, 17, 9]), ([9, 1], [17, 9, 1]), ([9, 2], [17, 9, 1])))
+    assert [list(c) for c in g.__code__.co_consts if isinstance(c, frozenset)] != \
+        [list(c) for c in h.__code__.co_consts if isinstance(c, frozenset)]  # the orders differ
+    assert identity(g)["code"] == identity(h)["code"] != identity(k)["code"]
 
 
 class _Power:

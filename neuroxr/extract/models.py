@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._packages import file_digest
 from ..errors import ExtractionError, NeuroxrError
 from ._common import layer_name, torch_module
 from ._common import reason as _reason
@@ -472,7 +473,8 @@ def load_model(spec: str, weights: str | os.PathLike | None = None) -> Any:
         path = Path(target)
         if not path.is_file():
             raise ExtractionError(f"model file {target!r} does not exist; pass 'path/to/file.py:factory'.")
-        mod_name = f"_neuroxr_model_{abs(hash(str(path.resolve())))}"
+        # named by the file's content, never its path or hash(): the name enters the code digest
+        mod_name = f"_neuroxr_model_{(file_digest(str(path)) or 'unread')[:16]}"
         spec_ = importlib.util.spec_from_file_location(mod_name, path)
         module = importlib.util.module_from_spec(spec_)  # type: ignore[arg-type]
         sys.modules[mod_name] = module

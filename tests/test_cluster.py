@@ -10,9 +10,11 @@ import re
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import ortho_group
 
+from neuroxr.attrs import decode_attrs
 from neuroxr.errors import LayoutError
 from neuroxr.geometry.cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
 from neuroxr.layouts import features as make_features
@@ -98,7 +100,7 @@ def test_procrustes_kmeans_labeled_init_and_errors():
         perm = rng.permutation(25)  # each network stored in its own stimulus order
         named[f"net{i}"] = make_features(X[perm], [ids[k] for k in perm])
     ds = procrustes_kmeans(named, 2, init=["net0", "net3"])
-    assert list(ds["network"].values) == list(named) and ds.attrs["init"] == ["net0", "net3"]
+    assert list(ds["network"].values) == list(named) and decode_attrs(ds.attrs)["init"] == ["net0", "net3"]
     np.testing.assert_array_equal(ds["label"].values, [0, 0, 0, 1, 1, 1])
     assert list(ds["stimulus_id"].values) == ids
     plain = procrustes_kmeans(Xs, 2, init=[0, 3])
@@ -177,3 +179,22 @@ def test_procrustes_kmeans_of_named_networks_gives_the_same_centroids_in_any_ord
     np.testing.assert_array_equal(a.label.values, b.label.sel(network=a.network).values)
     np.testing.assert_allclose(b.distance.sel(network=a.network).values, a.distance.values, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(float(b.objective), float(a.objective), rtol=1e-12)
+
+
+def test_procrustes_kmeans_is_seeded_by_default_and_storable(tmp_path):
+    """Without ``random_state`` the k-means++ draws are fixed (seed 0, as every seeded draw of the
+    project), whatever NumPy's global state; the result, its seeds' names and its seed included,
+    goes to netCDF as it is returned."""
+    Xs = _cohort(groups=3, per=3, seed=7)
+    expect = procrustes_kmeans(Xs, 3, random_state=0)
+    for g in range(5):
+        np.random.seed(g)
+        ds = procrustes_kmeans(Xs, 3)
+        assert ds.attrs["init"] == expect.attrs["init"]
+        np.testing.assert_array_equal(ds.label.values, expect.label.values)
+    ds.to_netcdf(tmp_path / "k.nc")
+    back = xr.open_dataset(tmp_path / "k.nc").load()
+    attrs = decode_attrs(back.attrs)
+    assert attrs["init"] == decode_attrs(ds.attrs)["init"] and len(attrs["init"]) == 3
+    assert attrs["random_state"] == 0
+    assert decode_attrs(procrustes_kmeans(Xs, 3, random_state=None).attrs)["random_state"] is None

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..attrs import encode_attrs
 from ..backend import to_numpy
 from ..errors import LayoutError
 from ..kernels import shape as _s
@@ -125,7 +126,7 @@ def procrustes_kmeans(
     n_clusters: int,
     dist_matrix: Any = None,
     max_iter: int = 100,
-    random_state: Any = None,
+    random_state: Any = 0,
     init: Sequence[int | str] | None = None,
     center_columns: bool = True,
     score_method: str = "angular",
@@ -149,8 +150,9 @@ def procrustes_kmeans(
         Pairwise Procrustes distances used for the seeding; computed with
         :func:`~neuroxr.geometry.pairwise_distances` (``alpha=1``) when None.
     max_iter : int, default 100
-    random_state : int, numpy.random.RandomState or None
-        Seeds the k-means++ draws (netrep's convention). Named networks (dict keys, labeled
+    random_state : int, numpy.random.RandomState or None, default 0
+        Seeds the k-means++ draws (netrep's convention), fixed by default as every seeded draw of
+        neuroxr is (None draws from NumPy's global state, netrep's default). Named networks (dict keys, labeled
         DataArrays) are drawn, and averaged into each centroid, in the order of their names, so
         their order in ``Xs`` changes nothing; unnamed ones in their order in ``Xs``, as netrep
         draws and averages them.
@@ -236,10 +238,13 @@ def procrustes_kmeans(
         },
         coords={"cluster": np.arange(n_clusters), "network": names, "stimulus_id": ("stimulus", stim),
                 "unit_id": ("unit", np.array([f"dim{i}" for i in range(p)]))},
-        attrs={"init": [names[i] for i in seeds], "n_iter": n_iter, "converged": int(converged), "n_clusters": int(n_clusters),
-               "max_iter": max_iter, "center_columns": int(center_columns), "score_method": score_method,
-               "random_state": "" if random_state is None or not isinstance(random_state, (int, np.integer)) else int(random_state),
-               "reference": "netrep procrustes_kmeans (Williams et al. 2021)"},
+        # a RandomState instance is recorded by its type: its state is not a parameter one can pass again
+        attrs=encode_attrs({"init": [names[i] for i in seeds], "n_iter": n_iter, "converged": int(converged),
+                            "n_clusters": int(n_clusters), "max_iter": max_iter, "center_columns": int(center_columns),
+                            "score_method": score_method,
+                            "random_state": (int(random_state) if isinstance(random_state, (int, np.integer)) else
+                                             None if random_state is None else type(random_state).__name__),
+                            "reference": "netrep procrustes_kmeans (Williams et al. 2021)"}),
     )
 
 

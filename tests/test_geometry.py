@@ -271,7 +271,7 @@ def test_fewer_stimuli_than_folds_names_the_inputs():
 
 def test_too_few_stimuli_for_a_split_is_a_layout_error():
     F, R = _data(n=5)
-    with pytest.raises(LayoutError, match=r"too few stimuli \(5\) for a train/test split"):
+    with pytest.raises(LayoutError, match=r"^ersa: too few stimuli \(5\) for a train/test split"):
         geo.ersa(F, R)
 
 
@@ -657,3 +657,17 @@ def test_features_constant_up_to_rounding_are_constant_features(form):
     tiny = as_form(features(1e-60 * f.values, ids))
     assert geo.effective_dimensionality(tiny) == pytest.approx(geo.effective_dimensionality(f), rel=1e-12)
     assert geo.cka(tiny, f) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_split_train_test_takes_a_labeled_array_and_names_itself():
+    """A labeled array's stimulus ids are split (the same split as its ``stimulus_id``); a 2-D array
+    of values is refused in one line naming the function, not an IndexError."""
+    F, _ = _data()
+    tr, te = geo.split_train_test(F, 0.3, seed=2)
+    tr2, te2 = geo.split_train_test(F.stimulus_id.values, 0.3, seed=2)
+    np.testing.assert_array_equal(tr, tr2)
+    np.testing.assert_array_equal(te, te2)
+    with pytest.raises(LayoutError, match=r"^split_train_test: ids must be stimulus ids \(1-D\)"):
+        geo.split_train_test(F.values)
+    with pytest.raises(LayoutError, match=r"^split_train_test: too few stimuli \(5\)"):
+        geo.split_train_test(5)

@@ -38,10 +38,11 @@ def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[n
 
     Parameters
     ----------
-    ids : array-like of str, shape (n_stimuli,), or int
-        Stimulus ids. An int ``n`` draws over positions ``0 .. n-1`` (the caller's order).
-    test_size : float in (0, 1)
-    seed : int
+    ids : array-like of str, shape (n_stimuli,), an int, or a DataArray / Dataset with a ``stimulus_id`` coord
+        Stimulus ids (a labeled array's ``stimulus_id``). An int ``n`` draws over positions
+        ``0 .. n-1`` (the caller's order).
+    test_size : float in (0, 1), default 0.5
+    seed : int, default 0
 
     Returns
     -------
@@ -50,16 +51,7 @@ def split_train_test(ids: Any, test_size: float = 0.5, seed: int = 0) -> tuple[n
         whatever the input order); each side holds at least 3 stimuli.
     """
     check_split(test_size, seed, "split_train_test")
-    order = np.arange(int(ids)) if np.ndim(ids) == 0 else canonical_order(ids)
-    n = order.size
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(n * test_size))
-    if n_test < 3 or n - n_test < 3:
-        raise LayoutError(
-            f"too few stimuli ({n}) for a train/test split with test_size={test_size}: each side needs at least 3; "
-            "use more stimuli or a test_size nearer 0.5."
-        )
-    return order[np.sort(perm[n_test:])], order[np.sort(perm[:n_test])]
+    return _train_test(ids, test_size, seed, "split_train_test")
 
 
 def check_split(test_size: Any, seed: Any, caller: str = "", seed_name: str = "seed") -> dict[str, Any]:
@@ -74,9 +66,23 @@ def check_split(test_size: Any, seed: Any, caller: str = "", seed_name: str = "s
     return {"test_size": float(test_size), "seed": seed}
 
 
-def _train_test(n_or_ids: Any, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Alias of :func:`split_train_test` (positional for an int, canonical for ids)."""
-    return split_train_test(n_or_ids, test_size, seed)
+def _train_test(ids: Any, test_size: float, seed: int, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_train_test` of checked parameters, its messages starting with ``caller``."""
+    if isinstance(ids, (xr.DataArray, xr.Dataset)) and "stimulus_id" in ids.coords:
+        ids = ids["stimulus_id"].values
+    if np.ndim(ids) > 1:
+        raise LayoutError(f"{caller}: ids must be stimulus ids (1-D), an int or an array with a stimulus_id coord; "
+                          f"got an array of shape {np.shape(ids)}. Pass e.g. X.stimulus_id.")
+    order = np.arange(int(ids)) if np.ndim(ids) == 0 else canonical_order(ids)
+    n = order.size
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_size))
+    if n_test < 3 or n - n_test < 3:
+        raise LayoutError(
+            f"{caller}: too few stimuli ({n}) for a train/test split with test_size={test_size}: each side needs at "
+            "least 3; use more stimuli or a test_size nearer 0.5."
+        )
+    return order[np.sort(perm[n_test:])], order[np.sort(perm[:n_test])]
 
 
 def _check_option(value: Any, allowed: Sequence[str], param: str, caller: str) -> str:

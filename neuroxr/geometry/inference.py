@@ -532,7 +532,7 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
     from ..backend import to_numpy
     from ..kernels import rdm as _kr
     from ..kernels.ridge import oof_predict
-    from ._common import check_split, split_train_test
+    from ._common import _train_test, check_split
     from .rsa import _paired_arrays, check_design
 
     _check_kwargs(kwargs, caller, ("rdm_method", "compare_method", "alpha", "test_size", "split_seed", "n_perm"),
@@ -543,7 +543,7 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    caller)
     X, Y, ids, _ = _paired_arrays(_plain(features), neural, caller)
-    tr, te = split_train_test(X.shape[0], test_size, split_seed)
+    tr, te = _train_test(X.shape[0], test_size, split_seed, caller)
     check_design(X[tr], f"{caller}: {_named(features, 'features')} (training stimuli)")  # as ersa
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
     te_ids = np.asarray(ids)[te]

@@ -38,9 +38,9 @@ from ._common import (
     _plain,
     _require_repeats,
     _score_ds,
+    _train_test,
     _without,
     check_split,
-    split_train_test,
 )
 from .rdm import _align_rdm, _rdm, check_split_halves, compare_rdms
 from .rdm_ceiling import _split_half_rdm_ceiling
@@ -273,7 +273,7 @@ def ersa(
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ersa")
     X, Y, ids, _ = _paired_arrays(_plain(features), neural, "ersa")
-    tr, te = split_train_test(X.shape[0], test_size, seed)  # positions of the canonical order
+    tr, te = _train_test(X.shape[0], test_size, seed, "ersa")  # positions of the canonical order
     check_design(X[tr], f"ersa: {_named(features, 'features')} (training stimuli)")  # the design of every fit
     # the model fitted on the training stimuli predicts the test stimuli: fold (tr -> te) of the one
     # ridge solver (its second fold, te -> tr, is not used)

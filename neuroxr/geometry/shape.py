@@ -33,9 +33,9 @@ from ._common import (
     _is_neural,
     _label,
     _named,
+    _train_test,
     check_split,
     input_labels,
-    split_train_test,
 )
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
@@ -509,7 +509,7 @@ def split_distance(
     for A, name in ((X, names[0]), (Y, names[1])):
         _check_finite(A.values, name, "split_distance")
     ids = _ids(X)
-    tr, te = split_train_test(ids, test_size, seed)
+    tr, te = _train_test(ids, test_size, seed, "split_distance")
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric.fit(X.isel(stimulus=tr), Y.isel(stimulus=tr))
     d_tr = metric._training_distance(X.isel(stimulus=tr), Y.isel(stimulus=tr))

@@ -96,7 +96,7 @@ def align(
     ----------
     a, b : xarray.DataArray
         Arrays with a ``stimulus`` dim and a ``stimulus_id`` coord.
-    names : (str, str)
+    names : (str, str), default ("a", "b")
         Names of ``a`` and ``b`` used in error messages (an argument, optionally followed by the
         array's label in parentheses: ``"neural (V4)"``; the code suggested uses the argument).
     caller : str, optional

@@ -276,9 +276,9 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     da : xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
         Responses; NaN marks a missing trial. A ``time_bin`` dim needs numeric coords
         ``time_bin_start`` and ``time_bin_end`` (ms, start < end) on it.
-    name : str
+    name : str, default "neural"
         How the array is named in error messages.
-    check_values : bool
+    check_values : bool, default True
         Check the values (no infinities, float dtype). Skipped for dask-backed arrays, whose
         values are checked, with the same message, where the analyses compute them
         (:func:`neuroxr.validation.check_computed`).
@@ -308,9 +308,9 @@ def validate_features(da: xr.DataArray, name: str = "features", check_values: bo
     Parameters
     ----------
     da : xarray.DataArray, dims ``(stimulus, unit)``
-    name : str
+    name : str, default "features"
         How the array is named in error messages.
-    check_values : bool
+    check_values : bool, default True
         Check that every value is finite (dask-backed arrays: where the analyses compute their
         values or their Gram's chunks, with the same message).
 
@@ -333,6 +333,12 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     An optional ``included`` (boolean, on the target dim) marks the targets summaries count.
     Time-resolved scores add a last dim ``time_bin`` (``ev``: ``(target, rep, time_bin)``,
     ``included``: ``(target, time_bin)``) with the coords ``time_bin_start``/``time_bin_end``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    name : str, default "scores"
+        How the dataset is named in error messages.
     """
     if not isinstance(ds, xr.Dataset):
         raise LayoutError(f"{name}: expected an xarray.Dataset, got {type(ds).__name__}.")
@@ -377,6 +383,12 @@ def validate_metric(ds: xr.Dataset, name: str = "metric") -> xr.Dataset:
       metric but ``dimensionality``) also ``target`` (str).
 
     Other variables (ceilings, per-neuroid ``r``, per-stimulus split labels, ...) are free.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    name : str, default "metric"
+        How the dataset is named in error messages.
     """
     if not isinstance(ds, xr.Dataset):
         raise LayoutError(f"{name}: expected an xarray.Dataset, got {type(ds).__name__}.")
@@ -437,7 +449,7 @@ def neural(
         A DataArray is validated (and a missing ``repeat`` dim added) instead.
     stimulus_id, neuroid_id : sequence of str, optional
         Ids per stimulus / neuroid; default ``"stimulus0"...``, ``"neuroid0"...``.
-    name : str
+    name : str, default "neural"
         Name of the array (used in messages and as ``DataArray.name``).
     attrs : mapping, optional
         Attributes to attach.
@@ -530,7 +542,7 @@ def features(
         Ids per stimulus / unit; default ``"stimulus0"...``, ``"unit0"...``.
     model, layer : str, optional
         Stored as scalar coords ``model`` and ``layer``.
-    name : str
+    name : str, default "features"
         Name used in messages.
     attrs : mapping, optional
         Attributes to attach.

@@ -228,7 +228,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
     ----------
     store : StudyStore or str
         The store, or its URL (opened read-only).
-    values : bool
+    values : bool, default False
         Compute the NaN/inf counts of every neural and feature entry (reads all data).
 
     Returns
@@ -400,7 +400,7 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
     ----------
     store : StudyStore or str
         The store or its URL (opened read-only).
-    values : bool
+    values : bool, default False
         Also check values (no inf in neural sets, finite features); reads all data.
 
     Returns

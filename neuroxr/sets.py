@@ -107,12 +107,24 @@ class SetRef:
 
 
 def feature_ref(model: str, layer: str) -> SetRef:
-    """The reference of the feature set ``features/<model>/<layer>``."""
+    """The reference of the feature set ``features/<model>/<layer>``.
+
+    Parameters
+    ----------
+    model, layer : str
+    """
     return SetRef("features", model=model, layer=layer)
 
 
 def neural_ref(name: str, region: str | None = None) -> SetRef:
-    """The reference of the neural set ``neural/<name>`` or of its ``region`` subset."""
+    """The reference of the neural set ``neural/<name>`` or of its ``region`` subset.
+
+    Parameters
+    ----------
+    name : str
+    region : str, optional
+        ``None``: the whole set.
+    """
     return SetRef("neural", neural=name, region=region)
 
 
@@ -208,11 +220,11 @@ def resolve(
     store : StudyStore
     name : str or SetRef
         ``"<model>.<layer>"``, ``"<neural>"`` or ``"<neural>.<region>"`` (or a reference, checked).
-    kinds : tuple of {"features", "neural"}
+    kinds : tuple of {"features", "neural"}, default ("features", "neural")
         The kinds of set accepted here.
-    role : str
+    role : str, default "source"
         What the set is for (``"source"``, ``"target"``), used in messages.
-    strict : bool
+    strict : bool, default True
         ``False`` reads ``"<neural>.<rest>"`` as a region subset of the neural set ``<neural>``
         even when no neuroid has that region (to label existing entries whose set changed).
 
@@ -274,7 +286,7 @@ def read_set(store: Any, ref: SetRef, load: bool = True) -> xr.DataArray:
     ----------
     store : StudyStore
     ref : SetRef
-    load : bool
+    load : bool, default True
         Load into memory (``False``: the lazy, dask-backed array).
 
     Returns

@@ -109,7 +109,13 @@ def get_backend() -> str:
 
 
 def set_backend(name: str) -> str:
-    """Set the global default backend (checked: it must be usable here). Returns the old one."""
+    """Set the global default backend (checked: it must be usable here). Returns the old one.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`BACKENDS`.
+    """
     global _current
     old = _current
     _current = resolve_backend(name)
@@ -118,7 +124,13 @@ def set_backend(name: str) -> str:
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[str]:
-    """Context manager that sets the default backend for a block."""
+    """Context manager that sets the default backend for a block.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`BACKENDS`; the previous default is restored on exit.
+    """
     old = set_backend(name)
     try:
         yield _current

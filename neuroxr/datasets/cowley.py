@@ -173,7 +173,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
     ----------
     root : str or Path
         Folder with ``images_<session>.zip``.
-    session : str
+    session : str, default "210325"
         Session id; images exist for 210325, 190923 and 210621 (not for 201016 in the shared copy).
 
     Returns
@@ -268,9 +268,9 @@ def load_cowley_v4(
     ----------
     root : str or Path
         Folder with the files (see the module docstring).
-    session : str
+    session : str, default "210325"
         ``"210325"`` or ``"201016"`` (raw and avg), ``"190923"`` or ``"210621"`` (avg only).
-    kind : {"raw", "avg"}
+    kind : {"raw", "avg"}, default "raw"
         ``"raw"``: single trials, missing trials NaN. ``"avg"``: the authors' repeat-averaged
         responses, returned with a ``repeat`` dim of length 1.
     animal : str, optional

@@ -141,9 +141,9 @@ def pixel_features(
         uint8 (0-255) or float (0-1) images.
     stimulus_id : sequence of str, optional
         One id per image (default ``"stimulus0"...``).
-    size : int
+    size : int, default 16
         Images are area-averaged to ``size x size``.
-    grayscale : bool
+    grayscale : bool, default True
         Luminance only (``size**2`` units) or RGB (``3 * size**2`` units).
 
     Returns
@@ -239,15 +239,15 @@ def gabor_energy_features(
         uint8 (0-255) or float (0-1) images.
     stimulus_id : sequence of str, optional
         One id per image.
-    size : int
+    size : int, default 64
         Working resolution in pixels (wavelengths are in pixels of this resolution).
-    wavelengths : sequence of float
+    wavelengths : sequence of float, default (4.0, 8.0, 16.0)
         Carrier wavelengths (pixels).
-    n_orientations : int
+    n_orientations : int, default 4
         Orientations evenly spaced over 0-180 degrees.
-    grid : int
+    grid : int, default 4
         Pooling grid per side.
-    log : bool
+    log : bool, default True
         Return ``log(energy + 1e-3)`` (compresses the heavy tail of energies; better suited to
         linear read-outs).
 
@@ -339,15 +339,15 @@ def random_cnn_features(
         uint8 (0-255) or float (0-1) images (grayscale is repeated to 3 channels).
     stimulus_id : sequence of str, optional
         One id per image.
-    seed : int
+    seed : int, default 0
         Seed of the weights.
-    channels : sequence of int
+    channels : sequence of int, default (16, 32, 64)
         Output channels per block.
-    pool : int
+    pool : int, default 4
         Spatial pooling grid per side of each returned layer.
     size : int, optional
         Resize (area) the images to ``size x size`` first.
-    batch_size : int
+    batch_size : int, default 64
         Images per forward pass (bounds memory).
 
     Returns

@@ -84,7 +84,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
     ----------
     root : str or Path
         Folder with the four ``.mat`` files (see the module docstring).
-    images : bool
+    images : bool, default True
         Include the 92 stimulus images (175 x 175 x 3 uint8).
 
     Returns

@@ -160,7 +160,7 @@ class Study:
     truth : xarray.Dataset
         Ground truth over dims ``stimulus``, ``neuroid`` (all animals, in the order of
         ``neural``), ``factor`` and ``layer_key`` (``"model/layer"``); see :func:`make_study`.
-    true_model, true_layer : str
+    true_model, true_layer : str, default "netA", "layer3"
         The layer whose column space is exactly that of the latent.
     params : dict
         The generator's arguments (after defaults), for the record.
@@ -219,12 +219,12 @@ def make_study(
 
     Parameters
     ----------
-    seed : int
+    seed : int, default 0
         Seed of everything (independent ``numpy.random`` streams: latent and neural spawned from
         ``SeedSequence(seed)``, one per layer keyed by ``seed`` and ``"model/layer"``); same seed,
         same arrays. The latent and the neural data do not depend on ``models``, and a layer's
         features depend only on the seed, its name, its spec, the latent and ``n_stimuli``.
-    n_stimuli : int
+    n_stimuli : int, default 400
         Number of stimuli ``n`` (shared, in the same order, by all animals and models).
     animals : mapping str -> int, optional
         Neuroids per animal; default ``{"animalA": 120, "animalB": 88}``.
@@ -233,31 +233,31 @@ def make_study(
     models : mapping str -> sequence of LayerSpec, optional
         Models and their layers in depth order; default :data:`DEFAULT_MODELS`. Tuples
         ``(name, n_units, shared_fraction, n_private)`` are accepted.
-    true_model, true_layer : str
+    true_model, true_layer : str, default "netA", "layer3"
         The layer the neural signal is built from; it must have ``shared_fraction == 1`` and
         ``n_private == 0``.
-    n_latent : int
+    n_latent : int, default 16
         Dimension ``d`` of the true latent.
-    spectrum_alpha : float
+    spectrum_alpha : float, default 1.0
         Power-law exponent: latent dim ``k`` (1-based) has variance ``k ** -spectrum_alpha``.
-    unit_scale : float
+    unit_scale : float, default 1.0
         Multiplies every layer's unit count (for benchmarks).
-    n_categories : int
+    n_categories : int, default 8
         Stimulus categories (coord ``category``); they shape the top latent dims. 0 or 1: none.
     regions : mapping str -> float, optional
         Region labels and their proportions per animal; default ``{"V4": 0.4, "IT": 0.6}``.
-    explainable_range : (float, float)
+    explainable_range : (float, float), default (0.2, 0.95)
         Explainable fractions are uniform on this interval (within ``[0, 1]``).
-    snr_range : (float, float)
+    snr_range : (float, float), default (0.05, 2.0)
         Single-trial signal-to-noise variance ratios are log-uniform on this interval.
-    short_fraction : float
+    short_fraction : float, default 0.25
         Fraction of stimuli (per animal) with fewer valid repeats (trailing NaN slots); their
         counts are uniform on ``[ceil(0.6 T), T - 1]``.
-    missing_rate : float
+    missing_rate : float, default 0.03
         Probability that a single trial is NaN (never leaving fewer than ``ceil(T/2) + 1`` valid).
-    cv_alpha, cv_folds, fold_seed : float, int, int
+    cv_alpha, cv_folds, fold_seed : float, int, int, default 0.1, 10, 0
         Ridge penalty and folds of ``cv_explainable_fraction``.
-    dtype : str or numpy dtype
+    dtype : str or numpy dtype, default "float64"
         Float dtype of the neural and feature values (truth stays float64).
 
     Returns
@@ -545,9 +545,9 @@ def write_example_study(
     ----------
     store_or_path : StudyStore, str or os.PathLike
         An open (writable) store, or where to create one.
-    seed : int
+    seed : int, default 0
         Seed passed to :func:`make_study`.
-    unit_chunk : int
+    unit_chunk : int, default 4096
         Units per chunk of the feature arrays.
     **kw
         Further arguments of :func:`make_study`.

@@ -355,13 +355,13 @@ def compute(
         The study store (a path must exist: no empty store is created).
     kind : str
         One of :data:`neuroxr.entries.KINDS` (``"rsa"`` means ``"crsa"``).
-    source, target : str or SetRef
+    source, target : str or SetRef (``target`` optional)
         Set names (:mod:`neuroxr.sets`); ``target`` is ``None`` for ``dimensionality`` and ``gram``.
     params : mapping, optional
         The kind's parameters (defaults filled in; see ``KINDS[kind].defaults``).
-    overwrite : bool
+    overwrite : bool, default False
         Recompute even when a matching entry exists (it is replaced).
-    require_existing : bool
+    require_existing : bool, default False
         Return only a matching existing entry; otherwise raise :class:`StoreError` naming each
         parameter (or input set) in which the existing entries differ.
     backend : str, optional
@@ -461,11 +461,11 @@ def score(
         ``"forward"``, ``"reverse"``, ``"inter_animal"``, ``"model_to_model"``, ``"crsa"``
         (``"rsa"`` with ``variant=``), ``"ersa"``, ``"ereg"``, ``"shape"``, ``"cka"``,
         ``"dimensionality"``.
-    source, target : str or SetRef
+    source, target : str or SetRef (``target`` optional)
         Sets: ``"<model>.<layer>"``, ``"<neural>"`` or ``"<neural>.<region>"``. Forward:
         features -> neural; reverse: neural -> features; inter_animal: neural -> neural;
         model_to_model: features -> features; metrics: features -> either.
-    overwrite, require_existing, backend, dtype
+    overwrite, require_existing, backend, dtype : default False, False, None, None
         As in :func:`compute`.
     **params
         The kind's parameters (``reps``, ``seed``, ``regressor``, ``alpha``, ... ; metrics as in

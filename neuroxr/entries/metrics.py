@@ -193,7 +193,7 @@ def metric_value(ds: xr.Dataset, split: str = "test") -> float:
     ----------
     ds : xarray.Dataset
         A metric entry (see :func:`neuroxr.layouts.validate_metric`).
-    split : {"test", "train"}
+    split : {"test", "train"}, default "test"
         Which split to report (``"train"`` for layer selection, ``"test"`` to report).
     """
     score = ds["score"]

@@ -112,6 +112,8 @@ class LayerPlan:
         Units per stimulus before reduction (after token pooling).
     n_units : int
         Units stored per stimulus (``n_raw_units``, or ``n_components`` when reduced).
+    raw_dtype : str
+        Dtype of the module's output (before any reduction).
     dtype : str
         Stored dtype.
     nbytes : int
@@ -122,29 +124,29 @@ class LayerPlan:
         Rank of the module's output in the model's execution order (all modules counted).
     relative_depth : float
         Position in ``[0, 1]`` among the model's leaf-module calls (0 first, 1 last).
-    pooling : str or None
+    pooling : str or None, optional
         Token pooling applied to a ``(tokens, dim)`` output (``"mean"``, ``"cls"``, ``"last"``).
-    batch_size : int
+    batch_size : int, default 0
         Stimuli per batch in this layer's pass.
-    group : int
+    group : int, default -1
         The pass (0-based) in which this layer is extracted; ``-1`` if it is already complete.
-    in_flight_bytes : int
+    in_flight_bytes : int, default 0
         What the extraction holds for this layer per batch (see the module docstring).
-    input_bytes : int
+    input_bytes : int, default 0
         Bytes of one stimulus as fed to the model.
-    state_bytes : int
+    state_bytes : int, default 0
         Bytes of the fitted reducer kept during the pass (0 without reduction).
-    unit_chunk : int
+    unit_chunk : int, default 0
         Units per stored chunk (each chunk spans the whole stimulus axis).
-    reduction : dict or None
+    reduction : dict or None, optional
         The reduction applied to this layer (``None``: stored as is).
-    fit_batches : int
+    fit_batches : int, default 0
         PCA only: the number of consecutive parts (``numpy.array_split``) of the fit stimuli fed to
         ``IncrementalPCA.partial_fit``; it follows from ``fit_stimuli``, ``n_components`` and the
         layer's own batch size (``batch_size`` capped by ``memory_limit``, with the projection's copy
         counted at the width of the outputs as the reduction takes them: ``in_flight(b, partition=True)``,
         see the module docstring), and the fitted components depend on it (0 without PCA).
-    status : str
+    status : str, default "todo"
         ``"todo"`` or ``"complete"`` (already in the store).
     """
 
@@ -196,6 +198,8 @@ class ExtractionPlan:
     stimulus_ids : numpy.ndarray of str, shape (n_stimuli,)
     memory_limit : int
         The budget in bytes.
+    batch_size : int
+        The requested stimuli per batch (each layer's own is ``LayerPlan.batch_size``).
     layers : list of LayerPlan
         In execution order.
     groups : list of list of str
@@ -207,7 +211,7 @@ class ExtractionPlan:
         ``{module_name: earlier_module_name}`` for modules left out of the default selection
         because they return the very tensor object an earlier module returned (in-place
         activations, ``Identity``, ``Dropout`` in eval). Requested modules are never left out.
-    preprocessing : str
+    preprocessing : str, default ""
         What turns stimuli into model input (recorded in each layer's attrs ``transform``).
     """
 

@@ -219,19 +219,23 @@ class Preprocessing:
         or ``"default"``.
     description : str
         What was used, with its parameters (stored in each layer's attrs ``transform``).
-    image : callable or None
+    image : callable or None, optional
         PIL image (or array item) -> tensor ``(C, H, W)``; ``None`` when images go through
         ``image_processor``.
-    image_processor : callable or None
+    image_processor : callable or None, optional
         ``f(list of PIL images) -> dict of tensors`` (Hugging Face image processors).
-    tokenizer : callable or None
+    tokenizer : callable or None, optional
         ``f(list of str, max_length) -> dict of tensors`` for text; ``None`` when the model takes no text.
-    explicit : bool
+    explicit : bool, default False
         Whether the user passed it (``transform=``).
-    max_tokens : int or None
+    max_tokens : int or None, optional
         The most tokens a text may have (the tokenizer's ``model_max_length``, the model's
         position embeddings), with what sets it in ``max_tokens_by``: longer texts are refused,
         never truncated.
+    token_lengths : callable or None, optional
+        ``f(list of str) -> list of int``: token counts of texts, checked against ``max_tokens``.
+    max_tokens_by : str, default ""
+        What sets ``max_tokens`` (``""`` when there is no limit).
     """
 
     source: str
@@ -400,7 +404,7 @@ def resolve_preprocessing(model: Any, transform: Any = None,
     Parameters
     ----------
     model : torch.nn.Module
-    transform : callable, torchvision weights, timm data config, Hugging Face tokenizer/processor, or None
+    transform : callable, torchvision weights, timm data config, Hugging Face tokenizer/processor, or None, optional
         See the module docstring.
     image_size : int, (height, width) or None, default 224
         Size of :func:`default_image_transform` when it is used. Given (anything but the default)

@@ -91,7 +91,7 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     ----------
     dist_matrix : array or DataArray, shape (m, m)
     n_clusters : int
-    random_state : int, numpy.random.RandomState or None
+    random_state : int, numpy.random.RandomState or None, optional
 
     Returns
     -------

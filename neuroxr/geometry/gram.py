@@ -110,7 +110,16 @@ def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
 
 
 def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64") -> _g.GramStats:
-    """:class:`~neuroxr.kernels.gram.GramStats` of a Gram Dataset from :func:`gram`."""
+    """:class:`~neuroxr.kernels.gram.GramStats` of a Gram Dataset from :func:`gram`.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Output of :func:`gram` (variable ``K``, dims (stimulus, stimulus_)).
+    backend : str, optional
+    dtype : {"float64", "float32"}, default "float64"
+        As in :func:`gram`.
+    """
     if not isinstance(ds, xr.Dataset) or "K" not in ds:
         raise LayoutError("gram_stats: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
     K = ds["K"].values

@@ -284,7 +284,7 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
         its upper triangle (``i < j``, row-major: ``scipy.spatial.distance.squareform``'s order).
         An rsatoolbox ``RDMs`` object is read through ``get_vectors()``; its pattern descriptor
         ``stimulus_id`` (if present) labels the stimuli.
-    name : str
+    name : str, default "rdm"
         Name used in error messages.
     stimulus_id : array-like of str, optional
         Ids of the rows of an unlabeled RDM; default ``"0" .. "n-1"`` (positions).

@@ -86,7 +86,7 @@ def crsa(
     Returns
     -------
     xarray.Dataset
-        ``score`` (and ``ceiling``, ``ceiled_score``: NaN, with a warning, for a ceiling <= 0,
+        Scalars ``score`` (and ``ceiling``, ``ceiled_score``: NaN, with a warning, for a ceiling <= 0,
         as the directions' EV); attrs record every parameter, ``n_stimuli``,
         ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
@@ -265,7 +265,7 @@ def ersa(
     Returns
     -------
     xarray.Dataset
-        ``train_score``, ``test_score``; ``split`` per stimulus (canonical order, coord
+        Scalars ``train_score``, ``test_score``; ``split`` per stimulus (canonical order, coord
         ``stimulus_id``); attrs with all parameters.
     """
     compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]

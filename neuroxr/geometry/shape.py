@@ -384,7 +384,7 @@ def pairwise_distances(
         dict keys, ``model``/``layer`` coords or the array name).
     test_data : same, optional
         Held-out stimuli of the same networks: the alignment fitted on ``train_data`` is scored here too.
-    alpha, center_columns, zero_pad, score_method
+    alpha, center_columns, zero_pad, score_method : default 1.0, True, True, "angular"
         As :class:`LinearMetric`.
     client : distributed.Client, optional
     scheduler : str, optional
@@ -488,7 +488,7 @@ def split_distance(
         lacking a stimulus dropped with a warning), as the store's ``shape`` entries average them.
     test_size : float in (0, 1), default 0.5
     seed : int, default 0
-    alpha, center_columns, zero_pad, score_method
+    alpha, center_columns, zero_pad, score_method : default 1.0, True, True, "angular"
         As :class:`LinearMetric`.
 
     Returns

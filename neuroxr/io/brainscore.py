@@ -106,7 +106,7 @@ def from_brainscore(
         assembly has it; otherwise (or with None) repeats are numbered by presentation order within
         each stimulus (presentations that are exact copies of another give one warning). Any other
         name must be a presentation coord.
-    name : str
+    name : str, default "neural"
         Name of the result.
 
     Returns
@@ -208,7 +208,7 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     Parameters
     ----------
     neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
-    multiindex : bool
+    multiindex : bool, default True
         Gather the coords of each dim into a MultiIndex, as ``brainio.DataAssembly`` does.
 
     Returns
@@ -294,7 +294,7 @@ def to_brainscore_score(
     variable : str, optional
         Variable to summarise. Default ``ev`` for predictivity scores (noise-corrected explained
         variance in percent, reported as a fraction), ``score`` for metric entries.
-    aggregate : {"median", "mean"}
+    aggregate : {"median", "mean"}, default "median"
         How the targets are pooled (Brain-Score's neural benchmarks use the median).
     split : str
         For a metric entry over ``split``: which split is the score. Default ``"test"``.

@@ -226,7 +226,7 @@ def from_nwb(
         Column of the units table holding the neuroid ids. Default: the units' ``id``.
     rate : bool
         Divide the counts by the window length (spikes per second). Default False (counts).
-    name : str
+    name : str, default "neural"
 
     Returns
     -------

@@ -144,7 +144,7 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     neural : xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
         Static responses; a time-resolved array (``time_bin`` dim) is an error: convert one bin
         (``neural.isel(time_bin=i)``) at a time.
-    stimulus, repeat : str
+    stimulus, repeat : str, default "stimulus", "repeat"
         Names of the observation descriptors holding the stimulus id and the repeat label.
 
     Returns
@@ -192,7 +192,7 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     pattern : str, optional
         Pattern descriptor holding the stimulus ids. Default: the first of ``"stimulus_id"``,
         ``"stimulus"``, ``"conds"``, ``"condition"``, ``"index"`` present.
-    name : str
+    name : str, default "rdm"
 
     Returns
     -------
@@ -242,7 +242,7 @@ def to_rsatoolbox_rdms(rdm: xr.DataArray | list[xr.DataArray], *, pattern: str =
     ----------
     rdm : DataArray ``(stimulus, stimulus_)`` or ``(rdm, stimulus, stimulus_)``, or a list of 2-D ones
         A list is stacked after ordering every RDM's stimuli like the first one's.
-    pattern : str
+    pattern : str, default "stimulus_id"
         Name of the pattern descriptor that receives the stimulus ids.
 
     Returns

@@ -47,7 +47,7 @@ def from_dataframe(
     df : pandas.DataFrame
         One row per (presentation, neuroid): a static table (time-bin columns, as
         :func:`to_dataframe` writes for a time-resolved array, are an error).
-    stimulus, neuroid, value : str
+    stimulus, neuroid, value : str, default "stimulus_id", "neuroid_id", "value"
         Columns holding the stimulus id, the neuroid id and the response.
     repeat : str or None
         Column holding the repeat label; its sorted values form the ``repeat`` dim. The default
@@ -62,7 +62,7 @@ def from_dataframe(
     stimulus_columns : sequence of str, optional
         Columns that describe the stimulus (one value per stimulus, e.g. a category) and become
         stimulus coords. Default: ``df.attrs["stimulus_columns"]``, else none.
-    name : str
+    name : str, default "neural"
 
     Returns
     -------
@@ -258,7 +258,7 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
         - a DataFrame (e.g. a score table): returned as a copy;
         - a mapping ``{key: obj}`` or a sequence: the tables are concatenated; a mapping's keys (tuples
           are joined with ``"/"``) go in a column ``entry``.
-    attrs : sequence of str, optional
+    attrs : sequence of str, default ("direction", "metric", "source", "target")
         Dataset attrs copied into constant columns when present. ``None`` copies none.
 
     Returns

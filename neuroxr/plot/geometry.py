@@ -78,8 +78,8 @@ def rdm_heatmap(
         RDM's first dim; a DataArray with a ``stimulus_id`` coord (e.g. ``neural.category``) is
         paired with the RDM by ``stimulus_id``; a sequence gives one label per row.
     ax : matplotlib Axes, optional
-    cmap, vmin, vmax : colour map and limits
-    colorbar : bool
+    cmap, vmin, vmax : colour map and limits, default "viridis", None, None
+    colorbar : bool, default True
         Add a colour bar (an extra Axes of the figure).
     title : str, optional
         Default: the RDM's ``method`` and ``label`` attrs.
@@ -146,13 +146,13 @@ def distance_matrix(
         E.g. :func:`neuroxr.geometry.pairwise_distances` (a Dataset with ``train``/``test`` when
         it was given test data: ``variable`` picks one) or a CKA matrix. Tick labels come from
         the index coord of each dim (else its first 1-D coord).
-    variable : str
+    variable : str, default "train"
         Variable of a Dataset.
     ax : matplotlib Axes, optional
-    cmap : str
+    cmap : str, default "magma"
     annotate : bool, optional
         Write the values in the cells (default: when there are at most 12 networks).
-    colorbar : bool
+    colorbar : bool, default True
     title : str, optional
     figsize : (float, float), optional
 
@@ -227,11 +227,11 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
     dist : DataArray (network, network_)
         A symmetric distance matrix with zeros on the diagonal (e.g.
         :func:`neuroxr.geometry.pairwise_distances`).
-    method : {"mds", "classical"}
+    method : {"mds", "classical"}, default "mds"
         ``"mds"``: metric MDS (:class:`sklearn.manifold.MDS` on the precomputed dissimilarities,
         ``random_state=seed``); ``"classical"``: classical (Torgerson) MDS from the top two
         eigenvectors of the double-centred squared distances (deterministic).
-    seed : int
+    seed : int, default 0
 
     Returns
     -------
@@ -292,14 +292,14 @@ def embedding(
     Parameters
     ----------
     dist : DataArray (network, network_) or Dataset (``variable`` picks one)
-    method : {"mds", "classical"}
-    seed : int
-    variable : str
+    method : {"mds", "classical"}, default "mds"
+    seed : int, default 0
+    variable : str, default "train"
     hue : str or sequence, optional
         Colour groups: a coord on the network dim, or one label per network. Default: the
         ``model`` coord when present, else the part before ``/`` of ``"model/layer"`` names,
         else one colour per network.
-    labels : bool
+    labels : bool, default True
         Write each network's name next to its point.
     ax : matplotlib Axes, optional
     title : str, optional

@@ -74,7 +74,7 @@ def layer_profile_ci(
     ----------
     table : DataFrame
         A sweep's ``inference_table``.
-    direction : {"forward", "reverse"}
+    direction : {"forward", "reverse"}, default "forward"
     alpha : float, default 0.05
     layers : list of str, optional
     ceiling : bool, default True
@@ -124,6 +124,16 @@ def forward_vs_reverse_ci(
     intervals of both as error bars; filled markers where both permutation p-values are at most
     ``alpha`` (hollow otherwise). With ``ceiling``, shaded spans show where a model at the noise
     ceiling would fall on each axis (:func:`ceiling_band`, the union over the plotted rows).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A sweep's ``inference_table``.
+    alpha : float, default 0.05
+    figsize : (float, float), optional
+    annotate : bool, optional
+        Write the labels next to their points (default: when there are at most 12 points).
+    ceiling : bool, default True
 
     Returns
     -------

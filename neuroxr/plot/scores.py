@@ -71,11 +71,11 @@ def forward_vs_reverse(
         ``rep`` is averaged away first. Mappings must have the same keys. A score Dataset's
         targets with ``included`` false (below its ``min_reliability``) are left out of every
         number drawn: histograms, their ``n``, medians and the per-pair points.
-    variable : str
+    variable : str, default "ev"
         Variable of a score Dataset (``"ev"``: noise-corrected explained variance in percent).
-    stat : {"median", "mean"}
+    stat : {"median", "mean"}, default "median"
         Summary drawn as lines and used for the per-pair scatter.
-    bins : int
+    bins : int, default 30
         Histogram bins (shared by both distributions).
     hist_range : (float, float), optional
         Range of the histograms. Default: all values and 0, except outliers more than five
@@ -304,15 +304,15 @@ def layer_profile(
         A mapping draws one panel per entry (e.g. per model, whose layers differ), sharing the
         y axis. A Dataset's targets with ``included`` false (over the target dim, or over
         ``(layer, <target>)``) are left out of the lines, the bands and the ceiling band.
-    variable : str
+    variable : str, default "ev"
         Variable of a Dataset.
     by : str, optional
         Coord on the target dim, or a dim, that makes the lines.
-    stat : {"median", "mean"}
+    stat : {"median", "mean"}, default "median"
         Summary over targets.
-    band : bool
+    band : bool, default True
         Shade the inter-quartile range over targets (target-level input only).
-    ceiling : bool
+    ceiling : bool, default True
         For ``ev`` from score Datasets with a ``ceiling`` per ``rep``: a hatched band per line
         where a model at the noise ceiling would fall, ``100 mean(c) / max(c)`` to
         ``100 mean(c) / min(c)`` over reps (``c`` the ``stat`` over targets of a rep's ceiling):
@@ -321,7 +321,7 @@ def layer_profile(
     best : mapping line label -> layer, or a layer name, optional
         Layers to mark with a star (e.g. the layer chosen on a training criterion). With a
         mapping input, ``best`` may also map a panel name to either of these.
-    layer_dim : str
+    layer_dim : str, default "layer"
         Name of the layer dim.
     ax : matplotlib Axes, optional
         Draw into this Axes (single input only).
@@ -399,11 +399,11 @@ def reliability_histogram(
         E.g. :func:`neuroxr.predictivity.split_half_reliability` (variable ``reliability``), or a
         forward score Dataset with ``variable="target_shc"``. ``rep`` is averaged away. A mapping
         (e.g. per animal) draws one histogram per entry.
-    variable : str
+    variable : str, default "reliability"
         Variable of a Dataset.
     by : str, optional
         Coord on the target dim to group by (default ``"region"`` when present; ignored for a mapping).
-    bins : int
+    bins : int, default 20
     ax : matplotlib Axes, optional
     title : str, optional
     figsize : (float, float), optional

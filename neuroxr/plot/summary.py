@@ -34,7 +34,7 @@ def best_layer_intervals(
     headline : pandas.DataFrame
         :func:`neuroxr.report.headline` (columns ``test_ev``, ``ci_low``, ``ci_high``, ``ceiling``
         and the ``label_columns``).
-    label_columns : sequence of str
+    label_columns : sequence of str, default ("direction", "model", "neural", "region", "best_layer")
         Columns joined into each row's label.
     figsize : (float, float), optional
         Default: 9 wide, 0.45 per row.
@@ -107,10 +107,10 @@ def metric_profile(
     layers : sequence of str, optional
         The layer axis, in depth order (layers of the lines missing from it come after it).
         Default: the layers of all lines merged so that each line's order is kept.
-    ylabel : str
+    ylabel : str, default "value"
         Label of the y axis (the metric's name).
     title : str, optional
-    lower_is_better : bool
+    lower_is_better : bool, default False
         Note on the axis that lower values mean more similar (distances such as shape).
     ax : Axes, optional
     figsize : (float, float), optional

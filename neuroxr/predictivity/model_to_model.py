@@ -39,7 +39,8 @@ def model_to_model(
 ) -> xr.Dataset:
     """Model-to-model predictivity (features A -> features B), ``r^2 * 100`` with no ceiling.
 
-    Parameters are those of :func:`neuroxr.predictivity.forward` (no ceiling options). Without
+    Parameters are those of :func:`neuroxr.predictivity.forward` (no ceiling options), with
+    ``features_a`` (predictors) and ``features_b`` (targets), dims (stimulus, unit). Without
     ``max_n`` every rep is identical (nothing is random), so ``reps`` defaults to 1; with
     ``max_n`` each rep uses a fresh subset of A's units, drawn over them in canonical order
     (sorted ``unit_id``). A joint fit (``pls``, an estimator) fits B's units in canonical order,

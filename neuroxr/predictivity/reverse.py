@@ -169,7 +169,8 @@ def inter_animal(
 ) -> xr.Dataset:
     """Inter-animal consistency (animal A -> animal B): predict each neuroid of B from A.
 
-    Parameters are those of :func:`neuroxr.predictivity.forward`; ``max_n`` subsamples A's
+    Parameters are those of :func:`neuroxr.predictivity.forward`, with ``neural_a`` (predictors) and
+    ``neural_b`` (targets), dims (stimulus, neuroid, repeat); ``max_n`` subsamples A's
     neuroids every rep (over them in canonical order, sorted ``neuroid_id``). The ceiling needs at least 2 repeats in both animals.
 
     Returns

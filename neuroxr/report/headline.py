@@ -55,6 +55,12 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
     split-half ceiling; NaN when the entry has none), ``included`` (the entry's ``included``
     flag, set by ``min_reliability``; True when it has none) and ``parameters`` (the entry's
     parameter text), the input of :func:`neuroxr.sweep.best_layers`.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    scores : dict
+        ``(direction, source, target) -> Dataset``, as :func:`neuroxr.report.score_table` returns them.
     """
     cols = ["direction", "model", "layer", "neural", "region", "target_id", "ev", "ceiling", "included", "parameters"]
     ok = figure_entries(table)

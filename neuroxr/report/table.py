@@ -54,9 +54,9 @@ class ReportEntry:
         The entry ``scores/<direction>/<source>__<target>``.
     model, layer : str or None
         The feature side (forward: source; reverse: target; model-to-model: source).
-    neural : str or None
+    neural : str or None, optional
         The neural set (forward/reverse) or, for inter-animal, the target set.
-    region : str
+    region : str, default "all"
         ``"all"`` unless the entry scores a region subset ``<neural>.<region>``.
     """
 
@@ -467,6 +467,10 @@ METRIC_COLUMNS = ["metric", "source", "target", "model", "layer", "value", "trai
 
 def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, dict[str, xr.Dataset]]:
     """Every complete metric entry (cRSA, eRSA, eReg, shape, CKA, dimensionality) of a store.
+
+    Parameters
+    ----------
+    store : StudyStore, str or os.PathLike
 
     Returns
     -------

@@ -277,7 +277,8 @@ class StudyStore(Reading):
         Local stores: a lock file with owner (host, pid) and expiry, broken when expired or when
         its owner process is gone (see :mod:`neuroxr.store.lock`). fsspec URLs: no lock (one writer
         per store). Every write of this class takes it around its swap; hold it yourself around a
-        whole computation to keep a second writer from doing the same work.
+        whole computation to keep a second writer from doing the same work. ``timeout`` and
+        ``expiry`` (seconds; default :data:`LOCK_TIMEOUT` = 120.0, :data:`LOCK_EXPIRY` = 600.0) as in :class:`EntryLock`.
         """
         if self._local is None:
             return NoLock()
@@ -540,7 +541,7 @@ class StudyStore(Reading):
         self._finish_rewrite(url)
 
     def write_neural(self, name: str, da: xr.DataArray) -> str:
-        """Store a neural-response array as ``neural/<name>``; returns the entry path."""
+        """Store ``da``, dims (stimulus, neuroid, repeat[, time_bin]), as ``neural/<name>``; returns the entry path."""
         name = _check_name(name, "neural set")
         da = validate_neural(da, name=f"neural set {name!r}")
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
@@ -564,7 +565,10 @@ class StudyStore(Reading):
     def write_features(
         self, model: str, layer: str, da: xr.DataArray, unit_chunk: int = 4096
     ) -> str:
-        """Store a feature array as ``features/<model>/<layer>`` with the unit axis chunked."""
+        """Store ``da``, dims (stimulus, unit), as ``features/<model>/<layer>``; returns the entry path.
+
+        The unit axis is chunked by ``unit_chunk`` units (default 4096).
+        """
         model, layer = _check_name(model, "model"), _check_name(layer, "layer")
         da = validate_features(da, name=f"features {model}/{layer}")
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
@@ -587,5 +591,11 @@ def open_store(
 
     ``mode="r"`` never creates; readers that may write (scoring) pass ``create=False`` so a mistyped
     path raises :class:`StoreError` instead of making an empty store. See :class:`StudyStore`.
+
+    Parameters
+    ----------
+    url : str or os.PathLike
+    mode, storage_options, create : default "a", None, True
+        As in :class:`StudyStore`.
     """
     return StudyStore(url, mode=mode, storage_options=storage_options, create=create)

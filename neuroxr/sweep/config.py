@@ -458,6 +458,13 @@ def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
           rsa: {variant: ersa, alpha: 1.0}
           cka: {debiased: true}
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The YAML file.
+    store : StudyStore, optional
+        As in :func:`validate_config`.
+
     Raises
     ------
     SweepConfigError

@@ -56,11 +56,11 @@ class Entry:
         Store names (see the module docstring).
     model, layer : str or None
         The feature set (forward, reverse) or the source layer (model_to_model).
-    neural : str or None
+    neural : str or None, optional
         The neural set scored against the model (forward, reverse) or the target animal (inter_animal).
-    region : str
+    region : str, default "all"
         Region subset, or ``"all"`` for the whole set.
-    source_neural : str or None
+    source_neural : str or None, optional
         The predictor animal (inter_animal).
     target_model, target_layer : str or None
         The target layer (model_to_model).
@@ -189,13 +189,13 @@ def plan_sweep(
         per model.
     neural : str or list of str, optional
         Neural sets (default: every neural set).
-    directions : str or list of str
+    directions : str or list of str, default ("forward", "reverse")
         Any of ``"forward"``, ``"reverse"``, ``"inter_animal"``, ``"model_to_model"`` and the
         metrics ``"rsa"`` (the variant ``metric_options["rsa"]["variant"]``, default ``"crsa"``),
         ``"crsa"``, ``"ersa"``, ``"ereg"``, ``"shape"``, ``"cka"`` (one entry per layer x neural
         set x region subset, ``<model>.<layer>`` -> ``<neural>[.<region>]``) and
         ``"dimensionality"`` (one entry per layer and one per neural set x region subset).
-    regions : None, "each", or list of str
+    regions : None, "each", or list of str, optional
         ``None``: whole neural sets only. ``"each"``: every region of each set's ``region``
         coord (one entry per region). A list: those regions (``"all"`` adds the whole set); a
         set that lacks a listed region is skipped for that region.

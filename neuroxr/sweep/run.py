@@ -225,17 +225,17 @@ def sweep(
     models, layers, neural, directions, regions
         What to score; see :func:`plan_sweep` (defaults: everything in the store, forward and
         reverse, whole neural sets).
-    client : None, "serial", str, distributed.Client or cluster
+    client : None, "serial", str, distributed.Client or cluster, optional
         Where to run. ``None``: an embedded ``LocalCluster`` (processes, one thread per worker,
         ``n_workers`` = cores; dask-cuda's ``LocalCUDACluster`` with a GPU backend) started and
         closed by the sweep. ``"serial"`` (or ``"synchronous"``): in this process, one entry after
         another. A scheduler address or a ``Client``/cluster: that existing cluster.
     n_workers : int, optional
         Workers of the embedded cluster (default: one per core; with GPUs one per GPU).
-    overwrite : bool
+    overwrite : bool, default False
         Recompute entries whose provenance matches (they are replaced); by default they are
         skipped, and entries with other parameters or older input sets are computed anew beside them.
-    progress : bool or callable
+    progress : bool or callable, default True
         Show progress over finished entries: a tqdm bar when stdout is a terminal, else a plain
         line per tenth of the entries (and print the dashboard link of the cluster); a callable
         is called with each finished entry's key instead.
@@ -247,10 +247,10 @@ def sweep(
     blas_threads : int or None
         BLAS/OpenMP threads inside each task (default 1, so that workers do not oversubscribe
         the cores); ``None`` leaves them alone.
-    on_error : {"raise", "warn"}
+    on_error : {"raise", "warn"}, default "raise"
         After every task has finished: raise :class:`SweepError` naming the failed entries, or
         return the result with them in :attr:`SweepResult.failed` (their cells are NaN).
-    selection_seed : int
+    selection_seed : int, default 0
         Seed of the target split of :func:`best_layers`.
     metric_options : mapping, optional
         Options of the metrics named in ``directions``, per metric: e.g. ``{"rsa": {"variant":

@@ -34,7 +34,7 @@ def target_halves(ids: Sequence[str], key: str, seed: int = 0) -> np.ndarray:
         Target ids (neuroid ids or unit ids).
     key : str
         Names the group (e.g. ``"forward/animalA/IT"``) so that groups get independent splits.
-    seed : int
+    seed : int, default 0
         Selection seed.
 
     Returns
@@ -68,7 +68,7 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     target_table : pandas.DataFrame
         :attr:`SweepResult.target_table` (columns ``direction``, ``model``, ``layer``,
         ``neural``, ``region``, ``target_id``, ``ev``; optional ``included``).
-    seed : int
+    seed : int, default 0
         Seed of the target split.
 
     Returns

@@ -499,7 +499,8 @@ def score_metric(
     **params: Any,
 ) -> xr.Dataset:
     """One metric entry (``rsa`` with ``variant=``, ``crsa``, ``ersa``, ``ereg``, ``shape``, ``cka``,
-    ``dimensionality``); :func:`score` restricted to the metrics.
+    ``dimensionality``); :func:`score` restricted to the metrics, with ``metric`` in place of its
+    ``kind`` and the same other parameters.
 
     Examples
     --------

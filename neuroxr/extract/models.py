@@ -165,7 +165,7 @@ def np_dtype(torch_dtype_name: str) -> np.dtype:
 
 
 def pool_tokens(t: Any, how: str, mask: Any = None) -> Any:
-    """Pool ``t`` ``(batch, tokens, dim)`` over tokens -> ``(batch, dim)``.
+    """Pool ``t`` ``(batch, tokens, dim)`` over tokens by ``how`` -> ``(batch, dim)``.
 
     ``"mean"``: mean over the tokens where ``mask`` is 1 (all tokens without a mask);
     ``"cls"``: the first token; ``"last"``: the last token where ``mask`` is 1.

@@ -198,7 +198,7 @@ class LinearMetric(_EstimatorAPI):
         return X, Y
 
     def partial_fit(self, X: Any, n_columns: int | None = None) -> _s.PartialFit:
-        """Per-representation part of the fit, reusable across pairs: ``(mean, Xw, whitening)``
+        """Per-representation part of the fit of ``X`` (n, p), reusable across pairs: ``(mean, Xw, whitening)``
         (:func:`neuroxr.kernels.shape.fit_parts`; reduced to the training rows' span when wide).
 
         ``n_columns``: the width both representations are zero-padded to (``max(p_x, p_y)``, see
@@ -211,7 +211,7 @@ class LinearMetric(_EstimatorAPI):
         return max(int(p_x), int(p_y)) if self.zero_pad and int(p_x) != int(p_y) else None
 
     def finalize_fit(self, cache_X: _s.PartialFit, cache_Y: _s.PartialFit) -> LinearMetric:
-        """Finish the fit from two :meth:`partial_fit` results."""
+        """Finish the fit from the :meth:`partial_fit` results ``cache_X`` and ``cache_Y``."""
         self.mx_, Xw, wx = cache_X
         self.my_, Yw, wy = cache_Y
         xp = get_namespace(Xw, Yw)
@@ -288,9 +288,10 @@ class LinearMetric(_EstimatorAPI):
         return self.finalize_fit(self.partial_fit(X, width), self.partial_fit(Y, width))
 
     def transform(self, X: Any, Y: Any) -> tuple[Any, Any]:
-        """Aligned ``(tX, tY)``, each ``(n, p_x + p_y - r)`` (the fitted maps' width, see ``Wx_``);
-        for a wide fit ``(n, k_x + k_y - r + w)``: the training span's ``k`` coordinates and one
-        column per wide representation for the rows' parts outside it (the same norms and pairing)."""
+        """Aligned ``(tX, tY)`` of ``X`` (n, p_x) and ``Y`` (n, p_y), each ``(n, p_x + p_y - r)`` (the
+        fitted maps' width, see ``Wx_``); for a wide fit ``(n, k_x + k_y - r + w)``: the training
+        span's ``k`` coordinates and one column per wide representation for the rows' parts outside
+        it (the same norms and pairing)."""
         if "_maps" not in vars(self):
             from sklearn.exceptions import NotFittedError  # scikit-learn's convention; imported only here
 

@@ -418,7 +418,7 @@ class StudyStore(Reading):
         self._known.update(missing)
 
     def abort_write(self, staging: str) -> None:
-        """Drop a staged group that will not be committed (the entry keeps its previous copy; on fsspec
+        """Drop the staged group ``staging`` that will not be committed (the entry keeps its previous copy; on fsspec
         URLs the partial new copy is deleted and the previous one put back)."""
         sid = self._staged.pop(staging, None)
         if sid is not None and self._local is not None:
@@ -484,7 +484,7 @@ class StudyStore(Reading):
 
         Raises :class:`StoreError` (one line) on a full disk or a read-only store; the old entry survives.
         Attrs encoded by :func:`neuroxr.attrs.storable` (a result as handed out) are stored decoded:
-        the store holds JSON objects, whichever form it was given.
+        the store holds JSON objects, whichever form it was given. ``encoding``: per-variable Zarr encodings.
         """
         self._require_write()
         ds = ds.copy(deep=False)

@@ -74,7 +74,7 @@ def test_a_dtype_that_is_no_dtype_is_a_neuroxr_error(small):
 
 def test_pls_components_beyond_the_predictors_are_refused(small):
     F, R = small  # 6 units, 6 neuroids; PLS's default is 20 components
-    with pytest.raises(NeuroxrError, match=r"regressor='pls': n_components=20 but the predictors have 6 columns"):
+    with pytest.raises(NeuroxrError, match=r"^reverse: regressor='pls': n_components=20 but the predictors have 6 columns"):
         pv.reverse(R, F, reps=1, regressor="pls")
     ok = pv.reverse(R, F, reps=1, regressor="pls", n_components=6)
     assert np.isfinite(ok.ev.values).any()

@@ -417,7 +417,7 @@ def fold_regressor(direction: str, n: int, regressor: Any, n_folds: int, fold_se
     ``caller`` and naming the direction's inputs :data:`FOLD_NAMES`) and the call's options
     ``opts`` (:func:`regressor_options`)."""
     name = f"{caller}: {FOLD_NAMES[direction]}" if caller else FOLD_NAMES[direction]
-    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, name), **opts)
+    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, name), **opts, caller=caller)
 
 
 def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarray]:

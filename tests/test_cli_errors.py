@@ -29,6 +29,9 @@ from neuroxr.store import StudyStore
      "--stratify-by x is not a coord; add it or pass --stratify-by none."),
     ("brainscore", "ceiling_mode='ratio' has no effect with ceiling=False", "--ceiling-mode ratio has no effect with --no-ceiling"),
     ("cka", "score it with debiased=False to bootstrap it.", "score it without --debiased to bootstrap it."),
+    # the subject of "must" (a clause's first word, as of "has no effect"); in prose a name stays
+    ("forward", "forward: split must be one of ('valid', 'slots'); got 'x'.", "forward: --split must be one of ('valid', 'slots'); got 'x'."),
+    ("forward", "the split must be balanced; features must be finite.", "the split must be balanced; features must be finite."),
     # prose and names that are no option of the command stay as they are
     ("forward", "store holds no neural set named 'seed'; the split halves and seed of x_y=1",
      "store holds no neural set named 'seed'; the split halves and seed of x_y=1"),

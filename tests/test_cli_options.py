@@ -81,6 +81,9 @@ def test_alphas_out_of_range_are_refused_in_the_flags_spelling(runner, geometry_
                                "--alphas", "0.5,-1"])
     assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
     assert "Pass e.g. --alphas 0.1,1,10." in res.stderr and "alphas=(" not in res.stderr, res.stderr
+    # the direction first (as its Python call says it), the parameter as the flag gives it
+    assert res.stderr.startswith("Error: forward: --alphas 0.5,-1 must be one or more penalties, each finite and > 0, "
+                                 "for --regressor ridgecv."), res.stderr
     from neuroxr.cli._common import flag_spelling
 
     score = main.commands["score"].commands["forward"]

@@ -119,7 +119,7 @@ def test_sweep_inference_of_model_to_model_with_min_reliability(sweep_copy):
     from neuroxr.sweep import sweep
 
     path = sweep_copy()
-    with pytest.raises(SweepConfigError, match=r"^min_reliability has no effect with the sweep's directions"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: min_reliability has no effect with the sweep's directions"):
         sweep(path, directions=["model_to_model"], client="serial", progress=False,
               min_reliability=0.5, inference={"bootstrap": 5})
     res = sweep(path, models=["netA", "netB"], layers=["layer3", "fc"], neural="animalA",

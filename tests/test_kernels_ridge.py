@@ -65,12 +65,17 @@ def test_hat_form_from_any_constant_centred_gram(data):
 
 
 def test_hat_form_needs_a_penalty(data):
-    with pytest.raises(ValueError, match="^oof_operator: form='hat' needs alpha > 0"):
+    """A bad ``form`` is a bad parameter value: a ParameterError (a ValueError) naming the kernel called."""
+    K = data["X_tall"] @ data["X_tall"].T
+    with pytest.raises(ParameterError, match="^oof_operator: form='hat' needs alpha > 0"):
         oof_operator(data["X_tall"], data["folds"], 0.0, form="hat")
-    with pytest.raises(ValueError, match="^oof_operator_from_gram: form='hat' needs alpha > 0"):
-        oof_operator_from_gram(data["X_tall"] @ data["X_tall"].T, data["folds"], 0.0, form="hat")
-    with pytest.raises(ValueError, match="^oof_operator: form must be one of"):
+    with pytest.raises(ParameterError, match="^oof_operator_from_gram: form='hat' needs alpha > 0"):
+        oof_operator_from_gram(K, data["folds"], 0.0, form="hat")
+    with pytest.raises(ParameterError, match=r"^oof_operator: form must be one of \('auto', 'hat', 'primal', 'dual'\); got 'qr'\.$"):
         oof_operator(data["X_tall"], data["folds"], 0.1, form="qr")
+    with pytest.raises(ParameterError, match=r"^oof_operator_from_gram: form must be one of \('auto', 'hat', 'dual'\); got 'primal'\.$"):
+        oof_operator_from_gram(K, data["folds"], 0.1, form="primal")
+    assert issubclass(ParameterError, ValueError)
     # least squares never picks the hat form
     assert _cheapest_form(2560, 2048, 10, 0.0, True) != "hat"
     assert _cheapest_form(2560, 2048, 10, 0.1, False) != "hat"
@@ -444,7 +449,7 @@ def test_numerically_low_rank_kernel_matches_sklearn(scale, dtype):
     Xc = X - X.mean(axis=0)
     if dtype == "float32" and np.finfo(np.float32).eps ** 2 * np.sum(Xc * Xc) / 0.1 > 1e-3:  # beyond float32's resolution
         for form in ("auto", "dual"):
-            with pytest.raises(ParameterError, match="^dtype='float32' cannot resolve"):
+            with pytest.raises(ParameterError, match="^oof_operator: dtype='float32' cannot resolve"):
                 oof_operator(Xd, folds, 0.1, form=form)
         got = {}
     else:
@@ -480,7 +485,7 @@ def test_forward_on_numerically_low_rank_features_matches_sklearn(scale, dtype):
         Xc = X - X.mean(axis=0)
         in_memory_bound = np.finfo(np.float32).eps ** 2 * np.sum(Xc * Xc) / 0.1 > 1e-3
         if dtype == "float32" and chunks is None and in_memory_bound:  # beyond float32's resolution: refused
-            with pytest.raises(ParameterError, match="^dtype='float32' cannot resolve"):
+            with pytest.raises(ParameterError, match="^forward: dtype='float32' cannot resolve"):
                 nx.forward(F, R, reps=1, noise_ceiling=False, dtype=dtype)
             continue
         out = nx.forward(F, R, reps=1, noise_ceiling=False, keep_predictions=True, dtype=dtype)

@@ -136,7 +136,7 @@ def test_torch_matches_numpy_on_nearly_low_rank_features():
     _assert_close(got.numpy(), ref, "float64", "torch")
 
 
-_REFUSED = r"^dtype='float32' cannot resolve this ridge fit \(.+\): eps(\^2)? trace\(K\) / alpha = \S+ > \S+ .*use dtype='float64' .*or a larger alpha\.$"
+_REFUSED = r"^{}: dtype='float32' cannot resolve this ridge fit \(.+\): eps(\^2)? trace\(K\) / alpha = \S+ > \S+ .*use dtype='float64' .*or a larger alpha\.$"
 _EPS32 = float(np.finfo(np.float32).eps)
 
 
@@ -156,8 +156,8 @@ def test_float32_beyond_its_resolution_is_refused_in_memory():
     calls["oof_linear_operator"] = lambda: oof_linear_operator(X32, folds, 0.1, 4)
     calls["oof_predict"] = lambda: oof_predict(X32, Y.astype(np.float32), folds, 0.1)
     calls["oof_predict_designs"] = lambda: oof_predict_designs(X32[None], Y.astype(np.float32), folds, 0.1)
-    for _name, call in calls.items():
-        with pytest.raises(ParameterError, match=_REFUSED):
+    for name, call in calls.items():  # each kernel called directly speaks as itself
+        with pytest.raises(ParameterError, match=_REFUSED.format(name.split()[0])):
             call()
     _assert_close(oof_operator(X, folds, 0.1) @ Y, _sklearn_svd_oof(X, Y, folds), "float64", "float64")
 
@@ -171,7 +171,7 @@ def test_float32_designs_as_given_use_the_gram_bound():
     D = np.stack([X[:, :20], X[:, 20:40]]).astype(np.float32)
     R = X[:, :20].astype(np.float32)
     assert _EPS32 * _trace(D[0]) / 0.1 > ridge_rank.RISK_TOLERANCE * ridge_rank.PRECISION["float32"]
-    with pytest.warns(NeuroxrWarning, match=r"^dtype='float32' may not resolve this ridge fit from a Gram alone"):
+    with pytest.warns(NeuroxrWarning, match=r"^oof_pearson_designs: dtype='float32' may not resolve this ridge fit from a Gram alone"):
         ridge.oof_pearson_designs(D, Y.astype(np.float32), folds, 0.1, with_target=[0, 1, 2], complement=(R, None, 2.0, -1.0))
     small = 1e-3  # eps trace / alpha ~ 1e-7: within the bound
     got = ridge.oof_pearson_designs(small * D, Y.astype(np.float32), folds, 0.1, with_target=[0, 1, 2],
@@ -192,7 +192,7 @@ def test_forward_float32_is_refused_beyond_its_resolution():
         X32 = X.astype(np.float32)
         R, F = nx.neural(Y[:, :, None], ids), nx.features(X32, ids)
         if scale == 1e4:
-            with pytest.raises(ParameterError, match=_REFUSED):
+            with pytest.raises(ParameterError, match=_REFUSED.format("forward")):
                 nx.forward(F, R, reps=1, noise_ceiling=False, dtype="float32")
             out = nx.forward(F, R, reps=1, noise_ceiling=False, keep_predictions=True)  # float64: runs
             _assert_close(out.prediction.isel(rep=0).values, _sklearn_svd_oof(X32, Y, folds), "float64", "float64")
@@ -259,3 +259,4 @@ def test_the_float32_warning_points_at_the_users_call():
         nx.reverse(R, F, dtype="float32", alpha=1e-3, reps=2)
     flagged = [w for w in caught if "may not resolve" in str(w.message)]
     assert flagged and all(w.filename == __file__ for w in flagged)
+    assert all(str(w.message).startswith("reverse: dtype='float32' may not resolve") for w in flagged)  # the function called

@@ -127,6 +127,9 @@ WARNINGS = {  # call -> the start of the message that names the input
                         r"forward: neural \(V4\): excluding 1 of 30 stimuli"),
     "forward partial": (lambda: nx.forward(_features(), _neural(nan=True), reps=2),
                         r"forward: neural \(V4\): 1 neuroids lack 2 valid repeat"),
+    # float32 past the Gram's bound (the reverse direction's designs as given): the function called, not the kernel
+    "reverse float32 unresolved": (lambda: nx.reverse(_neural().copy(data=10 * _neural().values), _features(), dtype="float32",
+                                                      alpha=1e-3, reps=2), r"reverse: dtype='float32' may not resolve"),
     "forward float32": (lambda: nx.forward(_features() + 1e6, _neural(), reps=2, dtype="float32"),
                         r"forward: features \(net/l1\): 8 of 8 units have \|mean\| / std"),
     "forward constant": (lambda: nx.forward(_features(), _constant_neuroid(), reps=2),
@@ -337,6 +340,11 @@ PARAMETERS = {
     "forward backend": (lambda: nx.forward(_features(), _neural(), backend="x"), "forward", "backend="),
     "forward dtype": (lambda: nx.forward(_features(), _neural(), dtype="x"), "forward", "dtype="),
     "forward inert": (lambda: nx.forward(_features(), _neural(), regressor="linear", alpha=2.0), "forward", "alpha"),
+    # refused in the kernels the directions run (float32 beyond its resolution, PLS beyond the predictors)
+    "forward float32 unresolved": (lambda: nx.forward(_features().copy(data=1e5 * _features().values), _neural(), dtype="float32"),
+                                   "forward", "dtype='float32' cannot resolve"),
+    "reverse pls n_components": (lambda: nx.reverse(_neural(), _features(), reps=1, regressor="pls"), "reverse",
+                                 "regressor='pls': n_components=20"),
     "reverse seed": (lambda: nx.reverse(_neural(), _features(), seed=-1), "reverse", "seed"),
     "inter_animal alpha": (lambda: nx.inter_animal(_neural(), _neural(4), alpha=-1), "inter_animal", "alpha"),
     "model_to_model n_folds": (lambda: nx.model_to_model(_features(), _features(2), n_folds=1), "model_to_model", "n_folds"),

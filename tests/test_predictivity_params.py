@@ -30,8 +30,8 @@ def small():
         (dict(seed=None), r"seed must be an integer >= 0; got None\. .*seed=0"),
         (dict(reps=2.5), r"reps must be an integer >= 1; got 2\.5"),
         (dict(reps=0), r"reps must be an integer >= 1"),
-        (dict(regressor="ridgecv", alphas=[]), r"alphas must hold at least one finite positive penalty for regressor='ridgecv'"),
-        (dict(regressor="ridgecv", alphas=[0.1, np.inf]), r"alphas must hold at least one finite positive penalty"),
+        (dict(regressor="ridgecv", alphas=[]), r"alphas=\[\] must be one or more penalties, each finite and > 0, for regressor='ridgecv'"),
+        (dict(regressor="ridgecv", alphas=[0.1, np.inf]), r"alphas=\[0\.1, inf\] must be one or more penalties, each finite and > 0"),
         (dict(alpha=np.inf), r"alpha must be a finite non-negative number; got inf"),
         (dict(fold_seed=2**33), r"fold_seed must be an integer in \[0, 4294967295\]"),
         (dict(regressor="pls", n_components=0), r"n_components must be an integer >= 1"),
@@ -74,7 +74,7 @@ def test_a_dtype_that_is_no_dtype_is_a_neuroxr_error(small):
 
 def test_pls_components_beyond_the_predictors_are_refused(small):
     F, R = small  # 6 units, 6 neuroids; PLS's default is 20 components
-    with pytest.raises(NeuroxrError, match=r"regressor='pls': n_components=20 but the predictors have 6 columns"):
+    with pytest.raises(NeuroxrError, match=r"^reverse: regressor='pls': n_components=20 but the predictors have 6 columns"):
         pv.reverse(R, F, reps=1, regressor="pls")
     ok = pv.reverse(R, F, reps=1, regressor="pls", n_components=6)
     assert np.isfinite(ok.ev.values).any()

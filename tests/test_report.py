@@ -287,6 +287,23 @@ def test_write_report_rejects_unknown_format(demo, tmp_path):
         write_report(demo, tmp_path, figures="svg")
 
 
+@pytest.mark.parametrize("kwargs, says", [
+    ({"reliability_reps": 0}, r"reliability_reps must be an integer >= 1; got 0\. "),
+    ({"n_boot": 0}, r"n_boot must be an integer >= 1; got 0\. "),
+    ({"n_boot": 2.5}, r"n_boot must be an integer >= 1; got 2\.5\. "),
+    ({"dpi": 0}, r"dpi must be an integer >= 1; got 0\. "),
+    ({"dpi": "100"}, r"dpi must be an integer >= 1; got '100'\. "),
+    ({"seed": -1}, r"seed must be an integer >= 0; got -1\. "),
+    ({"reliability": "no"}, r"reliability must be True or False; got 'no'\. "),
+])
+def test_write_report_checks_its_numbers_before_anything(demo, tmp_path, kwargs, says):
+    """write_report's own check of its numbers (the CLI passes its flags to it as they are): one line
+    starting with the function, before any figure is drawn or the folder is made."""
+    with pytest.raises(ParameterError, match="^write_report: " + says) as info:
+        write_report(demo, tmp_path / "r", **kwargs)
+    assert "\n" not in str(info.value) and not (tmp_path / "r").exists()
+
+
 def test_stack_layers_pairs_neuroids_by_id_and_pads_units():
     def ds(dim, ids, values, **coords):
         return xr.Dataset({"ev": ((dim, "rep"), np.repeat(np.asarray(values, float)[:, None], 2, axis=1))},

@@ -115,7 +115,7 @@ def test_metric_option_values_are_refused_before_any_work(sweep_copy, tmp_path, 
     assert "\n" not in str(info.value)
     path = sweep_copy()
     metrics = [k for k in options if k != "rsa"] or ["rsa"]
-    with pytest.raises(SweepConfigError, match=rf"^metric_options.{key}: {says}"):
+    with pytest.raises(SweepConfigError, match=rf"^sweep: metric_options.{key}: {says}"):  # the function called
         sweep(path, client="serial", models="netA", layers="layer3", neural="animalA", directions=["forward", *metrics],
               metric_options=options)
     assert nx.list_entries(path).empty  # the forward entry was computed before the metric entries failed
@@ -143,7 +143,7 @@ def test_metric_options_are_checked_as_compute_checks_them_and_spelled_once(swee
 
 def test_sweep_argument_errors(sweep_copy):
     path = sweep_copy()
-    with pytest.raises(SweepConfigError, match=r"unknown sweep arguments \['rep'\]"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: unknown sweep arguments \['rep'\]"):
         sweep(path, client="serial", rep=2)
     with pytest.raises(SweepConfigError, match="torch_cuda"):
         sweep(path, client="serial", backend="torch_cuda", directions="forward", models="netA", layers="layer3")
@@ -153,14 +153,15 @@ def test_sweep_argument_errors(sweep_copy):
         sweep(path, client="serial", on_error="ignore")
     with pytest.raises(NeuroxrError, match=r"^sweep: blas_threads must be an integer >= 1; got 0\. "):
         sweep(path, client="serial", blas_threads=0)
-    with pytest.raises(SweepConfigError, match="alpha must be a finite number >= 0; got -1"):
+    # the score arguments' checks, shared with a config file's keys (there named after the file): the function called
+    with pytest.raises(SweepConfigError, match=r"^sweep: alpha must be a finite number >= 0; got -1\.$"):
         sweep(path, client="serial", alpha=-1)
     # refused before any entry is computed
     with pytest.raises(NeuroxrError, match=r"^sweep: selection_seed must be an integer >= 0; got -1\. "):
         sweep(path, client="serial", selection_seed=-1)
-    with pytest.raises(SweepConfigError, match=r"^n_workers and gram_spread have no effect with client='serial' \(the run stays"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: n_workers and gram_spread have no effect with client='serial' \(the run stays"):
         sweep(path, client="serial", n_workers=7, gram_spread=True)
-    with pytest.raises(SweepConfigError, match="inference needs max_n=None"):
+    with pytest.raises(SweepConfigError, match="^sweep: inference needs max_n=None"):
         sweep(path, client="serial", max_n=3, inference={"bootstrap": 10})
     assert nx.list_entries(path).empty
     with pytest.raises(SweepConfigError, match="selection_seed must be an integer >= 0"):
@@ -318,7 +319,7 @@ def test_load_config_refuses_what_the_sweep_refuses(sweep_base_store, tmp_path, 
     with pytest.raises(SweepConfigError, match=f"^{path}: {message}"):
         load_config(path, store)
     kwargs = {k: v for k, v in config.items() if k != "scheduler"}
-    with pytest.raises(SweepConfigError, match=message.replace("scheduler=", "client=")):  # the sweep's own refusal
+    with pytest.raises(SweepConfigError, match="^sweep: " + message.replace("scheduler=", "client=")):  # the sweep's own refusal
         sweep(store, client=config.get("scheduler", "serial"), progress=False, **kwargs)
 
 
@@ -346,7 +347,7 @@ def test_sweep_checks_direction_inference_options_before_computing(sweep_copy):
     from neuroxr.errors import ParameterError
 
     path = sweep_copy()
-    with pytest.raises(ParameterError, match=r"^forward_bootstrap entry: method='bca' needs one resampled axis"):
+    with pytest.raises(ParameterError, match=r"^sweep: forward_bootstrap entry: method='bca' needs one resampled axis"):
         sweep(path, models="netA", layers={"netA": ["layer3"]}, neural="animalA", directions=["forward"], reps=1,
               client="serial", progress=False, inference={"bootstrap": 5, "method": "bca", "over": "both"})
     assert list_entries(StudyStore(path, mode="r")).empty

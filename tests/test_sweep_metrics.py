@@ -107,13 +107,13 @@ def test_options_of_nothing_the_sweep_runs_are_refused(sweep_copy):
     from neuroxr.errors import SweepConfigError
 
     path = sweep_copy()
-    with pytest.raises(SweepConfigError, match=r"^metric_options\['cka'\] has no effect outside the sweep's directions \['forward'\]; drop it or add the metric"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: metric_options\['cka'\] has no effect outside the sweep's directions \['forward'\]; drop it or add the metric"):
         sweep(path, directions=["forward"], metric_options={"cka": {"debiased": True}}, client="serial", progress=False)
-    with pytest.raises(SweepConfigError, match=r"^metric_options\['ersa'\] has no effect outside"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: metric_options\['ersa'\] has no effect outside"):
         sweep(path, directions=["rsa"], metric_options={"ersa": {"alpha": 1.0}}, client="serial", progress=False)
-    with pytest.raises(SweepConfigError, match=r"^reps has no effect when the sweep runs no direction \(only \['cka'\]\); drop it or add"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: reps has no effect when the sweep runs no direction \(only \['cka'\]\); drop it or add"):
         sweep(path, directions=["cka"], reps=5, client="serial", progress=False)
-    with pytest.raises(SweepConfigError, match=r"^reps and seed have no effect when the sweep runs no direction .*; drop them or add"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: reps and seed have no effect when the sweep runs no direction .*; drop them or add"):
         sweep(path, directions=["cka"], reps=5, seed=2, client="serial", progress=False)
     assert list_entries(StudyStore(path, mode="r")).query("kind != 'gram'").empty  # nothing computed
 

@@ -453,7 +453,7 @@ def test_score_arguments_no_planned_direction_takes_are_refused(sweep_copy, arg)
     """model_to_model alone takes no ceiling arguments, nor reps or seed without max_n: refused before any work."""
     path = sweep_copy()
     (name,) = arg
-    with pytest.raises(SweepConfigError, match=rf"^{name} has no effect with the sweep's directions \['model_to_model'\]"):
+    with pytest.raises(SweepConfigError, match=rf"^sweep: {name} has no effect with the sweep's directions \['model_to_model'\]"):
         sweep(path, client="serial", **M2M, **arg)
     assert not list_entries(path)["path"].str.startswith("scores/").any()
 
@@ -486,7 +486,7 @@ def test_temporal_generalization_and_inference_that_do_nothing_are_refused(sweep
     for inference in ({"level": 0.9}, {"bootstrap": 0, "permutations": 0}):
         with pytest.raises(SweepConfigError, match=r"inference asks for no entries"):
             sweep(path, directions="forward", inference=inference, **one)
-    with pytest.raises(SweepConfigError, match=r"^inference has no effect with the sweep's directions \['dimensionality'\]"):
+    with pytest.raises(SweepConfigError, match=r"^sweep: inference has no effect with the sweep's directions \['dimensionality'\]"):
         sweep(path, directions="dimensionality", inference={"bootstrap": 2}, **{k: v for k, v in one.items() if k != "reps"})
     assert not list_entries(path)["path"].str.startswith(("scores/", "metrics/", "inference/")).any()
 

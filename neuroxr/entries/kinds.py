@@ -137,10 +137,10 @@ def _check_direction(name: str, params: dict[str, Any]) -> dict[str, Any]:
     it runs), and model_to_model's ``reps`` (:func:`_check_model_to_model`)."""
     from ..predictivity._prepare import check_params
 
-    if name == "model_to_model":
-        check_params(**params, split="valid", noise_ceiling=False, ceiling_option=False, backend=None, dtype=None)
+    if name == "model_to_model":  # the messages start with the direction, as its own call's do
+        check_params(**params, split="valid", noise_ceiling=False, ceiling_option=False, backend=None, dtype=None, caller=name)
         return _check_model_to_model(params)
-    check_params(**params, backend=None, dtype=None)
+    check_params(**params, backend=None, dtype=None, caller=name)
     return params
 
 

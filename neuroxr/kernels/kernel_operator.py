@@ -73,7 +73,7 @@ FOLD_OPERATORS = (FoldOperator, KernelFoldOperator)
 
 
 def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_features: int | None = None,
-                                  features: Any = None) -> Any:
+                                  features: Any = None, caller: str = "") -> Any:
     """:func:`~neuroxr.kernels.ridge.oof_operator_from_gram`, or, when a dense operator would exceed
     :data:`~neuroxr.kernels.ridge.DENSE_OPERATOR_BYTES`, a fold-by-fold operator: a
     :class:`KernelFoldOperator` for a full-rank kernel, a :class:`FoldOperator` on the kernel's
@@ -83,14 +83,15 @@ def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_fe
     if isinstance(K, GramStats):
         n_features = K.n_units if n_features is None else n_features
         K = K.K
-    alpha = _check_alpha(alpha, "oof_linear_operator_from_gram")
+    caller = caller or "oof_linear_operator_from_gram"  # the public function called: its messages start with it
+    alpha = _check_alpha(alpha, caller)
     n = int(K.shape[0])
     if ridge._dense_fits(n, getattr(K.dtype, "itemsize", 8)):
-        return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features, features=features)
-    L = gram_factor(K, folds, alpha, n_features, features)[0]
+        return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features, features=features, caller=caller)
+    L = gram_factor(K, folds, alpha, n_features, features, caller)[0]
     if L is not None:
         return FoldOperator(L, folds, alpha)
     n_tr = min(n - len(te) for _, te in folds)
     if n_features is None or int(n_features) >= n_tr - 1:
         return KernelFoldOperator(K, folds, alpha)
-    return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features)  # least squares
+    return ridge.oof_operator_from_gram(K, folds, alpha, n_features=n_features, caller=caller)  # least squares

@@ -247,6 +247,7 @@ class Regressor:
     backend: str | None = None
     dtype: Any = np.float64
     design_batch_bytes: int = 256 * 2**20
+    caller: str = ""  # the public function called (its kernels' messages start with it; "": the kernel's own)
     _fold_alpha: float = field(init=False, default=0.1)
     _prepared: Any = field(init=False, default=None, repr=False)
     _reference: Any = field(init=False, default=None, repr=False)
@@ -265,7 +266,7 @@ class Regressor:
         """The out-of-fold operator of design ``X`` on the backend (ridge/linear only), in the form
         the shape's cost model picks for ``n_targets`` target columns: a dense ``n x n`` array or a
         :class:`~neuroxr.kernels.ridge.FoldOperator` / ``KernelFoldOperator`` (see :func:`~neuroxr.kernels.ridge.operator_form`)."""
-        return oof_linear_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha, n_targets)
+        return oof_linear_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha, n_targets, caller=self.caller)
 
     def operator_from_gram(self, K: Any, n_features: int | None = None) -> Any:  # K: array or GramStats
         """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (ridge/linear only).
@@ -280,7 +281,8 @@ class Regressor:
         if isinstance(K, GramStats):
             n_features = K.n_units if n_features is None else n_features
             K = K.K
-        S = oof_linear_operator_from_gram(asarray(K, self.backend, np.float64), self.folds, self._fold_alpha, n_features=n_features)
+        S = oof_linear_operator_from_gram(asarray(K, self.backend, np.float64), self.folds, self._fold_alpha, n_features=n_features,
+                                          caller=self.caller)
         return S if isinstance(S, FOLD_OPERATORS) else asarray(S, self.backend, self.dtype)
 
     def predict_blocks(self, X: np.ndarray | None, blocks: Sequence[np.ndarray], S: Any = None) -> list[np.ndarray]:
@@ -323,7 +325,7 @@ class Regressor:
         out: list[np.ndarray] = []
         for start in range(0, len(designs), batch):
             D = asarray(np.stack(designs[start : start + batch]), self.backend, self.dtype)
-            P = to_numpy(oof_predict_designs(D, Yb, self.folds, self._fold_alpha)).astype(np.float64, copy=False)
+            P = to_numpy(oof_predict_designs(D, Yb, self.folds, self._fold_alpha, caller=self.caller)).astype(np.float64, copy=False)
             out.extend(P[i] for i in range(P.shape[0]))
         return out
 
@@ -364,7 +366,8 @@ class Regressor:
                 self._reference = (R, asarray(R, self.backend, self.dtype))  # one backend copy, so its cache holds
             complement = (self._reference[1], *complement[1:])
         r_t, r_p = oof_pearson_designs(
-            D, self._prepared[1], self.folds, self._fold_alpha, pairs=pairs, with_target=with_target, complement=complement
+            D, self._prepared[1], self.folds, self._fold_alpha, pairs=pairs, with_target=with_target, complement=complement,
+            caller=self.caller,
         )
         return to_numpy(r_t).astype(np.float64, copy=False), to_numpy(r_p).astype(np.float64, copy=False)
 
@@ -394,7 +397,7 @@ class Regressor:
             return univariate_oof(X, Y, self.folds, self.design_batch_bytes)
         if isinstance(self.name, str) and self.name == "pls" and self.n_components > X.shape[1]:
             raise ParameterError(
-                f"regressor='pls': n_components={self.n_components} but the predictors have {X.shape[1]} columns "
+                f"{self.caller + ': ' if self.caller else ''}regressor='pls': n_components={self.n_components} but the predictors have {X.shape[1]} columns "
                 f"(units of the features, or neuroids of the neural source); pass n_components <= {X.shape[1]}."
             )
         finite = np.isfinite(Y).all(axis=0)

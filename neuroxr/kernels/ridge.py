@@ -39,7 +39,7 @@ from ..backend import (
     submatrix,
     subtract_into,
 )
-from ..errors import LayoutError
+from ..errors import LayoutError, ParameterError
 from ..validation import check_alpha
 from .gram import GramStats
 from .ridge_rank import _T, _dtype_name, feature_risk, gram_factor, primal_design
@@ -84,7 +84,7 @@ def _check_alpha(alpha: Any, caller: str) -> float:
     return check_alpha(alpha, caller=caller)
 
 
-def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -> Any:
+def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", caller: str = "") -> Any:
     """The out-of-fold prediction operator ``S`` (``P = S @ Y``) of ridge regression on ``X``.
 
     Parameters
@@ -112,27 +112,28 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto") -
     S : array, shape (n_stimuli, n_stimuli)
         ``S[test_f, train_f]`` holds fold ``f``'s predictor (intercept included); ``S[test_f, test_f] = 0``.
     """
-    alpha = _check_alpha(alpha, "oof_operator")
+    caller = caller or "oof_operator"  # the public function called: its messages start with it
+    alpha = _check_alpha(alpha, caller)
     xp = get_namespace(X)
     n, p = X.shape
     if form not in ("auto", "hat", "primal", "dual"):
-        raise LayoutError(f"oof_operator: form must be one of ('auto', 'hat', 'primal', 'dual'); got {form!r}.")
+        raise ParameterError(f"{caller}: form must be one of ('auto', 'hat', 'primal', 'dual'); got {form!r}.")
     if form == "hat" and not alpha > 0:
-        raise LayoutError("oof_operator: form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
+        raise ParameterError(f"{caller}: form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
     n_tr_min = min(n - len(te) for _, te in folds)
     if p < n_tr_min - 1 and alpha > 0:
         # the kernel of every fold is rank-deficient: its null space would amplify rounding errors
         # by 1/alpha in the dual and hat forms, so both use the features as a low-rank factor
         if form == "hat":
-            return _oof_operator_hat(None, folds, alpha, factor=primal_design(X, alpha))
+            return _oof_operator_hat(None, folds, alpha, factor=primal_design(X, alpha, caller))
         form = "primal"
     elif p > n_tr_min - 1 and alpha > 0 and form == "primal":
         form = "dual"  # the p x p systems are rank-deficient: the same errors, the other way round
     if form == "auto":
         form = _cheapest_form(n, p, len(folds), alpha, X.dtype == xp.float64)
     if form in ("dual", "hat"):
-        return oof_operator_from_gram(centred_gram(X), folds, alpha, form=form, n_features=p, features=X)
-    return _primal_operator(primal_design(X, alpha), folds, alpha)
+        return oof_operator_from_gram(centred_gram(X), folds, alpha, form=form, n_features=p, features=X, caller=caller)
+    return _primal_operator(primal_design(X, alpha, caller), folds, alpha)
 
 
 def _primal_operator(X: Any, folds: Folds, alpha: float) -> Any:
@@ -233,23 +234,24 @@ def operator_form(n: int, p: int, n_folds: int, alpha: float, float64: bool = Tr
     return "factored" if factored < dense_cost else dense
 
 
-def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int | None = None) -> Any:
+def oof_linear_operator(X: Any, folds: Folds, alpha: float = 0.1, n_targets: int | None = None, caller: str = "") -> Any:
     """The out-of-fold operator of ridge on ``X`` in the form :func:`operator_form` picks: a dense
     ``(n, n)`` array (:func:`oof_operator`), a :class:`FoldOperator` or a
     :class:`~neuroxr.kernels.kernel_operator.KernelFoldOperator`; each supports ``S @ Y``. When the
     rank bound fires the primal forms run on the features' principal axes, as in :func:`oof_operator`."""
-    alpha = _check_alpha(alpha, "oof_linear_operator")
+    caller = caller or "oof_linear_operator"  # the public function called: its messages start with it
+    alpha = _check_alpha(alpha, caller)
     xp = get_namespace(X)
     n, p = X.shape
     float64 = X.dtype == xp.float64
     form = operator_form(n, p, len(folds), alpha, float64, n_targets, 8 if float64 else 4)
     if form == "factored":
-        return FoldOperator(primal_design(X, alpha), folds, alpha)
+        return FoldOperator(primal_design(X, alpha, caller), folds, alpha)
     if form == "kernel_folds":  # fold by fold from the kernel, or its low-rank factor
         from .kernel_operator import oof_linear_operator_from_gram
 
-        return oof_linear_operator_from_gram(centred_gram(X), folds, alpha, n_features=p, features=X)
-    return oof_operator(X, folds, alpha)
+        return oof_linear_operator_from_gram(centred_gram(X), folds, alpha, n_features=p, features=X, caller=caller)
+    return oof_operator(X, folds, alpha, caller=caller)
 
 
 _FOLD_GRAM_BYTES = 64 * 2**20  # the folds' p x p Grams kept between the two passes up to this size
@@ -356,7 +358,7 @@ class FoldOperator:
 
 
 def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", n_features: int | None = None,
-                           features: Any = None) -> Any:
+                           features: Any = None, caller: str = "") -> Any:
     """:func:`oof_operator` from a Gram matrix ``K = Xc Xc^T``.
 
     Parameters
@@ -390,14 +392,15 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     if isinstance(K, GramStats):
         n_features = K.n_units if n_features is None else n_features
         K = K.K
-    alpha = _check_alpha(alpha, "oof_operator_from_gram")
+    caller = caller or "oof_operator_from_gram"  # the public function called: its messages start with it
+    alpha = _check_alpha(alpha, caller)
     xp = get_namespace(K)
     if form not in ("auto", "hat", "dual"):
-        raise LayoutError(f"oof_operator_from_gram: form must be one of ('auto', 'hat', 'dual'); got {form!r}.")
+        raise ParameterError(f"{caller}: form must be one of ('auto', 'hat', 'dual'); got {form!r}.")
     if form == "hat" and not alpha > 0:
-        raise LayoutError("oof_operator_from_gram: form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
+        raise ParameterError(f"{caller}: form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
     n = int(K.shape[0])
-    L, principal = gram_factor(K, folds, alpha, n_features, features)
+    L, principal = gram_factor(K, folds, alpha, n_features, features, caller)
     if L is not None:
         # a factor of the kernel: the low-rank hat form, or one primal system per fold
         return _oof_operator_hat(None, folds, alpha, factor=L) if form == "hat" and not principal else _primal_operator(L, folds, alpha)
@@ -568,7 +571,7 @@ def _training_kernel(K: Any, tr_idx: Any, te_idx: Any, alpha: float) -> tuple[An
     return spd_shift(Kc, alpha), Gte
 
 
-def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
+def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1, caller: str = "") -> Any:
     """Out-of-fold ridge predictions of ``Y`` from ``X``.
 
     Parameters
@@ -582,13 +585,14 @@ def oof_predict(X: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
     -------
     P : array, shape (n_stimuli, n_targets)
     """
-    alpha = _check_alpha(alpha, "oof_predict")
+    caller = caller or "oof_predict"  # the public function called: its messages start with it
+    alpha = _check_alpha(alpha, caller)
     xp = get_namespace(X, Y)
-    if X.shape[1] < 4 * Y.shape[1] or X.shape[1] >= X.shape[0] or feature_risk(X, alpha):
-        return xp.matmul(oof_operator(X, folds, alpha), Y)
+    if X.shape[1] < 4 * Y.shape[1] or X.shape[1] >= X.shape[0] or feature_risk(X, alpha, caller=caller):
+        return xp.matmul(oof_operator(X, folds, alpha, caller=caller), Y)
     from .ridge_designs import oof_predict_designs
 
-    return oof_predict_designs(X[None, ...], Y, folds, alpha)[0]
+    return oof_predict_designs(X[None, ...], Y, folds, alpha, caller=caller)[0]
 
 
 _DESIGN_NAMES = ("PreparedTargets", "prepare_targets", "oof_predict_designs", "oof_pearson_designs")

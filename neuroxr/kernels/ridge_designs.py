@@ -78,7 +78,7 @@ def prepare_targets(Y: Any, folds: Folds) -> PreparedTargets:
     return PreparedTargets(Y, folds)
 
 
-def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any:
+def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1, caller: str = "") -> Any:
     """Out-of-fold ridge predictions of the same targets from a stack of designs.
 
     Primal form with shared cross-products: ``D_d^T Y`` for every design in one product, each
@@ -105,16 +105,17 @@ def oof_predict_designs(D: Any, Y: Any, folds: Folds, alpha: float = 0.1) -> Any
     -------
     P : array, shape (n_designs, n_stimuli, n_targets)
     """
-    alpha = _check_alpha(alpha, "oof_predict_designs")
+    caller = caller or "oof_predict_designs"  # the public function called: its messages start with it
+    alpha = _check_alpha(alpha, caller)
     xp = get_namespace(D)
     d, n, k = D.shape
     if k >= min(n - len(te) for _, te in folds):  # more predictors than training stimuli
         Yraw = Y.Y if isinstance(Y, PreparedTargets) else Y
-        return xp.stack([xp.matmul(oof_operator(D[i], folds, alpha), Yraw) for i in range(d)])
+        return xp.stack([xp.matmul(oof_operator(D[i], folds, alpha, caller=caller), Yraw) for i in range(d)])
     T = Y if isinstance(Y, PreparedTargets) else prepare_targets(Y, folds)
     dev = getattr(D, "device", None)
     P = xp.empty((d, n, T.Yp.shape[1]), dtype=T.Yp.dtype, device=dev)
-    for a, b, block, _ in _design_fold_blocks(D, T, alpha):
+    for a, b, block, _ in _design_fold_blocks(D, T, alpha, caller=caller):
         block += T.y_mean[None, None, :]
         P[:, xp.asarray(T.order[a:b], device=dev), :] = block  # straight into stimulus order
     return P
@@ -128,6 +129,7 @@ def oof_pearson_designs(
     pairs: Sequence[tuple[int, int]] = (),
     with_target: Sequence[int] | None = None,
     complement: tuple[Any, Any, float, float] | None = None,
+    caller: str = "",
 ) -> tuple[Any, Any]:
     """Pearson correlations of out-of-fold predictions, without materialising the predictions.
 
@@ -160,7 +162,8 @@ def oof_pearson_designs(
     r_pairs : array, shape (len(pairs), n_targets)
         ``pearson(P_i, P_j)`` per pair.
     """
-    alpha = _check_alpha(alpha, "oof_pearson_designs")
+    caller = caller or "oof_pearson_designs"  # the public function called: its messages start with it
+    alpha = _check_alpha(alpha, caller)
     xp = get_namespace(D)
     d, n, k = D.shape
     small = k < min(n - len(te) for _, te in folds)
@@ -180,10 +183,10 @@ def oof_pearson_designs(
 
     sp, spp, syp, sij = zeros(d), zeros(d), zeros(len(with_target)), zeros(len(pairs))
     if not small:  # dual: predictions of one design at a time
-        P = xp.take(oof_predict_designs(D, T, folds, alpha), xp.asarray(T.order, device=dev), axis=1) - T.y_mean
+        P = xp.take(oof_predict_designs(D, T, folds, alpha, caller=caller), xp.asarray(T.order, device=dev), axis=1) - T.y_mean
         blocks = ((0, n, P, xp.sum(P, axis=1)),)
     else:
-        blocks = _design_fold_blocks(D, T, alpha, complement)
+        blocks = _design_fold_blocks(D, T, alpha, complement, caller)
     for a, b, block, colsum in blocks:
         Yte = T.Yp[a:b, :]
         sp += colsum
@@ -208,7 +211,7 @@ _KEEP_BYTES = 96 * 2**20  # folds' cross-products kept between the two passes up
 
 
 def _design_fold_blocks(
-    D: Any, T: PreparedTargets, alpha: float, complement: tuple[Any, Any, float, float] | None = None
+    D: Any, T: PreparedTargets, alpha: float, complement: tuple[Any, Any, float, float] | None = None, caller: str = ""
 ) -> Iterator[tuple[int, int, Any, Any]]:
     """Per fold ``(a, b, block, colsum)``: the held-out predictions of the centred targets
     ``T.Yp[a:b]`` (fold order) from every design, shape (n_designs, b - a, n_targets), and their
@@ -229,7 +232,7 @@ def _design_fold_blocks(
     name = _dtype_name(xp, Dp.dtype)
     if complement is None and alpha > 0:  # rounding could cost the precision: principal axes
         for i, ss in enumerate(to_numpy(xp.sum(Dp * Dp, axis=(1, 2)))):
-            check_resolved(float(ss), alpha, name)  # float32 beyond its resolution: refused
+            check_resolved(float(ss), alpha, name, caller=caller)  # float32 beyond its resolution: refused
             if eps_trace_risk(float(ss), alpha, name):
                 F = principal_axes(Dp[i, ...])
                 F[:, xp.asarray(np.flatnonzero(negligible_axes(F, alpha)), device=dev)] = 0.0  # dropped, shape kept
@@ -243,7 +246,7 @@ def _design_fold_blocks(
         Dp = xp.concat([Dp, (w_ref * Rp + w_last * Dp[-1])[None, ...]], axis=0)
         if name == "float32" and alpha > 0:  # designs as given: float32 resolves them below the rank bound only
             for ss in to_numpy(xp.sum(Dp * Dp, axis=(1, 2))):
-                check_resolved(float(ss), alpha, name, gram=True)
+                check_resolved(float(ss), alpha, name, gram=True, caller=caller)
     dd = Dp.shape[0]  # designs with the complement
     # designs side by side, (n, d*k): each fold's test cross-products with the targets for every
     # design are one GEMM; their sum over folds is the full cross-product (one pass over stimuli)

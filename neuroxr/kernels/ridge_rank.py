@@ -63,7 +63,7 @@ NEGLIGIBLE = 1e-6
 FLOAT32_RESOLVED = 1e-3
 
 
-def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -> None:
+def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False, caller: str = "") -> None:
     """Refuse or flag a float32 ridge fit that float32 may not resolve, from the kernel's trace (free:
     the diagonal or the centred features' sum of squares).
 
@@ -84,12 +84,13 @@ def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False) -
     if not ratio > bound:
         return
     what = f"{'eps' if power == 1 else 'eps^2'} trace(K) / alpha = {ratio:.3g} > {bound:g} (trace(K) = {trace:.3g}, alpha = {alpha:g})"
+    where = f"{caller}: " if caller else ""  # the public function called
     if gram:
-        warn(f"dtype='float32' may not resolve this ridge fit from a Gram alone (a float32 Gram, or designs "
+        warn(f"{where}dtype='float32' may not resolve this ridge fit from a Gram alone (a float32 Gram, or designs "
              f"as given): {what}; features of nearly low rank then err by up to 1 relative. Use dtype='float64' "
              f"(the default) or a larger alpha.")
         return
-    raise ParameterError(f"dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
+    raise ParameterError(f"{where}dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
                          f"dtype='float64' (the default) or a larger alpha.")
 
 
@@ -123,7 +124,7 @@ def eps_trace_risk(trace: float, alpha: float, dtype: str = "float64") -> bool:
     return alpha > 0 and float(np.finfo(dtype).eps) * trace > RISK_TOLERANCE * PRECISION[dtype] * alpha
 
 
-def feature_risk(X: Any, alpha: float, block_bytes: int = 32 * 2**20) -> bool:
+def feature_risk(X: Any, alpha: float, block_bytes: int = 32 * 2**20, caller: str = "") -> bool:
     """:func:`rank_risk` of in-memory features ``X`` (n, p) without their Gram: ``trace(K)`` is the
     column-centred features' sum of squares (one pass, a block of columns at a time). float32
     features beyond float32's resolution are refused (:func:`check_resolved`)."""
@@ -138,7 +139,7 @@ def feature_risk(X: Any, alpha: float, block_bytes: int = 32 * 2**20) -> bool:
         Xb = Xb - xp.mean(Xb, axis=0, keepdims=True)
         trace += float(xp.sum(Xb * Xb))
     name = _dtype_name(xp, X.dtype)
-    check_resolved(trace, alpha, name)
+    check_resolved(trace, alpha, name, caller=caller)
     return eps_trace_risk(trace, alpha, name)
 
 
@@ -193,7 +194,7 @@ def primal_first(lam: Any, n_tr: int, alpha: float, eps: float) -> bool:
 
 
 def numerical_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_features: int | None = None,
-                     features: Any = None) -> Any:
+                     features: Any = None, caller: str = "") -> Any:
     """A factor ``L`` (``K = L L^T`` up to the constant) when ridge on the Gram ``K`` should run on
     it (primal or low-rank hat form), else ``None``.
 
@@ -205,11 +206,11 @@ def numerical_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_f
     returned if its numerical rank is below every fold's training size minus one (a full-rank
     kernel continues as it would have: the eigendecomposition is then the only extra cost).
     """
-    return gram_factor(K, folds, alpha, n_features, features)[0]
+    return gram_factor(K, folds, alpha, n_features, features, caller)[0]
 
 
 def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_features: int | None = None,
-                features: Any = None) -> tuple[Any, bool]:
+                features: Any = None, caller: str = "") -> tuple[Any, bool]:
     """:func:`numerical_factor` and whether it is the features' principal axes (then of any number of
     columns, for the primal form only: the low-rank hat form's fold systems are ill-conditioned
     where the axes are far above ``alpha``). A float32 ``K`` beyond float32's resolution (in memory
@@ -220,7 +221,7 @@ def gram_factor(K: Any, folds: Sequence[tuple[Any, Any]], alpha: float, n_featur
     n = int(K.shape[0])
     n_tr = min(n - len(te) for _, te in folds)
     name, trace = _dtype_name(xp, K.dtype), float(xp.sum(xp.linalg.diagonal(K)))
-    check_resolved(trace, alpha, name, gram=features is None)  # float32 beyond its resolution
+    check_resolved(trace, alpha, name, gram=features is None, caller=caller)  # float32 beyond its resolution
     if n_features is not None and int(n_features) < n_tr - 1:
         return low_rank_factor(K, int(n_features)), False
     if not eps_trace_risk(trace, alpha, name):
@@ -260,11 +261,11 @@ def negligible_axes(F: Any, alpha: float) -> np.ndarray:
     return size <= tol
 
 
-def primal_design(X: Any, alpha: float) -> Any:
+def primal_design(X: Any, alpha: float, caller: str = "") -> Any:
     """The design of a primal form on features ``X``: ``X`` itself, or its principal axes
     (:func:`feature_factor`) when :func:`feature_risk` fires (``X^T X`` loses axes below
     ``eps ||X||^2``; the graded axes' Gram does not)."""
-    return feature_factor(X, alpha) if feature_risk(X, alpha) else X
+    return feature_factor(X, alpha) if feature_risk(X, alpha, caller=caller) else X
 
 
 def feature_factor(X: Any, alpha: float) -> Any:

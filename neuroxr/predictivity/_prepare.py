@@ -65,8 +65,9 @@ def check_params(
     if isinstance(regressor, str) and regressor == "ridgecv":
         grid = np.asarray(list(alphas) if alphas is not None else [], dtype=float)
         if grid.ndim != 1 or grid.size == 0 or not np.all((grid > 0) & np.isfinite(grid)):
+            # alphas=<value> as the subject: the command line spells it as the flag gives it (--alphas 0.5,-1)
             raise ParameterError(
-                f"{where}alphas must hold at least one finite positive penalty for regressor='ridgecv'; got {alphas!r}. "
+                f"{where}alphas={alphas!r} must be one or more penalties, each finite and > 0, for regressor='ridgecv'. "
                 f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
             )
     # an int whatever the regressor, as reps and seed: 20.0 is refused, never keyed apart from 20
@@ -417,7 +418,7 @@ def fold_regressor(direction: str, n: int, regressor: Any, n_folds: int, fold_se
     ``caller`` and naming the direction's inputs :data:`FOLD_NAMES`) and the call's options
     ``opts`` (:func:`regressor_options`)."""
     name = f"{caller}: {FOLD_NAMES[direction]}" if caller else FOLD_NAMES[direction]
-    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, name), **opts)
+    return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, name), **opts, caller=caller)
 
 
 def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarray]:

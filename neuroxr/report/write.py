@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import ParameterError
 from ..store import StudyStore
 from ..sweep._util import as_counts
+from ..validation import check_bool, check_int
 from . import figures as F
 from .headline import headline, target_table
 from .table import metric_table, open_store, provenance_table, score_table, selection_notes
@@ -184,6 +185,14 @@ def write_report(
         raise ParameterError(f"write_report: format must be one of {FORMATS}; got {format!r}.")
     if figures is not None and figures not in FIGURE_FORMATS:
         raise ParameterError(f"write_report: figures must be one of {FIGURE_FORMATS} or None; got {figures!r}.")
+    # the one check of these values (neuroxr report passes its flags as they are), before anything is read or written
+    reliability = check_bool(reliability, "reliability", "Pass reliability=False to skip the neural sets' reliability.",
+                             caller="write_report")
+    reliability_reps = check_int(reliability_reps, "reliability_reps", 1, "The reliability's random splits, e.g. "
+                                 "reliability_reps=10.", caller="write_report")
+    seed = check_int(seed, "seed", 0, "Pass e.g. seed=0.", caller="write_report")
+    n_boot = check_int(n_boot, "n_boot", 1, "The headline interval's bootstrap resamples, e.g. n_boot=1000.", caller="write_report")
+    dpi = check_int(dpi, "dpi", 1, "The figures' resolution, e.g. dpi=100.", caller="write_report")
     # one read of each document, listing and damage check for the report's life (it writes nothing)
     store = open_store(store).cached()
     out = Path(out_dir)

@@ -15,16 +15,17 @@ finished entry, and a re-run computes only the missing ones.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import SweepConfigError, no_effect
+from ..errors import ParameterError, SweepConfigError, no_effect
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
 from ..validation import check_int
@@ -182,6 +183,16 @@ def _check_memory_limit(memory_limit: Any, name: str = "memory_limit") -> None:
                                f"got {memory_limit!r}.")
 
 
+@contextlib.contextmanager
+def _as_sweep() -> Iterator[None]:
+    """The errors of the checks a sweep shares with its config file's keys (:func:`~neuroxr.sweep.config.load_config`
+    starts them with the file's path) starting with ``sweep:``, the function called, their class kept."""
+    try:
+        yield
+    except (SweepConfigError, ParameterError) as exc:
+        raise type(exc)(f"sweep: {exc}") from None
+
+
 def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any) -> None:
     """The sweep's own run options refused in one line starting with ``sweep:`` (design.md, section 1)."""
     if not isinstance(on_error, str) or on_error not in ("raise", "warn"):
@@ -292,9 +303,10 @@ def sweep(
     >>> res.best_layers                                                    # doctest: +SKIP
     """
     check_run_options(on_error, blas_threads, selection_seed)
-    kw = check_score_kwargs(score_kwargs)
-    inference = check_inference(inference, kw)
-    metric_options = check_metric_options(metric_options)
+    with _as_sweep():  # a config file's checks: here they speak as the call
+        kw = check_score_kwargs(score_kwargs)
+        inference = check_inference(inference, kw)
+        metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store
         store = StudyStore(store, storage_options=storage_options, create=False)
     # a new twin whose cache lasts for this sweep only (the sets do not change during a sweep): its
@@ -304,7 +316,8 @@ def sweep(
         storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)
     serial = _is_serial(client)
-    check_cluster_options(client, {"n_workers": n_workers, "memory_limit": memory_limit, "gram_spread": gram_spread})
+    with _as_sweep():  # the CLI's flags are checked by its own call, spelled as flags
+        check_cluster_options(client, {"n_workers": n_workers, "memory_limit": memory_limit, "gram_spread": gram_spread})
     if not serial and url.startswith("memory://"):
         raise SweepConfigError(
             f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "
@@ -314,8 +327,9 @@ def sweep(
         from .cluster import scheduler_address
 
         scheduler_address(client)
-    entries, metric_opts, params = check_plan(store, kw, metric_options, inference, models, layers, neural, directions,
-                                              regions)
+    with _as_sweep():
+        entries, metric_opts, params = check_plan(store, kw, metric_options, inference, models, layers, neural, directions,
+                                                  regions)
     backend = kw.get("backend")
     if (serial or client is None) and backend is not None:
         from ..backend import BackendError, resolve_backend

@@ -10,13 +10,9 @@ netCDF (every engine) holds attrs that are strings, numbers or 1-D arrays of num
   :func:`decode_attrs` gives the value back exactly (an entry's ``parameters``, ``versions`` and
   ``neuroxr_provenance`` are such dicts).
 
-The study store keeps its own attrs as JSON objects (Zarr's metadata is JSON): whatever is read from
-it is encoded when handed out (entries, sets and the cache: :meth:`neuroxr.StudyStore.read_dataset`,
-``read_neural``, ``read_features``, :func:`neuroxr.sets.read_set`, :func:`neuroxr.score`), and a
-dataset or set given to the store is decoded first, so a read set written back keeps its dicts and
-stores of every version read the same. The library's own checks of stored attrs (an extracted
-layer's identity and reduction) read the store's JSON objects (``StudyStore.group_attrs``, Zarr) or
-decode what they are given.
+The study store keeps its own attrs as JSON objects (Zarr's metadata is JSON): datasets read from it
+are encoded when handed out (:meth:`neuroxr.StudyStore.read_dataset`, :func:`neuroxr.score`), and a
+dataset given to the store is decoded first, so stores of every version read the same.
 """
 
 from __future__ import annotations

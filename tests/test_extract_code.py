@@ -20,7 +20,6 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import neuroxr  # noqa: E402
-from neuroxr.attrs import decode_attrs  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
 from neuroxr.extract.identity import model_digest, state_digest  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
@@ -223,7 +222,7 @@ def test_neuroxrs_own_capture_hooks_are_left_out_and_a_users_hook_counts(tmp_pat
     with_hook = model_digest(spy)
     extract_features(spy, x, store, model_name="m", layers=["fc", "out"], progress=False)
     assert len(SEEN) >= 2 and set(SEEN) == {with_hook}  # the probe's and the pass's hooks are not seen
-    assert decode_attrs(store.read_features("m", "out").attrs)["extraction_identity"]["model"] == with_hook
+    assert store.read_features("m", "out").attrs["extraction_identity"]["model"] == with_hook
     handle.remove()
     assert model_digest(spy) != with_hook
     with pytest.raises(ExtractionError, match="'features/m/fc' is complete but the model differs"):
@@ -247,4 +246,4 @@ def test_a_layer_recorded_with_identity_version_1_is_checked_on_what_it_covers_t
         extract_features(net, x, store, model_name="m", layers=["fc"], progress=False)
     assert extract_features(net, x, store, overwrite=True, **kw).written == ["fc", "out"]
     assert extract_features(net, x, store, **kw).skipped == ["fc", "out"]
-    assert decode_attrs(store.read_features("m", "fc").attrs)["extraction_identity"]["version"] == 4
+    assert store.read_features("m", "fc").attrs["extraction_identity"]["version"] == 4

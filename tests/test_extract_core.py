@@ -13,7 +13,6 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from neuroxr.attrs import decode_attrs  # noqa: E402
 from neuroxr.errors import NeuroxrWarning  # noqa: E402
 from neuroxr.extract import (  # noqa: E402
     IMAGENET_MEAN,
@@ -422,7 +421,7 @@ def test_sparse_random_projection_at_write_time(tmp_path):
     conv = store.read_features("tiny", "0")
     assert conv.shape == (16, 32)
     assert list(conv.unit_id.values[:2]) == ["rp0", "rp1"]
-    attrs = decode_attrs(conv.attrs)["reduction"]
+    attrs = conv.attrs["reduction"]
     assert {k: attrs[k] for k in red} == red
     assert attrs["input_units"] == 1024 and len(attrs["fit_stimulus_ids"]) == 10
     assert "SparseRandomProjection" in attrs["estimator"]
@@ -453,7 +452,7 @@ def test_pca_fitted_on_a_stimulus_subset(tmp_path):
     for layer in ("0", "3"):
         da = store.read_features("tiny", layer)
         assert da.shape == (30, 5)
-        attrs = decode_attrs(da.attrs)["reduction"]
+        attrs = da.attrs["reduction"]
         fit_ids = attrs["fit_stimulus_ids"]
         assert len(fit_ids) == 20 and len(set(fit_ids)) == 20
         fit_rows = [int(s.removeprefix("stimulus")) for s in fit_ids]

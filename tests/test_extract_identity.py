@@ -22,7 +22,6 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import neuroxr  # noqa: E402
-from neuroxr.attrs import decode_attrs  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
 from neuroxr.extract.code import code_digest  # noqa: E402
 from neuroxr.extract.identity import model_digest, state_digest  # noqa: E402
@@ -171,7 +170,7 @@ def test_the_same_model_gives_the_same_digest_in_every_call_and_process(tmp_path
     extract_features(net, x, store, **kw)
     assert extract_features(net, x, store, **kw).skipped == ["fc"]  # after the passes, the same digest
     digest = model_digest(net)
-    assert decode_attrs(store.read_features("m", "fc").attrs)["extraction_identity"]["model"] == digest
+    assert store.read_features("m", "fc").attrs["extraction_identity"]["model"] == digest
     assert model_digest(net.train()) == model_digest(net.eval()) == digest  # extraction runs in eval mode
     again = load(tmp_path / "knobmod.py", "knobmod", KNOBMOD.format(scale=2.5)).Net()
     assert model_digest(again) == digest
@@ -299,4 +298,4 @@ def test_a_layer_recorded_with_identity_version_2_is_checked_on_what_it_covers_t
         extract_features(model, x, store, model_name="m", layers=["0"], progress=False)
     assert extract_features(model, x, store, overwrite=True, **kw).written == ["0", "1"]
     assert extract_features(model, x, store, **kw).skipped == ["0", "1"]
-    assert decode_attrs(store.read_features("m", "0").attrs)["extraction_identity"]["version"] == 4
+    assert store.read_features("m", "0").attrs["extraction_identity"]["version"] == 4

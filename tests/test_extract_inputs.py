@@ -14,7 +14,6 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from neuroxr.attrs import decode_attrs  # noqa: E402
 from neuroxr.extract import (  # noqa: E402
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -369,7 +368,7 @@ def test_complete_layer_from_another_model_or_other_inputs_is_refused_not_skippe
     done = extract_features(new_net, tmp_path / "imgs", store, overwrite=True, **kw, **extra)
     assert done.written == ["3"]
     assert extract_features(new_net, tmp_path / "imgs", store, **kw, **extra).skipped == ["3"]
-    assert set(decode_attrs(store.read_features("m", "3").attrs)["extraction_identity"]) == {"version", "hash", "model",
+    assert set(store.read_features("m", "3").attrs["extraction_identity"]) == {"version", "hash", "model",
                                                                                  "preprocessing", "stimuli", "inputs"}
 
 

@@ -10,7 +10,6 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from neuroxr.attrs import decode_attrs, encode_attrs  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
 
@@ -34,7 +33,7 @@ def extracted(tmp_path, net, x, ids, reduction, name, **kw):
     extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(ids), reduction=reduction,
                      progress=False, **kw)
     da = store.read_features("m", "1")
-    return dict(zip(da.stimulus_id.values, da.values)), decode_attrs(da.attrs)["reduction"]
+    return dict(zip(da.stimulus_id.values, da.values)), da.attrs["reduction"]
 
 
 @pytest.mark.parametrize("reduction, kw", [
@@ -67,18 +66,6 @@ def test_pca_of_float64_outputs_far_from_zero_matches_sklearn(tmp_path):
     signs = np.sign(np.sum(got * expected, axis=0))  # components are defined up to sign
     np.testing.assert_allclose(got * signs, expected, rtol=0, atol=1e-5)
     np.testing.assert_allclose(red["explained_variance_ratio"], PCA(3).fit(ref).explained_variance_ratio_, rtol=1e-6)
-
-
-def test_stored_revision_problem_reads_attrs_as_the_store_holds_them_or_as_readers_hand_them_out():
-    """read_features hands the attrs out storable (``reduction`` as JSON text): ``neuroxr info`` passes
-    those, and a layer of an earlier revision must not silently pass as one not reduced."""
-    from neuroxr.extract.reduce import stored_revision_problem
-
-    attrs = {"reduction": {"method": "srp", "n_components": 4, "revision": 1}, "module_name": "1", "source_dtype": "float64"}
-    plain = stored_revision_problem("features/m/1", attrs, "float64")
-    assert plain is not None and "revision 1" in plain
-    assert isinstance(encode_attrs(attrs)["reduction"], str)
-    assert stored_revision_problem("features/m/1", encode_attrs(attrs), "float64") == plain
 
 
 def test_pca_layer_of_an_earlier_revision_is_refused_not_skipped(tmp_path):
@@ -216,7 +203,7 @@ def test_srp_layer_stored_as_float64_of_revision_1_is_refused_not_skipped(tmp_pa
     assert run("float32").skipped == ["1"]  # float32 layers are the same under both revisions, bit for bit
     assert run("float64", overwrite=True).written == ["1"]
     redone = store.read_features("float64", "1")
-    assert decode_attrs(redone.attrs)["reduction"]["revision"] == 2
+    assert redone.attrs["reduction"]["revision"] == 2
     expected = ref @ _srp_reference(40, 8, 2, np.float64).toarray().T
     np.testing.assert_allclose(redone.values, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
@@ -320,7 +307,7 @@ def test_pca_layer_stored_as_float64_of_revision_2_is_refused_where_its_values_c
     assert run("f32-f64", torch.float32, "float64", overwrite=True).written == ["1"]
     redone = store.read_features("f32-f64", "1")
     expected, _ = _ipca_reference(nets[torch.float32][2], 4, 1, np.float64)
-    assert decode_attrs(redone.attrs)["reduction"]["revision"] == 3
+    assert redone.attrs["reduction"]["revision"] == 3
     np.testing.assert_allclose(redone.values, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
 
 
@@ -417,7 +404,7 @@ def test_counting_the_float16_copy_in_full_keeps_the_pca_fit_partition(tmp_path,
     now = plan_extraction(net, x, memory_limit=limit, **kw).layers[0]
     assert before.batch_size == 60 and now.batch_size < 60  # the pass: counted in full, within the budget
     assert now.in_flight_bytes + now.state_bytes + RESERVE_BYTES <= limit
-    assert decode_attrs(written.attrs)["reduction"]["fit_batches"] == now.fit_batches == 1  # as fitted before (not 116 // 58 parts)
+    assert written.attrs["reduction"]["fit_batches"] == now.fit_batches == 1  # as fitted before (not 116 // 58 parts)
     assert len(np.array_split(np.arange(n), n // now.batch_size)) != now.fit_batches  # the pass's batch would change it
     assert extract_features(net, x, store, model_name="m", memory_limit=limit, progress=False, **kw).skipped == ["0"]
     fresh = StudyStore(tmp_path / "fresh.zarr")

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from neuroxr.attrs import JSON_ATTRS, decode_attrs, decoded, storable
+from neuroxr.attrs import decoded, storable
 from neuroxr.layouts import features, neural
-from neuroxr.sets import feature_ref, neural_ref, read_set
 from neuroxr.store import COMPLETE_ATTR, StoreError, StudyStore, open_store
-from neuroxr.store._zarr import STORE_ATTRS
 
 
 def _neural(seed=0, n=7, k=5, t=3, dtype="float32"):
@@ -79,8 +77,7 @@ def test_neural_round_trip(store):
         np.testing.assert_array_equal(back[c].values, da[c].values)
         assert back[c].dtype.kind == "U"
         assert back[c].dims == da[c].dims
-    assert decode_attrs(back.attrs) == {"lab": "test", "rate_hz": 2.5, "bins": [0, 1, 2], "note": None}
-    assert back.attrs["note"] == "null"  # handed out storable (neuroxr.attrs)
+    assert back.attrs == {"lab": "test", "rate_hz": 2.5, "bins": [0, 1, 2], "note": None}
     assert COMPLETE_ATTR not in back.attrs
 
 
@@ -112,75 +109,6 @@ def test_a_storable_dataset_is_stored_decoded(store):
     store.write_dataset(SCORE, storable(ds))
     assert store.group_attrs(SCORE)["params"] == {"n_folds": 10, "alpha": 0.1}
     xr.testing.assert_identical(store.read_dataset(SCORE).load(), storable(ds))
-
-
-# ---------------------------------------------------------------------------- sets read are storable
-#: attrs netCDF refuses as they are: a dict, a list of strings, None, a flag
-AWKWARD = {"x": {"a": 1, "b": [1, 2]}, "names": ["a", "b"], "nothing": None, "flag": True, "n": 3}
-
-
-def _awkward_store(store):
-    F = _features().assign_attrs(AWKWARD)
-    F["unit_id"].attrs["info"] = {"k": [1, 2]}
-    store.write_features("net", "conv1", F)
-    store.write_neural("monkeyA", _neural().assign_attrs(AWKWARD))
-    store.write_dataset("cache/gram/net/conv1", xr.Dataset({"K": (("stimulus", "stimulus_"), np.eye(3))}, attrs=AWKWARD))
-    return store
-
-
-def _plain(attrs):
-    return {k: v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v for k, v in attrs.items()}
-
-
-READERS = {
-    "read_features": (lambda s: s.read_features("net", "conv1"), "features/net/conv1"),
-    "read_neural": (lambda s: s.read_neural("monkeyA"), "neural/monkeyA"),
-    "read_dataset features": (lambda s: s.read_dataset("features/net/conv1"), "features/net/conv1"),
-    "read_dataset neural": (lambda s: s.read_dataset("neural/monkeyA"), "neural/monkeyA"),
-    "read_dataset cache": (lambda s: s.read_dataset("cache/gram/net/conv1"), "cache/gram/net/conv1"),
-    "read_set features": (lambda s: read_set(s, feature_ref("net", "conv1"), load=False), "features/net/conv1"),
-    "read_set neural region": (lambda s: read_set(s, neural_ref("monkeyA", "V4")), "neural/monkeyA"),
-}
-
-
-@pytest.mark.parametrize("reader", list(READERS))
-def test_every_set_reader_hands_out_what_netcdf_and_zarr_store(store, reader, tmp_path):
-    """A set read from the store went to netCDF with a TypeError (its dict attrs, as stored)."""
-    read, path = READERS[reader]
-    obj = read(_awkward_store(store))
-    stored = {k: v for k, v in store.group_attrs(path).items() if k not in STORE_ATTRS}
-    assert decode_attrs(obj.attrs) == stored and stored["x"] == AWKWARD["x"] and JSON_ATTRS in obj.attrs
-    obj.to_netcdf(tmp_path / "x.nc", engine="scipy")
-    obj.to_zarr(tmp_path / "x.zarr")
-    if isinstance(obj, xr.DataArray):
-        nc = xr.open_dataarray(tmp_path / "x.nc", engine="scipy")
-        import zarr
-
-        raw = zarr.open_array(tmp_path / "x.zarr", path=obj.name, mode="r").attrs  # a name 'model/layer' nests it
-        in_zarr = {k: v for k, v in raw.items() if k not in ("_FillValue", "coordinates")}  # xarray's own
-    else:
-        nc = xr.open_dataset(tmp_path / "x.nc", engine="scipy")
-        in_zarr = dict(xr.open_zarr(tmp_path / "x.zarr").attrs)
-    for back in (nc.attrs, in_zarr):  # a flag goes as 0 / 1; lists of numbers come back as arrays
-        assert _plain(decode_attrs(back)) == _plain({**stored, "flag": 1})
-    var = next(iter(obj.data_vars)) if isinstance(obj, xr.Dataset) else None
-    np.testing.assert_array_equal(nc.values if var is None else nc[var].values, obj.values if var is None else obj[var].values)
-    if reader == "read_features":  # the coords' attrs too
-        assert decode_attrs(nc["unit_id"].attrs) == {"info": {"k": [1, 2]}}
-
-
-def test_a_set_read_and_written_back_keeps_its_dicts_in_the_store(store, tmp_path):
-    """Writing a set as a reader hands it out (attrs encoded) stores the dicts, not their JSON text."""
-    _awkward_store(store)
-    other = StudyStore(tmp_path / "other.zarr")
-    other.write_features("net", "conv1", store.read_features("net", "conv1"))
-    other.write_neural("monkeyA", store.read_neural("monkeyA"))
-    for path in ("features/net/conv1", "neural/monkeyA"):
-        got = other.group_attrs(path)
-        assert got["x"] == AWKWARD["x"] and got["names"] == ["a", "b"] and got["nothing"] is None
-        assert JSON_ATTRS not in got
-    meta = json.loads((tmp_path / "other.zarr" / "features" / "net" / "conv1" / "unit_id" / "zarr.json").read_text())
-    assert meta["attributes"]["info"] == {"k": [1, 2]} and JSON_ATTRS not in meta["attributes"]
 
 
 def test_reads_are_lazy(store):

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from ..alignment import canonical_order
-from ..attrs import decode_attrs
 from ..errors import ExtractionError
 
 REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
@@ -114,9 +113,7 @@ def stored_revision_problem(path: str, attrs: Mapping[str, Any], dtype: Any) -> 
     """What ``neuroxr info`` and ``neuroxr validate`` say of the stored layer ``path``
     (``features/<model>/<layer>``, its attrs ``attrs`` and stored ``dtype``) that a re-run of extraction
     refuses for the revision of its reduction (:func:`revision_problem`, the one rule), with how to
-    recompute it; ``None`` for a layer not reduced, or reduced as this revision reduces it. ``attrs``
-    may be as the store holds them or encoded as its readers hand them out (:mod:`neuroxr.attrs`)."""
-    attrs = decode_attrs(attrs)
+    recompute it; ``None`` for a layer not reduced, or reduced as this revision reduces it."""
     stored = attrs.get("reduction")
     if not isinstance(stored, Mapping) or stored.get("method") not in ("srp", "pca"):  # not reduced by extraction
         return None

@@ -222,8 +222,7 @@ class Reading(Listing):
 
     def group_attrs(self, path: str) -> dict[str, Any] | None:
         """The attributes of the complete group ``path`` (store attributes included); ``None`` when
-        it is absent or incomplete, as the store holds them (dicts as JSON objects, not encoded as the
-        readers hand them out). One read of its metadata document (cached with ``cache=True``)."""
+        it is absent or incomplete. One read of its metadata document (cached with ``cache=True``)."""
         return self.examine(path).attrs
 
     def is_complete(self, path: str) -> bool:
@@ -302,10 +301,8 @@ class Reading(Listing):
         again. A damaged entry raises :class:`StoreError` naming it and the fix: when it is opened if a
         recorded variable or a chunk of a coordinate is lost, when read if a lost chunk of a data
         variable is touched (Zarr would silently read NaN), and a chunk that cannot be decoded when read.
-        Its attrs (and its variables') come storable, whatever the group (an entry, a set under
-        ``neural/`` or ``features/``, the cache): :func:`neuroxr.attrs.storable`, so ``to_netcdf`` and
-        ``to_zarr`` take it as it is; :func:`neuroxr.attrs.decode_attrs` gives the dicts back, and
-        :meth:`group_attrs` the attrs as the store holds them.
+        An entry's attrs come storable (:func:`neuroxr.attrs.storable`; ``decode_attrs`` gives the dicts
+        back); a set's (``neural/``, ``features/``) and the cache's as stored.
         """
         found = path if isinstance(path, Examined) else self.examine(path, fetch=True)
         for _ in range(3):  # a rewrite under the same key met while opening: open the new copy
@@ -342,8 +339,8 @@ class Reading(Listing):
                 name=f"neuroxr-{path}/{name}-{token}", asarray=False, fancy=False, meta=np.empty((0,) * var.ndim, var.dtype),
             )
             ds[name] = var.copy(data=data)
-        # every group is handed out storable (the store keeps JSON objects; group_attrs reads them)
-        return storable(ds)
+        # an entry (a result) is handed out storable; a set keeps its attrs as the store holds them
+        return ds if path.split("/")[0] in ("neural", "features", "cache") else storable(ds)
 
     # ------------------------------------------------------------------ integrity
     def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
@@ -440,13 +437,11 @@ class Reading(Listing):
 
     # ------------------------------------------------------------------ neural sets
     def read_neural(self, name: str) -> xr.DataArray:
-        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``
-        (attrs storable, as :meth:`read_dataset` hands them out)."""
+        """The neural set ``name`` as a lazy DataArray ``stimulus x neuroid x repeat [x time_bin]``."""
         return self._read_array(f"neural/{name}", name)
 
     def read_features(self, model: str, layer: str) -> xr.DataArray:
-        """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit`` (attrs storable,
-        as :meth:`read_dataset` hands them out: ``decode_attrs(da.attrs)["extraction_identity"]`` is a dict)."""
+        """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``."""
         return self._read_array(f"features/{model}/{layer}", f"{model}/{layer}")
 
     def _read_array(self, path: str, label: str) -> xr.DataArray:

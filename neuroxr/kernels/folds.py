@@ -4,6 +4,7 @@ parameters and of fewer stimuli than folds for every caller (:func:`check_fold_p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from ..errors import LayoutError
 from ..validation import check_int
 
-__all__ = ["kfold_indices", "check_fold_params", "stimulus_folds"]
+__all__ = ["kfold_indices", "check_fold_params", "stimulus_folds", "fold_blocks"]
 
 
 def kfold_indices(n: int, n_folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -97,3 +98,22 @@ def stimulus_folds(n: int, n_folds: int, fold_seed: int, name: str) -> list[tupl
 def min_stimuli(n_folds: int) -> int:
     """The fewest stimuli a cross-validated fit scores: ``max(n_folds, MIN_STIMULI)``."""
     return max(int(n_folds), MIN_STIMULI)
+
+
+Folds = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+def fold_blocks(folds: Folds, n: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Reorder stimuli so that each test fold is a contiguous block.
+
+    Returns ``order`` (stimulus indices, test folds concatenated) and the ``(start, stop)`` of
+    each fold in that order. Training rows of fold ``f`` are all rows outside its block.
+    """
+    order = np.concatenate([np.asarray(te) for _, te in folds])
+    if order.shape[0] != n or np.unique(order).shape[0] != n:
+        raise LayoutError("the test folds must partition the stimuli (each exactly once).")
+    bounds, start = [], 0
+    for _, te in folds:
+        bounds.append((start, start + len(te)))
+        start += len(te)
+    return order, bounds

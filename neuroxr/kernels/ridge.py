@@ -21,7 +21,6 @@ Arrays may come from any array-API namespace (NumPy, torch, CuPy); the work stay
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -39,32 +38,14 @@ from ..backend import (
     submatrix,
     subtract_into,
 )
-from ..errors import LayoutError, ParameterError
+from ..errors import ParameterError
 from ..validation import check_alpha
+from .folds import Folds, fold_blocks
 from .gram import GramStats
 from .ridge_rank import _T, _dtype_name, feature_risk, gram_factor, primal_design
 
 __all__ = ["oof_operator", "oof_operator_from_gram", "oof_linear_operator", "FoldOperator", "operator_form",
            "oof_predict", "fold_blocks"]  # + the designs kernels, lazily
-
-Folds = Sequence[tuple[np.ndarray, np.ndarray]]
-
-
-def fold_blocks(folds: Folds, n: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Reorder stimuli so that each test fold is a contiguous block.
-
-    Returns ``order`` (stimulus indices, test folds concatenated) and the ``(start, stop)`` of
-    each fold in that order. Training rows of fold ``f`` are all rows outside its block.
-    """
-    order = np.concatenate([np.asarray(te) for _, te in folds])
-    if order.shape[0] != n or np.unique(order).shape[0] != n:
-        raise LayoutError("the test folds must partition the stimuli (each exactly once).")
-    bounds, start = [], 0
-    for _, te in folds:
-        bounds.append((start, start + len(te)))
-        start += len(te)
-    return order, bounds
-
 
 def _eye(xp: Any, k: int, like: Any) -> Any:
     return xp.eye(k, dtype=like.dtype, device=getattr(like, "device", None))

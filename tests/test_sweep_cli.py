@@ -161,10 +161,16 @@ def test_cli_memory_limit_reaches_the_sweep(sweep_copy, tmp_path, monkeypatch, f
     ([], "memory_limit: lots\n", "sweep.yaml: memory_limit must be a memory size per worker such as '2GiB'"),
     (["--scheduler", "serial", "--memory-limit", "2GiB"], "", "--memory-limit has no effect with --scheduler='serial'"),
     (["--scheduler", "serial"], "memory_limit: 2GiB\n", "sweep.yaml: memory_limit has no effect with --scheduler='serial'"),
+    (["--blas-threads", "0"], "", "Invalid value for '--blas-threads': must be an integer >= 1, or none"),
+    (["--blas-threads", "two"], "", "Invalid value for '--blas-threads'"),
+    (["--on-error", "ignore"], "", "Invalid value for '--on-error'"),
+    ([], "blas_threads: 0\n", "sweep.yaml: blas_threads must be an integer >= 1 (BLAS/OpenMP threads inside each task) or "
+                              "null (left alone); got 0."),
+    ([], "on_error: ignore\n", "sweep.yaml: on_error must be 'raise' (stop with the failed entries named) or 'warn'"),
 ])
-def test_cli_memory_limit_is_checked_before_running(sweep_copy, tmp_path, monkeypatch, flag, config, message):
-    """A memory limit dask cannot read, or one that no embedded cluster would use, is refused in one
-    line naming it where it was given, before the sweep runs."""
+def test_cli_run_options_are_checked_before_running(sweep_copy, tmp_path, monkeypatch, flag, config, message):
+    """A memory limit dask cannot read, or one that no embedded cluster would use, a bad on_error or
+    blas_threads: refused in one line naming it where it was given, before the sweep runs."""
     import importlib
 
     from neuroxr.cli import main
@@ -353,29 +359,6 @@ def test_cli_on_error_and_blas_threads_reach_the_sweep(sweep_copy, tmp_path, mon
     the key; neither given: the sweep's own defaults (on_error='raise', blas_threads=1)."""
     seen = _faked_sweep_kwargs(sweep_copy, tmp_path, monkeypatch, flag, config)
     assert {k: seen[k] for k in ("on_error", "blas_threads") if k in seen} == expected
-
-
-@pytest.mark.parametrize("flag, config, message", [
-    (["--blas-threads", "0"], "", "Invalid value for '--blas-threads': must be an integer >= 1, or none"),
-    (["--blas-threads", "two"], "", "Invalid value for '--blas-threads'"),
-    (["--on-error", "ignore"], "", "Invalid value for '--on-error'"),
-    ([], "blas_threads: 0\n", "sweep.yaml: blas_threads must be an integer >= 1 (BLAS/OpenMP threads inside each task) or "
-                              "null (left alone); got 0."),
-    ([], "on_error: ignore\n", "sweep.yaml: on_error must be 'raise' (stop with the failed entries named) or 'warn'"),
-])
-def test_cli_on_error_and_blas_threads_are_checked_before_running(sweep_copy, tmp_path, monkeypatch, flag, config, message):
-    import importlib
-
-    from neuroxr.cli import main
-
-    run = importlib.import_module("neuroxr.sweep.run")
-    called = []
-    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
-    cfg = tmp_path / "sweep.yaml"
-    cfg.write_text("directions: [forward]\n" + config)
-    res = CliRunner().invoke(main, ["sweep", str(sweep_copy()), str(cfg), *flag])
-    assert res.exit_code in (1, 2) and message in res.output and not called, res.output
-    assert len([line for line in res.output.splitlines() if line.strip()]) == 1, res.output
 
 
 def test_cli_on_error_warn_keeps_going(sweep_copy, tmp_path, monkeypatch):

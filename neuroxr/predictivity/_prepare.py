@@ -7,8 +7,7 @@ and refuses bad parameters with one line naming the argument and the fix.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ from ..kernels.regressors import (
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..kernels.stats import column_squares, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_computed, check_int, check_min_reliability, real_array
+from ._progress import check_progress
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -185,46 +185,6 @@ def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dat
     """A result over ``dim`` computed on :func:`by_id`'s ``da.isel({dim: order})``, back in the
     input's order."""
     return ds if order is None else ds.isel({dim: np.argsort(order)})
-
-
-def check_progress(progress: Any, caller: str = "") -> None:
-    """One-line :class:`~neuroxr.errors.ParameterError` (starting with ``caller``) unless ``progress``
-    is a bool or a callable that wraps the iterable of reps (e.g. ``tqdm.tqdm``)."""
-    check_bool(progress, "progress", "Pass progress=True for a tqdm bar, or a callable wrapping the reps' iterable "
-               "(e.g. tqdm.tqdm).", allow_callable=True, caller=caller)
-
-
-def progress_iter(reps: int, progress: bool | Callable[[Iterable[int]], Iterable[int]], desc: str) -> Iterable[int]:
-    """The reps' iterable: wrapped by ``progress`` (a callable), a tqdm bar (True) or plain (False)."""
-    check_progress(progress)
-    if callable(progress):
-        return progress(range(reps))
-    if progress:
-        from tqdm.auto import tqdm
-
-        return tqdm(range(reps), desc=desc, unit="rep")
-    return range(reps)
-
-
-class RepProgress:
-    """Progress in reps while the work runs per distinct split: draw ``j`` completes the reps
-    ``inverse == j``."""
-
-    def __init__(self, reps: int, inverse: np.ndarray, progress: Any, desc: str) -> None:
-        self._it = iter(progress_iter(reps, progress, desc))
-        self._counts = np.bincount(np.asarray(inverse, dtype=int), minlength=1)
-        self._lock = threading.Lock()  # draws may finish on several threads
-
-    def draw(self, j: int) -> None:
-        with self._lock:
-            for _ in range(int(self._counts[j]) if j < len(self._counts) else 0):
-                next(self._it, None)
-
-    def close(self) -> None:
-        """Every rep done (the rest of the reps, e.g. without a ceiling, all the mean's)."""
-        with self._lock:
-            for _ in self._it:
-                pass
 
 
 # ---------------------------------------------------------------------------- labeled inputs

@@ -30,6 +30,7 @@ from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, fir
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time, validate_features, validate_neural
 from . import _prepare as prep
+from ._progress import progress_iter
 from ._result import common_attrs, dataset, ev
 
 __all__ = ["forward"]
@@ -272,7 +273,7 @@ def _forward_core(
     budget = min(_BATCH_BYTES, max(n * k * T * 8, 2**20))  # no more than the responses themselves
     batch = 1 if max_n is not None else max(1, int(budget // (n * k * 8 * 6)))
     S, P = S_fixed, None
-    reps_iter = iter(prep.progress_iter(reps, progress, "forward"))
+    reps_iter = iter(progress_iter(reps, progress, "forward"))
     # a linear map of complete data: mean = (c1 h1 + c2 h2) / T, so P2 = (T P - c1 P1) / c2
     linear_halves = ceiling and reg.shared and halves._complete
     c1 = (T + 1) // 2
@@ -405,7 +406,7 @@ def _forward_chunked(
         for lo in range(0, k, rank_step):  # the distinct splits' ranks of a sub-chunk of targets at once
             halves = SplitHalves(np.ascontiguousarray(R[:, lo : lo + rank_step]), split)
             out["target_shc"][lo : lo + rank_step] = spearman_brown(split_half_r(halves, perms_b, block_bytes=budget))
-    reps_iter, done = iter(prep.progress_iter(reps, progress, "forward")), 0
+    reps_iter, done = iter(progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):
         hi = min(k, lo + step)
         kc = hi - lo

@@ -13,6 +13,7 @@ from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RI
 from ..kernels.stats import pearson
 from ..layouts import validate_features
 from . import _prepare as prep
+from ._progress import progress_iter
 from ._result import common_attrs, dataset, ev
 
 __all__ = ["model_to_model"]
@@ -79,7 +80,7 @@ def model_to_model(
     out = {"ev": np.full((m, reps), np.nan), "r": np.full((m, reps), np.nan)}
     preds = np.full((reps, n, m), np.nan) if keep_predictions else None
     P = r = None
-    for i in prep.progress_iter(reps, progress, "model_to_model"):
+    for i in progress_iter(reps, progress, "model_to_model"):
         cols = prep.subset(sub_rng, FA.shape[1], max_n, unit_order)
         if cols is not None or r is None:
             X = FA if cols is None else FA[:, cols]

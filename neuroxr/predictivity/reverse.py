@@ -35,6 +35,7 @@ from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, 
 from ..layouts import has_time, validate_features, validate_neural
 from ..validation import lazy_nonfinite_error
 from . import _prepare as prep
+from ._progress import RepProgress
 from ._result import common_attrs, dataset, ev
 
 __all__ = ["reverse", "inter_animal"]
@@ -335,7 +336,7 @@ def _from_neural_predictor(
     dest = {"prediction_shc": np.full((m, len(draws)), np.nan)} if share else out
     n_draws = len(draws) if share else reps
 
-    def run(Yc: Any, lo: int, hi: int, done: prep.RepProgress, group: int, batch: int, P: Any, r_mean: Any,
+    def run(Yc: Any, lo: int, hi: int, done: RepProgress, group: int, batch: int, P: Any, r_mean: Any,
             idx: range) -> tuple[Any, Any]:
         """Draws ``idx`` in turn against targets ``lo:hi``, ``group`` draws per fit (their halves
         ``batch`` at a time); P, r_mean: the mean design's so far."""
@@ -370,7 +371,7 @@ def _from_neural_predictor(
         # (no copy of a strided target array: the ranks' memory adds to the fits')
         wait = in_background(functools.partial(target_reliability, copy=False)) if beside else None
         for lo, hi, Yc in _unit_chunks(Y, keep, constant, unit_ids, offset, shown[1]):
-            done = prep.RepProgress(reps, inverse, progress if lo == 0 else False, direction)
+            done = RepProgress(reps, inverse, progress if lo == 0 else False, direction)
             # the first draw alone (it fills the regressor's caches of the targets), the others on
             # several threads where they are independent fits
             P, r_mean = run(Yc, lo, hi, done, 1, rep_batch, None, None, range(min(1, n_draws)))
@@ -523,7 +524,7 @@ def _score_from_slot_kernels(
         del P
         made = []
         shc = np.empty((hi - lo, len(draws)))
-        done = prep.RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
+        done = RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
         for j in range(len(draws)):
             if ops is not None:
                 S1, S2 = ops[j]

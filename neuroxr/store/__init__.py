@@ -1,7 +1,7 @@
 """The study store: Zarr groups, atomic replace, completion markers, version tokens, locks, integrity.
 
 Modules: :mod:`.study` (:class:`StudyStore`, :func:`open_store`), :mod:`.reading` (its reading
-half: documents, entries, sets, damage), :mod:`.atomic` (write aside, then swap), :mod:`.previous`
+half: documents, entries, sets, damage), :mod:`.set_writers` (its sets' writers), :mod:`.atomic` (write aside, then swap), :mod:`.previous`
 (object stores: the previous copy kept through a rewrite), :mod:`.lock` (one lock file per entry),
 :mod:`.integrity` (damage scan), :mod:`._zarr` (URLs, attribute names, key listing).
 """

@@ -39,18 +39,14 @@ import zarr
 
 from ..attrs import decode_attrs
 from ..errors import ParameterError, StoreError
-from ..layouts import validate_features, validate_neural
 from . import atomic, batch, previous
 from ._zarr import (
     COMPLETE_ATTR,
-    DATA_VAR,
     STORE_ATTRS,
     STORE_VERSION,
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
     TOP_GROUPS,
-    _check_name,
-    _check_region,
     _jsonable,
     checksummed,
     local_root,
@@ -62,6 +58,7 @@ from ._zarr import (
 from .integrity import mark_group
 from .lock import LOCK_EXPIRY, LOCK_TIMEOUT, EntryLock, NoLock
 from .reading import Reading
+from .set_writers import SetWriters
 
 __all__ = ["StudyStore", "open_store"]
 
@@ -69,7 +66,7 @@ __all__ = ["StudyStore", "open_store"]
 _DATA_CACHE_BYTES = 256 * 2**20
 
 
-class StudyStore(Reading):
+class StudyStore(Reading, SetWriters):
     """A study store on Zarr (local path or any fsspec URL that zarr accepts).
 
     Parameters
@@ -539,49 +536,6 @@ class StudyStore(Reading):
             self._docs[path] = json.loads(doc)
             self._data.keep((path, token), {**items, "zarr.json": doc})
         self._finish_rewrite(url)
-
-    def write_neural(self, name: str, da: xr.DataArray) -> str:
-        """Store ``da``, dims (stimulus, neuroid, repeat[, time_bin]), as ``neural/<name>``; returns the entry path."""
-        name = _check_name(name, "neural set")
-        da = validate_neural(da, name=f"neural set {name!r}")
-        from ..sets import check_new_set  # the one name resolver refuses names that would collide
-
-        regions = da.coords["region"].values if "region" in da.coords else None
-        for region in [] if regions is None else sorted(set(np.asarray(regions).astype(str).ravel().tolist())):
-            _check_region(region, name)  # a region is part of set names and entry paths
-        check_new_set(self, "neural", name=name, regions=regions)
-        path = f"neural/{name}"
-        ds = da.rename(None).to_dataset(name=DATA_VAR)
-        ds.attrs.update(da.attrs)
-        chunks = (da.sizes["stimulus"], min(da.sizes["neuroid"], 4096), da.sizes["repeat"])
-        if "time_bin" in da.dims:  # every bin of a neuroid in one chunk, chunks of at most ~128 MiB
-            per_neuroid = da.sizes["stimulus"] * da.sizes["repeat"] * da.sizes["time_bin"] * da.dtype.itemsize
-            chunks = chunks[:2] + (da.sizes["repeat"], da.sizes["time_bin"])
-            chunks = (chunks[0], max(1, min(chunks[1], 2**27 // per_neuroid)), chunks[2], chunks[3])
-        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
-        return path
-
-    # ------------------------------------------------------------------ feature sets
-    def write_features(
-        self, model: str, layer: str, da: xr.DataArray, unit_chunk: int = 4096
-    ) -> str:
-        """Store ``da``, dims (stimulus, unit), as ``features/<model>/<layer>``; returns the entry path.
-
-        The unit axis is chunked by ``unit_chunk`` units (default 4096).
-        """
-        model, layer = _check_name(model, "model"), _check_name(layer, "layer")
-        da = validate_features(da, name=f"features {model}/{layer}")
-        from ..sets import check_new_set  # the one name resolver refuses names that would collide
-
-        check_new_set(self, "features", model=model, layer=layer)
-        da = da.assign_coords(model=model, layer=layer)
-        path = f"features/{model}/{layer}"
-        ds = da.rename(None).to_dataset(name=DATA_VAR)
-        ds.attrs.update(da.attrs)
-        chunks = (da.sizes["stimulus"], max(1, min(int(unit_chunk), da.sizes["unit"])))
-        self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
-        self.invalidate(f"cache/gram/{model}/{layer}")
-        return path
 
 
 def open_store(

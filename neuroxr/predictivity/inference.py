@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from ..attrs import encode_attrs
 from ..errors import LayoutError, ParameterError, no_effect
 from ..geometry._common import input_labels
 from ..kernels import resample as rs
+from ..kernels.rdm import check_option
 from ..validation import check_min_reliability
 from ._paired import aligned_targets, boots_policy, same_resamples, same_targets
 from ._parts import ARG_NAMES, INFERENCE_DIRECTIONS, Parts, prepare
@@ -55,12 +56,6 @@ BOOT_METHODS = ("percentile", "bca")
 _BOOT_BATCH = 1024  # at most this many resamples per count-matrix product (the moments are formed once per batch)
 _BOOT_BYTES = 512 * 2**20  # bound on the resampled sums of one batch (B x 5k per column pair)
 _PERM_BYTES = 256 * 2**20  # permuted targets held at once
-
-
-def _check(value: Any, name: str, options: Sequence[str], caller: str = "") -> str:
-    if value not in options:
-        raise ParameterError(f"{caller + ': ' if caller else ''}{name} must be one of {tuple(options)}; got {value!r}.")
-    return value
 
 
 def _timed(source: Any, target: Any) -> bool:
@@ -151,8 +146,8 @@ def check_procedure_options(procedure: str, *, n_boot: Any = 1000, level: Any = 
     if procedure == "permutation":
         rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.", caller)
         return
-    _check(method, "method", BOOT_METHODS, caller)
-    _check(over, "over", BOOT_OVER, caller)
+    check_option(method, BOOT_METHODS, "method", caller)
+    check_option(over, BOOT_OVER, "over", caller)
     rs.check_nan_policy(nan_policy, caller)
     if method == "bca" and over == "both":
         raise ParameterError(f"{caller + ': ' if caller else ''}method='bca' needs one resampled axis; with over='both' "
@@ -184,7 +179,7 @@ def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min
         source = copy.copy(source)  # the given Parts unchanged: its messages name this call
         source.caller = caller
         return source
-    _check(direction, "direction", INFERENCE_DIRECTIONS)
+    check_option(direction, INFERENCE_DIRECTIONS, "direction", "")
     accepted = [k for k in inspect.signature(prepare).parameters
                 if k not in ("direction", "source", "target", "halves", "caller")]
     bad = sorted(set(kwargs) - set(accepted))
@@ -488,7 +483,7 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
         (pair) counts the resamples whose difference is undefined, and the interval and ``p``
         follow the bootstraps' ``nan_policy`` (NaN by default where any is).
     """
-    _check(correction, "correction", ("holm", "fdr", "none"), "compare")
+    check_option(correction, ("holm", "fdr", "none"), "correction", "compare")
     rs._check_level(level, "compare")
     same_resamples(boots)
     same_targets(boots)

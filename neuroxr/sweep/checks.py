@@ -84,9 +84,8 @@ def _check_inference_entries(entries: Sequence[Entry], kw: Mapping[str, Any], in
     unread = unread_inference_keys(inference, entries)
     if unread:
         dirs = ordered(e.direction for e in entries)
-        shape_only = all(u.startswith("shape_method=") for u in unread)
-        lacks = "shape" if shape_only else "direction" if not any(u.startswith("shape_method=") for u in unread) \
-            else "direction or shape"
+        shape = {u.startswith("shape_method=") for u in unread}  # which bootstrap entries would read them
+        lacks = "direction or shape" if len(shape) == 2 else "shape" if True in shape else "direction"
         cond = ("without inference.bootstrap (permutation entries take none of them)" if not inference["bootstrap"]
                 else f"with the sweep's directions {dirs}, which have no {lacks} bootstrap entry")
         raise no_effect(unread, cond, "level sets the bootstrap intervals, method and over the directions' only, "

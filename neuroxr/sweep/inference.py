@@ -189,7 +189,7 @@ def metric_inference_requests(metric: str, options: Mapping[str, Any], kw: Mappi
     for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
         if n:
             # shape's interval method: the kind's "method" (other metric bootstraps take none: dropped)
-            extra = ({"n_boot": n, "level": inference["level"], "method": inference.get("shape_method", SHAPE_BOOT_DEFAULT)}
+            extra = ({"n_boot": n, "level": inference["level"], "method": inference["shape_method"]}
                      if procedure == "bootstrap" else {"n_perm": n})
             out.append((procedure, inference_params_of(metric, options, procedure, seed=kw.get("seed", 0), **extra)))
     return out

@@ -156,6 +156,23 @@ def test_cli_memory_limit_reaches_the_sweep(sweep_copy, tmp_path, monkeypatch, f
     assert _faked_sweep_kwargs(sweep_copy, tmp_path, monkeypatch, flag, config).get("memory_limit") == expected
 
 
+@pytest.mark.parametrize("flag, key", [(["--scheduler", "none"], "client"), (["--memory-limit", "none"], "memory_limit")])
+def test_cli_none_is_blas_threads_only(sweep_copy, tmp_path, monkeypatch, flag, key):
+    """``none`` leaves BLAS threads alone for --blas-threads only: another flag's value 'none' is passed on as
+    given (and refused where it is no value of that flag), never taken as the option left out."""
+    import importlib
+
+    from neuroxr.cli import main
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    seen = {}
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: seen.update(kw))
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("directions: [forward]\n")
+    res = CliRunner().invoke(main, ["sweep", str(sweep_copy()), str(cfg), *flag])
+    assert (res.exit_code != 0 and not seen) or seen.get(key) == "none", (res.output, seen)
+
+
 @pytest.mark.parametrize("flag, config, message", [
     (["--memory-limit", "lots"], "", "--memory-limit must be a memory size per worker such as '2GiB'"),
     ([], "memory_limit: lots\n", "sweep.yaml: memory_limit must be a memory size per worker such as '2GiB'"),

@@ -234,7 +234,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
                            ("gram_spread", gram_spread), ("memory_limit", memory_limit), ("on_error", on_error),
                            ("blas_threads", blas_threads)):
             if value is not None:
-                cfg[key] = None if value == _LEAVE_ALONE else value
+                cfg[key] = None if key == "blas_threads" and value == _LEAVE_ALONE else value
         if overwrite:
             cfg["overwrite"] = True
         client = cfg.pop("scheduler", None)

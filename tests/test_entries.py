@@ -182,9 +182,9 @@ def test_region_subsets_everywhere(study):
 
 def test_a_region_that_cannot_name_an_entry_is_refused(study, monkeypatch):
     st, _, _, neu = study
-    import neuroxr.store.study as _study
+    import neuroxr.store.set_writers as _writers
 
-    monkeypatch.setattr(_study, "_check_region", lambda value, neural: value, raising=False)  # written before the check
+    monkeypatch.setattr(_writers, "_check_region", lambda value, neural: value)  # written before the check
     st.write_neural("mC", neu.assign_coords(region=("neuroid", ["V1/V2"] * 5 + ["V4"] * 3)))
     with pytest.raises(StoreError, match="invalid region 'V1/V2' of neural set 'mC'.*write the set again"):
         compute(st, "cka", "net.l1", "mC.V1/V2")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import LayoutError
+from .errors import LayoutError, where
 from .layouts import _check_ids, _examples
 
 __all__ = ["stimulus_ids", "canonical_order", "to_canonical", "columns_as_rows", "align"]
@@ -114,11 +114,10 @@ def align(
         When the two objects do not hold the same set of stimulus ids; the message says how many
         ids are missing on each side and shows a few.
     """
-    where = f"{caller}: " if caller else ""
     for da, nm in ((a, names[0]), (b, names[1])):
         if "stimulus" not in da.dims:
-            raise LayoutError(f"{where}{nm}: has no 'stimulus' dim (dims {tuple(da.dims)}); cannot pair by stimulus_id.")
-        _check_ids(da, "stimulus_id", "stimulus", where + nm)
+            raise LayoutError(f"{where(caller)}{nm}: has no 'stimulus' dim (dims {tuple(da.dims)}); cannot pair by stimulus_id.")
+        _check_ids(da, "stimulus_id", "stimulus", where(caller) + nm)
     ia, ib = pd.Index(stimulus_ids(a)), pd.Index(stimulus_ids(b))
     if ia.equals(ib):
         return a, b
@@ -132,7 +131,7 @@ def align(
             parts.append(f"{len(only_b)} stimulus ids of {names[1]} are missing in {names[0]}, e.g. {_examples(only_b)}")
         va, vb = (nm.split(" (", 1)[0] for nm in names)  # the arguments of "neural (V4)"-style names, as code
         raise LayoutError(
-            f"{where}Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
+            f"{where(caller)}Cannot pair by stimulus_id: " + "; ".join(parts) + ". Select the common stimuli first, e.g. "
             f"{vb}.isel(stimulus={vb}.stimulus_id.isin({va}.stimulus_id))."
         )
     order = ib.get_indexer(ia)

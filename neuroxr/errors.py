@@ -83,6 +83,12 @@ def external_stacklevel() -> int:
     return level
 
 
+def where(caller: str | None) -> str:
+    """The start of a message of the public function ``caller`` (``"forward: "``; none without it):
+    every one-line error and warning names the function called first."""
+    return f"{caller}: " if caller else ""
+
+
 def warn(msg: str, category: type[Warning] = NeuroxrWarning) -> None:
     """Issue ``msg`` as a ``category`` warning attributed to the user's line: the first frame outside
     neuroxr (:func:`external_stacklevel`), however deep inside the package, or on which path, it
@@ -152,6 +158,6 @@ def no_effect(options: Sequence[str], condition: str, why: str = "", instead: st
     it = "it" if len(options) == 1 else "them"
     names = options[0] if len(options) == 1 else f"{', '.join(options[:-1])} and {options[-1]}"
     return (error or ParameterError)(
-        f"{caller + ': ' if caller else ''}{names} {'has' if len(options) == 1 else 'have'} no effect {condition}"
+        f"{where(caller)}{names} {'has' if len(options) == 1 else 'have'} no effect {condition}"
         f"{f' ({why})' if why else ''}; drop {it}{' or ' + instead.format(it=it) if instead else ''}."
     )

@@ -76,7 +76,7 @@ BACKENDS = ("numpy", "torch", "torch_cuda", "cupy")
 _current = "numpy"
 
 
-from ..errors import BackendError  # noqa: E402
+from ..errors import BackendError, where  # noqa: E402
 from ._array_api import TIE_RTOL  # noqa: E402
 from ._threads import (  # noqa: E402
     blas_threads,
@@ -144,7 +144,7 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
     if name is None:
         return _current
     if name not in BACKENDS:
-        raise BackendError(f"{caller + ': ' if caller else ''}backend={name!r} is not known; choose one of {BACKENDS}.")
+        raise BackendError(f"{where(caller)}backend={name!r} is not known; choose one of {BACKENDS}.")
     if name in ("torch", "torch_cuda"):
         try:
             torch = importlib.import_module("torch")
@@ -178,13 +178,12 @@ def get_namespace(*arrays: Any) -> Any:
 def resolve_dtype(dtype: Any, caller: str = "") -> np.dtype:
     """``"float32"``/``"float64"`` (or numpy dtypes) as a numpy dtype; other dtypes are refused (the
     message starting with ``caller``, the public function called)."""
-    where = f"{caller}: " if caller else ""
     try:
         dt = np.dtype(dtype if dtype is not None else np.float64)
     except TypeError:
-        raise BackendError(f"{where}dtype={dtype!r} is not a dtype; use 'float32' or 'float64'.") from None
+        raise BackendError(f"{where(caller)}dtype={dtype!r} is not a dtype; use 'float32' or 'float64'.") from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise BackendError(f"{where}dtype={dtype!r} is not supported; use 'float32' or 'float64'.")
+        raise BackendError(f"{where(caller)}dtype={dtype!r} is not supported; use 'float32' or 'float64'.")
     return dt
 
 

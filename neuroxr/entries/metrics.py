@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
-from ..errors import LayoutError, ParameterError
+from ..errors import LayoutError, ParameterError, where
 from ..geometry._common import _Checked, _drop_unusable, _named, _plain, _without
 from ..geometry.inference import SHAPE_BOOT_DEFAULT
 from ..geometry.rdm import _rdm
@@ -214,7 +214,7 @@ def averaged_as_features(neural: xr.DataArray, arg: str = "neural", caller: str 
 def _averaged_as_features(neural: xr.DataArray | _Checked, arg: str, caller: str | None = None) -> xr.DataArray:
     """:func:`averaged_as_features`, also of responses a metric checked in this call (a
     :class:`~neuroxr.geometry._common._Checked`: not checked again)."""
-    name = _named(neural, arg) if caller is None else f"{caller}: {_named(neural, arg)}"
+    name = where(caller) + _named(neural, arg)
     m = _geo._neural_mean(neural, name=name).transpose("stimulus", "neuroid")
     extra = [c for c in m.coords if c not in ("stimulus_id", "neuroid_id") and m.coords[c].dims != ("stimulus",)]
     m = m.drop_vars(extra).rename({"neuroid": "unit", "neuroid_id": "unit_id"})

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
 from ..backend import to_numpy
-from ..errors import LayoutError, ParameterError, warn
+from ..errors import LayoutError, ParameterError, warn, where
 from ..errors import code_name as _arg  # the argument part of a _named name, for code in messages
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
@@ -60,7 +60,7 @@ def check_split(test_size: Any, seed: Any, caller: str = "", seed_name: str = "s
     ``test_size`` a number in (0, 1), ``seed`` (the caller's argument ``seed_name``) an int >= 0.
     Returns them as ``{"test_size": float, "seed": int}``."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ParameterError(f"{caller + ': ' if caller else ''}test_size must be a float in (0, 1); got {test_size!r}.")
+        raise ParameterError(f"{where(caller)}test_size must be a float in (0, 1); got {test_size!r}.")
     seed = check_int(seed, seed_name, 0, f"The split is numpy.random.default_rng({seed_name}).permutation; pass e.g. "
                      f"{seed_name}=0.", caller=caller)
     return {"test_size": float(test_size), "seed": seed}
@@ -203,12 +203,12 @@ def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
     """
     obj = _plain(obj)
     if isinstance(obj, (xr.DataArray, xr.Dataset)) and "time_bin" in obj.dims:
-        where, k, arg = f"{caller}: " if caller else "", obj.sizes["time_bin"], _arg(name)
+        k, arg = obj.sizes["time_bin"], _arg(name)
         what = (f"{k} bins) but static responses (no 'time_bin' dim) are expected; select one bin, e.g. "
                 f"{arg}.isel(time_bin=0), and score the bins one at a time" if k > 1 else
                 f"1 bin) but static responses (no 'time_bin' dim) are expected; drop the dim with {arg}.isel(time_bin=0), "
                 "or pass the responses without time_bins")
-        raise LayoutError(f"{where}{name} is time-resolved (dim 'time_bin', {what}.")
+        raise LayoutError(f"{where(caller)}{name} is time-resolved (dim 'time_bin', {what}.")
 
 
 def _usable(neural: xr.DataArray | _Checked, name: str = "neural", min_valid: int = 1,
@@ -281,7 +281,7 @@ def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
     one-line ``LayoutError`` when no stimulus does. ``first`` (the values not checked yet): inf
     refused as :func:`~neuroxr.layouts.validate_neural` does, and dask-backed responses' trial
     means (:func:`_trial_mean`) computed with the counts, from one read of the chunks."""
-    mean, shown = None, f"{caller}: {name}" if caller else name
+    mean, shown = None, where(caller) + name
     if not _is_dask(neural) and _all_finite(v := np.asarray(neural.values)):  # no NaN: every repeat valid
         ok = np.full((neural.sizes["stimulus"], neural.sizes["neuroid"]), neural.sizes["repeat"] >= min_valid)
     else:
@@ -295,7 +295,7 @@ def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
         ok = np.asarray(count.values) >= min_valid
     if not ok.any():
         need, fix = _need(min_valid, caller)
-        raise LayoutError(f"{caller + ': ' if caller else ''}{name}: no stimulus has {need} in any neuroid "
+        raise LayoutError(f"{where(caller)}{name}: no stimulus has {need} in any neuroid "
                           f"(dim 'repeat'); pass responses with trials{fix}.")
     return ok, mean
 
@@ -305,14 +305,14 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
     """The neuroids of ``neural`` (``ok`` from :func:`_valid`) not usable on every stimulus of
     ``rows`` (bool; default: those not in ``stim_bad``, its own unusable stimuli), with the one
     warning on its dropped stimuli and neuroids; a ``LayoutError`` when that is every neuroid."""
-    where, (need, fix) = f"{caller}: " if caller else "", _need(min_valid, caller)
+    need, fix = _need(min_valid, caller)
     rows = ~stim_bad if rows is None else rows
     nids = np.asarray(neural["neuroid_id"].values).astype(str)
     neu_bad = ~ok[rows].all(axis=0)
     if neu_bad.all():
         i = int(np.flatnonzero(~ok[rows][:, 0])[0])
         raise LayoutError(
-            f"{where}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {str(nids[0])!r} at stimulus "
+            f"{where(caller)}{name}: every neuroid lacks {need} for some stimulus (e.g. neuroid {str(nids[0])!r} at stimulus "
             f"{str(sids[rows][i])!r}; dim 'repeat'), so no neuroid spans all stimuli; select the stimuli they share "
             f"({_arg(name)}.sel(stimulus=...)){fix}."
         )
@@ -324,7 +324,7 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
         if neu_bad.any():
             parts.append(f"{int(neu_bad.sum())} of {neu_bad.size} neuroids lacking {need.split(' (')[0]} for some stimulus "
                          f"(e.g. {', '.join(repr(str(x)) for x in nids[neu_bad][:3])})")
-        warn(f"{where}{name}: " + " and ".join(parts) + " are left out.")
+        warn(f"{where(caller)}{name}: " + " and ".join(parts) + " are left out.")
     return neu_bad
 
 
@@ -356,7 +356,7 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
         elif _is_neural(da):
             _one_bin(da, name, caller)  # one time bin, named by the function called
             # the values: in _valid, with the counts
-            validate_neural(da, name=f"{caller}: {name}" if caller else name, check_values=False)
+            validate_neural(da, name=where(caller) + name, check_values=False)
             seen[i] = (*_valid(da, name, min_valid, caller, first=True), min_valid)
     own = {i: ~ok.any(axis=1) for i, (ok, _, _) in seen.items() if ok is not None}
     dropped_ids = np.unique(np.concatenate([np.empty(0, dtype=str)] + [_ids(_plain(inputs[i][0]))[b] for i, b in own.items()]))

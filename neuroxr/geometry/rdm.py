@@ -24,7 +24,7 @@ import xarray as xr
 
 from ..alignment import align
 from ..backend import to_numpy
-from ..errors import LayoutError, warn
+from ..errors import LayoutError, warn, where
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
@@ -332,12 +332,11 @@ def _as_rdm(x: Any, name: str, stimulus_id: Any = None, label: str | None = None
 def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str], caller: str | None = None) -> xr.DataArray:
     """``other`` (an RDM or a stack) paired with the RDM ``ref`` by ``stimulus_id`` on both axes;
     the messages name them ``names`` and start with ``caller``, the public function called."""
-    where = f"{caller}: " if caller else ""
     for d, nm in ((ref, names[0]), (other, names[1])):
         if tuple(d.dims[-2:]) != RDM_DIMS:
-            raise LayoutError(f"{where}{nm}: an RDM needs dims {RDM_DIMS} (last two); found {d.dims}.")
+            raise LayoutError(f"{where(caller)}{nm}: an RDM needs dims {RDM_DIMS} (last two); found {d.dims}.")
     _, o = align(ref, other, names=names, caller=caller)
-    return _columns_as_rows(o, where + names[1])  # no reindexing copy when already paired
+    return _columns_as_rows(o, where(caller) + names[1])  # no reindexing copy when already paired
 
 
 def _own_ids(x: Any) -> np.ndarray | None:
@@ -494,23 +493,23 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     stimulus order; without ``ids``, the order of the first labeled RDM of ``x`` (else positions).
     Labeled RDMs are paired by their ids whatever their order (the messages start with ``caller``).
     """
-    where = f"{caller}: " if caller else ""
+    shown = where(caller) + name
     if isinstance(x, xr.DataArray) and x.ndim == 3:
-        _refuse_inf(x, where + name)
-        return _columns_as_rows(x, where + name)
+        _refuse_inf(x, shown)
+        return _columns_as_rows(x, shown)
     if _is_rsatoolbox(x):
-        D, rids = _rsatoolbox_rdms(x, where + name)
-        x = list(D) if rids is None else [_as_rdm(d, where + name, rids, label=name) for d in D]
+        D, rids = _rsatoolbox_rdms(x, shown)
+        x = list(D) if rids is None else [_as_rdm(d, shown, rids, label=name) for d in D]
     elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1]):
         x = list(x)
     if isinstance(x, (xr.DataArray, np.ndarray)):
         x = [x]
     items = list(x)
     if not items:
-        raise LayoutError(f"{where}{name}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
+        raise LayoutError(f"{shown}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
     if ids is None:
         ids, ref = _labeled_ids((name, items))
-    items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref, f"{where}{name}[{i}]") for i, it in enumerate(items)]
+    items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref, f"{shown}[{i}]") for i, it in enumerate(items)]
     ref_rdm = items[0]
     rows = [ref_rdm] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]"), caller) for i, it in enumerate(items[1:], 1)]
     labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]

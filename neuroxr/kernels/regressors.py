@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
-from ..errors import ParameterError, no_effect
+from ..errors import ParameterError, no_effect, where
 from .gram import GramStats
 from .kernel_operator import FOLD_OPERATORS, oof_linear_operator_from_gram
 from .ridge import (
@@ -92,20 +92,19 @@ def check_regressor(regressor: Any, caller: str = "") -> None:
     """One-line :class:`~neuroxr.errors.ParameterError` (starting with ``caller``) unless ``regressor``
     is a name of :data:`REGRESSORS` or an estimator instance with ``fit`` and ``predict`` that
     scikit-learn does not mark as a classifier or a clusterer (an estimator class is refused: pass an instance)."""
-    where = f"{caller}: " if caller else ""
     if isinstance(regressor, type):
-        raise ParameterError(f"{where}regressor must be an estimator instance, not the class "
+        raise ParameterError(f"{where(caller)}regressor must be an estimator instance, not the class "
                              f"{regressor.__name__}; pass an instance, e.g. {regressor.__name__}().")
     if is_estimator(regressor):
         kind = _estimator_type(regressor)
         if kind in ("classifier", "clusterer"):
-            raise ParameterError(f"{where}regressor must be a regressor; {type(regressor).__name__} is a "
+            raise ParameterError(f"{where(caller)}regressor must be a regressor; {type(regressor).__name__} is a "
                                  f"scikit-learn {kind}, whose predictions are labels. Pass a regressor, e.g. Ridge().")
         return
     if isinstance(regressor, str) and regressor in REGRESSORS:
         return
     raise ParameterError(
-        f"{where}regressor must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
+        f"{where(caller)}regressor must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
         f"predict, e.g. make_pipeline(PCA(5), LinearRegression())); got {regressor!r}."
     )
 
@@ -397,7 +396,7 @@ class Regressor:
             return univariate_oof(X, Y, self.folds, self.design_batch_bytes)
         if isinstance(self.name, str) and self.name == "pls" and self.n_components > X.shape[1]:
             raise ParameterError(
-                f"{self.caller + ': ' if self.caller else ''}regressor='pls': n_components={self.n_components} but the predictors have {X.shape[1]} columns "
+                f"{where(self.caller)}regressor='pls': n_components={self.n_components} but the predictors have {X.shape[1]} columns "
                 f"(units of the features, or neuroids of the neural source); pass n_components <= {X.shape[1]}."
             )
         finite = np.isfinite(Y).all(axis=0)

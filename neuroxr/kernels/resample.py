@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ..errors import ParameterError, warn
+from ..errors import ParameterError, warn, where
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
 from .stats import NAN_POLICIES as _stats_nan_policies
 
@@ -59,7 +59,7 @@ __all__ = [
 
 def _positive(value: Any, name: str, hint: str, caller: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise ParameterError(f"{caller + ': ' if caller else ''}{name} must be a positive integer; got {value!r}. {hint}")
+        raise ParameterError(f"{where(caller)}{name} must be a positive integer; got {value!r}. {hint}")
     return int(value)
 
 
@@ -190,7 +190,7 @@ def _masked(r: np.ndarray, distinct: np.ndarray) -> np.ndarray:
 
 def _check_level(level: float, caller: str = "") -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
-        raise ParameterError(f"{caller + ': ' if caller else ''}level must be a number in (0, 1); got {level!r}. Pass e.g. level=0.95.")
+        raise ParameterError(f"{where(caller)}level must be a number in (0, 1); got {level!r}. Pass e.g. level=0.95.")
     return float(level)
 
 

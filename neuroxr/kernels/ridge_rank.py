@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import centred_triangle, get_namespace, to_numpy
-from ..errors import ParameterError, warn
+from ..errors import ParameterError, warn, where
 
 __all__ = ["rank_risk", "eps_trace_risk", "check_resolved", "FLOAT32_RESOLVED", "feature_risk", "numerical_factor", "low_rank_factor", "feature_factor",
            "principal_axes", "primal_first", "gram_factor", "primal_design", "negligible_axes", "PRECISION", "RISK_TOLERANCE", "NEGLIGIBLE"]
@@ -84,13 +84,12 @@ def check_resolved(trace: float, alpha: float, dtype: str, gram: bool = False, c
     if not ratio > bound:
         return
     what = f"{'eps' if power == 1 else 'eps^2'} trace(K) / alpha = {ratio:.3g} > {bound:g} (trace(K) = {trace:.3g}, alpha = {alpha:g})"
-    where = f"{caller}: " if caller else ""  # the public function called
     if gram:
-        warn(f"{where}dtype='float32' may not resolve this ridge fit from a Gram alone (a float32 Gram, or designs "
+        warn(f"{where(caller)}dtype='float32' may not resolve this ridge fit from a Gram alone (a float32 Gram, or designs "
              f"as given): {what}; features of nearly low rank then err by up to 1 relative. Use dtype='float64' "
              f"(the default) or a larger alpha.")
         return
-    raise ParameterError(f"{where}dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
+    raise ParameterError(f"{where(caller)}dtype='float32' cannot resolve this ridge fit (features in memory): {what}; use "
                          f"dtype='float64' (the default) or a larger alpha.")
 
 

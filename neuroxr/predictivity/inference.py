@@ -38,7 +38,7 @@ import xarray as xr
 
 from ..alignment import canonical_order
 from ..attrs import encode_attrs
-from ..errors import LayoutError, ParameterError, no_effect
+from ..errors import LayoutError, ParameterError, no_effect, where
 from ..geometry._common import input_labels
 from ..kernels import resample as rs
 from ..kernels.rdm import check_option
@@ -150,7 +150,7 @@ def check_procedure_options(procedure: str, *, n_boot: Any = 1000, level: Any = 
     check_option(over, BOOT_OVER, "over", caller)
     rs.check_nan_policy(nan_policy, caller)
     if method == "bca" and over == "both":
-        raise ParameterError(f"{caller + ': ' if caller else ''}method='bca' needs one resampled axis; with over='both' "
+        raise ParameterError(f"{where(caller)}method='bca' needs one resampled axis; with over='both' "
                              "pass method='percentile'.")
     rs._check_level(level, caller)
     rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", caller)

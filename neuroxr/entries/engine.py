@@ -222,13 +222,7 @@ def _refuse(store: StudyStore, req: _Request) -> StoreError:
         elif e["complete"]:
             found = dict(e["provenance"])
             reachable |= _without(found, "params") == _without(req.provenance, "params")
-            if (found.get("revision") != req.provenance.get("revision")
-                    and _without(found, "revision") == _without(req.provenance, "revision")):  # nothing but the revision
-                lines.append(f"{e['path']} was computed by an earlier release of neuroxr (revision "
-                             f"{found.get('revision', 0)}; this release computes revision {req.provenance.get('revision', 0)} "
-                             f"after a fix that changed this kind's numbers) and must be recomputed")
-            else:
-                lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, found)))
+            lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, found)))
     if not lines:
         return StoreError(f"store {store.url!r} holds no entry {what}; compute it (require_existing=False).")
     advice = ("Ask with the existing parameters, or compute a new entry (require_existing=False)." if reachable else

@@ -119,11 +119,13 @@ def is_trusted(prov: Mapping[str, Any]) -> bool:
 
 def differences(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
     """Human-readable differences between two provenances: each differing parameter
-    (``reps: 5 (existing) != 7 (asked)``), each input set rewritten since, and an older revision."""
-    out = []
-    if wanted.get("revision", 0) != found.get("revision", 0):
-        out.append(f"revision: {found.get('revision', 0)} (existing) != {wanted.get('revision', 0)} (asked): computed "
-                   "before a fix that changed this kind's numbers")
+    (``reps: 5 (existing) != 7 (asked)``), each input set rewritten since, and another revision (an
+    entry of an earlier release of neuroxr, computed before a fix that changed its kind's numbers)."""
+    old, new = found.get("revision", 0), wanted.get("revision", 0)
+    out = [] if old == new else [  # the one wording of a revision difference (the store's refusals show it)
+        f"revision: {old} (existing) != {new} (asked): computed by "
+        + ("an earlier release of neuroxr, before" if old < new else "a later release of neuroxr, after")
+        + " a fix that changed this kind's numbers, so it must be recomputed"]
     from ..identity import identified
 
     unread = sorted(k for k, v in wanted.get("params", {}).items() if not identified(v))

@@ -452,6 +452,49 @@ def test_messages_of_shared_helpers_start_with_the_function_called():
         geo.split_half_rdm_ceiling(_neural(), rdm_method="bad")
 
 
+#: Each direction's inputs as (argument, label, a maker taking the stimuli), source first.
+_DIRECTION_INPUTS = {
+    "forward": [("features", "net/l1", lambda stim=SID: _features(stim=stim)), ("neural", "V4", lambda stim=SID: _neural(stim=stim))],
+    "reverse": [("neural", "V4", lambda stim=SID: _neural(stim=stim)), ("features", "net/l1", lambda stim=SID: _features(stim=stim))],
+    "inter_animal": [("neural_a", "A", lambda stim=SID: _neural(name="A", stim=stim)),
+                     ("neural_b", "B", lambda stim=SID: _neural(4, name="B", stim=stim))],
+    "model_to_model": [("features_a", "net/l1", lambda stim=SID: _features(stim=stim)),
+                       ("features_b", "net/l2", lambda stim=SID: _features(2, "l2", stim=stim))],
+}
+
+
+@pytest.mark.parametrize("via", ["direction", "bootstrap"])
+@pytest.mark.parametrize("direction", sorted(_DIRECTION_INPUTS))
+def test_every_direction_and_its_inference_refuse_their_inputs_alike(direction, via):
+    """The directions and their inference (a bootstrap prepares its own parts) share one input preamble:
+    each input validated in the order of the arguments, the ceiling its repeats allow, then the pairing,
+    every refusal starting with the function called and naming the argument with its label."""
+    (a, la, make_a), (b, lb, make_b) = _DIRECTION_INPUTS[direction]
+    caller = direction if via == "direction" else "bootstrap"
+
+    def call(x, y, **kw):
+        if via == "direction":
+            return getattr(nx, direction)(x, y, reps=1, **kw)
+        return bootstrap(direction, x, y, n_boot=5, reps=1, **kw)
+
+    def bad(da):  # a layout without its last dim (repeat or unit)
+        return da.rename({da.dims[-1]: "x"})
+
+    shown = {a: rf"{a} \({re.escape(la)}\)", b: rf"{b} \({re.escape(lb)}\)"}
+    for x, y, first in ((bad(make_a()), make_b(), a), (make_a(), bad(make_b()), b), (bad(make_a()), bad(make_b()), a)):
+        with pytest.raises(LayoutError, match=rf"^{caller}: {shown[first]}: dims"):
+            call(x, y)
+    with pytest.raises(LayoutError, match=rf"^{caller}: Cannot pair by stimulus_id: 10 stimulus ids of {shown[a]} are "
+                                          rf"missing in {shown[b]}, "):
+        call(make_a(), make_b(SID[:20]))
+    neural = [arg for arg in (a, b) if arg.startswith("neural")]
+    if neural:  # a ceiling asked of trial-averaged responses: every such input named, before the pairing
+        one = {arg: (make() if arg not in neural else make().isel(repeat=[0])) for arg, _, make in _DIRECTION_INPUTS[direction]}
+        with pytest.raises(LayoutError, match=rf"^{caller}: noise_ceiling=True: {', '.join(shown[n] for n in neural)} has one "
+                                              rf"repeat per stimulus"):
+            call(one[a], one[b].isel(stimulus=slice(0, 20)), noise_ceiling=True)
+
+
 def test_stored_entries_name_the_argument_of_the_function_they_compute(tmp_path):
     """A store's sets are named by the argument of the metric an entry computes, with the set's name."""
     from neuroxr.store import StudyStore

@@ -26,7 +26,6 @@ from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RI
 from ..kernels.resample import jackknife_pearson, resampled_pearson
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, rank_pairs, spearman_brown
-from ..layouts import validate_features, validate_neural
 from . import _prepare as prep
 from ._result import ev, included_targets, warn_hygiene
 
@@ -100,7 +99,7 @@ class Parts:
     @property
     def target_name(self) -> str:
         """The target input as the warnings name it: the function called, then the direction's
-        argument with its label (``"bootstrap: neural (V4)"``, :func:`~neuroxr.predictivity._prepare.named`)."""
+        argument with its label (``"bootstrap: neural (V4)"``, :func:`~neuroxr.predictivity._inputs.named`)."""
         return prep.named(self.caller, self.target, _TARGET_NAMES[self.direction])
 
     def predict(self, Y: np.ndarray, group: Group | None = None) -> np.ndarray:
@@ -356,18 +355,14 @@ def _ranks(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
              caller) -> Parts:
-    fname, nname = prep.named(caller, features, "features"), prep.named(caller, neural, "neural")
-    features = validate_features(features, name=fname)
-    neural = validate_neural(neural, name=nname)
-    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
-    features, neural, _ = prep.pair(features, neural, ("features", "neural"), caller)
+    features, neural, fname, nname, ceiling, *_ = prep.inputs(caller, features, "features", neural, "neural", noise_ceiling)
     features, neural, order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)
     R = prep.load(neural, nname)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname)  # all-NaN targets: NaN, as in the direction
     keep, valid = prep.target_stimuli(prep.take(R, None, ok), nname, neural.stimulus_id.values,
                                       prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
-    F = prep.take(prep.load_features(features, fname), keep)
+    F = prep.take(prep.load(features, fname), keep)
     prep.check_design(F, fname, prep.float32_cause(features, opts["dtype"]))
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
@@ -404,11 +399,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
 
 def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
              caller) -> Parts:
-    nname, fname = prep.named(caller, neural, "neural"), prep.named(caller, features, "features")
-    neural = validate_neural(neural, name=nname)
-    features = validate_features(features, name=fname)
-    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
-    neural, features, _ = prep.pair(neural, features, ("neural", "features"), caller)
+    neural, features, nname, fname, ceiling, *_ = prep.inputs(caller, neural, "neural", features, "features", noise_ceiling)
     neural, features, order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
     R = prep.load(neural, nname)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True)
@@ -435,11 +426,8 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
 
 def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,
                   caller) -> Parts:
-    aname, bname = prep.named(caller, neural_a, "neural_a"), prep.named(caller, neural_b, "neural_b")
-    neural_a = validate_neural(neural_a, name=aname)
-    neural_b = validate_neural(neural_b, name=bname)
-    ceiling, _ = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)], caller)
-    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"), caller)
+    neural_a, neural_b, aname, bname, ceiling, *_ = prep.inputs(caller, neural_a, "neural_a", neural_b, "neural_b",
+                                                                noise_ceiling)
     neural_a, neural_b, order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
@@ -487,13 +475,9 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
 
 
 def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts, params, caller) -> Parts:
-    aname, bname = prep.named(caller, features_a, "features_a"), prep.named(caller, features_b, "features_b")
-    features_a = validate_features(features_a, name=aname)
-    features_b = validate_features(features_b, name=bname)
-    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"), caller)
+    features_a, features_b, aname, bname, *_ = prep.inputs(caller, features_a, "features_a", features_b, "features_b")
     features_a, features_b, order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
-    X = prep.load_features(features_a, aname)
-    Y = prep.load_features(features_b, bname)
+    X, Y = prep.load(features_a, aname), prep.load(features_b, bname)
     prep.check_design(X, aname, prep.float32_cause(features_a, opts["dtype"]))
     reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts, caller)
     S = reg.operator(X) if reg.shared else None

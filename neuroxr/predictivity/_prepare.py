@@ -1,8 +1,10 @@
-"""Validation and alignment of the directions' labeled inputs, NaN handling and parameter checks.
+"""The directions' parameter checks, NaN handling and designs.
 
 Everything here runs before the kernels: it turns labeled arrays into plain arrays in the
 canonical stimulus order (sorted ``stimulus_id``), decides which stimuli each target is scored on,
-and refuses bad parameters with one line naming the argument and the fix.
+and refuses bad parameters with one line naming the argument and the fix. The inputs' preamble
+(naming, validation, ceiling, pairing: :func:`~neuroxr.predictivity._inputs.inputs`) and their
+values (``load``) live in :mod:`neuroxr.predictivity._inputs`, re-exported here.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align, canonical_order, stimulus_ids, to_canonical
+from ..alignment import canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, ParameterError, examples, no_effect, warn
+from ..errors import LayoutError, ParameterError, examples, no_effect, warn, where
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
 from ..kernels.regressors import (
@@ -32,7 +34,8 @@ from ..kernels.regressors import (
 )
 from ..kernels.splits import SPLIT_MODES, valid_counts
 from ..kernels.stats import column_squares, no_variance, rounding_tol
-from ..validation import check_alpha, check_bool, check_computed, check_int, check_min_reliability, real_array
+from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
+from ._inputs import inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
 
 
@@ -49,7 +52,6 @@ def check_params(
     a direction without a noise ceiling; ``seed_drawn``: as :func:`check_ceiling_options`);
     ``keep_predictions`` a bool, ``progress`` a bool or a callable (:func:`check_progress`). The
     messages start with ``caller``, the public function called (``"forward: reps must be ..."``)."""
-    where = f"{caller}: " if caller else ""
     check_bool(keep_predictions, "keep_predictions", "Pass keep_predictions=True to return the out-of-fold predictions.",
                caller=caller)
     check_progress(progress, caller)
@@ -57,7 +59,7 @@ def check_params(
     check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.", caller=caller)
     check_fold_params(n_folds, fold_seed, caller)
     if split not in SPLIT_MODES:
-        raise ParameterError(f"{where}split must be one of {SPLIT_MODES}; got {split!r}.")
+        raise ParameterError(f"{where(caller)}split must be one of {SPLIT_MODES}; got {split!r}.")
     check_regressor(regressor, caller)
     if max_n is not None:
         check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.", caller=caller)
@@ -67,14 +69,14 @@ def check_params(
         if grid.ndim != 1 or grid.size == 0 or not np.all((grid > 0) & np.isfinite(grid)):
             # alphas=<value> as the subject: the command line spells it as the flag gives it (--alphas 0.5,-1)
             raise ParameterError(
-                f"{where}alphas={alphas!r} must be one or more penalties, each finite and > 0, for regressor='ridgecv'. "
+                f"{where(caller)}alphas={alphas!r} must be one or more penalties, each finite and > 0, for regressor='ridgecv'. "
                 f"Pass e.g. alphas=(0.1, 1.0, 10.0)."
             )
     # an int whatever the regressor, as reps and seed: 20.0 is refused, never keyed apart from 20
     check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.", caller=caller)
     check_options_used(regressor, alpha, alphas, n_components, caller)
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
-        raise ParameterError(f"{where}noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+        raise ParameterError(f"{where(caller)}noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
     check_min_reliability(min_reliability, caller)
     check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
                           keep=ceiling_option, seed_drawn=seed_drawn, caller=caller)
@@ -104,35 +106,6 @@ def check_ceiling_options(
     if inert:
         raise no_effect(inert, "without a noise ceiling", "split, seed and min_reliability draw and judge its split "
                         "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "", caller)
-
-
-def resolve_ceiling(noise_ceiling: bool | None, arrays: Iterable[tuple[str, xr.DataArray]],
-                    caller: str = "") -> tuple[bool, str | None]:
-    """Whether to estimate the split-half ceiling, and a note for the attrs when it is skipped.
-
-    ``None`` (the default) means: with a ceiling when every neural input has at least 2 repeats.
-    Trial-averaged data (``repeat`` of length 1) score without a ceiling; asking for one
-    explicitly (``True``) is refused, as ``crsa`` refuses it (an option that cannot be honoured is
-    never ignored), in a message starting with ``caller`` and naming the inputs by their argument
-    and label (:func:`named`); the note names them by their argument.
-    """
-    if noise_ceiling is not None and not noise_ceiling:
-        return False, None
-    single = [(name, da) for name, da in arrays if da.sizes["repeat"] < 2]
-    if not single:
-        return True, None
-    note = (
-        f"{', '.join(name for name, _ in single)}: one repeat per stimulus (trial-averaged); no split-half noise "
-        f"ceiling can be estimated, so ev is the raw r^2 * 100."
-    )
-    if noise_ceiling:
-        shown = ", ".join(named("", da, name) for name, da in single)
-        raise LayoutError(
-            f"{caller + ': ' if caller else ''}noise_ceiling=True: {shown} has one repeat per stimulus (trial-averaged, "
-            f"dim 'repeat'); a split-half noise ceiling needs at least 2 repeats. Pass data with repeats, or "
-            f"noise_ceiling=None (automatic) or False."
-        )
-    return False, note
 
 
 def subset(rng: np.random.Generator, size: int, max_n: int | None, order: np.ndarray | None = None) -> np.ndarray | None:
@@ -187,57 +160,7 @@ def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dat
     return ds if order is None else ds.isel({dim: np.argsort(order)})
 
 
-# ---------------------------------------------------------------------------- labeled inputs
-def named(caller: str, da: Any, arg: str) -> str:
-    """How a direction's messages name its input ``da``, the argument ``arg`` of the public function
-    ``caller`` the user called (a direction, its inference, ...): ``"forward: neural (V4)"``, the
-    label in parentheses where it has one that differs (:func:`~neuroxr.geometry._common._named`);
-    without ``caller``, ``"neural (V4)"``."""
-    from ..geometry._common import _named
-
-    return f"{caller}: {_named(da, arg)}" if caller else _named(da, arg)
-
-
-def pair(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str],
-         caller: str | None = None) -> tuple[xr.DataArray, xr.DataArray, np.ndarray]:
-    """Put ``a`` in the canonical stimulus order (sorted ``stimulus_id``) and pair ``b`` with it.
-
-    Returns ``(a_sorted, b_aligned, order)`` with ``a_sorted = a.isel(stimulus=order)``. Every fold
-    and split half is drawn over positions of this order, so permuting the stimuli of the inputs
-    gives identical numbers. The errors start with ``caller`` and name the inputs by their
-    arguments ``names`` and labels (:func:`named`; :func:`~neuroxr.alignment.align`).
-    """
-    names = (named("", a, names[0]), named("", b, names[1]))
-    order = canonical_order(stimulus_ids(a))
-    if not np.array_equal(order, np.arange(order.size)):
-        a = a.isel(stimulus=order)
-    a, b = align(a, b, names=names, caller=caller)
-    return a, b, order
-
-
-def sort_stimuli(a: xr.DataArray) -> xr.DataArray:
-    return to_canonical(a)
-
-
-def is_lazy(da: xr.DataArray) -> bool:
-    return hasattr(da.data, "dask")
-
-
-def load(da: xr.DataArray, name: str | None = None) -> np.ndarray:
-    """The values of ``da`` as float64; a lazy array's computed values are refused as the in-memory
-    array is when validated (:func:`~neuroxr.validation.check_computed`: features NaN/inf, neural
-    inf), named ``name`` (default ``"features"`` or ``"neural"`` by the layout)."""
-    v = np.asarray(da.values, dtype=np.float64)
-    if is_lazy(da):
-        check_computed(da, v, name or ("features" if "unit" in da.dims else "neural"))
-    return v
-
-
-def load_features(da: xr.DataArray, name: str) -> np.ndarray:
-    """Feature values as float64 (:func:`load`: a lazy array is checked once computed)."""
-    return load(da, name)
-
-
+# ---------------------------------------------------------------------------- values: missing, designs, Gram
 def neuroid_nan(R: np.ndarray, every: bool = False) -> np.ndarray:
     """Per neuroid (axis 1 of ``R``, shape (n_stimuli, n_neuroids, n_repeats)): whether any trial is
     NaN, or with ``every=True`` whether every trial is. One flat check first: complete responses
@@ -377,7 +300,7 @@ def fold_regressor(direction: str, n: int, regressor: Any, n_folds: int, fold_se
     ``fold_seed`` (too few stimuli: the folds' error, starting with the function called
     ``caller`` and naming the direction's inputs :data:`FOLD_NAMES`) and the call's options
     ``opts`` (:func:`regressor_options`)."""
-    name = f"{caller}: {FOLD_NAMES[direction]}" if caller else FOLD_NAMES[direction]
+    name = where(caller) + FOLD_NAMES[direction]
     return Regressor(regressor, stimulus_folds(n, n_folds, fold_seed, name), **opts, caller=caller)
 
 
@@ -488,7 +411,7 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
 
     n = features.sizes["stimulus"]
     n_units = stats = None
-    arg = f"{caller}: gram" if caller else "gram"
+    arg = where(caller) + "gram"
     if gram is None:
         # the features are already in canonical order (float64 as in memory)
         stats = gram_dask(features.data, dtype="float64", row_pass=False, unit_ids=features.unit_id.values, name=name)

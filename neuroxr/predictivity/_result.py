@@ -82,7 +82,7 @@ def dataset(
     Predictions (``rep x stimulus x dim``) come in the canonical stimulus order, labeled by
     ``stimulus_id``; the target dim keeps the order of the target input. ``name``: ``target`` as
     the warnings name it, after the function called (``"forward: neural (V4)"``,
-    :func:`~neuroxr.predictivity._prepare.named`).
+    :func:`~neuroxr.predictivity._inputs.named`).
     """
     reps = next(iter(variables.values())).shape[1]
     variables = dict(variables)

@@ -28,7 +28,7 @@ from ..kernels.regressors import (
 )
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
-from ..layouts import has_time, validate_features, validate_neural
+from ..layouts import has_time
 from . import _prepare as prep
 from ._progress import progress_iter
 from ._result import common_attrs, dataset, ev
@@ -174,7 +174,7 @@ def _forward(
     (``n_stimuli``, ``n_excluded_stimuli``, ``n_partial_targets``) are lists over the sorted bins,
     each as that call counts them (:func:`neuroxr.predictivity._prepare.bin_counts`). Its messages
     start with ``forward`` and name the inputs by their arguments and labels
-    (:func:`neuroxr.predictivity._prepare.named`)."""
+    (:func:`neuroxr.predictivity._inputs.named`)."""
     caller = "forward"
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=max_n, backend=backend, dtype=dtype,
@@ -187,11 +187,8 @@ def _forward(
         raise no_effect(["gram"], f"with max_n={max_n!r}" if shared else with_regressor(regressor),
                         "a precomputed Gram serves ridge and linear on every unit",
                         "leave max_n unset" if shared else "pass regressor='ridge' or 'linear'", caller)
-    fname, nname = prep.named(caller, features, "features"), prep.named(caller, neural, "neural")
-    features = validate_features(features, name=fname)
-    neural = validate_neural(neural, name=nname)
-    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
-    features, neural, order = prep.pair(features, neural, ("features", "neural"), caller)
+    features, neural, fname, nname, ceiling, note, order = prep.inputs(caller, features, "features", neural, "neural",
+                                                                       noise_ceiling)
     # by id, never by position: a joint fit (pls, an estimator) sees the neuroids, a fit that is not
     # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order
     features, neural, targets_order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)  # joint fits: never with bins
@@ -209,7 +206,7 @@ def _forward(
         if const:
             prep.design_error(fname)
     else:
-        F, K = prep.take(prep.load_features(features, fname), keep), None
+        F, K = prep.take(prep.load(features, fname), keep), None
         prep.check_design(F, fname, prep.float32_cause(features, dtype))
     mean_all = nanmean_repeats(R)  # the trial means, once
     const = prep.warn_constant_targets(mean_all, nids[ok], nname, "neuroids", cause=prep.float32_cause(neural, dtype))

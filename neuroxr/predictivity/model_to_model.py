@@ -11,7 +11,6 @@ import xarray as xr
 from ..backend import with_blas_threads
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS
 from ..kernels.stats import pearson
-from ..layouts import validate_features
 from . import _prepare as prep
 from ._progress import progress_iter
 from ._result import common_attrs, dataset, ev
@@ -60,15 +59,12 @@ def model_to_model(
         caller="model_to_model",
     )
     caller = "model_to_model"  # the messages start with it and name the inputs with their labels
-    aname, bname = prep.named(caller, features_a, "features_a"), prep.named(caller, features_b, "features_b")
-    features_a = validate_features(features_a, name=aname)
-    features_b = validate_features(features_b, name=bname)
-    features_a, features_b, _ = prep.pair(features_a, features_b, ("features_a", "features_b"), caller)
+    features_a, features_b, aname, bname, *_ = prep.inputs(caller, features_a, "features_a", features_b, "features_b")
     # by id, never by position: A's units for a fit other than ridge/linear, B's for a joint fit
     # (pls, an estimator), in canonical id order; max_n's subsets are drawn over A's in that order
     features_a, features_b, targets_order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
     unit_order = prep.id_order(features_a, "unit") if max_n is not None else None
-    FA, FB = prep.load_features(features_a, aname), prep.load_features(features_b, bname)
+    FA, FB = prep.load(features_a, aname), prep.load(features_b, bname)
     n = FA.shape[0]
     reg = prep.fold_regressor("model_to_model", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller)

@@ -32,7 +32,7 @@ from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RI
 from ..kernels.slot_kernels import SlotKernels
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, spearman_brown
-from ..layouts import has_time, validate_features, validate_neural
+from ..layouts import has_time
 from ..validation import lazy_nonfinite_error
 from . import _prepare as prep
 from ._progress import RepProgress
@@ -103,11 +103,9 @@ def reverse(
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
         caller="reverse",
     )
-    caller, nname, fname = "reverse", prep.named("reverse", neural, "neural"), prep.named("reverse", features, "features")
-    neural = validate_neural(neural, name=nname)
-    features = validate_features(features, name=fname)
-    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural", neural)], caller)
-    neural, features, _ = prep.pair(neural, features, ("neural", "features"), caller)
+    caller = "reverse"  # the messages start with it and name the inputs with their labels (prep.inputs)
+    neural, features, nname, fname, ceiling, note, _ = prep.inputs(caller, neural, "neural", features, "features",
+                                                                   noise_ceiling)
     # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns) and,
     # for a joint fit (pls, an estimator), the target units in canonical id order
     neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
@@ -204,12 +202,9 @@ def inter_animal(
         min_reliability=min_reliability, n_components=n_components, keep_predictions=keep_predictions, progress=progress,
         caller="inter_animal",
     )
-    caller = "inter_animal"  # the messages start with it and name the inputs with their labels (prep.named)
-    aname, bname = prep.named(caller, neural_a, "neural_a"), prep.named(caller, neural_b, "neural_b")
-    neural_a = validate_neural(neural_a, name=aname)
-    neural_b = validate_neural(neural_b, name=bname)
-    ceiling, note = prep.resolve_ceiling(noise_ceiling, [("neural_a", neural_a), ("neural_b", neural_b)], caller)
-    neural_a, neural_b, _ = prep.pair(neural_a, neural_b, ("neural_a", "neural_b"), caller)
+    caller = "inter_animal"  # the messages start with it and name the inputs with their labels (prep.inputs)
+    neural_a, neural_b, aname, bname, ceiling, note, _ = prep.inputs(caller, neural_a, "neural_a", neural_b, "neural_b",
+                                                                     noise_ceiling)
     # by id, never by position: A's neuroids (max_n's subsets, the fits' columns) and, for a joint
     # fit (pls, an estimator), B's in canonical id order
     neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)

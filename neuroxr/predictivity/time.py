@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError, code_name, examples, warn
+from ..errors import LayoutError, code_name, examples, warn, where
 from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
@@ -137,7 +137,7 @@ def _same_bins(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str] = ("neur
     key_a, key_b = ([tuple(map(float, t)) for t in zip(*(x.coords[c].values for c in TIME_BIN_COORDS))] for x in (a, b))
     if len(key_a) != len(key_b) or sorted(key_a) != sorted(key_b) or len(set(key_b)) != len(key_b):
         raise LayoutError(
-            f"{caller + ': ' if caller else ''}{names[0]}, {names[1]}: their time bins differ (time_bin_start/"
+            f"{where(caller)}{names[0]}, {names[1]}: their time bins differ (time_bin_start/"
             f"time_bin_end); select the common bins first, e.g. {code_name(names[1])}.sel(time_bin=...) so both hold "
             f"the same bins."
         )
@@ -155,7 +155,7 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     each key of ``args``, where it differs) and label.
     """
     shown = {k: prep.named("", args[k], (names or {}).get(k, k)) for k in timed}
-    arrays = {k: validate_neural(args[k], name=f"{caller}: {shown[k]}" if caller else shown[k], check_values=False)
+    arrays = {k: validate_neural(args[k], name=where(caller) + shown[k], check_values=False)
               for k in timed if has_time(args[k])}
     first_key = next(iter(arrays))
     first = arrays[first_key]
@@ -327,7 +327,7 @@ def temporal_generalization(
         X = _trial_means(source, RA)[:, used]  # (n, ka, nt)
         sets, D, no_predictor = _predictor_sets(X, np.asarray(source.neuroid_id.values)[used], sname)
     else:
-        X = prep.load_features(source, sname)
+        X = prep.load(source, sname)
         sets, D, no_predictor = [(None, np.ones((nt, nt), dtype=bool))], None, np.zeros((nt, nt), dtype=bool)
     counts, keep = _valid_counts(okB, D)
     ids = stimulus_ids(neural)

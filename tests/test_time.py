@@ -370,6 +370,20 @@ def test_temporal_generalization_errors():
         nx.temporal_generalization(R, R.isel(time_bin=[0, 1]))
 
 
+def test_temporal_generalization_refuses_a_source_animal_constant_at_a_bin():
+    """A's trial means constant at a bin are a dead design, refused as inter_animal refuses that bin;
+    they scored an out-of-fold intercept's r (the training folds' means), a finite number."""
+    _, RA = _data(seed=2, k=5)
+    _, RB = _data(seed=3, k=4)
+    RB = RB.assign_coords(stimulus_id=RA.stimulus_id)
+    RA = RA.copy(data=RA.values.copy())
+    RA.values[..., 1] = 2.5
+    with pytest.raises(LayoutError, match="neural_a.*every predictor column is constant"):
+        _quiet(nx.inter_animal, RA, RB, reps=2)
+    with pytest.raises(LayoutError, match=r"source \(monkey\), time bin 1: every predictor column is constant"):
+        _quiet(nx.temporal_generalization, RA, RB)
+
+
 # ---------------------------------------------------------------------------- figures
 def test_score_vs_time_and_heatmap():
     from neuroxr.plot import score_vs_time, temporal_generalization_heatmap

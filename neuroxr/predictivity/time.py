@@ -339,6 +339,11 @@ def temporal_generalization(
         B, X, okB, D = B[keep], X[keep], okB[keep], None if D is None else D[keep]
     if not animal:
         prep.check_design(X, sname, prep.float32_cause(source, "float64"))  # fitted in float64
+    else:  # A's trial means at each bin are a design: the direction refuses a constant one (never an intercept's r)
+        for t in range(nt):
+            live = np.isfinite(X[:, :, t]).any(axis=0)
+            Xt = X[:, live, t]
+            prep.check_design(Xt[np.isfinite(Xt).all(axis=1)], f"{sname}, time bin {t}")
     # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the
     # directions leave an all-NaN neuroid); the other incomplete targets are scored on their stimuli
     dead = _dead_bins(okB, nids, nname, "their targets with that bin (as train or test bin) are NaN")

@@ -511,3 +511,31 @@ def test_subject_draws_follow_the_subjects_labels(rdms, over):
     sets = [nx.neural(np.random.default_rng(s).normal(size=(N, 4, 2)), IDS).rename(nm) for s, nm in ((4, "x"), (5, "y"))]
     np.testing.assert_allclose(crsa_bootstrap(F, sets, over=over, n_boot=30)["score_boot"].values,
                                crsa_bootstrap(F, sets[::-1], over=over, n_boot=30)["score_boot"].values, rtol=1e-12)
+
+
+def test_a_stack_of_rdms_along_any_dim_is_taken_as_along_rdm(rdms):
+    """A stacked DataArray is the stack along its first dim, whatever its name (``subject``), as
+    compare_rdms_many and rdm_noise_ceiling take it; it was a raw xarray ValueError / KeyError."""
+    model, data = rdms
+    m = as_rdm(model, stimulus_id=IDS)
+    named = [as_rdm(x, name, stimulus_id=IDS) for x, name in zip(data, "abc")]
+    by_rdm = xr.concat(named, "rdm").assign_coords(rdm=list("abc"))
+    by_subject = by_rdm.rename(rdm="subject")
+    for over in ("stimuli", "subjects"):
+        np.testing.assert_allclose(rsa_bootstrap(m, by_subject, over=over, n_boot=20)["score_boot"].values,
+                                   rsa_bootstrap(m, by_rdm, over=over, n_boot=20)["score_boot"].values, rtol=1e-12)
+    np.testing.assert_allclose(rsa_permutation(m, by_subject, n_perm=20)["score_null"].values,
+                               rsa_permutation(m, by_rdm, n_perm=20)["score_null"].values, rtol=1e-12)
+
+
+def test_a_stack_not_led_by_its_stack_dim_is_refused(rdms):
+    """Neural data or a stack with its dims in another order is not a stack of RDMs: one line naming
+    the argument and its dims (rdm_noise_ceiling took neural data as one 'RDM' per stimulus)."""
+    model, data = rdms
+    stack = xr.concat([as_rdm(x, stimulus_id=IDS) for x in data], "rdm")
+    neu = nx.neural(np.random.default_rng(1).normal(size=(N, 4, 3)), IDS)
+    with pytest.raises(LayoutError, match=r"^rdm_noise_ceiling: rdms: a stack of RDMs needs dims \(rdm, stimulus, "
+                                          r"stimulus_\).*found \('stimulus', 'neuroid', 'repeat'\)"):
+        nx.rdm_noise_ceiling(neu)
+    with pytest.raises(LayoutError, match=r"^rsa_bootstrap: data_rdms: a stack of RDMs needs dims"):
+        rsa_bootstrap(as_rdm(model, stimulus_id=IDS), stack.transpose("stimulus", "stimulus_", "rdm"), n_boot=5)

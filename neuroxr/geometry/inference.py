@@ -99,7 +99,9 @@ def _model_and_data(model_rdm: Any, data_rdms: Any, caller: str) -> tuple[xr.Dat
     """
     ids, ref = _labeled_ids(("model_rdm", model_rdm), ("data_rdms", data_rdms))
     model = _as_rdm_in(model_rdm, "model_rdm", ids, ref, f"{caller}: {_rdm_named(model_rdm, 'model_rdm')}")
-    return model, _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm", caller=caller)
+    stack = _stack_rdms(data_rdms, "data_rdms", ids=_ids(model), ref=ref or "model_rdm", caller=caller)
+    # a stack along any first dim (e.g. ``subject``), as compare_rdms_many and rdm_noise_ceiling take it
+    return model, stack if stack.dims[0] == "rdm" else stack.rename({stack.dims[0]: "rdm"})
 
 
 def _vector(v: np.ndarray, method: str) -> np.ndarray:

@@ -495,6 +495,9 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
     """
     shown = where(caller) + name
     if isinstance(x, xr.DataArray) and x.ndim == 3:
+        if tuple(x.dims[1:]) != RDM_DIMS:
+            raise LayoutError(f"{shown}: a stack of RDMs needs dims (rdm, {', '.join(RDM_DIMS)}), the stack's "
+                              f"dim first; found {x.dims}. Stack RDMs of nx.rdm with xr.concat(rdms, 'rdm').")
         _refuse_inf(x, shown)
         return _columns_as_rows(x, shown)
     if _is_rsatoolbox(x):

@@ -181,6 +181,9 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
 
     checked, name = _checked_at(neural, 2), _named(neural, "neural")
     neural, counts, _ = _usable(_canonical_any(neural), name, 2, caller)
+    if neural.sizes["stimulus"] < 3:  # as the directions: no target has 3 stimuli for its split-half r
+        raise LayoutError(f"{caller}: {name}: {neural.sizes['stimulus']} stimuli (dim 'stimulus') with 2 valid repeats; "
+                          "a split-half consistency over fewer than 3 is +-1 or NaN. Pass responses to at least 3 stimuli.")
     neural = neural.transpose("stimulus", "neuroid", "repeat")
     V = np.asarray(neural.values, dtype=np.float64)
     if not checked:

@@ -347,7 +347,7 @@ def test_sweep_checks_direction_inference_options_before_computing(sweep_copy):
     from neuroxr.errors import ParameterError
 
     path = sweep_copy()
-    with pytest.raises(ParameterError, match=r"^sweep: forward_bootstrap entry: method='bca' needs one resampled axis"):
+    with pytest.raises(ParameterError, match=r"^sweep: bootstrap: method='bca' needs one resampled axis"):
         sweep(path, models="netA", layers={"netA": ["layer3"]}, neural="animalA", directions=["forward"], reps=1,
               client="serial", progress=False, inference={"bootstrap": 5, "method": "bca", "over": "both"})
     assert list_entries(StudyStore(path, mode="r")).empty
@@ -362,5 +362,5 @@ def test_load_config_names_the_file_in_the_plans_entry_checks(tmp_path, sweep_ba
     cfg = tmp_path / "c.yaml"
     cfg.write_text("models: [netA]\nlayers: {netA: [layer3]}\nneural: [animalA]\ndirections: [forward]\n"
                    "inference: {bootstrap: 5, method: bca, over: both}\n")
-    with pytest.raises(ParameterError, match=rf"^{cfg}: forward_bootstrap entry: method='bca' needs one resampled axis"):
+    with pytest.raises(ParameterError, match=rf"^{cfg}: bootstrap: method='bca' needs one resampled axis"):
         load_config(cfg, store)

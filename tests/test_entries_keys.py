@@ -11,7 +11,7 @@ import pytest
 import neuroxr as nx
 from neuroxr import predictivity as d
 from neuroxr.entries import compute, engine
-from neuroxr.entries.kinds import KINDS, entry_revision
+from neuroxr.entries.kinds import KINDS, entry_revision, speaks_as
 from neuroxr.errors import LayoutError, ParameterError
 from neuroxr.kernels.compare import _COMPARE_ALIASES, _normalize_compare_method
 
@@ -197,12 +197,38 @@ def test_direction_inference_and_time_kinds_are_checked_before_any_set_is_read(s
     extra = _few(kind) if kind.endswith(("_bootstrap", "_permutation")) else {}
     with pytest.raises(ParameterError, match=match) as info:
         compute(path, kind, src, tgt, params={**extra, **params})
-    assert "\n" not in str(info.value) and str(info.value).startswith(f"{kind} entry: ")
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{speaks_as(kind)}: ")
+
+
+@pytest.mark.parametrize(("kind", "params"), [
+    ("forward_bootstrap", {"over": "both", "method": "bca"}), ("forward_bootstrap", {"reps": 0}),
+    ("reverse_bootstrap", {"level": 1.5}), ("forward_permutation", {"n_perm": 0}), ("forward_permutation", {"reps": 3}),
+    ("forward_bootstrap", {"split": "x"}), ("temporal_generalization", {"n_folds": 1}),
+])
+def test_an_entry_kind_speaks_as_the_function_that_computes_it(sweep_base_store, kind, params):
+    """A direction's inference entry (and temporal generalisation's) refuses a parameter with the message
+    of a direct call of the public function that computes it (bootstrap, permutation_test,
+    temporal_generalization), as a direction entry's is its direction's: one rule for every kind."""
+    from neuroxr.predictivity import inference, temporal_generalization
+
+    store = nx.open_store(sweep_base_store)
+    feats, neural = store.read_features("netA", "layer3"), store.read_neural(TGT)
+    with pytest.raises(ParameterError) as entry:
+        KINDS[kind].fill(params)
+    if kind == "temporal_generalization":
+        call = lambda: temporal_generalization(feats, neural, **params)  # noqa: E731
+    else:
+        fn = inference.bootstrap if kind.endswith("_bootstrap") else inference.permutation_test
+        call = lambda: fn(kind.rsplit("_", 1)[0], feats, neural, **params)  # noqa: E731
+    with pytest.raises(ParameterError) as direct:
+        call()
+    assert str(entry.value) == str(direct.value) and str(entry.value).startswith(f"{speaks_as(kind)}: ")
 
 
 def test_direction_inference_keeps_its_inert_option_message():
     """The inert options of a direction's inference (here a permutation test's reps without
-    min_reliability) are refused by the kind's check with the message they had."""
-    with pytest.raises(ParameterError, match=r"^forward_permutation entry: reps=3 has no effect in a permutation test"):
+    min_reliability) are refused by the kind's check with the message they had, starting with the
+    function that computes the entry."""
+    with pytest.raises(ParameterError, match=r"^permutation_test: reps=3 has no effect in a permutation test"):
         KINDS["forward_permutation"].fill({"reps": 3})
     assert KINDS["forward_bootstrap"].fill({"seed": 3})["seed"] == 3  # the resamples' seed is never inert

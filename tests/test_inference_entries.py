@@ -14,6 +14,7 @@ import neuroxr as nx
 from neuroxr.attrs import decoded
 from neuroxr.cli import main
 from neuroxr.entries import compute
+from neuroxr.entries.kinds import speaks_as
 from neuroxr.errors import LayoutError
 from neuroxr.predictivity.inference import bootstrap
 from neuroxr.schemas import validate_store
@@ -186,9 +187,9 @@ def test_inference_entries_refuse_and_sweeps_drop_options_that_change_nothing(sw
                          ("model_to_model_permutation", dict(n_perm=9, reps=3))):
         src, tgt = ("netA.layer3", "netA.layer1") if kind.startswith("model") else (
             ("animalA", "netA.layer3") if kind.startswith("reverse") else ("netA.layer3", "animalA"))
-        with pytest.raises(ParameterError, match=rf"^{kind} entry: .* has no effect"):
+        with pytest.raises(ParameterError, match=rf"^{speaks_as(kind)}: .* has no effect"):
             compute(path, kind, src, tgt, params=params)
-        with pytest.raises(ParameterError, match=rf"^{kind} entry: .* has no effect"):
+        with pytest.raises(ParameterError, match=rf"^{speaks_as(kind)}: .* has no effect"):
             nx.lookup(path, kind, src, tgt, params=params)
     res = sweep(path, models="netA", layers="layer3", neural="animalA", directions=["forward"],
                 client="serial", progress=False, reps=2, split="slots", inference={"bootstrap": 5, "permutations": 9})

@@ -304,6 +304,29 @@ def test_write_report_checks_its_numbers_before_anything(demo, tmp_path, kwargs,
     assert "\n" not in str(info.value) and not (tmp_path / "r").exists()
 
 
+def test_write_report_refuses_reliability_reps_without_the_reliability(demo, tmp_path, monkeypatch):
+    """reliability_reps with reliability=False would change nothing: refused in one line (as the CLI refuses
+    --reliability-reps with --no-reliability), before the folder is made; not given, the reliability draws
+    RELIABILITY_REPS splits."""
+    from neuroxr.report import figures
+    from neuroxr.report.write import RELIABILITY_REPS
+
+    with pytest.raises(ParameterError, match=r"^write_report: reliability_reps=3 has no effect with reliability=False "
+                                             r"\(the reliability's random splits\); drop it or pass reliability=True\.$"):
+        write_report(demo, tmp_path / "r", reliability=False, reliability_reps=3)
+    assert not (tmp_path / "r").exists()
+    seen, real = [], figures.reliability_figures
+
+    def spy(store, reps, seed):
+        seen.append(reps)
+        return real(store, reps, seed)
+
+    monkeypatch.setattr(figures, "reliability_figures", spy)
+    write_report(demo, tmp_path / "a", "md")
+    write_report(demo, tmp_path / "b", "md", reliability=False)
+    assert seen == [RELIABILITY_REPS] == [10]
+
+
 def test_stack_layers_pairs_neuroids_by_id_and_pads_units():
     def ds(dim, ids, values, **coords):
         return xr.Dataset({"ev": ((dim, "rep"), np.repeat(np.asarray(values, float)[:, None], 2, axis=1))},

@@ -91,17 +91,20 @@ def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
     cfg.write_text(CONFIG)
     runner = CliRunner()
     line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "not a url"]))
-    assert "scheduler 'not a url' is not a Dask scheduler address" in line and "tcp://host:8786" in line
+    # sweep()'s own checks start with "sweep: "; the command names the file instead, never both
+    assert f"{cfg}: scheduler 'not a url' is not a Dask scheduler address" in line and "tcp://host:8786" in line
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "tcp://127.0.0.1:1"]))
-    assert "cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'" in line
+    assert f"{cfg}: cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'" in line
+    line = _one_line_error(runner.invoke(sweep_command, [str(path), "--scheduler", "not a url"]))  # no file: no prefix
+    assert line.startswith("Error: scheduler 'not a url' is not a Dask scheduler address"), line
     try:
         from neuroxr.backend import resolve_backend
 
         resolve_backend("cupy")
     except Exception:
         line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--backend", "cupy"]))
-        assert "backend='cupy' needs" in line
+        assert f"{cfg}: backend='cupy' needs" in line
     else:  # a machine with CuPy and a GPU: the error does not apply
         pytest.skip("CuPy and a GPU are present")
 

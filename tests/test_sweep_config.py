@@ -145,9 +145,15 @@ def test_sweep_argument_errors(sweep_copy):
     path = sweep_copy()
     with pytest.raises(SweepConfigError, match=r"^sweep: unknown sweep arguments \['rep'\]"):
         sweep(path, client="serial", rep=2)
-    with pytest.raises(SweepConfigError, match="torch_cuda"):
-        sweep(path, client="serial", backend="torch_cuda", directions="forward", models="netA", layers="layer3")
-    with pytest.raises(SweepConfigError, match="workers cannot open it"):
+    try:
+        from neuroxr.backend import resolve_backend
+
+        resolve_backend("torch_cuda")
+    except NeuroxrError:  # a backend this machine lacks: the sweep's check, its one line starting with sweep:
+        with pytest.raises(SweepConfigError, match=r"^sweep: backend='torch_cuda' needs"):
+            sweep(path, client="serial", backend="torch_cuda", directions="forward", models="netA", layers="layer3")
+    with pytest.raises(SweepConfigError, match=r"^sweep: store 'memory://sweep-test.zarr' lives in this process's memory; "
+                                               r"workers cannot open it"):
         sweep(StudyStore("memory://sweep-test.zarr"), client="tcp://127.0.0.1:1")
     with pytest.raises(SweepConfigError, match=r"^sweep: on_error must be 'raise' or 'warn'; got 'ignore'\.$"):
         sweep(path, client="serial", on_error="ignore")
@@ -347,7 +353,7 @@ def test_sweep_checks_direction_inference_options_before_computing(sweep_copy):
     from neuroxr.errors import ParameterError
 
     path = sweep_copy()
-    with pytest.raises(ParameterError, match=r"^sweep: forward_bootstrap entry: method='bca' needs one resampled axis"):
+    with pytest.raises(ParameterError, match=r"^sweep: bootstrap: method='bca' needs one resampled axis"):
         sweep(path, models="netA", layers={"netA": ["layer3"]}, neural="animalA", directions=["forward"], reps=1,
               client="serial", progress=False, inference={"bootstrap": 5, "method": "bca", "over": "both"})
     assert list_entries(StudyStore(path, mode="r")).empty
@@ -362,5 +368,80 @@ def test_load_config_names_the_file_in_the_plans_entry_checks(tmp_path, sweep_ba
     cfg = tmp_path / "c.yaml"
     cfg.write_text("models: [netA]\nlayers: {netA: [layer3]}\nneural: [animalA]\ndirections: [forward]\n"
                    "inference: {bootstrap: 5, method: bca, over: both}\n")
-    with pytest.raises(ParameterError, match=rf"^{cfg}: forward_bootstrap entry: method='bca' needs one resampled axis"):
+    with pytest.raises(ParameterError, match=rf"^{cfg}: bootstrap: method='bca' needs one resampled axis"):
         load_config(cfg, store)
+
+
+def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch):
+    """Every check of sweep() itself speaks as the call (``sweep: ...``, once): a client that is none,
+    a scheduler address that is not one or that nobody answers at, dask-cuda missing for a GPU
+    backend on the embedded cluster; a client that is none is refused before anything runs."""
+    import sys
+
+    import dask
+
+    from neuroxr.entries import list_entries
+
+    path = sweep_copy()
+    one = dict(models="netA", layers=["layer3"], neural="animalA", directions="forward", reps=1, progress=False)
+    with pytest.raises(SweepConfigError, match=r"^sweep: client must be None \(embedded LocalCluster\), 'serial', a "
+                                               r"scheduler address, a distributed.Client or a cluster; got int\.$"):
+        sweep(path, client=5, **one)
+    with pytest.raises(SweepConfigError, match=r"^sweep: scheduler 'not a url' is not a Dask scheduler address"):
+        sweep(path, client="not a url", **one)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(SweepConfigError, match=r"^sweep: cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"):
+            sweep(path, client="tcp://127.0.0.1:1", **one)
+    monkeypatch.setattr("neuroxr.backend.resolve_backend", lambda backend: None)  # as on a machine with a GPU
+    monkeypatch.setitem(sys.modules, "dask_cuda", None)  # ... but without dask-cuda
+    with pytest.raises(SweepConfigError, match=r"^sweep: a GPU backend on the embedded cluster needs dask-cuda"):
+        sweep(path, backend="torch_cuda", **one)
+    monkeypatch.undo()
+    assert list_entries(path).empty
+    sweep(path, client="serial", **one)  # every entry computed: a client that is none is still refused
+    with pytest.raises(SweepConfigError, match=r"^sweep: client must be None"):
+        sweep(path, client=object(), **one)
+
+
+@pytest.mark.parametrize("inference, message", [
+    ({"bootstrap": 10, "lvl": 0.9}, "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
+                                    "'level', 'method', 'over', 'shape_method']."),
+    ({"bootstrap": 10, "method": "bcaa"}, "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
+    ({"bootstrap": 10, "over": "all"}, "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
+    ({"bootstrap": 10, "level": 1.5}, "inference.level must be a number in (0, 1); got 1.5."),
+    ({"bootstrap": 10, "level": float("nan")}, "inference.level must be a number in (0, 1); got nan."),
+    ({"bootstrap": True}, "inference.bootstrap must be an integer >= 0 (0: none); got True."),
+    ({"permutations": -1}, "inference.permutations must be an integer >= 0 (0: none); got -1."),
+    ({"bootstrap": 5, "shape_method": "bca"}, "inference.shape_method must be one of ['centred', 'percentile', 'basic'] "
+                                              "(the shape metric's bootstrap interval); got 'bca'."),
+    ([5], "inference must be a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: "
+          "percentile|bca, over: stimuli|targets|both, shape_method: centred|percentile|basic); got [5]."),
+    (5, "inference must be a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: "
+        "percentile|bca, over: stimuli|targets|both, shape_method: centred|percentile|basic); got 5."),
+])
+def test_sweep_and_a_config_file_check_inference_alike(sweep_copy, tmp_path, inference, message):
+    """The keys of ``inference`` have one check (config.check_inference): sweep() refuses what a config
+    file refuses, in the same line naming the key (there starting with the file's path), before anything runs."""
+    import yaml
+
+    from neuroxr.entries import list_entries
+
+    path = sweep_copy()
+    with pytest.raises(SweepConfigError) as info:
+        sweep(path, client="serial", progress=False, reps=1, inference=inference)
+    assert str(info.value) == f"sweep: {message}"
+    assert list_entries(path).empty
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"inference": inference}))
+    with pytest.raises(SweepConfigError) as info:
+        load_config(cfg)
+    assert str(info.value) == f"{cfg}: {message}"
+
+
+def test_an_entry_kinds_check_of_the_plan_starts_with_sweep_keeping_its_class(sweep_copy):
+    """A check an entry kind makes of the plan (here cka inference's, a LayoutError) speaks as the call too."""
+    from neuroxr.errors import LayoutError
+
+    with pytest.raises(LayoutError, match=r"^sweep: cka inference resamples the biased CKA; score it with debiased=False"):
+        sweep(sweep_copy(), models="netA", layers=["layer3"], neural="animalA", directions=["cka"], client="serial",
+              progress=False, metric_options={"cka": {"debiased": True}}, inference={"bootstrap": 5})

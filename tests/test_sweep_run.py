@@ -508,3 +508,26 @@ def test_a_sweep_on_a_cached_store_sees_a_layer_rewritten_since_the_last_sweep(s
     assert second.computed == first.computed == ["cka/netB.fc__animalA"] and not fresh.computed
     assert float(second.metric_table["value"].iloc[0]) == float(fresh.dataset["score"])
     assert float(second.metric_table["value"].iloc[0]) != float(first.metric_table["value"].iloc[0])
+
+
+def test_gather_decodes_each_entrys_parameters_once(sweep_copy, monkeypatch):
+    """Gathering reads each entry's parameters (its provenance, JSON attrs) once, for its table rows and
+    the Datasets' shared attrs alike."""
+    import importlib
+
+    gather_module = importlib.import_module("neuroxr.sweep.gather")  # the package's name gather is the function
+
+    path = sweep_copy()
+    one = dict(models="netA", layers=["layer3"], neural="animalA", client="serial", progress=False)
+    sweep(path, directions=["forward", "reverse", "cka"], reps=2, **one)
+    decoded_ids, real = [], gather_module._params
+
+    def counting(ds):
+        decoded_ids.append(id(ds))
+        return real(ds)
+
+    monkeypatch.setattr(gather_module, "_params", counting)
+    res = sweep(path, directions=["forward", "reverse", "cka"], reps=2, **one)  # read back and gathered
+    assert len(res.skipped) == 3 and len(res.table) == 2 and len(res.metric_table) == 1
+    assert len(decoded_ids) == 3
+    assert res.dataset.attrs["reps"] == 2 and res.table["reps"].tolist() == [2, 2]

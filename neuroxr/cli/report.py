@@ -10,8 +10,9 @@ from ._common import Output, main, not_empty, open_store_or_fail, output_options
 
 __all__ = ["report", "report_command"]
 
-#: defaults of the options that are ``write_report``'s keywords of the same names (a test compares them)
-DEFAULTS = {"reliability_reps": 10, "seed": 0, "n_boot": 1000, "dpi": 100}
+#: defaults of the options that are ``write_report``'s keywords of the same names (a test compares them;
+#: ``reliability_reps``: not given, write_report's RELIABILITY_REPS with the reliability, refused without it)
+DEFAULTS = {"reliability_reps": None, "seed": 0, "n_boot": 1000, "dpi": 100}
 
 
 def _default_out(store: str) -> str:
@@ -28,8 +29,8 @@ def _default_out(store: str) -> str:
               help="html: one self-contained page (figures embedded); md: Markdown with figure files.")
 @click.option("--figures", type=click.Choice(["png", "pdf"]), default=None, help="Also write every figure as a file in this format.")
 @click.option("--no-reliability", is_flag=True, help="Skip the split-half reliability of the neural sets (reads no neural data).")
-@click.option("--reliability-reps", type=click.IntRange(min=1), default=DEFAULTS["reliability_reps"], show_default=True,
-              help="Random splits of the split-half reliability of the neural sets.")
+@click.option("--reliability-reps", type=click.IntRange(min=1), default=DEFAULTS["reliability_reps"],
+              help="Random splits of the split-half reliability of the neural sets (default 10).")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULTS["seed"], show_default=True,
               help="Seed of the target halves, the bootstrap and the reliability splits.")
 @click.option("--n-boot", type=click.IntRange(min=1), default=DEFAULTS["n_boot"], show_default=True,
@@ -39,7 +40,7 @@ def _default_out(store: str) -> str:
 @storage_options
 @output_options
 def report(store: str, out_dir: str | None, fmt: str, figures: str | None, no_reliability: bool, seed: int,
-           as_json: bool, quiet: bool, reliability_reps: int = DEFAULTS["reliability_reps"], n_boot: int = DEFAULTS["n_boot"],
+           as_json: bool, quiet: bool, reliability_reps: int | None = DEFAULTS["reliability_reps"], n_boot: int = DEFAULTS["n_boot"],
            dpi: int = DEFAULTS["dpi"]) -> None:
     """Write a report of the study store STORE for a lab meeting.
 
@@ -51,8 +52,7 @@ def report(store: str, out_dir: str | None, fmt: str, figures: str | None, no_re
     from ..report import write_report
 
     out = Output(as_json, quiet)
-    ctx = click.get_current_context()
-    if no_reliability and ctx.get_parameter_source("reliability_reps") not in (None, click.core.ParameterSource.DEFAULT):
+    if no_reliability and reliability_reps is not None:
         raise click.UsageError("--reliability-reps sets the reliability's splits and has no effect with --no-reliability; "
                                "drop one of them.")
     st = open_store_or_fail(store)

@@ -221,7 +221,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     """
     from ..errors import NeuroxrError
     from ..sweep.config import load_config, validate_config
-    from ..sweep.run import SchedulerLostError, sweep
+    from ..sweep.run import _PREFIX, SchedulerLostError, sweep
 
     Output(as_json, quiet)  # --quiet: no warnings on stderr (errors still go there)
     if table_path is not None:  # before the sweep runs, not after
@@ -250,7 +250,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
             result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
     except NeuroxrError as exc:  # found while running: named after the config file too, as its load-time errors
         where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) else ""  # a lost scheduler: not the file's
-        raise click.ClickException(f"{where}{one_line(exc)}") from None
+        # the command's message never names the Python function (sweep()'s own checks start with it: _PREFIX)
+        raise click.ClickException(f"{where}{one_line(exc).removeprefix(_PREFIX)}") from None
     if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
         click.echo(DASHBOARD_ADVICE, err=True)
     if result.failed and not (quiet or as_json):  # on_error: warn (raise stopped above); --json lists them in "failed"

@@ -22,7 +22,8 @@ from ..errors import LayoutError, no_effect
 from ..kernels.regressors import fits_jointly
 from . import metrics as _m
 
-__all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "streams", "reads_gram", "entry_revision"]
+__all__ = ["Kind", "KINDS", "DIRECTION_KINDS", "METRIC_KINDS", "get_kind", "speaks_as", "streams", "reads_gram",
+           "entry_revision"]
 
 #: Options of the direction functions that are not parameters of an entry.
 _RUN_OPTIONS = ("backend", "dtype", "keep_predictions", "progress", "gram")
@@ -216,26 +217,39 @@ _INFERENCE_OPTIONS = {
 }
 
 
+#: procedure -> the public function that computes a direction's inference entry of it
+#: (:mod:`neuroxr.predictivity.inference`), which its messages name
+_PROCEDURE_FUNCTIONS = {"bootstrap": "bootstrap", "permutation": "permutation_test"}
+
+
+def speaks_as(kind: str) -> str:
+    """What an entry of ``kind`` names its messages after: the public function that computes it, as a
+    direct call of that function does (``forward``; ``forward_bootstrap`` -> ``bootstrap``,
+    ``forward_permutation`` -> ``permutation_test``; ``temporal_generalization``). The metrics and
+    their inference kinds: :func:`neuroxr.entries.metrics.check_params` / ``check_inference_params``."""
+    if kind in DIRECTION_INFERENCE_KINDS:
+        return _PROCEDURE_FUNCTIONS[DIRECTION_INFERENCE_KINDS[kind][1]]
+    return kind
+
+
 def _check_direction_inference(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """A direction's bootstrap or permutation entry checked before any set is read: options that
     cannot change its numbers (:func:`neuroxr.predictivity.inference.check_options`), the
     direction's parameters as its inference checks them (``seed`` is never inert: it draws the
     resamples; ``dtype`` and ``backend`` are checked when it runs), and the procedure's own
-    (:func:`neuroxr.predictivity.inference.check_procedure_options`). One line, ``<kind> entry: ...``."""
-    from ..errors import ParameterError
+    (:func:`neuroxr.predictivity.inference.check_procedure_options`). One line starting with the
+    function that computes it (:func:`speaks_as`: ``bootstrap: ...``, ``permutation_test: ...``), as its
+    direct call's."""
     from ..predictivity._prepare import check_params
     from ..predictivity.inference import check_options, check_procedure_options
 
     direction, procedure = DIRECTION_INFERENCE_KINDS[name]
-    caller = f"{name} entry"
+    caller = speaks_as(name)
     check_options(direction, procedure, params, caller=caller)
     own = _INFERENCE_OPTIONS[procedure]
-    try:
-        check_params(**{"split": "valid", **{k: v for k, v in params.items() if k not in own}}, max_n=None, backend=None,
-                     dtype=None, seed_drawn=True)
-        check_procedure_options(procedure, **{k: params[k] for k in own})
-    except ParameterError as exc:
-        raise ParameterError(f"{caller}: {exc}") from None
+    check_params(**{"split": "valid", **{k: v for k, v in params.items() if k not in own}}, max_n=None, backend=None,
+                 dtype=None, seed_drawn=True, caller=caller)
+    check_procedure_options(procedure, **{k: params[k] for k in own}, caller=caller)
     return params
 
 
@@ -264,14 +278,11 @@ TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _
 
 def _check_time_kind(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Temporal generalisation's parameters checked before any set is read, by its own check
-    (:func:`neuroxr.predictivity.time.check_generalization_params`)."""
-    from ..errors import ParameterError
+    (:func:`neuroxr.predictivity.time.check_generalization_params`), in one line starting with the
+    function (:func:`speaks_as`), as its direct call's."""
     from ..predictivity.time import check_generalization_params
 
-    try:
-        check_generalization_params(**params)
-    except ParameterError as exc:
-        raise ParameterError(f"{name} entry: {exc}") from None
+    check_generalization_params(**params, caller=speaks_as(name))
     return params
 
 

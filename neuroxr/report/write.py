@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
+from ..errors import ParameterError, no_effect
 from ..store import StudyStore
 from ..sweep._util import as_counts
 from ..validation import check_bool, check_int
@@ -30,6 +30,8 @@ __all__ = ["write_report", "FORMATS", "FIGURE_FORMATS"]
 FORMATS = ("html", "md")
 FIGURE_FORMATS = ("png", "pdf")
 TEMPLATES = Path(__file__).parent / "templates"
+#: the reliability's random splits when ``reliability_reps`` is not given
+RELIABILITY_REPS = 10
 
 _SCORE_DISPLAY = ["direction", "source", "target", "region", "target_kind", "n_targets", "n_excluded",
                   "n_excluded_stimuli", "reps", "median_ev", "mean_ev", "q25_ev", "q75_ev", "parameters", "status",
@@ -144,7 +146,7 @@ def write_report(
     *,
     figures: str | None = None,
     reliability: bool = True,
-    reliability_reps: int = 10,
+    reliability_reps: int | None = None,
     seed: int = 0,
     n_boot: int = 1000,
     dpi: int = 100,
@@ -165,8 +167,9 @@ def write_report(
         PNG by default).
     reliability : bool, default True
         Compute and plot the split-half reliability of every neural set (reads its data).
-    reliability_reps : int, default 10
-        Random splits for the reliability.
+    reliability_reps : int, optional
+        Random splits for the reliability (default :data:`RELIABILITY_REPS`, 10); refused with
+        ``reliability=False``, where it would change nothing.
     seed : int, default 0
         Seed of the reliability splits, of the selection/test halves and of the bootstrap.
     n_boot : int, default 1000
@@ -188,6 +191,11 @@ def write_report(
     # the one check of these values (neuroxr report passes its flags as they are), before anything is read or written
     reliability = check_bool(reliability, "reliability", "Pass reliability=False to skip the neural sets' reliability.",
                              caller="write_report")
+    if reliability_reps is None:
+        reliability_reps = RELIABILITY_REPS
+    elif not reliability:  # an option the user set never silently does nothing
+        raise no_effect([f"reliability_reps={reliability_reps!r}"], "with reliability=False", "the reliability's "
+                        "random splits", "pass reliability=True", caller="write_report")
     reliability_reps = check_int(reliability_reps, "reliability_reps", 1, "The reliability's random splits, e.g. "
                                  "reliability_reps=10.", caller="write_report")
     seed = check_int(seed, "seed", 0, "Pass e.g. seed=0.", caller="write_report")

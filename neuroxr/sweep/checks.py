@@ -38,7 +38,7 @@ def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping
     metric_options : mapping or None
         The checked metric options (:func:`~neuroxr.sweep.config.check_metric_options`).
     inference : mapping or None
-        The checked ``inference`` option (:func:`~neuroxr.sweep.inference.check_inference`).
+        The checked ``inference`` option (:func:`~neuroxr.sweep.config.check_inference`).
     models, layers, neural, directions, regions
         What to score (:func:`~neuroxr.sweep.plan.plan_sweep`).
 

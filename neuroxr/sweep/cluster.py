@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import SweepConfigError
 
-__all__ = ["TRIM_BELOW_BYTES", "WORKER_ENV", "connect", "embedded_cluster", "keeps_malloc_trim", "machine_cores",
+__all__ = ["TRIM_BELOW_BYTES", "WORKER_ENV", "check_client", "connect", "embedded_cluster", "keeps_malloc_trim", "machine_cores",
            "scheduler_address"]
 
 #: Environment of the embedded cluster's workers, set before each worker process starts.
@@ -137,21 +137,40 @@ def scheduler_address(address: str) -> str:
     return address
 
 
+def check_client(client: Any) -> None:
+    """``client`` of :func:`neuroxr.sweep.sweep` refused in one line unless it is ``None``, ``"serial"``
+    (``"synchronous"``), a Dask scheduler address (checked, :func:`scheduler_address`), a
+    ``distributed.Client`` or a cluster; nothing is connected to."""
+    if client is None or hasattr(client, "scheduler_address"):  # the embedded cluster, or a cluster object
+        return
+    if isinstance(client, str):
+        if client not in ("serial", "synchronous"):
+            scheduler_address(client)
+        return
+    from distributed import Client
+
+    if not isinstance(client, Client):
+        raise SweepConfigError(
+            f"client must be None (embedded LocalCluster), 'serial', a scheduler address, a distributed.Client or a "
+            f"cluster; got {type(client).__name__}."
+        )
+
+
 def connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) -> tuple[Any, list[Any]]:
     """``(client, things to close)`` for the ``client`` argument of :func:`neuroxr.sweep.sweep`.
 
-    A scheduler address is checked, then connected to within dask's
+    ``client`` is checked (:func:`check_client`); a scheduler address is connected to within dask's
     ``distributed.comm.timeouts.connect``; a scheduler nobody answers at is a one-line
     :class:`~neuroxr.errors.SweepConfigError`.
     """
     from distributed import Client
 
+    check_client(client)
     if isinstance(client, Client):
         return client, []
     if isinstance(client, str):
         import dask
 
-        scheduler_address(client)
         timeout = dask.config.get("distributed.comm.timeouts.connect")
         try:
             c = Client(client, timeout=timeout)
@@ -165,10 +184,5 @@ def connect(client: Any, n_workers: int | None, gpu: bool, memory_limit: Any) ->
         cluster = embedded_cluster(n_workers, gpu, memory_limit)
         c = Client(cluster)
         return c, [c, cluster]
-    if hasattr(client, "scheduler_address"):  # a cluster object
-        c = Client(client)
-        return c, [c]
-    raise SweepConfigError(
-        f"client must be None (embedded LocalCluster), 'serial', a scheduler address, a distributed.Client or a "
-        f"cluster; got {type(client).__name__}."
-    )
+    c = Client(client)  # a cluster object
+    return c, [c]

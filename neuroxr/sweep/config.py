@@ -20,14 +20,15 @@ import numpy as np
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError
-from ..geometry.shape_inference import SHAPE_BOOT_METHODS
+from ..geometry.shape_inference import SHAPE_BOOT_DEFAULT, SHAPE_BOOT_METHODS
 from ..kernels.regressors import REGRESSORS
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
+from ..predictivity.inference import BOOT_METHODS, BOOT_OVER
 
 __all__ = [
-    "CONFIG_SCHEMA", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_metric_options", "check_score_kwargs",
-    "load_config", "metric_kind", "metric_params", "validate_config",
+    "CONFIG_SCHEMA", "INFERENCE_KEYS", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_inference", "check_metric_options",
+    "check_score_kwargs", "load_config", "metric_kind", "metric_params", "validate_config",
 ]
 
 #: Parameters passed on to the direction functions (see :func:`neuroxr.predictivity.forward`).
@@ -54,6 +55,19 @@ def _int(lo: int | None = None) -> dict[str, Any]:
     return {"type": "integer"} if lo is None else {"type": "integer", "minimum": lo}
 
 
+#: JSON schema of a sweep's ``inference`` mapping: each key's rule and default (``method`` and ``over``
+#: are the directions' bootstrap entries', ``shape_method`` the shape metric's, ``shape_bootstrap``'s
+#: ``method``); checked, with what the schema cannot say, by :func:`check_inference` alone
+_INFERENCE_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
+    "bootstrap": {**_int(0), "default": 0}, "permutations": {**_int(0), "default": 0},
+    "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.95},
+    "method": {"enum": list(BOOT_METHODS), "default": BOOT_METHODS[0]},
+    "over": {"enum": list(BOOT_OVER), "default": BOOT_OVER[0]},
+    "shape_method": {"enum": list(SHAPE_BOOT_METHODS), "default": SHAPE_BOOT_DEFAULT}}}
+#: keys of a sweep's ``inference`` mapping and their defaults
+INFERENCE_KEYS: dict[str, Any] = {k: v["default"] for k, v in _INFERENCE_SCHEMA["properties"].items()}
+
+
 #: JSON schema of a sweep configuration (one YAML document). Unknown keys are refused first, with the
 #: list of accepted ones; integers may be NumPy integers, arrays may be tuples when passed from Python.
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -71,10 +85,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "scheduler": {"anyOf": [_NULL, _NAME]},
         "selection_seed": _int(0),
         "metric_options": {"anyOf": [_NULL, {"type": "object", "additionalProperties": {"anyOf": [_NULL, {"type": "object"}]}}]},
-        "inference": {"anyOf": [_NULL, {"type": "object", "additionalProperties": False, "properties": {
-            "bootstrap": _int(0), "permutations": _int(0), "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-            "method": {"enum": ["percentile", "bca"]}, "over": {"enum": ["stimuli", "targets", "both"]},
-            "shape_method": {"enum": list(SHAPE_BOOT_METHODS)}}}]},
+        "inference": {"anyOf": [_NULL, _INFERENCE_SCHEMA]},
         "gram_spread": {"anyOf": [_NULL, {"type": "boolean"}]},
         "memory_limit": {"anyOf": [_NULL, _NAME, {"type": "number", "exclusiveMinimum": 0}]},  # read by dask (run.py)
         "on_error": {"enum": ["raise", "warn"]},
@@ -152,31 +163,51 @@ def _validator() -> Any:
 #: What each key of ``inference`` must be, for the one-line messages.
 _INFERENCE_TYPES: dict[str, str] = {
     "bootstrap": "an integer >= 0 (0: none)", "permutations": "an integer >= 0 (0: none)",
-    "level": "a number in (0, 1)", "method": "one of ['percentile', 'bca']", "over": "one of ['stimuli', 'targets', 'both']",
+    "level": "a number in (0, 1)", "method": f"one of {list(BOOT_METHODS)}", "over": f"one of {list(BOOT_OVER)}",
     "shape_method": f"one of {list(SHAPE_BOOT_METHODS)} (the shape metric's bootstrap interval)",
 }
 
 
-def _check_inference_schema(inference: Mapping[str, Any]) -> None:
-    """The first key of an ``inference`` mapping that breaks its schema, as one line naming it
-    (an unknown key: with the accepted ones)."""
-    schema = CONFIG_SCHEMA["properties"]["inference"]["anyOf"][1]
-    unknown = sorted(str(k) for k in inference if k not in schema["properties"])
+def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The ``inference`` option (of :func:`~neuroxr.sweep.sweep` or a config file) with its defaults
+    filled, or ``None`` (``None`` or an empty mapping): the one check of its keys, in one line naming
+    the key, before any entry is computed (``kw``: the sweep's score arguments).
+
+    Raises
+    ------
+    SweepConfigError
+        ``max_n`` with inference, not a mapping, an unknown key (listed with the accepted ones), a key
+        breaking :data:`CONFIG_SCHEMA` (a NaN ``level`` too), or neither ``bootstrap`` nor
+        ``permutations`` above 0.
+    """
+    if inference is None or isinstance(inference, Mapping) and not inference:
+        return None
+    if kw is not None and kw.get("max_n") is not None:
+        raise SweepConfigError("inference needs max_n=None (the operator must stay fixed); drop max_n or inference.")
+    if not isinstance(inference, Mapping):
+        raise SweepConfigError(f"inference must be {_CONFIG_TYPES['inference']}; got {inference!r}.")
+    unknown = sorted(str(k) for k in inference if k not in INFERENCE_KEYS)
     if unknown:
-        raise SweepConfigError(f"inference takes no keys {unknown}; accepted keys: {list(schema['properties'])}.")
-    errors = sorted(_validator().evolve(schema=schema).iter_errors(dict(inference)), key=lambda e: list(e.absolute_path))
-    if errors and errors[0].absolute_path:
-        sub = str(errors[0].absolute_path[0])
-        raise SweepConfigError(f"inference.{sub} must be {_INFERENCE_TYPES[sub]}; got {inference[sub]!r}.")
+        raise SweepConfigError(f"inference takes no keys {unknown}; accepted keys: {list(INFERENCE_KEYS)}.")
+    errors = sorted(_validator().evolve(schema=_INFERENCE_SCHEMA).iter_errors(dict(inference)),
+                    key=lambda e: list(e.absolute_path))
+    bad = str(errors[0].absolute_path[0]) if errors else "level" if _non_finite(inference.get("level")) else None
+    if bad is not None:
+        raise SweepConfigError(f"inference.{bad} must be {_INFERENCE_TYPES[bad]}; got {inference[bad]!r}.")
+    out = {**INFERENCE_KEYS, **inference}
+    if not out["bootstrap"] and not out["permutations"]:
+        raise SweepConfigError("inference asks for no entries (bootstrap and permutations are both 0); give "
+                               "inference.bootstrap or inference.permutations > 0, or drop inference.")
+    return out
 
 
 def _check_schema(config: Mapping[str, Any]) -> None:
     """The first key of ``config`` that breaks :data:`CONFIG_SCHEMA`, as one line."""
-    errors = sorted(_validator().iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
+    # ``inference`` is checked by check_inference alone (its keys, in one line naming the key)
+    errors = sorted(_validator().iter_errors({k: v for k, v in config.items() if k != "inference"}),
+                    key=lambda e: list(e.absolute_path))
     if errors:
         key = str(errors[0].absolute_path[0]) if errors[0].absolute_path else None
-        if key == "inference" and isinstance(config[key], Mapping):
-            _check_inference_schema(config[key])
         if key in _CONFIG_TYPES:
             raise SweepConfigError(f"{key} must be {_CONFIG_TYPES[key]}; got {config[key]!r}.")
         raise SweepConfigError(f"invalid sweep configuration: {errors[0].message}.")
@@ -195,9 +226,6 @@ def _check_finite(config: Mapping[str, Any]) -> None:
     for key, value in config.items():
         if _non_finite(value):
             raise SweepConfigError(f"{key} must be {_CONFIG_TYPES.get(key, 'finite')}; got {value!r}.")
-    inference = config.get("inference")
-    if isinstance(inference, Mapping) and _non_finite(inference.get("level")):
-        raise SweepConfigError(f"inference.level must be a number in (0, 1); got {inference['level']!r}.")
 
 
 def as_list(value: Any, what: str) -> list[str] | None:
@@ -364,7 +392,6 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
     out.update(kw)
     if "metric_options" in out:
         out["metric_options"] = check_metric_options(out["metric_options"])
-    from .inference import check_inference
     from .run import check_cluster_options
 
     inference = check_inference(out.get("inference"), kw)

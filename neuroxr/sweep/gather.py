@@ -247,12 +247,13 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     for e, path, ds_all in zip(entries, located, _read_all(store, located)):
         if ds_all is None:
             continue
-        read.append(ds_all)
+        prov = _params(ds_all)  # decoded once per entry: its rows and the shared attrs
+        read.append(prov)
         if "time_bin" not in ds_all.dims:
             loaded.append((e, ds_all))
         timed = timed or "time_bin" in ds_all.dims
         for t, (when, ds) in enumerate(per_bin(ds_all)):
-            _rows(e, path, ds, when, rows, trows, t if when else None)
+            _rows(e, path, ds, prov, when, rows, trows, t if when else None)
     cols = list(Entry("x", "x", "x").labels()) + (list(TIME_COLUMNS) if timed else [])
     table = pd.DataFrame(rows, columns=cols + ["key", "path", "n_targets", "n_excluded_stimuli", "median_ev", "mean_ev",
                                                *PARAM_COLUMNS])
@@ -261,27 +262,24 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     return _with_shared_params(_dataset(store, entries, loaded), read), table, target_table
 
 
-def _with_shared_params(ds: xr.Dataset, read: Sequence[xr.Dataset]) -> xr.Dataset:
-    """``ds`` with the parameters that every entry in ``read`` shares as attrs (the tables give each
-    entry's own), storable (:func:`neuroxr.attrs.encode_attrs`)."""
-    params = [_params(r) for r in read]
+def _with_shared_params(ds: xr.Dataset, params: Sequence[Mapping[str, Any]]) -> xr.Dataset:
+    """``ds`` with the parameters that every entry read shares as attrs (``params``: each entry's,
+    :func:`_params`; the tables give each entry's own), storable (:func:`neuroxr.attrs.encode_attrs`)."""
     shared = {k: v for k, v in (params[0] if params else {}).items() if all(k in p and p[k] == v for p in params[1:])}
     ds.attrs = encode_attrs({**shared, **ds.attrs})
     return ds
 
 
-
-
-def _rows(e: Entry, path: str | None, ds: xr.Dataset, when: dict[str, float], rows: list, trows: list,
-          time_bin: int | None = None) -> None:
-    """The table row and the per-target rows of one (static, or bin ``time_bin`` of a time-resolved) entry."""
+def _rows(e: Entry, path: str | None, ds: xr.Dataset, prov: Mapping[str, Any], when: dict[str, float], rows: list,
+          trows: list, time_bin: int | None = None) -> None:
+    """The table row and the per-target rows of one (static, or bin ``time_bin`` of a time-resolved) entry
+    (``prov``: the entry's parameters, :func:`_params`)."""
     tdim = "neuroid" if "neuroid" in ds.dims else "unit"
     ev = np.asarray(ds["ev"].transpose(tdim, "rep").values, dtype=float)
     ev_t = nanmean(ev, axis=1)
     inc = _included(ds, tdim)
     r_t = nanmean(np.asarray(ds["r"].transpose(tdim, "rep").values, dtype=float), axis=1) if "r" in ds else np.full(len(ev_t), np.nan)
     labels = {**e.labels(), **when}
-    prov = _params(ds)
     params = {k: _plain(prov.get(k)) for k in PARAM_COLUMNS}
     params["reps"] = int(ev.shape[1]) if params["reps"] is None else params["reps"]
     rows.append({**labels, "key": e.key, "path": path, **included_summary(ev_t, inc),
@@ -428,14 +426,15 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
     for e, path, ds in zip(entries, located, _read_all(store, located)):
         if ds is None:
             continue
-        read.append(ds)
+        prov = _params(ds)  # decoded once per entry: its row and the shared attrs
+        read.append(prov)
         split = "split" in ds["score"].dims
         rows.append({"metric": e.direction, "source": e.source, "target": e.target or None, "model": e.model,
                      "layer": e.layer, "neural": e.neural, "region": e.region, "key": e.key, "path": path,
                      "value": metric_value(ds), "train_value": metric_value(ds, "train") if split else np.nan,
                      "ceiling": float(ds["ceiling"]) if "ceiling" in ds else np.nan,
                      **excluded_counts(ds.attrs, EXCLUDED_COUNTS),
-                     **{_param_column(k): _plain(v) for k, v in _params(ds).items()}})
+                     **{_param_column(k): _plain(v) for k, v in prov.items()}})
     params = ordered(k for r in rows for k in r if k not in METRIC_TABLE_COLUMNS)
     table = as_counts(pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS + params), EXCLUDED_COUNTS)
     pair = [e for e in entries if e.direction != "dimensionality"]

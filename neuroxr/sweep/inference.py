@@ -18,51 +18,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import SweepConfigError
-from ..geometry.shape_inference import SHAPE_BOOT_DEFAULT, SHAPE_BOOT_METHODS
 from ..kernels.resample import undefined_resamples
 from ._util import per_bin
+from .config import INFERENCE_KEYS, check_inference  # check_inference: the option's one check (config.py), re-exported
 from .plan import Entry
 
 __all__ = ["INFERENCE_KEYS", "check_inference", "direction_inference_params", "run_inference", "takes_inference",
            "inference_summary", "metric_bootstrap_summary", "unread_inference_keys"]
 
-#: keys of a sweep's ``inference`` mapping and their defaults: ``method`` and ``over`` are the directions'
-#: bootstrap entries', ``shape_method`` the shape metric's (``shape_bootstrap``'s ``method``)
-INFERENCE_KEYS = {"bootstrap": 0, "permutations": 0, "level": 0.95, "method": "percentile", "over": "stimuli",
-                  "shape_method": SHAPE_BOOT_DEFAULT}
 #: score arguments an inference entry does not take
 _NOT_TAKEN = ("max_n", "backend", "temporal_generalization")
 
 
-def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """The ``inference`` option with its defaults filled, or ``None`` (one-line errors, before any
-    entry is computed; ``kw``: the sweep's score arguments)."""
-    if not inference:
-        return None
-    if kw is not None and kw.get("max_n") is not None:
-        raise SweepConfigError("inference needs max_n=None (the operator must stay fixed); drop max_n or inference.")
-    if not isinstance(inference, Mapping):
-        raise SweepConfigError(f"inference must be a mapping such as {{bootstrap: 1000, permutations: 1000}}; got {inference!r}.")
-    bad = sorted(k for k in inference if k not in INFERENCE_KEYS)
-    if bad:
-        raise SweepConfigError(f"inference takes no keys {bad}; accepted keys: {list(INFERENCE_KEYS)}.")
-    out = {**INFERENCE_KEYS, **inference}
-    for k in ("bootstrap", "permutations"):
-        v = out[k]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise SweepConfigError(f"inference.{k} must be an integer >= 0 (0: none); got {v!r}.")
-    if out["shape_method"] not in SHAPE_BOOT_METHODS:
-        raise SweepConfigError(f"inference.shape_method must be one of {list(SHAPE_BOOT_METHODS)} (the shape metric's "
-                               f"bootstrap interval); got {out['shape_method']!r}.")
-    if not out["bootstrap"] and not out["permutations"]:
-        raise SweepConfigError("inference asks for no entries (bootstrap and permutations are both 0); give "
-                               "inference.bootstrap or inference.permutations > 0, or drop inference.")
-    return out
-
-
 def unread_inference_keys(inference: Mapping[str, Any], entries: Sequence[Entry]) -> list[str]:
-    """The keys of ``inference`` (checked, :func:`check_inference`) set away from their defaults
+    """The keys of ``inference`` (checked, :func:`~neuroxr.sweep.config.check_inference`) set away from their defaults
     that no planned entry reads, as ``"key=value"``: ``level`` without a bootstrap entry, ``method``
     and ``over`` without a direction's bootstrap entry (the metrics' bootstraps resample the
     stimuli, with a percentile interval), ``shape_method`` without a shape bootstrap entry."""

@@ -25,15 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ParameterError, SweepConfigError, no_effect
+from ..errors import NeuroxrError, SweepConfigError, no_effect
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
 from ..validation import check_int
 from ._util import ordered
 from .checks import check_plan
-from .config import check_metric_options, check_score_kwargs
+from .cluster import check_client
+from .config import check_inference, check_metric_options, check_score_kwargs
 from .gather import SweepResult, gather, gather_metrics
-from .inference import check_inference, run_inference
+from .inference import run_inference
 from .names import layer_name
 from .plan import Entry, longest_first, set_sizes
 from .select import best_layers
@@ -185,12 +186,17 @@ def _check_memory_limit(memory_limit: Any, name: str = "memory_limit") -> None:
 
 @contextlib.contextmanager
 def _as_sweep() -> Iterator[None]:
-    """The errors of the checks a sweep shares with its config file's keys (:func:`~neuroxr.sweep.config.load_config`
-    starts them with the file's path) starting with ``sweep:``, the function called, their class kept."""
+    """The errors of the sweep's own checks starting with ``sweep:``, the function called, once, their class
+    kept (a config file's errors start with the file's path instead: :func:`~neuroxr.sweep.config.load_config`,
+    ``neuroxr sweep``)."""
     try:
         yield
-    except (SweepConfigError, ParameterError) as exc:
-        raise type(exc)(f"sweep: {exc}") from None
+    except NeuroxrError as exc:  # a SweepConfigError, or a check of an entry kind (ParameterError, LayoutError)
+        raise type(exc)(str(exc) if str(exc).startswith(_PREFIX) else _PREFIX + str(exc)) from None
+
+
+#: what the errors of :func:`sweep`'s own checks start with (:func:`_as_sweep`)
+_PREFIX = "sweep: "
 
 
 def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any) -> None:
@@ -291,7 +297,8 @@ def sweep(
     Raises
     ------
     SweepConfigError
-        Invalid arguments or names not in the store (raised before anything runs).
+        Invalid arguments or names not in the store (raised before anything runs; a scheduler nobody
+        answers at, or dask-cuda missing, when the cluster starts): one line starting with ``sweep:``.
     SweepError
         Some tasks failed (``on_error="raise"``), or the scheduler went away mid-sweep (one line
         naming it); every finished entry is written and a re-run resumes.
@@ -316,28 +323,24 @@ def sweep(
         storage_options = store.storage_options
     url = store.url if "://" in store.url else os.path.abspath(store.url)
     serial = _is_serial(client)
-    with _as_sweep():  # the CLI's flags are checked by its own call, spelled as flags
+    with _as_sweep():  # where it runs (the CLI's flags are checked by its own call, spelled as flags)
         check_cluster_options(client, {"n_workers": n_workers, "memory_limit": memory_limit, "gram_spread": gram_spread})
-    if not serial and url.startswith("memory://"):
-        raise SweepConfigError(
-            f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "
-            f"fsspec URL, or client='serial'."
-        )
-    if isinstance(client, str) and not serial:
-        from .cluster import scheduler_address
-
-        scheduler_address(client)
-    with _as_sweep():
+        if not serial and url.startswith("memory://"):
+            raise SweepConfigError(
+                f"store {url!r} lives in this process's memory; workers cannot open it. Use a path or a shared "
+                f"fsspec URL, or client='serial'."
+            )
+        check_client(client)
         entries, metric_opts, params = check_plan(store, kw, metric_options, inference, models, layers, neural, directions,
                                                   regions)
-    backend = kw.get("backend")
-    if (serial or client is None) and backend is not None:
-        from ..backend import BackendError, resolve_backend
+        backend = kw.get("backend")
+        if (serial or client is None) and backend is not None:
+            from ..backend import BackendError, resolve_backend
 
-        try:
-            resolve_backend(backend)
-        except BackendError as exc:
-            raise SweepConfigError(str(exc)) from None
+            try:
+                resolve_backend(backend)
+            except BackendError as exc:
+                raise SweepConfigError(str(exc)) from None
     paths: dict[str, str] = {}
     if not overwrite:
         for e in entries:
@@ -469,7 +472,8 @@ class _Run:
 
         from .cluster import connect
 
-        c, close = connect(client, n_workers, gpu, memory_limit)
+        with _as_sweep():  # a scheduler nobody answers at, dask-cuda missing: the sweep's checks of where it runs
+            c, close = connect(client, n_workers, gpu, memory_limit)
         address = getattr(c, "scheduler", None) and c.scheduler.address
         finished: set[str] = set()
         quiet = _QuietConnectionErrors()

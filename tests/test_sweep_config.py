@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import neuroxr as nx
-from neuroxr.errors import NeuroxrError
+from neuroxr.errors import NeuroxrError, StoreError
 from neuroxr.store import StudyStore
 from neuroxr.sweep import SCORE_KEYS, SWEEP_KEYS, SweepConfigError, load_config, sweep, validate_config
 from neuroxr.sweep.config import CONFIG_SCHEMA
@@ -401,6 +401,10 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
     sweep(path, client="serial", **one)  # every entry computed: a client that is none is still refused
     with pytest.raises(SweepConfigError, match=r"^sweep: client must be None"):
         sweep(path, client=object(), **one)
+    missing = path.parent / "typo.zarr"  # a mistyped store: the call named, how to make one said
+    with pytest.raises(StoreError, match=r"^sweep: no study store at .*typo\.zarr.*StudyStore\(path, create=True\)\.$"):
+        sweep(missing, client="serial", **one)
+    assert not missing.exists()
 
 
 @pytest.mark.parametrize("inference, message", [

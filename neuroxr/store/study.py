@@ -64,6 +64,8 @@ __all__ = ["StudyStore", "open_store"]
 
 #: default bytes of small groups (each read or written in one batch on an object store) a cached store keeps
 _DATA_CACHE_BYTES = 256 * 2**20
+#: how a missing store is made, where opening one refuses to create it
+_CREATE_HINT = "; make a new store there with StudyStore(path, create=True)"
 
 
 class StudyStore(Reading, SetWriters):
@@ -132,13 +134,13 @@ class StudyStore(Reading, SetWriters):
         if self._local is not None and os.path.exists(self._local) and not os.path.isdir(self._local):
             raise StoreError(f"no study store at {self.url!r} (it is a file, not a store folder); pass the store's folder.")
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
-            how = "" if mode == "r" else "; pass create=True to make a new store there"
+            how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
         self._id = self._local if self._local is not None else self.url.rstrip("/")
         root_doc = self._root_doc()
         if root_doc is None and (mode == "r" or not create):
-            how = "" if mode == "r" else "; pass create=True to make a new store there"
+            how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")
         attrs = (root_doc or {}).get("attributes", {}) if isinstance(root_doc, dict) else {}
         if (mode == "r" or not create) and root_doc and STORE_VERSION_ATTR not in attrs and not any(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NeuroxrError, SweepConfigError, no_effect
+from ..errors import NeuroxrError, StoreError, SweepConfigError, no_effect
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
 from ..validation import check_int
@@ -315,7 +315,10 @@ def sweep(
         inference = check_inference(inference, kw)
         metric_options = check_metric_options(metric_options)
     if not isinstance(store, StudyStore):  # a mistyped path is an error (create=False), not a new empty store
-        store = StudyStore(store, storage_options=storage_options, create=False)
+        try:
+            store = StudyStore(store, storage_options=storage_options, create=False)
+        except StoreError as exc:
+            raise StoreError(f"sweep: {exc}") from None
     # a new twin whose cache lasts for this sweep only (the sets do not change during a sweep): its
     # tokens and metadata are read once, afresh, never from the caller's cache of earlier calls
     store = store.cached().hold()

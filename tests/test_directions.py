@@ -347,6 +347,27 @@ def test_features_constant_up_to_rounding_are_an_error_in_memory_and_streamed(pr
             call()
 
 
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+def test_one_large_constant_unit_leaves_the_design_varying_in_memory_and_streamed(problem):
+    """A design is constant when every column is (each on its own squares): one constant unit at 1e8
+    among varying ones is scored, in memory, streamed over unit chunks and from a Gram, on every
+    stimulus and with a stimulus left out (no trial), as the features without that unit."""
+    from neuroxr.geometry import gram
+
+    F = problem["F"].copy()
+    F[:, 0] = 1e8
+    R = problem["R"].copy()
+    for drop in (False, True):
+        if drop:
+            R[0] = np.nan  # the stimulus is left out: the Gram's statistics over a subset
+        neu = nx.neural(R)
+        ref = d.forward(nx.features(problem["F"][:, 1:]), neu, reps=2).ev.values
+        feats = nx.features(F)
+        for kw in ({}, {"chunk": True}, {"gram": gram(feats)}):
+            f = feats.chunk({"unit": 7}) if kw.pop("chunk", False) else feats
+            np.testing.assert_allclose(d.forward(f, neu, reps=2, **kw).ev.values, ref, rtol=1e-6)
+
+
 def test_mismatched_stimuli(problem):
     feats = nx.features(problem["F"])
     neu = nx.neural(problem["R"]).isel(stimulus=slice(0, 140))

@@ -481,9 +481,10 @@ def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):
     from neuroxr.entries import kinds
 
     st, f1, *_ = study
-    # 1 the unit order, 2 the low-rank ridge kernels, 3 float64 trial means, 4 constant features refused
+    # 1 the unit order, 2 the low-rank ridge kernels, 3 float64 trial means, 4 constant features refused,
+    # 5 constancy decided per unit
     rev = kinds.KINDS["ereg"].revision
-    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 4
+    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 5
     monkeypatch.setitem(kinds.KINDS, "ereg", replace(kinds.KINDS["ereg"], revision=0))  # as before the fix
     old = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
     monkeypatch.undo()
@@ -512,8 +513,9 @@ def test_forward_entries_of_a_joint_regressor_have_a_revision(tmp_path):
     est = compute(st, "forward", "net.l1", "mA", params={"reps": 2, "regressor": PLSRegression(3)})
     ridge = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
     # forward's revision 4 (2, the low-rank ridge kernels, targets constant up to rounding, ties up to
-    # rounding), and one more for fitting the targets in canonical id order (not for ridge)
-    assert pls.provenance["revision"] == est.provenance["revision"] == 5 and ridge.provenance["revision"] == 4
+    # rounding), one for constancy decided per unit (a stop), and one more for fitting the targets in
+    # canonical id order (not for ridge)
+    assert pls.provenance["revision"] == est.provenance["revision"] == 6 and ridge.provenance["revision"] == 5
     assert list_entries(st).query("kind == 'forward'").current.all()
     for t in range(A.sizes["time_bin"]):
         ref = d.forward(F, bin_slice(A, t), reps=2, regressor="pls", n_components=3)
@@ -623,8 +625,8 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
         assert (lookup(st, kind, "net.l1", "net.l2", params=params) is None) == stale, (kind, params)
     new = compute(st, "crsa", "net.l1", "net.l2", params={"rdm_method": "euclidean"})
     # crsa 1 (a stop), exact ties, its Spearman (ties up to rounding), ties of small Euclidean distances,
-    # a ceiling <= 0 (a stop), the ceiling's valid split and neuroid set (a stop)
-    assert new.computed and new.provenance["revision"] == 6
+    # a ceiling <= 0 (a stop), the ceiling's valid split and neuroid set (a stop), constancy per unit (a stop)
+    assert new.computed and new.provenance["revision"] == 7
     ref = spearmanr(pdist(X, "euclidean"), pdist(Y, "euclidean")).statistic
     assert abs(float(new.dataset["score"]) - ref) < 1e-12
     assert compute(st, "gram", "net.l1").dataset.attrs["integral"] == 1
@@ -657,7 +659,8 @@ def test_rsa_entries_of_correlation_and_cosine_rdms_before_the_row_pass_are_stal
     monkeypatch.setattr(kinds, "entry_revision", before)
     old = [(k, p, compute(st, k, "net.l1", "net.l2", params=p)) for k, p in cases.items()]
     monkeypatch.undo()
-    assert kinds.entry_revision("gram", {}) == 2 and lookup(st, "gram", "net.l1") is None
+    # gram: 1 integral, 2 the row pass, 3 its varying units (a stop)
+    assert kinds.entry_revision("gram", {}) == 3 and lookup(st, "gram", "net.l1") is None
     for kind, params, entry in old:
         stale = params["rdm_method"] != "euclidean"
         assert kinds.entry_revision(kind, kinds.get_kind(kind).fill(params)) == entry.provenance.get("revision", 0) + stale
@@ -694,5 +697,16 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     for name, kind in kinds.KINDS.items():
         n = sum(name in stop for stop in kinds.STOPS)
         assert kind.revision == kinds.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert all(sum(k in stop for stop in kinds.STOPS) == 2 for k in ("forward_bootstrap", "cka_bootstrap"))
-    assert sum("crsa" in stop for stop in kinds.STOPS) == 3
+    assert all(sum(k in stop for stop in kinds.STOPS) == 3 for k in ("forward_bootstrap", "cka_bootstrap"))
+    assert sum("crsa" in stop for stop in kinds.STOPS) == 4
+
+
+def test_per_unit_constant_kinds_are_one_revision_up_at_this_stop():
+    """Constancy decided per unit (one large constant unit made a layer constant) and exactly constant
+    RDMs of features constant up to rounding change the numbers of the kinds deciding it, and the Gram
+    records its varying units: each of those kinds is in the last stop."""
+    from neuroxr.entries import kinds
+
+    want = {"gram", "forward", "reverse", "inter_animal", "model_to_model", "temporal_generalization", "crsa", "ersa",
+            "cka", "dimensionality", "shape", "crsa_bootstrap", "cka_permutation", "shape_bootstrap", "forward_bootstrap"}
+    assert want <= set(kinds.PER_UNIT_CONSTANT_KINDS) <= set(kinds.STOPS[-1])

@@ -671,3 +671,36 @@ def test_split_train_test_takes_a_labeled_array_and_names_itself():
         geo.split_train_test(F.values)
     with pytest.raises(LayoutError, match=r"^split_train_test: too few stimuli \(5\)"):
         geo.split_train_test(5)
+
+
+def test_one_large_constant_unit_is_left_out_not_the_layer():
+    """A layer is constant when every unit is (each on its own squares): one constant unit at 1e8
+    leaves CKA, effective dimensionality, the linear shape metric and RSA those of the layer without it
+    (its centred column is zero), where it made the whole layer constant (NaN)."""
+    rng = np.random.default_rng(4)
+    ids = [f"s{i:02d}" for i in range(30)]
+    f1, f2 = rng.standard_normal((30, 14)), rng.standard_normal((30, 9)) + rng.standard_normal((30, 14))[:, :9]
+    big = f1.copy()
+    big[:, 0] = 1e8
+    a, b, ref = features(big, ids), features(f2, ids), features(f1[:, 1:], ids)
+    assert geo.cka(a, b) == pytest.approx(geo.cka(ref, b), rel=1e-9)
+    assert geo.effective_dimensionality(a) == pytest.approx(geo.effective_dimensionality(ref), rel=1e-9)
+    assert geo.LinearMetric().fit(a, b).distance(a, b) == pytest.approx(geo.LinearMetric().fit(ref, b).distance(ref, b), rel=1e-6)
+    assert geo.rdm(a, "euclidean").values == pytest.approx(geo.rdm(ref, "euclidean").values, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+@pytest.mark.parametrize("method", ["euclidean", "sqeuclidean", "cosine", "correlation"])
+def test_rsa_of_features_or_trial_means_constant_up_to_rounding_is_nan(method):
+    """Features or trial means constant up to rounding give exactly constant RDMs (every stimulus the
+    mean pattern, here varying over the units), so their RSA scores are NaN, as CKA's: not
+    comparisons of rounding noise."""
+    rng = np.random.default_rng(5)
+    n, ids = 30, [f"s{i:02d}" for i in range(30)]
+    pattern = np.linspace(1.0, 2.0, 14)
+    F = features(near_constant(n)[:, None] * pattern[None, :], ids)
+    R = neural(rng.standard_normal((n, 6, 4)) + rng.standard_normal((n, 6))[:, :, None], ids)
+    N = neural(np.broadcast_to((near_constant(n)[:, None] * pattern[None, :6])[:, :, None], (n, 6, 4)).copy(), ids)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(float(geo.crsa(F, R, rdm_method=method, noise_ceiling=False).score))
+        assert np.isnan(float(geo.ersa(features(rng.standard_normal((n, 14)), ids), N, rdm_method=method).test_score))

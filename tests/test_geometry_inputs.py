@@ -242,3 +242,22 @@ def test_constant_design_kinds_are_one_revision_up_at_this_stop():
     from neuroxr.entries import kinds
 
     assert set(kinds.CONSTANT_DESIGN_METRIC_KINDS) <= set(kinds.STOPS[-1])
+
+
+def test_a_gram_dataset_records_its_varying_units():
+    """A Gram Dataset keeps the units' constancy (``n_varying``, ``q``, ``qc``), so CKA from it decides
+    per unit as the features do (one constant unit at 1e8 leaves the layer varying); a Gram changed
+    since (scaled: its trace is not the recorded one) or written before decides on its summed squares."""
+    rng = np.random.default_rng(6)
+    ids = [f"s{i:02d}" for i in range(30)]
+    F = rng.standard_normal((30, 14))
+    F[:, 0] = 1e8
+    a, b = features(F, stimulus_id=ids), features(rng.standard_normal((30, 5)), stimulus_id=ids)
+    g = geo.gram(a)
+    assert g.attrs["n_varying"] == 13 and geo.gram_stats(g).n_varying == 13
+    np.testing.assert_allclose(g["q"].values, 1e16, rtol=1e-12)
+    assert geo.cka(g, b) == pytest.approx(geo.cka(a, b), rel=1e-9) and not np.isnan(geo.cka(a, b))
+    assert geo.gram_stats(g * 2.0).n_varying is None
+    old = g.drop_vars(["q", "qc"])
+    del old.attrs["n_varying"]
+    assert geo.gram_stats(old).n_varying is None

@@ -238,3 +238,58 @@ def test_variance_totals_and_constant_features_from_the_statistics(backend):
         c = gram(asarray(C, backend=_backend(backend)), chunk_size=chunk)
         assert float(to_numpy(c.K).trace()) > 0 and constant_features(c) and constant_features(c, rows)
         assert math.isnan(effective_dimensionality(c)) and math.isnan(linear_cka(c, s)) and math.isnan(linear_cka(s, c, True))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_large_constant_unit_does_not_make_the_features_constant(dtype):
+    """Constancy is decided per unit (each on its own squares): a constant unit at 1e8 (float64), or a
+    float32 "massive activation" unit at 1e4 among 768 unit-scale ones, leaves the features varying,
+    over every stimulus and over a subset, in one pass or chunked and streamed, and their CKA and
+    effective dimensionality are those without that unit (its centred column is zero)."""
+    import dask.array as da
+
+    rng = np.random.default_rng(1)
+    n, p, big = (30, 14, 1e8) if dtype == "float64" else (30, 768, 1e4)
+    F = rng.standard_normal((n, p)).astype(dtype)
+    F[:, 0] = big
+    rows = np.arange(0, n, 2)
+    L = gram(rng.standard_normal((n, 5)).astype(dtype))
+    for s in (gram(F), gram(F, chunk_size=5), gram_dask(da.from_array(F, chunks=(n, 7)), scheduler="sync"),
+              gram_dask(da.from_array(F, chunks=(n, 7)), scheduler="threads")):
+        assert s.n_varying == p - 1 and not constant_features(s) and not constant_features(s, rows)
+        ref = gram(F[:, 1:])
+        assert effective_dimensionality(s) == pytest.approx(effective_dimensionality(ref), rel=1e-4)
+        assert linear_cka(s, L) == pytest.approx(linear_cka(ref, L), rel=1e-4)
+    C = np.full((n, 4), big, dtype=dtype)
+    C[:, 1:] = near_constant(n).astype(dtype)[:, None]
+    for s in (gram(C), gram(C, chunk_size=1)):
+        assert s.n_varying == 0 and constant_features(s) and constant_features(s, rows)
+
+
+def test_a_subset_of_stimuli_decides_from_the_varying_units():
+    """Over a subset the statistics leave the constant units out of the totals (``q``, ``qc``): a
+    large constant unit does not hide the others' variance there, and units that vary only outside
+    the subset make it constant there, as the columns decide in memory."""
+    from neuroxr.kernels.stats import constant_columns
+
+    rng = np.random.default_rng(2)
+    F = rng.standard_normal((20, 6))
+    F[:, 0] = 1e8
+    rows = np.array([1, 4, 5, 9, 12])
+    assert not constant_features(gram(F, chunk_size=2), rows) and not constant_columns(F[rows]).all()
+    G = F.copy()
+    G[rows, 1:] = 0.3  # the varying units are constant on the subset
+    assert constant_features(gram(G, chunk_size=2), rows) and constant_columns(G[rows]).all()
+    assert not constant_features(gram(G, chunk_size=2))
+
+
+def test_a_float32_column_is_decided_on_its_two_pass_squares():
+    """In float32 a column is constant when its spread is within 256 ulps of its values (the two-pass
+    squares' rounding, ``stats.column_tol``), not below 5.5e-3 of them: a baseline of 1000 with a
+    spread of 1 varies, as in float64; the same column rounded to a constant does not."""
+    rng = np.random.default_rng(3)
+    F = (1000.0 + rng.standard_normal((30, 6))).astype(np.float32)
+    for s in (gram(F), gram(F.astype(np.float64))):
+        assert s.n_varying == 6 and not constant_features(s)
+    C = np.tile(np.float32(1000.7) + np.zeros((30, 1), np.float32), 6) * np.linspace(1, 2, 6, dtype=np.float32)
+    assert gram(C).n_varying == 0 and constant_features(gram(C)) and constant_features(gram(C.astype(np.float64)))

@@ -424,3 +424,23 @@ def test_common_features_take_one_pass_and_statistics_without_the_row_pass_warn(
         rdm_from_gram(s, "correlation")
     assert gram(F).Kr is not None and not needs_row_pass(gram(F))
 
+
+
+@pytest.mark.parametrize("method", ["euclidean", "sqeuclidean", "cosine", "correlation"])
+def test_features_constant_up_to_rounding_give_the_rdm_of_constant_features(method):
+    """Features constant across the stimuli up to rounding give the RDM of exactly constant ones (all
+    stimuli the mean pattern): one zero distance, NaN for a pattern constant over the units (correlation),
+    never distances between rounding errors."""
+    from conftest import near_constant
+
+    n = 30
+    flat = np.tile(near_constant(n)[:, None], 14)  # the pattern is constant over the units too
+    shaped = near_constant(n)[:, None] * np.linspace(1.0, 3.0, 14)[None, :]  # a pattern varying over the units
+    assert np.ptp(squareform(pdist(flat, "sqeuclidean"))) > 0  # rounding noise, from scipy
+    for F, nan in ((flat, method == "correlation"), (shaped, False)):
+        D = np.asarray(rdm(F, method))
+        off = D[~np.eye(n, dtype=bool)]
+        if nan:
+            assert np.isnan(off).all()
+        else:  # one value (cosine: 1 - G / G rounds to one ulp)
+            assert np.ptp(off) == 0 and abs(off[0]) < 1e-15

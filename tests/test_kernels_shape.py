@@ -170,3 +170,17 @@ def test_fit_in_a_basis_of_all_rows_with_n_units_is_the_fit(alpha):
         Wx, Wy = fit_alignment(Xw, Zx, Yw, Zy, n_units=(60, 45))
         got = shape_score((Xq[rows] - mx) @ Wx, (Yq[rows] - my) @ Wy, score_method)
         assert got == pytest.approx(ref, rel=1e-10)
+
+
+def test_centre_zeroes_a_representation_only_when_every_column_is_constant():
+    """One large constant column (1e8) does not make a varying representation constant: each column
+    is decided on its own squares; constant columns up to rounding alone give zeros."""
+    from conftest import near_constant
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((20, 5))
+    X[:, 0] = 1e8
+    Xc = centre(X, X.mean(0))
+    np.testing.assert_allclose(Xc[:, 1:], X[:, 1:] - X[:, 1:].mean(0), rtol=1e-12)
+    C = np.tile(near_constant(20)[:, None], 3) * np.array([1.0, 2.0, 1e8])
+    assert not np.any(centre(C, C.mean(0)))

@@ -48,9 +48,11 @@ def gram(
     Returns
     -------
     xarray.Dataset
-        ``K`` (stimulus, stimulus_): column-centred Gram; ``a``, ``v`` (stimulus); attrs
-        ``n_units``, ``mu``, ``m2``, ``integral`` (1: integer features) and, where integral,
-        ``max_abs``; ``stimulus_id`` on both stimulus dims. Where correlation / cosine RDMs need
+        ``K`` (stimulus, stimulus_): column-centred Gram; ``a``, ``v`` (stimulus); the constant
+        units' squares and centred squares per stimulus ``q``, ``qc`` (stimulus); attrs
+        ``n_units``, ``mu``, ``m2``, ``n_varying`` (the units that vary, each decided up to
+        rounding on its own squares), ``trace`` (of ``K``), ``integral`` (1: integer features)
+        and, where integral, ``max_abs``; ``stimulus_id`` on both stimulus dims. Where correlation / cosine RDMs need
         it (stimuli with large offsets, :mod:`neuroxr.kernels.gram_rows`), also the row pass:
         ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus).
     """
@@ -87,9 +89,11 @@ def _feature_stats(features: xr.DataArray, backend: str | None, dtype: Any = "fl
 
 
 def stats_variables(stats: _g.GramStats) -> dict[str, Any]:
-    """The arrays of ``stats`` as a Gram Dataset's variables: ``K``, ``a``, ``v`` and, where the
-    row pass ran, ``Kr``, ``ar``, ``r``."""
+    """The arrays of ``stats`` as a Gram Dataset's variables: ``K``, ``a``, ``v``, the constant units'
+    ``q``, ``qc`` (where known) and, where the row pass ran, ``Kr``, ``ar``, ``r``."""
     out = {"K": (RDM_DIMS, to_numpy(stats.K)), "a": (("stimulus",), to_numpy(stats.a)), "v": (("stimulus",), to_numpy(stats.v))}
+    if stats.q is not None:
+        out.update({"q": (("stimulus",), to_numpy(stats.q)), "qc": (("stimulus",), to_numpy(stats.qc))})
     if stats.Kr is not None:
         out.update({"Kr": (RDM_DIMS, to_numpy(stats.Kr)), "ar": (("stimulus",), to_numpy(stats.ar)),
                     "r": (("stimulus",), to_numpy(stats.r))})
@@ -99,13 +103,16 @@ def stats_variables(stats: _g.GramStats) -> dict[str, Any]:
 def stats_attrs(stats: _g.GramStats) -> dict[str, Any]:
     """The scalar statistics of ``stats`` as a Gram Dataset's attrs (``max_abs`` only where the
     features are integral: an attribute is never inf; with it ``trace``, the trace of ``K``, so a
-    Gram changed after it was made, e.g. scaled, which keeps its attrs, is not taken as integral)."""
+    Gram changed after it was made, e.g. scaled, which keeps its attrs, is not taken as integral;
+    ``trace`` is written for every Gram, as the check of ``n_varying``, the units that vary)."""
     out: dict[str, Any] = {"n_units": int(stats.n_units), "mu": float(stats.mu), "m2": float(stats.m2), "kind": "gram",
                            "integral": int(bool(stats.integral))}
+    xp = get_namespace(stats.K)
+    out["trace"] = float(xp.sum(xp.linalg.diagonal(stats.K)))
     if stats.integral:
-        xp = get_namespace(stats.K)
         out["max_abs"] = float(stats.max_abs)
-        out["trace"] = float(xp.sum(xp.linalg.diagonal(stats.K)))
+    if stats.n_varying is not None:
+        out["n_varying"] = int(stats.n_varying)
     return out
 
 
@@ -132,6 +139,11 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
         rtol = 1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4
         integral = bool(np.isclose(float(np.trace(K)), float(ds.attrs["trace"]), rtol=rtol, atol=0.0))
     rows = {k: asarray(ds[k].values, backend=backend, dtype=dtype) for k in ("Kr", "ar", "r")} if "Kr" in ds else {}
+    # the units' constancy, where recorded for this K (a Gram changed or subset since keeps its attrs)
+    if "n_varying" in ds.attrs and {"q", "qc"} <= set(ds) and "trace" in ds.attrs and np.isclose(
+            float(np.trace(K)), float(ds.attrs["trace"]), rtol=1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4, atol=0.0):
+        rows.update(n_varying=int(ds.attrs["n_varying"]),
+                    **{k: asarray(ds[k].values, backend=backend, dtype=dtype) for k in ("q", "qc")})
     return _g.GramStats(
         K=asarray(K, backend=backend, dtype=dtype),
         a=asarray(ds["a"].values, backend=backend, dtype=dtype),

@@ -19,6 +19,8 @@ Statistics (``m`` = column means of ``F``, ``Fc = F - 1 m^T`` the column-centred
     mu  = mean(m)                            mean of the column means
     m2  = sum_k (m_k - mu)^2                 spread of the column means
     integral, max_abs                        every value a finite integer; max |F| (exact RDMs)
+    n_varying, q, qc                         units that vary (per column, up to rounding); the
+                                             constant units' squares and centred squares per stimulus
 
 They are exact for chunks of whole columns (each chunk centres its own columns; ``mu``/``m2`` are
 combined with Chan's parallel-variance update), and from them, without cancellation between large
@@ -43,11 +45,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backend import get_namespace, gram_matrix
+from ..backend import colsum_prod, get_namespace, gram_matrix
 from ..errors import LayoutError
 from ..validation import nonfinite_features_error
 from . import gram_rows as _rows
 from .gram_rows import row_centered_gram, row_centered_shift, uncentered_gram, uncentered_shift
+from .stats import column_tol, no_variance
 
 __all__ = [
     "GramStats",
@@ -104,6 +107,16 @@ class GramStats:
         ``(n_values, units)`` where ``F`` holds NaN or inf: their number and the positions of the
         units holding them (NumPy ints); None where every value is finite. Found within each
         chunk from its column means (a chunk's values are scanned only when a mean is not finite).
+    n_varying : int, optional
+        Units with variance across the stimuli, decided per unit up to rounding
+        (:func:`~neuroxr.kernels.stats.no_variance` of its centred and uncentred squares with
+        :func:`~neuroxr.kernels.stats.column_tol` of the chunk's precision; in float64 as
+        :func:`~neuroxr.kernels.stats.constant_columns` decides a column):
+        the features are constant when none varies (:func:`~neuroxr.kernels.gram.constant_features`).
+        None: not known (statistics stored before it existed).
+    q, qc : array, shape (n,), optional
+        With ``n_varying``: each stimulus' sum of squares over the constant units, of their values
+        and of their centred values, so a subset of the stimuli leaves those units out of its totals.
     """
 
     K: Any
@@ -117,6 +130,9 @@ class GramStats:
     ar: Any = None
     r: Any = None
     nonfinite: Any = None
+    n_varying: int | None = None
+    q: Any = None
+    qc: Any = None
 
     @property
     def integral(self) -> bool:
@@ -161,15 +177,26 @@ def _nonfinite(xp: Any, F: Any, m: Any) -> Any:
     return (n, np.flatnonzero(to_numpy(xp.any(bad, axis=0)))) if n else None  # n == 0: the means overflowed
 
 
-def _joined(s1: GramStats, s2: GramStats) -> dict[str, Any]:
+def _joined(s1: GramStats, s2: GramStats, in_place: bool = False) -> dict[str, Any]:
     """The ``max_abs`` of two chunks together (inf, not integral, when their Grams were computed in
     different precisions: the exactness bound holds for one ``eps``) and their ``nonfinite`` (the
-    second chunk's units follow the first's)."""
+    second chunk's units follow the first's), and their units' constancy (``n_varying``, ``q``, ``qc``:
+    summed, into ``s1``'s arrays with ``in_place``; None where either's is not known)."""
     import numpy as np
 
     bad = [b for b in (s1.nonfinite, s2.nonfinite and (s2.nonfinite[0], s2.nonfinite[1] + s1.n_units)) if b]
+    known = s1.n_varying is not None and s2.n_varying is not None
     return {"max_abs": max(s1.max_abs, s2.max_abs) if s1.K.dtype == s2.K.dtype else math.inf,
-            "nonfinite": (sum(b[0] for b in bad), np.concatenate([b[1] for b in bad])) if bad else None}
+            "nonfinite": (sum(b[0] for b in bad), np.concatenate([b[1] for b in bad])) if bad else None,
+            "n_varying": s1.n_varying + s2.n_varying if known else None,
+            "q": _add(s1.q, s2.q, in_place) if known else None, "qc": _add(s1.qc, s2.qc, in_place) if known else None}
+
+
+def _add(x: Any, y: Any, in_place: bool) -> Any:
+    if not in_place:
+        return x + y
+    x += y
+    return x
 
 
 def gram_partial(F: Any) -> GramStats:
@@ -191,7 +218,24 @@ def gram_partial(F: Any) -> GramStats:
     a, v = av[:, 0], av[:, 1]
     mu = float(xp.mean(m))
     m2 = float(xp.sum((m - mu) ** 2))
-    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, max_abs=max_abs, nonfinite=_nonfinite(xp, F, m))
+    n_varying, q, qc = _constant_units(xp, F, Fc)
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, max_abs=max_abs, nonfinite=_nonfinite(xp, F, m),
+                     n_varying=n_varying, q=q, qc=qc)
+
+
+def _constant_units(xp: Any, F: Any, Fc: Any) -> tuple[int, Any, Any]:
+    """``(n_varying, q, qc)`` of a chunk ``F`` with centred columns ``Fc`` (:class:`GramStats`): each
+    column decided on its own squares (:func:`~neuroxr.kernels.stats.no_variance` with
+    :func:`~neuroxr.kernels.stats.column_tol` of ``K``'s precision), so one large constant unit
+    never hides the variance of the others."""
+    F = F if F.dtype == Fc.dtype else xp.astype(F, Fc.dtype)
+    const = no_variance(colsum_prod(Fc, Fc), colsum_prod(F, F), column_tol(xp, Fc.dtype))
+    zero = xp.zeros(F.shape[:1], dtype=Fc.dtype, device=getattr(Fc, "device", None))
+    idx = xp.nonzero(const)[0]
+    if not int(idx.shape[0]):
+        return int(F.shape[1]), zero, zero + 0
+    C, Cc = xp.take(F, idx, axis=1), xp.take(Fc, idx, axis=1)  # the constant columns only (usually few)
+    return int(F.shape[1]) - int(idx.shape[0]), xp.sum(C * C, axis=1), xp.sum(Cc * Cc, axis=1)
 
 
 def combine(s1: GramStats, s2: GramStats) -> GramStats:
@@ -293,7 +337,8 @@ def _accumulate(acc: Any, s: Any) -> Any:
     delta = s.mu - acc.mu
     mu = acc.mu + delta * s.n_units / p
     m2 = acc.m2 + s.m2 + delta * delta * acc.n_units * s.n_units / p
-    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, **_joined(acc, s))
+    joined = _joined(acc, s, in_place=True)
+    return GramStats(K=K, a=a, v=v, n_units=p, mu=mu, m2=m2, **joined)
 
 
 # Blocks of the reduction tree: each unit chunk's partial statistics, boxed in a (1, 1) object array
@@ -327,7 +372,8 @@ def _boxed_combine(parts: Any, axis: Any = None, keepdims: bool = True) -> Any:
     stats = _flatten(parts, [])
     first = stats[0]
     if isinstance(first, GramStats):  # owned copies to accumulate into
-        acc = replace(first, K=first.K + 0, a=first.a + 0, v=first.v + 0)
+        acc = replace(first, K=first.K + 0, a=first.a + 0, v=first.v + 0,
+                      **({} if first.q is None else {"q": first.q + 0, "qc": first.qc + 0}))
     else:
         acc = _rows.RowSums(first.Kr + 0, first.ar + 0)
     for s in stats[1:]:

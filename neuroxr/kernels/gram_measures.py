@@ -13,7 +13,7 @@ from .gram_rows import uncentered_shift
 
 if TYPE_CHECKING:
     from .gram import GramStats
-from .stats import no_variance, rounding_tol
+from .stats import column_tol, no_variance, rounding_tol
 
 __all__ = ["centered_gram", "double_center", "covariance_eigenvalues", "variance_totals", "constant_features",
            "effective_dimensionality", "linear_cka"]
@@ -81,13 +81,36 @@ def variance_totals(stats: GramStats, rows: Any = None) -> tuple[float, float]:
 
 def constant_features(stats: GramStats | Any, rows: Any = None) -> bool:
     """Whether the features have no variance across the stimuli (``rows``: see :func:`variance_totals`),
-    up to rounding: :func:`~neuroxr.kernels.stats.no_variance` of their summed centred and uncentred
-    squares, in ``K``'s precision. A bare Gram array has no uncentred magnitudes: constant when its
-    trace is not positive."""
+    up to rounding: whether every unit is constant, each decided on its own squares when the
+    statistics were made (``GramStats.n_varying``, :func:`~neuroxr.kernels.stats.column_tol`), as
+    :func:`~neuroxr.kernels.stats.constant_columns` decides a column: one large constant unit never
+    hides the variance of the others.
+
+    Over a subset of the stimuli the statistics hold sums over the units only: the varying units'
+    centred squares there (the set's, less ``qc``, the constant units' squares about their means,
+    which bound their share) are compared with their uncentred squares (less the constant units'
+    ``q``; :func:`~neuroxr.kernels.stats.column_tol`) plus the rounding of centring ``K`` again on
+    the subset (``rounding_tol`` of ``K``'s precision times their squares about the full means).
+    Statistics without ``n_varying`` (stored before it existed) decide on the set's summed squares,
+    :func:`~neuroxr.kernels.stats.no_variance` of :func:`variance_totals`. A bare Gram array has no
+    uncentred magnitudes: constant when its trace is not positive."""
     if not isinstance(stats, _gram.GramStats):
         xp = get_namespace(stats)
         return not float(xp.sum(xp.linalg.diagonal(stats))) > 0
-    return bool(no_variance(*variance_totals(stats, rows), rounding_tol(get_namespace(stats.K), stats.K.dtype)))
+    xp = get_namespace(stats.K)
+    tol = rounding_tol(xp, stats.K.dtype)
+    if stats.n_varying is None:
+        return bool(no_variance(*variance_totals(stats, rows), tol))
+    if stats.n_varying == 0:
+        return True
+    if rows is None or len(rows) == stats.n_stimuli:  # every stimulus (in any order)
+        return False
+    idx = xp.asarray(rows, device=getattr(stats.K, "device", None))
+    Kr = xp.take(xp.take(stats.K, idx, axis=0), idx, axis=1)
+    tr = float(xp.sum(xp.linalg.diagonal(Kr)))
+    centred, raw = variance_totals(stats, rows)
+    q, qc = (float(xp.sum(xp.take(x, idx, axis=0))) for x in (stats.q, stats.qc))
+    return centred - qc <= column_tol(xp, stats.K.dtype) * (raw - q) + tol * (tr - qc)
 
 
 def effective_dimensionality(stats: GramStats | Any) -> float:

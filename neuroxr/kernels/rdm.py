@@ -26,14 +26,15 @@ comparisons of RDMs live in :mod:`neuroxr.kernels.compare` and are re-exported h
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from ..backend import get_namespace, normalized_dissimilarity, tie_groups, tie_links
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, warn, where
-from .gram import GramStats, gram
+from .gram import GramStats, constant_features, gram
 from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation
-from .stats import rounding_tol
+from .stats import no_variance, rounding_tol
 
 __all__ = [
     "RDM_METHODS",
@@ -154,6 +155,11 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         squared norm counts as zero when it is below 256 epsilons times the terms it is computed
         from (the Gram's diagonal and row sums), not only when it is exactly 0
         (:func:`~neuroxr.kernels.stats.rounding_tol`, the one rule of "constant up to rounding").
+        Features constant across the stimuli up to rounding
+        (:func:`~neuroxr.kernels.gram.constant_features`) give the RDM of exactly constant ones:
+        every stimulus is their mean pattern (zero distances; NaN where that pattern is all zero,
+        cosine, or constant over the units, correlation), never distances between rounding errors
+        (decided where the statistics record their varying units, ``GramStats.n_varying``).
         Euclidean and squared Euclidean RDMs of integer features are exact where
         :func:`exact_squares` holds (ties kept, as scipy's ``pdist``); other Euclidean RDMs are the
         square roots of squared distances with their ties up to rounding made exact
@@ -169,9 +175,13 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
 def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
     """:func:`rdm_from_gram`; ``overwrite=True`` may reuse the Gram's memory for the RDM (NumPy)."""
     xp = get_namespace(stats.K)
+    # where the statistics record their varying units (a Gram Dataset stored before: as computed)
+    constant = stats.n_varying is not None and constant_features(stats)
+    if constant:  # no variance across the stimuli up to rounding: every stimulus is the mean pattern
+        stats = _mean_pattern(xp, stats)
     if method in ("correlation", "cosine"):
         centred = method == "correlation"
-        if stats.Kr is None:
+        if stats.Kr is None and not constant:
             _check_cancellation(xp, stats, method, centred)
         G, u, a, c = gram_terms(stats, centred)  # the row pass's Gram where stats carry it
         G = _as_float(xp, G)
@@ -186,6 +196,19 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
     if method == "sqeuclidean":
         return sq
     return xp.sqrt(sq if exact else tie_squares(sq))  # the square root would part ties of small distances
+
+
+def _mean_pattern(xp: Any, stats: GramStats) -> GramStats:
+    """The statistics of features whose every stimulus is the mean pattern of ``stats`` (features
+    constant up to rounding, :func:`~neuroxr.kernels.gram.constant_features`): their RDM is exactly
+    constant, as that of exactly constant features (Euclidean: zero; cosine: zero, NaN for an
+    all-zero pattern; correlation: zero, NaN for a pattern constant over the units up to rounding)."""
+    K = _as_float(xp, stats.K)
+    zero = xp.zeros(K.shape[:1], dtype=K.dtype, device=getattr(K, "device", None))
+    p, mu, m2 = stats.n_units, stats.mu, stats.m2
+    if no_variance(m2, p * mu * mu + m2, rounding_tol(xp, K.dtype)):
+        m2 = 0.0  # the pattern varies over the units by rounding only
+    return replace(stats, K=xp.zeros_like(K), a=zero, v=zero + 0, m2=m2, Kr=None, ar=None, r=None)
 
 
 def _as_float(xp: Any, M: Any) -> Any:

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 
 from ..backend import colsum_prod, get_namespace
 from ..errors import LayoutError
-from .stats import no_variance, rounding_tol
+from .stats import column_tol, no_variance
 
 __all__ = [
     "SCORE_METHODS",
@@ -167,12 +167,15 @@ def whiten(X: Any, alpha: float, n_columns: int | None = None, n_units: int | No
 
 def centre(X: Any, mx: Any) -> Any:
     """``X - mx`` (``mx``: (p,) column means, or zeros), or zeros when it has no variance up to
-    rounding (:func:`neuroxr.kernels.stats.no_variance` of its squares and ``X``'s, summed): a
-    representation constant up to rounding is scored as an exactly constant one (angular: NaN)."""
+    rounding (every column constant: :func:`neuroxr.kernels.stats.no_variance` of its squares and
+    ``X``'s with :func:`~neuroxr.kernels.stats.column_tol`, each column on its own, so one large constant column never hides the others'
+    variance): a representation constant up to rounding is scored as an exactly constant one
+    (angular: NaN)."""
     xp = get_namespace(X)
     Xc = X - mx[None, :]
-    centred, raw = (float(xp.sum(colsum_prod(A, A))) for A in (Xc, X))  # (NumPy: no n x p product)
-    return xp.zeros_like(Xc) if no_variance(centred, raw, rounding_tol(xp, X.dtype)) else Xc
+    # (NumPy: no n x p product)
+    const = no_variance(colsum_prod(Xc, Xc), colsum_prod(X, X), column_tol(xp, X.dtype))
+    return xp.zeros_like(Xc) if bool(xp.all(const)) else Xc
 
 
 def row_basis(X: Any) -> tuple[Any, Any]:

@@ -43,6 +43,7 @@ __all__ = [
     "NAN_POLICIES",
     "ROUNDING_EPS",
     "rounding_tol",
+    "column_tol",
     "root_product",
     "no_variance",
     "column_squares",
@@ -80,6 +81,16 @@ ROUNDING_EPS = 256
 def rounding_tol(xp: Any, dtype: Any) -> float:
     """``ROUNDING_EPS`` machine epsilons of the floating ``dtype`` of namespace ``xp`` (integers: float64's)."""
     return ROUNDING_EPS * float(xp.finfo(dtype if xp.isdtype(dtype, "real floating") else xp.float64).eps)
+
+
+def column_tol(xp: Any, dtype: Any) -> float:
+    """The tolerance of :func:`no_variance` for a column centred by a second pass in the precision
+    ``dtype`` (namespace ``xp``): float64's :func:`rounding_tol`, the rule as the targets decide it
+    (:func:`constant_columns`), or, in a lower precision, the square of its own where that is larger
+    (a spread within 256 ulps of the values: the two-pass squares err by the square of the rounding).
+    A set of columns is constant when every column is, each decided on its own squares: summed, one
+    large constant column's squares would hide the others' variance."""
+    return max(rounding_tol(xp, xp.float64), rounding_tol(xp, dtype) ** 2)
 
 
 def no_variance(centred: Any, uncentred: Any, tol: float) -> Any:

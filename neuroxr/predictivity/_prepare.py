@@ -33,7 +33,7 @@ from ..kernels.regressors import (
     with_regressor,
 )
 from ..kernels.splits import SPLIT_MODES, valid_counts
-from ..kernels.stats import column_squares, no_variance, rounding_tol
+from ..kernels.stats import column_squares, column_tol, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
 from ._inputs import inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
@@ -311,19 +311,20 @@ def _column_blocks(X: np.ndarray, block_bytes: int = 2**23) -> Iterable[np.ndarr
 
 def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str = "units") -> None:
     """A :class:`LayoutError` when the design ``X`` (n, p) has no variance across the stimuli, up
-    to rounding: the rule of :func:`~neuroxr.kernels.stats.no_variance` on its centred and uncentred
-    squares summed over the columns (a block of columns at a time), as the streamed forward
-    direction decides it from the Gram (:func:`gram_matrix`). With a ``cause``
-    (:func:`float32_cause`), the same sums flag the columns ``what`` whose float32 rounding costs
-    their variation its digits (:func:`~neuroxr.kernels.offsets.warn_offsets`)."""
-    centred = raw = 0.0
+    to rounding: when every column is constant, each decided on its own centred and uncentred
+    squares (:func:`~neuroxr.kernels.stats.no_variance` with :func:`~neuroxr.kernels.stats.column_tol`, a block of columns at a time; one large
+    constant column never hides the others' variance), as the streamed forward direction decides
+    it from the Gram's statistics (:func:`gram_matrix`). With a ``cause`` (:func:`float32_cause`),
+    the same sums flag the columns ``what`` whose float32 rounding costs their variation its
+    digits (:func:`~neuroxr.kernels.offsets.warn_offsets`)."""
+    varying = False
     offset = []
     for B in _column_blocks(X):
         c, r = column_squares(B)
-        centred, raw = centred + float(c.sum()), raw + float(r.sum())
+        varying = varying or not bool(np.all(no_variance(c, r, column_tol(np, X.dtype))))
         if cause is not None:
             offset.append(offset_columns(c, r))
-    if no_variance(centred, raw, rounding_tol(np, X.dtype)):
+    if not varying:
         design_error(name)
     if cause is not None:
         warn_offsets(name, np.concatenate(offset), what, cause)

@@ -389,18 +389,20 @@ BRAINSCORE_FEW_KINDS = ("brainscore",)
 #: eRSA's also on its training stimuli) as the directions refuse such a design: eReg's r was an
 #: artefact of intercept-only predictions (near -0.6), eRSA's train_score finite; same stop.
 CONSTANT_DESIGN_METRIC_KINDS = ("ereg", "ersa", "ersa_bootstrap", "ersa_permutation")
-#: The kinds deciding whether features, a design or trial means are constant up to rounding: a set
-#: is constant when every unit is, each decided on its own squares (one large constant unit, e.g.
-#: at 1e8 or a float32 Gram's "massive activation", once made a whole layer constant: CKA,
-#: dimensionality and shape NaN, a design refused), and the Gram records its varying units (gram);
-#: features or trial means constant up to rounding give exactly constant RDMs (RSA scores NaN; they
-#: were finite, from rounding noise). Each kind whose numbers can change is one revision up.
-PER_UNIT_CONSTANT_KINDS = ("gram", *DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, *TIME_KINDS, *METRIC_KINDS,
-                           *METRIC_INFERENCE_KINDS)
+#: This stop's kinds whose stored numbers can change. Features, a design or trial means are constant
+#: when every unit is, each decided on its own squares (one large constant unit, e.g. at 1e8 or a
+#: float32 Gram's "massive activation", once made a whole layer constant: CKA, dimensionality and
+#: shape NaN), and the Gram records its varying units (gram); features or trial means constant up
+#: to rounding give exactly constant RDMs (RSA scores NaN; they were finite, from rounding noise);
+#: temporal_generalization refuses a source constant at a bin (it scored an intercept's r);
+#: Brain-Score's ceiling refuses fewer than 3 stimuli with 2 valid repeats (it read 1.0). The
+#: directions and their inference only refuse designs they refused before, or fewer: their stored
+#: numbers stand.
+STOP_18_KINDS = ("gram", *TIME_KINDS, *METRIC_KINDS, *METRIC_INFERENCE_KINDS)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
-         {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*PER_UNIT_CONSTANT_KINDS})
+         {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -221,9 +221,7 @@ class LinearMetric(_EstimatorAPI):
         self._maps = (wx, xp.matmul(wx.Z, U), wy, xp.matmul(wy.Z, V), r)
         self._wide = wx.basis is not None or wy.basis is not None
         self._train = (xp.matmul(Xw, U), xp.matmul(Yw, V)) if self._wide else None
-        self._Wx = self._Wy = None
-        if not self._wide:
-            self._Wx, self._Wy = _s._maps(self._maps[1], self._maps[3], r)
+        self._W = None  # (Wx_, Wy_), built on first use
         self.span_x_ = self.span_y_ = None
         self.n_train_ = int(Xw.shape[0])
         if float(self.alpha) == 0.0:  # full whitening: undefined outside the training span
@@ -234,36 +232,33 @@ class LinearMetric(_EstimatorAPI):
             self.span_x_, self.span_y_ = spans
         return self
 
-    def _full_maps(self) -> None:
-        """``Wx_``, ``Wy_`` of a wide fit: the factored maps with an explicit basis of the directions
-        outside the training span (whitened by ``beta``, unpaired); ``p x p`` memory."""
-        (wx, Ax, wy, Ay, r), xp = self._maps, get_namespace(self._maps[1])
-        own = []
-        for w, A in ((wx, Ax), (wy, Ay)):
-            if w.basis is None:
-                own.append(A)
-                continue
-            Qf, _ = xp.linalg.qr(w.basis, mode="complete")
-            own.append(xp.concat([xp.matmul(w.basis, A), w.beta * Qf[:, int(w.basis.shape[1]):]], axis=1))
-        self._Wx, self._Wy = _s._maps(own[0], own[1], r)
+    def _fitted_map(self, name: str) -> Any:
+        """The alignment map ``name`` (``"Wx_"`` or ``"Wy_"``), both built on first use: the paired
+        maps; a wide fit's with an explicit basis of the directions outside the training span
+        (whitened by ``beta``, unpaired), ``p x p`` memory."""
+        if "_maps" not in vars(self):
+            raise AttributeError(name)
+        if self._W is None:
+            (wx, Ax, wy, Ay, r), xp = self._maps, get_namespace(self._maps[1])
+            own = []
+            for w, A in ((wx, Ax), (wy, Ay)):
+                if w.basis is None:
+                    own.append(A)
+                    continue
+                Qf, _ = xp.linalg.qr(w.basis, mode="complete")
+                own.append(xp.concat([xp.matmul(w.basis, A), w.beta * Qf[:, int(w.basis.shape[1]):]], axis=1))
+            self._W = _s._maps(own[0], own[1], r)
+        return self._W[("Wx_", "Wy_").index(name)]
 
     @property
     def Wx_(self) -> Any:  # noqa: N802 (netrep's attribute name)
-        """Alignment map of ``X`` (see the class's attributes); built on first use for wide data."""
-        if "_maps" not in vars(self):
-            raise AttributeError("Wx_")
-        if self._Wx is None:
-            self._full_maps()
-        return self._Wx
+        """Alignment map of ``X`` (see the class's attributes); built on first use."""
+        return self._fitted_map("Wx_")
 
     @property
     def Wy_(self) -> Any:  # noqa: N802
-        """Alignment map of ``Y`` (see the class's attributes); built on first use for wide data."""
-        if "_maps" not in vars(self):
-            raise AttributeError("Wy_")
-        if self._Wy is None:
-            self._full_maps()
-        return self._Wy
+        """Alignment map of ``Y`` (see the class's attributes); built on first use."""
+        return self._fitted_map("Wy_")
 
     def _check_span(self, X: Any, span: Any, name: str) -> None:
         """At ``alpha = 0``: refuse rows (centred) with components outside the training span ``span``."""

@@ -334,3 +334,31 @@ def test_pls_components_past_the_training_rank_warn_and_keep_brainscores_numbers
         assert msgs == []
     raw, _, _ = _reference(X, R, strata, n_components)
     np.testing.assert_allclose(float(ds["raw"]), raw, rtol=1e-7, atol=1e-9)
+
+
+def _nx_warnings(feats, neur, n_components):
+    import warnings
+
+    import neuroxr as nx
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        brainscore(feats, neur, n_components=n_components)
+    return [str(x.message) for x in w if issubclass(x.category, nx.NeuroxrWarning)]
+
+
+@pytest.mark.filterwarnings("ignore:y residual is constant")
+@pytest.mark.parametrize("shape, n_components, short", [
+    (dict(rank=5), 8, True),  # low-rank features: the rank is the columns'
+    (dict(n=40, p=200, scale=50.0), 36, True),  # more units than stimuli: the rank of the sketch
+    (dict(), 25, False),  # full rank
+    (dict(n=40, p=200), 25, False),
+])
+@pytest.mark.parametrize("offset", [1e2, 1e4, 1e6])
+def test_the_rank_check_does_not_count_the_rounding_of_centring_features_far_from_zero(shape, n_components, short, offset):
+    """Features ``offset + X`` have the centred rank of ``X``: the rounding centring leaves (``eps
+    |mean|`` per value) is not rank, so the warning is the one ``X`` gets, and none at full rank."""
+    feats, neur, *_ = _data(**shape)
+    plain = _nx_warnings(feats, neur, n_components)
+    assert bool(plain) == short and all("exceeds the rank" in m for m in plain)
+    assert _nx_warnings(feats + offset, neur, n_components) == plain

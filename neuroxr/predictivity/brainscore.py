@@ -225,13 +225,18 @@ def _training_ranks(X: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], 
     centres and fits), exact up to ``n_components + RANK_OVERSAMPLE`` and capped there: numpy's
     ``matrix_rank`` rule (singular values above ``max(n_train, p) eps`` times the largest) on a
     seeded Gaussian sketch ``X Omega`` of that many columns (``X`` itself when it has no more),
-    whose rank is ``min(rank(X), columns)``: one product for every split, no SVD of the features."""
+    whose rank is ``min(rank(X), columns)``: one product for every split, no SVD of the features.
+
+    The largest singular value the rule scales is the uncentred one's (at least the centred one's):
+    centring features far from zero leaves rounding of ``eps |mean|`` in every value, which the
+    centred scale would count as rank (the rank of ``1e4 + X`` is that of ``X``)."""
     p, k = X.shape[1], n_components + RANK_OVERSAMPLE
     S = X if p <= k else X @ np.random.default_rng(0).standard_normal((p, k))
     ranks = []
     for tr, _ in splits:
         sv = np.linalg.svd(S[tr] - S[tr].mean(axis=0), compute_uv=False)
-        ranks.append(int(np.sum(sv > sv[0] * max(len(tr), p) * np.finfo(np.float64).eps)))
+        scale = max(float(sv[0]), float(np.linalg.norm(S[tr], 2)))
+        ranks.append(int(np.sum(sv > scale * max(len(tr), p) * np.finfo(np.float64).eps)))
     return np.array(ranks)
 
 

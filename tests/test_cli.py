@@ -372,7 +372,8 @@ def test_score_metrics_write_entries_and_print(runner, geometry_study):
     res = runner.invoke(main, ["score", "cka", url, "net.conv1", "net.fc", "--debiased"])
     assert res.exit_code == 0, res.output
     assert float(_metric(geometry_study, "cka", "net.conv1", "net.fc", debiased=True)["score"]) == pytest.approx(
-        geo.cka(geometry_study.read_features("net", "conv1").load(), geometry_study.read_features("net", "fc").load(), debiased=True))
+        float(geo.cka(geometry_study.read_features("net", "conv1").load(), geometry_study.read_features("net", "fc").load(),
+                      debiased=True)))
     res = runner.invoke(main, ["score", "dimensionality", url, "monkeyA.V4"])
     assert res.exit_code == 0 and re.match(r"metrics/dimensionality/monkeyA.V4/[0-9a-f]{16}: dimensionality ", res.output), res.output
     # a second run reads the entry back; --overwrite recomputes

@@ -372,7 +372,7 @@ def test_k92_monkey_it_vs_mean_human_it(k92):
     iu = np.triu_indices(92, 1)
     r = compare_rdms(k92.mIT, k92.hIT_mean, method="pearson")
     np.testing.assert_allclose(r, np.corrcoef(k92.mIT.values[iu], k92.hIT_mean.values[iu])[0, 1], atol=1e-12)
-    assert round(r, 2) == 0.49  # Kriegeskorte et al. 2008, the figure-1 RDMs
+    assert round(float(r), 2) == 0.49  # Kriegeskorte et al. 2008, the figure-1 RDMs
     # pairing is by stimulus_id, not position: a shuffled copy gives the same value
     perm = np.random.default_rng(0).permutation(92)
     shuffled = k92.hIT_mean.isel(stimulus=perm, stimulus_=perm)

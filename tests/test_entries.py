@@ -92,7 +92,7 @@ def test_require_existing_names_each_differing_parameter(study):
 
 @pytest.mark.parametrize("kind, first, second, reference", [
     ("cka", {"debiased": False}, {"debiased": True},
-     lambda f1, neu, p: geo.cka(f1, _avg(neu), **p)),
+     lambda f1, neu, p: float(geo.cka(f1, _avg(neu), **p))),
     ("crsa", {"compare_method": "spearman"}, {"compare_method": "pearson"},
      lambda f1, neu, p: float(geo.crsa(f1, neu, **p)["score"])),
     ("shape", {"alpha": 1.0}, {"alpha": 0.3}, None),
@@ -123,7 +123,7 @@ def test_rewritten_feature_layer_changes_the_scores_and_the_gram(study):
     assert not np.allclose(after.ev.values, before.ev.values)
     gram_after = list_entries(st).query("kind == 'gram' and source == 'net.l1'").path.tolist()
     assert gram_after and set(gram_after).isdisjoint(gram_before)
-    assert nx.metric_value(nx.score(st, "cka", "net.l1", "mA")) == pytest.approx(geo.cka(noise, _avg(neu)), rel=1e-9)
+    assert nx.metric_value(nx.score(st, "cka", "net.l1", "mA")) == pytest.approx(float(geo.cka(noise, _avg(neu))), rel=1e-9)
     old = list_entries(st).query("kind == 'forward' and not current")
     assert len(old) == 1  # the entry of the old layer is listed as not current
 
@@ -350,7 +350,7 @@ def test_errors_are_one_line_and_name_the_fix(study, tmp_path):
 def test_store_tables_from_entries(study):
     st, f1, f2, _ = study
     C = nx.entries.store_cka(st)
-    assert C["cka"].sel(network="net/l1", network_="net/l2") == pytest.approx(geo.cka(f1, f2), rel=1e-9)
+    assert C["cka"].sel(network="net/l1", network_="net/l2") == pytest.approx(float(geo.cka(f1, f2)), rel=1e-9)
     assert C["cka"].sel(network="net/l2", network_="net/l1") == C["cka"].sel(network="net/l1", network_="net/l2")
     D = nx.entries.store_dimensionality(st)
     np.testing.assert_allclose(D["effective_dimensionality"].values,

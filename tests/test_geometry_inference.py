@@ -114,7 +114,7 @@ def test_cka_bootstrap_matches_formula():
     X, Y = rng.normal(size=(25, 6)), rng.normal(size=(25, 4))
     Y[:, 0] += X[:, 0]
     res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=20, seed=5, n_perm=30)
-    assert float(res["cka"]) == pytest.approx(nx.cka(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids)))
+    assert float(res["cka"]) == pytest.approx(float(nx.cka(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids))))
     i = res["boot_index"].values[7]
     Xr, Yr = X[i] - X[i].mean(0), Y[i] - Y[i].mean(0)
     exp = np.linalg.norm(Yr.T @ Xr) ** 2 / (np.linalg.norm(Xr.T @ Xr) * np.linalg.norm(Yr.T @ Yr))
@@ -301,7 +301,7 @@ def test_rsa_inference_leaves_out_nan_pairs_and_counts_them(rdms):
     with pytest.warns(nx.NeuroxrWarning, match="stimulus pairs have a NaN"):
         perm = rsa_permutation(m, d, method="spearman", n_perm=10, seed=2)
     with pytest.warns(nx.NeuroxrWarning, match="compare_rdms: 19 of 190"):
-        assert float(perm["score"]) == pytest.approx(nx.compare_rdms(m, d, "spearman"), abs=1e-12)
+        assert float(perm["score"]) == pytest.approx(float(nx.compare_rdms(m, d, "spearman")), abs=1e-12)
     p = rs.permutation_indices(N, 10, 2)[4]
     v = model[np.ix_(p, p)][iu]
     assert float(perm["score_null"][4]) == pytest.approx(ss.spearmanr(v[~np.isnan(v)], data[0][iu][~np.isnan(v)])[0],

@@ -89,6 +89,10 @@ ANALYSES = {
                            dict(alpha=0.5, score_method="euclidean")),
     "procrustes_average": (lambda f, f2, a, b, **k: nx.procrustes_average({"a": f, "b": f2}, **k),
                            dict(center_columns=False, max_iter=5, tol=1e-6)),
+    # scalar results: 0-d DataArrays
+    "cka": (lambda f, f2, a, b, **k: nx.cka(f, a, **k), dict(debiased=True)),
+    "effective_dimensionality": (lambda f, f2, a, b, **k: nx.effective_dimensionality(f, **k), {}),
+    "compare_rdms": (lambda f, f2, a, b, **k: nx.compare_rdms(nx.rdm(f), nx.rdm(a), **k), dict(method="pearson")),
 }
 
 #: Parameters a result shows by its shape or under another name, not as an attr of their own.
@@ -152,6 +156,7 @@ LABELS = {
     "temporal_generalization": ("B", "A"), "split_half_rdm_ceiling": ("A", None), "crsa": ("m/l1", "A"),
     "ersa": ("m/l1", "A"), "ereg": ("m/l1", "A"), "crsa_bootstrap": ("m/l1", "A"), "cka_bootstrap": ("m/l1", "A"),
     "ersa_bootstrap": ("m/l1", "A"), "split_distance": ("m/l1", "m/l2"), "shape_bootstrap": ("m/l1", "m/l2"),
+    "cka": ("m/l1", "A"), "effective_dimensionality": ("m/l1", None), "compare_rdms": ("m/l1", "A"),
 }
 
 
@@ -175,6 +180,30 @@ def test_result_does_not_depend_on_the_stimulus_order(sets, results, name):
     again = _run(name, *(x.isel(stimulus=order) for x in sets))
     xr.testing.assert_allclose(_by_id(results[name]), _by_id(again))
     assert results[name].attrs == again.attrs
+
+
+@pytest.mark.parametrize("name", ["cka", "effective_dimensionality", "compare_rdms"])
+def test_scalar_results_read_as_the_number(sets, results, name):
+    """A 0-d float64 DataArray: float(), comparisons and arithmetic read the value the kernels give."""
+    from neuroxr.kernels import compare as kc
+    from neuroxr.kernels import gram as kg
+    from neuroxr.kernels import rdm as kr
+
+    f, a = sets[0].values, np.nanmean(sets[2].transpose("stimulus", "neuroid", "repeat").values, axis=2)
+    ref = {"cka": lambda: kg.linear_cka(kg.gram(f), kg.gram(a), debiased=True),
+           "effective_dimensionality": lambda: kg.effective_dimensionality(kg.gram(f)),
+           "compare_rdms": lambda: kc.compare_rdms(kr.upper_tri(kr.rdm(f)), kr.upper_tri(kr.rdm(a)), "pearson")}[name]()
+    res = results[name]
+    assert isinstance(res, xr.DataArray) and res.ndim == 0 and res.dtype == np.float64
+    assert float(res) == pytest.approx(ref, rel=1e-9) and res == pytest.approx(ref, rel=1e-9)
+    assert float(res * 2 - 1) == pytest.approx(2 * ref - 1, rel=1e-9) and bool(res < ref + 1)
+
+
+def test_compare_rdms_names_its_inputs_for_several_methods_too(results, sets):
+    many = nx.compare_rdms(nx.rdm(sets[0]), nx.rdm(sets[2]), ["pearson", "spearman"])
+    one = results["compare_rdms"]
+    assert (many.attrs["source"], many.attrs["target"]) == (one.attrs["source"], one.attrs["target"]) == ("m/l1", "A")
+    assert float(many.sel(comparison="pearson")) == float(one) and many.attrs["n_stimuli"] == one.attrs["n_stimuli"]
 
 
 def test_directions_and_geometry_spell_switches_alike(results):

@@ -59,7 +59,7 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     neu = store.read_neural("animalA").load()
     it = neu.isel(neuroid=np.flatnonzero(neu["region"].values == "IT"))
     cell = dict(model="netA", layer="layer3", neural="animalA", region="IT")
-    assert float(ms["value"].sel(metric="cka", **cell)) == pytest.approx(geo.cka(feats, _averaged(it)), rel=1e-10)
+    assert float(ms["value"].sel(metric="cka", **cell)) == pytest.approx(float(geo.cka(feats, _averaged(it))), rel=1e-10)
     crsa = geo.crsa(feats, it, reps=2)
     assert float(ms["value"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["score"]), rel=1e-10)
     assert float(ms["ceiling"].sel(metric="crsa", **cell)) == pytest.approx(float(crsa["ceiling"]), rel=1e-10)
@@ -69,9 +69,9 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     assert float(ms["train_value"].sel(metric="shape", **cell)) == float(shape["score"].sel(split="train"))
     assert np.isnan(float(ms["train_value"].sel(metric="cka", **cell)))
     assert float(ms["dimensionality"].sel(model="netB", layer="fc")) == pytest.approx(
-        geo.effective_dimensionality(store.read_features("netB", "fc").load()), rel=1e-10)
+        float(geo.effective_dimensionality(store.read_features("netB", "fc").load())), rel=1e-10)
     assert float(ms["neural_dimensionality"].sel(neural="animalB", region="all")) == pytest.approx(
-        geo.effective_dimensionality(_averaged(store.read_neural("animalB").load())), rel=1e-10)
+        float(geo.effective_dimensionality(_averaged(store.read_neural("animalB").load()))), rel=1e-10)
     assert validate_store(store) == []
     # the metric table carries each metric's options as columns (cRSA's ceiling switch as noise_ceiling)
     rows = mt.set_index("key")
@@ -98,7 +98,7 @@ def test_metric_sweep_on_a_cluster(sweep_copy):
     feats = store.read_features("netB", "fc").load()
     for neural_set in ("animalA", "animalB"):
         assert float(res.metrics["value"].sel(metric="cka", model="netB", layer="fc", neural=neural_set, region="all")) == \
-            pytest.approx(geo.cka(feats, _averaged(store.read_neural(neural_set).load())), rel=1e-10)
+            pytest.approx(float(geo.cka(feats, _averaged(store.read_neural(neural_set).load()))), rel=1e-10)
 
 
 def test_options_of_nothing_the_sweep_runs_are_refused(sweep_copy):

@@ -431,4 +431,10 @@ def _score_ds(values: Mapping[str, Any], attrs: Mapping[str, Any], coords: Mappi
     return ds
 
 
+def _scalar_da(value: float, name: str, attrs: Mapping[str, Any]) -> xr.DataArray:
+    """A labeled scalar result: a 0-d float64 DataArray ``name`` with ``attrs`` (``float(x)``,
+    comparisons and arithmetic read it as the number)."""
+    return xr.DataArray(np.float64(value), name=name, attrs=dict(attrs))
+
+
 _columns_as_rows = columns_as_rows

@@ -11,7 +11,7 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import warn
 from ..kernels import gram as _g
-from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _named, _one_bin
+from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _named, _one_bin, _scalar_da, input_labels
 from .dimensionality import _check_debiased, warn_constant
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
@@ -41,7 +41,7 @@ def _without_centred(K: np.ndarray, ids: np.ndarray, constant: bool, dropped: np
     return np.asarray(to_numpy(_g.double_center(K[np.ix_(keep, keep)]))), ids[keep], constant
 
 
-def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bool = False) -> float:
+def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bool = False) -> xr.DataArray:
     """Linear CKA between two labeled representations, paired by ``stimulus_id``.
 
     ``CKA = ||Ka Kb||_HSIC / sqrt(||Ka Ka|| ||Kb Kb||)`` of the column-centred Grams (Kornblith et
@@ -58,28 +58,31 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
 
     Returns
     -------
-    float
+    xarray.DataArray, 0-d float64, named ``cka``
         In ``[0, 1]`` (debiased: may fall slightly below 0); 1 = the same geometry up to rotation
         and isotropic scaling. NaN (undefined) when ``a`` or ``b`` is constant (no variance across
         the stimuli up to rounding, as in :func:`~neuroxr.geometry.effective_dimensionality`), with
         a :class:`~neuroxr.errors.NeuroxrWarning` naming it. Fewer than 3 shared stimuli (4 when
-        debiased) are refused: with 2, every CKA is 1.
+        debiased) are refused: with 2, every CKA is 1. ``float(res)`` is the number; attrs
+        ``debiased`` (0 / 1), ``n_stimuli``, ``n_excluded_stimuli``, ``n_excluded_neuroids`` and
+        ``source`` / ``target`` (the labels of ``a`` / ``b``: model/layer, else their names).
     """
     debiased = _check_debiased(debiased, "cka")
-    Ka, Kb, _, const = _paired_grams(a, b, "cka")
+    labels = input_labels(source=a, target=b)
+    Ka, Kb, _, const, counts = _paired_grams(a, b, "cka")
     value = float(_g.linear_cka(Ka, Kb, debiased=debiased))
     if math.isnan(value) and not any(const):
         warn_constant("cka", [(_named(a, "a"), False), (_named(b, "b"), False)], "CKA")
-    return value
+    return _scalar_da(value, "cka", {"debiased": int(debiased), "n_stimuli": int(Ka.shape[0]), **counts, **labels})
 
 
-def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[bool, bool]]:
-    """The centred Grams of ``a`` and ``b`` paired by ``stimulus_id`` (canonical order), the ids and
-    whether each is constant; a ``LayoutError`` when the two do not hold the same stimuli. The Gram
+def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[bool, bool], dict[str, int]]:
+    """The centred Grams of ``a`` and ``b`` paired by ``stimulus_id`` (canonical order), the ids,
+    whether each is constant and the counts of the stimuli and neuroids left out (``n_excluded_*``); a ``LayoutError`` when the two do not hold the same stimuli. The Gram
     of an input constant up to rounding is zero, as an exactly constant one's (every CKA of it NaN),
     with the warning (:func:`~neuroxr.geometry.dimensionality.warn_constant`) naming it."""
     na, nb = _named(a, "a"), _named(b, "b")
-    (a, b), _, dropped = _drop_unusable([(a, na), (b, nb)], caller)
+    (a, b), counts, dropped = _drop_unusable([(a, na), (b, nb)], caller)
     Ka, ia, ca = _without_centred(*_centred_gram(a, "a", caller), dropped)
     Kb, ib, cb = _without_centred(*_centred_gram(b, "b", caller), dropped)
     if ca or cb:
@@ -89,4 +92,4 @@ def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, 
         ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})
         other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
         Kb = np.asarray(_align_rdm(ref, other, (na, nb), caller).values)
-    return Ka, Kb, ia, (ca, cb)
+    return Ka, Kb, ia, (ca, cb), counts

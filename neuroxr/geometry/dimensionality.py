@@ -10,13 +10,13 @@ import xarray as xr
 from ..errors import warn
 from ..kernels import gram as _g
 from ..validation import check_bool
-from ._common import _named, _one_bin
+from ._common import _named, _one_bin, _scalar_da, input_labels
 from .gram import _stats_and_ids
 
 __all__ = ["effective_dimensionality"]
 
 
-def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
+def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     """Effective dimensionality ``(sum l)^2 / sum l^2`` of the feature covariance eigenvalues ``l``.
 
     The participation ratio (e.g. Elmoznino & Bonner 2022); computed from the ``n x n``
@@ -30,20 +30,23 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> float:
 
     Returns
     -------
-    float
+    xarray.DataArray, 0-d float64, named ``effective_dimensionality``
         Between 1 and ``min(n_stimuli - 1, n_units)``; NaN (undefined) for constant features, no
         variance across the stimuli up to rounding (summed over the units, the centred squares at
         most ``256 eps`` times the uncentred ones: :func:`neuroxr.kernels.gram.constant_features`),
-        with a :class:`~neuroxr.errors.NeuroxrWarning`.
+        with a :class:`~neuroxr.errors.NeuroxrWarning`. ``float(res)`` is the number; attrs
+        ``n_stimuli``, ``n_units`` (units or neuroids used) and ``source`` (the label of ``obj``:
+        model/layer, else its name).
     """
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
-    stats, _, _ = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
+    stats, ids, _ = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
     value = float(_g.effective_dimensionality(stats))
     if math.isnan(value):
         warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")
-    return value
+    return _scalar_da(value, "effective_dimensionality",
+                      {"n_stimuli": int(ids.size), "n_units": int(stats.n_units), **input_labels(source=obj)})
 
 
 def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) -> None:

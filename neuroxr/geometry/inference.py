@@ -473,7 +473,7 @@ def cka_bootstrap(
     rs.check_nan_policy(nan_policy, "cka_bootstrap")
     _one_bin(a, _named(a, "a"), "cka_bootstrap")
     _one_bin(b, _named(b, "b"), "cka_bootstrap")
-    Ka, Kb, ia, _ = _paired_grams(a, b, "cka_bootstrap")
+    Ka, Kb, ia, _, _ = _paired_grams(a, b, "cka_bootstrap")
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed, caller="cka_bootstrap")
 

@@ -440,7 +440,7 @@ def _compare_vectors(va: np.ndarray, vb: np.ndarray, methods: Sequence[str]) -> 
     return _c.compare_rdms(va, vb, list(methods)), dropped
 
 
-def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> float | xr.DataArray:
+def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr.DataArray:
     """Similarity of two RDMs on the upper triangle, after pairing them by ``stimulus_id``.
 
     Parameters
@@ -458,11 +458,14 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
 
     Returns
     -------
-    float, or xarray.DataArray, dims (comparison,)
-        A float for one method given as a string; for a sequence, the similarities with coord
+    xarray.DataArray, named ``rdm_similarity``
+        For one method given as a string, a 0-d float64 (``float(res)`` is the number) with attr
+        ``method`` (its canonical name); for a sequence, dims ``(comparison,)`` with coord
         ``comparison`` = the canonical method names in the order given (select with
         ``res.sel(comparison="kendall")``; a dim named ``method`` would clash with ``sel``'s own
-        ``method`` argument). Pairs with a NaN in either RDM are left out (one warning).
+        ``method`` argument). Pairs with a NaN in either RDM are left out (one warning). Attrs
+        ``source`` / ``target`` (the RDMs' labels: ``a`` / ``b`` for unlabeled ones),
+        ``n_stimuli`` and ``n_pairs_dropped``.
     """
     methods = _c.normalize_compare_methods(method, "compare_rdms")
     a, b, names = _pair_inputs(a, b, "compare_rdms")
@@ -473,14 +476,15 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> fl
     res, dropped = _compare_vectors(va, vb, methods)
     if dropped:
         _nan_warning("compare_rdms", dropped, va.size)
-    if isinstance(method, str):
-        return float(res[methods[0]])
+    one = isinstance(method, str)
+    values = np.asarray([res[m] for m in methods], dtype=np.float64)
     return xr.DataArray(
-        np.asarray([res[m] for m in methods], dtype=float),
-        dims=("comparison",),
-        coords={"comparison": list(methods)},
+        values[0] if one else values,
+        dims=() if one else ("comparison",),
+        coords={} if one else {"comparison": list(methods)},
         name="rdm_similarity",
-        attrs={"a": str(a.attrs.get("label", _label(a, "a"))), "b": str(b.attrs.get("label", _label(b, "b"))),
+        attrs={**({"method": methods[0]} if one else {}), "source": str(a.attrs.get("label", _label(a, "a"))),
+               "target": str(b.attrs.get("label", _label(b, "b"))), "n_stimuli": int(a.sizes["stimulus"]),
                "n_pairs_dropped": dropped},
     )
 

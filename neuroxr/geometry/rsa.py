@@ -106,7 +106,7 @@ def crsa(
     model_rdm = _without(_rdm(features, rdm_method, backend, "crsa: " + fname), dropped)
     neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments
-    score = compare_rdms(neural_rdm, model_rdm, compare_method)
+    score = float(compare_rdms(neural_rdm, model_rdm, compare_method))
     values: dict[str, Any] = {"score": score}
     if noise_ceiling:
         c = _split_half_rdm_ceiling(neural, rdm_method, compare_method, seed, reps, caller="crsa")
@@ -279,8 +279,8 @@ def ersa(
     # ridge solver (its second fold, te -> tr, is not used)
     P_te = np.asarray(to_numpy(oof_predict(X, Y, [(tr, te), (te, tr)], alpha=alpha)))[te]
     P_tr = _oof(X[tr], Y[tr], alpha, n_folds, fold_seed, "ersa: neural/features (training stimuli)")
-    s_tr = compare_rdms(_r.rdm(P_tr, rdm_method), _r.rdm(Y[tr], rdm_method), compare_method)
-    s_te = compare_rdms(_r.rdm(P_te, rdm_method), _r.rdm(Y[te], rdm_method), compare_method)
+    s_tr = float(compare_rdms(_r.rdm(P_tr, rdm_method), _r.rdm(Y[tr], rdm_method), compare_method))
+    s_te = float(compare_rdms(_r.rdm(P_te, rdm_method), _r.rdm(Y[te], rdm_method), compare_method))
     split = np.full(X.shape[0], "train", dtype=object)
     split[te] = "test"
     attrs = {

@@ -455,3 +455,20 @@ def test_an_object_store_self_rewrite_too_large_to_load_is_refused(in_place, mon
         in_place.write_features("net", "conv1", lazy * 2)
     np.testing.assert_array_equal(in_place.read_features("net", "conv1").values, f.values)
     assert in_place.damaged() == []
+
+
+def test_read_features_round_trip_at_the_root_and_keep_their_label(store, tmp_path):
+    """A layer read back goes to Zarr / netCDF as it is (its name is the set's, ``net.conv1``, not a
+    path), and messages and results still label it ``net/conv1`` (its model and layer coords)."""
+    from neuroxr.geometry import rdm
+    from neuroxr.geometry._common import _named
+
+    store.write_features("net", "conv1", _features())
+    da = store.read_features("net", "conv1")
+    storable(da).to_zarr(tmp_path / "f.zarr")
+    assert list(xr.open_zarr(tmp_path / "f.zarr").data_vars) == [da.name]
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "f.zarr")[da.name].load(), storable(da).load())
+    storable(da).to_netcdf(tmp_path / "f.nc", engine="scipy")
+    xr.testing.assert_identical(xr.load_dataset(tmp_path / "f.nc", engine="scipy")[da.name], storable(da).load())
+    assert da.name == "net.conv1" and _named(da, "features") == "features (net/conv1)"
+    assert rdm(da).attrs["label"] == "net/conv1"

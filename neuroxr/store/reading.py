@@ -441,8 +441,11 @@ class Reading(Listing):
         return self._read_array(f"neural/{name}", name)
 
     def read_features(self, model: str, layer: str) -> xr.DataArray:
-        """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``."""
-        return self._read_array(f"features/{model}/{layer}", f"{model}/{layer}")
+        """The feature set ``(model, layer)`` as a lazy DataArray ``stimulus x unit``, named as the
+        set (``model.layer``: ``da.to_zarr(path)`` / ``da.to_netcdf(path)`` store it at the root) and
+        labeled ``model/layer`` in messages by its scalar coords ``model`` and ``layer``."""
+        da = self._read_array(f"features/{model}/{layer}", f"{model}.{layer}")
+        return da if {"model", "layer"} <= set(da.coords) else da.assign_coords(model=model, layer=layer)
 
     def _read_array(self, path: str, label: str) -> xr.DataArray:
         ds = self.read_dataset(path)

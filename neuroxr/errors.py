@@ -161,3 +161,27 @@ def no_effect(options: Sequence[str], condition: str, why: str = "", instead: st
         f"{where(caller)}{names} {'has' if len(options) == 1 else 'have'} no effect {condition}"
         f"{f' ({why})' if why else ''}; drop {it}{' or ' + instead.format(it=it) if instead else ''}."
     )
+
+
+def too_few_stimuli(caller: str, name: str, n: int, what: str, trivial: str = "", need: int = 3,
+                    fix: str = "pass a representation of at least {need} stimuli.") -> LayoutError:
+    """The one refusal of too few stimuli for a measure that is trivial or undefined below ``need``:
+    ``"<caller>: <name>: <n> stimuli on dim 'stimulus'; <what> needs at least <need>[ (with <n>,
+    <trivial>)]; <fix>"`` (``{need}`` in ``fix`` is replaced by ``need``).
+
+    Parameters
+    ----------
+    caller : str
+        The public function called (``"effective_dimensionality"``).
+    name : str
+        The input(s) as the message names them (``"obj (net/l1)"``, ``"X and Y share"``).
+    n : int
+        Their stimuli.
+    what : str
+        The measure (``"the participation ratio"``).
+    trivial : str, optional
+        What every result would be with ``n`` stimuli (``"it is always 1"``).
+    """
+    return LayoutError(f"{where(caller)}{name}: {n} stimul{'us' if n == 1 else 'i'} on dim 'stimulus'; {what} needs at least "
+                       f"{need}{f' (with {n}, {trivial})' if trivial else ''}; {fix.format(need=need)}")
+

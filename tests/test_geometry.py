@@ -579,7 +579,7 @@ def test_cka_and_dimensionality_of_constant_inputs_warn_nan_and_degenerate_cka_i
     with pytest.warns(NeuroxrWarning, match=r"^effective_dimensionality: obj \(features\) has constant features"):
         assert np.isnan(geo.effective_dimensionality(const))
     two = features(rng.standard_normal((2, 8)), ids[:2])
-    with pytest.raises(LayoutError, match=r"CKA needs at least 3 stimuli; got 2 \(with 2, every CKA is 1\)"):
+    with pytest.raises(LayoutError, match=r"^cka: a \(features\) and b \(features\): 2 stimuli on dim .stimulus.; CKA needs at least 3 \(with 2, every CKA is 1\)"):
         geo.cka(two, two)
     with pytest.raises(ParameterError, match=r"^cka: debiased must be True or False; got 'no'\."):
         geo.cka(f, f, debiased="no")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import neuroxr as nx
 from neuroxr import LayoutError, features, neural
@@ -261,3 +262,67 @@ def test_a_gram_dataset_records_its_varying_units():
     old = g.drop_vars(["q", "qc"])
     del old.attrs["n_varying"]
     assert geo.gram_stats(old).n_varying is None
+
+
+# ---------------------------------------------------------------------------- edge cases
+def test_compare_rdms_refuses_a_stack_naming_the_argument_and_its_dims():
+    f, _ = _data(n=12)
+    rdms = [geo.rdm(f.isel(unit=slice(i, i + 10))) for i in range(3)]
+    stack = xr.concat(rdms, "subject")
+    one = r"expected one RDM \(dims \('stimulus', 'stimulus_'\)\); got a stack of 3 RDMs on its first dim "
+    with pytest.raises(LayoutError, match=rf"^compare_rdms: b \(.*\): {one}\(dims \('subject', 'stimulus', 'stimulus_'\), "
+                                          r"shape \(3, 12, 12\)\); pass one RDM \(e\.g\. b\.isel\(subject=0\)\), or compare "
+                                          r"stacks with compare_rdms_many"):
+        geo.compare_rdms(rdms[0], stack)
+    with pytest.raises(LayoutError, match=rf"^compare_rdms: a .*: {one}"):
+        geo.compare_rdms(stack, rdms[0])
+    with pytest.raises(LayoutError, match=rf"^compare_rdms: b: {one}\(a NumPy array of shape \(3, 12, 12\)\); pass one RDM "
+                                          r"\(e\.g\. b\[0\]\)"):
+        geo.compare_rdms(rdms[0], stack.values)
+    many = geo.compare_rdms_many([rdms[0]], stack)  # the function for stacks
+    np.testing.assert_allclose(many.values[0], [float(geo.compare_rdms(rdms[0], r)) for r in rdms], rtol=1e-12)
+
+
+def test_measures_trivial_with_2_stimuli_are_refused_in_one_form():
+    from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, rsa_bootstrap, rsa_permutation
+
+    f, n = _data(n=2)
+    start = r"2 stimuli on dim 'stimulus'; "
+    with pytest.raises(LayoutError, match=rf"^effective_dimensionality: obj \(net/l1\): {start}the participation ratio needs "
+                                          r"at least 3 \(with 2, it is always 1\); pass a representation of at least 3 stimuli\.$"):
+        geo.effective_dimensionality(f)
+    with pytest.raises(LayoutError, match=rf"^cka: a \(net/l1\) and b \(net/l1\): {start}CKA needs at least 3 \(with 2, every "
+                                          r"CKA is 1\); pass representations of at least 3 stimuli\.$"):
+        geo.cka(f, f)
+    with pytest.raises(LayoutError, match=rf"^cka_bootstrap: a \(net/l1\) and b \(net/l1\): {start}CKA needs at least 3"):
+        cka_bootstrap(f, f, n_boot=3)
+    rdm_f, rdm_n = geo.rdm(f), geo.rdm(n)
+    for call, caller in ((lambda: rsa_bootstrap(rdm_f, [rdm_n, rdm_n], n_boot=3), "rsa_bootstrap"),
+                         (lambda: rsa_permutation(rdm_f, rdm_n, n_perm=3), "rsa_permutation"),
+                         (lambda: crsa_bootstrap(f, n, n_boot=3), "crsa_bootstrap")):
+        with pytest.raises(LayoutError, match=rf"^{caller}: the RDMs share 2 stimuli \(1 pair\); comparing RDMs needs at least 3"):
+            call()
+    f3, _ = _data(n=3)
+    assert 1 <= float(geo.effective_dimensionality(f3)) <= 2
+
+
+def test_cka_of_a_gram_judges_constancy_on_the_stimuli_kept():
+    """Features varying only at a stimulus the neural data lack are constant on the stimuli
+    compared: NaN with the warning from a Gram Dataset, as from the features themselves."""
+    rng = np.random.default_rng(3)
+    ids = [f"s{i:02d}" for i in range(12)]
+    F = np.full((12, 5), 2.5)
+    F[0] += rng.standard_normal(5)
+    f = features(F, stimulus_id=ids, model="net", layer="l1")
+    R = rng.standard_normal((12, 6, 3))
+    R[0] = np.nan
+    resp = neural(R, stimulus_id=ids)
+    for a in (f, geo.gram(f)):
+        with pytest.warns(nx.NeuroxrWarning) as record:
+            assert np.isnan(float(geo.cka(a, resp)))
+        assert any("has constant features" in str(w.message) for w in record)
+    F[1] += rng.standard_normal(5)  # varying on the kept stimuli too: the same number either way
+    f = features(F, stimulus_id=ids, model="net", layer="l1")
+    with pytest.warns(nx.NeuroxrWarning):
+        got = [float(geo.cka(a, resp)) for a in (f, geo.gram(f))]
+    assert np.isfinite(got[0]) and got[1] == pytest.approx(got[0], rel=1e-10)

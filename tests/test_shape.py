@@ -453,3 +453,80 @@ def test_wide_torch_arrays_give_the_numpy_answer():
         assert got.distance(torch.tensor(X[:k]), torch.tensor(Y[:k])) == pytest.approx(ref.distance(X[:k], Y[:k]), abs=1e-7)
         if alpha:
             assert got.distance(torch.tensor(X[k:]), torch.tensor(Y[k:])) == pytest.approx(ref.distance(X[k:], Y[k:]), rel=1e-10)
+
+
+# ---------------------------------------------------------------------------- edge cases
+def _netrep_uncentred_angle(X, Y):
+    """Procrustes angle of uncentred ``X``, ``Y`` (scipy): ``arccos(||X^T Y||_* / (|X| |Y|))``."""
+    p = max(X.shape[1], Y.shape[1])
+    X, Y = np.pad(X, ((0, 0), (0, p - X.shape[1]))), np.pad(Y, ((0, 0), (0, p - Y.shape[1])))
+    R, _ = orthogonal_procrustes(X, Y)
+    return math.acos(np.sum((X @ R) * Y) / (np.linalg.norm(X) * np.linalg.norm(Y)))
+
+
+def test_shape_metrics_refuse_too_few_stimuli_for_a_shape():
+    """2 centred stimuli lie on one line (every angular distance 0): refused by the fit, the
+    pairwise distances and the bootstrap in one form; uncentred, 2 stimuli still have a shape."""
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    X, Y = _rand(2, 5, 0), _rand(2, 4, 1)
+    line = r"2 stimuli on dim 'stimulus'; a shape metric needs at least 3 \(with 2, the centred stimuli lie on one line"
+    for call, start in ((lambda: LinearMetric().fit(X, Y), "LinearMetric: X and Y"),
+                        (lambda: LinearMetric(score_method="euclidean").fit_distance(X, Y), "LinearMetric: X and Y"),
+                        (lambda: pairwise_distances([X, Y], scheduler="sync"), "pairwise_distances: train_data"),
+                        (lambda: shape_bootstrap(X, Y, n_boot=3), "shape_bootstrap: X and Y")):
+        with pytest.raises(LayoutError, match=rf"^{start}: {line}.*; pass representations of at least 3 stimuli\.$"):
+            call()
+    got = LinearMetric(center_columns=False).fit_distance(X, Y)
+    assert got == pytest.approx(_netrep_uncentred_angle(X, Y), rel=1e-10) and got > 0.01
+    with pytest.raises(LayoutError, match=r"^LinearMetric: X and Y: 1 stimulus on dim 'stimulus'; a shape metric with "
+                                          r"center_columns=False needs at least 2; "):
+        LinearMetric(center_columns=False).fit(X[:1], Y[:1])
+
+
+def test_procrustes_average_refuses_a_constant_network_naming_it():
+    ids = [f"s{i}" for i in range(20)]
+    good = features(_rand(20, 4, 2), stimulus_id=ids, model="net", layer="l1")
+    for values in (np.full((20, 4), 0.7), np.tile(near_constant(20)[:, None], (1, 4))):
+        const = features(values, stimulus_id=ids, model="net", layer="l2")
+        with pytest.raises(LayoutError, match=r"^procrustes_average: data\[1\] \(net/l2\): no variance across the stimuli on "
+                                              r"dim 'stimulus' \(constant up to rounding\); .*; drop it from data\.$"):
+            procrustes_average([good, const])
+        with pytest.raises(LayoutError, match=r"^procrustes_average: data\['b'\]: no variance"):
+            procrustes_average({"a": good.values, "b": const.values})
+    with pytest.raises(LayoutError, match=r"^procrustes_average: data\[0\]: no variance .* \(all zero\)"):
+        procrustes_average([np.zeros((20, 4)), good.values], center_columns=False)
+    ones = procrustes_average([np.ones((20, 4)), good.values], center_columns=False)  # uncentred: a shape
+    assert np.isfinite(ones.values).all()
+
+
+def test_procrustes_average_is_in_the_first_networks_basis():
+    """Permuting the first network's units permutes the average's columns (labelled dim0..); for
+    networks sharing a shape, another network first gives the same average up to a rotation."""
+    nets = [_rand(25, 4, s) for s in range(3)]
+    M = procrustes_average(nets)
+    perm = [2, 0, 3, 1]
+    Mp = procrustes_average([nets[0][:, perm], *nets[1:]])
+    np.testing.assert_allclose(Mp.values, M.values[:, perm], atol=1e-8)
+    assert list(Mp.unit_id.values) == ["dim0", "dim1", "dim2", "dim3"]
+    rng = np.random.default_rng(19)
+    X = rng.standard_normal((25, 4))
+    noisy = [X @ np.linalg.qr(rng.standard_normal((4, 4)))[0] + 0.3 * rng.standard_normal((25, 4)) for _ in range(3)]
+    M, other = procrustes_average(noisy).values, procrustes_average(noisy[::-1]).values
+    R, _ = orthogonal_procrustes(other, M)
+    np.testing.assert_allclose(other @ R, M, atol=1e-8)
+
+
+def test_bool_features_are_read_as_numbers_by_every_shape_function():
+    from neuroxr.geometry import split_distance
+
+    rng = np.random.default_rng(5)
+    ids = [f"s{i:02d}" for i in range(30)]
+    B = rng.standard_normal((30, 6)) > 0
+    Y = rng.standard_normal((30, 4))
+    Xf, Yd = (features(v, stimulus_id=ids) for v in (B.astype(float), Y))
+    Xb = Xf.copy(data=B)  # (features() reads bool as float64)
+    np.testing.assert_array_equal(split_distance(Xb, Yd).distance.values, split_distance(Xf, Yd).distance.values)
+    np.testing.assert_array_equal(pairwise_distances([B, Y], scheduler="sync").values,
+                                  pairwise_distances([B.astype(float), Y], scheduler="sync").values)
+    assert LinearMetric().fit_distance(B, Y) == LinearMetric().fit_distance(B.astype(float), Y)

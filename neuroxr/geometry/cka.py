@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..backend import to_numpy
-from ..errors import warn
+from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
 from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _named, _one_bin, _scalar_da, input_labels
 from .dimensionality import _check_debiased, warn_constant
@@ -19,9 +19,9 @@ from .rdm import _align_rdm
 __all__ = ["cka"]
 
 
-def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Column-centred Gram ``(n, n)``, stimulus ids and whether the features are constant (up to
-    rounding, :func:`~neuroxr.kernels.gram.constant_features`) of features, neural data (as
+def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) -> tuple[np.ndarray, np.ndarray, _g.GramStats]:
+    """Column-centred Gram ``(n, n)``, stimulus ids and the Gram statistics (for
+    :func:`~neuroxr.kernels.gram.constant_features`) of features, neural data (as
     :func:`~neuroxr.geometry._common._drop_unusable` returned them) or a Gram Dataset; ``caller``
     (the public function called) prefixes the messages."""
     shown = _named(obj, name)
@@ -29,16 +29,20 @@ def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) 
     if _is_neural(obj):
         warn(f"{caller}: {shown} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, f"{caller}: {shown}", row_pass=False)
-    return np.asarray(to_numpy(stats.K)), ids, _g.constant_features(stats)
+    return np.asarray(to_numpy(stats.K)), ids, stats
 
 
-def _without_centred(K: np.ndarray, ids: np.ndarray, constant: bool, dropped: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+def _without_centred(K: np.ndarray, ids: np.ndarray, stats: _g.GramStats, dropped: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """A centred Gram (of a Gram Dataset) without the stimuli ``dropped`` from the other input,
-    centred again over the stimuli kept (``H K[S, S] H``, the Gram of the column-centred subset)."""
+    centred again over the stimuli kept (``H K[S, S] H``, the Gram of the column-centred subset),
+    and whether the features are constant on the stimuli kept (up to rounding,
+    :func:`~neuroxr.kernels.gram.constant_features` of those rows: features that vary only at a
+    dropped stimulus are constant)."""
     keep = ~np.isin(ids, dropped)
     if keep.all():
-        return K, ids, constant
-    return np.asarray(to_numpy(_g.double_center(K[np.ix_(keep, keep)]))), ids[keep], constant
+        return K, ids, _g.constant_features(stats)
+    rows = np.flatnonzero(keep)
+    return np.asarray(to_numpy(_g.double_center(K[np.ix_(keep, keep)]))), ids[keep], _g.constant_features(stats, rows=rows)
 
 
 def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bool = False) -> xr.DataArray:
@@ -69,16 +73,18 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
     """
     debiased = _check_debiased(debiased, "cka")
     labels = input_labels(source=a, target=b)
-    Ka, Kb, _, const, counts = _paired_grams(a, b, "cka")
+    Ka, Kb, _, const, counts = _paired_grams(a, b, "cka", 3 + int(debiased))
     value = float(_g.linear_cka(Ka, Kb, debiased=debiased))
     if math.isnan(value) and not any(const):
         warn_constant("cka", [(_named(a, "a"), False), (_named(b, "b"), False)], "CKA")
     return _scalar_da(value, "cka", {"debiased": int(debiased), "n_stimuli": int(Ka.shape[0]), **counts, **labels})
 
 
-def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[bool, bool], dict[str, int]]:
+def _paired_grams(a: Any, b: Any, caller: str,
+                  need: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[bool, bool], dict[str, int]]:
     """The centred Grams of ``a`` and ``b`` paired by ``stimulus_id`` (canonical order), the ids,
-    whether each is constant and the counts of the stimuli and neuroids left out (``n_excluded_*``); a ``LayoutError`` when the two do not hold the same stimuli. The Gram
+    whether each is constant and the counts of the stimuli and neuroids left out (``n_excluded_*``); a ``LayoutError`` when the two do not hold the same stimuli
+    or share fewer than ``need`` (3; 4 for the debiased estimator). The Gram
     of an input constant up to rounding is zero, as an exactly constant one's (every CKA of it NaN),
     with the warning (:func:`~neuroxr.geometry.dimensionality.warn_constant`) naming it."""
     na, nb = _named(a, "a"), _named(b, "b")
@@ -92,4 +98,8 @@ def _paired_grams(a: Any, b: Any, caller: str) -> tuple[np.ndarray, np.ndarray, 
         ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})
         other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
         Kb = np.asarray(_align_rdm(ref, other, (na, nb), caller).values)
+    if Ka.shape[0] < need:
+        raise too_few_stimuli(caller, f"{na} and {nb}", Ka.shape[0], "the debiased estimator" if need > 3 else "CKA",
+                              "every CKA is 1" if Ka.shape[0] == 2 and need == 3 else "", need,
+                              "pass representations of at least {need} stimuli.")
     return Ka, Kb, ia, (ca, cb), counts

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import xarray as xr
 
-from ..errors import warn
+from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
 from ..validation import check_bool
 from ._common import _named, _one_bin, _scalar_da, input_labels
@@ -34,7 +34,8 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
         Between 1 and ``min(n_stimuli - 1, n_units)``; NaN (undefined) for constant features, no
         variance across the stimuli up to rounding (summed over the units, the centred squares at
         most ``256 eps`` times the uncentred ones: :func:`neuroxr.kernels.gram.constant_features`),
-        with a :class:`~neuroxr.errors.NeuroxrWarning`. ``float(res)`` is the number; attrs
+        with a :class:`~neuroxr.errors.NeuroxrWarning`. Fewer than 3 stimuli are refused (with 2,
+        it is always 1). ``float(res)`` is the number; attrs
         ``n_stimuli``, ``n_units`` (units or neuroids used) and ``source`` (the label of ``obj``:
         model/layer, else its name).
     """
@@ -42,6 +43,9 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, ids, _ = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
+    if ids.size < 3:  # with 2 stimuli the centred features have rank 1 (or 0)
+        raise too_few_stimuli("effective_dimensionality", _named(obj, "obj"), int(ids.size), "the participation ratio",
+                              "it is always 1" if ids.size == 2 else "")
     value = float(_g.effective_dimensionality(stats))
     if math.isnan(value):
         warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")

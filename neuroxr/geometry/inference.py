@@ -32,7 +32,7 @@ from ..kernels.stats import rank
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
 from .cka import _paired_grams
-from .rdm import _align_rdm, _as_rdm_in, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
+from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
@@ -285,6 +285,7 @@ def _rsa_bootstrap(
     if order is not None and not np.array_equal(order, np.arange(order.size)):  # draws over subjects by label
         stack = stack.isel({stack.dims[0]: order})
     a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"), caller)
+    _check_stimuli(a_da.sizes["stimulus"], caller, "the RDMs share")  # one pair: every resample's score NaN
     a, bs, W = _prepared_rdms(a_da, stack, method, caller)
     S, n = bs.shape[0], a.shape[0]
     ceiling = bool(noise_ceiling) and S >= 2
@@ -413,6 +414,7 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
     a_da = _canonical_any(a_da)
     stack = xr.concat([_align_rdm(a_da, stack.isel(rdm=i), ("model_rdm", "data_rdms"), caller) for i in range(stack.sizes["rdm"])],
                       "rdm")
+    _check_stimuli(a_da.sizes["stimulus"], caller, "the RDMs share")
     n = a_da.shape[0]
     iu = np.triu_indices(n, 1)
     A = np.asarray(a_da.values, dtype=float)

@@ -25,6 +25,7 @@ import xarray as xr
 from ..alignment import align
 from ..backend import to_numpy
 from ..errors import LayoutError, warn, where
+from ..errors import code_name as _arg
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
@@ -302,6 +303,8 @@ def _as_rdm(x: Any, name: str, stimulus_id: Any = None, label: str | None = None
     if isinstance(x, xr.DataArray):
         if tuple(x.dims[-2:]) != RDM_DIMS:
             raise LayoutError(f"{name}: an RDM needs dims {RDM_DIMS} (last two); found {x.dims}.")
+        if x.ndim > 2:
+            raise _stack_given(name, x.dims, x.shape)
         _refuse_inf(x, name)
         return _columns_as_rows(x, name)
     ids = None
@@ -314,6 +317,8 @@ def _as_rdm(x: Any, name: str, stimulus_id: Any = None, label: str | None = None
         D, ids = _rsatoolbox_rdms(x, name)
         D = D[0]
     elif isinstance(x, (np.ndarray, list, tuple)):
+        if np.ndim(x) == 3:
+            raise _stack_given(name, None, np.shape(x))
         D = _square(x, name)
     else:
         raise LayoutError(
@@ -327,6 +332,17 @@ def _as_rdm(x: Any, name: str, stimulus_id: Any = None, label: str | None = None
         raise LayoutError(f"{name}: {n} stimuli in the RDM but {ids.size} stimulus ids; give one id per row.")
     label = name if label is None else label
     return _rdm_da(D, ids, label, {"label": label})
+
+
+def _stack_given(name: str, dims: tuple[Any, ...] | None, shape: tuple[int, ...]) -> LayoutError:
+    """The refusal of a stack of RDMs (a labeled ``(subject, stimulus, stimulus_)`` or a NumPy
+    ``(m, n, n)`` array) where one RDM is expected, pointing to the functions that take stacks."""
+    lead = dims[0] if dims else None
+    found = f"dims {dims}, shape {tuple(shape)}" if dims else f"a NumPy array of shape {tuple(shape)}"
+    one = f"{_arg(name)}.isel({lead}=0)" if lead else f"{_arg(name)}[0]"
+    return LayoutError(f"{name}: expected one RDM (dims {RDM_DIMS}); got a stack of {shape[0]} RDMs on its first dim "
+                       f"({found}); pass one RDM (e.g. {one}), or compare stacks with compare_rdms_many "
+                       "(or rdm_noise_ceiling / rsa_bootstrap's data_rdms).")
 
 
 def _align_rdm(ref: xr.DataArray, other: xr.DataArray, names: tuple[str, str], caller: str | None = None) -> xr.DataArray:

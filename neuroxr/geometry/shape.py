@@ -21,7 +21,7 @@ import xarray as xr
 from ..alignment import align
 from ..attrs import encode_attrs
 from ..backend import get_namespace, to_numpy
-from ..errors import LayoutError, ParameterError
+from ..errors import LayoutError, ParameterError, too_few_stimuli
 from ..kernels import shape as _s
 from ..validation import check_bool, real_array
 from ._common import (
@@ -58,6 +58,17 @@ def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
             f"{caller}: {name} holds {bad} NaN or infinite values; the shape metric needs complete, finite data. "
             f"Drop or impute the stimuli / units with them first (e.g. {_arg(name)}.dropna('unit'))."
         )
+
+
+def check_shape_stimuli(n: int, center_columns: bool, name: str, caller: str) -> None:
+    """One-line :class:`~neuroxr.errors.LayoutError` (:func:`~neuroxr.errors.too_few_stimuli`) when
+    the ``n`` stimuli of the representations ``name`` leave no shape to compare: centred, fewer than
+    3 (2 centred stimuli lie on a line, every angular distance is 0); uncentred, fewer than 2."""
+    need = 3 if center_columns else 2
+    if n < need:
+        line = "the centred stimuli lie on one line: every angular distance is 0" if center_columns and n == 2 else ""
+        raise too_few_stimuli(caller, name, n, "a shape metric" + (" with center_columns=False" if not center_columns else ""),
+                              line, need, "pass representations of at least {need} stimuli.")
 
 
 class _EstimatorAPI:
@@ -277,8 +288,12 @@ class LinearMetric(_EstimatorAPI):
             )
 
     def fit(self, X: Any, Y: Any) -> LinearMetric:
-        """Learn the alignment of ``X`` (n, p_x) and ``Y`` (n, p_y); returns ``self``."""
+        """Learn the alignment of ``X`` (n, p_x) and ``Y`` (n, p_y); returns ``self``. Fewer than 3
+        stimuli (2 with ``center_columns=False``) are refused: every angular distance of 2 centred
+        stimuli is 0."""
+        names = self._names(X, Y)
         X, Y = self._arrays(X, Y)
+        check_shape_stimuli(int(X.shape[0]), self._validate()["center_columns"], f"{names[0]} and {names[1]}", "LinearMetric")
         width = self.pad_width(X.shape[1], Y.shape[1])
         return self.finalize_fit(self.partial_fit(X, width), self.partial_fit(Y, width))
 
@@ -347,6 +362,7 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
         items = [np.asarray(it.values, dtype=np.float64) for it in items]
     else:
         items = [it.values if isinstance(it, xr.DataArray) else it for it in items]
+        items = [it.astype(np.float64) if isinstance(it, np.ndarray) and it.dtype == bool else it for it in items]  # as LinearMetric
     for nm, it in zip(shown, items):
         if isinstance(it, np.ndarray):
             _check_finite(it, nm, caller)
@@ -395,6 +411,8 @@ def pairwise_distances(
     metric = LinearMetric(alpha=alpha, center_columns=center_columns, zero_pad=zero_pad, score_method=score_method)
     metric._validate("pairwise_distances")
     Xs, names, _ = _as_network_list(train_data, "train_data", "pairwise_distances")
+    if Xs:
+        check_shape_stimuli(int(np.shape(Xs[0])[0]), bool(center_columns), "train_data", "pairwise_distances")
     Ts = None
     if test_data is not None:
         Ts, _, _ = _as_network_list(test_data, "test_data", "pairwise_distances")
@@ -502,7 +520,8 @@ def split_distance(
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     X, Y = align(_canonical(X), Y, names=names, caller="split_distance")
     X, Y = X.compute(), Y.compute()  # read once (the fit and the distances read them again), checked as split_distance's
-    for A, name in ((X, names[0]), (Y, names[1])):
+    X, Y = (A.copy(data=real_array(A.values, f"split_distance: {nm}", "a (stimulus, unit) array")) for A, nm in ((X, names[0]), (Y, names[1])))
+    for A, name in ((X, names[0]), (Y, names[1])):  # (bool and int as LinearMetric reads them: float64)
         _check_finite(A.values, name, "split_distance")
     ids = _ids(X)
     tr, te = _train_test(ids, test_size, seed, "split_distance")
@@ -535,9 +554,31 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
     Returns
     -------
     xarray.DataArray, dims (stimulus, unit)
-        ``stimulus_id`` from the inputs when they are labeled (canonical order).
+        ``stimulus_id`` from the inputs when they are labeled (canonical order). The average is
+        defined up to an orthogonal transform of its columns; this one is in the basis of the first
+        network (``data[0]``, zero-padded to the widest): the iteration starts from it, so permuting
+        (or rotating) its units permutes (rotates) the columns. Networks that share a shape give
+        the same average up to a rotation in any order; for unrelated networks the iteration can
+        stop at a local optimum that depends on which comes first. The columns are therefore labelled
+        ``unit_id`` ``dim0, dim1, ...``, not by any network's units: compare averages by their
+        geometry (:func:`neuroxr.geometry.rdm`, :func:`neuroxr.geometry.cka`, a shape metric), not
+        column by column.
+
+    Raises
+    ------
+    LayoutError
+        When a network has no variance across the stimuli (constant up to rounding, as the shape
+        metrics decide it; with ``center_columns=False``: all zero): its shape is undefined and it
+        would enter the average as zero.
     """
     Xs, names, ids = _as_network_list(data, "data", "procrustes_average")
+    for i, X in enumerate(Xs):
+        xp = get_namespace(X)
+        if not bool(xp.any(_s.centre(X, xp.mean(X, axis=0)) if center_columns else X)):
+            shown = f"data[{list(data)[i]!r}]" if isinstance(data, Mapping) else _named(list(data)[i], f"data[{i}]")
+            raise LayoutError(f"procrustes_average: {shown}: no variance across the stimuli on dim 'stimulus' "
+                              f"({'constant up to rounding' if center_columns else 'all zero'}); its shape is undefined and "
+                              "it would enter the average as zero; drop it from data.")
     M = to_numpy(_s.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))
     n, p = M.shape
     ids = ids if ids is not None else np.array([f"stimulus{i}" for i in range(n)])

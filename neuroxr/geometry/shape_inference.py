@@ -132,7 +132,7 @@ def shape_bootstrap(
         ``n_perm`` also ``p`` and ``distance_null`` (perm).
     """
     from ..kernels import shape as _ks
-    from .shape import LinearMetric
+    from .shape import LinearMetric, check_shape_stimuli
 
     rs._check_level(level, "shape_bootstrap")
     rs.check_nan_policy(nan_policy, "shape_bootstrap")
@@ -144,7 +144,9 @@ def shape_bootstrap(
     _one_bin(X, _named(X, "X"), "shape_bootstrap")
     _one_bin(Y, _named(Y, "Y"), "shape_bootstrap")
     labels = input_labels(source=X, target=Y)
+    X0, Y0 = X, Y
     X, Y, ids = _shape_arrays(X, Y)
+    check_shape_stimuli(X.shape[0], bool(center_columns), f"{_named(X0, 'X')} and {_named(Y0, 'Y')}", "shape_bootstrap")
     X, Y = (np.zeros_like(A) if center_columns and not _ks.centre(A, A.mean(axis=0)).any() else A for A in (X, Y))  # as LinearMetric
     n = X.shape[0]
     width = metric.pad_width(X.shape[1], Y.shape[1])

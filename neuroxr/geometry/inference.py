@@ -395,7 +395,9 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
     permuted (rows and columns together, ``default_rng([seed, 2])`` on canonical positions).
     ``model_rdm`` and ``data_rdms`` are those of :func:`rsa_bootstrap` (paired the same way), and
     so is the NaN rule: with fewer than 3 complete pairs (e.g. an all-NaN RDM: a correlation RDM of
-    one unit) ``score`` and ``p`` are NaN, as :func:`~neuroxr.geometry.compare_rdms` gives.
+    one unit) ``score`` and ``p`` are NaN, as :func:`~neuroxr.geometry.compare_rdms` gives; RDMs of
+    fewer than 3 stimuli are refused as it refuses them (so are :func:`rsa_bootstrap`'s and
+    :func:`crsa_bootstrap`'s).
 
     Returns
     -------

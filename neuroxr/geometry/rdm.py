@@ -293,6 +293,8 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
     Returns
     -------
     xarray.DataArray, dims (stimulus, stimulus_)
+        A stack of RDMs (a 3-d DataArray or NumPy array) is refused with a one-line
+        :class:`~neuroxr.errors.LayoutError` pointing to the functions that take stacks.
     """
     return _as_rdm(x, name, stimulus_id)
 
@@ -466,7 +468,8 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
         upper-triangle vector, ``squareform`` order) carries no ids: it is **assumed to list the
         stimuli in the order of the other RDM** (or in the same order as the other NumPy RDM). An
         rsatoolbox ``RDMs`` object is paired by its ``stimulus_id`` pattern descriptor when it has
-        one, else treated like a NumPy RDM.
+        one, else treated like a NumPy RDM. A stack of RDMs (e.g. dims ``(subject, stimulus,
+        stimulus_)``) is refused: compare stacks with :func:`compare_rdms_many`.
     method : str or sequence of str, default "spearman"
         ``"pearson"``, ``"spearman"``, ``"kendall"`` (Kendall's tau-a) or ``"cosine"``. A sequence
         computes several in one call: the triangles are extracted once and Spearman and Kendall

@@ -404,7 +404,9 @@ def pairwise_distances(
     Returns
     -------
     xarray.DataArray (network, network_) of distances when ``test_data`` is None, else a Dataset
-    with ``train`` and ``test`` distance matrices.
+    with ``train`` and ``test`` distance matrices. Fewer than 3 training stimuli (2 with
+    ``center_columns=False``) are refused, as by :meth:`LinearMetric.fit`; bool arrays are read
+    as float64.
     """
     import dask
 
@@ -500,6 +502,7 @@ def split_distance(
     X, Y : DataArray (stimulus, unit) or neural DataArray (stimulus, neuroid, repeat)
         Two representations; neural responses are averaged over repeats (NaN-mean, neuroids
         lacking a stimulus dropped with a warning), as the store's ``shape`` entries average them.
+        Bool and integer features are read as float64, as by :class:`LinearMetric`.
     test_size : float in (0, 1), default 0.5
     seed : int, default 0
     alpha, center_columns, zero_pad, score_method : default 1.0, True, True, "angular"

@@ -101,7 +101,8 @@ def shape_bootstrap(
     ----------
     X, Y : DataArray (stimulus, unit) or (stimulus, neuroid, repeat), or arrays (n, p)
         The two representations; DataArrays are paired by ``stimulus_id`` and resampled in the
-        canonical order (neural responses are averaged over repeats).
+        canonical order (neural responses are averaged over repeats). Fewer than 3 stimuli (2 with
+        ``center_columns=False``) are refused, as by :meth:`LinearMetric.fit`.
     alpha, center_columns, zero_pad, score_method
         As :class:`neuroxr.geometry.LinearMetric`.
     n_boot, seed, level

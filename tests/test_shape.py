@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 
 from neuroxr import features
 from neuroxr.errors import LayoutError, ParameterError
-from neuroxr.geometry import LinearMetric, pairwise_distances, procrustes_average
+from neuroxr.geometry import LinearMetric, pairwise_distances, procrustes_average, procrustes_kmeans
 from neuroxr.kernels.gram import gram
 from neuroxr.kernels.shape import shape_distance_from_gram
 
@@ -229,7 +229,6 @@ def test_a_representation_constant_up_to_rounding_scores_as_a_zero_one(alpha):
 
 
 def test_procrustes_kmeans_pairs_a_labeled_distance_matrix_by_network():
-    from neuroxr.geometry import procrustes_kmeans
     from neuroxr.geometry.cluster import kmeans_plusplus_init
 
     rng = np.random.default_rng(1)
@@ -498,6 +497,10 @@ def test_procrustes_average_refuses_a_constant_network_naming_it():
         procrustes_average([np.zeros((20, 4)), good.values], center_columns=False)
     ones = procrustes_average([np.ones((20, 4)), good.values], center_columns=False)  # uncentred: a shape
     assert np.isfinite(ones.values).all()
+    rng = np.random.default_rng(1)  # procrustes_kmeans averages its clusters: it refuses the same network
+    nets = {"a": good.values, "b": np.full((20, 4), 0.7), "c": rng.standard_normal((20, 4))}
+    with pytest.raises(LayoutError, match=r"^procrustes_kmeans: Xs\['b'\]: no variance across the stimuli .*; drop it from Xs\.$"):
+        procrustes_kmeans(nets, 2)
 
 
 def test_procrustes_average_is_in_the_first_networks_basis():

@@ -18,10 +18,11 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
-from ..backend import to_numpy
+from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError, warn, where
 from ..errors import code_name as _arg  # the argument part of a _named name, for code in messages
 from ..kernels import rdm as _r
+from ..kernels import shape as _s
 from ..layouts import validate_neural
 from ..validation import _all_finite, check_int, compute_refusing_inf, refuse_inf
 
@@ -438,3 +439,16 @@ def _scalar_da(value: float, name: str, attrs: Mapping[str, Any]) -> xr.DataArra
 
 
 _columns_as_rows = columns_as_rows
+
+
+def _refuse_constant_networks(data: Any, Xs: Sequence[Any], center_columns: bool, caller: str, arg: str) -> None:
+    """A one-line :class:`LayoutError` naming the first network of ``data`` (argument ``arg``; its
+    values ``Xs``) without variance across the stimuli (constant up to rounding, as the shape metrics
+    decide it; ``center_columns=False``: all zero): its shape is undefined and it would be averaged as zero."""
+    for i, X in enumerate(Xs):
+        xp = get_namespace(X)
+        if not bool(xp.any(_s.centre(X, xp.mean(X, axis=0)) if center_columns else X)):
+            shown = f"{arg}[{list(data)[i]!r}]" if isinstance(data, Mapping) else _named(list(data)[i], f"{arg}[{i}]")
+            raise LayoutError(f"{caller}: {shown}: no variance across the stimuli on dim 'stimulus' "
+                              f"({'constant up to rounding' if center_columns else 'all zero'}); its shape is undefined and "
+                              f"it would enter the average as zero; drop it from {arg}.")

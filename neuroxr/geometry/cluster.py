@@ -24,6 +24,7 @@ from ..attrs import encode_attrs
 from ..backend import to_numpy
 from ..errors import LayoutError
 from ..kernels import shape as _s
+from ._common import _refuse_constant_networks
 from .shape import LinearMetric, _as_network_list, pairwise_distances
 
 __all__ = ["procrustes_kmeans", "kmeans_plusplus_init", "cluster_distances", "embed_distances"]
@@ -174,8 +175,15 @@ def procrustes_kmeans(
         Centroids are defined up to a rotation; networks wider than the number of stimuli are
         first replaced by ``U S`` of their (centred) SVD (same distances), so the centroids'
         ``unit`` axis is ``dim0...``, at most ``max(n_stimuli, narrowest widths)`` wide.
+
+    Raises
+    ------
+    LayoutError
+        When a network has no variance across the stimuli, as :func:`procrustes_average` refuses it
+        (it would enter its cluster's average as zero).
     """
     items, names, ids = _as_network_list(Xs, "Xs", "procrustes_kmeans")
+    _refuse_constant_networks(Xs, items, center_columns, "procrustes_kmeans", "Xs")
     m = len(items)
     _check_n_clusters(n_clusters, m, "procrustes_kmeans")
     if score_method not in _s.SCORE_METHODS:

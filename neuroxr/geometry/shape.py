@@ -33,6 +33,7 @@ from ._common import (
     _is_neural,
     _label,
     _named,
+    _refuse_constant_networks,
     _train_test,
     check_split,
     input_labels,
@@ -575,13 +576,7 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
         would enter the average as zero.
     """
     Xs, names, ids = _as_network_list(data, "data", "procrustes_average")
-    for i, X in enumerate(Xs):
-        xp = get_namespace(X)
-        if not bool(xp.any(_s.centre(X, xp.mean(X, axis=0)) if center_columns else X)):
-            shown = f"data[{list(data)[i]!r}]" if isinstance(data, Mapping) else _named(list(data)[i], f"data[{i}]")
-            raise LayoutError(f"procrustes_average: {shown}: no variance across the stimuli on dim 'stimulus' "
-                              f"({'constant up to rounding' if center_columns else 'all zero'}); its shape is undefined and "
-                              "it would enter the average as zero; drop it from data.")
+    _refuse_constant_networks(data, Xs, center_columns, "procrustes_average", "data")
     M = to_numpy(_s.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))
     n, p = M.shape
     ids = ids if ids is not None else np.array([f"stimulus{i}" for i in range(n)])

@@ -368,6 +368,21 @@ def test_one_large_constant_unit_leaves_the_design_varying_in_memory_and_streame
             np.testing.assert_allclose(d.forward(f, neu, reps=2, **kw).ev.values, ref, rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::neuroxr.errors.NeuroxrWarning")
+def test_a_large_unit_varying_only_at_a_dropped_stimulus_streams_as_in_memory(problem):
+    """Lazy features are reduced over the kept stimuli only: a unit at 1e8 that varies only at the
+    stimulus the neural data lack is constant there and hides nothing, as in memory (the Gram of
+    every stimulus called the whole design constant)."""
+    F = problem["F"].copy()
+    F[:, 0] = 1e8
+    F[0, 0] = 0.0
+    R = problem["R"].copy()
+    R[0] = np.nan
+    neu, feats = nx.neural(R), nx.features(F)
+    ref = d.forward(feats, neu, reps=2).ev.values
+    np.testing.assert_allclose(d.forward(feats.chunk({"unit": 7}), neu, reps=2).ev.values, ref, rtol=1e-9)
+
+
 def test_mismatched_stimuli(problem):
     feats = nx.features(problem["F"])
     neu = nx.neural(problem["R"]).isel(stimulus=slice(0, 140))

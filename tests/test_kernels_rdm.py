@@ -444,3 +444,15 @@ def test_features_constant_up_to_rounding_give_the_rdm_of_constant_features(meth
             assert np.isnan(off).all()
         else:  # one value (cosine: 1 - G / G rounds to one ulp)
             assert np.ptp(off) == 0 and abs(off[0]) < 1e-15
+
+
+@pytest.mark.parametrize("method", ["euclidean", "sqeuclidean", "correlation"])
+@pytest.mark.parametrize("offset, spread", [(1e5, 0.01), (1e9, 1.0)])
+def test_features_resolved_in_float64_keep_their_rdm(method, offset, spread):
+    """A relative spread below the per-unit constancy cut-off of float64 (2.4e-7) but far above
+    rounding is resolved by the centred Gram: the RDM is scipy's, never the constant one."""
+    Z = np.random.default_rng(3).standard_normal((20, 6))
+    F = offset + spread * Z
+    ref = squareform(pdist(Z, method)) * (spread ** 2 if method == "sqeuclidean" else spread if method == "euclidean" else 1)
+    D = np.asarray(rdm(F, method))
+    assert np.nanmax(np.abs(D - ref)) <= 1e-6 * np.abs(ref).max() and np.ptp(ref) > 0

@@ -32,7 +32,7 @@ from typing import Any
 from ..backend import get_namespace, normalized_dissimilarity, tie_groups, tie_links
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, warn, where
-from .gram import GramStats, constant_features, gram
+from .gram import GramStats, constant_features, gram, variance_totals
 from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation
 from .stats import no_variance, rounding_tol
 
@@ -156,7 +156,8 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         from (the Gram's diagonal and row sums), not only when it is exactly 0
         (:func:`~neuroxr.kernels.stats.rounding_tol`, the one rule of "constant up to rounding").
         Features constant across the stimuli up to rounding
-        (:func:`~neuroxr.kernels.gram.constant_features`) give the RDM of exactly constant ones:
+        (:func:`~neuroxr.kernels.gram.constant_features`) whose spread is also within 256 ulps of
+        their values (what the centred Gram cannot resolve) give the RDM of exactly constant ones:
         every stimulus is their mean pattern (zero distances; NaN where that pattern is all zero,
         cosine, or constant over the units, correlation), never distances between rounding errors
         (decided where the statistics record their varying units, ``GramStats.n_varying``).
@@ -176,7 +177,7 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
     """:func:`rdm_from_gram`; ``overwrite=True`` may reuse the Gram's memory for the RDM (NumPy)."""
     xp = get_namespace(stats.K)
     # where the statistics record their varying units (a Gram Dataset stored before: as computed)
-    constant = stats.n_varying is not None and constant_features(stats)
+    constant = stats.n_varying is not None and constant_features(stats) and _unresolved(xp, stats)
     if constant:  # no variance across the stimuli up to rounding: every stimulus is the mean pattern
         stats = _mean_pattern(xp, stats)
     if method in ("correlation", "cosine"):
@@ -196,6 +197,15 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
     if method == "sqeuclidean":
         return sq
     return xp.sqrt(sq if exact else tie_squares(sq))  # the square root would part ties of small distances
+
+
+def _unresolved(xp: Any, stats: GramStats) -> bool:
+    """Whether the centred Gram cannot resolve the features' variation: their centred squares within
+    ``rounding_tol ** 2`` of their uncentred ones (a spread within 256 ulps of their values, the
+    error of two-pass centring). Features constant up to rounding by the per-unit rule but spread
+    more (float64: a relative spread between about 6e-14 and 2.4e-7) keep the RDM their Gram gives,
+    which resolves it."""
+    return bool(no_variance(*variance_totals(stats), rounding_tol(xp, stats.K.dtype) ** 2))
 
 
 def _mean_pattern(xp: Any, stats: GramStats) -> GramStats:

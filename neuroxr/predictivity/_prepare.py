@@ -401,8 +401,12 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
                 caller: str = "", name: str = "features") -> tuple[np.ndarray, bool]:
     """The column-centred Gram of the features (given in the features' own stimulus order, or
     reduced over unit chunks), in the canonical order, kept stimuli only, and whether the features
-    are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`, as
-    :func:`check_design` decides it in memory; a bare Gram array: when its trace is not positive).
+    are constant there up to rounding (:func:`~neuroxr.kernels.gram.constant_features`). Reduced
+    here (lazy features) from the kept stimuli only, so decided per unit as :func:`check_design`
+    decides it in memory; from a given Gram over a subset of its stimuli, by its sums over the units
+    (one large unit that varies only at a dropped stimulus can hide the others' variance there: the
+    design is then refused where the in-memory one is scored); a bare Gram array: when its trace is
+    not positive).
     A given ``gram`` is checked against the features (:func:`check_gram`). The messages start with
     the function called, ``caller``, and name the features ``name`` (:func:`named`, with the caller)."""
     from ..backend import to_numpy
@@ -414,9 +418,13 @@ def gram_matrix(features: xr.DataArray, gram: Any, order: np.ndarray, keep: np.n
     n_units = stats = None
     arg = where(caller) + "gram"
     if gram is None:
-        # the features are already in canonical order (float64 as in memory)
-        stats = gram_dask(features.data, dtype="float64", row_pass=False, unit_ids=features.unit_id.values, name=name)
-        K, order = stats.K, np.arange(n)
+        # the features are already in canonical order (float64 as in memory); the statistics of the
+        # kept stimuli only, so their constancy is decided per unit there, as check_design decides it
+        rows = np.arange(n)[keep]
+        data = features.data if rows.size == n else features.data[rows]
+        stats = gram_dask(data, dtype="float64", row_pass=False, unit_ids=features.unit_id.values, name=name)
+        K, n = stats.K, rows.size
+        order, keep = np.arange(n), np.ones(n, dtype=bool)
     elif isinstance(gram, xr.Dataset):  # a labeled Gram (neuroxr.geometry.gram): paired by stimulus_id
         if "K" not in gram or "stimulus_id" not in gram.coords:
             raise LayoutError(f"{arg}: a Gram Dataset needs a variable 'K' and stimulus_id coords (neuroxr.geometry.gram).")

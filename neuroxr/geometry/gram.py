@@ -136,12 +136,10 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
     if integral and np.dtype(K.dtype).itemsize < resolve_dtype(dtype).itemsize:
         integral = False
     if integral:  # K is the one the attrs describe (xarray keeps attrs through arithmetic on the Dataset)
-        rtol = 1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4
-        integral = bool(np.isclose(float(np.trace(K)), float(ds.attrs["trace"]), rtol=rtol, atol=0.0))
+        integral = _trace_matches(ds, K)
     rows = {k: asarray(ds[k].values, backend=backend, dtype=dtype) for k in ("Kr", "ar", "r")} if "Kr" in ds else {}
     # the units' constancy, where recorded for this K (a Gram changed or subset since keeps its attrs)
-    if "n_varying" in ds.attrs and {"q", "qc"} <= set(ds) and "trace" in ds.attrs and np.isclose(
-            float(np.trace(K)), float(ds.attrs["trace"]), rtol=1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4, atol=0.0):
+    if "n_varying" in ds.attrs and {"q", "qc"} <= set(ds) and "trace" in ds.attrs and _trace_matches(ds, K):
         rows.update(n_varying=int(ds.attrs["n_varying"]),
                     **{k: asarray(ds[k].values, backend=backend, dtype=dtype) for k in ("q", "qc")})
     return _g.GramStats(
@@ -186,3 +184,10 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
         f"{name}: expected features (stimulus, unit), neural data (stimulus, neuroid, repeat) or a Gram Dataset; "
         f"got {type(obj).__name__}."
     )
+
+
+def _trace_matches(ds: xr.Dataset, K: np.ndarray) -> bool:
+    """Whether ``K`` is the Gram ds's attrs describe: its trace their ``trace`` (relative 1e-9,
+    float32: 1e-4); a Gram changed or subset since keeps its attrs."""
+    rtol = 1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4
+    return bool(np.isclose(float(np.trace(K)), float(ds.attrs["trace"]), rtol=rtol, atol=0.0))

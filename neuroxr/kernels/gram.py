@@ -45,12 +45,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backend import colsum_prod, get_namespace, gram_matrix
+from ..backend import get_namespace, gram_matrix
 from ..errors import LayoutError
 from ..validation import nonfinite_features_error
 from . import gram_rows as _rows
 from .gram_rows import row_centered_gram, row_centered_shift, uncentered_gram, uncentered_shift
-from .stats import column_tol, no_variance
+from .stats import constant_units
 
 __all__ = [
     "GramStats",
@@ -229,7 +229,7 @@ def _constant_units(xp: Any, F: Any, Fc: Any) -> tuple[int, Any, Any]:
     :func:`~neuroxr.kernels.stats.column_tol` of ``K``'s precision), so one large constant unit
     never hides the variance of the others."""
     F = F if F.dtype == Fc.dtype else xp.astype(F, Fc.dtype)
-    const = no_variance(colsum_prod(Fc, Fc), colsum_prod(F, F), column_tol(xp, Fc.dtype))
+    const = constant_units(Fc, F)
     zero = xp.zeros(F.shape[:1], dtype=Fc.dtype, device=getattr(Fc, "device", None))
     idx = xp.nonzero(const)[0]
     if not int(idx.shape[0]):

@@ -49,9 +49,9 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ..backend import colsum_prod, get_namespace
+from ..backend import get_namespace
 from ..errors import LayoutError
-from .stats import column_tol, no_variance
+from .stats import constant_units
 
 __all__ = [
     "SCORE_METHODS",
@@ -174,7 +174,7 @@ def centre(X: Any, mx: Any) -> Any:
     xp = get_namespace(X)
     Xc = X - mx[None, :]
     # (NumPy: no n x p product)
-    const = no_variance(colsum_prod(Xc, Xc), colsum_prod(X, X), column_tol(xp, X.dtype))
+    const = constant_units(Xc, X)
     return xp.zeros_like(Xc) if bool(xp.all(const)) else Xc
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "ROUNDING_EPS",
     "rounding_tol",
     "column_tol",
+    "constant_units",
     "root_product",
     "no_variance",
     "column_squares",
@@ -91,6 +92,14 @@ def column_tol(xp: Any, dtype: Any) -> float:
     A set of columns is constant when every column is, each decided on its own squares: summed, one
     large constant column's squares would hide the others' variance."""
     return max(rounding_tol(xp, xp.float64), rounding_tol(xp, dtype) ** 2)
+
+
+def constant_units(Xc: Any, X: Any) -> Any:
+    """(p,) bool: the columns of ``X`` (n, p) constant up to rounding, each decided on its own squares
+    (:func:`no_variance` with :func:`column_tol` of ``Xc``'s precision), ``Xc`` its columns centred
+    by a second pass (same dtype)."""
+    xp = get_namespace(Xc)
+    return no_variance(colsum_prod(Xc, Xc), colsum_prod(X, X), column_tol(xp, Xc.dtype))
 
 
 def no_variance(centred: Any, uncentred: Any, tol: float) -> Any:

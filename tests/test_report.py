@@ -325,6 +325,9 @@ def test_write_report_refuses_reliability_reps_without_the_reliability(demo, tmp
     write_report(demo, tmp_path / "a", "md")
     write_report(demo, tmp_path / "b", "md", reliability=False)
     assert seen == [RELIABILITY_REPS] == [10]
+    from neuroxr.cli.report import report  # the CLI states the default without importing the report module
+    opt = next(o for o in report.params if o.name == "reliability_reps")
+    assert f"(default {RELIABILITY_REPS})" in opt.help
 
 
 def test_stack_layers_pairs_neuroids_by_id_and_pads_units():

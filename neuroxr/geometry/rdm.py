@@ -256,14 +256,14 @@ def _refuse_inf(D: Any, name: str) -> None:
         return
     at = np.argwhere(inf)[0]
     if V.ndim >= 2 and V.shape[-1] == V.shape[-2]:
-        where = f"[{', '.join(map(str, at))}] = {V[tuple(at)]}"
+        at_value = f"[{', '.join(map(str, at))}] = {V[tuple(at)]}"
     else:  # condensed: the pair (i, j) of scipy's squareform order
         try:
             i, j = (x[at[-1]] for x in np.triu_indices(_r.n_from_n_pairs(V.shape[-1]), 1))
-            where = f"pair ({i}, {j}) = {V[tuple(at)]}"
+            at_value = f"pair ({i}, {j}) = {V[tuple(at)]}"
         except LayoutError:  # not a condensed RDM: refused by the caller's shape check after this
-            where = f"value {tuple(int(a) for a in at)} = {V[tuple(at)]}"
-    raise LayoutError(f"{name}: the RDM holds {int(inf.sum())} infinite values (e.g. {where}); dissimilarities must be "
+            at_value = f"value {tuple(int(a) for a in at)} = {V[tuple(at)]}"
+    raise LayoutError(f"{name}: the RDM holds {int(inf.sum())} infinite values (e.g. {at_value}); dissimilarities must be "
                       "finite: replace them with NaN (a missing pair, left out of comparisons) or fix their computation.")
 
 

@@ -32,8 +32,8 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     -------
     xarray.DataArray, 0-d float64, named ``effective_dimensionality``
         Between 1 and ``min(n_stimuli - 1, n_units)``; NaN (undefined) for constant features, no
-        variance across the stimuli up to rounding (summed over the units, the centred squares at
-        most ``256 eps`` times the uncentred ones: :func:`neuroxr.kernels.gram.constant_features`),
+        variance across the stimuli up to rounding (every unit constant, each judged on its own
+        squares: :func:`neuroxr.kernels.gram.constant_features`),
         with a :class:`~neuroxr.errors.NeuroxrWarning`. Fewer than 3 stimuli are refused (with 2,
         it is always 1). ``float(res)`` is the number; attrs
         ``n_stimuli``, ``n_units`` (units or neuroids used) and ``source`` (the label of ``obj``:

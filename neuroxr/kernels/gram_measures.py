@@ -73,10 +73,17 @@ def variance_totals(stats: GramStats, rows: Any = None) -> tuple[float, float]:
     if rows is None:
         tr = float(xp.sum(xp.linalg.diagonal(K)))
         return tr, tr + stats.n_stimuli * (stats.n_units * stats.mu * stats.mu + stats.m2)
+    return _subset_totals(stats, rows)[1:]
+
+
+def _subset_totals(stats: GramStats, rows: Any) -> tuple[float, float, float]:
+    """``(tr K[S, S], centred, uncentred)`` over the stimuli ``rows`` (:func:`variance_totals`)."""
+    K = stats.K
+    xp = get_namespace(K)
     rows = xp.asarray(rows, device=getattr(K, "device", None))
     Kr = xp.take(xp.take(K, rows, axis=0), rows, axis=1)
     tr = float(xp.sum(xp.linalg.diagonal(Kr)))
-    return tr - float(xp.sum(Kr)) / int(rows.shape[0]), tr + 2 * float(xp.sum(xp.take(uncentered_shift(stats), rows, axis=0)))
+    return tr, tr - float(xp.sum(Kr)) / int(rows.shape[0]), tr + 2 * float(xp.sum(xp.take(uncentered_shift(stats), rows, axis=0)))
 
 
 def constant_features(stats: GramStats | Any, rows: Any = None) -> bool:
@@ -105,10 +112,8 @@ def constant_features(stats: GramStats | Any, rows: Any = None) -> bool:
         return True
     if rows is None or len(rows) == stats.n_stimuli:  # every stimulus (in any order)
         return False
+    tr, centred, raw = _subset_totals(stats, rows)
     idx = xp.asarray(rows, device=getattr(stats.K, "device", None))
-    Kr = xp.take(xp.take(stats.K, idx, axis=0), idx, axis=1)
-    tr = float(xp.sum(xp.linalg.diagonal(Kr)))
-    centred, raw = variance_totals(stats, rows)
     q, qc = (float(xp.sum(xp.take(x, idx, axis=0))) for x in (stats.q, stats.qc))
     return centred - qc <= column_tol(xp, stats.K.dtype) * (raw - q) + tol * (tr - qc)
 

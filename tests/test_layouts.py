@@ -174,6 +174,21 @@ def test_neural_nan_is_fine_but_inf_is_not():
         validate_neural(da)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_neural_inf_is_found_beside_nan_and_huge_values_are_not_inf(dtype):
+    """The refusal counts the inf values whatever else the array holds: NaN trials (whose sum is
+    NaN) and finite values whose sum overflows are not inf."""
+    da = _neural().astype(dtype)
+    da[0, 0, 0] = np.nan
+    da[1, 1, 1] = np.inf
+    da[2, 0, 0] = -np.inf
+    with pytest.raises(LayoutError, match="2 infinite values"):
+        validate_neural(da)
+    big = _neural().astype(dtype)
+    big[...] = np.finfo(dtype).max / 2
+    validate_neural(big)  # the sum overflows; no value is inf
+
+
 def test_empty_dim():
     with pytest.raises(LayoutError, match="dim 'neuroid' is empty"):
         neural(np.zeros((3, 0, 1)))

@@ -207,6 +207,22 @@ def test_an_animal_against_itself_is_flagged(arrays):
     assert not [w for w in caught if "also predictors" in str(w.message)]
 
 
+def test_shared_recordings_compare_every_row_and_match_nan_for_nan():
+    """Only the neuroids equal at every stimulus and repeat are flagged (NaN matching NaN), whether
+    they differ at the first stimulus or only at the last, or are NaN at the first."""
+    from neuroxr.predictivity._prepare import warn_shared_recordings
+
+    rng = np.random.default_rng(3)
+    RA = rng.normal(size=(6, 4, 3))
+    RB = RA.copy()
+    RA[0, 1, :] = RB[0, 1, :] = np.nan  # equal, NaN at the first stimulus
+    RB[-1, 2, -1] += 1.0  # equal but at the last trial: not flagged
+    RB[0, 3, 0] += 1.0  # differs at the first stimulus: not flagged
+    ids = np.array(["n0", "n1", "n2", "n3"])
+    with pytest.warns(NeuroxrWarning, match=r"2 neuroids are also predictors .* e\.g\. \['?n0'?, '?n1'?\]"):
+        warn_shared_recordings(RA, RB, ids, ids)
+
+
 @pytest.mark.parametrize("regressor", ["lasso", "pls"])
 def test_an_empty_slot_half_is_nan_for_its_target_with_every_regressor(arrays, regressor):
     """split='slots' leaves a half without trials where a stimulus lacks its slots: that target's

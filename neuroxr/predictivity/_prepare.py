@@ -190,7 +190,11 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
     common, ia, ib = np.intersect1d(np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str), return_indices=True)
     if not common.size:
         return
-    same = [c for c, i, j in zip(common, ia, ib) if np.array_equal(RA[:, i], RB[:, j], equal_nan=True)]
+    # a neuroid equal in both has equal first rows: only those candidates are compared whole
+    fa, fb = np.take(RA[:1], ia, axis=1), np.take(RB[:1], ib, axis=1)
+    first = ((fa == fb) | (np.isnan(fa) & np.isnan(fb))).reshape(fa.shape[0], fa.shape[1], -1).all(axis=(0, 2))
+    same = [c for c, i, j in zip(common[first], ia[first], ib[first])
+            if np.array_equal(RA[:, i], RB[:, j], equal_nan=True)]
     if same:
         warn(f"{names[1]}: {len(same)} neuroids are also predictors in {names[0]} with the same responses, e.g. "
              f"{examples(same)}; each is predicted from itself, so its score is not an inter-animal score. "

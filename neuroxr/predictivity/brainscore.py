@@ -36,7 +36,7 @@ import xarray as xr
 
 from ..alignment import to_canonical
 from ..attrs import encode_attrs
-from ..errors import LayoutError, ParameterError, no_effect, warn
+from ..errors import LayoutError, ParameterError, no_effect, too_few_stimuli, warn
 from ..geometry._common import (
     _align,
     _canonical_any,
@@ -181,9 +181,10 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
 
     checked, name = _checked_at(neural, 2), _named(neural, "neural")
     neural, counts, _ = _usable(_canonical_any(neural), name, 2, caller)
-    if neural.sizes["stimulus"] < 3:  # as the directions: no target has 3 stimuli for its split-half r
-        raise LayoutError(f"{caller}: {name}: {neural.sizes['stimulus']} stimuli (dim 'stimulus') with 2 valid repeats; "
-                          "a split-half consistency over fewer than 3 is +-1 or NaN. Pass responses to at least 3 stimuli.")
+    n = neural.sizes["stimulus"]
+    if n < 3:  # as the directions: no target has 3 stimuli for its split-half r
+        raise too_few_stimuli(caller, name, n, "a split-half consistency over stimuli with 2 valid repeats",
+                              "every split-half r is +-1 or NaN" if n == 2 else "", fix="pass responses to at least {need} stimuli.")
     neural = neural.transpose("stimulus", "neuroid", "repeat")
     V = np.asarray(neural.values, dtype=np.float64)
     if not checked:

@@ -44,12 +44,12 @@ from ..geometry._common import (
     _checked_at,
     _drop_unusable,
     _is_dask,
-    _label,
     _named,
     _neural_mean,
     _one_bin,
     _plain,
     _usable,
+    record_label,
 )
 from ..kernels.splits import nanmean_repeats, split_means
 from ..kernels.stats import pearson, spearman_brown
@@ -213,7 +213,7 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
         },
         coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(neural.coords["neuroid_id"].values).astype(str))},
         attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", **counts, "reference": REFERENCE,
-               "source": _label(neural, "neural")},
+               "source": record_label(neural, "neural")},
     )
 
 
@@ -463,6 +463,6 @@ def brainscore(
                            # the coord the splits were stratified by; None (JSON text) when they were not
                            "stratify_by": None if strata is None else ("object_name" if stratify_by == _AUTO else str(stratify_by)),
                            "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]), **counts,
-                           "source": _label(features, "features"), "target": _label(neural, "neural"), "reference": REFERENCE,
+                           "source": record_label(features, "features"), "target": record_label(neural, "neural"), "reference": REFERENCE,
                            "neuroxr_version": __version__}),
     )

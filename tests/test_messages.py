@@ -506,7 +506,7 @@ def test_stored_entries_name_the_argument_of_the_function_they_compute(tmp_path)
     R[0] = np.nan  # s00 without trials: dropped, with a warning
     store.write_neural("mk", nx.neural(R, SID, [f"n{j}" for j in range(K)]))
     expected = {"crsa": r"^crsa: neural \(mk\): 1 of 30", "cka": r"^cka: b \(mk\): 1 of 30",
-                "crsa_permutation": r"^crsa_permutation: neural \(mk\): 1 of 30"}
+                "crsa_permutation": r"^rsa_permutation: neural \(mk\): 1 of 30"}  # (the function computing it)
     for kind, start in expected.items():
         with pytest.warns(NeuroxrWarning, match=start):
             nx.score(store, kind, "net.l1", "mk", **({"n_perm": 5} if kind.endswith("permutation") else {}))

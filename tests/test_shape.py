@@ -570,3 +570,17 @@ def test_torch_networks_are_read_alike_by_linear_metric_and_pairwise_distances()
     ref = LinearMetric().fit_distance(torch.tensor(X > 0, dtype=torch.float64), torch.tensor(Y))
     assert LinearMetric().fit_distance(B, torch.tensor(Y)) == ref
     assert float(pairwise_distances([B, torch.tensor(Y)], scheduler="sync").values[0, 1]) == ref
+
+
+def test_shape_bootstrap_reads_networks_as_the_other_shape_functions():
+    """shape_bootstrap reads its inputs through the shape functions' one reader: text is refused in
+    one line naming the argument (it raised NumPy's ValueError), bool as its float64 copy."""
+    from neuroxr.geometry.shape_inference import shape_bootstrap
+
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((12, 4)), rng.standard_normal((12, 3))
+    with pytest.raises(LayoutError, match=r"^shape_bootstrap: X: expected a \(stimulus, unit\) array of real numbers; got ndarray"):
+        shape_bootstrap(np.array([["a"] * 4] * 12), Y, n_boot=3)
+    B = X > 0
+    np.testing.assert_array_equal(shape_bootstrap(B, Y, n_boot=5).distance_boot.values,
+                                  shape_bootstrap(B.astype(np.float64), Y, n_boot=5).distance_boot.values)

@@ -36,6 +36,8 @@ __all__ = [
     "SetRef",
     "feature_ref",
     "neural_ref",
+    "model_layer",
+    "set_label",
     "resolve",
     "read_set",
     "regions_by_set",
@@ -83,7 +85,7 @@ class SetRef:
     def name(self) -> str:
         """The set's name: ``model.layer``, ``neural`` or ``neural.region``."""
         if self.kind == "features":
-            return f"{self.model}.{self.layer}"
+            return feature_set_name(self.model, self.layer)
         return self.neural if self.region is None else f"{self.neural}.{self.region}"
 
     @property
@@ -126,6 +128,37 @@ def neural_ref(name: str, region: str | None = None) -> SetRef:
         ``None``: the whole set.
     """
     return SetRef("neural", neural=name, region=region)
+
+
+def feature_set_name(model: Any, layer: Any) -> str:
+    """The name of the feature set of ``model`` and ``layer``: ``model.layer``."""
+    return f"{model}.{layer}"
+
+
+def model_layer(obj: Any) -> tuple[Any, Any] | None:
+    """The model and layer an array (or Dataset) of features says it holds (its scalar coords, else
+    attrs, ``model`` and ``layer``), or None without both."""
+    if not isinstance(obj, (xr.DataArray, xr.Dataset)):
+        return None
+
+    def scalar(key: str) -> Any:
+        if key in obj.coords and obj.coords[key].ndim == 0:
+            return obj.coords[key].item()
+        return obj.attrs.get(key)
+
+    model, layer = scalar("model"), scalar("layer")
+    return None if model is None or layer is None else (model, layer)
+
+
+def set_label(obj: Any, default: str) -> str:
+    """The label a result records for an input (its attrs ``source`` / ``target``): the set name of
+    a feature array's model and layer (:func:`model_layer`; ``model.layer``, as the store names the
+    set and its entries record it), else the array's name, else ``default``. Every direction and
+    geometry function labels its inputs here, so one array gets one label in every result."""
+    ml = model_layer(obj)
+    if ml is not None:
+        return feature_set_name(*ml)
+    return str(obj.name) if isinstance(obj, xr.DataArray) and obj.name else default
 
 
 # ---------------------------------------------------------------------------- what a store holds

@@ -238,15 +238,17 @@ def test_brainscore_refuses_test_splits_of_fewer_than_3_stimuli(n):
 
 @pytest.mark.parametrize("missing", [False, True])
 def test_brainscore_ceiling_refuses_fewer_than_3_stimuli(missing):
-    """A split-half r over 2 stimuli is +-1 (the ceiling read 1.0): refused in one line naming the
-    argument and the dim, also when missing trials leave 2 of 3 stimuli; 3 stimuli run."""
+    """A split-half r over 2 stimuli is +-1 (the ceiling read 1.0): refused in the shared one line
+    (errors.too_few_stimuli) naming the argument and the dim, also when missing trials leave 2 of 3
+    stimuli; 3 stimuli run."""
     rng = np.random.default_rng(0)
     R = rng.normal(size=(3, 4, 4))
     if missing:
         R[1, :, 1:] = np.nan  # one valid repeat left: the stimulus is left out
     neur = make_neural(R if missing else R[:2], [f"s{i}" for i in range(3 if missing else 2)], name="V4")
-    with pytest.raises(LayoutError, match=r"^brainscore_ceiling: neural \(V4\): 2 stimuli \(dim 'stimulus'\) with 2 "
-                                          r"valid repeats; .*at least 3 stimuli\.$"):
+    with pytest.raises(LayoutError, match=r"^brainscore_ceiling: neural \(V4\): 2 stimuli on dim 'stimulus'; a split-half "
+                                          r"consistency over stimuli with 2 valid repeats needs at least 3 \(with 2, every "
+                                          r"split-half r is \+-1 or NaN\); pass responses to at least 3 stimuli\.$"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             brainscore_ceiling(neur, n_splits=2)

@@ -68,6 +68,12 @@ def test_metric_inference_with_an_alias_reuses_the_canonical_entry(sweep_copy, k
 
 
 # ---------------------------------------------------------------- checks before any data is read
+#: The public function each metric inference kind is computed by, which its messages name.
+SPEAKS_AS = {"crsa_bootstrap": "crsa_bootstrap", "crsa_permutation": "rsa_permutation", "ersa_bootstrap": "ersa_bootstrap",
+             "ersa_permutation": "ersa_bootstrap", "cka_bootstrap": "cka_bootstrap", "cka_permutation": "cka_bootstrap",
+             "shape_bootstrap": "shape_bootstrap", "shape_permutation": "shape_bootstrap"}
+
+
 @pytest.mark.parametrize(("kind", "params", "name"), [
     ("crsa_bootstrap", {"seed": -1}, "seed"),
     ("crsa_bootstrap", {"level": 1.5}, "level"),
@@ -83,11 +89,13 @@ def test_metric_inference_with_an_alias_reuses_the_canonical_entry(sweep_copy, k
 ])
 def test_direct_compute_checks_metric_inference_options_up_front(sweep_copy, unread, kind, params, name):
     """A direct :func:`compute` runs the kind's check (the one a sweep runs) before reading any set:
-    one line, naming the option."""
+    one line, naming the option, that starts with the function computing the kind, as a direct
+    call's (kinds.speaks_as; the permutations spoke as their kind, e.g. ``crsa_permutation:``)."""
     path = sweep_copy()
     with pytest.raises(ParameterError, match=name) as info:
         compute(path, kind, SRC, TGT, params={**_few(kind), **params})
-    assert "\n" not in str(info.value) and str(info.value).startswith(f"{kind}: ")
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{SPEAKS_AS[kind]}: ")
+    assert speaks_as(kind) == SPEAKS_AS[kind]
 
 
 # ---------------------------------------------------------------- noise_ceiling and model-to-model reps

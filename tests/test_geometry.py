@@ -363,7 +363,7 @@ def test_compare_rdms_accepts_numpy_rdms():
     assert geo.compare_rdms(squareform(a.values, checks=False), b) == pytest.approx(ref, rel=1e-12)
     with pytest.raises(LayoutError, match="n \\(n - 1\\) / 2"):
         geo.compare_rdms(a, np.ones(7))
-    with pytest.raises(LayoutError, match=r"^compare_rdms: b: an RDM without stimulus ids has 5 stimuli but a \(net/l1\) has 24"):
+    with pytest.raises(LayoutError, match=r"^compare_rdms: b: an RDM without stimulus ids has 5 stimuli but a \(net\.l1\) has 24"):
         geo.compare_rdms(a, b.values[:5, :5])
 
 

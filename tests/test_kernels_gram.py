@@ -157,6 +157,17 @@ def test_linear_cka_checks_shapes():
         linear_cka(np.eye(3), np.eye(4))
 
 
+@pytest.mark.parametrize("n, debiased, line", [
+    (2, False, r"2 stimuli on dim 'stimulus'; CKA needs at least 3 \(with 2, every CKA is 1\); pass Grams of at least 3"),
+    (3, True, r"3 stimuli on dim 'stimulus'; the debiased estimator needs at least 4; pass Grams of at least 4"),
+], ids=["biased", "debiased"])
+def test_linear_cka_refuses_too_few_stimuli_in_the_shared_line(n, debiased, line):
+    """Too few stimuli: errors.too_few_stimuli's line, as nx.cka's (naming the Grams K and L)."""
+    X = _features(n=n)
+    with pytest.raises(ValueError, match=rf"^linear_cka: K and L: {line} stimuli\.$"):
+        linear_cka(gram(X), gram(X), debiased=debiased)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("layout", ["C", "F", "slice"])
 def test_gram_blas_path_is_exactly_symmetric_and_matches_product(dtype, layout):

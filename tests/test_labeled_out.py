@@ -148,15 +148,15 @@ def test_result_records_every_parameter_passed(results, name):
         assert got == want or _plain(got) == _plain(want), (k, got, v)
 
 
-#: The inputs each result names (attrs ``source`` / ``target``: an input's model/layer, else its name).
+#: The inputs each result names (attrs ``source`` / ``target``: an input's set name model.layer, else its name).
 LABELS = {
-    "forward": ("m/l1", "A"), "reverse": ("A", "m/l1"), "inter_animal": ("A", "B"), "model_to_model": ("m/l1", "m/l2"),
-    "forward_time": ("m/l1", "A"), "split_half_reliability": ("A", None), "bootstrap": ("m/l1", "A"),
-    "permutation_test": ("m/l1", "A"), "brainscore": ("m/l1", "A"), "brainscore_ceiling": ("A", None),
-    "temporal_generalization": ("B", "A"), "split_half_rdm_ceiling": ("A", None), "crsa": ("m/l1", "A"),
-    "ersa": ("m/l1", "A"), "ereg": ("m/l1", "A"), "crsa_bootstrap": ("m/l1", "A"), "cka_bootstrap": ("m/l1", "A"),
-    "ersa_bootstrap": ("m/l1", "A"), "split_distance": ("m/l1", "m/l2"), "shape_bootstrap": ("m/l1", "m/l2"),
-    "cka": ("m/l1", "A"), "effective_dimensionality": ("m/l1", None), "compare_rdms": ("m/l1", "A"),
+    "forward": ("m.l1", "A"), "reverse": ("A", "m.l1"), "inter_animal": ("A", "B"), "model_to_model": ("m.l1", "m.l2"),
+    "forward_time": ("m.l1", "A"), "split_half_reliability": ("A", None), "bootstrap": ("m.l1", "A"),
+    "permutation_test": ("m.l1", "A"), "brainscore": ("m.l1", "A"), "brainscore_ceiling": ("A", None),
+    "temporal_generalization": ("B", "A"), "split_half_rdm_ceiling": ("A", None), "crsa": ("m.l1", "A"),
+    "ersa": ("m.l1", "A"), "ereg": ("m.l1", "A"), "crsa_bootstrap": ("m.l1", "A"), "cka_bootstrap": ("m.l1", "A"),
+    "ersa_bootstrap": ("m.l1", "A"), "split_distance": ("m.l1", "m.l2"), "shape_bootstrap": ("m.l1", "m.l2"),
+    "cka": ("m.l1", "A"), "effective_dimensionality": ("m.l1", None), "compare_rdms": ("m.l1", "A"),
 }
 
 
@@ -164,6 +164,46 @@ LABELS = {
 def test_result_names_its_inputs(results, name):
     attrs = results[name].attrs
     assert (attrs.get("source"), attrs.get("target")) == LABELS[name]
+
+
+#: The result attr naming a feature array ``f`` given with neural data ``a``, per analysis.
+ONE_LABEL = {
+    "forward": (lambda f, a: nx.forward(f, a, reps=1), "source"), "reverse": (lambda f, a: nx.reverse(a, f, reps=1), "target"),
+    "model_to_model": (lambda f, a: nx.model_to_model(f, f), "source"), "cka": (lambda f, a: nx.cka(f, a), "source"),
+    "crsa": (lambda f, a: nx.crsa(f, a, noise_ceiling=False), "source"), "ereg": (lambda f, a: nx.ereg(f, a, n_folds=3), "source"),
+    "split_distance": (lambda f, a: split_distance(f, a), "source"),
+    "brainscore": (lambda f, a: brainscore(f, a, n_components=2, n_splits=2), "source"),
+    "effective_dimensionality": (lambda f, a: nx.effective_dimensionality(f), "source"),
+    "compare_rdms": (lambda f, a: nx.compare_rdms(nx.rdm(f), nx.rdm(a)), "source"),
+    "rdm": (lambda f, a: nx.rdm(f), "label"), "cka_bootstrap": (lambda f, a: gi.cka_bootstrap(f, a, n_boot=3), "source"),
+    "bootstrap": (lambda f, a: pi.bootstrap("forward", f, a, n_boot=3, reps=1), "source"),
+}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    st = make_study(**STUDY)
+    store = nx.open_store(tmp_path_factory.mktemp("labels") / "s.zarr")
+    store.write_features("m", "l1", st.features["m"]["l1"])
+    store.write_neural("A", st.neural["A"])
+    return store
+
+
+@pytest.mark.parametrize("name", ONE_LABEL)
+@pytest.mark.parametrize("built", [False, True], ids=["read_features", "nx.features"])
+def test_an_array_gets_one_label_in_every_result_as_its_stored_entries(stored, name, built):
+    """A feature set read from a store (named ``m.l1``, coords model ``m``, layer ``l1``) and the same
+    array built by nx.features (named "features") are labeled ``m.l1`` by the directions and by every
+    geometry function (neuroxr.sets.set_label), as the store's entries record the set: the
+    directions recorded the array's name, the geometry functions ``m/l1``."""
+    f, a = stored.read_features("m", "l1"), stored.read_neural("A")
+    if built:
+        f = nx.features(f.values, stimulus_id=f.stimulus_id.values, model="m", layer="l1")
+    call, attr = ONE_LABEL[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert call(f, a).attrs[attr] == "m.l1"
+        assert nx.entries.compute(stored, "cka", "m.l1", "A").dataset.attrs["source"] == "m.l1"
 
 
 def _by_id(obj):
@@ -202,7 +242,7 @@ def test_scalar_results_read_as_the_number(sets, results, name):
 def test_compare_rdms_names_its_inputs_for_several_methods_too(results, sets):
     many = nx.compare_rdms(nx.rdm(sets[0]), nx.rdm(sets[2]), ["pearson", "spearman"])
     one = results["compare_rdms"]
-    assert (many.attrs["source"], many.attrs["target"]) == (one.attrs["source"], one.attrs["target"]) == ("m/l1", "A")
+    assert (many.attrs["source"], many.attrs["target"]) == (one.attrs["source"], one.attrs["target"]) == ("m.l1", "A")
     assert float(many.sel(comparison="pearson")) == float(one) and many.attrs["n_stimuli"] == one.attrs["n_stimuli"]
 
 

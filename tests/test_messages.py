@@ -238,7 +238,7 @@ ERRORS = {
            ("anchor_weights", lambda: geo.anchor_weights(geo.relative_features(_features(), SID[:5]), _neural(stim=SID[:20])),
             r"relative \(net/l1_relative\)", r"neural \(V4\)", "neural", "relative"),
            ("compare_rdms", lambda: geo.compare_rdms(geo.rdm(_features()), geo.rdm(_features(2, "l2", stim=SID[:20]))),
-            r"a \(net/l1\)", r"b \(net/l2\)", "b", "a"),
+            r"a \(net\.l1\)", r"b \(net\.l2\)", "b", "a"),  # (an RDM's label: its input's set name)
            ("rsa_bootstrap", lambda: rsa_bootstrap(geo.rdm(_features()), geo.rdm(_features(stim=SID[:20])), n_boot=5),
             "model_rdm", "data_rdms", "model_rdm", "data_rdms"),
            ("LinearMetric", lambda: geo.LinearMetric().fit(_features(), _features(2, "l2", stim=SID[:20])),
@@ -281,17 +281,18 @@ ERRORS = {
                                           r"split_half_reliability: neural \(V4\): has 1 repeat"),
     "temporal_generalization static": (lambda: temporal_generalization(_features(), _neural()),
                                        r"temporal_generalization: neural \(V4\): temporal generalisation needs"),
-    # compare_rdms's checks of each RDM: the function called, the argument and the RDM's label; the code
+    # compare_rdms's checks of each RDM: the function called, the argument and the RDM's label (its input's
+    # set name, neuroxr.sets.set_label); the code
     # suggested uses the argument
     "compare_rdms unlabeled": (lambda: geo.compare_rdms(1 - np.eye(3), geo.rdm(_features())),
-                               r"compare_rdms: a: an RDM without stimulus ids has 3 stimuli but b \(net/l1\) has 30; "
+                               r"compare_rdms: a: an RDM without stimulus ids has 3 stimuli but b \(net\.l1\) has 30; "
                                r".*geometry\.as_rdm\(a, stimulus_id=\.\.\.\)"),
     "compare_rdms asymmetric": (lambda: geo.compare_rdms(np.array([[0, 1, 2], [1, 0, 3], [5, 3, 0.0]]), np.ones((3, 3))),
                                 r"compare_rdms: a: an RDM is symmetric"),
     "compare_rdms dims": (lambda: geo.compare_rdms(geo.rdm(_features()), geo.rdm(_features()).rename(stimulus="x")),
-                          r"compare_rdms: b \(net/l1\): an RDM needs dims"),
+                          r"compare_rdms: b \(net\.l1\): an RDM needs dims"),
     "compare_rdms infinite": (lambda: geo.compare_rdms(geo.rdm(_features()).copy(data=np.full((N, N), np.inf)), np.ones((N, N))),
-                              r"compare_rdms: a \(net/l1\): the RDM holds"),
+                              r"compare_rdms: a \(net\.l1\): the RDM holds"),
     # the RDM checks of the functions of many RDMs: the function called, the argument and the RDM's position
     "rdm_noise_ceiling asymmetric": (lambda: geo.rdm_noise_ceiling(np.stack([_rdm(), _rdm() + np.triu(np.ones((N, N)), 1)])),
                                      r"rdm_noise_ceiling: rdms\[1\]: an RDM is symmetric"),
@@ -307,7 +308,7 @@ ERRORS = {
     "rsa_bootstrap model": (lambda: rsa_bootstrap(_rdm() + np.triu(np.ones((N, N)), 1), [_rdm(), _rdm()], n_boot=5),
                             r"rsa_bootstrap: model_rdm: an RDM is symmetric"),
     "rsa_bootstrap labeled model": (lambda: rsa_bootstrap(geo.rdm(_features()).rename(stimulus="x"), [_rdm(), _rdm()], n_boot=5),
-                                    r"rsa_bootstrap: model_rdm \(net/l1\): an RDM needs dims"),
+                                    r"rsa_bootstrap: model_rdm \(net\.l1\): an RDM needs dims"),
     "rsa_bootstrap data": (lambda: rsa_bootstrap(_rdm(), np.stack([_rdm(), np.where(np.eye(N), 0, np.inf)]), n_boot=5),
                            r"rsa_bootstrap: data_rdms\[1\]: the RDM holds"),
     # the ceilings' inf refusal, in memory and lazy (read where the values are computed): the function called
@@ -505,7 +506,7 @@ def test_stored_entries_name_the_argument_of_the_function_they_compute(tmp_path)
     R[0] = np.nan  # s00 without trials: dropped, with a warning
     store.write_neural("mk", nx.neural(R, SID, [f"n{j}" for j in range(K)]))
     expected = {"crsa": r"^crsa: neural \(mk\): 1 of 30", "cka": r"^cka: b \(mk\): 1 of 30",
-                "crsa_permutation": r"^crsa_permutation: neural \(mk\): 1 of 30"}
+                "crsa_permutation": r"^rsa_permutation: neural \(mk\): 1 of 30"}  # (the function computing it)
     for kind, start in expected.items():
         with pytest.warns(NeuroxrWarning, match=start):
             nx.score(store, kind, "net.l1", "mk", **({"n_perm": 5} if kind.endswith("permutation") else {}))

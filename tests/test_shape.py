@@ -533,3 +533,54 @@ def test_bool_features_are_read_as_numbers_by_every_shape_function():
     np.testing.assert_array_equal(pairwise_distances([B, Y], scheduler="sync").values,
                                   pairwise_distances([B.astype(float), Y], scheduler="sync").values)
     assert LinearMetric().fit_distance(B, Y) == LinearMetric().fit_distance(B.astype(float), Y)
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int64, np.float32])
+def test_every_shape_function_reads_networks_by_one_rule(dtype):
+    """LinearMetric and the network lists (pairwise_distances, procrustes_average) read a network
+    through one function: NumPy bool, integer and float32 as float64, so each equals its float64
+    copy exactly in both paths (pairwise_distances kept float32 and scored in float32)."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((20, 5))
+    Y = X @ rng.standard_normal((5, 4)) + 0.01 * rng.standard_normal((20, 4))
+    Xd, Yd = (A > 0 if dtype is bool else (3 * A).astype(dtype) for A in (X, Y))
+    X64, Y64 = Xd.astype(np.float64), Yd.astype(np.float64)
+    ids = [f"s{i:02d}" for i in range(20)]
+    for alpha in (1.0, 0.5):
+        ref = LinearMetric(alpha=alpha).fit_distance(X64, Y64)
+        assert LinearMetric(alpha=alpha).fit_distance(Xd, Yd) == ref
+        assert LinearMetric(alpha=alpha).fit_distance(*(features(A, stimulus_id=ids) for A in (Xd, Yd))) == ref
+        assert float(pairwise_distances([Xd, Yd], alpha=alpha, scheduler="sync").values[0, 1]) == ref
+        labeled = pairwise_distances([features(Xd, stimulus_id=ids, model="a"), features(Yd, stimulus_id=ids, model="b")],
+                                     alpha=alpha, scheduler="sync")
+        assert float(labeled.values[0, 1]) == ref
+    np.testing.assert_array_equal(procrustes_average([Xd, Yd]).values, procrustes_average([X64, Y64]).values)
+
+
+@pytest.mark.requires_torch
+def test_torch_networks_are_read_alike_by_linear_metric_and_pairwise_distances():
+    """Torch networks keep their floating dtype in both paths (float32 scored in float32 alike) and
+    bool ones are read as float64, as their float64 copy."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    X, Y = rng.standard_normal((20, 5)), rng.standard_normal((20, 4))
+    X32, Y32 = torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32)
+    assert float(pairwise_distances([X32, Y32], scheduler="sync").values[0, 1]) == LinearMetric().fit_distance(X32, Y32)
+    B = torch.tensor(X > 0)
+    ref = LinearMetric().fit_distance(torch.tensor(X > 0, dtype=torch.float64), torch.tensor(Y))
+    assert LinearMetric().fit_distance(B, torch.tensor(Y)) == ref
+    assert float(pairwise_distances([B, torch.tensor(Y)], scheduler="sync").values[0, 1]) == ref
+
+
+def test_shape_bootstrap_reads_networks_as_the_other_shape_functions():
+    """shape_bootstrap reads its inputs through the shape functions' one reader: text is refused in
+    one line naming the argument (it raised NumPy's ValueError), bool as its float64 copy."""
+    from neuroxr.geometry.shape_inference import shape_bootstrap
+
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((12, 4)), rng.standard_normal((12, 3))
+    with pytest.raises(LayoutError, match=r"^shape_bootstrap: X: expected a \(stimulus, unit\) array of real numbers; got ndarray"):
+        shape_bootstrap(np.array([["a"] * 4] * 12), Y, n_boot=3)
+    B = X > 0
+    np.testing.assert_array_equal(shape_bootstrap(B, Y, n_boot=5).distance_boot.values,
+                                  shape_bootstrap(B.astype(np.float64), Y, n_boot=5).distance_boot.values)

@@ -225,11 +225,13 @@ _PROCEDURE_FUNCTIONS = {"bootstrap": "bootstrap", "permutation": "permutation_te
 def speaks_as(kind: str) -> str:
     """What an entry of ``kind`` names its messages after: the public function that computes it, as a
     direct call of that function does (``forward``; ``forward_bootstrap`` -> ``bootstrap``,
-    ``forward_permutation`` -> ``permutation_test``; ``temporal_generalization``). The metrics and
-    their inference kinds: :func:`neuroxr.entries.metrics.check_params` / ``check_inference_params``."""
+    ``forward_permutation`` -> ``permutation_test``; ``temporal_generalization``; ``crsa_permutation``
+    -> ``rsa_permutation``, ``cka_permutation`` -> ``cka_bootstrap``:
+    :data:`neuroxr.entries.metrics.METRIC_INFERENCE_FUNCTIONS`). A metric's own entries:
+    :func:`neuroxr.entries.metrics.check_params`."""
     if kind in DIRECTION_INFERENCE_KINDS:
         return _PROCEDURE_FUNCTIONS[DIRECTION_INFERENCE_KINDS[kind][1]]
-    return kind
+    return _m.METRIC_INFERENCE_FUNCTIONS.get(kind, kind)
 
 
 def _check_direction_inference(name: str, params: dict[str, Any]) -> dict[str, Any]:

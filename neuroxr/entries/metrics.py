@@ -351,6 +351,11 @@ def is_single_set(kind: str) -> bool:
 # ============================================================================ inference of the metrics
 #: metric inference kind -> (metric, procedure); entries at ``inference/<kind>/<source>__<target>/<key>``
 METRIC_INFERENCE_KINDS = {f"{m}_{p}": (m, p) for m in ("crsa", "ersa", "cka", "shape") for p in ("bootstrap", "permutation")}
+#: metric inference kind -> the public function that computes it (:mod:`neuroxr.geometry.inference`),
+#: which its messages name as a direct call's do (:func:`neuroxr.entries.kinds.speaks_as`): a
+#: permutation is ``rsa_permutation`` (cRSA's) or the bootstrap function's ``n_perm``
+METRIC_INFERENCE_FUNCTIONS = {**{k: f"{m}_bootstrap" for k, (m, _) in METRIC_INFERENCE_KINDS.items()},
+                              "crsa_permutation": "rsa_permutation"}
 _METRIC_INFERENCE_BASE: dict[str, dict[str, Any]] = {
     "crsa": {"rdm_method": "correlation", "compare_method": COMPARE_DEFAULT},
     "ersa": {"rdm_method": "correlation", "compare_method": COMPARE_DEFAULT, "alpha": 0.1, "test_size": 0.5, "split_seed": 0},
@@ -404,7 +409,8 @@ def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, An
     Raises
     ------
     ParameterError, LayoutError
-        One line ``<kind>: <message naming the option>``.
+        One line ``<function>: <message naming the option>``, the function that computes the
+        kind (:data:`METRIC_INFERENCE_FUNCTIONS`).
     """
     from ..geometry.shape_inference import check_shape_boot_method
     from ..kernels.compare import _normalize_compare_method
@@ -412,12 +418,13 @@ def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, An
     from ..validation import check_int
 
     metric, _ = METRIC_INFERENCE_KINDS[kind]
+    caller = METRIC_INFERENCE_FUNCTIONS[kind]
     p = dict(params)
     own = {k: p[k] for k in _METRIC_INFERENCE_BASE[metric]}
     try:
         if "compare_method" in own:  # the metrics' one alias table; only what the resampling offers
             try:
-                own["compare_method"] = _normalize_compare_method(own["compare_method"], kind, "compare_method")
+                own["compare_method"] = _normalize_compare_method(own["compare_method"], caller, "compare_method")
             except ParameterError:
                 own["compare_method"] = None
             if own["compare_method"] not in _inference_compares():
@@ -436,8 +443,8 @@ def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, An
         if "method" in p:
             p["method"] = check_shape_boot_method(p["method"])
     except ParameterError as exc:
-        raise ParameterError(f"{kind}: {str(exc).removeprefix('shape_bootstrap: ')}") from None
-    checked = check_params(metric, {**metric_options(metric), **own}, caller=kind)  # the metric's own checks
+        raise ParameterError(f"{caller}: {str(exc).removeprefix('shape_bootstrap: ')}") from None
+    checked = check_params(metric, {**metric_options(metric), **own}, caller=caller)  # the metric's own checks
     if metric == "ersa":
         checked["split_seed"] = checked.pop("seed")
     p.update({k: checked[k] for k in _METRIC_INFERENCE_BASE[metric]})
@@ -477,6 +484,7 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
     from ..geometry import inference as gi
 
     metric, procedure = METRIC_INFERENCE_KINDS[kind]
+    caller = METRIC_INFERENCE_FUNCTIONS[kind]  # what its messages name
     p = {**metric_inference_options(kind), **params}
     p.pop("backend", None)
     boot = procedure == "bootstrap"
@@ -487,18 +495,18 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         if boot:
             ds = gi.crsa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], noise_ceiling=False, **rest)
         else:
-            (target,), _, dropped = _drop_unusable([(target, _named(target, "neural"))], "crsa_permutation",
+            (target,), _, dropped = _drop_unusable([(target, _named(target, "neural"))], caller,
                                                    2 if draws_ceiling(target) else 1,
                                                    paired=True)  # crsa's rule (its default's neuroids)
             model = _rdm(source, rest["rdm_method"], None, _named(source, "features"))
             ds = gi._rsa_permutation(_without(model, dropped), _rdm(target, rest["rdm_method"], None, _named(target, "neural")),
-                                     "crsa_permutation", "compare_method", rest["compare_method"], p["n_perm"], p["seed"])
+                                     caller, "compare_method", rest["compare_method"], p["n_perm"], p["seed"])
             ds.attrs["rdm_method"] = rest["rdm_method"]
     elif metric == "ersa":
         if boot:
             ds = gi.ersa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], **rest)
         else:
-            ds = gi._ersa_bootstrap("ersa_permutation", source, target, n_boot=1, seed=p["seed"], n_perm=p["n_perm"], **rest)
+            ds = gi._ersa_bootstrap(caller, source, target, n_boot=1, seed=p["seed"], n_perm=p["n_perm"], **rest)
             ds = ds[["score", "p", "score_null"]]
     elif metric == "cka":
         a, b = source, target

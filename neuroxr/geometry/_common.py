@@ -24,6 +24,7 @@ from ..errors import code_name as _arg  # the argument part of a _named name, fo
 from ..kernels import rdm as _r
 from ..kernels import shape as _s
 from ..layouts import validate_neural
+from ..sets import model_layer, set_label
 from ..validation import _all_finite, check_int, compute_refusing_inf, refuse_inf
 
 __all__ = ["RDM_DIMS", "canonical_order", "split_train_test"]
@@ -157,25 +158,27 @@ def _align(a: xr.DataArray, b: Any, names: tuple[str, str], caller: str | None =
 
 
 def _label(da: Any, default: str) -> str:
+    """How messages label an input: ``model/layer`` (:func:`neuroxr.sets.model_layer`), else its
+    name, else ``default``; results record :func:`record_label` instead."""
     da = _plain(da)
-    if isinstance(da, (xr.DataArray, xr.Dataset)):
-        def scalar(key: str) -> Any:
-            if key in da.coords and da.coords[key].ndim == 0:
-                return da.coords[key].item()
-            return da.attrs.get(key)
-
-        model, layer = scalar("model"), scalar("layer")
-        if model is not None and layer is not None:
-            return f"{model}/{layer}"
-        if getattr(da, "name", None):
-            return str(da.name)
+    ml = model_layer(da)
+    if ml is not None:
+        return f"{ml[0]}/{ml[1]}"
+    if isinstance(da, (xr.DataArray, xr.Dataset)) and getattr(da, "name", None):
+        return str(da.name)
     return default
 
 
+def record_label(obj: Any, default: str) -> str:
+    """The label a result records for the input ``obj`` (:func:`neuroxr.sets.set_label`:
+    ``model.layer``, else its name, else ``default``)."""
+    return set_label(_plain(obj), default)
+
+
 def input_labels(**inputs: Any) -> dict[str, str]:
-    """The attrs naming a result's inputs, ``{"source": "alexnet/conv1", "target": "V4"}``: each
-    input's :func:`_label`, else its key (the attrs the directions and cRSA give too)."""
-    return {key: _label(obj, key) for key, obj in inputs.items()}
+    """The attrs naming a result's inputs, ``{"source": "alexnet.conv1", "target": "V4"}``: each
+    input's :func:`record_label`, else its key (the labels the directions record too)."""
+    return {key: record_label(obj, key) for key, obj in inputs.items()}
 
 
 def _named(obj: Any, arg: str) -> str:

@@ -69,7 +69,7 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
         a :class:`~neuroxr.errors.NeuroxrWarning` naming it. Fewer than 3 shared stimuli (4 when
         debiased) are refused: with 2, every CKA is 1. ``float(res)`` is the number; attrs
         ``debiased`` (0 / 1), ``n_stimuli``, ``n_excluded_stimuli``, ``n_excluded_neuroids`` and
-        ``source`` / ``target`` (the labels of ``a`` / ``b``: model/layer, else their names).
+        ``source`` / ``target`` (the labels of ``a`` / ``b``, :func:`neuroxr.sets.set_label`: ``model.layer``, else their names).
     """
     debiased = _check_debiased(debiased, "cka")
     labels = input_labels(source=a, target=b)

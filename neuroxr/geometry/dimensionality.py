@@ -36,8 +36,8 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
         squares: :func:`neuroxr.kernels.gram.constant_features`),
         with a :class:`~neuroxr.errors.NeuroxrWarning`. Fewer than 3 stimuli are refused (with 2,
         it is always 1). ``float(res)`` is the number; attrs
-        ``n_stimuli``, ``n_units`` (units or neuroids used) and ``source`` (the label of ``obj``:
-        model/layer, else its name).
+        ``n_stimuli``, ``n_units`` (units or neuroids used) and ``source`` (the label of ``obj``,
+        :func:`neuroxr.sets.set_label`: ``model.layer``, else its name).
     """
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:

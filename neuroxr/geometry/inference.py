@@ -75,7 +75,7 @@ def _subject_order(data_rdms: Any) -> np.ndarray | None:
     """Positions that sort the subjects by their labels, or None when they have none to sort by.
 
     Labels: the first-dim coord of a stacked DataArray, or each DataArray's ``label`` attr (set by
-    :func:`neuroxr.rdm` from the input's name or model/layer) or name; all present and distinct.
+    :func:`neuroxr.rdm` from the input's ``model.layer`` or name) or name; all present and distinct.
     """
     if isinstance(data_rdms, xr.DataArray) and data_rdms.ndim == 3:
         d = data_rdms.dims[0]

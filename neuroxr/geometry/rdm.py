@@ -39,13 +39,13 @@ from ._common import (
     _ids,
     _is_dask,
     _is_neural,
-    _label,
     _named,
     _one_bin,
     _plain,
     _rdm_da,
     _require_repeats,
     _usable,
+    record_label,
 )
 from .gram import _stats_and_ids
 
@@ -78,7 +78,8 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
     -------
     xarray.DataArray, dims (stimulus, stimulus_)
         In the input's stimulus order; coords ``stimulus_id`` / ``stimulus_id_``; attrs
-        ``method``, ``source``, ``label`` (neural data: also ``n_excluded_stimuli``,
+        ``method``, ``source`` (the input's kind), ``label`` (its ``model.layer``, else its name:
+        :func:`neuroxr.sets.set_label`; neural data: also ``n_excluded_stimuli``,
         ``n_excluded_neuroids``).
     """
     return _rdm(obj, method, backend, "rdm: " + _named(obj, "obj"))  # its messages start with the function
@@ -99,7 +100,7 @@ def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | 
     stats, ids, kind = _stats_and_ids(obj, backend, name)
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
     D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
-    return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": _label(obj, kind), **counts})
+    return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": record_label(obj, kind), **counts})
 
 
 def _split_halves(neural: xr.DataArray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -300,7 +301,7 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
 
 
 def _as_rdm(x: Any, name: str, stimulus_id: Any = None, label: str | None = None) -> xr.DataArray:
-    """:func:`as_rdm`, its messages naming the RDM ``name`` (``"compare_rdms: a (net/l1)"``) and an
+    """:func:`as_rdm`, its messages naming the RDM ``name`` (``"compare_rdms: a (net.l1)"``) and an
     unlabeled RDM labeled ``label`` (default ``name``: the RDM's label is never a message's name)."""
     if isinstance(x, xr.DataArray):
         if tuple(x.dims[-2:]) != RDM_DIMS:
@@ -400,7 +401,7 @@ def _as_rdm_in(x: Any, name: str, ids: np.ndarray | None, ref: str, shown: str |
 
 def _rdm_named(x: Any, arg: str) -> str:
     """How a message names the RDM ``x`` given as argument ``arg``: with its label in parentheses
-    where it has one that differs (its attr ``label``, e.g. ``"a (net/l1)"``; :func:`_named`)."""
+    where it has one that differs (its attr ``label``, e.g. ``"a (net.l1)"``; :func:`_named`)."""
     label = x.attrs.get("label") if isinstance(x, xr.DataArray) else None
     return _named(x, arg) if label is None else arg if str(label) == arg else f"{arg} ({label})"
 
@@ -502,8 +503,8 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
         dims=() if one else ("comparison",),
         coords={} if one else {"comparison": list(methods)},
         name="rdm_similarity",
-        attrs={**({"method": methods[0]} if one else {}), "source": str(a.attrs.get("label", _label(a, "a"))),
-               "target": str(b.attrs.get("label", _label(b, "b"))), "n_stimuli": int(a.sizes["stimulus"]),
+        attrs={**({"method": methods[0]} if one else {}), "source": str(a.attrs.get("label", record_label(a, "a"))),
+               "target": str(b.attrs.get("label", record_label(b, "b"))), "n_stimuli": int(a.sizes["stimulus"]),
                "n_pairs_dropped": dropped},
     )
 

@@ -32,7 +32,6 @@ from ._common import (
     _Checked,
     _drop_unusable,
     _ids,
-    _label,
     _named,
     _neural_mean,
     _plain,
@@ -41,6 +40,7 @@ from ._common import (
     _train_test,
     _without,
     check_split,
+    record_label,
 )
 from .rdm import _align_rdm, _rdm, check_split_halves, compare_rdms
 from .rdm_ceiling import _split_half_rdm_ceiling
@@ -96,7 +96,7 @@ def crsa(
         if not noise_ceiling:
             _refuse_inert_ceiling(seed, reps, "without a noise ceiling, which noise_ceiling=None draws only for neural "
                                               "data with at least 2 repeats", "")
-    source, target = _label(features, "model"), _label(neural, "neural")
+    source, target = record_label(features, "model"), record_label(neural, "neural")
     fname, nname = _named(features, "features"), _named(neural, "neural")
     features, neural = _canonical_any(features), _canonical_any(neural)
     # one set of stimuli and neuroids for the score and its ceiling (2 valid repeats with a ceiling)
@@ -269,7 +269,7 @@ def ersa(
         ``stimulus_id``); attrs with all parameters.
     """
     compare_method = check_ersa_params(rdm_method, compare_method, alpha, n_folds, fold_seed, test_size, seed)["compare_method"]
-    source, target = _label(features, "model"), _label(neural, "neural")
+    source, target = record_label(features, "model"), record_label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ersa")
     X, Y, ids, _ = _paired_arrays(_plain(features), neural, "ersa")
@@ -382,7 +382,7 @@ def _ereg(
     from ..kernels.stats import pearson
 
     check_ereg_params(n_components, eps, alpha, n_folds, fold_seed, seed)
-    source, target = _label(features, "model"), _label(neural, "neural")
+    source, target = record_label(features, "model"), record_label(neural, "neural")
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    "ereg")
     X, Y, _, keep_ids = _paired_arrays(_plain(features), neural, "ereg")

@@ -61,6 +61,21 @@ def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
         )
 
 
+def _network_array(M: Any, name: str, caller: str) -> Any:
+    """The values of one network ``M`` (an array or DataArray; ``name`` as the messages show it, after
+    ``caller``) as every shape metric reads them, before :func:`_check_finite`: NumPy input (arrays,
+    lists, DataArrays) as float64, bool, integer and float32 too
+    (:func:`~neuroxr.validation.real_array`: text refused; the precision of the stored entries);
+    other array-API arrays (torch, CuPy) in their namespace and floating dtype, bool and integer
+    as float64."""
+    M = M.values if isinstance(M, xr.DataArray) else M
+    if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
+        M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
+    elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")):
+        M = get_namespace(M).astype(M, get_namespace(M).float64)
+    return M
+
+
 def check_shape_stimuli(n: int, center_columns: bool, name: str, caller: str) -> None:
     """One-line :class:`~neuroxr.errors.LayoutError` (:func:`~neuroxr.errors.too_few_stimuli`) when
     the ``n`` stimuli of the representations ``name`` leave no shape to compare: centred, fewer than
@@ -164,7 +179,9 @@ class LinearMetric(_EstimatorAPI):
     in the same order), e.g. ``sklearn.model_selection.cross_validate(LinearMetric(), X, Y, cv=5)``;
     the folds split the stimuli and each ``test_score`` is the held-out **negative** distance.
     Arrays of any array-API namespace (NumPy, torch, CuPy) work; labeled DataArrays are paired by
-    ``stimulus_id``. Data with NaN is refused with a :class:`~neuroxr.errors.LayoutError`.
+    ``stimulus_id``. NumPy input (bool, integer and float32 too) is read as float64, other
+    namespaces keep their floating dtype (bool and integer as float64), as by every shape
+    function. Data with NaN is refused with a :class:`~neuroxr.errors.LayoutError`.
     """
 
     def __init__(self, alpha: float = 1.0, center_columns: bool = True, zero_pad: bool = True, score_method: str = "angular") -> None:
@@ -194,12 +211,7 @@ class LinearMetric(_EstimatorAPI):
         names = LinearMetric._names(X, Y)
         if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
             X, Y = align(X, Y, names=names, caller="LinearMetric")
-        X = X.values if isinstance(X, xr.DataArray) else X
-        Y = Y.values if isinstance(Y, xr.DataArray) else Y
-        if isinstance(X, np.ndarray) or not hasattr(X, "shape"):
-            X = real_array(X, f"LinearMetric: {names[0]}", "a (stimulus, unit) array")
-        if isinstance(Y, np.ndarray) or not hasattr(Y, "shape"):
-            Y = real_array(Y, f"LinearMetric: {names[1]}", "a (stimulus, unit) array")
+        X, Y = _network_array(X, names[0], "LinearMetric"), _network_array(Y, names[1], "LinearMetric")
         if len(X.shape) != 2 or len(Y.shape) != 2 or X.shape[0] != Y.shape[0]:
             raise LayoutError(
                 f"LinearMetric needs two 2-D representations of the same stimuli (rows); got shapes {tuple(X.shape)} "
@@ -360,13 +372,9 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
         ref = _canonical(items[0])
         items = [ref] + [align(ref, it, names=(shown[0], shown[i]), caller=caller)[1] for i, it in enumerate(items[1:], 1)]
         ids = _ids(ref)
-        items = [np.asarray(it.values, dtype=np.float64) for it in items]
-    else:
-        items = [it.values if isinstance(it, xr.DataArray) else it for it in items]
-        items = [it.astype(np.float64) if isinstance(it, np.ndarray) and it.dtype == bool else it for it in items]  # as LinearMetric
+    items = [_network_array(it, nm, caller) for it, nm in zip(items, shown)]  # as LinearMetric reads them
     for nm, it in zip(shown, items):
-        if isinstance(it, np.ndarray):
-            _check_finite(it, nm, caller)
+        _check_finite(it, nm, caller)
     rows = {nm: int(np.shape(it)[0]) for nm, it in zip(shown, items) if len(np.shape(it)) >= 1}
     if len(set(rows.values())) > 1:
         raise LayoutError(f"{caller}: the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
@@ -406,8 +414,8 @@ def pairwise_distances(
     -------
     xarray.DataArray (network, network_) of distances when ``test_data`` is None, else a Dataset
     with ``train`` and ``test`` distance matrices. Fewer than 3 training stimuli (2 with
-    ``center_columns=False``) are refused, as by :meth:`LinearMetric.fit`; bool arrays are read
-    as float64.
+    ``center_columns=False``) are refused, as by :meth:`LinearMetric.fit`; networks are read as
+    by :class:`LinearMetric` (NumPy bool, integer and float32 as float64).
     """
     import dask
 
@@ -524,8 +532,8 @@ def split_distance(
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     X, Y = align(_canonical(X), Y, names=names, caller="split_distance")
     X, Y = X.compute(), Y.compute()  # read once (the fit and the distances read them again), checked as split_distance's
-    X, Y = (A.copy(data=real_array(A.values, f"split_distance: {nm}", "a (stimulus, unit) array")) for A, nm in ((X, names[0]), (Y, names[1])))
-    for A, name in ((X, names[0]), (Y, names[1])):  # (bool and int as LinearMetric reads them: float64)
+    X, Y = (A.copy(data=_network_array(A, nm, "split_distance")) for A, nm in ((X, names[0]), (Y, names[1])))
+    for A, name in ((X, names[0]), (Y, names[1])):  # (read as LinearMetric reads them: float64)
         _check_finite(A.values, name, "split_distance")
     ids = _ids(X)
     tr, te = _train_test(ids, test_size, seed, "split_distance")

@@ -25,8 +25,9 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     ``stimulus_id``; neural responses averaged over repeats), with their ids; the messages name
     them as :func:`shape_bootstrap`'s arguments."""
     from ..alignment import align
+    from ..backend import to_numpy
     from ._common import _canonical, _drop_unusable
-    from .shape import _trial_averaged
+    from .shape import _network_array, _trial_averaged
 
     names = _named(X, "X"), _named(Y, "Y")
     (X, Y), _, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "shape_bootstrap")  # crsa's rule for missing trials
@@ -39,7 +40,8 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         Y = Y.transpose("stimulus", ...).values
     else:
         ids = None
-    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    # read as every shape function reads a network (text refused in one line), then NumPy float64
+    X, Y = (np.asarray(to_numpy(_network_array(A, nm, "shape_bootstrap")), dtype=np.float64) for A, nm in ((X, names[0]), (Y, names[1])))
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
         raise ParameterError(f"shape_bootstrap: X and Y must be (stimulus, unit) representations of the same stimuli; "
                              f"got shapes {X.shape} and {Y.shape}.")

@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..backend import get_namespace
-from ..errors import LayoutError
+from ..errors import LayoutError, too_few_stimuli
 from .gram_rows import uncentered_shift
 
 if TYPE_CHECKING:
@@ -190,9 +190,10 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     K, L = _as_K(K), _as_K(L)
     if K.shape != L.shape:
         raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
-    if int(K.shape[0]) < 3 + bool(debiased):
-        raise LayoutError(f"linear_cka: {'the debiased estimator' if debiased else 'CKA'} needs at least {3 + bool(debiased)} "
-                          f"stimuli; got {K.shape[0]}{' (with 2, every CKA is 1)' if K.shape[0] == 2 and not debiased else ''}.")
+    n, need = int(K.shape[0]), 3 + bool(debiased)
+    if n < need:  # the shared line of nx.cka's refusal (geometry.cka)
+        raise too_few_stimuli("linear_cka", "K and L", n, "the debiased estimator" if debiased else "CKA",
+                              "every CKA is 1" if n == 2 and not debiased else "", need, "pass Grams of at least {need} stimuli.")
     if const:
         return math.nan
     Kc, Lc = double_center(K), double_center(L)

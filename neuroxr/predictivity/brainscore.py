@@ -36,7 +36,7 @@ import xarray as xr
 
 from ..alignment import to_canonical
 from ..attrs import encode_attrs
-from ..errors import LayoutError, ParameterError, no_effect, warn
+from ..errors import LayoutError, ParameterError, no_effect, too_few_stimuli, warn
 from ..geometry._common import (
     _align,
     _canonical_any,
@@ -44,12 +44,12 @@ from ..geometry._common import (
     _checked_at,
     _drop_unusable,
     _is_dask,
-    _label,
     _named,
     _neural_mean,
     _one_bin,
     _plain,
     _usable,
+    record_label,
 )
 from ..kernels.splits import nanmean_repeats, split_means
 from ..kernels.stats import pearson, spearman_brown
@@ -181,9 +181,10 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
 
     checked, name = _checked_at(neural, 2), _named(neural, "neural")
     neural, counts, _ = _usable(_canonical_any(neural), name, 2, caller)
-    if neural.sizes["stimulus"] < 3:  # as the directions: no target has 3 stimuli for its split-half r
-        raise LayoutError(f"{caller}: {name}: {neural.sizes['stimulus']} stimuli (dim 'stimulus') with 2 valid repeats; "
-                          "a split-half consistency over fewer than 3 is +-1 or NaN. Pass responses to at least 3 stimuli.")
+    n = neural.sizes["stimulus"]
+    if n < 3:  # as the directions: no target has 3 stimuli for its split-half r
+        raise too_few_stimuli(caller, name, n, "a split-half consistency over stimuli with 2 valid repeats",
+                              "every split-half r is +-1 or NaN" if n == 2 else "", fix="pass responses to at least {need} stimuli.")
     neural = neural.transpose("stimulus", "neuroid", "repeat")
     V = np.asarray(neural.values, dtype=np.float64)
     if not checked:
@@ -212,7 +213,7 @@ def _ceiling(neural: xr.DataArray | _Checked, n_splits: int, seed: int, caller: 
         },
         coords={"split": np.arange(n_splits), "neuroid_id": ("neuroid", np.asarray(neural.coords["neuroid_id"].values).astype(str))},
         attrs={"n_splits": n_splits, "seed": seed, "correction": "spearman_brown", **counts, "reference": REFERENCE,
-               "source": _label(neural, "neural")},
+               "source": record_label(neural, "neural")},
     )
 
 
@@ -462,6 +463,6 @@ def brainscore(
                            # the coord the splits were stratified by; None (JSON text) when they were not
                            "stratify_by": None if strata is None else ("object_name" if stratify_by == _AUTO else str(stratify_by)),
                            "seed": seed, "ceiling_mode": ceiling_mode, "n_stimuli": int(X.shape[0]), **counts,
-                           "source": _label(features, "features"), "target": _label(neural, "neural"), "reference": REFERENCE,
+                           "source": record_label(features, "features"), "target": record_label(neural, "neural"), "reference": REFERENCE,
                            "neuroxr_version": __version__}),
     )

@@ -29,6 +29,7 @@ from ..kernels.regressors import (
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, first_half, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman_brown
 from ..layouts import has_time
+from ..sets import set_label
 from . import _prepare as prep
 from ._progress import progress_iter
 from ._result import common_attrs, dataset, ev
@@ -231,7 +232,7 @@ def _forward(
         if preds is not None:
             preds[:, np.flatnonzero(rows)[:, None], cols[None, :]] = pg
     attrs = common_attrs(
-        "forward", features.name or "features", neural.name or "neural",
+        "forward", set_label(features, "features"), set_label(neural, "neural"),
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
         n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
         noise_ceiling=bool(ceiling), split=split,

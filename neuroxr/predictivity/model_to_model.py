@@ -11,6 +11,7 @@ import xarray as xr
 from ..backend import with_blas_threads
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS
 from ..kernels.stats import pearson
+from ..sets import set_label
 from . import _prepare as prep
 from ._progress import progress_iter
 from ._result import common_attrs, dataset, ev
@@ -90,7 +91,7 @@ def model_to_model(
         if preds is not None:
             preds[i] = P
     attrs = common_attrs(
-        "model_to_model", features_a.name or "features_a", features_b.name or "features_b",
+        "model_to_model", set_label(features_a, "features_a"), set_label(features_b, "features_b"),
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
         n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
         noise_ceiling=False, n_stimuli=int(n), n_units=int(FA.shape[1]),

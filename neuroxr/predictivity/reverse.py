@@ -33,6 +33,7 @@ from ..kernels.slot_kernels import SlotKernels
 from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, spearman_brown
 from ..layouts import has_time
+from ..sets import set_label
 from ..validation import lazy_nonfinite_error
 from . import _prepare as prep
 from ._progress import RepProgress
@@ -133,7 +134,7 @@ def reverse(
     if lazy:  # the lazy targets' constant units (and float32 offsets), found as their chunks were read
         prep.warn_constant_targets(None, features.unit_id.values, fname, "units", const, cause, offset)
     attrs = common_attrs(
-        "reverse", neural.name or "neural", features.name or "features",
+        "reverse", set_label(neural, "neural"), set_label(features, "features"),
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
         n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
         noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n),
@@ -244,7 +245,7 @@ def inter_animal(
         if preds is not None:
             preds[:, np.flatnonzero(rows)[:, None], cols[None, :]] = pg
     attrs = common_attrs(
-        "inter_animal", neural_a.name or "neural_a", neural_b.name or "neural_b",
+        "inter_animal", set_label(neural_a, "neural_a"), set_label(neural_b, "neural_b"),
         reps=reps, seed=seed, regressor=regressor, alpha=alpha, n_components=n_components, alphas=alphas,
         n_folds=n_folds, fold_seed=fold_seed, max_n=max_n, backend=backend, dtype=dtype,
         noise_ceiling=bool(ceiling), split=split, n_stimuli=int(n), n_excluded_stimuli=int((~keep).sum()),

@@ -35,6 +35,7 @@ from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
 from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
+from ..sets import set_label
 from . import _prepare as prep
 from ._groups import _pattern_groups, scored_groups, warn_unscored
 from ._result import target_coords
@@ -379,7 +380,7 @@ def temporal_generalization(
     ds["r"].attrs.update(long_name="Pearson r of predictions from a fit at time_bin_train with responses at time_bin_test")
     ds.attrs.update(
         direction="inter_animal" if animal else "forward", analysis="temporal_generalization",
-        source=str(source.name or "source"), target=str(neural.name or "neural"), alpha=float(alpha),
+        source=set_label(source, "source"), target=set_label(neural, "neural"), alpha=float(alpha),
         n_folds=int(n_folds), fold_seed=int(fold_seed), stimulus_order="sorted stimulus_id",
         n_stimuli=int(keep.sum()), n_excluded_stimuli=int((~keep).sum()), n_partial_targets=int(partial.sum()),
     )

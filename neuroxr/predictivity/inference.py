@@ -313,9 +313,9 @@ def bootstrap(
         drawn_ev = ev0[tidx]
         drawn_ceil = ceil0[tidx] if has_ceiling else None
 
-        def jack(i: int) -> np.ndarray:  # the median over targets, each included target left out
+        def jack(i: int) -> np.ndarray:  # the median over targets, each included target left out (none: no row)
             v = (ev0 if i == 0 else ceil0)[pos]
-            return median(np.stack([np.delete(v, t) for t in range(pos.size)]))
+            return median(np.broadcast_to(v, (pos.size, pos.size))[~np.eye(pos.size, dtype=bool)].reshape(pos.size, max(pos.size - 1, 0)))
     else:
         idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))

@@ -540,8 +540,9 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     dim = next(d for d in first["ev"].dims)
     boots = aligned_targets(boots, dim, "best_layer")  # per-target arrays paired by id
     ids = first[f"{dim}_id"].values if f"{dim}_id" in first.coords else np.arange(first.sizes[dim]).astype(str)
-    if "ev_boot" not in first:
-        raise ParameterError("best_layer: needs bootstraps over stimuli (over='stimuli'); got resamples of targets only.")
+    if "ev_boot" not in first or first.attrs.get("over", "stimuli") != "stimuli":  # its draws over targets would be ignored
+        got = "resamples of targets only" if "ev_boot" not in first else f"over={first.attrs['over']!r}, whose target draws it would ignore"
+        raise ParameterError(f"best_layer: needs bootstraps over stimuli (over='stimuli'); got {got}.")
     sel = target_halves(ids, key, seed)
     # targets a layer's bootstrap marks included=False (min_reliability) count in no median, as in sweep.best_layers
     inc = np.stack([np.asarray(boots[m]["included"].values, dtype=bool) if "included" in boots[m]

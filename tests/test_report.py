@@ -138,6 +138,18 @@ def test_write_report_html_is_self_contained(demo, tmp_path):
     assert 'id="reliability"' not in page  # reliability=False
 
 
+def test_headline_interval_does_not_depend_on_the_order_of_the_targets(demo):
+    # a neural set stored with its neuroids in another order gives the target table rows in that order
+    table, scores = score_table(demo)
+    targets = target_table(table, scores)
+    group = targets.groupby(["direction", "model", "layer", "neural", "region"], sort=False).ngroup().to_numpy()
+    mixed = np.lexsort((np.random.default_rng(0).permutation(len(targets)), group))  # targets shuffled inside each entry
+    assert not np.array_equal(mixed, np.arange(len(targets)))
+    shuffled = targets.iloc[mixed].reset_index(drop=True)
+    cols = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling"]
+    pd.testing.assert_frame_equal(headline(shuffled, seed=3, n_boot=200)[cols], headline(targets, seed=3, n_boot=200)[cols])
+
+
 def test_write_report_exports_figures_as_pdf(demo, tmp_path):
     path = write_report(demo, tmp_path, "html", figures="pdf", reliability=False)
     pdfs = sorted(p.name for p in tmp_path.glob("*.pdf"))
@@ -162,7 +174,7 @@ def test_headline_is_the_held_out_best_layer_with_its_interval_and_ceiling(demo)
     ds = scores[("forward", f"netA.{row.best_layer}", "animalA")]
     ids = ds.neuroid_id.values.astype(str)
     test = ~target_halves(ids, "forward/animalA/all", 3)
-    ev = ds.ev.mean("rep").values[test]
+    ev = ds.ev.mean("rep").values[test][np.argsort(ids[test])]  # drawn in the order of the target ids
     assert row.test_ev == pytest.approx(np.nanmedian(ev))
     assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
     # the percentile bootstrap of the median over the test targets: scipy on the same draws

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..alignment import canonical_order
 from ..sweep.gather import _included
 from .table import figure_entries
 
@@ -88,8 +89,8 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
 
 
 def _bootstrap_median(values: np.ndarray, n_boot: int, seed: int, stream: int) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the median of the finite ``values`` (draws
-    :func:`neuroxr.kernels.resample.bootstrap_indices` with ``seed`` and ``stream``)."""
+    """95 % percentile-bootstrap interval of the median of the finite ``values`` (in the order of
+    their targets' ids; draws :func:`neuroxr.kernels.resample.bootstrap_indices` with ``seed`` and ``stream``)."""
     from ..kernels import resample as rs
 
     values = values[np.isfinite(values)]
@@ -135,7 +136,9 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
         test = ~target_halves(g["target_id"].to_numpy(), key, seed)
         if "included" in g:
             test &= g["included"].to_numpy(dtype=bool)
-        lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test], n_boot, int(seed), len(rows))
+        # targets drawn in the order of their ids, never the table's (the entry's input order)
+        by_id = canonical_order(g["target_id"].to_numpy()[test])
+        lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test][by_id], n_boot, int(seed), len(rows))
         ceil = g["ceiling"].to_numpy(dtype=float)[test]
         rows.append({"direction": b.direction, "model": b.model, "neural": b.neural, "region": b.region,
                      "best_layer": b.best_layer, "test_ev": b.test_ev, "ci_low": lo, "ci_high": hi,

@@ -523,3 +523,19 @@ def test_a_time_resolved_input_without_any_target_to_score_is_refused():
     F, R = _data(seed=3, n=30, k=4)
     with pytest.raises(LayoutError, match="every neuroid is all NaN"):
         _quiet(nx.split_half_reliability, R.copy(data=np.full(R.shape, np.nan)))
+
+
+@pytest.mark.parametrize("repeats", [1, 4])
+def test_an_unscored_bins_included_follows_forwards_one_operator(repeats):
+    # min_reliability judges reliabilities only of data with repeats; trial-averaged targets all count
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _one_unscored_bin("all_nan")
+    if repeats == 1:
+        R = nx.neural(R.mean("repeat").transpose("stimulus", "neuroid", "time_bin").values,
+                      stimulus_id=R.stimulus_id.values, time_bins=BINS, name="monkey")
+    want = _quiet(nx.forward, F, R, min_reliability=0.1).included.isel(time_bin=2).values
+    assert want.all() == (repeats == 1) and not want.any() == (repeats > 1)
+    for got in (_quiet(nx.forward, F, R, min_reliability=0.1, regressor="pls", n_components=2),
+                _quiet(bootstrap, "forward", F, R, n_boot=5, min_reliability=0.1)):
+        np.testing.assert_array_equal(got.included.isel(time_bin=2).values, want)

@@ -181,18 +181,20 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     for (msg, category), bins in seen.items():
         shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
         warn(f"{msg} (time bins {shown})", category)
-    return stack_bins([r if r is not None else _unscored(scored[0]) for r in out], first)
+    # min_reliability judges split-half reliabilities only of data with repeats (else every target counts)
+    judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
+    return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], first)
 
 
-def _unscored(scored: xr.Dataset) -> xr.Dataset:
+def _unscored(scored: xr.Dataset, judged: bool) -> xr.Dataset:
     """A bin without any target to score, laid out as another bin's result ``scored``: every number
     NaN (as forward's one operator leaves such a bin, and as an all-NaN target is scored), no
-    stimulus kept, ``included`` as for a target without reliabilities (False with
+    stimulus kept, ``included`` as for a target without reliabilities (False where ``judged`` by
     ``min_reliability``), a bootstrap's resamples all undefined."""
     ds = scored.isel(stimulus=slice(0, 0)) if "stimulus" in scored.dims else scored.copy()
     for name, v in ds.data_vars.items():
         if name == "included":
-            ds[name] = v.copy(data=np.full(v.shape, "min_reliability" not in ds.attrs))
+            ds[name] = v.copy(data=np.full(v.shape, not judged))
         elif name == "n_boot_undefined":  # every resample of a target never scored is undefined
             ds[name] = v.copy(data=np.full(v.shape, ds.sizes["boot"]))
         elif name == "median_ev_n_targets":

@@ -386,3 +386,31 @@ def test_lazy_responses_are_read_once_for_counts_means_and_inf(call, passes, shu
     assert src.read == passes * R.size
     for x, y in ([(got[v], ref[v]) for v in got.data_vars] if isinstance(got, xr.Dataset) else [(got, ref)]):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_metric_bootstraps_and_their_entries_count_what_the_plain_calls_count(tmp_path):
+    """A stimulus without trials and a neuroid lacking one: every metric bootstrap (and permutation
+    entry) reports the counts of its plain call (``n_excluded_stimuli``, ``n_excluded_neuroids``)."""
+    from neuroxr.entries import compute
+    from neuroxr.geometry.inference import cka_bootstrap, crsa_bootstrap, shape_bootstrap
+    from neuroxr.store import StudyStore
+
+    F, R = _data()
+    R[3] = np.nan  # a stimulus without trials: dropped
+    R[7, 2] = np.nan  # a neuroid without trials at s07: left out
+    f, b = _feats(F), _neural(R)
+    keys = ("n_excluded_stimuli", "n_excluded_neuroids")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        pairs = [(cka_bootstrap(f, b, n_boot=5), geo.cka(f, b)), (shape_bootstrap(f, b, n_boot=3), geo.split_distance(f, b)),
+                 (crsa_bootstrap(f, b, n_boot=5), geo.crsa(f, b, reps=2))]
+        store = StudyStore(tmp_path / "s.zarr")
+        store.write_features("m", "l", f)
+        store.write_neural("mk", b)
+        for metric in ("cka", "crsa", "shape"):
+            plain = compute(store, metric, "m.l", "mk").dataset
+            for kind, params in ((f"{metric}_bootstrap", {"n_boot": 3}), (f"{metric}_permutation", {"n_perm": 3})):
+                pairs.append((compute(store, kind, "m.l", "mk", params=params).dataset, plain))
+    for got, ref in pairs:
+        assert {k: ref.attrs[k] for k in keys} == {k: got.attrs.get(k) for k in keys} == {
+            "n_excluded_stimuli": 1, "n_excluded_neuroids": 1}

@@ -294,6 +294,25 @@ def test_bca_over_targets_for_the_ceiling_too(study):
     assert not np.allclose(ref, rs.percentile_interval(np.median(c[idx], axis=1)))  # BCa, not the percentile
 
 
+def test_bca_over_targets_without_included_targets_is_nan_as_over_stimuli(study):
+    # min_reliability above every reliability: no target counts, so every median and interval is NaN
+    F, R = study.features["m"]["true"], study.neural["a"]
+    for over in ("targets", "stimuli"):
+        bt = bootstrap("forward", F, R, n_boot=20, reps=2, over=over, method="bca", min_reliability=1.0)
+        assert not bt["included"].any()
+        assert np.isnan(bt["median_ev_ci"].values).all() and np.isnan(bt["median_ceiling_ci"].values).all()
+
+
+def test_best_layer_refuses_resamples_of_targets(study):
+    # over="both" draws targets too: best_layer's per-target resamples would silently drop them
+    R = study.neural["a"]
+    for over, got in (("targets", "resamples of targets only"), ("both", "over='both'")):
+        boots = {m: bootstrap("forward", study.features[m][layer], R, n_boot=10, reps=2, over=over)
+                 for m, layer in (("m", "true"), ("other", "mixed"))}
+        with pytest.raises(ParameterError, match=f"needs bootstraps over stimuli .*; got {got}"):
+            best_layer(boots)
+
+
 def test_bad_parameters_raise_one_line(study):
     F, R = study.features["m"]["true"], study.neural["a"]
     with pytest.raises(ParameterError, match="method"):

@@ -11,6 +11,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import zlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -138,6 +139,24 @@ def test_write_report_html_is_self_contained(demo, tmp_path):
     assert 'id="reliability"' not in page  # reliability=False
 
 
+def test_headline_interval_does_not_depend_on_the_order_of_the_targets_or_rows(demo):
+    # a neural set stored with its neuroids in another order gives the target table rows in that order
+    table, scores = score_table(demo)
+    targets = target_table(table, scores)
+    group = targets.groupby(["direction", "model", "layer", "neural", "region"], sort=False).ngroup().to_numpy()
+    mixed = np.lexsort((np.random.default_rng(0).permutation(len(targets)), group))  # targets shuffled inside each entry
+    assert not np.array_equal(mixed, np.arange(len(targets)))
+    shuffled = targets.iloc[mixed].reset_index(drop=True)
+    cols = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling"]
+    pd.testing.assert_frame_equal(headline(shuffled, seed=3, n_boot=200)[cols], headline(targets, seed=3, n_boot=200)[cols])
+    # nor do the other rows: each row's draws are seeded by its key, not its position
+    keys = ["direction", "model", "neural", "region"]
+    full = headline(targets, seed=3, n_boot=200).set_index(keys)[cols[4:]]
+    for k, row in full.iterrows():
+        alone = headline(targets[(targets[keys] == k).all(axis=1)], seed=3, n_boot=200)
+        pd.testing.assert_series_equal(alone.set_index(keys)[cols[4:]].loc[k], row)
+
+
 def test_write_report_exports_figures_as_pdf(demo, tmp_path):
     path = write_report(demo, tmp_path, "html", figures="pdf", reliability=False)
     pdfs = sorted(p.name for p in tmp_path.glob("*.pdf"))
@@ -162,14 +181,14 @@ def test_headline_is_the_held_out_best_layer_with_its_interval_and_ceiling(demo)
     ds = scores[("forward", f"netA.{row.best_layer}", "animalA")]
     ids = ds.neuroid_id.values.astype(str)
     test = ~target_halves(ids, "forward/animalA/all", 3)
-    ev = ds.ev.mean("rep").values[test]
+    ev = ds.ev.mean("rep").values[test][np.argsort(ids[test])]  # drawn in the order of the target ids
     assert row.test_ev == pytest.approx(np.nanmedian(ev))
     assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
     # the percentile bootstrap of the median over the test targets: scipy on the same draws
-    # (kernels.resample.bootstrap_indices: default_rng([seed, stream]), stream = the row's position)
+    # (kernels.resample.bootstrap_indices: default_rng([seed, stream]), stream = crc32 of the selection split's key)
     from scipy.stats import bootstrap
 
-    stream = int(best.index[(best.direction == "forward") & (best.model == "netA")][0])
+    stream = zlib.crc32(b"forward/animalA/all")
     ci = bootstrap((ev[np.isfinite(ev)],), np.median, n_resamples=200, method="percentile", vectorized=True,
                    rng=np.random.default_rng([3, stream])).confidence_interval
     assert row.ci_low == pytest.approx(ci.low, abs=1e-12) and row.ci_high == pytest.approx(ci.high, abs=1e-12)

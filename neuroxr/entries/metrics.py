@@ -495,13 +495,13 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         if boot:
             ds = gi.crsa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], noise_ceiling=False, **rest)
         else:
-            (target,), _, dropped = _drop_unusable([(target, _named(target, "neural"))], caller,
+            (target,), counts, dropped = _drop_unusable([(target, _named(target, "neural"))], caller,
                                                    2 if draws_ceiling(target) else 1,
                                                    paired=True)  # crsa's rule (its default's neuroids)
             model = _rdm(source, rest["rdm_method"], None, _named(source, "features"))
             ds = gi._rsa_permutation(_without(model, dropped), _rdm(target, rest["rdm_method"], None, _named(target, "neural")),
                                      caller, "compare_method", rest["compare_method"], p["n_perm"], p["seed"])
-            ds.attrs["rdm_method"] = rest["rdm_method"]
+            ds.attrs.update(rdm_method=rest["rdm_method"], **counts)
     elif metric == "ersa":
         if boot:
             ds = gi.ersa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], **rest)
@@ -509,11 +509,12 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
             ds = gi._ersa_bootstrap(caller, source, target, n_boot=1, seed=p["seed"], n_perm=p["n_perm"], **rest)
             ds = ds[["score", "p", "score_null"]]
     elif metric == "cka":
-        a, b = source, target
+        a, b, counts = source, target, {}
         if "neuroid" in target.dims:
-            a, b, _ = _cka_inputs(lambda: source, lambda: source, target, "cka_bootstrap")
+            a, b, counts = _cka_inputs(lambda: source, lambda: source, target, "cka_bootstrap")
         ds = gi.cka_bootstrap(a, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
                               n_perm=0 if boot else p["n_perm"])
+        ds.attrs.update(counts)  # the stimuli and neuroids _cka_inputs left out, as the cka entry counts them
         ds = ds.rename({v: v.replace("cka", "score") for v in ds.data_vars if v.startswith("cka")})
         if not boot:
             ds = ds[["score", "p", "score_null"]]

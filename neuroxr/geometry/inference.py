@@ -471,13 +471,14 @@ def cka_bootstrap(
     -------
     xarray.Dataset
         ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound), ``n_boot_undefined``; with ``n_perm`` also
-        ``p`` and ``cka_null``.
+        ``p`` and ``cka_null``. Attrs ``n_stimuli`` and, as :func:`~neuroxr.geometry.cka` counts
+        them, ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
     rs._check_level(level, "cka_bootstrap")
     rs.check_nan_policy(nan_policy, "cka_bootstrap")
     _one_bin(a, _named(a, "a"), "cka_bootstrap")
     _one_bin(b, _named(b, "b"), "cka_bootstrap")
-    Ka, Kb, ia, _, _ = _paired_grams(a, b, "cka_bootstrap")
+    Ka, Kb, ia, _, counts = _paired_grams(a, b, "cka_bootstrap")
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed, caller="cka_bootstrap")
 
@@ -503,7 +504,7 @@ def cka_bootstrap(
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([out["cka"][1]]), null[:, None])[0]))
     return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},
                       attrs={"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "n_perm": int(n_perm),
-                             "nan_policy": nan_policy, **input_labels(source=a, target=b)})
+                             "nan_policy": nan_policy, "n_stimuli": int(n), **counts, **input_labels(source=a, target=b)})
 
 
 def ersa_bootstrap(

@@ -20,17 +20,18 @@ SHAPE_BOOT_METHODS = ("centred", "percentile", "basic")
 SHAPE_BOOT_DEFAULT = "centred"
 
 
-def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, int]]:
     """Two representations as float arrays in the canonical stimulus order (DataArrays paired by
-    ``stimulus_id``; neural responses averaged over repeats), with their ids; the messages name
-    them as :func:`shape_bootstrap`'s arguments."""
+    ``stimulus_id``; neural responses averaged over repeats), with their ids and the counts of the
+    stimuli and neuroids left out (``n_excluded_*``, as :func:`~neuroxr.geometry.split_distance`
+    counts them); the messages name them as :func:`shape_bootstrap`'s arguments."""
     from ..alignment import align
     from ..backend import to_numpy
     from ._common import _canonical, _drop_unusable
     from .shape import _network_array, _trial_averaged
 
     names = _named(X, "X"), _named(Y, "Y")
-    (X, Y), _, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "shape_bootstrap")  # crsa's rule for missing trials
+    (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "shape_bootstrap")  # crsa's rule for missing trials
     X, Y = _trial_averaged(X), _trial_averaged(Y)
     if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
         X = _canonical(X)
@@ -49,7 +50,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
         if bad := int((~np.isfinite(A)).sum()):
             raise ParameterError(f"shape_bootstrap: {name} holds {bad} NaN or infinite values; the shape metric needs "
                                  "complete data; drop or impute the stimuli / units with them first.")
-    return X, Y, ids
+    return X, Y, ids, counts
 
 
 def _weighted_rows(A: np.ndarray, w: np.ndarray, center: bool) -> np.ndarray:
@@ -132,7 +133,9 @@ def shape_bootstrap(
         ``distance`` (the full-sample fit distance), ``distance_boot`` (boot), ``distance_ci``
         (bound; ``method``'s interval), ``distance_bias`` (``mean(distance_boot) - distance``,
         over the defined resamples), ``n_boot_undefined``, ``boot_index`` (boot, stimulus); with
-        ``n_perm`` also ``p`` and ``distance_null`` (perm).
+        ``n_perm`` also ``p`` and ``distance_null`` (perm). Attrs ``n_stimuli`` and, as
+        :func:`~neuroxr.geometry.split_distance` counts them, ``n_excluded_stimuli`` and
+        ``n_excluded_neuroids``.
     """
     from ..kernels import shape as _ks
     from .shape import LinearMetric, check_shape_stimuli
@@ -148,7 +151,7 @@ def shape_bootstrap(
     _one_bin(Y, _named(Y, "Y"), "shape_bootstrap")
     labels = input_labels(source=X, target=Y)
     X0, Y0 = X, Y
-    X, Y, ids = _shape_arrays(X, Y)
+    X, Y, ids, counts = _shape_arrays(X, Y)
     check_shape_stimuli(X.shape[0], bool(center_columns), f"{_named(X0, 'X')} and {_named(Y0, 'Y')}", "shape_bootstrap")
     X, Y = (np.zeros_like(A) if center_columns and not _ks.centre(A, A.mean(axis=0)).any() else A for A in (X, Y))  # as LinearMetric
     n = X.shape[0]
@@ -187,7 +190,8 @@ def shape_bootstrap(
         coords["stimulus_id"] = ("stimulus", ids)
     attrs = {"alpha": a, "center_columns": int(center_columns), "zero_pad": int(zero_pad), "score_method": score_method,
              "n_boot": int(idx.shape[0]), "seed": int(seed), "level": float(level), "method": method, "n_perm": int(n_perm),
-             "nan_policy": nan_policy, "n_stimuli": int(n), "lower_is_better": 1, "reference": "Williams et al. 2021", **labels}
+             "nan_policy": nan_policy, "n_stimuli": int(n), **counts, "lower_is_better": 1, "reference": "Williams et al. 2021",
+             **labels}
     return xr.Dataset(out, coords=coords, attrs=attrs)
 
 

@@ -171,6 +171,11 @@ def neuroid_nan(R: np.ndarray, every: bool = False) -> np.ndarray:
     return isnan.all(axis=(0, 2)) if every else isnan.any(axis=(0, 2))
 
 
+class NothingToScore(LayoutError):
+    """No target of a neural input can be scored (every neuroid all NaN, or none with the repeats it
+    needs at any stimulus). A time bin of a time-resolved input raising it is NaN (:func:`~neuroxr.predictivity.time.by_bins`)."""
+
+
 def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False) -> np.ndarray:
     """Mask of neuroids with at least one valid trial; warn naming the NaN-only ones."""
     ok = ~neuroid_nan(R, every=True)
@@ -178,7 +183,7 @@ def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = Fa
         what = "They are left out of the predictor." if predictor else "Their scores are NaN."
         warn(f"{name}: {int((~ok).sum())} neuroids have no valid trial (all NaN): {examples(ids[~ok])}. {what}")
     if not ok.any():
-        raise LayoutError(f"{name}: every neuroid is all NaN; there is nothing to score.")
+        raise (LayoutError if predictor else NothingToScore)(f"{name}: every neuroid is all NaN; there is nothing to score.")
     return ok
 
 
@@ -265,11 +270,11 @@ def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
     ``valid[s, j]``: neuroid ``j`` has ``need`` valid repeats at stimulus ``s``. A stimulus missing
     for every target is dropped (``keep`` False, with the warning that counts them); a stimulus
     missing for some targets is dropped for those targets only. No stimulus kept: a
-    :class:`LayoutError`, or with ``raise_empty=False`` the warning and an all-False ``keep``.
+    :class:`NothingToScore`, or with ``raise_empty=False`` the warning and an all-False ``keep``.
     """
     keep, valid = usable_stimuli(R, need)
     if raise_empty and not keep.any():
-        raise LayoutError(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid; nothing to score.")
+        raise NothingToScore(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid; nothing to score.")
     if not keep.all():
         warn(
             f"{name}: excluding {int((~keep).sum())} of {len(keep)} stimuli with fewer than {need} valid "

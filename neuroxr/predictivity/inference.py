@@ -313,9 +313,9 @@ def bootstrap(
         drawn_ev = ev0[tidx]
         drawn_ceil = ceil0[tidx] if has_ceiling else None
 
-        def jack(i: int) -> np.ndarray:  # the median over targets, each included target left out
+        def jack(i: int) -> np.ndarray:  # the median over targets, each included target left out (none: no row)
             v = (ev0 if i == 0 else ceil0)[pos]
-            return median(np.stack([np.delete(v, t) for t in range(pos.size)]))
+            return median(np.broadcast_to(v, (pos.size, pos.size))[~np.eye(pos.size, dtype=bool)].reshape(pos.size, max(pos.size - 1, 0)))
     else:
         idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))
@@ -540,8 +540,9 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     dim = next(d for d in first["ev"].dims)
     boots = aligned_targets(boots, dim, "best_layer")  # per-target arrays paired by id
     ids = first[f"{dim}_id"].values if f"{dim}_id" in first.coords else np.arange(first.sizes[dim]).astype(str)
-    if "ev_boot" not in first:
-        raise ParameterError("best_layer: needs bootstraps over stimuli (over='stimuli'); got resamples of targets only.")
+    if "ev_boot" not in first or first.attrs.get("over", "stimuli") != "stimuli":  # its draws over targets would be ignored
+        got = "resamples of targets only" if "ev_boot" not in first else f"over={first.attrs['over']!r}, whose target draws it would ignore"
+        raise ParameterError(f"best_layer: needs bootstraps over stimuli (over='stimuli'); got {got}.")
     sel = target_halves(ids, key, seed)
     # targets a layer's bootstrap marks included=False (min_reliability) count in no median, as in sweep.best_layers
     inc = np.stack([np.asarray(boots[m]["included"].values, dtype=bool) if "included" in boots[m]

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids
-from ..errors import LayoutError, code_name, examples, warn, where
+from ..errors import LayoutError, NeuroxrWarning, code_name, examples, warn, where
 from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
@@ -162,17 +162,50 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     first = arrays[first_key]
     arrays = {k: v if v is first else _same_bins(first, v, (shown[first_key], shown[k]), caller) for k, v in arrays.items()}
     rest = {k: v for k, v in args.items() if k not in arrays}
-    out, seen = [], {}
+    out: list[xr.Dataset | None] = []
+    seen: dict[tuple[str, type], list[int]] = {}
+    empty: prep.NothingToScore | None = None
     for t in range(first.sizes["time_bin"]):
         with warnings.catch_warnings(record=True) as caught:  # one warning per message, naming its bins
             warnings.simplefilter("always")
-            out.append(fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}))
+            try:
+                out.append(fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}))
+            except prep.NothingToScore as exc:  # a bin with no target to score: NaN there, as forward's one operator
+                out.append(None)
+                empty = exc
+                seen.setdefault((f"{str(exc).rstrip('.')}: its numbers are NaN", NeuroxrWarning), []).append(t)
         for w in caught:
             seen.setdefault((str(w.message), w.category), []).append(t)
+    scored = [r for r in out if r is not None]
+    if not scored:
+        raise empty  # type: ignore[misc]  (no bin scored: the static call's error)
     for (msg, category), bins in seen.items():
         shown = ", ".join(map(str, bins[:10])) + (", ..." if len(bins) > 10 else "")
         warn(f"{msg} (time bins {shown})", category)
-    return stack_bins(out, first)
+    # min_reliability judges split-half reliabilities only of data with repeats (else every target counts)
+    judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
+    return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], first)
+
+
+def _unscored(scored: xr.Dataset, judged: bool) -> xr.Dataset:
+    """A bin without any target to score, laid out as another bin's result ``scored``: every number
+    NaN (as forward's one operator leaves such a bin, and as an all-NaN target is scored), no
+    stimulus kept, ``included`` as for a target without reliabilities (False where ``judged`` by
+    ``min_reliability``), a bootstrap's resamples all undefined."""
+    ds = scored.isel(stimulus=slice(0, 0)) if "stimulus" in scored.dims else scored.copy()
+    for name, v in ds.data_vars.items():
+        if name == "included":
+            ds[name] = v.copy(data=np.full(v.shape, not judged))
+        elif name == "n_boot_undefined":  # every resample of a target never scored is undefined
+            ds[name] = v.copy(data=np.full(v.shape, ds.sizes["boot"]))
+        elif name == "median_ev_n_targets":
+            ds[name] = v.copy(data=np.zeros(v.shape, dtype=v.dtype))
+        elif v.dtype.kind == "f":
+            ds[name] = v.copy(data=np.full(v.shape, np.nan))
+    total = int(scored.attrs.get("n_stimuli", 0)) + int(scored.attrs.get("n_excluded_stimuli", 0))
+    counts = {"n_stimuli": 0, "n_excluded_stimuli": total, "n_partial_targets": 0}  # the direction's counts, none kept
+    ds.attrs.update({k: v for k, v in counts.items() if k in ds.attrs})
+    return ds
 
 
 def forward_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any]) -> xr.Dataset:

@@ -19,12 +19,14 @@ one parameter set per model and neural set). To that row this module adds
 from __future__ import annotations
 
 import warnings
+import zlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..alignment import canonical_order
 from ..sweep.gather import _included
 from .table import figure_entries
 
@@ -88,8 +90,9 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
 
 
 def _bootstrap_median(values: np.ndarray, n_boot: int, seed: int, stream: int) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the median of the finite ``values`` (draws
-    :func:`neuroxr.kernels.resample.bootstrap_indices` with ``seed`` and ``stream``)."""
+    """95 % percentile-bootstrap interval of the median of the finite ``values`` (in the order of
+    their targets' ids; draws :func:`neuroxr.kernels.resample.bootstrap_indices` with ``seed`` and
+    ``stream``, the crc32 of the row's key)."""
     from ..kernels import resample as rs
 
     values = values[np.isfinite(values)]
@@ -135,7 +138,10 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
         test = ~target_halves(g["target_id"].to_numpy(), key, seed)
         if "included" in g:
             test &= g["included"].to_numpy(dtype=bool)
-        lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test], n_boot, int(seed), len(rows))
+        # targets drawn in the order of their ids, never the table's (the entry's input order)
+        by_id = canonical_order(g["target_id"].to_numpy()[test])
+        # seeded by the row's key, never its position among the rows (another model's rows change no interval)
+        lo, hi = _bootstrap_median(g["ev"].to_numpy(dtype=float)[test][by_id], n_boot, int(seed), zlib.crc32(key.encode()))
         ceil = g["ceiling"].to_numpy(dtype=float)[test]
         rows.append({"direction": b.direction, "model": b.model, "neural": b.neural, "region": b.region,
                      "best_layer": b.best_layer, "test_ev": b.test_ev, "ci_low": lo, "ci_high": hi,

@@ -496,8 +496,8 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
             ds = gi.crsa_bootstrap(source, target, n_boot=p["n_boot"], seed=p["seed"], level=p["level"], noise_ceiling=False, **rest)
         else:
             (target,), counts, dropped = _drop_unusable([(target, _named(target, "neural"))], caller,
-                                                   2 if draws_ceiling(target) else 1,
-                                                   paired=True)  # crsa's rule (its default's neuroids)
+                                                     2 if draws_ceiling(target) else 1,
+                                                     paired=True)  # crsa's rule (its default's neuroids)
             model = _rdm(source, rest["rdm_method"], None, _named(source, "features"))
             ds = gi._rsa_permutation(_without(model, dropped), _rdm(target, rest["rdm_method"], None, _named(target, "neural")),
                                      caller, "compare_method", rest["compare_method"], p["n_perm"], p["seed"])

@@ -125,6 +125,29 @@ def test_swap_interrupted_between_renames_is_recovered(store, monkeypatch):
     assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
 
 
+@pytest.mark.parametrize("killed_at", [1, 2])  # before the old copy moved aside; between the two renames
+def test_a_deleted_entry_with_an_interrupted_swap_does_not_come_back(store, monkeypatch, killed_at):
+    real = os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == killed_at:
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic.os, "rename", rename)
+        with pytest.raises(KeyboardInterrupt):
+            store.write_neural("monkeyA", _neural(1))
+    assert atomic.has_journal(store.url, "neural/monkeyA")
+    store.invalidate("neural/monkeyA")  # deleted: the unfinished swap must not bring it back
+    assert store.neural_sets() == [] and StudyStore(store.url).neural_sets() == []
+    assert "neural/monkeyA" not in [p for _, p, _ in store.entries()] and store.inventory_problems() == []
+    assert not atomic.has_journal(store.url, "neural/monkeyA") and _staged(store) == []
+    assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
+
+
 def test_opening_recovers_every_interrupted_swap(store, monkeypatch):
     real = os.rename
 

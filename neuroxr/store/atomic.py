@@ -109,15 +109,26 @@ def _roll_forward(root: str, path: str, rec: dict) -> None:
         pass
 
 
-def remove_entry(root: str, path: str) -> None:
-    """Delete the entry folder ``path`` (caller holds the lock): rename it away first, then delete."""
+def remove_entry(root: str, path: str) -> bool:
+    """Delete the entry folder ``path`` (caller holds the lock): rename it away first, then delete.
+
+    An interrupted swap of ``path`` (a dead writer's journal) is dropped first, with its staged
+    copy: else the next reader or open would finish it and the deleted entry would come back.
+    Returns whether there was an entry or an unfinished swap of one."""
     dst = os.path.join(root, *path.split("/"))
+    rec = _read_json(journal_file(root, path))
+    if os.path.lexists(journal_file(root, path)):
+        os.unlink(journal_file(root, path))
+        for kind, name in (rec or {}).items():
+            if kind in ("staging", "trash") and isinstance(name, str) and name:
+                shutil.rmtree(os.path.join(_dir(root, kind), name), ignore_errors=True)
     if not os.path.lexists(dst):
-        return
+        return rec is not None
     os.makedirs(_dir(root, "trash"), exist_ok=True)
     trash = os.path.join(_dir(root, "trash"), uuid.uuid4().hex)
     os.rename(dst, trash)
     shutil.rmtree(trash, ignore_errors=True)
+    return True
 
 
 def discard(root: str, sid: str) -> None:

@@ -290,8 +290,7 @@ class StudyStore(Reading, SetWriters):
         try:
             if self._local is not None:
                 with self.lock(path):
-                    existed = os.path.lexists(os.path.join(self._local, *path.split("/")))
-                    atomic.remove_entry(self._local, path)
+                    existed = atomic.remove_entry(self._local, path)
             else:
                 previous.forget(self._zstore, path)  # deleted on purpose: a kept copy must not come back
                 existed = batch.delete_prefix(self._zstore, path)

@@ -148,6 +148,24 @@ def test_a_deleted_entry_with_an_interrupted_swap_does_not_come_back(store, monk
     assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
 
 
+def test_an_entry_swapped_in_after_its_parent_was_deleted_lies_in_zarr_groups(store, monkeypatch):
+    from neuroxr.entries import compute
+
+    other = StudyStore(store.url)  # another process rewrites the layer: it drops cache/gram/net/fc (that group's lock)
+    real = atomic.swap_in
+
+    def swap_in(root, path, sid, before_swap=None):
+        if path.startswith("cache/gram/"):
+            other.write_features("net", "fc", _features(1), unit_chunk=4)
+        return real(root, path, sid, before_swap)
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic, "swap_in", swap_in)
+        path = compute(store, "gram", "net.fc").path  # its parents were required before the swap
+    assert os.path.isfile(os.path.join(store.url, "cache", "gram", "net", "fc", "zarr.json"))
+    assert store.damaged() == [] and path in [p for _, p, _ in store.entries()]
+
+
 def test_opening_recovers_every_interrupted_swap(store, monkeypatch):
     real = os.rename
 

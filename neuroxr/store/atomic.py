@@ -32,6 +32,8 @@ from ._zarr import HIDDEN
 from .lock import EntryLock, _owner_alive, is_stale, lock_file, read_lock
 
 _HOST = socket.gethostname()
+#: the metadata document of an empty Zarr v3 group (a parent folder made by a swap)
+_GROUP_DOC = {"attributes": {}, "zarr_format": 3, "consolidated_metadata": None, "node_type": "group"}
 
 
 def _dir(root: str, kind: str) -> str:
@@ -99,14 +101,38 @@ def _roll_forward(root: str, path: str, rec: dict) -> None:
     if os.path.isdir(src):
         if os.path.lexists(dst):
             os.rename(dst, trash)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.rename(src, dst)
+        for attempt in range(3):
+            try:
+                _make_parents(root, path)
+                os.rename(src, dst)
+                break
+            except FileNotFoundError:  # a parent was deleted meanwhile (under another entry's lock): make it again
+                if attempt == 2:
+                    raise
         _fsync_dir(os.path.dirname(dst))
     shutil.rmtree(trash, ignore_errors=True)
     try:
         os.unlink(journal_file(root, path))
     except FileNotFoundError:
         pass
+
+
+def _make_parents(root: str, path: str) -> None:
+    """Make the missing folders above the entry ``path``, each a Zarr group (its ``zarr.json``
+    written), never a bare folder: a parent deleted after the writer required it (``write_features``
+    drops ``cache/gram/<model>/<layer>`` under that group's lock while a Gram below is swapped in)
+    would otherwise hold the entry where Zarr cannot see it (a damaged store)."""
+    d = root
+    for part in path.split("/")[:-1]:
+        d = os.path.join(d, part)
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            continue
+        tmp = os.path.join(_dir(root, "staging"), f"{uuid.uuid4().hex}.zarr.json.tmp")  # never a stray key of the group
+        with open(tmp, "w") as f:
+            json.dump(_GROUP_DOC, f)
+        os.replace(tmp, os.path.join(d, "zarr.json"))
 
 
 def remove_entry(root: str, path: str) -> bool:

@@ -240,14 +240,33 @@ def _dead_pid():
     return p.pid
 
 
+def _in_thread(fn):
+    """What ``fn()`` returns or raises when called by another thread (another writer of this process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
 def test_live_lock_blocks_and_names_its_owner(store):
     with store.lock("neural/monkeyA"):
         info = json.load(open(lock_file(store.url, "neural/monkeyA")))
         assert info["pid"] == os.getpid() and info["host"] == socket.gethostname() and info["expires"] > time.time()
         with pytest.raises(StoreError, match=rf"'neural/monkeyA' is locked by .*:{os.getpid()}.*run again later"):
-            EntryLock(store.url, "neural/monkeyA", timeout=0.2).acquire()
-        assert EntryLock(store.url, "neural/monkeyA", timeout=0).acquire() is False
+            _in_thread(EntryLock(store.url, "neural/monkeyA", timeout=0.2).acquire)
+        assert _in_thread(EntryLock(store.url, "neural/monkeyA", timeout=0).acquire) is False
     assert not os.path.exists(lock_file(store.url, "neural/monkeyA"))
+
+
+def test_a_writer_holding_an_entrys_lock_writes_the_entry(store):
+    # StudyStore.lock: "hold it yourself around a whole computation"; the write then takes it again
+    t0 = time.monotonic()
+    with store.lock("neural/monkeyA"):
+        store.write_neural("monkeyA", _neural(1))
+        assert os.path.exists(lock_file(store.url, "neural/monkeyA"))  # still held by the outer hold
+        assert _in_thread(EntryLock(store.url, "neural/monkeyA", timeout=0).acquire) is False
+    assert time.monotonic() - t0 < 10 and not os.path.exists(lock_file(store.url, "neural/monkeyA"))
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(1).values)
 
 
 @pytest.mark.parametrize("owner", ["dead pid here", "expired elsewhere"])

@@ -253,8 +253,8 @@ def test_live_lock_blocks_and_names_its_owner(store):
         info = json.load(open(lock_file(store.url, "neural/monkeyA")))
         assert info["pid"] == os.getpid() and info["host"] == socket.gethostname() and info["expires"] > time.time()
         with pytest.raises(StoreError, match=rf"'neural/monkeyA' is locked by .*:{os.getpid()}.*run again later"):
-            _in_thread(EntryLock(store.url, "neural/monkeyA", timeout=0.2).acquire)
-        assert _in_thread(EntryLock(store.url, "neural/monkeyA", timeout=0).acquire) is False
+            EntryLock(store.url, "neural/monkeyA", timeout=0.2).acquire()
+        assert EntryLock(store.url, "neural/monkeyA", timeout=0).acquire() is False
     assert not os.path.exists(lock_file(store.url, "neural/monkeyA"))
 
 
@@ -264,7 +264,7 @@ def test_a_writer_holding_an_entrys_lock_writes_the_entry(store):
     with store.lock("neural/monkeyA"):
         store.write_neural("monkeyA", _neural(1))
         assert os.path.exists(lock_file(store.url, "neural/monkeyA"))  # still held by the outer hold
-        assert _in_thread(EntryLock(store.url, "neural/monkeyA", timeout=0).acquire) is False
+        assert _in_thread(store.lock("neural/monkeyA", timeout=0).acquire) is False  # another thread waits
     assert time.monotonic() - t0 < 10 and not os.path.exists(lock_file(store.url, "neural/monkeyA"))
     np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(1).values)
 

@@ -91,21 +91,27 @@ class EntryLock:
         Seconds to wait for a live lock of another writer; then :class:`StoreError`. ``0`` tries once.
     expiry : float, default :data:`LOCK_EXPIRY`
         Seconds after which others may break this lock even if this process still runs.
+    reentrant : bool, default False
+        Taken at once by the thread that holds the lock already (as a reentrant lock: what
+        :meth:`StudyStore.lock` hands out and its writes take). The recovery of an interrupted
+        swap is not reentrant: it never finishes the swap its own thread is making.
     """
 
-    def __init__(self, root: str, path: str, timeout: float = LOCK_TIMEOUT, expiry: float = LOCK_EXPIRY) -> None:
+    def __init__(self, root: str, path: str, timeout: float = LOCK_TIMEOUT, expiry: float = LOCK_EXPIRY,
+                 reentrant: bool = False) -> None:
         self.root, self.path = root, path
         self.file = lock_file(root, path)
         self.timeout, self.expiry = float(timeout), float(expiry)
         self.id: str | None = None
+        self.reentrant = bool(reentrant)
         self._nested = False
 
     def acquire(self) -> bool:
-        """Take the lock; ``False`` when ``timeout`` is 0 and another writer holds it. The thread
-        that holds it already takes it again at once (released with the outer hold)."""
+        """Take the lock; ``False`` when ``timeout`` is 0 and another writer holds it. A reentrant
+        lock held already by this thread is taken again at once (released with the outer hold)."""
         with _HELD_LOCK:
             held = _HELD.get(self.file)
-        if held is not None and held[0] == threading.get_ident():
+        if self.reentrant and held is not None and held[0] == threading.get_ident():
             info = read_lock(self.file)
             if info and info.get("id") == held[1] and info.get("pid") == os.getpid():  # still ours (not broken)
                 self._nested = True

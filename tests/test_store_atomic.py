@@ -166,6 +166,24 @@ def test_an_entry_swapped_in_after_its_parent_was_deleted_lies_in_zarr_groups(st
     assert store.damaged() == [] and path in [p for _, p, _ in store.entries()]
 
 
+def test_a_parent_deleted_while_it_is_required_is_made_again(store, monkeypatch):
+    """pathlib's mkdir(exist_ok=True) raises FileExistsError when the folder it met is renamed away
+    before it checks it (write_features dropping cache/gram/<model>/<layer>): not a failed write."""
+    import zarr
+
+    real, calls = zarr.Group.require_group, []
+
+    def require_group(self, name, **kw):
+        calls.append(name)
+        if len(calls) == 1:
+            raise FileExistsError(17, "File exists", os.path.join(store.url, "cache", "gram", "net", "fc"))
+        return real(self, name, **kw)
+
+    monkeypatch.setattr(zarr.Group, "require_group", require_group)
+    store.write_dataset("cache/gram/net/fc/0123456789abcdef", xr.Dataset({"K": (("s",), np.arange(3.0))}))
+    assert len(calls) == 2 and store.is_complete("cache/gram/net/fc/0123456789abcdef") and store.damaged() == []
+
+
 def test_opening_recovers_every_interrupted_swap(store, monkeypatch):
     real = os.rename
 

@@ -388,6 +388,11 @@ class StudyStore(Reading, SetWriters):
             try:
                 self._root.require_group(path)
                 return
+            except (FileExistsError, FileNotFoundError):  # a folder on the way renamed away meanwhile (invalidate)
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+                continue
             except OSError:
                 raise
             except Exception:  # zarr's "already exists" while a concurrent writer is still writing it

@@ -415,6 +415,20 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
     return problems
 
 
+def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
+    """The complete keyed entries whose stored provenance does not hash to the key they lie under:
+    their attrs were edited after the write (the parameters or input tokens they show are not the
+    ones their numbers were computed from)."""
+    from .entries import provenance as _p
+    from .entries.layout import iter_entries
+
+    return [(e["path"], f"its provenance does not hash to its key {e['key']!r} (its attrs were edited after it was "
+             f"written, so the parameters and inputs it shows are not those of its numbers); delete it "
+             f"(StudyStore.invalidate) and compute it again")
+            for e in iter_entries(store) if e["complete"] and e["key"] and e["provenance"]
+            and _p.key(e["provenance"]) != e["key"]]
+
+
 def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str]]:
     """:func:`validate_store`'s violations, and its notes of layers reduced by an earlier revision
     (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`), without warning."""
@@ -450,6 +464,8 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
                 )
         except (LayoutError, StoreError) as exc:
             python[path] = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
+    for path, problem in _edited_provenance(store):
+        python.setdefault(path, f"{path}: {problem}")
 
     out: list[str] = []
     reported: set[str] = set()

@@ -170,12 +170,26 @@ _REGION_CACHE_SIZE = 1024
 def _regions(store: Any, neural: str) -> list[str]:
     """The distinct values of the ``region`` coord of a neural set (empty when it has none).
 
-    Cached per version token of the set (sets without a token are read every time)."""
-    token = store.token(f"neural/{neural}") if hasattr(store, "token") else None
-    key = (str(getattr(store, "url", "")), neural, token)
-    if token is not None and key in _REGION_CACHE:
-        return list(_REGION_CACHE[key])
-    da = store.read_neural(neural)
+    Cached per version token of the set (sets without a token are read every time). Another
+    process may rewrite or delete the set meanwhile (a write of another set checks every set's
+    names): a rewritten set is read again, a deleted one has no regions, a damaged one raises."""
+    path = f"neural/{neural}"
+    for attempt in range(3):
+        token = store.token(path) if hasattr(store, "token") else None
+        key = (str(getattr(store, "url", "")), neural, token)
+        if token is not None and key in _REGION_CACHE:
+            return list(_REGION_CACHE[key])
+        try:
+            da = store.read_neural(neural)
+            break
+        except StoreError:
+            if not hasattr(store, "token"):
+                raise
+            now = store.token(path, fresh=True)  # past a cached store's document
+            if store.group_attrs(path) is None:
+                return []  # deleted (or its rewrite not finished) meanwhile: no names to collide with
+            if now == token or attempt == 2:
+                raise  # damaged, not rewritten
     out = [] if "region" not in da.coords else sorted(set(np.asarray(da.coords["region"].values).astype(str).tolist()))
     if token is not None:
         if len(_REGION_CACHE) >= _REGION_CACHE_SIZE:

@@ -137,6 +137,26 @@ def test_validate_cli_flags_what_zarr_hides(store, damage):
     assert res.exit_code == 1 and where in res.output
 
 
+@pytest.mark.parametrize("edit", ["params", "inputs"])
+def test_validate_flags_an_entry_whose_provenance_was_edited(store, edit):
+    import json
+
+    from neuroxr.entries import compute, list_entries
+
+    path = compute(store, "cka", "net.fc", "monkeyA").path
+    assert _validate(store).exit_code == 0 and list_entries(store).set_index("path").loc[path, "current"]
+    doc_file = _file(store, *path.split("/"), "zarr.json")
+    doc = json.load(open(doc_file))
+    prov = doc["attributes"]["neuroxr_provenance"]
+    if edit == "params":  # the numbers shown under other parameters
+        prov["params"]["debiased"] = not prov["params"]["debiased"]
+    else:  # shown as computed from the current layer
+        prov["inputs"]["features/net/fc"] = "another-token"
+    json.dump(doc, open(doc_file, "w"))
+    res = _validate(store)
+    assert res.exit_code == 1 and f"{path}: its provenance does not hash to its key" in res.output
+
+
 def test_a_changed_byte_in_a_chunk_is_damage_never_other_numbers(store):
     """Chunks carry zstd's content checksum: a flipped byte (bit rot) fails to decode, so reads raise
     and damaged(values=True) names the chunk, instead of handing back other numbers."""

@@ -79,6 +79,36 @@ def test_colliding_names_are_refused_when_written(tmp_path):
     assert check_new_set(st, "features", model="net", layer="conv2") == feature_ref("net", "conv2")
 
 
+@pytest.mark.parametrize("meanwhile", ["deleted", "rewritten"])
+def test_a_set_written_while_another_process_changes_a_neural_set(tmp_path, monkeypatch, meanwhile):
+    """The name check reads every neural set's regions: one deleted or rewritten by another process
+    meanwhile is no reason to refuse another set's write (a deleted set has no regions; a rewritten
+    one is read again, so a collision with its new regions is still refused)."""
+    st = _store(tmp_path)
+    other = nx.open_store(st.url)
+    real = type(st).read_neural
+    stim = [f"s{i}" for i in range(12)]
+
+    def read_neural(self, name):
+        if name == "mA" and not hasattr(read_neural, "done"):
+            read_neural.done = True
+            if meanwhile == "deleted":
+                other.invalidate("neural/mA")
+                return real(self, name)  # "it does not exist"
+            other.write_neural("mA", nx.neural(np.ones((12, 2, 2)) * np.arange(2)[:, None], stim, region=["V1", "V1"]))
+            raise StoreError(f"store {self.url!r}: entry 'neural/mA' cannot be read: it was being rewritten by another "
+                             f"process while it was read; read it again.")
+        return real(self, name)
+
+    monkeypatch.setattr(type(st), "read_neural", read_neural)
+    monkeypatch.setattr("neuroxr.sets._REGION_CACHE", {})  # read the regions, not their cache
+    st.write_features("net", "conv2", nx.features(np.eye(12)[:, :4], stim))
+    assert "conv2" in st.layers("net")
+    if meanwhile == "rewritten":
+        with pytest.raises(StoreError, match="already the name of the neural set 'mA' region 'V1'"):
+            check_new_set(st, "features", model="mA", layer="V1")
+
+
 def test_ambiguous_old_store_names_both(tmp_path, monkeypatch):
     st = _store(tmp_path)
     # written without the check (as 0.1.0 did): resolving names both sets

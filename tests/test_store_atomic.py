@@ -125,6 +125,65 @@ def test_swap_interrupted_between_renames_is_recovered(store, monkeypatch):
     assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
 
 
+@pytest.mark.parametrize("killed_at", [1, 2])  # before the old copy moved aside; between the two renames
+def test_a_deleted_entry_with_an_interrupted_swap_does_not_come_back(store, monkeypatch, killed_at):
+    real = os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == killed_at:
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic.os, "rename", rename)
+        with pytest.raises(KeyboardInterrupt):
+            store.write_neural("monkeyA", _neural(1))
+    assert atomic.has_journal(store.url, "neural/monkeyA")
+    store.invalidate("neural/monkeyA")  # deleted: the unfinished swap must not bring it back
+    assert store.neural_sets() == [] and StudyStore(store.url).neural_sets() == []
+    assert "neural/monkeyA" not in [p for _, p, _ in store.entries()] and store.inventory_problems() == []
+    assert not atomic.has_journal(store.url, "neural/monkeyA") and _staged(store) == []
+    assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
+
+
+def test_an_entry_swapped_in_after_its_parent_was_deleted_lies_in_zarr_groups(store, monkeypatch):
+    from neuroxr.entries import compute
+
+    other = StudyStore(store.url)  # another process rewrites the layer: it drops cache/gram/net/fc (that group's lock)
+    real = atomic.swap_in
+
+    def swap_in(root, path, sid, before_swap=None):
+        if path.startswith("cache/gram/"):
+            other.write_features("net", "fc", _features(1), unit_chunk=4)
+        return real(root, path, sid, before_swap)
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic, "swap_in", swap_in)
+        path = compute(store, "gram", "net.fc").path  # its parents were required before the swap
+    assert os.path.isfile(os.path.join(store.url, "cache", "gram", "net", "fc", "zarr.json"))
+    assert store.damaged() == [] and path in [p for _, p, _ in store.entries()]
+
+
+def test_a_parent_deleted_while_it_is_required_is_made_again(store, monkeypatch):
+    """pathlib's mkdir(exist_ok=True) raises FileExistsError when the folder it met is renamed away
+    before it checks it (write_features dropping cache/gram/<model>/<layer>): not a failed write."""
+    import zarr
+
+    real, calls = zarr.Group.require_group, []
+
+    def require_group(self, name, **kw):
+        calls.append(name)
+        if len(calls) == 1:
+            raise FileExistsError(17, "File exists", os.path.join(store.url, "cache", "gram", "net", "fc"))
+        return real(self, name, **kw)
+
+    monkeypatch.setattr(zarr.Group, "require_group", require_group)
+    store.write_dataset("cache/gram/net/fc/0123456789abcdef", xr.Dataset({"K": (("s",), np.arange(3.0))}))
+    assert len(calls) == 2 and store.is_complete("cache/gram/net/fc/0123456789abcdef") and store.damaged() == []
+
+
 def test_opening_recovers_every_interrupted_swap(store, monkeypatch):
     real = os.rename
 
@@ -199,6 +258,14 @@ def _dead_pid():
     return p.pid
 
 
+def _in_thread(fn):
+    """What ``fn()`` returns or raises when called by another thread (another writer of this process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
 def test_live_lock_blocks_and_names_its_owner(store):
     with store.lock("neural/monkeyA"):
         info = json.load(open(lock_file(store.url, "neural/monkeyA")))
@@ -207,6 +274,17 @@ def test_live_lock_blocks_and_names_its_owner(store):
             EntryLock(store.url, "neural/monkeyA", timeout=0.2).acquire()
         assert EntryLock(store.url, "neural/monkeyA", timeout=0).acquire() is False
     assert not os.path.exists(lock_file(store.url, "neural/monkeyA"))
+
+
+def test_a_writer_holding_an_entrys_lock_writes_the_entry(store):
+    # StudyStore.lock: "hold it yourself around a whole computation"; the write then takes it again
+    t0 = time.monotonic()
+    with store.lock("neural/monkeyA"):
+        store.write_neural("monkeyA", _neural(1))
+        assert os.path.exists(lock_file(store.url, "neural/monkeyA"))  # still held by the outer hold
+        assert _in_thread(store.lock("neural/monkeyA", timeout=0).acquire) is False  # another thread waits
+    assert time.monotonic() - t0 < 10 and not os.path.exists(lock_file(store.url, "neural/monkeyA"))
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(1).values)
 
 
 @pytest.mark.parametrize("owner", ["dead pid here", "expired elsewhere"])

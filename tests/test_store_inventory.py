@@ -104,6 +104,26 @@ def test_disagreement_falls_back_to_the_walk_and_rebuilds(store):
     assert ro.inventory_problems() == [] and rw.listing() == _walked(rw)
 
 
+def test_validate_fails_on_a_complete_set_the_inventory_lacks(store):
+    """Listings never see a group the inventory lacks (a record lost, a group written by an older
+    version): the store answers without it, so validate says so with exit status 1, not a note."""
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    d = os.path.join(store.url, ".neuroxr", "inventory")
+    for name in os.listdir(d):
+        doc = json.load(open(os.path.join(d, name)))
+        doc["records"].pop("neural/mA", None)
+        json.dump(doc, open(os.path.join(d, name), "w"))
+    assert StudyStore(store.url, mode="r").neural_sets() == []  # what every listing answers
+    res = CliRunner().invoke(main, ["validate", store.url])
+    assert res.exit_code == 1 and "neural/mA: complete group missing from the inventory" in res.output
+    assert "--rebuild-inventory" in res.output
+    fixed = CliRunner().invoke(main, ["validate", store.url, "--rebuild-inventory"])
+    assert fixed.exit_code == 0 and StudyStore(store.url, mode="r").neural_sets() == ["mA"]
+
+
 def test_missing_inventory_is_rebuilt_by_a_writer(store):
     import shutil
 

@@ -22,13 +22,15 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     Reports unfinished writes, bad names, unknown groups and entries that break their layout;
     exits with status 1 when anything is wrong. Also compares the store's inventory (the document
     listings read instead of walking the store) with its groups and names where they disagree (a
-    note, not an error: listings then walk the store); --rebuild-inventory rewrites it. A feature
+    note, not an error: listings then walk the store), except a complete group missing from it, which
+    listings do not see (an error); --rebuild-inventory rewrites it. A feature
     layer reduced by an earlier revision, which a re-run of extraction refuses, is a warning, not an
     error (its values are less precise than they would be now, and what was computed on them is right
     for them): it names the layer and how to recompute it (neuroxr extract --overwrite).
     """
     from ..errors import warn
     from ..schemas import _check_store, _store_entries
+    from ..store.listing import MISSING
 
     out = Output(as_json, quiet)
     st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
@@ -37,7 +39,12 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     if rebuild_inventory:
         rebuilt = st.rebuild_inventory()
         out.echo(f"{st.url}: inventory rebuilt ({rebuilt} groups of data).")
-    inventory = [f"{path}: {why}" for path, why in st.inventory_problems()]
+    found = st.inventory_problems()
+    # a complete group the inventory lacks is not seen by listings (set names, entries, sweeps): a problem;
+    # the other disagreements make listings walk the store, so they are notes
+    problems = problems + [f"{path}: {why}: listings and set names do not see it; run neuroxr validate --rebuild-inventory"
+                           for path, why in found if why == MISSING]
+    inventory = [f"{path}: {why}" for path, why in found if why != MISSING]
     obj = {"url": st.url, "valid": not problems, "entries": n, "problems": problems}
     if earlier:
         obj["earlier_revision"] = earlier

@@ -32,6 +32,8 @@ from ._zarr import HIDDEN
 from .lock import EntryLock, _owner_alive, is_stale, lock_file, read_lock
 
 _HOST = socket.gethostname()
+#: the metadata document of an empty Zarr v3 group (a parent folder made by a swap)
+_GROUP_DOC = {"attributes": {}, "zarr_format": 3, "consolidated_metadata": None, "node_type": "group"}
 
 
 def _dir(root: str, kind: str) -> str:
@@ -99,8 +101,14 @@ def _roll_forward(root: str, path: str, rec: dict) -> None:
     if os.path.isdir(src):
         if os.path.lexists(dst):
             os.rename(dst, trash)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.rename(src, dst)
+        for attempt in range(3):
+            try:
+                _make_parents(root, path)
+                os.rename(src, dst)
+                break
+            except FileNotFoundError:  # a parent was deleted meanwhile (under another entry's lock): make it again
+                if attempt == 2:
+                    raise
         _fsync_dir(os.path.dirname(dst))
     shutil.rmtree(trash, ignore_errors=True)
     try:
@@ -109,15 +117,44 @@ def _roll_forward(root: str, path: str, rec: dict) -> None:
         pass
 
 
-def remove_entry(root: str, path: str) -> None:
-    """Delete the entry folder ``path`` (caller holds the lock): rename it away first, then delete."""
+def _make_parents(root: str, path: str) -> None:
+    """Make the missing folders above the entry ``path``, each a Zarr group (its ``zarr.json``
+    written), never a bare folder: a parent deleted after the writer required it (``write_features``
+    drops ``cache/gram/<model>/<layer>`` under that group's lock while a Gram below is swapped in)
+    would otherwise hold the entry where Zarr cannot see it (a damaged store)."""
+    d = root
+    for part in path.split("/")[:-1]:
+        d = os.path.join(d, part)
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            continue
+        tmp = os.path.join(_dir(root, "staging"), f"{uuid.uuid4().hex}.zarr.json.tmp")  # never a stray key of the group
+        with open(tmp, "w") as f:
+            json.dump(_GROUP_DOC, f)
+        os.replace(tmp, os.path.join(d, "zarr.json"))
+
+
+def remove_entry(root: str, path: str) -> bool:
+    """Delete the entry folder ``path`` (caller holds the lock): rename it away first, then delete.
+
+    An interrupted swap of ``path`` (a dead writer's journal) is dropped first, with its staged
+    copy: else the next reader or open would finish it and the deleted entry would come back.
+    Returns whether there was an entry or an unfinished swap of one."""
     dst = os.path.join(root, *path.split("/"))
+    rec = _read_json(journal_file(root, path))
+    if os.path.lexists(journal_file(root, path)):
+        os.unlink(journal_file(root, path))
+        for kind, name in (rec or {}).items():
+            if kind in ("staging", "trash") and isinstance(name, str) and name:
+                shutil.rmtree(os.path.join(_dir(root, kind), name), ignore_errors=True)
     if not os.path.lexists(dst):
-        return
+        return rec is not None
     os.makedirs(_dir(root, "trash"), exist_ok=True)
     trash = os.path.join(_dir(root, "trash"), uuid.uuid4().hex)
     os.rename(dst, trash)
     shutil.rmtree(trash, ignore_errors=True)
+    return True
 
 
 def discard(root: str, sid: str) -> None:

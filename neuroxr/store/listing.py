@@ -23,7 +23,10 @@ from . import atomic, batch
 from . import inventory as _inv
 from ._zarr import COMPLETE_ATTR, TOKEN_ATTR, os_message
 
-__all__ = ["Listing"]
+__all__ = ["Listing", "MISSING"]
+
+#: the inventory disagreement listings cannot see: a complete group the inventory lacks (an error for validate)
+MISSING = "complete group missing from the inventory"
 
 
 class Listing:
@@ -216,7 +219,7 @@ class Listing:
         for p in sorted(set(index) | set(walked)):
             rec = index.get(p)
             if p in walked and rec is None:
-                out.append((p, "complete group missing from the inventory"))
+                out.append((p, MISSING))
             elif p in walked and rec["state"] == "complete" and rec["token"] != walked[p]:
                 out.append((p, "inventory records another version token"))
             elif p not in walked and rec is not None and rec["state"] == "complete" and not rec.get("deleted"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from types import TracebackType
@@ -30,6 +31,10 @@ LOCK_EXPIRY = 600.0
 #: seconds a writer waits for another writer's lock before giving up
 LOCK_TIMEOUT = 120.0
 _HOST = socket.gethostname()
+#: the locks this process holds: lock file -> (thread, lock id), so the thread holding one takes it again
+#: (a caller holding ``StudyStore.lock(path)`` around a computation, then writing ``path``)
+_HELD: dict[str, tuple[int, str]] = {}
+_HELD_LOCK = threading.Lock()
 
 
 def lock_file(root: str, path: str) -> str:
@@ -86,21 +91,38 @@ class EntryLock:
         Seconds to wait for a live lock of another writer; then :class:`StoreError`. ``0`` tries once.
     expiry : float, default :data:`LOCK_EXPIRY`
         Seconds after which others may break this lock even if this process still runs.
+    reentrant : bool, default False
+        Taken at once by the thread that holds the lock already (as a reentrant lock: what
+        :meth:`StudyStore.lock` hands out and its writes take). The recovery of an interrupted
+        swap is not reentrant: it never finishes the swap its own thread is making.
     """
 
-    def __init__(self, root: str, path: str, timeout: float = LOCK_TIMEOUT, expiry: float = LOCK_EXPIRY) -> None:
+    def __init__(self, root: str, path: str, timeout: float = LOCK_TIMEOUT, expiry: float = LOCK_EXPIRY,
+                 reentrant: bool = False) -> None:
         self.root, self.path = root, path
         self.file = lock_file(root, path)
         self.timeout, self.expiry = float(timeout), float(expiry)
         self.id: str | None = None
+        self.reentrant = bool(reentrant)
+        self._nested = False
 
     def acquire(self) -> bool:
-        """Take the lock; ``False`` when ``timeout`` is 0 and another writer holds it."""
+        """Take the lock; ``False`` when ``timeout`` is 0 and another writer holds it. A reentrant
+        lock held already by this thread is taken again at once (released with the outer hold)."""
+        with _HELD_LOCK:
+            held = _HELD.get(self.file)
+        if self.reentrant and held is not None and held[0] == threading.get_ident():
+            info = read_lock(self.file)
+            if info and info.get("id") == held[1] and info.get("pid") == os.getpid():  # still ours (not broken)
+                self._nested = True
+                return True
         os.makedirs(os.path.dirname(self.file), exist_ok=True)
         deadline = time.monotonic() + self.timeout
         delay = 0.01
         while True:
             if self._try_create():
+                with _HELD_LOCK:
+                    _HELD[self.file] = (threading.get_ident(), str(self.id))
                 return True
             info = read_lock(self.file)
             if is_stale(self.file, info):
@@ -148,7 +170,13 @@ class EntryLock:
         os.unlink(aside)
 
     def release(self) -> None:
-        """Drop the lock if this object still owns it."""
+        """Drop the lock if this object still owns it (a nested hold leaves it to the outer one)."""
+        if self._nested:
+            self._nested = False
+            return
+        with _HELD_LOCK:
+            if _HELD.get(self.file, (None, None))[1] == self.id:
+                del _HELD[self.file]
         info = read_lock(self.file)
         if info and info.get("id") == self.id:
             try:

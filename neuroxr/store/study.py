@@ -276,12 +276,13 @@ class StudyStore(Reading, SetWriters):
         Local stores: a lock file with owner (host, pid) and expiry, broken when expired or when
         its owner process is gone (see :mod:`neuroxr.store.lock`). fsspec URLs: no lock (one writer
         per store). Every write of this class takes it around its swap; hold it yourself around a
-        whole computation to keep a second writer from doing the same work. ``timeout`` and
+        whole computation to keep a second writer from doing the same work (the thread holding it
+        takes it again at once, so its own write of ``path`` proceeds). ``timeout`` and
         ``expiry`` (seconds; default :data:`LOCK_TIMEOUT` = 120.0, :data:`LOCK_EXPIRY` = 600.0) as in :class:`EntryLock`.
         """
         if self._local is None:
             return NoLock()
-        return EntryLock(self._local, path, timeout=timeout, expiry=expiry)
+        return EntryLock(self._local, path, timeout=timeout, expiry=expiry, reentrant=True)
 
     def invalidate(self, path: str) -> None:
         """Delete the entry ``path`` (atomically on local stores: renamed away, then deleted)."""
@@ -290,8 +291,7 @@ class StudyStore(Reading, SetWriters):
         try:
             if self._local is not None:
                 with self.lock(path):
-                    existed = os.path.lexists(os.path.join(self._local, *path.split("/")))
-                    atomic.remove_entry(self._local, path)
+                    existed = atomic.remove_entry(self._local, path)
             else:
                 previous.forget(self._zstore, path)  # deleted on purpose: a kept copy must not come back
                 existed = batch.delete_prefix(self._zstore, path)
@@ -388,6 +388,11 @@ class StudyStore(Reading, SetWriters):
             try:
                 self._root.require_group(path)
                 return
+            except (FileExistsError, FileNotFoundError):  # a folder on the way renamed away meanwhile (invalidate)
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+                continue
             except OSError:
                 raise
             except Exception:  # zarr's "already exists" while a concurrent writer is still writing it

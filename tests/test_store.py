@@ -459,7 +459,8 @@ def test_an_object_store_self_rewrite_too_large_to_load_is_refused(in_place, mon
 
 def test_read_features_round_trip_at_the_root_and_keep_their_label(store, tmp_path):
     """A layer read back goes to Zarr / netCDF as it is (its name is the set's, ``net.conv1``, not a
-    path), and messages and results still label it ``net/conv1`` (its model and layer coords)."""
+    path); messages name it ``net/conv1`` (its model and layer coords) and results record the set's
+    label ``net.conv1`` (:func:`neuroxr.sets.set_label`), as the direction results do."""
     from neuroxr.geometry import rdm
     from neuroxr.geometry._common import _named
 
@@ -471,4 +472,4 @@ def test_read_features_round_trip_at_the_root_and_keep_their_label(store, tmp_pa
     storable(da).to_netcdf(tmp_path / "f.nc", engine="scipy")
     xr.testing.assert_identical(xr.load_dataset(tmp_path / "f.nc", engine="scipy")[da.name], storable(da).load())
     assert da.name == "net.conv1" and _named(da, "features") == "features (net/conv1)"
-    assert rdm(da).attrs["label"] == "net/conv1"
+    assert rdm(da).attrs["label"] == "net.conv1"

@@ -221,6 +221,11 @@ def test_shared_recordings_compare_every_row_and_match_nan_for_nan():
     ids = np.array(["n0", "n1", "n2", "n3"])
     with pytest.warns(NeuroxrWarning, match=r"2 neuroids are also predictors .* e\.g\. \['?n0'?, '?n1'?\]"):
         warn_shared_recordings(RA, RB, ids, ids)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # another number of repeats: nothing shared, no warning
+        warn_shared_recordings(RA, RB[:, :, :2], ids, ids)
 
 
 @pytest.mark.parametrize("regressor", ["lasso", "pls"])

@@ -193,8 +193,8 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
     responses (e.g. an animal against itself): each such target is among its own predictors.
     ``names``: the two inputs as the message names them (:func:`named`; the first with the caller)."""
     common, ia, ib = np.intersect1d(np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str), return_indices=True)
-    if not common.size:
-        return
+    if not common.size or RA.shape[:1] + RA.shape[2:] != RB.shape[:1] + RB.shape[2:]:
+        return  # other repeats (or stimuli): no neuroid holds the same responses
     # a neuroid equal in both has equal first rows: only those candidates are compared whole
     fa, fb = np.take(RA[:1], ia, axis=1), np.take(RB[:1], ib, axis=1)
     first = ((fa == fb) | (np.isnan(fa) & np.isnan(fb))).reshape(fa.shape[0], fa.shape[1], -1).all(axis=(0, 2))

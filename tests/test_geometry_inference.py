@@ -539,3 +539,125 @@ def test_a_stack_not_led_by_its_stack_dim_is_refused(rdms):
         nx.rdm_noise_ceiling(neu)
     with pytest.raises(LayoutError, match=r"^rsa_bootstrap: data_rdms: a stack of RDMs needs dims"):
         rsa_bootstrap(as_rdm(model, stimulus_id=IDS), stack.transpose("stimulus", "stimulus_", "rdm"), n_boot=5)
+
+
+# ---------------------------------------------------------------------------- NaN pairs per subject
+_PLAIN = {"corr": "pearson", "cosine": "cosine", "spearman": "spearman"}
+
+
+def _with_nan(rdms, where):
+    """The model and named subject RDMs (labeled), with a NaN pair in one subject only, in the model
+    only, or at different pairs of the model and of each subject (``None``: none)."""
+    model, data = rdms
+    model, data = model.copy(), [x.copy() for x in data]
+
+    def put(M, i, j):
+        M[i, j] = M[j, i] = np.nan
+
+    if where in ("subject", "each"):
+        put(data[1], 2, 7)
+    if where in ("model", "each"):
+        put(model, 0, 5)
+    if where == "each":
+        put(data[0], 3, 4), put(data[0], 3, 9), put(data[2], 11, 12)
+    return as_rdm(model, stimulus_id=IDS), [as_rdm(x, f"sub{i}", stimulus_id=IDS) for i, x in enumerate(data)]
+
+
+@pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
+@pytest.mark.parametrize("where", ["subject", "model", "each"])
+def test_rsa_inference_compares_each_subject_on_its_own_complete_pairs(rdms, method, where):
+    """A pair NaN in one subject's RDM is left out of that subject's comparison only (compare_rdms's
+    rule, subject by subject), and the ceiling follows rdm_noise_ceiling's rule (the model's NaN pairs
+    play no part in it): the point estimates are the plain calls', each subject's resamples and null
+    values those of the subject alone. A pair NaN in any RDM was left out of every comparison."""
+    m, d = _with_nan(rdms, where)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = [nx.compare_rdms(m, x, _PLAIN[method]) for x in d]
+        nc = nx.rdm_noise_ceiling(d, _PLAIN[method])
+        boot = rsa_bootstrap(m, d, method=method, n_boot=30, seed=4)
+        alone = [rsa_bootstrap(m, x, method=method, indices=boot["boot_index"].values) for x in d]
+        perm = rsa_permutation(m, d, method=method, n_perm=30, seed=4)
+        perm_alone = [rsa_permutation(m, x, method=method, n_perm=30, seed=4) for x in d]
+        clean = rsa_bootstrap(as_rdm(rdms[0], stimulus_id=IDS), d, method=method, n_boot=30, seed=4)
+    plain = np.mean([float(r) for r in ref])
+    assert float(boot["score"]) == pytest.approx(plain, abs=1e-12)
+    assert float(perm["score"]) == pytest.approx(plain, abs=1e-12)
+    assert boot.attrs["n_pairs_dropped"] == perm.attrs["n_pairs_dropped"] == sum(r.attrs["n_pairs_dropped"] for r in ref)
+    np.testing.assert_allclose(boot["score_boot"], np.mean([a["score_boot"] for a in alone], axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(perm["score_null"], np.mean([p["score_null"] for p in perm_alone], axis=0), rtol=0, atol=1e-12)
+    if method != "spearman":  # spearman's ceiling ranks once (the pool is not re-ranked): an approximation on any data
+        assert float(boot["noise_lower"]) == pytest.approx(float(nc["lower"]), abs=1e-12)
+        assert float(boot["noise_upper"]) == pytest.approx(float(nc["upper"]), abs=1e-12)
+    if where == "model":  # the model's NaN pairs leave the ceiling as it is
+        for k in ("noise_lower_boot", "noise_upper_boot"):
+            np.testing.assert_allclose(boot[k], clean[k], rtol=0, atol=1e-12)
+    if where == "subject":
+        with pytest.warns(nx.NeuroxrWarning, match=rf"^rsa_bootstrap: 1 of {S * N * (N - 1) // 2} stimulus pairs"):
+            rsa_bootstrap(m, d, method=method, n_boot=2)
+
+
+def _resampled(x, idx):
+    """``x`` (square, canonical order) on the draws ``idx``: a stimulus paired with its own copy NaN
+    (rsatoolbox's pattern sampling keeps the pairs of distinct draws)."""
+    R = np.asarray(x, dtype=float)[np.ix_(idx, idx)]
+    R[idx[:, None] == idx[None, :]] = np.nan
+    np.fill_diagonal(R, 0.0)
+    return R
+
+
+def _ranked_on(x, keep):
+    """``x`` (square) with its upper-triangle pairs ``keep`` replaced by their ranks among them, NaN elsewhere."""
+    iu = np.triu_indices(x.shape[0], 1)
+    R = np.full(x.shape, np.nan)
+    R[iu[0][keep], iu[1][keep]] = R[iu[1][keep], iu[0][keep]] = ss.rankdata(np.asarray(x)[iu][keep])
+    np.fill_diagonal(R, 0.0)
+    return R
+
+
+@pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
+@pytest.mark.parametrize("where", [None, "subject", "each"])
+def test_rsa_bootstrap_resamples_are_the_plain_calls_on_the_resampled_rdms(rdms, method, where):
+    """Every resample is, subject by subject, compare_rdms of the resampled RDMs (spearman: Pearson of
+    the full-sample ranks, each subject's and the model's on their complete pairs) and, for the
+    ceiling, rdm_noise_ceiling of the resampled subject RDMs; with complete data and with NaN pairs."""
+    m, d = _with_nan(rdms, where)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = rsa_bootstrap(m, d, method=method, n_boot=6, seed=2)
+        iu = np.triu_indices(N, 1)
+        if method == "spearman":
+            keeps = [~np.isnan(m.values[iu]) & ~np.isnan(x.values[iu]) for x in d]
+            pairs = [(_ranked_on(m.values, k), _ranked_on(x.values, k)) for x, k in zip(d, keeps)]
+        else:
+            pairs = [(m.values, x.values) for x in d]
+        for b, idx in enumerate(boot["boot_index"].values):
+            score = np.mean([float(nx.compare_rdms(_resampled(a, idx), _resampled(x, idx), "cosine" if method == "cosine" else "pearson"))
+                             for a, x in pairs])
+            assert float(boot["score_boot"][b]) == pytest.approx(score, abs=1e-12)
+            if method != "spearman":
+                nc = nx.rdm_noise_ceiling(np.stack([_resampled(x.values, idx) for x in d]), _PLAIN[method])
+                assert float(boot["noise_lower_boot"][b]) == pytest.approx(float(nc["lower"]), abs=1e-12)
+                assert float(boot["noise_upper_boot"][b]) == pytest.approx(float(nc["upper"]), abs=1e-12)
+
+
+def test_rsa_inference_with_nan_pairs_does_not_depend_on_the_stimulus_order(rdms):
+    """Every RDM listing the stimuli in its own order (NaN pairs at different pairs per subject) gives
+    the numbers of the canonical order, the same seed drawing the same resamples and permutations."""
+    m, d = _with_nan(rdms, "each")
+    rng = np.random.default_rng(8)
+
+    def shuffled(x):
+        o = rng.permutation(N)
+        return x.isel(stimulus=o, stimulus_=o)
+
+    m2, d2 = shuffled(m), [shuffled(x) for x in d]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for method in ("corr", "spearman"):
+            a, b = (rsa_bootstrap(mm, dd, method=method, n_boot=20, seed=5) for mm, dd in ((m, d), (m2, d2)))
+            for k in ("score", "score_boot", "noise_lower_boot", "noise_upper_boot", "boot_index"):
+                np.testing.assert_allclose(b[k], a[k], rtol=0, atol=1e-12)
+            a, b = (rsa_permutation(mm, dd, method=method, n_perm=20, seed=5) for mm, dd in ((m, d), (m2, d2)))
+            np.testing.assert_allclose(b["score_null"], a["score_null"], rtol=0, atol=1e-12)
+            assert float(b["score"]) == pytest.approx(float(a["score"]), abs=1e-12)

@@ -9,8 +9,12 @@ RDM-shaped quantity ``V`` (symmetric, zero diagonal) is the quadratic form ``c^T
 Pearson (``"corr"``) and cosine comparisons, and rsatoolbox's noise ceiling
 (``boot_noise_ceiling``: each subject against the pooled RDM of all subjects, upper bound, and of
 the others, lower bound, pooled as ``pool_rdm`` does), follow exactly from the weighted second
-moments of the RDMs. ``"spearman"`` ranks each RDM once on the full sample (an approximation:
-rsatoolbox re-ranks each resample).
+moments of the RDMs (:mod:`neuroxr.geometry.rsa_resample`). ``"spearman"`` ranks each RDM once on
+the full sample (an approximation: rsatoolbox re-ranks each resample). NaN pairs follow the plain
+calls: each subject is compared on the pairs complete in its RDM and the model's
+(:func:`~neuroxr.geometry.compare_rdms`), the ceiling follows
+:func:`~neuroxr.geometry.rdm_noise_ceiling`, so a NaN in one subject changes no other subject's
+comparison.
 
 Resamples are drawn on positions of the canonical stimulus order with
 ``numpy.random.default_rng([seed, 0])`` (subjects: ``[seed, 1]``), or given as ``indices``.
@@ -28,19 +32,18 @@ import xarray as xr
 from ..errors import ParameterError, no_effect
 from ..kernels import resample as rs
 from ..kernels.gram import double_center, linear_cka
-from ..kernels.stats import rank
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
 from .cka import _paired_grams
 from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
+from .rsa_resample import MIN_PAIRS, evaluate, prepare, vector
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
            "RSA_BOOT_METHODS", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
 RSA_BOOT_METHODS = ("corr", "cosine", "spearman")
 _BATCH = 256
-_MIN_PAIRS = 3  # complete pairs a comparison needs (compare_rdms's rule: a correlation of 2 pairs is +-1)
 
 
 def _method(method: str, caller: str, param: str = "method") -> str:
@@ -104,106 +107,6 @@ def _model_and_data(model_rdm: Any, data_rdms: Any, caller: str) -> tuple[xr.Dat
     return model, stack if stack.dims[0] == "rdm" else stack.rename({stack.dims[0]: "rdm"})
 
 
-def _vector(v: np.ndarray, method: str) -> np.ndarray:
-    """An RDM's upper-triangle vector prepared for ``method``: ranked for ``"spearman"``."""
-    if method != "spearman" or v.size == 0:
-        return np.asarray(v, dtype=float)
-    return np.asarray(rank(v[:, None], axis=0))[:, 0]
-
-
-def _prepared_rdms(model: xr.DataArray, stack: xr.DataArray, method: str,
-                   caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The model RDM and the subject RDMs ``(S, n, n)`` prepared for ``method`` (symmetric, zero
-    diagonal), and the pair weights ``W`` (``None`` when every pair is complete).
-
-    NaN rule: a pair NaN in any of the RDMs is left out of every comparison (weight 0, value 0) and
-    the dropped pairs are counted in one warning; with NaN at the same pairs in every RDM (what
-    rsatoolbox accepts) this is rsatoolbox's evaluation. Fewer than 3 complete pairs leave none
-    (``W`` all 0: every comparison NaN, as :func:`~neuroxr.geometry.compare_rdms` gives).
-    """
-    A = np.asarray(model.values, dtype=float)
-    Bs = np.asarray(stack.values, dtype=float)
-    n = A.shape[0]
-    iu = np.triu_indices(n, 1)
-    va, vb = A[iu], Bs[:, iu[0], iu[1]]
-    keep = ~(np.isnan(va) | np.isnan(vb).any(axis=0))
-    W = None
-    if not keep.all():
-        _nan_warning(caller, int(keep.size - keep.sum()), int(keep.size))
-        if keep.sum() < _MIN_PAIRS:  # compare_rdms's rule: no comparison (every resample NaN)
-            keep[:] = False
-        W = np.zeros((n, n))
-        W[iu] = keep
-        W = W + W.T
-
-    def full(v: np.ndarray) -> np.ndarray:
-        out = np.zeros(v.size)
-        out[keep] = _vector(v[keep], method)
-        M = np.zeros((n, n))
-        M[iu] = out
-        return M + M.T
-
-    return full(va), np.stack([full(v) for v in vb]), W
-
-
-def _qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """``c_b^T V c_b / 2`` for each row ``c_b`` of ``C``: the pair-weighted sum of ``V``."""
-    return 0.5 * np.einsum("bi,bi->b", C @ V, C)
-
-
-class _Moments:
-    """Pair-weighted means and (co)variances of the model RDM and the data RDMs on resamples ``C``."""
-
-    def __init__(self, C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool,
-                 W: np.ndarray | None = None) -> None:
-        drawn = (C > 0).astype(float)
-        if W is None:  # every pair of distinct draws
-            tot = C.sum(axis=1)
-            self.N = 0.5 * (tot**2 - (C**2).sum(axis=1))
-            k = drawn.sum(axis=1)
-            distinct = 0.5 * k * (k - 1)
-        else:  # the complete pairs among them
-            self.N = _qform(C, W)
-            distinct = _qform(drawn, W)
-        # compare_rdms's rule: fewer than 3 distinct complete pairs compare nothing (NaN; a cosine of
-        # one pair drawn many times is 1), whatever their draw counts
-        self.N = np.where(distinct < _MIN_PAIRS, np.nan, self.N)
-        mats = [a] + list(bs)  # index 0: model, 1..S: subjects
-        m = len(mats)
-        pairs = [(0, j) for j in range(m)] + ([(i, j) for i in range(1, m) for j in range(i, m)] if ceiling else [(j, j) for j in range(1, m)])
-        self.cov: dict[tuple[int, int], np.ndarray] = {}
-        with np.errstate(invalid="ignore", divide="ignore"):  # no complete pair drawn (N = 0): NaN
-            mean = np.stack([_qform(C, M) / self.N for M in mats], axis=1) if centred else np.zeros((C.shape[0], m))
-            for i, j in pairs:
-                e = _qform(C, mats[i] * mats[j]) / self.N
-                self.cov[(i, j)] = self.cov[(j, i)] = e - mean[:, i] * mean[:, j]
-
-    def corr(self, i: int, j: int) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self.cov[(i, j)] / np.sqrt(self.cov[(i, i)] * self.cov[(j, j)])
-
-    def pooled_corr(self, s: int, members: Sequence[int]) -> np.ndarray:
-        """Correlation of subject ``s`` with the mean of the normalised RDMs of ``members``."""
-        sd = {t: np.sqrt(self.cov[(t, t)]) for t in members}
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cov = sum(self.cov[(s, t)] / sd[t] for t in members)
-            var = sum(self.cov[(t, u)] / (sd[t] * sd[u]) for t in members for u in members)
-            return cov / np.sqrt(self.cov[(s, s)] * var)
-
-
-def _evaluate(C: np.ndarray, a: np.ndarray, bs: np.ndarray, centred: bool, ceiling: bool,
-              W: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per resample: ``score`` (B, S) model vs each subject; with ``ceiling`` the noise bounds (B,)."""
-    mo = _Moments(C, a, bs, centred, ceiling, W)
-    S = bs.shape[0]
-    out = {"score": np.stack([mo.corr(0, s) for s in range(1, S + 1)], axis=1)}
-    if ceiling:
-        subj = list(range(1, S + 1))
-        out["noise_upper"] = np.mean([mo.pooled_corr(s, subj) for s in subj], axis=0)
-        out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in subj if t != s]) for s in subj], axis=0)
-    return out
-
-
 def rsa_bootstrap(
     model_rdm: Any,
     data_rdms: Any,
@@ -258,7 +161,12 @@ def rsa_bootstrap(
     xarray.Dataset
         ``score`` (the evaluation), ``score_boot`` (boot), ``score_ci`` (bound); with the ceiling
         ``noise_lower``, ``noise_upper`` and their ``_boot``, ``_ci``; ``n_boot_undefined`` (the
-        resamples whose score is undefined); ``boot_index`` when stimuli are resampled.
+        resamples whose score is undefined); ``boot_index`` when stimuli are resampled. Attr
+        ``n_pairs_dropped``: the pairs left out, summed over the subjects' comparisons (each
+        subject's comparison, on the full sample and on every resample, uses the pairs complete in
+        its RDM and the model's, as :func:`~neuroxr.geometry.compare_rdms`, whose
+        ``n_pairs_dropped`` these are; the ceiling uses each subject's own finite pairs, as
+        :func:`~neuroxr.geometry.rdm_noise_ceiling`).
     """
     return _rsa_bootstrap(model_rdm, data_rdms, "rsa_bootstrap", "method", method=method, n_boot=n_boot, seed=seed, level=level,
                           over=over, indices=indices, noise_ceiling=noise_ceiling, nan_policy=nan_policy)
@@ -286,11 +194,11 @@ def _rsa_bootstrap(
         stack = stack.isel({stack.dims[0]: order})
     a_da = _align_rdm(stack.isel(rdm=0), a_da, ("data_rdms", "model_rdm"), caller)
     _check_stimuli(a_da.sizes["stimulus"], caller, "the RDMs share")  # one pair: every resample's score NaN
-    a, bs, W = _prepared_rdms(a_da, stack, method, caller)
-    S, n = bs.shape[0], a.shape[0]
+    prep = prepare(a_da, stack, method, caller)
+    S, n = prep.bs.shape[:2]
     ceiling = bool(noise_ceiling) and S >= 2
     centred = method != "cosine"
-    full = _evaluate(np.ones((1, n)), a, bs, centred, ceiling, W)
+    full = evaluate(np.ones((1, n)), prep, centred, ceiling)
     if over == "subjects":
         if S < 2:
             raise ParameterError(f"{caller}: over='subjects' needs at least 2 {'neural sets' if caller == 'crsa_bootstrap' else 'data RDMs'}; "
@@ -302,7 +210,7 @@ def _rsa_bootstrap(
         idx = _draws(indices, n, n_boot, seed, over == "both", caller)
         parts: dict[str, list[np.ndarray]] = {}
         for lo in range(0, idx.shape[0], _BATCH):
-            res = _evaluate(rs.counts(idx[lo : lo + _BATCH], n), a, bs, centred, ceiling, W)
+            res = evaluate(rs.counts(idx[lo : lo + _BATCH], n), prep, centred, ceiling)
             for k, v in res.items():
                 parts.setdefault(k, []).append(v)
         boot = {k: np.concatenate(v) for k, v in parts.items()}
@@ -326,7 +234,8 @@ def _rsa_bootstrap(
         out["noise_lower"] = ((), float(full["noise_lower"][0]))
         out["noise_upper"] = ((), float(full["noise_upper"][0]))
     attrs = {"method": method, "n_boot": int(len(next(iter(boot.values())))), "seed": int(seed), "level": float(level),
-             "over": over, "noise_ceiling": int(ceiling), "nan_policy": nan_policy, "n_subjects": int(S), "n_stimuli": int(n)}
+             "over": over, "noise_ceiling": int(ceiling), "nan_policy": nan_policy, "n_subjects": int(S), "n_stimuli": int(n),
+             "n_pairs_dropped": int(prep.dropped.sum())}
     return xr.Dataset(out, coords=coords, attrs=attrs)
 
 
@@ -394,8 +303,10 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
     """Permutation (Mantel) test of an RSA evaluation: the stimulus labels of the model RDM are
     permuted (rows and columns together, ``default_rng([seed, 2])`` on canonical positions).
     ``model_rdm`` and ``data_rdms`` are those of :func:`rsa_bootstrap` (paired the same way), and
-    so is the NaN rule: with fewer than 3 complete pairs (e.g. an all-NaN RDM: a correlation RDM of
-    one unit) ``score`` and ``p`` are NaN, as :func:`~neuroxr.geometry.compare_rdms` gives; RDMs of
+    so is the NaN rule: each subject compared on the pairs complete in its RDM and the permuted
+    model's (a NaN pair of the model moves with it); with fewer than 3 complete pairs (e.g. an
+    all-NaN RDM: a correlation RDM of one unit) ``score`` and ``p`` are NaN, as
+    :func:`~neuroxr.geometry.compare_rdms` gives; RDMs of
     fewer than 3 stimuli are refused as it refuses them (so are :func:`rsa_bootstrap`'s and
     :func:`crsa_bootstrap`'s).
 
@@ -403,7 +314,7 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
     -------
     xarray.Dataset
         ``score`` (mean over subjects), ``p`` (one-sided, ``(1 + #{null >= score}) / (1 + n_perm)``)
-        and ``score_null`` (perm).
+        and ``score_null`` (perm); attr ``n_pairs_dropped`` as :func:`rsa_bootstrap`'s.
     """
     return _rsa_permutation(model_rdm, data_rdms, "rsa_permutation", "method", method, n_perm, seed)
 
@@ -421,39 +332,49 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
     iu = np.triu_indices(n, 1)
     A = np.asarray(a_da.values, dtype=float)
     vb = np.asarray(stack.values, dtype=float)[:, iu[0], iu[1]]  # (S, pairs)
-    complete_b = ~np.isnan(vb).any(axis=0)
+    finite_b = ~np.isnan(vb)
 
-    def unit(V: np.ndarray, prepare: bool = True) -> np.ndarray:  # rows prepared (ranked), centred, unit norm
-        V = np.stack([_vector(v, method) for v in V]) if prepare else V
+    def unit(V: np.ndarray, ranked: bool = False) -> np.ndarray:  # rows prepared (ranked), centred, unit norm
+        V = V if ranked else np.stack([vector(v, method) for v in V])
         if method != "cosine":
             V = V - V.mean(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):  # a constant RDM: NaN, as compare_rdms gives
             return V / np.linalg.norm(V, axis=1, keepdims=True)
 
-    if complete_b.all() and not np.isnan(A[iu]).any():  # no NaN: prepare once, permute the prepared model
+    dropped = (~(finite_b & ~np.isnan(A[iu]))).sum()
+    if not dropped:  # no NaN: prepare once, permute the prepared model
         ub, a = unit(vb), np.zeros((n, n))
-        a[iu] = _vector(A[iu], method)
+        a[iu] = vector(A[iu], method)
         a = a + a.T
 
         def score(M: np.ndarray) -> float:
-            return float(np.mean(ub @ unit(M[iu][None], prepare=False)[0]))
-    else:  # the NaN rule of rsa_bootstrap; a NaN pair of the model moves with its permutation
+            return float(np.mean(ub @ unit(M[iu][None], ranked=True)[0]))
+    else:  # rsa_bootstrap's NaN rule: each subject on the pairs complete in its RDM and the (permuted) model's
         a = A
+        patterns, which = np.unique(finite_b, axis=0, return_inverse=True)  # subjects sharing their NaN pairs
+        which = np.asarray(which).ravel()
+
+        # a model without NaN pairs keeps each subject's pairs fixed: its prepared rows are formed once
+        fixed = [unit(vb[which == g][:, f]) if not np.isnan(A[iu]).any() else None for g, f in enumerate(patterns)]
 
         def score(M: np.ndarray) -> float:
-            v = M[iu]
-            keep = complete_b & ~np.isnan(v)
-            if keep.sum() < _MIN_PAIRS:  # compare_rdms's rule: NaN (and so p)
-                return np.nan
-            return float(np.mean(unit(vb[:, keep]) @ unit(v[keep][None])[0]))
+            v, out = M[iu], np.empty(vb.shape[0])
+            for g, finite in enumerate(patterns):
+                keep, members = finite & ~np.isnan(v), which == g
+                # compare_rdms's rule: fewer than 3 complete pairs is NaN (and so the mean and p)
+                if keep.sum() < MIN_PAIRS:
+                    out[members] = np.nan
+                else:
+                    ub = unit(vb[members][:, keep]) if fixed[g] is None else fixed[g]
+                    out[members] = ub @ unit(v[keep][None])[0]
+            return float(np.mean(out))
 
-        keep = complete_b & ~np.isnan(A[iu])
-        _nan_warning(caller, int(keep.size - keep.sum()), int(keep.size))
+        _nan_warning(caller, int(dropped), int(vb.size))
     obs = score(a)
     null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed, caller)])
     p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
     return xr.Dataset({"score": ((), obs), "p": ((), p), "score_null": (("perm",), null)},
-                      attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed)})
+                      attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed), "n_pairs_dropped": int(dropped)})
 
 
 def cka_bootstrap(

@@ -1,0 +1,238 @@
+"""The RSA pattern bootstrap's evaluation of resamples (:func:`neuroxr.geometry.inference.rsa_bootstrap`).
+
+A resample with draw counts ``c`` keeps every pair of *distinct* draws, so pair ``(i, j)`` enters
+with weight ``c_i c_j`` and a weighted sum of an RDM-shaped ``V`` (symmetric, zero diagonal) is the
+quadratic form ``c^T V c / 2`` (:func:`qform`). Missing values follow the plain calls: each
+subject's comparison with the model uses the pairs complete in *its* RDM and the model's
+(:func:`~neuroxr.geometry.compare_rdms`), and the noise ceiling pools each subject's RDM on its own
+finite pairs, a pair's pool averaging the subjects that have it, and compares on the pairs complete
+in the subject and the pool (:func:`~neuroxr.geometry.rdm_noise_ceiling`). A NaN in one subject's
+RDM never changes another subject's comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..kernels.stats import rank
+from .rdm import _nan_warning
+
+MIN_PAIRS = 3  # complete pairs a comparison needs (compare_rdms's rule: a correlation of 2 pairs is +-1)
+
+
+def vector(v: np.ndarray, method: str) -> np.ndarray:
+    """An RDM's upper-triangle vector prepared for ``method``: ranked for ``"spearman"``."""
+    if method != "spearman" or v.size == 0:
+        return np.asarray(v, dtype=float)
+    return np.asarray(rank(v[:, None], axis=0))[:, 0]
+
+
+@dataclass
+class Prepared:
+    """RDMs prepared for ``method`` (symmetric, zero diagonal, 0 at left-out pairs).
+
+    ``groups``: per set of subjects sharing their complete pairs with the model, their positions,
+    the model prepared on those pairs and their weights ``W`` (``None``: every pair); ``bs``
+    ``(S, n, n)`` the subjects prepared on the pairs complete with the model; ``ceil`` ``(S, n, n)``
+    the subjects prepared on their own finite pairs and ``finite`` ``(S, pairs)`` those pairs
+    (``None``: all); ``dropped`` ``(S,)`` the pairs each comparison with the model leaves out.
+    """
+
+    groups: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+    bs: np.ndarray
+    ceil: np.ndarray
+    finite: np.ndarray | None
+    dropped: np.ndarray
+
+
+def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) -> Prepared:
+    """The model RDM and the subject RDMs ``stack`` (rdm, stimulus, stimulus_) prepared for ``method``.
+
+    A pair NaN in the model's or a subject's RDM is left out of that subject's comparison (one
+    warning counts the pairs left out over all comparisons, as :func:`~neuroxr.geometry.compare_rdms_many`);
+    a comparison with fewer than 3 complete pairs is NaN, as :func:`~neuroxr.geometry.compare_rdms` gives.
+    """
+    A = np.asarray(model.values, dtype=float)
+    Bs = np.asarray(stack.values, dtype=float)
+    n, S = A.shape[0], Bs.shape[0]
+    iu = np.triu_indices(n, 1)
+    va, vb = A[iu], Bs[:, iu[0], iu[1]]
+
+    def square(v: np.ndarray) -> np.ndarray:
+        M = np.zeros((n, n))
+        M[iu] = v
+        return M + M.T
+
+    def full(v: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        if keep is None:
+            return square(vector(v, method))
+        out = np.zeros(v.size)
+        out[keep] = vector(v[keep], method)
+        return square(out)
+
+    missing_b = np.isnan(vb)
+    if not np.isnan(va).any() and not missing_b.any():
+        bs = np.stack([full(v) for v in vb])
+        return Prepared([(np.arange(S), full(va), None)], bs, bs, None, np.zeros(S, dtype=int))
+    keep = ~np.isnan(va) & ~missing_b  # (S, pairs): each subject's comparison on its own complete pairs
+    dropped = keep.shape[1] - keep.sum(axis=1)
+    _nan_warning(caller, int(dropped.sum()), int(keep.size))
+    keep[keep.sum(axis=1) < MIN_PAIRS] = False  # compare_rdms's rule: no comparison (every resample NaN)
+    patterns, which = np.unique(keep, axis=0, return_inverse=True)
+    which = np.asarray(which).ravel()
+    groups = [(np.flatnonzero(which == g), full(va, k), square(k.astype(float))) for g, k in enumerate(patterns)]
+    bs = np.stack([full(v, k) for v, k in zip(vb, keep)])
+    if not missing_b.any():  # only the model has NaN pairs: the ceiling (no model in it) uses every pair
+        return Prepared(groups, bs, np.stack([full(v) for v in vb]), None, dropped)
+    return Prepared(groups, bs, np.stack([full(v, ~m) for v, m in zip(vb, missing_b)]), ~missing_b, dropped)
+
+
+def qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``c_b^T V c_b / 2`` for each row ``c_b`` of ``C``: the pair-weighted sum of ``V``."""
+    return 0.5 * np.einsum("bi,bi->b", C @ V, C)
+
+
+class _Moments:
+    """Pair-weighted means and (co)variances of RDMs ``mats`` on resamples ``C`` (the ``pairs`` of them
+    asked for), over the pairs of weight ``W`` (``None``: every pair)."""
+
+    def __init__(self, C: np.ndarray, mats: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]], centred: bool,
+                 W: np.ndarray | None = None) -> None:
+        drawn = (C > 0).astype(float)
+        if W is None:  # every pair of distinct draws
+            tot = C.sum(axis=1)
+            self.N = 0.5 * (tot**2 - (C**2).sum(axis=1))
+            k = drawn.sum(axis=1)
+            distinct = 0.5 * k * (k - 1)
+        else:  # the complete pairs among them
+            self.N = qform(C, W)
+            distinct = qform(drawn, W)
+        # compare_rdms's rule: fewer than 3 distinct complete pairs compare nothing (NaN; a cosine of
+        # one pair drawn many times is 1), whatever their draw counts
+        self.N = np.where(distinct < MIN_PAIRS, np.nan, self.N)
+        self.cov: dict[tuple[int, int], np.ndarray] = {}
+        with np.errstate(invalid="ignore", divide="ignore"):  # no complete pair drawn (N = 0): NaN
+            mean = np.stack([qform(C, M) / self.N for M in mats], axis=1) if centred else np.zeros((C.shape[0], len(mats)))
+            for i, j in pairs:
+                e = qform(C, mats[i] * mats[j]) / self.N
+                self.cov[(i, j)] = self.cov[(j, i)] = e - mean[:, i] * mean[:, j]
+
+    def corr(self, i: int, j: int) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.cov[(i, j)] / np.sqrt(self.cov[(i, i)] * self.cov[(j, j)])
+
+    def pooled_corr(self, s: int, members: Sequence[int]) -> np.ndarray:
+        """Correlation of RDM ``s`` with the mean of the normalised RDMs of ``members``."""
+        sd = {t: np.sqrt(self.cov[(t, t)]) for t in members}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = sum(self.cov[(s, t)] / sd[t] for t in members)
+            var = sum(self.cov[(t, u)] / (sd[t] * sd[u]) for t in members for u in members)
+            return cov / np.sqrt(self.cov[(s, s)] * var)
+
+
+def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[str, np.ndarray]:
+    """Per resample (rows of the draw counts ``C``): ``score`` (B, S) model vs each subject; with
+    ``ceiling`` the noise bounds (B,), rsatoolbox's ``boot_noise_ceiling``."""
+    S = p.bs.shape[0]
+    score = np.empty((C.shape[0], S))
+    for members, a, W in p.groups:  # the subjects sharing their complete pairs: one set of moments
+        m = len(members) + 1
+        mo = _Moments(C, [a, *p.bs[members]], [(0, j) for j in range(m)] + [(j, j) for j in range(1, m)], centred, W)
+        score[:, members] = np.stack([mo.corr(0, j) for j in range(1, m)], axis=1)
+    out = {"score": score}
+    if not ceiling:
+        return out
+    if p.finite is None:
+        mo = _Moments(C, list(p.ceil), [(i, j) for i in range(S) for j in range(i, S)], centred)
+        out["noise_upper"] = np.mean([mo.pooled_corr(s, range(S)) for s in range(S)], axis=0)
+        out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in range(S) if t != s]) for s in range(S)], axis=0)
+    else:
+        out["noise_upper"], out["noise_lower"] = _ceiling_missing(C, p.ceil, p.finite, centred)
+    return out
+
+
+def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centred: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The noise bounds (upper, lower) on resamples ``C`` of subject RDMs with missing pairs:
+    :func:`~neuroxr.geometry.rdm_noise_ceiling`'s rule on the resampled pairs.
+
+    ``ceil`` (S, n, n) the subjects prepared on their finite pairs ``finite`` (S, pairs). Each
+    subject is normalised on its own drawn finite pairs (``z = a v - c``: centred and scaled to unit
+    standard deviation, or unit root mean square for cosine; a subject constant there contributes
+    zeros, as ``_pool`` scales it by 1), a pair's pool is the mean over the ``k`` subjects that have
+    it, and each subject is compared with the pool of all (upper bound: ``Z / k``, ``Z`` the sum of
+    the ``z``) and of the others (lower bound: ``(Z - z_s) / (k - 1)``, where ``k > 1``) on the
+    pairs complete in both. The weighted sums over the pairs complete in every subject are
+    quadratic forms (``k = S`` there: second moments of the subjects, as without missing pairs);
+    those over the others are taken pair by pair (weights ``c_i c_j``), for all subjects at once.
+    """
+    S, n = ceil.shape[:2]
+    iu = np.triu_indices(n, 1)
+    V, M = ceil[:, iu[0], iu[1]], finite.astype(float)
+    if centred:  # shift each subject by its full-sample mean (no change to a correlation; fewer lost digits)
+        V = (V - (V.sum(axis=1) / M.sum(axis=1).clip(1))[:, None]) * M
+    inc = ~finite.all(axis=0)  # the pairs some subject lacks
+
+    def square(v: np.ndarray) -> np.ndarray:
+        Q = np.zeros((n, n))
+        Q[iu] = np.where(inc, 0.0, v)
+        return Q + Q.T
+
+    drawn = (C > 0).astype(float)
+    Wc, Vc = square(np.ones(iu[0].size)), [square(v) for v in V]
+    Nc, Dc = qform(C, Wc), qform(drawn, Wc)
+    Lx = np.stack([qform(C, v) for v in Vc], axis=1)  # (B, S): sums over the complete pairs
+    G = np.empty((C.shape[0], S, S))
+    for t in range(S):
+        for u in range(t, S):
+            G[:, t, u] = G[:, u, t] = qform(C, Vc[t] * Vc[u])
+    Lxx = np.einsum("btt->bt", G)
+    Vi, Mi = V[:, inc], M[:, inc]
+    V2i = Vi * Vi
+    w = C[:, iu[0][inc]] * C[:, iu[1][inc]]  # (B, incomplete pairs): a pair's weight c_i c_j
+    d = drawn[:, iu[0][inc]] * drawn[:, iu[1][inc]]  # drawn (distinct pairs)
+    n_t, sx, sxx = Nc[:, None] + w @ Mi.T, Lx + w @ Vi.T, Lxx + w @ V2i.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = sx / n_t if centred else np.zeros_like(n_t)
+        sd = np.sqrt(sxx / n_t - mu**2)
+        a = np.where(sd > 0, 1 / sd, 0.0)  # a subject none of whose pairs is drawn, or constant: zeros
+    c = a * np.where(np.isfinite(mu), mu, 0.0)
+    cs, aLx = c.sum(axis=1), (a * Lx).sum(axis=1)
+    SZ = aLx - cs * Nc  # complete pairs: sum of w Z, of w v_s Z, of w Z^2
+    SxZ = np.einsum("bst,bt->bs", G, a) - Lx * cs[:, None]
+    SZ2 = np.einsum("bt,btu,bu->b", a, G, a) - 2 * aLx * cs + cs**2 * Nc
+    Z = a @ Vi - c @ Mi  # incomplete pairs: pair by pair
+    wZ, wZ2 = w * Z, w * Z * Z
+    k = Mi.sum(axis=0)
+    q = Mi / np.maximum(k, 1)  # upper bound: y = Z / k on the subject's pairs
+    upper = _corr(n_t, Dc[:, None] + d @ Mi.T, sx, SZ[:, None] / S + wZ @ q.T, SxZ / S + wZ @ (q * Vi).T, sxx,
+                  SZ2[:, None] / S**2 + wZ2 @ (q * q).T, centred)
+    m = Mi * (k > 1)  # lower bound: y = r (Z - a v_s + c), r = 1 / (k - 1), on the pairs the others have
+    R = m / np.maximum(k - 1, 1)
+    Rr = R / np.maximum(k - 1, 1)
+    wR, wRV, wRV2, wRr, wRrV = w @ R.T, w @ (R * Vi).T, w @ (R * V2i).T, w @ Rr.T, w @ (Rr * Vi).T
+    r = 1.0 / (S - 1)  # the complete pairs: k - 1 = S - 1
+    SZz = a * SxZ - c * SZ[:, None]  # complete pairs: sum of w Z z_s, and of w z_s^2
+    Sz2 = a * a * Lxx - 2 * a * c * Lx + c * c * Nc[:, None]
+    sy = (SZ[:, None] - a * Lx + c * Nc[:, None]) * r + wZ @ R.T - a * wRV + c * wR
+    sxy = (SxZ - a * Lxx + c * Lx) * r + wZ @ (R * Vi).T - a * wRV2 + c * wRV
+    syy = ((SZ2[:, None] - 2 * SZz + Sz2) * r * r + wZ2 @ Rr.T - 2 * a * (wZ @ (Rr * Vi).T) + 2 * c * (wZ @ Rr.T)
+           + a * a * (w @ (Rr * V2i).T) - 2 * a * c * wRrV + c * c * wRr)
+    lower = _corr(Nc[:, None] + w @ m.T, Dc[:, None] + d @ m.T, Lx + w @ (m * Vi).T, sy, sxy, Lxx + w @ (m * V2i).T,
+                  syy, centred)
+    return upper.mean(axis=1), lower.mean(axis=1)
+
+
+def _corr(N: np.ndarray, distinct: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxy: np.ndarray, sxx: np.ndarray,
+          syy: np.ndarray, centred: bool) -> np.ndarray:
+    """The weighted Pearson correlation (cosine when not ``centred``) from the weighted sums over the
+    pairs (total weight ``N``); NaN with fewer than 3 ``distinct`` pairs, compare_rdms's rule."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        N = np.where(distinct < MIN_PAIRS, np.nan, N)
+        ex, ey, exy, exx, eyy = sx / N, sy / N, sxy / N, sxx / N, syy / N
+        if centred:
+            exy, exx, eyy = exy - ex * ey, exx - ex**2, eyy - ey**2
+        return exy / np.sqrt(exx * eyy)

@@ -182,6 +182,23 @@ def test_every_error_is_one_line(runner, store, tmp_path, args):
     assert len(line) > len("Error: ") + 10 and "Error:  " not in line  # says what is wrong
 
 
+@pytest.mark.parametrize("args", [["info", "STORE"], ["score", "cka", "STORE", "net.l1", "mA"]])
+def test_ctrl_c_is_one_line_and_exit_status_130(runner, store, monkeypatch, args):
+    """A KeyboardInterrupt inside a command: a one-line note and the shell's status of SIGINT,
+    not click's "Aborted!" with the status of an error."""
+    import neuroxr.cli.info
+
+    def interrupt(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(neuroxr.cli.info, "store_summary", interrupt)
+    monkeypatch.setattr(nx_entries, "compute", interrupt)
+    res = runner.invoke(main, [store.url if a == "STORE" else a for a in args])
+    assert res.exit_code == 130, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Interrupted (Ctrl-C)") and "Aborted" not in res.output
+
+
 @pytest.mark.parametrize("extra", [[], ["--json"]])
 def test_a_closed_stdout_ends_quietly(store, extra):
     """`neuroxr info STORE | head`: a reader that leaves early ends the command without an error

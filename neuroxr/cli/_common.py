@@ -54,10 +54,14 @@ class KeysCommand(click.Command):
     they are by :func:`flag_spelling`."""
 
 
+#: exit status of a command interrupted by Ctrl-C (KeyboardInterrupt): 128 + SIGINT, as shells report it
+INTERRUPTED = 130
+
+
 class _Main(CommandGroup):
     """The top group: any neuroxr error (or a bad file, value or key) becomes a one-line message
     on stderr and exit status 1, never a traceback, its parameter names spelled as the failed
-    command's flags (:func:`flag_spelling`)."""
+    command's flags (:func:`flag_spelling`); Ctrl-C a one-line note and exit status 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import NeuroxrError
@@ -76,6 +80,9 @@ class _Main(CommandGroup):
             raise
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
+            click.echo("Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on.", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
             _quiet_stdout()
             raise click.exceptions.Exit(1) from None

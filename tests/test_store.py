@@ -234,6 +234,26 @@ def test_read_only_refuses_writes(store, tmp_path):
     assert ro.is_complete("neural/monkeyA")
 
 
+
+@pytest.mark.parametrize("version, advice", [(2, "upgrade neuroxr to write to it"), ("x", "check it with neuroxr validate")])
+def test_a_store_of_another_layout_version_is_opened_read_only_only(store, tmp_path, version, advice):
+    """A writer never changes a store whose layout it does not know (a newer neuroxr's); reading it works."""
+    import zarr
+
+    store.write_neural("monkeyA", _neural())
+    zarr.open_group(str(tmp_path / "study.zarr"), mode="a").attrs["neuroxr_store_version"] = version
+    for kw in ({}, {"create": False}):
+        with pytest.raises(StoreError, match=f"layout version {version!r} .*; this neuroxr writes version 1 only: {advice}"):
+            open_store(tmp_path / "study.zarr", **kw)
+    assert open_store(tmp_path / "study.zarr", mode="r").neural_sets() == ["monkeyA"]
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    res = CliRunner().invoke(main, ["score", "dimensionality", str(tmp_path / "study.zarr"), "monkeyA"])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and advice in res.stderr
+    assert not (tmp_path / "study.zarr" / "metrics").exists()  # nothing written
+
 def test_read_only_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no study store"):
         StudyStore(tmp_path / "absent.zarr", mode="r")

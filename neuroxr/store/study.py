@@ -149,6 +149,13 @@ class StudyStore(Reading, SetWriters):
             how = "" if mode == "r" else "; open it with create=True to make it one"
             raise StoreError(f"{self.url!r} is a Zarr group but no neuroxr study store (no {STORE_VERSION_ATTR!r} "
                              f"attribute and none of {list(TOP_GROUPS)}); check the path{how}.")
+        found = attrs.get(STORE_VERSION_ATTR, STORE_VERSION)
+        if mode == "a" and found != STORE_VERSION:  # a writer never changes a layout it does not know
+            newer = isinstance(found, int) and found > STORE_VERSION
+            raise StoreError(f"{self.url!r} is a study store of layout version {found!r} ({STORE_VERSION_ATTR!r}); this "
+                             f"neuroxr writes version {STORE_VERSION} only: "
+                             + ("upgrade neuroxr to write to it" if newer else "check it with neuroxr validate")
+                             + " (opening it read-only works).")
         try:
             if self._local is not None or root_doc is None or root_doc.get("node_type") != "group" or (
                 mode == "a" and STORE_VERSION_ATTR not in attrs

@@ -48,6 +48,12 @@ def test_version_and_help(runner):
         assert command in res.stdout
 
 
+
+@pytest.mark.parametrize("module", ["neuroxr", "neuroxr.cli"])
+def test_python_dash_m_runs_the_command(module):
+    proc = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == f"neuroxr, version {neuroxr.__version__}\n", proc.stderr
+
 def test_cli_modules_import_nothing_heavy():
     """The command modules import their heavy dependencies inside the commands (fast --help)."""
     code = ("import sys, neuroxr; before = set(sys.modules); import neuroxr.cli; "

@@ -245,6 +245,25 @@ def test_cli_sweep_checks_that_table_can_be_written_before_running(sweep_copy, t
     assert why in res.output, res.output
 
 
+
+def test_cli_sweep_refuses_a_table_inside_the_store(sweep_copy, monkeypatch):
+    """The CSV files of --table never land among the store's groups: refused before the sweep runs."""
+    import importlib
+
+    from neuroxr.cli import main
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    called = []
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
+    store = sweep_copy()
+    for table in (store / "t.csv", store / "scores" / "t.csv"):
+        res = CliRunner().invoke(main, ["sweep", str(store), "--scheduler", "serial", "--table", str(table)])
+        lines = res.stderr.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and "'--table'" in lines[0], res.output
+        assert "lies inside the study store" in lines[0] and "choose a FILE outside it" in lines[0]
+        assert not table.exists()
+    assert not called
+
 def test_cli_sweep_table_check_writes_nothing(tmp_path):
     """The up-front check of --table leaves an existing file as it was and creates none."""
     from neuroxr.cli.sweep import _check_table, _table_files

@@ -254,6 +254,22 @@ def test_a_store_of_another_layout_version_is_opened_read_only_only(store, tmp_p
     assert res.exit_code == 1 and res.stderr.count("\n") == 1 and advice in res.stderr
     assert not (tmp_path / "study.zarr" / "metrics").exists()  # nothing written
 
+
+def test_a_new_store_inside_another_zarr_store_is_refused(store, tmp_path):
+    """A new store would join the groups of the one around it (that store then fails validation):
+    refused before its folder is made; the store itself and its groups open as before."""
+    from neuroxr.schemas import validate_store
+
+    store.write_neural("monkeyA", _neural())
+    outer = tmp_path / "study.zarr"
+    for inner in (outer / "sub.zarr", outer / "neural" / "x.zarr", outer / "neural" / "monkeyA" / "deep" / "y"):
+        with pytest.raises(StoreError, match=rf"^cannot make a study store at .*: it lies inside the Zarr store {str(outer)!r}, "
+                                             r"whose groups it would join; choose a path outside it\.$"):
+            open_store(inner)
+        assert not inner.exists()
+    assert validate_store(str(outer)) == [] and open_store(outer).neural_sets() == ["monkeyA"]
+    assert open_store(tmp_path / "beside.zarr").neural_sets() == []  # beside it: a new store as ever
+
 def test_read_only_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no study store"):
         StudyStore(tmp_path / "absent.zarr", mode="r")

@@ -31,6 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,16 @@ _DATA_CACHE_BYTES = 256 * 2**20
 #: how a missing store is made, where opening one refuses to create it
 _CREATE_HINT = "; make a new store there with StudyStore(path, create=True)"
 
+
+
+def _enclosing_zarr(path: str) -> str | None:
+    """The outermost folder above the local path ``path`` that holds a Zarr group or array (a
+    ``zarr.json``, or version 2's ``.zgroup`` / ``.zarray``), if any."""
+    found = None
+    for parent in Path(path).resolve().parents:
+        if any((parent / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray")):
+            found = str(parent)
+    return found
 
 class StudyStore(Reading, SetWriters):
     """A study store on Zarr (local path or any fsspec URL that zarr accepts).
@@ -136,6 +147,11 @@ class StudyStore(Reading, SetWriters):
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
             how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
+        new = mode == "a" and create and self._local is not None and not os.path.isfile(os.path.join(self._local, "zarr.json"))
+        outer = _enclosing_zarr(self._local) if new else None
+        if outer is not None:  # a new store never joins the groups of another Zarr hierarchy (checked before its folder is made)
+            raise StoreError(f"cannot make a study store at {self.url!r}: it lies inside the Zarr store {outer!r}, "
+                             "whose groups it would join; choose a path outside it.")
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
         self._id = self._local if self._local is not None else self.url.rstrip("/")
         root_doc = self._root_doc()

@@ -446,6 +446,10 @@ def load_storage_profile(name: str, path: str | None = None) -> dict[str, Any]:
     except ValueError as exc:
         raise click.BadParameter(f"storage profile file {path!r} cannot be parsed ({one_line(exc)}).",
                                  param_hint="'--storage-profile'") from None
+    except OSError as exc:  # a folder, a file this user cannot read
+        raise click.BadParameter(f"cannot read the storage profile file {path!r} ({exc.strerror or type(exc).__name__}); "
+                                 f"point {CONFIG_ENV} at a TOML file with a [{name}] table.",
+                                 param_hint="'--storage-profile'") from None
     prof = doc.get(name) if isinstance(doc, dict) else None
     if not isinstance(prof, dict):
         have = sorted(k for k, v in doc.items() if isinstance(v, dict)) if isinstance(doc, dict) else []

@@ -270,6 +270,21 @@ def test_a_new_store_inside_another_zarr_store_is_refused(store, tmp_path):
     assert validate_store(str(outer)) == [] and open_store(outer).neural_sets() == ["monkeyA"]
     assert open_store(tmp_path / "beside.zarr").neural_sets() == []  # beside it: a new store as ever
 
+
+def test_a_zarr_format_2_group_is_no_store_for_readers_or_writers(tmp_path):
+    """Zarr format 2 data is named as such (not "no Zarr group there"), and never opened for writing,
+    which went on to add neuroxr's folders to it."""
+    import zarr
+
+    old = tmp_path / "old.zarr"
+    zarr.open_group(str(old), mode="w", zarr_format=2).create_group("neural")
+    before = sorted(os.listdir(old))
+    for kw in ({"mode": "r"}, {}, {"create": False}):
+        with pytest.raises(StoreError, match=r"holds Zarr format 2 data \(\.zgroup/\.zarray\), no neuroxr study store "
+                                             r"\(Zarr format 3, zarr\.json\); choose another path"):
+            open_store(old, **kw)
+    assert sorted(os.listdir(old)) == before
+
 def test_read_only_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no study store"):
         StudyStore(tmp_path / "absent.zarr", mode="r")

@@ -155,6 +155,11 @@ class StudyStore(Reading, SetWriters):
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
         self._id = self._local if self._local is not None else self.url.rstrip("/")
         root_doc = self._root_doc()
+        if root_doc is None and self._local is not None and any(
+            os.path.isfile(os.path.join(self._local, k)) for k in (".zgroup", ".zarray")
+        ):  # Zarr format 2, which neuroxr neither reads nor should write into
+            raise StoreError(f"{self.url!r} holds Zarr format 2 data (.zgroup/.zarray), no neuroxr study store (Zarr format 3, "
+                             "zarr.json); choose another path, or write its arrays into a new store.")
         if root_doc is None and (mode == "r" or not create):
             how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")

@@ -309,6 +309,22 @@ def test_cli_sweep_refuses_a_missing_store(tmp_path):
     assert not typo.exists()
 
 
+
+def test_cli_sweep_of_a_store_without_features_says_so(tmp_path):
+    """A store with neural sets only: the sweep says that it holds no feature sets (no selection of
+    models and layers would help), in one line naming the store."""
+    import numpy as np
+
+    from neuroxr.cli import main
+    from neuroxr.layouts import neural
+
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neural(np.random.default_rng(0).normal(size=(8, 3, 2)), [f"s{i}" for i in range(8)]))
+    res = CliRunner().invoke(main, ["sweep", st.url, "--scheduler", "serial"])
+    line = _one_line_error(res)
+    assert line == (f"Error: store {st.url!r} holds no feature sets; write layers first (write_features, neuroxr extract) "
+                    "or sweep the directions without layers (inter_animal).")
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_cli_sweep_quiet_silences_warnings(sweep_copy, tmp_path, monkeypatch, quiet):
     import importlib

@@ -139,7 +139,6 @@ def _md_cell(v: str) -> str:
     return v.replace("|", "\\|").replace("\n", " ")
 
 
-
 def _out_folder(out_dir: str | os.PathLike, store: StudyStore) -> Path:
     """``out_dir`` as a path; refused when it is a file, or lies inside the (local) study store,
     whose folder holds nothing but the store (its listings and checks would meet the report's files)."""
@@ -152,6 +151,7 @@ def _out_folder(out_dir: str | os.PathLike, store: StudyStore) -> Path:
         raise ParameterError(f"write_report: out_dir {os.fspath(out_dir)!r} lies inside the study store {store.url!r}; "
                              "choose a folder outside it.")
     return out
+
 
 def write_report(
     store: StudyStore | str | os.PathLike,

@@ -69,7 +69,6 @@ _DATA_CACHE_BYTES = 256 * 2**20
 _CREATE_HINT = "; make a new store there with StudyStore(path, create=True)"
 
 
-
 def _enclosing_zarr(path: str) -> str | None:
     """The outermost folder above the local path ``path`` that holds a Zarr group or array (a
     ``zarr.json``, or version 2's ``.zgroup`` / ``.zarray``), if any."""
@@ -78,6 +77,7 @@ def _enclosing_zarr(path: str) -> str | None:
         if any((parent / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray")):
             found = str(parent)
     return found
+
 
 class StudyStore(Reading, SetWriters):
     """A study store on Zarr (local path or any fsspec URL that zarr accepts).

@@ -336,6 +336,16 @@ def test_demo_recognises_the_unmarked_study_of_an_older_demo(runner, tmp_path, m
     assert json.loads((path / "zarr.json").read_text())["attributes"][demo_cli.DEMO_ATTR] == {"seed": 3, "n_stimuli": n}
 
 
+
+def test_demo_refuses_a_path_inside_another_store(runner, study):
+    """The demo's study is never written among the groups of another store (which would then break)."""
+    before = _tree(study.url)
+    for inner in ("demo.zarr", "neural/demo.zarr"):
+        path = os.path.join(study.url, inner)
+        res = runner.invoke(main, ["demo", path, "--n-stimuli", "225", "--reps", "1", "--scheduler", "serial"])
+        assert res.exit_code == 1 and res.stderr == f"Error: {path!r} lies inside the Zarr store {study.url!r}; choose a PATH outside it.\n"
+    assert _tree(study.url) == before
+
 def test_demo_refuses_an_empty_path(runner, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(main, ["demo", "", "--scheduler", "bogus"])

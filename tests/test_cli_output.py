@@ -48,6 +48,12 @@ def test_version_and_help(runner):
         assert command in res.stdout
 
 
+
+@pytest.mark.parametrize("module", ["neuroxr", "neuroxr.cli"])
+def test_python_dash_m_runs_the_command(module):
+    proc = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == f"neuroxr, version {neuroxr.__version__}\n", proc.stderr
+
 def test_cli_modules_import_nothing_heavy():
     """The command modules import their heavy dependencies inside the commands (fast --help)."""
     code = ("import sys, neuroxr; before = set(sys.modules); import neuroxr.cli; "
@@ -180,6 +186,23 @@ def test_every_error_is_one_line(runner, store, tmp_path, args):
     res = runner.invoke(main, [subs.get(a, a) for a in args])
     line = _one_line_error(res)
     assert len(line) > len("Error: ") + 10 and "Error:  " not in line  # says what is wrong
+
+
+@pytest.mark.parametrize("args", [["info", "STORE"], ["score", "cka", "STORE", "net.l1", "mA"]])
+def test_ctrl_c_is_one_line_and_exit_status_130(runner, store, monkeypatch, args):
+    """A KeyboardInterrupt inside a command: a one-line note and the shell's status of SIGINT,
+    not click's "Aborted!" with the status of an error."""
+    import neuroxr.cli.info
+
+    def interrupt(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(neuroxr.cli.info, "store_summary", interrupt)
+    monkeypatch.setattr(nx_entries, "compute", interrupt)
+    res = runner.invoke(main, [store.url if a == "STORE" else a for a in args])
+    assert res.exit_code == 130, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Interrupted (Ctrl-C)") and "Aborted" not in res.output
 
 
 @pytest.mark.parametrize("extra", [[], ["--json"]])

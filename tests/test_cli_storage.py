@@ -117,6 +117,11 @@ def test_profile_errors_name_the_fix(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(tmp_path / "none.toml"))
     res = runner.invoke(main, ["info", str(tmp_path / "x.zarr"), "--storage-profile", "missing"])
     assert res.exit_code != 0 and "no storage profile file" in res.output
+    monkeypatch.setenv("NEUROXR_STORAGE_CONFIG", str(tmp_path))  # a folder: named, with the fix, at the option
+    res = runner.invoke(main, ["info", "memory://x.zarr", "--storage-profile", "lab"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert (f"Invalid value for '--storage-profile': cannot read the storage profile file {str(tmp_path)!r} (Is a directory); "
+            "point NEUROXR_STORAGE_CONFIG at a TOML file with a [lab] table.") in res.stderr
 
 
 def test_json_profile_file(tmp_path, monkeypatch):

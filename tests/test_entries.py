@@ -414,6 +414,26 @@ def test_a_revision_difference_says_which_release_computed_the_entry():
         "reps: 5 (existing) != 7 (asked)"]
 
 
+
+def test_a_revision_that_follows_from_other_parameters_is_no_other_release(study):
+    """An entry of this release whose parameters carry another revision (a PLS fit's) differs from
+    a ridge request in its parameters only: the refusal names them, never "another release", and
+    says that asking with them reaches it."""
+    from neuroxr.entries.kinds import entry_revision
+    from neuroxr.errors import StoreError
+
+    st, *_ = study
+    params = {"regressor": "pls", "n_components": 2, "reps": 1}
+    pls = compute(st, "forward", "net.l1", "mA", params=params)
+    assert pls.provenance["revision"] == entry_revision("forward", pls.provenance["params"])  # computed now
+    assert pls.provenance["revision"] != entry_revision("forward", {**pls.provenance["params"], "regressor": "ridge"})
+    with pytest.raises(StoreError) as info:
+        compute(st, "forward", "net.l1", "mA", params={"reps": 1}, require_existing=True)
+    msg = str(info.value).split("matches the request: ")[1]  # (the temporary path names this test)
+    assert "release" not in msg and "revision" not in msg and "regressor: 'pls' (existing) != 'ridge' (asked)" in msg
+    assert msg.endswith("Ask with the existing parameters, or compute a new entry (require_existing=False).")
+    assert compute(st, "forward", "net.l1", "mA", params=params, require_existing=True).path == pls.path
+
 def test_entries_of_an_older_revision_are_stale(study, monkeypatch):
     from dataclasses import replace
 

@@ -77,3 +77,8 @@ def test_bad_anchors_are_one_line_errors(study, tmp_path):
     assert res.exit_code == 2 and "lists no stimulus ids" in res.output
     res = CliRunner().invoke(main, ["relative", st.url, "mA", "--anchors", str(bad)])
     assert res.exit_code == 1 and "mA" in res.output
+    twice = tmp_path / "twice.txt"
+    twice.write_text("s01\ns02\ns01\n")  # named as the file's, not as relative_features' anchor_ids
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(twice)])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert f"--anchors: {str(twice)!r} lists 1 id(s) more than once (e.g. 's01'); list each anchor once." in res.stderr

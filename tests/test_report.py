@@ -22,6 +22,7 @@ from click.testing import CliRunner  # noqa: E402
 
 import neuroxr as nx  # noqa: E402
 from neuroxr.attrs import decoded  # noqa: E402
+from neuroxr.cli import main as cli_main  # noqa: E402
 from neuroxr.cli.report import report_command  # noqa: E402
 from neuroxr.datasets.synthetic import write_example_study  # noqa: E402
 from neuroxr.entries import score_metric  # noqa: E402
@@ -298,6 +299,23 @@ def test_write_report_of_a_store_without_scores(tmp_path):
     assert "avg: trial-averaged" in text
     assert not list((tmp_path / "rep").glob("*.png"))
 
+
+
+def test_write_report_refuses_a_folder_inside_the_store_or_a_file(tmp_path):
+    """The report's files never land among the store's groups; a file named as the folder is refused
+    as such, before anything is read or written."""
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_neural("avg", neural(np.random.default_rng(0).normal(size=(8, 3, 1)), [f"s{i}" for i in range(8)]))
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "s.zarr").rglob("*"))
+    (tmp_path / "f.txt").write_text("x")
+    for out in (tmp_path / "s.zarr", tmp_path / "s.zarr" / "neural" / "rep"):
+        with pytest.raises(ParameterError, match=r"^write_report: out_dir '.*' lies inside the study store .*; choose a folder outside it\.$"):
+            write_report(store, out)
+        result = CliRunner().invoke(cli_main, ["report", store.url, "--out", str(out), "--no-reliability"])
+        assert result.exit_code == 1 and f"--out {str(out)!r} lies inside the study store" in result.stderr
+    with pytest.raises(ParameterError, match=r"out_dir '.*f\.txt' is a file; pass a folder \(made if absent\)\.$"):
+        write_report(store, tmp_path / "f.txt")
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "s.zarr").rglob("*")) == before
 
 def test_write_report_rejects_unknown_format(demo, tmp_path):
     with pytest.raises(ParameterError, match=r"^write_report: format must be one of \('html', 'md'\); got 'pdf'\.$"):

@@ -234,6 +234,57 @@ def test_read_only_refuses_writes(store, tmp_path):
     assert ro.is_complete("neural/monkeyA")
 
 
+
+@pytest.mark.parametrize("version, advice", [(2, "upgrade neuroxr to write to it"), ("x", "check it with neuroxr validate")])
+def test_a_store_of_another_layout_version_is_opened_read_only_only(store, tmp_path, version, advice):
+    """A writer never changes a store whose layout it does not know (a newer neuroxr's); reading it works."""
+    import zarr
+
+    store.write_neural("monkeyA", _neural())
+    zarr.open_group(str(tmp_path / "study.zarr"), mode="a").attrs["neuroxr_store_version"] = version
+    for kw in ({}, {"create": False}):
+        with pytest.raises(StoreError, match=f"layout version {version!r} .*; this neuroxr writes version 1 only: {advice}"):
+            open_store(tmp_path / "study.zarr", **kw)
+    assert open_store(tmp_path / "study.zarr", mode="r").neural_sets() == ["monkeyA"]
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    res = CliRunner().invoke(main, ["score", "dimensionality", str(tmp_path / "study.zarr"), "monkeyA"])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and advice in res.stderr
+    assert not (tmp_path / "study.zarr" / "metrics").exists()  # nothing written
+
+
+def test_a_new_store_inside_another_zarr_store_is_refused(store, tmp_path):
+    """A new store would join the groups of the one around it (that store then fails validation):
+    refused before its folder is made; the store itself and its groups open as before."""
+    from neuroxr.schemas import validate_store
+
+    store.write_neural("monkeyA", _neural())
+    outer = tmp_path / "study.zarr"
+    for inner in (outer / "sub.zarr", outer / "neural" / "x.zarr", outer / "neural" / "monkeyA" / "deep" / "y"):
+        with pytest.raises(StoreError, match=rf"^cannot make a study store at .*: it lies inside the Zarr store {str(outer)!r}, "
+                                             r"whose groups it would join; choose a path outside it\.$"):
+            open_store(inner)
+        assert not inner.exists()
+    assert validate_store(str(outer)) == [] and open_store(outer).neural_sets() == ["monkeyA"]
+    assert open_store(tmp_path / "beside.zarr").neural_sets() == []  # beside it: a new store as ever
+
+
+def test_a_zarr_format_2_group_is_no_store_for_readers_or_writers(tmp_path):
+    """Zarr format 2 data is named as such (not "no Zarr group there"), and never opened for writing,
+    which went on to add neuroxr's folders to it."""
+    import zarr
+
+    old = tmp_path / "old.zarr"
+    zarr.open_group(str(old), mode="w", zarr_format=2).create_group("neural")
+    before = sorted(os.listdir(old))
+    for kw in ({"mode": "r"}, {}, {"create": False}):
+        with pytest.raises(StoreError, match=r"holds Zarr format 2 data \(\.zgroup/\.zarray\), no neuroxr study store "
+                                             r"\(Zarr format 3, zarr\.json\); choose another path"):
+            open_store(old, **kw)
+    assert sorted(os.listdir(old)) == before
+
 def test_read_only_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no study store"):
         StudyStore(tmp_path / "absent.zarr", mode="r")

@@ -245,6 +245,25 @@ def test_cli_sweep_checks_that_table_can_be_written_before_running(sweep_copy, t
     assert why in res.output, res.output
 
 
+
+def test_cli_sweep_refuses_a_table_inside_the_store(sweep_copy, monkeypatch):
+    """The CSV files of --table never land among the store's groups: refused before the sweep runs."""
+    import importlib
+
+    from neuroxr.cli import main
+
+    run = importlib.import_module("neuroxr.sweep.run")
+    called = []
+    monkeypatch.setattr(run, "sweep", lambda *a, **kw: called.append(kw))
+    store = sweep_copy()
+    for table in (store / "t.csv", store / "scores" / "t.csv"):
+        res = CliRunner().invoke(main, ["sweep", str(store), "--scheduler", "serial", "--table", str(table)])
+        lines = res.stderr.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and "'--table'" in lines[0], res.output
+        assert "lies inside the study store" in lines[0] and "choose a FILE outside it" in lines[0]
+        assert not table.exists()
+    assert not called
+
 def test_cli_sweep_table_check_writes_nothing(tmp_path):
     """The up-front check of --table leaves an existing file as it was and creates none."""
     from neuroxr.cli.sweep import _check_table, _table_files
@@ -289,6 +308,22 @@ def test_cli_sweep_refuses_a_missing_store(tmp_path):
     assert "no study store at" in line and "check the path" in line
     assert not typo.exists()
 
+
+
+def test_cli_sweep_of_a_store_without_features_says_so(tmp_path):
+    """A store with neural sets only: the sweep says that it holds no feature sets (no selection of
+    models and layers would help), in one line naming the store."""
+    import numpy as np
+
+    from neuroxr.cli import main
+    from neuroxr.layouts import neural
+
+    st = StudyStore(tmp_path / "s.zarr")
+    st.write_neural("mA", neural(np.random.default_rng(0).normal(size=(8, 3, 2)), [f"s{i}" for i in range(8)]))
+    res = CliRunner().invoke(main, ["sweep", st.url, "--scheduler", "serial"])
+    line = _one_line_error(res)
+    assert line == (f"Error: store {st.url!r} holds no feature sets; write layers first (write_features, neuroxr extract) "
+                    "or sweep the directions without layers (inter_animal).")
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_cli_sweep_quiet_silences_warnings(sweep_copy, tmp_path, monkeypatch, quiet):

@@ -3,7 +3,7 @@
 ========================  ==========================================================
 module                    commands
 ========================  ==========================================================
-``_common``               the ``main`` group (errors -> message and exit status 1)
+``_common``               the ``main`` group (errors -> message and exit status 1; Ctrl-C -> 130)
 ``info``                  ``neuroxr info STORE``
 ``validate``              ``neuroxr validate STORE``
 ``score``                 ``neuroxr score KIND STORE SOURCE [TARGET]``

@@ -54,10 +54,14 @@ class KeysCommand(click.Command):
     they are by :func:`flag_spelling`."""
 
 
+#: exit status of a command interrupted by Ctrl-C (KeyboardInterrupt): 128 + SIGINT, as shells report it
+INTERRUPTED = 130
+
+
 class _Main(CommandGroup):
     """The top group: any neuroxr error (or a bad file, value or key) becomes a one-line message
     on stderr and exit status 1, never a traceback, its parameter names spelled as the failed
-    command's flags (:func:`flag_spelling`)."""
+    command's flags (:func:`flag_spelling`); Ctrl-C a one-line note and exit status 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import NeuroxrError
@@ -76,6 +80,9 @@ class _Main(CommandGroup):
             raise
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
+            click.echo("Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on.", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
             _quiet_stdout()
             raise click.exceptions.Exit(1) from None
@@ -438,6 +445,10 @@ def load_storage_profile(name: str, path: str | None = None) -> dict[str, Any]:
                                  f"(or point {CONFIG_ENV} at one).", param_hint="'--storage-profile'") from None
     except ValueError as exc:
         raise click.BadParameter(f"storage profile file {path!r} cannot be parsed ({one_line(exc)}).",
+                                 param_hint="'--storage-profile'") from None
+    except OSError as exc:  # a folder, a file this user cannot read
+        raise click.BadParameter(f"cannot read the storage profile file {path!r} ({exc.strerror or type(exc).__name__}); "
+                                 f"point {CONFIG_ENV} at a TOML file with a [{name}] table.",
                                  param_hint="'--storage-profile'") from None
     prof = doc.get(name) if isinstance(doc, dict) else None
     if not isinstance(prof, dict):

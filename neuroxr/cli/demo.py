@@ -47,6 +47,7 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     must be new or hold an example study that the demo wrote."""
     from ..schemas import _store_entries, validate_store
     from ..store import StudyStore
+    from ..store.study import _enclosing_zarr
     from ..sweep.cluster import connect
     from ..sweep.run import _is_serial
     from .info import print_summary, store_summary
@@ -56,6 +57,9 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     # every argument is checked before anything is written or replaced
     address = scheduler is not None and not _is_serial(scheduler)
     exists = os.path.exists(os.path.join(path, "zarr.json"))
+    outer = _enclosing_zarr(where)
+    if outer is not None:  # never a study inside another store's groups
+        raise click.ClickException(f"{path!r} lies inside the Zarr store {outer!r}; choose a PATH outside it.")
     if os.path.exists(path) and not exists:
         raise click.ClickException(f"{path!r} exists and is not a Zarr store; choose another PATH.")
     made = example_study(path) if exists else None

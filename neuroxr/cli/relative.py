@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -13,7 +14,8 @@ __all__ = ["relative", "read_ids"]
 
 
 def read_ids(path: str | Path) -> list[str]:
-    """Stimulus ids from a text file: one per line; blank lines and lines starting with ``#`` are skipped."""
+    """Stimulus ids from a text file: one per line; blank lines and lines starting with ``#`` are skipped
+    (an id listed twice is refused)."""
     try:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
@@ -21,6 +23,10 @@ def read_ids(path: str | Path) -> list[str]:
     ids = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
     if not ids:
         raise click.BadParameter(f"{str(path)!r} lists no stimulus ids; write one id per line.", param_hint="--anchors")
+    twice = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if twice:
+        raise click.BadParameter(f"{str(path)!r} lists {len(twice)} id(s) more than once (e.g. {twice[0]!r}); list each "
+                                 "anchor once.", param_hint="--anchors")
     return ids
 
 

@@ -142,10 +142,18 @@ def _table_files(table_path: str) -> list[str]:
     return [table_path] + [f"{root}.{name}{ext or '.csv'}" for name in ("metrics", "inference")]
 
 
-def _check_table(table_path: str) -> None:
-    """A usage error naming ``--table`` unless its files can be written: checked before the sweep
-    runs (a file that did not exist is created and removed again)."""
+def _check_table(table_path: str, store: str | None = None) -> None:
+    """A usage error naming ``--table`` unless its files can be written, outside the (local) study
+    ``store``: checked before the sweep runs (a file that did not exist is created and removed again)."""
+    from pathlib import Path
+
+    from ..store._zarr import local_root
+
     folder = os.path.dirname(os.path.abspath(table_path))
+    root = None if store is None else local_root(store)
+    if root is not None and Path(root).resolve() in (Path(folder).resolve(), *Path(folder).resolve().parents):
+        raise click.BadParameter(f"{table_path!r} lies inside the study store {store!r}; choose a FILE outside it.",
+                                 param_hint="'--table'")
     if not os.path.isdir(folder):
         why = "is a file, not a folder; choose" if os.path.exists(folder) else "does not exist; create it or choose"
         raise click.BadParameter(f"the folder {folder!r} of {table_path!r} {why} another FILE.", param_hint="'--table'")
@@ -225,7 +233,7 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
 
     Output(as_json, quiet)  # --quiet: no warnings on stderr (errors still go there)
     if table_path is not None:  # before the sweep runs, not after
-        _check_table(table_path)
+        _check_table(table_path, store)
     so = storage_options_for(store)
     st = open_store_or_fail(store, mode="a")  # a missing store is an error, never a new empty one
     try:

@@ -221,8 +221,13 @@ def _refuse(store: StudyStore, req: _Request) -> StoreError:
             lines.append(f"{e['path']} was written by neuroxr 0.1.0 (no provenance)")
         elif e["complete"]:
             found = dict(e["provenance"])
-            reachable |= _without(found, "params") == _without(req.provenance, "params")
-            lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, found)))
+            # what the entry's own parameters get now: equal, a request with them reaches it (a revision
+            # or packages that differ from the asked ones follow from the parameters)
+            now = _p.make(req.kind.name, found.get("source"), found.get("target"), found.get("params", {}), found.get("inputs", {}),
+                          entry_revision(req.kind.name, found.get("params", {})),
+                          _library_versions(req.kind.name, found.get("params", {})))
+            reachable |= _without(found, "params") == _without({**now, "inputs": req.provenance["inputs"]}, "params")
+            lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, found, now.get("revision", 0))))
     if not lines:
         return StoreError(f"store {store.url!r} holds no entry {what}; compute it (require_existing=False).")
     advice = ("Ask with the existing parameters, or compute a new entry (require_existing=False)." if reachable else

@@ -117,12 +117,16 @@ def is_trusted(prov: Mapping[str, Any]) -> bool:
     return all(tok is not None for tok in prov.get("inputs", {}).values()) and identified(prov.get("params", {}))
 
 
-def differences(wanted: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
+def differences(wanted: Mapping[str, Any], found: Mapping[str, Any], revision_now: int | None = None) -> list[str]:
     """Human-readable differences between two provenances: each differing parameter
     (``reps: 5 (existing) != 7 (asked)``), each input set rewritten since, and another revision (an
-    entry of an earlier release of neuroxr, computed before a fix that changed its kind's numbers)."""
+    entry of an earlier release of neuroxr, computed before a fix that changed its kind's numbers).
+
+    ``revision_now``: the revision the existing entry's own parameters get now; when it is the
+    entry's, a revision that differs from the asked one follows from the parameters (listed), not
+    from another release, and is not named."""
     old, new = found.get("revision", 0), wanted.get("revision", 0)
-    out = [] if old == new else [  # the one wording of a revision difference (the store's refusals show it)
+    out = [] if old == new or old == revision_now else [  # the one wording of a revision difference (the store's refusals show it)
         f"revision: {old} (existing) != {new} (asked): computed by "
         + ("an earlier release of neuroxr, before" if old < new else "a later release of neuroxr, after")
         + " a fix that changed this kind's numbers, so it must be recomputed"]

@@ -139,6 +139,20 @@ def _md_cell(v: str) -> str:
     return v.replace("|", "\\|").replace("\n", " ")
 
 
+def _out_folder(out_dir: str | os.PathLike, store: StudyStore) -> Path:
+    """``out_dir`` as a path; refused when it is a file, or lies inside the (local) study store,
+    whose folder holds nothing but the store (its listings and checks would meet the report's files)."""
+    from ..store._zarr import local_root
+
+    out, root = Path(out_dir), local_root(store.url)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"write_report: out_dir {os.fspath(out_dir)!r} is a file; pass a folder (made if absent).")
+    if root is not None and Path(root).resolve() in (out.resolve(), *out.resolve().parents):
+        raise ParameterError(f"write_report: out_dir {os.fspath(out_dir)!r} lies inside the study store {store.url!r}; "
+                             "choose a folder outside it.")
+    return out
+
+
 def write_report(
     store: StudyStore | str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -203,7 +217,7 @@ def write_report(
     dpi = check_int(dpi, "dpi", 1, "The figures' resolution, e.g. dpi=100.", caller="write_report")
     # one read of each document, listing and damage check for the report's life (it writes nothing)
     store = open_store(store).cached()
-    out = Path(out_dir)
+    out = _out_folder(out_dir, store)
     out.mkdir(parents=True, exist_ok=True)
     table, scores = score_table(store)
     # time-resolved entries (a time_bin dim) get score-vs-time figures; the layer figures and the

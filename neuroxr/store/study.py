@@ -31,6 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,16 @@ __all__ = ["StudyStore", "open_store"]
 _DATA_CACHE_BYTES = 256 * 2**20
 #: how a missing store is made, where opening one refuses to create it
 _CREATE_HINT = "; make a new store there with StudyStore(path, create=True)"
+
+
+def _enclosing_zarr(path: str) -> str | None:
+    """The outermost folder above the local path ``path`` that holds a Zarr group or array (a
+    ``zarr.json``, or version 2's ``.zgroup`` / ``.zarray``), if any."""
+    found = None
+    for parent in Path(path).resolve().parents:
+        if any((parent / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray")):
+            found = str(parent)
+    return found
 
 
 class StudyStore(Reading, SetWriters):
@@ -136,9 +147,19 @@ class StudyStore(Reading, SetWriters):
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
             how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (the folder does not exist); check the path{how}.")
+        new = mode == "a" and create and self._local is not None and not os.path.isfile(os.path.join(self._local, "zarr.json"))
+        outer = _enclosing_zarr(self._local) if new else None
+        if outer is not None:  # a new store never joins the groups of another Zarr hierarchy (checked before its folder is made)
+            raise StoreError(f"cannot make a study store at {self.url!r}: it lies inside the Zarr store {outer!r}, "
+                             "whose groups it would join; choose a path outside it.")
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
         self._id = self._local if self._local is not None else self.url.rstrip("/")
         root_doc = self._root_doc()
+        if root_doc is None and self._local is not None and any(
+            os.path.isfile(os.path.join(self._local, k)) for k in (".zgroup", ".zarray")
+        ):  # Zarr format 2, which neuroxr neither reads nor should write into
+            raise StoreError(f"{self.url!r} holds Zarr format 2 data (.zgroup/.zarray), no neuroxr study store (Zarr format 3, "
+                             "zarr.json); choose another path, or write its arrays into a new store.")
         if root_doc is None and (mode == "r" or not create):
             how = "" if mode == "r" else _CREATE_HINT
             raise StoreError(f"no study store at {self.url!r} (no Zarr group there); check the path{how}.")
@@ -149,6 +170,13 @@ class StudyStore(Reading, SetWriters):
             how = "" if mode == "r" else "; open it with create=True to make it one"
             raise StoreError(f"{self.url!r} is a Zarr group but no neuroxr study store (no {STORE_VERSION_ATTR!r} "
                              f"attribute and none of {list(TOP_GROUPS)}); check the path{how}.")
+        found = attrs.get(STORE_VERSION_ATTR, STORE_VERSION)
+        if mode == "a" and found != STORE_VERSION:  # a writer never changes a layout it does not know
+            newer = isinstance(found, int) and found > STORE_VERSION
+            raise StoreError(f"{self.url!r} is a study store of layout version {found!r} ({STORE_VERSION_ATTR!r}); this "
+                             f"neuroxr writes version {STORE_VERSION} only: "
+                             + ("upgrade neuroxr to write to it" if newer else "check it with neuroxr validate")
+                             + " (opening it read-only works).")
         try:
             if self._local is not None or root_doc is None or root_doc.get("node_type") != "group" or (
                 mode == "a" and STORE_VERSION_ATTR not in attrs

@@ -300,6 +300,9 @@ def plan_sweep(
                 )
     pairs = [(m, l) for m in model_list for l in layer_map[m]]
     if any(d in dirs for d in ("forward", "reverse", "model_to_model") + METRICS) and not pairs:
+        if not store.models():  # nothing to select from: no selection would help
+            raise SweepConfigError(f"store {store.url!r} holds no feature sets; write layers first (write_features, "
+                                   "neuroxr extract) or sweep the directions without layers (inter_animal).")
         raise SweepConfigError("the sweep selects no layers; check 'models' and 'layers'.")
     out: list[Entry] = []
     for d in dirs:

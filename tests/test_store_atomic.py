@@ -103,30 +103,8 @@ def test_corrupt_chunk_names_the_entry(store):
 
 
 # ---------------------------------------------------------------------------- interrupted swap
-def test_swap_interrupted_between_renames_is_recovered(store, monkeypatch):
-    real = os.rename
-    calls = []
-
-    def rename(src, dst):
-        calls.append(src)
-        if len(calls) == 2:  # the old copy is aside, the new one not yet in place: "killed"
-            raise KeyboardInterrupt
-        real(src, dst)
-
-    with monkeypatch.context() as m:
-        m.setattr(atomic.os, "rename", rename)
-        with pytest.raises(KeyboardInterrupt):
-            store.write_neural("monkeyA", _neural(1))
-    assert not os.path.exists(os.path.join(store.url, "neural", "monkeyA"))
-    assert atomic.has_journal(store.url, "neural/monkeyA") and len(_staged(store)) == 1
-    # the next reader (here: the same object) finishes the swap: the new complete copy
-    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(1).values)
-    assert not atomic.has_journal(store.url, "neural/monkeyA") and _staged(store) == []
-    assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
-
-
-@pytest.mark.parametrize("killed_at", [1, 2])  # before the old copy moved aside; between the two renames
-def test_a_deleted_entry_with_an_interrupted_swap_does_not_come_back(store, monkeypatch, killed_at):
+def _write_killed_at_rename(store, monkeypatch, killed_at):
+    """``write_neural`` of monkeyA "killed" (KeyboardInterrupt) at the swap's ``killed_at``-th rename."""
     real = os.rename
     calls = []
 
@@ -140,6 +118,21 @@ def test_a_deleted_entry_with_an_interrupted_swap_does_not_come_back(store, monk
         m.setattr(atomic.os, "rename", rename)
         with pytest.raises(KeyboardInterrupt):
             store.write_neural("monkeyA", _neural(1))
+
+
+def test_swap_interrupted_between_renames_is_recovered(store, monkeypatch):
+    _write_killed_at_rename(store, monkeypatch, 2)  # the old copy is aside, the new one not yet in place
+    assert not os.path.exists(os.path.join(store.url, "neural", "monkeyA"))
+    assert atomic.has_journal(store.url, "neural/monkeyA") and len(_staged(store)) == 1
+    # the next reader (here: the same object) finishes the swap: the new complete copy
+    np.testing.assert_array_equal(store.read_neural("monkeyA").values, _neural(1).values)
+    assert not atomic.has_journal(store.url, "neural/monkeyA") and _staged(store) == []
+    assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
+
+
+@pytest.mark.parametrize("killed_at", [1, 2])  # before the old copy moved aside; between the two renames
+def test_a_deleted_entry_with_an_interrupted_swap_does_not_come_back(store, monkeypatch, killed_at):
+    _write_killed_at_rename(store, monkeypatch, killed_at)
     assert atomic.has_journal(store.url, "neural/monkeyA")
     store.invalidate("neural/monkeyA")  # deleted: the unfinished swap must not bring it back
     assert store.neural_sets() == [] and StudyStore(store.url).neural_sets() == []

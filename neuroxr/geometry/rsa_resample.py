@@ -183,24 +183,28 @@ def _ceiling_ranked(C: np.ndarray, raw: np.ndarray, finite: np.ndarray | None) -
     for lo in range(0, C.shape[0], step):
         c = C[lo : lo + step]
         w = c[:, iu[0]] * c[:, iu[1]]
-        R = np.stack([weighted_ranks(raw[s], w * F[s], orders[s]) for s in range(S)])
+        # each resample's drawn pairs first (padded with weight 0): the pools are ranked on those only
+        drawn = np.argsort(w == 0, axis=1, kind="stable")[:, : max(1, int((w > 0).sum(axis=1).max()))]
+        W, Fd, kd = np.take_along_axis(w, drawn, 1), F[:, drawn], k[drawn]
+        R = np.stack([np.take_along_axis(weighted_ranks(raw[s], w * F[s], orders[s]), drawn, 1) for s in range(S)])
         T = R.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            pool = T / k
+            pool = T / kd
         order, ranked = np.argsort(pool, axis=-1), {}
         for s in range(S):
-            ws = w * F[s]
+            ws = W * Fd[s]
             key = F[s].tobytes()  # the pool ranked once per set of pairs
             if key not in ranked:
                 ranked[key] = weighted_ranks(pool, ws, order)
             x = _Ranked(R[s], ws)
             upper[lo : lo + step, s] = x.corr(ranked[key])
             m = F[s] & (k > F[s])  # the pairs some other subject has
+            md = m[drawn]
             if not np.array_equal(m, F[s]):
-                ws = w * m
-                x = _Ranked(weighted_ranks(raw[s], ws, orders[s]), ws)
+                ws = W * md
+                x = _Ranked(np.take_along_axis(weighted_ranks(raw[s], w * m, orders[s]), drawn, 1), ws)
             with np.errstate(invalid="ignore", divide="ignore"):
-                others = np.where(m, (T - R[s]) / (k - F[s]), np.nan)
+                others = np.where(md, (T - R[s]) / (kd - Fd[s]), np.nan)
             lower[lo : lo + step, s] = x.corr(weighted_ranks(others, ws))
     return upper.mean(axis=1), lower.mean(axis=1)
 

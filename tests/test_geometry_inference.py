@@ -586,9 +586,8 @@ def test_rsa_inference_compares_each_subject_on_its_own_complete_pairs(rdms, met
     assert boot.attrs["n_pairs_dropped"] == perm.attrs["n_pairs_dropped"] == sum(r.attrs["n_pairs_dropped"] for r in ref)
     np.testing.assert_allclose(boot["score_boot"], np.mean([a["score_boot"] for a in alone], axis=0), rtol=0, atol=1e-12)
     np.testing.assert_allclose(perm["score_null"], np.mean([p["score_null"] for p in perm_alone], axis=0), rtol=0, atol=1e-12)
-    if method != "spearman":  # spearman's ceiling ranks once (the pool is not re-ranked): an approximation on any data
-        assert float(boot["noise_lower"]) == pytest.approx(float(nc["lower"]), abs=1e-12)
-        assert float(boot["noise_upper"]) == pytest.approx(float(nc["upper"]), abs=1e-12)
+    assert float(boot["noise_lower"]) == pytest.approx(float(nc["lower"]), abs=1e-12)
+    assert float(boot["noise_upper"]) == pytest.approx(float(nc["upper"]), abs=1e-12)
     if where == "model":  # the model's NaN pairs leave the ceiling as it is
         for k in ("noise_lower_boot", "noise_upper_boot"):
             np.testing.assert_allclose(boot[k], clean[k], rtol=0, atol=1e-12)
@@ -620,7 +619,8 @@ def _ranked_on(x, keep):
 def test_rsa_bootstrap_resamples_are_the_plain_calls_on_the_resampled_rdms(rdms, method, where):
     """Every resample is, subject by subject, compare_rdms of the resampled RDMs (spearman: Pearson of
     the full-sample ranks, each subject's and the model's on their complete pairs) and, for the
-    ceiling, rdm_noise_ceiling of the resampled subject RDMs; with complete data and with NaN pairs."""
+    ceiling, rdm_noise_ceiling of the resampled subject RDMs (spearman: the resampled RDMs ranked,
+    pooled and the pools ranked again, as the plain call does); with complete data and with NaN pairs."""
     m, d = _with_nan(rdms, where)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -635,10 +635,9 @@ def test_rsa_bootstrap_resamples_are_the_plain_calls_on_the_resampled_rdms(rdms,
             score = np.mean([float(nx.compare_rdms(_resampled(a, idx), _resampled(x, idx), "cosine" if method == "cosine" else "pearson"))
                              for a, x in pairs])
             assert float(boot["score_boot"][b]) == pytest.approx(score, abs=1e-12)
-            if method != "spearman":
-                nc = nx.rdm_noise_ceiling(np.stack([_resampled(x.values, idx) for x in d]), _PLAIN[method])
-                assert float(boot["noise_lower_boot"][b]) == pytest.approx(float(nc["lower"]), abs=1e-12)
-                assert float(boot["noise_upper_boot"][b]) == pytest.approx(float(nc["upper"]), abs=1e-12)
+            nc = nx.rdm_noise_ceiling(np.stack([_resampled(x.values, idx) for x in d]), _PLAIN[method])
+            assert float(boot["noise_lower_boot"][b]) == pytest.approx(float(nc["lower"]), abs=1e-12)
+            assert float(boot["noise_upper_boot"][b]) == pytest.approx(float(nc["upper"]), abs=1e-12)
 
 
 def test_rsa_inference_with_nan_pairs_does_not_depend_on_the_stimulus_order(rdms):
@@ -661,3 +660,22 @@ def test_rsa_inference_with_nan_pairs_does_not_depend_on_the_stimulus_order(rdms
             a, b = (rsa_permutation(mm, dd, method=method, n_perm=20, seed=5) for mm, dd in ((m, d), (m2, d2)))
             np.testing.assert_allclose(b["score_null"], a["score_null"], rtol=0, atol=1e-12)
             assert float(b["score"]) == pytest.approx(float(a["score"]), abs=1e-12)
+
+
+def test_rsa_bootstrap_spearman_ceiling_with_ties_and_pairs_of_one_subject(rdms):
+    """Spearman's ceiling on tied RDMs (rounded dissimilarities) with a pair NaN in all subjects but
+    one (that subject's lower bound leaves it out and re-ranks the rest): the point estimates and
+    every resample are rdm_noise_ceiling's on the (resampled) RDMs."""
+    _, data = rdms
+    data = [np.round(x * 2) for x in data]
+    for x in data[1:]:
+        x[2, 7] = x[7, 2] = np.nan
+    data[0][5, 6] = data[0][6, 5] = np.nan
+    d = [as_rdm(x, f"sub{i}", stimulus_id=IDS) for i, x in enumerate(data)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = rsa_bootstrap(as_rdm(rdms[0], stimulus_id=IDS), d, method="spearman", n_boot=8, seed=3)
+        for b, idx in enumerate([np.arange(N), *boot["boot_index"].values]):
+            nc = nx.rdm_noise_ceiling(np.stack([_resampled(x, idx) for x in data]), "spearman")
+            got = boot[["noise_lower", "noise_upper"]] if b == 0 else boot[["noise_lower_boot", "noise_upper_boot"]].isel(boot=b - 1)
+            np.testing.assert_allclose(list(map(float, got.values())), [float(nc["lower"]), float(nc["upper"])], rtol=0, atol=1e-12)

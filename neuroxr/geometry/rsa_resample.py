@@ -7,7 +7,9 @@ subject's comparison with the model uses the pairs complete in *its* RDM and the
 (:func:`~neuroxr.geometry.compare_rdms`), and the noise ceiling pools each subject's RDM on its own
 finite pairs, a pair's pool averaging the subjects that have it, and compares on the pairs complete
 in the subject and the pool (:func:`~neuroxr.geometry.rdm_noise_ceiling`). A NaN in one subject's
-RDM never changes another subject's comparison.
+RDM never changes another subject's comparison. Spearman's ceiling re-ranks on every resample, as
+the plain call ranks the resampled RDMs and their pools (:func:`_ceiling_ranked`); its evaluation
+correlates the full-sample ranks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..kernels.resample import weighted_ranks
 from ..kernels.stats import rank
 from .rdm import _nan_warning
 
@@ -39,7 +42,9 @@ class Prepared:
     the model prepared on those pairs and their weights ``W`` (``None``: every pair); ``bs``
     ``(S, n, n)`` the subjects prepared on the pairs complete with the model; ``ceil`` ``(S, n, n)``
     the subjects prepared on their own finite pairs and ``finite`` ``(S, pairs)`` those pairs
-    (``None``: all); ``dropped`` ``(S,)`` the pairs each comparison with the model leaves out.
+    (``None``: all); ``dropped`` ``(S,)`` the pairs each comparison with the model leaves out;
+    ``raw`` ``(S, pairs)`` for ``"spearman"``: the subjects' upper triangles as given (NaN kept), which
+    the ceiling ranks on each resample (``None`` otherwise).
     """
 
     groups: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
@@ -47,6 +52,7 @@ class Prepared:
     ceil: np.ndarray
     finite: np.ndarray | None
     dropped: np.ndarray
+    raw: np.ndarray | None = None
 
 
 def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) -> Prepared:
@@ -74,10 +80,11 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
         out[keep] = vector(v[keep], method)
         return square(out)
 
+    raw = vb if method == "spearman" else None
     missing_b = np.isnan(vb)
     if not np.isnan(va).any() and not missing_b.any():
         bs = np.stack([full(v) for v in vb])
-        return Prepared([(np.arange(S), full(va), None)], bs, bs, None, np.zeros(S, dtype=int))
+        return Prepared([(np.arange(S), full(va), None)], bs, bs, None, np.zeros(S, dtype=int), raw)
     keep = ~np.isnan(va) & ~missing_b  # (S, pairs): each subject's comparison on its own complete pairs
     dropped = keep.shape[1] - keep.sum(axis=1)
     _nan_warning(caller, int(dropped.sum()), int(keep.size))
@@ -87,8 +94,8 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
     groups = [(np.flatnonzero(which == g), full(va, k), square(k.astype(float))) for g, k in enumerate(patterns)]
     bs = np.stack([full(v, k) for v, k in zip(vb, keep)])
     if not missing_b.any():  # only the model has NaN pairs: the ceiling (no model in it) uses every pair
-        return Prepared(groups, bs, np.stack([full(v) for v in vb]), None, dropped)
-    return Prepared(groups, bs, np.stack([full(v, ~m) for v, m in zip(vb, missing_b)]), ~missing_b, dropped)
+        return Prepared(groups, bs, np.stack([full(v) for v in vb]), None, dropped, raw)
+    return Prepared(groups, bs, np.stack([full(v, ~m) for v, m in zip(vb, missing_b)]), ~missing_b, dropped, raw)
 
 
 def qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -146,13 +153,79 @@ def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[s
     out = {"score": score}
     if not ceiling:
         return out
-    if p.finite is None:
+    if p.raw is not None:
+        out["noise_upper"], out["noise_lower"] = _ceiling_ranked(C, p.raw, p.finite)
+    elif p.finite is None:
         mo = _Moments(C, list(p.ceil), [(i, j) for i in range(S) for j in range(i, S)], centred)
         out["noise_upper"] = np.mean([mo.pooled_corr(s, range(S)) for s in range(S)], axis=0)
         out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in range(S) if t != s]) for s in range(S)], axis=0)
     else:
         out["noise_upper"], out["noise_lower"] = _ceiling_missing(C, p.ceil, p.finite, centred)
     return out
+
+
+def _ceiling_ranked(C: np.ndarray, raw: np.ndarray, finite: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The Spearman noise bounds (upper, lower) on resamples ``C``: :func:`~neuroxr.geometry.rdm_noise_ceiling`
+    of the resampled subject RDMs ``raw`` (S, pairs; finite at ``finite``, ``None``: everywhere).
+
+    On each resample (pair weights ``c_i c_j``): every subject ranked on its drawn finite pairs, a
+    pair's pool the mean rank over the subjects that have it (upper bound: all, lower bound: the
+    others), and each subject compared with the pool re-ranked, both on the pairs complete in the
+    two (:func:`~neuroxr.kernels.resample.weighted_ranks`: the ranks of the resampled vectors).
+    """
+    S, P = raw.shape
+    iu = np.triu_indices(C.shape[1], 1)
+    F = np.ones((S, P), dtype=bool) if finite is None else finite
+    k = F.sum(axis=0)
+    orders = np.argsort(raw, axis=1)  # each subject sorted once (NaN last)
+    step = max(1, 2**24 // (P * (S + 8)))  # resamples per block (its (block, pairs) arrays: a few hundred MB)
+    upper, lower = np.empty((C.shape[0], S)), np.empty((C.shape[0], S))
+    for lo in range(0, C.shape[0], step):
+        c = C[lo : lo + step]
+        w = c[:, iu[0]] * c[:, iu[1]]
+        # each resample's drawn pairs first (padded with weight 0): the pools are ranked on those only
+        drawn = np.argsort(w == 0, axis=1, kind="stable")[:, : max(1, int((w > 0).sum(axis=1).max()))]
+        W, Fd, kd = np.take_along_axis(w, drawn, 1), F[:, drawn], k[drawn]
+        R = np.stack([np.take_along_axis(weighted_ranks(raw[s], w * F[s], orders[s]), drawn, 1) for s in range(S)])
+        T = R.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pool = T / kd
+        order, ranked = np.argsort(pool, axis=-1), {}
+        for s in range(S):
+            ws = W * Fd[s]
+            key = F[s].tobytes()  # the pool ranked once per set of pairs
+            if key not in ranked:
+                ranked[key] = weighted_ranks(pool, ws, order)
+            x = _Ranked(R[s], ws)
+            upper[lo : lo + step, s] = x.corr(ranked[key])
+            m = F[s] & (k > F[s])  # the pairs some other subject has
+            md = m[drawn]
+            if not np.array_equal(m, F[s]):
+                ws = W * md
+                x = _Ranked(np.take_along_axis(weighted_ranks(raw[s], w * m, orders[s]), drawn, 1), ws)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                others = np.where(md, (T - R[s]) / (kd - Fd[s]), np.nan)
+            lower[lo : lo + step, s] = x.corr(weighted_ranks(others, ws))
+    return upper.mean(axis=1), lower.mean(axis=1)
+
+
+class _Ranked:
+    """Ranks ``r`` (B, pairs) of resampled vectors with pair weights ``w``, centred once for their
+    weighted Pearson correlations with other ranks on the same pairs (:meth:`corr`)."""
+
+    def __init__(self, r: np.ndarray, w: np.ndarray) -> None:
+        self.w, N = w, w.sum(axis=1)
+        self.mean = (N[:, None] + 1) / 2  # the mean of any ranks of N values
+        self.wc = w * (r - self.mean)
+        self.var = np.einsum("bp,bp->b", self.wc, r - self.mean)
+        self.defined = (w > 0).sum(axis=1) >= MIN_PAIRS  # compare_rdms's rule: 3 distinct pairs
+
+    def corr(self, y: np.ndarray) -> np.ndarray:
+        """Row-wise weighted Pearson correlation with ranks ``y`` (B, pairs) on the same pairs and weights."""
+        yc = y - self.mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.einsum("bp,bp->b", self.wc, yc) / np.sqrt(self.var * np.einsum("bp,bp->b", self.w * yc, yc))
+        return np.where(self.defined, r, np.nan)
 
 
 def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centred: bool) -> tuple[np.ndarray, np.ndarray]:

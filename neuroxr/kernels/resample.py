@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from ..backend import TIE_RTOL, tie_links
 from ..errors import ParameterError, warn, where
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
 from .stats import NAN_POLICIES as _stats_nan_policies
@@ -41,6 +42,7 @@ __all__ = [
     "permutation_indices",
     "counts",
     "resampled_pearson",
+    "weighted_ranks",
     "jackknife_pearson",
     "percentile_interval",
     "basic_interval",
@@ -149,6 +151,59 @@ def resampled_pearson(W: np.ndarray, a: np.ndarray, b: np.ndarray, mask: np.ndar
         return r if distinct.min() >= MIN_COMPLETE else _masked(r, distinct)
     with np.errstate(invalid="ignore", divide="ignore"):  # a column without complete rows: NaN
         return _masked(_pearson_of_moments(W @ _moments(a, b, valid), W @ valid, k), drawn @ valid)
+
+
+def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Average ranks of each row's entries drawn ``w`` times (``w > 0``; the others are absent):
+    the ranks that ``rank`` gives the vector holding every entry ``w`` times, one value per entry.
+
+    An entry's rank is ``before + (g + 1) / 2``, with ``before`` the weight of the smaller values and
+    ``g`` that of its tie group; ties follow the one tie rule (:func:`neuroxr.backend.tie_links`) on
+    the present entries (sorted neighbours at most ``TIE_RTOL`` times the row's largest magnitude
+    apart). One vector ``x`` without ties has none on any set of its entries: its ranks are the
+    cumulative weights in its one sorted order; otherwise each row is sorted.
+
+    Parameters
+    ----------
+    x : array (P,) or (B, P)
+        Values; an absent entry (``w == 0``) may be NaN.
+    w : array (B, P)
+        Non-negative integer weights (draw counts), one row per resample.
+    order : int array (P,), optional
+        ``numpy.argsort(x)`` of a vector ``x`` when already known.
+
+    Returns
+    -------
+    ndarray (B, P)
+        The ranks; 0 at absent entries.
+    """
+    w = np.asarray(w, dtype=float)
+    x = np.asarray(x, dtype=float)
+    B, P = w.shape
+    if x.ndim == 1:
+        order = np.argsort(x) if order is None else np.asarray(order)
+        xs = x[order]
+        xs = xs[~np.isnan(xs)]
+        if not tie_links(xs).any():  # no ties: each entry's rank is its cumulative weight less (w - 1) / 2
+            ws = w[:, order]
+            out = np.empty((B, P))
+            out[:, order] = np.where(ws > 0, np.cumsum(ws, axis=1) - (ws - 1) / 2, 0.0)
+            return out
+    xm = np.where(w > 0, x, np.inf)  # absent entries sort last (values are finite): each row's present ones lead
+    flat = (np.argsort(xm, axis=-1) + np.arange(0, B * P, P)[:, None]).ravel()
+    s, ws = xm.ravel()[flat].reshape(B, P), w.ravel()[flat]
+    n_present = (ws > 0).reshape(B, P).sum(axis=1)
+    ends = np.abs(np.take_along_axis(s, np.stack([np.zeros(B, dtype=int), (n_present - 1).clip(0)], axis=1), 1))
+    new = np.ones((B, P), dtype=bool)  # a tie group starts: a row's first entry, or a gap above the tolerance
+    with np.errstate(invalid="ignore"):  # absent entries (inf - inf) join the row's last group, with no weight
+        np.greater(np.diff(s, axis=1), TIE_RTOL * ends.max(axis=1, keepdims=True), out=new[:, 1:])
+    starts = np.flatnonzero(new)
+    cw = np.cumsum(ws)  # integer counts: exact across rows
+    before = cw - ws
+    rank_g = before[starts] - before[starts - starts % P] + (np.add.reduceat(ws, starts) + 1) / 2
+    out = np.empty(B * P)
+    out[flat] = np.where(ws > 0, np.repeat(rank_g, np.diff(np.append(starts, B * P))), 0.0)
+    return out.reshape(B, P)
 
 
 def jackknife_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -285,6 +285,17 @@ def test_a_zarr_format_2_group_is_no_store_for_readers_or_writers(tmp_path):
             open_store(old, **kw)
     assert sorted(os.listdir(old)) == before
 
+
+def test_a_damaged_root_document_says_what_to_do(store):
+    """A store whose root zarr.json cannot be parsed: one line naming the path and what to do."""
+    with open(os.path.join(store.url, "zarr.json"), "w") as f:
+        f.write("{not json")
+    for kw in ({"mode": "r"}, {}):
+        with pytest.raises(StoreError, match=r"no study store at .*; check the path, or if it is a study store, "
+                                             r"its root zarr\.json is damaged: restore it from a copy\.$"):
+            StudyStore(store.url, **kw)
+
+
 def test_read_only_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no study store"):
         StudyStore(tmp_path / "absent.zarr", mode="r")

@@ -185,7 +185,8 @@ class StudyStore(Reading, SetWriters):
         except OSError as exc:
             raise StoreError(f"cannot open the study store {self.url!r} for writing: {os_message(exc)}.") from exc
         except Exception as exc:  # zarr raises several kinds for a folder that is no Zarr group
-            raise StoreError(f"no study store at {self.url!r} ({type(exc).__name__}: {exc}).") from exc
+            raise StoreError(f"no study store at {self.url!r} ({type(exc).__name__}: {exc}); check the path, or if it "
+                             "is a study store, its root zarr.json is damaged: restore it from a copy.") from exc
         if self._local is not None:  # finish swaps interrupted by a killed writer (readers too, when they can)
             atomic.recover(self._local, cleanup=mode == "a")
         elif mode == "a":  # put back the previous copies of rewrites whose writers were killed

@@ -316,7 +316,9 @@ def test_store_value_check(good_store):
 def test_store_version_is_checked(good_store):
     zarr.open_group(good_store._zstore, mode="a").attrs["neuroxr_store_version"] = 2
     problems = validate_store(good_store)
-    assert problems == ["(store): attrs/neuroxr_store_version: this schema describes store version 1 (1 was expected; found 2)"]
+    assert problems == ["(store): attrs/neuroxr_store_version: this neuroxr reads and checks store version 1 only; a store "
+                        "of another version was written by another release: check it with that release (a newer version: "
+                        "upgrade neuroxr) (1 was expected; found 2)"]
 
 
 def test_unreadable_entry_is_reported(good_store):

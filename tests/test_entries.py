@@ -731,6 +731,16 @@ def test_the_last_stop_raises_the_kinds_whose_numbers_it_changed_and_no_directio
 
     want = {"gram", "temporal_generalization", "crsa", "ersa", "ereg", "cka", "dimensionality", "shape", "brainscore",
             "crsa_bootstrap", "cka_permutation", "shape_bootstrap", "ersa_permutation"}
-    assert set(kinds.STOP_18_KINDS) == set(kinds.STOPS[-1])
-    assert want <= set(kinds.STOPS[-1])
-    assert not set(kinds.STOPS[-1]) & {*kinds.DIRECTION_KINDS, *kinds.DIRECTION_INFERENCE_KINDS}
+    assert set(kinds.STOP_18_KINDS) == set(kinds.STOPS[4])
+    assert want <= set(kinds.STOPS[4])
+    assert not set(kinds.STOPS[4]) & {*kinds.DIRECTION_KINDS, *kinds.DIRECTION_INFERENCE_KINDS}
+
+
+def test_the_spearman_resample_stop_raises_the_rsa_bootstraps_and_no_permutation():
+    """The RSA bootstraps' Spearman resamples ranked anew (crsa_bootstrap's and ersa_bootstrap's
+    default comparison) change their stored score_boot and score_ci: exactly these kinds are in the
+    last stop; the permutation kinds (ranks permuted exactly) and the point-score kinds are not."""
+    from neuroxr.entries import kinds
+
+    assert set(kinds.STOP_19_KINDS) == set(kinds.STOPS[-1]) == {"crsa_bootstrap", "ersa_bootstrap"}
+    assert not set(kinds.STOPS[-1]) & {"crsa", "ersa", "crsa_permutation", "ersa_permutation"}

@@ -37,7 +37,7 @@ def rdms():
     return model, data
 
 
-@pytest.mark.parametrize("method", ["corr", "cosine"])
+@pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
 def test_pattern_bootstrap_matches_rsatoolbox(rdms, method):
     rt = pytest.importorskip("rsatoolbox")
     from rsatoolbox.inference import eval_bootstrap_pattern
@@ -53,7 +53,9 @@ def test_pattern_bootstrap_matches_rsatoolbox(rdms, method):
     idx = np.stack([np.random.randint(0, N, size=N) for _ in range(n_boot)])
     got = rsa_bootstrap(as_rdm(model, stimulus_id=IDS), [as_rdm(d, stimulus_id=IDS) for d in data], method=method,
                         indices=idx)
-    np.testing.assert_allclose(got["score_boot"], ref.evaluations[:, 0], atol=1e-12)
+    np.testing.assert_allclose(got["score_boot"], ref.evaluations[:, 0], atol=1e-12)  # spearman: each resample re-ranked
+    if method == "spearman":  # the ceiling is rdm_noise_ceiling's (test_rsa_bootstrap_resamples_are_the_plain_calls...)
+        return
     np.testing.assert_allclose(got["noise_lower_boot"], ref.noise_ceiling[0], atol=1e-12)
     np.testing.assert_allclose(got["noise_upper_boot"], ref.noise_ceiling[1], atol=1e-12)
     full = np.mean([ss.pearsonr(squareform(model), squareform(d))[0] for d in data])
@@ -106,6 +108,58 @@ def test_crsa_bootstrap_point_equals_crsa():
     assert float(res["score"]) == pytest.approx(np.mean(ref), abs=1e-10)
     lo, hi = res["score_ci"].values
     assert lo < float(res["score"]) < hi
+
+
+def _spearman_on_draws(model, data, idx):
+    """scipy's Spearman correlation of two RDMs (square arrays) on the pairs of distinct draws ``idx``
+    (each pair as often as drawn, rsatoolbox's pattern sampling), NaN pairs left out."""
+    a, b = np.triu_indices(idx.size, 1)
+    a, b = a[idx[a] != idx[b]], b[idx[a] != idx[b]]
+    x, y = model[idx[a], idx[b]], data[idx[a], idx[b]]
+    ok = ~np.isnan(x) & ~np.isnan(y)
+    return ss.pearsonr(ss.rankdata(x[ok]), ss.rankdata(y[ok]))[0]
+
+
+def test_crsa_bootstrap_resamples_rerank_the_resampled_rdms():
+    """crsa_bootstrap's spearman resamples (its default comparison): per resample the mean over the
+    neural sets of scipy's Spearman correlation of the resampled RDMs (ranked anew on every resample,
+    not the full-sample ranks on the resampled pairs)."""
+    st = nx.datasets.make_study(seed=0, n_stimuli=40, animals={"a": 10, "b": 8}, n_repeats=(6, 6),
+                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
+    F = st.features["m"]["true"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = crsa_bootstrap(F, [st.neural["a"], st.neural["b"]], n_boot=8, seed=1)
+        rdms = [nx.rdm(x) for x in (F, st.neural["a"], st.neural["b"])]
+    for r in rdms:
+        np.testing.assert_array_equal(r.stimulus_id.values, res.stimulus_id.values)
+    model, *data = (np.asarray(r.values, dtype=float) for r in rdms)
+    for b, idx in enumerate(res["boot_index"].values):
+        exp = np.mean([_spearman_on_draws(model, x, idx) for x in data])
+        assert float(res["score_boot"][b]) == pytest.approx(exp, abs=1e-12)
+
+
+def test_ersa_bootstrap_resamples_rerank_the_resampled_rdms():
+    """ersa_bootstrap's spearman resamples (its default comparison) are scipy's Spearman correlation
+    of the resampled test RDMs (the predictions of scikit-learn's ridge fitted on the training
+    stimuli, and the neural responses), ranked anew on every resample."""
+    from sklearn.linear_model import Ridge
+
+    from neuroxr.geometry.inference import ersa_bootstrap
+
+    st = nx.datasets.make_study(seed=0, n_stimuli=60, animals={"a": 10}, n_repeats=6,
+                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
+    F, R = st.features["m"]["true"], st.neural["a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ersa_bootstrap(F, R, n_boot=8, split_seed=2, seed=1)
+        te = nx.ersa(F, R, seed=2)["split"].values == "test"
+    X, Y = np.asarray(F.values, dtype=float), np.asarray(R.mean("repeat").values, dtype=float)
+    pred = Ridge(alpha=0.1).fit(X[~te], Y[~te]).predict(X[te])
+    model, data = squareform(pdist(pred, "correlation")), squareform(pdist(Y[te], "correlation"))
+    assert float(res["score"]) == pytest.approx(_spearman_on_draws(model, data, np.arange(te.sum())), abs=1e-12)
+    for b, idx in enumerate(res["boot_index"].values):
+        assert float(res["score_boot"][b]) == pytest.approx(_spearman_on_draws(model, data, idx), abs=1e-12)
 
 
 def test_cka_bootstrap_matches_formula():
@@ -605,35 +659,24 @@ def _resampled(x, idx):
     return R
 
 
-def _ranked_on(x, keep):
-    """``x`` (square) with its upper-triangle pairs ``keep`` replaced by their ranks among them, NaN elsewhere."""
-    iu = np.triu_indices(x.shape[0], 1)
-    R = np.full(x.shape, np.nan)
-    R[iu[0][keep], iu[1][keep]] = R[iu[1][keep], iu[0][keep]] = ss.rankdata(np.asarray(x)[iu][keep])
-    np.fill_diagonal(R, 0.0)
-    return R
-
-
 @pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
-@pytest.mark.parametrize("where", [None, "subject", "each"])
+@pytest.mark.parametrize("where", [None, "subject", "each", "ties"])
 def test_rsa_bootstrap_resamples_are_the_plain_calls_on_the_resampled_rdms(rdms, method, where):
-    """Every resample is, subject by subject, compare_rdms of the resampled RDMs (spearman: Pearson of
-    the full-sample ranks, each subject's and the model's on their complete pairs) and, for the
-    ceiling, rdm_noise_ceiling of the resampled subject RDMs (spearman: the resampled RDMs ranked,
-    pooled and the pools ranked again, as the plain call does); with complete data and with NaN pairs."""
-    m, d = _with_nan(rdms, where)
+    """Every resample is, subject by subject, compare_rdms of the resampled RDMs (spearman: the
+    resampled model and subject re-ranked on their complete pairs, each pair as often as drawn) and,
+    for the ceiling, rdm_noise_ceiling of the resampled subject RDMs (spearman: the resampled RDMs
+    ranked, pooled and the pools ranked again); with complete data, NaN pairs, and tied
+    dissimilarities (rounded, NaN pairs as ``"each"``)."""
+    if where == "ties":
+        m, d = _with_nan(tuple([np.round(rdms[0] * 2), [np.round(x * 2) for x in rdms[1]]]), "each")
+    else:
+        m, d = _with_nan(rdms, where)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         boot = rsa_bootstrap(m, d, method=method, n_boot=6, seed=2)
-        iu = np.triu_indices(N, 1)
-        if method == "spearman":
-            keeps = [~np.isnan(m.values[iu]) & ~np.isnan(x.values[iu]) for x in d]
-            pairs = [(_ranked_on(m.values, k), _ranked_on(x.values, k)) for x, k in zip(d, keeps)]
-        else:
-            pairs = [(m.values, x.values) for x in d]
         for b, idx in enumerate(boot["boot_index"].values):
-            score = np.mean([float(nx.compare_rdms(_resampled(a, idx), _resampled(x, idx), "cosine" if method == "cosine" else "pearson"))
-                             for a, x in pairs])
+            score = np.mean([float(nx.compare_rdms(_resampled(m.values, idx), _resampled(x.values, idx), _PLAIN[method]))
+                             for x in d])
             assert float(boot["score_boot"][b]) == pytest.approx(score, abs=1e-12)
             nc = nx.rdm_noise_ceiling(np.stack([_resampled(x.values, idx) for x in d]), _PLAIN[method])
             assert float(boot["noise_lower_boot"][b]) == pytest.approx(float(nc["lower"]), abs=1e-12)

@@ -401,10 +401,16 @@ CONSTANT_DESIGN_METRIC_KINDS = ("ereg", "ersa", "ersa_bootstrap", "ersa_permutat
 #: directions and their inference only refuse designs they refused before, or fewer: their stored
 #: numbers stand.
 STOP_18_KINDS = ("gram", *TIME_KINDS, *METRIC_KINDS, *METRIC_INFERENCE_KINDS)
+#: This stop's kinds whose stored numbers change: the RSA bootstraps with a Spearman comparison
+#: (crsa's and ersa's default compare_method) now rank each resample's RDMs anew, as compare_rdms
+#: ranks the resampled RDMs (their score_boot and score_ci were the Pearson correlation of the
+#: full-sample ranks on the resampled pairs); the point scores stand. The permutation kinds stand: a
+#: permutation of the stimuli permutes the ranks exactly (and ersa_permutation keeps no resample).
+STOP_19_KINDS = ("crsa_bootstrap", "ersa_bootstrap")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
-         {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS})
+         {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

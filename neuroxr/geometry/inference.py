@@ -9,12 +9,12 @@ RDM-shaped quantity ``V`` (symmetric, zero diagonal) is the quadratic form ``c^T
 Pearson (``"corr"``) and cosine comparisons, and rsatoolbox's noise ceiling
 (``boot_noise_ceiling``: each subject against the pooled RDM of all subjects, upper bound, and of
 the others, lower bound, pooled as ``pool_rdm`` does), follow exactly from the weighted second
-moments of the RDMs (:mod:`neuroxr.geometry.rsa_resample`). ``"spearman"``'s evaluation ranks each
-RDM once on the full sample (a resample's score: the Pearson correlation of those ranks on its
-pairs; rsatoolbox re-ranks each resample); its noise ceiling is
-:func:`~neuroxr.geometry.rdm_noise_ceiling`'s on each resample (the resampled RDMs ranked, pooled,
-the pools ranked again: one sort per pool and resample). NaN pairs follow the plain
-calls: each subject is compared on the pairs complete in its RDM and the model's
+moments of the RDMs (:mod:`neuroxr.geometry.rsa_resample`). ``"spearman"`` ranks every resample
+anew, as the plain calls rank the resampled RDMs (rsatoolbox re-ranks each resample too): a
+resample's score is :func:`~neuroxr.geometry.compare_rdms` of the resampled RDMs (the model and each
+subject ranked on their complete pairs), its noise ceiling :func:`~neuroxr.geometry.rdm_noise_ceiling`'s
+(the resampled RDMs ranked, pooled, the pools ranked again: one sort per pool and resample). NaN
+pairs follow the plain calls: each subject is compared on the pairs complete in its RDM and the model's
 (:func:`~neuroxr.geometry.compare_rdms`), the ceiling follows
 :func:`~neuroxr.geometry.rdm_noise_ceiling`, so a NaN in one subject changes no other subject's
 comparison.

@@ -7,14 +7,14 @@ subject's comparison with the model uses the pairs complete in *its* RDM and the
 (:func:`~neuroxr.geometry.compare_rdms`), and the noise ceiling pools each subject's RDM on its own
 finite pairs, a pair's pool averaging the subjects that have it, and compares on the pairs complete
 in the subject and the pool (:func:`~neuroxr.geometry.rdm_noise_ceiling`). A NaN in one subject's
-RDM never changes another subject's comparison. Spearman's ceiling re-ranks on every resample, as
-the plain call ranks the resampled RDMs and their pools (:func:`_ceiling_ranked`); its evaluation
-correlates the full-sample ranks.
+RDM never changes another subject's comparison. Spearman re-ranks on every resample, as the plain
+calls rank the resampled RDMs: the model and each subject on their complete pairs (:func:`_score_ranked`)
+and, for the ceiling, the subjects and their pools (:func:`_ceiling_ranked`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +44,8 @@ class Prepared:
     the subjects prepared on their own finite pairs and ``finite`` ``(S, pairs)`` those pairs
     (``None``: all); ``dropped`` ``(S,)`` the pairs each comparison with the model leaves out;
     ``raw`` ``(S, pairs)`` for ``"spearman"``: the subjects' upper triangles as given (NaN kept), which
-    the ceiling ranks on each resample (``None`` otherwise).
+    the resamples rank, ``raw_model`` (pairs,) the model's, ``orders`` (S, pairs) and ``model_order``
+    (pairs,) their sort orders, computed once (``None`` otherwise).
     """
 
     groups: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
@@ -53,6 +54,9 @@ class Prepared:
     finite: np.ndarray | None
     dropped: np.ndarray
     raw: np.ndarray | None = None
+    raw_model: np.ndarray | None = None
+    orders: np.ndarray | None = None
+    model_order: np.ndarray | None = None
 
 
 def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) -> Prepared:
@@ -80,11 +84,11 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
         out[keep] = vector(v[keep], method)
         return square(out)
 
-    raw = vb if method == "spearman" else None
+    ranked: tuple = (vb, va, np.argsort(vb, axis=1), np.argsort(va)) if method == "spearman" else ()  # NaN last
     missing_b = np.isnan(vb)
     if not np.isnan(va).any() and not missing_b.any():
         bs = np.stack([full(v) for v in vb])
-        return Prepared([(np.arange(S), full(va), None)], bs, bs, None, np.zeros(S, dtype=int), raw)
+        return Prepared([(np.arange(S), full(va), None)], bs, bs, None, np.zeros(S, dtype=int), *ranked)
     keep = ~np.isnan(va) & ~missing_b  # (S, pairs): each subject's comparison on its own complete pairs
     dropped = keep.shape[1] - keep.sum(axis=1)
     _nan_warning(caller, int(dropped.sum()), int(keep.size))
@@ -94,8 +98,8 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
     groups = [(np.flatnonzero(which == g), full(va, k), square(k.astype(float))) for g, k in enumerate(patterns)]
     bs = np.stack([full(v, k) for v, k in zip(vb, keep)])
     if not missing_b.any():  # only the model has NaN pairs: the ceiling (no model in it) uses every pair
-        return Prepared(groups, bs, np.stack([full(v) for v in vb]), None, dropped, raw)
-    return Prepared(groups, bs, np.stack([full(v, ~m) for v, m in zip(vb, missing_b)]), ~missing_b, dropped, raw)
+        return Prepared(groups, bs, np.stack([full(v) for v in vb]), None, dropped, *ranked)
+    return Prepared(groups, bs, np.stack([full(v, ~m) for v, m in zip(vb, missing_b)]), ~missing_b, dropped, *ranked)
 
 
 def qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -145,6 +149,11 @@ def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[s
     """Per resample (rows of the draw counts ``C``): ``score`` (B, S) model vs each subject; with
     ``ceiling`` the noise bounds (B,), rsatoolbox's ``boot_noise_ceiling``."""
     S = p.bs.shape[0]
+    if p.raw is not None:  # spearman: every resample re-ranked, as the plain calls rank the resampled RDMs
+        out = {"score": _score_ranked(C, p)}
+        if ceiling:
+            out["noise_upper"], out["noise_lower"] = _ceiling_ranked(C, p.raw, p.finite, p.orders)
+        return out
     score = np.empty((C.shape[0], S))
     for members, a, W in p.groups:  # the subjects sharing their complete pairs: one set of moments
         m = len(members) + 1
@@ -153,9 +162,7 @@ def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[s
     out = {"score": score}
     if not ceiling:
         return out
-    if p.raw is not None:
-        out["noise_upper"], out["noise_lower"] = _ceiling_ranked(C, p.raw, p.finite)
-    elif p.finite is None:
+    if p.finite is None:
         mo = _Moments(C, list(p.ceil), [(i, j) for i in range(S) for j in range(i, S)], centred)
         out["noise_upper"] = np.mean([mo.pooled_corr(s, range(S)) for s in range(S)], axis=0)
         out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in range(S) if t != s]) for s in range(S)], axis=0)
@@ -164,25 +171,49 @@ def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[s
     return out
 
 
-def _ceiling_ranked(C: np.ndarray, raw: np.ndarray, finite: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _blocks(C: np.ndarray, S: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """Blocks of resamples ``C`` (their ``(block, pairs)`` arrays, for ``S`` subjects: a few hundred MB),
+    each as ``(rows, w)``: its rows of the output and its pair weights ``c_i c_j`` (block, pairs)."""
+    iu = np.triu_indices(C.shape[1], 1)
+    step = max(1, 2**24 // (iu[0].size * (S + 8)))
+    for lo in range(0, C.shape[0], step):
+        c = C[lo : lo + step]
+        yield slice(lo, lo + step), c[:, iu[0]] * c[:, iu[1]]
+
+
+def _score_ranked(C: np.ndarray, p: Prepared) -> np.ndarray:
+    """Spearman's score (B, S) on resamples ``C``: :func:`~neuroxr.geometry.compare_rdms` of the resampled
+    model and subject RDMs, each subject with the model on the pairs complete in the two, both ranked
+    there on every resample (:func:`~neuroxr.kernels.resample.weighted_ranks`, the sort orders of
+    ``p``: no sort per resample) and correlated with the pair weights (:class:`_Ranked`)."""
+    S, P = p.raw.shape
+    score = np.empty((C.shape[0], S))
+    keeps = [np.ones(P) if W is None else W[np.triu_indices(W.shape[0], 1)] for _, _, W in p.groups]
+    for rows, w in _blocks(C, S):
+        for (members, _, _), keep in zip(p.groups, keeps):  # the subjects sharing their complete pairs
+            wk = w * keep
+            x = _Ranked(weighted_ranks(p.raw_model, wk, p.model_order), wk)
+            for s in members:
+                score[rows, s] = x.corr(weighted_ranks(p.raw[s], wk, p.orders[s]))
+    return score
+
+
+def _ceiling_ranked(C: np.ndarray, raw: np.ndarray, finite: np.ndarray | None,
+                    orders: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The Spearman noise bounds (upper, lower) on resamples ``C``: :func:`~neuroxr.geometry.rdm_noise_ceiling`
     of the resampled subject RDMs ``raw`` (S, pairs; finite at ``finite``, ``None``: everywhere).
 
     On each resample (pair weights ``c_i c_j``): every subject ranked on its drawn finite pairs, a
     pair's pool the mean rank over the subjects that have it (upper bound: all, lower bound: the
     others), and each subject compared with the pool re-ranked, both on the pairs complete in the
-    two (:func:`~neuroxr.kernels.resample.weighted_ranks`: the ranks of the resampled vectors).
+    two (:func:`~neuroxr.kernels.resample.weighted_ranks`: the ranks of the resampled vectors; the
+    subjects' sort orders ``orders`` (S, pairs), computed once).
     """
     S, P = raw.shape
-    iu = np.triu_indices(C.shape[1], 1)
     F = np.ones((S, P), dtype=bool) if finite is None else finite
     k = F.sum(axis=0)
-    orders = np.argsort(raw, axis=1)  # each subject sorted once (NaN last)
-    step = max(1, 2**24 // (P * (S + 8)))  # resamples per block (its (block, pairs) arrays: a few hundred MB)
     upper, lower = np.empty((C.shape[0], S)), np.empty((C.shape[0], S))
-    for lo in range(0, C.shape[0], step):
-        c = C[lo : lo + step]
-        w = c[:, iu[0]] * c[:, iu[1]]
+    for rows, w in _blocks(C, S):
         # each resample's drawn pairs first (padded with weight 0): the pools are ranked on those only
         drawn = np.argsort(w == 0, axis=1, kind="stable")[:, : max(1, int((w > 0).sum(axis=1).max()))]
         W, Fd, kd = np.take_along_axis(w, drawn, 1), F[:, drawn], k[drawn]
@@ -197,7 +228,7 @@ def _ceiling_ranked(C: np.ndarray, raw: np.ndarray, finite: np.ndarray | None) -
             if key not in ranked:
                 ranked[key] = weighted_ranks(pool, ws, order)
             x = _Ranked(R[s], ws)
-            upper[lo : lo + step, s] = x.corr(ranked[key])
+            upper[rows, s] = x.corr(ranked[key])
             m = F[s] & (k > F[s])  # the pairs some other subject has
             md = m[drawn]
             if not np.array_equal(m, F[s]):
@@ -205,7 +236,7 @@ def _ceiling_ranked(C: np.ndarray, raw: np.ndarray, finite: np.ndarray | None) -
                 x = _Ranked(np.take_along_axis(weighted_ranks(raw[s], w * m, orders[s]), drawn, 1), ws)
             with np.errstate(invalid="ignore", divide="ignore"):
                 others = np.where(md, (T - R[s]) / (kd - Fd[s]), np.nan)
-            lower[lo : lo + step, s] = x.corr(weighted_ranks(others, ws))
+            lower[rows, s] = x.corr(weighted_ranks(others, ws))
     return upper.mean(axis=1), lower.mean(axis=1)
 
 

@@ -160,8 +160,9 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
     An entry's rank is ``before + (g + 1) / 2``, with ``before`` the weight of the smaller values and
     ``g`` that of its tie group; ties follow the one tie rule (:func:`neuroxr.backend.tie_links`) on
     the present entries (sorted neighbours at most ``TIE_RTOL`` times the row's largest magnitude
-    apart). One vector ``x`` without ties has none on any set of its entries: its ranks are the
-    cumulative weights in its one sorted order; otherwise each row is sorted.
+    apart). One vector ``x`` is sorted once, not per row: without ties (then none on any set of its
+    entries) its ranks are the cumulative weights in that order; with ties each row's groups are
+    found among its present entries along that order. One vector per row: each row is sorted.
 
     Parameters
     ----------
@@ -184,11 +185,13 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
         order = np.argsort(x) if order is None else np.asarray(order)
         xs = x[order]
         xs = xs[~np.isnan(xs)]
+        ws = w[:, order]
+        out = np.empty((B, P))
         if not tie_links(xs).any():  # no ties: each entry's rank is its cumulative weight less (w - 1) / 2
-            ws = w[:, order]
-            out = np.empty((B, P))
             out[:, order] = np.where(ws > 0, np.cumsum(ws, axis=1) - (ws - 1) / 2, 0.0)
             return out
+        out[:, order] = _ranks_in_order(x[order], ws)
+        return out
     xm = np.where(w > 0, x, np.inf)  # absent entries sort last (values are finite): each row's present ones lead
     flat = (np.argsort(xm, axis=-1) + np.arange(0, B * P, P)[:, None]).ravel()
     s, ws = xm.ravel()[flat].reshape(B, P), w.ravel()[flat]
@@ -204,6 +207,25 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
     out = np.empty(B * P)
     out[flat] = np.where(ws > 0, np.repeat(rank_g, np.diff(np.append(starts, B * P))), 0.0)
     return out.reshape(B, P)
+
+
+def _ranks_in_order(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+    """:func:`weighted_ranks` of a sorted vector ``xs`` (P,; NaN last) with weights ``ws`` (B, P), no sort:
+    a tie group starts at each present entry more than ``TIE_RTOL`` times the row's largest present
+    magnitude above the present entry before it (absent entries join a group with no weight)."""
+    B, P = ws.shape
+    present = ws > 0
+    before_pos = np.maximum.accumulate(np.where(present, np.arange(P), -1), axis=1)
+    before_pos = np.concatenate([np.full((B, 1), -1), before_pos[:, :-1]], axis=1)  # the present entry before each
+    tol = TIE_RTOL * np.where(present, np.abs(xs), 0.0).max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # NaN at absent entries
+        new = present & ((before_pos < 0) | (xs - xs[before_pos.clip(0)] > tol))
+    new[:, 0] = True  # every row starts a group (of no weight if its first entry is absent)
+    starts = np.flatnonzero(new)
+    wf = ws.ravel()
+    before = np.cumsum(wf) - wf  # integer counts: exact across rows
+    rank_g = before[starts] - before[starts - starts % P] + (np.add.reduceat(wf, starts) + 1) / 2
+    return np.where(present, np.repeat(rank_g, np.diff(np.append(starts, B * P))).reshape(B, P), 0.0)
 
 
 def jackknife_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -139,6 +139,13 @@ def test_crsa_bootstrap_resamples_rerank_the_resampled_rdms():
         assert float(res["score_boot"][b]) == pytest.approx(exp, abs=1e-12)
 
 
+def _ersa_study(n_stimuli):
+    """Features of a layer that drives one animal's 10 neuroids (6 repeats), and the responses."""
+    st = nx.datasets.make_study(seed=0, n_stimuli=n_stimuli, animals={"a": 10}, n_repeats=6,
+                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
+    return st.features["m"]["true"], st.neural["a"]
+
+
 def test_ersa_bootstrap_resamples_rerank_the_resampled_rdms():
     """ersa_bootstrap's spearman resamples (its default comparison) are scipy's Spearman correlation
     of the resampled test RDMs (the predictions of scikit-learn's ridge fitted on the training
@@ -147,9 +154,7 @@ def test_ersa_bootstrap_resamples_rerank_the_resampled_rdms():
 
     from neuroxr.geometry.inference import ersa_bootstrap
 
-    st = nx.datasets.make_study(seed=0, n_stimuli=60, animals={"a": 10}, n_repeats=6,
-                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
-    F, R = st.features["m"]["true"], st.neural["a"]
+    F, R = _ersa_study(60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = ersa_bootstrap(F, R, n_boot=8, split_seed=2, seed=1)
@@ -179,9 +184,7 @@ def test_cka_bootstrap_matches_formula():
 def test_ersa_bootstrap_point_equals_ersa_test_score():
     from neuroxr.geometry.inference import ersa_bootstrap
 
-    st = nx.datasets.make_study(seed=0, n_stimuli=80, animals={"a": 10}, n_repeats=6,
-                                models={"m": [("true", 16, 1.0, 0)]}, true_model="m", true_layer="true")
-    F, R = st.features["m"]["true"], st.neural["a"]
+    F, R = _ersa_study(80)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = ersa_bootstrap(F, R, n_boot=40, n_perm=19, split_seed=2)

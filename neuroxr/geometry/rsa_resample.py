@@ -36,7 +36,8 @@ def vector(v: np.ndarray, method: str) -> np.ndarray:
 
 @dataclass
 class Prepared:
-    """RDMs prepared for ``method`` (symmetric, zero diagonal, 0 at left-out pairs).
+    """RDMs prepared for ``method`` (symmetric, zero diagonal, 0 at left-out pairs; for ``"spearman"``
+    the stacks hold the values unranked and only ``raw`` and the orders are read).
 
     ``groups``: per set of subjects sharing their complete pairs with the model, their positions,
     the model prepared on those pairs and their weights ``W`` (``None``: every pair); ``bs``
@@ -77,11 +78,14 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
         M[iu] = v
         return M + M.T
 
+    # spearman ranks every resample from ``raw`` (its stacks below keep the values, which it never reads)
+    as_ = "corr" if method == "spearman" else method
+
     def full(v: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
         if keep is None:
-            return square(vector(v, method))
+            return square(vector(v, as_))
         out = np.zeros(v.size)
-        out[keep] = vector(v[keep], method)
+        out[keep] = vector(v[keep], as_)
         return square(out)
 
     ranked: tuple = (vb, va, np.argsort(vb, axis=1), np.argsort(va)) if method == "spearman" else ()  # NaN last
@@ -221,12 +225,12 @@ def _ceiling_ranked(C: np.ndarray, raw: np.ndarray, finite: np.ndarray | None,
         T = R.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             pool = T / kd
-        order, ranked = np.argsort(pool, axis=-1), {}
+        ranked = {}
         for s in range(S):
             ws = W * Fd[s]
-            key = F[s].tobytes()  # the pool ranked once per set of pairs
+            key = F[s].tobytes()  # the pool ranked once per set of pairs (each row sorted there)
             if key not in ranked:
-                ranked[key] = weighted_ranks(pool, ws, order)
+                ranked[key] = weighted_ranks(pool, ws)
             x = _Ranked(R[s], ws)
             upper[rows, s] = x.corr(ranked[key])
             m = F[s] & (k > F[s])  # the pairs some other subject has

@@ -200,12 +200,8 @@ def weighted_ranks(x: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
     new = np.ones((B, P), dtype=bool)  # a tie group starts: a row's first entry, or a gap above the tolerance
     with np.errstate(invalid="ignore"):  # absent entries (inf - inf) join the row's last group, with no weight
         np.greater(np.diff(s, axis=1), TIE_RTOL * ends.max(axis=1, keepdims=True), out=new[:, 1:])
-    starts = np.flatnonzero(new)
-    cw = np.cumsum(ws)  # integer counts: exact across rows
-    before = cw - ws
-    rank_g = before[starts] - before[starts - starts % P] + (np.add.reduceat(ws, starts) + 1) / 2
     out = np.empty(B * P)
-    out[flat] = np.where(ws > 0, np.repeat(rank_g, np.diff(np.append(starts, B * P))), 0.0)
+    out[flat] = np.where(ws > 0, _group_ranks(new, ws), 0.0)
     return out.reshape(B, P)
 
 
@@ -221,11 +217,17 @@ def _ranks_in_order(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):  # NaN at absent entries
         new = present & ((before_pos < 0) | (xs - xs[before_pos.clip(0)] > tol))
     new[:, 0] = True  # every row starts a group (of no weight if its first entry is absent)
+    return np.where(present, _group_ranks(new, ws.ravel()).reshape(B, P), 0.0)
+
+
+def _group_ranks(new: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Each entry's average rank in its row, flat (B * P,): rows of sorted entries with weights ``w``
+    (flat), a tie group starting where ``new`` (B, P) is True (every row's first entry)."""
+    P = new.shape[1]
     starts = np.flatnonzero(new)
-    wf = ws.ravel()
-    before = np.cumsum(wf) - wf  # integer counts: exact across rows
-    rank_g = before[starts] - before[starts - starts % P] + (np.add.reduceat(wf, starts) + 1) / 2
-    return np.where(present, np.repeat(rank_g, np.diff(np.append(starts, B * P))).reshape(B, P), 0.0)
+    before = np.cumsum(w) - w  # integer counts: exact across rows
+    rank_g = before[starts] - before[starts - starts % P] + (np.add.reduceat(w, starts) + 1) / 2
+    return np.repeat(rank_g, np.diff(np.append(starts, w.size)))
 
 
 def jackknife_pearson(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

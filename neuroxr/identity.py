@@ -8,7 +8,8 @@ numbers never share one. Nothing depends on an object's address. What is recorde
   its mask); ``bytes``, ``complex``, ``range``, ``slice``, dates and times, ``Decimal`` and
   ``numpy.dtype`` by their ``repr``;
 - a class: its path and its code (below); an estimator (``get_params``): its class path, its
-  class's code and ``get_params(deep=True)``; any other Python object (a callable instance): its
+  class's code and ``get_params(deep=True)`` (a number scikit-learn declares a real alone, an int
+  or a float alike, in its default's type: ``Ridge(alpha=1)`` is ``Ridge(alpha=1.0)``); any other Python object (a callable instance): its
   class path, its class's code and its state (``__dict__`` and ``__slots__`` values);
 - the code of a class: for each class of its MRO but ``object``, from an installed, non-editable
   distribution: that distribution's ``name==version`` (``packages``; the standard library:
@@ -280,7 +281,7 @@ class _Walk:
         if hasattr(v, "get_params"):
             params = v.get_params(deep=True)
             return {"class": f"{type(v).__module__}.{type(v).__qualname__}", **self.class_code(type(v), seen),
-                    "params": {str(k): self.identity(params[k], seen) for k in sorted(params)}}
+                    "params": {str(k): self.identity(_real_spelled(v, params, str(k)), seen) for k in sorted(params)}}
         if isinstance(v, (dict, types.MappingProxyType)):
             return {str(k): self.identity(x, seen) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
         if isinstance(v, (list, tuple)):
@@ -330,6 +331,46 @@ class _Walk:
         if isinstance(v, np.ma.MaskedArray):
             out["mask"] = _Walk.array(np.ma.getmaskarray(v))
         return out
+
+
+def _real_spelled(est: Any, params: dict[str, Any], name: str) -> Any:
+    """The value of parameter ``name`` of ``est`` (``a__b``: parameter ``b`` of ``params["a"]``) in
+    one spelling where scikit-learn declares it a real number alone (``_parameter_constraints``: an
+    ``Interval`` of ``Real`` or ``Real`` itself, none of ``Integral`` or ``RealNotInt``), so it
+    computes alike as an int or a float: the type of the parameter's default, else float
+    (``Ridge(alpha=1)`` is ``Ridge(alpha=1.0)``; ``KernelRidge(alpha=1.0)`` is its default
+    ``alpha=1``). Any other value, or an integral number past 2**53, as given."""
+    value = params[name]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= 2**53:
+        return value
+    owner_name, _, own = name.rpartition("__")
+    owner = params.get(owner_name, est) if owner_name else est
+    constraints = getattr(type(owner), "_parameter_constraints", None)
+    if not isinstance(constraints, dict) or not _real_only(constraints.get(own, ())):
+        return value
+    default = _default(type(owner), own)
+    if isinstance(default, int) and not isinstance(default, bool):
+        return int(value) if float(value).is_integer() else value
+    return float(value)
+
+
+def _real_only(constraints: Any) -> bool:
+    """Whether scikit-learn constraints accept real numbers and never tell an int from a float."""
+    types_ = [c.type if type(c).__name__ == "Interval" else c for c in constraints
+              if type(c).__name__ == "Interval" or isinstance(c, type)]
+    names = {getattr(t, "__name__", "") for t in types_}
+    return "Real" in names and not names & {"Integral", "RealNotInt", "int"}
+
+
+def _default(cls: type, name: str) -> Any:
+    import inspect
+
+    try:
+        return inspect.signature(cls.__init__).parameters[name].default
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _special(v: Any) -> Any:

@@ -146,6 +146,37 @@ def test_estimators_key_store_entries(tmp_path, data):
     np.testing.assert_allclose(c.ev.values, ref.ev.values, rtol=1e-12)
 
 
+def test_an_estimators_number_spelling_keys_one_entry(tmp_path, data):
+    """A parameter scikit-learn declares a real number alone keys one entry as an int, a float or a
+    NumPy scalar (spelled as its default's type), and its predictions are the same; one whose int and
+    float mean different things (max_features) keeps two identities."""
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.linear_model import ElasticNet
+
+    from neuroxr.entries import list_entries, lookup, score
+
+    for a, b in [(Ridge(alpha=1), Ridge(alpha=1.0)), (Ridge(alpha=np.int64(2)), Ridge(alpha=2.0)),
+                 (make_pipeline(PCA(3), Ridge(alpha=3)), make_pipeline(PCA(3), Ridge(alpha=3.0))),
+                 (ElasticNet(l1_ratio=1), ElasticNet(l1_ratio=1.0)), (KernelRidge(alpha=1.0), KernelRidge())]:
+        assert regressor_label(a) == regressor_label(b)
+    assert regressor_identity(KernelRidge())["params"]["alpha"] == KernelRidge().alpha  # the default's spelling
+    assert regressor_identity(Ridge())["params"]["alpha"] == 1.0
+    assert regressor_label(RandomForestRegressor(max_features=1)) != regressor_label(RandomForestRegressor(max_features=1.0))
+    assert regressor_label(PCA(1)) != regressor_label(PCA(1.0))  # an int counts components, a float a variance share
+
+    store = nx.open_store(tmp_path / "s.zarr")
+    store.write_neural("monkey", nx.neural(data["R"]))
+    store.write_features("net", "l1", nx.features(data["F"]))
+    first = score(store, "forward", "net.l1", "monkey", reps=1, regressor=Ridge(alpha=1.0))
+    assert lookup(store, "forward", "net.l1", "monkey", params=dict(reps=1, regressor=Ridge(alpha=1))) is not None
+    again = score(store, "forward", "net.l1", "monkey", reps=1, regressor=Ridge(alpha=np.int64(1)))
+    assert len(list_entries(store)) == 1
+    ref = pv.forward(nx.features(data["F"]), nx.neural(data["R"]), reps=1, regressor=Ridge(alpha=1))
+    np.testing.assert_allclose(first.ev.values, ref.ev.values, rtol=1e-12)
+    np.testing.assert_array_equal(again.ev.values, first.ev.values)
+
+
 def _scaler(k):
     def f(x):
         return x * k

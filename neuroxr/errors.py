@@ -164,10 +164,12 @@ def no_effect(options: Sequence[str], condition: str, why: str = "", instead: st
 
 
 def too_few_stimuli(caller: str, name: str, n: int, what: str, trivial: str = "", need: int = 3,
-                    fix: str = "pass a representation of at least {need} stimuli.") -> LayoutError:
+                    fix: str = "pass a representation of at least {need} stimuli.",
+                    on: str = "on dim 'stimulus'") -> LayoutError:
     """The one refusal of too few stimuli for a measure that is trivial or undefined below ``need``:
-    ``"<caller>: <name>: <n> stimuli on dim 'stimulus'; <what> needs at least <need>[ (with <n>,
-    <trivial>)]; <fix>"`` (``{need}`` in ``fix`` is replaced by ``need``).
+    ``"<caller>: <name>: <n> stimuli <on>; <what> needs at least <need>[ (with <n>, <trivial>)];
+    <fix>"`` (``{need}`` in ``fix`` is replaced by ``need``; ``on``: where the stimuli lie, ``"on
+    dim 'stimulus'"`` of labeled data, e.g. ``"as the Grams' rows and columns"``).
 
     Parameters
     ----------
@@ -182,6 +184,6 @@ def too_few_stimuli(caller: str, name: str, n: int, what: str, trivial: str = ""
     trivial : str, optional
         What every result would be with ``n`` stimuli (``"it is always 1"``).
     """
-    return LayoutError(f"{where(caller)}{name}: {n} stimul{'us' if n == 1 else 'i'} on dim 'stimulus'; {what} needs at least "
+    return LayoutError(f"{where(caller)}{name}: {n} stimul{'us' if n == 1 else 'i'} {on}; {what} needs at least "
                        f"{need}{f' (with {n}, {trivial})' if trivial else ''}; {fix.format(need=need)}")
 

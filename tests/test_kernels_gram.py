@@ -158,14 +158,16 @@ def test_linear_cka_checks_shapes():
 
 
 @pytest.mark.parametrize("n, debiased, line", [
-    (2, False, r"2 stimuli on dim 'stimulus'; CKA needs at least 3 \(with 2, every CKA is 1\); pass Grams of at least 3"),
-    (3, True, r"3 stimuli on dim 'stimulus'; the debiased estimator needs at least 4; pass Grams of at least 4"),
+    (2, False, r"2 stimuli as the Grams' rows and columns; CKA needs at least 3 \(with 2, every CKA is 1\); pass Grams of at least 3"),
+    (3, True, r"3 stimuli as the Grams' rows and columns; the debiased estimator needs at least 4; pass Grams of at least 4"),
 ], ids=["biased", "debiased"])
 def test_linear_cka_refuses_too_few_stimuli_in_the_shared_line(n, debiased, line):
-    """Too few stimuli: errors.too_few_stimuli's line, as nx.cka's (naming the Grams K and L)."""
+    """Too few stimuli: errors.too_few_stimuli's line, as nx.cka's, naming what it was given (Grams K
+    and L, statistics or plain arrays: no dim 'stimulus')."""
     X = _features(n=n)
-    with pytest.raises(ValueError, match=rf"^linear_cka: K and L: {line} stimuli\.$"):
-        linear_cka(gram(X), gram(X), debiased=debiased)
+    for K in (gram(X), gram(X).K):
+        with pytest.raises(ValueError, match=rf"^linear_cka: K and L: {line} stimuli\.$"):
+            linear_cka(K, K, debiased=debiased)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -191,9 +191,10 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     if K.shape != L.shape:
         raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
     n, need = int(K.shape[0]), 3 + bool(debiased)
-    if n < need:  # the shared line of nx.cka's refusal (geometry.cka)
+    if n < need:  # the shared line of nx.cka's refusal (geometry.cka), naming what it was given: Grams
         raise too_few_stimuli("linear_cka", "K and L", n, "the debiased estimator" if debiased else "CKA",
-                              "every CKA is 1" if n == 2 and not debiased else "", need, "pass Grams of at least {need} stimuli.")
+                              "every CKA is 1" if n == 2 and not debiased else "", need, "pass Grams of at least {need} stimuli.",
+                              on="as the Grams' rows and columns")
     if const:
         return math.nan
     Kc, Lc = double_center(K), double_center(L)

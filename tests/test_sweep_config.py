@@ -297,6 +297,34 @@ def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("text,said", [
+    ("layers: [layer1, on]", r"c.yaml: layers: on \(line 1\) reads as the boolean true in YAML, not as the name 'on'; "
+                             r"quote it \('on'\) where a name is meant\.$"),
+    ("layers:\n  netA: [off]", r"c.yaml: layers: off \(line 2\) reads as the boolean false in YAML"),
+    ("layers:\n  no: [layer1]", r"c.yaml: layers: no \(line 2\) reads as the boolean false"),
+    ("neural: [animalA, no]", r"c.yaml: neural: no \(line 1\) reads as the boolean false"),
+    ("models: 1e3", r"c.yaml: models: 1e3 \(line 1\) reads as the number 1000.0 in YAML, not as the name '1e3'"),
+    ("models: [1.10]", r"c.yaml: models: 1.10 \(line 1\) reads as the number 1.1 in YAML, not as the name '1.10'"),
+    ("regions: [2024-01-01]", r"c.yaml: regions: 2024-01-01 \(line 1\) reads as the date 2024-01-01"),
+    ("metric_options:\n  brainscore: {stratify_by: yes}", r"c.yaml: stratify_by: yes \(line 2\) reads as the boolean true"),
+    ("reps: 2\nyes: 3", r"c.yaml: key yes \(line 2\) reads as the boolean true in YAML, not as the name 'yes'"),
+])
+def test_yaml_1_1_names_are_refused_with_a_hint_to_quote(tmp_path, text, said):
+    """A name (or a key) that YAML reads as a boolean, a number or a date is refused in one line
+    saying to quote it, never read as another value; quoted, it reads as written."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(SweepConfigError, match=said) as info:
+        load_config(path)
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_names_quoted_read_as_written(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("models: ['1e3', '1.10']\nlayers: {'no': ['on', 'off']}\nneural: 'yes'\noverwrite: yes\n")
+    assert load_config(path) == {"models": ["1e3", "1.10"], "layers": {"no": ["on", "off"]}, "neural": "yes", "overwrite": True}
+
+
 @pytest.mark.parametrize("config, message", [
     ({"directions": ["model_to_model"], "min_reliability": 0.5}, r"min_reliability has no effect with the sweep's directions \['model_to_model'\]"),
     ({"directions": ["cka"], "reps": 3}, r"reps has no effect when the sweep runs no direction \(only \['cka'\]\)"),

@@ -413,13 +413,22 @@ _LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
 _INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _ZERO_TAG = "tag:neuroxr,2024:leading-zero-int"
+#: keys whose values are names (of the store's sets, regions, a scheduler); ``layers``: also its model keys
+_NAME_KEYS = ("models", "layers", "neural", "regions", "scheduler")
+#: options of ``metric_options`` whose values are names (a stimulus coord)
+_NAME_OPTIONS = ("stratify_by",)
+#: the plain-scalar readings that are not a string, as the message names them
+_NOT_NAMES = {"tag:yaml.org,2002:bool": "the boolean", "tag:yaml.org,2002:int": "the number",
+              "tag:yaml.org,2002:float": "the number", "tag:yaml.org,2002:timestamp": "the date"}
 
 
 @lru_cache(maxsize=1)
 def _yaml_loader() -> type:
     """A ``yaml.SafeLoader`` whose numbers follow YAML 1.2's core schema (decimal, ``0o`` and ``0x`` ints;
     floats such as ``1e-1``; no YAML 1.1 octal ``010`` or sexagesimal ``1:30``) and which refuses an int
-    written with a leading zero and a key given twice, in one line naming the key and its line."""
+    written with a leading zero, a key given twice, and a plain mapping key or name (the values of
+    :data:`_NAME_KEYS` and :data:`_NAME_OPTIONS`) that reads as a boolean (YAML 1.1's ``on``, ``no``),
+    a number (``1e3``, ``1.10``) or a date, in one line naming the key and its line."""
     import yaml
 
     int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
@@ -437,12 +446,37 @@ def _yaml_loader() -> type:
                 if isinstance(key_node, yaml.ScalarNode) and key in seen:
                     raise SweepConfigError(f"key {key!r} is given twice (lines {seen[key]} and {line}); keep one.")
                 seen[key] = line
+                self.check_name(key_node, "key")
+                if key in _NAME_KEYS or key in _NAME_OPTIONS:
+                    self.check_names(value_node, key)
                 for v in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
                     if v.tag == _ZERO_TAG:
                         raise SweepConfigError(
                             f"{key}: {v.value!r} (line {v.start_mark.line + 1}) is an integer with a leading zero, "
                             f"which YAML 1.1 reads as octal; write it without the leading zero (or 0o... for octal).")
             return super().construct_mapping(node, deep=deep)
+
+        def check_names(self, node: Any, key: str) -> None:
+            """Every scalar of a name-valued key (sequence items, mapping keys and values) read as a string."""
+            if isinstance(node, yaml.SequenceNode):
+                for item in node.value:
+                    self.check_names(item, key)
+            elif isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    self.check_names(k, key)
+                    self.check_names(v, key)
+            else:
+                self.check_name(node, key)
+
+        def check_name(self, node: Any, key: str) -> None:
+            """One line where a plain scalar due as a name (or a key) reads as a boolean, a number or a
+            date (YAML 1.1: ``on``, ``no``; ``1e3``, ``1.10``): quote it; never read as another value."""
+            what = _NOT_NAMES.get(node.tag) if isinstance(node, yaml.ScalarNode) and not node.style else None
+            if what is not None:
+                value = str(self.construct_object(node)).lower() if what == "the boolean" else self.construct_object(node)
+                raise SweepConfigError(
+                    f"{key}{':' if key != 'key' else ''} {node.value} (line {node.start_mark.line + 1}) reads as {what} "
+                    f"{value} in YAML, not as the name {node.value!r}; quote it ('{node.value}') where a name is meant.")
 
     digits = list("-+0123456789")
     Loader.add_implicit_resolver(_ZERO_TAG, _LEADING_ZERO, digits)

@@ -326,9 +326,10 @@ def test_streaming_rule_and_options(study):
     r64 = compute(st, "forward", "net.l1", "mA", params={"alpha": 1e-12, "reps": 2})
     assert r64.computed
     np.testing.assert_allclose(r32.dataset.r.values, r64.dataset.r.values, rtol=0, atol=1e-6)
-    # its revision: two above the float64 entry's (the operator from a Gram was built in float32;
-    # float32 correlations' denominators underflowed for tiny values)
-    assert r32.provenance["revision"] == r64.provenance["revision"] + 2
+    # its revision: three above the float64 entry's (the operator from a Gram was built in float32;
+    # float32 correlations' denominators underflowed for tiny values; columns were cast before centring)
+    assert r32.provenance["revision"] == r64.provenance["revision"] + 3
+    assert f32.provenance["revision"] == compute(st, "model_to_model", "net.l1", "net.l2").provenance["revision"] + 2
 
 
 def test_errors_are_one_line_and_name_the_fix(study, tmp_path):

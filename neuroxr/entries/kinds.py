@@ -407,6 +407,13 @@ STOP_18_KINDS = ("gram", *TIME_KINDS, *METRIC_KINDS, *METRIC_INFERENCE_KINDS)
 #: full-sample ranks on the resampled pairs); the point scores stand. The permutation kinds stand: a
 #: permutation of the stimuli permutes the ranks exactly (and ersa_permutation keeps no resample).
 STOP_19_KINDS = ("crsa_bootstrap", "ersa_bootstrap")
+#: The kinds that take ``dtype`` (the directions and their inference), whose float32 entries only
+#: change in session 20: the shared kernels centre each column (design or target) in float64 before
+#: the float32 cast (:func:`neuroxr.kernels.regressors.centred_cast`), so a column far from zero keeps
+#: its variation's digits (features at 1e5 with unit spread: r off by up to 3.5e-3 before, 3e-7
+#: now); every float32 entry's numbers move by float32's rounding. Their float64 entries stand, so
+#: these kinds are raised by :func:`entry_revision` for ``dtype='float32'`` alone, not in a stop.
+FLOAT32_CENTRED_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -463,7 +470,10 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     - a direction's entry (and its inference) with ``dtype`` float32: the correlations' denominator
       ``sqrt(var_a var_b)`` underflowed where the product of two float32 variances fell below the
       dtype's range (values near 1e-12: r off by 0.05, or infinite); it is now
-      :func:`neuroxr.kernels.stats.root_product`.
+      :func:`neuroxr.kernels.stats.root_product`;
+    - a direction's entry (and its inference) with ``dtype`` float32 (:data:`FLOAT32_CENTRED_KINDS`):
+      its columns were cast to float32 before they were centred (a column far from zero lost its
+      variation's digits); they are now centred in float64 first.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -486,5 +496,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if streams(k.name, params) and params.get("dtype") == "float32":
         rev += 1
     if (k.name in DIRECTION_KINDS or k.name in DIRECTION_INFERENCE_KINDS) and params.get("dtype") == "float32":
+        rev += 1
+    if k.name in FLOAT32_CENTRED_KINDS and params.get("dtype") == "float32":
         rev += 1
     return rev

@@ -51,6 +51,7 @@ __all__ = [
     "regressor_identity",
     "regressor_label",
     "univariate_oof",
+    "centred_cast",
 ]
 
 REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate")
@@ -171,6 +172,25 @@ def regressor_label(regressor: Any) -> str:
     return json.dumps(regressor_identity(regressor), sort_keys=True, separators=(",", ":"))
 
 
+def centred_cast(A: Any, dtype: Any) -> tuple[Any, np.ndarray | None]:
+    """``A`` (a NumPy array with the stimuli on axis -2: ``(n, m)`` or a stack ``(..., n, m)``) as
+    ``dtype`` for the shared kernels, and the column means taken away (None: none). Where ``dtype``
+    is narrower than float64, each column is centred in float64 first (its mean over the stimuli
+    subtracted; a column holding NaN is left as given) and then cast, so a column far from zero
+    keeps the digits of its variation that a cast of its values would round away (docs/kernels.md,
+    "float32 far from zero"). Every fit of the shared kernels has an intercept: a design's column
+    shift changes no prediction, a target's shifts its predictions by the same constant.
+    float64, or an array of another library: ``(A, None)``, as given."""
+    if np.dtype(dtype) == np.float64 or not isinstance(A, np.ndarray) or A.ndim < 2:
+        return A, None
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = A.mean(axis=-2, keepdims=True, dtype=np.float64)
+    mean[~np.isfinite(mean)] = 0.0  # NaN (missing) or overflowing columns: as given
+    out = np.empty(A.shape, dtype=dtype)
+    np.subtract(A, mean, out=out, casting="unsafe")  # in float64, each buffer rounded once into out
+    return out, mean
+
+
 def univariate_oof(X: np.ndarray, Y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
                    batch_bytes: int = 256 * 2**20) -> np.ndarray:
     """Out-of-fold predictions of each target from its single best predictor column.
@@ -265,7 +285,7 @@ class Regressor:
         """The out-of-fold operator of design ``X`` on the backend (ridge/linear only), in the form
         the shape's cost model picks for ``n_targets`` target columns: a dense ``n x n`` array or a
         :class:`~neuroxr.kernels.ridge.FoldOperator` / ``KernelFoldOperator`` (see :func:`~neuroxr.kernels.ridge.operator_form`)."""
-        return oof_linear_operator(asarray(X, self.backend, self.dtype), self.folds, self._fold_alpha, n_targets, caller=self.caller)
+        return oof_linear_operator(self.cast(X), self.folds, self._fold_alpha, n_targets, caller=self.caller)
 
     def operator_from_gram(self, K: Any, n_features: int | None = None) -> Any:  # K: array or GramStats
         """The out-of-fold operator from a Gram matrix ``Fc Fc^T`` (ridge/linear only).
@@ -302,9 +322,9 @@ class Regressor:
         if self.shared:
             sizes = [b.shape[1] for b in blocks]
             S = self.operator(X, sum(sizes)) if S is None else S
-            Y = asarray(np.concatenate(blocks, axis=1), self.backend, self.dtype)
+            Y, shift = self.cast_targets(np.concatenate(blocks, axis=1))
             P = to_numpy(S @ Y if isinstance(S, FOLD_OPERATORS) else get_namespace(S).matmul(S, Y)).astype(np.float64, copy=False)
-            return np.split(P, np.cumsum(sizes)[:-1], axis=1)
+            return np.split(P if shift is None else P + shift, np.cumsum(sizes)[:-1], axis=1)
         return [self._sklearn_oof(X, Y) for Y in blocks]
 
     # -------------------------------------------------------------- many designs, one target
@@ -318,14 +338,12 @@ class Regressor:
         # per design: its predictions (n x m), the per-fold cross-products (folds x k x m), a few copies
         per_design = max(1, 8 * (2 * n * m + (n_folds + 2) * k * m))
         batch = max(1, int(self.design_batch_bytes // per_design))
-        if self._prepared is None or self._prepared[0] is not Y:
-            self._prepared = (Y, prepare_targets(asarray(Y, self.backend, self.dtype), self.folds))
-        Yb = self._prepared[1]
+        Yb, shift = self._prepare(Y)
         out: list[np.ndarray] = []
         for start in range(0, len(designs), batch):
-            D = asarray(np.stack(designs[start : start + batch]), self.backend, self.dtype)
+            D = self.cast(np.stack(designs[start : start + batch]))
             P = to_numpy(oof_predict_designs(D, Yb, self.folds, self._fold_alpha, caller=self.caller)).astype(np.float64, copy=False)
-            out.extend(P[i] for i in range(P.shape[0]))
+            out.extend((P[i] if shift is None else P[i] + shift) for i in range(P.shape[0]))
         return out
 
     def pearson_designs(
@@ -356,19 +374,37 @@ class Regressor:
         r_target : ndarray, shape (len(with_target), n_targets)
         r_pairs : ndarray, shape (len(pairs), n_targets)
         """
-        if self._prepared is None or self._prepared[0] is not Y:
-            self._prepared = (Y, prepare_targets(asarray(Y, self.backend, self.dtype), self.folds))
-        D = asarray(designs[0][None] if len(designs) == 1 else np.stack(designs), self.backend, self.dtype)
+        Yb, _ = self._prepare(Y)  # correlations: a target's shift changes none
+        D = self.cast(designs[0][None] if len(designs) == 1 else np.stack(designs))
         if complement is not None:
             R = complement[0]
             if self._reference is None or self._reference[0] is not R:
-                self._reference = (R, asarray(R, self.backend, self.dtype))  # one backend copy, so its cache holds
+                self._reference = (R, self.cast(R))  # one backend copy, so its cache holds
             complement = (self._reference[1], *complement[1:])
         r_t, r_p = oof_pearson_designs(
-            D, self._prepared[1], self.folds, self._fold_alpha, pairs=pairs, with_target=with_target, complement=complement,
+            D, Yb, self.folds, self._fold_alpha, pairs=pairs, with_target=with_target, complement=complement,
             caller=self.caller,
         )
         return to_numpy(r_t).astype(np.float64, copy=False), to_numpy(r_p).astype(np.float64, copy=False)
+
+    # -------------------------------------------------------------- the arrays on the backend
+    def cast(self, A: Any) -> Any:
+        """A design (or a stack of designs) on the backend in :attr:`dtype`; in float32 its columns
+        centred in float64 first (:func:`centred_cast`: no prediction changes but by rounding)."""
+        return asarray(centred_cast(A, self.dtype)[0], self.backend, self.dtype)
+
+    def cast_targets(self, Y: Any) -> tuple[Any, np.ndarray | None]:
+        """Targets on the backend in :attr:`dtype` and the column means taken away (None: none), to
+        add back to their predictions (:func:`centred_cast`)."""
+        Yc, shift = centred_cast(Y, self.dtype)
+        return asarray(Yc, self.backend, self.dtype), shift
+
+    def _prepare(self, Y: np.ndarray) -> tuple[Any, np.ndarray | None]:
+        """The designs kernels' prepared targets of ``Y`` and their shift (cached for the same ``Y``)."""
+        if self._prepared is None or self._prepared[0] is not Y:
+            Yd, shift = self.cast_targets(Y)
+            self._prepared = (Y, prepare_targets(Yd, self.folds), shift)
+        return self._prepared[1], self._prepared[2]
 
     # -------------------------------------------------------------- scikit-learn estimators
     def estimator(self) -> Any:

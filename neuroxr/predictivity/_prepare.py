@@ -18,8 +18,9 @@ import xarray as xr
 from ..alignment import canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
 from ..errors import LayoutError, ParameterError, examples, no_effect, warn, where
+from ..kernels import offsets as _offsets
 from ..kernels.folds import check_fold_params, stimulus_folds
-from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
+from ..kernels.offsets import offset_columns, warn_offsets
 from ..kernels.regressors import (
     DEFAULT_ALPHA,
     DEFAULT_N_COMPONENTS,
@@ -37,6 +38,14 @@ from ..kernels.stats import column_squares, column_tol, no_variance, rounding_to
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
 from ._inputs import inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
 from ._progress import check_progress
+
+
+def float32_cause(values: Any, dtype: Any = "float64") -> str | None:
+    """How ``values`` meet float32 before the directions' kernels centre them (:func:`~neuroxr.kernels.offsets.float32_cause`):
+    ``"float32"`` where they are float32, else None. ``dtype='float32'`` is no cause: the kernels centre each
+    column in float64 before the cast (:func:`~neuroxr.kernels.regressors.centred_cast`), so no offset rounds
+    its variation away."""
+    return _offsets.float32_cause(values)
 
 
 # ---------------------------------------------------------------------------- parameters

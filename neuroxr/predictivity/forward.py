@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import asarray, get_namespace, one_blas_thread, to_numpy, with_blas_threads
+from ..backend import get_namespace, one_blas_thread, to_numpy, with_blas_threads
 from ..errors import no_effect
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import (
@@ -313,10 +313,12 @@ def _forward_core(
 
 
 def _apply(reg: Regressor, S: Any, Y: np.ndarray) -> np.ndarray:
-    """``S @ Y`` on the regressor's backend, without copying ``Y`` first (NumPy float64: none)."""
-    Yd = asarray(Y, reg.backend, reg.dtype)
+    """``S @ Y`` on the regressor's backend, without copying ``Y`` first (NumPy float64: none; float32:
+    ``Y`` centred in float64 before the cast, its means added back, :meth:`Regressor.cast_targets`)."""
+    Yd, shift = reg.cast_targets(Y)
     P = S @ Yd if isinstance(S, FOLD_OPERATORS) else get_namespace(S).matmul(S, Yd)
-    return to_numpy(P).astype(np.float64, copy=False)
+    P = to_numpy(P).astype(np.float64, copy=False)
+    return P if shift is None else P + shift
 
 
 def _pearson_linear_half(P1: np.ndarray, P: np.ndarray, T: int, c1: int) -> np.ndarray:

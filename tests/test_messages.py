@@ -130,7 +130,7 @@ WARNINGS = {  # call -> the start of the message that names the input
     # float32 past the Gram's bound (the reverse direction's designs as given): the function called, not the kernel
     "reverse float32 unresolved": (lambda: nx.reverse(_neural().copy(data=10 * _neural().values), _features(), dtype="float32",
                                                       alpha=1e-3, reps=2), r"reverse: dtype='float32' may not resolve"),
-    "forward float32": (lambda: nx.forward(_features() + 1e6, _neural(), reps=2, dtype="float32"),
+    "forward float32": (lambda: nx.forward((_features() + 1e6).astype(np.float32), _neural(), reps=2),
                         r"forward: features \(net/l1\): 8 of 8 units have \|mean\| / std"),
     "forward constant": (lambda: nx.forward(_features(), _constant_neuroid(), reps=2),
                          r"forward: neural \(V4\): 1 neuroids are constant"),

@@ -123,11 +123,35 @@ def test_an_empty_dataset_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("ids", [[1.0, np.nan, 3, 4, 5, 6], ["a", None, "c", "d", "e", "f"],
-                                 np.array(["a", "b", "c", "d", "e", None], dtype=object)])
+                                 np.array(["a", "b", "c", "d", "e", None], dtype=object),
+                                 ["a", np.nan, "c", "d", "e", "f"]])  # numpy reads a NaN among strings as 'nan'
 def test_missing_stimulus_ids_are_refused_not_stored_as_nan(tmp_path, ids):
     with pytest.raises(ExtractionError, match=r"stimulus_ids has 1 missing ids \(None/NaN\), at positions \[\d\]"):
         extract_features(small_cnn(), images(), tmp_path / "s.zarr", model_name="m", layers=["3"], stimulus_ids=ids,
                          progress=False)
+
+
+@pytest.mark.parametrize("ids, match", [(["a", "b"], r"has shape \(2,\); pass one id per stimulus \(3\)"),
+                                        (["a", "b", "c", "d"], r"has shape \(4,\); pass one id per stimulus \(3\)"),
+                                        (["a", None, "c"], r"has 1 missing ids \(None/NaN\), at positions \[1\]"),
+                                        (["a", np.nan, "c"], r"has 1 missing ids \(None/NaN\), at positions \[1\]")])
+def test_a_datasets_stimulus_ids_are_checked_as_given_ids_are(tmp_path, ids, match):
+    """A Dataset's ``stimulus_ids`` attribute of another length failed with a raw IndexError or broadcast
+    error in the pass, and a missing id in it was stored as the string 'None' or 'nan'."""
+    X = torch.randn(3, 4)
+
+    class Items(torch.utils.data.Dataset):
+        stimulus_ids = ids
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return X[i]
+
+    with pytest.raises(ExtractionError, match=r"^stimuli\.stimulus_ids \(Items\) " + match):
+        extract_features(nn.Linear(4, 2), Items(), tmp_path / "s.zarr", model_name="m", progress=False, batch_size=2)
+    assert not (tmp_path / "s.zarr").exists()
 
 
 def _text_args(tmp_path: Path, content: str) -> list[str]:

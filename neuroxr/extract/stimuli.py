@@ -85,17 +85,23 @@ class Stimuli:
         return self._loader(np.asarray(index))
 
 
-def check_ids(ids: Any, n: int, default: Sequence[str] | None) -> np.ndarray:
-    """Stimulus ids as a unique str array of length ``n`` (``default`` or ``stimulus0, ...`` if ``ids`` is None)."""
+def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "") -> np.ndarray:
+    """Stimulus ids as a unique str array of length ``n``: ``ids``, else ``default`` (a Dataset's
+    ``stimulus_ids``, named ``source`` in errors, checked as ``ids`` are), else ``stimulus0, ...``.
+    A missing id (None, NaN, also among strings of a list) is an error, never the string ``"nan"``."""
+    arg = "stimulus_ids"
+    if ids is None and default is not None:
+        ids, arg = default, source or "stimulus_ids"
     if ids is None:
-        arr = np.array(list(default) if default is not None else [f"stimulus{i}" for i in range(n)], dtype=str)
+        arr = np.array([f"stimulus{i}" for i in range(n)], dtype=str)
     else:
         raw = np.asarray(ids)
         if raw.ndim != 1 or raw.shape[0] != n:
-            raise ExtractionError(f"stimulus_ids has shape {raw.shape}; pass one id per stimulus ({n}).")
-        miss = missing_ids(raw)
+            fix = "" if arg == "stimulus_ids" else " (or pass stimulus_ids=)"
+            raise ExtractionError(f"{arg} has shape {raw.shape}; pass one id per stimulus ({n}){fix}.")
+        miss = missing_ids(ids)  # the sequence itself: numpy reads a NaN among strings as 'nan'
         if miss.size:
-            raise missing_ids_error("stimulus_ids", miss, "give every stimulus an id.", error=ExtractionError)
+            raise missing_ids_error(arg, miss, "give every stimulus an id.", error=ExtractionError)
         arr = raw.astype(str)
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
@@ -275,7 +281,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         n = len(ds)
         if n == 0:
             raise ExtractionError(f"stimuli is an empty {type(ds).__name__} (no items); pass at least one stimulus.")
-        ids = check_ids(stimulus_ids, n, getattr(ds, "stimulus_ids", None))
+        ids = check_ids(stimulus_ids, n, getattr(ds, "stimulus_ids", None), f"stimuli.stimulus_ids ({type(ds).__name__})")
 
         def item(i: int) -> Any:
             x = ds[i]

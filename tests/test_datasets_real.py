@@ -353,6 +353,31 @@ def test_random_cnn_is_seeded_and_labeled():
     assert (a["conv1"].values >= 0).all()  # pooled ReLU outputs
 
 
+
+@pytest.mark.parametrize("ids", [["a", None, "c"], ["a", np.nan, "c"], [1.0, np.nan, 3.0]])
+def test_image_features_refuse_missing_ids_rather_than_naming_a_stimulus_nan(ids):
+    """The weight-free features turned a missing id into the stimulus 'None' or 'nan'."""
+    from neuroxr.datasets.imagefeatures import gabor_energy_features, pixel_features
+
+    imgs = np.random.default_rng(0).random((3, 16, 16))
+    for f in (pixel_features, gabor_energy_features):
+        with pytest.raises(nx.LayoutError, match=rf"^{f.__name__}: stimulus_id has 1 missing ids \(None/NaN\), at positions \[1\]"):
+            f(imgs, ids)
+
+
+def test_random_cnn_records_its_resize_and_pooling():
+    """Two random-CNN feature sets that differ only in the resize (``size``) held the same attrs."""
+    pytest.importorskip("torch", reason="random_cnn_features runs on torch")
+    from neuroxr.datasets.imagefeatures import random_cnn_features
+
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    native = random_cnn_features(imgs, list("abc"), channels=(4,), pool=2)["conv1"]
+    small = random_cnn_features(imgs, list("abc"), channels=(4,), pool=2, size=16)["conv1"]
+    wide = random_cnn_features(imgs, list("abc"), channels=(4,), pool=2, size=(16, 24))["conv1"]
+    assert native.shape == small.shape and not np.allclose(native.values, small.values)
+    assert (native.attrs["size"], small.attrs["size"], wide.attrs["size"]) == (None, [16, 16], [16, 24])
+    assert native.attrs["pool"] == 2
+
 # ----------------------------------------------------------------------------- 92 images: RSA end to end
 
 @needs_k92

@@ -113,6 +113,31 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "")
     return arr
 
 
+def check_same_input(stim: Stimuli, a: Any, b: Any) -> None:
+    """Refuse preprocessing that gives a stimulus other model input on another load: ``a`` and ``b``,
+    two loaded batches (tensors, or dicts of tensors) that start with the same stimuli, must agree
+    on their common rows (NaN equal to NaN). A random augmentation (``RandomResizedCrop``, a random
+    flip), a Dataset that draws its items, or padding that depends on the batch would store features
+    of one draw, which another run, or another pass over the stimuli, would not reproduce."""
+    torch = torch_module()
+    k = min(len(a[next(iter(a))]) if isinstance(a, Mapping) else len(a),
+            len(b[next(iter(b))]) if isinstance(b, Mapping) else len(b))
+    pairs = [(a[key], b.get(key)) for key in a] if isinstance(a, Mapping) and isinstance(b, Mapping) else [(a, b)]
+    for x, y in pairs:
+        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+            continue
+        x, y = x[:k], y[:k]
+        same = x.shape == y.shape and x.dtype == y.dtype and (
+            bool(((x == y) | (torch.isnan(x) & torch.isnan(y))).all()) if x.is_floating_point() else torch.equal(x, y))
+        if not same:
+            raise ExtractionError(
+                f"the preprocessing gave the first stimuli ({', '.join(map(repr, stim.ids[:k].tolist()))}) other model "
+                f"input on a second load: a random augmentation (RandomResizedCrop, RandomHorizontalFlip, ...), a Dataset "
+                f"that draws its items, or padding that depends on the batch; the features would be of one random draw. "
+                f"Pass a deterministic (evaluation) transform, e.g. transform=weights.transforms()."
+            )
+
+
 def _stack(items: list[Any], what: str) -> Any:
     torch = torch_module()
     ts = [t if isinstance(t, torch.Tensor) else torch.as_tensor(np.asarray(t)) for t in items]

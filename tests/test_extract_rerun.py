@@ -400,3 +400,24 @@ def test_storage_options_name_a_remote_store_only(tmp_path):
         plan_extraction(net, images(), StudyStore(tmp_path / "s.zarr"), model_name="m", storage_options={"anon": True})
     assert not path.exists()
     assert plan_extraction(net, images(), path, model_name="m", storage_options={}).layers  # empty: none given
+
+
+@pytest.mark.parametrize("folder", [True, False])
+def test_ids_given_in_another_order_than_the_image_files_are_refused(tmp_path, folder):
+    """Ids pair with the files by position (a folder's sorted by name: img1, img10, img2); ids listed in
+    another order (img1, img2, img10) were attached to other images' features without a word."""
+    from PIL import Image
+
+    for i in (1, 2, 10):
+        Image.fromarray(np.full((8, 8, 3), 20 * i, np.uint8)).save(tmp_path / f"img{i}.png")
+    files = sorted(tmp_path.glob("img*.png")) if folder else [tmp_path / f"img{i}.png" for i in (2, 10, 1)]
+    stimuli = tmp_path if folder else [str(f) for f in files]
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    kw = dict(image_size=8, layers=["1"])
+    shuffled = ["img1", "img2", "img10"] if folder else ["img1", "img2", "img10"][::-1]
+    with pytest.raises(ExtractionError, match=r"^stimulus_ids: \d ids name another image file than the one at their "
+                                              r"position, e\.g\. 'img\d+' is given for 'img\d+\.png'"):
+        plan_extraction(net, stimuli, stimulus_ids=shuffled, **kw)
+    stems = [f.stem for f in files]
+    assert plan_extraction(net, stimuli, stimulus_ids=stems, **kw).stimulus_ids.tolist() == stems
+    assert plan_extraction(net, stimuli, stimulus_ids=["a", "b", "c"], **kw).stimulus_ids.tolist() == ["a", "b", "c"]

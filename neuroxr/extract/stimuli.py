@@ -271,7 +271,18 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
                 f"{len(missing)} image files do not exist, e.g. {missing[:3]}. If these are texts, pass texts=True; "
                 f"the model then needs a tokenizer: {TOKENIZER_FIX}."
             )
-        ids = check_ids(stimulus_ids, len(files), [f.stem for f in files])
+        stems = [f.stem for f in files]
+        ids = check_ids(stimulus_ids, len(files), stems)
+        elsewhere = {stem: j for j, stem in enumerate(stems)}
+        moved = [i for i, s in enumerate(ids.tolist()) if elsewhere.get(s, i) != i]
+        if moved:  # an id naming another file: given in another order than the files (img10 before img2 by name)
+            i = moved[0]
+            raise ExtractionError(
+                f"stimulus_ids: {len(moved)} ids name another image file than the one at their position, e.g. "
+                f"{str(ids[i])!r} is given for {files[i].name!r} (the {'folder' if folder else 'list'}'s files "
+                f"{'sorted by name' if folder else 'as listed'}); ids pair with the files by position: give them in that "
+                f"order, or leave stimulus_ids out (the ids are then the file names)."
+            )
 
         def load_files(index: np.ndarray) -> Any:
             return _images_to_batch([open_image(files[int(i)]) for i in index], ids[index], prep)

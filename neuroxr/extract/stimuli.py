@@ -91,7 +91,7 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "")
     A missing id (None, NaN, also among strings of a list) is an error, never the string ``"nan"``."""
     arg = "stimulus_ids"
     if ids is None and default is not None:
-        ids, arg = default, source or "stimulus_ids"
+        ids, arg = (default if hasattr(default, "__len__") else list(default)), source or "stimulus_ids"
     if ids is None:
         arr = np.array([f"stimulus{i}" for i in range(n)], dtype=str)
     else:

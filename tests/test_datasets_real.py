@@ -10,6 +10,7 @@ it) or the folder named by ``NEUROXR_SHARED_DATA``. Tests skip, saying so, when 
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from pathlib import Path
@@ -353,6 +354,31 @@ def test_random_cnn_is_seeded_and_labeled():
     assert (a["conv1"].values >= 0).all()  # pooled ReLU outputs
 
 
+
+@pytest.mark.parametrize("ids", [["a", None, "c"], ["a", np.nan, "c"], [1.0, np.nan, 3.0]])
+def test_image_features_refuse_missing_ids_rather_than_naming_a_stimulus_nan(ids):
+    """The weight-free features turned a missing id into the stimulus 'None' or 'nan'."""
+    from neuroxr.datasets.imagefeatures import gabor_energy_features, pixel_features
+
+    imgs = np.random.default_rng(0).random((3, 16, 16))
+    for f in (pixel_features, gabor_energy_features):
+        with pytest.raises(nx.LayoutError, match=rf"^{f.__name__}: stimulus_id has 1 missing ids \(None/NaN\), at positions \[1\]"):
+            f(imgs, ids)
+
+
+def test_random_cnn_records_its_resize_and_pooling():
+    """Two random-CNN feature sets that differ only in the resize (``size``) held the same attrs."""
+    pytest.importorskip("torch", reason="random_cnn_features runs on torch")
+    from neuroxr.datasets.imagefeatures import random_cnn_features
+
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    native = random_cnn_features(imgs, list("abc"), channels=(4,), pool=2)["conv1"]
+    small = random_cnn_features(imgs, list("abc"), channels=(4,), pool=2, size=16)["conv1"]
+    wide = random_cnn_features(imgs, list("abc"), channels=(4,), pool=2, size=(16, 24))["conv1"]
+    assert native.shape == small.shape and not np.allclose(native.values, small.values)
+    assert (native.attrs["size"], small.attrs["size"], wide.attrs["size"]) == (None, [16, 16], [16, 24])
+    assert native.attrs["pool"] == 2
+
 # ----------------------------------------------------------------------------- 92 images: RSA end to end
 
 @needs_k92
@@ -643,3 +669,37 @@ def test_cowley_animal_named_for_sessions_outside_the_table(tmp_path):
         load_cowley_v4(V4, "210621", "avg", animal="PE")
     with pytest.raises(nx.ParameterError, match="animal"):
         load_cowley_v4(V4, "210621", "avg", animal="a/b")
+
+
+def test_cowley_images_pair_by_their_number_not_their_name_order(tmp_path):
+    """A copy whose files are named without zero-padding (image1 ... image12) was read in name order:
+    image10 took the second row of the responses, so every id after image1 named another image's
+    responses. A number missing or repeated is refused."""
+    pytest.importorskip("PIL", reason="Pillow decodes the JPEGs")
+    from PIL import Image
+
+    from neuroxr.datasets.cowley import load_cowley_images, load_cowley_v4
+
+    n = 12
+    resp = np.arange(3.0 * n).reshape(3, n)  # (neuron, image): image j's responses are j, n + j, 2n + j
+    np.save(tmp_path / "responses_avg_999999.npy", resp)
+
+    def write_zip(stems):
+        with zipfile.ZipFile(tmp_path / "images_999999.zip", "w") as z:
+            for stem in stems:
+                buf = io.BytesIO()
+                Image.fromarray(np.full((4, 4, 3), 10 * int(stem[5:]), dtype=np.uint8)).save(buf, format="JPEG", quality=100)
+                z.writestr(f"{stem}.jpg", buf.getvalue())
+
+    write_zip([f"image{k}" for k in range(1, n + 1)])
+    da = load_cowley_v4(tmp_path, "999999", "avg", animal="XY")
+    imgs, ids = load_cowley_images(tmp_path, "999999")
+    want = [f"999999/image{k}" for k in range(1, n + 1)]
+    assert da.stimulus_id.values.tolist() == want and ids.tolist() == want
+    np.testing.assert_array_equal(da.values[:, 0, 0], resp[0])
+    assert np.abs(imgs[:, 0, 0, 0].astype(int) - 10 * np.arange(1, n + 1)).max() <= 2  # JPEG rounding
+    plain = [f"image{k}" for k in range(1, n)]
+    for stems in ([*plain, f"image{n + 1}"], [*plain, "image01"], [f"image{k}" for k in range(n)]):  # gap, repeat, 0-based
+        write_zip(stems)
+        with pytest.raises(nx.LayoutError, match=rf"^images_999999.zip: its {n} images are not numbered 1..{n}"):
+            load_cowley_v4(tmp_path, "999999", "avg", animal="XY")

@@ -576,6 +576,24 @@ def test_training_mode_is_restored_and_eval_is_used(tmp_path):
         np.testing.assert_allclose(store.read_features("m", "2").values, net(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
+
+def test_each_modules_training_flag_is_restored(tmp_path):
+    """A model trained with a frozen (eval-mode) batch norm came back from the extraction, or from a dry
+    run, with every module in training mode: the next training step updated the frozen statistics."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
+    x = torch.from_numpy(random_images(6))
+    for call in (lambda: extract_features(net, x, tmp_path / "s.zarr", model_name="m", layers=["2"], progress=False),
+                 lambda: plan_extraction(net, x, layers=["2"])):
+        net.train()
+        net[2].eval()
+        before = [m.training for m in net.modules()]
+        call()
+        assert [m.training for m in net.modules()] == before == [True, True, True, False, True]
+    stored = StudyStore(tmp_path / "s.zarr").read_features("m", "2").values
+    net.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(stored, net[2](net[1](net[0](x))).numpy(), rtol=1e-5, atol=1e-6)
+
 # ---------------------------------------------------------------------------- integration
 def test_stored_features_feed_the_forward_direction(tmp_path):
     from neuroxr import predictivity as directions

@@ -640,3 +640,34 @@ def test_cli_extract_options_are_extract_features(tmp_path):
         res = CliRunner().invoke(main, [base[0], str(tmp_path / "e.zarr"), *base[1:], *flags])
         assert res.exit_code == 2 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
         assert not (tmp_path / "e.zarr").exists()
+
+
+class DrawingDataset(torch.utils.data.Dataset):
+    """Items drawn anew on every load (an augmentation inside the Dataset)."""
+
+    def __len__(self) -> int:
+        return 5
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.rand(3, 8, 8)
+
+
+def test_random_preprocessing_is_refused_not_stored(tmp_path):
+    """A training transform (a random crop or flip) or a Dataset drawing its items gave features of one
+    random draw, stored as the stimuli's; the probe loads the first stimuli twice, and they must agree."""
+    x = torch.rand(5, 3, 8, 8)
+    draws = iter(range(1, 1000))
+
+    def jitter(item):  # another shift on every call
+        return torch.as_tensor(item) + next(draws)
+
+    for stimuli, kw in ((x, {"transform": jitter}), (DrawingDataset(), {})):
+        with pytest.raises(ExtractionError, match=r"^the preprocessing gave the first stimuli \('stimulus0', 'stimulus1'\) "
+                                                  r"other model input on a second load: a random augmentation"):
+            extract_features(small_net(), stimuli, tmp_path / "s.zarr", model_name="m", progress=False, **kw)
+        assert not (tmp_path / "s.zarr").exists()
+    # a deterministic transform, NaN in the input included, is taken
+    nan_x = x.clone()
+    nan_x[0, 0, 0, 0] = float("nan")
+    plan = plan_extraction(small_net(), nan_x, transform=lambda item: torch.as_tensor(item) * 2, layers=["0"])
+    assert plan.stimulus_ids.tolist() == [f"stimulus{i}" for i in range(5)]

@@ -123,11 +123,35 @@ def test_an_empty_dataset_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("ids", [[1.0, np.nan, 3, 4, 5, 6], ["a", None, "c", "d", "e", "f"],
-                                 np.array(["a", "b", "c", "d", "e", None], dtype=object)])
+                                 np.array(["a", "b", "c", "d", "e", None], dtype=object),
+                                 ["a", np.nan, "c", "d", "e", "f"]])  # numpy reads a NaN among strings as 'nan'
 def test_missing_stimulus_ids_are_refused_not_stored_as_nan(tmp_path, ids):
     with pytest.raises(ExtractionError, match=r"stimulus_ids has 1 missing ids \(None/NaN\), at positions \[\d\]"):
         extract_features(small_cnn(), images(), tmp_path / "s.zarr", model_name="m", layers=["3"], stimulus_ids=ids,
                          progress=False)
+
+
+@pytest.mark.parametrize("ids, match", [(["a", "b"], r"has shape \(2,\); pass one id per stimulus \(3\)"),
+                                        (["a", "b", "c", "d"], r"has shape \(4,\); pass one id per stimulus \(3\)"),
+                                        (["a", None, "c"], r"has 1 missing ids \(None/NaN\), at positions \[1\]"),
+                                        (["a", np.nan, "c"], r"has 1 missing ids \(None/NaN\), at positions \[1\]")])
+def test_a_datasets_stimulus_ids_are_checked_as_given_ids_are(tmp_path, ids, match):
+    """A Dataset's ``stimulus_ids`` attribute of another length failed with a raw IndexError or broadcast
+    error in the pass, and a missing id in it was stored as the string 'None' or 'nan'."""
+    X = torch.randn(3, 4)
+
+    class Items(torch.utils.data.Dataset):
+        stimulus_ids = ids
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return X[i]
+
+    with pytest.raises(ExtractionError, match=r"^stimuli\.stimulus_ids \(Items\) " + match):
+        extract_features(nn.Linear(4, 2), Items(), tmp_path / "s.zarr", model_name="m", progress=False, batch_size=2)
+    assert not (tmp_path / "s.zarr").exists()
 
 
 def _text_args(tmp_path: Path, content: str) -> list[str]:
@@ -376,3 +400,24 @@ def test_storage_options_name_a_remote_store_only(tmp_path):
         plan_extraction(net, images(), StudyStore(tmp_path / "s.zarr"), model_name="m", storage_options={"anon": True})
     assert not path.exists()
     assert plan_extraction(net, images(), path, model_name="m", storage_options={}).layers  # empty: none given
+
+
+@pytest.mark.parametrize("folder", [True, False])
+def test_ids_given_in_another_order_than_the_image_files_are_refused(tmp_path, folder):
+    """Ids pair with the files by position (a folder's sorted by name: img1, img10, img2); ids listed in
+    another order (img1, img2, img10) were attached to other images' features without a word."""
+    from PIL import Image
+
+    for i in (1, 2, 10):
+        Image.fromarray(np.full((8, 8, 3), 20 * i, np.uint8)).save(tmp_path / f"img{i}.png")
+    files = sorted(tmp_path.glob("img*.png")) if folder else [tmp_path / f"img{i}.png" for i in (2, 10, 1)]
+    stimuli = tmp_path if folder else [str(f) for f in files]
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    kw = dict(image_size=8, layers=["1"])
+    shuffled = ["img1", "img2", "img10"] if folder else ["img1", "img2", "img10"][::-1]
+    with pytest.raises(ExtractionError, match=r"^stimulus_ids: \d ids name another image file than the one at their "
+                                              r"position, e\.g\. 'img\d+' is given for 'img\d+\.png'"):
+        plan_extraction(net, stimuli, stimulus_ids=shuffled, **kw)
+    stems = [f.stem for f in files]
+    assert plan_extraction(net, stimuli, stimulus_ids=stems, **kw).stimulus_ids.tolist() == stems
+    assert plan_extraction(net, stimuli, stimulus_ids=["a", "b", "c"], **kw).stimulus_ids.tolist() == ["a", "b", "c"]

@@ -61,6 +61,9 @@ def test_bad_files_raise_one_line_errors(tmp_path, arrays):
     np.savez(tmp_path / "data.npz", responses=R, stimuli=np.array(stim))
     np.save(tmp_path / "feats.npy", X)
     (tmp_path / "data.csv").write_text("1,2\n")
+    # object arrays (ids with a None, as np.asarray(list) makes them) are stored pickled: a raw ValueError before
+    np.savez(tmp_path / "objects.npz", responses=R, stimuli=np.array([*stim[:4], None], dtype=object))
+    np.save(tmp_path / "objects.npy", X.astype(object))
     cases = [
         (lambda: read_array(tmp_path / "data.npz"), "holds 2 arrays"),
         (lambda: read_array(tmp_path / "data.npz", "spikes"), "no array 'spikes'"),
@@ -71,6 +74,9 @@ def test_bad_files_raise_one_line_errors(tmp_path, arrays):
         (lambda: read_array(tmp_path / "data.npz", "stimuli", layout="features"), "numeric"),
         (lambda: read_array(tmp_path / "data.csv"), "unknown file type"),
         (lambda: read_array(tmp_path / "nothing.h5"), "no file"),
+        (lambda: read_array(tmp_path / "objects.npz", "responses", ids="stimuli"),
+         r"^path: array 'stimuli' of objects.npz holds Python objects .* ids as strings"),
+        (lambda: read_array(tmp_path / "objects.npy", layout="features"), r"^path: objects.npy holds Python objects"),
     ]
     for call, match in cases:
         with pytest.raises(LayoutError, match=match) as err:

@@ -126,6 +126,31 @@ def test_missing_ids_are_an_error_not_a_stimulus_called_none():
     _one_line_errors(cases)
 
 
+
+def test_descriptor_lists_keep_their_missing_ids_and_types():
+    """rsatoolbox keeps descriptors as the lists given; numpy read ``["a", nan]`` as the ids ``"a"``,
+    ``"nan"`` and ``[1, "1"]`` as one stimulus ``"1"`` (4 repeats of it), both silently."""
+    X = np.arange(8.0).reshape(4, 2)
+    nan_stim = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", np.nan, "a", "b"]})
+    mixed = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": [1, "1", 1, "1"]})
+    nan_rep = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "a", "b", "b"], "run": ["x", np.nan, "x", "y"]})
+    nan_chan = rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "b", "c", "d"]},
+                                       channel_descriptors={"name": ["x", np.nan]})
+    rdms = rsatoolbox.rdm.RDMs(np.zeros((1, 3)), pattern_descriptors={"stimulus": ["a", np.nan, "c"]})
+    cases = [
+        (lambda: from_rsatoolbox(nan_stim), r"'stimulus' has 1 missing ids .* trials \[1\]"),
+        (lambda: from_rsatoolbox(mixed), r"'stimulus' holds values of different types that read the same as text"),
+        (lambda: from_rsatoolbox(nan_rep, repeat="run"), r"'run' holds missing values"),
+        (lambda: from_rsatoolbox(nan_chan), r"channel descriptor 'name' has 1 missing ids .* channels \[1\]"),
+        (lambda: from_rsatoolbox_rdms(rdms), r"pattern descriptor 'stimulus' has 1 missing ids .* patterns \[1\]"),
+    ]
+    _one_line_errors(cases)
+    plain = from_rsatoolbox(rsatoolbox.data.Dataset(X, obs_descriptors={"stimulus": ["a", "a", "b", "b"], "run": [0, 1, 0, 1]}),
+                            repeat="run")
+    assert plain.stimulus_id.values.tolist() == ["a", "b"] and plain.repeat.values.tolist() == [0, 1]
+    assert plain.repeat.dtype.kind == "i"
+    np.testing.assert_array_equal(plain.values, X.reshape(2, 2, 2).transpose(0, 2, 1))
+
 def _rdm(ids, scale=1.0):
     n = len(ids)
     D = scale * squareform(pdist(np.arange(n * 3, dtype=float).reshape(n, 3) ** 1.5))

@@ -151,14 +151,24 @@ def cowley_sessions(root: str | Path) -> dict[str, dict[str, bool]]:
 
 
 def _image_names(zpath: Path) -> list[tuple[str, str]]:
-    """(member name, stem) of every JPEG in the zip, sorted by stem."""
+    """(member name, stem) of every JPEG in the zip, in the order of their numbers, which must be
+    1..n: the number is the image's position on the responses' image axis (``image10`` follows
+    ``image9``, whatever the zero-padding; a name order would put it before ``image2``)."""
     with zipfile.ZipFile(zpath) as z:
         out = []
         for name in z.namelist():
             m = _IMAGE_RE.search(name)
             if m:
                 out.append((name, m.group(1)))
-    out.sort(key=lambda t: t[1])
+    out.sort(key=lambda t: int(t[1][len("image"):]))
+    numbers = [int(stem[len("image"):]) for _, stem in out]
+    bad = next((j for j, k in enumerate(numbers) if k != j + 1), None)
+    if bad is not None:  # a number missing, repeated (two folders, image1 and image0001) or not 1-based
+        raise LayoutError(
+            f"{zpath.name}: its {len(out)} images are not numbered 1..{len(out)} (number {bad + 1} in order is "
+            f"{out[bad][0]!r}); the number is the image's position on the responses' image axis, so the pairing "
+            f"cannot be read: restore the session's published zip."
+        )
     return out
 
 
@@ -179,7 +189,8 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
     Returns
     -------
     images : numpy.ndarray, shape (n_images, 112, 112, 3), uint8
-        RGB images in file-name order, which is the order of the image axis of the responses.
+        RGB images in the order of their file numbers (imageNNNN, 1-based), the order of the image
+        axis of the responses.
     stimulus_id : numpy.ndarray of str, shape (n_images,)
         ``"<session>/imageNNNN"``, the ids :func:`load_cowley_v4` gives the same stimuli.
 

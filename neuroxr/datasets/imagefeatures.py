@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError
-from ..layouts import features
+from ..errors import LayoutError, missing_ids_error
+from ..layouts import features, missing_ids
 
 __all__ = [
     "to_grayscale",
@@ -72,10 +72,13 @@ def _as_float_images(images: Any, name: str) -> np.ndarray:
 def _ids(stimulus_id: Sequence[str] | None, n: int, name: str) -> np.ndarray:
     if stimulus_id is None:
         return np.array([f"stimulus{i}" for i in range(n)])
-    ids = np.asarray(stimulus_id).astype(str)
+    ids = np.asarray(stimulus_id)
     if ids.shape != (n,):
         raise LayoutError(f"{name}: stimulus_id has shape {ids.shape}; pass one id per image ({n}).")
-    return ids
+    miss = missing_ids(stimulus_id)  # the sequence itself: numpy reads None as 'None', a NaN among strings as 'nan'
+    if miss.size:
+        raise missing_ids_error(f"{name}: stimulus_id", miss, "give every image an id.")
+    return ids.astype(str)
 
 
 def to_grayscale(images: Any) -> np.ndarray:
@@ -355,7 +358,8 @@ def random_cnn_features(
     dict of str -> xarray.DataArray
         ``{"conv1": ..., "conv2": ..., ...}``, each dims ``(stimulus, unit)`` with
         ``channels[i] * pool**2`` units, ``model="random_cnn"``, ``layer="conv<i+1>"``, unit
-        coords ``channel``, ``y``, ``x`` and attr ``seed``.
+        coords ``channel``, ``y``, ``x`` and attrs ``seed``, ``channels``, ``pool`` and ``size``
+        (``[height, width]`` of the resize, None without one): what made the features.
 
     Raises
     ------
@@ -409,6 +413,8 @@ def random_cnn_features(
                 "description": "untrained CNN, fixed random He-normal weights (numpy default_rng(seed)); baseline",
                 "seed": int(seed),
                 "channels": [int(c) for c in channels],
+                "pool": int(pool),
+                "size": None if size is None else np.broadcast_to(np.asarray(size, dtype=int), (2,)).tolist(),
             },
             channel=cc.ravel(),
             y=yy.ravel(),

@@ -26,7 +26,7 @@ from ..errors import ExtractionError, NeuroxrError
 from ._common import layer_name, torch_module
 from ._common import reason as _reason
 from .code import own_hook
-from .stimuli import Stimuli
+from .stimuli import Stimuli, check_same_input
 
 POOLING = ("mean", "cls", "last")
 """Token pooling options for outputs shaped ``(batch, tokens, dim)``."""
@@ -253,7 +253,8 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
     try:
         for n, m in named.items():
             handles.append(m.register_forward_hook(make_hook(n)))
-        batch = to_input(stim.load(np.arange(min(2, stim.n))), device, in_dtype)
+        first = stim.load(np.arange(min(2, stim.n)))
+        batch = to_input(first, device, in_dtype)
         state["b"] = batch_len(batch)
         nbytes = input_bytes(batch)
         _probe_call(model, batch, model_name, stim)
@@ -262,7 +263,7 @@ def probe(model: Any, stim: Stimuli, candidates: list[str], device: Any, in_dtyp
             h.remove()
     if stim.n >= 2:
         _check_batched(model, stim, [n for n in candidates if info[n].batched and info[n].calls == 1], info,
-                       3 if stim.n >= 3 else 1, device, in_dtype, model_name)
+                       3 if stim.n >= 3 else 1, device, in_dtype, model_name, first)
     return info, state["leaf_calls"], nbytes
 
 
@@ -286,12 +287,13 @@ def _probe_call(model: Any, batch: Any, model_name: str | None, stim: Stimuli,
 
 
 def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, ProbeInfo], b: int, device: Any,
-                   in_dtype: Any, model_name: str | None) -> None:
+                   in_dtype: Any, model_name: str | None, first: Any = None) -> None:
     """The probe's second pass, over ``b`` stimuli: a module of ``names`` stays ``batched`` only when its
     first dim is ``b`` again and its shape per stimulus the same; the pass stops once all have run.
     A model that cannot run ``b`` stimuli (one that takes batches of exactly 2, or a batch statistic
     that needs 2) keeps the first pass's reading: the run's batches are checked against their
-    stimulus counts (:func:`neuroxr.extract.write.activations`) all the same."""
+    stimulus counts (:func:`neuroxr.extract.write.activations`) all the same. ``first``, the first pass's
+    loaded batch, must hold the same model input for the stimuli both passes load (:func:`check_same_input`)."""
     torch = torch_module()
     named = dict(model.named_modules())
     seen: set[str] = set()
@@ -314,9 +316,12 @@ def _check_batched(model: Any, stim: Stimuli, names: list[str], info: dict[str, 
 
     if not names:
         return
+    loaded = stim.load(np.arange(b))
+    if first is not None:  # the stimuli both probe passes load must get the same model input both times
+        check_same_input(stim, first, loaded)
     handles = [named[n].register_forward_hook(make_hook(n)) for n in names]
     try:
-        _probe_call(model, to_input(stim.load(np.arange(b)), device, in_dtype), model_name, stim)
+        _probe_call(model, to_input(loaded, device, in_dtype), model_name, stim)
     except ExtractionError:  # the model's own code refused b stimuli: no second reading
         pass
     finally:

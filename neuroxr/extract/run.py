@@ -69,6 +69,20 @@ def _pooling_asked(pooling: Any) -> bool:
     return pooling not in (None, "none", "auto")
 
 
+def _eval_mode(model: Any) -> list[tuple[Any, bool]]:
+    """Put ``model`` in eval mode; returns each module's training flag, for :func:`_restore_modes`."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    return modes
+
+
+def _restore_modes(modes: list[tuple[Any, bool]]) -> None:
+    """Each module's own training flag back: ``model.train(flag)`` would set every module's, so a model
+    trained with a frozen (eval-mode) batch norm came back with it unfrozen."""
+    for module, flag in modes:
+        module.training = flag
+
+
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
              memory_limit: Any, batch_size: Any, pooling: Any, device: Any,
              texts: bool | None) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
@@ -128,8 +142,7 @@ def plan_extraction(
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options) if store is not None else None
-    was_training = model.training
-    model.eval()
+    modes = _eval_mode(model)
     try:
         model.to(device)
         with torch.no_grad():
@@ -141,7 +154,7 @@ def plan_extraction(
                 identity=Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind)),
             )
     finally:
-        model.train(was_training)
+        _restore_modes(modes)
 
 
 def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> StudyStore | None:
@@ -215,7 +228,7 @@ def extract_features(
     Parameters
     ----------
     model : torch.nn.Module
-        Put in eval mode for the extraction (its training flag is restored afterwards) and moved
+        Put in eval mode for the extraction (each module's training flag is restored afterwards) and moved
         to ``device`` (in place). Hugging Face models get dict batches as keyword arguments.
     stimuli : folder, list of image paths, list of texts, array or tensor (N, ...), or torch Dataset
         A folder of images (files directly inside it, sorted by name; ``stimulus_id`` is the file
@@ -340,8 +353,7 @@ def extract_features(
     st = _existing(store, storage_options)
     if st is not None and not dry_run:
         st._require_write()
-    was_training = model.training
-    model.eval()
+    modes = _eval_mode(model)
     try:
         model.to(device)
         identity = Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind))
@@ -356,7 +368,7 @@ def extract_features(
         return _execute(model, stim, _open(store, st, storage_options), plan, prep, identity, device=device, progress=progress,
                         on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir)
     finally:
-        model.train(was_training)
+        _restore_modes(modes)
 
 
 def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, device: Any, in_dtype: Any,

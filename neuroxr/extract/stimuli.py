@@ -85,17 +85,23 @@ class Stimuli:
         return self._loader(np.asarray(index))
 
 
-def check_ids(ids: Any, n: int, default: Sequence[str] | None) -> np.ndarray:
-    """Stimulus ids as a unique str array of length ``n`` (``default`` or ``stimulus0, ...`` if ``ids`` is None)."""
+def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "") -> np.ndarray:
+    """Stimulus ids as a unique str array of length ``n``: ``ids``, else ``default`` (a Dataset's
+    ``stimulus_ids``, named ``source`` in errors, checked as ``ids`` are), else ``stimulus0, ...``.
+    A missing id (None, NaN, also among strings of a list) is an error, never the string ``"nan"``."""
+    arg = "stimulus_ids"
+    if ids is None and default is not None:
+        ids, arg = (default if hasattr(default, "__len__") else list(default)), source or "stimulus_ids"
     if ids is None:
-        arr = np.array(list(default) if default is not None else [f"stimulus{i}" for i in range(n)], dtype=str)
+        arr = np.array([f"stimulus{i}" for i in range(n)], dtype=str)
     else:
         raw = np.asarray(ids)
         if raw.ndim != 1 or raw.shape[0] != n:
-            raise ExtractionError(f"stimulus_ids has shape {raw.shape}; pass one id per stimulus ({n}).")
-        miss = missing_ids(raw)
+            fix = "" if arg == "stimulus_ids" else " (or pass stimulus_ids=)"
+            raise ExtractionError(f"{arg} has shape {raw.shape}; pass one id per stimulus ({n}){fix}.")
+        miss = missing_ids(ids)  # the sequence itself: numpy reads a NaN among strings as 'nan'
         if miss.size:
-            raise missing_ids_error("stimulus_ids", miss, "give every stimulus an id.", error=ExtractionError)
+            raise missing_ids_error(arg, miss, "give every stimulus an id.", error=ExtractionError)
         arr = raw.astype(str)
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
@@ -105,6 +111,31 @@ def check_ids(ids: Any, n: int, default: Sequence[str] | None) -> np.ndarray:
             f"Pass stimulus_ids=... explicitly (file names are used without their extension)."
         )
     return arr
+
+
+def check_same_input(stim: Stimuli, a: Any, b: Any) -> None:
+    """Refuse preprocessing that gives a stimulus other model input on another load: ``a`` and ``b``,
+    two loaded batches (tensors, or dicts of tensors) that start with the same stimuli, must agree
+    on their common rows (NaN equal to NaN). A random augmentation (``RandomResizedCrop``, a random
+    flip), a Dataset that draws its items, or padding that depends on the batch would store features
+    of one draw, which another run, or another pass over the stimuli, would not reproduce."""
+    torch = torch_module()
+    k = min(len(a[next(iter(a))]) if isinstance(a, Mapping) else len(a),
+            len(b[next(iter(b))]) if isinstance(b, Mapping) else len(b))
+    pairs = [(a[key], b.get(key)) for key in a] if isinstance(a, Mapping) and isinstance(b, Mapping) else [(a, b)]
+    for x, y in pairs:
+        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+            continue
+        x, y = x[:k], y[:k]
+        same = x.shape == y.shape and x.dtype == y.dtype and (
+            bool(((x == y) | (torch.isnan(x) & torch.isnan(y))).all()) if x.is_floating_point() else torch.equal(x, y))
+        if not same:
+            raise ExtractionError(
+                f"the preprocessing gave the first stimuli ({', '.join(map(repr, stim.ids[:k].tolist()))}) other model "
+                f"input on a second load: a random augmentation (RandomResizedCrop, RandomHorizontalFlip, ...), a Dataset "
+                f"that draws its items, or padding that depends on the batch; the features would be of one random draw. "
+                f"Pass a deterministic (evaluation) transform, e.g. transform=weights.transforms()."
+            )
 
 
 def _stack(items: list[Any], what: str) -> Any:
@@ -240,7 +271,18 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
                 f"{len(missing)} image files do not exist, e.g. {missing[:3]}. If these are texts, pass texts=True; "
                 f"the model then needs a tokenizer: {TOKENIZER_FIX}."
             )
-        ids = check_ids(stimulus_ids, len(files), [f.stem for f in files])
+        stems = [f.stem for f in files]
+        ids = check_ids(stimulus_ids, len(files), stems)
+        elsewhere = {stem: j for j, stem in enumerate(stems)}
+        moved = [i for i, s in enumerate(ids.tolist()) if elsewhere.get(s, i) != i]
+        if moved:  # an id naming another file: given in another order than the files (img10 before img2 by name)
+            i = moved[0]
+            raise ExtractionError(
+                f"stimulus_ids: {len(moved)} ids name another image file than the one at their position, e.g. "
+                f"{str(ids[i])!r} is given for {files[i].name!r} (the {'folder' if folder else 'list'}'s files "
+                f"{'sorted by name' if folder else 'as listed'}); ids pair with the files by position: give them in that "
+                f"order, or leave stimulus_ids out (the ids are then the file names)."
+            )
 
         def load_files(index: np.ndarray) -> Any:
             return _images_to_batch([open_image(files[int(i)]) for i in index], ids[index], prep)
@@ -275,7 +317,7 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
         n = len(ds)
         if n == 0:
             raise ExtractionError(f"stimuli is an empty {type(ds).__name__} (no items); pass at least one stimulus.")
-        ids = check_ids(stimulus_ids, n, getattr(ds, "stimulus_ids", None))
+        ids = check_ids(stimulus_ids, n, getattr(ds, "stimulus_ids", None), f"stimuli.stimulus_ids ({type(ds).__name__})")
 
         def item(i: int) -> Any:
             x = ds[i]

@@ -57,7 +57,7 @@ class _File:
         if self.suffix == ".npy":
             if key is not None:
                 raise LayoutError(f"{arg}: a .npy file holds one array; pass {arg}=None (and ids as lists).")
-            return np.load(self.path, allow_pickle=False)
+            return self._unpickled(lambda: np.load(self.path, allow_pickle=False), self.path.name)
         keys = self.keys()
         if key is None:
             if len(keys) != 1:
@@ -65,7 +65,22 @@ class _File:
             key = keys[0]
         if key not in keys:
             raise LayoutError(f"{arg}: {self.path.name} has no array {key!r}; found {keys}.")
-        return np.asarray(self._h5[key][()] if self._h5 is not None else self._npz[key])
+        if self._h5 is not None:
+            return np.asarray(self._h5[key][()])
+        return self._unpickled(lambda: np.asarray(self._npz[key]), f"array {key!r} of {self.path.name}")
+
+    @staticmethod
+    def _unpickled(load: Any, what: str) -> np.ndarray:
+        """``load()``, whose refusal of a pickled (object) array is a one-line error: pickles are not read."""
+        try:
+            return load()
+        except ValueError as exc:
+            if "allow_pickle" not in str(exc):
+                raise
+            raise LayoutError(
+                f"path: {what} holds Python objects (an object array, stored pickled), which read_array does not "
+                f"load; save numbers as a numeric array and ids as strings (np.asarray(ids, dtype=str), with no None)."
+            ) from None
 
     def close(self) -> None:
         for f in (self._h5, self._npz):

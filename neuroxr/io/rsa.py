@@ -46,7 +46,10 @@ def _require_rsatoolbox() -> Any:
 def _descriptor(desc: dict[str, Any], key: str, n: int, arg: str, what: str) -> np.ndarray:
     if key not in desc:
         raise LayoutError(f"{arg}: {what} has no descriptor {key!r}; found {sorted(desc)}. Pass {arg}=<one of them>.")
-    v = np.asarray(desc[key])
+    raw = desc[key]
+    v = np.asarray(raw)
+    if v.dtype.kind in "US" and not isinstance(raw, np.ndarray):  # a list as given: numpy would read the
+        v = np.asarray(raw, dtype=object)  # NaN in ["a", nan] as 'nan' and [1, "1"] as one id
     if v.shape != (n,):
         raise LayoutError(f"{arg}: descriptor {key!r} of {what} has shape {v.shape}; expected ({n},).")
     return v

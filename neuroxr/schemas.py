@@ -416,8 +416,8 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
 
 
 def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
-    """The complete keyed entries whose stored provenance does not hash to the key they lie under:
-    their attrs were edited after the write (the parameters or input tokens they show are not the
+    """The complete keyed entries whose stored provenance (absent included) does not hash to the key
+    they lie under: their attrs were edited after the write (the parameters or input tokens they show are not the
     ones their numbers were computed from)."""
     from .entries import provenance as _p
     from .entries.layout import iter_entries
@@ -425,8 +425,7 @@ def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
     return [(e["path"], f"its provenance does not hash to its key {e['key']!r} (its attrs were edited after it was "
              f"written, so the parameters and inputs it shows are not those of its numbers); delete it "
              f"(StudyStore.invalidate) and compute it again")
-            for e in iter_entries(store) if e["complete"] and e["key"] and e["provenance"]
-            and _p.key(e["provenance"]) != e["key"]]
+            for e in iter_entries(store) if e["complete"] and e["key"] and not _p.keys_match(e["provenance"], e["key"])]
 
 
 def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str]]:

@@ -12,10 +12,12 @@ import zarr
 from click.testing import CliRunner
 
 from neuroxr.cli import main
+from neuroxr.entries import provenance as _p
 from neuroxr.layouts import features, neural
 from neuroxr.store import COMPLETE_ATTR, VARS_ATTR, StoreError, StudyStore
 
-SCORE = "scores/forward/net.fc__monkeyA/0123456789abcdef"  # any group: damage is found by path
+PROV = _p.make("forward", "net.fc", "monkeyA", {"seed": 0}, {})
+SCORE = f"scores/forward/net.fc__monkeyA/{_p.key(PROV)}"  # any group: damage is found by path (under its real key)
 
 
 def _scores(k=6, reps=3):
@@ -23,7 +25,7 @@ def _scores(k=6, reps=3):
     return xr.Dataset(
         {"ev": (("neuroid", "rep"), rng.uniform(0, 100, size=(k, reps))), "r": (("neuroid",), rng.uniform(size=k))},
         coords={"neuroid_id": ("neuroid", [f"n{j}" for j in range(k)]), "rep": np.arange(reps)},
-        attrs={"direction": "forward", "seed": 0},
+        attrs={"direction": "forward", "seed": 0, _p.PROVENANCE_ATTR: PROV, _p.KEY_ATTR: _p.key(PROV)},
     )
 
 
@@ -137,7 +139,7 @@ def test_validate_cli_flags_what_zarr_hides(store, damage):
     assert res.exit_code == 1 and where in res.output
 
 
-@pytest.mark.parametrize("edit", ["params", "inputs"])
+@pytest.mark.parametrize("edit", ["params", "inputs", "dropped"])
 def test_validate_flags_an_entry_whose_provenance_was_edited(store, edit):
     import json
 
@@ -150,11 +152,41 @@ def test_validate_flags_an_entry_whose_provenance_was_edited(store, edit):
     prov = doc["attributes"]["neuroxr_provenance"]
     if edit == "params":  # the numbers shown under other parameters
         prov["params"]["debiased"] = not prov["params"]["debiased"]
-    else:  # shown as computed from the current layer
+    elif edit == "inputs":  # shown as computed from the current layer
         prov["inputs"]["features/net/fc"] = "another-token"
+    else:  # a keyed entry without its provenance: nothing says what its numbers are
+        del doc["attributes"]["neuroxr_provenance"]
     json.dump(doc, open(doc_file, "w"))
     res = _validate(store)
     assert res.exit_code == 1 and f"{path}: its provenance does not hash to its key" in res.output
+    assert not list_entries(store).set_index("path").loc[path, "current"]  # the listing (info, report) agrees
+    assert not list_entries(StudyStore(store.url, mode="r")).set_index("path").loc[path, "current"]  # from a fresh reader
+
+
+@pytest.mark.parametrize("edit", ["params", "inputs"])
+def test_an_entry_whose_provenance_was_edited_is_never_handed_back(store, edit):
+    """Neither the request it was computed for nor the one its edited provenance shows reaches it:
+    lookup finds nothing, compute computes the entry again (the numbers of a fresh store)."""
+    import json
+
+    from neuroxr.entries import compute, lookup
+
+    kw = {"debiased": False}
+    first = compute(store, "cka", "net.fc", "monkeyA", params=kw)
+    doc_file = _file(store, *first.path.split("/"), "zarr.json")
+    doc = json.load(open(doc_file))
+    prov = doc["attributes"]["neuroxr_provenance"]
+    if edit == "params":
+        prov["params"]["debiased"] = True
+    else:
+        prov["inputs"]["features/net/fc"] = "another-token"
+    json.dump(doc, open(doc_file, "w"))
+    assert lookup(store, "cka", "net.fc", "monkeyA", params=kw) is None
+    assert lookup(store, "cka", "net.fc", "monkeyA", params={"debiased": True}) is None
+    again = compute(StudyStore(store.url), "cka", "net.fc", "monkeyA", params=kw)
+    assert again.computed and again.path == first.path
+    xr.testing.assert_identical(again.dataset, first.dataset)
+    assert lookup(store, "cka", "net.fc", "monkeyA", params=kw) == first.path  # the recomputed entry matches again
 
 
 def test_a_changed_byte_in_a_chunk_is_damage_never_other_numbers(store):

@@ -210,7 +210,9 @@ def list_entries(store: Any) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`LIST_COLUMNS` (``current``: its input sets were not rewritten since, it
-        was computed at its kind's current revision, and it is neither legacy nor incomplete;
+        was computed at its kind's current revision, its provenance hashes to its key (attrs not
+        edited since the write: :func:`~neuroxr.entries.provenance.keys_match`), and it is neither
+        legacy nor incomplete;
         ``revision``: the kind's revision when it was computed) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).
     """
@@ -226,7 +228,8 @@ def list_entries(store: Any) -> pd.DataFrame:
     for e in entries:
         prov = e.pop("provenance") or {}
         e["revision"] = int(prov.get("revision", 0))
-        current = bool(e["complete"] and not e["legacy"] and prov) and e["revision"] == _revision(e["kind"], prov.get("params", {}))
+        current = bool(e["complete"] and not e["legacy"]) and _p.keys_match(prov, e["key"]) \
+            and e["revision"] == _revision(e["kind"], prov.get("params", {}))
         for path, tok in prov.get("inputs", {}).items():
             if path not in tokens:
                 tokens[path] = store.token(path)  # absent or incomplete sets: None

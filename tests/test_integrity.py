@@ -206,3 +206,53 @@ def test_a_changed_byte_in_a_chunk_is_damage_never_other_numbers(store):
         store.read_neural("monkeyA").load()
     with pytest.raises(StoreError, match="cannot be read"):
         store.read_features("net", "fc").load()
+
+
+def _edit_attrs(store, path, **edits):
+    import json
+
+    doc_file = _file(store, *path.split("/"), "zarr.json")
+    doc = json.load(open(doc_file))
+    for k, v in edits.items():
+        if v is None:
+            del doc["attributes"][k]
+        else:
+            doc["attributes"][k] = v
+    json.dump(doc, open(doc_file, "w"))
+
+
+def test_a_gram_whose_statistics_were_edited_is_never_trusted(store):
+    """The Gram's attrs (n_units, mu, m2, max_abs ...) feed later entries (here the effective
+    dimensionality's unit count): edited after the write, the Gram is flagged, not current, never
+    handed back, and computed again, so the later entry gets the layer's own statistics."""
+    import warnings
+
+    from neuroxr.entries import compute, list_entries, lookup
+
+    gram = compute(store, "gram", "net.fc")
+    _edit_attrs(store, gram.path, n_units=999)
+    assert not list_entries(store).set_index("path").loc[gram.path, "current"]
+    res = _validate(store)
+    assert res.exit_code == 1 and f"{gram.path}: its attrs were edited after it was written" in res.output
+    assert lookup(StudyStore(store.url), "gram", "net.fc") is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dim = compute(StudyStore(store.url), "dimensionality", "net.fc").dataset
+    assert any("its attrs were edited after it was written" in str(w.message) for w in caught)
+    assert dim.attrs["n_units"] == 12 == StudyStore(store.url).read_features("net", "fc").sizes["unit"]
+    again = compute(StudyStore(store.url), "gram", "net.fc")
+    assert not again.computed and again.dataset.attrs["n_units"] == 12 and _validate(store).exit_code == 0
+
+
+def test_a_gram_written_without_the_attrs_digest_is_computed_once_more(store):
+    """A Gram of an earlier neuroxr has no digest: its statistics cannot be checked, so it is computed
+    again (once: the new copy has the digest)."""
+    from neuroxr.entries import compute, lookup
+    from neuroxr.store._zarr import DIGEST_ATTR
+
+    path = compute(store, "gram", "net.fc").path
+    _edit_attrs(store, path, **{DIGEST_ATTR: None, "n_units": 999})
+    assert lookup(StudyStore(store.url), "gram", "net.fc") is None
+    again = compute(StudyStore(store.url), "gram", "net.fc")
+    assert again.computed and again.dataset.attrs["n_units"] == 12
+    assert not compute(StudyStore(store.url), "gram", "net.fc").computed

@@ -256,3 +256,20 @@ def test_a_gram_written_without_the_attrs_digest_is_computed_once_more(store):
     again = compute(StudyStore(store.url), "gram", "net.fc")
     assert again.computed and again.dataset.attrs["n_units"] == 12
     assert not compute(StudyStore(store.url), "gram", "net.fc").computed
+
+
+def test_an_entry_whose_counts_were_edited_is_computed_again(store):
+    """Any attr of an entry counts, not only a Gram's: a cka entry whose count of left-out stimuli
+    was edited is not handed back; it is computed again, as it was first written."""
+    import warnings
+
+    from neuroxr.entries import compute
+
+    first = compute(store, "cka", "net.fc", "monkeyA")
+    _edit_attrs(store, first.path, n_excluded_stimuli=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = compute(StudyStore(store.url), "cka", "net.fc", "monkeyA")
+    assert again.computed and any("its attrs were edited" in str(w.message) for w in caught)
+    xr.testing.assert_identical(again.dataset, first.dataset)
+    assert StudyStore(store.url).read_dataset(first.path).attrs["n_excluded_stimuli"] == 0

@@ -273,3 +273,21 @@ def test_an_entry_whose_counts_were_edited_is_computed_again(store):
     assert again.computed and any("its attrs were edited" in str(w.message) for w in caught)
     xr.testing.assert_identical(again.dataset, first.dataset)
     assert StudyStore(store.url).read_dataset(first.path).attrs["n_excluded_stimuli"] == 0
+
+
+@pytest.mark.parametrize("edit", ["provenance", "attrs"])
+def test_info_names_an_edited_entry(store, edit):
+    """neuroxr info says an entry was edited, not that its inputs were rewritten."""
+    import json
+
+    from neuroxr.entries import compute
+
+    path = compute(store, "cka", "net.fc", "monkeyA").path
+    if edit == "provenance":
+        prov = StudyStore(store.url).examine(path).attrs["neuroxr_provenance"]
+        _edit_attrs(store, path, neuroxr_provenance={**prov, "params": {"debiased": True}})
+    else:
+        _edit_attrs(store, path, n_stimuli=7)
+    summary = json.loads(CliRunner().invoke(main, ["info", "--json", store.url]).output)
+    (entry,) = [e for e in summary["metrics"] if e["path"] == path]
+    assert entry["status"] == "edited (attrs changed after the write)"

@@ -416,17 +416,25 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
 
 
 def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
-    """The complete keyed entries whose stored provenance does not hash to the key they lie under:
-    their attrs were edited after the write (the parameters or input tokens they show are not the
-    ones their numbers were computed from)."""
+    """The complete keyed entries whose stored provenance (absent included) does not hash to the key
+    they lie under, or whose attrs do not hash to the digest recorded at the write: their attrs were
+    edited after the write (the parameters, input tokens or statistics they show, e.g. a Gram's
+    ``max_abs``, are not those of their numbers)."""
     from .entries import provenance as _p
     from .entries.layout import iter_entries
 
-    return [(e["path"], f"its provenance does not hash to its key {e['key']!r} (its attrs were edited after it was "
-             f"written, so the parameters and inputs it shows are not those of its numbers); delete it "
-             f"(StudyStore.invalidate) and compute it again")
-            for e in iter_entries(store) if e["complete"] and e["key"] and e["provenance"]
-            and _p.key(e["provenance"]) != e["key"]]
+    fix = "delete it (StudyStore.invalidate) and compute it again"
+    out = []
+    for e in iter_entries(store):
+        if not e["complete"] or not e["key"]:
+            continue
+        if not _p.keys_match(e["provenance"], e["key"]):
+            out.append((e["path"], f"its provenance does not hash to its key {e['key']!r} (its attrs were edited after it "
+                        f"was written, so the parameters and inputs it shows are not those of its numbers); {fix}"))
+        elif e["edited"]:
+            out.append((e["path"], f"its attrs were edited after it was written (they no longer hash to the digest "
+                        f"recorded then, so values it shows or that later computations read from it are not its own); {fix}"))
+    return out
 
 
 def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str]]:
@@ -464,8 +472,7 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
                 )
         except (LayoutError, StoreError) as exc:
             python[path] = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
-    for path, problem in _edited_provenance(store):
-        python.setdefault(path, f"{path}: {problem}")
+    edited = {path: f"{path}: {problem}" for path, problem in _edited_provenance(store) if path not in python}
 
     out: list[str] = []
     reported: set[str] = set()
@@ -494,6 +501,8 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     for path, message in python.items():  # checks the schema cannot express
         if path not in reported:
             out.append(message)
+    # attrs edited after the write, where nothing more precise named the entry
+    out.extend(m for path, m in edited.items() if not any(line.startswith(f"{path}:") for line in out))
     # damage a reader would not notice (lost metadata documents, lost chunks, missing variables)
     out.extend(f"{path}: damaged: {problem}; recompute or rewrite it" for path, problem in store.damaged(values=values))
     return out, earlier

@@ -25,13 +25,15 @@ def _key(i: int) -> str:
     return f"{i:016x}"
 
 
-def _entry(inputs: dict[str, str | None], reps: int, kind: str = "forward") -> xr.Dataset:
-    from neuroxr.entries.kinds import entry_revision
+def _entry(inputs: dict[str, str | None], reps: int, kind: str = "forward", pair: str = "net.l1__mA") -> tuple[str, xr.Dataset]:
+    """``(path, dataset)`` of an entry of ``kind`` at ``pair`` under its real key (the hash of its provenance)."""
+    from neuroxr.entries import provenance as _p
+    from neuroxr.entries.kinds import KINDS, entry_revision
 
-    prov = {"params": {"reps": reps}, "inputs": inputs}
-    if entry_revision(kind, {}):  # an entry of the current revision of its kind
-        prov["revision"] = entry_revision(kind, {})
-    return xr.Dataset({"ev": (("neuroid",), np.arange(3.0) + reps)}, attrs={"neuroxr_provenance": prov})
+    source, _, target = pair.partition("__")
+    prov = _p.make(kind, source, target or None, {"reps": reps}, inputs, entry_revision(kind, {}))
+    parent = layout.pair_path(KINDS[kind].stage, kind, source, target or None) if kind != "gram" else "cache/gram/net/l1"
+    return f"{parent}/{_p.key(prov)}", xr.Dataset({"ev": (("neuroid",), np.arange(3.0) + reps)}, attrs={"neuroxr_provenance": prov})
 
 
 def _fill(st: StudyStore, n: int = 4) -> None:
@@ -39,9 +41,9 @@ def _fill(st: StudyStore, n: int = 4) -> None:
     st.write_features("net", "l1", features(np.random.default_rng(1).normal(size=(6, 4)), STIM))
     inputs = {"neural/mA": st.token("neural/mA"), "features/net/l1": st.token("features/net/l1")}
     for i in range(n):
-        st.write_dataset(f"scores/forward/net.l1__mA/{_key(i)}", _entry(inputs, i))
-    st.write_dataset(f"metrics/dimensionality/net.l1/{_key(99)}", _entry({"features/net/l1": "stale"}, 1, "dimensionality"))
-    st.write_dataset(f"cache/gram/net/l1/{_key(7)}", _entry(inputs, 0, "gram"))
+        st.write_dataset(*_entry(inputs, i))
+    st.write_dataset(*_entry({"features/net/l1": "stale"}, 1, "dimensionality", "net.l1"))
+    st.write_dataset(*_entry(inputs, 0, "gram", "net.l1"))
 
 
 def _walked(st: StudyStore) -> pd.DataFrame:
@@ -110,8 +112,8 @@ def test_pending_write_never_begun_is_not_listed(tmp_path, monkeypatch):
 def test_legacy_entries_found_from_a_rebuilt_inventory(tmp_path, monkeypatch):
     st = StudyStore(tmp_path / "s.zarr")
     _fill(st, n=1)
-    st.write_dataset("scores/reverse/net.l1__mA", _entry({}, 0, "reverse"))  # the 0.1.0 layout: the entry at the pair path
-    st.write_dataset(f"scores/reverse/net.l1__mA/{_key(3)}", _entry({}, 3, "reverse"))  # a keyed entry inside it
+    st.write_dataset("scores/reverse/net.l1__mA", _entry({}, 0, "reverse")[1])  # the 0.1.0 layout: the entry at the pair path
+    st.write_dataset(*_entry({}, 3, "reverse"))  # a keyed entry inside it
     shutil.rmtree(os.path.join(st.url, ".neuroxr", "inventory"))  # a store of a version without an inventory
     ro = StudyStore(st.url, mode="r")
     walked = list_entries(ro)  # no inventory: walked

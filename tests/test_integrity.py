@@ -12,10 +12,12 @@ import zarr
 from click.testing import CliRunner
 
 from neuroxr.cli import main
+from neuroxr.entries import provenance as _p
 from neuroxr.layouts import features, neural
 from neuroxr.store import COMPLETE_ATTR, VARS_ATTR, StoreError, StudyStore
 
-SCORE = "scores/forward/net.fc__monkeyA/0123456789abcdef"  # any group: damage is found by path
+PROV = _p.make("forward", "net.fc", "monkeyA", {"seed": 0}, {})
+SCORE = f"scores/forward/net.fc__monkeyA/{_p.key(PROV)}"  # any group: damage is found by path (under its real key)
 
 
 def _scores(k=6, reps=3):
@@ -23,7 +25,7 @@ def _scores(k=6, reps=3):
     return xr.Dataset(
         {"ev": (("neuroid", "rep"), rng.uniform(0, 100, size=(k, reps))), "r": (("neuroid",), rng.uniform(size=k))},
         coords={"neuroid_id": ("neuroid", [f"n{j}" for j in range(k)]), "rep": np.arange(reps)},
-        attrs={"direction": "forward", "seed": 0},
+        attrs={"direction": "forward", "seed": 0, _p.PROVENANCE_ATTR: PROV, _p.KEY_ATTR: _p.key(PROV)},
     )
 
 
@@ -137,7 +139,7 @@ def test_validate_cli_flags_what_zarr_hides(store, damage):
     assert res.exit_code == 1 and where in res.output
 
 
-@pytest.mark.parametrize("edit", ["params", "inputs"])
+@pytest.mark.parametrize("edit", ["params", "inputs", "dropped"])
 def test_validate_flags_an_entry_whose_provenance_was_edited(store, edit):
     import json
 
@@ -150,11 +152,41 @@ def test_validate_flags_an_entry_whose_provenance_was_edited(store, edit):
     prov = doc["attributes"]["neuroxr_provenance"]
     if edit == "params":  # the numbers shown under other parameters
         prov["params"]["debiased"] = not prov["params"]["debiased"]
-    else:  # shown as computed from the current layer
+    elif edit == "inputs":  # shown as computed from the current layer
         prov["inputs"]["features/net/fc"] = "another-token"
+    else:  # a keyed entry without its provenance: nothing says what its numbers are
+        del doc["attributes"]["neuroxr_provenance"]
     json.dump(doc, open(doc_file, "w"))
     res = _validate(store)
     assert res.exit_code == 1 and f"{path}: its provenance does not hash to its key" in res.output
+    assert not list_entries(store).set_index("path").loc[path, "current"]  # the listing (info, report) agrees
+    assert not list_entries(StudyStore(store.url, mode="r")).set_index("path").loc[path, "current"]  # from a fresh reader
+
+
+@pytest.mark.parametrize("edit", ["params", "inputs"])
+def test_an_entry_whose_provenance_was_edited_is_never_handed_back(store, edit):
+    """Neither the request it was computed for nor the one its edited provenance shows reaches it:
+    lookup finds nothing, compute computes the entry again (the numbers of a fresh store)."""
+    import json
+
+    from neuroxr.entries import compute, lookup
+
+    kw = {"debiased": False}
+    first = compute(store, "cka", "net.fc", "monkeyA", params=kw)
+    doc_file = _file(store, *first.path.split("/"), "zarr.json")
+    doc = json.load(open(doc_file))
+    prov = doc["attributes"]["neuroxr_provenance"]
+    if edit == "params":
+        prov["params"]["debiased"] = True
+    else:
+        prov["inputs"]["features/net/fc"] = "another-token"
+    json.dump(doc, open(doc_file, "w"))
+    assert lookup(store, "cka", "net.fc", "monkeyA", params=kw) is None
+    assert lookup(store, "cka", "net.fc", "monkeyA", params={"debiased": True}) is None
+    again = compute(StudyStore(store.url), "cka", "net.fc", "monkeyA", params=kw)
+    assert again.computed and again.path == first.path
+    xr.testing.assert_identical(again.dataset, first.dataset)
+    assert lookup(store, "cka", "net.fc", "monkeyA", params=kw) == first.path  # the recomputed entry matches again
 
 
 def test_a_changed_byte_in_a_chunk_is_damage_never_other_numbers(store):
@@ -174,3 +206,88 @@ def test_a_changed_byte_in_a_chunk_is_damage_never_other_numbers(store):
         store.read_neural("monkeyA").load()
     with pytest.raises(StoreError, match="cannot be read"):
         store.read_features("net", "fc").load()
+
+
+def _edit_attrs(store, path, **edits):
+    import json
+
+    doc_file = _file(store, *path.split("/"), "zarr.json")
+    doc = json.load(open(doc_file))
+    for k, v in edits.items():
+        if v is None:
+            del doc["attributes"][k]
+        else:
+            doc["attributes"][k] = v
+    json.dump(doc, open(doc_file, "w"))
+
+
+def test_a_gram_whose_statistics_were_edited_is_never_trusted(store):
+    """The Gram's attrs (n_units, mu, m2, max_abs ...) feed later entries (here the effective
+    dimensionality's unit count): edited after the write, the Gram is flagged, not current, never
+    handed back, and computed again, so the later entry gets the layer's own statistics."""
+    import warnings
+
+    from neuroxr.entries import compute, list_entries, lookup
+
+    gram = compute(store, "gram", "net.fc")
+    _edit_attrs(store, gram.path, n_units=999)
+    assert not list_entries(store).set_index("path").loc[gram.path, "current"]
+    res = _validate(store)
+    assert res.exit_code == 1 and f"{gram.path}: its attrs were edited after it was written" in res.output
+    assert lookup(StudyStore(store.url), "gram", "net.fc") is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dim = compute(StudyStore(store.url), "dimensionality", "net.fc").dataset
+    assert any("its attrs were edited after it was written" in str(w.message) for w in caught)
+    assert dim.attrs["n_units"] == 12 == StudyStore(store.url).read_features("net", "fc").sizes["unit"]
+    again = compute(StudyStore(store.url), "gram", "net.fc")
+    assert not again.computed and again.dataset.attrs["n_units"] == 12 and _validate(store).exit_code == 0
+
+
+def test_a_gram_written_without_the_attrs_digest_is_computed_once_more(store):
+    """A Gram of an earlier neuroxr has no digest: its statistics cannot be checked, so it is computed
+    again (once: the new copy has the digest)."""
+    from neuroxr.entries import compute, lookup
+    from neuroxr.store._zarr import DIGEST_ATTR
+
+    path = compute(store, "gram", "net.fc").path
+    _edit_attrs(store, path, **{DIGEST_ATTR: None, "n_units": 999})
+    assert lookup(StudyStore(store.url), "gram", "net.fc") is None
+    again = compute(StudyStore(store.url), "gram", "net.fc")
+    assert again.computed and again.dataset.attrs["n_units"] == 12
+    assert not compute(StudyStore(store.url), "gram", "net.fc").computed
+
+
+def test_an_entry_whose_counts_were_edited_is_computed_again(store):
+    """Any attr of an entry counts, not only a Gram's: a cka entry whose count of left-out stimuli
+    was edited is not handed back; it is computed again, as it was first written."""
+    import warnings
+
+    from neuroxr.entries import compute
+
+    first = compute(store, "cka", "net.fc", "monkeyA")
+    _edit_attrs(store, first.path, n_excluded_stimuli=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = compute(StudyStore(store.url), "cka", "net.fc", "monkeyA")
+    assert again.computed and any("its attrs were edited" in str(w.message) for w in caught)
+    xr.testing.assert_identical(again.dataset, first.dataset)
+    assert StudyStore(store.url).read_dataset(first.path).attrs["n_excluded_stimuli"] == 0
+
+
+@pytest.mark.parametrize("edit", ["provenance", "attrs"])
+def test_info_names_an_edited_entry(store, edit):
+    """neuroxr info says an entry was edited, not that its inputs were rewritten."""
+    import json
+
+    from neuroxr.entries import compute
+
+    path = compute(store, "cka", "net.fc", "monkeyA").path
+    if edit == "provenance":
+        prov = StudyStore(store.url).examine(path).attrs["neuroxr_provenance"]
+        _edit_attrs(store, path, neuroxr_provenance={**prov, "params": {"debiased": True}})
+    else:
+        _edit_attrs(store, path, n_stimuli=7)
+    summary = json.loads(CliRunner().invoke(main, ["info", "--json", store.url]).output)
+    (entry,) = [e for e in summary["metrics"] if e["path"] == path]
+    assert entry["status"] == "edited (attrs changed after the write)"

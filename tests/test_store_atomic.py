@@ -141,6 +141,24 @@ def test_a_deleted_entry_with_an_interrupted_swap_does_not_come_back(store, monk
     assert os.listdir(os.path.join(store.url, ".neuroxr", "trash")) == []
 
 
+def test_a_rewritten_layer_drops_the_interrupted_swaps_of_its_grams(store, monkeypatch):
+    """write_features deletes cache/gram/<model>/<layer>: a Gram's swap interrupted below it (a dead
+    writer's journal, its staged copy) goes too, so the next open does not bring the stale Gram back."""
+    from neuroxr.entries import compute, list_entries
+
+    with monkeypatch.context() as m:
+        m.setattr(atomic.os, "rename", lambda src, dst: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            compute(store, "gram", "net.fc")  # killed at its swap: the journal names the staged Gram
+    (gram,) = atomic.pending(store.url)
+    assert gram.startswith("cache/gram/net/fc/") and len(_staged(store)) == 1
+    store.write_features("net", "fc", _features(1), unit_chunk=4)
+    assert atomic.pending(store.url) == [] and _staged(store) == []
+    reopened = StudyStore(store.url)  # opening recovers interrupted swaps: none is left to finish
+    assert not os.path.exists(os.path.join(store.url, *gram.split("/")))
+    assert list(list_entries(reopened).path) == [] and reopened.inventory_problems() == [] and reopened.damaged() == []
+
+
 def test_an_entry_swapped_in_after_its_parent_was_deleted_lies_in_zarr_groups(store, monkeypatch):
     from neuroxr.entries import compute
 

@@ -238,6 +238,22 @@ def test_a_deleted_entry_does_not_come_back(url):
     assert StudyStore(url).group_attrs(PATH) is None
 
 
+def test_a_deleted_group_does_not_get_a_rewritten_entry_below_it_back(url):
+    """Deleting cache/gram/<model>/<layer> (a rewritten layer) forgets the interrupted rewrites of
+    the Grams below it: their kept copies are not put back."""
+    gram = "cache/gram/net/fc/0123456789abcdef"
+    st = StudyStore(url)
+    st.write_dataset(gram, _partial())
+    staging = st.begin_write(gram)
+    _partial().to_zarr(st._zstore, group=gram, mode="w", consolidated=False)  # a new copy, not marked yet
+    st._rewriting.pop(staging)  # its writer is gone
+    assert len(_hidden(url, "rewrites")) == 1
+    st.invalidate("cache/gram/net/fc")
+    assert _hidden(url, "rewrites") == []
+    assert previous.recover(st._zstore, now=time.time() + LOCK_EXPIRY + 1) == {}
+    assert StudyStore(url).group_attrs(gram) is None  # (the orphaned kept copy goes once its writer is gone)
+
+
 def test_abandoned_rewrite_is_restored_at_once(url, monkeypatch):
     """The store is unreachable while putting the old copy back: the writer marks its journal
     abandoned, and the next writable open (this live process's own) restores it."""

@@ -15,16 +15,28 @@ def _shape(sizes: Any, dims: list[str]) -> list[Any]:
     return [sizes.get(d, "-") for d in dims]
 
 
-def _status(row: Any) -> str:
+def _status(row: Any, store: Any = None) -> str:
     if row.legacy:
         return "legacy (0.1.0)"
     if row.current:
         return "current"
+    if store is not None and _edited(store, row.path):
+        return "edited (attrs changed after the write)"
     from ..entries.layout import LIST_COLUMNS, _revision
 
     params = {k: v for k, v in row.items() if k not in LIST_COLUMNS and not (isinstance(v, float) and v != v)}
     older = row.revision != _revision(row.kind, params)  # the revision its parameters get now
     return "stale (older revision)" if older else "stale (input rewritten)"
+
+
+def _edited(store: Any, path: str) -> bool:
+    """Whether the entry's attrs were edited after the write (its provenance does not hash to its key,
+    or its attrs to their digest): one read of its document, for stale entries only."""
+    from ..entries import provenance as _p
+    from ..store._zarr import attrs_edited
+
+    attrs = store.examine(path).attrs or {}
+    return attrs_edited(attrs) or not _p.keys_match(attrs.get(_p.PROVENANCE_ATTR), path.rpartition("/")[2])
 
 
 def _summary_value(ds: Any, key: str) -> float | list[float] | None:
@@ -83,7 +95,7 @@ def store_summary(store: Any) -> dict[str, Any]:
         ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...],
         "earlier_revision": [...], "damaged": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
-        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (older revision)``, ``legacy (0.1.0)``)
+        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (older revision)``, ``edited (attrs changed after the write)``, ``legacy (0.1.0)``)
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
         mean over its included targets of the rep-mean EV, as a sweep's table; None when no target
         is included), a metric entry its ``value`` (the test value when it has a train/test split)
@@ -124,7 +136,7 @@ def store_summary(store: Any) -> dict[str, Any]:
     entries = list_entries(store)
     shown = entries[entries["complete"] & (entries["kind"] != "gram")]
     for (_, row), parameters in zip(shown.iterrows(), listed_parameters(shown, store)):
-        base = {"path": row["path"], "source": row["source"], "status": _status(row), "parameters": parameters}
+        base = {"path": row["path"], "source": row["source"], "status": _status(row, store), "parameters": parameters}
         target = row["target"] if isinstance(row["target"], str) else None
         try:
             ds = store.read_dataset(row["path"])

@@ -11,7 +11,8 @@
    (:mod:`neuroxr.entries.provenance`), which places the entry at
    ``<stage>/<kind>/<source>__<target>/<key>`` (:mod:`neuroxr.entries.layout`);
 3. a complete entry with the same provenance is read back if it is intact (a damaged one, with a
-   lost variable or chunk, is computed again in its place, with a warning); otherwise the entry is
+   lost variable or chunk or attrs edited since the write, is computed again in its place, with a
+   warning; a Gram written before its attrs' digest was recorded, silently); otherwise the entry is
    computed and written beside any other entry of the pair (or, with ``require_existing=True``, the
    request is refused naming each parameter that differs from the existing entries).
 
@@ -38,6 +39,7 @@ from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
 from ..store import Examined, StudyStore
+from ..store._zarr import DIGEST_ATTR, attrs_edited
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -190,7 +192,17 @@ def _matching(store: StudyStore, req: _Request, read: bool) -> Examined | None:
     attrs = found.attrs  # None: absent or incomplete
     if attrs is None or dict(attrs.get(_p.PROVENANCE_ATTR) or {}) != req.provenance:
         return None
+    if req.kind.name == "gram" and DIGEST_ATTR not in attrs:  # written before the digest: its statistics unchecked
+        return None  # (a cache: computed once more, with the digest)
     return found
+
+
+def _edited(found: Examined) -> str | None:
+    """Why a matching entry is not handed back although intact: its attrs (a Gram's ``max_abs``,
+    ``mu``, ``m2`` ... that later computations trust) were edited after the write."""
+    if found.attrs is not None and attrs_edited(found.attrs):
+        return "its attrs were edited after it was written: they no longer hash to the digest recorded then"
+    return None
 
 
 def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str | SetRef | None = None, *,
@@ -204,7 +216,7 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
     with store.session():  # a cached store's outermost call reads the set tokens afresh
         req = _prepare(store, kind, source, target, params, dtype)
         found = _matching(store, req, read=False)
-        return req.path if found is not None and found.problem is None else None
+        return req.path if found is not None and _edited(found) is None and found.problem is None else None
 
 
 def _refuse(store: StudyStore, req: _Request) -> StoreError:
@@ -397,7 +409,7 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
                              "require_existing=True forbids; drop one of them.")
     if not overwrite and not fresh:
         found = _matching(store, req, read=True)
-        damage = None if found is None else found.problem
+        damage = None if found is None else (_edited(found) or found.problem)
         if found is not None and damage is None:  # read from the same reading: no second look
             return EntryResult(req.path, store.read_dataset(found).load(), False, req.provenance)
         if found is not None and require_existing:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..store._zarr import _check_region
+from ..store._zarr import _check_region, attrs_edited
 from . import provenance as _p
 
 __all__ = ["pair_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
@@ -78,7 +78,7 @@ def _pair_rows(kind: str, src: str, tgt: str | None, path: str, pg: Any) -> Iter
     legacy = _is_entry(pg)
     if legacy:
         yield {"kind": kind, "source": src, "target": tgt, "path": path, "key": None,
-               "complete": bool(pg.attrs.get(COMPLETE_ATTR, False)), "legacy": True, "provenance": None}
+               "complete": bool(pg.attrs.get(COMPLETE_ATTR, False)), "legacy": True, "provenance": None, "edited": False}
     for key, g in _groups(pg):
         if legacy and not _KEY_RE.match(key):  # a group inside a 0.1.0 entry, not a keyed entry
             continue
@@ -89,7 +89,7 @@ def _row(kind: str, src: str, tgt: str | None, path: str, key: str, attrs: Any) 
     prov = attrs.get(_p.PROVENANCE_ATTR)
     return {"kind": kind, "source": src, "target": tgt, "path": path, "key": key,
             "complete": bool(attrs.get(COMPLETE_ATTR, False)), "legacy": False,
-            "provenance": dict(prov) if prov else None}
+            "provenance": dict(prov) if prov else None, "edited": attrs_edited(attrs)}
 
 
 def _pair_of(path: str) -> tuple[int, str, str, str | None, str] | None:
@@ -178,7 +178,8 @@ def _scan(store: Any) -> tuple[list[dict[str, Any]] | Iterator[dict[str, Any]], 
 
 def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
     """Every score, metric, inference and Gram entry of a store, complete or not, as a dict with
-    ``kind``, ``source``, ``target``, ``path``, ``key``, ``complete``, ``legacy`` and ``provenance``.
+    ``kind``, ``source``, ``target``, ``path``, ``key``, ``complete``, ``legacy``, ``provenance`` and
+    ``edited`` (its attrs were edited after the write: :func:`~neuroxr.store._zarr.attrs_edited`).
 
     Read from the store's inventory (:meth:`~neuroxr.store.StudyStore.inventoried`: one listing
     and one batch of document reads, whatever the number of entries): complete entries with their
@@ -210,7 +211,9 @@ def list_entries(store: Any) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`LIST_COLUMNS` (``current``: its input sets were not rewritten since, it
-        was computed at its kind's current revision, and it is neither legacy nor incomplete;
+        was computed at its kind's current revision, its attrs were not edited since the write (its
+        provenance hashes to its key, :func:`~neuroxr.entries.provenance.keys_match`, and its attrs
+        to their digest, :func:`~neuroxr.store._zarr.attrs_edited`), and it is neither legacy nor incomplete;
         ``revision``: the kind's revision when it was computed) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).
     """
@@ -224,9 +227,10 @@ def list_entries(store: Any) -> pd.DataFrame:
     if sets is not None:  # the sets' tokens came with the same batch of reads
         tokens = {p: (str(a[TOKEN_ATTR]) if a.get(TOKEN_ATTR) else None) for p, a in sets.items()}
     for e in entries:
-        prov = e.pop("provenance") or {}
+        prov, edited = e.pop("provenance") or {}, e.pop("edited")
         e["revision"] = int(prov.get("revision", 0))
-        current = bool(e["complete"] and not e["legacy"] and prov) and e["revision"] == _revision(e["kind"], prov.get("params", {}))
+        current = bool(e["complete"] and not e["legacy"] and not edited) and _p.keys_match(prov, e["key"]) \
+            and e["revision"] == _revision(e["kind"], prov.get("params", {}))
         for path, tok in prov.get("inputs", {}).items():
             if path not in tokens:
                 tokens[path] = store.token(path)  # absent or incomplete sets: None

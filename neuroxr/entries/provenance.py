@@ -32,7 +32,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "key", "differences", "is_trusted", "canonical"]
+__all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "key", "keys_match", "differences", "is_trusted", "canonical"]
 
 #: attr of an entry holding its provenance (a dict)
 PROVENANCE_ATTR = "neuroxr_provenance"
@@ -105,6 +105,13 @@ def key(prov: Mapping[str, Any]) -> str:
     """The short hash (16 hex digits) of the canonical JSON of a provenance."""
     text = json.dumps(prov, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def keys_match(prov: Mapping[str, Any] | None, entry_key: str | None) -> bool:
+    """Whether a stored provenance hashes to the key its entry lies under. Not: its attrs were edited
+    after the write, so the parameters or input tokens it shows are not those of its numbers (no
+    request reaches it; listings call it stale, ``neuroxr validate`` names it)."""
+    return bool(prov) and entry_key is not None and key(prov) == entry_key
 
 
 def is_trusted(prov: Mapping[str, Any]) -> bool:

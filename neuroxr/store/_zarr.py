@@ -28,8 +28,11 @@ TOKEN_ATTR = "neuroxr_token"
 VARS_ATTR = "neuroxr_vars"
 #: chunks that were legitimately absent (all fill value) when the group was marked complete
 ABSENT_ATTR = "neuroxr_absent_chunks"
+#: digest of the other attrs of a group written by :meth:`~neuroxr.store.StudyStore.write_dataset`
+#: (:func:`attrs_digest`): an attr edited after the write (a Gram's ``max_abs``) no longer matches it
+DIGEST_ATTR = "neuroxr_attrs_digest"
 #: attrs the store owns: never copied from a dataset being written, never returned by a read
-STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR)
+STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR)
 STORE_VERSION_ATTR = "neuroxr_store_version"
 STORE_VERSION = 1
 DATA_VAR = "data"
@@ -87,6 +90,24 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+def attrs_digest(attrs: Mapping[str, Any]) -> str:
+    """The short hash (16 hex digits) of the canonical JSON of a group's attrs, those the store owns
+    (:data:`STORE_ATTRS`) left out. Written attrs and attrs read back hash alike (JSON round trip)."""
+    import hashlib
+
+    body = {k: v for k, v in attrs.items() if k not in STORE_ATTRS}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def attrs_edited(attrs: Mapping[str, Any]) -> bool:
+    """Whether a group's attrs were edited after the write: they do not hash to the digest recorded
+    then (:data:`DIGEST_ATTR`). A group written without one (an older neuroxr, or not through
+    :meth:`~neuroxr.store.StudyStore.write_dataset`) cannot tell: ``False``."""
+    digest = attrs.get(DIGEST_ATTR)
+    return digest is not None and digest != attrs_digest(attrs)
 
 
 def chunk_codecs() -> tuple[Any, ...]:

@@ -135,21 +135,49 @@ def _make_parents(root: str, path: str) -> None:
         os.replace(tmp, os.path.join(d, "zarr.json"))
 
 
-def remove_entry(root: str, path: str) -> bool:
-    """Delete the entry folder ``path`` (caller holds the lock): rename it away first, then delete.
-
-    An interrupted swap of ``path`` (a dead writer's journal) is dropped first, with its staged
-    copy: else the next reader or open would finish it and the deleted entry would come back.
-    Returns whether there was an entry or an unfinished swap of one."""
-    dst = os.path.join(root, *path.split("/"))
+def _drop_swap(root: str, path: str) -> dict | None:
+    """Delete the swap journal of ``path`` with its staged and trash copies; its record, if any."""
     rec = _read_json(journal_file(root, path))
     if os.path.lexists(journal_file(root, path)):
         os.unlink(journal_file(root, path))
         for kind, name in (rec or {}).items():
             if kind in ("staging", "trash") and isinstance(name, str) and name:
                 shutil.rmtree(os.path.join(_dir(root, kind), name), ignore_errors=True)
+    return rec
+
+
+def _drop_swaps_below(root: str, path: str) -> bool:
+    """Drop the interrupted swaps of the entries below ``path`` whose writers are gone (their lock
+    is free): a deleted group (``cache/gram/<model>/<layer>``) must not get them back at the next
+    open. A live writer's swap is left to finish. Returns whether one was dropped."""
+    dropped = False
+    for entry in pending(root):
+        if not entry.startswith(f"{path}/"):
+            continue
+        lock = EntryLock(root, entry, timeout=0)
+        try:
+            if not lock.acquire():
+                continue
+        except OSError:
+            continue
+        try:
+            dropped |= _drop_swap(root, entry) is not None
+        finally:
+            lock.release()
+    return dropped
+
+
+def remove_entry(root: str, path: str) -> bool:
+    """Delete the entry folder ``path`` (caller holds the lock): rename it away first, then delete.
+
+    An interrupted swap of ``path`` or of an entry below it (a dead writer's journal) is dropped
+    first, with its staged copy: else the next reader or open would finish it and the deleted entry
+    would come back. Returns whether there was an entry or an unfinished swap of one."""
+    dst = os.path.join(root, *path.split("/"))
+    rec = _drop_swap(root, path)
+    below = _drop_swaps_below(root, path)
     if not os.path.lexists(dst):
-        return rec is not None
+        return rec is not None or below
     os.makedirs(_dir(root, "trash"), exist_ok=True)
     trash = os.path.join(_dir(root, "trash"), uuid.uuid4().hex)
     os.rename(dst, trash)

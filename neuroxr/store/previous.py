@@ -123,9 +123,13 @@ def forget_copy(zstore: Any, bid: str) -> None:
 
 
 def forget(zstore: Any, path: str) -> None:
-    """Delete the journal of ``path`` (the entry is being deleted on purpose); its kept copy becomes
-    an orphan, removed by a later :func:`recover`. One request, whether a journal exists or not."""
-    delete_keys(zstore, [_journal(path)])
+    """Delete the journals of ``path`` and of the entries below it (the group is being deleted on
+    purpose, e.g. ``cache/gram/<model>/<layer>``: a kept copy below it must not be put back); their
+    kept copies become orphans, removed by a later :func:`recover`. One listing of the journals and
+    one batch of deletions."""
+    below = [k for k in keys_below(zstore, _JOURNALS)
+             if unquote(k[len(_JOURNALS) + 1:]).removesuffix(".json").startswith(f"{path}/")]
+    delete_keys(zstore, [_journal(path), *below])
 
 
 def restore(zstore: Any, path: str, bid: str) -> str | None:

@@ -40,6 +40,14 @@ def test_parse_storage_option(text):
     assert parse_storage_option(text) == (key, want)
 
 
+@pytest.mark.parametrize("text, want", [("version_id=1.10", "1.10"), ("profile=1e3", "1e3"), ("token=007", "007"),
+                                        ("token=123456", 123456), ('token="123456"', "123456"), ("x=-0.5", -0.5)])
+def test_parse_storage_option_keeps_a_numbers_spelling(text, want):
+    """A value is a number only as JSON writes that number: another spelling stays the text given."""
+    got = parse_storage_option(text)[1]
+    assert got == want and type(got) is type(want)
+
+
 @pytest.mark.parametrize("text", ["novalue", "=x", " =1"])
 def test_parse_storage_option_refuses(text):
     with pytest.raises(click.BadParameter, match="KEY=VALUE"):

@@ -407,16 +407,21 @@ CONFIG_ENV = "NEUROXR_STORAGE_CONFIG"
 
 def parse_storage_option(text: str) -> tuple[str, Any]:
     """``"key=value"`` -> ``(key, value)``; the value is parsed as JSON when it parses (numbers,
-    ``true``, ``null``, objects), else kept as a string."""
+    ``true``, ``null``, objects, ``"quoted"`` strings), else kept as a string. A number is taken
+    only as JSON writes it back (``4``, ``0.5``): ``1.10``, ``1e3`` or ``007`` stay the strings
+    given, never a number that spells them otherwise (a version id, a token)."""
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise click.BadParameter(f"{text!r}: write KEY=VALUE, e.g. endpoint_url=http://127.0.0.1:9000.",
                                  param_hint="'--storage-option'")
     try:
-        return key, json.loads(value)
+        parsed = json.loads(value)
     except ValueError:
         return key, value
+    if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) and json.dumps(parsed) != value.strip():
+        return key, value  # another spelling of the number: the text as given
+    return key, parsed
 
 
 def storage_config_file() -> str:

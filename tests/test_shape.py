@@ -135,6 +135,35 @@ def test_pairwise_distances_labeled_and_test_split():
     assert np.isfinite(out["test"].values).all()
 
 
+def test_held_out_networks_paired_by_key_and_unit_id():
+    """pairwise_distances' test_data pairs networks with train_data by dict key and units by unit_id, and a
+    LinearMetric fitted on labeled networks pairs the units it scores by unit_id: reordering either changes
+    no distance (before: positions, so a dict in another key order or a unit order of the held-out set
+    silently scored other networks / units). Other keys or ids are refused."""
+    rng = np.random.default_rng(7)
+    ids = [f"s{i:02d}" for i in range(40)]
+    nets = {k: features(rng.standard_normal((40, p)), ids, [f"{k}u{j}" for j in range(p)]) for k, p in (("a", 6), ("b", 6), ("c", 4))}
+    train = {k: v.isel(stimulus=slice(0, 28)) for k, v in nets.items()}
+    test = {k: v.isel(stimulus=slice(28, None)) for k, v in nets.items()}
+    ref = pairwise_distances(train, test, scheduler="sync")
+    # reference: each pair fitted and scored by hand on the arrays in their stored order
+    for i, j in (("a", "b"), ("a", "c"), ("b", "c")):
+        m = LinearMetric().fit(train[i].values, train[j].values)
+        assert float(ref["test"].sel(network=i, network_=j)) == pytest.approx(m.distance(test[i].values, test[j].values), abs=1e-12)
+    shuffled = {k: test[k].isel(unit=rng.permutation(test[k].sizes["unit"])) for k in ("c", "b", "a")}
+    got = pairwise_distances(train, shuffled, scheduler="sync")
+    np.testing.assert_allclose(got["test"].values, ref["test"].values, atol=1e-12)
+    got = pairwise_distances(list(train.values()), [shuffled[k] for k in train], scheduler="sync")
+    np.testing.assert_allclose(got["test"].values, ref["test"].values, atol=1e-12)
+    m = LinearMetric().fit(train["a"], train["b"])
+    assert m.distance(shuffled["a"], shuffled["b"]) == pytest.approx(m.distance(test["a"].values, test["b"].values), abs=1e-12)
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: test_data has the networks \['x', 'b', 'c'\]"):
+        pairwise_distances(train, {"x": test["a"], "b": test["b"], "c": test["c"]}, scheduler="sync")
+    other = test["a"].assign_coords(unit_id=("unit", [f"z{j}" for j in range(6)]))
+    with pytest.raises(LayoutError, match=r"^LinearMetric: X \(features\) has other unit_id values on dim 'unit' .*missing e\.g\. \['au0'"):
+        m.distance(other, test["b"])
+
+
 def test_pairwise_distances_with_distributed_client():
     distributed = pytest.importorskip("distributed")
     nets = [_rand(20, 3, s) for s in range(3)]

@@ -455,3 +455,47 @@ def _refuse_constant_networks(data: Any, Xs: Sequence[Any], center_columns: bool
             raise LayoutError(f"{caller}: {shown}: no variance across the stimuli on dim 'stimulus' "
                               f"({'constant up to rounding' if center_columns else 'all zero'}); its shape is undefined and "
                               f"it would enter the average as zero; drop it from {arg}.")
+
+
+def unit_ids(net: Any) -> np.ndarray | None:
+    """The ids of a labeled network's columns (``<dim>_id`` on its dim other than ``stimulus``:
+    ``unit_id``), else None."""
+    if not isinstance(net, xr.DataArray) or net.ndim != 2 or "stimulus" not in net.dims:
+        return None
+    dim = next(d for d in net.dims if d != "stimulus")
+    coord = net.coords.get(f"{dim}_id")
+    return None if coord is None or coord.dims != (dim,) else np.asarray(coord.values)
+
+
+def in_unit_order(net: Any, ids: np.ndarray | None, name: str, caller: str) -> Any:
+    """``net`` with its columns paired by id with a fitted network's (``ids``, from
+    :func:`unit_ids`), never by position; ``net`` itself when either is unlabeled. Other ids are a
+    one-line :class:`~neuroxr.errors.LayoutError` naming ``name``."""
+    own = unit_ids(net)
+    if ids is None or own is None or np.array_equal(own, ids):
+        return net
+    dim = next(d for d in net.dims if d != "stimulus")
+    pos = pd.Index(own).get_indexer(ids)
+    if len(own) != len(ids) or (pos < 0).any():
+        missing = [str(i) for i in np.asarray(ids)[pos < 0][:3]] or ["(a duplicate)"]
+        raise LayoutError(f"{caller}: {name} has other {dim}_id values on dim {dim!r} than the network fitted ({len(own)} "
+                          f"{dim}s against {len(ids)}; missing e.g. {missing}); pass the fitted {dim}s (paired by {dim}_id).")
+    return net.isel({dim: pos})
+
+
+def held_out_networks(train: Any, test: Any, caller: str) -> Any:
+    """``test`` (held-out stimuli of the networks ``train``) paired with ``train``: a dict's
+    networks by key (other keys: one-line :class:`~neuroxr.errors.LayoutError`), each labeled
+    network's units by id (:func:`in_unit_order`); lists by position."""
+    if isinstance(train, Mapping) and isinstance(test, Mapping):
+        if set(map(str, train)) != set(map(str, test)) or len(train) != len(test):
+            raise LayoutError(f"{caller}: test_data has the networks {[str(k) for k in test]}, train_data "
+                              f"{[str(k) for k in train]}; give test_data the same keys.")
+        by_key = {str(k): v for k, v in test.items()}
+        return {k: in_unit_order(by_key[str(k)], unit_ids(v), f"test_data[{k!r}]", caller) for k, v in train.items()}
+    if isinstance(train, Mapping) or isinstance(test, Mapping):
+        return test
+    train, test = list(train), list(test)
+    if len(train) != len(test):
+        return test  # refused with the counts by the caller
+    return [in_unit_order(t, unit_ids(x), f"test_data[{i}]", caller) for i, (x, t) in enumerate(zip(train, test))]

@@ -36,7 +36,10 @@ from ._common import (
     _refuse_constant_networks,
     _train_test,
     check_split,
+    held_out_networks,
+    in_unit_order,
     input_labels,
+    unit_ids,
 )
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
@@ -179,7 +182,7 @@ class LinearMetric(_EstimatorAPI):
     in the same order), e.g. ``sklearn.model_selection.cross_validate(LinearMetric(), X, Y, cv=5)``;
     the folds split the stimuli and each ``test_score`` is the held-out **negative** distance.
     Arrays of any array-API namespace (NumPy, torch, CuPy) work; labeled DataArrays are paired by
-    ``stimulus_id``. NumPy input (bool, integer and float32 too) is read as float64, other
+    ``stimulus_id``, and those scored after a fit on labeled ones by ``unit_id`` with the fitted units. NumPy input (bool, integer and float32 too) is read as float64, other
     namespaces keep their floating dtype (bool and integer as float64), as by every shape
     function. Data with NaN is refused with a :class:`~neuroxr.errors.LayoutError`.
     """
@@ -247,6 +250,7 @@ class LinearMetric(_EstimatorAPI):
         self._train = (xp.matmul(Xw, U), xp.matmul(Yw, V)) if self._wide else None
         self._W = None  # (Wx_, Wy_), built on first use
         self.span_x_ = self.span_y_ = None
+        self.unit_ids_ = (None, None)  # set by fit for labeled networks
         self.n_train_ = int(Xw.shape[0])
         if float(self.alpha) == 0.0:  # full whitening: undefined outside the training span
             spans = []
@@ -304,11 +308,12 @@ class LinearMetric(_EstimatorAPI):
         """Learn the alignment of ``X`` (n, p_x) and ``Y`` (n, p_y); returns ``self``. Fewer than 3
         stimuli (2 with ``center_columns=False``) are refused: every angular distance of 2 centred
         stimuli is 0."""
-        names = self._names(X, Y)
+        names, ids = self._names(X, Y), (unit_ids(X), unit_ids(Y))
         X, Y = self._arrays(X, Y)
         check_shape_stimuli(int(X.shape[0]), self._validate()["center_columns"], f"{names[0]} and {names[1]}", "LinearMetric")
         width = self.pad_width(X.shape[1], Y.shape[1])
-        return self.finalize_fit(self.partial_fit(X, width), self.partial_fit(Y, width))
+        self.finalize_fit(self.partial_fit(X, width), self.partial_fit(Y, width)).unit_ids_ = ids  # later inputs paired by id
+        return self
 
     def transform(self, X: Any, Y: Any) -> tuple[Any, Any]:
         """Aligned ``(tX, tY)`` of ``X`` (n, p_x) and ``Y`` (n, p_y), each ``(n, p_x + p_y - r)`` (the
@@ -320,6 +325,7 @@ class LinearMetric(_EstimatorAPI):
 
             raise NotFittedError("This LinearMetric instance is not fitted yet; call fit(X, Y) (or fit_distance) first.")
         names = self._names(X, Y)
+        X, Y = (in_unit_order(A, i, nm, "LinearMetric") for A, i, nm in zip((X, Y), getattr(self, "unit_ids_", (None, None)), names))
         X, Y = self._arrays(X, Y)
         Xc, Yc = _s.centre(X, self.mx_), _s.centre(Y, self.my_)  # (constant up to rounding: zero)
         self._check_span(Xc, getattr(self, "span_x_", None), names[0])
@@ -405,6 +411,7 @@ def pairwise_distances(
         dict keys, ``model``/``layer`` coords or the array name).
     test_data : same, optional
         Held-out stimuli of the same networks: the alignment fitted on ``train_data`` is scored here too.
+        Paired with ``train_data`` by dict key (a list by position) and, labeled, by ``unit_id``.
     alpha, center_columns, zero_pad, score_method : default 1.0, True, True, "angular"
         As :class:`LinearMetric`.
     client : distributed.Client, optional
@@ -426,7 +433,7 @@ def pairwise_distances(
         check_shape_stimuli(int(np.shape(Xs[0])[0]), bool(center_columns), "train_data", "pairwise_distances")
     Ts = None
     if test_data is not None:
-        Ts, _, _ = _as_network_list(test_data, "test_data", "pairwise_distances")
+        Ts, _, _ = _as_network_list(held_out_networks(train_data, test_data, "pairwise_distances"), "test_data", "pairwise_distances")
         if len(Ts) != len(Xs):
             raise LayoutError(f"pairwise_distances: {len(Xs)} train and {len(Ts)} test networks; give the same networks in test_data.")
     m = len(Xs)

@@ -270,3 +270,40 @@ def test_an_all_nan_target_is_nan_and_the_others_are_as_without_it(data, directi
     assert np.isnan(perm.r.isel(neuroid=1)) and np.isnan(perm.p.isel(neuroid=1))
     np.testing.assert_allclose(perm.p.isel(neuroid=rest).values, pref.p.values)
     np.testing.assert_allclose(perm.r.isel(neuroid=rest).values, pref.r.values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("unscored", ["all_nan", "constant", "too_few"])
+@pytest.mark.parametrize("over,method", [("targets", "bca"), ("both", "percentile")])
+def test_a_target_never_scored_is_not_drawn_over_targets(data, unscored, over, method):
+    """The bootstrap over targets draws among the targets scored: an all-NaN neuroid, a constant one and
+    one with fewer usable stimuli than folds (NaN in every variable, as in the direction) leave the
+    median's resamples, interval and BCa jackknife those of the call without them (before, such a
+    target was drawn too: every resample that drew it took the median of fewer targets)."""
+    R = data["B"].values.copy()
+    R[:, 1] = {"all_nan": np.nan, "constant": 3.0, "too_few": R[:, 1]}[unscored]
+    if unscored == "too_few":
+        R[5:, 1] = np.nan
+    rest = [0, 2, 3, 4, 5]
+    kw = dict(reps=2, n_boot=40, seed=3, over=over, method=method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        got = bootstrap("forward", data["F"], data["B"].copy(data=R), **kw)
+        ref = bootstrap("forward", data["F"], data["B"].isel(neuroid=rest), **kw)
+    assert np.isnan(got.ev.isel(neuroid=1))
+    for v in ("median_ev", "median_ev_boot", "median_ev_ci", "median_ev_n_targets", "median_ceiling_boot", "median_ceiling_ci"):
+        np.testing.assert_allclose(got[v].values, ref[v].values, rtol=1e-10, err_msg=v)
+
+
+def test_the_target_draw_fix_raises_only_the_direction_bootstraps_over_targets():
+    """Stored bootstraps over targets (or both) of the four directions are one revision up, so entries
+    drawn before the fix are stale; those over stimuli, the permutations and the metric bootstraps stand."""
+    from neuroxr.entries import kinds
+
+    for d in kinds.DIRECTION_KINDS:
+        kind = kinds.get_kind(f"{d}_bootstrap")
+        base = kinds.entry_revision(kind.name, kind.fill({}))
+        assert kinds.entry_revision(kind.name, kind.fill({"over": "stimuli"})) == base
+        for over in ("targets", "both"):
+            assert kinds.entry_revision(kind.name, kind.fill({"over": over})) == base + 1
+    for name in ("forward_permutation", "crsa_bootstrap", "forward"):
+        assert name not in kinds.TARGET_DRAW_KINDS

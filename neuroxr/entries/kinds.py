@@ -414,6 +414,13 @@ STOP_19_KINDS = ("crsa_bootstrap", "ersa_bootstrap")
 #: now); every float32 entry's numbers move by float32's rounding. Their float64 entries stand, so
 #: these kinds are raised by :func:`entry_revision` for ``dtype='float32'`` alone, not in a stop.
 FLOAT32_CENTRED_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
+#: The directions' bootstrap kinds, whose entries over targets (``over`` "targets" or "both") only
+#: change in session 20: the targets are drawn among those scored, where a target never scored
+#: (all-NaN, constant, too few stimuli: NaN in every variable) was drawn too, so each resample that
+#: drew it took the median of fewer targets (``median_ev_boot`` / ``_ci``, ``median_ceiling_boot`` /
+#: ``_ci``). Their entries over stimuli stand, so these kinds are raised by :func:`entry_revision` for
+#: ``over`` other than "stimuli" alone, not in a stop.
+TARGET_DRAW_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_bootstrap"))
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -473,7 +480,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       :func:`neuroxr.kernels.stats.root_product`;
     - a direction's entry (and its inference) with ``dtype`` float32 (:data:`FLOAT32_CENTRED_KINDS`):
       its columns were cast to float32 before they were centred (a column far from zero lost its
-      variation's digits); they are now centred in float64 first.
+      variation's digits); they are now centred in float64 first;
+    - a direction's bootstrap entry over targets (:data:`TARGET_DRAW_KINDS`, ``over`` "targets" or
+      "both"): a target never scored was drawn among the targets; now only the scored ones are.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -498,5 +507,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if (k.name in DIRECTION_KINDS or k.name in DIRECTION_INFERENCE_KINDS) and params.get("dtype") == "float32":
         rev += 1
     if k.name in FLOAT32_CENTRED_KINDS and params.get("dtype") == "float32":
+        rev += 1
+    if k.name in TARGET_DRAW_KINDS and params.get("over", "stimuli") != "stimuli":
         rev += 1
     return rev

@@ -97,6 +97,14 @@ class Parts:
         return self.Y.shape[0]
 
     @property
+    def scored(self) -> np.ndarray:
+        """``(k,)`` bool: the targets scored at all, in a group (all-NaN targets and those with too
+        few stimuli are in none) and not constant; the others are NaN in every variable, as in the
+        direction, and no target of a summary over targets."""
+        grouped = np.ones(self.Y.shape[1], dtype=bool) if self.mask is None else self.mask.any(axis=0)
+        return grouped & ~np.isnan(self.Y).all(axis=0) & ~self.constant
+
+    @property
     def target_name(self) -> str:
         """The target input as the warnings name it: the function called, then the direction's
         argument with its label (``"bootstrap: neural (V4)"``, :func:`~neuroxr.predictivity._inputs.named`)."""

@@ -278,7 +278,9 @@ def bootstrap(
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
     n, k = parts.Y.shape
     inc = parts.included(min_reliability)
-    pos = np.flatnonzero(inc)  # the targets the medians count
+    # the targets the medians count and over="targets" draws: included and scored (a target never scored,
+    # all-NaN, constant or with too few stimuli, drawn would only shrink a resample of the others)
+    pos = np.flatnonzero(inc & parts.scored)
     ev0, ceil0 = (v[0] for v in parts.scores())
     parts.warn_hygiene(ev0, inc, min_reliability)  # the direction's warning on the same scores
     with _quiet():

@@ -307,3 +307,21 @@ def test_the_target_draw_fix_raises_only_the_direction_bootstraps_over_targets()
             assert kinds.entry_revision(kind.name, kind.fill({"over": over})) == base + 1
     for name in ("forward_permutation", "crsa_bootstrap", "forward"):
         assert name not in kinds.TARGET_DRAW_KINDS
+
+
+def test_reverse_inference_counts_its_dropped_stimuli_and_predictors_as_the_direction(data):
+    """A predictor stimulus dropped for a missing value (every target's design) and an all-NaN
+    predictor neuroid are counted in reverse's bootstrap and permutation attrs as in ``nx.reverse``
+    (``n_stimuli``, ``n_excluded_stimuli``, ``n_predictors``; before: ``n_stimuli`` alone)."""
+    R = data["B"].values.copy()
+    R[[4, 11], 2] = np.nan  # two stimuli without a trial of neuroid 2: dropped for every unit
+    R[:, 5] = np.nan  # an all-NaN neuroid: left out of the predictor
+    B = data["B"].copy(data=R)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        ref = nx.reverse(B, data["F"], reps=2)
+        got = [bootstrap("reverse", B, data["F"], reps=2, n_boot=20), permutation_test("reverse", B, data["F"], n_perm=19)]
+    assert (ref.attrs["n_excluded_stimuli"], ref.attrs["n_predictors"]) == (2, K - 1)
+    for res in got:
+        for key in ("n_stimuli", "n_excluded_stimuli", "n_predictors"):
+            assert res.attrs[key] == ref.attrs[key], key

@@ -429,7 +429,8 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
         preds = reg.predict_designs([h for j in range(reps) for h in (h1[j], h2[j])], F)
         P1, P2 = np.stack(preds[0::2]), np.stack(preds[1::2])
     ids = neural.stimulus_id.values[keep]
-    return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, _whole(F, reg, S), params, order)
+    return Parts("reverse", "unit", features, ids, F, P, P1, P2, None, None, X, _whole(F, reg, S), params, order,
+                 counts={"n_excluded_stimuli": int((~keep).sum()), "n_predictors": int(ok.sum())})  # the direction's counts
 
 
 def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed, noise_ceiling, split, opts, params,

@@ -407,15 +407,15 @@ STOP_18_KINDS = ("gram", *TIME_KINDS, *METRIC_KINDS, *METRIC_INFERENCE_KINDS)
 #: full-sample ranks on the resampled pairs); the point scores stand. The permutation kinds stand: a
 #: permutation of the stimuli permutes the ranks exactly (and ersa_permutation keeps no resample).
 STOP_19_KINDS = ("crsa_bootstrap", "ersa_bootstrap")
-#: The kinds that take ``dtype`` (the directions and their inference), whose float32 entries only
-#: change in session 20: the shared kernels centre each column (design or target) in float64 before
+#: The kinds that take ``dtype`` (the directions and their inference), whose float32 entries alone
+#: change at this stop: the shared kernels centre each column (design or target) in float64 before
 #: the float32 cast (:func:`neuroxr.kernels.regressors.centred_cast`), so a column far from zero keeps
 #: its variation's digits (features at 1e5 with unit spread: r off by up to 3.5e-3 before, 3e-7
 #: now); every float32 entry's numbers move by float32's rounding. Their float64 entries stand, so
 #: these kinds are raised by :func:`entry_revision` for ``dtype='float32'`` alone, not in a stop.
 FLOAT32_CENTRED_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
 #: The directions' bootstrap kinds, whose entries over targets (``over`` "targets" or "both") only
-#: change in session 20: the targets are drawn among those scored, where a target never scored
+#: change at this stop: the targets are drawn among those scored, where a target never scored
 #: (all-NaN, constant, too few stimuli: NaN in every variable) was drawn too, so each resample that
 #: drew it took the median of fewer targets (``median_ev_boot`` / ``_ci``, ``median_ceiling_boot`` /
 #: ``_ci``). Their entries over stimuli stand, so these kinds are raised by :func:`entry_revision` for

@@ -104,6 +104,8 @@ _LITERAL = (r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False|None|" + _NUMBE
             + rf"|\((?:{_NUMBER}, )*{_NUMBER},?\)|\[(?:{_NUMBER}, )*{_NUMBER}\])")
 #: ``name=value`` (a Python literal), with the ``pass`` or ``with`` before it when there is one
 _ASSIGN = re.compile(r"(\bpass |\bwith )?" + _WORD + "=" + _LITERAL)
+#: a difference of an entry's parameters (``reps: 2 (existing) != 3 (asked)``, :func:`neuroxr.entries.provenance.differences`)
+_DIFFERS = re.compile(_WORD + ": " + _LITERAL + r" \(existing\) != " + _LITERAL + r" \(asked\)")
 #: ``name=`` standing for the keyword itself ("pass min_reliability= to ...")
 _KEYWORD = re.compile(_WORD + r"=(?=[\s.,;)]|$)")
 #: a list of quoted names, as Python prints one: ``['alpha', 'n_folds']``
@@ -155,7 +157,8 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     ``pass dtype=None`` -> ``leave out --dtype``, ``debiased=False`` -> ``without --debiased``,
     ``stratify_by=None`` -> ``--stratify-by none``, ``alphas=(0.1, 1.0, 10.0)`` -> ``--alphas 0.1,1,10`` (an
     option whose metavar lists values separated by commas),
-    ``['reps']`` -> ``[--reps]``, ``min_reliability`` (or ``min_reliability=``) -> ``--min-reliability``.
+    ``['reps']`` -> ``[--reps]``, ``min_reliability`` (or ``min_reliability=``) -> ``--min-reliability``,
+    ``max_n: None (existing) != 5 (asked)`` -> ``without --max-n (existing) != --max-n 5 (asked)``.
     Errors and warnings of a command are shown so.
 
     The parameter names come from the command's options (their ``name`` and option strings);
@@ -207,6 +210,15 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
             return m.group(0)
         return re.sub(r"[a-z][a-z0-9_]*", lambda w: _flag(opts[w.group(0)]) if w.group(0) in opts else w.group(0), m.group(0))
 
+    def differs(m: re.Match) -> str:  # both sides as the flags that give them, else as it is
+        opt = opts.get(m.group(1))
+        try:
+            sides = [_given_as(opt, ast.literal_eval(t), t) for t in m.group(2, 3)] if opt is not None else [None]
+        except (ValueError, SyntaxError):
+            return m.group(0)
+        return m.group(0) if None in sides else f"{sides[0]} (existing) != {sides[1]} (asked)"
+
+    message = _DIFFERS.sub(differs, message)
     message = _ASSIGN.sub(assign, message)
     message = _KEYWORD.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(0), message)
     message = _QUOTED_LIST.sub(quoted, message)

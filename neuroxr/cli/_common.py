@@ -120,6 +120,33 @@ _AGAIN = re.compile(r"(--[a-z][a-z0-9-]*)((?: [^\s()]+)?) \((?:neuroxr [a-z-]+ )
 _UNDERSCORED = re.compile(r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w=(])")
 
 
+#: an input named by a library function's argument and its set's label (``b (mA)``, ``features (net/l1)``;
+#: :func:`neuroxr.geometry._common._named`): on the command line, the set as the user named it
+_INPUT = re.compile(r"(?<![\w.\-/'\"])(?:a|b|X|Y|obj|source|target|neural|features|neural_a|neural_b|features_a|features_b)"
+                    r" \(([^()\s,;]+)\)")
+#: the Python advice of a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``)
+_SELECT = re.compile(r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)")
+#: a message's first word, the library function (or entry kind) that raised it: ``split_distance: ...``
+_CALLER = re.compile(r"^([a-z]+(?:_[a-z0-9]+)+): ")
+
+
+def _set_names(message: str) -> str:
+    """``message`` with the inputs of a library function named as the sets the user gave: ``b (mA)``
+    -> ``mA``, ``features (net/l1)`` -> ``net.l1`` (a feature set's ``model.layer``), and the Python
+    advice of a stimulus mismatch replaced by the command line's."""
+    message = _INPUT.sub(lambda m: m.group(1).replace("/", ".", 1), message)
+    return _SELECT.sub(" (write sets of the same stimuli to the store)", message)
+
+
+def _library_name(word: str) -> bool:
+    """Whether ``word`` names a public function of neuroxr or neuroxr.geometry, or an entry kind."""
+    import neuroxr
+    from neuroxr import geometry
+    from neuroxr.entries.kinds import KINDS
+
+    return word in KINDS or callable(getattr(neuroxr, word, None)) or callable(getattr(geometry, word, None))
+
+
 def _long(opts: list[str]) -> str:
     return max(opts, key=lambda o: (o.startswith("--"), len(o)))
 
@@ -166,7 +193,9 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     is changed only where it names an option (``name=value``, a list of names, the subject of
     "has no effect"), never in prose; ``name=True`` / ``name=False`` stays as it is where the option
     takes a value (``texts=True`` is no ``--texts FILE``). The messages of a :class:`KeysCommand`
-    are left as they are.
+    are left as they are. Inputs named by a library function's argument and their set are named as
+    the set (``b (mA)`` -> ``mA``, ``features (net/l1)`` -> ``net.l1``), for every command; the library
+    function (or entry kind) a message starts with as the command (``split_distance:`` -> ``shape:``).
 
     Parameters
     ----------
@@ -179,8 +208,12 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     -------
     str
     """
+    message = _set_names(message)
     if command is None or isinstance(command, KeysCommand):
         return message
+    caller = _CALLER.match(message)  # the library function that raised it: the command the user ran
+    if caller and _library_name(caller.group(1)):
+        message = f"{command.name}: {message[caller.end():]}"
     opts = {p.name: p for p in command.params if isinstance(p, click.Option) and p.name and p.opts[0].startswith("-")}
     if not opts:
         return message

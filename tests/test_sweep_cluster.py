@@ -107,6 +107,28 @@ def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group)
     assert 0 < len(_written(path)) < 8
 
 
+def test_ctrl_c_while_the_embedded_cluster_starts_is_one_line(sweep_copy, tmp_path):
+    """Ctrl-C as the embedded cluster's first worker process starts: neuroxr's one line, never the
+    traceback of dask's exit hook closing the half-started cluster."""
+    psutil = pytest.importorskip("psutil")
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n")
+    proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(sweep_copy()), str(cfg), "--workers", "2",
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, me = time.monotonic() + 120, psutil.Process(proc.pid)
+        while not [c for c in me.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
+
+
 def test_embedded_cluster_worker_settings():
     from neuroxr.sweep.cluster import _pre_spawn_environ, embedded_cluster, keeps_malloc_trim
     from neuroxr.sweep.tasks import _TaskEnv

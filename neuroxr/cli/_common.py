@@ -7,7 +7,9 @@ bodies, so ``neuroxr --help`` and ``neuroxr --version`` stay fast.
 from __future__ import annotations
 
 import ast
+import atexit
 import json
+import logging
 import math
 import os
 import re
@@ -81,6 +83,7 @@ class _Main(CommandGroup):
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
+            atexit.register(logging.disable, logging.CRITICAL)  # no log line of a library closing at exit (Dask) follows it
             click.echo("Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on.", err=True)
             raise click.exceptions.Exit(INTERRUPTED) from None
         except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do

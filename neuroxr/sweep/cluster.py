@@ -118,11 +118,34 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
 
     n = int(n_workers) if n_workers is not None else machine_cores()
     preload = [*(dask.config.get("distributed.worker.preload", None) or []), __name__]  # dask_setup: Ctrl-C mutes
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
-        return LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-            memory_limit=memory_limit if memory_limit is not None else "auto", env=dict(WORKER_ENV), preload=preload,
-        )
+    from distributed.deploy.spec import SpecCluster
+
+    before = set(SpecCluster._instances)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
+            return LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                memory_limit=memory_limit if memory_limit is not None else "auto", env=dict(WORKER_ENV), preload=preload,
+            )
+    except KeyboardInterrupt:  # Ctrl-C while it starts: closed here, quietly, never by dask's exit hook (a traceback)
+        _close_quietly(set(SpecCluster._instances) - before)
+        raise
+
+
+def _close_quietly(clusters: set[Any]) -> None:
+    """Close half-started clusters with every logger muted, and keep dask's exit hook off them."""
+    import contextlib
+    import logging
+
+    muted = logging.root.manager.disable
+    mute_logs()
+    try:
+        for cluster in clusters:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=5)
+            cluster.shutdown_on_close = False
+    finally:
+        logging.disable(muted)
 
 
 def mute_logs(*_: Any) -> None:

@@ -32,6 +32,8 @@ from neuroxr.store import StudyStore
     # the subject of "must" (a clause's first word, as of "has no effect"); in prose a name stays
     ("forward", "forward: split must be one of ('valid', 'slots'); got 'x'.", "forward: --split must be one of ('valid', 'slots'); got 'x'."),
     ("forward", "the split must be balanced; features must be finite.", "the split must be balanced; features must be finite."),
+    ("forward", "(split, seed and min_reliability draw its halves; seed also draws max_n's subsets)",
+     "(--split, --seed and --min-reliability draw its halves; --seed also draws --max-n's subsets)"),
     # prose and names that are no option of the command stay as they are
     ("forward", "store holds no neural set named 'seed'; the split halves and seed of x_y=1",
      "store holds no neural set named 'seed'; the split halves and seed of x_y=1"),

@@ -445,7 +445,7 @@ def test_score_entries_keep_their_parameters(runner, geometry_study):
     # other parameters: refused with --require-existing, naming what differs; else a second entry
     res = runner.invoke(main, [*args, "--reps", "3", "--regressor", "linear", "--require-existing"])
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert "regressor: 'ridge' (existing) != 'linear' (asked); reps: 2 (existing) != 3 (asked)" in res.output
+    assert "--regressor ridge (existing) != --regressor linear (asked); --reps 2 (existing) != --reps 3 (asked)" in res.output
     assert runner.invoke(main, [*args, "--reps", "3", "--regressor", "linear"]).exit_code == 0
     out = runner.invoke(main, ["info", url]).output
     assert "Scores (2)" in out and "n_folds=3, reps=2" in out and "n_folds=3, regressor=linear, reps=3" in out, out
@@ -456,6 +456,23 @@ def test_score_entries_keep_their_parameters(runner, geometry_study):
     geometry_study.write_features("net", "conv1", features(np.random.default_rng(7).normal(size=(24, 10)), [f"s{i:02d}" for i in range(24)]))
     summary = json.loads(runner.invoke(main, ["info", "--json", url]).output)
     assert {e["status"] for e in summary["scores"]} == {"stale (input rewritten)"}
+
+
+def test_require_existing_names_the_flags_that_matter(runner, geometry_study):
+    """--require-existing lists only the parameters of both computations (never PLS's --n-components
+    against a ridge request, nor the scikit-learn version a PLS fit records), spelled as the flags
+    that give them."""
+    args = ["score", "forward", geometry_study.url, "net.conv1", "monkeyA.IT", "--n-folds", "3", "--reps", "1"]
+    assert runner.invoke(main, [*args, "--regressor", "pls", "--n-components", "3", "-q"]).exit_code == 0
+    res = runner.invoke(main, [*args, "--no-ceiling", "--max-n", "4", "--require-existing"])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    line = res.stderr.split(" differs in ")[1].split(". Ask")[0]
+    assert line == ("without --max-n (existing) != --max-n 4 (asked); without --no-ceiling (existing) != --no-ceiling (asked); "
+                    "--regressor pls (existing) != --regressor ridge (asked)"), line
+    assert runner.invoke(main, [*args, "--regressor", "ridgecv", "--alphas", "1,2", "-q"]).exit_code == 0
+    res = runner.invoke(main, [*args, "--regressor", "ridgecv", "--alphas", "0.5,2", "--require-existing"])
+    assert "differs in --alphas 1,2 (existing) != --alphas 0.5,2 (asked)" in res.stderr, res.stderr
+    assert "n-components" not in res.stderr and "n_components" not in res.stderr and "packages" not in res.stderr
 
 
 def test_cli_errors_are_messages(runner, geometry_study, tmp_path):

@@ -32,6 +32,8 @@ from neuroxr.store import StudyStore
     # the subject of "must" (a clause's first word, as of "has no effect"); in prose a name stays
     ("forward", "forward: split must be one of ('valid', 'slots'); got 'x'.", "forward: --split must be one of ('valid', 'slots'); got 'x'."),
     ("forward", "the split must be balanced; features must be finite.", "the split must be balanced; features must be finite."),
+    ("forward", "(split, seed and min_reliability draw its halves; seed also draws max_n's subsets)",
+     "(--split, --seed and --min-reliability draw its halves; --seed also draws --max-n's subsets)"),
     # prose and names that are no option of the command stay as they are
     ("forward", "store holds no neural set named 'seed'; the split halves and seed of x_y=1",
      "store holds no neural set named 'seed'; the split halves and seed of x_y=1"),
@@ -103,3 +105,32 @@ def test_a_python_switch_is_not_spelled_as_an_option_that_takes_a_file():
     message = "pass texts=True to tokenize them as texts or texts=False to read them as image files."
     assert flag_spelling(message, extract_command) == message
     assert flag_spelling("pass image_size=16", extract_command) == "pass --image-size 16"
+
+
+@pytest.mark.parametrize("args, want", [
+    (["cka", "STORE", "net.conv1", "monkeyB"], "Error: cka: Cannot pair by stimulus_id: 24 stimulus ids of net.conv1 are "
+     "missing in monkeyB, e.g."),
+    (["shape", "STORE", "net.conv1", "monkeyB"], "Error: shape: Cannot pair by stimulus_id: 24 stimulus ids of net.conv1 are "
+     "missing in monkeyB, e.g."),
+    (["inter-animal", "STORE", "monkeyA", "monkeyB", "--reps", "1"], "Error: inter-animal: Cannot pair by stimulus_id: 24 "
+     "stimulus ids of monkeyA are missing in monkeyB, e.g."),
+    (["brainscore", "STORE", "net.conv1", "monkeyA"], "Error: brainscore: --n-components 25 but net.conv1 has 10 units"),
+    (["dimensionality", "STORE", "net.flat"], "Warning: dimensionality: net.flat has constant features"),
+])
+def test_messages_name_the_sets_and_commands_as_given(runner, geometry_study, args, want):
+    """The library names an input by its Python argument and label (``b (monkeyB)``, ``features (net/conv1)``)
+    and a message by the function that raised it (``split_distance:``); the command line names the sets
+    and the command as the user gave them, and never shows the Python advice (``b.isel(...)``)."""
+    rng = np.random.default_rng(0)
+    geometry_study.write_neural("monkeyB", neural(rng.normal(size=(24, 2, 2)), [f"o{i:02d}" for i in range(24)]))
+    geometry_study.write_features("net", "flat", features(np.ones((24, 3)), [f"s{i:02d}" for i in range(24)]))
+    res = runner.invoke(main, ["score", *[geometry_study.url if a == "STORE" else a for a in args]])
+    assert res.stderr.startswith(want) and res.stderr.count("\n") == 1, res.stderr
+    for python in ("a (", "b (", "X (", "neural_a", "features (net", "obj (", "net/conv1", ".isel(", "split_distance",
+                   "effective_dimensionality", "inter_animal"):
+        assert python not in res.stderr, (python, res.stderr)
+    if want.startswith("Error"):
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        with pytest.raises(NeuroxrError) as info:  # the Python API keeps its argument names
+            neuroxr.score(geometry_study, args[0].replace("-", "_"), *args[2:4])
+        assert " (" in str(info.value) and any(f"{n} (" in str(info.value) for n in ("a", "X", "neural_a", "features"))

@@ -70,7 +70,8 @@ def test_bad_anchors_are_one_line_errors(study, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("s01\nnope\n")
     res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(bad)])
-    assert res.exit_code == 1 and "anchor ids are not stimulus ids" in res.output and len(res.output.strip().splitlines()) == 1
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert f"--anchors: 1 id(s) of {str(bad)!r} are not stimulus ids of net.l1 (e.g. ['nope'])" in res.output  # no Python names
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing\n")
     res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(empty)])

@@ -1,9 +1,14 @@
-"""Clusters: a scheduler lost mid-sweep ends in one line and a re-run resumes; the embedded
-cluster's worker settings (no forced malloc trimming, one BLAS thread)."""
+"""Clusters: a scheduler lost mid-sweep ends in one line and a re-run resumes; Ctrl-C on the
+embedded cluster is one line; the embedded cluster's worker settings (no forced malloc trimming,
+one BLAS thread)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -75,6 +80,55 @@ def test_cli_lost_scheduler_exits_1_with_one_line(sweep_copy, tmp_path, monkeypa
     assert len(_written(path)) == 4
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("group", [False, True], ids=["command", "process-group"])
+def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group):
+    """Ctrl-C while the embedded cluster runs tasks: exit status 130 and neuroxr's one line, never the
+    log lines or tracebacks of the closing cluster and its workers, whether SIGINT reaches the command
+    only (kill -INT) or, as a terminal's Ctrl-C, its whole process group (the workers too)."""
+    path = sweep_copy()
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nneural: [animalA, animalB]\ndirections: [forward, reverse]\nreps: 400\n")
+    proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(path), str(cfg), "--workers", "2",
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _written(path):  # the cluster runs tasks: the first entry is written, the others still run
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT) if group else proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
+    assert 0 < len(_written(path)) < 8
+
+
+def test_ctrl_c_while_the_embedded_cluster_starts_is_one_line(sweep_copy, tmp_path):
+    """Ctrl-C as the embedded cluster's first worker process starts: neuroxr's one line, never the
+    traceback of dask's exit hook closing the half-started cluster."""
+    psutil = pytest.importorskip("psutil")
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n")
+    proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(sweep_copy()), str(cfg), "--workers", "2",
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, me = time.monotonic() + 120, psutil.Process(proc.pid)
+        while not [c for c in me.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
+
+
 def test_embedded_cluster_worker_settings():
     from neuroxr.sweep.cluster import _pre_spawn_environ, embedded_cluster, keeps_malloc_trim
     from neuroxr.sweep.tasks import _TaskEnv
@@ -98,8 +152,10 @@ def test_embedded_cluster_worker_settings():
     try:
         with distributed.Client(cluster) as client:
             trim, omp, threads = client.submit(in_task, pure=False).result()
+            sigint = client.run(lambda: getattr(signal.getsignal(signal.SIGINT), "__name__", None))
     finally:
         cluster.close()
+    assert list(sigint.values()) == ["mute_logs"]  # Ctrl-C reaching a worker mutes it (the sweep closes it)
     assert trim == parent  # inherited, never forced to dask's 65536
     assert omp == "1" and threads <= {1}
 

@@ -116,8 +116,8 @@ def test_an_animal_against_itself_warns_as_inter_animal(tg_store):
     res = CliRunner().invoke(main, ["score", "temporal-generalization", store.url, "animalB", "animalB"])
     assert res.exit_code == 0, res.output
     [line] = res.stderr.strip().splitlines()
-    assert line.startswith("Warning: temporal_generalization: neural (animalB): 4 neuroids are also predictors in "
-                           "source (animalB)") and "predicted from itself" in line
+    assert line.startswith("Warning: temporal-generalization: animalB: 4 neuroids are also predictors in "
+                           "animalB") and "predicted from itself" in line  # the command and the set, as given
 
 
 def test_sweep_option(tg_store):

@@ -7,7 +7,9 @@ bodies, so ``neuroxr --help`` and ``neuroxr --version`` stay fast.
 from __future__ import annotations
 
 import ast
+import atexit
 import json
+import logging
 import math
 import os
 import re
@@ -81,6 +83,7 @@ class _Main(CommandGroup):
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
+            atexit.register(logging.disable, logging.CRITICAL)  # no log line of a library closing at exit (Dask) follows it
             click.echo("Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on.", err=True)
             raise click.exceptions.Exit(INTERRUPTED) from None
         except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
@@ -104,18 +107,47 @@ _LITERAL = (r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|True|False|None|" + _NUMBE
             + rf"|\((?:{_NUMBER}, )*{_NUMBER},?\)|\[(?:{_NUMBER}, )*{_NUMBER}\])")
 #: ``name=value`` (a Python literal), with the ``pass`` or ``with`` before it when there is one
 _ASSIGN = re.compile(r"(\bpass |\bwith )?" + _WORD + "=" + _LITERAL)
+#: a difference of an entry's parameters (``reps: 2 (existing) != 3 (asked)``, :func:`neuroxr.entries.provenance.differences`)
+_DIFFERS = re.compile(_WORD + ": " + _LITERAL + r" \(existing\) != " + _LITERAL + r" \(asked\)")
 #: ``name=`` standing for the keyword itself ("pass min_reliability= to ...")
 _KEYWORD = re.compile(_WORD + r"=(?=[\s.,;)]|$)")
 #: a list of quoted names, as Python prints one: ``['alpha', 'n_folds']``
 _QUOTED_LIST = re.compile(r"\[('[a-z][a-z0-9_]*'(?:, '[a-z][a-z0-9_]*')*)\]")
 #: names joined by commas and "and"/"or" (two or more), or the names before "has/have no effect"
 _NAME_LIST = re.compile(_WORD + r"((?:(?:, | and | or |, and |, or )[a-z][a-z0-9_]*)+)(?![\w=(])")
-#: the subject of a clause: a name before "has no effect" or "must" ("write_report: dpi must be ...")
-_SUBJECT = re.compile(r"(^|: )" + _WORD + r"(?= has no effect| must )")
+#: the subject of a clause: a name before "has no effect", "must" or "also" ("write_report: dpi must be ...")
+_SUBJECT = re.compile(r"(^|: |; )" + _WORD + r"(?= has no effect| must | also )")
 #: a flag followed by a parenthesis that gives it again (library messages that also name the flag)
 _AGAIN = re.compile(r"(--[a-z][a-z0-9-]*)((?: [^\s()]+)?) \((?:neuroxr [a-z-]+ )?\1(?: [^()]*)?\)")
 #: a lone name with an underscore (never a word of prose)
 _UNDERSCORED = re.compile(r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w=(])")
+
+
+#: an input named by a library function's argument and its set's label (``b (mA)``, ``features (net/l1)``;
+#: :func:`neuroxr.geometry._common._named`): on the command line, the set as the user named it
+_INPUT = re.compile(r"(?<![\w.\-/'\"])(?:a|b|X|Y|obj|source|target|neural|features|neural_a|neural_b|features_a|features_b)"
+                    r" \(([^()\s,;]+)\)")
+#: the Python advice of a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``)
+_SELECT = re.compile(r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)")
+#: a message's first word, the library function (or entry kind) that raised it: ``split_distance: ...``
+_CALLER = re.compile(r"^([a-z]+(?:_[a-z0-9]+)+): ")
+
+
+def _set_names(message: str) -> str:
+    """``message`` with the inputs of a library function named as the sets the user gave: ``b (mA)``
+    -> ``mA``, ``features (net/l1)`` -> ``net.l1`` (a feature set's ``model.layer``), and the Python
+    advice of a stimulus mismatch replaced by the command line's."""
+    message = _INPUT.sub(lambda m: m.group(1).replace("/", ".", 1), message)
+    return _SELECT.sub(" (write sets of the same stimuli to the store)", message)
+
+
+def _library_name(word: str) -> bool:
+    """Whether ``word`` names a public function of neuroxr or neuroxr.geometry, or an entry kind."""
+    import neuroxr
+    from neuroxr import geometry
+    from neuroxr.entries.kinds import KINDS
+
+    return word in KINDS or callable(getattr(neuroxr, word, None)) or callable(getattr(geometry, word, None))
 
 
 def _long(opts: list[str]) -> str:
@@ -155,7 +187,8 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     ``pass dtype=None`` -> ``leave out --dtype``, ``debiased=False`` -> ``without --debiased``,
     ``stratify_by=None`` -> ``--stratify-by none``, ``alphas=(0.1, 1.0, 10.0)`` -> ``--alphas 0.1,1,10`` (an
     option whose metavar lists values separated by commas),
-    ``['reps']`` -> ``[--reps]``, ``min_reliability`` (or ``min_reliability=``) -> ``--min-reliability``.
+    ``['reps']`` -> ``[--reps]``, ``min_reliability`` (or ``min_reliability=``) -> ``--min-reliability``,
+    ``max_n: None (existing) != 5 (asked)`` -> ``without --max-n (existing) != --max-n 5 (asked)``.
     Errors and warnings of a command are shown so.
 
     The parameter names come from the command's options (their ``name`` and option strings);
@@ -163,7 +196,9 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     is changed only where it names an option (``name=value``, a list of names, the subject of
     "has no effect"), never in prose; ``name=True`` / ``name=False`` stays as it is where the option
     takes a value (``texts=True`` is no ``--texts FILE``). The messages of a :class:`KeysCommand`
-    are left as they are.
+    are left as they are. Inputs named by a library function's argument and their set are named as
+    the set (``b (mA)`` -> ``mA``, ``features (net/l1)`` -> ``net.l1``), for every command; the library
+    function (or entry kind) a message starts with as the command (``split_distance:`` -> ``shape:``).
 
     Parameters
     ----------
@@ -176,8 +211,12 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     -------
     str
     """
+    message = _set_names(message)
     if command is None or isinstance(command, KeysCommand):
         return message
+    caller = _CALLER.match(message)  # the library function that raised it: the command the user ran
+    if caller and _library_name(caller.group(1)):
+        message = f"{command.name}: {message[caller.end():]}"
     opts = {p.name: p for p in command.params if isinstance(p, click.Option) and p.name and p.opts[0].startswith("-")}
     if not opts:
         return message
@@ -207,6 +246,15 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
             return m.group(0)
         return re.sub(r"[a-z][a-z0-9_]*", lambda w: _flag(opts[w.group(0)]) if w.group(0) in opts else w.group(0), m.group(0))
 
+    def differs(m: re.Match) -> str:  # both sides as the flags that give them, else as it is
+        opt = opts.get(m.group(1))
+        try:
+            sides = [_given_as(opt, ast.literal_eval(t), t) for t in m.group(2, 3)] if opt is not None else [None]
+        except (ValueError, SyntaxError):
+            return m.group(0)
+        return m.group(0) if None in sides else f"{sides[0]} (existing) != {sides[1]} (asked)"
+
+    message = _DIFFERS.sub(differs, message)
     message = _ASSIGN.sub(assign, message)
     message = _KEYWORD.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(0), message)
     message = _QUOTED_LIST.sub(quoted, message)

@@ -56,7 +56,13 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
         raise click.ClickException(
             f"layer {ref.model}.{name} already exists in {st.url!r}; pass --overwrite or choose another --name."
         )
-    rel = relative_features(read_set(st, ref, load=True), ids, similarity=similarity, layer=name)
+    feats = read_set(st, ref, load=True)
+    have = set(feats["stimulus_id"].values.astype(str).tolist())
+    missing = [i for i in ids if i not in have]
+    if missing:  # named here as the command line gives them (the library names its Python arguments)
+        raise click.BadParameter(f"{len(missing)} id(s) of {str(anchors_file)!r} are not stimulus ids of {ref.name} "
+                                 f"(e.g. {missing[:3]}); list ids of its stimuli.", param_hint="--anchors")
+    rel = relative_features(feats, ids, similarity=similarity, layer=name)
     rel.attrs["source_layer"] = ref.layer
     path = st.write_features(ref.model, name, rel)
     out.json({"path": path, "model": ref.model, "layer": name, "source": ref.name, "n_anchors": len(ids),

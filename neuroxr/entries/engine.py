@@ -239,13 +239,45 @@ def _refuse(store: StudyStore, req: _Request) -> StoreError:
                           entry_revision(req.kind.name, found.get("params", {})),
                           _library_versions(req.kind.name, found.get("params", {})))
             reachable |= _without(found, "params") == _without({**now, "inputs": req.provenance["inputs"]}, "params")
-            lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(req.provenance, found, now.get("revision", 0))))
+            asked, had = _relevant(req.kind.name, req.provenance, found)
+            lines.append(f"{e['path']} differs in " + "; ".join(_p.differences(asked, had, now.get("revision", 0),
+                                                                                 now.get("packages", {}))))
     if not lines:
         return StoreError(f"store {store.url!r} holds no entry {what}; compute it (require_existing=False).")
     advice = ("Ask with the existing parameters, or compute a new entry (require_existing=False)." if reachable else
               f"No parameters reach {'it' if len(lines) == 1 else 'them'}: compute the entry anew (require_existing=False; "
               f"on the command line, leave out --require-existing).")
     return StoreError(f"store {store.url!r}: no entry {what} matches the request: " + " | ".join(lines) + ". " + advice)
+
+
+def _inert(kind: str, params: Mapping[str, Any]) -> set[str]:
+    """The parameters of ``params`` that take no part in its numbers (each at its default there, as the
+    checks refuse it otherwise): the penalty options the regressor does not read (``n_components``
+    of a ridge fit), ``dtype`` beside ridge and linear, and without a noise ceiling (``False``) the
+    options that draw and judge its halves (``split``, ``min_reliability``; brainscore's ``ceiling_mode``)."""
+    from ..kernels.regressors import unread_options
+
+    out = set()
+    if "regressor" in params:
+        out |= set(unread_options(params["regressor"]))
+        out |= set() if params["regressor"] in ("ridge", "linear") else {"dtype"}
+    if params.get("noise_ceiling") is False:
+        out |= {"split", "min_reliability"}
+    if kind == "brainscore" and params.get("ceiling") is False:
+        out.add("ceiling_mode")
+    return out & set(params)
+
+
+def _relevant(kind: str, asked: Mapping[str, Any], found: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two provenances without the parameters inert on either side (:func:`_inert`; e.g. PLS's
+    ``n_components`` against a ridge request): their differences name what takes part in both
+    computations. Where only inert parameters differ, all of them are kept (nothing else to name)."""
+    wp, fp = dict(asked.get("params", {})), dict(found.get("params", {}))
+    skip = _inert(kind, wp) | _inert(kind, fp)
+    keep = {k: v for k, v in wp.items() if k not in skip}, {k: v for k, v in fp.items() if k not in skip}
+    if keep[0] == keep[1] and wp != fp:
+        return dict(asked), dict(found)
+    return {**asked, "params": keep[0]}, {**found, "params": keep[1]}
 
 
 def _without(provenance: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -124,14 +124,16 @@ def is_trusted(prov: Mapping[str, Any]) -> bool:
     return all(tok is not None for tok in prov.get("inputs", {}).values()) and identified(prov.get("params", {}))
 
 
-def differences(wanted: Mapping[str, Any], found: Mapping[str, Any], revision_now: int | None = None) -> list[str]:
+def differences(wanted: Mapping[str, Any], found: Mapping[str, Any], revision_now: int | None = None,
+                packages_now: Mapping[str, str] | None = None) -> list[str]:
     """Human-readable differences between two provenances: each differing parameter
     (``reps: 5 (existing) != 7 (asked)``), each input set rewritten since, and another revision (an
     entry of an earlier release of neuroxr, computed before a fix that changed its kind's numbers).
 
     ``revision_now``: the revision the existing entry's own parameters get now; when it is the
     entry's, a revision that differs from the asked one follows from the parameters (listed), not
-    from another release, and is not named."""
+    from another release, and is not named; ``packages_now`` likewise: the packages the entry's own
+    parameters get now (a scikit-learn fit's), equal to the entry's, are not named."""
     old, new = found.get("revision", 0), wanted.get("revision", 0)
     out = [] if old == new or old == revision_now else [  # the one wording of a revision difference (the store's refusals show it)
         f"revision: {old} (existing) != {new} (asked): computed by "
@@ -143,7 +145,8 @@ def differences(wanted: Mapping[str, Any], found: Mapping[str, Any], revision_no
     if unread:  # equal or not, such a request is never matched: say why
         out.append(f"{', '.join(unread)}: holds a value whose state cannot be read (an entry keyed by it is "
                    "never reused; pass plain values, arrays or estimators)")
-    if wanted.get("packages", {}) != found.get("packages", {}):
+    follows = packages_now is not None and dict(packages_now) == found.get("packages", {})  # from the parameters
+    if wanted.get("packages", {}) != found.get("packages", {}) and not follows:
         out.append(f"packages: {found.get('packages', {})} (existing) != {wanted.get('packages', {})} (asked)")
     wp, fp = wanted.get("params", {}), found.get("params", {})
     for k in sorted(set(wp) | set(fp)):

@@ -144,6 +144,13 @@ def check_options_used(
                         "choose a regressor that reads {it}", caller)
 
 
+def unread_options(regressor: Any) -> tuple[str, ...]:
+    """The penalty options (``alpha``, ``alphas``, ``n_components``) that ``regressor`` (a name, or
+    an estimator object or its identity) does not read: :func:`check_options_used` refuses them set."""
+    reads = _READS.get(regressor, ()) if isinstance(regressor, str) else ()
+    return tuple(k for k in _WHAT if k not in reads)
+
+
 def with_regressor(regressor: Any) -> str:
     """``"with regressor='<name>'"`` (or ``"with an estimator object as regressor"``): the condition
     of a refusal of options the regressor does not read (:func:`neuroxr.errors.no_effect`)."""

@@ -22,6 +22,9 @@ workers start with:
   setting stays (:func:`keeps_malloc_trim`), so that a 300 MiB worker stays under dask's 80 %
   pause threshold while it streams a large layer. A cluster you start yourself keeps your own
   settings.
+- **Quiet on Ctrl-C.** A worker that SIGINT reaches (a terminal's Ctrl-C reaches the whole process
+  group) mutes its logs instead of raising there (:func:`dask_setup`, a Dask preload); the sweep's
+  process mutes them and its own while it closes the cluster, so the command prints one line.
 """
 
 from __future__ import annotations
@@ -114,11 +117,55 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
     from distributed import LocalCluster
 
     n = int(n_workers) if n_workers is not None else machine_cores()
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
-        return LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-            memory_limit=memory_limit if memory_limit is not None else "auto", env=dict(WORKER_ENV),
-        )
+    preload = [*(dask.config.get("distributed.worker.preload", None) or []), __name__]  # dask_setup: Ctrl-C mutes
+    from distributed.deploy.spec import SpecCluster
+
+    before = set(SpecCluster._instances)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
+            return LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                memory_limit=memory_limit if memory_limit is not None else "auto", env=dict(WORKER_ENV), preload=preload,
+            )
+    except KeyboardInterrupt:  # Ctrl-C while it starts: closed here, quietly, never by dask's exit hook (a traceback)
+        _close_quietly(set(SpecCluster._instances) - before)
+        raise
+
+
+def _close_quietly(clusters: set[Any]) -> None:
+    """Close half-started clusters with every logger muted, and keep dask's exit hook off them."""
+    import contextlib
+    import logging
+
+    muted = logging.root.manager.disable
+    mute_logs()
+    try:
+        for cluster in clusters:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=5)
+            cluster.shutdown_on_close = False
+    finally:
+        logging.disable(muted)
+
+
+def mute_logs(*_: Any) -> None:
+    """Silence every logger of this process (``logging.disable``): a worker of the embedded cluster
+    that Ctrl-C (or the sweep's interrupt, :func:`neuroxr.sweep.run`) reaches closes without log lines."""
+    import logging
+
+    logging.disable(logging.CRITICAL)
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask preload of the embedded cluster's workers: SIGINT (Ctrl-C in a terminal reaches the whole
+    process group) mutes the worker's logs instead of raising ``KeyboardInterrupt`` there; the
+    sweep's process, interrupted too, closes the cluster and so stops the workers."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, mute_logs)
+    except ValueError:  # not the main thread of the worker process: left as it is
+        pass
 
 
 def scheduler_address(address: str) -> str:

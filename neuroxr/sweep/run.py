@@ -473,12 +473,13 @@ class _Run:
         the sweep with one :class:`SweepError` line."""
         from distributed import as_completed
 
-        from .cluster import connect
+        from .cluster import connect, mute_logs
 
         with _as_sweep():  # a scheduler nobody answers at, dask-cuda missing: the sweep's checks of where it runs
             c, close = connect(client, n_workers, gpu, memory_limit)
         address = getattr(c, "scheduler", None) and c.scheduler.address
         finished: set[str] = set()
+        interrupted = False
         quiet = _QuietConnectionErrors()
         for name in _CLIENT_LOGGERS:
             logging.getLogger(name).addFilter(quiet)
@@ -506,6 +507,12 @@ class _Run:
                     done(key, f.result(), None)
                 finished.add(key)
                 f.release()
+        except KeyboardInterrupt:  # Ctrl-C: the cluster closes without log lines (the command says it in one)
+            interrupted = True
+            if len(close) > 1:  # the embedded cluster's workers (never those of a cluster the user runs)
+                with contextlib.suppress(Exception):
+                    c.run(mute_logs, on_error="ignore", callback_timeout=5)
+            raise
         except Exception as exc:
             if not _lost_scheduler(exc):
                 raise
@@ -516,11 +523,15 @@ class _Run:
                 f"with the entries still missing.",
                 rest, computed) from None
         finally:
+            muted = logging.root.manager.disable
+            if interrupted:
+                mute_logs()
             for obj in close:
                 try:
                     obj.close()
                 except Exception:  # closing a client whose scheduler is gone may fail; nothing is lost
                     pass
+            logging.disable(muted)
             for name in _CLIENT_LOGGERS:
                 logging.getLogger(name).removeFilter(quiet)
 

@@ -291,3 +291,78 @@ def test_info_names_an_edited_entry(store, edit):
     summary = json.loads(CliRunner().invoke(main, ["info", "--json", store.url]).output)
     (entry,) = [e for e in summary["metrics"] if e["path"] == path]
     assert entry["status"] == "edited (attrs changed after the write)"
+
+
+def _hide_loss(store, path, edit):
+    """Lose data of the complete group ``path`` and edit its completion records to hide it: a chunk
+    of its first data variable deleted and listed absent (``"absent"``), or that variable deleted
+    and dropped from the list of arrays (``"vars"``)."""
+    import json
+
+    from neuroxr.store.integrity import chunk_keys
+
+    name = sorted(xr.open_zarr(store._zstore, group=path, consolidated=False).data_vars)[0]
+    folder = _file(store, *path.split("/"), name)
+    if edit == "absent":
+        chunk = chunk_keys(json.load(open(os.path.join(folder, "zarr.json"))))[-1]
+        os.remove(os.path.join(folder, *chunk.split("/")))
+        _edit_attrs(store, path, neuroxr_absent_chunks={name: [chunk]})
+    else:
+        shutil.rmtree(folder)
+        recorded = zarr.open_group(store._zstore, path=path, mode="r").attrs[VARS_ATTR]
+        _edit_attrs(store, path, neuroxr_vars=[v for v in recorded if v != name])
+
+
+@pytest.mark.parametrize("edit", ["absent", "vars"])
+def test_a_loss_hidden_in_the_completion_records_is_damage(store, edit):
+    """A lost chunk listed in neuroxr_absent_chunks after the write, or a lost array dropped from
+    neuroxr_vars, no longer hash to the digest written with the completion flag: damaged() and
+    validate name the set, a read refuses it (never NaN fill or a dataset short of a variable)."""
+    path = "features/net/fc"
+    _hide_loss(store, path, edit)
+    fresh = StudyStore(store.url, mode="r")
+    assert any(p == path and "were edited after the write" in m for p, m in fresh.damaged())
+    (where, problem), *_ = fresh.damaged(path=path)
+    assert where == path and "neuroxr_absent_chunks" in problem
+    res = _validate(store)
+    assert res.exit_code == 1 and f"{path}: damaged: its records of arrays and absent chunks" in res.output
+    with pytest.raises(StoreError, match="feature set 'net.fc' .* is damaged .*edited after the write"):
+        fresh.read_features("net", "fc").load()
+
+
+@pytest.mark.parametrize("edit", ["absent", "vars"])
+def test_an_entry_whose_completion_records_were_edited_is_computed_again(store, edit):
+    import warnings
+
+    from neuroxr.entries import compute, lookup
+
+    first = compute(store, "rsa", "net.fc", "monkeyA")
+    _hide_loss(store, first.path, edit)
+    assert lookup(StudyStore(store.url), "rsa", "net.fc", "monkeyA") is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = compute(StudyStore(store.url), "rsa", "net.fc", "monkeyA")
+    assert again.computed and any("edited after the write" in str(w.message) for w in caught)
+    xr.testing.assert_identical(again.dataset, first.dataset)
+    assert StudyStore(store.url).damaged() == []
+
+
+def test_a_group_completed_without_the_records_digest_reads_as_before(store):
+    """Sets and entries completed by an earlier neuroxr have no neuroxr_marks_digest: they read,
+    list as current and are handed back as before (their records are trusted, not recomputed)."""
+    from neuroxr.entries import compute, list_entries, lookup
+    from neuroxr.store._zarr import MARKS_ATTR
+
+    entry = compute(store, "rsa", "net.fc", "monkeyA")
+    for path in ("features/net/fc", "neural/monkeyA", entry.path):
+        assert MARKS_ATTR in zarr.open_group(store._zstore, path=path, mode="r").attrs
+        _edit_attrs(store, path, **{MARKS_ATTR: None})
+    fresh = StudyStore(store.url, mode="r")
+    assert fresh.damaged() == [] and _validate(store).exit_code == 0
+    np.testing.assert_array_equal(fresh.read_features("net", "fc").values, store.read_features("net", "fc").values)
+    assert MARKS_ATTR not in fresh.read_dataset(entry.path).attrs
+    assert list_entries(fresh).set_index("path").loc[entry.path, "current"]
+    assert lookup(fresh, "rsa", "net.fc", "monkeyA") == entry.path
+    again = compute(StudyStore(store.url), "rsa", "net.fc", "monkeyA")
+    assert not again.computed
+    xr.testing.assert_identical(again.dataset, entry.dataset)

@@ -31,8 +31,14 @@ ABSENT_ATTR = "neuroxr_absent_chunks"
 #: digest of the other attrs of a group written by :meth:`~neuroxr.store.StudyStore.write_dataset`
 #: (:func:`attrs_digest`): an attr edited after the write (a Gram's ``max_abs``) no longer matches it
 DIGEST_ATTR = "neuroxr_attrs_digest"
+#: digest of the completion records (:func:`marks_digest`), written in the same update as the
+#: completion flag: an array list or absent-chunk list edited after the write no longer matches it
+MARKS_ATTR = "neuroxr_marks_digest"
 #: attrs the store owns: never copied from a dataset being written, never returned by a read
-STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR)
+STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR, MARKS_ATTR)
+#: the attrs :func:`marks_digest` covers (the attrs digest too: deleting it is an edit); not the
+#: token, which a restore of a kept previous copy renews (``previous.restore``)
+MARKED_ATTRS = (VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR)
 STORE_VERSION_ATTR = "neuroxr_store_version"
 STORE_VERSION = 1
 DATA_VAR = "data"
@@ -92,14 +98,31 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _hash(body: Mapping[str, Any]) -> str:
+    import hashlib
+
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def attrs_digest(attrs: Mapping[str, Any]) -> str:
     """The short hash (16 hex digits) of the canonical JSON of a group's attrs, those the store owns
     (:data:`STORE_ATTRS`) left out. Written attrs and attrs read back hash alike (JSON round trip)."""
-    import hashlib
+    return _hash({k: v for k, v in attrs.items() if k not in STORE_ATTRS})
 
-    body = {k: v for k, v in attrs.items() if k not in STORE_ATTRS}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+def marks_digest(attrs: Mapping[str, Any]) -> str:
+    """The short hash of a group's completion records (:data:`MARKED_ATTRS`: its arrays, the chunks
+    absent at completion, its attrs digest; one missing hashes as ``None``)."""
+    return _hash({k: attrs.get(k) for k in MARKED_ATTRS})
+
+
+def marks_edited(attrs: Mapping[str, Any]) -> bool:
+    """Whether a complete group's completion records (its arrays ``neuroxr_vars``, absent chunks
+    ``neuroxr_absent_chunks``) were edited after the write: they do not hash to :data:`MARKS_ATTR`.
+    A group completed by an older neuroxr (no such digest) cannot tell: ``False``."""
+    digest = attrs.get(MARKS_ATTR)
+    return digest is not None and digest != marks_digest(attrs)
 
 
 def attrs_edited(attrs: Mapping[str, Any]) -> bool:

@@ -16,7 +16,21 @@ import uuid
 import warnings
 from typing import Any
 
-from ._zarr import ABSENT_ATTR, COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, list_keys, read_json
+from ._zarr import (
+    ABSENT_ATTR,
+    COMPLETE_ATTR,
+    MARKS_ATTR,
+    TOKEN_ATTR,
+    VARS_ATTR,
+    list_keys,
+    marks_digest,
+    marks_edited,
+    read_json,
+)
+
+#: the damage of a group whose completion records no longer hash to their digest
+MARKS_PROBLEM = ("its records of arrays and absent chunks (neuroxr_vars, neuroxr_absent_chunks) were edited after "
+                 "the write: they no longer hash to the digest recorded then, so lost data may read as fill values (NaN)")
 
 
 def chunk_keys(meta: dict[str, Any]) -> list[str]:
@@ -65,17 +79,22 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
         One line per problem (recorded arrays gone, chunks missing from an array's grid minus those
         recorded absent at completion, chunks that cannot be decoded), and the missing chunk keys
         per array. A group written before neuroxr recorded its arrays (no ``neuroxr_vars``) has none.
+        Completion records edited after the write (:func:`~neuroxr.store._zarr.marks_edited`) come
+        first, and its absent-chunk list is then not trusted (every chunk not stored is missing).
     """
     attrs = doc.get("attributes", {})
+    edited = marks_edited(attrs)
     names = attrs.get(VARS_ATTR)
     if not isinstance(names, list):
-        return [], {}
+        if not edited:
+            return [], {}
+        names = []
     prefix = f"{path}/" if path else ""
     if keys is None:
         keys = set(list_keys(zstore, prefix))
     cons = doc.get("consolidated_metadata")
     metas = cons.get("metadata", {}) if isinstance(cons, dict) else {}
-    absent = attrs.get(ABSENT_ATTR) or {}
+    absent = {} if edited else (attrs.get(ABSENT_ATTR) or {})
     problems: list[str] = []
     lost: dict[str, list[str]] = {}
     gone = []
@@ -105,6 +124,8 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
             problems.extend(p.rpartition("; rewrite")[0] for _, p in _read_chunks(zstore, f"{prefix}{name}", meta, present))
     if gone:
         problems.insert(0, f"marked complete but its variables {gone} are missing")
+    if edited:
+        problems.insert(0, MARKS_PROBLEM)
     return problems, lost
 
 
@@ -132,19 +153,16 @@ def mark_group(group: Any, zstore: Any, path: str) -> str:
 
     Records the group's arrays (:data:`VARS_ATTR`) and the chunks absent now, i.e. equal to the
     fill value and skipped by Zarr (:data:`ABSENT_ATTR`), so :func:`scan` can tell lost data from
-    data never written, and a fresh version token; the completion flag comes in the same update.
-    Returns the token.
+    data never written, and a fresh version token; their digest (:data:`MARKS_ATTR`) and the
+    completion flag come in the same update, so records edited later are told apart. Returns the token.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         names = sorted(str(n) for n, _ in group.arrays())
     token = uuid.uuid4().hex
-    group.attrs.update({
-        VARS_ATTR: names,
-        ABSENT_ATTR: absent_chunks(zstore, path),
-        TOKEN_ATTR: token,
-        COMPLETE_ATTR: True,
-    })
+    marks = {VARS_ATTR: names, ABSENT_ATTR: absent_chunks(zstore, path), TOKEN_ATTR: token}
+    marks[MARKS_ATTR] = marks_digest({**dict(group.attrs), **marks})
+    group.attrs.update({**marks, COMPLETE_ATTR: True})
     return token
 
 
@@ -203,7 +221,7 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         group = _parent(a)
         name = a.rpartition("/")[2]
         gattrs = (meta.get(group) or {}).get("attributes", {})
-        allowed = set((gattrs.get(ABSENT_ATTR) or {}).get(name, []))
+        allowed = set() if marks_edited(gattrs) else set((gattrs.get(ABSENT_ATTR) or {}).get(name, []))
         expected = chunk_keys(meta[a])
         missing = [c for c in expected if c not in chunks_of[a] and c not in allowed]
         if missing:
@@ -221,6 +239,8 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         if not m or m.get("node_type") != "group":
             continue
         attrs = m.get("attributes", {})
+        if marks_edited(attrs):
+            problems.append((node or "/", f"{MARKS_PROBLEM}; rewrite the entry"))
         if not attrs.get(COMPLETE_ATTR) or VARS_ATTR not in attrs:
             continue
         gone = [v for v in attrs[VARS_ATTR] if (f"{node}/{v}" if node else v) not in arrays]

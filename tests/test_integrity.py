@@ -338,6 +338,8 @@ def test_an_entry_whose_completion_records_were_edited_is_computed_again(store, 
 
     first = compute(store, "rsa", "net.fc", "monkeyA")
     _hide_loss(store, first.path, edit)
+    res = _validate(store)
+    assert res.exit_code == 1 and f"{first.path}: damaged: its records of arrays and absent chunks" in res.output
     assert lookup(StudyStore(store.url), "rsa", "net.fc", "monkeyA") is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

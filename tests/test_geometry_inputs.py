@@ -306,6 +306,25 @@ def test_measures_trivial_with_2_stimuli_are_refused_in_one_form():
     assert 1 <= float(geo.effective_dimensionality(f3)) <= 2
 
 
+def test_cka_checks_the_pairing_before_warning():
+    """Inputs whose stimuli do not pair up get the one refusal: no warning (constant features,
+    trial averaging) comes first, from cka, its debiased form or cka_bootstrap."""
+    import warnings
+
+    from neuroxr.geometry.inference import cka_bootstrap
+
+    rng = np.random.default_rng(0)
+    f = features(rng.standard_normal((12, 4)), stimulus_id=[f"s{i:02d}" for i in range(12)])
+    other = [f"o{i:02d}" for i in range(12)]
+    for b in (features(np.ones((12, 3)), stimulus_id=other), neural(np.ones((12, 2, 2)), stimulus_id=other)):
+        for fn, kw in ((geo.cka, {}), (geo.cka, {"debiased": True}), (cka_bootstrap, {"n_boot": 3})):
+            with warnings.catch_warnings(record=True) as record:
+                warnings.simplefilter("always")
+                with pytest.raises(LayoutError, match=r"Cannot pair by stimulus_id"):
+                    fn(f, b, **kw)
+            assert [str(w.message) for w in record] == []
+
+
 def test_cka_of_a_gram_judges_constancy_on_the_stimuli_kept():
     """Features varying only at a stimulus the neural data lack are constant on the stimuli
     compared: NaN with the warning from a Gram Dataset, as from the features themselves."""

@@ -414,3 +414,28 @@ def test_metric_bootstraps_and_their_entries_count_what_the_plain_calls_count(tm
     for got, ref in pairs:
         assert {k: ref.attrs[k] for k in keys} == {k: got.attrs.get(k) for k in keys} == {
             "n_excluded_stimuli": 1, "n_excluded_neuroids": 1}
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, b: geo.cka(f, b),
+    lambda f, b: geo.crsa(f, b),
+    lambda f, b: geo.ersa(f, b),
+    lambda f, b: geo.ereg(f, b),
+    lambda f, b: geo.split_distance(f, b),
+    lambda f, b: geo.anchor_weights(geo.relative_features(f, list(f.stimulus_id.values[:3])), b),
+    lambda f, b: _bootstrap("crsa", f, b),
+    lambda f, b: brainscore(f, b, ceiling=False, n_components=2, n_splits=2),
+])
+def test_unpaired_inputs_get_the_pairing_refusal_alone(call):
+    """Neural data whose stimuli do not pair with the features (a stimulus without trials, a
+    neuroid lacking one): the one 'Cannot pair' refusal, no 'left out' warning before it."""
+    rng = np.random.default_rng(0)
+    f = nx.features(rng.standard_normal((12, 4)), [f"s{i:02d}" for i in range(12)])
+    R = rng.standard_normal((12, 3, 2))
+    R[0], R[3, 1] = np.nan, np.nan
+    b = nx.neural(R, [f"o{i:02d}" for i in range(12)])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
+            call(f, b)
+    assert [str(w.message) for w in record] == []

@@ -296,3 +296,18 @@ def test_duplicate_presentations_and_neuroids_name_the_real_argument():
     da = _assembly(values, ["s0", "s0", "s1", "s1"], [0, 1, 0, 1], ["n0", "n0"])
     with pytest.raises(LayoutError, match=r"assembly: coord 'neuroid_id' has 1 duplicate ids, e\.g\. \['n0'\]"):
         from_brainscore(da)
+
+
+def test_scalar_coords_cross_to_the_assembly():
+    """Scalar coords (a session, one bin's edges) stay scalar coords of the assembly, with or
+    without the MultiIndex; a scalar coord named as the presentation's own coords is refused."""
+    rng = np.random.default_rng(0)
+    T = neuroxr.neural(rng.normal(size=(4, 3, 2, 2)), [f"s{i}" for i in range(4)], time_bins=[(0, 10), (10, 20)])
+    da = T.isel(time_bin=1).assign_coords(session="d1")
+    for multiindex in (True, False):
+        out = to_brainscore(da, multiindex=multiindex)
+        assert {c: out[c].item() for c in ("session", "time_bin_start", "time_bin_end")} == \
+            {"session": "d1", "time_bin_start": 10.0, "time_bin_end": 20.0}
+        assert all(out[c].ndim == 0 for c in ("session", "time_bin_start", "time_bin_end"))
+    with pytest.raises(LayoutError, match="scalar coord 'repetition'"):
+        to_brainscore(da.assign_coords(repetition=1))

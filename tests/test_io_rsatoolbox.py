@@ -289,3 +289,29 @@ def test_an_rdm_descriptor_named_like_the_stimulus_ids_is_refused():
         (lambda: from_rsatoolbox_rdms(rdms), r"rdms: rdm descriptors \['stimulus_id'\] have the names .* rename them"),
         (lambda: from_rsatoolbox_rdms(rdms[0]), r"rdm descriptors \['stimulus_id'\]"),
     ])
+
+
+def test_scalar_coords_become_dataset_descriptors():
+    """A neural array's scalar coords are dataset-level descriptors (read back as attrs); one
+    that differs from an attr of its name is refused."""
+    rng = np.random.default_rng(0)
+    da = neuroxr.neural(rng.normal(size=(4, 3, 2)), [f"s{i}" for i in range(4)]).assign_coords(session="d1", day=3)
+    ds = to_rsatoolbox(da)
+    assert ds.descriptors["session"] == "d1" and ds.descriptors["day"] == 3
+    assert from_rsatoolbox(ds).attrs == {"session": "d1", "day": 3}
+    with pytest.raises(LayoutError, match="scalar coord 'session'"):
+        to_rsatoolbox(da.assign_attrs(session="d2"))
+
+
+def test_missing_descriptor_values_stay_missing():
+    """NaN / None among string descriptors (observation, channel) stay missing, never 'nan'."""
+    ds = rsatoolbox.data.Dataset(np.zeros((3, 2)), obs_descriptors={"stimulus": ["a", "b", "c"], "category": ["face", np.nan, "body"]},
+                                 channel_descriptors={"area": ["V4", np.nan]})
+    da = from_rsatoolbox(ds)
+    cat, area = list(da["category"].values), list(da["area"].values)
+    assert cat[0] == "face" and cat[2] == "body" and _missing(cat[1]) and area[0] == "V4" and _missing(area[1])
+    assert "nan" not in [str(v) for v in cat if isinstance(v, str)] + [v for v in area if isinstance(v, str)]
+
+
+def _missing(v):
+    return v is None or (isinstance(v, float) and np.isnan(v))

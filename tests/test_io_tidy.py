@@ -271,3 +271,22 @@ def test_ids_and_repeat_labels_that_read_the_same_as_text_are_refused():
         with pytest.raises(LayoutError, match=match) as err:
             from_dataframe(pd.DataFrame(columns))
         assert "\n" not in str(err.value)
+
+
+def test_scalar_coords_become_constant_columns_and_come_back():
+    """A neural array's scalar coords (a session, one bin's edges) are constant columns listed in
+    ``scalar_columns``, read back as scalar coords (a one-bin table is not a time-resolved one)."""
+    rng = np.random.default_rng(0)
+    T = neuroxr.neural(rng.normal(size=(4, 3, 2, 2)), [f"s{i}" for i in range(4)], time_bins=[(0, 10), (10, 20)])
+    da = T.isel(time_bin=1).assign_coords(session="d1", monkey=7)
+    df = to_dataframe(da)
+    assert df.attrs["scalar_columns"] == ["time_bin_start", "time_bin_end", "session", "monkey"]
+    assert (df["session"] == "d1").all() and (df["monkey"] == 7).all() and (df["time_bin_start"] == 10.0).all()
+    back = from_dataframe(df)
+    for c in ("session", "monkey", "time_bin_start", "time_bin_end"):
+        assert back[c].ndim == 0 and back[c].item() == da[c].item()
+    xr.testing.assert_equal(back.drop_vars(["session", "monkey", "time_bin_start", "time_bin_end"]),
+                            from_dataframe(df.drop(columns=df.attrs["scalar_columns"])))
+    mixed = pd.concat([df, df.assign(session="d2", repeat=df["repeat"] + 2)], ignore_index=True)
+    with pytest.warns(NeuroxrWarning, match=r"scalar_columns \['session'\] .* take several values"):
+        assert "session" not in from_dataframe(mixed).coords

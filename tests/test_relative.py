@@ -89,6 +89,26 @@ def test_anchor_weights_match_sklearn_ridge():
     np.testing.assert_allclose(Ww.values, Ridge(alpha=2.0).fit(Rw.values, resp.mean(axis=2)).coef_.T, rtol=1e-7, atol=1e-10)
 
 
+def test_anchor_weights_record_what_the_missing_trial_rule_left_out():
+    """A stimulus without trials and a neuroid lacking one are left out (with the warning) and
+    counted in attrs, as crsa and cka count them; the weights are Ridge's on what is kept."""
+    F, X = _feats(n=30)
+    R = relative_features(F, ["s01", "s05", "s09", "s13"])
+    resp = np.random.default_rng(5).standard_normal((30, 3, 2))
+    resp[4] = np.nan  # s04: no trial in any neuroid
+    resp[7, 1] = np.nan  # n1: no trial at s07
+    N = make_neural(resp, [f"s{i:02d}" for i in range(30)], ["n0", "n1", "n2"])
+    with pytest.warns(UserWarning, match="left out"):
+        W = anchor_weights(R, N, alpha=0.5)
+    assert (W.attrs["n_stimuli"], W.attrs["n_excluded_stimuli"], W.attrs["n_excluded_neuroids"]) == (29, 1, 1)
+    rows = np.arange(30) != 4
+    ref = Ridge(alpha=0.5).fit(R.values[rows], resp[rows][:, [0, 2]].mean(axis=2)).coef_.T
+    np.testing.assert_allclose(W.values, ref, rtol=1e-8, atol=1e-12)
+    assert list(W.neuroid_id.values) == ["n0", "n2"]
+    clean = anchor_weights(R, make_neural(np.nan_to_num(resp), [f"s{i:02d}" for i in range(30)], ["n0", "n1", "n2"]))
+    assert (clean.attrs["n_excluded_stimuli"], clean.attrs["n_excluded_neuroids"]) == (0, 0)
+
+
 def test_bad_anchors_are_refused():
     rng = np.random.default_rng(0)
     F = make_features(rng.normal(size=(10, 4)), [f"s{i}" for i in range(10)])

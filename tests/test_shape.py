@@ -613,3 +613,17 @@ def test_shape_bootstrap_reads_networks_as_the_other_shape_functions():
     B = X > 0
     np.testing.assert_array_equal(shape_bootstrap(B, Y, n_boot=5).distance_boot.values,
                                   shape_bootstrap(B.astype(np.float64), Y, n_boot=5).distance_boot.values)
+
+
+def test_geometry_modules_stay_under_600_lines_and_shape_keeps_its_helpers():
+    """The project keeps modules under ~600 lines: shape's input helpers live in
+    geometry._shape_inputs, and the names other modules import from shape are those objects."""
+    import pathlib
+
+    from neuroxr.geometry import _shape_inputs, shape
+
+    root = pathlib.Path(shape.__file__).parent
+    long = {p.name: n for p in root.glob("*.py") if (n := len(p.read_text().splitlines())) >= 600}
+    assert long == {}
+    for name in ("_as_network_list", "_check_finite", "_network_array", "_trial_averaged", "check_shape_stimuli"):
+        assert getattr(shape, name) is getattr(_shape_inputs, name)

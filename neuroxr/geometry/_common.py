@@ -333,13 +333,15 @@ def _judge(ok: np.ndarray, sids: np.ndarray, neural: xr.DataArray, name: str, mi
 
 
 def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_valid: int = 1,
-                   paired: bool = False) -> tuple[list[Any], dict[str, int], np.ndarray]:
+                   paired: bool = False, pair_with: Sequence[Any] = ()) -> tuple[list[Any], dict[str, int], np.ndarray]:
     """Several inputs of one metric, the stimuli and neuroids that :func:`_usable`'s rule keeps.
 
     Each neural input (``(stimulus, neuroid, repeat)``) is validated and its valid repeats counted
     once; the stimuli no neuroid of some neural input can use are dropped from every input (by id,
     :func:`_without`; Gram Datasets are left to the caller, and so is another input not given when
-    ``paired``); then each neural input's neuroids are judged on the stimuli that remain. A
+    ``paired``); then each neural input's neuroids are judged on the stimuli that remain (not when
+    the stimuli of the inputs and of the labeled ``pair_with`` (other inputs the caller pairs them
+    with), those dropped aside, differ: the caller refuses the pair, with no warning first). A
     :class:`_Checked` input checked with at least ``min_valid`` is not checked again.
 
     Returns
@@ -365,6 +367,10 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
     own = {i: ~ok.any(axis=1) for i, (ok, _, _) in seen.items() if ok is not None}
     dropped_ids = np.unique(np.concatenate([np.empty(0, dtype=str)] + [_ids(_plain(inputs[i][0]))[b] for i, b in own.items()]))
     counts = {"n_excluded_stimuli": int(dropped_ids.size), "n_excluded_neuroids": 0}
+    # inputs whose stimuli will not pair up: the caller's pairing refusal comes alone (no warning first)
+    kept = [set(_ids(o)) - set(dropped_ids.astype(str)) for o in map(_plain, [*(x for x, _ in inputs), *pair_with])
+            if isinstance(o, (xr.DataArray, xr.Dataset)) and "stimulus_id" in o.coords]
+    unpaired = any(k != kept[0] for k in kept[1:])
     out = []
     for i, (obj, name) in enumerate(inputs):
         obj = _plain(obj)
@@ -374,7 +380,7 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
         ok, mean, level = seen[i]
         sids = _ids(obj)
         rows = ~np.isin(sids, dropped_ids)
-        neu_bad = np.zeros(obj.sizes["neuroid"], bool) if ok is None else \
+        neu_bad = np.zeros(obj.sizes["neuroid"], bool) if ok is None or unpaired else \
             _judge(ok, sids, obj, name, min_valid, caller, paired, own[i], rows)
         counts["n_excluded_neuroids"] += int(neu_bad.sum())
         if not rows.all() or neu_bad.any():

@@ -26,8 +26,6 @@ def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) 
     (the public function called) prefixes the messages."""
     shown = _named(obj, name)
     _one_bin(obj, shown, caller)
-    if _is_neural(obj):
-        warn(f"{caller}: {shown} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, f"{caller}: {shown}", row_pass=False)
     return np.asarray(to_numpy(stats.K)), ids, stats
 
@@ -91,13 +89,16 @@ def _paired_grams(a: Any, b: Any, caller: str,
     (a, b), counts, dropped = _drop_unusable([(a, na), (b, nb)], caller)
     Ka, ia, ca = _without_centred(*_centred_gram(a, "a", caller), dropped)
     Kb, ib, cb = _without_centred(*_centred_gram(b, "b", caller), dropped)
-    if ca or cb:
-        warn_constant(caller, [(na, ca), (nb, cb)], "CKA")
-        Ka, Kb = (np.zeros_like(K) if c else K for K, c in ((Ka, ca), (Kb, cb)))
-    if not np.array_equal(ia, ib):
+    if not np.array_equal(ia, ib):  # pair first: unpaired inputs get the one refusal, no warning
         ref = xr.DataArray(Ka, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ia), "stimulus_id_": ("stimulus_", ia)})
         other = xr.DataArray(Kb, dims=RDM_DIMS, coords={"stimulus_id": ("stimulus", ib), "stimulus_id_": ("stimulus_", ib)})
         Kb = np.asarray(_align_rdm(ref, other, (na, nb), caller).values)
+    for obj, arg in ((a, "a"), (b, "b")):
+        if _is_neural(obj):
+            warn(f"{caller}: {_named(obj, arg)} is neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
+    if ca or cb:
+        warn_constant(caller, [(na, ca), (nb, cb)], "CKA")
+        Ka, Kb = (np.zeros_like(K) if c else K for K, c in ((Ka, ca), (Kb, cb)))
     if Ka.shape[0] < need:
         raise too_few_stimuli(caller, f"{na} and {nb}", Ka.shape[0], "the debiased estimator" if need > 3 else "CKA",
                               "every CKA is 1" if Ka.shape[0] == 2 and need == 3 else "", need,

@@ -25,7 +25,8 @@ from ..backend import to_numpy
 from ..errors import LayoutError
 from ..kernels import shape as _s
 from ._common import _refuse_constant_networks
-from .shape import LinearMetric, _as_network_list, pairwise_distances
+from ._shape_inputs import _as_network_list
+from .shape import LinearMetric, pairwise_distances
 
 __all__ = ["procrustes_kmeans", "kmeans_plusplus_init", "cluster_distances", "embed_distances"]
 

@@ -290,7 +290,7 @@ def crsa_bootstrap(
     # crsa's rule: stimuli without a trial in any neuroid of a set are dropped from every RDM, and the
     # neuroids are those crsa's default scores (2 valid repeats where it draws a ceiling)
     min_valid = 2 if all(draws_ceiling(x) for x in sets) else 1
-    sets, counts, dropped = _drop_unusable(list(zip(sets, names)), caller, min_valid, paired=True)
+    sets, counts, dropped = _drop_unusable(list(zip(sets, names)), caller, min_valid, paired=True, pair_with=(features,))
     model = _without(_rdm(features, rdm_method, None, f"{caller}: {fname}"), dropped)
     # checked above: not checked again; each paired with the features here, so that a pairing error
     # names crsa_bootstrap's arguments (rsa_bootstrap's would name its own)

@@ -175,14 +175,16 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
     Returns
     -------
     DataArray (anchor, neuroid)
-        Coords ``anchor_id`` and ``neuroid_id``; attrs ``alpha``, ``similarity``.
+        Coords ``anchor_id`` and ``neuroid_id``; attrs ``alpha``, ``similarity``, ``n_stimuli``
+        (fitted on) and, as :func:`~neuroxr.geometry.crsa` records them, ``n_excluded_stimuli`` and
+        ``n_excluded_neuroids`` (left out under the missing-trial rule, with the warning).
     """
     if not float(alpha) > 0:
         raise LayoutError(f"anchor_weights: alpha must be > 0 (ridge penalty); got {alpha!r}.")
     validate_features(relative, name="anchor_weights: " + _named(relative, "relative"))
     if "repeat" not in neural.dims:
         neural = neural.expand_dims("repeat", axis=-1)
-    (neural, relative), _, _ = _drop_unusable([(neural, _named(neural, "neural")), (relative, _named(relative, "relative"))],
+    (neural, relative), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (relative, _named(relative, "relative"))],
                                               "anchor_weights")
     relative, neural = _align(relative, neural, names=(_named(relative, "relative"), _named(neural, "neural")),
                               caller="anchor_weights")
@@ -202,5 +204,6 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
         coords={"anchor_id": ("anchor", np.asarray(relative.coords["unit_id"].values).astype(str)),
                 "neuroid_id": ("neuroid", np.asarray(Y.coords["neuroid_id"].values).astype(str))},
         name="anchor_weight",
-        attrs={"alpha": float(alpha), "similarity": relative.attrs.get("similarity", ""), "fit": "ridge, all stimuli"},
+        attrs={"alpha": float(alpha), "similarity": relative.attrs.get("similarity", ""), "fit": "ridge, all stimuli",
+               "n_stimuli": int(n), **counts},
     )

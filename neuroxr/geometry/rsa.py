@@ -102,7 +102,8 @@ def crsa(
     # one set of stimuli and neuroids for the score and its ceiling (2 valid repeats with a ceiling)
     if noise_ceiling and isinstance(neural, xr.DataArray) and "repeat" in neural.dims:
         _require_repeats(neural, nname, "crsa", ", or noise_ceiling=False")
-    (neural,), counts, dropped = _drop_unusable([(neural, nname)], "crsa", 2 if noise_ceiling else 1, paired=True)
+    (neural,), counts, dropped = _drop_unusable([(neural, nname)], "crsa", 2 if noise_ceiling else 1, paired=True,
+                                                pair_with=(features,))
     model_rdm = _without(_rdm(features, rdm_method, backend, "crsa: " + fname), dropped)
     neural_rdm = _rdm(neural, rdm_method, backend, "crsa: " + nname)  # checked above: not checked again
     model_rdm = _align_rdm(neural_rdm, model_rdm, (nname, fname), "crsa")  # a pairing error names the arguments

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,17 +20,14 @@ import xarray as xr
 from ..alignment import align
 from ..attrs import encode_attrs
 from ..backend import get_namespace, to_numpy
-from ..errors import LayoutError, ParameterError, too_few_stimuli
+from ..errors import LayoutError, ParameterError
 from ..kernels import shape as _s
-from ..validation import check_bool, real_array
+from ..validation import check_bool
 from ._common import (
-    _arg,
     _canonical,
     _check_option,
     _drop_unusable,
     _ids,
-    _is_neural,
-    _label,
     _named,
     _refuse_constant_networks,
     _train_test,
@@ -41,53 +37,12 @@ from ._common import (
     input_labels,
     unit_ids,
 )
+from ._shape_inputs import _as_network_list, _check_finite, _network_array, _trial_averaged, check_shape_stimuli
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
 #: At ``alpha = 0``, rows whose part outside the training span exceeds this fraction of their norm are refused.
 OUTSIDE_SPAN_RTOL = 1e-6
-
-
-def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
-    """A one-line ``LayoutError`` (``caller: name ...``, ``caller`` the public function called) for a
-    representation ``M`` that is not a finite, real (stimulus, unit) array."""
-    xp = get_namespace(M)
-    if M.ndim != 2 or 0 in M.shape:
-        raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}; it needs at least one stimulus (rows) and one unit.")
-    if not xp.isdtype(M.dtype, ("real floating", "integral")):  # torch / CuPy arrays (NumPy: real_array)
-        raise LayoutError(f"{caller}: {name}: expected a (stimulus, unit) array of real numbers; got dtype {M.dtype}.")
-    bad = int(xp.sum(xp.astype(~xp.isfinite(M), xp.int64))) if xp.isdtype(M.dtype, "real floating") else 0
-    if bad:
-        raise LayoutError(
-            f"{caller}: {name} holds {bad} NaN or infinite values; the shape metric needs complete, finite data. "
-            f"Drop or impute the stimuli / units with them first (e.g. {_arg(name)}.dropna('unit'))."
-        )
-
-
-def _network_array(M: Any, name: str, caller: str) -> Any:
-    """The values of one network ``M`` (an array or DataArray; ``name`` as the messages show it, after
-    ``caller``) as every shape metric reads them, before :func:`_check_finite`: NumPy input (arrays,
-    lists, DataArrays) as float64, bool, integer and float32 too
-    (:func:`~neuroxr.validation.real_array`: text refused; the precision of the stored entries);
-    other array-API arrays (torch, CuPy) in their namespace and floating dtype, bool and integer
-    as float64."""
-    M = M.values if isinstance(M, xr.DataArray) else M
-    if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
-        M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
-    elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")):
-        M = get_namespace(M).astype(M, get_namespace(M).float64)
-    return M
-
-
-def check_shape_stimuli(n: int, center_columns: bool, name: str, caller: str) -> None:
-    """One-line :class:`~neuroxr.errors.LayoutError` (:func:`~neuroxr.errors.too_few_stimuli`) when
-    the ``n`` stimuli of the representations ``name`` leave no shape to compare: centred, fewer than
-    3 (2 centred stimuli lie on a line, every angular distance is 0); uncentred, fewer than 2."""
-    need = 3 if center_columns else 2
-    if n < need:
-        line = "the centred stimuli lie on one line: every angular distance is 0" if center_columns and n == 2 else ""
-        raise too_few_stimuli(caller, name, n, "a shape metric" + (" with center_columns=False" if not center_columns else ""),
-                              line, need, "pass representations of at least {need} stimuli.")
 
 
 class _EstimatorAPI:
@@ -360,34 +315,6 @@ class LinearMetric(_EstimatorAPI):
         return -self.distance(X, Y)
 
 
-def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[str], np.ndarray | None]:
-    """The networks of ``data`` (a list or dict), their names (the dict keys, else their labels) and
-    stimulus ids; the messages start with ``caller`` (the public function called) and name each
-    network as an item of its argument ``arg`` (``train_data[0] (net/l1)``)."""
-    if isinstance(data, Mapping):
-        names, items = [str(k) for k in data], list(data.values())
-        shown = [f"{arg}[{k!r}]" for k in data]
-    else:
-        items = list(data)
-        names = [_label(it, f"network{i}") for i, it in enumerate(items)]
-        shown = [_named(it, f"{arg}[{i}]") for i, it in enumerate(items)]
-    if len(set(names)) < len(names):
-        names = [f"{nm}#{i}" for i, nm in enumerate(names)]
-    ids = None
-    if items and all(isinstance(it, xr.DataArray) for it in items):
-        ref = _canonical(items[0])
-        items = [ref] + [align(ref, it, names=(shown[0], shown[i]), caller=caller)[1] for i, it in enumerate(items[1:], 1)]
-        ids = _ids(ref)
-    items = [_network_array(it, nm, caller) for it, nm in zip(items, shown)]  # as LinearMetric reads them
-    for nm, it in zip(shown, items):
-        _check_finite(it, nm, caller)
-    rows = {nm: int(np.shape(it)[0]) for nm, it in zip(shown, items) if len(np.shape(it)) >= 1}
-    if len(set(rows.values())) > 1:
-        raise LayoutError(f"{caller}: the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
-                          "same stimuli (labeled DataArrays are paired by stimulus_id).")
-    return items, names, ids
-
-
 def pairwise_distances(
     train_data: Any,
     test_data: Any = None,
@@ -475,17 +402,6 @@ def pairwise_distances(
     if Ts is None:
         return train
     return xr.Dataset({"train": train, "test": (("network", "network_"), Dte)}, attrs=attrs)
-
-
-def _trial_averaged(A: Any) -> Any:
-    """Neural responses ``(stimulus, neuroid, repeat)``, as :func:`~neuroxr.geometry._common._drop_unusable`
-    returned them, as their trial average in the feature layout (the one average of the ``shape``
-    entries, :func:`neuroxr.entries.metrics.averaged_as_features`); other inputs as given."""
-    if _is_neural(A):
-        from ..entries.metrics import _averaged_as_features
-
-        return _averaged_as_features(A, "neural")
-    return A
 
 
 def check_split_distance_params(test_size: Any, seed: Any, alpha: Any, center_columns: Any, zero_pad: Any,

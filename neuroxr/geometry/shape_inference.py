@@ -28,7 +28,7 @@ def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     from ..alignment import align
     from ..backend import to_numpy
     from ._common import _canonical, _drop_unusable
-    from .shape import _network_array, _trial_averaged
+    from ._shape_inputs import _network_array, _trial_averaged
 
     names = _named(X, "X"), _named(Y, "Y")
     (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "shape_bootstrap")  # crsa's rule for missing trials

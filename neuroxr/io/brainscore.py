@@ -218,7 +218,8 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
         One presentation per (stimulus, repeat) that holds data (all-NaN trials are dropped), with
         ``stimulus_id``, ``repetition`` and the stimulus coords (each trial its stimulus's value,
         as Brain-Score keeps stimulus metadata) on ``presentation``, the neuroid coords on
-        ``neuroid``, and the array's attrs. :func:`from_brainscore` reads the stimulus coords back.
+        ``neuroid``, the array's scalar coords (scalar coords there too) and its attrs.
+        :func:`from_brainscore` reads the stimulus coords back.
     """
     validate_neural(neural, name="neural")
     reps = np.asarray(neural["repeat"].values) if "repeat" in neural.coords else np.arange(neural.sizes["repeat"])
@@ -232,10 +233,12 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
     for c in neural.coords:
         if neural[c].dims == ("neuroid",):
             coords[str(c)] = ("neuroid", np.asarray(neural[c].values))
-        elif neural[c].dims == ("stimulus",) and c != "stimulus_id":
+        elif neural[c].dims == ("stimulus",) and c != "stimulus_id" or neural[c].ndim == 0:
             if c in ("repetition", "presentation"):
-                raise LayoutError(f"neural: stimulus coord {str(c)!r} is a name Brain-Score's presentation dim uses; rename it.")
-            coords[str(c)] = ("presentation", np.asarray(neural[c].values)[s])
+                raise LayoutError(f"neural: {'scalar' if neural[c].ndim == 0 else 'stimulus'} coord {str(c)!r} is a name "
+                                  f"Brain-Score's presentation dim uses; rename it.")
+            if neural[c].ndim:
+                coords[str(c)] = ("presentation", np.asarray(neural[c].values)[s])
     dims: tuple[str, ...] = ("presentation", "neuroid")
     if timed:  # Brain-Score's temporal assemblies: presentation x neuroid x time_bin
         dims += ("time_bin",)
@@ -247,7 +250,8 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
         if timed:
             index["time_bin"] = ["time_bin_start", "time_bin_end"]
         out = out.set_index(index)
-    return out
+    # scalar coords (e.g. subject, or one bin's edges, as an assembly squeezed to one bin keeps them)
+    return out.assign_coords({str(c): neural[c].variable for c in neural.coords if neural[c].ndim == 0})
 
 
 def _score_class() -> type:

@@ -43,13 +43,17 @@ def _require_rsatoolbox() -> Any:
     return rsatoolbox
 
 
+def _values(raw: Any) -> np.ndarray:
+    """A descriptor's values as an array; a list as given: numpy would read the NaN in
+    ``["a", nan]`` as the string 'nan' (a missing value must stay missing) and ``[1, "1"]`` as one id."""
+    v = np.asarray(raw)
+    return np.asarray(raw, dtype=object) if v.dtype.kind in "US" and not isinstance(raw, np.ndarray) else v
+
+
 def _descriptor(desc: dict[str, Any], key: str, n: int, arg: str, what: str) -> np.ndarray:
     if key not in desc:
         raise LayoutError(f"{arg}: {what} has no descriptor {key!r}; found {sorted(desc)}. Pass {arg}=<one of them>.")
-    raw = desc[key]
-    v = np.asarray(raw)
-    if v.dtype.kind in "US" and not isinstance(raw, np.ndarray):  # a list as given: numpy would read the
-        v = np.asarray(raw, dtype=object)  # NaN in ["a", nan] as 'nan' and [1, "1"] as one id
+    v = _values(desc[key])
     if v.shape != (n,):
         raise LayoutError(f"{arg}: descriptor {key!r} of {what} has shape {v.shape}; expected ({n},).")
     return v
@@ -99,7 +103,7 @@ def from_rsatoolbox(
     if X.ndim != 2:
         raise LayoutError(f"dataset: measurements must be (n_obs, n_channels); got shape {X.shape}.")
     n, k = X.shape
-    obs = dict(dataset.obs_descriptors or {})
+    obs = {k: _values(v) for k, v in (dataset.obs_descriptors or {}).items()}
     if stimulus is None:
         stimulus = next((d for d in _STIMULUS_DESCRIPTORS if d in obs), None)
         if stimulus is None:
@@ -126,7 +130,7 @@ def from_rsatoolbox(
         neuroid_id = ids_str(_descriptor(chans, neuroid, k, "neuroid", "dataset.channel_descriptors"), name="dataset",
                              what=f"channel descriptor {neuroid!r}", where="channels",
                              unique="give each channel its own id, or pass neuroid=<another channel descriptor>.")
-    coords = {c: np.asarray(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
+    coords = {c: _values(v) for c, v in chans.items() if c not in (neuroid, "index") and np.shape(v) == (k,)}
     fields = [c for c, v in obs.items() if c not in (stimulus, repeat, ignored, "index") and np.shape(v) == (n,)]
     stim_coords = per_stimulus(obs, as_str(stim), ids, fields, "dataset", "observation descriptor", strict=False,
                                hint="To label the repeats by one of them, pass repeat=<its name>.")
@@ -156,8 +160,9 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
         One observation per (stimulus, repeat) holding data (all-NaN trials are dropped), in
         stimulus-major order; observation descriptors ``stimulus``, ``repeat`` and the stimulus
         coords (each observation its stimulus's value); channel descriptors ``neuroid_id`` and
-        the other neuroid coords; ``descriptors``: the array's attrs and its ``name``.
-        :func:`from_rsatoolbox` reads them all back (the attrs that are strings or numbers).
+        the other neuroid coords; ``descriptors``: the array's attrs, its ``name`` and its scalar
+        coords. :func:`from_rsatoolbox` reads them all back (those that are strings or numbers; the
+        scalar coords as attrs).
     """
     rsatoolbox = _require_rsatoolbox()
     validate_neural(neural, name="neural")
@@ -183,6 +188,14 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
             raise LayoutError(f"neural: attr 'name' ({desc['name']!r}) differs from the array's name ({str(neural.name)!r}), "
                               f"which the descriptor 'name' holds; rename the attr.")
         desc["name"] = str(neural.name)
+    for c in neural.coords:  # scalar coords (e.g. subject, region): dataset-level descriptors
+        if neural[c].ndim == 0:
+            value = neural[c].values[()]
+            value = value.item() if isinstance(value, np.generic) and value.dtype.kind not in "mM" else value
+            if str(c) in desc and not (np.ndim(desc[str(c)]) == 0 and desc[str(c)] == value):
+                raise LayoutError(f"neural: scalar coord {str(c)!r} and the attr or name of that name differ ({value!r}, "
+                                  f"{desc[str(c)]!r}); one descriptor {str(c)!r} holds both: rename one of them.")
+            desc[str(c)] = value
     return rsatoolbox.data.Dataset(v[s, r], descriptors=desc or None, obs_descriptors=obs, channel_descriptors=chans)
 
 
@@ -223,7 +236,7 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     if method:
         attrs["method"] = method
     coords: dict[str, Any] = {"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)}
-    descriptors = {str(k): np.asarray(v) for k, v in (rdms.rdm_descriptors or {}).items() if np.shape(v) == (m,)}
+    descriptors = {str(k): _values(v) for k, v in (rdms.rdm_descriptors or {}).items() if np.shape(v) == (m,)}
     clash = [k for k in descriptors if k in (*RDM_DIMS, "stimulus_id", "stimulus_id_", *(("rdm",) if m > 1 else ()))]
     if clash:
         raise LayoutError(

@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError
-from ..layouts import NEURAL_DIMS, NEURAL_TIME_DIMS, TIME_BIN_COORDS
+from ..errors import LayoutError, warn
+from ..layouts import NEURAL_DIMS, NEURAL_TIME_DIMS, TIME_BIN_COORDS, validate_neural
 from ._trials import _py, build_neural, examples, ids_str, per_neuroid, per_stimulus, stack_trials
 
 __all__ = ["from_dataframe", "to_dataframe"]
 
 NEUROID_COLUMNS = ("region", "animal", "subject")
 #: ``DataFrame.attrs`` keys naming a neural table's neuroid and stimulus columns (not array attrs)
-COLUMN_ATTRS = ("neuroid_columns", "stimulus_columns")
+COLUMN_ATTRS = ("neuroid_columns", "stimulus_columns", "scalar_columns")
 
 
 def from_dataframe(
@@ -69,11 +69,13 @@ def from_dataframe(
     xarray.DataArray, dims ``(stimulus, neuroid, repeat)``
         Stimuli and neuroids in order of first appearance; missing trials are NaN (a row whose
         value is NaN is a missing trial: it keeps its stimulus, neuroid and repeat label in the
-        array). attrs: ``df.attrs`` but the two column lists.
+        array). attrs: ``df.attrs`` but the column lists; the constant columns that
+        ``df.attrs["scalar_columns"]`` lists (:func:`to_dataframe`'s scalar coords) are scalar coords.
     """
     if not isinstance(df, pd.DataFrame):
         raise LayoutError(f"df: expected a pandas.DataFrame, got {type(df).__name__}.")
-    timed = [c for c in (*TIME_BIN_COORDS, "time_bin") if c in df.columns]
+    scalars = [c for c in df.attrs.get("scalar_columns", []) if c in df.columns]  # to_dataframe's scalar coords
+    timed = [c for c in (*TIME_BIN_COORDS, "time_bin") if c in df.columns and c not in scalars]
     if timed:  # checked first: numbering rows by order (no repeat column) would read the bins as repeats
         raise LayoutError(
             f"df: has time-bin columns {timed}; from_dataframe reads static tables only (one row per trial and "
@@ -142,8 +144,16 @@ def from_dataframe(
     coords = per_neuroid(df, nids, list(neuroid_columns), "df") if neuroid_columns else {}
     stim_coords = per_stimulus(df, sids, ids, list(stimulus_columns), "df", "column")
     attrs = {k: v for k, v in df.attrs.items() if k not in COLUMN_ATTRS}
-    return build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,
-                        neuroid_coords=coords, stimulus_coords=stim_coords)
+    out = build_neural(data, ids, np.asarray(neuroids, dtype=str), labels, name=name, arg="df", attrs=attrs,
+                       neuroid_coords=coords, stimulus_coords=stim_coords)
+    scalars = [c for c in scalars if c not in (*keys, *neuroid_columns, *stimulus_columns, *out.coords)]
+    varying = [c for c in scalars if df[c].nunique(dropna=False) > 1]
+    if varying:
+        warn(f"df: scalar_columns {varying} (df.attrs) take several values; they are left out (pass them as "
+             f"stimulus_columns or neuroid_columns to keep them).")
+    if not scalars or not len(df):
+        return out
+    return validate_neural(out.assign_coords({c: df[c].iloc[0] for c in scalars if c not in varying}), name="df")
 
 
 def _scalar_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,13 +210,16 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
         da = da.assign_coords(repeat=np.arange(da.sizes["repeat"]))
     extra = {dim: [str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id") and da.coords[c].dims == (dim,)]
              for dim in ("neuroid", "stimulus")}
+    scalars = [str(c) for c in da.coords if da.coords[c].ndim == 0]  # constant columns, read back as scalar coords
     reserved = ("value", "repeat", *TIME_BIN_COORDS, *COLUMN_ATTRS)
     clash = [c for c in extra["neuroid"] + extra["stimulus"] if c in reserved]
+    clash += [c for c in scalars if c in ("value", "repeat", *(TIME_BIN_COORDS if timed else ()), *COLUMN_ATTRS)]
     if clash:
         raise LayoutError(f"obj: coords {clash} would share a name with the table's own columns; rename them first.")
     clash = [k for k in COLUMN_ATTRS if k in da.attrs]
     if clash:
         raise LayoutError(f"obj: attrs {clash} name the table's columns in DataFrame.attrs; rename them first.")
+    values = {c: _scalar(da.coords[c].values) for c in scalars}
     da = da.reset_coords([c for c in da.coords if c not in da.dims and c not in ("stimulus_id", "neuroid_id", *TIME_BIN_COORDS,
                                                                                   *extra["neuroid"], *extra["stimulus"])],
                          drop=True)
@@ -216,8 +229,17 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     edges = [c for c in TIME_BIN_COORDS if timed and c in out.columns]
     cols = ["stimulus_id", "neuroid_id", "repeat", *edges, "value", *extra["neuroid"], *extra["stimulus"]]
     out = out[cols].reset_index(drop=True)
-    out.attrs = {**_plain(dict(da.attrs)), "neuroid_columns": extra["neuroid"], "stimulus_columns": extra["stimulus"]}
+    for c in scalars:
+        out[c] = pd.Series([values[c]] * len(out), dtype=object if isinstance(values[c], str) else None)
+    out.attrs = {**_plain(dict(da.attrs)), "neuroid_columns": extra["neuroid"], "stimulus_columns": extra["stimulus"],
+                 **({"scalar_columns": scalars} if scalars else {})}
     return out
+
+
+def _scalar(v: np.ndarray) -> Any:
+    """The value of a 0-d coord: a Python scalar, a datetime / timedelta as its numpy scalar."""
+    v = v[()]
+    return v.item() if isinstance(v, np.generic) and v.dtype.kind not in "mM" else v
 
 
 def _plain(value: Any) -> Any:
@@ -253,7 +275,8 @@ def to_dataframe(obj: Any, *, attrs: Sequence[str] | None = ("direction", "metri
           repeat label, without any value keeps one NaN row (a missing trial, at the first repeat),
           so an all-NaN stimulus or neuroid comes back from :func:`from_dataframe` as NaN, in its
           place. ``DataFrame.attrs``: the array's attrs and the lists ``neuroid_columns`` /
-          ``stimulus_columns``. A time-resolved array adds ``time_bin_start``/``time_bin_end``
+          ``stimulus_columns``; its scalar coords are constant columns, listed in ``scalar_columns``
+          when there are any (read back as scalar coords). A time-resolved array adds ``time_bin_start``/``time_bin_end``
           before ``value`` (one row per trial value and bin; :func:`from_dataframe` reads static tables only);
         - a DataFrame (e.g. a score table): returned as a copy;
         - a mapping ``{key: obj}`` or a sequence: the tables are concatenated; a mapping's keys (tuples

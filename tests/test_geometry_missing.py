@@ -439,3 +439,23 @@ def test_unpaired_inputs_get_the_pairing_refusal_alone(call):
         with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
             call(f, b)
     assert [str(w.message) for w in record] == []
+
+
+@pytest.mark.parametrize("metric", ["cka", "crsa", "shape"])
+def test_store_entries_of_unpaired_inputs_get_the_pairing_refusal_alone(tmp_path, metric):
+    """The same from the store's entries (cka's reads its source through the Gram): a neural target
+    with a stimulus without trials, whose stimuli do not pair with the features, is refused with no
+    'left out' warning first."""
+    from neuroxr.store import StudyStore
+
+    store = StudyStore(str(tmp_path / "s.zarr"))
+    rng = np.random.default_rng(0)
+    store.write_features("net", "l1", nx.features(rng.standard_normal((24, 10)), [f"s{i:02d}" for i in range(24)]))
+    R = rng.standard_normal((24, 3, 2))
+    R[0] = np.nan
+    store.write_neural("mB", nx.neural(R, [f"o{i:02d}" for i in range(24)]))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
+            nx.score(store, metric, "net.l1", "mB")
+    assert [str(w.message) for w in record] == []

@@ -300,7 +300,8 @@ def compute_cka(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Da
     """Linear CKA (:func:`neuroxr.geometry.cka`): feature sets through their cached Grams."""
     debiased = bool(params["debiased"])
     if tgt.kind == "neural":
-        a, b, counts = _cka_inputs(lambda: io.gram(src), lambda: io.read(src), io.read(tgt), "cka")
+        a, b, counts = _cka_inputs(lambda: io.gram(src), lambda: io.read(src), io.read(tgt), "cka",
+                                   io.read(src, load=False))
     else:
         a, b, counts = io.gram(src), io.gram(tgt), {}
     value = _geo.cka(a, b, debiased=debiased)
@@ -310,11 +311,14 @@ def compute_cka(src: Any, tgt: Any, params: Mapping[str, Any], io: Any) -> xr.Da
 
 
 def _cka_inputs(gram: Callable[[], Any], features: Callable[[], Any], neural: xr.DataArray,
-                caller: str) -> tuple[Any, xr.DataArray, dict[str, int]]:
+                caller: str, source: xr.DataArray) -> tuple[Any, xr.DataArray, dict[str, int]]:
     """A CKA entry's source (``gram()``, or ``features()`` without the dropped stimuli) and
     trial-averaged neural target, without the stimuli that have no trial in any neuroid (crsa's
-    rule, dropped from both), and the counts of what was dropped."""
-    (neural,), counts, dropped = _drop_unusable([(neural, _named(neural, "b"))], caller, paired=True)  # cka's argument
+    rule, dropped from both), and the counts of what was dropped. ``source``: the feature set as
+    read (lazily: its stimulus ids), so that a target whose stimuli do not pair with it gets the
+    pairing refusal alone, no missing-trial warning first."""
+    (neural,), counts, dropped = _drop_unusable([(neural, _named(neural, "b"))], caller, paired=True,  # cka's argument
+                                                pair_with=[source])
     return (_without(features(), dropped) if dropped.size else gram()), _averaged_as_features(neural, "b"), counts
 
 
@@ -511,7 +515,7 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
     elif metric == "cka":
         a, b, counts = source, target, {}
         if "neuroid" in target.dims:
-            a, b, counts = _cka_inputs(lambda: source, lambda: source, target, "cka_bootstrap")
+            a, b, counts = _cka_inputs(lambda: source, lambda: source, target, "cka_bootstrap", source)
         ds = gi.cka_bootstrap(a, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
                               n_perm=0 if boot else p["n_perm"])
         ds.attrs.update(counts)  # the stimuli and neuroids _cka_inputs left out, as the cka entry counts them

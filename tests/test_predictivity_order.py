@@ -233,3 +233,17 @@ def test_time_resolved_inference_ignores_the_neuroid_order(procedure):
     ds = _infer(procedure, "inter_animal", _shuffle(A, "neuroid"), target, regressor="pls", n_components=2)
     np.testing.assert_array_equal(ds.neuroid_id.values, target.neuroid_id.values)
     _same_by_id(ref, ds, "neuroid", rtol=1e-9)
+
+
+def test_canonical_order_is_one_c_ordered_copy(data):
+    """Predictor neuroids put in canonical id order: the same array as xarray's ``isel`` (values,
+    coords, name, attrs), laid out in C order (one copy, which the passes over the responses read
+    in place), not the strided layout of a take along a middle dim."""
+    from neuroxr.predictivity import _prepare as prep
+
+    A = data["A"].isel(neuroid=[3, 0, 5, 1, 2, 4]).assign_attrs(animal="x").rename("mA")
+    got, order = prep.by_id(A, "neuroid")
+    xr.testing.assert_identical(got, A.isel(neuroid=order))
+    assert got.values.flags.c_contiguous
+    same, none = prep.by_id(got, "neuroid")
+    assert same is got and none is None

@@ -146,7 +146,13 @@ def by_id(da: xr.DataArray, dim: str) -> tuple[xr.DataArray, np.ndarray | None]:
     order = id_order(da, dim)
     if np.array_equal(order, np.arange(order.size)):
         return da, None
-    return da.isel({dim: order}), order
+    if not isinstance(da.variable._data, np.ndarray):  # lazy (dask) or another array library
+        return da.isel({dim: order}), order
+    # one C-ordered copy (np.take): xarray's take of a middle dim lays its copy out dim-first, which
+    # every later pass over the responses read strided or copied again
+    coords = {name: c.isel({dim: order}) if dim in c.dims else c for name, c in da.coords.items()}
+    return xr.DataArray(np.take(da.values, order, axis=da.get_axis_num(dim)), coords=coords, dims=da.dims,
+                        name=da.name, attrs=da.attrs), order
 
 
 def order_by_id(source: xr.DataArray, sdim: str, target: xr.DataArray, tdim: str, regressor: Any,

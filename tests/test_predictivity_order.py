@@ -247,3 +247,27 @@ def test_canonical_order_is_one_c_ordered_copy(data):
     assert got.values.flags.c_contiguous
     same, none = prep.by_id(got, "neuroid")
     assert same is got and none is None
+
+
+@pytest.mark.parametrize("options", [{}, {"max_n": 4}, {"split": "slots"}, {"regressor": "lasso", "alpha": 0.01}])
+@pytest.mark.parametrize("direction", ["reverse", "inter_animal"])
+def test_permuting_the_predictor_neuroids_changes_no_bit(data, direction, options):
+    """The predictor's design columns (trial means, split halves) are put in canonical id order after
+    they are computed column by column, never read from a reordered copy of the responses: the
+    numbers are those of the canonical input, bit for bit."""
+    A = data["A"]
+    perm = np.random.default_rng(3).permutation(A.sizes["neuroid"])
+    call = {"reverse": lambda a: pv.reverse(a, data["F"], reps=3, seed=1, **options),
+            "inter_animal": lambda a: pv.inter_animal(a, data["B"], reps=3, seed=1, **options)}[direction]
+    xr.testing.assert_identical(call(A.isel(neuroid=perm)), call(A))
+
+
+def test_permuting_the_predictor_neuroids_of_the_slot_kernels_changes_no_bit():
+    """More predictor neuroids than training stimuli (the slot kernels, which sum over the columns):
+    the same numbers, bit for bit, whatever the neuroids' order."""
+    rng = np.random.default_rng(0)
+    A = nx.neural(rng.normal(size=(20, 30, 3)))  # default ids neuroid0..29: not in canonical order
+    F = nx.features(rng.normal(size=(20, 5)))
+    perm = rng.permutation(30)
+    ref = pv.reverse(A, F, reps=3, seed=1, split="slots")
+    xr.testing.assert_identical(pv.reverse(A.isel(neuroid=perm), F, reps=3, seed=1, split="slots"), ref)

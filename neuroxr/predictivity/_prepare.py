@@ -155,6 +155,14 @@ def by_id(da: xr.DataArray, dim: str) -> tuple[xr.DataArray, np.ndarray | None]:
                         name=da.name, attrs=da.attrs), order
 
 
+def columns_by_id(ids: np.ndarray) -> np.ndarray | None:
+    """Positions that put a predictor's columns (their ``ids``) in canonical order (:func:`id_order`'s
+    rule), or ``None`` when they are in it: the order of a neural predictor's design columns, taken
+    from its trial means and split halves rather than from a reordered copy of its responses."""
+    order = canonical_order(np.asarray(ids))
+    return None if np.array_equal(order, np.arange(order.size)) else order
+
+
 def order_by_id(source: xr.DataArray, sdim: str, target: xr.DataArray, tdim: str, regressor: Any,
                 source_always: bool = False) -> tuple[xr.DataArray, xr.DataArray, np.ndarray | None]:
     """The one rule of the directions and their inference: a joint fit (``pls``, an estimator) reads

@@ -107,12 +107,13 @@ def reverse(
     caller = "reverse"  # the messages start with it and name the inputs with their labels (prep.inputs)
     neural, features, nname, fname, ceiling, note, _ = prep.inputs(caller, neural, "neural", features, "features",
                                                                    noise_ceiling)
-    # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns) and,
-    # for a joint fit (pls, an estimator), the target units in canonical id order
-    neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor, source_always=True)
+    # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns: the
+    # designs' columns, cols) and, for a joint fit (pls, an estimator), the target units in canonical id order
+    neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor)
     R = prep.load(neural, nname)
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True)
     R = prep.take(R, None, ok)
+    cols = prep.columns_by_id(neural.neuroid_id.values[ok])
     keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     mean = nanmean_repeats(R)  # the trial means, once: the designs' and the float32 offset check's
@@ -130,7 +131,7 @@ def reverse(
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller)
     out, preds = _from_neural_predictor(
         "reverse", R, mean, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
-        features.unit_id.values, offset, (nname, fname))
+        features.unit_id.values, offset, (nname, fname), cols)
     if lazy:  # the lazy targets' constant units (and float32 offsets), found as their chunks were read
         prep.warn_constant_targets(None, features.unit_id.values, fname, "units", const, cause, offset)
     attrs = common_attrs(
@@ -206,9 +207,9 @@ def inter_animal(
     caller = "inter_animal"  # the messages start with it and name the inputs with their labels (prep.inputs)
     neural_a, neural_b, aname, bname, ceiling, note, _ = prep.inputs(caller, neural_a, "neural_a", neural_b, "neural_b",
                                                                      noise_ceiling)
-    # by id, never by position: A's neuroids (max_n's subsets, the fits' columns) and, for a joint
-    # fit (pls, an estimator), B's in canonical id order
-    neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor, source_always=True)
+    # by id, never by position: A's neuroids (max_n's subsets, the fits' columns: the designs'
+    # columns, cols) and, for a joint fit (pls, an estimator), B's in canonical id order
+    neural_a, neural_b, targets_order = prep.order_by_id(neural_a, "neuroid", neural_b, "neuroid", regressor)
     ids = neural_a.stimulus_id.values
     RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
     prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values,
@@ -216,6 +217,7 @@ def inter_animal(
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, aname, predictor=True)
     ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, bname)
     RA, RB = prep.take(RA, None, ok_a), prep.take(RB, None, ok_b)
+    cols_a = prep.columns_by_id(neural_a.neuroid_id.values[ok_a])
     need = prep.needed_repeats(ceiling, split)
     keep_a = prep.predictor_stimuli(RA, aname, ids, need)
     RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
@@ -238,7 +240,7 @@ def inter_animal(
         RBg = prep.take(RB, rows, cols)
         res, pg = _from_neural_predictor(
             "inter_animal", prep.take(RA, rows), prep.take(mean_a, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,
-            RBg if ceiling else None, keep_predictions, progress if g == 0 else False, shown=(aname, bname),
+            RBg if ceiling else None, keep_predictions, progress if g == 0 else False, shown=(aname, bname), cols=cols_a,
         )
         for name, v in res.items():
             out.setdefault(name, np.full((kb, reps), np.nan))[cols] = v
@@ -277,6 +279,7 @@ def _from_neural_predictor(
     unit_ids: np.ndarray | None = None,
     offset: np.ndarray | None = None,
     shown: tuple[str, str] = ("neural", "features"),
+    cols: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B);
     ``shown``: the predictor and the targets as the messages name them (after the function called).
@@ -287,8 +290,13 @@ def _from_neural_predictor(
     loaded and scored one at a time (same designs, same splits for every chunk); ``constant``
     (m,) bool, for a lazy ``Y``: filled with its constant targets as the chunks are read; ``offset``
     likewise with the targets that float32 rounds past use (:func:`~neuroxr.kernels.offsets.offset_columns`).
+    ``cols``: the predictor's columns in canonical id order (:func:`~._prepare.columns_by_id`; None: as
+    given), the order of every design's columns (its trial means, its split halves: computed column
+    by column on ``Rp`` as given, then put in that order, the same numbers as on a reordered ``Rp``).
     """
     n, k, T = Rp.shape
+    if cols is not None:
+        mean_p = np.take(mean_p, cols, axis=1)
     m = Y.shape[1]
     rng = np.random.default_rng(seed)
     sub_rng = np.random.default_rng([seed, 1])
@@ -309,6 +317,8 @@ def _from_neural_predictor(
             out["target_shc"][:] = spearman_brown(split_half_r(halves, np.stack(perms_b), block_bytes=_RANK_BYTES))
 
     slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions)
+    if slots and cols is not None:  # the slot kernels sum over the predictor's columns: in their order
+        Rp = np.take(Rp, cols, axis=1)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
     # (computed per rep, so only one rep's halves are held at a time)
     halves = SplitHalves(Rp, split) if ceiling and not slots else None
@@ -336,7 +346,7 @@ def _from_neural_predictor(
             idx: range) -> tuple[Any, Any]:
         """Draws ``idx`` in turn against targets ``lo:hi``, ``group`` draws per fit (their halves
         ``batch`` at a time); P, r_mean: the mean design's so far."""
-        split_halves = _batched_halves(halves, [draws[i] for i in idx], batch) if ceiling else None
+        split_halves = _batched_halves(halves, [draws[i] for i in idx], batch, cols) if ceiling else None
         idx = list(idx)
         for g in range(0, len(idx), group):
             chunk = idx[g : g + group]
@@ -540,10 +550,14 @@ def _score_from_slot_kernels(
         del made
 
 
-def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """``(h1, h2)`` of each permutation in turn, computed ``batch`` permutations at a time."""
+def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int,
+                    cols: np.ndarray | None = None) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """``(h1, h2)`` of each permutation in turn, computed ``batch`` permutations at a time, their
+    columns in the order ``cols`` (None: as the halves' array has them)."""
     for start in range(0, len(perms), batch):
         h1, h2 = halves.means(np.stack(perms[start : start + batch]))
+        if cols is not None:
+            h1, h2 = np.take(h1, cols, axis=2), np.take(h2, cols, axis=2)
         for j in range(h1.shape[0]):
             yield h1[j], h2[j]
 

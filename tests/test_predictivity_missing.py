@@ -10,7 +10,7 @@ from sklearn.linear_model import Ridge
 
 import neuroxr as nx
 from neuroxr import predictivity as pv
-from neuroxr.errors import NeuroxrWarning
+from neuroxr.errors import LayoutError, NeuroxrWarning
 from neuroxr.kernels.folds import kfold_indices
 from neuroxr.kernels.stats import pearson, spearman
 
@@ -249,3 +249,24 @@ def test_an_empty_slot_half_is_nan_for_its_target_with_every_regressor(arrays, r
         full = pv.forward(nx.features(F, _ids()), nx.neural(R, _ids()), **kw)
         others = [0, 2, 3, 4]
         np.testing.assert_allclose(ds.ev.isel(neuroid=others).values, full.ev.isel(neuroid=others).values, rtol=1e-12)
+
+
+def test_check_design_decides_a_varying_first_column_alone(monkeypatch):
+    """A design's constancy check (every draw's designs go through it): a varying first column
+    settles it without reading the others; a constant first column falls back to every column
+    (a later varying one passes), and a design constant everywhere up to rounding is refused."""
+    from neuroxr.predictivity import _prepare as prep
+
+    rng = np.random.default_rng(0)
+    read = []
+    squares = prep.column_squares
+    monkeypatch.setattr(prep, "column_squares", lambda B: (read.append(B.shape[1]), squares(B))[1])
+    X = rng.normal(size=(40, 12))
+    prep.check_design(X, "neural")
+    assert read == [1]
+    X[:, 0] = 3.0
+    read.clear()
+    prep.check_design(X, "neural")
+    assert read == [1, 12]
+    with pytest.raises(LayoutError, match="every predictor column is constant"):
+        prep.check_design(np.ones((40, 12)) + 1e-18 * rng.normal(size=(40, 12)), "neural")

@@ -270,16 +270,23 @@ def centre_columns(a: Any, b: Any, valid: Any = None) -> tuple[Any, Any, Any]:
     n : array or int
         Valid rows per column, shape (..., 1, n_columns) (without ``valid``: ``n_samples``).
     """
+    same = b is a  # one array (its own squares): centred once, returned twice
     if valid is None:
         xp = get_namespace(a, b)
-        return a - xp.mean(a, axis=-2, keepdims=True), b - xp.mean(b, axis=-2, keepdims=True), int(a.shape[-2])
+        ca = a - xp.mean(a, axis=-2, keepdims=True)
+        return ca, (ca if same else b - xp.mean(b, axis=-2, keepdims=True)), int(a.shape[-2])
     xp = get_namespace(a, b, valid)
     w = xp.astype(valid, a.dtype)
     zero = xp.zeros_like(a)
-    a, b = xp.where(valid, a, zero), xp.where(valid, b, zero)
     n = xp.sum(w, axis=-2, keepdims=True)
     safe_n = xp.where(n > 0, n, xp.ones_like(n))
-    return (a - xp.sum(a, axis=-2, keepdims=True) / safe_n) * w, (b - xp.sum(b, axis=-2, keepdims=True) / safe_n) * w, n
+
+    def centred(x: Any) -> Any:
+        x = xp.where(valid, x, zero)
+        return (x - xp.sum(x, axis=-2, keepdims=True) / safe_n) * w
+
+    ca = centred(a)
+    return ca, (ca if same else centred(b)), n
 
 
 def _pearson_masked(xp: Any, a: Any, b: Any, valid: Any) -> Any:

@@ -368,7 +368,8 @@ def _drop_unusable(inputs: Sequence[tuple[Any, str]], caller: str | None, min_va
     dropped_ids = np.unique(np.concatenate([np.empty(0, dtype=str)] + [_ids(_plain(inputs[i][0]))[b] for i, b in own.items()]))
     counts = {"n_excluded_stimuli": int(dropped_ids.size), "n_excluded_neuroids": 0}
     # inputs whose stimuli will not pair up: the caller's pairing refusal comes alone (no warning first)
-    kept = [set(_ids(o)) - set(dropped_ids.astype(str)) for o in map(_plain, [*(x for x, _ in inputs), *pair_with])
+    gone = set(dropped_ids.astype(str))
+    kept = [set(_ids(o)) - gone for o in map(_plain, [*(x for x, _ in inputs), *pair_with])
             if isinstance(o, (xr.DataArray, xr.Dataset)) and "stimulus_id" in o.coords]
     unpaired = any(k != kept[0] for k in kept[1:])
     out = []

@@ -398,7 +398,7 @@ class Regressor:
     def cast(self, A: Any) -> Any:
         """A design (or a stack of designs) on the backend in :attr:`dtype`; in float32 its columns
         centred in float64 first (:func:`centred_cast`: no prediction changes but by rounding)."""
-        return asarray(centred_cast(A, self.dtype)[0], self.backend, self.dtype)
+        return self.cast_targets(A)[0]
 
     def cast_targets(self, Y: Any) -> tuple[Any, np.ndarray | None]:
         """Targets on the backend in :attr:`dtype` and the column means taken away (None: none), to

@@ -296,7 +296,7 @@ def prepare(
     live = ~np.isnan(parts.Y).all(axis=0)
     parts.constant[live] = prep.warn_constant_targets(parts.Y[:, live], parts.target[f"{parts.dim}_id"].values[live],
                                                       parts.target_name, f"{parts.dim}s",
-                                                      cause=prep.float32_cause(parts.target, opts["dtype"]))
+                                                      cause=prep.float32_cause(parts.target))
     return parts
 
 
@@ -371,7 +371,7 @@ def _forward(features, neural, reps, seed, regressor, n_folds, fold_seed, noise_
                                       prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     F = prep.take(prep.load(features, fname), keep)
-    prep.check_design(F, fname, prep.float32_cause(features, opts["dtype"]))
+    prep.check_design(F, fname, prep.float32_cause(features))
     n, k, T = R.shape
     groups, mask = _groups("forward", valid, ok, neural.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: reg.operator(prep.take(F, rows)) if reg.shared else None, nname, caller)
@@ -418,7 +418,7 @@ def _reverse(neural, features, reps, seed, regressor, n_folds, fold_seed, noise_
     n, _, T = R.shape
     reg = prep.fold_regressor("reverse", n, regressor, n_folds, fold_seed, opts, caller)
     X = nanmean_repeats(R)
-    prep.check_design(X, nname, prep.float32_cause(neural, opts["dtype"]), "neuroids")
+    prep.check_design(X, nname, prep.float32_cause(neural), "neuroids")
     S = _operator(reg, X)
     P = reg.predict_designs([X], F)[0] if reg.shared and S is None else reg.predict_blocks(X, [F], S=S)[0]
     P1 = P2 = None
@@ -452,7 +452,7 @@ def _inter_animal(neural_a, neural_b, reps, seed, regressor, n_folds, fold_seed,
     keep[keep_a] = keep_b
     n, _, T = RA.shape
     X = nanmean_repeats(RA)
-    prep.check_design(X, aname, prep.float32_cause(neural_a, opts["dtype"]), "neuroids")
+    prep.check_design(X, aname, prep.float32_cause(neural_a), "neuroids")
     groups, mask = _groups("inter_animal", valid, ok_b, neural_b.neuroid_id.values, n_folds, fold_seed, regressor, opts,
                            lambda reg, rows: _operator(reg, prep.take(X, rows)), bname, caller)
     Y = _masked(nanmean_repeats(RB), mask)
@@ -487,7 +487,7 @@ def _model_to_model(features_a, features_b, n_folds, fold_seed, regressor, opts,
     features_a, features_b, aname, bname, *_ = prep.inputs(caller, features_a, "features_a", features_b, "features_b")
     features_a, features_b, order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)
     X, Y = prep.load(features_a, aname), prep.load(features_b, bname)
-    prep.check_design(X, aname, prep.float32_cause(features_a, opts["dtype"]))
+    prep.check_design(X, aname, prep.float32_cause(features_a))
     reg = prep.fold_regressor("model_to_model", X.shape[0], regressor, n_folds, fold_seed, opts, caller)
     S = reg.operator(X) if reg.shared else None
     P = reg.predict_blocks(X, [Y], S=S)[0]

@@ -40,9 +40,9 @@ from ._inputs import inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F
 from ._progress import check_progress
 
 
-def float32_cause(values: Any, dtype: Any = "float64") -> str | None:
+def float32_cause(values: Any) -> str | None:
     """How ``values`` meet float32 before the directions' kernels centre them (:func:`~neuroxr.kernels.offsets.float32_cause`):
-    ``"float32"`` where they are float32, else None. ``dtype='float32'`` is no cause: the kernels centre each
+    ``"float32"`` where they are float32, else None. A ``dtype='float32'`` fit is no cause: the kernels centre each
     column in float64 before the cast (:func:`~neuroxr.kernels.regressors.centred_cast`), so no offset rounds
     its variation away."""
     return _offsets.float32_cause(values)
@@ -143,8 +143,8 @@ def by_id(da: xr.DataArray, dim: str) -> tuple[xr.DataArray, np.ndarray | None]:
     when it is the input's): what a fit that depends on the order of its columns (a joint fit of
     all targets, a coordinate-descent fit of the predictors) reads, so that permuting them changes
     no number. :func:`in_input_order` puts a result over ``dim`` back."""
-    order = id_order(da, dim)
-    if np.array_equal(order, np.arange(order.size)):
+    order = columns_by_id(da[_ID_COORDS[dim]].values)
+    if order is None:
         return da, None
     if not isinstance(da.variable._data, np.ndarray):  # lazy (dask) or another array library
         return da.isel({dim: order}), order

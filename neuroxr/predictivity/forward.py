@@ -208,9 +208,9 @@ def _forward(
             prep.design_error(fname)
     else:
         F, K = prep.take(prep.load(features, fname), keep), None
-        prep.check_design(F, fname, prep.float32_cause(features, dtype))
+        prep.check_design(F, fname, prep.float32_cause(features))
     mean_all = nanmean_repeats(R)  # the trial means, once
-    const = prep.warn_constant_targets(mean_all, nids[ok], nname, "neuroids", cause=prep.float32_cause(neural, dtype))
+    const = prep.warn_constant_targets(mean_all, nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None

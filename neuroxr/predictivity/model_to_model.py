@@ -69,9 +69,9 @@ def model_to_model(
     n = FA.shape[0]
     reg = prep.fold_regressor("model_to_model", n, regressor, n_folds, fold_seed,
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller)
-    prep.check_design(FA, aname, prep.float32_cause(features_a, dtype))
+    prep.check_design(FA, aname, prep.float32_cause(features_a))
     const = prep.warn_constant_targets(FB, features_b.unit_id.values, bname, "units",
-                                       cause=prep.float32_cause(features_b, dtype))
+                                       cause=prep.float32_cause(features_b))
     sub_rng = np.random.default_rng([seed, 1])
     m = FB.shape[1]
     out = {"ev": np.full((m, reps), np.nan), "r": np.full((m, reps), np.nan)}

@@ -117,13 +117,13 @@ def reverse(
     keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
     mean = nanmean_repeats(R)  # the trial means, once: the designs' and the float32 offset check's
-    warn_offset_columns(mean, nname, "neuroids", prep.float32_cause(neural, dtype))
+    warn_offset_columns(mean, nname, "neuroids", prep.float32_cause(neural))
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
     # (a joint multi-output fit, pls or an estimator, needs every unit at once)
     lazy = prep.is_lazy(features) and not fits_jointly(regressor)
     F, keep_rows = (features.data, keep) if lazy else (prep.take(prep.load(features, fname), keep), None)
-    cause = prep.float32_cause(features, dtype)
+    cause = prep.float32_cause(features)
     const = (np.zeros(F.shape[1], dtype=bool) if lazy else
              prep.warn_constant_targets(F, features.unit_id.values, fname, "units", cause=cause))
     offset = np.zeros(F.shape[1], dtype=bool) if lazy and cause is not None else None
@@ -227,10 +227,10 @@ def inter_animal(
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
     mean_a = nanmean_repeats(RA)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
-    warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a, dtype))
+    warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a))
     mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
     const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], bname, "neuroids",
-                                       cause=prep.float32_cause(neural_b, dtype))
+                                       cause=prep.float32_cause(neural_b))
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}
     preds = np.full((reps, n, kb), np.nan) if keep_predictions else None

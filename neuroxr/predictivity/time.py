@@ -372,7 +372,7 @@ def temporal_generalization(
                   f"(neuroid, time bin), e.g. {examples(ids[~keep])}.")
         B, X, okB, D = B[keep], X[keep], okB[keep], None if D is None else D[keep]
     if not animal:
-        prep.check_design(X, sname, prep.float32_cause(source, "float64"))  # fitted in float64
+        prep.check_design(X, sname, prep.float32_cause(source))  # fitted in float64
     else:  # A's trial means at each bin are a design: the direction refuses a constant one (never an intercept's r)
         for t in range(nt):
             live = np.isfinite(X[:, :, t]).any(axis=0)

@@ -198,3 +198,26 @@ def test_windows_outside_obs_intervals_or_inside_invalid_times_are_missing_trial
         for i, s in enumerate(stim):  # trial i is repeat stim[:i].count(s) of its stimulus
             got = out.isel(stimulus=out.stimulus_id.values.tolist().index(s), repeat=stim[:i].count(s)).values
             np.testing.assert_array_equal(got, expected[i])
+
+
+def test_overlapping_windows_are_warned_and_count_a_spike_in_each():
+    """Windows longer than the onset spacing count a spike in every window it falls in; this went unsaid."""
+    from neuroxr.errors import NeuroxrWarning
+
+    starts = np.array([0.0, 0.3, 0.6, 2.0, np.nan])  # the first three overlap with a 0.4 s window, 2.0 alone
+    spikes = [np.array([0.35, 0.5, 2.1])]
+    with pytest.warns(NeuroxrWarning, match=r"^window=\(0, 0\.4\): the windows of 3 of 4 presentations overlap another's "
+                                            r"\(onsets 0\.3 s apart at the closest, the window is 0\.4 s long\)") as rec:
+        counts = spike_counts(spikes, starts, (0.0, 0.4))
+    assert len(rec) == 1 and "\n" not in str(rec[0].message)
+    expected = [np.sum((spikes[0] >= t) & (spikes[0] < t + 0.4)) if np.isfinite(t) else np.nan for t in starts]
+    np.testing.assert_array_equal(counts[:, 0], expected)  # kept: 0.35 counts in the first two windows
+    nwb = _in_memory(spikes)
+    table = pd.DataFrame({"start_time": starts[:4], "stimulus_id": ["a", "b", "c", "d"]})
+    with pytest.warns(NeuroxrWarning, match=r"window=\(0, 0\.4\): the windows of 3 of 4"):
+        from_nwb(nwb, (0.0, 0.4), intervals=table)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        spike_counts(spikes, starts, (0.1, 0.4))  # 0.3 s windows 0.3 s apart touch, never overlap

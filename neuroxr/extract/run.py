@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import zarr
 
 from ..errors import ExtractionError, no_effect
 from ..store import StudyStore, _check_name
@@ -142,6 +143,7 @@ def plan_extraction(
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options) if store is not None else None
+    stim = _in_stored_order(st, model_name, stim)
     modes = _eval_mode(model)
     try:
         model.to(device)
@@ -180,6 +182,27 @@ def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[st
         except Exception:  # unreachable or malformed: StudyStore says why, in one line
             pass
     return StudyStore(url, storage_options=storage_options)
+
+
+def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli) -> Stimuli:
+    """``stim`` in the stimulus order of the model's layers already in ``store``: the first complete layer
+    of ``features/<model_name>`` (in depth order) that holds exactly these stimulus ids sets the order,
+    paired by id (a re-run given the same stimuli in another order skips and writes layers as a run in
+    that order does). Stimuli that no stored layer holds all of, alone, keep their order."""
+    if store is None:
+        return stim
+    where = {sid: i for i, sid in enumerate(stim.ids.tolist())}
+    for layer in store.layers(model_name):
+        try:
+            g = zarr.open_group(store._zstore, path=f"features/{model_name}/{layer}", mode="r")
+            stored = np.asarray(g["stimulus_id"][:]).tolist()
+        except KeyError:  # a layer without ids: check_compatible names what it lacks
+            continue
+        if len(stored) != stim.n or any(str(sid) not in where for sid in stored):
+            continue
+        order = np.array([where[str(sid)] for sid in stored], dtype=np.int64)
+        return stim if np.array_equal(order, np.arange(stim.n)) else stim.reordered(order)
+    return stim
 
 
 def _open(store: StudyStore | str | os.PathLike, existing: StudyStore | None,
@@ -223,7 +246,9 @@ def extract_features(
     and rewrites the others from scratch. A complete layer is skipped only when it was extracted
     from the same model (parameters, buffers, modules), preprocessing and stimulus contents: each
     layer records their digests in its attrs ``extraction_identity``
-    (:mod:`neuroxr.extract.identity`), and a difference is an error, never a skip.
+    (:mod:`neuroxr.extract.identity`), and a difference is an error, never a skip. Stimuli given in
+    another order than the model's layers already in the store are taken in the stored order, each
+    with its own id (paired by id, never by position; ``plan.stimulus_ids`` shows the order used).
 
     Parameters
     ----------
@@ -353,6 +378,7 @@ def extract_features(
     st = _existing(store, storage_options)
     if st is not None and not dry_run:
         st._require_write()
+    stim = _in_stored_order(st, model_name, stim)
     modes = _eval_mode(model)
     try:
         model.to(device)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError
+from ..errors import LayoutError, warn
 from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
@@ -63,9 +63,16 @@ def spike_counts(
     ndarray, shape (n_presentations, n_units), float64
         NaN in the rows of presentations without a finite onset or overlapping ``invalid``, and
         where a unit was not observed.
+
+    Warns
+    -----
+    NeuroxrWarning
+        When the windows of some presentations overlap (onsets closer than ``t1 - t0``): a spike in an
+        overlap counts in each of them. Kept, not refused: long windows in rapid presentation are common.
     """
     t0, t1 = _window(window)
     starts = np.asarray(starts, dtype=float)
+    _warn_overlaps(starts, t0, t1)
     lo, hi = starts + t0, starts + t1
     out = np.empty((starts.shape[0], len(spike_times)))
     for j, st in enumerate(spike_times):
@@ -83,6 +90,22 @@ def spike_counts(
         out[((lo[:, None] < iv[:, 1]) & (iv[:, 0] < hi[:, None])).any(axis=1)] = np.nan
     out[~np.isfinite(starts)] = np.nan
     return out
+
+
+def _warn_overlaps(starts: np.ndarray, t0: float, t1: float) -> None:
+    """Warn (one line) when presentations' windows overlap: a spike in an overlap counts in each of them.
+
+    Not refused: with rapid presentation a response window longer than the onset spacing is common and
+    deliberate (each presentation's counts then include the tail of the previous response)."""
+    onsets = np.sort(starts[np.isfinite(starts)])
+    gaps = np.diff(onsets)
+    close = onsets[1:] + t0 < onsets[:-1] + t1  # the counting's own arithmetic: touching windows do not overlap
+    if not close.any():
+        return
+    involved = int((np.r_[close, False] | np.r_[False, close]).sum())
+    warn(f"window=({t0:g}, {t1:g}): the windows of {involved} of {onsets.size} presentations overlap another's (onsets "
+         f"{gaps.min():g} s apart at the closest, the window is {t1 - t0:g} s long), so a spike in an overlap counts in "
+         f"each of them; pass a window no longer than the onset spacing to count each spike once.")
 
 
 def _intervals_array(intervals: Any, arg: str) -> np.ndarray:
@@ -239,6 +262,12 @@ def from_nwb(
         units' ``region`` / ``animal`` / ``subject`` columns become neuroid coords (``region``
         otherwise from the units' electrodes' ``location`` when each unit has one, ``animal``
         otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``units``, ``session_id``.
+
+    Warns
+    -----
+    NeuroxrWarning
+        When presentations' windows overlap (onsets closer than the window's length): a spike in an
+        overlap counts in each of them (:func:`spike_counts`).
     """
     if isinstance(source, (str, os.PathLike)):
         try:

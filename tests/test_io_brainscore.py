@@ -334,3 +334,12 @@ def test_scalar_coords_of_an_assembly_are_kept(trials):
                                           r"coord; rename it") as err:
         from_brainscore(_assembly(values, stim, rep, neuroids).assign_coords(repeat=3))
     assert "\n" not in str(err.value)
+
+
+def test_an_assembly_of_text_or_complex_values_is_a_one_line_error(trials):
+    """Text values failed in numpy's float cast; complex ones lost their imaginary part."""
+    values, stim, rep, neuroids = trials
+    for bad in (values.astype(str), values + 1j):
+        with pytest.raises(LayoutError, match=rf"^assembly: values must be real numbers; found dtype {bad.dtype}") as err:
+            from_brainscore(_assembly(bad, stim, rep, neuroids))
+        assert "\n" not in str(err.value)

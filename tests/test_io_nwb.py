@@ -221,3 +221,27 @@ def test_overlapping_windows_are_warned_and_count_a_spike_in_each():
     with warnings.catch_warnings():
         warnings.simplefilter("error", NeuroxrWarning)
         spike_counts(spikes, starts, (0.1, 0.4))  # 0.3 s windows 0.3 s apart touch, never overlap
+
+
+@pytest.mark.parametrize("args, match", [
+    (([np.array([1.0])], np.array(["a"]), (0, 1)), r"^starts: expected presentation onsets in seconds.*\(numbers\)"),
+    (([np.array([1.0])], np.zeros((2, 2)), (0, 1)), r"^starts: .*a 1-D array; got shape \(2, 2\)\.$"),
+    (([np.zeros((2, 2))], np.array([0.0]), (0, 1)), r"^spike_times\[0\]: expected the unit's spike times.*got shape \(2, 2\)"),
+    ((np.array([0.5, 0.7]), np.array([0.0]), (0, 1)), r"^spike_times: expected one array of spike times per unit .*pass "
+                                                      r"\[spike_times\] for one unit\.$"),
+])
+def test_spike_counts_of_malformed_input_are_one_line_errors(args, match):
+    """These failed with numpy's broadcast, conversion or axis errors."""
+    with pytest.raises(LayoutError, match=match) as err:
+        spike_counts(*args)
+    assert "\n" not in str(err.value)
+
+
+def test_a_file_that_is_no_nwb_file_is_a_one_line_error(tmp_path):
+    """A folder or a file of another kind failed with h5py's multi-line OSError."""
+    (tmp_path / "notes.nwb").write_text("not hdf5")
+    for source in (tmp_path, tmp_path / "notes.nwb"):
+        with pytest.raises(LayoutError, match=rf"^source: '{source}' cannot be read as an NWB file \(.*\); pass the path "
+                                              r"of an NWB \(HDF5\) file\.$") as err:
+            from_nwb(source, WINDOW)
+        assert "\n" not in str(err.value)

@@ -106,6 +106,11 @@ def from_dataframe(
     both = sorted(set(neuroid_columns) & set(stimulus_columns))
     if both:
         raise LayoutError(f"stimulus_columns: columns {both} are neuroid_columns too; a column describes one of the two.")
+    used = [c for c in (stimulus, neuroid, value, repeat if use_repeat else None, *neuroid_columns, *stimulus_columns)
+            if c is not None]
+    twice = sorted({str(c) for c in used if (df.columns == c).sum() > 1})
+    if twice:
+        raise LayoutError(f"df: columns {twice} appear more than once; keep one of each (df.loc[:, ~df.columns.duplicated()]).")
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("repeat", repeat if use_repeat else None)):
         if col is not None and df[col].isna().any():
             raise LayoutError(
@@ -115,6 +120,8 @@ def from_dataframe(
     values = pd.to_numeric(df[value], errors="coerce")
     if values.isna().sum() > df[value].isna().sum():
         raise LayoutError(f"df: column {value!r} holds non-numeric values; convert them to numbers.")
+    if np.iscomplexobj(values.to_numpy()):  # the float cast would drop the imaginary part
+        raise LayoutError(f"df: column {value!r} holds complex values; pass real numbers (e.g. their abs or real part).")
     sids = ids_str(df[stimulus].to_numpy(), name="df", what=f"column {stimulus!r}", where="rows", labels=df.index)
     nids = ids_str(df[neuroid].to_numpy(), name="df", what=f"column {neuroid!r}", where="rows", labels=df.index)
     ncodes, neuroids = pd.factorize(nids, sort=False)

@@ -480,3 +480,41 @@ def test_a_rerun_with_other_stimulus_ids_names_them(tmp_path):
     with pytest.raises(ExtractionError, match=r"'features/m/3' is complete but 1 of its stimulus ids are not among these "
                                               r"stimuli, e\.g\. \['s5'\].*overwrite=True"):
         extract_features(model, x, store, model_name="m", layers=["3"], stimulus_ids=ids[:5] + ["t"], progress=False)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(overwrite="no"), r"^overwrite must be True or False; got 'no'\.$"),
+    (dict(flatten="false"), r"^flatten must be True or False; got 'false'\.$"),
+    (dict(deduplicate=0), r"^deduplicate must be True or False; got 0\.$"),
+    (dict(progress="off"), r"^progress must be True or False; got 'off'\.$"),
+    (dict(unit_chunk=0), r"^unit_chunk must be a positive int \(units per stored chunk\); got 0\.$"),
+    (dict(unit_chunk="64"), r"^unit_chunk must be a positive int .*got '64'\.$"),
+    (dict(staging_dir="/nonexistent/staging"), r"^staging_dir '/nonexistent/staging' is not an existing folder"),
+])
+def test_options_of_the_wrong_kind_are_refused_not_read_as_others(tmp_path, kw, match):
+    """A string flag is truthy (overwrite="no" overwrote a complete layer), unit_chunk=0 was taken as 1,
+    and a missing staging_dir failed with a traceback after the store was created."""
+    model, x = small_cnn(), images()
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(model, x, store, model_name="m", layers=["3"], progress=False)
+    before = store.read_features("m", "3").attrs["extraction_identity"]
+    args = dict(dict(model_name="m", layers=["3"], progress=False), **kw)
+    with pytest.raises(ExtractionError, match=match):
+        extract_features(model, x, store, **args)
+    assert store.read_features("m", "3").attrs["extraction_identity"] == before
+    with pytest.raises(ExtractionError, match=match):
+        extract_features(model, x, tmp_path / "new.zarr", **args)
+    assert not (tmp_path / "new.zarr").exists()
+    if "progress" not in kw and "staging_dir" not in kw:
+        with pytest.raises(ExtractionError, match=match):
+            plan_extraction(model, x, **{k: v for k, v in args.items() if k != "progress"})
+
+
+def test_a_model_that_is_no_module_and_stimuli_in_a_dict_are_one_line_errors(tmp_path):
+    x = images()
+    with pytest.raises(ExtractionError, match=r"^model must be a torch\.nn\.Module; got function\.") as err:
+        plan_extraction(lambda t: t, x)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ExtractionError, match=r"^stimuli is a dict \(keys \['a', 'b'\]\), which has no items by position; "
+                                              r"pass its values") as err:
+        plan_extraction(small_cnn(), {"a": x[0], "b": x[1]})

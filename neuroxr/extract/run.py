@@ -84,6 +84,24 @@ def _restore_modes(modes: list[tuple[Any, bool]]) -> None:
         module.training = flag
 
 
+def _check_options(model: Any, unit_chunk: Any, staging_dir: Any = None, **flags: Any) -> None:
+    """One-line errors for a model that is no torch module, a ``unit_chunk`` that is no positive int, a
+    ``staging_dir`` that is no folder, and flags that are not bools: a string such as ``"no"`` is truthy,
+    so ``overwrite="no"`` would have overwritten."""
+    torch = torch_module()
+    if not isinstance(model, torch.nn.Module):
+        raise ExtractionError(f"model must be a torch.nn.Module; got {type(model).__name__}. Wrap a function in a "
+                              f"Module whose forward calls it.")
+    if not isinstance(unit_chunk, (int, np.integer)) or isinstance(unit_chunk, bool) or unit_chunk < 1:
+        raise ExtractionError(f"unit_chunk must be a positive int (units per stored chunk); got {unit_chunk!r}.")
+    if staging_dir is not None and not os.path.isdir(staging_dir):
+        raise ExtractionError(f"staging_dir {os.fspath(staging_dir)!r} is not an existing folder; create it, or leave "
+                              f"staging_dir out (the system temp folder).")
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ExtractionError(f"{name} must be True or False; got {value!r}.")
+
+
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
              memory_limit: Any, batch_size: Any, pooling: Any, device: Any,
              texts: bool | None) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
@@ -140,6 +158,7 @@ def plan_extraction(
     """
     torch = torch_module()
     model_name = _check_name(model_name, "model")
+    _check_options(model, unit_chunk, flatten=flatten, deduplicate=deduplicate, overwrite=overwrite)
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options) if store is not None else None
@@ -373,6 +392,8 @@ def extract_features(
     >>> extract_features(net, "images/", store, model_name="net", memory_limit="4GiB")   # doctest: +SKIP
     """
     model_name = _check_name(model_name, "model")
+    _check_options(model, unit_chunk, None if dry_run is True else staging_dir, flatten=flatten, deduplicate=deduplicate,
+                   overwrite=overwrite, progress=progress, dry_run=dry_run)
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options)

@@ -329,6 +329,9 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
 
         return Stimuli(n, ids, load_array, "array", source=data)
 
+    if isinstance(stimuli, Mapping):  # has __getitem__ and __len__, but no items by position
+        raise ExtractionError(f"stimuli is a {type(stimuli).__name__} (keys {list(stimuli)[:3]}), which has no items by "
+                              f"position; pass its values (e.g. stimuli=list(d.values()), stimulus_ids=list(d)).")
     # a torch Dataset (map-style: __len__ and __getitem__)
     if isinstance(stimuli, torch.utils.data.Dataset) or (hasattr(stimuli, "__getitem__") and hasattr(stimuli, "__len__")):
         ds = stimuli

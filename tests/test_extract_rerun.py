@@ -424,11 +424,13 @@ def test_ids_given_in_another_order_than_the_image_files_are_refused(tmp_path, f
 
 
 def _stimuli_of(kind: str, x: np.ndarray, tmp_path: Path) -> object:
-    """``x`` as stimuli of ``kind``: an array, a tensor or a list of image files (one per row)."""
+    """``x`` as stimuli of ``kind``: an array, a tensor, a Dataset or a list of image files (one per row)."""
     if kind == "array":
         return x
     if kind == "tensor":
         return torch.tensor(x)
+    if kind == "dataset":  # its items as loaded are hashed (no source)
+        return torch.utils.data.TensorDataset(torch.tensor(x))
     from PIL import Image
 
     tmp_path.mkdir(exist_ok=True)
@@ -439,7 +441,7 @@ def _stimuli_of(kind: str, x: np.ndarray, tmp_path: Path) -> object:
     return files
 
 
-@pytest.mark.parametrize("kind", ["array", "tensor", "files"])
+@pytest.mark.parametrize("kind", ["array", "tensor", "dataset", "files"])
 def test_a_rerun_with_the_stimuli_in_another_order_pairs_them_by_id(tmp_path, kind):
     """The same stimuli given in another order were refused ("its stimulus ids differ"): they are put in
     the stored layers' order by id, so a complete layer is skipped and a new one is stored as a run in
@@ -518,3 +520,18 @@ def test_a_model_that_is_no_module_and_stimuli_in_a_dict_are_one_line_errors(tmp
     with pytest.raises(ExtractionError, match=r"^stimuli is a dict \(keys \['a', 'b'\]\), which has no items by position; "
                                               r"pass its values") as err:
         plan_extraction(small_cnn(), {"a": x[0], "b": x[1]})
+
+
+def test_a_reduced_layer_rerun_in_another_order_is_skipped_and_a_new_one_matches_a_run_in_order(tmp_path):
+    model, x = small_cnn(), images(12)
+    ids, perm = np.array([f"s{i:02d}" for i in range(12)]), np.random.default_rng(3).permutation(12)
+    kw = dict(model_name="m", progress=False, batch_size=4, reduction={"method": "pca", "n_components": 3, "fit_stimuli": 8})
+    store, same = StudyStore(tmp_path / "s.zarr"), StudyStore(tmp_path / "same.zarr")
+    extract_features(model, x, store, layers=["0"], stimulus_ids=ids, **kw)
+    again = extract_features(model, x[perm], store, layers=["0", "2"], stimulus_ids=ids[perm], **kw)
+    assert again.skipped == ["0"] and again.written == ["2"]
+    extract_features(model, x, same, layers=["2"], stimulus_ids=ids, **kw)
+    got, ref = store.read_features("m", "2"), same.read_features("m", "2")
+    assert got["stimulus_id"].values.tolist() == ids.tolist()
+    assert got.attrs["reduction"]["fit_stimulus_ids"] == ref.attrs["reduction"]["fit_stimulus_ids"]
+    np.testing.assert_array_equal(got.values, ref.values)

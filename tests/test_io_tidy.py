@@ -302,3 +302,12 @@ def test_complex_values_and_repeated_columns_are_refused(table):
         twice = pd.concat([table, table[[col]]], axis=1)
         with pytest.raises(LayoutError, match=rf"^df: columns \['{col}'\] appear more than once; keep one of each"):
             from_dataframe(twice)
+
+
+def test_one_column_named_as_a_string_is_that_column(table):
+    """neuroid_columns="region" was read letter by letter ("df has no columns ['r', 'e', ...]")."""
+    table = table.assign(category=table["stimulus_id"].map({"s0": "a", "s1": "a", "s2": "b", "s3": "b"}))
+    one = from_dataframe(table, neuroid_columns="region", stimulus_columns="category")
+    listed = from_dataframe(table, neuroid_columns=["region"], stimulus_columns=["category"])
+    xr.testing.assert_identical(one, listed)
+    assert one["region"].dims == ("neuroid",) and one["category"].dims == ("stimulus",)

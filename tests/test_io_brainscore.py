@@ -316,12 +316,13 @@ def test_scalar_coords_cross_to_the_assembly():
 def test_scalar_coords_of_an_assembly_are_kept(trials):
     """An assembly's scalar coords other than one bin's edges (a session, a subject) were dropped without a word."""
     values, stim, rep, neuroids = trials
-    da = _assembly(values, stim, rep, neuroids).assign_coords(session="d1", subject_age=7, stimulus_set=object())
-    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^assembly: scalar coords \['stimulus_set'\] hold no string "
-                                                           r"or number and are left out"):
+    da = _assembly(values, stim, rep, neuroids).assign_coords(session="d1", subject_age=7, stimulus_set=object(),
+                                                              date=np.datetime64("2020-01-01", "ns"))
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^assembly: scalar coords \['stimulus_set', 'date'\] hold no "
+                                                           r"string or number and are left out"):
         out = from_brainscore(da)
     assert {c: out[c].item() for c in ("session", "subject_age")} == {"session": "d1", "subject_age": 7}
-    assert out["session"].ndim == 0 and "stimulus_set" not in out.coords
+    assert out["session"].ndim == 0 and "stimulus_set" not in out.coords and "date" not in out.coords
     back = from_brainscore(to_brainscore(out.drop_vars("subject_age")))  # and back, with or without a time dim
     assert back["session"].item() == "d1"
     bins = [(0, 10), (10, 20)]

@@ -191,8 +191,8 @@ def _scalar_coords(assembly: xr.DataArray, out: xr.DataArray) -> dict[str, Any]:
     for c in assembly.coords:
         if assembly[c].ndim or c in ("time_bin", "time_bin_start", "time_bin_end"):
             continue
-        value = assembly[c].values.item()
-        if not isinstance(value, _SIMPLE):
+        value = assembly[c].values.item()  # a datetime64[ns] would come out as an int: not kept as one
+        if not isinstance(value, _SIMPLE) or assembly[c].dtype.kind in "mM":
             left.append(str(c))
         elif c in out.coords:
             raise LayoutError(f"assembly: scalar coord {str(c)!r} is a name the neural array gives its own coord; rename "

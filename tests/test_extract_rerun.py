@@ -421,3 +421,117 @@ def test_ids_given_in_another_order_than_the_image_files_are_refused(tmp_path, f
     stems = [f.stem for f in files]
     assert plan_extraction(net, stimuli, stimulus_ids=stems, **kw).stimulus_ids.tolist() == stems
     assert plan_extraction(net, stimuli, stimulus_ids=["a", "b", "c"], **kw).stimulus_ids.tolist() == ["a", "b", "c"]
+
+
+def _stimuli_of(kind: str, x: np.ndarray, tmp_path: Path) -> object:
+    """``x`` as stimuli of ``kind``: an array, a tensor, a Dataset or a list of image files (one per row)."""
+    if kind == "array":
+        return x
+    if kind == "tensor":
+        return torch.tensor(x)
+    if kind == "dataset":  # its items as loaded are hashed (no source)
+        return torch.utils.data.TensorDataset(torch.tensor(x))
+    from PIL import Image
+
+    tmp_path.mkdir(exist_ok=True)
+    files = []
+    for i, row in enumerate(x):
+        files.append(str(tmp_path / f"im{i}.png"))
+        Image.fromarray(row).save(files[-1])
+    return files
+
+
+@pytest.mark.parametrize("kind", ["array", "tensor", "dataset", "files"])
+def test_a_rerun_with_the_stimuli_in_another_order_pairs_them_by_id(tmp_path, kind):
+    """The same stimuli given in another order were refused ("its stimulus ids differ"): they are put in
+    the stored layers' order by id, so a complete layer is skipped and a new one is stored as a run in
+    that order stores it (same numbers, same rows), never by position."""
+    rng = np.random.default_rng(1)
+    if kind == "files":
+        x = rng.integers(0, 256, size=(6, 8, 8, 3), dtype=np.uint8)
+        net, kw = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4), nn.Tanh()), dict(image_size=8, layers=["1"])
+        new = "2"
+    else:
+        x = images(6)
+        net, kw, new = small_cnn(), dict(layers=["0"]), "3"
+    ids = np.array([f"s{i}" for i in range(6)])
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    kw = dict(kw, model_name="m", batch_size=4, progress=False)
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(net, _stimuli_of(kind, x, tmp_path / "a"), store, stimulus_ids=ids, **kw)
+    again = extract_features(net, _stimuli_of(kind, x[perm], tmp_path / "b"), store, stimulus_ids=ids[perm],
+                             **dict(kw, layers=kw["layers"] + [new]))
+    assert again.skipped == kw["layers"] and again.written == [new]
+    assert again.plan.stimulus_ids.tolist() == ids.tolist()
+    same = StudyStore(tmp_path / "same.zarr")  # the same request in the stored order
+    extract_features(net, _stimuli_of(kind, x, tmp_path / "a"), same, stimulus_ids=ids, **dict(kw, layers=[new]))
+    got, ref = store.read_features("m", new), same.read_features("m", new)
+    assert got["stimulus_id"].values.tolist() == ids.tolist()
+    np.testing.assert_array_equal(got.values, ref.values)
+    if kind != "files":  # by id: the model's own output of the shuffled rows, put back by their ids
+        with torch.no_grad():
+            out = net(torch.tensor(x[perm])).numpy()
+        np.testing.assert_allclose(got.values[perm], out, atol=1e-6)
+
+
+def test_a_rerun_with_other_stimulus_ids_names_them(tmp_path):
+    model, x = small_cnn(), images()
+    store = StudyStore(tmp_path / "s.zarr")
+    ids = [f"s{i}" for i in range(6)]
+    extract_features(model, x, store, model_name="m", layers=["3"], stimulus_ids=ids, progress=False)
+    with pytest.raises(ExtractionError, match=r"'features/m/3' is complete but 1 of its stimulus ids are not among these "
+                                              r"stimuli, e\.g\. \['s5'\].*overwrite=True"):
+        extract_features(model, x, store, model_name="m", layers=["3"], stimulus_ids=ids[:5] + ["t"], progress=False)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(overwrite="no"), r"^overwrite must be True or False; got 'no'\.$"),
+    (dict(flatten="false"), r"^flatten must be True or False; got 'false'\.$"),
+    (dict(deduplicate=0), r"^deduplicate must be True or False; got 0\.$"),
+    (dict(progress="off"), r"^progress must be True or False; got 'off'\.$"),
+    (dict(unit_chunk=0), r"^unit_chunk must be a positive int \(units per stored chunk\); got 0\.$"),
+    (dict(unit_chunk="64"), r"^unit_chunk must be a positive int .*got '64'\.$"),
+    (dict(staging_dir="/nonexistent/staging"), r"^staging_dir '/nonexistent/staging' is not an existing folder"),
+])
+def test_options_of_the_wrong_kind_are_refused_not_read_as_others(tmp_path, kw, match):
+    """A string flag is truthy (overwrite="no" overwrote a complete layer), unit_chunk=0 was taken as 1,
+    and a missing staging_dir failed with a traceback after the store was created."""
+    model, x = small_cnn(), images()
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(model, x, store, model_name="m", layers=["3"], progress=False)
+    before = store.read_features("m", "3").attrs["extraction_identity"]
+    args = dict(dict(model_name="m", layers=["3"], progress=False), **kw)
+    with pytest.raises(ExtractionError, match=match):
+        extract_features(model, x, store, **args)
+    assert store.read_features("m", "3").attrs["extraction_identity"] == before
+    with pytest.raises(ExtractionError, match=match):
+        extract_features(model, x, tmp_path / "new.zarr", **args)
+    assert not (tmp_path / "new.zarr").exists()
+    if "progress" not in kw and "staging_dir" not in kw:
+        with pytest.raises(ExtractionError, match=match):
+            plan_extraction(model, x, **{k: v for k, v in args.items() if k != "progress"})
+
+
+def test_a_model_that_is_no_module_and_stimuli_in_a_dict_are_one_line_errors(tmp_path):
+    x = images()
+    with pytest.raises(ExtractionError, match=r"^model must be a torch\.nn\.Module; got function\.") as err:
+        plan_extraction(lambda t: t, x)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ExtractionError, match=r"^stimuli is a dict \(keys \['a', 'b'\]\), which has no items by position; "
+                                              r"pass its values") as err:
+        plan_extraction(small_cnn(), {"a": x[0], "b": x[1]})
+
+
+def test_a_reduced_layer_rerun_in_another_order_is_skipped_and_a_new_one_matches_a_run_in_order(tmp_path):
+    model, x = small_cnn(), images(12)
+    ids, perm = np.array([f"s{i:02d}" for i in range(12)]), np.random.default_rng(3).permutation(12)
+    kw = dict(model_name="m", progress=False, batch_size=4, reduction={"method": "pca", "n_components": 3, "fit_stimuli": 8})
+    store, same = StudyStore(tmp_path / "s.zarr"), StudyStore(tmp_path / "same.zarr")
+    extract_features(model, x, store, layers=["0"], stimulus_ids=ids, **kw)
+    again = extract_features(model, x[perm], store, layers=["0", "2"], stimulus_ids=ids[perm], **kw)
+    assert again.skipped == ["0"] and again.written == ["2"]
+    extract_features(model, x, same, layers=["2"], stimulus_ids=ids, **kw)
+    got, ref = store.read_features("m", "2"), same.read_features("m", "2")
+    assert got["stimulus_id"].values.tolist() == ids.tolist()
+    assert got.attrs["reduction"]["fit_stimulus_ids"] == ref.attrs["reduction"]["fit_stimulus_ids"]
+    np.testing.assert_array_equal(got.values, ref.values)

@@ -112,3 +112,17 @@ def test_keyword_names_of_the_layouts(tmp_path, arrays):
         with pytest.raises(LayoutError, match=match) as err:
             read_array(path, "responses", **kw)
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_a_file_of_another_kind_is_a_one_line_error(tmp_path, suffix):
+    """A text file under an .npz or .h5 name failed with numpy's pickle refusal or h5py's OSError."""
+    path = tmp_path / f"notes{suffix}"
+    path.write_text("not an array file")
+    with pytest.raises(LayoutError, match=rf"^path: '{path}' cannot be read as a \{suffix} file \(.*\); pass an HDF5, "
+                                          r"NPZ or NPY file\.$") as err:
+        read_array(path, layout="features")
+    assert "\n" not in str(err.value)
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+    with pytest.raises(LayoutError, match=r"^attrs: expected a mapping of names to values; got list\.$"):
+        read_array(tmp_path / "x.npy", layout="features", attrs=[("a", 1)])

@@ -311,3 +311,36 @@ def test_scalar_coords_cross_to_the_assembly():
         assert all(out[c].ndim == 0 for c in ("session", "time_bin_start", "time_bin_end"))
     with pytest.raises(LayoutError, match="scalar coord 'repetition'"):
         to_brainscore(da.assign_coords(repetition=1))
+
+
+def test_scalar_coords_of_an_assembly_are_kept(trials):
+    """An assembly's scalar coords other than one bin's edges (a session, a subject) were dropped without a word."""
+    values, stim, rep, neuroids = trials
+    da = _assembly(values, stim, rep, neuroids).assign_coords(session="d1", subject_age=7, stimulus_set=object(),
+                                                              date=np.datetime64("2020-01-01", "ns"))
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^assembly: scalar coords \['stimulus_set', 'date'\] hold no "
+                                                           r"string or number and are left out"):
+        out = from_brainscore(da)
+    assert {c: out[c].item() for c in ("session", "subject_age")} == {"session": "d1", "subject_age": 7}
+    assert out["session"].ndim == 0 and "stimulus_set" not in out.coords and "date" not in out.coords
+    back = from_brainscore(to_brainscore(out.drop_vars("subject_age")))  # and back, with or without a time dim
+    assert back["session"].item() == "d1"
+    bins = [(0, 10), (10, 20)]
+    timed = _assembly(np.stack([values, 2 * values], axis=-1), stim, rep, neuroids, time_bins=bins).assign_coords(session="d1")
+    for out in (from_brainscore(timed), from_brainscore(timed, time_bin=1), from_brainscore(timed.isel(time_bin=0))):
+        assert out["session"].ndim == 0 and out["session"].item() == "d1"
+        assert "time_bin" not in out.coords or out["time_bin"].ndim == 1
+    assert from_brainscore(timed.isel(time_bin=0)).attrs["time_bin_end"] == 10.0
+    with pytest.raises(LayoutError, match=r"^assembly: scalar coord 'repeat' is a name the neural array gives its own "
+                                          r"coord; rename it") as err:
+        from_brainscore(_assembly(values, stim, rep, neuroids).assign_coords(repeat=3))
+    assert "\n" not in str(err.value)
+
+
+def test_an_assembly_of_text_or_complex_values_is_a_one_line_error(trials):
+    """Text values failed in numpy's float cast; complex ones lost their imaginary part."""
+    values, stim, rep, neuroids = trials
+    for bad in (values.astype(str), values + 1j):
+        with pytest.raises(LayoutError, match=rf"^assembly: values must be real numbers; found dtype {bad.dtype}") as err:
+            from_brainscore(_assembly(bad, stim, rep, neuroids))
+        assert "\n" not in str(err.value)

@@ -198,3 +198,50 @@ def test_windows_outside_obs_intervals_or_inside_invalid_times_are_missing_trial
         for i, s in enumerate(stim):  # trial i is repeat stim[:i].count(s) of its stimulus
             got = out.isel(stimulus=out.stimulus_id.values.tolist().index(s), repeat=stim[:i].count(s)).values
             np.testing.assert_array_equal(got, expected[i])
+
+
+def test_overlapping_windows_are_warned_and_count_a_spike_in_each():
+    """Windows longer than the onset spacing count a spike in every window it falls in; this went unsaid."""
+    from neuroxr.errors import NeuroxrWarning
+
+    starts = np.array([0.0, 0.3, 0.6, 2.0, np.nan])  # the first three overlap with a 0.4 s window, 2.0 alone
+    spikes = [np.array([0.35, 0.5, 2.1])]
+    with pytest.warns(NeuroxrWarning, match=r"^window=\(0, 0\.4\): the windows of 3 of 4 presentations overlap another's "
+                                            r"\(onsets 0\.3 s apart at the closest, the window is 0\.4 s long\)") as rec:
+        counts = spike_counts(spikes, starts, (0.0, 0.4))
+    assert len(rec) == 1 and "\n" not in str(rec[0].message)
+    expected = [np.sum((spikes[0] >= t) & (spikes[0] < t + 0.4)) if np.isfinite(t) else np.nan for t in starts]
+    np.testing.assert_array_equal(counts[:, 0], expected)  # kept: 0.35 counts in the first two windows
+    nwb = _in_memory(spikes)
+    table = pd.DataFrame({"start_time": starts[:4], "stimulus_id": ["a", "b", "c", "d"]})
+    with pytest.warns(NeuroxrWarning, match=r"window=\(0, 0\.4\): the windows of 3 of 4"):
+        from_nwb(nwb, (0.0, 0.4), intervals=table)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NeuroxrWarning)
+        spike_counts(spikes, starts, (0.1, 0.4))  # 0.3 s windows 0.3 s apart touch, never overlap
+
+
+@pytest.mark.parametrize("args, match", [
+    (([np.array([1.0])], np.array(["a"]), (0, 1)), r"^starts: expected presentation onsets in seconds.*\(numbers\)"),
+    (([np.array([1.0])], np.zeros((2, 2)), (0, 1)), r"^starts: .*a 1-D array; got shape \(2, 2\)\.$"),
+    (([np.zeros((2, 2))], np.array([0.0]), (0, 1)), r"^spike_times\[0\]: expected the unit's spike times.*got shape \(2, 2\)"),
+    ((np.array([0.5, 0.7]), np.array([0.0]), (0, 1)), r"^spike_times: expected one array of spike times per unit .*pass "
+                                                      r"\[spike_times\] for one unit\.$"),
+])
+def test_spike_counts_of_malformed_input_are_one_line_errors(args, match):
+    """These failed with numpy's broadcast, conversion or axis errors."""
+    with pytest.raises(LayoutError, match=match) as err:
+        spike_counts(*args)
+    assert "\n" not in str(err.value)
+
+
+def test_a_file_that_is_no_nwb_file_is_a_one_line_error(tmp_path):
+    """A folder or a file of another kind failed with h5py's multi-line OSError."""
+    (tmp_path / "notes.nwb").write_text("not hdf5")
+    for source in (tmp_path, tmp_path / "notes.nwb"):
+        with pytest.raises(LayoutError, match=rf"^source: '{source}' cannot be read as an NWB file \(.*\); pass the path "
+                                              r"of an NWB \(HDF5\) file\.$") as err:
+            from_nwb(source, WINDOW)
+        assert "\n" not in str(err.value)

@@ -290,3 +290,24 @@ def test_scalar_coords_become_constant_columns_and_come_back():
     mixed = pd.concat([df, df.assign(session="d2", repeat=df["repeat"] + 2)], ignore_index=True)
     with pytest.warns(NeuroxrWarning, match=r"scalar_columns \['session'\] .* take several values"):
         assert "session" not in from_dataframe(mixed).coords
+
+
+def test_complex_values_and_repeated_columns_are_refused(table):
+    """Complex values lost their imaginary part (numpy's ComplexWarning only), and a column given twice
+    failed with pandas' TypeError."""
+    with pytest.raises(LayoutError, match=r"^df: column 'value' holds complex values; pass real numbers") as err:
+        from_dataframe(table.assign(value=table["value"] + 1j))
+    assert "\n" not in str(err.value)
+    for col in ("value", "stimulus_id"):
+        twice = pd.concat([table, table[[col]]], axis=1)
+        with pytest.raises(LayoutError, match=rf"^df: columns \['{col}'\] appear more than once; keep one of each"):
+            from_dataframe(twice)
+
+
+def test_one_column_named_as_a_string_is_that_column(table):
+    """neuroid_columns="region" was read letter by letter ("df has no columns ['r', 'e', ...]")."""
+    table = table.assign(category=table["stimulus_id"].map({"s0": "a", "s1": "a", "s2": "b", "s3": "b"}))
+    one = from_dataframe(table, neuroid_columns="region", stimulus_columns="category")
+    listed = from_dataframe(table, neuroid_columns=["region"], stimulus_columns=["category"])
+    xr.testing.assert_identical(one, listed)
+    assert one["region"].dims == ("neuroid",) and one["category"].dims == ("stimulus",)

@@ -538,8 +538,12 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
         problems.append(f"it has shape {shape}, this extraction gives {(len(ids), lp.n_units)}")
     else:
         stored_ids = np.array(np.asarray(g["stimulus_id"][:]).tolist(), dtype=str)
-        if not np.array_equal(stored_ids, ids):
-            problems.append("its stimulus ids differ from these stimuli")
+        other = np.setdiff1d(stored_ids, ids)
+        if other.size:
+            problems.append(f"{other.size} of its stimulus ids are not among these stimuli, e.g. {other[:3].tolist()}")
+        elif not np.array_equal(stored_ids, ids):  # the order of the model's first such layer is followed
+            problems.append("it holds these stimuli in another order than the model's first layer that holds them, "
+                            "which this extraction follows (the model's layers were written in different orders)")
     stored_spec = {k: stored_red.get(k) for k in REDUCTION_KEYS} if stored_red else None
     if stored_spec != lp.reduction:
         problems.append(f"its reduction {stored_spec} differs from {lp.reduction}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import zarr
 
 from ..errors import ExtractionError, no_effect
 from ..store import StudyStore, _check_name
@@ -83,6 +84,24 @@ def _restore_modes(modes: list[tuple[Any, bool]]) -> None:
         module.training = flag
 
 
+def _check_options(model: Any, unit_chunk: Any, staging_dir: Any = None, **flags: Any) -> None:
+    """One-line errors for a model that is no torch module, a ``unit_chunk`` that is no positive int, a
+    ``staging_dir`` that is no folder, and flags that are not bools: a string such as ``"no"`` is truthy,
+    so ``overwrite="no"`` would have overwritten."""
+    torch = torch_module()
+    if not isinstance(model, torch.nn.Module):
+        raise ExtractionError(f"model must be a torch.nn.Module; got {type(model).__name__}. Wrap a function in a "
+                              f"Module whose forward calls it.")
+    if not isinstance(unit_chunk, (int, np.integer)) or isinstance(unit_chunk, bool) or unit_chunk < 1:
+        raise ExtractionError(f"unit_chunk must be a positive int (units per stored chunk); got {unit_chunk!r}.")
+    if staging_dir is not None and not os.path.isdir(staging_dir):
+        raise ExtractionError(f"staging_dir {os.fspath(staging_dir)!r} is not an existing folder; create it, or leave "
+                              f"staging_dir out (the system temp folder).")
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ExtractionError(f"{name} must be True or False; got {value!r}.")
+
+
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
              memory_limit: Any, batch_size: Any, pooling: Any, device: Any,
              texts: bool | None) -> tuple[Preprocessing, Stimuli, Any, int, str | None]:
@@ -139,9 +158,11 @@ def plan_extraction(
     """
     torch = torch_module()
     model_name = _check_name(model_name, "model")
+    _check_options(model, unit_chunk, flatten=flatten, deduplicate=deduplicate, overwrite=overwrite)
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options) if store is not None else None
+    stim = _in_stored_order(st, model_name, stim)
     modes = _eval_mode(model)
     try:
         model.to(device)
@@ -180,6 +201,27 @@ def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[st
         except Exception:  # unreachable or malformed: StudyStore says why, in one line
             pass
     return StudyStore(url, storage_options=storage_options)
+
+
+def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli) -> Stimuli:
+    """``stim`` in the stimulus order of the model's layers already in ``store``: the first complete layer
+    of ``features/<model_name>`` (in depth order) that holds exactly these stimulus ids sets the order,
+    paired by id (a re-run given the same stimuli in another order skips and writes layers as a run in
+    that order does). Stimuli that no stored layer holds all of, alone, keep their order."""
+    if store is None:
+        return stim
+    where = {sid: i for i, sid in enumerate(stim.ids.tolist())}
+    for layer in store.layers(model_name):
+        try:
+            g = zarr.open_group(store._zstore, path=f"features/{model_name}/{layer}", mode="r")
+            stored = np.asarray(g["stimulus_id"][:]).tolist()
+        except KeyError:  # a layer without ids: check_compatible names what it lacks
+            continue
+        if len(stored) != stim.n or any(str(sid) not in where for sid in stored):
+            continue
+        order = np.array([where[str(sid)] for sid in stored], dtype=np.int64)
+        return stim if np.array_equal(order, np.arange(stim.n)) else stim.reordered(order)
+    return stim
 
 
 def _open(store: StudyStore | str | os.PathLike, existing: StudyStore | None,
@@ -223,7 +265,9 @@ def extract_features(
     and rewrites the others from scratch. A complete layer is skipped only when it was extracted
     from the same model (parameters, buffers, modules), preprocessing and stimulus contents: each
     layer records their digests in its attrs ``extraction_identity``
-    (:mod:`neuroxr.extract.identity`), and a difference is an error, never a skip.
+    (:mod:`neuroxr.extract.identity`), and a difference is an error, never a skip. Stimuli given in
+    another order than the model's layers already in the store are taken in the stored order, each
+    with its own id (paired by id, never by position; ``plan.stimulus_ids`` shows the order used).
 
     Parameters
     ----------
@@ -348,11 +392,14 @@ def extract_features(
     >>> extract_features(net, "images/", store, model_name="net", memory_limit="4GiB")   # doctest: +SKIP
     """
     model_name = _check_name(model_name, "model")
+    _check_options(model, unit_chunk, None if dry_run is True else staging_dir, flatten=flatten, deduplicate=deduplicate,
+                   overwrite=overwrite, progress=progress, dry_run=dry_run)
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options)
     if st is not None and not dry_run:
         st._require_write()
+    stim = _in_stored_order(st, model_name, stim)
     modes = _eval_mode(model)
     try:
         model.to(device)

@@ -84,6 +84,24 @@ class Stimuli:
         """The batch of stimuli ``index``: a tensor ``(batch, ...)`` or a dict of such tensors."""
         return self._loader(np.asarray(index))
 
+    def reordered(self, order: np.ndarray) -> Stimuli:
+        """The same stimuli in the order ``order`` (positions into these), each still paired with its
+        own id: stimulus ``i`` of the result is stimulus ``order[i]`` of these. An array's ``source``
+        is copied in that order (its digest is that of the array given in that order)."""
+        order = np.asarray(order, dtype=np.int64)
+        loader = self._loader
+
+        def load_reordered(index: np.ndarray) -> Any:
+            return loader(order[np.asarray(index, dtype=np.int64)])
+
+        source = self.source
+        if isinstance(source, (list, tuple)):
+            source = [source[int(i)] for i in order]
+        elif source is not None:  # an array or a tensor
+            torch = torch_module()
+            source = source[torch.as_tensor(order, device=source.device)] if isinstance(source, torch.Tensor) else source[order]
+        return Stimuli(self.n, self.ids[order], load_reordered, self.kind, n_tokens=self.n_tokens, source=source)
+
 
 def check_ids(ids: Any, n: int, default: Sequence[str] | None, source: str = "") -> np.ndarray:
     """Stimulus ids as a unique str array of length ``n``: ``ids``, else ``default`` (a Dataset's
@@ -311,6 +329,9 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
 
         return Stimuli(n, ids, load_array, "array", source=data)
 
+    if isinstance(stimuli, Mapping):  # has __getitem__ and __len__, but no items by position
+        raise ExtractionError(f"stimuli is a {type(stimuli).__name__} (keys {list(stimuli)[:3]}), which has no items by "
+                              f"position; pass its values (e.g. stimuli=list(d.values()), stimulus_ids=list(d)).")
     # a torch Dataset (map-style: __len__ and __getitem__)
     if isinstance(stimuli, torch.utils.data.Dataset) or (hasattr(stimuli, "__getitem__") and hasattr(stimuli, "__len__")):
         ds = stimuli

@@ -226,6 +226,9 @@ def stack_trials(
     if stim.shape != (n,):
         raise LayoutError(f"{name}: {stimulus_arg!r} needs one value per trial ({n}); got shape {stim.shape}.")
     codes, ids = pd.factorize(pd.Index(stim), sort=False)
+    if values.dtype.kind not in "fiub":  # text would fail in the cast, complex lose its imaginary part
+        raise LayoutError(f"{name}: values must be real numbers; found dtype {values.dtype}. Convert them first, "
+                          f"e.g. {name}.astype('float64') (or the real part of complex values).")
     values = values.astype(np.float64, copy=False)
     if repeat is None:
         if copies is not None:

@@ -177,7 +177,16 @@ def read_array(
         raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {layout!r}.")
     if time_bins is not None and layout == "features":
         raise LayoutError("time_bins: feature arrays have no time; pass layout='neural' (or drop time_bins).")
-    file = _File(p)
+    if attrs is not None and not isinstance(attrs, Mapping):
+        raise LayoutError(f"attrs: expected a mapping of names to values; got {type(attrs).__name__}.")
+    try:
+        file = _File(p)
+    except LayoutError:
+        raise
+    except Exception as exc:  # not a zip (.npz) or HDF5 file, a folder, unreadable: numpy's or h5py's own error
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LayoutError(f"path: {os.fspath(path)!r} cannot be read as a {p.suffix or 'data'} file ({reason[:120]}); "
+                          f"pass an HDF5, NPZ or NPY file.") from None
     try:
         data = file.get(key, "key")
         stim = _ids(file, ids, "ids")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, NeuroxrWarning
+from ..errors import LayoutError, NeuroxrWarning, warn
 from ..layouts import validate_neural, validate_scores
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
@@ -116,7 +116,9 @@ def from_brainscore(
         ``repeat`` coord holds the repetition labels; every other 1-D neuroid coord is kept, and
         every other presentation coord that takes one value per stimulus (e.g. ``object_name``)
         becomes a stimulus coord; presentation coords that vary within a stimulus (per-trial
-        fields) are left out with one warning naming them. Simple attrs (strings, numbers) are kept.
+        fields) are left out with one warning naming them. Scalar coords (e.g. a ``session``)
+        that are strings or numbers stay scalar coords (others are left out with one warning; one
+        bin's edges go to the attrs). Simple attrs (strings, numbers) are kept.
     """
     if not isinstance(assembly, xr.DataArray):
         raise LayoutError(f"assembly: expected an xarray.DataArray / brainio assembly, got {type(assembly).__name__}.")
@@ -175,8 +177,32 @@ def from_brainscore(
                                stim_ids, per_trial, "assembly", "presentation coord", strict=False,
                                hint="To label the repeats by one of them, pass repeat_coord=<its name>.")
     attrs = _simple_attrs(dict(assembly.attrs)) | info
-    return build_neural(data, stim_ids, neuroid_id, repeats, name=name, arg="assembly", attrs=attrs,
-                        neuroid_coords=coords, stimulus_coords=stim_coords)
+    out = build_neural(data, stim_ids, neuroid_id, repeats, name=name, arg="assembly", attrs=attrs,
+                       neuroid_coords=coords, stimulus_coords=stim_coords)
+    return out.assign_coords(_scalar_coords(assembly, out))
+
+
+def _scalar_coords(assembly: xr.DataArray, out: xr.DataArray) -> dict[str, Any]:
+    """The assembly's scalar coords (a session, a subject, ...) as scalar coords of ``out``: strings and
+    numbers; others are left out with one warning. One bin's edges are not among them (``out``'s attrs
+    hold them), nor the bin's own index, a tuple of those edges."""
+    keep: dict[str, Any] = {}
+    left: list[str] = []
+    for c in assembly.coords:
+        if assembly[c].ndim or c in ("time_bin", "time_bin_start", "time_bin_end"):
+            continue
+        value = assembly[c].values.item()  # a datetime64[ns] would come out as an int: not kept as one
+        if not isinstance(value, _SIMPLE) or assembly[c].dtype.kind in "mM":
+            left.append(str(c))
+        elif c in out.coords:
+            raise LayoutError(f"assembly: scalar coord {str(c)!r} is a name the neural array gives its own coord; rename "
+                              f"it, e.g. assembly.rename({{{str(c)!r}: 'assembly_{c}'}}).")
+        else:
+            keep[str(c)] = value
+    if left:
+        warn(f"assembly: scalar coords {left} hold no string or number and are left out; make them strings "
+             f"(assembly.assign_coords(...)) to keep them.")
+    return keep
 
 
 def _time_resolved(assembly: xr.DataArray, stimulus_coord: str, repeat_coord: str | None, name: str) -> xr.DataArray:

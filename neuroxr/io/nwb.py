@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError
+from ..errors import LayoutError, warn
 from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
@@ -63,17 +63,28 @@ def spike_counts(
     ndarray, shape (n_presentations, n_units), float64
         NaN in the rows of presentations without a finite onset or overlapping ``invalid``, and
         where a unit was not observed.
+
+    Warns
+    -----
+    NeuroxrWarning
+        When the windows of some presentations overlap (onsets closer than ``t1 - t0``): a spike in an
+        overlap counts in each of them. Kept, not refused: long windows in rapid presentation are common.
     """
     t0, t1 = _window(window)
-    starts = np.asarray(starts, dtype=float)
+    starts = _real_1d(starts, "starts", "presentation onsets in seconds, one per presentation")
+    if isinstance(spike_times, np.ndarray) and spike_times.dtype != object:
+        raise LayoutError(f"spike_times: expected one array of spike times per unit (a list of arrays); got an array of "
+                          f"shape {spike_times.shape}: pass [spike_times] for one unit.")
+    trains = [_real_1d(st, f"spike_times[{j}]", "the unit's spike times in seconds") for j, st in enumerate(spike_times)]
+    _warn_overlaps(starts, t0, t1)
     lo, hi = starts + t0, starts + t1
-    out = np.empty((starts.shape[0], len(spike_times)))
-    for j, st in enumerate(spike_times):
-        st = np.sort(np.asarray(st, dtype=float))
+    out = np.empty((starts.shape[0], len(trains)))
+    for j, st in enumerate(trains):
+        st = np.sort(st)
         out[:, j] = np.searchsorted(st, hi, "left") - np.searchsorted(st, lo, "left")
     if observed is not None:
-        if len(observed) != len(spike_times):
-            raise LayoutError(f"observed: needs one entry per unit ({len(spike_times)}); got {len(observed)}.")
+        if len(observed) != len(trains):
+            raise LayoutError(f"observed: needs one entry per unit ({len(trains)}); got {len(observed)}.")
         for j, obs in enumerate(observed):
             if obs is not None:
                 iv = _intervals_array(obs, f"observed[{j}]")
@@ -83,6 +94,33 @@ def spike_counts(
         out[((lo[:, None] < iv[:, 1]) & (iv[:, 0] < hi[:, None])).any(axis=1)] = np.nan
     out[~np.isfinite(starts)] = np.nan
     return out
+
+
+def _real_1d(values: Any, arg: str, what: str) -> np.ndarray:
+    """``values`` as a 1-D float array; else a one-line error naming ``arg`` and what it holds."""
+    try:
+        out = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise LayoutError(f"{arg}: expected {what} (numbers); got {type(values).__name__} values that are not.") from None
+    if out.ndim != 1:
+        raise LayoutError(f"{arg}: expected {what}, a 1-D array; got shape {out.shape}.")
+    return out
+
+
+def _warn_overlaps(starts: np.ndarray, t0: float, t1: float) -> None:
+    """Warn (one line) when presentations' windows overlap: a spike in an overlap counts in each of them.
+
+    Not refused: with rapid presentation a response window longer than the onset spacing is common and
+    deliberate (each presentation's counts then include the tail of the previous response)."""
+    onsets = np.sort(starts[np.isfinite(starts)])
+    gaps = np.diff(onsets)
+    close = onsets[1:] + t0 < onsets[:-1] + t1  # the counting's own arithmetic: touching windows do not overlap
+    if not close.any():
+        return
+    involved = int((np.r_[close, False] | np.r_[False, close]).sum())
+    warn(f"window=({t0:g}, {t1:g}): the windows of {involved} of {onsets.size} presentations overlap another's (onsets "
+         f"{gaps.min():g} s apart at the closest, the window is {t1 - t0:g} s long), so a spike in an overlap counts in "
+         f"each of them; pass a window no longer than the onset spacing to count each spike once.")
 
 
 def _intervals_array(intervals: Any, arg: str) -> np.ndarray:
@@ -239,6 +277,12 @@ def from_nwb(
         units' ``region`` / ``animal`` / ``subject`` columns become neuroid coords (``region``
         otherwise from the units' electrodes' ``location`` when each unit has one, ``animal``
         otherwise from the file's subject id); attrs ``window_start``, ``window_end``, ``units``, ``session_id``.
+
+    Warns
+    -----
+    NeuroxrWarning
+        When presentations' windows overlap (onsets closer than the window's length): a spike in an
+        overlap counts in each of them (:func:`spike_counts`).
     """
     if isinstance(source, (str, os.PathLike)):
         try:
@@ -247,8 +291,18 @@ def from_nwb(
             raise LayoutError("source: reading an NWB file needs pynwb; pip install pynwb.") from exc
         if not os.path.exists(source):
             raise LayoutError(f"source: no NWB file at {os.fspath(source)!r}.")
-        with NWBHDF5IO(os.fspath(source), "r") as io:
-            return _from_nwbfile(io.read(), window, intervals, stimulus_column, neuroid_column, rate, name)
+        io = None
+        try:
+            io = NWBHDF5IO(os.fspath(source), "r")
+            nwbfile = io.read()
+        except Exception as exc:  # h5py's OSError (no HDF5 file, a folder), pynwb's own on a foreign HDF5 file
+            if io is not None:
+                io.close()
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise LayoutError(f"source: {os.fspath(source)!r} cannot be read as an NWB file ({reason[:120]}); pass the "
+                              f"path of an NWB (HDF5) file.") from None
+        with io:
+            return _from_nwbfile(nwbfile, window, intervals, stimulus_column, neuroid_column, rate, name)
     if not hasattr(source, "units"):
         raise LayoutError(f"source: expected a path or a pynwb.NWBFile, got {type(source).__name__}.")
     return _from_nwbfile(source, window, intervals, stimulus_column, neuroid_column, rate, name)

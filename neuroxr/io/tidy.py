@@ -55,12 +55,12 @@ def from_dataframe(
         neuroid) pair's rows are numbered in table order (presentations that are exact copies of
         another, e.g. a table appended to itself, give one warning). Any other name must be a column.
         Labels (and ids) of different types that read the same as text (``0`` and ``"0"``) are an error.
-    neuroid_columns : sequence of str, optional
-        Columns that describe the neuroid (one value per neuroid) and become neuroid coords.
+    neuroid_columns : str or sequence of str, optional
+        Columns (or one column) that describe the neuroid (one value per neuroid) and become neuroid coords.
         Default: ``df.attrs["neuroid_columns"]`` (what :func:`to_dataframe` writes), else those of
         ``region``, ``animal``, ``subject`` present.
-    stimulus_columns : sequence of str, optional
-        Columns that describe the stimulus (one value per stimulus, e.g. a category) and become
+    stimulus_columns : str or sequence of str, optional
+        Columns (or one column) that describe the stimulus (one value per stimulus, e.g. a category) and become
         stimulus coords. Default: ``df.attrs["stimulus_columns"]``, else none.
     name : str, default "neural"
 
@@ -95,6 +95,9 @@ def from_dataframe(
         neuroid_columns = df.attrs.get("neuroid_columns", [c for c in NEUROID_COLUMNS if c in df.columns])
     if stimulus_columns is None:
         stimulus_columns = df.attrs.get("stimulus_columns", [])
+    # one column named as a string is that column, not its letters
+    neuroid_columns = [neuroid_columns] if isinstance(neuroid_columns, str) else list(neuroid_columns)
+    stimulus_columns = [stimulus_columns] if isinstance(stimulus_columns, str) else list(stimulus_columns)
     keys = (stimulus, neuroid, value, repeat if use_repeat else None)
     for arg, cols in (("neuroid_columns", neuroid_columns), ("stimulus_columns", stimulus_columns)):
         missing = [c for c in cols if c not in df.columns]
@@ -106,6 +109,11 @@ def from_dataframe(
     both = sorted(set(neuroid_columns) & set(stimulus_columns))
     if both:
         raise LayoutError(f"stimulus_columns: columns {both} are neuroid_columns too; a column describes one of the two.")
+    used = [c for c in (stimulus, neuroid, value, repeat if use_repeat else None, *neuroid_columns, *stimulus_columns)
+            if c is not None]
+    twice = sorted({str(c) for c in used if (df.columns == c).sum() > 1})
+    if twice:
+        raise LayoutError(f"df: columns {twice} appear more than once; keep one of each (df.loc[:, ~df.columns.duplicated()]).")
     for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("repeat", repeat if use_repeat else None)):
         if col is not None and df[col].isna().any():
             raise LayoutError(
@@ -115,6 +123,8 @@ def from_dataframe(
     values = pd.to_numeric(df[value], errors="coerce")
     if values.isna().sum() > df[value].isna().sum():
         raise LayoutError(f"df: column {value!r} holds non-numeric values; convert them to numbers.")
+    if np.iscomplexobj(values.to_numpy()):  # the float cast would drop the imaginary part
+        raise LayoutError(f"df: column {value!r} holds complex values; pass real numbers (e.g. their abs or real part).")
     sids = ids_str(df[stimulus].to_numpy(), name="df", what=f"column {stimulus!r}", where="rows", labels=df.index)
     nids = ids_str(df[neuroid].to_numpy(), name="df", what=f"column {neuroid!r}", where="rows", labels=df.index)
     ncodes, neuroids = pd.factorize(nids, sort=False)

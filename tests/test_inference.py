@@ -530,14 +530,39 @@ def test_best_layer_counts_the_included_targets_only(study):
     chosen = boots[str(best["best"].values)]
     inc = chosen["included"].values
     assert not inc.all()
-    sel = target_halves(chosen["neuroid_id"].values, "best_layer", 0)
-    assert float(best["test_ev"]) == pytest.approx(float(np.nanmedian(chosen["ev"].values[~sel & inc])))
-    assert best.attrs["n_selection"] == int((sel & inc).sum())
+    # the halves split the targets included (with a finite EV) in some layer
+    ids = chosen["neuroid_id"].values.astype(str)
+    scored = np.any([np.isfinite(b["ev"].values) & b["included"].values for b in boots.values()], axis=0)
+    assert not scored.all()
+    sel = np.isin(ids, ids[scored][target_halves(ids[scored], "best_layer", 0)])
+    ev = np.where(inc, chosen["ev"].values, np.nan)
+    assert float(best["test_ev"]) == pytest.approx(float(np.nanmedian(ev[scored & ~sel])))
+    assert best.attrs["n_selection"] == int(np.isfinite(ev[sel]).sum())
+    assert best.attrs["n_selection"] + best.attrs["n_test"] + best.attrs["n_unscored"] == ids.size
     nan = {k: b.copy() for k, b in boots.items()}
     for b in nan.values():
         b["ev"] = b["ev"] * np.nan
     with pytest.raises(LayoutError, match="no layer has a finite median EV"):
         best_layer(nan)
+
+
+def test_best_layer_splits_only_the_scored_targets(study):
+    """A target never scored (NaN in every layer) takes no slot in the halves: best_layer chooses and
+    scores as on the other targets alone, and counts it in n_unscored."""
+    R = study.neural["a"]
+    boots = {name: bootstrap("forward", study.features[m][name], R, n_boot=40, reps=2)
+             for m, name in (("other", "mixed"), ("m", "true"))}
+    gone = {k: b.isel(neuroid=slice(1, None)) for k, b in boots.items()}
+    nan = {}
+    for k, b in boots.items():
+        b = b.copy()
+        b["ev"] = b["ev"].where(b["neuroid"] != b["neuroid"][0])
+        b["ev_boot"] = b["ev_boot"].where(b["neuroid"] != b["neuroid"][0])
+        nan[k] = b
+    ref, got = best_layer(gone), best_layer(nan)
+    xr.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert got.attrs["n_unscored"] == 1 and ref.attrs["n_unscored"] == 0
+    assert got.attrs["n_selection"] + got.attrs["n_test"] == R.sizes["neuroid"] - 1
 
 
 def test_best_layer_pairs_targets_by_id(study):

@@ -170,18 +170,27 @@ def test_write_report_exports_figures_as_pdf(demo, tmp_path):
     assert "](headline.pdf)" in md.read_text() and not list((tmp_path / "md").glob("*.png"))
 
 
+def _scored_test_half(targets, model, region, ids, seed):
+    """The test half of best_layers over ``ids``: target_halves of the ids scored (a finite EV,
+    included) in some forward layer of the model and region."""
+    g = targets[(targets.direction == "forward") & (targets.model == model) & (targets.region == region)]
+    ok = np.isfinite(g.ev.to_numpy(dtype=float)) & (g.included.to_numpy(dtype=bool) if "included" in g else True)
+    scored = np.unique(g.target_id.to_numpy().astype(str)[ok])
+    return np.isin(ids, scored) & ~np.isin(ids, scored[target_halves(scored, f"forward/animalA/{region}", seed)])
+
+
 def test_headline_is_the_held_out_best_layer_with_its_interval_and_ceiling(demo):
     table, scores = score_table(demo)
     targets = target_table(table, scores)
     best = headline(targets, seed=3, n_boot=200)
     assert list(best.columns) == HEADLINE_COLUMNS
     ref = best_layers(targets[["direction", "model", "layer", "neural", "region", "target_id", "ev"]], seed=3)
-    pd.testing.assert_frame_equal(best[list(ref.columns.drop("all_ev"))].reset_index(drop=True),
-                                  ref[list(ref.columns.drop("all_ev"))].reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(best[list(ref.columns.drop(["all_ev", "n_unscored"]))].reset_index(drop=True),
+                                  ref[list(ref.columns.drop(["all_ev", "n_unscored"]))].reset_index(drop=True), check_dtype=False)
     row = best[(best.direction == "forward") & (best.model == "netA")].iloc[0]
     ds = scores[("forward", f"netA.{row.best_layer}", "animalA")]
     ids = ds.neuroid_id.values.astype(str)
-    test = ~target_halves(ids, "forward/animalA/all", 3)
+    test = _scored_test_half(targets, "netA", "all", ids, 3)
     ev = ds.ev.mean("rep").values[test][np.argsort(ids[test])]  # drawn in the order of the target ids
     assert row.test_ev == pytest.approx(np.nanmedian(ev))
     assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
@@ -201,12 +210,26 @@ def test_headline_is_the_held_out_best_layer_with_its_interval_and_ceiling(demo)
         rrow = best[(best.direction == "forward") & (best.model == "netA") & (best.region == region)].iloc[0]
         rds = scores[("forward", f"netA.{rrow.best_layer}", "animalA")]
         keep = rds.region.values.astype(str) == region
-        rtest = ~target_halves(rds.neuroid_id.values.astype(str)[keep], f"forward/animalA/{region}", 3)
-        assert rrow.test_ev == pytest.approx(np.nanmedian(rds.ev.mean("rep").values[keep][rtest]))
-        assert rrow.n_test == rtest.sum()
+        rtest = _scored_test_half(targets, "netA", region, rds.neuroid_id.values.astype(str)[keep], 3)
+        rev = rds.ev.mean("rep").values[keep][rtest]
+        assert rrow.test_ev == pytest.approx(np.nanmedian(rev))
+        assert rrow.n_test == np.isfinite(rev).sum()
     assert set(best[best.direction == "reverse"].region) == {"all"}
     # a layer seen by only one model: that model's best layer is it
     assert set(best[(best.direction == "forward") & (best.model == "netB")].best_layer) == {"conv1"}
+
+
+def test_headline_splits_only_the_scored_targets(demo):
+    """A target never scored (NaN EV in every layer) changes no headline number: the halves, the
+    interval and the ceiling are those of the other targets."""
+    table, scores = score_table(demo)
+    targets = target_table(table, scores)
+    fwd = targets[targets.direction == "forward"]
+    first = sorted(fwd.target_id.astype(str))[0]
+    holed = targets.copy()
+    holed.loc[(holed.direction == "forward") & (holed.target_id.astype(str) == first), "ev"] = np.nan
+    gone = targets[~((targets.direction == "forward") & (targets.target_id.astype(str) == first))]
+    pd.testing.assert_frame_equal(headline(holed, seed=3, n_boot=50), headline(gone, seed=3, n_boot=50))
 
 
 def test_metric_and_provenance_tables(demo, tmp_path):
@@ -553,7 +576,8 @@ def test_report_counts_only_included_targets_as_the_sweep(sweep_copy):
     np.testing.assert_allclose(both["mean_ev"], both["mean_ev_sweep"], equal_nan=True)
     assert (both["n_excluded"] > 0).any() and (both["n_targets"] + both["n_excluded"] <= both["n_all"]).all()
     assert both.loc[both["n_targets"] == 0, "median_ev"].isna().all() and (both["n_targets"] == 0).any()
-    best = headline(target_table(table, scores), seed=0, n_boot=50)
+    targets = target_table(table, scores)
+    best = headline(targets, seed=0, n_boot=50)
     cols = ["direction", "model", "neural", "region", "best_layer", "selection_ev", "test_ev", "n_selection", "n_test",
             "n_layers"]
     whole = best[best.region == "all"]  # the sweep scored no region subsets
@@ -562,8 +586,8 @@ def test_report_counts_only_included_targets_as_the_sweep(sweep_copy):
     # the interval and the ceiling are over the same (included) test targets
     row = best[(best.direction == "forward") & (best.model == "netA") & (best.region == "all")].iloc[0]
     ds = scores[("forward", f"netA.{row.best_layer}", "animalA")]
-    test = ~target_halves(ds.neuroid_id.values.astype(str), "forward/animalA/all", 0) & ds.included.values
-    assert test.sum() == row.n_test
+    test = _scored_test_half(targets, "netA", "all", ds.neuroid_id.values.astype(str), 0)
+    assert test.sum() == row.n_test and not (test & ~ds.included.values).any()
     assert row.ceiling == pytest.approx(np.nanmedian(ds.ceiling.mean("rep").values[test]))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from neuroxr.sweep import best_layers, target_halves
+from neuroxr.sweep.select import scored_halves
 
 
 def test_target_halves_deterministic_and_order_free():
@@ -35,3 +37,52 @@ def test_best_layer_is_chosen_on_selection_targets_only():
     # another seed splits differently but still never looks at the test half
     other = best_layers(pd.DataFrame(rows), seed=1).iloc[0]
     assert other["n_selection"] + other["n_test"] == 10
+
+
+def _table(direction, ids, layers, seed=0):
+    """A target table whose EVs differ per target and layer (no ties)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"direction": direction, "model": "net", "layer": layer, "neural": "animalA", "region": "all",
+                          "target_id": i, "ev": float(rng.normal(30, 10)), "included": True}
+                         for layer in layers for i in ids])
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_targets_never_scored_take_no_slot_in_the_halves(direction):
+    """An all-NaN target and one below min_reliability (in every layer) change no choice and no
+    number: only the scored targets are split, so the halves are those of the scored ids alone."""
+    ids = [f"t{i:02d}" for i in range(11)]
+    layers = ["l1", "l2", "l3"]
+    plain = _table(direction, ids, layers)
+    ref = best_layers(plain, seed=2)
+    extra = []
+    for layer in layers:  # ids sorting among the scored ones, so they would move them between halves
+        extra += [{**plain.iloc[0].to_dict(), "layer": layer, "target_id": "t00a", "ev": np.nan},
+                  {**plain.iloc[0].to_dict(), "layer": layer, "target_id": "t05a", "ev": 50.0, "included": False}]
+    got = best_layers(pd.concat([plain, pd.DataFrame(extra)], ignore_index=True), seed=2)
+    cols = ["best_layer", "selection_ev", "test_ev", "all_ev", "n_selection", "n_test", "n_layers"]
+    pd.testing.assert_frame_equal(got[cols], ref[cols])
+    assert ref["n_unscored"].iloc[0] == 0 and got["n_unscored"].iloc[0] == 2
+    assert ref["n_selection"].iloc[0] == 6 and ref["n_test"].iloc[0] == 5
+    # the reference: target_halves of the scored ids, medians over the halves
+    g = plain[plain.layer == ref["best_layer"].iloc[0]]
+    key = "forward/animalA/all" if direction == "forward" else f"reverse/net/{ref['best_layer'].iloc[0]}"
+    half = target_halves(g.target_id.to_numpy(), key, 2)
+    assert ref["test_ev"].iloc[0] == pytest.approx(np.median(g.ev.to_numpy()[~half]))
+
+
+def test_forward_splits_the_targets_scored_in_some_layer_once():
+    """A forward target scored in one layer only is split with the others (one split for every
+    layer); in the layer where it is NaN it counts in no median and among n_unscored."""
+    ids = [f"t{i:02d}" for i in range(9)]
+    t = _table("forward", ids, ["l1", "l2"], seed=4)
+    t.loc[(t.layer == "l1") & (t.target_id == "t03"), "ev"] = np.nan
+    sel, test = scored_halves(t, "forward/animalA/all", 0)
+    half = target_halves(ids, "forward/animalA/all", 0)
+    for layer in ("l1", "l2"):
+        at = (t.layer == layer).to_numpy()
+        np.testing.assert_array_equal(sel[at], half)
+        np.testing.assert_array_equal(test[at], ~half)
+    out = best_layers(t).iloc[0]
+    assert out["n_selection"] + out["n_test"] + out["n_unscored"] == 9
+    assert out["n_unscored"] == (1 if out["best_layer"] == "l1" else 0)

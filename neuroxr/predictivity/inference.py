@@ -513,10 +513,11 @@ def compare(boots: Mapping[str, xr.Dataset], *, level: float = 0.95, correction:
 def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "best_layer", level: float = 0.95) -> xr.Dataset:
     """The best of several layers with its selection uncertainty over stimulus resamples.
 
-    As :func:`neuroxr.sweep.best_layers`, the targets are split once into a selection and a test
-    half (:func:`neuroxr.sweep.select.target_halves` with ``key`` and ``seed``); the layer with
-    the largest median EV over the selection half is chosen (ties: the first given) on the full
-    sample and on every resample.
+    As :func:`neuroxr.sweep.best_layers`, the targets scored in some layer (a finite full-sample EV,
+    ``included`` true) are split once into a selection and a test half
+    (:func:`neuroxr.sweep.select.target_halves` of their ids with ``key`` and ``seed``; a target
+    never scored takes no slot); the layer with the largest median EV over the selection half is
+    chosen (ties: the first given) on the full sample and on every resample.
 
     Parameters
     ----------
@@ -530,7 +531,9 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
         ``best`` (the chosen layer), ``frequency`` (layer: fraction of resamples choosing it),
         ``test_ev`` (median over the test half of the chosen layer) with ``test_ev_ci`` (the
         chosen-on-each-resample layer's test median, so the selection uncertainty is included;
-        the bootstraps' ``nan_policy`` rule, ``n_boot_undefined`` its count).
+        the bootstraps' ``nan_policy`` rule, ``n_boot_undefined`` its count); attrs ``n_selection``
+        and ``n_test`` (the chosen layer's targets with a finite, included EV in each half) and
+        ``n_unscored`` (its other targets).
     """
     from ..sweep.select import target_halves
 
@@ -545,12 +548,17 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     if "ev_boot" not in first or first.attrs.get("over", "stimuli") != "stimuli":  # its draws over targets would be ignored
         got = "resamples of targets only" if "ev_boot" not in first else f"over={first.attrs['over']!r}, whose target draws it would ignore"
         raise ParameterError(f"best_layer: needs bootstraps over stimuli (over='stimuli'); got {got}.")
-    sel = target_halves(ids, key, seed)
     # targets a layer's bootstrap marks included=False (min_reliability) count in no median, as in sweep.best_layers
     inc = np.stack([np.asarray(boots[m]["included"].values, dtype=bool) if "included" in boots[m]
                     else np.ones(first.sizes[dim], dtype=bool) for m in names])
     with _quiet():
         ev0 = np.where(inc, np.stack([boots[m]["ev"].values for m in names]), np.nan)  # (layers, k)
+        # only the targets scored in some layer are split (as sweep.select.scored_halves)
+        scored = np.isfinite(ev0).any(axis=0)
+        ids = np.asarray(ids).astype(str)
+        sel = np.zeros(ids.size, dtype=bool)
+        sel[scored] = target_halves(ids[scored], key, seed)
+        test = scored & ~sel
         evb = np.where(inc[:, None, :], np.stack([boots[m]["ev_boot"].values for m in names]), np.nan)  # (layers, B, k)
         crit0 = np.nanmedian(ev0[:, sel], axis=1)
         if not np.isfinite(crit0).any():
@@ -560,15 +568,16 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
         crit = np.nanmedian(evb[:, :, sel], axis=2)  # (layers, B)
         crit = np.where(np.isfinite(crit), crit, -np.inf)
         choice = np.argmax(crit, axis=0)
-        test_b = np.nanmedian(evb[choice, np.arange(evb.shape[1])][:, ~sel], axis=1)
-        test0 = np.nanmedian(ev0[choose0, ~sel])
+        test_b = np.nanmedian(evb[choice, np.arange(evb.shape[1])][:, test], axis=1)
+        test0 = np.nanmedian(ev0[choose0, test])
     freq = np.bincount(choice, minlength=len(names)) / choice.size
+    n_sel, n_test = int(np.isfinite(ev0[choose0, sel]).sum()), int(np.isfinite(ev0[choose0, test]).sum())
     undefined = rs.undefined_resamples(test_b)
     rs.warn_undefined("best_layer", undefined, int(test_b.shape[0]), "test median", policy)
     return xr.Dataset(
         {"best": ((), names[choose0]), "frequency": (("layer",), freq), "test_ev": ((), test0),
          "test_ev_ci": (("bound",), rs.percentile_interval(test_b, level, policy)), "n_boot_undefined": ((), undefined)},
         coords={"layer": names, "bound": ["low", "high"]},
-        attrs={"seed": int(seed), "key": key, "level": float(level), "n_selection": int((sel & inc[choose0]).sum()),
-               "n_test": int((~sel & inc[choose0]).sum()), **({} if policy == "propagate" else {"nan_policy": policy})},
+        attrs={"seed": int(seed), "key": key, "level": float(level), "n_selection": n_sel, "n_test": n_test,
+               "n_unscored": int(ids.size - n_sel - n_test), **({} if policy == "propagate" else {"nan_policy": policy})},
     )

@@ -127,17 +127,20 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
         targets, ``parameters`` the parameters of the entries compared (empty when ``targets``
         has no ``parameters`` column).
     """
-    from ..sweep.select import best_layers, target_halves
+    from ..sweep.select import best_layers, scored_halves
 
     best = best_layers(targets, seed=seed)
+    if len(targets) and "time_bin_start" in targets.columns:  # as best_layers: time-resolved rows choose no layer
+        targets = targets[targets["time_bin_start"].isna()]
     rows: list[dict[str, Any]] = []
     for b in best.itertuples():
-        g = targets[(targets["direction"] == b.direction) & (targets["model"] == b.model) & (targets["neural"] == b.neural)
-                    & (targets["region"] == b.region) & (targets["layer"] == b.best_layer)]
+        group = targets[(targets["direction"] == b.direction) & (targets["model"] == b.model) & (targets["neural"] == b.neural)
+                        & (targets["region"] == b.region)]
+        at = (group["layer"] == b.best_layer).to_numpy()
+        g = group[at]
         key = f"forward/{b.neural}/{b.region}" if b.direction == "forward" else f"reverse/{b.model}/{b.best_layer}"
-        test = ~target_halves(g["target_id"].to_numpy(), key, seed)
-        if "included" in g:
-            test &= g["included"].to_numpy(dtype=bool)
+        # the test half of best_layers (its scored targets): forward's split over the group's layers, reverse's per layer
+        test = scored_halves(group, key, seed)[1][at] if b.direction == "forward" else scored_halves(g, key, seed)[1]
         # targets drawn in the order of their ids, never the table's (the entry's input order)
         by_id = canonical_order(g["target_id"].to_numpy()[test])
         # seeded by the row's key, never its position among the rows (another model's rows change no interval)

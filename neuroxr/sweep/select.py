@@ -1,8 +1,9 @@
-"""Layer selection on held-out targets: :func:`target_halves` and :func:`best_layers`.
+"""Layer selection on held-out targets: :func:`target_halves`, :func:`scored_halves` and :func:`best_layers`.
 
 The best layer is chosen by a criterion that never looks at the reported numbers: per
 (direction, model, neural set, region) the targets (neuroids for forward, units of each layer for
-reverse) are split into two halves by a seeded random permutation of their ids; the layer with
+reverse) that were scored are split into two halves by a seeded random permutation of their ids
+(a target never scored takes no slot); the layer with
 the highest median rep-mean EV over the *selection* half is chosen, and its median over the other
 (*test*) half is reported (the split-selection protocol of Schrimpf et al., Brain-Score, and of
 the "circular analysis" critique of Kriegeskorte et al. 2009).
@@ -18,7 +19,7 @@ import pandas as pd
 
 from ._util import nanmedian
 
-__all__ = ["best_layers", "target_halves"]
+__all__ = ["best_layers", "scored_halves", "target_halves"]
 
 
 def target_halves(ids: Sequence[str], key: str, seed: int = 0) -> np.ndarray:
@@ -49,19 +50,53 @@ def target_halves(ids: Sequence[str], key: str, seed: int = 0) -> np.ndarray:
     return np.array([i in chosen for i in ids], dtype=bool)
 
 
+def scored_halves(rows: pd.DataFrame, key: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The selection and test halves of the targets of ``rows`` that were scored.
+
+    A target is *scored* when some row of it has a finite ``ev`` with ``included`` true (every
+    row counts as included without that column). The scored targets' ids are split by
+    :func:`target_halves`; a target never scored (all-NaN, constant, too few stimuli, or excluded
+    by ``min_reliability``) is in neither half, so it never takes a slot and never moves a scored
+    target from one half to the other.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Rows with ``target_id`` and ``ev`` (optional ``included``): for forward every layer of a
+        group (the targets are split once for all of them), for reverse one layer.
+    key, seed
+        As :func:`target_halves`.
+
+    Returns
+    -------
+    (selection, test) : tuple of numpy.ndarray of bool, aligned with the rows of ``rows``
+    """
+    ids = rows["target_id"].to_numpy().astype(str)
+    ev = rows["ev"].to_numpy(dtype=float)
+    inc = rows["included"].to_numpy(dtype=bool) if "included" in rows else np.ones(len(ev), dtype=bool)
+    scored = np.unique(ids[np.isfinite(ev) & inc])
+    chosen = set(scored[target_halves(scored, key, seed)]) if scored.size else set()
+    in_scored = np.isin(ids, scored)
+    sel = np.array([i in chosen for i in ids], dtype=bool)
+    return sel, in_scored & ~sel
+
+
 def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The best layer per (direction, model, neural set, region), chosen on held-out targets.
 
     For the forward direction the targets (neuroids of the neural set or region subset) are
-    split once per (neural set, region) by :func:`target_halves`, so every layer and model is
-    compared on the same neuroids. For the reverse direction the targets are the units of each
-    layer, split per layer. The criterion is the median over the *selection* half of the
-    rep-mean EV; the chosen layer (ties: the one whose rows come first in ``target_table``, the
-    shallower one in a sweep's tables, which list each model's layers in depth order) is reported with the median over the
+    split once per (direction, model, neural set, region) over all its layers by
+    :func:`scored_halves`, so every layer is compared on the same neuroids (and every model, where
+    the same neuroids were scored). For the reverse direction the targets are the units of each
+    layer, split per layer. Only targets that were scored (a finite EV, ``included`` true, in some
+    layer of the split) are split: a target never scored takes no slot, so adding or removing one
+    (an all-NaN neuroid, a constant unit, one below ``min_reliability``) changes no choice and no
+    number. The criterion is the median over the *selection* half of the rep-mean EV; the chosen
+    layer (ties: the one whose rows come first in ``target_table``, the shallower one in a sweep's
+    tables, which list each model's layers in depth order) is reported with the median over the
     *test* half (``test_ev``), which played no part in the choice. ``all_ev`` is the median over
-    all targets of the chosen layer, for reference. Targets with ``included`` false (below the
-    sweep's ``min_reliability``) are split with the others but counted in no median. Rows of
-    time-resolved entries (with a ``time_bin_start``) are left out.
+    all scored targets of the chosen layer, for reference. Rows of time-resolved entries (with a
+    ``time_bin_start``) are left out.
 
     Parameters
     ----------
@@ -75,10 +110,12 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``direction``, ``model``, ``neural``, ``region``, ``best_layer``,
-        ``selection_ev``, ``test_ev``, ``all_ev``, ``n_selection``, ``n_test``, ``n_layers``.
+        ``selection_ev``, ``test_ev``, ``all_ev``, ``n_selection``, ``n_test`` (the chosen layer's
+        targets with a finite, included EV in each half: the medians' sizes), ``n_unscored`` (the
+        chosen layer's other targets, in no median: NaN EV or ``included`` false), ``n_layers``.
     """
     columns = ["direction", "model", "neural", "region", "best_layer", "selection_ev", "test_ev", "all_ev",
-               "n_selection", "n_test", "n_layers"]
+               "n_selection", "n_test", "n_unscored", "n_layers"]
     t = target_table[target_table["direction"].isin(["forward", "reverse"])] if len(target_table) else target_table
     if len(t) and "time_bin_start" in t.columns:  # time-resolved entries (one row per bin) choose no layer
         t = t[t["time_bin_start"].isna()]
@@ -88,18 +125,21 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     for (d, m, n, r), g in t.groupby(["direction", "model", "neural", "region"], sort=False):
         best = None
         layers = list(dict.fromkeys(g["layer"]))
+        ev_all = g["ev"].to_numpy(dtype=float)
+        if "included" in g:
+            ev_all = np.where(g["included"].to_numpy(dtype=bool), ev_all, np.nan)
+        if d == "forward":  # one split of the neuroids for every layer
+            halves = scored_halves(g, f"forward/{n}/{r}", seed)
         for l in layers:
-            gl = g[g["layer"] == l]
-            ids = gl["target_id"].to_numpy()
-            key = f"forward/{n}/{r}" if d == "forward" else f"reverse/{m}/{l}"
-            sel = target_halves(ids, key, seed)
-            ev = gl["ev"].to_numpy(dtype=float)
-            inc = gl["included"].to_numpy(dtype=bool) if "included" in gl else np.ones(len(ev), dtype=bool)
-            ev = np.where(inc, ev, np.nan)
+            at = (g["layer"] == l).to_numpy()
+            sel, test = (h[at] for h in halves) if d == "forward" else scored_halves(g[at], f"reverse/{m}/{l}", seed)
+            ev = ev_all[at]
             crit = float(nanmedian(ev[sel])) if sel.any() else np.nan
             if best is None or (np.isfinite(crit) and not crit <= best[1]):
-                best = (l, crit, float(nanmedian(ev[~sel])) if (~sel).any() else np.nan, float(nanmedian(ev)),
-                        int((sel & inc).sum()), int((~sel & inc).sum()))
+                n_sel, n_test = int(np.isfinite(ev[sel]).sum()), int(np.isfinite(ev[test]).sum())
+                best = (l, crit, float(nanmedian(ev[test])) if test.any() else np.nan, float(nanmedian(ev)),
+                        n_sel, n_test, len(ev) - n_sel - n_test)
         out.append({"direction": d, "model": m, "neural": n, "region": r, "best_layer": best[0], "selection_ev": best[1],
-                    "test_ev": best[2], "all_ev": best[3], "n_selection": best[4], "n_test": best[5], "n_layers": len(layers)})
+                    "test_ev": best[2], "all_ev": best[3], "n_selection": best[4], "n_test": best[5],
+                    "n_unscored": best[6], "n_layers": len(layers)})
     return pd.DataFrame(out, columns=columns)

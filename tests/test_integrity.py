@@ -368,3 +368,33 @@ def test_a_group_completed_without_the_records_digest_reads_as_before(store):
     again = compute(StudyStore(store.url), "rsa", "net.fc", "monkeyA")
     assert not again.computed
     xr.testing.assert_identical(again.dataset, entry.dataset)
+
+
+def test_keys_and_digests_are_hashed_as_before(store):
+    """Provenance keys and the store's digests share one formula now; existing stores' values are
+    unchanged: recomputed here with the formulas each module had."""
+    import hashlib
+    import json
+
+    from neuroxr.entries import compute
+    from neuroxr.store._zarr import MARKED_ATTRS, STORE_ATTRS, attrs_digest, marks_digest
+
+    def old_key(prov):
+        text = json.dumps(prov, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def old_hash(body):
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    entry = compute(store, "shape", "net.fc", "monkeyA", params={"alpha": 0.5})
+    attrs = StudyStore(store.url, mode="r").group_attrs(entry.path)
+    prov = attrs[_p.PROVENANCE_ATTR]
+    assert _p.key(prov) == old_key(prov) == entry.path.rpartition("/")[2]
+    odd = _p.make("forward", "a.b", "c", {"x": float("nan"), "y": [1, None, "z"]}, {"neural/c": "t"})
+    assert _p.key(odd) == old_key(odd)
+    with pytest.raises(TypeError):  # a provenance holds JSON values only, as before
+        _p.key({"x": object()})
+    assert attrs_digest(attrs) == old_hash({k: v for k, v in attrs.items() if k not in STORE_ATTRS})
+    assert marks_digest(attrs) == old_hash({k: attrs.get(k) for k in MARKED_ATTRS})
+    assert attrs_digest({"x": np.float32(1.5), "y": object}) == old_hash({"x": np.float32(1.5), "y": object})

@@ -98,23 +98,27 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _hash(body: Mapping[str, Any]) -> str:
+def short_hash(body: Any, default: Any = None) -> str:
+    """The first 16 hex digits of the SHA-256 of the canonical JSON of ``body`` (sorted keys, no
+    spaces, non-finite floats as ``NaN``/``Infinity``): the one formula of provenance keys
+    (:func:`neuroxr.entries.provenance.key`) and of the store's digests. ``default``: as in
+    :func:`json.dumps` (``None``: a value JSON cannot hold raises ``TypeError``)."""
     import hashlib
 
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=default)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def attrs_digest(attrs: Mapping[str, Any]) -> str:
     """The short hash (16 hex digits) of the canonical JSON of a group's attrs, those the store owns
     (:data:`STORE_ATTRS`) left out. Written attrs and attrs read back hash alike (JSON round trip)."""
-    return _hash({k: v for k, v in attrs.items() if k not in STORE_ATTRS})
+    return short_hash({k: v for k, v in attrs.items() if k not in STORE_ATTRS}, default=str)
 
 
 def marks_digest(attrs: Mapping[str, Any]) -> str:
     """The short hash of a group's completion records (:data:`MARKED_ATTRS`: its arrays, the chunks
     absent at completion, its attrs digest; one missing hashes as ``None``)."""
-    return _hash({k: attrs.get(k) for k in MARKED_ATTRS})
+    return short_hash({k: attrs.get(k) for k in MARKED_ATTRS}, default=str)
 
 
 def marks_edited(attrs: Mapping[str, Any]) -> bool:

@@ -12,25 +12,44 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import uuid
 import warnings
 from typing import Any
 
 from ._zarr import (
     ABSENT_ATTR,
     COMPLETE_ATTR,
+    DIGEST_ATTR,
     MARKS_ATTR,
     TOKEN_ATTR,
     VARS_ATTR,
+    attrs_digest,
+    attrs_edited,
+    is_set,
     list_keys,
     marks_digest,
     marks_edited,
+    new_token,
     read_json,
 )
 
 #: the damage of a group whose completion records no longer hash to their digest
 MARKS_PROBLEM = ("its records of arrays and absent chunks (neuroxr_vars, neuroxr_absent_chunks) were edited after "
-                 "the write: they no longer hash to the digest recorded then, so lost data may read as fill values (NaN)")
+                 "the write: they no longer hash to the digest recorded then (or that digest, which its writer records, "
+                 "is gone), so lost data may read as fill values (NaN)")
+
+
+#: the damage of a set whose attrs were edited after the write (:func:`set_edited`)
+SET_ATTRS_PROBLEM = ("its attrs were edited after the write: they no longer hash to the digest recorded then, or that "
+                     "digest, which its writer records, is gone; what they say of its data may not be so")
+
+
+def set_edited(path: str, attrs: dict[str, Any] | None) -> bool:
+    """Whether the complete group ``path`` (``attrs``: its attributes, ``None`` when absent or
+    incomplete) is a set whose attrs were edited after the write (:func:`~neuroxr.store._zarr.attrs_edited`).
+    A set's attrs describe its data and feed computations and re-runs of extraction (a layer's
+    ``reduction``, ``extraction_identity``), so such a set is damage: reads refuse it until it is
+    written again. Entries' edited attrs are the entry engine's to judge (it computes them again)."""
+    return attrs is not None and is_set(path) and attrs_edited(attrs)
 
 
 def chunk_keys(meta: dict[str, Any]) -> list[str]:
@@ -153,15 +172,19 @@ def mark_group(group: Any, zstore: Any, path: str) -> str:
 
     Records the group's arrays (:data:`VARS_ATTR`) and the chunks absent now, i.e. equal to the
     fill value and skipped by Zarr (:data:`ABSENT_ATTR`), so :func:`scan` can tell lost data from
-    data never written, and a fresh version token; their digest (:data:`MARKS_ATTR`) and the
+    data never written, the digest of its attrs as stored (:data:`DIGEST_ATTR`: every writer's
+    groups, sets, entries and extracted layers alike) and a fresh version token saying so
+    (:func:`~neuroxr.store._zarr.new_token`); the records' digest (:data:`MARKS_ATTR`) and the
     completion flag come in the same update, so records edited later are told apart. Returns the token.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         names = sorted(str(n) for n, _ in group.arrays())
-    token = uuid.uuid4().hex
-    marks = {VARS_ATTR: names, ABSENT_ATTR: absent_chunks(zstore, path), TOKEN_ATTR: token}
-    marks[MARKS_ATTR] = marks_digest({**dict(group.attrs), **marks})
+    token = new_token()
+    attrs = dict(group.attrs)
+    marks = {VARS_ATTR: names, ABSENT_ATTR: absent_chunks(zstore, path), TOKEN_ATTR: token,
+             DIGEST_ATTR: attrs_digest(attrs)}
+    marks[MARKS_ATTR] = marks_digest({**attrs, **marks})
     group.attrs.update({**marks, COMPLETE_ATTR: True})
     return token
 
@@ -241,6 +264,8 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         attrs = m.get("attributes", {})
         if marks_edited(attrs):
             problems.append((node or "/", f"{MARKS_PROBLEM}; rewrite the entry"))
+        if attrs.get(COMPLETE_ATTR) and set_edited(node, attrs):
+            problems.append((node, f"{SET_ATTRS_PROBLEM}; rewrite the set"))
         if not attrs.get(COMPLETE_ATTR) or VARS_ATTR not in attrs:
             continue
         gone = [v for v in attrs[VARS_ATTR] if (f"{node}/{v}" if node else v) not in arrays]

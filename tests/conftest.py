@@ -180,13 +180,13 @@ def geometry_study(tmp_path):
 
 def as_older_writer(group, keep=()) -> None:
     """Make the complete Zarr ``group`` (opened ``r+``) look as a neuroxr that recorded no digests wrote
-    it: its attrs and completion-record digests dropped (but those named in ``keep``: one that recorded
+    it: its attrs, completion-record and arrays' attrs digests dropped (but those named in ``keep``: one that recorded
     the attrs digest alone keeps ``neuroxr_attrs_digest``) and its version token without the mark saying
     both were recorded (a new token: entries computed from it before are stale)."""
-    from neuroxr.store._zarr import DIGEST_ATTR, DIGESTS_MARK, MARKS_ATTR, TOKEN_ATTR
+    from neuroxr.store._zarr import ARRAYS_ATTR, DIGEST_ATTR, DIGESTS_MARK, MARKS_ATTR, TOKEN_ATTR
 
     attrs = dict(group.attrs)
-    for name in {DIGEST_ATTR, MARKS_ATTR} - set(keep):
+    for name in {DIGEST_ATTR, MARKS_ATTR, ARRAYS_ATTR} - set(keep):
         attrs.pop(name, None)
     attrs[TOKEN_ATTR] = str(attrs[TOKEN_ATTR]).removesuffix(DIGESTS_MARK)
     group.attrs.put(attrs)

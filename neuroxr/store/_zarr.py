@@ -25,8 +25,9 @@ from ..errors import StoreError
 COMPLETE_ATTR = "neuroxr_complete"
 #: version token of a completed group (a fresh uuid4 per completed write, :func:`new_token`)
 TOKEN_ATTR = "neuroxr_token"
-#: end of the version token of a group whose writer records both digests (:data:`DIGEST_ATTR`,
-#: :data:`MARKS_ATTR`): such a group lacking one was edited, never written by an older neuroxr
+#: end of the version token of a group whose writer records the digests (:data:`DIGEST_ATTR`,
+#: :data:`MARKS_ATTR`, :data:`ARRAYS_ATTR`): such a group lacking one was edited, never written by an
+#: older neuroxr
 DIGESTS_MARK = "-d"
 #: arrays of a completed group, recorded when it is marked complete (the integrity scan checks them)
 VARS_ATTR = "neuroxr_vars"
@@ -38,10 +39,15 @@ DIGEST_ATTR = "neuroxr_attrs_digest"
 #: digest of the completion records (:func:`marks_digest`), written in the same update as the
 #: completion flag: an array list or absent-chunk list edited after the write no longer matches it
 MARKS_ATTR = "neuroxr_marks_digest"
+#: digest of the attrs of a completed group's arrays (:func:`arrays_digest`, written with the completion
+#: marker): xarray decodes some of them (``scale_factor``, ``add_offset``, ``_FillValue``), so one
+#: edited after the write would change the values read
+ARRAYS_ATTR = "neuroxr_arrays_digest"
 #: attrs the store owns: never copied from a dataset being written, never returned by a read
-STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR, MARKS_ATTR)
-#: the attrs :func:`marks_digest` covers (the attrs digest too: deleting it is an edit); not the
-#: token, which a restore of a kept previous copy renews (``previous.restore``)
+STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR, MARKS_ATTR, ARRAYS_ATTR)
+#: the attrs :func:`marks_digest` covers (the attrs digest too: deleting it is an edit; and
+#: :data:`ARRAYS_ATTR` where recorded); not the token, which a restore of a kept previous copy renews
+#: (``previous.restore``)
 MARKED_ATTRS = (VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR)
 STORE_VERSION_ATTR = "neuroxr_store_version"
 STORE_VERSION = 1
@@ -121,13 +127,13 @@ def short_hash(body: Any, default: Any = None) -> str:
 
 def new_token(digests: bool = True) -> str:
     """A fresh version token (a uuid4), ending in :data:`DIGESTS_MARK` when the group it marks
-    records both digests (every group this neuroxr completes; a restored copy of a group written
+    records the digests (every group this neuroxr completes; a restored copy of a group written
     by an older neuroxr keeps saying it does not)."""
     return uuid.uuid4().hex + (DIGESTS_MARK if digests else "")
 
 
 def writes_digests(attrs: Mapping[str, Any]) -> bool:
-    """Whether a group's own version token says its writer recorded both digests (:func:`new_token`)."""
+    """Whether a group's own version token says its writer recorded the digests (:func:`new_token`)."""
     return str(attrs.get(TOKEN_ATTR) or "").endswith(DIGESTS_MARK)
 
 
@@ -139,8 +145,29 @@ def attrs_digest(attrs: Mapping[str, Any]) -> str:
 
 def marks_digest(attrs: Mapping[str, Any]) -> str:
     """The short hash of a group's completion records (:data:`MARKED_ATTRS`: its arrays, the chunks
-    absent at completion, its attrs digest; one missing hashes as ``None``)."""
-    return short_hash({k: attrs.get(k) for k in MARKED_ATTRS}, default=str)
+    absent at completion, its attrs digest; one missing hashes as ``None``; and its arrays' digest
+    where recorded, so groups completed before it hash as they did)."""
+    body = {k: attrs.get(k) for k in MARKED_ATTRS}
+    if ARRAYS_ATTR in attrs:
+        body[ARRAYS_ATTR] = attrs[ARRAYS_ATTR]
+    return short_hash(body, default=str)
+
+
+def arrays_digest(metas: Mapping[str, Mapping[str, Any]]) -> str:
+    """The short hash of the attrs of a group's arrays, ``{name: array metadata document}`` (their
+    ``attributes``; none: ``{}``)."""
+    return short_hash({str(n): dict(m.get("attributes") or {}) for n, m in metas.items()}, default=str)
+
+
+def arrays_edited(attrs: Mapping[str, Any], metas: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the attrs of a complete group's arrays (``metas``: their metadata documents, as
+    readers read them) were edited after the write: they do not hash to :data:`ARRAYS_ATTR`, or that
+    digest is gone while the group's token says its writer recorded it. A group completed before
+    (no digest, a token without the mark) cannot tell: ``False``."""
+    digest = attrs.get(ARRAYS_ATTR)
+    if digest is None:
+        return writes_digests(attrs)
+    return digest != arrays_digest(metas)
 
 
 def marks_edited(attrs: Mapping[str, Any]) -> bool:

@@ -176,3 +176,17 @@ def geometry_study(tmp_path):
     store.write_features("net", "conv1", features(latent @ rng.normal(size=(3, 10)) + rng.normal(size=(24, 10)), stim))
     store.write_features("net", "fc", features(rng.normal(size=(24, 5)), stim))
     return store
+
+
+def as_older_writer(group, keep=()) -> None:
+    """Make the complete Zarr ``group`` (opened ``r+``) look as a neuroxr that recorded no digests wrote
+    it: its attrs, completion-record and arrays' attrs digests dropped (but those named in ``keep``: one that recorded
+    the attrs digest alone keeps ``neuroxr_attrs_digest``) and its version token without the mark saying
+    both were recorded (a new token: entries computed from it before are stale)."""
+    from neuroxr.store._zarr import ARRAYS_ATTR, DIGEST_ATTR, DIGESTS_MARK, MARKS_ATTR, TOKEN_ATTR
+
+    attrs = dict(group.attrs)
+    for name in {DIGEST_ATTR, MARKS_ATTR, ARRAYS_ATTR} - set(keep):
+        attrs.pop(name, None)
+    attrs[TOKEN_ATTR] = str(attrs[TOKEN_ATTR]).removesuffix(DIGESTS_MARK)
+    group.attrs.put(attrs)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import as_older_writer  # noqa: E402
 from torch import nn  # noqa: E402
 
 import neuroxr  # noqa: E402
@@ -239,6 +240,7 @@ def test_a_layer_recorded_with_identity_version_1_is_checked_on_what_it_covers_t
     for path, model in (("fc", state_digest(net)), ("out", "0" * 64)):  # as written before the code counted
         group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / path), mode="r+")
         group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], version=1, model=model)
+        as_older_writer(group)  # which recorded no digests
     with pytest.raises(ExtractionError, match="'features/m/out' is complete but the model differs"):
         extract_features(net, x, store, model_name="m", layers=["out"], progress=False)
     with pytest.raises(ExtractionError, match=r"'features/m/fc' is complete but records an identity of version 1.*"

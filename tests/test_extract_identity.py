@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import as_older_writer  # noqa: E402
 from torch import nn  # noqa: E402
 
 import neuroxr  # noqa: E402
@@ -291,6 +292,7 @@ def test_a_layer_recorded_with_identity_version_2_is_checked_on_what_it_covers_t
     for path, digest in (("0", model_digest(model, 2)), ("1", "0" * 64)):  # as written before attributes counted
         group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / path), mode="r+")
         group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], version=2, model=digest)
+        as_older_writer(group)  # which recorded no digests
     with pytest.raises(ExtractionError, match="'features/m/1' is complete but the model differs"):
         extract_features(model, x, store, model_name="m", layers=["1"], progress=False)
     with pytest.raises(ExtractionError, match=r"'features/m/0' is complete but records an identity of version 2.*"

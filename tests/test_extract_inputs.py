@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import as_older_writer  # noqa: E402
 from torch import nn  # noqa: E402
 
 from neuroxr.extract import (  # noqa: E402
@@ -381,6 +382,7 @@ def test_layer_without_a_recorded_identity_is_not_skipped(tmp_path):
     extract_features(small_net(), x, store, model_name="m", layers=["0", "3"], progress=False)
     group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / "0"), mode="r+")
     group.attrs.pop("extraction_identity", None)
+    as_older_writer(group)  # which recorded no digests
     with pytest.raises(ExtractionError, match="'features/m/0' is complete but records no identity.*overwrite=True"):
         extract_features(small_net(), x, store, model_name="m", layers=["0", "3"], progress=False)
     assert extract_features(small_net(), x, store, model_name="m", layers=["3"], progress=False).skipped == ["3"]

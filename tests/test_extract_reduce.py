@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import as_older_writer  # noqa: E402
 from torch import nn  # noqa: E402
 
 from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
@@ -82,6 +83,7 @@ def test_pca_layer_of_an_earlier_revision_is_refused_not_skipped(tmp_path):
     attrs = dict(group.attrs["reduction"])
     del attrs["revision"]  # as neuroxr before PCA revision 2 wrote it
     group.attrs["reduction"] = attrs
+    as_older_writer(group)  # which recorded no digests
     with pytest.raises(ExtractionError, match=r"is complete but its PCA is of revision 1, this neuroxr's is 3 "
                                               r"\(fit stimuli drawn in stimulus id order"):
         extract_features(net, x, store, model_name="m", layers=["1"], stimulus_ids=list(IDS), reduction=red,
@@ -192,6 +194,7 @@ def test_srp_layer_stored_as_float64_of_revision_1_is_refused_not_skipped(tmp_pa
         attrs = dict(group.attrs["reduction"])
         del attrs["revision"]
         group.attrs["reduction"] = attrs
+        as_older_writer(group)  # which recorded no digests
 
     for dtype in ("float64", "float32"):
         run(dtype)
@@ -297,6 +300,7 @@ def test_pca_layer_stored_as_float64_of_revision_2_is_refused_where_its_values_c
         assert run(name, model_dtype, dtype).skipped == ["1"]
         group = zarr.open_group(store._zstore, path=f"features/{name}/1", mode="r+")
         group.attrs["reduction"] = dict(group.attrs["reduction"], revision=2)  # as PCA revision 2 wrote it
+        as_older_writer(group)  # which recorded no digests
     with pytest.raises(ExtractionError, match=r"is complete but its PCA is of revision 2, this neuroxr's is 3 \(a layer "
                                               r"stored as float64 is fitted and projected in float64; revision 2 did so "
                                               r"in its outputs' dtype, float32\).*overwrite=True"):
@@ -344,6 +348,7 @@ def test_info_and_validate_flag_exactly_the_layers_a_rerun_refuses_for_their_rev
             group = zarr.open_group(store._zstore, path=f"features/{name}/1", mode="r+")
             attrs = {k: v for k, v in group.attrs["reduction"].items() if k != "revision"}
             group.attrs["reduction"] = attrs if revision == 1 else dict(attrs, revision=revision)
+            as_older_writer(group)  # which recorded no digests
     refused = set()
     for name in cases:  # the layers a re-run refuses for their revision: the ones to flag
         try:

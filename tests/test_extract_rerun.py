@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import as_older_writer  # noqa: E402
 from torch import nn  # noqa: E402
 
 from neuroxr.extract import ExtractionError, extract_features, plan_extraction  # noqa: E402
@@ -51,6 +52,32 @@ def test_a_stored_layer_of_another_module_under_the_same_name_is_refused(tmp_pat
     with torch.no_grad():
         out = model(torch.tensor(x)).numpy()
     assert redone.written == ["fc"] and np.allclose(store.read_features("net", "fc").values, out, atol=1e-6)
+
+
+def test_a_layer_whose_attrs_were_edited_is_refused_not_skipped(tmp_path):
+    """An extracted layer records the digest of its attrs: one edited after the write (here its PCA
+    revision, which would hide a reason to refuse it) is refused on a re-run and by every read, until
+    it is extracted again; a layer of a neuroxr that recorded no digest is compared as before."""
+    import zarr
+
+    model, x = small_cnn(), images()
+    red = {"method": "pca", "n_components": 3}
+    store = StudyStore(tmp_path / "s.zarr")
+    kw = dict(model_name="m", layers=["3"], reduction=red, progress=False)
+    extract_features(model, x, store, **kw)
+    group = zarr.open_group(store._zstore, path="features/m/3", mode="r+")
+    group.attrs["reduction"] = dict(group.attrs["reduction"], revision=99)
+    with pytest.raises(ExtractionError, match=r"'features/m/3' is complete but its attrs were edited after it was "
+                                              r"written.*overwrite=True"):
+        extract_features(model, x, store, **kw)
+    with pytest.raises(StoreError, match=r"feature set 'm.3' .* is damaged \(its attrs were edited.*re-extract the layer"):
+        StudyStore(store.url, mode="r").read_features("m", "3")
+    assert extract_features(model, x, store, overwrite=True, **kw).written == ["3"]
+    assert extract_features(model, x, store, **kw).skipped == ["3"]
+    group = zarr.open_group(store._zstore, path="features/m/3", mode="r+")
+    group.attrs["reduction"] = dict(group.attrs["reduction"], note="older")  # a key no comparison reads
+    as_older_writer(group)
+    assert extract_features(model, x, store, **kw).skipped == ["3"]
 
 
 def test_a_rerun_asking_for_another_dtype_is_refused(tmp_path):
@@ -374,6 +401,7 @@ def test_a_layer_made_by_the_default_transforms_earlier_revision_is_refused(tmp_
     untagged.update(stim.load(np.arange(2)))
     group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / "2"), mode="r+")
     group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], preprocessing=untagged.hexdigest())
+    as_older_writer(group)  # which recorded no digests
     with pytest.raises(ExtractionError, match=r"'features/m/2' is complete but the preprocessing differs .*another "
                                               r"revision of the default transform.*overwrite=True"):
         extract_features(model, folder, store, model_name="m", layers=["2"], progress=False)

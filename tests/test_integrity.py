@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
+from conftest import as_older_writer
 
 from neuroxr.cli import main
 from neuroxr.entries import provenance as _p
@@ -246,14 +247,18 @@ def test_a_gram_whose_statistics_were_edited_is_never_trusted(store):
 
 def test_a_gram_written_without_the_attrs_digest_is_computed_once_more(store):
     """A Gram of an earlier neuroxr has no digest: its statistics cannot be checked, so it is computed
-    again (once: the new copy has the digest)."""
+    again, silently (once: the new copy has the digest)."""
+    import warnings
+
     from neuroxr.entries import compute, lookup
-    from neuroxr.store._zarr import DIGEST_ATTR
 
     path = compute(store, "gram", "net.fc").path
-    _edit_attrs(store, path, **{DIGEST_ATTR: None, "n_units": 999})
+    _edit_attrs(store, path, n_units=999)
+    as_older_writer(zarr.open_group(store._zstore, path=path, mode="r+"))
     assert lookup(StudyStore(store.url), "gram", "net.fc") is None
-    again = compute(StudyStore(store.url), "gram", "net.fc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = compute(StudyStore(store.url), "gram", "net.fc")
     assert again.computed and again.dataset.attrs["n_units"] == 12
     assert not compute(StudyStore(store.url), "gram", "net.fc").computed
 
@@ -353,12 +358,17 @@ def test_a_group_completed_without_the_records_digest_reads_as_before(store):
     """Sets and entries completed by an earlier neuroxr have no neuroxr_marks_digest: they read,
     list as current and are handed back as before (their records are trusted, not recomputed)."""
     from neuroxr.entries import compute, list_entries, lookup
-    from neuroxr.store._zarr import MARKS_ATTR
+    from neuroxr.store._zarr import DIGEST_ATTR, MARKS_ATTR
 
-    entry = compute(store, "rsa", "net.fc", "monkeyA")
-    for path in ("features/net/fc", "neural/monkeyA", entry.path):
-        assert MARKS_ATTR in zarr.open_group(store._zstore, path=path, mode="r").attrs
-        _edit_attrs(store, path, **{MARKS_ATTR: None})
+    def as_older(path):  # one that recorded the attrs digest alone
+        group = zarr.open_group(store._zstore, path=path, mode="r+")
+        assert MARKS_ATTR in group.attrs
+        as_older_writer(group, keep=[DIGEST_ATTR])
+
+    as_older("features/net/fc")
+    as_older("neural/monkeyA")
+    entry = compute(StudyStore(store.url), "rsa", "net.fc", "monkeyA")
+    as_older(entry.path)
     fresh = StudyStore(store.url, mode="r")
     assert fresh.damaged() == [] and _validate(store).exit_code == 0
     np.testing.assert_array_equal(fresh.read_features("net", "fc").values, store.read_features("net", "fc").values)
@@ -368,3 +378,232 @@ def test_a_group_completed_without_the_records_digest_reads_as_before(store):
     again = compute(StudyStore(store.url), "rsa", "net.fc", "monkeyA")
     assert not again.computed
     xr.testing.assert_identical(again.dataset, entry.dataset)
+
+
+# ---------------------------------------------------------------------------- digests a writer says it recorded
+def test_an_entry_whose_writer_recorded_digests_is_never_trusted_without_them(store):
+    """Deleting both digests of an edited entry does not make it pass for an older writer's: its token
+    says its writer records them. Not current, not handed back, computed again (or refused), named by validate."""
+    import warnings
+
+    from neuroxr.entries import compute, list_entries, lookup
+    from neuroxr.store._zarr import DIGEST_ATTR, MARKS_ATTR, attrs_edited, marks_edited
+
+    first = compute(store, "cka", "net.fc", "monkeyA")
+    _edit_attrs(store, first.path, n_excluded_stimuli=3, **{DIGEST_ATTR: None, MARKS_ATTR: None})
+    fresh = StudyStore(store.url, mode="r")
+    assert not list_entries(fresh).set_index("path").loc[first.path, "current"]
+    assert lookup(fresh, "cka", "net.fc", "monkeyA") is None
+    attrs = fresh.group_attrs(first.path)
+    assert attrs_edited(attrs) and marks_edited(attrs)
+    res = _validate(store)
+    assert res.exit_code == 1 and first.path in res.output and "which its writer records, is gone" in res.output
+    assert any(p == first.path and "edited after the write" in m for p, m in fresh.damaged())
+    with pytest.raises(StoreError, match="matches the request but is damaged .*the digest its writer recorded then is gone"):
+        compute(StudyStore(store.url), "cka", "net.fc", "monkeyA", require_existing=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = compute(StudyStore(store.url), "cka", "net.fc", "monkeyA")
+    assert again.computed and any("the digest its writer recorded then is gone" in str(w.message) for w in caught)
+    xr.testing.assert_identical(again.dataset, first.dataset)
+    assert _validate(store).exit_code == 0
+
+
+def test_an_entry_whose_token_and_digests_were_deleted_is_never_trusted(store):
+    """Every neuroxr that keyed entries gave each a version token: a keyed entry without one (its
+    digests deleted too, so nothing else tells the edit) is edited, not an older writer's."""
+    import json
+    import warnings
+
+    from neuroxr.entries import compute, list_entries, lookup
+    from neuroxr.store._zarr import DIGEST_ATTR, MARKS_ATTR, TOKEN_ATTR
+
+    first = compute(store, "cka", "net.fc", "monkeyA")
+    _edit_attrs(store, first.path, n_excluded_stimuli=3, **{DIGEST_ATTR: None, MARKS_ATTR: None, TOKEN_ATTR: None})
+    fresh = StudyStore(store.url, mode="r")
+    assert not list_entries(fresh).set_index("path").loc[first.path, "current"]
+    assert lookup(fresh, "cka", "net.fc", "monkeyA") is None
+    summary = json.loads(CliRunner().invoke(main, ["info", "--json", store.url]).output)
+    (entry,) = [e for e in summary["metrics"] if e["path"] == first.path]
+    assert entry["status"] == "edited (attrs changed after the write)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = compute(StudyStore(store.url), "cka", "net.fc", "monkeyA")
+    assert again.computed and any("its version token was removed" in str(w.message) for w in caught)
+    xr.testing.assert_identical(again.dataset, first.dataset)
+
+
+def test_an_older_writers_entry_without_digests_is_trusted_as_before(store):
+    """The same entry as a neuroxr that recorded no digests wrote it (its token without their mark)
+    reads, lists as current and is handed back."""
+    from neuroxr.entries import compute, list_entries, lookup
+
+    entry = compute(store, "cka", "net.fc", "monkeyA")
+    as_older_writer(zarr.open_group(store._zstore, path=entry.path, mode="r+"))
+    fresh = StudyStore(store.url, mode="r")
+    assert fresh.damaged() == [] and _validate(store).exit_code == 0
+    assert list_entries(fresh).set_index("path").loc[entry.path, "current"]
+    assert lookup(fresh, "cka", "net.fc", "monkeyA") == entry.path
+    assert not compute(StudyStore(store.url), "cka", "net.fc", "monkeyA").computed
+
+
+def _staged_layer(store, path, attrs):
+    """A layer written as extraction writes it: begin_write, the group written by hand, commit_write."""
+    url = store.begin_write(path)
+    rng = np.random.default_rng(1)
+    da = features(rng.normal(size=(8, 5)), [f"img{i}" for i in range(8)], model="net", layer="x")
+    ds = da.rename(None).to_dataset(name="data")
+    ds = ds.assign_coords({k: c.astype(object) for k, c in ds.coords.items() if c.dtype.kind == "U"})
+    ds.attrs = dict(attrs)
+    target = url if store._local is not None else store._zstore
+    ds.to_zarr(target, mode="w", consolidated=False, **({} if store._local is not None else {"group": path}))
+    store.commit_write(path, url)
+
+
+@pytest.mark.parametrize("how", ["write_neural", "write_features", "staged"])
+def test_every_set_write_records_the_attrs_digest(store, how):
+    """Neural sets, feature sets and layers written through begin_write / commit_write (extraction's
+    path) all record the digest of their attrs, which hashes the attrs as stored."""
+    from neuroxr.store._zarr import DIGEST_ATTR, attrs_digest, attrs_edited
+
+    rng = np.random.default_rng(0)
+    ids = [f"img{i}" for i in range(8)]
+    if how == "write_neural":
+        da = neural(rng.normal(size=(8, 6, 3)), ids, [f"n{j}" for j in range(6)])
+        da.attrs["units"] = "spikes/s"
+        store.write_neural("monkeyB", da)
+        path = "neural/monkeyB"
+    elif how == "write_features":
+        da = features(rng.normal(size=(8, 12)), ids, model="net", layer="fc2")
+        da.attrs["reduction"] = {"method": "pca", "n_components": 4}
+        store.write_features("net", "fc2", da)
+        path = "features/net/fc2"
+    else:
+        path = "features/net/x"
+        _staged_layer(store, path, {"module_name": "x", "reduction": {"method": "pca", "n_components": 4}})
+    attrs = StudyStore(store.url, mode="r").group_attrs(path)
+    assert attrs.get(DIGEST_ATTR) == attrs_digest(attrs) and not attrs_edited(attrs)
+
+
+@pytest.mark.parametrize("path", ["neural/monkeyA", "features/net/fc", "features/net/x"])
+def test_a_set_whose_attrs_were_edited_feeds_no_computation(store, path):
+    """A set's attrs describe its data (a layer's reduction and identity, units): edited after the
+    write, the set is refused with one line naming it and the fix, is damage for damaged() and
+    validate, and the entries computed from it are no longer current."""
+    from neuroxr.entries import compute, list_entries
+
+    if path == "features/net/x":
+        _staged_layer(store, path, {"module_name": "x"})
+    source = "net." + path.rpartition("/")[2] if path.startswith("features") else "net.fc"
+    target = "monkeyA"
+    entry = compute(store, "cka", source, target)
+    _edit_attrs(store, path, module_name="y", units="mV")
+    fresh = StudyStore(store.url, mode="r")
+    fix = "rewrite the set" if path.startswith("neural") else "re-extract the layer"
+    with pytest.raises(StoreError, match=rf"{path}\) is damaged \(its attrs were edited after the write.*; {fix}") as info:
+        fresh.read_dataset(path)
+    assert "\n" not in str(info.value)
+    with pytest.raises(StoreError, match="its attrs were edited after the write"):
+        compute(StudyStore(store.url), "rsa", source, target)
+    with pytest.raises(StoreError, match="its attrs were edited after the write"):
+        fresh.check_intact(path)
+    assert any(p == path and "its attrs were edited" in m for p, m in fresh.damaged())
+    assert any(p == path and "its attrs were edited" in m for p, m in fresh.damaged(values=True))
+    res = _validate(store)
+    assert res.exit_code == 1 and f"{path}: damaged: its attrs were edited after the write" in res.output
+    assert not list_entries(fresh).set_index("path").loc[entry.path, "current"]
+
+
+def test_an_older_writers_set_without_the_digest_still_computes(store):
+    """A set written before the digest (none at all, its token without the mark) cannot be checked:
+    it reads and computes as before, whatever its attrs say."""
+    from neuroxr.entries import compute, list_entries
+
+    _edit_attrs(store, "features/net/fc", units="a.u.")
+    as_older_writer(zarr.open_group(store._zstore, path="features/net/fc", mode="r+"))
+    fresh = StudyStore(store.url)
+    assert fresh.damaged() == [] and fresh.read_features("net", "fc").attrs["units"] == "a.u."
+    entry = compute(fresh, "cka", "net.fc", "monkeyA")
+    assert list_entries(fresh).set_index("path").loc[entry.path, "current"]
+
+
+def _edit_array_attrs(store, path, name, **edits):
+    import json
+
+    doc_file = _file(store, *path.split("/"), name, "zarr.json")
+    doc = json.load(open(doc_file))
+    doc.setdefault("attributes", {}).update(edits)
+    json.dump(doc, open(doc_file, "w"))
+
+
+def test_a_set_whose_arrays_attrs_were_edited_never_reads_transformed_values(store):
+    """xarray decodes an array's scale_factor: added after the write, every value would read doubled.
+    The completion marker records the digest of the arrays' attrs, so the set is damage: refused."""
+    _edit_array_attrs(store, "features/net/fc", "data", scale_factor=2.0)
+    fresh = StudyStore(store.url, mode="r")
+    with pytest.raises(StoreError, match=r"feature set 'net.fc' .* is damaged \(its arrays' attrs were edited"):
+        fresh.read_features("net", "fc")
+    assert any(p == "features/net/fc" and "arrays' attrs were edited" in m for p, m in fresh.damaged())
+    res = _validate(store)
+    assert res.exit_code == 1 and "features/net/fc: damaged: its arrays' attrs were edited" in res.output
+    as_older_writer(zarr.open_group(store._zstore, path="features/net/fc", mode="r+"))  # no digest: as before
+    assert StudyStore(store.url, mode="r").damaged() == []
+
+
+def test_an_entry_whose_arrays_attrs_were_edited_is_computed_again(store):
+    import warnings
+
+    from neuroxr.entries import compute, lookup
+
+    first = compute(store, "rsa", "net.fc", "monkeyA")
+    name = sorted(first.dataset.data_vars)[0]
+    _edit_array_attrs(store, first.path, name, scale_factor=2.0, add_offset=1.0)
+    assert lookup(StudyStore(store.url), "rsa", "net.fc", "monkeyA") is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = compute(StudyStore(store.url), "rsa", "net.fc", "monkeyA")
+    assert again.computed and any("arrays' attrs were edited" in str(w.message) for w in caught)
+    xr.testing.assert_identical(again.dataset, first.dataset)
+    xr.testing.assert_identical(StudyStore(store.url).read_dataset(first.path).load(), first.dataset)
+
+
+def test_an_entry_whose_completion_records_were_edited_is_not_current(store):
+    """list_entries' current looks at what the entry's document tells without a listing of its
+    chunks: completion records edited after the write (a lost chunk listed absent) are not current."""
+    from neuroxr.entries import compute, list_entries
+
+    entry = compute(store, "rsa", "net.fc", "monkeyA")
+    assert list_entries(StudyStore(store.url, mode="r")).set_index("path").loc[entry.path, "current"]
+    _hide_loss(store, entry.path, "absent")
+    assert not list_entries(StudyStore(store.url, mode="r")).set_index("path").loc[entry.path, "current"]
+
+
+def test_keys_and_digests_are_hashed_as_before(store):
+    """Provenance keys and the store's digests share one formula now; existing stores' values are
+    unchanged: recomputed here with the formulas each module had."""
+    import hashlib
+    import json
+
+    from neuroxr.entries import compute
+    from neuroxr.store._zarr import ARRAYS_ATTR, MARKED_ATTRS, STORE_ATTRS, attrs_digest, marks_digest
+
+    def old_key(prov):
+        text = json.dumps(prov, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def old_hash(body):
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    entry = compute(store, "shape", "net.fc", "monkeyA", params={"alpha": 0.5})
+    attrs = StudyStore(store.url, mode="r").group_attrs(entry.path)
+    prov = attrs[_p.PROVENANCE_ATTR]
+    assert _p.key(prov) == old_key(prov) == entry.path.rpartition("/")[2]
+    odd = _p.make("forward", "a.b", "c", {"x": float("nan"), "y": [1, None, "z"]}, {"neural/c": "t"})
+    assert _p.key(odd) == old_key(odd)
+    with pytest.raises(TypeError):  # a provenance holds JSON values only, as before
+        _p.key({"x": object()})
+    assert attrs_digest(attrs) == old_hash({k: v for k, v in attrs.items() if k not in STORE_ATTRS})
+    before = {k: v for k, v in attrs.items() if k != ARRAYS_ATTR}  # a group completed before that digest
+    assert marks_digest(before) == old_hash({k: attrs.get(k) for k in MARKED_ATTRS})
+    assert attrs_digest({"x": np.float32(1.5), "y": object}) == old_hash({"x": np.float32(1.5), "y": object})

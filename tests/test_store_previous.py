@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr.storage
-from conftest import small_features, small_neural
+from conftest import as_older_writer, small_features, small_neural
 
 from neuroxr.store import StoreError, StudyStore, batch, previous
 from neuroxr.store._zarr import list_keys, read_json
@@ -126,6 +126,29 @@ def test_aborted_staged_write_puts_the_previous_copy_back(url):
     fresh = StudyStore(url, mode="r")
     assert fresh.token("features/net/fc") not in (None, token)
     np.testing.assert_array_equal(fresh.read_features("net", "fc").values, _features(0).values)
+
+
+@pytest.mark.parametrize("older", [False, True])
+def test_a_restored_copy_keeps_saying_what_its_writer_recorded(url, older):
+    """The fresh token of a restored copy says, as the kept copy's did, whether its writer recorded the
+    digests: an older writer's copy stays trusted as before (not taken for one whose digests were
+    deleted), and a copy of this writer keeps being checked (its digests deleted: damage)."""
+    from neuroxr.store._zarr import DIGEST_ATTR, MARKS_ATTR
+
+    if older:
+        as_older_writer(zarr.open_group(StudyStore(url)._zstore, path=PATH, mode="r+"))
+    token = StudyStore(url, mode="r").token(PATH)
+    st = StudyStore(url)
+    staging = st.begin_write(PATH)
+    _partial().to_zarr(st._zstore, group=PATH, mode="w", consolidated=False)
+    st.abort_write(staging)
+    fresh = StudyStore(url, mode="r")
+    assert fresh.token(PATH) not in (None, token) and fresh.damaged() == []
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(0).values)
+    if not older:
+        group = zarr.open_group(StudyStore(url)._zstore, path=PATH, mode="r+")
+        group.attrs.put({k: v for k, v in group.attrs.items() if k not in (DIGEST_ATTR, MARKS_ATTR)})
+        assert {p for p, _ in StudyStore(url, mode="r").damaged()} == {PATH}
 
 
 def _partial():

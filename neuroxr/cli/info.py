@@ -31,12 +31,12 @@ def _status(row: Any, store: Any = None) -> str:
 
 def _edited(store: Any, path: str) -> bool:
     """Whether the entry's attrs were edited after the write (its provenance does not hash to its key,
-    or its attrs to their digest): one read of its document, for stale entries only."""
+    its attrs or completion records to their digests, or its token is gone): one read of its document, for stale entries only."""
     from ..entries import provenance as _p
-    from ..store._zarr import attrs_edited
+    from ..entries.layout import entry_edited
 
     attrs = store.examine(path).attrs or {}
-    return attrs_edited(attrs) or not _p.keys_match(attrs.get(_p.PROVENANCE_ATTR), path.rpartition("/")[2])
+    return entry_edited(attrs) or not _p.keys_match(attrs.get(_p.PROVENANCE_ATTR), path.rpartition("/")[2])
 
 
 def _summary_value(ds: Any, key: str) -> float | list[float] | None:

@@ -39,7 +39,8 @@ from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
 from ..store import Examined, StudyStore
-from ..store._zarr import DIGEST_ATTR, attrs_edited
+from ..store._zarr import DIGEST_ATTR, TOKEN_ATTR, attrs_edited, writes_digests
+from ..store.integrity import set_edited
 from . import layout as _l
 from . import metrics as _m
 from . import provenance as _p
@@ -150,11 +151,20 @@ def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Map
     elif filled.get("noise_ceiling") is True and all(_repeats(store, r) >= 2 for r in refs if r.kind == "neural"):
         filled["noise_ceiling"] = None  # what the automatic ceiling draws there: one key for one computation
     pair = _l.pair_path(k.stage, k.name, src, tgt)  # refuses a region that cannot name an entry, before any I/O
-    inputs = {r.path: store.token(r.path) for r in refs}
+    inputs = {r.path: _input_token(store, r.path) for r in refs}
     prov = _p.make(k.name, src.name, None if tgt is None else tgt.name, filled, inputs, entry_revision(k.name, filled),
                    _library_versions(k.name, filled))
     key = _p.key(prov)
     return _Request(k, src, tgt, filled, prov, key, f"{pair}/{key}")
+
+
+def _input_token(store: StudyStore, path: str) -> str | None:
+    """The version token of an input set, ``None`` (never a match) when its attrs were edited after
+    the write (:func:`~neuroxr.store.integrity.set_edited`): no entry (a cached Gram) computed from it
+    is reused, and computing reads the set, which refuses it (one line naming it and the fix)."""
+    attrs = store.group_attrs(path)  # one read, as store.token makes
+    tok = None if attrs is None or set_edited(path, attrs) else attrs.get(TOKEN_ATTR)
+    return str(tok) if tok else None
 
 
 def _repeats(store: StudyStore, ref: SetRef) -> int:
@@ -192,7 +202,7 @@ def _matching(store: StudyStore, req: _Request, read: bool) -> Examined | None:
     attrs = found.attrs  # None: absent or incomplete
     if attrs is None or dict(attrs.get(_p.PROVENANCE_ATTR) or {}) != req.provenance:
         return None
-    if req.kind.name == "gram" and DIGEST_ATTR not in attrs:  # written before the digest: its statistics unchecked
+    if req.kind.name == "gram" and DIGEST_ATTR not in attrs and not writes_digests(attrs):  # written before the digest
         return None  # (a cache: computed once more, with the digest)
     return found
 
@@ -200,7 +210,11 @@ def _matching(store: StudyStore, req: _Request, read: bool) -> Examined | None:
 def _edited(found: Examined) -> str | None:
     """Why a matching entry is not handed back although intact: its attrs (a Gram's ``max_abs``,
     ``mu``, ``m2`` ... that later computations trust) were edited after the write."""
+    if found.attrs is not None and not found.attrs.get(TOKEN_ATTR):  # every keyed entry was written with one
+        return "its version token was removed after it was written"
     if found.attrs is not None and attrs_edited(found.attrs):
+        if DIGEST_ATTR not in found.attrs:  # its token says its writer recorded one
+            return "its attrs were edited after it was written: the digest its writer recorded then is gone"
         return "its attrs were edited after it was written: they no longer hash to the digest recorded then"
     return None
 

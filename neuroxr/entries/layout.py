@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..store._zarr import _check_region, attrs_edited
+from ..store._zarr import _check_region, attrs_edited, marks_edited
 from . import provenance as _p
 
 __all__ = ["pair_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
@@ -89,7 +89,15 @@ def _row(kind: str, src: str, tgt: str | None, path: str, key: str, attrs: Any) 
     prov = attrs.get(_p.PROVENANCE_ATTR)
     return {"kind": kind, "source": src, "target": tgt, "path": path, "key": key,
             "complete": bool(attrs.get(COMPLETE_ATTR, False)), "legacy": False,
-            "provenance": dict(prov) if prov else None, "edited": attrs_edited(attrs)}
+            "provenance": dict(prov) if prov else None, "edited": entry_edited(attrs)}
+
+
+def entry_edited(attrs: Any) -> bool:
+    """Whether a complete keyed entry's store attrs were edited after the write: its attrs or completion
+    records no longer hash to their digests (:func:`~neuroxr.store._zarr.attrs_edited`,
+    :func:`~neuroxr.store._zarr.marks_edited`), or its version token is gone (every neuroxr that keyed
+    entries gave each a token: without one, the digests' absence would pass for an older writer's)."""
+    return bool(attrs.get(COMPLETE_ATTR)) and (attrs_edited(attrs) or marks_edited(attrs) or not attrs.get(TOKEN_ATTR))
 
 
 def _pair_of(path: str) -> tuple[int, str, str, str | None, str] | None:
@@ -179,7 +187,7 @@ def _scan(store: Any) -> tuple[list[dict[str, Any]] | Iterator[dict[str, Any]], 
 def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
     """Every score, metric, inference and Gram entry of a store, complete or not, as a dict with
     ``kind``, ``source``, ``target``, ``path``, ``key``, ``complete``, ``legacy``, ``provenance`` and
-    ``edited`` (its attrs were edited after the write: :func:`~neuroxr.store._zarr.attrs_edited`).
+    ``edited`` (its attrs, completion records or token were edited after the write: :func:`entry_edited`).
 
     Read from the store's inventory (:meth:`~neuroxr.store.StudyStore.inventoried`: one listing
     and one batch of document reads, whatever the number of entries): complete entries with their
@@ -199,6 +207,16 @@ def _revision(kind: str, params: Any) -> int:
     return entry_revision(kind, params) if kind in KINDS else 0
 
 
+def _set_token(attrs: Any) -> str | None:
+    """The version token of an input set as entries record it; ``None`` (no entry is current on it)
+    when it is absent, incomplete, of 0.1.0, or its attrs were edited after the write
+    (:func:`~neuroxr.store._zarr.attrs_edited`: a computation refuses it, so its entries are no
+    longer those of the set as it stands)."""
+    if attrs is None or not attrs.get(TOKEN_ATTR) or attrs_edited(attrs):
+        return None
+    return str(attrs[TOKEN_ATTR])
+
+
 def list_entries(store: Any) -> pd.DataFrame:
     """Every score, metric and Gram entry of a store, one row each.
 
@@ -210,10 +228,13 @@ def list_entries(store: Any) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`LIST_COLUMNS` (``current``: its input sets were not rewritten since, it
-        was computed at its kind's current revision, its attrs were not edited since the write (its
-        provenance hashes to its key, :func:`~neuroxr.entries.provenance.keys_match`, and its attrs
-        to their digest, :func:`~neuroxr.store._zarr.attrs_edited`), and it is neither legacy nor incomplete;
+        Columns :data:`LIST_COLUMNS` (``current``: its input sets were not rewritten since (nor their
+        attrs edited), it was computed at its kind's current revision, its attrs were not edited since
+        the write (its
+        provenance hashes to its key, :func:`~neuroxr.entries.provenance.keys_match`, its attrs
+        to their digest, :func:`~neuroxr.store._zarr.attrs_edited`, and its completion records to
+        theirs, :func:`~neuroxr.store._zarr.marks_edited`: from its document, no listing of its chunks),
+        and it is neither legacy nor incomplete;
         ``revision``: the kind's revision when it was computed) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).
     """
@@ -225,7 +246,7 @@ def list_entries(store: Any) -> pd.DataFrame:
     tokens: dict[str, str | None] = {}
     entries, sets = _scan(store)
     if sets is not None:  # the sets' tokens came with the same batch of reads
-        tokens = {p: (str(a[TOKEN_ATTR]) if a.get(TOKEN_ATTR) else None) for p, a in sets.items()}
+        tokens = {p: _set_token(a) for p, a in sets.items()}
     for e in entries:
         prov, edited = e.pop("provenance") or {}, e.pop("edited")
         e["revision"] = int(prov.get("revision", 0))
@@ -233,7 +254,7 @@ def list_entries(store: Any) -> pd.DataFrame:
             and e["revision"] == _revision(e["kind"], prov.get("params", {}))
         for path, tok in prov.get("inputs", {}).items():
             if path not in tokens:
-                tokens[path] = store.token(path)  # absent or incomplete sets: None
+                tokens[path] = _set_token(store.group_attrs(path))  # absent or incomplete sets: None
             current = current and tok is not None and tokens[path] == tok
         e["current"] = current
         for k, v in prov.get("params", {}).items():

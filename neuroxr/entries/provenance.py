@@ -26,11 +26,11 @@ recomputed (in place) every time it is asked for.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from ..store._zarr import short_hash
 
 __all__ = ["PROVENANCE_ATTR", "KEY_ATTR", "FORMAT", "make", "key", "keys_match", "differences", "is_trusted", "canonical"]
 
@@ -102,9 +102,9 @@ def canonical(value: Any) -> Any:
 
 
 def key(prov: Mapping[str, Any]) -> str:
-    """The short hash (16 hex digits) of the canonical JSON of a provenance."""
-    text = json.dumps(prov, sort_keys=True, separators=(",", ":"), allow_nan=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """The short hash (16 hex digits) of the canonical JSON of a provenance
+    (:func:`~neuroxr.store._zarr.short_hash`, strict: a provenance holds JSON values only)."""
+    return short_hash(prov)
 
 
 def keys_match(prov: Mapping[str, Any] | None, entry_key: str | None) -> bool:

@@ -43,6 +43,7 @@ import zarr
 from ..errors import ExtractionError, warn
 from ..sets import check_new_feature_sets
 from ..store import DATA_VAR, StudyStore, _check_name
+from ..store._zarr import attrs_edited
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
@@ -512,10 +513,11 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
 def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray, identity: Identity | None = None) -> None:
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
-    Shape, stimulus ids, the module stored, dtype, reduction (for PCA also the partition of the fit
-    stimuli into ``partial_fit`` batches) and the revision of a reduction where it changed the stored
-    values (:func:`~neuroxr.extract.reduce.revision_problem`)
-    and pooling are compared, then (with ``identity``) the digests
+    A layer whose attrs were edited after the write (:func:`~neuroxr.store._zarr.attrs_edited`) is
+    refused first: what it records cannot be compared. Then shape, stimulus ids, the module stored,
+    dtype, reduction (for PCA also the partition of the fit stimuli into ``partial_fit`` batches) and
+    the revision of a reduction where it changed the stored values
+    (:func:`~neuroxr.extract.reduce.revision_problem`) and pooling are compared, then (with ``identity``) the digests
     of the model, the preprocessing and the stimuli recorded in the layer's attrs
     ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
     checked and is refused too, and so is one recorded with an older identity version whose digests
@@ -528,6 +530,11 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
         ``model_name``.
     """
     g = zarr.open_group(store._zstore, path=path, mode="r")  # the store's own zarr store: its storage options
+    if attrs_edited(dict(g.attrs)):  # its reduction, pooling and identity are then no record of its data
+        raise ExtractionError(f"store {store.url!r}: layer {path!r} is complete but its attrs were edited after it was "
+                              "written (they no longer hash to the digest recorded then), so it cannot be checked against "
+                              "this extraction. Pass overwrite=True (neuroxr extract --overwrite) to recompute it, or "
+                              "extract under another model_name (--model-name).")
     stored_red = g.attrs.get("reduction")
     problems = []
     try:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -22,22 +23,31 @@ from ..errors import StoreError
 
 #: group attribute that marks a finished write (written last)
 COMPLETE_ATTR = "neuroxr_complete"
-#: version token of a completed group (a fresh uuid4 per completed write)
+#: version token of a completed group (a fresh uuid4 per completed write, :func:`new_token`)
 TOKEN_ATTR = "neuroxr_token"
+#: end of the version token of a group whose writer records the digests (:data:`DIGEST_ATTR`,
+#: :data:`MARKS_ATTR`, :data:`ARRAYS_ATTR`): such a group lacking one was edited, never written by an
+#: older neuroxr
+DIGESTS_MARK = "-d"
 #: arrays of a completed group, recorded when it is marked complete (the integrity scan checks them)
 VARS_ATTR = "neuroxr_vars"
 #: chunks that were legitimately absent (all fill value) when the group was marked complete
 ABSENT_ATTR = "neuroxr_absent_chunks"
-#: digest of the other attrs of a group written by :meth:`~neuroxr.store.StudyStore.write_dataset`
-#: (:func:`attrs_digest`): an attr edited after the write (a Gram's ``max_abs``) no longer matches it
+#: digest of the other attrs of a completed group (:func:`attrs_digest`, written with the completion
+#: marker): an attr edited after the write (a Gram's ``max_abs``) no longer matches it
 DIGEST_ATTR = "neuroxr_attrs_digest"
 #: digest of the completion records (:func:`marks_digest`), written in the same update as the
 #: completion flag: an array list or absent-chunk list edited after the write no longer matches it
 MARKS_ATTR = "neuroxr_marks_digest"
+#: digest of the attrs of a completed group's arrays (:func:`arrays_digest`, written with the completion
+#: marker): xarray decodes some of them (``scale_factor``, ``add_offset``, ``_FillValue``), so one
+#: edited after the write would change the values read
+ARRAYS_ATTR = "neuroxr_arrays_digest"
 #: attrs the store owns: never copied from a dataset being written, never returned by a read
-STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR, MARKS_ATTR)
-#: the attrs :func:`marks_digest` covers (the attrs digest too: deleting it is an edit); not the
-#: token, which a restore of a kept previous copy renews (``previous.restore``)
+STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR, MARKS_ATTR, ARRAYS_ATTR)
+#: the attrs :func:`marks_digest` covers (the attrs digest too: deleting it is an edit; and
+#: :data:`ARRAYS_ATTR` where recorded); not the token, which a restore of a kept previous copy renews
+#: (``previous.restore``)
 MARKED_ATTRS = (VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR)
 STORE_VERSION_ATTR = "neuroxr_store_version"
 STORE_VERSION = 1
@@ -59,6 +69,12 @@ warnings.filterwarnings("ignore", message=rf"Object at {re.escape(HIDDEN)} is no
 # entries written in one batch carry their arrays' metadata in their group document (zarr's
 # consolidated metadata, which zarr flags as outside the v3 specification)
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+
+
+def is_set(path: str) -> bool:
+    """Whether ``path`` is where a set lies: ``neural/<name>`` or ``features/<model>/<layer>``."""
+    parts = path.split("/")
+    return (parts[0], len(parts)) in (("neural", 2), ("features", 3))
 
 
 def _check_name(value: str, what: str) -> str:
@@ -98,39 +114,82 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _hash(body: Mapping[str, Any]) -> str:
+def short_hash(body: Any, default: Any = None) -> str:
+    """The first 16 hex digits of the SHA-256 of the canonical JSON of ``body`` (sorted keys, no
+    spaces, non-finite floats as ``NaN``/``Infinity``): the one formula of provenance keys
+    (:func:`neuroxr.entries.provenance.key`) and of the store's digests. ``default``: as in
+    :func:`json.dumps` (``None``: a value JSON cannot hold raises ``TypeError``)."""
     import hashlib
 
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, default=default)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def new_token(digests: bool = True) -> str:
+    """A fresh version token (a uuid4), ending in :data:`DIGESTS_MARK` when the group it marks
+    records the digests (every group this neuroxr completes; a restored copy of a group written
+    by an older neuroxr keeps saying it does not)."""
+    return uuid.uuid4().hex + (DIGESTS_MARK if digests else "")
+
+
+def writes_digests(attrs: Mapping[str, Any]) -> bool:
+    """Whether a group's own version token says its writer recorded the digests (:func:`new_token`)."""
+    return str(attrs.get(TOKEN_ATTR) or "").endswith(DIGESTS_MARK)
 
 
 def attrs_digest(attrs: Mapping[str, Any]) -> str:
     """The short hash (16 hex digits) of the canonical JSON of a group's attrs, those the store owns
     (:data:`STORE_ATTRS`) left out. Written attrs and attrs read back hash alike (JSON round trip)."""
-    return _hash({k: v for k, v in attrs.items() if k not in STORE_ATTRS})
+    return short_hash({k: v for k, v in attrs.items() if k not in STORE_ATTRS}, default=str)
 
 
 def marks_digest(attrs: Mapping[str, Any]) -> str:
     """The short hash of a group's completion records (:data:`MARKED_ATTRS`: its arrays, the chunks
-    absent at completion, its attrs digest; one missing hashes as ``None``)."""
-    return _hash({k: attrs.get(k) for k in MARKED_ATTRS})
+    absent at completion, its attrs digest; one missing hashes as ``None``; and its arrays' digest
+    where recorded, so groups completed before it hash as they did)."""
+    body = {k: attrs.get(k) for k in MARKED_ATTRS}
+    if ARRAYS_ATTR in attrs:
+        body[ARRAYS_ATTR] = attrs[ARRAYS_ATTR]
+    return short_hash(body, default=str)
+
+
+def arrays_digest(metas: Mapping[str, Mapping[str, Any]]) -> str:
+    """The short hash of the attrs of a group's arrays, ``{name: array metadata document}`` (their
+    ``attributes``; none: ``{}``)."""
+    return short_hash({str(n): dict(m.get("attributes") or {}) for n, m in metas.items()}, default=str)
+
+
+def arrays_edited(attrs: Mapping[str, Any], metas: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the attrs of a complete group's arrays (``metas``: their metadata documents, as
+    readers read them) were edited after the write: they do not hash to :data:`ARRAYS_ATTR`, or that
+    digest is gone while the group's token says its writer recorded it. A group completed before
+    (no digest, a token without the mark) cannot tell: ``False``."""
+    digest = attrs.get(ARRAYS_ATTR)
+    if digest is None:
+        return writes_digests(attrs)
+    return digest != arrays_digest(metas)
 
 
 def marks_edited(attrs: Mapping[str, Any]) -> bool:
     """Whether a complete group's completion records (its arrays ``neuroxr_vars``, absent chunks
-    ``neuroxr_absent_chunks``) were edited after the write: they do not hash to :data:`MARKS_ATTR`.
-    A group completed by an older neuroxr (no such digest) cannot tell: ``False``."""
+    ``neuroxr_absent_chunks``) were edited after the write: they do not hash to :data:`MARKS_ATTR`,
+    or that digest is gone while the group's token says its writer recorded it (:func:`writes_digests`).
+    A group completed by an older neuroxr (no such digest, a token without the mark) cannot tell: ``False``."""
     digest = attrs.get(MARKS_ATTR)
-    return digest is not None and digest != marks_digest(attrs)
+    if digest is None:
+        return writes_digests(attrs)
+    return digest != marks_digest(attrs)
 
 
 def attrs_edited(attrs: Mapping[str, Any]) -> bool:
     """Whether a group's attrs were edited after the write: they do not hash to the digest recorded
-    then (:data:`DIGEST_ATTR`). A group written without one (an older neuroxr, or not through
-    :meth:`~neuroxr.store.StudyStore.write_dataset`) cannot tell: ``False``."""
+    then (:data:`DIGEST_ATTR`), or that digest is gone while the group's token says its writer
+    recorded it (:func:`writes_digests`). A group written without one by an older neuroxr cannot
+    tell: ``False``."""
     digest = attrs.get(DIGEST_ATTR)
-    return digest is not None and digest != attrs_digest(attrs)
+    if digest is None:
+        return writes_digests(attrs)
+    return digest != attrs_digest(attrs)
 
 
 def chunk_codecs() -> tuple[Any, ...]:

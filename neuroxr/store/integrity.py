@@ -12,25 +12,51 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import uuid
 import warnings
 from typing import Any
 
 from ._zarr import (
     ABSENT_ATTR,
+    ARRAYS_ATTR,
     COMPLETE_ATTR,
+    DIGEST_ATTR,
     MARKS_ATTR,
     TOKEN_ATTR,
     VARS_ATTR,
+    arrays_digest,
+    arrays_edited,
+    attrs_digest,
+    attrs_edited,
+    is_set,
     list_keys,
     marks_digest,
     marks_edited,
+    new_token,
     read_json,
 )
 
 #: the damage of a group whose completion records no longer hash to their digest
 MARKS_PROBLEM = ("its records of arrays and absent chunks (neuroxr_vars, neuroxr_absent_chunks) were edited after "
-                 "the write: they no longer hash to the digest recorded then, so lost data may read as fill values (NaN)")
+                 "the write: they no longer hash to the digest recorded then (or that digest, which its writer records, "
+                 "is gone), so lost data may read as fill values (NaN)")
+
+
+#: the damage of a group whose arrays' attrs were edited after the write
+ARRAYS_PROBLEM = ("its arrays' attrs were edited after the write: they no longer hash to the digest recorded then, or "
+                  "that digest, which its writer records, is gone; xarray decodes some of them (scale_factor, add_offset, "
+                  "_FillValue), so values may read transformed")
+#: the damage of a set whose attrs were edited after the write (:func:`set_edited`)
+SET_ATTRS_PROBLEM = ("its attrs were edited after the write: they no longer hash to the digest recorded then, or that "
+                     "digest, which its writer records, is gone; what they say of its data may not be so")
+
+
+def set_edited(path: str, attrs: dict[str, Any] | None) -> bool:
+    """Whether the complete group ``path`` (``attrs``: its attributes, ``None`` when absent or
+    incomplete) is a set whose attrs were edited after the write (:func:`~neuroxr.store._zarr.attrs_edited`).
+    A set's attrs describe its data and feed computations and re-runs of extraction (a layer's
+    ``reduction``, ``extraction_identity``), so such a set is damage: reads refuse it until it is
+    written again. Entries' edited attrs are the entry engine's to judge (it computes them again)."""
+    return attrs is not None and is_set(path) and attrs_edited(attrs)
 
 
 def chunk_keys(meta: dict[str, Any]) -> list[str]:
@@ -102,6 +128,7 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
 
     # a group written in one batch carries its arrays' documents (readers use them); others: one batch of reads
     docs = get_many(zstore, [f"{prefix}{n}/zarr.json" for n in names if n not in metas and f"{prefix}{n}/zarr.json" in keys])
+    read = {}
     for name in names:
         meta = metas.get(name)
         if meta is None and docs.get(f"{prefix}{name}/zarr.json") is not None:
@@ -112,6 +139,7 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
         if not isinstance(meta, dict) or meta.get("node_type") != "array":
             gone.append(name)
             continue
+        read[name] = meta
         expected = chunk_keys(meta)
         allowed = set(absent.get(name, []))
         missing = [c for c in expected if f"{prefix}{name}/{c}" not in keys and c not in allowed]
@@ -124,6 +152,8 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
             problems.extend(p.rpartition("; rewrite")[0] for _, p in _read_chunks(zstore, f"{prefix}{name}", meta, present))
     if gone:
         problems.insert(0, f"marked complete but its variables {gone} are missing")
+    elif not edited and arrays_edited(attrs, read):
+        problems.insert(0, ARRAYS_PROBLEM)
     if edited:
         problems.insert(0, MARKS_PROBLEM)
     return problems, lost
@@ -153,15 +183,23 @@ def mark_group(group: Any, zstore: Any, path: str) -> str:
 
     Records the group's arrays (:data:`VARS_ATTR`) and the chunks absent now, i.e. equal to the
     fill value and skipped by Zarr (:data:`ABSENT_ATTR`), so :func:`scan` can tell lost data from
-    data never written, and a fresh version token; their digest (:data:`MARKS_ATTR`) and the
+    data never written, the digests of its attrs as stored (:data:`DIGEST_ATTR`: every writer's
+    groups, sets, entries and extracted layers alike) and of its arrays' attrs (:data:`ARRAYS_ATTR`),
+    and a fresh version token saying so
+    (:func:`~neuroxr.store._zarr.new_token`); the records' digest (:data:`MARKS_ATTR`) and the
     completion flag come in the same update, so records edited later are told apart. Returns the token.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         names = sorted(str(n) for n, _ in group.arrays())
-    token = uuid.uuid4().hex
-    marks = {VARS_ATTR: names, ABSENT_ATTR: absent_chunks(zstore, path), TOKEN_ATTR: token}
-    marks[MARKS_ATTR] = marks_digest({**dict(group.attrs), **marks})
+    token = new_token()
+    attrs = dict(group.attrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metas = {str(n): {"attributes": dict(a.attrs)} for n, a in group.arrays()}
+    marks = {VARS_ATTR: names, ABSENT_ATTR: absent_chunks(zstore, path), TOKEN_ATTR: token,
+             DIGEST_ATTR: attrs_digest(attrs), ARRAYS_ATTR: arrays_digest(metas)}
+    marks[MARKS_ATTR] = marks_digest({**attrs, **marks})
     group.attrs.update({**marks, COMPLETE_ATTR: True})
     return token
 
@@ -241,6 +279,8 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         attrs = m.get("attributes", {})
         if marks_edited(attrs):
             problems.append((node or "/", f"{MARKS_PROBLEM}; rewrite the entry"))
+        if attrs.get(COMPLETE_ATTR) and set_edited(node, attrs):
+            problems.append((node, f"{SET_ATTRS_PROBLEM}; rewrite the set"))
         if not attrs.get(COMPLETE_ATTR) or VARS_ATTR not in attrs:
             continue
         gone = [v for v in attrs[VARS_ATTR] if (f"{node}/{v}" if node else v) not in arrays]
@@ -249,6 +289,9 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
                 node or "/",
                 f"marked complete but its variables {gone} are missing; rewrite the entry",
             ))
+        elif not marks_edited(attrs) and arrays_edited(attrs, {v: meta[f"{node}/{v}" if node else v] or {}
+                                                               for v in attrs[VARS_ATTR]}):
+            problems.append((node or "/", f"{ARRAYS_PROBLEM}; rewrite the entry"))
     out: list[tuple[str, str]] = []
     for p in problems:
         if p not in out:

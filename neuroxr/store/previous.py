@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from ..errors import StoreError
-from ._zarr import COMPLETE_ATTR, HIDDEN, TOKEN_ATTR, read_json
+from ._zarr import COMPLETE_ATTR, HIDDEN, TOKEN_ATTR, new_token, read_json, writes_digests
 from .batch import delete_keys, keys_below, put_many
 from .lock import _owner_alive
 
@@ -151,8 +151,8 @@ def restore(zstore: Any, path: str, bid: str) -> str | None:
     rel = {k[len(prefix) + 1 :] for k in kept}
     _copy(zstore, {k: f"{path}/{k[len(prefix) + 1:]}" for k in kept if k != doc_key})
     delete_keys(zstore, [k for k in current if k[len(path) + 1 :] not in rel])
-    token = uuid.uuid4().hex
-    doc.setdefault("attributes", {})[TOKEN_ATTR] = token
+    attrs = doc.setdefault("attributes", {})
+    token = attrs[TOKEN_ATTR] = new_token(writes_digests(attrs))  # says what the kept copy's writer recorded
     put_many(zstore, {f"{path}/zarr.json": json.dumps(doc).encode()})
     drop(zstore, path, bid)
     return token

@@ -26,7 +26,7 @@ from ..attrs import storable
 from ..errors import StoreError
 from . import _zarr, atomic, batch, previous
 from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, list_keys, read_json
-from .integrity import chunk_index, group_damage, scan
+from .integrity import SET_ATTRS_PROBLEM, chunk_index, group_damage, scan, set_edited
 from .listing import Listing
 
 __all__ = ["Examined", "Reading"]
@@ -108,6 +108,8 @@ class Examined:
                 mem = self.batch() if self._fetch else self._mem
                 keys = None if mem is None else {f"{self.path}/{k}" for k in list_keys(mem)}
                 self._found = self._store._damage(self.loc, self.doc, keys)  # type: ignore[arg-type]
+                if set_edited(self.path, self.attrs):  # first: a read of the set refuses it
+                    self._found = ([SET_ATTRS_PROBLEM, *self._found[0]], self._found[1])
                 if self._found[0] and mem is None and self.generation < 3 and self.replaced():  # met a rewrite: not damage
                     return self.damage
         return self._found
@@ -419,6 +421,8 @@ class Reading(Listing):
         if found.attrs is None:
             return []
         problems = group_damage(self._zstore, found.loc, found.doc, values=True)[0] if values else found.damage[0]  # type: ignore[arg-type]
+        if values and set_edited(path, found.attrs):
+            problems.insert(0, SET_ATTRS_PROBLEM)
         return [(path, p) for p in problems]
 
     def _unfinished_swaps(self) -> list[tuple[str, str]]:

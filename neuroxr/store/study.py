@@ -43,14 +43,12 @@ from ..errors import ParameterError, StoreError
 from . import atomic, batch, previous
 from ._zarr import (
     COMPLETE_ATTR,
-    DIGEST_ATTR,
     STORE_ATTRS,
     STORE_VERSION,
     STORE_VERSION_ATTR,
     TOKEN_ATTR,
     TOP_GROUPS,
     _jsonable,
-    attrs_digest,
     checksummed,
     local_root,
     os_message,
@@ -519,13 +517,12 @@ class StudyStore(Reading, SetWriters):
 
         Raises :class:`StoreError` (one line) on a full disk or a read-only store; the old entry survives.
         Attrs encoded by :func:`neuroxr.attrs.storable` (a result as handed out) are stored decoded:
-        the store holds JSON objects, whichever form it was given, with their digest
-        (:func:`~neuroxr.store._zarr.attrs_edited` tells them edited since). ``encoding``: per-variable Zarr encodings.
+        the store holds JSON objects, whichever form it was given; the completion marker records their
+        digest (:func:`~neuroxr.store._zarr.attrs_edited` tells them edited since). ``encoding``: per-variable Zarr encodings.
         """
         self._require_write()
         ds = ds.copy(deep=False)
         ds.attrs = _jsonable({k: v for k, v in decode_attrs(ds.attrs).items() if k not in STORE_ATTRS})
-        ds.attrs[DIGEST_ATTR] = attrs_digest(ds.attrs)  # readers of entries tell attrs edited since (attrs_edited)
         for name in list(ds.variables):
             if ds[name].dtype.kind in "UT":  # variable-length UTF-8 has a Zarr v3 spec; fixed <U does not
                 ds[name] = ds[name].copy(data=np.asarray(ds[name].values, dtype=object))

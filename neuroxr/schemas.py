@@ -433,7 +433,8 @@ def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
                         f"was written, so the parameters and inputs it shows are not those of its numbers); {fix}"))
         elif e["edited"]:
             out.append((e["path"], f"its attrs were edited after it was written (they no longer hash to the digest "
-                        f"recorded then, so values it shows or that later computations read from it are not its own); {fix}"))
+                        f"recorded then, or that digest or its version token, which its writer records, is gone; so values "
+                        f"it shows or that later computations read from it are not its own); {fix}"))
     return out
 
 

@@ -426,6 +426,8 @@ def test_an_entry_whose_token_and_digests_were_deleted_is_never_trusted(store):
     summary = json.loads(CliRunner().invoke(main, ["info", "--json", store.url]).output)
     (entry,) = [e for e in summary["metrics"] if e["path"] == first.path]
     assert entry["status"] == "edited (attrs changed after the write)"
+    res = _validate(store)  # says what is gone, not that the attrs fail to hash to a digest
+    assert res.exit_code == 1 and first.path in res.output and "or that digest or its version token" in res.output
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         again = compute(StudyStore(store.url), "cka", "net.fc", "monkeyA")

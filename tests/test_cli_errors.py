@@ -134,3 +134,102 @@ def test_messages_name_the_sets_and_commands_as_given(runner, geometry_study, ar
         with pytest.raises(NeuroxrError) as info:  # the Python API keeps its argument names
             neuroxr.score(geometry_study, args[0].replace("-", "_"), *args[2:4])
         assert " (" in str(info.value) and any(f"{n} (" in str(info.value) for n in ("a", "X", "neural_a", "features"))
+
+
+#: what a Python message advises that a command-line user cannot do (a call, a keyword argument, a selection)
+PYTHON_ADVICE = ("nx.", "(...", "=...", ".isel(", ".sel(", "assign_coords", "stimulus_ids", "extract_features", "time_bins",
+                 "noise_ceiling=", "stratify_by=")
+
+
+@pytest.fixture
+def time_study(tmp_path):
+    """A store with a feature set, time-resolved animals (3 bins; animalC with other bins), a static
+    set, a set of one bin and a set whose neuroids each lack a second trial at some stimulus."""
+    from conftest import time_sets
+
+    F, A, B = time_sets()
+    stim = list(F.stimulus_id.values)
+    rng = np.random.default_rng(2)
+    store = StudyStore(tmp_path / "time.zarr")
+    store.write_features("net", "l1", F)
+    store.write_neural("animalA", A)
+    store.write_neural("animalC", neural(rng.normal(size=(len(stim), 4, 3, 3)), stimulus_id=stim,
+                                         time_bins=[(0, 10), (10, 20), (30, 40)]))
+    store.write_neural("onebin", neural(rng.normal(size=(len(stim), 4, 3, 1)), stimulus_id=stim, time_bins=[(0, 10)]))
+    store.write_neural("static", neural(rng.normal(size=(len(stim), 6, 3)), stimulus_id=stim, region=["IT"] * 6))
+    holes = rng.normal(size=(len(stim), 4, 2))
+    for j in range(4):  # neuroid j lacks its second trial at stimulus j: none spans every stimulus with 2 trials
+        holes[j, j, 1] = np.nan
+    store.write_neural("holes", neural(holes, stimulus_id=stim))
+    return store
+
+
+@pytest.mark.parametrize("args, want", [
+    (["temporal-generalization", "STORE", "net.l1", "static"],
+     "static: temporal generalisation needs a 'time_bin' dim; give a time-resolved neural set (one written with its time bins)."),
+    (["cka", "STORE", "net.l1", "animalA"], "write one bin of it to the store as a set of its own, or score it with a direction"),
+    (["rsa", "STORE", "net.l1", "animalA"], "write one bin of it to the store as a set of its own, or score it with a direction"),
+    (["dimensionality", "STORE", "animalA"], "write one bin of it to the store as a set of its own"),
+    (["cka", "STORE", "net.l1", "onebin"], "(dim 'time_bin', 1 bin) but static responses (no 'time_bin' dim) are expected; "
+     "write it to the store without its time bin."),
+    (["inter-animal", "STORE", "animalA", "animalC"], "their time bins differ (time_bin_start/time_bin_end); write sets with "
+     "the same time bins to the store."),
+    (["temporal-generalization", "STORE", "animalA", "animalC"], "write sets with the same time bins to the store."),
+    (["brainscore", "STORE", "net.l1", "static", "--stratify-by", "bogus", "--n-components", "3"],
+     "--stratify-by bogus is not a coord on the 'stimulus' dim of the neural data or the features; name a stimulus coord "
+     "they have or pass --stratify-by none."),
+    (["rsa", "STORE", "net.l1", "holes"], "select the stimuli they share (write a set of those stimuli to the store) or "
+     "score without a ceiling (--no-ceiling)."),
+])
+def test_errors_give_the_command_lines_advice(runner, time_study, args, want):
+    """The library's advice is Python (``nx.neural(..., time_bins=...)``, ``neural.isel(time_bin=0)``,
+    ``neural.sel(stimulus=...)``, ``assign_coords``); a command prints what its user can do instead."""
+    res = runner.invoke(main, ["score", *[time_study.url if a == "STORE" else a for a in args]])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and want in res.stderr, res.output
+    for python in PYTHON_ADVICE:
+        assert python not in res.stderr, (python, res.stderr)
+    with pytest.raises(NeuroxrError) as info:  # the Python API keeps its Python advice
+        neuroxr.score(time_study, args[0].replace("-", "_"), *args[2:4],
+                      **({"stratify_by": "bogus", "n_components": 3} if "--stratify-by" in args else {}))
+    assert any(python in str(info.value) for python in PYTHON_ADVICE), str(info.value)
+
+
+def test_a_failed_sweep_entry_warns_with_the_command_lines_advice(runner, time_study, tmp_path):
+    """``neuroxr sweep --on-error warn``: a failed entry's warning names its set as given and gives
+    the command line's advice, as the error of ``--on-error raise`` does."""
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [net]\nlayers: [l1]\nneural: [holes]\ndirections: [rsa]\n")
+    for on_error in ("warn", "raise"):
+        res = runner.invoke(main, ["sweep", time_study.url, str(cfg), "--scheduler", "serial", "--no-progress",
+                                   "--on-error", on_error])
+        assert res.exit_code == (0 if on_error == "warn" else 1) and "Traceback" not in res.output, res.output
+        [line] = [x for x in res.stderr.splitlines() if "crsa/net.l1__holes" in x]
+        assert "crsa: holes: every neuroid lacks 2 trials" in line and "(write a set of those stimuli to the store)" in line
+        assert ".sel(" not in line and "neural (holes)" not in line, line
+
+
+def test_extract_errors_give_the_command_lines_advice(runner, tmp_path):
+    """``neuroxr extract``: stimulus ids are the image files' names (no ids to pass), a layer too
+    large is left out by naming the others with --layer, and --layer given twice is named as the flag."""
+    pytest.importorskip("torch")
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "a.jpg"):
+        image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / name)
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), "
+                                      "nn.Linear(3 * 16 * 16, 100000))\n")
+    args = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
+            "--images", str(folder), "--image-size", "16", "--no-progress"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 1 and res.stderr.strip() == ("Error: stimulus ids must be unique; 1 are repeated, e.g. ['a']. "
+                                                         "Rename the files: their names without the extension are the ids."), res.output
+    (folder / "a.jpg").unlink()
+    res = runner.invoke(main, [*args, "--memory-limit", "1MiB"])
+    assert res.exit_code == 1 and "Raise --memory-limit, use a reduction or leave this layer out (name the others with " \
+                                  "--layer)." in res.stderr, res.output
+    res = runner.invoke(main, [*args, "--layer", "1", "--layer", "1"])
+    assert res.exit_code == 1 and res.stderr.startswith("Error: --layer lists a module twice"), res.output
+    for python in PYTHON_ADVICE + ("layers",):
+        assert python not in res.stderr

@@ -12,6 +12,7 @@ import click
 from ._common import (
     KeysCommand,
     Output,
+    flag_spelling,
     not_empty,
     one_line,
     open_store_or_fail,
@@ -264,8 +265,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         click.echo(DASHBOARD_ADVICE, err=True)
     if result.failed and not (quiet or as_json):  # on_error: warn (raise stopped above); --json lists them in "failed"
         for key, why in result.failed.items():
-            click.echo(f"Warning: sweep entry {key} failed ({one_line(why)}); its cells are empty, and a re-run computes it.",
-                       err=True)
+            click.echo(f"Warning: sweep entry {key} failed ({flag_spelling(one_line(why), None)}); its cells are empty, and a "
+                       "re-run computes it.", err=True)  # the sets as named, the command line's advice
     if as_json:
         click.echo(to_json({
             "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped, "failed": result.failed,

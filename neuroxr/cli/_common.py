@@ -20,6 +20,8 @@ from typing import Any
 
 import click
 
+from ._advice import cli_advice
+
 __all__ = ["main", "CommandGroup", "KeysCommand", "cli_advice", "flag_name", "flag_spelling", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
            "one_line", "storage_options", "current_storage_options", "storage_options_for", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
@@ -127,43 +129,8 @@ _UNDERSCORED = re.compile(r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w=
 #: :func:`neuroxr.geometry._common._named`): on the command line, the set as the user named it
 _INPUT = re.compile(r"(?<![\w.\-/'\"])(?:a|b|X|Y|obj|source|target|neural|features|neural_a|neural_b|features_a|features_b)"
                     r" \(([^()\s,;]+)\)")
-#: the Python advice of library messages and what a command-line user does instead (every command): the
-#: command line cannot select stimuli, bins or coords of a set, pass ids or call library functions
-_ADVICE = [(re.compile(pattern), text) for pattern, text in (
-    # a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``)
-    (r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)",
-     " (write sets of the same stimuli to the store)"),
-    # stimuli no neuroid spans (``select the stimuli they share (neural.sel(stimulus=...))``)
-    (r" \(\w+\.sel\(stimulus=\.\.\.\)\)", " (write a set of those stimuli to the store)"),
-    # time bins: a static set where a time-resolved one is needed, and the other way round
-    (r"build it with nx\.neural\(\.\.\., time_bins=\.\.\.\)",
-     "give a time-resolved neural set (one written with its time bins)"),
-    (r"select one bin, e\.g\. \w+\.isel\(time_bin=0\), and score the bins one at a time",
-     "write one bin of it to the store as a set of its own, or score it with a direction (forward, reverse, "
-     "inter-animal), which scores every bin"),
-    (r"drop the dim with \w+\.isel\(time_bin=0\), or pass the responses without time_bins",
-     "write it to the store without its time bin"),
-    (r"select the common bins first, e\.g\. \w+\.sel\(time_bin=\.\.\.\) so both hold the same bins",
-     "write sets with the same time bins to the store"),
-    # brainscore's strata: a coord the sets lack
-    (r"add it \(e\.g\. \w+\.assign_coords\(\w+=\('stimulus', \w+\)\)\) or", "name a stimulus coord they have or"),
-    # extraction: ids from file names, a layer left out, a layer reduced by an earlier revision
-    (r"Pass stimulus_ids=\.\.\. explicitly \(file names are used without their extension\)",
-     "Rename the files: their names without the extension are the ids"),
-    (r"leave this layer out \(layers=\.\.\.\)", "leave this layer out (name the others with --layer)"),
-    (r"extract_features\(\.\.\., .*?\) \((neuroxr extract [^()]*)\)", r"\1"),
-    (r"; replace or remove it, or pass the other files", "; replace or remove it"),
-)]
 #: a message's first word, the library function (or entry kind) that raised it: ``split_distance: ...``
 _CALLER = re.compile(r"^([a-z]+(?:_[a-z0-9]+)+): ")
-
-
-def cli_advice(message: str) -> str:
-    """``message`` with the Python advice of a library message (``nx.neural(..., time_bins=...)``,
-    ``b.isel(time_bin=0)``, ``stimulus_ids=...``) replaced by what a command-line user does."""
-    for pattern, text in _ADVICE:
-        message = pattern.sub(text, message)
-    return message
 
 
 def _set_names(message: str) -> str:

@@ -1,0 +1,44 @@
+"""The library's Python advice as the command line's: what a command-line user does instead of a
+Python call, selection or keyword argument (used by :func:`neuroxr.cli._common.flag_spelling`)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["cli_advice"]
+
+#: the Python advice of library messages and what a command-line user does instead (every command): the
+#: command line cannot select stimuli, bins or coords of a set, pass ids or call library functions
+_ADVICE = [(re.compile(pattern), text) for pattern, text in (
+    # a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``)
+    (r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)",
+     " (write sets of the same stimuli to the store)"),
+    # stimuli no neuroid spans (``select the stimuli they share (neural.sel(stimulus=...))``)
+    (r" \(\w+\.sel\(stimulus=\.\.\.\)\)", " (write a set of those stimuli to the store)"),
+    # time bins: a static set where a time-resolved one is needed, and the other way round
+    (r"build it with nx\.neural\(\.\.\., time_bins=\.\.\.\)",
+     "give a time-resolved neural set (one written with its time bins)"),
+    (r"select one bin, e\.g\. \w+\.isel\(time_bin=0\), and score the bins one at a time",
+     "write one bin of it to the store as a set of its own, or score it with a direction (forward, reverse, "
+     "inter-animal), which scores every bin"),
+    (r"drop the dim with \w+\.isel\(time_bin=0\), or pass the responses without time_bins",
+     "write it to the store without its time bin"),
+    (r"select the common bins first, e\.g\. \w+\.sel\(time_bin=\.\.\.\) so both hold the same bins",
+     "write sets with the same time bins to the store"),
+    # brainscore's strata: a coord the sets lack
+    (r"add it \(e\.g\. \w+\.assign_coords\(\w+=\('stimulus', \w+\)\)\) or", "name a stimulus coord they have or"),
+    # extraction: ids from file names, a layer left out, a layer reduced by an earlier revision
+    (r"Pass stimulus_ids=\.\.\. explicitly \(file names are used without their extension\)",
+     "Rename the files: their names without the extension are the ids"),
+    (r"leave this layer out \(layers=\.\.\.\)", "leave this layer out (name the others with --layer)"),
+    (r"extract_features\(\.\.\., .*?\) \((neuroxr extract [^()]*)\)", r"\1"),
+    (r"; replace or remove it, or pass the other files", "; replace or remove it"),
+)]
+
+
+def cli_advice(message: str) -> str:
+    """``message`` with the Python advice of a library message (``nx.neural(..., time_bins=...)``,
+    ``b.isel(time_bin=0)``, ``stimulus_ids=...``) replaced by what a command-line user does."""
+    for pattern, text in _ADVICE:
+        message = pattern.sub(text, message)
+    return message

@@ -233,3 +233,20 @@ def test_extract_errors_give_the_command_lines_advice(runner, tmp_path):
     assert res.exit_code == 1 and res.stderr.startswith("Error: --layer lists a module twice"), res.output
     for python in PYTHON_ADVICE + ("layers",):
         assert python not in res.stderr
+
+
+@pytest.mark.parametrize("message, want", [
+    ("backend='cupy' needs CuPy.", "backend: cupy needs CuPy."),
+    ("score without a ceiling (noise_ceiling=False).", "score without a ceiling (noise_ceiling: false)."),
+    ("pass regions=None or use regions=None.", "leave out regions or leave out regions."),
+    ("Pass min_reliability= to mark unreliable targets", "Pass min_reliability to mark unreliable targets"),
+    ("or pass the address of your own GPU cluster as scheduler, or run with client='serial'.",
+     "or pass the address of your own GPU cluster as scheduler, or run with --scheduler serial."),
+    ("x_y=1 and alpha_z='a' are no keys", "x_y=1 and alpha_z='a' are no keys"),
+])
+def test_the_sweep_spells_its_keys_as_its_file_writes_them(message, want):
+    """``neuroxr sweep CONFIG``: a key in a message is written as the YAML file writes it; names that
+    are no key of the file stay as they are (the embedded GPU cluster's advice, seen only with a GPU, too)."""
+    from neuroxr.cli.sweep import sweep_command
+
+    assert flag_spelling(message, sweep_command) == want

@@ -54,8 +54,25 @@ class CommandGroup(click.Group):
 
 
 class KeysCommand(click.Command):
-    """A command whose errors name the keys of the file it runs (``neuroxr sweep CONFIG``): left as
-    they are by :func:`flag_spelling`."""
+    """A command whose errors name the keys of the file it runs (``neuroxr sweep CONFIG``): they stay
+    keys, written as the file writes them (:func:`flag_spelling`, ``backend='cupy'`` -> ``backend: cupy``).
+
+    Parameters
+    ----------
+    keys_from : str
+        ``"module:attribute"`` of the file's keys (imported when a message is spelled).
+    """
+
+    def __init__(self, *args: Any, keys_from: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keys_from = keys_from
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of the command's file."""
+        import importlib
+
+        module, _, attribute = self.keys_from.partition(":")
+        return tuple(getattr(importlib.import_module(module), attribute)) if module else ()
 
 
 #: exit status of a command interrupted by Ctrl-C (KeyboardInterrupt): 128 + SIGINT, as shells report it
@@ -211,7 +228,9 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     str
     """
     message = _set_names(message)
-    if command is None or isinstance(command, KeysCommand):
+    if isinstance(command, KeysCommand):
+        return _key_spelling(message, command.keys())
+    if command is None:
         return message
     caller = _CALLER.match(message)  # the library function that raised it: the command the user ran
     if caller and _library_name(caller.group(1)):
@@ -261,6 +280,29 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     message = _SUBJECT.sub(lambda m: m.group(1) + (_flag(opts[m.group(2)]) if m.group(2) in opts else m.group(2)), message)
     message = _UNDERSCORED.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(1), message)
     return _AGAIN.sub(r"\1\2", message)
+
+
+def _key_spelling(message: str, keys: Iterable[str]) -> str:
+    """``message`` with ``key=value`` of a file's ``keys`` written as the YAML file writes it
+    (``backend: cupy``, ``noise_ceiling: false``, ``pass regions=None`` -> ``leave out regions``) and
+    ``key=`` (the keyword itself) as the key."""
+    keys = set(keys)
+
+    def assign(m: re.Match) -> str:
+        if m.group(2) not in keys:
+            return m.group(0)
+        try:
+            value = ast.literal_eval(m.group(3))
+        except (ValueError, SyntaxError):
+            return m.group(0)
+        if value is None and m.group(1) == "pass ":
+            return f"leave out {m.group(2)}"
+        text = ("null" if value is None else str(value).lower() if isinstance(value, bool) else value
+                if isinstance(value, str) else m.group(3))
+        return f"{m.group(1) or ''}{m.group(2)}: {text}"
+
+    message = _ASSIGN.sub(assign, message)
+    return _KEYWORD.sub(lambda m: m.group(1) if m.group(1) in keys else m.group(0), message)
 
 
 def _quiet_stdout() -> None:

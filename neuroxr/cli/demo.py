@@ -47,12 +47,17 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     must be new or hold an example study that the demo wrote."""
     from ..schemas import _store_entries, validate_store
     from ..store import StudyStore
+    from ..store._zarr import local_root
     from ..store.study import _enclosing_zarr
     from ..sweep.cluster import connect
     from ..sweep.run import _is_serial
     from .info import print_summary, store_summary
 
     out = Output(as_json, quiet)
+    if local_root(path) is None:  # a URL taken as a path would write a local folder 'gs:/...' and then read the URL
+        raise click.BadParameter(f"{path!r} is a URL; the demo writes its example study to a local folder: give a "
+                                 "path (and copy the folder to the object store to use it there).", param_hint="'PATH'")
+    path = local_root(path) if path.startswith("file://") else path  # a file:// URL: its folder
     where = os.path.abspath(path)
     # every argument is checked before anything is written or replaced
     address = scheduler is not None and not _is_serial(scheduler)

@@ -250,3 +250,13 @@ def test_the_sweep_spells_its_keys_as_its_file_writes_them(message, want):
     from neuroxr.cli.sweep import sweep_command
 
     assert flag_spelling(message, sweep_command) == want
+
+
+def test_report_errors_start_with_the_command(runner, geometry_study, tmp_path):
+    """``neuroxr report``'s errors raised by ``write_report`` start with the command, not the function,
+    and name its flag."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = runner.invoke(main, ["report", geometry_study.url, "--out", str(afile)])
+    assert res.exit_code == 1 and res.stderr.strip() == f"Error: report: --out {str(afile)!r} is a file; pass a folder (made " \
+                                                        "if absent).", res.output

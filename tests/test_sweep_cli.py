@@ -322,8 +322,8 @@ def test_cli_sweep_of_a_store_without_features_says_so(tmp_path):
     st.write_neural("mA", neural(np.random.default_rng(0).normal(size=(8, 3, 2)), [f"s{i}" for i in range(8)]))
     res = CliRunner().invoke(main, ["sweep", st.url, "--scheduler", "serial"])
     line = _one_line_error(res)
-    assert line == (f"Error: store {st.url!r} holds no feature sets; write layers first (write_features, neuroxr extract) "
-                    "or sweep the directions without layers (inter_animal).")
+    assert line == (f"Error: store {st.url!r} holds no feature sets; write layers first (neuroxr extract) "
+                    "or sweep the directions without layers (inter_animal).")  # the command line's way, not write_features
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_cli_sweep_quiet_silences_warnings(sweep_copy, tmp_path, monkeypatch, quiet):

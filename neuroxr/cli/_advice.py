@@ -33,6 +33,8 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"leave this layer out \(layers=\.\.\.\)", "leave this layer out (name the others with --layer)"),
     (r"extract_features\(\.\.\., .*?\) \((neuroxr extract [^()]*)\)", r"\1"),
     (r"; replace or remove it, or pass the other files", "; replace or remove it"),
+    # a store without layers: the command line writes them with neuroxr extract
+    (r"\(write_features, neuroxr extract\)", "(neuroxr extract)"),
     # a URL of a protocol fsspec does not know (the store's URL)
     (r"^Protocol not known: (\w+)$", r"fsspec knows no protocol '\1'; give a path or a URL such as s3://bucket/study.zarr."),
     # the sweep's keyword arguments where its command takes a flag or leaves a config key out

@@ -171,12 +171,17 @@ def _set_names(message: str) -> str:
 
 
 def _library_name(word: str) -> bool:
-    """Whether ``word`` names a public function of neuroxr or neuroxr.geometry, or an entry kind."""
+    """Whether ``word`` names a public function of neuroxr, neuroxr.geometry or neuroxr.report
+    (``write_report``), or an entry kind."""
     import neuroxr
     from neuroxr import geometry
     from neuroxr.entries.kinds import KINDS
 
-    return word in KINDS or callable(getattr(neuroxr, word, None)) or callable(getattr(geometry, word, None))
+    if word in KINDS or callable(getattr(neuroxr, word, None)) or callable(getattr(geometry, word, None)):
+        return True
+    from neuroxr import report  # imported only for a message that starts with a name of its own
+
+    return word in report.__all__ and callable(getattr(report, word, None))
 
 
 def _long(opts: list[str]) -> str:

@@ -191,11 +191,16 @@ def _write_example(path: str, seed: int, n_stimuli: int | None) -> Any:
     renames); the previous example study there is deleted only once the new one is complete. A
     failed generation leaves ``path`` as it was and nothing beside it."""
     from ..datasets import synthetic
-    from ..store import StudyStore
+    from ..store import StoreError, StudyStore
 
     where = os.path.abspath(path)
     parent, name = os.path.split(where)
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        why = "is a file" if os.path.isfile(parent) else f"cannot be made ({exc.strerror or type(exc).__name__})"
+        raise click.ClickException(f"cannot write the example study to {where!r}: its folder {parent!r} {why}; "
+                                   "choose another PATH.") from None
     tag = uuid.uuid4().hex[:12]
     new, old = (os.path.join(parent, f".{name}.{what}-{tag}") for what in ("new", "old"))
     kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
@@ -215,6 +220,11 @@ def _write_example(path: str, seed: int, n_stimuli: int | None) -> Any:
             os.rename(new, where)
     except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
         raise click.ClickException(f"cannot generate the example study: {one_line(exc)}") from None
+    except (OSError, StoreError) as exc:  # a folder that cannot be written: named as given, not the copy beside it
+        cause = exc if isinstance(exc, OSError) else exc.__cause__
+        why = (cause.strerror or type(cause).__name__) if isinstance(cause, OSError) else one_line(exc)
+        raise click.ClickException(f"cannot write the example study to {where!r} ({why}); choose a PATH in a folder "
+                                   "you can write.") from None
     finally:
         shutil.rmtree(new, ignore_errors=True)  # no half-written study left behind
     return StudyStore(path)

@@ -260,3 +260,19 @@ def test_report_errors_start_with_the_command(runner, geometry_study, tmp_path):
     res = runner.invoke(main, ["report", geometry_study.url, "--out", str(afile)])
     assert res.exit_code == 1 and res.stderr.strip() == f"Error: report: --out {str(afile)!r} is a file; pass a folder (made " \
                                                         "if absent).", res.output
+
+
+def test_a_damaged_set_says_how_to_write_it_again_on_the_command_line(runner, geometry_study):
+    """A set with a lost chunk: the command names how a command-line user writes it again, never
+    ``StudyStore.write_neural`` / ``write_features``."""
+    import pathlib
+
+    root = pathlib.Path(geometry_study.url)
+    for group in ("neural/monkeyA/data", "features/net/conv1/data"):
+        next(p for p in (root / group).rglob("*") if p.is_file() and p.name != "zarr.json").unlink()
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.fc", "monkeyA", "--reps", "2"])
+    assert res.exit_code == 1 and "Traceback" not in res.output and res.stderr.count("\n") == 1, res.output
+    assert "write the set again (as it was written: a converter or a script)" in res.stderr, res.stderr
+    res = runner.invoke(main, ["score", "cka", geometry_study.url, "net.conv1", "net.fc"])
+    assert res.exit_code == 1 and "(neuroxr extract --overwrite)" in res.stderr, res.stderr
+    assert "StudyStore" not in res.stderr and "write_features" not in res.stderr

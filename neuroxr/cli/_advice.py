@@ -33,6 +33,9 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"leave this layer out \(layers=\.\.\.\)", "leave this layer out (name the others with --layer)"),
     (r"extract_features\(\.\.\., .*?\) \((neuroxr extract [^()]*)\)", r"\1"),
     (r"; replace or remove it, or pass the other files", "; replace or remove it"),
+    # a damaged set: written again as it was written (the command line writes layers with neuroxr extract)
+    (r"rewrite the set \(StudyStore\.write_neural\)", "write the set again (as it was written: a converter or a script)"),
+    (r"\(neuroxr extract, StudyStore\.write_features\)", "(neuroxr extract --overwrite)"),
     # a store without layers: the command line writes them with neuroxr extract
     (r"\(write_features, neuroxr extract\)", "(neuroxr extract)"),
     # a URL of a protocol fsspec does not know (the store's URL)

@@ -205,7 +205,7 @@ def test_a_failed_sweep_entry_warns_with_the_command_lines_advice(runner, time_s
         assert res.exit_code == (0 if on_error == "warn" else 1) and "Traceback" not in res.output, res.output
         [line] = [x for x in res.stderr.splitlines() if "crsa/net.l1__holes" in x]
         assert "crsa: holes: every neuroid lacks 2 trials" in line and "(write a set of those stimuli to the store)" in line
-        assert ".sel(" not in line and "neural (holes)" not in line, line
+        assert ".sel(" not in line and "neural (holes)" not in line and "LayoutError" not in line, line
 
 
 def test_extract_errors_give_the_command_lines_advice(runner, tmp_path):
@@ -276,3 +276,6 @@ def test_a_damaged_set_says_how_to_write_it_again_on_the_command_line(runner, ge
     res = runner.invoke(main, ["score", "cka", geometry_study.url, "net.conv1", "net.fc"])
     assert res.exit_code == 1 and "(neuroxr extract --overwrite)" in res.stderr, res.stderr
     assert "StudyStore" not in res.stderr and "write_features" not in res.stderr
+    res = runner.invoke(main, ["validate", "--values", geometry_study.url])  # its problems: no Python class names
+    assert res.exit_code == 1 and "write the set again (as it was written" in res.stderr, res.output
+    assert "StoreError" not in res.output and "StudyStore" not in res.output, res.output

@@ -40,6 +40,8 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"\(write_features, neuroxr extract\)", "(neuroxr extract)"),
     # a URL of a protocol fsspec does not know (the store's URL)
     (r"^Protocol not known: (\w+)$", r"fsspec knows no protocol '\1'; give a path or a URL such as s3://bucket/study.zarr."),
+    # neuroxr's own error classes before a failed entry's or unreadable entry's message (the message says what)
+    (r"\b(?:Layout|Parameter|Store|Backend|SweepConfig|Sweep|Extraction|DataNotFound)Error: ", ""),
     # the sweep's keyword arguments where its command takes a flag or leaves a config key out
     (r"client='serial'", "--scheduler serial"),
     (r"use regions=None", "leave out regions"),

@@ -511,6 +511,7 @@ def table(rows: list[list[Any]], header: list[str], indent: str = "  ") -> str:
 def report_validation(url: str, problems: list[str], n_entries: int, out: Output | None = None) -> None:
     """Print the outcome of :func:`neuroxr.schemas.validate_store` (problems on stderr)."""
     out = out or Output()
+    problems = [cli_advice(p) for p in problems]  # the command line's advice, no Python class names
     if problems:
         if not out.as_json:  # quiet still shows the problems: they are the error
             click.echo(f"{url}: {len(problems)} problem(s) found:", err=True)

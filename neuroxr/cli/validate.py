@@ -46,6 +46,7 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     problems = problems + [f"{path}: {why}: listings and set names do not see it; run neuroxr validate --rebuild-inventory"
                            for path, why in found if why == MISSING]
     inventory = [f"{path}: {why}" for path, why in found if why != MISSING]
+    problems = [cli_advice(p) for p in problems]  # the command line's advice, no Python class names (--json too)
     obj = {"url": st.url, "valid": not problems, "entries": n, "problems": problems}
     if earlier:
         obj["earlier_revision"] = earlier

@@ -152,6 +152,7 @@ def time_study(tmp_path):
     rng = np.random.default_rng(2)
     store = StudyStore(tmp_path / "time.zarr")
     store.write_features("net", "l1", F)
+    store.write_features("net", "l2", features(rng.normal(size=(len(stim), 5)), stim))
     store.write_neural("animalA", A)
     store.write_neural("animalC", neural(rng.normal(size=(len(stim), 4, 3, 3)), stimulus_id=stim,
                                          time_bins=[(0, 10), (10, 20), (30, 40)]))
@@ -279,3 +280,17 @@ def test_a_damaged_set_says_how_to_write_it_again_on_the_command_line(runner, ge
     res = runner.invoke(main, ["validate", "--values", geometry_study.url])  # its problems: no Python class names
     assert res.exit_code == 1 and "write the set again (as it was written" in res.stderr, res.output
     assert "StoreError" not in res.output and "StudyStore" not in res.output, res.output
+
+
+@pytest.mark.parametrize("args, want", [
+    (["temporal-generalization", "STORE", "net.l1", "animalA"], "Error: temporal-generalization: too few stimuli for the folds"),
+    (["rsa", "STORE", "net.l1", "static", "--variant", "ersa"], "Error: ersa: the training stimuli: too few stimuli for the folds"),
+    (["rsa", "STORE", "net.l1", "static", "--variant", "ereg"], "Error: ereg: too few stimuli for the folds"),
+    (["model-to-model", "STORE", "net.l1", "net.l2"], "Error: model-to-model: too few stimuli for the folds"),
+])
+def test_too_few_stimuli_for_the_folds_names_no_python_arguments(runner, time_study, args, want):
+    """The fold check names its inputs by the library's arguments (``source/neural``, ``neural/features``,
+    ``features_a/features_b``); a command names its sets itself."""
+    res = runner.invoke(main, ["score", *[time_study.url if a == "STORE" else a for a in args], "--n-folds", "100"])
+    assert res.exit_code == 1 and res.stderr.startswith(want) and "--n-folds 100 folds" in res.stderr, res.output
+    assert "/neural" not in res.stderr and "/features" not in res.stderr, res.stderr

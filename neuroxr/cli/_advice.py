@@ -40,6 +40,10 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"\(write_features, neuroxr extract\)", "(neuroxr extract)"),
     # a URL of a protocol fsspec does not know (the store's URL)
     (r"^Protocol not known: (\w+)$", r"fsspec knows no protocol '\1'; give a path or a URL such as s3://bucket/study.zarr."),
+    # the fold check's inputs by their Python arguments (``neural/features``): the command names both sets
+    (r"\b(?:neural|features|source|neural_a|features_a)/(?:neural|features|neural_b|features_b) \(training stimuli\)",
+     "the training stimuli"),
+    (r": (?:neural|features|source|neural_a|features_a)/(?:neural|features|neural_b|features_b): ", ": "),
     # neuroxr's own error classes before a failed entry's or unreadable entry's message (the message says what)
     (r"\b(?:Layout|Parameter|Store|Backend|SweepConfig|Sweep|Extraction|DataNotFound)Error: ", ""),
     # the sweep's keyword arguments where its command takes a flag or leaves a config key out

@@ -294,3 +294,36 @@ def test_too_few_stimuli_for_the_folds_names_no_python_arguments(runner, time_st
     res = runner.invoke(main, ["score", *[time_study.url if a == "STORE" else a for a in args], "--n-folds", "100"])
     assert res.exit_code == 1 and res.stderr.startswith(want) and "--n-folds 100 folds" in res.stderr, res.output
     assert "/neural" not in res.stderr and "/features" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("message, want", [
+    ("layers: 'fc2' is another name of module 'fc' (the same module object, registered twice), which the model's module "
+     "names list once; pass layers=['fc'] (--layer fc).", "pass --layer fc."),
+    ("skipped: returns the same tensor object as 'relu' (in-place op or pass-through); pass layers=['relu2'] to store its "
+     "own output", "pass --layer relu2 to store its own output"),
+    ("image_size=16 (--image-size) has no effect when the model's own preprocessing (model.processor) sizes the inputs; drop "
+     "it or pass transform= to replace the model's preprocessing.", "--image-size 16 has no effect when the model's own "
+     "preprocessing (model.processor) sizes the inputs; drop it."),
+    ("the transform (resize) fails on 'a.png' (bad); pass transform= a callable that takes an image and returns the model "
+     "input (a tensor).", "the transform (resize) fails on 'a.png' (bad); give a model whose own preprocessing takes an image."),
+    ("check that the inputs fit the model: the image size (image_size=, --image-size on the command line), the transform",
+     "check that the inputs fit the model: the image size (--image-size), the transform"),
+])
+def test_extract_messages_give_the_command_lines_advice(message, want):
+    """``neuroxr extract``'s messages from the library (layers given as a list, a transform passed to the
+    Python API, a flag named beside its keyword) as the command line gives them; some need models
+    with their own preprocessing (Hugging Face processors), so they are checked on the messages."""
+    from neuroxr.cli.extract import extract_command
+
+    got = flag_spelling(message, extract_command)
+    assert got.endswith(want) and "transform=" not in got and "layers=" not in got, got
+
+
+def test_require_existing_advice_names_the_flag_once():
+    """The engine's advice names the keyword and, for the command line, the flag; a command says the flag once."""
+    message = ("store 's': no entry forward a -> b matches the request: x differs in reps: 2 (existing) != 3 (asked). No "
+               "parameters reach it: compute the entry anew (require_existing=False; on the command line, leave out "
+               "--require-existing).")
+    got = flag_spelling(message, score.commands["forward"])
+    assert got.endswith("--reps 2 (existing) != --reps 3 (asked). No parameters reach it: compute the entry anew (leave "
+                        "out --require-existing)."), got

@@ -33,6 +33,14 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"leave this layer out \(layers=\.\.\.\)", "leave this layer out (name the others with --layer)"),
     (r"extract_features\(\.\.\., .*?\) \((neuroxr extract [^()]*)\)", r"\1"),
     (r"; replace or remove it, or pass the other files", "; replace or remove it"),
+    (r"pass layers=\['([^']+)'\] \(--layer \1\)", r"pass --layer \1"),
+    (r"pass layers=\['([^']+)'\]", r"pass --layer \1"),
+    (r" or pass transform= to replace the model's preprocessing", ""),  # no transform on the command line
+    (r"pass transform= a callable that takes (.+?) and returns the model input \(a tensor\)",
+     r"give a model whose own preprocessing takes \1"),
+    # a library message that also names the flag (``image_size=, --image-size on the command line``)
+    (r"\([a-z_]+=, (--[a-z-]+) on the command line\)", r"(\1)"),
+    (r"\(require_existing=False; on the command line, leave out --require-existing\)", "(leave out --require-existing)"),
     # a damaged set: written again as it was written (the command line writes layers with neuroxr extract)
     (r"rewrite the set \(StudyStore\.write_neural\)", "write the set again (as it was written: a converter or a script)"),
     (r"\(neuroxr extract, StudyStore\.write_features\)", "(neuroxr extract --overwrite)"),

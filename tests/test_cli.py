@@ -621,3 +621,18 @@ def test_unknown_score_kind_lists_every_kind(runner, geometry_study):
     assert res.exit_code == 2
     for kind in ("forward", "model-to-model", "rsa", "brainscore", "temporal-generalization"):
         assert kind in res.stderr
+
+
+def test_demo_in_a_folder_it_cannot_write_is_one_line_naming_path(runner, tmp_path):
+    """``neuroxr demo PATH`` where PATH's folder is a file, or cannot be written: one line naming PATH
+    as given (never the copy written beside it, an errno or an exception class)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = runner.invoke(main, ["demo", str(afile / "demo.zarr"), "--scheduler", "serial"])
+    assert res.exit_code == 1 and res.stderr.strip() == (f"Error: cannot write the example study to {str(afile / 'demo.zarr')!r}: "
+                                                         f"its folder {str(afile)!r} is a file; choose another PATH."), res.output
+    if os.path.isdir("/proc/self"):  # a folder no file can be made in, even by root
+        res = runner.invoke(main, ["demo", "/proc/demo.zarr", "--scheduler", "serial"])
+        assert res.exit_code == 1 and res.stderr.strip().startswith("Error: cannot write the example study to '/proc/demo.zarr' ("), \
+            res.output
+        assert ".new-" not in res.stderr and "Error)" not in res.stderr, res.stderr

@@ -134,3 +134,196 @@ def test_messages_name_the_sets_and_commands_as_given(runner, geometry_study, ar
         with pytest.raises(NeuroxrError) as info:  # the Python API keeps its argument names
             neuroxr.score(geometry_study, args[0].replace("-", "_"), *args[2:4])
         assert " (" in str(info.value) and any(f"{n} (" in str(info.value) for n in ("a", "X", "neural_a", "features"))
+
+
+#: what a Python message advises that a command-line user cannot do (a call, a keyword argument, a selection)
+PYTHON_ADVICE = ("nx.", "(...", "=...", ".isel(", ".sel(", "assign_coords", "stimulus_ids", "extract_features", "time_bins",
+                 "noise_ceiling=", "stratify_by=")
+
+
+@pytest.fixture
+def time_study(tmp_path):
+    """A store with a feature set, time-resolved animals (3 bins; animalC with other bins), a static
+    set, a set of one bin and a set whose neuroids each lack a second trial at some stimulus."""
+    from conftest import time_sets
+
+    F, A, B = time_sets()
+    stim = list(F.stimulus_id.values)
+    rng = np.random.default_rng(2)
+    store = StudyStore(tmp_path / "time.zarr")
+    store.write_features("net", "l1", F)
+    store.write_features("net", "l2", features(rng.normal(size=(len(stim), 5)), stim))
+    store.write_neural("animalA", A)
+    store.write_neural("animalC", neural(rng.normal(size=(len(stim), 4, 3, 3)), stimulus_id=stim,
+                                         time_bins=[(0, 10), (10, 20), (30, 40)]))
+    store.write_neural("onebin", neural(rng.normal(size=(len(stim), 4, 3, 1)), stimulus_id=stim, time_bins=[(0, 10)]))
+    store.write_neural("static", neural(rng.normal(size=(len(stim), 6, 3)), stimulus_id=stim, region=["IT"] * 6))
+    holes = rng.normal(size=(len(stim), 4, 2))
+    for j in range(4):  # neuroid j lacks its second trial at stimulus j: none spans every stimulus with 2 trials
+        holes[j, j, 1] = np.nan
+    store.write_neural("holes", neural(holes, stimulus_id=stim))
+    return store
+
+
+@pytest.mark.parametrize("args, want", [
+    (["temporal-generalization", "STORE", "net.l1", "static"],
+     "static: temporal generalisation needs a 'time_bin' dim; give a time-resolved neural set (one written with its time bins)."),
+    (["cka", "STORE", "net.l1", "animalA"], "write one bin of it to the store as a set of its own, or score it with a direction"),
+    (["rsa", "STORE", "net.l1", "animalA"], "write one bin of it to the store as a set of its own, or score it with a direction"),
+    (["dimensionality", "STORE", "animalA"], "write one bin of it to the store as a set of its own"),
+    (["cka", "STORE", "net.l1", "onebin"], "(dim 'time_bin', 1 bin) but static responses (no 'time_bin' dim) are expected; "
+     "write it to the store without its time bin."),
+    (["inter-animal", "STORE", "animalA", "animalC"], "their time bins differ (time_bin_start/time_bin_end); write sets with "
+     "the same time bins to the store."),
+    (["temporal-generalization", "STORE", "animalA", "animalC"], "write sets with the same time bins to the store."),
+    (["brainscore", "STORE", "net.l1", "static", "--stratify-by", "bogus", "--n-components", "3"],
+     "--stratify-by bogus is not a coord on the 'stimulus' dim of the neural data or the features; name a stimulus coord "
+     "they have or pass --stratify-by none."),
+    (["rsa", "STORE", "net.l1", "holes"], "select the stimuli they share (write a set of those stimuli to the store) or "
+     "score without a ceiling (--no-ceiling)."),
+])
+def test_errors_give_the_command_lines_advice(runner, time_study, args, want):
+    """The library's advice is Python (``nx.neural(..., time_bins=...)``, ``neural.isel(time_bin=0)``,
+    ``neural.sel(stimulus=...)``, ``assign_coords``); a command prints what its user can do instead."""
+    res = runner.invoke(main, ["score", *[time_study.url if a == "STORE" else a for a in args]])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and want in res.stderr, res.output
+    for python in PYTHON_ADVICE:
+        assert python not in res.stderr, (python, res.stderr)
+    with pytest.raises(NeuroxrError) as info:  # the Python API keeps its Python advice
+        neuroxr.score(time_study, args[0].replace("-", "_"), *args[2:4],
+                      **({"stratify_by": "bogus", "n_components": 3} if "--stratify-by" in args else {}))
+    assert any(python in str(info.value) for python in PYTHON_ADVICE), str(info.value)
+
+
+def test_a_failed_sweep_entry_warns_with_the_command_lines_advice(runner, time_study, tmp_path):
+    """``neuroxr sweep --on-error warn``: a failed entry's warning names its set as given and gives
+    the command line's advice, as the error of ``--on-error raise`` does."""
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [net]\nlayers: [l1]\nneural: [holes]\ndirections: [rsa]\n")
+    for on_error in ("warn", "raise"):
+        res = runner.invoke(main, ["sweep", time_study.url, str(cfg), "--scheduler", "serial", "--no-progress",
+                                   "--on-error", on_error])
+        assert res.exit_code == (0 if on_error == "warn" else 1) and "Traceback" not in res.output, res.output
+        [line] = [x for x in res.stderr.splitlines() if "crsa/net.l1__holes" in x]
+        assert "crsa: holes: every neuroid lacks 2 trials" in line and "(write a set of those stimuli to the store)" in line
+        assert ".sel(" not in line and "neural (holes)" not in line and "LayoutError" not in line, line
+
+
+def test_extract_errors_give_the_command_lines_advice(runner, tmp_path):
+    """``neuroxr extract``: stimulus ids are the image files' names (no ids to pass), a layer too
+    large is left out by naming the others with --layer, and --layer given twice is named as the flag."""
+    pytest.importorskip("torch")
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "a.jpg"):
+        image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / name)
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), "
+                                      "nn.Linear(3 * 16 * 16, 100000))\n")
+    args = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
+            "--images", str(folder), "--image-size", "16", "--no-progress"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 1 and res.stderr.strip() == ("Error: stimulus ids must be unique; 1 are repeated, e.g. ['a']. "
+                                                         "Rename the files: their names without the extension are the ids."), res.output
+    (folder / "a.jpg").unlink()
+    res = runner.invoke(main, [*args, "--memory-limit", "1MiB"])
+    assert res.exit_code == 1 and "Raise --memory-limit, use a reduction or leave this layer out (name the others with " \
+                                  "--layer)." in res.stderr, res.output
+    res = runner.invoke(main, [*args, "--layer", "1", "--layer", "1"])
+    assert res.exit_code == 1 and res.stderr.startswith("Error: --layer lists a module twice"), res.output
+    for python in PYTHON_ADVICE + ("layers",):
+        assert python not in res.stderr
+
+
+@pytest.mark.parametrize("message, want", [
+    ("backend='cupy' needs CuPy.", "backend: cupy needs CuPy."),
+    ("score without a ceiling (noise_ceiling=False).", "score without a ceiling (noise_ceiling: false)."),
+    ("pass regions=None or use regions=None.", "leave out regions or leave out regions."),
+    ("Pass min_reliability= to mark unreliable targets", "Pass min_reliability to mark unreliable targets"),
+    ("or pass the address of your own GPU cluster as scheduler, or run with client='serial'.",
+     "or pass the address of your own GPU cluster as scheduler, or run with --scheduler serial."),
+    ("x_y=1 and alpha_z='a' are no keys", "x_y=1 and alpha_z='a' are no keys"),
+])
+def test_the_sweep_spells_its_keys_as_its_file_writes_them(message, want):
+    """``neuroxr sweep CONFIG``: a key in a message is written as the YAML file writes it; names that
+    are no key of the file stay as they are (the embedded GPU cluster's advice, seen only with a GPU, too)."""
+    from neuroxr.cli.sweep import sweep_command
+
+    assert flag_spelling(message, sweep_command) == want
+
+
+def test_report_errors_start_with_the_command(runner, geometry_study, tmp_path):
+    """``neuroxr report``'s errors raised by ``write_report`` start with the command, not the function,
+    and name its flag."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = runner.invoke(main, ["report", geometry_study.url, "--out", str(afile)])
+    assert res.exit_code == 1 and res.stderr.strip() == f"Error: report: --out {str(afile)!r} is a file; pass a folder (made " \
+                                                        "if absent).", res.output
+
+
+def test_a_damaged_set_says_how_to_write_it_again_on_the_command_line(runner, geometry_study):
+    """A set with a lost chunk: the command names how a command-line user writes it again, never
+    ``StudyStore.write_neural`` / ``write_features``."""
+    import pathlib
+
+    root = pathlib.Path(geometry_study.url)
+    for group in ("neural/monkeyA/data", "features/net/conv1/data"):
+        next(p for p in (root / group).rglob("*") if p.is_file() and p.name != "zarr.json").unlink()
+    res = runner.invoke(main, ["score", "forward", geometry_study.url, "net.fc", "monkeyA", "--reps", "2"])
+    assert res.exit_code == 1 and "Traceback" not in res.output and res.stderr.count("\n") == 1, res.output
+    assert "write the set again (as it was written: a converter or a script)" in res.stderr, res.stderr
+    res = runner.invoke(main, ["score", "cka", geometry_study.url, "net.conv1", "net.fc"])
+    assert res.exit_code == 1 and "(neuroxr extract --overwrite)" in res.stderr, res.stderr
+    assert "StudyStore" not in res.stderr and "write_features" not in res.stderr
+    res = runner.invoke(main, ["validate", "--values", geometry_study.url])  # its problems: no Python class names
+    assert res.exit_code == 1 and "write the set again (as it was written" in res.stderr, res.output
+    assert "StoreError" not in res.output and "StudyStore" not in res.output, res.output
+
+
+@pytest.mark.parametrize("args, want", [
+    (["temporal-generalization", "STORE", "net.l1", "animalA"], "Error: temporal-generalization: too few stimuli for the folds"),
+    (["rsa", "STORE", "net.l1", "static", "--variant", "ersa"], "Error: ersa: the training stimuli: too few stimuli for the folds"),
+    (["rsa", "STORE", "net.l1", "static", "--variant", "ereg"], "Error: ereg: too few stimuli for the folds"),
+    (["model-to-model", "STORE", "net.l1", "net.l2"], "Error: model-to-model: too few stimuli for the folds"),
+])
+def test_too_few_stimuli_for_the_folds_names_no_python_arguments(runner, time_study, args, want):
+    """The fold check names its inputs by the library's arguments (``source/neural``, ``neural/features``,
+    ``features_a/features_b``); a command names its sets itself."""
+    res = runner.invoke(main, ["score", *[time_study.url if a == "STORE" else a for a in args], "--n-folds", "100"])
+    assert res.exit_code == 1 and res.stderr.startswith(want) and "--n-folds 100 folds" in res.stderr, res.output
+    assert "/neural" not in res.stderr and "/features" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("message, want", [
+    ("layers: 'fc2' is another name of module 'fc' (the same module object, registered twice), which the model's module "
+     "names list once; pass layers=['fc'] (--layer fc).", "pass --layer fc."),
+    ("skipped: returns the same tensor object as 'relu' (in-place op or pass-through); pass layers=['relu2'] to store its "
+     "own output", "pass --layer relu2 to store its own output"),
+    ("image_size=16 (--image-size) has no effect when the model's own preprocessing (model.processor) sizes the inputs; drop "
+     "it or pass transform= to replace the model's preprocessing.", "--image-size 16 has no effect when the model's own "
+     "preprocessing (model.processor) sizes the inputs; drop it."),
+    ("the transform (resize) fails on 'a.png' (bad); pass transform= a callable that takes an image and returns the model "
+     "input (a tensor).", "the transform (resize) fails on 'a.png' (bad); give a model whose own preprocessing takes an image."),
+    ("check that the inputs fit the model: the image size (image_size=, --image-size on the command line), the transform",
+     "check that the inputs fit the model: the image size (--image-size), the transform"),
+])
+def test_extract_messages_give_the_command_lines_advice(message, want):
+    """``neuroxr extract``'s messages from the library (layers given as a list, a transform passed to the
+    Python API, a flag named beside its keyword) as the command line gives them; some need models
+    with their own preprocessing (Hugging Face processors), so they are checked on the messages."""
+    from neuroxr.cli.extract import extract_command
+
+    got = flag_spelling(message, extract_command)
+    assert got.endswith(want) and "transform=" not in got and "layers=" not in got, got
+
+
+def test_require_existing_advice_names_the_flag_once():
+    """The engine's advice names the keyword and, for the command line, the flag; a command says the flag once."""
+    message = ("store 's': no entry forward a -> b matches the request: x differs in reps: 2 (existing) != 3 (asked). No "
+               "parameters reach it: compute the entry anew (require_existing=False; on the command line, leave out "
+               "--require-existing).")
+    got = flag_spelling(message, score.commands["forward"])
+    assert got.endswith("--reps 2 (existing) != --reps 3 (asked). No parameters reach it: compute the entry anew (leave "
+                        "out --require-existing)."), got

@@ -192,3 +192,59 @@ def test_extract_dry_run_with_storage_options_creates_no_remote_store(runner, s3
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert StudyStore(url, mode="r", storage_options=options).models() == ["m"]
+
+
+#: the arguments after the store of each command in :data:`STORE_COMMANDS` (any valid ones: the store fails first)
+_AFTER = {"relative": ["net.conv1", "--anchors", "ANCHORS"], "extract": ["--model", "m.py:f", "--images", "IMAGES",
+                                                                         "--model-name", "m", "--image-size", "8"],
+          "dimensionality": ["net.conv1"], "score": ["net.conv1", "monkeyA"]}
+
+
+@pytest.fixture
+def missing_package_protocol():
+    """An fsspec protocol ``nxmissing://`` whose file system needs a package that is not installed."""
+    fsspec = pytest.importorskip("fsspec")
+    fsspec.register_implementation("nxmissing", "neuroxr_no_such_package.fs.FileSystem", clobber=True,
+                                   errtxt="Install neuroxr_no_such_package to access nxmissing")
+    yield "nxmissing://bucket/study.zarr"
+    from fsspec.registry import known_implementations
+
+    known_implementations.pop("nxmissing", None)
+
+
+@pytest.mark.parametrize("argv", STORE_COMMANDS, ids=lambda a: "-".join(a))
+@pytest.mark.parametrize("url, want", [
+    ("nxunknown://bucket/study.zarr", "fsspec knows no protocol 'nxunknown'; give a path or a URL such as s3://bucket/study.zarr."),
+    ("MISSING", "this needs a package that is not installed (Install neuroxr_no_such_package to access nxmissing)."),
+], ids=["unknown-protocol", "missing-package"])
+def test_a_store_url_fsspec_cannot_open_is_one_line(runner, tmp_path, missing_package_protocol, argv, url, want):
+    """A store URL of a protocol fsspec does not know, or whose file system needs a package that is
+    not installed (gcsfs for gs://, adlfs for az://, ...): one line naming what to do, never an
+    'internal error' to report."""
+    (tmp_path / "anchors.txt").write_text("s0\n")
+    if argv == ["extract"]:  # a model that builds and an image: the store is opened after them
+        pytest.importorskip("torch")
+        image = pytest.importorskip("PIL.Image")
+        (tmp_path / "images").mkdir()
+        image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "images" / "a.png")
+        (tmp_path / "m.py").write_text("from torch import nn\n\ndef f():\n    return nn.Sequential(nn.Flatten(), "
+                                       "nn.Linear(3 * 8 * 8, 2))\n")
+    url = missing_package_protocol if url == "MISSING" else url
+    after = _AFTER.get(argv[-1], _AFTER["score"] if argv[0] == "score" else [])
+    if argv[-1] == "inter-animal":
+        after = ["monkeyA", "monkeyA"]
+    subs = {"ANCHORS": str(tmp_path / "anchors.txt"), "IMAGES": str(tmp_path / "images"), "m.py:f": f"{tmp_path / 'm.py'}:f"}
+    res = runner.invoke(main, [*argv, url, *[subs.get(a, a) for a in after]])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert res.stderr.strip().endswith(want) and "internal error" not in res.stderr, res.stderr
+    assert res.stderr.startswith(f"Error: cannot open the store {url!r}: ") or argv == ["extract"], res.stderr
+
+
+def test_demo_refuses_a_url(runner, tmp_path, monkeypatch):
+    """``neuroxr demo`` writes a local folder: a URL as PATH is refused (it was written as a local
+    folder ``gs:/...`` and then read as the URL)."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, ["demo", "gs://bucket/demo.zarr", "--scheduler", "serial"])
+    assert res.exit_code == 2 and "'gs://bucket/demo.zarr' is a URL; the demo writes its example study to a local " \
+                                  "folder" in res.stderr, res.output
+    assert list(tmp_path.iterdir()) == []

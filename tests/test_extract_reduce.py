@@ -324,6 +324,7 @@ def test_info_and_validate_flag_exactly_the_layers_a_rerun_refuses_for_their_rev
     import zarr
 
     from neuroxr.cli import main, store_summary
+    from neuroxr.cli._common import cli_advice
     from neuroxr.errors import NeuroxrWarning
     from neuroxr.schemas import validate_store
 
@@ -358,21 +359,24 @@ def test_info_and_validate_flag_exactly_the_layers_a_rerun_refuses_for_their_rev
             refused.add(f"features/{name}/1")
     assert refused == {"features/srp64-r1/1", "features/pca64-r2/1"}
 
-    summary = store_summary(store)
+    summary = store_summary(store)  # the command line's: how to recompute is neuroxr extract's, never a Python call
     flagged = {e["path"]: e["problem"] for e in summary["earlier_revision"]}
     assert set(flagged) == refused
     srp = flagged["features/srp64-r1/1"]
     assert srp.startswith("features/srp64-r1/1: its sparse random projection is of revision 1, this neuroxr's is 2")
-    assert "model_name='srp64-r1', layers=['1'], overwrite=True" in srp and "--model-name srp64-r1 --layer 1 --overwrite" in srp
+    assert srp.endswith("Recompute it with neuroxr extract ... --model-name srp64-r1 --layer 1 --overwrite")
+    assert "extract_features" not in srp and "overwrite=True" not in srp
     assert "its PCA is of revision 2, this neuroxr's is 3" in flagged["features/pca64-r2/1"]
     res = runner.invoke(main, ["info", store.url])
     assert res.exit_code == 0 and "Layers reduced by an earlier revision (2)" in res.output
     assert f"  {srp}" in res.output.splitlines()
 
-    with warnings.catch_warnings(record=True) as caught:  # the Python API: valid, one warning a layer
+    with warnings.catch_warnings(record=True) as caught:  # the Python API: valid, one warning a layer, in Python
         warnings.simplefilter("always")
         assert validate_store(store) == []
-    assert sorted(str(w.message) for w in caught if w.category is NeuroxrWarning) == sorted(flagged.values())
+    python = sorted(str(w.message) for w in caught if w.category is NeuroxrWarning)
+    assert [cli_advice(m) for m in python] == sorted(flagged.values())
+    assert "model_name='srp64-r1', layers=['1'], overwrite=True" in python[-1]
     res = runner.invoke(main, ["validate", store.url])  # a warning, as an entry of an older revision: status 0
     assert res.exit_code == 0, res.output
     assert "valid study store" in res.stdout and f"Warning: {srp}" in res.stderr.splitlines()

@@ -83,3 +83,8 @@ def test_bad_anchors_are_one_line_errors(study, tmp_path):
     res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(twice)])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
     assert f"--anchors: {str(twice)!r} lists 1 id(s) more than once (e.g. 's01'); list each anchor once." in res.stderr
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfes01\n")  # not UTF-8: named, with what to do
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(binary)])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+    assert f"--anchors: {str(binary)!r} is not UTF-8 text (byte 0: invalid start byte); write the ids as UTF-8" in res.stderr

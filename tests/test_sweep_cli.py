@@ -104,7 +104,7 @@ def test_cli_scheduler_and_backend_errors_are_one_line(sweep_copy, tmp_path):
         resolve_backend("cupy")
     except Exception:
         line = _one_line_error(runner.invoke(sweep_command, [str(path), str(cfg), "--backend", "cupy"]))
-        assert f"{cfg}: backend='cupy' needs" in line
+        assert line.startswith("Error: --backend cupy needs") and str(cfg) not in line  # the flag's value, not the file's
     else:  # a machine with CuPy and a GPU: the error does not apply
         pytest.skip("CuPy and a GPU are present")
 
@@ -179,8 +179,8 @@ def test_cli_none_is_blas_threads_only(sweep_copy, tmp_path, monkeypatch, flag, 
 @pytest.mark.parametrize("flag, config, message", [
     (["--memory-limit", "lots"], "", "--memory-limit must be a memory size per worker such as '2GiB'"),
     ([], "memory_limit: lots\n", "sweep.yaml: memory_limit must be a memory size per worker such as '2GiB'"),
-    (["--scheduler", "serial", "--memory-limit", "2GiB"], "", "--memory-limit has no effect with --scheduler='serial'"),
-    (["--scheduler", "serial"], "memory_limit: 2GiB\n", "sweep.yaml: memory_limit has no effect with --scheduler='serial'"),
+    (["--scheduler", "serial", "--memory-limit", "2GiB"], "", "--memory-limit has no effect with --scheduler serial ("),
+    (["--scheduler", "serial"], "memory_limit: 2GiB\n", "sweep.yaml: memory_limit has no effect with --scheduler serial ("),
     (["--blas-threads", "0"], "", "Invalid value for '--blas-threads': must be an integer >= 1, or none"),
     (["--blas-threads", "two"], "", "Invalid value for '--blas-threads'"),
     (["--on-error", "ignore"], "", "Invalid value for '--on-error'"),
@@ -295,9 +295,9 @@ def test_cli_sweep_names_every_unused_flag_as_the_sweep_does(sweep_copy, tmp_pat
     with pytest.raises(SweepConfigError) as want:
         run.check_cluster_options("serial", {"n_workers": 3, "gram_spread": False})
     flags = str(want.value).replace("n_workers and gram_spread", "--workers and --no-gram-spread").replace(
-        "use client=None", "leave out --scheduler").replace("client=", "--scheduler=")
+        "use client=None", "leave out --scheduler").replace("client='serial'", "--scheduler serial")
     assert lines[0].startswith(f"Error: {flags}")  # the group adds where to find help
-    assert lines[0].startswith("Error: --workers and --no-gram-spread have no effect with --scheduler='serial' (the run stays in this process")
+    assert lines[0].startswith("Error: --workers and --no-gram-spread have no effect with --scheduler serial (the run stays in this process")
 
 
 def test_cli_sweep_refuses_a_missing_store(tmp_path):
@@ -322,8 +322,8 @@ def test_cli_sweep_of_a_store_without_features_says_so(tmp_path):
     st.write_neural("mA", neural(np.random.default_rng(0).normal(size=(8, 3, 2)), [f"s{i}" for i in range(8)]))
     res = CliRunner().invoke(main, ["sweep", st.url, "--scheduler", "serial"])
     line = _one_line_error(res)
-    assert line == (f"Error: store {st.url!r} holds no feature sets; write layers first (write_features, neuroxr extract) "
-                    "or sweep the directions without layers (inter_animal).")
+    assert line == (f"Error: store {st.url!r} holds no feature sets; write layers first (neuroxr extract) "
+                    "or sweep the directions without layers (inter_animal).")  # the command line's way, not write_features
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_cli_sweep_quiet_silences_warnings(sweep_copy, tmp_path, monkeypatch, quiet):
@@ -400,7 +400,40 @@ def test_errors_found_while_running_name_the_config_file(sweep_copy, tmp_path):
     # a config key and a flag of the same check: each named as it was given
     cfg.write_text("directions: [forward]\nmodels: netA\nneural: animalA\nn_workers: 2\n")
     res = CliRunner().invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial"])
-    assert res.exit_code == 1 and res.output.startswith(f"Error: {cfg}: n_workers has no effect with --scheduler='serial'")
+    assert res.exit_code == 1 and res.output.startswith(f"Error: {cfg}: n_workers has no effect with --scheduler serial ("), res.output
+
+
+@pytest.mark.parametrize("config, flags, want", [
+    ("backend: torch_cuda\n", [], "{cfg}: backend: torch_cuda needs a CUDA GPU"),
+    ("", ["--backend", "torch_cuda"], "--backend torch_cuda needs a CUDA GPU"),
+    ("backend: torch_cuda\n", ["--backend", "torch_cuda"], "--backend torch_cuda needs a CUDA GPU"),
+    ("regions: [IT]\nneural: [animalA, plain]\n", [], "{cfg}: neural set 'plain' has no 'region' coord on 'neuroid', so it "
+     "cannot be split by region; drop it from 'neural' or leave out regions."),
+    ("max_n: 3\ninference: {bootstrap: 5}\n", [], "{cfg}: inference needs no max_n (the operator must stay fixed)"),
+])
+def test_errors_spell_keys_as_the_file_and_flags_as_given(sweep_copy, tmp_path, config, flags, want):
+    """The sweep's keyword arguments in its messages (``backend='torch_cuda'``, ``regions=None``,
+    ``max_n=None``) are spelled as the config file writes them, or as the flag that gave the value
+    (then the message is not the file's)."""
+    import numpy as np
+
+    from neuroxr.cli import main
+    from neuroxr.layouts import neural
+
+    if "torch_cuda" in config + " ".join(flags):
+        torch = pytest.importorskip("torch")
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA GPU is available here")
+    path = sweep_copy()
+    store = StudyStore(path, mode="a")
+    stim = store.read_neural("animalA").stimulus_id.values
+    store.write_neural("plain", neural(np.random.default_rng(0).normal(size=(len(stim), 3, 2)), stim))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\ndirections: [forward]\n" + config)
+    res = CliRunner().invoke(main, ["sweep", str(path), str(cfg), "--scheduler", "serial", "--no-progress", *flags])
+    assert res.exit_code == 1 and res.output.count("\n") == 1, res.output
+    assert res.output.startswith("Error: " + want.format(cfg=cfg)), res.output
+    assert "='" not in res.output and "=None" not in res.output
 
 
 @pytest.mark.parametrize("flag, config, expected", [

@@ -129,6 +129,71 @@ def test_ctrl_c_while_the_embedded_cluster_starts_is_one_line(sweep_copy, tmp_pa
     assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.1, 0.5], ids=["first-imports", "dask-imports"])
+def test_ctrl_c_while_the_workers_import_is_one_line(sweep_copy, tmp_path, delay):
+    """A terminal's Ctrl-C (SIGINT to the whole process group) while the embedded cluster's worker
+    processes still start their interpreter or import dask: exit status 130 and neuroxr's one line,
+    never a worker's KeyboardInterrupt traceback from inside its imports."""
+    psutil = pytest.importorskip("psutil")
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("models: [netA]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n")
+    proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(sweep_copy()), str(cfg), "--workers", "2",
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline, me = time.monotonic() + 120, psutil.Process(proc.pid)
+        while not [c for c in me.children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
+
+
+def _blocks_sigint() -> bool:
+    """Whether the calling thread has SIGINT blocked."""
+    return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_gpu_cluster_gets_the_quiet_ctrl_c_preload(monkeypatch):
+    """dask-cuda's cluster (one worker per GPU) starts with the same preload (Ctrl-C mutes a worker),
+    worker environment and SIGINT-blocking event loop as the CPU cluster: checked on its
+    construction arguments, without a GPU."""
+    import types
+
+    from neuroxr.sweep import cluster as cl
+
+    made = {}
+
+    def fake(kind):
+        def construct(**kw):
+            made[kind] = dict(kw, environ=dict(dask.config.get("distributed.nanny.pre-spawn-environ")),
+                              loop_blocks=distributed.utils.sync(kw["loop"], _async(_blocks_sigint)) if "loop" in kw else None)
+            return kind
+        return construct
+
+    monkeypatch.setitem(sys.modules, "dask_cuda", types.SimpleNamespace(LocalCUDACluster=fake("gpu")))
+    monkeypatch.setattr(distributed, "LocalCluster", fake("cpu"))
+    assert cl.embedded_cluster(None, gpu=True, memory_limit="4GiB") == "gpu"
+    assert cl.embedded_cluster(2, gpu=False, memory_limit="4GiB") == "cpu"
+    gpu, cpu = made["gpu"], made["cpu"]
+    assert cpu["preload"][-1] == "neuroxr.sweep.cluster" and gpu["preload"] == cpu["preload"]
+    assert gpu["environ"] == cpu["environ"] and gpu["threads_per_worker"] == 1 and "n_workers" not in gpu  # one per GPU
+    assert gpu["loop_blocks"] is cpu["loop_blocks"] is (hasattr(signal, "pthread_sigmask") or None)
+
+
+def _async(fn):
+    async def run():
+        return fn()
+    return run
+
+
 def test_embedded_cluster_worker_settings():
     from neuroxr.sweep.cluster import _pre_spawn_environ, embedded_cluster, keeps_malloc_trim
     from neuroxr.sweep.tasks import _TaskEnv
@@ -150,12 +215,16 @@ def test_embedded_cluster_worker_settings():
 
     cluster = embedded_cluster(1, gpu=False, memory_limit="4GiB")
     try:
+        # the thread that spawns the workers blocks SIGINT (they start with it blocked); their preload unblocks it
+        loop_blocks = distributed.utils.sync(cluster.loop, _async(_blocks_sigint))
         with distributed.Client(cluster) as client:
             trim, omp, threads = client.submit(in_task, pure=False).result()
             sigint = client.run(lambda: getattr(signal.getsignal(signal.SIGINT), "__name__", None))
+            worker_blocks = client.run(_blocks_sigint)
     finally:
         cluster.close()
     assert list(sigint.values()) == ["mute_logs"]  # Ctrl-C reaching a worker mutes it (the sweep closes it)
+    assert loop_blocks and list(worker_blocks.values()) == [False] and not _blocks_sigint()
     assert trim == parent  # inherited, never forced to dask's 65536
     assert omp == "1" and threads <= {1}
 

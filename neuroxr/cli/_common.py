@@ -20,7 +20,18 @@ from typing import Any
 
 import click
 
-__all__ = ["main", "CommandGroup", "KeysCommand", "flag_name", "flag_spelling", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
+from ._advice import cli_advice
+from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
+    CONFIG_ENV,
+    current_storage_options,
+    load_storage_profile,
+    parse_storage_option,
+    storage_config_file,
+    storage_options,
+    storage_options_for,
+)
+
+__all__ = ["main", "CommandGroup", "KeysCommand", "cli_advice", "flag_name", "flag_spelling", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
            "one_line", "storage_options", "current_storage_options", "storage_options_for", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
 
@@ -52,8 +63,25 @@ class CommandGroup(click.Group):
 
 
 class KeysCommand(click.Command):
-    """A command whose errors name the keys of the file it runs (``neuroxr sweep CONFIG``): left as
-    they are by :func:`flag_spelling`."""
+    """A command whose errors name the keys of the file it runs (``neuroxr sweep CONFIG``): they stay
+    keys, written as the file writes them (:func:`flag_spelling`, ``backend='cupy'`` -> ``backend: cupy``).
+
+    Parameters
+    ----------
+    keys_from : str
+        ``"module:attribute"`` of the file's keys (imported when a message is spelled).
+    """
+
+    def __init__(self, *args: Any, keys_from: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keys_from = keys_from
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of the command's file."""
+        import importlib
+
+        module, _, attribute = self.keys_from.partition(":")
+        return tuple(getattr(importlib.import_module(module), attribute)) if module else ()
 
 
 #: exit status of a command interrupted by Ctrl-C (KeyboardInterrupt): 128 + SIGINT, as shells report it
@@ -92,6 +120,10 @@ class _Main(CommandGroup):
         except (NeuroxrError, OSError, ValueError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise click.ClickException(flag_spelling(one_line(msg), ctx.meta.get(_COMMAND))) from None
+        except ImportError as exc:  # a package the input needs is not installed (gcsfs for a gs:// store, ...): no bug
+            if os.environ.get("NEUROXR_DEBUG"):
+                raise
+            raise click.ClickException(_missing_package(exc)) from None
         except Exception as exc:  # a bug: still one line, the traceback on request
             if os.environ.get("NEUROXR_DEBUG"):
                 raise
@@ -115,8 +147,8 @@ _KEYWORD = re.compile(_WORD + r"=(?=[\s.,;)]|$)")
 _QUOTED_LIST = re.compile(r"\[('[a-z][a-z0-9_]*'(?:, '[a-z][a-z0-9_]*')*)\]")
 #: names joined by commas and "and"/"or" (two or more), or the names before "has/have no effect"
 _NAME_LIST = re.compile(_WORD + r"((?:(?:, | and | or |, and |, or )[a-z][a-z0-9_]*)+)(?![\w=(])")
-#: the subject of a clause: a name before "has no effect", "must" or "also" ("write_report: dpi must be ...")
-_SUBJECT = re.compile(r"(^|: |; )" + _WORD + r"(?= has no effect| must | also )")
+#: the subject of a clause: a name before "has no effect", "must", "also" or "lists" ("write_report: dpi must be ...")
+_SUBJECT = re.compile(r"(^|: |; )" + _WORD + r"(?= has no effect| must | also | lists )")
 #: a flag followed by a parenthesis that gives it again (library messages that also name the flag)
 _AGAIN = re.compile(r"(--[a-z][a-z0-9-]*)((?: [^\s()]+)?) \((?:neuroxr [a-z-]+ )?\1(?: [^()]*)?\)")
 #: a lone name with an underscore (never a word of prose)
@@ -127,27 +159,29 @@ _UNDERSCORED = re.compile(r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w=
 #: :func:`neuroxr.geometry._common._named`): on the command line, the set as the user named it
 _INPUT = re.compile(r"(?<![\w.\-/'\"])(?:a|b|X|Y|obj|source|target|neural|features|neural_a|neural_b|features_a|features_b)"
                     r" \(([^()\s,;]+)\)")
-#: the Python advice of a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``)
-_SELECT = re.compile(r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)")
 #: a message's first word, the library function (or entry kind) that raised it: ``split_distance: ...``
 _CALLER = re.compile(r"^([a-z]+(?:_[a-z0-9]+)+): ")
 
 
 def _set_names(message: str) -> str:
     """``message`` with the inputs of a library function named as the sets the user gave: ``b (mA)``
-    -> ``mA``, ``features (net/l1)`` -> ``net.l1`` (a feature set's ``model.layer``), and the Python
-    advice of a stimulus mismatch replaced by the command line's."""
-    message = _INPUT.sub(lambda m: m.group(1).replace("/", ".", 1), message)
-    return _SELECT.sub(" (write sets of the same stimuli to the store)", message)
+    -> ``mA``, ``features (net/l1)`` -> ``net.l1`` (a feature set's ``model.layer``), and its Python
+    advice replaced by the command line's (:func:`cli_advice`)."""
+    return cli_advice(_INPUT.sub(lambda m: m.group(1).replace("/", ".", 1), message))
 
 
 def _library_name(word: str) -> bool:
-    """Whether ``word`` names a public function of neuroxr or neuroxr.geometry, or an entry kind."""
+    """Whether ``word`` names a public function of neuroxr, neuroxr.geometry or neuroxr.report
+    (``write_report``), or an entry kind."""
     import neuroxr
     from neuroxr import geometry
     from neuroxr.entries.kinds import KINDS
 
-    return word in KINDS or callable(getattr(neuroxr, word, None)) or callable(getattr(geometry, word, None))
+    if word in KINDS or callable(getattr(neuroxr, word, None)) or callable(getattr(geometry, word, None)):
+        return True
+    from neuroxr import report  # imported only for a message that starts with a name of its own
+
+    return word in report.__all__ and callable(getattr(report, word, None))
 
 
 def _long(opts: list[str]) -> str:
@@ -212,7 +246,9 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     str
     """
     message = _set_names(message)
-    if command is None or isinstance(command, KeysCommand):
+    if isinstance(command, KeysCommand):
+        return _key_spelling(message, command.keys())
+    if command is None:
         return message
     caller = _CALLER.match(message)  # the library function that raised it: the command the user ran
     if caller and _library_name(caller.group(1)):
@@ -262,6 +298,36 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     message = _SUBJECT.sub(lambda m: m.group(1) + (_flag(opts[m.group(2)]) if m.group(2) in opts else m.group(2)), message)
     message = _UNDERSCORED.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(1), message)
     return _AGAIN.sub(r"\1\2", message)
+
+
+def _key_spelling(message: str, keys: Iterable[str]) -> str:
+    """``message`` with ``key=value`` of a file's ``keys`` written as the YAML file writes it
+    (``backend: cupy``, ``noise_ceiling: false``, ``pass regions=None`` -> ``leave out regions``) and
+    ``key=`` (the keyword itself) as the key."""
+    keys = set(keys)
+
+    def assign(m: re.Match) -> str:
+        if m.group(2) not in keys:
+            return m.group(0)
+        try:
+            value = ast.literal_eval(m.group(3))
+        except (ValueError, SyntaxError):
+            return m.group(0)
+        if value is None and m.group(1) == "pass ":
+            return f"leave out {m.group(2)}"
+        text = ("null" if value is None else str(value).lower() if isinstance(value, bool) else value
+                if isinstance(value, str) else m.group(3))
+        return f"{m.group(1) or ''}{m.group(2)}: {text}"
+
+    message = _ASSIGN.sub(assign, message)
+    return _KEYWORD.sub(lambda m: m.group(1) if m.group(1) in keys else m.group(0), message)
+
+
+def _missing_package(exc: ImportError) -> str:
+    """What a missing package's ``ImportError`` says to a command-line user: the package and how to install it."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return f"this needs the package {exc.name!r}, which is not installed: pip install {exc.name.split('.')[0]}."
+    return f"this needs a package that is not installed ({one_line(exc).rstrip('.')})."
 
 
 def _quiet_stdout() -> None:
@@ -424,6 +490,14 @@ def open_store_or_fail(url: str, mode: str = "r") -> Any:
         return store if mode == "r" else StudyStore(url, mode="a", storage_options=so)
     except StoreError as exc:
         raise click.ClickException(one_line(exc.args[0] if exc.args else exc)) from None
+    except ImportError as exc:  # the URL's fsspec file system needs a package that is not installed (gcsfs, adlfs, ...)
+        raise click.ClickException(f"cannot open the store {url!r}: {_missing_package(exc)}") from None
+    except ValueError as exc:
+        if not str(exc).startswith("Protocol not known"):
+            raise
+        protocol = url.partition("://")[0]
+        raise click.ClickException(f"cannot open the store {url!r}: fsspec knows no protocol {protocol!r}; give a path or a "
+                                   f"URL such as s3://bucket/study.zarr.") from None
 
 
 def table(rows: list[list[Any]], header: list[str], indent: str = "  ") -> str:
@@ -437,6 +511,7 @@ def table(rows: list[list[Any]], header: list[str], indent: str = "  ") -> str:
 def report_validation(url: str, problems: list[str], n_entries: int, out: Output | None = None) -> None:
     """Print the outcome of :func:`neuroxr.schemas.validate_store` (problems on stderr)."""
     out = out or Output()
+    problems = [cli_advice(p) for p in problems]  # the command line's advice, no Python class names
     if problems:
         if not out.as_json:  # quiet still shows the problems: they are the error
             click.echo(f"{url}: {len(problems)} problem(s) found:", err=True)
@@ -444,130 +519,3 @@ def report_validation(url: str, problems: list[str], n_entries: int, out: Output
                 click.echo(f"  - {p}", err=True)
     else:
         out.echo(f"{url}: valid study store ({n_entries} entries).")
-
-
-# ---------------------------------------------------------------------------- storage options
-_META_OPTIONS = "neuroxr.storage_options"
-_META_PROFILE = "neuroxr.storage_profile"
-#: environment variable naming the storage profile file (default: :func:`storage_config_file`)
-CONFIG_ENV = "NEUROXR_STORAGE_CONFIG"
-
-
-def parse_storage_option(text: str) -> tuple[str, Any]:
-    """``"key=value"`` -> ``(key, value)``; the value is parsed as JSON when it parses (numbers,
-    ``true``, ``null``, objects, ``"quoted"`` strings), else kept as a string. A number is taken
-    only as JSON writes it back (``4``, ``0.5``): ``1.10``, ``1e3`` or ``007`` stay the strings
-    given, never a number that spells them otherwise (a version id, a token)."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise click.BadParameter(f"{text!r}: write KEY=VALUE, e.g. endpoint_url=http://127.0.0.1:9000.",
-                                 param_hint="'--storage-option'")
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return key, value
-    if isinstance(parsed, (int, float)) and not isinstance(parsed, bool) and json.dumps(parsed) != value.strip():
-        return key, value  # another spelling of the number: the text as given
-    return key, parsed
-
-
-def storage_config_file() -> str:
-    """The storage profile file: ``$NEUROXR_STORAGE_CONFIG``, else
-    ``$XDG_CONFIG_HOME/neuroxr/storage.toml`` (``~/.config/neuroxr/storage.toml``)."""
-    if os.environ.get(CONFIG_ENV):
-        return os.environ[CONFIG_ENV]
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "neuroxr", "storage.toml")
-
-
-def load_storage_profile(name: str, path: str | None = None) -> dict[str, Any]:
-    """The fsspec options of profile ``name``: the table ``[name]`` of a TOML file (a ``.json`` file:
-    the object under ``name``); see :func:`storage_config_file`."""
-    path = path or storage_config_file()
-    try:
-        with open(path, "rb") as fh:
-            if path.endswith(".json"):
-                doc = json.load(fh)
-            else:
-                import tomllib
-
-                doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise click.BadParameter(f"no storage profile file {path!r}; write a [{name}] table there "
-                                 f"(or point {CONFIG_ENV} at one).", param_hint="'--storage-profile'") from None
-    except ValueError as exc:
-        raise click.BadParameter(f"storage profile file {path!r} cannot be parsed ({one_line(exc)}).",
-                                 param_hint="'--storage-profile'") from None
-    except OSError as exc:  # a folder, a file this user cannot read
-        raise click.BadParameter(f"cannot read the storage profile file {path!r} ({exc.strerror or type(exc).__name__}); "
-                                 f"point {CONFIG_ENV} at a TOML file with a [{name}] table.",
-                                 param_hint="'--storage-profile'") from None
-    prof = doc.get(name) if isinstance(doc, dict) else None
-    if not isinstance(prof, dict):
-        have = sorted(k for k, v in doc.items() if isinstance(v, dict)) if isinstance(doc, dict) else []
-        raise click.BadParameter(f"no profile {name!r} in {path!r}; profiles there: {have}.", param_hint="'--storage-profile'")
-    return dict(prof)
-
-
-def _keep(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if key == _META_OPTIONS:
-            ctx.meta[key] = dict(parse_storage_option(v) for v in value or ())
-        else:
-            ctx.meta[key] = value
-    return callback
-
-
-def current_storage_options() -> dict[str, Any] | None:
-    """The fsspec options given to the running command: its profile, then each ``--storage-option``
-    on top; ``None`` when neither was given (or outside a command)."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return None
-    name = ctx.meta.get(_META_PROFILE)
-    given = ctx.meta.get(_META_OPTIONS) or {}
-    if not name and not given:
-        return None
-    return {**(load_storage_profile(name) if name else {}), **given}
-
-
-def storage_options_for(url: str) -> dict[str, Any] | None:
-    """:func:`current_storage_options` for the store at ``url``; given for a local store (a path or
-    ``file://`` URL, which takes no fsspec options) they are refused, never silently dropped.
-
-    Parameters
-    ----------
-    url : str
-        The store's path or URL.
-
-    Returns
-    -------
-    dict or None
-        The fsspec options of a remote store; ``None`` when none were given.
-    """
-    from ..store._zarr import local_root
-
-    so = current_storage_options()
-    if so is not None and local_root(url) is not None:
-        ctx = click.get_current_context()
-        given = [opt for opt, key in (("--storage-option", _META_OPTIONS), ("--storage-profile", _META_PROFILE))
-                 if ctx.meta.get(key)]
-        raise click.UsageError(f"{' and '.join(given)}: fsspec options apply to remote stores (s3://, gs://, ...), "
-                               f"not to the local store {url!r}; drop them.")
-    return so
-
-
-def storage_options(fn: Callable) -> Callable:
-    """Add ``--storage-option KEY=VALUE`` (repeatable) and ``--storage-profile NAME`` to a command
-    that opens a store; read them with :func:`current_storage_options` (``open_store_or_fail`` does)."""
-    fn = click.option(
-        "--storage-profile", metavar="NAME", default=None, expose_value=False, callback=_keep(_META_PROFILE),
-        help="fsspec options of a remote store from the [NAME] table of ~/.config/neuroxr/storage.toml "
-             f"(or ${CONFIG_ENV}); --storage-option entries override them.",
-    )(fn)
-    return click.option(
-        "--storage-option", "-S", metavar="KEY=VALUE", multiple=True, expose_value=False, callback=_keep(_META_OPTIONS),
-        help="An fsspec option of a remote store (s3://, gs://, ...), repeatable; VALUE is parsed as JSON "
-             "when it parses, e.g. -S endpoint_url=http://127.0.0.1:9000 -S anon=true.",
-    )(fn)

@@ -47,12 +47,17 @@ def demo(path: str, seed: int | None, n_stimuli: int | None, reps: int, force: b
     must be new or hold an example study that the demo wrote."""
     from ..schemas import _store_entries, validate_store
     from ..store import StudyStore
+    from ..store._zarr import local_root
     from ..store.study import _enclosing_zarr
     from ..sweep.cluster import connect
     from ..sweep.run import _is_serial
     from .info import print_summary, store_summary
 
     out = Output(as_json, quiet)
+    if local_root(path) is None:  # a URL taken as a path would write a local folder 'gs:/...' and then read the URL
+        raise click.BadParameter(f"{path!r} is a URL; the demo writes its example study to a local folder: give a "
+                                 "path (and copy the folder to the object store to use it there).", param_hint="'PATH'")
+    path = local_root(path) if path.startswith("file://") else path  # a file:// URL: its folder
     where = os.path.abspath(path)
     # every argument is checked before anything is written or replaced
     address = scheduler is not None and not _is_serial(scheduler)
@@ -186,11 +191,16 @@ def _write_example(path: str, seed: int, n_stimuli: int | None) -> Any:
     renames); the previous example study there is deleted only once the new one is complete. A
     failed generation leaves ``path`` as it was and nothing beside it."""
     from ..datasets import synthetic
-    from ..store import StudyStore
+    from ..store import StoreError, StudyStore
 
     where = os.path.abspath(path)
     parent, name = os.path.split(where)
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        why = "is a file" if os.path.isfile(parent) else f"cannot be made ({exc.strerror or type(exc).__name__})"
+        raise click.ClickException(f"cannot write the example study to {where!r}: its folder {parent!r} {why}; "
+                                   "choose another PATH.") from None
     tag = uuid.uuid4().hex[:12]
     new, old = (os.path.join(parent, f".{name}.{what}-{tag}") for what in ("new", "old"))
     kw: dict[str, Any] = {} if n_stimuli is None else {"n_stimuli": n_stimuli}
@@ -210,6 +220,11 @@ def _write_example(path: str, seed: int, n_stimuli: int | None) -> Any:
             os.rename(new, where)
     except ValueError as exc:  # e.g. too few stimuli for the generator's defaults
         raise click.ClickException(f"cannot generate the example study: {one_line(exc)}") from None
+    except (OSError, StoreError) as exc:  # a folder that cannot be written: named as given, not the copy beside it
+        cause = exc if isinstance(exc, OSError) else exc.__cause__
+        why = (cause.strerror or type(cause).__name__) if isinstance(cause, OSError) else one_line(exc)
+        raise click.ClickException(f"cannot write the example study to {where!r} ({why}); choose a PATH in a folder "
+                                   "you can write.") from None
     finally:
         shutil.rmtree(new, ignore_errors=True)  # no half-written study left behind
     return StudyStore(path)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options, storage_options, table
+from ._common import Output, cli_advice, main, open_store_or_fail, output_options, storage_options, table
 
 __all__ = ["info", "store_summary"]
 
@@ -129,7 +129,7 @@ def store_summary(store: Any) -> dict[str, Any]:
                 entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "unit_chunk": int(chunk)}
                 path = f"features/{model}/{layer}"
                 if (problem := stored_revision_problem(path, da.attrs, da.dtype)) is not None:
-                    out["earlier_revision"].append({"path": path, "problem": problem})
+                    out["earlier_revision"].append({"path": path, "problem": cli_advice(problem)})  # neuroxr extract's
             except Exception as exc:
                 entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})

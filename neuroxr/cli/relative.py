@@ -20,6 +20,9 @@ def read_ids(path: str | Path) -> list[str]:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
         raise click.BadParameter(f"cannot read {str(path)!r} ({exc.strerror}).", param_hint="--anchors") from None
+    except UnicodeDecodeError as exc:  # a binary file, or text in another encoding
+        raise click.BadParameter(f"{str(path)!r} is not UTF-8 text (byte {exc.start}: {exc.reason}); write the ids as UTF-8 "
+                                 "text, one per line.", param_hint="--anchors") from None
     ids = [s.strip() for s in text.splitlines() if s.strip() and not s.strip().startswith("#")]
     if not ids:
         raise click.BadParameter(f"{str(path)!r} lists no stimulus ids; write one id per line.", param_hint="--anchors")

@@ -12,6 +12,7 @@ import click
 from ._common import (
     KeysCommand,
     Output,
+    flag_spelling,
     not_empty,
     one_line,
     open_store_or_fail,
@@ -135,6 +136,18 @@ def _refuse_unused(client: str | None, n_workers: int | None, gram_spread: bool 
         raise click.UsageError(str(exc)) from None
 
 
+def _flags_given(message: str, **given: Any) -> str:
+    """``message`` with the sweep's keys given as flags (``given``: those not ``None``) spelled as
+    those flags (``backend='cupy'`` -> ``--backend cupy``); the keys of the config file stay keys."""
+    from ._common import flag_spelling
+
+    names = {k for k, v in given.items() if v is not None}
+    if not names:
+        return message
+    flags = click.Command("sweep", params=[p for p in sweep_command.params if p.name in names])
+    return flag_spelling(message, flags)
+
+
 def _table_files(table_path: str) -> list[str]:
     """The CSV files of ``--table FILE``: the entry table, then the metric and inference tables
     (``<root>.metrics<ext>``, ``<root>.inference<ext>``, written when they have rows)."""
@@ -186,7 +199,7 @@ def _blas_threads(ctx: click.Context, param: click.Parameter, value: str | None)
     return n
 
 
-@click.command(name="sweep", cls=KeysCommand)
+@click.command(name="sweep", cls=KeysCommand, keys_from="neuroxr.sweep.config:SWEEP_KEYS")
 @click.argument("store")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--scheduler", default=None,
@@ -257,15 +270,18 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         with contextlib.redirect_stdout(sys.stderr), _quiet_workers(quiet):  # progress on stderr, results on stdout
             result = sweep(st, client=client, progress=not (no_progress or quiet or as_json), **cfg)
     except NeuroxrError as exc:  # found while running: named after the config file too, as its load-time errors
-        where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) else ""  # a lost scheduler: not the file's
         # the command's message never names the Python function (sweep()'s own checks start with it: _PREFIX)
-        raise click.ClickException(f"{where}{one_line(exc).removeprefix(_PREFIX)}") from None
+        message = one_line(exc).removeprefix(_PREFIX)
+        spelled = _flags_given(message, backend=backend, on_error=on_error, blas_threads=blas_threads)
+        # a lost scheduler, or a value given as a flag: not the file's
+        where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) and spelled == message else ""
+        raise click.ClickException(f"{where}{spelled}") from None
     if client is None and not (quiet or as_json) and not _has_bokeh():  # the local cluster ran without its dashboard
         click.echo(DASHBOARD_ADVICE, err=True)
     if result.failed and not (quiet or as_json):  # on_error: warn (raise stopped above); --json lists them in "failed"
         for key, why in result.failed.items():
-            click.echo(f"Warning: sweep entry {key} failed ({one_line(why)}); its cells are empty, and a re-run computes it.",
-                       err=True)
+            click.echo(f"Warning: sweep entry {key} failed ({flag_spelling(one_line(why), sweep_command)}); its cells are empty, and a "
+                       "re-run computes it.", err=True)  # the sets as named, keys as the file writes them
     if as_json:
         click.echo(to_json({
             "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped, "failed": result.failed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Output, main, open_store_or_fail, output_options, report_validation, storage_options
+from ._common import Output, cli_advice, main, open_store_or_fail, output_options, report_validation, storage_options
 
 __all__ = ["validate"]
 
@@ -35,6 +35,7 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     out = Output(as_json, quiet)
     st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
     problems, earlier = _check_store(st, values=values)
+    earlier = [cli_advice(note) for note in earlier]  # how to recompute: neuroxr extract's flags
     n = len(_store_entries(st))
     if rebuild_inventory:
         rebuilt = st.rebuild_inventory()
@@ -45,6 +46,7 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     problems = problems + [f"{path}: {why}: listings and set names do not see it; run neuroxr validate --rebuild-inventory"
                            for path, why in found if why == MISSING]
     inventory = [f"{path}: {why}" for path, why in found if why != MISSING]
+    problems = [cli_advice(p) for p in problems]  # the command line's advice, no Python class names (--json too)
     obj = {"url": st.url, "valid": not problems, "entries": n, "problems": problems}
     if earlier:
         obj["earlier_revision"] = earlier

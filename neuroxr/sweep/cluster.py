@@ -25,6 +25,10 @@ workers start with:
 - **Quiet on Ctrl-C.** A worker that SIGINT reaches (a terminal's Ctrl-C reaches the whole process
   group) mutes its logs instead of raising there (:func:`dask_setup`, a Dask preload); the sweep's
   process mutes them and its own while it closes the cluster, so the command prints one line.
+  A worker process starts with SIGINT blocked (the cluster's event loop thread, which spawns the
+  workers, blocks it: :func:`_sigint_blocked_loop`), so that a Ctrl-C while it still imports waits
+  until the preload has set its handler, never raising in those imports (a traceback); the
+  preload unblocks it. The GPU cluster's workers get the same preload.
 """
 
 from __future__ import annotations
@@ -101,35 +105,67 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
 
     if gpu:
         try:
-            from dask_cuda import LocalCUDACluster
+            from dask_cuda import LocalCUDACluster as cluster_class
         except ImportError as exc:
             raise SweepConfigError(
                 "a GPU backend on the embedded cluster needs dask-cuda (one worker per GPU): pip install dask-cuda; "
                 "or pass the address of your own GPU cluster as scheduler, or run with client='serial'."
             ) from exc
-        kw: dict[str, Any] = {"threads_per_worker": 1}
+        kw: dict[str, Any] = {"threads_per_worker": 1}  # dask-cuda: one worker per GPU unless n_workers is given
         if n_workers is not None:
             kw["n_workers"] = int(n_workers)
         if memory_limit is not None:
             kw["memory_limit"] = memory_limit
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
-            return LocalCUDACluster(**kw)
-    from distributed import LocalCluster
+    else:
+        from distributed import LocalCluster as cluster_class
 
-    n = int(n_workers) if n_workers is not None else machine_cores()
-    preload = [*(dask.config.get("distributed.worker.preload", None) or []), __name__]  # dask_setup: Ctrl-C mutes
+        kw = {"n_workers": int(n_workers) if n_workers is not None else machine_cores(), "threads_per_worker": 1,
+              "processes": True, "dashboard_address": ":0",
+              "memory_limit": memory_limit if memory_limit is not None else "auto", "env": dict(WORKER_ENV)}
+    kw["preload"] = [*(dask.config.get("distributed.worker.preload", None) or []), __name__]  # dask_setup: Ctrl-C mutes
     from distributed.deploy.spec import SpecCluster
 
     before = set(SpecCluster._instances)
+    runner = _sigint_blocked_loop()
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": _pre_spawn_environ(memory_limit)}):
-            return LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                memory_limit=memory_limit if memory_limit is not None else "auto", env=dict(WORKER_ENV), preload=preload,
-            )
+            return cluster_class(**kw, **({"loop": runner.loop} if runner is not None else {}))
     except KeyboardInterrupt:  # Ctrl-C while it starts: closed here, quietly, never by dask's exit hook (a traceback)
         _close_quietly(set(SpecCluster._instances) - before)
         raise
+    finally:
+        if runner is not None:  # the cluster holds the loop now (and stops it when it closes)
+            runner.stop()
+
+
+def _sigint_blocked_loop() -> Any:
+    """A started ``distributed`` loop runner whose event loop thread has SIGINT blocked (``None``
+    where the OS has no signal masks).
+
+    The embedded cluster runs on it: its nannies spawn the worker processes from threads that the
+    loop thread starts, and a process inherits the signal mask of the thread that starts it (as
+    Python's multiprocessing resource tracker does it), so a worker starts with SIGINT blocked and a
+    Ctrl-C while it imports stays pending until its preload (:func:`dask_setup`) sets its handler.
+    This thread blocks SIGINT only while the loop thread starts; the loop stops when the last one
+    holding it (the cluster, its clients) lets it go.
+    """
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    from multiprocessing import resource_tracker
+
+    from distributed.utils import LoopRunner
+
+    # started here first: when it starts it unblocks SIGINT in the thread that starts it (the loop thread otherwise)
+    resource_tracker.ensure_running()
+    runner = LoopRunner()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        runner.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a Ctrl-C meanwhile is raised here, as usual
+    return runner
 
 
 def _close_quietly(clusters: set[Any]) -> None:
@@ -165,7 +201,9 @@ def dask_setup(worker: Any) -> None:
     try:
         signal.signal(signal.SIGINT, mute_logs)
     except ValueError:  # not the main thread of the worker process: left as it is
-        pass
+        return
+    if hasattr(signal, "pthread_sigmask"):  # blocked since the process started (_sigint_blocked_loop): a pending one mutes now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def scheduler_address(address: str) -> str:

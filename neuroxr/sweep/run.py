@@ -164,7 +164,8 @@ def check_cluster_options(client: Any, options: Mapping[str, Any], spelling: Map
         return
     why = ("the run stays in this process: no cluster to size or to spread a Gram across" if serial else
            f"{'it sizes' if len(unused) == 1 else 'they size'} the embedded local cluster, not the workers of the scheduler at {client!r}")
-    raise no_effect([sp[k] for k in unused], f"with {sp['client']}={client!r}", why,
+    given = f"{sp['client']} {client}" if sp["client"].startswith("--") else f"{sp['client']}={client!r}"  # a flag, a keyword
+    raise no_effect([sp[k] for k in unused], f"with {given}", why,
                     f"{sp['local']} (the embedded local cluster)", error=SweepConfigError)
 
 

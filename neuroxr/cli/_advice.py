@@ -1,0 +1,69 @@
+"""The library's Python advice as the command line's: what a command-line user does instead of a
+Python call, selection or keyword argument (used by :func:`neuroxr.cli._common.flag_spelling`)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["cli_advice"]
+
+#: the Python advice of library messages and what a command-line user does instead (every command): the
+#: command line cannot select stimuli, bins or coords of a set, pass ids or call library functions
+_ADVICE = [(re.compile(pattern), text) for pattern, text in (
+    # a stimulus mismatch (``, e.g. b.isel(stimulus=b.stimulus_id.isin(a.stimulus_id))``)
+    (r", e\.g\. (\w+)\.isel\(stimulus=\1\.stimulus_id\.isin\(\w+\.stimulus_id\)\)",
+     " (write sets of the same stimuli to the store)"),
+    # stimuli no neuroid spans (``select the stimuli they share (neural.sel(stimulus=...))``)
+    (r" \(\w+\.sel\(stimulus=\.\.\.\)\)", " (write a set of those stimuli to the store)"),
+    # time bins: a static set where a time-resolved one is needed, and the other way round
+    (r"build it with nx\.neural\(\.\.\., time_bins=\.\.\.\)",
+     "give a time-resolved neural set (one written with its time bins)"),
+    (r"select one bin, e\.g\. \w+\.isel\(time_bin=0\), and score the bins one at a time",
+     "write one bin of it to the store as a set of its own, or score it with a direction (forward, reverse, "
+     "inter-animal), which scores every bin"),
+    (r"drop the dim with \w+\.isel\(time_bin=0\), or pass the responses without time_bins",
+     "write it to the store without its time bin"),
+    (r"select the common bins first, e\.g\. \w+\.sel\(time_bin=\.\.\.\) so both hold the same bins",
+     "write sets with the same time bins to the store"),
+    # brainscore's strata: a coord the sets lack
+    (r"add it \(e\.g\. \w+\.assign_coords\(\w+=\('stimulus', \w+\)\)\) or", "name a stimulus coord they have or"),
+    # extraction: ids from file names, a layer left out, a layer reduced by an earlier revision
+    (r"Pass stimulus_ids=\.\.\. explicitly \(file names are used without their extension\)",
+     "Rename the files: their names without the extension are the ids"),
+    (r"leave this layer out \(layers=\.\.\.\)", "leave this layer out (name the others with --layer)"),
+    (r"extract_features\(\.\.\., .*?\) \((neuroxr extract [^()]*)\)", r"\1"),
+    (r"; replace or remove it, or pass the other files", "; replace or remove it"),
+    (r"pass layers=\['([^']+)'\] \(--layer \1\)", r"pass --layer \1"),
+    (r"pass layers=\['([^']+)'\]", r"pass --layer \1"),
+    (r" or pass transform= to replace the model's preprocessing", ""),  # no transform on the command line
+    (r"pass transform= a callable that takes (.+?) and returns the model input \(a tensor\)",
+     r"give a model whose own preprocessing takes \1"),
+    # a library message that also names the flag (``image_size=, --image-size on the command line``)
+    (r"\([a-z_]+=, (--[a-z-]+) on the command line\)", r"(\1)"),
+    (r"\(require_existing=False; on the command line, leave out --require-existing\)", "(leave out --require-existing)"),
+    # a damaged set: written again as it was written (the command line writes layers with neuroxr extract)
+    (r"rewrite the set \(StudyStore\.write_neural\)", "write the set again (as it was written: a converter or a script)"),
+    (r"\(neuroxr extract, StudyStore\.write_features\)", "(neuroxr extract --overwrite)"),
+    # a store without layers: the command line writes them with neuroxr extract
+    (r"\(write_features, neuroxr extract\)", "(neuroxr extract)"),
+    # a URL of a protocol fsspec does not know (the store's URL)
+    (r"^Protocol not known: (\w+)$", r"fsspec knows no protocol '\1'; give a path or a URL such as s3://bucket/study.zarr."),
+    # the fold check's inputs by their Python arguments (``neural/features``): the command names both sets
+    (r"\b(?:neural|features|source|neural_a|features_a)/(?:neural|features|neural_b|features_b) \(training stimuli\)",
+     "the training stimuli"),
+    (r": (?:neural|features|source|neural_a|features_a)/(?:neural|features|neural_b|features_b): ", ": "),
+    # neuroxr's own error classes before a failed entry's or unreadable entry's message (the message says what)
+    (r"\b(?:Layout|Parameter|Store|Backend|SweepConfig|Sweep|Extraction|DataNotFound)Error: ", ""),
+    # the sweep's keyword arguments where its command takes a flag or leaves a config key out
+    (r"client='serial'", "--scheduler serial"),
+    (r"use regions=None", "leave out regions"),
+    (r"needs max_n=None", "needs no max_n"),
+)]
+
+
+def cli_advice(message: str) -> str:
+    """``message`` with the Python advice of a library message (``nx.neural(..., time_bins=...)``,
+    ``b.isel(time_bin=0)``, ``stimulus_ids=...``) replaced by what a command-line user does."""
+    for pattern, text in _ADVICE:
+        message = pattern.sub(text, message)
+    return message

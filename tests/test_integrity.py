@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -514,6 +515,12 @@ def test_a_set_whose_attrs_were_edited_feeds_no_computation(store, path):
     res = _validate(store)
     assert res.exit_code == 1 and f"{path}: damaged: its attrs were edited after the write" in res.output
     assert not list_entries(fresh).set_index("path").loc[entry.path, "current"]
+    # info says so: the set is damaged (not an unnamed read error), its entry stale by that damage
+    summary = json.loads(CliRunner().invoke(main, ["info", "--json", store.url]).output)
+    (row,) = [e for e in summary["metrics"] if e["path"] == entry.path]
+    assert row["status"] == "stale (input damaged)"
+    sets = summary["neural"] if path.startswith("neural") else summary["features"]
+    assert [e["dtype"] for e in sets if path.endswith("/" + e.get("name", e.get("layer")))] == ["damaged (see below)"]
 
 
 def test_an_older_writers_set_without_the_digest_still_computes(store):

@@ -15,13 +15,21 @@ def _shape(sizes: Any, dims: list[str]) -> list[Any]:
     return [sizes.get(d, "-") for d in dims]
 
 
-def _status(row: Any, store: Any = None) -> str:
+def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
+    """An entry's status; ``damaged``: the store's damaged paths (an input among them: its set was
+    edited or lost data after the entry was computed, not rewritten)."""
     if row.legacy:
         return "legacy (0.1.0)"
     if row.current:
         return "current"
     if store is not None and _edited(store, row.path):
         return "edited (attrs changed after the write)"
+    if store is not None and damaged:
+        from ..entries.provenance import PROVENANCE_ATTR
+
+        inputs = ((store.examine(row.path).attrs or {}).get(PROVENANCE_ATTR) or {}).get("inputs") or {}
+        if any(path in damaged for path in inputs):
+            return "stale (input damaged)"
     from ..entries.layout import LIST_COLUMNS, _revision
 
     params = {k: v for k, v in row.items() if k not in LIST_COLUMNS and not (isinstance(v, float) and v != v)}
@@ -95,7 +103,7 @@ def store_summary(store: Any) -> dict[str, Any]:
         ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...],
         "earlier_revision": [...], "damaged": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
-        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (older revision)``, ``edited (attrs changed after the write)``, ``legacy (0.1.0)``)
+        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (input damaged)``, ``stale (older revision)``, ``edited (attrs changed after the write)``, ``legacy (0.1.0)``)
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
         mean over its included targets of the rep-mean EV, as a sweep's table; None when no target
         is included), a metric entry its ``value`` (the test value when it has a train/test split)
@@ -112,6 +120,13 @@ def store_summary(store: Any) -> dict[str, Any]:
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": [],
                            "earlier_revision": []}
+    # damaged entries (lost metadata or chunks, edited attrs) need recomputation like unfinished ones
+    out["damaged"] = [{"path": path, "problem": problem} for path, problem in store.damaged()]
+    damaged = {d["path"] for d in out["damaged"]}
+
+    def failed(path: str, exc: Exception) -> str:  # a damaged set is listed below with its problem
+        return "damaged (see below)" if path in damaged else f"error: {type(exc).__name__}"
+
     # a summary must not stop at one bad entry: unreadable ones show their error instead
     for name in store.neural_sets():
         try:
@@ -119,7 +134,7 @@ def store_summary(store: Any) -> dict[str, Any]:
             extra = sorted(str(c) for c in da.coords if c not in ("stimulus_id", "neuroid_id"))
             entry = {"sizes": dict(da.sizes), "dtype": str(da.dtype), "coords": extra}
         except Exception as exc:
-            entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "coords": []}
+            entry = {"sizes": {}, "dtype": failed(f"neural/{name}", exc), "coords": []}
         out["neural"].append({"name": name, **entry})
     for model in store.models():
         for layer in store.layers(model):
@@ -131,12 +146,12 @@ def store_summary(store: Any) -> dict[str, Any]:
                 if (problem := stored_revision_problem(path, da.attrs, da.dtype)) is not None:
                     out["earlier_revision"].append({"path": path, "problem": cli_advice(problem)})  # neuroxr extract's
             except Exception as exc:
-                entry = {"sizes": {}, "dtype": f"error: {type(exc).__name__}", "unit_chunk": "-"}
+                entry = {"sizes": {}, "dtype": failed(f"features/{model}/{layer}", exc), "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})
     entries = list_entries(store)
     shown = entries[entries["complete"] & (entries["kind"] != "gram")]
     for (_, row), parameters in zip(shown.iterrows(), listed_parameters(shown, store)):
-        base = {"path": row["path"], "source": row["source"], "status": _status(row, store), "parameters": parameters}
+        base = {"path": row["path"], "source": row["source"], "status": _status(row, store, damaged), "parameters": parameters}
         target = row["target"] if isinstance(row["target"], str) else None
         try:
             ds = store.read_dataset(row["path"])
@@ -162,8 +177,6 @@ def store_summary(store: Any) -> dict[str, Any]:
             entry["error"] = error
         out["metrics"].append(entry)
     out["incomplete"] = [path for _, path, complete in _store_entries(store) if not complete]
-    # damaged entries (lost metadata or chunks) need recomputation like unfinished ones
-    out["damaged"] = [{"path": path, "problem": problem} for path, problem in store.damaged()]
     return out
 
 

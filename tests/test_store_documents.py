@@ -149,3 +149,12 @@ def test_cli_json_outputs_with_a_top_group_whose_document_is_not_json(store, run
                                     for p in out["problems"])
     res = runner.invoke(main, ["info", store.url, "--json"])
     assert json.loads(res.output)["features"][0]["layer"] == "l1"
+
+
+@pytest.mark.parametrize("path,config", [("features/net/l2", "directions: [rsa]\nlayers: [l2]\n"),
+                                         ("neural/mA", "directions: [rsa]\nneural: [mA]\n")])
+def test_cli_sweep_asking_for_a_damaged_set_names_it(store, runner, tmp_path, path, config):
+    _corrupt(store, path)
+    (tmp_path / "sweep.yaml").write_text(config)
+    res = runner.invoke(main, ["sweep", store.url, str(tmp_path / "sweep.yaml"), "--scheduler", "serial"])
+    assert res.exit_code != 0 and f"{path}/zarr.json: not valid JSON, a damaged set" in res.output, res.output

@@ -12,6 +12,7 @@ a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -187,16 +188,13 @@ class Reading(Listing):
     def unreadable(self, path: str) -> bool:
         """Whether the metadata document of the group ``path`` is there but not valid JSON (damage:
         the group is never read, listings leave it out, :meth:`damaged` names it)."""
-        import json
-
         try:
             raw = _zarr.read_key(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
-            json.loads(raw) if raw is not None else None
+            return raw is not None and not isinstance(json.loads(raw), dict)
         except OSError:
             return False
         except ValueError:
             return True
-        return False
 
     def _doc(self, path: str) -> dict[str, Any] | None:
         """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""

@@ -249,7 +249,7 @@ def describe_store(store: StudyStore | str, *, values: bool = False) -> dict[str
         "type": "StudyStore",
         "url": store.url,
         "attrs": _jsonable(dict(root.attrs)),
-        "groups": sorted(str(n) for n, _ in root.members()),
+        "groups": [str(n) for n, _ in store._child_docs("")],  # one whose document is not JSON too (Zarr's would fail)
         "neural": {},
         "features": {},
         "scores": {},

@@ -252,6 +252,26 @@ def _exists(store: Any, ref: SetRef) -> bool:
     return ref.region is None or ref.region in _regions(store, ref.neural)
 
 
+def _refuse_damaged(store: Any, name: str, parts: list[str], kinds: tuple[str, ...], role: str) -> None:
+    """A name no listed set matches: raise when it names a set whose metadata document is not valid
+    JSON (listings leave such a set out; saying it does not exist would hide the damage)."""
+    unreadable = getattr(store, "unreadable", None)
+    if unreadable is None:
+        return
+    cands = []
+    if "features" in kinds:
+        cands += [f"features/{'.'.join(parts[:cut])}/{'.'.join(parts[cut:])}" for cut in range(1, len(parts))]
+    if "neural" in kinds:
+        cands += [f"neural/{'.'.join(parts[:cut])}" for cut in range(len(parts), 0, -1)]
+    for path in cands:
+        if unreadable(path):
+            from .store.integrity import unreadable_doc
+
+            what, fix = store._described(path)
+            raise StoreError(f"store {store.url!r}: {what}, the {role} {name!r}, is damaged "
+                             f"({unreadable_doc(path + '/zarr.json')}); {fix}.")
+
+
 def resolve(
     store: Any,
     name: str | SetRef,
@@ -313,6 +333,7 @@ def resolve(
             if base in sets and (not strict or region in _regions(store, base)):
                 found.append(neural_ref(base, region))
     if not found:
+        _refuse_damaged(store, name, parts, kinds, role)
         what = " or ".join(
             {"features": "feature set '<model>.<layer>'", "neural": "neural set '<name>[.<region>]'"}[k] for k in kinds
         )

@@ -54,35 +54,38 @@ def pair_path(stage: str, kind: str, source: Any, target: Any | None) -> str:
     return f"{stage}/{kind}/{src}__{_path_name(target)}"
 
 
-def _is_entry(g: Any) -> bool:
+def _is_entry(store: Any, path: str, attrs: Any) -> bool:
     """A group is an entry (not a pair group) when it holds arrays or a completion marker."""
-    return COMPLETE_ATTR in g.attrs or any(True for _ in g.arrays())
+    return COMPLETE_ATTR in attrs or store._holds_arrays(path)
 
 
-def _groups(g: Any) -> list[tuple[str, Any]]:
-    return sorted(g.groups(), key=lambda t: t[0])
+def _groups(store: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    """The child groups of ``path`` as ``(name, attributes)``; one whose metadata document is not
+    valid JSON is left out (damage, which the store's scan names), the others still listed."""
+    return store._children(path)
 
 
-def _get(store: Any, path: str) -> Any:
-    try:
-        return store._root[path]
-    except KeyError:
-        return None
+def _below(store: Any, path: str) -> dict[str, dict[str, Any] | None]:
+    """The child groups of ``path`` as ``{name: attributes}``, with ``None`` for one whose metadata
+    document is not valid JSON: never an entry itself, but the groups below it are walked."""
+    return {n: None if d is None else dict(d.get("attributes") or {})
+            for n, d in store._child_docs(path) if d is None or d.get("node_type") == "group"}
 
 
 _STAGES = ("scores", "metrics", "inference")
 
 
-def _pair_rows(kind: str, src: str, tgt: str | None, path: str, pg: Any) -> Iterator[dict[str, Any]]:
-    """The entries of one pair group, walked: a 0.1.0 entry at the pair path, then its keyed entries."""
-    legacy = _is_entry(pg)
+def _pair_rows(store: Any, kind: str, src: str, tgt: str | None, path: str, attrs: Any) -> Iterator[dict[str, Any]]:
+    """The entries of one pair group (attributes ``attrs``; ``None``: its document is not valid JSON),
+    walked: a 0.1.0 entry at the pair path, then its keyed entries."""
+    legacy = attrs is not None and _is_entry(store, path, attrs)
     if legacy:
         yield {"kind": kind, "source": src, "target": tgt, "path": path, "key": None,
-               "complete": bool(pg.attrs.get(COMPLETE_ATTR, False)), "legacy": True, "provenance": None, "edited": False}
-    for key, g in _groups(pg):
+               "complete": bool(attrs.get(COMPLETE_ATTR, False)), "legacy": True, "provenance": None, "edited": False}
+    for key, a in _groups(store, path):
         if legacy and not _KEY_RE.match(key):  # a group inside a 0.1.0 entry, not a keyed entry
             continue
-        yield _row(kind, src, tgt, f"{path}/{key}", key, g.attrs)
+        yield _row(kind, src, tgt, f"{path}/{key}", key, a)
 
 
 def _row(kind: str, src: str, tgt: str | None, path: str, key: str, attrs: Any) -> dict[str, Any]:
@@ -122,20 +125,15 @@ def _walk_entries(store: Any) -> Iterator[dict[str, Any]]:
     """Every entry, by walking the hierarchy group by group (a request per group on an object store)."""
     pairs: list[tuple[str, str, str | None, str, Any]] = []
     for stage in _STAGES:
-        top = _get(store, stage)
-        if top is None:
-            continue
-        for kind, kg in _groups(top):
-            for pair, pg in _groups(kg):
+        for kind in _below(store, stage):
+            for pair, pa in _below(store, f"{stage}/{kind}").items():
                 _, _, src, tgt, _ = _pair_of(f"{stage}/{kind}/{pair}")  # type: ignore[misc]
-                pairs.append((kind, src, tgt, f"{stage}/{kind}/{pair}", pg))
-    gram = _get(store, "cache/gram")
-    if gram is not None:
-        for model, mg in _groups(gram):
-            for layer, lg in _groups(mg):
-                pairs.append(("gram", f"{model}.{layer}", None, f"cache/gram/{model}/{layer}", lg))
-    for kind, src, tgt, path, pg in pairs:
-        yield from _pair_rows(kind, src, tgt, path, pg)
+                pairs.append((kind, src, tgt, f"{stage}/{kind}/{pair}", pa))
+    for model in _below(store, "cache/gram"):
+        for layer, la in _below(store, f"cache/gram/{model}").items():
+            pairs.append(("gram", f"{model}.{layer}", None, f"cache/gram/{model}/{layer}", la))
+    for kind, src, tgt, path, attrs in pairs:
+        yield from _pair_rows(store, kind, src, tgt, path, attrs)
 
 
 def _listed_entries(store: Any, groups: tuple[dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -165,8 +163,9 @@ def _listed_entries(store: Any, groups: tuple[dict[str, Any], dict[str, Any]]) -
             key = path.rpartition("/")[2]
             rows.append(((stage, *ppath.split("/")[1:], key), _row(kind, src, tgt, path, key, attrs)))
     for ppath, (stage, kind, src, tgt) in legacy.items():
-        pg = _get(store, ppath)
-        for r in _pair_rows(kind, src, tgt, ppath, pg) if pg is not None else ():
+        doc = store._doc(ppath)
+        pa = (doc or {}).get("attributes") if (doc or {}).get("node_type") == "group" else None
+        for r in _pair_rows(store, kind, src, tgt, ppath, pa) if pa is not None else ():
             rows.append(((stage, *ppath.split("/")[1:], r["key"] or ""), r))
     return [r for _, r in sorted(rows, key=lambda t: t[0])]
 

@@ -50,6 +50,24 @@ SET_ATTRS_PROBLEM = ("its attrs were edited after the write: they no longer hash
                      "digest, which its writer records, is gone; what they say of its data may not be so")
 
 
+def unreadable_problem(path: str, holds_arrays: bool = True, doc: str | None = None) -> str:
+    """The damage of the group ``path`` whose metadata document (``doc``, default its own
+    ``zarr.json``; or one of its arrays') is not valid JSON (a truncated write, a disk error, a hand
+    edit), with what to do: a set or an entry (a group holding arrays) is deleted or written again;
+    a group above others gets an empty group document back."""
+    doc = doc or (f"{path}/zarr.json" if path else "zarr.json")
+    if not holds_arrays:
+        return (f"its metadata document {doc} is not valid JSON, so Zarr cannot open the groups below it; "
+                f'rewrite it as an empty group: {{"zarr_format": 3, "node_type": "group", "attributes": {{}}}}')
+    what = "set" if is_set(path) else "entry"
+    return f"{unreadable_doc(doc)}, so it is never read; delete the {what} (StudyStore.invalidate) or write it again"
+
+
+def unreadable_doc(doc: str) -> str:
+    """The damage of a group whose metadata document ``doc`` (its key) is not valid JSON, in short."""
+    return f"its metadata document {doc} is not valid JSON (a damaged write)"
+
+
 def set_edited(path: str, attrs: dict[str, Any] | None) -> bool:
     """Whether the complete group ``path`` (``attrs``: its attributes, ``None`` when absent or
     incomplete) is a set whose attrs were edited after the write (:func:`~neuroxr.store._zarr.attrs_edited`).
@@ -216,17 +234,22 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for key in keys:
         if key == "zarr.json" or key.endswith("/zarr.json"):
-            node = key[: -len("zarr.json")].rstrip("/")
-            meta[node] = read_json(zstore, key)
-            if meta[node] == {}:
-                problems.append((node or "/", "unreadable metadata document zarr.json (not JSON); rewrite the entry"))
+            meta[key[: -len("zarr.json")].rstrip("/")] = read_json(zstore, key)
     arrays = {n for n, m in meta.items() if m and m.get("node_type") == "array"}
+    broken = set()  # arrays whose document is not JSON (they hold chunks): damage of the group holding them
+    for node in sorted(n for n, m in meta.items() if m == {}):  # first: the rest of the scan cannot see them
+        if any(k.startswith(f"{node}/c/") or k == f"{node}/c" for k in keyset):
+            broken.add(node)
+            problems.append((_parent(node) or "/", unreadable_problem(_parent(node), doc=f"{node}/zarr.json")))
+        else:
+            holds = any(_parent(a) == node for a in arrays) or not any(_parent(n) == node for n in meta)
+            problems.append((node or "/", unreadable_problem(node, holds)))
 
     # folders without zarr.json (only the shallowest of each branch, outside chunk areas)
     def owner(key: str) -> str | None:
         d = _parent(key)
         while d:
-            if d in arrays:
+            if d in arrays or d in broken:
                 return d
             d = _parent(d)
         return None
@@ -237,7 +260,7 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         if key == "zarr.json" or key.endswith("/zarr.json"):
             d = _parent(_parent(key))  # the node's own zarr.json is there: check its ancestors
         elif (a := owner(key)) is not None:
-            chunks_of[a].add(key[len(a) + 1 :])
+            chunks_of.setdefault(a, set()).add(key[len(a) + 1 :])
             continue
         else:
             d = _parent(key)

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-import zarr
 
 from . import atomic, batch
 from . import inventory as _inv
@@ -80,9 +77,10 @@ class Listing:
             except OSError:
                 pass
 
-    def _group_attrs_batch(self, paths: list[str]) -> dict[str, dict[str, Any] | None]:
+    def _group_attrs_batch(self, paths: list[str], unreadable: set[str] | None = None) -> dict[str, dict[str, Any] | None]:
         """The attributes of each group of ``paths``, complete or not (``None``: absent or not a
-        group); the documents not cached are read in one concurrent batch."""
+        group); the documents not cached are read in one concurrent batch. The paths whose document
+        is there but not valid JSON (damage, :meth:`damaged` names it) are added to ``unreadable``."""
         todo = [p for p in paths if p not in self._docs]
         try:
             got = batch.get_many(self._zstore, [f"{p}/zarr.json" for p in todo])
@@ -98,17 +96,19 @@ class Listing:
                     doc = json.loads(raw) if raw is not None else self._doc(p)  # a swap in progress: wait for it
                 except ValueError:
                     doc = None
+                    if unreadable is not None:
+                        unreadable.add(p)
             is_group = isinstance(doc, dict) and doc.get("node_type") == "group"
             out[p] = dict(doc.get("attributes", {})) if is_group else None
             if self._cache and is_group and out[p].get(COMPLETE_ATTR, False):  # type: ignore[union-attr]
                 self._docs[p] = doc
         return out
 
-    def _confirmed(self, paths: list[str]) -> dict[str, dict[str, Any] | None]:
+    def _confirmed(self, paths: list[str], unreadable: set[str] | None = None) -> dict[str, dict[str, Any] | None]:
         """The attributes of each complete group of ``paths`` (``None``: absent or incomplete); the
-        documents not cached are read in one concurrent batch."""
+        documents not cached are read in one concurrent batch (``unreadable``: as in :meth:`_group_attrs_batch`)."""
         return {p: a if a is not None and a.get(COMPLETE_ATTR, False) else None
-                for p, a in self._group_attrs_batch(paths).items()}
+                for p, a in self._group_attrs_batch(paths, unreadable).items()}
 
     def _listed(self, prefix: str, depth: int = 0) -> dict[str, dict[str, Any]] | None:
         """Complete groups under ``prefix`` (exactly ``depth`` levels below it; 0: any) per the
@@ -120,10 +120,12 @@ class Listing:
         want = prefix.count("/") + depth if prefix else depth - 1
         cands = [p for p in sorted(index) if (not prefix or p == prefix or p.startswith(prefix + "/"))
                  and (depth == 0 or p.count("/") == want)]
-        out = {}
-        for p, attrs in self._confirmed(cands).items():
+        out, unreadable = {}, set()
+        for p, attrs in self._confirmed(cands, unreadable).items():
             if attrs is not None:
                 out[p] = attrs
+            elif p in unreadable:  # damaged: never listed, and the inventory stays in use for the rest
+                continue
             elif index[p]["state"] == "complete" and not index[p].get("deleted"):
                 self._disagrees()
                 return None
@@ -177,9 +179,12 @@ class Listing:
                  if any(not x or p == x or p.startswith(x + "/") for x in prefixes)]
         complete: dict[str, dict[str, Any]] = {}
         incomplete: dict[str, dict[str, Any]] = {}
-        for p, attrs in self._group_attrs_batch(cands).items():
+        unreadable: set[str] = set()
+        for p, attrs in self._group_attrs_batch(cands, unreadable).items():
             if attrs is not None and attrs.get(COMPLETE_ATTR, False):
                 complete[p] = attrs
+            elif p in unreadable:  # damaged: never listed, and the inventory stays in use for the rest
+                continue
             elif index[p]["state"] == "complete" and not index[p].get("deleted"):
                 self._disagrees()
                 return None
@@ -189,11 +194,7 @@ class Listing:
 
     def _holds_arrays(self, path: str) -> bool:
         """Whether the group ``path`` holds arrays (a listing; asked only of unfinished writes)."""
-        try:
-            g = self._group(path)
-            return g is not None and any(True for _ in g.arrays())
-        except (OSError, KeyError):
-            return False
+        return any(d is not None and d.get("node_type") == "array" for _, d in self._child_docs(path))
 
     def rebuild_inventory(self) -> int:
         """Rebuild the inventory from a walk of the hierarchy (``neuroxr validate`` runs it); returns
@@ -222,24 +223,53 @@ class Listing:
                 out.append((p, MISSING))
             elif p in walked and rec["state"] == "complete" and rec["token"] != walked[p]:
                 out.append((p, "inventory records another version token"))
-            elif p not in walked and rec is not None and rec["state"] == "complete" and not rec.get("deleted"):
+            elif (p not in walked and rec is not None and rec["state"] == "complete" and not rec.get("deleted")
+                  and not self.unreadable(p)):  # type: ignore[attr-defined]  # damage: the scan names it
                 out.append((p, "inventory lists a group that is absent or incomplete"))
         return out
 
 
     # ------------------------------------------------------------------ listing
-    def _children(self, path: str) -> Iterator[tuple[str, zarr.Group]]:
-        g = self._group(path) if path else self._root
-        if g is None:
-            return iter(())
-        return ((name, child) for name, child in sorted(g.groups()))
+    def _child_docs(self, path: str) -> list[tuple[str, dict[str, Any] | None]]:
+        """The nodes directly below the group ``path`` (``""``: the root) as ``(name, document)``,
+        sorted by name; the document is ``None`` when it is not valid JSON (a damaged write: the scan
+        reports it, listings skip it; Zarr's own listing would fail on it). One listing of the folder
+        and one concurrent batch of document reads; hidden names (``.neuroxr``) left out."""
+        from zarr.core.sync import sync
+
+        prefix = f"{path}/" if path else ""
+
+        async def names() -> list[str]:
+            return [n async for n in self._zstore.list_dir(prefix)]
+
+        try:
+            kids = sorted({n.strip("/") for n in sync(names())} - {"zarr.json", ""})
+            got = batch.get_many(self._zstore, [f"{prefix}{n}/zarr.json" for n in kids if not n.startswith(".")])
+        except OSError:
+            return []
+        out: list[tuple[str, dict[str, Any] | None]] = []
+        for key, raw in got.items():
+            if raw is None:
+                continue  # a folder without a document is no node (the scan reports one that lost it)
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                doc = None
+            out.append((key[len(prefix):].rpartition("/")[0], doc if isinstance(doc, dict) or doc is None else None))
+        return out
+
+    def _children(self, path: str) -> list[tuple[str, dict[str, Any]]]:
+        """The child groups of the group ``path`` as ``(name, attributes)``, sorted by name; a child
+        whose metadata document is not valid JSON is left out (never trusted, never hiding the rest)."""
+        return [(n, dict(d.get("attributes") or {})) for n, d in self._child_docs(path)
+                if d is not None and d.get("node_type") == "group"]
 
     def neural_sets(self) -> list[str]:
         """Names of the complete neural sets."""
         listed = self._listed("neural", 1)
         if listed is not None:
             return [p.split("/")[1] for p in sorted(listed)]
-        return [n for n, g in self._children("neural") if g.attrs.get(COMPLETE_ATTR, False)]
+        return [n for n, a in self._children("neural") if a.get(COMPLETE_ATTR, False)]
 
     def models(self) -> list[str]:
         """Models with at least one complete layer."""
@@ -249,7 +279,8 @@ class Listing:
         return [m for m in self._all_models() if self.layers(m)]
 
     def _all_models(self) -> list[str]:
-        return [n for n, _ in self._children("features")]
+        # a model group whose document is not JSON still holds its layers: they are listed
+        return [n for n, d in self._child_docs("features") if d is None or d.get("node_type") == "group"]
 
     def layers(self, model: str) -> list[str]:
         """Complete layers of ``model`` in the order they were written (``depth`` attr) or by name."""
@@ -257,15 +288,13 @@ class Listing:
         if listed is not None:
             out = [(attrs.get("depth_index", 0), p.rpartition("/")[2]) for p, attrs in listed.items()]
         else:
-            out = [(g.attrs.get("depth_index", 0), n) for n, g in self._children(f"features/{model}")
-                   if g.attrs.get(COMPLETE_ATTR, False)]
+            out = [(a.get("depth_index", 0), n) for n, a in self._children(f"features/{model}")
+                   if a.get(COMPLETE_ATTR, False)]
         return [n for _, n in sorted(out)]
 
     def _walk(self) -> list[tuple[str, bool, str | None]]:
         """Every group of data found by walking the hierarchy: ``(path, complete, token)``."""
-        with warnings.catch_warnings():  # zarr warns about the hidden .neuroxr folder (no zarr.json, on purpose)
-            warnings.filterwarnings("ignore", message="Object at .* is not recognized")
-            out = self._walk_groups()
+        out = self._walk_groups()
         local = getattr(self, "_local", None)
         seen = {p for p, _, _ in out}
         for path in atomic.pending(local) if local else []:  # a dead writer's swap not finished: its new copy
@@ -276,17 +305,22 @@ class Listing:
         return out
 
     def _walk_groups(self) -> list[tuple[str, bool, str | None]]:
+        """Groups of data from the root down (a listing and a batch of document reads per group).
+        A node whose document is not valid JSON is never listed, but the groups below it are."""
         out: list[tuple[str, bool, str | None]] = []
-        stack = [(n, g) for n, g in sorted(self._root.groups(), reverse=True) if not n.startswith(".")]
+        stack: list[tuple[str, dict[str, Any] | None]] = [
+            (n, d) for n, d in reversed(self._child_docs("")) if d is None or d.get("node_type") == "group"]
         while stack:
-            path, g = stack.pop()
-            attrs = g.attrs
-            if COMPLETE_ATTR in attrs or any(True for _ in g.arrays()):
+            path, doc = stack.pop()
+            attrs = (doc or {}).get("attributes") or {}
+            kids = [] if COMPLETE_ATTR in attrs else self._child_docs(path)
+            if doc is not None and (COMPLETE_ATTR in attrs or any(d is not None and d.get("node_type") == "array"
+                                                                  for _, d in kids)):
                 complete = bool(attrs.get(COMPLETE_ATTR, False))
                 tok = attrs.get(TOKEN_ATTR) if complete else None
                 out.append((path, complete, str(tok) if tok else None))
                 continue
-            stack.extend((f"{path}/{n}", child) for n, child in sorted(g.groups(), reverse=True))
+            stack.extend((f"{path}/{n}", d) for n, d in reversed(kids) if d is None or d.get("node_type") == "group")
         return out
 
     def entries(self) -> list[tuple[str, str, bool]]:

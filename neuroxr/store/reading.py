@@ -12,6 +12,7 @@ a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -26,7 +27,7 @@ from ..attrs import storable
 from ..errors import StoreError
 from . import _zarr, atomic, batch, previous
 from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, list_keys, read_json
-from .integrity import SET_ATTRS_PROBLEM, chunk_index, group_damage, scan, set_edited
+from .integrity import SET_ATTRS_PROBLEM, chunk_index, group_damage, scan, set_edited, unreadable_doc
 from .listing import Listing
 
 __all__ = ["Examined", "Reading"]
@@ -184,6 +185,17 @@ class Reading(Listing):
             self._docs[path] = doc
         return doc
 
+    def unreadable(self, path: str) -> bool:
+        """Whether the metadata document of the group ``path`` is there but not valid JSON (damage:
+        the group is never read, listings leave it out, :meth:`damaged` names it)."""
+        try:
+            raw = _zarr.read_key(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
+            return raw is not None and not isinstance(json.loads(raw), dict)
+        except OSError:
+            return False
+        except ValueError:
+            return True
+
     def _doc(self, path: str) -> dict[str, Any] | None:
         """:meth:`_read_doc`, waiting for (or finishing) a swap of ``path`` in progress on a local store."""
         return self._located(path, self._read_doc)[1]
@@ -248,6 +260,8 @@ class Reading(Listing):
         """``(dataset, loaded coords, group in memory or None)`` of the reading ``found``; ``None``
         when the open failed because the group was replaced meanwhile (``found`` is then read again)."""
         path, loc, doc, attrs, gen = found.path, found.loc, found.doc, found.attrs, found.generation
+        if attrs is None and doc == {} and self.unreadable(loc):
+            raise self._damage_error(path, unreadable_doc(f"{loc}/zarr.json"))
         if attrs is None:
             why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
             if found.moved:

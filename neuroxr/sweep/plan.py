@@ -124,6 +124,14 @@ class Entry:
 
 
 
+def _unreadable(store: StudyStore, paths: list[str]) -> str:
+    """A note naming the sets of ``paths`` whose metadata document is not valid JSON (listings leave
+    such damaged sets out): ``""`` when none is."""
+    bad = [p for p in paths if store.unreadable(p)]
+    return (f" ({', '.join(f'{p}/zarr.json' for p in bad)}: not valid JSON, a damaged set: delete it "
+            f"(StudyStore.invalidate) or write it again)") if bad else ""
+
+
 def _select(store: StudyStore, requested: Any, available: list[str], what: str) -> list[str]:
     """The requested names (default: all available), refused with the store's names when missing."""
     chosen = as_list(requested, "neural" if what == "neural sets" else what)
@@ -131,7 +139,8 @@ def _select(store: StudyStore, requested: Any, available: list[str], what: str) 
         return list(available)
     missing = [x for x in chosen if x not in available]
     if missing:
-        raise SweepConfigError(f"store {store.url!r} holds no {what} {missing}; it holds {available}.")
+        note = _unreadable(store, [f"neural/{x}" for x in missing]) if what == "neural sets" else ""
+        raise SweepConfigError(f"store {store.url!r} holds no {what} {missing}{note}; it holds {available}.")
     return chosen
 
 
@@ -237,7 +246,8 @@ def plan_sweep(
             want = have if want is None else want
             bad = [l for l in want if l not in have]
             if bad:
-                raise SweepConfigError(f"model {m!r} has no layers {bad}; its layers are {have}.")
+                note = _unreadable(store, [f"features/{m}/{l}" for l in bad])
+                raise SweepConfigError(f"model {m!r} has no layers {bad}{note}; its layers are {have}.")
             if not want:
                 dropped.append(f"model {m!r}: layers[{m!r}] is empty")
             layer_map[m] = want
@@ -250,8 +260,9 @@ def plan_sweep(
             found = {l for ls in layer_map.values() for l in ls}
             bad = [l for l in want if l not in found]
             if bad:
+                note = _unreadable(store, [f"features/{m}/{l}" for m in model_list for l in bad])
                 raise SweepConfigError(
-                    f"no selected model has layers {bad}; layers per model: "
+                    f"no selected model has layers {bad}{note}; layers per model: "
                     f"{ {m: store.layers(m) for m in model_list} }."
                 )
             dropped += [f"model {m!r}: has none of the layers {want} (its layers: {store.layers(m)})"

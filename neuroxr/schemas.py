@@ -504,6 +504,7 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
             out.append(message)
     # attrs edited after the write, where nothing more precise named the entry
     out.extend(m for path, m in edited.items() if not any(line.startswith(f"{path}:") for line in out))
-    # damage a reader would not notice (lost metadata documents, lost chunks, missing variables)
-    out.extend(f"{path}: damaged: {problem}; recompute or rewrite it" for path, problem in store.damaged(values=values))
+    # damage a reader would not notice (lost metadata documents, lost chunks, missing variables); each
+    # problem ends with its own fix (an entry, a set, a group above others, an unfinished swap)
+    out.extend(f"{path}: damaged: {problem}" for path, problem in store.damaged(values=values))
     return out, earlier

@@ -99,11 +99,14 @@ def test_undecodable_chunk_needs_values(store):
     assert store.damaged() == []
     (path, problem), = store.damaged(values=True)
     assert path == "neural/monkeyA" and "array 'data': 1 chunks cannot be read" in problem
+    assert problem.endswith("; rewrite the set")  # a set is written again, not "rewrite the entry"
 
 
 def test_complete_entry_with_a_lost_variable(store):
     shutil.rmtree(_file(store, *SCORE.split("/"), "ev"))
     assert store.damaged() == [(SCORE, "marked complete but its variables ['ev'] are missing; rewrite the entry")]
+    shutil.rmtree(_file(store, "features", "net", "fc", "data"))
+    assert ("features/net/fc", "marked complete but its variables ['data'] are missing; rewrite the set") in store.damaged()
 
 
 def test_chunks_absent_at_write_time_are_not_damage(store):

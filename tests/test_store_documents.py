@@ -99,6 +99,10 @@ def test_cli_info_and_validate_name_the_damaged_set_and_list_the_rest(store, run
     res = runner.invoke(main, ["validate", store.url])
     assert res.exit_code == 1 and "features/net/l2: damaged: its metadata document features/net/l2/zarr.json" in res.output
     assert "inventory lists a group" not in res.output  # the damage line says it all
+    # one fix, the command line's: no Python call, no second generic advice after it
+    (line,) = [x for x in res.output.splitlines() if "features/net/l2: damaged" in x]
+    assert line.endswith("write the set again (a layer: neuroxr extract --overwrite), or delete its folder"), line
+    assert "StudyStore" not in res.output and "recompute or rewrite it" not in res.output
 
 
 def test_cli_scores_intact_sets_and_refuses_the_damaged_one_in_one_line(store, runner):
@@ -158,3 +162,4 @@ def test_cli_sweep_asking_for_a_damaged_set_names_it(store, runner, tmp_path, pa
     (tmp_path / "sweep.yaml").write_text(config)
     res = runner.invoke(main, ["sweep", store.url, str(tmp_path / "sweep.yaml"), "--scheduler", "serial"])
     assert res.exit_code != 0 and f"{path}/zarr.json: not valid JSON, a damaged set" in res.output, res.output
+    assert "StudyStore" not in res.output and "or delete its folder" in res.output

@@ -44,6 +44,11 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     # a damaged set: written again as it was written (the command line writes layers with neuroxr extract)
     (r"rewrite the set \(StudyStore\.write_neural\)", "write the set again (as it was written: a converter or a script)"),
     (r"\(neuroxr extract, StudyStore\.write_features\)", "(neuroxr extract --overwrite)"),
+    # a damaged or edited group: the command line deletes nothing, and a score computes a damaged entry again
+    (r"delete (?:the set|it) \(StudyStore\.invalidate\) or write it again",
+     "write the set again (a layer: neuroxr extract --overwrite), or delete its folder"),
+    (r"delete the entry \(StudyStore\.invalidate\) or write it again", "run its score command again (it is computed again)"),
+    (r"delete it \(StudyStore\.invalidate\) and compute it again", "run its score command again (it is computed again)"),
     # a store without layers: the command line writes them with neuroxr extract
     (r"\(write_features, neuroxr extract\)", "(neuroxr extract)"),
     # a URL of a protocol fsspec does not know (the store's URL)

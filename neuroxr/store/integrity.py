@@ -226,6 +226,11 @@ def _parent(path: str) -> str:
     return path.rpartition("/")[0]
 
 
+def _fix(path: str) -> str:
+    """What to do with the damaged group ``path``: a set is written again, an entry computed again."""
+    return "rewrite the set" if is_set(path) else "rewrite the entry"
+
+
 def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
     """``(path, problem)`` for every damage found; see :meth:`StudyStore.damaged`."""
     keys = list_keys(zstore)
@@ -272,10 +277,8 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         if any(d.startswith(m + "/") for m in missing_meta if m != d):
             continue
         kind = "an array" if any(k.startswith(d + "/c/") or k == d + "/c" for k in keyset) else "a group"
-        problems.append((
-            _parent(d) if kind == "an array" else d,
-            f"missing metadata document {d}/zarr.json of {kind}: Zarr no longer lists it; rewrite the entry",
-        ))
+        where = _parent(d) if kind == "an array" else d
+        problems.append((where, f"missing metadata document {d}/zarr.json of {kind}: Zarr no longer lists it; {_fix(where)}"))
 
     # chunk grid against the chunks on disk
     for a in sorted(arrays):
@@ -290,7 +293,7 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
             problems.append((
                 group or "/",
                 f"array {name!r}: {len(missing)} of {len(expected)} chunks missing{legacy} (e.g. {missing[0]}); "
-                f"they would read as fill values (NaN): rewrite the entry",
+                f"they would read as fill values (NaN): {_fix(group)}",
             ))
         if values:
             problems.extend(_read_chunks(zstore, a, meta[a], [c for c in expected if c in chunks_of[a]]))
@@ -301,7 +304,7 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
             continue
         attrs = m.get("attributes", {})
         if marks_edited(attrs):
-            problems.append((node or "/", f"{MARKS_PROBLEM}; rewrite the entry"))
+            problems.append((node or "/", f"{MARKS_PROBLEM}; {_fix(node)}"))
         if attrs.get(COMPLETE_ATTR) and set_edited(node, attrs):
             problems.append((node, f"{SET_ATTRS_PROBLEM}; rewrite the set"))
         if not attrs.get(COMPLETE_ATTR) or VARS_ATTR not in attrs:
@@ -310,11 +313,11 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
         if gone:
             problems.append((
                 node or "/",
-                f"marked complete but its variables {gone} are missing; rewrite the entry",
+                f"marked complete but its variables {gone} are missing; {_fix(node)}",
             ))
         elif not marks_edited(attrs) and arrays_edited(attrs, {v: meta[f"{node}/{v}" if node else v] or {}
                                                                for v in attrs[VARS_ATTR]}):
-            problems.append((node or "/", f"{ARRAYS_PROBLEM}; rewrite the entry"))
+            problems.append((node or "/", f"{ARRAYS_PROBLEM}; {_fix(node)}"))
     out: list[tuple[str, str]] = []
     for p in problems:
         if p not in out:
@@ -329,7 +332,7 @@ def _read_chunks(zstore: Any, array_path: str, meta: dict[str, Any], present: li
     try:
         arr = zarr.open_array(zstore, path=array_path, mode="r")
     except Exception as exc:  # zarr raises several kinds for bad metadata
-        return [(group or "/", f"array {name!r} cannot be opened ({type(exc).__name__}: {exc}); rewrite the entry")]
+        return [(group or "/", f"array {name!r} cannot be opened ({type(exc).__name__}: {exc}); {_fix(group)}")]
     bad = []
     for c in present:
         idx = chunk_index(c)
@@ -340,4 +343,4 @@ def _read_chunks(zstore: Any, array_path: str, meta: dict[str, Any], present: li
     if not bad:
         return []
     c, why = bad[0]
-    return [(group or "/", f"array {name!r}: {len(bad)} chunks cannot be read (e.g. {c}: {why}); rewrite the entry")]
+    return [(group or "/", f"array {name!r}: {len(bad)} chunks cannot be read (e.g. {c}: {why}); {_fix(group)}")]

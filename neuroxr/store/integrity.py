@@ -164,6 +164,7 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
 
 
 def _local(zstore: Any) -> bool:
+    """Whether ``zstore`` is a local folder (its readers open arrays through their own documents)."""
     from zarr.storage import LocalStore
 
     return isinstance(zstore, LocalStore)

@@ -553,11 +553,11 @@ def test_a_set_whose_arrays_attrs_were_edited_never_reads_transformed_values(sto
     The completion marker records the digest of the arrays' attrs, so the set is damage: refused."""
     _edit_array_attrs(store, "features/net/fc", "data", scale_factor=2.0)
     fresh = StudyStore(store.url, mode="r")
-    with pytest.raises(StoreError, match=r"feature set 'net.fc' .* is damaged \(its arrays' attrs were edited"):
+    with pytest.raises(StoreError, match=r"feature set 'net.fc' .* is damaged \(its arrays' metadata \(data type"):
         fresh.read_features("net", "fc")
-    assert any(p == "features/net/fc" and "arrays' attrs were edited" in m for p, m in fresh.damaged())
+    assert any(p == "features/net/fc" and "arrays' metadata" in m for p, m in fresh.damaged())
     res = _validate(store)
-    assert res.exit_code == 1 and "features/net/fc: damaged: its arrays' attrs were edited" in res.output
+    assert res.exit_code == 1 and "features/net/fc: damaged: its arrays' metadata" in res.output
     as_older_writer(zarr.open_group(store._zstore, path="features/net/fc", mode="r+"))  # no digest: as before
     assert StudyStore(store.url, mode="r").damaged() == []
 
@@ -574,7 +574,7 @@ def test_an_entry_whose_arrays_attrs_were_edited_is_computed_again(store):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         again = compute(StudyStore(store.url), "rsa", "net.fc", "monkeyA")
-    assert again.computed and any("arrays' attrs were edited" in str(w.message) for w in caught)
+    assert again.computed and any("arrays' metadata" in str(w.message) for w in caught)
     xr.testing.assert_identical(again.dataset, first.dataset)
     xr.testing.assert_identical(StudyStore(store.url).read_dataset(first.path).load(), first.dataset)
 

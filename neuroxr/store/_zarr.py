@@ -39,9 +39,10 @@ DIGEST_ATTR = "neuroxr_attrs_digest"
 #: digest of the completion records (:func:`marks_digest`), written in the same update as the
 #: completion flag: an array list or absent-chunk list edited after the write no longer matches it
 MARKS_ATTR = "neuroxr_marks_digest"
-#: digest of the attrs of a completed group's arrays (:func:`arrays_digest`, written with the completion
-#: marker): xarray decodes some of them (``scale_factor``, ``add_offset``, ``_FillValue``), so one
-#: edited after the write would change the values read
+#: digest of the metadata documents of a completed group's arrays (:func:`arrays_digest`, written with
+#: the completion marker): their data type, fill value, codecs, shape, chunks and attrs (xarray decodes
+#: ``scale_factor``, ``add_offset``, ``_FillValue``) say how chunks read as values, so one edited after
+#: the write would change the values read
 ARRAYS_ATTR = "neuroxr_arrays_digest"
 #: attrs the store owns: never copied from a dataset being written, never returned by a read
 STORE_ATTRS = (COMPLETE_ATTR, TOKEN_ATTR, VARS_ATTR, ABSENT_ATTR, DIGEST_ATTR, MARKS_ATTR, ARRAYS_ATTR)
@@ -154,16 +155,19 @@ def marks_digest(attrs: Mapping[str, Any]) -> str:
 
 
 def arrays_digest(metas: Mapping[str, Mapping[str, Any]]) -> str:
-    """The short hash of the attrs of a group's arrays, ``{name: array metadata document}`` (their
-    ``attributes``; none: ``{}``)."""
-    return short_hash({str(n): dict(m.get("attributes") or {}) for n, m in metas.items()}, default=str)
+    """The short hash of the metadata documents of a group's arrays, ``{name: document as stored}``,
+    whole (every key: data type, fill value, codecs, shape, chunk grid, dimension names, attrs).
+    Nothing rewrites an array's document once its group is complete, and the copy a batch write
+    consolidates into the group document (:func:`neuroxr.store.batch.stage`) equals it key for key,
+    so the stored document, read back from either place, hashes as it did when the group was marked."""
+    return short_hash({str(n): dict(m) for n, m in metas.items()}, default=str)
 
 
 def arrays_edited(attrs: Mapping[str, Any], metas: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Whether the attrs of a complete group's arrays (``metas``: their metadata documents, as
-    readers read them) were edited after the write: they do not hash to :data:`ARRAYS_ATTR`, or that
-    digest is gone while the group's token says its writer recorded it. A group completed before
-    (no digest, a token without the mark) cannot tell: ``False``."""
+    """Whether the metadata documents of a complete group's arrays (``metas``: as readers read them)
+    were edited after the write: they do not hash to :data:`ARRAYS_ATTR`, or that digest is gone
+    while the group's token says its writer recorded it. A group completed before (no digest, a token
+    without the mark) cannot tell: ``False``."""
     digest = attrs.get(ARRAYS_ATTR)
     if digest is None:
         return writes_digests(attrs)

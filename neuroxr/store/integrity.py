@@ -41,10 +41,11 @@ MARKS_PROBLEM = ("its records of arrays and absent chunks (neuroxr_vars, neuroxr
                  "is gone), so lost data may read as fill values (NaN)")
 
 
-#: the damage of a group whose arrays' attrs were edited after the write
-ARRAYS_PROBLEM = ("its arrays' attrs were edited after the write: they no longer hash to the digest recorded then, or "
-                  "that digest, which its writer records, is gone; xarray decodes some of them (scale_factor, add_offset, "
-                  "_FillValue), so values may read transformed")
+#: the damage of a group whose arrays' metadata documents were edited after the write
+ARRAYS_PROBLEM = ("its arrays' metadata (data type, fill value, codecs, shape, chunks or attrs) was edited after the "
+                  "write: it no longer hashes to the digest recorded then, or that digest, which its writer records, is "
+                  "gone; values may read as other numbers (another data type or fill value) or transformed (scale_factor, "
+                  "add_offset)")
 #: the damage of a set whose attrs were edited after the write (:func:`set_edited`)
 SET_ATTRS_PROBLEM = ("its attrs were edited after the write: they no longer hash to the digest recorded then, or that "
                      "digest, which its writer records, is gone; what they say of its data may not be so")
@@ -111,7 +112,8 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
     path : str
         The group (``""``: the root).
     doc : dict
-        Its metadata document (with the arrays' documents when it was written in one batch).
+        Its metadata document (with the arrays' documents when it was written in one batch: read
+        from there on an object store, as its readers read them; from the arrays' own on a local one).
     keys : set of str, optional
         The keys stored under ``path`` if already known; else one listing of its prefix.
     values : bool, default False
@@ -136,7 +138,9 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
     prefix = f"{path}/" if path else ""
     if keys is None:
         keys = set(list_keys(zstore, prefix))
-    cons = doc.get("consolidated_metadata")
+    # readers of a local store open the arrays' own documents, never the copies a group written in one
+    # batch (copied from an object store) carries in its document: check what they read
+    cons = None if _local(zstore) else doc.get("consolidated_metadata")
     metas = cons.get("metadata", {}) if isinstance(cons, dict) else {}
     absent = {} if edited else (attrs.get(ABSENT_ATTR) or {})
     problems: list[str] = []
@@ -177,6 +181,13 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
     return problems, lost
 
 
+def _local(zstore: Any) -> bool:
+    """Whether ``zstore`` is a local folder (its readers open arrays through their own documents)."""
+    from zarr.storage import LocalStore
+
+    return isinstance(zstore, LocalStore)
+
+
 def absent_chunks(zstore: Any, group_path: str) -> dict[str, list[str]]:
     """Chunks of the arrays directly in ``group_path`` that are not stored (``{array: [chunk keys]}``)."""
     prefix = f"{group_path}/" if group_path else ""
@@ -202,7 +213,8 @@ def mark_group(group: Any, zstore: Any, path: str) -> str:
     Records the group's arrays (:data:`VARS_ATTR`) and the chunks absent now, i.e. equal to the
     fill value and skipped by Zarr (:data:`ABSENT_ATTR`), so :func:`scan` can tell lost data from
     data never written, the digests of its attrs as stored (:data:`DIGEST_ATTR`: every writer's
-    groups, sets, entries and extracted layers alike) and of its arrays' attrs (:data:`ARRAYS_ATTR`),
+    groups, sets, entries and extracted layers alike) and of its arrays' metadata documents as stored
+    (:data:`ARRAYS_ATTR`),
     and a fresh version token saying so
     (:func:`~neuroxr.store._zarr.new_token`); the records' digest (:data:`MARKS_ATTR`) and the
     completion flag come in the same update, so records edited later are told apart. Returns the token.
@@ -212,9 +224,11 @@ def mark_group(group: Any, zstore: Any, path: str) -> str:
         names = sorted(str(n) for n, _ in group.arrays())
     token = new_token()
     attrs = dict(group.attrs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        metas = {str(n): {"attributes": dict(a.attrs)} for n, a in group.arrays()}
+    from .batch import get_many  # (batch imports this module)
+
+    prefix = f"{path}/" if path else ""
+    docs = get_many(zstore, [f"{prefix}{n}/zarr.json" for n in names])  # as readers will read them
+    metas = {n: json.loads(docs[f"{prefix}{n}/zarr.json"] or b"{}") for n in names}
     marks = {VARS_ATTR: names, ABSENT_ATTR: absent_chunks(zstore, path), TOKEN_ATTR: token,
              DIGEST_ATTR: attrs_digest(attrs), ARRAYS_ATTR: arrays_digest(metas)}
     marks[MARKS_ATTR] = marks_digest({**attrs, **marks})

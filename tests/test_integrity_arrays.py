@@ -96,6 +96,9 @@ def test_an_entry_whose_array_metadata_was_edited_is_computed_again(study, edit)
     _edit(study, first.path, name, *EDITS[edit])
     assert any(p == first.path and "arrays' metadata" in m for p, m in StudyStore(study.url, mode="r").damaged())
     assert lookup(StudyStore(study.url), "rsa", "net.fc", "monkeyA") is None
+    # info calls it damaged, not current (a listing reads no array document)
+    summary = json.loads(CliRunner().invoke(main, ["info", "--json", study.url]).output)
+    assert [e["status"] for e in summary["metrics"] if e["path"] == first.path] == ["damaged (see below)"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         again = compute(StudyStore(study.url), "rsa", "net.fc", "monkeyA")

@@ -20,6 +20,8 @@ def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
     edited or lost data after the entry was computed, not rewritten)."""
     if row.legacy:
         return "legacy (0.1.0)"
+    if row.path in damaged:  # lost chunks or edited array documents: a listing reads neither
+        return "damaged (see below)"
     if row.current:
         return "current"
     if store is not None and _edited(store, row.path):
@@ -103,7 +105,7 @@ def store_summary(store: Any) -> dict[str, Any]:
         ``{"url", "neural": [...], "features": [...], "scores": [...], "metrics": [...], "incomplete": [...],
         "earlier_revision": [...], "damaged": [...]}``;
         each set holds its names, ``sizes`` (dim -> length) and ``dtype``; each score or metric
-        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (input damaged)``, ``stale (older revision)``, ``edited (attrs changed after the write)``, ``legacy (0.1.0)``)
+        entry its ``path``, ``status`` (``current``, ``stale (input rewritten)``, ``stale (input damaged)``, ``damaged (see below)``, ``stale (older revision)``, ``edited (attrs changed after the write)``, ``legacy (0.1.0)``)
         and ``parameters`` (those differing from the defaults); a score entry its ``mean_ev`` (the
         mean over its included targets of the rep-mean EV, as a sweep's table; None when no target
         is included), a metric entry its ``value`` (the test value when it has a train/test split)

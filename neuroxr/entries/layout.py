@@ -232,7 +232,9 @@ def list_entries(store: Any) -> pd.DataFrame:
         the write (its
         provenance hashes to its key, :func:`~neuroxr.entries.provenance.keys_match`, its attrs
         to their digest, :func:`~neuroxr.store._zarr.attrs_edited`, and its completion records to
-        theirs, :func:`~neuroxr.store._zarr.marks_edited`: from its document, no listing of its chunks),
+        theirs, :func:`~neuroxr.store._zarr.marks_edited`: from its document alone, no listing of its
+        chunks nor read of its arrays' documents, which :meth:`~neuroxr.store.StudyStore.damaged`,
+        ``lookup`` and ``compute`` check),
         and it is neither legacy nor incomplete;
         ``revision``: the kind's revision when it was computed) then one column per parameter (``params.<name>``
         values, NaN where a kind lacks it).

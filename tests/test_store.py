@@ -291,9 +291,16 @@ def test_a_damaged_root_document_says_what_to_do(store):
     with open(os.path.join(store.url, "zarr.json"), "w") as f:
         f.write("{not json")
     for kw in ({"mode": "r"}, {}):
-        with pytest.raises(StoreError, match=r"no study store at .*; check the path, or if it is a study store, "
-                                             r"its root zarr\.json is damaged: restore it from a copy\.$"):
+        with pytest.raises(StoreError, match=r"the study store .* is damaged: its root zarr\.json is not valid JSON; "
+                                             r"restore it from a copy, or write it back as \{.*\}\.$"):
             StudyStore(store.url, **kw)
+    with open(os.path.join(store.url, "zarr.json")) as f:
+        assert f.read() == "{not json"  # never written over
+    with pytest.raises(StoreError) as info:
+        StudyStore(store.url, mode="r")
+    with open(os.path.join(store.url, "zarr.json"), "w") as f:  # the document the message gives
+        f.write(str(info.value).rpartition("write it back as ")[2][:-1])
+    assert StudyStore(store.url, mode="r").damaged() == [] and StudyStore(store.url).url == store.url
 
 
 def test_read_only_missing_store(tmp_path):

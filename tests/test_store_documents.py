@@ -137,7 +137,9 @@ def test_a_root_document_that_is_not_json_is_one_line_naming_it(store, runner):
         res = runner.invoke(main, cmd)
         assert res.exit_code != 0 and "Traceback" not in res.output
         (line,) = [x for x in res.output.splitlines() if x.strip()]
-        assert "its root zarr.json is damaged: restore it from a copy" in line and store.url in line
+        assert "is damaged: its root zarr.json is not valid JSON; restore it from a copy" in line and store.url in line
+        assert "JSONDecodeError" not in line and line.endswith(
+            'write it back as {"zarr_format": 3, "node_type": "group", "attributes": {"neuroxr_store_version": 1}}.')
     with open(os.path.join(store.url, "zarr.json"), "rb") as f:
         assert f.read() == b"garbage\n"  # never written over, by a writer either
 

@@ -67,6 +67,8 @@ __all__ = ["StudyStore", "open_store"]
 _DATA_CACHE_BYTES = 256 * 2**20
 #: how a missing store is made, where opening one refuses to create it
 _CREATE_HINT = "; make a new store there with StudyStore(path, create=True)"
+#: a study store's root document, as a new store writes it (what to write back over a damaged one)
+_ROOT_DOC = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {STORE_VERSION_ATTR: STORE_VERSION}})
 
 
 def _enclosing_zarr(path: str) -> str | None:
@@ -155,6 +157,9 @@ class StudyStore(Reading, SetWriters):
         self._zstore = zarr_store(self.url, mode == "r", storage_options)
         self._id = self._local if self._local is not None else self.url.rstrip("/")
         root_doc = self._root_doc()
+        if root_doc == {}:  # there, but no JSON object: a damaged write, never an absent store (nor written over)
+            raise StoreError(f"the study store {self.url!r} is damaged: its root zarr.json is not valid JSON; restore it "
+                             f"from a copy, or write it back as {_ROOT_DOC}.")
         if root_doc is None and self._local is not None and any(
             os.path.isfile(os.path.join(self._local, k)) for k in (".zgroup", ".zarray")
         ):  # Zarr format 2, which neuroxr neither reads nor should write into

@@ -273,6 +273,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         # the command's message never names the Python function (sweep()'s own checks start with it: _PREFIX)
         message = one_line(exc).removeprefix(_PREFIX)
         spelled = _flags_given(message, backend=backend, on_error=on_error, blas_threads=blas_threads)
+        if scheduler is not None and spelled.startswith(("scheduler ", "cannot connect to the Dask scheduler")):
+            spelled = "--" + spelled if spelled.startswith("scheduler ") else f"--scheduler: {spelled}"
         # a lost scheduler, or a value given as a flag: not the file's
         where = f"{config}: " if config and not isinstance(exc, SchedulerLostError) and spelled == message else ""
         raise click.ClickException(f"{where}{spelled}") from None

@@ -235,7 +235,7 @@ def write_report(
     current = {**dict(zip(table["path"], table["current"])), **dict(zip(metrics["path"], metrics["current"]))}
     params = params.assign(current=[bool(current[p]) for p in params["path"]])  # every path is a row of the two
 
-    from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, inference_figures, inference_table
+    from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, _with_errors, inference_figures, inference_table
 
     inference = inference_table(store)
     if len(inference):
@@ -287,7 +287,7 @@ def write_report(
         "versions": _rows(versions),
         "figures": rendered,
         "notes": notes,
-        "inference": _rows(inference[[c for c in INFERENCE_DISPLAY if c in inference]]),
+        "inference": _rows(inference[[c for c in _with_errors(inference, INFERENCE_DISPLAY) if c in inference]]),
         "inference_note": INFERENCE_NOTE,
         "metric_inference": _rows(metric_inference),
         "metric_inference_note": METRIC_INFERENCE_NOTE,

@@ -137,3 +137,19 @@ def test_forward_vs_reverse_captions_name_each_directions_parameters(tmp_path):
     captions = [c for c, _, _ in inference_figures(inference_table(store), store)]
     assert len(captions) == 3 and all("reps=" in c for c in captions)
     assert "forward: reps=2; reverse: reps=3" in captions[-1]
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_the_page_names_an_entry_lost_to_a_damaged_document(tmp_path):
+    """An entry whose metadata document is garbled is in no table (Zarr cannot open it): the page names
+    it under the headline, which now compares fewer layers, instead of leaving it out silently."""
+    store = _inference_store(tmp_path / "s.zarr")
+    for layer in ("l1", "l2"):
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2)
+    paths = [nx.lookup(store, "forward", f"net.{layer}", "mA", params={"reps": 2}) for layer in ("l1", "l2")]
+    (Path(store.url.removeprefix("file://")) / paths[0] / "zarr.json").write_text("{not json")
+    page = write_report(tmp_path / "s.zarr", tmp_path / "out", format="md", reliability=False).read_text()
+    above_tables = page.split("## Scores")[0]  # the notes under the headline
+    assert [line for line in above_tables.splitlines() if line.startswith("- ") and paths[0] in line and "damaged" in line]
+    assert paths[0] not in page.split("## Scores")[1]  # in no table
+    assert pd.read_csv(tmp_path / "out" / "headline.csv")["n_layers"].tolist() == [1]

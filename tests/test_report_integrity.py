@@ -153,3 +153,20 @@ def test_the_page_names_an_entry_lost_to_a_damaged_document(tmp_path):
     assert [line for line in above_tables.splitlines() if line.startswith("- ") and paths[0] in line and "damaged" in line]
     assert paths[0] not in page.split("## Scores")[1]  # in no table
     assert pd.read_csv(tmp_path / "out" / "headline.csv")["n_layers"].tolist() == [1]
+
+
+def test_inference_figures_keep_a_layer_whose_interval_is_undefined():
+    """A layer whose bootstrap interval is NaN (undefined resamples) keeps its median and its
+    significance star in the inference layer profile (a point without a bar), never vanishing from
+    the layer axis as if it had not been scored."""
+    from neuroxr.report.inference import inference_figures
+
+    rows = [{"direction": "forward", "source": f"net.{layer}", "target": "mA", "model": "net", "layer": layer,
+             "neural": "mA", "region": "all", "parameters": "defaults", "median_ev": ev, "median_ev_low": lo,
+             "median_ev_high": hi, "median_p": 0.01, "in_figures": True, "error": ""}
+            for layer, ev, lo, hi in (("l1", 10.0, 5.0, 15.0), ("l2", 20.0, np.nan, np.nan), ("l3", 30.0, 25.0, 35.0))]
+    [(caption, _, fig)] = inference_figures(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["l1", "l2", "l3"]
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 1 and np.isfinite(stars[0].get_ydata()).sum() == 3

@@ -223,7 +223,8 @@ def inference_figures(table: pd.DataFrame, store: StudyStore | None = None) -> l
     if table.empty or "median_ev_low" not in table or table["median_ev_low"].isna().all():
         return out
     t = table[table["in_figures"].astype(bool)] if "in_figures" in table else table
-    t = t.dropna(subset=["median_ev_low", "model", "layer"])
+    # a row without an interval (NaN: undefined resamples) keeps its point and star, drawn without a bar
+    t = t.dropna(subset=["median_ev", "model", "layer"])
     drawn = {d: "; ".join(dict.fromkeys(t.loc[t["direction"] == d, "parameters"].astype(str))) for d in ("forward", "reverse")}
     for direction in ("forward", "reverse"):
         if (t["direction"] == direction).any():  # the caption names the parameter set drawn

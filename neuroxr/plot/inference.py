@@ -65,7 +65,8 @@ def layer_profile_ci(
     """Median EV per layer with its bootstrap interval, one line per (model, neural set, region).
 
     Layers are drawn in the table's order (a sweep lists them in depth order) unless ``layers``
-    gives it; a star above a point marks a permutation p-value of the median at most ``alpha``.
+    gives it; a star above a point marks a permutation p-value of the median at most ``alpha``. A
+    point whose interval is NaN (undefined resamples) is drawn without a bar.
     With ``ceiling`` and the table's ``ceiling``, ``ceiling_low``, ``ceiling_high`` columns, a
     shaded band per line shows where a model at the noise ceiling would fall (:func:`ceiling_band`:
     100 % with the ceiling's bootstrap uncertainty carried into EV units).
@@ -107,6 +108,7 @@ def layer_profile_ci(
         sig = _significant(rows.reset_index(), alpha)
         if sig.any():
             top = rows["median_ev_high"].to_numpy(float)
+            top = np.where(np.isfinite(top), top, y)  # a NaN interval (undefined resamples): the star above the point
             a.plot(x[sig], top[sig] * 1.03 + 0.5, marker="*", linestyle="none", color=color, markersize=9)
     a.set_xticks(np.arange(len(order)), order, rotation=30 if max(map(len, order)) > 6 else 0)
     a.set_xlabel("layer")

@@ -42,7 +42,8 @@ def best_layer_intervals(
     Returns
     -------
     matplotlib.figure.Figure
-        Left panel: EV (percent) with the interval as an error bar; right panel: ceiling (r^2), a
+        Left panel: EV (percent) with the interval as an error bar (the text "no interval" beside
+        a point whose interval is NaN, e.g. of one test target); right panel: ceiling (r^2), a
         bar per row with a ceiling and the text "n/a (no ceiling)" where it is NaN (no bar).
     """
     n = len(headline)
@@ -57,6 +58,10 @@ def best_layer_intervals(
     hi = headline["ci_high"].to_numpy(dtype=float) if n else np.array([])
     xerr = np.vstack([np.clip(ev - lo, 0, None), np.clip(hi - ev, 0, None)]) if n else None
     ax.errorbar(ev, y, xerr=xerr, fmt="o", color="C0", capsize=3)
+    bare = np.isfinite(ev) & ~(np.isfinite(lo) & np.isfinite(hi))
+    for xi, yi in zip(ev[bare], y[bare]):
+        ax.annotate("no interval", (xi, yi), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize="small", color="0.4")  # e.g. one test target: a point, never a zero-width bar
     ax.set_yticks(y, labels)
     ax.set_xlabel("EV on held-out targets (%)")
     ax.axvline(0, color="0.7", lw=0.8)

@@ -257,7 +257,8 @@ def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tu
     list of (caption, file stem, Figure)
         One per complete, current entry of kind ``temporal_generalization`` (stale ones are left
         out; a pair with entries of several parameter sets gets one figure each, its parameters
-        in the caption), in listing order.
+        in the caption), in listing order. An entry that cannot be read (e.g. damaged) gets a
+        panel of text instead, its caption naming the entry and why.
     """
     from ..entries import list_entries
     from ..store import StudyStore
@@ -269,11 +270,19 @@ def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tu
     several = rows.duplicated(["source", "target"], keep=False)
     out = []
     for r, dup in zip(rows.itertuples(), several):
-        ds = store.read_dataset(r.path).load()
-        what = "model -> brain" if ds.attrs.get("direction") == "forward" else "inter-animal"
-        fig = temporal_generalization_heatmap(ds, stat=stat, title=f"{r.source} -> {r.target}")
         name = f"{r.source}__{r.target}" + (f"__{r.key}" if dup else "")
         stem = "tg_" + "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
+        try:
+            ds = store.read_dataset(r.path).load()
+        except Exception as exc:  # one damaged entry must not stop the report: a panel says why
+            why = f"{type(exc).__name__}: {exc}"
+            fig = Figure(figsize=(6, 1.2))
+            fig.text(0.01, 0.5, f"{r.path}: cannot be read; compute it again", va="center", fontsize="small")
+            out.append((f"Temporal generalisation {r.source} -> {r.target}: not drawn, the entry {r.path} cannot "
+                        f"be read ({why})", stem, fig))
+            continue
+        what = "model -> brain" if ds.attrs.get("direction") == "forward" else "inter-animal"
+        fig = temporal_generalization_heatmap(ds, stat=stat, title=f"{r.source} -> {r.target}")
         out.append((f"Temporal generalisation ({what}) {r.source} -> {r.target}: {stat} r over "
                     f"{ds.sizes['neuroid']} targets of a ridge fitted at the train time, tested at the test time "
                     f"(alpha {ds.attrs.get('alpha')}, n_folds {ds.attrs.get('n_folds')}, fold_seed "

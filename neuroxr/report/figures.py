@@ -164,7 +164,11 @@ def forward_reverse_figures(table: pd.DataFrame, scores: dict) -> Figures:
     label = lambda k: f"{k[0]}/{k[1]}:{k[2]}" + ("" if k[3] == "all" else f".{k[3]}")  # noqa: E731
     fig = forward_vs_reverse({label(k): scores[fwd[k]] for k in both}, {label(k): scores[rev[k]] for k in both},
                              figsize=(11, 4.6))
-    return [(f"Forward vs reverse ({len(both)} pairs)", "forward_vs_reverse", fig)]
+    # each direction's parameter set (chosen per comparison), named as the layer profiles name theirs
+    drawn = {d: "; ".join(dict.fromkeys(str(r.parameters) for r in ok.itertuples() if r.direction == d and key(r) in both))
+             for d in ("forward", "reverse")}
+    return [(f"Forward vs reverse ({len(both)} pairs; forward: {drawn['forward']}; reverse: {drawn['reverse']})",
+             "forward_vs_reverse", fig)]
 
 
 _METRIC_TITLES = {"crsa": "cRSA", "ersa": "eRSA (test)", "ereg": "eReg", "shape": "shape distance (test)",

@@ -92,11 +92,13 @@ def target_table(table: pd.DataFrame, scores: dict[tuple[str, str, str], xr.Data
 def _bootstrap_median(values: np.ndarray, n_boot: int, seed: int, stream: int) -> tuple[float, float]:
     """95 % percentile-bootstrap interval of the median of the finite ``values`` (in the order of
     their targets' ids; draws :func:`neuroxr.kernels.resample.bootstrap_indices` with ``seed`` and
-    ``stream``, the crc32 of the row's key)."""
+    ``stream``, the crc32 of the row's key). NaN with fewer than 2 values: every resample of one
+    target is that target, a zero-width interval that would claim no uncertainty (scipy.stats.bootstrap
+    refuses such data)."""
     from ..kernels import resample as rs
 
     values = values[np.isfinite(values)]
-    if values.size == 0:
+    if values.size < 2:
         return np.nan, np.nan
     idx = rs.bootstrap_indices(values.size, n_boot, seed, stream=stream)
     lo, hi = rs.percentile_interval(np.median(values[idx], axis=1), 0.95)
@@ -123,7 +125,7 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
         Columns :data:`HEADLINE_COLUMNS`: the columns of :func:`neuroxr.sweep.best_layers`
         (``test_ev`` is the median rep-mean EV, percent, over the included test-half targets of the
         chosen layer, ``n_test`` their number), ``[ci_low, ci_high]`` its 95 % percentile-bootstrap
-        interval over those targets, ``ceiling`` the median split-half ceiling of the same
+        interval over those targets (NaN with fewer than 2 of them), ``ceiling`` the median split-half ceiling of the same
         targets, ``parameters`` the parameters of the entries compared (empty when ``targets``
         has no ``parameters`` column).
     """

@@ -33,7 +33,8 @@ INFERENCE_NOTE = (
     "over targets with its bootstrap interval; in the figures a shaded band where a model at the ceiling would fall "
     "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p <= 0.05. Current entries only, one row per "
     "parameter set (parameters: those of the score that differ from the defaults; of several resample counts, the "
-    "largest); the figures draw one set per direction and model, the one most rows hold."
+    "largest); the figures draw one set per direction and model, the one most rows hold. error: an entry that could not be read "
+    "(e.g. damaged; compute it again), its numbers left empty; such a row is not drawn."
 )
 
 
@@ -62,20 +63,33 @@ def _current_entries(store: StudyStore, kinds: list[str]) -> pd.DataFrame:
     return entries
 
 
-def _more_resamples(row: Mapping[str, Any], ds: Any, procedure: str) -> bool:
-    """Whether the entry ``ds`` fills ``row``'s ``procedure`` columns: the first of its procedure, or
-    one with more resamples (of several bootstraps or permutation tests of one score, differing only
-    in ``n_boot`` / ``n_perm``, a row shows the largest, whatever order the store lists them in)."""
+def _more_resamples(row: Mapping[str, Any], count: int, procedure: str) -> bool:
+    """Whether an entry of ``count`` resamples fills ``row``'s ``procedure`` columns: the first of its
+    procedure, or one with more resamples (of several bootstraps or permutation tests of one score,
+    differing only in ``n_boot`` / ``n_perm``, a row shows the largest, whatever order the store lists them in)."""
     n = "n_boot" if procedure == "bootstrap" else "n_perm"
-    return n not in row or int(ds.attrs[n]) > int(row[n])
+    return n not in row or count > int(row[n])
+
+
+def _unreadable(row: dict[str, Any], path: str, exc: Exception) -> None:
+    """Name in ``row``'s ``error`` an entry that could not be read (e.g. damaged): its numbers stay
+    empty (or those of a readable entry of the same row), and the row is drawn in no figure."""
+    row["error"] = "; ".join(filter(None, [row.get("error", ""), f"{path}: {type(exc).__name__}: {exc}"]))
+
+
+def _with_errors(out: pd.DataFrame, columns: list[str]) -> list[str]:
+    """``columns``, with ``error`` after them when some row of ``out`` has one."""
+    return columns + (["error"] if "error" in out and (out["error"].fillna("") != "").any() else [])
 
 
 def inference_table(store: StudyStore) -> pd.DataFrame:
     """One row per (direction, source, target, score parameters) with complete current inference
     entries (stale ones are left out): labels as in the score table, ``median_ev``, its interval,
     ``median_p``, ``parameters`` (non-default score parameters, and a bootstrap's ``level``,
-    ``method`` or ``over`` away from their defaults: a row of their own) and ``in_figures`` (the figures
-    draw one parameter set per direction and model, the one most rows hold, as the score figures)."""
+    ``method`` or ``over`` away from their defaults: a row of their own), ``error`` (the entries of the row
+    that could not be read, e.g. damaged, and why; their numbers are left empty; empty when none) and
+    ``in_figures`` (the figures draw one parameter set per direction and model, the one most rows hold,
+    as the score figures; never a row with an ``error``)."""
     entries = _current_entries(store, list(DIRECTION_INFERENCE_KINDS))
     entries = entries.sort_values("kind", key=lambda k: k.str.endswith("_permutation"), kind="stable")  # bootstraps first
     rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -89,29 +103,36 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
             keys = [k for k, t in joins.items() if k[:3] == key[:3] and t == e.permutation_parameters] or keys
         else:
             joins[key] = e.permutation_parameters
-        whole = store.read_dataset(e.path)
         parsed = None
         n = "n_boot" if procedure == "bootstrap" else "n_perm"
-        for cols, ds in per_bin(whole):  # a time-resolved entry: a row per bin, as the sweep's table
-            summary = inference_summary(ds, procedure)
+        try:  # a time-resolved entry: a row per bin, as the sweep's table
+            whole = store.read_dataset(e.path)
+            summaries = [(cols, inference_summary(ds, procedure)) for cols, ds in per_bin(whole)]
+            count, attrs, failed = int(whole.attrs[n]), dict(whole.attrs), None
+        except Exception as exc:  # one damaged entry must not stop the report: its row says why
+            summaries, count, attrs, failed = [({}, {})], 0, {}, exc
+        for cols, summary in summaries:
             if procedure == "permutation":
-                summary.pop("median_r")
+                summary.pop("median_r", None)
             for key in keys:
                 bkey = (*key, cols.get("time_bin_start"), cols.get("time_bin_end"))
                 if bkey not in rows:
-                    parsed = parsed or _parse(store, direction, e.source, e.target, dict(whole.attrs))
+                    parsed = parsed or _parse(store, direction, e.source, e.target, attrs)
                     rows[bkey] = {"direction": direction, "source": e.source, "target": e.target, "model": parsed.model,
                                   "layer": parsed.layer, "neural": parsed.neural, "region": parsed.region,
                                   "parameters": key[3], **cols}
                 row = rows[bkey]
-                if _more_resamples(row, whole, procedure):
-                    row.update(summary, **{n: int(whole.attrs[n])})
+                if failed is not None:
+                    _unreadable(row, e.path, failed)
+                elif _more_resamples(row, count, procedure):
+                    row.update(summary, **{n: count})
     out = pd.DataFrame(list(rows.values()))
     for c in INFERENCE_DISPLAY + ["model", "layer", "neural"]:
         if c not in out.columns and not c.startswith("time_bin"):  # bin columns only with a time-resolved entry
             out[c] = pd.Series(dtype=object)
     timed = out["time_bin_start"].notna() if "time_bin_start" in out else pd.Series(False, index=out.index)
     # the layer figures draw static entries (a time-resolved entry's bins are rows of the table only)
+    out["error"] = out["error"].fillna("") if "error" in out else ""
     out["in_figures"] = _choose(out, lambda r: (r.direction, r.model) if isinstance(r.model, str) and not timed[r.Index]
                                 else None, ["direction", "source", "target"]) if len(out) else pd.Series(dtype=bool)
     return out
@@ -126,7 +147,8 @@ METRIC_INFERENCE_NOTE = (
     "one side permuted). n_boot_undefined: of the n_boot resamples, those whose score is undefined (e.g. too few "
     "distinct stimuli drawn); any makes the interval NaN (nan_policy='propagate', as scipy.stats.bootstrap). "
     "One row per parameter set; a bootstrap's level or interval away from its default is a row of "
-    "its own (in parameters), which the permutation test of the same score joins."
+    "its own (in parameters), which the permutation test of the same score joins. error: an entry that could not "
+    "be read (e.g. damaged; compute it again), its numbers left empty."
 )
 
 
@@ -142,7 +164,8 @@ def metric_inference_table(store: StudyStore) -> pd.DataFrame:
     current metric inference entries (crsa, ersa, cka, shape; stale ones left out): ``score``, its
     bootstrap interval and ``interval`` (its kind), ``p`` and ``parameters`` (a bootstrap's
     ``level`` or ``method`` away from its default is a row of its own, as in :func:`inference_table`;
-    a permutation entry fills every bootstrap row of its score)."""
+    a permutation entry fills every bootstrap row of its score). An entry that cannot be read (e.g.
+    damaged) leaves its numbers empty and is named, with why, in an ``error`` column (only when some row has one)."""
     from ..entries.metrics import METRIC_INFERENCE_KINDS
 
     entries = _current_entries(store, list(METRIC_INFERENCE_KINDS))
@@ -155,22 +178,29 @@ def metric_inference_table(store: StudyStore) -> pd.DataFrame:
         keys = [(metric, e.source, e.target, shown)]
         if procedure == "permutation":  # the rows of the bootstraps of the same score, else its own
             keys = [k for k, t in scores.items() if k[:3] == keys[0][:3] and t == e.parameters] or keys
-        ds = store.read_dataset(e.path)
+        try:
+            ds = store.read_dataset(e.path)
+            n = "n_boot" if procedure == "bootstrap" else "n_perm"
+            values = {"score": float(ds["score"]), n: int(ds.attrs[n]),
+                      **(metric_bootstrap_summary(ds) if procedure == "bootstrap" else {"p": float(ds["p"])})}
+            failed = None
+        except Exception as exc:  # one damaged entry must not stop the report: its row says why
+            failed = exc
         for key in keys:
             scores.setdefault(key, e.parameters)
             row = rows.setdefault(key, {"metric": metric, "source": e.source, "target": e.target, "parameters": key[3]})
-            row["score"] = float(ds["score"])
-            if not _more_resamples(row, ds, procedure):
+            if failed is not None:
+                _unreadable(row, e.path, failed)
                 continue
-            if procedure == "bootstrap":
-                row.update(metric_bootstrap_summary(ds), interval=_interval(e.kind, e), n_boot=int(ds.attrs["n_boot"]))
-            else:
-                row.update(p=float(ds["p"]), n_perm=int(ds.attrs["n_perm"]))
+            row["score"] = values["score"]
+            if not _more_resamples(row, values[n], procedure):
+                continue
+            row.update(values, **({"interval": _interval(e.kind, e)} if procedure == "bootstrap" else {}))
     out = pd.DataFrame(list(rows.values()))
     for c in METRIC_INFERENCE_DISPLAY:
         if c not in out.columns:
             out[c] = pd.Series(dtype=object)
-    return out[METRIC_INFERENCE_DISPLAY]
+    return out[_with_errors(out, METRIC_INFERENCE_DISPLAY)]
 
 
 def _depth_layers(t: pd.DataFrame, store: StudyStore | None) -> list[str] | None:
@@ -193,15 +223,18 @@ def inference_figures(table: pd.DataFrame, store: StudyStore | None = None) -> l
     if table.empty or "median_ev_low" not in table or table["median_ev_low"].isna().all():
         return out
     t = table[table["in_figures"].astype(bool)] if "in_figures" in table else table
-    t = t.dropna(subset=["median_ev_low", "model", "layer"])
+    # a row without an interval (NaN: undefined resamples) keeps its point and star, drawn without a bar
+    t = t.dropna(subset=["median_ev", "model", "layer"])
+    drawn = {d: "; ".join(dict.fromkeys(t.loc[t["direction"] == d, "parameters"].astype(str))) for d in ("forward", "reverse")}
     for direction in ("forward", "reverse"):
-        if (t["direction"] == direction).any():
-            out.append((f"{direction}: median EV per layer with bootstrap intervals", f"inference_{direction}",
+        if (t["direction"] == direction).any():  # the caption names the parameter set drawn
+            out.append((f"{direction}: median EV per layer with bootstrap intervals ({drawn[direction]})", f"inference_{direction}",
                         layer_profile_ci(t, direction=direction,
                                          layers=_depth_layers(t[t["direction"] == direction], store))))
     if {"forward", "reverse"} <= set(t["direction"]):
         try:
-            out.append(("forward vs reverse with bootstrap intervals", "inference_fwd_rev", forward_vs_reverse_ci(t)))
+            out.append((f"forward vs reverse with bootstrap intervals (forward: {drawn['forward']}; reverse: "
+                        f"{drawn['reverse']})", "inference_fwd_rev", forward_vs_reverse_ci(t)))
         except Exception:  # no pair with both directions
             pass
     return out

@@ -128,6 +128,18 @@ def _inventory(store: StudyStore, table: pd.DataFrame, metrics: pd.DataFrame) ->
     return lines
 
 
+def _damage_notes(store: StudyStore) -> list[str]:
+    """One line per damage of the store (:meth:`~neuroxr.store.StudyStore.damaged`, as ``neuroxr info``
+    lists it): an entry whose document is lost or garbled is in no table, so without this line the
+    headline would compare the other layers without saying so."""
+    try:
+        found = store.damaged()
+    except Exception as exc:  # the check itself failed: say so, never claim an undamaged store
+        return [f"the store's damage check failed ({type(exc).__name__}: {exc}); run neuroxr info on it."]
+    return [f"damaged, in no table or figure unless listed there with an error: {path}: {problem}."
+            for path, problem in found]
+
+
 def _env() -> Any:
     import jinja2
 
@@ -235,7 +247,7 @@ def write_report(
     current = {**dict(zip(table["path"], table["current"])), **dict(zip(metrics["path"], metrics["current"]))}
     params = params.assign(current=[bool(current[p]) for p in params["path"]])  # every path is a row of the two
 
-    from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, inference_figures, inference_table
+    from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, _with_errors, inference_figures, inference_table
 
     inference = inference_table(store)
     if len(inference):
@@ -278,7 +290,7 @@ def write_report(
         "headline": _rows(best),
         "headline_note": HEADLINE_NOTE.format(n_boot=n_boot),
         "selection_note": SELECTION_NOTE,
-        "selection": selection_notes(table, scores, metrics),
+        "selection": selection_notes(table, scores, metrics) + _damage_notes(store),
         "definitions": DEFINITIONS,
         "scores": _rows(display),
         "metrics": _rows(mdisplay),
@@ -287,7 +299,7 @@ def write_report(
         "versions": _rows(versions),
         "figures": rendered,
         "notes": notes,
-        "inference": _rows(inference[[c for c in INFERENCE_DISPLAY if c in inference]]),
+        "inference": _rows(inference[[c for c in _with_errors(inference, INFERENCE_DISPLAY) if c in inference]]),
         "inference_note": INFERENCE_NOTE,
         "metric_inference": _rows(metric_inference),
         "metric_inference_note": METRIC_INFERENCE_NOTE,

@@ -1,0 +1,172 @@
+"""Integrity of the report's numbers: intervals that exist, entries that cannot be read."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import neuroxr as nx  # noqa: E402
+from neuroxr.layouts import features, neural  # noqa: E402
+from neuroxr.plot import best_layer_intervals  # noqa: E402
+from neuroxr.plot.time import temporal_generalization_figures  # noqa: E402
+from neuroxr.report import headline, write_report  # noqa: E402
+from neuroxr.report.inference import inference_table, metric_inference_table  # noqa: E402
+from neuroxr.store import StudyStore  # noqa: E402
+from neuroxr.sweep import best_layers  # noqa: E402
+
+
+def _targets(n_targets: int, seed: int = 0) -> pd.DataFrame:
+    """A target table (:func:`neuroxr.report.target_table`) of one forward comparison, 2 layers."""
+    rng = np.random.default_rng(seed)
+    rows = [{"direction": "forward", "model": "net", "layer": layer, "neural": "mA", "region": "all",
+             "target_id": f"n{j}", "ev": float(rng.normal(50, 10)), "ceiling": 0.5, "included": True,
+             "parameters": "defaults"} for layer in ("l1", "l2") for j in range(n_targets)]
+    return pd.DataFrame(rows)
+
+
+def test_headline_gives_no_interval_of_one_test_target():
+    """One test target: every resample is that target, so a percentile interval would have zero width
+    and claim no uncertainty (scipy.stats.bootstrap refuses one observation); the interval is NaN and
+    the figure says so, while test_ev stays the best_layers value."""
+    targets = _targets(2)
+    best = headline(targets, seed=0, n_boot=100)
+    ref = best_layers(targets, seed=0)
+    assert (best["n_test"] == 1).all() and best["test_ev"].tolist() == ref["test_ev"].tolist()
+    assert best[["ci_low", "ci_high"]].isna().all().all()
+    fig = best_layer_intervals(best)
+    assert "no interval" in [t.get_text() for t in fig.axes[0].texts]
+    # two or more test targets: an interval of non-zero width around the test EV
+    wide = headline(_targets(8), seed=0, n_boot=100).iloc[0]
+    assert wide.n_test >= 2 and wide.ci_low < wide.ci_high and wide.ci_low <= wide.test_ev <= wide.ci_high
+    assert "no interval" not in [t.get_text() for t in best_layer_intervals(headline(_targets(8), n_boot=100)).axes[0].texts]
+
+
+def _lose_chunk(store, path: str, array: str) -> None:
+    """Delete the chunk files of ``array`` of the entry ``path`` (a damaged entry: Zarr would read NaN)."""
+    folder = Path(store.url.removeprefix("file://")) / path / array / "c"  # a file: the chunk of a scalar
+    files = [folder] if folder.is_file() else [f for f in folder.rglob("*") if f.is_file()]
+    assert files
+    for f in files:
+        f.unlink()
+
+
+def _inference_store(path) -> StudyStore:
+    """A neural set and a model layer sharing a latent, with a forward bootstrap and permutation test
+    and a CKA bootstrap and permutation test."""
+    rng = np.random.default_rng(0)
+    stim = [f"s{i:02d}" for i in range(30)]
+    latent = rng.normal(size=(30, 4))
+    store = StudyStore(path)
+    store.write_neural("mA", neural((latent @ rng.normal(size=(4, 6)))[:, :, None] + rng.normal(size=(30, 6, 3)), stim))
+    store.write_features("net", "l1", features(latent @ rng.normal(size=(4, 8)) + rng.normal(size=(30, 8)), stim))
+    store.write_features("net", "l2", features(rng.normal(size=(30, 5)), stim))
+    for layer in ("l1", "l2"):
+        nx.compute(store, "forward_bootstrap", f"net.{layer}", "mA", params={"reps": 2, "n_boot": 30})
+    nx.compute(store, "forward_permutation", "net.l1", "mA", params={"n_perm": 20})
+    nx.compute(store, "cka_bootstrap", "net.l1", "mA", params={"n_boot": 30})
+    nx.compute(store, "cka_permutation", "net.l1", "mA", params={"n_perm": 20})
+    return store
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_a_damaged_inference_entry_is_named_not_a_stopped_report(tmp_path):
+    """A damaged bootstrap entry stops no report: its row keeps its labels, its numbers are empty, an
+    ``error`` names it, and no figure draws it; the other rows keep their entries' numbers."""
+    store = _inference_store(tmp_path / "s.zarr")
+    intact = inference_table(store)
+    entries = nx.list_entries(store).set_index("kind")
+    damaged = entries.loc["forward_bootstrap"].path.iloc[0]
+    layer = damaged.split("/")[2].split("__")[0].removeprefix("net.")
+    _lose_chunk(store, damaged, "boot")
+    _lose_chunk(store, entries.loc["cka_permutation"].path, "p")
+    store = StudyStore(tmp_path / "s.zarr", mode="r")
+    table = inference_table(store)
+    bad = table[table["layer"] == layer].iloc[0]
+    assert damaged in bad["error"] and "damaged" in bad["error"]
+    assert np.isnan(bad["median_ev"]) and pd.isna(bad["n_boot"]) and not bad["in_figures"]
+    good = table[table["layer"] != layer].iloc[0]
+    ref = intact[intact["layer"] != layer].iloc[0]
+    assert good["error"] == "" and good["median_ev"] == ref["median_ev"] and good["median_ev_low"] == ref["median_ev_low"]
+    metrics = metric_inference_table(store)
+    assert entries.loc["cka_permutation"].path in metrics["error"].iloc[0] and pd.isna(metrics["p"].iloc[0])
+    boot = store.read_dataset(entries.loc["cka_bootstrap"].path)
+    assert metrics["score"].iloc[0] == float(boot["score"]) and metrics["n_boot"].iloc[0] == boot.attrs["n_boot"]
+    page = write_report(store, tmp_path / "out", format="md", reliability=False).read_text()
+    assert damaged in page and "error" in pd.read_csv(tmp_path / "out" / "inference.csv").columns
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_a_damaged_temporal_generalization_entry_is_named_not_a_stopped_report(tmp_path):
+    from conftest import time_sets
+
+    store = StudyStore(tmp_path / "t.zarr")
+    F, A, _ = time_sets()
+    store.write_features("net", "l1", F)
+    store.write_neural("mA", A)
+    path = nx.compute(store, "temporal_generalization", "net.l1", "mA", params={"n_folds": 3}).path
+    _lose_chunk(store, path, "r")
+    figs = temporal_generalization_figures(StudyStore(tmp_path / "t.zarr", mode="r"))
+    assert len(figs) == 1 and path in figs[0][0] and "cannot be read" in figs[0][0]
+    page = write_report(tmp_path / "t.zarr", tmp_path / "out", format="md", reliability=False).read_text()
+    assert f"the entry {path} cannot be read" in page
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_forward_vs_reverse_captions_name_each_directions_parameters(tmp_path):
+    """Forward and reverse choose their parameter sets apart: the forward-vs-reverse figures (scores
+    and inference) name both, as the layer profiles name theirs."""
+    from neuroxr.report import score_table
+    from neuroxr.report.figures import forward_reverse_figures
+    from neuroxr.report.inference import inference_figures
+
+    store = _inference_store(tmp_path / "s.zarr")
+    for layer in ("l1", "l2"):
+        nx.compute(store, "reverse_bootstrap", "mA", f"net.{layer}", params={"reps": 3, "n_boot": 30})
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2)
+        nx.score(store, "reverse", "mA", f"net.{layer}", reps=3)
+    table, scores = score_table(store)
+    [(caption, _, _)] = forward_reverse_figures(table, scores)
+    assert "forward: reps=2" in caption and "reverse: reps=3" in caption
+    captions = [c for c, _, _ in inference_figures(inference_table(store), store)]
+    assert len(captions) == 3 and all("reps=" in c for c in captions)
+    assert "forward: reps=2; reverse: reps=3" in captions[-1]
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_the_page_names_an_entry_lost_to_a_damaged_document(tmp_path):
+    """An entry whose metadata document is garbled is in no table (Zarr cannot open it): the page names
+    it under the headline, which now compares fewer layers, instead of leaving it out silently."""
+    store = _inference_store(tmp_path / "s.zarr")
+    for layer in ("l1", "l2"):
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2)
+    paths = [nx.lookup(store, "forward", f"net.{layer}", "mA", params={"reps": 2}) for layer in ("l1", "l2")]
+    (Path(store.url.removeprefix("file://")) / paths[0] / "zarr.json").write_text("{not json")
+    page = write_report(tmp_path / "s.zarr", tmp_path / "out", format="md", reliability=False).read_text()
+    above_tables = page.split("## Scores")[0]  # the notes under the headline
+    assert [line for line in above_tables.splitlines() if line.startswith("- ") and paths[0] in line and "damaged" in line]
+    assert paths[0] not in page.split("## Scores")[1]  # in no table
+    assert pd.read_csv(tmp_path / "out" / "headline.csv")["n_layers"].tolist() == [1]
+
+
+def test_inference_figures_keep_a_layer_whose_interval_is_undefined():
+    """A layer whose bootstrap interval is NaN (undefined resamples) keeps its median and its
+    significance star in the inference layer profile (a point without a bar), never vanishing from
+    the layer axis as if it had not been scored."""
+    from neuroxr.report.inference import inference_figures
+
+    rows = [{"direction": "forward", "source": f"net.{layer}", "target": "mA", "model": "net", "layer": layer,
+             "neural": "mA", "region": "all", "parameters": "defaults", "median_ev": ev, "median_ev_low": lo,
+             "median_ev_high": hi, "median_p": 0.01, "in_figures": True, "error": ""}
+            for layer, ev, lo, hi in (("l1", 10.0, 5.0, 15.0), ("l2", 20.0, np.nan, np.nan), ("l3", 30.0, 25.0, 35.0))]
+    [(caption, _, fig)] = inference_figures(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["l1", "l2", "l3"]
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 1 and np.isfinite(stars[0].get_ydata()).sum() == 3

@@ -176,6 +176,8 @@ def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
         hint = _foreign(da) or (
             f"label it first with {_BUILDERS[expected]}" if expected in _BUILDERS else "label it first"
         )
+        if isinstance(da, pd.DataFrame) and "neuroid" in expected:  # a tidy table has its converter
+            hint += " (a tidy table of stimulus_id, neuroid_id, repeat, value: neuroxr.io.from_dataframe(df))"
         raise LayoutError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}; {hint}.")
     if tuple(da.dims) != expected:
         if set(da.dims) == set(expected):
@@ -185,10 +187,13 @@ def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
             )
         missing = [d for d in expected if d not in da.dims]
         extra = [d for d in da.dims if d not in expected]
+        if "presentation" in da.dims and "neuroid" in expected:  # Brain-Score's layout has its converter
+            fix = "A Brain-Score assembly (presentation x neuroid) converts with neuroxr.io.from_brainscore(assembly)"
+        else:
+            fix = "Rename or add dims, e.g. da.rename(...) or da.expand_dims('repeat', axis=-1) for trial-averaged data"
         raise LayoutError(
             f"{name}: dims {tuple(da.dims)} do not match the layout {expected} "
-            f"(missing {missing}, unexpected {extra}). Rename or add dims, e.g. "
-            f"da.rename(...) or da.expand_dims('repeat', axis=-1) for trial-averaged data."
+            f"(missing {missing}, unexpected {extra}). {fix}."
         )
 
 

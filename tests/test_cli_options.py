@@ -134,6 +134,19 @@ def test_bootstrap_options_without_bootstrap_are_refused(runner, geometry_study,
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 
+@pytest.mark.parametrize("args,says", [
+    (["forward", "net.conv1", "monkeyA", "--reps", "2", "--bootstrap", "3", "--boot-method", "bca", "--boot-over", "both"],
+     "--boot-method bca needs one resampled axis"),
+    (["rsa", "net.conv1", "monkeyA", "--compare-method", "kendall", "--bootstrap", "3"], "--compare-method kendall is not offered"),
+])
+def test_inference_parameters_the_kind_refuses_stop_before_the_score_is_computed(runner, geometry_study, args, says):
+    """An inference entry's parameters that its kind refuses are refused before the score entry is computed."""
+    kind, *rest = args
+    res = runner.invoke(main, ["score", kind, geometry_study.url, *rest])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and says in res.stderr, res.output
+    assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
+
+
 #: command -> the entry kinds it writes
 _COMMAND_KINDS = {"forward": ("forward",), "reverse": ("reverse",), "inter-animal": ("inter_animal",),
                   "model-to-model": ("model_to_model",), "rsa": ("crsa", "ersa", "ereg"), "shape": ("shape",), "cka": ("cka",),

@@ -12,7 +12,7 @@ import neuroxr as nx
 from neuroxr import predictivity as d
 from neuroxr.entries import compute, engine
 from neuroxr.entries.kinds import KINDS, entry_revision, speaks_as
-from neuroxr.errors import LayoutError, ParameterError
+from neuroxr.errors import LayoutError, ParameterError, StoreError
 from neuroxr.kernels.compare import _COMPARE_ALIASES, _normalize_compare_method
 
 SRC, TGT = "netA.layer3", "animalA"
@@ -31,13 +31,18 @@ def _few(kind: str) -> dict[str, int]:
     return _N[0] if kind.endswith("_bootstrap") else _N[1]
 
 
-@pytest.fixture
-def unread(monkeypatch):
-    """No set may be read: a check that runs only once the data are read fails the test."""
+def _no_reads(monkeypatch) -> None:
+    """No set may be read from here on: a check that runs only once the data are read fails the test."""
     def refuse(*args, **kwargs):
         raise AssertionError("a set was read before the options were checked")
 
     monkeypatch.setattr(engine, "read_set", refuse)
+
+
+@pytest.fixture
+def unread(monkeypatch):
+    """No set may be read: a check that runs only once the data are read fails the test."""
+    _no_reads(monkeypatch)
 
 
 # ---------------------------------------------------------------- comparison aliases
@@ -159,6 +164,18 @@ def test_direction_parameters_are_checked_before_any_set_is_read(sweep_copy, unr
                 "inter_animal": ("animalA", "animalB")}[kind]
     with pytest.raises(ParameterError, match=match):
         compute(st, kind, src, tgt, params=params)
+
+
+def test_a_read_only_store_refuses_a_new_entry_before_reading_any_set(sweep_copy, monkeypatch):
+    """A request no entry matches is refused on a read-only store before its sets are read and the entry
+    computed (it could not be written); a matching entry is still read back."""
+    path = sweep_copy()
+    done = compute(path, "cka", "netA.layer1", "animalA")
+    _no_reads(monkeypatch)
+    st = nx.open_store(path, mode="r")
+    assert compute(st, "cka", "netA.layer1", "animalA").path == done.path
+    with pytest.raises(StoreError, match="open it with mode='a' to compute"):
+        compute(st, "forward", "netA.layer1", "animalA", params={"reps": 2, "seed": 9})
 
 
 # ---------------------------------------------------------------- crsa's ceiling options without a ceiling

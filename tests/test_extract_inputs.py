@@ -644,6 +644,24 @@ def test_cli_extract_options_are_extract_features(tmp_path):
         assert not (tmp_path / "e.zarr").exists()
 
 
+def test_cli_extract_names_left_out_modules_by_flag(tmp_path):
+    """The command's warning and printed plan say to name a left-out module with --layer, never layers=[...]."""
+    from click.testing import CliRunner
+
+    from neuroxr.cli import main
+
+    save_images(tmp_path / "imgs", n=3, size=(8, 8))
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef build():\n"
+                                   "    return nn.Sequential(nn.Flatten(), nn.Linear(192, 5), nn.ReLU(inplace=True))\n")
+    base = ["extract", "--model", f"{tmp_path / 'm.py'}:build", "--images", str(tmp_path / "imgs"), "--image-size", "8",
+            "--model-name", "m", "--no-progress"]
+    for i, extra in enumerate(([], ["--dry-run"])):
+        res = CliRunner().invoke(main, [base[0], str(tmp_path / f"s{i}.zarr"), *base[1:], *extra])
+        assert res.exit_code == 0, res.output
+        assert "name them with --layer" in res.stderr and "pass --layer 2 to store its own output" in res.stdout
+        assert "layers=" not in res.stdout + res.stderr
+
+
 class DrawingDataset(torch.utils.data.Dataset):
     """Items drawn anew on every load (an augmentation inside the Dataset)."""
 

@@ -300,6 +300,12 @@ def test_plain_arrays_and_other_tools_objects_say_how_to_convert():
         validate_features(np.zeros((2, 2)))
     with pytest.raises(LayoutError, match="got a dict object, not an array"):
         neural({"a": 1})
+    tidy = pd.DataFrame({"stimulus_id": ["s0", "s1"], "neuroid_id": ["n0", "n0"], "repeat": [0, 0], "value": [1.0, 2.0]})
+    with pytest.raises(LayoutError, match=r"got DataFrame; .*neuroxr\.io\.from_dataframe\(df\)"):
+        validate_neural(tidy)
+    assembly = xr.DataArray(np.zeros((4, 3, 1)), dims=("presentation", "neuroid", "time_bin"))
+    with pytest.raises(LayoutError, match=r"Brain-Score assembly .* neuroxr\.io\.from_brainscore\(assembly\)"):
+        validate_neural(assembly)
 
 
 @pytest.mark.parametrize("ids", [["a", None, "c"], [1.0, np.nan, 3.0], pd.Series(["a", "b", pd.NA], dtype=object)])

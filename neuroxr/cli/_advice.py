@@ -35,6 +35,7 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"; replace or remove it, or pass the other files", "; replace or remove it"),
     (r"pass layers=\['([^']+)'\] \(--layer \1\)", r"pass --layer \1"),
     (r"pass layers=\['([^']+)'\]", r"pass --layer \1"),
+    (r"list them in layers=\[\.\.\.\]", "name them with --layer"),
     (r" or pass transform= to replace the model's preprocessing", ""),  # no transform on the command line
     (r"pass transform= a callable that takes (.+?) and returns the model input \(a tensor\)",
      r"give a model whose own preprocessing takes \1"),

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, one_line, output_options, storage_options, storage_options_for
+from ._common import Output, cli_advice, one_line, output_options, storage_options, storage_options_for
 
 #: ``--dtype``'s choices: the floating dtypes a layer may be stored as (``neuroxr.extract.plan.storage_dtype``)
 STORED_DTYPES = ("float16", "float32", "float64")
@@ -142,12 +142,12 @@ def make_extract_command() -> Any:
         except (ExtractionError, StoreError) as exc:
             raise click.ClickException(one_line(exc)) from None
         if dry_run:
-            out_.json({"dry_run": True, "plan": str(out)})
-            out_.echo(str(out))
+            out_.json({"dry_run": True, "plan": cli_advice(str(out))})  # the plan's advice as flags
+            out_.echo(cli_advice(str(out)))
             return
         out_.json({"store": store, "model": model_name, "written": list(out.written), "skipped": list(out.skipped),
-                   "passes": out.n_passes, "plan": str(out.plan)})
-        out_.echo(str(out.plan))
+                   "passes": out.n_passes, "plan": cli_advice(str(out.plan))})
+        out_.echo(cli_advice(str(out.plan)))
         out_.echo(
             f"wrote {len(out.written)} layer(s) to {store} in {out.n_passes} pass(es); "
             f"{len(out.skipped)} already complete."

@@ -225,22 +225,27 @@ def _direction_command(direction: str) -> click.Command:
         if options["n_components"] is not None and options["regressor"] != "pls":
             raise click.UsageError("--n-components is the number of PLS components: add --regressor pls, or drop it.")
         params: dict[str, Any] = {k: v for k, v in options.items() if v is not None}  # the others: the kind's defaults
-        res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
-                   require_existing=require_existing, backend=backend, dtype=dtype,
-                   options={"progress": progress_for(out, f"{direction} reps")})
-        stats = _direction_summary(res.dataset)
-        lines = []
+        from ..entries import KINDS
         from ..predictivity.inference import applicable_options
         from ..sweep._util import per_bin
         from ..sweep.inference import inference_summary
 
         inference_params = {k: v for k, v in params.items() if k != "max_n"}
+        asked = []  # the inference entries, their parameters checked before the score is computed
         for procedure, n, opt in (("bootstrap", n_boot, "n_boot"), ("permutation", n_perm, "n_perm")):
-            if not n:
-                continue
-            taken = applicable_options(direction.replace("-", "_"), procedure, inference_params)  # e.g. no reps for a permutation test
-            own = {opt: n, **(boot if procedure == "bootstrap" else {})}
-            inf = _run(store, f"{direction.replace('-', '_')}_{procedure}", source, target, {**taken, **own}, overwrite=overwrite,
+            if n:
+                taken = applicable_options(direction.replace("-", "_"), procedure, inference_params)  # e.g. no reps for a permutation test
+                own = {opt: n, **(boot if procedure == "bootstrap" else {})}
+                kind = f"{direction.replace('-', '_')}_{procedure}"
+                KINDS[kind].fill({**taken, **own})
+                asked.append((procedure, n, kind, {**taken, **own}, own))
+        res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
+                   require_existing=require_existing, backend=backend, dtype=dtype,
+                   options={"progress": progress_for(out, f"{direction} reps")})
+        stats = _direction_summary(res.dataset)
+        lines = []
+        for procedure, n, kind, inf_params, own in asked:
+            inf = _run(store, kind, source, target, inf_params, overwrite=overwrite,
                        require_existing=require_existing, backend=backend, dtype=dtype)
             stats[f"{procedure}_path"] = inf.path
             summaries = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables
@@ -531,6 +536,7 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
     metric's options, the resampling ``seed`` (``--resample-seed``; the metric's own ``--seed``
     is not theirs) and the bootstrap's ``boot`` options (``--level``, shape's ``--boot-method``);
     options they cannot take are a usage error (checked before any computation)."""
+    from ..entries import KINDS
     from ..entries.metrics import inference_params_of
 
     out = []
@@ -542,6 +548,7 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
             out.append((procedure, n, inference_params_of(kind, params, procedure, **extra)))
         except ValueError as exc:
             raise click.UsageError(one_line(exc)) from None
+        KINDS[f"{kind}_{procedure}"].fill(out[-1][2])  # the kind's own check (e.g. no Kendall resampled), before any work
     return out
 
 

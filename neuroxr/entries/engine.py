@@ -465,6 +465,9 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
             warn(f"store {store.url!r}: entry {req.path!r} is damaged ({damage}); computing it again.")
     if require_existing:
         raise _refuse(store, req)
+    if store.mode == "r" and req.kind.name != "gram":  # refused before the work, not when the entry is written
+        raise StoreError(f"store {store.url!r} is open read-only and holds no entry {req.path!r} that matches the "
+                         "request; open it with mode='a' to compute and write it.")
     ds = _label(req, _run(req, _IO(store, backend), backend, options))
     _check_inputs_unchanged(store, req)
     stored = ds.drop_vars(["prediction", "stimulus_id"], errors="ignore") if req.kind.stage == "scores" else ds

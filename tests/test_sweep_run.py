@@ -361,6 +361,30 @@ def test_rewritten_set_is_recomputed(sweep_copy):
     assert len(sweep(path, client="serial", **kw).computed) == 3
 
 
+def test_a_rewritten_layer_recomputes_exactly_the_entries_that_read_it(sweep_copy):
+    """Every direction and metric that reads the layer (model-to-model both ways, its Gram and
+    dimensionality) is computed again, every other entry is read back, and the numbers equal a
+    sweep of a fresh store holding the same sets."""
+    kw = dict(layers={"netA": ["layer3"], "netB": ["fc"]}, neural=["animalA", "animalB"], reps=2, progress=False,
+              directions=["forward", "inter_animal", "model_to_model", "cka", "dimensionality"])
+    path, fresh = sweep_copy("a.zarr"), sweep_copy("b.zarr")
+    first = sweep(path, client="serial", **kw)
+    for p in (path, fresh):
+        store = StudyStore(p, mode="a")
+        store.write_features("netB", "fc", store.read_features("netB", "fc").load() * 2.0 + 1.0)
+    grams = {g for g in list_entries(path)["path"] if g.startswith("cache/gram/")}
+    after = sweep(path, client="serial", **kw)
+    reads = sorted(k for k in first.computed if "netB.fc" in k)
+    assert 0 < len(reads) < len(first.computed)
+    assert sorted(after.computed) == reads and sorted(after.skipped) == sorted(set(first.computed) - set(reads))
+    new_grams = {g for g in list_entries(path)["path"] if g.startswith("cache/gram/")} - grams
+    assert [g.rsplit("/", 1)[0] for g in new_grams] == ["cache/gram/netB/fc"]
+    ref = sweep(fresh, client="serial", **kw)
+    drop = ["path"]
+    pd.testing.assert_frame_equal(after.table.drop(columns=drop), ref.table.drop(columns=drop))
+    pd.testing.assert_frame_equal(after.metric_table.drop(columns=drop), ref.metric_table.drop(columns=drop))
+
+
 def test_summaries_count_included_targets_only(sweep_copy):
     path = sweep_copy()
     kw = dict(models=["netA"], layers=["layer1", "layer3"], neural=["animalA"], directions=["forward"], reps=2,

@@ -52,6 +52,9 @@ def test_metric_sweep_runs_and_resumes(sweep_copy, monkeypatch):
     ms, mt = res.metrics, res.metric_table
     assert ms["value"].dims == ("metric", "model", "layer", "neural", "region")
     assert list(ms["metric"].values) == ["crsa", "shape", "cka"] and len(mt) == len(res.entries) - 8
+    # an integer option that other metrics lack stays an integer (empty where they lack it), not 2.0
+    assert str(mt["reps"].dtype) == "Int64" and set(mt["reps"].dropna()) == {2} and mt["reps"].isna().any()
+    assert mt["alpha"].dtype == float
     assert ms["value"].sel(model="netA", layer="fc").isnull().all()  # a layer of the other model
     # values equal the geometry functions on the same inputs
     store = StudyStore(path, mode="r")

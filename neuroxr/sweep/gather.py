@@ -416,8 +416,8 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
         ``n_excluded_neuroids``: the entry's attrs, what it dropped for missing trials; ``Int64``,
         empty where an entry lacks them: written before the counts existed, or a feature set's
         dimensionality), then one column per
-        option of the metrics (the ``params`` of each entry's provenance; None where a metric lacks it;
-        an option named like a fixed column gets the suffix ``_option``).
+        option of the metrics (the ``params`` of each entry's provenance; None where a metric lacks it,
+        an integer option as ``Int64``; an option named like a fixed column gets the suffix ``_option``).
     """
     from ..entries import metric_value
 
@@ -436,7 +436,10 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
                      **excluded_counts(ds.attrs, EXCLUDED_COUNTS),
                      **{_param_column(k): _plain(v) for k, v in prov.items()}})
     params = ordered(k for r in rows for k in r if k not in METRIC_TABLE_COLUMNS)
-    table = as_counts(pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS + params), EXCLUDED_COUNTS)
+    # an integer option (n_folds, seed) stays an integer where other metrics lack it: Int64, not 10.0
+    ints = [p for p in params if any(r.get(p) is not None for r in rows) and all(
+        isinstance(r[p], (int, np.integer)) and not isinstance(r[p], bool) for r in rows if r.get(p) is not None)]
+    table = as_counts(pd.DataFrame(rows, columns=METRIC_TABLE_COLUMNS + params), (*EXCLUDED_COUNTS, *ints))
     pair = [e for e in entries if e.direction != "dimensionality"]
     layer_e = [e for e in entries if e.model is not None]
     models, layers = ordered(e.model for e in layer_e), ordered(e.layer for e in layer_e)

@@ -160,24 +160,24 @@ _BUILDERS = {
 }
 
 
-def _foreign(data: Any) -> str | None:
-    """How to convert an object of another tool (an rsatoolbox Dataset), or None."""
-    module = type(data).__module__ or ""
-    if module.split(".")[0] == "rsatoolbox":
-        return (
-            f"got an rsatoolbox {type(data).__name__}; convert it with "
-            f"neuroxr.io.from_rsatoolbox(ds) (or pass ds.measurements with the stimulus ids)."
-        )
+def _foreign(data: Any, expected: tuple[str, ...] = ()) -> str | None:
+    """How to convert an object of another tool (an rsatoolbox Dataset; where neural data is
+    ``expected``, a tidy table or a Brain-Score assembly), or None."""
+    if (type(data).__module__ or "").split(".")[0] == "rsatoolbox":
+        return (f"got an rsatoolbox {type(data).__name__}; convert it with "
+                f"neuroxr.io.from_rsatoolbox(ds) (or pass ds.measurements with the stimulus ids).")
+    if "neuroid" in expected and isinstance(data, pd.DataFrame):
+        return "a tidy table of stimulus_id, neuroid_id, repeat, value converts with neuroxr.io.from_dataframe(df)"
+    if "neuroid" in expected and "presentation" in getattr(data, "dims", ()):
+        return "a Brain-Score assembly (presentation x neuroid) converts with neuroxr.io.from_brainscore(assembly)"
     return None
 
 
 def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
     if not isinstance(da, xr.DataArray):
-        hint = _foreign(da) or (
+        hint = _foreign(da, expected) or (
             f"label it first with {_BUILDERS[expected]}" if expected in _BUILDERS else "label it first"
         )
-        if isinstance(da, pd.DataFrame) and "neuroid" in expected:  # a tidy table has its converter
-            hint += " (a tidy table of stimulus_id, neuroid_id, repeat, value: neuroxr.io.from_dataframe(df))"
         raise LayoutError(f"{name}: expected an xarray.DataArray, got {type(da).__name__}; {hint}.")
     if tuple(da.dims) != expected:
         if set(da.dims) == set(expected):
@@ -187,13 +187,11 @@ def _check_dims(da: Any, expected: tuple[str, ...], name: str) -> None:
             )
         missing = [d for d in expected if d not in da.dims]
         extra = [d for d in da.dims if d not in expected]
-        if "presentation" in da.dims and "neuroid" in expected:  # Brain-Score's layout has its converter
-            fix = "A Brain-Score assembly (presentation x neuroid) converts with neuroxr.io.from_brainscore(assembly)"
-        else:
-            fix = "Rename or add dims, e.g. da.rename(...) or da.expand_dims('repeat', axis=-1) for trial-averaged data"
+        fix = _foreign(da, expected) or (
+            "rename or add dims, e.g. da.rename(...) or da.expand_dims('repeat', axis=-1) for trial-averaged data")
         raise LayoutError(
             f"{name}: dims {tuple(da.dims)} do not match the layout {expected} "
-            f"(missing {missing}, unexpected {extra}). {fix}."
+            f"(missing {missing}, unexpected {extra}); {fix}."
         )
 
 

@@ -80,6 +80,24 @@ def test_cli_lost_scheduler_exits_1_with_one_line(sweep_copy, tmp_path, monkeypa
     assert len(_written(path)) == 4
 
 
+def _interrupt(proc, ready, poll: float, group: bool, delay: float = 0.0) -> str:
+    """Send SIGINT to the command ``proc`` (``group``: its whole process group, as a terminal's
+    Ctrl-C) once ``ready()`` holds (checked every ``poll`` s, at most 120 s) and ``delay`` s more;
+    its stderr once it exits (killed if it hangs)."""
+    kill = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(poll)
+        time.sleep(delay)
+        kill(signal.SIGINT)
+        return proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            kill(signal.SIGKILL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("group", [False, True], ids=["command", "process-group"])
 def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group):
@@ -92,16 +110,8 @@ def test_ctrl_c_on_the_embedded_cluster_is_one_line(sweep_copy, tmp_path, group)
     proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(path), str(cfg), "--workers", "2",
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not _written(path):  # the cluster runs tasks: the first entry is written, the others still run
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGINT) if group else proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    # once the cluster runs tasks: the first entry is written, the others still run
+    err = _interrupt(proc, lambda: _written(path), 0.2, group)
     assert proc.returncode == 130, err
     assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
     assert 0 < len(_written(path)) < 8
@@ -115,16 +125,9 @@ def test_ctrl_c_while_the_embedded_cluster_starts_is_one_line(sweep_copy, tmp_pa
     cfg.write_text("models: [netA]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n")
     proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(sweep_copy()), str(cfg), "--workers", "2",
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, me = time.monotonic() + 120, psutil.Process(proc.pid)
-        while not [c for c in me.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    me = psutil.Process(proc.pid)
+    err = _interrupt(proc, lambda: [c for c in me.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())],
+                     0.02, group=False)
     assert proc.returncode == 130, err
     assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
 
@@ -141,17 +144,9 @@ def test_ctrl_c_while_the_workers_import_is_one_line(sweep_copy, tmp_path, delay
     proc = subprocess.Popen([sys.executable, "-m", "neuroxr.cli", "sweep", str(sweep_copy()), str(cfg), "--workers", "2",
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    try:
-        deadline, me = time.monotonic() + 120, psutil.Process(proc.pid)
-        while not [c for c in me.children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.01)
-        time.sleep(delay)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    me = psutil.Process(proc.pid)
+    err = _interrupt(proc, lambda: [c for c in me.children(recursive=True) if "spawn_main" in " ".join(c.cmdline())],
+                     0.01, group=True, delay=delay)
     assert proc.returncode == 130, err
     assert err.splitlines() == ["Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on."], err
 

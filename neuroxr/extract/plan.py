@@ -24,12 +24,11 @@ chosen so that four such chunks fit the budget. The model's own activations and 
 (held by torch) are not part of the budget.
 
 A PCA layer's fit partition (``fit_batches``) follows from its own batch size as the plan counted it
-before the projection's copies were counted in full (at the width of the outputs as the reduction
-takes them, ``reduce.reduced_dtype``: 2 bytes a unit for float16 outputs, where PCA copies 4): the
-partition sets the fitted components, so the same arguments keep the same partition, hence the
-same features, and a re-run over a layer written before is not refused for a partition that only
-the plan's arithmetic changed. The fit itself is checked against the budget on its own
-(``reduce.pca_fit_transient``).
+before the projection's copies were counted in full (at the outputs' width as the reduction takes
+them, ``reduce.reduced_dtype``: 2 bytes a unit for float16 outputs, where PCA copies 4): the
+partition sets the fitted components, so the same arguments keep the same partition and features,
+and a re-run over an earlier layer is not refused for a partition only the plan's arithmetic
+changed. The fit is checked against the budget on its own (``reduce.pca_fit_transient``).
 """
 
 from __future__ import annotations
@@ -84,10 +83,8 @@ def parse_memory(value: int | float | str) -> int:
         try:
             out = int(parse_bytes(value.strip()))
         except (ValueError, TypeError):
-            raise ExtractionError(
-                f"memory_limit {value!r} is not understood; use bytes (e.g. 500000000) or a string "
-                f"such as '500MB' or '2GiB'."
-            ) from None
+            raise ExtractionError(f"memory_limit {value!r} is not understood; use bytes (e.g. 500000000) or a "
+                                  f"string such as '500MB' or '2GiB'.") from None
     else:
         raise ExtractionError(f"memory_limit must be an int or a string like '2GiB'; got {type(value).__name__}.")
     if out < 1:
@@ -514,20 +511,18 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
     A layer whose attrs were edited after the write (:func:`~neuroxr.store._zarr.attrs_edited`) is
-    refused first: what it records cannot be compared. Then shape, stimulus ids, the module stored,
-    dtype, reduction (for PCA also the partition of the fit stimuli into ``partial_fit`` batches) and
-    the revision of a reduction where it changed the stored values
-    (:func:`~neuroxr.extract.reduce.revision_problem`) and pooling are compared, then (with ``identity``) the digests
-    of the model, the preprocessing and the stimuli recorded in the layer's attrs
-    ``extraction_identity``: a layer that records none (written by an older neuroxr) cannot be
-    checked and is refused too, and so is one recorded with an older identity version whose digests
-    match on what that version covers (:func:`~neuroxr.extract.identity.uncovered`).
+    refused first. Then shape, stimulus ids, the module stored, dtype, reduction (for PCA also the
+    partition of the fit stimuli into ``partial_fit`` batches), the revision of a reduction where it
+    changed the stored values (:func:`~neuroxr.extract.reduce.revision_problem`) and pooling are
+    compared, then (with ``identity``) the digests of the model, the preprocessing and the stimuli
+    in the layer's attrs ``extraction_identity``: a layer that records none (an older neuroxr) is
+    refused too, and so is one of an older identity version whose digests match on what that
+    version covers (:func:`~neuroxr.extract.identity.uncovered`).
 
     Raises
     ------
     ExtractionError
-        One line naming the layer, what differs, and the fix: ``overwrite=True`` or another
-        ``model_name``.
+        One line naming the layer, what differs, and the fix (``overwrite=True``, another ``model_name``).
     """
     g = zarr.open_group(store._zstore, path=path, mode="r")  # the store's own zarr store: its storage options
     if attrs_edited(dict(g.attrs)):  # its reduction, pooling and identity are then no record of its data

@@ -459,3 +459,25 @@ def test_store_entries_of_unpaired_inputs_get_the_pairing_refusal_alone(tmp_path
         with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
             nx.score(store, metric, "net.l1", "mB")
     assert [str(w.message) for w in record] == []
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("spearman", "spearman"), ("pearson", "corr"), ("kendall", "tau-a")])
+def test_an_all_nan_subject_rdm_has_nan_bounds_and_leaves_the_others_unchanged(ours, theirs):
+    """A subject RDM with no finite pair (the correlation RDM of one neuroid) crashed the noise ceiling
+    (ranking an empty vector); it has NaN bounds, adds nothing to the pools, and the other subjects'
+    bounds are those of the stack without it (rsatoolbox's ceiling of the others)."""
+    rsa_rdm = pytest.importorskip("rsatoolbox.rdm")
+    from rsatoolbox.inference import boot_noise_ceiling
+
+    rng = np.random.default_rng(3)
+    V = rng.random(15) + 0.5 * rng.random((5, 15))
+    W = V.copy()
+    W[2] = np.nan
+    with pytest.warns(NeuroxrWarning, match="15 of 75 stimulus pairs have a NaN"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Noise ceiling for tau")  # rsatoolbox's note
+        ds = geo.rdm_noise_ceiling(W, ours)
+        lo, up = boot_noise_ceiling(rsa_rdm.RDMs(np.delete(V, 2, 0)), method=theirs)
+    assert np.isnan(ds["lower_per_subject"][2]) and np.isnan(ds["upper_per_subject"][2]) and np.isnan(ds["lower"])
+    rest = np.arange(5) != 2
+    assert float(ds["lower_per_subject"][rest].mean()) == pytest.approx(lo, rel=1e-10)
+    assert float(ds["upper_per_subject"][rest].mean()) == pytest.approx(up, rel=1e-10)

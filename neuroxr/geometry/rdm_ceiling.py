@@ -27,7 +27,8 @@ def _nan_rank(V: np.ndarray) -> np.ndarray:
     out = np.full(V.shape, np.nan)
     for i, v in enumerate(V):
         ok = ~np.isnan(v)
-        out[i, ok] = to_numpy(_c.rank_vectors(v[ok]))
+        if ok.any():  # an all-NaN RDM has no ranks: it stays NaN, out of the pool
+            out[i, ok] = to_numpy(_c.rank_vectors(v[ok]))
     return out
 
 
@@ -52,6 +53,34 @@ def _pool(V: np.ndarray, method: str) -> np.ndarray:
         return mean(V / np.where(scale > 0, scale, 1), axis=0)
 
 
+def _is_rdm(D: np.ndarray) -> bool:
+    try:
+        _check_square(D, "rdms")
+    except LayoutError:
+        return False
+    return True
+
+
+def _check_stack_shape(R: np.ndarray) -> None:
+    """One-line :class:`LayoutError` unless the NumPy ``rdms`` of :func:`rdm_noise_ceiling` is a stack
+    ``(m, n, n)`` or ``(m, P)`` (``P = n (n - 1) / 2``) of several RDMs: a square ``(n, n)`` array
+    that is an RDM (symmetric with a zero diagonal, :func:`~neuroxr.geometry.rdm._check_square`) is one
+    RDM, not ``n`` condensed ones; any other square array is ``m`` condensed RDMs of ``m`` pairs each,
+    as :func:`neuroxr.kernels.compare.compare_rdms_many` reads them."""
+    stack = "pass a stack of subject RDMs, (m, n, n) or condensed (m, n (n - 1) / 2)"
+    if R.ndim not in (2, 3):
+        raise LayoutError(f"rdm_noise_ceiling: rdms has shape {R.shape}; {stack}.")
+    if R.ndim == 2 and R.shape[0] == R.shape[1] and _is_rdm(R):
+        raise LayoutError(f"rdm_noise_ceiling: rdms is one RDM of {R.shape[0]} stimuli (a square array); the noise ceiling "
+                          f"compares subjects: {stack}, e.g. np.stack(rdms).")
+    if R.ndim == 2:
+        try:
+            _r.n_from_n_pairs(R.shape[1])
+        except LayoutError:
+            raise LayoutError(f"rdm_noise_ceiling: rdms has {R.shape[1]} values per RDM on its last axis, which is not "
+                              f"n (n - 1) / 2 for any n; {stack}.") from None
+
+
 def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     """Lower and upper bounds of the noise ceiling of a set of subject RDMs (Nili et al. 2014).
 
@@ -64,6 +93,11 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     Parameters
     ----------
     rdms : list of RDMs, stacked DataArray (subject, stimulus, stimulus_), array (m, n, n) / (m, P) or rsatoolbox ``RDMs``
+        At least 2 RDMs (a square ``(n, n)`` array is one RDM, refused). A subject RDM with fewer
+        than 3 complete pairs (e.g. all NaN: the correlation RDM of one neuroid) has NaN bounds and
+        adds nothing to the others' pools; a constant one (every dissimilarity equal) has the
+        bounds :func:`~neuroxr.geometry.compare_rdms` gives it (NaN for Pearson and Spearman). A NaN
+        bound makes ``lower`` / ``upper``, the means over subjects, NaN.
     method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
 
     Returns
@@ -76,6 +110,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     if isinstance(rdms, np.ndarray):
         R = real_array(rdms, "rdm_noise_ceiling: rdms", "a stack of RDMs")
         _refuse_inf(R, "rdm_noise_ceiling: rdms")
+        _check_stack_shape(R)
         if R.ndim == 3:
             for i, D in enumerate(R):
                 _check_square(D, f"rdm_noise_ceiling: rdms[{i}]")

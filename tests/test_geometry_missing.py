@@ -481,3 +481,61 @@ def test_an_all_nan_subject_rdm_has_nan_bounds_and_leaves_the_others_unchanged(o
     rest = np.arange(5) != 2
     assert float(ds["lower_per_subject"][rest].mean()) == pytest.approx(lo, rel=1e-10)
     assert float(ds["upper_per_subject"][rest].mean()) == pytest.approx(up, rel=1e-10)
+
+
+def test_a_comparison_with_an_rdm_without_variance_is_nan_with_one_warning_naming_it():
+    """An RDM whose dissimilarities are all equal (the RDM of constant features or trial means) has no
+    correlation with anything: NaN, as scipy's, now with a warning naming it (it was silent), in
+    compare_rdms (and so crsa), compare_rdms_many, rdm_noise_ceiling and split_half_rdm_ceiling.
+    Kendall's tau-a of a constant RDM is 0 (defined): no warning."""
+    rng = np.random.default_rng(4)
+    v, flat = rng.random(15), np.full(15, 0.4)
+    assert np.isnan(stats.spearmanr(v, flat)[0])  # the reference: undefined
+    with pytest.warns(NeuroxrWarning, match=r"^compare_rdms: b has no variance on the pairs compared .* the result is NaN\.$"):
+        assert np.isnan(float(geo.compare_rdms(v, flat)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(geo.compare_rdms(v, flat, "kendall")) == 0.0
+    with pytest.warns(NeuroxrWarning, match=r"^compare_rdms_many: 2 of 4 comparisons are NaN: a\[1\] has no variance"):
+        M = geo.compare_rdms_many(np.stack([v, flat]), np.stack([v, v + rng.random(15)]), "pearson")
+    assert np.isnan(M.values[1]).all() and np.isfinite(M.values[0]).all()
+    V = rng.random(15) + 0.5 * rng.random((4, 15))
+    V[2] = 0.4
+    with pytest.warns(NeuroxrWarning, match=r"^rdm_noise_ceiling: 1 of 4 comparisons are NaN: rdms\[2\] has no variance"):
+        ds = geo.rdm_noise_ceiling(V)
+    assert np.isnan(ds["upper_per_subject"][2]) and np.isfinite(ds["upper_per_subject"][[0, 1, 3]]).all()
+    F = nx.features(np.tile(rng.random(5), (N, 1)), SID, model="net", layer="dead")  # every stimulus the same pattern
+    R = nx.neural(np.tile(rng.random((1, K, 1)), (N, 1, T)), SID, NID)  # every neuroid constant
+    with pytest.warns(NeuroxrWarning, match=r"^compare_rdms: b \(net.dead\) has no variance"):
+        assert np.isnan(float(geo.crsa(F, nx.neural(rng.standard_normal((N, K, 1)), SID, NID))["score"]))
+    with pytest.warns(NeuroxrWarning, match=r"^split_half_rdm_ceiling: 2 of 2 comparisons are NaN: the split-half RDMs of "
+                                            r"neural have no variance|^split_half_rdm_ceiling: 2 of 2 .*has no variance"):
+        assert np.isnan(float(geo.split_half_rdm_ceiling(R, reps=2)["ceiling"]))
+
+
+def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearman_is():
+    """An RDM whose dissimilarities are equal but for rounding (0.4 + 1e-15 noise; the correlation RDM
+    of patterns that are affine copies of one) had a Pearson correlation of that rounding; it is NaN,
+    as scipy's pearsonr of the exactly constant RDM and the Spearman comparison (whose ranks tie it)
+    are, so an entry comparing by Pearson is one revision up."""
+    from conftest import near_constant
+
+    from neuroxr.entries import kinds
+
+    rng = np.random.default_rng(5)
+    v, flat = rng.random(15), near_constant(15, 0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(stats.pearsonr(np.full(15, 0.4), v)[0])
+    for method in ("pearson", "spearman"):
+        with pytest.warns(NeuroxrWarning, match="no variance"):
+            assert np.isnan(float(geo.compare_rdms(flat, v, method)))
+        with pytest.warns(NeuroxrWarning, match="no variance"):
+            M = geo.compare_rdms_many(np.stack([flat, v]), v, method).values[:, 0]
+        assert np.isnan(M[0]) and M[1] == pytest.approx(1.0)
+    simplex = 0.1 * np.eye(N)  # stimuli equally far apart: a Euclidean RDM equal up to rounding
+    F = nx.features(simplex, SID, model="net", layer="simplex")
+    R = nx.neural(rng.standard_normal((N, K, 1)), SID, NID)
+    with pytest.warns(NeuroxrWarning, match=r"b \(net.simplex\) has no variance"):
+        assert np.isnan(float(geo.crsa(F, R, rdm_method="euclidean", compare_method="pearson")["score"]))
+    assert kinds.entry_revision("crsa", {"compare_method": "pearson"}) == kinds.entry_revision("crsa", {"compare_method": "cosine"}) + 1

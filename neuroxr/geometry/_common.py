@@ -199,6 +199,37 @@ def _rdm_da(D: Any, ids: np.ndarray, name: str, attrs: Mapping[str, Any]) -> xr.
     )
 
 
+def warn_flat_rdms(caller: str, r: Any, VA: np.ndarray, VB: np.ndarray, names_a: Sequence[str],
+                   names_b: Sequence[str], total: int | None = None) -> None:
+    """The one :class:`~neuroxr.errors.NeuroxrWarning` for comparisons of RDMs that are NaN although 3
+    complete pairs remain (the NaN rule's NaN is for fewer): an RDM without variance on the pairs
+    compared (every dissimilarity equal: the RDM of constant features or trial means; all zero, for
+    cosine), whose correlation is undefined.
+
+    ``r`` (k,) holds the results of comparing the rows ``VA[i]`` and ``VB[i]`` (``(k, P)``, or ``(1, P)``
+    for one RDM compared with every row of the other; NaN: a missing pair), named ``names_a[i]`` and
+    ``names_b[i]`` in the message (one name with a ``(1, P)``); ``total``: the number of comparisons the
+    message counts them among (default ``k``)."""
+    r = np.atleast_1d(np.asarray(r, dtype=np.float64))
+    VA, VB = np.broadcast_to(VA, (r.size, VA.shape[-1])), np.broadcast_to(VB, (r.size, VB.shape[-1]))
+    ok = ~(np.isnan(VA) | np.isnan(VB))
+    undefined = np.flatnonzero(np.isnan(r) & (ok.sum(axis=1) >= 3))
+    if not undefined.size:
+        return
+    flat: list[str] = []
+    for i in undefined:
+        for V, names in ((VA, names_a), (VB, names_b)):
+            v, name = V[i][ok[i]], names[min(i, len(names) - 1)]
+            if not v.max() > v.min() and name not in flat:
+                flat.append(name)
+    who = (", ".join(flat[:3]) + (f" and {len(flat) - 3} more" if len(flat) > 3 else "")) or "an RDM"
+    total = r.size if total is None else total
+    some = "" if total == 1 else f"{undefined.size} of {total} comparisons are NaN: "
+    warn(f"{caller}: {some}{who} {'has' if len(flat) <= 1 else 'have'} no variance on the pairs compared (every dissimilarity "
+         "equal, e.g. the RDM of constant features or trial means), so a comparison with "
+         f"{'it' if len(flat) <= 1 else 'them'} is undefined: the result is NaN.")
+
+
 def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:
     """A one-line ``LayoutError`` for time-resolved responses (a ``time_bin`` dim) where one bin is expected.
 

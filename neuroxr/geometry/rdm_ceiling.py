@@ -16,7 +16,7 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import real_array
-from ._common import _Checked, input_labels
+from ._common import _Checked, _named, _plain, input_labels, warn_flat_rdms
 from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms, _stack_rdms
 
 __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
@@ -125,13 +125,13 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     if m < 2:
         raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
     _check_stimuli(_r.n_from_n_pairs(V.shape[1]), "rdm_noise_ceiling", "the RDMs hold")
+    full = _pool(V, method)
     if not np.isnan(V).any():
-        upper = to_numpy(_c.compare_rdms_many(V, _pool(V, method)[None, :], method))[:, 0]
+        upper = to_numpy(_c.compare_rdms_many(V, full[None, :], method))[:, 0]
         lower = np.array(
             [float(to_numpy(_c.compare_rdms_many(V[i : i + 1], _pool(np.delete(V, i, 0), method)[None, :], method))[0, 0]) for i in range(m)]
         )
     else:
-        full = _pool(V, method)
         up, lo, dropped = [], [], 0
         for i in range(m):
             r_up, d_up = _compare_vectors(V[i], full, (method,))
@@ -141,6 +141,8 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
             dropped += d_up
         upper, lower = np.asarray(up), np.asarray(lo)
         _nan_warning("rdm_noise_ceiling", dropped, V.size)
+    warn_flat_rdms("rdm_noise_ceiling", upper + lower, V, full[None], [f"rdms[{lb!r}]" for lb in labels.tolist()],
+                   ["the subjects' mean RDM"])
     return xr.Dataset(
         {
             "lower": ((), float(np.mean(lower))),
@@ -202,6 +204,8 @@ def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, co
         r[i], dropped = res[compare_method], dropped + d
     if dropped:
         _nan_warning(caller, dropped, V[:, 0].size)
+    warn_flat_rdms(caller, r, V[:, 0], V[:, 1], [f"the split-half RDMs of {_named(_plain(neural), 'neural')}"] * 2,
+                   [f"the split-half RDMs of {_named(_plain(neural), 'neural')}"])
     if spearman_brown:
         r = _spearman_brown(r)
     return xr.Dataset(

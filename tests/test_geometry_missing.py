@@ -528,9 +528,9 @@ def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearm
         warnings.simplefilter("ignore")
         assert np.isnan(stats.pearsonr(np.full(15, 0.4), v)[0])
     for method in ("pearson", "spearman"):
-        with pytest.warns(NeuroxrWarning, match="no variance"):
+        with pytest.warns(NeuroxrWarning, match="^compare_rdms: a has no variance"):
             assert np.isnan(float(geo.compare_rdms(flat, v, method)))
-        with pytest.warns(NeuroxrWarning, match="no variance"):
+        with pytest.warns(NeuroxrWarning, match=r"^compare_rdms_many: 1 of 2 comparisons are NaN: a\[0\] has no variance"):
             M = geo.compare_rdms_many(np.stack([flat, v]), v, method).values[:, 0]
         assert np.isnan(M[0]) and M[1] == pytest.approx(1.0)
     simplex = 0.1 * np.eye(N)  # stimuli equally far apart: a Euclidean RDM equal up to rounding

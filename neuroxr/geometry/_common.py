@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
-from ..backend import get_namespace, to_numpy
+from ..backend import TIE_RTOL, get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError, warn, where
 from ..errors import code_name as _arg  # the argument part of a _named name, for code in messages
 from ..kernels import rdm as _r
@@ -203,24 +203,27 @@ def warn_flat_rdms(caller: str, r: Any, VA: np.ndarray, VB: np.ndarray, names_a:
                    names_b: Sequence[str], total: int | None = None) -> None:
     """The one :class:`~neuroxr.errors.NeuroxrWarning` for comparisons of RDMs that are NaN although 3
     complete pairs remain (the NaN rule's NaN is for fewer): an RDM without variance on the pairs
-    compared (every dissimilarity equal: the RDM of constant features or trial means; all zero, for
-    cosine), whose correlation is undefined.
+    compared (every dissimilarity equal up to rounding, :mod:`neuroxr.kernels.compare`: the RDM of
+    constant features or trial means; all zero, for cosine), whose correlation is undefined.
 
     ``r`` (k,) holds the results of comparing the rows ``VA[i]`` and ``VB[i]`` (``(k, P)``, or ``(1, P)``
     for one RDM compared with every row of the other; NaN: a missing pair), named ``names_a[i]`` and
     ``names_b[i]`` in the message (one name with a ``(1, P)``); ``total``: the number of comparisons the
     message counts them among (default ``k``)."""
     r = np.atleast_1d(np.asarray(r, dtype=np.float64))
-    VA, VB = np.broadcast_to(VA, (r.size, VA.shape[-1])), np.broadcast_to(VB, (r.size, VB.shape[-1]))
+    nan = np.flatnonzero(np.isnan(r))
+    if not nan.size:  # nothing to look at (no pass over the RDMs)
+        return
+    VA, VB = (V[nan if len(V) > 1 else np.zeros(nan.size, dtype=int)] for V in (VA, VB))
     ok = ~(np.isnan(VA) | np.isnan(VB))
-    undefined = np.flatnonzero(np.isnan(r) & (ok.sum(axis=1) >= 3))
+    undefined = np.flatnonzero(ok.sum(axis=1) >= 3)  # positions in nan
     if not undefined.size:
         return
     flat: list[str] = []
     for i in undefined:
         for V, names in ((VA, names_a), (VB, names_b)):
-            v, name = V[i][ok[i]], names[min(i, len(names) - 1)]
-            if not v.max() > v.min() and name not in flat:
+            v, name = V[i][ok[i]], names[min(int(nan[i]), len(names) - 1)]
+            if np.ptp(v) <= TIE_RTOL * np.abs(v).max() and name not in flat:  # equal up to rounding (kernels.compare)
                 flat.append(name)
     who = (", ".join(flat[:3]) + (f" and {len(flat) - 3} more" if len(flat) > 3 else "")) or "an RDM"
     total = r.size if total is None else total

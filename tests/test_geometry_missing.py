@@ -539,3 +539,22 @@ def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearm
     with pytest.warns(NeuroxrWarning, match=r"b \(net.simplex\) has no variance"):
         assert np.isnan(float(geo.crsa(F, R, rdm_method="euclidean", compare_method="pearson")["score"]))
     assert kinds.entry_revision("crsa", {"compare_method": "pearson"}) == kinds.entry_revision("crsa", {"compare_method": "cosine"}) + 1
+
+
+@pytest.mark.parametrize("method", ["corr", "spearman"])
+def test_rsa_inference_of_a_model_rdm_equal_up_to_rounding_is_nan_as_compare_rdms(method):
+    """The Pearson resamples and permutations of a model RDM equal up to rounding correlated its
+    rounding (score_boot of about 3e-8, or inf; a permutation score of -0.03 and a p-value); every
+    one is NaN now, as compare_rdms (the point score) gives."""
+    from conftest import near_constant
+
+    rng = np.random.default_rng(6)
+    v = rng.random(15)
+    data, flat = np.stack([v, v + rng.random(15)]), near_constant(15, 0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        assert np.isnan(float(geo.compare_rdms(flat, v, "pearson" if method == "corr" else method)))
+        boot = rsa_bootstrap(flat, data, method=method, n_boot=20)
+        perm = rsa_permutation(flat, data, method=method, n_perm=20)
+    assert np.isnan(boot["score"]) and np.isnan(boot["score_boot"]).all()
+    assert np.isnan(perm["score"]) and np.isnan(perm["score_null"]).all() and np.isnan(perm["p"])

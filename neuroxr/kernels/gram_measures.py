@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..backend import get_namespace
 from ..errors import LayoutError, too_few_stimuli
 from .gram_rows import uncentered_shift
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 from .stats import column_tol, no_variance, rounding_tol
 
 __all__ = ["centered_gram", "double_center", "covariance_eigenvalues", "variance_totals", "constant_features",
-           "effective_dimensionality", "linear_cka"]
+           "effective_dimensionality", "linear_cka", "resampled_hsic_unbiased", "resampled_cka_debiased"]
 
 
 def centered_gram(stats: GramStats) -> Any:
@@ -164,6 +166,79 @@ def _hsic_unbiased(K: Any, L: Any) -> Any:
         + sK * sL / ((n - 1) * (n - 2))
         - 2.0 / (n - 2) * xp.sum(rK * rL, axis=-1)
     )
+
+
+def _distinct_tuples(W: Any) -> tuple[Any, Any, Any]:
+    """``(N2, N3, N4)``: the sums of ``w_a w_b (w_c (w_d))`` over ordered tuples of distinct stimuli,
+    ``k! e_k(w)`` (elementary symmetric polynomials of each row of ``W``), built one stimulus at a time
+    (every term positive: no cancellation, whatever the counts)."""
+    e = [np.ones(W.shape[0]), *(np.zeros(W.shape[0]) for _ in range(4))]
+    for w in W.T:
+        for k in (4, 3, 2, 1):
+            e[k] = e[k] + w * e[k - 1]
+    return 2 * e[2], 6 * e[3], 24 * e[4]
+
+
+def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
+    """The unbiased HSIC (Song et al. 2012) of bootstrap resamples, over the tuples of *distinct* stimuli.
+
+    A resample with counts ``w`` (stimulus ``a`` drawn ``w_a`` times) repeats stimuli; its U-statistic
+    is taken over the tuples of draws whose stimuli are all distinct (two copies of one stimulus are
+    not two samples), which is the weighted U-statistic of the stimuli drawn: with ``K~``, ``L~`` the
+    Grams without their diagonal, ``M = K~ * L~`` and the sums over ordered distinct indices ::
+
+        S2 = sum_{a,b}     w_a w_b M_ab                  = w' M w
+        S3 = sum_{a,b,c}   w_a w_b w_c K_ab L_ac         = sum_a w_a (K~w)_a (L~w)_a - w' M w^2
+        T2 = sum_{a,b}     w_a^2 w_b^2 M_ab              = w^2' M w^2
+        T3 = sum_{a,b,c}   w_a^2 w_b w_c K_ab L_ac       = sum_a w_a^2 (K~w)_a (L~w)_a - T2
+        S4 = sum_{a,b,c,d} w_a w_b w_c w_d K_ab L_cd     = (w'K~w)(w'L~w) - 4 T3 - 2 T2
+
+    (``S4``: the pairs ``(a, b)``, ``(c, d)`` that share one index are ``T3`` four ways, both indices
+    ``T2`` two ways), each over its weighted count of tuples ``N2, N3, N4`` (:func:`_distinct_tuples`):
+    ``HSIC = S2 / N2 + S4 / N4 - 2 S3 / N3``. With every ``w = 1`` this is Song et al.'s estimator (the
+    U-statistic over all distinct tuples; :func:`_hsic_unbiased` times ``1 / (n (n - 3))``). The
+    kernel is fixed: unlike that estimator, the weighted one changes when a Gram is centred again
+    (``K_ab + f_a + f_b``), so pass the full sample's centred Grams, centred on the mean of the
+    population a bootstrap draws from (the resampled CKA then differs from one centred on each
+    resample's mean by far less than its spread). NumPy arrays; ``O(n^2)`` per resample.
+
+    Parameters
+    ----------
+    K, L : ndarray, shape (n, n)
+        Symmetric Grams of the ``n`` stimuli (their diagonals are not read).
+    W : ndarray, shape (B, n)
+        Counts of each stimulus in each of ``B`` resamples (0: not drawn).
+
+    Returns
+    -------
+    ndarray, shape (B,)
+        NaN for a resample of fewer than 4 distinct stimuli (no tuple of 4: undefined).
+    """
+    W = np.asarray(W, dtype=float)
+    off = 1.0 - np.eye(K.shape[0])
+    Kt, Lt = np.asarray(K, dtype=float) * off, np.asarray(L, dtype=float) * off
+    M, W2 = Kt * Lt, W * W
+    KW, LW, MW2 = W @ Kt, W @ Lt, W2 @ M  # all symmetric: rows are (K~w)_a etc.
+    P = KW * LW
+    s2 = np.einsum("ba,ba->b", W @ M, W)
+    t2 = np.einsum("ba,ba->b", MW2, W2)
+    s3 = np.einsum("ba,ba->b", P, W) - np.einsum("ba,ba->b", MW2, W)
+    t3 = np.einsum("ba,ba->b", P, W2) - t2
+    s4 = np.einsum("ba,ba->b", KW, W) * np.einsum("ba,ba->b", LW, W) - 4 * t3 - 2 * t2
+    n2, n3, n4 = _distinct_tuples(W)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = s2 / n2 + s4 / n4 - 2 * s3 / n3
+    return np.where(np.count_nonzero(W, axis=1) >= 4, out, np.nan)
+
+
+def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
+    """Debiased linear CKA of bootstrap resamples, ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` of
+    :func:`resampled_hsic_unbiased`; NaN where that is undefined or the denominator is not positive,
+    as :func:`linear_cka`. Shapes as :func:`resampled_hsic_unbiased`; returns (B,)."""
+    kl, kk, ll = (resampled_hsic_unbiased(A, B, W) for A, B in ((K, L), (K, K), (L, L)))
+    den = kk * ll
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, kl / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
 
 
 def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -> float:

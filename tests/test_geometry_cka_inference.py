@@ -32,24 +32,15 @@ def _shared(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def _u_statistic_hsic(K: np.ndarray, L: np.ndarray, stim: np.ndarray) -> float:
-    """Song et al.'s unbiased HSIC as the U-statistic written out: over every ordered tuple of
-    positions of the (expanded) sample whose stimuli ``stim[i]`` are all distinct, the means of
-    ``K_ij L_ij``, ``K_ij L_qr`` and ``K_ij L_iq``; HSIC = first + second - 2 third."""
-    m = len(stim)
-    sums, counts = [0.0, 0.0, 0.0], [0, 0, 0]
-    for i, j in itertools.product(range(m), repeat=2):
-        if len({stim[i], stim[j]}) == 2:
-            sums[0] += K[i, j] * L[i, j]
-            counts[0] += 1
-    for i, j, q in itertools.product(range(m), repeat=3):
-        if len({stim[i], stim[j], stim[q]}) == 3:
-            sums[2] += K[i, j] * L[i, q]
-            counts[2] += 1
-    for i, j, q, r in itertools.product(range(m), repeat=4):
-        if len({stim[i], stim[j], stim[q], stim[r]}) == 4:
-            sums[1] += K[i, j] * L[q, r]
-            counts[1] += 1
-    return sums[0] / counts[0] + sums[1] / counts[1] - 2 * sums[2] / counts[2]
+    """Song et al.'s unbiased HSIC as the U-statistic written out: the mean, over every ordered 4-tuple
+    of positions ``(i, j, k, l)`` of the (expanded) sample whose stimuli ``stim[.]`` are all distinct,
+    of ``K_ij L_ij + K_ij L_kl - 2 K_ij L_ik``."""
+    total, count = 0.0, 0
+    for i, j, k, l in itertools.product(range(len(stim)), repeat=4):
+        if len({stim[i], stim[j], stim[k], stim[l]}) == 4:
+            total += K[i, j] * L[i, j] + K[i, j] * L[k, l] - 2 * K[i, j] * L[i, k]
+            count += 1
+    return total / count
 
 
 def _brute_debiased_cka(Kr: np.ndarray, Lr: np.ndarray, stim: np.ndarray) -> float:
@@ -57,9 +48,9 @@ def _brute_debiased_cka(Kr: np.ndarray, Lr: np.ndarray, stim: np.ndarray) -> flo
 
 
 def test_debiased_resamples_equal_the_u_statistic_over_distinct_stimuli():
-    """Each debiased resample (cka_bootstrap's own draws, with repeated stimuli) equals the
-    U-statistic enumerated over every index tuple of the expanded resample whose stimuli are distinct
-    (the Grams centred on the full sample, the kernel the resamples share); the weighted HSIC too."""
+    """Each debiased resample (cka_bootstrap's own draws, with repeated stimuli, one drawn 3 times or
+    more) equals the U-statistic enumerated over every index 4-tuple of the expanded resample whose
+    stimuli are distinct; the weighted HSIC too, also of Grams that are not centred."""
     from neuroxr.kernels.gram_measures import resampled_hsic_unbiased
     from neuroxr.kernels.resample import counts
 
@@ -68,20 +59,25 @@ def test_debiased_resamples_equal_the_u_statistic_over_distinct_stimuli():
     K, L = double_center(X @ X.T), double_center(Y @ Y.T)
     idx = res["boot_index"].values
     assert all(len(set(i)) < len(i) for i in idx)  # every resample repeats stimuli
+    assert counts(idx, 9).max() >= 3  # one stimulus drawn 3 times or more
     for b, i in enumerate(idx):
         assert float(res["cka_boot"][b]) == pytest.approx(_brute_debiased_cka(K[np.ix_(i, i)], L[np.ix_(i, i)], i), rel=1e-10)
         assert resampled_hsic_unbiased(K, L, counts(i[None], 9))[0] == pytest.approx(
             _u_statistic_hsic(K[np.ix_(i, i)], L[np.ix_(i, i)], i), rel=1e-10)
+    Ku, Lu = X @ X.T + 1.0, Y @ Y.T  # uncentred Grams: the definition holds for any symmetric kernel
+    i = np.array([0, 0, 0, 0, 2, 3, 5, 5, 7])
+    assert resampled_hsic_unbiased(Ku, Lu, counts(i[None], 9))[0] == pytest.approx(
+        _u_statistic_hsic(Ku[np.ix_(i, i)], Lu[np.ix_(i, i)], i), rel=1e-10)
 
 
 def test_all_ones_weights_are_the_debiased_estimate_and_the_biased_path_stands():
     from neuroxr.kernels.gram_measures import resampled_cka_debiased, resampled_hsic_unbiased
 
-    X, Y, ids = _shared(10, 3)
+    X, Y, ids = _shared(9, 3)
     K, L = double_center(X @ X.T), double_center(Y @ Y.T)
-    ones = np.ones((1, 10))
+    ones = np.ones((1, 9))
     assert resampled_cka_debiased(K, L, ones)[0] == pytest.approx(linear_cka(K, L, debiased=True), rel=1e-12)
-    assert resampled_hsic_unbiased(K, L, ones)[0] == pytest.approx(_u_statistic_hsic(K, L, np.arange(10)), rel=1e-12)
+    assert resampled_hsic_unbiased(K, L, ones)[0] == pytest.approx(_u_statistic_hsic(K, L, np.arange(9)), rel=1e-12)
     a, b = nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids)
     deb = cka_bootstrap(a, b, n_boot=5, debiased=True, n_perm=7)
     assert float(deb["cka"]) == pytest.approx(float(nx.cka(a, b, debiased=True)), rel=1e-12) and deb.attrs["debiased"] == 1
@@ -91,6 +87,36 @@ def test_all_ones_weights_are_the_debiased_estimate_and_the_biased_path_stands()
         Xr, Yr = X[i] - X[i].mean(0), Y[i] - Y[i].mean(0)
         want = np.linalg.norm(Yr.T @ Xr) ** 2 / (np.linalg.norm(Xr.T @ Xr) * np.linalg.norm(Yr.T @ Yr))
         assert float(res["cka_boot"][k]) == pytest.approx(want, rel=1e-10)
+
+
+def test_resampled_debiased_hsic_does_not_change_when_a_gram_is_centred_again():
+    """Grams changed by ``f 1' + 1 f' + c`` (as centring a Gram again changes it) give the same
+    resampled HSIC and CKA, for resamples with copies and unequal counts."""
+    from neuroxr.kernels.gram_measures import resampled_cka_debiased, resampled_hsic_unbiased
+
+    X, Y, _ = _shared(9, 6)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    W = np.array([[3.0, 1, 0, 2, 1, 0, 1, 0, 1], [1.0, 0, 4, 0, 1, 1, 0, 2, 0], [1.0] * 9, [2.0, 2, 1, 1, 1, 1, 1, 0, 0]])
+    rng = np.random.default_rng(0)
+    scale = np.abs(K).mean()
+    for _ in range(3):
+        f, g = scale * rng.normal(size=9), scale * rng.normal(size=9)
+        K2 = K + f[:, None] + f[None, :] + scale * rng.normal()
+        L2 = L + g[:, None] + g[None, :] + scale * rng.normal()
+        np.testing.assert_allclose(resampled_hsic_unbiased(K2, L2, W), resampled_hsic_unbiased(K, L, W), rtol=1e-10)
+        np.testing.assert_allclose(resampled_hsic_unbiased(K2, K2, W), resampled_hsic_unbiased(K, K, W), rtol=1e-10)
+        np.testing.assert_allclose(resampled_cka_debiased(K2, L2, W), resampled_cka_debiased(K, L, W), rtol=1e-10)
+
+
+def test_debiased_resamples_are_those_of_the_representations_centred_on_the_resample():
+    """cka_bootstrap's debiased resamples (on the full sample's centred Grams) are the U-statistic of
+    the resampled representations centred on their own mean (the Gram of ``X[idx] - X[idx].mean(0)``),
+    enumerated over the index 4-tuples of distinct stimuli."""
+    X, Y, ids = _shared(9, 7)
+    res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=3, seed=5, debiased=True)
+    for b, i in enumerate(res["boot_index"].values):
+        Xr, Yr = X[i] - X[i].mean(0), Y[i] - Y[i].mean(0)
+        assert float(res["cka_boot"][b]) == pytest.approx(_brute_debiased_cka(Xr @ Xr.T, Yr @ Yr.T, i), rel=1e-10)
 
 
 def test_debiased_permutation_null_is_the_debiased_cka_of_the_permuted_gram():

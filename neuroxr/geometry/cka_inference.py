@@ -22,7 +22,7 @@ __all__ = ["cka_bootstrap", "check_cka_boot_method", "CKA_BOOT_METHODS", "CKA_BO
 #: (:data:`neuroxr.kernels.resample.BIAS_BOOT_METHODS`)
 CKA_BOOT_METHODS = rs.BIAS_BOOT_METHODS
 CKA_BOOT_DEFAULT = rs.BIAS_BOOT_DEFAULT
-_BATCH = 256  # resamples per block of the debiased path (two (B, n) products per Gram pair)
+_BATCH = 256  # resamples per block of the debiased path (ten (B, n) @ (n, n) products a block)
 
 
 def check_cka_boot_method(method: Any) -> str:
@@ -50,7 +50,7 @@ def _biased_boot(Ka: np.ndarray, Kb: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def _debiased_boot(Ka: np.ndarray, Kb: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The debiased CKA of each resample over its tuples of distinct stimuli
+    """The debiased CKA of each resample over its 4-tuples of distinct stimuli
     (:func:`~neuroxr.kernels.gram_measures.resampled_cka_debiased` of the draw counts), in blocks."""
     n = Ka.shape[0]
     return np.concatenate([resampled_cka_debiased(Ka, Kb, rs.counts(idx[lo : lo + _BATCH], n))
@@ -68,10 +68,11 @@ def cka_bootstrap(
     of a stimulus agree in both Grams, so resampled biased CKA runs above the estimate: hence the
     interval centred on it by default (``method``). Debiased CKA (``debiased=True``, Song et al.'s
     unbiased HSIC, :func:`~neuroxr.geometry.cka`'s ``debiased``): a resample's HSIC is the
-    U-statistic over the tuples of draws of *distinct* stimuli (two copies of one stimulus are not
-    two samples), the stimuli drawn weighted by their counts, with the kernel centred on the full
-    sample's mean (:func:`~neuroxr.kernels.gram_measures.resampled_hsic_unbiased`, ``O(n^2)`` per
-    resample); with no copies it is the estimate's. The permutation null permutes the stimulus
+    U-statistic over its index 4-tuples of *distinct* stimuli (two copies of one stimulus are not
+    two samples), the stimuli drawn weighted by their counts; it does not change when the Grams are
+    centred again, so it is that of the resampled representations centred on their own mean
+    (:func:`~neuroxr.kernels.gram_measures.resampled_hsic_unbiased`, ``O(n^2)`` per resample); with
+    no copies it is the estimate's. The permutation null permutes the stimulus
     labels of ``b`` (``default_rng([seed, 2])``), the same estimator on each permuted Gram;
     ``p = (1 + #{null >= cka}) / (1 + n_perm)``.
 

@@ -168,39 +168,74 @@ def _hsic_unbiased(K: Any, L: Any) -> Any:
     )
 
 
-def _distinct_tuples(W: Any) -> tuple[Any, Any, Any]:
-    """``(N2, N3, N4)``: the sums of ``w_a w_b (w_c (w_d))`` over ordered tuples of distinct stimuli,
-    ``k! e_k(w)`` (elementary symmetric polynomials of each row of ``W``), built one stimulus at a time
-    (every term positive: no cancellation, whatever the counts)."""
-    e = [np.ones(W.shape[0]), *(np.zeros(W.shape[0]) for _ in range(4))]
+def _n_distinct_quadruples(W: np.ndarray) -> np.ndarray:
+    """``N4``: the sum of ``w_a w_b w_c w_d`` over ordered 4-tuples of distinct stimuli, ``24 e_4(w)``
+    (the elementary symmetric polynomial of each row of ``W``), built one stimulus at a time (every
+    term positive: no cancellation, whatever the counts); 0 for fewer than 4 stimuli drawn."""
+    e1, e2, e3, e4 = (np.zeros(W.shape[0]) for _ in range(4))
     for w in W.T:
-        for k in (4, 3, 2, 1):
-            e[k] = e[k] + w * e[k - 1]
-    return 2 * e[2], 6 * e[3], 24 * e[4]
+        e4, e3, e2, e1 = e4 + w * e3, e3 + w * e2, e2 + w * e1, e1 + w
+    return 24 * e4
+
+
+def _weights(W: Any) -> tuple[np.ndarray, ...]:
+    """``(w, w^2, w^3, W1 = sum w, P2 = sum w^2, N4)`` of the counts ``W`` (B, n), for :func:`_hsic_of`."""
+    W = np.asarray(W, dtype=float)
+    W2 = W * W
+    return W, W2, W2 * W, W.sum(axis=1), W2.sum(axis=1), _n_distinct_quadruples(W)
+
+
+def _gram_side(K: Any, wts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(K~, W K~, W^2 K~)``: the Gram without its diagonal and its products with the counts and
+    their squares (rows ``(K~w)_a``, ``(K~w^2)_a``; ``K~`` symmetric)."""
+    Kt = np.asarray(K, dtype=float) * (1.0 - np.eye(K.shape[0]))
+    return Kt, wts[0] @ Kt, wts[1] @ Kt
+
+
+def _hsic_of(k: tuple[np.ndarray, ...], l: tuple[np.ndarray, ...], wts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """:func:`resampled_hsic_unbiased` of two :func:`_gram_side` and :func:`_weights`."""
+    def dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:  # sum_a A_ba B_ba, per resample b
+        return np.einsum("ba,ba->b", A, B)
+
+    (Kt, KW, KW2), (Lt, LW, LW2), (W, W2, W3, W1, P2, n4) = k, l, wts
+    M = Kt * Lt
+    MW, MW2 = W @ M, W2 @ M
+    m11, m21, m31, t2 = dot(MW, W), dot(MW, W2), dot(MW, W3), dot(MW2, W2)  # w'Mw, (w^2)'Mw, (w^3)'Mw, T2
+    P = KW * LW
+    t3 = dot(P, W2) - t2  # also G(w^2, w, w)
+    A = (W1 * W1 - P2) * m11 - 4 * W1 * m21 + 4 * m31 + 2 * t2
+    B = dot(KW, W) * dot(LW, W) - 4 * t3 - 2 * t2
+    C = W1 * (dot(P, W) - m21) - t3 - (dot(KW2 * LW + KW * LW2, W) - 2 * m31)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n4 > 0, (A + B - 2 * C) / np.where(n4 > 0, n4, 1.0), np.nan)
 
 
 def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
-    """The unbiased HSIC (Song et al. 2012) of bootstrap resamples, over the tuples of *distinct* stimuli.
+    """The unbiased HSIC (Song et al. 2012) of bootstrap resamples: the U-statistic over the tuples of
+    draws of *distinct* stimuli.
 
-    A resample with counts ``w`` (stimulus ``a`` drawn ``w_a`` times) repeats stimuli; its U-statistic
-    is taken over the tuples of draws whose stimuli are all distinct (two copies of one stimulus are
-    not two samples), which is the weighted U-statistic of the stimuli drawn: with ``K~``, ``L~`` the
-    Grams without their diagonal, ``M = K~ * L~`` and the sums over ordered distinct indices ::
+    A resample with counts ``w`` (stimulus ``a`` drawn ``w_a`` times) repeats stimuli; two copies of
+    one stimulus are not two samples, so its HSIC is the average of Song et al.'s kernel over the
+    resample's ordered index 4-tuples whose four stimuli are distinct, i.e. over the ordered tuples
+    ``(a, b, c, d)`` of distinct stimuli weighted by ``w_a w_b w_c w_d`` ::
 
-        S2 = sum_{a,b}     w_a w_b M_ab                  = w' M w
-        S3 = sum_{a,b,c}   w_a w_b w_c K_ab L_ac         = sum_a w_a (K~w)_a (L~w)_a - w' M w^2
-        T2 = sum_{a,b}     w_a^2 w_b^2 M_ab              = w^2' M w^2
-        T3 = sum_{a,b,c}   w_a^2 w_b w_c K_ab L_ac       = sum_a w_a^2 (K~w)_a (L~w)_a - T2
-        S4 = sum_{a,b,c,d} w_a w_b w_c w_d K_ab L_cd     = (w'K~w)(w'L~w) - 4 T3 - 2 T2
+        HSIC = sum w_a w_b w_c w_d (K_ab L_ab + K_ab L_cd - 2 K_ab L_ac) / N4,   N4 = 24 e_4(w)
 
-    (``S4``: the pairs ``(a, b)``, ``(c, d)`` that share one index are ``T3`` four ways, both indices
-    ``T2`` two ways), each over its weighted count of tuples ``N2, N3, N4`` (:func:`_distinct_tuples`):
-    ``HSIC = S2 / N2 + S4 / N4 - 2 S3 / N3``. With every ``w = 1`` this is Song et al.'s estimator (the
-    U-statistic over all distinct tuples; :func:`_hsic_unbiased` times ``1 / (n (n - 3))``). The
-    kernel is fixed: unlike that estimator, the weighted one changes when a Gram is centred again
-    (``K_ab + f_a + f_b``), so pass the full sample's centred Grams, centred on the mean of the
-    population a bootstrap draws from (the resampled CKA then differs from one centred on each
-    resample's mean by far less than its spread). NumPy arrays; ``O(n^2)`` per resample.
+    With every ``w = 1`` this is Song et al.'s estimator (:func:`_hsic_unbiased` times
+    ``1 / (n (n - 3))``). Summed over the 24 orders of each set of 4 stimuli (which share a weight)
+    the term does not change when a Gram is centred again (``K_ab + f_a + f_b + c``), so neither
+    does the result: it does not matter where the Grams are centred (centred Grams round least).
+    In closed form, with ``K~``, ``L~`` the Grams without their diagonal, ``M = K~ * L~``,
+    ``W1 = sum w``, ``P2 = sum w^2`` and the sums over ordered tuples of distinct stimuli ::
+
+        A = sum w_a w_b w_c w_d K_ab L_ab = (W1^2 - P2) w'Mw - 4 W1 (w^2)'Mw + 4 (w^3)'Mw + 2 T2
+        B = sum w_a w_b w_c w_d K_ab L_cd = (w'K~w)(w'L~w) - 4 T3 - 2 T2
+        C = sum w_a w_b w_c w_d K_ab L_ac = W1 G(w, w, w) - G(w^2, w, w) - G(w, w^2, w) - G(w, w, w^2)
+        G(x, y, z) = sum_{a,b,c} x_a y_b z_c K_ab L_ac = sum_a x_a (K~y)_a (L~z)_a - x' M (y * z)
+        T2 = (w^2)' M (w^2),  T3 = G(w^2, w, w) = sum_a w_a^2 (K~w)_a (L~w)_a - T2
+
+    and ``HSIC = (A + B - 2 C) / N4`` (docs/inference.md "CKA" derives each line). NumPy arrays;
+    ``O(n^2)`` per resample (six ``(B, n) @ (n, n)`` products).
 
     Parameters
     ----------
@@ -214,28 +249,18 @@ def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
     ndarray, shape (B,)
         NaN for a resample of fewer than 4 distinct stimuli (no tuple of 4: undefined).
     """
-    W = np.asarray(W, dtype=float)
-    off = 1.0 - np.eye(K.shape[0])
-    Kt, Lt = np.asarray(K, dtype=float) * off, np.asarray(L, dtype=float) * off
-    M, W2 = Kt * Lt, W * W
-    KW, LW, MW2 = W @ Kt, W @ Lt, W2 @ M  # all symmetric: rows are (K~w)_a etc.
-    P = KW * LW
-    s2 = np.einsum("ba,ba->b", W @ M, W)
-    t2 = np.einsum("ba,ba->b", MW2, W2)
-    s3 = np.einsum("ba,ba->b", P, W) - np.einsum("ba,ba->b", MW2, W)
-    t3 = np.einsum("ba,ba->b", P, W2) - t2
-    s4 = np.einsum("ba,ba->b", KW, W) * np.einsum("ba,ba->b", LW, W) - 4 * t3 - 2 * t2
-    n2, n3, n4 = _distinct_tuples(W)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = s2 / n2 + s4 / n4 - 2 * s3 / n3
-    return np.where(np.count_nonzero(W, axis=1) >= 4, out, np.nan)
+    wts = _weights(W)
+    k = _gram_side(K, wts)
+    return _hsic_of(k, k if L is K else _gram_side(L, wts), wts)
 
 
 def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
     """Debiased linear CKA of bootstrap resamples, ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` of
     :func:`resampled_hsic_unbiased`; NaN where that is undefined or the denominator is not positive,
     as :func:`linear_cka`. Shapes as :func:`resampled_hsic_unbiased`; returns (B,)."""
-    kl, kk, ll = (resampled_hsic_unbiased(A, B, W) for A, B in ((K, L), (K, K), (L, L)))
+    wts = _weights(W)
+    k, l = _gram_side(K, wts), _gram_side(L, wts)
+    kl, kk, ll = _hsic_of(k, l, wts), _hsic_of(k, k, wts), _hsic_of(l, l, wts)
     den = kk * ll
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, kl / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)

@@ -54,7 +54,8 @@ def test_flag_spelling(kind, message, want):
     (["brainscore", "STORE", "net.conv1", "monkeyA", "--stratify-by", "bogus", "--n-components", "3"], "or pass --stratify-by none", "stratify_by=None"),
     (["brainscore", "STORE", "net.conv1", "monkeyA", "--no-ceiling", "--ceiling-mode", "squared_ratio"],
      "--ceiling-mode squared_ratio has no effect with --no-ceiling", "ceiling=False"),
-    (["cka", "STORE", "net.conv1", "monkeyA", "--debiased", "--bootstrap", "5"], "score it without --debiased", "debiased=False"),
+    (["rsa", "STORE", "net.conv1", "monkeyA", "--compare-method", "kendall", "--bootstrap", "5"],
+     "--compare-method kendall is not offered by the resampled RSA", "compare_method="),
     (["rsa", "STORE", "net.conv1", "net.fc", "--seed", "3"], "--seed 3 has no effect without a noise ceiling: the target "
      "'net.fc' is a feature set", "seed="),
     (["cka", "STORE", "net.conv1", "monkeyA", "--resample-seed", "3"],

@@ -229,7 +229,7 @@ def test_values_the_schema_cannot_refuse_are_refused_up_front(tmp_path, text, ke
 
 @pytest.mark.parametrize("text,message", [
     ("inference: {bootstrap: 10, lvl: 0.9}", "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
-                                             "'level', 'method', 'over', 'shape_method']."),
+                                             "'level', 'method', 'over', 'shape_method', 'cka_method']."),
     ("inference: {bootstrap: 10, method: bcaa}", "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
     ("inference: {bootstrap: 10, over: all}", "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
     ("inference: {bootstrap: 10, level: 1.5}", "inference.level must be a number in (0, 1); got 1.5."),
@@ -437,7 +437,7 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
 
 @pytest.mark.parametrize("inference, message", [
     ({"bootstrap": 10, "lvl": 0.9}, "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
-                                    "'level', 'method', 'over', 'shape_method']."),
+                                    "'level', 'method', 'over', 'shape_method', 'cka_method']."),
     ({"bootstrap": 10, "method": "bcaa"}, "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
     ({"bootstrap": 10, "over": "all"}, "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
     ({"bootstrap": 10, "level": 1.5}, "inference.level must be a number in (0, 1); got 1.5."),
@@ -446,10 +446,12 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
     ({"permutations": -1}, "inference.permutations must be an integer >= 0 (0: none); got -1."),
     ({"bootstrap": 5, "shape_method": "bca"}, "inference.shape_method must be one of ['centred', 'percentile', 'basic'] "
                                               "(the shape metric's bootstrap interval); got 'bca'."),
+    ({"bootstrap": 5, "cka_method": "bca"}, "inference.cka_method must be one of ['centred', 'percentile', 'basic'] "
+                                            "(the cka metric's bootstrap interval); got 'bca'."),
     ([5], "inference must be a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: "
-          "percentile|bca, over: stimuli|targets|both, shape_method: centred|percentile|basic); got [5]."),
+          "percentile|bca, over: stimuli|targets|both, shape_method, cka_method: centred|percentile|basic); got [5]."),
     (5, "inference must be a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: "
-        "percentile|bca, over: stimuli|targets|both, shape_method: centred|percentile|basic); got 5."),
+        "percentile|bca, over: stimuli|targets|both, shape_method, cka_method: centred|percentile|basic); got 5."),
 ])
 def test_sweep_and_a_config_file_check_inference_alike(sweep_copy, tmp_path, inference, message):
     """The keys of ``inference`` have one check (config.check_inference): sweep() refuses what a config
@@ -471,9 +473,9 @@ def test_sweep_and_a_config_file_check_inference_alike(sweep_copy, tmp_path, inf
 
 
 def test_an_entry_kinds_check_of_the_plan_starts_with_sweep_keeping_its_class(sweep_copy):
-    """A check an entry kind makes of the plan (here cka inference's, a LayoutError) speaks as the call too."""
-    from neuroxr.errors import LayoutError
+    """A check an entry kind makes of the plan (here crsa inference's, a ParameterError) speaks as the call too."""
+    from neuroxr.errors import ParameterError
 
-    with pytest.raises(LayoutError, match=r"^sweep: cka inference resamples the biased CKA; score it with debiased=False"):
-        sweep(sweep_copy(), models="netA", layers=["layer3"], neural="animalA", directions=["cka"], client="serial",
-              progress=False, metric_options={"cka": {"debiased": True}}, inference={"bootstrap": 5})
+    with pytest.raises(ParameterError, match=r"^sweep: crsa_bootstrap: compare_method='kendall' is not offered"):
+        sweep(sweep_copy(), models="netA", layers=["layer3"], neural="animalA", directions=["crsa"], client="serial",
+              progress=False, metric_options={"crsa": {"compare_method": "kendall"}}, inference={"bootstrap": 5})

@@ -142,8 +142,8 @@ METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score",
                             "n_boot", "n_boot_undefined", "p", "n_perm"]
 METRIC_INFERENCE_NOTE = (
     "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
-    "bootstrap interval over stimuli of the kind named by interval (percentile; shape: by default centred on the "
-    "distance, since resampled fit distances are biased low); p: one-sided permutation p-value (stimulus labels of "
+    "bootstrap interval over stimuli of the kind named by interval (percentile; shape and cka: by default centred on "
+    "the score, since resampled fit distances are biased low and resampled biased CKA high); p: one-sided permutation p-value (stimulus labels of "
     "one side permuted). n_boot_undefined: of the n_boot resamples, those whose score is undefined (e.g. too few "
     "distinct stimuli drawn); any makes the interval NaN (nan_policy='propagate', as scipy.stats.bootstrap). "
     "One row per parameter set; a bootstrap's level or interval away from its default is a row of "
@@ -153,7 +153,7 @@ METRIC_INFERENCE_NOTE = (
 
 
 def _interval(kind: str, row: Any) -> str:
-    """The interval of a metric bootstrap entry: shape's ``method``, else the percentile interval."""
+    """The interval of a metric bootstrap entry: shape's or cka's ``method``, else the percentile interval."""
     from ..entries import KINDS
 
     return str(row.method) if "method" in KINDS[kind].defaults else "percentile"

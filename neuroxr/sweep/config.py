@@ -20,8 +20,8 @@ import numpy as np
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError
-from ..geometry.shape_inference import SHAPE_BOOT_DEFAULT, SHAPE_BOOT_METHODS
 from ..kernels.regressors import REGRESSORS
+from ..kernels.resample import BIAS_BOOT_DEFAULT, BIAS_BOOT_METHODS
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
 from ..predictivity.inference import BOOT_METHODS, BOOT_OVER
@@ -57,13 +57,14 @@ def _int(lo: int | None = None) -> dict[str, Any]:
 
 #: JSON schema of a sweep's ``inference`` mapping: each key's rule and default (``method`` and ``over``
 #: are the directions' bootstrap entries', ``shape_method`` the shape metric's, ``shape_bootstrap``'s
-#: ``method``); checked, with what the schema cannot say, by :func:`check_inference` alone
+#: ``method``, ``cka_method`` CKA's, ``cka_bootstrap``'s); checked, with what the schema cannot say, by :func:`check_inference` alone
 _INFERENCE_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
     "bootstrap": {**_int(0), "default": 0}, "permutations": {**_int(0), "default": 0},
     "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.95},
     "method": {"enum": list(BOOT_METHODS), "default": BOOT_METHODS[0]},
     "over": {"enum": list(BOOT_OVER), "default": BOOT_OVER[0]},
-    "shape_method": {"enum": list(SHAPE_BOOT_METHODS), "default": SHAPE_BOOT_DEFAULT}}}
+    "shape_method": {"enum": list(BIAS_BOOT_METHODS), "default": BIAS_BOOT_DEFAULT},
+    "cka_method": {"enum": list(BIAS_BOOT_METHODS), "default": BIAS_BOOT_DEFAULT}}}
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS: dict[str, Any] = {k: v["default"] for k, v in _INFERENCE_SCHEMA["properties"].items()}
 
@@ -121,7 +122,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "selection_seed": "an integer >= 0",
     "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
     "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: "
-                 "stimuli|targets|both, shape_method: centred|percentile|basic)",
+                 "stimuli|targets|both, shape_method, cka_method: centred|percentile|basic)",
     "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "
                    "quarter of a worker's memory)",
     "memory_limit": "a memory size per worker of the embedded local cluster such as '2GiB', a number of bytes, or 'auto'",
@@ -164,7 +165,8 @@ def _validator() -> Any:
 _INFERENCE_TYPES: dict[str, str] = {
     "bootstrap": "an integer >= 0 (0: none)", "permutations": "an integer >= 0 (0: none)",
     "level": "a number in (0, 1)", "method": f"one of {list(BOOT_METHODS)}", "over": f"one of {list(BOOT_OVER)}",
-    "shape_method": f"one of {list(SHAPE_BOOT_METHODS)} (the shape metric's bootstrap interval)",
+    "shape_method": f"one of {list(BIAS_BOOT_METHODS)} (the shape metric's bootstrap interval)",
+    "cka_method": f"one of {list(BIAS_BOOT_METHODS)} (the cka metric's bootstrap interval)",
 }
 
 

@@ -279,8 +279,8 @@ def flag_spelling(message: str, command: click.Command | None, running: str | No
         return message
     inference = _INFERENCE_CALLER.match(message)  # an inference entry's function: the command and its option
     caller = _CALLER.match(message)  # the library function that raised it: the command the user ran
-    if inference:
-        option = running or ("--bootstrap" if inference.group(1).endswith("bootstrap") else "--permutations")
+    option = running or ("--bootstrap" if inference and inference.group(1).endswith("bootstrap") else "--permutations")
+    if inference and any(option in p.opts for p in command.params if isinstance(p, click.Option)):
         message = f"{command.name} {option}: {message[inference.end():]}"
     elif caller and _library_name(caller.group(1)):
         message = f"{command.name}: {message[caller.end():]}"

@@ -28,7 +28,7 @@ from ..predictivity.inference import BOOT_METHODS, BOOT_OVER
 
 __all__ = [
     "CONFIG_SCHEMA", "INFERENCE_KEYS", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_inference", "check_metric_options",
-    "check_score_kwargs", "load_config", "metric_kind", "metric_params", "validate_config",
+    "check_score_kwargs", "load_config", "metric_kind", "metric_params", "nested_keys", "validate_config", "yaml_text",
 ]
 
 #: Parameters passed on to the direction functions (see :func:`neuroxr.predictivity.forward`).

@@ -105,7 +105,9 @@ def test_metric_config(sweep_base_store, sweep_copy):
     ({"crsa": {"noise_ceiling": False, "seed": 4}}, "crsa", "metric 'crsa': seed=4 has no effect with noise_ceiling=False"),
     ({"ersa": {"n_folds": 1}}, "ersa", "metric 'ersa': n_folds must be an integer >= 2; got 1"),
     ({"rsa": {"variant": "ersa", "alpha": -1}}, "rsa", "metric 'ersa': alpha must be a finite non-negative number"),
-    ({"rsa": {"variant": "crsa", "rdm_method": "cosine"}, "crsa": {"reps": "3"}}, "rsa/crsa", "metric 'crsa': reps must be"),
+    # rsa's options and the variant's: the key whose options fail alone (both: only where they fail together)
+    ({"rsa": {"variant": "crsa", "rdm_method": "cosine"}, "crsa": {"reps": "3"}}, "crsa", "metric 'crsa': reps must be"),
+    ({"rsa": {"variant": "crsa", "reps": "3"}, "crsa": {"rdm_method": "cosine"}}, "rsa", "metric 'crsa': reps must be"),
 ])
 def test_metric_option_values_are_refused_before_any_work(sweep_copy, tmp_path, options, key, says):
     """A metric option's type and value are checked up front by the metric's own checks, naming the key
@@ -285,7 +287,7 @@ def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path, text, read):
     ("regressor: ridgecv\nalphas: [1, 01]", r"c.yaml: alphas: '01' \(line 2\) is an integer with a leading zero"),
     ("reps: 1:30", r"c.yaml: reps must be an integer >= 1; got '1:30'"),
     ("models: netA\nreps: 2\nmodels: netB", r"c.yaml: key 'models' is given twice \(lines 1 and 3\); keep one"),
-    ("metric_options:\n  cka: {debiased: true, debiased: false}", r"c.yaml: key 'debiased' is given twice \(lines 2 and 2\)"),
+    ("metric_options:\n  cka: {debiased: true, debiased: false}", r"c.yaml: key 'metric_options.cka.debiased' is given twice \(lines 2 and 2\)"),
 ])
 def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     """An int with a leading zero (YAML 1.1: octal), a sexagesimal 1:30 and a repeated key are refused
@@ -306,7 +308,7 @@ def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     ("models: 1e3", r"c.yaml: models: 1e3 \(line 1\) reads as the number 1000.0 in YAML, not as the name '1e3'"),
     ("models: [1.10]", r"c.yaml: models: 1.10 \(line 1\) reads as the number 1.1 in YAML, not as the name '1.10'"),
     ("regions: [2024-01-01]", r"c.yaml: regions: 2024-01-01 \(line 1\) reads as the date 2024-01-01"),
-    ("metric_options:\n  brainscore: {stratify_by: yes}", r"c.yaml: stratify_by: yes \(line 2\) reads as the boolean true"),
+    ("metric_options:\n  brainscore: {stratify_by: yes}", r"c.yaml: metric_options.brainscore.stratify_by: yes \(line 2\) reads as the boolean true"),
     ("reps: 2\nyes: 3", r"c.yaml: key yes \(line 2\) reads as the boolean true in YAML, not as the name 'yes'"),
 ])
 def test_yaml_1_1_names_are_refused_with_a_hint_to_quote(tmp_path, text, said):
@@ -479,3 +481,19 @@ def test_an_entry_kinds_check_of_the_plan_starts_with_sweep_keeping_its_class(sw
     with pytest.raises(ParameterError, match=r"^sweep: crsa_bootstrap: compare_method='kendall' is not offered"):
         sweep(sweep_copy(), models="netA", layers=["layer3"], neural="animalA", directions=["crsa"], client="serial",
               progress=False, metric_options={"crsa": {"compare_method": "kendall"}}, inference={"bootstrap": 5})
+
+
+@pytest.mark.parametrize("value", [True, False, None, "no", "yes", "on", "bca", "1e3", "1.10", "010", "", "a b", 2.0, -1, 1e-5,
+                                   ["cka", "no"], {"cka": 3, "variant": "ersa"}])
+def test_yaml_text_reads_back_as_the_value(tmp_path, value):
+    """A value in a message as the config file writes it (``yaml_text``) is one line that the config's reader
+    reads back as that value: strings it would read as another value (``no``, ``1e3``, ``010``) quoted, the
+    others not; booleans and None as true, false and null."""
+    import yaml
+
+    from neuroxr.sweep.config import _yaml_loader, yaml_text
+
+    text = yaml_text(value)
+    assert "\n" not in text and yaml.load(f"v: {text}", Loader=_yaml_loader()) == {"v": value}, text
+    assert text[0] not in "'\"" or not isinstance(value, str) or value in ("no", "yes", "on", "1e3", "1.10", "010", "")
+    assert "True" not in text and "False" not in text and "None" not in text

@@ -21,6 +21,7 @@ from ._common import (
     open_store_or_fail,
     output_options,
     progress_for,
+    running,
     storage_options,
 )
 
@@ -39,6 +40,8 @@ _REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univ
 #: ``cka_bootstrap``'s ``method``, ``neuroxr.kernels.resample.BIAS_BOOT_METHODS``) is their own
 _BOOT_DEFAULTS: dict[str, Any] = {"level": 0.95, "method": "percentile", "over": "stimuli"}
 _BIAS_BOOT_DEFAULT = "centred"
+#: the option that asks for an inference procedure's entry (its messages are named after it)
+_OPTION = {"bootstrap": "--bootstrap", "permutation": "--permutations"}
 #: options of the directions with neural data (split halves of the repeats) only
 _NEURAL_ONLY = ("split", "noise_ceiling", "min_reliability")
 
@@ -238,7 +241,8 @@ def _direction_command(direction: str) -> click.Command:
                 taken = applicable_options(direction.replace("-", "_"), procedure, inference_params)  # e.g. no reps for a permutation test
                 own = {opt: n, **(boot if procedure == "bootstrap" else {})}
                 kind = f"{direction.replace('-', '_')}_{procedure}"
-                KINDS[kind].fill({**taken, **own})
+                with running(_OPTION[procedure]):  # its messages name the option, not the Python function
+                    KINDS[kind].fill({**taken, **own})
                 asked.append((procedure, n, kind, {**taken, **own}, own))
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype,
@@ -246,8 +250,9 @@ def _direction_command(direction: str) -> click.Command:
         stats = _direction_summary(res.dataset)
         lines = []
         for procedure, n, kind, inf_params, own in asked:
-            inf = _run(store, kind, source, target, inf_params, overwrite=overwrite,
-                       require_existing=require_existing, backend=backend, dtype=dtype)
+            with running(_OPTION[procedure]):
+                inf = _run(store, kind, source, target, inf_params, overwrite=overwrite,
+                           require_existing=require_existing, backend=backend, dtype=dtype)
             stats[f"{procedure}_path"] = inf.path
             summaries = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables
             for cols, ds in per_bin(inf.dataset):
@@ -546,11 +551,12 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
         if not n:
             continue
         extra = {opt: n, **({} if seed is None else {"seed": seed}), **(boot or {} if procedure == "bootstrap" else {})}
-        try:
-            out.append((procedure, n, inference_params_of(kind, params, procedure, **extra)))
-        except ValueError as exc:
-            raise click.UsageError(one_line(exc)) from None
-        KINDS[f"{kind}_{procedure}"].fill(out[-1][2])  # the kind's own check (e.g. no Kendall resampled), before any work
+        with running(_OPTION[procedure]):
+            try:
+                out.append((procedure, n, inference_params_of(kind, params, procedure, **extra)))
+            except ValueError as exc:
+                raise click.UsageError(one_line(exc)) from None
+            KINDS[f"{kind}_{procedure}"].fill(out[-1][2])  # the kind's own check (e.g. no Kendall resampled), before any work
     return out
 
 
@@ -563,7 +569,8 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
     stats: dict[str, Any] = {}
     lines: list[str] = []
     for procedure, n, p in inference:
-        inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
+        with running(_OPTION[procedure]):
+            inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
         ds = inf.dataset
         if procedure == "bootstrap":
             got = metric_bootstrap_summary(ds)

@@ -506,9 +506,7 @@ _PYTHON = re.compile(r"\b[a-z_]+=(?:'|\"|None|True|False|\d)|\b(?:None|True|Fals
     ("directions: [shape]\ninference: {bootstrap: 5, method: bca}\n",
      "inference.method: bca has no effect with the sweep's directions [shape], which have no direction bootstrap entry "
      "(inference.level sets the bootstrap intervals, inference.method and inference.over the directions' only, "
-     "inference.shape_method the shape metric's;"),
-    ("directions: [cka]\nmetric_options: {cka: {debiased: true}}\ninference: {bootstrap: 5}\n",
-     "cka inference resamples the biased CKA; score it with metric_options.cka.debiased: false to bootstrap"),
+     "inference.shape_method and inference.cka_method the shape and cka metrics';"),
     ("directions: [brainscore]\nmetric_options: {brainscore: {stratify_by: nowhere, n_splits: 2}}\n",  # found while running
      "brainscore/netA.layer3__animalA: brainscore: metric_options.brainscore.stratify_by: nowhere is not a coord on the "
      "'stimulus' dim of the neural data or the features; name a stimulus coord they have or pass "

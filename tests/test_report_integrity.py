@@ -152,7 +152,11 @@ def test_the_page_names_an_entry_lost_to_a_damaged_document(tmp_path):
     above_tables = page.split("## Scores")[0]  # the notes under the headline
     assert [line for line in above_tables.splitlines() if line.startswith("- ") and paths[0] in line and "damaged" in line]
     assert paths[0] not in page.split("## Scores")[1]  # in no table
-    assert pd.read_csv(tmp_path / "out" / "headline.csv")["n_layers"].tolist() == [1]
+    best = pd.read_csv(tmp_path / "out" / "headline.csv")
+    assert best["n_layers"].tolist() == [1]
+    # the headline's row, which compares without it, names it (headline.csv and the page's table)
+    assert paths[0] in best["error"].iloc[0] and [line for line in above_tables.splitlines()
+                                                  if line.startswith("| forward") and paths[0] in line]
 
 
 def test_inference_figures_keep_a_layer_whose_interval_is_undefined():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from ..alignment import canonical_order
 from ..sweep.gather import _included
 from .table import figure_entries
 
-__all__ = ["HEADLINE_COLUMNS", "LEVEL", "headline", "target_table", "left_out", "median_coverage_bound", "coarse_note"]
+__all__ = ["HEADLINE_COLUMNS", "LEVEL", "headline", "target_table", "left_out", "lost_entries", "median_coverage_bound", "coarse_note"]
 
 #: columns of :func:`headline`, in order
 HEADLINE_COLUMNS = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling",
@@ -167,6 +168,29 @@ def row_label(r: Any) -> str:
                     if str(getattr(r, c)) not in ("all", "None"))
 
 
+def lost_entries(store: Any, damage: Mapping[str, str], listed: Any) -> pd.DataFrame:
+    """Rows, as :func:`neuroxr.report.score_table`'s, of the forward/reverse score entries (or pair
+    groups) that ``damage`` (``path -> problem`` of :meth:`~neuroxr.store.StudyStore.damaged`) names and
+    that no table lists (``listed``: the paths that are): their document is lost or garbled, so Zarr
+    cannot open them. Labels from the path and the store's sets; ``current`` true (a lost document
+    cannot tell), ``error`` the problem."""
+    from .table import _parse
+
+    rows = []
+    for path, problem in damage.items():
+        parts = path.split("/")
+        if path in listed or len(parts) < 3 or parts[0] != "scores" or parts[1] not in ("forward", "reverse") \
+                or "__" not in parts[2]:
+            continue
+        source, _, target = parts[2].partition("__")
+        e = _parse(store, parts[1], source, target, {})
+        rows.append({"direction": parts[1], "source": source, "target": target, "model": e.model, "layer": e.layer,
+                     "neural": e.neural, "region": e.region, "current": True, "in_figures": False, "path": path,
+                     "error": problem})
+    return pd.DataFrame(rows, columns=["direction", "source", "target", "model", "layer", "neural", "region", "current",
+                                       "in_figures", "path", "error"])
+
+
 def left_out(best: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """``best`` with an ``error`` column naming, per row, the current entries of its comparison that
     are damaged or cannot be read, when some row has one (else ``best`` unchanged).
@@ -183,7 +207,8 @@ def left_out(best: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     best : pandas.DataFrame
         :func:`headline`.
     table : pandas.DataFrame
-        :func:`neuroxr.report.score_table` the headline was computed from.
+        :func:`neuroxr.report.score_table` the headline was computed from (and :func:`lost_entries`:
+        entries no table lists).
 
     Returns
     -------

@@ -22,7 +22,7 @@ from ..store import StudyStore
 from ..sweep._util import as_counts
 from ..validation import check_bool, check_int
 from . import figures as F
-from .headline import coarse_note, headline, left_out, target_table
+from .headline import coarse_note, headline, left_out, lost_entries, target_table
 from .table import damage_by_path, metric_table, open_store, provenance_table, score_table, selection_notes
 
 __all__ = ["write_report", "FORMATS", "FIGURE_FORMATS"]
@@ -249,7 +249,10 @@ def write_report(
     static = table.loc[pd.Series([(r.direction, r.source, r.target) not in timed for r in table.itertuples()],
                                  index=table.index, dtype=bool)]
     metrics, metric_ds = metric_table(store, damage)
-    best = left_out(headline(target_table(static, scores), seed=seed, n_boot=n_boot), static)
+    # the headline's rows name the damaged entries of their comparisons, those no table lists too
+    lost = lost_entries(store, damage, {*table["path"], *metrics["path"]})
+    best = left_out(headline(target_table(static, scores), seed=seed, n_boot=n_boot),
+                    pd.concat([static, lost], ignore_index=True) if len(lost) else static)
     _write_csv(table, out / "scores.csv")
     _write_csv(metrics, out / "metrics.csv")
     _write_csv(best, out / "headline.csv")

@@ -314,3 +314,34 @@ def test_the_headline_says_when_an_interval_rests_on_too_few_targets(tmp_path):
     from neuroxr.report.headline import coarse_note
 
     assert coarse_note(headline(_targets(16), n_boot=100)) == ""  # 8 test targets: no note
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_on_an_object_store_damage_is_marked_with_each_entry_read_once(tmp_path, monkeypatch):
+    """On an object store an entry written in one batch is read in one batch of requests; the report
+    marks a lost chunk of an array its tables do not read from the keys that batch found, fetching no
+    entry twice and listing none."""
+    import uuid
+    from collections import Counter
+
+    import fsspec
+
+    import neuroxr.store.integrity as integrity
+    from neuroxr.store import batch
+
+    url = f"memory://neuroxr-test-{uuid.uuid4().hex}/s.zarr"
+    store = _inference_store(url)
+    nx.score(store, "forward", "net.l1", "mA", reps=2)
+    cka = nx.list_entries(store).set_index("kind").loc["cka_bootstrap", "path"]
+    fsspec.filesystem("memory").rm(f"{url.removeprefix('memory://')}/{cka}/boot_index/c/0/0")
+    fetched, listed = Counter(), Counter()
+    fetch, list_keys = batch.fetch, integrity.list_keys
+    monkeypatch.setattr(batch, "fetch", lambda z, path, doc: fetched.update([path]) or fetch(z, path, doc))
+    monkeypatch.setattr(integrity, "list_keys", lambda z, prefix="": listed.update([prefix]) or list_keys(z, prefix))
+    write_report(StudyStore(url, mode="r"), tmp_path / "out", format="md", reliability=False)
+    assert cka in pd.read_csv(tmp_path / "out" / "metric_inference.csv")["error"].iloc[0]
+    listing = nx.list_entries(StudyStore(url, mode="r"))
+    entries = set(listing.loc[~listing["path"].str.startswith("cache/"), "path"])  # the report reads no Gram
+    # every other entry, each once; the damaged one, named by the store's scan, not at all
+    assert set(fetched) == entries - {cka} and set(fetched.values()) == {1}
+    assert not [p for p in listed if p.rstrip("/") in entries]  # no entry's keys listed besides

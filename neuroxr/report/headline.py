@@ -252,7 +252,7 @@ def coarse_note(best: pd.DataFrame) -> str:
         return ""
     named = "; ".join(f"{row_label(r)} (n_test {int(r.n_test)}: at most {100 * median_coverage_bound(r.n_test):g} %)"
                       for r in rows)
-    return (f"Coarse intervals: {named}. With so few test targets the bootstrap interval cannot leave the range of "
-            f"their EVs, and that range holds the median over all such targets at most 1 - 2^(1 - n_test) of the time, "
-            f"short of the {100 * LEVEL:g} % the interval is named for: read it as a rough range.")
+    return (f"Coarse intervals: {named}: an interval from so few test targets stays within their EVs' range, which "
+            f"holds the median over all such targets at most 1 - 2^(1 - n_test) of the time, not {100 * LEVEL:g} %; "
+            f"read it as a rough range.")
 

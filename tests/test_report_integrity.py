@@ -345,3 +345,19 @@ def test_on_an_object_store_damage_is_marked_with_each_entry_read_once(tmp_path,
     # every other entry, each once; the damaged one, named by the store's scan, not at all
     assert set(fetched) == entries - {cka} and set(fetched.values()) == {1}
     assert not [p for p in listed if p.rstrip("/") in entries]  # no entry's keys listed besides
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_a_neural_set_the_scan_names_damaged_gets_no_reliability_figure(tmp_path):
+    """A neural set written before neuroxr recorded its arrays reads a lost chunk as NaN unawares; the
+    store's scan names it, so the report draws no reliability histogram of it and a note says why."""
+    from neuroxr.store._zarr import DATA_VAR
+
+    store = _inference_store(tmp_path / "s.zarr")
+    _as_older_entry(store, "neural/mA")
+    _lose_chunk(store, "neural/mA", DATA_VAR)
+    assert [p for p, _ in StudyStore(tmp_path / "s.zarr", mode="r").damaged()] == ["neural/mA"]
+    page = write_report(tmp_path / "s.zarr", tmp_path / "out", format="md").read_text()
+    assert "Reliability of mA" not in page
+    assert [line for line in page.split("## Notes")[1].splitlines() if line.startswith("- mA: no reliability figure")
+            and "damaged" in line]

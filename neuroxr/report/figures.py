@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +68,20 @@ def headline_figures(headline: pd.DataFrame, note: str = "") -> Figures:
     return [(" ".join(filter(None, [caption + ".", note])), "headline", best_layer_intervals(headline))]
 
 
-def reliability_figures(store: StudyStore, reps: int, seed: int) -> tuple[Figures, list[str]]:
+def reliability_figures(store: StudyStore, reps: int, seed: int,
+                        damage: Mapping[str, str] | None = None) -> tuple[Figures, list[str]]:
+    """A split-half reliability histogram per neural set, and notes for the sets drawn none; a set
+    the store's scan names damaged (``damage``: ``path -> problem`` of
+    :meth:`~neuroxr.store.StudyStore.damaged`) is not read, a note says why."""
     from ..plot import reliability_histogram
     from ..predictivity import split_half_reliability
 
     figures: Figures = []
     notes: list[str] = []
     for name in store.neural_sets():
+        if damage and f"neural/{name}" in damage:
+            notes.append(f"{name}: no reliability figure (the set is damaged: {damage[f'neural/{name}']}).")
+            continue
         try:
             neural = store.read_neural(name)
             if neural.sizes["repeat"] < 2:

@@ -282,7 +282,7 @@ def write_report(
     }
     notes: list[str] = []
     if reliability:
-        sections["reliability"], notes = F.reliability_figures(store, reliability_reps, seed)
+        sections["reliability"], notes = F.reliability_figures(store, reliability_reps, seed, damage)
     else:
         sections["reliability"] = []
     file_format = figures or ("png" if format == "md" else None)

@@ -386,22 +386,29 @@ class Reading(Listing):
         what, fix = self._described(path)
         return StoreError(f"store {self.url!r}: {what} is damaged ({problem}); {fix}.")
 
-    def check_intact(self, path: str) -> None:
+    def check_intact(self, path: str | Examined) -> None:
         """Raise when the complete group ``path`` has lost a recorded variable or chunks.
 
-        One listing of its keys (none on a repeat with ``cache=True``). Absent and unfinished groups
-        pass (readers refuse those).
+        One listing of its keys (none on a repeat with ``cache=True``, nor for a reading of it whose
+        damage was found, e.g. by :meth:`read_dataset`). Absent and unfinished groups pass (readers
+        refuse those).
 
         Parameters
         ----------
-        path : str
-            A set or an entry, e.g. ``"features/alexnet/conv3"``.
+        path : str or Examined
+            A set or an entry, e.g. ``"features/alexnet/conv3"``, or a reading of it
+            (:meth:`examine`): the damage that reading found (or finds, once) is checked, so a
+            check before or after :meth:`read_dataset` of the same reading reads nothing twice.
 
         Raises
         ------
         StoreError
             One line naming the group, the problem and the fix (rewrite a set, compute an entry again).
         """
+        if isinstance(path, Examined):  # as damaged(path=...), from the damage this reading found
+            if path.problem is not None:
+                raise self._damage_error(path.path, path.problem)
+            return
         problems = self.damaged(path=path)
         if problems:
             raise self._damage_error(path, problems[0][1])

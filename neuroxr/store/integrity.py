@@ -103,7 +103,7 @@ def chunk_index(key: str) -> tuple[int, ...]:
 
 
 def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | None = None,
-                 values: bool = False) -> tuple[list[str], dict[str, list[str]]]:
+                 values: bool = False, checked: dict[str, dict[str, Any]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
     """What a reader of the complete group ``path`` (metadata document ``doc``) would get wrong unawares.
 
     Parameters
@@ -118,6 +118,9 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
         The keys stored under ``path`` if already known; else one listing of its prefix.
     values : bool, default False
         Also decode every stored chunk.
+    checked : dict, optional
+        Filled with the metadata documents of its arrays as checked (by name), for a reader that
+        opens them next without reading them again.
 
     Returns
     -------
@@ -172,6 +175,8 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
         if values:
             present = [c for c in expected if f"{prefix}{name}/{c}" in keys]
             problems.extend(p.rpartition("; rewrite")[0] for _, p in _read_chunks(zstore, f"{prefix}{name}", meta, present))
+    if checked is not None:
+        checked.update(read)
     if gone:
         problems.insert(0, f"marked complete but its variables {gone} are missing")
     elif not edited and arrays_edited(attrs, read):

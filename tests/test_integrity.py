@@ -652,3 +652,22 @@ def test_a_sets_ids_are_read_with_every_reads_checks(store, damage):
         fresh = StudyStore(store.url, mode="r")
         fresh.check_intact(path) if damage == "data_chunk" else fresh.read_dataset(path)
     assert str(err.value) == str(ref.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.filterwarnings("ignore:The data type")  # Zarr's note on fixed-width strings
+def test_a_write_that_did_not_finish_is_incomplete_not_damaged(store, runner):
+    """A writer killed mid-write on an object store (an extraction's first pass) leaves its group in place with
+    chunks unwritten and no completion marker: validate and info listed it as incomplete and also as damaged,
+    'chunks missing (or never written: this group predates neuroxr's chunk records)'. It is incomplete only."""
+    path = "features/net/killed"
+    ds = features(np.zeros((8, 6)), [f"img{i}" for i in range(8)]).to_dataset(name="data")
+    ds.to_zarr(store._zstore, group=path, mode="w", compute=False, consolidated=False, zarr_format=3)  # data unwritten
+    assert store.incomplete_entries() == [path] and store.damaged() == []
+    res = _validate(store)
+    assert res.exit_code == 1 and f"{path}: complete: the entry's write did not finish" in res.output
+    assert "damaged" not in res.output and "predates" not in res.output
+    res = runner.invoke(main, ["info", store.url])
+    assert f"Incomplete entries (1)\n  {path}" in res.output and "Damaged entries" not in res.output
+    # a complete group that lost a chunk is still damage
+    os.remove(_file(store, "features", "net", "fc", "data", "c", "0", "1"))
+    assert [p for p, _ in store.damaged()] == ["features/net/fc"]

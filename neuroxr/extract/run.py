@@ -283,7 +283,8 @@ def extract_features(
         parameters; token ids never are.
     store : StudyStore or str
         The study store (or its URL); a path or URL that holds no store yet is created when the
-        first layer is written (never by a dry run or a call refused by its checks).
+        extraction starts writing, after every check (never by a dry run or a call refused by its
+        checks; a pass that fails before its first layer is written leaves it valid and empty).
     model_name : str
         The ``<model>`` part of the entry path.
     layers : list of str, callable or None, default None
@@ -365,7 +366,7 @@ def extract_features(
     storage_options : mapping, optional
         fsspec options of a remote ``store`` given by its URL (``s3://...``), e.g. ``endpoint_url``;
         refused for a local store or a :class:`StudyStore` (which carries its own). The store is
-        opened with them, and created only when the first layer is written, as a local one.
+        opened with them, and created only when the extraction starts writing, as a local one.
 
     Returns
     -------

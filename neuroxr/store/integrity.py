@@ -4,6 +4,8 @@ Works on the raw keys of the store, so it sees what Zarr hides: a group or array
 document ``zarr.json`` is gone (Zarr then drops it from every listing), chunks missing from an
 array's chunk grid (Zarr would read them as the fill value, i.e. NaN), chunks that cannot be decoded
 (``values=True``), and groups marked complete whose arrays recorded at write time are not all there.
+The arrays of a group whose write did not finish (no completion marker: listed as incomplete, and
+refused by readers) are not checked: a killed writer left their chunks unwritten, which is no damage.
 It knows nothing of the entry layout: problems are reported on the group that holds the array.
 """
 
@@ -303,7 +305,10 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
     for a in sorted(arrays):
         group = _parent(a)
         name = a.rpartition("/")[2]
-        gattrs = (meta.get(group) or {}).get("attributes", {})
+        gdoc = meta.get(group) or {}
+        gattrs = gdoc.get("attributes", {})
+        if group and gdoc.get("node_type") == "group" and not gattrs.get(COMPLETE_ATTR):
+            continue  # a write that did not finish (listed as incomplete; readers refuse it): its chunks are not all written
         allowed = set() if marks_edited(gattrs) else set((gattrs.get(ABSENT_ATTR) or {}).get(name, []))
         expected = chunk_keys(meta[a])
         missing = [c for c in expected if c not in chunks_of[a] and c not in allowed]

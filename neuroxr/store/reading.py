@@ -456,7 +456,8 @@ class Reading(Listing):
         list of (str, str)
             ``path`` is the group holding the damaged array (an entry, or a group above it) and
             ``problem`` one line: a missing metadata document ``zarr.json`` of a group or array,
-            chunks missing from an array's chunk grid (Zarr would read them as NaN fill), chunks
+            chunks missing from the chunk grid of an array of a complete group (Zarr would read them
+            as NaN fill; an unfinished group is listed as incomplete instead), chunks
             that cannot be read (``values=True``), a group marked complete whose arrays
             recorded at write time are not all present, or (local stores) an entry whose writer
             died between the two renames of its swap where the swap cannot be finished, or (object

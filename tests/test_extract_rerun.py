@@ -258,7 +258,18 @@ def test_a_dry_run_or_a_refused_extraction_creates_no_store(tmp_path):
         res = CliRunner().invoke(main, [*base, *extra])
         assert res.exit_code == (0 if "--dry-run" in extra else 1), res.output
         assert not path.exists(), extra
-    # a run that writes creates the store; a dry run on it reads it
+    # a run that writes creates the store; one whose first pass fails leaves it valid and empty; a re-run writes
+    class FirstPassFails(nn.Sequential):
+        def forward(self, x):
+            if len(x) > 3:  # past the probe's batches of 2 and 3
+                raise RuntimeError("out of memory")
+            return super().forward(x)
+
+    with pytest.raises(ExtractionError, match="RuntimeError: out of memory"):
+        extract_features(FirstPassFails(*net), images(), path, model_name="m", layers=["3"], progress=False)
+    res = CliRunner().invoke(main, ["validate", str(path)])
+    assert res.exit_code == 0 and "valid study store (0 entries)" in res.output, res.output
+    assert StudyStore(path, mode="r").models() == [] and StudyStore(path, mode="r").incomplete_entries() == []
     extract_features(net, images(), path, model_name="m", layers=["3"], progress=False)
     assert StudyStore(path, mode="r").models() == ["m"]
     assert [lp.status for lp in plan_extraction(net, images(), path, model_name="m", layers=["3"]).layers] == ["complete"]

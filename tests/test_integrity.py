@@ -660,8 +660,9 @@ def test_a_write_that_did_not_finish_is_incomplete_not_damaged(store, runner):
     chunks unwritten and no completion marker: validate and info listed it as incomplete and also as damaged,
     'chunks missing (or never written: this group predates neuroxr's chunk records)'. It is incomplete only."""
     path = "features/net/killed"
-    ds = features(np.zeros((8, 6)), [f"img{i}" for i in range(8)]).to_dataset(name="data")
-    ds.to_zarr(store._zstore, group=path, mode="w", compute=False, consolidated=False, zarr_format=3)  # data unwritten
+    ds = features(np.ones((8, 6)), [f"img{i}" for i in range(8)]).to_dataset(name="data")
+    ds.to_zarr(store._zstore, group=path, mode="w", consolidated=False, zarr_format=3)  # no completion marker
+    os.remove(_file(store, *path.split("/"), "data", "c", "0", "0"))  # its data not written yet
     assert store.incomplete_entries() == [path] and store.damaged() == []
     res = _validate(store)
     assert res.exit_code == 1 and f"{path}: complete: the entry's write did not finish" in res.output

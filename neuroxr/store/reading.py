@@ -550,12 +550,11 @@ class Reading(Listing):
             metas.update({k.split("/")[-2]: json.loads(v) for k, v in docs.items() if v is not None})
             if "stimulus_id" not in metas:
                 raise self._damage_error(path, "it has no array 'stimulus_id'")
-            keys = chunk_keys(metas["stimulus_id"])
-            got = batch.get_many(self._zstore, [f"{loc}/stimulus_id/{c}" for c in keys])
-            ids = zarr.open_array(batch.memory_group({"zarr.json": json.dumps(metas["stimulus_id"]).encode(),
-                                                      **{c: got[f"{loc}/stimulus_id/{c}"] for c in keys
-                                                         if got[f"{loc}/stimulus_id/{c}"] is not None}}), mode="r")[...]
-            data = None if DATA_VAR not in metas else zarr.open_array(
+            got = batch.get_many(self._zstore, [f"{loc}/stimulus_id/{c}" for c in chunk_keys(metas["stimulus_id"])])
+            items = {k[len(f"{loc}/stimulus_id/"):]: v for k, v in got.items() if v is not None}  # decoded in memory
+            ids = zarr.open_array(batch.memory_group({"zarr.json": json.dumps(metas["stimulus_id"]).encode(), **items}),
+                                  mode="r")[...]
+            data = None if DATA_VAR not in metas else zarr.open_array(  # its shape and dtype: no request
                 batch.memory_group({"zarr.json": json.dumps(metas[DATA_VAR]).encode()}), mode="r")
         except StoreError:
             raise

@@ -41,7 +41,13 @@ class ParameterError(NeuroxrError, ValueError):
 
 
 class StoreError(NeuroxrError, KeyError):
-    """A study store lacks an entry, refuses a write, or holds a damaged entry."""
+    """A study store lacks an entry, refuses a write, or holds a damaged entry.
+
+    ``problem`` is the damage found, in the store's words, when the error is that of a damaged
+    group (``None`` otherwise), for a caller that words its own refusal of it.
+    """
+
+    problem: str | None = None
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0]) if self.args else ""

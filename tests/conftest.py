@@ -190,3 +190,22 @@ def as_older_writer(group, keep=()) -> None:
         attrs.pop(name, None)
     attrs[TOKEN_ATTR] = str(attrs[TOKEN_ATTR]).removesuffix(DIGESTS_MARK)
     group.attrs.put(attrs)
+
+
+@pytest.fixture
+def undefined_study(tmp_path):
+    """30 stimuli: a feature layer ``net.l1`` and an animal ``mA`` whose neuroid ``n0`` responds to one
+    stimulus only, so a bootstrap resample without it has an undefined EV for ``n0``."""
+    from neuroxr.layouts import features, neural
+    from neuroxr.store import StudyStore
+
+    rng = np.random.default_rng(0)
+    stim = [f"s{i:02d}" for i in range(30)]
+    F = rng.normal(size=(30, 6))
+    R = (F @ rng.normal(size=(6, 5)))[:, :, None] + rng.normal(size=(30, 5, 4))
+    R[:, 0, :] = 0.0
+    R[0, 0, :] = [5.0, 5.1, 4.9, 5.05]
+    store = StudyStore(tmp_path / "undefined.zarr")
+    store.write_features("net", "l1", features(F, stim))
+    store.write_neural("mA", neural(R, stim, [f"n{j}" for j in range(5)]))
+    return store

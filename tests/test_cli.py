@@ -571,9 +571,10 @@ def test_direction_summary_counts_included_targets_as_the_sweep(runner, sweep_co
 
 @pytest.mark.parametrize("extra", [["--bootstrap", "3"], ["--permutations", "3"]])
 def test_metric_inference_options_are_refused_before_anything_is_computed(runner, geometry_study, extra):
-    """cka --debiased with --bootstrap/--permutations: a usage error, and the cka entry is not written first."""
-    res = runner.invoke(main, ["score", "cka", geometry_study.url, "net.conv1", "monkeyA", "--debiased", *extra])
-    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "biased CKA" in res.stderr, res.output
+    """rsa --compare-method kendall with --bootstrap/--permutations (the resampled RSA offers no Kendall):
+    one line, and the crsa entry is not written first."""
+    res = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--compare-method", "kendall", *extra])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and "not offered by the resampled RSA" in res.stderr, res.output
     assert nx_entries.list_entries(geometry_study).query("kind != 'gram'").empty
 
 

@@ -54,7 +54,8 @@ def test_flag_spelling(kind, message, want):
     (["brainscore", "STORE", "net.conv1", "monkeyA", "--stratify-by", "bogus", "--n-components", "3"], "or pass --stratify-by none", "stratify_by=None"),
     (["brainscore", "STORE", "net.conv1", "monkeyA", "--no-ceiling", "--ceiling-mode", "squared_ratio"],
      "--ceiling-mode squared_ratio has no effect with --no-ceiling", "ceiling=False"),
-    (["cka", "STORE", "net.conv1", "monkeyA", "--debiased", "--bootstrap", "5"], "score it without --debiased", "debiased=False"),
+    (["rsa", "STORE", "net.conv1", "monkeyA", "--compare-method", "kendall", "--bootstrap", "5"],
+     "--compare-method kendall is not offered by the resampled RSA", "compare_method="),
     (["rsa", "STORE", "net.conv1", "net.fc", "--seed", "3"], "--seed 3 has no effect without a noise ceiling: the target "
      "'net.fc' is a feature set", "seed="),
     (["cka", "STORE", "net.conv1", "monkeyA", "--resample-seed", "3"],
@@ -327,3 +328,70 @@ def test_require_existing_advice_names_the_flag_once():
     got = flag_spelling(message, score.commands["forward"])
     assert got.endswith("--reps 2 (existing) != --reps 3 (asked). No parameters reach it: compute the entry anew (leave "
                         "out --require-existing)."), got
+
+
+@pytest.mark.filterwarnings("ignore:bootstrap. neural .mA.. 3 neuroids have a ceiling-corrected EV")
+def test_bootstrap_warnings_name_the_command_and_option(runner, undefined_study):
+    """``neuroxr score forward ... --bootstrap N``: the bootstrap entry's warnings start with the command and
+    the option the user gave (``forward --bootstrap:``), not the Python function (``bootstrap:``), and say
+    nothing of the Python functions' nan_policy; the Python function's own warning keeps its name."""
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.predictivity.inference import bootstrap
+
+    res = runner.invoke(main, ["score", "forward", undefined_study.url, "net.l1", "mA", "--reps", "3", "--bootstrap", "20"])
+    assert res.exit_code == 0, res.output
+    warned = [line for line in res.stderr.splitlines() if line.startswith("Warning: ")]
+    assert any(line.startswith("Warning: forward --bootstrap: mA: 1 neuroids have resamples with an undefined statistic")
+               for line in warned), res.stderr
+    assert not any(line.startswith("Warning: bootstrap:") for line in warned) and "nan_policy" not in res.stderr, res.stderr
+    with pytest.warns(NeuroxrWarning, match=r"^bootstrap: neural \(mA\): 1 neuroids have resamples .* nan_policy='omit'"):
+        bootstrap("forward", undefined_study.read_features("net", "l1"), undefined_study.read_neural("mA"), n_boot=20,
+                     reps=3)
+
+
+@pytest.mark.parametrize("args, want", [
+    (["forward", "net.conv1", "monkeyA", "--regressor", "linear", "--alpha", "3", "--bootstrap", "3"],
+     "Error: forward --bootstrap: --alpha has no effect with --regressor linear"),
+    (["forward", "net.conv1", "monkeyA", "--regressor", "linear", "--alpha", "3", "--permutations", "3"],
+     "Error: forward --permutations: --alpha has no effect with --regressor linear"),
+    (["rsa", "net.conv1", "monkeyA", "--compare-method", "kendall", "--bootstrap", "3"],
+     "Error: rsa --bootstrap: --compare-method kendall is not offered by the resampled RSA"),
+    # ersa's permutations are computed by its bootstrap function (ersa_bootstrap): named as the option given
+    (["rsa", "net.conv1", "monkeyA", "--variant", "ersa", "--compare-method", "kendall", "--permutations", "3"],
+     "Error: rsa --permutations: --compare-method kendall is not offered by the resampled RSA"),
+])
+def test_inference_errors_name_the_command_and_option(runner, geometry_study, args, want):
+    """An inference entry's error names the command and its option (``--bootstrap`` or ``--permutations``),
+    not the Python function that computes the entry (``bootstrap``, ``permutation_test``, ``ersa_bootstrap``)."""
+    kind, *rest = args
+    res = runner.invoke(main, ["score", kind, geometry_study.url, *rest])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and res.stderr.startswith(want), res.output
+
+
+def test_extract_errors_name_flags_not_python(runner, tmp_path):
+    """``neuroxr extract``: an unknown module says how the command lists the modules (not
+    ``dict(model.named_modules())``), --pooling without token outputs says to drop --pooling (not
+    ``pooling`` / ``layers=``), and a layer stored with another reduction names both reductions as the
+    flags that ask for them (not Python dicts and None)."""
+    pytest.importorskip("torch")
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(6):
+        image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"i{i}.png")
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), "
+                                      "nn.Linear(3 * 16 * 16, 8), nn.ReLU(), nn.Linear(8, 4))\n")
+    args = ["extract", str(tmp_path / "s.zarr"), "--model", f"{tmp_path / 'nets.py'}:net", "--model-name", "m",
+            "--images", str(folder), "--image-size", "16", "--no-progress", "--quiet"]
+    res = runner.invoke(main, [*args, "--layer", "nope"])
+    assert res.exit_code == 1 and res.stderr.strip().endswith("; module names look like '0', '1', '2', '3', ... neuroxr "
+                                                              "extract --dry-run (without --layer) lists the leaf modules."), res.output
+    res = runner.invoke(main, [*args, "--pooling", "cls"])
+    assert res.exit_code == 1 and res.stderr.strip().endswith("; drop --pooling, or extract layers with token outputs "
+                                                              "(--layer)."), res.output
+    assert runner.invoke(main, [*args, "--layer", "3"]).exit_code == 0
+    res = runner.invoke(main, [*args, "--layer", "3", "--reduction", "pca", "--n-components", "2", "--fit-stimuli", "5"])
+    assert res.exit_code == 1 and "its reduction (--reduction none) differs from this extraction's (--reduction pca " \
+                                  "--n-components 2 --fit-stimuli 5 --seed 0)" in res.stderr, res.output
+    assert "None" not in res.stderr and "{'" not in res.stderr and "named_modules" not in res.stderr

@@ -34,7 +34,7 @@ def test_named_choices_are_the_librarys():
 
 def test_bootstrap_option_defaults_are_the_kinds():
     """The defaults the help gives for --level, --boot-method and --boot-over are the bootstrap kinds'."""
-    from neuroxr.cli.score import _BOOT_DEFAULTS, _SHAPE_BOOT_DEFAULT
+    from neuroxr.cli.score import _BIAS_BOOT_DEFAULT, _BOOT_DEFAULTS
     from neuroxr.entries import KINDS
 
     for kind in ("forward", "reverse", "inter_animal", "model_to_model"):
@@ -42,7 +42,7 @@ def test_bootstrap_option_defaults_are_the_kinds():
         assert _BOOT_DEFAULTS == {k: defaults[k] for k in _BOOT_DEFAULTS}
     for kind in ("crsa", "ersa", "cka", "shape"):
         assert KINDS[f"{kind}_bootstrap"].defaults["level"] == _BOOT_DEFAULTS["level"]
-    assert KINDS["shape_bootstrap"].defaults["method"] == _SHAPE_BOOT_DEFAULT
+    assert KINDS["shape_bootstrap"].defaults["method"] == KINDS["cka_bootstrap"].defaults["method"] == _BIAS_BOOT_DEFAULT
 
 
 @pytest.mark.parametrize("extra,params", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from torch import nn  # noqa: E402
 
 from neuroxr.extract import ExtractionError, extract_features, plan_extraction  # noqa: E402
 from neuroxr.store import StoreError, StudyStore  # noqa: E402
+from neuroxr.store.integrity import SET_ATTRS_PROBLEM  # noqa: E402
 
 
 def small_cnn() -> nn.Sequential:
@@ -67,8 +69,8 @@ def test_a_layer_whose_attrs_were_edited_is_refused_not_skipped(tmp_path):
     extract_features(model, x, store, **kw)
     group = zarr.open_group(store._zstore, path="features/m/3", mode="r+")
     group.attrs["reduction"] = dict(group.attrs["reduction"], revision=99)
-    with pytest.raises(ExtractionError, match=r"'features/m/3' is complete but its attrs were edited after it was "
-                                              r"written.*overwrite=True"):
+    with pytest.raises(ExtractionError, match=r"'features/m/3' is complete but damaged \(" + re.escape(SET_ATTRS_PROBLEM)
+                       + r"\), so it cannot be checked against this extraction\. Pass overwrite=True"):
         extract_features(model, x, store, **kw)
     with pytest.raises(StoreError, match=r"feature set 'm.3' .* is damaged \(its attrs were edited.*re-extract the layer"):
         StudyStore(store.url, mode="r").read_features("m", "3")
@@ -256,7 +258,18 @@ def test_a_dry_run_or_a_refused_extraction_creates_no_store(tmp_path):
         res = CliRunner().invoke(main, [*base, *extra])
         assert res.exit_code == (0 if "--dry-run" in extra else 1), res.output
         assert not path.exists(), extra
-    # a run that writes creates the store; a dry run on it reads it
+    # a run that writes creates the store; one whose first pass fails leaves it valid and empty; a re-run writes
+    class FirstPassFails(nn.Sequential):
+        def forward(self, x):
+            if len(x) > 3:  # past the probe's batches of 2 and 3
+                raise RuntimeError("out of memory")
+            return super().forward(x)
+
+    with pytest.raises(ExtractionError, match="RuntimeError: out of memory"):
+        extract_features(FirstPassFails(*net), images(), path, model_name="m", layers=["3"], progress=False)
+    res = CliRunner().invoke(main, ["validate", str(path)])
+    assert res.exit_code == 0 and "valid study store (0 entries)" in res.output, res.output
+    assert StudyStore(path, mode="r").models() == [] and StudyStore(path, mode="r").incomplete_entries() == []
     extract_features(net, images(), path, model_name="m", layers=["3"], progress=False)
     assert StudyStore(path, mode="r").models() == ["m"]
     assert [lp.status for lp in plan_extraction(net, images(), path, model_name="m", layers=["3"]).layers] == ["complete"]
@@ -563,3 +576,71 @@ def test_a_reduced_layer_rerun_in_another_order_is_skipped_and_a_new_one_matches
     assert got["stimulus_id"].values.tolist() == ids.tolist()
     assert got.attrs["reduction"]["fit_stimulus_ids"] == ref.attrs["reduction"]["fit_stimulus_ids"]
     np.testing.assert_array_equal(got.values, ref.values)
+
+
+def _store_at(where: str, tmp_path: Path, request) -> StudyStore:
+    if where == "local":
+        return StudyStore(tmp_path / "s.zarr")
+    options, _ = request.getfixturevalue("s3_server")
+    return StudyStore(f"s3://bucket/{tmp_path.name}/s.zarr", storage_options=options)
+
+
+def _damage(store: StudyStore, path: str, how: str) -> None:
+    """Damage the stored layer ``path`` as a hand edit or a lost file would, through the store's own Zarr store."""
+    import zarr
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    if how == "attrs":
+        zarr.open_group(store._zstore, path=path, mode="r+").attrs["module_type"] = "Edited"
+    elif how == "data_meta":  # a reader would scale every value
+        zarr.open_array(store._zstore, path=f"{path}/data", mode="r+").attrs["scale_factor"] = 2.0
+    elif how == "ids_doc":
+        sync(store._zstore.set(f"{path}/stimulus_id/zarr.json", default_buffer_prototype().buffer.from_bytes(b"{not json")))
+    else:  # a lost chunk: the ids (one chunk), or the data (one chunk of units)
+        sync(store._zstore.delete(f"{path}/{'stimulus_id/c/0' if how == 'ids_chunk' else 'data/c/0/0'}"))
+
+
+@pytest.mark.parametrize("where", ["local", pytest.param("s3", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("how, problem", [
+    ("attrs", re.escape(SET_ATTRS_PROBLEM)),
+    ("data_meta", r"its arrays' metadata .* was edited after the write"),
+    ("ids_doc", r"marked complete but its variables \['stimulus_id'\] are missing"),
+    ("ids_chunk", r"array 'stimulus_id': 1 of 1 chunks missing"),
+    ("data_chunk", r"array 'data': 1 of 1 chunks missing"),
+])
+def test_a_damaged_stored_layer_is_refused_in_the_stores_words_not_skipped(tmp_path, request, where, how, problem):
+    """A re-run read a complete layer with Zarr directly, past the store's checks: one whose data's metadata was
+    edited or whose data chunk was lost was skipped as complete, a lost chunk of its ids read as other ids ('')
+    and a stimulus_id document that is not JSON raised Zarr's error. Each is refused in one line naming the
+    damage (as every read names it) and the fix; overwrite=True extracts it again."""
+    model, x = small_cnn(), images()
+    store = _store_at(where, tmp_path, request)
+    kw = dict(model_name="m", layers=["3"], progress=False)
+    extract_features(model, x, store, **kw)
+    _damage(store, "features/m/3", how)
+    for call in (lambda: extract_features(model, x, store, **kw), lambda: plan_extraction(model, x, store, model_name="m",
+                                                                                          layers=["3"])):
+        with pytest.raises(ExtractionError, match=r"'features/m/3' is complete but damaged \(" + problem
+                           + r".*\), so it cannot be checked against this extraction\. Pass overwrite=True") as err:
+            call()
+        assert "\n" not in str(err.value)
+    assert extract_features(model, x, store, overwrite=True, **kw).written == ["3"]
+    with torch.no_grad():
+        out = model(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(store.read_features("m", "3").values, out, atol=1e-6)
+    assert extract_features(model, x, store, **kw).skipped == ["3"]
+
+
+def test_a_damaged_layer_sets_no_stimulus_order(tmp_path):
+    """The stored order was read from the model's first layer with Zarr directly: a stimulus_id document that
+    is not JSON raised Zarr's error even for a run that does not ask for that layer. A damaged layer sets no
+    order: the next intact one does."""
+    model, x = small_cnn(), images()
+    ids, perm = np.array([f"s{i}" for i in range(6)]), np.array([3, 0, 5, 1, 4, 2])
+    store = StudyStore(tmp_path / "s.zarr")
+    kw = dict(model_name="m", progress=False)
+    extract_features(model, x, store, layers=["0", "3"], stimulus_ids=ids, **kw)
+    _damage(store, "features/m/0", "ids_doc")
+    again = extract_features(model, x[perm], store, layers=["3"], stimulus_ids=ids[perm], **kw)
+    assert again.skipped == ["3"] and again.plan.stimulus_ids.tolist() == ids.tolist()

@@ -83,6 +83,89 @@ def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
         compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method="bca"))
 
 
+def test_cka_inference_entries_take_the_interval_method_and_debiased(sweep_copy):
+    """cka_bootstrap's interval is centred on the estimate by default (with score_bias), at the kind's
+    revision 5 (entries of the percentile interval are not reused); method and debiased (the cka
+    metric's own option, also of cka_permutation) reach the result, each its own entry."""
+    from neuroxr.entries.metrics import averaged_as_features, inference_params_of
+
+    path = sweep_copy()
+    F, R = _sets(path)
+    Ra = averaged_as_features(R)
+    assert KINDS["cka_bootstrap"].defaults["method"] == "centred" and KINDS["cka_bootstrap"].revision == 5
+    assert KINDS["cka_bootstrap"].defaults["debiased"] is False and KINDS["cka_permutation"].defaults["debiased"] is False
+    assert "method" not in KINDS["cka_permutation"].defaults
+    res = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
+    ds = res.dataset
+    boot, c = ds["score_boot"].values, float(ds["score"])
+    assert float(ds["score_bias"]) == pytest.approx(boot.mean() - c)
+    np.testing.assert_allclose(ds["score_ci"], c + np.quantile(boot - boot.mean(), [0.025, 0.975]))
+    prov = ds.pipe(decoded).attrs["neuroxr_provenance"]
+    assert ds.attrs["method"] == "centred" and prov["revision"] == 5 and prov["params"]["debiased"] is False
+    paths = {res.path}
+    for params in (dict(method="percentile"), dict(method="basic"), dict(debiased=True), dict(debiased=True, method="basic")):
+        other = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, **params))
+        assert other.computed and other.path not in paths
+        paths.add(other.path)
+        ref = gi.cka_bootstrap(F, Ra, n_boot=10, **params)
+        np.testing.assert_allclose(other.dataset["score_ci"], ref["cka_ci"])
+        np.testing.assert_allclose(other.dataset["score_boot"], ref["cka_boot"])
+        assert other.dataset.attrs["debiased"] == int(params.get("debiased", False))
+    assert float(other.dataset["score"]) == pytest.approx(float(nx.cka(F, Ra, debiased=True)))
+    perm = compute(path, "cka_permutation", "netA.layer3", "animalA", params=dict(n_perm=9, debiased=True))
+    biased = compute(path, "cka_permutation", "netA.layer3", "animalA", params=dict(n_perm=9))
+    assert perm.path != biased.path
+    np.testing.assert_allclose(perm.dataset["score_null"], gi.cka_bootstrap(F, Ra, n_boot=1, n_perm=9, debiased=True)["cka_null"])
+    # a debiased cka metric entry's inference is debiased (it was refused)
+    assert inference_params_of("cka", {"debiased": True}, "permutation", n_perm=9) == {"debiased": True, "n_perm": 9}
+    with pytest.raises(ValueError, match="^cka_bootstrap: method='bca' is not offered"):
+        compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method="bca"))
+
+
+def test_cli_cka_inference_takes_debiased_and_the_interval_method(sweep_copy):
+    """neuroxr score cka --debiased --bootstrap N --boot-method M --permutations N: the entries the API
+    asks for with debiased=True (and method=M)."""
+    path = str(sweep_copy())
+    res = CliRunner().invoke(main, ["score", "cka", path, "netA.layer3", "animalA", "--debiased", "--bootstrap", "8",
+                                    "--boot-method", "basic", "--permutations", "7", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    boot = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=8, debiased=True, method="basic"),
+                   require_existing=True)
+    perm = compute(path, "cka_permutation", "netA.layer3", "animalA", params=dict(n_perm=7, debiased=True),
+                   require_existing=True)
+    assert out["bootstrap_path"] == boot.path and out["permutation_path"] == perm.path
+    np.testing.assert_allclose(out["score_ci"], boot.dataset["score_ci"].values)
+    F, R = _sets(path)
+    assert out["score"] == pytest.approx(float(nx.cka(F, nx.entries.metrics.averaged_as_features(R), debiased=True)))
+    bad = CliRunner().invoke(main, ["score", "cka", path, "netA.layer3", "animalA", "--boot-method", "basic"])
+    assert bad.exit_code == 2 and "--bootstrap" in bad.output
+
+
+def test_sweep_cka_inference_takes_debiased_and_cka_method(sweep_copy, tmp_path):
+    """A sweep's cka: {debiased: true} makes its inference entries debiased, inference.cka_method is
+    cka_bootstrap's method: the entries the API asks for; cka_method without a cka bootstrap entry is refused."""
+    from neuroxr.sweep import load_config, sweep
+
+    path = sweep_copy()
+    kw = dict(models="netA", layers=["layer3"], neural="animalA", directions=["cka"], client="serial", progress=False,
+              metric_options={"cka": {"debiased": True}})
+    row = sweep(path, inference={"bootstrap": 10, "permutations": 5, "cka_method": "percentile"},
+                **kw).inference_table.set_index("direction").loc["cka"]
+    boot = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, debiased=True, method="percentile"),
+                   require_existing=True)
+    perm = compute(path, "cka_permutation", "netA.layer3", "animalA", params=dict(n_perm=5, debiased=True),
+                   require_existing=True)
+    assert row["bootstrap_path"] == boot.path and row["permutation_path"] == perm.path
+    np.testing.assert_allclose([row["score_low"], row["score_high"]], boot.dataset["score_ci"].values)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("directions: [shape]\ninference: {bootstrap: 5, cka_method: basic}\n")
+    with pytest.raises(nx.NeuroxrError) as info:
+        load_config(cfg, nx.open_store(path))
+    assert str(info.value).startswith(f"{cfg}: cka_method='basic' has no effect with the sweep's directions ['shape'], "
+                                      "which have no cka bootstrap entry"), str(info.value)
+
+
 def test_store_with_metric_inference_entries_validates(sweep_copy):
     path = sweep_copy()
     compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=5))
@@ -147,8 +230,6 @@ def test_cli_metric_bootstrap(sweep_copy):
     assert res.exit_code == 0 and "cka_bootstrap" in res.output, res.output
     bad = CliRunner().invoke(main, ["score", "rsa", path, "netA.layer3", "animalA", "--variant", "ereg", "--bootstrap", "5"])
     assert bad.exit_code != 0 and "ereg" in bad.output
-    bad = CliRunner().invoke(main, ["score", "cka", path, "netA.layer3", "animalA", "--debiased", "--bootstrap", "5"])
-    assert bad.exit_code != 0 and "biased CKA" in bad.output
 
 
 def test_sweep_metric_inference(sweep_copy):
@@ -195,7 +276,7 @@ def test_sweep_shape_bootstrap_takes_its_interval_method(sweep_copy, tmp_path):
                                gi.shape_bootstrap(F, R, alpha=0.5, n_boot=10, method="basic")["distance_ci"].values)
     with pytest.raises(nx.StoreError):  # the default (centred) entry was not computed by it
         compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, alpha=0.5), require_existing=True)
-    cka = res.inference_table.set_index("direction").loc["cka", "bootstrap_path"]  # other metrics: no method
+    cka = res.inference_table.set_index("direction").loc["cka", "bootstrap_path"]  # cka: its own method, by default
     assert cka == compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10), require_existing=True).path
     default = sweep(path, inference={"bootstrap": 10}, **kw).inference_table.set_index("direction").loc["shape"]
     assert default["bootstrap_path"] == compute(path, "shape_bootstrap", "netA.layer3", "animalA",
@@ -253,7 +334,7 @@ def test_report_separates_metric_bootstraps_by_their_interval(sweep_copy):
         np.testing.assert_allclose(shape.loc[m, ["score_low", "score_high"]].astype(float), ds["score_ci"].values)
         assert shape.loc[m, "p"] == pytest.approx(float(perm["p"]))
     cka = tab[tab["metric"] == "cka"].set_index("parameters")
-    assert list(cka["interval"]) == ["percentile", "percentile"] and len(cka) == 2
+    assert list(cka["interval"]) == ["centred", "centred"] and len(cka) == 2  # cka_bootstrap's default method
     np.testing.assert_allclose(cka.loc["level=0.8", ["score_low", "score_high"]].astype(float), wide["score_ci"].values)
     np.testing.assert_allclose(cka.loc["defaults", ["score_low", "score_high"]].astype(float), usual["score_ci"].values)
 
@@ -283,7 +364,7 @@ def test_sweep_checks_metric_inference_options_before_computing(sweep_copy):
     with pytest.raises(nx.ParameterError, match="crsa_bootstrap: compare_method='kendall'"):
         sweep(path, models="netA", neural="animalA", directions=["crsa"], client="serial", progress=False,
               metric_options={"crsa": {"compare_method": "kendall"}}, inference={"bootstrap": 5})
-    with pytest.raises(nx.LayoutError, match="debiased=False"):
+    with pytest.raises(nx.NeuroxrError, match="inference.cka_method must be one of"):
         sweep(path, models="netA", neural="animalA", directions=["cka"], client="serial", progress=False,
-              metric_options={"cka": {"debiased": True}}, inference={"permutations": 5})
+              metric_options={"cka": {"debiased": True}}, inference={"bootstrap": 5, "cka_method": "bca"})
     assert set(nx.list_entries(nx.open_store(path))["path"]) == before

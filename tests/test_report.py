@@ -381,9 +381,9 @@ def test_write_report_refuses_reliability_reps_without_the_reliability(demo, tmp
     assert not (tmp_path / "r").exists()
     seen, real = [], figures.reliability_figures
 
-    def spy(store, reps, seed):
+    def spy(store, reps, seed, damage=None):
         seen.append(reps)
-        return real(store, reps, seed)
+        return real(store, reps, seed, damage)
 
     monkeypatch.setattr(figures, "reliability_figures", spy)
     write_report(demo, tmp_path / "a", "md")

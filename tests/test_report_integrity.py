@@ -152,7 +152,11 @@ def test_the_page_names_an_entry_lost_to_a_damaged_document(tmp_path):
     above_tables = page.split("## Scores")[0]  # the notes under the headline
     assert [line for line in above_tables.splitlines() if line.startswith("- ") and paths[0] in line and "damaged" in line]
     assert paths[0] not in page.split("## Scores")[1]  # in no table
-    assert pd.read_csv(tmp_path / "out" / "headline.csv")["n_layers"].tolist() == [1]
+    best = pd.read_csv(tmp_path / "out" / "headline.csv")
+    assert best["n_layers"].tolist() == [1]
+    # the headline's row, which compares without it, names it (headline.csv and the page's table)
+    assert paths[0] in best["error"].iloc[0] and [line for line in above_tables.splitlines()
+                                                  if line.startswith("| forward") and paths[0] in line]
 
 
 def test_inference_figures_keep_a_layer_whose_interval_is_undefined():
@@ -170,3 +174,190 @@ def test_inference_figures_keep_a_layer_whose_interval_is_undefined():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["l1", "l2", "l3"]
     stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
     assert len(stars) == 1 and np.isfinite(stars[0].get_ydata()).sum() == 3
+
+
+def _as_older_entry(store, path: str) -> None:
+    """Make the entry ``path`` look written by a neuroxr that recorded neither its arrays nor digests
+    (its token without the digests' mark): only a scan of the whole store then sees a lost chunk."""
+    import json
+
+    doc_path = Path(store.url.removeprefix("file://")) / path / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    for name in ("neuroxr_vars", "neuroxr_absent_chunks", "neuroxr_attrs_digest", "neuroxr_marks_digest",
+                 "neuroxr_arrays_digest"):
+        doc["attributes"].pop(name)
+    doc["attributes"]["neuroxr_token"] = "0123456789abcdef0123456789abcdef"
+    doc_path.write_text(json.dumps(doc))
+
+
+def _md_rows(page: str, text: str) -> list[str]:
+    """The Markdown table rows of ``page`` holding ``text``."""
+    return [line for line in page.splitlines() if line.startswith("| ") and text in line]
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_damage_in_arrays_the_inference_tables_do_not_read_marks_their_rows(tmp_path):
+    """A lost chunk of an array the inference tables never read (a CKA bootstrap's boot_index, a
+    permutation test's included) or an edited array document leaves no number of that entry shown
+    unmarked: its row names it in error, its numbers are empty, no figure draws it, in the tables,
+    the CSVs and the page alike."""
+    import json
+
+    store = _inference_store(tmp_path / "s.zarr")
+    entries = nx.list_entries(store)
+    path = {(k, s): p for k, s, p in zip(entries["kind"], entries["source"], entries["path"])}
+    lost = {path["cka_bootstrap", "net.l1"]: "boot_index", path["forward_permutation", "net.l1"]: "included"}
+    for p, array in lost.items():
+        _lose_chunk(store, p, array)
+    edited = Path(store.url.removeprefix("file://")) / path["forward_bootstrap", "net.l2"] / "boot_index" / "zarr.json"
+    doc = json.loads(edited.read_text())
+    doc["attributes"]["note"] = "edited by hand"
+    edited.write_text(json.dumps(doc))
+    store = StudyStore(tmp_path / "s.zarr", mode="r")
+    named = {p for p, _ in store.damaged()}
+    assert named == {*lost, path["forward_bootstrap", "net.l2"]}  # what the store names damaged
+    table = inference_table(store).set_index("layer")
+    assert path["forward_permutation", "net.l1"] in table.loc["l1", "error"] and pd.isna(table.loc["l1", "median_p"])
+    assert path["forward_bootstrap", "net.l2"] in table.loc["l2", "error"] and pd.isna(table.loc["l2", "median_ev"])
+    assert not table["in_figures"].any()
+    metrics = metric_inference_table(store).iloc[0]
+    assert path["cka_bootstrap", "net.l1"] in metrics["error"] and pd.isna(metrics["score_low"]) and pd.isna(metrics["n_boot"])
+    page = write_report(store, tmp_path / "out", format="md", reliability=False).read_text()
+    csv = pd.read_csv(tmp_path / "out" / "inference.csv", keep_default_na=False).set_index("layer")
+    assert path["forward_permutation", "net.l1"] in csv.loc["l1", "error"] and csv.loc["l1", "median_p"] == ""
+    assert path["cka_bootstrap", "net.l1"] in pd.read_csv(tmp_path / "out" / "metric_inference.csv")["error"].iloc[0]
+    inference_section = page.split("## Inference: intervals")[1].split("## Metric entries")[0]
+    for p in named:  # the page's rows, not only the damage notes under the headline
+        assert _md_rows(inference_section, p)
+    assert "inference_forward" not in page  # no row drawn: no inference figure
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_an_entry_only_the_store_scan_names_damaged_is_marked_in_scores_metrics_and_headline(tmp_path):
+    """An entry written before neuroxr recorded its arrays reads a lost chunk as NaN unawares; the
+    store's scan names it, so its row in scores.csv / metrics.csv carries an error with its numbers
+    empty, no figure draws it, and the headline row it was left out of names it (headline.csv, page,
+    caption) while keeping the numbers of the layers compared."""
+    store = _inference_store(tmp_path / "s.zarr")
+    for layer in ("l1", "l2"):
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2)
+        nx.score(store, "cka", f"net.{layer}", "mA")
+    score = nx.lookup(store, "forward", "net.l1", "mA", params={"reps": 2})
+    metric = nx.lookup(store, "cka", "net.l1", "mA")
+    for p, array in ((score, "ev"), (metric, "score")):
+        _as_older_entry(store, p)
+        _lose_chunk(store, p, array)
+    store = StudyStore(tmp_path / "s.zarr", mode="r")
+    assert {p for p, _ in store.damaged()} == {score, metric} and not store.damaged(path=score)
+    out = tmp_path / "out"
+    page = write_report(store, out, format="md", reliability=False).read_text()
+    scores = pd.read_csv(out / "scores.csv", keep_default_na=False).set_index("path")
+    assert score in scores.loc[score, "error"] and scores.loc[score, "median_ev"] == ""
+    assert not scores.loc[score, "in_figures"]
+    metrics = pd.read_csv(out / "metrics.csv", keep_default_na=False).set_index("path")
+    assert metric in metrics.loc[metric, "error"] and metrics.loc[metric, "value"] == ""
+    assert not metrics.loc[metric, "in_figures"]
+    best = pd.read_csv(out / "headline.csv", keep_default_na=False)
+    assert best["n_layers"].tolist() == [1] and best["best_layer"].tolist() == ["l2"]
+    assert score in best["error"].iloc[0] and best["test_ev"].iloc[0] != ""
+    headline_section = page.split("## Scores")[0]
+    assert _md_rows(headline_section, score)  # the headline table's row
+    assert [line for line in headline_section.splitlines() if line.startswith("### Best layer") and "l2" in line
+            and "damaged" in line]  # the headline figure's caption
+    assert _md_rows(page.split("## Scores")[1], score) and _md_rows(page.split("## Metric entries")[1], metric)
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_a_temporal_generalization_entry_the_scan_names_damaged_is_not_drawn(tmp_path):
+    from conftest import time_sets
+
+    store = StudyStore(tmp_path / "t.zarr")
+    F, A, _ = time_sets()
+    store.write_features("net", "l1", F)
+    store.write_neural("mA", A)
+    path = nx.compute(store, "temporal_generalization", "net.l1", "mA", params={"n_folds": 3}).path
+    _as_older_entry(store, path)
+    _lose_chunk(store, path, "r")
+    page = write_report(tmp_path / "t.zarr", tmp_path / "out", format="md", reliability=False).read_text()
+    assert f"the entry {path} cannot be read" in page
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_the_headline_says_when_an_interval_rests_on_too_few_targets(tmp_path):
+    """With n test targets a percentile bootstrap interval of their median lies within their range, which
+    holds the median of all such targets at most 1 - 2^(1-n) of the time (below 95 % up to 5 targets):
+    the page and the headline figure's caption say so for those rows, and for no row with more."""
+    from itertools import product
+
+    store = _inference_store(tmp_path / "s.zarr")  # 6 neuroids: 3 test targets
+    for layer in ("l1", "l2"):
+        nx.score(store, "forward", f"net.{layer}", "mA", reps=2)
+    page = write_report(store, tmp_path / "out", format="md", reliability=False).read_text()
+    best = pd.read_csv(tmp_path / "out" / "headline.csv")
+    n = int(best["n_test"].iloc[0])
+    assert n == 3 and best["ci_low"].iloc[0] < best["ci_high"].iloc[0]
+    # the bound by brute force: the sign patterns of n draws about the median not all alike
+    signs = list(product((-1, 1), repeat=n))
+    bound = sum(len(set(s)) == 2 for s in signs) / len(signs)
+    text = f"n_test {n}: at most {100 * bound:g} %"
+    headline_section = page.split("## Layer profiles")[0]
+    notes = [line for line in headline_section.splitlines() if text in line and "rough range" in line]
+    assert notes[0].startswith("Per direction") and [line for line in notes if line.startswith("### Best layer")]
+    # the interval does lie within the range of the test targets' EVs (those of headline's test half)
+    from neuroxr.report import score_table, target_table
+    from neuroxr.sweep.select import scored_halves
+
+    targets = target_table(*score_table(store))
+    at = (targets["layer"] == best["best_layer"].iloc[0]).to_numpy()
+    test = targets["ev"].to_numpy()[at][scored_halves(targets, "forward/mA/all", 0)[1][at]]
+    assert len(test) == n and test.min() <= best["ci_low"].iloc[0] and best["ci_high"].iloc[0] <= test.max()
+    from neuroxr.report.headline import coarse_note
+
+    assert coarse_note(headline(_targets(16), n_boot=100)) == ""  # 8 test targets: no note
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_on_an_object_store_damage_is_marked_with_each_entry_read_once(tmp_path, monkeypatch):
+    """On an object store an entry written in one batch is read in one batch of requests; the report
+    marks a lost chunk of an array its tables do not read from the keys that batch found, fetching no
+    entry twice and listing none."""
+    import uuid
+    from collections import Counter
+
+    import fsspec
+
+    import neuroxr.store.integrity as integrity
+    from neuroxr.store import batch
+
+    url = f"memory://neuroxr-test-{uuid.uuid4().hex}/s.zarr"
+    store = _inference_store(url)
+    nx.score(store, "forward", "net.l1", "mA", reps=2)
+    cka = nx.list_entries(store).set_index("kind").loc["cka_bootstrap", "path"]
+    fsspec.filesystem("memory").rm(f"{url.removeprefix('memory://')}/{cka}/boot_index/c/0/0")
+    fetched, listed = Counter(), Counter()
+    fetch, list_keys = batch.fetch, integrity.list_keys
+    monkeypatch.setattr(batch, "fetch", lambda z, path, doc: fetched.update([path]) or fetch(z, path, doc))
+    monkeypatch.setattr(integrity, "list_keys", lambda z, prefix="": listed.update([prefix]) or list_keys(z, prefix))
+    write_report(StudyStore(url, mode="r"), tmp_path / "out", format="md", reliability=False)
+    assert cka in pd.read_csv(tmp_path / "out" / "metric_inference.csv")["error"].iloc[0]
+    listing = nx.list_entries(StudyStore(url, mode="r"))
+    entries = set(listing.loc[~listing["path"].str.startswith("cache/"), "path"])  # the report reads no Gram
+    # every other entry, each once; the damaged one, named by the store's scan, not at all
+    assert set(fetched) == entries - {cka} and set(fetched.values()) == {1}
+    assert not [p for p in listed if p.rstrip("/") in entries]  # no entry's keys listed besides
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_a_neural_set_the_scan_names_damaged_gets_no_reliability_figure(tmp_path):
+    """A neural set written before neuroxr recorded its arrays reads a lost chunk as NaN unawares; the
+    store's scan names it, so the report draws no reliability histogram of it and a note says why."""
+    from neuroxr.store._zarr import DATA_VAR
+
+    store = _inference_store(tmp_path / "s.zarr")
+    _as_older_entry(store, "neural/mA")
+    _lose_chunk(store, "neural/mA", DATA_VAR)
+    assert [p for p, _ in StudyStore(tmp_path / "s.zarr", mode="r").damaged()] == ["neural/mA"]
+    page = write_report(tmp_path / "s.zarr", tmp_path / "out", format="md").read_text()
+    assert "Reliability of mA" not in page
+    assert [line for line in page.split("## Notes")[1].splitlines() if line.startswith("- mA: no reliability figure")
+            and "damaged" in line]

@@ -144,3 +144,30 @@ def test_inventory_disagreeing_falls_back(s3_server):
     assert st.inventory_problems() == [("neural/animalB", "inventory lists a group that is absent or incomplete")]
     StudyStore(url, storage_options=options).neural_sets()  # a writer rebuilds on disagreement
     assert st.inventory_problems() == []
+
+
+def test_a_sets_ids_are_read_without_its_data(s3_server, monkeypatch):
+    """StudyStore.read_set_index on an object store: its document, one listing of its keys (the damage
+    check), its arrays' documents in one batch where its document does not carry them, and the chunk of its
+    ids; never a chunk of its data."""
+    from neuroxr.layouts import features
+    from neuroxr.store import batch
+
+    options, log = s3_server
+    url = _url()
+    rng = np.random.default_rng(0)
+    ids = [f"img{i}" for i in range(8)]
+    st = StudyStore(url, storage_options=options)
+    st.write_features("net", "small", features(rng.normal(size=(8, 12)), ids), unit_chunk=4)  # in one batch
+    monkeypatch.setattr(batch, "BATCH_BYTES", 0)
+    st.write_features("net", "large", features(rng.normal(size=(8, 12)), ids), unit_chunk=4)  # in place, as extraction
+    fresh = StudyStore(url, mode="r", storage_options=options)
+    for layer in ("small", "large"):
+        n0 = len(log.requests)
+        got = fresh.read_set_index(f"features/net/{layer}")
+        reads = log.requests[n0:]
+        assert got.stimulus_id.tolist() == ids and got.shape == (8, 12) and got.dtype == np.float64
+        assert not any("/data/c" in path for _, path, _ in reads), reads
+        assert sum("list-type" in query for _, _, query in reads) == 1
+        n_arrays = len(fresh.group_attrs(f"features/net/{layer}")["neuroxr_vars"])
+        assert len(reads) <= 3 + (n_arrays if layer == "large" else 0), reads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -475,3 +476,86 @@ def test_cli_on_error_warn_keeps_going(sweep_copy, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert list(out["failed"]) == ["forward/netA.layer1__animalA"] and len(out["skipped"]) == 1
+
+
+#: a Python spelling in a message: ``name=value``, ``True``/``False``/``None``
+_PYTHON = re.compile(r"\b[a-z_]+=(?:'|\"|None|True|False|\d)|\b(?:None|True|False)\b")
+
+
+@pytest.mark.parametrize("config, want", [
+    ("directions: [cka]\nmetric_options: {cka: {debiased: 'yes'}}\n",
+     "metric_options.cka.debiased must be true or false; got 'yes'. Pass metric_options.cka.debiased: true for the"),
+    ("directions: [cka]\nmetric_options: {cka: {debiasd: true}}\n",
+     "metric_options.cka takes no options [debiasd]; it accepts [debiased]."),
+    ("directions: [shape]\nmetric_options: {shape: {alpha: null}}\n", "metric_options.shape.alpha must be a float in [0, 1]; got null."),
+    ("directions: [rsa]\nmetric_options: {rsa: {variant: crsa, noise_ceiling: 'no'}}\n",
+     "metric_options.rsa.noise_ceiling must be true, false or null (automatic); got 'no'."),
+    # rsa's options and the variant's: the key that holds the bad one
+    ("directions: [rsa]\nmetric_options: {rsa: {variant: crsa, seed: 3}, crsa: {noise_ceiling: 'no'}}\n",
+     "metric_options.crsa.noise_ceiling must be true, false or null (automatic); got 'no'."),
+    ("directions: [brainscore]\nmetric_options: {brainscore: {n_components: 0}}\n",
+     "metric_options.brainscore.n_components must be an integer >= 1; got 0. The PLS components, e.g. "
+     "metric_options.brainscore.n_components: 25."),
+    ("directions: [brainscore]\nmetric_options: {brainscore: {stratify_by: 3}}\n",
+     "metric_options.brainscore.stratify_by: 3 (line 5) reads as the number 3 in YAML"),
+    ("directions: [cka]\nmetric_options:\n  cka:\n    debiased: true\n    debiased: false\n",
+     "key 'metric_options.cka.debiased' is given twice (lines 7 and 8)"),
+    ("directions: [forward]\ninference: {bootstrap: 10, method: bad}\n", "inference.method must be one of [percentile, bca]; got bad."),
+    ("directions: [forward]\ninference: {bootstrap: 0}\n",
+     "inference asks for no entries (inference.bootstrap and inference.permutations are both 0)"),
+    ("directions: [shape]\ninference: {bootstrap: 5, method: bca}\n",
+     "inference.method: bca has no effect with the sweep's directions [shape], which have no direction bootstrap entry "
+     "(inference.level sets the bootstrap intervals, inference.method and inference.over the directions' only, "
+     "inference.shape_method and inference.cka_method the shape and cka metrics';"),
+    ("directions: [brainscore]\nmetric_options: {brainscore: {stratify_by: nowhere, n_splits: 2}}\n",  # found while running
+     "brainscore/netA.layer3__animalA: brainscore: metric_options.brainscore.stratify_by: nowhere is not a coord on the "
+     "'stimulus' dim of the neural data or the features; name a stimulus coord they have or pass "
+     "metric_options.brainscore.stratify_by: null."),
+    ("directions: [cka]\nmetric_options: {cka: 3}\n", "; got {cka: 3}."),
+])
+def test_errors_name_nested_settings_by_their_yaml_path(sweep_copy, tmp_path, config, want):
+    """A setting of a nested mapping (metric_options.<metric>, inference) is named by its dotted path
+    with its value as YAML (``metric_options.cka.debiased: 'yes'``), never as a Python keyword
+    (``debiased=False``) or a top-level key; values and choices are YAML, not Python reprs."""
+    from neuroxr.cli import main
+
+    path = sweep_copy()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\n" + config)
+    res = CliRunner().invoke(main, ["sweep", str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 1 and res.output.count("\n") == 1, res.output
+    assert res.output.startswith(f"Error: {cfg}: ") and want in res.output, res.output
+    assert not _PYTHON.search(res.output.replace(str(cfg), "")), res.output
+    assert "metric 'cka'" not in res.output and "['" not in res.output and "('crsa'" not in res.output
+
+
+def test_warnings_name_nested_settings_by_their_yaml_path(sweep_copy, tmp_path):
+    """A metric's warning while the sweep runs names its option under metric_options (brainscore's
+    n_components, not the top-level n_components of the directions' PLS), and an inference entry's warning
+    the inference key that asks for it (not the Python function ``bootstrap``)."""
+    from neuroxr.cli import main
+
+    path = sweep_copy()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [brainscore]\n"
+                   "metric_options: {brainscore: {n_splits: 1}}\n")
+    res = CliRunner().invoke(main, ["sweep", str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "exceeds the rank" in x)
+    assert re.match(r"Warning: brainscore: netA\.layer3: metric_options\.brainscore\.n_components: 25 exceeds", line), line
+    assert re.search(r"pass metric_options\.brainscore\.n_components: \d+ or fewer\.$", line), line
+
+
+def test_inference_warnings_name_the_inference_key(undefined_study, tmp_path):
+    """An inference entry's warning while the sweep runs starts with the config key that asks for it
+    (``inference.bootstrap:``), not the Python function (``bootstrap:``), and says nothing of nan_policy."""
+    from neuroxr.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward]\nreps: 3\ninference: {bootstrap: 20}\n")
+    res = CliRunner().invoke(main, ["sweep", undefined_study.url, str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    warned = [line for line in res.output.splitlines() if line.startswith("Warning: ")]
+    assert any(line.startswith("Warning: inference.bootstrap: mA: 1 neuroids have resamples with an undefined statistic")
+               for line in warned), res.output
+    assert not any(line.startswith("Warning: bootstrap:") for line in warned) and "nan_policy" not in res.output

@@ -105,7 +105,9 @@ def test_metric_config(sweep_base_store, sweep_copy):
     ({"crsa": {"noise_ceiling": False, "seed": 4}}, "crsa", "metric 'crsa': seed=4 has no effect with noise_ceiling=False"),
     ({"ersa": {"n_folds": 1}}, "ersa", "metric 'ersa': n_folds must be an integer >= 2; got 1"),
     ({"rsa": {"variant": "ersa", "alpha": -1}}, "rsa", "metric 'ersa': alpha must be a finite non-negative number"),
-    ({"rsa": {"variant": "crsa", "rdm_method": "cosine"}, "crsa": {"reps": "3"}}, "rsa/crsa", "metric 'crsa': reps must be"),
+    # rsa's options and the variant's: the key whose options fail alone (both: only where they fail together)
+    ({"rsa": {"variant": "crsa", "rdm_method": "cosine"}, "crsa": {"reps": "3"}}, "crsa", "metric 'crsa': reps must be"),
+    ({"rsa": {"variant": "crsa", "reps": "3"}, "crsa": {"rdm_method": "cosine"}}, "rsa", "metric 'crsa': reps must be"),
 ])
 def test_metric_option_values_are_refused_before_any_work(sweep_copy, tmp_path, options, key, says):
     """A metric option's type and value are checked up front by the metric's own checks, naming the key
@@ -229,7 +231,7 @@ def test_values_the_schema_cannot_refuse_are_refused_up_front(tmp_path, text, ke
 
 @pytest.mark.parametrize("text,message", [
     ("inference: {bootstrap: 10, lvl: 0.9}", "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
-                                             "'level', 'method', 'over', 'shape_method']."),
+                                             "'level', 'method', 'over', 'shape_method', 'cka_method']."),
     ("inference: {bootstrap: 10, method: bcaa}", "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
     ("inference: {bootstrap: 10, over: all}", "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
     ("inference: {bootstrap: 10, level: 1.5}", "inference.level must be a number in (0, 1); got 1.5."),
@@ -285,7 +287,7 @@ def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path, text, read):
     ("regressor: ridgecv\nalphas: [1, 01]", r"c.yaml: alphas: '01' \(line 2\) is an integer with a leading zero"),
     ("reps: 1:30", r"c.yaml: reps must be an integer >= 1; got '1:30'"),
     ("models: netA\nreps: 2\nmodels: netB", r"c.yaml: key 'models' is given twice \(lines 1 and 3\); keep one"),
-    ("metric_options:\n  cka: {debiased: true, debiased: false}", r"c.yaml: key 'debiased' is given twice \(lines 2 and 2\)"),
+    ("metric_options:\n  cka: {debiased: true, debiased: false}", r"c.yaml: key 'metric_options.cka.debiased' is given twice \(lines 2 and 2\)"),
 ])
 def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     """An int with a leading zero (YAML 1.1: octal), a sexagesimal 1:30 and a repeated key are refused
@@ -306,7 +308,7 @@ def test_yaml_1_1_readings_are_refused(tmp_path, text, said):
     ("models: 1e3", r"c.yaml: models: 1e3 \(line 1\) reads as the number 1000.0 in YAML, not as the name '1e3'"),
     ("models: [1.10]", r"c.yaml: models: 1.10 \(line 1\) reads as the number 1.1 in YAML, not as the name '1.10'"),
     ("regions: [2024-01-01]", r"c.yaml: regions: 2024-01-01 \(line 1\) reads as the date 2024-01-01"),
-    ("metric_options:\n  brainscore: {stratify_by: yes}", r"c.yaml: stratify_by: yes \(line 2\) reads as the boolean true"),
+    ("metric_options:\n  brainscore: {stratify_by: yes}", r"c.yaml: metric_options.brainscore.stratify_by: yes \(line 2\) reads as the boolean true"),
     ("reps: 2\nyes: 3", r"c.yaml: key yes \(line 2\) reads as the boolean true in YAML, not as the name 'yes'"),
 ])
 def test_yaml_1_1_names_are_refused_with_a_hint_to_quote(tmp_path, text, said):
@@ -437,7 +439,7 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
 
 @pytest.mark.parametrize("inference, message", [
     ({"bootstrap": 10, "lvl": 0.9}, "inference takes no keys ['lvl']; accepted keys: ['bootstrap', 'permutations', "
-                                    "'level', 'method', 'over', 'shape_method']."),
+                                    "'level', 'method', 'over', 'shape_method', 'cka_method']."),
     ({"bootstrap": 10, "method": "bcaa"}, "inference.method must be one of ['percentile', 'bca']; got 'bcaa'."),
     ({"bootstrap": 10, "over": "all"}, "inference.over must be one of ['stimuli', 'targets', 'both']; got 'all'."),
     ({"bootstrap": 10, "level": 1.5}, "inference.level must be a number in (0, 1); got 1.5."),
@@ -446,10 +448,12 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
     ({"permutations": -1}, "inference.permutations must be an integer >= 0 (0: none); got -1."),
     ({"bootstrap": 5, "shape_method": "bca"}, "inference.shape_method must be one of ['centred', 'percentile', 'basic'] "
                                               "(the shape metric's bootstrap interval); got 'bca'."),
+    ({"bootstrap": 5, "cka_method": "bca"}, "inference.cka_method must be one of ['centred', 'percentile', 'basic'] "
+                                            "(the cka metric's bootstrap interval); got 'bca'."),
     ([5], "inference must be a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: "
-          "percentile|bca, over: stimuli|targets|both, shape_method: centred|percentile|basic); got [5]."),
+          "percentile|bca, over: stimuli|targets|both, shape_method, cka_method: centred|percentile|basic); got [5]."),
     (5, "inference must be a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: "
-        "percentile|bca, over: stimuli|targets|both, shape_method: centred|percentile|basic); got 5."),
+        "percentile|bca, over: stimuli|targets|both, shape_method, cka_method: centred|percentile|basic); got 5."),
 ])
 def test_sweep_and_a_config_file_check_inference_alike(sweep_copy, tmp_path, inference, message):
     """The keys of ``inference`` have one check (config.check_inference): sweep() refuses what a config
@@ -471,9 +475,25 @@ def test_sweep_and_a_config_file_check_inference_alike(sweep_copy, tmp_path, inf
 
 
 def test_an_entry_kinds_check_of_the_plan_starts_with_sweep_keeping_its_class(sweep_copy):
-    """A check an entry kind makes of the plan (here cka inference's, a LayoutError) speaks as the call too."""
-    from neuroxr.errors import LayoutError
+    """A check an entry kind makes of the plan (here crsa inference's, a ParameterError) speaks as the call too."""
+    from neuroxr.errors import ParameterError
 
-    with pytest.raises(LayoutError, match=r"^sweep: cka inference resamples the biased CKA; score it with debiased=False"):
-        sweep(sweep_copy(), models="netA", layers=["layer3"], neural="animalA", directions=["cka"], client="serial",
-              progress=False, metric_options={"cka": {"debiased": True}}, inference={"bootstrap": 5})
+    with pytest.raises(ParameterError, match=r"^sweep: crsa_bootstrap: compare_method='kendall' is not offered"):
+        sweep(sweep_copy(), models="netA", layers=["layer3"], neural="animalA", directions=["crsa"], client="serial",
+              progress=False, metric_options={"crsa": {"compare_method": "kendall"}}, inference={"bootstrap": 5})
+
+
+@pytest.mark.parametrize("value", [True, False, None, "no", "yes", "on", "bca", "1e3", "1.10", "010", "", "a b", 2.0, -1, 1e-5,
+                                   ["cka", "no"], {"cka": 3, "variant": "ersa"}])
+def test_yaml_text_reads_back_as_the_value(tmp_path, value):
+    """A value in a message as the config file writes it (``yaml_text``) is one line that the config's reader
+    reads back as that value: strings it would read as another value (``no``, ``1e3``, ``010``) quoted, the
+    others not; booleans and None as true, false and null."""
+    import yaml
+
+    from neuroxr.sweep.config import _yaml_loader, yaml_text
+
+    text = yaml_text(value)
+    assert "\n" not in text and yaml.load(f"v: {text}", Loader=_yaml_loader()) == {"v": value}, text
+    assert text[0] not in "'\"" or not isinstance(value, str) or value in ("no", "yes", "on", "1e3", "1.10", "010", "")
+    assert "True" not in text and "False" not in text and "None" not in text

@@ -3,6 +3,7 @@ Python call, selection or keyword argument (used by :func:`neuroxr.cli._common.f
 
 from __future__ import annotations
 
+import ast
 import re
 
 __all__ = ["cli_advice"]
@@ -36,6 +37,12 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r"pass layers=\['([^']+)'\] \(--layer \1\)", r"pass --layer \1"),
     (r"pass layers=\['([^']+)'\]", r"pass --layer \1"),
     (r"list them in layers=\[\.\.\.\]", "name them with --layer"),
+    (r" See dict\(model\.named_modules\(\)\) for all names\.", " neuroxr extract --dry-run (without --layer) lists the "
+     "leaf modules."),
+    (r"drop pooling, or extract layers with token outputs \(layers=, --layer\)",
+     "drop --pooling, or extract layers with token outputs (--layer)"),
+    (r"its reduction (None|\{[^{}]*\}) differs from (None|\{[^{}]*\})",
+     lambda m: f"its reduction ({_reduction(m.group(1))}) differs from this extraction's ({_reduction(m.group(2))})"),
     (r" or pass transform= to replace the model's preprocessing", ""),  # no transform on the command line
     (r"pass transform= a callable that takes (.+?) and returns the model input \(a tensor\)",
      r"give a model whose own preprocessing takes \1"),
@@ -60,11 +67,23 @@ _ADVICE = [(re.compile(pattern), text) for pattern, text in (
     (r": (?:neural|features|source|neural_a|features_a)/(?:neural|features|neural_b|features_b): ", ": "),
     # neuroxr's own error classes before a failed entry's or unreadable entry's message (the message says what)
     (r"\b(?:Layout|Parameter|Store|Backend|SweepConfig|Sweep|Extraction|DataNotFound)Error: ", ""),
+    # an interval NaN for undefined resamples: the Python functions' nan_policy, which no command takes
+    (r" \(the Python functions' nan_policy='omit' takes the defined resamples only\)", ""),
     # the sweep's keyword arguments where its command takes a flag or leaves a config key out
     (r"client='serial'", "--scheduler serial"),
     (r"use regions=None", "leave out regions"),
     (r"needs max_n=None", "needs no max_n"),
 )]
+
+
+def _reduction(spec: str) -> str:
+    """A stored layer's reduction (``None`` or ``{'method': 'pca', 'n_components': 2, ...}``) as the flags of
+    ``neuroxr extract`` that ask for it."""
+    value = ast.literal_eval(spec)
+    if value is None:
+        return "--reduction none"
+    flags = {"method": "--reduction", "n_components": "--n-components", "fit_stimuli": "--fit-stimuli", "seed": "--seed"}
+    return " ".join(f"{flags.get(k, k)} {v}" for k, v in value.items() if v is not None)
 
 
 def cli_advice(message: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import contextlib
 import json
 import logging
 import math
@@ -15,7 +16,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
@@ -31,7 +32,7 @@ from ._storage import (  # noqa: F401  (re-exported: the commands import them fr
     storage_options_for,
 )
 
-__all__ = ["main", "CommandGroup", "KeysCommand", "cli_advice", "flag_name", "flag_spelling", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
+__all__ = ["main", "CommandGroup", "KeysCommand", "cli_advice", "flag_name", "flag_spelling", "running", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
            "one_line", "storage_options", "current_storage_options", "storage_options_for", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
 
@@ -49,6 +50,21 @@ def _version() -> str:
 
 #: ``ctx.meta`` key (shared by nested contexts) of the command being run, for :func:`flag_spelling`
 _COMMAND = "neuroxr.command"
+#: ``ctx.meta`` key of the option whose work the command is doing (``--bootstrap``), for :func:`flag_spelling`
+_RUNNING = "neuroxr.running"
+
+
+@contextlib.contextmanager
+def running(option: str) -> Iterator[None]:
+    """While the command does the work of ``option`` (``--bootstrap``: its entry's check and computation),
+    the messages of the library function doing it (``bootstrap: ...``) are named after the command and
+    the option (``forward --bootstrap: ...``, :func:`flag_spelling`). An error leaves it set, for the
+    group's handler."""
+    meta = click.get_current_context().meta
+    before = meta.get(_RUNNING)
+    meta[_RUNNING] = option
+    yield
+    meta[_RUNNING] = before
 
 
 class CommandGroup(click.Group):
@@ -104,9 +120,10 @@ class _Main(CommandGroup):
             raise
         except click.UsageError as exc:  # one line, no usage block; exit status 2 as click's
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            raise _OneLineUsage(flag_spelling(one_line(exc.format_message()), ctx.meta.get(_COMMAND)) + hint) from None
+            raise _OneLineUsage(flag_spelling(one_line(exc.format_message()), ctx.meta.get(_COMMAND),
+                                              ctx.meta.get(_RUNNING)) + hint) from None
         except click.ClickException as exc:
-            exc.message = flag_spelling(one_line(exc.message), ctx.meta.get(_COMMAND))
+            exc.message = flag_spelling(one_line(exc.message), ctx.meta.get(_COMMAND), ctx.meta.get(_RUNNING))
             raise
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -119,7 +136,7 @@ class _Main(CommandGroup):
             raise click.exceptions.Exit(1) from None
         except (NeuroxrError, OSError, ValueError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise click.ClickException(flag_spelling(one_line(msg), ctx.meta.get(_COMMAND))) from None
+            raise click.ClickException(flag_spelling(one_line(msg), ctx.meta.get(_COMMAND), ctx.meta.get(_RUNNING))) from None
         except ImportError as exc:  # a package the input needs is not installed (gcsfs for a gs:// store, ...): no bug
             if os.environ.get("NEUROXR_DEBUG"):
                 raise
@@ -161,6 +178,9 @@ _INPUT = re.compile(r"(?<![\w.\-/'\"])(?:a|b|X|Y|obj|source|target|neural|featur
                     r" \(([^()\s,;]+)\)")
 #: a message's first word, the library function (or entry kind) that raised it: ``split_distance: ...``
 _CALLER = re.compile(r"^([a-z]+(?:_[a-z0-9]+)+): ")
+#: the inference functions that compute the entries of ``--bootstrap`` and ``--permutations`` (the directions'
+#: and the metrics': :func:`neuroxr.entries.kinds.speaks_as`), and the option that asks for them
+_INFERENCE_CALLER = re.compile(r"^(bootstrap|permutation_test|rsa_permutation|(?:crsa|ersa|cka|shape|rsa)_bootstrap): ")
 
 
 def _set_names(message: str) -> str:
@@ -215,7 +235,7 @@ def _given_as(opt: click.Option, value: Any, text: str) -> str | None:
     return f"{long} {'none' if value is None else value if isinstance(value, str) else text}"
 
 
-def flag_spelling(message: str, command: click.Command | None) -> str:
+def flag_spelling(message: str, command: click.Command | None, running: str | None = None) -> str:
     """``message`` (raised below a command) with the command's parameters spelled as its flags:
     ``noise_ceiling=False`` -> ``--no-ceiling``, ``split='slots'`` -> ``--split slots``,
     ``pass dtype=None`` -> ``leave out --dtype``, ``debiased=False`` -> ``without --debiased``,
@@ -232,7 +252,9 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     takes a value (``texts=True`` is no ``--texts FILE``). The messages of a :class:`KeysCommand`
     are left as they are. Inputs named by a library function's argument and their set are named as
     the set (``b (mA)`` -> ``mA``, ``features (net/l1)`` -> ``net.l1``), for every command; the library
-    function (or entry kind) a message starts with as the command (``split_distance:`` -> ``shape:``).
+    function (or entry kind) a message starts with as the command (``split_distance:`` -> ``shape:``), an
+    inference function as the command and the option that asked for its entry (``bootstrap:`` -> ``forward
+    --bootstrap:``, ``permutation_test:`` -> ``forward --permutations:``).
 
     Parameters
     ----------
@@ -240,6 +262,9 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
         One line raised by the library (Python spelling).
     command : click.Command or None
         The command that failed (``None``: the message as is).
+    running : str, optional
+        The option whose work the command was doing (:func:`running`): names an inference function's
+        message (default: the option the function's name says, ``--bootstrap`` or ``--permutations``).
 
     Returns
     -------
@@ -247,11 +272,17 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     """
     message = _set_names(message)
     if isinstance(command, KeysCommand):
-        return _key_spelling(message, command.keys())
+        from ._keys import key_spelling
+
+        return key_spelling(message, command.keys())
     if command is None:
         return message
+    inference = _INFERENCE_CALLER.match(message)  # an inference entry's function: the command and its option
     caller = _CALLER.match(message)  # the library function that raised it: the command the user ran
-    if caller and _library_name(caller.group(1)):
+    option = running or ("--bootstrap" if inference and inference.group(1).endswith("bootstrap") else "--permutations")
+    if inference and any(option in p.opts for p in command.params if isinstance(p, click.Option)):
+        message = f"{command.name} {option}: {message[inference.end():]}"
+    elif caller and _library_name(caller.group(1)):
         message = f"{command.name}: {message[caller.end():]}"
     opts = {p.name: p for p in command.params if isinstance(p, click.Option) and p.name and p.opts[0].startswith("-")}
     if not opts:
@@ -300,29 +331,6 @@ def flag_spelling(message: str, command: click.Command | None) -> str:
     return _AGAIN.sub(r"\1\2", message)
 
 
-def _key_spelling(message: str, keys: Iterable[str]) -> str:
-    """``message`` with ``key=value`` of a file's ``keys`` written as the YAML file writes it
-    (``backend: cupy``, ``noise_ceiling: false``, ``pass regions=None`` -> ``leave out regions``) and
-    ``key=`` (the keyword itself) as the key."""
-    keys = set(keys)
-
-    def assign(m: re.Match) -> str:
-        if m.group(2) not in keys:
-            return m.group(0)
-        try:
-            value = ast.literal_eval(m.group(3))
-        except (ValueError, SyntaxError):
-            return m.group(0)
-        if value is None and m.group(1) == "pass ":
-            return f"leave out {m.group(2)}"
-        text = ("null" if value is None else str(value).lower() if isinstance(value, bool) else value
-                if isinstance(value, str) else m.group(3))
-        return f"{m.group(1) or ''}{m.group(2)}: {text}"
-
-    message = _ASSIGN.sub(assign, message)
-    return _KEYWORD.sub(lambda m: m.group(1) if m.group(1) in keys else m.group(0), message)
-
-
 def _missing_package(exc: ImportError) -> str:
     """What a missing package's ``ImportError`` says to a command-line user: the package and how to install it."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
@@ -346,7 +354,9 @@ class _OneLineUsage(click.ClickException):
 
 def _show_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
     ctx = click.get_current_context(silent=True)  # the running command's: its parameters spelled as its flags
-    click.echo(f"Warning: {flag_spelling(one_line(message), ctx.command if ctx is not None else None)}", err=True)
+    spelled = flag_spelling(one_line(message), ctx.command if ctx is not None else None,
+                            ctx.meta.get(_RUNNING) if ctx is not None else None)
+    click.echo(f"Warning: {spelled}", err=True)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

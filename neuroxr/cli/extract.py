@@ -130,7 +130,7 @@ def make_extract_command() -> Any:
             except ExtractionError as exc:
                 raise click.BadParameter(one_line(exc), param_hint="'--texts'") from None
         try:
-            out = extract_features(  # a remote store opened with the fsspec options; created only when a layer is written
+            out = extract_features(  # a remote store opened with the fsspec options; created only when the extraction writes
                 model, stimuli, store, storage_options=storage_options_for(store), model_name=model_name, layers=list(layers) or None, stimulus_ids=ids,
                 memory_limit=memory_limit, batch_size=batch_size, device=device,
                 image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,

@@ -21,6 +21,7 @@ from ._common import (
     open_store_or_fail,
     output_options,
     progress_for,
+    running,
     storage_options,
 )
 
@@ -35,9 +36,12 @@ _MODEL_TO_MODEL_DEFAULTS: dict[str, Any] = {**_DIRECTION_DEFAULTS, "reps": 1}
 #: the regressors named by ``--regressor`` (``neuroxr.kernels.regressors.REGRESSORS``, the sweep's; a test checks it)
 _REGRESSORS = ("ridge", "linear", "lasso", "elasticnet", "pls", "ridgecv", "univariate")
 #: the defaults of a ``--bootstrap`` entry's own options (``KINDS["<direction>_bootstrap"].defaults``, the sweep's
-#: ``inference`` keys; a test checks them); ``shape``'s interval (``shape_bootstrap``'s ``method``) is its own
+#: ``inference`` keys; a test checks them); ``shape``'s and ``cka``'s interval (``shape_bootstrap``'s and
+#: ``cka_bootstrap``'s ``method``, ``neuroxr.kernels.resample.BIAS_BOOT_METHODS``) is their own
 _BOOT_DEFAULTS: dict[str, Any] = {"level": 0.95, "method": "percentile", "over": "stimuli"}
-_SHAPE_BOOT_DEFAULT = "centred"
+_BIAS_BOOT_DEFAULT = "centred"
+#: the option that asks for an inference procedure's entry (its messages are named after it)
+_OPTION = {"bootstrap": "--bootstrap", "permutation": "--permutations"}
 #: options of the directions with neural data (split halves of the repeats) only
 _NEURAL_ONLY = ("split", "noise_ceiling", "min_reliability")
 
@@ -112,8 +116,8 @@ _METRIC_PERM = click.option("--permutations", "n_perm", type=click.IntRange(min=
 
 _LEVEL = click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
                       help=f"Confidence level of the --bootstrap interval (default {_BOOT_DEFAULTS['level']}).")
-_SHAPE_BOOT_METHOD = click.option("--boot-method", "method", type=click.Choice(["centred", "percentile", "basic"]), default=None,
-                                  help=f"Interval of the --bootstrap entry (default {_SHAPE_BOOT_DEFAULT}).")
+_BIAS_BOOT_METHOD = click.option("--boot-method", "method", type=click.Choice(["centred", "percentile", "basic"]), default=None,
+                                 help=f"Interval of the --bootstrap entry (default {_BIAS_BOOT_DEFAULT}: centred on the estimate).")
 
 _METRIC_RESAMPLE_SEED = click.option("--resample-seed", type=click.IntRange(min=0), default=None,
                                      help="Seed of the --bootstrap resamples and --permutations (default 0; the sweep's seed).")
@@ -237,7 +241,8 @@ def _direction_command(direction: str) -> click.Command:
                 taken = applicable_options(direction.replace("-", "_"), procedure, inference_params)  # e.g. no reps for a permutation test
                 own = {opt: n, **(boot if procedure == "bootstrap" else {})}
                 kind = f"{direction.replace('-', '_')}_{procedure}"
-                KINDS[kind].fill({**taken, **own})
+                with running(_OPTION[procedure]):  # its messages name the option, not the Python function
+                    KINDS[kind].fill({**taken, **own})
                 asked.append((procedure, n, kind, {**taken, **own}, own))
         res = _run(store, direction.replace("-", "_"), source, target, params, overwrite=overwrite,
                    require_existing=require_existing, backend=backend, dtype=dtype,
@@ -245,8 +250,9 @@ def _direction_command(direction: str) -> click.Command:
         stats = _direction_summary(res.dataset)
         lines = []
         for procedure, n, kind, inf_params, own in asked:
-            inf = _run(store, kind, source, target, inf_params, overwrite=overwrite,
-                       require_existing=require_existing, backend=backend, dtype=dtype)
+            with running(_OPTION[procedure]):
+                inf = _run(store, kind, source, target, inf_params, overwrite=overwrite,
+                           require_existing=require_existing, backend=backend, dtype=dtype)
             stats[f"{procedure}_path"] = inf.path
             summaries = []  # a time-resolved entry: one summary per bin, as the sweep's and the report's tables
             for cols, ds in per_bin(inf.dataset):
@@ -327,7 +333,7 @@ def _run_metric(store: str, metric: str, source: str, target: str | None, overwr
 
     params = dict(params)
     kind = metric_kind(metric, params.pop("variant", None))
-    boot = _boot_options(boot or {}, n_boot)  # --level (and shape's --boot-method): the bootstrap entry's
+    boot = _boot_options(boot or {}, n_boot)  # --level (and shape's and cka's --boot-method): the bootstrap entry's
     if (n_boot or n_perm) and kind not in ("crsa", "ersa", "cka", "shape"):
         raise click.UsageError(f"--bootstrap/--permutations: no inference entries for {kind}; use crsa, ersa, cka or shape.")
     if resample_seed and not (n_boot or n_perm):  # 0 is the default: it names the same entries
@@ -408,7 +414,7 @@ def score_rsa_command(ctx: click.Context, store: str, source: str, target: str, 
 @_METRIC_PERM
 @_METRIC_RESAMPLE_SEED
 @_LEVEL
-@_SHAPE_BOOT_METHOD
+@_BIAS_BOOT_METHOD
 @_OVERWRITE
 @_REQUIRE
 @storage_options
@@ -430,22 +436,23 @@ def score_shape_command(store: str, source: str, target: str, alpha: float, cent
 @click.argument("store")
 @click.argument("source")
 @click.argument("target")
-@click.option("--debiased", is_flag=True, help="The debiased CKA estimator.")
+@click.option("--debiased", is_flag=True, help="The debiased CKA estimator (also of --bootstrap and --permutations).")
 @_METRIC_BOOT
 @_METRIC_PERM
 @_METRIC_RESAMPLE_SEED
 @_LEVEL
+@_BIAS_BOOT_METHOD
 @_OVERWRITE
 @_REQUIRE
 @storage_options
 @output_options
 def score_cka_command(store: str, source: str, target: str, debiased: bool, overwrite: bool, require_existing: bool,
                       as_json: bool, quiet: bool, n_boot: int = 0, n_perm: int = 0, resample_seed: int | None = None,
-                      level: float | None = None) -> None:
+                      level: float | None = None, method: str | None = None) -> None:
     """Linear CKA between the feature set SOURCE and TARGET (neural set or feature set) in STORE;
     writes metrics/cka/SOURCE__TARGET/<key>."""
     _run_metric(store, "cka", source, target, overwrite, require_existing, {"debiased": debiased}, Output(as_json, quiet),
-                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed, boot={"level": level})
+                n_boot=n_boot, n_perm=n_perm, resample_seed=resample_seed, boot={"level": level, "method": method})
 
 
 @score.command(name="dimensionality")
@@ -534,7 +541,7 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
                       boot: dict[str, Any] | None = None) -> list[tuple[str, int, dict[str, Any]]]:
     """``(procedure, n, parameters)`` of the bootstrap / permutation entries asked for, with the
     metric's options, the resampling ``seed`` (``--resample-seed``; the metric's own ``--seed``
-    is not theirs) and the bootstrap's ``boot`` options (``--level``, shape's ``--boot-method``);
+    is not theirs) and the bootstrap's ``boot`` options (``--level``, shape's and cka's ``--boot-method``);
     options they cannot take are a usage error (checked before any computation)."""
     from ..entries import KINDS
     from ..entries.metrics import inference_params_of
@@ -544,11 +551,12 @@ def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: in
         if not n:
             continue
         extra = {opt: n, **({} if seed is None else {"seed": seed}), **(boot or {} if procedure == "bootstrap" else {})}
-        try:
-            out.append((procedure, n, inference_params_of(kind, params, procedure, **extra)))
-        except ValueError as exc:
-            raise click.UsageError(one_line(exc)) from None
-        KINDS[f"{kind}_{procedure}"].fill(out[-1][2])  # the kind's own check (e.g. no Kendall resampled), before any work
+        with running(_OPTION[procedure]):
+            try:
+                out.append((procedure, n, inference_params_of(kind, params, procedure, **extra)))
+            except ValueError as exc:
+                raise click.UsageError(one_line(exc)) from None
+            KINDS[f"{kind}_{procedure}"].fill(out[-1][2])  # the kind's own check (e.g. no Kendall resampled), before any work
     return out
 
 
@@ -561,7 +569,8 @@ def _metric_inference(store: str, kind: str, source: str, target: str | None, in
     stats: dict[str, Any] = {}
     lines: list[str] = []
     for procedure, n, p in inference:
-        inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
+        with running(_OPTION[procedure]):
+            inf = _run(store, f"{kind}_{procedure}", source, target, p, overwrite=overwrite, require_existing=require_existing)
         ds = inf.dataset
         if procedure == "bootstrap":
             got = metric_bootstrap_summary(ds)

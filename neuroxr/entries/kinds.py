@@ -319,9 +319,10 @@ for _name, (_metric, _proc) in METRIC_INFERENCE_KINDS.items():
 #: it records whether the features are integers (and their largest magnitude), which exact
 #: Euclidean RDMs need; one stored before reads as not integral; (2) it holds the row pass where
 #: the stimuli have large offsets (kernels.gram_rows), without which correlation and cosine RDMs
-#: from it lose digits; one stored before has none.
+#: from it lose digits; one stored before has none. cka_bootstrap (2): its interval is centred on the
+#: estimate by default (method="centred"; resampled biased CKA runs above it), with score_bias.
 REVISIONS = {"gram": 2, "forward": 2, "shape": 2, "crsa_bootstrap": 1, "crsa_permutation": 1, "ersa_bootstrap": 1,
-             "ersa_permutation": 1, "brainscore": 3, "ereg": 1, "cka_bootstrap": 1, "cka_permutation": 1, "shape_bootstrap": 1,
+             "ersa_permutation": 1, "brainscore": 3, "ereg": 1, "cka_bootstrap": 2, "cka_permutation": 1, "shape_bootstrap": 1,
              "shape_permutation": 1, "forward_bootstrap": 1, "reverse_bootstrap": 1, "inter_animal_bootstrap": 1,
              "forward_permutation": 1, "reverse_permutation": 1, "inter_animal_permutation": 1}
 #: The kinds fitting ridge through the shared kernels (the directions, their inference, eRSA, eReg):

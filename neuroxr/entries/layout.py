@@ -1,4 +1,4 @@
-"""Where entries live in a study store, and listing them.
+"""Where entries live in a study store, listing them, and reading one refused when damaged.
 
 Layout by stage (every entry is a Zarr group whose last path component is its provenance key)::
 
@@ -17,15 +17,16 @@ group and are listed too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
+from ..errors import StoreError
 from ..store._zarr import _check_region, attrs_edited, marks_edited
 from . import provenance as _p
 
-__all__ = ["pair_path", "iter_entries", "list_entries", "LIST_COLUMNS"]
+__all__ = ["pair_path", "iter_entries", "list_entries", "read_entry", "LIST_COLUMNS"]
 
 COMPLETE_ATTR = "neuroxr_complete"
 TOKEN_ATTR = "neuroxr_token"
@@ -268,3 +269,39 @@ def list_entries(store: Any) -> pd.DataFrame:
     for c in params:  # keep ints as ints and bools as bools (NaN where a kind lacks the parameter)
         df[c] = pd.Series([r.get(c, float("nan")) for r in rows], dtype=object)
     return df[list(LIST_COLUMNS) + params].reset_index(drop=True)
+
+
+def read_entry(store: Any, path: str, damage: Mapping[str, str] | None = None) -> Any:
+    """The complete entry ``path`` (lazy), refused when the store names it damaged.
+
+    A reader that touches only some arrays of an entry (the report's inference tables read a
+    few of a bootstrap's arrays, never its ``boot_index``) would not notice a lost chunk of
+    another: its numbers would be shown as if the entry were intact. The entry's own damage check
+    (:meth:`~neuroxr.store.StudyStore.check_intact`, from the one reading that the read itself
+    uses: nothing is read twice) and ``damage`` (a whole-store scan already made) refuse it first.
+
+    Parameters
+    ----------
+    store : StudyStore
+        The store.
+    path : str
+        The entry.
+    damage : mapping, optional
+        ``path -> problem`` of :meth:`~neuroxr.store.StudyStore.damaged` (the report scans the store
+        once): an entry it names is refused without being read.
+
+    Returns
+    -------
+    xarray.Dataset
+        :meth:`~neuroxr.store.StudyStore.read_dataset` of the entry.
+
+    Raises
+    ------
+    StoreError
+        One line naming the entry, its damage and the fix (compute it again).
+    """
+    if damage and path in damage:
+        raise StoreError(f"store {store.url!r}: entry {path!r} is damaged ({damage[path]}).")
+    found = store.examine(path, fetch=True)
+    store.check_intact(found)
+    return store.read_dataset(found)

@@ -39,7 +39,7 @@ import xarray as xr
 from .. import geometry as _geo
 from ..errors import LayoutError, ParameterError, where
 from ..geometry._common import _Checked, _drop_unusable, _named, _plain, _without
-from ..geometry.inference import SHAPE_BOOT_DEFAULT
+from ..geometry.inference import CKA_BOOT_DEFAULT, SHAPE_BOOT_DEFAULT
 from ..geometry.rdm import _rdm
 from ..geometry.rsa import COMPARE_DEFAULT, _ereg, draws_ceiling
 from ..layouts import METRICS, SINGLE_SET_METRICS
@@ -363,18 +363,19 @@ METRIC_INFERENCE_FUNCTIONS = {**{k: f"{m}_bootstrap" for k, (m, _) in METRIC_INF
 _METRIC_INFERENCE_BASE: dict[str, dict[str, Any]] = {
     "crsa": {"rdm_method": "correlation", "compare_method": COMPARE_DEFAULT},
     "ersa": {"rdm_method": "correlation", "compare_method": COMPARE_DEFAULT, "alpha": 0.1, "test_size": 0.5, "split_seed": 0},
-    "cka": {},
+    "cka": {"debiased": False},
     "shape": {"alpha": 1.0, "center_columns": True, "zero_pad": True, "score_method": "angular"},
 }
 _PROCEDURE_OPTIONS = {"bootstrap": {"n_boot": 1000, "seed": 0, "level": 0.95}, "permutation": {"n_perm": 1000, "seed": 0}}
-#: options of one metric's procedure only: the shape bootstrap's interval (``method``)
-_KIND_OPTIONS: dict[str, dict[str, Any]] = {"shape_bootstrap": {"method": SHAPE_BOOT_DEFAULT}}
+#: options of one metric's procedure only: the shape and CKA bootstraps' interval (``method``)
+_KIND_OPTIONS: dict[str, dict[str, Any]] = {"shape_bootstrap": {"method": SHAPE_BOOT_DEFAULT},
+                                            "cka_bootstrap": {"method": CKA_BOOT_DEFAULT}}
 
 
 def metric_inference_options(kind: str) -> dict[str, Any]:
     """Parameters and defaults of a metric inference kind (e.g. ``"crsa_bootstrap"``): the metric's
     own options (``ersa``'s train / test split seed is ``split_seed``), then ``n_boot``, ``seed``,
-    ``level`` (bootstrap; shape also ``method``, its interval) or ``n_perm``, ``seed`` (permutation)."""
+    ``level`` (bootstrap; shape and cka also ``method``, its interval) or ``n_perm``, ``seed`` (permutation)."""
     metric, procedure = METRIC_INFERENCE_KINDS[kind]
     return {**_METRIC_INFERENCE_BASE[metric], **_PROCEDURE_OPTIONS[procedure], **_KIND_OPTIONS.get(kind, {})}
 
@@ -396,7 +397,7 @@ def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, An
     checks (:func:`check_params`; ``compare_method`` by its canonical name, so ``"corr"`` and
     ``"pearson"`` key one entry, and only the comparisons the resampling offers:
     Pearson, Spearman, cosine), then ``n_boot`` / ``n_perm`` (ints >= 1), ``seed`` (int >= 0),
-    ``level`` (in (0, 1)) and shape's interval ``method``.
+    ``level`` (in (0, 1)) and shape's and cka's interval ``method``.
 
     Parameters
     ----------
@@ -416,6 +417,7 @@ def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, An
         One line ``<function>: <message naming the option>``, the function that computes the
         kind (:data:`METRIC_INFERENCE_FUNCTIONS`).
     """
+    from ..geometry.cka_inference import check_cka_boot_method
     from ..geometry.shape_inference import check_shape_boot_method
     from ..kernels.compare import _normalize_compare_method
     from ..kernels.resample import _check_level
@@ -445,9 +447,9 @@ def check_inference_params(kind: str, params: Mapping[str, Any]) -> dict[str, An
         if "level" in p:
             p["level"] = _check_level(p["level"])
         if "method" in p:
-            p["method"] = check_shape_boot_method(p["method"])
+            p["method"] = {"shape": check_shape_boot_method, "cka": check_cka_boot_method}[metric](p["method"])
     except ParameterError as exc:
-        raise ParameterError(f"{caller}: {str(exc).removeprefix('shape_bootstrap: ')}") from None
+        raise ParameterError(f"{caller}: {str(exc).removeprefix(f'{caller}: ')}") from None
     checked = check_params(metric, {**metric_options(metric), **own}, caller=caller)  # the metric's own checks
     if metric == "ersa":
         checked["split_seed"] = checked.pop("seed")
@@ -460,8 +462,6 @@ def inference_params_of(metric: str, options: Mapping[str, Any], procedure: str,
     inference kind takes; ``ersa``'s ``seed`` is its ``split_seed``) plus ``extra``."""
     accepted = metric_inference_options(f"{metric}_{procedure}")
     opts = dict(options)
-    if metric == "cka" and opts.get("debiased"):
-        raise LayoutError("cka inference resamples the biased CKA; score it with debiased=False to bootstrap or permute it.")
     if metric == "ersa" and "seed" in opts:
         opts["split_seed"] = opts.pop("seed")
     out = {k: v for k, v in opts.items() if k in accepted and k not in _PROCEDURE_OPTIONS[procedure]}
@@ -473,15 +473,16 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
     """A metric inference entry from the loaded source and target sets.
 
     Every result names the metric's value ``score`` (a shape distance: lower is better, attr
-    ``lower_is_better``). Bootstrap (over stimuli, percentile interval; shape: ``method``'s, by
-    default centred on the estimate, and ``score_bias``): ``score_boot`` (boot), ``score_ci``
+    ``lower_is_better``). Bootstrap (over stimuli, percentile interval; shape and cka: ``method``'s,
+    by default centred on the estimate, and ``score_bias``): ``score_boot`` (boot), ``score_ci``
     (bound), ``boot_index``. Permutation: ``p`` (one-sided) and ``score_null`` (perm).
 
     =====================  ==========================================================================
     ``crsa_*``             :func:`neuroxr.geometry.inference.crsa_bootstrap` / ``rsa_permutation``
                            (Mantel: the source RDM's stimulus labels permuted)
     ``ersa_*``             :func:`neuroxr.geometry.inference.ersa_bootstrap` (test stimuli)
-    ``cka_*``              :func:`neuroxr.geometry.inference.cka_bootstrap` (the target's labels permuted)
+    ``cka_*``              :func:`neuroxr.geometry.inference.cka_bootstrap` (the target's labels permuted;
+                           ``debiased``: the debiased estimator, resampled over distinct stimuli)
     ``shape_*``            :func:`neuroxr.geometry.inference.shape_bootstrap` (fit distance on all stimuli)
     =====================  ==========================================================================
     """
@@ -517,7 +518,7 @@ def compute_inference(kind: str, source: xr.DataArray, target: xr.DataArray, par
         if "neuroid" in target.dims:
             a, b, counts = _cka_inputs(lambda: source, lambda: source, target, "cka_bootstrap", source)
         ds = gi.cka_bootstrap(a, b, n_boot=p["n_boot"] if boot else 1, seed=p["seed"], level=p.get("level", 0.95),
-                              n_perm=0 if boot else p["n_perm"])
+                              n_perm=0 if boot else p["n_perm"], **rest)
         ds.attrs.update(counts)  # the stimuli and neuroids _cka_inputs left out, as the cka entry counts them
         ds = ds.rename({v: v.replace("cka", "score") for v in ds.data_vars if v.startswith("cka")})
         if not boot:

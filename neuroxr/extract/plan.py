@@ -37,12 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import zarr
 
-from ..errors import ExtractionError, warn
+from ..errors import ExtractionError, StoreError, warn
 from ..sets import check_new_feature_sets
-from ..store import DATA_VAR, StudyStore, _check_name
-from ..store._zarr import attrs_edited
+from ..store import StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
@@ -510,8 +508,10 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
 def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray, identity: Identity | None = None) -> None:
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
-    A layer whose attrs were edited after the write (:func:`~neuroxr.store._zarr.attrs_edited`) is
-    refused first. Then shape, stimulus ids, the module stored, dtype, reduction (for PCA also the
+    It is read through :meth:`~neuroxr.StudyStore.read_set_index`, so a damaged layer (its attrs or
+    its arrays' metadata edited after the write, lost chunks: its reduction, pooling and identity
+    would then be no record of its data) is refused first, in the store's words. Then shape,
+    stimulus ids, the module stored, dtype, reduction (for PCA also the
     partition of the fit stimuli into ``partial_fit`` batches), the revision of a reduction where it
     changed the stored values (:func:`~neuroxr.extract.reduce.revision_problem`) and pooling are
     compared, then (with ``identity``) the digests of the model, the preprocessing and the stimuli
@@ -524,22 +524,19 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     ExtractionError
         One line naming the layer, what differs, and the fix (``overwrite=True``, another ``model_name``).
     """
-    g = zarr.open_group(store._zstore, path=path, mode="r")  # the store's own zarr store: its storage options
-    if attrs_edited(dict(g.attrs)):  # its reduction, pooling and identity are then no record of its data
-        raise ExtractionError(f"store {store.url!r}: layer {path!r} is complete but its attrs were edited after it was "
-                              "written (they no longer hash to the digest recorded then), so it cannot be checked against "
-                              "this extraction. Pass overwrite=True (neuroxr extract --overwrite) to recompute it, or "
-                              "extract under another model_name (--model-name).")
-    stored_red = g.attrs.get("reduction")
-    problems = []
     try:
-        shape = tuple(g[DATA_VAR].shape)
-    except KeyError:
-        shape = None
+        stored = store.read_set_index(path)
+    except StoreError as exc:  # damaged (or rewritten meanwhile): it cannot be checked against this extraction
+        what = f"store {store.url!r}: layer {path!r} is complete but damaged ({exc.problem})" if exc.problem else str(exc)
+        raise ExtractionError(f"{what.rstrip('.')}, so it cannot be checked against this extraction. Pass overwrite=True "
+                              "(neuroxr extract --overwrite) to recompute it, or extract under another model_name "
+                              "(--model-name).") from exc
+    attrs, shape, stored_ids = stored.attrs, stored.shape, stored.stimulus_id
+    stored_red = attrs.get("reduction")
+    problems = []
     if shape != (len(ids), lp.n_units):
         problems.append(f"it has shape {shape}, this extraction gives {(len(ids), lp.n_units)}")
     else:
-        stored_ids = np.array(np.asarray(g["stimulus_id"][:]).tolist(), dtype=str)
         other = np.setdiff1d(stored_ids, ids)
         if other.size:
             problems.append(f"{other.size} of its stimulus ids are not among these stimuli, e.g. {other[:3].tolist()}")
@@ -549,11 +546,11 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
     stored_spec = {k: stored_red.get(k) for k in REDUCTION_KEYS} if stored_red else None
     if stored_spec != lp.reduction:
         problems.append(f"its reduction {stored_spec} differs from {lp.reduction}")
-    if g.attrs.get("module_name") != lp.module_name:
-        problems.append(f"it holds the output of module {g.attrs.get('module_name')!r}, this extraction stores "
+    if attrs.get("module_name") != lp.module_name:
+        problems.append(f"it holds the output of module {attrs.get('module_name')!r}, this extraction stores "
                         f"module {lp.module_name!r} under that name")
-    if shape is not None and str(g[DATA_VAR].dtype) != lp.dtype:
-        problems.append(f"its dtype {str(g[DATA_VAR].dtype)!r} differs from {lp.dtype!r}")
+    if shape is not None and str(stored.dtype) != lp.dtype:
+        problems.append(f"its dtype {str(stored.dtype)!r} differs from {lp.dtype!r}")
     if stored_spec == lp.reduction and lp.reduction and lp.reduction["method"] == "pca" \
             and stored_red.get("fit_batches") != lp.fit_batches:
         problems.append(
@@ -562,18 +559,18 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
             f"memory_limit; None: not recorded)"
         )
     if stored_spec == lp.reduction and lp.reduction \
-            and (problem := revision_problem(stored_red, lp.dtype, g.attrs.get("source_dtype"))):
+            and (problem := revision_problem(stored_red, lp.dtype, attrs.get("source_dtype"))):
         problems.append(problem)
-    if g.attrs.get("pooling") != lp.pooling:
-        problems.append(f"its pooling {g.attrs.get('pooling')!r} differs from {lp.pooling!r}")
+    if attrs.get("pooling") != lp.pooling:
+        problems.append(f"its pooling {attrs.get('pooling')!r} differs from {lp.pooling!r}")
     if not problems and identity is not None:
-        stored = g.attrs.get(IDENTITY_ATTR)
-        differences = identity.differences(stored)
-        if differences is None or (not differences and uncovered(stored)):
+        recorded = attrs.get(IDENTITY_ATTR)
+        differences = identity.differences(recorded)
+        if differences is None or (not differences and uncovered(recorded)):
             what = ("records no identity of the model, preprocessing and stimuli it was extracted from (written by an "
                     "older neuroxr)" if differences is None else
-                    f"records an identity of version {stored['version']} (written by an older neuroxr), which does not "
-                    f"cover {uncovered(stored)}")
+                    f"records an identity of version {recorded['version']} (written by an older neuroxr), which does not "
+                    f"cover {uncovered(recorded)}")
             raise ExtractionError(
                 f"store {store.url!r}: layer {path!r} is complete but {what}, so it cannot be checked against this "
                 f"extraction. Pass overwrite=True (neuroxr extract --overwrite) to recompute it, leave it out of "

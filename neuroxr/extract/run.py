@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import zarr
 
-from ..errors import ExtractionError, no_effect
+from ..errors import ExtractionError, StoreError, no_effect
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import torch_module
@@ -207,15 +206,16 @@ def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli) -
     """``stim`` in the stimulus order of the model's layers already in ``store``: the first complete layer
     of ``features/<model_name>`` (in depth order) that holds exactly these stimulus ids sets the order,
     paired by id (a re-run given the same stimuli in another order skips and writes layers as a run in
-    that order does). Stimuli that no stored layer holds all of, alone, keep their order."""
+    that order does). Stimuli that no stored layer holds all of, alone, keep their order. A layer is
+    read through :meth:`~neuroxr.StudyStore.read_set_index`: a damaged one sets no order (where it is
+    asked for again, :func:`~neuroxr.extract.plan.check_compatible` refuses it, in the store's words)."""
     if store is None:
         return stim
     where = {sid: i for i, sid in enumerate(stim.ids.tolist())}
     for layer in store.layers(model_name):
         try:
-            g = zarr.open_group(store._zstore, path=f"features/{model_name}/{layer}", mode="r")
-            stored = np.asarray(g["stimulus_id"][:]).tolist()
-        except KeyError:  # a layer without ids: check_compatible names what it lacks
+            stored = store.read_set_index(f"features/{model_name}/{layer}").stimulus_id.tolist()
+        except StoreError:  # damaged, or rewritten meanwhile: its ids are no record
             continue
         if len(stored) != stim.n or any(str(sid) not in where for sid in stored):
             continue
@@ -283,7 +283,8 @@ def extract_features(
         parameters; token ids never are.
     store : StudyStore or str
         The study store (or its URL); a path or URL that holds no store yet is created when the
-        first layer is written (never by a dry run or a call refused by its checks).
+        extraction starts writing, after every check (never by a dry run or a call refused by its
+        checks; a pass that fails before its first layer is written leaves it valid and empty).
     model_name : str
         The ``<model>`` part of the entry path.
     layers : list of str, callable or None, default None
@@ -365,7 +366,7 @@ def extract_features(
     storage_options : mapping, optional
         fsspec options of a remote ``store`` given by its URL (``s3://...``), e.g. ``endpoint_url``;
         refused for a local store or a :class:`StudyStore` (which carries its own). The store is
-        opened with them, and created only when the first layer is written, as a local one.
+        opened with them, and created only when the extraction starts writing, as a local one.
 
     Returns
     -------

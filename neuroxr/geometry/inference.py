@@ -1,4 +1,4 @@
-"""Statistical inference for RSA and CKA (the shape metrics' in :mod:`neuroxr.geometry.shape_inference`): bootstrap over stimuli (and subjects) and permutation nulls.
+"""Statistical inference for RSA (CKA's in :mod:`neuroxr.geometry.cka_inference`, the shape metrics' in :mod:`neuroxr.geometry.shape_inference`): bootstrap over stimuli (and subjects) and permutation nulls.
 
 RSA pattern bootstrap (rsatoolbox's ``bootstrap_sample_pattern`` / ``eval_bootstrap_pattern``):
 a resample draws ``n`` stimuli with replacement and keeps every pair of *distinct* draws of the
@@ -35,16 +35,14 @@ import xarray as xr
 from ..errors import ParameterError, no_effect
 from ..kernels import resample as rs
 from ..kernels.compare import _flat
-from ..kernels.gram import double_center, linear_cka
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
-from .cka import _paired_grams
 from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
 from .rsa import COMPARE_DEFAULT, draws_ceiling
 from .rsa_resample import MIN_PAIRS, evaluate, prepare, vector
 
 __all__ = ["rsa_bootstrap", "crsa_bootstrap", "ersa_bootstrap", "rsa_permutation", "cka_bootstrap", "shape_bootstrap",
-           "RSA_BOOT_METHODS", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
+           "RSA_BOOT_METHODS", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT", "CKA_BOOT_METHODS", "CKA_BOOT_DEFAULT"]
 
 RSA_BOOT_METHODS = ("corr", "cosine", "spearman")
 _BATCH = 256
@@ -382,57 +380,6 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
                       attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed), "n_pairs_dropped": int(dropped)})
 
 
-def cka_bootstrap(
-    a: Any, b: Any, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95, n_perm: int = 0,
-    nan_policy: str = "propagate",
-) -> xr.Dataset:
-    """Bootstrap over stimuli (and optionally a permutation null) of linear CKA (biased estimator).
-
-    A resample's CKA is that of the resampled representations: the centred Grams restricted to
-    the drawn stimuli (``K[idx][:, idx]``, centred again). The permutation null permutes the
-    stimulus labels of ``b``. ``nan_policy``: as :func:`rsa_bootstrap` (a resample of a constant
-    representation has an undefined CKA).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``cka``, ``cka_boot`` (boot), ``cka_ci`` (bound), ``n_boot_undefined``; with ``n_perm`` also
-        ``p`` and ``cka_null``. Attrs ``n_stimuli`` and, as :func:`~neuroxr.geometry.cka` counts
-        them, ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
-    """
-    rs._check_level(level, "cka_bootstrap")
-    rs.check_nan_policy(nan_policy, "cka_bootstrap")
-    _one_bin(a, _named(a, "a"), "cka_bootstrap")
-    _one_bin(b, _named(b, "b"), "cka_bootstrap")
-    Ka, Kb, ia, _, counts = _paired_grams(a, b, "cka_bootstrap")
-    n = Ka.shape[0]
-    idx = rs.bootstrap_indices(n, n_boot, seed, caller="cka_bootstrap")
-
-    def batch_cka(K: np.ndarray, L: np.ndarray) -> np.ndarray:
-        Kc, Lc = double_center(K), double_center(L)
-        with np.errstate(invalid="ignore"):  # a constant input's zero Gram: NaN (its warning is given once)
-            return np.einsum("bij,bij->b", Kc, Lc) / np.sqrt(np.einsum("bij,bij->b", Kc, Kc) * np.einsum("bij,bij->b", Lc, Lc))
-
-    boot = np.empty(n_boot)
-    step = max(1, int(32 * 2**20 // (8 * n * n)))
-    for lo in range(0, n_boot, step):
-        sel = idx[lo : lo + step]
-        boot[lo : lo + step] = batch_cka(Ka[sel[:, :, None], sel[:, None, :]], Kb[sel[:, :, None], sel[:, None, :]])
-    out: dict[str, Any] = {
-        "cka": ((), float(linear_cka(Ka, Kb))), "cka_boot": (("boot",), boot),
-        "cka_ci": (("bound",), rs.percentile_interval(boot, level, nan_policy)), "boot_index": (("boot", "stimulus"), idx),
-    }
-    _undefined(out, {"cka": boot}, "cka_bootstrap", nan_policy)
-    if n_perm:
-        perms = rs.permutation_indices(n, n_perm, seed, "cka_bootstrap")
-        null = np.array([linear_cka(Ka, Kb[np.ix_(p, p)]) for p in perms])
-        out["cka_null"] = (("perm",), null)
-        out["p"] = ((), float(rs.permutation_pvalues(np.asarray([out["cka"][1]]), null[:, None])[0]))
-    return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},
-                      attrs={"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "n_perm": int(n_perm),
-                             "nan_policy": nan_policy, "n_stimuli": int(n), **counts, **input_labels(source=a, target=b)})
-
-
 def ersa_bootstrap(
     features: Any,
     neural: Any,
@@ -495,5 +442,6 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
     return out
 
 
-# the shape metrics' inference, importable from here
+# the shape metrics' and CKA's inference, importable from here
+from .cka_inference import CKA_BOOT_DEFAULT, CKA_BOOT_METHODS, cka_bootstrap  # noqa: E402
 from .shape_inference import SHAPE_BOOT_DEFAULT, SHAPE_BOOT_METHODS, shape_bootstrap  # noqa: E402

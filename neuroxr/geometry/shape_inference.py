@@ -15,9 +15,10 @@ from ._common import _named, _one_bin, input_labels
 
 __all__ = ["shape_bootstrap", "check_shape_boot_method", "SHAPE_BOOT_METHODS", "SHAPE_BOOT_DEFAULT"]
 
-#: intervals of :func:`shape_bootstrap` (``method``) and its default (docs/inference.md, "Shape metrics")
-SHAPE_BOOT_METHODS = ("centred", "percentile", "basic")
-SHAPE_BOOT_DEFAULT = "centred"
+#: intervals of :func:`shape_bootstrap` (``method``) and its default (docs/inference.md, "Shape metrics"):
+#: those of every bootstrap with biased resamples (:data:`neuroxr.kernels.resample.BIAS_BOOT_METHODS`)
+SHAPE_BOOT_METHODS = rs.BIAS_BOOT_METHODS
+SHAPE_BOOT_DEFAULT = rs.BIAS_BOOT_DEFAULT
 
 
 def _shape_arrays(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, int]]:
@@ -66,12 +67,8 @@ def _weighted_rows(A: np.ndarray, w: np.ndarray, center: bool) -> np.ndarray:
 def check_shape_boot_method(method: Any) -> str:
     """:func:`shape_bootstrap`'s interval ``method`` checked (one-line :class:`~neuroxr.errors.ParameterError`;
     ``"bca"`` refused with the reason), before any data is read."""
-    if method == "bca":
-        raise ParameterError("shape_bootstrap: method='bca' is not offered: resampled fit distances are biased low, often all "
-                             "below the estimate, which makes BCa's bias correction infinite; pass method='centred' or 'basic'.")
-    if method not in SHAPE_BOOT_METHODS:
-        raise ParameterError(f"shape_bootstrap: method must be one of {SHAPE_BOOT_METHODS}; got {method!r}.")
-    return method
+    return rs.check_bias_boot_method(method, "shape_bootstrap", "resampled fit distances are biased low, often all below "
+                                     "the estimate, which makes BCa's bias correction infinite")
 
 
 def shape_bootstrap(
@@ -173,8 +170,7 @@ def shape_bootstrap(
         w = np.bincount(idx[b], minlength=n).astype(float)
         boot[b] = fit_distance(_weighted_rows(Xq, w, center_columns), _weighted_rows(Yq, w, center_columns))
     d0 = float(metric.fit_distance(X, Y))
-    interval = {"centred": rs.centred_interval, "basic": rs.basic_interval}.get(method)
-    ci = rs.percentile_interval(boot, level, nan_policy) if interval is None else interval(np.asarray(d0), boot, level, nan_policy)
+    ci = rs.bias_interval(method, np.asarray(d0), boot, level, nan_policy)
     out: dict[str, Any] = {
         "distance": ((), d0), "distance_boot": (("boot",), boot), "distance_ci": (("bound",), ci),
         "distance_bias": ((), float(rs.bootstrap_bias(np.asarray(d0), boot))), "boot_index": (("boot", "stimulus"), idx),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..backend import get_namespace
 from ..errors import LayoutError, too_few_stimuli
 from .gram_rows import uncentered_shift
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 from .stats import column_tol, no_variance, rounding_tol
 
 __all__ = ["centered_gram", "double_center", "covariance_eigenvalues", "variance_totals", "constant_features",
-           "effective_dimensionality", "linear_cka"]
+           "effective_dimensionality", "linear_cka", "resampled_hsic_unbiased", "resampled_cka_debiased"]
 
 
 def centered_gram(stats: GramStats) -> Any:
@@ -164,6 +166,104 @@ def _hsic_unbiased(K: Any, L: Any) -> Any:
         + sK * sL / ((n - 1) * (n - 2))
         - 2.0 / (n - 2) * xp.sum(rK * rL, axis=-1)
     )
+
+
+def _n_distinct_quadruples(W: np.ndarray) -> np.ndarray:
+    """``N4``: the sum of ``w_a w_b w_c w_d`` over ordered 4-tuples of distinct stimuli, ``24 e_4(w)``
+    (the elementary symmetric polynomial of each row of ``W``), built one stimulus at a time (every
+    term positive: no cancellation, whatever the counts); 0 for fewer than 4 stimuli drawn."""
+    e1, e2, e3, e4 = (np.zeros(W.shape[0]) for _ in range(4))
+    for w in W.T:
+        e4, e3, e2, e1 = e4 + w * e3, e3 + w * e2, e2 + w * e1, e1 + w
+    return 24 * e4
+
+
+def _weights(W: Any) -> tuple[np.ndarray, ...]:
+    """``(w, w^2, w^3, W1 = sum w, P2 = sum w^2, N4)`` of the counts ``W`` (B, n), for :func:`_hsic_of`."""
+    W = np.asarray(W, dtype=float)
+    W2 = W * W
+    return W, W2, W2 * W, W.sum(axis=1), W2.sum(axis=1), _n_distinct_quadruples(W)
+
+
+def _gram_side(K: Any, wts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(K~, W K~, W^2 K~)``: the Gram without its diagonal and its products with the counts and
+    their squares (rows ``(K~w)_a``, ``(K~w^2)_a``; ``K~`` symmetric)."""
+    Kt = np.asarray(K, dtype=float) * (1.0 - np.eye(K.shape[0]))
+    return Kt, wts[0] @ Kt, wts[1] @ Kt
+
+
+def _hsic_of(k: tuple[np.ndarray, ...], l: tuple[np.ndarray, ...], wts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """:func:`resampled_hsic_unbiased` of two :func:`_gram_side` and :func:`_weights`."""
+    def dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:  # sum_a A_ba B_ba, per resample b
+        return np.einsum("ba,ba->b", A, B)
+
+    (Kt, KW, KW2), (Lt, LW, LW2), (W, W2, W3, W1, P2, n4) = k, l, wts
+    M = Kt * Lt
+    MW, MW2 = W @ M, W2 @ M
+    m11, m21, m31, t2 = dot(MW, W), dot(MW, W2), dot(MW, W3), dot(MW2, W2)  # w'Mw, (w^2)'Mw, (w^3)'Mw, T2
+    P = KW * LW
+    t3 = dot(P, W2) - t2  # also G(w^2, w, w)
+    A = (W1 * W1 - P2) * m11 - 4 * W1 * m21 + 4 * m31 + 2 * t2
+    B = dot(KW, W) * dot(LW, W) - 4 * t3 - 2 * t2
+    C = W1 * (dot(P, W) - m21) - t3 - (dot(KW2 * LW + KW * LW2, W) - 2 * m31)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n4 > 0, (A + B - 2 * C) / np.where(n4 > 0, n4, 1.0), np.nan)
+
+
+def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
+    """The unbiased HSIC (Song et al. 2012) of bootstrap resamples: the U-statistic over the tuples of
+    draws of *distinct* stimuli.
+
+    A resample with counts ``w`` (stimulus ``a`` drawn ``w_a`` times) repeats stimuli; two copies of
+    one stimulus are not two samples, so its HSIC is the average of Song et al.'s kernel over the
+    resample's ordered index 4-tuples whose four stimuli are distinct, i.e. over the ordered tuples
+    ``(a, b, c, d)`` of distinct stimuli weighted by ``w_a w_b w_c w_d`` ::
+
+        HSIC = sum w_a w_b w_c w_d (K_ab L_ab + K_ab L_cd - 2 K_ab L_ac) / N4,   N4 = 24 e_4(w)
+
+    With every ``w = 1`` this is Song et al.'s estimator (:func:`_hsic_unbiased` times
+    ``1 / (n (n - 3))``). Summed over the 24 orders of each set of 4 stimuli (which share a weight)
+    the term does not change when a Gram is centred again (``K_ab + f_a + f_b + c``), so neither
+    does the result: it does not matter where the Grams are centred (centred Grams round least).
+    In closed form, with ``K~``, ``L~`` the Grams without their diagonal, ``M = K~ * L~``,
+    ``W1 = sum w``, ``P2 = sum w^2`` and the sums over ordered tuples of distinct stimuli ::
+
+        A = sum w_a w_b w_c w_d K_ab L_ab = (W1^2 - P2) w'Mw - 4 W1 (w^2)'Mw + 4 (w^3)'Mw + 2 T2
+        B = sum w_a w_b w_c w_d K_ab L_cd = (w'K~w)(w'L~w) - 4 T3 - 2 T2
+        C = sum w_a w_b w_c w_d K_ab L_ac = W1 G(w, w, w) - G(w^2, w, w) - G(w, w^2, w) - G(w, w, w^2)
+        G(x, y, z) = sum_{a,b,c} x_a y_b z_c K_ab L_ac = sum_a x_a (K~y)_a (L~z)_a - x' M (y * z)
+        T2 = (w^2)' M (w^2),  T3 = G(w^2, w, w) = sum_a w_a^2 (K~w)_a (L~w)_a - T2
+
+    and ``HSIC = (A + B - 2 C) / N4`` (docs/inference.md "CKA" derives each line). NumPy arrays;
+    ``O(n^2)`` per resample (six ``(B, n) @ (n, n)`` products).
+
+    Parameters
+    ----------
+    K, L : ndarray, shape (n, n)
+        Symmetric Grams of the ``n`` stimuli (their diagonals are not read).
+    W : ndarray, shape (B, n)
+        Counts of each stimulus in each of ``B`` resamples (0: not drawn).
+
+    Returns
+    -------
+    ndarray, shape (B,)
+        NaN for a resample of fewer than 4 distinct stimuli (no tuple of 4: undefined).
+    """
+    wts = _weights(W)
+    k = _gram_side(K, wts)
+    return _hsic_of(k, k if L is K else _gram_side(L, wts), wts)
+
+
+def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
+    """Debiased linear CKA of bootstrap resamples, ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` of
+    :func:`resampled_hsic_unbiased`; NaN where that is undefined or the denominator is not positive,
+    as :func:`linear_cka`. Shapes as :func:`resampled_hsic_unbiased`; returns (B,)."""
+    wts = _weights(W)
+    k, l = _gram_side(K, wts), _gram_side(L, wts)
+    kl, kk, ll = _hsic_of(k, l, wts), _hsic_of(k, k, wts), _hsic_of(l, l, wts)
+    den = kk * ll
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, kl / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
 
 
 def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -> float:

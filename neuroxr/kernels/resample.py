@@ -48,6 +48,10 @@ __all__ = [
     "basic_interval",
     "centred_interval",
     "bootstrap_bias",
+    "bias_interval",
+    "check_bias_boot_method",
+    "BIAS_BOOT_METHODS",
+    "BIAS_BOOT_DEFAULT",
     "bca_interval",
     "check_nan_policy",
     "undefined_resamples",
@@ -401,6 +405,32 @@ def centred_interval(theta: np.ndarray, boot: np.ndarray, level: float = 0.95, n
     ndarray, shape (2, ...)
     """
     return percentile_interval(boot, _check_level(level, "centred_interval"), nan_policy) - bootstrap_bias(theta, boot)[None]
+
+
+#: Intervals of a bootstrap whose resamples are biased against the estimate (the shape metrics' fit
+#: distance, CKA): ``method`` of :func:`bias_interval`, default ``"centred"`` (docs/inference.md)
+BIAS_BOOT_METHODS = ("centred", "percentile", "basic")
+BIAS_BOOT_DEFAULT = "centred"
+
+
+def check_bias_boot_method(method: Any, caller: str, why_not_bca: str) -> str:
+    """``method`` of :func:`bias_interval` checked: one of :data:`BIAS_BOOT_METHODS`, or a one-line
+    :class:`~neuroxr.errors.ParameterError` starting with ``caller`` (``"bca"``: refused, saying
+    ``why_not_bca``)."""
+    if method == "bca":
+        raise ParameterError(f"{caller}: method='bca' is not offered: {why_not_bca}; pass method='centred' or 'basic'.")
+    if method not in BIAS_BOOT_METHODS:
+        raise ParameterError(f"{caller}: method must be one of {BIAS_BOOT_METHODS}; got {method!r}.")
+    return method
+
+
+def bias_interval(method: str, theta: np.ndarray, boot: np.ndarray, level: float = 0.95,
+                  nan_policy: str = "propagate") -> np.ndarray:
+    """The interval ``method`` (:data:`BIAS_BOOT_METHODS`) of ``boot`` around ``theta``:
+    :func:`centred_interval`, :func:`percentile_interval` or :func:`basic_interval`, shape (2, ...)."""
+    if method == "percentile":
+        return percentile_interval(boot, level, nan_policy)
+    return {"centred": centred_interval, "basic": basic_interval}[method](theta, boot, level, nan_policy)
 
 
 def bca_interval(theta: np.ndarray, boot: np.ndarray, jack: np.ndarray, level: float = 0.95,

@@ -4,6 +4,7 @@ temporal-generalisation heatmap (``time_bin_train x time_bin_test``)."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -242,7 +243,8 @@ def temporal_generalization_heatmap(
     return fig
 
 
-def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tuple[str, str, Figure]]:
+def temporal_generalization_figures(store: Any, stat: str = "median",
+                                    damage: Mapping[str, str] | None = None) -> list[tuple[str, str, Figure]]:
     """The heatmaps of a store's temporal-generalisation entries, as the report lists figures.
 
     Parameters
@@ -251,16 +253,20 @@ def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tu
         The store (a path is opened read-only).
     stat : {"median", "mean"}, default "median"
         Summary over targets per cell.
+    damage : mapping, optional
+        ``path -> problem`` of a scan of the store already made (:meth:`~neuroxr.store.StudyStore.damaged`):
+        an entry it names is not drawn (:func:`~neuroxr.entries.layout.read_entry`).
 
     Returns
     -------
     list of (caption, file stem, Figure)
         One per complete, current entry of kind ``temporal_generalization`` (stale ones are left
         out; a pair with entries of several parameter sets gets one figure each, its parameters
-        in the caption), in listing order. An entry that cannot be read (e.g. damaged) gets a
-        panel of text instead, its caption naming the entry and why.
+        in the caption), in listing order. An entry that cannot be read or that the store names
+        damaged gets a panel of text instead, its caption naming the entry and why.
     """
     from ..entries import list_entries
+    from ..entries.layout import read_entry
     from ..store import StudyStore
 
     if not isinstance(store, StudyStore):
@@ -273,7 +279,7 @@ def temporal_generalization_figures(store: Any, stat: str = "median") -> list[tu
         name = f"{r.source}__{r.target}" + (f"__{r.key}" if dup else "")
         stem = "tg_" + "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
         try:
-            ds = store.read_dataset(r.path).load()
+            ds = read_entry(store, r.path, damage).load()
         except Exception as exc:  # one damaged entry must not stop the report: a panel says why
             why = f"{type(exc).__name__}: {exc}"
             fig = Figure(figsize=(6, 1.2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +52,36 @@ def _params(rows: pd.DataFrame) -> str:
     return "; ".join(dict.fromkeys(rows["parameters"].astype(str)))
 
 
-def headline_figures(headline: pd.DataFrame) -> Figures:
+def headline_figures(headline: pd.DataFrame, note: str = "") -> Figures:
+    """The headline's rows (:func:`neuroxr.plot.best_layer_intervals`); the caption adds ``note`` (e.g.
+    :func:`neuroxr.report.headline.coarse_note`) and names the rows whose comparison left out damaged
+    or unreadable entries (an ``error``, :func:`neuroxr.report.headline.left_out`)."""
     from ..plot import best_layer_intervals
+    from .headline import row_label
 
     if not len(headline):
         return []
-    return [("Best layer per model and region (held-out targets)", "headline", best_layer_intervals(headline))]
+    caption = "Best layer per model and region (held-out targets)"
+    if "error" in headline:
+        marked = [row_label(r) for r in headline.itertuples() if r.error]
+        caption += f". Compared without damaged or unreadable entries (see error in the table): {'; '.join(marked)}"
+    return [(" ".join(filter(None, [caption + ".", note])), "headline", best_layer_intervals(headline))]
 
 
-def reliability_figures(store: StudyStore, reps: int, seed: int) -> tuple[Figures, list[str]]:
+def reliability_figures(store: StudyStore, reps: int, seed: int,
+                        damage: Mapping[str, str] | None = None) -> tuple[Figures, list[str]]:
+    """A split-half reliability histogram per neural set, and notes for the sets drawn none; a set
+    the store's scan names damaged (``damage``: ``path -> problem`` of
+    :meth:`~neuroxr.store.StudyStore.damaged`) is not read, a note says why."""
     from ..plot import reliability_histogram
     from ..predictivity import split_half_reliability
 
     figures: Figures = []
     notes: list[str] = []
     for name in store.neural_sets():
+        if damage and f"neural/{name}" in damage:
+            notes.append(f"{name}: no reliability figure (the set is damaged: {damage[f'neural/{name}']}).")
+            continue
         try:
             neural = store.read_neural(name)
             if neural.sizes["repeat"] < 2:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,11 +31,15 @@ from ..alignment import canonical_order
 from ..sweep.gather import _included
 from .table import figure_entries
 
-__all__ = ["HEADLINE_COLUMNS", "headline", "target_table"]
+__all__ = ["HEADLINE_COLUMNS", "LEVEL", "headline", "target_table", "left_out", "lost_entries", "median_coverage_bound", "coarse_note"]
 
 #: columns of :func:`headline`, in order
 HEADLINE_COLUMNS = ["direction", "model", "neural", "region", "best_layer", "test_ev", "ci_low", "ci_high", "ceiling",
                     "selection_ev", "n_selection", "n_test", "n_unscored", "n_layers", "parameters"]
+
+
+#: the level of the headline interval
+LEVEL = 0.95
 
 
 def _rep_mean(ds: xr.Dataset, var: str, tdim: str) -> np.ndarray:
@@ -101,7 +106,7 @@ def _bootstrap_median(values: np.ndarray, n_boot: int, seed: int, stream: int) -
     if values.size < 2:
         return np.nan, np.nan
     idx = rs.bootstrap_indices(values.size, n_boot, seed, stream=stream)
-    lo, hi = rs.percentile_interval(np.median(values[idx], axis=1), 0.95)
+    lo, hi = rs.percentile_interval(np.median(values[idx], axis=1), LEVEL)
     return float(lo), float(hi)
 
 
@@ -155,3 +160,99 @@ def headline(targets: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.
                      "n_unscored": b.n_unscored, "n_layers": b.n_layers,
                      "parameters": "; ".join(dict.fromkeys(g["parameters"])) if "parameters" in g else ""})
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
+
+
+def row_label(r: Any) -> str:
+    """A headline row as the headline figure labels it (direction, model, neural set, region, layer)."""
+    return " ".join(str(getattr(r, c)) for c in ("direction", "model", "neural", "region", "best_layer")
+                    if str(getattr(r, c)) not in ("all", "None"))
+
+
+def lost_entries(store: Any, damage: Mapping[str, str], listed: Any) -> pd.DataFrame:
+    """Rows, as :func:`neuroxr.report.score_table`'s, of the forward/reverse score entries (or pair
+    groups) that ``damage`` (``path -> problem`` of :meth:`~neuroxr.store.StudyStore.damaged`) names and
+    that no table lists (``listed``: the paths that are): their document is lost or garbled, so Zarr
+    cannot open them. Labels from the path and the store's sets; ``current`` true (a lost document
+    cannot tell), ``error`` the problem."""
+    from .table import _parse
+
+    rows = []
+    for path, problem in damage.items():
+        parts = path.split("/")
+        if path in listed or len(parts) < 3 or parts[0] != "scores" or parts[1] not in ("forward", "reverse") \
+                or "__" not in parts[2]:
+            continue
+        source, _, target = parts[2].partition("__")
+        e = _parse(store, parts[1], source, target, {})
+        rows.append({"direction": parts[1], "source": source, "target": target, "model": e.model, "layer": e.layer,
+                     "neural": e.neural, "region": e.region, "current": True, "in_figures": False, "path": path,
+                     "error": problem})
+    return pd.DataFrame(rows, columns=["direction", "source", "target", "model", "layer", "neural", "region", "current",
+                                       "in_figures", "path", "error"])
+
+
+def left_out(best: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``best`` with an ``error`` column naming, per row, the current entries of its comparison that
+    are damaged or cannot be read, when some row has one (else ``best`` unchanged).
+
+    Such an entry never takes part in the headline (:func:`target_table` uses readable entries only):
+    the row compares the other layers, and its best layer could be the one left out. A comparison's
+    entries are the forward/reverse rows of ``table`` of the same direction, model and neural set
+    and the row's region, or (forward) of the whole set when no readable entry of that layer scores
+    the region itself (its neuroids give the region's targets), whatever their parameters (a damaged
+    entry can change which parameter set is drawn).
+
+    Parameters
+    ----------
+    best : pandas.DataFrame
+        :func:`headline`.
+    table : pandas.DataFrame
+        :func:`neuroxr.report.score_table` the headline was computed from (and :func:`lost_entries`:
+        entries no table lists).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``best``, with ``error`` (empty where nothing was left out) after its columns when some row
+        has one; its numbers are kept (those of the entries compared).
+    """
+    bad = table[(table["error"] != "") & table["current"].astype(bool) & table["direction"].isin(["forward", "reverse"])]
+    if not len(bad) or not len(best):
+        return best
+    ok = figure_entries(table)
+    scored = set(zip(ok["direction"], ok["model"], ok["layer"], ok["neural"], ok["region"]))
+    errors = []
+    for b in best.itertuples():
+        paths = [r.path for r in bad.itertuples() if (r.direction, r.model, r.neural) == (b.direction, b.model, b.neural)
+                 and (r.region == b.region or (r.direction == "forward" and r.region == "all"
+                                               and (r.direction, r.model, r.layer, r.neural, b.region) not in scored))]
+        errors.append(f"compared without {len(paths)} damaged or unreadable "
+                      f"{'entry' if len(paths) == 1 else 'entries'} ({', '.join(paths)}); compute again" if paths else "")
+    if not any(errors):
+        return best
+    return best.assign(error=errors)
+
+
+def median_coverage_bound(n: int) -> float:
+    """The most often a range between the lowest and the highest of ``n`` values, drawn independently
+    from a continuous distribution, holds that distribution's median: ``1 - 2 ** (1 - n)`` (all ``n``
+    values fall on one side of it with probability ``2 * 0.5 ** n``). A percentile bootstrap interval
+    of the median of ``n`` values lies within that range (every resample's median does), so it holds
+    the median of all such targets at most this often: 0.5 for 2 values, 0.75 for 3, 0.875 for 4,
+    0.9375 for 5, below :data:`LEVEL` for 5 or fewer."""
+    return 1.0 - 2.0 ** (1 - int(n))
+
+
+def coarse_note(best: pd.DataFrame) -> str:
+    """A sentence naming the rows of :func:`headline` whose interval rests on so few test targets that
+    it cannot hold :data:`LEVEL` of the time (:func:`median_coverage_bound`); empty when there are none."""
+    rows = [r for r in best.itertuples()
+            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high) and median_coverage_bound(r.n_test) < LEVEL]
+    if not rows:
+        return ""
+    named = "; ".join(f"{row_label(r)} (n_test {int(r.n_test)}: at most {100 * median_coverage_bound(r.n_test):g} %)"
+                      for r in rows)
+    return (f"Coarse intervals: {named}: an interval from so few test targets stays within their EVs' range, which "
+            f"holds the median over all such targets at most 1 - 2^(1 - n_test) of the time, not {100 * LEVEL:g} %; "
+            f"read it as a rough range.")
+

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..entries import list_entries
 from ..entries.kinds import DIRECTION_INFERENCE_KINDS, INFERENCE_KINDS
-from ..entries.layout import LIST_COLUMNS
+from ..entries.layout import LIST_COLUMNS, read_entry
 from ..predictivity.inference import applicable_options
 from ..store import StudyStore
 from ..sweep._util import per_bin
@@ -34,7 +34,8 @@ INFERENCE_NOTE = (
     "(100 ceiling / [ceiling_high, ceiling_low] %). Figures: * marks p <= 0.05. Current entries only, one row per "
     "parameter set (parameters: those of the score that differ from the defaults; of several resample counts, the "
     "largest); the figures draw one set per direction and model, the one most rows hold. error: an entry that could not be read "
-    "(e.g. damaged; compute it again), its numbers left empty; such a row is not drawn."
+    "or that the store names damaged, even in an array the table does not read (compute it again), its numbers left "
+    "empty; such a row is not drawn."
 )
 
 
@@ -82,14 +83,16 @@ def _with_errors(out: pd.DataFrame, columns: list[str]) -> list[str]:
     return columns + (["error"] if "error" in out and (out["error"].fillna("") != "").any() else [])
 
 
-def inference_table(store: StudyStore) -> pd.DataFrame:
+def inference_table(store: StudyStore, damage: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per (direction, source, target, score parameters) with complete current inference
     entries (stale ones are left out): labels as in the score table, ``median_ev``, its interval,
     ``median_p``, ``parameters`` (non-default score parameters, and a bootstrap's ``level``,
     ``method`` or ``over`` away from their defaults: a row of their own), ``error`` (the entries of the row
-    that could not be read, e.g. damaged, and why; their numbers are left empty; empty when none) and
-    ``in_figures`` (the figures draw one parameter set per direction and model, the one most rows hold,
-    as the score figures; never a row with an ``error``)."""
+    that could not be read or that the store names damaged, even in an array the table does not read
+    (:func:`~neuroxr.entries.layout.read_entry`; ``damage``: ``path -> problem`` of a scan of the store
+    already made), and why; their numbers are left empty; empty when none) and ``in_figures`` (the
+    figures draw one parameter set per direction and model, the one most rows hold, as the score
+    figures; never a row with an ``error``)."""
     entries = _current_entries(store, list(DIRECTION_INFERENCE_KINDS))
     entries = entries.sort_values("kind", key=lambda k: k.str.endswith("_permutation"), kind="stable")  # bootstraps first
     rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -106,7 +109,7 @@ def inference_table(store: StudyStore) -> pd.DataFrame:
         parsed = None
         n = "n_boot" if procedure == "bootstrap" else "n_perm"
         try:  # a time-resolved entry: a row per bin, as the sweep's table
-            whole = store.read_dataset(e.path)
+            whole = read_entry(store, e.path, damage)
             summaries = [(cols, inference_summary(ds, procedure)) for cols, ds in per_bin(whole)]
             count, attrs, failed = int(whole.attrs[n]), dict(whole.attrs), None
         except Exception as exc:  # one damaged entry must not stop the report: its row says why
@@ -142,30 +145,32 @@ METRIC_INFERENCE_DISPLAY = ["metric", "source", "target", "parameters", "score",
                             "n_boot", "n_boot_undefined", "p", "n_perm"]
 METRIC_INFERENCE_NOTE = (
     "score: the metric on all stimuli (shape: a distance, lower = more similar); [score_low, score_high]: "
-    "bootstrap interval over stimuli of the kind named by interval (percentile; shape: by default centred on the "
-    "distance, since resampled fit distances are biased low); p: one-sided permutation p-value (stimulus labels of "
+    "bootstrap interval over stimuli of the kind named by interval (percentile; shape and cka: by default centred on "
+    "the score, since resampled fit distances are biased low and resampled biased CKA high); p: one-sided permutation p-value (stimulus labels of "
     "one side permuted). n_boot_undefined: of the n_boot resamples, those whose score is undefined (e.g. too few "
     "distinct stimuli drawn); any makes the interval NaN (nan_policy='propagate', as scipy.stats.bootstrap). "
     "One row per parameter set; a bootstrap's level or interval away from its default is a row of "
     "its own (in parameters), which the permutation test of the same score joins. error: an entry that could not "
-    "be read (e.g. damaged; compute it again), its numbers left empty."
+    "be read or that the store names damaged, even in an array the table does not read (compute it again), its "
+    "numbers left empty."
 )
 
 
 def _interval(kind: str, row: Any) -> str:
-    """The interval of a metric bootstrap entry: shape's ``method``, else the percentile interval."""
+    """The interval of a metric bootstrap entry: shape's or cka's ``method``, else the percentile interval."""
     from ..entries import KINDS
 
     return str(row.method) if "method" in KINDS[kind].defaults else "percentile"
 
 
-def metric_inference_table(store: StudyStore) -> pd.DataFrame:
+def metric_inference_table(store: StudyStore, damage: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per (metric, source, target, metric parameters, interval options) with complete
     current metric inference entries (crsa, ersa, cka, shape; stale ones left out): ``score``, its
     bootstrap interval and ``interval`` (its kind), ``p`` and ``parameters`` (a bootstrap's
     ``level`` or ``method`` away from its default is a row of its own, as in :func:`inference_table`;
-    a permutation entry fills every bootstrap row of its score). An entry that cannot be read (e.g.
-    damaged) leaves its numbers empty and is named, with why, in an ``error`` column (only when some row has one)."""
+    a permutation entry fills every bootstrap row of its score). An entry that cannot be read or that
+    the store names damaged (as in :func:`inference_table`, ``damage`` too) leaves its numbers empty
+    and is named, with why, in an ``error`` column (only when some row has one)."""
     from ..entries.metrics import METRIC_INFERENCE_KINDS
 
     entries = _current_entries(store, list(METRIC_INFERENCE_KINDS))
@@ -179,7 +184,7 @@ def metric_inference_table(store: StudyStore) -> pd.DataFrame:
         if procedure == "permutation":  # the rows of the bootstraps of the same score, else its own
             keys = [k for k, t in scores.items() if k[:3] == keys[0][:3] and t == e.parameters] or keys
         try:
-            ds = store.read_dataset(e.path)
+            ds = read_entry(store, e.path, damage)
             n = "n_boot" if procedure == "bootstrap" else "n_perm"
             values = {"score": float(ds["score"]), n: int(ds.attrs[n]),
                       **(metric_bootstrap_summary(ds) if procedure == "bootstrap" else {"p": float(ds["p"])})}

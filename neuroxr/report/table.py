@@ -27,14 +27,15 @@ import xarray as xr
 
 from ..attrs import decode_attrs
 from ..entries.kinds import DIRECTION_KINDS as DIRECTIONS
-from ..entries.layout import LIST_COLUMNS, list_entries
+from ..entries.layout import LIST_COLUMNS, list_entries, read_entry
 from ..errors import LayoutError
 from ..sets import SetRef, resolve
 from ..store import StudyStore
 from ..sweep._util import EXCLUDED_COUNTS, as_counts, excluded_counts, included_summary
 
 __all__ = ["ReportEntry", "score_table", "metric_table", "provenance_table", "stack_layers", "open_store", "figure_entries",
-           "ev_summary", "entry_parameters", "parameter_text", "selection_notes", "TABLE_COLUMNS", "METRIC_COLUMNS"]
+           "ev_summary", "entry_parameters", "parameter_text", "selection_notes", "damage_by_path",
+           "TABLE_COLUMNS", "METRIC_COLUMNS"]
 
 #: columns of :func:`score_table`, in order
 TABLE_COLUMNS = [
@@ -298,7 +299,7 @@ def selection_notes(table: pd.DataFrame, scores: Mapping[tuple[str, str, str], x
     Returns
     -------
     list of str
-        Per comparison with current entries of other parameters, stale or unreadable entries:
+        Per comparison with current entries of other parameters, stale, damaged or unreadable entries:
         the parameter set drawn and what was left out (the entries stay in the tables).
     """
     timed = {k for k, ds in scores.items() if "time_bin" in ds.dims}
@@ -328,7 +329,8 @@ def selection_notes(table: pd.DataFrame, scores: Mapping[tuple[str, str, str], x
                 if missing:
                     text += f"; not drawn, no current entry (compute again): {', '.join(missing)}"
             if bad:
-                text += f"; left out: {_n(len(bad), 'unreadable entry', 'unreadable entries')}"
+                text += (f"; left out: {_n(len(bad), 'damaged or unreadable entry', 'damaged or unreadable entries')} "
+                         f"(see error in the table; compute them again)")
             lines.append(text + ".")
     return lines
 
@@ -343,18 +345,30 @@ def open_store(store: StudyStore | str | os.PathLike) -> StudyStore:
     return store if isinstance(store, StudyStore) else StudyStore(store, mode="r")
 
 
+def damage_by_path(found: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """``path -> problem`` (the first one per path) of :meth:`~neuroxr.store.StudyStore.damaged`."""
+    out: dict[str, str] = {}
+    for path, problem in found:
+        out.setdefault(path, problem)
+    return out
+
+
 def _complete(store: StudyStore, kinds: Sequence[str]) -> pd.DataFrame:
     entries = list_entries(store)
     return entries[entries["kind"].isin(kinds) & entries["complete"]]
 
 
-def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, dict[tuple[str, str, str], xr.Dataset]]:
+def score_table(store: StudyStore | str | os.PathLike, damage: Mapping[str, str] | None = None,
+                ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], xr.Dataset]]:
     """Summarise every complete score entry of a store.
 
     Parameters
     ----------
     store : StudyStore, str or os.PathLike
         The store (a path/URL is opened read-only).
+    damage : mapping, optional
+        ``path -> problem`` of a scan of the store (:meth:`~neuroxr.store.StudyStore.damaged`)
+        already made; see :func:`~neuroxr.entries.layout.read_entry`.
 
     Returns
     -------
@@ -367,7 +381,8 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
         and figures use: current, readable, and per comparison (the layers of one direction,
         model and neural set; the sources of one time-resolved target) the entries of one
         parameter set, the one held by the most entries (ties: the first by its parameter text).
-        An entry that cannot be read keeps its row with the reason in ``error``.
+        An entry that cannot be read, or that the store names damaged (:func:`~neuroxr.entries.layout.read_entry`), keeps
+        its row with the reason in ``error`` and its numbers empty.
     scores : dict
         ``(direction, source, target) -> Dataset``: per pair, the entry with ``in_figures``, else
         the first readable entry of the pair in the table's order.
@@ -380,7 +395,7 @@ def score_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, di
         row: dict[str, Any] = {"direction": direction, "source": source, "target": target, "error": "",
                                "parameters": params, "current": bool(ent.current), "path": ent.path}
         try:
-            ds = store.read_dataset(ent.path).load()
+            ds = read_entry(store, ent.path, damage).load()
             row.update(ev_summary(ds))
             loaded[ent.path] = ds
             if "time_bin" in ds.dims:
@@ -465,12 +480,15 @@ METRIC_COLUMNS = ["metric", "source", "target", "model", "layer", "value", "trai
                   "lower_is_better", "parameters", "current", "in_figures", "path", "error"]
 
 
-def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, dict[str, xr.Dataset]]:
+def metric_table(store: StudyStore | str | os.PathLike, damage: Mapping[str, str] | None = None,
+                 ) -> tuple[pd.DataFrame, dict[str, xr.Dataset]]:
     """Every complete metric entry (cRSA, eRSA, eReg, shape, CKA, dimensionality) of a store.
 
     Parameters
     ----------
     store : StudyStore, str or os.PathLike
+    damage : mapping, optional
+        As in :func:`score_table`.
 
     Returns
     -------
@@ -482,7 +500,8 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
         ``n_excluded_neuroids`` the entry's counts of what it dropped for missing trials (empty
         where it has none: written before the counts existed); ``parameters``,
         ``current`` and ``in_figures`` as in :func:`score_table` (a comparison: the layers of one
-        model for one metric).
+        model for one metric). An entry that cannot be read, or that the store names damaged,
+        keeps its row with the reason in ``error`` and its numbers empty.
     datasets : dict
         ``path -> Dataset`` of the readable entries.
     """
@@ -499,7 +518,7 @@ def metric_table(store: StudyStore | str | os.PathLike) -> tuple[pd.DataFrame, d
         ref = _ref(store, ent.source, ("features",))
         row["model"], row["layer"] = (ref.model, ref.layer) if ref is not None and ref.kind == "features" else (None, None)
         try:
-            ds = store.read_dataset(ent.path).load()
+            ds = read_entry(store, ent.path, damage).load()
             row["value"] = metric_value(ds)
             if "split" in ds["score"].dims and "train" in ds["split"]:
                 row["train_value"] = metric_value(ds, "train")

@@ -22,8 +22,8 @@ from ..store import StudyStore
 from ..sweep._util import as_counts
 from ..validation import check_bool, check_int
 from . import figures as F
-from .headline import headline, target_table
-from .table import metric_table, open_store, provenance_table, score_table, selection_notes
+from .headline import coarse_note, headline, left_out, lost_entries, target_table
+from .table import damage_by_path, metric_table, open_store, provenance_table, score_table, selection_notes
 
 __all__ = ["write_report", "FORMATS", "FIGURE_FORMATS"]
 
@@ -47,7 +47,9 @@ DEFINITIONS = (
     "entry counts (target, time bin) pairs). n_excluded_stimuli: the stimuli on which no target has the valid trials "
     "its score needs, left out of the entry's score (the largest over the bins of a time-resolved entry; empty for an entry written "
     "before the count existed). reps the random split halves. parameters: those differing from the defaults. status: stale when an input set was rewritten since "
-    "the entry was computed (or it is of an older revision). in_figures: the entry the headline and figures use."
+    "the entry was computed (or it is of an older revision). in_figures: the entry the headline and figures use. "
+    "error: an entry that cannot be read or that the store names damaged (even in an array the table does not "
+    "read), its numbers left empty and drawn in no figure; compute it again."
 )
 SELECTION_NOTE = (
     "The headline and the figures use only current entries and, per comparison (the layers of one direction, model "
@@ -65,12 +67,17 @@ HEADLINE_NOTE = (
     "models. ceiling: median split-half noise ceiling (r², the denominator of the EV) of the test targets."
 )
 
+HEADLINE_ERROR_NOTE = (
+    "error: the damaged or unreadable entries of the row's comparison, which took no part in it (its best layer "
+    "could be one of them); the row's numbers are those of the entries compared."
+)
 
 METRIC_NOTE = (
     "value: the test split where the metric has a train/test split; shape is a distance (lower = more similar). "
     "n_excluded_stimuli, n_excluded_neuroids: what the entry dropped for missing trials, the stimuli no neuroid has "
     "a valid trial on (2 valid repeats where the metric splits the repeats), then the neuroids lacking one on some "
-    "remaining stimulus (empty for an entry written before the counts existed, or without a neural input)."
+    "remaining stimulus (empty for an entry written before the counts existed, or without a neural input). "
+    "error: as in the score table."
 )
 
 
@@ -128,16 +135,17 @@ def _inventory(store: StudyStore, table: pd.DataFrame, metrics: pd.DataFrame) ->
     return lines
 
 
-def _damage_notes(store: StudyStore) -> list[str]:
-    """One line per damage of the store (:meth:`~neuroxr.store.StudyStore.damaged`, as ``neuroxr info``
-    lists it): an entry whose document is lost or garbled is in no table, so without this line the
-    headline would compare the other layers without saying so."""
+def _damage(store: StudyStore) -> tuple[list[tuple[str, str]], list[str]]:
+    """The store's damage (:meth:`~neuroxr.store.StudyStore.damaged`, as ``neuroxr info`` lists it; one
+    scan, whose entries the tables and figures also mark) and one note per damage: an entry whose
+    document is lost or garbled is in no table, so without this line the headline would compare the
+    other layers without saying so."""
     try:
         found = store.damaged()
     except Exception as exc:  # the check itself failed: say so, never claim an undamaged store
-        return [f"the store's damage check failed ({type(exc).__name__}: {exc}); run neuroxr info on it."]
-    return [f"damaged, in no table or figure unless listed there with an error: {path}: {problem}."
-            for path, problem in found]
+        return [], [f"the store's damage check failed ({type(exc).__name__}: {exc}); run neuroxr info on it."]
+    return found, [f"damaged, in no table or figure unless listed there with an error: {path}: {problem}."
+                   for path, problem in found]
 
 
 def _env() -> Any:
@@ -231,14 +239,20 @@ def write_report(
     store = open_store(store).cached()
     out = _out_folder(out_dir, store)
     out.mkdir(parents=True, exist_ok=True)
-    table, scores = score_table(store)
+    # one scan of the store: the notes list its damage, and every entry it names is marked where it is shown
+    found, damage_notes = _damage(store)
+    damage = damage_by_path(found)
+    table, scores = score_table(store, damage)
     # time-resolved entries (a time_bin dim) get score-vs-time figures; the layer figures and the
     # headline use the static entries
     timed = {k for k, ds in scores.items() if "time_bin" in ds.dims}
     static = table.loc[pd.Series([(r.direction, r.source, r.target) not in timed for r in table.itertuples()],
                                  index=table.index, dtype=bool)]
-    metrics, metric_ds = metric_table(store)
-    best = headline(target_table(static, scores), seed=seed, n_boot=n_boot)
+    metrics, metric_ds = metric_table(store, damage)
+    # the headline's rows name the damaged entries of their comparisons, those no table lists too
+    lost = lost_entries(store, damage, {*table["path"], *metrics["path"]})
+    best = left_out(headline(target_table(static, scores), seed=seed, n_boot=n_boot),
+                    pd.concat([static, lost], ignore_index=True) if len(lost) else static)
     _write_csv(table, out / "scores.csv")
     _write_csv(metrics, out / "metrics.csv")
     _write_csv(best, out / "headline.csv")
@@ -249,26 +263,26 @@ def write_report(
 
     from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, _with_errors, inference_figures, inference_table
 
-    inference = inference_table(store)
+    inference = inference_table(store, damage)
     if len(inference):
         _write_csv(inference, out / "inference.csv")
     from ..plot.time import temporal_generalization_figures
     from .inference import METRIC_INFERENCE_NOTE, metric_inference_table
 
-    metric_inference = metric_inference_table(store)
+    metric_inference = metric_inference_table(store, damage)
     if len(metric_inference):
         _write_csv(metric_inference, out / "metric_inference.csv")
     sections: dict[str, F.Figures] = {
         "inference": inference_figures(inference, store),
-        "headline": F.headline_figures(best),
+        "headline": F.headline_figures(best, coarse_note(best)),
         "layers": F.layer_figures(static, scores, store),
         "forward_reverse": F.forward_reverse_figures(static, scores),
-        "time": F.time_figures(table, scores) + temporal_generalization_figures(store),
+        "time": F.time_figures(table, scores) + temporal_generalization_figures(store, damage=damage),
         "metrics": F.metric_figures(metrics, store),
     }
     notes: list[str] = []
     if reliability:
-        sections["reliability"], notes = F.reliability_figures(store, reliability_reps, seed)
+        sections["reliability"], notes = F.reliability_figures(store, reliability_reps, seed, damage)
     else:
         sections["reliability"] = []
     file_format = figures or ("png" if format == "md" else None)
@@ -288,9 +302,10 @@ def write_report(
         "title": f"neuroxr report: {store.url}",
         "inventory": _inventory(store, table, metrics),
         "headline": _rows(best),
-        "headline_note": HEADLINE_NOTE.format(n_boot=n_boot),
+        "headline_note": " ".join(filter(None, [HEADLINE_NOTE.format(n_boot=n_boot), coarse_note(best),
+                                                 HEADLINE_ERROR_NOTE if "error" in best else ""])),
         "selection_note": SELECTION_NOTE,
-        "selection": selection_notes(table, scores, metrics) + _damage_notes(store),
+        "selection": selection_notes(table, scores, metrics) + damage_notes,
         "definitions": DEFINITIONS,
         "scores": _rows(display),
         "metrics": _rows(mdisplay),

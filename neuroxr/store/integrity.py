@@ -4,6 +4,8 @@ Works on the raw keys of the store, so it sees what Zarr hides: a group or array
 document ``zarr.json`` is gone (Zarr then drops it from every listing), chunks missing from an
 array's chunk grid (Zarr would read them as the fill value, i.e. NaN), chunks that cannot be decoded
 (``values=True``), and groups marked complete whose arrays recorded at write time are not all there.
+The arrays of a group whose write did not finish (no completion marker: listed as incomplete, and
+refused by readers) are not checked: a killed writer left their chunks unwritten, which is no damage.
 It knows nothing of the entry layout: problems are reported on the group that holds the array.
 """
 
@@ -103,7 +105,7 @@ def chunk_index(key: str) -> tuple[int, ...]:
 
 
 def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | None = None,
-                 values: bool = False) -> tuple[list[str], dict[str, list[str]]]:
+                 values: bool = False, checked: dict[str, dict[str, Any]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
     """What a reader of the complete group ``path`` (metadata document ``doc``) would get wrong unawares.
 
     Parameters
@@ -118,6 +120,9 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
         The keys stored under ``path`` if already known; else one listing of its prefix.
     values : bool, default False
         Also decode every stored chunk.
+    checked : dict, optional
+        Filled with the metadata documents of its arrays as checked (by name), for a reader that
+        opens them next without reading them again.
 
     Returns
     -------
@@ -172,6 +177,8 @@ def group_damage(zstore: Any, path: str, doc: dict[str, Any], keys: set[str] | N
         if values:
             present = [c for c in expected if f"{prefix}{name}/{c}" in keys]
             problems.extend(p.rpartition("; rewrite")[0] for _, p in _read_chunks(zstore, f"{prefix}{name}", meta, present))
+    if checked is not None:
+        checked.update(read)
     if gone:
         problems.insert(0, f"marked complete but its variables {gone} are missing")
     elif not edited and arrays_edited(attrs, read):
@@ -298,7 +305,10 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
     for a in sorted(arrays):
         group = _parent(a)
         name = a.rpartition("/")[2]
-        gattrs = (meta.get(group) or {}).get("attributes", {})
+        gdoc = meta.get(group) or {}
+        gattrs = gdoc.get("attributes", {})
+        if group and gdoc.get("node_type") == "group" and not gattrs.get(COMPLETE_ATTR):
+            continue  # a write that did not finish (listed as incomplete; readers refuse it): its chunks are not all written
         allowed = set() if marks_edited(gattrs) else set((gattrs.get(ABSENT_ATTR) or {}).get(name, []))
         expected = chunk_keys(meta[a])
         missing = [c for c in expected if c not in chunks_of[a] and c not in allowed]

@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -27,10 +27,10 @@ from ..attrs import storable
 from ..errors import StoreError
 from . import _zarr, atomic, batch, previous
 from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, list_keys, read_json
-from .integrity import SET_ATTRS_PROBLEM, chunk_index, group_damage, scan, set_edited, unreadable_doc
+from .integrity import SET_ATTRS_PROBLEM, chunk_index, chunk_keys, group_damage, scan, set_edited, unreadable_doc
 from .listing import Listing
 
-__all__ = ["Examined", "Reading"]
+__all__ = ["Examined", "Reading", "SetIndex"]
 
 
 def _token_of(doc: dict[str, Any] | None) -> Any:
@@ -50,6 +50,9 @@ class Examined:
         finished (``.neuroxr/staging/<id>``).
     doc : dict or None
         Its metadata document (``None``: absent).
+    arrays : dict
+        The metadata documents of its arrays that its damage check read (by name; empty before,
+        and when the damage was remembered from an earlier reading).
     """
 
     def __init__(self, store: Reading, path: str, loc: str, doc: dict[str, Any] | None, fetch: bool) -> None:
@@ -57,6 +60,7 @@ class Examined:
         self._store, self._fetch = store, fetch
         self._mem: Any = None
         self._found: tuple[list[str], dict[str, list[str]]] | None = None
+        self.arrays: dict[str, dict[str, Any]] = {}
         self.generation = 0  # times the group was read again after a rewrite met by this reading (:meth:`replaced`)
         self.moved = False  # whether the last :meth:`replaced` found the group replaced
 
@@ -77,7 +81,7 @@ class Examined:
             return False
         st._docs.pop(self.path, None)
         self.loc, self.doc = st._located(self.path, st._read_doc)
-        self._mem, self._found, self.moved = None, None, True
+        self._mem, self._found, self.moved, self.arrays = None, None, True, {}
         self.generation += 1
         return True
 
@@ -108,7 +112,7 @@ class Examined:
             else:
                 mem = self.batch() if self._fetch else self._mem
                 keys = None if mem is None else {f"{self.path}/{k}" for k in list_keys(mem)}
-                self._found = self._store._damage(self.loc, self.doc, keys)  # type: ignore[arg-type]
+                self._found = self._store._damage(self.loc, self.doc, keys, self.arrays)  # type: ignore[arg-type]
                 if set_edited(self.path, self.attrs):  # first: a read of the set refuses it
                     self._found = ([SET_ATTRS_PROBLEM, *self._found[0]], self._found[1])
                 if self._found[0] and mem is None and self.generation < 3 and self.replaced():  # met a rewrite: not damage
@@ -120,6 +124,27 @@ class Examined:
         """The first damage found (``None``: intact, or not complete)."""
         problems = self.damage[0]
         return problems[0] if problems else None
+
+
+class SetIndex(NamedTuple):
+    """A complete set's stimulus ids and description, read without its data (:meth:`Reading.read_set_index`).
+
+    Attributes
+    ----------
+    stimulus_id : numpy.ndarray of str, shape (n_stimuli,)
+        Its stimulus ids, in stored order.
+    attrs : dict
+        Its attrs, as :meth:`Reading.read_features` hands them out (store attributes left out).
+    shape : tuple of int or None
+        The shape of its data variable (``None``: a set without one, written by another tool).
+    dtype : numpy.dtype or None
+        The dtype of its data variable.
+    """
+
+    stimulus_id: np.ndarray
+    attrs: dict[str, Any]
+    shape: tuple[int, ...] | None
+    dtype: np.dtype | None
 
 
 class Reading(Listing):
@@ -259,14 +284,8 @@ class Reading(Listing):
     def _opened(self, found: Examined) -> tuple[xr.Dataset, dict[str, Any], Any] | None:
         """``(dataset, loaded coords, group in memory or None)`` of the reading ``found``; ``None``
         when the open failed because the group was replaced meanwhile (``found`` is then read again)."""
-        path, loc, doc, attrs, gen = found.path, found.loc, found.doc, found.attrs, found.generation
-        if attrs is None and doc == {} and self.unreadable(loc):
-            raise self._damage_error(path, unreadable_doc(f"{loc}/zarr.json"))
-        if attrs is None:
-            why = "its write did not finish (a killed job?); rewrite it" if doc is not None else "it does not exist"
-            if found.moved:
-                why = "it was being rewritten by another process while it was read; read it again"
-            raise StoreError(f"store {self.url!r}: entry {path!r} cannot be read: {why}.")
+        path, loc, gen = found.path, found.loc, found.generation
+        self._require_complete(found)
         where, mem = f"store {self.url!r}: entry {path!r}", None
         try:
             mem = found.batch()  # written in one batch on an object store: read in one batch
@@ -305,6 +324,18 @@ class Reading(Listing):
         if mem is None and folder is None and found.replaced():
             return None
         return ds, coords, mem
+
+    def _require_complete(self, found: Examined) -> None:
+        """Raise the one-line error of a reading ``found`` whose group is not complete: its document is
+        not JSON (damage), its write did not finish, it was being rewritten, or it does not exist."""
+        if found.attrs is not None:
+            return
+        if found.doc == {} and self.unreadable(found.loc):
+            raise self._damage_error(found.path, unreadable_doc(f"{found.loc}/zarr.json"))
+        why = "its write did not finish (a killed job?); rewrite it" if found.doc is not None else "it does not exist"
+        if found.moved:
+            why = "it was being rewritten by another process while it was read; read it again"
+        raise StoreError(f"store {self.url!r}: entry {found.path!r} cannot be read: {why}.")
 
     def _folder(self, loc: str) -> str | None:
         """The folder of the group ``loc`` on a local store (``None`` on an object store)."""
@@ -359,13 +390,14 @@ class Reading(Listing):
         return ds if path.split("/")[0] in ("neural", "features", "cache") else storable(ds)
 
     # ------------------------------------------------------------------ integrity
-    def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    def _damage(self, path: str, doc: dict[str, Any], keys: set[str] | None = None,
+                checked: dict[str, dict[str, Any]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
         """:func:`~neuroxr.store.integrity.group_damage` of the complete group ``path`` (remembered per
-        version token with ``cache=True``)."""
+        version token with ``cache=True``; ``checked`` gets the array documents read, when they are)."""
         memo = (path, str(doc.get("attributes", {}).get(TOKEN_ATTR)))
         if self._cache and memo in self._checked:
             return self._checked[memo]
-        found = group_damage(self._zstore, path, doc, keys)
+        found = group_damage(self._zstore, path, doc, keys, checked=checked)
         if self._cache:
             self._checked[memo] = found
         return found
@@ -384,24 +416,33 @@ class Reading(Listing):
     def _damage_error(self, path: str, problem: str) -> StoreError:
         """The one-line error of a damaged group: what it is, the problem, how to fix it."""
         what, fix = self._described(path)
-        return StoreError(f"store {self.url!r}: {what} is damaged ({problem}); {fix}.")
+        err = StoreError(f"store {self.url!r}: {what} is damaged ({problem}); {fix}.")
+        err.problem = problem
+        return err
 
-    def check_intact(self, path: str) -> None:
+    def check_intact(self, path: str | Examined) -> None:
         """Raise when the complete group ``path`` has lost a recorded variable or chunks.
 
-        One listing of its keys (none on a repeat with ``cache=True``). Absent and unfinished groups
-        pass (readers refuse those).
+        One listing of its keys (none on a repeat with ``cache=True``, nor for a reading of it whose
+        damage was found, e.g. by :meth:`read_dataset`). Absent and unfinished groups pass (readers
+        refuse those).
 
         Parameters
         ----------
-        path : str
-            A set or an entry, e.g. ``"features/alexnet/conv3"``.
+        path : str or Examined
+            A set or an entry, e.g. ``"features/alexnet/conv3"``, or a reading of it
+            (:meth:`examine`): the damage that reading found (or finds, once) is checked, so a
+            check before or after :meth:`read_dataset` of the same reading reads nothing twice.
 
         Raises
         ------
         StoreError
             One line naming the group, the problem and the fix (rewrite a set, compute an entry again).
         """
+        if isinstance(path, Examined):  # as damaged(path=...), from the damage this reading found
+            if path.problem is not None:
+                raise self._damage_error(path.path, path.problem)
+            return
         problems = self.damaged(path=path)
         if problems:
             raise self._damage_error(path, problems[0][1])
@@ -422,7 +463,8 @@ class Reading(Listing):
         list of (str, str)
             ``path`` is the group holding the damaged array (an entry, or a group above it) and
             ``problem`` one line: a missing metadata document ``zarr.json`` of a group or array,
-            chunks missing from an array's chunk grid (Zarr would read them as NaN fill), chunks
+            chunks missing from the chunk grid of an array of a complete group (Zarr would read them
+            as NaN fill; an unfinished group is listed as incomplete instead), chunks
             that cannot be read (``values=True``), a group marked complete whose arrays
             recorded at write time are not all present, or (local stores) an entry whose writer
             died between the two renames of its swap where the swap cannot be finished, or (object
@@ -464,6 +506,78 @@ class Reading(Listing):
         labeled ``model/layer`` in messages by its scalar coords ``model`` and ``layer``."""
         da = self._read_array(f"features/{model}/{layer}", f"{model}.{layer}")
         return da if {"model", "layer"} <= set(da.coords) else da.assign_coords(model=model, layer=layer)
+
+    def read_set_index(self, path: str) -> SetIndex:
+        """The stimulus ids, attrs and data shape and dtype of the complete set ``path``, its data unread.
+
+        The checks of every read apply, and the set must be intact as :meth:`check_intact` has it: a
+        set that is absent, unfinished, or damaged (its attrs or its arrays' metadata edited after the
+        write, a recorded array gone, chunks lost, a metadata document that is not JSON) raises, so
+        its ids are never fill values or another copy's. Requests: its document, one listing of its
+        keys, its arrays' documents in one batch (none for a set written in one batch, whose document
+        carries them) and the chunks of its ``stimulus_id`` in one batch; no chunk of its data.
+
+        Parameters
+        ----------
+        path : str
+            A set: ``"features/<model>/<layer>"`` or ``"neural/<name>"``.
+
+        Raises
+        ------
+        StoreError
+            One line naming the set, what is wrong and the fix, as :meth:`read_dataset`.
+        """
+        found = self.examine(path)
+        for _ in range(3):  # a rewrite under the same key met while reading: read the new copy
+            index = self._indexed(found)
+            if index is not None:
+                return index
+        raise StoreError(f"store {self.url!r}: entry {path!r} is being rewritten by another process "
+                         f"(replaced while it was read); read it again.")
+
+    def _indexed(self, found: Examined) -> SetIndex | None:
+        """:meth:`read_set_index` of the reading ``found``; ``None`` when the group was replaced meanwhile."""
+        self._require_complete(found)
+        path, loc, gen = found.path, found.loc, found.generation
+        problems = found.damage[0]
+        if found.generation != gen:
+            return None
+        if problems:
+            raise self._damage_error(path, problems[0])
+        folder = self._folder(loc)
+        before = None if folder is None else folder_id(folder)
+        # the arrays' documents as readers take them (a local store's own, not the copies a group written in
+        # one batch carries) and as the damage check read them: not read again
+        cons = None if self._local is not None else (found.doc or {}).get("consolidated_metadata")
+        metas = dict(cons.get("metadata", {})) if isinstance(cons, dict) else {}
+        metas.update(found.arrays)
+        names = ("stimulus_id", DATA_VAR)
+        try:
+            docs = batch.get_many(self._zstore, [f"{loc}/{n}/zarr.json" for n in names if n not in metas])
+            metas.update({k.split("/")[-2]: json.loads(v) for k, v in docs.items() if v is not None})
+            if "stimulus_id" not in metas:
+                raise self._damage_error(path, "it has no array 'stimulus_id'")
+            got = batch.get_many(self._zstore, [f"{loc}/stimulus_id/{c}" for c in chunk_keys(metas["stimulus_id"])])
+            items = {k[len(f"{loc}/stimulus_id/"):]: v for k, v in got.items() if v is not None}  # decoded in memory
+            ids = zarr.open_array(batch.memory_group({"zarr.json": json.dumps(metas["stimulus_id"]).encode(), **items}),
+                                  mode="r")[...]
+            data = None if DATA_VAR not in metas else zarr.open_array(  # its shape and dtype: no request
+                batch.memory_group({"zarr.json": json.dumps(metas[DATA_VAR]).encode()}), mode="r")
+        except StoreError:
+            raise
+        except Exception as exc:  # a chunk that cannot be decoded, or a document the damage check did not read
+            if folder is None and found.replaced():
+                return None
+            raise self._damage_error(path, f"its stimulus ids cannot be read ({type(exc).__name__}: {exc})") from exc
+        if folder is not None and folder_id(folder) != before:  # a swap met while reading: read the new copy
+            found.replaced()
+            return None
+        return SetIndex(
+            stimulus_id=np.array(np.asarray(ids).tolist(), dtype=str),
+            attrs={k: v for k, v in found.attrs.items() if k not in STORE_ATTRS},  # type: ignore[union-attr]
+            shape=None if data is None else tuple(data.shape),
+            dtype=None if data is None else np.dtype(data.dtype),
+        )
 
     def _read_array(self, path: str, label: str) -> xr.DataArray:
         ds = self.read_dataset(path)

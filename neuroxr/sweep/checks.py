@@ -84,13 +84,14 @@ def _check_inference_entries(entries: Sequence[Entry], kw: Mapping[str, Any], in
     unread = unread_inference_keys(inference, entries)
     if unread:
         dirs = ordered(e.direction for e in entries)
-        shape = {u.startswith("shape_method=") for u in unread}  # which bootstrap entries would read them
-        lacks = "direction or shape" if len(shape) == 2 else "shape" if True in shape else "direction"
+        which = ordered("shape" if u.startswith("shape_method=") else "cka" if u.startswith("cka_method=") else "direction"
+                        for u in unread)  # which bootstrap entries would read them
+        lacks = " or ".join(which)
         cond = ("without inference.bootstrap (permutation entries take none of them)" if not inference["bootstrap"]
                 else f"with the sweep's directions {dirs}, which have no {lacks} bootstrap entry")
         raise no_effect(unread, cond, "level sets the bootstrap intervals, method and over the directions' only, "
-                        "shape_method the shape metric's; the other metrics' bootstraps resample the stimuli with a "
-                        "percentile interval", error=SweepConfigError)
+                        "shape_method and cka_method the shape and cka metrics'; the other metrics' bootstraps resample "
+                        "the stimuli with a percentile interval", error=SweepConfigError)
     for metric in ordered(e.direction for e in entries if e.is_metric and takes_inference(e)):
         for procedure, p in metric_inference_requests(metric, metric_opts.get(metric, {}), kw, inference):
             get_kind(f"{metric}_{procedure}").fill(p)

@@ -20,15 +20,15 @@ import numpy as np
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
 from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError
-from ..geometry.shape_inference import SHAPE_BOOT_DEFAULT, SHAPE_BOOT_METHODS
 from ..kernels.regressors import REGRESSORS
+from ..kernels.resample import BIAS_BOOT_DEFAULT, BIAS_BOOT_METHODS
 from ..layouts import METRICS
 from ..predictivity import DIRECTIONS
 from ..predictivity.inference import BOOT_METHODS, BOOT_OVER
 
 __all__ = [
     "CONFIG_SCHEMA", "INFERENCE_KEYS", "SCORE_KEYS", "SWEEP_KEYS", "SWEEP_METRICS", "check_inference", "check_metric_options",
-    "check_score_kwargs", "load_config", "metric_kind", "metric_params", "validate_config",
+    "check_score_kwargs", "load_config", "metric_kind", "metric_params", "nested_keys", "validate_config", "yaml_text",
 ]
 
 #: Parameters passed on to the direction functions (see :func:`neuroxr.predictivity.forward`).
@@ -57,13 +57,14 @@ def _int(lo: int | None = None) -> dict[str, Any]:
 
 #: JSON schema of a sweep's ``inference`` mapping: each key's rule and default (``method`` and ``over``
 #: are the directions' bootstrap entries', ``shape_method`` the shape metric's, ``shape_bootstrap``'s
-#: ``method``); checked, with what the schema cannot say, by :func:`check_inference` alone
+#: ``method``, ``cka_method`` CKA's, ``cka_bootstrap``'s); checked, with what the schema cannot say, by :func:`check_inference` alone
 _INFERENCE_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
     "bootstrap": {**_int(0), "default": 0}, "permutations": {**_int(0), "default": 0},
     "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.95},
     "method": {"enum": list(BOOT_METHODS), "default": BOOT_METHODS[0]},
     "over": {"enum": list(BOOT_OVER), "default": BOOT_OVER[0]},
-    "shape_method": {"enum": list(SHAPE_BOOT_METHODS), "default": SHAPE_BOOT_DEFAULT}}}
+    "shape_method": {"enum": list(BIAS_BOOT_METHODS), "default": BIAS_BOOT_DEFAULT},
+    "cka_method": {"enum": list(BIAS_BOOT_METHODS), "default": BIAS_BOOT_DEFAULT}}}
 #: keys of a sweep's ``inference`` mapping and their defaults
 INFERENCE_KEYS: dict[str, Any] = {k: v["default"] for k, v in _INFERENCE_SCHEMA["properties"].items()}
 
@@ -121,7 +122,7 @@ _CONFIG_TYPES: dict[str, str] = {
     "selection_seed": "an integer >= 0",
     "metric_options": "a mapping metric -> options, e.g. {rsa: {variant: ersa}, shape: {alpha: 0.5}}",
     "inference": "a mapping such as {bootstrap: 1000, permutations: 1000} (also level, method: percentile|bca, over: "
-                 "stimuli|targets|both, shape_method: centred|percentile|basic)",
+                 "stimuli|targets|both, shape_method, cka_method: centred|percentile|basic)",
     "gram_spread": "true, false or null (automatic: reduce a layer's Gram across the workers when it is larger than a "
                    "quarter of a worker's memory)",
     "memory_limit": "a memory size per worker of the embedded local cluster such as '2GiB', a number of bytes, or 'auto'",
@@ -160,11 +161,25 @@ def _validator() -> Any:
     return jsonschema.validators.extend(base, type_checker=checker)(CONFIG_SCHEMA)
 
 
+def nested_keys() -> dict[str, tuple[str, ...]]:
+    """The settings of the configuration's nested mappings (the object values of :data:`CONFIG_SCHEMA`)
+    by their section's dotted path: ``metric_options.<metric>`` -> the metric's options (``rsa``: its
+    ``variant`` and its variants' options), ``inference`` -> :data:`INFERENCE_KEYS`. A setting is named
+    ``<section>.<key>`` (``metric_options.cka.debiased``) where a message speaks in the file's spelling."""
+    from ..entries.kinds import get_kind
+
+    out = {f"metric_options.{m}": tuple(get_kind(m).defaults) for m in METRICS}
+    out["metric_options.rsa"] = ("variant", *dict.fromkeys(k for v in RSA_VARIANTS for k in get_kind(v).defaults))
+    out["inference"] = tuple(INFERENCE_KEYS)
+    return out
+
+
 #: What each key of ``inference`` must be, for the one-line messages.
 _INFERENCE_TYPES: dict[str, str] = {
     "bootstrap": "an integer >= 0 (0: none)", "permutations": "an integer >= 0 (0: none)",
     "level": "a number in (0, 1)", "method": f"one of {list(BOOT_METHODS)}", "over": f"one of {list(BOOT_OVER)}",
-    "shape_method": f"one of {list(SHAPE_BOOT_METHODS)} (the shape metric's bootstrap interval)",
+    "shape_method": f"one of {list(BIAS_BOOT_METHODS)} (the shape metric's bootstrap interval)",
+    "cka_method": f"one of {list(BIAS_BOOT_METHODS)} (the cka metric's bootstrap interval)",
 }
 
 
@@ -278,8 +293,21 @@ def metric_params(kind: str, metric_options: Mapping[str, Mapping[str, Any]] | N
     try:
         filled = get_kind(kind).fill(params)
     except ValueError as exc:
+        if len(given) == 2:  # rsa's options and the variant's: the key whose options alone fail, where one does
+            given = [g for g in given if _fails(kind, {k: v for k, v in dict(opts[g]).items() if k != "variant"})][:1] or given
         raise SweepConfigError(f"metric_options.{'/'.join(given) or kind}: {exc}") from None
     return {k: filled[k] for k in params}
+
+
+def _fails(kind: str, params: Mapping[str, Any]) -> bool:
+    """Whether metric entry group ``kind`` refuses ``params``."""
+    from ..entries.kinds import get_kind
+
+    try:
+        get_kind(kind).fill(params)
+    except ValueError:
+        return True
+    return False
 
 
 def check_metric_options(metric_options: Any) -> dict[str, dict[str, Any]]:
@@ -439,20 +467,23 @@ def _yaml_loader() -> type:
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: dict[Any, int] = {}
+            paths = self.__dict__.setdefault("paths", {})  # id(mapping node) -> its keys' path (``metric_options.cka``)
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue
                 key, line = key_node.value, key_node.start_mark.line + 1
+                path = f"{paths[id(node)]}.{key}" if id(node) in paths else str(key)  # a nested key with its path
+                paths[id(value_node)] = path
                 if isinstance(key_node, yaml.ScalarNode) and key in seen:
-                    raise SweepConfigError(f"key {key!r} is given twice (lines {seen[key]} and {line}); keep one.")
+                    raise SweepConfigError(f"key {path!r} is given twice (lines {seen[key]} and {line}); keep one.")
                 seen[key] = line
                 self.check_name(key_node, "key")
                 if key in _NAME_KEYS or key in _NAME_OPTIONS:
-                    self.check_names(value_node, key)
+                    self.check_names(value_node, path)
                 for v in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
                     if v.tag == _ZERO_TAG:
                         raise SweepConfigError(
-                            f"{key}: {v.value!r} (line {v.start_mark.line + 1}) is an integer with a leading zero, "
+                            f"{path}: {v.value!r} (line {v.start_mark.line + 1}) is an integer with a leading zero, "
                             f"which YAML 1.1 reads as octal; write it without the leading zero (or 0o... for octal).")
             return super().construct_mapping(node, deep=deep)
 
@@ -500,6 +531,20 @@ def _yaml_loader() -> type:
     Loader.add_constructor(_ZERO_TAG, _zero)
     Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_yaml_map(node))
     return Loader
+
+
+def yaml_text(value: Any) -> str:
+    """``value`` as a configuration file writes it (one line of YAML: ``true``, ``null``, ``bca``, ``'no'``,
+    ``[a, b]``, ``{cka: 3}``), a string quoted only where :func:`load_config` would read it as another value."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):  # quotes what this module's reader resolves to a non-string
+        yaml_implicit_resolvers = _yaml_loader().yaml_implicit_resolvers
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = yaml.dump(value, Dumper=Dumper, default_flow_style=True, width=float("inf"), allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
 def load_config(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:

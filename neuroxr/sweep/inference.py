@@ -6,7 +6,7 @@ engine (:func:`neuroxr.entries.compute`, kinds ``<direction>_bootstrap`` and
 ``<direction>_permutation``), with the sweep's score arguments that can change their numbers
 (:func:`neuroxr.predictivity.inference.applicable_options`); every crsa / ersa / cka / shape
 metric entry gets ``<metric>_bootstrap`` / ``<metric>_permutation`` entries with the metric's
-options (shape's bootstrap also ``inference.shape_method``, its interval). They are computed in the sweep's process, one after another; matching entries are read
+options (shape's and cka's bootstraps also ``inference.shape_method`` / ``inference.cka_method``, their interval). They are computed in the sweep's process, one after another; matching entries are read
 back, so a re-run resumes.
 """
 
@@ -34,12 +34,13 @@ def unread_inference_keys(inference: Mapping[str, Any], entries: Sequence[Entry]
     """The keys of ``inference`` (checked, :func:`~neuroxr.sweep.config.check_inference`) set away from their defaults
     that no planned entry reads, as ``"key=value"``: ``level`` without a bootstrap entry, ``method``
     and ``over`` without a direction's bootstrap entry (the metrics' bootstraps resample the
-    stimuli, with a percentile interval), ``shape_method`` without a shape bootstrap entry."""
+    stimuli), ``shape_method`` / ``cka_method`` without a shape / cka bootstrap entry."""
     boot = bool(inference["bootstrap"])
     readers = {"level": boot and any(takes_inference(e) for e in entries),
                "method": boot and any(not e.is_metric for e in entries)}
     readers["over"] = readers["method"]
-    readers["shape_method"] = boot and any(e.is_metric and e.direction == "shape" for e in entries)
+    for metric in ("shape", "cka"):
+        readers[f"{metric}_method"] = boot and any(e.is_metric and e.direction == metric for e in entries)
     return [f"{k}={inference[k]!r}" for k, read in readers.items() if not read and inference[k] != INFERENCE_KEYS[k]]
 
 
@@ -157,9 +158,9 @@ def metric_inference_requests(metric: str, options: Mapping[str, Any], kw: Mappi
     out = []
     for procedure, n in (("bootstrap", inference["bootstrap"]), ("permutation", inference["permutations"])):
         if n:
-            # shape's interval method: the kind's "method" (other metric bootstraps take none: dropped)
-            extra = ({"n_boot": n, "level": inference["level"], "method": inference["shape_method"]}
-                     if procedure == "bootstrap" else {"n_perm": n})
+            # shape's and cka's interval method: the kind's "method" (other metric bootstraps take none)
+            method = {"method": inference[f"{metric}_method"]} if f"{metric}_method" in inference else {}
+            extra = {"n_boot": n, "level": inference["level"], **method} if procedure == "bootstrap" else {"n_perm": n}
             out.append((procedure, inference_params_of(metric, options, procedure, seed=kw.get("seed", 0), **extra)))
     return out
 

@@ -276,8 +276,8 @@ def sweep(
         :func:`neuroxr.entries.metric_options`; ``rsa``'s options apply to its variant). The
         score arguments below apply to the directions only.
     inference : mapping, optional
-        ``{"bootstrap": N, "permutations": N}`` (optional ``level``, ``method``, ``over``, and ``shape_method``,
-        the shape metric's bootstrap interval: ``shape_bootstrap``'s ``method``): after
+        ``{"bootstrap": N, "permutations": N}`` (optional ``level``, ``method``, ``over``, and ``shape_method`` /
+        ``cka_method``, the shape / cka metric's bootstrap interval: ``shape_bootstrap``'s / ``cka_bootstrap``'s ``method``): after
         the scores, a bootstrap and / or permutation entry per direction entry
         (:mod:`neuroxr.sweep.inference`), summarised in :attr:`SweepResult.inference_table`.
     gram_spread : bool, optional

@@ -1,0 +1,208 @@
+"""CKA inference (neuroxr.geometry.cka_inference; the weighted HSIC of neuroxr.kernels.gram_measures):
+the debiased estimator resampled over tuples of distinct stimuli, the intervals centred on the estimate."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+import neuroxr as nx
+from neuroxr.errors import ParameterError
+from neuroxr.geometry.inference import cka_bootstrap
+from neuroxr.kernels.gram import double_center, linear_cka
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        yield
+
+
+def _shared(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Two noisy representations of a shared 4-dimensional structure of ``n`` stimuli."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 4))
+    X = Z @ rng.normal(size=(4, 30)) + 2 * rng.normal(size=(n, 30))
+    Y = Z @ rng.normal(size=(4, 20)) + 2 * rng.normal(size=(n, 20))
+    return X, Y, [f"s{i:02d}" for i in range(n)]
+
+
+def _u_statistic_hsic(K: np.ndarray, L: np.ndarray, stim: np.ndarray) -> float:
+    """Song et al.'s unbiased HSIC as the U-statistic written out: the mean, over every ordered 4-tuple
+    of positions ``(i, j, k, l)`` of the (expanded) sample whose stimuli ``stim[.]`` are all distinct,
+    of ``K_ij L_ij + K_ij L_kl - 2 K_ij L_ik``."""
+    total, count = 0.0, 0
+    for i, j, k, l in itertools.product(range(len(stim)), repeat=4):
+        if len({stim[i], stim[j], stim[k], stim[l]}) == 4:
+            total += K[i, j] * L[i, j] + K[i, j] * L[k, l] - 2 * K[i, j] * L[i, k]
+            count += 1
+    return total / count
+
+
+def _brute_debiased_cka(Kr: np.ndarray, Lr: np.ndarray, stim: np.ndarray) -> float:
+    return _u_statistic_hsic(Kr, Lr, stim) / np.sqrt(_u_statistic_hsic(Kr, Kr, stim) * _u_statistic_hsic(Lr, Lr, stim))
+
+
+def test_debiased_resamples_equal_the_u_statistic_over_distinct_stimuli():
+    """Each debiased resample (cka_bootstrap's own draws, with repeated stimuli, one drawn 3 times or
+    more) equals the U-statistic enumerated over every index 4-tuple of the expanded resample whose
+    stimuli are distinct; the weighted HSIC too, also of Grams that are not centred."""
+    from neuroxr.kernels.gram_measures import resampled_hsic_unbiased
+    from neuroxr.kernels.resample import counts
+
+    X, Y, ids = _shared(9, 1)
+    res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=4, seed=2, debiased=True)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    idx = res["boot_index"].values
+    assert all(len(set(i)) < len(i) for i in idx)  # every resample repeats stimuli
+    assert counts(idx, 9).max() >= 3  # one stimulus drawn 3 times or more
+    for b, i in enumerate(idx):
+        assert float(res["cka_boot"][b]) == pytest.approx(_brute_debiased_cka(K[np.ix_(i, i)], L[np.ix_(i, i)], i), rel=1e-10)
+        assert resampled_hsic_unbiased(K, L, counts(i[None], 9))[0] == pytest.approx(
+            _u_statistic_hsic(K[np.ix_(i, i)], L[np.ix_(i, i)], i), rel=1e-10)
+    Ku, Lu = X @ X.T + 1.0, Y @ Y.T  # uncentred Grams: the definition holds for any symmetric kernel
+    i = np.array([0, 0, 0, 0, 2, 3, 5, 5, 7])
+    assert resampled_hsic_unbiased(Ku, Lu, counts(i[None], 9))[0] == pytest.approx(
+        _u_statistic_hsic(Ku[np.ix_(i, i)], Lu[np.ix_(i, i)], i), rel=1e-10)
+
+
+def test_all_ones_weights_are_the_debiased_estimate_and_the_biased_path_stands():
+    from neuroxr.kernels.gram_measures import resampled_cka_debiased, resampled_hsic_unbiased
+
+    X, Y, ids = _shared(9, 3)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    ones = np.ones((1, 9))
+    assert resampled_cka_debiased(K, L, ones)[0] == pytest.approx(linear_cka(K, L, debiased=True), rel=1e-12)
+    assert resampled_hsic_unbiased(K, L, ones)[0] == pytest.approx(_u_statistic_hsic(K, L, np.arange(9)), rel=1e-12)
+    a, b = nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids)
+    deb = cka_bootstrap(a, b, n_boot=5, debiased=True, n_perm=7)
+    assert float(deb["cka"]) == pytest.approx(float(nx.cka(a, b, debiased=True)), rel=1e-12) and deb.attrs["debiased"] == 1
+    res = cka_bootstrap(a, b, n_boot=6, seed=4)
+    assert float(res["cka"]) == pytest.approx(float(nx.cka(a, b)), rel=1e-12) and res.attrs["debiased"] == 0
+    for k, i in enumerate(res["boot_index"].values):  # a biased resample: the CKA of the resampled representations
+        Xr, Yr = X[i] - X[i].mean(0), Y[i] - Y[i].mean(0)
+        want = np.linalg.norm(Yr.T @ Xr) ** 2 / (np.linalg.norm(Xr.T @ Xr) * np.linalg.norm(Yr.T @ Yr))
+        assert float(res["cka_boot"][k]) == pytest.approx(want, rel=1e-10)
+
+
+def test_resampled_debiased_hsic_does_not_change_when_a_gram_is_centred_again():
+    """Grams changed by ``f 1' + 1 f' + c`` (as centring a Gram again changes it) give the same
+    resampled HSIC and CKA, for resamples with copies and unequal counts."""
+    from neuroxr.kernels.gram_measures import resampled_cka_debiased, resampled_hsic_unbiased
+
+    X, Y, _ = _shared(9, 6)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    W = np.array([[3.0, 1, 0, 2, 1, 0, 1, 0, 1], [1.0, 0, 4, 0, 1, 1, 0, 2, 0], [1.0] * 9, [2.0, 2, 1, 1, 1, 1, 1, 0, 0]])
+    rng = np.random.default_rng(0)
+    scale = np.abs(K).mean()
+    for _ in range(3):
+        f, g = scale * rng.normal(size=9), scale * rng.normal(size=9)
+        K2 = K + f[:, None] + f[None, :] + scale * rng.normal()
+        L2 = L + g[:, None] + g[None, :] + scale * rng.normal()
+        np.testing.assert_allclose(resampled_hsic_unbiased(K2, L2, W), resampled_hsic_unbiased(K, L, W), rtol=1e-10)
+        np.testing.assert_allclose(resampled_hsic_unbiased(K2, K2, W), resampled_hsic_unbiased(K, K, W), rtol=1e-10)
+        np.testing.assert_allclose(resampled_cka_debiased(K2, L2, W), resampled_cka_debiased(K, L, W), rtol=1e-10)
+
+
+def test_debiased_resamples_are_those_of_the_representations_centred_on_the_resample():
+    """cka_bootstrap's debiased resamples (on the full sample's centred Grams) are the U-statistic of
+    the resampled representations centred on their own mean (the Gram of ``X[idx] - X[idx].mean(0)``),
+    enumerated over the index 4-tuples of distinct stimuli."""
+    X, Y, ids = _shared(9, 7)
+    res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=3, seed=5, debiased=True)
+    for b, i in enumerate(res["boot_index"].values):
+        Xr, Yr = X[i] - X[i].mean(0), Y[i] - Y[i].mean(0)
+        assert float(res["cka_boot"][b]) == pytest.approx(_brute_debiased_cka(Xr @ Xr.T, Yr @ Yr.T, i), rel=1e-10)
+
+
+def test_debiased_permutation_null_is_the_debiased_cka_of_the_permuted_gram():
+    from neuroxr.kernels.resample import permutation_indices
+
+    X, Y, ids = _shared(12, 5)
+    res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=2, n_perm=9, seed=3,
+                        debiased=True)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    null = [linear_cka(K, L[np.ix_(p, p)], debiased=True) for p in permutation_indices(12, 9, 3)]
+    np.testing.assert_allclose(res["cka_null"].values, null, rtol=1e-12)
+    assert float(res["p"]) == pytest.approx((1 + np.sum(np.asarray(null) >= float(res["cka"]))) / 10)
+
+
+def test_debiased_resample_of_fewer_than_4_distinct_stimuli_is_undefined():
+    """No tuple of 4 distinct stimuli: the resample's HSIC is undefined (NaN), counted, and the
+    interval follows nan_policy (NaN, or that of the defined resamples)."""
+    from neuroxr.kernels.gram_measures import resampled_hsic_unbiased
+
+    X, Y, ids = _shared(5, 0)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    h = resampled_hsic_unbiased(K, L, np.array([[2.0, 2, 1, 0, 0], [2.0, 1, 1, 1, 0]]))
+    assert np.isnan(h[0]) and np.isfinite(h[1])
+    a, b = nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids)
+    res = cka_bootstrap(a, b, n_boot=200, seed=1, debiased=True)
+    boot = res["cka_boot"].values
+    few = np.array([len(set(i)) < 4 for i in res["boot_index"].values])
+    assert few.any() and np.isnan(boot[few]).all() and np.isfinite(boot).any()
+    assert int(res["n_boot_undefined"]) == np.isnan(boot).sum() and np.isnan(res["cka_ci"].values).all()
+    omit = cka_bootstrap(a, b, n_boot=200, seed=1, debiased=True, nan_policy="omit", method="percentile")
+    np.testing.assert_allclose(omit["cka_ci"].values, np.percentile(boot[np.isfinite(boot)], [2.5, 97.5]))
+    with pytest.raises(nx.LayoutError, match="debiased estimator"):
+        cka_bootstrap(a.isel(stimulus=slice(0, 3)), b.isel(stimulus=slice(0, 3)), n_boot=5, debiased=True)
+
+
+def test_centred_interval_holds_the_estimate_the_percentile_interval_misses():
+    """Resampled biased CKA runs above the estimate (copies of a stimulus agree in both Grams): here
+    the percentile interval (the interval before) lies above it; the centred one (default) holds it."""
+    X, Y, ids = _shared(20, 0)
+    a, b = nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids)
+    res = cka_bootstrap(a, b, n_boot=200, seed=0)
+    boot, est = res["cka_boot"].values, float(res["cka"])
+    assert np.percentile(boot, 2.5) > est  # the percentile interval misses its estimate
+    lo, hi = res["cka_ci"].values
+    assert res.attrs["method"] == "centred" and lo <= est <= hi
+    np.testing.assert_allclose([lo, hi], est + np.percentile(boot - boot.mean(), [2.5, 97.5]))
+    assert float(res["cka_bias"]) == pytest.approx(boot.mean() - est) and float(res["cka_bias"]) > 0
+    deb = cka_bootstrap(a, b, n_boot=200, seed=0, debiased=True)  # debiased resamples: no such bias
+    assert abs(float(deb["cka_bias"])) < 0.25 * float(res["cka_bias"])
+
+
+def test_percentile_and_basic_intervals_are_the_quantiles_of_the_resamples():
+    X, Y, ids = _shared(15, 2)
+    a, b = nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids)
+    for debiased in (False, True):
+        per = cka_bootstrap(a, b, n_boot=50, seed=1, level=0.9, method="percentile", debiased=debiased)
+        boot, est = per["cka_boot"].values, float(per["cka"])
+        np.testing.assert_allclose(per["cka_ci"].values, np.percentile(boot, [5, 95]))
+        basic = cka_bootstrap(a, b, n_boot=50, seed=1, level=0.9, method="basic", debiased=debiased)
+        np.testing.assert_allclose(basic["cka_ci"].values, 2 * est - np.percentile(boot, [95, 5]))
+        np.testing.assert_array_equal(basic["cka_boot"].values, boot)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(method="bca"), "^cka_bootstrap: method='bca' is not offered"),
+    (dict(method="x"), r"^cka_bootstrap: method must be one of \('centred', 'percentile', 'basic'\); got 'x'"),
+    (dict(debiased="no"), "^cka_bootstrap: debiased must be"),
+])
+def test_bad_options_are_refused_in_one_line(kw, message):
+    X, Y, ids = _shared(8, 0)
+    with pytest.raises(ParameterError, match=message):
+        cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=5, **kw)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_permuting_the_stimulus_rows_changes_no_number(debiased):
+    """Both inputs' rows permuted (each its own way): paired by stimulus_id, drawn on the canonical
+    order, so every number (estimate, resamples, draws by id, interval, null, p) is the same."""
+    X, Y, ids = _shared(14, 4)
+    rng = np.random.default_rng(9)
+    pa, pb = rng.permutation(14), rng.permutation(14)
+    kw = dict(n_boot=30, n_perm=11, seed=6, debiased=debiased)
+    ref = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), **kw)
+    got = cka_bootstrap(nx.features(X[pa], stimulus_id=[ids[i] for i in pa]),
+                        nx.features(Y[pb], stimulus_id=[ids[i] for i in pb]), **kw)
+    for v in ("cka", "cka_boot", "cka_ci", "cka_bias", "cka_null", "p"):
+        np.testing.assert_allclose(got[v].values, ref[v].values, rtol=1e-12, atol=1e-14, err_msg=v)
+    draws = lambda r: r["stimulus_id"].values[r["boot_index"].values]  # noqa: E731  (the drawn ids)
+    np.testing.assert_array_equal(draws(got), draws(ref))

@@ -198,3 +198,37 @@ def test_procrustes_kmeans_is_seeded_by_default_and_storable(tmp_path):
     assert attrs["init"] == decode_attrs(ds.attrs)["init"] and len(attrs["init"]) == 3
     assert attrs["random_state"] == 0
     assert decode_attrs(procrustes_kmeans(Xs, 3, random_state=None).attrs)["random_state"] is None
+
+
+def test_a_matrix_that_holds_no_distances_is_refused_naming_the_argument_and_an_entry():
+    """A similarity matrix (ones on the diagonal) or negative values were clustered and embedded as
+    distances; the refusals name the argument (D, dist_matrix) and an entry."""
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((6, 3))
+    S = np.corrcoef(P)  # a similarity matrix
+    neg = squareform(pdist(P))
+    neg[1, 4] = neg[4, 1] = -0.5
+    nan = squareform(pdist(P))
+    nan[0, 3] = nan[3, 0] = np.nan
+    for f in (lambda D: cluster_distances(D, 2), lambda D: embed_distances(D)):
+        with pytest.raises(LayoutError, match=r": D: a distance matrix has no negative values and zeros on its diagonal, but "
+                                              r"\[0, 0\] = 1; .*1 - similarity"):
+            f(S)
+        with pytest.raises(LayoutError, match=r": D: a distance matrix has no negative .* but \[1, 4\] = -0\.5;"):
+            f(neg)
+        with pytest.raises(LayoutError, match=r": D: the distance matrix holds 2 NaN or infinite values \(e\.g\. \[0, 3\] = nan\)"):
+            f(nan)
+    with pytest.raises(LayoutError, match=r"^kmeans_plusplus_init: dist_matrix: a distance matrix has no negative"):
+        kmeans_plusplus_init(S, 2)
+    assert cluster_distances(1 - S, 2).shape == (6,)  # 1 - similarity is a distance matrix
+
+
+def test_embed_distances_takes_an_int_of_components_and_warns_on_identical_networks():
+    from neuroxr.errors import NeuroxrWarning
+
+    D = squareform(pdist(np.random.default_rng(1).standard_normal((5, 2))))
+    with pytest.raises(LayoutError, match=r"n_components must be an int between 1 and 5; got True"):
+        embed_distances(D, n_components=True)
+    with pytest.warns(NeuroxrWarning, match=r"^embed_distances: every distance in D is 0 .*explained'\] is NaN"):
+        Y = embed_distances(np.zeros((4, 4)))
+    assert np.isnan(Y.attrs["explained"]) and not Y.values.any()

@@ -345,3 +345,24 @@ def test_cka_of_a_gram_judges_constancy_on_the_stimuli_kept():
     with pytest.warns(nx.NeuroxrWarning):
         got = [float(geo.cka(a, resp)) for a in (f, geo.gram(f))]
     assert np.isfinite(got[0]) and got[1] == pytest.approx(got[0], rel=1e-10)
+
+
+# ---------------------------------------------------------------------------- rdm_noise_ceiling's NumPy stacks
+def test_rdm_noise_ceiling_refuses_one_square_rdm_and_other_shapes_naming_rdms():
+    """A square (n, n) NumPy RDM was read as n condensed RDMs (the comparison then failed with
+    "RDMs of different sizes (45 and 10 pairs)"); other shapes failed in the kernels, unnamed."""
+    from scipy.spatial.distance import pdist, squareform
+
+    rng = np.random.default_rng(0)
+    D = squareform(pdist(rng.random((10, 3))))
+    cases = [(D, r"rdms is one RDM of 10 stimuli \(a square array\).*e\.g\. np\.stack\(rdms\)\.$"),
+             (rng.random((3, 14)), r"rdms has 14 values per RDM on its last axis, which is not n \(n - 1\) / 2"),
+             (squareform(D), r"rdms has shape \(45,\); pass a stack of subject RDMs"),
+             (np.stack([D[None]] * 2), r"rdms has shape \(2, 1, 10, 10\); pass a stack")]
+    for x, msg in cases:
+        with pytest.raises(LayoutError, match="^rdm_noise_ceiling: " + msg):
+            geo.rdm_noise_ceiling(x)
+    # a stack of condensed RDMs as many as their pairs (6 RDMs of 4 stimuli, not symmetric) stays a stack
+    V = rng.random((6, 6))
+    ds = geo.rdm_noise_ceiling(V, "pearson")
+    assert float(ds["upper"]) == pytest.approx(float(geo.rdm_noise_ceiling(np.stack([squareform(v) for v in V]), "pearson")["upper"]))

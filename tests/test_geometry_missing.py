@@ -459,3 +459,102 @@ def test_store_entries_of_unpaired_inputs_get_the_pairing_refusal_alone(tmp_path
         with pytest.raises(LayoutError, match="Cannot pair by stimulus_id"):
             nx.score(store, metric, "net.l1", "mB")
     assert [str(w.message) for w in record] == []
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [("spearman", "spearman"), ("pearson", "corr"), ("kendall", "tau-a")])
+def test_an_all_nan_subject_rdm_has_nan_bounds_and_leaves_the_others_unchanged(ours, theirs):
+    """A subject RDM with no finite pair (the correlation RDM of one neuroid) crashed the noise ceiling
+    (ranking an empty vector); it has NaN bounds, adds nothing to the pools, and the other subjects'
+    bounds are those of the stack without it (rsatoolbox's ceiling of the others)."""
+    rsa_rdm = pytest.importorskip("rsatoolbox.rdm")
+    from rsatoolbox.inference import boot_noise_ceiling
+
+    rng = np.random.default_rng(3)
+    V = rng.random(15) + 0.5 * rng.random((5, 15))
+    W = V.copy()
+    W[2] = np.nan
+    with pytest.warns(NeuroxrWarning, match="15 of 75 stimulus pairs have a NaN"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Noise ceiling for tau")  # rsatoolbox's note
+        ds = geo.rdm_noise_ceiling(W, ours)
+        lo, up = boot_noise_ceiling(rsa_rdm.RDMs(np.delete(V, 2, 0)), method=theirs)
+    assert np.isnan(ds["lower_per_subject"][2]) and np.isnan(ds["upper_per_subject"][2]) and np.isnan(ds["lower"])
+    rest = np.arange(5) != 2
+    assert float(ds["lower_per_subject"][rest].mean()) == pytest.approx(lo, rel=1e-10)
+    assert float(ds["upper_per_subject"][rest].mean()) == pytest.approx(up, rel=1e-10)
+
+
+def test_a_comparison_with_an_rdm_without_variance_is_nan_with_one_warning_naming_it():
+    """An RDM whose dissimilarities are all equal (the RDM of constant features or trial means) has no
+    correlation with anything: NaN, as scipy's, now with a warning naming it (it was silent), in
+    compare_rdms (and so crsa), compare_rdms_many, rdm_noise_ceiling and split_half_rdm_ceiling.
+    Kendall's tau-a of a constant RDM is 0 (defined): no warning."""
+    rng = np.random.default_rng(4)
+    v, flat = rng.random(15), np.full(15, 0.4)
+    assert np.isnan(stats.spearmanr(v, flat)[0])  # the reference: undefined
+    with pytest.warns(NeuroxrWarning, match=r"^compare_rdms: b has no variance on the pairs compared .* the result is NaN\.$"):
+        assert np.isnan(float(geo.compare_rdms(v, flat)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(geo.compare_rdms(v, flat, "kendall")) == 0.0
+    with pytest.warns(NeuroxrWarning, match=r"^compare_rdms_many: 2 of 4 comparisons are NaN: a\[1\] has no variance"):
+        M = geo.compare_rdms_many(np.stack([v, flat]), np.stack([v, v + rng.random(15)]), "pearson")
+    assert np.isnan(M.values[1]).all() and np.isfinite(M.values[0]).all()
+    V = rng.random(15) + 0.5 * rng.random((4, 15))
+    V[2] = 0.4
+    with pytest.warns(NeuroxrWarning, match=r"^rdm_noise_ceiling: 1 of 4 comparisons are NaN: rdms\[2\] has no variance"):
+        ds = geo.rdm_noise_ceiling(V)
+    assert np.isnan(ds["upper_per_subject"][2]) and np.isfinite(ds["upper_per_subject"][[0, 1, 3]]).all()
+    F = nx.features(np.tile(rng.random(5), (N, 1)), SID, model="net", layer="dead")  # every stimulus the same pattern
+    R = nx.neural(np.tile(rng.random((1, K, 1)), (N, 1, T)), SID, NID)  # every neuroid constant
+    with pytest.warns(NeuroxrWarning, match=r"^compare_rdms: b \(net.dead\) has no variance"):
+        assert np.isnan(float(geo.crsa(F, nx.neural(rng.standard_normal((N, K, 1)), SID, NID))["score"]))
+    with pytest.warns(NeuroxrWarning, match=r"^split_half_rdm_ceiling: 2 of 2 comparisons are NaN: the split-half RDMs of "
+                                            r"neural have no variance|^split_half_rdm_ceiling: 2 of 2 .*has no variance"):
+        assert np.isnan(float(geo.split_half_rdm_ceiling(R, reps=2)["ceiling"]))
+
+
+def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearman_is():
+    """An RDM whose dissimilarities are equal but for rounding (0.4 + 1e-15 noise; the correlation RDM
+    of patterns that are affine copies of one) had a Pearson correlation of that rounding; it is NaN,
+    as scipy's pearsonr of the exactly constant RDM and the Spearman comparison (whose ranks tie it)
+    are, so an entry comparing by Pearson is one revision up."""
+    from conftest import near_constant
+
+    from neuroxr.entries import kinds
+
+    rng = np.random.default_rng(5)
+    v, flat = rng.random(15), near_constant(15, 0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(stats.pearsonr(np.full(15, 0.4), v)[0])
+    for method in ("pearson", "spearman"):
+        with pytest.warns(NeuroxrWarning, match="^compare_rdms: a has no variance"):
+            assert np.isnan(float(geo.compare_rdms(flat, v, method)))
+        with pytest.warns(NeuroxrWarning, match=r"^compare_rdms_many: 1 of 2 comparisons are NaN: a\[0\] has no variance"):
+            M = geo.compare_rdms_many(np.stack([flat, v]), v, method).values[:, 0]
+        assert np.isnan(M[0]) and M[1] == pytest.approx(1.0)
+    simplex = 0.1 * np.eye(N)  # stimuli equally far apart: a Euclidean RDM equal up to rounding
+    F = nx.features(simplex, SID, model="net", layer="simplex")
+    R = nx.neural(rng.standard_normal((N, K, 1)), SID, NID)
+    with pytest.warns(NeuroxrWarning, match=r"b \(net.simplex\) has no variance"):
+        assert np.isnan(float(geo.crsa(F, R, rdm_method="euclidean", compare_method="pearson")["score"]))
+    assert kinds.entry_revision("crsa", {"compare_method": "pearson"}) == kinds.entry_revision("crsa", {"compare_method": "cosine"}) + 1
+
+
+@pytest.mark.parametrize("method", ["corr", "spearman"])
+def test_rsa_inference_of_a_model_rdm_equal_up_to_rounding_is_nan_as_compare_rdms(method):
+    """The Pearson resamples and permutations of a model RDM equal up to rounding correlated its
+    rounding (score_boot of about 3e-8, or inf; a permutation score of -0.03 and a p-value); every
+    one is NaN now, as compare_rdms (the point score) gives."""
+    from conftest import near_constant
+
+    rng = np.random.default_rng(6)
+    v = rng.random(15)
+    data, flat = np.stack([v, v + rng.random(15)]), near_constant(15, 0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeuroxrWarning)
+        assert np.isnan(float(geo.compare_rdms(flat, v, "pearson" if method == "corr" else method)))
+        boot = rsa_bootstrap(flat, data, method=method, n_boot=20)
+        perm = rsa_permutation(flat, data, method=method, n_perm=20)
+    assert np.isnan(boot["score"]) and np.isnan(boot["score_boot"]).all()
+    assert np.isnan(perm["score"]) and np.isnan(perm["score_null"]).all() and np.isnan(perm["p"])

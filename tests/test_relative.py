@@ -126,3 +126,57 @@ def test_unknown_anchor_ids_are_listed_as_plain_strings():
     with pytest.raises(LayoutError, match=r"\(e\.g\. \['zz1', 'zz2'\]\)") as err:
         relative_features(f, np.array(["zz1", "zz2"]))
     assert "np.str_" not in str(err.value)
+
+
+def test_lazy_features_with_a_nan_are_refused_as_in_memory_ones():
+    """A NaN in a dask-backed feature set is refused with the in-memory message (it gave cosine 0 to
+    that stimulus, silently); finite lazy features give the in-memory numbers."""
+    da = pytest.importorskip("dask.array")
+    F, X = _feats()
+    Xn = X.copy()
+    Xn[12, 2] = np.nan  # not an anchor
+    for data in (da.from_array(Xn, chunks=(5, 3)), Xn):
+        with pytest.raises(LayoutError, match=r"^relative_features: features \(net/conv\): holds 1 non-finite values .*'u2'"):
+            relative_features(F.copy(data=data), ["s01", "s05"])
+    lazy = relative_features(F.copy(data=da.from_array(X, chunks=(5, 3))), ["s01", "s05"])
+    np.testing.assert_array_equal(lazy.values, relative_features(F, ["s01", "s05"]).values)
+    N = make_neural(np.random.default_rng(1).standard_normal((20, 2, 2)), [f"s{i:02d}" for i in range(20)], ["n0", "n1"])
+    R = relative_features(F, ["s01", "s05"])
+    with pytest.raises(LayoutError, match=r"^anchor_weights: relative .*holds 2 non-finite values"):
+        anchor_weights(R.copy(data=da.from_array(np.where(np.arange(20)[:, None] == 3, np.nan, R.values), chunks=(5, 2))), N)
+
+
+def test_anchor_ids_name_every_kind_of_anchors_one_per_anchor():
+    F, X = _feats()
+    R = relative_features(F, ["s03", "s11"], anchor_ids=["a", "b"])  # stimulus ids: were kept, anchor_ids ignored
+    assert list(R.unit_id.values) == ["a", "b"]
+    np.testing.assert_allclose(R.values, _cos(X, X[[3, 11]]), rtol=1e-12)
+    emb = xr.DataArray(np.random.default_rng(2).standard_normal((5, 6)), dims=("anchor", "unit"),
+                       coords={"unit_id": ("unit", [f"u{j}" for j in range(6)])})
+    assert list(relative_features(F, emb, anchor_ids=list("vwxyz")).unit_id.values) == list("vwxyz")
+    for anchors in (emb, emb.values, ["s03", "s11"]):
+        with pytest.raises(LayoutError, match=r"^relative_features: anchor_ids gives 3 ids for \d anchors"):
+            relative_features(F, anchors, anchor_ids=["p", "q", "r"])
+
+
+@pytest.mark.parametrize("alpha", ["0.1", None, True, float("inf")])
+def test_anchor_weights_refuses_an_unusable_alpha_in_one_line(alpha):
+    from neuroxr.errors import ParameterError
+
+    F, _ = _feats()
+    N = make_neural(np.ones((20, 1, 1)), [f"s{i:02d}" for i in range(20)], ["n0"])
+    with pytest.raises(ParameterError, match=r"^anchor_weights: alpha must be a finite number > 0 .*Pass e\.g\. alpha=0\.1\.$"):
+        anchor_weights(relative_features(F, ["s01"]), N, alpha=alpha)
+
+
+def test_anchor_weights_do_not_depend_on_the_stimulus_or_neuroid_order():
+    F, _ = _feats(n=30)
+    R = relative_features(F, ["s01", "s05", "s09", "s13"])
+    rng = np.random.default_rng(6)
+    resp = rng.standard_normal((30, 3, 2))
+    ids = np.array([f"s{i:02d}" for i in range(30)])
+    W = anchor_weights(R, make_neural(resp, ids, ["n0", "n1", "n2"]), alpha=0.5)
+    order, neu = rng.permutation(30), [2, 0, 1]
+    Wp = anchor_weights(R.isel(stimulus=rng.permutation(30)),
+                        make_neural(resp[order][:, neu], ids[order], [f"n{j}" for j in neu]), alpha=0.5)
+    np.testing.assert_array_equal(Wp.sortby("neuroid_id").values, W.values)

@@ -468,6 +468,11 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       inter-animal permutation entry with ``min_reliability`` (its targets judged by their split-half
       Spearman): ranks now tie values equal up to rounding (the kinds that always rank:
       :data:`RANK_KINDS`);
+    - an RSA entry comparing RDMs by Pearson (``compare_method`` "pearson"): an RDM whose
+      dissimilarities are equal up to rounding (the correlation RDM of stimuli whose patterns are
+      affine copies of one, 0 up to rounding) had a Pearson correlation of its rounding (about
+      ``1e-16``, or anything); it is now NaN, as scipy's ``pearsonr`` and the Spearman comparison
+      (whose ranks tie it) give (:mod:`neuroxr.kernels.compare`, "Constant RDMs");
     - an RSA entry with a Euclidean RDM: distances small against the largest carried the rounding of
       the largest squared norms through their square root, so equal ones ranked apart; their squared
       distances equal up to rounding are now made equal (:func:`neuroxr.kernels.rdm.tie_squares`;
@@ -500,6 +505,8 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if "rdm_method" in k.defaults and params.get("rdm_method") == "euclidean":
         rev += 1
     if "compare_method" in k.defaults and params.get("compare_method") in ("spearman", "kendall"):
+        rev += 1
+    if "compare_method" in k.defaults and params.get("compare_method") == "pearson":
         rev += 1
     if k.name in ("forward_permutation", "inter_animal_permutation") and params.get("min_reliability") is not None:
         rev += 1

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
-from ..backend import get_namespace, to_numpy
+from ..backend import TIE_RTOL, get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError, warn, where
 from ..errors import code_name as _arg  # the argument part of a _named name, for code in messages
 from ..kernels import rdm as _r
@@ -197,6 +197,40 @@ def _rdm_da(D: Any, ids: np.ndarray, name: str, attrs: Mapping[str, Any]) -> xr.
         name=name,
         attrs=dict(attrs),
     )
+
+
+def warn_flat_rdms(caller: str, r: Any, VA: np.ndarray, VB: np.ndarray, names_a: Sequence[str],
+                   names_b: Sequence[str], total: int | None = None) -> None:
+    """The one :class:`~neuroxr.errors.NeuroxrWarning` for comparisons of RDMs that are NaN although 3
+    complete pairs remain (the NaN rule's NaN is for fewer): an RDM without variance on the pairs
+    compared (every dissimilarity equal up to rounding, :mod:`neuroxr.kernels.compare`: the RDM of
+    constant features or trial means; all zero, for cosine), whose correlation is undefined.
+
+    ``r`` (k,) holds the results of comparing the rows ``VA[i]`` and ``VB[i]`` (``(k, P)``, or ``(1, P)``
+    for one RDM compared with every row of the other; NaN: a missing pair), named ``names_a[i]`` and
+    ``names_b[i]`` in the message (one name with a ``(1, P)``); ``total``: the number of comparisons the
+    message counts them among (default ``k``)."""
+    r = np.atleast_1d(np.asarray(r, dtype=np.float64))
+    nan = np.flatnonzero(np.isnan(r))
+    if not nan.size:  # nothing to look at (no pass over the RDMs)
+        return
+    VA, VB = (V[nan if len(V) > 1 else np.zeros(nan.size, dtype=int)] for V in (VA, VB))
+    ok = ~(np.isnan(VA) | np.isnan(VB))
+    undefined = np.flatnonzero(ok.sum(axis=1) >= 3)  # positions in nan
+    if not undefined.size:
+        return
+    flat: list[str] = []
+    for i in undefined:
+        for V, names in ((VA, names_a), (VB, names_b)):
+            v, name = V[i][ok[i]], names[min(int(nan[i]), len(names) - 1)]
+            if np.ptp(v) <= TIE_RTOL * np.abs(v).max() and name not in flat:  # equal up to rounding (kernels.compare)
+                flat.append(name)
+    who = (", ".join(flat[:3]) + (f" and {len(flat) - 3} more" if len(flat) > 3 else "")) or "an RDM"
+    total = r.size if total is None else total
+    some = "" if total == 1 else f"{undefined.size} of {total} comparisons are NaN: "
+    warn(f"{caller}: {some}{who} {'has' if len(flat) <= 1 else 'have'} no variance on the pairs compared (every dissimilarity "
+         "equal, e.g. the RDM of constant features or trial means), so a comparison with "
+         f"{'it' if len(flat) <= 1 else 'them'} is undefined: the result is NaN.")
 
 
 def _one_bin(obj: Any, name: str, caller: str | None = None) -> None:

@@ -22,8 +22,9 @@ import xarray as xr
 
 from ..attrs import encode_attrs
 from ..backend import to_numpy
-from ..errors import LayoutError
+from ..errors import LayoutError, warn
 from ..kernels import shape as _s
+from ..validation import real_array
 from ._common import _refuse_constant_networks
 from ._shape_inputs import _as_network_list
 from .shape import LinearMetric, pairwise_distances
@@ -31,34 +32,59 @@ from .shape import LinearMetric, pairwise_distances
 __all__ = ["procrustes_kmeans", "kmeans_plusplus_init", "cluster_distances", "embed_distances"]
 
 
-def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str) -> tuple[np.ndarray, list[str]]:
-    """``D`` as a float array, with its networks in the order of ``names`` when it is labeled (a
-    labeled matrix is paired by its labels, never by position)."""
+def _distance_matrix(D: Any, names: Sequence[str] | None, caller: str, arg: str = "D") -> tuple[np.ndarray, list[str]]:
+    """``D`` (the argument ``arg`` of ``caller``) as a float array, with its networks in the order of
+    ``names`` when it is labeled (a labeled matrix is paired by its labels, never by position); one-line
+    :class:`LayoutError` unless it is a distance matrix (:func:`_check_distances`)."""
     if isinstance(D, xr.DataArray):
         if D.ndim != 2:
-            raise LayoutError(f"{caller}: the distance matrix has dims {tuple(D.dims)}; pass a (network, network_) DataArray.")
+            raise LayoutError(f"{caller}: {arg} has dims {tuple(D.dims)}; pass a (network, network_) DataArray.")
         rows, cols = ([str(v) for v in D.coords[d].values] if d in D.coords else None for d in D.dims)
         if rows is not None:
             cols = rows if cols is None else cols
             want = list(names) if names is not None else rows
             if sorted(rows) != sorted(want) or sorted(cols) != sorted(want) or len(set(rows)) != len(rows):
-                raise LayoutError(f"{caller}: the distance matrix's networks {rows[:5]} are not the networks given "
+                raise LayoutError(f"{caller}: the networks of {arg} {rows[:5]} are not the networks given "
                                   f"{list(want)[:5]}; compute it with pairwise_distances of the same networks.")
             r, c = {n: i for i, n in enumerate(rows)}, {n: i for i, n in enumerate(cols)}
             D = np.asarray(D.values)[np.ix_([r[n] for n in want], [c[n] for n in want])]
             names = want
         else:
             D = D.values
-    D = np.asarray(D, dtype=np.float64)
+    D = real_array(D, f"{caller}: {arg}", "a distance matrix")
     if D.ndim != 2 or D.shape[0] != D.shape[1]:
-        raise LayoutError(f"{caller}: the distance matrix has shape {D.shape}; pass a square (network, network_) matrix.")
-    if not np.all(np.isfinite(D)) or not np.allclose(D, D.T, atol=1e-10 * max(1.0, float(np.abs(D).max()))):
-        raise LayoutError(f"{caller}: the distance matrix must be finite and symmetric; compute it with pairwise_distances.")
+        raise LayoutError(f"{caller}: {arg} has shape {D.shape}; pass a square (network, network_) distance matrix.")
+    _check_distances(D, f"{caller}: {arg}")
     m = D.shape[0]
     names = list(names) if names is not None else [f"network{i}" for i in range(m)]
     if len(names) != m:
         raise LayoutError(f"{caller}: {len(names)} network names for a {m} x {m} distance matrix.")
     return D, names
+
+
+def _check_distances(D: np.ndarray, name: str) -> None:
+    """One-line :class:`LayoutError` naming ``name`` and an entry unless the square ``D`` holds distances:
+    finite, symmetric (``np.isclose`` with ``atol = 1e-10 max(1, max|D|)``), not negative and zero on
+    the diagonal, up to rounding (``1e-6`` of the largest distance, or ``1e-7``: an angular distance of a network
+    to itself keeps the square root of the rounding). A similarity matrix (ones on the diagonal) fails."""
+    fix = "compute it with pairwise_distances (or pass 1 - similarity)"
+    bad = np.argwhere(~np.isfinite(D))
+    if bad.size:
+        i, j = bad[0]
+        raise LayoutError(f"{name}: the distance matrix holds {len(bad)} NaN or infinite values (e.g. [{i}, {j}] = {D[i, j]}); "
+                          f"distances must be finite: {fix}.")
+    top = float(np.abs(D).max(initial=0.0))
+    bad = np.argwhere(~np.isclose(D, D.T, atol=1e-10 * max(1.0, top)))
+    if bad.size:
+        i, j = bad[0]
+        raise LayoutError(f"{name}: the distance matrix must be symmetric, but [{i}, {j}] = {D[i, j]:.6g} and [{j}, {i}] = "
+                          f"{D[j, i]:.6g}; {fix}.")
+    diag_tol = max(1e-6 * top, 1e-7)  # arccos of a rounded 1 is about 1.5e-8
+    bad = np.argwhere((D < -diag_tol) | (np.eye(D.shape[0], dtype=bool) & (np.abs(D) > diag_tol)))
+    if bad.size:
+        i, j = bad[0]
+        raise LayoutError(f"{name}: a distance matrix has no negative values and zeros on its diagonal, but [{i}, {j}] = "
+                          f"{D[i, j]:.6g}; {fix}.")
 
 
 def _check_n_clusters(n_clusters: Any, m: int, caller: str) -> None:
@@ -102,7 +128,7 @@ def kmeans_plusplus_init(dist_matrix: Any, n_clusters: int, random_state: Any = 
     """
     from sklearn.utils import check_random_state
 
-    D, _ = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init")
+    D, _ = _distance_matrix(dist_matrix, None, "kmeans_plusplus_init", "dist_matrix")
     rs = check_random_state(random_state)
     m = D.shape[0]
     _check_n_clusters(n_clusters, m, "kmeans_plusplus_init")
@@ -194,7 +220,7 @@ def procrustes_kmeans(
     if dist_matrix is None:
         dist_matrix = pairwise_distances(dict(zip(names, items)), alpha=1.0, center_columns=center_columns,
                                          score_method=score_method)
-    D, _ = _distance_matrix(dist_matrix, names, "procrustes_kmeans")
+    D, _ = _distance_matrix(dist_matrix, names, "procrustes_kmeans", "dist_matrix")
     if D.shape[0] != m:
         raise LayoutError(f"procrustes_kmeans: dist_matrix is {D.shape[0]} x {D.shape[0]} for {m} networks; pass one row per network.")
     # named networks in name order (the draws, each centroid's members), so their order in Xs changes nothing
@@ -310,11 +336,12 @@ def embed_distances(D: Any, n_components: int = 2, names: Sequence[str] | None =
     DataArray (network, component)
         Coordinates (sign of each axis fixed so its largest-magnitude entry is positive);
         attrs ``eigenvalues`` (all, descending) and ``explained`` (share of the positive
-        eigenvalues on the kept axes).
+        eigenvalues on the kept axes; NaN, with a :class:`~neuroxr.errors.NeuroxrWarning`, when
+        every distance is 0).
     """
     Dm, nm = _distance_matrix(D, names, "embed_distances")
     m = Dm.shape[0]
-    if not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= m:
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= m:
         raise LayoutError(f"embed_distances: n_components must be an int between 1 and {m}; got {n_components!r}.")
     J = np.eye(m) - 1.0 / m
     B = -0.5 * J @ (Dm**2) @ J
@@ -324,6 +351,9 @@ def embed_distances(D: Any, n_components: int = 2, names: Sequence[str] | None =
     sign = np.sign(Y[np.argmax(np.abs(Y), axis=0), np.arange(n_components)])
     Y = Y * np.where(sign == 0, 1.0, sign)
     pos = np.clip(lam, 0, None)
+    if not pos.sum() > 0:
+        warn("embed_distances: every distance in D is 0 (the networks are identical), so the share of the distances the "
+             "axes explain is undefined: attrs['explained'] is NaN, the coordinates 0.")
     return xr.DataArray(
         Y, dims=("network", "component"), coords={"network": nm, "component": np.arange(n_components)}, name="mds",
         attrs={"method": "classical MDS (Torgerson 1952)", "eigenvalues": lam.tolist(),

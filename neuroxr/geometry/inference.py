@@ -34,6 +34,7 @@ import xarray as xr
 
 from ..errors import ParameterError, no_effect
 from ..kernels import resample as rs
+from ..kernels.compare import _flat
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
 from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
@@ -337,10 +338,11 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
 
     def unit(V: np.ndarray, ranked: bool = False) -> np.ndarray:  # rows prepared (ranked), centred, unit norm
         V = V if ranked else np.stack([vector(v, method) for v in V])
+        flat = _flat(np, V) if method != "cosine" else np.zeros((V.shape[0], 1), dtype=bool)
         if method != "cosine":
             V = V - V.mean(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):  # a constant RDM: NaN, as compare_rdms gives
-            return V / np.linalg.norm(V, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant RDM (up to rounding): NaN, as compare_rdms gives
+            return np.where(flat, np.nan, V / np.linalg.norm(V, axis=1, keepdims=True))
 
     dropped = (~(finite_b & ~np.isnan(A[iu]))).sum()
     if not dropped:  # no NaN: prepare once, permute the prepared model

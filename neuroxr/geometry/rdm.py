@@ -46,6 +46,7 @@ from ._common import (
     _require_repeats,
     _usable,
     record_label,
+    warn_flat_rdms,
 )
 from .gram import _stats_and_ids
 
@@ -498,6 +499,7 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
         _nan_warning("compare_rdms", dropped, va.size)
     one = isinstance(method, str)
     values = np.asarray([res[m] for m in methods], dtype=np.float64)
+    warn_flat_rdms("compare_rdms", np.nan if np.isnan(values).any() else 0.0, va[None], vb[None], [names[0]], [names[1]])
     return xr.DataArray(
         values[0] if one else values,
         dims=() if one else ("comparison",),
@@ -580,6 +582,10 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
         _nan_warning("compare_rdms_many", dropped, VA.shape[1] * VA.shape[0] * VB.shape[0])
     else:
         M = to_numpy(_c.compare_rdms_many(VA, VB, method))
+    nan = np.argwhere(np.isnan(M))  # the pairs of RDMs to look at: few
+    la, lb = (np.asarray(X[X.dims[0]].values).astype(str) for X in (A, B))
+    warn_flat_rdms("compare_rdms_many", M[nan[:, 0], nan[:, 1]], VA[nan[:, 0]], VB[nan[:, 1]],
+                   [str(la[i]) for i in nan[:, 0]], [str(lb[j]) for j in nan[:, 1]], total=M.size)
     return xr.DataArray(
         M,
         dims=("rdm_a", "rdm_b"),

@@ -16,7 +16,7 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import real_array
-from ._common import _Checked, input_labels
+from ._common import _Checked, _named, _plain, input_labels, warn_flat_rdms
 from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms, _stack_rdms
 
 __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
@@ -27,7 +27,8 @@ def _nan_rank(V: np.ndarray) -> np.ndarray:
     out = np.full(V.shape, np.nan)
     for i, v in enumerate(V):
         ok = ~np.isnan(v)
-        out[i, ok] = to_numpy(_c.rank_vectors(v[ok]))
+        if ok.any():  # an all-NaN RDM has no ranks: it stays NaN, out of the pool
+            out[i, ok] = to_numpy(_c.rank_vectors(v[ok]))
     return out
 
 
@@ -52,6 +53,34 @@ def _pool(V: np.ndarray, method: str) -> np.ndarray:
         return mean(V / np.where(scale > 0, scale, 1), axis=0)
 
 
+def _is_rdm(D: np.ndarray) -> bool:
+    try:
+        _check_square(D, "rdms")
+    except LayoutError:
+        return False
+    return True
+
+
+def _check_stack_shape(R: np.ndarray) -> None:
+    """One-line :class:`LayoutError` unless the NumPy ``rdms`` of :func:`rdm_noise_ceiling` is a stack
+    ``(m, n, n)`` or ``(m, P)`` (``P = n (n - 1) / 2``) of several RDMs: a square ``(n, n)`` array
+    that is an RDM (symmetric with a zero diagonal, :func:`~neuroxr.geometry.rdm._check_square`) is one
+    RDM, not ``n`` condensed ones; any other square array is ``m`` condensed RDMs of ``m`` pairs each,
+    as :func:`neuroxr.kernels.compare.compare_rdms_many` reads them."""
+    stack = "pass a stack of subject RDMs, (m, n, n) or condensed (m, n (n - 1) / 2)"
+    if R.ndim not in (2, 3):
+        raise LayoutError(f"rdm_noise_ceiling: rdms has shape {R.shape}; {stack}.")
+    if R.ndim == 2 and R.shape[0] == R.shape[1] and _is_rdm(R):
+        raise LayoutError(f"rdm_noise_ceiling: rdms is one RDM of {R.shape[0]} stimuli (a square array); the noise ceiling "
+                          f"compares subjects: {stack}, e.g. np.stack(rdms).")
+    if R.ndim == 2:
+        try:
+            _r.n_from_n_pairs(R.shape[1])
+        except LayoutError:
+            raise LayoutError(f"rdm_noise_ceiling: rdms has {R.shape[1]} values per RDM on its last axis, which is not "
+                              f"n (n - 1) / 2 for any n; {stack}.") from None
+
+
 def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     """Lower and upper bounds of the noise ceiling of a set of subject RDMs (Nili et al. 2014).
 
@@ -64,6 +93,11 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     Parameters
     ----------
     rdms : list of RDMs, stacked DataArray (subject, stimulus, stimulus_), array (m, n, n) / (m, P) or rsatoolbox ``RDMs``
+        At least 2 RDMs (a square ``(n, n)`` array is one RDM, refused). A subject RDM with fewer
+        than 3 complete pairs (e.g. all NaN: the correlation RDM of one neuroid) has NaN bounds and
+        adds nothing to the others' pools; a constant one (every dissimilarity equal) has the
+        bounds :func:`~neuroxr.geometry.compare_rdms` gives it (NaN for Pearson and Spearman). A NaN
+        bound makes ``lower`` / ``upper``, the means over subjects, NaN.
     method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
 
     Returns
@@ -76,6 +110,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     if isinstance(rdms, np.ndarray):
         R = real_array(rdms, "rdm_noise_ceiling: rdms", "a stack of RDMs")
         _refuse_inf(R, "rdm_noise_ceiling: rdms")
+        _check_stack_shape(R)
         if R.ndim == 3:
             for i, D in enumerate(R):
                 _check_square(D, f"rdm_noise_ceiling: rdms[{i}]")
@@ -90,13 +125,13 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     if m < 2:
         raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
     _check_stimuli(_r.n_from_n_pairs(V.shape[1]), "rdm_noise_ceiling", "the RDMs hold")
+    full = _pool(V, method)
     if not np.isnan(V).any():
-        upper = to_numpy(_c.compare_rdms_many(V, _pool(V, method)[None, :], method))[:, 0]
+        upper = to_numpy(_c.compare_rdms_many(V, full[None, :], method))[:, 0]
         lower = np.array(
             [float(to_numpy(_c.compare_rdms_many(V[i : i + 1], _pool(np.delete(V, i, 0), method)[None, :], method))[0, 0]) for i in range(m)]
         )
     else:
-        full = _pool(V, method)
         up, lo, dropped = [], [], 0
         for i in range(m):
             r_up, d_up = _compare_vectors(V[i], full, (method,))
@@ -106,6 +141,8 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
             dropped += d_up
         upper, lower = np.asarray(up), np.asarray(lo)
         _nan_warning("rdm_noise_ceiling", dropped, V.size)
+    warn_flat_rdms("rdm_noise_ceiling", upper + lower, V, full[None], [f"rdms[{lb!r}]" for lb in labels.tolist()],
+                   ["the subjects' mean RDM"])
     return xr.Dataset(
         {
             "lower": ((), float(np.mean(lower))),
@@ -167,6 +204,8 @@ def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, co
         r[i], dropped = res[compare_method], dropped + d
     if dropped:
         _nan_warning(caller, dropped, V[:, 0].size)
+    warn_flat_rdms(caller, r, V[:, 0], V[:, 1], [f"the split-half RDMs of {_named(_plain(neural), 'neural')}"] * 2,
+                   [f"the split-half RDMs of {_named(_plain(neural), 'neural')}"])
     if spearman_brown:
         r = _spearman_brown(r)
     return xr.Dataset(

@@ -15,6 +15,7 @@ other layer. :func:`anchor_weights` gives the per-anchor ridge coefficients of a
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,9 +23,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, examples
+from ..errors import LayoutError, ParameterError, examples
 from ..layouts import validate_features
-from ._common import _align, _drop_unusable, _ids, _named, _neural_mean
+from ..validation import check_computed
+from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]
 
@@ -35,8 +37,19 @@ def _unit_ids(da: xr.DataArray) -> np.ndarray | None:
     return np.asarray(da.coords["unit_id"].values).astype(str) if "unit_id" in da.coords else None
 
 
-def _anchor_matrix(features: xr.DataArray, anchors: Any, anchor_ids: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Anchor embeddings ``(n_anchors, n_units)`` in the unit order of ``features``, their ids and kind."""
+def _validated(x: xr.DataArray, name: str) -> xr.DataArray:
+    """The feature set ``x`` checked as in-memory features are (a lazy one computed, once, and refused alike
+    when it holds NaN or inf: its values are all read anyway)."""
+    validate_features(x, name=name)
+    if _is_dask(x):
+        x = x.compute()
+        check_computed(x, x.values, name)
+    return x
+
+
+def _anchor_matrix(features: xr.DataArray, anchors: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """Anchor embeddings ``(n_anchors, n_units)`` in the unit order of ``features``, their ids (those
+    found in ``anchors``, else ``anchor0...``) and kind."""
     units = _unit_ids(features)
     p = features.sizes["unit"]
     if isinstance(anchors, xr.DataArray):
@@ -57,11 +70,8 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any, anchor_ids: Sequence[st
         elif anchors.sizes["unit"] != p:
             raise LayoutError(f"relative_features: anchors has {anchors.sizes['unit']} units on dim 'unit', features {p}; they must match.")
         idc = f"{row}_id"
-        ids = np.asarray(anchors.coords[idc].values).astype(str) if idc in anchors.coords else None
-        if anchor_ids is not None:
-            ids = np.asarray(anchor_ids).astype(str)
-        if ids is None:
-            ids = np.array([f"anchor{i}" for i in range(anchors.sizes[row])])
+        ids = (np.asarray(anchors.coords[idc].values).astype(str) if idc in anchors.coords
+               else np.array([f"anchor{i}" for i in range(anchors.sizes[row])]))
         kind = "feature_set" if row == "stimulus" else "embedding"
         return np.asarray(anchors.transpose(row, "unit").values, dtype=np.float64), ids, kind
     arr = np.asarray(anchors)
@@ -82,10 +92,7 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any, anchor_ids: Sequence[st
             f"relative_features: anchors has shape {arr.shape}; an embedding matrix must be (n_anchors, {p}) "
             "with the features' units as columns."
         )
-    ids = np.asarray(anchor_ids).astype(str) if anchor_ids is not None else np.array([f"anchor{i}" for i in range(arr.shape[0])])
-    if ids.size != arr.shape[0]:
-        raise LayoutError(f"relative_features: {ids.size} anchor_ids for {arr.shape[0]} anchors; give one id per anchor row.")
-    return arr.astype(np.float64), ids, "embedding"
+    return arr.astype(np.float64), np.array([f"anchor{i}" for i in range(arr.shape[0])]), "embedding"
 
 
 def relative_features(
@@ -100,7 +107,8 @@ def relative_features(
     Parameters
     ----------
     features : DataArray (stimulus, unit)
-        Feature set to transform.
+        Feature set to transform (a lazy, dask-backed one is read once and refused, as an
+        in-memory one, when it holds NaN or inf).
     anchors : sequence of str, DataArray or array
         - stimulus ids of ``features`` (the anchors are those stimuli's features);
         - a feature set ``(stimulus, unit)`` of other items with the same ``unit_id``s
@@ -109,7 +117,8 @@ def relative_features(
           ``(n_anchors, n_units)`` in the features' unit order.
     similarity : {"cosine", "dot"}, default "cosine"
     anchor_ids : sequence of str, optional
-        Ids of the anchors (overrides those found in ``anchors``); default ``anchor0...``.
+        Ids of the anchors, one per anchor (overrides those found in ``anchors``, whatever their
+        kind: stimulus ids, ``stimulus_id`` or ``anchor_id``); default ``anchor0...``.
     layer : str, optional
         ``layer`` coord of the result; default ``"<layer>_relative"`` (``"relative"`` without one).
 
@@ -122,10 +131,16 @@ def relative_features(
     """
     if similarity not in SIMILARITIES:
         raise LayoutError(f"relative_features: similarity must be one of {SIMILARITIES}; got {similarity!r}.")
-    validate_features(features, name="features")
-    E, ids, kind = _anchor_matrix(features, anchors, anchor_ids)
+    features = _validated(features, "relative_features: " + _named(features, "features"))
+    E, ids, kind = _anchor_matrix(features, anchors)
     if E.shape[0] == 0:
         raise LayoutError("relative_features: no anchors given; pass anchor stimulus ids or an embedding matrix with rows.")
+    if anchor_ids is not None:  # overrides the ids found in anchors, whatever their kind
+        given = np.asarray(anchor_ids).astype(str)
+        if given.shape != (E.shape[0],):
+            raise LayoutError(f"relative_features: anchor_ids gives {given.size} ids for {E.shape[0]} anchors (the rows of "
+                              "anchors); give one id per anchor, or leave anchor_ids out.")
+        ids = given
     if not np.isfinite(E).all():
         bad = ids[~np.isfinite(E).all(axis=1)]
         raise LayoutError(f"relative_features: {bad.size} anchors hold NaN or inf values, e.g. {examples(bad, 3)}; "
@@ -161,16 +176,18 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
 
     The coefficients of ``sklearn.linear_model.Ridge(alpha, fit_intercept=True)`` fitted on all
     paired stimuli, one column per neuroid, indexed by anchor id: a large positive weight says
-    the neuroid responds to stimuli similar to that anchor.
+    the neuroid responds to stimuli similar to that anchor. The fit sums over the stimuli in their
+    canonical order (``stimulus_id`` sorted), so their order in the inputs changes no number.
 
     Parameters
     ----------
     relative : DataArray (stimulus, unit)
-        Output of :func:`relative_features` (any feature set works; ``unit_id`` names the rows).
+        Output of :func:`relative_features` (any feature set works; ``unit_id`` names the rows;
+        a lazy one is read once and refused when it holds NaN or inf, as an in-memory one is).
     neural : DataArray (stimulus, neuroid, repeat) or (stimulus, neuroid)
         Responses, paired by ``stimulus_id``; averaged over repeats.
     alpha : float, default 0.1
-        Ridge penalty (scikit-learn's convention, > 0).
+        Ridge penalty (scikit-learn's convention, finite and > 0).
 
     Returns
     -------
@@ -179,15 +196,18 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
         (fitted on) and, as :func:`~neuroxr.geometry.crsa` records them, ``n_excluded_stimuli`` and
         ``n_excluded_neuroids`` (left out under the missing-trial rule, with the warning).
     """
-    if not float(alpha) > 0:
-        raise LayoutError(f"anchor_weights: alpha must be > 0 (ridge penalty); got {alpha!r}.")
-    validate_features(relative, name="anchor_weights: " + _named(relative, "relative"))
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < float("inf"):
+        raise ParameterError(f"anchor_weights: alpha must be a finite number > 0 (the ridge penalty); got {alpha!r}. "
+                             "Pass e.g. alpha=0.1.")
+    relative = _validated(relative, "anchor_weights: " + _named(relative, "relative"))
     if "repeat" not in neural.dims:
         neural = neural.expand_dims("repeat", axis=-1)
     (neural, relative), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (relative, _named(relative, "relative"))],
                                               "anchor_weights")
     relative, neural = _align(relative, neural, names=(_named(relative, "relative"), _named(neural, "neural")),
                               caller="anchor_weights")
+    # the sums over the stimuli in canonical order: permuting the stimuli changes no number
+    relative, neural = _canonical_any(relative), _canonical_any(neural)
     Y = _neural_mean(neural).transpose("stimulus", "neuroid")
     X = np.asarray(relative.transpose("stimulus", "unit").values, dtype=np.float64)
     Xc = X - X.mean(axis=0)

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ..kernels.resample import weighted_ranks
-from ..kernels.stats import rank
+from ..kernels.stats import rank, rounding_tol
 from .rdm import _nan_warning
 
 MIN_PAIRS = 3  # complete pairs a comparison needs (compare_rdms's rule: a correlation of 2 pairs is +-1)
@@ -130,15 +130,24 @@ class _Moments:
         # one pair drawn many times is 1), whatever their draw counts
         self.N = np.where(distinct < MIN_PAIRS, np.nan, self.N)
         self.cov: dict[tuple[int, int], np.ndarray] = {}
+        self.sq: dict[int, np.ndarray] = {}  # mean squares, against which a variance is rounding
         with np.errstate(invalid="ignore", divide="ignore"):  # no complete pair drawn (N = 0): NaN
             mean = np.stack([qform(C, M) / self.N for M in mats], axis=1) if centred else np.zeros((C.shape[0], len(mats)))
             for i, j in pairs:
                 e = qform(C, mats[i] * mats[j]) / self.N
                 self.cov[(i, j)] = self.cov[(j, i)] = e - mean[:, i] * mean[:, j]
+                if i == j:
+                    self.sq[i] = e
 
     def corr(self, i: int, j: int) -> np.ndarray:
+        """Correlation of RDMs ``i`` and ``j``; NaN where either has no variance up to the rounding of
+        its moments (``rounding_tol`` of its mean square: an RDM constant up to rounding, whose
+        correlation compare_rdms makes NaN; its moments' variance was rounding, even negative)."""
+        tol = rounding_tol(np, np.float64)
+        var_i, var_j = self.cov[(i, i)], self.cov[(j, j)]
+        flat = (var_i <= tol * self.sq[i]) | (var_j <= tol * self.sq[j])
         with np.errstate(invalid="ignore", divide="ignore"):
-            return self.cov[(i, j)] / np.sqrt(self.cov[(i, i)] * self.cov[(j, j)])
+            return np.where(flat, np.nan, self.cov[(i, j)] / np.sqrt(var_i * var_j))
 
     def pooled_corr(self, s: int, members: Sequence[int]) -> np.ndarray:
         """Correlation of RDM ``s`` with the mean of the normalised RDMs of ``members``."""

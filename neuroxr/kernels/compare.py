@@ -13,6 +13,12 @@ Spearman and tau-a share the sort (:class:`~neuroxr.kernels.stats.SortedVector`)
 :func:`compare_rdms_many` compares stacks in one batch (centre/rank each RDM once, one matrix
 product; tau-a pair by pair from the shared sorts). All the arithmetic is in
 :mod:`neuroxr.kernels.stats` and :mod:`neuroxr.backend`; it runs in the inputs' namespace.
+
+Constant RDMs: an RDM whose dissimilarities are equal up to rounding (their spread at most
+:data:`~neuroxr.backend.TIE_RTOL` times their largest magnitude, the threshold of the tie rule that
+makes its ranks one tie) has no Pearson or Spearman correlation: NaN, as scipy's ``pearsonr`` gives
+for a constant input (a Pearson correlation of the rounding of ``0.4`` averaged over 15 pairs
+read about ``1e-16``). Cosine is NaN for an all-zero RDM only; Kendall's tau-a of a constant RDM is 0.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ..backend import get_namespace, pearson_vectors
+from ..backend import TIE_RTOL, get_namespace, pearson_vectors
 from ..errors import LayoutError, NeuroxrWarning, warn
 from .rdm import _diag, check_option, upper_tri
 from .stats import SortedVector, kendall_tau_a_sorted, rank, spearman_sorted
@@ -104,7 +110,8 @@ def _compare_vectors(va: Any, vb: Any, methods: tuple[str, ...]) -> dict[str, fl
             out[method] = math.nan
             continue
         if method in ("pearson", "cosine"):
-            out[method] = pearson_vectors(va, vb, center=method == "pearson")
+            flat = method == "pearson" and bool(_any_flat(va, vb))
+            out[method] = math.nan if flat else pearson_vectors(va, vb, center=method == "pearson")
             continue
         if prep is None:
             prep = (SortedVector(va), SortedVector(vb))
@@ -152,10 +159,26 @@ def _as_vectors(x: Any, name: str) -> Any:
     raise LayoutError(f"{name}: expected RDM vectors (P,) / (m, P) or square RDMs (n, n) / (m, n, n); got shape {tuple(x.shape)}.")
 
 
+def _flat(xp: Any, V: Any) -> Any:
+    """Whether each vector (last axis) of ``V`` is constant up to rounding: its spread at most
+    :data:`~neuroxr.backend.TIE_RTOL` times its largest magnitude (the tie rule's threshold)."""
+    spread = xp.max(V, axis=-1, keepdims=True) - xp.min(V, axis=-1, keepdims=True)
+    return spread <= TIE_RTOL * xp.max(xp.abs(V), axis=-1, keepdims=True)
+
+
+def _any_flat(a: Any, b: Any) -> bool:
+    """Whether either of the vectors ``a``, ``b`` (P,) is constant up to rounding (:func:`_flat`)."""
+    xp = get_namespace(a, b)
+    return bool(_flat(xp, a)[0]) or bool(_flat(xp, b)[0])
+
+
 def _center_normalize(xp: Any, V: Any, center: bool) -> Any:
+    flat = _flat(xp, V) if center else None  # constant up to rounding: no correlation (NaN)
     if center:
         V = V - xp.mean(V, axis=-1, keepdims=True)
     nrm = xp.sqrt(xp.sum(V * V, axis=-1, keepdims=True))
+    if center:
+        nrm = xp.where(flat, xp.zeros_like(nrm), nrm)
     nan = xp.asarray(float("nan"), dtype=V.dtype, device=getattr(V, "device", None))
     return xp.where(nrm > 0, V / xp.where(nrm > 0, nrm, xp.ones_like(nrm)), nan)
 

@@ -87,22 +87,28 @@ def _dev(x: Any) -> Any:
     return getattr(x, "device", None)
 
 
-def nanmean_repeats(R: Any) -> Any:
+def nanmean_repeats(R: Any, total: Any = None) -> Any:
     """NaN-mean over the last (repeat) axis without warnings; all-NaN gives NaN.
 
     Parameters
     ----------
     R : array, shape (n_stimuli, n_neuroids, n_repeats)
         Any array-API namespace.
+    total : array, shape (n_stimuli, n_neuroids), optional
+        ``sum_last(R)`` (:func:`~neuroxr.backend.sum_last`) where the caller has it (the split
+        halves read it too): R is then read again only when it holds NaN.
 
     Returns
     -------
     array, shape (n_stimuli, n_neuroids)
     """
     xp = get_namespace(R)
+    total = sum_last(R) if total is None else total
+    if bool(xp.all(xp.isfinite(total))):  # no NaN among the repeats (it would be in its sum): no mask of R
+        return total / R.shape[-1]
     valid = ~xp.isnan(R)
     if bool(xp.all(valid)):
-        return sum_last(R) / R.shape[-1]
+        return total / R.shape[-1]
     count = sum_last(xp.astype(valid, R.dtype))
     total = sum_last(xp.where(valid, R, xp.zeros_like(R)))
     nan = xp.asarray(float("nan"), dtype=R.dtype, device=_dev(R))
@@ -146,9 +152,12 @@ class SplitHalves:
         Copy strided complete responses (up to 64 MiB) once into a flat array, for one product
         per batch of reps; ``False`` keeps memory at the halves' size (a product per stimulus,
         or per block of stimuli).
+    total : array, shape (n_stimuli, n_neuroids), optional
+        ``sum_last(R)`` (:func:`~neuroxr.backend.sum_last`) where the caller has it (e.g. from the
+        trial means, :func:`nanmean_repeats`): complete responses are then not summed again.
     """
 
-    def __init__(self, R: Any, mode: str = "valid", copy: bool = True) -> None:
+    def __init__(self, R: Any, mode: str = "valid", copy: bool = True, total: Any = None) -> None:
         if mode not in SPLIT_MODES:
             raise LayoutError(f"SplitHalves: mode must be one of {SPLIT_MODES}; got {mode!r}.")
         if len(R.shape) != 3:
@@ -160,8 +169,9 @@ class SplitHalves:
         self.shape = tuple(int(d) for d in R.shape)
         self.mode = mode
         n, k, T = self.shape
-        isnan = xp.isnan(R)
-        self._complete = not bool(xp.any(isnan))
+        total = sum_last(R) if total is None else total  # finite where no repeat is NaN (inf is refused upstream)
+        isnan = None if bool(xp.all(xp.isfinite(total))) else xp.isnan(R)
+        self._complete = isnan is None or not bool(xp.any(isnan))
         if self._complete:
             # no zero-filled copy: R itself; a strided view is copied once when small (every
             # batch of reps reads it), unless ``copy=False``
@@ -169,7 +179,7 @@ class SplitHalves:
             self._R0 = _flat_view(xp, R, (n * k, T))
             if self._R0 is None and copy and n * k * T * 8 <= _FLAT_COPY_BYTES:
                 self._R0 = xp.reshape(R, (n * k, T), copy=True)
-            self._total = xp.reshape(sum_last(R), (n * k,))
+            self._total = xp.reshape(total, (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)
             return

@@ -228,8 +228,7 @@ def inter_animal(
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
-    # the repeat sums, once: the trial means' and each group's split halves' (its rows and columns)
-    total_a, total_b = sum_last(RA), sum_last(RB)
+    total_a, total_b = sum_last(RA), sum_last(RB)  # the repeat sums, once: the trial means' and each group's split halves'
     mean_a = nanmean_repeats(RA, total_a)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
     warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a))
     mean_b = nanmean_repeats(RB, total_b)  # a group's targets are its rows and columns of these means
@@ -299,8 +298,7 @@ def _from_neural_predictor(
     ``cols``: the predictor's columns in canonical id order (:func:`~._prepare.columns_by_id`; None: as
     given), the order of every design's columns (its trial means, its split halves: computed column
     by column on ``Rp`` as given, then put in that order, the same numbers as on a reordered ``Rp``).
-    ``totals``: the repeat sums (:func:`~neuroxr.backend.sum_last`) of ``Rp`` and of ``target_R``
-    where the caller has them (from the trial means), which the split halves then do not recompute.
+    ``totals``: the repeat sums (``sum_last``) of ``Rp`` and ``target_R`` where the caller has them (not summed again).
     """
     n, k, T = Rp.shape
     if cols is not None:

@@ -227,3 +227,7 @@ def test_repeat_sums_given_once_give_the_same_means_and_halves(missing, T):
             for i, p in enumerate(perms):
                 np.testing.assert_allclose(h1[i], np.nanmean(X[:, :, p[: (T + 1) // 2]], axis=-1), rtol=1e-12)
                 np.testing.assert_allclose(h2[i], np.nanmean(X[:, :, p[(T + 1) // 2 :]], axis=-1), rtol=1e-12)
+    with pytest.raises(ValueError, match="^SplitHalves: total must be the repeat sums"):
+        SplitHalves(R, "slots", total=sum_last(R)[1:])
+    with pytest.raises(ValueError, match="^nanmean_repeats: total must be the repeat sums"):
+        nanmean_repeats(R, sum_last(R).T)

@@ -103,7 +103,7 @@ def nanmean_repeats(R: Any, total: Any = None) -> Any:
     array, shape (n_stimuli, n_neuroids)
     """
     xp = get_namespace(R)
-    total = sum_last(R) if total is None else total
+    total = _repeat_sums(R, total, "nanmean_repeats")
     if bool(xp.all(xp.isfinite(total))):  # no NaN among the repeats (it would be in its sum): no mask of R
         return total / R.shape[-1]
     valid = ~xp.isnan(R)
@@ -113,6 +113,16 @@ def nanmean_repeats(R: Any, total: Any = None) -> Any:
     total = sum_last(xp.where(valid, R, xp.zeros_like(R)))
     nan = xp.asarray(float("nan"), dtype=R.dtype, device=_dev(R))
     return xp.where(count > 0, total / xp.where(count > 0, count, xp.ones_like(count)), nan)
+
+
+def _repeat_sums(R: Any, total: Any, caller: str) -> Any:
+    """``sum_last(R)``, shape (n_stimuli, n_neuroids), or the caller's ``total`` of it (its shape checked)."""
+    if total is None:
+        return sum_last(R)
+    if tuple(total.shape) != tuple(R.shape[:-1]):
+        raise LayoutError(f"{caller}: total must be the repeat sums of the responses, shape {tuple(R.shape[:-1])}; "
+                          f"got shape {tuple(total.shape)}.")
+    return total
 
 
 def valid_counts(R: Any) -> Any:
@@ -169,7 +179,7 @@ class SplitHalves:
         self.shape = tuple(int(d) for d in R.shape)
         self.mode = mode
         n, k, T = self.shape
-        total = sum_last(R) if total is None else total  # finite where no repeat is NaN (inf is refused upstream)
+        total = _repeat_sums(R, total, "SplitHalves")  # finite where no repeat is NaN (inf is refused upstream)
         isnan = None if bool(xp.all(xp.isfinite(total))) else xp.isnan(R)
         self._complete = isnan is None or not bool(xp.any(isnan))
         if self._complete:

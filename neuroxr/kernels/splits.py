@@ -96,19 +96,19 @@ def nanmean_repeats(R: Any, total: Any = None) -> Any:
         Any array-API namespace.
     total : array, shape (n_stimuli, n_neuroids), optional
         ``sum_last(R)`` (:func:`~neuroxr.backend.sum_last`) where the caller has it (the split
-        halves read it too): R is then read again only when it holds NaN.
+        halves read it too): R is then read again only when it holds NaN (without it, R is first
+        checked for NaN, then summed).
 
     Returns
     -------
     array, shape (n_stimuli, n_neuroids)
     """
     xp = get_namespace(R)
-    total = _repeat_sums(R, total, "nanmean_repeats")
-    if bool(xp.all(xp.isfinite(total))):  # no NaN among the repeats (it would be in its sum): no mask of R
-        return total / R.shape[-1]
+    if total is not None and bool(xp.all(xp.isfinite(_repeat_sums(R, total, "nanmean_repeats")))):
+        return total / R.shape[-1]  # no NaN among the repeats (it would be in its sum): no mask of R
     valid = ~xp.isnan(R)
     if bool(xp.all(valid)):
-        return total / R.shape[-1]
+        return (sum_last(R) if total is None else total) / R.shape[-1]
     count = sum_last(xp.astype(valid, R.dtype))
     total = sum_last(xp.where(valid, R, xp.zeros_like(R)))
     nan = xp.asarray(float("nan"), dtype=R.dtype, device=_dev(R))
@@ -179,9 +179,10 @@ class SplitHalves:
         self.shape = tuple(int(d) for d in R.shape)
         self.mode = mode
         n, k, T = self.shape
-        total = _repeat_sums(R, total, "SplitHalves")  # finite where no repeat is NaN (inf is refused upstream)
-        isnan = None if bool(xp.all(xp.isfinite(total))) else xp.isnan(R)
-        self._complete = isnan is None or not bool(xp.any(isnan))
+        # given repeat sums are finite where no repeat is NaN (inf is refused upstream): no NaN mask of R
+        given = total is not None and bool(xp.all(xp.isfinite(_repeat_sums(R, total, "SplitHalves"))))
+        isnan = None if given else xp.isnan(R)
+        self._complete = given or not bool(xp.any(isnan))
         if self._complete:
             # no zero-filled copy: R itself; a strided view is copied once when small (every
             # batch of reps reads it), unless ``copy=False``
@@ -189,7 +190,7 @@ class SplitHalves:
             self._R0 = _flat_view(xp, R, (n * k, T))
             if self._R0 is None and copy and n * k * T * 8 <= _FLAT_COPY_BYTES:
                 self._R0 = xp.reshape(R, (n * k, T), copy=True)
-            self._total = xp.reshape(total, (n * k,))
+            self._total = xp.reshape(sum_last(R) if total is None else total, (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)
             return

@@ -195,3 +195,39 @@ def test_distinct_splits_index_every_rep(T):
         halves = {frozenset(p[:first]) for p in perms}
         partitions = {min(h, frozenset(range(T)) - h, key=sorted) for h in halves} if T % 2 == 0 else halves
         assert len(distinct) == (len(partitions) if symmetric else len(halves))
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.2])
+@pytest.mark.parametrize("T", [5, 12])  # sum_last adds slice by slice below 8 repeats, np.sum from 8
+def test_repeat_sums_given_once_give_the_same_means_and_halves(missing, T):
+    from neuroxr.backend import sum_last
+
+    R = _responses(11, n=9, k=5, T=T, missing=missing)
+    R[0, 0, :] = np.nan  # an all-NaN (stimulus, neuroid)
+    view = np.concatenate([R, R], axis=1)[:, ::2]  # strided: the halves' flat copy
+    perms = np.stack([np.random.default_rng(s).permutation(T) for s in range(3)])
+    for X in (R, view):
+        total = sum_last(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = np.nanmean(X, axis=-1)
+        np.testing.assert_array_equal(nanmean_repeats(X, total), nanmean_repeats(X))
+        np.testing.assert_allclose(nanmean_repeats(X, total), want, rtol=1e-13)
+        for mode in ("valid", "slots"):
+            given, own = SplitHalves(X, mode, total=total), SplitHalves(X, mode)
+            assert given._complete == own._complete == (missing == 0.0 and not np.isnan(X).any())
+            for a, b in zip(given.means(perms), own.means(perms)):
+                np.testing.assert_array_equal(a, b)
+            for a, b in zip(given.target_means(perms), own.target_means(perms)):
+                np.testing.assert_array_equal(a, b)
+        # the halves by definition: the slots' nanmean of each permutation's first ceil(T/2)
+        h1, h2 = SplitHalves(X, "slots", total=total).means(perms)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for i, p in enumerate(perms):
+                np.testing.assert_allclose(h1[i], np.nanmean(X[:, :, p[: (T + 1) // 2]], axis=-1), rtol=1e-12)
+                np.testing.assert_allclose(h2[i], np.nanmean(X[:, :, p[(T + 1) // 2 :]], axis=-1), rtol=1e-12)
+    with pytest.raises(ValueError, match="^SplitHalves: total must be the repeat sums"):
+        SplitHalves(R, "slots", total=sum_last(R)[1:])
+    with pytest.raises(ValueError, match="^nanmean_repeats: total must be the repeat sums"):
+        nanmean_repeats(R, sum_last(R).T)

@@ -87,26 +87,42 @@ def _dev(x: Any) -> Any:
     return getattr(x, "device", None)
 
 
-def nanmean_repeats(R: Any) -> Any:
+def nanmean_repeats(R: Any, total: Any = None) -> Any:
     """NaN-mean over the last (repeat) axis without warnings; all-NaN gives NaN.
 
     Parameters
     ----------
     R : array, shape (n_stimuli, n_neuroids, n_repeats)
         Any array-API namespace.
+    total : array, shape (n_stimuli, n_neuroids), optional
+        ``sum_last(R)`` (:func:`~neuroxr.backend.sum_last`) where the caller has it (the split
+        halves read it too): R is then read again only when it holds NaN (without it, R is first
+        checked for NaN, then summed).
 
     Returns
     -------
     array, shape (n_stimuli, n_neuroids)
     """
     xp = get_namespace(R)
+    if total is not None and bool(xp.all(xp.isfinite(_repeat_sums(R, total, "nanmean_repeats")))):
+        return total / R.shape[-1]  # no NaN among the repeats (it would be in its sum): no mask of R
     valid = ~xp.isnan(R)
     if bool(xp.all(valid)):
-        return sum_last(R) / R.shape[-1]
+        return (sum_last(R) if total is None else total) / R.shape[-1]
     count = sum_last(xp.astype(valid, R.dtype))
     total = sum_last(xp.where(valid, R, xp.zeros_like(R)))
     nan = xp.asarray(float("nan"), dtype=R.dtype, device=_dev(R))
     return xp.where(count > 0, total / xp.where(count > 0, count, xp.ones_like(count)), nan)
+
+
+def _repeat_sums(R: Any, total: Any, caller: str) -> Any:
+    """``sum_last(R)``, shape (n_stimuli, n_neuroids), or the caller's ``total`` of it (its shape checked)."""
+    if total is None:
+        return sum_last(R)
+    if tuple(total.shape) != tuple(R.shape[:-1]):
+        raise LayoutError(f"{caller}: total must be the repeat sums of the responses, shape {tuple(R.shape[:-1])}; "
+                          f"got shape {tuple(total.shape)}.")
+    return total
 
 
 def valid_counts(R: Any) -> Any:
@@ -146,9 +162,12 @@ class SplitHalves:
         Copy strided complete responses (up to 64 MiB) once into a flat array, for one product
         per batch of reps; ``False`` keeps memory at the halves' size (a product per stimulus,
         or per block of stimuli).
+    total : array, shape (n_stimuli, n_neuroids), optional
+        ``sum_last(R)`` (:func:`~neuroxr.backend.sum_last`) where the caller has it (e.g. from the
+        trial means, :func:`nanmean_repeats`): complete responses are then not summed again.
     """
 
-    def __init__(self, R: Any, mode: str = "valid", copy: bool = True) -> None:
+    def __init__(self, R: Any, mode: str = "valid", copy: bool = True, total: Any = None) -> None:
         if mode not in SPLIT_MODES:
             raise LayoutError(f"SplitHalves: mode must be one of {SPLIT_MODES}; got {mode!r}.")
         if len(R.shape) != 3:
@@ -160,8 +179,10 @@ class SplitHalves:
         self.shape = tuple(int(d) for d in R.shape)
         self.mode = mode
         n, k, T = self.shape
-        isnan = xp.isnan(R)
-        self._complete = not bool(xp.any(isnan))
+        # given repeat sums are finite where no repeat is NaN (inf is refused upstream): no NaN mask of R
+        given = total is not None and bool(xp.all(xp.isfinite(_repeat_sums(R, total, "SplitHalves"))))
+        isnan = None if given else xp.isnan(R)
+        self._complete = given or not bool(xp.any(isnan))
         if self._complete:
             # no zero-filled copy: R itself; a strided view is copied once when small (every
             # batch of reps reads it), unless ``copy=False``
@@ -169,7 +190,7 @@ class SplitHalves:
             self._R0 = _flat_view(xp, R, (n * k, T))
             if self._R0 is None and copy and n * k * T * 8 <= _FLAT_COPY_BYTES:
                 self._R0 = xp.reshape(R, (n * k, T), copy=True)
-            self._total = xp.reshape(sum_last(R), (n * k,))
+            self._total = xp.reshape(sum_last(R) if total is None else total, (n * k,))
             self._valid = self._validf = self._count = None
             self._rows = np.zeros(0, dtype=np.intp)
             return

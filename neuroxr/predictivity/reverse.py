@@ -24,6 +24,7 @@ from ..backend import (
     in_background,
     one_blas_thread,
     resolve_backend,
+    sum_last,
     thread_map,
     with_blas_threads,
 )
@@ -116,7 +117,8 @@ def reverse(
     cols = prep.columns_by_id(neural.neuroid_id.values[ok])
     keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
     R = prep.take(R, keep)
-    mean = nanmean_repeats(R)  # the trial means, once: the designs' and the float32 offset check's
+    total = sum_last(R)  # the repeat sums, once: the trial means' and the split halves'
+    mean = nanmean_repeats(R, total)  # the trial means, once: the designs' and the float32 offset check's
     warn_offset_columns(mean, nname, "neuroids", prep.float32_cause(neural))
     n = R.shape[0]
     # scored unit chunk by unit chunk, never loaded whole, where each target is fitted on its own
@@ -131,7 +133,7 @@ def reverse(
                               prep.regressor_options(alpha, n_components, alphas, backend, dtype), caller)
     out, preds = _from_neural_predictor(
         "reverse", R, mean, F, reg, reps, seed, max_n, ceiling, split, None, keep_predictions, progress, keep_rows, const if lazy else None,
-        features.unit_id.values, offset, (nname, fname), cols)
+        features.unit_id.values, offset, (nname, fname), cols, (total, None))
     if lazy:  # the lazy targets' constant units (and float32 offsets), found as their chunks were read
         prep.warn_constant_targets(None, features.unit_id.values, fname, "units", const, cause, offset)
     attrs = common_attrs(
@@ -226,9 +228,10 @@ def inter_animal(
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
-    mean_a = nanmean_repeats(RA)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
+    total_a, total_b = sum_last(RA), sum_last(RB)  # the repeat sums, once: the trial means' and each group's split halves'
+    mean_a = nanmean_repeats(RA, total_a)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
     warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a))
-    mean_b = nanmean_repeats(RB)  # a group's targets are its rows and columns of these means
+    mean_b = nanmean_repeats(RB, total_b)  # a group's targets are its rows and columns of these means
     const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], bname, "neuroids",
                                        cause=prep.float32_cause(neural_b))
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
@@ -241,6 +244,7 @@ def inter_animal(
         res, pg = _from_neural_predictor(
             "inter_animal", prep.take(RA, rows), prep.take(mean_a, rows), prep.take(mean_b, rows, cols), reg, reps, seed, max_n, ceiling, split,
             RBg if ceiling else None, keep_predictions, progress if g == 0 else False, shown=(aname, bname), cols=cols_a,
+            totals=(prep.take(total_a, rows), prep.take(total_b, rows, cols)),
         )
         for name, v in res.items():
             out.setdefault(name, np.full((kb, reps), np.nan))[cols] = v
@@ -280,6 +284,7 @@ def _from_neural_predictor(
     offset: np.ndarray | None = None,
     shown: tuple[str, str] = ("neural", "features"),
     cols: np.ndarray | None = None,
+    totals: tuple[Any, Any] = (None, None),
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B);
     ``shown``: the predictor and the targets as the messages name them (after the function called).
@@ -293,6 +298,7 @@ def _from_neural_predictor(
     ``cols``: the predictor's columns in canonical id order (:func:`~._prepare.columns_by_id`; None: as
     given), the order of every design's columns (its trial means, its split halves: computed column
     by column on ``Rp`` as given, then put in that order, the same numbers as on a reordered ``Rp``).
+    ``totals``: the repeat sums (``sum_last``) of ``Rp`` and ``target_R`` where the caller has them (not summed again).
     """
     n, k, T = Rp.shape
     if cols is not None:
@@ -313,7 +319,7 @@ def _from_neural_predictor(
 
     def target_reliability(copy: bool = True) -> None:
         if "target_shc" in out:
-            halves = SplitHalves(target_R, split, copy=copy)
+            halves = SplitHalves(target_R, split, copy=copy, total=totals[1])
             out["target_shc"][:] = spearman_brown(split_half_r(halves, np.stack(perms_b), block_bytes=_RANK_BYTES))
 
     slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions)
@@ -321,7 +327,7 @@ def _from_neural_predictor(
         Rp = np.take(Rp, cols, axis=1)
     # designs per rep: the (sub)population mean and the two halves of the predictor repeats
     # (computed per rep, so only one rep's halves are held at a time)
-    halves = SplitHalves(Rp, split) if ceiling and not slots else None
+    halves = SplitHalves(Rp, split, total=totals[0]) if ceiling and not slots else None
     # without subsets, reps that share a split (halves set by the slots alone) share its fits
     share = ceiling and not slots and halves.by_set and all(c is None for c in subsets)
     # small shared draws may be fitted a group at a time (one call's overhead for several)

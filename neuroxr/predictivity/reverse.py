@@ -286,12 +286,10 @@ def _from_neural_predictor(
     cols: np.ndarray | None = None,
     totals: tuple[Any, Any] = (None, None),
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B);
-    ``shown``: the predictor and the targets as the messages name them (after the function called).
-
-    ``mean_p`` (n, k): the trial means of the predictor ``Rp`` (:func:`nanmean_repeats`), which the
-    caller computes once (its float32 offset check reads them too).
-    ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
+    """Shared engine of reverse (targets = features) and inter-animal (targets = mean of B); ``shown``:
+    the predictor and the targets as the messages name them (after the function called). ``mean_p`` (n, k):
+    the trial means of ``Rp`` (:func:`nanmean_repeats`), computed once by the caller (its float32 offset
+    check reads them too). ``Y`` is an in-memory (n, m) array or a lazy (dask) feature array whose unit chunks are
     loaded and scored one at a time (same designs, same splits for every chunk); ``constant``
     (m,) bool, for a lazy ``Y``: filled with its constant targets as the chunks are read; ``offset``
     likewise with the targets that float32 rounds past use (:func:`~neuroxr.kernels.offsets.offset_columns`).
@@ -325,8 +323,7 @@ def _from_neural_predictor(
     slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions)
     if slots and cols is not None:  # the slot kernels sum over the predictor's columns: in their order
         Rp = np.take(Rp, cols, axis=1)
-    # designs per rep: the (sub)population mean and the two halves of the predictor repeats
-    # (computed per rep, so only one rep's halves are held at a time)
+    # designs per rep: the (sub)population mean and the predictor's two halves (one rep's held at a time)
     halves = SplitHalves(Rp, split, total=totals[0]) if ceiling and not slots else None
     # without subsets, reps that share a split (halves set by the slots alone) share its fits
     share = ceiling and not slots and halves.by_set and all(c is None for c in subsets)

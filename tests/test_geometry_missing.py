@@ -514,8 +514,8 @@ def test_a_comparison_with_an_rdm_without_variance_is_nan_with_one_warning_namin
 
 
 def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearman_is():
-    """An RDM whose dissimilarities are equal but for rounding (0.4 + 1e-15 noise; the correlation RDM
-    of patterns that are affine copies of one) had a Pearson correlation of that rounding; it is NaN,
+    """An RDM whose dissimilarities are equal but for rounding (0.4 + 1e-15 noise; the Euclidean RDM
+    of stimuli equally far apart) had a Pearson correlation of that rounding; it is NaN,
     as scipy's pearsonr of the exactly constant RDM and the Spearman comparison (whose ranks tie it)
     are, so an entry comparing by Pearson is one revision up."""
     from conftest import near_constant

@@ -469,8 +469,8 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       Spearman): ranks now tie values equal up to rounding (the kinds that always rank:
       :data:`RANK_KINDS`);
     - an RSA entry comparing RDMs by Pearson (``compare_method`` "pearson"): an RDM whose
-      dissimilarities are equal up to rounding (the correlation RDM of stimuli whose patterns are
-      affine copies of one, 0 up to rounding) had a Pearson correlation of its rounding (about
+      dissimilarities are equal up to rounding (equal values averaged, the Euclidean RDM of stimuli
+      equally far apart) had a Pearson correlation of its rounding (about
       ``1e-16``, or anything); it is now NaN, as scipy's ``pearsonr`` and the Spearman comparison
       (whose ranks tie it) give (:mod:`neuroxr.kernels.compare`, "Constant RDMs");
     - an RSA entry with a Euclidean RDM: distances small against the largest carried the rounding of

@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import StoreError
 from ..store._zarr import _check_region, attrs_edited, marks_edited
 from . import provenance as _p
 
@@ -300,8 +299,8 @@ def read_entry(store: Any, path: str, damage: Mapping[str, str] | None = None) -
     StoreError
         One line naming the entry, its damage and the fix (compute it again).
     """
-    if damage and path in damage:
-        raise StoreError(f"store {store.url!r}: entry {path!r} is damaged ({damage[path]}).")
+    if damage and path in damage:  # the store's one wording of a damaged group, with its fix
+        raise store._damage_error(path, damage[path])
     found = store.examine(path, fetch=True)
     store.check_intact(found)
     return store.read_dataset(found)

@@ -18,11 +18,12 @@ import pandas as pd
 import xarray as xr
 
 from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
-from ..backend import TIE_RTOL, get_namespace, to_numpy
+from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError, warn, where
 from ..errors import code_name as _arg  # the argument part of a _named name, for code in messages
 from ..kernels import rdm as _r
 from ..kernels import shape as _s
+from ..kernels.compare import _flat
 from ..layouts import validate_neural
 from ..sets import model_layer, set_label
 from ..validation import _all_finite, check_int, compute_refusing_inf, refuse_inf
@@ -223,7 +224,7 @@ def warn_flat_rdms(caller: str, r: Any, VA: np.ndarray, VB: np.ndarray, names_a:
     for i in undefined:
         for V, names in ((VA, names_a), (VB, names_b)):
             v, name = V[i][ok[i]], names[min(int(nan[i]), len(names) - 1)]
-            if np.ptp(v) <= TIE_RTOL * np.abs(v).max() and name not in flat:  # equal up to rounding (kernels.compare)
+            if bool(_flat(np, v)[0]) and name not in flat:  # equal up to rounding, as the comparison decides it
                 flat.append(name)
     who = (", ".join(flat[:3]) + (f" and {len(flat) - 3} more" if len(flat) > 3 else "")) or "an RDM"
     total = r.size if total is None else total

@@ -325,6 +325,16 @@ class Reading(Listing):
             return None
         return ds, coords, mem
 
+    def _settled(self, found: Examined, step: Any, verb: str) -> Any:
+        """``step(found)`` until it is not ``None`` (``None``: a rewrite under the same key was met while
+        reading, so the new copy is read), at most 3 times; then a one-line :class:`StoreError`."""
+        for _ in range(3):
+            got = step(found)
+            if got is not None:
+                return got
+        raise StoreError(f"store {self.url!r}: entry {found.path!r} is being rewritten by another process "
+                         f"(replaced while it was {verb}); read it again.")
+
     def _require_complete(self, found: Examined) -> None:
         """Raise the one-line error of a reading ``found`` whose group is not complete: its document is
         not JSON (damage), its write did not finish, it was being rewritten, or it does not exist."""
@@ -352,14 +362,7 @@ class Reading(Listing):
         back); a set's (``neural/``, ``features/``) and the cache's as stored.
         """
         found = path if isinstance(path, Examined) else self.examine(path, fetch=True)
-        for _ in range(3):  # a rewrite under the same key met while opening: open the new copy
-            opened = self._opened(found)
-            if opened is not None:
-                break
-        else:
-            raise StoreError(f"store {self.url!r}: entry {found.path!r} is being rewritten by another process "
-                             f"(replaced while it was opened); read it again.")
-        ds, coords, mem = opened
+        ds, coords, mem = self._settled(found, self._opened, "opened")
         path, loc, attrs, lost = found.path, found.loc, found.attrs, found.damage[1]
         where = f"store {self.url!r}: entry {path!r}"
         ds = ds.assign_coords(coords)
@@ -527,13 +530,7 @@ class Reading(Listing):
         StoreError
             One line naming the set, what is wrong and the fix, as :meth:`read_dataset`.
         """
-        found = self.examine(path)
-        for _ in range(3):  # a rewrite under the same key met while reading: read the new copy
-            index = self._indexed(found)
-            if index is not None:
-                return index
-        raise StoreError(f"store {self.url!r}: entry {path!r} is being rewritten by another process "
-                         f"(replaced while it was read); read it again.")
+        return self._settled(self.examine(path), self._indexed, "read")
 
     def _indexed(self, found: Examined) -> SetIndex | None:
         """:meth:`read_set_index` of the reading ``found``; ``None`` when the group was replaced meanwhile."""

@@ -10,8 +10,8 @@ import numpy as np
 import xarray as xr
 
 from ..kernels import resample as rs
-from ..kernels.gram import double_center, linear_cka
-from ..kernels.gram_measures import resampled_cka_debiased
+from ..kernels.gram import linear_cka
+from ..kernels.gram_measures import permuted_cka, resampled_cka_biased, resampled_cka_debiased
 from ._common import _named, _one_bin, input_labels
 from .cka import _paired_grams
 from .dimensionality import _check_debiased
@@ -22,7 +22,7 @@ __all__ = ["cka_bootstrap", "check_cka_boot_method", "CKA_BOOT_METHODS", "CKA_BO
 #: (:data:`neuroxr.kernels.resample.BIAS_BOOT_METHODS`)
 CKA_BOOT_METHODS = rs.BIAS_BOOT_METHODS
 CKA_BOOT_DEFAULT = rs.BIAS_BOOT_DEFAULT
-_BATCH = 256  # resamples per block of the debiased path (ten (B, n) @ (n, n) products a block)
+_BATCH = 256  # resamples per block (debiased: ten (B, n) @ (n, n) products a block; biased: five)
 
 
 def check_cka_boot_method(method: Any) -> str:
@@ -33,20 +33,12 @@ def check_cka_boot_method(method: Any) -> str:
 
 
 def _biased_boot(Ka: np.ndarray, Kb: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The biased CKA of each resample: the Grams restricted to the draws ``K[idx][:, idx]``, centred
-    again (the CKA of the resampled representations), in blocks of about 32 MiB per Gram."""
-    def batch_cka(K: np.ndarray, L: np.ndarray) -> np.ndarray:
-        Kc, Lc = double_center(K), double_center(L)
-        with np.errstate(invalid="ignore"):  # a constant input's zero Gram: NaN (its warning is given once)
-            return np.einsum("bij,bij->b", Kc, Lc) / np.sqrt(np.einsum("bij,bij->b", Kc, Kc) * np.einsum("bij,bij->b", Lc, Lc))
-
+    """The biased CKA of each resample, that of the Grams restricted to the draws ``K[idx][:, idx]``
+    centred again, in closed form from the draw counts
+    (:func:`~neuroxr.kernels.gram_measures.resampled_cka_biased`), in blocks."""
     n = Ka.shape[0]
-    boot = np.empty(idx.shape[0])
-    step = max(1, int(32 * 2**20 // (8 * n * n)))
-    for lo in range(0, idx.shape[0], step):
-        sel = idx[lo : lo + step]
-        boot[lo : lo + step] = batch_cka(Ka[sel[:, :, None], sel[:, None, :]], Kb[sel[:, :, None], sel[:, None, :]])
-    return boot
+    return np.concatenate([resampled_cka_biased(Ka, Kb, rs.counts(idx[lo : lo + _BATCH], n))
+                           for lo in range(0, idx.shape[0], _BATCH)])
 
 
 def _debiased_boot(Ka: np.ndarray, Kb: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -128,7 +120,7 @@ def cka_bootstrap(
     _undefined(out, {"cka": boot}, caller, nan_policy)
     if n_perm:
         perms = rs.permutation_indices(n, n_perm, seed, caller)
-        null = np.array([linear_cka(Ka, Kb[np.ix_(p, p)], debiased=debiased) for p in perms])
+        null = permuted_cka(Ka, Kb, perms, debiased=debiased)
         out["cka_null"] = (("perm",), null)
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([theta]), null[:, None])[0]))
     return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},

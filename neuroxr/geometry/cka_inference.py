@@ -56,7 +56,9 @@ def cka_bootstrap(
     """Bootstrap over stimuli (and optionally a permutation null) of linear CKA.
 
     Biased CKA (``debiased=False``): a resample's CKA is that of the resampled representations, the
-    centred Grams restricted to the drawn stimuli (``K[idx][:, idx]``, centred again). The copies
+    centred Grams restricted to the drawn stimuli (``K[idx][:, idx]``, centred again), computed in
+    closed form from the draw counts (:func:`~neuroxr.kernels.gram_measures.resampled_cka_biased`,
+    ``O(n^2)`` per resample). The copies
     of a stimulus agree in both Grams, so resampled biased CKA runs above the estimate: hence the
     interval centred on it by default (``method``). Debiased CKA (``debiased=True``, Song et al.'s
     unbiased HSIC, :func:`~neuroxr.geometry.cka`'s ``debiased``): a resample's HSIC is the
@@ -65,7 +67,8 @@ def cka_bootstrap(
     centred again, so it is that of the resampled representations centred on their own mean
     (:func:`~neuroxr.kernels.gram_measures.resampled_hsic_unbiased`, ``O(n^2)`` per resample); with
     no copies it is the estimate's. The permutation null permutes the stimulus
-    labels of ``b`` (``default_rng([seed, 2])``), the same estimator on each permuted Gram;
+    labels of ``b`` (``default_rng([seed, 2])``), the same estimator on each permuted Gram
+    (:func:`~neuroxr.kernels.gram_measures.permuted_cka`: its cross term alone per permutation);
     ``p = (1 + #{null >= cka}) / (1 + n_perm)``.
 
     Parameters
@@ -85,7 +88,9 @@ def cka_bootstrap(
         Permutations of the null (0: none).
     nan_policy : {"propagate", "omit"}, default "propagate"
         As :func:`~neuroxr.geometry.inference.rsa_bootstrap`: an undefined resample (a constant
-        representation; debiased also fewer than 4 distinct stimuli drawn, or a resampled HSIC of a
+        representation: drawn stimuli equal up to rounding,
+        :func:`~neuroxr.kernels.gram_measures.resampled_constant`; debiased also fewer than 4
+        distinct stimuli drawn, or a resampled HSIC of a
         representation with itself not above 0) makes the interval NaN, or is left out (``"omit"``);
         counted and warned about either way.
 

@@ -294,7 +294,8 @@ def resampled_constant(K: Any, W: Any) -> Any:
     ``tr(H_w K_w) = sum_a w_a K_aa - w'Kw / m`` (``m = sum w``), against its squares about the
     Gram's origin, ``sum_a w_a K_aa`` (the full sample's mean where ``K`` is centred), with
     :func:`~neuroxr.kernels.stats.rounding_tol` of ``K``'s precision: drawn stimuli whose features
-    agree to about ``2.4e-7`` of their spread (float64) count as one, as copies of one stimulus do.
+    agree to about ``2.4e-7`` (float64) of their distance from that origin count as one, as copies
+    of one stimulus do.
 
     Parameters
     ----------

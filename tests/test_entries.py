@@ -719,7 +719,7 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
         n = sum(name in stop for stop in kinds.STOPS)
         assert kind.revision == kinds.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
     assert sum("forward_bootstrap" in stop for stop in kinds.STOPS) == 2
-    assert sum("cka_bootstrap" in stop for stop in kinds.STOPS) == 3
+    assert sum("cka_bootstrap" in stop for stop in kinds.STOPS) == 4
     assert sum("crsa" in stop for stop in kinds.STOPS) == 4
 
 
@@ -744,5 +744,15 @@ def test_the_spearman_resample_stop_raises_the_rsa_bootstraps_and_no_permutation
     last stop; the permutation kinds (ranks permuted exactly) and the point-score kinds are not."""
     from neuroxr.entries import kinds
 
-    assert set(kinds.STOP_19_KINDS) == set(kinds.STOPS[-1]) == {"crsa_bootstrap", "ersa_bootstrap"}
-    assert not set(kinds.STOPS[-1]) & {"crsa", "ersa", "crsa_permutation", "ersa_permutation"}
+    assert set(kinds.STOP_19_KINDS) == set(kinds.STOPS[5]) == {"crsa_bootstrap", "ersa_bootstrap"}
+    assert not set(kinds.STOPS[5]) & {"crsa", "ersa", "crsa_permutation", "ersa_permutation"}
+
+
+def test_the_cka_closed_form_stop_raises_the_cka_inference_kinds_and_not_the_point_kind():
+    """The biased CKA bootstrap in closed form (rounding), its constant resamples NaN, and the
+    permutation nulls of Grams centred once (rounding): both CKA inference kinds are in the stop
+    after STOP_19_KINDS's, and the cka point kind is not (its numbers stand)."""
+    from neuroxr.entries import kinds
+
+    assert set(kinds.CKA_CLOSED_FORM_KINDS) == {"cka_bootstrap", "cka_permutation"} <= set(kinds.STOPS[6])
+    assert "cka" not in kinds.STOPS[6]

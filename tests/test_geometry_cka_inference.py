@@ -206,3 +206,128 @@ def test_permuting_the_stimulus_rows_changes_no_number(debiased):
         np.testing.assert_allclose(got[v].values, ref[v].values, rtol=1e-12, atol=1e-14, err_msg=v)
     draws = lambda r: r["stimulus_id"].values[r["boot_index"].values]  # noqa: E731  (the drawn ids)
     np.testing.assert_array_equal(draws(got), draws(ref))
+
+
+def _point_cka(X: np.ndarray, Y: np.ndarray, idx: np.ndarray, debiased: bool = False) -> float:
+    """nx.cka of the materialised resample ``X[idx]``, ``Y[idx]`` (each draw its own stimulus)."""
+    ids = [f"r{i:03d}" for i in range(idx.size)]
+    return float(nx.cka(nx.features(X[idx], ids), nx.features(Y[idx], ids), debiased=debiased))
+
+
+def _gathered_cka(K: np.ndarray, L: np.ndarray, idx: np.ndarray) -> float:
+    Kc, Lc = double_center(K[np.ix_(idx, idx)]), double_center(L[np.ix_(idx, idx)])
+    return float(np.sum(Kc * Lc) / np.sqrt(np.sum(Kc * Kc) * np.sum(Lc * Lc)))
+
+
+def test_biased_resamples_in_closed_form_equal_the_gathered_grams():
+    """resampled_cka_biased (the weighted closed form of the resample's centred Grams) equals the CKA
+    of the gathered Grams ``K[idx][:, idx]`` centred again, for resamples with copies, of centred and
+    uncentred Grams; cka_bootstrap's biased resamples equal the resampled representations' CKA."""
+    from neuroxr.kernels.gram_measures import resampled_cka_biased
+    from neuroxr.kernels.resample import bootstrap_indices, counts
+
+    X, Y, ids = _shared(11, 8)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    idx = bootstrap_indices(11, 40, 3)
+    got = resampled_cka_biased(K, L, counts(idx, 11))
+    np.testing.assert_allclose(got, [_gathered_cka(K, L, i) for i in idx], rtol=1e-10)
+    Ku, Lu = X @ X.T + 2.0, Y @ Y.T  # uncentred: the CKA of the resampled representations all the same
+    np.testing.assert_allclose(resampled_cka_biased(Ku, Lu, counts(idx, 11)), got, rtol=1e-10)
+    res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=300, seed=2)
+    want = [_point_cka(X, Y, i) for i in res["boot_index"].values[:40]]
+    np.testing.assert_allclose(res["cka_boot"].values[:40], want, rtol=1e-10)
+
+
+def test_biased_resample_of_nearly_equal_stimuli_keeps_its_digits():
+    """Drawn stimuli nearly equal against their distance from the mean (the closed form's terms
+    cancel): the resample is computed from its gathered Grams, as accurate as before."""
+    from neuroxr.kernels.gram_measures import resampled_cka_biased
+    from neuroxr.kernels.resample import counts
+
+    X, Y, _ = _shared(8, 2)
+    X[1] = X[0] + 1e-4 * np.abs(X[0]).mean() * np.random.default_rng(0).normal(size=X.shape[1])
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    idx = np.array([[0, 0, 0, 1, 1, 0, 1, 1], [0, 1, 2, 3, 4, 5, 6, 7]])
+    got = resampled_cka_biased(K, L, counts(idx, 8))
+    np.testing.assert_allclose(got, [_point_cka(X, Y, i) for i in idx], rtol=1e-6)
+    np.testing.assert_allclose(got, [_gathered_cka(K, L, i) for i in idx], rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["one stimulus", "equal rows", "duplicated rows", "equal up to rounding"])
+def test_a_constant_resample_is_undefined_as_the_point_estimate_of_its_draws(case):
+    """A resample whose drawn stimuli have equal features (one stimulus; two with equal rows; a
+    dataset of duplicated rows; rows equal up to rounding) is constant: its biased and debiased CKA
+    are NaN, as nx.cka of the materialised resample gives, and every other resample is defined as
+    that is (resampled_constant: the resample's centred squares at most 256 eps of its uncentred)."""
+    from neuroxr.kernels.gram_measures import resampled_cka_biased, resampled_cka_debiased, resampled_constant
+    from neuroxr.kernels.resample import bootstrap_indices, counts
+
+    X, Y, _ = _shared(10, 4)
+    X = X + 5.0
+    rng = np.random.default_rng(1)
+    if case == "duplicated rows":
+        X, Y = np.repeat(X[:5], 2, axis=0), np.repeat(Y[:5], 2, axis=0)  # stimuli 2k and 2k + 1 equal
+        draws = [[0] * 10, [0, 1] * 5, [2, 3, 3, 3, 3, 3, 2, 2, 2, 2]]
+    else:
+        for i in (1, 2, 3, 4):
+            X[i] = X[0] * (1 + 1e-13 * rng.normal(size=X.shape[1])) if case == "equal up to rounding" else X[0]
+        draws = [[0] * 10, [0, 1] * 5, [1, 2, 3, 4, 0, 0, 1, 2, 3, 4]] if case != "one stimulus" else [[3] * 10, [7] * 10]
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    K, L = Xc @ Xc.T, Yc @ Yc.T
+    idx = np.concatenate([np.array(draws), bootstrap_indices(10, 30, 5)])
+    W = counts(idx, 10)
+    point = np.array([_point_cka(X, Y, i) for i in idx])
+    undefined = np.isnan(point)
+    assert undefined[: len(draws)].all() and not undefined[len(draws):].all()
+    np.testing.assert_array_equal(resampled_constant(K, W), undefined)
+    biased = resampled_cka_biased(K, L, W)
+    np.testing.assert_array_equal(np.isnan(biased), undefined)
+    np.testing.assert_allclose(biased[~undefined], point[~undefined], rtol=1e-10)
+    deb = resampled_cka_debiased(K, L, W)
+    assert np.isnan(deb[undefined]).all()
+    four = (W > 0).sum(axis=1) >= 4  # the debiased estimator: at least 4 distinct stimuli drawn
+    np.testing.assert_array_equal(np.isnan(deb), undefined | ~four)
+
+
+def test_cka_bootstrap_counts_resamples_of_stimuli_equal_up_to_rounding_as_undefined():
+    """Features varying only at one of 5 stimuli (the other 4 equal up to rounding): a resample
+    without it is constant, NaN and counted, as nx.cka of the materialised resample gives (the
+    gathered Grams kept the rounding of the 4 and scored it)."""
+    rng = np.random.default_rng(3)
+    X, Y = np.empty((5, 6)), rng.normal(size=(5, 4))
+    X[:4] = rng.normal(size=6) * (1 + 1e-13 * rng.normal(size=(4, 6)))
+    X[4] = rng.normal(size=6)
+    ids = [f"s{i}" for i in range(5)]
+    for debiased in (False, True):
+        res = cka_bootstrap(nx.features(X, ids), nx.features(Y, ids), n_boot=60, seed=1, debiased=debiased)
+        idx = res["boot_index"].values
+        without = ~(idx == 4).any(axis=1)
+        point = np.array([_point_cka(X, Y, i) for i in idx])
+        assert without.any() and np.isnan(point[without]).all()
+        assert np.isnan(res["cka_boot"].values[without]).all()
+        assert int(res["n_boot_undefined"]) >= int(without.sum())
+        if not debiased:
+            np.testing.assert_array_equal(np.isnan(res["cka_boot"].values), np.isnan(point))
+            assert int(res["n_boot_undefined"]) == int(without.sum())
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_permutation_null_equals_the_loop_over_linear_cka(debiased):
+    """permuted_cka (the cross term alone gathered per permutation) equals linear_cka of each
+    permuted Gram, the identity permutation and its ties included (p counts them as the loop's)."""
+    from neuroxr.kernels.gram_measures import permuted_cka
+    from neuroxr.kernels.resample import permutation_indices, permutation_pvalues
+
+    X, Y, ids = _shared(5, 2)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    perms = np.concatenate([np.arange(5)[None], permutation_indices(5, 60, 1)])  # 5! = 120: repeats and ties
+    loop = np.array([linear_cka(K, L[np.ix_(p, p)], debiased=debiased) for p in perms])
+    got = permuted_cka(K, L, perms, debiased=debiased)
+    np.testing.assert_allclose(got, loop, rtol=1e-12, atol=1e-14)
+    theta = np.asarray([linear_cka(K, L, debiased=debiased)])
+    assert permutation_pvalues(theta, got[:, None])[0] == permutation_pvalues(theta, loop[:, None])[0]
+    res = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), n_boot=2, n_perm=60, seed=1,
+                        debiased=debiased)
+    np.testing.assert_allclose(res["cka_null"].values, loop[1:], rtol=1e-12, atol=1e-14)
+    assert float(res["p"]) == permutation_pvalues(theta, loop[1:, None])[0]
+    assert np.isnan(permuted_cka(np.zeros((5, 5)), L, perms[:3], debiased=debiased)).all()  # a constant input

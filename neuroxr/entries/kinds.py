@@ -422,10 +422,17 @@ FLOAT32_CENTRED_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
 #: ``_ci``). Their entries over stimuli stand, so these kinds are raised by :func:`entry_revision` for
 #: ``over`` other than "stimuli" alone, not in a stop.
 TARGET_DRAW_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_bootstrap"))
+#: The CKA inference kinds, whose numbers change at this stop: the biased bootstrap's resamples are
+#: computed in closed form from the draw counts (not from the gathered Grams: the same values up to
+#: rounding); a resample whose drawn stimuli are equal up to rounding is constant (NaN and counted,
+#: biased and debiased; it scored the rounding); the permutation nulls (biased and debiased) centre
+#: the Grams once and permute the centred Gram (each permuted Gram was centred anew: rounding).
+CKA_CLOSED_FORM_KINDS = ("cka_bootstrap", "cka_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
-         {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS})
+         {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
+         {*CKA_CLOSED_FORM_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -10,8 +10,8 @@ import numpy as np
 import xarray as xr
 
 from ..kernels import resample as rs
-from ..kernels.gram import double_center, linear_cka
-from ..kernels.gram_measures import resampled_cka_debiased
+from ..kernels.gram import linear_cka
+from ..kernels.gram_measures import permuted_cka, resampled_cka_biased, resampled_cka_debiased
 from ._common import _named, _one_bin, input_labels
 from .cka import _paired_grams
 from .dimensionality import _check_debiased
@@ -22,7 +22,7 @@ __all__ = ["cka_bootstrap", "check_cka_boot_method", "CKA_BOOT_METHODS", "CKA_BO
 #: (:data:`neuroxr.kernels.resample.BIAS_BOOT_METHODS`)
 CKA_BOOT_METHODS = rs.BIAS_BOOT_METHODS
 CKA_BOOT_DEFAULT = rs.BIAS_BOOT_DEFAULT
-_BATCH = 256  # resamples per block of the debiased path (ten (B, n) @ (n, n) products a block)
+_BATCH = 256  # resamples per block (debiased: ten (B, n) @ (n, n) products a block; biased: five)
 
 
 def check_cka_boot_method(method: Any) -> str:
@@ -33,20 +33,12 @@ def check_cka_boot_method(method: Any) -> str:
 
 
 def _biased_boot(Ka: np.ndarray, Kb: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The biased CKA of each resample: the Grams restricted to the draws ``K[idx][:, idx]``, centred
-    again (the CKA of the resampled representations), in blocks of about 32 MiB per Gram."""
-    def batch_cka(K: np.ndarray, L: np.ndarray) -> np.ndarray:
-        Kc, Lc = double_center(K), double_center(L)
-        with np.errstate(invalid="ignore"):  # a constant input's zero Gram: NaN (its warning is given once)
-            return np.einsum("bij,bij->b", Kc, Lc) / np.sqrt(np.einsum("bij,bij->b", Kc, Kc) * np.einsum("bij,bij->b", Lc, Lc))
-
+    """The biased CKA of each resample, that of the Grams restricted to the draws ``K[idx][:, idx]``
+    centred again, in closed form from the draw counts
+    (:func:`~neuroxr.kernels.gram_measures.resampled_cka_biased`), in blocks."""
     n = Ka.shape[0]
-    boot = np.empty(idx.shape[0])
-    step = max(1, int(32 * 2**20 // (8 * n * n)))
-    for lo in range(0, idx.shape[0], step):
-        sel = idx[lo : lo + step]
-        boot[lo : lo + step] = batch_cka(Ka[sel[:, :, None], sel[:, None, :]], Kb[sel[:, :, None], sel[:, None, :]])
-    return boot
+    return np.concatenate([resampled_cka_biased(Ka, Kb, rs.counts(idx[lo : lo + _BATCH], n))
+                           for lo in range(0, idx.shape[0], _BATCH)])
 
 
 def _debiased_boot(Ka: np.ndarray, Kb: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -64,7 +56,9 @@ def cka_bootstrap(
     """Bootstrap over stimuli (and optionally a permutation null) of linear CKA.
 
     Biased CKA (``debiased=False``): a resample's CKA is that of the resampled representations, the
-    centred Grams restricted to the drawn stimuli (``K[idx][:, idx]``, centred again). The copies
+    centred Grams restricted to the drawn stimuli (``K[idx][:, idx]``, centred again), computed in
+    closed form from the draw counts (:func:`~neuroxr.kernels.gram_measures.resampled_cka_biased`,
+    ``O(n^2)`` per resample). The copies
     of a stimulus agree in both Grams, so resampled biased CKA runs above the estimate: hence the
     interval centred on it by default (``method``). Debiased CKA (``debiased=True``, Song et al.'s
     unbiased HSIC, :func:`~neuroxr.geometry.cka`'s ``debiased``): a resample's HSIC is the
@@ -73,7 +67,8 @@ def cka_bootstrap(
     centred again, so it is that of the resampled representations centred on their own mean
     (:func:`~neuroxr.kernels.gram_measures.resampled_hsic_unbiased`, ``O(n^2)`` per resample); with
     no copies it is the estimate's. The permutation null permutes the stimulus
-    labels of ``b`` (``default_rng([seed, 2])``), the same estimator on each permuted Gram;
+    labels of ``b`` (``default_rng([seed, 2])``), the same estimator on each permuted Gram
+    (:func:`~neuroxr.kernels.gram_measures.permuted_cka`: its cross term alone per permutation);
     ``p = (1 + #{null >= cka}) / (1 + n_perm)``.
 
     Parameters
@@ -93,7 +88,9 @@ def cka_bootstrap(
         Permutations of the null (0: none).
     nan_policy : {"propagate", "omit"}, default "propagate"
         As :func:`~neuroxr.geometry.inference.rsa_bootstrap`: an undefined resample (a constant
-        representation; debiased also fewer than 4 distinct stimuli drawn, or a resampled HSIC of a
+        representation: drawn stimuli equal up to rounding,
+        :func:`~neuroxr.kernels.gram_measures.resampled_constant`; debiased also fewer than 4
+        distinct stimuli drawn, or a resampled HSIC of a
         representation with itself not above 0) makes the interval NaN, or is left out (``"omit"``);
         counted and warned about either way.
 
@@ -128,7 +125,7 @@ def cka_bootstrap(
     _undefined(out, {"cka": boot}, caller, nan_policy)
     if n_perm:
         perms = rs.permutation_indices(n, n_perm, seed, caller)
-        null = np.array([linear_cka(Ka, Kb[np.ix_(p, p)], debiased=debiased) for p in perms])
+        null = permuted_cka(Ka, Kb, perms, debiased=debiased)
         out["cka_null"] = (("perm",), null)
         out["p"] = ((), float(rs.permutation_pvalues(np.asarray([theta]), null[:, None])[0]))
     return xr.Dataset(out, coords={"bound": ["low", "high"], "stimulus_id": ("stimulus", ia)},

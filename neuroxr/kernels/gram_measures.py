@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 from .stats import column_tol, no_variance, rounding_tol
 
 __all__ = ["centered_gram", "double_center", "covariance_eigenvalues", "variance_totals", "constant_features",
-           "effective_dimensionality", "linear_cka", "resampled_hsic_unbiased", "resampled_cka_debiased"]
+           "effective_dimensionality", "linear_cka", "resampled_hsic_unbiased", "resampled_cka_debiased",
+           "resampled_constant", "resampled_cka_biased", "permuted_cka"]
+
+#: a resample whose centred self-HSIC is at most this fraction of its uncentred one
+#: (``w'(K * K)w``) is recomputed from its gathered Grams (:func:`resampled_cka_biased`): there the
+#: closed form, a difference of terms of that size, would keep fewer than about 10 digits
+_GATHER_BELOW = 2.0**-10
 
 
 def centered_gram(stats: GramStats) -> Any:
@@ -262,8 +268,161 @@ def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
     k, l = _gram_side(K, wts), _gram_side(L, wts)
     kl, kk, ll = _hsic_of(k, l, wts), _hsic_of(k, k, wts), _hsic_of(l, l, wts)
     den = kk * ll
+    const = _constant_of(K, wts[0], _quad(k[1], wts[0]) + wts[1] @ np.diagonal(K)) | _constant_of(
+        L, wts[0], _quad(l[1], wts[0]) + wts[1] @ np.diagonal(L))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, kl / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
+        return np.where((den > 0) & ~const, kl / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
+
+
+def _quad(KW: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``w'Kw`` per resample from ``KW = W K`` (B, n)."""
+    return np.einsum("ba,ba->b", KW, W)
+
+
+def _constant_of(K: Any, W: np.ndarray, wKw: np.ndarray) -> np.ndarray:
+    """:func:`resampled_constant` from the counts ``W`` (B, n, float) and ``w'Kw`` (B,)."""
+    K = np.asarray(K)
+    tr = W @ np.diagonal(K).astype(float)
+    m = W.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(no_variance(tr - wKw / m, tr, rounding_tol(np, K.dtype))) | ~(m > 0)
+
+
+def resampled_constant(K: Any, W: Any) -> Any:
+    """Whether the representation of each bootstrap resample is constant up to rounding: the rule of
+    :func:`~neuroxr.kernels.stats.no_variance` on the resample's sum of squares about its own mean,
+    ``tr(H_w K_w) = sum_a w_a K_aa - w'Kw / m`` (``m = sum w``), against its squares about the
+    Gram's origin, ``sum_a w_a K_aa`` (the full sample's mean where ``K`` is centred), with
+    :func:`~neuroxr.kernels.stats.rounding_tol` of ``K``'s precision: drawn stimuli whose features
+    agree to about ``2.4e-7`` (float64) of their distance from that origin count as one, as copies
+    of one stimulus do.
+
+    Parameters
+    ----------
+    K : ndarray, shape (n, n)
+        Symmetric positive semi-definite Gram (a linear kernel) of the ``n`` stimuli.
+    W : ndarray, shape (B, n)
+        Counts of each stimulus in each of ``B`` resamples.
+
+    Returns
+    -------
+    ndarray of bool, shape (B,)
+        True for a resample of one stimulus, of stimuli with equal features (up to rounding), or of
+        a zero Gram; also for one that draws nothing.
+    """
+    W = np.asarray(W, dtype=float)
+    return _constant_of(K, W, _quad(W @ np.asarray(K, dtype=float), W))
+
+
+def _biased_cka_gathered(K: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The biased CKA of each resample (counts ``W``) from its gathered Grams ``K[idx][:, idx]``,
+    centred again (:func:`double_center`): ``O(m^2)`` per resample, the stimuli in index order."""
+    out = np.empty(W.shape[0])
+    for b, w in enumerate(W):
+        idx = np.repeat(np.arange(w.shape[0]), w.astype(np.int64))
+        Kc, Lc = double_center(K[np.ix_(idx, idx)]), double_center(L[np.ix_(idx, idx)])
+        kl, kk, ll = float(np.sum(Kc * Lc)), float(np.sum(Kc * Kc)), float(np.sum(Lc * Lc))
+        out[b] = kl / math.sqrt(kk * ll) if kk * ll > 0 else math.nan
+    return out
+
+
+def resampled_cka_biased(K: Any, L: Any, W: Any) -> Any:
+    """Biased linear CKA of bootstrap resamples: the CKA of the resampled representations, both
+    Grams restricted to the draws and centred again, in closed form from the counts.
+
+    A resample drawing stimulus ``a`` ``w_a`` times (``m = sum w`` draws) has the gathered Gram
+    ``K_w = K[idx][:, idx]`` (m, m) and, with ``H`` the centring matrix of ``m`` draws, the
+    centred inner product ::
+
+        S(K, L) = <H K_w H, H L_w H> = tr(K_w L_w) - (2 / m) 1'K_w L_w 1 + (1'K_w 1)(1'L_w 1) / m^2
+                = w'(K * L)w - (2 / m) sum_a w_a (Kw)_a (Lw)_a + (w'Kw)(w'Lw) / m^2
+
+    and ``CKA = S(K, L) / sqrt(S(K, K) S(L, L))`` (the normalisation ``1 / m^2`` of the HSIC
+    cancels), ``O(n^2)`` per resample (five ``(B, n) @ (n, n)`` products) instead of ``O(m^2)``
+    gathered. NaN where either resampled representation is constant up to rounding
+    (:func:`resampled_constant`), as :func:`linear_cka` of the resampled representations gives. A
+    resample whose ``S(K, K)`` (or ``S(L, L)``) is at most ``2^-10`` of its uncentred ``w'(K * K)w``
+    (its drawn stimuli nearly equal against their distance from the Gram's origin: the closed form's
+    terms cancel to that fraction) is computed from its gathered Grams instead.
+
+    Parameters
+    ----------
+    K, L : ndarray, shape (n, n)
+        Symmetric positive semi-definite Grams of the ``n`` stimuli (centred or not).
+    W : ndarray, shape (B, n)
+        Integer counts of each stimulus in each of ``B`` resamples (0: not drawn).
+
+    Returns
+    -------
+    ndarray, shape (B,)
+    """
+    W = np.asarray(W, dtype=float)
+    K0, L0 = K, L
+    K, L = np.asarray(K, dtype=float), np.asarray(L, dtype=float)
+    m = W.sum(axis=1)
+    KW, LW = W @ K, W @ L
+    wKw, wLw = _quad(KW, W), _quad(LW, W)
+
+    def centred(M: np.ndarray, AW: np.ndarray, BW: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raw = _quad(W @ M, W)
+        return raw - 2 / m * np.einsum("ba,ba,ba->b", W, AW, BW) + a * b / (m * m), raw
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kl, _ = centred(K * L, KW, LW, wKw, wLw)
+        kk, uk = centred(K * K, KW, KW, wKw, wKw)
+        ll, ul = centred(L * L, LW, LW, wLw, wLw)
+        const = _constant_of(K0, W, wKw) | _constant_of(L0, W, wLw)
+        out = np.where(const, np.nan, kl / np.sqrt(np.where(const, 1.0, kk * ll)))
+    gather = ~const & ((kk <= _GATHER_BELOW * uk) | (ll <= _GATHER_BELOW * ul))
+    if gather.any():
+        out[gather] = _biased_cka_gathered(K, L, W[gather])
+    return out
+
+
+def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
+    """:func:`linear_cka` of ``K`` against ``L`` with its stimuli permuted, ``L[p][:, p]``, for each
+    permutation ``p``: what changes with ``p`` is the cross term alone.
+
+    Biased: ``<Kc, P Lc P'>`` (``Kc``, ``Lc`` centred once; centring commutes with ``P``). Debiased
+    (Song et al.'s unbiased HSIC, :func:`_hsic_unbiased`): with ``K~``, ``L~`` the centred Grams
+    without their diagonal, ``tr(K~ P L~ P') + (1'K~1)(1'L~1) / ((n-1)(n-2)) - 2 (K~1)'P(L~1) / (n-2)``,
+    ``1'L~1`` invariant and the last an ``O(n)`` gather. The self-HSICs do not change. One
+    ``n x n`` gather and dot product per permutation; the values agree with a loop over
+    :func:`linear_cka` to rounding (it centres each permuted Gram anew and sums in another order;
+    permutation p-values count such ties, :func:`~neuroxr.kernels.resample.permutation_pvalues`).
+
+    Parameters
+    ----------
+    K, L : ndarray, shape (n, n)
+        Grams of the same ``n`` stimuli, as :func:`linear_cka` takes them.
+    perms : ndarray of int, shape (P, n)
+        Permutations of ``range(n)``.
+    debiased : bool, default False
+        Song et al.'s unbiased HSIC.
+
+    Returns
+    -------
+    ndarray, shape (P,)
+        NaN throughout when either representation is constant (:func:`linear_cka`'s rule); refusals
+        (shapes, too few stimuli) as :func:`linear_cka`'s.
+    """
+    perms = np.asarray(perms, dtype=np.intp)
+    if math.isnan(linear_cka(K, L, debiased=debiased)):  # its refusals, its constancy (invariant under p)
+        return np.full(perms.shape[0], math.nan)
+    Kc, Lc = double_center(np.asarray(_as_K(K), dtype=float)), double_center(np.asarray(_as_K(L), dtype=float))
+    n = Kc.shape[0]
+    h = _hsic_unbiased if debiased else _hsic_biased
+    den = float(h(Kc, Kc)) * float(h(Lc, Lc))
+    if debiased:
+        off = 1.0 - np.eye(n)
+        Kc, Lc = Kc * off, Lc * off
+        rK, rL = np.sum(Kc, axis=-1), np.sum(Lc, axis=-1)
+        const = float(np.sum(Kc)) * float(np.sum(Lc)) / ((n - 1) * (n - 2))
+    Kf, out = Kc.ravel(), np.empty(perms.shape[0])
+    for i, p in enumerate(perms):  # one permuted Gram at a time: it stays in cache (faster than blocks)
+        t = float(np.dot(Kf, Lc.take(p, axis=0).take(p, axis=1).ravel()))
+        out[i] = t + const - 2.0 / (n - 2) * float(np.dot(rK, rL[p])) if debiased else t
+    return out / math.sqrt(den) if den > 0 else np.full(perms.shape[0], math.nan)
 
 
 def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -> float:

@@ -161,9 +161,20 @@ def _as_vectors(x: Any, name: str) -> Any:
 
 def _flat(xp: Any, V: Any) -> Any:
     """Whether each vector (last axis) of ``V`` is constant up to rounding: its spread at most
-    :data:`~neuroxr.backend.TIE_RTOL` times its largest magnitude (the tie rule's threshold)."""
-    spread = xp.max(V, axis=-1, keepdims=True) - xp.min(V, axis=-1, keepdims=True)
-    return spread <= TIE_RTOL * xp.max(xp.abs(V), axis=-1, keepdims=True)
+    :data:`~neuroxr.backend.TIE_RTOL` times its largest magnitude (the tie rule's threshold), shape
+    ``V.shape[:-1] + (1,)``; :func:`flat_ends` of its smallest and largest values."""
+    return flat_ends(xp, xp.min(V, axis=-1, keepdims=True), xp.max(V, axis=-1, keepdims=True))
+
+
+def flat_ends(xp: Any, lo: Any, hi: Any) -> Any:
+    """The one rule of an RDM constant up to rounding, from its smallest and largest values ``lo``,
+    ``hi`` (arrays of one shape, e.g. (B,) for resamples): ``hi - lo <= TIE_RTOL * max(|lo|, |hi|)``,
+    its spread within the tie rule's threshold of its largest magnitude. NaN ends: False.
+
+    Correlation and cosine RDMs have their values equal up to rounding on the measure's own scale
+    made exactly equal where they are computed (:func:`neuroxr.kernels.rdm.tie_bounded`), so the
+    rule relative to the largest magnitude also judges an RDM of rounding around 0 flat."""
+    return hi - lo <= TIE_RTOL * xp.maximum(xp.abs(lo), xp.abs(hi))
 
 
 def _any_flat(a: Any, b: Any) -> bool:

@@ -54,7 +54,7 @@ class Prepared:
     shifted by their mean on the pairs each RDM is compared on (no change to a correlation; no digits
     lost to the mean in the moments), and ``ranges`` holds per group the model's and its subjects'
     :class:`Range` (their values as given, on the group's pairs: whether a resample is flat) and
-    ``ceil_ranges`` the subjects' on every pair (``None``: the groups' ranges serve, or other methods).
+    ``ceil_ranges`` the subjects' on the pairs of the noise ceiling (``None`` both: other methods).
     """
 
     groups: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
@@ -100,18 +100,19 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
 
     ranked: tuple = (vb, va, np.argsort(vb, axis=1), np.argsort(va)) if method == "spearman" else ()  # NaN last
 
-    def ranges(groups: list[tuple[np.ndarray, np.ndarray | None]], ceil: bool = False) -> dict:
-        """Prepared's ``ranges`` of the ``(members, complete pairs)`` groups (``ceil``: and ``ceil_ranges``)."""
+    def ranges(groups: list[tuple[np.ndarray, np.ndarray | None]], ceil: bool) -> dict:
+        """Prepared's ``ranges`` of the ``(members, complete pairs)`` groups, and ``ceil_ranges`` (``ceil``:
+        on every pair; else on each subject's finite pairs)."""
         if method != "corr":
             return {}
         out = [(Range(va, iu, k), [Range(vb[s], iu, k) for s in members]) for members, k in groups]
-        return {"ranges": out, "ceil_ranges": [Range(v, iu, None) for v in vb] if ceil else None}
+        return {"ranges": out, "ceil_ranges": [Range(v, iu, None if ceil else ~np.isnan(v)) for v in vb]}
 
     missing_b = np.isnan(vb)
     if not np.isnan(va).any() and not missing_b.any():
         bs = np.stack([full(v) for v in vb])
         groups = [(np.arange(S), full(va), None)]
-        return Prepared(groups, bs, bs, None, np.zeros(S, dtype=int), *ranked, **ranges([(np.arange(S), None)]))
+        return Prepared(groups, bs, bs, None, np.zeros(S, dtype=int), *ranked, **ranges([(np.arange(S), None)], True))
     keep = ~np.isnan(va) & ~missing_b  # (S, pairs): each subject's comparison on its own complete pairs
     dropped = keep.shape[1] - keep.sum(axis=1)
     _nan_warning(caller, int(dropped.sum()), int(keep.size))
@@ -256,15 +257,15 @@ def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[s
     out = {"score": score}
     if not ceiling:
         return out
+    flats = [None] * S if p.ceil_ranges is None else [r.flat(C) for r in p.ceil_ranges]  # compare_rdms's rule
     if p.finite is None:
-        rc = p.ceil_ranges if p.ceil_ranges is not None else (p.ranges[0][1] if p.ranges is not None else None)
-        flats = [None if rc is None else rc[s].flat(C) for s in range(S)]
         mo = _Moments(C, list(p.ceil), [(i, j) for i in range(S) for j in range(i, S)], centred)
         out["noise_upper"] = np.mean([mo.pooled_corr(s, range(S), flats[s]) for s in range(S)], axis=0)
         out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in range(S) if t != s], flats[s]) for s in range(S)],
                                      axis=0)
     else:
-        out["noise_upper"], out["noise_lower"] = _ceiling_missing(C, p.ceil, p.finite, centred)
+        out["noise_upper"], out["noise_lower"] = _ceiling_missing(C, p.ceil, p.finite, centred,
+                                                                  None if p.ceil_ranges is None else np.stack(flats, axis=1))
     return out
 
 
@@ -356,7 +357,8 @@ class _Ranked:
         return np.where(self.defined, r, np.nan)
 
 
-def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centred: bool) -> tuple[np.ndarray, np.ndarray]:
+def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centred: bool,
+                     flat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The noise bounds (upper, lower) on resamples ``C`` of subject RDMs with missing pairs:
     :func:`~neuroxr.geometry.rdm_noise_ceiling`'s rule on the resampled pairs.
 
@@ -369,6 +371,7 @@ def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centre
     pairs complete in both. The weighted sums over the pairs complete in every subject are
     quadratic forms (``k = S`` there: second moments of the subjects, as without missing pairs);
     those over the others are taken pair by pair (weights ``c_i c_j``), for all subjects at once.
+    A subject without variance on a resample (``flat`` (B, S), :meth:`Range.flat`) has NaN bounds there.
     """
     S, n = ceil.shape[:2]
     iu = np.triu_indices(n, 1)
@@ -424,6 +427,8 @@ def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centre
            + a * a * (w @ (Rr * V2i).T) - 2 * a * c * wRrV + c * c * wRr)
     lower = _corr(Nc[:, None] + w @ m.T, Dc[:, None] + d @ m.T, Lx + w @ (m * Vi).T, sy, sxy, Lxx + w @ (m * V2i).T,
                   syy, centred)
+    if flat is not None:
+        upper, lower = np.where(flat, np.nan, upper), np.where(flat, np.nan, lower)
     return upper.mean(axis=1), lower.mean(axis=1)
 
 

@@ -19,6 +19,11 @@ Constant RDMs: an RDM whose dissimilarities are equal up to rounding (their spre
 makes its ranks one tie) has no Pearson or Spearman correlation: NaN, as scipy's ``pearsonr`` gives
 for a constant input (a Pearson correlation of the rounding of ``0.4`` averaged over 15 pairs
 read about ``1e-16``). Cosine is NaN for an all-zero RDM only; Kendall's tau-a of a constant RDM is 0.
+The rule is :func:`flat_ends`, one place for every caller (the RSA bootstrap's resamples judge the
+values each draws by it). Correlation and cosine RDMs, whose rounding is absolute (about ``1e-16``)
+rather than relative to their largest value, have their values equal up to rounding on the measure's
+own scale made equal where they are computed (:func:`neuroxr.kernels.rdm.tie_bounded`): the RDM of
+affine copies of one pattern is exactly zero, so flat, not rounding read as variation.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ finite pairs, a pair's pool averaging the subjects that have it, and compares on
 in the subject and the pool (:func:`~neuroxr.geometry.rdm_noise_ceiling`). A NaN in one subject's
 RDM never changes another subject's comparison. Spearman re-ranks on every resample, as the plain
 calls rank the resampled RDMs: the model and each subject on their complete pairs (:func:`_score_ranked`)
-and, for the ceiling, the subjects and their pools (:func:`_ceiling_ranked`).
+and, for the ceiling, the subjects and their pools (:func:`_ceiling_ranked`). An RDM without
+variance on a resample is judged as :func:`~neuroxr.geometry.compare_rdms` judges the resampled RDM,
+by :func:`~neuroxr.kernels.compare.flat_ends` of the values drawn (:class:`Range`), not by the rounding
+of its moments, so the point score and the resamples agree on it.
 """
 
 from __future__ import annotations

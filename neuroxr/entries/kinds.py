@@ -428,6 +428,22 @@ TARGET_DRAW_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_b
 #: biased and debiased; it scored the rounding); the permutation nulls (biased and debiased) centre
 #: the Grams once and permute the centred Gram (each permuted Gram was centred anew: rounding).
 CKA_CLOSED_FORM_KINDS = ("cka_bootstrap", "cka_permutation")
+#: The RSA kinds whose entries with a correlation or cosine RDM (``rdm_method``) alone change at this
+#: stop: the RDM's values equal up to rounding on the measure's own scale (``1 - r`` errs by about
+#: ``1e-16`` absolute) are now made equal (:func:`neuroxr.kernels.rdm.tie_bounded`), so the RDM of
+#: affine copies of one pattern (rounding up to ``1e-15`` around 0, which a comparison correlated:
+#: any score) is exactly zero and its comparisons NaN, and small distances tie as their exact values
+#: do. Their Euclidean entries stand, so these kinds are raised by :func:`entry_revision` for those
+#: ``rdm_method`` alone, not in a stop.
+BOUNDED_TIE_KINDS = ("crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
+#: The RSA bootstraps whose entries comparing by Pearson (``compare_method`` "pearson") alone change at
+#: this stop: a resample's RDM without variance is judged by :func:`~neuroxr.geometry.compare_rdms`'s
+#: rule on the values it draws (:func:`neuroxr.kernels.compare.flat_ends`; an RDM whose relative spread
+#: lay between about ``6e-14`` and ``2.4e-7`` was scored by compare_rdms and NaN in every resample),
+#: the moments are taken of values shifted by their mean (fewer digits lost; scores move by rounding)
+#: and a noise bound of a subject without variance is NaN, as rdm_noise_ceiling's. Their Spearman and
+#: cosine entries stand, so these kinds are raised by :func:`entry_revision` for Pearson alone.
+FLAT_RESAMPLE_KINDS = ("crsa_bootstrap", "ersa_bootstrap")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
@@ -495,7 +511,14 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       its columns were cast to float32 before they were centred (a column far from zero lost its
       variation's digits); they are now centred in float64 first;
     - a direction's bootstrap entry over targets (:data:`TARGET_DRAW_KINDS`, ``over`` "targets" or
-      "both"): a target never scored was drawn among the targets; now only the scored ones are.
+      "both"): a target never scored was drawn among the targets; now only the scored ones are;
+    - an RSA entry with a correlation or cosine RDM (:data:`BOUNDED_TIE_KINDS`): its values equal up to
+      rounding on the measure's own scale are made equal (the RDM of affine copies of one pattern
+      read rounding around 0, which a comparison correlated; it is exactly zero, its comparisons NaN);
+    - an RSA bootstrap entry comparing by Pearson (:data:`FLAT_RESAMPLE_KINDS`): its resamples judge
+      an RDM without variance by compare_rdms's rule on the values drawn (a relative spread between
+      about ``6e-14`` and ``2.4e-7`` was NaN in every resample, scored in compare_rdms), from moments of
+      shifted values.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -524,5 +547,9 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if k.name in FLOAT32_CENTRED_KINDS and params.get("dtype") == "float32":
         rev += 1
     if k.name in TARGET_DRAW_KINDS and params.get("over", "stimuli") != "stimuli":
+        rev += 1
+    if k.name in BOUNDED_TIE_KINDS and params.get("rdm_method") in ("correlation", "cosine"):
+        rev += 1
+    if k.name in FLAT_RESAMPLE_KINDS and params.get("compare_method") == "pearson":
         rev += 1
     return rev

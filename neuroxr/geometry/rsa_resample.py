@@ -9,7 +9,10 @@ finite pairs, a pair's pool averaging the subjects that have it, and compares on
 in the subject and the pool (:func:`~neuroxr.geometry.rdm_noise_ceiling`). A NaN in one subject's
 RDM never changes another subject's comparison. Spearman re-ranks on every resample, as the plain
 calls rank the resampled RDMs: the model and each subject on their complete pairs (:func:`_score_ranked`)
-and, for the ceiling, the subjects and their pools (:func:`_ceiling_ranked`).
+and, for the ceiling, the subjects and their pools (:func:`_ceiling_ranked`). An RDM without
+variance on a resample is judged as :func:`~neuroxr.geometry.compare_rdms` judges the resampled RDM,
+by :func:`~neuroxr.kernels.compare.flat_ends` of the values drawn (:class:`Range`), not by the rounding
+of its moments, so the point score and the resamples agree on it.
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..kernels.compare import flat_ends
 from ..kernels.resample import weighted_ranks
-from ..kernels.stats import rank, rounding_tol
+from ..kernels.stats import rank
 from .rdm import _nan_warning
 
 MIN_PAIRS = 3  # complete pairs a comparison needs (compare_rdms's rule: a correlation of 2 pairs is +-1)
+# a variance from one-pass moments at most this fraction of its mean square: computed pair by pair
+# instead (its relative error, about eps over this, would exceed 1e-12)
+UNRESOLVED = 2.0**-10
 
 
 def vector(v: np.ndarray, method: str) -> np.ndarray:
@@ -46,7 +53,11 @@ class Prepared:
     (``None``: all); ``dropped`` ``(S,)`` the pairs each comparison with the model leaves out;
     ``raw`` ``(S, pairs)`` for ``"spearman"``: the subjects' upper triangles as given (NaN kept), which
     the resamples rank, ``raw_model`` (pairs,) the model's, ``orders`` (S, pairs) and ``model_order``
-    (pairs,) their sort orders, computed once (``None`` otherwise).
+    (pairs,) their sort orders, computed once (``None`` otherwise). For ``"corr"`` the values are
+    shifted by their mean on the pairs each RDM is compared on (no change to a correlation; no digits
+    lost to the mean in the moments), and ``ranges`` holds per group the model's and its subjects'
+    :class:`Range` (their values as given, on the group's pairs: whether a resample is flat) and
+    ``ceil_ranges`` the subjects' on the pairs of the noise ceiling (``None`` both: other methods).
     """
 
     groups: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
@@ -58,6 +69,8 @@ class Prepared:
     raw_model: np.ndarray | None = None
     orders: np.ndarray | None = None
     model_order: np.ndarray | None = None
+    ranges: list[tuple[Range, list[Range]]] | None = None
+    ceil_ranges: list[Range] | None = None
 
 
 def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) -> Prepared:
@@ -82,28 +95,74 @@ def prepare(model: xr.DataArray, stack: xr.DataArray, method: str, caller: str) 
     as_ = "corr" if method == "spearman" else method
 
     def full(v: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
-        if keep is None:
-            return square(vector(v, as_))
         out = np.zeros(v.size)
-        out[keep] = vector(v[keep], as_)
+        at = slice(None) if keep is None else keep
+        x = vector(v[at], as_)
+        out[at] = x - x.mean() if as_ == "corr" and x.size else x  # shifted: no digits lost to the mean
         return square(out)
 
     ranked: tuple = (vb, va, np.argsort(vb, axis=1), np.argsort(va)) if method == "spearman" else ()  # NaN last
+
+    def ranges(groups: list[tuple[np.ndarray, np.ndarray | None]], ceil: bool) -> dict:
+        """Prepared's ``ranges`` of the ``(members, complete pairs)`` groups, and ``ceil_ranges`` (``ceil``:
+        on every pair; else on each subject's finite pairs)."""
+        if method != "corr":
+            return {}
+        out = [(Range(va, iu, k), [Range(vb[s], iu, k) for s in members]) for members, k in groups]
+        return {"ranges": out, "ceil_ranges": [Range(v, iu, None if ceil else ~np.isnan(v)) for v in vb]}
+
     missing_b = np.isnan(vb)
     if not np.isnan(va).any() and not missing_b.any():
         bs = np.stack([full(v) for v in vb])
-        return Prepared([(np.arange(S), full(va), None)], bs, bs, None, np.zeros(S, dtype=int), *ranked)
+        groups = [(np.arange(S), full(va), None)]
+        return Prepared(groups, bs, bs, None, np.zeros(S, dtype=int), *ranked, **ranges([(np.arange(S), None)], True))
     keep = ~np.isnan(va) & ~missing_b  # (S, pairs): each subject's comparison on its own complete pairs
     dropped = keep.shape[1] - keep.sum(axis=1)
     _nan_warning(caller, int(dropped.sum()), int(keep.size))
     keep[keep.sum(axis=1) < MIN_PAIRS] = False  # compare_rdms's rule: no comparison (every resample NaN)
     patterns, which = np.unique(keep, axis=0, return_inverse=True)
     which = np.asarray(which).ravel()
-    groups = [(np.flatnonzero(which == g), full(va, k), square(k.astype(float))) for g, k in enumerate(patterns)]
+    members = [np.flatnonzero(which == g) for g in range(len(patterns))]
+    groups = [(m, full(va, k), square(k.astype(float))) for m, k in zip(members, patterns)]
     bs = np.stack([full(v, k) for v, k in zip(vb, keep)])
+    rg = ranges(list(zip(members, patterns)), ceil=not missing_b.any())
     if not missing_b.any():  # only the model has NaN pairs: the ceiling (no model in it) uses every pair
-        return Prepared(groups, bs, np.stack([full(v) for v in vb]), None, dropped, *ranked)
-    return Prepared(groups, bs, np.stack([full(v, ~m) for v, m in zip(vb, missing_b)]), ~missing_b, dropped, *ranked)
+        return Prepared(groups, bs, np.stack([full(v) for v in vb]), None, dropped, *ranked, **rg)
+    return Prepared(groups, bs, np.stack([full(v, ~m) for v, m in zip(vb, missing_b)]), ~missing_b, dropped, *ranked, **rg)
+
+
+class Range:
+    """The pairs ``keep`` (pairs,) bool, ``None``: all) of an RDM's upper triangle ``v`` (pairs,) in
+    value order, for the smallest and largest value each resample draws (:meth:`flat`)."""
+
+    def __init__(self, v: np.ndarray, iu: tuple[np.ndarray, np.ndarray], keep: np.ndarray | None) -> None:
+        at = np.arange(v.size) if keep is None else np.flatnonzero(keep)
+        at = at[np.argsort(v[at], kind="stable")]
+        self.s, self.i, self.j = v[at], iu[0][at], iu[1][at]
+
+    def _first(self, drawn: np.ndarray, s: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Per resample (rows of ``drawn`` (B, n) bool) the first of the values ``s`` whose pair's
+        stimuli ``i``, ``j`` are both drawn (NaN: none); a few leading pairs answer most resamples."""
+        out = np.full(drawn.shape[0], np.nan)
+        todo, lo, step = np.arange(drawn.shape[0]), 0, 16
+        while todo.size and lo < s.size:
+            at = slice(lo, lo + step)
+            d = drawn[todo]
+            hit = d[:, i[at]] & d[:, j[at]]
+            found = hit.any(axis=1)
+            out[todo[found]] = s[at][hit[found].argmax(axis=1)]
+            todo, lo, step = todo[~found], lo + step, step * 4
+        return out
+
+    def flat(self, C: np.ndarray) -> np.ndarray:
+        """Whether each resample (rows of the draw counts ``C``) draws values of this RDM that are
+        equal up to rounding: :func:`~neuroxr.kernels.compare.flat_ends` of their smallest and largest,
+        the rule by which :func:`~neuroxr.geometry.compare_rdms` judges the resampled RDM (B,)."""
+        drawn = C > 0
+        lo = self._first(drawn, self.s, self.i, self.j)
+        hi = self._first(drawn, self.s[::-1], self.i[::-1], self.j[::-1])
+        with np.errstate(invalid="ignore"):
+            return flat_ends(np, lo, hi)
 
 
 def qform(C: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -139,23 +198,42 @@ class _Moments:
                 if i == j:
                     self.sq[i] = e
 
-    def corr(self, i: int, j: int) -> np.ndarray:
-        """Correlation of RDMs ``i`` and ``j``; NaN where either has no variance up to the rounding of
-        its moments (``rounding_tol`` of its mean square: an RDM constant up to rounding, whose
-        correlation compare_rdms makes NaN; its moments' variance was rounding, even negative)."""
-        tol = rounding_tol(np, np.float64)
+    def corr(self, i: int, j: int, flat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Correlation (cosine when not centred) of RDMs ``i`` and ``j`` and where one-pass moments do not
+        resolve it (B,) bool: NaN where ``flat`` (B,) (either RDM constant up to rounding on the resample,
+        :meth:`Range.flat`, :func:`~neuroxr.geometry.compare_rdms`'s rule; ``None``: either all zero, the
+        cosine's) and, not flat, where a variance is at most ``UNRESOLVED`` of its mean square
+        (values clustered on the resample: the difference of moments lost its digits), which the
+        caller computes pair by pair (:func:`_exact_corr`)."""
         var_i, var_j = self.cov[(i, i)], self.cov[(j, j)]
-        flat = (var_i <= tol * self.sq[i]) | (var_j <= tol * self.sq[j])
+        if flat is None:
+            flat = (self.sq[i] == 0) | (self.sq[j] == 0)
+        lost = ~flat & ((var_i <= UNRESOLVED * self.sq[i]) | (var_j <= UNRESOLVED * self.sq[j]))
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(flat, np.nan, self.cov[(i, j)] / np.sqrt(var_i * var_j))
+            return np.where(flat | lost, np.nan, self.cov[(i, j)] / np.sqrt(var_i * var_j)), lost & ~np.isnan(self.N)
 
-    def pooled_corr(self, s: int, members: Sequence[int]) -> np.ndarray:
-        """Correlation of RDM ``s`` with the mean of the normalised RDMs of ``members``."""
+    def pooled_corr(self, s: int, members: Sequence[int], flat: np.ndarray | None = None) -> np.ndarray:
+        """Correlation of RDM ``s`` with the mean of the normalised RDMs of ``members``; NaN where RDM
+        ``s`` is constant up to rounding on the resample (``flat`` (B,), :meth:`Range.flat`)."""
         sd = {t: np.sqrt(self.cov[(t, t)]) for t in members}
         with np.errstate(invalid="ignore", divide="ignore"):
             cov = sum(self.cov[(s, t)] / sd[t] for t in members)
             var = sum(self.cov[(t, u)] / (sd[t] * sd[u]) for t in members for u in members)
-            return cov / np.sqrt(self.cov[(s, s)] * var)
+            r = cov / np.sqrt(self.cov[(s, s)] * var)
+        return r if flat is None else np.where(flat, np.nan, r)
+
+
+def _exact_corr(c: np.ndarray, X: np.ndarray, Y: np.ndarray, W: np.ndarray | None, centred: bool) -> float:
+    """The pair-weighted correlation (cosine when not ``centred``) of RDMs ``X``, ``Y`` (n, n) on one
+    resample (draw counts ``c`` (n,); pairs of weight ``W``, ``None``: all), centred pair by pair
+    (two passes, as :func:`~neuroxr.geometry.compare_rdms` of the resampled RDMs)."""
+    iu = np.triu_indices(c.size, 1)
+    w = c[iu[0]] * c[iu[1]] * (1.0 if W is None else W[iu])
+    x, y = X[iu], Y[iu]
+    if centred:
+        x, y = x - w @ x / w.sum(), y - w @ y / w.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(w @ (x * y) / np.sqrt((w @ (x * x)) * (w @ (y * y))))
 
 
 def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[str, np.ndarray]:
@@ -168,19 +246,29 @@ def evaluate(C: np.ndarray, p: Prepared, centred: bool, ceiling: bool) -> dict[s
             out["noise_upper"], out["noise_lower"] = _ceiling_ranked(C, p.raw, p.finite, p.orders)
         return out
     score = np.empty((C.shape[0], S))
-    for members, a, W in p.groups:  # the subjects sharing their complete pairs: one set of moments
+    for g, (members, a, W) in enumerate(p.groups):  # the subjects sharing their complete pairs: one set of moments
         m = len(members) + 1
         mo = _Moments(C, [a, *p.bs[members]], [(0, j) for j in range(m)] + [(j, j) for j in range(1, m)], centred, W)
-        score[:, members] = np.stack([mo.corr(0, j) for j in range(1, m)], axis=1)
+        if p.ranges is not None:  # flat by compare_rdms's rule on the values each resample draws
+            ra, rb = p.ranges[g]
+            fa = ra.flat(C)
+        for j, s in enumerate(members, start=1):
+            r, lost = mo.corr(0, j, None if p.ranges is None else fa | rb[j - 1].flat(C))
+            for b in np.flatnonzero(lost):
+                r[b] = _exact_corr(C[b], a, p.bs[s], W, centred)
+            score[:, s] = r
     out = {"score": score}
     if not ceiling:
         return out
+    flats = [None] * S if p.ceil_ranges is None else [r.flat(C) for r in p.ceil_ranges]  # compare_rdms's rule
     if p.finite is None:
         mo = _Moments(C, list(p.ceil), [(i, j) for i in range(S) for j in range(i, S)], centred)
-        out["noise_upper"] = np.mean([mo.pooled_corr(s, range(S)) for s in range(S)], axis=0)
-        out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in range(S) if t != s]) for s in range(S)], axis=0)
+        out["noise_upper"] = np.mean([mo.pooled_corr(s, range(S), flats[s]) for s in range(S)], axis=0)
+        out["noise_lower"] = np.mean([mo.pooled_corr(s, [t for t in range(S) if t != s], flats[s]) for s in range(S)],
+                                     axis=0)
     else:
-        out["noise_upper"], out["noise_lower"] = _ceiling_missing(C, p.ceil, p.finite, centred)
+        out["noise_upper"], out["noise_lower"] = _ceiling_missing(C, p.ceil, p.finite, centred,
+                                                                  None if p.ceil_ranges is None else np.stack(flats, axis=1))
     return out
 
 
@@ -272,7 +360,8 @@ class _Ranked:
         return np.where(self.defined, r, np.nan)
 
 
-def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centred: bool) -> tuple[np.ndarray, np.ndarray]:
+def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centred: bool,
+                     flat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The noise bounds (upper, lower) on resamples ``C`` of subject RDMs with missing pairs:
     :func:`~neuroxr.geometry.rdm_noise_ceiling`'s rule on the resampled pairs.
 
@@ -285,6 +374,7 @@ def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centre
     pairs complete in both. The weighted sums over the pairs complete in every subject are
     quadratic forms (``k = S`` there: second moments of the subjects, as without missing pairs);
     those over the others are taken pair by pair (weights ``c_i c_j``), for all subjects at once.
+    A subject without variance on a resample (``flat`` (B, S), :meth:`Range.flat`) has NaN bounds there.
     """
     S, n = ceil.shape[:2]
     iu = np.triu_indices(n, 1)
@@ -340,6 +430,8 @@ def _ceiling_missing(C: np.ndarray, ceil: np.ndarray, finite: np.ndarray, centre
            + a * a * (w @ (Rr * V2i).T) - 2 * a * c * wRrV + c * c * wRr)
     lower = _corr(Nc[:, None] + w @ m.T, Dc[:, None] + d @ m.T, Lx + w @ (m * Vi).T, sy, sxy, Lxx + w @ (m * V2i).T,
                   syy, centred)
+    if flat is not None:
+        upper, lower = np.where(flat, np.nan, upper), np.where(flat, np.nan, lower)
     return upper.mean(axis=1), lower.mean(axis=1)
 
 

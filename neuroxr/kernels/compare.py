@@ -19,6 +19,11 @@ Constant RDMs: an RDM whose dissimilarities are equal up to rounding (their spre
 makes its ranks one tie) has no Pearson or Spearman correlation: NaN, as scipy's ``pearsonr`` gives
 for a constant input (a Pearson correlation of the rounding of ``0.4`` averaged over 15 pairs
 read about ``1e-16``). Cosine is NaN for an all-zero RDM only; Kendall's tau-a of a constant RDM is 0.
+The rule is :func:`flat_ends`, one place for every caller (the RSA bootstrap's resamples judge the
+values each draws by it). Correlation and cosine RDMs, whose rounding is absolute (about ``1e-16``)
+rather than relative to their largest value, have their values equal up to rounding on the measure's
+own scale made equal where they are computed (:func:`neuroxr.kernels.rdm.tie_bounded`): the RDM of
+affine copies of one pattern is exactly zero, so flat, not rounding read as variation.
 """
 
 from __future__ import annotations
@@ -161,9 +166,20 @@ def _as_vectors(x: Any, name: str) -> Any:
 
 def _flat(xp: Any, V: Any) -> Any:
     """Whether each vector (last axis) of ``V`` is constant up to rounding: its spread at most
-    :data:`~neuroxr.backend.TIE_RTOL` times its largest magnitude (the tie rule's threshold)."""
-    spread = xp.max(V, axis=-1, keepdims=True) - xp.min(V, axis=-1, keepdims=True)
-    return spread <= TIE_RTOL * xp.max(xp.abs(V), axis=-1, keepdims=True)
+    :data:`~neuroxr.backend.TIE_RTOL` times its largest magnitude (the tie rule's threshold), shape
+    ``V.shape[:-1] + (1,)``; :func:`flat_ends` of its smallest and largest values."""
+    return flat_ends(xp, xp.min(V, axis=-1, keepdims=True), xp.max(V, axis=-1, keepdims=True))
+
+
+def flat_ends(xp: Any, lo: Any, hi: Any) -> Any:
+    """The one rule of an RDM constant up to rounding, from its smallest and largest values ``lo``,
+    ``hi`` (arrays of one shape, e.g. (B,) for resamples): ``hi - lo <= TIE_RTOL * max(|lo|, |hi|)``,
+    its spread within the tie rule's threshold of its largest magnitude. NaN ends: False.
+
+    Correlation and cosine RDMs have their values equal up to rounding on the measure's own scale
+    made exactly equal where they are computed (:func:`neuroxr.kernels.rdm.tie_bounded`), so the
+    rule relative to the largest magnitude also judges an RDM of rounding around 0 flat."""
+    return hi - lo <= TIE_RTOL * xp.maximum(xp.abs(lo), xp.abs(hi))
 
 
 def _any_flat(a: Any, b: Any) -> bool:

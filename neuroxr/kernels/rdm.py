@@ -41,6 +41,7 @@ __all__ = [
     "rdm_from_gram",
     "exact_squares",
     "tie_squares",
+    "tie_bounded",
     "rdm",
     "upper_tri",
     "n_from_n_pairs",
@@ -106,23 +107,60 @@ def tie_squares(sq: Any) -> Any:
         ``sq`` itself where no tied values differ; else a copy with the values that move changed
         in both triangles.
     """
-    xp = get_namespace(sq)
-    v = _upper_tri(sq)
-    if int(v.shape[0]) < 2:
-        return sq
-    s = xp.sort(v, stable=False)
-    links = tie_links(s)
+    return _tie_values(sq, 0.0)
+
+
+def tie_bounded(D: Any) -> Any:
+    """Correlation or cosine distances equal up to rounding on their own scale made equal.
+
+    ``1 - r`` errs by rounding relative to its operands (``|r| <= 1``, and 1), not to the RDM's
+    largest value: the one tie rule (``neuroxr.backend.tie_links``) on the upper triangle with the
+    lane's scale at least 1, so values at most ``TIE_RTOL`` (about ``5.7e-14``) apart, or
+    ``TIE_RTOL`` times the largest where it exceeds 1, take their group's smallest value. The
+    distances of affine copies of one pattern (``x_i = a_i x + b_i``, ``a_i > 0``; cosine:
+    ``b_i = 0``), which read rounding up to about ``1e-15``, are then exactly one value (docs/kernels.md,
+    "Ties up to rounding"). NaN pairs (degenerate stimuli) are left as they are.
+
+    Parameters
+    ----------
+    D : array, shape (n, n)
+        Correlation or cosine distances, symmetric with a zero diagonal.
+
+    Returns
+    -------
+    array, shape (n, n)
+        ``D`` itself where no tied values differ; else a copy with the values that move changed in
+        both triangles.
+    """
+    return _tie_values(D, 1.0)
+
+
+def _tie_values(D: Any, scale: float) -> Any:
+    """The values of ``D``'s upper triangle tied by the one tie rule, on a lane whose scale is at
+    least ``scale`` (0: the lane's own), each made its group's smallest (:func:`tie_squares`,
+    :func:`tie_bounded`); NaN values stay."""
+    xp = get_namespace(D)
+    v = _upper_tri(D)
+    s = xp.sort(v, stable=False)  # NaN last
+    s = s[: int(xp.sum(xp.astype(~xp.isnan(s), xp.int64)))]
+    if int(s.shape[0]) < 2:
+        return D
+    if scale > 0:  # the rule on the lane with its scale appended (its largest magnitude at least scale)
+        top = xp.where(s[-1:] > scale, s[-1:], xp.full_like(s[-1:], scale))
+        links = tie_links(xp.concat([s, top]))[:-1]
+    else:
+        links = tie_links(s)
     if not bool(xp.any(links & (s[1:] != s[:-1]))):
-        return sq
-    dev = getattr(sq, "device", None)
+        return D
+    dev = getattr(D, "device", None)
     starts = xp.nonzero(xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), ~links]))[0]
     low = xp.take(xp.take(s, starts), tie_groups(links))  # each sorted value's group's smallest
     moved = low != s
     keys, vals = s[moved], low[moved]  # the values that move (sorted) and where to
     at = xp.clip(xp.searchsorted(keys, v), 0, int(keys.shape[0]) - 1)
-    hit = xp.nonzero(xp.take(keys, at) == v)[0]  # their places in the triangle
-    i, j = _tri_rows_cols(xp, hit, int(sq.shape[-1]))
-    out = xp.asarray(sq, copy=True)
+    hit = xp.nonzero(xp.take(keys, at) == v)[0]  # their places in the triangle (never a NaN)
+    i, j = _tri_rows_cols(xp, hit, int(D.shape[-1]))
+    out = xp.asarray(D, copy=True)
     out[i, j] = out[j, i] = xp.take(vals, xp.take(at, hit))  # only the values that move, both triangles
     return out
 
@@ -164,7 +202,10 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         Euclidean and squared Euclidean RDMs of integer features are exact where
         :func:`exact_squares` holds (ties kept, as scipy's ``pdist``); other Euclidean RDMs are the
         square roots of squared distances with their ties up to rounding made exact
-        (:func:`tie_squares`). Correlation and cosine RDMs
+        (:func:`tie_squares`). Correlation and cosine RDMs have their values equal up to rounding on
+        the measure's own scale (about ``5.7e-14``: ``1 - r`` errs by rounding of 1) made equal
+        (:func:`tie_bounded`): the RDM of affine copies of one pattern is exactly zero, not rounding
+        that a comparison would correlate. Correlation and cosine RDMs
         from statistics whose shifted Gram cancels (:mod:`neuroxr.kernels.gram_rows`) and that lack
         the row pass (``gram_chunks``; a Gram Dataset written before it existed) warn
         (:class:`~neuroxr.errors.NeuroxrWarning`) with the precision lost.
@@ -186,7 +227,8 @@ def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
             _check_cancellation(xp, stats, method, centred)
         G, u, a, c = gram_terms(stats, centred)  # the row pass's Gram where stats carry it
         G = _as_float(xp, G)
-        return normalized_dissimilarity(G, u, a, stats.n_units, rounding_tol(xp, G.dtype), overwrite, c)
+        # 1 - r errs by rounding on its own scale, not the RDM's largest value: ties on that scale
+        return tie_bounded(normalized_dissimilarity(G, u, a, stats.n_units, rounding_tol(xp, G.dtype), overwrite, c))
     K = _as_float(xp, stats.K)
     d = _diag(xp, K)
     sq = d[:, None] + d[None, :] - 2.0 * K

@@ -206,8 +206,7 @@ class Reading(Listing):
             return None
         if doc.get("node_type") != "group":
             return {}
-        if self._cache and doc.get("attributes", {}).get(COMPLETE_ATTR):
-            self._docs[path] = doc
+        self._keep_doc(path, doc)
         return doc
 
     def unreadable(self, path: str) -> bool:
@@ -475,7 +474,11 @@ class Reading(Listing):
         """
         if path is None:
             unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place
-            return scan(self._zstore, values=values) + unfinished
+            read: dict[str, Any] = {}
+            found = scan(self._zstore, values=values, docs=read)
+            for p, doc in read.items():  # the documents it read serve the reads that follow (cache=True)
+                self._keep_doc(p, doc)
+            return found + unfinished
         found = self.examine(path)
         if found.attrs is None:
             return []

@@ -644,3 +644,29 @@ def test_a_damaged_layer_sets_no_stimulus_order(tmp_path):
     _damage(store, "features/m/0", "ids_doc")
     again = extract_features(model, x[perm], store, layers=["3"], stimulus_ids=ids[perm], **kw)
     assert again.skipped == ["3"] and again.plan.stimulus_ids.tolist() == ids.tolist()
+
+
+@pytest.mark.parametrize("call", ["extract", "plan"])
+def test_a_rerun_reads_each_stored_layer_once(tmp_path, monkeypatch, call):
+    """A re-run read the model's first stored layer twice (its document, the listing of its keys, its arrays'
+    documents and its ids): for the stimulus order, then to check it against this extraction. The index read
+    for the order serves the check; a layer that sets no order is read once, by the check."""
+    from collections import Counter
+
+    model, x = small_cnn(), images()
+    store = StudyStore(tmp_path / "s.zarr")
+    kw = dict(model_name="m", layers=["0", "3"])
+    extract_features(model, x, store, progress=False, **kw)
+    counts: Counter[str] = Counter()
+    read = StudyStore.read_set_index
+
+    def counted(self, path):
+        counts[path] += 1
+        return read(self, path)
+
+    monkeypatch.setattr(StudyStore, "read_set_index", counted)
+    if call == "extract":
+        assert sorted(extract_features(model, x, store, progress=False, **kw).skipped) == ["0", "3"]
+    else:
+        assert [lp.status for lp in plan_extraction(model, x, store, **kw).layers] == ["complete", "complete"]
+    assert counts == {"features/m/0": 1, "features/m/3": 1}

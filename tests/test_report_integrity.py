@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -361,3 +362,76 @@ def test_a_neural_set_the_scan_names_damaged_gets_no_reliability_figure(tmp_path
     assert "Reliability of mA" not in page
     assert [line for line in page.split("## Notes")[1].splitlines() if line.startswith("- mA: no reliability figure")
             and "damaged" in line]
+
+
+def _small_study(url) -> StudyStore:
+    """A neural set, two model layers, a forward score and a CKA (with its Gram) per layer."""
+    rng = np.random.default_rng(0)
+    stim = [f"s{i:02d}" for i in range(20)]
+    latent = rng.normal(size=(20, 3))
+    store = StudyStore(url)
+    store.write_neural("mA", neural((latent @ rng.normal(size=(3, 5)))[:, :, None] + rng.normal(size=(20, 5, 3)), stim))
+    store.write_features("net", "l1", features(latent @ rng.normal(size=(3, 6)), stim))
+    store.write_features("net", "l2", features(rng.normal(size=(20, 4)), stim))
+    for layer in ("l1", "l2"):
+        nx.compute(store, "forward", f"net.{layer}", "mA", params={"reps": 2})
+        nx.compute(store, "cka", f"net.{layer}", "mA")
+    return store
+
+
+def _documents_read(monkeypatch, cls) -> Counter[str]:
+    """Count the reads of every metadata document through the Zarr store class ``cls``, by node path."""
+    counts: Counter[str] = Counter()
+    get = cls.get
+
+    async def counted(self, key, *args, **kwargs):
+        if key.endswith("/zarr.json"):
+            counts[key[: -len("/zarr.json")]] += 1
+        return await get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "get", counted)
+    return counts
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_a_report_reads_each_entry_document_once(tmp_path, monkeypatch):
+    """The report's whole-store scan read every group's document, then its listings and reads read each
+    set's and entry's document again: the scan's documents now fill the cached store's document cache. On an
+    object store (read in one batch per entry) each is read once in the whole report, figures included."""
+    import uuid
+
+    from zarr.storage import FsspecStore
+
+    url = f"memory://neuroxr-report-reads-{uuid.uuid4().hex}/s.zarr"
+    complete = sorted(p for _, p, done in _small_study(url).entries() if done)
+    assert len(complete) == 2 + 1 + 2 + 2 + 2  # the sets, the scores, the metrics and the Grams
+    counts = _documents_read(monkeypatch, FsspecStore)
+    write_report(url, tmp_path / "out", format="md")
+    assert {p: counts[p] for p in complete} == dict.fromkeys(complete, 1)
+
+
+@pytest.mark.filterwarnings("ignore::neuroxr.NeuroxrWarning")
+def test_the_scan_serves_the_documents_a_cached_store_reads_next_and_a_rewrite_is_still_seen(tmp_path, monkeypatch):
+    """After the scan of a cached store, its listings and readings read no set's or entry's document again
+    (they are its documents as the scan read them, complete groups only). A set rewritten after the scan is
+    still caught: a read of its data checks the version token of the document it was opened by, and the next
+    call (a session) reads the documents afresh."""
+    from zarr.storage import LocalStore
+
+    store = _small_study(tmp_path / "s.zarr")
+    complete = sorted(p for _, p, done in store.entries() if done)
+    cached = store.cached()
+    assert cached.damaged() == []
+    counts = _documents_read(monkeypatch, LocalStore)
+    listed = sorted(nx.list_entries(cached).path)
+    assert all(cached.examine(p).attrs is not None for p in complete)
+    assert set(listed) < set(complete) and {p: counts[p] for p in complete} == dict.fromkeys(complete, 0)
+
+    path = "features/net/l2"
+    before = cached.token(path)
+    store.write_features("net", "l2", features(np.ones((20, 4)), [f"s{i:02d}" for i in range(20)]))
+    with pytest.raises(nx.StoreError, match=r"'features/net/l2' variable 'data' was rewritten since it was read lazily"):
+        cached.read_features("net", "l2").load()
+    with cached.session():
+        assert cached.token(path) == store.token(path) != before
+        np.testing.assert_array_equal(cached.read_features("net", "l2").values, 1.0)

@@ -171,3 +171,36 @@ def test_a_sets_ids_are_read_without_its_data(s3_server, monkeypatch):
         assert sum("list-type" in query for _, _, query in reads) == 1
         n_arrays = len(fresh.group_attrs(f"features/net/{layer}")["neuroxr_vars"])
         assert len(reads) <= 3 + (n_arrays if layer == "large" else 0), reads
+
+
+def test_a_report_reads_each_set_and_entry_document_once(s3_server, tmp_path):
+    """A report's whole-store scan reads every group's document; the listings and reads that follow take them
+    from there (the report's cached store) instead of asking for each set's and entry's document again."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import neuroxr as nx
+    from neuroxr.layouts import features, neural
+    from neuroxr.report import write_report
+
+    options, log = s3_server
+    url = _url()
+    rng = np.random.default_rng(0)
+    stim = [f"s{i:02d}" for i in range(16)]
+    st = StudyStore(url, storage_options=options)
+    st.write_neural("mA", neural(rng.normal(size=(16, 4, 3)), stim))
+    st.write_features("net", "l1", features(rng.normal(size=(16, 5)), stim))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        nx.compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+        nx.compute(st, "cka", "net.l1", "mA")
+    complete = sorted(p for _, p, done in st.entries() if done)
+    assert len(complete) == 5  # two sets, a score, a metric, a Gram
+    n0 = len(log.requests)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        write_report(StudyStore(url, mode="r", storage_options=options), tmp_path / "out", format="md")
+    reads = [path for method, path, _ in log.requests[n0:] if method == "GET"]
+    assert {p: sum(r.endswith(f"/{p}/zarr.json") for r in reads) for p in complete} == dict.fromkeys(complete, 1)

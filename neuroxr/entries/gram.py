@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
+from ..errors import StoreError
 
 __all__ = ["compute_gram", "raw_features", "streamed_features"]
 
@@ -32,20 +33,33 @@ _DIMS = ("stimulus", "unit")
 def raw_features(store: Any, src: Any) -> tuple[Any, np.ndarray] | None:
     """``(dask array (stimulus, unit), stimulus ids)`` of a stored feature set straight from its
     Zarr array (no unit coordinates read), or ``None`` where the layout is not the plain one
-    (the caller then reads the labeled set)."""
-    import dask.array as da
+    (the caller then reads the labeled set).
 
-    store.check_intact(src.path)  # read straight from Zarr: a lost chunk would read as NaN unawares
+    The ids are read by the store (:meth:`~neuroxr.store.StudyStore.read_set_index`, from the one
+    reading of the set whose damage it checks): a damaged set (a lost chunk would read as NaN unawares,
+    ids that cannot be decoded, edited metadata) is refused in the store's words, and its group
+    document, arrays' documents and ids are read once. The data are opened where that reading found it.
+    """
+    import dask.array as da
+    import zarr
+
+    from ..store.reading import NO_IDS
+
+    found = store.examine(src.path)
     try:
-        g = store._group(src.path)
-        arr = g["data"]
+        index = store.read_set_index(found)
+    except StoreError as exc:
+        if getattr(exc, "problem", None) == NO_IDS:  # another layout: the labeled read below handles it
+            return None
+        raise
+    try:
+        arr = zarr.open_array(store._zstore, path=f"{found.loc}/data", mode="r", zarr_format=3)
         dims = tuple(getattr(arr.metadata, "dimension_names", None) or arr.attrs.get("_ARRAY_DIMENSIONS") or ())
-        ids = np.asarray(g["stimulus_id"][:])
     except Exception:  # another layout (or store): the labeled read below handles it
         return None
+    ids = index.stimulus_id
     if dims != _DIMS or ids.shape != (arr.shape[0],):
         return None
-    ids = np.array(ids.tolist(), dtype=str) if ids.dtype.kind in "OT" else ids.astype(str)
     return da.from_zarr(arr), ids
 
 

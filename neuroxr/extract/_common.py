@@ -1,5 +1,5 @@
 """Helpers shared by the extraction stages: the lazy torch import, byte formatting, layer names, hashing texts,
-short reasons of exceptions."""
+short reasons of exceptions, a stored layer read once per extraction."""
 
 from __future__ import annotations
 
@@ -58,3 +58,28 @@ def reason(exc: BaseException, limit: int = 160) -> str:
         cut = text.find(". ")
         text = text[: cut + 1] if 0 < cut < limit else text[:limit] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def stored_index(store: Any, path: str, read: dict[str, Any] | None = None) -> Any:
+    """:meth:`~neuroxr.StudyStore.read_set_index` of the stored layer ``path``, once per extraction.
+
+    Parameters
+    ----------
+    store : StudyStore
+    path : str
+        ``"features/<model>/<layer>"``.
+    read : dict, optional
+        ``path -> SetIndex`` of the layers this extraction read: one in it is not read again, one read
+        now is added. A read that raised is not kept (a layer damaged or rewritten meanwhile is read
+        again where it is asked for again). ``None``: read it.
+
+    Raises
+    ------
+    StoreError
+        As :meth:`~neuroxr.StudyStore.read_set_index`: absent, unfinished, damaged or rewritten meanwhile.
+    """
+    if read is None:
+        return store.read_set_index(path)
+    if path not in read:
+        read[path] = store.read_set_index(path)
+    return read[path]

@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import ExtractionError, StoreError, warn
 from ..sets import check_new_feature_sets
 from ..store import StudyStore, _check_name
-from ._common import RESERVE_BYTES, fmt_bytes, layer_name
+from ._common import RESERVE_BYTES, fmt_bytes, layer_name, stored_index
 from .identity import IDENTITY_ATTR, Identity, uncovered
 from .models import POOLING, input_dtype, np_dtype, probe, select_modules
 from .reduce import (
@@ -327,7 +327,7 @@ def build_plan(
     model: Any, stim: Stimuli, *, model_name: str, layers: Any, memory_limit: int, batch_size: int, device: Any,
     flatten: bool, reduction: dict[str, Any] | None, dtype: Any, unit_chunk: int, store: StudyStore | None,
     deduplicate: bool, overwrite: bool, pooling: str | None, preprocessing: str = "", identity: Identity | None = None,
-    pooling_explicit: bool = False,
+    pooling_explicit: bool = False, read: dict[str, Any] | None = None,
 ) -> ExtractionPlan:
     """Probe the model and plan every layer (see :func:`neuroxr.extract.plan_extraction`).
 
@@ -336,7 +336,8 @@ def build_plan(
 
     A layer already complete in ``store`` is planned as ``"complete"`` (skipped) only when it
     matches this extraction (:func:`check_compatible`, with ``identity``); with ``overwrite`` it is
-    planned again.
+    planned again. ``read``: the stored layers this extraction already read (:func:`stored_index`,
+    e.g. for the stimulus order), not read again.
     """
     store_dtype = storage_dtype(dtype)  # before probing the model: a bad dtype is a one-line error
     candidates, mode = select_modules(model, layers)
@@ -430,11 +431,11 @@ def build_plan(
         if lp.reduction and lp.reduction["method"] == "pca":  # as counted for the partition (module docstring)
             b_fit = max(_own_batch_size(lp, avail, batch_size, n, partition=True), lp.reduction["n_components"])
             lp.fit_batches = len(fit_batches(lp.reduction["fit_stimuli"], b_fit))
-    if store is not None:
+    if store is not None and not overwrite:
         for lp in plans:
             path = f"features/{model_name}/{lp.name}"
-            if store.is_complete(path) and not overwrite:
-                check_compatible(store, path, lp, stim.ids, identity)
+            if path in (read or {}) or store.is_complete(path):  # a layer read is complete
+                check_compatible(store, path, lp, stim.ids, identity, read=read)
                 lp.status = "complete"
 
     groups = _group(plans, n, avail, batch_size, memory_limit, in_bytes)
@@ -505,10 +506,12 @@ def _group(plans: list[LayerPlan], n: int, avail: int, batch_size: int, memory_l
     return groups
 
 
-def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray, identity: Identity | None = None) -> None:
+def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarray, identity: Identity | None = None,
+                     read: dict[str, Any] | None = None) -> None:
     """A complete stored layer must match this extraction, or the caller must overwrite it.
 
-    It is read through :meth:`~neuroxr.StudyStore.read_set_index`, so a damaged layer (its attrs or
+    It is read through :meth:`~neuroxr.StudyStore.read_set_index` (:func:`stored_index`, with ``read``:
+    once per extraction, whose stimulus order read the model's first layer), so a damaged layer (its attrs or
     its arrays' metadata edited after the write, lost chunks: its reduction, pooling and identity
     would then be no record of its data) is refused first, in the store's words. Then shape,
     stimulus ids, the module stored, dtype, reduction (for PCA also the
@@ -525,7 +528,7 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
         One line naming the layer, what differs, and the fix (``overwrite=True``, another ``model_name``).
     """
     try:
-        stored = store.read_set_index(path)
+        stored = stored_index(store, path, read)
     except StoreError as exc:  # damaged (or rewritten meanwhile): it cannot be checked against this extraction
         what = f"store {store.url!r}: layer {path!r} is complete but damaged ({exc.problem})" if exc.problem else str(exc)
         raise ExtractionError(f"{what.rstrip('.')}, so it cannot be checked against this extraction. Pass overwrite=True "

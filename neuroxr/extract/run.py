@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ExtractionError, StoreError, no_effect
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
-from ._common import torch_module
+from ._common import stored_index, torch_module
 from .identity import Identity
 from .models import check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
@@ -161,7 +161,8 @@ def plan_extraction(
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options) if store is not None else None
-    stim = _in_stored_order(st, model_name, stim)
+    read: dict[str, Any] = {}  # the stored layers read: each once
+    stim = _in_stored_order(st, model_name, stim, read)
     modes = _eval_mode(model)
     try:
         model.to(device)
@@ -170,7 +171,7 @@ def plan_extraction(
                 model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
                 device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
                 store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
-                pooling_explicit=_pooling_asked(pooling),
+                pooling_explicit=_pooling_asked(pooling), read=read,
                 identity=Identity(model, stim, int(batch_size), identity_tag(prep, stim.kind)),
             )
     finally:
@@ -202,19 +203,20 @@ def _existing(store: StudyStore | str | os.PathLike, storage_options: Mapping[st
     return StudyStore(url, storage_options=storage_options)
 
 
-def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli) -> Stimuli:
+def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli, read: dict[str, Any] | None = None) -> Stimuli:
     """``stim`` in the stimulus order of the model's layers already in ``store``: the first complete layer
     of ``features/<model_name>`` (in depth order) that holds exactly these stimulus ids sets the order,
     paired by id (a re-run given the same stimuli in another order skips and writes layers as a run in
     that order does). Stimuli that no stored layer holds all of, alone, keep their order. A layer is
     read through :meth:`~neuroxr.StudyStore.read_set_index`: a damaged one sets no order (where it is
-    asked for again, :func:`~neuroxr.extract.plan.check_compatible` refuses it, in the store's words)."""
+    asked for again, :func:`~neuroxr.extract.plan.check_compatible` refuses it, in the store's words). ``read``:
+    as in :func:`~neuroxr.extract.plan.stored_index`, gets the layers read, so the plan's check reads none again."""
     if store is None:
         return stim
     where = {sid: i for i, sid in enumerate(stim.ids.tolist())}
     for layer in store.layers(model_name):
         try:
-            stored = store.read_set_index(f"features/{model_name}/{layer}").stimulus_id.tolist()
+            stored = stored_index(store, f"features/{model_name}/{layer}", read).stimulus_id.tolist()
         except StoreError:  # damaged, or rewritten meanwhile: its ids are no record
             continue
         if len(stored) != stim.n or any(str(sid) not in where for sid in stored):
@@ -400,7 +402,8 @@ def extract_features(
     st = _existing(store, storage_options)
     if st is not None and not dry_run:
         st._require_write()
-    stim = _in_stored_order(st, model_name, stim)
+    read: dict[str, Any] = {}  # the stored layers read: each once
+    stim = _in_stored_order(st, model_name, stim, read)
     modes = _eval_mode(model)
     try:
         model.to(device)
@@ -409,7 +412,7 @@ def extract_features(
             model, stim, model_name=model_name, layers=layers, memory_limit=limit, batch_size=int(batch_size),
             device=device, flatten=flatten, reduction=spec, dtype=dtype, unit_chunk=int(unit_chunk),
             store=st, deduplicate=deduplicate, overwrite=overwrite, pooling=pool, preprocessing=prep.description,
-            pooling_explicit=_pooling_asked(pooling), identity=identity,
+            pooling_explicit=_pooling_asked(pooling), identity=identity, read=read,
         )
         if dry_run:
             return plan

@@ -387,6 +387,14 @@ def score_table(store: StudyStore | str | os.PathLike, damage: Mapping[str, str]
         ``(direction, source, target) -> Dataset``: per pair, the entry with ``in_figures``, else
         the first readable entry of the pair in the table's order.
     """
+    table, scores, _ = _score_table(store, damage)
+    return table, scores
+
+
+def _score_table(store: StudyStore | str | os.PathLike, damage: Mapping[str, str] | None = None,
+                 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], xr.Dataset], dict[str, xr.Dataset]]:
+    """:func:`score_table`, and every entry it read (``path -> Dataset``, loaded: the rows without an
+    ``error``), for a caller that needs more of them than ``scores`` holds without reading them again."""
     store = open_store(store)
     entries = _complete(store, DIRECTIONS).sort_values("current", ascending=False, kind="stable")
     rows, loaded, timed_paths = [], {}, set()
@@ -415,7 +423,7 @@ def score_table(store: StudyStore | str | os.PathLike, damage: Mapping[str, str]
     for r in table.sort_values("in_figures", ascending=False, kind="stable").itertuples():
         if r.path in loaded:
             scores.setdefault((r.direction, r.source, r.target), loaded[r.path])
-    return table, scores
+    return table, scores, loaded
 
 
 def _safe(name: str) -> str:

@@ -23,7 +23,7 @@ from ..sweep._util import as_counts
 from ..validation import check_bool, check_int
 from . import figures as F
 from .headline import coarse_note, headline, left_out, lost_entries, target_table
-from .table import damage_by_path, metric_table, open_store, provenance_table, score_table, selection_notes
+from .table import _score_table, damage_by_path, metric_table, open_store, provenance_table, selection_notes
 
 __all__ = ["write_report", "FORMATS", "FIGURE_FORMATS"]
 
@@ -242,7 +242,7 @@ def write_report(
     # one scan of the store: the notes list its damage, and every entry it names is marked where it is shown
     found, damage_notes = _damage(store)
     damage = damage_by_path(found)
-    table, scores = score_table(store, damage)
+    table, scores, loaded = _score_table(store, damage)
     # time-resolved entries (a time_bin dim) get score-vs-time figures; the layer figures and the
     # headline use the static entries
     timed = {k for k, ds in scores.items() if "time_bin" in ds.dims}
@@ -256,7 +256,7 @@ def write_report(
     _write_csv(table, out / "scores.csv")
     _write_csv(metrics, out / "metrics.csv")
     _write_csv(best, out / "headline.csv")
-    readable = {path: store.read_dataset(path) for path in table.loc[table["error"] == "", "path"]}  # attrs only
+    readable = {path: loaded[path] for path in table.loc[table["error"] == "", "path"]}  # as read for the table
     params, versions = provenance_table({**readable, **metric_ds})
     current = {**dict(zip(table["path"], table["current"])), **dict(zip(metrics["path"], metrics["current"]))}
     params = params.assign(current=[bool(current[p]) for p in params["path"]])  # every path is a row of the two

@@ -252,8 +252,12 @@ def _fix(path: str) -> str:
     return "rewrite the set" if is_set(path) else "rewrite the entry"
 
 
-def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
-    """``(path, problem)`` for every damage found; see :meth:`StudyStore.damaged`."""
+def scan(zstore: Any, values: bool = False, docs: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """``(path, problem)`` for every damage found; see :meth:`StudyStore.damaged`.
+
+    ``docs``, when given, is filled with the metadata document of every group and array it read, by
+    node path (``""``: the root; ``{}``: not a JSON object), for a reader that would read them next.
+    """
     keys = list_keys(zstore)
     keyset = set(keys)
     meta: dict[str, dict[str, Any] | None] = {}
@@ -346,6 +350,8 @@ def scan(zstore: Any, values: bool = False) -> list[tuple[str, str]]:
     for p in problems:
         if p not in out:
             out.append(p)
+    if docs is not None:
+        docs.update(meta)
     return out
 
 

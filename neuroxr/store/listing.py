@@ -100,9 +100,18 @@ class Listing:
                         unreadable.add(p)
             is_group = isinstance(doc, dict) and doc.get("node_type") == "group"
             out[p] = dict(doc.get("attributes", {})) if is_group else None
-            if self._cache and is_group and out[p].get(COMPLETE_ATTR, False):  # type: ignore[union-attr]
-                self._docs[p] = doc
+            self._keep_doc(p, doc)
         return out
+
+    def _keep_doc(self, path: str, doc: Any) -> None:
+        """Keep ``doc``, the metadata document of ``path`` as just read, in the document cache (``cache=True``):
+        the one rule of every read that fills it. Only a complete group's document is kept (one still being
+        written changes), and nothing below ``.neuroxr/`` (staging groups, kept copies). Kept until the next
+        outermost call (:meth:`~neuroxr.store.StudyStore.session`) or a write of ``path`` by this object; its
+        version token names the copy it describes, which the readers' other caches and checks are keyed by."""
+        if (self._cache and isinstance(doc, dict) and doc.get("node_type") == "group" and path.split("/")[0] != ".neuroxr"
+                and (doc.get("attributes") or {}).get(COMPLETE_ATTR, False)):
+            self._docs[path] = doc
 
     def _confirmed(self, paths: list[str], unreadable: set[str] | None = None) -> dict[str, dict[str, Any] | None]:
         """The attributes of each complete group of ``paths`` (``None``: absent or incomplete); the

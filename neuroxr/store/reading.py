@@ -30,7 +30,10 @@ from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArra
 from .integrity import SET_ATTRS_PROBLEM, chunk_index, chunk_keys, group_damage, scan, set_edited, unreadable_doc
 from .listing import Listing
 
-__all__ = ["Examined", "Reading", "SetIndex"]
+__all__ = ["Examined", "NO_IDS", "Reading", "SetIndex"]
+
+#: the problem of a complete set without a ``stimulus_id`` array (:meth:`Reading.read_set_index`)
+NO_IDS = "it has no array 'stimulus_id'"
 
 
 def _token_of(doc: dict[str, Any] | None) -> Any:
@@ -206,8 +209,7 @@ class Reading(Listing):
             return None
         if doc.get("node_type") != "group":
             return {}
-        if self._cache and doc.get("attributes", {}).get(COMPLETE_ATTR):
-            self._docs[path] = doc
+        self._keep_doc(path, doc)
         return doc
 
     def unreadable(self, path: str) -> bool:
@@ -475,7 +477,11 @@ class Reading(Listing):
         """
         if path is None:
             unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place
-            return scan(self._zstore, values=values) + unfinished
+            read: dict[str, Any] = {}
+            found = scan(self._zstore, values=values, docs=read)
+            for p, doc in read.items():  # the documents it read serve the reads that follow (cache=True)
+                self._keep_doc(p, doc)
+            return found + unfinished
         found = self.examine(path)
         if found.attrs is None:
             return []
@@ -510,7 +516,7 @@ class Reading(Listing):
         da = self._read_array(f"features/{model}/{layer}", f"{model}.{layer}")
         return da if {"model", "layer"} <= set(da.coords) else da.assign_coords(model=model, layer=layer)
 
-    def read_set_index(self, path: str) -> SetIndex:
+    def read_set_index(self, path: str | Examined) -> SetIndex:
         """The stimulus ids, attrs and data shape and dtype of the complete set ``path``, its data unread.
 
         The checks of every read apply, and the set must be intact as :meth:`check_intact` has it: a
@@ -522,15 +528,18 @@ class Reading(Listing):
 
         Parameters
         ----------
-        path : str
-            A set: ``"features/<model>/<layer>"`` or ``"neural/<name>"``.
+        path : str or Examined
+            A set: ``"features/<model>/<layer>"`` or ``"neural/<name>"``, or a reading of it
+            (:meth:`examine`): its document and damage are then not read again, and its ``loc`` is
+            where the set was read (a reader of its data opens it there).
 
         Raises
         ------
         StoreError
-            One line naming the set, what is wrong and the fix, as :meth:`read_dataset`.
+            One line naming the set, what is wrong and the fix, as :meth:`read_dataset`; a set
+            without a ``stimulus_id`` array, with the problem :data:`NO_IDS`.
         """
-        return self._settled(self.examine(path), self._indexed, "read")
+        return self._settled(path if isinstance(path, Examined) else self.examine(path), self._indexed, "read")
 
     def _indexed(self, found: Examined) -> SetIndex | None:
         """:meth:`read_set_index` of the reading ``found``; ``None`` when the group was replaced meanwhile."""
@@ -553,7 +562,7 @@ class Reading(Listing):
             docs = batch.get_many(self._zstore, [f"{loc}/{n}/zarr.json" for n in names if n not in metas])
             metas.update({k.split("/")[-2]: json.loads(v) for k, v in docs.items() if v is not None})
             if "stimulus_id" not in metas:
-                raise self._damage_error(path, "it has no array 'stimulus_id'")
+                raise self._damage_error(path, NO_IDS)
             got = batch.get_many(self._zstore, [f"{loc}/stimulus_id/{c}" for c in chunk_keys(metas["stimulus_id"])])
             items = {k[len(f"{loc}/stimulus_id/"):]: v for k, v in got.items() if v is not None}  # decoded in memory
             ids = zarr.open_array(batch.memory_group({"zarr.json": json.dumps(metas["stimulus_id"]).encode(), **items}),

@@ -1,0 +1,67 @@
+"""The Gram entry reads its feature set's stimulus ids through the store: its checks, one read of each."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from zarr.storage import LocalStore
+
+from neuroxr.entries import compute
+from neuroxr.errors import StoreError
+from neuroxr.layouts import features
+from neuroxr.store import StudyStore
+
+_IDS = [f"s{i}" for i in range(10)]
+
+
+def _layer(tmp_path) -> tuple[StudyStore, np.ndarray]:
+    values = np.random.default_rng(0).normal(size=(10, 6))
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_features("net", "l1", features(values, _IDS))
+    return store, values
+
+
+def test_a_gram_reads_the_layers_ids_once_through_the_store(tmp_path, monkeypatch):
+    """The Gram read the ids with Zarr straight after the store's damage check: their document twice (the
+    check, then Zarr's open). The store's reader reads them from the one reading whose damage it checks."""
+    store, values = _layer(tmp_path)
+    counts: Counter[str] = Counter()
+    get = LocalStore.get
+
+    async def counted(self, key, *args, **kwargs):
+        if key.startswith("features/net/l1/stimulus_id/"):
+            counts[key] += 1
+        return await get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "get", counted)
+    gram = compute(store, "gram", "net.l1").dataset
+    assert counts == {"features/net/l1/stimulus_id/zarr.json": 1, "features/net/l1/stimulus_id/c/0": 1}
+    assert gram.stimulus_id.values.tolist() == _IDS and gram.stimulus_id.dtype.kind == "U"
+    centred = values - values.mean(axis=0)
+    np.testing.assert_allclose(gram["K"].values, centred @ centred.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("undecodable", r"its stimulus ids cannot be read \(.*\)"),  # main: the labeled read's "cannot be opened"
+    ("lost", r"array 'stimulus_id': 1 of 1 chunks missing .*"),  # main: the damage check, in the same words
+])
+def test_a_damaged_id_array_is_refused_in_the_stores_words(tmp_path, how, problem):
+    """Ids whose chunk cannot be decoded failed Zarr's direct read, and the Gram fell back to the labeled
+    read, whose error named no damage and no fix for a set ("cannot be opened ...; rewrite it"). The store's
+    reader names the set, the damage and the fix, as every read of a damaged set does."""
+    store, _ = _layer(tmp_path)
+    chunk = Path(store.url) / "features" / "net" / "l1" / "stimulus_id" / "c" / "0"
+    if how == "lost":
+        chunk.unlink()
+    else:  # a flipped byte: the chunk is there, its checksum fails
+        raw = bytearray(chunk.read_bytes())
+        raw[-6] ^= 0xFF
+        chunk.write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match=r"the feature set 'net\.l1' \(features/net/l1\) is damaged \(" + problem
+                       + r"\); re-extract the layer or rewrite it") as err:
+        compute(store, "gram", "net.l1")
+    assert "\n" not in str(err.value) and not re.search(r"cannot be opened", str(err.value))

@@ -395,3 +395,148 @@ def test_extract_errors_name_flags_not_python(runner, tmp_path):
     assert res.exit_code == 1 and "its reduction (--reduction none) differs from this extraction's (--reduction pca " \
                                   "--n-components 2 --fit-stimuli 5 --seed 0)" in res.stderr, res.output
     assert "None" not in res.stderr and "{'" not in res.stderr and "named_modules" not in res.stderr
+
+
+# ---------------------------------------------------------------------------- inference functions, one registry
+def _inference_kinds():
+    """Every inference kind the entry engine computes (its registry of kinds, stage "inference")."""
+    from neuroxr.entries.kinds import KINDS
+
+    return sorted(k for k, kind in KINDS.items() if kind.stage == "inference")
+
+
+@pytest.mark.parametrize("kind", _inference_kinds())
+def test_every_inference_function_is_named_as_the_command_and_option(kind):
+    """The message of every function that computes an inference entry (the name it speaks as) starts with the
+    command and the option that asks for the entry, on the score commands (the option they run, else the one
+    the function's procedure says) and in a config (the sweep's keys know its prefix)."""
+    from neuroxr.cli._keys import _mark
+    from neuroxr.entries.kinds import INFERENCE_KINDS, speaks_as
+
+    name, procedure = speaks_as(kind), INFERENCE_KINDS[kind][1]
+    option = {"bootstrap": "--bootstrap", "permutation": "--permutations"}[procedure]
+    message = f"{name}: the resamples are too few."
+    assert flag_spelling(message, score.commands["forward"], option) == f"forward {option}: the resamples are too few.", name
+    default = flag_spelling(message, score.commands["forward"])  # no option marked: the function's own procedure
+    assert default in ("forward --bootstrap: the resamples are too few.", "forward --permutations: the resamples are too few."), default
+    assert _mark().match(message) is not None, name
+
+
+def test_a_new_inference_function_is_named_without_listing_it(monkeypatch):
+    """An inference kind added to the registry (its function ``foo_bootstrap``): its messages name the command and
+    the option with no list of names to update (a hand-written list left them as the Python function's)."""
+    from neuroxr.entries import kinds, metrics
+
+    monkeypatch.setitem(kinds.INFERENCE_KINDS, "foo_bootstrap", ("foo", "bootstrap"))
+    monkeypatch.setitem(metrics.METRIC_INFERENCE_FUNCTIONS, "foo_bootstrap", "foo_bootstrap")
+    message = "foo_bootstrap: level must be a number in (0, 1); got 2."
+    assert flag_spelling(message, score.commands["cka"], "--bootstrap") == "cka --bootstrap: --level must be a number in (0, 1); got 2."
+    assert flag_spelling(message, score.commands["cka"]).startswith("cka --bootstrap: --level must")
+
+
+# ---------------------------------------------------------------------------- neuroxr report --n-boot
+@pytest.mark.parametrize("fails", [False, True])
+def test_report_headline_bootstrap_messages_name_the_command_and_option(runner, undefined_study, tmp_path, monkeypatch,
+                                                                        fails):
+    """``neuroxr report --n-boot N``: a warning or an error of the headline's bootstrap (a message of the Python
+    function ``bootstrap: ...``) starts with the command and its option (``report --n-boot:``), as ``score ...
+    --bootstrap``'s do, and names the option as the flag."""
+    from neuroxr.errors import ParameterError, warn
+    from neuroxr.kernels import resample
+
+    neuroxr.score(undefined_study, "forward", "net.l1", "mA", reps=2)
+    real, drawn = resample.bootstrap_indices, []
+
+    def draws(n, n_boot, seed, stream=0, caller=""):  # the headline's draws, with a message of the bootstrap
+        drawn.append((n, n_boot))
+        if fails:
+            raise ParameterError(f"bootstrap: n_boot={n_boot} resamples cannot hold the interval; pass n_boot=1000.")
+        warn(f"bootstrap: the interval of {n} test targets rests on n_boot={n_boot} resamples.")
+        return real(n, n_boot, seed, stream=stream, caller=caller)
+
+    monkeypatch.setattr(resample, "bootstrap_indices", draws)
+    res = runner.invoke(main, ["report", undefined_study.url, "--out", str(tmp_path / "r"), "--no-reliability",
+                               "--n-boot", "7"])
+    assert [d[1] for d in drawn] == [7], res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    if fails:
+        assert res.exit_code == 1 and lines == ["Error: report --n-boot: --n-boot 7 resamples cannot hold the interval; "
+                                                "pass --n-boot 1000."], res.stderr
+    else:
+        assert res.exit_code == 0, res.output
+        assert [line for line in lines if line.startswith("Warning: ")] == [
+            f"Warning: report --n-boot: the interval of {drawn[0][0]} test targets rests on --n-boot 7 resamples."], res.stderr
+    assert "bootstrap:" not in res.stderr and "n_boot" not in res.stderr
+
+
+# ---------------------------------------------------------------------------- the resampled RSA's comparisons
+@pytest.mark.parametrize("extra", [["--bootstrap", "3"], ["--variant", "ersa", "--permutations", "3"]])
+def test_resampled_rsa_advice_names_the_flag_values(runner, geometry_study, extra):
+    """rsa --compare-method kendall with a resampled RSA: the advice names --compare-method and the values it
+    takes, not the Python functions' 'corr' (a value the option refuses)."""
+    res = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--compare-method", "kendall",
+                               *extra])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert res.stderr.rstrip().endswith("is not offered by the resampled RSA; choose --compare-method pearson, cosine "
+                                        "or spearman."), res.stderr
+    assert "corr" not in res.stderr
+    for value in ("pearson", "cosine", "spearman"):  # each value it names is one the option takes
+        ok = runner.invoke(main, ["score", "rsa", geometry_study.url, "net.conv1", "monkeyA", "--compare-method", value,
+                                  "--bootstrap", "2"])
+        assert ok.exit_code == 0, ok.output
+
+
+def test_resampled_rsa_advice_in_a_config_names_its_values(runner, sweep_copy, tmp_path):
+    """In a sweep config the advice names the values in YAML's spelling, 'corr' among them as a value the file
+    may give (it runs: corr is Pearson)."""
+    path = sweep_copy()
+    cfg = tmp_path / "c.yaml"
+    head = "models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [crsa]\ninference: {bootstrap: 2}\n"
+    cfg.write_text(head + "metric_options: {crsa: {compare_method: kendall}}\n")
+    res = runner.invoke(main, ["sweep", str(path), str(cfg), "--scheduler", "serial", "--no-progress"])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.output
+    assert res.stderr.rstrip().endswith("metric_options.crsa.compare_method: kendall is not offered by the resampled RSA; "
+                                        "choose one of [pearson, cosine, spearman] (corr is pearson)."), res.stderr
+    cfg.write_text(head + "metric_options: {crsa: {compare_method: corr}}\n")
+    res = runner.invoke(main, ["sweep", str(path), str(cfg), "--scheduler", "serial", "--no-progress", "--json"])
+    assert res.exit_code == 0, res.output
+
+
+# ---------------------------------------------------------------------------- a command run on its own
+@pytest.mark.parametrize("config, want", [
+    ("directions: [cka]\nmetric_options: {cka: {debiased: 'no'}}\n",
+     "Error: {cfg}: metric_options.cka.debiased must be true or false; got 'no'. Pass metric_options.cka.debiased: true"),
+    ("directions: [crsa]\nmetric_options: {crsa: {compare_method: kendall}}\ninference: {bootstrap: 2}\n",
+     "choose one of [pearson, cosine, spearman] (corr is pearson)."),
+])
+def test_sweep_command_on_its_own_spells_as_neuroxr_sweep(runner, sweep_copy, tmp_path, config, want):
+    """``sweep_command`` invoked on its own (not through the ``neuroxr`` group) gives the messages ``neuroxr
+    sweep`` gives, in the config's spelling, and the group spells none of them twice."""
+    from neuroxr.cli.sweep import sweep_command
+
+    path = sweep_copy()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\n" + config)
+    args = [str(path), str(cfg), "--scheduler", "serial", "--no-progress"]
+    alone, grouped = runner.invoke(sweep_command, args), runner.invoke(main, ["sweep", *args])
+    assert alone.exit_code == grouped.exit_code == 1 and alone.stderr == grouped.stderr, (alone.stderr, grouped.stderr)
+    assert alone.stderr.count("\n") == 1 and want.format(cfg=cfg) in alone.stderr, alone.stderr
+    assert "debiased=" not in alone.stderr and "'corr'" not in alone.stderr
+
+
+def test_sweep_command_on_its_own_shows_warnings_as_neuroxr_sweep(runner, undefined_study, tmp_path):
+    """An inference entry's warning of ``sweep_command`` on its own: one line on stderr naming the config key
+    (``inference.bootstrap:``), as through the group (where it is not shown twice)."""
+    from neuroxr.cli.sweep import sweep_command
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [net]\nlayers: [l1]\nneural: [mA]\ndirections: [forward]\nreps: 3\ninference: {bootstrap: 20}\n")
+    args = [undefined_study.url, str(cfg), "--scheduler", "serial", "--no-progress", "--json"]
+    alone = runner.invoke(sweep_command, args)
+    grouped = runner.invoke(main, ["sweep", *args, "--overwrite"])
+    assert alone.exit_code == grouped.exit_code == 0, (alone.output, grouped.output)
+    warned = [line for line in alone.stderr.splitlines() if line.startswith("Warning: ")]
+    assert any(line.startswith("Warning: inference.bootstrap: mA: 1 neuroids have resamples with an undefined statistic")
+               for line in warned), alone.stderr
+    assert warned == [line for line in grouped.stderr.splitlines() if line.startswith("Warning: ")], grouped.stderr
+    assert not any(line.startswith("Warning: bootstrap:") for line in warned)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-__all__ = ["cli_advice"]
+__all__ = ["cli_advice", "compare_advice"]
 
 #: the Python advice of library messages and what a command-line user does instead (every command): the
 #: command line cannot select stimuli, bins or coords of a set, pass ids or call library functions
@@ -92,3 +92,42 @@ def cli_advice(message: str) -> str:
     for pattern, text in _ADVICE:
         message = pattern.sub(text, message)
     return message
+
+
+#: the resampled RSA's comparisons with its note on the Python functions' spelling of Pearson
+#: (:func:`neuroxr.entries.metrics.check_inference_params`: ``choose one of ('pearson', ...) ('corr' is Pearson)``)
+_RESAMPLED_COMPARES = re.compile(r"choose one of \(('[a-z]+'(?:, '[a-z]+')*)\) \('corr' is Pearson\)")
+
+
+def compare_advice(message: str, flag: str | None = None, choices: tuple[str, ...] | None = None,
+                   config: bool = False) -> str:
+    """``message`` with the resampled RSA's advice on its comparisons in the spelling of where they are given:
+    on the command line the option and its values (``choose --compare-method pearson, spearman or cosine``),
+    which take no ``'corr'``; in a config file YAML's values (``choose one of ('pearson', ...) (corr is
+    pearson)``, ``corr`` being a value the file may give).
+
+    Parameters
+    ----------
+    message : str
+        One line raised by the library.
+    flag : str, optional
+        The command's option of the comparison (``--compare-method``; ``None``: the command has none, and
+        the advice lists the values without the Python spelling).
+    choices : tuple of str, optional
+        The values ``flag`` takes (default: any); the advice names those it takes.
+    config : bool, default False
+        Whether the message is a config file's (``neuroxr sweep CONFIG``): ``flag`` and ``choices`` unused.
+
+    Returns
+    -------
+    str
+    """
+    def spelled(m: re.Match) -> str:
+        if config:
+            return f"choose one of ({m.group(1)}) (corr is pearson)"
+        names = [n for n in (q.strip("'") for q in m.group(1).split(", ")) if choices is None or n in choices]
+        if flag is None or not names:
+            return f"choose one of ({m.group(1)})"
+        return f"choose {flag} {names[0] if len(names) == 1 else ', '.join(names[:-1]) + ' or ' + names[-1]}"
+
+    return _RESAMPLED_COMPARES.sub(spelled, message)

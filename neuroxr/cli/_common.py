@@ -21,7 +21,8 @@ from typing import Any
 
 import click
 
-from ._advice import cli_advice
+from ._advice import cli_advice, compare_advice
+from ._callers import _CALLER, _inference_caller, _library_name
 from ._storage import (  # noqa: F401  (re-exported: the commands import them from here)
     CONFIG_ENV,
     current_storage_options,
@@ -32,7 +33,7 @@ from ._storage import (  # noqa: F401  (re-exported: the commands import them fr
     storage_options_for,
 )
 
-__all__ = ["main", "CommandGroup", "KeysCommand", "cli_advice", "flag_name", "flag_spelling", "running", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
+__all__ = ["main", "CommandGroup", "SpelledCommand", "KeysCommand", "cli_advice", "flag_name", "flag_spelling", "running", "to_json", "records", "open_store_or_fail", "not_empty", "table", "report_validation", "output_options", "Output", "progress_for",
            "one_line", "storage_options", "current_storage_options", "storage_options_for", "parse_storage_option", "load_storage_profile",
            "storage_config_file"]
 
@@ -59,7 +60,7 @@ def running(option: str) -> Iterator[None]:
     """While the command does the work of ``option`` (``--bootstrap``: its entry's check and computation),
     the messages of the library function doing it (``bootstrap: ...``) are named after the command and
     the option (``forward --bootstrap: ...``, :func:`flag_spelling`). An error leaves it set, for the
-    group's handler."""
+    command's handler (:func:`_handled`)."""
     meta = click.get_current_context().meta
     before = meta.get(_RUNNING)
     meta[_RUNNING] = option
@@ -67,9 +68,97 @@ def running(option: str) -> Iterator[None]:
     meta[_RUNNING] = before
 
 
+#: attribute that marks an exception whose message is spelled already (by the command's handler), so that
+#: the group's handler passes it on as it is (no message is spelled twice)
+_SPELLED = "_neuroxr_spelled"
+
+
+def _spelled(exc: BaseException) -> BaseException:
+    setattr(exc, _SPELLED, True)
+    return exc
+
+
+def _handled(ctx: click.Context, call: Callable[[], Any], command: Callable[[], click.Command | None], top: bool) -> Any:
+    """``call()`` with the command line's handling of what it raises and warns, the one handler of the
+    group and of its commands: warnings one line on stderr (none with ``--quiet``), a neuroxr error (or a bad
+    file, value or key) a one-line message (exit status 1) and a usage error one line (exit status 2), never
+    a traceback, each spelled for ``command`` (:func:`flag_spelling`, the option it is ``running``).
+
+    Parameters
+    ----------
+    ctx : click.Context
+        The running group's or command's context (its ``meta`` holds the option being run).
+    call : callable
+        What runs the group or the command.
+    command : callable
+        ``command()``: the command whose messages these are (``None``: as they are), asked when one is spelled.
+    top : bool
+        Whether this is the top group's handler, which also ends Ctrl-C (exit status 130), a closed stdout
+        (exit status 1 quietly), a missing package and a bug (one line each); a command's handler passes
+        them on (a test invoking the command sees the exception).
+    """
+    from ..errors import NeuroxrError
+
+    def spelled(text: Any) -> str:
+        return flag_spelling(one_line(text), command(), ctx.meta.get(_RUNNING))
+
+    try:
+        with warnings.catch_warnings():  # warnings: one line on stderr (none with --quiet)
+            warnings.showwarning = _show_warning
+            return call()
+    except click.exceptions.NoArgsIsHelpError:  # a group without its subcommand: its help as is, exit status 2
+        raise
+    except click.ClickException as exc:
+        if getattr(exc, _SPELLED, False):  # spelled by the command's own handler
+            raise
+        if isinstance(exc, click.UsageError):  # one line, no usage block; exit status 2 as click's
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            raise _spelled(_OneLineUsage(spelled(exc.format_message()) + hint)) from None
+        exc.message = spelled(exc.message)
+        _spelled(exc)
+        raise  # the same exception, its message spelled
+    except (click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
+        if not top:
+            raise
+        atexit.register(logging.disable, logging.CRITICAL)  # no log line of a library closing at exit (Dask) follows it
+        click.echo("Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on.", err=True)
+        raise click.exceptions.Exit(INTERRUPTED) from None
+    except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
+        if not top:
+            raise
+        _quiet_stdout()
+        raise click.exceptions.Exit(1) from None
+    except (NeuroxrError, OSError, ValueError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise _spelled(click.ClickException(spelled(msg))) from None
+    except ImportError as exc:  # a package the input needs is not installed (gcsfs for a gs:// store, ...): no bug
+        if not top or os.environ.get("NEUROXR_DEBUG"):
+            raise
+        raise _spelled(click.ClickException(_missing_package(exc))) from None
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if not top or os.environ.get("NEUROXR_DEBUG"):
+            raise
+        raise _spelled(click.ClickException(f"internal error, {type(exc).__name__}: {one_line(exc)} "
+                                            "(set NEUROXR_DEBUG=1 for the traceback and report it)")) from None
+
+
+class SpelledCommand(click.Command):
+    """A command that spells its own errors and warnings (:func:`flag_spelling`, through the group's
+    handler, :func:`_handled`) where it runs: called through ``neuroxr`` or on its own (a test invoking
+    ``sweep_command``), it gives the same one-line messages; the group passes them on as they are."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return _handled(ctx, lambda: super(SpelledCommand, self).invoke(ctx), lambda: self, top=False)
+
+
 class CommandGroup(click.Group):
     """A group that records the subcommand it runs (``ctx.meta``), so that the top group's error
-    handler spells a failed command's parameters as its flags (:func:`flag_spelling`)."""
+    handler spells a failed command's parameters as its flags (:func:`flag_spelling`); the commands
+    it makes are :class:`SpelledCommand` instances."""
+
+    command_class = SpelledCommand
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name, cmd, rest = super().resolve_command(ctx, args)
@@ -78,7 +167,7 @@ class CommandGroup(click.Group):
         return name, cmd, rest
 
 
-class KeysCommand(click.Command):
+class KeysCommand(SpelledCommand):
     """A command whose errors name the keys of the file it runs (``neuroxr sweep CONFIG``): they stay
     keys, written as the file writes them (:func:`flag_spelling`, ``backend='cupy'`` -> ``backend: cupy``).
 
@@ -107,45 +196,11 @@ INTERRUPTED = 130
 class _Main(CommandGroup):
     """The top group: any neuroxr error (or a bad file, value or key) becomes a one-line message
     on stderr and exit status 1, never a traceback, its parameter names spelled as the failed
-    command's flags (:func:`flag_spelling`); Ctrl-C a one-line note and exit status 130."""
+    command's flags (:func:`flag_spelling`; a :class:`SpelledCommand` spells its own); Ctrl-C a
+    one-line note and exit status 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from ..errors import NeuroxrError
-
-        try:
-            with warnings.catch_warnings():  # warnings: one line on stderr (none with --quiet)
-                warnings.showwarning = _show_warning
-                return super().invoke(ctx)
-        except click.exceptions.NoArgsIsHelpError:  # a group without its subcommand: its help as is, exit status 2
-            raise
-        except click.UsageError as exc:  # one line, no usage block; exit status 2 as click's
-            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            raise _OneLineUsage(flag_spelling(one_line(exc.format_message()), ctx.meta.get(_COMMAND),
-                                              ctx.meta.get(_RUNNING)) + hint) from None
-        except click.ClickException as exc:
-            exc.message = flag_spelling(one_line(exc.message), ctx.meta.get(_COMMAND), ctx.meta.get(_RUNNING))
-            raise
-        except (click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status of a SIGINT (128 + 2), never click's "Aborted!" (1)
-            atexit.register(logging.disable, logging.CRITICAL)  # no log line of a library closing at exit (Dask) follows it
-            click.echo("Interrupted (Ctrl-C); complete entries and sets are kept: run the command again to go on.", err=True)
-            raise click.exceptions.Exit(INTERRUPTED) from None
-        except BrokenPipeError:  # the reader of stdout left (`neuroxr info STORE | head`): stop quietly, as Unix tools do
-            _quiet_stdout()
-            raise click.exceptions.Exit(1) from None
-        except (NeuroxrError, OSError, ValueError, KeyError) as exc:
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise click.ClickException(flag_spelling(one_line(msg), ctx.meta.get(_COMMAND), ctx.meta.get(_RUNNING))) from None
-        except ImportError as exc:  # a package the input needs is not installed (gcsfs for a gs:// store, ...): no bug
-            if os.environ.get("NEUROXR_DEBUG"):
-                raise
-            raise click.ClickException(_missing_package(exc)) from None
-        except Exception as exc:  # a bug: still one line, the traceback on request
-            if os.environ.get("NEUROXR_DEBUG"):
-                raise
-            raise click.ClickException(f"internal error, {type(exc).__name__}: {one_line(exc)} "
-                                       "(set NEUROXR_DEBUG=1 for the traceback and report it)") from None
+        return _handled(ctx, lambda: super(_Main, self).invoke(ctx), lambda: ctx.meta.get(_COMMAND), top=True)
 
 
 # ---------------------------------------------------------------------------- Python names -> flags
@@ -176,32 +231,11 @@ _UNDERSCORED = re.compile(r"(?<![\w.\-/=])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w=
 #: :func:`neuroxr.geometry._common._named`): on the command line, the set as the user named it
 _INPUT = re.compile(r"(?<![\w.\-/'\"])(?:a|b|X|Y|obj|source|target|neural|features|neural_a|neural_b|features_a|features_b)"
                     r" \(([^()\s,;]+)\)")
-#: a message's first word, the library function (or entry kind) that raised it: ``split_distance: ...``
-_CALLER = re.compile(r"^([a-z]+(?:_[a-z0-9]+)+): ")
-#: the inference functions that compute the entries of ``--bootstrap`` and ``--permutations`` (the directions'
-#: and the metrics': :func:`neuroxr.entries.kinds.speaks_as`), and the option that asks for them
-_INFERENCE_CALLER = re.compile(r"^(bootstrap|permutation_test|rsa_permutation|(?:crsa|ersa|cka|shape|rsa)_bootstrap): ")
-
-
 def _set_names(message: str) -> str:
     """``message`` with the inputs of a library function named as the sets the user gave: ``b (mA)``
     -> ``mA``, ``features (net/l1)`` -> ``net.l1`` (a feature set's ``model.layer``), and its Python
     advice replaced by the command line's (:func:`cli_advice`)."""
     return cli_advice(_INPUT.sub(lambda m: m.group(1).replace("/", ".", 1), message))
-
-
-def _library_name(word: str) -> bool:
-    """Whether ``word`` names a public function of neuroxr, neuroxr.geometry or neuroxr.report
-    (``write_report``), or an entry kind."""
-    import neuroxr
-    from neuroxr import geometry
-    from neuroxr.entries.kinds import KINDS
-
-    if word in KINDS or callable(getattr(neuroxr, word, None)) or callable(getattr(geometry, word, None)):
-        return True
-    from neuroxr import report  # imported only for a message that starts with a name of its own
-
-    return word in report.__all__ and callable(getattr(report, word, None))
 
 
 def _long(opts: list[str]) -> str:
@@ -264,7 +298,8 @@ def flag_spelling(message: str, command: click.Command | None, running: str | No
         The command that failed (``None``: the message as is).
     running : str, optional
         The option whose work the command was doing (:func:`running`): names an inference function's
-        message (default: the option the function's name says, ``--bootstrap`` or ``--permutations``).
+        message (default: the option of its entries' procedure, ``--bootstrap``, or ``--permutations`` for a
+        function that computes permutations only: :func:`neuroxr.cli._callers.inference_functions`).
 
     Returns
     -------
@@ -274,14 +309,15 @@ def flag_spelling(message: str, command: click.Command | None, running: str | No
     if isinstance(command, KeysCommand):
         from ._keys import key_spelling
 
-        return key_spelling(message, command.keys())
+        return key_spelling(compare_advice(message, config=True), command.keys())
     if command is None:
         return message
-    inference = _INFERENCE_CALLER.match(message)  # an inference entry's function: the command and its option
+    message = _compare_spelling(message, command)
+    inference = _inference_caller(message)  # an inference entry's function: the command and its option
     caller = _CALLER.match(message)  # the library function that raised it: the command the user ran
-    option = running or ("--bootstrap" if inference and inference.group(1).endswith("bootstrap") else "--permutations")
+    option = running or (inference[1] if inference else "")
     if inference and any(option in p.opts for p in command.params if isinstance(p, click.Option)):
-        message = f"{command.name} {option}: {message[inference.end():]}"
+        message = f"{command.name} {option}: {message[len(inference[0]):]}"
     elif caller and _library_name(caller.group(1)):
         message = f"{command.name}: {message[caller.end():]}"
     opts = {p.name: p for p in command.params if isinstance(p, click.Option) and p.name and p.opts[0].startswith("-")}
@@ -329,6 +365,14 @@ def flag_spelling(message: str, command: click.Command | None, running: str | No
     message = _SUBJECT.sub(lambda m: m.group(1) + (_flag(opts[m.group(2)]) if m.group(2) in opts else m.group(2)), message)
     message = _UNDERSCORED.sub(lambda m: _flag(opts[m.group(1)]) if m.group(1) in opts else m.group(1), message)
     return _AGAIN.sub(r"\1\2", message)
+
+
+def _compare_spelling(message: str, command: click.Command) -> str:
+    """``message`` with the resampled RSA's advice on its comparisons as ``command``'s option and its values
+    (:func:`compare_advice`)."""
+    opt = next((p for p in command.params if isinstance(p, click.Option) and p.name == "compare_method"), None)
+    choices = tuple(opt.type.choices) if opt is not None and isinstance(opt.type, click.Choice) else None
+    return compare_advice(message, _flag(opt) if opt is not None else None, choices)
 
 
 def _missing_package(exc: ImportError) -> str:
@@ -383,7 +427,7 @@ class Output:
             raise click.UsageError("--json prints one JSON object on stdout and --quiet prints nothing there: pass one "
                                    "of them.")
         self.as_json, self.quiet = as_json, quiet
-        if quiet:  # inside the group's catch_warnings: restored when the command ends
+        if quiet:  # inside the command's catch_warnings (_handled): restored when the command ends
             warnings.simplefilter("ignore")
 
     @property

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from ._callers import inference_functions
 from ._common import _ASSIGN, _KEYWORD, _WORD
 
 __all__ = ["key_spelling"]
@@ -39,8 +40,6 @@ _Q = r"'[^'\\]*'"
 _QUOTED = re.compile(rf"\[({_Q}(?:, {_Q})*)\]|\(({_Q}(?:, {_Q})+),?\)|\(({_Q}),\)")
 #: names joined by commas and "and"/"or" (two or more), not the keys of an example (``level, method: bca``)
 _LIST = re.compile(_WORD + r"((?:(?:, | and | or |, and |, or )[a-z][a-z0-9_]*)+)(?![\w=(:])")
-#: a direction's inference functions as the ``inference`` key that asks for their entries
-_INFERENCE_KEY = {"bootstrap": "inference.bootstrap", "permutation_test": "inference.permutations"}
 #: the inference entries' own parameters, as the config's ``inference`` keys
 _PROCEDURE = {"n_boot": "inference.bootstrap", "n_perm": "inference.permutations", "level": "inference.level"}
 
@@ -66,24 +65,30 @@ def _mark() -> re.Pattern:
     """A message's prefixes that name what it speaks of: a checked section (:data:`_CHECKED`) or the library
     function (a metric's, a direction's, their inference's) that raised it."""
     from ..entries.kinds import DIRECTION_KINDS, METRIC_KINDS
-    from ..entries.metrics import METRIC_INFERENCE_FUNCTIONS
 
-    callers = {*METRIC_KINDS, *DIRECTION_KINDS, *METRIC_INFERENCE_FUNCTIONS.values(), "temporal_generalization",
-               "split_distance", "bootstrap", "permutation_test", "sweep"}
+    callers = {*METRIC_KINDS, *DIRECTION_KINDS, *inference_functions(), "temporal_generalization", "split_distance", "sweep"}
     return re.compile(_CHECKED + rf"|(?:^|(?<=: ))(?P<caller>{'|'.join(sorted(callers, key=len, reverse=True))}): ")
+
+
+@lru_cache(maxsize=1)
+def _inference_keys() -> dict[str, str]:
+    """A direction's inference functions (``bootstrap``, ``permutation_test``: :func:`inference_functions`) as
+    the ``inference`` key that asks for their entries (``inference.bootstrap``, ``inference.permutations``)."""
+    from ..entries.kinds import DIRECTION_INFERENCE_KINDS, speaks_as
+
+    keys = {"bootstrap": "inference.bootstrap", "permutation": "inference.permutations"}
+    return {speaks_as(kind): keys[procedure] for kind, (_, procedure) in DIRECTION_INFERENCE_KINDS.items()}
 
 
 def _section_of(caller: str) -> dict[str, str] | None:
     """The settings a message of library function ``caller`` speaks of (``None``: the top-level keys)."""
-    from ..entries.metrics import METRIC_INFERENCE_FUNCTIONS
-
     sections = _sections()
     caller = {"split_distance": "shape"}.get(caller, caller)
     if f"metric_options.{caller}" in sections:
         return sections[f"metric_options.{caller}"]
-    if caller in ("bootstrap", "permutation_test"):
+    if caller in _inference_keys():
         return {**sections["inference"], **_PROCEDURE}
-    if caller in METRIC_INFERENCE_FUNCTIONS.values():
+    if caller in inference_functions():  # a metric's
         metric = {"rsa": "crsa"}.get(caller.split("_")[0], caller.split("_")[0])
         out = {k: v for k, v in sections[f"metric_options.{metric}"].items() if k != "seed"}  # seed: the resamples'
         out.update(_PROCEDURE)
@@ -218,7 +223,7 @@ def key_spelling(message: str, keys: Iterable[str]) -> str:
             parts.append((f"metric_options.{key}" + (": " if m.group(0).endswith(": ") else " "), None))
             section = sections.get(f"metric_options.{key}", {})
         else:  # a direction's inference function as the config key that asks for its entries
-            parts.append((_INFERENCE_KEY.get(m.group("caller"), m.group("caller")) + ": ", None))
+            parts.append((_inference_keys().get(m.group("caller"), m.group("caller")) + ": ", None))
             section = _section_of(m.group("caller")) or {}
         pos = m.end()
     parts.append((message[pos:], section))

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import Output, cli_advice, one_line, output_options, storage_options, storage_options_for
+from ._common import Output, SpelledCommand, cli_advice, one_line, output_options, storage_options, storage_options_for
 
 #: ``--dtype``'s choices: the floating dtypes a layer may be stored as (``neuroxr.extract.plan.storage_dtype``)
 STORED_DTYPES = ("float16", "float32", "float64")
@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {"unit_chunk": 4096, "flatten": True, "deduplicate": 
 def make_extract_command() -> Any:
     """Build the ``extract`` click command (torch and the extraction modules are imported when it runs)."""
 
-    @click.command("extract")
+    @click.command("extract", cls=SpelledCommand)
     @click.argument("store")
     @click.option("--model", "model_spec", required=True,
                   help="'package.module:factory' or 'path/to/file.py:factory' (a factory returning an nn.Module, or the module object).")

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ._common import Output, main, not_empty, open_store_or_fail, output_options, storage_options
+from ._common import Output, SpelledCommand, main, not_empty, open_store_or_fail, output_options, running, storage_options
 
 __all__ = ["report", "report_command"]
 
@@ -22,7 +22,7 @@ def _default_out(store: str) -> str:
     return f"{base}-report"
 
 
-@click.command("report")
+@click.command("report", cls=SpelledCommand)
 @click.argument("store")
 @click.option("--out", "out_dir", default=None, callback=not_empty, help="Folder of the report (default: <store name>-report).")
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default="html", show_default=True,
@@ -58,8 +58,9 @@ def report(store: str, out_dir: str | None, fmt: str, figures: str | None, no_re
     st = open_store_or_fail(store)
     out_dir = out_dir or _default_out(store)
     try:
-        path = write_report(st, out_dir, format=fmt, figures=figures, reliability=not no_reliability, seed=seed,
-                            reliability_reps=reliability_reps, n_boot=n_boot, dpi=dpi)
+        with running("--n-boot"):  # the headline's bootstrap: its messages name the option, not the Python function
+            path = write_report(st, out_dir, format=fmt, figures=figures, reliability=not no_reliability, seed=seed,
+                                reliability_reps=reliability_reps, n_boot=n_boot, dpi=dpi)
     except OSError as exc:
         raise click.ClickException(f"cannot write the report to {out_dir!r}: {exc}") from None
     import pandas as pd

@@ -15,6 +15,7 @@ import click
 from ._common import (
     CommandGroup,
     Output,
+    SpelledCommand,
     flag_name,
     main,
     one_line,
@@ -289,7 +290,7 @@ def _direction_command(direction: str) -> click.Command:
         f"Score the {direction} direction from SOURCE ({kinds[0]}) to TARGET ({kinds[1]}) in STORE and write "
         f"scores/{direction.replace('-', '_')}/SOURCE__TARGET/<key> (a matching entry is read back unless --overwrite)."
     )
-    return click.command(name=direction)(run)
+    return click.command(name=direction, cls=SpelledCommand)(run)
 
 
 for _direction in _DIRECTION_COMMANDS:

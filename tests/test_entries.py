@@ -718,7 +718,7 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     for name, kind in kinds.KINDS.items():
         n = sum(name in stop for stop in kinds.STOPS)
         assert kind.revision == kinds.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert sum("forward_bootstrap" in stop for stop in kinds.STOPS) == 2
+    assert sum("forward_bootstrap" in stop for stop in kinds.STOPS) == 3
     assert sum("cka_bootstrap" in stop for stop in kinds.STOPS) == 3
     assert sum("crsa" in stop for stop in kinds.STOPS) == 4
 
@@ -744,5 +744,18 @@ def test_the_spearman_resample_stop_raises_the_rsa_bootstraps_and_no_permutation
     last stop; the permutation kinds (ranks permuted exactly) and the point-score kinds are not."""
     from neuroxr.entries import kinds
 
-    assert set(kinds.STOP_19_KINDS) == set(kinds.STOPS[-1]) == {"crsa_bootstrap", "ersa_bootstrap"}
-    assert not set(kinds.STOPS[-1]) & {"crsa", "ersa", "crsa_permutation", "ersa_permutation"}
+    assert set(kinds.STOP_19_KINDS) == set(kinds.STOPS[5]) == {"crsa_bootstrap", "ersa_bootstrap"}
+    assert not set(kinds.STOPS[5]) & {"crsa", "ersa", "crsa_permutation", "ersa_permutation"}
+
+
+def test_the_reranked_halves_stop_raises_the_direction_bootstraps_that_rank_halves():
+    """Forward's and inter-animal's bootstraps rank their target's split halves anew on each
+    resample: their stored resamples and intervals change, so they are in the last stop; reverse's
+    and model-to-model's bootstraps (no ranked halves), the permutations and the point scores stand."""
+    from neuroxr.entries import kinds
+
+    assert set(kinds.RERANKED_HALVES_KINDS) == {"forward_bootstrap", "inter_animal_bootstrap"}
+    assert set(kinds.RERANKED_HALVES_KINDS) <= set(kinds.STOPS[-1])
+    assert not set(kinds.RERANKED_HALVES_KINDS) & {"forward", "inter_animal", "reverse_bootstrap",
+                                                   "model_to_model_bootstrap", "forward_permutation",
+                                                   "inter_animal_permutation"}

@@ -21,6 +21,7 @@ from .stats import MIN_COMPLETE
 __all__ = ["ResampledSpearman"]
 
 _ELEMS = 2**20  # (row, column, resample) entries of one block: a few 8 MB temporaries
+_SUMS = 2**22  # (resample, column) entries of one call's sums: a few 32 MB arrays
 
 
 class ResampledSpearman:
@@ -79,6 +80,9 @@ class ResampledSpearman:
         W = np.asarray(W, dtype=float)
         n, k = self.shape
         B = W.shape[0]
+        chunk = max(1, _SUMS // max(k, 1))
+        if B > chunk:  # many resamples of many columns: their sums a chunk at a time
+            return np.concatenate([self(W[lo : lo + chunk]) for lo in range(0, B, chunk)])
         N = W @ self._valid
         with np.errstate(invalid="ignore", divide="ignore"):  # no ties: sum w R^2 from the copies alone
             free = (N**3 - N - (W**3 - W) @ self._valid) / 3

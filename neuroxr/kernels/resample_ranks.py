@@ -20,7 +20,7 @@ from .stats import MIN_COMPLETE
 
 __all__ = ["ResampledSpearman"]
 
-_ELEMS = 2**20  # (row, column, resample) entries of one block: a few 8 MB temporaries
+_ELEMS = 2**19  # (row, column, resample) entries of one block: a few 4 MB temporaries
 _SUMS = 2**22  # (resample, column) entries of one call's sums: a few 32 MB arrays
 
 
@@ -39,7 +39,7 @@ class ResampledSpearman:
     Notes
     -----
     Each column of ``a`` and of ``b`` is sorted once here, with its tie groups. A call costs about
-    a dozen vectorised passes over ``n x k x B`` entries (a block of about ``2**20`` at a time,
+    a dozen vectorised passes over ``n x k x B`` entries (a block of about ``2**19`` at a time,
     the cumulative weights one row of the sorted order at a time) and three ``B x n x k`` products.
     """
 

@@ -718,7 +718,7 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     for name, kind in kinds.KINDS.items():
         n = sum(name in stop for stop in kinds.STOPS)
         assert kind.revision == kinds.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert sum("forward_bootstrap" in stop for stop in kinds.STOPS) == 2
+    assert sum("forward_bootstrap" in stop for stop in kinds.STOPS) == 3
     assert sum("cka_bootstrap" in stop for stop in kinds.STOPS) == 4
     assert sum("crsa" in stop for stop in kinds.STOPS) == 4
 
@@ -756,3 +756,16 @@ def test_the_cka_closed_form_stop_raises_the_cka_inference_kinds_and_not_the_poi
 
     assert set(kinds.CKA_CLOSED_FORM_KINDS) == {"cka_bootstrap", "cka_permutation"} <= set(kinds.STOPS[6])
     assert "cka" not in kinds.STOPS[6]
+
+
+def test_the_reranked_halves_stop_raises_the_direction_bootstraps_that_rank_halves():
+    """Forward's and inter-animal's bootstraps rank their target's split halves anew on each
+    resample: their stored resamples and intervals change, so they are in the last stop; reverse's
+    and model-to-model's bootstraps (no ranked halves), the permutations and the point scores stand."""
+    from neuroxr.entries import kinds
+
+    assert set(kinds.RERANKED_HALVES_KINDS) == {"forward_bootstrap", "inter_animal_bootstrap"}
+    assert set(kinds.RERANKED_HALVES_KINDS) <= set(kinds.STOPS[-1])
+    assert not set(kinds.RERANKED_HALVES_KINDS) & {"forward", "inter_animal", "reverse_bootstrap",
+                                                   "model_to_model_bootstrap", "forward_permutation",
+                                                   "inter_animal_permutation"}

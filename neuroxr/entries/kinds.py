@@ -444,11 +444,18 @@ BOUNDED_TIE_KINDS = ("crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa
 #: and a noise bound of a subject without variance is NaN, as rdm_noise_ceiling's. Their Spearman and
 #: cosine entries stand, so these kinds are raised by :func:`entry_revision` for Pearson alone.
 FLAT_RESAMPLE_KINDS = ("crsa_bootstrap", "ersa_bootstrap")
+#: The direction bootstraps whose target's split halves are ranked (forward, inter-animal): each
+#: stimulus resample (and BCa's jackknife) now ranks the halves anew among its drawn complete pairs,
+#: a stimulus drawn c times as c tied copies, as the direction ranks the resample's rows (their
+#: ceiling_boot / _ci, ev_boot / _ci and the medians' resamples and intervals were the Pearson
+#: correlation of the full-sample ranks on the resampled pairs). Their point scores stand, as do
+#: reverse_bootstrap and model_to_model_bootstrap (no ranked halves) and the permutation kinds.
+RERANKED_HALVES_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
-         {*CKA_CLOSED_FORM_KINDS})
+         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

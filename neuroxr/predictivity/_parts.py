@@ -1,9 +1,10 @@
 """The pieces of a direction's score that inference resamples: targets, out-of-fold predictions
 per rep and the ranked target split halves, all in the canonical stimulus order.
 
-``ev`` of a rep is ``r(Y, P)^2 / (SB(rho_s(s1, s2)) * SB(r(P1, P2))) * 100``: every factor is a
-Pearson correlation of two stored columns (Spearman = Pearson of ranks), so its value on a
-stimulus resample follows from weighted sums (:mod:`neuroxr.kernels.resample`).
+``ev`` of a rep is ``r(Y, P)^2 / (SB(rho_s(s1, s2)) * SB(r(P1, P2))) * 100``: the Pearson factors
+on a stimulus resample follow from weighted sums (:mod:`neuroxr.kernels.resample`); the Spearman
+factor ranks the target's halves anew on each resample, a stimulus drawn ``c`` times as ``c`` tied
+copies (:class:`neuroxr.kernels.resample_ranks.ResampledSpearman`), as the direction ranks them.
 
 Targets with missing stimuli are grouped as the directions group them
 (:func:`neuroxr.predictivity._prepare.target_groups`): each :class:`Group` has its stimuli, its
@@ -24,6 +25,7 @@ from ..errors import ParameterError
 from ..kernels.permute import induced_permutations, permuted_oof_pearson
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.resample import jackknife_pearson, resampled_pearson
+from ..kernels.resample_ranks import ResampledSpearman
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats
 from ..kernels.stats import pearson, rank_pairs, spearman_brown
 from . import _prepare as prep
@@ -87,6 +89,7 @@ class Parts:
     mask: np.ndarray | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     _reliabilities: list[np.ndarray] | None = field(default=None, repr=False)  # _shcs, once computed
+    _spearman: ResampledSpearman | None = field(default=None, repr=False)  # the halves' ranks, sorted once
     caller: str = ""
 
     def __post_init__(self) -> None:
@@ -158,7 +161,9 @@ class Parts:
         """``(ev, ceiling)`` per target averaged over reps, shape (B, k), on the resamples ``W``
         (B, n) (``None``: the full sample, B = 1; ``jackknife``: leave-one-stimulus-out, B = n).
         A target with missing stimuli uses the weights of its own stimuli (:attr:`mask`); its
-        jackknife leaves out only those, NaN in the other rows (see :meth:`left_in`)."""
+        jackknife leaves out only those, NaN in the other rows (see :meth:`left_in`). The target's
+        split-half Spearman is ranked anew on each resample and jackknife sample
+        (:meth:`_resampled_rho`)."""
 
         def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # each target on its own stimuli (mask)
             if jackknife:
@@ -173,13 +178,14 @@ class Parts:
         ceil_sum = np.zeros(r.shape)
         ceil_cnt = np.zeros(r.shape)
         full = W is None and not jackknife
+        rho = None if full or self.s1 is None else self._resampled_rho(W, jackknife)  # (B, reps, k)
         rel: list[list[np.ndarray]] = [[], []]  # the full sample's reliabilities per rep: _shcs's, kept
         for j in range(self.P1.shape[0]):  # means over the reps with a value, as the directions' mean("rep")
             ceil = np.where(self.constant, np.nan, spearman_brown(corr(self.P1[j], self.P2[j])))
             if full:
                 rel[0].append(ceil[0])
             if self.s1 is not None:
-                target_rel = spearman_brown(corr(self.s1[j], self.s2[j]))
+                target_rel = spearman_brown(corr(self.s1[j], self.s2[j]) if rho is None else rho[:, j])
                 ceil = ceil * target_rel
                 if full:
                     rel[1].append(target_rel[0])
@@ -195,6 +201,18 @@ class Parts:
                 self._reliabilities = [np.where(self.constant[:, None], np.nan, np.stack(v, axis=1)) for v in rel if v]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(ev_cnt > 0, ev_sum / ev_cnt, np.nan), np.where(ceil_cnt > 0, ceil_sum / ceil_cnt, np.nan)
+
+    def _resampled_rho(self, W: np.ndarray | None, jackknife: bool) -> np.ndarray:
+        """The Spearman correlation of each rep's target halves (B, reps, k) on the resamples ``W``
+        (B, n) (``jackknife``: each stimulus left out, B = n; NaN in the rows of the stimuli a target
+        is not scored on), each resample's halves ranked anew among its drawn complete pairs: what
+        the direction computes on the resample's rows (the ranks ``s1``, ``s2`` keep the halves'
+        order and ties; their columns are sorted once, :class:`ResampledSpearman`)."""
+        reps, n, k = self.s1.shape
+        if self._spearman is None:
+            self._spearman = ResampledSpearman(*(np.moveaxis(s, 0, 1).reshape(n, reps * k) for s in (self.s1, self.s2)))
+        rho = self._spearman(1.0 - np.eye(n) if jackknife else W).reshape(-1, reps, k)
+        return rho if not jackknife or self.mask is None else np.where(self.mask[:, None, :], rho, np.nan)
 
     def left_in(self, jack: np.ndarray, full: np.ndarray) -> np.ndarray:
         """A per-target jackknife ``jack`` (n, k) of :meth:`scores` with the full-sample value

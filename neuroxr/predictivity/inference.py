@@ -8,8 +8,9 @@ inference then only resamples stored columns:
   are resampled together, the same resamples for every target and rep. Each correlation of a
   resample follows from one product of the ``B x n`` count matrix with the stacked
   ``[a, b, ab, a^2, b^2]`` columns (:func:`neuroxr.kernels.resample.resampled_pearson`). The
-  target's split-half Spearman is the Pearson correlation of the full-sample ranks on the
-  resample (exact on the full sample; ranks are not recomputed per resample).
+  target's split-half Spearman ranks the halves anew on each resample, a stimulus drawn ``c``
+  times as ``c`` tied copies (:class:`neuroxr.kernels.resample_ranks.ResampledSpearman`): what the
+  direction computes on the resample's rows.
 - **bootstrap over targets** (neuroids / units) of the median over targets, and **both**.
 - **permutation test**: the stimulus labels of the targets are permuted, the design and its
   factorisations stay; the statistic is ``r(Y[perm], P_perm)`` from per-target sums of

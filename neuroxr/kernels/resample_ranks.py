@@ -1,0 +1,172 @@
+"""Spearman correlations of column pairs on stimulus resamples, each resample ranked anew.
+
+A resample with draw counts ``w`` holds ``w_i`` tied copies of row ``i``; its Spearman correlation
+ranks each column among its drawn complete rows as ``scipy.stats.spearmanr`` ranks the materialised
+resample (weighted mid-ranks, :func:`neuroxr.kernels.resample.weighted_ranks`) and correlates the
+ranks. Each column is sorted once (:class:`ResampledSpearman`); on a resample an entry of a tie
+group then ranks ``before + (g + 1) / 2``, with ``before`` the cumulative weight below its group
+and ``g`` the group's weight, so no resample is sorted. With ``N`` rows drawn, the doubled centred
+ranks ``2 r - N - 1 = before + (before + g) - N`` are integers, so every sum is exact; a column
+without ties has ``sum w (2 r - N - 1)^2 = (N^3 - N - sum (w^3 - w)) / 3`` (the tie correction of
+the copies), from one product with the count matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import cpu_threads, thread_map
+from .stats import MIN_COMPLETE
+
+__all__ = ["ResampledSpearman"]
+
+_ELEMS = 2**19  # (row, column, resample) entries of one block: a few 4 MB temporaries
+_SUMS = 2**22  # (resample, column) entries of one call's sums: a few 32 MB arrays
+
+
+class ResampledSpearman:
+    """Spearman ``rho`` of each column pair of ``a``, ``b`` on resamples, ranked anew on each.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (n, k)
+        Each column's ranks among its complete pairs (:func:`neuroxr.kernels.stats.rank_pairs`),
+        NaN at its other rows (a missing value, a row outside the column's stimuli). Ranks keep the
+        values' order and their ties (equal ranks), so ranking them on a resample ranks the
+        resampled values; the rows NaN in either are no rows of the column, as under
+        ``nan_policy="omit"``.
+
+    Notes
+    -----
+    Each column of ``a`` and of ``b`` is sorted once here, with its tie groups. A call costs about
+    a dozen vectorised passes over ``n x k x B`` entries (a block of about ``2**19`` at a time,
+    the cumulative weights one row of the sorted order at a time) and three ``B x n x k`` products.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        self._copy = _same_pairs(a, b)  # (k,): the column whose numbers each column takes
+        kept = np.unique(self._copy)
+        self._copy = np.searchsorted(kept, self._copy)
+        a, b = a[:, kept], b[:, kept]
+        n, k = a.shape
+        valid = ~(np.isnan(a) | np.isnan(b))
+        self.shape = (n, k)
+        self._valid = valid.astype(float)
+        live = np.arange(n)[:, None] < valid.sum(axis=0)[None, :]  # (n, k): the complete rows lead each sorted column
+        orders, ties = [], []
+        for x in (a, b):
+            x = np.where(valid, x, np.inf)  # incomplete rows sort last
+            orders.append(np.argsort(x, axis=0, kind="stable"))
+            ties.append(_tie_bounds(np.take_along_axis(x, orders[-1], axis=0), live))
+        inverse_b = np.empty_like(orders[1])
+        np.put_along_axis(inverse_b, orders[1], np.arange(n)[:, None], axis=0)
+        self._b_in_a = np.take_along_axis(inverse_b, orders[0], axis=0)  # (n, k): b's position of a's sorted rows
+        self._order_a, self._order_b = (np.where(live, o, n) for o in orders)  # row n: a row of zero weight
+        # columns with ties last, so that most blocks take the faster path
+        self._tied = np.zeros(k, dtype=bool)
+        for t in ties:
+            if t is not None:
+                self._tied |= (t[1] - t[0] > 1).any(axis=0)
+        self._cols = np.argsort(self._tied, kind="stable")
+        self._ties = ties
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        """``rho`` on the resamples ``W`` (B, n) of draw counts (non-negative integers), shape (B, k).
+
+        A column with fewer than :data:`~neuroxr.kernels.stats.MIN_COMPLETE` distinct complete rows
+        drawn, or whose drawn ranks all tie: NaN. ``W = ones((1, n))``: the full sample's Spearman
+        correlation of each column pair."""
+        W = np.asarray(W, dtype=float)
+        n, k = self.shape
+        B = W.shape[0]
+        chunk = max(1, _SUMS // max(k, 1))
+        if B > chunk:  # many resamples of many columns: their sums a chunk at a time
+            return np.concatenate([self(W[lo : lo + chunk]) for lo in range(0, B, chunk)])
+        N = W @ self._valid
+        with np.errstate(invalid="ignore", divide="ignore"):  # no ties: sum w R^2 from the copies alone
+            free = (N**3 - N - (W**3 - W) @ self._valid) / 3
+        sums = np.full((3, B, k), np.nan)  # sum w Ra Rb, sum w Ra^2, sum w Rb^2
+        Wx = np.zeros((n + 1, B))  # row n: zero weight (the incomplete rows)
+        Wx[:n] = W.T
+        step = max(1, min(B, _ELEMS // max(n, 1)))
+        width = max(1, _ELEMS // (max(n, 1) * step))
+        blocks = [(slice(b0, min(B, b0 + step)), self._cols[c0 : c0 + width])
+                  for b0 in range(0, B, step) for c0 in range(0, k, width)]
+        threads = min(cpu_threads(), len(blocks))
+
+        def run(mine: list[tuple[slice, np.ndarray]]) -> None:
+            buf = np.empty((5, (n + 1) * min(width, k) * min(step, B)))  # reused: fresh blocks would be paged in again
+            for rows, cols in mine:
+                sums[:, rows, cols] = self._sums(Wx[:, rows], 0.5 * N[rows][:, cols].T, cols, buf)
+
+        thread_map(run, [blocks[t::threads] for t in range(threads)], threads)
+        sab, saa, sbb = sums
+        saa, sbb = (np.where(self._tied, s, free) for s in (saa, sbb))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = sab / np.sqrt(saa * sbb)
+        return np.where((W > 0).astype(float) @ self._valid >= MIN_COMPLETE, rho, np.nan)[:, self._copy]
+
+    def _sums(self, Wx: np.ndarray, half: np.ndarray, cols: np.ndarray, buf: np.ndarray) -> np.ndarray:
+        """``[sum w Ra Rb, sum w Ra^2, sum w Rb^2]`` (3, B, m) of the doubled centred ranks of the
+        columns ``cols`` on the resamples of ``Wx`` (n + 1, B) with half their drawn weight ``half``
+        (m, B) (the last two NaN unless a column ties: :meth:`__call__` has them); ``buf``: scratch."""
+        n, m, B = self.shape[0], cols.size, Wx.shape[1]
+        G, X, Ra, Rb = (buf[i, : n * m * B].reshape(n, m, B) for i in (0, 2, 3, 4))
+        D = buf[1, : (n + 1) * m * B].reshape(n + 1, m, B)  # D[p]: the weight below row p less half the total
+        out = np.full((3, B, m), np.nan)
+        tied = bool(self._tied[cols].any())
+        for side, (order, ties, R, tmp) in enumerate(((self._order_a, self._ties[0], Ra, X),
+                                                      (self._order_b, self._ties[1], Rb, Ra))):
+            np.take(Wx, order[:, cols], axis=0, out=G, mode="clip")  # the weights in sorted order
+            np.negative(half, out=D[0])
+            for p in range(n):
+                np.add(D[p], G[p], out=D[p + 1])
+            if ties is None or not tied:
+                np.add(D[1:], D[:-1], out=R)  # below - above = before + (before + w) - N
+            else:  # before + (before + g) - N, g the weight of the row's tie group
+                flat, lanes = D.reshape((n + 1) * m, B), np.arange(m)
+                start, stop = (t[:, cols] * m + lanes for t in ties)
+                np.take(flat, start.ravel(), axis=0, out=R.reshape(n * m, B), mode="clip")
+                R2 = R.reshape(n * m, B)
+                np.add(R2, np.take(flat, stop.ravel(), axis=0, out=tmp.reshape(n * m, B), mode="clip"), out=R2)
+            if side == 0:
+                np.multiply(G, Ra, out=X)  # w Ra
+                if tied:
+                    out[1] = np.einsum("plb,plb->bl", X, Ra)
+            elif tied:
+                out[2] = np.einsum("plb,plb->bl", np.multiply(G, Rb, out=D[:n]), Rb)
+        # b's ranks in a's sorted order
+        np.take(Rb.reshape(n * m, B), (self._b_in_a[:, cols] * m + np.arange(m)).ravel(), axis=0, out=G.reshape(n * m, B),
+                mode="clip")
+        out[0] = np.einsum("plb,plb->bl", X, G)
+        return out
+
+
+def _same_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each column pair of ``a``, ``b`` (n, k), the first column pair equal to it or to its swap
+    ``(b, a)`` (the same correlation): reps whose halves share a split (few repeats) are computed once."""
+    first: dict[bytes, int] = {}
+    out = np.empty(a.shape[1], dtype=int)
+    for j in range(a.shape[1]):
+        x, y = a[:, j].tobytes(), b[:, j].tobytes()
+        out[j] = first.get(x + y, first.get(y + x, j))
+        first.setdefault(x + y, out[j])
+    return out
+
+
+def _tie_bounds(xs: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each position's tie group ``(start, stop)`` (n, k) in sorted columns ``xs`` (n, k), complete
+    at ``live`` (the group is ``start:stop``); ``None`` when no column has a tie."""
+    tied = (xs[1:] == xs[:-1]) & live[1:]
+    if not tied.any():
+        return None
+    n, k = xs.shape
+    pos = np.arange(n)[:, None]
+    first = np.ones((n, k), dtype=bool)
+    first[1:] = ~tied
+    last = np.ones((n, k), dtype=bool)
+    last[:-1] = ~tied
+    start = np.maximum.accumulate(np.where(first, pos, 0), axis=0)
+    stop = np.minimum.accumulate(np.where(last, pos + 1, n)[::-1], axis=0)[::-1]
+    return start, stop

@@ -1,0 +1,153 @@
+"""The direction bootstraps' target split halves are ranked anew on every stimulus resample: each
+resample's ceiling is what the direction computes on the resample's rows (scipy's Spearman of the
+materialised halves, copies tied), with ties, missing trials and targets lacking stimuli."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats as ss
+import xarray as xr
+
+import neuroxr as nx
+from neuroxr.kernels import resample as rs
+from neuroxr.kernels.resample_ranks import ResampledSpearman
+from neuroxr.kernels.splits import SplitHalves, draw_permutation
+from neuroxr.kernels.stats import rank_pairs, spearman_brown
+from neuroxr.predictivity._parts import prepare
+from neuroxr.predictivity.inference import bootstrap
+
+N, K, T, REPS = 40, 5, 5, 3
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Sorted ids (the canonical order is the input's); integer trials (tied halves); missing trials;
+    neuroid 1 without trials at three stimuli (scored on its others)."""
+    rng = np.random.default_rng(11)
+    Z = rng.normal(size=(N, 3))
+    ids = np.array([f"s{i:03d}" for i in range(N)])
+    F = nx.features(Z @ rng.normal(size=(3, 8)) + 0.5 * rng.normal(size=(N, 8)), ids, name="net")
+    A = nx.neural((Z @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(N, 6, T)), ids, name="a")
+    R = np.round(2 * (Z @ rng.normal(size=(3, K)))[:, :, None] + 2 * rng.normal(size=(N, K, T)))
+    miss = rng.uniform(size=R.shape) < 0.3
+    miss[..., :2] = False  # two valid repeats at every stimulus...
+    R[miss] = np.nan
+    R[[4, 17, 30], 1] = np.nan  # ...but neuroid 1's three stimuli
+    return dict(F=F, A=A, B=nx.neural(R, ids, name="b"))
+
+
+def _halves(direction, R, split, seed):
+    """The target's split halves (reps, n, k) as the direction draws them: forward draws the
+    predictions' split then the target's per rep, inter-animal the target's first."""
+    rng = np.random.default_rng(seed)
+    perms = []
+    for _ in range(REPS):
+        first, second = draw_permutation(rng, T), draw_permutation(rng, T)
+        perms.append(second if direction == "forward" else first)
+    return SplitHalves(R.values, split).means(np.stack(perms))
+
+
+@pytest.mark.parametrize("split", ["valid", "slots"])
+@pytest.mark.parametrize("direction", ["forward", "inter_animal"])
+def test_each_resamples_ceiling_ranks_the_materialised_halves(data, direction, split):
+    src = data["F"] if direction == "forward" else data["A"]
+    B = data["B"]
+    kw = dict(reps=REPS, seed=2, split=split)
+    parts = prepare(direction, src, B, **kw)
+    h1, h2 = _halves(direction, B, split, 2)
+    own = np.isfinite(parts.Y)  # each target's stimuli
+    assert not own[:, 1].all() and own[:, 0].all()
+    # the reconstruction is the direction's: its ranks on the full sample are the parts' ranks
+    for j in range(REPS):
+        np.testing.assert_array_equal(np.asarray(rank_pairs(np.where(own, h1[j], np.nan), np.where(own, h2[j], np.nan))[0]),
+                                      parts.s1[j])
+    b = bootstrap(direction, src, B, n_boot=8, **kw)
+    idx = b["boot_index"].values
+    ref = np.full((idx.shape[0], K), np.nan)
+    for i, drawn in enumerate(idx):
+        for t in range(K):
+            rows = drawn[own[drawn, t]]  # the resample's rows of the target, copies kept
+            ceil = []
+            for j in range(REPS):
+                x, y = h1[j][rows, t], h2[j][rows, t]
+                ok = ~(np.isnan(x) | np.isnan(y))  # the complete pairs, ranked among themselves
+                rho = ss.spearmanr(x[ok], y[ok])[0]
+                c = spearman_brown(ss.pearsonr(parts.P1[j][rows, t], parts.P2[j][rows, t])[0]) * spearman_brown(rho)
+                ceil.append(c)
+            ref[i, t] = np.nanmean(ceil)
+    np.testing.assert_allclose(b["ceiling_boot"].values, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b["median_ceiling_boot"].values, np.nanmedian(ref, axis=1), rtol=1e-10)
+    assert np.isfinite(ref).all()
+
+
+def test_tied_copies_differ_from_the_full_sample_ranks(data):
+    """The old approximation (the full sample's ranks correlated on the drawn rows) is not what the
+    resamples hold: ranking anew changes the numbers."""
+    parts = prepare("forward", data["F"], data["B"], reps=REPS, seed=2)
+    W = rs.counts(rs.bootstrap_indices(N, 6, 0), N)
+    j, t = 0, 0
+    new = parts._resampled_rho(W, False)[:, j, t]
+    old = rs.resampled_pearson(W, parts.s1[j], parts.s2[j], parts.mask)[:, t]
+    assert not np.allclose(new, old, rtol=1e-6)
+
+
+@pytest.mark.parametrize("direction", ["forward", "inter_animal"])
+def test_permuting_the_stimuli_of_the_inputs_changes_no_resample(data, direction):
+    src = data["F"] if direction == "forward" else data["A"]
+
+    def shuffle(da, seed):
+        return da.isel(stimulus=np.random.default_rng(seed).permutation(da.sizes["stimulus"]))
+
+    kw = dict(n_boot=12, reps=REPS, seed=1, split="slots", method="bca")
+    a = bootstrap(direction, src, data["B"], **kw)
+    b = bootstrap(direction, shuffle(src, 5), shuffle(data["B"], 6), **kw)
+    xr.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [None, 60])
+def test_the_kernel_is_scipys_spearman_of_the_materialised_resample(block, monkeypatch):
+    """Ties, missing pairs, a column of 3 complete rows, a constant column, the jackknife, and a
+    column pair equal to another's swap (computed once); in one block, or in blocks of a few
+    resamples and columns (those without ties apart, with no tie in their blocks) and chunks of
+    resamples."""
+    if block is not None:
+        monkeypatch.setattr("neuroxr.kernels.resample_ranks._ELEMS", block)
+        monkeypatch.setattr("neuroxr.kernels.resample_ranks._SUMS", 50)
+    rng = np.random.default_rng(0)
+    n, k = 24, 7
+    a = rng.integers(0, 5, size=(n, k)).astype(float)
+    b = a + rng.integers(0, 4, size=(n, k))
+    a[:, :2], b[:, :2] = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    a[3, 1], b[[5, 6], 2] = np.nan, np.nan
+    a[3:, 3] = np.nan
+    b[:, 4] = 2.0
+    a[:, 6], b[:, 6] = b[:, 5], a[:, 5]
+    kernel = ResampledSpearman(*rank_pairs(a, b))
+    idx = rs.bootstrap_indices(n, 30, 1)
+    got = kernel(rs.counts(idx, n))
+    for i, drawn in enumerate(idx):
+        for j in range(k):
+            x, y = a[drawn, j], b[drawn, j]
+            ok = ~(np.isnan(x) | np.isnan(y))
+            want = ss.spearmanr(x[ok], y[ok])[0] if np.unique(drawn[ok]).size >= 3 else np.nan
+            np.testing.assert_allclose(got[i, j], want, atol=1e-13, err_msg=f"{i}, {j}")
+    jack = kernel(1.0 - np.eye(n))
+    for i in (0, 3, 10):
+        for j in range(k):
+            x, y = np.delete(a[:, j], i), np.delete(b[:, j], i)
+            ok = ~(np.isnan(x) | np.isnan(y))
+            want = ss.spearmanr(x[ok], y[ok])[0] if ok.sum() >= 3 else np.nan
+            np.testing.assert_allclose(jack[i, j], want, atol=1e-13)
+    np.testing.assert_array_equal(got[:, 6], got[:, 5])
+    untied = ResampledSpearman(*rank_pairs(a[:, :2], b[:, :2]))  # no tie in any column
+    np.testing.assert_allclose(untied(rs.counts(idx, n)), got[:, :2], atol=1e-13)

@@ -1,5 +1,5 @@
 """Rounding in correlation and cosine RDMs and in the RSA bootstrap's judgement of RDMs without variance:
-the RDM of affine copies of one pattern is exactly zero (its comparisons NaN), and the point score and
+the RDM of affine copies of one pattern is constant (its comparisons NaN), any other is kept as computed, and the point score and
 every Pearson resample decide "no variance" by one rule (``kernels.compare.flat_ends``)."""
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def _affine_copies(method: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["correlation", "cosine"])
-def test_rdm_of_affine_copies_of_one_pattern_is_exactly_zero(method):
+def test_rdm_of_affine_copies_of_one_pattern_is_constant(method):
     """Their distances read rounding (up to about 1e-15) around 0, which the tie rule relative to the
     largest value, itself rounding, resolved as variation; on the measure's own scale they are one value."""
     F = _affine_copies(method)
     D = np.asarray(rdm(F, method))
-    assert np.all(D == 0)
-    assert np.all(np.asarray(nx.rdm(nx.features(F, SID), method).values) == 0)
+    assert np.unique(D[IU]).size == 1 and abs(D[IU][0]) < 1e-13 and np.all(np.diag(D) == 0)
+    D2 = np.asarray(nx.rdm(nx.features(F, SID), method).values)
+    assert np.unique(D2[IU]).size == 1
     assert np.abs(pdist(F, method)).max() < 1e-13  # scipy: the same rounding around the exact 0
 
 
@@ -84,6 +85,28 @@ def test_a_correlation_rdm_with_small_real_variation_is_kept():
     other = rng.random(IU[0].size)
     assert kc.compare_rdms(D, other, "pearson") == pytest.approx(stats.pearsonr(ref, other)[0], rel=1e-6)
     assert kc.compare_rdms(D, other, "spearman") == pytest.approx(stats.spearmanr(ref, other)[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine"])
+def test_distances_of_highly_correlated_patterns_keep_their_digits(method):
+    """Patterns sharing one signal with 1e-6 noise: distances of about 1e-12, thousands of them within
+    5.7e-14 of a neighbour but carrying about four digits above the 1e-16 rounding. They are kept as
+    computed (a rule chaining neighbours 5.7e-14 apart merged them into two values), and the
+    comparisons follow scipy's on scipy's RDM."""
+    rng = np.random.default_rng(7)
+    n = 80
+    x = rng.standard_normal(50)
+    F = x[None, :] + 1e-6 * rng.standard_normal((n, 50))
+    iu = np.triu_indices(n, 1)
+    D = np.asarray(rdm(F, method))
+    ref = pdist(F, method)
+    assert ref.max() < 1e-10 and np.unique(ref).size > 2000
+    assert np.unique(D[iu]).size > 2000
+    np.testing.assert_allclose(D[iu], ref, rtol=0, atol=1e-15)
+    assert stats.spearmanr(D[iu], ref)[0] > 0.999
+    other = rng.random(iu[0].size)
+    assert kc.compare_rdms(D, other, "pearson") == pytest.approx(stats.pearsonr(ref, other)[0], abs=1e-3)
+    assert kc.compare_rdms(D, other, "spearman") == pytest.approx(stats.spearmanr(ref, other)[0], abs=1e-3)
 
 
 def _resampled(M: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -173,7 +196,7 @@ def test_entries_of_correlation_rdms_and_pearson_bootstraps_are_one_revision_up(
     for kind in ("crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation"):
         # correlation and cosine: the row pass and these ties; squared Euclidean: exact squares
         assert rev(kind, rdm_method="cosine") == rev(kind, rdm_method="correlation") == rev(kind, rdm_method="sqeuclidean") + 1
-    for kind in ("crsa_bootstrap", "ersa_bootstrap"):
+    for kind in ("crsa_bootstrap", "ersa_bootstrap", "ersa_permutation"):  # ersa_permutation: the bootstrap's score
         assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 2
     for kind in ("crsa", "crsa_permutation"):
         assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 1

@@ -429,11 +429,10 @@ TARGET_DRAW_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if k.endswith("_b
 #: the Grams once and permute the centred Gram (each permuted Gram was centred anew: rounding).
 CKA_CLOSED_FORM_KINDS = ("cka_bootstrap", "cka_permutation")
 #: The RSA kinds whose entries with a correlation or cosine RDM (``rdm_method``) alone change at this
-#: stop: the RDM's values equal up to rounding on the measure's own scale (``1 - r`` errs by about
-#: ``1e-16`` absolute) are now made equal (:func:`neuroxr.kernels.rdm.tie_bounded`), so the RDM of
-#: affine copies of one pattern (rounding up to ``1e-15`` around 0, which a comparison correlated:
-#: any score) is exactly zero and its comparisons NaN, and small distances tie as their exact values
-#: do. Their Euclidean entries stand, so these kinds are raised by :func:`entry_revision` for those
+#: stop: an RDM whose values are all equal up to rounding on the measure's own scale (``1 - r`` errs
+#: by about ``1e-16`` absolute) is now made constant (:func:`neuroxr.kernels.rdm.tie_bounded`), so
+#: the RDM of affine copies of one pattern (rounding up to ``1e-15`` around 0, which a comparison
+#: correlated: any score) is flat and its comparisons NaN. Their Euclidean entries stand, so these kinds are raised by :func:`entry_revision` for those
 #: ``rdm_method`` alone, not in a stop.
 BOUNDED_TIE_KINDS = ("crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation")
 #: The RSA bootstraps whose entries comparing by Pearson (``compare_method`` "pearson") alone change at
@@ -443,7 +442,8 @@ BOUNDED_TIE_KINDS = ("crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa
 #: the moments are taken of values shifted by their mean (fewer digits lost; scores move by rounding)
 #: and a noise bound of a subject without variance is NaN, as rdm_noise_ceiling's. Their Spearman and
 #: cosine entries stand, so these kinds are raised by :func:`entry_revision` for Pearson alone.
-FLAT_RESAMPLE_KINDS = ("crsa_bootstrap", "ersa_bootstrap")
+#: ersa_permutation takes its observed score from the same full-sample evaluation (its p with it).
+FLAT_RESAMPLE_KINDS = ("crsa_bootstrap", "ersa_bootstrap", "ersa_permutation")
 #: The direction bootstraps whose target's split halves are ranked (forward, inter-animal): each
 #: stimulus resample (and BCa's jackknife) now ranks the halves anew among its drawn complete pairs,
 #: a stimulus drawn c times as c tied copies, as the direction ranks the resample's rows (their
@@ -519,10 +519,12 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       variation's digits); they are now centred in float64 first;
     - a direction's bootstrap entry over targets (:data:`TARGET_DRAW_KINDS`, ``over`` "targets" or
       "both"): a target never scored was drawn among the targets; now only the scored ones are;
-    - an RSA entry with a correlation or cosine RDM (:data:`BOUNDED_TIE_KINDS`): its values equal up to
-      rounding on the measure's own scale are made equal (the RDM of affine copies of one pattern
-      read rounding around 0, which a comparison correlated; it is exactly zero, its comparisons NaN);
-    - an RSA bootstrap entry comparing by Pearson (:data:`FLAT_RESAMPLE_KINDS`): its resamples judge
+    - an RSA entry with a correlation or cosine RDM (:data:`BOUNDED_TIE_KINDS`): an RDM whose values
+      are all equal up to rounding on the measure's own scale is made constant (the RDM of affine
+      copies of one pattern read rounding around 0, which a comparison correlated; its comparisons
+      are NaN now);
+    - an RSA bootstrap entry (and ersa_permutation, whose observed score is the bootstrap's full-sample
+      evaluation) comparing by Pearson (:data:`FLAT_RESAMPLE_KINDS`): its resamples judge
       an RDM without variance by compare_rdms's rule on the values drawn (a relative spread between
       about ``6e-14`` and ``2.4e-7`` was NaN in every resample, scored in compare_rdms), from moments of
       shifted values.

@@ -21,9 +21,9 @@ for a constant input (a Pearson correlation of the rounding of ``0.4`` averaged 
 read about ``1e-16``). Cosine is NaN for an all-zero RDM only; Kendall's tau-a of a constant RDM is 0.
 The rule is :func:`flat_ends`, one place for every caller (the RSA bootstrap's resamples judge the
 values each draws by it). Correlation and cosine RDMs, whose rounding is absolute (about ``1e-16``)
-rather than relative to their largest value, have their values equal up to rounding on the measure's
-own scale made equal where they are computed (:func:`neuroxr.kernels.rdm.tie_bounded`): the RDM of
-affine copies of one pattern is exactly zero, so flat, not rounding read as variation.
+rather than relative to their largest value, are made constant where they are computed when all their
+values are equal up to rounding on the measure's own scale (:func:`neuroxr.kernels.rdm.tie_bounded`):
+the RDM of affine copies of one pattern is then flat, not rounding read as variation.
 """
 
 from __future__ import annotations
@@ -176,9 +176,9 @@ def flat_ends(xp: Any, lo: Any, hi: Any) -> Any:
     ``hi`` (arrays of one shape, e.g. (B,) for resamples): ``hi - lo <= TIE_RTOL * max(|lo|, |hi|)``,
     its spread within the tie rule's threshold of its largest magnitude. NaN ends: False.
 
-    Correlation and cosine RDMs have their values equal up to rounding on the measure's own scale
-    made exactly equal where they are computed (:func:`neuroxr.kernels.rdm.tie_bounded`), so the
-    rule relative to the largest magnitude also judges an RDM of rounding around 0 flat."""
+    A correlation or cosine RDM whose values are all equal up to rounding on the measure's own scale
+    is made constant where it is computed (:func:`neuroxr.kernels.rdm.tie_bounded`), so the rule
+    relative to the largest magnitude also judges an RDM of rounding around 0 flat."""
     return hi - lo <= TIE_RTOL * xp.maximum(xp.abs(lo), xp.abs(hi))
 
 

@@ -29,7 +29,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from ..backend import get_namespace, normalized_dissimilarity, tie_groups, tie_links
+from ..backend import TIE_RTOL, get_namespace, normalized_dissimilarity, tie_groups, tie_links
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, warn, where
 from .gram import GramStats, constant_features, gram, variance_totals
@@ -107,19 +107,42 @@ def tie_squares(sq: Any) -> Any:
         ``sq`` itself where no tied values differ; else a copy with the values that move changed
         in both triangles.
     """
-    return _tie_values(sq, 0.0)
+    xp = get_namespace(sq)
+    v = _upper_tri(sq)
+    s = xp.sort(v, stable=False)  # NaN last
+    s = s[: int(xp.sum(xp.astype(~xp.isnan(s), xp.int64)))]
+    if int(s.shape[0]) < 2:
+        return sq
+    links = tie_links(s)
+    if not bool(xp.any(links & (s[1:] != s[:-1]))):
+        return sq
+    dev = getattr(sq, "device", None)
+    starts = xp.nonzero(xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), ~links]))[0]
+    low = xp.take(xp.take(s, starts), tie_groups(links))  # each sorted value's group's smallest
+    moved = low != s
+    keys, vals = s[moved], low[moved]  # the values that move (sorted) and where to
+    at = xp.clip(xp.searchsorted(keys, v), 0, int(keys.shape[0]) - 1)
+    hit = xp.nonzero(xp.take(keys, at) == v)[0]  # their places in the triangle (never a NaN)
+    i, j = _tri_rows_cols(xp, hit, int(sq.shape[-1]))
+    out = xp.asarray(sq, copy=True)
+    out[i, j] = out[j, i] = xp.take(vals, xp.take(at, hit))  # only the values that move, both triangles
+    return out
 
 
 def tie_bounded(D: Any) -> Any:
-    """Correlation or cosine distances equal up to rounding on their own scale made equal.
+    """A correlation or cosine RDM whose distances are all equal up to rounding on the measure's own
+    scale made exactly constant.
 
-    ``1 - r`` errs by rounding relative to its operands (``|r| <= 1``, and 1), not to the RDM's
-    largest value: the one tie rule (``neuroxr.backend.tie_links``) on the upper triangle with the
-    lane's scale at least 1, so values at most ``TIE_RTOL`` (about ``5.7e-14``) apart, or
-    ``TIE_RTOL`` times the largest where it exceeds 1, take their group's smallest value. The
-    distances of affine copies of one pattern (``x_i = a_i x + b_i``, ``a_i > 0``; cosine:
-    ``b_i = 0``), which read rounding up to about ``1e-15``, are then exactly one value (docs/kernels.md,
-    "Ties up to rounding"). NaN pairs (degenerate stimuli) are left as they are.
+    ``1 - r`` errs by rounding relative to its operands (``|r| <= 1``, and 1), about ``1e-16``
+    absolute, not relative to the RDM's largest value. Where the finite values of the upper triangle
+    span at most ``TIE_RTOL`` (about ``5.7e-14``; ``TIE_RTOL`` times the largest magnitude where it
+    exceeds 1, the tie rule's threshold, :data:`neuroxr.backend.TIE_RTOL`), every one is set to the
+    smallest: the RDM of affine copies of one pattern (``x_i = a_i x + b_i``, ``a_i > 0``; cosine:
+    ``b_i = 0``), whose exact distances are 0 and which read rounding up to about ``1e-15``, is then
+    constant, so flat to every comparison (docs/kernels.md, "Ties up to rounding"). Any other RDM is
+    kept as computed: its small distances (e.g. ``1e-12`` between highly correlated patterns) carry
+    their digits above the ``1e-16`` rounding, which a tie rule chaining neighbours ``5.7e-14`` apart
+    would merge. NaN pairs (degenerate stimuli) stay.
 
     Parameters
     ----------
@@ -129,40 +152,20 @@ def tie_bounded(D: Any) -> Any:
     Returns
     -------
     array, shape (n, n)
-        ``D`` itself where no tied values differ; else a copy with the values that move changed in
-        both triangles.
+        ``D`` itself unless it is flat as above and not yet constant; else a copy whose finite
+        off-diagonal values are the smallest one.
     """
-    return _tie_values(D, 1.0)
-
-
-def _tie_values(D: Any, scale: float) -> Any:
-    """The values of ``D``'s upper triangle tied by the one tie rule, on a lane whose scale is at
-    least ``scale`` (0: the lane's own), each made its group's smallest (:func:`tie_squares`,
-    :func:`tie_bounded`); NaN values stay."""
     xp = get_namespace(D)
     v = _upper_tri(D)
-    s = xp.sort(v, stable=False)  # NaN last
-    s = s[: int(xp.sum(xp.astype(~xp.isnan(s), xp.int64)))]
-    if int(s.shape[0]) < 2:
+    v = v[~xp.isnan(v)]
+    if int(v.shape[0]) < 2:
         return D
-    if scale > 0:  # the rule on the lane with its scale appended (its largest magnitude at least scale)
-        top = xp.where(s[-1:] > scale, s[-1:], xp.full_like(s[-1:], scale))
-        links = tie_links(xp.concat([s, top]))[:-1]
-    else:
-        links = tie_links(s)
-    if not bool(xp.any(links & (s[1:] != s[:-1]))):
+    lo, hi = float(xp.min(v)), float(xp.max(v))
+    if lo == hi or not hi - lo <= TIE_RTOL * max(1.0, abs(lo), abs(hi)):
         return D
-    dev = getattr(D, "device", None)
-    starts = xp.nonzero(xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), ~links]))[0]
-    low = xp.take(xp.take(s, starts), tie_groups(links))  # each sorted value's group's smallest
-    moved = low != s
-    keys, vals = s[moved], low[moved]  # the values that move (sorted) and where to
-    at = xp.clip(xp.searchsorted(keys, v), 0, int(keys.shape[0]) - 1)
-    hit = xp.nonzero(xp.take(keys, at) == v)[0]  # their places in the triangle (never a NaN)
-    i, j = _tri_rows_cols(xp, hit, int(D.shape[-1]))
-    out = xp.asarray(D, copy=True)
-    out[i, j] = out[j, i] = xp.take(vals, xp.take(at, hit))  # only the values that move, both triangles
-    return out
+    n = int(D.shape[-1])
+    off = ~xp.eye(n, dtype=xp.bool, device=getattr(D, "device", None))
+    return xp.where(off & ~xp.isnan(D), xp.asarray(lo, dtype=D.dtype), D)
 
 
 def _tri_rows_cols(xp: Any, k: Any, n: int) -> tuple[Any, Any]:
@@ -202,10 +205,10 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
         Euclidean and squared Euclidean RDMs of integer features are exact where
         :func:`exact_squares` holds (ties kept, as scipy's ``pdist``); other Euclidean RDMs are the
         square roots of squared distances with their ties up to rounding made exact
-        (:func:`tie_squares`). Correlation and cosine RDMs have their values equal up to rounding on
-        the measure's own scale (about ``5.7e-14``: ``1 - r`` errs by rounding of 1) made equal
-        (:func:`tie_bounded`): the RDM of affine copies of one pattern is exactly zero, not rounding
-        that a comparison would correlate. Correlation and cosine RDMs
+        (:func:`tie_squares`). A correlation or cosine RDM whose values all lie within about
+        ``5.7e-14`` of each other (``1 - r`` errs by rounding of 1) is made constant
+        (:func:`tie_bounded`): the RDM of affine copies of one pattern is flat, not rounding that a
+        comparison would correlate. Correlation and cosine RDMs
         from statistics whose shifted Gram cancels (:mod:`neuroxr.kernels.gram_rows`) and that lack
         the row pass (``gram_chunks``; a Gram Dataset written before it existed) warn
         (:class:`~neuroxr.errors.NeuroxrWarning`) with the precision lost.

@@ -5,7 +5,9 @@ of a group (:meth:`~Reading.group_attrs`, :meth:`~Reading.token`), an entry as a
 (:meth:`~Reading.read_dataset`), the sets (:meth:`~Reading.read_neural`,
 :meth:`~Reading.read_features`) and the integrity scan (:meth:`~Reading.damaged`). One reading of a
 group (:meth:`~Reading.examine`: where it lies, its document and its damage) serves a lookup and the
-read that follows it, so a found entry's document is read once and its keys listed at most once. On a local store
+read that follows it, so a found entry's document is read once and its keys listed at most once
+(:class:`~neuroxr.store.examined.Examined`; on an object store, once more after a batch read of its
+chunks, to confirm their version). On a local store
 a read that meets an entry caught between the two renames of a swap waits for the swap (or finishes
 a dead writer's swap, :mod:`neuroxr.store.atomic`) and reads again.
 """
@@ -26,7 +28,8 @@ import zarr
 from ..attrs import storable
 from ..errors import StoreError
 from . import _zarr, atomic, batch, previous
-from ._zarr import COMPLETE_ATTR, DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, list_keys, read_json
+from ._zarr import DATA_VAR, STORE_ATTRS, TOKEN_ATTR, GuardedArray, folder_id, read_json
+from .examined import Examined
 from .integrity import SET_ATTRS_PROBLEM, chunk_index, chunk_keys, group_damage, scan, set_edited, unreadable_doc
 from .listing import Listing
 
@@ -34,99 +37,6 @@ __all__ = ["Examined", "NO_IDS", "Reading", "SetIndex"]
 
 #: the problem of a complete set without a ``stimulus_id`` array (:meth:`Reading.read_set_index`)
 NO_IDS = "it has no array 'stimulus_id'"
-
-
-def _token_of(doc: dict[str, Any] | None) -> Any:
-    return ((doc or {}).get("attributes") or {}).get(TOKEN_ATTR)
-
-
-class Examined:
-    """One reading of a group (:meth:`Reading.examine`): where it lies, its metadata document, and
-    its damage, found on first use and then kept.
-
-    Attributes
-    ----------
-    path : str
-        The group asked for.
-    loc : str
-        Where it was read: ``path``, or the complete new copy of a dead writer's swap that cannot be
-        finished (``.neuroxr/staging/<id>``).
-    doc : dict or None
-        Its metadata document (``None``: absent).
-    arrays : dict
-        The metadata documents of its arrays that its damage check read (by name; empty before,
-        and when the damage was remembered from an earlier reading).
-    """
-
-    def __init__(self, store: Reading, path: str, loc: str, doc: dict[str, Any] | None, fetch: bool) -> None:
-        self.path, self.loc, self.doc = path, loc, doc
-        self._store, self._fetch = store, fetch
-        self._mem: Any = None
-        self._found: tuple[list[str], dict[str, list[str]]] | None = None
-        self.arrays: dict[str, dict[str, Any]] = {}
-        self.generation = 0  # times the group was read again after a rewrite met by this reading (:meth:`replaced`)
-        self.moved = False  # whether the last :meth:`replaced` found the group replaced
-
-    def replaced(self) -> bool:
-        """Whether the group was replaced since this reading (another process rewrote it under the same
-        key): its document now, read past a cache, names another version token or is absent (between
-        the two renames of a local swap). Then the group is read again (waiting for a swap in progress,
-        as :meth:`Reading.examine` does) and its damage found anew."""
-        st = self._store
-        if self.doc is None:
-            return False
-        try:
-            now = read_json(st._zstore, f"{self.loc}/zarr.json" if self.loc else "zarr.json")
-        except OSError:
-            now = None
-        if now is not None and _token_of(now) == _token_of(self.doc):
-            self.moved = False
-            return False
-        st._docs.pop(self.path, None)
-        self.loc, self.doc = st._located(self.path, st._read_doc)
-        self._mem, self._found, self.moved, self.arrays = None, None, True, {}
-        self.generation += 1
-        return True
-
-    @property
-    def attrs(self) -> dict[str, Any] | None:
-        """The group's attributes (store attributes included) when it is complete, else ``None``."""
-        attrs = (self.doc or {}).get("attributes", {})
-        return dict(attrs) if attrs.get(COMPLETE_ATTR, False) else None
-
-    def batch(self) -> Any:
-        """On an object store, the group written in one batch, read into memory in one batch of
-        requests (once; kept per version token with ``cache=True``); ``None`` otherwise."""
-        if self._mem is None and self._store._local is None and self.attrs is not None and batch.is_consolidated(self.doc):
-            key = (self.path, str(self.attrs.get(TOKEN_ATTR)))
-            mem = self._store._data.get(key)
-            self._mem = self._store._data.keep(key, batch.fetch(self._store._zstore, self.path, self.doc)) if mem is None else mem
-            self._found = None  # the damage of what is read: from the keys the batch found (no request)
-        return self._mem
-
-    @property
-    def damage(self) -> tuple[list[str], dict[str, list[str]]]:
-        """``(problems, lost chunks per array)`` of the complete group (none for an absent or unfinished
-        one; see :func:`~neuroxr.store.integrity.group_damage`): one listing of its keys, or none when
-        the group is read from :meth:`batch`, whose keys tell what is stored."""
-        if self._found is None:
-            if self.attrs is None:
-                self._found = ([], {})
-            else:
-                mem = self.batch() if self._fetch else self._mem
-                keys = None if mem is None else {f"{self.path}/{k}" for k in list_keys(mem)}
-                self._found = self._store._damage(self.loc, self.doc, keys, self.arrays)  # type: ignore[arg-type]
-                if set_edited(self.path, self.attrs):  # first: a read of the set refuses it
-                    self._found = ([SET_ATTRS_PROBLEM, *self._found[0]], self._found[1])
-                if self._found[0] and mem is None and self.generation < 3 and self.replaced():  # met a rewrite: not damage
-                    return self.damage
-        return self._found
-
-    @property
-    def problem(self) -> str | None:
-        """The first damage found (``None``: intact, or not complete)."""
-        problems = self.damage[0]
-        return problems[0] if problems else None
 
 
 class SetIndex(NamedTuple):
@@ -293,7 +203,7 @@ class Reading(Listing):
             mem = found.batch()  # written in one batch on an object store: read in one batch
             problems, lost = found.damage
             if found.generation != gen:
-                return None  # the damage check met a rewrite and read the group again
+                return None  # the batch or the damage check met a rewrite and read the group again
             if len(problems) > len(lost):  # a recorded variable is gone
                 raise self._damage_error(path, problems[0])
             folder = self._folder(loc)
@@ -334,8 +244,12 @@ class Reading(Listing):
             got = step(found)
             if got is not None:
                 return got
-        raise StoreError(f"store {self.url!r}: entry {found.path!r} is being rewritten by another process "
-                         f"(replaced while it was {verb}); read it again.")
+        raise self._rewriting(found.path, verb)
+
+    def _rewriting(self, path: str, verb: str) -> StoreError:
+        """The one-line error of a group replaced under every reading of it (``verb``: what the reader did)."""
+        return StoreError(f"store {self.url!r}: entry {path!r} is being rewritten by another process "
+                          f"(replaced while it was {verb}); read it again.")
 
     def _require_complete(self, found: Examined) -> None:
         """Raise the one-line error of a reading ``found`` whose group is not complete: its document is
@@ -524,7 +438,9 @@ class Reading(Listing):
         write, a recorded array gone, chunks lost, a metadata document that is not JSON) raises, so
         its ids are never fill values or another copy's. Requests: its document, one listing of its
         keys, its arrays' documents in one batch (none for a set written in one batch, whose document
-        carries them) and the chunks of its ``stimulus_id`` in one batch; no chunk of its data.
+        carries them), the chunks of its ``stimulus_id`` in one batch and, on an object store, its
+        document again (a rewrite keeps the keys: another token means the ids may be another version's,
+        and the new copy is read); no chunk of its data.
 
         Parameters
         ----------
@@ -577,6 +493,8 @@ class Reading(Listing):
             raise self._damage_error(path, f"its stimulus ids cannot be read ({type(exc).__name__}: {exc})") from exc
         if folder is not None and folder_id(folder) != before:  # a swap met while reading: read the new copy
             found.replaced()
+            return None
+        if folder is None and found.replaced():  # a rewrite keeps the keys: the ids may be another version's
             return None
         return SetIndex(
             stimulus_id=np.array(np.asarray(ids).tolist(), dtype=str),

@@ -1,0 +1,180 @@
+"""Object stores: a group written in one batch and read while another process rewrites it.
+
+A reader reads the group's document, then its chunks (one concurrent batch). A rewrite falling in
+between (its old keys deleted, the new copy written under the same keys) must never hand back the
+chunks of one version under the document (attrs, coords, token) of another, nor chunks of two
+versions: the read reads the new copy consistently, or refuses in the store's words. The rewrite is
+made deterministic by a hook on the batch read of the chunks.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuroxr.layouts import features
+from neuroxr.store import StoreError, StudyStore, batch
+
+PATH = "features/net/fc"
+IDS = [f"img{i}" for i in range(8)]
+
+
+def _layer(version: str) -> xr.DataArray:
+    """Version ``"A"`` or ``"B"``: other values, other stored ids order, other attrs; same shape."""
+    seed, ids = (0, IDS) if version == "A" else (1, IDS[::-1])
+    rng = np.random.default_rng(seed)
+    return features(rng.normal(size=(8, 12)), ids, model="net", layer="fc", attrs={"version": version})
+
+
+@pytest.fixture
+def url():
+    url = f"memory://neuroxr-read-version-{uuid.uuid4().hex}/study.zarr"
+    StudyStore(url).write_features("net", "fc", _layer("A"), unit_chunk=4)  # in one batch, three data chunks
+    return url
+
+
+def _expected(url: str) -> dict[str, xr.DataArray]:
+    """Each version as a reader with nothing in its way reads it (written, then read back alone)."""
+    out = {}
+    for v in ("A", "B"):
+        other = f"memory://neuroxr-read-version-{uuid.uuid4().hex}/study.zarr"
+        st = StudyStore(other)
+        st.write_features("net", "fc", _layer(v), unit_chunk=4)
+        out[v] = st.read_features("net", "fc").load()
+    return out
+
+
+def _rewrite_during_chunk_reads(monkeypatch, url: str, arrays: tuple[str, ...], split: bool) -> dict[str, int]:
+    """The first batch read of chunks of ``PATH``'s ``arrays`` meets a rewrite of the set (version B, by
+    another store object): before any of them is read (``split=False``), or after half of them (``split``:
+    the chunks of two versions)."""
+    real, state = batch.get_many, {"fired": 0}
+
+    def hook(zstore, keys):
+        keys = list(keys)
+        chunks = [k for k in keys if any(k.startswith(f"{PATH}/{a}/c") for a in arrays)]
+        if not chunks or state["fired"]:
+            return real(zstore, keys)
+        state["fired"] += 1
+        first = keys[: len(keys) // 2] if split else []
+        got = real(zstore, first)
+        StudyStore(url).write_features("net", "fc", _layer("B"), unit_chunk=4)  # another process's rewrite
+        got.update(real(zstore, [k for k in keys if k not in got]))
+        return got
+
+    monkeypatch.setattr(batch, "get_many", hook)
+    return state
+
+
+def _one_version(got: xr.DataArray, expected: dict[str, xr.DataArray]) -> str:
+    """The version ``got`` is wholly (values, coords, attrs); fails on a mix."""
+    for v, exp in expected.items():
+        try:
+            xr.testing.assert_identical(got, exp)
+            return v
+        except AssertionError:
+            continue
+    raise AssertionError(f"a mix of two versions: attrs {got.attrs}, ids {got['stimulus_id'].values.tolist()}")
+
+
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("split", [False, True], ids=["all chunks new", "chunks of both"])
+def test_a_batch_read_meeting_a_rewrite_reads_one_version(url, monkeypatch, cache, split):
+    expected = _expected(url)
+    reader = StudyStore(url, mode="r", cache=cache)
+    if cache:
+        assert reader.neural_sets() == [] and reader.layers("net") == ["fc"]  # documents the listing keeps
+        reader.damaged()  # the whole-store scan keeps every document too (a report's)
+    state = _rewrite_during_chunk_reads(monkeypatch, url, ("data", "stimulus_id", "unit_id"), split)
+    try:
+        got = reader.read_features("net", "fc").load()
+    except StoreError as exc:  # refused in the store's words: never numbers of a mix
+        assert "rewritten" in str(exc) and "read it again" in str(exc), exc
+        return
+    assert state["fired"] == 1
+    assert _one_version(got, expected) == "B"
+    if cache:  # what the cache keeps under a version token is that version's
+        again = StudyStore(url, mode="r")
+        xr.testing.assert_identical(reader.read_features("net", "fc").load(), again.read_features("net", "fc").load())
+        assert reader.token(PATH) == again.token(PATH)
+
+
+def test_an_entry_read_in_one_batch_meeting_a_rewrite_reads_one_version(monkeypatch):
+    """An entry (its path is its key) read while rewritten: the new copy's arrays and attrs, never the old
+    attrs over the new chunks."""
+    url = f"memory://neuroxr-read-version-{uuid.uuid4().hex}/study.zarr"
+    path = "scores/forward/a__b/0123456789abcdef"
+
+    def entry(version: str) -> xr.Dataset:
+        rng = np.random.default_rng(0)  # same numbers, as two computations of one key
+        return xr.Dataset({"ev": (("neuroid",), rng.normal(size=6))}, coords={"neuroid": [f"n{i}" for i in range(6)]},
+                          attrs={"written_by": version})
+
+    StudyStore(url).write_dataset(path, entry("A"))
+    reader = StudyStore(url, mode="r")
+    real, state = batch.get_many, {"fired": 0}
+
+    def hook(zstore, keys):
+        keys = list(keys)
+        if not state["fired"] and any(k.startswith(f"{path}/ev/c") for k in keys):
+            state["fired"] += 1
+            StudyStore(url).write_dataset(path, entry("B"))
+        return real(zstore, keys)
+
+    monkeypatch.setattr(batch, "get_many", hook)
+    got = reader.read_dataset(path).load()
+    assert state["fired"] == 1
+    assert got.attrs["written_by"] == "B"  # the document the chunks belong to
+    xr.testing.assert_identical(got, StudyStore(url, mode="r").read_dataset(path).load())
+
+
+@pytest.mark.parametrize("layout", ["batched", "in place"])
+def test_a_set_index_meeting_a_rewrite_is_one_version(url, monkeypatch, layout):
+    """read_set_index: the ids read after the document are the ids of the version whose attrs it gives."""
+    if layout == "in place":
+        monkeypatch.setattr(batch, "BATCH_BYTES", 0)
+        StudyStore(url).write_features("net", "fc", _layer("A"), unit_chunk=4)  # written in place by xarray
+    reader = StudyStore(url, mode="r")
+    state = _rewrite_during_chunk_reads(monkeypatch, url, ("stimulus_id",), split=False)
+    try:
+        index = reader.read_set_index(PATH)
+    except StoreError as exc:
+        assert "rewritten" in str(exc) and "read it again" in str(exc), exc
+        return
+    assert state["fired"] == 1
+    ids = {"A": IDS, "B": IDS[::-1]}[index.attrs["version"]]
+    assert index.stimulus_id.tolist() == ids, (index.attrs, index.stimulus_id.tolist())
+
+
+def test_a_cached_document_of_a_set_rewritten_since_reads_the_new_copy(url):
+    """The documents a cached store keeps from its scan and listings name the version they read: a set
+    rewritten since is read as the new copy when its data are read (in one batch), never the new chunks
+    under the kept document's attrs and coords."""
+    expected = _expected(url)
+    reader = StudyStore(url, mode="r", cache=True)
+    assert reader.damaged() == [] and reader.layers("net") == ["fc"]  # every document kept
+    StudyStore(url).write_features("net", "fc", _layer("B"), unit_chunk=4)  # another process
+    assert _one_version(reader.read_features("net", "fc").load(), expected) == "B"
+
+
+def test_a_batch_read_meeting_a_rewrite_in_progress_asks_to_read_again(url, monkeypatch):
+    """The chunks read while a rewrite has deleted the old copy and not yet written the new one are not
+    damage (the store's words for a lost chunk, "rewrite the set"): the read asks to read again."""
+    real, state = batch.get_many, {"fired": 0}
+    reader = StudyStore(url, mode="r")
+
+    def hook(zstore, keys):
+        keys = list(keys)
+        if not state["fired"] and any(k.startswith(f"{PATH}/data/c") for k in keys):
+            state["fired"] += 1
+            batch.delete_prefix(StudyStore(url)._zstore, PATH)  # what a rewrite does first (its document first)
+        return real(zstore, keys)
+
+    monkeypatch.setattr(batch, "get_many", hook)
+    with pytest.raises(StoreError, match=r"'features/net/fc' cannot be read: it was being rewritten by another "
+                                         r"process while it was read; read it again"):
+        reader.read_features("net", "fc")
+    assert state["fired"] == 1

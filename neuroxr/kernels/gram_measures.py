@@ -196,9 +196,10 @@ def _weights(W: Any) -> tuple[np.ndarray, ...]:
 
 
 def _column_blocks(n: int) -> list[slice]:
-    """Slices of the columns of an ``(n, n)`` Gram, ``_BLOCK // n`` (at least 1) at a time."""
+    """Slices of the columns of an ``(n, n)`` Gram, ``_BLOCK // n`` (at least 1) at a time (one
+    empty slice for ``n = 0``)."""
     step = max(1, _BLOCK // max(n, 1))
-    return [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
+    return [slice(lo, min(lo + step, n)) for lo in range(0, max(n, 1), step)]
 
 
 def _off_diagonal(K: np.ndarray, cols: slice) -> np.ndarray:
@@ -212,7 +213,8 @@ def _off_diagonal(K: np.ndarray, cols: slice) -> np.ndarray:
 def _hsic_sums(k: tuple[np.ndarray, ...], l: tuple[np.ndarray, ...], wts: tuple[np.ndarray, ...]) -> np.ndarray:
     """The sums over the stimuli (columns) that :func:`_hsic_from` combines, of the columns of
     ``K~``, ``L~`` and their products with the counts in ``k = (K~, W K~, W^2 K~)``, ``l`` likewise,
-    and of the counts ``wts[:3] = (w, w^2, w^3)`` there: shape (9, B)."""
+    and of the counts ``wts[:3] = (w, w^2, w^3)`` there (``wts[3:] = (w, w^2)`` of every stimulus,
+    for ``w'M``): shape (9, B)."""
     def dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:  # sum_a A_ba B_ba, per resample b
         return np.einsum("ba,ba->b", A, B)
 

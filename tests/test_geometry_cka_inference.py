@@ -331,3 +331,124 @@ def test_permutation_null_equals_the_loop_over_linear_cka(debiased):
     np.testing.assert_allclose(res["cka_null"].values, loop[1:], rtol=1e-12, atol=1e-14)
     assert float(res["p"]) == permutation_pvalues(theta, loop[1:, None])[0]
     assert np.isnan(permuted_cka(np.zeros((5, 5)), L, perms[:3], debiased=debiased)).all()  # a constant input
+
+
+def _full_biased(K: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The biased resampled CKA's closed form over whole Grams (the formula as first written, its
+    ``n x n`` products ``K * L``, ``K * K``, ``L * L`` in full; resamples that are not constant)."""
+    m, KW, LW = W.sum(axis=1), W @ K, W @ L
+
+    def quad(A, B):
+        return np.einsum("ba,ba->b", A, B)
+
+    def s(M, AW, BW, a, b):
+        return quad(W @ M, W) - 2 / m * np.einsum("ba,ba,ba->b", W, AW, BW) + a * b / (m * m)
+
+    a, b = quad(KW, W), quad(LW, W)
+    return s(K * L, KW, LW, a, b) / np.sqrt(s(K * K, KW, KW, a, a) * s(L * L, LW, LW, b, b))
+
+
+def _full_hsic(K: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The resampled unbiased HSIC's closed form over whole Grams (``K~ = K * (1 - I)`` and
+    ``M = K~ * L~`` in full; docs/inference.md "CKA")."""
+    def dot(A, B):
+        return np.einsum("ba,ba->b", A, B)
+
+    W2, W3, W1, P2 = W * W, W * W * W, W.sum(axis=1), (W * W).sum(axis=1)
+    e = [np.zeros(W.shape[0]) for _ in range(4)]
+    for w in W.T:
+        e = [e[0] + w, e[1] + w * e[0], e[2] + w * e[1], e[3] + w * e[2]]
+    n4, off = 24 * e[3], 1.0 - np.eye(K.shape[0])
+    Kt, Lt = K * off, L * off
+    KW, KW2, LW, LW2, M = W @ Kt, W2 @ Kt, W @ Lt, W2 @ Lt, Kt * Lt
+    MW, MW2, P = W @ M, W2 @ M, KW * LW
+    m11, m21, m31, t2 = dot(MW, W), dot(MW, W2), dot(MW, W3), dot(MW2, W2)
+    t3 = dot(P, W2) - t2
+    A = (W1 * W1 - P2) * m11 - 4 * W1 * m21 + 4 * m31 + 2 * t2
+    B = dot(KW, W) * dot(LW, W) - 4 * t3 - 2 * t2
+    C = W1 * (dot(P, W) - m21) - t3 - (dot(KW2 * LW + KW * LW2, W) - 2 * m31)
+    return (A + B - 2 * C) / n4
+
+
+def _full_permuted(K: np.ndarray, L: np.ndarray, perms: np.ndarray, debiased: bool) -> np.ndarray:
+    """The permutation null with each permuted Gram gathered whole, ``L~[p][:, p]``."""
+    Kc, Lc, n = double_center(K), double_center(L), K.shape[0]
+    if debiased:
+        off = 1.0 - np.eye(n)
+        Kc, Lc = Kc * off, Lc * off
+    rK, rL, c = Kc.sum(axis=1), Lc.sum(axis=1), Kc.sum() * Lc.sum() / ((n - 1) * (n - 2))
+    t = np.array([np.dot(Kc.ravel(), Lc[np.ix_(p, p)].ravel()) for p in perms])
+    if debiased:
+        t = t + c - 2.0 / (n - 2) * np.array([np.dot(rK, rL[p]) for p in perms])
+    hk, hl = (np.sum(G * G) + G.sum() ** 2 / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * np.sum(G.sum(1) ** 2) if debiased
+              else np.sum(G * G) for G in (Kc, Lc))
+    return t / np.sqrt(hk * hl)
+
+
+def _peak(f):
+    """``f()`` and the peak of the memory traced while it ran (bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        return f(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("which", ["biased", "debiased", "hsic"])
+def test_resampled_closed_forms_take_the_memory_of_a_block_not_of_grams(which, monkeypatch):
+    """The resampled closed forms build their Gram products a block of columns at a time: 1000
+    stimuli, 32 resamples, blocks of 2^16 entries, the peak traced memory below half a Gram (the
+    products in full took 1.1-3.4 Grams). Their values equal the whole Grams' formulas: bit for bit
+    in one block (40 stimuli), to 1e-12 in blocks (of 3 columns; at 1000 stimuli of 65); the biased
+    also the gathered Grams ``K[idx][:, idx]`` centred again."""
+    from neuroxr.kernels import gram_measures as gm
+    from neuroxr.kernels.resample import bootstrap_indices, counts
+
+    f = {"biased": gm.resampled_cka_biased, "debiased": gm.resampled_cka_debiased, "hsic": gm.resampled_hsic_unbiased}[which]
+    full = {"biased": _full_biased, "hsic": _full_hsic,
+            "debiased": lambda K, L, W: _full_hsic(K, L, W) / np.sqrt(_full_hsic(K, K, W) * _full_hsic(L, L, W))}[which]
+    X, Y, _ = _shared(40, 5)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    idx = bootstrap_indices(40, 30, 2)
+    W = counts(idx, 40)
+    np.testing.assert_array_equal(f(K, L, W), full(K, L, W))  # one block: the same sums
+    if which == "biased":
+        np.testing.assert_allclose(f(K, L, W), [_gathered_cka(K, L, i) for i in idx], rtol=1e-10)
+    monkeypatch.setattr(gm, "_BLOCK", 128, raising=False)  # 3 columns at a time
+    np.testing.assert_allclose(f(K, L, W), full(K, L, W), rtol=1e-12)
+    monkeypatch.setattr(gm, "_BLOCK", 2**16, raising=False)
+    n = 1000
+    X, Y, _ = _shared(n, 6)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    W = counts(bootstrap_indices(n, 32, 3), n)
+    got, peak = _peak(lambda: f(K, L, W))
+    assert peak < 0.5 * K.nbytes
+    np.testing.assert_allclose(got, full(K, L, W), rtol=1e-12)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_the_permutation_null_takes_no_more_memory_than_the_estimate(debiased, monkeypatch):
+    """permuted_cka gathers each permuted Gram a block of rows at a time and masks the diagonals in
+    place: its peak traced memory (1000 stimuli, 3 permutations, blocks of 2^16 entries) is within
+    a quarter of a Gram of linear_cka's on the same Grams (the permuted Grams gathered whole took a
+    Gram more). Its values equal the whole Grams' gathers: bit for bit in one block, to 1e-12 in many."""
+    from neuroxr.kernels import gram_measures as gm
+    from neuroxr.kernels.resample import permutation_indices
+
+    X, Y, _ = _shared(30, 7)
+    K, L = X @ X.T + 1.0, Y @ Y.T  # uncentred: centred here
+    perms = permutation_indices(30, 20, 4)
+    np.testing.assert_array_equal(gm.permuted_cka(K, L, perms, debiased), _full_permuted(K, L, perms, debiased))
+    monkeypatch.setattr(gm, "_BLOCK", 100, raising=False)  # 3 rows at a time
+    np.testing.assert_allclose(gm.permuted_cka(K, L, perms, debiased), _full_permuted(K, L, perms, debiased),
+                               rtol=1e-12, atol=1e-15)
+    monkeypatch.setattr(gm, "_BLOCK", 2**16, raising=False)
+    X, Y, _ = _shared(1000, 8)
+    K, L = double_center(X @ X.T), double_center(Y @ Y.T)
+    perms = permutation_indices(1000, 3, 5)
+    _, est = _peak(lambda: linear_cka(K, L, debiased=debiased))
+    got, peak = _peak(lambda: gm.permuted_cka(K, L, perms, debiased))
+    assert peak < est + 0.25 * K.nbytes
+    np.testing.assert_allclose(got, _full_permuted(K, L, perms, debiased), rtol=1e-12, atol=1e-15)

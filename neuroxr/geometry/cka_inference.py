@@ -22,7 +22,8 @@ __all__ = ["cka_bootstrap", "check_cka_boot_method", "CKA_BOOT_METHODS", "CKA_BO
 #: (:data:`neuroxr.kernels.resample.BIAS_BOOT_METHODS`)
 CKA_BOOT_METHODS = rs.BIAS_BOOT_METHODS
 CKA_BOOT_DEFAULT = rs.BIAS_BOOT_DEFAULT
-_BATCH = 256  # resamples per block (debiased: ten (B, n) @ (n, n) products a block; biased: five)
+_BATCH = 256  # resamples per block (debiased: ten (B, n) @ (n, n) products a block, biased five, each over
+# blocks of the Grams' columns: kernels.gram_measures._BLOCK)
 
 
 def check_cka_boot_method(method: Any) -> str:

@@ -25,6 +25,10 @@ __all__ = ["centered_gram", "double_center", "covariance_eigenvalues", "variance
 #: (``w'(K * K)w``) is recomputed from its gathered Grams (:func:`resampled_cka_biased`): there the
 #: closed form, a difference of terms of that size, would keep fewer than about 10 digits
 _GATHER_BELOW = 2.0**-10
+#: entries of one block of a Gram's columns, ``(n, _BLOCK // n)``, that the resampled closed forms
+#: and :func:`permuted_cka` build at a time (float64: 16 MiB; debiased three at once, 48 MiB): their
+#: memory beyond the inputs stays ``O(_BLOCK)``, not ``O(n^2)``; a Gram of at most 1448 stimuli is one block
+_BLOCK = 2**21
 
 
 def centered_gram(stats: GramStats) -> Any:
@@ -185,35 +189,68 @@ def _n_distinct_quadruples(W: np.ndarray) -> np.ndarray:
 
 
 def _weights(W: Any) -> tuple[np.ndarray, ...]:
-    """``(w, w^2, w^3, W1 = sum w, P2 = sum w^2, N4)`` of the counts ``W`` (B, n), for :func:`_hsic_of`."""
+    """``(w, w^2, w^3, W1 = sum w, P2 = sum w^2, N4)`` of the counts ``W`` (B, n), for :func:`_hsic_from`."""
     W = np.asarray(W, dtype=float)
     W2 = W * W
     return W, W2, W2 * W, W.sum(axis=1), W2.sum(axis=1), _n_distinct_quadruples(W)
 
 
-def _gram_side(K: Any, wts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(K~, W K~, W^2 K~)``: the Gram without its diagonal and its products with the counts and
-    their squares (rows ``(K~w)_a``, ``(K~w^2)_a``; ``K~`` symmetric)."""
-    Kt = np.asarray(K, dtype=float) * (1.0 - np.eye(K.shape[0]))
-    return Kt, wts[0] @ Kt, wts[1] @ Kt
+def _column_blocks(n: int) -> list[slice]:
+    """Slices of the columns of an ``(n, n)`` Gram, ``_BLOCK // n`` (at least 1) at a time (one
+    empty slice for ``n = 0``)."""
+    step = max(1, _BLOCK // max(n, 1))
+    return [slice(lo, min(lo + step, n)) for lo in range(0, max(n, 1), step)]
 
 
-def _hsic_of(k: tuple[np.ndarray, ...], l: tuple[np.ndarray, ...], wts: tuple[np.ndarray, ...]) -> np.ndarray:
-    """:func:`resampled_hsic_unbiased` of two :func:`_gram_side` and :func:`_weights`."""
+def _off_diagonal(K: np.ndarray, cols: slice) -> np.ndarray:
+    """``K~[:, cols]`` in float64, a copy: the Gram's columns ``cols`` without its diagonal."""
+    Kt = np.array(K[:, cols], dtype=float)
+    on = np.arange(cols.start, cols.stop)
+    Kt[on, on - cols.start] = 0.0
+    return Kt
+
+
+def _hsic_sums(k: tuple[np.ndarray, ...], l: tuple[np.ndarray, ...], wts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The sums over the stimuli (columns) that :func:`_hsic_from` combines, of the columns of
+    ``K~``, ``L~`` and their products with the counts in ``k = (K~, W K~, W^2 K~)``, ``l`` likewise,
+    and of the counts ``wts[:3] = (w, w^2, w^3)`` there (``wts[3:] = (w, w^2)`` of every stimulus,
+    for ``w'M``): shape (9, B)."""
     def dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:  # sum_a A_ba B_ba, per resample b
         return np.einsum("ba,ba->b", A, B)
 
-    (Kt, KW, KW2), (Lt, LW, LW2), (W, W2, W3, W1, P2, n4) = k, l, wts
+    (Kt, KW, KW2), (Lt, LW, LW2), (W, W2, W3) = k, l, wts[:3]
     M = Kt * Lt
-    MW, MW2 = W @ M, W2 @ M
-    m11, m21, m31, t2 = dot(MW, W), dot(MW, W2), dot(MW, W3), dot(MW2, W2)  # w'Mw, (w^2)'Mw, (w^3)'Mw, T2
+    MW, MW2 = wts[3] @ M, wts[4] @ M  # all the counts against the columns: (w'M)_a, ((w^2)'M)_a
     P = KW * LW
-    t3 = dot(P, W2) - t2  # also G(w^2, w, w)
+    return np.stack([dot(MW, W), dot(MW, W2), dot(MW, W3), dot(MW2, W2), dot(P, W2), dot(KW, W), dot(LW, W),
+                     dot(P, W), dot(KW2 * LW + KW * LW2, W)])
+
+
+def _hsic_from(S: np.ndarray, wts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """:func:`resampled_hsic_unbiased` from the sums ``S`` (9, B) of :func:`_hsic_sums`."""
+    m11, m21, m31, t2, pw2, kw, lw, pw, q = S  # w'Mw, (w^2)'Mw, (w^3)'Mw, T2, ...
+    W1, P2, n4 = wts[3:]
+    t3 = pw2 - t2  # also G(w^2, w, w)
     A = (W1 * W1 - P2) * m11 - 4 * W1 * m21 + 4 * m31 + 2 * t2
-    B = dot(KW, W) * dot(LW, W) - 4 * t3 - 2 * t2
-    C = W1 * (dot(P, W) - m21) - t3 - (dot(KW2 * LW + KW * LW2, W) - 2 * m31)
+    B = kw * lw - 4 * t3 - 2 * t2
+    C = W1 * (pw - m21) - t3 - (q - 2 * m31)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n4 > 0, (A + B - 2 * C) / np.where(n4 > 0, n4, 1.0), np.nan)
+
+
+def _hsic_sums_of(grams: tuple[Any, ...], pairs: list[tuple[int, int]], wts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """:func:`_hsic_sums` of each pair ``(i, j)`` of the ``grams`` (n, n), shape (pairs, 9, B), built
+    a block of columns at a time (:func:`_column_blocks`: three ``(n, cols)`` arrays at once, the
+    Grams' blocks and a product's); one block (``n^2 <= _BLOCK``) is the whole Gram."""
+    W, W2 = wts[:2]
+    total = None
+    for cols in _column_blocks(int(np.shape(grams[0])[0])):
+        sides = [(Gt, W @ Gt, W2 @ Gt) for Gt in (_off_diagonal(G, cols) for G in grams)]
+        counts = tuple(x[:, cols] for x in wts[:3]) + (W, W2)
+        block = np.stack([_hsic_sums(sides[i], sides[j], counts) for i, j in pairs])
+        total = block if total is None else total + block
+        del sides  # before the next block's
+    return total
 
 
 def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
@@ -241,7 +278,9 @@ def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
         T2 = (w^2)' M (w^2),  T3 = G(w^2, w, w) = sum_a w_a^2 (K~w)_a (L~w)_a - T2
 
     and ``HSIC = (A + B - 2 C) / N4`` (docs/inference.md "CKA" derives each line). NumPy arrays;
-    ``O(n^2)`` per resample (six ``(B, n) @ (n, n)`` products).
+    ``O(n^2)`` per resample (six ``(B, n) @ (n, n)`` products), ``K~``, ``L~`` and ``M`` built a
+    block of columns at a time (:data:`_BLOCK`: about 48 MiB beyond the inputs and ``O(B n)``, not
+    ``O(n^2)``; float32 Grams read in float64 a block at a time).
 
     Parameters
     ----------
@@ -256,8 +295,7 @@ def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
         NaN for a resample of fewer than 4 distinct stimuli (no tuple of 4: undefined).
     """
     wts = _weights(W)
-    k = _gram_side(K, wts)
-    return _hsic_of(k, k if L is K else _gram_side(L, wts), wts)
+    return _hsic_from(_hsic_sums_of((K,) if L is K else (K, L), [(0, 0) if L is K else (0, 1)], wts)[0], wts)
 
 
 def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
@@ -265,11 +303,11 @@ def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
     :func:`resampled_hsic_unbiased`; NaN where that is undefined or the denominator is not positive,
     as :func:`linear_cka`. Shapes as :func:`resampled_hsic_unbiased`; returns (B,)."""
     wts = _weights(W)
-    k, l = _gram_side(K, wts), _gram_side(L, wts)
-    kl, kk, ll = _hsic_of(k, l, wts), _hsic_of(k, k, wts), _hsic_of(l, l, wts)
+    S = _hsic_sums_of((K, L), [(0, 1), (0, 0), (1, 1)], wts)
+    kl, kk, ll = (_hsic_from(s, wts) for s in S)
     den = kk * ll
-    const = _constant_of(K, wts[0], _quad(k[1], wts[0]) + wts[1] @ np.diagonal(K)) | _constant_of(
-        L, wts[0], _quad(l[1], wts[0]) + wts[1] @ np.diagonal(L))
+    const = _constant_of(K, wts[0], S[1, 5] + wts[1] @ np.diagonal(K)) | _constant_of(  # S[., 5]: w'K~w
+        L, wts[0], S[2, 5] + wts[1] @ np.diagonal(L))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((den > 0) & ~const, kl / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
 
@@ -320,7 +358,7 @@ def _biased_cka_gathered(K: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndar
     out = np.empty(W.shape[0])
     for b, w in enumerate(W):
         idx = np.repeat(np.arange(w.shape[0]), w.astype(np.int64))
-        Kc, Lc = double_center(K[np.ix_(idx, idx)]), double_center(L[np.ix_(idx, idx)])
+        Kc, Lc = (double_center(np.asarray(G[np.ix_(idx, idx)], dtype=float)) for G in (K, L))
         kl, kk, ll = float(np.sum(Kc * Lc)), float(np.sum(Kc * Kc)), float(np.sum(Lc * Lc))
         out[b] = kl / math.sqrt(kk * ll) if kk * ll > 0 else math.nan
     return out
@@ -338,8 +376,9 @@ def resampled_cka_biased(K: Any, L: Any, W: Any) -> Any:
                 = w'(K * L)w - (2 / m) sum_a w_a (Kw)_a (Lw)_a + (w'Kw)(w'Lw) / m^2
 
     and ``CKA = S(K, L) / sqrt(S(K, K) S(L, L))`` (the normalisation ``1 / m^2`` of the HSIC
-    cancels), ``O(n^2)`` per resample (five ``(B, n) @ (n, n)`` products) instead of ``O(m^2)``
-    gathered. NaN where either resampled representation is constant up to rounding
+    cancels), ``O(n^2)`` per resample (five ``(B, n) @ (n, n)`` products, the Grams' products a
+    block of columns at a time, :data:`_BLOCK`: about 16 MiB beyond the inputs and ``O(B n)``)
+    instead of ``O(m^2)`` gathered. NaN where either resampled representation is constant up to rounding
     (:func:`resampled_constant`), as :func:`linear_cka` of the resampled representations gives. A
     resample whose ``S(K, K)`` (or ``S(L, L)``) is at most ``2^-10`` of its uncentred ``w'(K * K)w``
     (its drawn stimuli nearly equal against their distance from the Gram's origin: the closed form's
@@ -357,21 +396,24 @@ def resampled_cka_biased(K: Any, L: Any, W: Any) -> Any:
     ndarray, shape (B,)
     """
     W = np.asarray(W, dtype=float)
-    K0, L0 = K, L
-    K, L = np.asarray(K, dtype=float), np.asarray(L, dtype=float)
+    K, L = np.asarray(K), np.asarray(L)
     m = W.sum(axis=1)
-    KW, LW = W @ K, W @ L
-    wKw, wLw = _quad(KW, W), _quad(LW, W)
+    S = None
+    for cols in _column_blocks(K.shape[0]):  # float32 Grams cast a block at a time
+        Kb, Lb, Wb = K[:, cols], L[:, cols], W[:, cols]
+        KW, LW = W @ Kb, W @ Lb
+        raw = [_quad(W @ np.multiply(A, B, dtype=float), Wb) for A, B in ((Kb, Lb), (Kb, Kb), (Lb, Lb))]
+        cross = [np.einsum("ba,ba,ba->b", Wb, A, B) for A, B in ((KW, LW), (KW, KW), (LW, LW))]
+        block = np.stack([*raw, *cross, _quad(KW, Wb), _quad(LW, Wb)])
+        S = block if S is None else S + block
+    ukl, uk, ul, xkl, xkk, xll, wKw, wLw = S  # w'(K * L)w, ..., sum_a w_a (Kw)_a (Lw)_a, ..., w'Kw, w'Lw
 
-    def centred(M: np.ndarray, AW: np.ndarray, BW: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raw = _quad(W @ M, W)
-        return raw - 2 / m * np.einsum("ba,ba,ba->b", W, AW, BW) + a * b / (m * m), raw
+    def centred(raw: np.ndarray, cross: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return raw - 2 / m * cross + a * b / (m * m)
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        kl, _ = centred(K * L, KW, LW, wKw, wLw)
-        kk, uk = centred(K * K, KW, KW, wKw, wKw)
-        ll, ul = centred(L * L, LW, LW, wLw, wLw)
-        const = _constant_of(K0, W, wKw) | _constant_of(L0, W, wLw)
+        kl, kk, ll = centred(ukl, xkl, wKw, wLw), centred(uk, xkk, wKw, wKw), centred(ul, xll, wLw, wLw)
+        const = _constant_of(K, W, wKw) | _constant_of(L, W, wLw)
         out = np.where(const, np.nan, kl / np.sqrt(np.where(const, 1.0, kk * ll)))
     gather = ~const & ((kk <= _GATHER_BELOW * uk) | (ll <= _GATHER_BELOW * ul))
     if gather.any():
@@ -386,8 +428,11 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
     Biased: ``<Kc, P Lc P'>`` (``Kc``, ``Lc`` centred once; centring commutes with ``P``). Debiased
     (Song et al.'s unbiased HSIC, :func:`_hsic_unbiased`): with ``K~``, ``L~`` the centred Grams
     without their diagonal, ``tr(K~ P L~ P') + (1'K~1)(1'L~1) / ((n-1)(n-2)) - 2 (K~1)'P(L~1) / (n-2)``,
-    ``1'L~1`` invariant and the last an ``O(n)`` gather. The self-HSICs do not change. One
-    ``n x n`` gather and dot product per permutation; the values agree with a loop over
+    ``1'L~1`` invariant and the last an ``O(n)`` gather. The self-HSICs do not change (those of
+    :func:`linear_cka`, whose centred Grams are reused: the diagonals masked in place). One
+    ``n x n`` gather and dot product per permutation, a block of rows at a time (:data:`_BLOCK`):
+    the memory beyond the inputs is :func:`linear_cka`'s. Computed in float64 (the Grams
+    :func:`~neuroxr.geometry.cka_inference.cka_bootstrap` passes are). The values agree with a loop over
     :func:`linear_cka` to rounding (it centres each permuted Gram anew and sums in another order;
     permutation p-values count such ties, :func:`~neuroxr.kernels.resample.permutation_pvalues`).
 
@@ -407,22 +452,24 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
         (shapes, too few stimuli) as :func:`linear_cka`'s.
     """
     perms = np.asarray(perms, dtype=np.intp)
-    if math.isnan(linear_cka(K, L, debiased=debiased)):  # its refusals, its constancy (invariant under p)
-        return np.full(perms.shape[0], math.nan)
-    Kc, Lc = double_center(np.asarray(_as_K(K), dtype=float)), double_center(np.asarray(_as_K(L), dtype=float))
+    nan = np.full(perms.shape[0], math.nan)
+    const = constant_features(K) or constant_features(L)  # of the inputs as given (statistics: their rule)
+    terms = _cka_terms(np.asarray(_as_K(K), dtype=float), np.asarray(_as_K(L), dtype=float), debiased, const)
+    if terms is None or math.isnan(_ratio(*terms[:3])):  # constant (invariant under p); refused in _cka_terms
+        return nan
+    _, kk, ll, Kc, Lc = terms  # the centred Grams: this function's own copies
     n = Kc.shape[0]
-    h = _hsic_unbiased if debiased else _hsic_biased
-    den = float(h(Kc, Kc)) * float(h(Lc, Lc))
-    if debiased:
-        off = 1.0 - np.eye(n)
-        Kc, Lc = Kc * off, Lc * off
+    if debiased:  # K~, L~ in place
+        np.fill_diagonal(Kc, 0.0)
+        np.fill_diagonal(Lc, 0.0)
         rK, rL = np.sum(Kc, axis=-1), np.sum(Lc, axis=-1)
         const = float(np.sum(Kc)) * float(np.sum(Lc)) / ((n - 1) * (n - 2))
-    Kf, out = Kc.ravel(), np.empty(perms.shape[0])
-    for i, p in enumerate(perms):  # one permuted Gram at a time: it stays in cache (faster than blocks)
-        t = float(np.dot(Kf, Lc.take(p, axis=0).take(p, axis=1).ravel()))
+    rows = _column_blocks(n)  # as many rows at a time (n^2 <= _BLOCK: the whole Gram)
+    Kf, out = [Kc[r].ravel() for r in rows], np.empty(perms.shape[0])
+    for i, p in enumerate(perms):  # one permutation at a time: its rows of L~ gathered a block at a time
+        t = sum(float(np.dot(k, Lc.take(p[r], axis=0).take(p, axis=1).ravel())) for k, r in zip(Kf, rows))
         out[i] = t + const - 2.0 / (n - 2) * float(np.dot(rK, rL[p])) if debiased else t
-    return out / math.sqrt(den) if den > 0 else np.full(perms.shape[0], math.nan)
+    return out / math.sqrt(kk * ll)
 
 
 def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -> float:
@@ -445,7 +492,22 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
         NaN when either representation is constant, up to rounding (:func:`constant_features`).
         Fewer than 3 stimuli (4 debiased) are refused.
     """
-    const = constant_features(K) or constant_features(L)
+    terms = _cka_terms(K, L, debiased)
+    return math.nan if terms is None else _ratio(*terms[:3])
+
+
+def _ratio(kl: float, kk: float, ll: float) -> float:
+    """``kl / sqrt(kk ll)``; NaN where ``kk ll`` is not positive."""
+    den = kk * ll
+    return kl / math.sqrt(den) if den > 0 else math.nan
+
+
+def _cka_terms(K: GramStats | Any, L: GramStats | Any, debiased: bool, const: bool | None = None) -> tuple[Any, ...] | None:
+    """:func:`linear_cka`'s refusals, then ``None`` where either representation is constant (``const``;
+    default :func:`constant_features` of each), else ``(HSIC(K, L), HSIC(K, K), HSIC(L, L), Kc, Lc)``:
+    floats and the centred Grams."""
+    if const is None:
+        const = constant_features(K) or constant_features(L)
     K, L = _as_K(K), _as_K(L)
     if K.shape != L.shape:
         raise LayoutError(f"linear_cka: Grams of different shapes {tuple(K.shape)} and {tuple(L.shape)}; align the stimuli first.")
@@ -455,15 +517,13 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
                               "every CKA is 1" if n == 2 and not debiased else "", need, "pass Grams of at least {need} stimuli.",
                               on="as the Grams' rows and columns")
     if const:
-        return math.nan
+        return None
     Kc, Lc = double_center(K), double_center(L)
     if debiased:
         h = _hsic_unbiased
     else:
         h = _hsic_biased
-    kl, kk, ll = float(h(Kc, Lc)), float(h(Kc, Kc)), float(h(Lc, Lc))
-    den = kk * ll
-    return kl / math.sqrt(den) if den > 0 else math.nan
+    return float(h(Kc, Lc)), float(h(Kc, Kc)), float(h(Lc, Lc)), Kc, Lc
 
 
 from . import gram as _gram  # noqa: E402  (last: that module re-exports this one's names)

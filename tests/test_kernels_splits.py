@@ -253,14 +253,14 @@ def test_repeat_sums_given_answer_the_nan_checks(missing, T):
         isnan = np.isnan(X)
         counts = (~isnan).sum(axis=-1)
         assert complete_sums(X, total, "t") == bool(np.isfinite(total).all())
-        np.testing.assert_array_equal(valid_counts(X, total), counts)
         np.testing.assert_array_equal(prep.neuroid_nan(X, total=total), isnan.any(axis=(0, 2)))
         np.testing.assert_array_equal(prep.neuroid_nan(X, every=True, total=total), isnan.all(axis=(0, 2)))
-        for need in (1, 2):
+        for need in (1, 2, T):
+            np.testing.assert_array_equal(prep.enough_repeats(X, need, total), counts >= need)
             keep, valid = prep.usable_stimuli(X, need, total)
             np.testing.assert_array_equal(valid, counts >= need)
             np.testing.assert_array_equal(keep, (counts >= need).any(axis=1))
     with np.errstate(over="ignore"):
         assert not complete_sums(big, sum_last(big), "t")  # overflowed sums decide nothing: R was read above
-    with pytest.raises(ValueError, match="^valid_counts: total must be the repeat sums"):
-        valid_counts(R, sum_last(R)[1:])
+    with pytest.raises(ValueError, match="^enough_repeats: total must be the repeat sums"):
+        prep.enough_repeats(R, 1, sum_last(R)[1:])

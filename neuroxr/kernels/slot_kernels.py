@@ -21,7 +21,12 @@ class SlotKernels:
     def __init__(self, R: np.ndarray) -> None:
         n, _, T = R.shape
         self.n = n
-        slots = [R[:, :, s] - R[:, :, s].mean(axis=0) for s in range(T)]  # T centred (n, k) copies, freed below
+        # each slot's column means: one pass over R where its axes lie outermost first (the same
+        # sums, stimulus by stimulus, as each slot's own mean), else slot by slot
+        rows_outer = R.strides[0] >= R.strides[1] >= R.strides[2]
+        means = R.mean(axis=0) if rows_outer else None
+        slots = [R[:, :, s] - (means[:, s] if rows_outer else R[:, :, s].mean(axis=0))
+                 for s in range(T)]  # T centred (n, k) copies, freed below
         self._K: dict[tuple[int, int], np.ndarray] = {}
         for s in range(T):
             self._K[s, s] = gram_matrix(slots[s])

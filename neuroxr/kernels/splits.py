@@ -137,24 +137,9 @@ def _repeat_sums(R: Any, total: Any, caller: str) -> Any:
     return total
 
 
-def valid_counts(R: Any, total: Any = None) -> Any:
-    """Valid (non-NaN) repeats per (stimulus, neuroid), shape (n_stimuli, n_neuroids), integer.
-
-    Parameters
-    ----------
-    R : array, shape (n_stimuli, n_neuroids, n_repeats)
-        Any array-API namespace.
-    total : array, shape (n_stimuli, n_neuroids), optional
-        ``sum_last(R)`` (:func:`~neuroxr.backend.sum_last`) where the caller has it: finite sums
-        (inf is refused upstream) mean no repeat is missing, and R is not read.
-
-    Returns
-    -------
-    integer array, shape (n_stimuli, n_neuroids)
-    """
+def valid_counts(R: Any) -> Any:
+    """Valid (non-NaN) repeats per (stimulus, neuroid), shape (n_stimuli, n_neuroids), integer."""
     xp = get_namespace(R)
-    if total is not None and complete_sums(R, total, "valid_counts"):
-        return xp.full(R.shape[:-1], R.shape[-1], dtype=xp.int64, device=_dev(R))
     nan = xp.isnan(R)
     if not bool(xp.any(nan)):  # complete data (the common case): no int64 copy of R
         return xp.full(R.shape[:-1], R.shape[-1], dtype=xp.int64, device=_dev(R))

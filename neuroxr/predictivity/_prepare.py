@@ -246,9 +246,9 @@ def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
 
     A missing value in a predictor touches every target, so such a stimulus is dropped for all
     targets, with a warning that counts them. ``total``: ``R``'s repeat sums where the caller has
-    them (:func:`~neuroxr.kernels.splits.valid_counts`).
+    them (:func:`enough_repeats`).
     """
-    keep = valid_counts(R, total).min(axis=1) >= need
+    keep = enough_repeats(R, need, total).all(axis=1)
     if not keep.any():
         raise LayoutError(
             f"{name}: no stimulus has {need} valid repeat(s) for every predictor neuroid; "
@@ -265,9 +265,18 @@ def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
 def usable_stimuli(R: Any, need: int, total: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """``(keep, valid)`` of target responses ``R`` (n, k, T): ``valid[s, j]`` when neuroid ``j`` has
     ``need`` valid repeats at stimulus ``s``, ``keep[s]`` when some neuroid does (``total``: ``R``'s
-    repeat sums where the caller has them, :func:`~neuroxr.kernels.splits.valid_counts`)."""
-    valid = np.asarray(valid_counts(R, total)) >= need
+    repeat sums where the caller has them, :func:`enough_repeats`)."""
+    valid = enough_repeats(R, need, total)
     return valid.any(axis=1), valid
+
+
+def enough_repeats(R: Any, need: int, total: Any = None) -> np.ndarray:
+    """Whether each (stimulus, neuroid) of ``R`` (n, k, T) has ``need`` valid repeats, bool (n, k).
+    ``total``: ``R``'s repeat sums (``sum_last``) where the caller has them; finite sums
+    (:func:`~neuroxr.kernels.splits.complete_sums`) answer without reading ``R`` or counting."""
+    if total is not None and complete_sums(R, total, "enough_repeats"):
+        return np.full(tuple(R.shape[:2]), int(R.shape[-1]) >= need)
+    return np.asarray(valid_counts(R)) >= need
 
 
 #: The attrs of :func:`target_counts`.

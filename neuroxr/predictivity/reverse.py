@@ -28,6 +28,7 @@ from ..backend import (
     thread_map,
     with_blas_threads,
 )
+from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.slot_kernels import SlotKernels
@@ -112,9 +113,7 @@ def reverse(
     # designs' columns, cols) and, for a joint fit (pls, an estimator), the target units in canonical id order
     neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor)
     R = R0 = prep.load(neural, nname)
-    # the repeat sums, once: finite, no repeat is missing (the NaN checks read no response), and
-    # unless a neuroid or stimulus is dropped, the trial means' and the split halves'
-    total = sum_last(R)
+    total = sum_last(R)  # the repeat sums, once: the NaN checks' (finite: none), the trial means', the halves'
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True, total=total)
     R = prep.take(R, None, ok)
     cols = prep.columns_by_id(neural.neuroid_id.values[ok])
@@ -220,9 +219,7 @@ def inter_animal(
     RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
     prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values,
                                 (prep.named("", neural_a, "neural_a"), bname))
-    # the repeat sums, once: finite, no repeat is missing (the NaN checks read no response), and
-    # unless a neuroid or stimulus is dropped, the trial means' and each group's split halves'
-    RA0, RB0, total_a, total_b = RA, RB, sum_last(RA), sum_last(RB)
+    RA0, RB0, total_a, total_b = RA, RB, sum_last(RA), sum_last(RB)  # as reverse's: the NaN checks', means', halves'
     ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, aname, predictor=True, total=total_a)
     ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, bname, total=total_b)
     RA, RB = prep.take(RA, None, ok_a), prep.take(RB, None, ok_b)
@@ -501,8 +498,8 @@ def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | No
                       total: np.ndarray | None = None) -> bool:
     """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more
     predictors than training stimuli (the dual regime, one ``n x n`` kernel per design), complete
-    trials, no subsets, and ``T (T + 1) / 2`` pairwise kernels cheaper than two per rep. ``total``:
-    ``Rp``'s repeat sums where the caller has them (finite: complete trials, ``Rp`` not read)."""
+    trials (finite repeat sums ``total``, or else ``Rp`` read), no subsets, and ``T (T + 1) / 2``
+    pairwise kernels cheaper than two per rep."""
     n, k, T = Rp.shape
     n_tr = min(n - len(te) for _, te in reg.folds)
     return (
@@ -538,9 +535,8 @@ def _score_from_slot_kernels(
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
     for lo, hi, Yc in _unit_chunks(Y, *chunks):
-        P = S_mean @ Yc
-        r_mean = pearson(Yc, P)
-        del P
+        buf = np.empty((2, n, hi - lo))  # the chunk's predictions, written in place draw after draw
+        r_mean = pearson(Yc, apply_into(S_mean, Yc, buf[0]))
         made = []
         shc = np.empty((hi - lo, len(draws)))
         done = RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
@@ -552,7 +548,7 @@ def _score_from_slot_kernels(
                 S2 = reg.operator_from_gram(kernel(draws[j][first:]), n_features=k)
                 if lazy:
                     made.append((S1, S2))
-            shc[:, j] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
+            shc[:, j] = spearman_brown(pearson(apply_into(S1, Yc, buf[0]), apply_into(S2, Yc, buf[1]), overwrite=True))
             done.draw(j)
         done.close()
         if ceiling:
@@ -560,7 +556,7 @@ def _score_from_slot_kernels(
         _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, has_target_shc)
         if ops is None and lazy:
             ops = made  # later unit chunks reuse the splits' operators
-        del made
+        del made, buf
 
 
 def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int,

@@ -326,8 +326,6 @@ def _from_neural_predictor(
             out["target_shc"][:] = spearman_brown(split_half_r(halves, np.stack(perms_b), block_bytes=_RANK_BYTES))
 
     slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions, totals[0])
-    if slots and cols is not None:  # the slot kernels sum over the predictor's columns: in their order
-        Rp = np.take(Rp, cols, axis=1)
     # designs per rep: the (sub)population mean and the predictor's two halves (one rep's held at a time)
     halves = SplitHalves(Rp, split, total=totals[0]) if ceiling and not slots else None
     # without subsets, reps that share a split (halves set by the slots alone) share its fits
@@ -340,7 +338,8 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, Y, (keep, constant, unit_ids, offset, shown[1]), reps, perms_a, ceiling,
+        # (the slot kernels sum over the predictor's columns: in their order, cols)
+        _score_from_slot_kernels(reg, Rp, cols, Y, (keep, constant, unit_ids, offset, shown[1]), reps, perms_a, ceiling,
                                  target_R is not None, out, progress, direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
@@ -511,7 +510,7 @@ def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | No
 
 
 def _score_from_slot_kernels(
-    reg: Regressor, Rp: np.ndarray, Y: Any, chunks: tuple[Any, ...], reps: int, perms: list[np.ndarray],
+    reg: Regressor, Rp: np.ndarray, cols: np.ndarray | None, Y: Any, chunks: tuple[Any, ...], reps: int, perms: list[np.ndarray],
     ceiling: bool, has_target_shc: bool, out: dict[str, np.ndarray], progress: Any, direction: str,
 ) -> None:
     """The dual regime (more predictor neuroids than stimuli) from shared kernels.
@@ -520,10 +519,11 @@ def _score_from_slot_kernels(
     means of repeat slots (the mean of all ``T``, each split half of ``c`` slots), so with the
     pairwise slot kernels ``K_st = Rc_s Rc_t^T`` (columns centred; ``T (T + 1) / 2`` products
     computed once) every design's Gram is ``(1 / c^2) sum_{s, t in half} K_st``: per rep no product
-    over the predictors remains, only the operator and its application to the targets.
+    over the predictors remains, only the operator and its application to the targets. ``cols``:
+    the predictor's columns in canonical order (None: as given).
     """
     n, k, T = Rp.shape
-    kernel = SlotKernels(Rp).gram
+    kernel = SlotKernels(Rp, cols).gram
 
     first = (T + 1) // 2
     # complete trials: reps that share a split (the set of half 1's slots, or its swap) share its

@@ -117,8 +117,8 @@ def reverse(
     ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True, total=total)
     R = prep.take(R, None, ok)
     cols = prep.columns_by_id(neural.neuroid_id.values[ok])
-    keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split),
-                                  total=total if R is R0 else None)
+    need = prep.needed_repeats(ceiling, split)
+    keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, need, total=total if R is R0 else None)
     R = prep.take(R, keep)
     total = total if R is R0 else sum_last(R)  # a dropped neuroid or stimulus: the sums of what is left
     mean = nanmean_repeats(R, total)  # the trial means, once: the designs' and the float32 offset check's
@@ -232,8 +232,7 @@ def inter_animal(
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
-    # a dropped neuroid or stimulus: the sums of what is left (summed as the kept responses lie)
-    total_a, total_b = (t if X is X0 else sum_last(X) for t, X, X0 in ((total_a, RA, RA0), (total_b, RB, RB0)))
+    total_a, total_b = (t if X is X0 else sum_last(X) for t, X, X0 in ((total_a, RA, RA0), (total_b, RB, RB0)))  # as reverse's
     mean_a = nanmean_repeats(RA, total_a)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
     warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a))
     mean_b = nanmean_repeats(RB, total_b)  # a group's targets are its rows and columns of these means
@@ -338,7 +337,6 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        # (the slot kernels sum over the predictor's columns: in their order, cols)
         _score_from_slot_kernels(reg, Rp, cols, Y, (keep, constant, unit_ids, offset, shown[1]), reps, perms_a, ceiling,
                                  target_R is not None, out, progress, direction)
         return out, None
@@ -494,7 +492,7 @@ _SLOT_KERNEL_BYTES = 256 * 2**20  # the repeats' pairwise kernels held at once
 
 
 def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | None, keep_predictions: bool,
-                      total: np.ndarray | None = None) -> bool:
+                      total: np.ndarray | None) -> bool:
     """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more
     predictors than training stimuli (the dual regime, one ``n x n`` kernel per design), complete
     trials (finite repeat sums ``total``, or else ``Rp`` read), no subsets, and ``T (T + 1) / 2``

@@ -231,3 +231,36 @@ def test_repeat_sums_given_once_give_the_same_means_and_halves(missing, T):
         SplitHalves(R, "slots", total=sum_last(R)[1:])
     with pytest.raises(ValueError, match="^nanmean_repeats: total must be the repeat sums"):
         nanmean_repeats(R, sum_last(R).T)
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.2])
+@pytest.mark.parametrize("T", [3, 12])
+def test_repeat_sums_given_answer_the_nan_checks(missing, T):
+    """The directions' NaN checks from the repeat sums they compute anyway: the same masks and
+    counts as from the responses, by brute force, whatever the sums hold (finite, NaN, overflow)."""
+    from neuroxr.backend import sum_last
+    from neuroxr.kernels.splits import complete_sums
+    from neuroxr.predictivity import _prepare as prep
+
+    R = _responses(12, n=9, k=5, T=T, missing=missing)
+    if missing:
+        R[:, 1, :] = np.nan  # an all-NaN neuroid
+        R[2, :, 1:] = np.nan  # a stimulus with one valid repeat per neuroid
+    big = np.full((4, 3, T), 1e308)  # complete, but its sums overflow to inf
+    for X in (R, np.concatenate([R, R], axis=1)[:, ::2], big):
+        with np.errstate(over="ignore"):
+            total = sum_last(X)
+        isnan = np.isnan(X)
+        counts = (~isnan).sum(axis=-1)
+        assert complete_sums(X, total, "t") == bool(np.isfinite(total).all())
+        np.testing.assert_array_equal(prep.neuroid_nan(X, total=total), isnan.any(axis=(0, 2)))
+        np.testing.assert_array_equal(prep.neuroid_nan(X, every=True, total=total), isnan.all(axis=(0, 2)))
+        for need in (1, 2, T):
+            np.testing.assert_array_equal(prep.enough_repeats(X, need, total), counts >= need)
+            keep, valid = prep.usable_stimuli(X, need, total)
+            np.testing.assert_array_equal(valid, counts >= need)
+            np.testing.assert_array_equal(keep, (counts >= need).any(axis=1))
+    with np.errstate(over="ignore"):
+        assert not complete_sums(big, sum_last(big), "t")  # overflowed sums decide nothing: R was read above
+    with pytest.raises(ValueError, match="^enough_repeats: total must be the repeat sums"):
+        prep.enough_repeats(R, 1, sum_last(R)[1:])

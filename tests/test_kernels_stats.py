@@ -383,3 +383,22 @@ def test_spearman_omit_of_a_column_without_complete_pairs_is_nan_without_a_warni
         warnings.simplefilter("error")
         r = to_numpy(spearman(a, b, nan_policy="omit"))
     assert np.isnan(r[1]) and np.allclose(r[[0, 2]], [spearmanr(a[:, j], b[:, j]).statistic for j in (0, 2)])
+
+
+def test_pearson_overwrite_centres_the_callers_arrays_to_the_same_numbers():
+    """``overwrite=True``: the columns are centred in the caller's memory, the correlations the same
+    bits as with copies (and scipy's to rounding)."""
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(3.0, 2.0, size=(40, 6)), rng.normal(-1.0, 5.0, size=(40, 6))
+    b[:, 1] = 7.0  # a constant column: NaN either way
+    want = pearson(a, b)
+    a2, b2 = a.copy(), b.copy()
+    got = pearson(a2, b2, overwrite=True)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(a2, a - a.mean(axis=0))  # centred in place
+    np.testing.assert_array_equal(b2, b - b.mean(axis=0))
+    ref = [pearsonr(a[:, j], b[:, j])[0] for j in (0, 2, 3, 4, 5)]
+    np.testing.assert_allclose(got[[0, 2, 3, 4, 5]], ref, rtol=1e-12)
+    assert np.isnan(got[1])
+    c = a.copy()
+    np.testing.assert_array_equal(pearson(c, c, overwrite=True), pearson(a, a))  # one array, centred once

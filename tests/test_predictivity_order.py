@@ -271,3 +271,24 @@ def test_permuting_the_predictor_neuroids_of_the_slot_kernels_changes_no_bit():
     perm = rng.permutation(30)
     ref = pv.reverse(A, F, reps=3, seed=1, split="slots")
     xr.testing.assert_identical(pv.reverse(A.isel(neuroid=perm), F, reps=3, seed=1, split="slots"), ref)
+
+
+@pytest.mark.parametrize("T", [2, 3, 5])
+def test_slot_kernels_gather_their_columns_as_a_reordered_copy_sums_them(T):
+    """``SlotKernels(R, cols)`` (the columns gathered slot by slot) holds the kernels of the
+    reordered copy ``R[:, cols]``, bit for bit, whatever the responses' memory layout."""
+    from neuroxr.kernels.slot_kernels import SlotKernels
+
+    rng = np.random.default_rng(T)
+    R = rng.normal(size=(40, 60, T)) * np.exp(3 * rng.normal(size=(40, 60, T)))
+    layouts = [R, R[:, :30], R[::2], np.asfortranarray(R), np.ascontiguousarray(R.transpose(1, 0, 2)).transpose(1, 0, 2)]
+    for X in layouts:
+        cols = rng.permutation(X.shape[1])
+        got, want = SlotKernels(X, cols), SlotKernels(np.take(X, cols, axis=1))
+        assert got._K.keys() == want._K.keys()
+        for key in want._K:
+            np.testing.assert_array_equal(got._K[key], want._K[key])
+        Xc = np.take(X, cols, axis=1)
+        Xc = Xc - Xc.mean(axis=0)  # the Gram of a design, by definition
+        np.testing.assert_allclose(got.gram(np.arange(T)), Xc.mean(axis=2) @ Xc.mean(axis=2).T, rtol=1e-9,
+                                   atol=1e-9 * np.abs(Xc).max() ** 2)

@@ -17,7 +17,7 @@ from .gram import GramStats
 from .ridge import FoldOperator, Folds, _check_alpha, _dual_fold_rows, _eye, fold_blocks
 from .ridge_rank import gram_factor
 
-__all__ = ["KernelFoldOperator", "FOLD_OPERATORS", "oof_linear_operator_from_gram"]
+__all__ = ["KernelFoldOperator", "FOLD_OPERATORS", "apply_into", "oof_linear_operator_from_gram"]
 
 
 class KernelFoldOperator:
@@ -70,6 +70,12 @@ class KernelFoldOperator:
 
 #: The operators applied fold by fold (``S @ Y``, never an ``n x n`` array).
 FOLD_OPERATORS = (FoldOperator, KernelFoldOperator)
+
+
+def apply_into(S: Any, Y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``S @ Y`` (``S`` an out-of-fold operator: a NumPy array, or one of :data:`FOLD_OPERATORS`),
+    written into ``out`` (shape of the product) where ``S`` is an array: no new array per application."""
+    return np.matmul(S, Y, out=out) if isinstance(S, np.ndarray) else S @ Y
 
 
 def oof_linear_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, n_features: int | None = None,

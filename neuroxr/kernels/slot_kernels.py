@@ -18,10 +18,20 @@ __all__ = ["SlotKernels"]
 class SlotKernels:
     """Pairwise kernels ``K_st`` (``s <= t``) of the centred slots of ``R`` (``n x k x T``, complete)."""
 
-    def __init__(self, R: np.ndarray) -> None:
+    def __init__(self, R: np.ndarray, cols: np.ndarray | None = None) -> None:
+        """``cols``: the columns of ``R`` to use, in this order (None: all, as given): gathered slot
+        by slot into the centred copies, never a reordered copy of ``R``."""
         n, _, T = R.shape
         self.n = n
-        slots = [R[:, :, s] - R[:, :, s].mean(axis=0) for s in range(T)]  # T centred (n, k) copies, freed below
+        # each slot's column means: one pass over R where its axes lie outermost first (the same
+        # sums, stimulus by stimulus, as each slot's own mean), else slot by slot
+        rows_outer = R.strides[0] >= R.strides[1] >= R.strides[2]
+        means = R.mean(axis=0) if rows_outer else None
+        slots = []  # T centred (n, k) copies, freed below
+        for s in range(T):
+            x = R[:, :, s] if cols is None else np.take(R[:, :, s], cols, axis=1)  # C-ordered, as BLAS read it
+            m = (means[:, s] if cols is None else means[cols, s]) if rows_outer else x.mean(axis=0)
+            slots.append(x - m if cols is None else np.subtract(x, m, out=x))  # a gathered x is a copy
         self._K: dict[tuple[int, int], np.ndarray] = {}
         for s in range(T):
             self._K[s, s] = gram_matrix(slots[s])

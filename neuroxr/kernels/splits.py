@@ -31,7 +31,7 @@ from .stats import spearman
 
 __all__ = [
     "SPLIT_MODES", "SplitHalves", "distinct_splits", "draw_permutation", "first_half", "split_half_r", "split_means",
-    "nanmean_repeats", "valid_counts",
+    "nanmean_repeats", "valid_counts", "complete_sums",
 ]
 
 SPLIT_MODES = ("valid", "slots")
@@ -104,7 +104,7 @@ def nanmean_repeats(R: Any, total: Any = None) -> Any:
     array, shape (n_stimuli, n_neuroids)
     """
     xp = get_namespace(R)
-    if total is not None and bool(xp.all(xp.isfinite(_repeat_sums(R, total, "nanmean_repeats")))):
+    if total is not None and complete_sums(R, total, "nanmean_repeats"):
         return total / R.shape[-1]  # no NaN among the repeats (it would be in its sum): no mask of R
     valid = ~xp.isnan(R)
     if bool(xp.all(valid)):
@@ -113,6 +113,18 @@ def nanmean_repeats(R: Any, total: Any = None) -> Any:
     total = sum_last(xp.where(valid, R, xp.zeros_like(R)))
     nan = xp.asarray(float("nan"), dtype=R.dtype, device=_dev(R))
     return xp.where(count > 0, total / xp.where(count > 0, count, xp.ones_like(count)), nan)
+
+
+def complete_sums(R: Any, total: Any, caller: str) -> bool:
+    """Whether the repeat sums ``total`` of ``R`` (shape (n_stimuli, n_neuroids), checked) are all
+    finite: no repeat of ``R`` is NaN (it would be in its sum; inf is refused upstream). Non-finite
+    sums (a NaN, or an overflow) decide nothing: the caller reads ``R``."""
+    xp = get_namespace(R)
+    total = _repeat_sums(R, total, caller)
+    # one sum, no mask: NaN or inf among the sums makes it non-finite (finite sums that overflow it
+    # only send the caller to R, without a warning)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(xp.isfinite(xp.sum(total)))
 
 
 def _repeat_sums(R: Any, total: Any, caller: str) -> Any:
@@ -180,7 +192,7 @@ class SplitHalves:
         self.mode = mode
         n, k, T = self.shape
         # given repeat sums are finite where no repeat is NaN (inf is refused upstream): no NaN mask of R
-        given = total is not None and bool(xp.all(xp.isfinite(_repeat_sums(R, total, "SplitHalves"))))
+        given = total is not None and complete_sums(R, total, "SplitHalves")
         isnan = None if given else xp.isnan(R)
         self._complete = given or not bool(xp.any(isnan))
         if self._complete:

@@ -203,7 +203,7 @@ def root_product(xp: Any, a: Any, b: Any) -> Any:
     return xp.where(normal, xp.sqrt(prod), xp.sqrt(a) * xp.sqrt(b))
 
 
-def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
+def pearson(a: Any, b: Any, nan_policy: str = "propagate", overwrite: bool = False) -> Any:
     """Pearson correlation of each column of ``a`` with the same column of ``b``.
 
     Parameters
@@ -213,6 +213,9 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
     nan_policy : {"propagate", "omit"}, default "propagate"
         ``"propagate"``: NaN anywhere in a column gives NaN for it. ``"omit"``: each column uses
         the rows complete in both ``a`` and ``b`` (fewer than 3 complete rows: NaN).
+    overwrite : bool, default False
+        ``a`` and ``b`` are the caller's temporaries (e.g. predictions): complete columns are
+        centred in their memory, no copy of either (the same numbers).
 
     Returns
     -------
@@ -229,7 +232,7 @@ def pearson(a: Any, b: Any, nan_policy: str = "propagate") -> Any:
             return _pearson_masked(xp, a, b, valid)
     a, b = (x if xp.isdtype(x.dtype, "real floating") else xp.astype(x, xp.float64) for x in (a, b))
     raw_a, raw_b = colsum_prod(a, a), colsum_prod(b, b)
-    a, b, _ = centre_columns(a, b)
+    a, b, _ = centre_columns(a, b, overwrite=overwrite)
     return _pearson_centred(xp, a, b, raw_a, raw_b, None)
 
 
@@ -251,7 +254,7 @@ def _pearson_centred(xp: Any, a: Any, b: Any, raw_a: Any, raw_b: Any, n: Any) ->
     return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), _nan(xp, num))
 
 
-def centre_columns(a: Any, b: Any, valid: Any = None) -> tuple[Any, Any, Any]:
+def centre_columns(a: Any, b: Any, valid: Any = None, overwrite: bool = False) -> tuple[Any, Any, Any]:
     """``a`` and ``b`` centred per column: the one centring of the correlations here and of the
     resampled moments (:mod:`neuroxr.kernels.resample`).
 
@@ -262,6 +265,8 @@ def centre_columns(a: Any, b: Any, valid: Any = None) -> tuple[Any, Any, Any]:
     valid : bool array, same shape, optional
         Rows each column uses: centred on the mean of its valid rows and zero on the others
         (values there, NaN included, are never read).
+    overwrite : bool, default False
+        Without ``valid``: centre ``a`` and ``b`` in their own memory (the same numbers, no copies).
 
     Returns
     -------
@@ -273,6 +278,11 @@ def centre_columns(a: Any, b: Any, valid: Any = None) -> tuple[Any, Any, Any]:
     same = b is a  # one array (its own squares): centred once, returned twice
     if valid is None:
         xp = get_namespace(a, b)
+        if overwrite:
+            a -= xp.mean(a, axis=-2, keepdims=True)
+            if not same:
+                b -= xp.mean(b, axis=-2, keepdims=True)
+            return a, b, int(a.shape[-2])
         ca = a - xp.mean(a, axis=-2, keepdims=True)
         return ca, (ca if same else b - xp.mean(b, axis=-2, keepdims=True)), int(a.shape[-2])
     xp = get_namespace(a, b, valid)

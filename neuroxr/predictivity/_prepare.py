@@ -33,7 +33,7 @@ from ..kernels.regressors import (
     shares_operator,
     with_regressor,
 )
-from ..kernels.splits import SPLIT_MODES, valid_counts
+from ..kernels.splits import SPLIT_MODES, complete_sums, valid_counts
 from ..kernels.stats import column_squares, column_tol, no_variance, rounding_tol
 from ..validation import check_alpha, check_bool, check_int, check_min_reliability, real_array
 from ._inputs import inputs, is_lazy, load, named, pair, sort_stimuli  # noqa: F401 (the directions read prep.*)
@@ -184,10 +184,14 @@ def in_input_order(ds: xr.Dataset, dim: str, order: np.ndarray | None) -> xr.Dat
 
 
 # ---------------------------------------------------------------------------- values: missing, designs, Gram
-def neuroid_nan(R: np.ndarray, every: bool = False) -> np.ndarray:
+def neuroid_nan(R: np.ndarray, every: bool = False, total: np.ndarray | None = None) -> np.ndarray:
     """Per neuroid (axis 1 of ``R``, shape (n_stimuli, n_neuroids, n_repeats)): whether any trial is
     NaN, or with ``every=True`` whether every trial is. One flat check first: complete responses
-    (the common case) skip the reduction over the strided stimulus and repeat axes."""
+    (the common case) skip the reduction over the strided stimulus and repeat axes. ``total``:
+    ``R``'s repeat sums (``sum_last``) where the caller has them; finite sums
+    (:func:`~neuroxr.kernels.splits.complete_sums`) answer without reading ``R``."""
+    if total is not None and complete_sums(R, total, "neuroid_nan"):
+        return np.zeros(R.shape[1], dtype=bool)
     isnan = np.isnan(R)
     if not isnan.any():
         return np.zeros(R.shape[1], dtype=bool)
@@ -199,9 +203,11 @@ class NothingToScore(LayoutError):
     needs at any stimulus). A time bin of a time-resolved input raising it is NaN (:func:`~neuroxr.predictivity.time.by_bins`)."""
 
 
-def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False) -> np.ndarray:
-    """Mask of neuroids with at least one valid trial; warn naming the NaN-only ones."""
-    ok = ~neuroid_nan(R, every=True)
+def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False,
+                 total: np.ndarray | None = None) -> np.ndarray:
+    """Mask of neuroids with at least one valid trial; warn naming the NaN-only ones (``total``: as
+    :func:`neuroid_nan`'s)."""
+    ok = ~neuroid_nan(R, every=True, total=total)
     if not ok.all():
         what = "They are left out of the predictor." if predictor else "Their scores are NaN."
         warn(f"{name}: {int((~ok).sum())} neuroids have no valid trial (all NaN): {examples(ids[~ok])}. {what}")
@@ -234,13 +240,15 @@ def needed_repeats(ceiling: bool, split: str) -> int:
     return 2 if ceiling and split == "valid" else 1
 
 
-def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> np.ndarray:
+def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
+                      total: np.ndarray | None = None) -> np.ndarray:
     """Stimuli usable as design rows: every predictor neuroid has ``need`` valid repeats there.
 
     A missing value in a predictor touches every target, so such a stimulus is dropped for all
-    targets, with a warning that counts them.
+    targets, with a warning that counts them. ``total``: ``R``'s repeat sums where the caller has
+    them (:func:`enough_repeats`).
     """
-    keep = valid_counts(R).min(axis=1) >= need
+    keep = enough_repeats(R, need, total).all(axis=1)
     if not keep.any():
         raise LayoutError(
             f"{name}: no stimulus has {need} valid repeat(s) for every predictor neuroid; "
@@ -254,11 +262,21 @@ def predictor_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int) -> n
     return keep
 
 
-def usable_stimuli(R: Any, need: int) -> tuple[np.ndarray, np.ndarray]:
+def usable_stimuli(R: Any, need: int, total: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """``(keep, valid)`` of target responses ``R`` (n, k, T): ``valid[s, j]`` when neuroid ``j`` has
-    ``need`` valid repeats at stimulus ``s``, ``keep[s]`` when some neuroid does."""
-    valid = np.asarray(valid_counts(R)) >= need
+    ``need`` valid repeats at stimulus ``s``, ``keep[s]`` when some neuroid does (``total``: ``R``'s
+    repeat sums where the caller has them, :func:`enough_repeats`)."""
+    valid = enough_repeats(R, need, total)
     return valid.any(axis=1), valid
+
+
+def enough_repeats(R: Any, need: int, total: Any = None) -> np.ndarray:
+    """Whether each (stimulus, neuroid) of ``R`` (n, k, T) has ``need`` valid repeats, bool (n, k).
+    ``total``: ``R``'s repeat sums (``sum_last``) where the caller has them; finite sums
+    (:func:`~neuroxr.kernels.splits.complete_sums`) answer without reading ``R`` or counting."""
+    if total is not None and complete_sums(R, total, "enough_repeats"):
+        return np.full(tuple(R.shape[:2]), int(R.shape[-1]) >= need)
+    return np.asarray(valid_counts(R)) >= need
 
 
 #: The attrs of :func:`target_counts`.
@@ -287,15 +305,17 @@ def bin_counts(keep: np.ndarray, valid: np.ndarray, bins: np.ndarray, labels: It
 
 
 def target_stimuli(R: np.ndarray, name: str, ids: np.ndarray, need: int,
-                   folds: bool = True, raise_empty: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                   folds: bool = True, raise_empty: bool = True, total: np.ndarray | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Per-target usable stimuli of a neural target: ``(keep, valid)``.
 
     ``valid[s, j]``: neuroid ``j`` has ``need`` valid repeats at stimulus ``s``. A stimulus missing
     for every target is dropped (``keep`` False, with the warning that counts them); a stimulus
     missing for some targets is dropped for those targets only. No stimulus kept: a
     :class:`NothingToScore`, or with ``raise_empty=False`` the warning and an all-False ``keep``.
+    ``total``: ``R``'s repeat sums where the caller has them (:func:`usable_stimuli`).
     """
-    keep, valid = usable_stimuli(R, need)
+    keep, valid = usable_stimuli(R, need, total)
     if raise_empty and not keep.any():
         raise NothingToScore(f"{name}: no stimulus has {need} valid repeat(s) for any neuroid; nothing to score.")
     if not keep.all():

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import get_namespace, one_blas_thread, to_numpy, with_blas_threads
+from ..backend import get_namespace, one_blas_thread, sum_last, to_numpy, with_blas_threads
 from ..errors import no_effect
 from ..kernels.kernel_operator import FOLD_OPERATORS
 from ..kernels.regressors import (
@@ -195,11 +195,16 @@ def _forward(
     features, neural, targets_order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)  # joint fits: never with bins
     unit_order = prep.id_order(features, "unit") if max_n is not None else None
     nids = neural.neuroid_id.values
-    R = prep.load(neural, nname)
-    ok = prep.nan_neuroids(R, nids, nname)
+    R = R0 = prep.load(neural, nname)
+    # the repeat sums, once: finite, no repeat is missing (the NaN checks read no response), and
+    # unless a neuroid or stimulus is dropped, the trial means' and the split halves'
+    total = sum_last(R)
+    ok = prep.nan_neuroids(R, nids, nname, total=total)
     R = prep.take(R, None, ok)
-    keep, valid = prep.target_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    keep, valid = prep.target_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split),
+                                      total=total if R is R0 else None)
     R = prep.take(R, keep)
+    total = total if R is R0 else None
     n, k, _ = R.shape
     stream = shared and max_n is None and (gram is not None or prep.is_lazy(features))
     if stream:
@@ -209,7 +214,7 @@ def _forward(
     else:
         F, K = prep.take(prep.load(features, fname), keep), None
         prep.check_design(F, fname, prep.float32_cause(features))
-    mean_all = nanmean_repeats(R)  # the trial means, once
+    mean_all = nanmean_repeats(R, total)  # the trial means, once
     const = prep.warn_constant_targets(mean_all, nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
@@ -220,12 +225,13 @@ def _forward(
         reg = prep.fold_regressor("forward", int(rows.sum()), regressor, n_folds, fold_seed, opts, caller)
         Fg = None if F is None else prep.take(F, rows)
         Kg = None if K is None else (K if rows.all() else K[np.ix_(rows, rows)])
-        mean_g = mean_all if (rows.all() and cols.size == k) else mean_all[np.ix_(rows, cols)]
+        whole = rows.all() and cols.size == k
+        mean_g = mean_all if whole else mean_all[np.ix_(rows, cols)]
         core = _forward_chunked if (reg.shared and max_n is None and ceiling) else _forward_core
         res, pg = core(
             Fg, Kg, prep.take(R, rows, cols), reg, reps, seed, max_n, ceiling, split,
             keep_predictions, progress if g == 0 else False, features.sizes["unit"], mean_g,
-            **({"unit_order": unit_order} if core is _forward_core else {}),
+            **({"unit_order": unit_order} if core is _forward_core else {}), total=total if whole else None,
         )
         for name in names:
             out[name][cols] = res[name]
@@ -249,11 +255,12 @@ def _forward(
 def _forward_core(
     F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
     max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
-    mean: np.ndarray | None = None, unit_order: np.ndarray | None = None,
+    mean: np.ndarray | None = None, unit_order: np.ndarray | None = None, total: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Scores of one group of targets sharing their stimuli: ``R`` (n, k, T) and design ``F`` (n, p)
     or its Gram ``K`` (n, n). Returns per-target arrays (k, reps) and the predictions (reps, n, k).
-    ``unit_order``: the units in canonical id order, over which ``max_n``'s subsets are drawn."""
+    ``unit_order``: the units in canonical id order, over which ``max_n``'s subsets are drawn;
+    ``total``: ``R``'s repeat sums (``sum_last``) where the caller has them (not summed again)."""
     n, k, T = R.shape
     S_fixed = reg.operator_from_gram(K, n_features=n_units) if K is not None else None
     mean = nanmean_repeats(R) if mean is None else mean
@@ -264,7 +271,7 @@ def _forward_core(
         for _ in range(reps):
             perms_a.append(draw_permutation(rng, T))
             perms_b.append(draw_permutation(rng, T))
-    halves = SplitHalves(R, split) if ceiling else None
+    halves = SplitHalves(R, split, total=total) if ceiling else None
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None
@@ -360,7 +367,7 @@ def _half_r(aa: np.ndarray, ab: np.ndarray, bb: np.ndarray, T: int, c1: int) -> 
 def _forward_chunked(
     F: np.ndarray | None, K: np.ndarray | None, R: np.ndarray, reg: Regressor, reps: int, seed: int,
     max_n: int | None, ceiling: bool, split: str, keep_predictions: bool, progress: Any, n_units: int,
-    mean: np.ndarray,
+    mean: np.ndarray, total: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """:func:`_forward_core` for a shared operator with the ceiling, chunked by targets.
 
@@ -387,7 +394,10 @@ def _forward_chunked(
     # chunk of targets, and with complete trials one application for the mean and every repeat
     one_pass = bool(getattr(S, "one_pass", False))
     pre = None
-    complete = ~prep.neuroid_nan(R)  # per target: every trial present
+    complete = ~prep.neuroid_nan(R, total=total)  # per target: every trial present
+    # a chunk's repeat sums are its columns of total where R's repeats are contiguous (each row summed
+    # alone, as in the chunk's contiguous copy)
+    chunk_sums = total is not None and R.strides[-1] == R.itemsize
     if one_pass and T < reps and complete.all():
         both = _apply(reg, S, np.concatenate([mean, np.reshape(R, (n, k * T))], axis=1))
         P, pre = both[:, :k], both[:, k:].reshape(n, k, T)
@@ -404,7 +414,8 @@ def _forward_chunked(
     rank_step = max(1, int(budget // (8 * n * 6 * len(distinct_splits(perms_b, symmetric=True)[0]))))
     with one_blas_thread():  # the ranks first, on the CPU threads, with no BLAS thread spinning beside them
         for lo in range(0, k, rank_step):  # the distinct splits' ranks of a sub-chunk of targets at once
-            halves = SplitHalves(np.ascontiguousarray(R[:, lo : lo + rank_step]), split)
+            halves = SplitHalves(np.ascontiguousarray(R[:, lo : lo + rank_step]), split,
+                                 total=total[:, lo : lo + rank_step] if chunk_sums else None)
             out["target_shc"][lo : lo + rank_step] = spearman_brown(split_half_r(halves, perms_b, block_bytes=budget))
     reps_iter, done = iter(progress_iter(reps, progress, "forward")), 0
     for lo in range(0, k, step):

@@ -28,10 +28,11 @@ from ..backend import (
     thread_map,
     with_blas_threads,
 )
+from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.slot_kernels import SlotKernels
-from ..kernels.splits import SplitHalves, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
+from ..kernels.splits import SplitHalves, complete_sums, distinct_splits, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import column_squares, no_variance, pearson, rounding_tol, spearman_brown
 from ..layouts import has_time
 from ..sets import set_label
@@ -111,13 +112,15 @@ def reverse(
     # by id, never by position: the predictor neuroids (max_n's subsets, the fits' columns: the
     # designs' columns, cols) and, for a joint fit (pls, an estimator), the target units in canonical id order
     neural, features, targets_order = prep.order_by_id(neural, "neuroid", features, "unit", regressor)
-    R = prep.load(neural, nname)
-    ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True)
+    R = R0 = prep.load(neural, nname)
+    total = sum_last(R)  # the repeat sums, once: the NaN checks' (finite: none), the trial means', the halves'
+    ok = prep.nan_neuroids(R, neural.neuroid_id.values, nname, predictor=True, total=total)
     R = prep.take(R, None, ok)
     cols = prep.columns_by_id(neural.neuroid_id.values[ok])
-    keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, prep.needed_repeats(ceiling, split))
+    need = prep.needed_repeats(ceiling, split)
+    keep = prep.predictor_stimuli(R, nname, neural.stimulus_id.values, need, total=total if R is R0 else None)
     R = prep.take(R, keep)
-    total = sum_last(R)  # the repeat sums, once: the trial means' and the split halves'
+    total = total if R is R0 else sum_last(R)  # a dropped neuroid or stimulus: the sums of what is left
     mean = nanmean_repeats(R, total)  # the trial means, once: the designs' and the float32 offset check's
     warn_offset_columns(mean, nname, "neuroids", prep.float32_cause(neural))
     n = R.shape[0]
@@ -216,19 +219,20 @@ def inter_animal(
     RA, RB = prep.load(neural_a, aname), prep.load(neural_b, bname)
     prep.warn_shared_recordings(RA, RB, neural_a.neuroid_id.values, neural_b.neuroid_id.values,
                                 (prep.named("", neural_a, "neural_a"), bname))
-    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, aname, predictor=True)
-    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, bname)
+    RA0, RB0, total_a, total_b = RA, RB, sum_last(RA), sum_last(RB)  # as reverse's: the NaN checks', means', halves'
+    ok_a = prep.nan_neuroids(RA, neural_a.neuroid_id.values, aname, predictor=True, total=total_a)
+    ok_b = prep.nan_neuroids(RB, neural_b.neuroid_id.values, bname, total=total_b)
     RA, RB = prep.take(RA, None, ok_a), prep.take(RB, None, ok_b)
     cols_a = prep.columns_by_id(neural_a.neuroid_id.values[ok_a])
     need = prep.needed_repeats(ceiling, split)
-    keep_a = prep.predictor_stimuli(RA, aname, ids, need)
+    keep_a = prep.predictor_stimuli(RA, aname, ids, need, total=total_a if RA is RA0 else None)
     RA, RB = prep.take(RA, keep_a), prep.take(RB, keep_a)
-    keep_b, valid = prep.target_stimuli(RB, bname, ids[keep_a], need)
+    keep_b, valid = prep.target_stimuli(RB, bname, ids[keep_a], need, total=total_b if RB is RB0 else None)
     RA, RB = prep.take(RA, keep_b), prep.take(RB, keep_b)
     keep = keep_a.copy()
     keep[keep_a] = keep_b
     n, kb = RA.shape[0], RB.shape[1]
-    total_a, total_b = sum_last(RA), sum_last(RB)  # the repeat sums, once: the trial means' and each group's split halves'
+    total_a, total_b = (t if X is X0 else sum_last(X) for t, X, X0 in ((total_a, RA, RA0), (total_b, RB, RB0)))  # as reverse's
     mean_a = nanmean_repeats(RA, total_a)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
     warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a))
     mean_b = nanmean_repeats(RB, total_b)  # a group's targets are its rows and columns of these means
@@ -320,9 +324,7 @@ def _from_neural_predictor(
             halves = SplitHalves(target_R, split, copy=copy, total=totals[1])
             out["target_shc"][:] = spearman_brown(split_half_r(halves, np.stack(perms_b), block_bytes=_RANK_BYTES))
 
-    slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions)
-    if slots and cols is not None:  # the slot kernels sum over the predictor's columns: in their order
-        Rp = np.take(Rp, cols, axis=1)
+    slots = _use_slot_kernels(reg, Rp, reps, max_n, keep_predictions, totals[0])
     # designs per rep: the (sub)population mean and the predictor's two halves (one rep's held at a time)
     halves = SplitHalves(Rp, split, total=totals[0]) if ceiling and not slots else None
     # without subsets, reps that share a split (halves set by the slots alone) share its fits
@@ -335,7 +337,7 @@ def _from_neural_predictor(
         with one_blas_thread():  # ranks on the CPU threads; a BLAS thread spinning between calls slows them
             target_reliability()
     if slots:
-        _score_from_slot_kernels(reg, Rp, Y, (keep, constant, unit_ids, offset, shown[1]), reps, perms_a, ceiling,
+        _score_from_slot_kernels(reg, Rp, cols, Y, (keep, constant, unit_ids, offset, shown[1]), reps, perms_a, ceiling,
                                  target_R is not None, out, progress, direction)
         return out, None
     designs_mean = [mean_p if c is None else mean_p[:, c] for c in subsets]
@@ -489,22 +491,24 @@ def _score_designs(
 _SLOT_KERNEL_BYTES = 256 * 2**20  # the repeats' pairwise kernels held at once
 
 
-def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | None, keep_predictions: bool) -> bool:
+def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | None, keep_predictions: bool,
+                      total: np.ndarray | None) -> bool:
     """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more
     predictors than training stimuli (the dual regime, one ``n x n`` kernel per design), complete
-    trials, no subsets, and ``T (T + 1) / 2`` pairwise kernels cheaper than two per rep."""
+    trials (finite repeat sums ``total``, or else ``Rp`` read), no subsets, and ``T (T + 1) / 2``
+    pairwise kernels cheaper than two per rep."""
     n, k, T = Rp.shape
     n_tr = min(n - len(te) for _, te in reg.folds)
     return (
         reg.shared and max_n is None and not keep_predictions and k >= n_tr and T >= 2
         and resolve_backend(reg.backend) == "numpy" and np.dtype(reg.dtype) == np.float64
         and T * (T + 1) // 2 < 2 * reps + 1 and T * (T + 1) // 2 * n * n * 8 <= _SLOT_KERNEL_BYTES
-        and not np.isnan(Rp).any()
+        and ((total is not None and complete_sums(Rp, total, "reverse")) or not np.isnan(Rp).any())
     )
 
 
 def _score_from_slot_kernels(
-    reg: Regressor, Rp: np.ndarray, Y: Any, chunks: tuple[Any, ...], reps: int, perms: list[np.ndarray],
+    reg: Regressor, Rp: np.ndarray, cols: np.ndarray | None, Y: Any, chunks: tuple[Any, ...], reps: int, perms: list[np.ndarray],
     ceiling: bool, has_target_shc: bool, out: dict[str, np.ndarray], progress: Any, direction: str,
 ) -> None:
     """The dual regime (more predictor neuroids than stimuli) from shared kernels.
@@ -513,10 +517,11 @@ def _score_from_slot_kernels(
     means of repeat slots (the mean of all ``T``, each split half of ``c`` slots), so with the
     pairwise slot kernels ``K_st = Rc_s Rc_t^T`` (columns centred; ``T (T + 1) / 2`` products
     computed once) every design's Gram is ``(1 / c^2) sum_{s, t in half} K_st``: per rep no product
-    over the predictors remains, only the operator and its application to the targets.
+    over the predictors remains, only the operator and its application to the targets. ``cols``:
+    the predictor's columns in canonical order (None: as given).
     """
     n, k, T = Rp.shape
-    kernel = SlotKernels(Rp).gram
+    kernel = SlotKernels(Rp, cols).gram
 
     first = (T + 1) // 2
     # complete trials: reps that share a split (the set of half 1's slots, or its swap) share its
@@ -528,9 +533,8 @@ def _score_from_slot_kernels(
     S_mean = reg.operator_from_gram(kernel(np.arange(T)), n_features=k)
     ops = None
     for lo, hi, Yc in _unit_chunks(Y, *chunks):
-        P = S_mean @ Yc
-        r_mean = pearson(Yc, P)
-        del P
+        buf = np.empty((2, n, hi - lo))  # the chunk's predictions, written in place draw after draw
+        r_mean = pearson(Yc, apply_into(S_mean, Yc, buf[0]))
         made = []
         shc = np.empty((hi - lo, len(draws)))
         done = RepProgress(reps, inverse if ceiling else np.zeros(reps, dtype=int), progress if lo == 0 else False, direction)
@@ -542,7 +546,7 @@ def _score_from_slot_kernels(
                 S2 = reg.operator_from_gram(kernel(draws[j][first:]), n_features=k)
                 if lazy:
                     made.append((S1, S2))
-            shc[:, j] = spearman_brown(pearson(S1 @ Yc, S2 @ Yc))
+            shc[:, j] = spearman_brown(pearson(apply_into(S1, Yc, buf[0]), apply_into(S2, Yc, buf[1]), overwrite=True))
             done.draw(j)
         done.close()
         if ceiling:
@@ -550,7 +554,7 @@ def _score_from_slot_kernels(
         _finish_rep(out, lo, hi, slice(None), r_mean, ceiling, has_target_shc)
         if ops is None and lazy:
             ops = made  # later unit chunks reuse the splits' operators
-        del made
+        del made, buf
 
 
 def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int,

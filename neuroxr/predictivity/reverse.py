@@ -493,10 +493,9 @@ _SLOT_KERNEL_BYTES = 256 * 2**20  # the repeats' pairwise kernels held at once
 
 def _use_slot_kernels(reg: Regressor, Rp: np.ndarray, reps: int, max_n: int | None, keep_predictions: bool,
                       total: np.ndarray | None) -> bool:
-    """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more
-    predictors than training stimuli (the dual regime, one ``n x n`` kernel per design), complete
-    trials (finite repeat sums ``total``, or else ``Rp`` read), no subsets, and ``T (T + 1) / 2``
-    pairwise kernels cheaper than two per rep."""
+    """Whether the designs' kernels come from the repeats' pairwise kernels: ridge/linear with more predictors
+    than training stimuli (the dual regime, one ``n x n`` kernel per design), complete trials (finite repeat
+    sums ``total``, or else ``Rp`` read), no subsets, and ``T (T + 1) / 2`` kernels cheaper than two per rep."""
     n, k, T = Rp.shape
     n_tr = min(n - len(te) for _, te in reg.folds)
     return (
@@ -559,8 +558,7 @@ def _score_from_slot_kernels(
 
 def _batched_halves(halves: SplitHalves, perms: list[np.ndarray], batch: int,
                     cols: np.ndarray | None = None) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """``(h1, h2)`` of each permutation in turn, computed ``batch`` permutations at a time, their
-    columns in the order ``cols`` (None: as the halves' array has them)."""
+    """``(h1, h2)`` of each permutation, ``batch`` at a time, columns in the order ``cols`` (None: as given)."""
     for start in range(0, len(perms), batch):
         h1, h2 = halves.means(np.stack(perms[start : start + batch]))
         if cols is not None:
@@ -599,6 +597,4 @@ def _unit_chunks(Y: Any, keep: np.ndarray | None, constant: np.ndarray | None = 
 
 def _nan_safe(reg: Regressor, D: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """A design with NaN (an all-NaN split half under split='slots') predicts NaN everywhere."""
-    if np.isnan(D).any():
-        return np.full(Y.shape, np.nan)
-    return reg.predict_designs([D], Y)[0]
+    return np.full(Y.shape, np.nan) if np.isnan(D).any() else reg.predict_designs([D], Y)[0]

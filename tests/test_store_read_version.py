@@ -178,3 +178,88 @@ def test_a_batch_read_meeting_a_rewrite_in_progress_asks_to_read_again(url, monk
                                          r"process while it was read; read it again"):
         reader.read_features("net", "fc")
     assert state["fired"] == 1
+
+
+@pytest.mark.parametrize("reader", ["read_features", "read_set_index"])
+def test_a_set_rewritten_under_every_read_is_refused_in_the_stores_words(monkeypatch, url, reader):
+    """A rewrite met by every batch read of the chunks: after its retries the reader gives up with the
+    store's one-line StoreError naming the set (it raised a TypeError, or advised rewriting healthy data)."""
+    real, n = batch.get_many, [0]
+
+    def hook(zstore, keys):
+        keys = list(keys)
+        got = real(zstore, keys)
+        if any(k.startswith(f"{PATH}/") and "/c" in k[len(PATH):] for k in keys):
+            n[0] += 1
+            StudyStore(url).write_features("net", "fc", _layer("AB"[n[0] % 2]), unit_chunk=4)
+        return got
+
+    monkeypatch.setattr(batch, "get_many", hook)
+    st = StudyStore(url, mode="r")
+    with pytest.raises(StoreError, match=r"the feature set 'net.fc' \(features/net/fc\) is being rewritten by another "
+                                         r"process \(replaced while it was read\); read it again\.$"):
+        st.read_features("net", "fc").load() if reader == "read_features" else st.read_set_index(PATH)
+    assert 2 <= n[0] <= 4  # bounded retries
+
+
+def test_a_local_entry_swapped_under_every_open_is_refused_in_the_stores_words(monkeypatch, tmp_path):
+    """On a local store, an entry swapped by another process during every open of it: the reader gives
+    up after its retries with the store's one-line StoreError."""
+    import neuroxr.store.reading as reading
+
+    path = "scores/forward/a__b/0123456789abcdef"
+    ds = xr.Dataset({"ev": (("neuroid",), np.arange(6.0))}, coords={"neuroid": [f"n{i}" for i in range(6)]})
+    url = str(tmp_path / "study.zarr")
+    StudyStore(url).write_dataset(path, ds)
+    real, n = reading.xr.open_zarr, [0]
+
+    def hook(*args, **kwargs):
+        out = real(*args, **kwargs)
+        n[0] += 1
+        StudyStore(url).write_dataset(path, ds)  # a new copy swapped in while this one opens
+        return out
+
+    monkeypatch.setattr(reading.xr, "open_zarr", hook)
+    with pytest.raises(StoreError, match=rf"entry '{path}' is being rewritten by another process \(replaced while it "
+                                         r"was opened\); read it again\.$"):
+        StudyStore(url, mode="r").read_dataset(path)
+    assert n[0] == 3
+
+
+@pytest.fixture
+def local(tmp_path):
+    url = str(tmp_path / "study.zarr")
+    StudyStore(url).write_features("net", "fc", _layer("A"), unit_chunk=4)
+    return url
+
+
+def test_a_local_set_index_never_pairs_one_versions_attrs_with_anothers_ids(monkeypatch, local):
+    """A local swap after the reading's document (here right after its damage check) and before the ids:
+    the index is one version's attrs and ids (the attrs were A's, the ids B's)."""
+    from neuroxr.store import reading
+
+    real, fired = reading.Reading._damage, []
+
+    def hook(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        if not fired:
+            fired.append(1)
+            StudyStore(local).write_features("net", "fc", _layer("B"), unit_chunk=4)  # another process's swap
+        return out
+
+    monkeypatch.setattr(reading.Reading, "_damage", hook)
+    ix = StudyStore(local, mode="r").read_set_index(PATH)
+    assert fired and ix.attrs["version"] == "B" and ix.stimulus_id.tolist() == IDS[::-1]
+
+
+def test_a_cached_local_store_reads_a_set_another_process_rewrote(local):
+    """A cached store that read version A, then another process's rewrite: the set's index and data are
+    B's (the index paired A's cached attrs with B's ids; the data was refused on every read again)."""
+    st = StudyStore(local, mode="r", cache=True)
+    assert st.read_set_index(PATH).attrs["version"] == "A" and st.read_features("net", "fc").load().attrs["version"] == "A"
+    StudyStore(local).write_features("net", "fc", _layer("B"), unit_chunk=4)
+    fresh = StudyStore(local, mode="r").read_features("net", "fc").load()
+    got = st.read_features("net", "fc").load()
+    xr.testing.assert_identical(got, fresh)
+    ix = st.read_set_index(PATH)
+    assert ix.attrs["version"] == "B" and ix.stimulus_id.tolist() == IDS[::-1]

@@ -96,7 +96,7 @@ class Examined:
                 items = batch.fetch(self._store._zstore, self.path, self.doc)  # type: ignore[arg-type]
                 if self.replaced():  # a rewrite met between the document and the chunks
                     if self.generation > 3:
-                        raise self._store._rewriting(self.path, "read")
+                        raise self._store._rewritten_error(self.path, "read")
                     return None
                 mem = self._store._data.keep(key, items)
             self._mem = mem

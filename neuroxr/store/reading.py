@@ -217,6 +217,8 @@ class Reading(Listing):
             bad = [n for n in lost if n in ds.coords]
             if bad:  # coords are read now: a lost chunk of one leaves nothing to hand back
                 raise self._damage_error(path, problems[list(lost).index(bad[0])])
+            if mem is None and ds.attrs.get(TOKEN_ATTR) != (found.attrs or {}).get(TOKEN_ATTR) and found.replaced():
+                return None  # opened another copy than the reading's document (one a cached store kept): read it again
             ds.attrs = {k: v for k, v in ds.attrs.items() if k not in STORE_ATTRS}
             # coords are small: load them, and give strings back their numpy str dtype
             coords = {}
@@ -244,11 +246,11 @@ class Reading(Listing):
             got = step(found)
             if got is not None:
                 return got
-        raise self._rewriting(found.path, verb)
+        raise self._rewritten_error(found.path, verb)
 
-    def _rewriting(self, path: str, verb: str) -> StoreError:
+    def _rewritten_error(self, path: str, verb: str) -> StoreError:
         """The one-line error of a group replaced under every reading of it (``verb``: what the reader did)."""
-        return StoreError(f"store {self.url!r}: entry {path!r} is being rewritten by another process "
+        return StoreError(f"store {self.url!r}: {self._described(path)[0]} is being rewritten by another process "
                           f"(replaced while it was {verb}); read it again.")
 
     def _require_complete(self, found: Examined) -> None:
@@ -438,9 +440,10 @@ class Reading(Listing):
         write, a recorded array gone, chunks lost, a metadata document that is not JSON) raises, so
         its ids are never fill values or another copy's. Requests: its document, one listing of its
         keys, its arrays' documents in one batch (none for a set written in one batch, whose document
-        carries them), the chunks of its ``stimulus_id`` in one batch and, on an object store, its
-        document again (a rewrite keeps the keys: another token means the ids may be another version's,
-        and the new copy is read); no chunk of its data.
+        carries them), the chunks of its ``stimulus_id`` in one batch and its document again, past a
+        cache (a rewrite since the reading, on an object store under the same keys, locally a swapped
+        folder: another token means the ids may be another version's than the attrs, and the new copy
+        is read); no chunk of its data.
 
         Parameters
         ----------
@@ -466,8 +469,6 @@ class Reading(Listing):
             return None
         if problems:
             raise self._damage_error(path, problems[0])
-        folder = self._folder(loc)
-        before = None if folder is None else folder_id(folder)
         # the arrays' documents as readers take them (a local store's own, not the copies a group written in
         # one batch carries) and as the damage check read them: not read again
         cons = None if self._local is not None else (found.doc or {}).get("consolidated_metadata")
@@ -488,13 +489,12 @@ class Reading(Listing):
         except StoreError:
             raise
         except Exception as exc:  # a chunk that cannot be decoded, or a document the damage check did not read
-            if folder is None and found.replaced():
+            if found.replaced():
                 return None
             raise self._damage_error(path, f"its stimulus ids cannot be read ({type(exc).__name__}: {exc})") from exc
-        if folder is not None and folder_id(folder) != before:  # a swap met while reading: read the new copy
-            found.replaced()
-            return None
-        if folder is None and found.replaced():  # a rewrite keeps the keys: the ids may be another version's
+        # the document again (past a cache): a rewrite since the reading (an object store's keeps the keys, a
+        # local swap the folder), even before the ids were read, means they may be another version's than the attrs
+        if found.replaced():
             return None
         return SetIndex(
             stimulus_id=np.array(np.asarray(ids).tolist(), dtype=str),

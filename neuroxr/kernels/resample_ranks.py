@@ -117,7 +117,7 @@ class ResampledSpearman:
         threads = min(cpu_threads(), len(blocks))
 
         def run(mine: list[tuple[slice, np.ndarray]]) -> None:
-            buf = np.empty((5, slots * min(width, k) * min(step, B)), dtype=self._dtype)  # reused: fresh blocks would be paged in again
+            buf = np.empty((6, slots * min(width, k) * min(step, B)), dtype=self._dtype)  # reused: fresh blocks would be paged in again
             for rows, cols in mine:
                 sums[:, rows, cols] = self._sums(Wx[:, rows], N[rows][:, cols].T.astype(self._dtype), cols, buf)
 
@@ -134,38 +134,40 @@ class ResampledSpearman:
         columns ``cols`` on the resamples of ``Wx`` (n + 1, B) with drawn weight ``N`` (m, B) (the
         last two NaN unless a column ties: :meth:`__call__` has them); ``buf``: scratch."""
         m, B, slots = cols.size, Wx.shape[1], self._slots
-        G, X, Ra, Rb, T = (buf[i, : slots * m * B].reshape(_SPAN, slots // _SPAN, m, B) for i in range(5))
+        Ga, Gb, Ra, Rb, D, T = (buf[i, : slots * m * B].reshape(_SPAN, slots // _SPAN, m, B) for i in range(6))
         out = np.full((3, B, m), np.nan)
         tied = bool(self._tied[cols].any())
-        for side, (order, ties, R, D) in enumerate(((self._order_a, self._ties[0], Ra, Rb),
-                                                   (self._order_b, self._ties[1], Rb, Ra))):
+        for side, (order, ties, G, R) in enumerate(((self._order_a, self._ties[0], Ga, Ra),
+                                                   (self._order_b, self._ties[1], Gb, Rb))):
             np.take(Wx, order[:, cols], axis=0, out=G.reshape(slots, m, B), mode="clip")  # the weights in sorted order
             if ties is None or not tied:  # before + (before + w) - N
                 np.matmul(self._within, G.reshape(_SPAN, -1), out=R.reshape(_SPAN, -1))
-                span = np.multiply(np.add(R[-1], G[-1]), 0.5)  # each span's weight
-                np.subtract(2 * (np.cumsum(span, axis=0) - span), N, out=span)
-                np.add(R, span, out=R)
+                np.add(R, _carried(np.add(R[-1], G[-1]), np.negative(N)), out=R)  # twice each span's weight
             else:  # before + (before + g) - N, g the weight of the row's tie group
                 np.matmul(self._below, G.reshape(_SPAN, -1), out=D.reshape(_SPAN, -1))
-                span = np.add(D[-1], G[-1])
-                np.subtract(np.cumsum(span, axis=0) - span, np.multiply(N, 0.5), out=span)
-                np.add(D, span, out=D)  # the weight below each row less half the total
+                np.add(D, _carried(np.add(D[-1], G[-1]), np.multiply(N, -0.5)), out=D)  # the weight below less half the total
                 flat, lanes = D.reshape(slots * m, B), np.arange(m)
                 start, stop = (t[:, cols] * m + lanes for t in ties)
                 np.take(flat, start.ravel(), axis=0, out=R.reshape(slots * m, B), mode="clip")
                 np.add(R, np.take(flat, stop.ravel(), axis=0, out=T.reshape(slots * m, B), mode="clip").reshape(R.shape),
                        out=R)
-            if side == 0:
-                np.multiply(G, Ra, out=X)  # w Ra
-                if tied:
-                    out[1] = np.einsum("jclb,jclb->bl", X, Ra, dtype=np.float64)
-            elif tied:
-                out[2] = np.einsum("jclb,jclb->bl", np.multiply(G, Rb, out=T), Rb, dtype=np.float64)
+            if tied:  # sum w R^2, in float64 (exact)
+                out[1 + side] = np.einsum("jclb,jclb,jclb->bl", G, R, R, dtype=np.float64)
         # b's ranks in a's sorted order
         np.take(Rb.reshape(slots * m, B), (self._b_in_a[:, cols] * m + np.arange(m)).ravel(), axis=0,
-                out=G.reshape(slots * m, B), mode="clip")
-        out[0] = np.einsum("jclb,jclb->bl", X, G, dtype=np.float64)
+                out=T.reshape(slots * m, B), mode="clip")
+        out[0] = np.einsum("jclb,jclb,jclb->bl", Ga, Ra, T, dtype=np.float64)
         return out
+
+
+def _carried(span: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """``first + sum(span[:c])`` (c, m, B) at each ``c`` for ``span`` (c, m, B) and ``first`` (m, B):
+    one row at a time, faster than ``cumsum`` along the first axis."""
+    out = np.empty_like(span)
+    out[0] = first
+    for c in range(1, span.shape[0]):
+        np.add(out[c - 1], span[c - 1], out=out[c])
+    return out
 
 
 def _same_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -8,7 +8,10 @@ group then ranks ``before + (g + 1) / 2``, with ``before`` the cumulative weight
 and ``g`` the group's weight, so no resample is sorted. With ``N`` rows drawn, the doubled centred
 ranks ``2 r - N - 1 = before + (before + g) - N`` are integers, so every sum is exact; a column
 without ties has ``sum w (2 r - N - 1)^2 = (N^3 - N - sum (w^3 - w)) / 3`` (the tie correction of
-the copies), from one product with the count matrix.
+the copies), from one product with the count matrix. The cumulative weights of a column come from
+one product of spans of :data:`_SPAN` sorted rows with a triangle of ones, each span then shifted by
+the weight of the spans before it; counts and ranks (integers within ``2 n``, or halves of them)
+are exact in float32, and the sums of their products run in float64.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ class ResampledSpearman:
     Notes
     -----
     Each column of ``a`` and of ``b`` is sorted once here, with its tie groups. A call costs about
-    a dozen vectorised passes over ``n x k x B`` entries (a block of about ``2**19`` at a time,
-    the cumulative weights one row of the sorted order at a time) and three ``B x n x k`` products.
+    six float32 passes over ``n x k x B`` entries (a block of about ``2**19`` at a time), two
+    products with a ``16 x 16`` triangle, one (no ties) or three (ties) float64 sums of products,
+    and three ``B x n x k`` products: about 4 ns per entry on one core without ties, 8 with them.
     """
 
     def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -85,8 +89,9 @@ class ResampledSpearman:
         self._order_a, self._order_b = (placed(np.where(live, o, n), n) for o in orders)  # row n: zero weight
         self._b_in_a = placed(slot[b_in_a], 0)
         self._ties = [None if t is None else tuple(placed(slot[x], 0) for x in t) for t in ties]
-        # integer counts and ranks (|w R| <= n^2) are exact in float32 below 2**24
-        self._dtype = np.float32 if 2 * (n + 1) ** 2 < 2**24 else np.float64
+        # counts, their sums and the doubled ranks (integers, or halves of them, within 2 n) are exact in
+        # float32 below 2**23; their products are summed in float64
+        self._dtype = np.float32 if 2 * (n + 1) < 2**22 else np.float64
         lower = np.tri(_SPAN, k=-1)
         self._within = (2 * lower + np.eye(_SPAN)).astype(self._dtype)  # 2 (weight before) + own weight
         self._below = lower.astype(self._dtype)  # the weight before

@@ -28,6 +28,7 @@ __all__ = ["ResampledSpearman"]
 _ELEMS = 2**19  # (row, column, resample) entries of one block: a few 4 MB temporaries
 _SUMS = 2**22  # (resample, column) entries of one call's sums: a few 32 MB arrays
 _SPAN = 16  # sorted rows summed by one triangle product
+_EXACT32 = 2**22  # float32 while 2 (n + 1) is below: counts and doubled ranks exact (halves of them too)
 
 
 class ResampledSpearman:
@@ -91,7 +92,7 @@ class ResampledSpearman:
         self._ties = [None if t is None else tuple(placed(slot[x], 0) for x in t) for t in ties]
         # counts, their sums and the doubled ranks (integers, or halves of them, within 2 n) are exact in
         # float32 below 2**23; their products are summed in float64
-        self._dtype = np.float32 if 2 * (n + 1) < 2**22 else np.float64
+        self._dtype = np.float32 if 2 * (n + 1) < _EXACT32 else np.float64
         lower = np.tri(_SPAN, k=-1)
         self._within = (2 * lower + np.eye(_SPAN)).astype(self._dtype)  # 2 (weight before) + own weight
         self._below = lower.astype(self._dtype)  # the weight before

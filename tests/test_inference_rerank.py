@@ -151,3 +151,27 @@ def test_the_kernel_is_scipys_spearman_of_the_materialised_resample(block, monke
     np.testing.assert_array_equal(got[:, 6], got[:, 5])
     untied = ResampledSpearman(*rank_pairs(a[:, :2], b[:, :2]))  # no tie in any column
     np.testing.assert_allclose(untied(rs.counts(idx, n)), got[:, :2], atol=1e-13)
+
+
+@pytest.mark.parametrize("n", [15, 16, 17, 40])
+def test_the_kernel_is_the_same_in_float32_and_float64(n, monkeypatch):
+    """The cumulative weights by spans of 16 sorted rows (one span, a full one, a span and one row,
+    several), with ties and missing pairs: float32 (exact integers) and float64 give the same bits,
+    and scipy's Spearman of the materialised resample."""
+    rng = np.random.default_rng(n)
+    a = rng.integers(0, 6, size=(n, 4)).astype(float)
+    b = a + rng.integers(0, 3, size=(n, 4))
+    a[:, 0], b[:, 0] = rng.normal(size=n), rng.normal(size=n)
+    a[2, 1], b[[4, 7], 2] = np.nan, np.nan
+    idx = rs.bootstrap_indices(n, 9, 2)
+    W = rs.counts(idx, n)
+    got32 = ResampledSpearman(*rank_pairs(a, b))(W)
+    monkeypatch.setattr("neuroxr.kernels.resample_ranks._EXACT32", 0)
+    got64 = ResampledSpearman(*rank_pairs(a, b))(W)
+    np.testing.assert_array_equal(got32, got64)
+    for i, drawn in enumerate(idx):
+        for j in range(4):
+            x, y = a[drawn, j], b[drawn, j]
+            ok = ~(np.isnan(x) | np.isnan(y))
+            want = ss.spearmanr(x[ok], y[ok])[0] if np.unique(drawn[ok]).size >= 3 else np.nan
+            np.testing.assert_allclose(got32[i, j], want, atol=1e-13, err_msg=f"{i}, {j}")

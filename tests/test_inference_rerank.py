@@ -175,3 +175,34 @@ def test_the_kernel_is_the_same_in_float32_and_float64(n, monkeypatch):
             ok = ~(np.isnan(x) | np.isnan(y))
             want = ss.spearmanr(x[ok], y[ok])[0] if np.unique(drawn[ok]).size >= 3 else np.nan
             np.testing.assert_allclose(got32[i, j], want, atol=1e-13, err_msg=f"{i}, {j}")
+
+
+def test_a_side_without_ties_takes_no_tie_sums(monkeypatch):
+    """Columns tied in ``a`` only, in ``b`` only, in both and in neither, in blocks of one, two (mixing
+    the kinds) and all columns: scipy's Spearman of each materialised resample, and a block of one
+    column sums ``w R^2`` (a float64 sum) only for a side on which the column ties."""
+    rng = np.random.default_rng(4)
+    n, k, B = 30, 8, 6
+    x, y = rng.normal(size=(n, k)), rng.normal(size=(n, k))
+    xi, yi = rng.integers(0, 5, size=(n, k)) / 2.0, rng.integers(0, 4, size=(n, k)).astype(float)
+    a = np.where(np.arange(k) % 2 == 1, xi, x)  # ties in a: columns 1, 3, 5, 7
+    b = np.where(np.arange(k) % 4 >= 2, yi + xi, y + x)  # ties in b: columns 2, 3, 6, 7
+    a[4, 0], b[[1, 2], 5] = np.nan, np.nan
+    ties = [sum(np.unique(z[~np.isnan(z)]).size < np.sum(~np.isnan(z)) for z in col) for col in zip(a.T, b.T)]
+    assert ties == [0, 1, 1, 2, 0, 1, 1, 2]
+    idx = rs.bootstrap_indices(n, B, 3)
+    W = rs.counts(idx, n)
+    calls, einsum = [], np.einsum
+    monkeypatch.setattr("neuroxr.kernels.resample_ranks.np.einsum", lambda *s, **kw: calls.append(1) or einsum(*s, **kw))
+    for width in (1, 2, k):
+        monkeypatch.setattr("neuroxr.kernels.resample_ranks._ELEMS", 32 * B * width)  # 32 slots, all resamples
+        calls.clear()
+        got = ResampledSpearman(*rank_pairs(a, b))(W)
+        if width == 1:  # sum w Ra Rb, and sum w R^2 of each tied side
+            assert len(calls) == k + sum(ties)
+        for i, drawn in enumerate(idx):
+            for j in range(k):
+                u, v = a[drawn, j], b[drawn, j]
+                ok = ~(np.isnan(u) | np.isnan(v))
+                want = ss.spearmanr(u[ok], v[ok])[0] if np.unique(drawn[ok]).size >= 3 else np.nan
+                np.testing.assert_allclose(got[i, j], want, atol=1e-13, err_msg=f"{width}, {i}, {j}")

@@ -47,8 +47,10 @@ class ResampledSpearman:
     -----
     Each column of ``a`` and of ``b`` is sorted once here, with its tie groups. A call costs about
     six float32 passes over ``n x k x B`` entries (a block of about ``2**19`` at a time), two
-    products with a ``16 x 16`` triangle, one (no ties) or three (ties) float64 sums of products,
-    and three ``B x n x k`` products: about 4 ns per entry on one core without ties, 8 with them.
+    products with a ``16 x 16`` triangle, one float64 sum of products plus one for each side with
+    ties (a side without ties takes ``sum w R^2`` in closed form and its ranks from the cumulative
+    weights alone), and three ``B x n x k`` products: about 4 ns per entry on one core without
+    ties, 8 with them on both sides.
     """
 
     def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -70,12 +72,10 @@ class ResampledSpearman:
         inverse_b = np.empty_like(orders[1])
         np.put_along_axis(inverse_b, orders[1], np.arange(n)[:, None], axis=0)
         b_in_a = np.take_along_axis(inverse_b, orders[0], axis=0)  # (n, k): b's position of a's sorted rows
-        # columns with ties last, so that most blocks take the faster path
-        self._tied = np.zeros(k, dtype=bool)
-        for t in ties:
-            if t is not None:
-                self._tied |= (t[1] - t[0] > 1).any(axis=0)
-        self._cols = np.argsort(self._tied, kind="stable")
+        # (2, k): whether each column ties in a, in b; columns untied, tied in a only, in both, in b only, in
+        # this order, so that most blocks take the faster path on a side (one between two kinds on one side)
+        self._tied = np.array([np.zeros(k, dtype=bool) if t is None else (t[1] - t[0] > 1).any(axis=0) for t in ties])
+        self._cols = np.argsort(np.array([0, 3, 1, 2])[self._tied[0] * 2 + self._tied[1]], kind="stable")
         # sorted position p = c * _SPAN + j is stored at slot j * spans + c: the sums within each span
         # are then one product with a (_SPAN, _SPAN) triangle; at least one slot past n (zero weight)
         spans = n // _SPAN + 1
@@ -130,23 +130,23 @@ class ResampledSpearman:
         with one_blas_thread() if threads > 1 else contextlib.nullcontext():  # the triangle products on one thread each
             thread_map(run, [blocks[t::threads] for t in range(threads)], threads)
         sab, saa, sbb = sums
-        saa, sbb = (np.where(self._tied, s, free) for s in (saa, sbb))
+        saa, sbb = (np.where(tied, s, free) for tied, s in zip(self._tied, (saa, sbb)))
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = sab / np.sqrt(saa * sbb)
         return np.where((W > 0).astype(float) @ self._valid >= MIN_COMPLETE, rho, np.nan)[:, self._copy]
 
     def _sums(self, Wx: np.ndarray, N: np.ndarray, cols: np.ndarray, buf: np.ndarray) -> np.ndarray:
         """``[sum w Ra Rb, sum w Ra^2, sum w Rb^2]`` (3, B, m) of the doubled centred ranks of the
-        columns ``cols`` on the resamples of ``Wx`` (n + 1, B) with drawn weight ``N`` (m, B) (the
-        last two NaN unless a column ties: :meth:`__call__` has them); ``buf``: scratch."""
+        columns ``cols`` on the resamples of ``Wx`` (n + 1, B) with drawn weight ``N`` (m, B) (a side's
+        sum NaN unless a column ties on that side: :meth:`__call__` has them); ``buf``: scratch."""
         m, B, slots = cols.size, Wx.shape[1], self._slots
         Ga, Gb, Ra, Rb, D, T = (buf[i, : slots * m * B].reshape(_SPAN, slots // _SPAN, m, B) for i in range(6))
         out = np.full((3, B, m), np.nan)
-        tied = bool(self._tied[cols].any())
         for side, (order, ties, G, R) in enumerate(((self._order_a, self._ties[0], Ga, Ra),
                                                    (self._order_b, self._ties[1], Gb, Rb))):
+            tied = bool(self._tied[side, cols].any())  # a column of the block ties on this side
             np.take(Wx, order[:, cols], axis=0, out=G.reshape(slots, m, B), mode="clip")  # the weights in sorted order
-            if ties is None or not tied:  # before + (before + w) - N
+            if not tied:  # before + (before + w) - N
                 np.matmul(self._within, G.reshape(_SPAN, -1), out=R.reshape(_SPAN, -1))
                 np.add(R, _carried(np.add(R[-1], G[-1]), np.negative(N)), out=R)  # twice each span's weight
             else:  # before + (before + g) - N, g the weight of the row's tie group

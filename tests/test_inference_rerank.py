@@ -57,6 +57,17 @@ def _halves(direction, R, split, seed):
     return SplitHalves(R.values, split).means(np.stack(perms))
 
 
+def _assert_scipy(got: np.ndarray, a: np.ndarray, b: np.ndarray, idx: np.ndarray, tag: str = "") -> None:
+    """``got`` (B, k) is scipy's Spearman of each column pair on each materialised resample ``idx``
+    (B, n), on the pairs complete in both; NaN with fewer than 3 distinct complete rows drawn."""
+    for i, drawn in enumerate(idx):
+        for j in range(a.shape[1]):
+            x, y = a[drawn, j], b[drawn, j]
+            ok = ~(np.isnan(x) | np.isnan(y))
+            want = ss.spearmanr(x[ok], y[ok])[0] if np.unique(drawn[ok]).size >= 3 else np.nan
+            np.testing.assert_allclose(got[i, j], want, atol=1e-13, err_msg=f"{tag}, {i}, {j}")
+
+
 @pytest.mark.parametrize("split", ["valid", "slots"])
 @pytest.mark.parametrize("direction", ["forward", "inter_animal"])
 def test_each_resamples_ceiling_ranks_the_materialised_halves(data, direction, split):
@@ -135,12 +146,7 @@ def test_the_kernel_is_scipys_spearman_of_the_materialised_resample(block, monke
     kernel = ResampledSpearman(*rank_pairs(a, b))
     idx = rs.bootstrap_indices(n, 30, 1)
     got = kernel(rs.counts(idx, n))
-    for i, drawn in enumerate(idx):
-        for j in range(k):
-            x, y = a[drawn, j], b[drawn, j]
-            ok = ~(np.isnan(x) | np.isnan(y))
-            want = ss.spearmanr(x[ok], y[ok])[0] if np.unique(drawn[ok]).size >= 3 else np.nan
-            np.testing.assert_allclose(got[i, j], want, atol=1e-13, err_msg=f"{i}, {j}")
+    _assert_scipy(got, a, b, idx)
     jack = kernel(1.0 - np.eye(n))
     for i in (0, 3, 10):
         for j in range(k):
@@ -200,9 +206,4 @@ def test_a_side_without_ties_takes_no_tie_sums(monkeypatch):
         got = ResampledSpearman(*rank_pairs(a, b))(W)
         if width == 1:  # sum w Ra Rb, and sum w R^2 of each tied side
             assert len(calls) == k + sum(ties)
-        for i, drawn in enumerate(idx):
-            for j in range(k):
-                u, v = a[drawn, j], b[drawn, j]
-                ok = ~(np.isnan(u) | np.isnan(v))
-                want = ss.spearmanr(u[ok], v[ok])[0] if np.unique(drawn[ok]).size >= 3 else np.nan
-                np.testing.assert_allclose(got[i, j], want, atol=1e-13, err_msg=f"{width}, {i}, {j}")
+        _assert_scipy(got, a, b, idx, f"{width}")

@@ -210,7 +210,7 @@ def _in_stored_order(store: StudyStore | None, model_name: str, stim: Stimuli, r
     that order does). Stimuli that no stored layer holds all of, alone, keep their order. A layer is
     read through :meth:`~neuroxr.StudyStore.read_set_index`: a damaged one sets no order (where it is
     asked for again, :func:`~neuroxr.extract.plan.check_compatible` refuses it, in the store's words). ``read``:
-    as in :func:`~neuroxr.extract.plan.stored_index`, gets the layers read, so the plan's check reads none again."""
+    as in :func:`~neuroxr.extract._common.stored_index`, gets the layers read, so the plan's check reads none again."""
     if store is None:
         return stim
     where = {sid: i for i, sid in enumerate(stim.ids.tolist())}

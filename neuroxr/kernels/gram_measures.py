@@ -359,8 +359,7 @@ def _biased_cka_gathered(K: np.ndarray, L: np.ndarray, W: np.ndarray) -> np.ndar
     for b, w in enumerate(W):
         idx = np.repeat(np.arange(w.shape[0]), w.astype(np.int64))
         Kc, Lc = (double_center(np.asarray(G[np.ix_(idx, idx)], dtype=float)) for G in (K, L))
-        kl, kk, ll = float(np.sum(Kc * Lc)), float(np.sum(Kc * Kc)), float(np.sum(Lc * Lc))
-        out[b] = kl / math.sqrt(kk * ll) if kk * ll > 0 else math.nan
+        out[b] = _ratio(float(np.sum(Kc * Lc)), float(np.sum(Kc * Kc)), float(np.sum(Lc * Lc)))
     return out
 
 

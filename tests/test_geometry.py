@@ -704,3 +704,20 @@ def test_rsa_of_features_or_trial_means_constant_up_to_rounding_is_nan(method):
     with np.errstate(invalid="ignore"):
         assert np.isnan(float(geo.crsa(F, R, rdm_method=method, noise_ceiling=False).score))
         assert np.isnan(float(geo.ersa(features(rng.standard_normal((n, 14)), ids), N, rdm_method=method).test_score))
+
+
+def test_effective_dimensionality_of_a_cut_gram_is_that_of_the_kept_stimuli():
+    """A Gram Dataset cut to some of its stimuli was centred over all of them; the participation
+    ratio is that of the kept stimuli's features (numpy's covariance spectrum), as cka re-centres."""
+    rng = np.random.default_rng(12)
+    F = rng.normal(size=(20, 6)) * np.arange(1, 7) + 3
+    ids = np.array([f"s{i:02d}" for i in range(20)])
+    g = geo.gram(features(F, stimulus_id=ids))
+    keep = rng.permutation(20)[:10]
+    lam = np.clip(np.linalg.eigvalsh(np.cov(F[keep].T)), 0, None)
+    expected = lam.sum() ** 2 / (lam ** 2).sum()
+    cut = g.isel(stimulus=keep, stimulus_=keep)
+    assert float(geo.effective_dimensionality(cut)) == pytest.approx(expected, rel=1e-10)
+    assert float(geo.effective_dimensionality(features(F[keep], stimulus_id=ids[keep]))) == pytest.approx(expected, rel=1e-10)
+    # the whole Gram is left as it is (already centred): the same bits as before
+    assert float(geo.effective_dimensionality(g)) == float(geo.effective_dimensionality(features(F, stimulus_id=ids)))

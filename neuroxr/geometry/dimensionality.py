@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import xarray as xr
 
 from ..errors import too_few_stimuli, warn
@@ -26,7 +28,9 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     ----------
     obj : features DataArray (stimulus, unit), neural DataArray (stimulus, neuroid, repeat) or Gram Dataset
         Neural data is trial-averaged first (NaN-mean over repeats), with a
-        :class:`~neuroxr.errors.NeuroxrWarning`.
+        :class:`~neuroxr.errors.NeuroxrWarning`. A Gram Dataset cut to some of its stimuli
+        (``G.isel(stimulus=idx, stimulus_=idx)``) is centred again over the stimuli kept, as
+        :func:`~neuroxr.geometry.cka` does: the result is that of the kept stimuli's features.
 
     Returns
     -------
@@ -42,7 +46,9 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
-    stats, ids, _ = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
+    stats, ids, kind = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
+    if kind == "gram" and not _centred_over_rows(stats.K):  # a Gram cut to some of its stimuli
+        stats = dataclasses.replace(stats, K=_g.double_center(stats.K))
     if ids.size < 3:  # with 2 stimuli the centred features have rank 1 (or 0)
         raise too_few_stimuli("effective_dimensionality", _named(obj, "obj"), int(ids.size), "the participation ratio",
                               "it is always 1" if ids.size == 2 else "")
@@ -51,6 +57,15 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
         warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")
     return _scalar_da(value, "effective_dimensionality",
                       {"n_stimuli": int(ids.size), "n_units": int(stats.n_units), **input_labels(source=obj)})
+
+
+def _centred_over_rows(K: np.ndarray) -> bool:
+    """Whether the Gram ``K`` (n, n) is centred over its own stimuli: every row sums to zero up to
+    rounding (``1e-8`` of the row's absolute sum; ``1e-3`` in float32). A Gram Dataset cut to some of
+    its stimuli is centred over all of them, not over those kept."""
+    K = np.asarray(K)
+    tol = 1e-8 if K.dtype.itemsize >= 8 else 1e-3
+    return bool(np.all(np.abs(K.sum(axis=1)) <= tol * np.abs(K).sum(axis=1)))
 
 
 def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) -> None:

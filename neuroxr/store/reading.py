@@ -167,8 +167,8 @@ class Reading(Listing):
         if meta is None and found.doc is not None:
             try:
                 meta = read_json(self._zstore, f"{found.loc}/{name}/zarr.json")
-            except (OSError, FileNotFoundError):
-                return None
+            except OSError as exc:  # absent is None: a failed read is not an absent array
+                raise self._unread_error(path, exc) from exc
         return meta if isinstance(meta, dict) and meta.get("node_type") == "array" else None
 
     def group_attrs(self, path: str) -> dict[str, Any] | None:

@@ -263,3 +263,60 @@ def test_a_cached_local_store_reads_a_set_another_process_rewrote(local):
     xr.testing.assert_identical(got, fresh)
     ix = st.read_set_index(PATH)
     assert ix.attrs["version"] == "B" and ix.stimulus_id.tolist() == IDS[::-1]
+
+
+def test_a_failed_re_read_of_the_document_is_a_read_failure_not_a_rewrite(url, monkeypatch):
+    """The document read again after the chunks fails (a dropped connection): the error says the set
+    could not be read and why, not that another process is rewriting it."""
+    from neuroxr.store import examined
+
+    real = examined.read_json
+
+    def flaky(zstore, key):
+        if key == f"{PATH}/zarr.json":
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return real(zstore, key)
+
+    monkeypatch.setattr(examined, "read_json", flaky)
+    with pytest.raises(StoreError, match=r"^store .*the feature set 'net\.fc' .*could not be read \(connection reset by peer") as err:
+        StudyStore(url).read_features("net", "fc").load()
+    assert "rewritten" not in str(err.value) and isinstance(err.value.__cause__, ConnectionResetError)
+
+
+@pytest.mark.parametrize("exc", [PermissionError(13, "Permission denied"), TimeoutError("read timed out")])
+def test_a_document_that_cannot_be_read_is_not_taken_for_an_absent_set(url, monkeypatch, exc):
+    """A failed read of a group's document is refused in one line naming the reason; it never reads as
+    'does not exist' (which a sweep would take as work to do)."""
+    from neuroxr.store import reading
+
+    real = reading.read_json
+
+    def failing(zstore, key):
+        if key == f"{PATH}/zarr.json":
+            raise exc
+        return real(zstore, key)
+
+    monkeypatch.setattr(reading, "read_json", failing)
+    with pytest.raises(StoreError, match=r"^store .*the feature set 'net\.fc' .*could not be read \(") as err:
+        StudyStore(url).read_features("net", "fc")
+    assert "does not exist" not in str(err.value)
+
+
+def test_a_listing_that_fails_is_not_an_empty_store(url, monkeypatch):
+    """A failed listing of a group's folder is refused in one line, never read as 'no layers'."""
+    from neuroxr.store import listing
+
+    real = listing.batch.get_many
+
+    def failing(zstore, keys):
+        keys = list(keys)
+        if any(k.startswith("features/net/") for k in keys):
+            raise PermissionError(13, "Permission denied")
+        return real(zstore, keys)
+
+    st = StudyStore(url)
+    assert st.layers("net") == ["fc"]
+    monkeypatch.setattr(listing.batch, "get_many", failing)
+    monkeypatch.setattr(st, "_listed", lambda *a: None)  # no inventory: the walk lists the folder
+    with pytest.raises(StoreError, match=r"^store .*the group 'features/net' could not be listed \(permission denied"):
+        st.layers("net")

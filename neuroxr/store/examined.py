@@ -62,8 +62,8 @@ class Examined:
             return False
         try:
             now = read_json(st._zstore, f"{self.loc}/zarr.json" if self.loc else "zarr.json")
-        except OSError:
-            now = None
+        except OSError as exc:  # a failed request: not a rewrite (an absent document reads as None)
+            raise st._unread_error(self.path, exc) from exc
         if now is not None and _token_of(now) == _token_of(self.doc):
             self.moved = False
             return False

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import StoreError
 from . import atomic, batch
 from . import inventory as _inv
 from ._zarr import COMPLETE_ATTR, TOKEN_ATTR, os_message
@@ -36,6 +37,7 @@ class Listing:
     _cache: bool
     _id: str
     mode: str
+    url: str
 
     # ------------------------------------------------------------------ inventory
     def _record(self, path: str, state: str, token: str | None = None) -> None:
@@ -254,8 +256,11 @@ class Listing:
         try:
             kids = sorted({n.strip("/") for n in sync(names())} - {"zarr.json", ""})
             got = batch.get_many(self._zstore, [f"{prefix}{n}/zarr.json" for n in kids if not n.startswith(".")])
-        except OSError:
+        except FileNotFoundError:  # no such folder: nothing below it
             return []
+        except OSError as exc:  # a failed listing is not an empty one
+            raise StoreError(f"store {self.url!r}: the group {path or '/'!r} could not be listed ({os_message(exc)}); "
+                             "check the store's connection and permissions, then run again.") from exc
         out: list[tuple[str, dict[str, Any] | None]] = []
         for key, raw in got.items():
             if raw is None:

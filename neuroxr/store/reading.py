@@ -113,8 +113,8 @@ class Reading(Listing):
             return self._docs[path]
         try:
             doc = read_json(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
-        except OSError:
-            return None
+        except OSError as exc:  # absent is None (Zarr): this is a failed read, not an absence
+            raise self._unread_error(path, exc) from exc
         if doc is None:
             return None
         if doc.get("node_type") != "group":
@@ -167,8 +167,8 @@ class Reading(Listing):
         if meta is None and found.doc is not None:
             try:
                 meta = read_json(self._zstore, f"{found.loc}/{name}/zarr.json")
-            except (OSError, FileNotFoundError):
-                return None
+            except OSError as exc:  # absent is None: a failed read is not an absent array
+                raise self._unread_error(path, exc) from exc
         return meta if isinstance(meta, dict) and meta.get("node_type") == "array" else None
 
     def group_attrs(self, path: str) -> dict[str, Any] | None:
@@ -252,6 +252,12 @@ class Reading(Listing):
         """The one-line error of a group replaced under every reading of it (``verb``: what the reader did)."""
         return StoreError(f"store {self.url!r}: {self._described(path)[0]} is being rewritten by another process "
                           f"(replaced while it was {verb}); read it again.")
+
+    def _unread_error(self, path: str, exc: OSError) -> StoreError:
+        """The one-line error of a group whose metadata document could not be read (a failed request,
+        permissions): never taken for an absent group or for a rewrite."""
+        return StoreError(f"store {self.url!r}: {self._described(path)[0]} could not be read "
+                          f"({_zarr.os_message(exc)}); check the store's connection and permissions, then read it again.")
 
     def _require_complete(self, found: Examined) -> None:
         """Raise the one-line error of a reading ``found`` whose group is not complete: its document is

@@ -320,3 +320,52 @@ def test_a_listing_that_fails_is_not_an_empty_store(url, monkeypatch):
     monkeypatch.setattr(st, "_listed", lambda *a: None)  # no inventory: the walk lists the folder
     with pytest.raises(StoreError, match=r"^store .*the group 'features/net' could not be listed \(permission denied"):
         st.layers("net")
+
+
+@pytest.mark.parametrize("reader", ["examine", "batch"])
+def test_a_document_read_before_this_objects_rewrite_is_not_kept_after_it(url, monkeypatch, reader):
+    """Threads sharing one cached store: one reads a set's document while another rewrites the set
+    through the same object. The document read before the rewrite must not be kept over the new
+    copy's (a later read in the session would then take the old version for the current one). The
+    interleaving is made deterministic: the rewrite runs inside the first reader's document read."""
+    from neuroxr.store import listing, reading
+
+    st = StudyStore(url, cache=True)
+    state = {"fired": False}
+
+    def rewrite_once():
+        if not state["fired"]:
+            state["fired"] = True
+            st.write_features("net", "fc", _layer("B"), unit_chunk=4)
+
+    if reader == "examine":
+        real = reading.read_json
+
+        def hook(zstore, key):
+            doc = real(zstore, key)  # the old copy's document, read before the rewrite
+            if key == f"{PATH}/zarr.json":
+                rewrite_once()
+            return doc
+
+        monkeypatch.setattr(reading, "read_json", hook)
+        with st.session():
+            st.examine(PATH)
+            monkeypatch.setattr(reading, "read_json", real)
+            assert st.token(PATH) == st.token(PATH, fresh=True)
+            assert st.read_features("net", "fc").attrs["version"] == "B"
+    else:
+        real_many = listing.batch.get_many
+
+        def hook_many(zstore, keys):
+            got = real_many(zstore, keys)
+            if f"{PATH}/zarr.json" in got:
+                rewrite_once()
+            return got
+
+        monkeypatch.setattr(listing.batch, "get_many", hook_many)
+        with st.session():
+            st._confirmed([PATH])
+            monkeypatch.setattr(listing.batch, "get_many", real_many)
+            assert st.token(PATH) == st.token(PATH, fresh=True)
+            assert st.read_features("net", "fc").attrs["version"] == "B"
+    assert state["fired"]

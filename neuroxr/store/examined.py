@@ -60,6 +60,7 @@ class Examined:
         st = self._store
         if self.doc is None:
             return False
+        epoch = st._doc_epoch
         try:
             now = read_json(st._zstore, f"{self.loc}/zarr.json" if self.loc else "zarr.json")
         except OSError as exc:  # a failed request: not a rewrite (an absent document reads as None)
@@ -70,7 +71,7 @@ class Examined:
         st._docs.pop(self.path, None)
         if st._local is None:  # no swap to wait for: the document just read is the group's now
             self.loc, self.doc = self.path, None if now is None else now if now.get("node_type") == "group" else {}
-            st._keep_doc(self.path, self.doc)
+            st._keep_doc(self.path, self.doc, epoch)
         else:
             self.loc, self.doc = st._located(self.path, st._read_doc)
         self._mem, self._found, self.moved, self.arrays = None, None, True, {}

@@ -133,6 +133,8 @@ class StudyStore(Reading, SetWriters):
         self._held, self._calls = False, 0  # see hold() and session()
         self._session_lock = threading.Lock()  # threads sharing this object: one count of calls
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
+        self._doc_epoch = 0  # bumped by every change this object makes (Listing._keep_doc)
+        self._doc_lock = threading.Lock()  # the epoch and the documents change together
         self._known: set[str] = set()  # groups known to exist (object stores: require_group)
         self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
         self._checked: dict[tuple[str, str], Any] = {}  # damage found per (path, token) (cache)
@@ -278,9 +280,12 @@ class StudyStore(Reading, SetWriters):
         )
 
     def _forget(self, path: str) -> None:
-        """Drop what the cache holds of ``path`` and below (after this object changed it)."""
-        for p in [p for p in self._docs if p == path or p.startswith(path + "/")]:
-            del self._docs[p]
+        """Drop what the cache holds of ``path`` and below (after this object changed it); a document
+        read before this (by another thread) is then not kept (:meth:`_keep_doc`)."""
+        with self._doc_lock:
+            self._doc_epoch += 1
+            for p in [p for p in self._docs if p == path or p.startswith(path + "/")]:
+                del self._docs[p]
         self._data.forget(path)
         self._known -= {p for p in self._known if p == path or p.startswith(path + "/")}
 
@@ -575,7 +580,9 @@ class StudyStore(Reading, SetWriters):
             self._abort(url, exc)
         self._known.add(path)
         if self._cache:  # what this object just wrote need not be read back
-            self._docs[path] = json.loads(doc)
+            with self._doc_lock:
+                self._doc_epoch += 1
+                self._docs[path] = json.loads(doc)
             self._data.keep((path, token), {**items, "zarr.json": doc})
         self._finish_rewrite(url)
 

@@ -440,7 +440,10 @@ def test_the_permutation_null_takes_no_more_memory_than_the_estimate(debiased, m
     X, Y, _ = _shared(30, 7)
     K, L = X @ X.T + 1.0, Y @ Y.T  # uncentred: centred here
     perms = permutation_indices(30, 20, 4)
-    np.testing.assert_array_equal(gm.permuted_cka(K, L, perms, debiased), _full_permuted(K, L, perms, debiased))
+    if debiased:  # Song et al.'s form written out here; the kernel's is the resamples' at unit counts
+        np.testing.assert_allclose(gm.permuted_cka(K, L, perms, True), _full_permuted(K, L, perms, True), rtol=1e-12, atol=1e-15)
+    else:
+        np.testing.assert_array_equal(gm.permuted_cka(K, L, perms, False), _full_permuted(K, L, perms, False))
     monkeypatch.setattr(gm, "_BLOCK", 100, raising=False)  # 3 rows at a time
     np.testing.assert_allclose(gm.permuted_cka(K, L, perms, debiased), _full_permuted(K, L, perms, debiased),
                                rtol=1e-12, atol=1e-15)
@@ -452,3 +455,37 @@ def test_the_permutation_null_takes_no_more_memory_than_the_estimate(debiased, m
     got, peak = _peak(lambda: gm.permuted_cka(K, L, perms, debiased))
     assert peak < est + 0.25 * K.nbytes
     np.testing.assert_allclose(got, _full_permuted(K, L, perms, debiased), rtol=1e-12, atol=1e-15)
+
+
+def test_the_debiased_estimate_is_the_resamples_formula_in_bounded_memory(monkeypatch):
+    """linear_cka(debiased=True) computes Song et al.'s unbiased HSIC with the resamples' formula at
+    unit counts (one formula): equal to the U-statistic written out, and to resampled_cka_debiased of
+    the one resample drawing every stimulus once. Its sums are built a block of columns at a time:
+    its peak traced memory (1000 stimuli, blocks of 2^16 entries) stays below 3.5 Grams (the
+    masked copies of both Grams and their product took 6)."""
+    from neuroxr.kernels import gram_measures as gm
+
+    X, Y, _ = _shared(9, 3)
+    K, L = X @ X.T + 2.0, Y @ Y.T
+    stim = np.arange(9)
+    assert linear_cka(K, L, debiased=True) == pytest.approx(_brute_debiased_cka(K, L, stim), rel=1e-12)
+    assert linear_cka(K, L, debiased=True) == pytest.approx(float(gm.resampled_cka_debiased(K, L, np.ones((1, 9)))[0]), rel=1e-12)
+    monkeypatch.setattr(gm, "_BLOCK", 2**16, raising=False)
+    X, Y, _ = _shared(1000, 8)
+    K, L = X @ X.T, Y @ Y.T
+    whole = linear_cka(K, L, debiased=True)
+    monkeypatch.setattr(gm, "_BLOCK", 100, raising=False)  # many blocks: the same to rounding
+    assert linear_cka(K, L, debiased=True) == pytest.approx(whole, rel=1e-12)
+    monkeypatch.setattr(gm, "_BLOCK", 2**16, raising=False)
+    _, peak = _peak(lambda: linear_cka(K, L, debiased=True))
+    assert peak < 3.5 * K.nbytes
+
+
+def test_debiased_cka_entries_are_one_revision_up():
+    """The debiased estimate's new rounding raises its entries' revision (no old entry is reused for
+    them); biased entries stand."""
+    from neuroxr.entries import kinds
+
+    for kind in ("cka", "cka_bootstrap", "cka_permutation"):
+        assert kinds.entry_revision(kind, {"debiased": True}) == kinds.entry_revision(kind, {"debiased": False}) + 1
+    assert kinds.entry_revision("crsa", {"debiased": True}) == kinds.entry_revision("crsa", {})

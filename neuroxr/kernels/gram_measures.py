@@ -160,22 +160,38 @@ def _hsic_biased(Kc: Any, Lc: Any) -> Any:
     return xp.sum(Kc * Lc, axis=(-2, -1))
 
 
-def _hsic_unbiased(K: Any, L: Any) -> Any:
-    """Unbiased HSIC estimator (Song et al. 2012) up to the factor ``1 / (n (n - 3))``."""
-    xp = get_namespace(K, L)
-    n = int(K.shape[-1])
-    eye = xp.eye(n, dtype=K.dtype, device=getattr(K, "device", None))
-    Kt = K * (1 - eye)
-    Lt = L * (1 - eye)
-    sK = xp.sum(Kt, axis=(-2, -1))
-    sL = xp.sum(Lt, axis=(-2, -1))
-    rK = xp.sum(Kt, axis=-1)
-    rL = xp.sum(Lt, axis=-1)
-    return (
-        xp.sum(Kt * Lt, axis=(-2, -1))
-        + sK * sL / ((n - 1) * (n - 2))
-        - 2.0 / (n - 2) * xp.sum(rK * rL, axis=-1)
-    )
+def _unit_sums(t: Any, rr: Any, sK: Any, sL: Any) -> np.ndarray:
+    """:func:`_hsic_sums` with every stimulus drawn once (Song et al.'s estimator itself), from
+    ``t = sum K~ * L~``, ``rr = (K~1)'(L~1)``, ``sK = 1'K~1`` and ``sL = 1'L~1`` (``K~``, ``L~``: the
+    Grams without their diagonal; scalars or arrays of one shape): shape (9, ...). At unit counts
+    every weighted sum of :func:`_hsic_sums` is one of these four."""
+    t, rr, sK, sL = (np.asarray(x, dtype=float) for x in (t, rr, sK, sL))
+    return np.stack(np.broadcast_arrays(t, t, t, t, rr, sK, sL, rr, 2 * rr))
+
+
+def _unit_weights(n: int) -> tuple[Any, ...]:
+    """:func:`_weights` of one resample drawing each of ``n`` stimuli once, as :func:`_hsic_from` reads
+    them (``W1 = P2 = n``, ``N4 = n (n-1) (n-2) (n-3)``)."""
+    return (None, None, None, np.array([float(n)]), np.array([float(n)]), np.array([float(n * (n - 1) * (n - 2) * (n - 3))]))
+
+
+def _hsic_unbiased_terms(Kc: np.ndarray, Lc: np.ndarray) -> tuple[float, float, float]:
+    """Song et al.'s unbiased HSIC of ``(Kc, Lc)``, ``(Kc, Kc)`` and ``(Lc, Lc)`` (:func:`_hsic_from`
+    at unit counts: one formula with the resamples'), from sums over ``K~``, ``L~`` built a block of
+    columns at a time (:func:`_column_blocks`, :func:`_off_diagonal`): ``O(_BLOCK)`` memory beyond
+    the two Grams. The Grams are symmetric: a column's sum is its row's."""
+    n = int(Kc.shape[0])
+    t = np.zeros(3)
+    rK, rL = np.empty(n), np.empty(n)
+    for cols in _column_blocks(n):
+        Kt, Lt = _off_diagonal(Kc, cols), _off_diagonal(Lc, cols)
+        t += (float(np.sum(Kt * Lt)), float(np.sum(Kt * Kt)), float(np.sum(Lt * Lt)))
+        rK[cols], rL[cols] = Kt.sum(axis=0), Lt.sum(axis=0)
+        del Kt, Lt
+    sK, sL = float(rK.sum()), float(rL.sum())
+    rr = (float(rK @ rL), float(rK @ rK), float(rL @ rL))
+    h = _hsic_from(_unit_sums(t, rr, (sK, sK, sL), (sL, sK, sL)), _unit_weights(n))
+    return float(h[0]), float(h[1]), float(h[2])
 
 
 def _n_distinct_quadruples(W: np.ndarray) -> np.ndarray:
@@ -264,8 +280,8 @@ def resampled_hsic_unbiased(K: Any, L: Any, W: Any) -> Any:
 
         HSIC = sum w_a w_b w_c w_d (K_ab L_ab + K_ab L_cd - 2 K_ab L_ac) / N4,   N4 = 24 e_4(w)
 
-    With every ``w = 1`` this is Song et al.'s estimator (:func:`_hsic_unbiased` times
-    ``1 / (n (n - 3))``). Summed over the 24 orders of each set of 4 stimuli (which share a weight)
+    With every ``w = 1`` this is Song et al.'s estimator, which :func:`linear_cka` and
+    :func:`permuted_cka` compute with this function's formula (:func:`_hsic_from` of :func:`_unit_sums`). Summed over the 24 orders of each set of 4 stimuli (which share a weight)
     the term does not change when a Gram is centred again (``K_ab + f_a + f_b + c``), so neither
     does the result: it does not matter where the Grams are centred (centred Grams round least).
     In closed form, with ``K~``, ``L~`` the Grams without their diagonal, ``M = K~ * L~``,
@@ -425,9 +441,9 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
     permutation ``p``: what changes with ``p`` is the cross term alone.
 
     Biased: ``<Kc, P Lc P'>`` (``Kc``, ``Lc`` centred once; centring commutes with ``P``). Debiased
-    (Song et al.'s unbiased HSIC, :func:`_hsic_unbiased`): with ``K~``, ``L~`` the centred Grams
-    without their diagonal, ``tr(K~ P L~ P') + (1'K~1)(1'L~1) / ((n-1)(n-2)) - 2 (K~1)'P(L~1) / (n-2)``,
-    ``1'L~1`` invariant and the last an ``O(n)`` gather. The self-HSICs do not change (those of
+    (Song et al.'s unbiased HSIC in :func:`resampled_hsic_unbiased`'s form at unit counts,
+    :func:`_unit_sums`): with ``K~``, ``L~`` the centred Grams without their diagonal, it needs
+    ``tr(K~ P L~ P')``, ``1'K~1``, ``1'L~1`` (invariant) and ``(K~1)'P(L~1)`` (an ``O(n)`` gather). The self-HSICs do not change (those of
     :func:`linear_cka`, whose centred Grams are reused: the diagonals masked in place). One
     ``n x n`` gather and dot product per permutation, a block of rows at a time (:data:`_BLOCK`):
     the memory beyond the inputs is :func:`linear_cka`'s. Computed in float64 (the Grams
@@ -462,12 +478,12 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
         np.fill_diagonal(Kc, 0.0)
         np.fill_diagonal(Lc, 0.0)
         rK, rL = np.sum(Kc, axis=-1), np.sum(Lc, axis=-1)
-        const = float(np.sum(Kc)) * float(np.sum(Lc)) / ((n - 1) * (n - 2))
     rows = _column_blocks(n)  # as many rows at a time (n^2 <= _BLOCK: the whole Gram)
     Kf, out = [Kc[r].ravel() for r in rows], np.empty(perms.shape[0])
     for i, p in enumerate(perms):  # one permutation at a time: its rows of L~ gathered a block at a time
-        t = sum(float(np.dot(k, Lc.take(p[r], axis=0).take(p, axis=1).ravel())) for k, r in zip(Kf, rows))
-        out[i] = t + const - 2.0 / (n - 2) * float(np.dot(rK, rL[p])) if debiased else t
+        out[i] = sum(float(np.dot(k, Lc.take(p[r], axis=0).take(p, axis=1).ravel())) for k, r in zip(Kf, rows))
+    if debiased:  # the unbiased HSIC's one formula (:func:`_hsic_from`), with (K~1)'P(L~1) an O(n) gather
+        out = _hsic_from(_unit_sums(out, rL[perms] @ rK, rK.sum(), rL.sum()), _unit_weights(n))
     return out / math.sqrt(kk * ll)
 
 
@@ -518,11 +534,10 @@ def _cka_terms(K: GramStats | Any, L: GramStats | Any, debiased: bool, const: bo
     if const:
         return None
     Kc, Lc = double_center(K), double_center(L)
-    if debiased:
-        h = _hsic_unbiased
-    else:
-        h = _hsic_biased
-    return float(h(Kc, Lc)), float(h(Kc, Kc)), float(h(Lc, Lc)), Kc, Lc
+    if debiased:  # NumPy (the callers' Grams are)
+        Kc, Lc = np.asarray(Kc, dtype=float), np.asarray(Lc, dtype=float)
+        return (*_hsic_unbiased_terms(Kc, Lc), Kc, Lc)
+    return float(_hsic_biased(Kc, Lc)), float(_hsic_biased(Kc, Kc)), float(_hsic_biased(Lc, Lc)), Kc, Lc
 
 
 from . import gram as _gram  # noqa: E402  (last: that module re-exports this one's names)

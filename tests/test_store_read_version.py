@@ -369,3 +369,27 @@ def test_a_document_read_before_this_objects_rewrite_is_not_kept_after_it(url, m
             assert st.token(PATH) == st.token(PATH, fresh=True)
             assert st.read_features("net", "fc").attrs["version"] == "B"
     assert state["fired"]
+
+
+@pytest.mark.parametrize("changed, kept", [("neural/monkey", True), ("features/net", False), (PATH, False)])
+def test_a_write_of_another_group_during_a_read_leaves_the_document_cached(url, monkeypatch, changed, kept):
+    """The rule above is per group: a change of another set through the same object (its write or
+    deletion drops what the cache holds of it) while a document is read does not keep that document
+    out of the cache (one fewer read later in the call); a change of the group or of one above it does."""
+    from neuroxr.store import reading
+
+    st = StudyStore(url, cache=True)
+    real = reading.read_json
+
+    def hook(zstore, key):
+        doc = real(zstore, key)
+        if key == f"{PATH}/zarr.json":
+            st._forget(changed)  # what every write or deletion through this object does (of a group and below)
+        return doc
+
+    monkeypatch.setattr(reading, "read_json", hook)
+    with st.session():
+        st.examine(PATH)
+        assert (PATH in st._docs) is kept
+        monkeypatch.setattr(reading, "read_json", real)
+        assert st.token(PATH) == st.token(PATH, fresh=True)

@@ -60,7 +60,7 @@ class Examined:
         st = self._store
         if self.doc is None:
             return False
-        epoch = st._doc_epoch
+        epoch = st._epoch_of(self.path)
         try:
             now = read_json(st._zstore, f"{self.loc}/zarr.json" if self.loc else "zarr.json")
         except OSError as exc:  # a failed request: not a rewrite (an absent document reads as None)

@@ -33,7 +33,7 @@ class Listing:
     # set by StudyStore.__init__; declared here for readers of this module
     _zstore: Any
     _docs: dict[str, dict[str, Any]]
-    _doc_epoch: int
+    _doc_epochs: dict[str, int]
     _doc_lock: Any
     _index: dict[str, dict[str, Any]] | None
     _cache: bool
@@ -86,7 +86,7 @@ class Listing:
         group); the documents not cached are read in one concurrent batch. The paths whose document
         is there but not valid JSON (damage, :meth:`damaged` names it) are added to ``unreadable``."""
         todo = [p for p in paths if p not in self._docs]
-        epoch = self._doc_epoch
+        epochs = {p: self._epoch_of(p) for p in todo}
         try:
             got = batch.get_many(self._zstore, [f"{p}/zarr.json" for p in todo])
         except OSError:
@@ -105,8 +105,15 @@ class Listing:
                         unreadable.add(p)
             is_group = isinstance(doc, dict) and doc.get("node_type") == "group"
             out[p] = dict(doc.get("attributes", {})) if is_group else None
-            self._keep_doc(p, doc, epoch)
+            self._keep_doc(p, doc, epochs.get(p))
         return out
+
+    def _epoch_of(self, path: str, counts: dict[str, int] | None = None) -> int:
+        """The changes this object made to ``path`` or a group above it (``counts``: a copy of
+        :attr:`_doc_epochs` taken earlier): a change there may have replaced the group's document."""
+        counts = self._doc_epochs if counts is None else counts
+        parts = path.split("/") if path else []
+        return counts.get("", 0) + sum(counts.get("/".join(parts[:i]), 0) for i in range(1, len(parts) + 1))
 
     def _keep_doc(self, path: str, doc: Any, epoch: int | None = None) -> None:
         """Keep ``doc``, the metadata document of ``path`` as just read, in the document cache (``cache=True``):
@@ -114,12 +121,12 @@ class Listing:
         written changes), and nothing below ``.neuroxr/`` (staging groups, kept copies). Kept until the next
         outermost call (:meth:`~neuroxr.store.StudyStore.session`) or a write of ``path`` by this object; its
         version token names the copy it describes, which the readers' other caches and checks are keyed by.
-        ``epoch``: :attr:`_doc_epoch` before the read; a change this object made since (another thread's
-        write) leaves the document out, as it may be the copy from before that write."""
+        ``epoch``: :meth:`_epoch_of` ``path`` before the read; a change this object made there since
+        (another thread's write) leaves the document out, as it may be the copy from before that write."""
         if (self._cache and isinstance(doc, dict) and doc.get("node_type") == "group" and path.split("/")[0] != ".neuroxr"
                 and (doc.get("attributes") or {}).get(COMPLETE_ATTR, False)):
             with self._doc_lock:
-                if epoch is None or epoch == self._doc_epoch:
+                if epoch is None or epoch == self._epoch_of(path):
                     self._docs[path] = doc
 
     def _confirmed(self, paths: list[str], unreadable: set[str] | None = None) -> dict[str, dict[str, Any] | None]:

@@ -111,7 +111,7 @@ class Reading(Listing):
         """The metadata document of the group ``path`` (one read; ``{}`` unreadable or not a group)."""
         if path in self._docs:
             return self._docs[path]
-        epoch = self._doc_epoch
+        epoch = self._epoch_of(path)
         try:
             doc = read_json(self._zstore, f"{path}/zarr.json" if path else "zarr.json")
         except OSError as exc:  # absent is None (Zarr): this is a failed read, not an absence
@@ -401,10 +401,10 @@ class Reading(Listing):
         if path is None:
             unfinished = self._unfinished_swaps()  # first: a swap finished now is scanned in place
             read: dict[str, Any] = {}
-            epoch = self._doc_epoch
+            counts = dict(self._doc_epochs)
             found = scan(self._zstore, values=values, docs=read)
             for p, doc in read.items():  # the documents it read serve the reads that follow (cache=True)
-                self._keep_doc(p, doc, epoch)
+                self._keep_doc(p, doc, self._epoch_of(p, counts))
             return found + unfinished
         found = self.examine(path)
         if found.attrs is None:

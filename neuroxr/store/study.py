@@ -133,7 +133,7 @@ class StudyStore(Reading, SetWriters):
         self._held, self._calls = False, 0  # see hold() and session()
         self._session_lock = threading.Lock()  # threads sharing this object: one count of calls
         self._docs: dict[str, dict[str, Any]] = {}  # path -> metadata document of a complete group (cache)
-        self._doc_epoch = 0  # bumped by every change this object makes (Listing._keep_doc)
+        self._doc_epochs: dict[str, int] = {}  # path -> changes this object made there (Listing._keep_doc)
         self._doc_lock = threading.Lock()  # the epoch and the documents change together
         self._known: set[str] = set()  # groups known to exist (object stores: require_group)
         self._index: dict[str, dict[str, Any]] | None = None  # merged inventory (cache)
@@ -283,7 +283,7 @@ class StudyStore(Reading, SetWriters):
         """Drop what the cache holds of ``path`` and below (after this object changed it); a document
         read before this (by another thread) is then not kept (:meth:`_keep_doc`)."""
         with self._doc_lock:
-            self._doc_epoch += 1
+            self._doc_epochs[path] = self._doc_epochs.get(path, 0) + 1
             for p in [p for p in self._docs if p == path or p.startswith(path + "/")]:
                 del self._docs[p]
         self._data.forget(path)
@@ -581,7 +581,7 @@ class StudyStore(Reading, SetWriters):
         self._known.add(path)
         if self._cache:  # what this object just wrote need not be read back
             with self._doc_lock:
-                self._doc_epoch += 1
+                self._doc_epochs[path] = self._doc_epochs.get(path, 0) + 1
                 self._docs[path] = json.loads(doc)
             self._data.keep((path, token), {**items, "zarr.json": doc})
         self._finish_rewrite(url)

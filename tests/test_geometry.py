@@ -721,3 +721,27 @@ def test_effective_dimensionality_of_a_cut_gram_is_that_of_the_kept_stimuli():
     assert float(geo.effective_dimensionality(features(F[keep], stimulus_id=ids[keep]))) == pytest.approx(expected, rel=1e-10)
     # the whole Gram is left as it is (already centred): the same bits as before
     assert float(geo.effective_dimensionality(g)) == float(geo.effective_dimensionality(features(F, stimulus_id=ids)))
+
+
+def test_the_cut_gram_check_reads_the_gram_in_row_blocks(monkeypatch):
+    """Whether a Gram is centred over its rows is decided a block of rows at a time (no copy of the
+    Gram: a 20,000-stimulus Gram is 3.2 GB); a whole Gram as written is known by its trace and not
+    read at all; a cut one is found in any block."""
+    import tracemalloc
+
+    from neuroxr.geometry import dimensionality as dim
+
+    rng = np.random.default_rng(3)
+    F = rng.normal(size=(1200, 40))
+    g = geo.gram(features(F, stimulus_id=[f"s{i:04d}" for i in range(1200)]))
+    K = g["K"].values
+    monkeypatch.setattr(dim, "_ROW_BLOCK", 2**16)  # 54 rows at a time
+    tracemalloc.start()
+    assert dim._centred_over_rows(K)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.5 * K.nbytes
+    keep = np.r_[0:1100, 1150:1200]
+    assert not dim._centred_over_rows(K[np.ix_(keep, keep)])
+    monkeypatch.setattr(dim, "_centred_over_rows", lambda K: pytest.fail("a whole Gram needs no check"))
+    assert float(geo.effective_dimensionality(g)) > 1

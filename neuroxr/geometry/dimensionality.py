@@ -13,9 +13,12 @@ from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
 from ..validation import check_bool
 from ._common import _named, _one_bin, _scalar_da, input_labels
-from .gram import _stats_and_ids
+from .gram import _stats_and_ids, _trace_matches
 
 __all__ = ["effective_dimensionality"]
+
+#: entries of a Gram read at a time by the check for a cut Gram (float64: 16 MiB)
+_ROW_BLOCK = 2**21
 
 
 def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
@@ -47,7 +50,8 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, ids, kind = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
-    if kind == "gram" and not _centred_over_rows(stats.K):  # a Gram cut to some of its stimuli
+    whole = kind == "gram" and "trace" in obj.attrs and _trace_matches(obj, stats.K)  # the Gram as written
+    if kind == "gram" and not whole and not _centred_over_rows(stats.K):  # a Gram cut to some of its stimuli
         stats = dataclasses.replace(stats, K=_g.double_center(stats.K))
     if ids.size < 3:  # with 2 stimuli the centred features have rank 1 (or 0)
         raise too_few_stimuli("effective_dimensionality", _named(obj, "obj"), int(ids.size), "the participation ratio",
@@ -62,10 +66,16 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
 def _centred_over_rows(K: np.ndarray) -> bool:
     """Whether the Gram ``K`` (n, n) is centred over its own stimuli: every row sums to zero up to
     rounding (``1e-8`` of the row's absolute sum; ``1e-3`` in float32). A Gram Dataset cut to some of
-    its stimuli is centred over all of them, not over those kept."""
+    its stimuli is centred over all of them, not over those kept. Read a block of rows at a time
+    (about 16 MiB): no copy of the Gram."""
     K = np.asarray(K)
     tol = 1e-8 if K.dtype.itemsize >= 8 else 1e-3
-    return bool(np.all(np.abs(K.sum(axis=1)) <= tol * np.abs(K).sum(axis=1)))
+    step = max(1, _ROW_BLOCK // max(K.shape[1], 1))
+    for lo in range(0, K.shape[0], step):
+        rows = K[lo:lo + step]
+        if not np.all(np.abs(rows.sum(axis=1)) <= tol * np.abs(rows).sum(axis=1)):
+            return False
+    return True
 
 
 def warn_constant(caller: str, inputs: Sequence[tuple[str, bool]], what: str) -> None:

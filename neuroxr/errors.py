@@ -25,7 +25,14 @@ __all__ = [
     "ExtractionError",
     "DataNotFoundError",
     "NeuroxrWarning",
+    "install_advice",
 ]
+
+EXTRAS = {"torch": "torch", "cupy": "gpu", "dask_cuda": "gpu", "bokeh": "dashboard", "pynwb": "io", "h5py": "io",
+          "rsatoolbox": "io", "PIL": "images", "nbformat": "notebooks", "nbclient": "notebooks"}
+"""The extra of ``pyproject.toml`` that installs each optional top-level module."""
+_DISTRIBUTIONS = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "dask_cuda": "dask-cuda"}
+"""The distribution installing a module, where its name differs (for the advice outside any extra)."""
 
 
 class NeuroxrError(Exception):
@@ -102,6 +109,16 @@ def warn(msg: str, category: type[Warning] = NeuroxrWarning) -> None:
     import warnings
 
     warnings.warn(msg, category, stacklevel=external_stacklevel())
+
+
+def install_advice(module: str) -> str:
+    """How to install the module ``module`` (a dotted name: its top-level package counts): the neuroxr
+    extra holding it, installed from the repository (the package is installed from there), else its
+    distribution by name, e.g. ``"pip install '.[io]' from the neuroxr repository"``."""
+    top = module.split(".")[0]
+    if top in EXTRAS:
+        return f"pip install '.[{EXTRAS[top]}]' from the neuroxr repository"
+    return f"pip install {_DISTRIBUTIONS.get(top, top)}"
 
 
 def code_name(name: str) -> str:

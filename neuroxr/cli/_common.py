@@ -378,7 +378,9 @@ def _compare_spelling(message: str, command: click.Command) -> str:
 def _missing_package(exc: ImportError) -> str:
     """What a missing package's ``ImportError`` says to a command-line user: the package and how to install it."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
-        return f"this needs the package {exc.name!r}, which is not installed: pip install {exc.name.split('.')[0]}."
+        from ..errors import install_advice
+
+        return f"this needs the package {exc.name!r}, which is not installed: {install_advice(exc.name)}."
     return f"this needs a package that is not installed ({one_line(exc).rstrip('.')})."
 
 

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from ..errors import DataNotFoundError, LayoutError, ParameterError
+from ..errors import DataNotFoundError, LayoutError, ParameterError, install_advice
 from ..layouts import neural
 
 __all__ = [
@@ -214,7 +214,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
     try:
         from PIL import Image
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("load_cowley_images needs Pillow to decode the JPEGs: pip install pillow") from e
+        raise ImportError(f"load_cowley_images needs Pillow to decode the JPEGs: {install_advice('PIL')}.") from e
     names = _image_names(zpath)
     if not names:
         raise LayoutError(f"load_cowley_images: {zpath} holds no imageNNNN.jpg files.")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError
+from ..errors import LayoutError, install_advice
 from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ._trials import as_str, ids_str
@@ -39,7 +39,7 @@ class _File:
             try:
                 import h5py
             except ImportError as exc:  # pragma: no cover - h5py is a test dependency
-                raise LayoutError("path: reading HDF5 needs h5py; pip install h5py.") from exc
+                raise LayoutError(f"path: reading HDF5 needs h5py; {install_advice('h5py')}.") from exc
             self._h5 = h5py.File(path, "r")
         elif self.suffix == ".npz":
             self._npz = np.load(path, allow_pickle=False)

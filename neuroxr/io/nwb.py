@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, warn
+from ..errors import LayoutError, install_advice, warn
 from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
@@ -288,7 +288,7 @@ def from_nwb(
         try:
             from pynwb import NWBHDF5IO
         except ImportError as exc:  # pragma: no cover - pynwb is a test dependency
-            raise LayoutError("source: reading an NWB file needs pynwb; pip install pynwb.") from exc
+            raise LayoutError(f"source: reading an NWB file needs pynwb; {install_advice('pynwb')}.") from exc
         if not os.path.exists(source):
             raise LayoutError(f"source: no NWB file at {os.fspath(source)!r}.")
         io = None

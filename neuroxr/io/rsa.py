@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError
+from ..errors import LayoutError, install_advice
 from ..layouts import validate_neural
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
@@ -39,7 +39,7 @@ def _require_rsatoolbox() -> Any:
     try:
         import rsatoolbox
     except ImportError as exc:  # pragma: no cover - rsatoolbox is a test dependency
-        raise LayoutError("rsatoolbox is not installed; pip install rsatoolbox to convert its objects.") from exc
+        raise LayoutError(f"rsatoolbox is not installed; {install_advice('rsatoolbox')} to convert its objects.") from exc
     return rsatoolbox
 
 

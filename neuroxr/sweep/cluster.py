@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import SweepConfigError
+from ..errors import SweepConfigError, install_advice
 
 __all__ = ["TRIM_BELOW_BYTES", "WORKER_ENV", "check_client", "connect", "embedded_cluster", "keeps_malloc_trim", "machine_cores",
            "scheduler_address"]
@@ -108,7 +108,7 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
             from dask_cuda import LocalCUDACluster as cluster_class
         except ImportError as exc:
             raise SweepConfigError(
-                "a GPU backend on the embedded cluster needs dask-cuda (one worker per GPU): pip install dask-cuda; "
+                f"a GPU backend on the embedded cluster needs dask-cuda (one worker per GPU): {install_advice('dask_cuda')}; "
                 "or pass the address of your own GPU cluster as scheduler, or run with client='serial'."
             ) from exc
         kw: dict[str, Any] = {"threads_per_worker": 1}  # dask-cuda: one worker per GPU unless n_workers is given

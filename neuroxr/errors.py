@@ -25,7 +25,6 @@ __all__ = [
     "ExtractionError",
     "DataNotFoundError",
     "NeuroxrWarning",
-    "install_advice",
 ]
 
 EXTRAS = {"torch": "torch", "cupy": "gpu", "dask_cuda": "gpu", "bokeh": "dashboard", "pynwb": "io", "h5py": "io",

@@ -25,8 +25,6 @@ __all__ = [
     "ExtractionError",
     "DataNotFoundError",
     "NeuroxrWarning",
-    "install_advice",
-    "shown",
 ]
 
 EXTRAS = {"torch": "torch", "cupy": "gpu", "dask_cuda": "gpu", "bokeh": "dashboard", "pynwb": "io", "h5py": "io",

@@ -120,6 +120,29 @@ def install_advice(module: str) -> str:
     return f"pip install {_DISTRIBUTIONS.get(top, top)}"
 
 
+def shown(value: Any, limit: int = 120) -> str:
+    """A value as a message shows it, on one line: ``repr(value)`` when that is one short line
+    (names, numbers, short tuples), else what it is, e.g. ``a DataArray 'features' with dims
+    ('stimulus', 'unit') and shape (10, 4)`` (an array passed where an option was expected) or
+    the first line of its ``repr``, cut at ``limit`` characters."""
+    text = repr(value)
+    if "\n" not in text and len(text) <= limit:
+        return text
+    kind = "array" if isinstance(value, np.ndarray) else type(value).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    name = getattr(value, "name", None)
+    named = f" {name!r}" if isinstance(name, str) and len(name) <= 40 else ""
+    dims, shape = getattr(value, "dims", None), getattr(value, "shape", None)
+    if hasattr(value, "data_vars") and hasattr(value, "sizes"):  # an xarray Dataset
+        return f"{article} {kind} of variables {examples(list(value.data_vars), 4)} and sizes {dict(value.sizes)}"
+    if isinstance(dims, tuple) and isinstance(shape, tuple):
+        return f"{article} {kind}{named} with dims {dims} and shape {shape}"
+    if isinstance(shape, tuple):
+        return f"{article} {kind}{named} of shape {shape}"
+    first = text.splitlines()[0] if text else kind
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
 def code_name(name: str) -> str:
     """The argument part of an input's name in a message (``"neural (V4)"``, ``"rdm: obj (V4)"`` ->
     ``"neural"``, ``"obj"``), for code the message suggests."""

@@ -66,7 +66,7 @@ FEATURE_OPTIONAL_COORDS = {
 }
 
 
-from .errors import LayoutError, code_name, missing_ids_error  # noqa: E402
+from .errors import LayoutError, ParameterError, code_name, missing_ids_error, shown  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
 from .validation import check_mapping, real_array, refuse_inf, refuse_nonfinite  # noqa: E402
 
@@ -219,6 +219,8 @@ def _check_optional_coords(da: xr.DataArray, where: Mapping[str, tuple[str, ...]
 
 def _check_layout(da: Any, dims: tuple[str, ...], target: str, optional: Any, kinds: str, name: str) -> None:
     """What every array layout checks: dims, ids of stimuli and targets, optional coords, dtype, sizes."""
+    if not isinstance(name, str):  # validate_features(da, other) passes an array as the name
+        raise ParameterError(f"name must be a str (how the array is named in messages); got {shown(name)}.")
     _check_dims(da, dims, name)
     _check_ids(da, "stimulus_id", "stimulus", name)
     _check_ids(da, f"{target}_id", target, name)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import LayoutError, StoreError
+from .errors import LayoutError, ParameterError, StoreError, shown
 
 __all__ = [
     "SET_KINDS",
@@ -198,6 +198,12 @@ def _regions(store: Any, neural: str) -> list[str]:
     return list(out)
 
 
+def _require_store(store: Any, caller: str) -> None:
+    """A one-line error when ``store`` is not a study store (an array passed in its place)."""
+    if not (hasattr(store, "models") and hasattr(store, "neural_sets")):
+        raise ParameterError(f"{caller}: store must be a StudyStore (neuroxr.open_store(path)); got {shown(store)}.")
+
+
 def _feature_sets(store: Any) -> list[SetRef]:
     return [feature_ref(m, layer) for m in store.models() for layer in store.layers(m)]
 
@@ -305,6 +311,7 @@ def resolve(
         No set of an accepted kind has that name, or (in stores written before names were
         checked) more than one has.
     """
+    _require_store(store, "resolve")
     kinds = tuple(kinds)
     if isinstance(name, SetRef):
         if name.kind not in kinds or not _exists(store, name):
@@ -315,7 +322,7 @@ def resolve(
             )
         return name
     if not isinstance(name, str) or not name:
-        raise LayoutError(f"the {role} must name a set of the store; got {name!r}.")
+        raise LayoutError(f"the {role} must name a set of the store; got {shown(name)}.")
     parts = name.split(".")
     found: list[SetRef] = []
     if "features" in kinds:
@@ -363,6 +370,9 @@ def read_set(store: Any, ref: SetRef, load: bool = True) -> xr.DataArray:
         Features ``stimulus x unit`` or neural responses ``stimulus x neuroid x repeat`` (a region
         subset keeps the neuroids whose ``region`` coord equals the region).
     """
+    _require_store(store, "read_set")
+    if not isinstance(ref, SetRef):
+        raise ParameterError(f"read_set: ref must be a SetRef (neuroxr.resolve(store, name)); got {shown(ref)}.")
     if ref.kind == "features":
         da = store.read_features(ref.model, ref.layer)
     else:
@@ -406,7 +416,7 @@ def check_new_set(
     """
     new = feature_ref(model, layer) if kind == "features" else neural_ref(name) if kind == "neural" else None
     if new is None:
-        raise LayoutError(f"kind must be one of {SET_KINDS}; got {kind!r}.")
+        raise LayoutError(f"kind must be one of {SET_KINDS}; got {shown(kind)}.")
     new_names = {new.name: new}
     if kind == "neural" and regions is not None:
         for r in sorted(set(np.asarray(regions).astype(str).ravel().tolist())):

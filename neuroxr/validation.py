@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LayoutError, ParameterError, examples, where
+from .errors import LayoutError, ParameterError, examples, shown, where
 
 __all__ = ["check_int", "check_alpha", "check_min_reliability", "check_bool", "check_mapping", "real_array",
            "refuse_inf", "refuse_nonfinite", "nonfinite_features_error", "check_computed", "compute_refusing_inf",
@@ -41,14 +41,14 @@ def check_int(value: Any, name: str, minimum: int, hint: str = "", maximum: int 
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum
             or (maximum is not None and int(value) > maximum)):
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ParameterError(f"{where(caller)}{name} must be an integer {bound}; got {value!r}. {hint}".rstrip())
+        raise ParameterError(f"{where(caller)}{name} must be an integer {bound}; got {shown(value)}. {hint}".rstrip())
     return int(value)
 
 
 def check_alpha(alpha: Any, name: str = "alpha", caller: str = "") -> float:
     """A ridge penalty as a float, or a one-line :class:`ParameterError` (finite, >= 0) starting with ``caller``."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < float("inf"):
-        raise ParameterError(f"{where(caller)}{name} must be a finite non-negative number; got {alpha!r}. Pass e.g. {name}=0.1.")
+        raise ParameterError(f"{where(caller)}{name} must be a finite non-negative number; got {shown(alpha)}. Pass e.g. {name}=0.1.")
     return float(alpha)
 
 
@@ -56,7 +56,7 @@ def check_min_reliability(value: Any, caller: str = "") -> float | None:
     """``min_reliability`` as a float in [0, 1], or ``None``; else a one-line :class:`ParameterError`
     starting with ``caller``."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1):
-        raise ParameterError(f"{where(caller)}min_reliability must be a number in [0, 1] or None; got {value!r}.")
+        raise ParameterError(f"{where(caller)}min_reliability must be a number in [0, 1] or None; got {shown(value)}.")
     return None if value is None else float(value)
 
 
@@ -70,7 +70,7 @@ def check_bool(value: Any, name: str, hint: str = "", allow_callable: bool = Fal
     if allow_callable and callable(value):
         return value
     what = "True, False or a callable" if allow_callable else "True or False"
-    raise ParameterError(f"{where(caller)}{name} must be {what}; got {value!r}. {hint}".rstrip())
+    raise ParameterError(f"{where(caller)}{name} must be {what}; got {shown(value)}. {hint}".rstrip())
 
 
 def check_mapping(value: Any, name: str, caller: str = "") -> dict[str, Any]:

@@ -46,9 +46,9 @@ def _parse(value: Any) -> int | str | None:
     except (TypeError, ValueError):
         n = 0
     if isinstance(value, bool) or n < 1 or (not isinstance(value, str) and n != value):
-        from ..errors import BackendError
+        from ..errors import BackendError, shown
 
-        raise BackendError(f"blas_threads must be 'auto', None or an integer >= 1; got {value!r}.")
+        raise BackendError(f"blas_threads must be 'auto', None or an integer >= 1; got {shown(value)}.")
     return n
 
 

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from ..errors import DataNotFoundError, LayoutError, ParameterError, install_advice
+from ..errors import DataNotFoundError, LayoutError, ParameterError, install_advice, shown
 from ..layouts import neural
 
 __all__ = [
@@ -97,7 +97,7 @@ _IMAGE_RE = re.compile(r"(?:^|/)(image\d+)\.jpe?g$", re.IGNORECASE)
 def _session_animal(session: str, meta: CowleySession | None, animal: str | None) -> str:
     """The session's animal: the authors' table's, or ``animal`` for a session outside it."""
     if animal is not None and (not isinstance(animal, str) or not animal or "/" in animal):
-        raise ParameterError(f"load_cowley_v4: animal must be a non-empty id without '/'; got {animal!r}.")
+        raise ParameterError(f"load_cowley_v4: animal must be a non-empty id without '/'; got {shown(animal)}.")
     if meta is None:
         if animal is None:
             raise ParameterError(
@@ -314,7 +314,7 @@ def load_cowley_v4(
     """
     session = str(session)
     if kind not in ("raw", "avg"):
-        raise LayoutError(f"load_cowley_v4: kind must be 'raw' or 'avg'; got {kind!r}.")
+        raise LayoutError(f"load_cowley_v4: kind must be 'raw' or 'avg'; got {shown(kind)}.")
     meta = COWLEY_SESSIONS.get(session)
     animal = _session_animal(session, meta, animal)
     p = _root(root, "load_cowley_v4")

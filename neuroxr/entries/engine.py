@@ -34,7 +34,7 @@ import xarray as xr
 
 from .. import geometry as _geo
 from ..attrs import storable
-from ..errors import LayoutError, ParameterError, StoreError, warn
+from ..errors import LayoutError, ParameterError, StoreError, shown, warn
 from ..layouts import validate_metric, validate_scores
 from ..predictivity.time import validate_generalization
 from ..sets import SetRef, read_set, resolve
@@ -47,6 +47,7 @@ from . import provenance as _p
 from .gram import compute_gram, streamed_features
 from .kinds import (
     DIRECTION_FUNCTIONS,
+    KINDS,
     TIME_KINDS,
     Kind,
     entry_revision,
@@ -126,7 +127,7 @@ def _dtype_name(dtype: Any) -> str:
     try:
         return np.dtype(dtype or "float64").name
     except TypeError as exc:
-        raise LayoutError(f"dtype must be 'float64' or 'float32'; got {dtype!r}.") from exc
+        raise LayoutError(f"dtype must be 'float64' or 'float32'; got {shown(dtype)}.") from exc
 
 
 def _prepare(store: StudyStore, kind: str, source: Any, target: Any, params: Mapping[str, Any] | None,
@@ -542,7 +543,9 @@ def score(
     """
     params, options = _split(dict(params))
     variant = params.pop("variant", None)
-    name = str(kind).lower().replace("-", "_")
+    if not isinstance(kind, str):
+        raise LayoutError(f"score: kind must be the name of an entry kind, one of {tuple(KINDS)}; got {shown(kind)}.")
+    name = kind.lower().replace("-", "_")
     if name == "rsa" or variant is not None:
         name = _m.metric_kind(name, variant)
     return compute(store, name, source, target, params=params, overwrite=overwrite, require_existing=require_existing,

@@ -18,7 +18,7 @@ from typing import Any
 import xarray as xr
 
 from .. import predictivity as _d
-from ..errors import LayoutError, no_effect
+from ..errors import LayoutError, no_effect, shown
 from ..kernels.regressors import fits_jointly
 from . import metrics as _m
 
@@ -177,7 +177,7 @@ def get_kind(kind: str) -> Kind:
     if name == "rsa":
         name = "crsa"
     if name not in KINDS:
-        raise LayoutError(f"unknown entry kind {kind!r}; choose one of {tuple(KINDS)}.")
+        raise LayoutError(f"unknown entry kind {shown(kind)}; choose one of {tuple(KINDS)}.")
     return KINDS[name]
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 
 from .. import geometry as _geo
-from ..errors import LayoutError, ParameterError, where
+from ..errors import LayoutError, ParameterError, shown, where
 from ..geometry._common import _Checked, _drop_unusable, _named, _plain, _without
 from ..geometry.inference import CKA_BOOT_DEFAULT, SHAPE_BOOT_DEFAULT
 from ..geometry.rdm import _rdm
@@ -85,14 +85,14 @@ def metric_kind(metric: str, variant: str | None = None) -> str:
     """
     m = str(metric).lower().replace("-", "_")
     if m not in METRIC_NAMES:
-        raise LayoutError(f"unknown metric {metric!r}; choose one of {METRIC_NAMES} (rsa = crsa, ersa or ereg by variant).")
+        raise LayoutError(f"unknown metric {shown(metric)}; choose one of {METRIC_NAMES} (rsa = crsa, ersa or ereg by variant).")
     if m == "rsa":
         v = "crsa" if variant is None else str(variant).lower()
         if v not in RSA_VARIANTS:
-            raise LayoutError(f"unknown RSA variant {variant!r}; choose one of {RSA_VARIANTS}.")
+            raise LayoutError(f"unknown RSA variant {shown(variant)}; choose one of {RSA_VARIANTS}.")
         return v
     if variant is not None and m != variant:
-        raise LayoutError(f"variant={variant!r} applies to metric 'rsa' only; got metric {metric!r}.")
+        raise LayoutError(f"variant={shown(variant)} applies to metric 'rsa' only; got metric {shown(metric)}.")
     return m
 
 
@@ -196,6 +196,9 @@ def metric_value(ds: xr.Dataset, split: str = "test") -> float:
     split : {"test", "train"}, default "test"
         Which split to report (``"train"`` for layer selection, ``"test"`` to report).
     """
+    if not isinstance(ds, xr.Dataset) or "score" not in ds.data_vars:
+        raise LayoutError(f"metric_value: ds must be a metric entry (a Dataset with a 'score' variable, e.g. from "
+                          f"neuroxr.score_metric); got {shown(ds)}.")
     score = ds["score"]
     if "split" in score.dims:
         return float(score.sel(split=split))

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, StoreError, warn
+from ..errors import ExtractionError, StoreError, shown, warn
 from ..sets import check_new_feature_sets
 from ..store import StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name, stored_index
@@ -86,7 +86,7 @@ def parse_memory(value: int | float | str) -> int:
     else:
         raise ExtractionError(f"memory_limit must be an int or a string like '2GiB'; got {type(value).__name__}.")
     if out < 1:
-        raise ExtractionError(f"memory_limit must be positive; got {value!r}.")
+        raise ExtractionError(f"memory_limit must be positive; got {shown(value)}.")
     return out
 
 
@@ -595,5 +595,5 @@ def resolve_pooling(pooling: str | None, stim: Stimuli) -> str | None:
     if pooling == "auto":
         return "mean" if stim.kind == "text" else None
     if pooling not in POOLING:
-        raise ExtractionError(f"pooling must be 'auto', None, 'mean', 'cls' or 'last'; got {pooling!r}.")
+        raise ExtractionError(f"pooling must be 'auto', None, 'mean', 'cls' or 'last'; got {shown(pooling)}.")
     return pooling

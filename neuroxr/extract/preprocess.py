@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, no_effect, warn
+from ..errors import ExtractionError, no_effect, shown, warn
 from ._common import reason, torch_module
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -93,7 +93,7 @@ def default_image_transform(
         in the store).
     """
     if not 0 < crop_fraction <= 1:
-        raise ExtractionError(f"crop_fraction must be in (0, 1]; got {crop_fraction!r}.")
+        raise ExtractionError(f"crop_fraction must be in (0, 1]; got {shown(crop_fraction)}.")
     size = _image_size(image_size)
     if (mean is None) != (std is None):
         raise ExtractionError("default_image_transform needs both mean and std, or neither (None, None).")
@@ -114,7 +114,7 @@ def _image_size(image_size: Any) -> tuple[int, int] | None:
     if min(size) < 1:
         raise ExtractionError(
             f"image_size must be a positive int, (height, width) of positive ints, or None (each image's own "
-            f"size); got {image_size!r}."
+            f"size); got {shown(image_size)}."
         )
     return size
 

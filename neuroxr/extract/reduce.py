@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..alignment import canonical_order
-from ..errors import ExtractionError
+from ..errors import ExtractionError, shown
 
 REDUCTION_KEYS = {"method", "n_components", "fit_stimuli", "seed"}
 
@@ -57,13 +57,13 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
         raise ExtractionError(f"reduction has unknown keys {sorted(unknown)}; allowed: {sorted(REDUCTION_KEYS)}.")
     method = str(reduction.get("method", "")).lower()
     if method not in ("srp", "pca"):
-        raise ExtractionError(f"reduction method must be 'srp' or 'pca'; got {reduction.get('method')!r}.")
+        raise ExtractionError(f"reduction method must be 'srp' or 'pca'; got {shown(reduction.get('method'))}.")
     k = reduction.get("n_components")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ExtractionError(f"reduction n_components must be a positive int; got {k!r}.")
+        raise ExtractionError(f"reduction n_components must be a positive int; got {shown(k)}.")
     m = reduction.get("fit_stimuli", n)
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
-        raise ExtractionError(f"reduction fit_stimuli must be a positive int; got {m!r}.")
+        raise ExtractionError(f"reduction fit_stimuli must be a positive int; got {shown(m)}.")
     m = min(int(m), n)
     if method == "pca" and m < k:
         raise ExtractionError(
@@ -72,7 +72,7 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
         )
     seed = reduction.get("seed", 0)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ExtractionError(f"reduction seed must be an int from 0 to 2**32 - 1; got {seed!r}.")
+        raise ExtractionError(f"reduction seed must be an int from 0 to 2**32 - 1; got {shown(seed)}.")
     return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": int(seed)}
 
 

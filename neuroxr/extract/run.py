@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, StoreError, no_effect
+from ..errors import ExtractionError, StoreError, no_effect, shown
 from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import stored_index, torch_module
@@ -92,13 +92,13 @@ def _check_options(model: Any, unit_chunk: Any, staging_dir: Any = None, **flags
         raise ExtractionError(f"model must be a torch.nn.Module; got {type(model).__name__}. Wrap a function in a "
                               f"Module whose forward calls it.")
     if not isinstance(unit_chunk, (int, np.integer)) or isinstance(unit_chunk, bool) or unit_chunk < 1:
-        raise ExtractionError(f"unit_chunk must be a positive int (units per stored chunk); got {unit_chunk!r}.")
+        raise ExtractionError(f"unit_chunk must be a positive int (units per stored chunk); got {shown(unit_chunk)}.")
     if staging_dir is not None and not os.path.isdir(staging_dir):
         raise ExtractionError(f"staging_dir {os.fspath(staging_dir)!r} is not an existing folder; create it, or leave "
                               f"staging_dir out (the system temp folder).")
     for name, value in flags.items():
         if not isinstance(value, (bool, np.bool_)):
-            raise ExtractionError(f"{name} must be True or False; got {value!r}.")
+            raise ExtractionError(f"{name} must be True or False; got {shown(value)}.")
 
 
 def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_size: Any, reduction: Any,
@@ -115,7 +115,7 @@ def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_
     spec = reduction_spec(reduction, stim.n)
     limit = parse_memory(memory_limit)
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ExtractionError(f"batch_size must be a positive int; got {batch_size!r}.")
+        raise ExtractionError(f"batch_size must be a positive int; got {shown(batch_size)}.")
     return prep, stim, spec, limit, resolve_pooling(pooling, stim)
 
 

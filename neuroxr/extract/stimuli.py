@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError, NeuroxrError, missing_ids_error
+from ..errors import ExtractionError, NeuroxrError, missing_ids_error, shown
 from ..layouts import missing_ids
 from ._common import reason, torch_module
 from .preprocess import Preprocessing, default_image_transform, rgb_image
@@ -235,7 +235,7 @@ def _texts_or_files(stimuli: Any, prep: Preprocessing, texts: bool | None) -> bo
     tokenizer); ``None``: a list of strings with a tokenizer, refused when each is an existing file
     (texts or image files? say which with texts=)."""
     if texts is not None and not isinstance(texts, (bool, np.bool_)):
-        raise ExtractionError(f"texts must be True, False or None (automatic); got {texts!r}.")
+        raise ExtractionError(f"texts must be True, False or None (automatic); got {shown(texts)}.")
     if texts:
         if not _is_text_list(stimuli):
             raise ExtractionError(f"texts=True needs stimuli as a list of strings, one text each; got {type(stimuli).__name__}.")

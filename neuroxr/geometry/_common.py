@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order, columns_as_rows, stimulus_ids, to_canonical
 from ..backend import get_namespace, to_numpy
-from ..errors import LayoutError, ParameterError, warn, where
+from ..errors import LayoutError, ParameterError, shown, warn, where
 from ..errors import code_name as _arg  # the argument part of a _named name, for code in messages
 from ..kernels import rdm as _r
 from ..kernels import shape as _s
@@ -63,7 +63,7 @@ def check_split(test_size: Any, seed: Any, caller: str = "", seed_name: str = "s
     ``test_size`` a number in (0, 1), ``seed`` (the caller's argument ``seed_name``) an int >= 0.
     Returns them as ``{"test_size": float, "seed": int}``."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ParameterError(f"{where(caller)}test_size must be a float in (0, 1); got {test_size!r}.")
+        raise ParameterError(f"{where(caller)}test_size must be a float in (0, 1); got {shown(test_size)}.")
     seed = check_int(seed, seed_name, 0, f"The split is numpy.random.default_rng({seed_name}).permutation; pass e.g. "
                      f"{seed_name}=0.", caller=caller)
     return {"test_size": float(test_size), "seed": seed}

@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..attrs import encode_attrs
 from ..backend import to_numpy
-from ..errors import LayoutError, warn
+from ..errors import LayoutError, shown, warn
 from ..kernels import shape as _s
 from ..validation import real_array
 from ._common import _refuse_constant_networks
@@ -90,7 +90,7 @@ def _check_distances(D: np.ndarray, name: str) -> None:
 def _check_n_clusters(n_clusters: Any, m: int, caller: str) -> None:
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= m:
         raise LayoutError(f"{caller}: n_clusters must be an int between 1 and the number of networks ({m}); "
-                          f"got {n_clusters!r}.")
+                          f"got {shown(n_clusters)}.")
 
 
 def _reduce(X: np.ndarray, center: bool) -> np.ndarray:
@@ -214,7 +214,7 @@ def procrustes_kmeans(
     m = len(items)
     _check_n_clusters(n_clusters, m, "procrustes_kmeans")
     if score_method not in _s.SCORE_METHODS:
-        raise LayoutError(f"procrustes_kmeans: score_method must be one of {tuple(_s.SCORE_METHODS)}; got {score_method!r}.")
+        raise LayoutError(f"procrustes_kmeans: score_method must be one of {tuple(_s.SCORE_METHODS)}; got {shown(score_method)}.")
     metric = LinearMetric(alpha=1.0, center_columns=center_columns, zero_pad=True, score_method=score_method)
     items = [_reduce(np.asarray(to_numpy(X), dtype=np.float64), center_columns) for X in items]
     if dist_matrix is None:
@@ -236,7 +236,7 @@ def procrustes_kmeans(
         except KeyError as err:
             raise LayoutError(f"procrustes_kmeans: init names an unknown network {err}; use indices or names from {names[:5]}.") from None
         if seeds.size != n_clusters or seeds.min() < 0 or seeds.max() >= m:
-            raise LayoutError(f"procrustes_kmeans: init must give {n_clusters} network indices in [0, {m}); got {list(init)!r}.")
+            raise LayoutError(f"procrustes_kmeans: init must give {n_clusters} network indices in [0, {m}); got {shown(list(init))}.")
     p = max(X.shape[1] for X in items)
     pad = [np.pad(X, ((0, 0), (0, p - X.shape[1]))) for X in items]
     centroids = [pad[i].copy() for i in seeds]
@@ -306,7 +306,7 @@ def cluster_distances(D: Any, n_clusters: int, method: str = "average", names: S
     from scipy.spatial.distance import squareform
 
     if method not in ("average", "complete", "single", "weighted"):
-        raise LayoutError(f"cluster_distances: method must be one of 'average', 'complete', 'single', 'weighted'; got {method!r}.")
+        raise LayoutError(f"cluster_distances: method must be one of 'average', 'complete', 'single', 'weighted'; got {shown(method)}.")
     Dm, nm = _distance_matrix(D, names, "cluster_distances")
     _check_n_clusters(n_clusters, Dm.shape[0], "cluster_distances")
     Z = linkage(squareform(Dm, checks=False), method=method)
@@ -342,7 +342,7 @@ def embed_distances(D: Any, n_components: int = 2, names: Sequence[str] | None =
     Dm, nm = _distance_matrix(D, names, "embed_distances")
     m = Dm.shape[0]
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= m:
-        raise LayoutError(f"embed_distances: n_components must be an int between 1 and {m}; got {n_components!r}.")
+        raise LayoutError(f"embed_distances: n_components must be an int between 1 and {m}; got {shown(n_components)}.")
     J = np.eye(m) - 1.0 / m
     B = -0.5 * J @ (Dm**2) @ J
     lam, V = np.linalg.eigh((B + B.T) / 2)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, no_effect
+from ..errors import ParameterError, no_effect, shown
 from ..kernels import resample as rs
 from ..kernels.compare import _flat
 from ..validation import check_alpha
@@ -52,7 +52,7 @@ def _method(method: str, caller: str, param: str = "method") -> str:
     """``method`` (``param`` of ``caller``) by its rsatoolbox name, or a one-line ParameterError."""
     m = {"pearson": "corr", "correlation": "corr"}.get(method, method)
     if m not in RSA_BOOT_METHODS:
-        raise ParameterError(f"{caller}: {param} must be one of {RSA_BOOT_METHODS}; got {method!r}.")
+        raise ParameterError(f"{caller}: {param} must be one of {RSA_BOOT_METHODS}; got {shown(method)}.")
     return m
 
 
@@ -184,7 +184,7 @@ def _rsa_bootstrap(
     method = _method(method, caller, param)
     rs.check_nan_policy(nan_policy, caller)
     if over not in ("stimuli", "subjects", "both"):
-        raise ParameterError(f"{caller}: over must be one of ('stimuli', 'subjects', 'both'); got {over!r}.")
+        raise ParameterError(f"{caller}: over must be one of ('stimuli', 'subjects', 'both'); got {shown(over)}.")
     rs._check_level(level, caller)
     if over == "subjects" and indices is not None:
         raise no_effect(["indices"], "with over='subjects'", "its rows are stimulus draws; subjects are drawn with seed",

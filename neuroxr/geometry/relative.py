@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, ParameterError, examples
+from ..errors import LayoutError, ParameterError, examples, shown
 from ..layouts import validate_features
 from ..validation import check_computed
 from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean
@@ -130,7 +130,7 @@ def relative_features(
         ``source_layer``. A zero feature or anchor vector gives cosine 0.
     """
     if similarity not in SIMILARITIES:
-        raise LayoutError(f"relative_features: similarity must be one of {SIMILARITIES}; got {similarity!r}.")
+        raise LayoutError(f"relative_features: similarity must be one of {SIMILARITIES}; got {shown(similarity)}.")
     features = _validated(features, "relative_features: " + _named(features, "features"))
     E, ids, kind = _anchor_matrix(features, anchors)
     if E.shape[0] == 0:
@@ -197,7 +197,7 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
         ``n_excluded_neuroids`` (left out under the missing-trial rule, with the warning).
     """
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < float("inf"):
-        raise ParameterError(f"anchor_weights: alpha must be a finite number > 0 (the ridge penalty); got {alpha!r}. "
+        raise ParameterError(f"anchor_weights: alpha must be a finite number > 0 (the ridge penalty); got {shown(alpha)}. "
                              "Pass e.g. alpha=0.1.")
     relative = _validated(relative, "anchor_weights: " + _named(relative, "relative"))
     if "repeat" not in neural.dims:

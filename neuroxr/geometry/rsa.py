@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import align, canonical_order
 from ..backend import to_numpy
-from ..errors import ParameterError, no_effect, warn
+from ..errors import ParameterError, no_effect, shown, warn
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.folds import check_fold_params, stimulus_folds
@@ -166,7 +166,7 @@ def check_crsa_params(rdm_method: Any, compare_method: Any, noise_ceiling: Any, 
     _check_option(rdm_method, _r.RDM_METHODS, "rdm_method", "crsa")
     compare_method = _c._normalize_compare_method(compare_method, "crsa", "compare_method")
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
-        raise ParameterError(f"crsa: noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+        raise ParameterError(f"crsa: noise_ceiling must be True, False or None (automatic); got {shown(noise_ceiling)}.")
     halves = check_split_halves(seed, reps, "crsa")
     if noise_ceiling is not None and not noise_ceiling:
         _refuse_inert_ceiling(seed, reps, "with noise_ceiling=False", "keep the ceiling")
@@ -314,9 +314,9 @@ def _check_projection(n_components: Any, eps: Any) -> dict[str, Any]:
                         "it sets the Johnson-Lindenstrauss dimension of n_components='auto'", caller="ereg")
     if n_components == "auto":
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
-            raise ParameterError(f"ereg: eps must be a float in (0, 1); got {eps!r}.")
+            raise ParameterError(f"ereg: eps must be a float in (0, 1); got {shown(eps)}.")
     elif not (isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool) and n_components > 0):
-        raise ParameterError(f"ereg: n_components must be 'auto' or a positive int; got {n_components!r}.")
+        raise ParameterError(f"ereg: n_components must be 'auto' or a positive int; got {shown(n_components)}.")
     return {"n_components": n_components if n_components == "auto" else int(n_components), "eps": float(eps)}
 
 

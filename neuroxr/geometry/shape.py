@@ -20,7 +20,7 @@ import xarray as xr
 from ..alignment import align
 from ..attrs import encode_attrs
 from ..backend import get_namespace, to_numpy
-from ..errors import LayoutError, ParameterError
+from ..errors import LayoutError, ParameterError, shown
 from ..kernels import shape as _s
 from ..validation import check_bool
 from ._common import (
@@ -154,7 +154,7 @@ class LinearMetric(_EstimatorAPI):
         flags bools (a string such as ``"false"`` is refused)."""
         alpha = self.alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not 0.0 <= float(alpha) <= 1.0:
-            raise ParameterError(f"{caller}: alpha must be a float in [0, 1]; got {alpha!r}.")
+            raise ParameterError(f"{caller}: alpha must be a float in [0, 1]; got {shown(alpha)}.")
         flags = {k: bool(check_bool(getattr(self, k), k, f"Pass {k}=True or {k}=False (a LinearMetric option).", caller=caller))
                  for k in ("center_columns", "zero_pad")}
         _check_option(self.score_method, _s.SCORE_METHODS, "score_method", caller)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError, install_advice
+from ..errors import LayoutError, install_advice, shown
 from ..layouts import features as _features
 from ..layouts import neural as _neural
 from ._trials import as_str, ids_str
@@ -174,7 +174,7 @@ def read_array(
     if not p.exists():
         raise LayoutError(f"path: no file at {os.fspath(path)!r}.")
     if layout is not None and layout not in _LAYOUTS:
-        raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {layout!r}.")
+        raise LayoutError(f"layout: must be one of {_LAYOUTS}; got {shown(layout)}.")
     if time_bins is not None and layout == "features":
         raise LayoutError("time_bins: feature arrays have no time; pass layout='neural' (or drop time_bins).")
     if attrs is not None and not isinstance(attrs, Mapping):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, NeuroxrWarning, warn
+from ..errors import LayoutError, NeuroxrWarning, shown, warn
 from ..layouts import validate_neural, validate_scores
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
@@ -47,7 +47,7 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
         sel = [0]
     elif isinstance(time_bin, (bool, np.bool_)):
         raise LayoutError(
-            f"time_bin: got {time_bin!r}, a bool, not an index; pass None (every bin), an index or a (start, end) window."
+            f"time_bin: got {shown(time_bin)}, a bool, not an index; pass None (every bin), an index or a (start, end) window."
         )
     elif isinstance(time_bin, (int, np.integer)):
         if not -n <= int(time_bin) < n:
@@ -57,7 +57,7 @@ def _select_time_bin(assembly: xr.DataArray, time_bin: Any, name: str) -> tuple[
         try:
             t0, t1 = (float(t) for t in time_bin)
         except (TypeError, ValueError):
-            raise LayoutError(f"time_bin: expected None, an index or a (start, end) pair; got {time_bin!r}.") from None
+            raise LayoutError(f"time_bin: expected None, an index or a (start, end) pair; got {shown(time_bin)}.") from None
         if not has_edges:
             raise LayoutError(
                 f"{name}: dim 'time_bin' lacks coords 'time_bin_start'/'time_bin_end'; pass time_bin=<index>."
@@ -343,7 +343,7 @@ def to_brainscore_score(
         and ``raw`` is ``split x target x time_bin``.
     """
     if aggregate not in ("median", "mean"):
-        raise LayoutError(f"aggregate: must be 'median' or 'mean'; got {aggregate!r}.")
+        raise LayoutError(f"aggregate: must be 'median' or 'mean'; got {shown(aggregate)}.")
     if not isinstance(scores, xr.Dataset):
         raise LayoutError(f"scores: expected an xarray.Dataset, got {type(scores).__name__}.")
     Score = _score_class()

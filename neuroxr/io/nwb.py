@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import LayoutError, install_advice, warn
+from ..errors import LayoutError, install_advice, shown, warn
 from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
@@ -136,7 +136,7 @@ def _window(window: Any) -> tuple[float, float]:
     try:
         t0, t1 = (float(t) for t in window)
     except (TypeError, ValueError):
-        raise LayoutError(f"window: expected a pair (t0, t1) in seconds after each onset; got {window!r}.") from None
+        raise LayoutError(f"window: expected a pair (t0, t1) in seconds after each onset; got {shown(window)}.") from None
     if not t1 > t0:
         raise LayoutError(f"window: needs t0 < t1; got ({t0:g}, {t1:g}).")
     return t0, t1

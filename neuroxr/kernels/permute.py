@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import psd_pinv_solve, spd_solve
-from ..errors import ParameterError
+from ..errors import ParameterError, shown
 
 __all__ = ["permutation_form", "permutation_flops", "permuted_oof_pearson", "PrimalPermutation", "induced_permutations"]
 
@@ -94,7 +94,7 @@ def permutation_flops(n: int, p: int, m: int, n_folds: int, form: str) -> float:
         return 2.0 * n * p * m + n_folds * 2.0 * (2 * p + 2) * p * m
     if form == "operator":
         return 2.0 * n * n * m
-    raise ParameterError(f"permutation_flops: form must be one of ('primal', 'operator'); got {form!r}.")
+    raise ParameterError(f"permutation_flops: form must be one of ('primal', 'operator'); got {shown(form)}.")
 
 
 def permutation_form(n: int, p: int, n_folds: int, folds: Folds | None = None) -> str:
@@ -239,7 +239,7 @@ def permuted_oof_pearson(
         ``pearson(Y[perms[b]], oof_predict(X, Y[perms[b]]))`` for every ``b`` (NaN for a constant column).
     """
     if form not in PERMUTATION_FORMS:
-        raise ParameterError(f"permuted_oof_pearson: form must be one of {PERMUTATION_FORMS}; got {form!r}.")
+        raise ParameterError(f"permuted_oof_pearson: form must be one of {PERMUTATION_FORMS}; got {shown(form)}.")
     Y = np.asarray(Y, dtype=np.float64)
     perms = np.asarray(perms)
     n, m = Y.shape

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..backend import TIE_RTOL, get_namespace, normalized_dissimilarity, tie_groups, tie_links
 from ..backend import upper_tri as _upper_tri
-from ..errors import LayoutError, ParameterError, warn, where
+from ..errors import LayoutError, ParameterError, shown, warn, where
 from .gram import GramStats, constant_features, gram, variance_totals
 from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation
 from .stats import no_variance, rounding_tol
@@ -55,7 +55,7 @@ def check_option(value: Any, allowed: tuple[str, ...], param: str, caller: str) 
     """``value``, or the one-line parameter error (a :class:`~neuroxr.errors.ParameterError`, a
     ``ValueError``) starting with ``caller``, the public function called, when it is not one of ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
-        raise ParameterError(f"{where(caller)}{param} must be one of {tuple(allowed)}; got {value!r}.")
+        raise ParameterError(f"{where(caller)}{param} must be one of {tuple(allowed)}; got {shown(value)}.")
     return value
 
 

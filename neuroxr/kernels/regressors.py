@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import asarray, get_namespace, to_numpy
-from ..errors import ParameterError, no_effect, where
+from ..errors import ParameterError, no_effect, shown, where
 from .gram import GramStats
 from .kernel_operator import FOLD_OPERATORS, oof_linear_operator_from_gram
 from .ridge import (
@@ -106,7 +106,7 @@ def check_regressor(regressor: Any, caller: str = "") -> None:
         return
     raise ParameterError(
         f"{where(caller)}regressor must be one of {REGRESSORS} or a scikit-learn estimator (an object with fit and "
-        f"predict, e.g. make_pipeline(PCA(5), LinearRegression())); got {regressor!r}."
+        f"predict, e.g. make_pipeline(PCA(5), LinearRegression())); got {shown(regressor)}."
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..backend import TIE_RTOL, tie_links
-from ..errors import ParameterError, warn, where
+from ..errors import ParameterError, shown, warn, where
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
 from .stats import NAN_POLICIES as _stats_nan_policies
 
@@ -65,7 +65,7 @@ __all__ = [
 
 def _positive(value: Any, name: str, hint: str, caller: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise ParameterError(f"{where(caller)}{name} must be a positive integer; got {value!r}. {hint}")
+        raise ParameterError(f"{where(caller)}{name} must be a positive integer; got {shown(value)}. {hint}")
     return int(value)
 
 
@@ -273,7 +273,7 @@ def _masked(r: np.ndarray, distinct: np.ndarray) -> np.ndarray:
 
 def _check_level(level: float, caller: str = "") -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
-        raise ParameterError(f"{where(caller)}level must be a number in (0, 1); got {level!r}. Pass e.g. level=0.95.")
+        raise ParameterError(f"{where(caller)}level must be a number in (0, 1); got {shown(level)}. Pass e.g. level=0.95.")
     return float(level)
 
 
@@ -420,7 +420,7 @@ def check_bias_boot_method(method: Any, caller: str, why_not_bca: str) -> str:
     if method == "bca":
         raise ParameterError(f"{caller}: method='bca' is not offered: {why_not_bca}; pass method='centred' or 'basic'.")
     if method not in BIAS_BOOT_METHODS:
-        raise ParameterError(f"{caller}: method must be one of {BIAS_BOOT_METHODS}; got {method!r}.")
+        raise ParameterError(f"{caller}: method must be one of {BIAS_BOOT_METHODS}; got {shown(method)}.")
     return method
 
 

@@ -38,7 +38,7 @@ from ..backend import (
     submatrix,
     subtract_into,
 )
-from ..errors import ParameterError
+from ..errors import ParameterError, shown
 from ..validation import check_alpha
 from .folds import Folds, fold_blocks
 from .gram import GramStats
@@ -98,7 +98,7 @@ def oof_operator(X: Any, folds: Folds, alpha: float = 0.1, form: str = "auto", c
     xp = get_namespace(X)
     n, p = X.shape
     if form not in ("auto", "hat", "primal", "dual"):
-        raise ParameterError(f"{caller}: form must be one of ('auto', 'hat', 'primal', 'dual'); got {form!r}.")
+        raise ParameterError(f"{caller}: form must be one of ('auto', 'hat', 'primal', 'dual'); got {shown(form)}.")
     if form == "hat" and not alpha > 0:
         raise ParameterError(f"{caller}: form='hat' needs alpha > 0 (ridge); use 'primal' or 'dual' for least squares.")
     n_tr_min = min(n - len(te) for _, te in folds)
@@ -377,7 +377,7 @@ def oof_operator_from_gram(K: Any, folds: Folds, alpha: float = 0.1, form: str =
     alpha = _check_alpha(alpha, caller)
     xp = get_namespace(K)
     if form not in ("auto", "hat", "dual"):
-        raise ParameterError(f"{caller}: form must be one of ('auto', 'hat', 'dual'); got {form!r}.")
+        raise ParameterError(f"{caller}: form must be one of ('auto', 'hat', 'dual'); got {shown(form)}.")
     if form == "hat" and not alpha > 0:
         raise ParameterError(f"{caller}: form='hat' needs alpha > 0 (ridge); use 'dual' for least squares.")
     n = int(K.shape[0])

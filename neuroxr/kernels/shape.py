@@ -50,7 +50,7 @@ import math
 from typing import Any, NamedTuple
 
 from ..backend import get_namespace
-from ..errors import LayoutError
+from ..errors import LayoutError, shown
 from .stats import constant_units
 
 __all__ = [
@@ -399,7 +399,7 @@ def shape_score(tX: Any, tY: Any, score_method: str = "angular") -> float:
     if score_method == "euclidean":
         return euclidean_distance(tX, tY)
     raise LayoutError(
-        f"shape_score: score_method must be one of ('angular', 'euclidean'); got {score_method!r}."
+        f"shape_score: score_method must be one of ('angular', 'euclidean'); got {shown(score_method)}."
     )
 
 
@@ -469,7 +469,7 @@ def shape_distance_from_gram(
         raise LayoutError(f"shape_distance_from_gram: alpha must lie in [0, 1]; got {alpha}.")
     if score_method not in SCORE_METHODS:
         raise LayoutError(
-            f"shape_distance_from_gram: score_method must be one of ('angular', 'euclidean'); got {score_method!r}."
+            f"shape_distance_from_gram: score_method must be one of ('angular', 'euclidean'); got {shown(score_method)}."
         )
     xp = get_namespace(Kx, Ky)
     width = None if n_units is None else max(int(n_units[0]), int(n_units[1]))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_namespace, sum_last, to_numpy
-from ..errors import LayoutError
+from ..errors import LayoutError, shown
 from .stats import spearman
 
 __all__ = [
@@ -181,7 +181,7 @@ class SplitHalves:
 
     def __init__(self, R: Any, mode: str = "valid", copy: bool = True, total: Any = None) -> None:
         if mode not in SPLIT_MODES:
-            raise LayoutError(f"SplitHalves: mode must be one of {SPLIT_MODES}; got {mode!r}.")
+            raise LayoutError(f"SplitHalves: mode must be one of {SPLIT_MODES}; got {shown(mode)}.")
         if len(R.shape) != 3:
             raise LayoutError(f"SplitHalves: responses must be 3-D (stimulus, neuroid, repeat); got shape {tuple(R.shape)}.")
         xp = get_namespace(R)

@@ -37,7 +37,7 @@ from ..backend import (
     tie_pairs,
 )
 from ..backend import rank as _rank_last
-from ..errors import ParameterError, where
+from ..errors import ParameterError, shown, where
 
 __all__ = [
     "NAN_POLICIES",
@@ -162,7 +162,7 @@ def check_nan_policy(nan_policy: Any, caller: str | None = None) -> str:
     """``nan_policy`` checked against :data:`NAN_POLICIES` (one-line :class:`~neuroxr.errors.ParameterError`;
     the correlations' and the bootstrap intervals' one check, starting with ``caller``, the function called)."""
     if not isinstance(nan_policy, str) or nan_policy not in NAN_POLICIES:
-        raise ParameterError(f"{where(caller)}nan_policy must be one of {NAN_POLICIES}; got {nan_policy!r}.")
+        raise ParameterError(f"{where(caller)}nan_policy must be one of {NAN_POLICIES}; got {shown(nan_policy)}.")
     return nan_policy
 
 

@@ -11,7 +11,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..errors import LayoutError
+from ..errors import LayoutError, shown
 
 #: dims that hold the targets of a score (one value per neuroid or per model unit)
 TARGET_DIMS = ("neuroid", "unit")
@@ -36,7 +36,7 @@ def _one_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tu
 
 def _check_stat(stat: str, caller: str) -> str:
     if stat not in _STATS:
-        raise LayoutError(f"{caller}: stat must be one of {_STATS}; got {stat!r}.")
+        raise LayoutError(f"{caller}: stat must be one of {_STATS}; got {shown(stat)}.")
     return stat
 
 

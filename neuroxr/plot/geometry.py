@@ -11,7 +11,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..errors import LayoutError
+from ..errors import LayoutError, shown
 from ._common import (
     _coord_labels,
     _one_axes,
@@ -239,7 +239,7 @@ def embed(dist: xr.DataArray, method: str = "mds", seed: int = 0) -> xr.DataArra
         The coordinates, with the coords of the first dim of ``dist`` and ``component`` = [0, 1].
     """
     if method not in ("mds", "classical"):
-        raise LayoutError(f"embed: method must be one of ('mds', 'classical'); got {method!r}.")
+        raise LayoutError(f"embed: method must be one of ('mds', 'classical'); got {shown(method)}.")
     dist = _square(dist, "embed")
     D = np.asarray(dist.values, dtype=float)
     if not np.isfinite(D).all():

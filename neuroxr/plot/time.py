@@ -12,7 +12,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..errors import LayoutError
+from ..errors import LayoutError, shown
 from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _included_only, _one_axes, _reduce
 
 __all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]
@@ -128,7 +128,7 @@ def score_vs_time(
     """
     _check_stat(stat, "score_vs_time")
     if not 0 < interval < 1:
-        raise LayoutError(f"interval must lie in (0, 1); got {interval!r}.")
+        raise LayoutError(f"interval must lie in (0, 1); got {shown(interval)}.")
     fig, ax = _one_axes(ax, figsize=(6.0, 3.8))
     entries = _as_mapping(scores) or {"": scores}
     boots = _bootstraps(bootstrap, entries, variable, stat)
@@ -170,7 +170,7 @@ def _bootstraps(bootstrap: Any, entries: dict, variable: str, stat: str) -> dict
         return {}
     if variable != "ev" or stat != "median":
         raise LayoutError(f"bootstrap: its interval is of the median EV; pass variable='ev', stat='median' "
-                          f"(got {variable!r}, {stat!r}) or drop bootstrap.")
+                          f"(got {shown(variable)}, {stat!r}) or drop bootstrap.")
     boots = _as_mapping(bootstrap) or {next(iter(entries)): bootstrap}
     extra = [k for k in boots if k not in entries]
     if extra:

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..alignment import canonical_order, stimulus_ids, to_canonical
 from ..backend import resolve_backend, resolve_dtype
-from ..errors import LayoutError, ParameterError, examples, no_effect, warn, where
+from ..errors import LayoutError, ParameterError, examples, no_effect, shown, warn, where
 from ..kernels import offsets as _offsets
 from ..kernels.folds import check_fold_params, stimulus_folds
 from ..kernels.offsets import offset_columns, warn_offsets
@@ -68,7 +68,7 @@ def check_params(
     check_int(seed, "seed", 0, "The split halves come from numpy.random.default_rng(seed); pass e.g. seed=0.", caller=caller)
     check_fold_params(n_folds, fold_seed, caller)
     if split not in SPLIT_MODES:
-        raise ParameterError(f"{where(caller)}split must be one of {SPLIT_MODES}; got {split!r}.")
+        raise ParameterError(f"{where(caller)}split must be one of {SPLIT_MODES}; got {shown(split)}.")
     check_regressor(regressor, caller)
     if max_n is not None:
         check_int(max_n, "max_n", 1, "Pass a positive number of units/neuroids to subsample, or None.", caller=caller)
@@ -85,7 +85,7 @@ def check_params(
     check_int(n_components, "n_components", 1, "Pass the number of PLS components, e.g. n_components=20.", caller=caller)
     check_options_used(regressor, alpha, alphas, n_components, caller)
     if noise_ceiling is not None and not isinstance(noise_ceiling, (bool, np.bool_)):
-        raise ParameterError(f"{where(caller)}noise_ceiling must be True, False or None (automatic); got {noise_ceiling!r}.")
+        raise ParameterError(f"{where(caller)}noise_ceiling must be True, False or None (automatic); got {shown(noise_ceiling)}.")
     check_min_reliability(min_reliability, caller)
     check_ceiling_options(noise_ceiling, split=split, seed=seed, max_n=max_n, min_reliability=min_reliability,
                           keep=ceiling_option, seed_drawn=seed_drawn, caller=caller)

@@ -36,7 +36,7 @@ import xarray as xr
 
 from ..alignment import to_canonical
 from ..attrs import encode_attrs
-from ..errors import LayoutError, ParameterError, no_effect, too_few_stimuli, warn
+from ..errors import LayoutError, ParameterError, no_effect, shown, too_few_stimuli, warn
 from ..geometry._common import (
     _align,
     _canonical_any,
@@ -301,15 +301,15 @@ def check_brainscore_params(n_components: Any, n_splits: Any, train_size: Any, s
     parameter; the bounds that need the data, such as ``n_components`` at most the units, are
     checked with it); returned spelled once (ints, ``train_size`` a float, ``ceiling`` a bool)."""
     if ceiling_mode not in CEILING_MODES:
-        raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {ceiling_mode!r}.")
+        raise LayoutError(f"brainscore: ceiling_mode must be one of {CEILING_MODES}; got {shown(ceiling_mode)}.")
     ceiling = bool(check_bool(ceiling, "ceiling", "Pass ceiling=False for the raw score only.", caller="brainscore"))
     if not ceiling and ceiling_mode != "ratio":
         raise no_effect([f"ceiling_mode={ceiling_mode!r}"], "with ceiling=False",
                         "score is NaN without a ceiling; raw is uncorrected", caller="brainscore")
     if isinstance(train_size, bool) or not isinstance(train_size, numbers.Real) or not 0 < train_size < 1:
-        raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {train_size!r}.")
+        raise LayoutError(f"brainscore: train_size must lie in (0, 1); got {shown(train_size)}.")
     if stratify_by is not None and not isinstance(stratify_by, str):
-        raise ParameterError(f"brainscore: stratify_by must be a stimulus coord name, 'auto' or None; got {stratify_by!r}.")
+        raise ParameterError(f"brainscore: stratify_by must be a stimulus coord name, 'auto' or None; got {shown(stratify_by)}.")
     return {"n_components": check_int(n_components, "n_components", 1, "The PLS components, e.g. n_components=25.",
                                       caller="brainscore"),
             "n_splits": check_int(n_splits, "n_splits", 1, "The stimulus splits, e.g. n_splits=10.", caller="brainscore"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError
+from ..errors import LayoutError, shown
 from ..geometry._common import input_labels
 from ..kernels.splits import SplitHalves, draw_permutation, nanmean_repeats, split_half_r
 from ..kernels.stats import pearson, spearman, spearman_brown
@@ -64,7 +64,7 @@ def split_half_reliability(
         return by_bins(split_half_reliability, dict(neural=neural, reps=reps, seed=seed, split=split, method=method),
                        ("neural",), "split_half_reliability")
     if method not in METHODS:
-        raise prep.ParameterError(f"split_half_reliability: method must be one of {METHODS}; got {method!r}.")
+        raise prep.ParameterError(f"split_half_reliability: method must be one of {METHODS}; got {shown(method)}.")
     prep.check_params(reps=reps, seed=seed, split=split, regressor="ridge", max_n=None, backend=None, dtype="float64",
                       caller="split_half_reliability")
     name = prep.named("split_half_reliability", neural, "neural")  # how the messages name the input

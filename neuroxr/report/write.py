@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError, no_effect
+from ..errors import ParameterError, no_effect, shown
 from ..store import StudyStore
 from ..sweep._util import as_counts
 from ..validation import check_bool, check_int
@@ -219,9 +219,9 @@ def write_report(
         inference entries) lie next to it, their counts as integers (empty cells where a row lacks one).
     """
     if format not in FORMATS:
-        raise ParameterError(f"write_report: format must be one of {FORMATS}; got {format!r}.")
+        raise ParameterError(f"write_report: format must be one of {FORMATS}; got {shown(format)}.")
     if figures is not None and figures not in FIGURE_FORMATS:
-        raise ParameterError(f"write_report: figures must be one of {FIGURE_FORMATS} or None; got {figures!r}.")
+        raise ParameterError(f"write_report: figures must be one of {FIGURE_FORMATS} or None; got {shown(figures)}.")
     # the one check of these values (neuroxr report passes its flags as they are), before anything is read or written
     reliability = check_bool(reliability, "reliability", "Pass reliability=False to skip the neural sets' reliability.",
                              caller="write_report")

@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..errors import ParameterError
+from ..errors import ParameterError, shown
 from ._zarr import COMPLETE_ATTR, HIDDEN
 from .lock import _owner_alive
 
@@ -113,7 +113,7 @@ def _shard(store_id: str) -> Shard:
 def record(zstore: Any, store_id: str, path: str, state: str, token: str | None = None) -> None:
     """Record ``state`` of the group ``path`` in this process's shard (one write of a small document)."""
     if state not in STATES:
-        raise ParameterError(f"state must be one of {STATES}; got {state!r}.")
+        raise ParameterError(f"state must be one of {STATES}; got {shown(state)}.")
     with _LOCK:  # the whole shard is rewritten: keep this process's writes in order
         shard = _shard(store_id)
         shard.seq += 1

@@ -39,7 +39,7 @@ import xarray as xr
 import zarr
 
 from ..attrs import decode_attrs
-from ..errors import ParameterError, StoreError
+from ..errors import ParameterError, StoreError, shown
 from . import atomic, batch, previous
 from ._zarr import (
     COMPLETE_ATTR,
@@ -125,7 +125,9 @@ class StudyStore(Reading, SetWriters):
         cache_bytes: int | None = None,
     ) -> None:
         if mode not in ("a", "r"):
-            raise ParameterError(f"mode must be 'a' or 'r'; got {mode!r}.")
+            raise ParameterError(f"mode must be 'a' or 'r'; got {shown(mode)}.")
+        if not isinstance(url, (str, os.PathLike)):
+            raise ParameterError(f"StudyStore: url must be the path or URL of a study store (str or os.PathLike); got {shown(url)}.")
         self.url = os.fspath(url)
         self.mode = mode
         self.storage_options = dict(storage_options or {})

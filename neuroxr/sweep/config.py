@@ -19,7 +19,7 @@ import numpy as np
 
 from ..backend import BACKENDS
 from ..entries.metrics import METRIC_NAMES, RSA_VARIANTS
-from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError
+from ..errors import NeuroxrError, NeuroxrWarning, ParameterError, SweepConfigError, shown
 from ..kernels.regressors import REGRESSORS
 from ..kernels.resample import BIAS_BOOT_DEFAULT, BIAS_BOOT_METHODS
 from ..layouts import METRICS
@@ -200,7 +200,7 @@ def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] |
     if kw is not None and kw.get("max_n") is not None:
         raise SweepConfigError("inference needs max_n=None (the operator must stay fixed); drop max_n or inference.")
     if not isinstance(inference, Mapping):
-        raise SweepConfigError(f"inference must be {_CONFIG_TYPES['inference']}; got {inference!r}.")
+        raise SweepConfigError(f"inference must be {_CONFIG_TYPES['inference']}; got {shown(inference)}.")
     unknown = sorted(str(k) for k in inference if k not in INFERENCE_KEYS)
     if unknown:
         raise SweepConfigError(f"inference takes no keys {unknown}; accepted keys: {list(INFERENCE_KEYS)}.")
@@ -208,7 +208,7 @@ def check_inference(inference: Mapping[str, Any] | None, kw: Mapping[str, Any] |
                     key=lambda e: list(e.absolute_path))
     bad = str(errors[0].absolute_path[0]) if errors else "level" if _non_finite(inference.get("level")) else None
     if bad is not None:
-        raise SweepConfigError(f"inference.{bad} must be {_INFERENCE_TYPES[bad]}; got {inference[bad]!r}.")
+        raise SweepConfigError(f"inference.{bad} must be {_INFERENCE_TYPES[bad]}; got {shown(inference[bad])}.")
     out = {**INFERENCE_KEYS, **inference}
     if not out["bootstrap"] and not out["permutations"]:
         raise SweepConfigError("inference asks for no entries (bootstrap and permutations are both 0); give "
@@ -224,7 +224,7 @@ def _check_schema(config: Mapping[str, Any]) -> None:
     if errors:
         key = str(errors[0].absolute_path[0]) if errors[0].absolute_path else None
         if key in _CONFIG_TYPES:
-            raise SweepConfigError(f"{key} must be {_CONFIG_TYPES[key]}; got {config[key]!r}.")
+            raise SweepConfigError(f"{key} must be {_CONFIG_TYPES[key]}; got {shown(config[key])}.")
         raise SweepConfigError(f"invalid sweep configuration: {errors[0].message}.")
     _check_finite(config)
 
@@ -240,7 +240,7 @@ def _check_finite(config: Mapping[str, Any]) -> None:
     """NaN and infinities (``.nan``, ``.inf`` in YAML), which the JSON schema cannot refuse, as one line naming the key."""
     for key, value in config.items():
         if _non_finite(value):
-            raise SweepConfigError(f"{key} must be {_CONFIG_TYPES.get(key, 'finite')}; got {value!r}.")
+            raise SweepConfigError(f"{key} must be {_CONFIG_TYPES.get(key, 'finite')}; got {shown(value)}.")
 
 
 def as_list(value: Any, what: str) -> list[str] | None:
@@ -254,7 +254,7 @@ def as_list(value: Any, what: str) -> list[str] | None:
         out = list(value)
         bad = [v for v in out if not isinstance(v, str)]
         if bad:
-            raise SweepConfigError(f"{what} must be names (strings); got {bad[:3]!r}.")
+            raise SweepConfigError(f"{what} must be names (strings); got {shown(bad[:3])}.")
         return list(dict.fromkeys(out))
     raise SweepConfigError(f"{what} must be a name or a list of names; got {type(value).__name__} {value!r}.")
 
@@ -316,7 +316,7 @@ def check_metric_options(metric_options: Any) -> dict[str, dict[str, Any]]:
     if metric_options is None:
         return {}
     if not isinstance(metric_options, Mapping) or not all(isinstance(v, Mapping) or v is None for v in metric_options.values()):
-        raise SweepConfigError(f"metric_options must be {_CONFIG_TYPES['metric_options']}; got {metric_options!r}.")
+        raise SweepConfigError(f"metric_options must be {_CONFIG_TYPES['metric_options']}; got {shown(metric_options)}.")
     bad = [k for k in metric_options if k not in SWEEP_METRICS]
     if bad:
         raise SweepConfigError(f"metric_options names unknown metrics {bad}; choose from {SWEEP_METRICS}.")
@@ -343,7 +343,7 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
     _check_schema(kw)
     out = dict(kw)
     if out.get("temporal_generalization") and out.get("regressor", "ridge") != "ridge":
-        raise SweepConfigError(f"temporal_generalization fits a ridge; it needs regressor 'ridge', got {out['regressor']!r} "
+        raise SweepConfigError(f"temporal_generalization fits a ridge; it needs regressor 'ridge', got {shown(out['regressor'])} "
                                f"(drop temporal_generalization or the regressor).")
     if "alphas" in out:
         out["alphas"] = [float(a) for a in out["alphas"]]
@@ -351,7 +351,7 @@ def check_score_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
         try:
             out["dtype"] = str(resolve_dtype(out["dtype"]))
         except Exception as exc:
-            raise SweepConfigError(f"dtype must be {_CONFIG_TYPES['dtype']}; got {out['dtype']!r}.") from exc
+            raise SweepConfigError(f"dtype must be {_CONFIG_TYPES['dtype']}; got {shown(out['dtype'])}.") from exc
         if out.get("temporal_generalization") and out["dtype"] != "float64":  # as a direct request refuses it
             raise SweepConfigError(f"temporal_generalization computes in float64 only; it needs dtype 'float64', got "
                                    f"{out['dtype']!r} (drop temporal_generalization or the dtype).")

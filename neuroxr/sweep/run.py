@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NeuroxrError, StoreError, SweepConfigError, no_effect
+from ..errors import NeuroxrError, StoreError, SweepConfigError, no_effect, shown
 from ..errors import SweepError as _SweepErrorBase
 from ..store import StudyStore
 from ..validation import check_int
@@ -182,7 +182,7 @@ def _check_memory_limit(memory_limit: Any, name: str = "memory_limit") -> None:
         ok = False
     if not ok:
         raise SweepConfigError(f"{name} must be a memory size per worker such as '2GiB', a number of bytes, or 'auto'; "
-                               f"got {memory_limit!r}.")
+                               f"got {shown(memory_limit)}.")
 
 
 @contextlib.contextmanager
@@ -203,7 +203,7 @@ _PREFIX = "sweep: "
 def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any) -> None:
     """The sweep's own run options refused in one line starting with ``sweep:`` (design.md, section 1)."""
     if not isinstance(on_error, str) or on_error not in ("raise", "warn"):
-        raise SweepConfigError(f"sweep: on_error must be 'raise' or 'warn'; got {on_error!r}.")
+        raise SweepConfigError(f"sweep: on_error must be 'raise' or 'warn'; got {shown(on_error)}.")
     if blas_threads is not None:
         check_int(blas_threads, "blas_threads", 1, "Pass the BLAS threads of each task, e.g. blas_threads=1, or None "
                   "to leave them alone.", caller="sweep")

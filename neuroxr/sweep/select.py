@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import LayoutError, examples, shown
 from ._util import nanmedian
 
 __all__ = ["best_layers", "scored_halves", "target_halves"]
@@ -81,6 +82,10 @@ def scored_halves(rows: pd.DataFrame, key: str, seed: int = 0) -> tuple[np.ndarr
     return sel, in_scored & ~sel
 
 
+TARGET_COLUMNS = ("direction", "model", "layer", "neural", "region", "target_id", "ev")
+"""The columns :func:`best_layers` reads from a target table."""
+
+
 def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The best layer per (direction, model, neural set, region), chosen on held-out targets.
 
@@ -116,6 +121,12 @@ def best_layers(target_table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """
     columns = ["direction", "model", "neural", "region", "best_layer", "selection_ev", "test_ev", "all_ev",
                "n_selection", "n_test", "n_unscored", "n_layers"]
+    if not isinstance(target_table, pd.DataFrame):
+        raise LayoutError(f"best_layers: target_table must be a DataFrame (SweepResult.target_table); got {shown(target_table)}.")
+    lacking = [c for c in TARGET_COLUMNS if c not in target_table.columns] if len(target_table) else []
+    if lacking:
+        raise LayoutError(f"best_layers: target_table lacks the columns {examples(lacking)}; pass SweepResult.target_table "
+                          f"(columns {list(TARGET_COLUMNS)}).")
     t = target_table[target_table["direction"].isin(["forward", "reverse"])] if len(target_table) else target_table
     if len(t) and "time_bin_start" in t.columns:  # time-resolved entries (one row per bin) choose no layer
         t = t[t["time_bin_start"].isna()]

@@ -483,6 +483,33 @@ def test_an_all_nan_subject_rdm_has_nan_bounds_and_leaves_the_others_unchanged(o
     assert float(ds["upper_per_subject"][rest].mean()) == pytest.approx(up, rel=1e-10)
 
 
+@pytest.mark.parametrize("kept", [1, 2])
+@pytest.mark.parametrize(("ours", "theirs"), [("spearman", "spearman"), ("pearson", "corr"), ("kendall", "tau-a"),
+                                              ("cosine", "cosine")])
+def test_a_subject_rdm_with_fewer_than_3_finite_pairs_adds_nothing_to_the_others_pools(ours, theirs, kept):
+    """The same rule for 1 or 2 finite pairs, as documented (fewer than 3 complete pairs: NaN bounds,
+    nothing added to the pools); those values entered the others' pools, moving their bounds (by
+    about 0.01 for Spearman's lower bound)."""
+    rsa_rdm = pytest.importorskip("rsatoolbox.rdm")
+    from rsatoolbox.inference import boot_noise_ceiling
+
+    rng = np.random.default_rng(3)
+    V = rng.random(15) + 0.5 * rng.random((5, 15))
+    W = V.copy()
+    W[2, kept:] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = geo.rdm_noise_ceiling(W, ours)
+        lo, up = boot_noise_ceiling(rsa_rdm.RDMs(np.delete(V, 2, 0)), method=theirs)
+        alone = geo.rdm_noise_ceiling(np.delete(V, 2, 0), ours)
+    assert np.isnan(ds["lower_per_subject"][2]) and np.isnan(ds["upper_per_subject"][2])
+    rest = np.arange(5) != 2
+    np.testing.assert_allclose(ds["lower_per_subject"][rest], alone["lower_per_subject"], rtol=1e-12)
+    np.testing.assert_allclose(ds["upper_per_subject"][rest], alone["upper_per_subject"], rtol=1e-12)
+    assert float(ds["lower_per_subject"][rest].mean()) == pytest.approx(lo, rel=1e-10)
+    assert float(ds["upper_per_subject"][rest].mean()) == pytest.approx(up, rel=1e-10)
+
+
 def test_a_comparison_with_an_rdm_without_variance_is_nan_with_one_warning_naming_it():
     """An RDM whose dissimilarities are all equal (the RDM of constant features or trial means) has no
     correlation with anything: NaN, as scipy's, now with a warning naming it (it was silent), in

@@ -204,6 +204,30 @@ def test_rsa_permutation_of_an_all_nan_rdm_is_nan_as_compare_rdms(method):
     assert not [m for m in said if "encountered" in m or "empty" in m], said
 
 
+@pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
+def test_rsa_permutation_with_an_all_nan_data_rdm_is_nan_as_compare_rdms(method):
+    """The data side: an all-NaN subject RDM (the correlation RDM of a one-neuroid neural set) beside a
+    model without NaN crashed the Mantel test for corr and spearman (a minimum of an empty array);
+    score and p are NaN, as compare_rdms and rsa_bootstrap give, alone or beside another subject."""
+    from neuroxr.geometry.rdm import as_rdm
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(10)]
+    X = rng.normal(size=(10, 5))
+    model = nx.rdm(nx.features(X, ids))
+    good = nx.rdm(nx.features(X + rng.normal(size=(10, 5)), ids))
+    M = np.full((10, 10), np.nan)
+    np.fill_diagonal(M, 0)
+    bad = as_rdm(M, "sub1", stimulus_id=ids)
+    for data in ([good, bad], [bad]):
+        out, said = _said(rsa_permutation, model, data, method=method, n_perm=9)
+        assert np.isnan(float(out.score)) and np.isnan(float(out.p)) and np.isnan(out.score_null.values).all()
+        assert [m for m in said if "stimulus pairs have a NaN" in m], said
+    one = nx.neural(rng.normal(size=(10, 1, 4)), ids)  # one neuroid: its correlation RDM is all NaN
+    out, _ = _said(rsa_permutation, model, [nx.rdm(one)], method=method, n_perm=9)
+    assert np.isnan(float(out.score)) and np.isnan(float(out.p))
+
+
 def test_rsa_inference_with_fewer_than_3_complete_pairs_is_nan_as_compare_rdms():
     """2 complete pairs: compare_rdms's NaN (a correlation of 2 pairs is +-1), not +-1."""
     from neuroxr.geometry.rdm import as_rdm

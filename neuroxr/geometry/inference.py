@@ -358,7 +358,9 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
         which = np.asarray(which).ravel()
 
         # a model without NaN pairs keeps each subject's pairs fixed: its prepared rows are formed once
-        fixed = [unit(vb[which == g][:, f]) if not np.isnan(A[iu]).any() else None for g, f in enumerate(patterns)]
+        # (none for subjects with fewer than 3 finite pairs, e.g. an all-NaN RDM: their score is NaN)
+        fixed = [unit(vb[which == g][:, f]) if not np.isnan(A[iu]).any() and f.sum() >= MIN_PAIRS else None
+                 for g, f in enumerate(patterns)]
 
         def score(M: np.ndarray) -> float:
             v, out = M[iu], np.empty(vb.shape[0])

@@ -18,6 +18,7 @@ from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import real_array
 from ._common import _Checked, _named, _plain, input_labels, warn_flat_rdms
 from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms, _stack_rdms
+from .rsa_resample import MIN_PAIRS
 
 __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]
 
@@ -125,7 +126,9 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
     if m < 2:
         raise LayoutError(f"rdm_noise_ceiling: needs at least 2 subject RDMs in 'rdms'; got {m}.")
     _check_stimuli(_r.n_from_n_pairs(V.shape[1]), "rdm_noise_ceiling", "the RDMs hold")
-    full = _pool(V, method)
+    # a subject with fewer than 3 finite pairs has no comparison (NaN bounds) and adds nothing to the pools
+    pooled = np.where((np.isfinite(V).sum(axis=1) < MIN_PAIRS)[:, None], np.nan, V)
+    full = _pool(pooled, method)
     if not np.isnan(V).any():
         upper = to_numpy(_c.compare_rdms_many(V, full[None, :], method))[:, 0]
         lower = np.array(
@@ -135,7 +138,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
         up, lo, dropped = [], [], 0
         for i in range(m):
             r_up, d_up = _compare_vectors(V[i], full, (method,))
-            r_lo, d_lo = _compare_vectors(V[i], _pool(np.delete(V, i, 0), method), (method,))
+            r_lo, d_lo = _compare_vectors(V[i], _pool(np.delete(pooled, i, 0), method), (method,))
             up.append(r_up[method])
             lo.append(r_lo[method])
             dropped += d_up

@@ -365,8 +365,8 @@ def build_plan(
              f"{sorted(aliases)[:5]}; list them in layers=[...] to store their own outputs.")
     others = {name: why for name, why in skipped.items() if name not in aliases}
     if others and mode == "default":  # left out for what they return or how often they run: said, as the aliases
-        shown = "; ".join(f"{name or '<model>'!r}: {why}" for name, why in list(others.items())[:3])
-        warn(f"left out {len(others)} module(s) that cannot be stored as one layer: {shown}"
+        listed = "; ".join(f"{name or '<model>'!r}: {why}" for name, why in list(others.items())[:3])
+        warn(f"left out {len(others)} module(s) that cannot be stored as one layer: {listed}"
              f"{' ...' if len(others) > 3 else ''} (plan.skipped lists them all).")
     if not kept:
         raise ExtractionError(f"no layer of the model can be extracted; reasons: {skipped}.")

@@ -152,8 +152,8 @@ def code_name(name: str) -> str:
 def examples(values: Sequence[Any], k: int = 5) -> str:
     """A short printable list of the first ``k`` values (``[a, b, ... (3 more)]``) for messages."""
     values = [v.item() if isinstance(v, np.generic) else v for v in list(values)]
-    shown = ", ".join(repr(v) for v in values[:k])
-    return f"[{shown}{f', ... ({len(values) - k} more)' if len(values) > k else ''}]"
+    listed = ", ".join(repr(v) for v in values[:k])
+    return f"[{listed}{f', ... ({len(values) - k} more)' if len(values) > k else ''}]"
 
 
 def missing_ids_error(what: str, at: Sequence[Any], fix: str, where: str = "positions",

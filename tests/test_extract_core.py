@@ -415,7 +415,7 @@ def test_sparse_random_projection_at_write_time(tmp_path):
     net = tiny_cnn()
     x = torch.from_numpy(random_images(16))
     store = StudyStore(tmp_path / "s.zarr")
-    red = {"method": "srp", "n_components": 32, "fit_stimuli": 10, "seed": 3}
+    red = {"method": "srp", "n_components": 32, "seed": 3}
     extract_features(net, x, store, model_name="tiny", reduction=red, batch_size=5, progress=False)
     ref = reference_activations(net, x)
     conv = store.read_features("tiny", "0")
@@ -423,11 +423,11 @@ def test_sparse_random_projection_at_write_time(tmp_path):
     assert list(conv.unit_id.values[:2]) == ["rp0", "rp1"]
     attrs = conv.attrs["reduction"]
     assert {k: attrs[k] for k in red} == red
-    assert attrs["input_units"] == 1024 and len(attrs["fit_stimulus_ids"]) == 10
+    assert attrs["input_units"] == 1024 and attrs["fit_stimuli"] is None and "fit_stimulus_ids" not in attrs  # not fitted
     assert "SparseRandomProjection" in attrs["estimator"]
     assert conv.attrs["output_shape"] == [4, 16, 16]
     # the projection is sklearn's, seeded
-    srp = SparseRandomProjection(32, random_state=3).fit(sp.csr_matrix((10, 1024), dtype=np.float32))
+    srp = SparseRandomProjection(32, random_state=3).fit(sp.csr_matrix((1, 1024), dtype=np.float32))
     np.testing.assert_allclose(conv.values, srp.transform(ref["0"]), rtol=1e-4, atol=1e-5)
     # layers with at most n_components units are stored as they are
     small = store.read_features("tiny", "5")

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 from conftest import as_older_writer  # noqa: E402
 from torch import nn  # noqa: E402
 
+from neuroxr.errors import NeuroxrWarning  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features, plan_extraction  # noqa: E402
 from neuroxr.store import StoreError, StudyStore  # noqa: E402
 from neuroxr.store.integrity import SET_ATTRS_PROBLEM  # noqa: E402
@@ -316,8 +317,10 @@ def test_a_leading_dim_equal_to_the_probe_batch_is_not_taken_for_the_stimulus_ax
                                               r"is not the batch \(\(2, 2, 3\) for 2 stimuli, \(2, 3, 3\) for 3 stimuli\)"):
         extract_features(PairNet(), x, store, model_name="m", layers=["kv"], batch_size=batch_size, progress=False)
     assert store.layers("m") == []
-    plan = extract_features(PairNet(), x, store, model_name="m", layers=lambda name, m: name in ("kv", "head"),
-                            batch_size=batch_size, progress=False).plan  # a filter leaves it out, saying why
+    with pytest.warns(NeuroxrWarning, match=r"left out 1 module\(s\) that cannot be stored as one layer: 'kv': its output "
+                                            r"has no stimulus axis"):  # a filter leaves it out, saying why (it was silent)
+        plan = extract_features(PairNet(), x, store, model_name="m", layers=lambda name, m: name in ("kv", "head"),
+                                batch_size=batch_size, progress=False).plan
     assert "no stimulus axis" in plan.skipped["kv"] and [lp.module_name for lp in plan.layers] == ["head"]
 
 

@@ -43,7 +43,7 @@ def make_extract_command() -> Any:
     @click.option("--n-components", type=click.IntRange(min=1), default=None,
                   help="Components of the reduction (needs --reduction).")
     @click.option("--fit-stimuli", type=click.IntRange(min=1), default=None,
-                  help="Stimuli the reduction is fitted on (default: all; needs --reduction).")
+                  help="Stimuli the PCA is fitted on (default: all; needs --reduction pca).")
     @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the reduction (needs --reduction).")
     @click.option("--dtype", type=click.Choice(STORED_DTYPES), default=None,
                   help="Stored dtype (default: the layer's own floating dtype; float32 for reduced layers).")

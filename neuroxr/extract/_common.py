@@ -40,7 +40,7 @@ def layer_name(module_name: str) -> str:
         return "output"
     name = re.sub(r"[^A-Za-z0-9._\-]", "_", module_name)
     name = re.sub(r"_{2,}", "_", name)
-    name = re.sub(r"^[^A-Za-z0-9]+", "", name)
+    name = re.sub(r"^[^A-Za-z0-9]+", "", name).rstrip("_.")  # a store name ends in no "_" (nor a bare ".")
     return name or "layer"
 
 

@@ -43,9 +43,9 @@ from ..sets import check_new_feature_sets
 from ..store import StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name, stored_index
 from .identity import IDENTITY_ATTR, Identity, uncovered
-from .models import POOLING, input_dtype, np_dtype, probe, select_modules
+from .models import POOLING, input_dtype, np_dtype, pooling_problem, probe, select_modules
 from .reduce import (
-    REDUCTION_KEYS,
+    compared_spec,
     fit_batches,
     pca_fit_transient,
     projection_copy_bytes,
@@ -109,7 +109,7 @@ class LayerPlan:
     n_units : int
         Units stored per stimulus (``n_raw_units``, or ``n_components`` when reduced).
     raw_dtype : str
-        Dtype of the module's output (before any reduction).
+        Dtype of the module's output (before any reduction; bfloat16 is stored as float32).
     dtype : str
         Stored dtype.
     nbytes : int
@@ -144,6 +144,8 @@ class LayerPlan:
         see the module docstring), and the fitted components depend on it (0 without PCA).
     status : str, default "todo"
         ``"todo"`` or ``"complete"`` (already in the store).
+    half : bool, default False
+        The module's outputs are float16 or bfloat16 (their masked mean is summed in float32).
     """
 
     name: str
@@ -168,6 +170,7 @@ class LayerPlan:
     reduction: dict[str, Any] | None = None
     fit_batches: int = 0
     status: str = "todo"
+    half: bool = False
 
     def in_flight(self, b: int, partition: bool = False) -> int:
         """Bytes held for a batch of ``b`` stimuli (see the module docstring); ``partition``: as counted
@@ -318,6 +321,9 @@ def _why_not(rec: Any, flatten: bool, pooled: bool) -> str | None:
                 f"torch.stack(..., dim=1))")
     if len(rec.shape) == 0:
         return "its output has no unit axis (one number per stimulus)"
+    if str(rec.dtype).startswith("complex"):
+        return (f"its output is complex ({rec.dtype}), and features are real; hook a module that returns a real view "
+                f"(e.g. .abs() or torch.view_as_real)")
     if not flatten and len(rec.shape) > 1 and not (pooled and len(rec.shape) == 2):
         return f"its output has shape {rec.shape} per stimulus and flatten=False; pass flatten=True"
     return None
@@ -364,9 +370,9 @@ def build_plan(
         warn(f"left out {len(aliases)} module(s) that return an earlier module's tensor (in-place or pass-through): "
              f"{sorted(aliases)[:5]}; list them in layers=[...] to store their own outputs.")
     others = {name: why for name, why in skipped.items() if name not in aliases}
-    if others and mode == "default":  # left out for what they return or how often they run: said, as the aliases
-        shown = "; ".join(f"{name or '<model>'!r}: {why}" for name, why in list(others.items())[:3])
-        warn(f"left out {len(others)} module(s) that cannot be stored as one layer: {shown}"
+    if others and mode != "list":  # left out for what they return or how often they run: said, as the aliases
+        listed = "; ".join(f"{name or '<model>'!r}: {why}" for name, why in list(others.items())[:3])
+        warn(f"left out {len(others)} module(s) that cannot be stored as one layer: {listed}"
              f"{' ...' if len(others) > 3 else ''} (plan.skipped lists them all).")
     if not kept:
         raise ExtractionError(f"no layer of the model can be extracted; reasons: {skipped}.")
@@ -410,6 +416,7 @@ def build_plan(
             output_shape=rec.shape, n_raw_units=p, n_units=q, raw_dtype=str(raw_dtype), dtype=str(out_dtype),
             nbytes=int(n * q * out_dtype.itemsize), raw_nbytes=int(n * p * (store_dtype or raw_dtype).itemsize),
             depth_index=rec.rank, relative_depth=float(min(max(rel, 0.0), 1.0)), pooling=pool, reduction=red,
+            half=str(rec.dtype) in ("float16", "bfloat16"),
         )
         lp.state_bytes = reducer_state_bytes(red["method"], p, q, out_dtype.itemsize) if red else 0
         lp.input_bytes = in_bytes
@@ -546,26 +553,28 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
         elif not np.array_equal(stored_ids, ids):  # the order of the model's first such layer is followed
             problems.append("it holds these stimuli in another order than the model's first layer that holds them, "
                             "which this extraction follows (the model's layers were written in different orders)")
-    stored_spec = {k: stored_red.get(k) for k in REDUCTION_KEYS} if stored_red else None
-    if stored_spec != lp.reduction:
-        problems.append(f"its reduction {stored_spec} differs from {lp.reduction}")
+    stored_spec = compared_spec(stored_red)
+    if stored_spec != compared_spec(lp.reduction):
+        problems.append(f"its reduction {stored_spec} differs from {compared_spec(lp.reduction)}")
     if attrs.get("module_name") != lp.module_name:
         problems.append(f"it holds the output of module {attrs.get('module_name')!r}, this extraction stores "
                         f"module {lp.module_name!r} under that name")
     if shape is not None and str(stored.dtype) != lp.dtype:
         problems.append(f"its dtype {str(stored.dtype)!r} differs from {lp.dtype!r}")
-    if stored_spec == lp.reduction and lp.reduction and lp.reduction["method"] == "pca" \
+    if stored_spec == compared_spec(lp.reduction) and lp.reduction and lp.reduction["method"] == "pca" \
             and stored_red.get("fit_batches") != lp.fit_batches:
         problems.append(
             f"its PCA was fitted on the fit stimuli in {stored_red.get('fit_batches')} incremental batch(es), this "
             f"extraction fits in {lp.fit_batches} (incremental PCA depends on that partition, set by batch_size and "
             f"memory_limit; None: not recorded)"
         )
-    if stored_spec == lp.reduction and lp.reduction \
+    if stored_spec == compared_spec(lp.reduction) and lp.reduction \
             and (problem := revision_problem(stored_red, lp.dtype, attrs.get("source_dtype"))):
         problems.append(problem)
     if attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {attrs.get('pooling')!r} differs from {lp.pooling!r}")
+    elif lp.half and (problem := pooling_problem(attrs)):
+        problems.append(problem)
     if not problems and identity is not None:
         recorded = attrs.get(IDENTITY_ATTR)
         differences = identity.differences(recorded)

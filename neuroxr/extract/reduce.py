@@ -62,6 +62,9 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ExtractionError(f"reduction n_components must be a positive int; got {shown(k)}.")
     m = reduction.get("fit_stimuli", n)
+    if method == "srp" and reduction.get("fit_stimuli") is not None:
+        raise ExtractionError("reduction fit_stimuli applies to method 'pca' only: a sparse random projection is drawn, "
+                              "not fitted (its components depend on the units, n_components and seed alone); drop it.")
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
         raise ExtractionError(f"reduction fit_stimuli must be a positive int; got {shown(m)}.")
     m = min(int(m), n)
@@ -73,7 +76,16 @@ def reduction_spec(reduction: Mapping[str, Any] | None, n: int) -> dict[str, Any
     seed = reduction.get("seed", 0)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ExtractionError(f"reduction seed must be an int from 0 to 2**32 - 1; got {shown(seed)}.")
-    return {"method": method, "n_components": int(k), "fit_stimuli": m, "seed": int(seed)}
+    return {"method": method, "n_components": int(k), "fit_stimuli": m if method == "pca" else None, "seed": int(seed)}
+
+
+def compared_spec(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The parts of a reduction spec that set the stored values: a sparse random projection's
+    ``fit_stimuli`` (recorded by earlier neuroxr versions, never used) is left out."""
+    if not spec:
+        return None
+    keys = ("method", "n_components", "fit_stimuli", "seed")  # the spec's order (REDUCTION_KEYS is a set)
+    return {k: spec.get(k) for k in keys if not (k == "fit_stimuli" and spec.get("method") == "srp")}
 
 
 def reduced_dtype(outputs: Any, dtype: Any) -> np.dtype:
@@ -157,13 +169,13 @@ class SRP:
     depends only on ``p``, ``k`` and ``seed``: the float32 C is the float64 one rounded.
     """
 
-    def __init__(self, p: int, k: int, n_fit: int, seed: int, dtype: Any = np.float32) -> None:
+    def __init__(self, p: int, k: int, seed: int, dtype: Any = np.float32) -> None:
         import scipy.sparse as sp
         from sklearn.random_projection import SparseRandomProjection
 
         self.dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
         est = SparseRandomProjection(n_components=k, random_state=seed, dense_output=False)
-        est.fit(sp.csr_matrix((n_fit, p), dtype=self.dtype))  # SRP only needs the shape; C takes this dtype
+        est.fit(sp.csr_matrix((1, p), dtype=self.dtype))  # SRP needs the number of units alone; C takes this dtype
         self.components = sp.csr_matrix(est.components_, dtype=self.dtype)
         self.info = {"revision": SRP_REVISION, "estimator": "sklearn.random_projection.SparseRandomProjection",
                      "density": float(est.density_)}

@@ -21,7 +21,7 @@ from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import stored_index, torch_module
 from .identity import Identity
-from .models import check_device, input_dtype, run_pass
+from .models import POOLING_REVISION, check_device, input_dtype, run_pass
 from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
 from .preprocess import (
     DEFAULT_IMAGE_SIZE,
@@ -294,9 +294,10 @@ def extract_features(
         filter ``f(name, module) -> bool``, or ``None`` for every leaf module. A named module is
         always stored with its own output (an in-place ReLU's output is the ReLU's, never the
         conv's before it), or the call fails naming why it cannot be. Only the default selection
-        leaves modules out: those returning the very tensor object an earlier module returned
-        (in-place activations, ``Identity``, ``Dropout`` in eval; see ``plan.aliases``, with a
-        ``NeuroxrWarning``), modules called more than once per forward pass and non-tensor outputs.
+        leaves out modules returning the very tensor object an earlier module returned (in-place
+        activations, ``Identity``, ``Dropout`` in eval; see ``plan.aliases``, with a
+        ``NeuroxrWarning``); it and a filter leave out, with a ``NeuroxrWarning``, modules that cannot
+        be stored (called more than once per forward pass, non-tensor or complex outputs).
     memory_limit : int or str, default "1GiB"
         Budget in bytes for what the extraction holds; see :mod:`neuroxr.extract.plan`. Layers are
         grouped into passes over the stimuli, and batch sizes lowered, to fit it.
@@ -473,18 +474,16 @@ def _execute(
             n_passes += len({by_name[n].fit_batches for n in reducers})
             for lp in group:  # SRP needs only the shape
                 if lp.reduction and lp.reduction["method"] == "srp":
-                    reducers[lp.name] = SRP(lp.n_raw_units, lp.n_units, lp.reduction["fit_stimuli"], lp.reduction["seed"],
-                                            lp.dtype)
+                    reducers[lp.name] = SRP(lp.n_raw_units, lp.n_units, lp.reduction["seed"], lp.dtype)
             writers: dict[str, LayerWriter] = {}
             try:
                 for lp in group:
                     red_attr = None
                     if lp.reduction is not None:
-                        fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.stimulus_ids)]
-                        red_attr = dict(lp.reduction, input_units=lp.n_raw_units, fit_stimulus_ids=fit_ids.tolist(),
-                                        **reducers[lp.name].info)
-                        if lp.reduction["method"] == "pca":
-                            red_attr["fit_batches"] = lp.fit_batches
+                        red_attr = dict(lp.reduction, input_units=lp.n_raw_units, **reducers[lp.name].info)
+                        if lp.reduction["method"] == "pca":  # fitted: on which stimuli, in how many batches
+                            fit_ids = plan.stimulus_ids[fit_index(lp.reduction, plan.stimulus_ids)]
+                            red_attr.update(fit_stimulus_ids=fit_ids.tolist(), fit_batches=lp.fit_batches)
                     attrs = {
                         "module_name": lp.module_name,
                         "module_type": lp.module_type,
@@ -493,6 +492,7 @@ def _execute(
                         "relative_depth": lp.relative_depth,
                         "flatten": bool(flatten),
                         "pooling": lp.pooling,
+                        "pooling_revision": POOLING_REVISION if lp.pooling else None,
                         "source_dtype": lp.raw_dtype,
                         "stimuli": stim.kind,
                         "n_tokens": stim.n_tokens,

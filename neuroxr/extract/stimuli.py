@@ -254,6 +254,9 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
     torch = torch_module()
     if isinstance(stimuli, Stimuli):
         return stimuli
+    if (isinstance(stimuli, np.ndarray) and stimuli.ndim == 1 and stimuli.dtype.kind in "USO") or (
+            type(stimuli).__module__.startswith("pandas") and getattr(stimuli, "ndim", 0) == 1):
+        stimuli = stimuli.tolist()  # a column of paths or texts (df["path"], an array of str): as their list
     if isinstance(stimuli, (list, tuple)) and not stimuli:
         raise ExtractionError("stimuli is an empty list; pass at least one stimulus.")
 

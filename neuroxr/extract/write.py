@@ -59,7 +59,11 @@ def activations(lp: LayerPlan, output: Any, mask: Any, n: int) -> np.ndarray:
             f"every stimulus must give the same output shape (resize the stimuli to one size)."
         )
     if lp.pooling is not None:
-        t = pool_tokens(t, lp.pooling, mask)
+        try:
+            t = pool_tokens(t, lp.pooling, mask)
+        except ValueError as exc:  # a layer that adds or drops tokens: padding would be pooled as text
+            raise ExtractionError(f"layer {lp.name!r} (module {lp.module_name!r}): {exc}; pass pooling='cls' (the "
+                                  f"first token) or None (every token), or leave the layer out (layers=, --layer).") from None
     if t.device.type != "cpu":
         t = t.to("cpu")
     if t.dtype == torch.bfloat16:

@@ -320,17 +320,17 @@ def _valid(neural: xr.DataArray, name: str, min_valid: int, caller: str | None,
     one-line ``LayoutError`` when no stimulus does. ``first`` (the values not checked yet): inf
     refused as :func:`~neuroxr.layouts.validate_neural` does, and dask-backed responses' trial
     means (:func:`_trial_mean`) computed with the counts, from one read of the chunks."""
-    mean, shown = None, where(caller) + name
+    mean, label = None, where(caller) + name
     if not _is_dask(neural) and _all_finite(v := np.asarray(neural.values)):  # no NaN: every repeat valid
         ok = np.full((neural.sizes["stimulus"], neural.sizes["neuroid"]), neural.sizes["repeat"] >= min_valid)
     else:
         if first and not _is_dask(neural):
-            refuse_inf(v, shown)
+            refuse_inf(v, label)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             count = neural.notnull().sum("repeat").transpose("stimulus", "neuroid")
             if first and _is_dask(neural):  # named as the in-memory path names it (refuse_inf above)
-                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, shown)
+                count, mean = compute_refusing_inf((count, _trial_mean(neural)), neural, label)
         ok = np.asarray(count.values) >= min_valid
     if not ok.any():
         need, fix = _need(min_valid, caller)
@@ -493,8 +493,8 @@ def _refuse_constant_networks(data: Any, Xs: Sequence[Any], center_columns: bool
     for i, X in enumerate(Xs):
         xp = get_namespace(X)
         if not bool(xp.any(_s.centre(X, xp.mean(X, axis=0)) if center_columns else X)):
-            shown = f"{arg}[{list(data)[i]!r}]" if isinstance(data, Mapping) else _named(list(data)[i], f"{arg}[{i}]")
-            raise LayoutError(f"{caller}: {shown}: no variance across the stimuli on dim 'stimulus' "
+            label = f"{arg}[{list(data)[i]!r}]" if isinstance(data, Mapping) else _named(list(data)[i], f"{arg}[{i}]")
+            raise LayoutError(f"{caller}: {label}: no variance across the stimuli on dim 'stimulus' "
                               f"({'constant up to rounding' if center_columns else 'all zero'}); its shape is undefined and "
                               f"it would enter the average as zero; drop it from {arg}.")
 

@@ -150,13 +150,13 @@ def brainscore_ceiling(neural: xr.DataArray, n_splits: int = 10, seed: int = 1) 
     """
     check_int(n_splits, "n_splits", 1, "The repetition splits, e.g. n_splits=10.", caller="brainscore_ceiling")
     check_int(seed, "seed", 0, "The random_state of the repetition splits, e.g. seed=1.", 2**32 - 1, "brainscore_ceiling")
-    shown = f"brainscore_ceiling: {_named(neural, 'neural')}"  # messages start with the function called
-    validate_neural(neural, name=shown, check_values=False)
+    label = f"brainscore_ceiling: {_named(neural, 'neural')}"  # messages start with the function called
+    validate_neural(neural, name=label, check_values=False)
     _one_bin(neural, _named(neural, "neural"), "brainscore_ceiling")
     _need_repeats(neural, "brainscore_ceiling")
     if _is_dask(neural):  # every value is needed in memory: read once, then counted and checked there
         neural = neural.compute()
-    validate_neural(neural, name=shown)
+    validate_neural(neural, name=label)
     return _ceiling(neural, n_splits, seed, "brainscore_ceiling")
 
 

@@ -3,6 +3,8 @@ issue 14, legacy entries, region subsets everywhere, one engine for every kind."
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -218,6 +220,47 @@ def test_a_damaged_entry_is_computed_again_never_handed_back(study):
     assert again.computed and again.path == first.path and not np.isnan(again.dataset.ev.values).any()
     np.testing.assert_allclose(again.dataset.ev.values, first.dataset.ev.values)
     assert st.damaged() == [] and lookup(st, "forward", "net.l1", "mA", params={"reps": 2}) == first.path
+
+
+def _garble_a_chunk(st, path, var):
+    """Truncate a chunk file of ``var``: bytes changed since the write (bit rot, a partial copy), which no
+    metadata shows; the chunk no longer decodes."""
+    import glob
+    import os
+
+    chunk = sorted(c for c in glob.glob(os.path.join(st.url, *path.split("/"), var, "c", "**"), recursive=True)
+                   if os.path.isfile(c))[0]
+    with open(chunk, "rb") as f:
+        data = f.read()
+    with open(chunk, "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
+def test_an_entry_whose_chunk_no_longer_decodes_is_computed_again(study):
+    """It was handed to every caller as the match (its metadata intact) and every read failed; compute
+    raised instead of replacing it, and a sweep counted it as done, then failed on every re-run."""
+    from neuroxr.sweep import sweep
+
+    st, *_ = study
+    first = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    _garble_a_chunk(st, first.path, "ev")
+    with pytest.raises(StoreError, match=r"matches the request but is damaged \(a chunk of it cannot be decoded .*"
+                                         r"require_existing=False"):
+        compute(st, "forward", "net.l1", "mA", params={"reps": 2}, require_existing=True)
+    with pytest.warns(nx.NeuroxrWarning, match=r"is damaged \(a chunk of it cannot be decoded .*computing it again"):
+        again = compute(st, "forward", "net.l1", "mA", params={"reps": 2})
+    assert again.computed and again.path == first.path
+    np.testing.assert_allclose(again.dataset.ev.values, first.dataset.ev.values)
+    kw = dict(client="serial", directions=["forward"], models=["net"], layers=["l1"], neural=["mA"], reps=2, progress=False)
+    run = sweep(st.url, **kw)
+    assert run.skipped == [e.key for e in run.entries] and run.failed == {}
+    _garble_a_chunk(st, first.path, "ev")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        rerun = sweep(st.url, **kw)  # the damaged entry computed again, not counted as done
+    assert len(rerun.computed) == 1 and rerun.failed == {}
+    np.testing.assert_allclose(rerun.dataset.ev.values, run.dataset.ev.values)
+    assert sweep(st.url, **kw).computed == []
 
 
 def test_a_damaged_gram_is_computed_again(study):

@@ -263,3 +263,49 @@ def test_many_threads_leave_the_session_count_at_zero(store):
     finally:
         sys.setswitchinterval(switch)
     assert st._calls == 0
+
+
+def test_threads_sharing_one_store_and_writing_one_entry_each_mark_their_own_copy(store, monkeypatch):
+    """Two threads commit the same entry through one store object, the second while the first marks its
+    staged copy (forced by a hook). The staged copy to mark was found by entry path alone: the first
+    thread marked the second's copy and swapped in its own, unmarked (the last good copy gone), and the
+    second died with a bare KeyError. Now each marks its own; every copy swapped in is complete."""
+    from neuroxr.store import atomic, study
+
+    first_marking, second_done, swapped, errors = threading.Event(), threading.Event(), [], []
+    real_mark, real_swap = StudyStore.mark_complete, atomic.swap_in
+
+    def mark(self, path):
+        if threading.current_thread().name == "first":
+            first_marking.set()
+            second_done.wait(5)  # the second commits while the first is marking
+        return real_mark(self, path)
+
+    def swap_in(root, path, sid, *args, **kw):
+        with open(os.path.join(atomic.staging_dir(root, sid), "zarr.json")) as f:
+            swapped.append(bool(json.load(f)["attributes"].get(_zarr.COMPLETE_ATTR)))
+        return real_swap(root, path, sid, *args, **kw)
+
+    monkeypatch.setattr(StudyStore, "mark_complete", mark)
+    monkeypatch.setattr(study.atomic, "swap_in", swap_in)
+    values = {"first": np.arange(8.0) + 100, "second": np.arange(8.0) + 200}
+
+    def write(name):
+        try:
+            if name == "second":
+                first_marking.wait(5)
+            store.write_dataset(PATH, _entry().assign(score=("x", values[name])), encoding={"score": {"chunks": (4,)}})
+        except Exception as exc:  # noqa: BLE001 - the test reports any
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        finally:
+            if name == "second":
+                second_done.set()
+
+    threads = [threading.Thread(target=write, args=(n,), name=n) for n in ("first", "second")]
+    [t.start() for t in threads]
+    [t.join(20) for t in threads]
+    assert errors == [] and swapped == [True, True]
+    fresh = StudyStore(store.url, mode="r")
+    assert fresh.is_complete(PATH) and fresh.damaged() == []
+    got = fresh.read_dataset(PATH).score.values
+    assert any(np.array_equal(got, v) for v in values.values())

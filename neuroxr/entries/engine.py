@@ -458,7 +458,12 @@ def _compute(store: StudyStore, kind: str, source: str | SetRef, target: str | S
         found = _matching(store, req, read=True)
         damage = None if found is None else (_edited(found) or found.problem)
         if found is not None and damage is None:  # read from the same reading: no second look
-            return EntryResult(req.path, store.read_dataset(found).load(), False, req.provenance)
+            try:
+                return EntryResult(req.path, store.read_dataset(found).load(), False, req.provenance)
+            except StoreError as exc:  # a chunk that cannot be decoded: damage no metadata shows
+                if exc.problem is None:
+                    raise
+                damage = exc.problem
         if found is not None and require_existing:
             raise StoreError(f"store {store.url!r}: entry {req.path!r} matches the request but is damaged ({damage}); "
                              f"compute it again (require_existing=False) to replace it.")

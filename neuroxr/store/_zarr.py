@@ -425,8 +425,12 @@ class GuardedArray:
     def _read(self, key: Any) -> np.ndarray:
         try:
             return np.asarray(self.var[key].values)
-        except Exception as exc:  # the codec or the file system: one line naming the entry
-            raise StoreError(
-                f"{self.where} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                f"the entry is damaged: check it with `neuroxr validate --values` and rewrite it."
-            ) from exc
+        except OSError as exc:  # the file system or the connection: no damage known
+            raise StoreError(f"{self.where} could not be read ({os_message(exc)}); check the store's connection and "
+                             f"permissions, then read it again.") from exc
+        except Exception as exc:  # the codec (a chunk's bytes changed since the write): one line naming the entry
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            err = StoreError(f"{self.where} cannot be read ({reason}); the entry is damaged: check it with "
+                             f"`neuroxr validate --values` and rewrite it.")
+            err.problem = f"a chunk of it cannot be decoded ({reason})"  # damage: a caller may compute it again
+            raise err from exc

@@ -147,7 +147,9 @@ class StudyStore(Reading, SetWriters):
         self._staged: dict[str, str] = {}  # staging URL -> staging id, between begin_write and commit_write
         # object stores: entry URL -> (path, id of its kept previous copy or None), between begin_write and commit
         self._rewriting: dict[str, tuple[str, str | None]] = {}
-        self._committing: dict[str, zarr.Group] = {}  # entry path -> its staged group, during commit_write
+        # (thread, entry path) -> its staged group, during commit_write: threads sharing this object and
+        # writing one entry each mark their own copy
+        self._committing: dict[tuple[int, str], zarr.Group] = {}
         if self._local is not None and os.path.exists(self._local) and not os.path.isdir(self._local):
             raise StoreError(f"no study store at {self.url!r} (it is a file, not a store folder); pass the store's folder.")
         if self._local is not None and (mode == "r" or not create) and not os.path.isdir(self._local):
@@ -299,7 +301,7 @@ class StudyStore(Reading, SetWriters):
         of ``path`` it marks the staged copy, which is then swapped in.
         """
         self._require_write()
-        staged = self._committing.get(path)
+        staged = self._committing.get((threading.get_ident(), path))
         g = staged if staged is not None else self._group(path)
         if g is None:
             raise StoreError(f"store {self.url!r}: cannot mark {path!r} complete: it does not exist.")
@@ -394,11 +396,12 @@ class StudyStore(Reading, SetWriters):
         if sid is None:
             raise StoreError(f"commit_write({path!r}): {staging!r} is not a staging group of this store; call begin_write first.")
         try:
-            self._committing[path] = staged = zarr.open_group(zarr_store(staging, False, None), mode="r+")
+            key = (threading.get_ident(), path)
+            self._committing[key] = staged = zarr.open_group(zarr_store(staging, False, None), mode="r+")
             try:
-                self.mark_complete(path)  # marks the staged copy
+                self.mark_complete(path)  # marks the staged copy (this thread's)
             finally:
-                del self._committing[path]
+                del self._committing[key]
             self._require_parents(path)
             with self.lock(path):
                 atomic.swap_in(self._local, path, sid)

@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from ..attrs import encode_attrs
+from ..errors import StoreError
 from ..store import StudyStore
 from ._util import (
     EXCLUDED_COUNTS,
@@ -170,12 +171,35 @@ def _locate(store: StudyStore, entries: Sequence[Entry], paths: Mapping[str, str
     return out
 
 
-def _read_all(store: StudyStore, paths: Sequence[str | None]) -> list[xr.Dataset | None]:
+def _read_all(store: StudyStore, paths: Sequence[str | None],
+              read: Mapping[str, xr.Dataset] | None = None) -> list[xr.Dataset | None]:
     def _read(path: str | None) -> xr.Dataset | None:
+        if path is not None and read and path in read:  # read already (:func:`read_reused`)
+            return read[path]
         return None if path is None or not store.is_complete(path) else store.read_dataset(path).load()
 
     with ThreadPoolExecutor(max_workers=8) as pool:  # reading many small entries is latency-bound
         return list(pool.map(_read, paths))
+
+
+def read_reused(store: StudyStore, paths: Mapping[str, str]) -> tuple[dict[str, xr.Dataset], dict[str, str]]:
+    """The entries a sweep reuses (entry key -> path), read once for its tables, and those whose chunks
+    cannot be decoded (damage their metadata does not show: bytes changed since the write), entry key ->
+    the damage, to be computed again (:func:`neuroxr.entries.compute` replaces such an entry)."""
+    keys = list(paths)
+
+    def _read(key: str) -> xr.Dataset | str:
+        try:
+            return store.read_dataset(paths[key]).load()
+        except StoreError as exc:
+            if exc.problem is None:
+                raise
+            return exc.problem
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = dict(zip(keys, pool.map(_read, keys)))
+    return ({paths[k]: v for k, v in got.items() if not isinstance(v, str)},
+            {k: v for k, v in got.items() if isinstance(v, str)})
 
 
 def _included(ds: xr.Dataset, tdim: str) -> np.ndarray:
@@ -194,7 +218,8 @@ def _params(ds: xr.Dataset) -> dict[str, Any]:
 
 
 def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, str] | None = None,
-           score_kwargs: Mapping[str, Any] | None = None) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
+           score_kwargs: Mapping[str, Any] | None = None,
+           read: Mapping[str, xr.Dataset] | None = None) -> tuple[xr.Dataset, pd.DataFrame, pd.DataFrame]:
     """Read the entries' scores from the store into one Dataset and two tidy tables.
 
     Parameters
@@ -244,7 +269,7 @@ def gather(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, s
     loaded: list[tuple[Entry, xr.Dataset]] = []
     located = _locate(store, entries, paths, score_kwargs, None)
     timed, read = False, []
-    for e, path, ds_all in zip(entries, located, _read_all(store, located)):
+    for e, path, ds_all in zip(entries, located, _read_all(store, located, read)):
         if ds_all is None:
             continue
         prov = _params(ds_all)  # decoded once per entry: its rows and the shared attrs
@@ -380,7 +405,8 @@ def _dataset(store: StudyStore, entries: Sequence[Entry], loaded: list[tuple[Ent
 
 
 def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mapping[str, str] | None = None,
-                   metric_options: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[xr.Dataset, pd.DataFrame]:
+                   metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+                   read: Mapping[str, xr.Dataset] | None = None) -> tuple[xr.Dataset, pd.DataFrame]:
     """Read a sweep's metric entries from the store into one Dataset and a table.
 
     Entries without a stored entry matching their options are left out (NaN in the Dataset, no row in the table).
@@ -423,7 +449,7 @@ def gather_metrics(store: StudyStore, entries: Sequence[Entry], *, paths: Mappin
 
     located = _locate(store, entries, paths, None, metric_options)
     rows, read = [], []
-    for e, path, ds in zip(entries, located, _read_all(store, located)):
+    for e, path, ds in zip(entries, located, _read_all(store, located, read)):
         if ds is None:
             continue
         prov = _params(ds)  # decoded once per entry: its row and the shared attrs

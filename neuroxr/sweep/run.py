@@ -33,7 +33,7 @@ from ._util import ordered
 from .checks import check_plan
 from .cluster import check_client
 from .config import check_inference, check_metric_options, check_score_kwargs
-from .gather import SweepResult, gather, gather_metrics
+from .gather import SweepResult, gather, gather_metrics, read_reused
 from .inference import run_inference
 from .names import layer_name
 from .plan import Entry, longest_first, set_sizes
@@ -351,6 +351,9 @@ def sweep(
             path = entry_lookup(store, e, params[e.key])
             if path is not None:
                 paths[e.key] = path
+    read, damaged = read_reused(store, paths)  # read once, for the tables; damaged ones computed again
+    for key in damaged:
+        del paths[key]
     todo = [e for e in entries if e.key not in paths]
     skipped = [e.key for e in entries if e.key in paths]
     if not serial and len(todo) > 1:  # longest first, so that the workers finish together
@@ -400,9 +403,10 @@ def sweep(
         raise SweepError(
             f"{len(failed)} of {len(todo)} sweep entries failed (the other {len(computed)} computed entries are written; "
             f"re-run the sweep to compute only the missing ones):\n{lines}{more}", failed, computed)
-    dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw)
+    dataset, table, target_table = gather(store, [e for e in entries if not e.is_metric], paths=paths, score_kwargs=kw,
+                                          read=read)
     metrics, metric_table = gather_metrics(store, [e for e in entries if e.is_metric], paths=paths,
-                                           metric_options=metric_opts)
+                                           metric_options=metric_opts, read=read)
     inference_table, inferred = run_inference(store, [e for e in entries if e.key not in failed], kw, inference,
                                               metric_options=metric_opts, overwrite=overwrite)
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,

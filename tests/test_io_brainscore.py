@@ -186,7 +186,8 @@ def test_to_brainscore_score_summarises_scores(scores):
     ev = scores.ev.transpose("neuroid", "rep").values / 100
     assert s.ndim == 0
     assert float(s) == pytest.approx(np.median(ev.mean(axis=1)))
-    assert s.attrs["error"] == pytest.approx(np.std(np.median(ev, axis=0)))
+    # Brain-Score's error: the standard error of the mean over splits (here reps), std(ddof=0) / sqrt(n); it was the std
+    assert s.attrs["error"] == pytest.approx(np.std(np.median(ev, axis=0)) / np.sqrt(ev.shape[1]))
     raw = s.attrs["raw"]
     assert raw.dims == ("split", "neuroid")
     np.testing.assert_allclose(raw.values, ev.T)
@@ -255,7 +256,7 @@ def test_to_brainscore_score_counts_only_included_targets(scores):
     s = to_brainscore_score(flagged)
     ev = scores.ev.transpose("neuroid", "rep").values / 100
     assert float(s) == pytest.approx(np.median(ev[inc].mean(axis=1)))
-    assert s.attrs["error"] == pytest.approx(np.std(np.median(ev[inc], axis=0)))
+    assert s.attrs["error"] == pytest.approx(np.std(np.median(ev[inc], axis=0)) / np.sqrt(ev.shape[1]))
     shc = scores.target_shc.transpose("neuroid", "rep").values
     assert float(s.attrs["ceiling"]) == pytest.approx(np.median(shc[inc].mean(axis=1)))
     raw = s.attrs["raw"]  # every target, flagged
@@ -279,7 +280,7 @@ def test_to_brainscore_score_of_time_resolved_scores_is_per_bin():
     for t in range(2):
         keep = inc[:, t]
         assert s.values[t] == pytest.approx(np.median(ev[keep, :, t].mean(axis=1)))
-        assert s.attrs["error"].values[t] == pytest.approx(np.std(np.median(ev[keep, :, t], axis=0)))
+        assert s.attrs["error"].values[t] == pytest.approx(np.std(np.median(ev[keep, :, t], axis=0)) / np.sqrt(ev.shape[1]))
         assert s.attrs["ceiling"].values[t] == pytest.approx(np.median(shc[keep, :, t].mean(axis=1)))
     assert s.attrs["raw"].dims == ("split", "neuroid", "time_bin")
     np.testing.assert_allclose(s.attrs["raw"].values, ev.transpose(1, 0, 2))
@@ -344,3 +345,39 @@ def test_an_assembly_of_text_or_complex_values_is_a_one_line_error(trials):
         with pytest.raises(LayoutError, match=rf"^assembly: values must be real numbers; found dtype {bad.dtype}") as err:
             from_brainscore(_assembly(bad, stim, rep, neuroids))
         assert "\n" not in str(err.value)
+
+
+def test_to_brainscore_takes_a_neural_array_with_a_neuroid_dimension_coord():
+    """A dimension coord (positions) entered the neuroid MultiIndex: a multi-line xarray ValueError."""
+    x = neuroxr.neural(np.arange(12.0).reshape(2, 3, 2), ["s0", "s1"], ["n0", "n1", "n2"]).assign_coords(neuroid=[0, 1, 2])
+    back = from_brainscore(to_brainscore(x))
+    np.testing.assert_array_equal(back.transpose("stimulus", "neuroid", "repeat").values, x.values)
+    assert back.neuroid_id.values.tolist() == ["n0", "n1", "n2"]
+
+
+def test_to_brainscore_refuses_a_neuroid_coord_named_as_a_presentation_field():
+    """A neuroid coord 'repetition' replaced the trials' repetition labels without a word."""
+    x = neuroxr.neural(np.arange(12.0).reshape(2, 3, 2), ["s0", "s1"], ["n0", "n1", "n2"])
+    with pytest.raises(LayoutError, match=r"^neural: neuroid coord 'repetition' is a name Brain-Score's presentation dim "
+                                          r"uses; rename it\.$"):
+        to_brainscore(x.assign_coords(repetition=("neuroid", [1, 2, 3])), multiindex=False)
+
+
+def test_to_brainscore_score_of_a_metric_entry_names_a_missing_variable():
+    ds = xr.Dataset({"score": (("split",), [0.4, 0.6])}, coords={"split": ["train", "test"]})
+    with pytest.raises(LayoutError, match=r"^variable: scores have no variable 'scores'; found \['score'\]\.$"):
+        to_brainscore_score(ds, variable="scores")
+
+
+def test_from_brainscore_without_neuroid_ids_says_they_are_named_by_position():
+    def asm(order):
+        el = np.array(["e7", "e3", "e5"])[order]
+        a = xr.DataArray(np.arange(6.0).reshape(2, 3)[:, order], dims=("presentation", "neuroid"),
+                         coords={"stimulus_id": ("presentation", ["a", "b"]), "repetition": ("presentation", [0, 0]),
+                                 "electrode": ("neuroid", el), "region": ("neuroid", ["IT"] * 3)})
+        return a.set_index(presentation=["stimulus_id", "repetition"], neuroid=["electrode", "region"])
+
+    with pytest.warns(neuroxr.errors.NeuroxrWarning, match=r"^assembly: has no 'neuroid_id' coord; its neuroids are named "
+                                                          r"neuroid0, neuroid1, \.\.\. by position"):
+        x = from_brainscore(asm([0, 1, 2]))
+    assert x.neuroid_id.values.tolist() == ["neuroid0", "neuroid1", "neuroid2"]

@@ -245,3 +245,18 @@ def test_a_file_that_is_no_nwb_file_is_a_one_line_error(tmp_path):
                                               r"of an NWB \(HDF5\) file\.$") as err:
             from_nwb(source, WINDOW)
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_presentation_without_a_finite_onset_sorts_last_whatever_its_sign(bad):
+    """-inf sorted first, taking repeat 0 and moving every timed trial of its stimulus up one slot
+    (what split='slots' reads); NaN and +inf sorted last, as documented."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBFile
+
+    nwb = NWBFile("s", "id", datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_unit(spike_times=[1.1, 2.1, 2.2], id=0)
+    table = pd.DataFrame({"start_time": [1.0, bad, 2.0], "stimulus_id": ["a", "a", "a"]})
+    got = from_nwb(nwb, (0, 0.5), intervals=table).values[0, 0]
+    np.testing.assert_array_equal(got, [1.0, 2.0, np.nan])

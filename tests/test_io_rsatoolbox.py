@@ -315,3 +315,12 @@ def test_missing_descriptor_values_stay_missing():
 
 def _missing(v):
     return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+@pytest.mark.parametrize("dim, values", [("stimulus", [10, 20]), ("neuroid", [7, 8, 9])])
+def test_to_rsatoolbox_refuses_a_coord_named_as_its_index_descriptor(dim, values):
+    """Written as rsatoolbox's own 'index' descriptor and dropped on the way back, without a word."""
+    pytest.importorskip("rsatoolbox")
+    x = neuroxr.neural(np.arange(12.0).reshape(2, 3, 2), ["s0", "s1"], ["n0", "n1", "n2"]).assign_coords(index=(dim, values))
+    with pytest.raises(LayoutError, match=r"^neural: coord 'index' has the name of rsatoolbox's own 'index' descriptor"):
+        to_rsatoolbox(x)

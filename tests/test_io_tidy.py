@@ -311,3 +311,12 @@ def test_one_column_named_as_a_string_is_that_column(table):
     listed = from_dataframe(table, neuroid_columns=["region"], stimulus_columns=["category"])
     xr.testing.assert_identical(one, listed)
     assert one["region"].dims == ("neuroid",) and one["category"].dims == ("stimulus",)
+
+
+@pytest.mark.parametrize("coord", ["stimulus_id", "neuroid_id"])
+def test_to_dataframe_takes_ids_that_carry_an_xarray_index(coord):
+    """set_xindex (xarray's way to .sel by id) put the id in the frame's index, not its columns: a KeyError."""
+    base = neuroxr.neural(np.arange(12.0).reshape(2, 3, 2), ["s0", "s1"], ["n0", "n1", "n2"])
+    table = to_dataframe(base.set_xindex(coord))
+    pd.testing.assert_frame_equal(table, to_dataframe(base))
+    xr.testing.assert_equal(from_dataframe(table), from_dataframe(to_dataframe(base)))

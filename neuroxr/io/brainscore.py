@@ -164,8 +164,10 @@ def from_brainscore(
     elif "neuroid" in assembly.coords and not isinstance(assembly.indexes.get("neuroid"), pd.MultiIndex):
         neuroid_id = ids_str(assembly["neuroid"].values, name="assembly", what="coord 'neuroid'", where="neuroids",
                              unique="give each neuroid its own id.")
-    else:
+    else:  # no id: named by position, said (two assemblies of one array may list its electrodes in other orders)
         neuroid_id = np.array([f"neuroid{i}" for i in range(k)])
+        warn("assembly: has no 'neuroid_id' coord; its neuroids are named neuroid0, neuroid1, ... by position. Give "
+             "them ids first, e.g. assembly.assign_coords(neuroid_id=('neuroid', ids)), to pair them by id.")
     coords = {
         str(c): np.asarray(assembly[c].values)
         for c in assembly.coords
@@ -257,7 +259,11 @@ def to_brainscore(neural: xr.DataArray, *, multiindex: bool = True) -> xr.DataAr
         "repetition": ("presentation", reps[r]),
     }
     for c in neural.coords:
+        if c in neural.dims:  # a dimension coord (positions): the ids label the assembly
+            continue
         if neural[c].dims == ("neuroid",):
+            if c in ("repetition", "presentation", "stimulus_id"):
+                raise LayoutError(f"neural: neuroid coord {str(c)!r} is a name Brain-Score's presentation dim uses; rename it.")
             coords[str(c)] = ("neuroid", np.asarray(neural[c].values))
         elif neural[c].dims == ("stimulus",) and c != "stimulus_id" or neural[c].ndim == 0:
             if c in ("repetition", "presentation"):
@@ -335,8 +341,9 @@ def to_brainscore_score(
         A scalar. Predictivity: the ``aggregate`` over the included targets (``included`` true, the
         flag ``min_reliability=`` sets; every target when the dataset has no flag) of the rep-mean
         of ``variable`` (percent -> fraction), with attrs ``raw`` (``variable`` per split x target,
-        every target, with the coord ``included`` when the dataset has it), ``error`` (std over reps
-        of the per-rep aggregate), ``ceiling`` (aggregate of ``target_shc`` over the same targets,
+        every target, with the coord ``included`` when the dataset has it), ``error`` (standard error
+        of the mean over reps of the per-rep aggregate, ``std(ddof=0) / sqrt(n_reps)``: Brain-Score's
+        ``standard_error_of_the_mean`` over its splits), ``ceiling`` (aggregate of ``target_shc`` over the same targets,
         with its own ``raw``, when present) and the dataset's scalar attrs. Time-resolved scores
         give a score per bin: the value, ``error`` and ``ceiling`` are Scores over ``time_bin`` (coords
         ``time_bin_start``/``time_bin_end``), each bin summarised over its own included targets,
@@ -350,6 +357,8 @@ def to_brainscore_score(
     attrs = _simple_attrs(dict(scores.attrs))
     if "score" in scores.data_vars and "ev" not in scores.data_vars:
         var = variable or "score"
+        if var not in scores.data_vars:
+            raise LayoutError(f"variable: scores have no variable {var!r}; found {sorted(map(str, scores.data_vars))}.")
         da = scores[var]
         if "split" in da.dims:
             if split not in da["split"].values.tolist():
@@ -381,7 +390,8 @@ def to_brainscore_score(
     v = scores[var].transpose(dim, "rep", *tail).values / scale
     centre, per_rep = _pooled(v, inc, pool)
     attrs["raw"] = _per_target(scores[var] / scale, dim, Score, included)
-    error = np.std(per_rep, axis=0) if v.shape[1] > 1 else np.full(shape[1:], np.nan)
+    # Brain-Score's error: the standard error of the mean over splits (standard_error_of_the_mean), here reps
+    error = np.std(per_rep, axis=0) / np.sqrt(v.shape[1]) if v.shape[1] > 1 else np.full(shape[1:], np.nan)
     attrs["error"] = summary(error) if tail else float(error)
     if "target_shc" in scores.data_vars:
         c, _ = _pooled(scores["target_shc"].transpose(dim, "rep", *tail).values, inc, pool)

@@ -197,7 +197,8 @@ def _from_nwbfile(
             f"at {t:g} s (a duplicated trial row); drop the copies, e.g. table.drop_duplicates(['start_time', "
             f"{stimulus_column!r}])."
         )
-    table = table.sort_values("start_time", kind="stable")
+    finite = np.isfinite(onset)  # presentations without a finite onset (NaN, +-inf) sort last, in table order
+    table = table.iloc[np.lexsort((np.where(finite, onset, 0.0), ~finite))]
     units = getattr(nwbfile, "units", None)
     if units is None or len(units) == 0:
         raise LayoutError("nwbfile: has no units table (or it is empty); spike counts need nwbfile.units.")

@@ -175,6 +175,10 @@ def to_rsatoolbox(neural: xr.DataArray, *, stimulus: str = "stimulus", repeat: s
     v = np.asarray(neural.transpose("stimulus", "repeat", "neuroid").values)
     s, r = np.nonzero(~np.isnan(v).all(axis=2))
     chans = {str(c): np.asarray(neural[c].values) for c in neural.coords if neural[c].dims == ("neuroid",)}
+    index = [str(c) for c in neural.coords if c == "index" and neural[c].dims in (("neuroid",), ("stimulus",))]
+    if index:  # rsatoolbox numbers its observations and channels in a descriptor of that name (read back as such)
+        raise LayoutError("neural: coord 'index' has the name of rsatoolbox's own 'index' descriptor, which is not read "
+                          "back; rename it.")
     obs = {stimulus: as_str(neural["stimulus_id"].values)[s], repeat: reps[r]}
     for c in neural.coords:
         if neural[c].dims == ("stimulus",) and c != "stimulus_id":

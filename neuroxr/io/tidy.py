@@ -233,6 +233,7 @@ def _from_neural(da: xr.DataArray) -> pd.DataFrame:
     da = da.reset_coords([c for c in da.coords if c not in da.dims and c not in ("stimulus_id", "neuroid_id", *TIME_BIN_COORDS,
                                                                                   *extra["neuroid"], *extra["stimulus"])],
                          drop=True)
+    da = da.drop_indexes([c for c in ("stimulus_id", "neuroid_id") if c in da.xindexes])  # set_xindex'd ids: columns
     da = da.compute()  # a dask-backed array is read once
     out = da.rename("value").to_dataframe().reset_index()
     out = out[_kept_rows(np.asarray(da.values))]

@@ -57,13 +57,7 @@ METRICS = ("crsa", "ersa", "ereg", "shape", "cka", "dimensionality", "brainscore
 SINGLE_SET_METRICS = ("dimensionality",)
 #: optional coords of the layouts and the dims they must lie on (``()`` = scalar)
 NEURAL_OPTIONAL_COORDS = {"animal": ("neuroid",), "region": ("neuroid",), "subject": ("neuroid",)}
-FEATURE_OPTIONAL_COORDS = {
-    "model": (),
-    "layer": (),
-    "channel": ("unit",),
-    "x": ("unit",),
-    "y": ("unit",),
-}
+FEATURE_OPTIONAL_COORDS = {"model": (), "layer": (), "channel": ("unit",), "x": ("unit",), "y": ("unit",)}
 
 
 from .errors import LayoutError, ParameterError, code_name, missing_ids_error, shown  # noqa: E402

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from ..errors import ExtractionError
 from ._common import RESERVE_BYTES
-from .models import POOLING, load_model, pool_tokens
+from .models import load_model
 from .plan import ExtractionPlan, LayerPlan, parse_memory
+from .pooling import POOLING, pool_tokens
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, default_image_transform, resolve_preprocessing
 from .run import ExtractionResult, extract_features, plan_extraction
 from .stimuli import IMAGE_EXTENSIONS, image_files

@@ -43,7 +43,8 @@ from ..sets import check_new_feature_sets
 from ..store import StudyStore, _check_name
 from ._common import RESERVE_BYTES, fmt_bytes, layer_name, stored_index
 from .identity import IDENTITY_ATTR, Identity, uncovered
-from .models import POOLING, input_dtype, np_dtype, pooling_problem, probe, select_modules
+from .models import input_dtype, np_dtype, probe, select_modules
+from .pooling import pooling_problem
 from .reduce import (
     compared_spec,
     fit_batches,
@@ -553,22 +554,22 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
         elif not np.array_equal(stored_ids, ids):  # the order of the model's first such layer is followed
             problems.append("it holds these stimuli in another order than the model's first layer that holds them, "
                             "which this extraction follows (the model's layers were written in different orders)")
-    stored_spec = compared_spec(stored_red)
-    if stored_spec != compared_spec(lp.reduction):
-        problems.append(f"its reduction {stored_spec} differs from {compared_spec(lp.reduction)}")
+    stored_spec, spec = compared_spec(stored_red), compared_spec(lp.reduction)
+    if stored_spec != spec:
+        problems.append(f"its reduction {stored_spec} differs from {spec}")
     if attrs.get("module_name") != lp.module_name:
         problems.append(f"it holds the output of module {attrs.get('module_name')!r}, this extraction stores "
                         f"module {lp.module_name!r} under that name")
     if shape is not None and str(stored.dtype) != lp.dtype:
         problems.append(f"its dtype {str(stored.dtype)!r} differs from {lp.dtype!r}")
-    if stored_spec == compared_spec(lp.reduction) and lp.reduction and lp.reduction["method"] == "pca" \
+    if stored_spec == spec and lp.reduction and lp.reduction["method"] == "pca" \
             and stored_red.get("fit_batches") != lp.fit_batches:
         problems.append(
             f"its PCA was fitted on the fit stimuli in {stored_red.get('fit_batches')} incremental batch(es), this "
             f"extraction fits in {lp.fit_batches} (incremental PCA depends on that partition, set by batch_size and "
             f"memory_limit; None: not recorded)"
         )
-    if stored_spec == compared_spec(lp.reduction) and lp.reduction \
+    if stored_spec == spec and lp.reduction \
             and (problem := revision_problem(stored_red, lp.dtype, attrs.get("source_dtype"))):
         problems.append(problem)
     if attrs.get("pooling") != lp.pooling:
@@ -595,14 +596,3 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
             "overwrite=True (neuroxr extract --overwrite) to replace it, or extract under another model_name "
             "(--model-name)."
         )
-
-
-def resolve_pooling(pooling: str | None, stim: Stimuli) -> str | None:
-    """The token pooling to apply: ``"auto"`` is ``"mean"`` for texts and none for other stimuli."""
-    if pooling in (None, "none"):
-        return None
-    if pooling == "auto":
-        return "mean" if stim.kind == "text" else None
-    if pooling not in POOLING:
-        raise ExtractionError(f"pooling must be 'auto', None, 'mean', 'cls' or 'last'; got {shown(pooling)}.")
-    return pooling

@@ -21,8 +21,9 @@ from ..store import StudyStore, _check_name
 from ..store._zarr import local_root, read_json, zarr_store
 from ._common import stored_index, torch_module
 from .identity import Identity
-from .models import POOLING_REVISION, check_device, input_dtype, run_pass
-from .plan import ExtractionPlan, build_plan, parse_memory, resolve_pooling
+from .models import check_device, input_dtype, run_pass
+from .plan import ExtractionPlan, build_plan, parse_memory
+from .pooling import POOLING_REVISION, resolve_pooling
 from .preprocess import (
     DEFAULT_IMAGE_SIZE,
     Preprocessing,

@@ -28,8 +28,8 @@ from ..store import DATA_VAR, StudyStore, _jsonable
 from ..store._zarr import checksummed, chunk_codecs, zarr_store
 from ._common import CHUNKS_PER_WRITE, RESERVE_BYTES, torch_module
 from .identity import IDENTITY_ATTR
-from .models import pool_tokens
 from .plan import ExtractionPlan, LayerPlan
+from .pooling import pool_tokens
 
 
 def activations(lp: LayerPlan, output: Any, mask: Any, n: int) -> np.ndarray:

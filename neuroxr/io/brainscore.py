@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError, NeuroxrWarning, shown, warn
+from ..kernels.stats import standard_error_of_the_mean
 from ..layouts import validate_neural, validate_scores
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
@@ -390,8 +391,8 @@ def to_brainscore_score(
     v = scores[var].transpose(dim, "rep", *tail).values / scale
     centre, per_rep = _pooled(v, inc, pool)
     attrs["raw"] = _per_target(scores[var] / scale, dim, Score, included)
-    # Brain-Score's error: the standard error of the mean over splits (standard_error_of_the_mean), here reps
-    error = np.std(per_rep, axis=0) / np.sqrt(v.shape[1]) if v.shape[1] > 1 else np.full(shape[1:], np.nan)
+    # Brain-Score's error: the standard error of the mean over its splits, here reps
+    error = standard_error_of_the_mean(per_rep) if v.shape[1] > 1 else np.full(shape[1:], np.nan)
     attrs["error"] = summary(error) if tail else float(error)
     if "target_shc" in scores.data_vars:
         c, _ = _pooled(scores["target_shc"].transpose(dim, "rep", *tail).values, inc, pool)

@@ -41,6 +41,7 @@ from ..errors import ParameterError, shown, where
 
 __all__ = [
     "NAN_POLICIES",
+    "standard_error_of_the_mean",
     "ROUNDING_EPS",
     "rounding_tol",
     "column_tol",
@@ -462,6 +463,13 @@ def spearman_brown(r: Any) -> Any:
     a reliability no ceiling takes)."""
     with np.errstate(divide="ignore"):
         return 2 * r / (1 + r)
+
+
+def standard_error_of_the_mean(values: Any, axis: int = 0) -> Any:
+    """Brain-Score's ``standard_error_of_the_mean`` along ``axis`` (its splits; neuroxr's reps):
+    the population std (``ddof=0``) over ``sqrt(n)``."""
+    values = np.asarray(values, dtype=float)
+    return np.std(values, axis=axis) / np.sqrt(values.shape[axis])
 
 
 # ---------------------------------------------------------------------------- vectors, sorted once

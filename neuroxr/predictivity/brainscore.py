@@ -52,7 +52,7 @@ from ..geometry._common import (
     record_label,
 )
 from ..kernels.splits import nanmean_repeats, split_means
-from ..kernels.stats import pearson, spearman_brown
+from ..kernels.stats import pearson, spearman_brown, standard_error_of_the_mean
 from ..layouts import validate_features, validate_neural
 from ..validation import check_bool, check_computed, check_int
 from ._prepare import by_id, check_design, id_order, warn_constant_targets
@@ -73,8 +73,8 @@ def _quiet() -> Iterator[None]:
 
 
 def _sem(values: np.ndarray) -> float:
-    """Brain-Score's ``standard_error_of_the_mean``: population std over splits / sqrt(n_splits)."""
-    return float(np.std(values) / math.sqrt(values.size))
+    """Brain-Score's ``standard_error_of_the_mean`` over the splits (``values``, 1-D)."""
+    return float(standard_error_of_the_mean(values))
 
 
 def _strat_values(neural: xr.DataArray, features: xr.DataArray | None, stratify_by: str | None) -> np.ndarray | None:

@@ -25,7 +25,6 @@ import pandas as pd
 import xarray as xr
 
 from ..attrs import encode_attrs
-from ..errors import StoreError
 from ..store import StudyStore
 from ._util import (
     EXCLUDED_COUNTS,
@@ -40,7 +39,7 @@ from ._util import (
     per_bin,
 )
 from .plan import Entry
-from .tasks import entry_lookup, entry_params
+from .tasks import entry_lookup, entry_params, read_or_damage
 
 __all__ = ["METRIC_TABLE_COLUMNS", "PARAM_COLUMNS", "TIME_COLUMNS", "SweepResult", "gather", "gather_metrics"]
 
@@ -187,17 +186,8 @@ def read_reused(store: StudyStore, paths: Mapping[str, str]) -> tuple[dict[str, 
     cannot be decoded (damage their metadata does not show: bytes changed since the write), entry key ->
     the damage, to be computed again (:func:`neuroxr.entries.compute` replaces such an entry)."""
     keys = list(paths)
-
-    def _read(key: str) -> xr.Dataset | str:
-        try:
-            return store.read_dataset(paths[key]).load()
-        except StoreError as exc:
-            if exc.problem is None:
-                raise
-            return exc.problem
-
     with ThreadPoolExecutor(max_workers=8) as pool:
-        got = dict(zip(keys, pool.map(_read, keys)))
+        got = dict(zip(keys, pool.map(lambda key: read_or_damage(store, paths[key]), keys)))
     return ({paths[k]: v for k, v in got.items() if not isinstance(v, str)},
             {k: v for k, v in got.items() if isinstance(v, str)})
 

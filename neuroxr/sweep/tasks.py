@@ -247,18 +247,17 @@ def spread_gram(nbytes: int, n_chunks: int, memory_limits: Sequence[int | None])
     return nbytes > (GRAM_SPREAD_FRACTION * min(limits) if limits else GRAM_SPREAD_BYTES)
 
 
-def _decodes(store: Any, path: str) -> bool:
-    """Whether the matching entry ``path`` (found by its metadata) reads: ``False`` for a chunk that cannot
-    be decoded (damage its metadata does not show; the sweep found it so: :func:`~neuroxr.sweep.gather.read_reused`)."""
+def read_or_damage(store: Any, path: str) -> Any:
+    """The matching entry ``path`` (found by its metadata) read into memory, or the damage (a str) of a
+    chunk that cannot be decoded: damage its metadata does not show, which ``compute`` replaces."""
     from ..errors import StoreError
 
     try:
-        store.read_dataset(path).load()
+        return store.read_dataset(path).load()
     except StoreError as exc:
         if exc.problem is None:
             raise
-        return False
-    return True
+        return exc.problem
 
 
 def entry_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry, params: Mapping[str, Any],
@@ -276,7 +275,7 @@ def entry_task(url: str, storage_options: Mapping[str, Any] | None, entry: Entry
     store = _open(url, storage_options, session)
     if not overwrite:
         path = entry_lookup(store, entry, params)
-        if path is not None and _decodes(store, path):  # else damaged: compute replaces it
+        if path is not None and not isinstance(read_or_damage(store, path), str):  # else damaged: compute replaces it
             return {"key": entry.key, "status": "skipped", "path": path, "seconds": 0.0, "peak_rss_mb": _peak_rss_mb()}
     _injected(entry.key)
     args, kw = _request(store, entry, params)

@@ -35,6 +35,10 @@ def _public() -> dict[str, object]:
         for name in names:
             if not name.startswith("_"):
                 add(getattr(mod, name))
+    for obj in list(found.values()):  # and neuroxr's mixins a class is built of (StudyStore's readers, writers)
+        if isinstance(obj, type):
+            for cls in inspect.getmro(obj)[1:]:
+                add(cls)
     for qual, obj in list(found.items()):
         if isinstance(obj, type):
             for name, attr in vars(obj).items():

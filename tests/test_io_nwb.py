@@ -260,3 +260,22 @@ def test_a_presentation_without_a_finite_onset_sorts_last_whatever_its_sign(bad)
     table = pd.DataFrame({"start_time": [1.0, bad, 2.0], "stimulus_id": ["a", "a", "a"]})
     got = from_nwb(nwb, (0, 0.5), intervals=table).values[0, 0]
     np.testing.assert_array_equal(got, [1.0, 2.0, np.nan])
+
+
+def test_a_window_across_touching_obs_intervals_is_observed():
+    """A unit observed over [0, 2) and [2, 4) was recorded throughout: the window [1.8, 2.3) has a count
+    (it was NaN: the window lay inside neither interval alone); a gap between intervals stays NaN."""
+    spikes = [np.array([1.9, 2.1, 2.2, 4.5])]
+    observed = [[[2.0, 4.0], [0.0, 2.0], [4.1, 6.0]]]  # out of order; a 0.1 s gap at 4 s
+    out = spike_counts(spikes, np.array([1.8, 3.8, 0.0]), (0.0, 0.5), observed=observed)
+    np.testing.assert_array_equal(out[:, 0], [3.0, np.nan, 0.0])
+    overlapping = spike_counts(spikes, np.array([1.8]), (0.0, 0.5), observed=[[[0.0, 2.1], [1.9, 2.5]]])
+    np.testing.assert_array_equal(overlapping, [[3.0]])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_spike_without_a_finite_time_is_refused(bad):
+    """A NaN spike time was never counted: every window's count silently left it out."""
+    with pytest.raises(LayoutError, match=r"^spike_times\[1\]: 1 of 3 spike times are not finite") as err:
+        spike_counts([np.array([0.1]), np.array([0.2, bad, 0.3])], np.array([0.0]), (0.0, 0.5))
+    assert "\n" not in str(err.value)

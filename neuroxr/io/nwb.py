@@ -75,7 +75,7 @@ def spike_counts(
     if isinstance(spike_times, np.ndarray) and spike_times.dtype != object:
         raise LayoutError(f"spike_times: expected one array of spike times per unit (a list of arrays); got an array of "
                           f"shape {spike_times.shape}: pass [spike_times] for one unit.")
-    trains = [_real_1d(st, f"spike_times[{j}]", "the unit's spike times in seconds") for j, st in enumerate(spike_times)]
+    trains = [_spike_train(st, j) for j, st in enumerate(spike_times)]
     _warn_overlaps(starts, t0, t1)
     lo, hi = starts + t0, starts + t1
     out = np.empty((starts.shape[0], len(trains)))
@@ -87,7 +87,7 @@ def spike_counts(
             raise LayoutError(f"observed: needs one entry per unit ({len(trains)}); got {len(observed)}.")
         for j, obs in enumerate(observed):
             if obs is not None:
-                iv = _intervals_array(obs, f"observed[{j}]")
+                iv = _merged(_intervals_array(obs, f"observed[{j}]"))
                 out[~((iv[:, 0] <= lo[:, None]) & (hi[:, None] <= iv[:, 1])).any(axis=1), j] = np.nan
     if invalid is not None:
         iv = _intervals_array(invalid, "invalid")
@@ -105,6 +105,29 @@ def _real_1d(values: Any, arg: str, what: str) -> np.ndarray:
     if out.ndim != 1:
         raise LayoutError(f"{arg}: expected {what}, a 1-D array; got shape {out.shape}.")
     return out
+
+
+def _spike_train(values: Any, j: int) -> np.ndarray:
+    """Unit ``j``'s spike times as a 1-D float array; a spike without a finite time is refused: it
+    falls in some window, unknown which, so every count would be a guess."""
+    st = _real_1d(values, f"spike_times[{j}]", "the unit's spike times in seconds")
+    bad = int((~np.isfinite(st)).sum())
+    if bad:
+        raise LayoutError(f"spike_times[{j}]: {bad} of {st.size} spike times are not finite (NaN or inf), so the counts "
+                          f"of some window are unknown; drop them first if they are no spikes, else fix the recording.")
+    return st
+
+
+def _merged(iv: np.ndarray) -> np.ndarray:
+    """Intervals ``iv`` (n, 2) as disjoint observed stretches: touching or overlapping ones joined."""
+    iv = iv[np.argsort(iv[:, 0], kind="stable")]
+    out: list[list[float]] = []
+    for a, b in iv:
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return np.asarray(out, dtype=float).reshape(-1, 2)
 
 
 def _warn_overlaps(starts: np.ndarray, t0: float, t1: float) -> None:

@@ -260,3 +260,17 @@ def test_the_float32_warning_points_at_the_users_call():
     flagged = [w for w in caught if "may not resolve" in str(w.message)]
     assert flagged and all(w.filename == __file__ for w in flagged)
     assert all(str(w.message).startswith("reverse: dtype='float32' may not resolve") for w in flagged)  # the function called
+
+
+@pytest.mark.parametrize("n, p, block", [(1, 5, None), (3, 13, 1), (40, 170, 1), (300, 1300, 1), (20, 90, None)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_qr_triangle_matches_the_stacked_qr(n, p, block, dtype):
+    """The in-place QR (geqrt, then tpqrt per block; both panel widths, ragged last blocks, one unit
+    more than 4 n per block) gives a lower-triangular ``R^T`` whose kernel is the centred Gram, as
+    NumPy's QR of all the centred units at once does (up to the signs of ``R``'s rows)."""
+    X = (np.random.default_rng(n).standard_normal((n, p)) * np.logspace(0, -4, p)).astype(dtype)
+    D = numpy_backend.centred_triangle(X, block)
+    assert D.shape == (n, n) and D.dtype == dtype and not np.triu(D, 1).any()
+    ref = np.linalg.qr((X.astype(float) - X.astype(float).mean(axis=0)).T, mode="r").T
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(np.abs(D), np.abs(ref), rtol=0, atol=tol * np.abs(ref).max())

@@ -143,6 +143,16 @@ def test_metric_options_are_checked_as_compute_checks_them_and_spelled_once(swee
     assert type(cfg["metric_options"]["shape"]["zero_pad"]) is bool
 
 
+def test_an_option_given_to_rsa_and_to_its_variant_with_two_values_is_refused():
+    """rsa: {variant: ersa, alpha: 1.0} beside ersa: {alpha: 2.0} computed alpha 2.0 without a word."""
+    with pytest.raises(SweepConfigError, match=r"^metric_options.rsa.alpha \(1.0\) and metric_options.ersa.alpha \(2.0\) "
+                                               r"set the same option of the ersa entries; keep one of them.$"):
+        validate_config({"metric_options": {"rsa": {"variant": "ersa", "alpha": 1.0}, "ersa": {"alpha": 2.0}}})
+    cfg = validate_config({"metric_options": {"rsa": {"variant": "crsa", "compare_method": "corr", "reps": 2},
+                                              "crsa": {"compare_method": "pearson", "reps": 2}}})  # one value, two spellings
+    assert cfg["metric_options"]["crsa"] == {"compare_method": "pearson", "reps": 2}
+
+
 def test_sweep_argument_errors(sweep_copy):
     path = sweep_copy()
     with pytest.raises(SweepConfigError, match=r"^sweep: unknown sweep arguments \['rep'\]"):
@@ -491,7 +501,7 @@ def test_yaml_text_reads_back_as_the_value(tmp_path, value):
     others not; booleans and None as true, false and null."""
     import yaml
 
-    from neuroxr.sweep.config import _yaml_loader, yaml_text
+    from neuroxr.sweep.config_yaml import _yaml_loader, yaml_text
 
     text = yaml_text(value)
     assert "\n" not in text and yaml.load(f"v: {text}", Loader=_yaml_loader()) == {"v": value}, text

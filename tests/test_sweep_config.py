@@ -153,6 +153,29 @@ def test_an_option_given_to_rsa_and_to_its_variant_with_two_values_is_refused():
     assert cfg["metric_options"]["crsa"] == {"compare_method": "pearson", "reps": 2}
 
 
+@pytest.mark.parametrize("selection, says", [
+    ({"directions": ["inter_animal"], "models": "netA", "layers": ["layer3"]},
+     r"models and layers have no effect with the sweep's directions \['inter_animal'\] \(inter_animal compares neural sets"),
+    ({"directions": ["model_to_model"], "neural": "animalA", "regions": ["all"]},
+     r"neural and regions have no effect with the sweep's directions \['model_to_model'\]"),
+    ({"directions": ["cka"], "models": "netA", "layers": ["layer3"], "neural": "animalA", "selection_seed": 5},
+     r"selection_seed has no effect with the sweep's directions \['cka'\] \(it draws the target halves"),
+])
+def test_selection_keys_no_planned_entry_reads_are_refused(sweep_copy, selection, says):
+    """models/layers with only inter_animal, neural/regions with only model_to_model and a selection_seed
+    without forward or reverse entries were accepted and did nothing."""
+    path = sweep_copy()
+    with pytest.raises(SweepConfigError, match=rf"^sweep: {says}.*; drop (it|them) or add") as err:
+        sweep(path, client="serial", **selection)
+    assert "\n" not in str(err.value)
+    with pytest.raises(SweepConfigError, match=says):  # a config file checked against the store: the same line
+        validate_config(selection, StudyStore(path, mode="r"))
+    kept = {k: v for k, v in selection.items() if k not in ("models", "layers", "neural", "regions", "selection_seed")}
+    if kept["directions"] == ["cka"]:
+        kept.update(models="netA", layers=["layer3"], neural="animalA")
+    assert len(sweep(path, client="serial", **kept).entries)  # without them the same sweep runs
+
+
 def test_sweep_argument_errors(sweep_copy):
     path = sweep_copy()
     with pytest.raises(SweepConfigError, match=r"^sweep: unknown sweep arguments \['rep'\]"):

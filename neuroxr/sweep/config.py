@@ -455,7 +455,8 @@ def validate_config(config: Mapping[str, Any] | None, store: Any = None) -> dict
         with warnings.catch_warnings():  # what the plan leaves out is said once, by the sweep that plans it
             warnings.simplefilter("ignore", NeuroxrWarning)
             check_plan(store, kw, out.get("metric_options"), inference, out.get("models"), out.get("layers"),
-                       out.get("neural"), out.get("directions", ("forward", "reverse")), out.get("regions"))
+                       out.get("neural"), out.get("directions", ("forward", "reverse")), out.get("regions"),
+                       out.get("selection_seed"))
     return out
 
 

@@ -207,8 +207,9 @@ def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any) -> 
     if blas_threads is not None:
         check_int(blas_threads, "blas_threads", 1, "Pass the BLAS threads of each task, e.g. blas_threads=1, or None "
                   "to leave them alone.", caller="sweep")
-    check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.",
-              caller="sweep")
+    if selection_seed is not None:
+        check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.",
+                  caller="sweep")
 
 
 def sweep(
@@ -227,7 +228,7 @@ def sweep(
     memory_limit: Any = None,
     blas_threads: int | None = 1,
     on_error: str = "raise",
-    selection_seed: int = 0,
+    selection_seed: int | None = None,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
     inference: Mapping[str, Any] | None = None,
     gram_spread: bool | None = None,
@@ -268,8 +269,9 @@ def sweep(
     on_error : {"raise", "warn"}, default "raise"
         After every task has finished: raise :class:`SweepError` naming the failed entries, or
         return the result with them in :attr:`SweepResult.failed` (their cells are NaN).
-    selection_seed : int, default 0
-        Seed of the target split of :func:`best_layers`.
+    selection_seed : int or None, default None
+        Seed of the target split of :func:`best_layers` (None: 0); refused without forward or
+        reverse entries, the only ones best_layers reads.
     metric_options : mapping, optional
         Options of the metrics named in ``directions``, per metric: e.g. ``{"rsa": {"variant":
         "ersa", "alpha": 1.0}, "shape": {"alpha": 0.5}, "cka": {"debiased": True}}`` (see
@@ -336,7 +338,7 @@ def sweep(
             )
         check_client(client)
         entries, metric_opts, params = check_plan(store, kw, metric_options, inference, models, layers, neural, directions,
-                                                  regions)
+                                                  regions, selection_seed)
         backend = kw.get("backend")
         if (serial or client is None) and backend is not None:
             from ..backend import BackendError, resolve_backend
@@ -412,7 +414,7 @@ def sweep(
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        inference_computed=[p for p, new in inferred.items() if new],
                        inference_skipped=[p for p, new in inferred.items() if not new], task_info=info, dataset=dataset, table=table, target_table=target_table,
-                       best_layers=best_layers(target_table, seed=selection_seed),
+                       best_layers=best_layers(target_table, seed=selection_seed or 0),
                        metrics=metrics, metric_table=metric_table)
 
 

@@ -455,6 +455,10 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(SweepConfigError, match=r"^sweep: cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"):
             sweep(path, client="tcp://127.0.0.1:1", **one)
+        done = sweep_copy("done.zarr")
+        sweep(done, client="serial", **one)  # every entry in the store: the address was accepted unchecked
+        with pytest.raises(SweepConfigError, match=r"^sweep: cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"):
+            sweep(done, client="tcp://127.0.0.1:1", **one)
     monkeypatch.setattr("neuroxr.backend.resolve_backend", lambda backend: None)  # as on a machine with a GPU
     monkeypatch.setitem(sys.modules, "dask_cuda", None)  # ... but without dask-cuda
     with pytest.raises(SweepConfigError, match=r"^sweep: a GPU backend on the embedded cluster needs dask-cuda"):

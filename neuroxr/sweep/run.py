@@ -393,6 +393,8 @@ def sweep(
         elif todo:
             run.distributed(client, n_workers, backend in _GPU_BACKENDS, memory_limit, jobs, gram_layers,
                             bool(progress), _done, computed)
+        elif isinstance(client, str):  # nothing to submit: a scheduler address is still checked, as always
+            _check_scheduler(client)
     except SweepError as exc:  # the scheduler went away: also name the entries that failed before
         exc.failed = {**failed, **exc.failed}
         raise
@@ -541,6 +543,17 @@ class _Run:
             logging.disable(muted)
             for name in _CLIENT_LOGGERS:
                 logging.getLogger(name).removeFilter(quiet)
+
+
+def _check_scheduler(address: str) -> None:
+    """Connect to the scheduler at ``address`` and close again: one nobody answers at is the sweep's
+    one-line :class:`SweepConfigError`, whether or not the store already holds every entry."""
+    from .cluster import connect
+
+    with _as_sweep():
+        _, opened = connect(address, None, False, None)
+    for c in opened:
+        c.close()
 
 
 #: Loggers of the client side whose connection-loss tracebacks the sweep replaces by one line.

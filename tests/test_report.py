@@ -328,6 +328,24 @@ def test_write_report_of_a_store_without_scores(tmp_path):
 
 
 
+def test_a_report_removes_an_earlier_reports_files_it_does_not_write(demo, tmp_path):
+    """A report written where an earlier one lay kept its figures and an inference.csv of entries since gone."""
+    out = tmp_path / "rep"
+    write_report(demo, out, "md", reliability=False)
+    figures = sorted(p.name for p in out.glob("*.png"))
+    assert figures
+    (out / "inference.csv").write_text("kind\nforward_bootstrap\n")  # a report's from before the file list
+    (out / "notes.txt").write_text("mine")
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_neural("avg", neural(np.random.default_rng(0).normal(size=(8, 3, 1)), [f"s{i}" for i in range(8)]))
+    write_report(store, out, "html")
+    left = sorted(p.name for p in out.iterdir())
+    assert left == sorted([".neuroxr-report-files.json", "headline.csv", "metrics.csv", "notes.txt", "report.html",
+                           "scores.csv"]), left
+    assert json.loads((out / ".neuroxr-report-files.json").read_text()) == ["headline.csv", "metrics.csv", "report.html",
+                                                                            "scores.csv"]
+
+
 def test_write_report_refuses_a_folder_inside_the_store_or_a_file(tmp_path):
     """The report's files never land among the store's groups; a file named as the folder is refused
     as such, before anything is read or written."""

@@ -444,3 +444,27 @@ def test_the_scan_serves_the_documents_a_cached_store_reads_next_and_a_rewrite_i
     with cached.session():
         assert cached.token(path) == store.token(path) != before
         np.testing.assert_array_equal(cached.read_features("net", "l2").values, 1.0)
+
+
+def test_entries_of_a_deleted_set_keep_their_labels_in_the_report_and_info(tmp_path):
+    """An entry whose feature set was deleted lost its model and layer in scores.csv and metrics.csv (the
+    fallback read attrs the engine never writes), and info called it "stale (input rewritten)"."""
+    from neuroxr.cli.info import store_summary
+    from neuroxr.entries import score_metric
+
+    rng = np.random.default_rng(0)
+    stim = [f"s{i}" for i in range(30)]
+    store = StudyStore(tmp_path / "s.zarr")
+    store.write_neural("animalA", neural(rng.normal(size=(30, 4, 3)), stim))
+    store.write_features("netA", "layer1", features(rng.normal(size=(30, 6)), stim))
+    nx.score(store, "forward", "netA.layer1", "animalA", reps=2)
+    score_metric(store, "cka", "netA.layer1", "animalA")
+    store.invalidate("features/netA/layer1")
+    write_report(store, tmp_path / "rep", "md", reliability=False)
+    for name in ("scores.csv", "metrics.csv"):
+        row = pd.read_csv(tmp_path / "rep" / name).iloc[0]
+        assert (row["model"], row["layer"]) == ("netA", "layer1"), name
+    assert pd.read_csv(tmp_path / "rep" / "scores.csv").iloc[0]["neural"] == "animalA"
+    summary = store_summary(StudyStore(tmp_path / "s.zarr", mode="r"))
+    statuses = [r["status"] for r in summary["scores"] + summary["metrics"]]
+    assert statuses == ["stale (input deleted)"] * 2, statuses

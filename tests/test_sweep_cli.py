@@ -560,3 +560,18 @@ def test_inference_warnings_name_the_inference_key(undefined_study, tmp_path):
     assert any(line.startswith("Warning: inference.bootstrap: mA: 1 neuroids have resamples with an undefined statistic")
                for line in warned), res.output
     assert not any(line.startswith("Warning: bootstrap:") for line in warned) and "nan_policy" not in res.output
+
+
+def test_cli_sweep_table_leaves_no_earlier_runs_companion_tables(sweep_copy, tmp_path):
+    """A rerun whose sweep has no metric rows kept the earlier run's FILE.metrics.csv beside the new FILE.csv."""
+    path = sweep_copy()
+    cfg, table = tmp_path / "sweep.yaml", tmp_path / "t.csv"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [forward, cka]\nreps: 2\n")
+    runner = CliRunner()
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress", "--table", str(table)])
+    assert res.exit_code == 0 and (tmp_path / "t.metrics.csv").exists(), res.output
+    cfg.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [forward]\nreps: 3\n")
+    res = runner.invoke(sweep_command, [str(path), str(cfg), "--scheduler", "serial", "--no-progress", "--table", str(table)])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "t.metrics.csv").exists() and f"Removed {tmp_path / 't.metrics.csv'}" in res.output
+    assert (pd.read_csv(table)["reps"] == 3).all()

@@ -143,6 +143,39 @@ def test_metric_options_are_checked_as_compute_checks_them_and_spelled_once(swee
     assert type(cfg["metric_options"]["shape"]["zero_pad"]) is bool
 
 
+def test_an_option_given_to_rsa_and_to_its_variant_with_two_values_is_refused():
+    """rsa: {variant: ersa, alpha: 1.0} beside ersa: {alpha: 2.0} computed alpha 2.0 without a word."""
+    with pytest.raises(SweepConfigError, match=r"^metric_options.rsa.alpha \(1.0\) and metric_options.ersa.alpha \(2.0\) "
+                                               r"set the same option of the ersa entries; keep one of them.$"):
+        validate_config({"metric_options": {"rsa": {"variant": "ersa", "alpha": 1.0}, "ersa": {"alpha": 2.0}}})
+    cfg = validate_config({"metric_options": {"rsa": {"variant": "crsa", "compare_method": "corr", "reps": 2},
+                                              "crsa": {"compare_method": "pearson", "reps": 2}}})  # one value, two spellings
+    assert cfg["metric_options"]["crsa"] == {"compare_method": "pearson", "reps": 2}
+
+
+@pytest.mark.parametrize("selection, says", [
+    ({"directions": ["inter_animal"], "models": "netA", "layers": ["layer3"]},
+     r"models and layers have no effect with the sweep's directions \['inter_animal'\] \(inter_animal compares neural sets"),
+    ({"directions": ["model_to_model"], "neural": "animalA", "regions": ["all"]},
+     r"neural and regions have no effect with the sweep's directions \['model_to_model'\]"),
+    ({"directions": ["cka"], "models": "netA", "layers": ["layer3"], "neural": "animalA", "selection_seed": 5},
+     r"selection_seed has no effect with the sweep's directions \['cka'\] \(it draws the target halves"),
+])
+def test_selection_keys_no_planned_entry_reads_are_refused(sweep_copy, selection, says):
+    """models/layers with only inter_animal, neural/regions with only model_to_model and a selection_seed
+    without forward or reverse entries were accepted and did nothing."""
+    path = sweep_copy()
+    with pytest.raises(SweepConfigError, match=rf"^sweep: {says}.*; drop (it|them) or add") as err:
+        sweep(path, client="serial", **selection)
+    assert "\n" not in str(err.value)
+    with pytest.raises(SweepConfigError, match=says):  # a config file checked against the store: the same line
+        validate_config(selection, StudyStore(path, mode="r"))
+    kept = {k: v for k, v in selection.items() if k not in ("models", "layers", "neural", "regions", "selection_seed")}
+    if kept["directions"] == ["cka"]:
+        kept.update(models="netA", layers=["layer3"], neural="animalA")
+    assert len(sweep(path, client="serial", **kept).entries)  # without them the same sweep runs
+
+
 def test_sweep_argument_errors(sweep_copy):
     path = sweep_copy()
     with pytest.raises(SweepConfigError, match=r"^sweep: unknown sweep arguments \['rep'\]"):
@@ -422,6 +455,10 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(SweepConfigError, match=r"^sweep: cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"):
             sweep(path, client="tcp://127.0.0.1:1", **one)
+        done = sweep_copy("done.zarr")
+        sweep(done, client="serial", **one)  # every entry in the store: the address was accepted unchecked
+        with pytest.raises(SweepConfigError, match=r"^sweep: cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"):
+            sweep(done, client="tcp://127.0.0.1:1", **one)
     monkeypatch.setattr("neuroxr.backend.resolve_backend", lambda backend: None)  # as on a machine with a GPU
     monkeypatch.setitem(sys.modules, "dask_cuda", None)  # ... but without dask-cuda
     with pytest.raises(SweepConfigError, match=r"^sweep: a GPU backend on the embedded cluster needs dask-cuda"):
@@ -491,7 +528,7 @@ def test_yaml_text_reads_back_as_the_value(tmp_path, value):
     others not; booleans and None as true, false and null."""
     import yaml
 
-    from neuroxr.sweep.config import _yaml_loader, yaml_text
+    from neuroxr.sweep.config_yaml import _yaml_loader, yaml_text
 
     text = yaml_text(value)
     assert "\n" not in text and yaml.load(f"v: {text}", Loader=_yaml_loader()) == {"v": value}, text

@@ -4,7 +4,7 @@
 A setting is named as the file writes it: a top-level key as ``key: value`` (``backend: cupy``), a
 nested one by its dotted path (``metric_options.cka.debiased: 'yes'``, ``inference.method: bca``);
 values as YAML (``true``, ``null``, strings quoted only where YAML needs it:
-:func:`neuroxr.sweep.config.yaml_text`), never as Python (``debiased=False``, ``None``).
+:func:`neuroxr.sweep.config_yaml.yaml_text`), never as Python (``debiased=False``, ``None``).
 
 Which nested mapping a message speaks of is read from its prefix: ``metric_options.<metric>: metric
 '<kind>': ...`` (the config's checks), ``<metric>: ...`` (a metric's own message, also a failed entry's),
@@ -102,7 +102,7 @@ def _section_of(caller: str) -> dict[str, str] | None:
 
 def _yaml(text: str) -> str | None:
     """A Python literal of a message as YAML (``None`` where ``text`` is no literal)."""
-    from ..sweep.config import yaml_text
+    from ..sweep.config_yaml import yaml_text
 
     try:
         return yaml_text(ast.literal_eval(text))

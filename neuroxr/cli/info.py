@@ -26,12 +26,14 @@ def _status(row: Any, store: Any = None, damaged: Any = ()) -> str:
         return "current"
     if store is not None and _edited(store, row.path):
         return "edited (attrs changed after the write)"
-    if store is not None and damaged:
+    if store is not None:
         from ..entries.provenance import PROVENANCE_ATTR
 
         inputs = ((store.examine(row.path).attrs or {}).get(PROVENANCE_ATTR) or {}).get("inputs") or {}
         if any(path in damaged for path in inputs):
             return "stale (input damaged)"
+        if any(store.examine(path).doc is None for path in inputs):
+            return "stale (input deleted)"
     from ..entries.layout import LIST_COLUMNS, _revision
 
     params = {k: v for k, v in row.items() if k not in LIST_COLUMNS and not (isinstance(v, float) and v != v)}

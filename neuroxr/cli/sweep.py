@@ -150,7 +150,8 @@ def _flags_given(message: str, **given: Any) -> str:
 
 def _table_files(table_path: str) -> list[str]:
     """The CSV files of ``--table FILE``: the entry table, then the metric and inference tables
-    (``<root>.metrics<ext>``, ``<root>.inference<ext>``, written when they have rows)."""
+    (``<root>.metrics<ext>``, ``<root>.inference<ext>``, written when they have rows, else an earlier
+    run's file of that name removed)."""
     root, ext = os.path.splitext(table_path)
     return [table_path] + [f"{root}.{name}{ext or '.csv'}" for name in ("metrics", "inference")]
 
@@ -294,14 +295,24 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
     elif not quiet:
         _print_text(result)
     if table_path is not None:
-        tables = zip(_table_files(table_path), (result.table, result.metric_table, result.inference_table))
+        tables = list(zip(_table_files(table_path), (result.table, result.metric_table, result.inference_table)))
         written = [(path, tab) for i, (path, tab) in enumerate(tables) if i == 0 or len(tab)]  # the entry table always
+        # a companion table this run has no rows for: an earlier run's file of that name would pass for this run's
+        stale = [path for i, (path, tab) in enumerate(tables) if i > 0 and not len(tab) and os.path.isfile(path)]
         for path, tab in written:
             try:
                 tab.to_csv(path, index=False)
             except OSError as exc:
                 raise click.ClickException(f"--table: cannot write {path!r} ({exc.strerror or exc}); the entries are in "
                                            "the store: run the sweep again with another FILE.") from None
+        for path in stale:
+            try:
+                os.remove(path)
+            except OSError as exc:
+                raise click.ClickException(f"--table: cannot remove {path!r}, an earlier run's table this run has no rows "
+                                           f"for ({exc.strerror or exc}); remove it yourself.") from None
         if not (quiet or as_json):
             for path, _ in written:
                 click.echo(f"Wrote {path}")
+            for path in stale:
+                click.echo(f"Removed {path} (an earlier run's; this run has no such rows)")

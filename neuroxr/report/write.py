@@ -10,6 +10,7 @@ jinja2 from the templates shipped in ``neuroxr/report/templates``.
 from __future__ import annotations
 
 import html
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,10 @@ def write_report(
     store : StudyStore, str or os.PathLike
         The study store (a path/URL is opened read-only). Only complete entries are read.
     out_dir : str or os.PathLike
-        Folder of the report; created if needed. Files of the same names are replaced.
+        Folder of the report; created if needed. Files of the same names are replaced, and the files an
+        earlier report wrote there that this one does not (a table without rows now, a figure no
+        longer drawn, the other page format; listed in ``.neuroxr-report-files.json``) are removed, so
+        the folder holds one report. Other files in it are left alone.
     format : {"html", "md"}, default "html"
         ``report.html``: one self-contained page, figures embedded as base64 PNG;
         ``report.md``: Markdown linking figure files (PNG unless ``figures="pdf"``).
@@ -264,14 +268,17 @@ def write_report(
     from .inference import INFERENCE_DISPLAY, INFERENCE_NOTE, _with_errors, inference_figures, inference_table
 
     inference = inference_table(store, damage)
+    written = ["scores.csv", "metrics.csv", "headline.csv"]
     if len(inference):
         _write_csv(inference, out / "inference.csv")
+        written.append("inference.csv")
     from ..plot.time import temporal_generalization_figures
     from .inference import METRIC_INFERENCE_NOTE, metric_inference_table
 
     metric_inference = metric_inference_table(store, damage)
     if len(metric_inference):
         _write_csv(metric_inference, out / "metric_inference.csv")
+        written.append("metric_inference.csv")
     sections: dict[str, F.Figures] = {
         "inference": inference_figures(inference, store),
         "headline": F.headline_figures(best, coarse_note(best)),
@@ -293,6 +300,7 @@ def write_report(
             item = {"caption": caption, "file": "", "src": ""}
             if file_format:
                 item["file"] = F.save(fig, out, stem, file_format, dpi)
+                written.append(item["file"])
             if format == "html":
                 item["src"] = F.encode(fig, dpi)
             rendered[key].append(item)
@@ -324,4 +332,26 @@ def write_report(
     env.filters["e"] = html.escape
     path = out / f"report.{format}"
     path.write_text(env.get_template(f"report.{format}.j2").render(**context), encoding="utf-8")
+    _drop_earlier_files(out, [*written, path.name])
     return path
+
+
+#: The file in a report's folder naming the files the report wrote (for the next report into the folder).
+MANIFEST = ".neuroxr-report-files.json"
+#: Tables a report writes only when it has rows: an earlier one's stays no longer (reports before the manifest).
+OPTIONAL_TABLES = ("inference.csv", "metric_inference.csv")
+
+
+def _drop_earlier_files(out: Path, written: list[str]) -> None:
+    """Remove the files an earlier report wrote into ``out`` that this one did not (a table without rows
+    now, a figure no longer drawn, the other page format), as its :data:`MANIFEST` names them, and
+    the :data:`OPTIONAL_TABLES`; then record ``written``. Nothing else in the folder is touched."""
+    try:
+        earlier = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = []
+    names = [n for n in earlier if isinstance(n, str)] if isinstance(earlier, list) else []
+    for name in {*names, *OPTIONAL_TABLES} - set(written):
+        if name and os.path.basename(name) == name and (out / name).is_file():  # a plain name in this folder only
+            (out / name).unlink()
+    (out / MANIFEST).write_text(json.dumps(sorted(set(written))), encoding="utf-8")

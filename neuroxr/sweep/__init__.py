@@ -11,6 +11,7 @@ sweep's parameters, new or already there, into a :class:`SweepResult` (:mod:`.ga
 Modules
 -------
 config   accepted keys, the JSON schema of a config file, :func:`validate_config`, :func:`load_config`
+config_yaml  YAML 1.2 reading and writing of config files
 plan     :class:`Entry`, :func:`plan_sweep` (model / layer / neural set / region selection)
 checks   :func:`check_plan`: the plan's refusals, run by :func:`sweep` and by ``load_config(path, store)``
 tasks    worker tasks (one ``neuroxr.entries.compute`` call each), entry parameters and lookup

@@ -26,7 +26,7 @@ __all__ = ["check_plan"]
 
 def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping[str, Mapping[str, Any]] | None,
                inference: Mapping[str, Any] | None, models: Any = None, layers: Any = None, neural: Any = None,
-               directions: Any = ("forward", "reverse"), regions: Any = None,
+               directions: Any = ("forward", "reverse"), regions: Any = None, selection_seed: Any = None,
                ) -> tuple[list[Entry], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Plan a sweep and refuse options that no planned entry reads.
 
@@ -40,7 +40,12 @@ def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping
     inference : mapping or None
         The checked ``inference`` option (:func:`~neuroxr.sweep.config.check_inference`).
     models, layers, neural, directions, regions
-        What to score (:func:`~neuroxr.sweep.plan.plan_sweep`).
+        What to score (:func:`~neuroxr.sweep.plan.plan_sweep`); ``models`` and ``layers`` are refused
+        when every planned direction compares neural sets only (inter_animal), ``neural`` and
+        ``regions`` when every one compares layers only (model_to_model).
+    selection_seed : int or None, optional
+        The sweep's ``selection_seed`` as given (None: not given); refused without forward or reverse
+        entries, whose best layers it draws the target halves of.
 
     Returns
     -------
@@ -56,6 +61,7 @@ def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping
         Names not in the store, or options no planned entry reads (one line naming them).
     """
     entries = plan_sweep(store, models, layers, neural, directions, regions, metric_options)
+    _refuse_unread_selection(entries, models, layers, neural, regions, selection_seed)
     # the metrics' bootstrap and permutation entries take the sweep's seed (it draws their resamples)
     resample_seed = {"seed"} if inference and any(e.is_metric and takes_inference(e) for e in entries) else set()
     untaken = sorted(k for k in kw if k not in resample_seed)
@@ -72,6 +78,22 @@ def check_plan(store: StudyStore, kw: Mapping[str, Any], metric_options: Mapping
     params = {e.key: entry_params(e, kw, metric_opts) for e in entries}
     _refuse_untaken(store, kw, entries, params, resample_seed)
     return entries, metric_opts, params
+
+
+def _refuse_unread_selection(entries: Sequence[Entry], models: Any, layers: Any, neural: Any, regions: Any,
+                             selection_seed: Any) -> None:
+    """Selection keys and ``selection_seed`` given for a plan no entry of which reads them, refused in one line."""
+    dirs = ordered(e.direction for e in entries)
+    for given, free, what in (({"models": models, "layers": layers}, "inter_animal", "neural sets with each other"),
+                              ({"neural": neural, "regions": regions}, "model_to_model", "layers with each other")):
+        named = [k for k, v in given.items() if v is not None]
+        if named and entries and all(d == free for d in dirs):
+            raise no_effect(named, f"with the sweep's directions {dirs}", f"{free} compares {what}",
+                            "add a direction that reads {it}", error=SweepConfigError)
+    if selection_seed is not None and not any(e.direction in ("forward", "reverse") for e in entries):
+        raise no_effect(["selection_seed"], f"with the sweep's directions {dirs}", "it draws the target halves by which "
+                        "best_layers picks a layer, from forward and reverse entries only", "add forward or reverse",
+                        error=SweepConfigError)
 
 
 def _check_inference_entries(entries: Sequence[Entry], kw: Mapping[str, Any], inference: Mapping[str, Any],

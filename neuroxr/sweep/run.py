@@ -207,8 +207,9 @@ def check_run_options(on_error: Any, blas_threads: Any, selection_seed: Any) -> 
     if blas_threads is not None:
         check_int(blas_threads, "blas_threads", 1, "Pass the BLAS threads of each task, e.g. blas_threads=1, or None "
                   "to leave them alone.", caller="sweep")
-    check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.",
-              caller="sweep")
+    if selection_seed is not None:
+        check_int(selection_seed, "selection_seed", 0, "The target halves of best_layers; pass e.g. selection_seed=0.",
+                  caller="sweep")
 
 
 def sweep(
@@ -227,7 +228,7 @@ def sweep(
     memory_limit: Any = None,
     blas_threads: int | None = 1,
     on_error: str = "raise",
-    selection_seed: int = 0,
+    selection_seed: int | None = None,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
     inference: Mapping[str, Any] | None = None,
     gram_spread: bool | None = None,
@@ -268,8 +269,9 @@ def sweep(
     on_error : {"raise", "warn"}, default "raise"
         After every task has finished: raise :class:`SweepError` naming the failed entries, or
         return the result with them in :attr:`SweepResult.failed` (their cells are NaN).
-    selection_seed : int, default 0
-        Seed of the target split of :func:`best_layers`.
+    selection_seed : int or None, default None
+        Seed of the target split of :func:`best_layers` (None: 0); refused without forward or
+        reverse entries, the only ones best_layers reads.
     metric_options : mapping, optional
         Options of the metrics named in ``directions``, per metric: e.g. ``{"rsa": {"variant":
         "ersa", "alpha": 1.0}, "shape": {"alpha": 0.5}, "cka": {"debiased": True}}`` (see
@@ -336,7 +338,7 @@ def sweep(
             )
         check_client(client)
         entries, metric_opts, params = check_plan(store, kw, metric_options, inference, models, layers, neural, directions,
-                                                  regions)
+                                                  regions, selection_seed)
         backend = kw.get("backend")
         if (serial or client is None) and backend is not None:
             from ..backend import BackendError, resolve_backend
@@ -391,6 +393,8 @@ def sweep(
         elif todo:
             run.distributed(client, n_workers, backend in _GPU_BACKENDS, memory_limit, jobs, gram_layers,
                             bool(progress), _done, computed)
+        elif isinstance(client, str):  # nothing to submit: a scheduler address is still checked, as always
+            _check_scheduler(client)
     except SweepError as exc:  # the scheduler went away: also name the entries that failed before
         exc.failed = {**failed, **exc.failed}
         raise
@@ -412,7 +416,7 @@ def sweep(
     return SweepResult(inference_table=inference_table, entries=entries, computed=computed, skipped=skipped, failed=failed, seconds=seconds,
                        inference_computed=[p for p, new in inferred.items() if new],
                        inference_skipped=[p for p, new in inferred.items() if not new], task_info=info, dataset=dataset, table=table, target_table=target_table,
-                       best_layers=best_layers(target_table, seed=selection_seed),
+                       best_layers=best_layers(target_table, seed=selection_seed or 0),
                        metrics=metrics, metric_table=metric_table)
 
 
@@ -539,6 +543,17 @@ class _Run:
             logging.disable(muted)
             for name in _CLIENT_LOGGERS:
                 logging.getLogger(name).removeFilter(quiet)
+
+
+def _check_scheduler(address: str) -> None:
+    """Connect to the scheduler at ``address`` and close again: one nobody answers at is the sweep's
+    one-line :class:`SweepConfigError`, whether or not the store already holds every entry."""
+    from .cluster import connect
+
+    with _as_sweep():
+        _, opened = connect(address, None, False, None)
+    for c in opened:
+        c.close()
 
 
 #: Loggers of the client side whose connection-loss tracebacks the sweep replaces by one line.

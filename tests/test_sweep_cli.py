@@ -575,3 +575,20 @@ def test_cli_sweep_table_leaves_no_earlier_runs_companion_tables(sweep_copy, tmp
     assert res.exit_code == 0, res.output
     assert not (tmp_path / "t.metrics.csv").exists() and f"Removed {tmp_path / 't.metrics.csv'}" in res.output
     assert (pd.read_csv(table)["reps"] == 3).all()
+
+
+def test_cli_sweep_writes_its_table_when_standard_output_is_closed(sweep_copy, tmp_path):
+    """`neuroxr sweep ... --table FILE | head` lost FILE: the text went first and failed on the closed pipe."""
+    import subprocess
+    import sys
+
+    path = sweep_copy()
+    cfg, table = tmp_path / "sweep.yaml", tmp_path / "t.csv"
+    cfg.write_text("models: [netA]\nlayers: [layer3]\nneural: [animalA]\ndirections: [forward]\nreps: 2\n")
+    cmd = [sys.executable, "-m", "neuroxr", "sweep", str(path), str(cfg), "--scheduler", "serial", "--no-progress",
+           "--table", str(table)]
+    reader = subprocess.Popen(["true"], stdin=subprocess.PIPE)  # exits at once, reading nothing
+    reader.wait()
+    subprocess.run(cmd, stdout=reader.stdin, stderr=subprocess.DEVNULL, check=False, timeout=300)
+    reader.stdin.close()
+    assert len(pd.read_csv(table)) == 1

@@ -285,15 +285,8 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
         for key, why in result.failed.items():
             click.echo(f"Warning: sweep entry {key} failed ({flag_spelling(one_line(why), sweep_command)}); its cells are empty, and a "
                        "re-run computes it.", err=True)  # the sets as named, keys as the file writes them
-    if as_json:
-        click.echo(to_json({
-            "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped, "failed": result.failed,
-            "inference_computed": result.inference_computed, "inference_skipped": result.inference_skipped,
-            "seconds": result.seconds, "table": records(result.table), "metric_table": records(result.metric_table),
-            "best_layers": records(result.best_layers), "inference_table": records(result.inference_table),
-        }))
-    elif not quiet:
-        _print_text(result)
+    # the tables first: a closed standard output (`| head`) must not cost them
+    written, stale = [], []
     if table_path is not None:
         tables = list(zip(_table_files(table_path), (result.table, result.metric_table, result.inference_table)))
         written = [(path, tab) for i, (path, tab) in enumerate(tables) if i == 0 or len(tab)]  # the entry table always
@@ -311,8 +304,17 @@ def sweep_command(store: str, config: str | None, scheduler: str | None, n_worke
             except OSError as exc:
                 raise click.ClickException(f"--table: cannot remove {path!r}, an earlier run's table this run has no rows "
                                            f"for ({exc.strerror or exc}); remove it yourself.") from None
-        if not (quiet or as_json):
-            for path, _ in written:
-                click.echo(f"Wrote {path}")
-            for path in stale:
-                click.echo(f"Removed {path} (an earlier run's; this run has no such rows)")
+    if as_json:
+        click.echo(to_json({
+            "entries": len(result.entries), "computed": result.computed, "skipped": result.skipped, "failed": result.failed,
+            "inference_computed": result.inference_computed, "inference_skipped": result.inference_skipped,
+            "seconds": result.seconds, "table": records(result.table), "metric_table": records(result.metric_table),
+            "best_layers": records(result.best_layers), "inference_table": records(result.inference_table),
+        }))
+    elif not quiet:
+        _print_text(result)
+    if not (quiet or as_json):
+        for path, _ in written:
+            click.echo(f"Wrote {path}")
+        for path in stale:
+            click.echo(f"Removed {path} (an earlier run's; this run has no such rows)")

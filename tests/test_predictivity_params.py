@@ -237,6 +237,28 @@ def test_options_that_change_nothing_are_refused(small, kwargs, message):
         pv.forward(F, R, reps=1, regressor=Ridge(1.0), alpha=1.0)
 
 
+def test_max_n_not_below_the_predictor_count_is_refused(small):
+    """max_n at or above the number of predictors was silently ignored (every rep fitted all of them,
+    recorded max_n under a new key, and let an inert seed or reps through)."""
+    F, R = small  # 6 units, 6 neuroids
+    R_nan = R.copy(data=R.values.copy())
+    R_nan.values[:, 5] = np.nan  # an all-NaN neuroid is left out of the predictor: 5 usable
+    calls = {"forward": (lambda m: pv.forward(F, R, reps=1, max_n=m), "units", "features", 6),
+             "reverse": (lambda m: pv.reverse(R_nan, F, reps=1, max_n=m), "neuroids", "neural", 5),
+             "inter_animal": (lambda m: pv.inter_animal(R_nan, R, reps=1, max_n=m), "neuroids", "neural_a", 5),
+             "model_to_model": (lambda m: pv.model_to_model(F, F, reps=2, seed=7, max_n=m), "units", "features_a", 6)}
+    for caller, (call, what, name, size) in calls.items():
+        for m in (size, 500):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NeuroxrWarning)
+                with pytest.raises(ParameterError, match=rf"^{caller}: {name}( \(\w+\))?: max_n={m} has no effect on its {size} {what} \(.*\); "
+                                                         rf"drop it or pass max_n below {size}\.$"):
+                    call(m)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NeuroxrWarning)
+            assert call(size - 1).attrs["max_n"] == size - 1  # a true subset: taken
+
+
 def test_keep_predictions_must_be_a_bool():
     from neuroxr.predictivity._prepare import check_params
 

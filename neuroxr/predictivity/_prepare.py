@@ -117,9 +117,19 @@ def check_ceiling_options(
                         "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "", caller)
 
 
+def check_max_n(max_n: int | None, size: int, name: str, what: str) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` for a ``max_n`` at or above the ``size``
+    predictors (``what``) of the input ``name`` (as the messages name it, after the function called):
+    it would fit all of them every rep, the numbers of ``max_n=None`` under another key (and, with
+    it, an inert ``seed`` or ``reps``)."""
+    if max_n is not None and max_n >= size:
+        raise no_effect([f"max_n={max_n!r}"], f"on its {size} {what}", "it fits a random subset of max_n of them every rep",
+                        f"pass max_n below {size}", name)
+
+
 def subset(rng: np.random.Generator, size: int, max_n: int | None, order: np.ndarray | None = None) -> np.ndarray | None:
     """A random subset of ``max_n`` of ``size`` predictors (``None``: all of them, when ``max_n`` is
-    ``None`` or not below ``size``), drawn over the predictors in canonical id order: ``order`` the
+    ``None``; the directions refuse one not below ``size``, :func:`check_max_n`), drawn over the predictors in canonical id order: ``order`` the
     positions that sort their ids (:func:`id_order`; ``None``: they are sorted already). Returns
     the drawn positions in canonical order, so permuting the predictors draws the same ones by id."""
     if max_n is None or size <= max_n:

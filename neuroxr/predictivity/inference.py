@@ -180,13 +180,13 @@ def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min
         source = copy.copy(source)  # the given Parts unchanged: its messages name this call
         source.caller = caller
         return source
-    check_option(direction, INFERENCE_DIRECTIONS, "direction", "")
+    check_option(direction, INFERENCE_DIRECTIONS, "direction", caller)
     accepted = [k for k in inspect.signature(prepare).parameters
                 if k not in ("direction", "source", "target", "halves", "caller")]
     bad = sorted(set(kwargs) - set(accepted))
     if bad:
         raise ParameterError(
-            f"{direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
+            f"{caller}: {direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
             f"subsets); it accepts {accepted}."
         )
     return prepare(direction, source, target, **kwargs, min_reliability=min_reliability, halves=halves, caller=caller)

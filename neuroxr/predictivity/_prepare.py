@@ -431,6 +431,13 @@ def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what
     return const
 
 
+def scored(mean: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The trial means ``mean`` (n, k) on the stimuli each target is scored on (``valid``, as
+    :func:`target_stimuli` gives it), NaN elsewhere: what :func:`warn_constant_targets` judges, as
+    inference does (a mean from 1 valid repeat where the ceiling needs 2 is not scored)."""
+    return mean if valid.all() else np.where(valid, mean, np.nan)
+
+
 def nan_targets(out: dict[str, np.ndarray], const: np.ndarray) -> dict[str, np.ndarray]:
     """``out`` (per-target arrays, targets first) with every number of the targets ``const`` NaN."""
     for v in out.values():

@@ -217,7 +217,7 @@ def _forward(
         F, K = prep.take(prep.load(features, fname), keep), None
         prep.check_design(F, fname, prep.float32_cause(features))
     mean_all = nanmean_repeats(R, total)  # the trial means, once
-    const = prep.warn_constant_targets(mean_all, nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
+    const = prep.warn_constant_targets(prep.scored(mean_all, valid), nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None

@@ -229,7 +229,7 @@ def inter_animal(
     mean_a = nanmean_repeats(RA, total_a)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
     warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a))
     mean_b = nanmean_repeats(RB, total_b)  # a group's targets are its rows and columns of these means
-    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], bname, "neuroids",
+    const = prep.warn_constant_targets(prep.scored(mean_b, valid), neural_b.neuroid_id.values[ok_b], bname, "neuroids",
                                        cause=prep.float32_cause(neural_b))
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}

@@ -274,9 +274,10 @@ def test_check_design_decides_a_varying_first_column_alone(monkeypatch):
 
 @pytest.mark.parametrize("direction", ["forward", "inter_animal"])
 def test_a_target_constant_on_its_scored_stimuli_is_flagged_constant(arrays, direction):
-    """With a ceiling (split="valid"), a neuroid constant on the stimuli it is scored on but with another
-    trial mean at a stimulus where it has one valid repeat (not scored) was judged on that stimulus too:
-    NaN scores with no warning saying why (inference, judging it on its scored stimuli, said it)."""
+    """With a ceiling (split="valid"), a neuroid constant (up to rounding) on the stimuli it is scored on
+    but with another trial mean at a stimulus where it has one valid repeat (not scored) was judged on
+    that stimulus too: no warning, and its prediction_shc a correlation of rounding (inference, judging
+    it on its scored stimuli, warned and gave NaN)."""
     import warnings
 
     from neuroxr.predictivity.inference import bootstrap
@@ -284,7 +285,8 @@ def test_a_target_constant_on_its_scored_stimuli_is_flagged_constant(arrays, dir
     F, Y = arrays
     rng = np.random.default_rng(1)
     R = Y[:, :, None] + rng.normal(size=(N, K, 4))
-    R[:, 2] = 5.0
+    i = np.arange(N * 4, dtype=float).reshape(N, 4)
+    R[:, 2] = 1e3 * (0.1 + (i * 0.1 * 3 - i * 0.3))  # constant up to rounding (conftest.near_constant's rule)
     R[0, 2] = np.nan
     R[0, 2, 0] = 9.0  # neuroid 2: one valid repeat at s000 (not scored with a ceiling), another value
     B, other = nx.neural(R, _ids()), nx.neural(F[:, :, None] + rng.normal(size=(N, P, 4)), _ids())

@@ -4,6 +4,7 @@ comparisons and the coverage of the intervals on the synthetic ground truth."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -359,10 +360,24 @@ def test_bad_parameters_raise_one_line(study):
         bootstrap("forward", F, R, level=95)
     with pytest.raises(ParameterError, match="direction"):
         bootstrap("sideways", R, R)
-    with pytest.raises(ParameterError, match=r"forward inference takes no \['max_n'\] .*; it accepts \['reps'"):
+    with pytest.raises(ParameterError, match=r"^bootstrap: forward inference takes no \['max_n'\] .*; it accepts \['reps'"):
         bootstrap("forward", F, R, n_boot=5, max_n=3)
-    with pytest.raises(ParameterError, match=r"reverse inference takes no \['keep_predictions'\]"):
+    with pytest.raises(ParameterError, match=r"^permutation_test: reverse inference takes no \['keep_predictions'\]"):
         permutation_test("reverse", R, F, n_perm=5, keep_predictions=True)
+
+
+def test_a_bad_direction_is_refused_naming_the_function_called(study):
+    """bootstrap / permutation_test refused a bad direction without their name first (as every other
+    refusal of theirs gives it)."""
+    from neuroxr.predictivity._parts import prepare
+    from neuroxr.predictivity.inference import INFERENCE_DIRECTIONS
+
+    F, R = study.features["m"]["true"], study.neural["a"]
+    for fn in (bootstrap, permutation_test):
+        with pytest.raises(ParameterError, match=rf"^{fn.__name__}: direction must be one of {re.escape(str(INFERENCE_DIRECTIONS))}; got 'fwd'\.$"):
+            fn("fwd", F, R)
+    with pytest.raises(ParameterError, match=r"^bootstrap: direction must be one of .* for inference; got 'fwd'\.$"):
+        prepare("fwd", F, R, caller="bootstrap")
 
 
 

@@ -313,6 +313,36 @@ def test_best_layer_follows_the_bootstraps_rule():
     assert np.isfinite(omit["test_ev_ci"].values).all() and int(omit["n_boot_undefined"]) == 1
 
 
+def test_best_layer_resample_without_a_defined_selection_is_undefined():
+    """A resample where no layer had a defined selection-half median chose the first layer and
+    scored its test median as defined (a finite interval, its frequency credited to that layer)."""
+    import xarray as xr
+
+    from neuroxr.predictivity.inference import best_layer
+    from neuroxr.sweep.select import target_halves
+
+    rng = np.random.default_rng(4)
+    k, ids = 12, np.array([f"n{j:02d}" for j in range(12)])
+    sel = target_halves(ids, "best_layer", 0)
+    evb = {"low": rng.normal(0.0, 1, (NB, k)), "high": rng.normal(10.0, 1, (NB, k))}  # "low" first: never chosen
+    for v in evb.values():
+        v[7, sel] = np.nan  # resample 7 defines no selection-half target in any layer; its test half stays
+
+    def boots(policy):
+        attrs = {"seed": 0, "n_boot": NB, "over": "stimuli", **({"nan_policy": policy} if policy else {})}
+        return {name: xr.Dataset({"ev": (("neuroid",), np.nanmedian(v, axis=0)), "ev_boot": (("boot", "neuroid"), v)},
+                                 coords={"neuroid_id": ("neuroid", ids)}, attrs=attrs) for name, v in evb.items()}
+
+    out, said = _said(best_layer, boots(None))
+    assert str(out["best"].values) == "high" and int(out["n_boot_undefined"]) == 1
+    assert np.isnan(out["test_ev_ci"].values).all() and any("best_layer" in m for m in said)
+    np.testing.assert_allclose(out["frequency"].values, [0.0, (NB - 1) / NB])
+    omit, _ = _said(best_layer, boots("omit"))
+    ref = np.delete(np.median(evb["high"][:, ~sel], axis=1), 7)
+    np.testing.assert_allclose(omit["test_ev_ci"].values, np.quantile(ref, [0.025, 0.975]))
+    np.testing.assert_allclose(omit["frequency"].values, out["frequency"].values)
+
+
 @pytest.mark.parametrize("method", ["corr", "cosine", "spearman"])
 def test_rsa_resamples_of_fewer_than_3_distinct_pairs_are_nan_whatever_the_method(method):
     """A resample drawing 2 distinct stimuli compares one pair (however often drawn): NaN, as

@@ -124,3 +124,21 @@ def test_an_estimator_class_a_classifier_or_a_clusterer_is_refused_as_regressor(
 
     for ok in (Ridge(), make_pipeline(StandardScaler(), Ridge()), Duck(), "ridge"):
         check_regressor(ok)
+
+
+def test_univariate_never_picks_a_column_constant_up_to_rounding():
+    """univariate chose a column constant up to rounding (its |r| with a target was rounding noise)
+    and predicted its rounding scaled by a huge slope."""
+    from conftest import near_constant
+
+    from neuroxr.kernels.stats import constant_columns
+
+    rng = np.random.default_rng(0)
+    n = 60
+    X = rng.standard_normal((n, 4))
+    X[:, 1] = near_constant(n)
+    assert constant_columns(X[:, 1:2])[0]
+    Y = rng.standard_normal((n, 40))
+    folds = kfold_indices(n, 10, 0)
+    got = Regressor("univariate", folds).predict_blocks(X, [Y])[0]
+    np.testing.assert_allclose(got, _oof(_BestUnit, X[:, [0, 2, 3]], Y, folds), rtol=1e-9, atol=1e-12)

@@ -270,3 +270,37 @@ def test_check_design_decides_a_varying_first_column_alone(monkeypatch):
     assert read == [1, 12]
     with pytest.raises(LayoutError, match="every predictor column is constant"):
         prep.check_design(np.ones((40, 12)) + 1e-18 * rng.normal(size=(40, 12)), "neural")
+
+
+@pytest.mark.parametrize("direction", ["forward", "inter_animal"])
+def test_a_target_constant_on_its_scored_stimuli_is_flagged_constant(arrays, direction):
+    """With a ceiling (split="valid"), a neuroid constant (up to rounding) on the stimuli it is scored on
+    but with another trial mean at a stimulus where it has one valid repeat (not scored) was judged on
+    that stimulus too: no warning, and its prediction_shc a correlation of rounding (inference, judging
+    it on its scored stimuli, warned and gave NaN)."""
+    import warnings
+
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, Y = arrays
+    rng = np.random.default_rng(1)
+    R = Y[:, :, None] + rng.normal(size=(N, K, 4))
+    i = np.arange(N * 4, dtype=float).reshape(N, 4)
+    R[:, 2] = 1e3 * (0.1 + (i * 0.1 * 3 - i * 0.3))  # constant up to rounding (conftest.near_constant's rule)
+    R[0, 2] = np.nan
+    R[0, 2, 0] = 9.0  # neuroid 2: one valid repeat at s000 (not scored with a ceiling), another value
+    B, other = nx.neural(R, _ids()), nx.neural(F[:, :, None] + rng.normal(size=(N, P, 4)), _ids())
+    args = (nx.features(F, _ids()), B) if direction == "forward" else (other, B)
+    said = {}
+    for name, call in ((direction, getattr(pv, direction)), ("bootstrap", lambda *a, **k: bootstrap(direction, *a, n_boot=5, **k))):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            out = call(*args, reps=2, split="valid")
+        said[name] = [str(x.message) for x in w if "constant across stimuli" in str(x.message)]
+        if name == direction:
+            ds = out
+    assert said["bootstrap"] and "neuroid2" in said["bootstrap"][0]  # inference's judgement: the reference
+    assert said[direction] == [said["bootstrap"][0].replace("bootstrap: ", f"{direction}: ", 1)]
+    for v in ("ev", "r", "target_shc", "prediction_shc"):
+        assert np.isnan(ds[v].sel(neuroid=ds.neuroid[2]).values).all(), v
+    assert np.isfinite(ds.r.values[[0, 1, 3, 4]]).all()

@@ -133,6 +133,34 @@ def test_lazy_features_with_nan_name_the_cause(small):
 
 
 # ---------------------------------------------------------------------------- ceiling hygiene
+def test_a_negative_reliability_counts_in_the_low_reliability_warning():
+    """A target whose mean split-half reliability was negative (ev NaN in every rep) was left out of
+    the low-reliability count, in the direction and its bootstrap: its NaN had no stated reason."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    rng = np.random.default_rng(1)
+    n, ids = 100, [f"s{i:03d}" for i in range(100)]
+    Z = rng.normal(size=(n, 3))
+    Fv = Z @ rng.normal(size=(3, 20)) + 0.5 * rng.normal(size=(n, 20))
+    R = (Z @ rng.normal(size=(3, 6)))[:, :, None] + rng.normal(size=(n, 6, 4))
+    R[:, 5] = rng.normal(size=(n, 4))  # an unresponsive neuroid
+    F, B = nx.features(Fv, ids), nx.neural(R, ids)
+    said = {}
+    for name, fn in (("forward", lambda: pv.forward(F, B, reps=5)), ("bootstrap", lambda: bootstrap("forward", F, B, reps=5, n_boot=20))):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            out = fn()
+        said[name] = [str(x.message) for x in w]
+        if name == "forward":
+            ds = out
+    means = [ds[v].mean("rep").values for v in ("target_shc", "prediction_shc")]
+    low = (means[0] < 0.1) | (means[1] < 0.1)
+    assert (low & np.isnan(ds.ev.values).all(axis=1)).any()  # the case: a low target NaN in every rep
+    for name, messages in said.items():
+        assert any(m.startswith(f"{name}: ") and f"{int(low.sum())} neuroids have a split-half reliability below 0.1" in m
+                   for m in messages), (name, messages)
+
+
 def test_ceiling_variables_and_min_reliability(small):
     F, R = small
     with pytest.warns(NeuroxrWarning, match="have a split-half reliability below 0.1.*Pass min_reliability="):
@@ -207,6 +235,28 @@ def test_options_that_change_nothing_are_refused(small, kwargs, message):
 
     with pytest.raises(ParameterError, match=r"^forward: alpha has no effect with an estimator object as regressor"):
         pv.forward(F, R, reps=1, regressor=Ridge(1.0), alpha=1.0)
+
+
+def test_max_n_not_below_the_predictor_count_is_refused(small):
+    """max_n at or above the number of predictors was silently ignored (every rep fitted all of them,
+    recorded max_n under a new key, and let an inert seed or reps through)."""
+    F, R = small  # 6 units, 6 neuroids
+    R_nan = R.copy(data=R.values.copy())
+    R_nan.values[:, 5] = np.nan  # an all-NaN neuroid is left out of the predictor: 5 usable
+    calls = {"forward": (lambda m: pv.forward(F, R, reps=1, max_n=m), "units", "features", 6),
+             "reverse": (lambda m: pv.reverse(R_nan, F, reps=1, max_n=m), "neuroids", "neural", 5),
+             "inter_animal": (lambda m: pv.inter_animal(R_nan, R, reps=1, max_n=m), "neuroids", "neural_a", 5),
+             "model_to_model": (lambda m: pv.model_to_model(F, F, reps=2, seed=7, max_n=m), "units", "features_a", 6)}
+    for caller, (call, what, name, size) in calls.items():
+        for m in (size, 500):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NeuroxrWarning)
+                with pytest.raises(ParameterError, match=rf"^{caller}: {name}( \(\w+\))?: max_n={m} has no effect on its {size} {what} \(.*\); "
+                                                         rf"drop it or pass max_n below {size}\.$"):
+                    call(m)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NeuroxrWarning)
+            assert call(size - 1).attrs["max_n"] == size - 1  # a true subset: taken
 
 
 def test_keep_predictions_must_be_a_bool():

@@ -416,3 +416,24 @@ def test_numpy_functions_and_dtypes_are_identified():
         assert identified(identity(v)), v
     assert identity(np.mean) != identity(np.median) and identity(np.dtype("float32")) != identity(np.dtype("float64"))
     assert identity(np.mean)["package"].startswith("numpy==")
+
+
+def test_univariate_ignores_a_feature_constant_up_to_rounding_and_its_entries_are_revised():
+    """A feature constant up to rounding could be univariate's best column (r moved by up to 0.3);
+    the directions' univariate entries (alone) are one revision up for it."""
+    from conftest import near_constant
+
+    from neuroxr.entries import kinds
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=(N, 2)), near_constant(N), rng.normal(size=(N, 1))])
+    Y = rng.normal(size=(N, 40))
+    ids = [f"s{j:03d}" for j in range(N)]
+    got = pv.model_to_model(nx.features(X, ids), nx.features(Y, ids), regressor="univariate")
+    ref = pv.model_to_model(nx.features(X[:, [0, 1, 3]], ids), nx.features(Y, ids), regressor="univariate")
+    np.testing.assert_allclose(got.r.values, ref.r.values, rtol=1e-9, atol=1e-12)
+    for name in (*kinds.DIRECTION_KINDS, *kinds.DIRECTION_INFERENCE_KINDS):
+        kind = kinds.get_kind(name)
+        base = kinds.entry_revision(name, kind.fill({}))
+        assert kinds.entry_revision(name, kind.fill({"regressor": "univariate"})) == base + 1, name
+        assert kinds.entry_revision(name, kind.fill({"regressor": "linear"})) == base, name

@@ -458,11 +458,24 @@ FLAT_RESAMPLE_KINDS = ("crsa_bootstrap", "ersa_bootstrap", "ersa_permutation")
 #: correlation of the full-sample ranks on the resampled pairs). Their point scores stand, as do
 #: reverse_bootstrap and model_to_model_bootstrap (no ranked halves) and the permutation kinds.
 RERANKED_HALVES_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
+#: forward and inter-animal, which judge a target constant on the stimuli it is scored on: with a
+#: ceiling (split="valid"), a trial mean from 1 valid repeat at a stimulus the target is not scored
+#: on made a target constant up to rounding on its scored stimuli count as varying (its r and ev NaN,
+#: but its prediction_shc a correlation of rounding, and no warning). Their inference judged it so
+#: already. Raised at the same stop as the reranked halves.
+SCORED_CONSTANT_KINDS = ("forward", "inter_animal")
+#: The kinds that take ``regressor`` (the directions and their inference), whose entries with
+#: ``regressor="univariate"`` alone change at this stop: a predictor column constant up to rounding on
+#: a training fold (:func:`neuroxr.kernels.stats.constant_units`) could be chosen as a target's best
+#: column (its |r| was rounding noise; its huge slope predicted scaled rounding); it is never chosen
+#: now. Their other entries stand, so these kinds are raised by :func:`entry_revision` for
+#: univariate alone, not in a stop.
+UNIVARIATE_CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
-         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS})
+         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS, *SCORED_CONSTANT_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:
@@ -536,7 +549,10 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
       about ``6e-14`` and ``2.4e-7`` was NaN in every resample, scored in compare_rdms), from moments of
       shifted values;
     - a debiased CKA entry (:data:`DEBIASED_HSIC_KINDS`): the unbiased HSIC in the resamples' formula
-      at unit counts (other rounding).
+      at unit counts (other rounding);
+    - a direction's entry (and its inference) with ``regressor="univariate"``
+      (:data:`UNIVARIATE_CONSTANT_KINDS`): a predictor column constant up to rounding on a training
+      fold could be a target's best column; it is never chosen now.
     """
     k = get_kind(kind)
     rev = k.revision
@@ -571,5 +587,7 @@ def entry_revision(kind: str, params: Mapping[str, Any]) -> int:
     if k.name in FLAT_RESAMPLE_KINDS and params.get("compare_method") == "pearson":
         rev += 1
     if k.name in DEBIASED_HSIC_KINDS and params.get("debiased"):
+        rev += 1
+    if k.name in UNIVARIATE_CONSTANT_KINDS and params.get("regressor") == "univariate":
         rev += 1
     return rev

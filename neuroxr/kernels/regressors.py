@@ -35,6 +35,7 @@ from .ridge import (
     oof_predict_designs,
     prepare_targets,
 )
+from .stats import constant_units
 
 __all__ = [
     "REGRESSORS",
@@ -203,9 +204,10 @@ def univariate_oof(X: np.ndarray, Y: np.ndarray, folds: Sequence[tuple[np.ndarra
     """Out-of-fold predictions of each target from its single best predictor column.
 
     On each training fold, every target picks the column of ``X`` with the largest absolute
-    Pearson correlation with it (ties: the first column; a constant column never wins over a
-    correlated one) and is fitted by ordinary least squares on that column (intercept and slope);
-    the line predicts the held-out stimuli.
+    Pearson correlation with it (ties: the first column) and is fitted by ordinary least squares on
+    that column (intercept and slope); the line predicts the held-out stimuli. A column constant up
+    to rounding on the training fold (:func:`~neuroxr.kernels.stats.constant_units`) has no
+    correlation and is never chosen; where every column is, the prediction is the training mean.
 
     Parameters
     ----------
@@ -228,6 +230,7 @@ def univariate_oof(X: np.ndarray, Y: np.ndarray, folds: Sequence[tuple[np.ndarra
         Xc = X[train] - X[train].mean(axis=0)
         x_mean = X[train].mean(axis=0)
         x_ss = np.einsum("ij,ij->j", Xc, Xc)
+        varies = ~constant_units(Xc, X[train])  # constant up to rounding: no correlation, slope 0
         for lo in range(0, m, step):
             cols = slice(lo, min(m, lo + step))
             y_mean = Y[train, cols].mean(axis=0)
@@ -236,10 +239,10 @@ def univariate_oof(X: np.ndarray, Y: np.ndarray, folds: Sequence[tuple[np.ndarra
             C = Xc.T @ Yc  # (p, m_b) cross-products
             with np.errstate(invalid="ignore", divide="ignore"):
                 R = np.abs(C) / np.sqrt(x_ss[:, None] * y_ss[None, :])
-            best = np.argmax(np.where(np.isfinite(R), R, -1.0), axis=0)
+            best = np.argmax(np.where(np.isfinite(R) & varies[:, None], R, -1.0), axis=0)
             j = np.arange(best.size)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                slope = np.where(x_ss[best] > 0, C[best, j] / np.where(x_ss[best] > 0, x_ss[best], 1.0), 0.0)
+            ok = varies[best] & (x_ss[best] > 0)
+            slope = np.where(ok, C[best, j] / np.where(ok, x_ss[best], 1.0), 0.0)
             P[np.asarray(test)[:, None], np.arange(cols.start, cols.stop)[None, :]] = (
                 y_mean + slope * (X[np.asarray(test)][:, best] - x_mean[best])
             )

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, shown
+from ..errors import ParameterError, shown, where
 from ..kernels.permute import induced_permutations, permuted_oof_pearson
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
 from ..kernels.resample import jackknife_pearson, resampled_pearson
@@ -293,7 +293,7 @@ def prepare(
     """
     if direction not in INFERENCE_DIRECTIONS:
         raise ParameterError(
-            f"direction must be one of {INFERENCE_DIRECTIONS} for inference; got {shown(direction)}."
+            f"{where(caller)}direction must be one of {INFERENCE_DIRECTIONS} for inference; got {shown(direction)}."
         )
     prep.check_params(
         reps=reps, seed=seed, split=split, regressor=regressor, max_n=None, backend=backend, dtype=dtype,

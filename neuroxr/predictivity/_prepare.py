@@ -117,9 +117,19 @@ def check_ceiling_options(
                         "halves; seed also draws max_n's subsets", "keep the ceiling" if keep else "", caller)
 
 
+def check_max_n(max_n: int | None, size: int, name: str, what: str) -> None:
+    """One-line :class:`~neuroxr.errors.ParameterError` for a ``max_n`` at or above the ``size``
+    predictors (``what``) of the input ``name`` (as the messages name it, after the function called):
+    it would fit all of them every rep, the numbers of ``max_n=None`` under another key (and, with
+    it, an inert ``seed`` or ``reps``)."""
+    if max_n is not None and max_n >= size:
+        raise no_effect([f"max_n={max_n!r}"], f"on its {size} {what}", "it fits a random subset of max_n of them every rep",
+                        f"pass max_n below {size}", name)
+
+
 def subset(rng: np.random.Generator, size: int, max_n: int | None, order: np.ndarray | None = None) -> np.ndarray | None:
     """A random subset of ``max_n`` of ``size`` predictors (``None``: all of them, when ``max_n`` is
-    ``None`` or not below ``size``), drawn over the predictors in canonical id order: ``order`` the
+    ``None``; the directions refuse one not below ``size``, :func:`check_max_n`), drawn over the predictors in canonical id order: ``order`` the
     positions that sort their ids (:func:`id_order`; ``None``: they are sorted already). Returns
     the drawn positions in canonical order, so permuting the predictors draws the same ones by id."""
     if max_n is None or size <= max_n:
@@ -419,6 +429,13 @@ def warn_constant_targets(Y: np.ndarray | None, ids: np.ndarray, name: str, what
             f"Their correlation is undefined, so their scores are NaN."
         )
     return const
+
+
+def scored(mean: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The trial means ``mean`` (n, k) on the stimuli each target is scored on (``valid``, as
+    :func:`target_stimuli` gives it), NaN elsewhere: what :func:`warn_constant_targets` judges, as
+    inference does (a mean from 1 valid repeat where the ceiling needs 2 is not scored)."""
+    return mean if valid.all() else np.where(valid, mean, np.nan)
 
 
 def nan_targets(out: dict[str, np.ndarray], const: np.ndarray) -> dict[str, np.ndarray]:

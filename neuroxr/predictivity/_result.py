@@ -134,12 +134,16 @@ def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.nda
                  min_reliability: float | None) -> None:
     """The directions' one warning on ceiled scores (their bootstrap gives it too): targets with a
     ceiling-corrected EV above 100 % (``mean_ev``, the mean over reps) and targets whose split-half
-    reliabilities ``shcs`` ((target, rep) arrays) fall below ``min_reliability`` (or, without it,
-    :data:`LOW_RELIABILITY`); ``included`` as :func:`included_targets` gives it."""
+    reliabilities ``shcs`` ((target, rep) arrays), averaged over reps, fall below ``min_reliability``
+    (or, without it, :data:`LOW_RELIABILITY`), whatever their EV (a negative ceiling makes it NaN);
+    ``included`` as :func:`included_targets` gives it."""
     over = int(np.sum(mean_ev > 100))
     threshold = LOW_RELIABILITY if min_reliability is None else float(min_reliability)
-    reliable = included if min_reliability is not None else reliable_targets(shcs, threshold)
-    low = ~reliable & np.isfinite(mean_ev)  # all-NaN targets are reported elsewhere
+    # a defined mean reliability below the threshold, whatever the EV (a negative one makes it NaN);
+    # targets without one (all-NaN, constant, too few stimuli) are reported elsewhere
+    low = np.zeros(len(mean_ev), dtype=bool)
+    for v in shcs:
+        low |= _nanmean_rows(v) < threshold
     parts = []
     if over:
         parts.append(f"{over} {dim}s have a ceiling-corrected EV above 100 % (the ceiling is underestimated)")

@@ -97,7 +97,8 @@ def forward(
     max_n : int, optional
         Use a fresh random subset of ``max_n`` feature units every rep, drawn over the units in
         canonical order (sorted ``unit_id``), so the subsets are the same units however the
-        features' units are ordered.
+        features' units are ordered. It must be below the number of units: one at or above it
+        would fit all of them every rep and is refused (one-line ``ParameterError``).
     noise_ceiling : bool or None, default None
         Divide by the split-half ceilings. ``None``: with a ceiling when the neural data have at
         least 2 repeats; trial-averaged data (one repeat) score without one (noted in the attrs;
@@ -190,6 +191,7 @@ def _forward(
                         "leave max_n unset" if shared else "pass regressor='ridge' or 'linear'", caller)
     features, neural, fname, nname, ceiling, note, order = prep.inputs(caller, features, "features", neural, "neural",
                                                                        noise_ceiling)
+    prep.check_max_n(max_n, features.sizes["unit"], fname, "units")
     # by id, never by position: a joint fit (pls, an estimator) sees the neuroids, a fit that is not
     # ridge/linear the units, in canonical id order; max_n's subsets are drawn over that order
     features, neural, targets_order = prep.order_by_id(features, "unit", neural, "neuroid", regressor)  # joint fits: never with bins
@@ -215,7 +217,7 @@ def _forward(
         F, K = prep.take(prep.load(features, fname), keep), None
         prep.check_design(F, fname, prep.float32_cause(features))
     mean_all = nanmean_repeats(R, total)  # the trial means, once
-    const = prep.warn_constant_targets(mean_all, nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
+    const = prep.warn_constant_targets(prep.scored(mean_all, valid), nids[ok], nname, "neuroids", cause=prep.float32_cause(neural))
     names = ("ev", "r", "target_shc", "prediction_shc") if ceiling else ("ev", "r")
     out = {name: np.full((k, reps), np.nan) for name in names}
     preds = np.full((reps, n, k), np.nan) if keep_predictions else None

@@ -180,13 +180,13 @@ def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min
         source = copy.copy(source)  # the given Parts unchanged: its messages name this call
         source.caller = caller
         return source
-    check_option(direction, INFERENCE_DIRECTIONS, "direction", "")
+    check_option(direction, INFERENCE_DIRECTIONS, "direction", caller)
     accepted = [k for k in inspect.signature(prepare).parameters
                 if k not in ("direction", "source", "target", "halves", "caller")]
     bad = sorted(set(kwargs) - set(accepted))
     if bad:
         raise ParameterError(
-            f"{direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
+            f"{caller}: {direction} inference takes no {bad} (it resamples every target on every kept stimulus, without max_n "
             f"subsets); it accepts {accepted}."
         )
     return prepare(direction, source, target, **kwargs, min_reliability=min_reliability, halves=halves, caller=caller)
@@ -529,10 +529,12 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
     Returns
     -------
     xarray.Dataset
-        ``best`` (the chosen layer), ``frequency`` (layer: fraction of resamples choosing it),
-        ``test_ev`` (median over the test half of the chosen layer) with ``test_ev_ci`` (the
-        chosen-on-each-resample layer's test median, so the selection uncertainty is included;
-        the bootstraps' ``nan_policy`` rule, ``n_boot_undefined`` its count); attrs ``n_selection``
+        ``best`` (the chosen layer), ``frequency`` (layer: fraction of all resamples choosing it; a
+        resample where no layer has a defined selection-half median chooses none, so the fractions
+        then sum to less than 1), ``test_ev`` (median over the test half of the chosen layer) with
+        ``test_ev_ci`` (the chosen-on-each-resample layer's test median, so the selection uncertainty
+        is included; undefined where no layer is chosen or its test median is; the bootstraps'
+        ``nan_policy`` rule, ``n_boot_undefined`` its count); attrs ``n_selection``
         and ``n_test`` (the chosen layer's targets with a finite, included EV in each half) and
         ``n_unscored`` (its other targets).
     """
@@ -567,11 +569,11 @@ def best_layer(boots: Mapping[str, xr.Dataset], *, seed: int = 0, key: str = "be
                               "check the scores (all NaN or every target excluded by min_reliability).")
         choose0 = int(np.nanargmax(crit0))
         crit = np.nanmedian(evb[:, :, sel], axis=2)  # (layers, B)
-        crit = np.where(np.isfinite(crit), crit, -np.inf)
-        choice = np.argmax(crit, axis=0)
-        test_b = np.nanmedian(evb[choice, np.arange(evb.shape[1])][:, test], axis=1)
+        chosen = np.isfinite(crit).any(axis=0)  # a resample with no defined selection chooses no layer
+        choice = np.argmax(np.where(np.isfinite(crit), crit, -np.inf), axis=0)
+        test_b = np.where(chosen, np.nanmedian(evb[choice, np.arange(evb.shape[1])][:, test], axis=1), np.nan)
         test0 = np.nanmedian(ev0[choose0, test])
-    freq = np.bincount(choice, minlength=len(names)) / choice.size
+    freq = np.bincount(choice[chosen], minlength=len(names)) / choice.size
     n_sel, n_test = int(np.isfinite(ev0[choose0, sel]).sum()), int(np.isfinite(ev0[choose0, test]).sum())
     undefined = rs.undefined_resamples(test_b)
     rs.warn_undefined("best_layer", undefined, int(test_b.shape[0]), "test median", policy)

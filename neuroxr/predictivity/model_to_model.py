@@ -43,8 +43,8 @@ def model_to_model(
     Parameters are those of :func:`neuroxr.predictivity.forward` (no ceiling options), with
     ``features_a`` (predictors) and ``features_b`` (targets), dims (stimulus, unit). Without
     ``max_n`` every rep is identical (nothing is random), so ``reps`` defaults to 1; with
-    ``max_n`` each rep uses a fresh subset of A's units, drawn over them in canonical order
-    (sorted ``unit_id``). A joint fit (``pls``, an estimator) fits B's units in canonical order,
+    ``max_n`` (below A's unit count, refused otherwise) each rep uses a fresh subset of A's units,
+    drawn over them in canonical order (sorted ``unit_id``). A joint fit (``pls``, an estimator) fits B's units in canonical order,
     and a regressor other than ridge/linear sees A's in it, so permuting either input's units
     changes no number.
 
@@ -61,6 +61,7 @@ def model_to_model(
     )
     caller = "model_to_model"  # the messages start with it and name the inputs with their labels
     features_a, features_b, aname, bname, *_ = prep.inputs(caller, features_a, "features_a", features_b, "features_b")
+    prep.check_max_n(max_n, features_a.sizes["unit"], aname, "units")
     # by id, never by position: A's units for a fit other than ridge/linear, B's for a joint fit
     # (pls, an estimator), in canonical id order; max_n's subsets are drawn over A's in that order
     features_a, features_b, targets_order = prep.order_by_id(features_a, "unit", features_b, "unit", regressor)

@@ -19,15 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import (
-    cpu_threads,
-    in_background,
-    one_blas_thread,
-    resolve_backend,
-    sum_last,
-    thread_map,
-    with_blas_threads,
-)
+from ..backend import cpu_threads, in_background, one_blas_thread, resolve_backend, sum_last, thread_map, with_blas_threads
 from ..kernels.kernel_operator import apply_into
 from ..kernels.offsets import offset_columns, warn_offset_columns
 from ..kernels.regressors import DEFAULT_ALPHA, DEFAULT_N_COMPONENTS, DEFAULT_RIDGECV_ALPHAS, Regressor, fits_jointly
@@ -73,7 +65,8 @@ def reverse(
     """Reverse predictivity (brain -> model): predict each model unit from the neural population.
 
     Parameters are those of :func:`neuroxr.predictivity.forward`; ``max_n`` draws a fresh subset
-    of predictor neuroids every rep (over the neuroids in canonical order, sorted ``neuroid_id``); the ceiling is the split-half reliability of the predictions
+    of predictor neuroids every rep (over the neuroids in canonical order, sorted ``neuroid_id``;
+    refused at or above the number of usable predictor neuroids); the ceiling is the split-half reliability of the predictions
     from the two halves of the predictor repeats. A dask-backed ``features`` is scored unit chunk
     by unit chunk.
 
@@ -236,7 +229,7 @@ def inter_animal(
     mean_a = nanmean_repeats(RA, total_a)  # A's trial means, once: the float32 offset check's and each group's designs (its rows)
     warn_offset_columns(mean_a, aname, "neuroids", prep.float32_cause(neural_a))
     mean_b = nanmean_repeats(RB, total_b)  # a group's targets are its rows and columns of these means
-    const = prep.warn_constant_targets(mean_b, neural_b.neuroid_id.values[ok_b], bname, "neuroids",
+    const = prep.warn_constant_targets(prep.scored(mean_b, valid), neural_b.neuroid_id.values[ok_b], bname, "neuroids",
                                        cause=prep.float32_cause(neural_b))
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     out: dict[str, np.ndarray] = {}
@@ -303,6 +296,7 @@ def _from_neural_predictor(
     ``totals``: the repeat sums (``sum_last``) of ``Rp`` and ``target_R`` where the caller has them (not summed again).
     """
     n, k, T = Rp.shape
+    prep.check_max_n(max_n, k, shown[0], "neuroids")  # before any draw or fit
     if cols is not None:
         mean_p = np.take(mean_p, cols, axis=1)
     m = Y.shape[1]

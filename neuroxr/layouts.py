@@ -237,7 +237,7 @@ def has_time(da: Any) -> bool:
 
 
 def _check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
-    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, start < end."""
+    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, start < end, no bin repeated."""
     for coord in TIME_BIN_COORDS:
         if coord not in da.coords:
             raise LayoutError(
@@ -256,6 +256,22 @@ def _check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
             f"{name}: time bins must have time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
             f"{int(bad[0])} = ({start[bad[0]]}, {end[bad[0]]})."
         )
+    check_distinct_bins(start, end, name)
+
+
+def check_distinct_bins(start: Any, end: Any, name: str, dim: str = "time_bin") -> None:
+    """Refuse two bins of ``dim`` with the same ``(start, end)`` (ms): bins are paired and drawn by
+    their edges, so a repeated bin would be ambiguous. A one-line :class:`~neuroxr.errors.LayoutError`
+    naming ``name``, the dim and the first two such bins (positions along ``dim``)."""
+    key = [(float(a), float(b)) for a, b in zip(np.asarray(start, float), np.asarray(end, float))]
+    first: dict[tuple[float, float], int] = {}
+    for j, k in enumerate(key):
+        i = first.setdefault(k, j)
+        if i != j:
+            raise LayoutError(
+                f"{name}: bins {i} and {j} of dim {dim!r} are both ({k[0]:g}, {k[1]:g}) ms; give each bin its own "
+                f"(start, end), e.g. drop the repeated one with {code_name(name)}.drop_isel({dim}={j})."
+            )
 
 
 def _time_bin_coords(time_bins: Any, n: int, name: str) -> dict[str, Any]:
@@ -274,7 +290,8 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     ----------
     da : xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
         Responses; NaN marks a missing trial. A ``time_bin`` dim needs numeric coords
-        ``time_bin_start`` and ``time_bin_end`` (ms, start < end) on it.
+        ``time_bin_start`` and ``time_bin_end`` (ms, start < end) on it, one distinct
+        ``(start, end)`` per bin.
     name : str, default "neural"
         How the array is named in error messages.
     check_values : bool, default True
@@ -290,7 +307,8 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     Raises
     ------
     LayoutError
-        Wrong dims, missing/duplicate/non-string ids, non-numeric or infinite values.
+        Wrong dims, missing/duplicate/non-string ids, non-numeric or infinite values, time bins
+        without edges, with start >= end or repeated (two bins with the same start and end).
     """
     timed = isinstance(da, xr.DataArray) and "time_bin" in da.dims
     _check_layout(da, NEURAL_TIME_DIMS if timed else NEURAL_DIMS, "neuroid", NEURAL_OPTIONAL_COORDS, "fiu", name)
@@ -331,7 +349,8 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     over both, and the target ids (``neuroid_id`` or ``unit_id``) as a coord on the target dim.
     An optional ``included`` (boolean, on the target dim) marks the targets summaries count.
     Time-resolved scores add a last dim ``time_bin`` (``ev``: ``(target, rep, time_bin)``,
-    ``included``: ``(target, time_bin)``) with the coords ``time_bin_start``/``time_bin_end``.
+    ``included``: ``(target, time_bin)``) with the coords ``time_bin_start``/``time_bin_end``
+    (ms, start < end, one distinct ``(start, end)`` per bin).
 
     Parameters
     ----------

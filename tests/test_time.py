@@ -13,7 +13,7 @@ from sklearn.linear_model import Ridge
 import neuroxr as nx
 from neuroxr.errors import LayoutError
 from neuroxr.kernels.folds import kfold_indices
-from neuroxr.predictivity.time import bin_slice
+from neuroxr.predictivity.time import bin_slice, validate_generalization
 
 BINS = [(0, 10), (10, 20), (20, 30), (30, 40)]
 
@@ -64,6 +64,33 @@ def test_neural_time_bins_errors(make, match):
     _, R = _data()
     with pytest.raises(LayoutError, match=match):
         make(R)
+
+
+def test_repeated_time_bins_are_refused_everywhere_with_one_rule():
+    """Two bins with the same (start, end) were accepted by nx.neural and forward, but inter_animal
+    refused two animals with identical repeated bins saying 'their time bins differ'."""
+    F, R = _data()
+    dup = [BINS[0], BINS[0], BINS[2], BINS[3]]
+    msg = r"bins 0 and 1 of dim 'time_bin' are both \(0, 10\) ms; give each bin its own \(start, end\)"
+    with pytest.raises(LayoutError, match=msg):
+        nx.neural(R.values, stimulus_id=R.stimulus_id.values, time_bins=dup)
+    D = R.assign_coords(time_bin_start=("time_bin", [b[0] for b in dup]), time_bin_end=("time_bin", [b[1] for b in dup]))
+    for call in (lambda: nx.validate_neural(D), lambda: nx.forward(F, D, reps=1), lambda: nx.inter_animal(D, D, reps=1),
+                 lambda: nx.temporal_generalization(D, D), lambda: nx.temporal_generalization(F, D)):
+        with pytest.raises(LayoutError, match=msg) as err:
+            _quiet(call)
+        assert "differ" not in str(err.value) and "\n" not in str(err.value)
+    from neuroxr.plot import score_vs_time
+
+    ds = _quiet(nx.forward, F, R, reps=1)
+    with pytest.raises(LayoutError, match=msg):
+        nx.validate_scores(ds.assign_coords(time_bin_start=D.time_bin_start, time_bin_end=D.time_bin_end))
+    with pytest.raises(LayoutError, match=msg):  # a figure would draw the two at one time
+        score_vs_time(ds.assign_coords(time_bin_start=D.time_bin_start, time_bin_end=D.time_bin_end))
+    g = _quiet(nx.temporal_generalization, F, R)
+    with pytest.raises(LayoutError, match="bins 0 and 1 of dim 'time_bin_test' are both"):
+        validate_generalization(g.assign_coords(time_bin_test_start=("time_bin_test", [b[0] for b in dup]),
+                                                   time_bin_test_end=("time_bin_test", [b[1] for b in dup])))
 
 
 # ---------------------------------------------------------------------------- every bin at once

@@ -34,7 +34,7 @@ from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
-from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
+from ..layouts import TIME_BIN_COORDS, check_distinct_bins, has_time, validate_features, validate_neural
 from ..sets import set_label
 from . import _prepare as prep
 from ._groups import _pattern_groups, scored_groups, warn_unscored
@@ -133,10 +133,11 @@ def _same_attr(a: Any, b: Any) -> bool:
 def _same_bins(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str] = ("neural_a", "neural_b"),
                caller: str = "") -> xr.DataArray:
     """``b`` with its time bins in ``a``'s order (bins are paired by their start and end, not by
-    position); a one-line :class:`~neuroxr.errors.LayoutError` when the two hold other bins, starting
-    with the function called ``caller`` and naming the inputs ``names`` (argument and label)."""
+    position; both validated, so no bin is repeated); a one-line :class:`~neuroxr.errors.LayoutError`
+    when the two hold other bins, starting with the function called ``caller`` and naming the inputs
+    ``names`` (argument and label)."""
     key_a, key_b = ([tuple(map(float, t)) for t in zip(*(x.coords[c].values for c in TIME_BIN_COORDS))] for x in (a, b))
-    if len(key_a) != len(key_b) or sorted(key_a) != sorted(key_b) or len(set(key_b)) != len(key_b):
+    if len(key_a) != len(key_b) or sorted(key_a) != sorted(key_b):
         raise LayoutError(
             f"{where(caller)}{names[0]}, {names[1]}: their time bins differ (time_bin_start/"
             f"time_bin_end); select the common bins first, e.g. {code_name(names[1])}.sel(time_bin=...) so both hold "
@@ -571,8 +572,8 @@ def validate_generalization(ds: xr.Dataset, name: str = "temporal generalisation
     """Check the layout of a temporal-generalisation result (:func:`temporal_generalization`) and return it.
 
     A Dataset with a numeric variable ``r`` over ``(neuroid, time_bin_train, time_bin_test)``,
-    the coords ``time_bin_train_start/end`` and ``time_bin_test_start/end`` (ms, start < end) and
-    the attr ``direction`` (``"forward"`` or ``"inter_animal"``).
+    the coords ``time_bin_train_start/end`` and ``time_bin_test_start/end`` (ms, start < end, no
+    bin repeated) and the attr ``direction`` (``"forward"`` or ``"inter_animal"``).
     """
     if not isinstance(ds, xr.Dataset) or "r" not in ds.data_vars:
         found = sorted(map(str, ds.data_vars)) if isinstance(ds, xr.Dataset) else type(ds).__name__
@@ -588,6 +589,7 @@ def validate_generalization(ds: xr.Dataset, name: str = "temporal generalisation
             raise LayoutError(f"{name}: dim {dim!r} needs the coords {start!r} and {end!r} (ms) on it.")
         if not (np.asarray(ds[start].values, float) < np.asarray(ds[end].values, float)).all():
             raise LayoutError(f"{name}: coords {start!r} < {end!r} must hold for every bin.")
+        check_distinct_bins(ds[start].values, ds[end].values, name, dim)
     if ds.attrs.get("direction") not in ("forward", "inter_animal"):
         raise LayoutError(f"{name}: attr 'direction' must be 'forward' or 'inter_animal'; found {ds.attrs.get('direction')!r}.")
     return ds

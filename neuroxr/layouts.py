@@ -45,8 +45,6 @@ __all__ = [
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
 #: Time-resolved neural responses: the neural layout with a last dim ``time_bin``.
 NEURAL_TIME_DIMS = ("stimulus", "neuroid", "repeat", "time_bin")
-#: Coords of ``time_bin`` (bin edges in ms).
-TIME_BIN_COORDS = ("time_bin_start", "time_bin_end")
 FEATURE_DIMS = ("stimulus", "unit")
 SCORE_TARGET_DIMS = ("neuroid", "unit")
 #: Metric entries of a study store (``metrics/<metric>/...``): the RSA variants, the shape metric,
@@ -62,7 +60,8 @@ FEATURE_OPTIONAL_COORDS = {"model": (), "layer": (), "channel": ("unit",), "x": 
 
 from .errors import LayoutError, ParameterError, code_name, missing_ids_error, shown  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
-from .validation import check_mapping, real_array, refuse_inf, refuse_nonfinite  # noqa: E402
+from .time_bins import TIME_BIN_COORDS, check_time_bins, has_time, time_bin_coords  # noqa: E402, F401
+from .validation import check_mapping, refuse_inf, refuse_nonfinite  # noqa: E402
 
 
 def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
@@ -231,58 +230,6 @@ def _is_lazy(da: xr.DataArray) -> bool:
     return not isinstance(da.variable._data, np.ndarray) and hasattr(da.data, "dask")
 
 
-def has_time(da: Any) -> bool:
-    """Whether ``da`` (neural responses or scores) is time-resolved (has a ``time_bin`` dim)."""
-    return isinstance(da, (xr.DataArray, xr.Dataset)) and "time_bin" in da.dims
-
-
-def _check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
-    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, start < end, no bin repeated."""
-    for coord in TIME_BIN_COORDS:
-        if coord not in da.coords:
-            raise LayoutError(
-                f"{name}: missing coord {coord!r} on dim 'time_bin'. Pass time_bins=[(start, end), ...] (ms) to "
-                f"nx.neural, or da.assign_coords({coord}=('time_bin', values))."
-            )
-        c = da.coords[coord]
-        if c.dims != ("time_bin",) or c.dtype.kind not in "fiu":
-            raise LayoutError(
-                f"{name}: coord {coord!r} must be numeric (ms) on dim 'time_bin' alone; found dtype {c.dtype} on {c.dims}."
-            )
-    start, end = (np.asarray(da.coords[c].values, dtype=float) for c in TIME_BIN_COORDS)
-    if not np.all(np.isfinite(start) & np.isfinite(end)) or np.any(end <= start):
-        bad = np.flatnonzero(~(end > start))
-        raise LayoutError(
-            f"{name}: time bins must have time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
-            f"{int(bad[0])} = ({start[bad[0]]}, {end[bad[0]]})."
-        )
-    check_distinct_bins(start, end, name)
-
-
-def check_distinct_bins(start: Any, end: Any, name: str, dim: str = "time_bin") -> None:
-    """Refuse two bins of ``dim`` with the same ``(start, end)`` (ms): bins are paired and drawn by
-    their edges, so a repeated bin would be ambiguous. A one-line :class:`~neuroxr.errors.LayoutError`
-    naming ``name``, the dim and the first two such bins (positions along ``dim``)."""
-    key = [(float(a), float(b)) for a, b in zip(np.asarray(start, float), np.asarray(end, float))]
-    first: dict[tuple[float, float], int] = {}
-    for j, k in enumerate(key):
-        i = first.setdefault(k, j)
-        if i != j:
-            raise LayoutError(
-                f"{name}: bins {i} and {j} of dim {dim!r} are both ({k[0]:g}, {k[1]:g}) ms; give each bin its own "
-                f"(start, end), e.g. drop the repeated one with {code_name(name)}.drop_isel({dim}={j})."
-            )
-
-
-def _time_bin_coords(time_bins: Any, n: int, name: str) -> dict[str, Any]:
-    """``time_bins`` (``[(start, end), ...]`` in ms) as the coords of a ``time_bin`` dim of length ``n``."""
-    form = f"one (start, end) pair in ms per time bin ({n}), e.g. [(0, 10), (10, 20)],"
-    tb = real_array(time_bins, f"{name}: time_bins", form)
-    if tb.shape != (n, 2):
-        raise LayoutError(f"{name}: time_bins needs {form[:-1]}; got shape {tb.shape}.")
-    return {"time_bin_start": ("time_bin", tb[:, 0]), "time_bin_end": ("time_bin", tb[:, 1])}
-
-
 def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool = True) -> xr.DataArray:
     """Check that ``da`` follows the neural-response layout and return it.
 
@@ -313,7 +260,7 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     timed = isinstance(da, xr.DataArray) and "time_bin" in da.dims
     _check_layout(da, NEURAL_TIME_DIMS if timed else NEURAL_DIMS, "neuroid", NEURAL_OPTIONAL_COORDS, "fiu", name)
     if timed:
-        _check_time_bins(da, name)
+        check_time_bins(da, name)
     if check_values and not _is_lazy(da):
         refuse_inf(da.values, name)
     return da
@@ -375,7 +322,7 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     if len(ds["ev"].dims) != len(want) or set(ds["ev"].dims) != set(want):
         raise LayoutError(f"{name}: variable 'ev' must have dims {want}; has {ds['ev'].dims}.")
     if timed:
-        _check_time_bins(ds, name)
+        check_time_bins(ds, name)
     if ds["ev"].dtype.kind not in "fiu":
         raise LayoutError(f"{name}: variable 'ev' must be numeric; found dtype {ds['ev'].dtype}.")
     _check_ids(ds["ev"], f"{target}_id", target, name)
@@ -494,7 +441,7 @@ def neural(
             da = da.transpose(*NEURAL_TIME_DIMS)
         _check_dims(da, NEURAL_TIME_DIMS if timed else NEURAL_DIMS, name)
         if time_bins is not None:
-            da = da.assign_coords(_time_bin_coords(time_bins, da.sizes["time_bin"], name))
+            da = da.assign_coords(time_bin_coords(time_bins, da.sizes["time_bin"], name))
         if stimulus_id is not None:
             da = da.assign_coords(stimulus_id=("stimulus", _as_str_ids(stimulus_id, da.sizes["stimulus"], "stimulus_id", name, "stimulus")))
         if neuroid_id is not None:
@@ -532,7 +479,7 @@ def neural(
     for key, values in neuroid_coords.items():
         coords[key] = ("neuroid", _per_entry(values, k, key, name, "neuroid"))
     if time_bins is not None:
-        coords.update(_time_bin_coords(time_bins, arr.shape[3], name))
+        coords.update(time_bin_coords(time_bins, arr.shape[3], name))
     dims = NEURAL_DIMS if time_bins is None else NEURAL_TIME_DIMS
     da = xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=attrs)
     return validate_neural(da, name=name)

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError, shown
-from ..layouts import check_distinct_bins
+from ..time_bins import check_distinct_bins
 from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _included_only, _one_axes, _reduce
 
 __all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]

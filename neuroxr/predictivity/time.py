@@ -34,8 +34,9 @@ from ..kernels.folds import stimulus_folds
 from ..kernels.ridge_rank import eps_trace_risk
 from ..kernels.splits import nanmean_repeats
 from ..kernels.stats import pearson
-from ..layouts import TIME_BIN_COORDS, check_distinct_bins, has_time, validate_features, validate_neural
+from ..layouts import TIME_BIN_COORDS, has_time, validate_features, validate_neural
 from ..sets import set_label
+from ..time_bins import check_distinct_bins
 from . import _prepare as prep
 from ._groups import _pattern_groups, scored_groups, warn_unscored
 from ._result import target_coords

@@ -13,7 +13,8 @@ from sklearn.linear_model import Ridge
 import neuroxr as nx
 from neuroxr.errors import LayoutError
 from neuroxr.kernels.folds import kfold_indices
-from neuroxr.predictivity.time import bin_slice, validate_generalization
+from neuroxr.predictivity.generalization import validate_generalization
+from neuroxr.predictivity.time import bin_slice
 
 BINS = [(0, 10), (10, 20), (20, 30), (30, 40)]
 

@@ -77,7 +77,7 @@ def test_entry_errors(tg_store):
     with pytest.raises(LayoutError, match="takes no options"):
         compute(store, "temporal_generalization", "net.l1", "animalB", params={"reps": 2})
     with pytest.raises(LayoutError, match="time_bin_train"):
-        nx.predictivity.time.validate_generalization(nx.temporal_generalization(F, B).rename(time_bin_train="t"))
+        nx.predictivity.generalization.validate_generalization(nx.temporal_generalization(F, B).rename(time_bin_train="t"))
 
 
 def test_cli_temporal_generalization(tg_store):

@@ -54,7 +54,7 @@ class Kind:
         :func:`neuroxr.entries.metrics.check_inference_params`; the directions: their own checks,
         :func:`neuroxr.predictivity._prepare.check_params`; their inference: those and the
         procedure's, :func:`neuroxr.predictivity.inference.check_procedure_options`; temporal
-        generalisation: :func:`neuroxr.predictivity.time.check_generalization_params`).
+        generalisation: :func:`neuroxr.predictivity.generalization.check_generalization_params`).
     """
 
     name: str
@@ -280,9 +280,9 @@ TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _
 
 def _check_time_kind(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Temporal generalisation's parameters checked before any set is read, by its own check
-    (:func:`neuroxr.predictivity.time.check_generalization_params`), in one line starting with the
+    (:func:`neuroxr.predictivity.generalization.check_generalization_params`), in one line starting with the
     function (:func:`speaks_as`), as its direct call's."""
-    from ..predictivity.time import check_generalization_params
+    from ..predictivity.generalization import check_generalization_params
 
     check_generalization_params(**params, caller=speaks_as(name))
     return params

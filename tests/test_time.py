@@ -412,6 +412,37 @@ def test_temporal_generalization_refuses_a_source_animal_constant_at_a_bin():
         _quiet(nx.temporal_generalization, RA, RB)
 
 
+def test_a_dead_predictor_bin_is_named_with_the_bins_to_keep():
+    """reverse / inter_animal refused a design dead in one bin with the static message ('every
+    neuroid is all NaN'), false of the array, naming neither the bin nor the bins to keep."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(n=30, k=4)
+    _, A = _data(seed=1, n=30, k=3)
+    A = A.assign_coords(stimulus_id=R.stimulus_id)
+    dead = R.copy(data=R.values.copy())
+    dead.values[..., 2] = np.nan
+    have = [t for t in range(len(BINS)) if t != 2]
+    nan = rf"time bin 2 \(20-30 ms\): every neuroid is all NaN; .* e\.g\. %s\.isel\(time_bin=\{have}\)\."
+    for call, arg in ((lambda: nx.reverse(dead, F, reps=1), "neural"), (lambda: nx.inter_animal(dead, A, reps=1), "neural_a"),
+                      (lambda: bootstrap("reverse", dead, F, reps=1, n_boot=3), "neural")):
+        with pytest.raises(LayoutError, match=rf"{arg} \(monkey\), " + nan % arg) as err:
+            _quiet(call)
+        assert "\n" not in str(err.value)
+    # the bins it names are the ones that work: their scores are those of the data without the dead bin
+    np.testing.assert_array_equal(_quiet(nx.reverse, dead.isel(time_bin=have), F, reps=1).ev.values,
+                                  _quiet(nx.reverse, R.isel(time_bin=have), F, reps=1).ev.values)
+    flat = R.copy(data=R.values.copy())
+    flat.values[..., 1] = 2.5
+    with pytest.raises(LayoutError, match=r"reverse: neural \(monkey\), time bin 1 \(10-20 ms\): every predictor "
+                                          r"column is constant.* e\.g\. neural\.drop_isel\(time_bin=1\)\."):
+        _quiet(nx.reverse, flat, F, reps=1)
+    with pytest.raises(LayoutError, match=r"inter_animal: neural_a \(monkey\), time bin 1 \(10-20 ms\): every predictor"):
+        _quiet(nx.inter_animal, flat, A, reps=1)
+    with pytest.raises(LayoutError, match=r"reverse: neural \(monkey\): every neuroid is all NaN"):  # true of every bin
+        _quiet(nx.reverse, R.copy(data=np.full(R.shape, np.nan)), F, reps=1)
+
+
 # ---------------------------------------------------------------------------- figures
 def test_score_vs_time_and_heatmap():
     from neuroxr.plot import score_vs_time, temporal_generalization_heatmap

@@ -175,6 +175,8 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
             warnings.simplefilter("always")
             try:
                 out.append(fn(**rest, **{k: bin_slice(v, t) for k, v in arrays.items()}))
+            except prep.NoPredictor as exc:  # this bin's design (a time-resolved input) is dead: name the bin
+                raise _bin_error(exc, args, arrays, shown, t, caller) from None
             except prep.NothingToScore as exc:  # a bin with no target to score: NaN there, as forward's one operator
                 out.append(None)
                 empty = exc
@@ -190,6 +192,31 @@ def by_bins(fn: Callable[..., xr.Dataset], args: dict[str, Any], timed: tuple[st
     # min_reliability judges split-half reliabilities only of data with repeats (else every target counts)
     judged = "min_reliability" in scored[0].attrs and all(v.sizes["repeat"] >= 2 for v in arrays.values())
     return stack_bins([r if r is not None else _unscored(scored[0], judged) for r in out], first)
+
+
+def _bin_error(exc: prep.NoPredictor, args: dict[str, Any], arrays: dict[str, xr.DataArray], shown: dict[str, str],
+               t: int, caller: str) -> LayoutError:
+    """``exc``, raised by the direction on bin ``t`` of the time-resolved design ``arrays[k]``,
+    naming that bin and the bins to keep (positions in the user's ``args[k]``); ``exc`` itself
+    when it is about another input, or when no bin of the design has data (true of the whole array)."""
+    msg = str(exc)
+    for k, da in arrays.items():
+        head = f"{where(caller)}{shown[k]}: "
+        if not msg.startswith(head):
+            continue
+        edges = [float(da.coords[c].values[t]) for c in TIME_BIN_COORDS]
+        own = args[k]  # the bins in the order the user gave them (arrays[k] may be reordered)
+        keys = list(zip(*(np.asarray(own.coords[c].values, float) for c in TIME_BIN_COORDS)))
+        pos = keys.index(tuple(edges))
+        if exc.no_data:  # the bins where some neuroid has a trial
+            keep = np.flatnonzero(np.asarray(own.notnull().any(dim=["stimulus", "neuroid", "repeat"]).values))
+            if not keep.size:
+                return exc
+            fix = f"Select the bins where it has data, e.g. {code_name(shown[k])}.isel(time_bin={keep.tolist()})"
+        else:
+            fix = f"Or select the other bins, e.g. {code_name(shown[k])}.drop_isel(time_bin={pos})"
+        return LayoutError(f"{head[:-2]}, time bin {pos} ({edges[0]:g}-{edges[1]:g} ms): {msg[len(head):]} {fix}.")
+    return exc
 
 
 def _unscored(scored: xr.Dataset, judged: bool) -> xr.Dataset:

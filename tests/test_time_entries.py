@@ -231,3 +231,13 @@ def test_info_shows_a_time_resolved_inference_entry_per_bin(tg_store):
     np.testing.assert_allclose(row["median_ev"], ref.median_ev.values, rtol=1e-10)
     out = CliRunner().invoke(main, ["info", store.url])
     assert out.exit_code == 0 and "(per time bin)" in out.output
+
+
+def test_the_constant_target_fix_raises_temporal_generalization_once():
+    """Targets constant in a bin are now NaN (they could hold a number from rounding): stored
+    temporal-generalisation entries are one revision up, the directions' stand."""
+    from neuroxr.entries import kinds
+
+    assert set(kinds.TG_CONSTANT_TARGET_KINDS) == {"temporal_generalization"} == set(kinds.STOPS[-1])
+    before = kinds.raised_per_stop(kinds.REVISIONS_BEFORE_STOPS, kinds.STOPS[:-1])
+    assert kinds.REVISIONS["temporal_generalization"] == before["temporal_generalization"] + 1

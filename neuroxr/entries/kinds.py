@@ -458,11 +458,16 @@ FLAT_RESAMPLE_KINDS = ("crsa_bootstrap", "ersa_bootstrap", "ersa_permutation")
 #: correlation of the full-sample ranks on the resampled pairs). Their point scores stand, as do
 #: reverse_bootstrap and model_to_model_bootstrap (no ranked halves) and the permutation kinds.
 RERANKED_HALVES_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
+#: Temporal generalisation, whose targets with a bin where the neuroid's trial means are constant
+#: across its stimuli up to rounding (the directions' rule, :func:`~neuroxr.predictivity._prepare.warn_constant_targets`)
+#: are now NaN, with a warning: where out-of-fold ridge spread that rounding (a relative spread near
+#: 1e-7, many features) their r was a number (the diagonal was not the direction's NaN).
+TG_CONSTANT_TARGET_KINDS = (*TIME_KINDS,)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
-         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS})
+         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*TG_CONSTANT_TARGET_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -96,8 +96,9 @@ def temporal_generalization(
         Missing values (docs/time.md): a (neuroid, ``t1``, ``t2``) target is scored on the stimuli
         where the neuroid has a valid trial at both bins (and, inter-animal, every predictor
         neuroid of A has one at both), folds drawn over those; the other targets are unaffected,
-        and the diagonal stays the directions' ``r``. A neuroid of B with no valid trial in a bin
-        has NaN targets at that bin (as train or test bin), with one warning. Inter-animal, the
+        and the diagonal stays the directions' ``r``. A neuroid of B with no valid trial in a bin,
+        or with trial means constant across its stimuli there (up to rounding), has NaN targets at
+        that bin (as train or test bin), with one warning. Inter-animal, the
         predictors of a pair are A's neuroids with a valid trial at both bins: one without any in
         a bin is left out of that bin's pairs only (as the direction leaves it out of that bin).
         Attrs ``n_stimuli`` (stimuli some target keeps), ``n_excluded_stimuli`` (the others) and
@@ -153,6 +154,12 @@ def temporal_generalization(
     # a neuroid without any valid trial mean in a bin: its targets with that bin are NaN (as the
     # directions leave an all-NaN neuroid); the other incomplete targets are scored on their stimuli
     dead = _dead_bins(okB, nids, nname, "their targets with that bin (as train or test bin) are NaN")
+    # a neuroid constant across its stimuli in a bin (the directions' rule, on its trial means there):
+    # its targets with that bin are NaN, with one warning, as the directions leave that bin's target
+    const = np.zeros(dead.shape, dtype=bool)
+    if (~dead).any():
+        labels = np.array([f"{nids[j]} (bin {t})" for j, t in zip(*np.nonzero(~dead))])
+        const[~dead] = prep.warn_constant_targets(B[:, ~dead], labels, nname, "(neuroid, time bin) pairs")
     dead = dead[:, :, None] | dead[:, None, :] | no_predictor[None]
     complete = counts == B.shape[0]  # (neuroid, t1, t2) valid on every kept stimulus
     partial = ~complete & ~dead
@@ -178,6 +185,7 @@ def temporal_generalization(
     if unscored.any():  # one warning for every pair (the direction's, per bin)
         warn_unscored(nname, int(unscored.sum()), most, examples(_labels(nids, *np.nonzero(unscored))), n_folds,
                       "(neuroid, train bin, test bin) targets")
+    r[const[:, :, None] | const[:, None, :]] = np.nan  # never an r from rounding (up to it, pearson may give one)
     coords = target_coords(neural, "neuroid")  # the directions' one rule
     for which in ("train", "test"):
         coords.update(_bin_coords(neural, f"time_bin_{which}"))

@@ -324,6 +324,31 @@ def test_two_animals_pair_their_time_bins_by_start_and_end():
     np.testing.assert_array_equal(g1.r.values, g2.r.values[:, o1][:, :, o2])
 
 
+def test_a_users_time_bin_coords_are_kept_in_every_result():
+    """Every time-resolved result dropped the user's coords on time_bin (the index's bin labels, a
+    per-bin coord): only time_bin_start / time_bin_end came back."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(n=30, k=3)
+    _, A = _data(seed=1, n=30, k=3)
+    labels, epoch = np.array(["baseline", "early", "late", "offset"]), np.array([0, 1, 1, 2])
+    L = R.assign_coords(time_bin=labels, epoch=("time_bin", epoch))
+    LA = A.assign_coords(stimulus_id=R.stimulus_id, time_bin=labels, epoch=("time_bin", epoch))
+    back = LA.isel(time_bin=[3, 1, 0, 2])  # the second animal's bins in another order: the first's labels
+    for ds in (_quiet(nx.forward, F, L, reps=1), _quiet(nx.forward, F, L, reps=1, regressor="pls", n_components=2),
+               _quiet(nx.reverse, L, F, reps=1), _quiet(nx.inter_animal, L, back, reps=1),
+               _quiet(nx.split_half_reliability, L, reps=1), _quiet(bootstrap, "forward", F, L, reps=1, n_boot=3)):
+        np.testing.assert_array_equal(ds["time_bin"].values, labels)
+        np.testing.assert_array_equal(ds["epoch"].values, epoch)
+        np.testing.assert_array_equal(ds["time_bin_start"].values, L.time_bin_start.values)
+    g = _quiet(nx.temporal_generalization, F, L.isel(time_bin=[2, 0, 3, 1]))  # the target's order
+    for which in ("train", "test"):
+        np.testing.assert_array_equal(g[f"time_bin_{which}"].values, labels[[2, 0, 3, 1]])
+        np.testing.assert_array_equal(g[f"time_bin_{which}_epoch"].values, epoch[[2, 0, 3, 1]])
+    table = nx.io.to_dataframe(_quiet(nx.forward, F, L, reps=1))  # the labels are a column of the table
+    np.testing.assert_array_equal(table.groupby("time_bin_start")["time_bin"].first().values, labels)
+
+
 # ---------------------------------------------------------------------------- temporal generalisation
 def _sk_generalization(X_bins, B, alpha, folds):
     """Direct loop: scikit-learn Ridge fitted at t1 on the training folds, predicting the test folds at t2."""

@@ -58,7 +58,18 @@ def bin_slice(da: xr.DataArray, t: int) -> xr.DataArray:
 
 
 def _bin_coords(da: xr.DataArray | xr.Dataset, prefix: str = "time_bin") -> dict[str, Any]:
-    return {f"{prefix}_{k.split('_')[-1]}": (prefix, np.asarray(da.coords[k].values)) for k in TIME_BIN_COORDS}
+    """Every coord of ``da`` on ``time_bin`` alone (the bins' edges, and any the user gave: the
+    index's labels, another per-bin coord) for a dim ``prefix``, renamed for it unless it is
+    ``time_bin`` (``time_bin_start`` -> ``<prefix>_start``, ``time_bin`` -> ``<prefix>``, ``epoch`` ->
+    ``<prefix>_epoch``)."""
+    out = {}
+    for name, c in da.coords.items():
+        if c.dims == ("time_bin",):
+            name = str(name)
+            if prefix != "time_bin":
+                name = prefix + name[len("time_bin"):] if name.startswith("time_bin") else f"{prefix}_{name}"
+            out[name] = (prefix, np.asarray(c.values))
+    return out
 
 
 #: variables over ``stimulus`` whose values are positions into the ``stimulus_id`` coord (a
@@ -67,7 +78,8 @@ _POSITIONS = ("boot_index",)
 
 
 def stack_bins(results: list[xr.Dataset], bins: xr.DataArray) -> xr.Dataset:
-    """Per-bin score datasets joined along a last dim ``time_bin`` carrying ``bins``' time coords.
+    """Per-bin score datasets joined along a last dim ``time_bin`` carrying ``bins``' coords on
+    ``time_bin`` (the edges, and the user's labels or other per-bin coords, never dropped).
 
     The stimulus counts (:data:`~neuroxr.predictivity._prepare.TARGET_COUNTS`: ``n_stimuli``,
     ``n_excluded_stimuli``, ``n_partial_targets``) are always lists with one int per bin; any other

@@ -90,7 +90,7 @@ def temporal_generalization(
         responses at ``t2`` of a ridge fitted on the training folds at ``t1`` (forward: the
         predictions from the features; inter-animal: the weights fitted on A's and B's bin ``t1``
         applied to A's bin ``t2``). Coords: ``neuroid``'s coords, ``time_bin_train_start/end``,
-        ``time_bin_test_start/end``. Uncorrected by a noise ceiling: the diagonal equals the
+        ``time_bin_test_start/end`` (and the target's other coords on ``time_bin``, renamed so). Uncorrected by a noise ceiling: the diagonal equals the
         directions' ``r`` (``noise_ceiling=False``); the per-bin ceilings come from the direction.
 
         Missing values (docs/time.md): a (neuroid, ``t1``, ``t2``) target is scored on the stimuli

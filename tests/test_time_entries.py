@@ -97,6 +97,19 @@ def test_cli_temporal_generalization(tg_store):
     assert bad.exit_code != 0 and "--fold-seed" in bad.output  # the flag, as the command line spells it
 
 
+def test_cli_temporal_generalization_says_its_summary_is_a_mean_of_medians(tg_store):
+    """The summary read 'median r on the diagonal' for the mean over the diagonal's cells of the
+    per-cell median over targets."""
+    store, F, A, B = tg_store
+    out = CliRunner().invoke(main, ["score", "temporal-generalization", store.url, "net.l1", "animalB"])
+    assert out.exit_code == 0, out.output
+    med = np.median(nx.temporal_generalization(F, B)["r"].values, axis=0)
+    off = med[~np.eye(len(med), dtype=bool)]
+    assert (f"median r over targets, averaged over the cells: on the diagonal {np.mean(np.diagonal(med)):.3f}"
+            in out.output), out.output
+    assert f"off it {np.mean(off):.3f}" in out.output
+
+
 def test_an_animal_against_itself_warns_as_inter_animal(tg_store):
     """Temporal generalisation of a set against itself (each neuroid predicted from itself, r = 1)
     warns as the inter-animal direction does; two animals do not."""

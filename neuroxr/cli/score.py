@@ -532,12 +532,10 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
              "peak_r": float(diag[t]), "peak_bin": [float(ds["time_bin_train_start"][t]), float(ds["time_bin_train_end"][t])]}
     out.json({"path": res.path, "kind": "temporal_generalization", "source": source, "target": target,
               "computed": bool(res.computed), **stats})
-    # the median r over targets of each (train, test) cell, averaged over the diagonal's cells and the others'
     offs = "" if stats["median_r_off_diagonal"] is None else f", off it {stats['median_r_off_diagonal']:.3f}"
-    out.echo(f"{res.path}: {stats['direction']} temporal generalisation, {stats['n_targets']} targets x {len(diag)} x "
-             f"{len(diag)} time bins; median r over targets, averaged over the cells: on the diagonal "
-             f"{stats['median_r_diagonal']:.3f} (peak {stats['peak_r']:.3f} at {stats['peak_bin'][0]:g}-"
-             f"{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
+    out.echo(f"{res.path}: {stats['direction']} temporal generalisation, {stats['n_targets']} targets x {len(diag)} x {len(diag)} "
+             f"time bins; median r over targets, averaged over the cells: on the diagonal {stats['median_r_diagonal']:.3f} "
+             f"(peak {stats['peak_r']:.3f} at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
 
 
 def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int, seed: int | None = None,

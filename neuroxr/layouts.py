@@ -45,8 +45,6 @@ __all__ = [
 NEURAL_DIMS = ("stimulus", "neuroid", "repeat")
 #: Time-resolved neural responses: the neural layout with a last dim ``time_bin``.
 NEURAL_TIME_DIMS = ("stimulus", "neuroid", "repeat", "time_bin")
-#: Coords of ``time_bin`` (bin edges in ms).
-TIME_BIN_COORDS = ("time_bin_start", "time_bin_end")
 FEATURE_DIMS = ("stimulus", "unit")
 SCORE_TARGET_DIMS = ("neuroid", "unit")
 #: Metric entries of a study store (``metrics/<metric>/...``): the RSA variants, the shape metric,
@@ -62,7 +60,8 @@ FEATURE_OPTIONAL_COORDS = {"model": (), "layer": (), "channel": ("unit",), "x": 
 
 from .errors import LayoutError, ParameterError, code_name, missing_ids_error, shown  # noqa: E402
 from .errors import examples as _examples  # noqa: E402  (alignment imports it from here)
-from .validation import check_mapping, real_array, refuse_inf, refuse_nonfinite  # noqa: E402
+from .time_bins import TIME_BIN_COORDS, check_time_bins, has_time, time_bin_coords  # noqa: E402, F401
+from .validation import check_mapping, refuse_inf, refuse_nonfinite  # noqa: E402
 
 
 def _as_str_ids(ids: Any, n: int, coord: str, name: str, dim: str) -> np.ndarray:
@@ -231,42 +230,6 @@ def _is_lazy(da: xr.DataArray) -> bool:
     return not isinstance(da.variable._data, np.ndarray) and hasattr(da.data, "dask")
 
 
-def has_time(da: Any) -> bool:
-    """Whether ``da`` (neural responses or scores) is time-resolved (has a ``time_bin`` dim)."""
-    return isinstance(da, (xr.DataArray, xr.Dataset)) and "time_bin" in da.dims
-
-
-def _check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
-    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, start < end."""
-    for coord in TIME_BIN_COORDS:
-        if coord not in da.coords:
-            raise LayoutError(
-                f"{name}: missing coord {coord!r} on dim 'time_bin'. Pass time_bins=[(start, end), ...] (ms) to "
-                f"nx.neural, or da.assign_coords({coord}=('time_bin', values))."
-            )
-        c = da.coords[coord]
-        if c.dims != ("time_bin",) or c.dtype.kind not in "fiu":
-            raise LayoutError(
-                f"{name}: coord {coord!r} must be numeric (ms) on dim 'time_bin' alone; found dtype {c.dtype} on {c.dims}."
-            )
-    start, end = (np.asarray(da.coords[c].values, dtype=float) for c in TIME_BIN_COORDS)
-    if not np.all(np.isfinite(start) & np.isfinite(end)) or np.any(end <= start):
-        bad = np.flatnonzero(~(end > start))
-        raise LayoutError(
-            f"{name}: time bins must have time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
-            f"{int(bad[0])} = ({start[bad[0]]}, {end[bad[0]]})."
-        )
-
-
-def _time_bin_coords(time_bins: Any, n: int, name: str) -> dict[str, Any]:
-    """``time_bins`` (``[(start, end), ...]`` in ms) as the coords of a ``time_bin`` dim of length ``n``."""
-    form = f"one (start, end) pair in ms per time bin ({n}), e.g. [(0, 10), (10, 20)],"
-    tb = real_array(time_bins, f"{name}: time_bins", form)
-    if tb.shape != (n, 2):
-        raise LayoutError(f"{name}: time_bins needs {form[:-1]}; got shape {tb.shape}.")
-    return {"time_bin_start": ("time_bin", tb[:, 0]), "time_bin_end": ("time_bin", tb[:, 1])}
-
-
 def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool = True) -> xr.DataArray:
     """Check that ``da`` follows the neural-response layout and return it.
 
@@ -274,7 +237,8 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     ----------
     da : xarray.DataArray, dims ``(stimulus, neuroid, repeat)`` or ``(stimulus, neuroid, repeat, time_bin)``
         Responses; NaN marks a missing trial. A ``time_bin`` dim needs numeric coords
-        ``time_bin_start`` and ``time_bin_end`` (ms, start < end) on it.
+        ``time_bin_start`` and ``time_bin_end`` (ms, start < end) on it, one distinct
+        ``(start, end)`` per bin.
     name : str, default "neural"
         How the array is named in error messages.
     check_values : bool, default True
@@ -290,12 +254,13 @@ def validate_neural(da: xr.DataArray, name: str = "neural", check_values: bool =
     Raises
     ------
     LayoutError
-        Wrong dims, missing/duplicate/non-string ids, non-numeric or infinite values.
+        Wrong dims, missing/duplicate/non-string ids, non-numeric or infinite values, time bins
+        without edges, with start >= end or repeated (two bins with the same start and end).
     """
     timed = isinstance(da, xr.DataArray) and "time_bin" in da.dims
     _check_layout(da, NEURAL_TIME_DIMS if timed else NEURAL_DIMS, "neuroid", NEURAL_OPTIONAL_COORDS, "fiu", name)
     if timed:
-        _check_time_bins(da, name)
+        check_time_bins(da, name)
     if check_values and not _is_lazy(da):
         refuse_inf(da.values, name)
     return da
@@ -331,7 +296,8 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     over both, and the target ids (``neuroid_id`` or ``unit_id``) as a coord on the target dim.
     An optional ``included`` (boolean, on the target dim) marks the targets summaries count.
     Time-resolved scores add a last dim ``time_bin`` (``ev``: ``(target, rep, time_bin)``,
-    ``included``: ``(target, time_bin)``) with the coords ``time_bin_start``/``time_bin_end``.
+    ``included``: ``(target, time_bin)``) with the coords ``time_bin_start``/``time_bin_end``
+    (ms, start < end, one distinct ``(start, end)`` per bin).
 
     Parameters
     ----------
@@ -356,7 +322,7 @@ def validate_scores(ds: xr.Dataset, name: str = "scores") -> xr.Dataset:
     if len(ds["ev"].dims) != len(want) or set(ds["ev"].dims) != set(want):
         raise LayoutError(f"{name}: variable 'ev' must have dims {want}; has {ds['ev'].dims}.")
     if timed:
-        _check_time_bins(ds, name)
+        check_time_bins(ds, name)
     if ds["ev"].dtype.kind not in "fiu":
         raise LayoutError(f"{name}: variable 'ev' must be numeric; found dtype {ds['ev'].dtype}.")
     _check_ids(ds["ev"], f"{target}_id", target, name)
@@ -475,7 +441,7 @@ def neural(
             da = da.transpose(*NEURAL_TIME_DIMS)
         _check_dims(da, NEURAL_TIME_DIMS if timed else NEURAL_DIMS, name)
         if time_bins is not None:
-            da = da.assign_coords(_time_bin_coords(time_bins, da.sizes["time_bin"], name))
+            da = da.assign_coords(time_bin_coords(time_bins, da.sizes["time_bin"], name))
         if stimulus_id is not None:
             da = da.assign_coords(stimulus_id=("stimulus", _as_str_ids(stimulus_id, da.sizes["stimulus"], "stimulus_id", name, "stimulus")))
         if neuroid_id is not None:
@@ -513,7 +479,7 @@ def neural(
     for key, values in neuroid_coords.items():
         coords[key] = ("neuroid", _per_entry(values, k, key, name, "neuroid"))
     if time_bins is not None:
-        coords.update(_time_bin_coords(time_bins, arr.shape[3], name))
+        coords.update(time_bin_coords(time_bins, arr.shape[3], name))
     dims = NEURAL_DIMS if time_bins is None else NEURAL_TIME_DIMS
     da = xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=attrs)
     return validate_neural(da, name=name)

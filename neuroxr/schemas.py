@@ -451,7 +451,7 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
                    f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]
 
     from .entries.kinds import TIME_KINDS
-    from .predictivity.time import validate_generalization
+    from .predictivity.generalization import validate_generalization
 
     # precise messages from the package validators, per complete entry
     python: dict[str, str] = {}

@@ -934,3 +934,33 @@ def test_a_time_resolved_entry_shows_its_largest_count_over_the_bins():
     assert ev_summary(ds)["n_excluded_stimuli"] == 2
     assert [excluded_counts(ds.attrs, ["n_excluded_stimuli"], t)["n_excluded_stimuli"] for t in range(3)] == [0, 1, 2]
     assert excluded_counts({}, ["n_excluded_stimuli"]) == {"n_excluded_stimuli": None}
+
+
+def test_a_stale_time_resolved_entry_leaves_the_current_static_one_among_the_layers(tmp_path):
+    """A neural set rewritten static after a time-resolved entry: the stale entry made its pair a
+    'time' comparison, so the current static entry chose its parameter set alone, drawn beside
+    layers with another one."""
+    import warnings
+
+    from neuroxr.entries import compute
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:02d}" for i in range(30)]
+    F = features(rng.normal(size=(30, 6)), stimulus_id=ids)
+    R = F.values @ rng.normal(size=(6, 3))
+    R = R[:, :, None, None] + rng.normal(size=(30, 3, 3, 2))
+    store = StudyStore(tmp_path / "s.zarr")
+    for layer, scale in (("l1", 1.0), ("l2", 2.0), ("l3", 3.0)):
+        store.write_features("net", layer, F * scale + scale)
+    store.write_neural("monkey", neural(R, stimulus_id=ids, time_bins=[(0, 10), (10, 20)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        compute(store, "forward", "net.l1", "monkey", params={"reps": 2})  # time-resolved, then stale
+        store.write_neural("monkey", neural(R.mean(axis=3), stimulus_id=ids))
+        compute(store, "forward", "net.l1", "monkey", params={"reps": 2})
+        for layer in ("l2", "l3"):
+            compute(store, "forward", f"net.{layer}", "monkey", params={"reps": 3})
+        table, scores = score_table(store)
+    now = table[table["current"]].set_index("source")
+    assert list(now.loc[["net.l1", "net.l2", "net.l3"], "in_figures"]) == [False, True, True]  # one parameter set
+    assert "time_bin" not in scores[("forward", "net.l1", "monkey")].dims  # the current entry, not the stale one

@@ -13,6 +13,7 @@ from sklearn.linear_model import Ridge
 import neuroxr as nx
 from neuroxr.errors import LayoutError
 from neuroxr.kernels.folds import kfold_indices
+from neuroxr.predictivity.generalization import validate_generalization
 from neuroxr.predictivity.time import bin_slice
 
 BINS = [(0, 10), (10, 20), (20, 30), (30, 40)]
@@ -64,6 +65,33 @@ def test_neural_time_bins_errors(make, match):
     _, R = _data()
     with pytest.raises(LayoutError, match=match):
         make(R)
+
+
+def test_repeated_time_bins_are_refused_everywhere_with_one_rule():
+    """Two bins with the same (start, end) were accepted by nx.neural and forward, but inter_animal
+    refused two animals with identical repeated bins saying 'their time bins differ'."""
+    F, R = _data()
+    dup = [BINS[0], BINS[0], BINS[2], BINS[3]]
+    msg = r"bins 0 and 1 of dim 'time_bin' are both \(0, 10\) ms; give each bin its own \(start, end\)"
+    with pytest.raises(LayoutError, match=msg):
+        nx.neural(R.values, stimulus_id=R.stimulus_id.values, time_bins=dup)
+    D = R.assign_coords(time_bin_start=("time_bin", [b[0] for b in dup]), time_bin_end=("time_bin", [b[1] for b in dup]))
+    for call in (lambda: nx.validate_neural(D), lambda: nx.forward(F, D, reps=1), lambda: nx.inter_animal(D, D, reps=1),
+                 lambda: nx.temporal_generalization(D, D), lambda: nx.temporal_generalization(F, D)):
+        with pytest.raises(LayoutError, match=msg) as err:
+            _quiet(call)
+        assert "differ" not in str(err.value) and "\n" not in str(err.value)
+    from neuroxr.plot import score_vs_time
+
+    ds = _quiet(nx.forward, F, R, reps=1)
+    with pytest.raises(LayoutError, match=msg):
+        nx.validate_scores(ds.assign_coords(time_bin_start=D.time_bin_start, time_bin_end=D.time_bin_end))
+    with pytest.raises(LayoutError, match=msg):  # a figure would draw the two at one time
+        score_vs_time(ds.assign_coords(time_bin_start=D.time_bin_start, time_bin_end=D.time_bin_end))
+    g = _quiet(nx.temporal_generalization, F, R)
+    with pytest.raises(LayoutError, match="bins 0 and 1 of dim 'time_bin_test' are both"):
+        validate_generalization(g.assign_coords(time_bin_test_start=("time_bin_test", [b[0] for b in dup]),
+                                                   time_bin_test_end=("time_bin_test", [b[1] for b in dup])))
 
 
 # ---------------------------------------------------------------------------- every bin at once
@@ -296,6 +324,31 @@ def test_two_animals_pair_their_time_bins_by_start_and_end():
     np.testing.assert_array_equal(g1.r.values, g2.r.values[:, o1][:, :, o2])
 
 
+def test_a_users_time_bin_coords_are_kept_in_every_result():
+    """Every time-resolved result dropped the user's coords on time_bin (the index's bin labels, a
+    per-bin coord): only time_bin_start / time_bin_end came back."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(n=30, k=3)
+    _, A = _data(seed=1, n=30, k=3)
+    labels, epoch = np.array(["baseline", "early", "late", "offset"]), np.array([0, 1, 1, 2])
+    L = R.assign_coords(time_bin=labels, epoch=("time_bin", epoch))
+    LA = A.assign_coords(stimulus_id=R.stimulus_id, time_bin=labels, epoch=("time_bin", epoch))
+    back = LA.isel(time_bin=[3, 1, 0, 2])  # the second animal's bins in another order: the first's labels
+    for ds in (_quiet(nx.forward, F, L, reps=1), _quiet(nx.forward, F, L, reps=1, regressor="pls", n_components=2),
+               _quiet(nx.reverse, L, F, reps=1), _quiet(nx.inter_animal, L, back, reps=1),
+               _quiet(nx.split_half_reliability, L, reps=1), _quiet(bootstrap, "forward", F, L, reps=1, n_boot=3)):
+        np.testing.assert_array_equal(ds["time_bin"].values, labels)
+        np.testing.assert_array_equal(ds["epoch"].values, epoch)
+        np.testing.assert_array_equal(ds["time_bin_start"].values, L.time_bin_start.values)
+    g = _quiet(nx.temporal_generalization, F, L.isel(time_bin=[2, 0, 3, 1]))  # the target's order
+    for which in ("train", "test"):
+        np.testing.assert_array_equal(g[f"time_bin_{which}"].values, labels[[2, 0, 3, 1]])
+        np.testing.assert_array_equal(g[f"time_bin_{which}_epoch"].values, epoch[[2, 0, 3, 1]])
+    table = nx.io.to_dataframe(_quiet(nx.forward, F, L, reps=1))  # the labels are a column of the table
+    np.testing.assert_array_equal(table.groupby("time_bin_start")["time_bin"].first().values, labels)
+
+
 # ---------------------------------------------------------------------------- temporal generalisation
 def _sk_generalization(X_bins, B, alpha, folds):
     """Direct loop: scikit-learn Ridge fitted at t1 on the training folds, predicting the test folds at t2."""
@@ -382,6 +435,37 @@ def test_temporal_generalization_refuses_a_source_animal_constant_at_a_bin():
         _quiet(nx.inter_animal, RA, RB, reps=2)
     with pytest.raises(LayoutError, match=r"source \(monkey\), time bin 1: every predictor column is constant"):
         _quiet(nx.temporal_generalization, RA, RB)
+
+
+def test_a_dead_predictor_bin_is_named_with_the_bins_to_keep():
+    """reverse / inter_animal refused a design dead in one bin with the static message ('every
+    neuroid is all NaN'), false of the array, naming neither the bin nor the bins to keep."""
+    from neuroxr.predictivity.inference import bootstrap
+
+    F, R = _data(n=30, k=4)
+    _, A = _data(seed=1, n=30, k=3)
+    A = A.assign_coords(stimulus_id=R.stimulus_id)
+    dead = R.copy(data=R.values.copy())
+    dead.values[..., 2] = np.nan
+    have = [t for t in range(len(BINS)) if t != 2]
+    nan = rf"time bin 2 \(20-30 ms\): every neuroid is all NaN; .* e\.g\. %s\.isel\(time_bin=\{have}\)\."
+    for call, arg in ((lambda: nx.reverse(dead, F, reps=1), "neural"), (lambda: nx.inter_animal(dead, A, reps=1), "neural_a"),
+                      (lambda: bootstrap("reverse", dead, F, reps=1, n_boot=3), "neural")):
+        with pytest.raises(LayoutError, match=rf"{arg} \(monkey\), " + nan % arg) as err:
+            _quiet(call)
+        assert "\n" not in str(err.value)
+    # the bins it names are the ones that work: their scores are those of the data without the dead bin
+    np.testing.assert_array_equal(_quiet(nx.reverse, dead.isel(time_bin=have), F, reps=1).ev.values,
+                                  _quiet(nx.reverse, R.isel(time_bin=have), F, reps=1).ev.values)
+    flat = R.copy(data=R.values.copy())
+    flat.values[..., 1] = 2.5
+    with pytest.raises(LayoutError, match=r"reverse: neural \(monkey\), time bin 1 \(10-20 ms\): every predictor "
+                                          r"column is constant.* e\.g\. neural\.drop_isel\(time_bin=1\)\."):
+        _quiet(nx.reverse, flat, F, reps=1)
+    with pytest.raises(LayoutError, match=r"inter_animal: neural_a \(monkey\), time bin 1 \(10-20 ms\): every predictor"):
+        _quiet(nx.inter_animal, flat, A, reps=1)
+    with pytest.raises(LayoutError, match=r"reverse: neural \(monkey\): every neuroid is all NaN"):  # true of every bin
+        _quiet(nx.reverse, R.copy(data=np.full(R.shape, np.nan)), F, reps=1)
 
 
 # ---------------------------------------------------------------------------- figures

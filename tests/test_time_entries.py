@@ -77,7 +77,7 @@ def test_entry_errors(tg_store):
     with pytest.raises(LayoutError, match="takes no options"):
         compute(store, "temporal_generalization", "net.l1", "animalB", params={"reps": 2})
     with pytest.raises(LayoutError, match="time_bin_train"):
-        nx.predictivity.time.validate_generalization(nx.temporal_generalization(F, B).rename(time_bin_train="t"))
+        nx.predictivity.generalization.validate_generalization(nx.temporal_generalization(F, B).rename(time_bin_train="t"))
 
 
 def test_cli_temporal_generalization(tg_store):
@@ -95,6 +95,19 @@ def test_cli_temporal_generalization(tg_store):
     assert again.exit_code == 0 and "already in the store" in again.output and "3 x 3 time bins" in again.output
     bad = CliRunner().invoke(main, args[:-4] + ["--require-existing", "--fold-seed", "2"])
     assert bad.exit_code != 0 and "--fold-seed" in bad.output  # the flag, as the command line spells it
+
+
+def test_cli_temporal_generalization_says_its_summary_is_a_mean_of_medians(tg_store):
+    """The summary read 'median r on the diagonal' for the mean over the diagonal's cells of the
+    per-cell median over targets."""
+    store, F, A, B = tg_store
+    out = CliRunner().invoke(main, ["score", "temporal-generalization", store.url, "net.l1", "animalB"])
+    assert out.exit_code == 0, out.output
+    med = np.median(nx.temporal_generalization(F, B)["r"].values, axis=0)
+    off = med[~np.eye(len(med), dtype=bool)]
+    assert (f"median r over targets, averaged over the cells: on the diagonal {np.mean(np.diagonal(med)):.3f}"
+            in out.output), out.output
+    assert f"off it {np.mean(off):.3f}" in out.output
 
 
 def test_an_animal_against_itself_warns_as_inter_animal(tg_store):
@@ -231,3 +244,13 @@ def test_info_shows_a_time_resolved_inference_entry_per_bin(tg_store):
     np.testing.assert_allclose(row["median_ev"], ref.median_ev.values, rtol=1e-10)
     out = CliRunner().invoke(main, ["info", store.url])
     assert out.exit_code == 0 and "(per time bin)" in out.output
+
+
+def test_the_constant_target_fix_raises_temporal_generalization_once():
+    """Targets constant in a bin are now NaN (they could hold a number from rounding): stored
+    temporal-generalisation entries are one revision up, the directions' stand."""
+    from neuroxr.entries import kinds
+
+    assert set(kinds.TG_CONSTANT_TARGET_KINDS) == {"temporal_generalization"} <= set(kinds.STOPS[-1])
+    before = kinds.raised_per_stop(kinds.REVISIONS_BEFORE_STOPS, kinds.STOPS[:-1])
+    assert kinds.REVISIONS["temporal_generalization"] == before["temporal_generalization"] + 1

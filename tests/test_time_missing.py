@@ -312,3 +312,36 @@ def test_the_diagonal_groups_targets_with_too_few_stimuli_as_the_direction(case)
     ga = _quiet(nx.temporal_generalization, A, B, alpha=2.0, n_folds=n_folds)
     ia = _quiet(nx.inter_animal, A, B, reps=1, alpha=2.0, n_folds=n_folds, noise_ceiling=False)
     np.testing.assert_allclose(_diagonal(ga), ia.r.isel(rep=0).values, rtol=0, atol=1e-12)
+
+
+def test_a_target_constant_in_a_bin_is_nan_there_with_a_warning():
+    """A neuroid constant across stimuli (up to rounding) in a bin gave NaN without a warning or,
+    where out-of-fold ridge spread the rounding, a number (the direction: NaN with a warning)."""
+    rng = np.random.default_rng(0)
+    n, p = 30, 27  # nearly as many features as stimuli: ridge spreads the target's rounding
+    ids = np.array([f"s{i:02d}" for i in range(n)])
+    F = nx.features(rng.normal(size=(n, p)), stimulus_id=ids, name="net")
+    R = rng.normal(size=(n, 3, 1, len(BINS)))
+    noise = rng.normal(size=n)
+    noise -= noise.mean()
+    tol = 256 * np.finfo(float).eps  # constant: centred squares within tol of the uncentred ones
+    R[:, 0, 0, 0] = 100.0 + np.sqrt(0.5 * tol * n * 100.0 ** 2 / (noise @ noise)) * noise
+    R[:, 1, 0, 2] = 3.0  # exactly constant
+    for j, t in ((0, 0), (1, 2)):
+        m = R[:, j, 0, t]
+        assert np.sum((m - m.mean()) ** 2) <= tol * np.sum(m * m)
+    neural = _neural(R, ids)
+    g, warned = _tg(F, neural, alpha=1e-3, n_folds=10)
+    const = [w for w in warned if "constant across stimuli" in w]
+    assert len(const) == 1 and "'neuroid0 (bin 0)', 'neuroid1 (bin 2)'" in const[0], warned
+    r = g["r"].values
+    for j, t in ((0, 0), (1, 2)):
+        assert np.isnan(r[j, t, :]).all() and np.isnan(r[j, :, t]).all()
+    others = np.ones(r.shape, dtype=bool)
+    others[0, 0, :] = others[0, :, 0] = others[1, 2, :] = others[1, :, 2] = False
+    assert np.isfinite(r[others]).all()
+    # every other target as scikit-learn's Ridge scores it
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():  # np.corrcoef of the constant ones
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = _by_hand(lambda t: F.values, R[:, :, 0], np.ones((n, 3, len(BINS)), dtype=bool), 1e-3, 10)
+    np.testing.assert_allclose(r[others], ref[others], atol=1e-8)

@@ -167,3 +167,31 @@ def test_score_vs_time_joins_points_in_time_order(scored):
     np.testing.assert_array_equal(x, ref.lines[0].get_xdata())
     np.testing.assert_allclose(ax.lines[0].get_ydata(), ref.lines[0].get_ydata())
     np.testing.assert_allclose(_band(ax.collections[0], x), _band(ref.collections[0], x))
+
+
+def test_heatmap_keeps_a_gap_after_overlapping_windows_and_refuses_repeated_bins():
+    """Once two bins overlapped, every cell edge was a midpoint: the gap after sliding windows was
+    shared out between the bins around it, and a repeated bin was drawn at made-up times."""
+    F, A, B = _sets()
+    bins = [(10, 30), (50, 60), (0, 20)]  # two sliding windows, then a later epoch (out of order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        tg = nx.temporal_generalization(F, _rebinned(B, bins))
+    xe, ye, C = _cells(temporal_generalization_heatmap(tg))
+    overlap = (bins[0][0] + bins[2][1]) / 2  # where the two windows meet
+    want = [bins[2][0], overlap, bins[0][1], bins[1][0], bins[1][1]]  # the 30-50 ms gap is its own cell
+    np.testing.assert_array_equal(xe, want)
+    np.testing.assert_array_equal(ye, want)
+    med = np.median(tg["r"].values, axis=0)
+    order = [2, 0, 1]  # the result's bins in time order
+    full = np.full((4, 4), np.nan)
+    cells = [0, 1, 3]  # the cells of the bins; cell 2 is the gap
+    full[np.ix_(cells, cells)] = med[np.ix_(order, order)]
+    np.testing.assert_allclose(C, full)
+    dup = tg.assign_coords(time_bin_test_start=("time_bin_test", [10, 50, 10]),
+                           time_bin_test_end=("time_bin_test", [30, 60, 30]))
+    with pytest.raises(LayoutError, match="result: bins 0 and 2 of dim 'time_bin_test' are both \\(10, 30\\) ms"):
+        temporal_generalization_heatmap(dup)
+    with pytest.raises(LayoutError, match="lies inside another bin"):
+        temporal_generalization_heatmap(tg.assign_coords(time_bin_test_start=("time_bin_test", [10, 50, 0]),
+                                                         time_bin_test_end=("time_bin_test", [20, 60, 30])))

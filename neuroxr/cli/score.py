@@ -533,9 +533,9 @@ def score_temporal_generalization_command(store: str, source: str, target: str, 
     out.json({"path": res.path, "kind": "temporal_generalization", "source": source, "target": target,
               "computed": bool(res.computed), **stats})
     offs = "" if stats["median_r_off_diagonal"] is None else f", off it {stats['median_r_off_diagonal']:.3f}"
-    out.echo(f"{res.path}: {stats['direction']} temporal generalisation, {stats['n_targets']} targets x {len(diag)} x "
-             f"{len(diag)} time bins; median r on the diagonal {stats['median_r_diagonal']:.3f} (peak {stats['peak_r']:.3f} "
-             f"at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
+    out.echo(f"{res.path}: {stats['direction']} temporal generalisation, {stats['n_targets']} targets x {len(diag)} x {len(diag)} "
+             f"time bins; median r over targets, averaged over the cells: on the diagonal {stats['median_r_diagonal']:.3f} "
+             f"(peak {stats['peak_r']:.3f} at {stats['peak_bin'][0]:g}-{stats['peak_bin'][1]:g} ms){offs}" + ("" if res.computed else _AGAIN))
 
 
 def _inference_params(kind: str, params: dict[str, Any], n_boot: int, n_perm: int, seed: int | None = None,

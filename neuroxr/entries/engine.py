@@ -36,7 +36,7 @@ from .. import geometry as _geo
 from ..attrs import storable
 from ..errors import LayoutError, ParameterError, StoreError, shown, warn
 from ..layouts import validate_metric, validate_scores
-from ..predictivity.time import validate_generalization
+from ..predictivity.generalization import validate_generalization
 from ..sets import SetRef, read_set, resolve
 from ..store import Examined, StudyStore
 from ..store._zarr import DIGEST_ATTR, TOKEN_ATTR, attrs_edited, writes_digests

@@ -54,7 +54,7 @@ class Kind:
         :func:`neuroxr.entries.metrics.check_inference_params`; the directions: their own checks,
         :func:`neuroxr.predictivity._prepare.check_params`; their inference: those and the
         procedure's, :func:`neuroxr.predictivity.inference.check_procedure_options`; temporal
-        generalisation: :func:`neuroxr.predictivity.time.check_generalization_params`).
+        generalisation: :func:`neuroxr.predictivity.generalization.check_generalization_params`).
     """
 
     name: str
@@ -280,9 +280,9 @@ TIME_KINDS: dict[str, Callable[..., xr.Dataset]] = {"temporal_generalization": _
 
 def _check_time_kind(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Temporal generalisation's parameters checked before any set is read, by its own check
-    (:func:`neuroxr.predictivity.time.check_generalization_params`), in one line starting with the
+    (:func:`neuroxr.predictivity.generalization.check_generalization_params`), in one line starting with the
     function (:func:`speaks_as`), as its direct call's."""
-    from ..predictivity.time import check_generalization_params
+    from ..predictivity.generalization import check_generalization_params
 
     check_generalization_params(**params, caller=speaks_as(name))
     return params
@@ -462,7 +462,7 @@ RERANKED_HALVES_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
 #: ceiling (split="valid"), a trial mean from 1 valid repeat at a stimulus the target is not scored
 #: on made a target constant up to rounding on its scored stimuli count as varying (its r and ev NaN,
 #: but its prediction_shc a correlation of rounding, and no warning). Their inference judged it so
-#: already. Raised at the same stop as the reranked halves.
+#: already.
 SCORED_CONSTANT_KINDS = ("forward", "inter_animal")
 #: The kinds that take ``regressor`` (the directions and their inference), whose entries with
 #: ``regressor="univariate"`` alone change at this stop: a predictor column constant up to rounding on
@@ -471,11 +471,16 @@ SCORED_CONSTANT_KINDS = ("forward", "inter_animal")
 #: now. Their other entries stand, so these kinds are raised by :func:`entry_revision` for
 #: univariate alone, not in a stop.
 UNIVARIATE_CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
+#: Temporal generalisation, whose targets with a bin where the neuroid's trial means are constant
+#: across its stimuli up to rounding (the directions' rule, :func:`~neuroxr.predictivity._prepare.warn_constant_targets`)
+#: are now NaN, with a warning: where out-of-fold ridge spread that rounding (a relative spread near
+#: 1e-7, many features) their r was a number (the diagonal was not the direction's NaN).
+TG_CONSTANT_TARGET_KINDS = (*TIME_KINDS,)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
-         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS, *SCORED_CONSTANT_KINDS})
+         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -185,7 +185,8 @@ def _from_scores(ds: xr.Dataset) -> pd.DataFrame:
     df = ds[names].reset_coords(drop=True).assign_coords({c: ds.coords[c] for c in coords})
     out = df.to_dataframe(dim_order=[d for d in rows if d in df.dims]).reset_index()
     labelled = {dim: f"{dim}_id", "time_bin": "time_bin_start"}
-    out = out.drop(columns=[d for d, c in labelled.items() if d in out.columns and c in out.columns])
+    # a dim without a coord gives a column of positions, dropped; a user's labels (a coord) stay
+    out = out.drop(columns=[d for d, c in labelled.items() if d in out.columns and c in out.columns and d not in ds.coords])
     lead = [c for c in (f"{dim}_id", "rep", "time_bin_start", "time_bin_end") if c in out.columns]
     return out[lead + [c for c in out.columns if c not in lead]]
 

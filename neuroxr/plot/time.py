@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import LayoutError, shown
+from ..time_bins import check_distinct_bins
 from ._common import TARGET_DIMS, _as_mapping, _axis_label, _check_stat, _included_only, _one_axes, _reduce
 
 __all__ = ["score_vs_time", "temporal_generalization_heatmap", "temporal_generalization_figures"]
@@ -27,32 +28,37 @@ def _centres(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarra
     return (np.asarray(obj[f"{dim}_start"].values, float) + np.asarray(obj[f"{dim}_end"].values, float)) / 2
 
 
-def _time_order(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin") -> np.ndarray:
-    """Positions of the bins of ``dim`` in time order (by start, then end): the input may list them in any order."""
-    return np.lexsort((np.asarray(obj[f"{dim}_end"].values, float), np.asarray(obj[f"{dim}_start"].values, float)))
+def _time_order(obj: xr.Dataset | xr.DataArray, dim: str = "time_bin", name: str = "scores") -> np.ndarray:
+    """Positions of the bins of ``dim`` in time order (by start, then end): the input may list them
+    in any order. Two bins with the same (start, end) would be drawn at one time: refused, as the
+    validators refuse them (``name``: the input in the message)."""
+    start, end = (np.asarray(obj[f"{dim}_{k}"].values, float) for k in ("start", "end"))
+    check_distinct_bins(start, end, name, dim)
+    return np.lexsort((end, start))
 
 
 def _bin_edges(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cell edges in ms of bins in time order, and the bin drawn in each cell (-1: a gap, drawn empty).
+    """Cell edges in ms of distinct bins in time order, and the bin drawn in each cell (-1: a gap, drawn empty).
 
-    Bins that do not overlap are drawn at their own edges (unequal widths stay unequal; a gap
-    between two bins is an empty cell). Overlapping bins (sliding windows) cannot each be drawn
-    whole: each is drawn from the midpoint of its overlap with the previous bin to that with the
-    next one (the first from its start, the last to its end).
+    Each pair of neighbouring bins is drawn on its own: bins that meet share their edge, a gap
+    between them is an empty cell (unequal widths stay unequal), and bins that overlap (sliding
+    windows) meet at the middle of their overlap. A bin lying inside another cannot be drawn
+    beside it: refused.
     """
-    n = start.size
-    if n > 1 and np.any(end[:-1] > start[1:]):  # overlapping windows
-        inner = (start[1:] + end[:-1]) / 2
-        edges = np.concatenate([[min(start[0], inner[0])], inner, [max(end[-1], inner[-1])]])
-        if np.any(np.diff(edges) <= 0):
-            raise LayoutError("time bins: some bin lies inside another (e.g. one bin spanning the others); draw the "
-                              "bins of one width, e.g. result.isel(time_bin_train=..., time_bin_test=...).")
-        return edges, np.arange(n)
+    ends = np.maximum.accumulate(end)
+    inside = np.flatnonzero((start[1:] == start[:-1]) | (end[1:] <= ends[:-1])) + 1
+    if inside.size:
+        i = int(inside[0])
+        raise LayoutError(f"time bins: bin ({start[i]:g}, {end[i]:g}) ms lies inside another bin, so the two cannot "
+                          f"be drawn side by side; draw bins that do not contain each other, e.g. "
+                          f"result.isel(time_bin_train=..., time_bin_test=...).")
     edges, cells = [float(start[0])], []
-    for i in range(n):
-        if i and start[i] > end[i - 1]:  # a gap before bin i
+    for i in range(start.size):
+        if i and start[i] > end[i - 1]:  # a gap before bin i: an empty cell
             edges.append(float(start[i]))
             cells.append(-1)
+        elif i and start[i] < end[i - 1]:  # overlapping neighbours meet at the middle of their overlap
+            edges[-1] = (start[i] + end[i - 1]) / 2
         edges.append(float(end[i]))
         cells.append(i)
     return np.asarray(edges), np.asarray(cells)
@@ -184,7 +190,7 @@ def _boot_interval(boot: xr.Dataset, ds: xr.Dataset) -> tuple[np.ndarray, np.nda
         raise LayoutError("bootstrap: expected 'median_ev_ci' over (bound, time_bin) with the scores' time bins; "
                           "pass the bootstrap of the same time-resolved scores.")
     _centres(boot)
-    boot = boot.isel(time_bin=_time_order(boot))  # time order, as the scores are drawn
+    boot = boot.isel(time_bin=_time_order(boot, name="bootstrap"))  # time order, as the scores are drawn
     ci = boot["median_ev_ci"]
     if not np.allclose(_centres(boot), _centres(ds)):
         raise LayoutError("bootstrap: its time bins (time_bin_start/end) differ from the scores'; pass the bootstrap "
@@ -216,15 +222,23 @@ def temporal_generalization_heatmap(
     matplotlib.figure.Figure
         Training time on the y axis, testing time on the x axis, the diagonal dashed. The cells
         are a ``QuadMesh`` (``ax.collections[0]``) drawn at the bins' edges in time order
-        (``time_bin_*_start`` / ``_end``), whatever the order of the bins in ``result``: bins of
-        unequal widths are drawn at their widths, a gap between bins is an empty cell, overlapping
-        bins (sliding windows) meet at the middle of their overlap.
+        (``time_bin_*_start`` / ``_end``), whatever the order of the bins in ``result``, each pair
+        of neighbouring bins on its own: bins of unequal widths are drawn at their widths, a gap
+        between bins is an empty cell, overlapping bins (sliding windows) meet at the middle of
+        their overlap.
+
+    Raises
+    ------
+    LayoutError
+        Two bins with the same (start, end), or a bin lying inside another (neither can be drawn
+        at its own time).
     """
     _check_stat(stat, "temporal_generalization_heatmap")
     da = result[variable] if isinstance(result, xr.Dataset) else result
     for d in ("time_bin_train", "time_bin_test"):
         _centres(da, d)  # the bins' coords are there
-    da = da.isel(time_bin_train=_time_order(da, "time_bin_train"), time_bin_test=_time_order(da, "time_bin_test"))
+    da = da.isel(time_bin_train=_time_order(da, "time_bin_train", "result"),
+                 time_bin_test=_time_order(da, "time_bin_test", "result"))
     tdim = [d for d in da.dims if d not in ("time_bin_train", "time_bin_test")]
     da = da.transpose(*tdim, "time_bin_train", "time_bin_test")
     M = _reduce(da.values.reshape(-1, *da.shape[-2:]), stat, axis=0) if tdim else da.values

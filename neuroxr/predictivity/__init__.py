@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from .brainscore import brainscore, brainscore_ceiling
 from .forward import forward
+from .generalization import temporal_generalization
 from .model_to_model import model_to_model
 from .reliability import split_half_reliability
 from .reverse import inter_animal, reverse
-from .time import temporal_generalization
 
 __all__ = [
     "DIRECTIONS",

@@ -213,6 +213,16 @@ class NothingToScore(LayoutError):
     needs at any stimulus). A time bin of a time-resolved input raising it is NaN (:func:`~neuroxr.predictivity.time.by_bins`)."""
 
 
+class NoPredictor(LayoutError):
+    """A design that cannot predict anything: every predictor neuroid all NaN (``no_data``), or
+    every predictor column constant across the stimuli. A time bin of a time-resolved design
+    raising it is named in the message, with the bins to keep (:func:`~neuroxr.predictivity.time.by_bins`)."""
+
+    def __init__(self, msg: str, no_data: bool = False) -> None:
+        super().__init__(msg)
+        self.no_data = no_data
+
+
 def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = False,
                  total: np.ndarray | None = None) -> np.ndarray:
     """Mask of neuroids with at least one valid trial; warn naming the NaN-only ones (``total``: as
@@ -222,7 +232,8 @@ def nan_neuroids(R: np.ndarray, ids: np.ndarray, name: str, predictor: bool = Fa
         what = "They are left out of the predictor." if predictor else "Their scores are NaN."
         warn(f"{name}: {int((~ok).sum())} neuroids have no valid trial (all NaN): {examples(ids[~ok])}. {what}")
     if not ok.any():
-        raise (LayoutError if predictor else NothingToScore)(f"{name}: every neuroid is all NaN; there is nothing to score.")
+        msg = f"{name}: every neuroid is all NaN; there is nothing to score."
+        raise NoPredictor(msg, no_data=True) if predictor else NothingToScore(msg)
     return ok
 
 
@@ -397,7 +408,7 @@ def check_design(X: np.ndarray, name: str, cause: str | None = None, what: str =
 
 
 def design_error(name: str) -> None:
-    raise LayoutError(
+    raise NoPredictor(
         f"{name}: every predictor column is constant across stimuli (up to rounding); nothing can be predicted from it. "
         f"Check the features/responses (e.g. a dead layer)."
     )

@@ -436,11 +436,15 @@ def _score_table(store: StudyStore | str | os.PathLike, damage: Mapping[str, str
         row.update(model=e.model, layer=e.layer, neural=e.neural, region=e.region)
         rows.append(row)
     table = as_counts(pd.DataFrame(rows, columns=TABLE_COLUMNS), ["n_excluded_stimuli"])
-    timed = {(d, src, t) for d, src, t, p in zip(table["direction"], table["source"], table["target"], table["path"])
-             if p in timed_paths}
+    # a pair is time-resolved as its current entries are (a stale entry of an older, time-resolved
+    # version of the set does not make a current static one time-resolved); without a current
+    # readable entry, as any of its entries is (the one the scores fall back to)
+    pairs = list(zip(table["direction"], table["source"], table["target"]))
+    live = {k for k, c, e in zip(pairs, table["current"], table["error"]) if c and e == ""}
+    timed = {k for k, c, p in zip(pairs, table["current"], table["path"]) if p in timed_paths and (c or k not in live)}
     table["in_figures"] = _choose(table, lambda r: _score_group(r, timed), ["direction", "source", "target"])
     scores: dict[tuple[str, str, str], xr.Dataset] = {}
-    for r in table.sort_values("in_figures", ascending=False, kind="stable").itertuples():
+    for r in table.sort_values(["in_figures", "current"], ascending=False, kind="stable").itertuples():
         if r.path in loaded:
             scores.setdefault((r.direction, r.source, r.target), loaded[r.path])
     return table, scores, loaded

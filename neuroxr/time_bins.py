@@ -1,0 +1,70 @@
+"""The ``time_bin`` dim of time-resolved layouts: its coords ``time_bin_start`` / ``time_bin_end``
+(ms), built from ``time_bins=[(start, end), ...]`` and checked (start < end, each bin its own
+``(start, end)``). :mod:`neuroxr.layouts` uses them for neural responses and scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import LayoutError, code_name
+from .validation import real_array
+
+__all__ = ["TIME_BIN_COORDS", "has_time", "check_time_bins", "check_distinct_bins", "time_bin_coords"]
+
+#: Coords of ``time_bin`` (bin edges in ms).
+TIME_BIN_COORDS = ("time_bin_start", "time_bin_end")
+
+
+def has_time(da: Any) -> bool:
+    """Whether ``da`` (neural responses or scores) is time-resolved (has a ``time_bin`` dim)."""
+    return isinstance(da, (xr.DataArray, xr.Dataset)) and "time_bin" in da.dims
+
+
+def check_time_bins(da: xr.DataArray | xr.Dataset, name: str) -> None:
+    """``time_bin_start`` / ``time_bin_end``: numeric coords on ``time_bin`` alone, start < end, no bin repeated."""
+    for coord in TIME_BIN_COORDS:
+        if coord not in da.coords:
+            raise LayoutError(
+                f"{name}: missing coord {coord!r} on dim 'time_bin'. Pass time_bins=[(start, end), ...] (ms) to "
+                f"nx.neural, or da.assign_coords({coord}=('time_bin', values))."
+            )
+        c = da.coords[coord]
+        if c.dims != ("time_bin",) or c.dtype.kind not in "fiu":
+            raise LayoutError(
+                f"{name}: coord {coord!r} must be numeric (ms) on dim 'time_bin' alone; found dtype {c.dtype} on {c.dims}."
+            )
+    start, end = (np.asarray(da.coords[c].values, dtype=float) for c in TIME_BIN_COORDS)
+    if not np.all(np.isfinite(start) & np.isfinite(end)) or np.any(end <= start):
+        bad = np.flatnonzero(~(end > start))
+        raise LayoutError(
+            f"{name}: time bins must have time_bin_start < time_bin_end (ms); {len(bad)} do not, e.g. bin "
+            f"{int(bad[0])} = ({start[bad[0]]}, {end[bad[0]]})."
+        )
+    check_distinct_bins(start, end, name)
+
+
+def check_distinct_bins(start: Any, end: Any, name: str, dim: str = "time_bin") -> None:
+    """Refuse two bins of ``dim`` with the same ``(start, end)`` (ms): bins are paired and drawn by
+    their edges, so a repeated bin would be ambiguous. A one-line :class:`~neuroxr.errors.LayoutError`
+    naming ``name``, the dim and the first two such bins (positions along ``dim``)."""
+    key = [(float(a), float(b)) for a, b in zip(np.asarray(start, float), np.asarray(end, float))]
+    first: dict[tuple[float, float], int] = {}
+    for j, k in enumerate(key):
+        i = first.setdefault(k, j)
+        if i != j:
+            raise LayoutError(
+                f"{name}: bins {i} and {j} of dim {dim!r} are both ({k[0]:g}, {k[1]:g}) ms; give each bin its own "
+                f"(start, end), e.g. drop the repeated one with {code_name(name)}.drop_isel({dim}={j})."
+            )
+
+
+def time_bin_coords(time_bins: Any, n: int, name: str) -> dict[str, Any]:
+    """``time_bins`` (``[(start, end), ...]`` in ms) as the coords of a ``time_bin`` dim of length ``n``."""
+    form = f"one (start, end) pair in ms per time bin ({n}), e.g. [(0, 10), (10, 20)],"
+    tb = real_array(time_bins, f"{name}: time_bins", form)
+    if tb.shape != (n, 2):
+        raise LayoutError(f"{name}: time_bins needs {form[:-1]}; got shape {tb.shape}.")
+    return {"time_bin_start": ("time_bin", tb[:, 0]), "time_bin_end": ("time_bin", tb[:, 1])}

@@ -225,7 +225,10 @@ def lookup(store: StudyStore | str, kind: str, source: str | SetRef, target: str
     """The path of the complete, undamaged entry whose provenance matches the request, else ``None``.
 
     Parameters are as in :func:`compute`. Legacy (0.1.0) entries, entries of sets without a
-    version token and damaged entries (a lost variable or chunk) never match.
+    version token and damaged entries (a lost variable or chunk file, edited array documents) never
+    match. A lookup reads documents only: a chunk file that is present but does not decode is found
+    when the entry is read (:func:`compute` then computes it again, with a warning;
+    ``neuroxr validate --values`` reports it).
     """
     store = _open(store)
     with store.session():  # a cached store's outermost call reads the set tokens afresh

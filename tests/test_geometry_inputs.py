@@ -366,3 +366,45 @@ def test_rdm_noise_ceiling_refuses_one_square_rdm_and_other_shapes_naming_rdms()
     V = rng.random((6, 6))
     ds = geo.rdm_noise_ceiling(V, "pearson")
     assert float(ds["upper"]) == pytest.approx(float(geo.rdm_noise_ceiling(np.stack([squareform(v) for v in V]), "pearson")["upper"]))
+
+
+def _shape_pair(seed=24, n=40, p=40):
+    rng = np.random.default_rng(seed)
+    ids = [f"s{i:02d}" for i in range(n)]
+    A = rng.normal(size=(n, p))
+    B = A[:, :6] @ rng.normal(size=(6, p)) + rng.normal(size=(n, p))
+    return features(A, ids, model="m", layer="a"), features(B, ids, model="m", layer="b")
+
+
+def test_shape_metrics_read_a_unit_by_stimulus_network_with_stimuli_as_rows():
+    """A labeled (unit, stimulus) network was read by position, units as stimuli: with as many units as
+    stimuli a silently different distance (split_distance too), else a misleading error."""
+    a, b = _shape_pair()
+    bt = b.transpose("unit", "stimulus")
+    want = geo.LinearMetric().fit_distance(a, b)
+    netrep = pytest.importorskip("netrep.metrics")
+    ref = netrep.LinearMetric(alpha=1.0, center_columns=True, score_method="angular").fit_score(a.values, b.values)
+    assert want == pytest.approx(ref, rel=1e-9)
+    assert geo.LinearMetric().fit_distance(a, bt) == pytest.approx(want, rel=1e-12)
+    assert float(geo.pairwise_distances([a.transpose("unit", "stimulus"), bt])[0, 1]) == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(geo.split_distance(a, bt).distance.values, geo.split_distance(a, b).distance.values, rtol=1e-12)
+    avg = geo.procrustes_average([a.transpose("unit", "stimulus"), bt])
+    np.testing.assert_allclose(avg.values, geo.procrustes_average([a, b]).values, rtol=1e-10, atol=1e-12)
+
+
+def test_a_list_mixing_labeled_and_unlabeled_networks_pairs_the_labeled_ones_by_stimulus_id():
+    """One unlabeled network in the list made every labeled one positional: a permuted labeled network
+    moved the a-b distance (0.46 -> 1.26)."""
+    a, b = _shape_pair(n=60, p=20)
+    c = np.random.default_rng(5).normal(size=(60, 20))  # unlabeled: in a's order as given
+    perm = np.random.default_rng(6).permutation(60)
+    want = float(geo.pairwise_distances([a, b])[0, 1])
+    for nets in ([a, b, c], [a, b.isel(stimulus=perm), c], [c, a, b.isel(stimulus=perm)]):
+        D = geo.pairwise_distances(nets)
+        i, j = (0, 1) if isinstance(nets[0], xr.DataArray) else (1, 2)
+        assert float(D[i, j]) == pytest.approx(want, rel=1e-12)
+    # the unlabeled network follows the first labeled one as given: a in another order moves c with it
+    ref = float(geo.pairwise_distances([a, c])[0, 1])
+    assert float(geo.pairwise_distances([a.isel(stimulus=perm), c[perm]])[0, 1]) == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: .*\(unlabeled\) has 59 stimuli \(rows\) and .* 60; .*label it"):
+        geo.pairwise_distances([a, c[:59]])

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align
+from ..alignment import align, canonical_order
 from ..backend import get_namespace
 from ..errors import LayoutError, too_few_stimuli
 from ..validation import real_array
@@ -43,7 +43,8 @@ def _network_array(M: Any, name: str, caller: str) -> Any:
     (:func:`~neuroxr.validation.real_array`: text refused; the precision of the stored entries);
     other array-API arrays (torch, CuPy) in their namespace and floating dtype, bool and integer
     as float64."""
-    M = M.values if isinstance(M, xr.DataArray) else M
+    if isinstance(M, xr.DataArray):  # labeled: stimuli are rows whatever the dims' order
+        M = (M.transpose("stimulus", ...) if "stimulus" in M.dims else M).values
     if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
         M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
     elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")):
@@ -76,9 +77,14 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
     if len(set(names)) < len(names):
         names = [f"{nm}#{i}" for i, nm in enumerate(names)]
     ids = None
-    if items and all(isinstance(it, xr.DataArray) for it in items):
-        ref = _canonical(items[0])
-        items = [ref] + [align(ref, it, names=(shown[0], shown[i]), caller=caller)[1] for i, it in enumerate(items[1:], 1)]
+    labeled = [i for i, it in enumerate(items) if isinstance(it, xr.DataArray)]
+    if labeled:  # every labeled network paired by stimulus_id with the first labeled one, in canonical order
+        r = labeled[0]
+        ref = _canonical(items[r])
+        # an unlabeled network lists its stimuli in the first labeled one's order as given (as unlabeled RDMs do)
+        order = canonical_order(_ids(items[r])) if len(labeled) < len(items) else None
+        items = [ref if i == r else align(ref, it, names=(shown[r], shown[i]), caller=caller)[1] if i in labeled
+                 else _rows(it, order, shown[i], shown[r], caller) for i, it in enumerate(items)]
         ids = _ids(ref)
     items = [_network_array(it, nm, caller) for it, nm in zip(items, shown)]  # as LinearMetric reads them
     for nm, it in zip(shown, items):
@@ -88,6 +94,17 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
         raise LayoutError(f"{caller}: the networks have different numbers of stimuli (rows) {rows}; pass representations of the "
                           "same stimuli (labeled DataArrays are paired by stimulus_id).")
     return items, names, ids
+
+
+def _rows(M: Any, order: np.ndarray, name: str, ref: str, caller: str) -> Any:
+    """The unlabeled network ``M`` (its rows in the order of the labeled network ``ref`` as given) with
+    its rows in ``ref``'s canonical ``order``; a one-line error when the row counts differ."""
+    n = int(np.shape(M)[0]) if len(np.shape(M)) >= 1 else -1
+    if n != order.shape[0]:
+        raise LayoutError(f"{caller}: {name} (unlabeled) has {n} stimuli (rows) and {ref} {order.shape[0]}; an unlabeled network "
+                          f"lists the stimuli of the first labeled one, in its order: pass the same stimuli, or label it "
+                          f"with nx.features(..., stimulus_id=...).")
+    return M[order] if isinstance(M, np.ndarray) else get_namespace(M).take(M, get_namespace(M).asarray(order), axis=0)
 
 
 def _trial_averaged(A: Any) -> Any:

@@ -452,7 +452,7 @@ def split_distance(
     check_split_distance_params(test_size, seed, alpha, center_columns, zero_pad, score_method)
     names = _named(X, "X"), _named(Y, "Y")
     (X, Y), counts, _ = _drop_unusable([(X, names[0]), (Y, names[1])], "split_distance")  # crsa's rule for missing trials
-    X, Y = _trial_averaged(X), _trial_averaged(Y)
+    X, Y = (_trial_averaged(A).transpose("stimulus", ...) for A in (X, Y))  # stimuli as rows, whatever the dims' order
     X, Y = align(_canonical(X), Y, names=names, caller="split_distance")
     X, Y = X.compute(), Y.compute()  # read once (the fit and the distances read them again), checked as split_distance's
     X, Y = (A.copy(data=_network_array(A, nm, "split_distance")) for A, nm in ((X, names[0]), (Y, names[1])))

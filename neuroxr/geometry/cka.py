@@ -12,7 +12,7 @@ from ..backend import to_numpy
 from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
 from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _named, _one_bin, _scalar_da, input_labels
-from .dimensionality import _check_debiased, warn_constant
+from .dimensionality import _check_debiased, centred_over_kept, warn_constant
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
 
@@ -26,7 +26,9 @@ def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) 
     (the public function called) prefixes the messages."""
     shown = _named(obj, name)
     _one_bin(obj, shown, caller)
-    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, f"{caller}: {shown}", row_pass=False)
+    obj = _canonical_any(obj)
+    stats, ids, kind = _stats_and_ids(obj, backend, f"{caller}: {shown}", row_pass=False)
+    stats = centred_over_kept(obj, stats, kind)  # a cut Gram judged constant on the stimuli kept
     return np.asarray(to_numpy(stats.K)), ids, stats
 
 

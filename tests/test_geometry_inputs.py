@@ -408,3 +408,30 @@ def test_a_list_mixing_labeled_and_unlabeled_networks_pairs_the_labeled_ones_by_
     assert float(geo.pairwise_distances([a.isel(stimulus=perm), c[perm]])[0, 1]) == pytest.approx(ref, rel=1e-12)
     with pytest.raises(LayoutError, match=r"^pairwise_distances: .*\(unlabeled\) has 59 stimuli \(rows\) and .* 60; .*label it"):
         geo.pairwise_distances([a, c[:59]])
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"center_columns": "0"}, r"center_columns must be True or False; got '0'"),
+    ({"center_columns": 0.5}, r"center_columns must be True or False; got 0.5"),
+    ({"max_iter": 0}, r"max_iter must be an integer >= 1; got 0"),
+    ({"tol": -1.0}, r"tol must be a finite non-negative number; got -1.0"),
+])
+def test_procrustes_average_checks_its_options_before_the_data(kwargs, says):
+    """center_columns='0' or 0.5 was computed centred and recorded as center_columns=0; 'false' failed after the
+    work with a raw error; max_iter=0 returned the first network and tol=-1 was taken."""
+    a, b = _shape_pair(n=20, p=8)
+    with pytest.raises(ParameterError, match=rf"^procrustes_average: {says}") as err:
+        geo.procrustes_average([a, b], **kwargs)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("seed", [1.5, "3", -1, True])
+def test_the_shape_and_cka_bootstraps_check_their_seed(seed):
+    """seed=1.5 drew as seed=1 (recorded 1), "3" as 3, and -1 raised NumPy's error naming no function."""
+    from neuroxr.geometry.cka_inference import cka_bootstrap
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    a, b = _shape_pair(n=20, p=8)
+    for fn in (cka_bootstrap, shape_bootstrap):
+        with pytest.raises(ParameterError, match=rf"^{fn.__name__}: seed must be an integer >= 0; got "):
+            fn(a, b, n_boot=5, seed=seed)

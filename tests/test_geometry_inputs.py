@@ -435,3 +435,24 @@ def test_the_shape_and_cka_bootstraps_check_their_seed(seed):
     for fn in (cka_bootstrap, shape_bootstrap):
         with pytest.raises(ParameterError, match=rf"^{fn.__name__}: seed must be an integer >= 0; got "):
             fn(a, b, n_boot=5, seed=seed)
+
+
+def test_geometry_input_errors_are_one_line_and_name_the_argument():
+    """gram(chunk_size=2.5) raised Python's TypeError, effective_dimensionality(G[["K"]]) a raw KeyError,
+    cka of a Gram cut on one axis named 'rdm', and a neural network in pairwise_distances was not
+    told to average its repeats."""
+    a, b = _shape_pair(n=20, p=8)
+    with pytest.raises(ParameterError, match=r"^gram: chunk_size must be an integer >= 1; got 2.5"):
+        geo.gram(a, chunk_size=2.5)
+    G = geo.gram(a)
+    with pytest.raises(LayoutError, match=r"^gram_stats: the Gram Dataset lacks a, v .*pass the whole Dataset"):
+        geo.effective_dimensionality(G[["K"]])
+    one_axis = G.isel(stimulus_=np.r_[1, 0, 2:20])
+    one_axis = one_axis.assign_coords(stimulus_id_=("stimulus_", np.r_[G.stimulus_id_.values[:19], ["other"]]))
+    with pytest.raises(LayoutError, match=r"^cka: a \(m/a\): coords 'stimulus_id' and 'stimulus_id_' do not name the same stimuli "
+                                          r"once each; a Gram's rows .*isel\(stimulus=idx, stimulus_=idx\)"):
+        geo.cka(one_axis, b)
+    R = neural(np.random.default_rng(0).normal(size=(20, 4, 3)), list(a.stimulus_id.values))
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: train_data\[1\] .*neural responses with repeats; average "
+                                          r"them first \(e.g. train_data\[1\].mean\('repeat'\)\)"):
+        geo.pairwise_distances([a, R])

@@ -456,3 +456,21 @@ def test_geometry_input_errors_are_one_line_and_name_the_argument():
     with pytest.raises(LayoutError, match=r"^pairwise_distances: train_data\[1\] .*neural responses with repeats; average "
                                           r"them first \(e.g. train_data\[1\].mean\('repeat'\)\)"):
         geo.pairwise_distances([a, R])
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e100, 1e150])
+def test_cka_is_the_same_at_any_feature_scale(scale):
+    """Biased CKA of features times 1e100 was 0.0 (the Grams' products overflowed); CKA is scale-free."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(80)]
+    X = rng.normal(size=(80, 30))
+    Y = X[:, :10] @ rng.normal(size=(10, 50)) + rng.normal(size=(80, 50))
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    K, L = Xc @ Xc.T, Yc @ Yc.T
+    ref = (K * L).sum() / np.sqrt((K * K).sum() * (L * L).sum())  # Kornblith et al.'s biased CKA
+    a, b = features(X, ids), features(Y, ids)
+    assert float(geo.cka(a, b)) == pytest.approx(ref, rel=1e-12)
+    with np.errstate(over="ignore", under="ignore"):
+        assert float(geo.cka(a, features(Y * scale, ids))) == pytest.approx(ref, rel=1e-12)
+        assert float(geo.cka(a, features(Y * scale, ids), debiased=True)) == pytest.approx(float(geo.cka(a, b, debiased=True)),
+                                                                                             rel=1e-12)

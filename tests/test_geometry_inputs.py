@@ -474,3 +474,17 @@ def test_cka_is_the_same_at_any_feature_scale(scale):
         assert float(geo.cka(a, features(Y * scale, ids))) == pytest.approx(ref, rel=1e-12)
         assert float(geo.cka(a, features(Y * scale, ids), debiased=True)) == pytest.approx(float(geo.cka(a, b, debiased=True)),
                                                                                              rel=1e-12)
+
+
+def test_shape_permutation_p_of_identical_shapes_is_one_whatever_the_unit_order():
+    """With alpha=0 and more units than stimuli every distance is 0 up to acos's rounding (~1.5e-8): the p-value
+    read that rounding and moved with the unit order (0.48, 0.90, 0.52); every null angle is a tie, p = 1."""
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    rng = np.random.default_rng(12)
+    ids = [f"s{i:02d}" for i in range(60)]
+    A = rng.normal(size=(60, 80))
+    a, b = features(A, ids), features(A[:, :5] @ rng.normal(size=(5, 90)) + rng.normal(size=(60, 90)), ids)
+    for bb in (b, b.isel(unit=rng.permutation(90)), b.isel(unit=rng.permutation(90))):
+        r = shape_bootstrap(a, bb, alpha=0.0, n_boot=2, n_perm=20, seed=1)
+        assert float(r.distance) < 1e-7 and float(r.p) == 1.0

@@ -551,14 +551,15 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(observed), out, np.nan)
 
 
-def permutation_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+def permutation_pvalues(observed: np.ndarray, null: np.ndarray, atol: float = 0.0) -> np.ndarray:
     """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``.
 
     A null value equal to the observed one up to rounding counts as at least as extreme (a permutation
     that leaves a target unchanged, e.g. a sparse one, recomputes its statistic with other rounding):
-    ``null >= observed - 100 eps |observed|``, as ``scipy.stats.permutation_test`` compares."""
+    ``null >= observed - 100 eps |observed| - atol``, as ``scipy.stats.permutation_test`` compares;
+    ``atol`` (default 0) the statistic's own rounding where it is absolute (an angle from ``acos``)."""
     with np.errstate(invalid="ignore"):
-        ge = (null >= _tie_floor(observed)[None]).sum(axis=0)
+        ge = (null >= (_tie_floor(observed) - atol)[None]).sum(axis=0)
     out = (1.0 + ge) / (1.0 + null.shape[0])
     return np.where(np.isfinite(observed), out, np.nan)
 

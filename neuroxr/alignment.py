@@ -79,8 +79,10 @@ def columns_as_rows(x: Any, name: str) -> Any:
         return x
     pos = {s: i for i, s in enumerate(cols)}
     if len(pos) != cols.size or set(pos) != set(rows.tolist()) or len(set(rows.tolist())) != rows.size:
+        what = "a Gram's" if isinstance(x, xr.Dataset) else "an RDM's"
         raise LayoutError(f"{name}: coords 'stimulus_id' and 'stimulus_id_' do not name the same stimuli once each; "
-                          "an RDM's rows and columns are the same stimuli.")
+                          f"{what} rows and columns are the same stimuli (select both axes alike, e.g. "
+                          f"x.isel(stimulus=idx, stimulus_=idx)).")
     return x.isel(stimulus_=[pos[s] for s in rows])
 
 

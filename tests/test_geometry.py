@@ -723,6 +723,33 @@ def test_effective_dimensionality_of_a_cut_gram_is_that_of_the_kept_stimuli():
     assert float(geo.effective_dimensionality(g)) == float(geo.effective_dimensionality(features(F, stimulus_id=ids)))
 
 
+def test_cka_of_a_cut_gram_constant_on_the_kept_stimuli_is_undefined():
+    """A Gram cut to stimuli where the features are constant was judged on the uncentred cut: cka scored
+    rounding (-0.07, no warning) and cka_bootstrap gave it a p-value; the features themselves give NaN."""
+    from neuroxr.errors import NeuroxrWarning
+    from neuroxr.geometry.cka_inference import cka_bootstrap
+
+    rng = np.random.default_rng(9)
+    ids = np.array([f"s{i:02d}" for i in range(30)])
+    F = np.tile(rng.normal(size=10) * 5 + 3, (30, 1))
+    F[0] += rng.normal(size=10)  # varies only at s00
+    keep = np.arange(1, 30)
+    cut = geo.gram(features(F, stimulus_id=ids)).isel(stimulus=keep, stimulus_=keep)
+    other = features(rng.normal(size=(29, 12)), stimulus_id=ids[keep])
+    with pytest.warns(NeuroxrWarning, match="constant features"):
+        assert np.isnan(float(geo.cka(features(F[keep], stimulus_id=ids[keep]), other)))
+    with pytest.warns(NeuroxrWarning, match="constant features"):
+        assert np.isnan(float(geo.cka(cut, other)))
+    with pytest.warns(NeuroxrWarning, match="constant features"):
+        res = cka_bootstrap(cut, other, n_boot=20, n_perm=20, seed=0)
+    assert np.isnan(float(res.cka)) and np.isnan(float(res.p))
+    # a cut that varies: the kept stimuli's CKA, as their features give
+    G = rng.normal(size=(30, 8))
+    cut = geo.gram(features(G, stimulus_id=ids)).isel(stimulus=keep, stimulus_=keep)
+    assert float(geo.cka(cut, other)) == pytest.approx(float(geo.cka(features(G[keep], stimulus_id=ids[keep]), other)),
+                                                       rel=1e-12)
+
+
 def test_the_cut_gram_check_reads_the_gram_in_row_blocks(monkeypatch):
     """Whether a Gram is centred over its rows is decided a block of rows at a time (no copy of the
     Gram: a 20,000-stimulus Gram is 3.2 GB); a whole Gram as written is known by its trace and not

@@ -408,3 +408,83 @@ def test_a_list_mixing_labeled_and_unlabeled_networks_pairs_the_labeled_ones_by_
     assert float(geo.pairwise_distances([a.isel(stimulus=perm), c[perm]])[0, 1]) == pytest.approx(ref, rel=1e-12)
     with pytest.raises(LayoutError, match=r"^pairwise_distances: .*\(unlabeled\) has 59 stimuli \(rows\) and .* 60; .*label it"):
         geo.pairwise_distances([a, c[:59]])
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"center_columns": "0"}, r"center_columns must be True or False; got '0'"),
+    ({"center_columns": 0.5}, r"center_columns must be True or False; got 0.5"),
+    ({"max_iter": 0}, r"max_iter must be an integer >= 1; got 0"),
+    ({"tol": -1.0}, r"tol must be a finite non-negative number; got -1.0"),
+])
+def test_procrustes_average_checks_its_options_before_the_data(kwargs, says):
+    """center_columns='0' or 0.5 was computed centred and recorded as center_columns=0; 'false' failed after the
+    work with a raw error; max_iter=0 returned the first network and tol=-1 was taken."""
+    a, b = _shape_pair(n=20, p=8)
+    with pytest.raises(ParameterError, match=rf"^procrustes_average: {says}") as err:
+        geo.procrustes_average([a, b], **kwargs)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("seed", [1.5, "3", -1, True])
+def test_the_shape_and_cka_bootstraps_check_their_seed(seed):
+    """seed=1.5 drew as seed=1 (recorded 1), "3" as 3, and -1 raised NumPy's error naming no function."""
+    from neuroxr.geometry.cka_inference import cka_bootstrap
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    a, b = _shape_pair(n=20, p=8)
+    for fn in (cka_bootstrap, shape_bootstrap):
+        with pytest.raises(ParameterError, match=rf"^{fn.__name__}: seed must be an integer >= 0; got "):
+            fn(a, b, n_boot=5, seed=seed)
+
+
+def test_geometry_input_errors_are_one_line_and_name_the_argument():
+    """gram(chunk_size=2.5) raised Python's TypeError, effective_dimensionality(G[["K"]]) a raw KeyError,
+    cka of a Gram cut on one axis named 'rdm', and a neural network in pairwise_distances was not
+    told to average its repeats."""
+    a, b = _shape_pair(n=20, p=8)
+    with pytest.raises(ParameterError, match=r"^gram: chunk_size must be an integer >= 1; got 2.5"):
+        geo.gram(a, chunk_size=2.5)
+    G = geo.gram(a)
+    with pytest.raises(LayoutError, match=r"^gram_stats: the Gram Dataset lacks a, v .*pass the whole Dataset"):
+        geo.effective_dimensionality(G[["K"]])
+    one_axis = G.isel(stimulus_=np.r_[1, 0, 2:20])
+    one_axis = one_axis.assign_coords(stimulus_id_=("stimulus_", np.r_[G.stimulus_id_.values[:19], ["other"]]))
+    with pytest.raises(LayoutError, match=r"^cka: a \(m/a\): coords 'stimulus_id' and 'stimulus_id_' do not name the same stimuli "
+                                          r"once each; a Gram's rows .*isel\(stimulus=idx, stimulus_=idx\)"):
+        geo.cka(one_axis, b)
+    R = neural(np.random.default_rng(0).normal(size=(20, 4, 3)), list(a.stimulus_id.values))
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: train_data\[1\] .*neural responses with repeats; average "
+                                          r"them first \(e.g. train_data\[1\].mean\('repeat'\)\)"):
+        geo.pairwise_distances([a, R])
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e100, 1e150])
+def test_cka_is_the_same_at_any_feature_scale(scale):
+    """Biased CKA of features times 1e100 was 0.0 (the Grams' products overflowed); CKA is scale-free."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(80)]
+    X = rng.normal(size=(80, 30))
+    Y = X[:, :10] @ rng.normal(size=(10, 50)) + rng.normal(size=(80, 50))
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    K, L = Xc @ Xc.T, Yc @ Yc.T
+    ref = (K * L).sum() / np.sqrt((K * K).sum() * (L * L).sum())  # Kornblith et al.'s biased CKA
+    a, b = features(X, ids), features(Y, ids)
+    assert float(geo.cka(a, b)) == pytest.approx(ref, rel=1e-12)
+    with np.errstate(over="ignore", under="ignore"):
+        assert float(geo.cka(a, features(Y * scale, ids))) == pytest.approx(ref, rel=1e-12)
+        assert float(geo.cka(a, features(Y * scale, ids), debiased=True)) == pytest.approx(float(geo.cka(a, b, debiased=True)),
+                                                                                             rel=1e-12)
+
+
+def test_shape_permutation_p_of_identical_shapes_is_one_whatever_the_unit_order():
+    """With alpha=0 and more units than stimuli every distance is 0 up to acos's rounding (~1.5e-8): the p-value
+    read that rounding and moved with the unit order (0.48, 0.90, 0.52); every null angle is a tie, p = 1."""
+    from neuroxr.geometry.inference import shape_bootstrap
+
+    rng = np.random.default_rng(12)
+    ids = [f"s{i:02d}" for i in range(60)]
+    A = rng.normal(size=(60, 80))
+    a, b = features(A, ids), features(A[:, :5] @ rng.normal(size=(5, 90)) + rng.normal(size=(60, 90)), ids)
+    for bb in (b, b.isel(unit=rng.permutation(90)), b.isel(unit=rng.permutation(90))):
+        r = shape_bootstrap(a, bb, alpha=0.0, n_boot=2, n_perm=20, seed=1)
+        assert float(r.distance) < 1e-7 and float(r.p) == 1.0

@@ -67,14 +67,14 @@ def test_shape_bootstrap_entry_takes_the_interval_method(sweep_copy):
     method='percentile' or 'basic' are other entries, 'bca' is refused."""
     path = sweep_copy()
     F, R = _sets(path)
-    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 4
+    assert KINDS["shape_bootstrap"].defaults["method"] == "centred" and KINDS["shape_bootstrap"].revision == 5
     assert "method" not in KINDS["shape_permutation"].defaults
     res = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
     ds = res.dataset
     boot, d = ds["score_boot"].values, float(ds["score"])
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - d)
     np.testing.assert_allclose(ds["score_ci"], d + np.quantile(boot - boot.mean(), [0.025, 0.975]))
-    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 4
+    assert ds.attrs["method"] == "centred" and ds.pipe(decoded).attrs["neuroxr_provenance"]["revision"] == 5
     for method in ("percentile", "basic"):
         other = compute(path, "shape_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, method=method))
         assert other.computed and other.path != res.path
@@ -92,7 +92,7 @@ def test_cka_inference_entries_take_the_interval_method_and_debiased(sweep_copy)
     path = sweep_copy()
     F, R = _sets(path)
     Ra = averaged_as_features(R)
-    assert KINDS["cka_bootstrap"].defaults["method"] == "centred" and KINDS["cka_bootstrap"].revision == 6
+    assert KINDS["cka_bootstrap"].defaults["method"] == "centred" and KINDS["cka_bootstrap"].revision == 7
     assert KINDS["cka_bootstrap"].defaults["debiased"] is False and KINDS["cka_permutation"].defaults["debiased"] is False
     assert "method" not in KINDS["cka_permutation"].defaults
     res = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10))
@@ -101,7 +101,7 @@ def test_cka_inference_entries_take_the_interval_method_and_debiased(sweep_copy)
     assert float(ds["score_bias"]) == pytest.approx(boot.mean() - c)
     np.testing.assert_allclose(ds["score_ci"], c + np.quantile(boot - boot.mean(), [0.025, 0.975]))
     prov = ds.pipe(decoded).attrs["neuroxr_provenance"]
-    assert ds.attrs["method"] == "centred" and prov["revision"] == 6 and prov["params"]["debiased"] is False
+    assert ds.attrs["method"] == "centred" and prov["revision"] == 7 and prov["params"]["debiased"] is False
     paths = {res.path}
     for params in (dict(method="percentile"), dict(method="basic"), dict(debiased=True), dict(debiased=True, method="basic")):
         other = compute(path, "cka_bootstrap", "netA.layer3", "animalA", params=dict(n_boot=10, **params))

@@ -458,11 +458,10 @@ FLAT_RESAMPLE_KINDS = ("crsa_bootstrap", "ersa_bootstrap", "ersa_permutation")
 #: correlation of the full-sample ranks on the resampled pairs). Their point scores stand, as do
 #: reverse_bootstrap and model_to_model_bootstrap (no ranked halves) and the permutation kinds.
 RERANKED_HALVES_KINDS = ("forward_bootstrap", "inter_animal_bootstrap")
-#: forward and inter-animal, which judge a target constant on the stimuli it is scored on: with a
-#: ceiling (split="valid"), a trial mean from 1 valid repeat at a stimulus the target is not scored
-#: on made a target constant up to rounding on its scored stimuli count as varying (its r and ev NaN,
-#: but its prediction_shc a correlation of rounding, and no warning). Their inference judged it so
-#: already.
+#: forward and inter-animal, which judge a target constant on the stimuli it is scored on: with a ceiling
+#: (split="valid"), a trial mean from 1 valid repeat at a stimulus the target is not scored on made a target
+#: constant up to rounding on its scored stimuli count as varying (its r and ev NaN, but its prediction_shc a
+#: correlation of rounding, and no warning). Their inference judged it so already.
 SCORED_CONSTANT_KINDS = ("forward", "inter_animal")
 #: The kinds that take ``regressor`` (the directions and their inference), whose entries with
 #: ``regressor="univariate"`` alone change at this stop: a predictor column constant up to rounding on
@@ -476,11 +475,14 @@ UNIVARIATE_CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
 #: are now NaN, with a warning: where out-of-fold ridge spread that rounding (a relative spread near
 #: 1e-7, many features) their r was a number (the diagonal was not the direction's NaN).
 TG_CONSTANT_TARGET_KINDS = (*TIME_KINDS,)
+#: CKA of a Gram cut to some stimuli is judged constant on those kept (a cut constant there scored rounding, e.g.
+#: -0.07; now NaN); shape's permutation p counts null angles within acos's rounding (~2e-7) of the observed as ties.
+GEOMETRY_ROUNDING_KINDS = ("cka", "cka_bootstrap", "cka_permutation", "shape_bootstrap", "shape_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
-         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS})
+         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *GEOMETRY_ROUNDING_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -24,6 +24,9 @@ def _check_finite(M: Any, name: str, caller: str = "LinearMetric") -> None:
     """A one-line ``LayoutError`` (``caller: name ...``, ``caller`` the public function called) for a
     representation ``M`` that is not a finite, real (stimulus, unit) array."""
     xp = get_namespace(M)
+    if M.ndim == 3:  # neural responses (stimulus, neuroid, repeat)
+        raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}, neural responses with repeats; average them first "
+                          f"(e.g. {_arg(name)}.mean('repeat')), or use split_distance / shape_bootstrap, which do.")
     if M.ndim != 2 or 0 in M.shape:
         raise LayoutError(f"{caller}: {name} has shape {tuple(M.shape)}; it needs at least one stimulus (rows) and one unit.")
     if not xp.isdtype(M.dtype, ("real floating", "integral")):  # torch / CuPy arrays (NumPy: real_array)

@@ -11,8 +11,18 @@ import xarray as xr
 from ..backend import to_numpy
 from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
-from ._common import RDM_DIMS, _canonical_any, _drop_unusable, _is_neural, _named, _one_bin, _scalar_da, input_labels
-from .dimensionality import _check_debiased, warn_constant
+from ._common import (
+    RDM_DIMS,
+    _canonical_any,
+    _columns_as_rows,
+    _drop_unusable,
+    _is_neural,
+    _named,
+    _one_bin,
+    _scalar_da,
+    input_labels,
+)
+from .dimensionality import _check_debiased, centred_over_kept, warn_constant
 from .gram import _stats_and_ids
 from .rdm import _align_rdm
 
@@ -26,7 +36,11 @@ def _centred_gram(obj: Any, name: str, caller: str, backend: str | None = None) 
     (the public function called) prefixes the messages."""
     shown = _named(obj, name)
     _one_bin(obj, shown, caller)
-    stats, ids, _ = _stats_and_ids(_canonical_any(obj), backend, f"{caller}: {shown}", row_pass=False)
+    if isinstance(obj, xr.Dataset):  # a Gram's two axes paired first, the message naming the argument
+        obj = _columns_as_rows(obj, f"{caller}: {shown}")
+    obj = _canonical_any(obj)
+    stats, ids, kind = _stats_and_ids(obj, backend, f"{caller}: {shown}", row_pass=False)
+    stats = centred_over_kept(obj, stats, kind)  # a cut Gram judged constant on the stimuli kept
     return np.asarray(to_numpy(stats.K)), ids, stats
 
 

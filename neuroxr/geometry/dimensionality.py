@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -50,9 +51,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
     stats, ids, kind = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
-    whole = kind == "gram" and "trace" in obj.attrs and _trace_matches(obj, stats.K)  # the Gram as written
-    if kind == "gram" and not whole and not _centred_over_rows(stats.K):  # a Gram cut to some of its stimuli
-        stats = dataclasses.replace(stats, K=_g.double_center(stats.K))
+    stats = centred_over_kept(obj, stats, kind)
     if ids.size < 3:  # with 2 stimuli the centred features have rank 1 (or 0)
         raise too_few_stimuli("effective_dimensionality", _named(obj, "obj"), int(ids.size), "the participation ratio",
                               "it is always 1" if ids.size == 2 else "")
@@ -61,6 +60,17 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
         warn_constant("effective_dimensionality", [(_named(obj, "obj"), _g.constant_features(stats))], "the participation ratio")
     return _scalar_da(value, "effective_dimensionality",
                       {"n_stimuli": int(ids.size), "n_units": int(stats.n_units), **input_labels(source=obj)})
+
+
+def centred_over_kept(obj: Any, stats: _g.GramStats, kind: str) -> _g.GramStats:
+    """``stats`` of ``obj`` (its input ``kind``, :func:`~neuroxr.geometry.gram._stats_and_ids`), a Gram
+    Dataset cut to some of its stimuli centred again over those kept (``H K[S, S] H``: the Gram of the
+    column-centred subset), so that what is judged constant and measured is the kept stimuli's; the
+    Gram as written and other inputs as they are."""
+    whole = kind == "gram" and "trace" in obj.attrs and _trace_matches(obj, stats.K)  # the Gram as written
+    if kind == "gram" and not whole and not _centred_over_rows(stats.K):
+        return dataclasses.replace(stats, K=_g.double_center(stats.K))
+    return stats
 
 
 def _centred_over_rows(K: np.ndarray) -> bool:

@@ -17,6 +17,7 @@ from ..kernels import gram as _g
 from ..kernels.gram_measures import variance_totals
 from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
 from ..layouts import validate_features
+from ..validation import check_int
 from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _is_neural, _named, _neural_mean, _one_bin
 
 __all__ = ["gram", "gram_stats", "stats_attrs", "stats_variables"]
@@ -56,6 +57,8 @@ def gram(
         it (stimuli with large offsets, :mod:`neuroxr.kernels.gram_rows`), also the row pass:
         ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus).
     """
+    if chunk_size is not None:  # 2.5 failed deep inside with Python's TypeError
+        chunk_size = check_int(chunk_size, "chunk_size", 1, "The units per chunk, e.g. chunk_size=4096, or None.", caller="gram")
     stats = _feature_stats(features, backend, dtype, chunk_size, name="gram: " + _named(features, "features"), **compute_kwargs)
     ids = _ids(features)
     ds = xr.Dataset(
@@ -129,6 +132,10 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
     """
     if not isinstance(ds, xr.Dataset) or "K" not in ds:
         raise LayoutError("gram_stats: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
+    lacks = [k for k in ("a", "v") if k not in ds] + [f"attr {k!r}" for k in ("n_units",) if k not in ds.attrs]
+    if lacks:  # e.g. G[["K"]]: the kernel alone holds no unit means or variances
+        raise LayoutError(f"gram_stats: the Gram Dataset lacks {', '.join(map(str, lacks))} (its unit means and variances); "
+                          "pass the whole Dataset that neuroxr.geometry.gram returns, not a selection of its variables.")
     K = ds["K"].values
     # a Gram written without these attrs (before they existed) reads as not integral; one computed in
     # a lower precision than read carries that precision's rounding, which exact RDMs do not allow for

@@ -22,7 +22,7 @@ from ..attrs import encode_attrs
 from ..backend import get_namespace, to_numpy
 from ..errors import LayoutError, ParameterError, shown
 from ..kernels import shape as _s
-from ..validation import check_bool
+from ..validation import check_alpha, check_bool, check_int
 from ._common import (
     _canonical,
     _check_option,
@@ -506,6 +506,10 @@ def procrustes_average(data: Any, center_columns: bool = True, max_iter: int = 1
         metrics decide it; with ``center_columns=False``: all zero): its shape is undefined and it
         would enter the average as zero.
     """
+    center_columns = check_bool(center_columns, "center_columns", "Pass center_columns=False to average uncentred networks.",
+                                caller="procrustes_average")
+    max_iter = check_int(max_iter, "max_iter", 1, "The iterations of the average, e.g. max_iter=100.", caller="procrustes_average")
+    tol = check_alpha(tol, "tol", caller="procrustes_average")  # a finite number >= 0
     Xs, names, ids = _as_network_list(data, "data", "procrustes_average")
     _refuse_constant_networks(data, Xs, center_columns, "procrustes_average", "data")
     M = to_numpy(_s.procrustes_average(Xs, center_columns=center_columns, max_iter=max_iter, tol=tol))

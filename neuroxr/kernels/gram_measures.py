@@ -511,6 +511,18 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     return math.nan if terms is None else _ratio(*terms[:3])
 
 
+def _unit_scaled(M: Any) -> Any:
+    """``M`` times the power of 2 that brings its largest magnitude into ``[0.5, 1)``: exact (no digit
+    changes), so that the products of two Grams neither overflow nor underflow whatever the features'
+    scale (CKA is scale-free: features times 1e100 gave 0.0)."""
+    xp = get_namespace(M)
+    m = float(xp.max(xp.abs(M))) if M.shape[0] else 0.0
+    if not (m > 0 and math.isfinite(m)):
+        return M
+    e = math.frexp(m)[1]
+    return (M * 2.0 ** -(e // 2)) * 2.0 ** -(e - e // 2)  # two steps: each factor a normal number
+
+
 def _ratio(kl: float, kk: float, ll: float) -> float:
     """``kl / sqrt(kk ll)``; NaN where ``kk ll`` is not positive."""
     den = kk * ll
@@ -533,7 +545,7 @@ def _cka_terms(K: GramStats | Any, L: GramStats | Any, debiased: bool, const: bo
                               on="as the Grams' rows and columns")
     if const:
         return None
-    Kc, Lc = double_center(K), double_center(L)
+    Kc, Lc = _unit_scaled(double_center(K)), _unit_scaled(double_center(L))
     if debiased:  # NumPy (the callers' Grams are)
         Kc, Lc = np.asarray(Kc, dtype=float), np.asarray(Lc, dtype=float)
         return (*_hsic_unbiased_terms(Kc, Lc), Kc, Lc)

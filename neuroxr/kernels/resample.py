@@ -28,6 +28,7 @@ from scipy.special import ndtr, ndtri
 
 from ..backend import TIE_RTOL, tie_links
 from ..errors import ParameterError, shown, warn, where
+from ..validation import check_int
 from .stats import MIN_COMPLETE, centre_columns, check_nan_policy, pearson_from_sums
 from .stats import NAN_POLICIES as _stats_nan_policies
 
@@ -69,6 +70,11 @@ def _positive(value: Any, name: str, hint: str, caller: str = "") -> int:
     return int(value)
 
 
+def _seed(seed: Any, caller: str) -> int:
+    """The seed of a draw, an integer >= 0 (1.5 was truncated to 1, "3" read as 3); else one line naming ``caller``."""
+    return check_int(seed, "seed", 0, "The seed of the draws, e.g. seed=0.", caller=caller)
+
+
 def bootstrap_indices(n: int, n_boot: int, seed: int, stream: int = 0, caller: str = "") -> np.ndarray:
     """Bootstrap draws (with replacement) of ``n`` positions of the canonical order.
 
@@ -90,7 +96,7 @@ def bootstrap_indices(n: int, n_boot: int, seed: int, stream: int = 0, caller: s
     ndarray of int, shape (n_boot, n)
     """
     _positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", caller)
-    return np.random.default_rng([int(seed), stream]).integers(0, n, size=(int(n_boot), int(n)))
+    return np.random.default_rng([_seed(seed, caller), stream]).integers(0, n, size=(int(n_boot), int(n)))
 
 
 def permutation_indices(n: int, n_perm: int, seed: int, caller: str = "") -> np.ndarray:
@@ -98,7 +104,7 @@ def permutation_indices(n: int, n_perm: int, seed: int, caller: str = "") -> np.
     (``numpy.random.default_rng([seed, 2]).permutation`` per row); a bad ``n_perm`` is refused in a
     message starting with ``caller``."""
     _positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.", caller)
-    rng = np.random.default_rng([int(seed), 2])
+    rng = np.random.default_rng([_seed(seed, caller), 2])
     return np.stack([rng.permutation(n) for _ in range(int(n_perm))])
 
 
@@ -545,14 +551,15 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(observed), out, np.nan)
 
 
-def permutation_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+def permutation_pvalues(observed: np.ndarray, null: np.ndarray, atol: float = 0.0) -> np.ndarray:
     """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``.
 
     A null value equal to the observed one up to rounding counts as at least as extreme (a permutation
     that leaves a target unchanged, e.g. a sparse one, recomputes its statistic with other rounding):
-    ``null >= observed - 100 eps |observed|``, as ``scipy.stats.permutation_test`` compares."""
+    ``null >= observed - 100 eps |observed| - atol``, as ``scipy.stats.permutation_test`` compares;
+    ``atol`` (default 0) the statistic's own rounding where it is absolute (an angle from ``acos``)."""
     with np.errstate(invalid="ignore"):
-        ge = (null >= _tie_floor(observed)[None]).sum(axis=0)
+        ge = (null >= (_tie_floor(observed) - atol)[None]).sum(axis=0)
     out = (1.0 + ge) / (1.0 + null.shape[0])
     return np.where(np.isfinite(observed), out, np.nan)
 

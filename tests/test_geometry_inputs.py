@@ -476,6 +476,18 @@ def test_cka_is_the_same_at_any_feature_scale(scale):
                                                                                              rel=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e-100, 1e100, 1e150])
+def test_effective_dimensionality_is_the_same_at_any_feature_scale(scale):
+    """The participation ratio of features times 1e+-100 was NaN with a "degenerate Gram" warning (K * K
+    overflowed or underflowed); it is scale-free: (sum l)^2 / sum l^2 of numpy's covariance spectrum."""
+    Y = np.random.default_rng(1).normal(size=(50, 12)) * np.arange(1, 13)
+    lam = np.clip(np.linalg.eigvalsh(np.cov(Y.T)), 0, None)
+    want = lam.sum() ** 2 / (lam ** 2).sum()
+    ids = [f"s{i}" for i in range(50)]
+    with np.errstate(over="ignore", under="ignore"):
+        assert float(geo.effective_dimensionality(features(Y * scale, ids))) == pytest.approx(want, rel=1e-12)
+
+
 def test_shape_permutation_p_of_identical_shapes_is_one_whatever_the_unit_order():
     """With alpha=0 and more units than stimuli every distance is 0 up to acos's rounding (~1.5e-8): the p-value
     read that rounding and moved with the unit order (0.48, 0.90, 0.52); every null angle is a tie, p = 1."""

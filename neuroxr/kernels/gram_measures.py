@@ -148,7 +148,7 @@ def effective_dimensionality(stats: GramStats | Any) -> float:
     """
     if constant_features(stats):
         return math.nan
-    K = _as_K(stats)
+    K = _unit_scaled(_as_K(stats))  # exact: no overflow of K * K at any feature scale
     xp = get_namespace(K)
     tr = float(xp.sum(xp.linalg.diagonal(K)))
     fro2 = float(xp.sum(K * K))
@@ -511,16 +511,25 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
     return math.nan if terms is None else _ratio(*terms[:3])
 
 
-def _unit_scaled(M: Any) -> Any:
-    """``M`` times the power of 2 that brings its largest magnitude into ``[0.5, 1)``: exact (no digit
-    changes), so that the products of two Grams neither overflow nor underflow whatever the features'
-    scale (CKA is scale-free: features times 1e100 gave 0.0)."""
+def _unit_scaled(M: Any, own: bool = False) -> Any:
+    """``M`` times the power of 2 that brings its largest magnitude into ``[0.5, 1)`` when that lies
+    outside ``2^-256 .. 2^256``: exact (no digit changes), so that products and squares of Grams neither
+    overflow nor underflow whatever the features' scale (CKA and the participation ratio are scale-free:
+    features times 1e100 gave 0.0 and NaN). Within that range ``M`` as it is: no copy, the same bits.
+    ``own``: ``M`` is the caller's own array, scaled in place."""
     xp = get_namespace(M)
     m = float(xp.max(xp.abs(M))) if M.shape[0] else 0.0
     if not (m > 0 and math.isfinite(m)):
         return M
     e = math.frexp(m)[1]
-    return (M * 2.0 ** -(e // 2)) * 2.0 ** -(e - e // 2)  # two steps: each factor a normal number
+    if -256 <= e <= 256:
+        return M
+    a, b = 2.0 ** -(e // 2), 2.0 ** -(e - e // 2)  # two steps: each factor a normal number
+    if own and isinstance(M, np.ndarray) and M.flags.writeable:
+        M *= a
+        M *= b
+        return M
+    return (M * a) * b
 
 
 def _ratio(kl: float, kk: float, ll: float) -> float:
@@ -545,7 +554,7 @@ def _cka_terms(K: GramStats | Any, L: GramStats | Any, debiased: bool, const: bo
                               on="as the Grams' rows and columns")
     if const:
         return None
-    Kc, Lc = _unit_scaled(double_center(K)), _unit_scaled(double_center(L))
+    Kc, Lc = _unit_scaled(double_center(K), own=True), _unit_scaled(double_center(L), own=True)
     if debiased:  # NumPy (the callers' Grams are)
         Kc, Lc = np.asarray(Kc, dtype=float), np.asarray(Lc, dtype=float)
         return (*_hsic_unbiased_terms(Kc, Lc), Kc, Lc)

@@ -274,3 +274,16 @@ def test_blocked_qr_triangle_matches_the_stacked_qr(n, p, block, dtype):
     ref = np.linalg.qr((X.astype(float) - X.astype(float).mean(axis=0)).T, mode="r").T
     tol = 1e-12 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(np.abs(D), np.abs(ref), rtol=0, atol=tol * np.abs(ref).max())
+
+
+def test_torch_blocked_qr_triangle_matches_numpys():
+    """torch's triangle (``qr(mode="r")``: no Q formed) equals NumPy's up to the signs of R's rows."""
+    torch = pytest.importorskip("torch")
+    from neuroxr.backend import _torch
+
+    X = np.random.default_rng(3).standard_normal((40, 1300)) * np.logspace(0, -4, 1300)
+    for block in (1, 32 * 2**20):  # the least blocks (4 n units each), one block
+        D = _torch.centred_triangle(torch.as_tensor(X), block).numpy()
+        ref = numpy_backend.centred_triangle(X)
+        assert not np.triu(D, 1).any()
+        np.testing.assert_allclose(np.abs(D), np.abs(ref), rtol=0, atol=1e-12 * np.abs(ref).max())

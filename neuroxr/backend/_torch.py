@@ -68,3 +68,18 @@ def rank(x: torch.Tensor) -> torch.Tensor:
     rows = x.reshape(-1, shape[-1]).contiguous()
     s, order = torch.sort(rows, dim=-1)
     return torch.empty_like(rows).scatter_(-1, order, sorted_ranks(tie_links(s)).to(x.dtype)).reshape(shape)
+
+
+def centred_triangle(X: torch.Tensor, block_bytes: int = 32 * 2**20) -> torch.Tensor:
+    """``R^T`` of the QR factorisation ``Xc^T = Q R`` of the column-centred ``X`` (n, p), ``p > n``, as
+    :func:`neuroxr.backend._array_api.centred_triangle`, without forming ``Q`` (``torch.linalg.qr``'s
+    ``mode="r"``; the array API's QR computes ``Q`` too): blocks of columns one at a time."""
+    n, p = X.shape
+    block = max(4 * int(n), block_bytes // (X.element_size() * max(1, int(n))))
+    R = None
+    for lo in range(0, p, block):
+        Xb = X[:, lo : lo + block]
+        A = (Xb - Xb.mean(dim=0, keepdim=True)).T
+        R = torch.linalg.qr(A if R is None else torch.cat([R, A], dim=0), mode="r").R
+    return R.T.contiguous()
+

@@ -772,3 +772,29 @@ def test_the_cut_gram_check_reads_the_gram_in_row_blocks(monkeypatch):
     assert not dim._centred_over_rows(K[np.ix_(keep, keep)])
     monkeypatch.setattr(dim, "_centred_over_rows", lambda K: pytest.fail("a whole Gram needs no check"))
     assert float(geo.effective_dimensionality(g)) > 1
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_cka_holds_about_three_grams_at_its_peak(debiased, monkeypatch):
+    """cka peaked at five n x n Grams (the two centred Grams, a second centring of each, a product); the
+    Grams it builds are centred already and the Frobenius products are summed a block of rows at a time."""
+    import tracemalloc
+
+    from neuroxr.kernels import gram_measures
+
+    monkeypatch.setattr(gram_measures, "_BLOCK", 2**15)  # blocks of 46 rows, as a large Gram's
+
+    rng = np.random.default_rng(0)
+    n = 700
+    ids = [f"s{i:03d}" for i in range(n)]
+    a, b = features(rng.normal(size=(n, 20)), ids), features(rng.normal(size=(n, 30)), ids)
+    X, Y = a.values - a.values.mean(0), b.values - b.values.mean(0)
+    K, L = X @ X.T, Y @ Y.T
+    ref = (K * L).sum() / np.sqrt((K * K).sum() * (L * L).sum())
+    tracemalloc.start()
+    value = float(geo.cka(a, b, debiased=debiased))
+    peak = tracemalloc.get_traced_memory()[1] / (n * n * 8)
+    tracemalloc.stop()
+    assert peak < 3.5, peak
+    if not debiased:
+        assert value == pytest.approx(ref, rel=1e-12)

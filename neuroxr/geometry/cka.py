@@ -86,7 +86,7 @@ def cka(a: xr.DataArray | xr.Dataset, b: xr.DataArray | xr.Dataset, debiased: bo
     debiased = _check_debiased(debiased, "cka")
     labels = input_labels(source=a, target=b)
     Ka, Kb, _, const, counts = _paired_grams(a, b, "cka", 3 + int(debiased))
-    value = float(_g.linear_cka(Ka, Kb, debiased=debiased))
+    value = float(_g.linear_cka(Ka, Kb, debiased=debiased, centred=True))
     if math.isnan(value) and not any(const):
         warn_constant("cka", [(_named(a, "a"), False), (_named(b, "b"), False)], "CKA")
     return _scalar_da(value, "cka", {"debiased": int(debiased), "n_stimuli": int(Ka.shape[0]), **counts, **labels})

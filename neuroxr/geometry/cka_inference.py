@@ -117,7 +117,7 @@ def cka_bootstrap(
     n = Ka.shape[0]
     idx = rs.bootstrap_indices(n, n_boot, seed, caller=caller)
     boot = (_debiased_boot if debiased else _biased_boot)(Ka, Kb, idx)
-    theta = float(linear_cka(Ka, Kb, debiased=debiased))
+    theta = float(linear_cka(Ka, Kb, debiased=debiased, centred=True))
     out: dict[str, Any] = {
         "cka": ((), theta), "cka_boot": (("boot",), boot),
         "cka_ci": (("bound",), rs.bias_interval(method, np.asarray(theta), boot, level, nan_policy)),

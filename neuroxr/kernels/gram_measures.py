@@ -160,6 +160,18 @@ def _hsic_biased(Kc: Any, Lc: Any) -> Any:
     return xp.sum(Kc * Lc, axis=(-2, -1))
 
 
+def _hsic_biased_terms(Kc: Any, Lc: Any) -> tuple[float, float, float]:
+    """``<Kc, Lc>_F``, ``<Kc, Kc>_F``, ``<Lc, Lc>_F`` of two ``(n, n)`` Grams, a block of rows at a time
+    (:func:`_column_blocks`: the Grams are symmetric): ``O(_BLOCK)`` memory beyond the two Grams."""
+    t = [0.0, 0.0, 0.0]
+    for rows in _column_blocks(int(Kc.shape[0])):
+        Kb, Lb = Kc[rows], Lc[rows]
+        t[0] += float(_hsic_biased(Kb, Lb))
+        t[1] += float(_hsic_biased(Kb, Kb))
+        t[2] += float(_hsic_biased(Lb, Lb))
+    return t[0], t[1], t[2]
+
+
 def _unit_sums(t: Any, rr: Any, sK: Any, sL: Any) -> np.ndarray:
     """:func:`_hsic_sums` with every stimulus drawn once (Song et al.'s estimator itself), from
     ``t = sum K~ * L~``, ``rr = (K~1)'(L~1)``, ``sK = 1'K~1`` and ``sL = 1'L~1`` (``K~``, ``L~``: the
@@ -487,7 +499,7 @@ def permuted_cka(K: Any, L: Any, perms: Any, debiased: bool = False) -> Any:
     return out / math.sqrt(kk * ll)
 
 
-def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -> float:
+def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False, centred: bool = False) -> float:
     """Linear CKA (Kornblith et al. 2019) between two representations of the same stimuli.
 
     ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` with linear kernels ``K = Fc Fc^T``; the
@@ -500,6 +512,9 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
         Statistics or column-centred Grams (an uncentred Gram is centred here).
     debiased : bool
         Use the unbiased HSIC estimator.
+    centred : bool, default False
+        ``K`` and ``L`` are column-centred Grams already (``Xc Xc^T``): used as they are, without a
+        second centring or a copy (the Frobenius products summed a block of rows at a time).
 
     Returns
     -------
@@ -507,7 +522,7 @@ def linear_cka(K: GramStats | Any, L: GramStats | Any, debiased: bool = False) -
         NaN when either representation is constant, up to rounding (:func:`constant_features`).
         Fewer than 3 stimuli (4 debiased) are refused.
     """
-    terms = _cka_terms(K, L, debiased)
+    terms = _cka_terms(K, L, debiased, centred=centred)
     return math.nan if terms is None else _ratio(*terms[:3])
 
 
@@ -538,10 +553,11 @@ def _ratio(kl: float, kk: float, ll: float) -> float:
     return kl / math.sqrt(den) if den > 0 else math.nan
 
 
-def _cka_terms(K: GramStats | Any, L: GramStats | Any, debiased: bool, const: bool | None = None) -> tuple[Any, ...] | None:
+def _cka_terms(K: GramStats | Any, L: GramStats | Any, debiased: bool, const: bool | None = None,
+               centred: bool = False) -> tuple[Any, ...] | None:
     """:func:`linear_cka`'s refusals, then ``None`` where either representation is constant (``const``;
     default :func:`constant_features` of each), else ``(HSIC(K, L), HSIC(K, K), HSIC(L, L), Kc, Lc)``:
-    floats and the centred Grams."""
+    floats and the centred Grams (``centred``: ``K`` and ``L`` as given, read only; else new arrays)."""
     if const is None:
         const = constant_features(K) or constant_features(L)
     K, L = _as_K(K), _as_K(L)
@@ -554,11 +570,14 @@ def _cka_terms(K: GramStats | Any, L: GramStats | Any, debiased: bool, const: bo
                               on="as the Grams' rows and columns")
     if const:
         return None
-    Kc, Lc = _unit_scaled(double_center(K), own=True), _unit_scaled(double_center(L), own=True)
+    if centred:  # column-centred Grams (nx.cka's): no second centring, no copy but where scaled
+        Kc, Lc = _unit_scaled(K), _unit_scaled(L)
+    else:
+        Kc, Lc = _unit_scaled(double_center(K), own=True), _unit_scaled(double_center(L), own=True)
     if debiased:  # NumPy (the callers' Grams are)
         Kc, Lc = np.asarray(Kc, dtype=float), np.asarray(Lc, dtype=float)
         return (*_hsic_unbiased_terms(Kc, Lc), Kc, Lc)
-    return float(_hsic_biased(Kc, Lc)), float(_hsic_biased(Kc, Kc)), float(_hsic_biased(Lc, Lc)), Kc, Lc
+    return (*_hsic_biased_terms(Kc, Lc), Kc, Lc)
 
 
 from . import gram as _gram  # noqa: E402  (last: that module re-exports this one's names)

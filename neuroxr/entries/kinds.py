@@ -475,8 +475,8 @@ UNIVARIATE_CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
 #: are now NaN, with a warning: where out-of-fold ridge spread that rounding (a relative spread near
 #: 1e-7, many features) their r was a number (the diagonal was not the direction's NaN).
 TG_CONSTANT_TARGET_KINDS = (*TIME_KINDS,)
-#: CKA of a Gram cut to some stimuli is judged constant on those kept (a cut constant there scored rounding, e.g.
-#: -0.07; now NaN); shape's permutation p counts null angles within acos's rounding (~2e-7) of the observed as ties.
+#: CKA of a cut Gram is judged constant on the stimuli kept (it scored rounding, e.g. -0.07; now NaN), its Grams are
+#: not centred twice (rounding); shape's permutation p counts null angles within acos's rounding (~2e-7) as ties.
 GEOMETRY_ROUNDING_KINDS = ("cka", "cka_bootstrap", "cka_permutation", "shape_bootstrap", "shape_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},

@@ -73,6 +73,18 @@ def test_brainscore_matches_reference(objects):
     assert ds["r"].dims == ("split", "neuroid") and list(ds["neuroid_id"].values) == [f"n{j}" for j in range(8)]
 
 
+def test_numeric_strata_stratify_in_their_own_order():
+    """Integer category labels were stratified as text ('10' before '2'): other splits than Brain-Score's,
+    whose StratifiedShuffleSplit takes the coord's values as they are."""
+    feats, neur, X, R, ids, _ = _data(n=120, objects=False)
+    category = np.arange(120) % 12
+    ds = brainscore(feats, neur.assign_coords(category=("stimulus", category)), n_components=25, stratify_by="category")
+    raw, _, _ = _reference(X, R, category)
+    np.testing.assert_allclose(float(ds["raw"]), raw, rtol=1e-7, atol=1e-9)
+    as_text, _, _ = _reference(X, R, category.astype(str))
+    assert abs(as_text - raw) > 1e-6  # the two orders draw other splits here
+
+
 def test_brainscore_ceiling_modes_and_odd_repeats():
     feats, neur, X, R, ids, strata = _data(reps=5, seed=3)
     base = brainscore(feats, neur, n_components=5)

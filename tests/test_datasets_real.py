@@ -703,3 +703,26 @@ def test_cowley_images_pair_by_their_number_not_their_name_order(tmp_path):
         write_zip(stems)
         with pytest.raises(nx.LayoutError, match=rf"^images_999999.zip: its {n} images are not numbered 1..{n}"):
             load_cowley_v4(tmp_path, "999999", "avg", animal="XY")
+
+
+def test_a_damaged_data_file_is_a_one_line_error_naming_it(tmp_path):
+    """Damaged files raised the readers' own errors (NumPy's asked to allow pickles, zipfile's and loadmat's named
+    no file), and a file passed as the folder was said not to exist."""
+    from neuroxr.datasets.cowley import load_cowley_images, load_cowley_v4
+    from neuroxr.datasets.kriegeskorte import load_kriegeskorte_92
+    from neuroxr.errors import DataNotFoundError
+
+    (tmp_path / "responses_raw_201016.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(nx.LayoutError, match=r"^load_cowley_v4: responses_raw_201016.npy in .* cannot be read as a \.npy "
+                                             r"array \(.*\); the file is damaged") as err:
+        load_cowley_v4(tmp_path, "201016", kind="raw")
+    assert "allow_pickle" not in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "images_210325.zip").write_bytes(b"not a zip")
+    with pytest.raises(nx.LayoutError, match=r"^load_cowley_images: images_210325.zip in .* cannot be read as a zip of JPEG"):
+        load_cowley_images(tmp_path, "210325")
+    with pytest.raises(DataNotFoundError, match=r"is a file, not a folder"):
+        load_cowley_v4(tmp_path / "images_210325.zip", "210325")
+    for name in ("92_brainRDMs.mat", "Kriegeskorte_Neuron2008_supplementalData.mat", "92_modelRDMs.mat", "92_behavRDMs.mat"):
+        (tmp_path / name).write_bytes(b"MATLAB 5.0 MAT-file, truncated")
+    with pytest.raises(nx.LayoutError, match=r"^load_kriegeskorte_92: .*\.mat in .* cannot be read as a MATLAB \.mat file"):
+        load_kriegeskorte_92(tmp_path)

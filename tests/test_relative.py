@@ -180,3 +180,19 @@ def test_anchor_weights_do_not_depend_on_the_stimulus_or_neuroid_order():
     Wp = anchor_weights(R.isel(stimulus=rng.permutation(30)),
                         make_neural(resp[order][:, neu], ids[order], [f"n{j}" for j in neu]), alpha=0.5)
     np.testing.assert_array_equal(Wp.sortby("neuroid_id").values, W.values)
+
+
+def test_anchors_without_unit_ids_or_of_complex_numbers_are_refused():
+    """A labeled anchors DataArray without unit_id was paired with the features' units by position (its storage
+    order silently changed the numbers); a complex embedding lost its imaginary part with only NumPy's warning."""
+    rng = np.random.default_rng(0)
+    feats = make_features(rng.normal(size=(10, 6)), [f"s{i}" for i in range(10)])
+    emb = xr.DataArray(rng.normal(size=(3, 6)), dims=("anchor", "unit"))
+    with pytest.raises(LayoutError, match=r"^relative_features: anchors has no unit_id coord on dim 'unit'.*anchors\.values"):
+        relative_features(feats, emb)
+    got = relative_features(feats, emb.assign_coords(unit_id=("unit", feats.unit_id.values)))
+    np.testing.assert_allclose(got.values, relative_features(feats, emb.values).values, rtol=1e-12)
+    with pytest.raises(LayoutError, match=r"^relative_features: anchors: expected an embedding matrix of real numbers"):
+        relative_features(feats, emb.values + 1j)
+    with pytest.raises(LayoutError, match=r"^relative_features: anchors: expected an embedding matrix of real numbers"):
+        relative_features(feats, np.full((2, 6), "x"))

@@ -39,6 +39,7 @@ import xarray as xr
 
 from ..errors import DataNotFoundError, LayoutError, ParameterError, install_advice, shown
 from ..layouts import neural
+from ._files import read_file
 
 __all__ = [
     "COWLEY_SESSIONS",
@@ -117,7 +118,8 @@ def _root(root: str | Path, what: str) -> Path:
     p = Path(root).expanduser()
     if not p.is_dir():
         raise DataNotFoundError(
-            f"{what}: data folder {str(p)!r} does not exist. Pass the folder that holds the files of "
+            f"{what}: data folder {str(p)!r} {'is a file, not a folder' if p.exists() else 'does not exist'}. Pass the "
+            f"folder that holds the files of "
             f"Cowley et al. (2023), e.g. '<checkout>/shared/data/cowley2023_v4'."
         )
     return p
@@ -150,11 +152,11 @@ def cowley_sessions(root: str | Path) -> dict[str, dict[str, bool]]:
     return dict(sorted(found.items()))
 
 
-def _image_names(zpath: Path) -> list[tuple[str, str]]:
+def _image_names(zpath: Path, caller: str = "load_cowley_images") -> list[tuple[str, str]]:
     """(member name, stem) of every JPEG in the zip, in the order of their numbers, which must be
     1..n: the number is the image's position on the responses' image axis (``image10`` follows
     ``image9``, whatever the zero-padding; a name order would put it before ``image2``)."""
-    with zipfile.ZipFile(zpath) as z:
+    with read_file(zipfile.ZipFile, zpath, caller, "a zip of JPEG images") as z:
         out = []
         for name in z.namelist():
             m = _IMAGE_RE.search(name)
@@ -219,7 +221,7 @@ def load_cowley_images(root: str | Path, session: str = "210325") -> tuple[np.nd
     if not names:
         raise LayoutError(f"load_cowley_images: {zpath} holds no imageNNNN.jpg files.")
     imgs = []
-    with zipfile.ZipFile(zpath) as z:
+    with read_file(zipfile.ZipFile, zpath, "load_cowley_images", "a zip of JPEG images") as z:
         for member, _stem in names:
             with Image.open(io.BytesIO(z.read(member))) as im:
                 imgs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
@@ -326,7 +328,7 @@ def load_cowley_v4(
             f"Trial-level ('raw') files exist only for 210325 and 201016 in the shared copy; use "
             f"kind='avg' for the others."
         )
-    arr = np.load(path)
+    arr = read_file(np.load, path, "load_cowley_v4", "a .npy array")
     want_ndim = 3 if kind == "raw" else 2
     if arr.ndim != want_ndim:
         raise LayoutError(
@@ -343,7 +345,7 @@ def load_cowley_v4(
 
     zpath = p / f"images_{session}.zip"
     if zpath.is_file():
-        stems = [stem for _, stem in _image_names(zpath)]
+        stems = [stem for _, stem in _image_names(zpath, "load_cowley_v4")]
         if len(stems) != n_images:
             raise LayoutError(
                 f"load_cowley_v4: {zpath.name} holds {len(stems)} images but {path.name} has "

@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DataNotFoundError, LayoutError
+from ._files import read_file
 
 __all__ = ["KRIEGESKORTE_CITATIONS", "RDM_DIMS", "load_kriegeskorte_92", "kriegeskorte_stimulus_ids"]
 
@@ -75,6 +76,11 @@ def _square(rdm: Any, what: str, path: Path) -> np.ndarray:
     if not np.array_equal(a, a.T) or np.any(np.diag(a) != 0):
         raise LayoutError(f"load_kriegeskorte_92: {what} in {path.name} is not symmetric with a zero diagonal.")
     return a
+
+
+def _mat(loadmat: Any, path: Path) -> dict[str, Any]:
+    """``loadmat(path)``, a damaged file refused in one line (:func:`~neuroxr.datasets._files.read_file`)."""
+    return read_file(loadmat, path, "load_kriegeskorte_92", "a MATLAB .mat file")
 
 
 def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
@@ -130,7 +136,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
         )
     da, db = RDM_DIMS
 
-    brain = loadmat(paths["brain"])["RDMs"]
+    brain = _mat(loadmat, paths["brain"])["RDMs"]
     if brain.shape != (1, 4, 2):
         raise LayoutError(f"load_kriegeskorte_92: RDMs in {paths['brain'].name} has shape {brain.shape}; expected (1, 4, 2).")
     hit = np.stack([[_square(brain[0, s, k]["RDM"], f"RDMs[0, {s}, {k}]", paths["brain"]) for k in range(2)]
@@ -138,7 +144,7 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
     names = [[_str(brain[0, s, k]["name"]) for k in range(2)] for s in range(4)]
     subjects = [n[0].split("|")[1].strip() for n in names]
 
-    sup = loadmat(paths["supplement"])
+    sup = _mat(loadmat, paths["supplement"])
     fig1 = sup["RDMs_mIT_hIT_fig1"][0]
     fig1_names = [_str(e["name"]) for e in fig1]
     mit = _square(fig1[fig1_names.index("mIT_674neurons")]["RDM"], "mIT_674neurons", paths["supplement"])
@@ -150,13 +156,13 @@ def load_kriegeskorte_92(root: str | Path, images: bool = True) -> xr.Dataset:
     flags = {f: np.array([bool(np.asarray(e[f]).ravel()[0]) for e in stim]) for f in ("human", "face", "animal", "natural")}
     labels = [_str(x) for x in sup["categoryLabels"].ravel()]
 
-    models = loadmat(paths["models"])["Models"][0]
+    models = _mat(loadmat, paths["models"])["Models"][0]
     model_names = [_str(e["name"]) for e in models]
     model_dtypes = [str(np.asarray(e["RDM"]).dtype) for e in models]
     model_rdm = np.stack([_square(e["RDM"], f"Models[{i}] ({model_names[i]})", paths["models"]).astype(np.float64)
                           for i, e in enumerate(models)])
 
-    beh = loadmat(paths["behaviour"])["rdms_behav_92"][0]
+    beh = _mat(loadmat, paths["behaviour"])["rdms_behav_92"][0]
     judges = [_str(e["name"]).split("|")[-1].strip() for e in beh]
     behaviour = np.stack([_square(e["RDM"], f"rdms_behav_92[{i}]", paths["behaviour"]).astype(np.float64)
                           for i, e in enumerate(beh)])

@@ -338,8 +338,7 @@ for _name in RIDGE_KINDS:
 #: rounding (a centred sum of squares at most 256 eps of the uncentred one, :mod:`neuroxr.kernels.stats`)
 #: were scored as if they varied (CKA, effective dimensionality, a target's r, a shape distance:
 #: numbers from rounding; forward scored an exactly constant target whose float mean is not exact
-#: r = 1); now NaN with a warning (a constant design: the error; shape: as a zero representation),
-#: so each is one revision up.
+#: r = 1); now NaN with a warning (a constant design: the error; shape: as a zero representation), so each is one revision up.
 CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "cka", "dimensionality", "cka_bootstrap", "cka_permutation",
                   "shape", "shape_bootstrap", "shape_permutation", *TIME_KINDS)
 #: The kinds that rank their targets' split halves whatever their parameters (forward and
@@ -358,8 +357,7 @@ OTHER_KINDS = (*(k for k in KINDS if k.endswith("_permutation")), *METRIC_KINDS,
 #: The kinds fitting ridge on in-memory features through the shared kernels: where the rank bound
 #: fires, features of *nearly* low rank (small genuine axes below the Gram's resolution) lost those
 #: axes, and a float32 Gram of most features lost far more; the primal forms now run on the features'
-#: principal axes (docs/kernels.md, "Ridge precision"; temporal generalisation's fits were already
-#: scikit-learn's SVD solution).
+#: principal axes (docs/kernels.md, "Ridge precision"; temporal generalisation's fits were already scikit-learn's SVD solution).
 PRINCIPAL_AXES_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS, "ersa", "ersa_bootstrap", "ersa_permutation", "ereg")
 #: The bootstrap kinds, whose interval of a statistic with an undefined (NaN) resample is now NaN, as
 #: scipy.stats.bootstrap's (those resamples were left out; n_boot_undefined counts them), and whose
@@ -476,13 +474,14 @@ UNIVARIATE_CONSTANT_KINDS = (*DIRECTION_KINDS, *DIRECTION_INFERENCE_KINDS)
 #: 1e-7, many features) their r was a number (the diagonal was not the direction's NaN).
 TG_CONSTANT_TARGET_KINDS = (*TIME_KINDS,)
 #: CKA of a cut Gram is judged constant on the stimuli kept (it scored rounding, e.g. -0.07; now NaN), its Grams are
-#: not centred twice (rounding); shape's permutation p counts null angles within acos's rounding (~2e-7) as ties.
-GEOMETRY_ROUNDING_KINDS = ("cka", "cka_bootstrap", "cka_permutation", "shape_bootstrap", "shape_permutation")
+#: not centred twice (rounding); shape's permutation p counts null angles within acos's rounding (~2e-7) as ties;
+#: brainscore stratifies by numeric labels in their order (as text, '10' came before '2': not Brain-Score's splits).
+METRIC_FIX_KINDS = ("cka", "cka_bootstrap", "cka_permutation", "shape_bootstrap", "shape_permutation", "brainscore")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
-         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *GEOMETRY_ROUNDING_KINDS})
+         {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

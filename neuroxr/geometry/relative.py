@@ -25,7 +25,7 @@ import xarray as xr
 
 from ..errors import LayoutError, ParameterError, examples, shown
 from ..layouts import validate_features
-from ..validation import check_computed
+from ..validation import check_computed, real_array
 from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean
 
 __all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]
@@ -67,13 +67,20 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any) -> tuple[np.ndarray, np
                     "anchors must be embedded in the same unit space (same layer / embedding model)."
                 )
             anchors = anchors.isel(unit=pd.Index(a_units).get_indexer(units))
+        elif units is not None and a_units is None:  # by position it would silently follow the anchors' storage order
+            raise LayoutError(
+                "relative_features: anchors has no unit_id coord on dim 'unit', so its units cannot be paired with the "
+                "features' by id; assign them (anchors.assign_coords(unit_id=('unit', ids))), or pass anchors.values, "
+                "an embedding matrix in the features' unit order."
+            )
         elif anchors.sizes["unit"] != p:
             raise LayoutError(f"relative_features: anchors has {anchors.sizes['unit']} units on dim 'unit', features {p}; they must match.")
         idc = f"{row}_id"
         ids = (np.asarray(anchors.coords[idc].values).astype(str) if idc in anchors.coords
                else np.array([f"anchor{i}" for i in range(anchors.sizes[row])]))
         kind = "feature_set" if row == "stimulus" else "embedding"
-        return np.asarray(anchors.transpose(row, "unit").values, dtype=np.float64), ids, kind
+        values = real_array(anchors.transpose(row, "unit").values, "relative_features: anchors", "an embedding")
+        return values, ids, kind
     arr = np.asarray(anchors)
     if arr.ndim == 1 and arr.dtype.kind in "USO":
         want = arr.astype(str)
@@ -92,7 +99,8 @@ def _anchor_matrix(features: xr.DataArray, anchors: Any) -> tuple[np.ndarray, np
             f"relative_features: anchors has shape {arr.shape}; an embedding matrix must be (n_anchors, {p}) "
             "with the features' units as columns."
         )
-    return arr.astype(np.float64), np.array([f"anchor{i}" for i in range(arr.shape[0])]), "embedding"
+    arr = real_array(arr, "relative_features: anchors", "an embedding matrix")  # complex parts were dropped, text a bare error
+    return arr, np.array([f"anchor{i}" for i in range(arr.shape[0])]), "embedding"
 
 
 def relative_features(
@@ -113,8 +121,10 @@ def relative_features(
         - stimulus ids of ``features`` (the anchors are those stimuli's features);
         - a feature set ``(stimulus, unit)`` of other items with the same ``unit_id``s
           (matched by ``unit_id``; anchor ids = its ``stimulus_id``);
-        - an embedding matrix: DataArray ``(anchor, unit)`` (ids from ``anchor_id``) or array
-          ``(n_anchors, n_units)`` in the features' unit order.
+        - an embedding matrix: DataArray ``(anchor, unit)`` (ids from ``anchor_id``; units matched by
+          ``unit_id``) or array ``(n_anchors, n_units)`` in the features' unit order.
+        A DataArray without ``unit_id`` is refused (its units would pair by position): pass its
+        ``.values`` for the features' unit order. Real numbers only (complex and text refused).
     similarity : {"cosine", "dot"}, default "cosine"
     anchor_ids : sequence of str, optional
         Ids of the anchors, one per anchor (overrides those found in ``anchors``, whatever their

@@ -83,7 +83,10 @@ def _strat_values(neural: xr.DataArray, features: xr.DataArray | None, stratify_
     key = "object_name" if stratify_by == _AUTO else stratify_by
     for da in (neural, features):
         if da is not None and key in da.coords and da.coords[key].dims == ("stimulus",):
-            return np.asarray(da.coords[key].values).astype(str)
+            # the labels as Brain-Score passes them (StratifiedShuffleSplit orders its classes by value: 2
+            # before 10); text only for a mixed object coord, which has no order of its own
+            values = np.asarray(da.coords[key].values)
+            return values.astype(str) if values.dtype == object else values
     if stratify_by == _AUTO:
         return None
     raise LayoutError(

@@ -132,6 +132,37 @@ def test_directions_torch_match_numpy(study, direction, dtype):
     _close(got["ev"].values / 100, ref["ev"].values / 100, dtype)
 
 
+def test_gram_dataset_metrics_run_on_the_global_torch_backend(study):
+    """cka and effective_dimensionality of a Gram Dataset (the store's cached Gram) raised TypeError under
+    nx.set_backend("torch"): the Gram's trace check read a torch tensor with NumPy."""
+    _backends()
+    from neuroxr import backend as B
+    from neuroxr import geometry as geo
+
+    F, G = study.features["netA"]["layer1"], study.features["netA"]["layer3"]
+    g = geo.gram(F)
+    ref = float(geo.cka(g, G)), float(geo.effective_dimensionality(g))
+    with B.use_backend("torch"):
+        got = float(geo.cka(g, G)), float(geo.effective_dimensionality(g))
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("procedure", ["bootstrap", "permutation_test"])
+def test_inference_records_the_fit_parameters_that_change_its_numbers(study, procedure):
+    """bootstrap / permutation_test recorded neither dtype nor backend (nor n_components, alphas): a float32
+    torch run and a float64 NumPy one, or PLS with 3 and 6 components, had identical attrs."""
+    _backends()
+    from neuroxr.predictivity import inference
+
+    F, R = study.features["netA"]["layer1"], study.neural["animalA"]
+    fn = getattr(inference, procedure)
+    kw = {"n_boot": 5, "reps": 2} if procedure == "bootstrap" else {"n_perm": 5}
+    got = fn("forward", F, R, backend="torch", dtype="float32", **kw).attrs
+    assert (got["backend"], got["dtype"]) == ("torch", "float32")
+    got = fn("forward", F, R, regressor="pls", n_components=3, **kw).attrs
+    assert (got["backend"], got["dtype"], got["n_components"]) == ("numpy", "float64", 3)
+
+
 # ------------------------------------------------------------------------------ GPU backends
 @pytest.mark.parametrize("name", GPU_BACKENDS)
 def test_gpu_backend_matches_numpy(data, name):

@@ -489,3 +489,18 @@ def test_sum_last_equals_numpy_sum_bit_for_bit(monkeypatch, T, block):
     for x in (R, R[:, ::3], R.transpose(1, 0, 2), R[:, 0], R.astype(np.float32), (R > 0).astype(np.int64),
               R[:0], R[:, :0]):  # no stimuli, no neuroids
         np.testing.assert_array_equal(sum_last(x), np.sum(x, axis=-1))
+
+
+def test_a_backend_the_regressor_does_not_run_on_is_refused_or_recorded_as_numpy(study):
+    """backend='torch' with lasso (or PLS, ridgecv, an estimator) ran on NumPy and was recorded as torch; dtype
+    is refused there as having no effect, and so is backend now; the global backend is recorded as the fit ran."""
+    _backends()
+    from neuroxr import backend as B
+    from neuroxr.errors import ParameterError
+
+    F, R = study.features["netA"]["layer1"], study.neural["animalA"]
+    with pytest.raises(ParameterError, match=r"^forward: backend='torch' has no effect with regressor='lasso' .*drop it"):
+        nx.forward(F, R, reps=2, regressor="lasso", backend="torch")
+    with B.use_backend("torch"):
+        assert nx.forward(F, R, reps=2, regressor="pls", n_components=3).attrs["backend"] == "numpy"
+        assert nx.forward(F, R, reps=2).attrs["backend"] == "torch"

@@ -132,6 +132,37 @@ def test_directions_torch_match_numpy(study, direction, dtype):
     _close(got["ev"].values / 100, ref["ev"].values / 100, dtype)
 
 
+def test_gram_dataset_metrics_run_on_the_global_torch_backend(study):
+    """cka and effective_dimensionality of a Gram Dataset (the store's cached Gram) raised TypeError under
+    nx.set_backend("torch"): the Gram's trace check read a torch tensor with NumPy."""
+    _backends()
+    from neuroxr import backend as B
+    from neuroxr import geometry as geo
+
+    F, G = study.features["netA"]["layer1"], study.features["netA"]["layer3"]
+    g = geo.gram(F)
+    ref = float(geo.cka(g, G)), float(geo.effective_dimensionality(g))
+    with B.use_backend("torch"):
+        got = float(geo.cka(g, G)), float(geo.effective_dimensionality(g))
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("procedure", ["bootstrap", "permutation_test"])
+def test_inference_records_the_fit_parameters_that_change_its_numbers(study, procedure):
+    """bootstrap / permutation_test recorded neither dtype nor backend (nor n_components, alphas): a float32
+    torch run and a float64 NumPy one, or PLS with 3 and 6 components, had identical attrs."""
+    _backends()
+    from neuroxr.predictivity import inference
+
+    F, R = study.features["netA"]["layer1"], study.neural["animalA"]
+    fn = getattr(inference, procedure)
+    kw = {"n_boot": 5, "reps": 2} if procedure == "bootstrap" else {"n_perm": 5}
+    got = fn("forward", F, R, backend="torch", dtype="float32", **kw).attrs
+    assert (got["backend"], got["dtype"]) == ("torch", "float32")
+    got = fn("forward", F, R, regressor="pls", n_components=3, **kw).attrs
+    assert (got["backend"], got["dtype"], got["n_components"]) == ("numpy", "float64", 3)
+
+
 # ------------------------------------------------------------------------------ GPU backends
 @pytest.mark.parametrize("name", GPU_BACKENDS)
 def test_gpu_backend_matches_numpy(data, name):
@@ -458,3 +489,18 @@ def test_sum_last_equals_numpy_sum_bit_for_bit(monkeypatch, T, block):
     for x in (R, R[:, ::3], R.transpose(1, 0, 2), R[:, 0], R.astype(np.float32), (R > 0).astype(np.int64),
               R[:0], R[:, :0]):  # no stimuli, no neuroids
         np.testing.assert_array_equal(sum_last(x), np.sum(x, axis=-1))
+
+
+def test_a_backend_the_regressor_does_not_run_on_is_refused_or_recorded_as_numpy(study):
+    """backend='torch' with lasso (or PLS, ridgecv, an estimator) ran on NumPy and was recorded as torch; dtype
+    is refused there as having no effect, and so is backend now; the global backend is recorded as the fit ran."""
+    _backends()
+    from neuroxr import backend as B
+    from neuroxr.errors import ParameterError
+
+    F, R = study.features["netA"]["layer1"], study.neural["animalA"]
+    with pytest.raises(ParameterError, match=r"^forward: backend='torch' has no effect with regressor='lasso' .*drop it"):
+        nx.forward(F, R, reps=2, regressor="lasso", backend="torch")
+    with B.use_backend("torch"):
+        assert nx.forward(F, R, reps=2, regressor="pls", n_components=3).attrs["backend"] == "numpy"
+        assert nx.forward(F, R, reps=2).attrs["backend"] == "torch"

@@ -196,5 +196,6 @@ def _stats_and_ids(obj: Any, backend: str | None, name: str, row_pass: bool = Tr
 def _trace_matches(ds: xr.Dataset, K: np.ndarray) -> bool:
     """Whether ``K`` is the Gram ds's attrs describe: its trace their ``trace`` (relative 1e-9,
     float32: 1e-4); a Gram changed or subset since keeps its attrs."""
-    rtol = 1e-9 if np.dtype(K.dtype).itemsize >= 8 else 1e-4
-    return bool(np.isclose(float(np.trace(K)), float(ds.attrs["trace"]), rtol=rtol, atol=0.0))
+    xp = get_namespace(K)  # K on any backend (the global one: torch, CuPy)
+    rtol = 1e-9 if xp.isdtype(K.dtype, xp.float64) else 1e-4
+    return bool(np.isclose(float(xp.sum(xp.linalg.diagonal(K))), float(ds.attrs["trace"]), rtol=rtol, atol=0.0))

@@ -300,8 +300,13 @@ def prepare(
         alpha=alpha, alphas=alphas, n_folds=n_folds, fold_seed=fold_seed, noise_ceiling=noise_ceiling, n_components=n_components,
         min_reliability=min_reliability, seed_drawn=True, caller=caller,
     )
+    from ..backend import resolve_dtype
+
+    # every parameter that changes the numbers, as the directions record them (common_attrs)
     params = dict(reps=reps, seed=int(seed), regressor=regressor, alpha=alpha, n_folds=n_folds, fold_seed=fold_seed,
-                  noise_ceiling=noise_ceiling, split=split)
+                  noise_ceiling=noise_ceiling, split=split, n_components=int(n_components),
+                  alphas=[float(a) for a in alphas] if isinstance(regressor, str) and regressor == "ridgecv" else None,
+                  backend=prep.fit_backend(regressor, backend), dtype=str(resolve_dtype(dtype)))
     opts = prep.regressor_options(alpha, n_components, alphas, backend, dtype)
     if direction == "model_to_model":
         parts = _model_to_model(source, target, n_folds, fold_seed, regressor, opts, params, caller)

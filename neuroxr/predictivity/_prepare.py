@@ -92,8 +92,17 @@ def check_params(
     if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype, caller) != np.float64:
         raise no_effect(["dtype='float32'"], with_regressor(regressor),
                         "it fits in float64; float32 applies to ridge and linear", caller=caller)
+    if backend is not None and fit_backend(regressor, backend) != resolve_backend(backend, caller):
+        raise no_effect([f"backend={backend!r}"], with_regressor(regressor),
+                        "it fits on NumPy; the array backends run ridge and linear", caller=caller)
     resolve_backend(backend, caller)
     resolve_dtype(dtype, caller)
+
+
+def fit_backend(regressor: Any, backend: str | None) -> str:
+    """The backend a fit of ``regressor`` runs on: ``backend`` (None: the global one) for ridge and
+    linear, NumPy for the others (lasso, PLS, ridgecv, ..., estimators), whatever the global backend."""
+    return resolve_backend(backend) if not is_estimator(regressor) and regressor in ("ridge", "linear") else "numpy"
 
 
 def check_ceiling_options(

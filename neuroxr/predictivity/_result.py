@@ -51,14 +51,15 @@ def common_attrs(
     backend: str | None, dtype: Any, **extra: Any,
 ) -> dict[str, Any]:
     """Every parameter of a direction call, normalised for the score attrs."""
-    from ..backend import resolve_backend, resolve_dtype
+    from ..backend import resolve_dtype
     from ..kernels.regressors import regressor_label
+    from ._prepare import fit_backend
 
     out = {
         "direction": direction, "source": str(source), "target": str(target), "reps": int(reps), "seed": int(seed),
         "regressor": regressor_label(regressor), "alpha": float(alpha), "n_components": int(n_components),
         "alphas": [float(a) for a in alphas] if isinstance(regressor, str) and regressor == "ridgecv" else None, "n_folds": int(n_folds),
-        "fold_seed": int(fold_seed), "max_n": max_n, "backend": resolve_backend(backend),
+        "fold_seed": int(fold_seed), "max_n": max_n, "backend": fit_backend(regressor, backend),
         "dtype": str(resolve_dtype(dtype)), "stimulus_order": "sorted stimulus_id",
     }
     for k, v in extra.items():

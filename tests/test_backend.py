@@ -504,3 +504,44 @@ def test_a_backend_the_regressor_does_not_run_on_is_refused_or_recorded_as_numpy
     with B.use_backend("torch"):
         assert nx.forward(F, R, reps=2, regressor="pls", n_components=3).attrs["backend"] == "numpy"
         assert nx.forward(F, R, reps=2).attrs["backend"] == "torch"
+
+
+def test_backend_refusals_start_with_the_function_called():
+    """rdm, crsa, gram and gram_stats refused a backend without their name (crsa after reading its inputs), and
+    every 'needs a GPU' message lacked the caller's name."""
+    from neuroxr import geometry as geo
+    from neuroxr.errors import BackendError
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(12)]
+    F = nx.features(rng.normal(size=(12, 5)), ids)
+    R = nx.neural(rng.normal(size=(12, 4, 3)), ids)
+    for fn, call in (("rdm", lambda b: geo.rdm(F, backend=b)), ("crsa", lambda b: geo.crsa(F, R, backend=b)),
+                     ("gram", lambda b: geo.gram(F, backend=b)), ("gram_stats", lambda b: geo.gram_stats(geo.gram(F), backend=b)),
+                     ("forward", lambda b: nx.forward(F, R, backend=b))):
+        with pytest.raises(BackendError, match=rf"^{fn}: backend='jax' is not known"):
+            call("jax")
+    try:
+        import torch
+    except ImportError:
+        return
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match=r"^forward: backend='torch_cuda' needs a CUDA GPU"):
+            nx.forward(F, R, backend="torch_cuda")
+
+
+def test_shape_metrics_refuse_networks_of_two_array_libraries():
+    """A NumPy and a torch network raised array-api-compat's 'Multiple namespaces' TypeError; half-precision
+    tensors torch's 'not implemented for Half' (NumPy's float16 is read as float64, and so is torch's now)."""
+    torch = pytest.importorskip("torch")
+    from neuroxr import geometry as geo
+    from neuroxr.errors import LayoutError
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(30, 6)), rng.normal(size=(30, 7))
+    with pytest.raises(LayoutError, match=r"^LinearMetric: the networks are arrays of different libraries \(X: numpy, Y: torch\)"):
+        geo.LinearMetric().fit_distance(X, torch.as_tensor(Y))
+    with pytest.raises(LayoutError, match=r"^pairwise_distances: the networks are arrays of different libraries"):
+        geo.pairwise_distances([X, torch.as_tensor(Y)])
+    half = geo.LinearMetric().fit_distance(torch.as_tensor(X).half(), torch.as_tensor(Y).half())
+    assert half == pytest.approx(geo.LinearMetric().fit_distance(X.astype(np.float16), Y.astype(np.float16)), rel=1e-10)

@@ -150,21 +150,21 @@ def resolve_backend(name: str | None, caller: str = "") -> str:
             torch = importlib.import_module("torch")
         except ImportError as exc:
             raise BackendError(
-                f"backend={name!r} needs torch, which is not installed: pip install '.[torch]' from the neuroxr repository."
+                f"{where(caller)}backend={name!r} needs torch, which is not installed: pip install '.[torch]' from the neuroxr repository."
             ) from exc
         if name == "torch_cuda" and not torch.cuda.is_available():
-            raise BackendError("backend='torch_cuda' needs a CUDA GPU, and torch sees none here; use 'torch' or 'numpy'.")
+            raise BackendError(f"{where(caller)}backend='torch_cuda' needs a CUDA GPU, and torch sees none here; use 'torch' or 'numpy'.")
     if name == "cupy":
         try:
             cupy = importlib.import_module("cupy")
         except ImportError as exc:
-            raise BackendError("backend='cupy' needs CuPy: pip install '.[gpu]' from the neuroxr repository on a machine with a CUDA GPU.") from exc
+            raise BackendError(f"{where(caller)}backend='cupy' needs CuPy: pip install '.[gpu]' from the neuroxr repository on a machine with a CUDA GPU.") from exc
         try:
             n = cupy.cuda.runtime.getDeviceCount()
         except Exception as exc:  # CUDA driver missing
-            raise BackendError(f"backend='cupy' needs a CUDA GPU; CuPy found none ({exc}).") from exc
+            raise BackendError(f"{where(caller)}backend='cupy' needs a CUDA GPU; CuPy found none ({exc}).") from exc
         if n == 0:
-            raise BackendError("backend='cupy' needs a CUDA GPU; CuPy found none.")
+            raise BackendError(f"{where(caller)}backend='cupy' needs a CUDA GPU; CuPy found none.")
     return name
 
 

@@ -50,9 +50,19 @@ def _network_array(M: Any, name: str, caller: str) -> Any:
         M = (M.transpose("stimulus", ...) if "stimulus" in M.dims else M).values
     if isinstance(M, np.ndarray) or not hasattr(M, "shape"):
         M = real_array(M, f"{caller}: {name}", "a (stimulus, unit) array")
-    elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")):
-        M = get_namespace(M).astype(M, get_namespace(M).float64)
+    elif get_namespace(M).isdtype(M.dtype, ("bool", "integral")) or M.dtype == get_namespace(M).float16:
+        M = get_namespace(M).astype(M, get_namespace(M).float64)  # half as NumPy's is read (torch's SVD has none)
     return M
+
+
+def same_library(arrays: list[Any], names: list[str], caller: str) -> None:
+    """A one-line :class:`LayoutError` when the networks' values are arrays of different libraries (NumPy
+    and torch): the shape metrics compute on one (array-API-compat's own error named no network)."""
+    kinds = [type(a).__module__.split(".")[0] for a in arrays]
+    if len(set(kinds)) > 1:
+        shown = ", ".join(f"{n}: {k}" for n, k in zip(names, kinds))
+        raise LayoutError(f"{caller}: the networks are arrays of different libraries ({shown}); pass them all as one kind "
+                          "(e.g. torch.as_tensor(x) for each, or x.cpu().numpy()).")
 
 
 def check_shape_stimuli(n: int, center_columns: bool, name: str, caller: str) -> None:
@@ -90,6 +100,7 @@ def _as_network_list(data: Any, arg: str, caller: str) -> tuple[list[Any], list[
                  else _rows(it, order, shown[i], shown[r], caller) for i, it in enumerate(items)]
         ids = _ids(ref)
     items = [_network_array(it, nm, caller) for it, nm in zip(items, shown)]  # as LinearMetric reads them
+    same_library(items, shown, caller)
     for nm, it in zip(shown, items):
         _check_finite(it, nm, caller)
     rows = {nm: int(np.shape(it)[0]) for nm, it in zip(shown, items) if len(np.shape(it)) >= 1}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..backend import asarray, get_namespace, resolve_dtype, to_numpy
+from ..backend import asarray, get_namespace, resolve_backend, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
 from ..kernels.gram_measures import variance_totals
@@ -57,6 +57,7 @@ def gram(
         it (stimuli with large offsets, :mod:`neuroxr.kernels.gram_rows`), also the row pass:
         ``Kr`` (stimulus, stimulus_), ``ar`` and ``r`` (stimulus).
     """
+    resolve_backend(backend, "gram")  # refused naming the function, before the data is read
     if chunk_size is not None:  # 2.5 failed deep inside with Python's TypeError
         chunk_size = check_int(chunk_size, "chunk_size", 1, "The units per chunk, e.g. chunk_size=4096, or None.", caller="gram")
     stats = _feature_stats(features, backend, dtype, chunk_size, name="gram: " + _named(features, "features"), **compute_kwargs)
@@ -130,6 +131,7 @@ def gram_stats(ds: xr.Dataset, backend: str | None = None, dtype: Any = "float64
     dtype : {"float64", "float32"}, default "float64"
         As in :func:`gram`.
     """
+    resolve_backend(backend, "gram_stats")
     if not isinstance(ds, xr.Dataset) or "K" not in ds:
         raise LayoutError("gram_stats: expected a Gram Dataset (from neuroxr.geometry.gram) with a variable 'K'.")
     lacks = [k for k in ("a", "v") if k not in ds] + [f"attr {k!r}" for k in ("n_units",) if k not in ds.attrs]

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align
-from ..backend import to_numpy
+from ..backend import resolve_backend, to_numpy
 from ..errors import LayoutError, warn, where
 from ..errors import code_name as _arg
 from ..kernels import compare as _c
@@ -83,6 +83,7 @@ def rdm(obj: xr.DataArray | xr.Dataset, method: str = "correlation", backend: st
         :func:`neuroxr.sets.set_label`; neural data: also ``n_excluded_stimuli``,
         ``n_excluded_neuroids``).
     """
+    resolve_backend(backend, "rdm")  # refused naming the function, before the data is read
     return _rdm(obj, method, backend, "rdm: " + _named(obj, "obj"))  # its messages start with the function
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ..alignment import align, canonical_order
-from ..backend import to_numpy
+from ..backend import resolve_backend, to_numpy
 from ..errors import ParameterError, no_effect, shown, warn
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
@@ -91,6 +91,7 @@ def crsa(
         ``n_excluded_stimuli`` and ``n_excluded_neuroids``.
     """
     compare_method = check_crsa_params(rdm_method, compare_method, noise_ceiling, seed, reps)["compare_method"]
+    resolve_backend(backend, "crsa")  # before the inputs are validated and averaged
     if noise_ceiling is None:  # automatic: a ceiling when the neural data hold repeats
         noise_ceiling = draws_ceiling(neural)
         if not noise_ceiling:

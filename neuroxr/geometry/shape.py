@@ -37,7 +37,7 @@ from ._common import (
     input_labels,
     unit_ids,
 )
-from ._shape_inputs import _as_network_list, _check_finite, _network_array, _trial_averaged, check_shape_stimuli
+from ._shape_inputs import _as_network_list, _check_finite, _network_array, _trial_averaged, check_shape_stimuli, same_library
 
 __all__ = ["LinearMetric", "pairwise_distances", "procrustes_average", "split_distance"]
 
@@ -170,6 +170,7 @@ class LinearMetric(_EstimatorAPI):
         if isinstance(X, xr.DataArray) and isinstance(Y, xr.DataArray):
             X, Y = align(X, Y, names=names, caller="LinearMetric")
         X, Y = _network_array(X, names[0], "LinearMetric"), _network_array(Y, names[1], "LinearMetric")
+        same_library([X, Y], list(names), "LinearMetric")
         if len(X.shape) != 2 or len(Y.shape) != 2 or X.shape[0] != Y.shape[0]:
             raise LayoutError(
                 f"LinearMetric needs two 2-D representations of the same stimuli (rows); got shapes {tuple(X.shape)} "

@@ -92,10 +92,10 @@ def check_params(
     if (is_estimator(regressor) or regressor not in ("ridge", "linear")) and resolve_dtype(dtype, caller) != np.float64:
         raise no_effect(["dtype='float32'"], with_regressor(regressor),
                         "it fits in float64; float32 applies to ridge and linear", caller=caller)
-    if backend is not None and fit_backend(regressor, backend) != resolve_backend(backend, caller):
+    resolved = resolve_backend(backend, caller)
+    if backend is not None and fit_backend(regressor, resolved) != resolved:
         raise no_effect([f"backend={backend!r}"], with_regressor(regressor),
                         "it fits on NumPy; the array backends run ridge and linear", caller=caller)
-    resolve_backend(backend, caller)
     resolve_dtype(dtype, caller)
 
 

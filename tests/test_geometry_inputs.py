@@ -500,3 +500,12 @@ def test_shape_permutation_p_of_identical_shapes_is_one_whatever_the_unit_order(
     for bb in (b, b.isel(unit=rng.permutation(90)), b.isel(unit=rng.permutation(90))):
         r = shape_bootstrap(a, bb, alpha=0.0, n_boot=2, n_perm=20, seed=1)
         assert float(r.distance) < 1e-7 and float(r.p) == 1.0
+
+
+@pytest.mark.parametrize("kwargs, says", [({"center_columns": "0"}, r"center_columns must be True or False; got '0'"),
+                                          ({"max_iter": 0}, r"max_iter must be an integer >= 1; got 0")])
+def test_procrustes_kmeans_checks_its_options_before_the_data(kwargs, says):
+    """center_columns='0' was read by truthiness (centred) and max_iter was not checked."""
+    a, b = _shape_pair(n=20, p=8)
+    with pytest.raises(ParameterError, match=rf"^procrustes_kmeans: {says}"):
+        geo.procrustes_kmeans([a, b, a], 2, **kwargs)

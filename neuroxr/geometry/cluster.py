@@ -24,7 +24,7 @@ from ..attrs import encode_attrs
 from ..backend import to_numpy
 from ..errors import LayoutError, shown, warn
 from ..kernels import shape as _s
-from ..validation import real_array
+from ..validation import check_bool, check_int, real_array
 from ._common import _refuse_constant_networks
 from ._shape_inputs import _as_network_list
 from .shape import LinearMetric, pairwise_distances
@@ -209,6 +209,9 @@ def procrustes_kmeans(
         When a network has no variance across the stimuli, as :func:`procrustes_average` refuses it
         (it would enter its cluster's average as zero).
     """
+    center_columns = check_bool(center_columns, "center_columns", "Pass center_columns=False to cluster uncentred networks.",
+                                caller="procrustes_kmeans")  # "0" was read as True (truthiness)
+    max_iter = check_int(max_iter, "max_iter", 1, "The k-means rounds, e.g. max_iter=100.", caller="procrustes_kmeans")
     items, names, ids = _as_network_list(Xs, "Xs", "procrustes_kmeans")
     _refuse_constant_networks(Xs, items, center_columns, "procrustes_kmeans", "Xs")
     m = len(items)

@@ -70,15 +70,16 @@ class ReportEntry:
     region: str = "all"
 
 
-def _ref(store: StudyStore, name: str, kinds: tuple[str, ...], attrs: Mapping[str, Any] | None = None,
-         side: str = "source") -> SetRef | None:
+def _ref(store: StudyStore, name: str, kinds: tuple[str, ...],
+         attrs: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None, side: str = "source") -> SetRef | None:
     """The set ``name`` of an entry's ``side`` (source / target); when it was deleted since, as the
     entry's ``attrs`` name it (:meth:`~neuroxr.sets.SetRef.labels`: ``<side>_kind``, ``<side>_model``,
-    ...), else None."""
+    ...; a callable giving them is called only then), else None."""
     try:
         return resolve(store, name, kinds=kinds, strict=False)
     except LayoutError:
-        kind = (attrs or {}).get(f"{side}_kind")
+        attrs = attrs() if callable(attrs) else attrs or {}
+        kind = attrs.get(f"{side}_kind")
         if kind not in kinds:
             return None
         parts = {k: attrs.get(f"{side}_{k}") for k in ("model", "layer", "neural", "region")}
@@ -86,15 +87,6 @@ def _ref(store: StudyStore, name: str, kinds: tuple[str, ...], attrs: Mapping[st
             return SetRef(kind=kind, **{k: v for k, v in parts.items() if isinstance(v, str) and v})
         except LayoutError:  # attrs that name no set (edited): no parts
             return None
-
-
-def _attrs_if_deleted(store: StudyStore, name: str, path: str) -> Mapping[str, Any] | None:
-    """The attrs of entry ``path`` where its set ``name`` is no longer in the store (they name its parts), else None."""
-    try:
-        resolve(store, name, strict=False)
-        return None
-    except LayoutError:
-        return decode_attrs(store.examine(path).attrs or {})
 
 
 _SIDES = {"forward": ("features", "neural"), "reverse": ("neural", "features"),
@@ -547,7 +539,7 @@ def metric_table(store: StudyStore | str | os.PathLike, damage: Mapping[str, str
         row: dict[str, Any] = {"metric": ent.kind, "source": ent.source, "target": target, "current": bool(ent.current),
                                "parameters": params, "path": ent.path, "error": "", "value": np.nan,
                                "train_value": np.nan}
-        ref = _ref(store, ent.source, ("features",), _attrs_if_deleted(store, ent.source, ent.path), "source")
+        ref = _ref(store, ent.source, ("features",), lambda p=ent.path: decode_attrs(store.examine(p).attrs or {}), "source")
         row["model"], row["layer"] = (ref.model, ref.layer) if ref is not None and ref.kind == "features" else (None, None)
         try:
             ds = read_entry(store, ent.path, damage).load()

@@ -545,3 +545,36 @@ def test_shape_metrics_refuse_networks_of_two_array_libraries():
         geo.pairwise_distances([X, torch.as_tensor(Y)])
     half = geo.LinearMetric().fit_distance(torch.as_tensor(X).half(), torch.as_tensor(Y).half())
     assert half == pytest.approx(geo.LinearMetric().fit_distance(X.astype(np.float16), Y.astype(np.float16)), rel=1e-10)
+
+
+
+def _check_float32_ranks(n: int) -> None:
+    """Ranks of a float32 lane of ``n`` values with a tie at the top, in every backend and SortedVector,
+    against scipy's: float64 past :data:`~neuroxr.backend._array_api.EXACT_FLOAT32_RANKS`, float32 up to it."""
+    torch = pytest.importorskip("torch")
+    from scipy.stats import rankdata
+
+    from neuroxr.backend import _array_api as G
+    from neuroxr.kernels.stats import SortedVector
+
+    x = np.random.default_rng(0).permutation(n).astype(np.float32)
+    x[x == n - 1] = n - 2  # a tie at the top: both ranked n - 0.5
+    ref = rankdata(x)
+    want = np.float64 if n > G.EXACT_FLOAT32_RANKS else np.float32
+    for got in (B.rank(torch.from_numpy(x)), G.rank(x), SortedVector(torch.from_numpy(x)).ranks()):
+        got = got.numpy() if isinstance(got, torch.Tensor) else got
+        assert got.dtype == want
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_float32_ranks_switch_to_float64_past_the_exact_length(monkeypatch):
+    """float32 holds every average rank (multiples of 1/2) up to 2**23 values and not one more; past
+    that length the ranks are float64 (here with the limit lowered, so the lanes stay short)."""
+    from neuroxr.backend import _array_api as G
+
+    lim = G.EXACT_FLOAT32_RANKS
+    assert float(np.float32(lim - 0.5)) == lim - 0.5 and float(np.float32(lim + 0.5)) != lim + 0.5
+    _check_float32_ranks(40)
+    monkeypatch.setattr(G, "EXACT_FLOAT32_RANKS", 32)
+    _check_float32_ranks(40)
+    _check_float32_ranks(32)

@@ -53,6 +53,7 @@ __all__ = [
     "outer_update_into",
     "submatrix",
     "rank",
+    "rank_dtype",
     "TIE_RTOL",
     "tie_links",
     "tie_groups",
@@ -77,7 +78,7 @@ _current = "numpy"
 
 
 from ..errors import BackendError, where  # noqa: E402
-from ._array_api import TIE_RTOL  # noqa: E402
+from ._array_api import TIE_RTOL, rank_dtype  # noqa: E402
 from ._threads import (  # noqa: E402
     blas_threads,
     cpu_threads,

@@ -266,8 +266,20 @@ def sorted_ranks(links: Any) -> Any:
     return xp.reshape(res, shape)
 
 
+#: the longest lane whose average ranks (multiples of 1/2 up to n) float32 holds exactly
+EXACT_FLOAT32_RANKS = 2**23
+
+
+def rank_dtype(xp: Any, dtype: Any, n: int) -> Any:
+    """The dtype of the ranks of lanes of ``n`` values of real floating ``dtype``: ``dtype``, or
+    float64 where ``dtype`` cannot hold every average rank exactly (float32 past
+    :data:`EXACT_FLOAT32_RANKS` values: a tie's half rank, then whole ranks, are rounded)."""
+    return xp.float64 if dtype != xp.float64 and n > EXACT_FLOAT32_RANKS else dtype
+
+
 def rank(x: Any) -> Any:
-    """Average ranks (1-based, ties share their mean rank) along the last axis.
+    """Average ranks (1-based, ties share their mean rank) along the last axis, in ``x``'s floating
+    dtype (float64 for other dtypes, and where :func:`rank_dtype` says float32 cannot hold them).
 
     One sort per row; ties by :func:`tie_links` (equal up to rounding), the sorted values' ranks
     from :func:`sorted_ranks`, taken back to the row's order. ``x`` must hold no NaN (callers drop
@@ -278,13 +290,14 @@ def rank(x: Any) -> Any:
         x = xp.astype(x, xp.float64)
     shape = x.shape
     n = int(shape[-1])
+    dtype = rank_dtype(xp, x.dtype, n)
     rows = xp.reshape(x, (-1, n))
     out = []
     for r in range(int(rows.shape[0]) if n else 0):
         order = xp.argsort(rows[r, :], stable=False)
-        ranks = xp.astype(sorted_ranks(tie_links(xp.take(rows[r, :], order))), x.dtype)
+        ranks = xp.astype(sorted_ranks(tie_links(xp.take(rows[r, :], order))), dtype)
         out.append(xp.take(ranks, xp.argsort(order)))  # back to the row's order
-    res = xp.stack(out, axis=0) if out else xp.zeros_like(rows)
+    res = xp.stack(out, axis=0) if out else xp.zeros(rows.shape, dtype=dtype)
     return xp.reshape(res, shape)
 
 

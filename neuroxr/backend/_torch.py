@@ -57,17 +57,20 @@ def sorted_ranks(links: torch.Tensor) -> torch.Tensor:
 
 def rank(x: torch.Tensor) -> torch.Tensor:
     """Average ranks along the last axis, all rows at once (one batched sort, ties by
-    :func:`~neuroxr.backend._array_api.tie_links`, :func:`sorted_ranks`, one scatter back); NaN-free ``x``."""
-    from ._array_api import tie_links
+    :func:`~neuroxr.backend._array_api.tie_links`, :func:`sorted_ranks`, one scatter back); NaN-free ``x``;
+    in the dtype :func:`~neuroxr.backend._array_api.rank_dtype` names (float64 where float32 cannot hold them)."""
+    from ._array_api import rank_dtype, tie_links
 
     if not x.is_floating_point():
         x = x.to(torch.float64)
     shape = x.shape
+    dtype = rank_dtype(torch, x.dtype, int(shape[-1]))
     if shape[-1] == 0:
-        return x.clone()
+        return x.to(dtype, copy=True)
     rows = x.reshape(-1, shape[-1]).contiguous()
     s, order = torch.sort(rows, dim=-1)
-    return torch.empty_like(rows).scatter_(-1, order, sorted_ranks(tie_links(s)).to(x.dtype)).reshape(shape)
+    out = torch.empty(rows.shape, dtype=dtype, device=rows.device)
+    return out.scatter_(-1, order, sorted_ranks(tie_links(s)).to(dtype)).reshape(shape)
 
 
 def centred_triangle(X: torch.Tensor, block_bytes: int = 32 * 2**20) -> torch.Tensor:

@@ -30,6 +30,7 @@ from ..backend import (
     cpu_threads,
     get_namespace,
     pearson_vectors,
+    rank_dtype,
     sorted_ranks,
     thread_map,
     tie_groups,
@@ -515,11 +516,12 @@ class SortedVector:
     def ranks(self) -> Any:
         """1-based average ranks (``scipy.stats.rankdata``), floating."""
         xp = self.xp
+        dtype = rank_dtype(xp, self.x.dtype, self.size)  # float64 where float32 cannot hold every rank
         if self.has_ties:
-            r = xp.empty_like(self.x)
-            r[self.order] = xp.astype(sorted_ranks(self._links), self.x.dtype)
+            r = xp.empty(self.x.shape, dtype=dtype, device=getattr(self.x, "device", None))
+            r[self.order] = xp.astype(sorted_ranks(self._links), dtype)
             return r
-        return xp.astype(self.ordinal, self.x.dtype) + 1.0
+        return xp.astype(self.ordinal, dtype) + 1.0
 
     def dense(self) -> Any:
         """0-based dense ranks (tied values share one), int64."""
@@ -545,7 +547,7 @@ def spearman_sorted(A: SortedVector, B: SortedVector) -> float:
     P = A.size
     if A.has_ties or B.has_ties or P < 2:
         return pearson_vectors(A.ranks(), B.ranks())
-    d = xp.astype(A.ordinal - B.ordinal, A.x.dtype)
+    d = xp.astype(A.ordinal - B.ordinal, xp.float64)  # exact integers: float32 rounds them past 2**24
     sd2 = float(xp.sum(d * d))
     return min(1.0, max(-1.0, 1.0 - 6.0 * sd2 / (float(P) * (float(P) * P - 1.0))))
 

@@ -208,6 +208,21 @@ def test_permuting_the_stimulus_rows_changes_no_number(debiased):
     np.testing.assert_array_equal(draws(got), draws(ref))
 
 
+
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+@pytest.mark.parametrize("debiased", [False, True])
+def test_resamples_and_null_are_the_same_at_any_feature_scale(scale, debiased):
+    """Features times 1e+-150: every resample was undefined (the resampled Grams' products overflowed or
+    underflowed) while the estimate stood; CKA is scale-free, so resamples, interval, null and p are unchanged."""
+    X, Y, ids = _shared(16, 5)
+    kw = dict(n_boot=25, n_perm=9, seed=3, debiased=debiased)
+    ref = cka_bootstrap(nx.features(X, stimulus_id=ids), nx.features(Y, stimulus_id=ids), **kw)
+    with np.errstate(over="ignore", under="ignore"):
+        got = cka_bootstrap(nx.features(X * scale, stimulus_id=ids), nx.features(Y, stimulus_id=ids), **kw)
+    assert int(got["n_boot_undefined"]) == 0
+    for v in ("cka", "cka_boot", "cka_ci", "cka_bias", "cka_null", "p"):
+        np.testing.assert_allclose(got[v].values, ref[v].values, rtol=1e-10, err_msg=v)
+
 def _point_cka(X: np.ndarray, Y: np.ndarray, idx: np.ndarray, debiased: bool = False) -> float:
     """nx.cka of the materialised resample ``X[idx]``, ``Y[idx]`` (each draw its own stimulus)."""
     ids = [f"r{i:03d}" for i in range(idx.size)]

@@ -331,6 +331,7 @@ def resampled_cka_debiased(K: Any, L: Any, W: Any) -> Any:
     :func:`resampled_hsic_unbiased`; NaN where that is undefined or the denominator is not positive,
     as :func:`linear_cka`. Shapes as :func:`resampled_hsic_unbiased`; returns (B,)."""
     wts = _weights(W)
+    K, L = _unit_scaled(np.asarray(K)), _unit_scaled(np.asarray(L))  # scale-free: no overflow at any feature scale
     S = _hsic_sums_of((K, L), [(0, 1), (0, 0), (1, 1)], wts)
     kl, kk, ll = (_hsic_from(s, wts) for s in S)
     den = kk * ll
@@ -423,7 +424,7 @@ def resampled_cka_biased(K: Any, L: Any, W: Any) -> Any:
     ndarray, shape (B,)
     """
     W = np.asarray(W, dtype=float)
-    K, L = np.asarray(K), np.asarray(L)
+    K, L = _unit_scaled(np.asarray(K)), _unit_scaled(np.asarray(L))  # scale-free: no overflow at any feature scale
     m = W.sum(axis=1)
     S = None
     for cols in _column_blocks(K.shape[0]):  # float32 Grams cast a block at a time
@@ -533,7 +534,7 @@ def _unit_scaled(M: Any, own: bool = False) -> Any:
     features times 1e100 gave 0.0 and NaN). Within that range ``M`` as it is: no copy, the same bits.
     ``own``: ``M`` is the caller's own array, scaled in place."""
     xp = get_namespace(M)
-    m = float(xp.max(xp.abs(M))) if M.shape[0] else 0.0
+    m = max(float(xp.max(M)), -float(xp.min(M))) if M.shape[0] else 0.0  # no |M| temporary
     if not (m > 0 and math.isfinite(m)):
         return M
     e = math.frexp(m)[1]

@@ -57,8 +57,8 @@ def to_canonical(obj: Any) -> Any:
     The same kind of object, reordered along ``stimulus`` and, for an RDM or a Gram, along
     ``stimulus_`` (paired with the rows by its own ``stimulus_id_`` coord, :func:`columns_as_rows`).
     """
-    if not isinstance(obj, (xr.DataArray, xr.Dataset)) or "stimulus_id" not in obj.coords:
-        return obj
+    if not isinstance(obj, (xr.DataArray, xr.Dataset)) or "stimulus_id" not in obj.coords or "stimulus" not in obj.dims:
+        return obj  # (no stimulus dim, e.g. dims named after the ids: the caller's layout check names it)
     if "stimulus_" in obj.dims:
         obj = columns_as_rows(obj, str(getattr(obj, "name", None) or "rdm"))
     order = canonical_order(stimulus_ids(obj))

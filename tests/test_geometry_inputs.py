@@ -509,3 +509,22 @@ def test_procrustes_kmeans_checks_its_options_before_the_data(kwargs, says):
     a, b = _shape_pair(n=20, p=8)
     with pytest.raises(ParameterError, match=rf"^procrustes_kmeans: {says}"):
         geo.procrustes_kmeans([a, b, a], 2, **kwargs)
+
+
+@pytest.mark.parametrize("call", ["cka", "crsa", "pairwise_distances", "cka_bootstrap"])
+def test_dims_named_after_the_ids_are_refused_in_one_line(call):
+    """A DataArray whose dims are the id names ((stimulus_id, unit_id), as xarray builds one from a table)
+    raised xarray's "Dimensions {'stimulus'} do not exist" from the reordering; now the layout refusal
+    naming the argument and the dims expected."""
+    from neuroxr.geometry.inference import cka_bootstrap
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(12)]
+    bad = xr.DataArray(rng.normal(size=(12, 5)), dims=("stimulus_id", "unit_id"),
+                       coords={"stimulus_id": ids, "unit_id": [f"u{j}" for j in range(5)]})
+    good, resp = features(rng.normal(size=(12, 4)), ids), neural(rng.normal(size=(12, 3, 4)), ids)
+    f = {"cka": lambda: geo.cka(bad, good), "crsa": lambda: nx.crsa(bad, resp),
+         "pairwise_distances": lambda: geo.pairwise_distances([bad, good]),
+         "cka_bootstrap": lambda: cka_bootstrap(bad, good, n_boot=3)}[call]
+    with pytest.raises(LayoutError, match=rf"^{call}: .*\('stimulus_id', 'unit_id'\)"):
+        f()

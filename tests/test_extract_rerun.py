@@ -204,6 +204,16 @@ def test_cli_texts_with_a_blank_line_are_refused_not_renumbered(tmp_path, conten
     assert not (tmp_path / "t.zarr").exists()
 
 
+
+def test_cli_texts_with_a_byte_order_mark_are_the_same_texts(tmp_path):
+    """A UTF-8 byte-order mark (Windows editors) was read into the first text, which the tokenizer then
+    encoded: that stimulus's features silently changed; the mark is not part of the text."""
+    from neuroxr.cli.extract import _read_texts
+
+    (tmp_path / "plain.txt").write_text("the cat\na dog\n", encoding="utf-8")
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.txt").read_bytes())
+    assert _read_texts(str(tmp_path / "bom.txt")) == _read_texts(str(tmp_path / "plain.txt")) == ["the cat", "a dog"]
+
 def test_cli_texts_need_a_tokenizer_and_take_no_image_size(tmp_path):
     """--texts always means texts: lines naming image files, with a model without a tokenizer, were
     extracted as images under text ids (exit 0), and --image-size was accepted."""

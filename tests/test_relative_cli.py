@@ -88,3 +88,15 @@ def test_bad_anchors_are_one_line_errors(study, tmp_path):
     res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(binary)])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
     assert f"--anchors: {str(binary)!r} is not UTF-8 text (byte 0: invalid start byte); write the ids as UTF-8" in res.stderr
+
+
+def test_an_anchor_file_with_a_byte_order_mark_reads_the_same_ids(study, tmp_path):
+    """A file saved by a Windows editor starts with a UTF-8 byte-order mark: it was read into the first id
+    ('\\ufeffs03', "not stimulus ids"); the mark is not part of the text."""
+    st, f1, _, ids = study
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + ids.read_bytes())
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(bom), "--json"])
+    assert res.exit_code == 0, res.output
+    got = nx.open_store(st.url).read_features("net", "l1_relative").load()
+    assert got["unit_id"].values.tolist() == ANCHORS

@@ -159,7 +159,7 @@ def make_extract_command() -> Any:
 def _read_texts(path: str) -> list[str]:
     """One text per line of ``path``; a blank line is refused (never dropped, which would renumber the ids)."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the first text
             texts = [line.rstrip("\n") for line in f]
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{path!r} is not UTF-8 text ({exc.reason} at byte {exc.start}).",

@@ -17,7 +17,7 @@ def read_ids(path: str | Path) -> list[str]:
     """Stimulus ids from a text file: one per line; blank lines and lines starting with ``#`` are skipped
     (an id listed twice is refused)."""
     try:
-        text = Path(path).read_text("utf-8")
+        text = Path(path).read_text("utf-8-sig")  # a byte-order mark (Windows editors) is not part of the first id
     except OSError as exc:
         raise click.BadParameter(f"cannot read {str(path)!r} ({exc.strerror}).", param_hint="--anchors") from None
     except UnicodeDecodeError as exc:  # a binary file, or text in another encoding

@@ -376,3 +376,30 @@ def test_the_rank_check_does_not_count_the_rounding_of_centring_features_far_fro
     plain = _nx_warnings(feats, neur, n_components)
     assert bool(plain) == short and all("exceeds the rank" in m for m in plain)
     assert _nx_warnings(feats + offset, neur, n_components) == plain
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(n_splits=0), r"n_splits"), (dict(n_stimuli=-3), r"n_stimuli"), (dict(n_stimuli=10.5), r"n_stimuli"),
+    (dict(seed="x"), r"seed"), (dict(train_size=1.5), r"train_size must lie in \(0, 1\)"),
+    (dict(strata=["a"] * 5), r"strata must hold one label per stimulus, shape \(10,\); got shape \(5,\)"),
+])
+def test_brainscore_splits_checks_its_arguments_in_one_line(kw, match):
+    """The public split helper passed its arguments to scikit-learn unchecked: n_splits=0 gave no split,
+    a negative or fractional count a NumPy traceback, a bad seed or strata length scikit-learn's text."""
+    from neuroxr.errors import NeuroxrError
+    from neuroxr.predictivity.brainscore import brainscore_splits
+
+    with pytest.raises(NeuroxrError, match=r"^brainscore_splits: .*" + match):
+        brainscore_splits(**{"n_stimuli": 10, **kw})
+
+
+def test_brainscore_splits_are_scikit_learns():
+    from neuroxr.predictivity.brainscore import brainscore_splits
+
+    strata = np.repeat(["a", "b"], 10)
+    for got, ref in ((brainscore_splits(20, seed=3), ShuffleSplit(10, train_size=0.9, random_state=3).split(np.zeros(20))),
+                     (brainscore_splits(20, strata, seed=3),
+                      StratifiedShuffleSplit(10, train_size=0.9, random_state=3).split(np.zeros(20), strata))):
+        for (tr, te), (rtr, rte) in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(tr, rtr)
+            np.testing.assert_array_equal(te, rte)

@@ -113,7 +113,27 @@ def brainscore_splits(
     Returns
     -------
     list of (train, test) int arrays, positions in canonical order.
+
+    Raises
+    ------
+    ParameterError, LayoutError
+        A count, ``train_size``, ``seed`` or ``strata`` that cannot make the splits (one line naming it).
     """
+    caller = "brainscore_splits"
+    n_stimuli = check_int(n_stimuli, "n_stimuli", 2, "The number of stimuli to split.", caller=caller)
+    n_splits = check_int(n_splits, "n_splits", 1, "The stimulus splits, e.g. n_splits=10.", caller=caller)
+    seed = check_int(seed, "seed", 0, "The random_state of the splits, e.g. seed=1.", 2**32 - 1, caller)
+    if isinstance(train_size, bool) or not isinstance(train_size, numbers.Real) or not 0 < train_size < 1:
+        raise ParameterError(f"{caller}: train_size must lie in (0, 1); got {shown(train_size)}.")
+    if strata is not None and np.shape(strata) != (n_stimuli,):
+        raise LayoutError(f"{caller}: strata must hold one label per stimulus, shape ({n_stimuli},); got shape "
+                          f"{np.shape(strata)}. Pass the labels in canonical (sorted stimulus_id) order, or strata=None.")
+    return _splits(n_stimuli, strata, n_splits, float(train_size), seed, caller)
+
+
+def _splits(n_stimuli: int, strata: Any, n_splits: int, train_size: float, seed: int,
+            caller: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`brainscore_splits` of checked arguments; ``caller`` names the function in the messages."""
     from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
     kw = dict(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
@@ -123,7 +143,7 @@ def brainscore_splits(
         return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(*args)]
     except ValueError as exc:  # scikit-learn's: a class too small to stratify, a train_size leaving no test stimulus
         how, alt = ("stratified by their labels (stratify_by) ", ", or stratify_by=None") if strata is not None else ("", "")
-        raise LayoutError(f"brainscore: {n_stimuli} stimuli cannot be split {how}with train_size={train_size} "
+        raise LayoutError(f"{caller}: {n_stimuli} stimuli cannot be split {how}with train_size={train_size} "
                           f"({' '.join(str(exc).split())}); pass more stimuli or another train_size{alt}.") from None
 
 
@@ -407,7 +427,7 @@ def brainscore(
             "pass n_components between 1 and the number of units."
         )
     strata = _strat_values(neural, features, stratify_by)
-    splits = brainscore_splits(X.shape[0], strata, n_splits, train_size, seed)
+    splits = _splits(X.shape[0], strata, n_splits, train_size, seed, "brainscore")
     n_train = min(len(tr) for tr, _ in splits)
     if n_components > n_train:  # PLS takes at most as many components as training stimuli
         raise LayoutError(

@@ -394,7 +394,9 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
     refuses (:func:`~neuroxr.extract.reduce.stored_revision_problem`: its values are less precise
     than this neuroxr computes them, or differ) is no violation, as an entry of an older revision
     is none: it is valid, and what was computed on it is right for its values; each such layer is
-    one ``NeuroxrWarning`` naming it, its reduction's revision and how to recompute it.
+    one ``NeuroxrWarning`` naming it, its reduction's revision and how to recompute it. Likewise a
+    relative layer (``neuroxr relative``) whose source layer was rewritten or deleted after it was computed
+    (:func:`~neuroxr.geometry.relative.stale_source_problem`) is one warning, not a violation.
 
     Parameters
     ----------
@@ -409,8 +411,8 @@ def validate_store(store: StudyStore | str, *, values: bool = False) -> list[str
         One line per violation, each starting with the entry path, e.g.
         ``"scores/forward/alexnet.conv3__V4: the entry's write did not finish ..."``.
     """
-    problems, earlier = _check_store(store, values=values)
-    for note in earlier:
+    problems, earlier, stale = _check_store(store, values=values)
+    for note in earlier + stale:
         warn(note)
     return problems
 
@@ -438,10 +440,12 @@ def _edited_provenance(store: StudyStore) -> list[tuple[str, str]]:
     return out
 
 
-def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str]]:
-    """:func:`validate_store`'s violations, and its notes of layers reduced by an earlier revision
-    (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`), without warning."""
+def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """:func:`validate_store`'s violations, its notes of layers reduced by an earlier revision
+    (one line each, :func:`~neuroxr.extract.reduce.stored_revision_problem`) and of relative layers whose
+    source layer changed since (:func:`~neuroxr.geometry.relative.stale_source_problem`), without warning."""
     from .extract.reduce import stored_revision_problem
+    from .geometry.relative import stale_source_problem
 
     if not isinstance(store, StudyStore):
         store = StudyStore(store, mode="r")
@@ -449,6 +453,8 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     earlier = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
                if "array" in entry and (note := stored_revision_problem(
                    f"features/{model}/{layer}", entry["attrs"], entry["array"]["dtype"])) is not None]
+    stale = [note for model, layers in descriptor["features"].items() for layer, entry in layers.items()
+             if (note := stale_source_problem(store, f"features/{model}/{layer}", entry.get("attrs") or {}))]
 
     from .entries.kinds import TIME_KINDS
     from .predictivity.generalization import validate_generalization
@@ -507,4 +513,4 @@ def _check_store(store: StudyStore | str, *, values: bool = False) -> tuple[list
     # damage a reader would not notice (lost metadata documents, lost chunks, missing variables); each
     # problem ends with its own fix (an entry, a set, a group above others, an unfinished swap)
     out.extend(f"{path}: damaged: {problem}" for path, problem in store.damaged(values=values))
-    return out, earlier
+    return out, earlier, stale

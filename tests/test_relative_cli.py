@@ -100,3 +100,33 @@ def test_an_anchor_file_with_a_byte_order_mark_reads_the_same_ids(study, tmp_pat
     assert res.exit_code == 0, res.output
     got = nx.open_store(st.url).read_features("net", "l1_relative").load()
     assert got["unit_id"].values.tolist() == ANCHORS
+
+
+def test_a_relative_layer_whose_source_changed_is_named_by_validate_and_info(study):
+    """The relative layer records its source layer's version token: after the source is rewritten (or
+    deleted) validate warns and info lists it (it was silently kept as that layer's relative representation)."""
+    import warnings
+
+    st, f1, _, ids = study
+    assert CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids)]).exit_code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nx.NeuroxrWarning)
+        assert nx.validate_store(st.url) == []  # just computed: no note
+    info = json.loads(CliRunner().invoke(main, ["info", st.url, "--json"]).stdout)
+    assert info["stale_source"] == []
+    st = nx.open_store(st.url)
+    st.write_features("net", "l1", f1 * 2.0 + 1.0)  # the source rewritten
+    with pytest.warns(nx.NeuroxrWarning, match=r"^features/net/l1_relative: its source layer net\.l1 was rewritten after "
+                                               r"it was computed.*--name l1_relative --overwrite"):
+        assert nx.validate_store(st.url) == []  # a note, not a violation
+    res = CliRunner().invoke(main, ["validate", st.url, "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["stale_source"][0].startswith("features/net/l1_relative:")
+    info = json.loads(CliRunner().invoke(main, ["info", st.url, "--json"]).stdout)
+    assert [d["path"] for d in info["stale_source"]] == ["features/net/l1_relative"]
+    # computed again from the new source: no note
+    res = CliRunner().invoke(main, ["relative", st.url, "net.l1", "--anchors", str(ids), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(CliRunner().invoke(main, ["info", st.url, "--json"]).stdout)["stale_source"] == []
+    nx.open_store(st.url, mode="a").invalidate("features/net/l1")  # the source deleted
+    with pytest.warns(nx.NeuroxrWarning, match=r"^features/net/l1_relative: its source layer net\.l1 is gone"):
+        nx.validate_store(st.url)

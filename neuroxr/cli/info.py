@@ -114,16 +114,19 @@ def store_summary(store: Any) -> dict[str, Any]:
         and ``train_value``. An entry that cannot be read keeps its row with None values and its
         ``error`` (one with lost chunks is also listed under ``damaged``). ``earlier_revision`` lists the
         feature layers reduced by an earlier revision that a re-run of extraction refuses
-        (:func:`~neuroxr.extract.reduce.stored_revision_problem`), each as ``{"path", "problem"}``.
+        (:func:`~neuroxr.extract.reduce.stored_revision_problem`), each as ``{"path", "problem"}``;
+        ``stale_source`` likewise the relative layers whose source layer was rewritten or deleted after
+        they were computed (:func:`~neuroxr.geometry.relative.stale_source_problem`).
     """
     from ..entries import list_entries
     from ..entries.kinds import DIRECTION_KINDS, INFERENCE_KINDS, TIME_KINDS
     from ..extract.reduce import stored_revision_problem
+    from ..geometry.relative import stale_source_problem
     from ..report.table import listed_parameters  # the parameters as the report shows them
     from ..schemas import _store_entries
 
     out: dict[str, Any] = {"url": store.url, "neural": [], "features": [], "scores": [], "metrics": [], "incomplete": [],
-                           "earlier_revision": []}
+                           "earlier_revision": [], "stale_source": []}
     # damaged entries (lost metadata or chunks, edited attrs) need recomputation like unfinished ones
     out["damaged"] = [{"path": path, "problem": problem} for path, problem in store.damaged()]
     damaged = {d["path"] for d in out["damaged"]}
@@ -149,6 +152,8 @@ def store_summary(store: Any) -> dict[str, Any]:
                 path = f"features/{model}/{layer}"
                 if (problem := stored_revision_problem(path, da.attrs, da.dtype)) is not None:
                     out["earlier_revision"].append({"path": path, "problem": cli_advice(problem)})  # neuroxr extract's
+                if (problem := stale_source_problem(store, path, da.attrs)) is not None:
+                    out["stale_source"].append({"path": path, "problem": problem})
             except Exception as exc:
                 entry = {"sizes": {}, "dtype": failed(f"features/{model}/{layer}", exc), "unit_chunk": "-"}
             out["features"].append({"model": model, "layer": layer, **entry})
@@ -236,6 +241,11 @@ def print_summary(summary: dict[str, Any]) -> None:
     if earlier:
         echo(f"\nLayers reduced by an earlier revision ({len(earlier)})")
         for d in earlier:
+            echo(f"  {d['problem']}")
+    stale = summary.get("stale_source", [])
+    if stale:
+        echo(f"\nRelative layers whose source layer changed since ({len(stale)})")
+        for d in stale:
             echo(f"  {d['problem']}")
     damaged = summary.get("damaged", [])
     if damaged:

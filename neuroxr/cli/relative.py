@@ -48,6 +48,7 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
     """Write the relative representation of the feature set LAYER (MODEL.LAYER) in STORE: each
     stimulus's similarities to the anchor stimuli, as a new layer MODEL.<name> (one unit per anchor)."""
     from ..geometry import relative_features
+    from ..geometry.relative import SOURCE_TOKEN_ATTR
     from ..sets import read_set, resolve
 
     out = Output(as_json, quiet)
@@ -59,6 +60,7 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
         raise click.ClickException(
             f"layer {ref.model}.{name} already exists in {st.url!r}; pass --overwrite or choose another --name."
         )
+    source_token = st.token(ref.path)  # before the read: a rewrite meanwhile leaves the layer marked stale
     feats = read_set(st, ref, load=True)
     have = set(feats["stimulus_id"].values.astype(str).tolist())
     missing = [i for i in ids if i not in have]
@@ -67,6 +69,8 @@ def relative(store: str, layer: str, anchors_file: str, similarity: str, new_lay
                                  f"(e.g. {missing[:3]}); list ids of its stimuli.", param_hint="--anchors")
     rel = relative_features(feats, ids, similarity=similarity, layer=name)
     rel.attrs["source_layer"] = ref.layer
+    if source_token:
+        rel.attrs[SOURCE_TOKEN_ATTR] = source_token
     path = st.write_features(ref.model, name, rel)
     out.json({"path": path, "model": ref.model, "layer": name, "source": ref.name, "n_anchors": len(ids),
               "n_stimuli": int(rel.sizes["stimulus"]), "similarity": similarity})

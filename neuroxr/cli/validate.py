@@ -26,7 +26,8 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     listings do not see (an error); --rebuild-inventory rewrites it. A feature
     layer reduced by an earlier revision, which a re-run of extraction refuses, is a warning, not an
     error (its values are less precise than they would be now, and what was computed on them is right
-    for them): it names the layer and how to recompute it (neuroxr extract --overwrite).
+    for them): it names the layer and how to recompute it (neuroxr extract --overwrite). So is a relative
+    layer (neuroxr relative) whose source layer was rewritten or deleted after it was computed.
     """
     from ..errors import warn
     from ..schemas import _check_store, _store_entries
@@ -34,7 +35,7 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
 
     out = Output(as_json, quiet)
     st = open_store_or_fail(store, mode="a" if rebuild_inventory else "r")
-    problems, earlier = _check_store(st, values=values)
+    problems, earlier, stale = _check_store(st, values=values)
     earlier = [cli_advice(note) for note in earlier]  # how to recompute: neuroxr extract's flags
     n = len(_store_entries(st))
     if rebuild_inventory:
@@ -50,8 +51,10 @@ def validate(store: str, values: bool, rebuild_inventory: bool, as_json: bool, q
     obj = {"url": st.url, "valid": not problems, "entries": n, "problems": problems}
     if earlier:
         obj["earlier_revision"] = earlier
+    if stale:
+        obj["stale_source"] = stale
     out.json({**obj, "inventory": inventory} if inventory else obj)
-    for note in earlier:  # a warning line each (none with --quiet), as validate_store warns
+    for note in earlier + stale:  # a warning line each (none with --quiet), as validate_store warns
         warn(note)
     for line in inventory[:10]:
         out.echo(f"note: inventory: {line}", err=True)

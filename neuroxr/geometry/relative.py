@@ -28,7 +28,10 @@ from ..layouts import validate_features
 from ..validation import check_computed, real_array
 from ._common import _align, _canonical_any, _drop_unusable, _ids, _is_dask, _named, _neural_mean
 
-__all__ = ["SIMILARITIES", "relative_features", "anchor_weights"]
+__all__ = ["SIMILARITIES", "relative_features", "anchor_weights", "SOURCE_TOKEN_ATTR", "stale_source_problem"]
+
+#: attr of a stored relative layer: the version token of the layer it was computed from, as read then
+SOURCE_TOKEN_ATTR = "source_token"
 
 SIMILARITIES = ("cosine", "dot")
 
@@ -237,3 +240,22 @@ def anchor_weights(relative: xr.DataArray, neural: xr.DataArray, alpha: float = 
         attrs={"alpha": float(alpha), "similarity": relative.attrs.get("similarity", ""), "fit": "ridge, all stimuli",
                "n_stimuli": int(n), **counts},
     )
+
+
+def stale_source_problem(store: Any, path: str, attrs: dict[str, Any]) -> str | None:
+    """Why the stored relative layer ``path`` (``features/<model>/<layer>``, attrs ``attrs``) no longer
+    is the relative representation of its source layer, or ``None``: the source layer was rewritten after
+    it was computed (its version token is not the one recorded in :data:`SOURCE_TOKEN_ATTR`), or is
+    gone. A layer without the record (another transform, or written before it existed) is not judged.
+    What was computed on the layer is right for its values; a note, not a violation."""
+    recorded = attrs.get(SOURCE_TOKEN_ATTR)
+    if attrs.get("transform") != "relative" or not recorded or not attrs.get("source_layer"):
+        return None
+    model, layer = path.split("/")[1], path.split("/")[-1]
+    source = f"{model}.{attrs['source_layer']}"
+    now = store.token(f"features/{model}/{attrs['source_layer']}")
+    if now == str(recorded):
+        return None
+    how = "was rewritten after it was computed" if now else "is gone (deleted, or its write did not finish)"
+    return (f"{path}: its source layer {source} {how}, so it is not that layer's relative representation; "
+            f"compute it again (neuroxr relative STORE {source} --anchors FILE --name {layer} --overwrite) or delete it.")

@@ -438,7 +438,8 @@ def test_load_config_names_the_file_in_the_plans_entry_checks(tmp_path, sweep_ba
 def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch):
     """Every check of sweep() itself speaks as the call (``sweep: ...``, once): a client that is none,
     a scheduler address that is not one or that nobody answers at, dask-cuda missing for a GPU
-    backend on the embedded cluster; a client that is none is refused before anything runs."""
+    backend on the embedded cluster (also with nothing to compute); a client that is none is refused
+    before anything runs."""
     import sys
 
     import dask
@@ -463,6 +464,8 @@ def test_sweeps_checks_of_where_it_runs_start_with_sweep(sweep_copy, monkeypatch
     monkeypatch.setitem(sys.modules, "dask_cuda", None)  # ... but without dask-cuda
     with pytest.raises(SweepConfigError, match=r"^sweep: a GPU backend on the embedded cluster needs dask-cuda"):
         sweep(path, backend="torch_cuda", **one)
+    with pytest.raises(SweepConfigError, match=r"^sweep: a GPU backend on the embedded cluster needs dask-cuda"):
+        sweep(done, backend="torch_cuda", **one)  # nothing left to compute: still said (it was accepted unchecked)
     monkeypatch.undo()
     assert list_entries(path).empty
     sweep(path, client="serial", **one)  # every entry computed: a client that is none is still refused

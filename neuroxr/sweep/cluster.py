@@ -104,13 +104,7 @@ def embedded_cluster(n_workers: int | None, gpu: bool, memory_limit: Any) -> Any
     import dask
 
     if gpu:
-        try:
-            from dask_cuda import LocalCUDACluster as cluster_class
-        except ImportError as exc:
-            raise SweepConfigError(
-                f"a GPU backend on the embedded cluster needs dask-cuda (one worker per GPU): {install_advice('dask_cuda')}; "
-                "or pass the address of your own GPU cluster as scheduler, or run with client='serial'."
-            ) from exc
+        cluster_class = local_cuda_cluster()
         kw: dict[str, Any] = {"threads_per_worker": 1}  # dask-cuda: one worker per GPU unless n_workers is given
         if n_workers is not None:
             kw["n_workers"] = int(n_workers)
@@ -220,6 +214,20 @@ def scheduler_address(address: str) -> str:
             f"or 'serial'."
         ) from None
     return address
+
+
+def local_cuda_cluster() -> type:
+    """dask-cuda's ``LocalCUDACluster``, the embedded cluster of a GPU backend; a one-line
+    :class:`~neuroxr.errors.SweepConfigError` saying how to install it when it is not installed (checked
+    before any work is planned, so a sweep with nothing to compute says it too)."""
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError as exc:
+        raise SweepConfigError(
+            f"a GPU backend on the embedded cluster needs dask-cuda (one worker per GPU): {install_advice('dask_cuda')}; "
+            "or pass the address of your own GPU cluster as scheduler, or run with client='serial'."
+        ) from exc
+    return LocalCUDACluster
 
 
 def check_client(client: Any) -> None:

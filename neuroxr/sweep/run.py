@@ -31,7 +31,7 @@ from ..store import StudyStore
 from ..validation import check_int
 from ._util import ordered
 from .checks import check_plan
-from .cluster import check_client
+from .cluster import check_client, local_cuda_cluster
 from .config import check_inference, check_metric_options, check_score_kwargs
 from .gather import SweepResult, gather, gather_metrics, read_reused
 from .inference import run_inference
@@ -347,6 +347,8 @@ def sweep(
                 resolve_backend(backend)
             except BackendError as exc:
                 raise SweepConfigError(str(exc)) from None
+        if client is None and not serial and backend in _GPU_BACKENDS:
+            local_cuda_cluster()  # dask-cuda installed: checked even when no entry is left to compute
     paths: dict[str, str] = {}
     if not overwrite:
         for e in entries:

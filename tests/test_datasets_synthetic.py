@@ -266,3 +266,20 @@ def test_write_example_study(tmp_path):
     # into an open store as well
     store2 = write_example_study(StudyStore(tmp_path / "other.zarr"), seed=5, **SMALL)
     assert store2.inventory()["features"] == inv["features"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "dim", "count"),
+    [
+        (dict(n_stimuli=10_002, animals={"a": 3}, models={"m": [("l", 4, 1.0, 0)]}), "stimulus", 10_002),
+        (dict(n_stimuli=24, animals={"a": 3}, models={"m": [("l", 100_001, 1.0, 0)]}), "unit", 100_001),
+        (dict(n_stimuli=1_010, animals={"a": 1_001}, models={"m": [("l", 4, 1.0, 0)]}), "neuroid", 1_001),
+    ],
+)
+def test_ids_sort_in_generation_order_past_the_padding(kwargs, dim, count):
+    # the canonical order is by id: "stim10000" must not sort before "stim1000"
+    s = make_study(seed=0, n_repeats=4, n_latent=2, n_categories=1, true_model="m", true_layer="l", **kwargs)
+    da = s.features["m"]["l"] if dim == "unit" else s.neural["a"]
+    ids = da[f"{dim}_id"].values
+    assert ids.size == count and len(set(ids)) == count
+    assert (ids[:-1] < ids[1:]).all()

@@ -193,6 +193,13 @@ class Study:
 
 
 # ---------------------------------------------------------------------------------- generator
+def _numbered(prefix: str, count: int, digits: int) -> np.ndarray:
+    """``prefix`` + ``0 .. count - 1``, zero-padded to at least ``digits`` digits and to the widest
+    number, so that the ids sort in generation order (the canonical order is by id)."""
+    width = max(digits, len(str(max(count - 1, 0))))
+    return np.array([f"{prefix}{i:0{width}d}" for i in range(count)])
+
+
 def make_study(
     seed: int = 0,
     n_stimuli: int = 400,
@@ -332,7 +339,7 @@ def make_study(
 
     # independent streams: changing the models leaves the latent and the neural data unchanged
     rng_latent, rng = (np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(2))
-    ids = np.array([f"stim{i:04d}" for i in range(n)])
+    ids = _numbered("stim", n, 4)
     category = np.zeros(n, dtype=int)
 
     # --- latent: orthogonal centred columns with variances k^-alpha
@@ -375,7 +382,7 @@ def make_study(
             f = scaled @ a + offset
             if m == true_model and s.name == true_layer:
                 true_x = scaled
-            unit_ids = np.array([f"{s.name}_u{u:05d}" for u in range(s.n_units)])
+            unit_ids = _numbered(f"{s.name}_u", s.n_units, 5)
             da = _features(
                 f.astype(dtype, copy=False), ids, unit_ids, model=m, layer=s.name, name=f"{m}/{s.name}",
                 attrs={
@@ -446,7 +453,7 @@ def make_study(
         n_per_region = np.floor(props * k).astype(int)
         n_per_region[np.argmax(props)] += k - n_per_region.sum()
         region = rng.permutation(np.repeat(np.array(region_names), n_per_region))
-        nid = np.array([f"{animal}_n{i:03d}" for i in range(k)])
+        nid = _numbered(f"{animal}_n", k, 3)
 
         da = _neural(
             trials.astype(dtype, copy=False), ids, nid, name=animal,

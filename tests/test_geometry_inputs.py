@@ -528,3 +528,40 @@ def test_dims_named_after_the_ids_are_refused_in_one_line(call):
          "cka_bootstrap": lambda: cka_bootstrap(bad, good, n_boot=3)}[call]
     with pytest.raises(LayoutError, match=rf"^{call}: .*\('stimulus_id', 'unit_id'\)"):
         f()
+
+
+def test_a_stack_of_rdms_in_different_stimulus_orders_is_paired_by_id():
+    """xr.concat of RDMs listing their stimuli in different orders gives per-RDM ids (a 2-d coord):
+    every RDM is paired by id, as the same RDMs in a list are."""
+    from neuroxr.geometry import inference as gi
+
+    rng = np.random.default_rng(0)
+    n, ids = 8, [f"s{i}" for i in range(8)]
+
+    def feats(name):
+        return xr.DataArray(rng.normal(size=(n, 5)), dims=("stimulus", "unit"), name=name,
+                            coords={"stimulus_id": ("stimulus", ids), "unit_id": ("unit", list("abcde"))})
+
+    model, base = geo.rdm(feats("model")), feats("b")
+    subs = [geo.rdm((base + 0.3 * feats("n")).rename(f"sub{i}")) for i in range(3)]
+    q = rng.permutation(n)
+    stack = xr.concat([subs[0], subs[1].isel(stimulus=q, stimulus_=q), subs[2]], "subject")
+    stack = stack.assign_coords(subject=["x", "y", "z"])
+    assert stack["stimulus_id"].ndim == 2
+    want, got = geo.rdm_noise_ceiling(subs, "pearson"), geo.rdm_noise_ceiling(stack, "pearson")
+    assert float(got.lower) == pytest.approx(float(want.lower), abs=1e-12)
+    assert float(got.upper) == pytest.approx(float(want.upper), abs=1e-12)
+    many = geo.compare_rdms_many(stack, [model], "pearson")
+    np.testing.assert_allclose(many.values, geo.compare_rdms_many(subs, [model], "pearson").values, atol=1e-12)
+    assert list(many["a"].values if "a" in many.coords else many[many.dims[0]].values) == ["x", "y", "z"]
+    boot = gi.rsa_bootstrap(model, stack, n_boot=5)
+    assert float(boot.score) == pytest.approx(float(gi.rsa_bootstrap(model, subs, n_boot=5).score), abs=1e-12)
+
+
+@pytest.mark.parametrize("value", [0.5, "no", 1])
+def test_split_half_rdm_ceiling_takes_spearman_brown_as_a_bool_only(value):
+    """0.5 applied the correction and recorded spearman_brown=0; "no" failed after the computation."""
+    _, R = _data(n=12, k=6)
+    with pytest.raises(ParameterError, match=r"^split_half_rdm_ceiling: spearman_brown must be True or False") as e:
+        geo.split_half_rdm_ceiling(R, reps=2, spearman_brown=value)
+    assert "\n" not in str(e.value)

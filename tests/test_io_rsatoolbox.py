@@ -324,3 +324,19 @@ def test_to_rsatoolbox_refuses_a_coord_named_as_its_index_descriptor(dim, values
     x = neuroxr.neural(np.arange(12.0).reshape(2, 3, 2), ["s0", "s1"], ["n0", "n1", "n2"]).assign_coords(index=(dim, values))
     with pytest.raises(LayoutError, match=r"^neural: coord 'index' has the name of rsatoolbox's own 'index' descriptor"):
         to_rsatoolbox(x)
+
+
+@pytest.mark.parametrize("descriptor", ["stimulus", "conds", "condition"])
+def test_geometry_reads_an_rsatoolbox_rdms_stimuli_as_the_converter_does(descriptor):
+    """rsatoolbox's calc_rdm sorts the patterns: an RDM labeled by any descriptor that names the
+    stimulus is paired with neuroxr's RDM by id, directly as through from_rsatoolbox_rdms."""
+    rng = np.random.default_rng(0)
+    ids = ["s3", "s1", "s4", "s2", "s0"]
+    N = neuroxr.neural(rng.normal(size=(5, 8, 2)), ids, [f"n{i}" for i in range(8)])
+    ds = to_rsatoolbox(N)
+    ds = rsatoolbox.data.Dataset(ds.measurements, channel_descriptors=ds.channel_descriptors,
+                                 obs_descriptors={descriptor: ds.obs_descriptors["stimulus"]})
+    R = rsatoolbox.rdm.calc_rdm(ds, method="correlation", descriptor=descriptor)
+    ours = neuroxr.rdm(N, method="correlation")
+    assert float(neuroxr.compare_rdms(ours, R, method="pearson")) == pytest.approx(1.0, abs=1e-12)
+    assert float(neuroxr.compare_rdms(ours, from_rsatoolbox_rdms(R), method="pearson")) == pytest.approx(1.0, abs=1e-12)

@@ -26,6 +26,7 @@ from ..alignment import align
 from ..backend import resolve_backend, to_numpy
 from ..errors import LayoutError, warn, where
 from ..errors import code_name as _arg
+from ..io.rsa import stimulus_descriptor
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..layouts import validate_neural
@@ -271,11 +272,13 @@ def _refuse_inf(D: Any, name: str) -> None:
 
 
 def _rsatoolbox_rdms(x: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Square RDMs ``(m, n, n)`` and the ``stimulus_id`` pattern descriptor (or None) of rsatoolbox ``RDMs``."""
+    """Square RDMs ``(m, n, n)`` and the stimulus ids (or None) of rsatoolbox ``RDMs``: the pattern
+    descriptor :func:`neuroxr.io.rsa.stimulus_descriptor` names."""
     V = real_array(x.get_vectors(), name, _RDM_FORM)
     D = np.stack([_square(v, name) for v in V])
-    ids = (getattr(x, "pattern_descriptors", None) or {}).get("stimulus_id")
-    return D, (None if ids is None else np.asarray(ids).astype(str))
+    desc = dict(getattr(x, "pattern_descriptors", None) or {})
+    key = stimulus_descriptor(desc)  # the descriptors io.from_rsatoolbox_rdms reads (to_rsatoolbox writes "stimulus")
+    return D, (None if key is None else np.asarray(desc[key]).astype(str))
 
 
 def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
@@ -287,7 +290,8 @@ def as_rdm(x: Any, name: str = "rdm", stimulus_id: Any = None) -> xr.DataArray:
         A labeled RDM is returned as is. A NumPy RDM is square ``(n, n)`` or a condensed vector of
         its upper triangle (``i < j``, row-major: ``scipy.spatial.distance.squareform``'s order).
         An rsatoolbox ``RDMs`` object is read through ``get_vectors()``; its pattern descriptor
-        ``stimulus_id`` (if present) labels the stimuli.
+        ``stimulus_id``, ``stimulus``, ``conds`` or ``condition`` (the first present, as
+        :func:`neuroxr.io.from_rsatoolbox_rdms` reads it) labels the stimuli.
     name : str, default "rdm"
         Name used in error messages.
     stimulus_id : array-like of str, optional
@@ -514,19 +518,20 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
 
 def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "", caller: str | None = None) -> xr.DataArray:
     """A stack ``(rdm, stimulus, stimulus_)`` of RDMs paired by ``stimulus_id`` to the first one.
-
-    Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without a
-    ``stimulus_id`` descriptor) take ``ids``, the order of the labeled RDM ``ref``, as their
-    stimulus order; without ``ids``, the order of the first labeled RDM of ``x`` (else positions).
-    Labeled RDMs are paired by their ids whatever their order (the messages start with ``caller``).
-    """
+    Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without stimulus ids)
+    take ``ids``, the order of the labeled RDM ``ref``; without ``ids``, the order of the first labeled
+    RDM of ``x`` (else positions). Labeled RDMs (a stack's too) are paired by their ids whatever their
+    order (the messages start with ``caller``)."""
     shown = where(caller) + name
     if isinstance(x, xr.DataArray) and x.ndim == 3:
         if tuple(x.dims[1:]) != RDM_DIMS:
             raise LayoutError(f"{shown}: a stack of RDMs needs dims (rdm, {', '.join(RDM_DIMS)}), the stack's "
                               f"dim first; found {x.dims}. Stack RDMs of nx.rdm with xr.concat(rdms, 'rdm').")
         _refuse_inf(x, shown)
-        return _columns_as_rows(x, shown)
+        if all(c not in x.coords or x[c].ndim == 1 for c in ("stimulus_id", "stimulus_id_")):
+            return _columns_as_rows(x, shown)
+        x = [r.drop_vars(x.dims[0], errors="ignore").assign_attrs(label=str(r[x.dims[0]].values) if x.dims[0] in r.coords else str(i))
+             for i, r in enumerate(x)]  # RDMs in different stimulus orders stacked by xr.concat: each paired by id
     if _is_rsatoolbox(x):
         D, rids = _rsatoolbox_rdms(x, shown)
         x = list(D) if rids is None else [_as_rdm(d, shown, rids, label=name) for d in D]

@@ -15,7 +15,7 @@ from ..errors import LayoutError
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
-from ..validation import real_array
+from ..validation import check_bool, real_array
 from ._common import _Checked, _named, _plain, input_labels, warn_flat_rdms
 from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms, _stack_rdms
 from .rsa_resample import MIN_PAIRS
@@ -199,6 +199,7 @@ def _split_half_rdm_ceiling(neural: xr.DataArray | _Checked, rdm_method: str, co
     :class:`~neuroxr.geometry._common._Checked`, passed on to :func:`~neuroxr.geometry.rdm._split_half_rdms`);
     the messages start with ``caller``, the public function called."""
     compare_method = _c._normalize_compare_method(compare_method, caller, "compare_method")
+    spearman_brown = check_bool(spearman_brown, "spearman_brown", caller=caller)  # recorded as applied
     H = _split_half_rdms(neural, rdm_method, seed, reps, caller, "rdm_method")
     V = np.asarray(to_numpy(_r.upper_tri(np.asarray(H.values.reshape(-1, *H.shape[-2:]))))).reshape(reps, 2, -1)
     r, dropped = np.empty(reps), 0

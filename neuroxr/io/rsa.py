@@ -20,11 +20,20 @@ from ..errors import LayoutError, install_advice
 from ..layouts import validate_neural
 from ._trials import as_str, build_neural, examples, ids_str, per_stimulus, stack_trials
 
-__all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms"]
+__all__ = ["from_rsatoolbox", "to_rsatoolbox", "from_rsatoolbox_rdms", "to_rsatoolbox_rdms", "stimulus_descriptor"]
 
 RDM_DIMS = ("stimulus", "stimulus_")
 #: observation / pattern descriptors that name the stimulus, in the order they are looked for
 _STIMULUS_DESCRIPTORS = ("stimulus_id", "stimulus", "conds", "condition")
+
+
+def stimulus_descriptor(descriptors: Any) -> str | None:
+    """The first descriptor of ``descriptors`` (a dict) that names the stimulus
+    (``stimulus_id``, ``stimulus``, ``conds``, ``condition``), else None: the one rule by which
+    neuroxr reads the stimuli of an rsatoolbox object (``index`` is positions, not ids)."""
+    return next((p for p in _STIMULUS_DESCRIPTORS if p in (descriptors or {})), None)
+
+
 #: neuroxr RDM methods -> ``RDMs.dissimilarity_measure``. rsatoolbox's ``"euclidean"`` is the squared
 #: distance divided by the channel count, not neuroxr's ``euclidean``, so those two get their own labels.
 _MEASURES = {
@@ -229,7 +238,7 @@ def from_rsatoolbox_rdms(rdms: Any, *, pattern: str | None = None, name: str = "
     m, n = D.shape[0], D.shape[1]
     desc = dict(rdms.pattern_descriptors or {})
     if pattern is None:
-        pattern = next((p for p in (*_STIMULUS_DESCRIPTORS, "index") if p in desc), None)
+        pattern = stimulus_descriptor(desc) or ("index" if "index" in desc else None)
     ids = np.array([f"stimulus{i}" for i in range(n)]) if pattern is None else ids_str(
         _descriptor(desc, pattern, n, "pattern", "rdms.pattern_descriptors"), name="rdms",
         what=f"pattern descriptor {pattern!r}", where="patterns",

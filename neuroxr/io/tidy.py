@@ -51,9 +51,12 @@ def from_dataframe(
         Columns holding the stimulus id, the neuroid id and the response.
     repeat : str or None
         Column holding the repeat label; its sorted values form the ``repeat`` dim. The default
-        ``"repeat"`` is used when the table has it; otherwise (or with None) each (stimulus,
-        neuroid) pair's rows are numbered in table order (presentations that are exact copies of
-        another, e.g. a table appended to itself, give one warning). Any other name must be a column.
+        ``"repeat"`` is used when the table has it. None: each (stimulus, neuroid) pair's rows are
+        numbered in table order, the k-th rows of every neuroid being one presentation (presentations
+        that are exact copies of another, e.g. a table appended to itself, give one warning). Without
+        the column, the default numbers rows so only where one neuroid, or one row per pair, leaves
+        nothing to pair; else it is an error (say ``repeat=None`` to pair by table order). Any other
+        name must be a column.
         Labels (and ids) of different types that read the same as text (``0`` and ``"0"``) are an error.
     neuroid_columns : str or sequence of str, optional
         Columns (or one column) that describe the neuroid (one value per neuroid) and become neuroid coords.
@@ -133,6 +136,15 @@ def from_dataframe(
         rep = df[repeat].to_numpy()
     else:
         rep = pd.Series(np.arange(len(df))).groupby([sids, ncodes]).cumcount().to_numpy()
+        if repeat is not None and len(neuroids) > 1 and rep.max(initial=0) > 0:
+            # the k-th rows of different neuroids would be taken as one presentation (split halves pair
+            # them): table order is not a presentation label unless the caller says so
+            raise LayoutError(
+                "df: has no 'repeat' column, and stimuli have several rows per neuroid: nothing says which rows "
+                "of different neuroids are one presentation. Pass repeat=<a column labelling the presentations>, "
+                "or repeat=None to take each neuroid's k-th row of a stimulus (in table order) as its k-th "
+                "presentation; rows of different animals or sessions sharing a neuroid id need "
+                "neuroid_columns=<the column telling them apart> first.")
     trial = pd.MultiIndex.from_arrays([sids, rep])
     tcodes, trials = pd.factorize(trial, sort=False)
     pair = tcodes.astype(np.int64) * len(neuroids) + ncodes

@@ -419,3 +419,27 @@ def test_counting_the_float16_copy_in_full_keeps_the_pca_fit_partition(tmp_path,
     fresh = StudyStore(tmp_path / "fresh.zarr")
     extract_features(net, x, fresh, model_name="m", memory_limit=limit, progress=False, **kw)
     np.testing.assert_array_equal(fresh.read_features("m", "0").values, written.values)  # the same features
+
+
+class _NaNUnit(nn.Module):
+    """Unit 0 NaN for every stimulus (a log of a negative, 0/0 in a norm)."""
+
+    def forward(self, x):
+        x = x.clone()
+        x[:, 0] = float("nan")
+        return x
+
+
+@pytest.mark.parametrize("reduction", [None, {"method": "srp", "n_components": 8, "seed": 0},
+                                       {"method": "pca", "n_components": 2, "seed": 0}])
+def test_non_finite_outputs_are_refused_whatever_the_reduction(tmp_path, reduction):
+    """A sparse projection never read most units (SRP stored finite features of a NaN unit) and PCA's fit
+    raised scikit-learn's error: the outputs are checked before any reduction, with one message."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(48, 400), _NaNUnit(), nn.Linear(400, 3)).eval()
+    x = torch.randn(6, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    store = StudyStore(tmp_path / "s.zarr")
+    with pytest.raises(ExtractionError, match=r"^layer '2': non-finite values \(NaN or inf\) for 6 stimuli") as e:
+        extract_features(net, x, store, model_name="m", layers=["2"], reduction=reduction, progress=False)
+    assert "\n" not in str(e.value)
+    assert store.layers("m") == []  # nothing stored

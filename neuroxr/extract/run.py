@@ -35,7 +35,7 @@ from .preprocess import (
 )
 from .reduce import PCA, SRP, fit_index, reduction_spec
 from .stimuli import Stimuli, as_stimuli
-from .write import LayerWriter, activations
+from .write import LayerWriter, activations, check_finite
 
 
 @dataclass
@@ -443,7 +443,9 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
 
         def fitter(lp: Any) -> Callable:
             def fn(start: int, output: Any, ids: np.ndarray, mask: Any) -> None:
-                pcas[lp.name].partial_fit(activations(lp, output, mask, len(ids)))
+                x = activations(lp, output, mask, len(ids))
+                check_finite(lp, x, ids)
+                pcas[lp.name].partial_fit(x)
 
             return fn
 

@@ -32,6 +32,17 @@ from .plan import ExtractionPlan, LayerPlan
 from .pooling import pool_tokens
 
 
+def check_finite(lp: LayerPlan, x: np.ndarray, ids: np.ndarray) -> None:
+    """A one-line :class:`ExtractionError` naming the layer and stimuli where the batch ``x`` (n, units)
+    of stimuli ``ids`` holds NaN or inf: the one rule for a layer's outputs, reduced or not."""
+    if not np.isfinite(np.sum(x, dtype=np.float64)):
+        bad_rows = ~np.isfinite(x).all(axis=1)
+        raise ExtractionError(
+            f"layer {lp.name!r}: non-finite values (NaN or inf) for {int(bad_rows.sum())} stimuli, e.g. "
+            f"{np.asarray(ids)[bad_rows][:3].tolist()}; stored features must be finite. Check the stimuli and the model."
+        )
+
+
 def activations(lp: LayerPlan, output: Any, mask: Any, n: int) -> np.ndarray:
     """The layer's output for one batch of ``n`` stimuli as a float numpy array ``(n, n_raw_units)``.
 
@@ -112,17 +123,14 @@ class LayerWriter:
     def write(self, start: int, output: Any, ids: np.ndarray, mask: Any = None) -> None:
         """Store the batch ``output`` (rows ``start:start + len(ids)``); called inside the module's hook."""
         x = activations(self.lp, output, mask, len(ids))
+        if self.reducer is not None:  # a projection need not read every unit (SRP): the outputs themselves
+            check_finite(self.lp, x, ids)
         y = self.reducer(x) if self.reducer is not None else x
         if self.narrowed and self.staging is None:  # direct: the one batch holds every stimulus
             self.n_offset = offset_count(y)
         y = y.astype(self.dtype, copy=False)
         self.largest = max(self.largest, x.nbytes, y.nbytes)
-        if not np.isfinite(np.sum(y, dtype=np.float64)):
-            bad_rows = ~np.isfinite(y).all(axis=1)
-            raise ExtractionError(
-                f"layer {self.lp.name!r}: non-finite values (NaN or inf) for {int(bad_rows.sum())} stimuli, e.g. "
-                f"{ids[bad_rows][:3].tolist()}; stored features must be finite. Check the stimuli and the model."
-            )
+        check_finite(self.lp, y, ids)  # the stored values (a narrower dtype may overflow)
         if self.staging is not None:
             with open(self.staging, "r+b") as f:
                 f.seek(start * y.shape[1] * self.dtype.itemsize)

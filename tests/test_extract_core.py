@@ -748,3 +748,31 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path, capfd, image_folder):
     assert "\r" not in res.stderr and res.stderr.strip().splitlines()[-1].endswith(": 2/2 batches"), res.stderr
     res = CliRunner().invoke(main, [*args, "--overwrite", "--quiet"])
     assert res.exit_code == 0 and res.output == "", res.output
+
+
+class _Refined(nn.Module):
+    """Stimuli whose first input exceeds 5 go through ``a`` twice (data-dependent control flow)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        if bool((x[:, 0] > 5).any()):
+            h = self.a(h)
+        return self.b(h)
+
+
+def test_a_module_running_twice_in_a_later_batch_is_refused_and_nothing_is_committed(tmp_path):
+    """The probe saw one call; a batch calling ``a`` twice stored its second call's rows and committed ``a``
+    (a re-run then skipped it) before ``b`` was found incomplete."""
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    x[4, 0] = 9.0
+    store = StudyStore(tmp_path / "s.zarr")
+    with pytest.raises(ExtractionError, match=r"^module 'a' ran twice for one batch \(stimuli \['s4', 's5'\]") as e:
+        extract_features(_Refined(), x, store, model_name="m", layers=["a", "b"], batch_size=2, progress=False,
+                         stimulus_ids=[f"s{i}" for i in range(6)])
+    assert "\n" not in str(e.value)
+    assert store.layers("m") == []

@@ -369,9 +369,15 @@ def run_pass(
     state: dict[str, Any] = {"start": 0, "seen": 0, "ids": None, "mask": None, "in_callback": False}
     handles = []
 
-    def make_hook(fn: Callable) -> Callable:
+    def make_hook(name: str, fn: Callable) -> Callable:
         def hook(module: Any, inputs: Any, output: Any) -> None:
             state["in_callback"] = True
+            if name in state["fired"]:  # its first call's rows would be overwritten by this one
+                raise ExtractionError(
+                    f"module {name!r} ran twice for one batch (stimuli {state['ids'][:3].tolist()}...), not in the "
+                    f"probe; the model's forward pass differs from the probe's (data-dependent control flow is not "
+                    f"supported): leave that module out (layers=, --layer).")
+            state["fired"].add(name)
             fn(state["start"], output, state["ids"], state["mask"])
             state["in_callback"] = False
             state["seen"] += 1
@@ -382,7 +388,7 @@ def run_pass(
 
     try:
         for name, fn in callbacks.items():
-            handles.append(named[name].register_forward_hook(make_hook(fn)))
+            handles.append(named[name].register_forward_hook(make_hook(name, fn)))
         start = 0
         bar = progress_bar(len(parts), desc) if progress else contextlib.nullcontext()
         with bar:
@@ -391,7 +397,7 @@ def run_pass(
                 if on_batch is not None:
                     on_batch(batch)
                 batch = to_input(batch, device, in_dtype)
-                state.update(start=start, seen=0, ids=stim.ids[part], mask=batch_mask(batch))
+                state.update(start=start, seen=0, ids=stim.ids[part], mask=batch_mask(batch), fired=set())
                 _probe_call(model, batch, model_name, stim, lambda: state["in_callback"])
                 del batch
                 if state["seen"] != len(callbacks):

@@ -514,6 +514,8 @@ def _execute(
                     identity.fed(loaded)
                 n_passes += 1
                 reducers.clear()
+                for lp in group:  # no layer of the pass is committed unless all are whole
+                    writers[lp.name].check_rows()
                 for lp in group:
                     w = writers[lp.name]
                     largest = max(largest, w.largest)

@@ -141,6 +141,17 @@ class LayerWriter:
                 self.target[start : start + y.shape[0], j0 : j0 + step] = y[:, j0 : j0 + step]
         self.rows[start : start + y.shape[0]] = True
 
+    def check_rows(self) -> None:
+        """An :class:`ExtractionError` unless every stimulus's row was written (checked for every layer of
+        a pass before any is committed)."""
+        if not self.rows.all():
+            missing = self.lp_ids[~self.rows]
+            raise ExtractionError(
+                f"layer {self.lp.name!r}: {missing.size} of {self.rows.size} stimuli were not written, e.g. "
+                f"{missing[:3].tolist()}, so the layer is not marked complete; the forward pass did not give module "
+                f"{self.lp.module_name!r} every stimulus (data-dependent control flow is not supported)."
+            )
+
     def finish(self, identity: Mapping[str, Any] | None = None) -> None:
         """Rechunk the staging file into the store layout, record ``identity`` (the attr
         ``extraction_identity``: what the layer was extracted from), then commit the staged entry.
@@ -151,13 +162,7 @@ class LayerWriter:
             Some stimulus's row was never written: the layer is not marked complete (the caller
             discards the staged entry).
         """
-        if not self.rows.all():
-            missing = self.lp_ids[~self.rows]
-            raise ExtractionError(
-                f"layer {self.lp.name!r}: {missing.size} of {self.rows.size} stimuli were not written, e.g. "
-                f"{missing[:3].tolist()}, so the layer is not marked complete; the forward pass did not give module "
-                f"{self.lp.module_name!r} every stimulus (data-dependent control flow is not supported)."
-            )
+        self.check_rows()
         if self.staging is not None:
             (n, q), uc = self.shape, self.lp.unit_chunk
             block = np.empty((n, min(uc, q)), dtype=self.dtype)

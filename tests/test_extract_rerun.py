@@ -683,3 +683,34 @@ def test_a_rerun_reads_each_stored_layer_once(tmp_path, monkeypatch, call):
     else:
         assert [lp.status for lp in plan_extraction(model, x, store, **kw).layers] == ["complete", "complete"]
     assert counts == {"features/m/0": 1, "features/m/3": 1}
+
+
+def test_a_layer_another_process_completes_during_the_pass_is_not_replaced_without_overwrite(tmp_path):
+    """B (other weights) wrote and reported layer 0 while A's pass ran; A, without overwrite, then
+    swapped its own copy in: B's features were A's under B's name. A now keeps B's copy and says so."""
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    path = tmp_path / "s.zarr"
+
+    def net(seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+
+    calls = {"n": 0}
+
+    class Interleave(nn.Module):
+        def forward(self, h):
+            calls["n"] += 1
+            if calls["n"] == 4:  # A's second batch: B extracts the same layer
+                assert extract_features(net(1), x, path, model_name="m", layers=["0"], batch_size=2,
+                                        progress=False).written == ["0"]
+            return h
+
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Linear(4, 3), Interleave(), nn.Linear(3, 2))
+    with pytest.raises(StoreError, match=r"'features/m/0' was written by another process while this write ran") as e:
+        extract_features(a, x, path, model_name="m", layers=["0", "2"], batch_size=2, progress=False)
+    assert "\n" not in str(e.value)
+    store = StudyStore(path)
+    want = net(1)[0](torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(store.read_features("m", "0").values, want, rtol=1e-6)
+    assert store.layers("m") == ["0"]

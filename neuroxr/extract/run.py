@@ -419,7 +419,7 @@ def extract_features(
         if dry_run:
             return plan
         return _execute(model, stim, _open(store, st, storage_options), plan, prep, identity, device=device, progress=progress,
-                        on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir)
+                        on_layer_complete=on_layer_complete, flatten=flatten, staging_dir=staging_dir, overwrite=overwrite)
     finally:
         _restore_modes(modes)
 
@@ -458,7 +458,7 @@ def _fit_pca(model: Any, stim: Stimuli, plan: ExtractionPlan, group: list, devic
 
 def _execute(
     model: Any, stim: Stimuli, store: StudyStore, plan: ExtractionPlan, prep: Preprocessing, identity: Identity, *, device: Any,
-    progress: bool, on_layer_complete: Callable[[str], None] | None, flatten: bool, staging_dir: Any,
+    progress: bool, on_layer_complete: Callable[[str], None] | None, flatten: bool, staging_dir: Any, overwrite: bool,
 ) -> ExtractionResult:
     from .. import __version__
 
@@ -504,7 +504,8 @@ def _execute(
                         "reduction": red_attr,
                         "extracted_by": f"neuroxr {__version__} extract_features",
                     }
-                    writers[lp.name] = LayerWriter(store, plan.model_name, lp, plan, reducers.get(lp.name), attrs, staging)
+                    writers[lp.name] = LayerWriter(store, plan.model_name, lp, plan, reducers.get(lp.name), attrs, staging,
+                                                  absent=not overwrite)  # another writer's copy is not replaced
                 callbacks = {lp.module_name: writers[lp.name].write for lp in group}
                 parts = [np.arange(i, min(i + b, plan.n_stimuli)) for i in range(0, plan.n_stimuli, b)]
                 loaded = identity.feeder()  # a Dataset's items are hashed as the pass loads them

@@ -370,9 +370,20 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
             self._staged[url] = sid
         return url
 
-    def commit_write(self, path: str, staging: str) -> None:
-        """Mark the staged group ``staging`` (from :meth:`begin_write`) complete and swap it in as ``path``."""
+    def commit_write(self, path: str, staging: str, absent: bool = False) -> None:
+        """Mark the staged group ``staging`` (from :meth:`begin_write`) complete and swap it in as ``path``.
+
+        ``absent``: the write is of an entry that was not complete when it began (no overwrite asked
+        for); if another process completed ``path`` meanwhile, the staged copy is dropped and a
+        :class:`StoreError` says so (checked under the entry's lock; local stores only: an object store's
+        rewrite is in place)."""
         self._require_write()
+
+        def check_absent() -> None:
+            self._docs.pop(path, None)  # read afresh: another process may have written it
+            if absent and self.is_complete(path):
+                raise StoreError(f"store {self.url!r}: {path!r} was written by another process while this write ran; "
+                                 f"its copy is kept and this one dropped (ask for an overwrite to replace it).")
         if self._local is None:
             if staging not in self._rewriting:
                 raise StoreError(f"commit_write({path!r}): {staging!r} is not a write begun on this store; call begin_write first.")
@@ -399,6 +410,7 @@ class StudyStore(Reading, DatasetWriter, SetWriters):
                 del self._committing[key]
             self._require_parents(path)
             with self.lock(path):
+                check_absent()
                 atomic.swap_in(self._local, path, sid)
             self._forget(path)
             self._record(path, "complete", staged.attrs.get(TOKEN_ATTR))

@@ -11,6 +11,7 @@ import neuroxr as nx
 from neuroxr import LayoutError, features, neural
 from neuroxr import geometry as geo
 from neuroxr.errors import ParameterError
+from neuroxr.geometry import inference as gi
 
 
 def _data(n=40, p=30, k=8, T=4, seed=0):
@@ -564,4 +565,29 @@ def test_split_half_rdm_ceiling_takes_spearman_brown_as_a_bool_only(value):
     _, R = _data(n=12, k=6)
     with pytest.raises(ParameterError, match=r"^split_half_rdm_ceiling: spearman_brown must be True or False") as e:
         geo.split_half_rdm_ceiling(R, reps=2, spearman_brown=value)
+    assert "\n" not in str(e.value)
+
+
+def _rsa_inputs():
+    F, R = _data(n=12, k=5)
+    return F, R, geo.rdm(F)
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda F, R, A: geo.rdm_noise_ceiling(None), r"^rdm_noise_ceiling: rdms: no RDMs given \(got NoneType\)"),
+    (lambda F, R, A: gi.rsa_bootstrap(A, 5), r"^rsa_bootstrap: data_rdms: no RDMs given \(got int\)"),
+    (lambda F, R, A: gi.crsa_bootstrap(F, R, rdm_method="foo", n_boot=3),
+     r"^crsa_bootstrap: rdm_method must be one of"),
+    (lambda F, R, A: gi.crsa_bootstrap(F, [], n_boot=3), r"^crsa_bootstrap: neural: no neural sets given"),
+    (lambda F, R, A: gi.ersa_bootstrap(F, R, rdm_method="foo", n_boot=3),
+     r"^ersa_bootstrap: rdm_method must be one of"),
+    (lambda F, R, A: gi.ersa_bootstrap(F, R, n_boot=3, n_perm=3, indices=np.zeros((3, 6), dtype=int), seed=1.7),
+     r"^ersa_bootstrap: seed must be an integer >= 0; got 1.7"),
+    (lambda F, R, A: gi.ersa_bootstrap(F, R, n_boot=3, seed="x"), r"^ersa_bootstrap: seed must be an integer"),
+])
+def test_rsa_inference_arguments_are_refused_in_one_line_naming_the_function(call, match):
+    """A raw TypeError (no RDMs), 'rdm: method ...' for crsa/ersa_bootstrap's rdm_method, data_rdms named for
+    crsa_bootstrap's neural sets, and a seed of 1.7 drawn as 1 by ersa_bootstrap's permutations."""
+    with pytest.raises((LayoutError, ParameterError), match=match) as e:
+        call(*_rsa_inputs())
     assert "\n" not in str(e.value)

@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ParameterError, no_effect, shown
+from ..errors import LayoutError, ParameterError, no_effect, shown
 from ..kernels import resample as rs
 from ..kernels.compare import _flat
+from ..kernels.rdm import RDM_METHODS
+from ..kernels.rdm import check_option as _check_option
 from ..validation import check_alpha
 from ._common import _canonical_any, _drop_unusable, _ids, _named, _one_bin, _plain, _without, input_labels
 from .rdm import _align_rdm, _as_rdm_in, _check_stimuli, _labeled_ids, _nan_warning, _rdm, _rdm_named, _stack_rdms, as_rdm
@@ -280,7 +282,10 @@ def crsa_bootstrap(
     """
     caller = "crsa_bootstrap"
     _check_kwargs(kwargs, caller, ("rdm_method", "compare_method"))
+    _check_option(rdm_method, RDM_METHODS, "rdm_method", caller)
     sets = neural if isinstance(neural, (list, tuple)) else [neural]
+    if not sets:
+        raise LayoutError(f"{caller}: neural: no neural sets given; pass one neural DataArray or a list of them.")
     args = ["neural" if len(sets) == 1 else f"neural[{i}]" for i in range(len(sets))]
     fname, names = _named(features, "features"), [_named(x, a) for x, a in zip(sets, args)]
     _one_bin(features, fname, caller)
@@ -421,6 +426,8 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
                   ("method", "noise_ceiling"))
     check_alpha(alpha, caller=caller)
     check_split(test_size, split_seed, caller, "split_seed")
+    _check_option(rdm_method, _kr.RDM_METHODS, "rdm_method", caller)
+    seed = rs._seed(kwargs.get("seed", 0), caller)  # 1.7 drew as 1; also the permutations' seed
     _one_bin(neural, _named(neural, "neural"), caller)
     (neural, features), counts, _ = _drop_unusable([(neural, _named(neural, "neural")), (features, _named(features, "features"))],
                                                    caller)
@@ -431,7 +438,6 @@ def _ersa_bootstrap(caller: str, features: Any, neural: Any, *, rdm_method: str,
     te_ids = np.asarray(ids)[te]
     model = as_rdm(np.asarray(to_numpy(_kr.rdm(P_te, rdm_method))), "ersa predictions", te_ids)
     data = as_rdm(np.asarray(to_numpy(_kr.rdm(Y[te], rdm_method))), "neural", te_ids)
-    seed = int(kwargs.get("seed", 0))
     if n_perm and kwargs.get("indices") is not None:  # the seed draws the permutations only
         kwargs = {k: v for k, v in kwargs.items() if k != "seed"}
     out = _rsa_bootstrap(model, data, caller, "compare_method", method=compare_method, noise_ceiling=False, **kwargs)

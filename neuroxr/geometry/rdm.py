@@ -1,16 +1,15 @@
 """Labeled RDMs: RDMs of features / neural data / Grams, split-half RDMs, comparisons (the noise
 ceilings of RDMs are in :mod:`neuroxr.geometry.rdm_ceiling`).
 
-RDMs are ``DataArray`` objects with dims ``(stimulus, stimulus_)``; the first dim carries
-``stimulus_id``, the second ``stimulus_id_`` (the same ids). Two RDMs are always paired by
-``stimulus_id`` before they are compared. Plain NumPy RDMs (square ``n x n`` or condensed
-upper-triangle vectors as ``scipy.spatial.distance.squareform`` makes them) and rsatoolbox
-``RDMs`` objects are accepted where an RDM is compared (see :func:`compare_rdms`).
+RDMs are ``DataArray`` objects with dims ``(stimulus, stimulus_)``; the first dim carries ``stimulus_id``,
+the second ``stimulus_id_`` (the same ids). Two RDMs are always paired by ``stimulus_id`` before they are
+compared. Plain NumPy RDMs (square ``n x n`` or condensed upper-triangle vectors as
+``scipy.spatial.distance.squareform`` makes them) and rsatoolbox ``RDMs`` objects are accepted where an
+RDM is compared (see :func:`compare_rdms`).
 
-NaN rule (as rsatoolbox and ``scipy.stats`` with ``nan_policy="omit"``): a comparison uses the
-stimulus pairs whose dissimilarity is finite in both RDMs; the incomplete pairs are dropped and
-counted in one :class:`~neuroxr.errors.NeuroxrWarning`. The numerics live in
-:mod:`neuroxr.kernels.rdm`.
+NaN rule (as rsatoolbox and ``scipy.stats`` with ``nan_policy="omit"``): a comparison uses the stimulus
+pairs whose dissimilarity is finite in both RDMs; the incomplete pairs are dropped and counted in one
+:class:`~neuroxr.errors.NeuroxrWarning`. The numerics live in :mod:`neuroxr.kernels.rdm`.
 """
 
 from __future__ import annotations
@@ -539,14 +538,14 @@ def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "",
         x = list(x)
     if isinstance(x, (xr.DataArray, np.ndarray)):
         x = [x]
-    items = list(x)
+    items = list(x) if hasattr(x, "__iter__") and not isinstance(x, str) else None
     if not items:
-        raise LayoutError(f"{shown}: no RDMs given; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
+        got = "" if items is not None else f" (got {type(x).__name__})"
+        raise LayoutError(f"{shown}: no RDMs given{got}; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
     if ids is None:
         ids, ref = _labeled_ids((name, items))
     items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref, f"{shown}[{i}]") for i, it in enumerate(items)]
-    ref_rdm = items[0]
-    rows = [ref_rdm] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]"), caller) for i, it in enumerate(items[1:], 1)]
+    rows = [ref_rdm := items[0]] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]"), caller) for i, it in enumerate(items[1:], 1)]
     labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
     if len(set(labels)) < len(labels):
         labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]

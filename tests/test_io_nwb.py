@@ -279,3 +279,19 @@ def test_a_spike_without_a_finite_time_is_refused(bad):
     with pytest.raises(LayoutError, match=r"^spike_times\[1\]: 1 of 3 spike times are not finite") as err:
         spike_counts([np.array([0.1]), np.array([0.2, bad, 0.3])], np.array([0.0]), (0.0, 0.5))
     assert "\n" not in str(err.value)
+
+
+def test_rate_is_a_bool_and_the_window_finite(tmp_path, session):
+    """rate="no" returned spikes/s; window=(0, inf) with rate=True returned all-zero rates."""
+    from neuroxr.errors import ParameterError
+
+    stim, starts, spikes = session
+    path = _write(tmp_path / "toy.nwb", stim, starts, spikes)
+    with pytest.raises(ParameterError, match=r"^from_nwb: rate must be True or False; got 'no'") as e:
+        from_nwb(path, WINDOW, intervals="presentations", rate="no")
+    assert "\n" not in str(e.value)
+    for window in ((0.0, np.inf), (-np.inf, 0.5)):
+        with pytest.raises(LayoutError, match=r"^window: needs finite times in seconds"):
+            from_nwb(path, window, intervals="presentations", rate=True)
+    with pytest.raises(LayoutError, match=r"^window: needs finite times"):
+        spike_counts([np.array([0.1])], np.array([0.0]), (0.0, np.inf))

@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import LayoutError, install_advice, shown, warn
+from ..validation import check_bool
 from ._trials import as_str, build_neural, ids_str, stack_trials
 
 __all__ = ["from_nwb", "spike_counts"]
@@ -160,6 +161,8 @@ def _window(window: Any) -> tuple[float, float]:
         t0, t1 = (float(t) for t in window)
     except (TypeError, ValueError):
         raise LayoutError(f"window: expected a pair (t0, t1) in seconds after each onset; got {shown(window)}.") from None
+    if not (np.isfinite(t0) and np.isfinite(t1)):  # an infinite window made every rate 0
+        raise LayoutError(f"window: needs finite times in seconds; got ({t0:g}, {t1:g}).")
     if not t1 > t0:
         raise LayoutError(f"window: needs t0 < t1; got ({t0:g}, {t1:g}).")
     return t0, t1
@@ -308,6 +311,7 @@ def from_nwb(
         When presentations' windows overlap (onsets closer than the window's length): a spike in an
         overlap counts in each of them (:func:`spike_counts`).
     """
+    rate = check_bool(rate, "rate", "True: spikes/s; False: spike counts.", caller="from_nwb")  # "no" gave spikes/s
     if isinstance(source, (str, os.PathLike)):
         try:
             from pynwb import NWBHDF5IO

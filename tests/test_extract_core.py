@@ -776,3 +776,21 @@ def test_a_module_running_twice_in_a_later_batch_is_refused_and_nothing_is_commi
                          stimulus_ids=[f"s{i}" for i in range(6)])
     assert "\n" not in str(e.value)
     assert store.layers("m") == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1e400"])
+def test_memory_limit_that_is_no_finite_size_is_a_one_line_error(value):
+    """NaN and inf raised Python's ValueError / OverflowError (the CLI said "internal error")."""
+    with pytest.raises(ExtractionError, match=r"^memory_limit ") as e:
+        parse_memory(value)
+    assert "\n" not in str(e.value)
+
+
+def test_on_layer_complete_that_is_no_function_is_refused_before_any_layer_is_written(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    store = StudyStore(tmp_path / "s.zarr")
+    with pytest.raises(ExtractionError, match=r"^on_layer_complete must be a function"):
+        extract_features(net, np.zeros((4, 4), dtype=np.float32), store, model_name="m", on_layer_complete=5,
+                         progress=False)
+    assert not (tmp_path / "s.zarr").exists() or store.layers("m") == []

@@ -76,12 +76,14 @@ def parse_memory(value: int | float | str) -> int:
 
     if isinstance(value, bool):
         raise ExtractionError("memory_limit must be an int or a string like '2GiB'; got a bool.")
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        raise ExtractionError(f"memory_limit must be a finite number of bytes or a string like '2GiB'; got {shown(value)}.")
     if isinstance(value, (int, np.integer, float, np.floating)):
         out = int(value)
     elif isinstance(value, str):
         try:
             out = int(parse_bytes(value.strip()))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):  # "1e400": an infinite float
             raise ExtractionError(f"memory_limit {value!r} is not understood; use bytes (e.g. 500000000) or a "
                                   f"string such as '500MB' or '2GiB'.") from None
     else:

@@ -399,6 +399,8 @@ def extract_features(
     model_name = _check_name(model_name, "model")
     _check_options(model, unit_chunk, None if dry_run is True else staging_dir, flatten=flatten, deduplicate=deduplicate,
                    overwrite=overwrite, progress=progress, dry_run=dry_run)
+    if on_layer_complete is not None and not callable(on_layer_complete):  # found after the first layer's commit
+        raise ExtractionError(f"on_layer_complete must be a function f(layer_name) or None; got {shown(on_layer_complete)}.")
     prep, stim, spec, limit, pool = _prepare(model, stimuli, stimulus_ids, transform, image_size, reduction,
                                              memory_limit, batch_size, pooling, device, texts)
     st = _existing(store, storage_options)

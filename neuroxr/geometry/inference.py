@@ -277,8 +277,11 @@ def crsa_bootstrap(
 
     ``kwargs`` are those of :func:`rsa_bootstrap` (``n_boot``, ``seed``, ``level``, ``over``, ...;
     not ``method``: ``compare_method`` is the comparison); any other is refused.
-    The neuroids are those :func:`~neuroxr.geometry.crsa`'s default scores: with 2 valid repeats on
-    every kept stimulus where every set holds repeats (:func:`~neuroxr.geometry.rsa.draws_ceiling`).
+    Each set's RDM is the plain :func:`~neuroxr.geometry.crsa` call's: its neuroids those crsa's
+    default scores (2 valid repeats on every kept stimulus where the set holds repeats,
+    :func:`~neuroxr.geometry.rsa.draws_ceiling`), its stimuli those with a trial in one of them; a
+    stimulus another set lacks is a missing pair there only (NaN rows), so ``score`` is the mean of the
+    plain calls. ``n_excluded_stimuli`` / ``n_excluded_neuroids``: summed over the sets.
     """
     caller = "crsa_bootstrap"
     _check_kwargs(kwargs, caller, ("rdm_method", "compare_method"))
@@ -291,19 +294,37 @@ def crsa_bootstrap(
     _one_bin(features, fname, caller)
     for x, nm in zip(sets, names):
         _one_bin(x, nm, caller)
-    # crsa's rule: stimuli without a trial in any neuroid of a set are dropped from every RDM, and the
-    # neuroids are those crsa's default scores (2 valid repeats where it draws a ceiling)
-    min_valid = 2 if all(draws_ceiling(x) for x in sets) else 1
-    sets, counts, dropped = _drop_unusable(list(zip(sets, names)), caller, min_valid, paired=True, pair_with=(features,))
-    model = _without(_rdm(features, rdm_method, None, f"{caller}: {fname}"), dropped)
-    # checked above: not checked again; each paired with the features here, so that a pairing error
-    # names crsa_bootstrap's arguments (rsa_bootstrap's would name its own)
-    data = [_align_rdm(model, _without(_rdm(x, rdm_method, None, f"{caller}: {nm}"), dropped), (fname, nm), caller)
-            for x, nm in zip(sets, names)]
+    # crsa's rule, set by set (each set's RDM is the plain crsa call's): a set's stimuli without a trial in
+    # any of its neuroids leave that set's RDM only (NaN rows there: its pairs are missing, as the NaN rule
+    # reads them), and its neuroids are those crsa scores (2 valid repeats where it draws a ceiling)
+    counts, gone, rdms = {"n_excluded_stimuli": 0, "n_excluded_neuroids": 0}, None, []
+    for x, nm in zip(sets, names):
+        (x,), c, dropped = _drop_unusable([(x, nm)], caller, 2 if draws_ceiling(x) else 1, paired=True, pair_with=(features,))
+        counts = {k: counts[k] + c[k] for k in counts}
+        gone = set(dropped.astype(str)) if gone is None else gone & set(dropped.astype(str))
+        rdms.append((_without(_rdm(x, rdm_method, None, f"{caller}: {nm}"), dropped), set(dropped.astype(str))))
+    model = _without(_rdm(features, rdm_method, None, f"{caller}: {fname}"), sorted(gone))  # no set has these
+    # each paired with the features here, so that a pairing error names crsa_bootstrap's arguments
+    data = [_align_rdm(model, _nan_padded(r, _ids(model), nm, d), (fname, nm), caller) for (r, d), nm in zip(rdms, names)]
     out = _rsa_bootstrap(model, data, caller, "compare_method", method=compare_method, **kwargs)
     out.attrs.update(rdm_method=rdm_method, compare_method=compare_method, **counts,
                      **input_labels(source=features, target=neural))
     return out
+
+
+def _nan_padded(rdm: xr.DataArray, ids: np.ndarray, name: str, dropped: set[str]) -> Any:
+    """``rdm`` over the stimuli ``ids``, NaN at the pairs of those it lacks (zero diagonal) where all
+    of them are its ``dropped`` ones; else ``rdm`` itself (the caller's pairing refuses it)."""
+    own = np.asarray(rdm["stimulus_id"].values).astype(str)
+    lacks = set(np.asarray(ids).astype(str)) - set(own)
+    if not lacks or not lacks <= dropped:
+        return rdm
+    pos = {s: i for i, s in enumerate(own)}
+    at = np.array([pos.get(str(s), -1) for s in ids])
+    V = np.asarray(rdm.values, dtype=float)[np.ix_(at.clip(0), at.clip(0))]
+    V[at < 0, :] = V[:, at < 0] = np.nan
+    np.fill_diagonal(V, 0.0)
+    return as_rdm(V, name, np.asarray(ids))
 
 
 def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_perm: int = 1000, seed: int = 0) -> xr.Dataset:

@@ -295,3 +295,12 @@ def test_rate_is_a_bool_and_the_window_finite(tmp_path, session):
             from_nwb(path, window, intervals="presentations", rate=True)
     with pytest.raises(LayoutError, match=r"^window: needs finite times"):
         spike_counts([np.array([0.1])], np.array([0.0]), (0.0, np.inf))
+
+
+def test_onsets_that_are_not_numbers_are_a_one_line_error():
+    """A text start_time raised NumPy's 'could not convert string to float'."""
+    nwb = _in_memory([np.array([0.1, 0.2])])
+    table = pd.DataFrame({"start_time": ["x", 1.0], "stimulus_id": ["a", "b"]})
+    with pytest.raises(LayoutError, match=r"^intervals: column 'start_time' holds values that are not numbers") as e:
+        from_nwb(nwb, (0.0, 0.5), intervals=table)
+    assert "\n" not in str(e.value)

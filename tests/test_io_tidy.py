@@ -343,3 +343,16 @@ def test_rows_of_several_neuroids_without_repeat_labels_are_not_paired_by_table_
     assert from_dataframe(one).sizes["repeat"] == 4
     single = df[df.trial == 0].drop(columns="trial")  # one row per pair
     assert from_dataframe(single).sizes["repeat"] == 1
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(stimulus_columns=5), r"^stimulus_columns: expected a column name or a list of them; got int 5"),
+    (dict(stimulus=["stimulus_id"]), r"^stimulus: expected one column name; got list"),
+    (dict(repeat=["r"]), r"^repeat: expected one column name; got list"),
+])
+def test_column_arguments_of_the_wrong_type_are_one_line_errors(kwargs, match):
+    """Python's 'int object is not iterable' / 'unhashable type' tracebacks before."""
+    df = pd.DataFrame({"stimulus_id": ["a", "b"], "neuroid_id": ["n1", "n1"], "value": [1.0, 2.0]})
+    with pytest.raises(LayoutError, match=match) as e:
+        from_dataframe(df, **kwargs)
+    assert "\n" not in str(e.value)

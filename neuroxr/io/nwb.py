@@ -213,7 +213,9 @@ def _from_nwbfile(
             )
     sid = ids_str(table[stimulus_column].to_numpy(), name="intervals", what=f"column {stimulus_column!r}", where="rows",
                   labels=table.index, fix="every presentation needs a stimulus id: drop those rows first.")
-    onset = table["start_time"].to_numpy(dtype=float)
+    onset = pd.to_numeric(table["start_time"], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(onset).sum() > table["start_time"].isna().sum():  # text read as float raised ValueError
+        raise LayoutError("intervals: column 'start_time' holds values that are not numbers (onsets in seconds); convert them.")
     timed = pd.DataFrame({"stimulus": sid, "start": onset})[np.isfinite(onset)]
     copies = timed.duplicated()
     if copies.any():  # one stimulus shown twice at one instant: a duplicated trial row, not a second repeat

@@ -11,7 +11,7 @@ reads it back as the same array.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,9 @@ def from_dataframe(
             f"neuroid), not time-resolved ones. Keep one bin (df[df[{timed[0]!r}] == t].drop(columns={timed})) or "
             f"average each trial's bins first."
         )
+    for arg, col in (("stimulus", stimulus), ("neuroid", neuroid), ("value", value), ("repeat", repeat)):
+        if not isinstance(col, Hashable):  # a list raised "unhashable type"
+            raise LayoutError(f"{arg}: expected one column name; got {type(col).__name__} {col!r}.")
     if repeat is not None and repeat != "repeat" and repeat not in df.columns:
         raise LayoutError(
             f"repeat: df has no column {repeat!r}; found {list(map(str, df.columns))}. Pass repeat=<one of them>, "
@@ -99,6 +102,9 @@ def from_dataframe(
     if stimulus_columns is None:
         stimulus_columns = df.attrs.get("stimulus_columns", [])
     # one column named as a string is that column, not its letters
+    for arg, cols in (("neuroid_columns", neuroid_columns), ("stimulus_columns", stimulus_columns)):
+        if not isinstance(cols, (str, list, tuple)) or not isinstance(cols, str) and not all(isinstance(c, Hashable) for c in cols):
+            raise LayoutError(f"{arg}: expected a column name or a list of them; got {type(cols).__name__} {cols!r}.")
     neuroid_columns = [neuroid_columns] if isinstance(neuroid_columns, str) else list(neuroid_columns)
     stimulus_columns = [stimulus_columns] if isinstance(stimulus_columns, str) else list(stimulus_columns)
     keys = (stimulus, neuroid, value, repeat if use_repeat else None)

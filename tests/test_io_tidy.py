@@ -356,3 +356,16 @@ def test_column_arguments_of_the_wrong_type_are_one_line_errors(kwargs, match):
     with pytest.raises(LayoutError, match=match) as e:
         from_dataframe(df, **kwargs)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(("region", "match"), [
+    ([1, "1"], r"^df: (neuroid coord|column) 'region' mixes number and text values"),
+    ([["V1"], ["V2"]], r"^df: (neuroid coord|column) 'region' has values that are no scalars at neuroids \['n0', 'n1'\]"),
+])
+def test_neuroid_coords_a_store_cannot_keep_are_refused_when_read(tmp_path, region, match):
+    """They passed the reader and validation, then write_neural raised xarray's / NumPy's ValueError."""
+    df = pd.DataFrame({"stimulus_id": ["a", "a", "b", "b"], "neuroid_id": ["n0", "n1", "n0", "n1"],
+                       "value": [1.0, 2.0, 3.0, 4.0], "region": region * 2})
+    with pytest.raises(LayoutError, match=match) as e:
+        from_dataframe(df)
+    assert "\n" not in str(e.value)

@@ -265,6 +265,10 @@ def per_neuroid(table: Mapping[str, Any], neuroids: np.ndarray, keys: Sequence[s
     Raises a :class:`LayoutError` when a key takes two values on one neuroid.
     """
     out = {}
+    for key in keys:  # a list per row would fail the grouping below with "unhashable type"
+        col = np.asarray(table[key])
+        if col.dtype.kind == "O":
+            _check_object_coord(col, np.asarray(neuroids), f"{name}: column {key!r}", "neuroid")
     frame = pd.DataFrame({"neuroid": neuroids, **{k: np.asarray(table[k]) for k in keys}})
     for key in keys:
         counts = frame.groupby("neuroid", sort=False)[key].nunique(dropna=False)
@@ -343,7 +347,25 @@ def build_neural(
             v = np.asarray(values)
             if v.shape != (da.sizes[dim],):
                 raise LayoutError(f"{arg}: {dim} coord {key!r} has shape {v.shape}; expected ({da.sizes[dim]},).")
+            if v.dtype.kind == "O":
+                _check_object_coord(v, da[f"{dim}_id"].values, f"{arg}: {dim} coord {key!r}", dim)
             if v.dtype.kind in "OS" and all(isinstance(x, (str, bytes)) for x in v.tolist()):
                 v = as_str(v)
             extra[str(key)] = (dim, v)
     return validate_neural(da.assign_coords(repeat=labels, **extra).rename(name), name=arg)
+
+
+def _check_object_coord(v: np.ndarray, ids: np.ndarray, shown: str, dim: str) -> None:
+    """A one-line :class:`LayoutError` for a coord of Python objects that no store can keep: a value
+    that is no scalar (a list), or values of several kinds (text and numbers); missing values (None,
+    NaN) stay missing."""
+    vals = v.tolist()
+    odd = [i for i, x in enumerate(vals) if not (np.isscalar(x) or x is None)]
+    if odd:
+        raise LayoutError(f"{shown} has values that are no scalars at {dim}s {examples(list(dict.fromkeys(str(ids[i]) for i in odd)))}; give "
+                          f"every {dim} one value or drop the column.")
+    kinds = {"text" if isinstance(x, (str, bytes)) else "number" if isinstance(x, (int, float, np.number)) else type(x).__name__
+             for x in vals if not pd.isna(x)}
+    if len(kinds) > 1:
+        raise LayoutError(f"{shown} mixes {' and '.join(sorted(kinds))} values; convert the column to one type "
+                          f"(e.g. df[col].astype(str)) or drop it.")

@@ -7,7 +7,8 @@ live in :mod:`neuroxr.kernels`; these modules add names, coordinates, alignment 
 in ``attrs``, and never touch a study store:
 
 - :mod:`~neuroxr.geometry.gram`: labeled Gram statistics (:func:`gram`, :func:`gram_stats`);
-- :mod:`~neuroxr.geometry.rdm`: RDMs, split-half RDMs, comparisons, noise ceilings;
+- :mod:`~neuroxr.geometry.rdm`: RDMs, split-half RDMs, comparisons; :mod:`~neuroxr.geometry.rdm_stack`:
+  stacks of RDMs; :mod:`~neuroxr.geometry.rdm_ceiling`: noise ceilings;
 - :mod:`~neuroxr.geometry.rsa`: classical RSA, encoding RSA, encoding regression;
 - :mod:`~neuroxr.geometry.cka`, :mod:`~neuroxr.geometry.dimensionality`;
 - :mod:`~neuroxr.geometry.shape`: :class:`LinearMetric`, pairwise distances, Procrustes average;
@@ -25,8 +26,9 @@ from .cka import cka
 from .cluster import cluster_distances, embed_distances, kmeans_plusplus_init, procrustes_kmeans
 from .dimensionality import effective_dimensionality
 from .gram import gram, gram_stats
-from .rdm import as_rdm, compare_rdms, compare_rdms_many, rdm, split_half_rdms
+from .rdm import as_rdm, compare_rdms, rdm, split_half_rdms
 from .rdm_ceiling import rdm_noise_ceiling, split_half_rdm_ceiling
+from .rdm_stack import compare_rdms_many
 from .relative import anchor_weights, relative_features
 from .rsa import crsa, ereg, ersa
 from .shape import LinearMetric, pairwise_distances, procrustes_average, split_distance

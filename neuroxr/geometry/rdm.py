@@ -1,5 +1,5 @@
 """Labeled RDMs: RDMs of features / neural data / Grams, split-half RDMs, comparisons (the noise
-ceilings of RDMs are in :mod:`neuroxr.geometry.rdm_ceiling`).
+ceilings of RDMs are in :mod:`neuroxr.geometry.rdm_ceiling`, stacks of RDMs in :mod:`neuroxr.geometry.rdm_stack`).
 
 RDMs are ``DataArray`` objects with dims ``(stimulus, stimulus_)``; the first dim carries ``stimulus_id``,
 the second ``stimulus_id_`` (the same ids). Two RDMs are always paired by ``stimulus_id`` before they are
@@ -55,7 +55,6 @@ __all__ = [
     "as_rdm",
     "split_half_rdms",
     "compare_rdms",
-    "compare_rdms_many",
 ]
 
 
@@ -512,89 +511,4 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
         attrs={**({"method": methods[0]} if one else {}), "source": str(a.attrs.get("label", record_label(a, "a"))),
                "target": str(b.attrs.get("label", record_label(b, "b"))), "n_stimuli": int(a.sizes["stimulus"]),
                "n_pairs_dropped": dropped},
-    )
-
-
-def _stack_rdms(x: Any, name: str, ids: np.ndarray | None = None, ref: str = "", caller: str | None = None) -> xr.DataArray:
-    """A stack ``(rdm, stimulus, stimulus_)`` of RDMs paired by ``stimulus_id`` to the first one.
-    Unlabeled inputs (NumPy ``(m, n, n)`` / ``(m, P)``, rsatoolbox ``RDMs`` without stimulus ids)
-    take ``ids``, the order of the labeled RDM ``ref``; without ``ids``, the order of the first labeled
-    RDM of ``x`` (else positions). Labeled RDMs (a stack's too) are paired by their ids whatever their
-    order (the messages start with ``caller``)."""
-    shown = where(caller) + name
-    if isinstance(x, xr.DataArray) and x.ndim == 3:
-        if tuple(x.dims[1:]) != RDM_DIMS:
-            raise LayoutError(f"{shown}: a stack of RDMs needs dims (rdm, {', '.join(RDM_DIMS)}), the stack's "
-                              f"dim first; found {x.dims}. Stack RDMs of nx.rdm with xr.concat(rdms, 'rdm').")
-        _refuse_inf(x, shown)
-        if all(c not in x.coords or x[c].ndim == 1 for c in ("stimulus_id", "stimulus_id_")):
-            return _columns_as_rows(x, shown)
-        x = [r.drop_vars(x.dims[0], errors="ignore").assign_attrs(label=str(r[x.dims[0]].values) if x.dims[0] in r.coords else str(i))
-             for i, r in enumerate(x)]  # RDMs in different stimulus orders stacked by xr.concat: each paired by id
-    if _is_rsatoolbox(x):
-        D, rids = _rsatoolbox_rdms(x, shown)
-        x = list(D) if rids is None else [_as_rdm(d, shown, rids, label=name) for d in D]
-    elif isinstance(x, np.ndarray) and x.ndim in (2, 3) and not (x.ndim == 2 and x.shape[0] == x.shape[1]):
-        x = list(x)
-    if isinstance(x, (xr.DataArray, np.ndarray)):
-        x = [x]
-    items = list(x) if hasattr(x, "__iter__") and not isinstance(x, str) else None
-    if not items:
-        got = "" if items is not None else f" (got {type(x).__name__})"
-        raise LayoutError(f"{shown}: no RDMs given{got}; pass a list of RDMs or a stacked DataArray (rdm, stimulus, stimulus_).")
-    if ids is None:
-        ids, ref = _labeled_ids((name, items))
-    items = [_as_rdm_in(it, f"{name}[{i}]", ids, ref, f"{shown}[{i}]") for i, it in enumerate(items)]
-    rows = [ref_rdm := items[0]] + [_align_rdm(ref_rdm, it, (f"{name}[0]", f"{name}[{i}]"), caller) for i, it in enumerate(items[1:], 1)]
-    labels = [str(it.attrs.get("label", it.name if it.name else i)) for i, it in enumerate(items)]
-    if len(set(labels)) < len(labels):
-        labels = [f"{lb}#{i}" for i, lb in enumerate(labels)]
-    return xr.concat([r.drop_attrs() if hasattr(r, "drop_attrs") else r for r in rows], dim="rdm").assign_coords(rdm=labels)
-
-
-def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
-    """Compare many RDMs with many RDMs in one batched operation.
-
-    Parameters
-    ----------
-    a, b : list of RDMs, stacked DataArray (rdm, stimulus, stimulus_), NumPy stack or rsatoolbox ``RDMs``
-        All paired by ``stimulus_id`` to the first RDM of ``a``; unlabeled RDMs are assumed to be
-        in the stimulus order of the first labeled RDM, looking at ``a`` first, then ``b``
-        (see :func:`compare_rdms`).
-    method : {"pearson", "spearman", "kendall", "cosine"}, default "spearman"
-
-    Returns
-    -------
-    xarray.DataArray, dims (rdm_a, rdm_b)
-        Pairs with a NaN in either RDM are left out of that comparison (one warning in all).
-    """
-    method = _c._normalize_compare_method(method, "compare_rdms_many")
-    ids, ref_name = _labeled_ids(("a", a), ("b", b))
-    A = _stack_rdms(a, "a", ids, ref_name, "compare_rdms_many")
-    ref = A.isel({A.dims[0]: 0})
-    B = _stack_rdms(b, "b", _ids(ref), ref_name or "a[0]", "compare_rdms_many")
-    B = _align_rdm(ref, B.transpose(B.dims[0], *RDM_DIMS), ("a", "b"), "compare_rdms_many")
-    _check_stimuli(ref.sizes["stimulus"], "compare_rdms_many", "a and b share")
-    VA = np.asarray(to_numpy(_r.upper_tri(np.asarray(A.values, dtype=np.float64))))
-    VB = np.asarray(to_numpy(_r.upper_tri(np.asarray(B.values, dtype=np.float64))))
-    if np.isnan(VA).any() or np.isnan(VB).any():
-        M = np.empty((VA.shape[0], VB.shape[0]))
-        dropped = 0
-        for i in range(VA.shape[0]):
-            for j in range(VB.shape[0]):
-                res, d = _compare_vectors(VA[i], VB[j], (method,))
-                M[i, j], dropped = res[method], dropped + d
-        _nan_warning("compare_rdms_many", dropped, VA.shape[1] * VA.shape[0] * VB.shape[0])
-    else:
-        M = to_numpy(_c.compare_rdms_many(VA, VB, method))
-    nan = np.argwhere(np.isnan(M))  # the pairs of RDMs to look at: few
-    la, lb = (np.asarray(X[X.dims[0]].values).astype(str) for X in (A, B))
-    warn_flat_rdms("compare_rdms_many", M[nan[:, 0], nan[:, 1]], VA[nan[:, 0]], VB[nan[:, 1]],
-                   [str(la[i]) for i in nan[:, 0]], [str(lb[j]) for j in nan[:, 1]], total=M.size)
-    return xr.DataArray(
-        M,
-        dims=("rdm_a", "rdm_b"),
-        coords={"rdm_a": A[A.dims[0]].values, "rdm_b": B[B.dims[0]].values},
-        name="rdm_similarity",
-        attrs={"method": method},
     )

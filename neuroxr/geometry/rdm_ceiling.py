@@ -17,7 +17,8 @@ from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import check_bool, real_array
 from ._common import _Checked, _named, _plain, input_labels, warn_flat_rdms
-from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms, _stack_rdms
+from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms
+from .rdm_stack import _stack_rdms
 from .rsa_resample import MIN_PAIRS
 
 __all__ = ["rdm_noise_ceiling", "split_half_rdm_ceiling"]

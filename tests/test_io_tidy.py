@@ -369,3 +369,22 @@ def test_neuroid_coords_a_store_cannot_keep_are_refused_when_read(tmp_path, regi
     with pytest.raises(LayoutError, match=match) as e:
         from_dataframe(df)
     assert "\n" not in str(e.value)
+
+
+def test_sparse_repeat_labels_warn_with_the_padding_they_cost():
+    """A session-wide trial number in `repeat` gives a repeat dim of every label with most slots NaN:
+    one warning counts the padding and names repeat=None; a stimulus or two lacking a repeat is quiet."""
+    rng = np.random.default_rng(3)
+    trials = rng.permutation(np.repeat(np.arange(6), 4))  # 6 stimuli x 4 presentations, trial number 0..23
+    df = pd.DataFrame({"stimulus_id": [f"s{s}" for s in trials], "neuroid_id": "n0", "repeat": np.arange(24),
+                       "value": rng.normal(size=24)})
+    with pytest.warns(NeuroxrWarning, match=r"^df: 'repeat' takes 24 distinct labels but each stimulus has at most 4 "
+                      r"of them, so 120 of the 144 \(stimulus, repeat\) slots \(83%\) are NaN padding\. .*repeat=None") as rec:
+        out = from_dataframe(df)
+    assert len(rec) == 1 and out.sizes["repeat"] == 24 and int(np.isnan(out.values).sum()) == 120
+    by_order = from_dataframe(df, repeat=None)
+    assert by_order.sizes["repeat"] == 4 and not np.isnan(by_order.values).any()
+    uneven = df.assign(repeat=df.groupby("stimulus_id").cumcount()).sort_values(["stimulus_id", "repeat"]).iloc[:-2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(np.isnan(from_dataframe(uneven).values).sum()) == 2

@@ -188,9 +188,10 @@ def stack_trials(
         Stimulus of each row; stimuli keep the order of their first appearance.
     repeat : array-like, shape (n_trials,), optional
         Repeat label of each row (``repetition``, a run, a session...). The ``repeat`` dim holds
-        the sorted distinct labels, so a stimulus lacking a label gets NaN there. Labels of
-        different types that read the same as text (``0`` and ``"0"``) are an error. Default: the
-        order of presentation within each stimulus (0, 1, ...).
+        the sorted distinct labels, so a stimulus lacking a label gets NaN there (one warning, with
+        the count, when most slots are such padding). Labels of different types that read the same
+        as text (``0`` and ``"0"``) are an error. Default: the order of presentation within each
+        stimulus (0, 1, ...).
     name : str
         The input, named in error messages.
     stimulus_arg, repeat_arg : str
@@ -254,6 +255,13 @@ def stack_trials(
                 f"{examples(bad)}. Give each presentation its own {repeat_arg!r} label, or pass "
                 f"{by_order or repeat_arg + '=None'} to number repeats by presentation order."
             )
+        slots = len(ids) * len(labels)
+        if 2 * (slots - n) > slots:  # most slots empty: labels such as a session-wide trial number
+            most = int(np.bincount(codes, minlength=len(ids)).max())
+            warn(f"{name}: {repeat_arg!r} takes {len(labels)} distinct labels but each stimulus has at most {most} "
+                 f"of them, so {slots - n} of the {slots} (stimulus, repeat) slots ({(slots - n) / slots:.0%}) are NaN "
+                 f"padding. If {repeat_arg!r} numbers trials across a session, pass "
+                 f"{by_order or repeat_arg + '=None'} to number repeats by presentation order within each stimulus.")
     out = np.full((len(ids), values.shape[1], len(labels)), np.nan)
     out[codes, :, rep_codes] = values
     return out, np.asarray(ids, dtype=str), labels

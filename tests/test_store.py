@@ -8,10 +8,12 @@ import uuid
 
 import dask.array
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 from neuroxr.attrs import decoded, storable
+from neuroxr.errors import LayoutError
 from neuroxr.layouts import features, neural
 from neuroxr.store import COMPLETE_ATTR, StoreError, StudyStore, open_store
 
@@ -89,6 +91,24 @@ def test_features_round_trip_with_unit_chunks(store):
     assert back.coords["model"].item() == "net" and back.coords["layer"].item() == "conv1"
     np.testing.assert_array_equal(back.channel.values, da.channel.values)
     assert back.chunks == ((7,), (4, 4, 2))  # whole stimulus axis, units chunked
+
+
+@pytest.mark.parametrize("missing", [np.nan, None, pd.NA])
+def test_a_text_coord_with_missing_values_is_refused_not_stored_as_empty_text(store, missing):
+    """Zarr keeps a text coord as text, where NaN / None came back as '' (a second meaning of missing):
+    the set writers refuse it in one line naming the coord and where; the filled coord round-trips."""
+    da = _neural().assign_coords(region=("neuroid", np.array(["V4", missing, "IT", "IT", missing], dtype=object)))
+    with pytest.raises(LayoutError, match=r"^neural set 'monkeyA': neuroid coord 'region' is missing \(NaN, None or pd.NA\) for "
+                       r"2 of 5 neuroids, e.g. \['n1', 'n4'\]; .*fillna\('unknown'\)\)\.$"):
+        store.write_neural("monkeyA", da)
+    assert not store.is_complete("neural/monkeyA")
+    filled = da.assign_coords(region=da["region"].fillna("unknown"))
+    store.write_neural("monkeyA", filled)
+    assert store.read_neural("monkeyA").region.values.tolist() == ["V4", "unknown", "IT", "IT", "unknown"]
+    feats = _features().assign_coords(category=("stimulus", np.array(["a", missing] + ["b"] * 5, dtype=object)))
+    with pytest.raises(LayoutError, match=r"^features net/conv1: stimulus coord 'category' is missing .* 1 of 7 stimuli, "
+                       r"e.g. \['img1'\]"):
+        store.write_features("net", "conv1", feats)
 
 
 SCORE = "scores/forward/net.conv1__monkeyA/0123456789abcdef"  # any group path: the store has no entry layout

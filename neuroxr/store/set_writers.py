@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
+from ..errors import LayoutError, examples
 from ..layouts import validate_features, validate_neural
 from ._zarr import DATA_VAR, _check_name, _check_region
 
@@ -23,6 +25,7 @@ class SetWriters:
         """Store ``da``, dims (stimulus, neuroid, repeat[, time_bin]), as ``neural/<name>``; returns the entry path."""
         name = _check_name(name, "neural set")
         da = validate_neural(da, name=f"neural set {name!r}")
+        _refuse_missing_text(da, f"neural set {name!r}")
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
 
         regions = da.coords["region"].values if "region" in da.coords else None
@@ -50,6 +53,7 @@ class SetWriters:
         """
         model, layer = _check_name(model, "model"), _check_name(layer, "layer")
         da = validate_features(da, name=f"features {model}/{layer}")
+        _refuse_missing_text(da, f"features {model}/{layer}")
         from ..sets import check_new_set  # the one name resolver refuses names that would collide
 
         check_new_set(self, "features", model=model, layer=layer)
@@ -61,3 +65,24 @@ class SetWriters:
         self.write_dataset(path, ds, encoding={DATA_VAR: {"chunks": chunks}})
         self.invalidate(f"cache/gram/{model}/{layer}")
         return path
+
+
+def _refuse_missing_text(da: xr.DataArray, what: str) -> None:
+    """Refuse a text coord holding missing values (NaN, None) among its text: Zarr keeps it as text,
+    where a missing value would come back as ``''``, a second meaning of "missing" (in memory it
+    stays NaN). One line naming the coord, how many are missing and where."""
+    for key, coord in da.coords.items():
+        if coord.dtype.kind != "O" or coord.ndim != 1:
+            continue
+        values = coord.values.tolist()
+        gone = np.flatnonzero(pd.isna(coord.values)).tolist()  # NaN, None, pd.NA, NaT
+        if not gone or not any(isinstance(v, str) for v in values):
+            continue
+        dim = str(coord.dims[0])
+        plural = "stimuli" if dim == "stimulus" else f"{dim}s"
+        ids = da[f"{dim}_id"].values if f"{dim}_id" in da.coords else np.arange(da.sizes[dim])
+        raise LayoutError(
+            f"{what}: {dim} coord {str(key)!r} is missing (NaN, None or pd.NA) for {len(gone)} of {len(values)} {plural}, e.g. "
+            f"{examples([str(ids[i]) for i in gone])}; a store keeps text coords as text, where a missing value would "
+            f"come back as ''. Fill them first, e.g. da.assign_coords({key}=da[{str(key)!r}].fillna('unknown'))."
+        )

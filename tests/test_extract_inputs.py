@@ -407,12 +407,38 @@ def test_dataset_items_are_hashed_as_the_pass_loads_them(tmp_path):
     store = StudyStore(tmp_path / "s.zarr")
     ds = CountingDataset(x)
     extract_features(small_net(), ds, store, model_name="m", layers=["3"], batch_size=4, progress=False)
-    assert ds.calls <= len(x) + 7  # one pass, plus the probe's (2 + 3) and the preprocessing digest's first items
+    assert ds.calls <= len(x) + 8  # one pass, plus the probe's (2 + 3), the preprocessing digest's first items and the
+    # first item, which tells a Dataset of tensors from one of images
     assert extract_features(small_net(), CountingDataset(x.clone()), store, model_name="m", layers=["3"],
                             progress=False).skipped == ["3"]
     with pytest.raises(ExtractionError, match="stimuli's contents differ"):
         extract_features(small_net(), CountingDataset(torch.cat([x[:5], x[5:] + 1])), store, model_name="m",
                          layers=["3"], progress=False)
+
+
+def test_a_dataset_of_tensors_records_no_transform_and_refuses_image_size(tmp_path):
+    """Tensors from a Dataset are fed as is, as an array's are: the layer recorded the default image
+    transform (which never ran) and took image_size= without effect; a Dataset of PIL images is transformed."""
+    from PIL import Image
+
+    x = torch.rand(6, 3, 8, 8)
+    store = StudyStore(tmp_path / "s.zarr")
+    extract_features(small_net(), CountingDataset(x), store, model_name="t", layers=["3"], progress=False)
+    attrs = store.read_features("t", "3").attrs
+    assert "transform" not in attrs and attrs["transform_source"] == "none (Dataset of tensors fed as is)"
+    assert attrs["stimuli"] == "tensor_dataset"
+    with pytest.raises(ExtractionError, match=r"^image_size=64 has no effect on a Dataset of tensors \(fed to the model as is\)"):
+        extract_features(small_net(), CountingDataset(x), store, model_name="u", layers=["3"], image_size=64, progress=False)
+    images = [Image.fromarray((np.random.default_rng(i).random((10, 12, 3)) * 255).astype(np.uint8)) for i in range(4)]
+    extract_features(small_net(), images_ds := CountingDataset(images), store, model_name="p", layers=["3"], image_size=8,
+                     progress=False)
+    attrs = store.read_features("p", "3").attrs
+    assert attrs["stimuli"] == "dataset" and attrs["transform_source"] == "default" and "image_size=[8, 8]" in attrs["transform"]
+    assert images_ds.calls > 0
+    with pytest.raises(ExtractionError, match=r"^stimuli: the CountingDataset's first item \('stimulus0'\) is not a PIL image "
+                       r"but 2 items of a batch are PIL images, e.g. \['stimulus4', 'stimulus5'\]"):
+        extract_features(small_net(), CountingDataset([*x[:4], *images[:2]]), store, model_name="mixed", layers=["3"],
+                         progress=False)
 
 
 # ---------------------------------------------------------------------------- torchvision's preset, exactly

@@ -249,10 +249,14 @@ class Preprocessing:
     max_tokens_by: str = ""
 
 
+FED_AS_IS = {"array": "array", "tensor_dataset": "Dataset of tensors"}
+"""The kinds of stimuli fed to the model as they are unless ``transform=`` is given, as attrs name them."""
+
+
 def transform_used(prep: Preprocessing, kind: str) -> bool:
-    """Whether ``prep`` makes the model input of stimuli of ``kind``: always, except for an array fed
-    as is (no ``transform=`` given)."""
-    return kind != "array" or prep.explicit
+    """Whether ``prep`` makes the model input of stimuli of ``kind``: always, except for an array or a
+    Dataset of tensors fed as is (no ``transform=`` given)."""
+    return kind not in FED_AS_IS or prep.explicit
 
 
 def identity_tag(prep: Preprocessing, kind: str) -> str | None:
@@ -261,7 +265,8 @@ def identity_tag(prep: Preprocessing, kind: str) -> str | None:
     layer made by an earlier revision is not taken for this one; ``None`` (nothing added) otherwise."""
     default = isinstance(prep.image, _ImageTransform) or (
         prep.image is None and prep.image_processor is None and kind != "text")  # images without a transform
-    if default and transform_used(prep, kind):
+    if default and transform_used(prep, "dataset" if kind == "tensor_dataset" else kind):
+        # a Dataset of tensors keeps the tag its layers were stored with when it was not told from one of images
         return f"default_image_transform revision {DEFAULT_TRANSFORM_REVISION}"
     return None
 

@@ -26,6 +26,7 @@ from .plan import ExtractionPlan, build_plan, parse_memory
 from .pooling import POOLING_REVISION, resolve_pooling
 from .preprocess import (
     DEFAULT_IMAGE_SIZE,
+    FED_AS_IS,
     Preprocessing,
     identity_tag,
     image_size_given,
@@ -110,8 +111,9 @@ def _prepare(model: Any, stimuli: Any, stimulus_ids: Any, transform: Any, image_
     prep = resolve_preprocessing(model, transform, image_size)
     stim = as_stimuli(stimuli, stimulus_ids, prep, texts)
     warn_default_for_hf(model, prep, stim.kind)
-    if stim.kind == "array" and not prep.explicit and image_size_given(image_size):
-        raise no_effect([f"image_size={image_size!r}"], "on an array of stimuli", "fed to the model as is",
+    if stim.kind in FED_AS_IS and not prep.explicit and image_size_given(image_size):
+        where = "on an array of stimuli" if stim.kind == "array" else "on a Dataset of tensors"
+        raise no_effect([f"image_size={image_size!r}"], where, "fed to the model as is",
                         "pass transform= to transform each stimulus", error=ExtractionError)
     spec = reduction_spec(reduction, stim.n)
     limit = parse_memory(memory_limit)
@@ -282,7 +284,8 @@ def extract_features(
         name without extension); a list of image files; a list of strings, which are texts as
         ``texts`` says; an in-memory array (fed as is unless ``transform`` is given); or a
         map-style Dataset whose items are tensors, PIL images, or tuples/lists whose first element
-        is one. Floating and ``uint8`` inputs are cast to the dtype of the model's floating
+        is one (PIL images are transformed; tensors are fed as is unless ``transform`` is given;
+        the first item's kind decides, and an item of the other kind is refused). Floating and ``uint8`` inputs are cast to the dtype of the model's floating
         parameters; token ids never are.
     store : StudyStore or str
         The study store (or its URL); a path or URL that holds no store yet is created when the
@@ -324,7 +327,8 @@ def extract_features(
         ``transform_source``.
     image_size : int, (height, width) or None, default 224
         Output size of the default image transform; given with a transform, a model that carries
-        its own preprocessing or an array of stimuli (where it would have no effect), it is refused.
+        its own preprocessing, an array of stimuli or a Dataset of tensors (where it would have no
+        effect), it is refused.
     pooling : {"auto", "mean", "cls", "last", None}, default "auto"
         Pooling over tokens of outputs shaped ``(batch, tokens, dim)``: ``"mean"`` over the
         non-padding tokens (the attention mask), ``"cls"`` the first token, ``"last"`` the last
@@ -502,7 +506,7 @@ def _execute(
                         "stimuli": stim.kind,
                         "n_tokens": stim.n_tokens,
                         "transform": prep.description if transform_used(prep, stim.kind) else None,
-                        "transform_source": prep.source if transform_used(prep, stim.kind) else "none (array fed as is)",
+                        "transform_source": prep.source if transform_used(prep, stim.kind) else f"none ({FED_AS_IS[stim.kind]} fed as is)",
                         "reduction": red_attr,
                         "extracted_by": f"neuroxr {__version__} extract_features",
                     }

@@ -357,15 +357,29 @@ def as_stimuli(stimuli: Any, stimulus_ids: Sequence[str] | None, prep: Preproces
                 x = x[key]
             return x
 
+        def is_image(x: Any) -> bool:  # a PIL image
+            return hasattr(x, "convert") and hasattr(x, "size")
+
+        # PIL items get the image transform; other items (tensors) are fed as is unless transform= is given:
+        # decided once, from the first item, so that the recorded transform is the one every item got
+        images = is_image(item(0))
+
         def load_dataset(index: np.ndarray) -> Any:
             items = [item(int(i)) for i in index]
-            if all(hasattr(x, "convert") and hasattr(x, "size") for x in items):  # PIL images
+            odd = [str(s) for s, x in zip(ids[index], items) if is_image(x) != images]
+            if odd:
+                first, other = ("a PIL image", "not") if images else ("not a PIL image", "PIL images")
+                raise ExtractionError(
+                    f"stimuli: the {type(ds).__name__}'s first item ({str(ids[0])!r}) is {first} but {len(odd)} items of a "
+                    f"batch are {other}, e.g. {odd[:3]}; the first item's kind decides whether items are transformed or "
+                    f"fed as is: return one kind of item.")
+            if images:
                 return _images_to_batch(items, ids[index], prep)
             if prep.explicit and prep.image is not None:
                 items = _transformed(prep.image, items, ids[index], prep, "a dataset item")
             return _stack(items, "dataset items")
 
-        return Stimuli(n, ids, load_dataset, "dataset")
+        return Stimuli(n, ids, load_dataset, "dataset" if images else "tensor_dataset")
 
     raise ExtractionError(
         f"stimuli of type {type(stimuli).__name__} are not supported; pass a folder of images, a list "

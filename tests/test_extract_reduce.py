@@ -156,6 +156,7 @@ def test_srp_draws_one_matrix_for_float32_and_float64_storage():
     np.testing.assert_array_equal(c64.toarray(), _srp_reference(40, 8, 2, np.float64).toarray())
     np.testing.assert_array_equal(c32.toarray(), c64.toarray().astype(np.float32))  # the same draw, rounded
     assert (c64.toarray() != 0).sum() == c64.nnz > 0
+    assert SRP(40, 8, 2, "float32").info["components_sha256"] == SRP(40, 8, 2, "float64").info["components_sha256"]
 
 
 @pytest.mark.parametrize("model_dtype", [torch.float64, torch.float32], ids=["float64-model", "float32-model"])
@@ -443,3 +444,36 @@ def test_non_finite_outputs_are_refused_whatever_the_reduction(tmp_path, reducti
         extract_features(net, x, store, model_name="m", layers=["2"], reduction=reduction, progress=False)
     assert "\n" not in str(e.value)
     assert store.layers("m") == []  # nothing stored
+
+
+@pytest.mark.parametrize("method", ["srp", "pca"])
+def test_a_reduction_another_scikit_learn_would_not_reproduce_is_refused_not_skipped(tmp_path, monkeypatch, method):
+    """The reduction's scikit-learn was not recorded, so a layer drawn or fitted by another release was
+    skipped on a re-run. SRP: the stored draw's digest is compared with this release's draw (another
+    release drawing the same is accepted); PCA: scikit-learn's version is compared."""
+    import sklearn
+    import sklearn.random_projection as rp
+
+    from neuroxr.extract import reduce
+
+    net, x, _ = net_and_stimuli()
+    store = StudyStore(tmp_path / "s.zarr")
+    red = {"method": method, "n_components": 4, "seed": 3}
+    run = {"model_name": "m", "layers": ["1"], "reduction": red, "progress": False}
+    extract_features(net, x, store, **run)
+    stored = store.read_features("m", "1").attrs["reduction"]
+    assert stored["sklearn"] == sklearn.__version__
+    assert (len(stored.get("components_sha256", "")) == 64) == (method == "srp")
+    monkeypatch.setattr(sklearn, "__version__", "0.0.1")  # a release that draws the same: SRP accepted
+    if method == "srp":
+        assert extract_features(net, x, store, **run).skipped == ["1"]
+        draw = rp.SparseRandomProjection._make_random_matrix
+        monkeypatch.setattr(rp.SparseRandomProjection, "_make_random_matrix",
+                            lambda self, k, p: -draw(self, k, p))  # a release drawing other signs
+        match = r"its sparse random projection was drawn by scikit-learn \S+, whose components differ"
+    else:
+        match = rf"its PCA was fitted by scikit-learn {stored['sklearn']}, this is scikit-learn 0\.0\.1"
+    with pytest.raises(ExtractionError, match=match):
+        extract_features(net, x, store, **run)
+    assert extract_features(net, x, store, overwrite=True, **run).written == ["1"]
+    assert reduce.sklearn_version() == "0.0.1"

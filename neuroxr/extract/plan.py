@@ -48,6 +48,7 @@ from .pooling import pooling_problem
 from .reduce import (
     compared_spec,
     fit_batches,
+    implementation_problem,
     pca_fit_transient,
     projection_copy_bytes,
     reduced_dtype,
@@ -564,16 +565,15 @@ def check_compatible(store: StudyStore, path: str, lp: LayerPlan, ids: np.ndarra
                         f"module {lp.module_name!r} under that name")
     if shape is not None and str(stored.dtype) != lp.dtype:
         problems.append(f"its dtype {str(stored.dtype)!r} differs from {lp.dtype!r}")
-    if stored_spec == spec and lp.reduction and lp.reduction["method"] == "pca" \
-            and stored_red.get("fit_batches") != lp.fit_batches:
-        problems.append(
-            f"its PCA was fitted on the fit stimuli in {stored_red.get('fit_batches')} incremental batch(es), this "
-            f"extraction fits in {lp.fit_batches} (incremental PCA depends on that partition, set by batch_size and "
-            f"memory_limit; None: not recorded)"
-        )
-    if stored_spec == spec and lp.reduction \
-            and (problem := revision_problem(stored_red, lp.dtype, attrs.get("source_dtype"))):
-        problems.append(problem)
+    if stored_spec == spec and lp.reduction:  # PCA's fit partition, the reduction's revision, scikit-learn's draw or fit
+        if lp.reduction["method"] == "pca" and stored_red.get("fit_batches") != lp.fit_batches:
+            problems.append(
+                f"its PCA was fitted on the fit stimuli in {stored_red.get('fit_batches')} incremental batch(es), this "
+                f"extraction fits in {lp.fit_batches} (incremental PCA depends on that partition, set by batch_size and "
+                f"memory_limit; None: not recorded)"
+            )
+        problems += [p for p in (revision_problem(stored_red, lp.dtype, attrs.get("source_dtype")),
+                                 implementation_problem(stored_red, lp.n_raw_units)) if p]
     if attrs.get("pooling") != lp.pooling:
         problems.append(f"its pooling {attrs.get('pooling')!r} differs from {lp.pooling!r}")
     elif lp.half and (problem := pooling_problem(attrs)):

@@ -121,6 +121,59 @@ def revision_problem(stored: Mapping[str, Any], dtype: str, source_dtype: Any) -
             f"fitted and projected in float64; revision {revision} did so in its outputs' dtype, {source_dtype})")
 
 
+def sklearn_version() -> str:
+    """The version of scikit-learn that draws and fits the reductions, recorded in their ``reduction`` attr."""
+    import sklearn
+
+    return str(sklearn.__version__)
+
+
+def _draw_srp(p: int, k: int, seed: int, dtype: Any = np.float64) -> Any:
+    """scikit-learn's ``SparseRandomProjection`` of ``p`` units to ``k``, drawn with ``seed``."""
+    import scipy.sparse as sp
+    from sklearn.random_projection import SparseRandomProjection
+
+    est = SparseRandomProjection(n_components=k, random_state=seed, dense_output=False)
+    return est.fit(sp.csr_matrix((1, p), dtype=dtype))  # SRP needs the number of units alone; C takes this dtype
+
+
+def _components_digest(C: Any) -> str:
+    """SHA-256 of a sparse random projection's draw: its shape, non-zero positions and signs (every
+    non-zero has one magnitude), the same for the float32 and float64 components."""
+    import hashlib
+
+    import scipy.sparse as sp
+
+    C = sp.csr_matrix(C, copy=True)
+    C.sort_indices()  # scikit-learn leaves a row's non-zeros in draw order, which differs between dtypes
+    h = hashlib.sha256(repr(C.shape).encode())
+    for part in (C.indptr.astype(np.int64), C.indices.astype(np.int64), (C.data > 0).astype(np.uint8)):
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()
+
+
+def implementation_problem(stored: Mapping[str, Any], p: int) -> str | None:
+    """Why a stored reduced layer (its ``reduction`` attr ``stored``, of ``p`` units before reduction)
+    holds values that this scikit-learn would not reproduce, ``None`` if it would (or cannot tell).
+
+    A sparse random projection is drawn anew and its components compared with the stored layer's
+    (``components_sha256``): a release that draws otherwise differs, one that does not is accepted.
+    A PCA is compared by scikit-learn's version (``IncrementalPCA``'s components, their signs among
+    them, have changed between releases). Layers of earlier neuroxr versions record neither and are
+    not compared.
+    """
+    recorded = stored.get("sklearn")
+    if stored.get("method") == "srp" and stored.get("components_sha256"):
+        drawn = _draw_srp(p, int(stored["n_components"]), int(stored["seed"]))
+        if _components_digest(drawn.components_) != stored["components_sha256"]:
+            return (f"its sparse random projection was drawn by scikit-learn {recorded}, whose components differ "
+                    f"from those this scikit-learn ({sklearn_version()}) draws for the same units, n_components and seed")
+    elif stored.get("method") == "pca" and recorded is not None and recorded != sklearn_version():
+        return (f"its PCA was fitted by scikit-learn {recorded}, this is scikit-learn {sklearn_version()} "
+                f"(IncrementalPCA's components may differ between releases)")
+    return None
+
+
 def stored_revision_problem(path: str, attrs: Mapping[str, Any], dtype: Any) -> str | None:
     """What ``neuroxr info`` and ``neuroxr validate`` say of the stored layer ``path``
     (``features/<model>/<layer>``, its attrs ``attrs`` and stored ``dtype``) that a re-run of extraction
@@ -171,14 +224,13 @@ class SRP:
 
     def __init__(self, p: int, k: int, seed: int, dtype: Any = np.float32) -> None:
         import scipy.sparse as sp
-        from sklearn.random_projection import SparseRandomProjection
 
         self.dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
-        est = SparseRandomProjection(n_components=k, random_state=seed, dense_output=False)
-        est.fit(sp.csr_matrix((1, p), dtype=self.dtype))  # SRP needs the number of units alone; C takes this dtype
+        est = _draw_srp(p, k, seed, self.dtype)
         self.components = sp.csr_matrix(est.components_, dtype=self.dtype)
         self.info = {"revision": SRP_REVISION, "estimator": "sklearn.random_projection.SparseRandomProjection",
-                     "density": float(est.density_)}
+                     "density": float(est.density_), "sklearn": sklearn_version(),
+                     "components_sha256": _components_digest(est.components_)}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=reduced_dtype(x.dtype, self.dtype))  # widened where stored as float64
@@ -218,6 +270,7 @@ class PCA:
         self.info = {
             "revision": PCA_REVISION,
             "estimator": "sklearn.decomposition.IncrementalPCA",
+            "sklearn": sklearn_version(),
             "explained_variance_ratio": ipca.explained_variance_ratio_.astype(float).tolist(),
         }
         self._ipca = None

@@ -3,6 +3,8 @@ would change nothing refused, trial-averaged responses as the store's entries re
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -591,3 +593,26 @@ def test_rsa_inference_arguments_are_refused_in_one_line_naming_the_function(cal
     with pytest.raises((LayoutError, ParameterError), match=match) as e:
         call(*_rsa_inputs())
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("method", ["correlation", "cosine", "euclidean", "sqeuclidean"])
+def test_rdms_of_features_whose_squares_leave_float64_are_refused_not_wrong(method):
+    """Features beyond about 1e+-154 (their squares leave float64's normal range) gave correlation and
+    cosine RDMs of 0s and 2s (tiny) or NaN (huge), a wrong crsa score, and a raw OverflowError for
+    Euclidean ones; now one line naming the input. Just inside the range the RDMs match scipy."""
+    from scipy.spatial.distance import pdist, squareform
+
+    rng = np.random.default_rng(0)
+    F, Y = rng.normal(size=(8, 5)), rng.normal(size=(8, 4, 2))
+    for scale in (1e-150, 1e150):
+        ref = squareform(pdist(F * scale, method))
+        got = geo.rdm(nx.features(F * scale), method=method).values
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * ref.max())
+    for scale, how in ((1e-155, "fall below"), (1e160, "overflow")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow in the Gram, before the refusal
+            with pytest.raises(LayoutError, match=rf"^rdm: obj \(features\): the features' squared norms {how} float64's "
+                               r"normal range .*features / abs\(features\)\.max\(\)"):
+                geo.rdm(nx.features(F * scale), method=method)
+            with pytest.raises(LayoutError, match=rf"^crsa: features: the features' squared norms {how}"):
+                geo.crsa(nx.features(F * scale), nx.neural(Y), rdm_method=method)

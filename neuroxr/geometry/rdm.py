@@ -100,7 +100,7 @@ def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | 
     # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument
     stats, ids, kind = _stats_and_ids(obj, backend, name)
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
-    D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram")
+    D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram", name=name)
     return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": record_label(obj, kind), **counts})
 
 

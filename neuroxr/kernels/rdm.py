@@ -33,7 +33,7 @@ from ..backend import TIE_RTOL, get_namespace, normalized_dissimilarity, tie_gro
 from ..backend import upper_tri as _upper_tri
 from ..errors import LayoutError, ParameterError, shown, warn, where
 from .gram import GramStats, constant_features, gram, variance_totals
-from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation
+from .gram_rows import ROW_PASS_KAPPA, gram_terms, shift_cancellation, uncentered_shift
 from .stats import no_variance, rounding_tol
 
 __all__ = [
@@ -84,7 +84,7 @@ def exact_squares(stats: GramStats, dtype: Any) -> bool:
         return False
     eps = float(get_namespace(stats.K).finfo(dtype).eps)
     p, M = float(stats.n_units), float(stats.max_abs)
-    return p * p * (2 * M) ** 2 * eps <= 2.0**-6
+    return p * (2 * M) <= math.sqrt(2.0**-6 / eps)  # p^2 (2M)^2 eps <= 2^-6, without overflowing for huge M
 
 
 def tie_squares(sq: Any) -> Any:
@@ -217,8 +217,28 @@ def rdm_from_gram(stats: GramStats, method: str = "correlation") -> Any:
     return _rdm_from_gram(stats, method, overwrite=False)
 
 
-def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool) -> Any:
-    """:func:`rdm_from_gram`; ``overwrite=True`` may reuse the Gram's memory for the RDM (NumPy)."""
+def check_range(stats: GramStats, name: str = "rdm") -> None:
+    """Refuse the statistics of features whose squares leave the normal range of the Gram's dtype
+    (float64: values beyond about 1e+-154): a squared norm that overflowed (inf) or fell below the
+    smallest normal number (its digits lost), where correlation and cosine RDMs became 0s and 2s or
+    NaN, with NumPy's warning only. One line naming ``name`` and the way out (scaling)."""
+    xp = get_namespace(stats.K)
+    K = _as_float(xp, stats.K)
+    d = _diag(xp, K) + 2 * uncentered_shift(stats)  # every stimulus's squared norm ||F_i||^2
+    info = xp.finfo(K.dtype)
+    over = bool(xp.any(xp.isinf(K))) or bool(xp.any(xp.isinf(d)))  # NaN: missing values, as the caller decides
+    if over or bool(xp.any((d > 0) & (d < float(info.tiny)))):
+        lo, hi = math.sqrt(float(info.tiny)), math.sqrt(float(info.max))
+        raise LayoutError(
+            f"{name}: the features' squared norms {'overflow' if over else 'fall below'} {K.dtype}'s normal range "
+            f"(values outside about {lo:.0e} .. {hi:.0e} in magnitude): scale them first, e.g. features / abs(features).max() "
+            f"(correlation and cosine RDMs do not change; Euclidean ones scale by the same factor).")
+
+
+def _rdm_from_gram(stats: GramStats, method: str, overwrite: bool, name: str = "rdm") -> Any:
+    """:func:`rdm_from_gram`; ``overwrite=True`` may reuse the Gram's memory for the RDM (NumPy);
+    ``name``: the input, in the refusal of features out of range (:func:`check_range`)."""
+    check_range(stats, name)
     xp = get_namespace(stats.K)
     # where the statistics record their varying units (a Gram Dataset stored before: as computed)
     constant = stats.n_varying is not None and constant_features(stats) and _unresolved(xp, stats)

@@ -616,3 +616,39 @@ def test_rdms_of_features_whose_squares_leave_float64_are_refused_not_wrong(meth
                 geo.rdm(nx.features(F * scale), method=method)
             with pytest.raises(LayoutError, match=rf"^crsa: features: the features' squared norms {how}"):
                 geo.crsa(nx.features(F * scale), nx.neural(Y), rdm_method=method)
+
+
+def test_permuting_the_stimuli_changes_no_bit_of_rdms_comparisons_or_ceilings():
+    """RDMs, split-half RDMs, comparisons and noise ceilings summed in the inputs' stimulus order, so a
+    permutation moved them in the last bits (up to 5.6e-16); they are computed in canonical order now."""
+    import dask.array as dsa
+
+    rng = np.random.default_rng(1)
+    n = 30
+    F = nx.features(rng.normal(size=(n, 200)) * 3 + 1)
+    R = nx.neural(rng.normal(size=(n, 12, 4)) + rng.normal(size=(n, 12, 1)))
+    perm = rng.permutation(n)
+    back = np.argsort(perm)
+
+    def same_rdm(x, y):  # y of the permuted input, labeled in its order
+        assert np.array_equal(y.stimulus_id.values, x.stimulus_id.values[perm])
+        np.testing.assert_array_equal(y.values[np.ix_(back, back)], x.values)
+
+    for method in ("correlation", "cosine", "euclidean"):
+        same_rdm(geo.rdm(F, method=method), geo.rdm(F.isel(stimulus=perm), method=method))
+        same_rdm(geo.rdm(R, method=method), geo.rdm(R.isel(stimulus=perm), method=method))
+    lazy = F.copy(data=dsa.from_array(F.values, chunks=(n, 64)))
+    same_rdm(geo.rdm(lazy), geo.rdm(lazy.isel(stimulus=perm)))
+    same_rdm(geo.rdm(geo.gram(F)), geo.rdm(geo.gram(F.isel(stimulus=perm))))
+    halves, halves_p = geo.split_half_rdms(R, seed=2, reps=2), geo.split_half_rdms(R.isel(stimulus=perm), seed=2, reps=2)
+    np.testing.assert_array_equal(halves_p.values[:, :, back][:, :, :, back], halves.values)
+    subjects = [geo.rdm(R.isel(neuroid=slice(i, i + 4))) for i in (0, 4, 8)]
+    shuffled = [s.isel(stimulus=perm, stimulus_=perm) for s in subjects]
+    methods = ["pearson", "spearman", "kendall", "cosine"]
+    a, b = geo.rdm(F), subjects[0]
+    np.testing.assert_array_equal(geo.compare_rdms(a.isel(stimulus=perm, stimulus_=perm), b, methods).values,
+                                  geo.compare_rdms(a, b, methods).values)
+    for method in methods:
+        np.testing.assert_array_equal(geo.compare_rdms_many(shuffled, [a], method).values,
+                                      geo.compare_rdms_many(subjects, [a], method).values)
+        assert geo.rdm_noise_ceiling(shuffled, method).equals(geo.rdm_noise_ceiling(subjects, method))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment import canonical_order
 from ..backend import asarray, get_namespace, resolve_backend, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
@@ -18,7 +19,7 @@ from ..kernels.gram_measures import variance_totals
 from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
 from ..layouts import validate_features
 from ..validation import check_int
-from ._common import RDM_DIMS, _columns_as_rows, _ids, _is_dask, _is_neural, _named, _neural_mean, _one_bin
+from ._common import RDM_DIMS, _canonical, _columns_as_rows, _ids, _is_dask, _is_neural, _named, _neural_mean, _one_bin
 
 __all__ = ["gram", "gram_stats", "stats_attrs", "stats_variables"]
 
@@ -60,13 +61,18 @@ def gram(
     resolve_backend(backend, "gram")  # refused naming the function, before the data is read
     if chunk_size is not None:  # 2.5 failed deep inside with Python's TypeError
         chunk_size = check_int(chunk_size, "chunk_size", 1, "The units per chunk, e.g. chunk_size=4096, or None.", caller="gram")
-    stats = _feature_stats(features, backend, dtype, chunk_size, name="gram: " + _named(features, "features"), **compute_kwargs)
-    ids = _ids(features)
+    # computed in canonical stimulus order, handed back in the input's: permuting the stimuli changes no bit
+    canonical = _canonical(features)
+    stats = _feature_stats(canonical, backend, dtype, chunk_size, name="gram: " + _named(features, "features"), **compute_kwargs)
+    ids = _ids(canonical)
     ds = xr.Dataset(
         stats_variables(stats),
         coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
         attrs=stats_attrs(stats),
     )
+    if canonical is not features:
+        back = np.argsort(canonical_order(_ids(features)), kind="stable")
+        ds = ds.isel(stimulus=back, stimulus_=back)
     for key in ("model", "layer"):
         if key in features.coords and features.coords[key].ndim == 0:
             ds.attrs[key] = str(features.coords[key].item())

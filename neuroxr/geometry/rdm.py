@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import align
-from ..backend import resolve_backend, to_numpy
+from ..alignment import align, canonical_order
+from ..backend import get_namespace, resolve_backend, to_numpy
 from ..errors import LayoutError, warn, where
 from ..errors import code_name as _arg
 from ..io.rsa import stimulus_descriptor
@@ -32,6 +32,8 @@ from ..layouts import validate_neural
 from ..validation import check_computed, check_int, real_array
 from ._common import (
     RDM_DIMS,
+    _canonical,
+    _canonical_any,
     _check_option,
     _Checked,
     _columns_as_rows,
@@ -97,10 +99,16 @@ def _rdm(obj: xr.DataArray | xr.Dataset | _Checked, method: str, backend: str | 
         validate_neural(_plain(obj), name=name, check_values=False)  # the values: once, in _drop_unusable
         _one_bin(obj, name)
         (obj,), counts, _ = _drop_unusable([(obj, name)], None)
-    # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument
-    stats, ids, kind = _stats_and_ids(obj, backend, name)
+    # refuses time-resolved responses; no caller prefix: crsa and others reach here with their own argument.
+    # Computed in canonical stimulus order, handed back in the input's: permuting the stimuli changes no bit
+    stats, ids, kind = _stats_and_ids(_canonical_any(obj), backend, name)
     # a Gram computed here is not seen by the caller: the RDM may take over its memory
     D = _r._rdm_from_gram(stats, method, overwrite=kind != "gram", name=name)
+    back = np.argsort(canonical_order(_ids(_plain(obj))), kind="stable")
+    if not np.array_equal(back, np.arange(back.size)):
+        xp = get_namespace(D)
+        at = xp.asarray(back, device=getattr(D, "device", None))
+        D, ids = xp.take(xp.take(D, at, axis=0), at, axis=1), ids[back]
     return _rdm_da(D, ids, "rdm", {"method": method, "source": kind, "label": record_label(obj, kind), **counts})
 
 
@@ -168,10 +176,12 @@ def _split_half_rdms(neural: xr.DataArray | _Checked, method: str, seed: int, re
             check_computed(neural, neural.values, f"{caller}: {name}")
         checked = neural if fresh else _Checked(neural, checked.min_valid)
     neural, counts, _ = _usable(checked, name, 2, caller)
+    order = canonical_order(_ids(neural))  # computed in canonical order (permuting the stimuli changes no bit)
+    back = np.ix_(*2 * [np.argsort(order, kind="stable")])
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(reps):  # 2 valid repeats everywhere: no half is empty
-        out.append([to_numpy(_r.rdm(h, method)) for h in _split_halves(neural, rng)])
+        out.append([to_numpy(_r.rdm(h, method))[back] for h in _split_halves(neural.isel(stimulus=order), rng)])
     ids = _ids(neural)
     return xr.DataArray(
         np.asarray(out),
@@ -495,6 +505,7 @@ def compare_rdms(a: Any, b: Any, method: str | Sequence[str] = "spearman") -> xr
     a, b, names = _pair_inputs(a, b, "compare_rdms")
     b = _align_rdm(a, b, names, "compare_rdms")
     _check_stimuli(a.sizes["stimulus"], "compare_rdms", "a and b share")
+    a, b = _canonical(a), _canonical(b)  # one order of the pairs whatever the inputs' (sums round alike)
     va = np.asarray(to_numpy(_r.upper_tri(np.asarray(a.values, dtype=np.float64))))
     vb = np.asarray(to_numpy(_r.upper_tri(np.asarray(b.values, dtype=np.float64))))
     res, dropped = _compare_vectors(va, vb, methods)

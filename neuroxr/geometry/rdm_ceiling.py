@@ -16,7 +16,7 @@ from ..kernels import compare as _c
 from ..kernels import rdm as _r
 from ..kernels.stats import spearman_brown as _spearman_brown
 from ..validation import check_bool, real_array
-from ._common import _Checked, _named, _plain, input_labels, warn_flat_rdms
+from ._common import _canonical, _Checked, _named, _plain, input_labels, warn_flat_rdms
 from .rdm import _check_square, _check_stimuli, _compare_vectors, _nan_warning, _refuse_inf, _split_half_rdms
 from .rdm_stack import _stack_rdms
 from .rsa_resample import MIN_PAIRS
@@ -119,7 +119,7 @@ def rdm_noise_ceiling(rdms: Any, method: str = "spearman") -> xr.Dataset:
         V = R if R.ndim == 2 else to_numpy(_r.upper_tri(R))
         labels = np.arange(V.shape[0])
     else:
-        S = _stack_rdms(rdms, "rdms", caller="rdm_noise_ceiling")
+        S = _canonical(_stack_rdms(rdms, "rdms", caller="rdm_noise_ceiling"))  # pairs in one order, whatever the inputs'
         V = to_numpy(_r.upper_tri(np.asarray(S.values, dtype=np.float64)))
         labels = S[S.dims[0]].values
     V = np.asarray(V)

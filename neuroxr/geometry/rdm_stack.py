@@ -12,7 +12,7 @@ from ..backend import to_numpy
 from ..errors import LayoutError, where
 from ..kernels import compare as _c
 from ..kernels import rdm as _r
-from ._common import RDM_DIMS, _columns_as_rows, _ids, warn_flat_rdms
+from ._common import RDM_DIMS, _canonical, _columns_as_rows, _ids, warn_flat_rdms
 from .rdm import (
     _align_rdm,
     _as_rdm,
@@ -89,6 +89,7 @@ def compare_rdms_many(a: Any, b: Any, method: str = "spearman") -> xr.DataArray:
     B = _stack_rdms(b, "b", _ids(ref), ref_name or "a[0]", "compare_rdms_many")
     B = _align_rdm(ref, B.transpose(B.dims[0], *RDM_DIMS), ("a", "b"), "compare_rdms_many")
     _check_stimuli(ref.sizes["stimulus"], "compare_rdms_many", "a and b share")
+    A, B = _canonical(A), _canonical(B)  # one order of the pairs whatever the inputs' (sums round alike)
     VA = np.asarray(to_numpy(_r.upper_tri(np.asarray(A.values, dtype=np.float64))))
     VB = np.asarray(to_numpy(_r.upper_tri(np.asarray(B.values, dtype=np.float64))))
     if np.isnan(VA).any() or np.isnan(VB).any():

@@ -304,3 +304,28 @@ def test_a_target_constant_on_its_scored_stimuli_is_flagged_constant(arrays, dir
     for v in ("ev", "r", "target_shc", "prediction_shc"):
         assert np.isnan(ds[v].sel(neuroid=ds.neuroid[2]).values).all(), v
     assert np.isfinite(ds.r.values[[0, 1, 3, 4]]).all()
+
+
+def test_an_empty_slot_half_of_a_predictor_neuroid_is_not_silent():
+    """Under split='slots' a predictor neuroid with one valid trial at some stimuli has an empty split
+    half there, and every target's prediction_shc / ceiling / ev of the rep was NaN without a word; now
+    one warning names the reps and split='valid' (which drops those stimuli and scores every target)."""
+    import warnings
+
+    from neuroxr.datasets.synthetic import make_study
+
+    st = make_study(seed=1, n_stimuli=100, animals={"A": 8, "B": 6}, n_repeats=6, missing_rate=0.0)
+    F, A, B = st.features["netA"]["layer2"], st.neural["A"].copy(), st.neural["B"]
+    A.values[30:40, 1, 1:] = np.nan  # one neuroid: a single valid trial (of 6) at 10 stimuli
+    match = r"neural \(A\): in 2 of 2 reps every target's prediction_shc, ceiling and ev are NaN: .*split='valid'"
+    with pytest.warns(NeuroxrWarning, match=r"^reverse: " + match):
+        r = pv.reverse(A, F, reps=2, split="slots")
+    assert np.isnan(r.ev.values).all() and np.isfinite(r.r.values).all()
+    with pytest.warns(NeuroxrWarning, match=r"^inter_animal: " + match):
+        pv.inter_animal(A, B, reps=2, split="slots")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        valid = pv.reverse(A, F, reps=2, split="valid")
+        pv.reverse(st.neural["A"], F, reps=2, split="slots")
+    assert not [w for w in record if "every target's prediction_shc" in str(w.message)]
+    assert np.isfinite(valid.ev.values).mean() > 0.9

@@ -120,6 +120,7 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None, name: str)
     shcs = [ds[key].values for key in ("target_shc", "prediction_shc") if key in ds] if "ceiling" in ds else None
     included = included_targets(min_reliability, ds.sizes[dim], name, shcs)
     if shcs is not None:
+        _warn_empty_predictor_halves(ds, dim)
         warn_hygiene(name, dim, _nanmean_rows(ds["ev"].values), shcs, included, min_reliability)
         ds["ceiling"].attrs.update(
             long_name="noise ceiling: product of the Spearman-Brown split-half reliabilities ev is divided by"
@@ -129,6 +130,21 @@ def _hygiene(ds: xr.Dataset, dim: str, min_reliability: float | None, name: str)
     if min_reliability is not None:
         ds.attrs["min_reliability"] = float(min_reliability)
     return ds
+
+
+def _warn_empty_predictor_halves(ds: xr.Dataset, dim: str) -> None:
+    """One warning where a neural predictor (reverse, inter-animal) under ``split='slots'`` had an
+    empty split half at some (stimulus, neuroid) in a rep: that rep's split-half designs hold NaN, so
+    every target's ``prediction_shc`` (and ceiling and ev) is NaN there while ``r`` is not."""
+    if ds.attrs.get("direction") not in ("reverse", "inter_animal") or ds.attrs.get("split") != "slots":
+        return
+    shc, r = ds["prediction_shc"].transpose(dim, "rep").values, ds["r"].transpose(dim, "rep").values
+    lost = np.isnan(shc).all(axis=0) & np.isfinite(r).any(axis=0)
+    if lost.any():
+        warn(f"{ds.attrs['direction']}: neural ({ds.attrs.get('source')}): in {int(lost.sum())} of {lost.size} reps every target's "
+             f"prediction_shc, ceiling and ev are NaN: under split='slots' a predictor neuroid with few valid trials at "
+             f"some stimuli had an empty split half there, and a design with a missing value predicts no target. Pass "
+             f"split='valid' (such stimuli are dropped, with a warning), or leave that neuroid out.")
 
 
 def warn_hygiene(name: str, dim: str, mean_ev: np.ndarray, shcs: Sequence[np.ndarray], included: np.ndarray,

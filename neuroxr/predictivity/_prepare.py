@@ -9,6 +9,7 @@ values (``load``) live in :mod:`neuroxr.predictivity._inputs`, re-exported here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -251,14 +252,22 @@ def warn_shared_recordings(RA: np.ndarray, RB: np.ndarray, ids_a: np.ndarray, id
     """Warn when target neuroids of ``neural_b`` are also predictors in ``neural_a`` with the same
     responses (e.g. an animal against itself): each such target is among its own predictors.
     ``names``: the two inputs as the message names them (:func:`named`; the first with the caller)."""
-    common, ia, ib = np.intersect1d(np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str), return_indices=True)
-    if not common.size or RA.shape[:1] + RA.shape[2:] != RB.shape[:1] + RB.shape[2:]:
+    if not RA.shape[1] or not RB.shape[1] or RA.shape[:1] + RA.shape[2:] != RB.shape[:1] + RB.shape[2:]:
         return  # other repeats (or stimuli): no neuroid holds the same responses
-    # a neuroid equal in both has equal first rows: only those candidates are compared whole
-    fa, fb = np.take(RA[:1], ia, axis=1), np.take(RB[:1], ib, axis=1)
-    first = ((fa == fb) | (np.isnan(fa) & np.isnan(fb))).reshape(fa.shape[0], fa.shape[1], -1).all(axis=(0, 2))
-    same = [c for c, i, j in zip(common[first], ia[first], ib[first])
-            if np.array_equal(RA[:, i], RB[:, j], equal_nan=True)]
+    # a neuroid equal in both has an equal digest of its responses, whatever its id (one recording stored
+    # twice under other ids): only those candidates are compared whole
+    def key(col: np.ndarray) -> bytes:  # NaN equal to NaN (inf is refused before), -0.0 to 0.0
+        return hashlib.blake2b(np.where(np.isnan(col), np.inf, col + 0.0).tobytes(), digest_size=16).digest()
+
+    digests: dict[bytes, list[int]] = {}
+    for i in range(RA.shape[1]):
+        digests.setdefault(key(RA[:, i]), []).append(i)
+    a_ids, b_ids = np.asarray(ids_a).astype(str), np.asarray(ids_b).astype(str)
+    same = []
+    for j in range(RB.shape[1]):
+        i = next((i for i in digests.get(key(RB[:, j]), []) if np.array_equal(RA[:, i], RB[:, j], equal_nan=True)), None)
+        if i is not None:
+            same.append(b_ids[j] if a_ids[i] == b_ids[j] else f"{b_ids[j]} (= {a_ids[i]})")
     if same:
         warn(f"{names[1]}: {len(same)} neuroids are also predictors in {names[0]} with the same responses, e.g. "
              f"{examples(same)}; each is predicted from itself, so its score is not an inter-animal score. "

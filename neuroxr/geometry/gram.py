@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..alignment import canonical_order
 from ..backend import asarray, get_namespace, resolve_backend, resolve_dtype, to_numpy
 from ..errors import LayoutError
 from ..kernels import gram as _g
@@ -19,7 +18,18 @@ from ..kernels.gram_measures import variance_totals
 from ..kernels.offsets import float32_cause, offset_columns, warn_offsets
 from ..layouts import validate_features
 from ..validation import check_int
-from ._common import RDM_DIMS, _canonical, _columns_as_rows, _ids, _is_dask, _is_neural, _named, _neural_mean, _one_bin
+from ._common import (
+    RDM_DIMS,
+    _canonical,
+    _columns_as_rows,
+    _ids,
+    _input_order,
+    _is_dask,
+    _is_neural,
+    _named,
+    _neural_mean,
+    _one_bin,
+)
 
 __all__ = ["gram", "gram_stats", "stats_attrs", "stats_variables"]
 
@@ -70,8 +80,7 @@ def gram(
         coords={"stimulus_id": ("stimulus", ids), "stimulus_id_": ("stimulus_", ids)},
         attrs=stats_attrs(stats),
     )
-    if canonical is not features:
-        back = np.argsort(canonical_order(_ids(features)), kind="stable")
+    if (back := _input_order(_ids(features))) is not None:
         ds = ds.isel(stimulus=back, stimulus_=back)
     for key in ("model", "layer"):
         if key in features.coords and features.coords[key].ndim == 0:

@@ -22,7 +22,7 @@ from torch import nn  # noqa: E402
 
 import neuroxr  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
-from neuroxr.extract.identity import model_digest, state_digest  # noqa: E402
+from neuroxr.extract.identity import IDENTITY_VERSION, model_digest, state_digest  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
 
 NET = """import torch
@@ -248,4 +248,4 @@ def test_a_layer_recorded_with_identity_version_1_is_checked_on_what_it_covers_t
         extract_features(net, x, store, model_name="m", layers=["fc"], progress=False)
     assert extract_features(net, x, store, overwrite=True, **kw).written == ["fc", "out"]
     assert extract_features(net, x, store, **kw).skipped == ["fc", "out"]
-    assert store.read_features("m", "fc").attrs["extraction_identity"]["version"] == 4
+    assert store.read_features("m", "fc").attrs["extraction_identity"]["version"] == IDENTITY_VERSION

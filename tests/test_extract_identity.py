@@ -1,6 +1,6 @@
-"""Tests of neuroxr.extract's identity version 3: the modules' plain attributes, the hooks' flags and
-the packages of the code count in the model digest, and a layer of version 2 is checked on what
-that version covers, then refused.
+"""Tests of neuroxr.extract's identity versions 3 and 5: the modules' plain attributes, the hooks' flags,
+the packages of the code and the values it reads from its module's globals count in the model
+digest, and a layer of version 2 or 4 is checked on what that version covers, then refused.
 
 Models are tiny torch modules with seeded weights; packages are written by the tests (a local
 package, and one installed by a hand-made ``.dist-info``) and imported afresh after each edit.
@@ -25,7 +25,7 @@ from torch import nn  # noqa: E402
 import neuroxr  # noqa: E402
 from neuroxr.extract import ExtractionError, extract_features  # noqa: E402
 from neuroxr.extract.code import code_digest  # noqa: E402
-from neuroxr.extract.identity import model_digest, state_digest  # noqa: E402
+from neuroxr.extract.identity import IDENTITY_VERSION, model_digest, state_digest  # noqa: E402
 from neuroxr.store import StudyStore  # noqa: E402
 
 
@@ -300,4 +300,81 @@ def test_a_layer_recorded_with_identity_version_2_is_checked_on_what_it_covers_t
         extract_features(model, x, store, model_name="m", layers=["0"], progress=False)
     assert extract_features(model, x, store, overwrite=True, **kw).written == ["0", "1"]
     assert extract_features(model, x, store, **kw).skipped == ["0", "1"]
-    assert store.read_features("m", "0").attrs["extraction_identity"]["version"] == 4
+    assert store.read_features("m", "0").attrs["extraction_identity"]["version"] == IDENTITY_VERSION
+
+
+GAIN = 2.0  # read by Gained.forward from this module's globals
+SHIFT = torch.zeros(3)
+
+
+class Gained(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x) * GAIN + SHIFT
+
+
+@pytest.mark.parametrize("name, value", [("GAIN", 3.0), ("SHIFT", torch.ones(3))])
+def test_a_global_value_the_code_reads_changed_after_import_is_refused_then_recomputed(tmp_path, monkeypatch, name, value):
+    """A value set when the model's file ran (from the environment) or by a notebook after its import
+    left the file, and so the digest, unchanged: the layer of the old value was skipped (0.7 off)."""
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    model = nn.Sequential(Gained())
+    kw = dict(model_name="m", layers=["0"], progress=False)
+    extract_features(model, x, store, **kw)
+    assert extract_features(model, x, store, **kw).skipped == ["0"]  # the same value: skipped
+    monkeypatch.setitem(globals(), name, value)
+    with pytest.raises(ExtractionError, match="'features/m/0' is complete but the model differs"):
+        extract_features(model, x, store, **kw)
+    assert extract_features(model, x, store, overwrite=True, **kw).written == ["0"]
+    want = model(torch.as_tensor(x)).detach().numpy()
+    np.testing.assert_allclose(store.read_features("m", "0").values, want, rtol=1e-6)
+
+
+def test_a_layer_recorded_with_identity_version_4_is_refused_as_its_globals_are_unseen(tmp_path):
+    import zarr
+
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    model = nn.Sequential(Gained())
+    kw = dict(model_name="m", layers=["0"], progress=False)
+    extract_features(model, x, store, **kw)
+    model.eval()
+    group = zarr.open_group(str(tmp_path / "s.zarr" / "features" / "m" / "0"), mode="r+")
+    group.attrs["extraction_identity"] = dict(group.attrs["extraction_identity"], version=4, model=model_digest(model, 4))
+    as_older_writer(group)
+    assert model_digest(model, 4) != model_digest(model)
+    with pytest.raises(ExtractionError, match=r"identity of version 4.*does not cover the values the model's code reads"):
+        extract_features(model, x, store, **kw)
+    assert extract_features(model, x, store, overwrite=True, **kw).written == ["0"]
+    assert store.read_features("m", "0").attrs["extraction_identity"]["version"] == IDENTITY_VERSION == 5
+
+
+CALLS = 0
+MEMO: dict[int, int] = {}
+
+
+class Counting(nn.Module):
+    """Keeps state in its module's globals: a counter it rebinds and a dict it fills."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        global CALLS
+        CALLS += 1
+        MEMO[CALLS] = len(x)
+        return self.fc(x)
+
+
+def test_globals_the_code_assigns_or_fills_are_state_and_a_rerun_is_skipped(tmp_path):
+    store, x = StudyStore(tmp_path / "s.zarr"), inputs()
+    model = nn.Sequential(Counting())
+    kw = dict(model_name="m", layers=["0"], progress=False)
+    extract_features(model, x, store, **kw)
+    calls = CALLS
+    assert extract_features(model, x, store, **kw).skipped == ["0"] and calls > 0 and MEMO

@@ -80,6 +80,13 @@ def _plain(v: Any, depth: int = 0) -> bool:
     return False
 
 
+def immutable(v: Any, depth: int = 0) -> bool:
+    """Whether ``v`` is a scalar (:func:`_plain`'s) or a tuple or frozenset of them, nested up to 6 deep."""
+    if _scalar(v):
+        return True
+    return isinstance(v, (tuple, frozenset)) and depth < _DEPTH and all(immutable(x, depth + 1) for x in v)
+
+
 def _sort_key(v: Any) -> tuple[str, str]:
     return type(v).__qualname__, repr(v)  # scalars only: no address in their repr
 
@@ -116,11 +123,17 @@ def _attrs(f: _Feeder, m: Any) -> None:
         if name in skip:
             continue
         f.text(f"attr {name}")
-        if _plain(v):
-            _feed(f, v)
-        else:
-            f.note(type(v).__module__)
-            f.text(f"object {type(v).__module__}.{type(v).__qualname__}")
+        feed_value(f, v)
+
+
+def feed_value(f: _Feeder, v: Any, plain: Any = _plain) -> None:
+    """Feed a value by its contents where ``plain(v)`` (by default a plain value, see the module
+    docstring), any other by its class."""
+    if plain(v):
+        _feed(f, v)
+    else:
+        f.note(type(v).__module__)
+        f.text(f"object {type(v).__module__}.{type(v).__qualname__}")
 
 
 def _flags(f: _Feeder, owner: Any, hooks: str, with_kwargs: str | None, always_call: str | None) -> None:
@@ -148,9 +161,10 @@ def package_lines(modules: dict[str, set[str]]) -> list[str]:
     return [line for name in sorted(modules) if (line := _line(packages, name, modules[name])) is not None]
 
 
-def setup_digest(model: Any, modules: dict[str, set[str]]) -> str:
+def setup_digest(model: Any, modules: dict[str, set[str]], globals_seen: dict[str, Any] | None = None) -> str:
     """SHA-256 of the modules' plain attributes, the hooks' flags and the packages of the code
-    (``modules``: :func:`~neuroxr.extract.code.code_parts`'s); see the module docstring."""
+    (``modules``: :func:`~neuroxr.extract.code.code_parts`'s); see the module docstring. The global
+    values that functions held in attributes read are added to ``globals_seen`` (not hashed here)."""
     from torch.nn.modules import module as torch_module_mod
 
     f = _Feeder()
@@ -165,4 +179,8 @@ def setup_digest(model: Any, modules: dict[str, set[str]]) -> str:
         _flags(f, m, "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
     for line in package_lines(f.modules):
         f.text(line)
+    if globals_seen is not None:
+        for name, v in f.globals.items():
+            if name not in f.rebound:
+                globals_seen.setdefault(name, v)
     return f.h.hexdigest()

@@ -27,10 +27,15 @@ of the code: while it hashes, the feeder notes the modules (by name, with the fi
 functions it saw) of every class and function it covers, of the values it counts by their class,
 and of what a function it covers names among its globals (a function, a class or a module of
 another module: one level deep).
+
+Version 5 adds the values these functions read from their module's globals (a ``SCALE`` set from
+the environment when the file ran, or by a notebook after its import), which the feeder collects
+while it hashes (:func:`~neuroxr.extract.identity.globals_digest` hashes them).
 """
 
 from __future__ import annotations
 
+import dis
 import functools
 import hashlib
 import inspect
@@ -53,6 +58,15 @@ def own_hook(fn: Any) -> Any:
     return fn
 
 
+def _rebound(co: types.CodeType) -> set[str]:
+    """The global names ``co`` (and the code objects nested in it) assigns or deletes (``global X``)."""
+    names = {i.argval for i in dis.get_instructions(co) if i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL")}
+    for c in co.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _rebound(c)
+    return names
+
+
 def _code_names(co: types.CodeType) -> list[str]:
     """The global and attribute names of ``co`` and of the code objects nested in it."""
     names = list(co.co_names)
@@ -71,6 +85,8 @@ class _Feeder:
         self._classes: set[type] = set()
         self._active: set[int] = set()  # ids of the callables being fed (a cycle guard; never hashed)
         self.modules: dict[str, set[str]] = {}  # module name: the files its code was seen in (not hashed)
+        self.globals: dict[str, Any] = {}  # "module.name": a value a covered function reads (not hashed: version 5)
+        self.rebound: set[str] = set()  # "module.name": a global a covered function assigns (state, not a setting)
 
     def note(self, module: Any, filename: str | None = None) -> None:
         """Note a module the covered code comes from (and a file its functions were compiled from)."""
@@ -139,8 +155,11 @@ class _Feeder:
                 self.value(cell.cell_contents, depth)
             except ValueError:  # an empty cell
                 self.text("empty")
+        self.rebound.update(f"{module}.{name}" for name in _rebound(fn.__code__))
         for name in dict.fromkeys(_code_names(fn.__code__)):
-            g = fn.__globals__.get(name)
+            if name not in fn.__globals__:  # a builtin or an attribute name
+                continue
+            g = fn.__globals__[name]
             if isinstance(g, types.FunctionType) and g.__module__ == module and depth < _DEPTH:
                 self.text(f"global {name}")
                 self.callable(g, depth + 1)
@@ -150,6 +169,8 @@ class _Feeder:
                 self.note(g.__module__, g.__code__.co_filename)
             elif isinstance(g, (type, types.BuiltinFunctionType)):
                 self.note(getattr(g, "__module__", None))
+            else:  # a value (SCALE = 2.0, set when the file ran or later): identity version 5 counts it
+                self.globals.setdefault(f"{module}.{name}", g)
 
     def callable(self, fn: Any, depth: int = 0) -> None:
         """A hook, a ``forward`` or a class attribute: functions, methods, partials, callable objects."""
@@ -228,8 +249,10 @@ def code_digest(model: Any) -> str:
     return code_parts(model)[0]
 
 
-def code_parts(model: Any) -> tuple[str, dict[str, set[str]]]:
-    """:func:`code_digest`, and the modules its code comes from (name: the files seen of it)."""
+def code_parts(model: Any) -> tuple[str, dict[str, set[str]], dict[str, Any]]:
+    """:func:`code_digest`, the modules its code comes from (name: the files seen of it) and the
+    values its functions read from their module's globals (``"module.name"``: value), but those a
+    covered function assigns (``global X; X = ...``: a cache or a counter, not a setting)."""
     torch = torch_module()
     f = _Feeder()
     from torch.nn.modules import module as torch_module_mod
@@ -257,4 +280,4 @@ def code_parts(model: Any) -> tuple[str, dict[str, set[str]]]:
             f.text(f"{kind} {len(hooks)}")
             for fn in hooks:
                 f.callable(fn)
-    return f.h.hexdigest(), f.modules
+    return f.h.hexdigest(), f.modules, {k: v for k, v in f.globals.items() if k not in f.rebound}

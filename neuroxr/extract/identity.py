@@ -2,12 +2,12 @@
 
 Every layer :func:`~neuroxr.extract.extract_features` writes records in its attrs ``extraction_identity``::
 
-    {"version": 4, "hash": "sha256",
+    {"version": 5, "hash": "sha256",
      "model": "<hex>",          # the module tree (names, classes, extra_repr), every parameter and
                                 # buffer (name, dtype, shape, bytes), the code it runs: its classes,
                                 # instance forwards and forward hooks (code.py), and the modules'
                                 # plain attributes, the hooks' flags and the packages of the code
-                                # (attrs.py)
+                                # (attrs.py), the values the code reads from its modules' globals
      "preprocessing": "<hex>",  # the model input the preprocessing makes of the first (up to 2) stimuli
                                 # (and the revision of neuroxr's default transform where it is used)
      "stimuli": "<hex>",        # the stimuli's contents: image files' bytes, array values, texts;
@@ -21,7 +21,8 @@ transform, other ``forward`` code, another ``self.scale``, or other pixels under
 ids are refused, never skipped. A layer recorded with an older version (:data:`UNCOVERED`: 1, whose
 model digest did not cover the code; 2, whose did not cover the attributes, the hooks' flags and
 the packages; 3, which hashed the model input of the first stimuli only, so a transform changed for
-some stimuli went unseen) is compared on what its version covers, and then refused all the same,
+some stimuli went unseen; 4, whose model digest did not cover the values the code reads from its
+modules' globals) is compared on what its version covers, and then refused all the same,
 as the rest cannot be checked. Digests are SHA-256 over the raw bytes (``hashlib``), so they do not depend on
 the device, the batch size or the process; tensors on a GPU are copied to the CPU one at a time to
 be hashed. Each digest is computed once per call, when first needed; a Dataset's items are hashed
@@ -40,14 +41,15 @@ from ..errors import ExtractionError
 from ..identity import _BLOCK, feed_values
 from ._common import feed_text as _text
 from ._common import torch_module
-from .attrs import setup_digest
-from .code import code_parts
+from .attrs import feed_value, immutable, setup_digest
+from .code import _Feeder, code_parts
 
 IDENTITY_ATTR = "extraction_identity"
 """The attr of a written layer holding its identity."""
 
-IDENTITY_VERSION = 4
-"""4: ``inputs``, the model input of every stimulus; 3: the model digest covers the model's state, code (:mod:`~neuroxr.extract.code`), plain attributes,
+IDENTITY_VERSION = 5
+"""5: the model digest covers the values the model's code reads from its modules' globals
+(:func:`globals_digest`); 4: ``inputs``, the model input of every stimulus; 3: the model digest covers the model's state, code (:mod:`~neuroxr.extract.code`), plain attributes,
 hooks' flags and packages (:mod:`~neuroxr.extract.attrs`); 2: its state and code; 1: its state only."""
 
 UNCOVERED = {
@@ -56,12 +58,14 @@ UNCOVERED = {
        "or the packages its code comes from",
     3: "the model input of every stimulus (it hashed the first stimuli's only: a transform changed for some stimuli "
        "went unseen)",
+    4: "the values the model's code reads from its module's globals (a SCALE set from the environment when the "
+       "file ran, or by a notebook after its import)",
 }
 """What the model digest of each older identity version does not cover."""
 
 KEYS = {
-    "model": "the model differs (other weights, buffers, modules, code, attributes, hook flags or packages under the same "
-             "model name)",
+    "model": "the model differs (other weights, buffers, modules, code, attributes, global values, hook flags or "
+             "packages under the same model name)",
     "preprocessing": "the preprocessing differs (it makes other model input of the first stimuli, or it is another "
                      "revision of the default transform)",
     "stimuli": "the stimuli's contents differ (same ids, other pixels, values or texts)",
@@ -128,24 +132,27 @@ class ModelDigests:
         self._model = model
         self._parts: dict[str, str] = {}
         self._modules: dict[str, set[str]] = {}
+        self._globals: dict[str, Any] = {}
 
     def __getitem__(self, part: str) -> str:
-        """``"state"`` (:func:`state_digest`), ``"code"`` (:func:`~neuroxr.extract.code.code_digest`)
-        or ``"setup"`` (:func:`~neuroxr.extract.attrs.setup_digest`)."""
+        """``"state"`` (:func:`state_digest`), ``"code"`` (:func:`~neuroxr.extract.code.code_digest`),
+        ``"setup"`` (:func:`~neuroxr.extract.attrs.setup_digest`) or ``"globals"`` (:func:`globals_digest`)."""
         if part not in self._parts:
             if part == "state":
                 self._parts[part] = state_digest(self._model)
-            elif part in ("code", "setup"):
-                if "code" not in self._parts:  # the code digest notes the modules its code comes from
-                    self._parts["code"], self._modules = code_parts(self._model)
-                if part == "setup":
-                    self._parts[part] = setup_digest(self._model, self._modules)
+            elif part in ("code", "setup", "globals"):
+                if "code" not in self._parts:  # the code digest notes the modules and globals its code reads
+                    self._parts["code"], self._modules, self._globals = code_parts(self._model)
+                if part != "code" and "setup" not in self._parts:  # and so do the attributes' functions
+                    self._parts["setup"] = setup_digest(self._model, self._modules, self._globals)
+                if part == "globals":
+                    self._parts[part] = globals_digest(self._globals)
             else:
                 raise KeyError(part)
         return self._parts[part]
 
     def model(self, version: int = IDENTITY_VERSION) -> str:
-        """The model digest of identity ``version`` (1, 2 or 3)."""
+        """The model digest of identity ``version`` (1 to 5)."""
         if version == 1:
             return self["state"]
         h = hashlib.sha256()
@@ -153,7 +160,28 @@ class ModelDigests:
         _text(h, f"code {self['code']}")
         if version >= 3:
             _text(h, f"setup {self['setup']}")
+        if version >= 5:
+            _text(h, f"globals {self['globals']}")
         return h.hexdigest()
+
+
+def globals_digest(values: Mapping[str, Any]) -> str:
+    """SHA-256 of the values the model's code reads from its modules' globals (``"module.name"``:
+    value, :func:`~neuroxr.extract.code.code_parts`), by name: an immutable value (``None``, bools,
+    numbers, strings, bytes, numpy scalars, enum members, torch dtypes and devices, tuples and
+    frozensets of those: :func:`~neuroxr.extract.attrs.immutable`) by its contents, a numpy array or
+    a torch tensor by its dtype, shape and values, any other (a list, a dict, an object: often a
+    cache or a log the code fills) by its class."""
+    torch = torch_module()
+    f = _Feeder()
+    for name in sorted(values):
+        v = values[name]
+        f.text(f"global {name}")
+        if isinstance(v, torch.Tensor) or (isinstance(v, np.ndarray) and not v.dtype.hasobject):
+            _update_array(f.h, v)
+        else:
+            feed_value(f, v, immutable)
+    return f.h.hexdigest()
 
 
 def model_digest(model: Any, version: int = IDENTITY_VERSION) -> str:

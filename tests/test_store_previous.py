@@ -340,3 +340,73 @@ def test_rewrite_on_s3_keeps_the_previous_copy(s3_server, monkeypatch):
 def _hidden_s3(url, options):
     st = StudyStore(url, mode="r", storage_options=options)
     return list_keys(st._zstore, ".neuroxr/previous/") + list_keys(st._zstore, ".neuroxr/rewrites/")
+
+
+def test_a_failed_inventory_record_after_the_completion_marker_keeps_the_new_copy(url, write_path, monkeypatch):
+    """The inventory is a hint checked against each group: a ``complete`` record that cannot be
+    written after the new copy was marked complete rolled the whole write back (and opened the way
+    to a rollback over a complete copy); the new copy stays now."""
+    from neuroxr.store import inventory
+
+    real = inventory.record
+
+    def record(zstore, writer, path, state, token=None):
+        if path == PATH and state == "complete":
+            raise OSError(5, "input/output error")
+        return real(zstore, writer, path, state, token)
+
+    with monkeypatch.context() as m:
+        m.setattr(inventory, "record", record)
+        StudyStore(url).write_neural("monkeyA", _neural(1))
+    fresh = StudyStore(url, mode="r")
+    assert fresh.is_complete(PATH) and fresh.damaged() == [] and fresh.inventory()["neural"] == ["monkeyA"]
+    np.testing.assert_array_equal(fresh.read_neural("monkeyA").values, _neural(1).values)
+    assert _hidden(url, "previous") == [] and _hidden(url, "rewrites") == []
+
+
+class _Killed(BaseException):
+    """The writer's process ends here (an interrupt, a kill)."""
+
+
+def test_a_rollback_over_a_complete_new_copy_interrupted_part_way_is_never_trusted(url, monkeypatch):
+    """A rewrite interrupted just after its new copy was marked complete is rolled back; the rollback
+    copied the old chunks over the new ones under the new copy's completion marker, so a rollback
+    interrupted part-way left a complete entry mixing old and new chunks, which recovery kept (its
+    kept copy dropped) and integrity checks passed. The marker goes first now: the entry is
+    incomplete until the old copy is whole again, and recovery puts it back."""
+    real_record, real_copy = StudyStore._record, previous._copy
+
+    def record(self, path, state, token=None):
+        if path == PATH and state == "complete":
+            raise _Killed
+        return real_record(self, path, state, token)
+
+    def copy(zstore, pairs):  # the rollback's copy back: one chunk, then the process ends
+        back = {src: dst for src, dst in pairs.items() if dst.startswith(PATH + "/")}
+        if back:
+            src = sorted(k for k in back if "/c/" in k)[0]
+            real_copy(zstore, {src: back[src]})
+            raise _Killed
+        real_copy(zstore, pairs)
+
+    with monkeypatch.context() as m:
+        m.setattr(StudyStore, "_record", record)
+        m.setattr(previous, "_copy", copy)
+        with pytest.raises(_Killed):
+            StudyStore(url).write_neural("monkeyA", _neural(1).chunk({"neuroid": 2}))
+    assert not StudyStore(url, mode="r").is_complete(PATH)  # half put back: nothing trusts it
+    zstore = StudyStore(url, mode="r")._zstore.with_read_only(False)
+    previous.abandon(zstore, PATH)  # its writer is gone
+    st = StudyStore(url)  # a writable open recovers it
+    assert st.is_complete(PATH) and st.damaged(values=True) == [] and _hidden(url, "rewrites") == []
+    np.testing.assert_array_equal(st.read_neural("monkeyA").values, _neural(0).values)
+
+
+def test_a_rewrite_killed_before_its_group_document_is_reported_once(url):
+    """Killed while uploading its data (no group document yet): the entry was reported twice, as a
+    missing metadata document to rewrite and as an interrupted rewrite to be put back."""
+    _killed_rewrite(url, pid=_dead_pid())
+    batch.delete_keys(StudyStore(url, mode="r")._zstore.with_read_only(False),
+                      [f"{PATH}/zarr.json"])
+    (problem,) = StudyStore(url, mode="r").damaged()
+    assert problem[0] == PATH and "rewrite of it was interrupted" in problem[1]

@@ -43,8 +43,16 @@ class Listing:
 
     # ------------------------------------------------------------------ inventory
     def _record(self, path: str, state: str, token: str | None = None) -> None:
-        """Record a write of ``path`` in this process's inventory shard (and in the cached inventory)."""
-        _inv.record(self._zstore, self._id, path, state, token)
+        """Record a write of ``path`` in this process's inventory shard (and in the cached inventory).
+
+        A ``complete`` record that cannot be written is left out: the group's own completion marker,
+        written before it, says the same, and readers confirm every path against its group (the
+        ``pending`` record stays a hint to check). A write is never undone for its record."""
+        try:
+            _inv.record(self._zstore, self._id, path, state, token)
+        except OSError:
+            if state != "complete":
+                raise
         if self._index is not None:
             if state == "deleted":
                 for p in [p for p in self._index if p == path or p.startswith(path + "/")]:

@@ -136,9 +136,11 @@ def restore(zstore: Any, path: str, bid: str) -> str | None:
     """Put the kept copy ``bid`` back as ``path``, then :func:`drop` it; returns the restored copy's
     token, a fresh one (a lazy reader that read during the rewrite sees the token change).
 
-    Nothing is deleted before the kept copy is whole at ``path``: its keys are copied over the
-    entry's (data first), then the keys only the partial new copy had are deleted, and the group
-    document, carrying the completion marker and the token, is written last. A kept copy that is
+    Nothing of the old copy is deleted before it is whole at ``path``: the entry's group document
+    is deleted first (a new copy may be marked complete already, when what followed its marker
+    failed: a copy half put back must not pass for it), the kept keys are copied over the entry's
+    (data first), then the keys only the new copy had are deleted, and the group document,
+    carrying the completion marker and the token, is written last. A kept copy that is
     already gone (another process restored it) raises ``FileNotFoundError`` with nothing touched;
     an interruption is safe to repeat."""
     prefix = kept_at(bid)
@@ -149,6 +151,8 @@ def restore(zstore: Any, path: str, bid: str) -> str | None:
         raise FileNotFoundError(doc_key)
     current = keys_below(zstore, path)
     rel = {k[len(prefix) + 1 :] for k in kept}
+    if f"{path}/zarr.json" in current:  # a new copy marked complete: unmarked first, so an interrupted restore
+        delete_keys(zstore, [f"{path}/zarr.json"])  # leaves an incomplete entry (restored again), never a mix
     _copy(zstore, {k: f"{path}/{k[len(prefix) + 1:]}" for k in kept if k != doc_key})
     delete_keys(zstore, [k for k in current if k[len(path) + 1 :] not in rel])
     attrs = doc.setdefault("attributes", {})

@@ -405,7 +405,8 @@ class Reading(Listing):
             found = scan(self._zstore, values=values, docs=read)
             for p, doc in read.items():  # the documents it read serve the reads that follow (cache=True)
                 self._keep_doc(p, doc, self._epoch_of(p, counts))
-            return found + unfinished
+            named = {p for p, _ in unfinished}  # what a missing document of theirs means is said there
+            return [(p, d) for p, d in found if not any(p == n or p.startswith(f"{n}/") for n in named)] + unfinished
         found = self.examine(path)
         if found.attrs is None:
             return []

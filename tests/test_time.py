@@ -253,23 +253,39 @@ def test_predictions_of_bins_keeping_different_stimuli_are_paired_by_stimulus_id
         np.testing.assert_allclose(ds.ev.isel(time_bin=t), alone.ev, rtol=1e-12)
 
 
-def test_bootstraps_of_bins_keeping_different_stimuli_name_each_bins_draws():
-    """A time-resolved bootstrap whose bins keep different stimuli: ``stimulus_id[boot_index]`` names
-    the stimuli each bin drew (its own), as the bootstrap of that bin alone."""
-    from neuroxr.predictivity.inference import bootstrap
+def test_bins_keeping_different_stimuli_are_resampled_and_permuted_with_the_same_draws():
+    """A time-resolved bootstrap (and permutation test) whose bins keep different stimuli: every bin
+    draws over every stimulus some bin keeps and uses the draws that fall on its own stimuli, so a
+    resample is the same stimuli in every bin (each bin drew over its own positions: a bin lacking
+    one stimulus paired none of its 6 resamples with the other bins'), and a bin keeping them all
+    equals that bin alone. ``compare`` takes one bin of two such bootstraps (NaN slots in
+    ``boot_index`` made it refuse them as different resamples)."""
+    from neuroxr.kernels import resample as rs
+    from neuroxr.kernels.permute import induced_permutations
+    from neuroxr.predictivity._parts import prepare
+    from neuroxr.predictivity.inference import bootstrap, compare, permutation_test
 
     F, R = _data(n=40, k=4)
     R = _lacking(R, [[5], [7], [5, 9], []])
     b = _quiet(bootstrap, "reverse", R, F, n_boot=6, reps=2)
+    p = _quiet(permutation_test, "reverse", R, F, n_perm=7, keep_null=True)
     ids = b.stimulus_id.values
     assert ids.size == 40 and b["boot_index"].dims == ("boot", "stimulus", "time_bin")
+    drawn = b["boot_index"].values
+    assert drawn.dtype.kind == "i" and all(np.array_equal(drawn[..., t], drawn[..., 0]) for t in range(len(BINS)))
+    W = rs.counts(rs.bootstrap_indices(40, 6, 0, stream=0), 40)
+    perms = rs.permutation_indices(40, 7, 0)
     for t in range(len(BINS)):
-        alone = _quiet(bootstrap, "reverse", bin_slice(R, t), F, n_boot=6, reps=2)
-        np.testing.assert_allclose(b.median_ev_boot.isel(time_bin=t), alone.median_ev_boot, rtol=1e-12)
-        drawn = b["boot_index"].isel(time_bin=t).values
-        for i in range(6):
-            row = drawn[i][~np.isnan(drawn[i])].astype(int)
-            np.testing.assert_array_equal(ids[row], alone.stimulus_id.values[alone["boot_index"].values[i]])
+        parts = _quiet(prepare, "reverse", bin_slice(R, t), F, reps=2, seed=0)
+        own = np.isin(ids, parts.stimulus_id)
+        np.testing.assert_allclose(b.ev_boot.isel(time_bin=t), parts.scores(W[:, own])[0], rtol=1e-12)
+        bare = _quiet(prepare, "reverse", bin_slice(R, t), F, seed=0, halves=False)
+        np.testing.assert_allclose(p.r_null.isel(time_bin=t), bare.permuted_r(induced_permutations(perms, own), 2**28)[1],
+                                   rtol=1e-12)
+    alone = _quiet(bootstrap, "reverse", bin_slice(R, 3), F, n_boot=6, reps=2)
+    np.testing.assert_allclose(b.median_ev_boot.isel(time_bin=3), alone.median_ev_boot, rtol=1e-12)
+    other = _quiet(bootstrap, "reverse", R, F * 2.0 + 1.0, n_boot=6, reps=2)
+    assert np.isfinite(compare({"a": b.isel(time_bin=2), "b": other.isel(time_bin=2)})["p"]).all()
 
 
 def test_time_bins_without_edges_fail_before_any_work():

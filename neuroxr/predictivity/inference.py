@@ -35,15 +35,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ..alignment import canonical_order
 from ..attrs import encode_attrs
-from ..errors import LayoutError, ParameterError, no_effect, where
+from ..errors import LayoutError, ParameterError
 from ..geometry._common import input_labels
 from ..kernels import resample as rs
+from ..kernels.permute import induced_permutations
 from ..kernels.rdm import check_option
 from ..validation import check_min_reliability
+from ._options import BOOT_METHODS, BOOT_OVER, applicable_options, check_options, check_procedure_options
 from ._paired import aligned_targets, boots_policy, same_resamples, same_targets
 from ._parts import ARG_NAMES, INFERENCE_DIRECTIONS, Parts, prepare
 from ._result import target_coords, version
@@ -52,8 +55,6 @@ from .brainscore import _quiet  # the all-NaN slice warnings of nanmedian: NaN s
 __all__ = ["bootstrap", "permutation_test", "compare", "best_layer", "applicable_options", "check_options",
            "check_procedure_options", "BOOT_OVER", "BOOT_METHODS"]
 
-BOOT_OVER = ("stimuli", "targets", "both")
-BOOT_METHODS = ("percentile", "bca")
 _BOOT_BATCH = 1024  # at most this many resamples per count-matrix product (the moments are formed once per batch)
 _BOOT_BYTES = 512 * 2**20  # bound on the resampled sums of one batch (B x 5k per column pair)
 _PERM_BYTES = 256 * 2**20  # permuted targets held at once
@@ -65,105 +66,28 @@ def _timed(source: Any, target: Any) -> bool:
     return not isinstance(source, Parts) and (has_time(source) or has_time(target))
 
 
-def _per_bin(fn: Any, direction: str, source: Any, target: Any, kwargs: dict[str, Any]) -> xr.Dataset:
-    """``fn`` on each time bin's slice (:func:`neuroxr.predictivity.time.by_bins`), stacked along
-    ``time_bin``; the messages name ``fn`` and the inputs by the direction's arguments."""
-    from functools import partial
+def _per_bin(core: Any, caller: str, direction: str, source: Any, target: Any, kwargs: dict[str, Any],
+             seed: int, min_reliability: float | None, halves: bool = True) -> xr.Dataset:
+    """``core(parts, labels, union)`` on each time bin, stacked along ``time_bin``, the same draws in
+    every bin (:func:`neuroxr.predictivity.time.by_bins_drawn`: drawn over ``union``, every stimulus
+    some bin keeps); the messages name ``caller`` and the inputs by the direction's arguments."""
+    from .time import by_bins_drawn
 
-    from .time import by_bins
+    def prepare(source: Any, target: Any) -> tuple[np.ndarray, Any]:
+        parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, caller, halves=halves)
+        return parts.stimulus_id, (parts, input_labels(source=source, target=target))
 
     names = dict(zip(("source", "target"), ARG_NAMES.get(direction, ("source", "target"))))
-    return by_bins(partial(fn, direction, **kwargs), {"source": source, "target": target}, ("source", "target"),
-                   fn.__name__, names)
+    return by_bins_drawn(prepare, lambda state, union: core(*state, union), {"source": source, "target": target},
+                         ("source", "target"), caller, names)
 
 
-#: The options that draw and judge a ceiling's split halves, with the directions' defaults.
-_HALF_OPTIONS = {k: inspect.signature(prepare).parameters[k].default for k in ("reps", "split", "noise_ceiling", "min_reliability")}
-
-
-def _inert(direction: str, procedure: str, options: Mapping[str, Any]) -> tuple[list[str], str, str]:
-    """The names among ``options`` that cannot change ``procedure``'s numbers on ``direction``, the
-    condition and the reason (for :func:`neuroxr.errors.no_effect`).
-
-    Model-to-model has no ceiling (nor, without ``max_n``, anything that ``reps`` repeats); a
-    permutation test's statistic ``r`` has none either, so there ``reps``, ``split`` and
-    ``noise_ceiling`` only serve ``min_reliability`` (the halves that judge the targets).
-    """
-    if direction == "model_to_model":
-        return ([k for k in _HALF_OPTIONS if k in options], "for model_to_model",
-                "it has no noise ceiling, and without max_n every rep is the same fit")
-    if procedure == "permutation" and options.get("min_reliability") is None:
-        return ([k for k in ("reps", "split", "noise_ceiling") if k in options], "in a permutation test without min_reliability",
-                "the statistic r has no ceiling: reps, split and noise_ceiling only draw the split halves that "
-                "judge min_reliability")
-    return [], "", ""
-
-
-def applicable_options(direction: str, procedure: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` (a direction's score arguments, e.g. a sweep's) without those that cannot change
-    ``procedure``'s numbers (:func:`check_options` refuses them when given away from their default).
-
-    Parameters
-    ----------
-    direction : {"forward", "reverse", "inter_animal", "model_to_model"}
-    procedure : {"bootstrap", "permutation"}
-    options : mapping
-        Score arguments.
-
-    Returns
-    -------
-    dict
-        The options the inference entry or function takes for them.
-    """
-    drop = _inert(direction, procedure, options)[0]
-    return {k: v for k, v in options.items() if k not in drop}
-
-
-def _default(direction: str, name: str) -> Any:
-    return 1 if direction == "model_to_model" and name == "reps" else _HALF_OPTIONS[name]
-
-
-def check_options(direction: str, procedure: str, options: Mapping[str, Any], caller: str = "") -> None:
-    """One-line :class:`~neuroxr.errors.ParameterError` (:func:`neuroxr.errors.no_effect`) for an
-    option given away from its default that cannot change ``procedure``'s numbers on ``direction``:
-    model-to-model's ``reps`` (default 1), ``split``, ``noise_ceiling``, ``min_reliability``; a
-    permutation test's ``reps``, ``split`` and ``noise_ceiling`` without ``min_reliability``.
-    ``seed`` is never inert (it draws the resamples and permutations)."""
-    names, condition, why = _inert(direction, procedure, options)
-    given = [f"{k}={options[k]!r}" for k in names if not _same(options[k], _default(direction, k))]
-    if given:
-        instead = "give min_reliability too (the halves then choose the targets the medians count)" \
-            if direction != "model_to_model" else ""
-        raise no_effect(given, condition, why, instead, caller)
-
-
-def check_procedure_options(procedure: str, *, n_boot: Any = 1000, level: Any = 0.95, method: Any = "percentile",
-                            over: Any = "stimuli", nan_policy: Any = "propagate", n_perm: Any = 1000,
-                            caller: str = "") -> None:
-    """The options of :func:`bootstrap` (``n_boot``, ``level``, ``method``, ``over``, ``nan_policy``)
-    or :func:`permutation_test` (``n_perm``) checked before any data is read (one-line
-    :class:`~neuroxr.errors.ParameterError` starting with ``caller``; the store's inference entries
-    check them so too)."""
-    if procedure == "permutation":
-        rs._positive(n_perm, "n_perm", "Pass the number of permutations, e.g. n_perm=1000.", caller)
-        return
-    check_option(method, BOOT_METHODS, "method", caller)
-    check_option(over, BOOT_OVER, "over", caller)
-    rs.check_nan_policy(nan_policy, caller)
-    if method == "bca" and over == "both":
-        raise ParameterError(f"{where(caller)}method='bca' needs one resampled axis; with over='both' "
-                             "pass method='percentile'.")
-    rs._check_level(level, caller)
-    rs._positive(n_boot, "n_boot", "Pass the number of bootstrap resamples, e.g. n_boot=1000.", caller)
-
-
-def _same(value: Any, default: Any) -> bool:
-    """``value`` is ``default`` as spelled (``reps=20``, ``split="valid"``, ``None``)."""
-    if default is None:
-        return value is None
-    if isinstance(default, str):
-        return isinstance(value, str) and value == default
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and int(value) == default
+def _drawn_columns(parts: Parts, union: np.ndarray | None) -> tuple[int, np.ndarray | None]:
+    """The number of stimuli draws are made over and the positions of ``parts``' stimuli among them
+    (``None``: its own stimuli, ``union`` absent or the same)."""
+    if union is None or np.array_equal(union, parts.stimulus_id):
+        return parts.n, None
+    return union.size, pd.Index(union).get_indexer(parts.stimulus_id)
 
 
 def _parts(direction: str, source: Any, target: Any, kwargs: dict[str, Any], min_reliability: float | None,
@@ -264,19 +188,28 @@ def bootstrap(
     A target lacking usable trials at some stimuli is scored on its own stimuli, as the
     direction scores it: its correlations on a resample use the draws that fall on those, its
     jackknife (BCa) leaves out those alone, and other targets' numbers do not depend on it.
-        Time-resolved inputs: each bin's bootstrap stacked along a last dim ``time_bin``; when
-        bins keep different stimuli, ``stimulus_id`` holds every kept stimulus and ``boot_index``
-        positions in it, NaN in the slots of the stimuli a bin lacks (docs/time.md).
+        Time-resolved inputs: each bin's bootstrap stacked along a last dim ``time_bin``, the same
+        resamples in every bin: drawn over every stimulus some bin keeps (``stimulus_id``, and
+        ``boot_index`` positions in it, the same in every bin), each bin using the draws on its
+        own stimuli (docs/time.md).
     """
     if not isinstance(source, Parts):
         check_options(direction, "bootstrap", dict(kwargs, min_reliability=min_reliability), "bootstrap")
-    if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
-        return _per_bin(bootstrap, direction, source, target, dict(kwargs, n_boot=n_boot, seed=seed, level=level,
-                                                                    method=method, over=over, nan_policy=nan_policy,
-                                                                    min_reliability=min_reliability))
     check_procedure_options("bootstrap", n_boot=n_boot, level=level, method=method, over=over, nan_policy=nan_policy,
                             caller="bootstrap")
+    options = dict(n_boot=n_boot, seed=seed, level=level, method=method, over=over, nan_policy=nan_policy,
+                   min_reliability=min_reliability)
+    if _timed(source, target):  # time-resolved: each bin on its own, the same draws for every bin
+        return _per_bin(lambda parts, labels, union: _bootstrap(parts, labels, union, **options), "bootstrap",
+                        direction, source, target, kwargs, seed, min_reliability)
     parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "bootstrap")
+    return _bootstrap(parts, input_labels(source=source, target=target), None, **options)
+
+
+def _bootstrap(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_boot: int, seed: int, level: float,
+               method: str, over: str, nan_policy: str, min_reliability: float | None) -> xr.Dataset:
+    """:func:`bootstrap` of prepared ``parts`` (inputs named by ``labels``), the stimuli drawn over
+    ``union`` (a time bin's call: every stimulus some bin keeps; ``None``: the call's own)."""
     n, k = parts.Y.shape
     inc = parts.included(min_reliability)
     # the targets the medians count and over="targets" draws: included and scored (a target never scored,
@@ -320,13 +253,14 @@ def bootstrap(
             v = (ev0 if i == 0 else ceil0)[pos]
             return median(np.broadcast_to(v, (pos.size, pos.size))[~np.eye(pos.size, dtype=bool)].reshape(pos.size, max(pos.size - 1, 0)))
     else:
-        idx = rs.bootstrap_indices(n, n_boot, seed, stream=0)
+        drawn, cols = _drawn_columns(parts, union)
+        idx = rs.bootstrap_indices(drawn, n_boot, seed, stream=0)
         ev_b = np.empty((n_boot, k))
         ceil_b = np.empty((n_boot, k))
         step = int(max(32, min(_BOOT_BATCH, _BOOT_BYTES // (8 * 5 * k * 2))))
         for lo in range(0, n_boot, step):
-            W = rs.counts(idx[lo : lo + step], n)
-            ev_b[lo : lo + step], ceil_b[lo : lo + step] = parts.scores(W)
+            W = rs.counts(idx[lo : lo + step], drawn)
+            ev_b[lo : lo + step], ceil_b[lo : lo + step] = parts.scores(W if cols is None else W[:, cols])
         drawn_ev = ev_b[:, pos] if tidx is None else np.take_along_axis(ev_b, tidx, axis=1)
         drawn_ceil = ceil_b[:, pos] if tidx is None else np.take_along_axis(ceil_b, tidx, axis=1)
         jk: dict[str, np.ndarray] = {}
@@ -344,7 +278,7 @@ def bootstrap(
             out["ceiling_boot"] = (("boot", dim), ceil_b)
             out["ceiling_ci"] = (("bound", dim), interval(ceil0, ceil_b, lambda: jackknife(1)))
         out["boot_index"] = (("boot", "stimulus"), idx)
-        coords["stimulus_id"] = ("stimulus", parts.stimulus_id)
+        coords["stimulus_id"] = ("stimulus", parts.stimulus_id if cols is None else union)
     med_b = median(drawn_ev)
     out.update(median_ev_boot=(("boot",), med_b), median_ev_ci=(("bound",), interval(med0, med_b, lambda: jack(0))),
                median_ev_n_targets=(("boot",), np.sum(np.isfinite(drawn_ev), axis=1)))
@@ -353,7 +287,7 @@ def bootstrap(
         out.update(median_ceiling_boot=(("boot",), medc_b),
                    median_ceiling_ci=(("bound",), interval(medc0, medc_b, lambda: jack(1))))
     _warn_undefined(parts, ev0, ev_b, med_b, int(n_boot), nan_policy)
-    attrs = _attrs(parts, **input_labels(source=source, target=target), n_boot=int(n_boot), level=float(level), method=method, over=over,
+    attrs = _attrs(parts, **labels, n_boot=int(n_boot), level=float(level), method=method, over=over,
                    **({} if min_reliability is None else {"min_reliability": float(min_reliability)}),
                    **({} if nan_policy == "propagate" else {"nan_policy": nan_policy}))
     ds = xr.Dataset(out, coords=coords, attrs=attrs)
@@ -431,18 +365,29 @@ def permutation_test(
     """
     if not isinstance(source, Parts):
         check_options(direction, "permutation", dict(kwargs, min_reliability=min_reliability), "permutation_test")
-    if _timed(source, target):
-        return _per_bin(permutation_test, direction, source, target, dict(kwargs, n_perm=n_perm, seed=seed,
-                                                                           keep_null=keep_null,
-                                                                           min_reliability=min_reliability))
     check_procedure_options("permutation", n_perm=n_perm, caller="permutation_test")
+    options = dict(n_perm=n_perm, seed=seed, keep_null=keep_null, min_reliability=min_reliability)
     # the statistic r has no ceiling: split halves are drawn only to find the included targets
-    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "permutation_test",
-                   halves=min_reliability is not None)
+    halves = min_reliability is not None
+    if _timed(source, target):  # each bin on its own, the same permutations for every bin
+        return _per_bin(lambda parts, labels, union: _permutation_test(parts, labels, union, **options),
+                        "permutation_test", direction, source, target, kwargs, seed, min_reliability, halves)
+    parts = _parts(direction, source, target, dict(kwargs, seed=seed), min_reliability, "permutation_test", halves=halves)
+    return _permutation_test(parts, input_labels(source=source, target=target), None, **options)
+
+
+def _permutation_test(parts: Parts, labels: dict[str, str], union: np.ndarray | None, *, n_perm: int, seed: int,
+                      keep_null: bool, min_reliability: float | None) -> xr.Dataset:
+    """:func:`permutation_test` of prepared ``parts`` (inputs named by ``labels``), the permutations
+    drawn over ``union`` (as in :func:`_bootstrap`) and those they induce on the call's stimuli."""
     included = parts.included(min_reliability)
     pos = np.flatnonzero(included)
+    drawn, cols = _drawn_columns(parts, union)
+    perms = rs.permutation_indices(drawn, n_perm, seed)
+    if cols is not None:
+        perms = induced_permutations(perms, np.isin(np.arange(drawn), cols))
     # each group of targets permuted within its own stimuli (the permutation each draw induces there)
-    r0, null = parts.permuted_r(rs.permutation_indices(parts.n, n_perm, seed), _PERM_BYTES)
+    r0, null = parts.permuted_r(perms, _PERM_BYTES)
     with _quiet():
         med0 = np.nanmedian(r0[pos])
         med_null = np.nanmedian(null[:, pos], axis=1)
@@ -456,7 +401,7 @@ def permutation_test(
     out["included"] = ((dim,), included)
     if keep_null:
         out["r_null"] = (("perm", dim), null)
-    attrs = _attrs(parts, **input_labels(source=source, target=target), n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
+    attrs = _attrs(parts, **labels, n_perm=int(n_perm), **({} if min_reliability is None else {"min_reliability": float(min_reliability)}))
     attrs["noise_ceiling"] = 0  # the statistic r carries no ceiling; the halves only chose the targets
     return parts.in_input_order(xr.Dataset(out, coords=target_coords(parts.target, dim), attrs=attrs))
 

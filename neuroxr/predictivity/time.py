@@ -34,7 +34,7 @@ from ..layouts import TIME_BIN_COORDS, has_time, validate_neural
 from . import _prepare as prep
 from ._result import target_coords
 
-__all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins"]
+__all__ = ["has_time", "bin_slice", "stack_bins", "forward_bins", "by_bins", "by_bins_drawn"]
 
 #: temporal generalisation, now in :mod:`neuroxr.predictivity.generalization`, still importable from here
 _MOVED = ("temporal_generalization", "validate_generalization", "check_generalization_params")
@@ -136,6 +136,46 @@ def _on_common_stimuli(results: list[xr.Dataset]) -> list[xr.Dataset]:
         coords = {k: c for k, c in r.coords.items() if "stimulus" not in c.dims}
         coords["stimulus_id"] = ("stimulus", union)
         out.append(xr.Dataset(data, coords=coords, attrs=r.attrs))
+    return out
+
+
+def by_bins_drawn(prepare: Callable[..., tuple[np.ndarray, Any]], draw: Callable[[Any, np.ndarray], xr.Dataset],
+                  args: dict[str, Any], timed: tuple[str, ...], caller: str = "",
+                  names: dict[str, str] | None = None) -> xr.Dataset:
+    """A resampling procedure on each bin of time-resolved inputs, **the same draws in every bin**.
+
+    Bins may keep different stimuli (a stimulus without a valid trial in one bin), and draws made
+    on positions of each bin's own stimuli would then pair other stimuli in that bin. So every bin
+    is prepared first (``prepare(**slices)`` returns the bin's kept ``stimulus_id`` in the canonical
+    order and its state), then ``draw(state, union)`` draws over ``union``, every stimulus some bin
+    keeps (canonical order), and uses the draws that fall on the bin's own stimuli. Both passes
+    run through :func:`by_bins` (its checks, its per-bin errors and warnings, each said once).
+    """
+    prepared: list[Any] = []
+
+    def first(**kw: Any) -> xr.Dataset:
+        try:
+            ids, state = prepare(**kw)
+        except Exception as exc:  # the second pass raises it again at that bin, as by_bins expects
+            prepared.append(exc)
+            raise
+        prepared.append(state)
+        return xr.Dataset(coords={"stimulus_id": ("stimulus", np.asarray(ids))})
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        union = np.asarray(by_bins(first, args, timed, caller, names)["stimulus_id"].values)
+        pending = iter(prepared)
+
+        def second(**kw: Any) -> xr.Dataset:
+            state = next(pending)
+            if isinstance(state, Exception):
+                raise state
+            return draw(state, union)
+
+        out = by_bins(second, args, timed, caller, names)
+    for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):  # a bin's error said once
+        warn(message, category)
     return out
 
 

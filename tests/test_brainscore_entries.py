@@ -87,7 +87,7 @@ def test_an_entry_of_too_few_held_out_stimuli_is_refused_and_the_kind_raised(tmp
     """20 stimuli at train_size=0.9 hold out 2 per split (every held-out r +-1): the entry, nx.score
     and ``neuroxr score brainscore`` refuse it in one line (the flag spelled as the command's), a
     smaller train_size computes it; brainscore is one revision up at the stop that refuses it."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
     f1, _, neu = latent_sets(0, 20, 6)
     st = nx.open_store(tmp_path / "s.zarr")
@@ -105,7 +105,7 @@ def test_an_entry_of_too_few_held_out_stimuli_is_refused_and_the_kind_raised(tmp
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["raw"] == pytest.approx(float(brainscore(f1, neu, n_components=2, train_size=0.89)["raw"]),
                                                          rel=1e-12)
-    assert set(kinds.BRAINSCORE_FEW_KINDS) <= kinds.STOPS[3] and set(kinds.ALL_NAN_RDM_KINDS) <= kinds.STOPS[3]  # their stop
+    assert set(revisions.BRAINSCORE_FEW_KINDS) <= revisions.STOPS[3] and set(revisions.ALL_NAN_RDM_KINDS) <= revisions.STOPS[3]  # their stop
 
 
 def test_sweep_gathers_brainscore_in_the_metric_table(study):

@@ -666,7 +666,7 @@ def test_forward_with_the_fold_by_fold_dual_operator_equals_the_dense_one(monkey
 def test_float32_fits_of_tiny_targets_keep_their_r(direction):
     """float32 targets near 1e-12: the product of two float32 variances falls below the dtype's
     range; r is scale-free and stays the float64 r, and the float32 entries are one revision up."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
     rng = np.random.default_rng(0)
     n, p, k = 40, 25, 8
@@ -684,4 +684,4 @@ def test_float32_fits_of_tiny_targets_keep_their_r(direction):
         got = call(src, nx.features(F * scale, ids, model="net", layer="l1"), reps=1, dtype="float32")["r"].values
         np.testing.assert_allclose(got, ref, atol=1e-5)
     for kind in (direction, f"{direction}_bootstrap"):  # and one more: columns centred before the cast
-        assert kinds.entry_revision(kind, {"dtype": "float32"}) == kinds.entry_revision(kind, {"dtype": "float64"}) + 2
+        assert revisions.entry_revision(kind, {"dtype": "float32"}) == revisions.entry_revision(kind, {"dtype": "float64"}) + 2

@@ -544,13 +544,13 @@ def test_ereg_entries_before_the_unit_order_fix_are_stale(study, monkeypatch):
     before (drawn over the stored unit order) is listed stale and never read back."""
     from dataclasses import replace
 
-    from neuroxr.entries import kinds
+    from neuroxr.entries import kinds, revisions
 
     st, f1, *_ = study
     # 1 the unit order, 2 the low-rank ridge kernels, 3 float64 trial means, 4 constant features refused,
     # 5 constancy decided per unit
     rev = kinds.KINDS["ereg"].revision
-    assert kinds.entry_revision("ereg", {"n_components": 4}) == rev == 5
+    assert revisions.entry_revision("ereg", {"n_components": 4}) == rev == 5
     monkeypatch.setitem(kinds.KINDS, "ereg", replace(kinds.KINDS["ereg"], revision=0))  # as before the fix
     old = compute(st, "ereg", "net.l1", "mA", params={"n_components": 4})
     monkeypatch.undo()
@@ -612,7 +612,7 @@ def test_entries_whose_fits_now_read_units_and_neuroids_by_id_are_stale(study, m
     metric) stay current."""
     from sklearn.cross_decomposition import PLSRegression
 
-    from neuroxr.entries import engine, kinds
+    from neuroxr.entries import engine, kinds, revisions
 
     st, *_ = study
     changed = {"pls": ("forward", "net.l1", "mA", {"reps": 1, "regressor": "pls", "n_components": 3}),
@@ -632,14 +632,14 @@ def test_entries_whose_fits_now_read_units_and_neuroids_by_id_are_stale(study, m
             "ridge permutation": ("forward_permutation", "net.l1", "mA", {"n_perm": 4}),
             "univariate permutation": ("model_to_model_permutation", "net.l1", "net.l2", {"regressor": "univariate", "n_perm": 4})}
     monkeypatch.setattr(engine, "entry_revision", _revision_before_ordering_by_id)
-    monkeypatch.setattr(kinds, "entry_revision", _revision_before_ordering_by_id)
+    monkeypatch.setattr(revisions, "entry_revision", _revision_before_ordering_by_id)
     old = {name: compute(st, *case[:3], params=case[3]) for name, case in {**changed, **kept}.items()}
     assert list_entries(st).current.all()
     monkeypatch.undo()
     rows = list_entries(st).set_index("path")
     for name, entry in old.items():
         kind, src, tgt, params = {**changed, **kept}[name]
-        now = kinds.entry_revision(kind, kinds.get_kind(kind).fill(params))
+        now = revisions.entry_revision(kind, kinds.get_kind(kind).fill(params))
         if name in changed:
             assert now == entry.provenance.get("revision", 0) + (2 if name == "max_n and pls" else 1), name
             assert not rows.loc[entry.path, "current"] and lookup(st, kind, src, tgt, params=params) is None, name
@@ -660,14 +660,14 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
     from scipy.spatial.distance import pdist
     from scipy.stats import spearmanr
 
-    from neuroxr.entries import engine, kinds
+    from neuroxr.entries import engine, kinds, revisions
 
     rng = np.random.default_rng(5)
     X, Y = (rng.integers(0, 4, size=(N, k)).astype(float) for k in (6, 5))  # counts: many tied distances
     st = nx.open_store(tmp_path / "t.zarr")
     st.write_features("net", "l1", nx.features(X, STIM), unit_chunk=2)
     st.write_features("net", "l2", nx.features(Y, STIM))
-    now = kinds.entry_revision
+    now = revisions.entry_revision
 
     def before(kind, params):  # the revisions before exact ties (the row pass's are kept: see the next test)
         euclidean = params.get("rdm_method") in ("euclidean", "sqeuclidean")
@@ -680,14 +680,14 @@ def test_rsa_entries_of_euclidean_rdms_before_exact_ties_are_stale(tmp_path, mon
                "ersa_bootstrap": {"rdm_method": "euclidean", "n_boot": 4}}
     kept = {"crsa": {"rdm_method": "correlation"}, "ersa_bootstrap": {"rdm_method": "cosine", "n_boot": 4}}
     monkeypatch.setattr(engine, "entry_revision", before)
-    monkeypatch.setattr(kinds, "entry_revision", before)
+    monkeypatch.setattr(revisions, "entry_revision", before)
     old = [(k, p, compute(st, k, "net.l1", "net.l2", params=p)) for cases in (changed, kept) for k, p in cases.items()]
     old_gram = lookup(st, "gram", "net.l1")
     assert old_gram is not None and list_entries(st).current.all()
     monkeypatch.undo()
-    assert kinds.entry_revision("gram", {}) == before("gram", {}) + 1 and lookup(st, "gram", "net.l1") is None
+    assert revisions.entry_revision("gram", {}) == before("gram", {}) + 1 and lookup(st, "gram", "net.l1") is None
     for kind, params, entry in old:
-        rev = kinds.entry_revision(kind, kinds.get_kind(kind).fill(params))
+        rev = revisions.entry_revision(kind, kinds.get_kind(kind).fill(params))
         stale = params["rdm_method"] in ("euclidean", "sqeuclidean")
         assert rev == entry.provenance.get("revision", 0) + stale, (kind, params)
         assert (lookup(st, kind, "net.l1", "net.l2", params=params) is None) == stale, (kind, params)
@@ -706,14 +706,14 @@ def test_rsa_entries_of_correlation_and_cosine_rdms_before_the_row_pass_are_stal
     revision: older ones are stale, Euclidean ones keep their key, and a new cRSA matches scipy."""
     from scipy.spatial.distance import pdist
 
-    from neuroxr.entries import engine, kinds
+    from neuroxr.entries import engine, kinds, revisions
 
     rng = np.random.default_rng(6)
     X, Y = (rng.standard_normal((N, k)) + 1e6 * rng.uniform(1, 2, (N, 1)) for k in (12, 7))
     st = nx.open_store(tmp_path / "t.zarr")
     st.write_features("net", "l1", nx.features(X, STIM), unit_chunk=5)
     st.write_features("net", "l2", nx.features(Y, STIM))
-    now = kinds.entry_revision
+    now = revisions.entry_revision
 
     def before(kind, params):
         row_pass = params.get("rdm_method") in ("correlation", "cosine")
@@ -724,14 +724,14 @@ def test_rsa_entries_of_correlation_and_cosine_rdms_before_the_row_pass_are_stal
              "ersa_bootstrap": {"rdm_method": "correlation", "n_boot": 4},
              "ersa": {"rdm_method": "euclidean"}}
     monkeypatch.setattr(engine, "entry_revision", before)
-    monkeypatch.setattr(kinds, "entry_revision", before)
+    monkeypatch.setattr(revisions, "entry_revision", before)
     old = [(k, p, compute(st, k, "net.l1", "net.l2", params=p)) for k, p in cases.items()]
     monkeypatch.undo()
     # gram: 1 integral, 2 the row pass, 3 its varying units (a stop)
-    assert kinds.entry_revision("gram", {}) == 3 and lookup(st, "gram", "net.l1") is None
+    assert revisions.entry_revision("gram", {}) == 3 and lookup(st, "gram", "net.l1") is None
     for kind, params, entry in old:
         stale = params["rdm_method"] != "euclidean"
-        assert kinds.entry_revision(kind, kinds.get_kind(kind).fill(params)) == entry.provenance.get("revision", 0) + stale
+        assert revisions.entry_revision(kind, kinds.get_kind(kind).fill(params)) == entry.provenance.get("revision", 0) + stale
         assert (lookup(st, kind, "net.l1", "net.l2", params=params) is None) == stale, (kind, params)
     new = compute(st, "crsa", "net.l1", "net.l2", params=cases["crsa"])
     assert new.computed and {"Kr", "ar", "r"} <= set(compute(st, "gram", "net.l1").dataset.data_vars)
@@ -759,15 +759,15 @@ def test_each_stop_raises_the_kinds_its_fixes_changed():
     """A kind whose numbers two stops' fixes changed is one revision up per stop (entries written by
     the previous stop's code must be stale; one set of all stops' kinds raised the bootstraps once),
     and once per stop however many of that stop's fixes changed it."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import kinds, revisions
 
-    assert kinds.raised_per_stop({"a": 1}, [("a", "a", "b"), ("a",)]) == {"a": 3, "b": 1}
+    assert revisions.raised_per_stop({"a": 1}, [("a", "a", "b"), ("a",)]) == {"a": 3, "b": 1}
     for name, kind in kinds.KINDS.items():
-        n = sum(name in stop for stop in kinds.STOPS)
-        assert kind.revision == kinds.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
-    assert sum("forward_bootstrap" in stop for stop in kinds.STOPS) == 3
-    assert sum("cka_bootstrap" in stop for stop in kinds.STOPS) == 5  # the last: a cut Gram judged constant on the stimuli kept
-    assert sum("crsa" in stop for stop in kinds.STOPS) == 4
+        n = sum(name in stop for stop in revisions.STOPS)
+        assert kind.revision == revisions.REVISIONS_BEFORE_STOPS.get(name, 0) + n, name
+    assert sum("forward_bootstrap" in stop for stop in revisions.STOPS) == 4  # the last: bins paired by their draws
+    assert sum("cka_bootstrap" in stop for stop in revisions.STOPS) == 5  # the last: a cut Gram judged constant on the stimuli kept
+    assert sum("crsa" in stop for stop in revisions.STOPS) == 4
 
 
 def test_the_last_stop_raises_the_kinds_whose_numbers_it_changed_and_no_direction():
@@ -776,43 +776,43 @@ def test_the_last_stop_raises_the_kinds_whose_numbers_it_changed_and_no_directio
     refused constant source bin and Brain-Score's refused ceiling of 2 stimuli change the numbers of
     these kinds: each is in the last stop. The directions only refuse fewer designs: their stored
     entries stand (not raised)."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import kinds, revisions
 
     want = {"gram", "temporal_generalization", "crsa", "ersa", "ereg", "cka", "dimensionality", "shape", "brainscore",
             "crsa_bootstrap", "cka_permutation", "shape_bootstrap", "ersa_permutation"}
-    assert set(kinds.STOP_18_KINDS) == set(kinds.STOPS[4])
-    assert want <= set(kinds.STOPS[4])
-    assert not set(kinds.STOPS[4]) & {*kinds.DIRECTION_KINDS, *kinds.DIRECTION_INFERENCE_KINDS}
+    assert set(revisions.STOP_18_KINDS) == set(revisions.STOPS[4])
+    assert want <= set(revisions.STOPS[4])
+    assert not set(revisions.STOPS[4]) & {*kinds.DIRECTION_KINDS, *kinds.DIRECTION_INFERENCE_KINDS}
 
 
 def test_the_spearman_resample_stop_raises_the_rsa_bootstraps_and_no_permutation():
     """The RSA bootstraps' Spearman resamples ranked anew (crsa_bootstrap's and ersa_bootstrap's
     default comparison) change their stored score_boot and score_ci: exactly these kinds are in the
     last stop; the permutation kinds (ranks permuted exactly) and the point-score kinds are not."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
-    assert set(kinds.STOP_19_KINDS) == set(kinds.STOPS[5]) == {"crsa_bootstrap", "ersa_bootstrap"}
-    assert not set(kinds.STOPS[5]) & {"crsa", "ersa", "crsa_permutation", "ersa_permutation"}
+    assert set(revisions.STOP_19_KINDS) == set(revisions.STOPS[5]) == {"crsa_bootstrap", "ersa_bootstrap"}
+    assert not set(revisions.STOPS[5]) & {"crsa", "ersa", "crsa_permutation", "ersa_permutation"}
 
 
 def test_the_cka_closed_form_stop_raises_the_cka_inference_kinds_and_not_the_point_kind():
     """The biased CKA bootstrap in closed form (rounding), its constant resamples NaN, and the
     permutation nulls of Grams centred once (rounding): both CKA inference kinds are in the stop
     after STOP_19_KINDS's, and the cka point kind is not (its numbers stand)."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
-    assert set(kinds.CKA_CLOSED_FORM_KINDS) == {"cka_bootstrap", "cka_permutation"} <= set(kinds.STOPS[6])
-    assert "cka" not in kinds.STOPS[6]
+    assert set(revisions.CKA_CLOSED_FORM_KINDS) == {"cka_bootstrap", "cka_permutation"} <= set(revisions.STOPS[6])
+    assert "cka" not in revisions.STOPS[6]
 
 
 def test_the_reranked_halves_stop_raises_the_direction_bootstraps_that_rank_halves():
     """Forward's and inter-animal's bootstraps rank their target's split halves anew on each
     resample: their stored resamples and intervals change, so they are in their stop (the 7th); reverse's
     and model-to-model's bootstraps (no ranked halves), the permutations and the point scores stand."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
-    assert set(kinds.RERANKED_HALVES_KINDS) == {"forward_bootstrap", "inter_animal_bootstrap"}
-    assert set(kinds.RERANKED_HALVES_KINDS) <= set(kinds.STOPS[6])
-    assert not set(kinds.RERANKED_HALVES_KINDS) & {"forward", "inter_animal", "reverse_bootstrap",
+    assert set(revisions.RERANKED_HALVES_KINDS) == {"forward_bootstrap", "inter_animal_bootstrap"}
+    assert set(revisions.RERANKED_HALVES_KINDS) <= set(revisions.STOPS[6])
+    assert not set(revisions.RERANKED_HALVES_KINDS) & {"forward", "inter_animal", "reverse_bootstrap",
                                                    "model_to_model_bootstrap", "forward_permutation",
                                                    "inter_animal_permutation"}

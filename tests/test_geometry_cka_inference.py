@@ -499,8 +499,8 @@ def test_the_debiased_estimate_is_the_resamples_formula_in_bounded_memory(monkey
 def test_debiased_cka_entries_are_one_revision_up():
     """The debiased estimate's new rounding raises its entries' revision (no old entry is reused for
     them); biased entries stand."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
     for kind in ("cka", "cka_bootstrap", "cka_permutation"):
-        assert kinds.entry_revision(kind, {"debiased": True}) == kinds.entry_revision(kind, {"debiased": False}) + 1
-    assert kinds.entry_revision("crsa", {"debiased": True}) == kinds.entry_revision("crsa", {})
+        assert revisions.entry_revision(kind, {"debiased": True}) == revisions.entry_revision(kind, {"debiased": False}) + 1
+    assert revisions.entry_revision("crsa", {"debiased": True}) == revisions.entry_revision("crsa", {})

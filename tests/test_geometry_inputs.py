@@ -243,9 +243,9 @@ def test_ersa_refuses_features_constant_on_its_training_stimuli(call):
 
 def test_constant_design_kinds_are_one_revision_up_at_this_stop():
     """Stored ereg / ersa entries of a dead layer held artefacts: their kinds are in that stop's set."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
-    assert set(kinds.CONSTANT_DESIGN_METRIC_KINDS) <= set(kinds.STOPS[3])  # the stop of this fix
+    assert set(revisions.CONSTANT_DESIGN_METRIC_KINDS) <= set(revisions.STOPS[3])  # the stop of this fix
 
 
 def test_a_gram_dataset_records_its_varying_units():

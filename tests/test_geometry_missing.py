@@ -547,7 +547,7 @@ def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearm
     are, so an entry comparing by Pearson is one revision up."""
     from conftest import near_constant
 
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
     rng = np.random.default_rng(5)
     v, flat = rng.random(15), near_constant(15, 0.4)
@@ -565,7 +565,7 @@ def test_a_pearson_comparison_of_an_rdm_constant_up_to_rounding_is_nan_as_spearm
     R = nx.neural(rng.standard_normal((N, K, 1)), SID, NID)
     with pytest.warns(NeuroxrWarning, match=r"b \(net.simplex\) has no variance"):
         assert np.isnan(float(geo.crsa(F, R, rdm_method="euclidean", compare_method="pearson")["score"]))
-    assert kinds.entry_revision("crsa", {"compare_method": "pearson"}) == kinds.entry_revision("crsa", {"compare_method": "cosine"}) + 1
+    assert revisions.entry_revision("crsa", {"compare_method": "pearson"}) == revisions.entry_revision("crsa", {"compare_method": "cosine"}) + 1
 
 
 @pytest.mark.parametrize("method", ["corr", "spearman"])

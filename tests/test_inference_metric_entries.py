@@ -188,8 +188,8 @@ def test_metric_permutation_entries(sweep_copy):
 def test_rsa_inference_entries_of_an_all_nan_rdm_are_nan(tmp_path):
     """A one-unit layer (its correlation RDM all NaN): the crsa / ersa inference entries are NaN as the
     crsa entry is (the permutation entries held score 0 and p 1, the Spearman ones crashed), one
-    revision up (kinds.ALL_NAN_RDM_KINDS)."""
-    from neuroxr.entries import kinds
+    revision up (revisions.ALL_NAN_RDM_KINDS)."""
+    from neuroxr.entries import revisions
 
     rng = np.random.default_rng(0)
     ids = [f"s{i:02d}" for i in range(24)]
@@ -201,8 +201,8 @@ def test_rsa_inference_entries_of_an_all_nan_rdm_are_nan(tmp_path):
     store.write_neural("one", nx.neural(rng.normal(size=(24, 1, 3)), ids))  # eRSA: one neuroid, one predicted column
     assert np.isnan(float(compute(path, "crsa", "m.u1", "a").dataset["score"]))
     assert np.isnan(float(compute(path, "ersa", "m.u8", "one").dataset["test_score"]))
-    assert any(set(kinds.ALL_NAN_RDM_KINDS) <= set(stop) for stop in kinds.STOPS)
-    for kind in kinds.ALL_NAN_RDM_KINDS:
+    assert any(set(revisions.ALL_NAN_RDM_KINDS) <= set(stop) for stop in revisions.STOPS)
+    for kind in revisions.ALL_NAN_RDM_KINDS:
         for method in ("corr", "spearman"):
             n = dict(n_boot=10) if kind.endswith("bootstrap") else dict(n_perm=9)
             pair = ("m.u1", "a") if kind.startswith("crsa") else ("m.u8", "one")

@@ -300,16 +300,16 @@ def test_a_target_never_scored_is_not_drawn_over_targets(data, unscored, over, m
 def test_the_target_draw_fix_raises_only_the_direction_bootstraps_over_targets():
     """Stored bootstraps over targets (or both) of the four directions are one revision up, so entries
     drawn before the fix are stale; those over stimuli, the permutations and the metric bootstraps stand."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import kinds, revisions
 
     for d in kinds.DIRECTION_KINDS:
         kind = kinds.get_kind(f"{d}_bootstrap")
-        base = kinds.entry_revision(kind.name, kind.fill({}))
-        assert kinds.entry_revision(kind.name, kind.fill({"over": "stimuli"})) == base
+        base = revisions.entry_revision(kind.name, kind.fill({}))
+        assert revisions.entry_revision(kind.name, kind.fill({"over": "stimuli"})) == base
         for over in ("targets", "both"):
-            assert kinds.entry_revision(kind.name, kind.fill({"over": over})) == base + 1
+            assert revisions.entry_revision(kind.name, kind.fill({"over": over})) == base + 1
     for name in ("forward_permutation", "crsa_bootstrap", "forward"):
-        assert name not in kinds.TARGET_DRAW_KINDS
+        assert name not in revisions.TARGET_DRAW_KINDS
 
 
 def test_reverse_inference_counts_its_dropped_stimuli_and_predictors_as_the_direction(data):

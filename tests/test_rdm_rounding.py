@@ -188,10 +188,10 @@ def test_a_resample_whose_drawn_values_cluster_is_computed_pair_by_pair():
 def test_entries_of_correlation_rdms_and_pearson_bootstraps_are_one_revision_up():
     """RSA entries of correlation or cosine RDMs (tie_bounded) and the RSA bootstraps comparing by
     Pearson (the one rule of no variance) are one more revision up; their other entries keep theirs."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import kinds, revisions
 
     def rev(kind, **params):
-        return kinds.entry_revision(kind, kinds.get_kind(kind).fill(params))
+        return revisions.entry_revision(kind, kinds.get_kind(kind).fill(params))
 
     for kind in ("crsa", "ersa", "crsa_bootstrap", "crsa_permutation", "ersa_bootstrap", "ersa_permutation"):
         # correlation and cosine: the row pass and these ties; squared Euclidean: exact squares

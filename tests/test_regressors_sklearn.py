@@ -423,7 +423,7 @@ def test_univariate_ignores_a_feature_constant_up_to_rounding_and_its_entries_ar
     the directions' univariate entries (alone) are one revision up for it."""
     from conftest import near_constant
 
-    from neuroxr.entries import kinds
+    from neuroxr.entries import kinds, revisions
 
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.normal(size=(N, 2)), near_constant(N), rng.normal(size=(N, 1))])
@@ -434,6 +434,6 @@ def test_univariate_ignores_a_feature_constant_up_to_rounding_and_its_entries_ar
     np.testing.assert_allclose(got.r.values, ref.r.values, rtol=1e-9, atol=1e-12)
     for name in (*kinds.DIRECTION_KINDS, *kinds.DIRECTION_INFERENCE_KINDS):
         kind = kinds.get_kind(name)
-        base = kinds.entry_revision(name, kind.fill({}))
-        assert kinds.entry_revision(name, kind.fill({"regressor": "univariate"})) == base + 1, name
-        assert kinds.entry_revision(name, kind.fill({"regressor": "linear"})) == base, name
+        base = revisions.entry_revision(name, kind.fill({}))
+        assert revisions.entry_revision(name, kind.fill({"regressor": "univariate"})) == base + 1, name
+        assert revisions.entry_revision(name, kind.fill({"regressor": "linear"})) == base, name

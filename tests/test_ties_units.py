@@ -88,17 +88,17 @@ def test_entries_that_rank_are_one_revision_up_for_ties_up_to_rounding():
     """Ranks tie values equal up to rounding: the kinds that always rank (forward and inter-animal's
     ceilings and their bootstrap) are one revision up, RSA entries comparing by ranks and permutation
     entries judging targets by min_reliability one more than their siblings; the others keep theirs."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import kinds, revisions
 
     def rev(kind, **params):
-        return kinds.entry_revision(kind, kinds.get_kind(kind).fill(params))
+        return revisions.entry_revision(kind, kinds.get_kind(kind).fill(params))
 
-    assert set(kinds.RANK_KINDS) == {"forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap"}
+    assert set(revisions.RANK_KINDS) == {"forward", "inter_animal", "forward_bootstrap", "inter_animal_bootstrap"}
     for kind in ("crsa", "ersa", "crsa_bootstrap", "ersa_permutation"):
         assert rev(kind, compare_method="spearman") == rev(kind, compare_method="cosine") + 1
         # Pearson too, by another fix: an RDM equal up to rounding is NaN (tests/test_geometry_missing.py);
         # the bootstraps' once more: one rule of no variance in every resample (tests/test_rdm_rounding.py)
-        assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 1 + (kind in kinds.FLAT_RESAMPLE_KINDS)
+        assert rev(kind, compare_method="pearson") == rev(kind, compare_method="cosine") + 1 + (kind in revisions.FLAT_RESAMPLE_KINDS)
     assert rev("crsa", compare_method="kendall") == rev("crsa") == rev("crsa", compare_method="cosine") + 1
     for kind in ("forward_permutation", "inter_animal_permutation"):
         assert rev(kind, min_reliability=0.1) == rev(kind) + 1

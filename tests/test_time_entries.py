@@ -249,8 +249,33 @@ def test_info_shows_a_time_resolved_inference_entry_per_bin(tg_store):
 def test_the_constant_target_fix_raises_temporal_generalization_once():
     """Targets constant in a bin are now NaN (they could hold a number from rounding): stored
     temporal-generalisation entries are one revision up, the directions' stand."""
-    from neuroxr.entries import kinds
+    from neuroxr.entries import revisions
 
-    assert set(kinds.TG_CONSTANT_TARGET_KINDS) == {"temporal_generalization"} <= set(kinds.STOPS[-1])
-    before = kinds.raised_per_stop(kinds.REVISIONS_BEFORE_STOPS, kinds.STOPS[:-1])
-    assert kinds.REVISIONS["temporal_generalization"] == before["temporal_generalization"] + 1
+    at = 7  # the stop of this fix
+    assert set(revisions.TG_CONSTANT_TARGET_KINDS) == {"temporal_generalization"} <= set(revisions.STOPS[at])
+    before = revisions.raised_per_stop(revisions.REVISIONS_BEFORE_STOPS, revisions.STOPS[:at])
+    after = revisions.raised_per_stop(revisions.REVISIONS_BEFORE_STOPS, revisions.STOPS[: at + 1])
+    assert after["temporal_generalization"] == before["temporal_generalization"] + 1
+
+
+def test_a_time_resolved_inference_entry_of_unpaired_bins_is_not_read_back(tg_store):
+    """Each bin drew its resamples over its own stimuli (a bin lacking one paired none with the other
+    bins'): the neural directions' inference entries of the stop before are stale and recomputed."""
+    from dataclasses import replace
+
+    from neuroxr.entries import kinds, lookup, revisions
+
+    store, F, A, B = tg_store
+    assert set(revisions.PAIRED_BINS_KINDS) == set(revisions.STOPS[-1]) and "model_to_model_bootstrap" not in revisions.STOPS[-1]
+    before = revisions.raised_per_stop(revisions.REVISIONS_BEFORE_STOPS, revisions.STOPS[:-1])
+    assert all(revisions.REVISIONS[k] == before[k] + 1 for k in revisions.PAIRED_BINS_KINDS)
+    params = {"reps": 2, "n_boot": 10}
+    with warnings.catch_warnings(), pytest.MonkeyPatch.context() as m:
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        m.setitem(kinds.KINDS, "forward_bootstrap", replace(kinds.KINDS["forward_bootstrap"],
+                                                              revision=before["forward_bootstrap"]))
+        old = compute(store, "forward_bootstrap", "net.l1", "animalB", params=params)  # as the stop before wrote it
+        m.undo()
+        assert lookup(store, "forward_bootstrap", "net.l1", "animalB", params=params) is None
+        new = compute(store, "forward_bootstrap", "net.l1", "animalB", params=params)
+    assert new.computed and new.path != old.path

@@ -50,11 +50,11 @@ from .kinds import (
     KINDS,
     TIME_KINDS,
     Kind,
-    entry_revision,
     get_kind,
     lazy_features,
     streams,
 )
+from .revisions import entry_revision
 
 __all__ = ["EntryResult", "compute", "lookup", "score", "score_metric"]
 

@@ -201,7 +201,8 @@ def iter_entries(store: Any) -> Iterator[dict[str, Any]]:
 
 def _revision(kind: str, params: Any) -> int:
     """The revision an entry of ``kind`` with ``params`` gets now (0 for a kind this version does not know)."""
-    from .kinds import KINDS, entry_revision
+    from .kinds import KINDS
+    from .revisions import entry_revision
 
     return entry_revision(kind, params) if kind in KINDS else 0
 

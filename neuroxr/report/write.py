@@ -9,7 +9,6 @@ jinja2 from the templates shipped in ``neuroxr/report/templates``.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
@@ -136,6 +135,26 @@ def _inventory(store: StudyStore, table: pd.DataFrame, metrics: pd.DataFrame) ->
     return lines
 
 
+def _stale_sources(store: StudyStore) -> list[str]:
+    """One note per relative layer whose source layer was rewritten or deleted after it was computed
+    (:func:`~neuroxr.geometry.relative.stale_source_problem`, as ``neuroxr info`` and ``validate`` say
+    it): its entries are right for its values and stay drawn, but it no longer is its source's
+    relative representation, which its name says."""
+    from ..geometry.relative import stale_source_problem
+
+    notes = []
+    for model in store.models():
+        for layer in store.layers(model):
+            path = f"features/{model}/{layer}"
+            try:
+                note = stale_source_problem(store, path, store.group_attrs(path) or {})
+            except Exception:  # an unreadable layer: the damage notes name it
+                continue
+            if note:
+                notes.append(f"{note} Its entries are drawn as computed on its values.")
+    return notes
+
+
 def _damage(store: StudyStore) -> tuple[list[tuple[str, str]], list[str]]:
     """The store's damage (:meth:`~neuroxr.store.StudyStore.damaged`, as ``neuroxr info`` lists it; one
     scan, whose entries the tables and figures also mark) and one note per damage: an entry whose
@@ -152,12 +171,20 @@ def _damage(store: StudyStore) -> tuple[list[tuple[str, str]], list[str]]:
 def _env() -> Any:
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=jinja2.select_autoescape(["html"]),
+    # the HTML template is report.html.j2: select_autoescape reads the name's last extensions
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                              autoescape=jinja2.select_autoescape(["html", "html.j2"]),
                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
-def _md_cell(v: str) -> str:
-    return v.replace("|", "\\|").replace("\n", " ")
+def _md_text(v: Any) -> str:
+    """Text from the store (a path, an id, an error) in Markdown, which renders HTML tags and
+    entities: ``&`` and ``<`` as entities (no tag can open), on one line."""
+    return str(v).replace("&", "&amp;").replace("<", "&lt;").replace("\n", " ")
+
+
+def _md_cell(v: Any) -> str:
+    return _md_text(v).replace("|", "\\|")
 
 
 def _out_folder(out_dir: str | os.PathLike, store: StudyStore) -> Path:
@@ -313,7 +340,7 @@ def write_report(
         "headline_note": " ".join(filter(None, [HEADLINE_NOTE.format(n_boot=n_boot), coarse_note(best),
                                                  HEADLINE_ERROR_NOTE if "error" in best else ""])),
         "selection_note": SELECTION_NOTE,
-        "selection": selection_notes(table, scores, metrics) + damage_notes,
+        "selection": selection_notes(table, scores, metrics) + _stale_sources(store) + damage_notes,
         "definitions": DEFINITIONS,
         "scores": _rows(display),
         "metrics": _rows(mdisplay),
@@ -329,7 +356,7 @@ def write_report(
     }
     env = _env()
     env.filters["md"] = _md_cell
-    env.filters["e"] = html.escape
+    env.filters["mdtext"] = _md_text
     path = out / f"report.{format}"
     path.write_text(env.get_template(f"report.{format}.j2").render(**context), encoding="utf-8")
     _drop_earlier_files(out, [*written, path.name])

@@ -333,6 +333,10 @@ def test_permuted_stimuli_give_identical_numbers():
             np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=f"{name}: {var}")
     with pytest.warns(NeuroxrWarning, match="repeats are averaged"):
         assert geo.cka(F, R) == geo.cka(F2, R2)
+    # effective dimensionality summed its Gram in the input's row order (last bits: 3.6e-15)
+    wide = F * np.linspace(0.1, 10, F.sizes["unit"]) + 30.0
+    for k in range(8):
+        assert geo.effective_dimensionality(_shuffled(wide, k)) == geo.effective_dimensionality(wide), k
     M = R.mean("repeat").rename(neuroid="unit", neuroid_id="unit_id")
     for alpha in (0.5, 1.0):  # (alpha=0 with more units than training stimuli is refused)
         a = geo.split_distance(F, M, seed=5, alpha=alpha)

@@ -209,12 +209,15 @@ METRIC_FIX_KINDS = ("cka", "cka_bootstrap", "cka_permutation", "shape_bootstrap"
 #: the other bins'; every bin now draws over every stimulus some bin keeps and uses the draws on its own
 #: (docs/time.md). Which sets are time-resolved the key cannot tell, so each is one revision up.
 PAIRED_BINS_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if not k.startswith("model_to_model"))
+#: Effective dimensionality, now summed over the stimuli in canonical order (as cka): the same features
+#: stored in another row order gave another last bit.
+ED_ORDER_KINDS = ("dimensionality",)
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
-         {*PAIRED_BINS_KINDS})
+         {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

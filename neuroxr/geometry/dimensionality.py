@@ -13,7 +13,7 @@ import xarray as xr
 from ..errors import too_few_stimuli, warn
 from ..kernels import gram as _g
 from ..validation import check_bool
-from ._common import _named, _one_bin, _scalar_da, input_labels
+from ._common import _canonical_any, _named, _one_bin, _scalar_da, input_labels
 from .gram import _stats_and_ids, _trace_matches
 
 __all__ = ["effective_dimensionality"]
@@ -50,6 +50,7 @@ def effective_dimensionality(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
     _one_bin(obj, "obj", "effective_dimensionality")
     if isinstance(obj, xr.DataArray) and "repeat" in obj.dims:
         warn("effective_dimensionality: neural data (stimulus, neuroid, repeat); its repeats are averaged (NaN-mean) first.")
+    obj = _canonical_any(obj)  # sums in one order of the stimuli, whatever the input's (as cka)
     stats, ids, kind = _stats_and_ids(obj, None, "effective_dimensionality: " + _named(obj, "obj"), row_pass=False)
     stats = centred_over_kept(obj, stats, kind)
     if ids.size < 3:  # with 2 stimuli the centred features have rank 1 (or 0)

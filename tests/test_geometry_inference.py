@@ -747,3 +747,27 @@ def test_crsa_bootstrap_score_is_the_mean_of_the_plain_calls_when_one_set_lacks_
         plain = [float(nx.crsa(feats, x).score) for x in sets]
     assert float(boot.score) == pytest.approx(np.mean(plain), abs=1e-12)
     assert boot.attrs["n_excluded_stimuli"] == 1
+
+
+def test_rsa_permutation_leaves_undefined_permutations_out_of_p_and_counts_them():
+    """A subject RDM with few finite pairs and a model with a NaN row: a permutation moving the NaN
+    pairs can leave the subject fewer than 3 complete pairs (its score undefined). Such permutations
+    counted in p's denominator and never as extreme, so every one made p smaller (0.073 for 0.12 over
+    the defined ones), with nothing said."""
+    n, rng = 8, np.random.default_rng(0)
+    X = rng.normal(size=(n, 4))
+    ids = [f"s{i:02d}" for i in range(n)]
+    model = squareform(pdist(X))
+    data = squareform(pdist(X + 0.3 * rng.normal(size=(n, 4))))
+    mask = np.full((n, n), np.nan)
+    for i, j in [(0, 1), (0, 2), (1, 2), (0, 3)]:
+        mask[i, j] = mask[j, i] = 1.0
+    np.fill_diagonal(mask, 1.0)
+    model[7, :] = model[:, 7] = np.nan
+    model[7, 7] = 0.0
+    with pytest.warns(nx.NeuroxrWarning, match=r"permutations leave a subject fewer than 3 complete pairs.*n_perm_undefined"):
+        res = rsa_permutation(as_rdm(model, stimulus_id=ids), [as_rdm(data * mask, stimulus_id=ids)], n_perm=40, seed=0)
+    null, obs = res.score_null.values, float(res.score)
+    defined = null[np.isfinite(null)]
+    assert 0 < res.attrs["n_perm_undefined"] == int(np.isnan(null).sum()) and np.isfinite(obs)
+    assert float(res.p) == (1 + np.sum(defined >= obs - 1e-12)) / (1 + defined.size)

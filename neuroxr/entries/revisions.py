@@ -212,12 +212,16 @@ PAIRED_BINS_KINDS = tuple(k for k in DIRECTION_INFERENCE_KINDS if not k.startswi
 #: Effective dimensionality, now summed over the stimuli in canonical order (as cka): the same features
 #: stored in another row order gave another last bit.
 ED_ORDER_KINDS = ("dimensionality",)
+#: The RSA permutation kinds, whose p leaves out the permutations with an undefined score (NaN pairs
+#: moved with the model left a subject fewer than 3 complete pairs); they counted in its denominator
+#: alone, so each made p smaller. The entries record n_perm_undefined.
+UNDEFINED_PERMUTATION_KINDS = ("crsa_permutation", "ersa_permutation")
 #: The kinds each stop's fixes changed, one set per stop, oldest first.
 STOPS = ({*CONSTANT_KINDS, *RANK_KINDS, *OTHER_KINDS, *PRINCIPAL_AXES_KINDS}, {*UNDEFINED_RESAMPLE_KINDS},
          {*TG_FEW_TARGET_KINDS, *GEOMETRY_MISSING_KINDS},
          {*ALL_NAN_RDM_KINDS, *BRAINSCORE_FEW_KINDS, *CONSTANT_DESIGN_METRIC_KINDS}, {*STOP_18_KINDS}, {*STOP_19_KINDS},
          {*CKA_CLOSED_FORM_KINDS, *RERANKED_HALVES_KINDS}, {*SCORED_CONSTANT_KINDS, *TG_CONSTANT_TARGET_KINDS, *METRIC_FIX_KINDS},
-         {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS})
+         {*PAIRED_BINS_KINDS, *ED_ORDER_KINDS, *UNDEFINED_PERMUTATION_KINDS})
 
 
 def raised_per_stop(revisions: Mapping[str, int], stops: Sequence[Iterable[str]]) -> dict[str, int]:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import LayoutError, ParameterError, no_effect, shown
+from ..errors import LayoutError, ParameterError, no_effect, shown, warn
 from ..kernels import resample as rs
 from ..kernels.compare import _flat
 from ..kernels.rdm import RDM_METHODS
@@ -342,8 +342,11 @@ def rsa_permutation(model_rdm: Any, data_rdms: Any, *, method: str = "corr", n_p
     Returns
     -------
     xarray.Dataset
-        ``score`` (mean over subjects), ``p`` (one-sided, ``(1 + #{null >= score}) / (1 + n_perm)``)
-        and ``score_null`` (perm); attr ``n_pairs_dropped`` as :func:`rsa_bootstrap`'s.
+        ``score`` (mean over subjects), ``p`` (one-sided, ``(1 + #{null >= score}) / (1 + n_perm)``
+        over the defined permutations) and ``score_null`` (perm); attrs ``n_pairs_dropped`` as
+        :func:`rsa_bootstrap`'s and ``n_perm_undefined``: the permutations whose score is undefined
+        (NaN pairs moved with the model leave a subject fewer than 3 complete pairs; one warning),
+        left out of ``p``.
     """
     return _rsa_permutation(model_rdm, data_rdms, "rsa_permutation", "method", method, n_perm, seed)
 
@@ -405,8 +408,14 @@ def _rsa_permutation(model_rdm: Any, data_rdms: Any, caller: str, param: str, me
     obs = score(a)
     null = np.array([score(a[np.ix_(p, p)]) for p in rs.permutation_indices(n, n_perm, seed, caller)])
     p = float(rs.permutation_pvalues(np.asarray([obs]), null[:, None])[0])
+    undefined = int(rs.undefined_resamples(null)) if np.isfinite(obs) else 0
+    if undefined:  # the NaN pairs moved with the model left a subject fewer than 3 complete pairs
+        warn(f"{caller}: {undefined} of {int(n_perm)} permutations leave a subject fewer than {MIN_PAIRS} complete "
+             f"pairs, so their score is undefined; p is over the {int(n_perm) - undefined} defined ones "
+             f"(n_perm_undefined).")
     return xr.Dataset({"score": ((), obs), "p": ((), p), "score_null": (("perm",), null)},
-                      attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed), "n_pairs_dropped": int(dropped)})
+                      attrs={"method": method, "n_perm": int(n_perm), "seed": int(seed), "n_pairs_dropped": int(dropped),
+                             "n_perm_undefined": undefined})
 
 
 def ersa_bootstrap(

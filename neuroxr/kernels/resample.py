@@ -552,15 +552,21 @@ def maxt_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
 
 
 def permutation_pvalues(observed: np.ndarray, null: np.ndarray, atol: float = 0.0) -> np.ndarray:
-    """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``.
+    """One-sided permutation p-values ``(1 + #{null >= observed}) / (1 + B)`` over axis 0 of ``null``,
+    ``B`` the number of defined (finite) null values of each column.
 
     A null value equal to the observed one up to rounding counts as at least as extreme (a permutation
     that leaves a target unchanged, e.g. a sparse one, recomputes its statistic with other rounding):
     ``null >= observed - 100 eps |observed| - atol``, as ``scipy.stats.permutation_test`` compares;
-    ``atol`` (default 0) the statistic's own rounding where it is absolute (an angle from ``acos``)."""
+    ``atol`` (default 0) the statistic's own rounding where it is absolute (an angle from ``acos``).
+    An undefined (NaN) null value, a permutation whose statistic does not exist (an RSA permutation
+    moving NaN pairs so that a subject keeps fewer than 3), is left out of the count and of ``B``:
+    counted in ``B`` alone (as scipy's comparison does), every undefined permutation made p smaller.
+    Callers record how many there were (:func:`undefined_resamples`)."""
     with np.errstate(invalid="ignore"):
         ge = (null >= (_tie_floor(observed) - atol)[None]).sum(axis=0)
-    out = (1.0 + ge) / (1.0 + null.shape[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (1.0 + ge) / (1.0 + np.isfinite(null).sum(axis=0))
     return np.where(np.isfinite(observed), out, np.nan)
 
 

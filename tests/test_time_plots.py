@@ -93,6 +93,26 @@ def test_bootstrap_interval(scored):
         score_vs_time(ds, bootstrap=boot.assign_coords(time_bin_start=boot.time_bin_start + 1.0))
 
 
+def test_a_bootstrap_of_other_scores_is_refused_never_drawn(scored):
+    """The band was drawn wherever the bins' centres matched: a bootstrap of another animal, of other
+    parameters or of wider bins around the same centres; one bootstrap with several entries banded the
+    first entry."""
+    F, A, B = _sets()
+    _, _, ds, boot = scored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nx.NeuroxrWarning)
+        other = nx.forward(F, A.rename("animalA"), reps=6)
+    with pytest.raises(LayoutError, match=r"one bootstrap for 2 score entries \['a', 'b'\]; pass \{label: bootstrap\}"):
+        score_vs_time({"a": ds, "b": ds}, bootstrap=boot)
+    with pytest.raises(LayoutError, match="it is not of these scores: its target is"):
+        score_vs_time(other, bootstrap=boot)
+    with pytest.raises(LayoutError, match="it is not of these scores: its reps is 6, the scores' 4"):
+        score_vs_time(ds.assign_attrs(reps=4), bootstrap=boot)
+    wider = boot.assign_coords(time_bin_start=boot.time_bin_start - 5.0, time_bin_end=boot.time_bin_end + 5.0)
+    with pytest.raises(LayoutError, match="time bins"):  # the same centres, other bins
+        score_vs_time(ds, bootstrap=wider)
+
+
 def test_temporal_generalization_figures(tmp_path):
     F, A, B = _sets()
     store = nx.open_store(tmp_path / "s.zarr")

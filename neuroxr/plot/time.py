@@ -124,7 +124,9 @@ def score_vs_time(
         Time-resolved bootstrap results (``median_ev_ci`` over ``(bound, time_bin)``, as a
         bootstrap entry of the same scores): where given for an entry, its band is that interval
         (over resampled stimuli) instead of the spread over reps. Only for ``variable="ev"``
-        and ``stat="median"`` (the statistic the bootstrap resamples).
+        and ``stat="median"`` (the statistic the bootstrap resamples). A bootstrap is refused
+        unless it is of its entry's scores: the same bins (start and end), direction, inputs and
+        parameters (:data:`_SAME`); one bootstrap with several entries must name its entry.
     ax : matplotlib Axes, optional
     title : str, optional
 
@@ -177,11 +179,23 @@ def _bootstraps(bootstrap: Any, entries: dict, variable: str, stat: str) -> dict
     if variable != "ev" or stat != "median":
         raise LayoutError(f"bootstrap: its interval is of the median EV; pass variable='ev', stat='median' "
                           f"(got {shown(variable)}, {stat!r}) or drop bootstrap.")
-    boots = _as_mapping(bootstrap) or {next(iter(entries)): bootstrap}
+    boots = _as_mapping(bootstrap)
+    if not boots:
+        if len(entries) > 1:  # never the first entry's band by default
+            raise LayoutError(f"bootstrap: one bootstrap for {len(entries)} score entries {list(entries)}; pass "
+                              f"{{label: bootstrap}} naming the entry each belongs to.")
+        boots = {next(iter(entries)): bootstrap}
     extra = [k for k in boots if k not in entries]
     if extra:
         raise LayoutError(f"bootstrap: labels {extra} name no entry of scores; its labels are {list(entries)}.")
     return boots
+
+
+#: The attrs a bootstrap and the scores it bands must share: the direction, its inputs and the
+#: parameters of its scores (a bootstrap of another animal, or without the scores' min_reliability,
+#: was drawn around them).
+_SAME = ("direction", "source", "target", "regressor", "alpha", "n_components", "reps", "split", "noise_ceiling",
+         "n_folds", "fold_seed", "seed", "dtype", "min_reliability")
 
 
 def _boot_interval(boot: xr.Dataset, ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -192,9 +206,16 @@ def _boot_interval(boot: xr.Dataset, ds: xr.Dataset) -> tuple[np.ndarray, np.nda
     _centres(boot)
     boot = boot.isel(time_bin=_time_order(boot, name="bootstrap"))  # time order, as the scores are drawn
     ci = boot["median_ev_ci"]
-    if not np.allclose(_centres(boot), _centres(ds)):
+    edges = [np.asarray(x.coords[c].values, dtype=float) for x in (boot, ds) for c in ("time_bin_start", "time_bin_end")]
+    if not (np.allclose(edges[0], edges[2]) and np.allclose(edges[1], edges[3])):
         raise LayoutError("bootstrap: its time bins (time_bin_start/end) differ from the scores'; pass the bootstrap "
                           "of the same scores.")
+    differ = [k for k in _SAME if k in boot.attrs or k in ds.attrs
+              if str(boot.attrs.get(k)) != str(ds.attrs.get(k))]
+    if differ:
+        k = differ[0]
+        raise LayoutError(f"bootstrap: it is not of these scores: its {k} is {boot.attrs.get(k)!r}, the scores' "
+                          f"{ds.attrs.get(k)!r}; pass the bootstrap of the same scores (same inputs and parameters).")
     ci = ci.transpose("bound", "time_bin").values
     return ci[0], ci[1]
 
